@@ -1,0 +1,54 @@
+/**
+ * The caller's identity, from the `Authorization` header only: `Bearer <access token>` or
+ * `Bearer <API key>` (keys are told apart by their prefix). Headers such as `X-User-Id` are never
+ * read. No header at all is an anonymous caller; a header that does not verify is a 401.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { authenticateAccessToken } from '../domain/identity/access-tokens.ts';
+import { type Actor, anonymous } from '../domain/identity/actor.ts';
+import { authenticateApiKey } from '../domain/identity/api-keys.ts';
+import { AuthenticationError } from '../platform/errors.ts';
+import type { Services } from '../services.ts';
+
+export async function authenticate(services: Services, headers: IncomingHttpHeaders): Promise<Actor> {
+  const header = headers.authorization;
+  if (header === undefined || header === '') return anonymous;
+  return authenticateCredential(services, header);
+}
+
+/** Verifies an `Authorization` value (also what WebSocket clients send in `connection_init`). */
+export async function authenticateCredential(services: Services, authorization: string): Promise<Actor> {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+  if (!match) throw new AuthenticationError('Use the Authorization header as "Bearer <token or API key>"');
+  const credential = match[1]!;
+  if (isApiKey(services, credential)) {
+    return authenticateApiKey(services.db, credential, {
+      keyPrefix: services.config.auth.apiKeyPrefix,
+      now: services.now,
+    });
+  }
+  return authenticateAccessToken(
+    {
+      keys: services.keys,
+      auth: services.config.auth,
+      db: services.db,
+      external: services.external,
+      now: services.now,
+    },
+    credential,
+  );
+}
+
+/** For metrics: what kind of credential a refused request carried. */
+export function credentialKind(
+  services: Services,
+  headers: IncomingHttpHeaders,
+): 'apiKey' | 'jwt' | 'malformed' {
+  const value = /^Bearer\s+(\S+)/i.exec(headers.authorization ?? '')?.[1];
+  if (!value) return 'malformed';
+  return isApiKey(services, value) ? 'apiKey' : 'jwt';
+}
+
+function isApiKey(services: Services, credential: string): boolean {
+  return credential.startsWith(`${services.config.auth.apiKeyPrefix}_`);
+}

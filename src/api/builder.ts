@@ -1,0 +1,76 @@
+/**
+ * The Pothos builder: configuration only. Types live in src/api/schema/, one file per type.
+ * Plugin order matters: relay first, then scope-auth so that authorisation wraps every resolver,
+ * then errors, then prisma.
+ */
+import SchemaBuilder from '@pothos/core';
+import ErrorsPlugin from '@pothos/plugin-errors';
+import PrismaPlugin from '@pothos/plugin-prisma';
+import RelayPlugin from '@pothos/plugin-relay';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import SimpleObjectsPlugin from '@pothos/plugin-simple-objects';
+import { GraphQLError } from 'graphql';
+import type PrismaTypes from '../generated/pothos-types.ts';
+import { getDatamodel } from '../generated/pothos-types.ts';
+import type { MembershipRole } from '../generated/prisma/enums.ts';
+import type { Context } from './context.ts';
+
+export interface AuthScopes {
+  /** A verified user token or API key. */
+  authenticated: boolean;
+  /** A person signed in with a user token (not an API key). */
+  person: boolean;
+  platformAdmin: boolean;
+  /** Holds one of `roles` in the organisation (platform admins always pass). */
+  orgRole: { organizationId: string; roles: readonly MembershipRole[] };
+}
+
+export const builder = new SchemaBuilder<{
+  Context: Context;
+  PrismaTypes: PrismaTypes;
+  AuthScopes: AuthScopes;
+  DefaultFieldNullability: false;
+  DefaultInputFieldRequiredness: true;
+  Scalars: {
+    DateTime: { Input: Date; Output: Date };
+    ID: { Input: string; Output: string | number };
+  };
+}>({
+  plugins: [RelayPlugin, ScopeAuthPlugin, ErrorsPlugin, PrismaPlugin, SimpleObjectsPlugin],
+  defaultFieldNullability: false,
+  defaultInputFieldRequiredness: true,
+  relay: {
+    clientMutationId: 'omit',
+    cursorType: 'String',
+    nodeQueryOptions: { nullable: true },
+    nodesQueryOptions: { nullable: true },
+  },
+  scopeAuth: {
+    authorizeOnSubscribe: true,
+    authScopes: (ctx) => ({
+      authenticated: ctx.actor.kind !== 'anonymous',
+      person: ctx.actor.kind === 'user',
+      platformAdmin: ctx.access.isPlatformAdmin,
+      orgRole: ({ organizationId, roles }) => ctx.access.has(organizationId, roles),
+    }),
+    // A refused call is a GraphQL error with a stable code; expected failures inside an allowed
+    // call (a rule the domain enforces) come back as typed members of the field's result union.
+    unauthorizedError: (_parent, ctx) =>
+      ctx.actor.kind === 'anonymous'
+        ? new GraphQLError('Sign in to do this', { extensions: { code: 'UNAUTHENTICATED' } })
+        : new GraphQLError('You are not allowed to do this', { extensions: { code: 'FORBIDDEN' } }),
+  },
+  errors: {
+    directResult: true,
+  },
+  prisma: {
+    client: (ctx) => ctx.services.db,
+    dmmf: getDatamodel(),
+    exposeDescriptions: true,
+    filterConnectionTotalCount: true,
+    onUnusedQuery: 'error',
+  },
+});
+
+builder.queryType({});
+builder.mutationType({});

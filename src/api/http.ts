@@ -1,0 +1,125 @@
+/**
+ * The `/graphql` route: authenticate, rate limit, read the body within its limit, then hand a
+ * Fetch Request to Yoga and stream its Response back (SSE subscriptions stream for their life).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Actor } from '../domain/identity/actor.ts';
+import { AuthenticationError } from '../platform/errors.ts';
+import { type RequestContext, readBody, sendJson } from '../platform/http.ts';
+import type { Metrics } from '../platform/metrics.ts';
+import type { Services } from '../services.ts';
+import { authenticate, credentialKind } from './auth.ts';
+import type { GraphQLServer } from './yoga.ts';
+
+export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics: Metrics) {
+  return async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
+    let actor: Actor;
+    try {
+      actor = await authenticate(services, req.headers);
+    } catch (error) {
+      if (!(error instanceof AuthenticationError)) throw error;
+      metrics.authFailures.inc({ kind: credentialKind(services, req.headers) });
+      sendJson(
+        res,
+        401,
+        { errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] },
+        {
+          'www-authenticate': `Bearer error="invalid_token", error_description="${error.message.replaceAll('"', "'")}"`,
+        },
+      );
+      return;
+    }
+
+    const refusal = await rateLimit(services, actor, ctx.ip);
+    if (refusal) {
+      metrics.rateLimited.inc({ limit: refusal.limit });
+      sendJson(
+        res,
+        429,
+        {
+          errors: [
+            {
+              message: 'Too many requests',
+              extensions: { code: 'RATE_LIMITED', retryAfterSeconds: refusal.retryAfter },
+            },
+          ],
+        },
+        { 'retry-after': String(refusal.retryAfter) },
+      );
+      return;
+    }
+
+    const method = req.method ?? 'GET';
+    const body =
+      method === 'GET' || method === 'HEAD'
+        ? undefined
+        : await readBody(req, services.config.http.bodyLimitBytes);
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value === undefined) continue;
+      headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+    }
+    const request = new Request(`http://localhost${req.url ?? '/graphql'}`, {
+      method,
+      headers,
+      body: body && body.length > 0 ? new Uint8Array(body) : undefined,
+      signal: abort.signal,
+    });
+    const response = await yoga.fetch(request, {
+      requestId: ctx.requestId,
+      ip: ctx.ip,
+      actor,
+      logger: ctx.logger,
+    });
+    const outHeaders: Record<string, string | string[]> = {};
+    response.headers.forEach((value, name) => {
+      outHeaders[name] = value;
+    });
+    const cookies = response.headers.getSetCookie();
+    if (cookies.length) outHeaders['set-cookie'] = cookies;
+    res.writeHead(response.status, outHeaders);
+    if (!response.body) {
+      res.end();
+      return;
+    }
+    if (response.headers.get('content-type')?.includes('text/event-stream')) res.flushHeaders();
+    await writeBody(response.body, res, abort.signal);
+  };
+}
+
+/** Copies a web stream to the Node response, honouring back-pressure; stops when the client goes. */
+async function writeBody(body: ReadableStream<Uint8Array>, res: ServerResponse, signal: AbortSignal) {
+  const reader = body.getReader();
+  const cancel = () => void reader.cancel().catch(() => {});
+  signal.addEventListener('abort', cancel, { once: true });
+  try {
+    while (!signal.aborted) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!res.write(value)) await new Promise((resolve) => res.once('drain', resolve));
+    }
+  } finally {
+    signal.removeEventListener('abort', cancel);
+    reader.releaseLock();
+    res.end();
+  }
+}
+
+/**
+ * Every request counts against its IP; signed-in requests also against their user or API key.
+ * Returns the first limit exceeded, or null.
+ */
+async function rateLimit(services: Services, actor: Actor, ip: string) {
+  const { limiter, config } = services;
+  const window = config.rateLimits.windowSeconds;
+  const checks: [string, string, number][] = [['ip', `ip:${ip}`, config.rateLimits.perIp]];
+  if (actor.kind === 'user') checks.push(['user', `user:${actor.userId}`, config.rateLimits.perUser]);
+  if (actor.kind === 'apiKey') checks.push(['apiKey', `key:${actor.apiKeyId}`, config.rateLimits.perApiKey]);
+  for (const [limit, key, max] of checks) {
+    const result = await limiter.hit(key, max, window);
+    if (!result.allowed) return { limit, retryAfter: result.retryAfterSeconds };
+  }
+  return null;
+}

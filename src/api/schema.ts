@@ -1,0 +1,11 @@
+// Imports every type file, then builds. Nothing is defined here.
+import { builder } from './builder.ts';
+import './schema/scalars.ts';
+import './schema/errors.ts';
+import './schema/user.ts';
+import './schema/organization.ts';
+import './schema/membership.ts';
+import './schema/api-key.ts';
+import './schema/auth.ts';
+
+export const schema = builder.toSchema({ sortSchema: true });

@@ -1,0 +1,114 @@
+import { MANAGERS } from '../../domain/organizations/access.ts';
+import {
+  createOrganizationApiKey,
+  organizationOfApiKey,
+  revokeOrganizationApiKey,
+} from '../../domain/organizations/api-keys.ts';
+import { builder } from '../builder.ts';
+import { commonErrors } from './errors.ts';
+import { Organization } from './organization.ts';
+
+export const ApiKeyScope = builder.enumType('ApiKeyScope', {
+  values: {
+    READ: { value: 'read', description: 'Read what the organisation may read.' },
+    WRITE: { value: 'write', description: 'Also change things, as an admin would (not members or keys).' },
+  } as const,
+});
+
+export const ApiKey = builder.prismaNode('ApiKey', {
+  id: { field: 'id' },
+  description: "An organisation's API key. The secret is shown once, when it is created.",
+  // The hash never leaves the database: only what the fields need is selected.
+  select: { id: true, organizationId: true },
+  authScopes: (key) => ({ orgRole: { organizationId: key.organizationId, roles: MANAGERS } }),
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    prefix: t.exposeString('prefix', { description: 'The public start of the key, to recognise it by.' }),
+    scopes: t.field({
+      type: [ApiKeyScope],
+      select: { scopes: true },
+      resolve: (key) => key.scopes.filter((s): s is 'read' | 'write' => s === 'read' || s === 'write'),
+    }),
+    lastUsedAt: t.expose('lastUsedAt', { type: 'DateTime', nullable: true }),
+    revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    createdBy: t.relation('createdBy'),
+    organization: t.relation('organization'),
+  }),
+});
+
+builder.prismaObjectField(Organization, 'apiKeys', (t) =>
+  t.relatedConnection('apiKeys', {
+    description: 'API keys, newest first, revoked ones included. Owners and admins.',
+    authScopes: (org) => ({ orgRole: { organizationId: org.id, roles: MANAGERS } }),
+    cursor: 'id',
+    query: { orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] },
+    totalCount: true,
+  }),
+);
+
+const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
+  fields: (t) => ({
+    organizationId: t.globalID({ for: Organization }),
+    name: t.string({ description: 'What the key is for, to recognise it later.' }),
+    scopes: t.field({ type: [ApiKeyScope], defaultValue: ['read'] }),
+  }),
+});
+
+const CreateApiKeyPayload = builder.simpleObject('CreateApiKeyPayload', {
+  fields: (t) => ({
+    apiKey: t.field({ type: ApiKey }),
+    secret: t.string({ description: 'The whole key. It is shown this once and cannot be read again.' }),
+  }),
+});
+
+builder.mutationField('createApiKey', (t) =>
+  t.field({
+    type: CreateApiKeyPayload,
+    description: 'Creates an API key. Owners and admins, signed in as themselves (not with a key).',
+    errors: { types: commonErrors, result: { name: 'CreateApiKeyResult' } },
+    args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
+    authScopes: (_root, { input }) => ({
+      $all: { person: true, orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } },
+    }),
+    resolve: async (_root, { input }, ctx) => {
+      const { apiKey, secret } = await createOrganizationApiKey(
+        ctx.services.db,
+        ctx.access,
+        { organizationId: input.organizationId.id, name: input.name, scopes: input.scopes },
+        { keyPrefix: ctx.services.config.auth.apiKeyPrefix, now: ctx.services.now },
+      );
+      return { apiKey, secret };
+    },
+  }),
+);
+
+const RevokeApiKeyInput = builder.inputType('RevokeApiKeyInput', {
+  fields: (t) => ({ apiKeyId: t.globalID({ for: ApiKey }) }),
+});
+
+const RevokeApiKeyPayload = builder.simpleObject('RevokeApiKeyPayload', {
+  fields: (t) => ({ apiKey: t.field({ type: ApiKey }) }),
+});
+
+builder.mutationField('revokeApiKey', (t) =>
+  t.field({
+    type: RevokeApiKeyPayload,
+    description: 'Revokes an API key at once. Owners and admins.',
+    errors: { types: commonErrors, result: { name: 'RevokeApiKeyResult' } },
+    args: { input: t.arg({ type: RevokeApiKeyInput, required: true }) },
+    authScopes: async (_root, { input }, ctx) => {
+      const organizationId = await organizationOfApiKey(ctx.services.db, input.apiKeyId.id);
+      return organizationId ? { orgRole: { organizationId, roles: MANAGERS } } : { authenticated: true };
+    },
+    resolve: async (_root, { input }, ctx) => {
+      const apiKey = await revokeOrganizationApiKey(
+        ctx.services.db,
+        ctx.access,
+        { apiKeyId: input.apiKeyId.id },
+        { now: ctx.services.now },
+      );
+      return { apiKey };
+    },
+  }),
+);

@@ -1,0 +1,130 @@
+import { revokeRefreshToken, rotateRefreshToken } from '../../domain/identity/refresh-tokens.ts';
+import { requestSignInCode, verifySignInCode } from '../../domain/identity/sign-in.ts';
+import { AuthenticationError, RateLimitedError, ValidationError } from '../../platform/errors.ts';
+import { builder } from '../builder.ts';
+import type { Context } from '../context.ts';
+import { User } from './user.ts';
+
+const RequestSignInCodeInput = builder.inputType('RequestSignInCodeInput', {
+  fields: (t) => ({ email: t.string() }),
+});
+
+const RequestSignInCodePayload = builder.simpleObject('RequestSignInCodePayload', {
+  description: 'A code is on its way to the address (whether or not it has an account yet).',
+  fields: (t) => ({
+    email: t.string(),
+    expiresAt: t.field({ type: 'DateTime' }),
+  }),
+});
+
+builder.mutationField('requestSignInCode', (t) =>
+  t.field({
+    type: RequestSignInCodePayload,
+    description: 'Emails a 6-digit sign-in code, valid for 10 minutes and 5 attempts.',
+    errors: { types: [ValidationError, RateLimitedError], result: { name: 'RequestSignInCodeResult' } },
+    args: { input: t.arg({ type: RequestSignInCodeInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      requestSignInCode(signInDeps(ctx), { email: input.email, ip: ctx.ip }),
+  }),
+);
+
+const Session = builder.simpleObject('Session', {
+  description: 'A signed-in session: a short-lived access token and a refresh token to renew it.',
+  fields: (t) => ({
+    accessToken: t.string({ description: 'Send as `Authorization: Bearer <accessToken>`.' }),
+    accessTokenExpiresAt: t.field({ type: 'DateTime' }),
+    refreshToken: t.string({ description: 'Use once with refreshSession; each use returns a new one.' }),
+    refreshTokenExpiresAt: t.field({ type: 'DateTime' }),
+  }),
+});
+
+const SignInPayload = builder.simpleObject('SignInPayload', {
+  fields: (t) => ({
+    session: t.field({ type: Session }),
+    user: t.field({ type: User }),
+  }),
+});
+
+const SignInWithCodeInput = builder.inputType('SignInWithCodeInput', {
+  fields: (t) => ({ email: t.string(), code: t.string() }),
+});
+
+builder.mutationField('signInWithCode', (t) =>
+  t.field({
+    type: SignInPayload,
+    description: 'Signs in with the emailed code. Creates the account on first sign-in.',
+    errors: {
+      types: [ValidationError, AuthenticationError, RateLimitedError],
+      result: { name: 'SignInWithCodeResult' },
+    },
+    args: { input: t.arg({ type: SignInWithCodeInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const result = await verifySignInCode(signInDeps(ctx), {
+        email: input.email,
+        code: input.code,
+        ip: ctx.ip,
+      });
+      return { user: result.user, session: session(result) };
+    },
+  }),
+);
+
+const RefreshSessionInput = builder.inputType('RefreshSessionInput', {
+  fields: (t) => ({ refreshToken: t.string() }),
+});
+
+builder.mutationField('refreshSession', (t) =>
+  t.field({
+    type: SignInPayload,
+    description:
+      'Trades a refresh token for a new session. A refresh token works once: presenting a used one ends the whole session.',
+    errors: { types: [AuthenticationError], result: { name: 'RefreshSessionResult' } },
+    args: { input: t.arg({ type: RefreshSessionInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const result = await rotateRefreshToken(signInDeps(ctx), input.refreshToken);
+      return { user: result.user, session: session(result) };
+    },
+  }),
+);
+
+const SignOutInput = builder.inputType('SignOutInput', {
+  fields: (t) => ({ refreshToken: t.string() }),
+});
+
+const SignOutPayload = builder.simpleObject('SignOutPayload', {
+  fields: (t) => ({
+    signedOut: t.boolean({ description: 'False when the token was unknown or already ended.' }),
+  }),
+});
+
+builder.mutationField('signOut', (t) =>
+  t.field({
+    type: SignOutPayload,
+    description: 'Ends the session the refresh token belongs to.',
+    args: { input: t.arg({ type: SignOutInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const { revoked } = await revokeRefreshToken(
+        { db: ctx.services.db, now: ctx.services.now },
+        input.refreshToken,
+      );
+      return { signedOut: revoked };
+    },
+  }),
+);
+
+function signInDeps(ctx: Context) {
+  const { db, mailer, limiter, keys, config, now } = ctx.services;
+  return { db, mailer, limiter, keys, config, now, logger: ctx.logger };
+}
+
+function session(result: {
+  accessToken: { token: string; expiresAt: Date };
+  refreshToken: { token: string; expiresAt: Date };
+}) {
+  return {
+    accessToken: result.accessToken.token,
+    accessTokenExpiresAt: result.accessToken.expiresAt,
+    refreshToken: result.refreshToken.token,
+    refreshTokenExpiresAt: result.refreshToken.expiresAt,
+  };
+}

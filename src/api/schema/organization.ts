@@ -1,0 +1,85 @@
+import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
+import { createOrganization, renameOrganization } from '../../domain/organizations/organizations.ts';
+import { builder } from '../builder.ts';
+import { commonErrors } from './errors.ts';
+import { MembershipRole } from './membership.ts';
+
+export const Organization = builder.prismaNode('Organization', {
+  id: { field: 'id' },
+  description: 'A business on AGNT: it owns venues, has members and API keys.',
+  authScopes: (org) => ({ orgRole: { organizationId: org.id, roles: ANY_ROLE } }),
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    viewerRole: t.field({
+      type: MembershipRole,
+      nullable: true,
+      description: "The caller's role here (null for platform admins who are not members).",
+      resolve: (org, _args, ctx) => ctx.access.roleIn(org.id),
+    }),
+    members: t.relatedConnection('memberships', {
+      description: 'Members, oldest first.',
+      cursor: 'id',
+      query: { orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] },
+      totalCount: true,
+    }),
+  }),
+});
+
+builder.queryField('organization', (t) =>
+  t.prismaField({
+    type: Organization,
+    nullable: true,
+    description: 'One organisation the caller belongs to.',
+    args: { id: t.arg.globalID({ for: Organization, required: true }) },
+    authScopes: (_root, args) => ({ orgRole: { organizationId: args.id.id, roles: ANY_ROLE } }),
+    resolve: (query, _root, args, ctx) =>
+      ctx.services.db.organization.findUnique({ ...query, where: { id: args.id.id } }),
+  }),
+);
+
+const OrganizationPayload = builder.simpleObject('OrganizationPayload', {
+  fields: (t) => ({ organization: t.field({ type: Organization }) }),
+});
+
+const CreateOrganizationInput = builder.inputType('CreateOrganizationInput', {
+  fields: (t) => ({ name: t.string() }),
+});
+
+builder.mutationField('createOrganization', (t) =>
+  t.field({
+    type: OrganizationPayload,
+    description: 'Creates an organisation with the caller as its owner.',
+    errors: { types: commonErrors, result: { name: 'CreateOrganizationResult' } },
+    args: { input: t.arg({ type: CreateOrganizationInput, required: true }) },
+    authScopes: { person: true },
+    resolve: async (_root, { input }, ctx) => ({
+      organization: await createOrganization(ctx.services.db, ctx.access, input),
+    }),
+  }),
+);
+
+const RenameOrganizationInput = builder.inputType('RenameOrganizationInput', {
+  fields: (t) => ({
+    organizationId: t.globalID({ for: Organization }),
+    name: t.string(),
+  }),
+});
+
+builder.mutationField('renameOrganization', (t) =>
+  t.field({
+    type: OrganizationPayload,
+    description: 'Renames an organisation. Owners and admins.',
+    errors: { types: commonErrors, result: { name: 'RenameOrganizationResult' } },
+    args: { input: t.arg({ type: RenameOrganizationInput, required: true }) },
+    authScopes: (_root, { input }) => ({
+      orgRole: { organizationId: input.organizationId.id, roles: MANAGERS },
+    }),
+    resolve: async (_root, { input }, ctx) => ({
+      organization: await renameOrganization(ctx.services.db, ctx.access, {
+        organizationId: input.organizationId.id,
+        name: input.name,
+      }),
+    }),
+  }),
+);

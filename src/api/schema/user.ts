@@ -1,0 +1,35 @@
+import { builder } from '../builder.ts';
+
+export const User = builder.prismaNode('User', {
+  id: { field: 'id' },
+  description: 'A person with an account.',
+  fields: (t) => ({
+    displayName: t.exposeString('displayName', { nullable: true }),
+    email: t.exposeString('email', {
+      nullable: true,
+      description: 'Visible to the person themselves and to platform admins.',
+      authScopes: (user, _args, ctx) =>
+        ctx.actor.kind === 'user' && ctx.actor.userId === user.id ? true : { platformAdmin: true },
+    }),
+    memberships: t.relation('memberships', {
+      description: 'The organisations this person belongs to, with their role in each.',
+      authScopes: (user, _args, ctx) =>
+        ctx.actor.kind === 'user' && ctx.actor.userId === user.id ? true : { platformAdmin: true },
+      query: { orderBy: { createdAt: 'asc' } },
+    }),
+    isPlatformAdmin: t.exposeBoolean('isPlatformAdmin'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.queryField('viewer', (t) =>
+  t.prismaField({
+    type: User,
+    nullable: true,
+    description: 'The signed-in person (for an API key, the person who created it), or null.',
+    resolve: (query, _root, _args, ctx) => {
+      if (ctx.actor.kind === 'anonymous') return null;
+      return ctx.services.db.user.findUnique({ ...query, where: { id: ctx.actor.userId } });
+    },
+  }),
+);

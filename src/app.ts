@@ -1,0 +1,177 @@
+/**
+ * Builds and runs one AGNT process. `buildApp()` takes its services ready-made (tests hand it a
+ * database and Redis of their own); `main.ts` resolves the real ones first.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ExecutionArgs, ExecutionResult } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import { authenticateCredential } from './api/auth.ts';
+import { graphqlHandler } from './api/http.ts';
+import { createGraphQLServer } from './api/yoga.ts';
+import { type Actor, anonymous } from './domain/identity/actor.ts';
+import { AuthenticationError } from './platform/errors.ts';
+import { createHttpServer, type Route, sendJson } from './platform/http.ts';
+import { createMetrics } from './platform/metrics.ts';
+import { pendingMigrations } from './platform/migrate.ts';
+import type { Services } from './services.ts';
+import { startWorker, type WorkerHandle } from './worker/runner.ts';
+
+export type Role = 'api' | 'worker' | 'all';
+
+/** Yoga's enveloped execute/subscribe, carried to graphql-ws through rootValue. */
+type EnvelopedRoot = {
+  execute: (args: ExecutionArgs) => ExecutionResult | Promise<ExecutionResult>;
+  subscribe: (args: ExecutionArgs) => ReturnType<NonNullable<Parameters<typeof useServer>[0]['subscribe']>>;
+};
+
+export interface App {
+  /** Starts serving; resolves with the port the HTTP server listens on. */
+  start(): Promise<number>;
+  /** Graceful stop: stop accepting, finish in-flight work, close pools. */
+  stop(): Promise<void>;
+  services: Services;
+}
+
+export function buildApp(services: Services, role: Role = 'all'): App {
+  const { config, logger } = services;
+  const metrics = createMetrics();
+  const yoga = createGraphQLServer(services, metrics);
+  let worker: WorkerHandle | null = null;
+
+  const routes: Route[] = [
+    { method: 'GET', path: '/healthz', handler: (_req, res) => sendJson(res, 200, { status: 'ok' }) },
+    {
+      method: 'GET',
+      path: '/readyz',
+      handler: async (_req, res) => {
+        const report = await readiness(services, role, worker);
+        sendJson(res, report.ready ? 200 : 503, report);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/metrics',
+      handler: async (_req, res) => {
+        const body = await metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(body);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/.well-known/jwks.json',
+      handler: (_req, res) =>
+        sendJson(res, 200, services.keys.jwks(), { 'cache-control': 'public, max-age=300' }),
+    },
+  ];
+  if (role !== 'worker') {
+    routes.push({ method: '*', path: '/graphql', handler: graphqlHandler(yoga, services, metrics) });
+  }
+
+  const http = createHttpServer({ routes, logger, metrics, trustProxy: config.http.trustProxy });
+
+  // graphql-ws on the same path, through Yoga's envelop pipeline so WebSocket operations get the
+  // same plugins (limits, masking, metrics) as HTTP ones. Identity comes from `connection_init`.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.http.bodyLimitBytes });
+  const wsServer = useServer(
+    {
+      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
+      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
+      onConnect: async (ctx) => {
+        const authorization = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+        try {
+          const actor =
+            typeof authorization === 'string' && authorization !== ''
+              ? await authenticateCredential(services, authorization)
+              : anonymous;
+          (ctx.extra as { actor?: unknown }).actor = actor;
+          return true;
+        } catch (error) {
+          if (error instanceof AuthenticationError) return false;
+          throw error;
+        }
+      },
+      onSubscribe: async (ctx, _id, params) => {
+        const extra = ctx.extra as unknown as { actor: Actor; request: IncomingMessage };
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: extra.request,
+          socket: extra.request.socket,
+          params,
+          requestId: crypto.randomUUID(),
+          ip: extra.request.socket.remoteAddress ?? 'unknown',
+          actor: extra.actor,
+          logger,
+        });
+        const args = {
+          schema,
+          operationName: params.operationName,
+          document: parse(params.query),
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+        const errors = validate(args.schema, args.document);
+        if (errors.length) return errors;
+        return args;
+      },
+    },
+    wss,
+  );
+  if (role !== 'worker') {
+    http.onUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/graphql') {
+        socket.destroy();
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    });
+  }
+
+  return {
+    services,
+    async start() {
+      if (role !== 'api') worker = await startWorker(services);
+      const port = await http.listen(config.http.port, config.http.host);
+      logger.info({ 'http.port': port, role }, `AGNT ${role} listening on port ${port}`);
+      return port;
+    },
+    async stop() {
+      const deadline = config.http.shutdownTimeoutMs;
+      await wsServer.dispose();
+      await Promise.all([http.close(deadline * 0.8), worker?.stop()]);
+    },
+  };
+}
+
+async function readiness(services: Services, role: Role, worker: WorkerHandle | null) {
+  const checks: Record<string, { ok: boolean; detail?: string }> = {};
+  try {
+    await services.database.pool.query('SELECT 1');
+    const pending = await pendingMigrations(services.database.pool);
+    checks.database = { ok: true };
+    checks.migrations = pending.length
+      ? { ok: false, detail: `pending: ${pending.join(', ')}` }
+      : { ok: true };
+  } catch (error) {
+    checks.database = { ok: false, detail: (error as Error).message };
+  }
+  if (services.redis.mode === 'memory') {
+    checks.redis = {
+      ok: true,
+      detail: 'not configured: per-process stand-ins (limits and events are not shared)',
+    };
+  } else {
+    const up = await services.redis.ping();
+    const limiter = services.limiter.mode();
+    checks.redis = up
+      ? { ok: true }
+      : { ok: true, detail: `unreachable: rate limits counted per process (${limiter})` };
+  }
+  if (role !== 'api')
+    checks.worker = worker ? { ok: worker.running() } : { ok: false, detail: 'not started' };
+  const ready = Object.values(checks).every((c) => c.ok);
+  return { ready, role, checks };
+}

@@ -1,0 +1,187 @@
+/**
+ * Every environment variable the product reads, parsed and validated once.
+ *
+ * Nothing else in the codebase reads `process.env`. `loadConfig()` reports every bad variable in
+ * one message; `main.ts` prints it and exits. Tests build a config with `loadConfig({...})` and
+ * override only what they need.
+ */
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const url = z.url();
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  ROLE: z.enum(['api', 'worker', 'all']).default('all'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  // HTTP
+  HOST: z.string().default('0.0.0.0'),
+  PORT: port.default(4000),
+  PUBLIC_URL: optional(url),
+  HTTP_BODY_LIMIT_BYTES: positiveInt.default(1_000_000),
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+  TRUST_PROXY: bool.default(false),
+
+  // Services. Left unset, the product looks for them at the local defaults and falls back to an
+  // embedded PostgreSQL and per-process stand-ins for Redis; set, they must answer.
+  DATABASE_URL: optional(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL')),
+  DATABASE_POOL_SIZE: positiveInt.default(10),
+  REDIS_URL: optional(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')),
+  REDIS_KEY_PREFIX: z.string().default('agnt:'),
+  EMBEDDED_POSTGRES_DIR: z.string().default('.data/postgres'),
+  SEED_DEMO: bool.default(true),
+
+  // GraphQL
+  GRAPHQL_INTROSPECTION: optional(bool),
+  GRAPHQL_MAX_DEPTH: positiveInt.default(10),
+  GRAPHQL_MAX_COST: positiveInt.default(5000),
+  GRAPHQL_MAX_ALIASES: positiveInt.default(15),
+  GRAPHQL_MAX_TOKENS: positiveInt.default(1000),
+  GRAPHQL_MAX_DIRECTIVES: positiveInt.default(10),
+  GRAPHQL_MAX_CHARACTERS: positiveInt.default(15_000),
+
+  // Identity
+  JWT_ISSUER: z.string().default('https://agnt.local'),
+  JWT_AUDIENCE: z.string().default('agnt-api'),
+  JWT_PRIVATE_KEY: optional(z.string()),
+  JWT_KEY_ID: optional(z.string()),
+  JWT_ACCESS_TTL_SECONDS: positiveInt.default(900),
+  REFRESH_TOKEN_TTL_DAYS: positiveInt.default(30),
+  EXTERNAL_JWKS_URL: optional(url),
+  EXTERNAL_JWT_ISSUER: optional(z.string()),
+  EXTERNAL_JWT_AUDIENCE: optional(z.string()),
+  API_KEY_PREFIX: z
+    .string()
+    .regex(/^[a-z]+_[a-z]+$/)
+    .default('agnt_live'),
+
+  // Mail
+  SMTP_URL: optional(z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')),
+  MAIL_FROM: z.string().default('AGNT <no-reply@agnt.local>'),
+
+  // Rate limits (requests per window)
+  RATE_LIMIT_WINDOW_SECONDS: positiveInt.default(60),
+  RATE_LIMIT_PER_IP: positiveInt.default(600),
+  RATE_LIMIT_PER_USER: positiveInt.default(600),
+  RATE_LIMIT_PER_API_KEY: positiveInt.default(1200),
+  SIGN_IN_LIMIT_PER_EMAIL: positiveInt.default(5),
+  SIGN_IN_LIMIT_PER_IP: positiveInt.default(20),
+  SIGN_IN_LIMIT_WINDOW_SECONDS: positiveInt.default(900),
+
+  // Worker
+  WORKER_CONCURRENCY: positiveInt.default(5),
+});
+
+export type Env = z.input<typeof envSchema>;
+
+export type Config = ReturnType<typeof shape>;
+
+export class ConfigError extends Error {
+  readonly issues: string[];
+  constructor(issues: string[]) {
+    super(`Invalid configuration:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+function shape(e: z.output<typeof envSchema>) {
+  const production = e.NODE_ENV === 'production';
+  return {
+    env: e.NODE_ENV,
+    production,
+    role: e.ROLE,
+    logLevel: e.LOG_LEVEL,
+    http: {
+      host: e.HOST,
+      port: e.PORT,
+      publicUrl: e.PUBLIC_URL ?? `http://localhost:${e.PORT}`,
+      bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES,
+      shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+      trustProxy: e.TRUST_PROXY,
+    },
+    database: {
+      /** Set when DATABASE_URL was given: then it must answer, no embedded fallback. */
+      url: e.DATABASE_URL,
+      defaultUrl: 'postgresql://postgres@127.0.0.1:5432/agnt',
+      poolSize: e.DATABASE_POOL_SIZE,
+      embeddedDir: e.EMBEDDED_POSTGRES_DIR,
+      seedDemo: e.SEED_DEMO,
+    },
+    redis: {
+      url: e.REDIS_URL,
+      defaultUrl: 'redis://127.0.0.1:6379',
+      keyPrefix: e.REDIS_KEY_PREFIX,
+    },
+    graphql: {
+      introspection: e.GRAPHQL_INTROSPECTION ?? !production,
+      maskErrors: true,
+      maxDepth: e.GRAPHQL_MAX_DEPTH,
+      maxCost: e.GRAPHQL_MAX_COST,
+      maxAliases: e.GRAPHQL_MAX_ALIASES,
+      maxTokens: e.GRAPHQL_MAX_TOKENS,
+      maxDirectives: e.GRAPHQL_MAX_DIRECTIVES,
+      maxCharacters: e.GRAPHQL_MAX_CHARACTERS,
+      graphiql: !production,
+    },
+    auth: {
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+      privateKeyPem: e.JWT_PRIVATE_KEY,
+      keyId: e.JWT_KEY_ID,
+      accessTtlSeconds: e.JWT_ACCESS_TTL_SECONDS,
+      refreshTtlDays: e.REFRESH_TOKEN_TTL_DAYS,
+      external:
+        e.EXTERNAL_JWKS_URL && e.EXTERNAL_JWT_ISSUER && e.EXTERNAL_JWT_AUDIENCE
+          ? { jwksUrl: e.EXTERNAL_JWKS_URL, issuer: e.EXTERNAL_JWT_ISSUER, audience: e.EXTERNAL_JWT_AUDIENCE }
+          : undefined,
+      apiKeyPrefix: e.API_KEY_PREFIX,
+    },
+    mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM },
+    rateLimits: {
+      windowSeconds: e.RATE_LIMIT_WINDOW_SECONDS,
+      perIp: e.RATE_LIMIT_PER_IP,
+      perUser: e.RATE_LIMIT_PER_USER,
+      perApiKey: e.RATE_LIMIT_PER_API_KEY,
+      signInPerEmail: e.SIGN_IN_LIMIT_PER_EMAIL,
+      signInPerIp: e.SIGN_IN_LIMIT_PER_IP,
+      signInWindowSeconds: e.SIGN_IN_LIMIT_WINDOW_SECONDS,
+    },
+    worker: { concurrency: e.WORKER_CONCURRENCY },
+  };
+}
+
+/** Parses an environment (by default `process.env`); throws ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`),
+    );
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const external = [e.EXTERNAL_JWKS_URL, e.EXTERNAL_JWT_ISSUER, e.EXTERNAL_JWT_AUDIENCE];
+  if (external.some(Boolean) && !external.every(Boolean)) {
+    problems.push('EXTERNAL_JWKS_URL, EXTERNAL_JWT_ISSUER, EXTERNAL_JWT_AUDIENCE: set all three or none');
+  }
+  if (e.NODE_ENV === 'production') {
+    if (!e.JWT_PRIVATE_KEY)
+      problems.push('JWT_PRIVATE_KEY: required in production (an ES256 PKCS#8 PEM key)');
+    if (!e.DATABASE_URL) problems.push('DATABASE_URL: required in production');
+    if (!e.SMTP_URL) problems.push('SMTP_URL: required in production to send sign-in codes');
+  }
+  if ((e.JWT_PRIVATE_KEY === undefined) !== (e.JWT_KEY_ID === undefined)) {
+    problems.push('JWT_PRIVATE_KEY, JWT_KEY_ID: set both or neither');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return shape(e);
+}

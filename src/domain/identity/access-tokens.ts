@@ -1,0 +1,284 @@
+/**
+ * Short-lived access tokens: ES256 JWTs that we sign, and optionally JWTs from one configured
+ * external issuer.
+ *
+ * jose verifies a signature and checks whatever claims are present; by itself it requires no
+ * `exp`, no `sub` and accepts any algorithm the key allows. Verification here therefore pins the
+ * algorithm, issuer, audience and token type and lists the claims a token must carry, so a token
+ * without an expiry can never be accepted.
+ *
+ * External tokens (EXTERNAL_JWKS_URL, EXTERNAL_JWT_ISSUER, EXTERNAL_JWT_AUDIENCE) map to a user by
+ * their `email` claim: the issuer is trusted by configuration exactly as a delivered sign-in code
+ * is, so a verified address signs in (and, the first time, creates) the user with that address.
+ * A token without an `email` claim, or with `email_verified: false`, is refused. We do not map by
+ * `sub` because we store no external subject ids; mapping by address also means one person is one
+ * user whichever way they sign in.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  jwtVerify,
+  SignJWT,
+} from 'jose';
+import type { Config } from '../../config.ts';
+import type { DbOrTx } from '../../platform/db.ts';
+import { AuthenticationError, ValidationError } from '../../platform/errors.ts';
+import type { Actor } from './actor.ts';
+import { findOrCreateUserByEmail, normalizeEmail } from './email.ts';
+import { ACCESS_TOKEN_ALGORITHM, type SigningKeys } from './signing-keys.ts';
+
+/** The JWT `typ` of our access tokens (RFC 9068), so no other JWT signed by us passes as one. */
+export const ACCESS_TOKEN_TYPE = 'at+jwt';
+
+/** Asymmetric algorithms accepted from the external issuer. Never HS* (a public key is no secret), never none. */
+export const EXTERNAL_ALGORITHMS = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'];
+
+/** Seconds of clock difference tolerated on `exp`, `nbf` and `iat` between us and other machines. */
+const CLOCK_TOLERANCE_SECONDS = 5;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export type AccessTokenSettings = Pick<Config['auth'], 'issuer' | 'audience' | 'accessTtlSeconds'>;
+
+export interface IssuedAccessToken {
+  token: string;
+  /** The `jti`. */
+  tokenId: string;
+  expiresAt: Date;
+}
+
+/** Signs an access token for `userId` with the current signing key. */
+export async function issueAccessToken(
+  keys: SigningKeys,
+  input: { userId: string; auth: AccessTokenSettings; now?: Date },
+): Promise<IssuedAccessToken> {
+  const issuedAt = Math.floor((input.now ?? new Date()).getTime() / 1000);
+  const expiresAt = issuedAt + input.auth.accessTtlSeconds;
+  const tokenId = randomUUID();
+  const token = await new SignJWT({})
+    .setProtectedHeader({ alg: ACCESS_TOKEN_ALGORITHM, kid: keys.signingKeyId, typ: ACCESS_TOKEN_TYPE })
+    .setIssuer(input.auth.issuer)
+    .setAudience(input.auth.audience)
+    .setSubject(input.userId)
+    .setIssuedAt(issuedAt)
+    .setExpirationTime(expiresAt)
+    .setJti(tokenId)
+    .sign(keys.signingKey);
+  return { token, tokenId, expiresAt: new Date(expiresAt * 1000) };
+}
+
+/** The configured external issuer with its remote key set (fetched lazily and cached by jose). */
+export interface ExternalIssuer {
+  issuer: string;
+  audience: string;
+  keys: JWTVerifyGetKey;
+}
+
+/**
+ * Build once per process and share it: the remote key set caches the issuer's keys and refetches
+ * on an unknown `kid` (at most once per cooldown), so key rotation at the issuer just works.
+ */
+export function createExternalIssuer(
+  external: NonNullable<Config['auth']['external']>,
+  options: { timeoutMs?: number } = {},
+): ExternalIssuer {
+  return {
+    issuer: external.issuer,
+    audience: external.audience,
+    keys: createRemoteJWKSet(new URL(external.jwksUrl), { timeoutDuration: options.timeoutMs ?? 5000 }),
+  };
+}
+
+export interface AccessTokenVerifierDeps {
+  keys: SigningKeys;
+  auth: Pick<Config['auth'], 'issuer' | 'audience'>;
+  /** Used for external tokens (to find the user by address) and by authenticateAccessToken. */
+  db: DbOrTx;
+  external?: ExternalIssuer;
+  now?: () => Date;
+}
+
+export interface VerifiedAccessToken {
+  userId: string;
+  /** `jti`; external tokens may have none. */
+  tokenId: string | null;
+  expiresAt: Date;
+  source: 'agnt' | 'external';
+}
+
+/**
+ * Verifies a bearer token and returns whose it is; throws AuthenticationError with a message that
+ * says what was wrong (expired, wrong algorithm, unknown key, …). Does not load the user for our
+ * own tokens: see authenticateAccessToken.
+ */
+export async function verifyAccessToken(
+  deps: AccessTokenVerifierDeps,
+  token: string,
+): Promise<VerifiedAccessToken> {
+  const currentDate = deps.now?.() ?? new Date();
+  // Read without trust only to choose which issuer's rules to apply; the chosen verification then
+  // pins that issuer, so a token cannot pick laxer rules by lying about `iss`.
+  const unverified = decodeUnverified(token);
+  const external = deps.external;
+  if (external && unverified.payload.iss === external.issuer && external.issuer !== deps.auth.issuer) {
+    const payload = await verifyWith(
+      token,
+      unverified.alg,
+      external.keys,
+      {
+        algorithms: EXTERNAL_ALGORITHMS,
+        issuer: external.issuer,
+        audience: external.audience,
+        requiredClaims: ['exp', 'sub'],
+        currentDate,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      },
+      EXTERNAL_ALGORITHMS.join(', '),
+    );
+    const userId = await userForExternalToken(deps.db, payload);
+    return {
+      userId,
+      tokenId: payload.jti ?? null,
+      expiresAt: new Date(payload.exp! * 1000),
+      source: 'external',
+    };
+  }
+
+  const payload = await verifyWith(
+    token,
+    unverified.alg,
+    (header) => {
+      if (!header.kid) throw new AuthenticationError('The access token names no signing key (kid)');
+      const key = deps.keys.publicKey(header.kid);
+      if (!key)
+        throw new AuthenticationError(`The access token was signed with an unknown key (kid ${header.kid})`);
+      return key;
+    },
+    {
+      algorithms: [ACCESS_TOKEN_ALGORITHM],
+      issuer: deps.auth.issuer,
+      audience: deps.auth.audience,
+      typ: ACCESS_TOKEN_TYPE,
+      requiredClaims: ['exp', 'sub', 'iat', 'jti'],
+      currentDate,
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    },
+    ACCESS_TOKEN_ALGORITHM,
+  );
+  if (!payload.sub || !UUID.test(payload.sub))
+    throw new AuthenticationError('The access token has an invalid subject');
+  return {
+    userId: payload.sub,
+    tokenId: payload.jti ?? null,
+    expiresAt: new Date(payload.exp! * 1000),
+    source: 'agnt',
+  };
+}
+
+/**
+ * The Actor for a bearer token: verifies it, then loads the user (a deleted user's tokens stop
+ * working at once, and `isPlatformAdmin` is read fresh rather than trusted from a claim).
+ */
+export async function authenticateAccessToken(
+  deps: AccessTokenVerifierDeps,
+  token: string,
+): Promise<Extract<Actor, { kind: 'user' }>> {
+  const verified = await verifyAccessToken(deps, token);
+  const user = await deps.db.user.findUnique({
+    where: { id: verified.userId },
+    select: { id: true, isPlatformAdmin: true },
+  });
+  if (!user) throw new AuthenticationError('The access token belongs to no user');
+  return { kind: 'user', userId: user.id, isPlatformAdmin: user.isPlatformAdmin };
+}
+
+function decodeUnverified(token: string): { alg: string | undefined; payload: JWTPayload } {
+  try {
+    return { alg: decodeProtectedHeader(token).alg, payload: decodeJwt(token) };
+  } catch {
+    throw new AuthenticationError('The access token is malformed');
+  }
+}
+
+async function verifyWith(
+  token: string,
+  alg: string | undefined,
+  key: JWTVerifyGetKey,
+  options: Parameters<typeof jwtVerify>[2],
+  expected: string,
+): Promise<JWTPayload> {
+  try {
+    const { payload } = await jwtVerify(token, key, options);
+    return payload;
+  } catch (error) {
+    throw explain(error, alg, expected);
+  }
+}
+
+/** Turns jose's errors into one AuthenticationError each, worded for the client. */
+function explain(error: unknown, alg: string | undefined, expected: string): Error {
+  if (error instanceof AuthenticationError) return error;
+  if (error instanceof errors.JWTExpired) return new AuthenticationError('The access token has expired');
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.reason === 'missing')
+      return new AuthenticationError(`The access token has no "${error.claim}" claim`);
+    switch (error.claim) {
+      case 'nbf':
+        return new AuthenticationError('The access token is not valid yet (nbf is in the future)');
+      case 'iss':
+        return new AuthenticationError('The access token was issued by an unexpected issuer');
+      case 'aud':
+        return new AuthenticationError('The access token is meant for another audience');
+      case 'typ':
+        return new AuthenticationError('The access token has the wrong type (typ)');
+      case 'iat':
+        return new AuthenticationError('The access token was issued in the future');
+      default:
+        return new AuthenticationError(`The access token's "${error.claim}" claim is invalid`);
+    }
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) {
+    return new AuthenticationError(
+      `The access token's algorithm "${alg ?? '(none)'}" is not accepted (expected ${expected})`,
+    );
+  }
+  if (error instanceof errors.JWKSNoMatchingKey) {
+    return new AuthenticationError('The access token was signed with an unknown key (kid)');
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) {
+    return new AuthenticationError('The access token signature is invalid');
+  }
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) {
+    return new AuthenticationError('The access token is malformed');
+  }
+  if (error instanceof errors.JWKSTimeout || error instanceof errors.JOSEError) {
+    return new AuthenticationError('The access token could not be verified');
+  }
+  // Not a token problem (say, the external key set could not be fetched): let it surface as such.
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+async function userForExternalToken(db: DbOrTx, payload: JWTPayload): Promise<string> {
+  if (typeof payload.email !== 'string') {
+    throw new AuthenticationError('The external access token has no "email" claim');
+  }
+  if (payload.email_verified === false) {
+    throw new AuthenticationError('The external access token carries an unverified email address');
+  }
+  let email: string;
+  try {
+    email = normalizeEmail(payload.email);
+  } catch (error) {
+    if (error instanceof ValidationError) {
+      throw new AuthenticationError('The external access token has an invalid "email" claim');
+    }
+    throw error;
+  }
+  const { user } = await findOrCreateUserByEmail(db, email);
+  return user.id;
+}

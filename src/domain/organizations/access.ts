@@ -1,0 +1,84 @@
+/**
+ * Who may do what inside an organisation. This is the one place the role rules live; GraphQL auth
+ * scopes and MCP tools ask it, and the organisation functions check it again before they write.
+ */
+import type { MembershipRole } from '../../generated/prisma/enums.ts';
+import type { DbOrTx } from '../../platform/db.ts';
+import { AuthenticationError, NotAllowedError } from '../../platform/errors.ts';
+import type { Actor } from '../identity/actor.ts';
+
+export const MANAGERS: readonly MembershipRole[] = ['OWNER', 'ADMIN'];
+export const ANY_ROLE: readonly MembershipRole[] = ['OWNER', 'ADMIN', 'STAFF'];
+
+export interface Access {
+  readonly actor: Actor;
+  /** The caller's role in the organisation, or null. Memoised for the life of the request. */
+  roleIn(organizationId: string): Promise<MembershipRole | null>;
+  /** True when the caller holds one of `roles` there, or is a platform admin. */
+  has(organizationId: string, roles: readonly MembershipRole[]): Promise<boolean>;
+  /** Like `has`, but throws NotAllowedError (or AuthenticationError for anonymous callers). */
+  require(organizationId: string, roles: readonly MembershipRole[]): Promise<void>;
+  /** The signed-in user's id, or AuthenticationError. API keys act as the user who created them. */
+  requireUserId(): string;
+  /** Like requireUserId, but refuses API keys: for acts that only a person may do. */
+  requirePerson(): string;
+  readonly isPlatformAdmin: boolean;
+}
+
+export function createAccess(db: DbOrTx, actor: Actor): Access {
+  const roles = new Map<string, Promise<MembershipRole | null>>();
+  const isPlatformAdmin = actor.kind === 'user' && actor.isPlatformAdmin;
+
+  const roleIn = (organizationId: string): Promise<MembershipRole | null> => {
+    let role = roles.get(organizationId);
+    if (!role) {
+      role = lookUpRole(db, actor, organizationId);
+      roles.set(organizationId, role);
+    }
+    return role;
+  };
+
+  const has = async (organizationId: string, allowed: readonly MembershipRole[]) => {
+    if (isPlatformAdmin) return true;
+    const role = await roleIn(organizationId);
+    return role !== null && allowed.includes(role);
+  };
+
+  return {
+    actor,
+    isPlatformAdmin,
+    roleIn,
+    has,
+    async require(organizationId, allowed) {
+      if (actor.kind === 'anonymous') throw new AuthenticationError('Sign in to do this');
+      if (!(await has(organizationId, allowed))) throw new NotAllowedError();
+    },
+    requireUserId() {
+      if (actor.kind === 'anonymous') throw new AuthenticationError('Sign in to do this');
+      return actor.userId;
+    },
+    requirePerson() {
+      if (actor.kind === 'anonymous') throw new AuthenticationError('Sign in to do this');
+      if (actor.kind === 'apiKey') throw new NotAllowedError('API keys cannot do this; sign in as a person');
+      return actor.userId;
+    },
+  };
+}
+
+async function lookUpRole(db: DbOrTx, actor: Actor, organizationId: string): Promise<MembershipRole | null> {
+  switch (actor.kind) {
+    case 'anonymous':
+      return null;
+    case 'apiKey':
+      // A key acts within its own organisation only: with `write` like an ADMIN, else like STAFF.
+      if (actor.organizationId !== organizationId) return null;
+      return actor.scopes.includes('write') ? 'ADMIN' : 'STAFF';
+    case 'user': {
+      const membership = await db.membership.findUnique({
+        where: { organizationId_userId: { organizationId, userId: actor.userId } },
+        select: { role: true },
+      });
+      return membership?.role ?? null;
+    }
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * An organisation's API keys, as its managers see them. Keys are made by people (never by another
+ * key, so a leaked key cannot mint more) and act within their organisation only.
+ */
+import { z } from 'zod';
+import type { Db } from '../../platform/db.ts';
+import { NotFoundError } from '../../platform/errors.ts';
+import { createApiKey, listApiKeys, revokeApiKey } from '../identity/api-keys.ts';
+import { type Access, MANAGERS } from './access.ts';
+
+export async function createOrganizationApiKey(
+  db: Db,
+  access: Access,
+  input: { organizationId: string; name: string; scopes: string[] },
+  options: { keyPrefix: string; now?: () => Date },
+) {
+  const userId = access.requirePerson();
+  await access.require(input.organizationId, MANAGERS);
+  return createApiKey(db, { ...input, createdById: userId }, options);
+}
+
+export async function revokeOrganizationApiKey(
+  db: Db,
+  access: Access,
+  input: { apiKeyId: string },
+  options: { now?: () => Date } = {},
+) {
+  const organizationId = await organizationOfApiKey(db, input.apiKeyId);
+  if (!organizationId) throw new NotFoundError('No such API key');
+  await access.require(organizationId, MANAGERS);
+  return revokeApiKey(db, { organizationId, apiKeyId: input.apiKeyId }, options);
+}
+
+export async function listOrganizationApiKeys(db: Db, access: Access, organizationId: string) {
+  await access.require(organizationId, MANAGERS);
+  return listApiKeys(db, organizationId);
+}
+
+/** The organisation an API key belongs to, or null (for authorising before the real work). */
+export async function organizationOfApiKey(db: Db, apiKeyId: string): Promise<string | null> {
+  if (!z.uuid().safeParse(apiKeyId).success) return null;
+  const key = await db.apiKey.findUnique({ where: { id: apiKeyId }, select: { organizationId: true } });
+  return key?.organizationId ?? null;
+}

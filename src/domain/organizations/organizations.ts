@@ -1,0 +1,168 @@
+/**
+ * Organisations and their members. Every function takes the caller's Access and checks it before
+ * writing, so GraphQL, MCP and scripts share one set of rules.
+ */
+import { z } from 'zod';
+import type { MembershipRole } from '../../generated/prisma/enums.ts';
+import type { Db, Tx } from '../../platform/db.ts';
+import { ConflictError, NotAllowedError, NotFoundError } from '../../platform/errors.ts';
+import { parseInput } from '../validation.ts';
+import { type Access, ANY_ROLE, MANAGERS } from './access.ts';
+
+const organizationName = z
+  .string()
+  .trim()
+  .min(2, 'Name must be at least 2 characters')
+  .max(100, 'Name must be at most 100 characters');
+
+const email = z
+  .email('Enter a valid email address')
+  .max(254)
+  .transform((v) => v.trim().toLowerCase());
+
+const role = z.enum(['OWNER', 'ADMIN', 'STAFF']);
+
+export async function createOrganization(db: Db, access: Access, input: { name: string }) {
+  const userId = access.requirePerson();
+  const { name } = parseInput(z.object({ name: organizationName }), input);
+  return db.organization.create({
+    data: { name, memberships: { create: { userId, role: 'OWNER' } } },
+  });
+}
+
+export async function renameOrganization(
+  db: Db,
+  access: Access,
+  input: { organizationId: string; name: string },
+) {
+  const { organizationId, name } = parseInput(
+    z.object({ organizationId: z.uuid(), name: organizationName }),
+    input,
+  );
+  await requireOrganization(db, organizationId);
+  await access.require(organizationId, MANAGERS);
+  return db.organization.update({ where: { id: organizationId }, data: { name } });
+}
+
+/**
+ * Adds a person, by email, to an organisation. A new address gets an account that signs in with a
+ * code sent to it; nobody chooses a password for anybody. Only an OWNER may add another OWNER.
+ */
+export async function inviteMember(
+  db: Db,
+  access: Access,
+  input: { organizationId: string; email: string; role: MembershipRole },
+) {
+  const parsed = parseInput(z.object({ organizationId: z.uuid(), email, role }), input);
+  await requireOrganization(db, parsed.organizationId);
+  await access.require(parsed.organizationId, MANAGERS);
+  if (parsed.role === 'OWNER') await requireOwner(access, parsed.organizationId);
+
+  return db.$transaction(async (tx) => {
+    const user = await tx.user.upsert({
+      where: { email: parsed.email },
+      create: { email: parsed.email },
+      update: {},
+    });
+    const existing = await tx.membership.findUnique({
+      where: { organizationId_userId: { organizationId: parsed.organizationId, userId: user.id } },
+    });
+    if (existing) throw new ConflictError(`${parsed.email} is already a member`);
+    return tx.membership.create({
+      data: { organizationId: parsed.organizationId, userId: user.id, role: parsed.role },
+    });
+  });
+}
+
+/**
+ * Changes a member's role. Managers may move people between ADMIN and STAFF; only an OWNER may make
+ * or unmake an OWNER, and the last OWNER cannot be demoted.
+ */
+export async function changeMemberRole(
+  db: Db,
+  access: Access,
+  input: { membershipId: string; role: MembershipRole },
+) {
+  const parsed = parseInput(z.object({ membershipId: z.uuid(), role }), input);
+  const membership = await requireMembership(db, parsed.membershipId);
+  await access.require(membership.organizationId, MANAGERS);
+  if (membership.role === 'OWNER' || parsed.role === 'OWNER') {
+    await requireOwner(access, membership.organizationId);
+  }
+  if (membership.role === parsed.role) return membership;
+
+  return db.$transaction(async (tx) => {
+    if (membership.role === 'OWNER') await keepAnotherOwner(tx, membership.organizationId, membership.id);
+    return tx.membership.update({ where: { id: membership.id }, data: { role: parsed.role } });
+  });
+}
+
+/**
+ * Removes a member. Managers remove others (only an OWNER removes an OWNER); anyone may leave.
+ * The last OWNER can do neither.
+ */
+export async function removeMember(db: Db, access: Access, input: { membershipId: string }) {
+  const { membershipId } = parseInput(z.object({ membershipId: z.uuid() }), input);
+  const membership = await requireMembership(db, membershipId);
+  const leaving = access.actor.kind === 'user' && access.actor.userId === membership.userId;
+  if (!leaving) {
+    await access.require(membership.organizationId, MANAGERS);
+    if (membership.role === 'OWNER') await requireOwner(access, membership.organizationId);
+  }
+  return db.$transaction(async (tx) => {
+    if (membership.role === 'OWNER') await keepAnotherOwner(tx, membership.organizationId, membership.id);
+    await tx.membership.delete({ where: { id: membership.id } });
+    return membership;
+  });
+}
+
+/** The organisation a membership belongs to, or null (for authorising before the real work). */
+export async function organizationOfMembership(db: Db, membershipId: string): Promise<string | null> {
+  if (!z.uuid().safeParse(membershipId).success) return null;
+  const membership = await db.membership.findUnique({
+    where: { id: membershipId },
+    select: { organizationId: true },
+  });
+  return membership?.organizationId ?? null;
+}
+
+/** Organisations the caller belongs to, or that a platform admin asks about. */
+export async function requireReadableOrganization(db: Db, access: Access, organizationId: string) {
+  const organization = await requireOrganization(db, organizationId);
+  await access.require(organizationId, ANY_ROLE);
+  return organization;
+}
+
+async function requireOrganization(db: Db, organizationId: string) {
+  const organization = await db.organization.findUnique({ where: { id: organizationId } });
+  if (!organization) throw new NotFoundError('Organization not found');
+  return organization;
+}
+
+async function requireMembership(db: Db, membershipId: string) {
+  const membership = await db.membership.findUnique({ where: { id: membershipId } });
+  if (!membership) throw new NotFoundError('Membership not found');
+  return membership;
+}
+
+async function requireOwner(access: Access, organizationId: string) {
+  if (access.isPlatformAdmin) return;
+  if ((await access.roleIn(organizationId)) !== 'OWNER') {
+    throw new NotAllowedError('Only an owner can add, change or remove an owner');
+  }
+}
+
+/**
+ * Locks the organisation's OWNER rows and refuses if `membershipId` is the only one. The lock makes
+ * two owners demoting each other at the same moment serialise, so one of them stays an owner.
+ */
+async function keepAnotherOwner(tx: Tx, organizationId: string, membershipId: string) {
+  const owners = await tx.$queryRaw<{ id: string }[]>`
+    SELECT id FROM memberships
+    WHERE organization_id = ${organizationId}::uuid AND role = 'OWNER'
+    ORDER BY id
+    FOR UPDATE`;
+  if (!owners.some((o) => o.id !== membershipId)) {
+    throw new ConflictError('An organization needs at least one owner: make someone else an owner first');
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Starts a process in one role: `api` (HTTP), `worker` (jobs and schedules) or `all` (both).
+ * The role comes from the first argument or ROLE. SIGTERM and SIGINT stop it gracefully within
+ * SHUTDOWN_TIMEOUT_MS (10 s by default): no new requests, in-flight ones finish, pools close.
+ */
+import { buildApp, type Role } from './app.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './platform/logger.ts';
+import { resolveServices } from './services.ts';
+
+const ROLES = new Set(['api', 'worker', 'all']);
+
+async function main() {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const arg = process.argv[2];
+  if (arg !== undefined && !ROLES.has(arg)) {
+    console.error(`Unknown role "${arg}": use api, worker or all`);
+    process.exit(1);
+  }
+  const role = (arg ?? config.role) as Role;
+  const logger = createLogger(config.logLevel, { role });
+
+  let services: Awaited<ReturnType<typeof resolveServices>>;
+  try {
+    services = await resolveServices(config, logger);
+  } catch (error) {
+    logger.fatal({ err: error }, (error as Error).message);
+    process.exit(1);
+  }
+  const app = buildApp(services, role);
+  await app.start();
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, config.http.shutdownTimeoutMs);
+    deadline.unref();
+    await app.stop();
+    await services.shutdown();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+await main();

@@ -1,0 +1,108 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from './config.ts';
+import { DEMO_OWNER_EMAIL, seedDemoNetwork } from './domain/demo/seed.ts';
+import { createExternalIssuer, type ExternalIssuer } from './domain/identity/access-tokens.ts';
+import { generateSigningKey, loadSigningKeys, type SigningKeys } from './domain/identity/signing-keys.ts';
+import { createMailer, type Mailer } from './integrations/mail/mailer.ts';
+import {
+  connectDatabase,
+  type Database,
+  type Db,
+  ensureDatabaseExists,
+  postgresAnswers,
+} from './platform/db.ts';
+import { startEmbeddedPostgres } from './platform/embedded-postgres.ts';
+import type { Logger } from './platform/logger.ts';
+import { migrate } from './platform/migrate.ts';
+import { createRateLimiter, type RateLimiter } from './platform/rate-limit.ts';
+import { connectRedis, type RedisHandle, redact, ServiceUnavailableError } from './platform/redis.ts';
+
+/** The long-lived dependencies of one running app, built once per process (resolveServices) or by a test. */
+export interface Services {
+  config: Config;
+  logger: Logger;
+  database: Database;
+  db: Db;
+  redis: RedisHandle;
+  limiter: RateLimiter;
+  mailer: Mailer;
+  keys: SigningKeys;
+  external: ExternalIssuer | undefined;
+  /** The clock. Tests pass their own. */
+  now: () => Date;
+}
+
+/**
+ * Resolves the real services for a process: the configured database (or the local default, or an
+ * embedded PostgreSQL), migrated and seeded; Redis or its stand-ins; mail; signing keys.
+ * A configured service that does not answer is an error that names the variable and the fix.
+ */
+export async function resolveServices(
+  config: Config,
+  logger: Logger,
+): Promise<Services & { shutdown(): Promise<void> }> {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  let url = config.database.url;
+  if (url) {
+    if (!(await postgresAnswers(url))) {
+      throw new ServiceUnavailableError(
+        `DATABASE_URL=${redact(url)} does not answer. Start PostgreSQL there (for example \`pg_ctlcluster 15 main start\`), or unset DATABASE_URL to use the local default or an embedded PostgreSQL under ${config.database.embeddedDir}.`,
+      );
+    }
+  } else if (await postgresAnswers(config.database.defaultUrl)) {
+    url = config.database.defaultUrl;
+  } else {
+    const embedded = await startEmbeddedPostgres(config.database.embeddedDir, logger);
+    cleanups.push(embedded.stop);
+    url = embedded.url;
+  }
+  await ensureDatabaseExists(url);
+  const migrated = await migrate(url);
+  if (migrated.applied.length) logger.info({ 'db.migrations': migrated.applied }, 'applied migrations');
+
+  const database = connectDatabase(url, config.database.poolSize);
+  cleanups.unshift(() => database.close());
+  if (config.database.seedDemo && (await seedDemoNetwork(database.prisma))) {
+    logger.info(`seeded the demo network: sign in as ${DEMO_OWNER_EMAIL}`);
+  }
+
+  const redis = await connectRedis(config.redis, logger);
+  cleanups.unshift(() => redis.close());
+
+  const keys = await loadSigningKeys(await withDevelopmentKey(config), logger);
+  return {
+    config,
+    logger,
+    database,
+    db: database.prisma,
+    redis,
+    limiter: createRateLimiter(redis, logger),
+    mailer: createMailer(config, logger),
+    keys,
+    external: config.auth.external ? createExternalIssuer(config.auth.external) : undefined,
+    now: () => new Date(),
+    async shutdown() {
+      for (const cleanup of cleanups)
+        await cleanup().catch((error) => logger.error({ err: error }, 'shutdown step failed'));
+    },
+  };
+}
+
+/**
+ * Outside production with no signing key configured, one is generated once and kept under
+ * `.data/`, so sessions survive restarts and every local process verifies the same tokens.
+ */
+async function withDevelopmentKey(config: Config): Promise<Config> {
+  if (config.production || config.auth.privateKeyPem) return config;
+  const file = path.resolve('.data/jwt-signing-key.json');
+  let key: { privateKeyPem: string; keyId: string };
+  try {
+    key = JSON.parse(await readFile(file, 'utf8'));
+  } catch {
+    key = await generateSigningKey();
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, JSON.stringify(key), { mode: 0o600 });
+  }
+  return { ...config, auth: { ...config.auth, privateKeyPem: key.privateKeyPem, keyId: key.keyId } };
+}

@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { connectDatabase, type Database, quoteIdent } from '../../src/platform/db.ts';
+import { testServerUrl } from './env.ts';
+
+export interface TestDatabase extends Database {
+  name: string;
+  /** Closes the pools and drops the database. */
+  drop(): Promise<void>;
+}
+
+/**
+ * A fresh database cloned from the migrated template, for one test file.
+ * Factories make unique values, so a file never needs to wipe it.
+ */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const template = inject('templateDatabase');
+  const name = `agnt_test_${randomBytes(6).toString('hex')}`;
+  await adminQuery(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${quoteIdent(template)}`);
+  const db = connectDatabase(`${testServerUrl()}/${name}`, 10);
+  return {
+    ...db,
+    name,
+    async drop() {
+      await db.close();
+      await adminQuery(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+    },
+  };
+}
+
+/** An empty database (not migrated), for migration tests. */
+export async function createEmptyDatabase(): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+  const name = `agnt_empty_${randomBytes(6).toString('hex')}`;
+  await adminQuery(`CREATE DATABASE ${quoteIdent(name)}`);
+  return {
+    name,
+    url: `${testServerUrl()}/${name}`,
+    drop: () => adminQuery(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`),
+  };
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: `${testServerUrl()}/postgres` });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
