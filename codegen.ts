@@ -15,6 +15,7 @@ const config: CodegenConfig = {
         enumsAsTypes: true,
         useTypeImports: true,
         documentMode: 'string',
+        importExtension: '.ts',
       },
     },
   },

@@ -1,5 +1,5 @@
-import { GraphQLError } from 'graphql';
-import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { type DocumentNode, type GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
+import { createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Actor } from '../domain/identity/actor.ts';
 import { createAccess } from '../domain/organizations/access.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -41,9 +41,9 @@ export function createGraphQLServer(services: Services, metrics: Metrics): Graph
     // `x-request-id` response header; the original is logged under that id (logUnexpectedErrors).
     maskedErrors: {
       maskError(error, message) {
-        return isExpected(error)
-          ? (error as GraphQLError)
-          : new GraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+        if (isExpected(error)) return error as GraphQLError;
+        // Yoga's own masking keeps the path and locations; never its development details.
+        return maskError(error, message, false);
       },
     },
     plugins: [...hardeningPlugins(config.graphql), operationMetrics(metrics), logUnexpectedErrors()],
@@ -52,29 +52,49 @@ export function createGraphQLServer(services: Services, metrics: Metrics): Graph
 
 function operationMetrics(metrics: Metrics): Plugin<Context> {
   return {
+    // Operations refused by validation (limits, unknown fields) never execute: count them here.
+    onValidate({ params }) {
+      return ({ valid }) => {
+        if (valid) return;
+        const { operation, type } = describeOperation(params.documentAST, undefined);
+        metrics.graphqlOperations.inc({ operation, type, outcome: 'invalid' });
+      };
+    },
     onExecute({ args }) {
-      const operation = args.operationName ?? 'anonymous';
-      const definition = args.document.definitions.find(
-        (d: { kind: string }) => d.kind === 'OperationDefinition',
-      );
-      const type = definition && 'operation' in definition ? definition.operation : 'unknown';
+      const { operation, type } = describeOperation(args.document, args.operationName);
       return {
         onExecuteDone({ result }) {
-          if (!('errors' in result)) return;
-          const outcome = result.errors?.length ? 'error' : 'ok';
-          metrics.graphqlOperations.inc({ operation, type, outcome });
+          // Subscriptions stream results; they are counted once, when they start.
+          const errors = Symbol.asyncIterator in result ? undefined : result.errors;
+          metrics.graphqlOperations.inc({ operation, type, outcome: errors?.length ? 'error' : 'ok' });
         },
       };
     },
   };
 }
 
+function describeOperation(document: DocumentNode, operationName: string | null | undefined) {
+  const definition = document.definitions.find(
+    (d): d is OperationDefinitionNode =>
+      d.kind === Kind.OPERATION_DEFINITION && (!operationName || d.name?.value === operationName),
+  );
+  return {
+    operation: operationName ?? definition?.name?.value ?? 'anonymous',
+    type: definition?.operation ?? 'unknown',
+  };
+}
+
 /** An error raised on purpose (auth refusal, bad input, a limit) rather than a bug. */
 function isExpected(error: unknown): boolean {
-  if (!(error instanceof GraphQLError)) return false;
+  if (!isGraphQLError(error)) return false;
   const original = error.originalError;
   if (!original) return true;
-  return original instanceof GraphQLError && Boolean(original.extensions?.code);
+  return isGraphQLError(original) && Boolean(original.extensions?.code);
+}
+
+/** By name rather than instanceof: executor and plugins may carry another copy of graphql. */
+function isGraphQLError(error: unknown): error is GraphQLError {
+  return error instanceof Error && error.name === 'GraphQLError';
 }
 
 function logUnexpectedErrors(): Plugin<Context> {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from '../generated/gql.ts';
-import { startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
+import { member, rawId, startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
 
 const CreateOrganization = graphql(`
   mutation CreateOrganization($name: String!) {
@@ -59,7 +59,12 @@ describe('organisations', () => {
     const owner = await app.signIn();
     const created = await app.gql(CreateOrganization, { name: '  Tide & Vine  ' }, { token: owner.token });
     expect(created.body).toMatchObject({
-      data: { createOrganization: { __typename: 'OrganizationPayload', organization: { name: 'Tide & Vine', viewerRole: 'OWNER' } } },
+      data: {
+        createOrganization: {
+          __typename: 'OrganizationPayload',
+          organization: { name: 'Tide & Vine', viewerRole: 'OWNER' },
+        },
+      },
     });
     const viewer = await app.gql(Viewer, {}, { token: owner.token });
     expect(viewer.data?.viewer?.memberships).toHaveLength(1);
@@ -79,30 +84,50 @@ describe('organisations', () => {
   it('keeps the last owner: cannot be demoted or removed until another owner exists', async () => {
     const owner = await app.signIn();
     const created = await app.gql(CreateOrganization, { name: 'Last Owner Bar' }, { token: owner.token });
-    const organizationId = (created.data?.createOrganization as { organization: { id: string } }).organization.id;
+    const organizationId = member(created.data?.createOrganization, 'OrganizationPayload', created)
+      .organization.id;
     const viewer = await app.gql(Viewer, {}, { token: owner.token });
     const ownMembership = viewer.data!.viewer!.memberships[0]!.id;
 
-    const demoted = await app.gql(ChangeMemberRole, { membershipId: ownMembership, role: 'ADMIN' }, { token: owner.token });
+    const demoted = await app.gql(
+      ChangeMemberRole,
+      { membershipId: ownMembership, role: 'ADMIN' },
+      { token: owner.token },
+    );
     expect(demoted.body).toMatchObject({ data: { changeMemberRole: { __typename: 'ConflictError' } } });
     const removed = await app.gql(RemoveMember, { membershipId: ownMembership }, { token: owner.token });
     expect(removed.body).toMatchObject({ data: { removeMember: { __typename: 'ConflictError' } } });
 
     const second = uniqueEmail('second-owner');
-    const invited = await app.gql(InviteMember, { organizationId, email: second, role: 'OWNER' }, { token: owner.token });
-    expect(invited.body).toMatchObject({ data: { inviteMember: { __typename: 'MembershipPayload', membership: { role: 'OWNER' } } } });
+    const invited = await app.gql(
+      InviteMember,
+      { organizationId, email: second, role: 'OWNER' },
+      { token: owner.token },
+    );
+    expect(invited.body).toMatchObject({
+      data: { inviteMember: { __typename: 'MembershipPayload', membership: { role: 'OWNER' } } },
+    });
 
-    const nowDemoted = await app.gql(ChangeMemberRole, { membershipId: ownMembership, role: 'ADMIN' }, { token: owner.token });
+    const nowDemoted = await app.gql(
+      ChangeMemberRole,
+      { membershipId: ownMembership, role: 'ADMIN' },
+      { token: owner.token },
+    );
     expect(nowDemoted.body).toMatchObject({ data: { changeMemberRole: { membership: { role: 'ADMIN' } } } });
   });
 
   it('two owners demoting each other at once leave one owner', async () => {
     const a = await app.signIn();
     const created = await app.gql(CreateOrganization, { name: 'Race Cafe' }, { token: a.token });
-    const organizationId = (created.data?.createOrganization as { organization: { id: string } }).organization.id;
+    const organizationId = member(created.data?.createOrganization, 'OrganizationPayload', created)
+      .organization.id;
     const bEmail = uniqueEmail('owner-b');
-    const invited = await app.gql(InviteMember, { organizationId, email: bEmail, role: 'OWNER' }, { token: a.token });
-    const bMembership = (invited.data?.inviteMember as { membership: { id: string } }).membership.id;
+    const invited = await app.gql(
+      InviteMember,
+      { organizationId, email: bEmail, role: 'OWNER' },
+      { token: a.token },
+    );
+    const bMembership = member(invited.data?.inviteMember, 'MembershipPayload', invited).membership.id;
     const b = await app.signIn(bEmail);
     const aMembership = (await app.gql(Viewer, {}, { token: a.token })).data!.viewer!.memberships[0]!.id;
 
@@ -113,10 +138,14 @@ describe('organisations', () => {
     const kinds = [first.data?.changeMemberRole?.__typename, second.data?.changeMemberRole?.__typename];
     // One demotion wins; the other is refused, as a conflict (no other owner is left) or because
     // its author is no longer an owner.
-    expect(kinds.filter((k) => k === 'MembershipPayload'), JSON.stringify([first.body, second.body])).toHaveLength(1);
+    expect(
+      kinds.filter((k) => k === 'MembershipPayload'),
+      JSON.stringify([first.body, second.body]),
+    ).toHaveLength(1);
     expect(kinds.filter((k) => k === 'ConflictError' || k === 'NotAllowedError')).toHaveLength(1);
-    const rawId = Buffer.from(organizationId, 'base64').toString().split(':')[1];
-    const owners = await app.services.db.membership.count({ where: { organizationId: rawId, role: 'OWNER' } });
+    const owners = await app.services.db.membership.count({
+      where: { organizationId: rawId(organizationId), role: 'OWNER' },
+    });
     expect(owners).toBe(1);
   });
 });

@@ -4,15 +4,14 @@
  * the answer is not what the test expected, the assertion prints the whole response.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
-import type { TypedDocumentString } from '../generated/graphql.ts';
 import { buildApp, type Role } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { generateSigningKey, loadSigningKeys } from '../../src/domain/identity/signing-keys.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';
 import type { Database } from '../../src/platform/db.ts';
-import { createLogger } from '../../src/platform/logger.ts';
+import { createLogger, type Logger } from '../../src/platform/logger.ts';
 import { createRateLimiter } from '../../src/platform/rate-limit.ts';
 import type { RedisHandle } from '../../src/platform/redis.ts';
 import type { Services } from '../../src/services.ts';
@@ -28,7 +27,7 @@ export interface TestApp {
   clock: { now(): Date; advance(ms: number): void };
   /** Sends one GraphQL operation; `token` goes in `Authorization: Bearer`. */
   gql<TResult, TVariables>(
-    document: TypedDocumentNode<TResult, TVariables> | TypedDocumentString<TResult, TVariables> | string,
+    document: DocumentTypeDecoration<TResult, TVariables> | string,
     variables?: TVariables,
     options?: { token?: string; headers?: Record<string, string> },
   ): Promise<GraphQLResponse<TResult>>;
@@ -52,6 +51,8 @@ export interface TestAppOptions {
   /** Share a database or Redis with another app (to run two processes against one store). */
   database?: TestDatabase;
   redis?: RedisHandle;
+  /** Where log lines go (by default nowhere, unless TEST_LOG_LEVEL is set). */
+  logger?: Logger;
 }
 
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
@@ -74,7 +75,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     RATE_LIMIT_PER_IP: '100000',
     ...options.env,
   });
-  const logger = createLogger(config.logLevel);
+  const logger = options.logger ?? createLogger(config.logLevel);
   let offset = 0;
   const clock = {
     now: () => new Date(Date.now() + offset),
@@ -101,7 +102,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
 
   const gql: TestApp['gql'] = async (document, variables, opts = {}) => {
     const query =
-      typeof document === 'string' || document instanceof String ? String(document) : print(document as never);
+      typeof document === 'string' || document instanceof String
+        ? String(document)
+        : print(document as never);
     const response = await fetch(`${url}/graphql`, {
       method: 'POST',
       headers: {
@@ -139,11 +142,15 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       if (requested.errors) throw new Error(`requestSignInCode failed: ${JSON.stringify(requested.body)}`);
       const mail = await smtp.nextMessageTo(email);
       const code = /\b(\d{6})\b/.exec(mail.text)?.[1];
-      const signedIn = await gql<{ signInWithCode: Record<string, never> }, unknown>(SIGN_IN, { email, code });
+      const signedIn = await gql<{ signInWithCode: Record<string, never> }, unknown>(SIGN_IN, {
+        email,
+        code,
+      });
       const result = signedIn.data?.signInWithCode as
         | { session?: { accessToken: string; refreshToken: string }; user?: { id: string } }
         | undefined;
-      if (!result?.session || !result.user) throw new Error(`signInWithCode failed: ${JSON.stringify(signedIn.body)}`);
+      if (!result?.session || !result.user)
+        throw new Error(`signInWithCode failed: ${JSON.stringify(signedIn.body)}`);
       const userId = Buffer.from(result.user.id, 'base64').toString().split(':')[1]!;
       return { token: result.session.accessToken, refreshToken: result.session.refreshToken, userId, email };
     },
@@ -176,4 +183,24 @@ export function uniqueEmail(label = 'user'): string {
 
 export function uniqueIp(): string {
   return `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
+}
+
+/**
+ * Narrows a result union to the member a test expects, or fails printing the whole answer.
+ * `const { organization } = member(res.data?.createOrganization, 'OrganizationPayload', res)`.
+ */
+export function member<T extends { __typename?: string }, N extends NonNullable<T['__typename']>>(
+  value: T | null | undefined,
+  typename: N,
+  response: { body: unknown },
+): Extract<T, { __typename?: N }> {
+  if (!value || value.__typename !== typename) {
+    throw new Error(`expected ${typename}, got:\n${JSON.stringify(response.body, null, 2)}`);
+  }
+  return value as Extract<T, { __typename?: N }>;
+}
+
+/** The database id inside a Relay global id. */
+export function rawId(globalId: string): string {
+  return Buffer.from(globalId, 'base64').toString().split(':')[1]!;
 }

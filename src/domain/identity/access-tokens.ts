@@ -256,7 +256,7 @@ function explain(error: unknown, alg: string | undefined, expected: string): Err
   if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) {
     return new AuthenticationError('The access token is malformed');
   }
-  if (error instanceof errors.JWKSTimeout || error instanceof errors.JOSEError) {
+  if (error instanceof errors.JOSEError) {
     return new AuthenticationError('The access token could not be verified');
   }
   // Not a token problem (say, the external key set could not be fetched): let it surface as such.

@@ -6,8 +6,8 @@
  *
  * A code is 6 digits: a million possibilities, which a stolen database would give up to a plain
  * hash in a moment. It is stored as HMAC-SHA256 under a server-side pepper (derived from the
- * signing key, never stored in the database), bound to the address. Only the newest code of an
- * address counts; it lives 10 minutes and allows 5 attempts. An attempt is counted BEFORE the
+ * signing key, never stored in the database), bound to the address. A new code replaces the
+ * address's previous one; it lives 10 minutes and allows 5 attempts. An attempt is counted BEFORE the
  * code is compared (a conditional UPDATE), so no burst of concurrent guesses gets more than 5
  * comparisons, and consuming is another conditional UPDATE, so of two concurrent correct
  * verifications exactly one signs in.
@@ -69,11 +69,17 @@ export async function requestSignInCode(
   const now = deps.now?.() ?? new Date();
   const code = randomInt(0, 1_000_000).toString().padStart(6, '0');
   const expiresAt = new Date(now.getTime() + SIGN_IN_CODE_TTL_SECONDS * 1000);
-  // createdAt comes from our clock, not the database's, because "newest code" is decided by it
-  // and tests move the clock.
-  await deps.db.signInCode.create({
-    data: { email, codeHash: hashCode(deps.keys, email, code), expiresAt, createdAt: now },
-  });
+  // A new code replaces any live one (it is marked expired), so an address has at most one code
+  // to guess at. createdAt comes from our clock, not the database's, because tests move the clock.
+  await deps.db.$transaction([
+    deps.db.signInCode.updateMany({
+      where: { email, consumedAt: null, expiresAt: { gt: now } },
+      data: { expiresAt: now },
+    }),
+    deps.db.signInCode.create({
+      data: { email, codeHash: hashCode(deps.keys, email, code), expiresAt, createdAt: now },
+    }),
+  ]);
   await deps.mailer.send({
     to: email,
     subject: 'Your AGNT sign-in code',
@@ -109,21 +115,17 @@ export async function verifySignInCode(
   );
 
   const now = deps.now?.() ?? new Date();
+  const live = { consumedAt: null, expiresAt: { gt: now }, attempts: { lt: SIGN_IN_CODE_MAX_ATTEMPTS } };
   const latest = await deps.db.signInCode.findFirst({
-    where: { email },
-    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    where: { email, ...live },
+    orderBy: { createdAt: 'desc' },
     select: { id: true, codeHash: true, attempts: true },
   });
   // Reserve one attempt. The WHERE is re-checked on the locked row, so concurrent attempts are
   // counted one by one and none passes once the fifth has been taken.
   const reserved = latest
     ? await deps.db.signInCode.updateMany({
-        where: {
-          id: latest.id,
-          consumedAt: null,
-          expiresAt: { gt: now },
-          attempts: { lt: SIGN_IN_CODE_MAX_ATTEMPTS },
-        },
+        where: { id: latest.id, ...live },
         data: { attempts: { increment: 1 } },
       })
     : { count: 0 };

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { MembershipRole } from '../../generated/prisma/enums.ts';
 import type { Db, Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError } from '../../platform/errors.ts';
+import { findOrCreateUserByEmail, normalizeEmail } from '../identity/email.ts';
 import { parseInput } from '../validation.ts';
 import { type Access, ANY_ROLE, MANAGERS } from './access.ts';
 
@@ -14,11 +15,6 @@ const organizationName = z
   .trim()
   .min(2, 'Name must be at least 2 characters')
   .max(100, 'Name must be at most 100 characters');
-
-const email = z
-  .email('Enter a valid email address')
-  .max(254)
-  .transform((v) => v.trim().toLowerCase());
 
 const role = z.enum(['OWNER', 'ADMIN', 'STAFF']);
 
@@ -53,17 +49,16 @@ export async function inviteMember(
   access: Access,
   input: { organizationId: string; email: string; role: MembershipRole },
 ) {
-  const parsed = parseInput(z.object({ organizationId: z.uuid(), email, role }), input);
+  const parsed = {
+    ...parseInput(z.object({ organizationId: z.uuid(), role }), input),
+    email: normalizeEmail(input.email),
+  };
   await requireOrganization(db, parsed.organizationId);
   await access.require(parsed.organizationId, MANAGERS);
   if (parsed.role === 'OWNER') await requireOwner(access, parsed.organizationId);
 
   return db.$transaction(async (tx) => {
-    const user = await tx.user.upsert({
-      where: { email: parsed.email },
-      create: { email: parsed.email },
-      update: {},
-    });
+    const { user } = await findOrCreateUserByEmail(tx, parsed.email);
     const existing = await tx.membership.findUnique({
       where: { organizationId_userId: { organizationId: parsed.organizationId, userId: user.id } },
     });

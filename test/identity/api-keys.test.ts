@@ -1,0 +1,186 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  authenticateApiKey,
+  createApiKey,
+  hashApiKey,
+  listApiKeys,
+  parseApiKey,
+  revokeApiKey,
+} from '../../src/domain/identity/api-keys.ts';
+import { findOrCreateUserByEmail } from '../../src/domain/identity/email.ts';
+import { connectDatabase } from '../../src/platform/db.ts';
+import { AuthenticationError, NotFoundError, ValidationError } from '../../src/platform/errors.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { manualClock, uniqueEmail } from './fixtures.ts';
+
+const keyPrefix = 'agnt_live';
+let database: TestDatabase;
+let clock: ReturnType<typeof manualClock>;
+let options: { keyPrefix: string; now: () => Date };
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  clock = manualClock();
+  options = { keyPrefix, now: clock.now };
+});
+
+afterAll(async () => {
+  await database?.drop();
+});
+
+async function organisation() {
+  const { user } = await findOrCreateUserByEmail(database.prisma, uniqueEmail('owner'));
+  const org = await database.prisma.organization.create({ data: { name: 'Venue Group' } });
+  return { userId: user.id, organizationId: org.id };
+}
+
+async function newKey(scopes = ['read', 'write']) {
+  const { userId, organizationId } = await organisation();
+  const created = await createApiKey(
+    database.prisma,
+    { organizationId, createdById: userId, name: '  MCP agent  ', scopes },
+    options,
+  );
+  return { userId, organizationId, ...created };
+}
+
+describe('API keys', () => {
+  it('are created in the documented format and stored only as a hash', async () => {
+    const { apiKey, secret, organizationId, userId } = await newKey();
+    expect(secret).toMatch(/^agnt_live_[0-9A-Za-z]{8}_[0-9A-Za-z]{38}$/);
+    expect(apiKey).toMatchObject({
+      organizationId,
+      createdById: userId,
+      name: 'MCP agent',
+      scopes: ['read', 'write'],
+    });
+    expect(secret.startsWith(`${apiKey.prefix}_`)).toBe(true);
+    expect(apiKey).not.toHaveProperty('secretHash');
+
+    const row = await database.prisma.apiKey.findUniqueOrThrow({ where: { id: apiKey.id } });
+    expect(row.secretHash).toBe(hashApiKey(secret));
+    expect(JSON.stringify(row)).not.toContain(secret.slice(apiKey.prefix.length + 1));
+  });
+
+  it('authenticate to an apiKey actor and record lastUsedAt, at most once a minute', async () => {
+    const { apiKey, secret, organizationId, userId } = await newKey(['read']);
+    expect(apiKey.lastUsedAt).toBeNull();
+    const actor = await authenticateApiKey(database.prisma, secret, options);
+    expect(actor).toEqual({ kind: 'apiKey', apiKeyId: apiKey.id, organizationId, userId, scopes: ['read'] });
+    const firstUse = (await database.prisma.apiKey.findUniqueOrThrow({ where: { id: apiKey.id } }))
+      .lastUsedAt;
+    expect(firstUse?.getTime()).toBe(clock.now().getTime());
+
+    clock.advance(30_000);
+    await authenticateApiKey(database.prisma, secret, options);
+    const unchanged = (await database.prisma.apiKey.findUniqueOrThrow({ where: { id: apiKey.id } }))
+      .lastUsedAt;
+    expect(unchanged?.getTime()).toBe(firstUse?.getTime());
+
+    clock.advance(31_000);
+    await authenticateApiKey(database.prisma, secret, options);
+    const moved = (await database.prisma.apiKey.findUniqueOrThrow({ where: { id: apiKey.id } })).lastUsedAt;
+    expect(moved?.getTime()).toBe(clock.now().getTime());
+  });
+
+  it('refuse a mistyped key by its checksum without touching the database', async () => {
+    const { secret } = await newKey();
+    // A database whose pool is closed: any query would fail with a pg error, not AuthenticationError.
+    const closed = connectDatabase(database.url, 1);
+    await closed.close();
+    await expect(authenticateApiKey(closed.prisma, secret, options)).rejects.not.toBeInstanceOf(
+      AuthenticationError,
+    );
+
+    const body = secret.slice(0, -6);
+    const checksum = secret.slice(-6);
+    // Every single-character change anywhere in the key is caught (CRC32 catches every short burst).
+    for (let i = keyPrefix.length + 1; i < secret.length; i++) {
+      if (secret[i] === '_') continue;
+      const swapped = secret[i] === 'a' ? 'b' : 'a';
+      const mistyped = `${secret.slice(0, i)}${swapped}${secret.slice(i + 1)}`;
+      expect(parseApiKey(mistyped, keyPrefix), mistyped).toBeNull();
+    }
+    const mistyped = `${body.slice(0, -1)}${body.endsWith('x') ? 'y' : 'x'}${checksum}`;
+    const error = await authenticateApiKey(closed.prisma, mistyped, options).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AuthenticationError);
+    expect((error as Error).message).toMatch(/malformed/);
+    await expect(authenticateApiKey(closed.prisma, secret.slice(0, -1), options)).rejects.toThrow(
+      /malformed/,
+    );
+    await expect(authenticateApiKey(closed.prisma, 'Bearer nonsense', options)).rejects.toThrow(/malformed/);
+  });
+
+  it('refuse a key made for another environment prefix', async () => {
+    const { organizationId, userId } = await organisation();
+    const { secret } = await createApiKey(
+      database.prisma,
+      { organizationId, createdById: userId, name: 'test key', scopes: ['read'] },
+      { keyPrefix: 'agnt_test' },
+    );
+    expect(parseApiKey(secret, 'agnt_test')).not.toBeNull();
+    await expect(authenticateApiKey(database.prisma, secret, options)).rejects.toThrow(/malformed/);
+  });
+
+  it('refuse an unknown key with a valid checksum', async () => {
+    const { secret } = await newKey();
+    await database.prisma.apiKey.deleteMany({ where: { secretHash: hashApiKey(secret) } });
+    await expect(authenticateApiKey(database.prisma, secret, options)).rejects.toThrow(
+      'The API key is not valid',
+    );
+  });
+
+  it('are listed per organisation, newest first, and revoked for good', async () => {
+    const { apiKey, secret, organizationId, userId } = await newKey();
+    clock.advance(1000);
+    const second = await createApiKey(
+      database.prisma,
+      { organizationId, createdById: userId, name: 'second', scopes: ['read'] },
+      options,
+    );
+    expect((await listApiKeys(database.prisma, organizationId)).map((k) => k.id)).toEqual([
+      second.apiKey.id,
+      apiKey.id,
+    ]);
+
+    const revoked = await revokeApiKey(database.prisma, { organizationId, apiKeyId: apiKey.id }, options);
+    expect(revoked.revokedAt?.getTime()).toBe(clock.now().getTime());
+    await expect(authenticateApiKey(database.prisma, secret, options)).rejects.toThrow(/revoked/);
+    await expect(authenticateApiKey(database.prisma, second.secret, options)).resolves.toMatchObject({
+      kind: 'apiKey',
+    });
+
+    clock.advance(1000);
+    const again = await revokeApiKey(database.prisma, { organizationId, apiKeyId: apiKey.id }, options);
+    expect(again.revokedAt?.getTime()).toBe(revoked.revokedAt?.getTime());
+    const listed = await listApiKeys(database.prisma, organizationId);
+    expect(listed.find((k) => k.id === apiKey.id)?.revokedAt).not.toBeNull();
+  });
+
+  it('cannot be revoked through another organisation', async () => {
+    const { apiKey, secret } = await newKey();
+    const stranger = await organisation();
+    await expect(
+      revokeApiKey(database.prisma, { organizationId: stranger.organizationId, apiKeyId: apiKey.id }),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    await expect(authenticateApiKey(database.prisma, secret, options)).resolves.toMatchObject({
+      kind: 'apiKey',
+    });
+  });
+
+  it('need a name and known scopes', async () => {
+    const { organizationId, userId } = await organisation();
+    const input = { organizationId, createdById: userId, name: 'k', scopes: ['read'] };
+    await expect(createApiKey(database.prisma, { ...input, name: '  ' }, options)).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+    await expect(createApiKey(database.prisma, { ...input, scopes: [] }, options)).rejects.toThrow(
+      /at least one scope/,
+    );
+    await expect(
+      createApiKey(database.prisma, { ...input, scopes: ['read', 'admin'] }, options),
+    ).rejects.toThrow(/Unknown scopes: admin/);
+    const deduped = await createApiKey(database.prisma, { ...input, scopes: ['read', 'read'] }, options);
+    expect(deduped.apiKey.scopes).toEqual(['read']);
+  });
+});

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+describe('configuration', () => {
+  it('has local defaults for everything a developer machine needs', () => {
+    const config = loadConfig({});
+    expect(config.http.port).toBe(4000);
+    expect(config.database.url).toBeUndefined();
+    expect(config.database.defaultUrl).toBe('postgresql://postgres@127.0.0.1:5432/agnt');
+    expect(config.redis.defaultUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.graphql.introspection).toBe(true);
+  });
+
+  it('names every bad variable, and why, in one error', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud', RATE_LIMIT_PER_IP: '-1' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const { issues, message } = error as ConfigError;
+    expect(issues.map((i) => i.split(':')[0]).sort()).toEqual(['DATABASE_URL', 'LOG_LEVEL', 'PORT', 'RATE_LIMIT_PER_IP']);
+    expect(message).toContain('DATABASE_URL: must be a postgresql:// URL');
+  });
+
+  it('requires real services and keys in production, and turns introspection off there', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_PRIVATE_KEY[\s\S]*DATABASE_URL[\s\S]*SMTP_URL/);
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      JWT_PRIVATE_KEY: 'pem',
+      JWT_KEY_ID: 'k1',
+      DATABASE_URL: 'postgresql://db/agnt',
+      SMTP_URL: 'smtp://mail',
+    });
+    expect(config.graphql.introspection).toBe(false);
+    expect(config.graphql.graphiql).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true', JWT_PRIVATE_KEY: 'pem', JWT_KEY_ID: 'k1', DATABASE_URL: 'postgresql://db/agnt', SMTP_URL: 'smtp://mail' }).graphql.introspection).toBe(true);
+  });
+
+  it('wants the external issuer settings together', () => {
+    expect(() => loadConfig({ EXTERNAL_JWKS_URL: 'https://id.example/jwks.json' })).toThrow(/set all three or none/);
+  });
+});
