@@ -185,3 +185,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (problems.length > 0) throw new ConfigError(problems);
   return shape(e);
 }
+
+/** The names of every variable read here (the README table and .env.example list each one). */
+export const ENV_VARIABLES: readonly string[] = Object.keys(envSchema.shape);

@@ -50,7 +50,7 @@ builder.mutationField('inviteMember', (t) =>
     errors: { types: commonErrors, result: { name: 'InviteMemberResult' } },
     args: { input: t.arg({ type: InviteMemberInput, required: true }) },
     authScopes: (_root, { input }) => ({
-      orgRole: { organizationId: input.organizationId.id, roles: MANAGERS },
+      $all: { person: true, orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } },
     }),
     resolve: async (_root, { input }, ctx) => ({
       membership: await inviteMember(ctx.services.db, ctx.access, {
@@ -108,7 +108,7 @@ builder.mutationField('removeMember', (t) =>
 );
 
 /**
- * Outsiders are refused before anything runs; within the organisation the finer rules (admins
+ * Outsiders and API keys are refused before anything runs; within the organisation the finer rules (admins
  * cannot touch owners, the last owner stays) are the domain's, returned as typed errors.
  */
 async function memberOfMembershipOrganization(
@@ -117,6 +117,6 @@ async function memberOfMembershipOrganization(
   ctx: Context,
 ) {
   const organizationId = await organizationOfMembership(ctx.services.db, input.membershipId.id);
-  if (!organizationId) return { authenticated: true };
-  return { orgRole: { organizationId, roles: ANY_ROLE } };
+  if (!organizationId) return { person: true };
+  return { $all: { person: true, orgRole: { organizationId, roles: ANY_ROLE } } };
 }

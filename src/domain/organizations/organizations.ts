@@ -1,6 +1,7 @@
 /**
  * Organisations and their members. Every function takes the caller's Access and checks it before
- * writing, so GraphQL, MCP and scripts share one set of rules.
+ * writing, so GraphQL, MCP and scripts share one set of rules. Who belongs to an organisation is
+ * decided by people: API keys cannot add, change or remove members.
  */
 import { z } from 'zod';
 import type { MembershipRole } from '../../generated/prisma/enums.ts';
@@ -53,6 +54,7 @@ export async function inviteMember(
     ...parseInput(z.object({ organizationId: z.uuid(), role }), input),
     email: normalizeEmail(input.email),
   };
+  access.requirePerson();
   await requireOrganization(db, parsed.organizationId);
   await access.require(parsed.organizationId, MANAGERS);
   if (parsed.role === 'OWNER') await requireOwner(access, parsed.organizationId);
@@ -79,6 +81,7 @@ export async function changeMemberRole(
   input: { membershipId: string; role: MembershipRole },
 ) {
   const parsed = parseInput(z.object({ membershipId: z.uuid(), role }), input);
+  access.requirePerson();
   const membership = await requireMembership(db, parsed.membershipId);
   await access.require(membership.organizationId, MANAGERS);
   if (membership.role === 'OWNER' || parsed.role === 'OWNER') {
@@ -98,6 +101,7 @@ export async function changeMemberRole(
  */
 export async function removeMember(db: Db, access: Access, input: { membershipId: string }) {
   const { membershipId } = parseInput(z.object({ membershipId: z.uuid() }), input);
+  access.requirePerson();
   const membership = await requireMembership(db, membershipId);
   const leaving = access.actor.kind === 'user' && access.actor.userId === membership.userId;
   if (!leaving) {
