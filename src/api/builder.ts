@@ -23,6 +23,8 @@ export interface AuthScopes {
   platformAdmin: boolean;
   /** Holds one of `roles` in the organisation (platform admins always pass). */
   orgRole: { organizationId: string; roles: readonly MembershipRole[] };
+  /** May see this person (themselves, a colleague, or as a platform admin). */
+  seesUser: string;
 }
 
 export const builder = new SchemaBuilder<{
@@ -52,6 +54,7 @@ export const builder = new SchemaBuilder<{
       person: ctx.actor.kind === 'user',
       platformAdmin: ctx.access.isPlatformAdmin,
       orgRole: ({ organizationId, roles }) => ctx.access.has(organizationId, roles),
+      seesUser: (userId) => ctx.access.canSeeUser(userId),
     }),
     // A refused call is a GraphQL error with a stable code; expected failures inside an allowed
     // call (a rule the domain enforces) come back as typed members of the field's result union.

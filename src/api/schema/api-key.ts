@@ -97,9 +97,12 @@ builder.mutationField('revokeApiKey', (t) =>
     description: 'Revokes an API key at once. Owners and admins.',
     errors: { types: commonErrors, result: { name: 'RevokeApiKeyResult' } },
     args: { input: t.arg({ type: RevokeApiKeyInput, required: true }) },
+    // Like creating, revoking is for people: a leaked key must not be able to revoke the others.
     authScopes: async (_root, { input }, ctx) => {
       const organizationId = await organizationOfApiKey(ctx.services.db, input.apiKeyId.id);
-      return organizationId ? { orgRole: { organizationId, roles: MANAGERS } } : { authenticated: true };
+      return organizationId
+        ? { $all: { person: true, orgRole: { organizationId, roles: MANAGERS } } }
+        : { person: true };
     },
     resolve: async (_root, { input }, ctx) => {
       const apiKey = await revokeOrganizationApiKey(

@@ -64,6 +64,8 @@ builder.mutationField('signInWithCode', (t) =>
         code: input.code,
         ip: ctx.ip,
       });
+      // The request came in anonymous, but the caller has just proved who they are.
+      ctx.access.provedToBe(result.user.id);
       return { user: result.user, session: session(result) };
     },
   }),
@@ -82,6 +84,7 @@ builder.mutationField('refreshSession', (t) =>
     args: { input: t.arg({ type: RefreshSessionInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const result = await rotateRefreshToken(signInDeps(ctx), input.refreshToken);
+      ctx.access.provedToBe(result.user.id);
       return { user: result.user, session: session(result) };
     },
   }),

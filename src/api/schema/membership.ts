@@ -6,6 +6,7 @@ import {
   organizationOfMembership,
   removeMember,
 } from '../../domain/organizations/organizations.ts';
+import type { MembershipRole as MembershipRoleValue } from '../../generated/prisma/enums.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
 import { commonErrors } from './errors.ts';
@@ -75,7 +76,7 @@ builder.mutationField('changeMemberRole', (t) =>
     description: "Changes a member's role. The last owner cannot be demoted.",
     errors: { types: commonErrors, result: { name: 'ChangeMemberRoleResult' } },
     args: { input: t.arg({ type: ChangeMemberRoleInput, required: true }) },
-    authScopes: memberOfMembershipOrganization,
+    authScopes: (root, args, ctx) => roleInMembershipOrganization(root, args, ctx, MANAGERS),
     resolve: async (_root, { input }, ctx) => ({
       membership: await changeMemberRole(ctx.services.db, ctx.access, {
         membershipId: input.membershipId.id,
@@ -99,7 +100,8 @@ builder.mutationField('removeMember', (t) =>
     description: 'Removes a member, or lets a member leave. The last owner can do neither.',
     errors: { types: commonErrors, result: { name: 'RemoveMemberResult' } },
     args: { input: t.arg({ type: RemoveMemberInput, required: true }) },
-    authScopes: memberOfMembershipOrganization,
+    // Any member may call it, because anyone may leave; removing others is the domain's rule.
+    authScopes: (root, args, ctx) => roleInMembershipOrganization(root, args, ctx, ANY_ROLE),
     resolve: async (_root, { input }, ctx) => {
       await removeMember(ctx.services.db, ctx.access, { membershipId: input.membershipId.id });
       return { removedMembershipId: encodeGlobalID('Membership', input.membershipId.id) };
@@ -111,12 +113,13 @@ builder.mutationField('removeMember', (t) =>
  * Outsiders and API keys are refused before anything runs; within the organisation the finer rules (admins
  * cannot touch owners, the last owner stays) are the domain's, returned as typed errors.
  */
-async function memberOfMembershipOrganization(
+async function roleInMembershipOrganization(
   _root: unknown,
   { input }: { input: { membershipId: { id: string } } },
   ctx: Context,
+  roles: readonly MembershipRoleValue[],
 ) {
   const organizationId = await organizationOfMembership(ctx.services.db, input.membershipId.id);
   if (!organizationId) return { person: true };
-  return { $all: { person: true, orgRole: { organizationId, roles: ANY_ROLE } } };
+  return { $all: { person: true, orgRole: { organizationId, roles } } };
 }

@@ -2,14 +2,13 @@ import { builder } from '../builder.ts';
 
 export const User = builder.prismaNode('User', {
   id: { field: 'id' },
-  description: 'A person with an account.',
+  description: 'A person with an account. Visible to themselves, their colleagues and platform admins.',
+  authScopes: (user) => ({ seesUser: user.id }),
   fields: (t) => ({
     displayName: t.exposeString('displayName', { nullable: true }),
     email: t.exposeString('email', {
       nullable: true,
-      description: 'Visible to the person themselves and to platform admins.',
-      authScopes: (user, _args, ctx) =>
-        ctx.actor.kind === 'user' && ctx.actor.userId === user.id ? true : { platformAdmin: true },
+      description: 'Visible to colleagues, the person themselves and platform admins.',
     }),
     memberships: t.relation('memberships', {
       description: 'The organisations this person belongs to, with their role in each.',

@@ -18,6 +18,16 @@ export interface Access {
   has(organizationId: string, roles: readonly MembershipRole[]): Promise<boolean>;
   /** Like `has`, but throws NotAllowedError (or AuthenticationError for anonymous callers). */
   require(organizationId: string, roles: readonly MembershipRole[]): Promise<void>;
+  /**
+   * Whether the caller may see this person: themselves, someone sharing an organisation with them
+   * (for an API key, a member of its organisation), or anyone for a platform admin.
+   */
+  canSeeUser(userId: string): Promise<boolean>;
+  /**
+   * Records that, during this request, the caller proved to be `userId` (a sign-in or refresh
+   * that came in anonymous), so the answer may show that person to them.
+   */
+  provedToBe(userId: string): void;
   /** The signed-in user's id, or AuthenticationError. API keys act as the user who created them. */
   requireUserId(): string;
   /** Like requireUserId, but refuses API keys: for acts that only a person may do. */
@@ -38,6 +48,17 @@ export function createAccess(db: DbOrTx, actor: Actor): Access {
     return role;
   };
 
+  // One query per request, however many people a page shows.
+  let colleagues: Promise<Set<string>> | null = null;
+  const proven = new Set<string>();
+  const canSeeUser = async (userId: string) => {
+    if (isPlatformAdmin || proven.has(userId)) return true;
+    if (actor.kind === 'anonymous') return false;
+    if (actor.kind === 'user' && actor.userId === userId) return true;
+    colleagues ??= lookUpColleagues(db, actor);
+    return (await colleagues).has(userId);
+  };
+
   const has = async (organizationId: string, allowed: readonly MembershipRole[]) => {
     if (isPlatformAdmin) return true;
     const role = await roleIn(organizationId);
@@ -49,6 +70,8 @@ export function createAccess(db: DbOrTx, actor: Actor): Access {
     isPlatformAdmin,
     roleIn,
     has,
+    canSeeUser,
+    provedToBe: (userId) => void proven.add(userId),
     async require(organizationId, allowed) {
       if (actor.kind === 'anonymous') throw new AuthenticationError('Sign in to do this');
       if (!(await has(organizationId, allowed))) throw new NotAllowedError();
@@ -81,4 +104,21 @@ async function lookUpRole(db: DbOrTx, actor: Actor, organizationId: string): Pro
       return membership?.role ?? null;
     }
   }
+}
+
+async function lookUpColleagues(
+  db: DbOrTx,
+  actor: Exclude<Actor, { kind: 'anonymous' }>,
+): Promise<Set<string>> {
+  const rows =
+    actor.kind === 'apiKey'
+      ? await db.membership.findMany({
+          where: { organizationId: actor.organizationId },
+          select: { userId: true },
+        })
+      : await db.$queryRaw<{ userId: string }[]>`
+          SELECT DISTINCT theirs.user_id AS "userId"
+          FROM memberships mine JOIN memberships theirs ON theirs.organization_id = mine.organization_id
+          WHERE mine.user_id = ${actor.userId}::uuid`;
+  return new Set(rows.map((r) => r.userId));
 }

@@ -1,6 +1,7 @@
 /**
- * An organisation's API keys, as its managers see them. Keys are made by people (never by another
- * key, so a leaked key cannot mint more) and act within their organisation only.
+ * An organisation's API keys, as its managers see them. Keys are made and revoked by people (never
+ * by another key, so a leaked key can neither mint more nor revoke the others) and act within
+ * their organisation only.
  */
 import { z } from 'zod';
 import type { Db } from '../../platform/db.ts';
@@ -25,6 +26,7 @@ export async function revokeOrganizationApiKey(
   input: { apiKeyId: string },
   options: { now?: () => Date } = {},
 ) {
+  access.requirePerson();
   const organizationId = await organizationOfApiKey(db, input.apiKeyId);
   if (!organizationId) throw new NotFoundError('No such API key');
   await access.require(organizationId, MANAGERS);

@@ -1,0 +1,903 @@
+/**
+ * Who may call what: every mutation of the platform surface, and reads of each organisation-owned
+ * node, run as every kind of caller against the real server. Each cell states its outcome:
+ *
+ * - `allowed`: the call succeeds and its effect is in the database;
+ * - `UNAUTHENTICATED` / `FORBIDDEN`: scope-auth refuses before the resolver runs (a top-level
+ *   GraphQL error with that `extensions.code`, the field null);
+ * - a typed error (`NotAllowedError`, `ConflictError`): the caller may call the mutation on this
+ *   organisation, but a finer rule the domain enforces says no (admins cannot touch owners, the
+ *   last owner stays).
+ *
+ * Every refusal, of either kind, is also checked to have changed nothing in the database.
+ *
+ * Every cell gets a fresh organisation, so cells are independent and can be read one by one.
+ * Fixtures are written straight to the database and callers get real access tokens signed with
+ * the app's key: the sign-in flow itself is tested elsewhere, and running it for each of the
+ * five people of 176 cells would cost most of this file's time budget.
+ */
+import { randomBytes } from 'node:crypto';
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
+import { createApiKey } from '../../src/domain/identity/api-keys.ts';
+import { graphql } from '../generated/gql.ts';
+import { type GraphQLResponse, startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
+
+const ACTORS = [
+  'OWNER',
+  'ADMIN',
+  'STAFF',
+  'OTHER_OWNER',
+  'PLATFORM_ADMIN',
+  'KEY_WRITE',
+  'KEY_READ',
+  'ANONYMOUS',
+] as const;
+type Actor = (typeof ACTORS)[number];
+
+type Outcome = 'allowed' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotAllowedError' | 'ConflictError';
+
+const RequestSignInCode = graphql(`
+  mutation AuthzRequestSignInCode($email: String!) {
+    requestSignInCode(input: { email: $email }) {
+      __typename
+      ... on RequestSignInCodePayload { email }
+      ... on Error { message }
+    }
+  }
+`);
+
+const SignInWithCode = graphql(`
+  mutation AuthzSignInWithCode($email: String!, $code: String!) {
+    signInWithCode(input: { email: $email, code: $code }) {
+      __typename
+      ... on SignInPayload { user { id } session { accessToken } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const RefreshSession = graphql(`
+  mutation AuthzRefreshSession($refreshToken: String!) {
+    refreshSession(input: { refreshToken: $refreshToken }) {
+      __typename
+      ... on SignInPayload { user { id } session { refreshToken } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const SignOut = graphql(`
+  mutation AuthzSignOut($refreshToken: String!) {
+    signOut(input: { refreshToken: $refreshToken }) { signedOut }
+  }
+`);
+
+const CreateOrganization = graphql(`
+  mutation AuthzCreateOrganization($name: String!) {
+    createOrganization(input: { name: $name }) {
+      __typename
+      ... on OrganizationPayload { organization { id name viewerRole } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const RenameOrganization = graphql(`
+  mutation AuthzRenameOrganization($organizationId: ID!, $name: String!) {
+    renameOrganization(input: { organizationId: $organizationId, name: $name }) {
+      __typename
+      ... on OrganizationPayload { organization { id name } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const InviteMember = graphql(`
+  mutation AuthzInviteMember($organizationId: ID!, $email: String!, $role: MembershipRole!) {
+    inviteMember(input: { organizationId: $organizationId, email: $email, role: $role }) {
+      __typename
+      ... on MembershipPayload { membership { id role } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const ChangeMemberRole = graphql(`
+  mutation AuthzChangeMemberRole($membershipId: ID!, $role: MembershipRole!) {
+    changeMemberRole(input: { membershipId: $membershipId, role: $role }) {
+      __typename
+      ... on MembershipPayload { membership { id role } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const RemoveMember = graphql(`
+  mutation AuthzRemoveMember($membershipId: ID!) {
+    removeMember(input: { membershipId: $membershipId }) {
+      __typename
+      ... on RemoveMemberPayload { removedMembershipId }
+      ... on Error { message }
+    }
+  }
+`);
+
+const CreateApiKey = graphql(`
+  mutation AuthzCreateApiKey($organizationId: ID!, $name: String!, $scopes: [ApiKeyScope!]!) {
+    createApiKey(input: { organizationId: $organizationId, name: $name, scopes: $scopes }) {
+      __typename
+      ... on CreateApiKeyPayload { secret apiKey { id name scopes } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const RevokeApiKey = graphql(`
+  mutation AuthzRevokeApiKey($apiKeyId: ID!) {
+    revokeApiKey(input: { apiKeyId: $apiKeyId }) {
+      __typename
+      ... on RevokeApiKeyPayload { apiKey { id revokedAt } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const OrganizationById = graphql(`
+  query AuthzOrganization($id: ID!) {
+    organization(id: $id) { id name }
+  }
+`);
+
+const NodeById = graphql(`
+  query AuthzNode($id: ID!) {
+    node(id: $id) {
+      __typename
+      id
+      ... on Organization { name }
+      ... on Membership { role }
+      ... on ApiKey { name }
+    }
+  }
+`);
+
+interface Person {
+  userId: string;
+  email: string;
+  membershipId: string;
+  token: string;
+}
+
+/** One organisation with every kind of member and key, and a second one owned by an outsider. */
+interface Fixture {
+  organizationId: string;
+  otherOrganizationId: string;
+  owner: Person;
+  admin: Person;
+  staff: Person;
+  /** Targets for member mutations: a second STAFF and a second OWNER. */
+  peerStaff: Person;
+  peerOwner: Person;
+  otherOwner: Person;
+  platformAdmin: { userId: string; token: string };
+  keyWrite: { id: string; secret: string };
+  keyRead: { id: string; secret: string };
+  /** A key to revoke and to read. */
+  targetKey: { id: string };
+}
+
+interface Row {
+  name: string;
+  /** Top-level field the call selects; its answer is what the outcome is read from. */
+  field: string;
+  /**
+   * Where a scope-auth refusal is reported, when not at `field`. Scopes on a type (rather than on
+   * the field) are checked as the object's first field resolves, so `node` refusals point at
+   * `node.id`; `node` is null all the same.
+   */
+  refusedAt?: string[];
+  /** Changes to the fresh fixture before the call (e.g. leave a single owner). */
+  prepare?: (fx: Fixture) => Promise<void>;
+  call: (fx: Fixture, token: string | undefined, actor: Actor) => Promise<GraphQLResponse<unknown>>;
+  /** For allowed cells: the answer and the database show the effect. */
+  effect: (fx: Fixture, answer: Record<string, unknown>, actor: Actor) => Promise<void>;
+  expected: Record<Actor, Outcome>;
+}
+
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp();
+});
+afterAll(() => app?.close());
+
+const gid = (type: 'Organization' | 'Membership' | 'ApiKey', id: string) => encodeGlobalID(type, id);
+const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1]!;
+const unique = (label: string) => `${label} ${randomBytes(4).toString('hex')}`;
+
+async function token(userId: string): Promise<string> {
+  const issued = await issueAccessToken(app.services.keys, {
+    userId,
+    auth: app.services.config.auth,
+    now: app.clock.now(),
+  });
+  return issued.token;
+}
+
+async function person(organizationId: string, role: 'OWNER' | 'ADMIN' | 'STAFF'): Promise<Person> {
+  const db = app.services.db;
+  const email = uniqueEmail(role.toLowerCase());
+  const user = await db.user.create({ data: { email } });
+  const membership = await db.membership.create({ data: { organizationId, userId: user.id, role } });
+  return { userId: user.id, email, membershipId: membership.id, token: await token(user.id) };
+}
+
+async function apiKey(organizationId: string, createdById: string, scopes: string[]) {
+  const { apiKey, secret } = await createApiKey(
+    app.services.db,
+    { organizationId, createdById, name: unique(`key ${scopes.join('+')}`), scopes },
+    { keyPrefix: app.services.config.auth.apiKeyPrefix },
+  );
+  return { id: apiKey.id, secret };
+}
+
+async function createFixture(): Promise<Fixture> {
+  const db = app.services.db;
+  const organization = await db.organization.create({ data: { name: unique('Authz Org') } });
+  const other = await db.organization.create({ data: { name: unique('Outsider Org') } });
+  const owner = await person(organization.id, 'OWNER');
+  const admin = await person(organization.id, 'ADMIN');
+  const staff = await person(organization.id, 'STAFF');
+  const peerStaff = await person(organization.id, 'STAFF');
+  const peerOwner = await person(organization.id, 'OWNER');
+  const otherOwner = await person(other.id, 'OWNER');
+  const platformAdmin = await db.user.create({
+    data: { email: uniqueEmail('platform'), isPlatformAdmin: true },
+  });
+  return {
+    organizationId: organization.id,
+    otherOrganizationId: other.id,
+    owner,
+    admin,
+    staff,
+    peerStaff,
+    peerOwner,
+    otherOwner,
+    platformAdmin: { userId: platformAdmin.id, token: await token(platformAdmin.id) },
+    keyWrite: await apiKey(organization.id, owner.userId, ['read', 'write']),
+    keyRead: await apiKey(organization.id, owner.userId, ['read']),
+    targetKey: await apiKey(organization.id, admin.userId, ['read']),
+  };
+}
+
+function credentialOf(fx: Fixture, actor: Actor): string | undefined {
+  switch (actor) {
+    case 'OWNER':
+      return fx.owner.token;
+    case 'ADMIN':
+      return fx.admin.token;
+    case 'STAFF':
+      return fx.staff.token;
+    case 'OTHER_OWNER':
+      return fx.otherOwner.token;
+    case 'PLATFORM_ADMIN':
+      return fx.platformAdmin.token;
+    case 'KEY_WRITE':
+      return fx.keyWrite.secret;
+    case 'KEY_READ':
+      return fx.keyRead.secret;
+    case 'ANONYMOUS':
+      return undefined;
+  }
+}
+
+/** The person a call acts for: an API key acts for the person who created it. */
+function userOf(fx: Fixture, actor: Actor): string | undefined {
+  switch (actor) {
+    case 'OWNER':
+    case 'KEY_WRITE':
+    case 'KEY_READ':
+      return fx.owner.userId;
+    case 'ADMIN':
+      return fx.admin.userId;
+    case 'STAFF':
+      return fx.staff.userId;
+    case 'OTHER_OWNER':
+      return fx.otherOwner.userId;
+    case 'PLATFORM_ADMIN':
+      return fx.platformAdmin.userId;
+    case 'ANONYMOUS':
+      return undefined;
+  }
+}
+
+/**
+ * What a refused call must leave untouched: both organisations with their members and keys, and
+ * the size of every table a mutation here could write. `lastUsedAt` is left out: authenticating
+ * with an API key records its use, whatever the call then does.
+ */
+async function snapshot(fx: Fixture) {
+  const db = app.services.db;
+  const organizationIds = [fx.organizationId, fx.otherOrganizationId];
+  return {
+    organizations: await db.organization.findMany({
+      where: { id: { in: organizationIds } },
+      orderBy: { id: 'asc' },
+    }),
+    memberships: await db.membership.findMany({
+      where: { organizationId: { in: organizationIds } },
+      orderBy: { id: 'asc' },
+    }),
+    apiKeys: await db.apiKey.findMany({
+      where: { organizationId: { in: organizationIds } },
+      orderBy: { id: 'asc' },
+      omit: { lastUsedAt: true },
+    }),
+    counts: {
+      users: await db.user.count(),
+      organizations: await db.organization.count(),
+      memberships: await db.membership.count(),
+      apiKeys: await db.apiKey.count(),
+    },
+  };
+}
+
+/** Leaves the fixture's organisation with a single owner. */
+async function onlyOneOwner(fx: Fixture) {
+  await app.services.db.membership.delete({ where: { id: fx.peerOwner.membershipId } });
+}
+
+async function roleOf(membershipId: string) {
+  return (await app.services.db.membership.findUnique({ where: { id: membershipId } }))?.role ?? null;
+}
+
+/** Reads of organisation-owned nodes: any member and any key of the organisation, or a platform admin. */
+const READ_BY_ANY_MEMBER: Record<Actor, Outcome> = {
+  OWNER: 'allowed',
+  ADMIN: 'allowed',
+  STAFF: 'allowed',
+  OTHER_OWNER: 'FORBIDDEN',
+  PLATFORM_ADMIN: 'allowed',
+  KEY_WRITE: 'allowed',
+  KEY_READ: 'allowed',
+  ANONYMOUS: 'UNAUTHENTICATED',
+};
+
+/** Sign-in and session mutations need no identity: the code or refresh token is the credential. */
+const PUBLIC: Record<Actor, Outcome> = {
+  OWNER: 'allowed',
+  ADMIN: 'allowed',
+  STAFF: 'allowed',
+  OTHER_OWNER: 'allowed',
+  PLATFORM_ADMIN: 'allowed',
+  KEY_WRITE: 'allowed',
+  KEY_READ: 'allowed',
+  ANONYMOUS: 'allowed',
+};
+
+const rows: Row[] = [
+  {
+    name: 'requestSignInCode',
+    field: 'requestSignInCode',
+    call: (_fx, token) => app.gql(RequestSignInCode, { email: uniqueEmail('code') }, { token }),
+    async effect(_fx, answer) {
+      expect(answer).toMatchObject({ __typename: 'RequestSignInCodePayload' });
+      const email = (answer as { email: string }).email;
+      await expect(app.smtp.nextMessageTo(email)).resolves.toMatchObject({
+        to: expect.stringContaining(email),
+      });
+    },
+    expected: PUBLIC,
+  },
+  {
+    name: 'signInWithCode',
+    field: 'signInWithCode',
+    async call(_fx, token) {
+      const email = uniqueEmail('code');
+      await app.gql(RequestSignInCode, { email });
+      const mail = await app.smtp.nextMessageTo(email);
+      const code = /\b(\d{6})\b/.exec(mail.text)![1]!;
+      return app.gql(SignInWithCode, { email, code }, { token });
+    },
+    async effect(_fx, answer) {
+      expect(answer).toMatchObject({ __typename: 'SignInPayload' });
+      const userId = rawId((answer as { user: { id: string } }).user.id);
+      const user = await app.services.db.user.findUnique({
+        where: { id: userId },
+        include: { refreshTokens: true },
+      });
+      expect(user).toMatchObject({
+        email: expect.stringMatching(/^code-/),
+        refreshTokens: [{ revokedAt: null }],
+      });
+    },
+    expected: PUBLIC,
+  },
+  {
+    name: 'refreshSession',
+    field: 'refreshSession',
+    async call(_fx, token) {
+      const session = await app.signIn();
+      return app.gql(RefreshSession, { refreshToken: session.refreshToken }, { token });
+    },
+    async effect(_fx, answer) {
+      expect(answer).toMatchObject({
+        __typename: 'SignInPayload',
+        session: { refreshToken: expect.any(String) },
+      });
+    },
+    expected: PUBLIC,
+  },
+  {
+    name: 'signOut',
+    field: 'signOut',
+    async call(_fx, token) {
+      const session = await app.signIn();
+      return app.gql(SignOut, { refreshToken: session.refreshToken }, { token });
+    },
+    async effect(_fx, answer) {
+      expect(answer).toEqual({ signedOut: true });
+    },
+    expected: PUBLIC,
+  },
+  {
+    name: 'createOrganization',
+    field: 'createOrganization',
+    call: (_fx, token) => app.gql(CreateOrganization, { name: unique('New Org') }, { token }),
+    async effect(fx, answer, actor) {
+      expect(answer).toMatchObject({
+        __typename: 'OrganizationPayload',
+        organization: { viewerRole: 'OWNER' },
+      });
+      const id = rawId((answer as { organization: { id: string } }).organization.id);
+      const owners = await app.services.db.membership.findMany({ where: { organizationId: id } });
+      expect(owners).toMatchObject([{ userId: userOf(fx, actor), role: 'OWNER' }]);
+    },
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      STAFF: 'allowed',
+      OTHER_OWNER: 'allowed',
+      PLATFORM_ADMIN: 'allowed',
+      KEY_WRITE: 'FORBIDDEN',
+      KEY_READ: 'FORBIDDEN',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  {
+    name: 'renameOrganization',
+    field: 'renameOrganization',
+    call: (fx, token) =>
+      app.gql(
+        RenameOrganization,
+        { organizationId: gid('Organization', fx.organizationId), name: 'Renamed Org' },
+        { token },
+      ),
+    async effect(fx, answer) {
+      expect(answer).toMatchObject({
+        __typename: 'OrganizationPayload',
+        organization: { name: 'Renamed Org' },
+      });
+      const organization = await app.services.db.organization.findUnique({
+        where: { id: fx.organizationId },
+      });
+      expect(organization?.name).toBe('Renamed Org');
+    },
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      STAFF: 'FORBIDDEN',
+      OTHER_OWNER: 'FORBIDDEN',
+      PLATFORM_ADMIN: 'allowed',
+      KEY_WRITE: 'allowed',
+      KEY_READ: 'FORBIDDEN',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  ...(['STAFF', 'OWNER'] as const).map(
+    (role): Row => ({
+      name: `inviteMember as ${role}`,
+      field: 'inviteMember',
+      call: (fx, token) =>
+        app.gql(
+          InviteMember,
+          { organizationId: gid('Organization', fx.organizationId), email: uniqueEmail('invited'), role },
+          { token },
+        ),
+      async effect(fx, answer) {
+        expect(answer).toMatchObject({ __typename: 'MembershipPayload', membership: { role } });
+        const id = rawId((answer as { membership: { id: string } }).membership.id);
+        expect(await app.services.db.membership.findUnique({ where: { id } })).toMatchObject({
+          organizationId: fx.organizationId,
+          role,
+        });
+      },
+      expected: {
+        OWNER: 'allowed',
+        // Only an owner adds an owner.
+        ADMIN: role === 'OWNER' ? 'NotAllowedError' : 'allowed',
+        STAFF: 'FORBIDDEN',
+        OTHER_OWNER: 'FORBIDDEN',
+        PLATFORM_ADMIN: 'allowed',
+        // Members and keys are for people: a leaked key must not be able to add a person who then
+        // mints keys (ApiKeyScope.WRITE: "as an admin would (not members or keys)").
+        KEY_WRITE: 'FORBIDDEN',
+        KEY_READ: 'FORBIDDEN',
+        ANONYMOUS: 'UNAUTHENTICATED',
+      },
+    }),
+  ),
+  {
+    name: 'changeMemberRole STAFF → ADMIN',
+    field: 'changeMemberRole',
+    call: (fx, token) =>
+      app.gql(
+        ChangeMemberRole,
+        { membershipId: gid('Membership', fx.peerStaff.membershipId), role: 'ADMIN' },
+        { token },
+      ),
+    async effect(fx, answer) {
+      expect(answer).toMatchObject({ __typename: 'MembershipPayload', membership: { role: 'ADMIN' } });
+      expect(await roleOf(fx.peerStaff.membershipId)).toBe('ADMIN');
+    },
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      // Changing roles is for owners and admins, refused before anything runs.
+      STAFF: 'FORBIDDEN',
+      OTHER_OWNER: 'FORBIDDEN',
+      PLATFORM_ADMIN: 'allowed',
+      KEY_WRITE: 'FORBIDDEN',
+      KEY_READ: 'FORBIDDEN',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  {
+    name: 'changeMemberRole STAFF → OWNER (promote)',
+    field: 'changeMemberRole',
+    call: (fx, token) =>
+      app.gql(
+        ChangeMemberRole,
+        { membershipId: gid('Membership', fx.peerStaff.membershipId), role: 'OWNER' },
+        { token },
+      ),
+    async effect(fx, answer) {
+      expect(answer).toMatchObject({ __typename: 'MembershipPayload', membership: { role: 'OWNER' } });
+      expect(await roleOf(fx.peerStaff.membershipId)).toBe('OWNER');
+    },
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'NotAllowedError',
+      STAFF: 'FORBIDDEN',
+      OTHER_OWNER: 'FORBIDDEN',
+      PLATFORM_ADMIN: 'allowed',
+      KEY_WRITE: 'FORBIDDEN',
+      KEY_READ: 'FORBIDDEN',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  {
+    name: 'changeMemberRole OWNER → STAFF (demote one of two owners)',
+    field: 'changeMemberRole',
+    call: (fx, token) =>
+      app.gql(
+        ChangeMemberRole,
+        { membershipId: gid('Membership', fx.peerOwner.membershipId), role: 'STAFF' },
+        { token },
+      ),
+    async effect(fx, answer) {
+      expect(answer).toMatchObject({ __typename: 'MembershipPayload', membership: { role: 'STAFF' } });
+      expect(await roleOf(fx.peerOwner.membershipId)).toBe('STAFF');
+    },
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'NotAllowedError',
+      STAFF: 'FORBIDDEN',
+      OTHER_OWNER: 'FORBIDDEN',
+      PLATFORM_ADMIN: 'allowed',
+      KEY_WRITE: 'FORBIDDEN',
+      KEY_READ: 'FORBIDDEN',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  {
+    name: 'changeMemberRole the last OWNER → ADMIN',
+    field: 'changeMemberRole',
+    prepare: onlyOneOwner,
+    call: (fx, token) =>
+      app.gql(
+        ChangeMemberRole,
+        { membershipId: gid('Membership', fx.owner.membershipId), role: 'ADMIN' },
+        { token },
+      ),
+    async effect() {
+      throw new Error('no caller may demote the last owner');
+    },
+    expected: {
+      OWNER: 'ConflictError',
+      ADMIN: 'NotAllowedError',
+      STAFF: 'FORBIDDEN',
+      OTHER_OWNER: 'FORBIDDEN',
+      PLATFORM_ADMIN: 'ConflictError',
+      KEY_WRITE: 'FORBIDDEN',
+      KEY_READ: 'FORBIDDEN',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  {
+    name: 'removeMember another STAFF',
+    field: 'removeMember',
+    call: (fx, token) =>
+      app.gql(RemoveMember, { membershipId: gid('Membership', fx.peerStaff.membershipId) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({
+        __typename: 'RemoveMemberPayload',
+        removedMembershipId: gid('Membership', fx.peerStaff.membershipId),
+      });
+      expect(await roleOf(fx.peerStaff.membershipId)).toBeNull();
+    },
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      // A STAFF may leave (next row) but not remove anybody else.
+      STAFF: 'NotAllowedError',
+      OTHER_OWNER: 'FORBIDDEN',
+      PLATFORM_ADMIN: 'allowed',
+      KEY_WRITE: 'FORBIDDEN',
+      KEY_READ: 'FORBIDDEN',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  {
+    name: "removeMember the STAFF caller's own membership (STAFF leaves)",
+    field: 'removeMember',
+    call: (fx, token) =>
+      app.gql(RemoveMember, { membershipId: gid('Membership', fx.staff.membershipId) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toMatchObject({ __typename: 'RemoveMemberPayload' });
+      expect(await roleOf(fx.staff.membershipId)).toBeNull();
+    },
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      STAFF: 'allowed',
+      OTHER_OWNER: 'FORBIDDEN',
+      PLATFORM_ADMIN: 'allowed',
+      KEY_WRITE: 'FORBIDDEN',
+      KEY_READ: 'FORBIDDEN',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  {
+    name: 'removeMember an OWNER (one of two)',
+    field: 'removeMember',
+    call: (fx, token) =>
+      app.gql(RemoveMember, { membershipId: gid('Membership', fx.peerOwner.membershipId) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toMatchObject({ __typename: 'RemoveMemberPayload' });
+      expect(await roleOf(fx.peerOwner.membershipId)).toBeNull();
+    },
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'NotAllowedError',
+      STAFF: 'NotAllowedError',
+      OTHER_OWNER: 'FORBIDDEN',
+      PLATFORM_ADMIN: 'allowed',
+      KEY_WRITE: 'FORBIDDEN',
+      KEY_READ: 'FORBIDDEN',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  {
+    name: 'removeMember the last OWNER',
+    field: 'removeMember',
+    prepare: onlyOneOwner,
+    call: (fx, token) =>
+      app.gql(RemoveMember, { membershipId: gid('Membership', fx.owner.membershipId) }, { token }),
+    async effect() {
+      throw new Error('no caller may remove the last owner');
+    },
+    expected: {
+      // The owner leaving is refused too: somebody must stay in charge.
+      OWNER: 'ConflictError',
+      ADMIN: 'NotAllowedError',
+      STAFF: 'NotAllowedError',
+      OTHER_OWNER: 'FORBIDDEN',
+      PLATFORM_ADMIN: 'ConflictError',
+      KEY_WRITE: 'FORBIDDEN',
+      KEY_READ: 'FORBIDDEN',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  {
+    name: 'createApiKey',
+    field: 'createApiKey',
+    call: (fx, token) =>
+      app.gql(
+        CreateApiKey,
+        { organizationId: gid('Organization', fx.organizationId), name: 'made in a test', scopes: ['WRITE'] },
+        { token },
+      ),
+    async effect(fx, answer, actor) {
+      expect(answer).toMatchObject({
+        __typename: 'CreateApiKeyPayload',
+        secret: expect.stringMatching(new RegExp(`^${app.services.config.auth.apiKeyPrefix}_`)),
+        apiKey: { name: 'made in a test', scopes: ['WRITE'] },
+      });
+      const id = rawId((answer as { apiKey: { id: string } }).apiKey.id);
+      expect(await app.services.db.apiKey.findUnique({ where: { id } })).toMatchObject({
+        organizationId: fx.organizationId,
+        createdById: userOf(fx, actor),
+        revokedAt: null,
+      });
+    },
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      STAFF: 'FORBIDDEN',
+      OTHER_OWNER: 'FORBIDDEN',
+      PLATFORM_ADMIN: 'allowed',
+      // Keys are made by people, never by another key: a leaked key cannot mint more.
+      KEY_WRITE: 'FORBIDDEN',
+      KEY_READ: 'FORBIDDEN',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  {
+    name: 'revokeApiKey',
+    field: 'revokeApiKey',
+    call: (fx, token) => app.gql(RevokeApiKey, { apiKeyId: gid('ApiKey', fx.targetKey.id) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toMatchObject({
+        __typename: 'RevokeApiKeyPayload',
+        apiKey: { id: gid('ApiKey', fx.targetKey.id), revokedAt: expect.any(String) },
+      });
+      const key = await app.services.db.apiKey.findUnique({ where: { id: fx.targetKey.id } });
+      expect(key?.revokedAt).toBeInstanceOf(Date);
+    },
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      STAFF: 'FORBIDDEN',
+      OTHER_OWNER: 'FORBIDDEN',
+      PLATFORM_ADMIN: 'allowed',
+      KEY_WRITE: 'FORBIDDEN',
+      KEY_READ: 'FORBIDDEN',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  {
+    name: 'organization(id)',
+    field: 'organization',
+    call: (fx, token) => app.gql(OrganizationById, { id: gid('Organization', fx.organizationId) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toMatchObject({ id: gid('Organization', fx.organizationId), name: expect.any(String) });
+    },
+    expected: READ_BY_ANY_MEMBER,
+  },
+  {
+    name: 'node(id) of an Organization',
+    field: 'node',
+    refusedAt: ['node', 'id'],
+    call: (fx, token) => app.gql(NodeById, { id: gid('Organization', fx.organizationId) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toMatchObject({
+        __typename: 'Organization',
+        id: gid('Organization', fx.organizationId),
+      });
+    },
+    expected: READ_BY_ANY_MEMBER,
+  },
+  {
+    name: 'node(id) of a Membership',
+    field: 'node',
+    refusedAt: ['node', 'id'],
+    call: (fx, token) => app.gql(NodeById, { id: gid('Membership', fx.peerStaff.membershipId) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({
+        __typename: 'Membership',
+        id: gid('Membership', fx.peerStaff.membershipId),
+        role: 'STAFF',
+      });
+    },
+    expected: READ_BY_ANY_MEMBER,
+  },
+  {
+    name: 'node(id) of an ApiKey',
+    field: 'node',
+    refusedAt: ['node', 'id'],
+    call: (fx, token) => app.gql(NodeById, { id: gid('ApiKey', fx.targetKey.id) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toMatchObject({ __typename: 'ApiKey', id: gid('ApiKey', fx.targetKey.id) });
+    },
+    // Keys are listed and read by the organisation's managers only.
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      STAFF: 'FORBIDDEN',
+      OTHER_OWNER: 'FORBIDDEN',
+      PLATFORM_ADMIN: 'allowed',
+      KEY_WRITE: 'allowed',
+      KEY_READ: 'FORBIDDEN',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+];
+
+describe.each(rows.map((row) => [row.name, row] as const))('%s', (_name, row) => {
+  it.each(ACTORS.map((actor) => [actor, row.expected[actor]] as const))(
+    'as %s: %s',
+    async (actor, outcome) => {
+      const fx = await createFixture();
+      await row.prepare?.(fx);
+      const before = await snapshot(fx);
+      const response = await row.call(fx, credentialOf(fx, actor), actor);
+      const body = JSON.stringify(response.body);
+      expect(response.status, body).toBe(200);
+
+      if (outcome === 'allowed') {
+        expect(response.errors, body).toBeUndefined();
+        const answer = (response.data as Record<string, Record<string, unknown>>)[row.field];
+        expect(answer, body).toBeTruthy();
+        await row.effect(fx, answer!, actor);
+        return;
+      }
+
+      if (outcome === 'UNAUTHENTICATED' || outcome === 'FORBIDDEN') {
+        expect(response.errors, body).toEqual([
+          expect.objectContaining({ path: row.refusedAt ?? [row.field], extensions: { code: outcome } }),
+        ]);
+        // A refused non-null mutation field nulls the whole `data`; a nullable query field is null.
+        expect(response.data?.[row.field as never] ?? null, body).toBeNull();
+      } else {
+        expect(response.errors, body).toBeUndefined();
+        expect(response.data, body).toMatchObject({
+          [row.field]: { __typename: outcome, message: expect.any(String) },
+        });
+      }
+      expect(await snapshot(fx), `${body}\nthe refused call changed the database`).toEqual(before);
+    },
+  );
+});
+
+describe('the answer to a refused call', () => {
+  it('is exactly this for an anonymous renameOrganization', async () => {
+    const fx = await createFixture();
+    const response = await app.gql(RenameOrganization, {
+      organizationId: gid('Organization', fx.organizationId),
+      name: 'Hijacked',
+    });
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({
+      data: null,
+      errors: [
+        {
+          message: 'Sign in to do this',
+          locations: [{ line: 3, column: 3 }],
+          path: ['renameOrganization'],
+          extensions: { code: 'UNAUTHENTICATED' },
+        },
+      ],
+    });
+  });
+
+  it('is exactly this for a signed-in outsider reading an organisation', async () => {
+    const fx = await createFixture();
+    const response = await app.gql(
+      OrganizationById,
+      { id: gid('Organization', fx.organizationId) },
+      { token: fx.otherOwner.token },
+    );
+    expect(response.body).toEqual({
+      data: { organization: null },
+      errors: [
+        {
+          message: 'You are not allowed to do this',
+          locations: [{ line: 3, column: 3 }],
+          path: ['organization'],
+          extensions: { code: 'FORBIDDEN' },
+        },
+      ],
+    });
+  });
+});
