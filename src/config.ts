@@ -63,6 +63,16 @@ const envSchema = z.object({
     .regex(/^[a-z]+_[a-z]+$/)
     .default('agnt_live'),
 
+  // Agents: keys that encrypt A2A signing secrets at rest.
+  AGENT_SECRET_KEYS: optional(
+    z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_-]+:[A-Za-z0-9+/=_-]{43,44}(,[A-Za-z0-9_-]+:[A-Za-z0-9+/=_-]{43,44})*$/,
+        'must be id:base64key pairs separated by commas (32-byte keys), the first one encrypting',
+      ),
+  ),
+
   // Mail
   SMTP_URL: optional(z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')),
   MAIL_FROM: z.string().default('AGNT <no-reply@agnt.local>'),
@@ -145,6 +155,10 @@ function shape(e: z.output<typeof envSchema>) {
           : undefined,
       apiKeyPrefix: e.API_KEY_PREFIX,
     },
+    agents: {
+      /** `id:base64key,…`; the first key encrypts, every key decrypts (rotation). */
+      secretKeys: e.AGENT_SECRET_KEYS,
+    },
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM },
     rateLimits: {
       windowSeconds: e.RATE_LIMIT_WINDOW_SECONDS,
@@ -178,6 +192,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push('JWT_PRIVATE_KEY: required in production (an ES256 PKCS#8 PEM key)');
     if (!e.DATABASE_URL) problems.push('DATABASE_URL: required in production');
     if (!e.SMTP_URL) problems.push('SMTP_URL: required in production to send sign-in codes');
+    if (!e.AGENT_SECRET_KEYS)
+      problems.push('AGENT_SECRET_KEYS: required in production to encrypt agent signing secrets');
   }
   if ((e.JWT_PRIVATE_KEY === undefined) !== (e.JWT_KEY_ID === undefined)) {
     problems.push('JWT_PRIVATE_KEY, JWT_KEY_ID: set both or neither');

@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from './config.ts';
+import { generateKeyringSpec, parseKeyring, type SecretKeyring } from './domain/agents/secrets.ts';
 import { DEMO_OWNER_EMAIL, seedDemoNetwork } from './domain/demo/seed.ts';
 import { createExternalIssuer, type ExternalIssuer } from './domain/identity/access-tokens.ts';
 import { generateSigningKey, loadSigningKeys, type SigningKeys } from './domain/identity/signing-keys.ts';
@@ -28,6 +29,8 @@ export interface Services {
   limiter: RateLimiter;
   mailer: Mailer;
   keys: SigningKeys;
+  /** Encrypts agents' A2A signing secrets at rest. */
+  keyring: SecretKeyring;
   external: ExternalIssuer | undefined;
   /** The clock. Tests pass their own. */
   now: () => Date;
@@ -71,6 +74,9 @@ export async function resolveServices(
   cleanups.unshift(() => redis.close());
 
   const keys = await loadSigningKeys(await withDevelopmentKey(config), logger);
+  const keyring = parseKeyring(
+    config.agents.secretKeys ?? (await developmentSecret('agent-secret-keys', generateKeyringSpec)),
+  );
   return {
     config,
     logger,
@@ -80,6 +86,7 @@ export async function resolveServices(
     limiter: createRateLimiter(redis, logger),
     mailer: createMailer(config, logger),
     keys,
+    keyring,
     external: config.auth.external ? createExternalIssuer(config.auth.external) : undefined,
     now: () => new Date(),
     async shutdown() {
@@ -92,17 +99,23 @@ export async function resolveServices(
 /**
  * Outside production with no signing key configured, one is generated once and kept under
  * `.data/`, so sessions survive restarts and every local process verifies the same tokens.
+ * The same goes for the keyring of agent secrets.
  */
 async function withDevelopmentKey(config: Config): Promise<Config> {
   if (config.production || config.auth.privateKeyPem) return config;
-  const file = path.resolve('.data/jwt-signing-key.json');
-  let key: { privateKeyPem: string; keyId: string };
-  try {
-    key = JSON.parse(await readFile(file, 'utf8'));
-  } catch {
-    key = await generateSigningKey();
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, JSON.stringify(key), { mode: 0o600 });
-  }
+  const key = await developmentSecret('jwt-signing-key', generateSigningKey);
   return { ...config, auth: { ...config.auth, privateKeyPem: key.privateKeyPem, keyId: key.keyId } };
+}
+
+/** A secret generated once and kept under `.data/` (development only; production configures its own). */
+async function developmentSecret<T>(name: string, generate: () => T | Promise<T>): Promise<T> {
+  const file = path.resolve(`.data/${name}.json`);
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch {
+    const value = await generate();
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, JSON.stringify(value), { mode: 0o600 });
+    return value;
+  }
 }

@@ -7,6 +7,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { buildApp, type Role } from '../../src/app.ts';
+import { generateKeyringSpec, parseKeyring } from '../../src/domain/agents/secrets.ts';
 import { loadConfig } from '../../src/config.ts';
 import { generateSigningKey, loadSigningKeys } from '../../src/domain/identity/signing-keys.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';
@@ -93,6 +94,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     limiter: createRateLimiter(redis, logger),
     mailer,
     keys: await loadSigningKeys(config, logger),
+    keyring: parseKeyring(generateKeyringSpec()),
     external: undefined,
     now: clock.now,
   };

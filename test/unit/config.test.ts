@@ -20,25 +20,45 @@ describe('configuration', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     const { issues, message } = error as ConfigError;
-    expect(issues.map((i) => i.split(':')[0]).sort()).toEqual(['DATABASE_URL', 'LOG_LEVEL', 'PORT', 'RATE_LIMIT_PER_IP']);
+    expect(issues.map((i) => i.split(':')[0]).sort()).toEqual([
+      'DATABASE_URL',
+      'LOG_LEVEL',
+      'PORT',
+      'RATE_LIMIT_PER_IP',
+    ]);
     expect(message).toContain('DATABASE_URL: must be a postgresql:// URL');
   });
 
   it('requires real services and keys in production, and turns introspection off there', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_PRIVATE_KEY[\s\S]*DATABASE_URL[\s\S]*SMTP_URL/);
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(
+      /JWT_PRIVATE_KEY[\s\S]*DATABASE_URL[\s\S]*SMTP_URL[\s\S]*AGENT_SECRET_KEYS/,
+    );
     const config = loadConfig({
       NODE_ENV: 'production',
       JWT_PRIVATE_KEY: 'pem',
       JWT_KEY_ID: 'k1',
       DATABASE_URL: 'postgresql://db/agnt',
       SMTP_URL: 'smtp://mail',
+      AGENT_SECRET_KEYS: `k1:${'A'.repeat(43)}`,
     });
     expect(config.graphql.introspection).toBe(false);
     expect(config.graphql.graphiql).toBe(false);
-    expect(loadConfig({ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true', JWT_PRIVATE_KEY: 'pem', JWT_KEY_ID: 'k1', DATABASE_URL: 'postgresql://db/agnt', SMTP_URL: 'smtp://mail' }).graphql.introspection).toBe(true);
+    expect(
+      loadConfig({
+        NODE_ENV: 'production',
+        GRAPHQL_INTROSPECTION: 'true',
+        JWT_PRIVATE_KEY: 'pem',
+        JWT_KEY_ID: 'k1',
+        DATABASE_URL: 'postgresql://db/agnt',
+        SMTP_URL: 'smtp://mail',
+        AGENT_SECRET_KEYS: `k1:${'A'.repeat(43)}`,
+      }).graphql.introspection,
+    ).toBe(true);
   });
 
   it('wants the external issuer settings together', () => {
-    expect(() => loadConfig({ EXTERNAL_JWKS_URL: 'https://id.example/jwks.json' })).toThrow(/set all three or none/);
+    expect(() => loadConfig({ EXTERNAL_JWKS_URL: 'https://id.example/jwks.json' })).toThrow(
+      /set all three or none/,
+    );
   });
 });

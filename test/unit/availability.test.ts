@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { type AvailabilityInput, availability } from '../../src/domain/venues/availability.ts';
+import { ValidationError } from '../../src/platform/errors.ts';
+
+const base: AvailabilityInput = {
+  timeZone: 'Europe/Lisbon',
+  rules: {
+    partySizeMin: 1,
+    partySizeMax: 8,
+    slotMinutes: 30,
+    turnMinutes: 90,
+    leadTimeMinutes: 60,
+    bookingHorizonDays: 30,
+    coversPerSlot: null,
+  },
+  // Monday dinner 19:00–22:00.
+  hours: [{ weekday: 1, opensAt: '19:00', closesAt: '22:00' }],
+  exceptions: [],
+  tables: [],
+  bookings: [],
+  date: '2026-11-30',
+  partySize: 2,
+  now: new Date('2026-11-25T12:00:00Z'),
+};
+
+const times = (input: AvailabilityInput) =>
+  availability(input).map((s) => s.startsAt.toISOString().slice(11, 16));
+
+describe('availability', () => {
+  it('offers every slot from opening until a full turn before closing', () => {
+    expect(times(base)).toEqual(['19:00', '19:30', '20:00', '20:30']);
+    const [first] = availability(base);
+    expect(first!.endsAt.toISOString()).toBe('2026-11-30T20:30:00.000Z');
+  });
+
+  it('needs the lead time and stays within the booking horizon', () => {
+    expect(times({ ...base, now: new Date('2026-11-30T18:45:00Z') })).toEqual(['20:00', '20:30']);
+    expect(times({ ...base, rules: { ...base.rules, bookingHorizonDays: 3 } })).toEqual([]);
+  });
+
+  it('is empty on a closed day and follows an exception', () => {
+    expect(times({ ...base, date: '2026-12-01' })).toEqual([]);
+    expect(times({ ...base, exceptions: [{ date: '2026-11-30', closed: true }] })).toEqual([]);
+    expect(
+      times({
+        ...base,
+        exceptions: [{ date: '2026-11-30', closed: false, opensAt: '12:00', closesAt: '14:00' }],
+      }),
+    ).toEqual(['12:00', '12:30']);
+  });
+
+  it('caps the covers starting in one slot', () => {
+    const rules = { ...base.rules, coversPerSlot: 6 };
+    const bookings = [
+      { startsAt: new Date('2026-11-30T19:00:00Z'), endsAt: new Date('2026-11-30T20:30:00Z'), partySize: 5 },
+    ];
+    expect(times({ ...base, rules, bookings })).toEqual(['19:30', '20:00', '20:30']);
+    expect(availability({ ...base, rules, bookings })[0]!.coversLeft).toBe(4);
+  });
+
+  it('seats the party at a free table, or at free combinable tables together', () => {
+    const tables = [
+      { id: 't1', seats: 2, combinable: true },
+      { id: 't2', seats: 2, combinable: true },
+      { id: 't3', seats: 4, combinable: false },
+    ];
+    // A party of 4 is at the 4-top from 19:00 to 20:30.
+    const bookings = [
+      { startsAt: new Date('2026-11-30T19:00:00Z'), endsAt: new Date('2026-11-30T20:30:00Z'), partySize: 4 },
+    ];
+    // Four more fit on the two 2-tops pushed together.
+    expect(times({ ...base, tables, bookings, partySize: 4 })).toEqual(['19:00', '19:30', '20:00', '20:30']);
+    // Five fit nowhere while the 4-top is taken, and at no time at all.
+    expect(times({ ...base, tables, bookings, partySize: 5 })).toEqual([]);
+    // With another couple on a 2-top from 19:30, four wait for the 4-top to free up at 20:30.
+    const more = [
+      ...bookings,
+      { startsAt: new Date('2026-11-30T19:30:00Z'), endsAt: new Date('2026-11-30T21:00:00Z'), partySize: 2 },
+    ];
+    expect(times({ ...base, tables, bookings: more, partySize: 4 })).toEqual(['20:30']);
+    expect(times({ ...base, tables, bookings: more, partySize: 2 })).toEqual([
+      '19:00',
+      '19:30',
+      '20:00',
+      '20:30',
+    ]);
+  });
+
+  it('refuses a party size outside the rules, naming the field', () => {
+    expect(() => availability({ ...base, partySize: 9 })).toThrow(ValidationError);
+    try {
+      availability({ ...base, partySize: 0 });
+    } catch (error) {
+      expect((error as ValidationError).field).toBe('partySize');
+    }
+    expect(() => availability({ ...base, date: '2026-13-01' })).toThrow(/date such as/);
+  });
+
+  it('handles the night the clocks go forward', () => {
+    // Saturday 2026-03-28, open 23:00–03:00 local; 01:00 local jumps to 02:00.
+    const slots = availability({
+      ...base,
+      hours: [{ weekday: 6, opensAt: '23:00', closesAt: '03:00' }],
+      date: '2026-03-28',
+      now: new Date('2026-03-20T12:00:00Z'),
+      rules: { ...base.rules, slotMinutes: 60, turnMinutes: 60 },
+    });
+    // 23:00 and 00:00 are UTC+0; the next hour is 02:00 local (01:00 UTC); closing 03:00 local is 02:00 UTC.
+    expect(slots.map((s) => s.startsAt.toISOString())).toEqual([
+      '2026-03-28T23:00:00.000Z',
+      '2026-03-29T00:00:00.000Z',
+      '2026-03-29T01:00:00.000Z',
+    ]);
+  });
+});
