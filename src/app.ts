@@ -164,11 +164,25 @@ async function readiness(services: Services, role: Role, worker: WorkerHandle | 
       detail: 'not configured: per-process stand-ins (limits and events are not shared)',
     };
   } else {
+    // Still ready while Redis is down: the API serves on per-process rate limits, and taking every
+    // instance out of the load balancer because of Redis would turn a degradation into an outage.
     const up = await services.redis.ping();
     const limiter = services.limiter.mode();
-    checks.redis = up
-      ? { ok: true }
-      : { ok: true, detail: `unreachable: rate limits counted per process (${limiter})` };
+    if (!up) {
+      checks.redis = {
+        ok: true,
+        detail:
+          'unreachable: rate limits fall back to per-process counting (each process admits up to the limit on its own) until Redis answers again',
+      };
+    } else if (limiter === 'memory') {
+      checks.redis = {
+        ok: true,
+        detail:
+          'answering again: rate limits return from per-process counting to Redis with the next request',
+      };
+    } else {
+      checks.redis = { ok: true };
+    }
   }
   if (role !== 'api')
     checks.worker = worker ? { ok: worker.running() } : { ok: false, detail: 'not started' };

@@ -1,7 +1,8 @@
 /**
  * Limits that reject abusive operations before any resolver runs: GraphQL Armor (depth, cost,
  * aliases, directives, tokens, field suggestions), a character limit on the document, a rule that
- * sensitive mutations travel alone, and introspection switched off where configured.
+ * sensitive mutations travel alone, and introspection (with every suggestion that would leak the
+ * schema) switched off where configured.
  */
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import {
@@ -36,10 +37,26 @@ export function hardeningPlugins(config: Config['graphql']): Plugin[] {
         flattenFragments: true,
         ignoreIntrospection: true,
         exposeLimits: false,
+        ...reportedAsValidationError(),
       },
-      costLimit: { maxCost: config.maxCost, ignoreIntrospection: true, exposeLimits: false },
-      maxAliases: { n: config.maxAliases, allowList: [], exposeLimits: false },
-      maxDirectives: { n: config.maxDirectives, exposeLimits: false },
+      // Fragments priced as if written inline (each spread still counts): unflattened, Armor
+      // charges every spread as an extra nesting level, so a Relay-style query of one fragment
+      // per level cost ~400 times its inline twin and was refused at depths well within limits.
+      costLimit: {
+        maxCost: config.maxCost,
+        flattenFragments: true,
+        ignoreIntrospection: true,
+        exposeLimits: false,
+        ...reportedAsValidationError(),
+      },
+      maxAliases: {
+        n: config.maxAliases,
+        allowList: [],
+        exposeLimits: false,
+        ...reportedAsValidationError(),
+      },
+      maxDirectives: { n: config.maxDirectives, exposeLimits: false, ...reportedAsValidationError() },
+      // Counted while parsing: a refusal is a parse failure (GRAPHQL_PARSE_FAILED, HTTP 400).
       maxTokens: { n: config.maxTokens, exposeLimits: false },
       blockFieldSuggestion: { enabled: !config.introspection },
     }) as Plugin,
@@ -47,7 +64,53 @@ export function hardeningPlugins(config: Config['graphql']): Plugin[] {
       unbatchableMutationsRule,
       ...(config.introspection ? [] : [NoSchemaIntrospectionCustomRule]),
     ]),
+    ...(config.introspection ? [] : [withoutSuggestions()]),
   ];
+}
+
+/**
+ * With introspection off, no error may name what the schema holds. Armor's mask only rewrites
+ * validation messages of the form `Did you mean "x"?`; it misses `Did you mean the enum value "X"?`
+ * and every suggestion made while coercing variables. graphql-js leaves them out at the source when
+ * asked (`hideSuggestions`), but @graphql-tools/executor 2.1 does not pass that on when it coerces
+ * variables with graphql-js, so results are also scrubbed.
+ */
+function withoutSuggestions(): Plugin {
+  const scrub = (result: unknown) => {
+    if (!result || typeof result !== 'object' || Symbol.asyncIterator in result) return;
+    for (const error of (result as { errors?: readonly GraphQLError[] }).errors ?? []) {
+      error.message = error.message.replace(/\s*Did you mean [^?]*\?/g, '');
+    }
+  };
+  return {
+    onValidate({ validateFn, setValidationFn }) {
+      setValidationFn((schema, document, rules, options, typeInfo) =>
+        validateFn(schema, document, rules, { ...options, hideSuggestions: true }, typeInfo),
+      );
+    },
+    onExecute({ executeFn, setExecuteFn }) {
+      // graphql's ExecutionArgs has `hideSuggestions`; Envelop's copy of the type does not yet.
+      setExecuteFn((args) => executeFn(Object.assign({}, args, { hideSuggestions: true })));
+      return { onExecuteDone: ({ result }) => scrub(result) };
+    },
+    onSubscribe({ subscribeFn, setSubscribeFn }) {
+      setSubscribeFn((args) => subscribeFn(Object.assign({}, args, { hideSuggestions: true })));
+      return { onSubscribeResult: ({ result }) => scrub(result) };
+    },
+  };
+}
+
+/**
+ * Armor's validation rules throw their refusal by default, which Yoga answers like a failed
+ * execution: HTTP 200 whatever the client accepts, and no error code. Reported to the validation
+ * context instead, a refusal is a validation error like an unknown field: GRAPHQL_VALIDATION_FAILED,
+ * and 400 for clients that accept application/graphql-response+json.
+ */
+function reportedAsValidationError() {
+  return {
+    propagateOnRejection: false,
+    onReject: [(context: ValidationContext | null, error: GraphQLError) => context?.reportError(error)],
+  };
 }
 
 function characterLimit(max: number): Plugin {
@@ -56,8 +119,10 @@ function characterLimit(max: number): Plugin {
       if (typeof params.query === 'string' && params.query.length > max) {
         setResult({
           errors: [
+            // `http.spec`: 400 for GraphQL-over-HTTP clients, 200 for plain JSON ones, as Yoga
+            // answers its own request errors.
             new GraphQLError(`Syntax Error: Query Character limit of ${max} exceeded.`, {
-              extensions: { code: 'BAD_USER_INPUT' },
+              extensions: { code: 'BAD_USER_INPUT', http: { status: 400, spec: true } },
             }),
           ],
         });
