@@ -10,6 +10,7 @@ import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import SimpleObjectsPlugin from '@pothos/plugin-simple-objects';
 import { GraphQLError } from 'graphql';
+import { organizationOfVenue } from '../domain/venues/venues.ts';
 import type PrismaTypes from '../generated/pothos-types.ts';
 import { getDatamodel } from '../generated/pothos-types.ts';
 import type { MembershipRole } from '../generated/prisma/enums.ts';
@@ -25,6 +26,8 @@ export interface AuthScopes {
   orgRole: { organizationId: string; roles: readonly MembershipRole[] };
   /** May see this person (themselves, a colleague, or as a platform admin). */
   seesUser: string;
+  /** Holds one of `roles` in the organisation that owns the venue (platform admins always pass). */
+  venueRole: { venueId: string; roles: readonly MembershipRole[] };
 }
 
 export const builder = new SchemaBuilder<{
@@ -55,6 +58,11 @@ export const builder = new SchemaBuilder<{
       platformAdmin: ctx.access.isPlatformAdmin,
       orgRole: ({ organizationId, roles }) => ctx.access.has(organizationId, roles),
       seesUser: (userId) => ctx.access.canSeeUser(userId),
+      venueRole: async ({ venueId, roles }) => {
+        if (ctx.access.isPlatformAdmin) return true;
+        const organizationId = await organizationOfVenue(ctx.services.db, venueId);
+        return organizationId !== null && ctx.access.has(organizationId, roles);
+      },
     }),
     // A refused call is a GraphQL error with a stable code; expected failures inside an allowed
     // call (a rule the domain enforces) come back as typed members of the field's result union.

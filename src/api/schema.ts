@@ -7,5 +7,6 @@ import './schema/organization.ts';
 import './schema/membership.ts';
 import './schema/api-key.ts';
 import './schema/auth.ts';
+import './schema/venue.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

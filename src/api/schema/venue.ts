@@ -1,0 +1,628 @@
+import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
+import { isOpenAt } from '../../domain/venues/hours.ts';
+import { venueAvailability } from '../../domain/venues/venue-availability.ts';
+import {
+  checklistOf,
+  createVenue,
+  listUnownedVenue,
+  PUBLIC_STATUSES,
+  publishVenue,
+  setBookingRules,
+  setHoursExceptions,
+  setOpeningHours,
+  setTables,
+  setVenueSuspended,
+  unpublishVenue,
+  updateVenueProfile,
+} from '../../domain/venues/venues.ts';
+import { ValidationError } from '../../platform/errors.ts';
+import { builder } from '../builder.ts';
+import { commonErrors } from './errors.ts';
+import { Organization } from './organization.ts';
+
+export const VenueCategory = builder.enumType('VenueCategory', {
+  values: ['RESTAURANT', 'BAR', 'CAFE', 'CLUB', 'PUB', 'BAKERY', 'FOOD_TRUCK', 'OTHER'] as const,
+});
+
+export const VenueStatus = builder.enumType('VenueStatus', {
+  values: {
+    DRAFT: { description: 'Being set up; seen only by its organisation.' },
+    LISTED: { description: 'On the network without an owner; can be claimed.' },
+    CLAIMED: { description: 'On the network, run by its organisation.' },
+    SUSPENDED: { description: 'Taken off the network by the platform.' },
+  } as const,
+});
+
+const Address = builder.simpleObject('Address', {
+  fields: (t) => ({
+    line1: t.string({ nullable: true }),
+    line2: t.string({ nullable: true }),
+    city: t.string({ nullable: true }),
+    region: t.string({ nullable: true }),
+    postalCode: t.string({ nullable: true }),
+    countryCode: t.string({ nullable: true }),
+  }),
+});
+
+const GeoPoint = builder.simpleObject('GeoPoint', {
+  fields: (t) => ({ latitude: t.float(), longitude: t.float() }),
+});
+
+const SocialHandle = builder.simpleObject('SocialHandle', {
+  fields: (t) => ({ network: t.string(), handle: t.string() }),
+});
+
+const OpeningInterval = builder.simpleObject('OpeningInterval', {
+  description:
+    'Open from `opensAt` to `closesAt` (local "HH:MM"); a close at or before the open is after midnight.',
+  fields: (t) => ({
+    weekday: t.int({ description: '0 = Sunday … 6 = Saturday' }),
+    opensAt: t.string(),
+    closesAt: t.string(),
+  }),
+});
+
+const HoursException = builder.simpleObject('HoursException', {
+  fields: (t) => ({
+    date: t.string({ description: 'Local date, YYYY-MM-DD.' }),
+    closed: t.boolean(),
+    opensAt: t.string({ nullable: true }),
+    closesAt: t.string({ nullable: true }),
+    reason: t.string({ nullable: true }),
+  }),
+});
+
+const BookingRulesType = builder.simpleObject('BookingRules', {
+  fields: (t) => ({
+    partySizeMin: t.int(),
+    partySizeMax: t.int(),
+    slotMinutes: t.int({ description: 'Minutes between offered start times.' }),
+    turnMinutes: t.int({ description: 'Minutes a party holds its table.' }),
+    leadTimeMinutes: t.int({ description: 'Notice the venue needs, in minutes.' }),
+    bookingHorizonDays: t.int({ description: 'How many days ahead bookings open.' }),
+    coversPerSlot: t.int({ nullable: true, description: 'Most guests starting in one slot; null: no cap.' }),
+    confirmedAt: t.field({ type: 'DateTime', nullable: true }),
+  }),
+});
+
+const ChecklistKey = builder.enumType('VenueChecklistKey', {
+  values: ['profile', 'location', 'hours', 'bookingRules', 'capacity', 'published'] as const,
+});
+
+const ChecklistItem = builder.simpleObject('VenueChecklistItem', {
+  fields: (t) => ({
+    key: t.field({ type: ChecklistKey }),
+    done: t.boolean(),
+    hint: t.string(),
+  }),
+});
+
+const Slot = builder.simpleObject('AvailabilitySlot', {
+  fields: (t) => ({
+    startsAt: t.field({ type: 'DateTime' }),
+    endsAt: t.field({ type: 'DateTime' }),
+    coversLeft: t.int({ nullable: true, description: 'Guests who could still start then after this party.' }),
+  }),
+});
+
+const AvailabilityPayload = builder.simpleObject('Availability', {
+  fields: (t) => ({
+    date: t.string(),
+    partySize: t.int(),
+    timeZone: t.string(),
+    slots: t.field({ type: [Slot] }),
+  }),
+});
+
+export const Venue = builder.prismaNode('Venue', {
+  id: { field: 'id' },
+  description:
+    'A place people book. Everyone sees the public fields of venues on the network; its organisation sees it all.',
+  authScopes: (venue) =>
+    PUBLIC_STATUSES.includes(venue.status)
+      ? true
+      : venue.organizationId
+        ? { orgRole: { organizationId: venue.organizationId, roles: ANY_ROLE } }
+        : { platformAdmin: true },
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    slug: t.exposeString('slug', { description: 'Unique, for addresses such as /v/harbour-lights.' }),
+    category: t.expose('category', { type: VenueCategory }),
+    cuisines: t.exposeStringList('cuisines'),
+    priceLevel: t.exposeInt('priceLevel', { nullable: true, description: '1 (inexpensive) to 4.' }),
+    description: t.exposeString('description'),
+    status: t.expose('status', { type: VenueStatus }),
+    timeZone: t.exposeString('timeZone', { description: 'IANA name; hours and slots are in it.' }),
+    phone: t.exposeString('phone', { nullable: true }),
+    email: t.exposeString('email', { nullable: true }),
+    website: t.exposeString('website', { nullable: true }),
+    photos: t.exposeStringList('photos'),
+    address: t.field({
+      type: Address,
+      select: {
+        addressLine1: true,
+        addressLine2: true,
+        city: true,
+        region: true,
+        postalCode: true,
+        countryCode: true,
+      },
+      resolve: (v) => ({
+        line1: v.addressLine1,
+        line2: v.addressLine2,
+        city: v.city,
+        region: v.region,
+        postalCode: v.postalCode,
+        countryCode: v.countryCode,
+      }),
+    }),
+    location: t.field({
+      type: GeoPoint,
+      nullable: true,
+      select: { latitude: true, longitude: true },
+      resolve: (v) =>
+        v.latitude !== null && v.longitude !== null ? { latitude: v.latitude, longitude: v.longitude } : null,
+    }),
+    socialHandles: t.field({
+      type: [SocialHandle],
+      select: { socialHandles: true },
+      resolve: (v) =>
+        Object.entries((v.socialHandles ?? {}) as Record<string, string>).map(([network, handle]) => ({
+          network,
+          handle,
+        })),
+    }),
+    openingHours: t.field({
+      type: [OpeningInterval],
+      select: { hours: { orderBy: [{ weekday: 'asc' }, { opensAt: 'asc' }] } },
+      resolve: (v) => v.hours,
+    }),
+    hoursExceptions: t.field({
+      type: [HoursException],
+      description: 'Exceptions from `from` (default today, UTC) for `days` days (default 60, at most 366).',
+      args: { from: t.arg.string({ required: false }), days: t.arg.int({ required: false }) },
+      select: (args) => {
+        const from = parseDateArg(args.from);
+        const days = Math.min(Math.max(args.days ?? 60, 1), 366);
+        return {
+          exceptions: {
+            where: { date: { gte: from, lt: new Date(from.getTime() + days * 86_400_000) } },
+            orderBy: [{ date: 'asc' }, { opensAt: 'asc' }],
+          },
+        };
+      },
+      resolve: (v) => v.exceptions.map((e) => ({ ...e, date: e.date.toISOString().slice(0, 10) })),
+    }),
+    bookingRules: t.field({
+      type: BookingRulesType,
+      select: {
+        partySizeMin: true,
+        partySizeMax: true,
+        slotMinutes: true,
+        turnMinutes: true,
+        leadTimeMinutes: true,
+        bookingHorizonDays: true,
+        coversPerSlot: true,
+        bookingRulesConfirmedAt: true,
+      },
+      resolve: (v) => ({ ...v, confirmedAt: v.bookingRulesConfirmedAt }),
+    }),
+    isOpenAt: t.boolean({
+      description: 'Whether the venue is open at that instant.',
+      args: { at: t.arg({ type: 'DateTime', required: true }) },
+      select: { timeZone: true, hours: true, exceptions: true },
+      resolve: (v, { at }) =>
+        isOpenAt(
+          {
+            timeZone: v.timeZone,
+            hours: v.hours,
+            exceptions: v.exceptions.map((e) => ({ ...e, date: e.date.toISOString().slice(0, 10) })),
+          },
+          Temporal.Instant.fromEpochMilliseconds(at.getTime()),
+        ),
+    }),
+    availability: t.field({
+      type: AvailabilityPayload,
+      description: 'Bookable start times on a local date for a party size.',
+      errors: { types: [ValidationError], result: { name: 'VenueAvailabilityResult' } },
+      args: { date: t.arg.string({ required: true }), partySize: t.arg.int({ required: true }) },
+      resolve: async (v, { date, partySize }, ctx) => ({
+        date,
+        partySize,
+        timeZone: v.timeZone,
+        slots: await venueAvailability(ctx.services.db, ctx.access, {
+          venueId: v.id,
+          date,
+          partySize,
+          now: ctx.services.now(),
+        }),
+      }),
+    }),
+    organization: t.relation('organization', {
+      nullable: true,
+      description: 'The owning organisation; null when unowned or not yours to see.',
+      authScopes: (v) =>
+        v.organizationId ? { orgRole: { organizationId: v.organizationId, roles: ANY_ROLE } } : true,
+      unauthorizedResolver: () => null,
+    }),
+    tables: t.relation('tables', {
+      description: 'Tables and seats. Its organisation only.',
+      authScopes: (v) =>
+        v.organizationId
+          ? { orgRole: { organizationId: v.organizationId, roles: ANY_ROLE } }
+          : { platformAdmin: true },
+      query: { orderBy: { name: 'asc' } },
+    }),
+    checklist: t.field({
+      type: [ChecklistItem],
+      description: 'What the venue still needs before it can be published. Its organisation only.',
+      authScopes: (v) =>
+        v.organizationId
+          ? { orgRole: { organizationId: v.organizationId, roles: ANY_ROLE } }
+          : { platformAdmin: true },
+      select: { _count: { select: { hours: true, tables: true } } },
+      resolve: (v) => checklistOf(v, v._count),
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.prismaObject('VenueTable', {
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    seats: t.exposeInt('seats'),
+    combinable: t.exposeBoolean('combinable', {
+      description: 'Can be pushed together with other combinable tables.',
+    }),
+  }),
+});
+
+function parseDateArg(value: string | null | undefined): Date {
+  if (!value) return new Date(`${new Date().toISOString().slice(0, 10)}T00:00:00Z`);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`))) {
+    throw new ValidationError('Use a date such as 2026-12-24', 'from');
+  }
+  return new Date(`${value}T00:00:00Z`);
+}
+
+builder.queryField('venueBySlug', (t) =>
+  t.prismaField({
+    type: Venue,
+    nullable: true,
+    args: { slug: t.arg.string({ required: true }) },
+    resolve: (query, _root, { slug }, ctx) =>
+      ctx.services.db.venue.findUnique({ ...query, where: { slug: slug.toLowerCase() } }),
+  }),
+);
+
+builder.prismaObjectField(Organization, 'venues', (t) =>
+  t.relatedConnection('venues', {
+    description: "The organisation's venues, by name.",
+    cursor: 'id',
+    query: { orderBy: [{ name: 'asc' }, { id: 'asc' }] },
+    totalCount: true,
+  }),
+);
+
+// --- mutations ---
+
+const VenuePayload = builder.simpleObject('VenuePayload', {
+  fields: (t) => ({ venue: t.field({ type: Venue }) }),
+});
+
+const CreateVenuePayload = builder.simpleObject('CreateVenuePayload', {
+  fields: (t) => ({
+    venue: t.field({ type: Venue }),
+    agentSigningSecret: t.string({
+      description: "The venue agent's A2A signing secret. Shown this once; rotate it to get a new one.",
+    }),
+  }),
+});
+
+const SocialHandleInput = builder.inputType('SocialHandleInput', {
+  fields: (t) => ({ network: t.string(), handle: t.string() }),
+});
+
+/** Profile fields shared by create and update; on update every field is optional. */
+function profileFields(
+  t: Parameters<Parameters<typeof builder.inputType>[1]['fields']>[0],
+  required: boolean,
+) {
+  return {
+    name: t.string({ required }),
+    category: t.field({ type: VenueCategory, required: false }),
+    cuisines: t.stringList({ required: false }),
+    priceLevel: t.int({ required: false }),
+    description: t.string({ required: false }),
+    addressLine1: t.string({ required: false }),
+    addressLine2: t.string({ required: false }),
+    city: t.string({ required: false }),
+    region: t.string({ required: false }),
+    postalCode: t.string({ required: false }),
+    countryCode: t.string({ required: false }),
+    latitude: t.float({ required: false }),
+    longitude: t.float({ required: false }),
+    timeZone: t.string({ required, description: 'IANA name such as Europe/Lisbon.' }),
+    phone: t.string({ required: false }),
+    email: t.string({ required: false }),
+    website: t.string({ required: false }),
+    socialHandles: t.field({ type: [SocialHandleInput], required: false }),
+    photos: t.stringList({ required: false }),
+    slug: t.string({ required: false }),
+  };
+}
+
+const CreateVenueInput = builder.inputType('CreateVenueInput', {
+  fields: (t) => ({ organizationId: t.globalID({ for: Organization }), ...profileFields(t, true) }),
+});
+
+const UpdateVenueInput = builder.inputType('UpdateVenueInput', {
+  fields: (t) => ({ venueId: t.globalID({ for: Venue }), ...profileFields(t, false) }),
+});
+
+const ListVenueInput = builder.inputType('ListVenueInput', {
+  fields: (t) => profileFields(t, true),
+});
+
+/** GraphQL nulls mean "not given" for optional fields, except where a field may be cleared. */
+function profileInput<T extends Record<string, unknown>>(input: T) {
+  const { socialHandles, ...rest } = input as T & {
+    socialHandles?: { network: string; handle: string }[] | null;
+  };
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(rest)) if (value !== undefined) out[key] = value;
+  for (const key of ['name', 'category', 'cuisines', 'description', 'timeZone', 'photos', 'slug'])
+    if (out[key] === null) delete out[key];
+  if (socialHandles) out.socialHandles = Object.fromEntries(socialHandles.map((h) => [h.network, h.handle]));
+  return out;
+}
+
+builder.mutationField('createVenue', (t) =>
+  t.field({
+    type: CreateVenuePayload,
+    description: 'Creates a DRAFT venue with its business agent. Owners and admins of the organisation.',
+    errors: { types: commonErrors, result: { name: 'CreateVenueResult' } },
+    args: { input: t.arg({ type: CreateVenueInput, required: true }) },
+    authScopes: (_root, { input }) => ({
+      orgRole: { organizationId: input.organizationId.id, roles: MANAGERS },
+    }),
+    resolve: (_root, { input }, ctx) => {
+      const { organizationId, ...profile } = input;
+      return createVenue(ctx.services.db, ctx.access, ctx.services.keyring, {
+        organizationId: organizationId.id,
+        ...(profileInput(profile) as { name: string; timeZone: string }),
+      });
+    },
+  }),
+);
+
+builder.mutationField('listVenue', (t) =>
+  t.field({
+    type: CreateVenuePayload,
+    description: 'Platform admins: puts an unowned venue on the network, ready to be claimed.',
+    errors: { types: commonErrors, result: { name: 'ListVenueResult' } },
+    args: { input: t.arg({ type: ListVenueInput, required: true }) },
+    authScopes: { platformAdmin: true },
+    resolve: (_root, { input }, ctx) =>
+      listUnownedVenue(
+        ctx.services.db,
+        ctx.access,
+        ctx.services.keyring,
+        profileInput(input) as { name: string; timeZone: string },
+      ),
+  }),
+);
+
+builder.mutationField('updateVenue', (t) =>
+  t.field({
+    type: VenuePayload,
+    description: "Changes a venue's profile; only the fields given change.",
+    errors: { types: commonErrors, result: { name: 'UpdateVenueResult' } },
+    args: { input: t.arg({ type: UpdateVenueInput, required: true }) },
+    authScopes: (_root, { input }) => ({ venueRole: { venueId: input.venueId.id, roles: MANAGERS } }),
+    resolve: async (_root, { input }, ctx) => {
+      const { venueId, ...profile } = input;
+      return {
+        venue: await updateVenueProfile(ctx.services.db, ctx.access, {
+          venueId: venueId.id,
+          ...profileInput(profile),
+        }),
+      };
+    },
+  }),
+);
+
+const OpeningIntervalInput = builder.inputType('OpeningIntervalInput', {
+  fields: (t) => ({ weekday: t.int(), opensAt: t.string(), closesAt: t.string() }),
+});
+
+builder.mutationField('setOpeningHours', (t) =>
+  t.field({
+    type: VenuePayload,
+    description: 'Replaces the weekly opening hours.',
+    errors: { types: commonErrors, result: { name: 'SetOpeningHoursResult' } },
+    args: {
+      input: t.arg({
+        type: builder.inputType('SetOpeningHoursInput', {
+          fields: (f) => ({
+            venueId: f.globalID({ for: Venue }),
+            hours: f.field({ type: [OpeningIntervalInput] }),
+          }),
+        }),
+        required: true,
+      }),
+    },
+    authScopes: (_root, { input }) => ({ venueRole: { venueId: input.venueId.id, roles: MANAGERS } }),
+    resolve: async (_root, { input }, ctx) => ({
+      venue: await setOpeningHours(ctx.services.db, ctx.access, {
+        venueId: input.venueId.id,
+        hours: input.hours,
+      }),
+    }),
+  }),
+);
+
+const HoursExceptionInput = builder.inputType('HoursExceptionInput', {
+  fields: (t) => ({
+    date: t.string(),
+    closed: t.boolean(),
+    opensAt: t.string({ required: false }),
+    closesAt: t.string({ required: false }),
+    reason: t.string({ required: false }),
+  }),
+});
+
+builder.mutationField('setHoursExceptions', (t) =>
+  t.field({
+    type: VenuePayload,
+    description:
+      'Sets the exceptions of the dates given (closed, or special hours), replacing what those dates had; `clearDates` removes them.',
+    errors: { types: commonErrors, result: { name: 'SetHoursExceptionsResult' } },
+    args: {
+      input: t.arg({
+        type: builder.inputType('SetHoursExceptionsInput', {
+          fields: (f) => ({
+            venueId: f.globalID({ for: Venue }),
+            exceptions: f.field({ type: [HoursExceptionInput] }),
+            clearDates: f.stringList({ required: false }),
+          }),
+        }),
+        required: true,
+      }),
+    },
+    authScopes: (_root, { input }) => ({ venueRole: { venueId: input.venueId.id, roles: MANAGERS } }),
+    resolve: async (_root, { input }, ctx) => ({
+      venue: await setHoursExceptions(ctx.services.db, ctx.access, {
+        venueId: input.venueId.id,
+        exceptions: input.exceptions,
+        clearDates: input.clearDates ?? [],
+      }),
+    }),
+  }),
+);
+
+builder.mutationField('setBookingRules', (t) =>
+  t.field({
+    type: VenuePayload,
+    description: 'Sets and confirms the booking rules.',
+    errors: { types: commonErrors, result: { name: 'SetBookingRulesResult' } },
+    args: {
+      input: t.arg({
+        type: builder.inputType('SetBookingRulesInput', {
+          fields: (f) => ({
+            venueId: f.globalID({ for: Venue }),
+            partySizeMin: f.int(),
+            partySizeMax: f.int(),
+            slotMinutes: f.int(),
+            turnMinutes: f.int(),
+            leadTimeMinutes: f.int(),
+            bookingHorizonDays: f.int(),
+            coversPerSlot: f.int({ required: false }),
+          }),
+        }),
+        required: true,
+      }),
+    },
+    authScopes: (_root, { input }) => ({ venueRole: { venueId: input.venueId.id, roles: MANAGERS } }),
+    resolve: async (_root, { input }, ctx) => {
+      const { venueId, ...rules } = input;
+      return {
+        venue: await setBookingRules(ctx.services.db, ctx.access, {
+          venueId: venueId.id,
+          rules: { ...rules, coversPerSlot: rules.coversPerSlot ?? null },
+        }),
+      };
+    },
+  }),
+);
+
+builder.mutationField('setVenueTables', (t) =>
+  t.field({
+    type: VenuePayload,
+    description: "Replaces the venue's tables.",
+    errors: { types: commonErrors, result: { name: 'SetVenueTablesResult' } },
+    args: {
+      input: t.arg({
+        type: builder.inputType('SetVenueTablesInput', {
+          fields: (f) => ({
+            venueId: f.globalID({ for: Venue }),
+            tables: f.field({
+              type: [
+                builder.inputType('VenueTableInput', {
+                  fields: (g) => ({
+                    name: g.string(),
+                    seats: g.int(),
+                    combinable: g.boolean({ required: false }),
+                  }),
+                }),
+              ],
+            }),
+          }),
+        }),
+        required: true,
+      }),
+    },
+    authScopes: (_root, { input }) => ({ venueRole: { venueId: input.venueId.id, roles: MANAGERS } }),
+    resolve: async (_root, { input }, ctx) => ({
+      venue: await setTables(ctx.services.db, ctx.access, {
+        venueId: input.venueId.id,
+        tables: input.tables.map((table) => ({ ...table, combinable: table.combinable ?? false })),
+      }),
+    }),
+  }),
+);
+
+const VenueIdInput = builder.inputType('VenueIdInput', {
+  fields: (t) => ({ venueId: t.globalID({ for: Venue }) }),
+});
+
+builder.mutationField('publishVenue', (t) =>
+  t.field({
+    type: VenuePayload,
+    description: 'Puts a complete venue on the network. An incomplete one answers which step is missing.',
+    errors: { types: commonErrors, result: { name: 'PublishVenueResult' } },
+    args: { input: t.arg({ type: VenueIdInput, required: true }) },
+    authScopes: (_root, { input }) => ({ venueRole: { venueId: input.venueId.id, roles: MANAGERS } }),
+    resolve: async (_root, { input }, ctx) => ({
+      venue: await publishVenue(ctx.services.db, ctx.access, { venueId: input.venueId.id }),
+    }),
+  }),
+);
+
+builder.mutationField('unpublishVenue', (t) =>
+  t.field({
+    type: VenuePayload,
+    description: 'Takes a venue off the network (back to DRAFT).',
+    errors: { types: commonErrors, result: { name: 'UnpublishVenueResult' } },
+    args: { input: t.arg({ type: VenueIdInput, required: true }) },
+    authScopes: (_root, { input }) => ({ venueRole: { venueId: input.venueId.id, roles: MANAGERS } }),
+    resolve: async (_root, { input }, ctx) => ({
+      venue: await unpublishVenue(ctx.services.db, ctx.access, { venueId: input.venueId.id }),
+    }),
+  }),
+);
+
+builder.mutationField('setVenueSuspended', (t) =>
+  t.field({
+    type: VenuePayload,
+    description: 'Platform admins: suspend a venue, or reinstate it.',
+    errors: { types: commonErrors, result: { name: 'SetVenueSuspendedResult' } },
+    args: {
+      input: t.arg({
+        type: builder.inputType('SetVenueSuspendedInput', {
+          fields: (f) => ({ venueId: f.globalID({ for: Venue }), suspended: f.boolean() }),
+        }),
+        required: true,
+      }),
+    },
+    authScopes: { platformAdmin: true },
+    resolve: async (_root, { input }, ctx) => ({
+      venue: await setVenueSuspended(ctx.services.db, ctx.access, {
+        venueId: input.venueId.id,
+        suspended: input.suspended,
+      }),
+    }),
+  }),
+);

@@ -1,0 +1,46 @@
+import type { DbOrTx } from '../../platform/db.ts';
+import { ValidationError } from '../../platform/errors.ts';
+import type { Access } from '../organizations/access.ts';
+import { availability, type LiveBooking, type Slot } from './availability.ts';
+import { requireVenue } from './venues.ts';
+
+/**
+ * Bookable slots of a venue on one of its local dates, for a party size. Only venues on the
+ * network (LISTED or CLAIMED) are bookable; their own organisation may preview a draft.
+ * `liveBookings` are the bookings that hold capacity on and around that date.
+ */
+export async function venueAvailability(
+  db: DbOrTx,
+  access: Access,
+  input: {
+    venueId: string;
+    date: string;
+    partySize: number;
+    now: Date;
+    liveBookings?: readonly LiveBooking[];
+  },
+): Promise<Slot[]> {
+  const venue = await requireVenue(db, access, input.venueId);
+  if (venue.status === 'SUSPENDED') return [];
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(input.date))
+    throw new ValidationError('Use a date such as 2026-12-24', 'date');
+  // A date's slots are those of the services that start on it (a bar's 00:30 belongs to the night
+  // before), so only that date's exceptions matter.
+  const day = new Date(`${input.date}T00:00:00Z`);
+  const [hours, exceptions, tables] = await Promise.all([
+    db.openingHours.findMany({ where: { venueId: venue.id } }),
+    db.hoursException.findMany({ where: { venueId: venue.id, date: day } }),
+    db.venueTable.findMany({ where: { venueId: venue.id } }),
+  ]);
+  return availability({
+    timeZone: venue.timeZone,
+    rules: venue,
+    hours,
+    exceptions: exceptions.map((e) => ({ ...e, date: e.date.toISOString().slice(0, 10) })),
+    tables,
+    bookings: input.liveBookings ?? [],
+    date: input.date,
+    partySize: input.partySize,
+    now: input.now,
+  });
+}

@@ -1,0 +1,427 @@
+/**
+ * Venues: profile, hours, booking rules and tables, owned by an organisation. Managers (OWNER,
+ * ADMIN) edit; STAFF read; everyone else sees the public fields of LISTED and CLAIMED venues;
+ * platform admins see and do everything (including listing unowned venues and suspending).
+ */
+import { z } from 'zod';
+import type { Prisma, Venue } from '../../generated/prisma/client.ts';
+import type { VenueStatus } from '../../generated/prisma/enums.ts';
+import type { Db, DbOrTx } from '../../platform/db.ts';
+import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
+import { createVenueAgent } from '../agents/agents.ts';
+import type { SecretKeyring } from '../agents/secrets.ts';
+import { type Access, ANY_ROLE, MANAGERS } from '../organizations/access.ts';
+import { parseInput } from '../validation.ts';
+import type { BookingRules } from './availability.ts';
+import {
+  type DatedException,
+  isValidTimeZone,
+  validateExceptions,
+  validateWeeklyHours,
+  type WeeklyInterval,
+} from './hours.ts';
+
+export const PUBLIC_STATUSES: readonly VenueStatus[] = ['LISTED', 'CLAIMED'];
+
+const CATEGORIES = ['RESTAURANT', 'BAR', 'CAFE', 'CLUB', 'PUB', 'BAKERY', 'FOOD_TRUCK', 'OTHER'] as const;
+
+const optionalText = (max: number) => z.string().trim().max(max).nullable().optional();
+
+const slug = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'Use lower-case letters, digits and single hyphens')
+  .min(3, 'At least 3 characters')
+  .max(80);
+
+/** Profile fields: what a venue is and how to reach it. All optional on update. */
+const profileShape = {
+  name: z.string().trim().min(2, 'At least 2 characters').max(120),
+  category: z.enum(CATEGORIES),
+  cuisines: z.array(z.string().trim().toLowerCase().min(2).max(40)).max(12),
+  priceLevel: z.number().int().min(1, 'From 1 (inexpensive)').max(4, 'To 4 (very expensive)').nullable(),
+  description: z.string().trim().max(2000),
+  addressLine1: optionalText(200),
+  addressLine2: optionalText(200),
+  city: optionalText(100),
+  region: optionalText(100),
+  postalCode: optionalText(20),
+  countryCode: z
+    .string()
+    .regex(/^[A-Z]{2}$/, 'Use a two-letter country code such as PT')
+    .nullable()
+    .optional(),
+  latitude: z.number().min(-90).max(90).nullable().optional(),
+  longitude: z.number().min(-180).max(180).nullable().optional(),
+  timeZone: z.string().refine(isValidTimeZone, 'Unknown time zone: use an IANA name such as Europe/Lisbon'),
+  phone: z
+    .string()
+    .regex(/^\+[1-9]\d{6,14}$/, 'Use an international number such as +351212345678')
+    .nullable()
+    .optional(),
+  email: z.email('Enter a valid email address').nullable().optional(),
+  website: z
+    .url({ protocol: /^https?$/, error: 'Use a web address starting with https://' })
+    .nullable()
+    .optional(),
+  socialHandles: z
+    .record(
+      z.enum(['instagram', 'facebook', 'tiktok', 'x', 'threads']),
+      z
+        .string()
+        .trim()
+        .regex(/^@?[\w.]{1,60}$/),
+    )
+    .optional(),
+  photos: z.array(z.url({ protocol: /^https$/, error: 'Photos are https:// addresses' })).max(30),
+};
+
+const createSchema = z.object({
+  organizationId: z.uuid(),
+  slug: slug.optional(),
+  ...profileShape,
+  category: profileShape.category.default('RESTAURANT'),
+  cuisines: profileShape.cuisines.default([]),
+  priceLevel: profileShape.priceLevel.default(null),
+  description: profileShape.description.default(''),
+  photos: profileShape.photos.default([]),
+});
+
+export type VenueProfileInput = Partial<z.input<z.ZodObject<typeof profileShape>>>;
+
+const rulesSchema = z
+  .object({
+    partySizeMin: z.number().int().min(1).max(100),
+    partySizeMax: z.number().int().min(1).max(500),
+    slotMinutes: z.number().int().min(5).max(240),
+    turnMinutes: z.number().int().min(15).max(720),
+    leadTimeMinutes: z.number().int().min(0).max(10_080),
+    bookingHorizonDays: z.number().int().min(1).max(730),
+    coversPerSlot: z.number().int().min(1).max(10_000).nullable(),
+  })
+  .refine((r) => r.partySizeMin <= r.partySizeMax, {
+    message: 'The smallest party cannot be larger than the largest',
+    path: ['partySizeMin'],
+  });
+
+const tablesSchema = z
+  .array(
+    z.object({
+      name: z.string().trim().min(1).max(40),
+      seats: z.number().int().min(1).max(100),
+      combinable: z.boolean().default(false),
+    }),
+  )
+  .max(500)
+  .refine((tables) => new Set(tables.map((t) => t.name.toLowerCase())).size === tables.length, {
+    message: 'Each table needs its own name',
+  });
+
+/** True when the caller sees the whole venue: its organisation's members and platform admins. */
+export async function canManageView(access: Access, venue: Pick<Venue, 'organizationId'>): Promise<boolean> {
+  if (access.isPlatformAdmin) return true;
+  return venue.organizationId !== null && access.has(venue.organizationId, ANY_ROLE);
+}
+
+/** True when the caller may see the venue at all. */
+export async function canSeeVenue(access: Access, venue: Pick<Venue, 'organizationId' | 'status'>) {
+  return PUBLIC_STATUSES.includes(venue.status) || canManageView(access, venue);
+}
+
+/** The organisation that owns a venue, or null (for authorising before the real work). */
+export async function organizationOfVenue(db: DbOrTx, venueId: string): Promise<string | null> {
+  if (!z.uuid().safeParse(venueId).success) return null;
+  const venue = await db.venue.findUnique({ where: { id: venueId }, select: { organizationId: true } });
+  return venue?.organizationId ?? null;
+}
+
+export async function requireVenue(db: DbOrTx, access: Access, venueId: string): Promise<Venue> {
+  const venue = z.uuid().safeParse(venueId).success
+    ? await db.venue.findUnique({ where: { id: venueId } })
+    : null;
+  if (!venue || !(await canSeeVenue(access, venue))) throw new NotFoundError('Venue not found');
+  return venue;
+}
+
+/** The venue, for a caller who may edit it (its organisation's managers, or a platform admin). */
+async function requireEditableVenue(db: DbOrTx, access: Access, venueId: string): Promise<Venue> {
+  const venue = await requireVenue(db, access, venueId);
+  if (access.isPlatformAdmin) return venue;
+  if (!venue.organizationId) throw new NotAllowedError('Claim this venue before editing it');
+  await access.require(venue.organizationId, MANAGERS);
+  return venue;
+}
+
+/**
+ * Creates a DRAFT venue in an organisation, with its business agent. The agent's signing secret
+ * is returned this once.
+ */
+export async function createVenue(
+  db: Db,
+  access: Access,
+  keyring: SecretKeyring,
+  input: z.input<typeof createSchema>,
+): Promise<{ venue: Venue; agentSigningSecret: string }> {
+  await access.require(input.organizationId, MANAGERS);
+  const parsed = parseInput(createSchema, input);
+  const chosenSlug = parsed.slug ?? (await freeSlug(db, parsed.name));
+  try {
+    return await db.$transaction(async (tx) => {
+      const { slug: _slug, organizationId, socialHandles, ...profile } = parsed;
+      const venue = await tx.venue.create({
+        data: {
+          ...profile,
+          slug: chosenSlug,
+          organizationId,
+          socialHandles: (socialHandles ?? {}) as Prisma.InputJsonValue,
+          status: 'DRAFT',
+        },
+      });
+      const { signingSecret } = await createVenueAgent(tx, keyring, venue);
+      return { venue, agentSigningSecret: signingSecret };
+    });
+  } catch (error) {
+    if (isUniqueViolation(error, 'slug'))
+      throw new ValidationError(`The address "${chosenSlug}" is taken`, 'slug');
+    throw error;
+  }
+}
+
+/** Updates profile fields; only the fields given change. */
+export async function updateVenueProfile(
+  db: Db,
+  access: Access,
+  input: { venueId: string; slug?: string } & VenueProfileInput,
+): Promise<Venue> {
+  const venue = await requireEditableVenue(db, access, input.venueId);
+  const { venueId: _id, ...changes } = input;
+  const parsed = parseInput(z.object({ slug: slug.optional(), ...profileShape }).partial(), changes);
+  const { socialHandles, ...rest } = parsed;
+  try {
+    return await db.venue.update({
+      where: { id: venue.id },
+      data: { ...rest, ...(socialHandles ? { socialHandles: socialHandles as Prisma.InputJsonValue } : {}) },
+    });
+  } catch (error) {
+    if (isUniqueViolation(error, 'slug'))
+      throw new ValidationError(`The address "${parsed.slug}" is taken`, 'slug');
+    throw error;
+  }
+}
+
+/** Replaces the weekly opening hours. */
+export async function setOpeningHours(
+  db: Db,
+  access: Access,
+  input: { venueId: string; hours: WeeklyInterval[] },
+) {
+  const venue = await requireEditableVenue(db, access, input.venueId);
+  const hours = validateWeeklyHours(input.hours);
+  return db.$transaction(async (tx) => {
+    await tx.openingHours.deleteMany({ where: { venueId: venue.id } });
+    await tx.openingHours.createMany({ data: hours.map((h) => ({ ...h, venueId: venue.id })) });
+    return tx.venue.update({ where: { id: venue.id }, data: { updatedAt: new Date() } });
+  });
+}
+
+/**
+ * Sets the exceptions of the given dates (closed, or special hours), replacing what those dates
+ * had; other dates keep theirs. An empty list for a date (`clearDates`) removes its exceptions.
+ */
+export async function setHoursExceptions(
+  db: Db,
+  access: Access,
+  input: { venueId: string; exceptions: DatedException[]; clearDates?: string[] },
+) {
+  const venue = await requireEditableVenue(db, access, input.venueId);
+  const exceptions = validateExceptions(input.exceptions);
+  const clearDates = parseInput(z.array(z.iso.date('Use a date such as 2026-12-24')), input.clearDates ?? []);
+  const dates = [...new Set([...exceptions.map((e) => e.date), ...clearDates])];
+  return db.$transaction(async (tx) => {
+    await tx.hoursException.deleteMany({
+      where: { venueId: venue.id, date: { in: dates.map((d) => new Date(`${d}T00:00:00Z`)) } },
+    });
+    await tx.hoursException.createMany({
+      data: exceptions.map((e) => ({ ...e, date: new Date(`${e.date}T00:00:00Z`), venueId: venue.id })),
+    });
+    return tx.venue.update({ where: { id: venue.id }, data: { updatedAt: new Date() } });
+  });
+}
+
+/** Sets the booking rules, and records that the venue confirmed them. */
+export async function setBookingRules(
+  db: Db,
+  access: Access,
+  input: { venueId: string; rules: BookingRules },
+) {
+  const venue = await requireEditableVenue(db, access, input.venueId);
+  const rules = parseInput(z.object({ rules: rulesSchema }), { rules: input.rules }).rules;
+  return db.venue.update({
+    where: { id: venue.id },
+    data: { ...rules, bookingRulesConfirmedAt: new Date() },
+  });
+}
+
+/** Replaces the venue's tables. */
+export async function setTables(
+  db: Db,
+  access: Access,
+  input: { venueId: string; tables: { name: string; seats: number; combinable?: boolean }[] },
+) {
+  const venue = await requireEditableVenue(db, access, input.venueId);
+  const tables = parseInput(z.object({ tables: tablesSchema }), { tables: input.tables }).tables;
+  return db.$transaction(async (tx) => {
+    await tx.venueTable.deleteMany({ where: { venueId: venue.id } });
+    await tx.venueTable.createMany({ data: tables.map((t) => ({ ...t, venueId: venue.id })) });
+    return tx.venue.update({ where: { id: venue.id }, data: { updatedAt: new Date() } });
+  });
+}
+
+export interface ChecklistItem {
+  key: 'profile' | 'location' | 'hours' | 'bookingRules' | 'capacity' | 'published';
+  done: boolean;
+  /** What is missing, in words a dashboard can show. */
+  hint: string;
+}
+
+/** What a venue still needs before it can be published, and whether it is. */
+export async function venueChecklist(db: DbOrTx, venue: Venue): Promise<ChecklistItem[]> {
+  const [hours, tables] = await Promise.all([
+    db.openingHours.count({ where: { venueId: venue.id } }),
+    db.venueTable.count({ where: { venueId: venue.id } }),
+  ]);
+  return checklistOf(venue, { hours, tables });
+}
+
+export function checklistOf(venue: Venue, counts: { hours: number; tables: number }): ChecklistItem[] {
+  return [
+    {
+      key: 'profile',
+      done:
+        venue.description.length > 0 && venue.cuisines.length + (venue.category === 'RESTAURANT' ? 0 : 1) > 0,
+      hint: 'Describe the venue and, for a restaurant, its cuisines',
+    },
+    {
+      key: 'location',
+      done: Boolean(
+        venue.addressLine1 &&
+          venue.city &&
+          venue.countryCode &&
+          venue.latitude !== null &&
+          venue.longitude !== null,
+      ),
+      hint: 'Add the street address, city, country and map position',
+    },
+    { key: 'hours', done: counts.hours > 0, hint: 'Add the weekly opening hours' },
+    { key: 'bookingRules', done: venue.bookingRulesConfirmedAt !== null, hint: 'Confirm the booking rules' },
+    {
+      key: 'capacity',
+      done: counts.tables > 0 || venue.coversPerSlot !== null,
+      hint: 'List the tables, or set how many guests can start in one slot',
+    },
+    { key: 'published', done: PUBLIC_STATUSES.includes(venue.status), hint: 'Publish the venue' },
+  ];
+}
+
+/**
+ * Makes a complete DRAFT venue bookable: CLAIMED, since an organisation owns it.
+ * An incomplete one is a ValidationError naming the first missing step.
+ */
+export async function publishVenue(db: Db, access: Access, input: { venueId: string }) {
+  const venue = await requireEditableVenue(db, access, input.venueId);
+  if (venue.status === 'SUSPENDED') throw new NotAllowedError('A suspended venue cannot be published');
+  if (PUBLIC_STATUSES.includes(venue.status)) return venue;
+  const missing = (await venueChecklist(db, venue)).find((item) => item.key !== 'published' && !item.done);
+  if (missing) throw new ValidationError(`Not ready to publish: ${missing.hint.toLowerCase()}`, missing.key);
+  return db.venue.update({
+    where: { id: venue.id },
+    data: { status: venue.organizationId ? 'CLAIMED' : 'LISTED', publishedAt: new Date() },
+  });
+}
+
+/** Takes a venue off the network (back to DRAFT) without losing anything. */
+export async function unpublishVenue(db: Db, access: Access, input: { venueId: string }) {
+  const venue = await requireEditableVenue(db, access, input.venueId);
+  if (venue.status === 'SUSPENDED')
+    throw new NotAllowedError('A suspended venue stays suspended until reinstated');
+  return db.venue.update({ where: { id: venue.id }, data: { status: 'DRAFT' } });
+}
+
+/** Platform admins: suspend a venue (hidden, unbookable) or reinstate it. */
+export async function setVenueSuspended(
+  db: Db,
+  access: Access,
+  input: { venueId: string; suspended: boolean },
+) {
+  if (!access.isPlatformAdmin) throw new NotAllowedError('Only platform admins suspend venues');
+  const venue = await requireVenue(db, access, input.venueId);
+  if (input.suspended) return db.venue.update({ where: { id: venue.id }, data: { status: 'SUSPENDED' } });
+  if (venue.status !== 'SUSPENDED') throw new ConflictError('The venue is not suspended');
+  const status: VenueStatus = venue.publishedAt ? (venue.organizationId ? 'CLAIMED' : 'LISTED') : 'DRAFT';
+  return db.venue.update({ where: { id: venue.id }, data: { status } });
+}
+
+/**
+ * Platform admins: put an unowned venue on the network (LISTED), ready to be claimed by its
+ * owners. It gets its business agent like any other venue.
+ */
+export async function listUnownedVenue(
+  db: Db,
+  access: Access,
+  keyring: SecretKeyring,
+  input: Omit<z.input<typeof createSchema>, 'organizationId'>,
+) {
+  if (!access.isPlatformAdmin) throw new NotAllowedError('Only platform admins list unowned venues');
+  const parsed = parseInput(createSchema.omit({ organizationId: true }), input);
+  const chosenSlug = parsed.slug ?? (await freeSlug(db, parsed.name));
+  try {
+    return await db.$transaction(async (tx) => {
+      const { slug: _slug, socialHandles, ...profile } = parsed;
+      const venue = await tx.venue.create({
+        data: {
+          ...profile,
+          slug: chosenSlug,
+          socialHandles: (socialHandles ?? {}) as Prisma.InputJsonValue,
+          status: 'LISTED',
+          publishedAt: new Date(),
+        },
+      });
+      const { signingSecret } = await createVenueAgent(tx, keyring, { ...venue, organizationId: null });
+      return { venue, agentSigningSecret: signingSecret };
+    });
+  } catch (error) {
+    if (isUniqueViolation(error, 'slug'))
+      throw new ValidationError(`The address "${chosenSlug}" is taken`, 'slug');
+    throw error;
+  }
+}
+
+/** A slug from the name, with a number added when it is taken. */
+async function freeSlug(db: DbOrTx, name: string): Promise<string> {
+  const base =
+    name
+      .normalize('NFKD')
+      .replace(/[\u0300-\u036f]/g, '')
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 70) || 'venue';
+  const taken = new Set(
+    (await db.venue.findMany({ where: { slug: { startsWith: base } }, select: { slug: true } })).map(
+      (v) => v.slug,
+    ),
+  );
+  if (!taken.has(base)) return base.length >= 3 ? base : `${base}-venue`;
+  for (let n = 2; ; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
+}
+
+function isUniqueViolation(error: unknown, field: string): boolean {
+  const e = error as {
+    code?: string;
+    meta?: { target?: unknown; driverAdapterError?: { cause?: { constraint?: { fields?: string[] } } } };
+  };
+  if (e.code !== 'P2002') return false;
+  const target = JSON.stringify(e.meta ?? {});
+  return target.includes(field);
+}

@@ -1,0 +1,294 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graphql } from '../generated/gql.ts';
+import { member, startTestApp, type TestApp } from '../helpers/app.ts';
+
+const CreateOrganization = graphql(`
+  mutation VenuesCreateOrganization($name: String!) {
+    createOrganization(input: { name: $name }) {
+      __typename
+      ... on OrganizationPayload { organization { id } }
+    }
+  }
+`);
+
+const CreateVenue = graphql(`
+  mutation CreateVenue($input: CreateVenueInput!) {
+    createVenue(input: $input) {
+      __typename
+      ... on CreateVenuePayload { agentSigningSecret venue { id slug status checklist { key done } } }
+      ... on ValidationError { message field }
+      ... on Error { message }
+    }
+  }
+`);
+
+const SetOpeningHours = graphql(`
+  mutation SetOpeningHours($input: SetOpeningHoursInput!) {
+    setOpeningHours(input: $input) {
+      __typename
+      ... on VenuePayload { venue { openingHours { weekday opensAt closesAt } } }
+      ... on ValidationError { message field }
+    }
+  }
+`);
+
+const SetBookingRules = graphql(`
+  mutation SetBookingRules($input: SetBookingRulesInput!) {
+    setBookingRules(input: $input) {
+      __typename
+      ... on VenuePayload { venue { bookingRules { partySizeMin partySizeMax confirmedAt } } }
+      ... on ValidationError { message field }
+    }
+  }
+`);
+
+const SetTables = graphql(`
+  mutation SetVenueTables($input: SetVenueTablesInput!) {
+    setVenueTables(input: $input) {
+      __typename
+      ... on VenuePayload { venue { tables { name seats combinable } } }
+      ... on ValidationError { message field }
+    }
+  }
+`);
+
+const UpdateVenue = graphql(`
+  mutation UpdateVenue($input: UpdateVenueInput!) {
+    updateVenue(input: $input) {
+      __typename
+      ... on VenuePayload { venue { slug timeZone address { city } location { latitude longitude } } }
+      ... on ValidationError { message field }
+    }
+  }
+`);
+
+const PublishVenue = graphql(`
+  mutation PublishVenue($venueId: ID!) {
+    publishVenue(input: { venueId: $venueId }) {
+      __typename
+      ... on VenuePayload { venue { status } }
+      ... on ValidationError { message field }
+    }
+  }
+`);
+
+const ReadVenue = graphql(`
+  query ReadVenue($id: ID!, $date: String!, $partySize: Int!) {
+    node(id: $id) {
+      ... on Venue {
+        name
+        status
+        organization { id }
+        availability(date: $date, partySize: $partySize) {
+          __typename
+          ... on Availability { timeZone slots { startsAt endsAt } }
+          ... on ValidationError { field }
+        }
+      }
+    }
+  }
+`);
+
+let app: TestApp;
+let owner: { token: string };
+let organizationId: string;
+
+beforeAll(async () => {
+  app = await startTestApp();
+  owner = await app.signIn();
+  const created = await app.gql(CreateOrganization, { name: 'Venue Owners' }, { token: owner.token });
+  organizationId = member(created.data?.createOrganization, 'OrganizationPayload', created).organization.id;
+});
+afterAll(() => app.close());
+
+async function newVenue(name: string) {
+  const res = await app.gql(
+    CreateVenue,
+    {
+      input: {
+        organizationId,
+        name,
+        timeZone: 'Europe/Lisbon',
+        category: 'RESTAURANT',
+        cuisines: ['portuguese'],
+        description: 'Fish by the river',
+      },
+    },
+    { token: owner.token },
+  );
+  return member(res.data?.createVenue, 'CreateVenuePayload', res);
+}
+
+describe('venues', () => {
+  it('takes a venue from draft to published, then offers its slots to everyone', async () => {
+    const { venue, agentSigningSecret } = await newVenue('Rio Tejo Grill');
+    expect(venue).toMatchObject({ slug: 'rio-tejo-grill', status: 'DRAFT' });
+    expect(agentSigningSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(venue.checklist.filter((c) => !c.done).map((c) => c.key)).toEqual([
+      'location',
+      'hours',
+      'bookingRules',
+      'capacity',
+      'published',
+    ]);
+
+    const early = await app.gql(PublishVenue, { venueId: venue.id }, { token: owner.token });
+    expect(early.body).toMatchObject({
+      data: { publishVenue: { __typename: 'ValidationError', field: 'location' } },
+    });
+
+    await app.gql(
+      UpdateVenue,
+      {
+        input: {
+          venueId: venue.id,
+          addressLine1: 'Cais do Sodré 1',
+          city: 'Lisboa',
+          countryCode: 'PT',
+          latitude: 38.706,
+          longitude: -9.144,
+        },
+      },
+      { token: owner.token },
+    );
+    const hours = await app.gql(
+      SetOpeningHours,
+      {
+        input: {
+          venueId: venue.id,
+          hours: [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, opensAt: '12:00', closesAt: '23:00' })),
+        },
+      },
+      { token: owner.token },
+    );
+    expect(member(hours.data?.setOpeningHours, 'VenuePayload', hours).venue.openingHours).toHaveLength(7);
+    const rules = await app.gql(
+      SetBookingRules,
+      {
+        input: {
+          venueId: venue.id,
+          partySizeMin: 1,
+          partySizeMax: 6,
+          slotMinutes: 30,
+          turnMinutes: 90,
+          leadTimeMinutes: 60,
+          bookingHorizonDays: 60,
+        },
+      },
+      { token: owner.token },
+    );
+    expect(
+      member(rules.data?.setBookingRules, 'VenuePayload', rules).venue.bookingRules.confirmedAt,
+    ).toBeTruthy();
+    await app.gql(
+      SetTables,
+      {
+        input: {
+          venueId: venue.id,
+          tables: [
+            { name: 'T1', seats: 2 },
+            { name: 'T2', seats: 4, combinable: true },
+          ],
+        },
+      },
+      { token: owner.token },
+    );
+
+    const published = await app.gql(PublishVenue, { venueId: venue.id }, { token: owner.token });
+    expect(published.body).toMatchObject({ data: { publishVenue: { venue: { status: 'CLAIMED' } } } });
+
+    // Someone from elsewhere sees the public venue, its slots, but not its organisation.
+    const stranger = await app.signIn();
+    const date = Temporal.Now.plainDateISO('Europe/Lisbon').add({ days: 7 }).toString();
+    const read = await app.gql(ReadVenue, { id: venue.id, date, partySize: 2 }, { token: stranger.token });
+    expect(read.errors).toBeUndefined();
+    const node = read.data?.node as { organization: unknown; availability: { slots: unknown[] } };
+    expect(node.organization).toBeNull();
+    // 12:00 to 21:30 every 30 minutes.
+    expect(node.availability.slots).toHaveLength(20);
+    const tooMany = await app.gql(ReadVenue, { id: venue.id, date, partySize: 7 }, { token: stranger.token });
+    expect((tooMany.data?.node as { availability: unknown }).availability).toEqual({
+      __typename: 'ValidationError',
+      field: 'partySize',
+    });
+  });
+
+  it('keeps a draft hidden from other organisations', async () => {
+    const { venue } = await newVenue('Secret Supper Club');
+    const stranger = await app.signIn();
+    const date = '2030-01-01';
+    const read = await app.gql(ReadVenue, { id: venue.id, date, partySize: 2 }, { token: stranger.token });
+    expect(read.data?.node).toBeNull();
+    expect(read.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+
+  it('answers bad input with a typed error naming the field, and changes nothing', async () => {
+    const { venue } = await newVenue('Careful Cantina');
+    const badZone = await app.gql(
+      UpdateVenue,
+      { input: { venueId: venue.id, timeZone: 'Mars/Olympus' } },
+      { token: owner.token },
+    );
+    expect(badZone.body).toMatchObject({
+      data: { updateVenue: { __typename: 'ValidationError', field: 'timeZone' } },
+    });
+
+    const overlap = await app.gql(
+      SetOpeningHours,
+      {
+        input: {
+          venueId: venue.id,
+          hours: [
+            { weekday: 1, opensAt: '12:00', closesAt: '15:00' },
+            { weekday: 1, opensAt: '14:00', closesAt: '22:00' },
+          ],
+        },
+      },
+      { token: owner.token },
+    );
+    expect(overlap.body).toMatchObject({
+      data: { setOpeningHours: { __typename: 'ValidationError', field: 'hours.1.opensAt' } },
+    });
+
+    const minAboveMax = await app.gql(
+      SetBookingRules,
+      {
+        input: {
+          venueId: venue.id,
+          partySizeMin: 8,
+          partySizeMax: 4,
+          slotMinutes: 30,
+          turnMinutes: 90,
+          leadTimeMinutes: 60,
+          bookingHorizonDays: 60,
+        },
+      },
+      { token: owner.token },
+    );
+    expect(minAboveMax.body).toMatchObject({
+      data: { setBookingRules: { __typename: 'ValidationError', field: 'rules.partySizeMin' } },
+    });
+
+    const other = await newVenue('Taken Tavern');
+    const slugTaken = await app.gql(
+      UpdateVenue,
+      { input: { venueId: venue.id, slug: other.venue.slug } },
+      { token: owner.token },
+    );
+    expect(slugTaken.body).toMatchObject({
+      data: { updateVenue: { __typename: 'ValidationError', field: 'slug' } },
+    });
+
+    const stored = await app.services.db.venue.findFirstOrThrow({
+      where: { name: 'Careful Cantina' },
+      include: { hours: true },
+    });
+    expect(stored).toMatchObject({
+      timeZone: 'Europe/Lisbon',
+      slug: 'careful-cantina',
+      partySizeMin: 1,
+      bookingRulesConfirmedAt: null,
+      hours: [],
+    });
+  });
+});
