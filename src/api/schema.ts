@@ -8,5 +8,7 @@ import './schema/membership.ts';
 import './schema/api-key.ts';
 import './schema/auth.ts';
 import './schema/venue.ts';
+import './schema/agent.ts';
+import './schema/onboarding.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -1,0 +1,231 @@
+import { canReadAgent, dnaOf, rotateAgentSigningSecret, updateAgentDna } from '../../domain/agents/agents.ts';
+import { AGENT_TOOLS, CAPABILITIES, TONES } from '../../domain/agents/dna.ts';
+import { builder } from '../builder.ts';
+import { commonErrors } from './errors.ts';
+import { Venue } from './venue.ts';
+
+export const AgentKind = builder.enumType('AgentKind', {
+  values: {
+    CONSUMER: { description: "A person's own agent, the one they chat with." },
+    VENUE: { description: "A venue's business agent, which answers booking requests." },
+    PLATFORM: { description: 'An agent AGNT runs for itself.' },
+  } as const,
+});
+
+export const AgentStatus = builder.enumType('AgentStatus', {
+  values: ['ACTIVE', 'PAUSED', 'RETIRED'] as const,
+});
+
+const AgentTone = builder.enumType('AgentTone', { values: TONES });
+const AgentCapability = builder.enumType('AgentCapability', { values: CAPABILITIES });
+const AgentTool = builder.enumType('AgentTool', { values: AGENT_TOOLS });
+
+const Persona = builder.simpleObject('AgentPersona', {
+  fields: (t) => ({
+    name: t.string(),
+    tone: t.field({ type: AgentTone }),
+    languages: t.stringList({ description: 'Language tags such as en or pt-BR, preferred first.' }),
+  }),
+});
+
+const BlackoutWindow = builder.simpleObject('BlackoutWindow', {
+  fields: (t) => ({
+    startsAt: t.field({ type: 'DateTime' }),
+    endsAt: t.field({ type: 'DateTime' }),
+    reason: t.string({ nullable: true }),
+  }),
+});
+
+const BookingPolicy = builder.simpleObject('AgentBookingPolicy', {
+  fields: (t) => ({
+    autoAcceptWithinRules: t.boolean({
+      description: "Accept requests within the venue's rules without asking.",
+    }),
+    askStaffAbovePartySize: t.int({
+      nullable: true,
+      description: 'Larger parties go to staff; null: never.',
+    }),
+    blackoutWindows: t.field({ type: [BlackoutWindow] }),
+  }),
+});
+
+const EscalationContact = builder.simpleObject('EscalationContact', {
+  fields: (t) => ({
+    name: t.string(),
+    email: t.string({ nullable: true }),
+    phone: t.string({ nullable: true }),
+  }),
+});
+
+const Dna = builder.simpleObject('AgentDna', {
+  description: 'Who the agent is and what it may do.',
+  fields: (t) => ({
+    persona: t.field({ type: Persona }),
+    capabilities: t.field({ type: [AgentCapability] }),
+    tools: t.field({ type: [AgentTool] }),
+    bookingPolicy: t.field({ type: BookingPolicy, nullable: true }),
+    escalationContact: t.field({ type: EscalationContact, nullable: true }),
+  }),
+});
+
+export const Agent = builder.prismaNode('Agent', {
+  id: { field: 'id' },
+  description: 'An agent on the network. Its DNA is visible to whoever runs it; its signing secret never.',
+  select: { id: true, kind: true, organizationId: true, userId: true },
+  fields: (t) => ({
+    kind: t.expose('kind', { type: AgentKind }),
+    name: t.exposeString('name'),
+    status: t.expose('status', { type: AgentStatus }),
+    venue: t.relation('venue', { nullable: true }),
+    dna: t.field({
+      type: Dna,
+      nullable: true,
+      description: "Null unless you run this agent (its venue's organisation, its person, platform admins).",
+      select: { dna: true },
+      resolve: async (agent, _args, ctx) => {
+        if (!(await canReadAgent(ctx.access, agent))) return null;
+        const dna = dnaOf(agent);
+        return {
+          ...dna,
+          bookingPolicy: dna.bookingPolicy && {
+            ...dna.bookingPolicy,
+            blackoutWindows: dna.bookingPolicy.blackoutWindows.map((w) => ({
+              startsAt: new Date(w.startsAt),
+              endsAt: new Date(w.endsAt),
+              reason: w.reason ?? null,
+            })),
+          },
+          escalationContact: dna.escalationContact && {
+            name: dna.escalationContact.name,
+            email: dna.escalationContact.email ?? null,
+            phone: dna.escalationContact.phone ?? null,
+          },
+        };
+      },
+    }),
+    hasSigningSecret: t.boolean({
+      select: { signingSecretCiphertext: true },
+      resolve: (agent) => agent.signingSecretCiphertext !== null,
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.prismaObjectField(Venue, 'agent', (t) =>
+  t.field({
+    type: Agent,
+    nullable: true,
+    description: "The venue's business agent.",
+    select: (_args, _ctx, nestedSelection) => ({ agents: nestedSelection({ take: 1 }) }),
+    resolve: (venue) => venue.agents[0] ?? null,
+  }),
+);
+
+const PersonaInput = builder.inputType('AgentPersonaInput', {
+  fields: (t) => ({ name: t.string(), tone: t.field({ type: AgentTone }), languages: t.stringList() }),
+});
+
+const BlackoutWindowInput = builder.inputType('BlackoutWindowInput', {
+  fields: (t) => ({
+    startsAt: t.field({ type: 'DateTime' }),
+    endsAt: t.field({ type: 'DateTime' }),
+    reason: t.string({ required: false }),
+  }),
+});
+
+const BookingPolicyInput = builder.inputType('AgentBookingPolicyInput', {
+  fields: (t) => ({
+    autoAcceptWithinRules: t.boolean(),
+    askStaffAbovePartySize: t.int({ required: false }),
+    blackoutWindows: t.field({ type: [BlackoutWindowInput], required: false }),
+  }),
+});
+
+const EscalationContactInput = builder.inputType('EscalationContactInput', {
+  fields: (t) => ({
+    name: t.string(),
+    email: t.string({ required: false }),
+    phone: t.string({ required: false }),
+  }),
+});
+
+const UpdateAgentDnaInput = builder.inputType('UpdateAgentDnaInput', {
+  fields: (t) => ({
+    agentId: t.globalID({ for: Agent }),
+    persona: t.field({ type: PersonaInput }),
+    capabilities: t.stringList({
+      description: 'Capability names; unknown ones are refused with a typed error.',
+    }),
+    tools: t.stringList({
+      description: 'Tool names; unknown ones, or ones of another kind of agent, are refused.',
+    }),
+    bookingPolicy: t.field({ type: BookingPolicyInput, required: false }),
+    escalationContact: t.field({ type: EscalationContactInput, required: false }),
+  }),
+});
+
+const AgentPayload = builder.simpleObject('AgentPayload', {
+  fields: (t) => ({ agent: t.field({ type: Agent }) }),
+});
+
+builder.mutationField('updateAgentDna', (t) =>
+  t.field({
+    type: AgentPayload,
+    description: "Replaces an agent's DNA: venue agents by their organisation's owners and admins.",
+    errors: { types: commonErrors, result: { name: 'UpdateAgentDnaResult' } },
+    args: { input: t.arg({ type: UpdateAgentDnaInput, required: true }) },
+    authScopes: { authenticated: true },
+    resolve: async (_root, { input }, ctx) => {
+      const { agentId, bookingPolicy, escalationContact, ...rest } = input;
+      const dna = {
+        ...rest,
+        bookingPolicy: bookingPolicy && {
+          autoAcceptWithinRules: bookingPolicy.autoAcceptWithinRules,
+          askStaffAbovePartySize: bookingPolicy.askStaffAbovePartySize ?? null,
+          blackoutWindows: (bookingPolicy.blackoutWindows ?? []).map((w) => ({
+            startsAt: w.startsAt.toISOString(),
+            endsAt: w.endsAt.toISOString(),
+            ...(w.reason ? { reason: w.reason } : {}),
+          })),
+        },
+        escalationContact: escalationContact && {
+          name: escalationContact.name,
+          ...(escalationContact.email ? { email: escalationContact.email } : {}),
+          ...(escalationContact.phone ? { phone: escalationContact.phone } : {}),
+        },
+      };
+      return { agent: await updateAgentDna(ctx.services.db, ctx.access, { agentId: agentId.id, dna }) };
+    },
+  }),
+);
+
+const RotateSecretPayload = builder.simpleObject('RotateAgentSigningSecretPayload', {
+  fields: (t) => ({
+    agent: t.field({ type: Agent }),
+    signingSecret: t.string({
+      description: 'The new A2A signing secret, shown this once. The old one stops working.',
+    }),
+  }),
+});
+
+builder.mutationField('rotateAgentSigningSecret', (t) =>
+  t.field({
+    type: RotateSecretPayload,
+    description: 'Issues a new signing secret for an agent you run; it is shown once.',
+    errors: { types: commonErrors, result: { name: 'RotateAgentSigningSecretResult' } },
+    args: {
+      input: t.arg({
+        type: builder.inputType('RotateAgentSigningSecretInput', {
+          fields: (f) => ({ agentId: f.globalID({ for: Agent }) }),
+        }),
+        required: true,
+      }),
+    },
+    authScopes: { person: true },
+    resolve: (_root, { input }, ctx) =>
+      rotateAgentSigningSecret(ctx.services.db, ctx.access, ctx.services.keyring, {
+        agentId: input.agentId.id,
+      }),
+  }),
+);

@@ -1,0 +1,78 @@
+/**
+ * The onboarding checklist a dashboard draws for an organisation: what is done and what is left
+ * between signing up and taking bookings. Required steps gate "complete"; optional ones are
+ * suggestions.
+ */
+import type { Db } from '../../platform/db.ts';
+import { type Access, ANY_ROLE } from '../organizations/access.ts';
+import { checklistOf, PUBLIC_STATUSES } from '../venues/venues.ts';
+
+export type OnboardingStepKey = 'organization' | 'venue' | 'venueDetails' | 'published' | 'team' | 'apiKey';
+
+export interface OnboardingStep {
+  key: OnboardingStepKey;
+  done: boolean;
+  required: boolean;
+  hint: string;
+}
+
+export interface OnboardingChecklist {
+  steps: OnboardingStep[];
+  /** Every required step is done. */
+  complete: boolean;
+  /** The first required step not done, for a "continue" button. */
+  next: OnboardingStepKey | null;
+}
+
+export async function onboardingChecklist(
+  db: Db,
+  access: Access,
+  organizationId: string,
+): Promise<OnboardingChecklist> {
+  await access.require(organizationId, ANY_ROLE);
+  const [venues, pendingClaims, members, apiKeys] = await Promise.all([
+    db.venue.findMany({
+      where: { organizationId },
+      include: { _count: { select: { hours: true, tables: true } } },
+    }),
+    db.venueClaim.count({ where: { organizationId, status: 'PENDING' } }),
+    db.membership.count({ where: { organizationId } }),
+    db.apiKey.count({ where: { organizationId, revokedAt: null } }),
+  ]);
+  const unfinished = venues
+    .filter((v) => v.status === 'DRAFT')
+    .flatMap((v) => checklistOf(v, v._count).filter((item) => item.key !== 'published' && !item.done));
+  const steps: OnboardingStep[] = [
+    { key: 'organization', done: true, required: true, hint: 'Create your organisation' },
+    {
+      key: 'venue',
+      done: venues.length > 0,
+      required: true,
+      hint:
+        pendingClaims > 0
+          ? 'Finish your venue claim (check the code we emailed), or add a venue'
+          : 'Add your venue, or claim it if it is already listed',
+    },
+    {
+      key: 'venueDetails',
+      done: venues.length > 0 && unfinished.length === 0,
+      required: true,
+      hint: unfinished[0]?.hint ?? 'Add hours, booking rules and tables to your venue',
+    },
+    {
+      key: 'published',
+      done: venues.some((v) => PUBLIC_STATUSES.includes(v.status)),
+      required: true,
+      hint: 'Publish a venue so people can book it',
+    },
+    { key: 'team', done: members > 1, required: false, hint: 'Invite your team' },
+    {
+      key: 'apiKey',
+      done: apiKeys > 0,
+      required: false,
+      hint: 'Create an API key to connect your own systems',
+    },
+  ];
+  const next = steps.find((s) => s.required && !s.done)?.key ?? null;
+  return { steps, complete: next === null, next };
+}
