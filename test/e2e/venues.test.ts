@@ -207,7 +207,7 @@ describe('venues', () => {
     // 12:00 to 21:30 every 30 minutes.
     expect(node.availability.slots).toHaveLength(20);
     const tooMany = await app.gql(ReadVenue, { id: venue.id, date, partySize: 7 }, { token: stranger.token });
-    expect((tooMany.data?.node as { availability: unknown }).availability).toEqual({
+    expect((tooMany.data!.node as { availability: unknown }).availability).toEqual({
       __typename: 'ValidationError',
       field: 'partySize',
     });

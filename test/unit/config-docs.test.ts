@@ -6,7 +6,7 @@ it('every environment variable has a line in .env.example and a row in the READM
   const example = await readFile(new URL('../../.env.example', import.meta.url), 'utf8');
   const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
   const inExample = new Set([...example.matchAll(/^([A-Z_]+)=/gm)].map((m) => m[1]));
-  const inReadme = new Set([...readme.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]));
+  const inReadme = new Set([...readme.matchAll(/^\| `([A-Z_]+)` +\|/gm)].map((m) => m[1]));
   expect([...inExample].sort()).toEqual([...ENV_VARIABLES].sort());
   expect([...inReadme].sort()).toEqual([...ENV_VARIABLES].sort());
 });
