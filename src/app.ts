@@ -37,6 +37,7 @@ export interface App {
 export function buildApp(services: Services, role: Role = 'all'): App {
   const { config, logger } = services;
   const metrics = createMetrics();
+  const stopCountingQueries = services.database.onQuery(() => metrics.dbQueries.inc());
   const yoga = createGraphQLServer(services, metrics);
   let worker: WorkerHandle | null = null;
 
@@ -142,6 +143,7 @@ export function buildApp(services: Services, role: Role = 'all'): App {
       const deadline = config.http.shutdownTimeoutMs;
       await wsServer.dispose();
       await Promise.all([http.close(deadline * 0.8), worker?.stop()]);
+      stopCountingQueries();
     },
   };
 }

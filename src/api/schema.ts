@@ -10,5 +10,6 @@ import './schema/auth.ts';
 import './schema/venue.ts';
 import './schema/agent.ts';
 import './schema/onboarding.ts';
+import './schema/venue-search.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -1,7 +1,8 @@
-import { type DocumentNode, type GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
+import { type DocumentNode, GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
 import { createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Actor } from '../domain/identity/actor.ts';
 import { createAccess } from '../domain/organizations/access.ts';
+import { DomainError, RateLimitedError, ValidationError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../services.ts';
@@ -42,6 +43,8 @@ export function createGraphQLServer(services: Services, metrics: Metrics): Graph
     maskedErrors: {
       maskError(error, message) {
         if (isExpected(error)) return error as GraphQLError;
+        const domain = domainErrorOf(error);
+        if (domain) return domain;
         // Yoga's own masking keeps the path and locations; never its development details.
         return maskError(error, message, false);
       },
@@ -84,6 +87,34 @@ function describeOperation(document: DocumentNode, operationName: string | null 
   };
 }
 
+const DOMAIN_CODES: Record<string, string> = {
+  ValidationError: 'BAD_USER_INPUT',
+  NotFoundError: 'NOT_FOUND',
+  NotAllowedError: 'FORBIDDEN',
+  ConflictError: 'CONFLICT',
+  AuthenticationError: 'UNAUTHENTICATED',
+  RateLimitedError: 'RATE_LIMITED',
+};
+
+/**
+ * A domain error thrown from a field that has no result union (a query, a connection) is still
+ * an expected failure: it reaches the client with its message and a code, never masked.
+ */
+function domainErrorOf(error: unknown): GraphQLError | null {
+  const original = isGraphQLError(error) ? error.originalError : error;
+  if (!(original instanceof DomainError)) return null;
+  const located = isGraphQLError(error) ? error : undefined;
+  return new GraphQLError(original.message, {
+    nodes: located?.nodes,
+    path: located?.path,
+    extensions: {
+      code: DOMAIN_CODES[original.name] ?? 'BAD_REQUEST',
+      ...(original instanceof ValidationError && original.field ? { field: original.field } : {}),
+      ...(original instanceof RateLimitedError ? { retryAfterSeconds: original.retryAfterSeconds } : {}),
+    },
+  });
+}
+
 /** An error raised on purpose (auth refusal, bad input, a limit) rather than a bug. */
 function isExpected(error: unknown): boolean {
   if (!isGraphQLError(error)) return false;
@@ -104,7 +135,7 @@ function logUnexpectedErrors(): Plugin<Context> {
         onExecuteDone({ result }) {
           if (!('errors' in result) || !result.errors) return;
           for (const error of result.errors) {
-            if (!isExpected(error)) {
+            if (!isExpected(error) && !(error.originalError instanceof DomainError)) {
               args.contextValue.logger.error(
                 { err: error.originalError ?? error, 'graphql.path': error.path },
                 'unexpected error in GraphQL',

@@ -7,8 +7,12 @@ export type Db = PrismaClient;
 export type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
 export type DbOrTx = Db | Tx;
 
+export type QueryListener = (event: { query: string; durationMs: number }) => void;
+
 export interface Database {
   prisma: Db;
+  /** Hears every statement Prisma sends (for metrics, and tests that count statements). */
+  onQuery(listener: QueryListener): () => void;
   /** The raw pool, for graphile-worker and for SQL Prisma cannot say. */
   pool: pg.Pool;
   url: string;
@@ -20,9 +24,17 @@ export function connectDatabase(url: string, poolSize = 10): Database {
   // An idle client that errors (the server restarted) must not crash the process.
   pool.on('error', () => {});
   pool.on('connect', (client) => client.on('error', () => {}));
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), log: [{ emit: 'event', level: 'query' }] });
+  const listeners = new Set<QueryListener>();
+  prisma.$on('query', (event) => {
+    for (const listener of listeners) listener({ query: event.query, durationMs: event.duration });
+  });
   return {
     prisma,
+    onQuery(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     pool,
     url,
     async close() {

@@ -25,6 +25,11 @@ export function createMetrics() {
       labelNames: ['limit'] as const,
       registers: [registry],
     }),
+    dbQueries: new Counter({
+      name: 'db_queries_total',
+      help: 'SQL statements sent through Prisma',
+      registers: [registry],
+    }),
     authFailures: new Counter({
       name: 'auth_failures_total',
       help: 'Requests refused with 401, by credential kind',

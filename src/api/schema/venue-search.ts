@@ -1,0 +1,91 @@
+import { queryFromInfo } from '@pothos/plugin-prisma';
+import { offsetForArgs, offsetToCursor } from '@pothos/plugin-relay';
+import { searchVenues, type VenueSearchHit } from '../../domain/venues/search.ts';
+import type { Venue as VenueRow } from '../../generated/prisma/client.ts';
+import { builder } from '../builder.ts';
+import { Venue, VenueCategory } from './venue.ts';
+
+const SearchOrder = builder.enumType('VenueSearchOrder', {
+  values: {
+    RELEVANCE: { description: 'Best match for the words first (the default with words).' },
+    DISTANCE: { description: 'Nearest first (the default with a point).' },
+    NAME: { description: 'Alphabetical (the default otherwise).' },
+  } as const,
+});
+
+const NearInput = builder.inputType('NearInput', {
+  fields: (t) => ({
+    latitude: t.float(),
+    longitude: t.float(),
+    radiusMeters: t.float({
+      required: false,
+      description: 'Only venues within this distance (at most 200 km).',
+    }),
+  }),
+});
+
+builder.queryField('venues', (t) =>
+  t.connection(
+    {
+      type: Venue,
+      description: 'Venues on the network, searched and filtered. Cursors are positions in the result.',
+      args: {
+        text: t.arg.string({ required: false, description: 'Words in the name, cuisines or description.' }),
+        categories: t.arg({ type: [VenueCategory], required: false }),
+        cuisines: t.arg.stringList({ required: false }),
+        priceLevelMin: t.arg.int({ required: false }),
+        priceLevelMax: t.arg.int({ required: false }),
+        openAt: t.arg({
+          type: 'DateTime',
+          required: false,
+          description: 'Only venues open at this instant.',
+        }),
+        near: t.arg({ type: NearInput, required: false }),
+        orderBy: t.arg({ type: SearchOrder, required: false }),
+      },
+      resolve: async (_root, args, ctx, info) => {
+        const { offset, limit, expectedSize, hasPreviousPage, hasNextPage } = offsetForArgs({
+          args,
+          defaultSize: 20,
+          maxSize: 50,
+        });
+        const { hits, totalCount } = await searchVenues(ctx.services.db, args, { offset, limit });
+        // One query for the page of venues and everything the request selects under them.
+        const rows = await ctx.services.db.venue.findMany({
+          ...queryFromInfo({ context: ctx, info, path: ['edges', 'node'] }),
+          where: { id: { in: hits.map((h) => h.id) } },
+        });
+        const byId = new Map(rows.map((row) => [row.id, row as VenueRow]));
+        // One more than the page was asked for, to know whether there is a next page.
+        const edges = hits.slice(0, expectedSize).flatMap((hit, index) => {
+          const node = byId.get(hit.id);
+          return node ? [{ cursor: offsetToCursor(offset + index), node, hit }] : [];
+        });
+        return {
+          edges,
+          totalCount,
+          pageInfo: {
+            hasPreviousPage,
+            hasNextPage: hasNextPage(hits.length),
+            startCursor: edges[0]?.cursor ?? null,
+            endCursor: edges.at(-1)?.cursor ?? null,
+          },
+        };
+      },
+    },
+    {
+      name: 'VenueSearchConnection',
+      fields: (c) => ({ totalCount: c.int({ resolve: (connection) => connection.totalCount }) }),
+    },
+    {
+      name: 'VenueSearchEdge',
+      fields: (e) => ({
+        distanceMeters: e.float({
+          nullable: true,
+          resolve: (edge) => (edge as unknown as { hit: VenueSearchHit }).hit.distanceMeters,
+        }),
+        relevance: e.float({ resolve: (edge) => (edge as unknown as { hit: VenueSearchHit }).hit.relevance }),
+      }),
+    },
+  ),
+);

@@ -1,0 +1,193 @@
+/**
+ * Venue search: words (name, cuisines, description), category, price, open at an instant, and
+ * distance from a point, ordered by relevance, distance or name. Only venues on the network
+ * (LISTED, CLAIMED) are found. One SQL statement returns a page of ids with their rank, distance
+ * and the total; the caller loads the venues it shows.
+ *
+ * "Open at" is evaluated in SQL on wall-clock times in each venue's zone, with the same rules as
+ * `isOpenAt` in hours.ts (dated exceptions replace a day's hours; intervals closing at or before
+ * they open run past midnight). A test checks the two agree.
+ */
+import { z } from 'zod';
+import { Prisma } from '../../generated/prisma/client.ts';
+import type { VenueCategory } from '../../generated/prisma/enums.ts';
+import type { DbOrTx } from '../../platform/db.ts';
+import { parseInput } from '../validation.ts';
+
+export type VenueSearchOrder = 'RELEVANCE' | 'DISTANCE' | 'NAME';
+
+export interface VenueSearchInput {
+  text?: string | null;
+  categories?: VenueCategory[] | null;
+  cuisines?: string[] | null;
+  priceLevelMin?: number | null;
+  priceLevelMax?: number | null;
+  openAt?: Date | null;
+  near?: { latitude: number; longitude: number; radiusMeters?: number | null } | null;
+  orderBy?: VenueSearchOrder | null;
+}
+
+export interface VenueSearchHit {
+  id: string;
+  /** Full-text rank; 0 without words. */
+  relevance: number;
+  /** Metres from `near`; null without a point or a venue position. */
+  distanceMeters: number | null;
+}
+
+export interface VenueSearchPage {
+  hits: VenueSearchHit[];
+  totalCount: number;
+}
+
+const EARTH_RADIUS_M = 6_371_000;
+const MAX_RADIUS_M = 200_000;
+
+const inputSchema = z.object({
+  text: z.string().trim().max(200).nullish(),
+  categories: z.array(z.string()).max(10).nullish(),
+  cuisines: z.array(z.string().trim().toLowerCase().max(40)).max(10).nullish(),
+  priceLevelMin: z.number().int().min(1).max(4).nullish(),
+  priceLevelMax: z.number().int().min(1).max(4).nullish(),
+  openAt: z.date().nullish(),
+  near: z
+    .object({
+      latitude: z.number().min(-90).max(90),
+      longitude: z.number().min(-180).max(180),
+      radiusMeters: z
+        .number()
+        .positive()
+        .max(MAX_RADIUS_M, `At most ${MAX_RADIUS_M / 1000} km`)
+        .nullish(),
+    })
+    .nullish(),
+  orderBy: z.enum(['RELEVANCE', 'DISTANCE', 'NAME']).nullish(),
+});
+
+/** The words of a query as a prefix-matching tsquery (`gril:* & fish:*`), or null. */
+export function toPrefixQuery(text: string | null | undefined): string | null {
+  const words = (text ?? '').toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+  return words.length
+    ? words
+        .slice(0, 8)
+        .map((w) => `${w}:*`)
+        .join(' & ')
+    : null;
+}
+
+const document = Prisma.sql`(
+  setweight(to_tsvector('simple', v.name), 'A') ||
+  setweight(to_tsvector('simple', array_to_string(v.cuisines, ' ')), 'B') ||
+  setweight(to_tsvector('simple', v.description), 'C'))`;
+
+export async function searchVenues(
+  db: DbOrTx,
+  rawInput: VenueSearchInput,
+  page: { offset: number; limit: number },
+): Promise<VenueSearchPage> {
+  const input = parseInput(inputSchema, rawInput);
+  const query = toPrefixQuery(input.text);
+  const near = input.near ?? null;
+  const order = input.orderBy ?? (query ? 'RELEVANCE' : near ? 'DISTANCE' : 'NAME');
+  if (order === 'DISTANCE' && !near) {
+    parseInput(
+      z.object({ near: z.object({}, { error: 'Ordering by distance needs a point to measure from' }) }),
+      {},
+    );
+  }
+  if (order === 'RELEVANCE' && !query) {
+    parseInput(
+      z.object({ text: z.string({ error: 'Ordering by relevance needs words to search for' }) }),
+      {},
+    );
+  }
+
+  const conditions: Prisma.Sql[] = [Prisma.sql`v.status IN ('LISTED', 'CLAIMED')`];
+  if (query) conditions.push(Prisma.sql`${document} @@ to_tsquery('simple', ${query})`);
+  if (input.categories?.length) {
+    conditions.push(Prisma.sql`v.category::text = ANY(${input.categories}::text[])`);
+  }
+  if (input.cuisines?.length) conditions.push(Prisma.sql`v.cuisines && ${input.cuisines}::text[]`);
+  if (input.priceLevelMin) conditions.push(Prisma.sql`v.price_level >= ${input.priceLevelMin}`);
+  if (input.priceLevelMax) conditions.push(Prisma.sql`v.price_level <= ${input.priceLevelMax}`);
+  if (input.openAt) conditions.push(openAtCondition(input.openAt));
+
+  let distance = Prisma.sql`NULL::double precision`;
+  if (near) {
+    distance = Prisma.sql`(${2 * EARTH_RADIUS_M} * asin(sqrt(
+      power(sin(radians(v.latitude - ${near.latitude}) / 2), 2) +
+      cos(radians(${near.latitude})) * cos(radians(v.latitude)) *
+      power(sin(radians(v.longitude - ${near.longitude}) / 2), 2))))`;
+    if (near.radiusMeters) {
+      // A box around the circle first, which the (latitude, longitude) index can serve.
+      const dLat = near.radiusMeters / 111_320;
+      const dLng = near.radiusMeters / (111_320 * Math.max(Math.cos((near.latitude * Math.PI) / 180), 0.01));
+      conditions.push(
+        Prisma.sql`v.latitude BETWEEN ${near.latitude - dLat} AND ${near.latitude + dLat}`,
+        Prisma.sql`v.longitude BETWEEN ${near.longitude - dLng} AND ${near.longitude + dLng}`,
+        Prisma.sql`${distance} <= ${near.radiusMeters}`,
+      );
+    }
+  }
+  const relevance = query
+    ? Prisma.sql`ts_rank(${document}, to_tsquery('simple', ${query}))`
+    : Prisma.sql`0::real`;
+  const orderBy =
+    order === 'RELEVANCE'
+      ? Prisma.sql`relevance DESC, v.name ASC, v.id ASC`
+      : order === 'DISTANCE'
+        ? Prisma.sql`distance ASC NULLS LAST, v.name ASC, v.id ASC`
+        : Prisma.sql`v.name ASC, v.id ASC`;
+
+  const rows = await db.$queryRaw<
+    { id: string; relevance: number; distance: number | null; total: bigint }[]
+  >`
+    SELECT v.id, ${relevance} AS relevance, ${distance} AS distance, count(*) OVER () AS total
+    FROM venues v
+    WHERE ${Prisma.join(conditions, ' AND ')}
+    ORDER BY ${orderBy}
+    LIMIT ${page.limit} OFFSET ${page.offset}`;
+  let totalCount = Number(rows[0]?.total ?? 0);
+  if (rows.length === 0 && page.offset > 0) {
+    // Past the end, the window count is not there; count separately.
+    const [count] = await db.$queryRaw<{ total: bigint }[]>`
+      SELECT count(*) AS total FROM venues v WHERE ${Prisma.join(conditions, ' AND ')}`;
+    totalCount = Number(count?.total ?? 0);
+  }
+  return {
+    hits: rows.map((r) => ({
+      id: r.id,
+      relevance: Number(r.relevance),
+      distanceMeters: r.distance === null ? null : Number(r.distance),
+    })),
+    totalCount,
+  };
+}
+
+/** Open at `instant` in the venue's own zone, by the same rules as `isOpenAt`. */
+function openAtCondition(instant: Date): Prisma.Sql {
+  const local = Prisma.sql`(${instant}::timestamptz AT TIME ZONE v.time_zone)`;
+  const day = Prisma.sql`(${local})::date`;
+  const time = Prisma.sql`to_char(${local}, 'HH24:MI')`;
+  const weekday = Prisma.sql`extract(dow FROM ${local})::int`;
+  // An interval that starts on `date` covers `time` on that same day…
+  const sameDay = (table: Prisma.Sql) => Prisma.sql`(
+      (${table}.opens_at < ${table}.closes_at AND ${time} >= ${table}.opens_at AND ${time} < ${table}.closes_at)
+      OR (${table}.opens_at >= ${table}.closes_at AND ${time} >= ${table}.opens_at))`;
+  // …and one that started the day before and crosses midnight covers it until closing.
+  const carriedOver = (table: Prisma.Sql) =>
+    Prisma.sql`(${table}.opens_at >= ${table}.closes_at AND ${time} < ${table}.closes_at)`;
+  const exceptionOn = (date: Prisma.Sql) =>
+    Prisma.sql`EXISTS (SELECT 1 FROM hours_exceptions x WHERE x.venue_id = v.id AND x.date = ${date})`;
+  const previous = Prisma.sql`(${day} - 1)`;
+  return Prisma.sql`(
+    (CASE WHEN ${exceptionOn(day)}
+      THEN EXISTS (SELECT 1 FROM hours_exceptions e WHERE e.venue_id = v.id AND e.date = ${day} AND NOT e.closed AND ${sameDay(Prisma.sql`e`)})
+      ELSE EXISTS (SELECT 1 FROM opening_hours h WHERE h.venue_id = v.id AND h.weekday = ${weekday} AND ${sameDay(Prisma.sql`h`)})
+    END)
+    OR
+    (CASE WHEN ${exceptionOn(previous)}
+      THEN EXISTS (SELECT 1 FROM hours_exceptions e WHERE e.venue_id = v.id AND e.date = ${previous} AND NOT e.closed AND ${carriedOver(Prisma.sql`e`)})
+      ELSE EXISTS (SELECT 1 FROM opening_hours h WHERE h.venue_id = v.id AND h.weekday = (${weekday} + 6) % 7 AND ${carriedOver(Prisma.sql`h`)})
+    END))`;
+}
