@@ -2,12 +2,13 @@
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { seedDemoNetwork } from '../src/domain/demo/seed.ts';
 import { connectDatabase } from '../src/platform/db.ts';
+import { loadKeyring } from '../src/services.ts';
 
 try {
   const config = loadConfig();
   const db = connectDatabase(config.database.url ?? config.database.defaultUrl, 2);
   try {
-    const seeded = await seedDemoNetwork(db.prisma);
+    const seeded = await seedDemoNetwork(db.prisma, await loadKeyring(config));
     console.log(
       seeded ? 'Seeded the demo network.' : 'The database already has organisations; nothing seeded.',
     );

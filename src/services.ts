@@ -14,10 +14,11 @@ import {
   postgresAnswers,
 } from './platform/db.ts';
 import { startEmbeddedPostgres } from './platform/embedded-postgres.ts';
+import { ServiceUnavailableError } from './platform/errors.ts';
 import type { Logger } from './platform/logger.ts';
 import { migrate } from './platform/migrate.ts';
 import { createRateLimiter, type RateLimiter } from './platform/rate-limit.ts';
-import { connectRedis, type RedisHandle, redact, ServiceUnavailableError } from './platform/redis.ts';
+import { connectRedis, type RedisHandle, redact } from './platform/redis.ts';
 
 /** The long-lived dependencies of one running app, built once per process (resolveServices) or by a test. */
 export interface Services {
@@ -46,6 +47,25 @@ export async function resolveServices(
   logger: Logger,
 ): Promise<Services & { shutdown(): Promise<void> }> {
   const cleanups: (() => Promise<unknown>)[] = [];
+  const shutdown = async () => {
+    for (const cleanup of cleanups)
+      await cleanup().catch((error) => logger.error({ err: error }, 'shutdown step failed'));
+  };
+  try {
+    return await resolve(config, logger, cleanups, shutdown);
+  } catch (error) {
+    // Whatever was started before the failure (an embedded server, pools) is stopped again.
+    await shutdown();
+    throw error;
+  }
+}
+
+async function resolve(
+  config: Config,
+  logger: Logger,
+  cleanups: (() => Promise<unknown>)[],
+  shutdown: () => Promise<void>,
+): Promise<Services & { shutdown(): Promise<void> }> {
   let url = config.database.url;
   if (url) {
     if (!(await postgresAnswers(url))) {
@@ -64,19 +84,16 @@ export async function resolveServices(
   const migrated = await migrate(url);
   if (migrated.applied.length) logger.info({ 'db.migrations': migrated.applied }, 'applied migrations');
 
-  const database = connectDatabase(url, config.database.poolSize);
-  cleanups.unshift(() => database.close());
-  if (config.database.seedDemo && (await seedDemoNetwork(database.prisma))) {
-    logger.info(`seeded the demo network: sign in as ${DEMO_OWNER_EMAIL}`);
-  }
-
   const redis = await connectRedis(config.redis, logger);
   cleanups.unshift(() => redis.close());
 
   const keys = await loadSigningKeys(await withDevelopmentKey(config), logger);
-  const keyring = parseKeyring(
-    config.agents.secretKeys ?? (await developmentSecret('agent-secret-keys', generateKeyringSpec)),
-  );
+  const database = connectDatabase(url, config.database.poolSize);
+  cleanups.unshift(() => database.close());
+  const keyring = await loadKeyring(config);
+  if (config.database.seedDemo && (await seedDemoNetwork(database.prisma, keyring))) {
+    logger.info(`seeded the demo network: sign in as ${DEMO_OWNER_EMAIL}`);
+  }
   return {
     config,
     logger,
@@ -105,6 +122,13 @@ async function withDevelopmentKey(config: Config): Promise<Config> {
   if (config.production || config.auth.privateKeyPem) return config;
   const key = await developmentSecret('jwt-signing-key', generateSigningKey);
   return { ...config, auth: { ...config.auth, privateKeyPem: key.privateKeyPem, keyId: key.keyId } };
+}
+
+/** The keyring of agent secrets: AGENT_SECRET_KEYS, or outside production one kept under `.data/`. */
+export async function loadKeyring(config: Config): Promise<SecretKeyring> {
+  if (config.agents.secretKeys) return parseKeyring(config.agents.secretKeys);
+  if (config.production) throw new Error('AGENT_SECRET_KEYS is required in production');
+  return parseKeyring(await developmentSecret('agent-secret-keys', generateKeyringSpec));
 }
 
 /** A secret generated once and kept under `.data/` (development only; production configures its own). */

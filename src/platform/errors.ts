@@ -48,3 +48,8 @@ export class RateLimitedError extends DomainError {
 export class AuthenticationError extends DomainError {
   override name = 'AuthenticationError';
 }
+
+/** A configured outside service (database, Redis) does not answer; the message says how to fix it. */
+export class ServiceUnavailableError extends Error {
+  override name = 'ServiceUnavailableError';
+}

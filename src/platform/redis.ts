@@ -7,6 +7,7 @@
  * not share limits or events.
  */
 import { Redis } from 'ioredis';
+import { ServiceUnavailableError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
 export type RedisMode = 'redis' | 'memory';
@@ -19,10 +20,6 @@ export interface RedisHandle {
   /** Answers whether Redis is reachable right now (always true in memory mode). */
   ping(): Promise<boolean>;
   close(): Promise<void>;
-}
-
-export class ServiceUnavailableError extends Error {
-  override name = 'ServiceUnavailableError';
 }
 
 async function tryConnect(url: string, timeoutMs: number): Promise<Redis | null> {
