@@ -52,7 +52,7 @@ export async function resolveServices(
       await cleanup().catch((error) => logger.error({ err: error }, 'shutdown step failed'));
   };
   try {
-    return await resolve(config, logger, cleanups, shutdown);
+    return { ...(await resolve(config, logger, cleanups)), shutdown };
   } catch (error) {
     // Whatever was started before the failure (an embedded server, pools) is stopped again.
     await shutdown();
@@ -64,8 +64,7 @@ async function resolve(
   config: Config,
   logger: Logger,
   cleanups: (() => Promise<unknown>)[],
-  shutdown: () => Promise<void>,
-): Promise<Services & { shutdown(): Promise<void> }> {
+): Promise<Services> {
   let url = config.database.url;
   if (url) {
     if (!(await postgresAnswers(url))) {
@@ -106,10 +105,6 @@ async function resolve(
     keyring,
     external: config.auth.external ? createExternalIssuer(config.auth.external) : undefined,
     now: () => new Date(),
-    async shutdown() {
-      for (const cleanup of cleanups)
-        await cleanup().catch((error) => logger.error({ err: error }, 'shutdown step failed'));
-    },
   };
 }
 
