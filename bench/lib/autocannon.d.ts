@@ -1,0 +1,44 @@
+// autocannon ships no types; this declares the part of its API that bench/lib/load.ts uses.
+declare module 'autocannon' {
+  import type { EventEmitter } from 'node:events';
+
+  interface Options {
+    url: string;
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    connections?: number;
+    /** Seconds. */
+    duration?: number;
+    /** Seconds a request may take before it counts as a timeout. */
+    timeout?: number;
+    pipelining?: number;
+    expectBody?: string;
+  }
+
+  /**
+   * The fields that are the same whether autocannon aggregated its result (main thread) or not
+   * (on a worker thread it returns the raw counters and encoded histograms).
+   */
+  interface Result {
+    /** Seconds. */
+    duration: number;
+    errors: number;
+    timeouts: number;
+    mismatches: number;
+    non2xx: number;
+    statusCodeStats: Record<string, { count: number }>;
+  }
+
+  interface Instance extends EventEmitter, PromiseLike<Result> {
+    stop(): void;
+    on(
+      event: 'response',
+      listener: (client: unknown, statusCode: number, bytes: number, responseTimeMs: number) => void,
+    ): this;
+    on(event: string, listener: (...args: unknown[]) => void): this;
+  }
+
+  function autocannon(options: Options): Instance;
+  export default autocannon;
+}

@@ -1,0 +1,131 @@
+/**
+ * Sends load with autocannon and reduces its result to what the table shows.
+ *
+ * Latency percentiles come from our own histogram in microseconds: autocannon's histogram counts
+ * whole milliseconds, too coarse for a server that answers in one or two. Its per-request
+ * timing (from `process.hrtime`) is exact; only its bucketing is coarse, so we record the same
+ * timings at a finer grain.
+ */
+import { createHistogram } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import autocannon from 'autocannon';
+import type { LoadRequest } from './scenario.ts';
+
+export interface LoadTarget {
+  /** `http://127.0.0.1:<port>`; any other host is refused. */
+  origin: string;
+  request: LoadRequest;
+  /** When set, an answer with another body counts as a failure. */
+  expectBody?: string;
+}
+
+export interface LoadOptions {
+  connections: number;
+  durationSeconds: number;
+}
+
+export interface LoadResult {
+  /** Completed requests per second of the run. */
+  requestsPerSecond: number;
+  /** Latency of 2xx answers, in milliseconds. */
+  p50Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  /** Completed requests (any status). */
+  requests: number;
+  /** Connection errors, timeouts, non-2xx answers and unexpected bodies. */
+  failures: number;
+  /** Status codes seen, for the error message when failures > 0. */
+  statusCodes: Record<string, number>;
+  durationSeconds: number;
+}
+
+/** A request may take this long before autocannon counts a timeout. */
+const REQUEST_TIMEOUT_SECONDS = 10;
+
+/** Runs autocannon on this thread. `signal` stops the run early (the partial result is returned). */
+export async function runLoad(
+  target: LoadTarget,
+  options: LoadOptions,
+  signal?: AbortSignal,
+): Promise<LoadResult> {
+  const url = new URL(target.request.path, target.origin);
+  // The bench only ever loads servers it started itself.
+  if (url.hostname !== '127.0.0.1') throw new Error(`refusing to send load to ${url.host}: only 127.0.0.1`);
+
+  const latencyMicros = createHistogram({ lowest: 1, highest: REQUEST_TIMEOUT_SECONDS * 1e6, figures: 3 });
+  const instance = autocannon({
+    url: url.toString(),
+    method: target.request.method,
+    headers: target.request.headers,
+    body: target.request.body,
+    connections: options.connections,
+    duration: options.durationSeconds,
+    timeout: REQUEST_TIMEOUT_SECONDS,
+    expectBody: target.expectBody,
+  });
+  instance.on('response', (_client, statusCode, _bytes, responseTimeMs) => {
+    if (statusCode >= 200 && statusCode < 300) {
+      latencyMicros.record(
+        Math.min(REQUEST_TIMEOUT_SECONDS * 1e6, Math.max(1, Math.round(responseTimeMs * 1000))),
+      );
+    }
+  });
+  const stop = () => instance.stop();
+  signal?.addEventListener('abort', stop, { once: true });
+  if (signal?.aborted) stop();
+  // autocannon ends on its own after `duration`; this only guards against it never doing so.
+  const guard = setTimeout(stop, (options.durationSeconds + REQUEST_TIMEOUT_SECONDS + 5) * 1000);
+  try {
+    const result = await instance;
+    const statusCodes = Object.fromEntries(
+      Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count]),
+    );
+    const completed = Object.values(statusCodes).reduce((sum, n) => sum + n, 0);
+    return {
+      // From the totals, not autocannon's per-second samples: on a worker thread autocannon
+      // returns its raw result, whose sample histogram is kept by the (absent) worker manager.
+      requestsPerSecond: result.duration > 0 ? completed / result.duration : 0,
+      p50Ms: latencyMicros.count ? latencyMicros.percentile(50) / 1000 : Number.NaN,
+      p99Ms: latencyMicros.count ? latencyMicros.percentile(99) / 1000 : Number.NaN,
+      meanMs: latencyMicros.count ? latencyMicros.mean / 1000 : Number.NaN,
+      requests: completed,
+      failures: result.errors + result.timeouts + result.non2xx + result.mismatches,
+      statusCodes,
+      durationSeconds: result.duration,
+    };
+  } finally {
+    clearTimeout(guard);
+    signal?.removeEventListener('abort', stop);
+  }
+}
+
+/**
+ * Runs `runLoad` on a worker thread, for a server that runs on this thread
+ * (`--server in-process`): load generator and server then do not share one event loop.
+ */
+export function runLoadInWorker(
+  target: LoadTarget,
+  options: LoadOptions,
+  signal?: AbortSignal,
+): Promise<LoadResult> {
+  const worker = new Worker(new URL('./load-worker.ts', import.meta.url), {
+    workerData: { target, options },
+  });
+  const stop = () => worker.postMessage('stop');
+  signal?.addEventListener('abort', stop, { once: true });
+  if (signal?.aborted) stop();
+  const guard = setTimeout(
+    () => void worker.terminate(),
+    (options.durationSeconds + REQUEST_TIMEOUT_SECONDS + 15) * 1000,
+  );
+  return new Promise<LoadResult>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`load worker exited (code ${code}) without a result`)));
+  }).finally(() => {
+    clearTimeout(guard);
+    signal?.removeEventListener('abort', stop);
+    void worker.terminate();
+  });
+}

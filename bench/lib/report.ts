@@ -1,0 +1,99 @@
+/** The results as a Markdown table (readable in a terminal, pasteable into bench/README.md). */
+import type { LoadResult } from './load.ts';
+import type { CpuWindow } from './machine.ts';
+import type { ServerLoad } from './server.ts';
+
+export interface ScenarioResult {
+  name: string;
+  description: string;
+  baseline: string | undefined;
+  load: LoadResult;
+  server: ServerLoad;
+  cpu: CpuWindow;
+}
+
+export interface Ratio {
+  name: string;
+  baseline: string;
+  throughput: number;
+  p50: number;
+  p99: number;
+}
+
+/** `b / a` for every scenario whose baseline ran in the same run. */
+export function ratios(results: ScenarioResult[]): Ratio[] {
+  return results.flatMap((b) => {
+    const a = results.find((r) => r.name === b.baseline);
+    if (!a) return [];
+    return [
+      {
+        name: b.name,
+        baseline: a.name,
+        throughput: b.load.requestsPerSecond / a.load.requestsPerSecond,
+        p50: b.load.p50Ms / a.load.p50Ms,
+        p99: b.load.p99Ms / a.load.p99Ms,
+      },
+    ];
+  });
+}
+
+export function formatResults(results: ScenarioResult[]): string {
+  const rows = results.map((r) => [
+    r.name,
+    fixed(r.load.requestsPerSecond, 0),
+    fixed(r.load.p50Ms, 2),
+    fixed(r.load.p99Ms, 2),
+    String(r.load.requests),
+    String(r.load.failures),
+    fixed(r.server.loopUtilization * 100, 0),
+    r.server.cpuCores === null ? 'n/a' : fixed(r.server.cpuCores, 2),
+    fixed(r.cpu.benchCores, 2),
+    fixed(Math.max(0, r.cpu.machineCores - r.cpu.benchCores - (r.server.cpuCores ?? 0)), 2),
+  ]);
+  const resultsTable = table(
+    [
+      'scenario',
+      'req/s',
+      'p50 ms',
+      'p99 ms',
+      'requests',
+      'failures',
+      'server loop %',
+      'server CPU',
+      'bench CPU',
+      'rest CPU',
+    ],
+    rows,
+    [false, true, true, true, true, true, true, true, true, true],
+  );
+  const ratioRows = ratios(results).map((r) => [
+    `${r.name} / ${r.baseline}`,
+    `${fixed(r.throughput, 3)}×`,
+    `${fixed(r.p50, 2)}×`,
+    `${fixed(r.p99, 2)}×`,
+  ]);
+  const legend =
+    "server loop %: time the server's event loop was busy. CPU in cores: server = the server process, " +
+    'bench = this process (load generator, plus the server when in-process), rest = everything else ' +
+    '(PostgreSQL, Redis, other programs).';
+  if (!ratioRows.length) return `${resultsTable}\n\n${legend}`;
+  const ratioTable = table(['b / a', 'throughput', 'p50 latency', 'p99 latency'], ratioRows, [
+    false,
+    true,
+    true,
+    true,
+  ]);
+  return `${resultsTable}\n\n${legend}\n\n${ratioTable}`;
+}
+
+function fixed(value: number, digits: number): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : '–';
+}
+
+function table(header: string[], rows: string[][], rightAligned: boolean[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]?.length ?? 0)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (rightAligned[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (rightAligned[i] ? `${'-'.repeat(w + 1)}:` : `${'-'.repeat(w + 2)}`)).join('|')}|`;
+  return [line(header), rule, ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,141 @@
+/**
+ * Runs a scenario's server, in a child process (the default) or in this process.
+ *
+ * In a child, the server has an event loop, a V8 heap and a garbage collector of its own, and
+ * autocannon keeps the bench process's loop: neither one's pauses show up as the other's
+ * latency. In this process (`--server in-process`) the load generator moves to a worker thread
+ * instead (see load.ts); README.md compares the two.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import type { Scenario, Served } from './scenario.ts';
+import type { ChildMessage, ParentMessage, ServerSample } from './server-protocol.ts';
+
+export type ServerMode = 'child' | 'in-process';
+
+export interface RunningServer {
+  /** `http://127.0.0.1:<port>` */
+  origin: string;
+  /** Counters of the server's process since it started; compare two with `serverLoad()`. */
+  sample(): Promise<ServerSample>;
+  stop(): Promise<void>;
+}
+
+/** Bounds every wait on the child, so a hung server never hangs the bench. */
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 15_000;
+const SAMPLE_TIMEOUT_MS = 5_000;
+
+export async function startServer<Params>(
+  scenario: Scenario<Params>,
+  params: Params,
+  mode: ServerMode,
+): Promise<RunningServer> {
+  return mode === 'child' ? startChild(scenario, params) : startInProcess(scenario, params);
+}
+
+async function startInProcess<Params>(scenario: Scenario<Params>, params: Params): Promise<RunningServer> {
+  const served: Served = await scenario.serve(params);
+  return {
+    origin: `http://127.0.0.1:${served.port}`,
+    // process.cpuUsage() would count the load generator's worker thread too: left out.
+    sample: async () => ({ ...loopSample(), cpuMicros: null }),
+    stop: () => served.stop(),
+  };
+}
+
+async function startChild<Params>(scenario: Scenario<Params>, params: Params): Promise<RunningServer> {
+  const child = fork(new URL('./server-child.ts', import.meta.url), [scenario.module], {
+    // A deployment runs with NODE_ENV=production (graphql-js drops its development checks).
+    env: { ...process.env, NODE_ENV: 'production' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    send(child, { type: 'serve', params });
+    const listening = await nextMessage(child, 'listening', START_TIMEOUT_MS);
+    return {
+      origin: `http://127.0.0.1:${listening.port}`,
+      async sample() {
+        send(child, { type: 'sample' });
+        return (await nextMessage(child, 'sample', SAMPLE_TIMEOUT_MS)).sample;
+      },
+      async stop() {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        send(child, { type: 'stop' });
+        const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+        await exited;
+        clearTimeout(timer);
+      },
+    };
+  } catch (error) {
+    child.kill('SIGKILL');
+    await exited;
+    throw error;
+  }
+}
+
+/** Event-loop counters of the calling thread (milliseconds since the thread started). */
+export function loopSample(): Omit<ServerSample, 'cpuMicros'> {
+  const { active, idle } = performance.eventLoopUtilization();
+  return { loopActiveMs: active, loopIdleMs: idle };
+}
+
+export interface ServerLoad {
+  /** Share of wall time the server's event loop was busy, 0..1. */
+  loopUtilization: number;
+  /** CPU time of the server process per wall time, in cores (1 = one core fully used). */
+  cpuCores: number | null;
+}
+
+/** The server's load between two samples. */
+export function serverLoad(before: ServerSample, after: ServerSample): ServerLoad {
+  const active = after.loopActiveMs - before.loopActiveMs;
+  const wallMs = active + (after.loopIdleMs - before.loopIdleMs);
+  const cpu =
+    after.cpuMicros !== null && before.cpuMicros !== null
+      ? (after.cpuMicros - before.cpuMicros) / 1000
+      : null;
+  return {
+    loopUtilization: wallMs > 0 ? active / wallMs : 0,
+    cpuCores: cpu !== null && wallMs > 0 ? cpu / wallMs : null,
+  };
+}
+
+function send(child: ChildProcess, message: ParentMessage): void {
+  child.send(message);
+}
+
+/** Waits for the child's next message of `type`; a `failed` message, an exit or the timeout rejects. */
+function nextMessage<T extends ChildMessage['type']>(
+  child: ChildProcess,
+  type: T,
+  timeoutMs: number,
+): Promise<Extract<ChildMessage, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    const onMessage = (message: ChildMessage) => {
+      if (message.type === 'failed') {
+        done();
+        reject(new Error(`server process failed: ${message.error}`));
+      } else if (message.type === type) {
+        done();
+        resolve(message as Extract<ChildMessage, { type: T }>);
+      }
+    };
+    const onExit = (code: number | null, signal: string | null) => {
+      done();
+      reject(new Error(`server process exited (${signal ?? `code ${code}`}) while we waited for "${type}"`));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`server process sent no "${type}" within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}

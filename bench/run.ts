@@ -1,0 +1,176 @@
+/**
+ * `npm run bench`: starts each scenario's server, checks one answer, warms it up, measures it
+ * with autocannon, stops it and cleans up, then prints one table for the run and the ratio of
+ * each scenario to its baseline. Options: `npm run bench -- --help`.
+ *
+ * A new scenario is a file in bench/scenarios/ (see lib/scenario.ts) plus one line in SCENARIOS.
+ */
+import './lib/production-env.ts';
+import { type BenchOptions, parseBenchArgs, USAGE, UsageError } from './lib/args.ts';
+import { type LoadOptions, runLoad, runLoadInWorker } from './lib/load.ts';
+import { describeMachine, measureCpu } from './lib/machine.ts';
+import { formatResults, ratios, type ScenarioResult } from './lib/report.ts';
+import type { LoadRequest, Scenario } from './lib/scenario.ts';
+import { serverLoad, startServer } from './lib/server.ts';
+import viewer from './scenarios/viewer.ts';
+import yogaBare from './scenarios/yoga-bare.ts';
+
+/** In run order: a baseline runs before the scenarios compared with it. */
+const SCENARIOS: Scenario[] = [yogaBare, viewer];
+
+/** The first answer must come within this; a server that cannot answer once is not measured. */
+const PROBE_TIMEOUT_MS = 10_000;
+
+async function main(): Promise<number> {
+  let options: BenchOptions;
+  try {
+    options = parseBenchArgs(
+      process.argv.slice(2),
+      SCENARIOS.map((s) => s.name),
+    );
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (options.help) {
+    console.log(
+      `${USAGE}\n\nScenarios:\n${SCENARIOS.map((s) => `  ${s.name.padEnd(12)}${s.description}`).join('\n')}`,
+    );
+    return 0;
+  }
+
+  // The first Ctrl-C ends the current measurement early and still cleans up (stops the server,
+  // drops the database); a second one gives up on cleaning.
+  const interrupted = new AbortController();
+  process.on('SIGINT', () => {
+    if (interrupted.signal.aborted) process.exit(130);
+    console.error('\ninterrupted: stopping and cleaning up (Ctrl-C again to quit at once)');
+    interrupted.abort();
+  });
+
+  const selected = SCENARIOS.filter((s) => !options.only || options.only.includes(s.name));
+  const results: ScenarioResult[] = [];
+  let failed = false;
+  progress(
+    `${describeMachine()}; ${options.connections} connections, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s per scenario, server ${options.server === 'child' ? 'in a child process' : 'in this process, load from a worker'}`,
+  );
+  for (const scenario of selected) {
+    if (interrupted.signal.aborted) break;
+    try {
+      const result = await runScenario(scenario, options, interrupted.signal);
+      results.push(result);
+      if (result.load.failures > 0) {
+        failed = true;
+        console.error(
+          `${scenario.name}: ${result.load.failures} failed requests (status codes ${JSON.stringify(result.load.statusCodes)})`,
+        );
+      }
+    } catch (error) {
+      failed = true;
+      console.error(`${scenario.name}: ${error instanceof Error ? (error.stack ?? error.message) : error}`);
+    }
+  }
+
+  if (options.json) {
+    console.log(
+      JSON.stringify({ machine: describeMachine(), options, results, ratios: ratios(results) }, null, 2),
+    );
+  } else if (results.length) {
+    console.log(`\n${formatResults(results)}`);
+  }
+  if (interrupted.signal.aborted)
+    console.error('\ninterrupted: the last scenario was measured for part of its time');
+  return failed || interrupted.signal.aborted ? 1 : 0;
+}
+
+async function runScenario(
+  scenario: Scenario,
+  options: BenchOptions,
+  signal: AbortSignal,
+): Promise<ScenarioResult> {
+  progress(`${scenario.name}: preparing`);
+  const prepared = await scenario.prepare();
+  try {
+    const server = await startServer(scenario, prepared.params, options.server);
+    try {
+      const first = await probe(server.origin, prepared.request);
+      const problem = prepared.check(first);
+      if (problem) throw new Error(`the first answer is wrong: ${problem}`);
+
+      const target = {
+        origin: server.origin,
+        request: prepared.request,
+        expectBody: prepared.sameBodyEveryTime ? first.text : undefined,
+      };
+      // The load generator must not share the server's event loop: with the server in a child,
+      // it runs here; with the server on this thread, it runs on a worker thread.
+      const load = (loadOptions: LoadOptions) =>
+        options.server === 'child'
+          ? runLoad(target, loadOptions, signal)
+          : runLoadInWorker(target, loadOptions, signal);
+
+      if (options.warmupSeconds > 0) {
+        progress(`${scenario.name}: warming up for ${options.warmupSeconds} s`);
+        const warmup = await load({
+          connections: options.connections,
+          durationSeconds: options.warmupSeconds,
+        });
+        if (warmup.failures > 0) {
+          throw new Error(
+            `${warmup.failures} requests failed while warming up (status codes ${JSON.stringify(warmup.statusCodes)})`,
+          );
+        }
+        if (signal.aborted) throw new Error('interrupted while warming up');
+      }
+      progress(`${scenario.name}: measuring for ${options.durationSeconds} s`);
+      const serverBefore = await server.sample();
+      const cpu = measureCpu();
+      const measured = await load({
+        connections: options.connections,
+        durationSeconds: options.durationSeconds,
+      });
+      const cpuWindow = cpu.stop();
+      const serverAfter = await server.sample();
+      return {
+        name: scenario.name,
+        description: scenario.description,
+        baseline: scenario.baseline,
+        load: measured,
+        server: serverLoad(serverBefore, serverAfter),
+        cpu: cpuWindow,
+      };
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await prepared.cleanup();
+  }
+}
+
+/** One request outside the load, to check the scenario answers what it should. */
+async function probe(
+  origin: string,
+  request: LoadRequest,
+): Promise<{ status: number; body: unknown; text: string }> {
+  const response = await fetch(new URL(request.path, origin), {
+    method: request.method,
+    headers: request.headers,
+    body: request.body,
+    signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+  });
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // Not JSON: the scenario's check sees the text.
+  }
+  return { status: response.status, body, text };
+}
+
+function progress(message: string): void {
+  console.error(`[bench] ${message}`);
+}
+
+process.exitCode = await main();
