@@ -157,9 +157,14 @@ describe('agent registry', () => {
     expect(stored.name).toBe('Sol');
   });
 
-  it('shows strangers the agent but not its DNA, and lets only the team edit it', async () => {
+  it('shows strangers the agent of a venue on the network but not its DNA, and lets only the team edit it', async () => {
     const { venue } = await newVenue('Casa Cerrada');
     const stranger = await app.signIn();
+    // While the venue is a draft, its agent is as hidden as the venue.
+    const hidden = await app.gql(ReadAgent, { id: venue.agent!.id }, { token: stranger.token });
+    expect(hidden.data?.node).toBeNull();
+    expect(hidden.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    await app.services.db.venue.update({ where: { id: rawId(venue.id) }, data: { status: 'CLAIMED' } });
     const read = await app.gql(ReadAgent, { id: venue.agent!.id }, { token: stranger.token });
     expect(read.data?.node).toEqual({ kind: 'VENUE', name: 'Casa Cerrada concierge', dna: null });
     const edit = await app.gql(

@@ -13,28 +13,25 @@
  *
  * Every cell gets a fresh organisation, so cells are independent and can be read one by one.
  * Fixtures are written straight to the database and callers get real access tokens signed with
- * the app's key: the sign-in flow itself is tested elsewhere, and running it for each of the
- * five people of 176 cells would cost most of this file's time budget.
+ * the app's key (test/helpers/authz.ts): the sign-in flow itself is tested elsewhere, and running
+ * it for each of the five people of 176 cells would cost most of this file's time budget.
  */
-import { randomBytes } from 'node:crypto';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
-import { createApiKey } from '../../src/domain/identity/api-keys.ts';
 import { graphql } from '../generated/gql.ts';
 import { type GraphQLResponse, startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
-
-const ACTORS = [
-  'OWNER',
-  'ADMIN',
-  'STAFF',
-  'OTHER_OWNER',
-  'PLATFORM_ADMIN',
-  'KEY_WRITE',
-  'KEY_READ',
-  'ANONYMOUS',
-] as const;
-type Actor = (typeof ACTORS)[number];
+import {
+  ACTORS,
+  type Actor,
+  type Actors,
+  apiKey,
+  createActors,
+  credentialOf,
+  type Person,
+  person,
+  unique,
+  userOf,
+} from '../helpers/authz.ts';
 
 type Outcome = 'allowed' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotAllowedError' | 'ConflictError';
 
@@ -162,27 +159,11 @@ const NodeById = graphql(`
   }
 `);
 
-interface Person {
-  userId: string;
-  email: string;
-  membershipId: string;
-  token: string;
-}
-
-/** One organisation with every kind of member and key, and a second one owned by an outsider. */
-interface Fixture {
-  organizationId: string;
-  otherOrganizationId: string;
-  owner: Person;
-  admin: Person;
-  staff: Person;
+/** The callers of every table, plus the targets of this one's member and key mutations. */
+interface Fixture extends Actors {
   /** Targets for member mutations: a second STAFF and a second OWNER. */
   peerStaff: Person;
   peerOwner: Person;
-  otherOwner: Person;
-  platformAdmin: { userId: string; token: string };
-  keyWrite: { id: string; secret: string };
-  keyRead: { id: string; secret: string };
   /** A key to revoke and to read. */
   targetKey: { id: string };
 }
@@ -213,102 +194,15 @@ afterAll(() => app?.close());
 
 const gid = (type: 'Organization' | 'Membership' | 'ApiKey', id: string) => encodeGlobalID(type, id);
 const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1]!;
-const unique = (label: string) => `${label} ${randomBytes(4).toString('hex')}`;
-
-async function token(userId: string): Promise<string> {
-  const issued = await issueAccessToken(app.services.keys, {
-    userId,
-    auth: app.services.config.auth,
-    now: app.clock.now(),
-  });
-  return issued.token;
-}
-
-async function person(organizationId: string, role: 'OWNER' | 'ADMIN' | 'STAFF'): Promise<Person> {
-  const db = app.services.db;
-  const email = uniqueEmail(role.toLowerCase());
-  const user = await db.user.create({ data: { email } });
-  const membership = await db.membership.create({ data: { organizationId, userId: user.id, role } });
-  return { userId: user.id, email, membershipId: membership.id, token: await token(user.id) };
-}
-
-async function apiKey(organizationId: string, createdById: string, scopes: string[]) {
-  const { apiKey, secret } = await createApiKey(
-    app.services.db,
-    { organizationId, createdById, name: unique(`key ${scopes.join('+')}`), scopes },
-    { keyPrefix: app.services.config.auth.apiKeyPrefix },
-  );
-  return { id: apiKey.id, secret };
-}
 
 async function createFixture(): Promise<Fixture> {
-  const db = app.services.db;
-  const organization = await db.organization.create({ data: { name: unique('Authz Org') } });
-  const other = await db.organization.create({ data: { name: unique('Outsider Org') } });
-  const owner = await person(organization.id, 'OWNER');
-  const admin = await person(organization.id, 'ADMIN');
-  const staff = await person(organization.id, 'STAFF');
-  const peerStaff = await person(organization.id, 'STAFF');
-  const peerOwner = await person(organization.id, 'OWNER');
-  const otherOwner = await person(other.id, 'OWNER');
-  const platformAdmin = await db.user.create({
-    data: { email: uniqueEmail('platform'), isPlatformAdmin: true },
-  });
+  const actors = await createActors(app);
   return {
-    organizationId: organization.id,
-    otherOrganizationId: other.id,
-    owner,
-    admin,
-    staff,
-    peerStaff,
-    peerOwner,
-    otherOwner,
-    platformAdmin: { userId: platformAdmin.id, token: await token(platformAdmin.id) },
-    keyWrite: await apiKey(organization.id, owner.userId, ['read', 'write']),
-    keyRead: await apiKey(organization.id, owner.userId, ['read']),
-    targetKey: await apiKey(organization.id, admin.userId, ['read']),
+    ...actors,
+    peerStaff: await person(app, actors.organizationId, 'STAFF'),
+    peerOwner: await person(app, actors.organizationId, 'OWNER'),
+    targetKey: await apiKey(app, actors.organizationId, actors.admin.userId, ['read']),
   };
-}
-
-function credentialOf(fx: Fixture, actor: Actor): string | undefined {
-  switch (actor) {
-    case 'OWNER':
-      return fx.owner.token;
-    case 'ADMIN':
-      return fx.admin.token;
-    case 'STAFF':
-      return fx.staff.token;
-    case 'OTHER_OWNER':
-      return fx.otherOwner.token;
-    case 'PLATFORM_ADMIN':
-      return fx.platformAdmin.token;
-    case 'KEY_WRITE':
-      return fx.keyWrite.secret;
-    case 'KEY_READ':
-      return fx.keyRead.secret;
-    case 'ANONYMOUS':
-      return undefined;
-  }
-}
-
-/** The person a call acts for: an API key acts for the person who created it. */
-function userOf(fx: Fixture, actor: Actor): string | undefined {
-  switch (actor) {
-    case 'OWNER':
-    case 'KEY_WRITE':
-    case 'KEY_READ':
-      return fx.owner.userId;
-    case 'ADMIN':
-      return fx.admin.userId;
-    case 'STAFF':
-      return fx.staff.userId;
-    case 'OTHER_OWNER':
-      return fx.otherOwner.userId;
-    case 'PLATFORM_ADMIN':
-      return fx.platformAdmin.userId;
-    case 'ANONYMOUS':
-      return undefined;
-  }
 }
 
 /**

@@ -1,5 +1,7 @@
 import { canReadAgent, dnaOf, rotateAgentSigningSecret, updateAgentDna } from '../../domain/agents/agents.ts';
 import { AGENT_TOOLS, CAPABILITIES, TONES } from '../../domain/agents/dna.ts';
+import { ANY_ROLE } from '../../domain/organizations/access.ts';
+import { PUBLIC_STATUSES } from '../../domain/venues/venues.ts';
 import { builder } from '../builder.ts';
 import { commonErrors } from './errors.ts';
 import { Venue } from './venue.ts';
@@ -70,8 +72,27 @@ const Dna = builder.simpleObject('AgentDna', {
 
 export const Agent = builder.prismaNode('Agent', {
   id: { field: 'id' },
-  description: 'An agent on the network. Its DNA is visible to whoever runs it; its signing secret never.',
-  select: { id: true, kind: true, organizationId: true, userId: true },
+  description:
+    "An agent on the network: venue agents of venues on the network are public, a person's agent is theirs. Its DNA is visible to whoever runs it; its signing secret never.",
+  // The venue's status and owner come with the agent, so deciding who sees it costs no query.
+  select: {
+    id: true,
+    kind: true,
+    organizationId: true,
+    userId: true,
+    venue: { select: { status: true, organizationId: true } },
+  },
+  authScopes: (agent, ctx) => {
+    if (agent.kind === 'VENUE' && agent.venue) {
+      if (PUBLIC_STATUSES.includes(agent.venue.status)) return true;
+      return agent.venue.organizationId
+        ? { orgRole: { organizationId: agent.venue.organizationId, roles: ANY_ROLE } }
+        : { platformAdmin: true };
+    }
+    if (agent.kind === 'CONSUMER' && ctx.actor.kind === 'user' && ctx.actor.userId === agent.userId)
+      return true;
+    return { platformAdmin: true };
+  },
   fields: (t) => ({
     kind: t.expose('kind', { type: AgentKind }),
     name: t.exposeString('name'),
@@ -118,7 +139,8 @@ builder.prismaObjectField(Venue, 'agent', (t) =>
     nullable: true,
     description: "The venue's business agent.",
     select: (_args, _ctx, nestedSelection) => ({ agents: nestedSelection({ take: 1 }) }),
-    resolve: (venue) => venue.agents[0] ?? null,
+    // nestedSelection selects what the Agent type needs (its venue too); Prisma's types cannot see that.
+    resolve: (venue) => (venue.agents[0] ?? null) as never,
   }),
 );
 

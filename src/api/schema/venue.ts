@@ -2,6 +2,7 @@ import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
 import { isOpenAt } from '../../domain/venues/hours.ts';
 import { venueAvailability } from '../../domain/venues/venue-availability.ts';
 import {
+  canSeeVenue,
   checklistOf,
   createVenue,
   listUnownedVenue,
@@ -246,7 +247,9 @@ export const Venue = builder.prismaNode('Venue', {
       unauthorizedResolver: () => null,
     }),
     tables: t.relation('tables', {
-      description: 'Tables and seats. Its organisation only.',
+      nullable: true,
+      unauthorizedResolver: () => null,
+      description: 'Tables and seats. Its organisation only (null for everyone else).',
       authScopes: (v) =>
         v.organizationId
           ? { orgRole: { organizationId: v.organizationId, roles: ANY_ROLE } }
@@ -255,7 +258,10 @@ export const Venue = builder.prismaNode('Venue', {
     }),
     checklist: t.field({
       type: [ChecklistItem],
-      description: 'What the venue still needs before it can be published. Its organisation only.',
+      nullable: true,
+      unauthorizedResolver: () => null,
+      description:
+        'What the venue still needs before it can be published. Its organisation only (null for everyone else).',
       authScopes: (v) =>
         v.organizationId
           ? { orgRole: { organizationId: v.organizationId, roles: ANY_ROLE } }
@@ -292,8 +298,12 @@ builder.queryField('venueBySlug', (t) =>
     type: Venue,
     nullable: true,
     args: { slug: t.arg.string({ required: true }) },
-    resolve: (query, _root, { slug }, ctx) =>
-      ctx.services.db.venue.findUnique({ ...query, where: { slug: slug.toLowerCase() } }),
+    description: 'A venue by its address; null when there is none you may see.',
+    resolve: async (query, _root, { slug }, ctx) => {
+      const venue = await ctx.services.db.venue.findUnique({ ...query, where: { slug: slug.toLowerCase() } });
+      // A draft of another organisation answers like a missing venue: slugs are guessable.
+      return venue && (await canSeeVenue(ctx.access, venue)) ? venue : null;
+    },
   }),
 );
 

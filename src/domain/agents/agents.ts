@@ -11,6 +11,9 @@ import { type Access, ANY_ROLE, MANAGERS } from '../organizations/access.ts';
 import { type AgentDna, defaultConsumerDna, defaultVenueDna, parseDna } from './dna.ts';
 import { newSigningSecret, openSecret, type SecretKeyring, sealSecret } from './secrets.ts';
 
+/** What deciding who may see an agent needs of its venue. */
+const WITH_VENUE = { venue: { select: { status: true, organizationId: true } } } as const;
+
 /** Creates a venue's business agent (inside the venue's transaction). */
 export async function createVenueAgent(
   tx: DbOrTx,
@@ -86,6 +89,7 @@ export async function updateAgentDna(db: Db, access: Access, input: { agentId: s
   return db.agent.update({
     where: { id: agent.id },
     data: { dna: dna as unknown as Prisma.InputJsonValue, name: dna.persona.name },
+    include: WITH_VENUE,
   });
 }
 
@@ -95,7 +99,7 @@ export async function rotateAgentSigningSecret(
   access: Access,
   keyring: SecretKeyring,
   input: { agentId: string },
-): Promise<{ agent: Agent; signingSecret: string }> {
+) {
   const agent = await requireAgent(db, input.agentId);
   await requireAgentManager(access, agent);
   const secret = newSigningSecret();
@@ -103,6 +107,7 @@ export async function rotateAgentSigningSecret(
   const updated = await db.agent.update({
     where: { id: agent.id },
     data: { signingSecretCiphertext: sealed.ciphertext, signingSecretKeyId: sealed.keyId },
+    include: WITH_VENUE,
   });
   return { agent: updated, signingSecret: secret.toString('base64url') };
 }

@@ -1,0 +1,786 @@
+/**
+ * Who may call what on venues and their agents: every venue and agent mutation, and the reads
+ * whose answer depends on the caller, run as every kind of caller against the real server. Each
+ * cell states its outcome:
+ *
+ * - `allowed`: the call succeeds and its effect is in the answer and the database;
+ * - `null`: the call succeeds but the field hides itself from this caller (it reads null, with no
+ *   error): fields that are fine to ask for but not this caller's to see;
+ * - `UNAUTHENTICATED` / `FORBIDDEN`: scope-auth refuses before the resolver runs (a GraphQL error
+ *   with that `extensions.code`, the field null);
+ * - `NotAllowedError`: the mutation admits any signed-in caller and the domain says no, as a typed
+ *   member of the result union.
+ *
+ * Every outcome but `allowed` is also checked to have changed nothing in the database.
+ *
+ * Every cell gets fresh organisations, callers (test/helpers/authz.ts) and a venue with its agent,
+ * written straight to the database, so cells are independent and can be read one by one. The
+ * venue is a complete DRAFT (profile, location, hours, confirmed rules, a table): publishing it
+ * really publishes, and rows that need it on the network publish it first.
+ */
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentSigningSecret, createVenueAgent } from '../../src/domain/agents/agents.ts';
+import { graphql } from '../generated/gql.ts';
+import { type GraphQLResponse, rawId, startTestApp, type TestApp } from '../helpers/app.ts';
+import { ACTORS, type Actor, type Actors, createActors, credentialOf, unique } from '../helpers/authz.ts';
+
+type Outcome = 'allowed' | 'null' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotAllowedError';
+
+const CreateVenue = graphql(`
+  mutation AuthzVenuesCreateVenue($organizationId: ID!, $name: String!) {
+    createVenue(input: { organizationId: $organizationId, name: $name, timeZone: "Europe/Lisbon" }) {
+      __typename
+      ... on CreateVenuePayload { agentSigningSecret venue { id name status } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const ListVenue = graphql(`
+  mutation AuthzVenuesListVenue($name: String!) {
+    listVenue(input: { name: $name, timeZone: "Europe/Lisbon" }) {
+      __typename
+      ... on CreateVenuePayload { agentSigningSecret venue { id name status organization { id } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const UpdateVenue = graphql(`
+  mutation AuthzVenuesUpdateVenue($venueId: ID!, $description: String!) {
+    updateVenue(input: { venueId: $venueId, description: $description }) {
+      __typename
+      ... on VenuePayload { venue { id description } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const SetOpeningHours = graphql(`
+  mutation AuthzVenuesSetOpeningHours($venueId: ID!) {
+    setOpeningHours(input: { venueId: $venueId, hours: [{ weekday: 1, opensAt: "09:00", closesAt: "13:00" }] }) {
+      __typename
+      ... on VenuePayload { venue { openingHours { weekday opensAt closesAt } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const SetHoursExceptions = graphql(`
+  mutation AuthzVenuesSetHoursExceptions($venueId: ID!) {
+    setHoursExceptions(
+      input: { venueId: $venueId, exceptions: [{ date: "2031-12-25", closed: true, reason: "Christmas" }] }
+    ) {
+      __typename
+      ... on VenuePayload { venue { hoursExceptions(from: "2031-12-01", days: 31) { date closed reason } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const SetBookingRules = graphql(`
+  mutation AuthzVenuesSetBookingRules($venueId: ID!) {
+    setBookingRules(
+      input: {
+        venueId: $venueId
+        partySizeMin: 2
+        partySizeMax: 12
+        slotMinutes: 30
+        turnMinutes: 120
+        leadTimeMinutes: 180
+        bookingHorizonDays: 90
+        coversPerSlot: 20
+      }
+    ) {
+      __typename
+      ... on VenuePayload { venue { bookingRules { partySizeMin partySizeMax coversPerSlot } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const SetVenueTables = graphql(`
+  mutation AuthzVenuesSetVenueTables($venueId: ID!) {
+    setVenueTables(input: { venueId: $venueId, tables: [{ name: "Window", seats: 2, combinable: true }] }) {
+      __typename
+      ... on VenuePayload { venue { tables { name seats combinable } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const PublishVenue = graphql(`
+  mutation AuthzVenuesPublishVenue($venueId: ID!) {
+    publishVenue(input: { venueId: $venueId }) {
+      __typename
+      ... on VenuePayload { venue { status } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const UnpublishVenue = graphql(`
+  mutation AuthzVenuesUnpublishVenue($venueId: ID!) {
+    unpublishVenue(input: { venueId: $venueId }) {
+      __typename
+      ... on VenuePayload { venue { status } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const SetVenueSuspended = graphql(`
+  mutation AuthzVenuesSetVenueSuspended($venueId: ID!, $suspended: Boolean!) {
+    setVenueSuspended(input: { venueId: $venueId, suspended: $suspended }) {
+      __typename
+      ... on VenuePayload { venue { status } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const UpdateAgentDna = graphql(`
+  mutation AuthzVenuesUpdateAgentDna($agentId: ID!) {
+    updateAgentDna(
+      input: {
+        agentId: $agentId
+        persona: { name: "Table Tester", tone: formal, languages: ["en", "pt"] }
+        capabilities: ["bookings"]
+        tools: ["check_availability", "escalate_to_staff"]
+      }
+    ) {
+      __typename
+      ... on AgentPayload { agent { name dna { persona { name tone } tools } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const RotateAgentSigningSecret = graphql(`
+  mutation AuthzVenuesRotateAgentSigningSecret($agentId: ID!) {
+    rotateAgentSigningSecret(input: { agentId: $agentId }) {
+      __typename
+      ... on RotateAgentSigningSecretPayload { signingSecret agent { id hasSigningSecret } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const VenueSummary = graphql(`
+  query AuthzVenuesSummary($id: ID!) {
+    node(id: $id) {
+      __typename
+      id
+      ... on Venue { name status }
+    }
+  }
+`);
+
+const VenueNode = graphql(`
+  query AuthzVenuesNode($id: ID!) {
+    node(id: $id) {
+      __typename
+      id
+      ... on Venue {
+        name
+        slug
+        status
+        cuisines
+        address { city countryCode }
+        location { latitude longitude }
+        openingHours { weekday opensAt closesAt }
+        bookingRules { partySizeMin partySizeMax }
+        agent { kind name }
+      }
+    }
+  }
+`);
+
+const VenueOrganization = graphql(`
+  query AuthzVenuesOrganization($id: ID!) {
+    node(id: $id) { ... on Venue { organization { id } } }
+  }
+`);
+
+const VenueTables = graphql(`
+  query AuthzVenuesTables($id: ID!) {
+    node(id: $id) { ... on Venue { tables { name seats } } }
+  }
+`);
+
+const VenueChecklist = graphql(`
+  query AuthzVenuesChecklist($id: ID!) {
+    node(id: $id) { ... on Venue { checklist { key done } } }
+  }
+`);
+
+const VenueAgentDna = graphql(`
+  query AuthzVenuesAgentDna($id: ID!) {
+    node(id: $id) { ... on Venue { agent { dna { persona { name } tools } } } }
+  }
+`);
+
+/** The callers, and the organisation's venue with its business agent. */
+interface Fixture extends Actors {
+  venue: { id: string; name: string; slug: string };
+  agent: { id: string };
+}
+
+interface Row {
+  name: string;
+  /**
+   * Where the answer is read from: the top-level field, or a field inside it for reads whose
+   * subject is one field of the venue.
+   */
+  path: string[];
+  /**
+   * Where a scope-auth refusal is reported, when not at `path`. Scopes on a type are checked as
+   * the object's fields resolve, so `node` refusals point at `node.id`; `node` is null all the same.
+   */
+  refusedAt?: string[];
+  /** Changes to the fresh fixture before the call (e.g. publish the venue). */
+  prepare?: (fx: Fixture) => Promise<void>;
+  call: (fx: Fixture, token: string | undefined) => Promise<GraphQLResponse<unknown>>;
+  /** For allowed cells: the answer and the database show the effect. */
+  effect: (fx: Fixture, answer: Record<string, unknown>) => Promise<void>;
+  expected: Record<Actor, Outcome>;
+}
+
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp();
+});
+afterAll(() => app?.close());
+
+const gid = (type: 'Organization' | 'Venue' | 'Agent', id: string) => encodeGlobalID(type, id);
+
+async function createFixture(): Promise<Fixture> {
+  const actors = await createActors(app);
+  const db = app.services.db;
+  const name = unique('Authz Venue');
+  const venue = await db.venue.create({
+    data: {
+      organizationId: actors.organizationId,
+      name,
+      slug: name.toLowerCase().replace(/ /g, '-'),
+      cuisines: ['portuguese'],
+      description: 'Grilled fish by the river',
+      addressLine1: 'Rua das Flores 1',
+      city: 'Lisboa',
+      countryCode: 'PT',
+      latitude: 38.71,
+      longitude: -9.14,
+      timeZone: 'Europe/Lisbon',
+      bookingRulesConfirmedAt: new Date(),
+      hours: { create: [{ weekday: 5, opensAt: '19:00', closesAt: '02:00' }] },
+      tables: { create: [{ name: 'Terrace', seats: 4 }] },
+    },
+  });
+  // The domain's own maker, so the agent has a sealed signing secret like any real one.
+  const { agent } = await createVenueAgent(db, app.services.keyring, venue);
+  return { ...actors, venue: { id: venue.id, name, slug: venue.slug }, agent: { id: agent.id } };
+}
+
+/** Puts the fixture's venue on the network, as publishVenue would. */
+async function published(fx: Fixture) {
+  await app.services.db.venue.update({
+    where: { id: fx.venue.id },
+    data: { status: 'CLAIMED', publishedAt: new Date() },
+  });
+}
+
+/**
+ * What a refused call must leave untouched: the venue with everything it has, its agent (DNA and
+ * sealed secret), and the size of every table a mutation here could write.
+ */
+async function snapshot(fx: Fixture) {
+  const db = app.services.db;
+  return {
+    venue: await db.venue.findUnique({
+      where: { id: fx.venue.id },
+      include: {
+        hours: { orderBy: [{ weekday: 'asc' }, { opensAt: 'asc' }] },
+        exceptions: { orderBy: [{ date: 'asc' }, { opensAt: 'asc' }] },
+        tables: { orderBy: { name: 'asc' } },
+      },
+    }),
+    agent: await db.agent.findUnique({ where: { id: fx.agent.id } }),
+    counts: {
+      venues: await db.venue.count(),
+      agents: await db.agent.count(),
+      openingHours: await db.openingHours.count(),
+      hoursExceptions: await db.hoursException.count(),
+      venueTables: await db.venueTable.count(),
+    },
+  };
+}
+
+const venueOf = (fx: Fixture) =>
+  app.services.db.venue.findUniqueOrThrow({
+    where: { id: fx.venue.id },
+    include: { hours: true, exceptions: true, tables: true },
+  });
+
+/** The value at `path` inside `data`; undefined when a step on the way is missing. */
+function at(data: unknown, path: string[]): unknown {
+  return path.reduce<unknown>((value, key) => (value as Record<string, unknown> | null)?.[key], data);
+}
+
+/**
+ * Editing a venue: its organisation's managers, platform admins, and write keys (which act as an
+ * ADMIN of their organisation). STAFF, read keys and outsiders are refused before anything runs.
+ */
+const VENUE_MANAGERS: Record<Actor, Outcome> = {
+  OWNER: 'allowed',
+  ADMIN: 'allowed',
+  STAFF: 'FORBIDDEN',
+  OTHER_OWNER: 'FORBIDDEN',
+  PLATFORM_ADMIN: 'allowed',
+  KEY_WRITE: 'allowed',
+  KEY_READ: 'FORBIDDEN',
+  ANONYMOUS: 'UNAUTHENTICATED',
+};
+
+/** Acts of the platform itself: listing unowned venues, suspending. */
+const PLATFORM_ADMINS_ONLY: Record<Actor, Outcome> = {
+  OWNER: 'FORBIDDEN',
+  ADMIN: 'FORBIDDEN',
+  STAFF: 'FORBIDDEN',
+  OTHER_OWNER: 'FORBIDDEN',
+  PLATFORM_ADMIN: 'allowed',
+  KEY_WRITE: 'FORBIDDEN',
+  KEY_READ: 'FORBIDDEN',
+  ANONYMOUS: 'UNAUTHENTICATED',
+};
+
+/** What only the venue's organisation (any role, any key) and platform admins may read. */
+const VENUE_TEAM_READS: Record<Actor, Outcome> = {
+  OWNER: 'allowed',
+  ADMIN: 'allowed',
+  STAFF: 'allowed',
+  OTHER_OWNER: 'FORBIDDEN',
+  PLATFORM_ADMIN: 'allowed',
+  KEY_WRITE: 'allowed',
+  KEY_READ: 'allowed',
+  ANONYMOUS: 'UNAUTHENTICATED',
+};
+
+/** Like VENUE_TEAM_READS, for fields that read null for outsiders instead of refusing. */
+const VENUE_TEAM_SEES: Record<Actor, Outcome> = {
+  ...VENUE_TEAM_READS,
+  OTHER_OWNER: 'null',
+  ANONYMOUS: 'null',
+};
+
+const rows: Row[] = [
+  {
+    name: 'createVenue',
+    path: ['createVenue'],
+    call: (fx, token) =>
+      app.gql(
+        CreateVenue,
+        { organizationId: gid('Organization', fx.organizationId), name: unique('New Venue') },
+        { token },
+      ),
+    async effect(fx, answer) {
+      expect(answer).toMatchObject({
+        __typename: 'CreateVenuePayload',
+        agentSigningSecret: expect.any(String),
+        venue: { status: 'DRAFT' },
+      });
+      const { agentSigningSecret: secret, venue } = answer as {
+        agentSigningSecret: string;
+        venue: { id: string };
+      };
+      const id = rawId(venue.id);
+      expect(await app.services.db.venue.findUnique({ where: { id } })).toMatchObject({
+        organizationId: fx.organizationId,
+        status: 'DRAFT',
+      });
+      // Its business agent came with it, holding the secret the answer showed this once.
+      const agent = await app.services.db.agent.findUniqueOrThrow({ where: { venueId: id } });
+      expect(agent).toMatchObject({ kind: 'VENUE', organizationId: fx.organizationId });
+      const stored = await agentSigningSecret(app.services.db, app.services.keyring, agent.id);
+      expect(stored.toString('base64url')).toBe(secret);
+    },
+    expected: VENUE_MANAGERS,
+  },
+  {
+    name: 'listVenue (an unowned venue)',
+    path: ['listVenue'],
+    call: (_fx, token) => app.gql(ListVenue, { name: unique('Listed Venue') }, { token }),
+    async effect(_fx, answer) {
+      expect(answer).toMatchObject({
+        __typename: 'CreateVenuePayload',
+        agentSigningSecret: expect.any(String),
+        venue: { status: 'LISTED', organization: null },
+      });
+      const id = rawId((answer as { venue: { id: string } }).venue.id);
+      expect(
+        await app.services.db.venue.findUnique({ where: { id }, include: { agents: true } }),
+      ).toMatchObject({
+        organizationId: null,
+        status: 'LISTED',
+        publishedAt: expect.any(Date),
+        agents: [{ kind: 'VENUE', organizationId: null }],
+      });
+    },
+    expected: PLATFORM_ADMINS_ONLY,
+  },
+  {
+    name: 'updateVenue',
+    path: ['updateVenue'],
+    call: (fx, token) =>
+      app.gql(
+        UpdateVenue,
+        { venueId: gid('Venue', fx.venue.id), description: 'Now with a garden' },
+        { token },
+      ),
+    async effect(fx, answer) {
+      expect(answer).toEqual({
+        __typename: 'VenuePayload',
+        venue: { id: gid('Venue', fx.venue.id), description: 'Now with a garden' },
+      });
+      expect((await venueOf(fx)).description).toBe('Now with a garden');
+    },
+    expected: VENUE_MANAGERS,
+  },
+  {
+    name: 'setOpeningHours',
+    path: ['setOpeningHours'],
+    call: (fx, token) => app.gql(SetOpeningHours, { venueId: gid('Venue', fx.venue.id) }, { token }),
+    async effect(fx, answer) {
+      const hours = [{ weekday: 1, opensAt: '09:00', closesAt: '13:00' }];
+      expect(answer).toEqual({ __typename: 'VenuePayload', venue: { openingHours: hours } });
+      expect((await venueOf(fx)).hours).toMatchObject(hours);
+    },
+    expected: VENUE_MANAGERS,
+  },
+  {
+    name: 'setHoursExceptions',
+    path: ['setHoursExceptions'],
+    call: (fx, token) => app.gql(SetHoursExceptions, { venueId: gid('Venue', fx.venue.id) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({
+        __typename: 'VenuePayload',
+        venue: { hoursExceptions: [{ date: '2031-12-25', closed: true, reason: 'Christmas' }] },
+      });
+      expect((await venueOf(fx)).exceptions).toMatchObject([
+        { date: new Date('2031-12-25T00:00:00Z'), closed: true, reason: 'Christmas' },
+      ]);
+    },
+    expected: VENUE_MANAGERS,
+  },
+  {
+    name: 'setBookingRules',
+    path: ['setBookingRules'],
+    call: (fx, token) => app.gql(SetBookingRules, { venueId: gid('Venue', fx.venue.id) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({
+        __typename: 'VenuePayload',
+        venue: { bookingRules: { partySizeMin: 2, partySizeMax: 12, coversPerSlot: 20 } },
+      });
+      expect(await venueOf(fx)).toMatchObject({
+        partySizeMin: 2,
+        partySizeMax: 12,
+        slotMinutes: 30,
+        turnMinutes: 120,
+        leadTimeMinutes: 180,
+        bookingHorizonDays: 90,
+        coversPerSlot: 20,
+      });
+    },
+    expected: VENUE_MANAGERS,
+  },
+  {
+    name: 'setVenueTables',
+    path: ['setVenueTables'],
+    call: (fx, token) => app.gql(SetVenueTables, { venueId: gid('Venue', fx.venue.id) }, { token }),
+    async effect(fx, answer) {
+      const tables = [{ name: 'Window', seats: 2, combinable: true }];
+      expect(answer).toEqual({ __typename: 'VenuePayload', venue: { tables } });
+      expect((await venueOf(fx)).tables).toMatchObject(tables);
+    },
+    expected: VENUE_MANAGERS,
+  },
+  {
+    name: 'publishVenue (a complete DRAFT)',
+    path: ['publishVenue'],
+    call: (fx, token) => app.gql(PublishVenue, { venueId: gid('Venue', fx.venue.id) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({ __typename: 'VenuePayload', venue: { status: 'CLAIMED' } });
+      expect(await venueOf(fx)).toMatchObject({ status: 'CLAIMED', publishedAt: expect.any(Date) });
+    },
+    expected: VENUE_MANAGERS,
+  },
+  {
+    name: 'unpublishVenue (a published venue)',
+    path: ['unpublishVenue'],
+    prepare: published,
+    call: (fx, token) => app.gql(UnpublishVenue, { venueId: gid('Venue', fx.venue.id) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({ __typename: 'VenuePayload', venue: { status: 'DRAFT' } });
+      expect((await venueOf(fx)).status).toBe('DRAFT');
+    },
+    expected: VENUE_MANAGERS,
+  },
+  {
+    name: 'setVenueSuspended (suspend a published venue)',
+    path: ['setVenueSuspended'],
+    prepare: published,
+    call: (fx, token) =>
+      app.gql(SetVenueSuspended, { venueId: gid('Venue', fx.venue.id), suspended: true }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({ __typename: 'VenuePayload', venue: { status: 'SUSPENDED' } });
+      expect((await venueOf(fx)).status).toBe('SUSPENDED');
+    },
+    // Suspension is the platform's lever on a venue: its own managers cannot pull it (or undo it).
+    expected: PLATFORM_ADMINS_ONLY,
+  },
+  {
+    name: "updateAgentDna (the venue's agent)",
+    path: ['updateAgentDna'],
+    call: (fx, token) => app.gql(UpdateAgentDna, { agentId: gid('Agent', fx.agent.id) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({
+        __typename: 'AgentPayload',
+        agent: {
+          name: 'Table Tester',
+          dna: {
+            persona: { name: 'Table Tester', tone: 'formal' },
+            tools: ['check_availability', 'escalate_to_staff'],
+          },
+        },
+      });
+      const agent = await app.services.db.agent.findUniqueOrThrow({ where: { id: fx.agent.id } });
+      expect(agent).toMatchObject({
+        name: 'Table Tester',
+        dna: { capabilities: ['bookings'], tools: ['check_availability', 'escalate_to_staff'] },
+      });
+    },
+    // The field admits any signed-in caller (agents of every kind share it); the domain refuses
+    // whoever does not manage this agent's venue, as a typed error rather than FORBIDDEN.
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      STAFF: 'NotAllowedError',
+      OTHER_OWNER: 'NotAllowedError',
+      PLATFORM_ADMIN: 'allowed',
+      KEY_WRITE: 'allowed',
+      KEY_READ: 'NotAllowedError',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  {
+    name: "rotateAgentSigningSecret (the venue's agent)",
+    path: ['rotateAgentSigningSecret'],
+    call: (fx, token) => app.gql(RotateAgentSigningSecret, { agentId: gid('Agent', fx.agent.id) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({
+        __typename: 'RotateAgentSigningSecretPayload',
+        signingSecret: expect.any(String),
+        agent: { id: gid('Agent', fx.agent.id), hasSigningSecret: true },
+      });
+      const stored = await agentSigningSecret(app.services.db, app.services.keyring, fx.agent.id);
+      expect(stored.toString('base64url')).toBe((answer as { signingSecret: string }).signingSecret);
+    },
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      STAFF: 'NotAllowedError',
+      OTHER_OWNER: 'NotAllowedError',
+      PLATFORM_ADMIN: 'allowed',
+      // A secret is handed to a person, never to a key: a leaked key cannot take over the agent.
+      KEY_WRITE: 'FORBIDDEN',
+      KEY_READ: 'FORBIDDEN',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  {
+    name: 'node(id) of a DRAFT venue',
+    path: ['node'],
+    refusedAt: ['node', 'id'],
+    call: (fx, token) => app.gql(VenueSummary, { id: gid('Venue', fx.venue.id) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({
+        __typename: 'Venue',
+        id: gid('Venue', fx.venue.id),
+        name: fx.venue.name,
+        status: 'DRAFT',
+      });
+    },
+    // A draft is its organisation's business: nobody else learns what it is called.
+    expected: VENUE_TEAM_READS,
+  },
+  {
+    name: 'node(id) of a published venue: the public fields',
+    path: ['node'],
+    prepare: published,
+    call: (fx, token) => app.gql(VenueNode, { id: gid('Venue', fx.venue.id) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({
+        __typename: 'Venue',
+        id: gid('Venue', fx.venue.id),
+        name: fx.venue.name,
+        slug: fx.venue.slug,
+        status: 'CLAIMED',
+        cuisines: ['portuguese'],
+        address: { city: 'Lisboa', countryCode: 'PT' },
+        location: { latitude: 38.71, longitude: -9.14 },
+        openingHours: [{ weekday: 5, opensAt: '19:00', closesAt: '02:00' }],
+        bookingRules: { partySizeMin: 1, partySizeMax: 8 },
+        agent: { kind: 'VENUE', name: `${fx.venue.name} concierge` },
+      });
+    },
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      STAFF: 'allowed',
+      OTHER_OWNER: 'allowed',
+      PLATFORM_ADMIN: 'allowed',
+      KEY_WRITE: 'allowed',
+      KEY_READ: 'allowed',
+      ANONYMOUS: 'allowed',
+    },
+  },
+  {
+    name: 'Venue.organization of a published venue',
+    path: ['node', 'organization'],
+    prepare: published,
+    call: (fx, token) => app.gql(VenueOrganization, { id: gid('Venue', fx.venue.id) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({ id: gid('Organization', fx.organizationId) });
+    },
+    expected: VENUE_TEAM_SEES,
+  },
+  {
+    name: 'Venue.tables of a published venue',
+    path: ['node', 'tables'],
+    prepare: published,
+    call: (fx, token) => app.gql(VenueTables, { id: gid('Venue', fx.venue.id) }, { token }),
+    async effect(_fx, answer) {
+      expect(answer).toEqual([{ name: 'Terrace', seats: 4 }]);
+    },
+    // `tables` is non-null, so a refusal takes the whole venue (`node`) with it.
+    expected: VENUE_TEAM_SEES,
+  },
+  {
+    name: 'Venue.checklist of a published venue',
+    path: ['node', 'checklist'],
+    prepare: published,
+    call: (fx, token) => app.gql(VenueChecklist, { id: gid('Venue', fx.venue.id) }, { token }),
+    async effect(_fx, answer) {
+      expect(answer).toContainEqual({ key: 'published', done: true });
+    },
+    expected: VENUE_TEAM_SEES,
+  },
+  {
+    name: 'Venue.agent.dna of a published venue',
+    path: ['node', 'agent', 'dna'],
+    prepare: published,
+    call: (fx, token) => app.gql(VenueAgentDna, { id: gid('Venue', fx.venue.id) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toMatchObject({
+        persona: { name: `${fx.venue.name} concierge` },
+        tools: expect.arrayContaining(['accept_booking']),
+      });
+    },
+    expected: VENUE_TEAM_SEES,
+  },
+];
+
+describe.each(rows.map((row) => [row.name, row] as const))('%s', (_name, row) => {
+  it.each(ACTORS.map((actor) => [actor, row.expected[actor]] as const))(
+    'as %s: %s',
+    async (actor, outcome) => {
+      const fx = await createFixture();
+      await row.prepare?.(fx);
+      const before = await snapshot(fx);
+      const response = await row.call(fx, credentialOf(fx, actor));
+      const body = JSON.stringify(response.body);
+      expect(response.status, body).toBe(200);
+
+      if (outcome === 'allowed') {
+        expect(response.errors, body).toBeUndefined();
+        const answer = at(response.data, row.path) as Record<string, unknown> | null | undefined;
+        expect(answer, body).toBeTruthy();
+        await row.effect(fx, answer!);
+        return;
+      }
+
+      if (outcome === 'null') {
+        expect(response.errors, body).toBeUndefined();
+        expect(at(response.data, row.path), body).toBeNull();
+      } else if (outcome === 'UNAUTHENTICATED' || outcome === 'FORBIDDEN') {
+        expect(response.errors, body).toEqual([
+          expect.objectContaining({ path: row.refusedAt ?? row.path, extensions: { code: outcome } }),
+        ]);
+        // A refused non-null mutation field nulls the whole `data`; a refused venue or non-null
+        // field of it nulls `node`.
+        expect(response.data?.[row.path[0] as never] ?? null, body).toBeNull();
+      } else {
+        expect(response.errors, body).toBeUndefined();
+        expect(at(response.data, row.path), body).toMatchObject({
+          __typename: outcome,
+          message: expect.any(String),
+        });
+      }
+      expect(await snapshot(fx), `${body}\nthe refused call changed the database`).toEqual(before);
+    },
+  );
+});
+
+describe('the answer to a refused call', () => {
+  it('is exactly this for a STAFF member editing a venue', async () => {
+    const fx = await createFixture();
+    const response = await app.gql(
+      UpdateVenue,
+      { venueId: gid('Venue', fx.venue.id), description: 'Hijacked' },
+      { token: fx.staff.token },
+    );
+    expect(response.body).toEqual({
+      data: null,
+      errors: [
+        {
+          message: 'You are not allowed to do this',
+          locations: [{ line: 3, column: 3 }],
+          path: ['updateVenue'],
+          extensions: { code: 'FORBIDDEN' },
+        },
+      ],
+    });
+  });
+
+  it("is exactly this for another organisation's owner reading a DRAFT venue", async () => {
+    const fx = await createFixture();
+    const response = await app.gql(
+      VenueSummary,
+      { id: gid('Venue', fx.venue.id) },
+      { token: fx.otherOwner.token },
+    );
+    expect(response.body).toEqual({
+      data: { node: null },
+      errors: [
+        {
+          message: 'You are not allowed to do this',
+          locations: [{ line: 5, column: 5 }],
+          path: ['node', 'id'],
+          extensions: { code: 'FORBIDDEN' },
+        },
+      ],
+    });
+  });
+
+  it("is exactly this for a STAFF member editing the venue's agent", async () => {
+    const fx = await createFixture();
+    const response = await app.gql(
+      UpdateAgentDna,
+      { agentId: gid('Agent', fx.agent.id) },
+      { token: fx.staff.token },
+    );
+    expect(response.body).toEqual({
+      data: { updateAgentDna: { __typename: 'NotAllowedError', message: 'You are not allowed to do this' } },
+    });
+  });
+});

@@ -1,0 +1,157 @@
+/**
+ * The callers of the authorisation table tests: one organisation with an OWNER, an ADMIN, a STAFF
+ * and two API keys, a second organisation owned by an outsider, and a platform admin. Written
+ * straight to the database, with real access tokens signed by the app's key: the sign-in flow is
+ * tested elsewhere, and running it for every person of every cell would cost most of a table's
+ * time budget.
+ */
+import { randomBytes } from 'node:crypto';
+import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
+import { createApiKey } from '../../src/domain/identity/api-keys.ts';
+import { type TestApp, uniqueEmail } from './app.ts';
+
+/** Every kind of caller a table has a column for. */
+export const ACTORS = [
+  'OWNER',
+  'ADMIN',
+  'STAFF',
+  'OTHER_OWNER',
+  'PLATFORM_ADMIN',
+  'KEY_WRITE',
+  'KEY_READ',
+  'ANONYMOUS',
+] as const;
+export type Actor = (typeof ACTORS)[number];
+
+export interface Person {
+  userId: string;
+  email: string;
+  membershipId: string;
+  token: string;
+}
+
+export interface Key {
+  id: string;
+  secret: string;
+}
+
+/** One caller of each kind: the organisation's members and keys, an outsider, a platform admin. */
+export interface Actors {
+  organizationId: string;
+  otherOrganizationId: string;
+  owner: Person;
+  admin: Person;
+  staff: Person;
+  /** The OWNER of the other organisation. */
+  otherOwner: Person;
+  platformAdmin: { userId: string; token: string };
+  /** Scopes `read` and `write`: acts as an ADMIN of its organisation would. */
+  keyWrite: Key;
+  /** Scope `read` only: acts as a STAFF would. */
+  keyRead: Key;
+}
+
+/** A label made unique, for names that must not clash between cells. */
+export const unique = (label: string) => `${label} ${randomBytes(4).toString('hex')}`;
+
+/** A real access token for the user, signed with the app's key at the app's current time. */
+export async function accessToken(app: TestApp, userId: string): Promise<string> {
+  const issued = await issueAccessToken(app.services.keys, {
+    userId,
+    auth: app.services.config.auth,
+    now: app.clock.now(),
+  });
+  return issued.token;
+}
+
+/** A new user holding `role` in the organisation, with an access token. */
+export async function person(
+  app: TestApp,
+  organizationId: string,
+  role: 'OWNER' | 'ADMIN' | 'STAFF',
+): Promise<Person> {
+  const db = app.services.db;
+  const email = uniqueEmail(role.toLowerCase());
+  const user = await db.user.create({ data: { email } });
+  const membership = await db.membership.create({ data: { organizationId, userId: user.id, role } });
+  return { userId: user.id, email, membershipId: membership.id, token: await accessToken(app, user.id) };
+}
+
+/** A new API key of the organisation, made on behalf of `createdById`, with its secret. */
+export async function apiKey(
+  app: TestApp,
+  organizationId: string,
+  createdById: string,
+  scopes: string[],
+): Promise<Key> {
+  const { apiKey, secret } = await createApiKey(
+    app.services.db,
+    { organizationId, createdById, name: unique(`key ${scopes.join('+')}`), scopes },
+    { keyPrefix: app.services.config.auth.apiKeyPrefix },
+  );
+  return { id: apiKey.id, secret };
+}
+
+/** Two fresh organisations and one caller of each kind; tables add the targets their rows need. */
+export async function createActors(app: TestApp): Promise<Actors> {
+  const db = app.services.db;
+  const organization = await db.organization.create({ data: { name: unique('Authz Org') } });
+  const other = await db.organization.create({ data: { name: unique('Outsider Org') } });
+  const owner = await person(app, organization.id, 'OWNER');
+  const platformAdmin = await db.user.create({
+    data: { email: uniqueEmail('platform'), isPlatformAdmin: true },
+  });
+  return {
+    organizationId: organization.id,
+    otherOrganizationId: other.id,
+    owner,
+    admin: await person(app, organization.id, 'ADMIN'),
+    staff: await person(app, organization.id, 'STAFF'),
+    otherOwner: await person(app, other.id, 'OWNER'),
+    platformAdmin: { userId: platformAdmin.id, token: await accessToken(app, platformAdmin.id) },
+    keyWrite: await apiKey(app, organization.id, owner.userId, ['read', 'write']),
+    keyRead: await apiKey(app, organization.id, owner.userId, ['read']),
+  };
+}
+
+/** What the actor sends as `Authorization: Bearer`; nothing for an anonymous caller. */
+export function credentialOf(fx: Actors, actor: Actor): string | undefined {
+  switch (actor) {
+    case 'OWNER':
+      return fx.owner.token;
+    case 'ADMIN':
+      return fx.admin.token;
+    case 'STAFF':
+      return fx.staff.token;
+    case 'OTHER_OWNER':
+      return fx.otherOwner.token;
+    case 'PLATFORM_ADMIN':
+      return fx.platformAdmin.token;
+    case 'KEY_WRITE':
+      return fx.keyWrite.secret;
+    case 'KEY_READ':
+      return fx.keyRead.secret;
+    case 'ANONYMOUS':
+      return undefined;
+  }
+}
+
+/** The person a call acts for: an API key acts for the person who created it. */
+export function userOf(fx: Actors, actor: Actor): string | undefined {
+  switch (actor) {
+    case 'OWNER':
+    case 'KEY_WRITE':
+    case 'KEY_READ':
+      return fx.owner.userId;
+    case 'ADMIN':
+      return fx.admin.userId;
+    case 'STAFF':
+      return fx.staff.userId;
+    case 'OTHER_OWNER':
+      return fx.otherOwner.userId;
+    case 'PLATFORM_ADMIN':
+      return fx.platformAdmin.userId;
+    case 'ANONYMOUS':
+      return undefined;
+  }
+}
