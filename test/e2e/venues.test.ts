@@ -124,7 +124,7 @@ describe('venues', () => {
     const { venue, agentSigningSecret } = await newVenue('Rio Tejo Grill');
     expect(venue).toMatchObject({ slug: 'rio-tejo-grill', status: 'DRAFT' });
     expect(agentSigningSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(venue.checklist.filter((c) => !c.done).map((c) => c.key)).toEqual([
+    expect(venue.checklist!.filter((c) => !c.done).map((c) => c.key)).toEqual([
       'location',
       'hours',
       'bookingRules',
