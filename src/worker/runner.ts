@@ -1,52 +1,116 @@
 /**
  * The graphile-worker runner: every background job and schedule runs here, in the `worker` role
- * (and in `all`). Jobs are handed out with `SKIP LOCKED`, so any number of workers share the work.
+ * (and in `all`). Jobs are handed out with `SKIP LOCKED`, so any number of workers share the
+ * work and each job runs in one of them; the crontab's ticks are recorded per schedule id in the
+ * database, so each tick is scheduled once across all of them. No leader election is needed.
+ *
+ * Failures and recovery, all graphile-worker's own mechanisms:
+ * - a task that throws is retried with exponential backoff (see src/platform/jobs.ts) until its
+ *   declared `maxAttempts` is spent;
+ * - a worker that dies mid-job leaves the job locked; any worker frees locks older than 4 hours
+ *   (scanning every WORKER_STALE_LOCK_SCAN_MS) and the job runs again, so tasks must be safe to
+ *   run twice;
+ * - `stop()` (SIGTERM) takes no new jobs and waits for running ones: tasks get an abort signal
+ *   halfway through SHUTDOWN_TIMEOUT_MS, and jobs still running at 80 % of it are failed (to be
+ *   retried after backoff) rather than left locked for 4 hours when the process exits.
  */
-import { type Runner, run, Logger as WorkerLogger } from 'graphile-worker';
-import type { Logger } from '../platform/logger.ts';
+import { EventEmitter } from 'node:events';
+import { type Job, type Runner, run, type WorkerEvents } from 'graphile-worker';
+import { graphileLogger } from '../platform/jobs.ts';
+import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../services.ts';
-import { taskList } from './tasks.ts';
+import { crontab } from './crontab.ts';
+import { parseSchedules } from './schedules.ts';
+import type { TaskHandler } from './task.ts';
+import { handlers as builtIn, taskList } from './tasks.ts';
 
 export interface WorkerHandle {
   running(): boolean;
   stop(): Promise<void>;
 }
 
-export async function startWorker(services: Services): Promise<WorkerHandle> {
-  let stopped = false;
+export interface WorkerOptions {
+  /** Where job counts and durations go (the app's `/metrics`). */
+  metrics?: Pick<Metrics, 'jobs' | 'jobDuration'>;
+  /** Handlers run besides the built-in ones (tests bring their own tasks). */
+  handlers?: readonly TaskHandler[];
+  /** Replaces src/worker/crontab.ts (tests bring their own schedules). */
+  crontab?: string;
+}
+
+export async function startWorker(services: Services, options: WorkerOptions = {}): Promise<WorkerHandle> {
+  const { config, logger } = services;
+  const handlers = [...builtIn, ...(options.handlers ?? [])];
+  const events = new EventEmitter() as WorkerEvents;
+  if (options.metrics) countJobs(events, options.metrics);
+  const shutdownMs = config.http.shutdownTimeoutMs;
+
   const runner: Runner = await run({
     pgPool: services.database.pool,
-    concurrency: services.config.worker.concurrency,
-    taskList: taskList(services),
+    concurrency: config.worker.concurrency,
+    taskList: taskList(services, handlers),
+    parsedCronItems: parseSchedules(options.crontab ?? crontab, handlers),
+    // main.ts handles SIGTERM/SIGINT for the whole process and calls stop().
     noHandleSignals: true,
-    pollInterval: 1000,
-    crontab: '',
-    logger: workerLogger(services.logger),
+    pollInterval: config.worker.pollIntervalMs,
+    minResetLockedInterval: Math.round(config.worker.staleLockScanMs * 0.8),
+    maxResetLockedInterval: config.worker.staleLockScanMs,
+    gracefulShutdownAbortTimeout: Math.round(shutdownMs * 0.5),
+    // Without batching, graphile-worker 0.17 writes a job's completion or failure without
+    // waiting for it, and `stop()` can resolve before the write lands: the process then closes
+    // its pool and the finished job stays locked, to run again 4 hours later. Its batchers (even
+    // with no delay, as here) are flushed before the pool stops, and retry a failed write.
+    // (These two options exist only in preset form.)
+    preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+    logger: graphileLogger(logger),
+    events,
   });
-  runner.promise.catch((error) => services.logger.error({ err: error }, 'worker stopped with an error'));
+  let running = true;
+  runner.promise.catch((error) => {
+    running = false;
+    logger.error({ err: error }, 'worker stopped with an error');
+  });
+
+  let stopping: Promise<void> | null = null;
   return {
-    running: () => !stopped,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await runner.stop();
+    running: () => running,
+    stop() {
+      stopping ??= (async () => {
+        running = false;
+        const force = setTimeout(() => {
+          logger.warn('jobs still running at the shutdown deadline; failing them so they are retried');
+          runner.kill('shutdown deadline').catch(() => {});
+        }, shutdownMs * 0.8);
+        try {
+          await runner.stop();
+        } finally {
+          clearTimeout(force);
+        }
+      })();
+      return stopping;
     },
   };
 }
 
-/** graphile-worker's log lines, as structured pino lines under `worker.*`. */
-function workerLogger(logger: Logger): WorkerLogger {
-  return new WorkerLogger((scope) => {
-    const child = logger.child({
-      component: 'worker',
-      'worker.label': scope.label,
-      'job.id': scope.jobId,
-      'job.task': scope.taskIdentifier,
-    });
-    return (level, message, meta) => {
-      const method =
-        level === 'error' ? 'error' : level === 'warning' ? 'warn' : level === 'debug' ? 'debug' : 'info';
-      child[method](meta ?? {}, message);
-    };
-  });
+/**
+ * One count per attempt: success, error (graphile-worker will retry it) or permanent_failure (it
+ * was the last attempt, or the task said retrying is pointless). Durations from start to end.
+ */
+function countJobs(events: WorkerEvents, metrics: NonNullable<WorkerOptions['metrics']>): void {
+  const started = new WeakMap<Job, bigint>();
+  const observe = (job: Job, outcome: 'success' | 'error' | 'permanent_failure') => {
+    metrics.jobs.inc({ task: job.task_identifier, outcome });
+    const start = started.get(job);
+    if (start !== undefined) {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      metrics.jobDuration.observe({ task: job.task_identifier, outcome }, seconds);
+    }
+  };
+  events.on('job:start', ({ job }) => started.set(job, process.hrtime.bigint()));
+  events.on('job:success', ({ job }) => observe(job, 'success'));
+  // `job:error` fires for every failed attempt; `attempts >= max_attempts` is graphile-worker's
+  // own test for the last one (it emits `job:failed` on the same condition).
+  events.on('job:error', ({ job }) =>
+    observe(job, job.attempts >= job.max_attempts ? 'permanent_failure' : 'error'),
+  );
 }

@@ -1,7 +1,37 @@
+/**
+ * Every task this codebase runs. Each lives in its own file under tasks/, named by its task
+ * identifier, and is listed here once.
+ */
 import type { TaskList } from 'graphile-worker';
 import type { Services } from '../services.ts';
+import type { TaskHandler } from './task.ts';
+import bookingComplete from './tasks/booking-complete.ts';
+import bookingExpire from './tasks/booking-expire.ts';
+import bookingFeedback from './tasks/booking-feedback.ts';
+import bookingNoShow from './tasks/booking-no-show.ts';
+import bookingReminder from './tasks/booking-reminder.ts';
+import noop from './tasks/noop.ts';
+import venueDailySummary from './tasks/venue-daily-summary.ts';
 
-/** Every task the worker runs, by task identifier. Each lives in its own file under tasks/. */
-export function taskList(_services: Services): TaskList {
-  return {};
+export const handlers: readonly TaskHandler[] = [
+  noop,
+  bookingExpire,
+  bookingReminder,
+  bookingNoShow,
+  bookingComplete,
+  bookingFeedback,
+  venueDailySummary,
+];
+
+/**
+ * The graphile-worker task list for these handlers, bound to the process's services. A worker
+ * only picks up jobs of the tasks it lists; two handlers for one task are a mistake.
+ */
+export function taskList(services: Services, list: readonly TaskHandler[]): TaskList {
+  const tasks: TaskList = {};
+  for (const handler of list) {
+    if (tasks[handler.name]) throw new Error(`Two handlers for task "${handler.name}"`);
+    tasks[handler.name] = handler.bind(services);
+  }
+  return tasks;
 }

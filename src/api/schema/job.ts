@@ -1,0 +1,103 @@
+/**
+ * The job queue for platform admins: jobs by task and state, failed ones with their last error,
+ * and retry or cancel one. The queue logic lives in src/domain/operations/jobs.ts.
+ */
+import { resolveCursorConnection } from '@pothos/plugin-relay';
+import { cancelJob, type JobRecord, jobsById, listJobs, retryJob } from '../../domain/operations/jobs.ts';
+import { builder } from '../builder.ts';
+import { commonErrors } from './errors.ts';
+
+export const JobState = builder.enumType('JobState', {
+  values: {
+    QUEUED: { description: 'Due now, waiting for a free worker.' },
+    RUNNING: { description: 'Locked by a worker (a dead worker’s lock is freed after 4 hours).' },
+    SCHEDULED: {
+      description: 'Due later: enqueued for the future, or waiting out the backoff after a failure.',
+    },
+    FAILED: { description: 'No attempts left; kept with its last error until retried or cancelled.' },
+  } as const,
+});
+
+export const Job = builder.node(builder.objectRef<JobRecord>('Job'), {
+  description: 'A background job in the queue. Completed jobs leave the queue. Platform admins.',
+  authScopes: { platformAdmin: true },
+  id: { resolve: (job) => job.id },
+  // `node(id:)` answers null to everyone else without reading the queue, so job ids reveal nothing.
+  loadMany: async (ids, ctx) => (ctx.access.isPlatformAdmin ? jobsById(ctx.services.db, ids) : []),
+  fields: (t) => ({
+    jobId: t.exposeString('id', { description: 'The id in the worker’s logs (`job.id`).' }),
+    taskIdentifier: t.exposeString('taskIdentifier'),
+    state: t.expose('state', { type: JobState }),
+    attempts: t.exposeInt('attempts', { description: 'Attempts made so far (the running one included).' }),
+    maxAttempts: t.exposeInt('maxAttempts'),
+    runAt: t.expose('runAt', {
+      type: 'DateTime',
+      description: 'When it is due (after a failure: when the next attempt is).',
+    }),
+    lockedAt: t.expose('lockedAt', { type: 'DateTime', nullable: true }),
+    lastError: t.exposeString('lastError', { nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    key: t.exposeString('key', {
+      nullable: true,
+      description: 'The job key: at most one pending job per key.',
+    }),
+  }),
+});
+
+builder.queryField('jobs', (t) =>
+  t.connection({
+    type: Job,
+    description: 'Platform admins: jobs in the queue, newest first.',
+    authScopes: { platformAdmin: true },
+    args: {
+      taskIdentifier: t.arg.string({ required: false }),
+      state: t.arg({ type: JobState, required: false }),
+    },
+    resolve: (_root, args, ctx) =>
+      resolveCursorConnection<Promise<JobRecord[]>>(
+        { args, toCursor: (job: JobRecord) => job.id, defaultSize: 20, maxSize: 100 },
+        ({ before, after, limit, inverted }) =>
+          listJobs(
+            ctx.services.db,
+            { taskIdentifier: args.taskIdentifier, state: args.state },
+            { before, after, limit, inverted },
+          ),
+      ),
+  }),
+);
+
+const JobInput = builder.inputType('JobInput', {
+  fields: (t) => ({ jobId: t.globalID({ for: Job }) }),
+});
+
+const JobPayload = builder.simpleObject('JobPayload', {
+  fields: (t) => ({ job: t.field({ type: Job }) }),
+});
+
+builder.mutationField('retryJob', (t) =>
+  t.field({
+    type: JobPayload,
+    description:
+      'Platform admins: runs a queued, scheduled or failed job now, its attempts counted from zero.',
+    errors: { types: commonErrors, result: { name: 'RetryJobResult' } },
+    args: { input: t.arg({ type: JobInput, required: true }) },
+    authScopes: { platformAdmin: true },
+    resolve: async (_root, { input }, ctx) => ({
+      job: await retryJob(ctx.services.db, { jobId: input.jobId.id }),
+    }),
+  }),
+);
+
+builder.mutationField('cancelJob', (t) =>
+  t.field({
+    type: JobPayload,
+    description:
+      'Platform admins: stops a job that is not running. It stays listed as FAILED ("Cancelled by an operator"), so `retryJob` undoes it.',
+    errors: { types: commonErrors, result: { name: 'CancelJobResult' } },
+    args: { input: t.arg({ type: JobInput, required: true }) },
+    authScopes: { platformAdmin: true },
+    resolve: async (_root, { input }, ctx) => ({
+      job: await cancelJob(ctx.services.db, { jobId: input.jobId.id }),
+    }),
+  }),
+);

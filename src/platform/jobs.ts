@@ -1,0 +1,210 @@
+/**
+ * The job contract: a task is declared once (name, zod payload schema, attempt limit) and both the
+ * code that enqueues it and the worker task that runs it import that declaration.
+ *
+ * Jobs are added with `graphile_worker.add_job` on the Prisma client or transaction the caller
+ * passes, so a job commits or rolls back with the write that caused it: a rolled-back booking
+ * sends no reminder, and a committed one never loses its reminder.
+ *
+ * Retries: a job whose task throws runs again after `exp(min(attempts, 10))` seconds
+ * (graphile-worker's own backoff: 2.7 s, 7.4 s, 20 s, 55 s, 2.5 min, 6.7 min, 18 min, 50 min,
+ * 2.3 h, then 6.1 h between each of the remaining attempts), until the declaration's
+ * `maxAttempts` is spent; the job then stays in the queue as failed, with its last error, for
+ * operators to retry or cancel. With the default of 25 attempts a job keeps trying for about
+ * four days.
+ */
+import { type Logger as GraphileLogger, Logger as GraphileLoggerClass, runMigrations } from 'graphile-worker';
+import { version as graphileWorkerVersion } from 'graphile-worker/dist/version.js';
+import { z } from 'zod';
+import type { DbOrTx } from './db.ts';
+import type { Logger } from './logger.ts';
+
+/** graphile-worker's own default, kept unless a declaration says otherwise. */
+export const DEFAULT_MAX_ATTEMPTS = 25;
+
+/**
+ * Task identifiers are kebab-case (`booking-expire`): the worker's task file is named by it
+ * (src/worker/tasks/<name>.ts) and the crontab refers to it, whose syntax allows no dots.
+ */
+const TASK_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+
+/** What producers and the worker share about one task. Build it with `defineTask`. */
+export interface TaskDeclaration<Name extends string = string, Schema extends z.ZodType = z.ZodType> {
+  readonly name: Name;
+  /**
+   * Validates the payload on enqueue and again when the job runs (jobs enqueued by older code may
+   * still be in the queue). Payloads travel as JSON, so describe them in JSON terms: ISO strings
+   * for instants (`z.iso.datetime()`), not `z.date()`.
+   */
+  readonly schema: Schema;
+  /** Attempts before the job is left failed (the first run counts as one). */
+  readonly maxAttempts: number;
+}
+
+/** The payload a producer passes to `enqueue` for this task. */
+export type PayloadInput<T extends TaskDeclaration> = z.input<T['schema']>;
+/** The payload the task receives, parsed. */
+export type Payload<T extends TaskDeclaration> = z.output<T['schema']>;
+
+/**
+ * Declares a task. `queueName` is refused on purpose: graphile-worker runs each named queue
+ * serially and warns against many of them, so ordering (per chat, per booking) is kept by the
+ * domain, with job keys and state checks, not by queues.
+ */
+export function defineTask<const Name extends string, Schema extends z.ZodType>(spec: {
+  name: Name;
+  schema: Schema;
+  maxAttempts?: number;
+  queueName?: never;
+}): TaskDeclaration<Name, Schema> {
+  if (!TASK_NAME.test(spec.name)) {
+    throw new Error(`Task name "${spec.name}" must be kebab-case (a-z, 0-9, single dashes)`);
+  }
+  const maxAttempts = spec.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  // add_job stores max_attempts as a smallint.
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 32767) {
+    throw new Error(`Task "${spec.name}": maxAttempts must be an integer from 1 to 32767`);
+  }
+  return Object.freeze({ name: spec.name, schema: spec.schema, maxAttempts });
+}
+
+export interface EnqueueOptions {
+  /** When the job becomes due (default: now). */
+  runAt?: Date;
+  /**
+   * At most one pending job per key. With `replace` (the default) a second enqueue replaces the
+   * pending job's payload and run time and resets its attempts (debounce); `preserve_run_at`
+   * keeps the first run time (throttle); `unsafe_dedupe` keeps the existing job untouched, even
+   * one already running. A key whose job is running gets a new job, since the running one may
+   * have read the world before this change.
+   */
+  jobKey?: string;
+  jobKeyMode?: 'replace' | 'preserve_run_at' | 'unsafe_dedupe';
+  /** Lower runs first (default 0); from -32768 to 32767. */
+  priority?: number;
+}
+
+export interface EnqueuedJob {
+  /** graphile-worker's job id (a bigint, as text): `job.id` in the worker's logs. */
+  id: string;
+  runAt: Date;
+  key: string | null;
+}
+
+/** A payload that does not match its task's schema: a bug in the producer, never enqueued. */
+export class InvalidJobPayloadError extends Error {
+  override name = 'InvalidJobPayloadError';
+}
+
+/**
+ * Adds a job inside the caller's transaction (or on its own, given the plain client). The
+ * payload is checked in the form the worker will see it, after a JSON round trip, so what passes
+ * here also passes in the task.
+ */
+export async function enqueue<T extends TaskDeclaration>(
+  tx: DbOrTx,
+  task: T,
+  payload: PayloadInput<T>,
+  options: EnqueueOptions = {},
+): Promise<EnqueuedJob> {
+  const json = JSON.stringify(payload ?? {});
+  const checked = task.schema.safeParse(JSON.parse(json));
+  if (!checked.success) {
+    throw new InvalidJobPayloadError(
+      `Invalid payload for task "${task.name}":\n${z.prettifyError(checked.error)}`,
+    );
+  }
+  const rows = await tx.$queryRaw<{ id: string; run_at: Date; key: string | null }[]>`
+    SELECT id::text AS id, run_at, key
+    FROM graphile_worker.add_job(
+      identifier => ${task.name}::text,
+      payload => ${json}::json,
+      run_at => ${options.runAt ?? null}::timestamptz,
+      max_attempts => ${task.maxAttempts}::int,
+      job_key => ${options.jobKey ?? null}::text,
+      priority => ${options.priority ?? null}::int,
+      job_key_mode => ${options.jobKeyMode ?? 'replace'}::text
+    )`;
+  const row = rows[0];
+  if (!row) throw new Error(`graphile_worker.add_job returned no job for task "${task.name}"`);
+  return { id: row.id, runAt: row.run_at, key: row.key };
+}
+
+/**
+ * The harmless built-in task: does nothing, optionally for a while. Benchmarks measure
+ * throughput with it; operators and tests use `holdMs` to see a job running (it stops early
+ * when the worker shuts down).
+ */
+export const noopTask = defineTask({
+  name: 'noop',
+  schema: z.object({ holdMs: z.number().int().min(0).max(60_000).optional() }),
+  maxAttempts: 3,
+});
+
+/**
+ * The payload graphile-worker's crontab adds to every scheduled job: the tick it was scheduled
+ * for, and whether it was backfilled after downtime. Cron tasks extend this in their schema
+ * (`cronPayload.extend({...})`) when they need the tick; plain `z.object` strips it otherwise.
+ */
+export const cronPayload = z.object({
+  _cron: z.object({ ts: z.iso.datetime({ offset: true }), backfilled: z.boolean().optional() }),
+});
+
+/**
+ * Installs or upgrades graphile-worker's schema. Every role runs it at start-up: the API enqueues
+ * jobs through `graphile_worker.add_job`, which must exist before the first worker ever starts.
+ * Concurrent starts are safe (graphile-worker detects a migration another process ran).
+ */
+export async function installJobSchema(connectionString: string, logger?: Logger): Promise<void> {
+  await runMigrations({
+    connectionString,
+    maxPoolSize: 2,
+    ...(logger ? { logger: graphileLogger(logger) } : { logger: silentLogger }),
+  });
+}
+
+/** The graphile-worker release whose schema `installJobSchema` installs (test templates key on it). */
+export const JOB_SCHEMA_VERSION: string = graphileWorkerVersion;
+
+/** graphile-worker's log lines as structured pino lines: `worker.*` and `job.*` keys. */
+export function graphileLogger(logger: Logger): GraphileLogger {
+  return new GraphileLoggerClass((scope) => {
+    const child = logger.child({
+      component: 'worker',
+      ...(scope.label ? { 'worker.label': scope.label } : {}),
+      ...(scope.workerId ? { 'worker.id': scope.workerId } : {}),
+      ...(scope.jobId ? { 'job.id': scope.jobId } : {}),
+      ...(scope.taskIdentifier ? { 'job.task': scope.taskIdentifier } : {}),
+    });
+    return (level, message, meta) => {
+      const fields = logFields(meta);
+      // graphile-worker logs every completed job at info; at bench rates that is thousands of
+      // lines a second for what `/metrics` already counts, so success lines go to debug.
+      if (level === 'error') child.error(fields, message);
+      else if (level === 'warning') child.warn(fields, message);
+      else if (level === 'info' && !meta?.success) child.info(fields, message);
+      else child.debug(fields, message);
+    };
+  });
+}
+
+/**
+ * graphile-worker passes whole job rows as log metadata; a job's payload may carry personal
+ * data, so only its identity goes to the log.
+ */
+function logFields(meta: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (!meta) return {};
+  const { job, error, duration, success: _success, failure: _failure, ...rest } = meta;
+  const fields: Record<string, unknown> = { ...rest };
+  if (job && typeof job === 'object' && 'id' in job) {
+    const row = job as { id: string; task_identifier?: string; attempts?: number };
+    fields['job.id'] = row.id;
+    if (row.task_identifier) fields['job.task'] = row.task_identifier;
+    if (row.attempts !== undefined) fields['job.attempt'] = row.attempts;
+  }
+  if (typeof duration === 'number') fields['job.duration_ms'] = Math.round(duration * 100) / 100;
+  if (error !== undefined) fields.err = error;
+  return fields;
+}
+
+const silentLogger = new GraphileLoggerClass(() => () => {});

@@ -1,0 +1,33 @@
+/**
+ * Every recurring schedule, in graphile-worker's crontab format (times in UTC):
+ *
+ * ```
+ * # What the schedule does, and why this schedule.
+ * ┌──────────── minute (0-59)
+ * │ ┌────────── hour (0-23)
+ * │ │ ┌──────── day of the month (1-31)
+ * │ │ │ ┌────── month (1-12)
+ * │ │ │ │ ┌──── day of the week (0-6, Sunday is 0)
+ * │ │ │ │ │ ┌── task identifier          ┌── options                    ┌── optional JSON payload
+ * 0 * * * * venue-daily-summary ?id=venue-daily-summary&fill=2h {"kind":"morning"}
+ * ```
+ *
+ * Options: `id` (required), `fill` (after downtime, schedule the ticks missed within this
+ * period: `30m`, `2h`, `1d`), `max` (attempts; the task declaration's `maxAttempts` when
+ * absent), `priority`, `jobKey`, `jobKeyMode`. Queues are not used (see src/platform/jobs.ts).
+ * The job's payload is the JSON given, plus `_cron: { ts, backfilled }` (the tick), which the
+ * task's schema may read through `cronPayload`.
+ *
+ * Every line names a permanent `?id=`: graphile-worker records each schedule's last tick under
+ * that id, which is how each tick runs once across all workers and how backfill knows what was
+ * missed. Changing an id forgets that history (and can run a tick twice); add a new line instead.
+ *
+ * A worker checks this file when it starts (src/worker/schedules.ts) and refuses to start when a
+ * line has no comment above it, no id, an unknown task or a payload its task would reject.
+ */
+export const crontab = `
+# Each venue's owners and admins get the day's bookings at 07:00 in the venue's own time zone;
+# time zones differ, so the task runs hourly and serves the venues where it is now 07:00.
+# After downtime, missed hours within 3 h are run late; the tick's time decides who is due.
+0 * * * * venue-daily-summary ?id=venue-daily-summary&fill=3h
+`;

@@ -1,0 +1,127 @@
+/**
+ * How a task file turns a declaration (src/platform/jobs.ts) into something the worker runs:
+ *
+ * ```ts
+ * // src/worker/tasks/booking-expire.ts
+ * export default defineHandler(expireBookingTask, async ({ bookingId }, { services, logger }) => {
+ *   await expireBooking(services.db, bookingId, { now: services.now() });
+ * });
+ * ```
+ *
+ * The wrapper parses the payload before the task sees it; a payload that does not parse can
+ * never succeed, so the job fails at once, without retries, with the zod error as its last
+ * error. Anything else the task throws is retried with backoff until the declaration's
+ * `maxAttempts` is spent; a task that knows retrying is pointless throws `PermanentJobError`.
+ * Tasks may run more than once (a worker can die after the work and before the job is marked
+ * done), so they must be safe to repeat.
+ */
+import type { JobHelpers, Task } from 'graphile-worker';
+import { z } from 'zod';
+import type { Payload, TaskDeclaration } from '../platform/jobs.ts';
+import type { Logger } from '../platform/logger.ts';
+import type { Services } from '../services.ts';
+
+/** The job being run, as a task sees it. */
+export interface JobInfo {
+  /** graphile-worker's job id: `job.id` in logs, `jobId` in the operators' API. */
+  id: string;
+  task: string;
+  /** 1 on the first run. */
+  attempt: number;
+  maxAttempts: number;
+  /** The last attempt: a failure now leaves the job failed. */
+  finalAttempt: boolean;
+  key: string | null;
+  runAt: Date;
+  /** Aborts when the worker is shutting down and the job should stop early (and be retried). */
+  signal: AbortSignal;
+}
+
+export interface TaskContext {
+  services: Services;
+  /** A child of the app's logger with `job.id`, `job.task` and `job.attempt`. */
+  logger: Logger;
+  job: JobInfo;
+}
+
+/** What a task file exports (default): its declaration and how to run it. */
+export interface TaskHandler {
+  readonly name: string;
+  readonly declaration: TaskDeclaration;
+  /** The graphile-worker task function, bound to this process's services. */
+  bind(services: Services): Task;
+}
+
+/**
+ * Thrown by a task (or by the wrapper, for a payload that does not parse) when running the job
+ * again cannot help: the job fails now, whatever attempts it had left.
+ */
+export class PermanentJobError extends Error {
+  override name = 'PermanentJobError';
+}
+
+export function defineHandler<T extends TaskDeclaration>(
+  declaration: T,
+  run: (payload: Payload<T>, context: TaskContext) => Promise<void>,
+): TaskHandler {
+  return {
+    name: declaration.name,
+    declaration,
+    bind(services) {
+      return async (payload, helpers) => {
+        const { job } = helpers;
+        const logger = services.logger.child({
+          'job.id': job.id,
+          'job.task': job.task_identifier,
+          'job.attempt': job.attempts,
+        });
+        try {
+          const parsed = declaration.schema.safeParse(payload);
+          if (!parsed.success) {
+            throw new PermanentJobError(
+              `Invalid payload for task "${declaration.name}":\n${z.prettifyError(parsed.error)}`,
+            );
+          }
+          await run(parsed.data as Payload<T>, {
+            services,
+            logger,
+            job: {
+              id: job.id,
+              task: job.task_identifier,
+              attempt: job.attempts,
+              maxAttempts: job.max_attempts,
+              finalAttempt: job.attempts >= job.max_attempts,
+              key: job.key,
+              runAt: job.run_at,
+              signal: helpers.abortSignal,
+            },
+          });
+        } catch (error) {
+          if (error instanceof PermanentJobError) await spendAttempts(helpers);
+          // graphile-worker logs the failure (with job.id and the error) and records it.
+          throw error;
+        }
+      };
+    },
+  };
+}
+
+/**
+ * Makes the failing attempt the last one. graphile-worker 0.17 has no call for this:
+ * `permanently_fail_jobs()` skips locked jobs (and this one is locked by us until the task
+ * returns), and its failure handling retries while `attempts < max_attempts`. So the job's limit
+ * becomes the attempt being made, on the row this worker pool holds the lock on; the failure
+ * graphile-worker records next (last error, unlock) then leaves a job that is never picked up
+ * again, listed as FAILED for operators.
+ */
+async function spendAttempts(helpers: JobHelpers): Promise<void> {
+  const { job } = helpers;
+  if (job.attempts >= job.max_attempts) return;
+  await helpers.query(
+    'UPDATE graphile_worker._private_jobs SET max_attempts = attempts WHERE id = $1 AND locked_by = $2',
+    [job.id, job.locked_by],
+  );
+  // The row graphile-worker holds in memory too, so its `job:failed` event and its log line
+  // ("attempt 1 of 1") agree with the database.
+  job.max_attempts = job.attempts;
+}

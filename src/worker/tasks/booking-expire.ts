@@ -1,0 +1,8 @@
+import { expireBookingTask } from '../../domain/bookings/jobs.ts';
+import { expireBooking } from '../../domain/bookings/scheduled.ts';
+import { defineHandler } from '../task.ts';
+
+export default defineHandler(expireBookingTask, async ({ bookingId }, { services, logger }) => {
+  const expired = await expireBooking(services.bookings, bookingId);
+  if (expired) logger.info({ 'booking.id': bookingId }, 'booking expired');
+});

@@ -1,0 +1,8 @@
+import { noShowTask } from '../../domain/bookings/jobs.ts';
+import { markNoShow } from '../../domain/bookings/scheduled.ts';
+import { defineHandler } from '../task.ts';
+
+export default defineHandler(noShowTask, async ({ bookingId }, { services, logger }) => {
+  const marked = await markNoShow(services.bookings, bookingId, services.config.bookings.noShowGraceMinutes);
+  if (marked) logger.info({ 'booking.id': bookingId }, 'booking marked no-show');
+});

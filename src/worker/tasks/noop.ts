@@ -1,0 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { noopTask } from '../../platform/jobs.ts';
+import { defineHandler } from '../task.ts';
+
+/**
+ * Does nothing, for `holdMs` if asked. A hold cut short by a shutdown throws, so the job is
+ * retried rather than counted as done.
+ */
+export default defineHandler(noopTask, async ({ holdMs }, { job }) => {
+  if (holdMs) await sleep(holdMs, undefined, { signal: job.signal });
+});

@@ -1,0 +1,9 @@
+import { dailySummaryTask } from '../../domain/bookings/jobs.ts';
+import { sendDailySummaries } from '../../domain/bookings/scheduled.ts';
+import { defineHandler } from '../task.ts';
+
+export default defineHandler(dailySummaryTask, async ({ _cron }, { services, logger }) => {
+  const tick = _cron ? new Date(_cron.ts) : services.now();
+  const queued = await sendDailySummaries(services.db, tick);
+  if (queued) logger.info({ 'summary.count': queued }, 'queued daily booking summaries');
+});
