@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { ExecutionArgs, ExecutionResult } from 'graphql';
+import { type DocumentNode, type ExecutionArgs, type ExecutionResult, GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { authenticateCredential } from './api/auth.ts';
@@ -16,7 +16,7 @@ import { createHttpServer, type Route, sendJson } from './platform/http.ts';
 import { createMetrics } from './platform/metrics.ts';
 import { pendingMigrations } from './platform/migrate.ts';
 import type { Services } from './services.ts';
-import { startWorker, type WorkerHandle } from './worker/runner.ts';
+import { startWorker, type WorkerHandle, type WorkerOptions } from './worker/runner.ts';
 
 export type Role = 'api' | 'worker' | 'all';
 
@@ -34,7 +34,12 @@ export interface App {
   services: Services;
 }
 
-export function buildApp(services: Services, role: Role = 'all'): App {
+export interface AppOptions {
+  /** Extra worker tasks and a crontab of their own (tests); metrics are the app's. */
+  worker?: Omit<WorkerOptions, 'metrics'>;
+}
+
+export function buildApp(services: Services, role: Role = 'all', options: AppOptions = {}): App {
   const { config, logger } = services;
   const metrics = createMetrics();
   const stopCountingQueries = services.database.onQuery(() => metrics.dbQueries.inc());
@@ -106,10 +111,19 @@ export function buildApp(services: Services, role: Role = 'all'): App {
           actor: extra.actor,
           logger,
         });
+        let document: DocumentNode;
+        try {
+          document = parse(params.query);
+        } catch (error) {
+          // A syntax error answers this operation. Thrown, it would make graphql-ws close the
+          // whole socket (4500), ending the connection's other subscriptions with it.
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
         const args = {
           schema,
           operationName: params.operationName,
-          document: parse(params.query),
+          document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },
@@ -134,7 +148,7 @@ export function buildApp(services: Services, role: Role = 'all'): App {
   return {
     services,
     async start() {
-      if (role !== 'api') worker = await startWorker(services);
+      if (role !== 'api') worker = await startWorker(services, { ...options.worker, metrics });
       const port = await http.listen(config.http.port, config.http.host);
       logger.info({ 'http.port': port, role }, `AGNT ${role} listening on port ${port}`);
       return port;

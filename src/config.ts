@@ -88,6 +88,15 @@ const envSchema = z.object({
 
   // Worker
   WORKER_CONCURRENCY: positiveInt.default(5),
+  WORKER_POLL_INTERVAL_MS: positiveInt.default(1000),
+  WORKER_STALE_LOCK_SCAN_MS: positiveInt.default(600_000),
+
+  // Bookings
+  BOOKING_HOLD_MINUTES: positiveInt.default(10),
+  BOOKING_REQUEST_MINUTES: positiveInt.default(120),
+  BOOKING_NO_SHOW_GRACE_MINUTES: positiveInt.default(30),
+  BOOKING_COMPLETE_AFTER_MINUTES: positiveInt.default(60),
+  BOOKING_FEEDBACK_AFTER_MINUTES: positiveInt.default(120),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -169,7 +178,22 @@ function shape(e: z.output<typeof envSchema>) {
       signInPerIp: e.SIGN_IN_LIMIT_PER_IP,
       signInWindowSeconds: e.SIGN_IN_LIMIT_WINDOW_SECONDS,
     },
-    worker: { concurrency: e.WORKER_CONCURRENCY },
+    worker: {
+      concurrency: e.WORKER_CONCURRENCY,
+      /** How often a worker looks for jobs that became due (new jobs arrive by LISTEN/NOTIFY at once). */
+      pollIntervalMs: e.WORKER_POLL_INTERVAL_MS,
+      /** How often a worker frees jobs locked for over 4 hours by a worker that died. */
+      staleLockScanMs: e.WORKER_STALE_LOCK_SCAN_MS,
+    },
+    bookings: {
+      /** Minutes a HELD booking keeps its table unconfirmed. */
+      holdMinutes: e.BOOKING_HOLD_MINUTES,
+      /** Minutes a venue has to answer a REQUESTED booking (never past its start). */
+      requestMinutes: e.BOOKING_REQUEST_MINUTES,
+      noShowGraceMinutes: e.BOOKING_NO_SHOW_GRACE_MINUTES,
+      completeAfterMinutes: e.BOOKING_COMPLETE_AFTER_MINUTES,
+      feedbackAfterMinutes: e.BOOKING_FEEDBACK_AFTER_MINUTES,
+    },
   };
 }
 

@@ -2,6 +2,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from './config.ts';
 import { generateKeyringSpec, parseKeyring, type SecretKeyring } from './domain/agents/secrets.ts';
+import type { BookingDeps } from './domain/bookings/bookings.ts';
+import { createBookingDeps } from './domain/bookings/events.ts';
 import { DEMO_OWNER_EMAIL, seedDemoNetwork } from './domain/demo/seed.ts';
 import { createExternalIssuer, type ExternalIssuer } from './domain/identity/access-tokens.ts';
 import { generateSigningKey, loadSigningKeys, type SigningKeys } from './domain/identity/signing-keys.ts';
@@ -15,8 +17,10 @@ import {
 } from './platform/db.ts';
 import { startEmbeddedPostgres } from './platform/embedded-postgres.ts';
 import { ServiceUnavailableError } from './platform/errors.ts';
+import { installJobSchema } from './platform/jobs.ts';
 import type { Logger } from './platform/logger.ts';
 import { migrate } from './platform/migrate.ts';
+import { createPubSub, type PubSub } from './platform/pubsub.ts';
 import { createRateLimiter, type RateLimiter } from './platform/rate-limit.ts';
 import { connectRedis, type RedisHandle, redact } from './platform/redis.ts';
 
@@ -30,6 +34,10 @@ export interface Services {
   limiter: RateLimiter;
   mailer: Mailer;
   keys: SigningKeys;
+  /** Live events between processes (Redis pub/sub, or in-process stand-in). */
+  pubsub: PubSub;
+  /** What booking functions need: database, clock, effects (jobs, messages, events). */
+  bookings: BookingDeps;
   /** Encrypts agents' A2A signing secrets at rest. */
   keyring: SecretKeyring;
   external: ExternalIssuer | undefined;
@@ -82,6 +90,8 @@ async function resolve(
   await ensureDatabaseExists(url);
   const migrated = await migrate(url);
   if (migrated.applied.length) logger.info({ 'db.migrations': migrated.applied }, 'applied migrations');
+  // graphile-worker's queue schema, for every role: the API enqueues through graphile_worker.add_job.
+  await installJobSchema(url, logger);
 
   const redis = await connectRedis(config.redis, logger);
   cleanups.unshift(() => redis.close());
@@ -93,18 +103,29 @@ async function resolve(
   if (config.database.seedDemo && (await seedDemoNetwork(database.prisma, keyring))) {
     logger.info(`seeded the demo network: sign in as ${DEMO_OWNER_EMAIL}`);
   }
+  const pubsub = createPubSub(redis, logger);
+  cleanups.unshift(() => pubsub.close());
+  const now = () => new Date();
   return {
     config,
     logger,
     database,
     db: database.prisma,
+    pubsub,
+    bookings: createBookingDeps({
+      db: database.prisma,
+      now,
+      config: config.bookings,
+      publish: pubsub.publish,
+      onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
+    }),
     redis,
     limiter: createRateLimiter(redis, logger),
     mailer: createMailer(config, logger),
     keys,
     keyring,
     external: config.auth.external ? createExternalIssuer(config.auth.external) : undefined,
-    now: () => new Date(),
+    now,
   };
 }
 

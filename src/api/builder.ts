@@ -10,10 +10,12 @@ import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import SimpleObjectsPlugin from '@pothos/plugin-simple-objects';
 import { GraphQLError } from 'graphql';
+import { organizationOfBooking, requireBooking } from '../domain/bookings/bookings.ts';
 import { organizationOfVenue } from '../domain/venues/venues.ts';
 import type PrismaTypes from '../generated/pothos-types.ts';
 import { getDatamodel } from '../generated/pothos-types.ts';
 import type { MembershipRole } from '../generated/prisma/enums.ts';
+import { NotFoundError } from '../platform/errors.ts';
 import type { Context } from './context.ts';
 
 export interface AuthScopes {
@@ -28,6 +30,10 @@ export interface AuthScopes {
   seesUser: string;
   /** Holds one of `roles` in the organisation that owns the venue (platform admins always pass). */
   venueRole: { venueId: string; roles: readonly MembershipRole[] };
+  /** Holds one of `roles` in the organisation that owns the booking's venue. */
+  bookingVenueRole: { bookingId: string; roles: readonly MembershipRole[] };
+  /** May see the booking: its guest, its venue's team, platform admins. */
+  seesBooking: string;
 }
 
 export const builder = new SchemaBuilder<{
@@ -62,6 +68,20 @@ export const builder = new SchemaBuilder<{
         if (ctx.access.isPlatformAdmin) return true;
         const organizationId = await organizationOfVenue(ctx.services.db, venueId);
         return organizationId !== null && ctx.access.has(organizationId, roles);
+      },
+      bookingVenueRole: async ({ bookingId, roles }) => {
+        if (ctx.access.isPlatformAdmin) return true;
+        const organizationId = await organizationOfBooking(ctx.services.db, bookingId);
+        return organizationId !== null && ctx.access.has(organizationId, roles);
+      },
+      seesBooking: async (bookingId) => {
+        try {
+          await requireBooking(ctx.services.db, ctx.access, bookingId);
+          return true;
+        } catch (error) {
+          if (error instanceof NotFoundError) return false;
+          throw error;
+        }
       },
     }),
     // A refused call is a GraphQL error with a stable code; expected failures inside an allowed

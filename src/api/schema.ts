@@ -11,5 +11,8 @@ import './schema/venue.ts';
 import './schema/agent.ts';
 import './schema/onboarding.ts';
 import './schema/venue-search.ts';
+import './schema/booking.ts';
+import './schema/venue-claim.ts';
+import './schema/job.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

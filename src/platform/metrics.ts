@@ -36,6 +36,19 @@ export function createMetrics() {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
+    jobs: new Counter({
+      name: 'jobs_total',
+      help: 'Job attempts run by this worker, by task and outcome (success; error: will be retried; permanent_failure: no attempts left)',
+      labelNames: ['task', 'outcome'] as const,
+      registers: [registry],
+    }),
+    jobDuration: new Histogram({
+      name: 'job_duration_seconds',
+      help: 'How long job attempts ran, by task and outcome',
+      labelNames: ['task', 'outcome'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
   };
 }
 

@@ -9,10 +9,12 @@ import { print } from 'graphql';
 import { buildApp, type Role } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { generateKeyringSpec, parseKeyring } from '../../src/domain/agents/secrets.ts';
+import { createBookingDeps } from '../../src/domain/bookings/events.ts';
 import { generateSigningKey, loadSigningKeys } from '../../src/domain/identity/signing-keys.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';
 import type { Database } from '../../src/platform/db.ts';
 import { createLogger, type Logger } from '../../src/platform/logger.ts';
+import { createPubSub } from '../../src/platform/pubsub.ts';
 import { createRateLimiter } from '../../src/platform/rate-limit.ts';
 import type { RedisHandle } from '../../src/platform/redis.ts';
 import type { Services } from '../../src/services.ts';
@@ -85,12 +87,21 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     },
   };
   const mailer = createMailer(config, logger);
+  const pubsub = createPubSub(redis, logger);
   const services: Services = {
     config,
     logger,
     database: database as Database,
     db: database.prisma,
     redis,
+    pubsub,
+    bookings: createBookingDeps({
+      db: database.prisma,
+      now: clock.now,
+      config: config.bookings,
+      publish: pubsub.publish,
+      onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
+    }),
     limiter: createRateLimiter(redis, logger),
     mailer,
     keys: await loadSigningKeys(config, logger),
@@ -158,6 +169,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     },
     async close() {
       await app.stop();
+      await pubsub.close();
       mailer.close();
       await smtp.close();
       if (ownRedis) await redis.close();

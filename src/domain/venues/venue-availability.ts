@@ -1,12 +1,14 @@
 import type { DbOrTx } from '../../platform/db.ts';
 import { ValidationError } from '../../platform/errors.ts';
+import { liveBookingsAround } from '../bookings/bookings.ts';
 import type { Access } from '../organizations/access.ts';
-import { availability, type LiveBooking, type Slot } from './availability.ts';
+import { availability, type Slot } from './availability.ts';
 import { requireVenue } from './venues.ts';
 
 /**
  * Bookable slots of a venue on one of its local dates, for a party size. Only venues on the
- * network (LISTED or CLAIMED) are bookable; their own organisation may preview a draft.
+ * network (LISTED or CLAIMED) are bookable; their own organisation may preview a draft. Bookings
+ * that hold a table (requested, held, confirmed, seated) take their room.
  * `liveBookings` are the bookings that hold capacity on and around that date.
  */
 export async function venueAvailability(
@@ -17,7 +19,6 @@ export async function venueAvailability(
     date: string;
     partySize: number;
     now: Date;
-    liveBookings?: readonly LiveBooking[];
   },
 ): Promise<Slot[]> {
   const venue = await requireVenue(db, access, input.venueId);
@@ -27,10 +28,11 @@ export async function venueAvailability(
   // A date's slots are those of the services that start on it (a bar's 00:30 belongs to the night
   // before), so only that date's exceptions matter.
   const day = new Date(`${input.date}T00:00:00Z`);
-  const [hours, exceptions, tables] = await Promise.all([
+  const [hours, exceptions, tables, bookings] = await Promise.all([
     db.openingHours.findMany({ where: { venueId: venue.id } }),
     db.hoursException.findMany({ where: { venueId: venue.id, date: day } }),
     db.venueTable.findMany({ where: { venueId: venue.id } }),
+    liveBookingsAround(db, venue.id, day),
   ]);
   return availability({
     timeZone: venue.timeZone,
@@ -38,7 +40,7 @@ export async function venueAvailability(
     hours,
     exceptions: exceptions.map((e) => ({ ...e, date: e.date.toISOString().slice(0, 10) })),
     tables,
-    bookings: input.liveBookings ?? [],
+    bookings,
     date: input.date,
     partySize: input.partySize,
     now: input.now,

@@ -1,0 +1,425 @@
+import {
+  allowedTransitions,
+  cancelBooking,
+  createBooking,
+  modifyBooking,
+  requireBooking,
+  transitionBooking,
+} from '../../domain/bookings/bookings.ts';
+import { IllegalTransitionError, SlotFullError } from '../../domain/bookings/errors.ts';
+import { type BookingChangedPayload, bookingTopics } from '../../domain/bookings/events.ts';
+import { ANY_ROLE, createAccess } from '../../domain/organizations/access.ts';
+import { organizationOfVenue } from '../../domain/venues/venues.ts';
+import type { BookingStatus as BookingStatusValue } from '../../generated/prisma/enums.ts';
+import { NotAllowedError, NotFoundError } from '../../platform/errors.ts';
+import { builder } from '../builder.ts';
+import type { Context } from '../context.ts';
+import { commonErrors, ErrorInterface } from './errors.ts';
+import { Venue } from './venue.ts';
+
+export const BookingStatus = builder.enumType('BookingStatus', {
+  values: {
+    REQUESTED: { description: 'Asked for; the venue has not answered yet. Holds the table.' },
+    HELD: { description: 'Held for a short while, awaiting confirmation.' },
+    CONFIRMED: { description: 'The venue confirmed it.' },
+    DECLINED: { description: 'The venue could not take it.' },
+    CANCELLED_BY_GUEST: {},
+    CANCELLED_BY_VENUE: {},
+    EXPIRED: { description: 'Nobody confirmed it in time.' },
+    SEATED: { description: 'The party has arrived and sits at its table.' },
+    COMPLETED: {},
+    NO_SHOW: { description: 'The party did not come.' },
+  } as const,
+});
+
+const BookingSource = builder.enumType('BookingSource', {
+  values: ['CHAT', 'DASHBOARD', 'MCP', 'A2A'] as const,
+});
+
+builder.objectType(SlotFullError, {
+  name: 'SlotFullError',
+  description: 'The time asked for has no room left for the party.',
+  interfaces: [ErrorInterface],
+  isTypeOf: (e) => e instanceof SlotFullError,
+  fields: () => ({}),
+});
+
+builder.objectType(IllegalTransitionError, {
+  name: 'IllegalTransitionError',
+  description: "The booking's status does not allow this change, or not by you.",
+  interfaces: [ErrorInterface],
+  isTypeOf: (e) => e instanceof IllegalTransitionError,
+  fields: (t) => ({
+    from: t.field({ type: BookingStatus, resolve: (e) => e.from }),
+    to: t.field({ type: BookingStatus, resolve: (e) => e.to }),
+  }),
+});
+
+const bookingErrors = [...commonErrors, SlotFullError, IllegalTransitionError];
+
+builder.prismaObject('BookingTransition', {
+  fields: (t) => ({
+    from: t.expose('fromStatus', { type: BookingStatus, nullable: true }),
+    to: t.expose('toStatus', { type: BookingStatus }),
+    by: t.exposeString('actorKind', { description: 'guest, venue or system' }),
+    reason: t.exposeString('reason', { nullable: true }),
+    at: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+/** Who reads a booking: its guest, its venue's team, platform admins. */
+function bookingScopes(booking: { guestId: string; venue: { organizationId: string | null } }, ctx: Context) {
+  if (ctx.actor.kind === 'user' && ctx.actor.userId === booking.guestId) return true;
+  return booking.venue.organizationId
+    ? { orgRole: { organizationId: booking.venue.organizationId, roles: ANY_ROLE } }
+    : { platformAdmin: true };
+}
+
+export const Booking = builder.prismaNode('Booking', {
+  id: { field: 'id' },
+  description: "A table booked at a venue. Seen by its guest and the venue's team.",
+  select: { id: true, guestId: true, venue: { select: { organizationId: true } } },
+  authScopes: (booking, ctx) => bookingScopes(booking, ctx),
+  fields: (t) => ({
+    venue: t.relation('venue'),
+    partySize: t.exposeInt('partySize'),
+    startsAt: t.expose('startsAt', { type: 'DateTime' }),
+    endsAt: t.expose('endsAt', { type: 'DateTime' }),
+    status: t.expose('status', { type: BookingStatus }),
+    source: t.expose('source', { type: BookingSource }),
+    specialRequests: t.exposeString('specialRequests', { nullable: true }),
+    notes: t.exposeString('notes', {
+      nullable: true,
+      description: "The venue's own notes. Its team only.",
+      authScopes: (b) =>
+        b.venue.organizationId
+          ? { orgRole: { organizationId: b.venue.organizationId, roles: ANY_ROLE } }
+          : { platformAdmin: true },
+      unauthorizedResolver: () => null,
+    }),
+    guestName: t.string({
+      nullable: true,
+      select: { guest: { select: { displayName: true, email: true } } },
+      resolve: (b) => b.guest.displayName ?? b.guest.email,
+    }),
+    guestEmail: t.string({
+      nullable: true,
+      description: "The guest's address, for the venue's team.",
+      select: { guest: { select: { email: true } } },
+      resolve: (b) => b.guest.email,
+    }),
+    expiresAt: t.expose('expiresAt', { type: 'DateTime', nullable: true }),
+    history: t.relation('transitions', { query: { orderBy: { createdAt: 'asc' } } }),
+    allowedTransitions: t.field({
+      type: [BookingStatus],
+      description: 'Where you may move this booking now (for buttons).',
+      select: { status: true, venueId: true },
+      resolve: async (b, _args, ctx) => allowedTransitions(ctx.services.db, ctx.access, b as never),
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+// --- reads ---
+
+builder.prismaObjectField(Venue, 'bookings', (t) =>
+  t.relatedConnection('bookings', {
+    description: "The venue's bookings in a time range, by start. Its team only.",
+    authScopes: (v) =>
+      v.organizationId
+        ? { orgRole: { organizationId: v.organizationId, roles: ANY_ROLE } }
+        : { platformAdmin: true },
+    args: {
+      from: t.arg({ type: 'DateTime', required: false, description: 'Starting at or after (default: now).' }),
+      to: t.arg({ type: 'DateTime', required: false, description: 'Starting before.' }),
+      statuses: t.arg({ type: [BookingStatus], required: false }),
+    },
+    cursor: 'id',
+    totalCount: true,
+    query: (args, ctx) => ({
+      where: {
+        startsAt: { gte: args.from ?? ctx.services.now(), ...(args.to ? { lt: args.to } : {}) },
+        ...(args.statuses?.length ? { status: { in: args.statuses } } : {}),
+      },
+      orderBy: [{ startsAt: 'asc' }, { id: 'asc' }],
+    }),
+  }),
+);
+
+builder.queryField('myBookings', (t) =>
+  t.prismaConnection({
+    type: Booking,
+    cursor: 'id',
+    description: "The signed-in person's own bookings, soonest first.",
+    authScopes: { person: true },
+    args: {
+      upcoming: t.arg.boolean({ required: false, description: 'Only those not yet started (default true).' }),
+    },
+    resolve: (query, _root, args, ctx) =>
+      ctx.services.db.booking.findMany({
+        ...query,
+        where: {
+          guestId: ctx.access.requireUserId(),
+          ...(args.upcoming === false ? {} : { startsAt: { gte: ctx.services.now() } }),
+        },
+        orderBy: [{ startsAt: args.upcoming === false ? 'desc' : 'asc' }, { id: 'asc' }],
+      }),
+  }),
+);
+
+// --- writes ---
+
+const BookingPayload = builder.simpleObject('BookingPayload', {
+  fields: (t) => ({ booking: t.field({ type: Booking }) }),
+});
+
+const CreateBookingInput = builder.inputType('CreateBookingInput', {
+  fields: (t) => ({
+    venueId: t.globalID({ for: Venue }),
+    startsAt: t.field({ type: 'DateTime', description: 'One of the venue’s availability slots.' }),
+    partySize: t.int(),
+    guestEmail: t.string({
+      required: false,
+      description:
+        "The venue's team books for a guest by email (CONFIRMED at once). Leave out to book for yourself.",
+    }),
+    specialRequests: t.string({ required: false }),
+    notes: t.string({ required: false, description: "The venue's own notes." }),
+    clientKey: t.string({
+      required: false,
+      description: 'Your idempotency key: sending the same key again returns the same booking.',
+    }),
+    hold: t.boolean({
+      required: false,
+      description: 'Hold the table briefly (HELD) instead of requesting it.',
+    }),
+  }),
+});
+
+builder.mutationField('createBooking', (t) =>
+  t.field({
+    type: BookingPayload,
+    description: 'Books a table at one of the venue’s free slots.',
+    errors: { types: bookingErrors, result: { name: 'CreateBookingResult' } },
+    args: { input: t.arg({ type: CreateBookingInput, required: true }) },
+    authScopes: { authenticated: true },
+    resolve: async (_root, { input }, ctx) => {
+      const { venueId, guestEmail, specialRequests, notes, clientKey, hold, ...rest } = input;
+      const booking = await createBooking(ctx.services.bookings, ctx.access, {
+        ...rest,
+        venueId: venueId.id,
+        source: 'DASHBOARD',
+        ...(guestEmail ? { guestEmail } : {}),
+        ...(specialRequests ? { specialRequests } : {}),
+        ...(notes ? { notes } : {}),
+        ...(clientKey ? { clientKey } : {}),
+        ...(hold ? { hold } : {}),
+      });
+      return { booking: await loadBooking(ctx, booking.id) };
+    },
+  }),
+);
+
+const ModifyBookingInput = builder.inputType('ModifyBookingInput', {
+  fields: (t) => ({
+    bookingId: t.globalID({ for: Booking }),
+    startsAt: t.field({ type: 'DateTime', required: false }),
+    partySize: t.int({ required: false }),
+    reason: t.string({ required: false }),
+  }),
+});
+
+builder.mutationField('modifyBooking', (t) =>
+  t.field({
+    type: BookingPayload,
+    description: 'Changes the time or party size of a live booking, if there is room.',
+    errors: { types: bookingErrors, result: { name: 'ModifyBookingResult' } },
+    args: { input: t.arg({ type: ModifyBookingInput, required: true }) },
+    authScopes: (_root, { input }) => ({ seesBooking: input.bookingId.id }),
+    resolve: async (_root, { input }, ctx) => {
+      const booking = await modifyBooking(ctx.services.bookings, ctx.access, {
+        bookingId: input.bookingId.id,
+        ...(input.startsAt ? { startsAt: input.startsAt } : {}),
+        ...(input.partySize ? { partySize: input.partySize } : {}),
+        reason: input.reason ?? null,
+      });
+      return { booking: await loadBooking(ctx, booking.id) };
+    },
+  }),
+);
+
+const BookingActionInput = builder.inputType('BookingActionInput', {
+  fields: (t) => ({
+    bookingId: t.globalID({ for: Booking }),
+    reason: t.string({ required: false, description: 'Kept in the booking’s history.' }),
+  }),
+});
+
+/** One mutation per move a dashboard makes; all go through the same status machine. */
+const VENUE_MOVES: [name: string, to: BookingStatusValue, description: string][] = [
+  ['confirmBooking', 'CONFIRMED', 'Confirms a requested or held booking.'],
+  ['declineBooking', 'DECLINED', 'Turns down a requested or held booking.'],
+  ['holdBooking', 'HELD', 'Marks a requested booking as held while the venue decides.'],
+  ['seatBooking', 'SEATED', 'The party has arrived.'],
+  ['completeBooking', 'COMPLETED', 'The party has left.'],
+  ['markBookingNoShow', 'NO_SHOW', 'The party did not come.'],
+];
+
+for (const [name, to, description] of VENUE_MOVES) {
+  builder.mutationField(name, (t) =>
+    t.field({
+      type: BookingPayload,
+      description: `${description} The venue's team.`,
+      errors: { types: bookingErrors, result: { name: `${name[0]!.toUpperCase()}${name.slice(1)}Result` } },
+      args: { input: t.arg({ type: BookingActionInput, required: true }) },
+      authScopes: (_root, { input }) => ({
+        bookingVenueRole: { bookingId: input.bookingId.id, roles: ANY_ROLE },
+      }),
+      resolve: async (_root, { input }, ctx) => {
+        const booking = await transitionBooking(ctx.services.bookings, ctx.access, {
+          bookingId: input.bookingId.id,
+          to,
+          reason: input.reason ?? null,
+        });
+        return { booking: await loadBooking(ctx, booking.id) };
+      },
+    }),
+  );
+}
+
+builder.mutationField('cancelBooking', (t) =>
+  t.field({
+    type: BookingPayload,
+    description: 'Cancels a booking, as its guest or as the venue.',
+    errors: { types: bookingErrors, result: { name: 'CancelBookingResult' } },
+    args: { input: t.arg({ type: BookingActionInput, required: true }) },
+    authScopes: (_root, { input }) => ({ seesBooking: input.bookingId.id }),
+    resolve: async (_root, { input }, ctx) => {
+      const booking = await cancelBooking(ctx.services.bookings, ctx.access, {
+        bookingId: input.bookingId.id,
+        reason: input.reason ?? null,
+      });
+      return { booking: await loadBooking(ctx, booking.id) };
+    },
+  }),
+);
+
+async function loadBooking(ctx: Context, bookingId: string) {
+  return ctx.services.db.booking.findUniqueOrThrow({
+    where: { id: bookingId },
+    include: { venue: { select: { organizationId: true } } },
+  });
+}
+
+// --- live updates ---
+
+builder.subscriptionType({});
+
+/** Yielded once, instead of the event, when the subscriber may no longer read its topic. */
+const REVOKED = Symbol('access revoked');
+
+/**
+ * The topic's events while the subscriber may still read them. Auth scopes run once, when the
+ * subscription starts, and the context (its memberships, Pothos' scope cache) lives as long as
+ * the subscription: without this, a member removed from the organisation would go on receiving
+ * its bookings, guests' addresses included, until they hang up. So every event is re-checked
+ * with fresh access; the first refusal stops listening and ends the stream with FORBIDDEN.
+ *
+ * Hand-written rather than an async generator: a generator waiting for the next event cannot be
+ * returned until one arrives, and the Redis subscription would outlive the subscriber.
+ */
+/** How long a subscriber's right to read, once checked, is trusted before it is checked again. */
+export const RECHECK_MS = 15_000;
+
+function whileAllowed(
+  events: AsyncIterableIterator<unknown>,
+  check: () => Promise<boolean>,
+  now: () => Date,
+): AsyncIterableIterator<unknown> {
+  let revoked = false;
+  // One answer serves the events of the next RECHECK_MS: a venue with a thousand subscribers
+  // does not cost a thousand membership queries per change, and a removed member stops within
+  // that time.
+  let checkedAt = Number.NEGATIVE_INFINITY;
+  const allowed = async () => {
+    if (now().getTime() - checkedAt < RECHECK_MS) return true;
+    const ok = await check();
+    if (ok) checkedAt = now().getTime();
+    return ok;
+  };
+  const stop = async () => {
+    await events.return?.();
+    return { done: true as const, value: undefined };
+  };
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      if (revoked) return stop();
+      const event = await events.next();
+      if (event.done || (await allowed())) return event;
+      revoked = true;
+      await events.return?.();
+      return { done: false, value: REVOKED };
+    },
+    return: stop,
+  };
+}
+
+/** The booking an event is about, or FORBIDDEN once the subscriber lost the right to read it. */
+function loadEventBooking(query: object, payload: unknown, ctx: Context) {
+  if (payload === REVOKED) throw new NotAllowedError();
+  return ctx.services.db.booking.findUniqueOrThrow({
+    ...query,
+    where: { id: (payload as BookingChangedPayload).bookingId },
+  });
+}
+
+builder.subscriptionField('bookingChanged', (t) =>
+  t.prismaField({
+    type: Booking,
+    description: "Every change to the venue's bookings, as it happens. The venue's team.",
+    args: { venueId: t.arg.globalID({ for: Venue, required: true }) },
+    authScopes: (_root, args) => ({ venueRole: { venueId: args.venueId.id, roles: ANY_ROLE } }),
+    subscribe: (_root, args, ctx) =>
+      whileAllowed(
+        ctx.services.pubsub.subscribe(bookingTopics.venue(args.venueId.id)),
+        async () => {
+          // The `venueRole` scope again, on a fresh reading of the memberships.
+          const access = createAccess(ctx.services.db, ctx.actor);
+          if (access.isPlatformAdmin) return true;
+          const organizationId = await organizationOfVenue(ctx.services.db, args.venueId.id);
+          return organizationId !== null && access.has(organizationId, ANY_ROLE);
+        },
+        ctx.services.now,
+      ),
+    resolve: (query, payload, _args, ctx) => loadEventBooking(query, payload, ctx),
+  }),
+);
+
+builder.subscriptionField('booking', (t) =>
+  t.prismaField({
+    type: Booking,
+    description: 'Changes to one booking, for its guest or its venue’s team.',
+    args: { id: t.arg.globalID({ for: Booking, required: true }) },
+    authScopes: (_root, args) => ({ seesBooking: args.id.id }),
+    subscribe: (_root, args, ctx) =>
+      whileAllowed(
+        ctx.services.pubsub.subscribe(bookingTopics.booking(args.id.id)),
+        async () => {
+          // The `seesBooking` scope again, on a fresh reading of the memberships.
+          try {
+            await requireBooking(ctx.services.db, createAccess(ctx.services.db, ctx.actor), args.id.id);
+            return true;
+          } catch (error) {
+            if (error instanceof NotFoundError) return false;
+            throw error;
+          }
+        },
+        ctx.services.now,
+      ),
+    resolve: (query, payload, _args, ctx) => loadEventBooking(query, payload, ctx),
+  }),
+);

@@ -1,0 +1,419 @@
+/**
+ * Bookings: creating one against live capacity, moving it through the status machine, changing
+ * its time or party size. Capacity is checked and the booking written while the venue's row is
+ * held (`SELECT … FOR UPDATE`), so concurrent requests for the last table are served one at a
+ * time and exactly one gets it.
+ */
+import { z } from 'zod';
+import type { Booking, Venue } from '../../generated/prisma/client.ts';
+import type { BookingSource, BookingStatus } from '../../generated/prisma/enums.ts';
+import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
+import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
+import { findOrCreateUserByEmail, normalizeEmail } from '../identity/email.ts';
+import { type Access, ANY_ROLE } from '../organizations/access.ts';
+import { parseInput } from '../validation.ts';
+import { availability, type LiveBooking } from '../venues/availability.ts';
+import { PUBLIC_STATUSES } from '../venues/venues.ts';
+import type { BookingEffects } from './effects.ts';
+import { IllegalTransitionError, SlotFullError } from './errors.ts';
+import { type BookingActorKind, canTransition, LIVE_STATUSES, nextStatuses } from './status.ts';
+
+export interface BookingDeps {
+  db: Db;
+  now: () => Date;
+  effects: BookingEffects;
+  /** Minutes a HELD booking keeps its table unconfirmed. */
+  holdMinutes: number;
+  /** Minutes a venue has to answer a REQUESTED booking (never past its start). */
+  requestMinutes: number;
+}
+
+const createSchema = z.object({
+  venueId: z.uuid(),
+  partySize: z.number().int().min(1).max(500),
+  startsAt: z.date(),
+  source: z.enum(['CHAT', 'DASHBOARD', 'MCP', 'A2A']),
+  guestEmail: z.string().optional(),
+  notes: z.string().trim().max(2000).optional(),
+  specialRequests: z.string().trim().max(2000).optional(),
+  clientKey: z.string().trim().min(8, 'At least 8 characters').max(200).optional(),
+  hold: z.boolean().optional(),
+});
+
+export type CreateBookingInput = z.input<typeof createSchema>;
+
+/**
+ * Books a table. A person books for themselves (REQUESTED, or HELD with `hold`, until the venue
+ * confirms); the venue's team books for a guest by email and the booking is CONFIRMED at once.
+ * The same `clientKey` from the same requester returns the booking it made the first time.
+ */
+export async function createBooking(
+  deps: BookingDeps,
+  access: Access,
+  input: CreateBookingInput,
+): Promise<Booking> {
+  const requesterId = access.requireUserId();
+  const parsed = parseInput(createSchema, input);
+  const venue = await deps.db.venue.findUnique({ where: { id: parsed.venueId } });
+  const forSomeoneElse = parsed.guestEmail !== undefined;
+  const asVenue = venue?.organizationId
+    ? await access.has(venue.organizationId, ANY_ROLE)
+    : access.isPlatformAdmin;
+  if (!venue || (!PUBLIC_STATUSES.includes(venue.status) && !asVenue))
+    throw new NotFoundError('Venue not found');
+  if (forSomeoneElse && !asVenue) throw new NotAllowedError('Only the venue’s team books for someone else');
+
+  if (parsed.clientKey) {
+    const earlier = await deps.db.booking.findUnique({
+      where: { requestedById_clientKey: { requestedById: requesterId, clientKey: parsed.clientKey } },
+    });
+    if (earlier) return sameRequestOrConflict(earlier, parsed);
+  }
+
+  const guestId = forSomeoneElse
+    ? (await findOrCreateUserByEmail(deps.db, normalizeEmail(parsed.guestEmail!, 'guestEmail'))).user.id
+    : requesterId;
+  const now = deps.now();
+  const status: BookingStatus = forSomeoneElse ? 'CONFIRMED' : parsed.hold ? 'HELD' : 'REQUESTED';
+  const endsAt = new Date(parsed.startsAt.getTime() + venue.turnMinutes * 60_000);
+  const expiresAt =
+    status === 'HELD'
+      ? new Date(now.getTime() + deps.holdMinutes * 60_000)
+      : status === 'REQUESTED'
+        ? new Date(Math.min(now.getTime() + deps.requestMinutes * 60_000, parsed.startsAt.getTime()))
+        : null;
+
+  try {
+    const booking = await deps.db.$transaction(async (tx) => {
+      const locked = await lockVenue(tx, venue.id);
+      await requireRoom(tx, locked, {
+        startsAt: parsed.startsAt,
+        partySize: parsed.partySize,
+        now,
+        exceptBookingId: null,
+      });
+      const created = await tx.booking.create({
+        data: {
+          venueId: venue.id,
+          guestId,
+          requestedById: requesterId,
+          partySize: parsed.partySize,
+          startsAt: parsed.startsAt,
+          endsAt,
+          status,
+          source: parsed.source as BookingSource,
+          notes: parsed.notes ?? null,
+          specialRequests: parsed.specialRequests ?? null,
+          clientKey: parsed.clientKey ?? null,
+          expiresAt,
+        },
+      });
+      await tx.bookingTransition.create({
+        data: {
+          bookingId: created.id,
+          fromStatus: null,
+          toStatus: status,
+          actorKind: asVenue && forSomeoneElse ? 'venue' : 'guest',
+          actorId: requesterId,
+          reason: 'created',
+        },
+      });
+      await deps.effects.inTransaction(tx, { booking: created, venue: locked, from: null });
+      return created;
+    });
+    await deps.effects.afterCommit({ booking, from: null });
+    return booking;
+  } catch (error) {
+    // Two requests with one client key at once: the loser returns the winner's booking.
+    if (parsed.clientKey && (error as { code?: string }).code === 'P2002') {
+      const earlier = await deps.db.booking.findUniqueOrThrow({
+        where: { requestedById_clientKey: { requestedById: requesterId, clientKey: parsed.clientKey } },
+      });
+      return sameRequestOrConflict(earlier, parsed);
+    }
+    throw error;
+  }
+}
+
+function sameRequestOrConflict(
+  earlier: Booking,
+  request: { venueId: string; startsAt: Date; partySize: number },
+) {
+  if (
+    earlier.venueId !== request.venueId ||
+    earlier.startsAt.getTime() !== request.startsAt.getTime() ||
+    earlier.partySize !== request.partySize
+  ) {
+    throw new ConflictError('This client key was already used for a different booking');
+  }
+  return earlier;
+}
+
+/** Who the caller is to this booking: its guest, its venue's team, or nobody. */
+async function actorKindFor(db: DbOrTx, access: Access, booking: Booking): Promise<BookingActorKind | null> {
+  const venue = await db.venue.findUniqueOrThrow({
+    where: { id: booking.venueId },
+    select: { organizationId: true },
+  });
+  if (venue.organizationId && (await access.has(venue.organizationId, ANY_ROLE))) return 'venue';
+  if (access.isPlatformAdmin) return 'venue';
+  if (access.actor.kind !== 'anonymous' && access.actor.userId === booking.guestId) return 'guest';
+  return null;
+}
+
+/** The organisation that owns a booking's venue, or null (for authorising before the real work). */
+export async function organizationOfBooking(db: DbOrTx, bookingId: string): Promise<string | null> {
+  if (!z.uuid().safeParse(bookingId).success) return null;
+  const booking = await db.booking.findUnique({
+    where: { id: bookingId },
+    select: { venue: { select: { organizationId: true } } },
+  });
+  return booking?.venue.organizationId ?? null;
+}
+
+/** A booking the caller may see (its guest, its venue's team, platform admins), or NotFoundError. */
+export async function requireBooking(db: DbOrTx, access: Access, bookingId: string): Promise<Booking> {
+  const booking = z.uuid().safeParse(bookingId).success
+    ? await db.booking.findUnique({ where: { id: bookingId } })
+    : null;
+  if (!booking || !(await actorKindFor(db, access, booking))) throw new NotFoundError('Booking not found');
+  return booking;
+}
+
+/**
+ * Moves a booking to `to` if the status machine lets this caller do it. The venue's team and the
+ * guest are told apart by who is asking; `reason` is kept in the history.
+ */
+export async function transitionBooking(
+  deps: BookingDeps,
+  access: Access,
+  input: { bookingId: string; to: BookingStatus; reason?: string | null },
+): Promise<Booking> {
+  const booking = await requireBooking(deps.db, access, input.bookingId);
+  const actorKind = (await actorKindFor(deps.db, access, booking))!;
+  const actorId = access.actor.kind === 'anonymous' ? null : access.actor.userId;
+  return moveBooking(deps, {
+    bookingId: booking.id,
+    to: input.to,
+    actorKind,
+    actorId,
+    reason: input.reason ?? null,
+  });
+}
+
+/** Cancels a booking: as the guest (CANCELLED_BY_GUEST) or as the venue (CANCELLED_BY_VENUE). */
+export async function cancelBooking(
+  deps: BookingDeps,
+  access: Access,
+  input: { bookingId: string; reason?: string | null },
+): Promise<Booking> {
+  const booking = await requireBooking(deps.db, access, input.bookingId);
+  const actorKind = (await actorKindFor(deps.db, access, booking))!;
+  const actorId = access.actor.kind === 'anonymous' ? null : access.actor.userId;
+  const to: BookingStatus = actorKind === 'guest' ? 'CANCELLED_BY_GUEST' : 'CANCELLED_BY_VENUE';
+  return moveBooking(deps, { bookingId: booking.id, to, actorKind, actorId, reason: input.reason ?? null });
+}
+
+/** The statuses the caller may move this booking to, for a dashboard's buttons. */
+export async function allowedTransitions(
+  db: DbOrTx,
+  access: Access,
+  booking: Booking,
+): Promise<BookingStatus[]> {
+  const actorKind = await actorKindFor(db, access, booking);
+  return actorKind ? nextStatuses(booking.status, actorKind) : [];
+}
+
+/** For jobs and the platform's own agents: the same machine, as the system. */
+export async function systemTransition(
+  deps: BookingDeps,
+  input: { bookingId: string; to: BookingStatus; reason: string; onlyFrom?: readonly BookingStatus[] },
+): Promise<Booking | null> {
+  try {
+    return await moveBooking(deps, { ...input, actorKind: 'system', actorId: null });
+  } catch (error) {
+    // A job that finds the booking already moved on has nothing to do.
+    if (error instanceof IllegalTransitionError && input.onlyFrom && !input.onlyFrom.includes(error.from))
+      return null;
+    throw error;
+  }
+}
+
+async function moveBooking(
+  deps: BookingDeps,
+  input: {
+    bookingId: string;
+    to: BookingStatus;
+    actorKind: BookingActorKind;
+    actorId: string | null;
+    reason: string | null;
+    onlyFrom?: readonly BookingStatus[];
+  },
+): Promise<Booking> {
+  const { booking, from } = await deps.db.$transaction(async (tx) => {
+    const [current] = await tx.$queryRaw<{ status: BookingStatus }[]>`
+      SELECT status FROM bookings WHERE id = ${input.bookingId}::uuid FOR UPDATE`;
+    if (!current) throw new NotFoundError('Booking not found');
+    if (input.onlyFrom && !input.onlyFrom.includes(current.status)) {
+      throw new IllegalTransitionError(current.status, input.to);
+    }
+    if (!canTransition(current.status, input.to, input.actorKind)) {
+      throw new IllegalTransitionError(current.status, input.to);
+    }
+    const updated = await tx.booking.update({
+      where: { id: input.bookingId },
+      data: {
+        status: input.to,
+        ...(LIVE_STATUSES.includes(input.to) && input.to !== 'HELD' ? { expiresAt: null } : {}),
+      },
+    });
+    await tx.bookingTransition.create({
+      data: {
+        bookingId: updated.id,
+        fromStatus: current.status,
+        toStatus: input.to,
+        actorKind: input.actorKind,
+        actorId: input.actorId,
+        reason: input.reason,
+      },
+    });
+    const venue = await tx.venue.findUniqueOrThrow({ where: { id: updated.venueId } });
+    await deps.effects.inTransaction(tx, { booking: updated, venue, from: current.status });
+    return { booking: updated, from: current.status };
+  });
+  await deps.effects.afterCommit({ booking, from });
+  return booking;
+}
+
+const modifySchema = z.object({
+  bookingId: z.uuid(),
+  startsAt: z.date().optional(),
+  partySize: z.number().int().min(1).max(500).optional(),
+});
+
+/** Changes the time or the party size of a live booking, if the venue has room for the change. */
+export async function modifyBooking(
+  deps: BookingDeps,
+  access: Access,
+  input: z.input<typeof modifySchema> & { reason?: string | null },
+): Promise<Booking> {
+  const parsed = parseInput(modifySchema, input);
+  const booking = await requireBooking(deps.db, access, parsed.bookingId);
+  const actorKind = (await actorKindFor(deps.db, access, booking))!;
+  if (!['REQUESTED', 'HELD', 'CONFIRMED'].includes(booking.status)) {
+    throw new IllegalTransitionError(
+      booking.status,
+      booking.status,
+      `A ${booking.status.toLowerCase()} booking cannot be changed`,
+    );
+  }
+  const startsAt = parsed.startsAt ?? booking.startsAt;
+  const partySize = parsed.partySize ?? booking.partySize;
+  const now = deps.now();
+  const updated = await deps.db.$transaction(async (tx) => {
+    const venue = await lockVenue(tx, booking.venueId);
+    const [current] = await tx.$queryRaw<{ status: BookingStatus }[]>`
+      SELECT status FROM bookings WHERE id = ${booking.id}::uuid FOR UPDATE`;
+    if (current?.status !== booking.status)
+      throw new ConflictError('The booking changed meanwhile; try again');
+    await requireRoom(tx, venue, { startsAt, partySize, now, exceptBookingId: booking.id });
+    const changed = await tx.booking.update({
+      where: { id: booking.id },
+      data: { startsAt, partySize, endsAt: new Date(startsAt.getTime() + venue.turnMinutes * 60_000) },
+    });
+    const what = [
+      startsAt.getTime() !== booking.startsAt.getTime()
+        ? `time ${booking.startsAt.toISOString()} → ${startsAt.toISOString()}`
+        : null,
+      partySize !== booking.partySize ? `party ${booking.partySize} → ${partySize}` : null,
+    ].filter(Boolean);
+    await tx.bookingTransition.create({
+      data: {
+        bookingId: booking.id,
+        fromStatus: booking.status,
+        toStatus: booking.status,
+        actorKind,
+        actorId: access.actor.kind === 'anonymous' ? null : access.actor.userId,
+        reason: input.reason ?? `changed ${what.join(', ') || 'nothing'}`,
+      },
+    });
+    await deps.effects.inTransaction(tx, { booking: changed, venue, from: booking.status, modified: true });
+    return changed;
+  });
+  await deps.effects.afterCommit({ booking: updated, from: booking.status });
+  return updated;
+}
+
+async function lockVenue(tx: Tx, venueId: string): Promise<Venue> {
+  await tx.$queryRaw`SELECT id FROM venues WHERE id = ${venueId}::uuid FOR UPDATE`;
+  return tx.venue.findUniqueOrThrow({ where: { id: venueId } });
+}
+
+/** Live bookings of a venue that could share capacity with anything on `around`'s service days. */
+export async function liveBookingsAround(
+  db: DbOrTx,
+  venueId: string,
+  around: Date,
+  exceptBookingId: string | null = null,
+) {
+  const from = new Date(around.getTime() - 2 * 86_400_000);
+  const to = new Date(around.getTime() + 2 * 86_400_000);
+  const rows = await db.booking.findMany({
+    where: {
+      venueId,
+      status: { in: [...LIVE_STATUSES] },
+      startsAt: { gte: from, lt: to },
+      ...(exceptBookingId ? { id: { not: exceptBookingId } } : {}),
+    },
+    select: { startsAt: true, endsAt: true, partySize: true },
+  });
+  return rows satisfies LiveBooking[];
+}
+
+/**
+ * Refuses a start time that is not bookable (ValidationError on `startsAt`) or that has no room
+ * left for the party (SlotFullError). A time after midnight may belong to the previous day's
+ * service, so both local dates are asked.
+ */
+async function requireRoom(
+  tx: Tx,
+  venue: Venue,
+  request: { startsAt: Date; partySize: number; now: Date; exceptBookingId: string | null },
+) {
+  if (!PUBLIC_STATUSES.includes(venue.status) && venue.status !== 'DRAFT') {
+    throw new NotAllowedError('This venue is not taking bookings');
+  }
+  const [hours, tables, bookings] = await Promise.all([
+    tx.openingHours.findMany({ where: { venueId: venue.id } }),
+    tx.venueTable.findMany({ where: { venueId: venue.id } }),
+    liveBookingsAround(tx, venue.id, request.startsAt, request.exceptBookingId),
+  ]);
+  const local = Temporal.Instant.fromEpochMilliseconds(request.startsAt.getTime())
+    .toZonedDateTimeISO(venue.timeZone)
+    .toPlainDate();
+  const dates = [local.subtract({ days: 1 }), local];
+  const exceptions = (
+    await tx.hoursException.findMany({
+      where: { venueId: venue.id, date: { in: dates.map((d) => new Date(`${d.toString()}T00:00:00Z`)) } },
+    })
+  ).map((e) => ({ ...e, date: e.date.toISOString().slice(0, 10) }));
+  const common = {
+    timeZone: venue.timeZone,
+    rules: venue,
+    hours,
+    exceptions,
+    tables,
+    partySize: request.partySize,
+    now: request.now,
+  };
+  const at = request.startsAt.getTime();
+  const offered = (withBookings: readonly LiveBooking[]) =>
+    dates.some((date) =>
+      availability({ ...common, bookings: withBookings, date: date.toString() }).some(
+        (s) => s.startsAt.getTime() === at,
+      ),
+    );
+  if (offered(bookings)) return;
+  if (offered([])) throw new SlotFullError('That time is full for this party size; pick another slot');
+  throw new ValidationError('That is not a bookable time at this venue', 'startsAt');
+}

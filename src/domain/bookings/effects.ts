@@ -1,0 +1,117 @@
+/**
+ * What follows a booking change. Inside the transaction that made the change: the jobs it needs
+ * (expiry, reminders, no-show check, completion, feedback) and the messages it sends, so none is
+ * lost and none is sent for a change that rolled back. After the commit: the event that live
+ * dashboards receive.
+ *
+ * Jobs are keyed per booking and purpose and replaced on every change, so a moved booking is
+ * reminded at its new time; a job that finds its booking has moved on does nothing.
+ */
+import type { Booking, Venue } from '../../generated/prisma/client.ts';
+import type { BookingStatus } from '../../generated/prisma/enums.ts';
+import type { Tx } from '../../platform/db.ts';
+import { enqueue } from '../../platform/jobs.ts';
+import {
+  bookingReminderTask,
+  completeBookingTask,
+  expireBookingTask,
+  feedbackRequestTask,
+  noShowTask,
+} from './jobs.ts';
+import { queueGuestMessage } from './messages.ts';
+
+export interface BookingChange {
+  booking: Booking;
+  venue: Venue;
+  /** The status before; null for a new booking. */
+  from: BookingStatus | null;
+  /** Time or party size changed, status unchanged. */
+  modified?: boolean;
+}
+
+export interface BookingEvent {
+  booking: Booking;
+  from: BookingStatus | null;
+}
+
+export interface BookingEffects {
+  inTransaction(tx: Tx, change: BookingChange): Promise<void>;
+  afterCommit(event: BookingEvent): Promise<void>;
+}
+
+export interface BookingTimings {
+  /** Minutes after the start a confirmed party may still arrive. */
+  noShowGraceMinutes: number;
+  /** Minutes after the end of the turn a seated booking is completed. */
+  completeAfterMinutes: number;
+  /** Minutes after completion the guest is asked for feedback. */
+  feedbackAfterMinutes: number;
+}
+
+const HOUR = 3_600_000;
+
+export function createBookingEffects(options: {
+  timings: BookingTimings;
+  now: () => Date;
+  /** Tells live subscribers (pub/sub); failures are logged by the caller, never undo the change. */
+  publish: (event: BookingEvent) => Promise<void>;
+}): BookingEffects {
+  const { timings, now } = options;
+  return {
+    async inTransaction(tx, { booking, venue, from, modified }) {
+      const id = booking.id;
+      const status = booking.status;
+      const key = (purpose: string) => ({
+        jobKey: `booking:${id}:${purpose}`,
+        jobKeyMode: 'replace' as const,
+      });
+
+      if ((status === 'REQUESTED' || status === 'HELD') && booking.expiresAt) {
+        await enqueue(
+          tx,
+          expireBookingTask,
+          { bookingId: id },
+          { runAt: booking.expiresAt, ...key('expire') },
+        );
+      }
+      if (status === 'CONFIRMED' && (from !== 'CONFIRMED' || modified)) {
+        const start = booking.startsAt.getTime();
+        for (const [before, hours] of [
+          ['24h', 24],
+          ['2h', 2],
+        ] as const) {
+          const runAt = new Date(start - hours * HOUR);
+          // A booking made less than a day ahead gets only the reminders still ahead of it.
+          if (runAt > now()) {
+            await enqueue(
+              tx,
+              bookingReminderTask,
+              { bookingId: id, before },
+              { runAt, ...key(`reminder-${before}`) },
+            );
+          }
+        }
+        await enqueue(
+          tx,
+          noShowTask,
+          { bookingId: id },
+          { runAt: new Date(start + timings.noShowGraceMinutes * 60_000), ...key('no-show') },
+        );
+      }
+      if (status === 'SEATED' && from !== 'SEATED') {
+        const runAt = new Date(booking.endsAt.getTime() + timings.completeAfterMinutes * 60_000);
+        await enqueue(tx, completeBookingTask, { bookingId: id }, { runAt, ...key('complete') });
+      }
+      if (status === 'COMPLETED' && from !== 'COMPLETED') {
+        const runAt = new Date(now().getTime() + timings.feedbackAfterMinutes * 60_000);
+        await enqueue(tx, feedbackRequestTask, { bookingId: id }, { runAt, ...key('feedback') });
+      }
+      if (from !== null && from !== status) {
+        await queueGuestMessage(tx, { booking, venue, event: status });
+      }
+    },
+    async afterCommit(event) {
+      await options.publish(event);
+    },
+  };
+}

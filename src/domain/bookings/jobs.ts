@@ -1,0 +1,50 @@
+/**
+ * The background jobs bookings cause. Each declaration (name and payload schema) is shared by the
+ * code that enqueues it (effects.ts) and the task that runs it (src/worker/tasks/<name>.ts).
+ */
+import { z } from 'zod';
+import { cronPayload, defineTask } from '../../platform/jobs.ts';
+
+const bookingPayload = z.object({ bookingId: z.uuid() });
+
+/** A REQUESTED or HELD booking nobody confirmed in time becomes EXPIRED. */
+export const expireBookingTask = defineTask({
+  name: 'booking-expire',
+  schema: bookingPayload,
+  maxAttempts: 10,
+});
+
+/** Reminds the guest of a confirmed booking, 24 or 2 hours before. */
+export const bookingReminderTask = defineTask({
+  name: 'booking-reminder',
+  schema: z.object({ bookingId: z.uuid(), before: z.enum(['24h', '2h']) }),
+  maxAttempts: 10,
+});
+
+/** A confirmed booking whose party has not been seated by the end of the grace period is a NO_SHOW. */
+export const noShowTask = defineTask({ name: 'booking-no-show', schema: bookingPayload, maxAttempts: 10 });
+
+/** A seated party whose turn is long over is COMPLETED. */
+export const completeBookingTask = defineTask({
+  name: 'booking-complete',
+  schema: bookingPayload,
+  maxAttempts: 10,
+});
+
+/** Asks the guest how it went, a while after a completed booking. */
+export const feedbackRequestTask = defineTask({
+  name: 'booking-feedback',
+  schema: bookingPayload,
+  maxAttempts: 10,
+});
+
+/**
+ * Sends each venue team the day's bookings in the morning of their own time zone. Run hourly by
+ * the crontab; the tick's time (`_cron.ts`) decides which venues are due, so a tick run late
+ * after downtime still serves the right hour.
+ */
+export const dailySummaryTask = defineTask({
+  name: 'venue-daily-summary',
+  schema: cronPayload.partial(),
+  maxAttempts: 3,
+});

@@ -1,0 +1,110 @@
+/**
+ * What the booking jobs do. Each is safe to run twice and does nothing when the booking has moved
+ * on since it was scheduled (cancelled, moved to another time, already seated).
+ */
+import type { DbOrTx } from '../../platform/db.ts';
+import { type BookingDeps, systemTransition } from './bookings.ts';
+import { localTime, queue, queueFeedbackRequest, queueReminder } from './messages.ts';
+import { LIVE_STATUSES } from './status.ts';
+
+export async function expireBooking(deps: BookingDeps, bookingId: string) {
+  const booking = await deps.db.booking.findUnique({ where: { id: bookingId } });
+  if (!booking?.expiresAt || booking.expiresAt > deps.now()) return null;
+  return systemTransition(deps, {
+    bookingId,
+    to: 'EXPIRED',
+    reason: booking.status === 'HELD' ? 'hold expired' : 'venue did not answer in time',
+    onlyFrom: ['REQUESTED', 'HELD'],
+  });
+}
+
+export async function sendReminder(db: DbOrTx, now: Date, bookingId: string, before: '24h' | '2h') {
+  const booking = await db.booking.findUnique({ where: { id: bookingId }, include: { venue: true } });
+  if (booking?.status !== 'CONFIRMED' || booking.startsAt <= now) return false;
+  await queueReminder(db, booking, booking.venue, before);
+  return true;
+}
+
+export async function markNoShow(deps: BookingDeps, bookingId: string, graceMinutes: number) {
+  const booking = await deps.db.booking.findUnique({ where: { id: bookingId } });
+  if (booking?.status !== 'CONFIRMED') return null;
+  if (deps.now().getTime() < booking.startsAt.getTime() + graceMinutes * 60_000) return null;
+  return systemTransition(deps, {
+    bookingId,
+    to: 'NO_SHOW',
+    reason: `not seated ${graceMinutes} minutes after the start`,
+    onlyFrom: ['CONFIRMED'],
+  });
+}
+
+export async function completeSeatedBooking(deps: BookingDeps, bookingId: string) {
+  const booking = await deps.db.booking.findUnique({ where: { id: bookingId } });
+  if (booking?.status !== 'SEATED' || booking.endsAt > deps.now()) return null;
+  return systemTransition(deps, { bookingId, to: 'COMPLETED', reason: 'turn over', onlyFrom: ['SEATED'] });
+}
+
+export async function requestFeedback(db: DbOrTx, bookingId: string) {
+  const booking = await db.booking.findUnique({ where: { id: bookingId }, include: { venue: true } });
+  if (booking?.status !== 'COMPLETED') return false;
+  await queueFeedbackRequest(db, booking, booking.venue);
+  return true;
+}
+
+/** The local hour at which each venue's team gets the day's bookings. */
+export const SUMMARY_HOUR = 7;
+
+/**
+ * Run every hour: venues where it is now between 07:00 and 08:00 get the day's bookings, sent to
+ * their owners and admins. Keyed by venue, local date and person, so a rerun sends nothing twice.
+ * Returns how many summaries were queued.
+ */
+export async function sendDailySummaries(db: DbOrTx, now: Date): Promise<number> {
+  const venues = await db.venue.findMany({
+    where: { status: { in: ['CLAIMED', 'LISTED'] }, organizationId: { not: null } },
+    select: { id: true, name: true, timeZone: true, organizationId: true },
+  });
+  const instant = Temporal.Instant.fromEpochMilliseconds(now.getTime());
+  const due = venues.filter((v) => instant.toZonedDateTimeISO(v.timeZone).hour === SUMMARY_HOUR);
+  let queued = 0;
+  for (const venue of due) {
+    const today = instant.toZonedDateTimeISO(venue.timeZone).toPlainDate();
+    const start = new Date(today.toZonedDateTime({ timeZone: venue.timeZone }).epochMilliseconds);
+    const end = new Date(
+      today.add({ days: 1 }).toZonedDateTime({ timeZone: venue.timeZone }).epochMilliseconds,
+    );
+    const [bookings, managers] = await Promise.all([
+      db.booking.findMany({
+        where: { venueId: venue.id, status: { in: [...LIVE_STATUSES] }, startsAt: { gte: start, lt: end } },
+        orderBy: { startsAt: 'asc' },
+      }),
+      db.membership.findMany({
+        where: { organizationId: venue.organizationId!, role: { in: ['OWNER', 'ADMIN'] } },
+        select: { userId: true },
+      }),
+    ]);
+    const covers = bookings.reduce((sum, b) => sum + b.partySize, 0);
+    const lines = bookings.map(
+      (b) =>
+        `• ${localTime(b.startsAt, venue.timeZone).split(', ')[1]} — ${b.partySize} (${b.status.toLowerCase()})`,
+    );
+    const body =
+      bookings.length === 0
+        ? `${venue.name} has no bookings today.`
+        : `${venue.name} today: ${plural(bookings.length, 'booking')}, ${plural(covers, 'guest')}.\n${lines.join('\n')}`;
+    for (const manager of managers) {
+      await queue(db, {
+        userId: manager.userId,
+        kind: 'venue.daily_summary',
+        body,
+        dedupeKey: `venue:${venue.id}:summary:${today.toString()}:${manager.userId}`,
+        data: { venueId: venue.id, date: today.toString(), bookings: bookings.length, covers },
+      });
+      queued += 1;
+    }
+  }
+  return queued;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}

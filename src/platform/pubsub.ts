@@ -1,0 +1,110 @@
+/**
+ * Publish/subscribe between processes, through Redis: a change made by a worker or by another API
+ * process reaches every subscriber. Without Redis, a per-process stand-in (events stay in this
+ * process, which `/readyz` already reports).
+ *
+ * One subscriber connection per process carries every topic; a topic is subscribed in Redis while
+ * at least one listener in this process wants it.
+ */
+import { EventEmitter, on } from 'node:events';
+import type { Redis } from 'ioredis';
+import type { Logger } from './logger.ts';
+import type { RedisHandle } from './redis.ts';
+
+export interface PubSub {
+  publish(topic: string, payload: unknown): Promise<void>;
+  /** Messages on `topic` until the iterator is returned (the subscriber went away). */
+  subscribe(topic: string, signal?: AbortSignal): AsyncIterableIterator<unknown>;
+  close(): Promise<void>;
+}
+
+export function createPubSub(redis: RedisHandle, logger: Logger): PubSub {
+  const local = new EventEmitter();
+  local.setMaxListeners(0);
+  const client = redis.client;
+  if (!client) {
+    return {
+      publish: async (topic, payload) => void local.emit(topic, payload),
+      subscribe: (topic, signal) => listen(local, topic, signal, () => {}),
+      close: async () => void local.removeAllListeners(),
+    };
+  }
+
+  const prefix = `${redis.keyPrefix}ps:`;
+  const subscriber: Redis = client.duplicate();
+  subscriber.on('error', (error) => logger.error({ err: error }, 'redis subscriber error'));
+  const counts = new Map<string, number>();
+  subscriber.on('message', (channel: string, message: string) => {
+    try {
+      local.emit(channel.slice(prefix.length), JSON.parse(message));
+    } catch (error) {
+      logger.warn({ err: error, 'pubsub.channel': channel }, 'dropped an unreadable pub/sub message');
+    }
+  });
+
+  return {
+    async publish(topic, payload) {
+      await client.publish(prefix + topic, JSON.stringify(payload));
+    },
+    subscribe(topic, signal) {
+      const count = (counts.get(topic) ?? 0) + 1;
+      counts.set(topic, count);
+      const ready = count === 1 ? subscriber.subscribe(prefix + topic) : Promise.resolve();
+      ready.catch((error) => logger.error({ err: error, 'pubsub.topic': topic }, 'could not subscribe'));
+      return listen(local, topic, signal, () => {
+        const left = (counts.get(topic) ?? 1) - 1;
+        if (left > 0) counts.set(topic, left);
+        else {
+          counts.delete(topic);
+          subscriber.unsubscribe(prefix + topic).catch(() => {});
+        }
+      });
+    },
+    async close() {
+      local.removeAllListeners();
+      await subscriber.quit().catch(() => subscriber.disconnect());
+    },
+  };
+}
+
+/** An async iterator over one topic's events that runs `done` once when it ends. */
+function listen(
+  emitter: EventEmitter,
+  topic: string,
+  signal: AbortSignal | undefined,
+  done: () => void,
+): AsyncIterableIterator<unknown> {
+  const controller = new AbortController();
+  signal?.addEventListener('abort', () => controller.abort(), { once: true });
+  const events = on(emitter, topic, { signal: controller.signal });
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    controller.abort();
+    done();
+  };
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      try {
+        const result = await events.next();
+        if (result.done) finish();
+        return result.done
+          ? { done: true, value: undefined }
+          : { done: false, value: (result.value as unknown[])[0] };
+      } catch (error) {
+        finish();
+        if ((error as Error).name === 'AbortError') return { done: true, value: undefined };
+        throw error;
+      }
+    },
+    async return() {
+      finish();
+      await events.return?.();
+      return { done: true, value: undefined };
+    },
+  };
+}

@@ -1,0 +1,231 @@
+/**
+ * The jobs bookings cause, run by a real worker: expiry, reminders, no-shows, completion,
+ * feedback and the venues' morning summaries. Time is moved by the test clock; jobs scheduled for
+ * later are made due with graphile-worker's `reschedule_jobs` rather than waited for.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBooking, transitionBooking } from '../../src/domain/bookings/bookings.ts';
+import { bookingReminderTask, dailySummaryTask, noShowTask } from '../../src/domain/bookings/jobs.ts';
+import { createAccess } from '../../src/domain/organizations/access.ts';
+import { enqueue } from '../../src/platform/jobs.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { completed, FAST_WORKER_ENV, startWorkerApp, type WorkerApp } from '../helpers/jobs.ts';
+
+let app: TestApp;
+let worker: WorkerApp;
+let ownerId: string;
+let venueId: string;
+const zone = 'Europe/Lisbon';
+
+beforeAll(async () => {
+  app = await startTestApp({ env: FAST_WORKER_ENV });
+  worker = await startWorkerApp(app);
+  const owner = await app.signIn();
+  ownerId = owner.userId;
+  const org = await app.services.db.organization.create({
+    data: { name: 'Jobs Bistro Group', memberships: { create: { userId: owner.userId, role: 'OWNER' } } },
+  });
+  const venue = await app.services.db.venue.create({
+    data: {
+      name: 'Jobs Bistro',
+      slug: `jobs-bistro-${randomBytes(3).toString('hex')}`,
+      timeZone: zone,
+      status: 'CLAIMED',
+      organizationId: org.id,
+      slotMinutes: 30,
+      turnMinutes: 90,
+      leadTimeMinutes: 0,
+      bookingHorizonDays: 60,
+      bookingRulesConfirmedAt: new Date(),
+      hours: {
+        create: [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, opensAt: '12:00', closesAt: '23:30' })),
+      },
+    },
+  });
+  venueId = venue.id;
+});
+afterAll(async () => {
+  await worker.stop();
+  await app.close();
+});
+
+const asUser = (userId: string) =>
+  createAccess(app.services.db, { kind: 'user', userId, isPlatformAdmin: false });
+
+/** 20:00 in Lisbon, `days` from the test clock's today. */
+function evening(days: number): Date {
+  const today = Temporal.Instant.fromEpochMilliseconds(app.clock.now().getTime())
+    .toZonedDateTimeISO(zone)
+    .toPlainDate();
+  return new Date(
+    today.add({ days }).toZonedDateTime({ timeZone: zone, plainTime: '20:00' }).epochMilliseconds,
+  );
+}
+
+async function guest() {
+  return (await app.signIn()).userId;
+}
+
+/** Makes the booking's job for `purpose` due now, and waits until the worker has run it. */
+async function runJob(bookingId: string, purpose: string) {
+  const { rows } = await app.services.database.pool.query<{ id: string }>(
+    `SELECT id FROM graphile_worker.jobs WHERE key = $1`,
+    [`booking:${bookingId}:${purpose}`],
+  );
+  expect(rows, `a ${purpose} job for ${bookingId}`).toHaveLength(1);
+  await app.services.database.pool.query(
+    `SELECT graphile_worker.reschedule_jobs(ARRAY[$1]::bigint[], run_at => now())`,
+    [rows[0]!.id],
+  );
+  await completed(app.services.db, rows[0]!.id);
+}
+
+async function messages(bookingId: string) {
+  return (
+    await app.services.db.outboundMessage.findMany({ where: { bookingId }, orderBy: { createdAt: 'asc' } })
+  ).map((m) => m.kind);
+}
+
+describe('booking jobs', () => {
+  it('expires a hold nobody confirmed, as the system, and tells the guest', async () => {
+    const userId = await guest();
+    const booking = await createBooking(app.services.bookings, asUser(userId), {
+      venueId,
+      startsAt: evening(3),
+      partySize: 2,
+      source: 'CHAT',
+      hold: true,
+    });
+    expect(booking.status).toBe('HELD');
+    app.clock.advance(11 * 60_000);
+    await runJob(booking.id, 'expire');
+    const stored = await app.services.db.booking.findUniqueOrThrow({
+      where: { id: booking.id },
+      include: { transitions: true },
+    });
+    expect(stored.status).toBe('EXPIRED');
+    expect(stored.transitions.at(-1)).toMatchObject({
+      fromStatus: 'HELD',
+      toStatus: 'EXPIRED',
+      actorKind: 'system',
+      reason: 'hold expired',
+    });
+    expect(await messages(booking.id)).toEqual(['booking.expired']);
+  });
+
+  it('does nothing when the booking moved on before its job ran', async () => {
+    const userId = await guest();
+    const booking = await createBooking(app.services.bookings, asUser(userId), {
+      venueId,
+      startsAt: evening(3),
+      partySize: 2,
+      source: 'CHAT',
+    });
+    await transitionBooking(app.services.bookings, asUser(userId), {
+      bookingId: booking.id,
+      to: 'CANCELLED_BY_GUEST',
+    });
+    app.clock.advance(3 * 3_600_000);
+    await runJob(booking.id, 'expire');
+    expect((await app.services.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe(
+      'CANCELLED_BY_GUEST',
+    );
+  });
+
+  it('reminds a confirmed guest 24 and 2 hours before, once each, and marks a no-show after the grace period', async () => {
+    const userId = await guest();
+    const booking = await createBooking(app.services.bookings, asUser(userId), {
+      venueId,
+      startsAt: evening(5),
+      partySize: 2,
+      source: 'CHAT',
+    });
+    await transitionBooking(app.services.bookings, asUser(ownerId), {
+      bookingId: booking.id,
+      to: 'CONFIRMED',
+    });
+    await runJob(booking.id, 'reminder-24h');
+    await runJob(booking.id, 'reminder-2h');
+    // Run again: the message is keyed, so nothing is sent twice.
+    await enqueue(
+      app.services.db,
+      bookingReminderTask,
+      { bookingId: booking.id, before: '24h' },
+      { jobKey: `booking:${booking.id}:reminder-24h` },
+    );
+    await runJob(booking.id, 'reminder-24h');
+    expect(await messages(booking.id)).toEqual([
+      'booking.confirmed',
+      'booking.reminder_24h',
+      'booking.reminder_2h',
+    ]);
+
+    // Before the grace period is over, nothing happens; after it, the booking is a no-show.
+    app.clock.advance(evening(5).getTime() - app.clock.now().getTime() + 10 * 60_000);
+    await runJob(booking.id, 'no-show');
+    expect((await app.services.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe(
+      'CONFIRMED',
+    );
+    await enqueue(
+      app.services.db,
+      noShowTask,
+      { bookingId: booking.id },
+      { jobKey: `booking:${booking.id}:no-show` },
+    );
+    app.clock.advance(30 * 60_000);
+    await runJob(booking.id, 'no-show');
+    const stored = await app.services.db.booking.findUniqueOrThrow({
+      where: { id: booking.id },
+      include: { transitions: true },
+    });
+    expect(stored.status).toBe('NO_SHOW');
+    expect(stored.transitions.at(-1)).toMatchObject({ actorKind: 'system', toStatus: 'NO_SHOW' });
+  });
+
+  it('completes a seated party after its turn and asks the guest for feedback', async () => {
+    const userId = await guest();
+    const booking = await createBooking(app.services.bookings, asUser(ownerId), {
+      venueId,
+      startsAt: evening(6),
+      partySize: 3,
+      source: 'DASHBOARD',
+      guestEmail: (await app.services.db.user.findUniqueOrThrow({ where: { id: userId } })).email!,
+    });
+    await transitionBooking(app.services.bookings, asUser(ownerId), { bookingId: booking.id, to: 'SEATED' });
+    app.clock.advance(booking.endsAt.getTime() - app.clock.now().getTime() + 61 * 60_000);
+    await runJob(booking.id, 'complete');
+    expect((await app.services.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe(
+      'COMPLETED',
+    );
+    await runJob(booking.id, 'feedback');
+    expect(await messages(booking.id)).toEqual(['booking.feedback']);
+  });
+
+  it("sends each venue's owners the day's bookings at 07:00 local time, once", async () => {
+    const userId = await guest();
+    const day = Temporal.Instant.fromEpochMilliseconds(app.clock.now().getTime())
+      .toZonedDateTimeISO(zone)
+      .toPlainDate()
+      .add({ days: 20 });
+    const startsAt = new Date(day.toZonedDateTime({ timeZone: zone, plainTime: '13:00' }).epochMilliseconds);
+    await createBooking(app.services.bookings, asUser(userId), {
+      venueId,
+      startsAt,
+      partySize: 4,
+      source: 'CHAT',
+    });
+    const seven = day.toZonedDateTime({ timeZone: zone, plainTime: '07:15' }).toInstant().toString();
+    const six = day.toZonedDateTime({ timeZone: zone, plainTime: '06:15' }).toInstant().toString();
+    for (const ts of [six, seven, seven]) {
+      const job = await enqueue(app.services.db, dailySummaryTask, { _cron: { ts } });
+      await completed(app.services.db, job.id);
+    }
+    const summaries = await app.services.db.outboundMessage.findMany({
+      where: { kind: 'venue.daily_summary', userId: ownerId },
+    });
+    const mine = summaries.filter((m) => (m.data as { venueId: string }).venueId === venueId);
+    expect(mine).toHaveLength(1);
+    expect(mine[0]!.body).toMatch(/^Jobs Bistro today: 1 booking, 4 guests\.\n• 13:00 — 4 \(requested\)$/);
+  });
+});

@@ -1,0 +1,304 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graphql } from '../generated/gql.ts';
+import { member, rawId, startTestApp, type TestApp } from '../helpers/app.ts';
+
+const CreateBooking = graphql(`
+  mutation CreateBooking($input: CreateBookingInput!) {
+    createBooking(input: $input) {
+      __typename
+      ... on BookingPayload { booking { id status partySize startsAt guestEmail expiresAt allowedTransitions } }
+      ... on ValidationError { message field }
+      ... on Error { message }
+    }
+  }
+`);
+
+const Confirm = graphql(`
+  mutation ConfirmBooking($id: ID!) {
+    confirmBooking(input: { bookingId: $id, reason: "table 4" }) {
+      __typename
+      ... on BookingPayload { booking { status history { from to by reason } } }
+      ... on IllegalTransitionError { from to message }
+      ... on Error { message }
+    }
+  }
+`);
+
+const Complete = graphql(`
+  mutation CompleteBooking($id: ID!) {
+    completeBooking(input: { bookingId: $id }) {
+      __typename
+      ... on IllegalTransitionError { from to message }
+      ... on Error { message }
+    }
+  }
+`);
+
+const Cancel = graphql(`
+  mutation CancelBooking($id: ID!) {
+    cancelBooking(input: { bookingId: $id }) {
+      __typename
+      ... on BookingPayload { booking { status } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const Modify = graphql(`
+  mutation ModifyBooking($input: ModifyBookingInput!) {
+    modifyBooking(input: $input) {
+      __typename
+      ... on BookingPayload { booking { startsAt partySize history { reason } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const VenueBookings = graphql(`
+  query VenueBookings($id: ID!, $from: DateTime, $to: DateTime, $statuses: [BookingStatus!]) {
+    node(id: $id) {
+      ... on Venue { bookings(from: $from, to: $to, statuses: $statuses, first: 50) { totalCount edges { node { status partySize guestEmail notes } } } }
+    }
+  }
+`);
+
+const Slots = graphql(`
+  query BookingSlots($id: ID!, $date: String!, $partySize: Int!) {
+    node(id: $id) { ... on Venue { availability(date: $date, partySize: $partySize) { ... on Availability { slots { startsAt } } } } }
+  }
+`);
+
+const MyBookings = graphql(`
+  query MyBookings { myBookings(first: 10) { edges { node { status venue { name } } } } }
+`);
+
+let app: TestApp;
+let owner: { token: string; userId: string };
+let venueId: string;
+let venueGid: string;
+/** A date a week ahead in Lisbon; each test books on a day of its own so they never share tables. */
+const date = Temporal.Now.plainDateISO('Europe/Lisbon').add({ days: 7 });
+const at = (time: string, day = 0) =>
+  new Date(
+    date.add({ days: day }).toZonedDateTime({ timeZone: 'Europe/Lisbon', plainTime: time }).epochMilliseconds,
+  ).toISOString();
+
+beforeAll(async () => {
+  app = await startTestApp();
+  owner = await app.signIn();
+  const org = await app.services.db.organization.create({
+    data: { name: 'Booking House', memberships: { create: { userId: owner.userId, role: 'OWNER' } } },
+  });
+  const venue = await app.services.db.venue.create({
+    data: {
+      name: 'Table Talk',
+      slug: `table-talk-${randomBytes(3).toString('hex')}`,
+      timeZone: 'Europe/Lisbon',
+      status: 'CLAIMED',
+      organizationId: org.id,
+      partySizeMin: 1,
+      partySizeMax: 8,
+      slotMinutes: 30,
+      turnMinutes: 90,
+      leadTimeMinutes: 60,
+      bookingHorizonDays: 60,
+      bookingRulesConfirmedAt: new Date(),
+      hours: {
+        create: [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, opensAt: '18:00', closesAt: '23:00' })),
+      },
+      // One table of four, one of two: little room, on purpose.
+      tables: {
+        create: [
+          { name: 'Four', seats: 4 },
+          { name: 'Two', seats: 2 },
+        ],
+      },
+    },
+  });
+  venueId = venue.id;
+  venueGid = Buffer.from(`Venue:${venue.id}`).toString('base64');
+});
+afterAll(() => app.close());
+
+async function book(token: string, input: Record<string, unknown>) {
+  return app.gql(
+    CreateBooking,
+    { input: { venueId: venueGid, partySize: 2, startsAt: at('20:00'), ...input } as never },
+    { token },
+  );
+}
+
+describe('bookings', () => {
+  it('takes a request, lets the venue confirm it, and keeps every step in the history', async () => {
+    const guest = await app.signIn();
+    const created = await book(guest.token, { startsAt: at('18:00'), specialRequests: 'window please' });
+    const booking = member(created.data?.createBooking, 'BookingPayload', created).booking;
+    expect(booking).toMatchObject({
+      status: 'REQUESTED',
+      partySize: 2,
+      allowedTransitions: ['CANCELLED_BY_GUEST'],
+    });
+    expect(booking.expiresAt).toBeTruthy();
+
+    const confirmed = await app.gql(Confirm, { id: booking.id }, { token: owner.token });
+    expect(member(confirmed.data?.confirmBooking, 'BookingPayload', confirmed).booking).toEqual({
+      status: 'CONFIRMED',
+      history: [
+        { from: null, to: 'REQUESTED', by: 'guest', reason: 'created' },
+        { from: 'REQUESTED', to: 'CONFIRMED', by: 'venue', reason: 'table 4' },
+      ],
+    });
+    // The guest hears about it through the outbound queue.
+    const messages = await app.services.db.outboundMessage.findMany({
+      where: { bookingId: rawId(booking.id) },
+    });
+    expect(messages.map((m) => m.kind)).toEqual(['booking.confirmed']);
+    expect(messages[0]!.body).toMatch(/Your table for 2 at Table Talk on .* is confirmed\./);
+    // Reminders and the no-show check are scheduled with the confirmation.
+    const jobs = await app.services.database.pool.query<{ task_identifier: string; key: string }>(
+      `SELECT task_identifier, key FROM graphile_worker.jobs WHERE key LIKE $1 ORDER BY key`,
+      [`booking:${rawId(booking.id)}:%`],
+    );
+    expect(jobs.rows.map((j) => j.task_identifier).sort()).toEqual([
+      'booking-expire',
+      'booking-no-show',
+      'booking-reminder',
+      'booking-reminder',
+    ]);
+  });
+
+  it('refuses an illegal transition with a typed error and changes nothing', async () => {
+    const guest = await app.signIn();
+    const created = await book(guest.token, { startsAt: at('18:30', 1) });
+    const booking = member(created.data?.createBooking, 'BookingPayload', created).booking;
+    const res = await app.gql(Complete, { id: booking.id }, { token: owner.token });
+    expect(res.data?.completeBooking).toEqual({
+      __typename: 'IllegalTransitionError',
+      from: 'REQUESTED',
+      to: 'COMPLETED',
+      message: 'A requested booking cannot become completed',
+    });
+    const stored = await app.services.db.booking.findUniqueOrThrow({
+      where: { id: rawId(booking.id) },
+      include: { transitions: true },
+    });
+    expect(stored.status).toBe('REQUESTED');
+    expect(stored.transitions).toHaveLength(1);
+  });
+
+  it('gives the last table to exactly one of 20 concurrent requests', async () => {
+    // 21:00: a party of four takes the four-top, then 20 parties of three race for… nothing that fits;
+    // parties of two race for the two-top: exactly one wins.
+    const first = await app.signIn();
+    await book(first.token, { startsAt: at('21:00', 2), partySize: 4 });
+    const guests = await Promise.all(Array.from({ length: 20 }, () => app.signIn()));
+    const results = await Promise.all(
+      guests.map((g) => book(g.token, { startsAt: at('21:00', 2), partySize: 2 })),
+    );
+    const kinds = results.map((r) => r.data?.createBooking?.__typename);
+    expect(kinds.filter((k) => k === 'BookingPayload')).toHaveLength(1);
+    expect(kinds.filter((k) => k === 'SlotFullError')).toHaveLength(19);
+    const live = await app.services.db.booking.count({
+      where: { venueId, startsAt: new Date(at('21:00', 2)) },
+    });
+    expect(live).toBe(2);
+    // Availability no longer offers 21:00 to a couple.
+    const slots = await app.gql(
+      Slots,
+      { id: venueGid, date: date.add({ days: 2 }).toString(), partySize: 2 },
+      { token: first.token },
+    );
+    const offered = (
+      slots.data!.node as { availability: { slots: { startsAt: string }[] } }
+    ).availability.slots.map((s) => s.startsAt);
+    expect(offered).not.toContain(new Date(at('21:00', 2)).toISOString());
+    expect(offered).toContain(new Date(at('18:00', 2)).toISOString());
+  });
+
+  it('returns the same booking for the same client key, and refuses the key for another booking', async () => {
+    const guest = await app.signIn();
+    const clientKey = `key-${randomBytes(6).toString('hex')}`;
+    const [a, b] = await Promise.all([
+      book(guest.token, { startsAt: at('19:00', 3), clientKey }),
+      book(guest.token, { startsAt: at('19:00', 3), clientKey }),
+    ]);
+    const idA = member(a.data?.createBooking, 'BookingPayload', a).booking.id;
+    const idB = member(b.data?.createBooking, 'BookingPayload', b).booking.id;
+    expect(idA).toBe(idB);
+    const other = await book(guest.token, { startsAt: at('19:30', 3), clientKey });
+    expect(other.data?.createBooking).toMatchObject({ __typename: 'ConflictError' });
+  });
+
+  it('refuses a time that is not a slot, naming the field', async () => {
+    const guest = await app.signIn();
+    const res = await book(guest.token, { startsAt: at('20:10') });
+    expect(res.data?.createBooking).toMatchObject({ __typename: 'ValidationError', field: 'startsAt' });
+  });
+
+  it('re-checks room when a booking moves, and records the change', async () => {
+    const guest = await app.signIn();
+    const created = await book(guest.token, { startsAt: at('18:00', 4), partySize: 2 });
+    const booking = member(created.data?.createBooking, 'BookingPayload', created).booking;
+    // Both tables are taken at 21:00.
+    const others = await Promise.all([app.signIn(), app.signIn()]);
+    await book(others[0]!.token, { startsAt: at('21:00', 4), partySize: 4 });
+    await book(others[1]!.token, { startsAt: at('21:00', 4), partySize: 2 });
+    const full = await app.gql(
+      Modify,
+      { input: { bookingId: booking.id, startsAt: at('21:00', 4) } },
+      { token: guest.token },
+    );
+    expect(full.data?.modifyBooking).toMatchObject({ __typename: 'SlotFullError' });
+    const moved = await app.gql(
+      Modify,
+      { input: { bookingId: booking.id, startsAt: at('19:30', 4) } },
+      { token: guest.token },
+    );
+    expect(member(moved.data?.modifyBooking, 'BookingPayload', moved).booking.history.at(-1)!.reason).toMatch(
+      /^changed time/,
+    );
+  });
+
+  it('lets the guest cancel their own booking, and nobody else see it', async () => {
+    const guest = await app.signIn();
+    const stranger = await app.signIn();
+    const created = await book(guest.token, { startsAt: at('19:00', 5) });
+    const booking = member(created.data?.createBooking, 'BookingPayload', created).booking;
+    const peek = await app.gql(Cancel, { id: booking.id }, { token: stranger.token });
+    expect(peek.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const guestConfirms = await app.gql(Confirm, { id: booking.id }, { token: guest.token });
+    expect(guestConfirms.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const cancelled = await app.gql(Cancel, { id: booking.id }, { token: guest.token });
+    expect(member(cancelled.data?.cancelBooking, 'BookingPayload', cancelled).booking.status).toBe(
+      'CANCELLED_BY_GUEST',
+    );
+    const mine = await app.gql(MyBookings, {}, { token: guest.token });
+    expect(mine.data?.myBookings.edges.map((e) => e.node)).toEqual([
+      { status: 'CANCELLED_BY_GUEST', venue: { name: 'Table Talk' } },
+    ]);
+  });
+
+  it('lets the venue team book for a guest by email, and list bookings by range and status', async () => {
+    const email = `walk-in-${randomBytes(3).toString('hex')}@example.test`;
+    const created = await book(owner.token, {
+      startsAt: at('20:00', 6),
+      guestEmail: email,
+      notes: 'regular',
+      partySize: 1,
+    });
+    expect(member(created.data?.createBooking, 'BookingPayload', created).booking).toMatchObject({
+      status: 'CONFIRMED',
+      guestEmail: email,
+    });
+    const list = await app.gql(
+      VenueBookings,
+      { id: venueGid, from: at('18:00', 6), to: at('23:00', 6), statuses: ['CONFIRMED'] },
+      { token: owner.token },
+    );
+    expect((list.data!.node as { bookings: unknown }).bookings).toEqual({
+      totalCount: 1,
+      edges: [{ node: { status: 'CONFIRMED', partySize: 1, guestEmail: email, notes: 'regular' } }],
+    });
+  });
+});

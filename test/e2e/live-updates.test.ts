@@ -1,0 +1,650 @@
+/**
+ * Live updates end to end: two API processes and a worker on one database and one Redis, real
+ * subscribers over graphql-ws and over SSE. A change made anywhere reaches every subscriber that
+ * may read it, and nobody else; a subscriber that goes away takes its Redis subscription with it.
+ *
+ * Subscriptions carry no acknowledgement, so a test waits until Redis reports the topic's
+ * subscription (`PUBSUB NUMSUB`) before it makes the change it expects to hear about.
+ */
+import { randomBytes } from 'node:crypto';
+import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+import { type Client, createClient, type FormattedExecutionResult } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { RECHECK_MS } from '../../src/api/schema/booking.ts';
+import { bookingTopics } from '../../src/domain/bookings/events.ts';
+import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
+import { generateSigningKey } from '../../src/domain/identity/signing-keys.ts';
+import { graphql } from '../generated/gql.ts';
+import { member, rawId, startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
+import { accessToken, person } from '../helpers/authz.ts';
+import type { TestDatabase } from '../helpers/db.ts';
+import { FAST_WORKER_ENV, secondConnection, waitFor } from '../helpers/jobs.ts';
+
+const VenueFeed = graphql(`
+  subscription LiveVenueBookings($venueId: ID!) {
+    bookingChanged(venueId: $venueId) { id status partySize startsAt specialRequests notes guestEmail venue { id } }
+  }
+`);
+
+const BookingFeed = graphql(`
+  subscription LiveBooking($id: ID!) {
+    booking(id: $id) { id status history { from to by reason } }
+  }
+`);
+
+const CreateBooking = graphql(`
+  mutation LiveCreateBooking($input: CreateBookingInput!) {
+    createBooking(input: $input) {
+      __typename
+      ... on BookingPayload { booking { id status expiresAt } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const ConfirmBooking = graphql(`
+  mutation LiveConfirmBooking($id: ID!) {
+    confirmBooking(input: { bookingId: $id }) {
+      __typename
+      ... on BookingPayload { booking { status } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const CancelBooking = graphql(`
+  mutation LiveCancelBooking($id: ID!) {
+    cancelBooking(input: { bookingId: $id }) { __typename }
+  }
+`);
+
+/** How long a test waits for an event that should come. */
+const EVENT_TIMEOUT_MS = 5_000;
+
+let api: TestApp;
+let apiB: TestApp;
+let worker: TestApp;
+let poolB: TestDatabase;
+let poolWorker: TestDatabase;
+
+beforeAll(async () => {
+  // One signing key for every process, as a deployment has: a token works on any of them.
+  const signing = await generateSigningKey();
+  const env = { JWT_PRIVATE_KEY: signing.privateKeyPem, JWT_KEY_ID: signing.keyId, ...FAST_WORKER_ENV };
+  api = await startTestApp({ env });
+  // Each process has pools of its own on the shared database, and a Redis subscriber of its own.
+  poolB = secondConnection(api.database);
+  poolWorker = secondConnection(api.database);
+  const redis = api.services.redis;
+  [apiB, worker] = await Promise.all([
+    startTestApp({ env, database: poolB, redis }),
+    startTestApp({ env, database: poolWorker, redis, role: 'worker' }),
+  ]);
+});
+afterAll(async () => {
+  await worker?.close();
+  await apiB?.close();
+  await Promise.all([poolB?.drop(), poolWorker?.drop()]);
+  await api?.close();
+});
+
+// --- the world: an organisation with a venue, its team, guests ---
+
+/** A week ahead in Lisbon, at a local time. */
+const date = Temporal.Now.plainDateISO('Europe/Lisbon').add({ days: 7 });
+const at = (time: string) =>
+  new Date(
+    date.toZonedDateTime({ timeZone: 'Europe/Lisbon', plainTime: time }).epochMilliseconds,
+  ).toISOString();
+
+interface Venue {
+  id: string;
+  gid: string;
+  organizationId: string;
+}
+
+/** A bookable venue of a new organisation. Each test books at venues of its own. */
+async function newVenue(): Promise<Venue> {
+  const db = api.services.db;
+  const orgId = (await db.organization.create({ data: { name: `Live ${hex()}` } })).id;
+  const venue = await db.venue.create({
+    data: {
+      name: `Live Kitchen ${hex()}`,
+      slug: `live-kitchen-${hex()}`,
+      timeZone: 'Europe/Lisbon',
+      status: 'CLAIMED',
+      organizationId: orgId,
+      partySizeMin: 1,
+      partySizeMax: 8,
+      slotMinutes: 30,
+      turnMinutes: 90,
+      leadTimeMinutes: 60,
+      bookingHorizonDays: 60,
+      bookingRulesConfirmedAt: new Date(),
+      hours: {
+        create: [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, opensAt: '18:00', closesAt: '23:00' })),
+      },
+      tables: { create: [1, 2, 3, 4].map((n) => ({ name: `T${n}`, seats: 4 })) },
+    },
+  });
+  return { id: venue.id, gid: globalId('Venue', venue.id), organizationId: orgId };
+}
+
+/** Someone with an account and no organisation: a guest, a stranger. */
+async function guest(): Promise<{ userId: string; email: string; token: string }> {
+  const email = uniqueEmail('guest');
+  const user = await api.services.db.user.create({ data: { email } });
+  return { userId: user.id, email, token: await accessToken(api, user.id) };
+}
+
+async function book(app: TestApp, token: string, venue: Venue, input: Record<string, unknown> = {}) {
+  const res = await app.gql(
+    CreateBooking,
+    { input: { venueId: venue.gid, partySize: 2, startsAt: at('20:00'), ...input } as never },
+    { token },
+  );
+  return member(res.data?.createBooking, 'BookingPayload', res).booking;
+}
+
+async function confirm(app: TestApp, token: string, bookingGid: string) {
+  const res = await app.gql(ConfirmBooking, { id: bookingGid }, { token });
+  return member(res.data?.confirmBooking, 'BookingPayload', res).booking;
+}
+
+const hex = () => randomBytes(3).toString('hex');
+const globalId = (type: string, id: string) => Buffer.from(`${type}:${id}`).toString('base64');
+
+// --- subscribers ---
+
+/**
+ * What a subscriber has received so far. `next()` waits (bounded) for the next result;
+ * `ended()` waits for the stream to end and fails on any result that arrives first.
+ */
+class Feed<T> {
+  private readonly results: T[] = [];
+  private end: { reason: string } | null = null;
+  private wake: (() => void) | null = null;
+
+  push(result: T) {
+    this.results.push(result);
+    this.wake?.();
+  }
+
+  finish(reason: string) {
+    this.end ??= { reason };
+    this.wake?.();
+  }
+
+  async next(timeoutMs = EVENT_TIMEOUT_MS): Promise<T> {
+    await this.until(() => this.results.length > 0 || this.end !== null, timeoutMs, 'the next event');
+    const result = this.results.shift();
+    if (result === undefined)
+      throw new Error(`the stream ended (${this.end?.reason}) instead of sending an event`);
+    return result;
+  }
+
+  async ended(timeoutMs = EVENT_TIMEOUT_MS): Promise<string> {
+    await this.until(() => this.results.length > 0 || this.end !== null, timeoutMs, 'the end of the stream');
+    if (this.results.length) throw new Error(`expected the end, got ${JSON.stringify(this.results)}`);
+    return this.end!.reason;
+  }
+
+  private async until(ready: () => boolean, timeoutMs: number, what: string) {
+    if (ready()) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.wake = () => ready() && resolve();
+        timer = setTimeout(
+          () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+          timeoutMs,
+        );
+      });
+    } finally {
+      this.wake = null;
+      clearTimeout(timer);
+    }
+  }
+}
+
+type Result<T> = FormattedExecutionResult<T, unknown>;
+/** A typed document, or a raw string for operations the schema refuses. */
+type Document<T, V> = (DocumentTypeDecoration<T, V> & { toString(): string }) | string;
+
+/** A graphql-ws client on `app`'s `/graphql`, authenticating in `connection_init`; never retries. */
+function wsClient(app: TestApp, token?: string): Client {
+  const client = createClient({
+    url: `${app.url.replace('http', 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+    retryAttempts: 0,
+    lazy: true,
+  });
+  clients.add(client);
+  return client;
+}
+const clients = new Set<Client>();
+afterAll(async () => {
+  await Promise.all([...clients].map((c) => c.dispose()));
+});
+
+/** Subscribes over graphql-ws; `stop()` completes the subscription (the client sends `complete`). */
+function wsSubscribe<T, V>(client: Client, document: Document<T, V>, variables: V) {
+  const feed = new Feed<Result<T>>();
+  const stop = client.subscribe<T>(
+    { query: document.toString(), variables: variables as Record<string, unknown> },
+    {
+      next: (result) => feed.push(result as Result<T>),
+      error: (error) => feed.finish(describeError(error)),
+      complete: () => feed.finish('complete'),
+    },
+  );
+  return Object.assign(feed, { stop });
+}
+
+/** A close event as `close <code> <reason>`; refused operations as `errors: <messages>`. */
+function describeError(error: unknown): string {
+  if (Array.isArray(error)) return `errors: ${error.map((e: { message: string }) => e.message).join('; ')}`;
+  if (error && typeof error === 'object' && 'code' in error && 'reason' in error) {
+    return `close ${(error as { code: number }).code} ${(error as { reason: string }).reason}`;
+  }
+  return error instanceof Error ? error.message : JSON.stringify(error);
+}
+
+/** Subscribes over SSE (`POST /graphql`, `Accept: text/event-stream`); `stop()` hangs up. */
+async function sseSubscribe<T, V>(app: TestApp, document: Document<T, V>, variables: V, token?: string) {
+  const feed = new Feed<Result<T>>();
+  const abort = new AbortController();
+  const response = await fetch(`${app.url}/graphql`, {
+    method: 'POST',
+    headers: {
+      accept: 'text/event-stream',
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify({ query: document.toString(), variables }),
+    signal: abort.signal,
+  });
+  expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  void (async () => {
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for await (const chunk of response.body!) {
+        buffer += decoder.decode(chunk, { stream: true });
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event = parseSseEvent(block);
+          if (event.event === 'next') feed.push(JSON.parse(event.data) as Result<T>);
+          if (event.event === 'complete') feed.finish('complete');
+        }
+      }
+      feed.finish('stream closed');
+    } catch (error) {
+      feed.finish((error as Error).name);
+    }
+  })();
+  return Object.assign(feed, { status: response.status, stop: () => abort.abort() });
+}
+
+/** One server-sent event: its `event:` and joined `data:` lines (comments, used as pings, are dropped). */
+function parseSseEvent(block: string): { event: string; data: string } {
+  let event = 'message';
+  const data: string[] = [];
+  for (const line of block.split('\n')) {
+    if (line.startsWith('event:')) event = line.slice(6).trim();
+    else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+  }
+  return { event, data: data.join('\n') };
+}
+
+// --- Redis ---
+
+const channel = (topic: string) => `${api.services.redis.keyPrefix}ps:${topic}`;
+const venueChannel = (venue: Venue) => channel(bookingTopics.venue(venue.id));
+
+/** How many connections (one per process at most) Redis has subscribed to the channel. */
+async function subscribers(name: string): Promise<number> {
+  const reply = (await api.services.redis.client!.pubsub('NUMSUB', name)) as [string, number | string];
+  return Number(reply[1]);
+}
+
+/** Waits until Redis reports exactly `count` subscribed connections on the channel. */
+function subscribedBy(name: string, count: number) {
+  return waitFor(
+    async () => (await subscribers(name)) === count,
+    `${count} subscriber(s) on ${name}`,
+    EVENT_TIMEOUT_MS,
+  );
+}
+
+// --- the tests ---
+
+describe('a venue team member', () => {
+  it('hears over graphql-ws of a booking made and confirmed through another API process, in order', async () => {
+    const venue = await newVenue();
+    const staff = await person(api, venue.organizationId, 'STAFF');
+    const owner = await person(api, venue.organizationId, 'OWNER');
+    const diner = await guest();
+
+    const feed = wsSubscribe(wsClient(api, staff.token), VenueFeed, { venueId: venue.gid });
+    await subscribedBy(venueChannel(venue), 1);
+
+    // Both changes go through the other process, one right after the other.
+    const booking = await book(apiB, diner.token, venue, {
+      startsAt: at('19:00'),
+      specialRequests: 'by the window',
+    });
+    await confirm(apiB, owner.token, booking.id);
+
+    const fields = {
+      id: booking.id,
+      partySize: 2,
+      startsAt: at('19:00'),
+      specialRequests: 'by the window',
+      notes: null,
+      guestEmail: diner.email,
+      venue: { id: venue.gid },
+    };
+    expect(await feed.next()).toEqual({
+      data: { bookingChanged: { ...fields, status: 'REQUESTED' } },
+    });
+    expect(await feed.next()).toEqual({
+      data: { bookingChanged: { ...fields, status: 'CONFIRMED' } },
+    });
+    feed.stop();
+  });
+
+  it('hears the same over SSE', async () => {
+    const venue = await newVenue();
+    const staff = await person(api, venue.organizationId, 'STAFF');
+    const owner = await person(api, venue.organizationId, 'OWNER');
+    const diner = await guest();
+
+    const feed = await sseSubscribe(api, VenueFeed, { venueId: venue.gid }, staff.token);
+    expect(feed.status).toBe(200);
+    await subscribedBy(venueChannel(venue), 1);
+
+    const booking = await book(apiB, diner.token, venue, { startsAt: at('21:00'), partySize: 3 });
+    await confirm(apiB, owner.token, booking.id);
+
+    expect((await feed.next()).data?.bookingChanged).toMatchObject({
+      id: booking.id,
+      status: 'REQUESTED',
+      partySize: 3,
+      startsAt: at('21:00'),
+      venue: { id: venue.gid },
+    });
+    expect((await feed.next()).data?.bookingChanged).toMatchObject({ id: booking.id, status: 'CONFIRMED' });
+    feed.stop();
+    // Hanging up ends the subscription on the server, and with it the Redis subscription.
+    await subscribedBy(venueChannel(venue), 0);
+  });
+});
+
+describe('a change made by the worker', () => {
+  it('reaches subscribers on both API processes', async () => {
+    const venue = await newVenue();
+    const staff = await person(api, venue.organizationId, 'STAFF');
+    const diner = await guest();
+
+    const onA = wsSubscribe(wsClient(api, staff.token), VenueFeed, { venueId: venue.gid });
+    const onB = await sseSubscribe(apiB, VenueFeed, { venueId: venue.gid }, staff.token);
+    // One Redis subscription per API process.
+    await subscribedBy(venueChannel(venue), 2);
+
+    const held = await book(api, diner.token, venue, { hold: true, startsAt: at('18:30') });
+    expect(held.status).toBe('HELD');
+    for (const feed of [onA, onB]) {
+      expect((await feed.next()).data?.bookingChanged).toMatchObject({ id: held.id, status: 'HELD' });
+    }
+
+    // The hold runs out: the worker's clock passes `expiresAt`, and the expiry job (scheduled for
+    // then) is made due now, so the real worker picks it up on its next poll.
+    worker.clock.advance(new Date(held.expiresAt!).getTime() - worker.clock.now().getTime() + 1_000);
+    const { rows } = await api.database.pool.query<{ id: string }>(
+      `SELECT id FROM graphile_worker.jobs WHERE key = $1`,
+      [`booking:${rawId(held.id)}:expire`],
+    );
+    expect(rows).toHaveLength(1);
+    await api.database.pool.query(`SELECT graphile_worker.reschedule_jobs($1::bigint[], run_at := now())`, [
+      [rows[0]!.id],
+    ]);
+
+    for (const feed of [onA, onB]) {
+      expect((await feed.next(10_000)).data?.bookingChanged).toMatchObject({
+        id: held.id,
+        status: 'EXPIRED',
+      });
+    }
+    const stored = await api.services.db.bookingTransition.findMany({
+      where: { bookingId: rawId(held.id) },
+      orderBy: { createdAt: 'asc' },
+    });
+    expect(stored.at(-1)).toMatchObject({ toStatus: 'EXPIRED', actorKind: 'system', reason: 'hold expired' });
+    onA.stop();
+    onB.stop();
+  });
+});
+
+describe('authorisation', () => {
+  let venue: Venue;
+  beforeAll(async () => {
+    venue = await newVenue();
+  });
+
+  it('closes a WebSocket whose connection_init carries a bad or expired token with 4403 Forbidden', async () => {
+    const expired = await issueAccessToken(api.services.keys, {
+      userId: (await guest()).userId,
+      auth: api.services.config.auth,
+      now: new Date(Date.now() - 2 * api.services.config.auth.accessTtlSeconds * 1000),
+    });
+    for (const token of ['not-a-token', expired.token]) {
+      const feed = wsSubscribe(wsClient(api, token), VenueFeed, { venueId: venue.gid });
+      expect(await feed.ended()).toBe('close 4403 Forbidden');
+    }
+    // Not "Bearer …" at all: refused the same way.
+    const raw = await rawConnectionInit(api, { authorization: 'Basic dXNlcjpwYXNz' });
+    expect(raw).toEqual({ code: 4403, reason: 'Forbidden', acknowledged: false });
+    expect(await subscribers(venueChannel(venue))).toBe(0);
+  });
+
+  it('refuses anonymous subscribers and other organisations’ members, over graphql-ws and SSE, with no events', async () => {
+    const outsider = await person(api, (await newVenue()).organizationId, 'OWNER');
+    const anonymousWs = wsSubscribe(wsClient(api), VenueFeed, { venueId: venue.gid });
+    const outsiderWs = wsSubscribe(wsClient(apiB, outsider.token), VenueFeed, { venueId: venue.gid });
+    const anonymousSse = await sseSubscribe(api, VenueFeed, { venueId: venue.gid });
+    const outsiderSse = await sseSubscribe(apiB, VenueFeed, { venueId: venue.gid }, outsider.token);
+
+    const refusals = [
+      [anonymousWs, 'UNAUTHENTICATED', 'Sign in to do this'],
+      [anonymousSse, 'UNAUTHENTICATED', 'Sign in to do this'],
+      [outsiderWs, 'FORBIDDEN', 'You are not allowed to do this'],
+      [outsiderSse, 'FORBIDDEN', 'You are not allowed to do this'],
+    ] as const;
+    for (const [feed, code, message] of refusals) {
+      const result = await feed.next();
+      expect(result.data ?? null).toBeNull();
+      expect(result.errors).toEqual([
+        expect.objectContaining({ message, path: ['bookingChanged'], extensions: { code } }),
+      ]);
+      // The stream ends there: nothing more can arrive.
+      expect(await feed.ended()).toMatch(/^complete|stream closed$/);
+    }
+    // The refused subscriptions never listened.
+    expect(await subscribers(venueChannel(venue))).toBe(0);
+  });
+
+  it('lets a guest follow their own booking, and refuses a stranger', async () => {
+    const owner = await person(api, venue.organizationId, 'OWNER');
+    const diner = await guest();
+    const stranger = await guest();
+    const booking = await book(api, diner.token, venue, { startsAt: at('20:30') });
+
+    const peek = wsSubscribe(wsClient(apiB, stranger.token), BookingFeed, { id: booking.id });
+    expect((await peek.next()).errors).toEqual([
+      expect.objectContaining({ path: ['booking'], extensions: { code: 'FORBIDDEN' } }),
+    ]);
+    expect(await peek.ended()).toBe('complete');
+
+    const mine = wsSubscribe(wsClient(apiB, diner.token), BookingFeed, { id: booking.id });
+    await subscribedBy(channel(bookingTopics.booking(rawId(booking.id))), 1);
+    await confirm(api, owner.token, booking.id);
+    expect(await mine.next()).toEqual({
+      data: {
+        booking: {
+          id: booking.id,
+          status: 'CONFIRMED',
+          history: [
+            { from: null, to: 'REQUESTED', by: 'guest', reason: 'created' },
+            { from: 'REQUESTED', to: 'CONFIRMED', by: 'venue', reason: null },
+          ],
+        },
+      },
+    });
+    mine.stop();
+  });
+
+  it('sends a subscriber only the bookings of the venue they follow', async () => {
+    const other = await newVenue();
+    const staff = await person(api, venue.organizationId, 'STAFF');
+    const diner = await guest();
+
+    const feed = wsSubscribe(wsClient(api, staff.token), VenueFeed, { venueId: venue.gid });
+    await subscribedBy(venueChannel(venue), 1);
+    // A booking at the other venue, then one at this venue: events on one Redis connection
+    // arrive in the order they were published, so if the first leaked it would come first.
+    const elsewhere = await book(apiB, diner.token, other, { startsAt: at('21:30') });
+    const here = await book(apiB, diner.token, venue, { startsAt: at('21:30') });
+    expect((await feed.next()).data?.bookingChanged).toMatchObject({ id: here.id, venue: { id: venue.gid } });
+    expect(elsewhere.id).not.toBe(here.id);
+    feed.stop();
+  });
+});
+
+describe('cleaning up', () => {
+  it('keeps one Redis subscription per process while anyone listens, and drops it with the last listener', async () => {
+    const venue = await newVenue();
+    const staff = await person(api, venue.organizationId, 'STAFF');
+    const diner = await guest();
+    const name = venueChannel(venue);
+
+    const first = wsSubscribe(wsClient(api, staff.token), VenueFeed, { venueId: venue.gid });
+    await subscribedBy(name, 1);
+    const secondClient = wsClient(api, staff.token);
+    const second = wsSubscribe(secondClient, VenueFeed, { venueId: venue.gid });
+    const sse = await sseSubscribe(api, VenueFeed, { venueId: venue.gid }, staff.token);
+    const onB = wsSubscribe(wsClient(apiB, staff.token), VenueFeed, { venueId: venue.gid });
+    await subscribedBy(name, 2);
+    // Everyone is listening once everyone has heard the same change.
+    const booking = await book(api, diner.token, venue, { startsAt: at('18:00') });
+    for (const feed of [first, second, sse, onB]) {
+      expect((await feed.next()).data?.bookingChanged).toMatchObject({ id: booking.id, status: 'REQUESTED' });
+    }
+    expect(await subscribers(name)).toBe(2);
+
+    // The first completes its subscription, the SSE client hangs up: process A still listens for
+    // the second, which still hears the next change.
+    first.stop();
+    expect(await first.ended()).toBe('complete');
+    sse.stop();
+    expect(await sse.ended()).toBe('AbortError');
+    const later = await book(api, diner.token, venue, { startsAt: at('18:00'), partySize: 1 });
+    expect((await second.next()).data?.bookingChanged).toMatchObject({ id: later.id });
+    expect((await onB.next()).data?.bookingChanged).toMatchObject({ id: later.id });
+    expect(await subscribers(name)).toBe(2);
+
+    // The second's socket closes: A's last listener is gone, and so is A's Redis subscription.
+    await secondClient.dispose();
+    await subscribedBy(name, 1);
+    onB.stop();
+    await subscribedBy(name, 0);
+  });
+});
+
+/**
+ * A bare graphql-transport-ws handshake, for what the server does with a given `connection_init`:
+ * the close code and reason, and whether it acknowledged first.
+ */
+function rawConnectionInit(app: TestApp, payload: Record<string, unknown>) {
+  return new Promise<{ code: number; reason: string; acknowledged: boolean }>((resolve, reject) => {
+    const socket = new WebSocket(`${app.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+    let acknowledged = false;
+    const timer = setTimeout(() => {
+      socket.terminate();
+      reject(new Error('the server neither acknowledged nor closed'));
+    }, EVENT_TIMEOUT_MS);
+    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload })));
+    socket.on('message', (data) => {
+      if ((JSON.parse(String(data)) as { type: string }).type === 'connection_ack') {
+        acknowledged = true;
+        socket.close(1000);
+      }
+    });
+    socket.on('close', (code, reason) => {
+      clearTimeout(timer);
+      resolve({ code, reason: String(reason), acknowledged });
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('losing access', () => {
+  it('ends the subscriptions of a member who leaves the organisation, with FORBIDDEN', async () => {
+    const venue = await newVenue();
+    const staff = await person(api, venue.organizationId, 'STAFF');
+    const diner = await guest();
+    const before = await book(apiB, diner.token, venue, { startsAt: at('19:00') });
+
+    const venueFeed = wsSubscribe(wsClient(api, staff.token), VenueFeed, { venueId: venue.gid });
+    const bookingFeed = await sseSubscribe(apiB, BookingFeed, { id: before.id }, staff.token);
+    await Promise.all([
+      subscribedBy(venueChannel(venue), 1),
+      subscribedBy(channel(bookingTopics.booking(rawId(before.id))), 1),
+    ]);
+    const seen = await book(apiB, diner.token, venue, { startsAt: at('19:30') });
+    expect((await venueFeed.next()).data?.bookingChanged).toMatchObject({ id: seen.id });
+
+    await api.services.db.membership.delete({ where: { id: staff.membershipId } });
+    // Rights are checked again once the last check is RECHECK_MS old.
+    api.clock.advance(RECHECK_MS + 1);
+    apiB.clock.advance(RECHECK_MS + 1);
+    await book(apiB, diner.token, venue, { startsAt: at('20:00') });
+    await api.gql(CancelBooking, { id: before.id }, { token: diner.token });
+    for (const [feed, field] of [
+      [venueFeed, 'bookingChanged'],
+      [bookingFeed, 'booking'],
+    ] as const) {
+      expect(await feed.next()).toEqual({
+        data: null,
+        errors: [expect.objectContaining({ path: [field], extensions: { code: 'FORBIDDEN' } })],
+      });
+      expect(await feed.ended()).toMatch(/^complete|stream closed$/);
+    }
+    // And they stopped listening.
+    await subscribedBy(venueChannel(venue), 0);
+    await subscribedBy(channel(bookingTopics.booking(rawId(before.id))), 0);
+  });
+});
+
+describe('a broken operation', () => {
+  it('is refused on its own, and the connection’s other subscriptions carry on', async () => {
+    const venue = await newVenue();
+    const staff = await person(api, venue.organizationId, 'STAFF');
+    const diner = await guest();
+    const client = wsClient(api, staff.token);
+    const feed = wsSubscribe(client, VenueFeed, { venueId: venue.gid });
+    await subscribedBy(venueChannel(venue), 1);
+
+    const unparsable = wsSubscribe(client, 'subscription { bookingChanged(', {});
+    expect(await unparsable.ended()).toBe('errors: Syntax Error: Expected Name, found <EOF>.');
+    const invalid = wsSubscribe(client, 'subscription { nope }', {});
+    expect(await invalid.ended()).toBe('errors: Cannot query field "nope" on type "Subscription".');
+
+    const booking = await book(apiB, diner.token, venue, { startsAt: at('20:30') });
+    expect((await feed.next()).data?.bookingChanged).toMatchObject({ id: booking.id });
+    feed.stop();
+  });
+});
