@@ -7,16 +7,19 @@
  */
 import './lib/production-env.ts';
 import { type BenchOptions, parseBenchArgs, USAGE, UsageError } from './lib/args.ts';
-import { type LoadOptions, runLoad, runLoadInWorker } from './lib/load.ts';
+import { type LoadOptions, type LoadResult, runLoad, runLoadInWorker } from './lib/load.ts';
 import { describeMachine, measureCpu } from './lib/machine.ts';
+import { type StatementReading, settledStatements } from './lib/metrics.ts';
 import { formatResults, ratios, type ScenarioResult } from './lib/report.ts';
-import type { LoadRequest, Scenario } from './lib/scenario.ts';
+import { type LoadRequest, requestBodies, type Scenario } from './lib/scenario.ts';
 import { serverLoad, startServer } from './lib/server.ts';
+import venueAvailability from './scenarios/venue-availability.ts';
+import venueSearch from './scenarios/venue-search.ts';
 import viewer from './scenarios/viewer.ts';
 import yogaBare from './scenarios/yoga-bare.ts';
 
 /** In run order: a baseline runs before the scenarios compared with it. */
-const SCENARIOS: Scenario[] = [yogaBare, viewer];
+const SCENARIOS: Scenario[] = [yogaBare, viewer, venueSearch, venueAvailability];
 
 /** The first answer must come within this; a server that cannot answer once is not measured. */
 const PROBE_TIMEOUT_MS = 10_000;
@@ -35,7 +38,7 @@ async function main(): Promise<number> {
   }
   if (options.help) {
     console.log(
-      `${USAGE}\n\nScenarios:\n${SCENARIOS.map((s) => `  ${s.name.padEnd(12)}${s.description}`).join('\n')}`,
+      `${USAGE}\n\nScenarios:\n${SCENARIOS.map((s) => `  ${s.name.padEnd(20)}${s.description}`).join('\n')}`,
     );
     return 0;
   }
@@ -94,14 +97,31 @@ async function runScenario(
   try {
     const server = await startServer(scenario, prepared.params, options.server);
     try {
-      const first = await probe(server.origin, prepared.request);
-      const problem = prepared.check(first);
-      if (problem) throw new Error(`the first answer is wrong: ${problem}`);
+      // The server's SQL statement count, when it keeps one: read around each check request (the
+      // statements of one request alone) and around the measured window, never inside it.
+      const { metricsPath } = prepared;
+      const readStatements = metricsPath ? () => settledStatements(server.origin, metricsPath) : undefined;
+
+      // One answer to each body the load will send, checked before any load.
+      const firsts: string[] = [];
+      const alone: number[] = [];
+      let reading = await readStatements?.();
+      for (const [index, body] of requestBodies(prepared.request).entries()) {
+        const first = await probe(server.origin, { ...prepared.request, body });
+        const problem = prepared.check({ ...first, index });
+        if (problem) {
+          throw new Error(`the first answer${index > 0 ? ` to body ${index}` : ''} is wrong: ${problem}`);
+        }
+        firsts.push(first.text);
+        const after = await readStatements?.();
+        if (reading && after) alone.push(after.statements - reading.statements);
+        reading = after;
+      }
 
       const target = {
         origin: server.origin,
         request: prepared.request,
-        expectBody: prepared.sameBodyEveryTime ? first.text : undefined,
+        expectBodies: prepared.sameBodyEveryTime ? firsts : undefined,
       };
       // The load generator must not share the server's event loop: with the server in a child,
       // it runs here; with the server on this thread, it runs on a worker thread.
@@ -123,6 +143,8 @@ async function runScenario(
         }
         if (signal.aborted) throw new Error('interrupted while warming up');
       }
+      // After the warm-up's last requests are done, so that none of their statements is counted.
+      const statementsBefore = await readStatements?.();
       progress(`${scenario.name}: measuring for ${options.durationSeconds} s`);
       const serverBefore = await server.sample();
       const cpu = measureCpu();
@@ -132,6 +154,7 @@ async function runScenario(
       });
       const cpuWindow = cpu.stop();
       const serverAfter = await server.sample();
+      const statementsAfter = await readStatements?.();
       return {
         name: scenario.name,
         description: scenario.description,
@@ -139,6 +162,14 @@ async function runScenario(
         load: measured,
         server: serverLoad(serverBefore, serverAfter),
         cpu: cpuWindow,
+        sql: sqlPerRequest(
+          scenario.name,
+          prepared.request.path,
+          alone,
+          statementsBefore,
+          statementsAfter,
+          measured,
+        ),
       };
     } finally {
       await server.stop();
@@ -146,6 +177,37 @@ async function runScenario(
   } finally {
     await prepared.cleanup();
   }
+}
+
+/**
+ * SQL statements in the measured window per request sent, and of each check request alone; null
+ * when the server does not count them.
+ */
+function sqlPerRequest(
+  name: string,
+  path: string,
+  alone: number[],
+  before: StatementReading | undefined,
+  after: StatementReading | undefined,
+  load: LoadResult,
+): ScenarioResult['sql'] {
+  if (!before || !after || load.sent === 0) return null;
+  const settled = before.settled && after.settled;
+  if (!settled) {
+    progress(
+      `${name}: the SQL statement count never stood still between runs; statements/request is approximate`,
+    );
+  }
+  const statements = after.statements - before.statements;
+  const answeredBefore = before.requestsOn(path);
+  const answeredAfter = after.requestsOn(path);
+  return {
+    statements,
+    perRequest: statements / load.sent,
+    alone,
+    serverRequests: answeredBefore !== null && answeredAfter !== null ? answeredAfter - answeredBefore : null,
+    settled,
+  };
 }
 
 /** One request outside the load, to check the scenario answers what it should. */

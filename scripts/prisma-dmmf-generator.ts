@@ -40,11 +40,37 @@ async function generate(params: GenerateParams): Promise<null> {
     prismaVersion: params.version,
     schemaPath: path.basename(params.schemaPath),
     schemaSha256,
-    datamodel: params.dmmf.datamodel,
+    datamodel: withUnsupportedFields(
+      params.dmmf.datamodel as Datamodel,
+      await readFile(params.schemaPath, 'utf8'),
+    ),
   };
   await mkdir(path.dirname(output), { recursive: true });
   await writeFile(output, `${JSON.stringify(snapshot, null, 2)}\n`);
   return null;
+}
+
+interface Datamodel {
+  models: { name: string; fields: Record<string, unknown>[] }[];
+}
+
+/**
+ * The DMMF leaves out `Unsupported("…")` fields (the client cannot read them), but the database
+ * has their columns and indexes name them. They are read from the schema text and added back as
+ * fields of kind `unsupported`, so the drift test compares them like any other column.
+ */
+function withUnsupportedFields(datamodel: Datamodel, schema: string): Datamodel {
+  const blocks = schema.matchAll(/^model\s+(\w+)\s*\{([\s\S]*?)^\}/gm);
+  for (const [, modelName, body] of blocks) {
+    const model = datamodel.models.find((m) => m.name === modelName);
+    if (!model) continue;
+    for (const match of body!.matchAll(/^\s*(\w+)\s+Unsupported\("([^"]+)"\)(\?)?(.*)$/gm)) {
+      const [, name, type, optional, rest] = match;
+      const dbName = /@map\("([^"]+)"\)/.exec(rest ?? '')?.[1] ?? null;
+      model.fields.push({ name, dbName, kind: 'unsupported', type, isRequired: !optional, isList: false });
+    }
+  }
+  return datamodel;
 }
 
 function respond(message: object): void {

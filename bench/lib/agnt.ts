@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { buildApp } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
+import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
 import {
   generateSigningKey,
   loadSigningKeys,
@@ -21,6 +22,12 @@ import { createLogger } from '../../src/platform/logger.ts';
 import { resolveServices } from '../../src/services.ts';
 import { createMigratedDatabase } from './database.ts';
 import type { Served } from './scenario.ts';
+
+/**
+ * Where the AGNT server exposes its Prometheus metrics; `db_queries_total` there counts every SQL
+ * statement Prisma sends, which gives the SQL statements per request (see metrics.ts).
+ */
+export const AGNT_METRICS_PATH = '/metrics';
 
 /** Far above anything two cores can send in a run. */
 const UNLIMITED = String(1_000_000_000);
@@ -105,6 +112,18 @@ export async function serveAgnt(params: AgntParams): Promise<Served> {
       await services.shutdown();
     },
   };
+}
+
+/**
+ * A signed-in person who belongs to no organisation (someone looking for a table), as the
+ * `authorization` header of their requests.
+ */
+export async function consumerAuthorization(agnt: PreparedAgnt): Promise<string> {
+  const user = await agnt.database.prisma.user.create({
+    data: { email: `bench-guest-${randomBytes(4).toString('hex')}@example.test`, displayName: 'Bench Guest' },
+  });
+  const { token } = await issueAccessToken(agnt.keys, { userId: user.id, auth: agnt.config.auth });
+  return `Bearer ${token}`;
 }
 
 async function dropRedisKeys(prefix: string): Promise<void> {

@@ -13,7 +13,19 @@ declare module 'autocannon' {
     /** Seconds a request may take before it counts as a timeout. */
     timeout?: number;
     pipelining?: number;
+    /** Not together with `requests`. */
     expectBody?: string;
+    /** Sent in turn by each connection; fields left out come from the options above. */
+    requests?: RequestOptions[];
+  }
+
+  interface RequestOptions {
+    method?: string;
+    path?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    /** Called with each answer to this request (its whole body as text). */
+    onResponse?: (status: number, body: string) => void;
   }
 
   /**
@@ -28,6 +40,10 @@ declare module 'autocannon' {
     mismatches: number;
     non2xx: number;
     statusCodeStats: Record<string, { count: number }>;
+    /** Requests sent, in the raw result (worker thread). */
+    totalRequests?: number;
+    /** In the aggregated result (main thread), `sent` is the requests sent; raw, a histogram. */
+    requests?: { sent?: number } | string;
   }
 
   interface Instance extends EventEmitter, PromiseLike<Result> {

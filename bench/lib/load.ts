@@ -9,14 +9,17 @@
 import { createHistogram } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
-import type { LoadRequest } from './scenario.ts';
+import { type LoadRequest, requestBodies } from './scenario.ts';
 
 export interface LoadTarget {
   /** `http://127.0.0.1:<port>`; any other host is refused. */
   origin: string;
   request: LoadRequest;
-  /** When set, an answer with another body counts as a failure. */
-  expectBody?: string;
+  /**
+   * When set, an answer with another body counts as a failure: one expected body for each of
+   * `requestBodies(request)`, in the same order.
+   */
+  expectBodies?: string[];
 }
 
 export interface LoadOptions {
@@ -33,6 +36,11 @@ export interface LoadResult {
   meanMs: number;
   /** Completed requests (any status). */
   requests: number;
+  /**
+   * Requests sent: the completed ones, plus the one per connection still in flight when the run
+   * stopped (the server ran those too, but autocannon no longer counted their answers).
+   */
+  sent: number;
   /** Connection errors, timeouts, non-2xx answers and unexpected bodies. */
   failures: number;
   /** Status codes seen, for the error message when failures > 0. */
@@ -54,15 +62,36 @@ export async function runLoad(
   if (url.hostname !== '127.0.0.1') throw new Error(`refusing to send load to ${url.host}: only 127.0.0.1`);
 
   const latencyMicros = createHistogram({ lowest: 1, highest: REQUEST_TIMEOUT_SECONDS * 1e6, figures: 3 });
+  const bodies = requestBodies(target.request);
+  // Several bodies: autocannon's `requests` (each connection sends them in turn), and a check of
+  // each answer against its own body's expected answer, counted here (autocannon's `expectBody`
+  // knows only one body).
+  let variedMismatches = 0;
+  const varied =
+    bodies.length > 1
+      ? bodies.map((body, index) => ({
+          method: target.request.method,
+          path: `${url.pathname}${url.search}`,
+          headers: target.request.headers,
+          body,
+          onResponse: target.expectBodies
+            ? (status: number, answer: string) => {
+                if (status >= 200 && status < 300 && answer !== target.expectBodies?.[index]) {
+                  variedMismatches += 1;
+                }
+              }
+            : undefined,
+        }))
+      : undefined;
   const instance = autocannon({
     url: url.toString(),
     method: target.request.method,
     headers: target.request.headers,
-    body: target.request.body,
     connections: options.connections,
     duration: options.durationSeconds,
     timeout: REQUEST_TIMEOUT_SECONDS,
-    expectBody: target.expectBody,
+    // autocannon refuses `expectBody` next to `requests`, even an undefined one.
+    ...(varied ? { requests: varied } : { body: bodies[0], expectBody: target.expectBodies?.[0] }),
   });
   instance.on('response', (_client, statusCode, _bytes, responseTimeMs) => {
     if (statusCode >= 200 && statusCode < 300) {
@@ -90,7 +119,11 @@ export async function runLoad(
       p99Ms: latencyMicros.count ? latencyMicros.percentile(99) / 1000 : Number.NaN,
       meanMs: latencyMicros.count ? latencyMicros.mean / 1000 : Number.NaN,
       requests: completed,
-      failures: result.errors + result.timeouts + result.non2xx + result.mismatches,
+      sent:
+        result.totalRequests ??
+        (typeof result.requests === 'object' ? result.requests.sent : undefined) ??
+        completed,
+      failures: result.errors + result.timeouts + result.non2xx + result.mismatches + variedMismatches,
       statusCodes,
       durationSeconds: result.duration,
     };

@@ -10,6 +10,19 @@ export interface ScenarioResult {
   load: LoadResult;
   server: ServerLoad;
   cpu: CpuWindow;
+  /** From the server's `db_queries_total` (see lib/metrics.ts); null when it does not count them. */
+  sql: {
+    /** SQL statements the server sent during the measurement… */
+    statements: number;
+    /** …per request sent (`load.sent`). */
+    perRequest: number;
+    /** The statements of each check request, alone on an idle server (one per body). */
+    alone: number[];
+    /** Requests the server itself counted in the window on the request's path (a cross-check of `load.sent`). */
+    serverRequests: number | null;
+    /** False when the count kept moving with no load: the figures are then approximate. */
+    settled: boolean;
+  } | null;
 }
 
 export interface Ratio {
@@ -43,6 +56,8 @@ export function formatResults(results: ScenarioResult[]): string {
     fixed(r.load.requestsPerSecond, 0),
     fixed(r.load.p50Ms, 2),
     fixed(r.load.p99Ms, 2),
+    r.sql ? `${fixed(r.sql.perRequest, 2)}${r.sql.settled ? '' : '~'}` : '–',
+    r.sql ? range(r.sql.alone) : '–',
     String(r.load.requests),
     String(r.load.failures),
     fixed(r.server.loopUtilization * 100, 0),
@@ -56,6 +71,8 @@ export function formatResults(results: ScenarioResult[]): string {
       'req/s',
       'p50 ms',
       'p99 ms',
+      'SQL/req',
+      'SQL alone',
       'requests',
       'failures',
       'server loop %',
@@ -64,7 +81,7 @@ export function formatResults(results: ScenarioResult[]): string {
       'rest CPU',
     ],
     rows,
-    [false, true, true, true, true, true, true, true, true, true],
+    [false, true, true, true, true, true, true, true, true, true, true, true],
   );
   const ratioRows = ratios(results).map((r) => [
     `${r.name} / ${r.baseline}`,
@@ -73,7 +90,10 @@ export function formatResults(results: ScenarioResult[]): string {
     `${fixed(r.p99, 2)}×`,
   ]);
   const legend =
-    "server loop %: time the server's event loop was busy. CPU in cores: server = the server process, " +
+    'SQL/req: SQL statements the server sent per request during the measurement (its db_queries_total ' +
+    'over the requests sent); SQL alone: those of one request on an idle server (the check; a range ' +
+    'when the bodies differ); – when the server does not count them, ~ when the count kept moving ' +
+    "without load. server loop %: time the server's event loop was busy. CPU in cores: server = the server process, " +
     'bench = this process (load generator, plus the server when in-process), rest = everything else ' +
     '(PostgreSQL, Redis, other programs).';
   if (!ratioRows.length) return `${resultsTable}\n\n${legend}`;
@@ -84,6 +104,14 @@ export function formatResults(results: ScenarioResult[]): string {
     true,
   ]);
   return `${resultsTable}\n\n${legend}\n\n${ratioTable}`;
+}
+
+/** `5`, or `4–6` when the values differ. */
+function range(values: number[]): string {
+  if (!values.length) return '–';
+  const low = Math.min(...values);
+  const high = Math.max(...values);
+  return low === high ? String(low) : `${low}–${high}`;
 }
 
 function fixed(value: number, digits: number): string {

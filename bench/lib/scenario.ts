@@ -16,6 +16,17 @@ export interface LoadRequest {
   path: string;
   headers: Record<string, string>;
   body?: string;
+  /**
+   * Several bodies instead of `body`, for a scenario whose requests vary (other words, another
+   * point): every connection sends them in turn, over and over, with the same method, path and
+   * headers. Each one is checked once before the load (see `Prepared.check`).
+   */
+  bodies?: string[];
+}
+
+/** The bodies a request sends in turn: `bodies`, or its one `body`. */
+export function requestBodies(request: LoadRequest): (string | undefined)[] {
+  return request.bodies?.length ? request.bodies : [request.body];
 }
 
 export interface Prepared<Params> {
@@ -24,15 +35,24 @@ export interface Prepared<Params> {
   request: LoadRequest;
   /**
    * Checks the first answer before any load is sent, so a scenario never benchmarks a 401 or a
-   * GraphQL error. Returns what is wrong, or undefined when the answer is the expected one.
+   * GraphQL error. Returns what is wrong, or undefined when the answer is the expected one. With
+   * `request.bodies`, it checks the answer to each body (`index` says which).
    */
-  check(answer: { status: number; body: unknown }): string | undefined;
+  check(answer: { status: number; body: unknown; index: number }): string | undefined;
   /**
    * True when every answer is byte-for-byte the same; each later answer is then compared with
    * the first one and a difference counts as an error. Leave it unset for answers that change
-   * (timestamps, generated ids).
+   * (timestamps, generated ids). With `request.bodies`, each body's answers are compared with
+   * that body's first answer.
    */
   sameBodyEveryTime?: boolean;
+  /**
+   * Path of the server's Prometheus metrics, when it counts the SQL statements it sends in
+   * `db_queries_total` (the AGNT server does, at `/metrics`). The bench then reads the counter
+   * around each check request and just before and just after the measurement, and reports the
+   * SQL statements of one request alone and per request under load (see lib/metrics.ts).
+   */
+  metricsPath?: string;
   /** Drops what `prepare()` created. Runs after the server stopped, also after a failure. */
   cleanup(): Promise<void>;
 }

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
-import { type AgntParams, prepareAgnt, serveAgnt } from '../lib/agnt.ts';
+import { AGNT_METRICS_PATH, type AgntParams, prepareAgnt, serveAgnt } from '../lib/agnt.ts';
 import { defineScenario } from '../lib/scenario.ts';
 
 const ORGANIZATION_NAME = 'Bench Bistro Group';
@@ -47,6 +47,7 @@ export default defineScenario<AgntParams>(import.meta.url, {
             : `expected 200 with one membership in "${ORGANIZATION_NAME}", got ${status} ${JSON.stringify(body)}`;
         },
         sameBodyEveryTime: true,
+        metricsPath: AGNT_METRICS_PATH,
         cleanup: () => agnt.cleanup(),
       };
     } catch (error) {

@@ -1,5 +1,5 @@
 /**
- * Venue search: words (name, cuisines, description), category, price, open at an instant, and
+ * Venue search: words (name, cuisines, description; weighted in that order), category, price, open at an instant, and
  * distance from a point, ordered by relevance, distance or name. Only venues on the network
  * (LISTED, CLAIMED) are found. One SQL statement returns a page of ids with their rank, distance
  * and the total; the caller loads the venues it shows.
@@ -75,10 +75,8 @@ export function toPrefixQuery(text: string | null | undefined): string | null {
     : null;
 }
 
-const document = Prisma.sql`(
-  setweight(to_tsvector('simple', v.name), 'A') ||
-  setweight(to_tsvector('simple', array_to_string(v.cuisines, ' ')), 'B') ||
-  setweight(to_tsvector('simple', v.description), 'C'))`;
+/** Kept by a trigger (see the migration `venue_search_document`), with a GIN index. */
+const document = Prisma.sql`v.search_document`;
 
 export async function searchVenues(
   db: DbOrTx,
