@@ -16,6 +16,7 @@ import { createHttpServer, type Route, sendJson } from './platform/http.ts';
 import { createMetrics } from './platform/metrics.ts';
 import { pendingMigrations } from './platform/migrate.ts';
 import type { Services } from './services.ts';
+import { TELEGRAM_PATH, telegramWebhook } from './webhooks/telegram.ts';
 import { startWorker, type WorkerHandle, type WorkerOptions } from './worker/runner.ts';
 
 export type Role = 'api' | 'worker' | 'all';
@@ -74,6 +75,17 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
   ];
   if (role !== 'worker') {
     routes.push({ method: '*', path: '/graphql', handler: graphqlHandler(yoga, services, metrics) });
+    routes.push({
+      method: 'POST',
+      path: `${TELEGRAM_PATH}*`,
+      name: '/webhooks/telegram',
+      handler: telegramWebhook({
+        db: services.db,
+        bots: config.channels.telegram.bots,
+        bodyLimitBytes: config.http.bodyLimitBytes,
+        metrics,
+      }),
+    });
   }
 
   const http = createHttpServer({ routes, logger, metrics, trustProxy: config.http.trustProxy });

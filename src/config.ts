@@ -91,6 +91,36 @@ const envSchema = z.object({
   WORKER_POLL_INTERVAL_MS: positiveInt.default(1000),
   WORKER_STALE_LOCK_SCAN_MS: positiveInt.default(600_000),
 
+  // Channels
+  TELEGRAM_BOTS: optional(
+    z.preprocess(
+      (v) => {
+        if (typeof v !== 'string') return v;
+        try {
+          return JSON.parse(v);
+        } catch {
+          return v;
+        }
+      },
+      z
+        .array(
+          z.object({
+            name: z.string().regex(/^[a-z0-9_-]{1,40}$/, 'a bot name is lower-case letters, digits, - and _'),
+            token: z.string().regex(/^\d+:[\w-]{20,}$/, 'not a Telegram bot token'),
+            secret: z
+              .string()
+              .regex(
+                /^[A-Za-z0-9_-]{16,256}$/,
+                'the webhook secret is 16-256 characters of A-Z, a-z, 0-9, _ and -',
+              ),
+          }),
+          { error: 'a JSON list of {"name","token","secret"}' },
+        )
+        .min(1),
+    ),
+  ),
+  TELEGRAM_API_URL: url.default('https://api.telegram.org'),
+
   // Bookings
   BOOKING_HOLD_MINUTES: positiveInt.default(10),
   BOOKING_REQUEST_MINUTES: positiveInt.default(120),
@@ -184,6 +214,13 @@ function shape(e: z.output<typeof envSchema>) {
       pollIntervalMs: e.WORKER_POLL_INTERVAL_MS,
       /** How often a worker frees jobs locked for over 4 hours by a worker that died. */
       staleLockScanMs: e.WORKER_STALE_LOCK_SCAN_MS,
+    },
+    channels: {
+      telegram: {
+        /** Each bot: its name in webhook URLs (/webhooks/telegram/<name>), token and webhook secret. */
+        bots: e.TELEGRAM_BOTS ?? [],
+        apiUrl: e.TELEGRAM_API_URL.replace(/\/$/, ''),
+      },
     },
     bookings: {
       /** Minutes a HELD booking keeps its table unconfirmed. */

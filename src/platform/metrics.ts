@@ -30,6 +30,12 @@ export function createMetrics() {
       help: 'SQL statements sent through Prisma',
       registers: [registry],
     }),
+    webhooks: new Counter({
+      name: 'webhook_requests_total',
+      help: 'Webhook deliveries by platform and outcome (accepted, duplicate, ignored, malformed, unauthorized, unknown_bot)',
+      labelNames: ['platform', 'outcome'] as const,
+      registers: [registry],
+    }),
     authFailures: new Counter({
       name: 'auth_failures_total',
       help: 'Requests refused with 401, by credential kind',

@@ -10,6 +10,7 @@ import bookingExpire from './tasks/booking-expire.ts';
 import bookingFeedback from './tasks/booking-feedback.ts';
 import bookingNoShow from './tasks/booking-no-show.ts';
 import bookingReminder from './tasks/booking-reminder.ts';
+import chatInbound from './tasks/chat-inbound.ts';
 import noop from './tasks/noop.ts';
 import venueDailySummary from './tasks/venue-daily-summary.ts';
 
@@ -21,6 +22,7 @@ export const handlers: readonly TaskHandler[] = [
   bookingComplete,
   bookingFeedback,
   venueDailySummary,
+  chatInbound,
 ];
 
 /**
