@@ -192,6 +192,8 @@ describe('booking jobs', () => {
       source: 'DASHBOARD',
       guestEmail: (await app.services.db.user.findUniqueOrThrow({ where: { id: userId } })).email!,
     });
+    // The party arrives at its time.
+    app.clock.advance(booking.startsAt.getTime() - app.clock.now().getTime());
     await transitionBooking(app.services.bookings, asUser(ownerId), { bookingId: booking.id, to: 'SEATED' });
     app.clock.advance(booking.endsAt.getTime() - app.clock.now().getTime() + 61 * 60_000);
     await runJob(booking.id, 'complete');

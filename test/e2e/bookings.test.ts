@@ -35,6 +35,16 @@ const Complete = graphql(`
   }
 `);
 
+const NoShow = graphql(`
+  mutation EarlyNoShow($id: ID!) {
+    markBookingNoShow(input: { bookingId: $id }) {
+      __typename
+      ... on IllegalTransitionError { message }
+      ... on Error { message }
+    }
+  }
+`);
+
 const Cancel = graphql(`
   mutation CancelBooking($id: ID!) {
     cancelBooking(input: { bookingId: $id }) {
@@ -300,5 +310,29 @@ describe('bookings', () => {
       totalCount: 1,
       edges: [{ node: { status: 'CONFIRMED', partySize: 1, guestEmail: email, notes: 'regular' } }],
     });
+  });
+
+  it('keeps notes for the venue, and time rules on moves the clock decides', async () => {
+    const guest = await app.signIn();
+    const withNotes = await book(guest.token, { startsAt: at('18:00', 8), notes: 'VIP, comp the wine' });
+    expect(withNotes.data?.createBooking).toMatchObject({ __typename: 'ValidationError', field: 'notes' });
+
+    const created = await book(guest.token, { startsAt: at('19:00', 8) });
+    const booking = member(created.data?.createBooking, 'BookingPayload', created).booking;
+    await app.gql(Confirm, { id: booking.id }, { token: owner.token });
+    const early = await app.gql(NoShow, { id: booking.id }, { token: owner.token });
+    expect(early.data?.markBookingNoShow).toEqual({
+      __typename: 'IllegalTransitionError',
+      message: 'A booking cannot be a no-show before its time',
+    });
+  });
+
+  it('lets a team member who booked for themselves cancel as the guest', async () => {
+    const created = await book(owner.token, { startsAt: at('20:00', 9) });
+    const booking = member(created.data?.createBooking, 'BookingPayload', created).booking;
+    const cancelled = await app.gql(Cancel, { id: booking.id }, { token: owner.token });
+    expect(member(cancelled.data?.cancelBooking, 'BookingPayload', cancelled).booking.status).toBe(
+      'CANCELLED_BY_GUEST',
+    );
   });
 });

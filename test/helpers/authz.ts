@@ -77,6 +77,16 @@ export async function person(
   return { userId: user.id, email, membershipId: membership.id, token: await accessToken(app, user.id) };
 }
 
+/** Someone with an account and no membership anywhere: a guest, a stranger. */
+export type Guest = Omit<Person, 'membershipId'>;
+
+/** A new user of no organisation, with an access token. */
+export async function guest(app: TestApp, label = 'guest'): Promise<Guest> {
+  const email = uniqueEmail(label);
+  const user = await app.services.db.user.create({ data: { email } });
+  return { userId: user.id, email, token: await accessToken(app, user.id) };
+}
+
 /** A new API key of the organisation, made on behalf of `createdById`, with its secret. */
 export async function apiKey(
   app: TestApp,

@@ -67,6 +67,15 @@ builder.prismaObject('BookingTransition', {
   }),
 });
 
+/**
+ * An API key with scope `read` only. It acts as a STAFF member of its organisation would, and STAFF
+ * move bookings; but a read key reads ("Read what the organisation may read"), so every booking
+ * write refuses it before the role is even asked.
+ */
+function readOnlyKey(ctx: Context): boolean {
+  return ctx.actor.kind === 'apiKey' && !ctx.actor.scopes.includes('write');
+}
+
 /** Who reads a booking: its guest, its venue's team, platform admins. */
 function bookingScopes(booking: { guestId: string; venue: { organizationId: string | null } }, ctx: Context) {
   if (ctx.actor.kind === 'user' && ctx.actor.userId === booking.guestId) return true;
@@ -114,7 +123,8 @@ export const Booking = builder.prismaNode('Booking', {
       type: [BookingStatus],
       description: 'Where you may move this booking now (for buttons).',
       select: { status: true, venueId: true },
-      resolve: async (b, _args, ctx) => allowedTransitions(ctx.services.db, ctx.access, b as never),
+      resolve: async (b, _args, ctx) =>
+        readOnlyKey(ctx) ? [] : allowedTransitions(ctx.services.db, ctx.access, b as never),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
@@ -203,7 +213,7 @@ builder.mutationField('createBooking', (t) =>
     description: 'Books a table at one of the venue’s free slots.',
     errors: { types: bookingErrors, result: { name: 'CreateBookingResult' } },
     args: { input: t.arg({ type: CreateBookingInput, required: true }) },
-    authScopes: { authenticated: true },
+    authScopes: (_root, _args, ctx) => !readOnlyKey(ctx) && { authenticated: true },
     resolve: async (_root, { input }, ctx) => {
       const { venueId, guestEmail, specialRequests, notes, clientKey, hold, ...rest } = input;
       const booking = await createBooking(ctx.services.bookings, ctx.access, {
@@ -236,7 +246,7 @@ builder.mutationField('modifyBooking', (t) =>
     description: 'Changes the time or party size of a live booking, if there is room.',
     errors: { types: bookingErrors, result: { name: 'ModifyBookingResult' } },
     args: { input: t.arg({ type: ModifyBookingInput, required: true }) },
-    authScopes: (_root, { input }) => ({ seesBooking: input.bookingId.id }),
+    authScopes: (_root, { input }, ctx) => !readOnlyKey(ctx) && { seesBooking: input.bookingId.id },
     resolve: async (_root, { input }, ctx) => {
       const booking = await modifyBooking(ctx.services.bookings, ctx.access, {
         bookingId: input.bookingId.id,
@@ -273,9 +283,8 @@ for (const [name, to, description] of VENUE_MOVES) {
       description: `${description} The venue's team.`,
       errors: { types: bookingErrors, result: { name: `${name[0]!.toUpperCase()}${name.slice(1)}Result` } },
       args: { input: t.arg({ type: BookingActionInput, required: true }) },
-      authScopes: (_root, { input }) => ({
-        bookingVenueRole: { bookingId: input.bookingId.id, roles: ANY_ROLE },
-      }),
+      authScopes: (_root, { input }, ctx) =>
+        !readOnlyKey(ctx) && { bookingVenueRole: { bookingId: input.bookingId.id, roles: ANY_ROLE } },
       resolve: async (_root, { input }, ctx) => {
         const booking = await transitionBooking(ctx.services.bookings, ctx.access, {
           bookingId: input.bookingId.id,
@@ -294,7 +303,7 @@ builder.mutationField('cancelBooking', (t) =>
     description: 'Cancels a booking, as its guest or as the venue.',
     errors: { types: bookingErrors, result: { name: 'CancelBookingResult' } },
     args: { input: t.arg({ type: BookingActionInput, required: true }) },
-    authScopes: (_root, { input }) => ({ seesBooking: input.bookingId.id }),
+    authScopes: (_root, { input }, ctx) => !readOnlyKey(ctx) && { seesBooking: input.bookingId.id },
     resolve: async (_root, { input }, ctx) => {
       const booking = await cancelBooking(ctx.services.bookings, ctx.access, {
         bookingId: input.bookingId.id,

@@ -53,6 +53,7 @@ export async function createBooking(
   input: CreateBookingInput,
 ): Promise<Booking> {
   const requesterId = access.requireUserId();
+  access.requireWrite();
   const parsed = parseInput(createSchema, input);
   const venue = await deps.db.venue.findUnique({ where: { id: parsed.venueId } });
   const forSomeoneElse = parsed.guestEmail !== undefined;
@@ -62,6 +63,9 @@ export async function createBooking(
   if (!venue || (!PUBLIC_STATUSES.includes(venue.status) && !asVenue))
     throw new NotFoundError('Venue not found');
   if (forSomeoneElse && !asVenue) throw new NotAllowedError('Only the venue’s team books for someone else');
+  if (parsed.notes !== undefined && !asVenue) {
+    throw new ValidationError('Notes are the venue’s own; leave a special request instead', 'notes');
+  }
 
   if (parsed.clientKey) {
     const earlier = await deps.db.booking.findUnique({
@@ -189,9 +193,11 @@ export async function transitionBooking(
   access: Access,
   input: { bookingId: string; to: BookingStatus; reason?: string | null },
 ): Promise<Booking> {
+  access.requireWrite();
   const booking = await requireBooking(deps.db, access, input.bookingId);
   const actorKind = (await actorKindFor(deps.db, access, booking))!;
   const actorId = access.actor.kind === 'anonymous' ? null : access.actor.userId;
+  requireRightTime(booking, input.to, deps.now());
   return moveBooking(deps, {
     bookingId: booking.id,
     to: input.to,
@@ -207,9 +213,12 @@ export async function cancelBooking(
   access: Access,
   input: { bookingId: string; reason?: string | null },
 ): Promise<Booking> {
+  access.requireWrite();
   const booking = await requireBooking(deps.db, access, input.bookingId);
-  const actorKind = (await actorKindFor(deps.db, access, booking))!;
   const actorId = access.actor.kind === 'anonymous' ? null : access.actor.userId;
+  // Someone on the venue's team cancelling their own booking cancels as its guest.
+  const actorKind: BookingActorKind =
+    actorId === booking.guestId ? 'guest' : (await actorKindFor(deps.db, access, booking))!;
   const to: BookingStatus = actorKind === 'guest' ? 'CANCELLED_BY_GUEST' : 'CANCELLED_BY_VENUE';
   return moveBooking(deps, { bookingId: booking.id, to, actorKind, actorId, reason: input.reason ?? null });
 }
@@ -222,6 +231,24 @@ export async function allowedTransitions(
 ): Promise<BookingStatus[]> {
   const actorKind = await actorKindFor(db, access, booking);
   return actorKind ? nextStatuses(booking.status, actorKind) : [];
+}
+
+/** How early a party may be seated before its booked time. */
+const EARLIEST_SEATING_MS = 2 * 3_600_000;
+
+/** A party is not a no-show before its time, nor seated hours ahead of it. */
+function requireRightTime(booking: Booking, to: BookingStatus, now: Date) {
+  const start = booking.startsAt.getTime();
+  if (to === 'NO_SHOW' && now.getTime() < start) {
+    throw new IllegalTransitionError(booking.status, to, 'A booking cannot be a no-show before its time');
+  }
+  if (to === 'SEATED' && now.getTime() < start - EARLIEST_SEATING_MS) {
+    throw new IllegalTransitionError(
+      booking.status,
+      to,
+      'A party cannot be seated more than two hours early',
+    );
+  }
 }
 
 /** For jobs and the platform's own agents: the same machine, as the system. */
@@ -297,6 +324,7 @@ export async function modifyBooking(
   access: Access,
   input: z.input<typeof modifySchema> & { reason?: string | null },
 ): Promise<Booking> {
+  access.requireWrite();
   const parsed = parseInput(modifySchema, input);
   const booking = await requireBooking(deps.db, access, parsed.bookingId);
   const actorKind = (await actorKindFor(deps.db, access, booking))!;

@@ -32,6 +32,8 @@ export interface Access {
   requireUserId(): string;
   /** Like requireUserId, but refuses API keys: for acts that only a person may do. */
   requirePerson(): string;
+  /** Refuses API keys without the `write` scope: for any change at all. */
+  requireWrite(): void;
   readonly isPlatformAdmin: boolean;
 }
 
@@ -79,6 +81,11 @@ export function createAccess(db: DbOrTx, actor: Actor): Access {
     requireUserId() {
       if (actor.kind === 'anonymous') throw new AuthenticationError('Sign in to do this');
       return actor.userId;
+    },
+    requireWrite() {
+      if (actor.kind === 'apiKey' && !actor.scopes.includes('write')) {
+        throw new NotAllowedError('This API key may only read');
+      }
     },
     requirePerson() {
       if (actor.kind === 'anonymous') throw new AuthenticationError('Sign in to do this');

@@ -1,0 +1,953 @@
+/**
+ * Who may do what with bookings: every booking mutation, the reads whose answer depends on the
+ * caller, and the live subscriptions (refused or accepted when they start, over SSE), run as every
+ * kind of caller against the real server. The callers are those of the other tables
+ * (test/helpers/authz.ts) plus the booking's GUEST: a person of no organisation who owns it. Each
+ * cell states its outcome:
+ *
+ * - `allowed`: the call succeeds and its effect is in the answer and the database (for a
+ *   subscription: a change made after it started reaches the subscriber);
+ * - `null`: the call succeeds but the field hides itself from this caller (null, with no error);
+ * - `UNAUTHENTICATED` / `FORBIDDEN`: scope-auth refuses before the resolver runs (a GraphQL error
+ *   with that `extensions.code`, the field null);
+ * - `NotAllowedError`: the mutation admits the caller and the domain says no, as a typed member of
+ *   the result union.
+ *
+ * Every outcome but `allowed` is also checked to have changed nothing: the booking with its
+ * history and messages, the size of every table a booking change writes, the job queue, and the
+ * Redis subscriptions of the booking's topics.
+ *
+ * Every cell gets fresh organisations, callers, a published venue with hours and tables, and a
+ * booking of the guest in the status its row starts from, written straight to the database, so
+ * cells are independent and "allowed" really moves the booking. Bookings the venue seats, marks
+ * as no-shows or completes started a little while ago; the others start a week ahead.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemTransition } from '../../src/domain/bookings/bookings.ts';
+import { bookingTopics } from '../../src/domain/bookings/events.ts';
+import type { BookingStatus } from '../../src/generated/prisma/enums.ts';
+import { graphql } from '../generated/gql.ts';
+import { type GraphQLResponse, rawId, startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
+import {
+  ACTORS,
+  type Actors,
+  createActors,
+  credentialOf,
+  type Guest,
+  guest,
+  unique,
+  userOf,
+} from '../helpers/authz.ts';
+
+/** The callers of the other tables, and the booking's own guest. */
+const CALLERS = [...ACTORS, 'GUEST'] as const;
+type Caller = (typeof CALLERS)[number];
+
+type Outcome = 'allowed' | 'null' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotAllowedError';
+
+const CreateBooking = graphql(`
+  mutation AuthzBookingsCreate($input: CreateBookingInput!) {
+    createBooking(input: $input) {
+      __typename
+      ... on BookingPayload { booking { id status partySize startsAt guestEmail history { from to by reason } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const ModifyBooking = graphql(`
+  mutation AuthzBookingsModify($id: ID!, $startsAt: DateTime!) {
+    modifyBooking(input: { bookingId: $id, startsAt: $startsAt, partySize: 4, reason: "authz table" }) {
+      __typename
+      ... on BookingPayload { booking { id status partySize startsAt history { from to by reason } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const ConfirmBooking = graphql(`
+  mutation AuthzBookingsConfirm($id: ID!) {
+    confirmBooking(input: { bookingId: $id, reason: "authz table" }) {
+      __typename
+      ... on BookingPayload { booking { id status history { from to by reason } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const DeclineBooking = graphql(`
+  mutation AuthzBookingsDecline($id: ID!) {
+    declineBooking(input: { bookingId: $id, reason: "authz table" }) {
+      __typename
+      ... on BookingPayload { booking { id status history { from to by reason } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const HoldBooking = graphql(`
+  mutation AuthzBookingsHold($id: ID!) {
+    holdBooking(input: { bookingId: $id, reason: "authz table" }) {
+      __typename
+      ... on BookingPayload { booking { id status history { from to by reason } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const SeatBooking = graphql(`
+  mutation AuthzBookingsSeat($id: ID!) {
+    seatBooking(input: { bookingId: $id, reason: "authz table" }) {
+      __typename
+      ... on BookingPayload { booking { id status history { from to by reason } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const CompleteBooking = graphql(`
+  mutation AuthzBookingsComplete($id: ID!) {
+    completeBooking(input: { bookingId: $id, reason: "authz table" }) {
+      __typename
+      ... on BookingPayload { booking { id status history { from to by reason } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const MarkBookingNoShow = graphql(`
+  mutation AuthzBookingsNoShow($id: ID!) {
+    markBookingNoShow(input: { bookingId: $id, reason: "authz table" }) {
+      __typename
+      ... on BookingPayload { booking { id status history { from to by reason } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const CancelBooking = graphql(`
+  mutation AuthzBookingsCancel($id: ID!) {
+    cancelBooking(input: { bookingId: $id, reason: "authz table" }) {
+      __typename
+      ... on BookingPayload { booking { id status history { from to by reason } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const BookingNode = graphql(`
+  query AuthzBookingsNode($id: ID!) {
+    node(id: $id) {
+      __typename
+      id
+      ... on Booking { status partySize startsAt allowedTransitions venue { id } }
+    }
+  }
+`);
+
+const BookingNotes = graphql(`
+  query AuthzBookingsNotes($id: ID!) {
+    node(id: $id) { id ... on Booking { notes } }
+  }
+`);
+
+const VenueBookings = graphql(`
+  query AuthzBookingsVenueBookings($id: ID!) {
+    node(id: $id) {
+      ... on Venue { bookings(first: 10) { totalCount edges { node { id status guestEmail notes } } } }
+    }
+  }
+`);
+
+const MyBookings = graphql(`
+  query AuthzBookingsMine {
+    myBookings(first: 10) { edges { node { id status } } }
+  }
+`);
+
+const VenueFeed = graphql(`
+  subscription AuthzBookingsVenueFeed($venueId: ID!) {
+    bookingChanged(venueId: $venueId) { id status notes guestEmail }
+  }
+`);
+
+const BookingFeed = graphql(`
+  subscription AuthzBookingsBookingFeed($id: ID!) {
+    booking(id: $id) { id status notes guestEmail }
+  }
+`);
+
+/** The reason every move in this table gives, kept in the booking's history. */
+const REASON = 'authz table';
+/** The venue's own notes on the fixture's booking. */
+const NOTES = 'Regular; likes the window';
+/** How long a subscriber waits for the first event. */
+const EVENT_TIMEOUT_MS = 5_000;
+
+/** Where the fixture's booking stands before the call. */
+interface Start {
+  status: BookingStatus;
+  /** The booking started this long ago (the party is due); otherwise it starts a week ahead. */
+  startedMinutesAgo?: number;
+}
+
+/** The callers, the booking's guest, the organisation's venue and the guest's booking there. */
+interface Fixture extends Actors {
+  guest: Guest;
+  venue: { id: string; gid: string };
+  booking: { id: string; gid: string; status: BookingStatus; startsAt: Date };
+}
+
+interface Row {
+  name: string;
+  /** The booking the cell starts with (REQUESTED a week ahead unless said). */
+  start?: Start;
+  /** Where the answer is read from: the top-level field, or a field inside it. */
+  path: string[];
+  /**
+   * Where a scope-auth refusal is reported, when not at `path`. Scopes on a type are checked as
+   * the object's fields resolve, so `node` refusals point at `node.id`; `node` is null all the same.
+   */
+  refusedAt?: string[];
+  call: (fx: Fixture, token: string | undefined) => Promise<GraphQLResponse<unknown>>;
+  /** For allowed cells: the answer and the database show the effect. */
+  effect: (fx: Fixture, answer: unknown, caller: Caller) => Promise<void>;
+  expected: Record<Caller, Outcome>;
+}
+
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp();
+});
+afterAll(() => app?.close());
+
+const gid = (type: 'Venue' | 'Booking', id: string) => encodeGlobalID(type, id);
+
+/** A week ahead in Lisbon, at a local time: inside the venue's hours, horizon and lead time. */
+const day = Temporal.Now.plainDateISO('Europe/Lisbon').add({ days: 7 });
+const at = (time: string) =>
+  new Date(day.toZonedDateTime({ timeZone: 'Europe/Lisbon', plainTime: time }).epochMilliseconds);
+
+const MINUTE = 60_000;
+const TURN_MINUTES = 90;
+
+/** The history a booking in `status` has behind it: created by its guest, moved on by the venue. */
+const PATH_TO: Record<string, BookingStatus[]> = {
+  REQUESTED: ['REQUESTED'],
+  CONFIRMED: ['REQUESTED', 'CONFIRMED'],
+  SEATED: ['REQUESTED', 'CONFIRMED', 'SEATED'],
+};
+
+async function createFixture(start: Start = { status: 'REQUESTED' }): Promise<Fixture> {
+  const actors = await createActors(app);
+  const db = app.services.db;
+  const name = unique('Authz Bookings Venue');
+  const venue = await db.venue.create({
+    data: {
+      organizationId: actors.organizationId,
+      name,
+      slug: name.toLowerCase().replace(/ /g, '-'),
+      timeZone: 'Europe/Lisbon',
+      status: 'CLAIMED',
+      publishedAt: new Date(),
+      partySizeMin: 1,
+      partySizeMax: 8,
+      slotMinutes: 30,
+      turnMinutes: TURN_MINUTES,
+      leadTimeMinutes: 60,
+      bookingHorizonDays: 60,
+      bookingRulesConfirmedAt: new Date(),
+      hours: {
+        create: [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, opensAt: '18:00', closesAt: '23:00' })),
+      },
+      tables: {
+        create: [
+          { name: 'One', seats: 4 },
+          { name: 'Two', seats: 4 },
+        ],
+      },
+    },
+  });
+  const diner = await guest(app);
+  const now = app.clock.now();
+  const startsAt =
+    start.startedMinutesAgo === undefined
+      ? at('20:00')
+      : new Date(now.getTime() - start.startedMinutesAgo * MINUTE);
+  const steps = PATH_TO[start.status];
+  if (!steps) throw new Error(`no fixture path to ${start.status}`);
+  const booking = await db.booking.create({
+    data: {
+      venueId: venue.id,
+      guestId: diner.userId,
+      requestedById: diner.userId,
+      partySize: 2,
+      startsAt,
+      endsAt: new Date(startsAt.getTime() + TURN_MINUTES * MINUTE),
+      status: start.status,
+      source: 'CHAT',
+      notes: NOTES,
+      specialRequests: 'By the window',
+      expiresAt: start.status === 'REQUESTED' ? new Date(now.getTime() + 120 * MINUTE) : null,
+      transitions: {
+        // A day apart, in the past, so the call's own step is always the last.
+        create: steps.map((to, i) => ({
+          fromStatus: i === 0 ? null : steps[i - 1]!,
+          toStatus: to,
+          actorKind: i === 0 ? 'guest' : 'venue',
+          actorId: i === 0 ? diner.userId : actors.owner.userId,
+          reason: i === 0 ? 'created' : null,
+          createdAt: new Date(now.getTime() - (steps.length - i) * 86_400_000),
+        })),
+      },
+    },
+  });
+  return {
+    ...actors,
+    guest: diner,
+    venue: { id: venue.id, gid: gid('Venue', venue.id) },
+    booking: { id: booking.id, gid: gid('Booking', booking.id), status: booking.status, startsAt },
+  };
+}
+
+const tokenOf = (fx: Fixture, caller: Caller) =>
+  caller === 'GUEST' ? fx.guest.token : credentialOf(fx, caller);
+/** The person a call acts for (an API key acts for its creator). */
+const personOf = (fx: Fixture, caller: Caller) => (caller === 'GUEST' ? fx.guest.userId : userOf(fx, caller));
+
+/** How many Redis connections listen on a topic (one per API process at most). */
+async function listeners(topic: string): Promise<number> {
+  const redis = app.services.redis;
+  const reply = (await redis.client!.pubsub('NUMSUB', `${redis.keyPrefix}ps:${topic}`)) as [
+    string,
+    number | string,
+  ];
+  return Number(reply[1]);
+}
+
+/** The keys (`booking:<id>:<purpose>`) of the jobs queued for the booking, by purpose. */
+async function jobsOf(bookingId: string): Promise<string[]> {
+  const { rows } = await app.services.database.pool.query<{ key: string }>(
+    'SELECT key FROM graphile_worker.jobs WHERE key LIKE $1 ORDER BY key',
+    [`booking:${bookingId}:%`],
+  );
+  return rows.map((row) => row.key.slice(`booking:${bookingId}:`.length));
+}
+
+/**
+ * What a refused call must leave untouched: the booking with its history and messages, the size
+ * of every table a booking change writes (a booking for someone else creates their user), the job
+ * queue, and who listens on the booking's topics.
+ */
+async function snapshot(fx: Fixture) {
+  const db = app.services.db;
+  const { rows } = await app.services.database.pool.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM graphile_worker.jobs',
+  );
+  return {
+    booking: await db.booking.findUnique({
+      where: { id: fx.booking.id },
+      include: { transitions: { orderBy: { createdAt: 'asc' } }, messages: true },
+    }),
+    counts: {
+      users: await db.user.count(),
+      bookings: await db.booking.count(),
+      bookingTransitions: await db.bookingTransition.count(),
+      outboundMessages: await db.outboundMessage.count(),
+      jobs: rows[0]!.n,
+    },
+    listening: {
+      venue: await listeners(bookingTopics.venue(fx.venue.id)),
+      booking: await listeners(bookingTopics.booking(fx.booking.id)),
+    },
+  };
+}
+
+const storedBooking = (id: string) =>
+  app.services.db.booking.findUniqueOrThrow({
+    where: { id },
+    include: { guest: true, transitions: { orderBy: { createdAt: 'asc' } }, messages: true },
+  });
+
+/** The value at `path` inside `data`; undefined when a step on the way is missing. */
+function valueAt(data: unknown, path: string[]): unknown {
+  return path.reduce<unknown>((value, key) => (value as Record<string, unknown> | null)?.[key], data);
+}
+
+/** One server-sent event: its `event:` and joined `data:` lines. */
+function parseSseEvent(block: string): { event: string; data: string } {
+  let event = 'message';
+  const data: string[] = [];
+  for (const line of block.split('\n')) {
+    if (line.startsWith('event:')) event = line.slice(6).trim();
+    else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+  }
+  return { event, data: data.join('\n') };
+}
+
+/** The first result a stream sends, or null when it completes or closes without one. */
+async function firstResult(body: ReadableStream<Uint8Array>): Promise<Record<string, unknown> | null> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of body) {
+    buffer += decoder.decode(chunk, { stream: true });
+    for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+      const { event, data } = parseSseEvent(buffer.slice(0, end));
+      buffer = buffer.slice(end + 2);
+      if (event === 'next') return JSON.parse(data) as Record<string, unknown>;
+      if (event === 'complete') return null;
+    }
+  }
+  return null;
+}
+
+/**
+ * Subscribes over SSE (`POST /graphql`, `Accept: text/event-stream`) and answers with the first
+ * result, then hangs up. A refused subscription sends its error at once; an accepted one listens
+ * on `topic` in Redis, and once it does, `change` makes the change it should hear about.
+ */
+async function subscribe(
+  document: { toString(): string },
+  variables: Record<string, unknown>,
+  token: string | undefined,
+  topic: string,
+  change: () => Promise<unknown>,
+): Promise<GraphQLResponse<unknown>> {
+  const abort = new AbortController();
+  try {
+    const response = await fetch(`${app.url}/graphql`, {
+      method: 'POST',
+      headers: {
+        accept: 'text/event-stream',
+        'content-type': 'application/json',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      body: JSON.stringify({ query: document.toString(), variables }),
+      signal: abort.signal,
+    });
+    if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
+      const text = await response.text();
+      return { status: response.status, headers: response.headers, data: undefined, body: text };
+    }
+    let settled = false;
+    const first = firstResult(response.body!);
+    first.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    const deadline = Date.now() + EVENT_TIMEOUT_MS;
+    while (!settled && Date.now() < deadline) {
+      if ((await listeners(topic)) > 0) {
+        await change();
+        break;
+      }
+      await sleep(10);
+    }
+    const result = await Promise.race([
+      first,
+      sleep(EVENT_TIMEOUT_MS).then(() => {
+        throw new Error(`no event within ${EVENT_TIMEOUT_MS} ms`);
+      }),
+    ]);
+    return {
+      status: response.status,
+      headers: response.headers,
+      data: result?.data as never,
+      ...(result?.errors ? { errors: result.errors as GraphQLResponse<unknown>['errors'] } : {}),
+      body: result,
+    };
+  } finally {
+    abort.abort();
+  }
+}
+
+/** The change a subscriber should hear about: the platform confirms the REQUESTED booking. */
+const confirmedElsewhere = (fx: Fixture) => () =>
+  systemTransition(app.services.bookings, { bookingId: fx.booking.id, to: 'CONFIRMED', reason: REASON });
+
+interface Moved {
+  booking: { id: string; status: BookingStatus; history: { from: string; to: string; by: string }[] };
+}
+
+/**
+ * The effect of moving the fixture's booking to `to`: the answer and the stored booking say so,
+ * the history names who did it, and the guest's message and the jobs that follow are queued.
+ */
+function moved(
+  to: BookingStatus | ((caller: Caller) => BookingStatus),
+  follows: (to: BookingStatus) => {
+    messages: string[];
+    jobs: string[];
+  },
+) {
+  return async (fx: Fixture, answer: unknown, caller: Caller) => {
+    const target = typeof to === 'function' ? to(caller) : to;
+    const by = caller === 'GUEST' ? 'guest' : 'venue';
+    const { booking } = answer as Moved;
+    expect(answer).toMatchObject({
+      __typename: 'BookingPayload',
+      booking: { id: fx.booking.gid, status: target },
+    });
+    expect(booking.history.at(-1)).toEqual({ from: fx.booking.status, to: target, by, reason: REASON });
+    const stored = await storedBooking(fx.booking.id);
+    expect(stored.status).toBe(target);
+    expect(stored.transitions.at(-1)).toMatchObject({
+      fromStatus: fx.booking.status,
+      toStatus: target,
+      actorKind: by,
+      actorId: personOf(fx, caller),
+      reason: REASON,
+    });
+    const { messages, jobs } = follows(target);
+    expect(stored.messages.map((m) => ({ kind: m.kind, userId: m.userId }))).toEqual(
+      messages.map((kind) => ({ kind, userId: fx.guest.userId })),
+    );
+    expect(await jobsOf(fx.booking.id)).toEqual(jobs);
+  };
+}
+
+/**
+ * The venue's moves: its team (any role), platform admins and write keys. The guest, outsiders and
+ * read-only keys are refused before anything runs.
+ */
+const VENUE_MOVES: Record<Caller, Outcome> = {
+  OWNER: 'allowed',
+  ADMIN: 'allowed',
+  STAFF: 'allowed',
+  OTHER_OWNER: 'FORBIDDEN',
+  PLATFORM_ADMIN: 'allowed',
+  KEY_WRITE: 'allowed',
+  // A `read` key reads what the organisation may read; it changes nothing, bookings included.
+  KEY_READ: 'FORBIDDEN',
+  ANONYMOUS: 'UNAUTHENTICATED',
+  GUEST: 'FORBIDDEN',
+};
+
+/** Changes both sides of a booking may make: the venue's movers and the booking's guest. */
+const GUEST_OR_VENUE_CHANGES: Record<Caller, Outcome> = { ...VENUE_MOVES, GUEST: 'allowed' };
+
+/** What the venue's team (any role, any key) and platform admins may read of its bookings. */
+const VENUE_TEAM_READS: Record<Caller, Outcome> = {
+  OWNER: 'allowed',
+  ADMIN: 'allowed',
+  STAFF: 'allowed',
+  OTHER_OWNER: 'FORBIDDEN',
+  PLATFORM_ADMIN: 'allowed',
+  KEY_WRITE: 'allowed',
+  KEY_READ: 'allowed',
+  ANONYMOUS: 'UNAUTHENTICATED',
+  GUEST: 'FORBIDDEN',
+};
+
+/** A booking itself: the venue's team and its guest. */
+const BOOKING_READS: Record<Caller, Outcome> = { ...VENUE_TEAM_READS, GUEST: 'allowed' };
+
+/** The moves a caller sees as buttons on a REQUESTED booking. */
+const BUTTONS_ON_REQUESTED: Record<Caller, BookingStatus[]> = {
+  OWNER: ['HELD', 'CONFIRMED', 'DECLINED', 'CANCELLED_BY_VENUE'],
+  ADMIN: ['HELD', 'CONFIRMED', 'DECLINED', 'CANCELLED_BY_VENUE'],
+  STAFF: ['HELD', 'CONFIRMED', 'DECLINED', 'CANCELLED_BY_VENUE'],
+  OTHER_OWNER: [],
+  PLATFORM_ADMIN: ['HELD', 'CONFIRMED', 'DECLINED', 'CANCELLED_BY_VENUE'],
+  KEY_WRITE: ['HELD', 'CONFIRMED', 'DECLINED', 'CANCELLED_BY_VENUE'],
+  KEY_READ: [],
+  ANONYMOUS: [],
+  GUEST: ['CANCELLED_BY_GUEST'],
+};
+
+const CONFIRMED_JOBS = ['no-show', 'reminder-24h', 'reminder-2h'];
+
+const rows: Row[] = [
+  {
+    name: 'createBooking (for oneself)',
+    path: ['createBooking'],
+    call: (fx, token) =>
+      app.gql(
+        CreateBooking,
+        { input: { venueId: fx.venue.gid, startsAt: at('18:30').toISOString(), partySize: 2 } },
+        { token },
+      ),
+    async effect(fx, answer, caller) {
+      const me = personOf(fx, caller)!;
+      expect(answer).toMatchObject({
+        __typename: 'BookingPayload',
+        booking: {
+          status: 'REQUESTED',
+          partySize: 2,
+          startsAt: at('18:30').toISOString(),
+          history: [{ from: null, to: 'REQUESTED', by: 'guest', reason: 'created' }],
+        },
+      });
+      const id = rawId((answer as Moved).booking.id);
+      const stored = await storedBooking(id);
+      // The caller's own booking (a key's, its creator's), whoever they are to the venue.
+      expect(stored).toMatchObject({
+        venueId: fx.venue.id,
+        guestId: me,
+        requestedById: me,
+        status: 'REQUESTED',
+        source: 'DASHBOARD',
+        transitions: [{ fromStatus: null, toStatus: 'REQUESTED', actorKind: 'guest', actorId: me }],
+      });
+      expect(await jobsOf(id)).toEqual(['expire']);
+    },
+    // Anyone signed in books a table at a published venue for themselves; a read key changes nothing.
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      STAFF: 'allowed',
+      OTHER_OWNER: 'allowed',
+      PLATFORM_ADMIN: 'allowed',
+      KEY_WRITE: 'allowed',
+      KEY_READ: 'FORBIDDEN',
+      ANONYMOUS: 'UNAUTHENTICATED',
+      GUEST: 'allowed',
+    },
+  },
+  {
+    name: 'createBooking (with guestEmail: the venue books for someone)',
+    path: ['createBooking'],
+    call: (fx, token) =>
+      app.gql(
+        CreateBooking,
+        {
+          input: {
+            venueId: fx.venue.gid,
+            startsAt: at('18:30').toISOString(),
+            partySize: 3,
+            guestEmail: uniqueEmail('walk-in'),
+            notes: 'Booked by phone',
+          },
+        },
+        { token },
+      ),
+    async effect(fx, answer, caller) {
+      expect(answer).toMatchObject({
+        __typename: 'BookingPayload',
+        booking: {
+          status: 'CONFIRMED',
+          partySize: 3,
+          guestEmail: expect.stringMatching(/^walk-in-/),
+          history: [{ from: null, to: 'CONFIRMED', by: 'venue', reason: 'created' }],
+        },
+      });
+      const { id, guestEmail } = (answer as { booking: { id: string; guestEmail: string } }).booking;
+      const stored = await storedBooking(rawId(id));
+      expect(stored).toMatchObject({
+        venueId: fx.venue.id,
+        guest: { email: guestEmail },
+        requestedById: personOf(fx, caller),
+        status: 'CONFIRMED',
+        notes: 'Booked by phone',
+        transitions: [{ toStatus: 'CONFIRMED', actorKind: 'venue', actorId: personOf(fx, caller) }],
+      });
+      expect(await jobsOf(stored.id)).toEqual(CONFIRMED_JOBS);
+    },
+    // Booking for someone else is the venue's: others pass the field's scope (they may book for
+    // themselves) and the domain refuses them.
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      STAFF: 'allowed',
+      OTHER_OWNER: 'NotAllowedError',
+      PLATFORM_ADMIN: 'allowed',
+      KEY_WRITE: 'allowed',
+      KEY_READ: 'FORBIDDEN',
+      ANONYMOUS: 'UNAUTHENTICATED',
+      GUEST: 'NotAllowedError',
+    },
+  },
+  {
+    name: 'modifyBooking (a REQUESTED booking: later, and for four)',
+    path: ['modifyBooking'],
+    call: (fx, token) =>
+      app.gql(ModifyBooking, { id: fx.booking.gid, startsAt: at('21:00').toISOString() }, { token }),
+    async effect(fx, answer, caller) {
+      const by = caller === 'GUEST' ? 'guest' : 'venue';
+      expect(answer).toMatchObject({
+        __typename: 'BookingPayload',
+        booking: {
+          id: fx.booking.gid,
+          status: 'REQUESTED',
+          partySize: 4,
+          startsAt: at('21:00').toISOString(),
+        },
+      });
+      expect((answer as Moved).booking.history.at(-1)).toEqual({
+        from: 'REQUESTED',
+        to: 'REQUESTED',
+        by,
+        reason: REASON,
+      });
+      const stored = await storedBooking(fx.booking.id);
+      expect(stored).toMatchObject({
+        status: 'REQUESTED',
+        partySize: 4,
+        startsAt: at('21:00'),
+        endsAt: new Date(at('21:00').getTime() + TURN_MINUTES * MINUTE),
+      });
+      expect(stored.transitions.at(-1)).toMatchObject({ actorKind: by, actorId: personOf(fx, caller) });
+    },
+    expected: GUEST_OR_VENUE_CHANGES,
+  },
+  {
+    name: 'confirmBooking (a REQUESTED booking)',
+    path: ['confirmBooking'],
+    call: (fx, token) => app.gql(ConfirmBooking, { id: fx.booking.gid }, { token }),
+    effect: moved('CONFIRMED', () => ({ messages: ['booking.confirmed'], jobs: CONFIRMED_JOBS })),
+    expected: VENUE_MOVES,
+  },
+  {
+    name: 'declineBooking (a REQUESTED booking)',
+    path: ['declineBooking'],
+    call: (fx, token) => app.gql(DeclineBooking, { id: fx.booking.gid }, { token }),
+    effect: moved('DECLINED', () => ({ messages: ['booking.declined'], jobs: [] })),
+    expected: VENUE_MOVES,
+  },
+  {
+    name: 'holdBooking (a REQUESTED booking)',
+    path: ['holdBooking'],
+    call: (fx, token) => app.gql(HoldBooking, { id: fx.booking.gid }, { token }),
+    effect: moved('HELD', () => ({ messages: [], jobs: ['expire'] })),
+    expected: VENUE_MOVES,
+  },
+  {
+    name: 'seatBooking (a CONFIRMED booking, due 10 minutes ago)',
+    start: { status: 'CONFIRMED', startedMinutesAgo: 10 },
+    path: ['seatBooking'],
+    call: (fx, token) => app.gql(SeatBooking, { id: fx.booking.gid }, { token }),
+    effect: moved('SEATED', () => ({ messages: [], jobs: ['complete'] })),
+    expected: VENUE_MOVES,
+  },
+  {
+    name: 'completeBooking (a SEATED booking whose turn is over)',
+    start: { status: 'SEATED', startedMinutesAgo: TURN_MINUTES + 10 },
+    path: ['completeBooking'],
+    call: (fx, token) => app.gql(CompleteBooking, { id: fx.booking.gid }, { token }),
+    effect: moved('COMPLETED', () => ({ messages: [], jobs: ['feedback'] })),
+    expected: VENUE_MOVES,
+  },
+  {
+    name: 'markBookingNoShow (a CONFIRMED booking, due 45 minutes ago)',
+    start: { status: 'CONFIRMED', startedMinutesAgo: 45 },
+    path: ['markBookingNoShow'],
+    call: (fx, token) => app.gql(MarkBookingNoShow, { id: fx.booking.gid }, { token }),
+    effect: moved('NO_SHOW', () => ({ messages: [], jobs: [] })),
+    expected: VENUE_MOVES,
+  },
+  {
+    name: 'cancelBooking (a CONFIRMED booking: by the venue, or by its guest)',
+    start: { status: 'CONFIRMED' },
+    path: ['cancelBooking'],
+    call: (fx, token) => app.gql(CancelBooking, { id: fx.booking.gid }, { token }),
+    effect: moved(
+      (caller) => (caller === 'GUEST' ? 'CANCELLED_BY_GUEST' : 'CANCELLED_BY_VENUE'),
+      (to) => ({ messages: to === 'CANCELLED_BY_VENUE' ? ['booking.cancelled_by_venue'] : [], jobs: [] }),
+    ),
+    expected: GUEST_OR_VENUE_CHANGES,
+  },
+  {
+    name: 'node(id) of a booking, with the moves open to the caller',
+    path: ['node'],
+    refusedAt: ['node', 'id'],
+    call: (fx, token) => app.gql(BookingNode, { id: fx.booking.gid }, { token }),
+    async effect(fx, answer, caller) {
+      expect(answer).toEqual({
+        __typename: 'Booking',
+        id: fx.booking.gid,
+        status: 'REQUESTED',
+        partySize: 2,
+        startsAt: at('20:00').toISOString(),
+        allowedTransitions: BUTTONS_ON_REQUESTED[caller],
+        venue: { id: fx.venue.gid },
+      });
+    },
+    // Non-null fields only: a refused booking answers one error (a nullable field, such as
+    // `guestEmail`, would add its own).
+    expected: BOOKING_READS,
+  },
+  {
+    name: 'Booking.notes (the venue’s own)',
+    path: ['node', 'notes'],
+    refusedAt: ['node', 'id'],
+    call: (fx, token) => app.gql(BookingNotes, { id: fx.booking.gid }, { token }),
+    async effect(_fx, answer) {
+      expect(answer).toBe(NOTES);
+    },
+    // The guest sees their booking, not what the venue wrote about them.
+    expected: { ...BOOKING_READS, GUEST: 'null' },
+  },
+  {
+    name: 'Venue.bookings of a published venue',
+    path: ['node', 'bookings'],
+    call: (fx, token) => app.gql(VenueBookings, { id: fx.venue.gid }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({
+        totalCount: 1,
+        edges: [
+          { node: { id: fx.booking.gid, status: 'REQUESTED', guestEmail: fx.guest.email, notes: NOTES } },
+        ],
+      });
+    },
+    // The venue is public; its list of bookings is its team's. `bookings` is non-null, so a
+    // refusal takes the venue (`node`) with it.
+    expected: VENUE_TEAM_READS,
+  },
+  {
+    name: 'myBookings (the guest’s booking is theirs alone)',
+    path: ['myBookings'],
+    call: (_fx, token) => app.gql(MyBookings, {}, { token }),
+    async effect(fx, answer, caller) {
+      // The venue's team see the booking on the venue, never as their own.
+      expect(answer).toEqual({
+        edges: caller === 'GUEST' ? [{ node: { id: fx.booking.gid, status: 'REQUESTED' } }] : [],
+      });
+    },
+    // A person's own bookings: keys are nobody's guest.
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      STAFF: 'allowed',
+      OTHER_OWNER: 'allowed',
+      PLATFORM_ADMIN: 'allowed',
+      KEY_WRITE: 'FORBIDDEN',
+      KEY_READ: 'FORBIDDEN',
+      ANONYMOUS: 'UNAUTHENTICATED',
+      GUEST: 'allowed',
+    },
+  },
+  {
+    name: 'subscription bookingChanged(venueId) over SSE',
+    path: ['bookingChanged'],
+    call: (fx, token) =>
+      subscribe(
+        VenueFeed,
+        { venueId: fx.venue.gid },
+        token,
+        bookingTopics.venue(fx.venue.id),
+        confirmedElsewhere(fx),
+      ),
+    async effect(fx, answer) {
+      expect(answer).toEqual({
+        id: fx.booking.gid,
+        status: 'CONFIRMED',
+        notes: NOTES,
+        guestEmail: fx.guest.email,
+      });
+    },
+    expected: VENUE_TEAM_READS,
+  },
+  {
+    name: 'subscription booking(id) over SSE',
+    path: ['booking'],
+    call: (fx, token) =>
+      subscribe(
+        BookingFeed,
+        { id: fx.booking.gid },
+        token,
+        bookingTopics.booking(fx.booking.id),
+        confirmedElsewhere(fx),
+      ),
+    async effect(fx, answer, caller) {
+      expect(answer).toEqual({
+        id: fx.booking.gid,
+        status: 'CONFIRMED',
+        notes: caller === 'GUEST' ? null : NOTES,
+        guestEmail: fx.guest.email,
+      });
+    },
+    expected: BOOKING_READS,
+  },
+];
+
+describe.each(rows.map((row) => [row.name, row] as const))('%s', (_name, row) => {
+  it.each(CALLERS.map((caller) => [caller, row.expected[caller]] as const))(
+    'as %s: %s',
+    async (caller, outcome) => {
+      const fx = await createFixture(row.start);
+      const before = await snapshot(fx);
+      const response = await row.call(fx, tokenOf(fx, caller));
+      const body = JSON.stringify(response.body);
+      expect(response.status, body).toBe(200);
+
+      if (outcome === 'allowed') {
+        expect(response.errors, body).toBeUndefined();
+        const answer = valueAt(response.data, row.path);
+        expect(answer, body).toBeTruthy();
+        await row.effect(fx, answer, caller);
+        return;
+      }
+
+      if (outcome === 'null') {
+        expect(response.errors, body).toBeUndefined();
+        expect(valueAt(response.data, row.path), body).toBeNull();
+      } else if (outcome === 'UNAUTHENTICATED' || outcome === 'FORBIDDEN') {
+        expect(response.errors, body).toEqual([
+          expect.objectContaining({ path: row.refusedAt ?? row.path, extensions: { code: outcome } }),
+        ]);
+        // A refused non-null mutation or subscription field nulls the whole `data`; a refused
+        // booking, or a non-null field of a venue, nulls `node`.
+        expect(response.data?.[row.path[0] as never] ?? null, body).toBeNull();
+      } else {
+        expect(response.errors, body).toBeUndefined();
+        expect(valueAt(response.data, row.path), body).toMatchObject({
+          __typename: outcome,
+          message: expect.any(String),
+        });
+      }
+      expect(await snapshot(fx), `${body}\nthe refused call changed something`).toEqual(before);
+    },
+  );
+});
+
+describe('the answer to a refused call', () => {
+  it('is exactly this for the guest confirming their own booking', async () => {
+    const fx = await createFixture();
+    const response = await app.gql(ConfirmBooking, { id: fx.booking.gid }, { token: fx.guest.token });
+    expect(response.body).toEqual({
+      data: null,
+      errors: [
+        {
+          message: 'You are not allowed to do this',
+          locations: [{ line: 3, column: 3 }],
+          path: ['confirmBooking'],
+          extensions: { code: 'FORBIDDEN' },
+        },
+      ],
+    });
+  });
+
+  it('is exactly this for a read-only key confirming a booking of its venue', async () => {
+    const fx = await createFixture();
+    const response = await app.gql(ConfirmBooking, { id: fx.booking.gid }, { token: fx.keyRead.secret });
+    expect(response.body).toEqual({
+      data: null,
+      errors: [
+        {
+          message: 'You are not allowed to do this',
+          locations: [{ line: 3, column: 3 }],
+          path: ['confirmBooking'],
+          extensions: { code: 'FORBIDDEN' },
+        },
+      ],
+    });
+  });
+
+  it("is exactly this for another organisation's owner reading a booking", async () => {
+    const fx = await createFixture();
+    const response = await app.gql(BookingNode, { id: fx.booking.gid }, { token: fx.otherOwner.token });
+    expect(response.body).toEqual({
+      data: { node: null },
+      errors: [
+        {
+          message: 'You are not allowed to do this',
+          locations: [{ line: 5, column: 5 }],
+          path: ['node', 'id'],
+          extensions: { code: 'FORBIDDEN' },
+        },
+      ],
+    });
+  });
+});
