@@ -4,9 +4,11 @@ import type { Config } from './config.ts';
 import { generateKeyringSpec, parseKeyring, type SecretKeyring } from './domain/agents/secrets.ts';
 import type { BookingDeps } from './domain/bookings/bookings.ts';
 import { createBookingDeps } from './domain/bookings/events.ts';
+import type { ChannelSenders } from './domain/channels/outbound.ts';
 import { DEMO_OWNER_EMAIL, seedDemoNetwork } from './domain/demo/seed.ts';
 import { createExternalIssuer, type ExternalIssuer } from './domain/identity/access-tokens.ts';
 import { generateSigningKey, loadSigningKeys, type SigningKeys } from './domain/identity/signing-keys.ts';
+import { channelSenders } from './integrations/channels.ts';
 import { createMailer, type Mailer } from './integrations/mail/mailer.ts';
 import {
   connectDatabase,
@@ -23,6 +25,7 @@ import { migrate } from './platform/migrate.ts';
 import { createPubSub, type PubSub } from './platform/pubsub.ts';
 import { createRateLimiter, type RateLimiter } from './platform/rate-limit.ts';
 import { connectRedis, type RedisHandle, redact } from './platform/redis.ts';
+import { createTokenBuckets, type TokenBuckets } from './platform/token-bucket.ts';
 
 /** The long-lived dependencies of one running app, built once per process (resolveServices) or by a test. */
 export interface Services {
@@ -38,6 +41,10 @@ export interface Services {
   pubsub: PubSub;
   /** What booking functions need: database, clock, effects (jobs, messages, events). */
   bookings: BookingDeps;
+  /** How each configured channel sends (the send queue uses them). */
+  senders: ChannelSenders;
+  /** Rate limits for sending, shared through Redis. */
+  buckets: TokenBuckets;
   /** Encrypts agents' A2A signing secrets at rest. */
   keyring: SecretKeyring;
   external: ExternalIssuer | undefined;
@@ -112,6 +119,8 @@ async function resolve(
     database,
     db: database.prisma,
     pubsub,
+    senders: channelSenders(config.channels),
+    buckets: createTokenBuckets(redis),
     bookings: createBookingDeps({
       db: database.prisma,
       now,

@@ -11,6 +11,7 @@ import bookingFeedback from './tasks/booking-feedback.ts';
 import bookingNoShow from './tasks/booking-no-show.ts';
 import bookingReminder from './tasks/booking-reminder.ts';
 import chatInbound from './tasks/chat-inbound.ts';
+import chatSend from './tasks/chat-send.ts';
 import noop from './tasks/noop.ts';
 import venueDailySummary from './tasks/venue-daily-summary.ts';
 
@@ -23,6 +24,7 @@ export const handlers: readonly TaskHandler[] = [
   bookingFeedback,
   venueDailySummary,
   chatInbound,
+  chatSend,
 ];
 
 /**

@@ -67,3 +67,77 @@ export function postUpdate(
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
 }
+
+export interface BotApiCall {
+  token: string;
+  method: string;
+  params: Record<string, unknown>;
+  at: number;
+}
+
+export interface FakeBotApi {
+  /** Base URL for TELEGRAM_API_URL. */
+  url: string;
+  calls: BotApiCall[];
+  /** The next `times` calls of `method` get this answer instead of success. */
+  failNext(method: string, times: number, answer: { status: number; body: Record<string, unknown> }): void;
+  close(): Promise<void>;
+}
+
+/** A loopback Telegram Bot API: records every call and answers like Telegram (or fails on demand). */
+export async function startFakeBotApi(): Promise<FakeBotApi> {
+  const { createServer } = await import('node:http');
+  const calls: BotApiCall[] = [];
+  const failures: {
+    method: string;
+    left: number;
+    answer: { status: number; body: Record<string, unknown> };
+  }[] = [];
+  let messageId = 1000;
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const match = /^\/bot([^/]+)\/(\w+)$/.exec(req.url ?? '');
+    const answer = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (!match) return answer(404, { ok: false, error_code: 404, description: 'Not Found' });
+    const [, token, method] = match as unknown as [string, string, string];
+    const params = chunks.length
+      ? (JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>)
+      : {};
+    calls.push({ token, method, params, at: Date.now() });
+    const failure = failures.find((f) => f.method === method && f.left > 0);
+    if (failure) {
+      failure.left -= 1;
+      return answer(failure.answer.status, failure.answer.body);
+    }
+    if (method === 'sendMessage' || method === 'sendPhoto') {
+      return answer(200, {
+        ok: true,
+        result: {
+          message_id: messageId++,
+          date: Math.floor(Date.now() / 1000),
+          chat: { id: Number(params.chat_id), type: 'private' },
+          text: params.text,
+        },
+      });
+    }
+    return answer(200, { ok: true, result: true });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    calls,
+    failNext(method, times, answer) {
+      failures.push({ method, left: times, answer });
+    },
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

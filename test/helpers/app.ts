@@ -11,12 +11,14 @@ import { loadConfig } from '../../src/config.ts';
 import { generateKeyringSpec, parseKeyring } from '../../src/domain/agents/secrets.ts';
 import { createBookingDeps } from '../../src/domain/bookings/events.ts';
 import { generateSigningKey, loadSigningKeys } from '../../src/domain/identity/signing-keys.ts';
+import { channelSenders } from '../../src/integrations/channels.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';
 import type { Database } from '../../src/platform/db.ts';
 import { createLogger, type Logger } from '../../src/platform/logger.ts';
 import { createPubSub } from '../../src/platform/pubsub.ts';
 import { createRateLimiter } from '../../src/platform/rate-limit.ts';
 import type { RedisHandle } from '../../src/platform/redis.ts';
+import { createTokenBuckets } from '../../src/platform/token-bucket.ts';
 import type { Services } from '../../src/services.ts';
 import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
@@ -95,6 +97,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     db: database.prisma,
     redis,
     pubsub,
+    senders: channelSenders(config.channels),
+    buckets: createTokenBuckets(redis),
     bookings: createBookingDeps({
       db: database.prisma,
       now: clock.now,

@@ -6,6 +6,7 @@
 import type { Booking, Prisma, Venue } from '../../generated/prisma/client.ts';
 import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import type { DbOrTx } from '../../platform/db.ts';
+import { queueMessage } from '../channels/outbound.ts';
 
 /** "Fri 4 Dec, 20:00" in the venue's time zone. */
 export function localTime(date: Date, timeZone: string): string {
@@ -72,6 +73,7 @@ export async function queueFeedbackRequest(db: DbOrTx, booking: Booking, venue: 
   });
 }
 
+/** Queues a message through the send queue (src/domain/channels/outbound.ts). */
 export async function queue(
   db: DbOrTx,
   message: {
@@ -83,8 +85,5 @@ export async function queue(
     data?: Prisma.InputJsonValue;
   },
 ): Promise<void> {
-  await db.outboundMessage.createMany({
-    data: [{ ...message, data: message.data ?? {} }],
-    skipDuplicates: true,
-  });
+  await queueMessage(db, message);
 }

@@ -13,6 +13,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Prisma } from '../../generated/prisma/client.ts';
 import type { ChannelPlatform, InboundStatus } from '../../generated/prisma/enums.ts';
+import { withAdvisoryLock } from '../../platform/advisory-lock.ts';
 import type { Database, Db } from '../../platform/db.ts';
 import { defineTask, enqueue } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
@@ -97,6 +98,8 @@ export interface InboundContext {
   userId: string;
   agentId: string;
   identityId: string;
+  /** Where replies go (the send queue's chat). */
+  chatId: string;
   logger: Logger;
 }
 
@@ -127,20 +130,11 @@ export async function drainChat(
   deps: DrainDeps,
   chat: { platform: ChannelPlatform; account: string; externalChatId: string },
 ): Promise<number | null> {
-  const key = chatKey(chat.platform, chat.account, chat.externalChatId);
-  // A connection of its own holds the lock; if this worker dies, the connection and the lock go.
-  const client = await deps.database.pool.connect();
-  let processed = 0;
-  try {
-    const { rows } = await client.query<{ locked: boolean }>(
-      'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
-      [key],
-    );
-    if (!rows[0]?.locked) {
-      await deps.retryLater();
-      return null;
-    }
-    try {
+  const result = await withAdvisoryLock(
+    deps.database.pool,
+    chatKey(chat.platform, chat.account, chat.externalChatId),
+    async () => {
+      let processed = 0;
       for (;;) {
         const next = await deps.database.prisma.inboundEvent.findFirst({
           where: { ...chat, status: 'PENDING' },
@@ -150,12 +144,11 @@ export async function drainChat(
         await processOne(deps, next.id, next.normalized as unknown as NormalizedMessage);
         processed += 1;
       }
-    } finally {
-      await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
-    }
-  } finally {
-    client.release();
-  }
+    },
+  );
+  if (result.locked) return result.value;
+  await deps.retryLater();
+  return null;
 }
 
 async function processOne(deps: DrainDeps, eventId: string, message: NormalizedMessage) {
@@ -207,5 +200,25 @@ export async function resolveSender(db: Db, keyring: SecretKeyring, message: Nor
     if (identity.userId !== userId) await db.user.delete({ where: { id: userId } }).catch(() => {});
   }
   const agent = await ensureConsumerAgent(db, keyring, identity.userId);
-  return { userId: identity.userId, identityId: identity.id, agentId: agent.id };
+  // The chat this person last spoke in: replies and notifications go there, and on WhatsApp it
+  // opens the 24-hour window for free-form replies. Speaking again makes a chat reachable again.
+  const lastInboundAt = new Date(message.sentAt);
+  const chat = await db.chat.upsert({
+    where: {
+      platform_account_externalChatId: {
+        platform: message.platform,
+        account: message.account,
+        externalChatId: message.externalChatId,
+      },
+    },
+    create: {
+      platform: message.platform,
+      account: message.account,
+      externalChatId: message.externalChatId,
+      userId: identity.userId,
+      lastInboundAt,
+    },
+    update: { lastInboundAt, unreachableAt: null, unreachableReason: null },
+  });
+  return { userId: identity.userId, identityId: identity.id, agentId: agent.id, chatId: chat.id };
 }

@@ -1,4 +1,4 @@
-import { acknowledge, chatInboundTask, drainChat } from '../../domain/channels/inbound.ts';
+import { acknowledge, chatInboundTask, chatKey, drainChat } from '../../domain/channels/inbound.ts';
 import { enqueue } from '../../platform/jobs.ts';
 import { defineHandler } from '../task.ts';
 
@@ -12,7 +12,11 @@ export default defineHandler(chatInboundTask, async (chat, { services, logger })
       handler: acknowledge,
       // Another drain holds this chat: come back shortly, after it lets go.
       retryLater: async () => {
-        await enqueue(services.db, chatInboundTask, chat, { runAt: new Date(Date.now() + 1000) });
+        await enqueue(services.db, chatInboundTask, chat, {
+          runAt: new Date(Date.now() + 1000),
+          jobKey: chatKey(chat.platform, chat.account, chat.externalChatId),
+          jobKeyMode: 'replace',
+        });
       },
     },
     chat,

@@ -1,0 +1,282 @@
+/**
+ * The send queue. Every message to a person (replies, reminders, notifications) is a row in
+ * `outbound_messages`, routed when it is queued to the person's most recently active reachable
+ * chat. Sending works like receiving: a job keyed by the chat drains that chat's pending messages
+ * in order under the chat's advisory lock, so a chat's messages arrive in the order they were
+ * queued, one at a time, within the platform's per-chat and per-account rate limits.
+ *
+ * A platform that says "later" (429 with retry_after, 5xx, network) leaves the message pending
+ * and the chat's drain comes back then; one that says "never" (the person blocked the bot, the
+ * WhatsApp window is closed and there is no template) fails the message with the reason and,
+ * where it applies, marks the chat unreachable.
+ */
+import { z } from 'zod';
+import type { Chat, OutboundMessage, Prisma } from '../../generated/prisma/client.ts';
+import type { ChannelPlatform } from '../../generated/prisma/enums.ts';
+import { withAdvisoryLock } from '../../platform/advisory-lock.ts';
+import type { Database, DbOrTx } from '../../platform/db.ts';
+import { defineTask, enqueue } from '../../platform/jobs.ts';
+import type { Logger } from '../../platform/logger.ts';
+import type { TokenBuckets } from '../../platform/token-bucket.ts';
+
+/** What a message may carry beyond its text; each channel renders what it can. */
+export interface OutboundContent {
+  images?: { url: string; caption?: string }[];
+  /** Up to 3 quick buttons (WhatsApp's limit); `id` comes back as the button payload. */
+  buttons?: { id: string; title: string }[];
+  /** A pre-approved WhatsApp template, for outside the 24-hour window. */
+  template?: { name: string; language: string; parameters: string[] };
+}
+
+/** Drains one chat's pending outbound messages, in order. */
+export const chatSendTask = defineTask({
+  name: 'chat-send',
+  schema: z.object({ chatId: z.uuid() }),
+  maxAttempts: 25,
+});
+
+export function sendKey(chatId: string): string {
+  return `send:${chatId}`;
+}
+
+/**
+ * Queues a message for a person (no-op when `dedupeKey` was queued before). It goes to their most
+ * recently active reachable chat; a person with none gets the message failed with that reason,
+ * so it shows up instead of waiting forever.
+ */
+export async function queueMessage(
+  tx: DbOrTx,
+  message: {
+    userId: string;
+    bookingId?: string | null;
+    kind: string;
+    body: string;
+    dedupeKey: string;
+    data?: Prisma.InputJsonValue;
+    content?: OutboundContent;
+    /** Send to this chat (a reply goes where the person spoke). */
+    chatId?: string;
+  },
+): Promise<{ queued: boolean }> {
+  const chat = message.chatId
+    ? await tx.chat.findUnique({ where: { id: message.chatId } })
+    : await tx.chat.findFirst({
+        where: { userId: message.userId, unreachableAt: null },
+        orderBy: { lastInboundAt: { sort: 'desc', nulls: 'last' } },
+      });
+  const reachable = chat && !chat.unreachableAt ? chat : null;
+  const { count } = await tx.outboundMessage.createMany({
+    data: [
+      {
+        userId: message.userId,
+        bookingId: message.bookingId ?? null,
+        chatId: reachable?.id ?? null,
+        kind: message.kind,
+        body: message.body,
+        content: (message.content ?? {}) as Prisma.InputJsonValue,
+        data: message.data ?? {},
+        dedupeKey: message.dedupeKey,
+        ...(reachable
+          ? {}
+          : {
+              status: 'FAILED' as const,
+              failureReason: chat
+                ? `unreachable: ${chat.unreachableReason}`
+                : 'The person has no chat with us',
+            }),
+      },
+    ],
+    skipDuplicates: true,
+  });
+  if (count === 1 && reachable) {
+    await enqueue(
+      tx,
+      chatSendTask,
+      { chatId: reachable.id },
+      // preserve_run_at: a drain already waiting out a rate limit or a retry_after keeps its time.
+      { jobKey: sendKey(reachable.id), jobKeyMode: 'preserve_run_at' },
+    );
+  }
+  return { queued: count === 1 };
+}
+
+/** Why a send did not go through, as the channel client tells it. */
+export class SendError extends Error {
+  override name = 'SendError';
+  readonly retryAfterSeconds: number | null;
+  readonly permanent: boolean;
+  /** The person cannot be reached on this chat any more (blocked the bot, deleted the account). */
+  readonly unreachable: boolean;
+  constructor(
+    message: string,
+    options: { retryAfterSeconds?: number | null; permanent?: boolean; unreachable?: boolean } = {},
+  ) {
+    super(message);
+    this.retryAfterSeconds = options.retryAfterSeconds ?? null;
+    this.permanent = options.permanent ?? false;
+    this.unreachable = options.unreachable ?? false;
+  }
+}
+
+export interface SendTarget {
+  account: string;
+  externalChatId: string;
+  /** The person wrote within the last 24 hours (WhatsApp's customer-service window). */
+  windowOpen: boolean;
+}
+
+/** One channel's way of sending. Throws SendError; anything else counts as "try again later". */
+export interface ChannelSender {
+  send(
+    target: SendTarget,
+    message: { body: string; content: OutboundContent },
+  ): Promise<{ externalMessageId: string }>;
+  /** Messages per second allowed per account (bot, number) and per chat. */
+  limits: { perAccount: number; perChat: number };
+}
+
+export type ChannelSenders = Partial<Record<ChannelPlatform, ChannelSender>>;
+
+export interface SendDeps {
+  database: Database;
+  senders: ChannelSenders;
+  buckets: TokenBuckets;
+  logger: Logger;
+  now: () => Date;
+  /** Brings this chat's drain back after `delayMs`. */
+  retryLater: (delayMs: number) => Promise<void>;
+}
+
+const WINDOW_MS = 24 * 3_600_000;
+/** A message the platform keeps refusing "for now" is given up after this many tries. */
+export const MAX_SEND_ATTEMPTS = 10;
+
+/**
+ * Sends a chat's pending messages, oldest first. Stops (and comes back later) when a rate limit
+ * or the platform asks it to wait, so later messages never overtake earlier ones.
+ * Returns how many were sent, or null when another drain holds the chat.
+ */
+export async function drainSends(deps: SendDeps, chatId: string): Promise<number | null> {
+  const db = deps.database.prisma;
+  const result = await withAdvisoryLock(deps.database.pool, sendKey(chatId), async () => {
+    let sent = 0;
+    for (;;) {
+      const chat = await db.chat.findUnique({ where: { id: chatId } });
+      if (!chat) return sent;
+      const next = await db.outboundMessage.findFirst({
+        where: { chatId, status: 'PENDING' },
+        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+      });
+      if (!next) return sent;
+      const outcome = await sendOne(deps, chat, next);
+      if (outcome === 'wait') return sent;
+      if (outcome === 'sent') sent += 1;
+    }
+  });
+  if (result.locked) return result.value;
+  await deps.retryLater(1000);
+  return null;
+}
+
+async function sendOne(
+  deps: SendDeps,
+  chat: Chat,
+  message: OutboundMessage,
+): Promise<'sent' | 'failed' | 'wait'> {
+  const db = deps.database.prisma;
+  const logger = deps.logger.child({ 'outbound.id': message.id, 'chat.id': chat.id });
+  const fail = async (reason: string) => {
+    await db.outboundMessage.update({
+      where: { id: message.id },
+      data: { status: 'FAILED', failureReason: reason },
+    });
+    logger.warn({ 'outbound.reason': reason }, 'outbound message failed');
+    return 'failed' as const;
+  };
+  if (chat.unreachableAt) return fail(`unreachable: ${chat.unreachableReason}`);
+  const sender = deps.senders[chat.platform];
+  if (!sender) return fail(`${chat.platform} is not configured`);
+
+  const waits = await Promise.all([
+    deps.buckets.take(
+      `send:${chat.platform}:${chat.account}`,
+      sender.limits.perAccount,
+      sender.limits.perAccount,
+    ),
+    deps.buckets.take(`send:chat:${chat.id}`, sender.limits.perChat, 1),
+  ]);
+  const wait = Math.max(...waits);
+  if (wait > 0) {
+    await deps.retryLater(wait);
+    return 'wait';
+  }
+
+  const now = deps.now();
+  const windowOpen = chat.lastInboundAt !== null && now.getTime() - chat.lastInboundAt.getTime() < WINDOW_MS;
+  try {
+    const { externalMessageId } = await sender.send(
+      { account: chat.account, externalChatId: chat.externalChatId, windowOpen },
+      { body: message.body, content: message.content as OutboundContent },
+    );
+    await db.outboundMessage.update({
+      where: { id: message.id },
+      data: { status: 'SENT', externalMessageId, sentAt: now, attempts: { increment: 1 } },
+    });
+    return 'sent';
+  } catch (error) {
+    const sendError = error instanceof SendError ? error : null;
+    if (sendError?.permanent) {
+      if (sendError.unreachable) {
+        await db.chat.update({
+          where: { id: chat.id },
+          data: { unreachableAt: now, unreachableReason: sendError.message.slice(0, 500) },
+        });
+      }
+      return fail(sendError.message.slice(0, 2000));
+    }
+    const attempts = message.attempts + 1;
+    if (attempts >= MAX_SEND_ATTEMPTS)
+      return fail(`gave up after ${attempts} attempts: ${(error as Error).message}`);
+    await db.outboundMessage.update({ where: { id: message.id }, data: { attempts } });
+    // The platform's own retry_after when it gave one, else exponential backoff from 2 s.
+    const delayMs = sendError?.retryAfterSeconds
+      ? sendError.retryAfterSeconds * 1000
+      : 2000 * 2 ** (attempts - 1);
+    logger.info({ err: error, 'outbound.retry_ms': delayMs }, 'send deferred');
+    await deps.retryLater(delayMs);
+    return 'wait';
+  }
+}
+
+/** Delivery receipts from the platforms' webhooks move a sent message forward (never back). */
+export async function applyDeliveryStatus(
+  db: DbOrTx,
+  input: {
+    platform: ChannelPlatform;
+    externalMessageId: string;
+    status: 'DELIVERED' | 'READ' | 'FAILED';
+    at: Date;
+    error?: string | null;
+  },
+): Promise<number> {
+  const where = { externalMessageId: input.externalMessageId, chat: { platform: input.platform } };
+  if (input.status === 'FAILED') {
+    const { count } = await db.outboundMessage.updateMany({
+      where: { ...where, status: { in: ['SENT', 'DELIVERED'] } },
+      data: { status: 'FAILED', failureReason: input.error ?? 'the platform reported the message failed' },
+    });
+    return count;
+  }
+  if (input.status === 'DELIVERED') {
+    const { count } = await db.outboundMessage.updateMany({
+      where: { ...where, status: 'SENT' },
+      data: { status: 'DELIVERED', deliveredAt: input.at },
+    });
+    return count;
+  }
+  const { count } = await db.outboundMessage.updateMany({
+    where: { ...where, status: { in: ['SENT', 'DELIVERED'] } },
+    data: { status: 'READ', readAt: input.at },
+  });
+  return count;
+}

@@ -1,0 +1,171 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queueMessage } from '../../src/domain/channels/outbound.ts';
+import { escapeMarkdownV2 } from '../../src/integrations/telegram/client.ts';
+import { type FakeBotApi, postUpdate, startFakeBotApi, textUpdate } from '../fakes/telegram.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { FAST_WORKER_ENV, startWorkerApp, type WorkerApp, waitFor } from '../helpers/jobs.ts';
+
+const BOT = 'agnt';
+const SECRET = 'a-webhook-secret-of-some-length';
+const TOKEN = '123456789:AAH-fake-token-for-the-test-bot';
+
+let api: FakeBotApi;
+let app: TestApp;
+let worker: WorkerApp;
+let nextChat = Math.floor(Math.random() * 1_000_000_000);
+
+beforeAll(async () => {
+  api = await startFakeBotApi();
+  app = await startTestApp({
+    env: {
+      ...FAST_WORKER_ENV,
+      TELEGRAM_BOTS: JSON.stringify([{ name: BOT, token: TOKEN, secret: SECRET }]),
+      TELEGRAM_API_URL: api.url,
+    },
+  });
+  worker = await startWorkerApp(app);
+});
+afterAll(async () => {
+  await worker.stop();
+  await app.close();
+  await api.close();
+});
+
+/** A person who has written to the bot, so they have a chat to be answered on. */
+async function person() {
+  const chatId = nextChat++;
+  await postUpdate(app.url, BOT, SECRET, textUpdate({ chatId, text: 'hello' }));
+  const chat = await waitFor(
+    () => app.services.db.chat.findFirst({ where: { platform: 'TELEGRAM', externalChatId: String(chatId) } }),
+    'the chat to be known',
+  );
+  return { chatId, userId: chat.userId, chat };
+}
+
+let seq = 0;
+async function send(userId: string, body: string) {
+  const dedupeKey = `test:${Date.now()}:${seq++}`;
+  await queueMessage(app.services.db, { userId, kind: 'test', body, dedupeKey });
+  return dedupeKey;
+}
+
+const row = (dedupeKey: string) =>
+  app.services.db.outboundMessage.findUniqueOrThrow({ where: { dedupeKey } });
+const sentTo = (chatId: number) =>
+  api.calls.filter((c) => c.method === 'sendMessage' && String(c.params.chat_id) === String(chatId));
+
+describe('send queue', () => {
+  it('delivers to the chat the person last wrote in, escaped for MarkdownV2, and records the message id', async () => {
+    const { chatId, userId } = await person();
+    const key = await send(userId, 'Table for 2 at 20:00 (Fri). Price: 10.50€ - see you!');
+    const sent = await waitFor(
+      async () => ((await row(key)).status === 'SENT' ? row(key) : null),
+      'the message to be sent',
+    );
+    const [call] = sentTo(chatId);
+    expect(call!.token).toBe(TOKEN);
+    expect(call!.params).toMatchObject({
+      parse_mode: 'MarkdownV2',
+      text: 'Table for 2 at 20:00 \\(Fri\\)\\. Price: 10\\.50€ \\- see you\\!',
+    });
+    expect(sent.externalMessageId).toMatch(/^\d+$/);
+    expect(escapeMarkdownV2('_*[]()~`>#+-=|{}.!\\')).toBe(
+      '\\_\\*\\[\\]\\(\\)\\~\\`\\>\\#\\+\\-\\=\\|\\{\\}\\.\\!\\\\',
+    );
+  });
+
+  it("keeps a chat's messages in order, at most one a second", async () => {
+    const { chatId, userId } = await person();
+    const keys: string[] = [];
+    for (const n of [1, 2, 3]) keys.push(await send(userId, `message ${n}`));
+    await waitFor(
+      async () => (await Promise.all(keys.map(row))).every((r) => r.status === 'SENT'),
+      'all three to be sent',
+      15_000,
+    );
+    const calls = sentTo(chatId);
+    expect(calls.map((c) => c.params.text)).toEqual(['message 1', 'message 2', 'message 3']);
+    for (let i = 1; i < calls.length; i++)
+      expect(calls[i]!.at - calls[i - 1]!.at).toBeGreaterThanOrEqual(900);
+  });
+
+  it('waits as long as a 429 says, then sends', async () => {
+    const { chatId, userId } = await person();
+    api.failNext('sendMessage', 1, {
+      status: 429,
+      body: {
+        ok: false,
+        error_code: 429,
+        description: 'Too Many Requests: retry after 1',
+        parameters: { retry_after: 1 },
+      },
+    });
+    const key = await send(userId, 'after the wait');
+    await waitFor(
+      async () => (await row(key)).status === 'SENT',
+      'the message to be sent after retry_after',
+      15_000,
+    );
+    const calls = api.calls.filter(
+      (c) => String(c.params.chat_id) === String(chatId) && c.method === 'sendMessage',
+    );
+    expect(calls).toHaveLength(2);
+    expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(950);
+    expect((await row(key)).attempts).toBe(2);
+  });
+
+  it('retries a 5xx with backoff', async () => {
+    const { userId } = await person();
+    api.failNext('sendMessage', 1, {
+      status: 502,
+      body: { ok: false, error_code: 502, description: 'Bad Gateway' },
+    });
+    const key = await send(userId, 'despite a hiccup');
+    await waitFor(
+      async () => (await row(key)).status === 'SENT',
+      'the message to be sent after a 5xx',
+      15_000,
+    );
+  });
+
+  it('fails for good when the person blocked the bot, and marks the chat unreachable until they write again', async () => {
+    const { chatId, userId, chat } = await person();
+    api.failNext('sendMessage', 1, {
+      status: 403,
+      body: { ok: false, error_code: 403, description: 'Forbidden: bot was blocked by the user' },
+    });
+    const key = await send(userId, 'never arrives');
+    const failed = await waitFor(
+      async () => ((await row(key)).status === 'FAILED' ? row(key) : null),
+      'the failure',
+    );
+    expect(failed.failureReason).toBe('Telegram: Forbidden: bot was blocked by the user');
+    expect(
+      (await app.services.db.chat.findUniqueOrThrow({ where: { id: chat.id } })).unreachableReason,
+    ).toMatch(/blocked/);
+    const later = await send(userId, 'also never');
+    expect(await row(later)).toMatchObject({
+      status: 'FAILED',
+      failureReason: 'The person has no chat with us',
+    });
+
+    // They unblock and write: the chat is reachable again.
+    await postUpdate(app.url, BOT, SECRET, textUpdate({ chatId, text: 'back' }));
+    await waitFor(
+      async () =>
+        (await app.services.db.chat.findUniqueOrThrow({ where: { id: chat.id } })).unreachableAt === null,
+      'the chat to be reachable again',
+    );
+    const again = await send(userId, 'welcome back');
+    await waitFor(async () => (await row(again)).status === 'SENT', 'the message to be sent');
+  });
+
+  it('fails at once, visibly, for a person with no chat', async () => {
+    const user = await app.services.db.user.create({ data: { email: `nochat-${Date.now()}@example.test` } });
+    const key = await send(user.id, 'nowhere to go');
+    expect(await row(key)).toMatchObject({
+      status: 'FAILED',
+      failureReason: 'The person has no chat with us',
+    });
+  });
+});
