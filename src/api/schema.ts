@@ -12,6 +12,7 @@ import './schema/agent.ts';
 import './schema/onboarding.ts';
 import './schema/venue-search.ts';
 import './schema/booking.ts';
+import './schema/channel.ts';
 import './schema/venue-claim.ts';
 import './schema/job.ts';
 

@@ -133,6 +133,8 @@ export interface ChannelSender {
   ): Promise<{ externalMessageId: string }>;
   /** Messages per second allowed per account (bot, number) and per chat. */
   limits: { perAccount: number; perChat: number };
+  /** Shows the person that a reply is being written, where the channel can. */
+  typing?(target: Omit<SendTarget, 'windowOpen'>): Promise<void>;
 }
 
 export type ChannelSenders = Partial<Record<ChannelPlatform, ChannelSender>>;

@@ -63,6 +63,11 @@ export function telegramSender(bots: Map<string, TelegramClient>): ChannelSender
   return {
     // Telegram: about 30 messages a second per bot, and one a second to a chat.
     limits: { perAccount: 30, perChat: 1 },
+    async typing(target) {
+      await bots
+        .get(target.account)
+        ?.call('sendChatAction', { chat_id: target.externalChatId, action: 'typing' });
+    },
     async send(target, message) {
       const client = bots.get(target.account);
       if (!client) throw new SendError(`No Telegram bot named ${target.account}`, { permanent: true });
