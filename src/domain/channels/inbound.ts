@@ -48,6 +48,27 @@ export interface InboundRecord {
   error?: string | null;
 }
 
+/**
+ * PostgreSQL text and jsonb hold neither NUL characters nor unpaired UTF-16 surrogates, both of
+ * which a platform (or an attacker) can put in valid JSON. They become U+FFFD, so the event is
+ * kept rather than the request failing.
+ */
+export function storableText(text: string): string {
+  return text.replace(
+    /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+    '\ufffd',
+  );
+}
+
+function storable(value: unknown): unknown {
+  if (typeof value === 'string') return storableText(value);
+  if (Array.isArray(value)) return value.map(storable);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableText(k), storable(v)]));
+  }
+  return value;
+}
+
 /** A stable id for a body that has none we can read (malformed JSON, unknown shapes). */
 export function bodyId(body: Buffer | string): string {
   return `sha256:${createHash('sha256').update(body).digest('hex')}`;
@@ -72,9 +93,11 @@ export async function recordInbound(db: Db, event: InboundRecord): Promise<{ sto
           externalId: event.externalId,
           externalChatId: event.externalChatId,
           eventType: event.eventType,
-          raw: event.raw === undefined ? undefined : (event.raw as Prisma.InputJsonValue),
-          rawText: event.rawText ?? null,
-          normalized: (event.normalized ?? undefined) as Prisma.InputJsonValue | undefined,
+          raw: event.raw === undefined ? undefined : (storable(event.raw) as Prisma.InputJsonValue),
+          rawText: event.rawText == null ? null : storableText(event.rawText),
+          normalized: (storable(event.normalized ?? undefined) ?? undefined) as
+            | Prisma.InputJsonValue
+            | undefined,
           status,
           error: event.error ?? null,
         },
