@@ -39,7 +39,7 @@ export async function queueGuestMessage(
 ): Promise<void> {
   const text = STATUS_TEXT[input.event];
   if (!text) return;
-  await queue(db, {
+  await queueMessage(db, {
     userId: input.booking.guestId,
     bookingId: input.booking.id,
     kind: `booking.${input.event.toLowerCase()}`,
@@ -51,7 +51,7 @@ export async function queueGuestMessage(
 
 export async function queueReminder(db: DbOrTx, booking: Booking, venue: Venue, before: '24h' | '2h') {
   const when = before === '24h' ? 'tomorrow' : 'in two hours';
-  await queue(db, {
+  await queueMessage(db, {
     userId: booking.guestId,
     bookingId: booking.id,
     kind: `booking.reminder_${before}`,
@@ -63,7 +63,7 @@ export async function queueReminder(db: DbOrTx, booking: Booking, venue: Venue, 
 }
 
 export async function queueFeedbackRequest(db: DbOrTx, booking: Booking, venue: Venue) {
-  await queue(db, {
+  await queueMessage(db, {
     userId: booking.guestId,
     bookingId: booking.id,
     kind: 'booking.feedback',
@@ -71,19 +71,4 @@ export async function queueFeedbackRequest(db: DbOrTx, booking: Booking, venue: 
     dedupeKey: `booking:${booking.id}:feedback`,
     data: { venueId: venue.id },
   });
-}
-
-/** Queues a message through the send queue (src/domain/channels/outbound.ts). */
-export async function queue(
-  db: DbOrTx,
-  message: {
-    userId: string;
-    bookingId?: string | null;
-    kind: string;
-    body: string;
-    dedupeKey: string;
-    data?: Prisma.InputJsonValue;
-  },
-): Promise<void> {
-  await queueMessage(db, message);
 }

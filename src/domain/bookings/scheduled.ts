@@ -3,8 +3,9 @@
  * on since it was scheduled (cancelled, moved to another time, already seated).
  */
 import type { DbOrTx } from '../../platform/db.ts';
+import { queueMessage } from '../channels/outbound.ts';
 import { type BookingDeps, systemTransition } from './bookings.ts';
-import { localTime, queue, queueFeedbackRequest, queueReminder } from './messages.ts';
+import { localTime, queueFeedbackRequest, queueReminder } from './messages.ts';
 import { LIVE_STATUSES } from './status.ts';
 
 export async function expireBooking(deps: BookingDeps, bookingId: string) {
@@ -92,7 +93,7 @@ export async function sendDailySummaries(db: DbOrTx, now: Date): Promise<number>
         ? `${venue.name} has no bookings today.`
         : `${venue.name} today: ${plural(bookings.length, 'booking')}, ${plural(covers, 'guest')}.\n${lines.join('\n')}`;
     for (const manager of managers) {
-      await queue(db, {
+      await queueMessage(db, {
         userId: manager.userId,
         kind: 'venue.daily_summary',
         body,
