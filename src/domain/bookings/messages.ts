@@ -3,7 +3,7 @@
  * transaction as the change they report; the channels' send queue delivers them. Each has a
  * dedupe key, so a job that runs twice queues one message.
  */
-import type { Booking, Prisma, Venue } from '../../generated/prisma/client.ts';
+import type { Booking, Venue } from '../../generated/prisma/client.ts';
 import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { queueMessage } from '../channels/outbound.ts';
