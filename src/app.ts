@@ -16,7 +16,9 @@ import { createHttpServer, type Route, sendJson } from './platform/http.ts';
 import { createMetrics } from './platform/metrics.ts';
 import { pendingMigrations } from './platform/migrate.ts';
 import type { Services } from './services.ts';
+import { INSTAGRAM_PATH, instagramWebhook } from './webhooks/instagram.ts';
 import { TELEGRAM_PATH, telegramWebhook } from './webhooks/telegram.ts';
+import { WHATSAPP_PATH, whatsappWebhook } from './webhooks/whatsapp.ts';
 import { startWorker, type WorkerHandle, type WorkerOptions } from './worker/runner.ts';
 
 export type Role = 'api' | 'worker' | 'all';
@@ -86,6 +88,31 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
         metrics,
       }),
     });
+    const whatsapp = whatsappWebhook({
+      db: services.db,
+      numbers: config.channels.whatsapp.numbers,
+      bodyLimitBytes: config.http.bodyLimitBytes,
+      metrics,
+    });
+    routes.push(
+      { method: 'GET', path: `${WHATSAPP_PATH}*`, name: '/webhooks/whatsapp', handler: whatsapp.handshake },
+      { method: 'POST', path: `${WHATSAPP_PATH}*`, name: '/webhooks/whatsapp', handler: whatsapp.deliver },
+    );
+    const instagram = instagramWebhook({
+      db: services.db,
+      accounts: config.channels.instagram.accounts,
+      bodyLimitBytes: config.http.bodyLimitBytes,
+      metrics,
+    });
+    routes.push(
+      {
+        method: 'GET',
+        path: `${INSTAGRAM_PATH}*`,
+        name: '/webhooks/instagram',
+        handler: instagram.handshake,
+      },
+      { method: 'POST', path: `${INSTAGRAM_PATH}*`, name: '/webhooks/instagram', handler: instagram.receive },
+    );
   }
 
   const http = createHttpServer({ routes, logger, metrics, trustProxy: config.http.trustProxy });

@@ -1,0 +1,156 @@
+/**
+ * `/webhooks/instagram/<account>`: Meta's Instagram messaging webhooks for one of our accounts.
+ *
+ * `GET` is Meta's subscription handshake: `hub.mode=subscribe` with our verify token gets
+ * `hub.challenge` back. `POST` is verify (X-Hub-Signature-256, an HMAC-SHA256 of the raw body with
+ * the app secret), parse, record (each event, raw and normalised, deduplicated by its `mid` or a
+ * derived id, with its chat's drain job), answer 200. A body we cannot read is still answered
+ * 200, so Meta stops redelivering it, and kept for inspection; only a bad signature is refused
+ * (401), and then nothing is stored.
+ */
+import { createHmac } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Config } from '../config.ts';
+import { bodyId, recordInbound } from '../domain/channels/inbound.ts';
+import { ingestInstagramWebhook, instagramWebhookSchema } from '../domain/channels/instagram.ts';
+import type { Db } from '../platform/db.ts';
+import { type RequestContext, readBody, sendJson } from '../platform/http.ts';
+import type { Metrics } from '../platform/metrics.ts';
+import { secretsMatch } from './verify.ts';
+
+export const INSTAGRAM_PATH = '/webhooks/instagram/';
+
+type Account = Config['channels']['instagram']['accounts'][number];
+
+/** `sha256=<hex>` of the body, as Meta puts it in X-Hub-Signature-256. */
+function hubSignature(body: Buffer | string, appSecret: string): string {
+  return `sha256=${createHmac('sha256', appSecret).update(body).digest('hex')}`;
+}
+
+export function instagramWebhook(options: {
+  db: Db;
+  accounts: Config['channels']['instagram']['accounts'];
+  bodyLimitBytes: number;
+  metrics: Metrics;
+}) {
+  const accounts = new Map(options.accounts.map((account) => [account.name, account]));
+  const count = (outcome: string) => options.metrics.webhooks.inc({ platform: 'instagram', outcome });
+  const accountOf = (ctx: RequestContext): Account | undefined =>
+    accounts.get(ctx.url.pathname.slice(INSTAGRAM_PATH.length));
+  // The accounts of one Meta app share its secret and its callback URL (see ingestInstagramWebhook).
+  const sameApp = (account: Account) =>
+    options.accounts.filter((other) => other.appSecret === account.appSecret);
+
+  /** `GET`: Meta checks that we own the URL before it sends anything to it. */
+  const handshake = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
+    req.resume();
+    const account = accountOf(ctx);
+    if (!account) {
+      count('unknown_account');
+      sendJson(res, 404, { error: 'Unknown Instagram account' });
+      return;
+    }
+    const params = ctx.url.searchParams;
+    const challenge = params.get('hub.challenge');
+    if (
+      params.get('hub.mode') !== 'subscribe' ||
+      !secretsMatch(params.get('hub.verify_token') ?? undefined, account.verifyToken)
+    ) {
+      count('handshake_refused');
+      sendJson(res, 403, { error: 'Wrong hub.mode or hub.verify_token' });
+      return;
+    }
+    if (challenge === null) {
+      sendJson(res, 400, { error: 'Missing hub.challenge' });
+      return;
+    }
+    count('handshake');
+    // Plain text, never sniffed as HTML: the challenge is echoed exactly as Meta sent it.
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
+    res.end(challenge);
+  };
+
+  /** `POST`: a batch of messaging events. */
+  const receive = async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
+    const account = accountOf(ctx);
+    if (!account) {
+      count('unknown_account');
+      req.resume();
+      sendJson(res, 404, { error: 'Unknown Instagram account' });
+      return;
+    }
+    const presented = req.headers['x-hub-signature-256'];
+    if (typeof presented !== 'string' || !presented.startsWith('sha256=')) {
+      count('unauthorized');
+      req.resume();
+      sendJson(res, 401, { error: 'Bad or missing X-Hub-Signature-256' });
+      return;
+    }
+    // The signature covers the exact bytes Meta sent (it escapes non-ASCII before signing), so it
+    // is checked on the raw body, never on a re-serialisation.
+    const body = await readBody(req, options.bodyLimitBytes);
+    if (!secretsMatch(presented.toLowerCase(), hubSignature(body, account.appSecret))) {
+      count('unauthorized');
+      sendJson(res, 401, { error: 'Bad or missing X-Hub-Signature-256' });
+      return;
+    }
+
+    let json: unknown;
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch {
+      await recordInbound(options.db, {
+        platform: 'INSTAGRAM',
+        account: account.name,
+        externalId: bodyId(body),
+        externalChatId: null,
+        eventType: 'malformed',
+        rawText: body.toString('utf8').slice(0, 100_000),
+        normalized: null,
+        status: 'FAILED',
+        error: 'The body is not JSON',
+      });
+      ctx.logger.warn({ 'webhook.platform': 'instagram' }, 'kept an unreadable Instagram webhook');
+      count('malformed');
+      sendJson(res, 200, { ok: true });
+      return;
+    }
+
+    const parsed = instagramWebhookSchema.safeParse(json);
+    if (!parsed.success) {
+      await recordInbound(options.db, {
+        platform: 'INSTAGRAM',
+        account: account.name,
+        externalId: bodyId(body),
+        externalChatId: null,
+        eventType: 'unknown',
+        raw: json,
+        normalized: null,
+        status: 'FAILED',
+        error: parsed.error.issues
+          .map((i) => `${i.path.join('.')}: ${i.message}`)
+          .join('; ')
+          .slice(0, 2000),
+      });
+      count('malformed');
+      sendJson(res, 200, { ok: true });
+      return;
+    }
+
+    const result = await ingestInstagramWebhook(options.db, {
+      via: account,
+      accounts: sameApp(account),
+      body: parsed.data,
+    });
+    count(
+      result.messages > 0
+        ? 'accepted'
+        : result.stored === 0 && result.duplicates > 0
+          ? 'duplicate'
+          : 'ignored',
+    );
+    sendJson(res, 200, { ok: true });
+  };
+
+  return { handshake, receive };
+}

@@ -1,0 +1,181 @@
+/**
+ * `GET|POST /webhooks/whatsapp/<name>`: the WhatsApp Cloud API's webhooks for one of our numbers,
+ * straight from Meta or through 360dialog.
+ *
+ * GET is Meta's subscription handshake: it sends our verify token and we echo `hub.challenge`.
+ * POST is verify, parse, record, answer. Meta signs the raw body with the app secret
+ * (`X-Hub-Signature-256: sha256=<hex HMAC-SHA256>`); 360dialog's own signature is optional, so a
+ * 360dialog number is guarded by the secret it is configured to send back in `X-Webhook-Secret`.
+ * A wrong or missing one is a 401 and nothing is stored. Every message and receipt of the body is
+ * then stored on its own (see domain/channels/whatsapp.ts), and the answer is 200, also for bodies
+ * we cannot read, which are kept as FAILED so Meta stops redelivering them.
+ */
+import { createHmac } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Config } from '../config.ts';
+import { bodyId, recordInbound } from '../domain/channels/inbound.ts';
+import {
+  describeIssues,
+  parseWhatsAppPayload,
+  recordWhatsAppEvents,
+  whatsappEvents,
+} from '../domain/channels/whatsapp.ts';
+import type { Db } from '../platform/db.ts';
+import { type RequestContext, readBody, sendJson } from '../platform/http.ts';
+import type { Metrics } from '../platform/metrics.ts';
+import { secretsMatch } from './verify.ts';
+
+export const WHATSAPP_PATH = '/webhooks/whatsapp/';
+/** The header a 360dialog number's webhook is configured to send (README, "Connecting WhatsApp"). */
+export const WHATSAPP_SECRET_HEADER = 'x-webhook-secret';
+
+type WhatsAppNumber = Config['channels']['whatsapp']['numbers'][number];
+
+/** Meta's signature of a body: what `X-Hub-Signature-256` must be. */
+export function metaSignature(body: Buffer | string, appSecret: string): string {
+  return `sha256=${createHmac('sha256', appSecret).update(body).digest('hex')}`;
+}
+
+/**
+ * The secret that authenticates a number's webhooks. Numbers of one Meta app share its app
+ * secret, and Meta posts all of them to the app's one webhook URL.
+ */
+function guard(number: WhatsAppNumber): string {
+  return number.provider === 'meta' ? `meta:${number.appSecret}` : `360dialog:${number.webhookSecret}`;
+}
+
+export function whatsappWebhook(options: {
+  db: Db;
+  numbers: Config['channels']['whatsapp']['numbers'];
+  bodyLimitBytes: number;
+  metrics: Metrics;
+}) {
+  const byName = new Map(options.numbers.map((n) => [n.name, n]));
+  const byId = new Map(options.numbers.map((n) => [n.phoneNumberId, n]));
+  const count = (outcome: string) => options.metrics.webhooks.inc({ platform: 'whatsapp', outcome });
+  const numberOf = (ctx: RequestContext) => byName.get(ctx.url.pathname.slice(WHATSAPP_PATH.length));
+
+  /** Meta's handshake: `hub.mode=subscribe`, our verify token, and a challenge to echo. */
+  const handshake = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
+    req.resume();
+    const number = numberOf(ctx);
+    if (!number) {
+      count('unknown_number');
+      sendJson(res, 404, { error: 'Unknown number' });
+      return;
+    }
+    const params = ctx.url.searchParams;
+    const ok =
+      number.provider === 'meta' &&
+      params.get('hub.mode') === 'subscribe' &&
+      secretsMatch(params.get('hub.verify_token') ?? undefined, number.verifyToken);
+    if (!ok) {
+      count('handshake_refused');
+      sendJson(res, 403, { error: 'Wrong hub.mode or hub.verify_token' });
+      return;
+    }
+    count('handshake');
+    const challenge = (params.get('hub.challenge') ?? '').slice(0, 200);
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(challenge);
+  };
+
+  const deliver = async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
+    const number = numberOf(ctx);
+    if (!number) {
+      count('unknown_number');
+      req.resume();
+      sendJson(res, 404, { error: 'Unknown number' });
+      return;
+    }
+    const refuse = (message: string) => {
+      count('unauthorized');
+      sendJson(res, 401, { error: message });
+    };
+    let body: Buffer;
+    if (number.provider === '360dialog') {
+      // Checked before the body is read: a caller without the secret costs us nothing more.
+      if (!secretsMatch(req.headers[WHATSAPP_SECRET_HEADER], number.webhookSecret)) {
+        req.resume();
+        refuse('Bad or missing X-Webhook-Secret');
+        return;
+      }
+      body = await readBody(req, options.bodyLimitBytes);
+    } else {
+      // The signature covers the exact bytes, so the body is read (up to the limit) first.
+      body = await readBody(req, options.bodyLimitBytes);
+      if (!secretsMatch(req.headers['x-hub-signature-256'], metaSignature(body, number.appSecret))) {
+        refuse('Bad or missing X-Hub-Signature-256');
+        return;
+      }
+    }
+
+    const account = number.phoneNumberId;
+    let json: unknown;
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch {
+      await recordInbound(options.db, {
+        platform: 'WHATSAPP',
+        account,
+        externalId: bodyId(body),
+        externalChatId: null,
+        eventType: 'malformed',
+        rawText: body.toString('utf8').slice(0, 100_000),
+        normalized: null,
+        status: 'FAILED',
+        error: 'The body is not JSON',
+      });
+      ctx.logger.warn({ 'webhook.platform': 'whatsapp' }, 'kept an unreadable WhatsApp webhook');
+      count('malformed');
+      sendJson(res, 200, { ok: true });
+      return;
+    }
+
+    const parsed = parseWhatsAppPayload(json);
+    if (!parsed.success) {
+      await recordInbound(options.db, {
+        platform: 'WHATSAPP',
+        account,
+        externalId: bodyId(body),
+        externalChatId: null,
+        eventType: 'unknown',
+        raw: json,
+        normalized: null,
+        status: 'FAILED',
+        error: describeIssues(parsed.error),
+      });
+      ctx.logger.warn({ 'webhook.platform': 'whatsapp' }, 'kept a WhatsApp webhook of an unknown shape');
+      count('malformed');
+      sendJson(res, 200, { ok: true });
+      return;
+    }
+
+    const events = whatsappEvents(parsed.payload, {
+      account,
+      accountFor: (phoneNumberId) => {
+        const other = byId.get(phoneNumberId);
+        return other && guard(other) === guard(number) ? other.phoneNumberId : null;
+      },
+    });
+    const counts = await recordWhatsAppEvents(options.db, events);
+    if (counts.failed) {
+      ctx.logger.warn(
+        { 'webhook.platform': 'whatsapp', 'webhook.failed': counts.failed },
+        'kept WhatsApp events we could not read',
+      );
+    }
+    count(outcome(counts));
+    sendJson(res, 200, { ok: true });
+  };
+
+  return { handshake, deliver };
+}
+
+/** One outcome per delivery for the metric: the most telling of its events'. */
+function outcome(counts: Awaited<ReturnType<typeof recordWhatsAppEvents>>): string {
+  if (counts.actionable) return 'accepted';
+  if (counts.failed) return 'malformed';
+  if (counts.duplicates && !counts.stored) return 'duplicate';
+  return 'ignored';
+}

@@ -1,0 +1,244 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type OutboundContent, queueMessage } from '../../src/domain/channels/outbound.ts';
+import {
+  type FakeGraphApi,
+  graphError,
+  igsid,
+  postWebhook,
+  readEvent,
+  startFakeGraphApi,
+  textEvent,
+  webhookBody,
+} from '../fakes/instagram.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { FAST_WORKER_ENV, startWorkerApp, type WorkerApp, waitFor } from '../helpers/jobs.ts';
+
+const ACCOUNT = 'venue-ig';
+const ACCOUNT_ID = '17841400000000001';
+const ACCESS_TOKEN = 'EAAGtesttokenforinstagramsends01';
+const APP_SECRET = 'fedcba9876543210fedcba9876543210';
+
+let api: FakeGraphApi;
+let app: TestApp;
+let worker: WorkerApp;
+
+beforeAll(async () => {
+  api = await startFakeGraphApi();
+  app = await startTestApp({
+    env: {
+      ...FAST_WORKER_ENV,
+      INSTAGRAM_ACCOUNTS: JSON.stringify([
+        {
+          name: ACCOUNT,
+          accountId: ACCOUNT_ID,
+          accessToken: ACCESS_TOKEN,
+          appSecret: APP_SECRET,
+          verifyToken: 'the-verify-token-for-tests',
+        },
+      ]),
+      INSTAGRAM_GRAPH_API_URL: `${api.url}/v23.0`,
+    },
+  });
+  worker = await startWorkerApp(app);
+});
+afterAll(async () => {
+  await worker.stop();
+  await app.close();
+  await api.close();
+});
+
+/** A person who has written to the account, so they have a chat to be answered on. */
+async function person() {
+  const from = igsid();
+  const res = await postWebhook(
+    app.url,
+    ACCOUNT,
+    APP_SECRET,
+    webhookBody(ACCOUNT_ID, [textEvent({ accountId: ACCOUNT_ID, from, text: 'hello' })]),
+  );
+  expect(res.status).toBe(200);
+  const chat = await waitFor(
+    () => app.services.db.chat.findFirst({ where: { platform: 'INSTAGRAM', externalChatId: from } }),
+    'the chat to be known',
+  );
+  return { from, userId: chat.userId, chat };
+}
+
+let seq = 0;
+async function send(userId: string, body: string, content?: OutboundContent) {
+  const dedupeKey = `ig-test:${Date.now()}:${seq++}`;
+  await queueMessage(app.services.db, { userId, kind: 'test', body, dedupeKey, content });
+  return dedupeKey;
+}
+
+const row = (dedupeKey: string) =>
+  app.services.db.outboundMessage.findUniqueOrThrow({ where: { dedupeKey } });
+const sentTo = (from: string) => api.calls.filter((c) => c.body.recipient.id === from);
+const settled = (key: string, status: 'SENT' | 'FAILED', timeoutMs?: number) =>
+  waitFor(
+    async () => ((await row(key)).status === status ? row(key) : null),
+    `the message to be ${status}`,
+    timeoutMs,
+  );
+
+describe('Instagram send queue', () => {
+  it('a person writes, a message queued to them goes out on their chat, and their read receipt reaches the row', async () => {
+    const { from, userId } = await person();
+    const key = await send(userId, 'Your table for 4 on Friday at 20:00 is confirmed.');
+    const sent = await settled(key, 'SENT');
+    const [call] = sentTo(from);
+    expect(call).toMatchObject({
+      version: 'v23.0',
+      node: 'me',
+      token: ACCESS_TOKEN,
+      body: {
+        recipient: { id: from },
+        message: { text: 'Your table for 4 on Friday at 20:00 is confirmed.' },
+      },
+    });
+    expect(sent.externalMessageId).toBe(call!.messageId);
+
+    const read = readEvent({ accountId: ACCOUNT_ID, from, mid: sent.externalMessageId! });
+    await postWebhook(app.url, ACCOUNT, APP_SECRET, webhookBody(ACCOUNT_ID, [read]));
+    expect(await row(key)).toMatchObject({ status: 'READ', readAt: new Date(read.timestamp) });
+  });
+
+  it('sends images by URL, then the text with up to 13 quick replies', async () => {
+    const { from, userId } = await person();
+    const buttons = Array.from({ length: 15 }, (_, i) => ({
+      id: `slot:${i}`,
+      title: `A very long title for option ${i}`,
+    }));
+    const key = await send(userId, 'Which time suits you?', {
+      images: [{ url: 'https://cdn.agnt.test/menu.jpg' }],
+      buttons,
+    });
+    const sent = await settled(key, 'SENT');
+    const calls = sentTo(from);
+    expect(calls.map((c) => c.body.message)).toEqual([
+      { attachment: { type: 'image', payload: { url: 'https://cdn.agnt.test/menu.jpg' } } },
+      {
+        text: 'Which time suits you?',
+        quick_replies: buttons.slice(0, 13).map((b) => ({
+          content_type: 'text',
+          title: b.title.slice(0, 20),
+          payload: b.id,
+        })),
+      },
+    ]);
+    // The text's mid: the last thing the person sees, the one a read receipt will name.
+    expect(sent.externalMessageId).toBe(calls[1]!.messageId);
+  });
+
+  it('refuses for good outside the 24-hour window, without calling Instagram', async () => {
+    const { from, userId, chat } = await person();
+    await app.services.db.chat.update({
+      where: { id: chat.id },
+      data: { lastInboundAt: new Date(Date.now() - 25 * 3_600_000) },
+    });
+    const key = await send(userId, 'Too late for this one');
+    const failed = await settled(key, 'FAILED');
+    expect(failed.failureReason).toMatch(/within 24 hours of their last message/);
+    expect(sentTo(from)).toEqual([]);
+    // The window closes; the person stays reachable, and writing again reopens it.
+    expect(
+      (await app.services.db.chat.findUniqueOrThrow({ where: { id: chat.id } })).unreachableAt,
+    ).toBeNull();
+  });
+
+  it('waits out a rate limit (HTTP 429 with Retry-After, or code 613 without), then sends', async () => {
+    const { from, userId } = await person();
+    api.failNext(
+      1,
+      {
+        status: 429,
+        body: graphError(4, 'Application request limit reached'),
+        headers: { 'retry-after': '1' },
+      },
+      from,
+    );
+    api.failNext(
+      1,
+      { status: 400, body: graphError(613, 'Calls to this api have exceeded the rate limit.') },
+      from,
+    );
+    const key = await send(userId, 'after the wait');
+    const sent = await settled(key, 'SENT', 15_000);
+    const calls = sentTo(from);
+    expect(calls).toHaveLength(3);
+    expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(950);
+    expect(sent.attempts).toBe(3);
+  });
+
+  it('retries a 5xx with backoff', async () => {
+    const { from, userId } = await person();
+    api.failNext(1, { status: 503, body: graphError(2, 'Service temporarily unavailable') }, from);
+    const key = await send(userId, 'despite a hiccup');
+    await settled(key, 'SENT', 15_000);
+    expect(sentTo(from)).toHaveLength(2);
+  });
+
+  it('fails for good when the person is not available, and marks the chat unreachable until they write again', async () => {
+    const { from, userId, chat } = await person();
+    api.failNext(
+      1,
+      { status: 400, body: graphError(551, "This person isn't available right now.", 1545041) },
+      from,
+    );
+    const key = await send(userId, 'never arrives');
+    const failed = await settled(key, 'FAILED');
+    expect(failed.failureReason).toBe("Instagram: This person isn't available right now., code 551/1545041");
+    expect(
+      (await app.services.db.chat.findUniqueOrThrow({ where: { id: chat.id } })).unreachableReason,
+    ).toMatch(/isn't available/);
+    const later = await send(userId, 'also never');
+    expect(await row(later)).toMatchObject({
+      status: 'FAILED',
+      failureReason: 'The person has no chat with us',
+    });
+
+    // They write again: the chat is reachable again.
+    await postWebhook(
+      app.url,
+      ACCOUNT,
+      APP_SECRET,
+      webhookBody(ACCOUNT_ID, [textEvent({ accountId: ACCOUNT_ID, from, text: 'back' })]),
+    );
+    await waitFor(
+      async () =>
+        (await app.services.db.chat.findUniqueOrThrow({ where: { id: chat.id } })).unreachableAt === null,
+      'the chat to be reachable again',
+    );
+    const again = await send(userId, 'welcome back');
+    await settled(again, 'SENT');
+  });
+
+  it('treats code 10/2018108 as unreachable, and other refusals as failing only the message', async () => {
+    const blocked = await person();
+    api.failNext(
+      1,
+      { status: 400, body: graphError(10, 'Message cannot be sent to this user', 2018108) },
+      blocked.from,
+    );
+    await settled(await send(blocked.userId, 'blocked'), 'FAILED');
+    expect(
+      (await app.services.db.chat.findUniqueOrThrow({ where: { id: blocked.chat.id } })).unreachableAt,
+    ).not.toBeNull();
+
+    const other = await person();
+    api.failNext(1, { status: 400, body: graphError(100, 'Invalid parameter') }, other.from);
+    api.failNext(
+      1,
+      { status: 400, body: graphError(10, 'This message is sent outside of allowed window.', 2534022) },
+      other.from,
+    );
+    const first = await settled(await send(other.userId, 'bad'), 'FAILED');
+    expect(first.failureReason).toBe('Instagram: Invalid parameter, code 100');
+    const second = await settled(await send(other.userId, 'late'), 'FAILED');
+    expect(second.failureReason).toMatch(/outside Instagram's 24-hour messaging window/);
+    expect(
+      (await app.services.db.chat.findUniqueOrThrow({ where: { id: other.chat.id } })).unreachableAt,
+    ).toBeNull();
+    expect(sentTo(other.from)).toHaveLength(2);
+  });
+});
