@@ -230,6 +230,8 @@ const envSchema = z.object({
   INSTAGRAM_GRAPH_API_URL: url.default('https://graph.facebook.com/v23.0'),
   INSTAGRAM_SEND_PER_SECOND: positiveInt.default(20),
   INSTAGRAM_SEND_PER_CHAT_PER_SECOND: positiveInt.default(1),
+  // Images people send are fetched when processed; larger ones are refused (the model's limit is 5 MB).
+  MEDIA_MAX_BYTES: positiveInt.default(5 * 1024 * 1024),
 
   // Bookings
   BOOKING_HOLD_MINUTES: positiveInt.default(10),
@@ -353,6 +355,10 @@ function shape(e: z.output<typeof envSchema>) {
           perAccount: e.INSTAGRAM_SEND_PER_SECOND,
           perChat: e.INSTAGRAM_SEND_PER_CHAT_PER_SECOND,
         },
+      },
+      media: {
+        /** Largest image fetched from a platform; a larger one is refused (stated) or cut off (streamed). */
+        maxBytes: e.MEDIA_MAX_BYTES,
       },
     },
     bookings: {

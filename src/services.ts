@@ -4,12 +4,14 @@ import type { Config } from './config.ts';
 import { generateKeyringSpec, parseKeyring, type SecretKeyring } from './domain/agents/secrets.ts';
 import type { BookingDeps } from './domain/bookings/bookings.ts';
 import { createBookingDeps } from './domain/bookings/events.ts';
+import type { MediaLoaders } from './domain/channels/media.ts';
 import type { ChannelSenders } from './domain/channels/outbound.ts';
 import { DEMO_OWNER_EMAIL, seedDemoNetwork } from './domain/demo/seed.ts';
 import { createExternalIssuer, type ExternalIssuer } from './domain/identity/access-tokens.ts';
 import { generateSigningKey, loadSigningKeys, type SigningKeys } from './domain/identity/signing-keys.ts';
 import { channelSenders } from './integrations/channels.ts';
 import { createMailer, type Mailer } from './integrations/mail/mailer.ts';
+import { mediaLoaders } from './integrations/media.ts';
 import {
   connectDatabase,
   type Database,
@@ -43,6 +45,8 @@ export interface Services {
   bookings: BookingDeps;
   /** How each configured channel sends (the send queue uses them). */
   senders: ChannelSenders;
+  /** Fetch images people send, per channel, when a handler asks. */
+  media: MediaLoaders;
   /** Rate limits for sending, shared through Redis. */
   buckets: TokenBuckets;
   /** Encrypts agents' A2A signing secrets at rest. */
@@ -120,6 +124,7 @@ async function resolve(
     db: database.prisma,
     pubsub,
     senders: channelSenders(config.channels),
+    media: mediaLoaders(config),
     buckets: createTokenBuckets(redis),
     bookings: createBookingDeps({
       db: database.prisma,

@@ -6,6 +6,7 @@
  */
 import { createHmac, randomBytes, randomInt } from 'node:crypto';
 import type { InstagramEventInput } from '../../src/domain/channels/instagram.ts';
+import { type FakeFile, type FileServed, serveFile } from './media.ts';
 
 /** A fresh Instagram-scoped user id (what Meta calls an IGSID). */
 export function igsid(): string {
@@ -194,6 +195,10 @@ export interface FakeGraphApi {
   calls: GraphSendCall[];
   /** The next `times` sends to `recipientId` (or to anyone) get this answer instead of success. */
   failNext(times: number, answer: GraphFailure, recipientId?: string): void;
+  /** Serves `file` as Meta's CDN would an attachment; returns its URL (signed-looking, unique). */
+  hostImage(file: FakeFile): string;
+  /** Attachment downloads, in order. */
+  downloads: FileServed[];
   close(): Promise<void>;
 }
 
@@ -215,6 +220,8 @@ export async function startFakeGraphApi(): Promise<FakeGraphApi> {
   const { createServer } = await import('node:http');
   const calls: GraphSendCall[] = [];
   const failures: { left: number; answer: GraphFailure; recipientId?: string }[] = [];
+  const hosted = new Map<string, FakeFile>();
+  const downloads: FileServed[] = [];
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -223,6 +230,13 @@ export async function startFakeGraphApi(): Promise<FakeGraphApi> {
       res.end(JSON.stringify(body));
     };
     const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method === 'GET' && url.pathname === '/ig_messaging_cdn/') {
+      const asset = url.searchParams.get('asset_id') ?? '';
+      const file = hosted.get(asset);
+      if (!file) return answer(404, { error: 'not found' });
+      downloads.push(await serveFile(req, res, `${url.pathname}${url.search}`, file));
+      return;
+    }
     const match = /^\/(v\d+\.\d+)\/([^/]+)\/messages$/.exec(url.pathname);
     if (req.method !== 'POST' || !match) {
       return answer(400, graphError(100, 'Unsupported request', 33));
@@ -263,6 +277,12 @@ export async function startFakeGraphApi(): Promise<FakeGraphApi> {
     failNext(times, answer, recipientId) {
       failures.push({ left: times, answer, recipientId });
     },
+    hostImage(file) {
+      const asset = String(randomInt(1, 2 ** 47));
+      hosted.set(asset, file);
+      return `http://127.0.0.1:${port}/ig_messaging_cdn/?asset_id=${asset}&signature=${randomBytes(12).toString('base64url')}`;
+    },
+    downloads,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();

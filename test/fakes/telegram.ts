@@ -4,6 +4,7 @@
  * `X-Telegram-Bot-Api-Secret-Token`.
  */
 import type { Message, Update } from '@grammyjs/types';
+import { type FakeFile, type FileServed, serveFile } from './media.ts';
 
 let nextUpdateId = Math.floor(Math.random() * 1_000_000_000);
 let nextMessageId = 1;
@@ -27,6 +28,23 @@ export function textUpdate(input: {
     from,
     text: input.text,
   } as Message.TextMessage;
+  return { update_id: nextUpdateId++, message } as Update;
+}
+
+/** A photo message: Telegram sends each size it made, smallest first; `fileId` is the largest. */
+export function photoUpdate(input: { chatId: number; fileId: string; caption?: string }): Update {
+  const from = { id: input.chatId, is_bot: false, first_name: 'Ana', language_code: 'pt' };
+  const message = {
+    message_id: nextMessageId++,
+    date: Math.floor(Date.now() / 1000),
+    chat: { id: input.chatId, type: 'private', first_name: from.first_name },
+    from,
+    photo: [
+      { file_id: `${input.fileId}-thumb`, file_unique_id: 'thumb', width: 90, height: 67, file_size: 1200 },
+      { file_id: input.fileId, file_unique_id: 'large', width: 1280, height: 960, file_size: 90000 },
+    ],
+    ...(input.caption ? { caption: input.caption } : {}),
+  } as Message.PhotoMessage;
   return { update_id: nextUpdateId++, message } as Update;
 }
 
@@ -81,6 +99,13 @@ export interface FakeBotApi {
   calls: BotApiCall[];
   /** The next `times` calls of `method` get this answer instead of success. */
   failNext(method: string, times: number, answer: { status: number; body: Record<string, unknown> }): void;
+  /**
+   * A file `getFile` knows under `fileId`, served at `/file/bot<token>/<path>`. `statedSize` is
+   * the `file_size` getFile answers (by default the real size; null leaves it out).
+   */
+  addFile(fileId: string, file: FakeFile & { statedSize?: number | null; path?: string }): void;
+  /** Every file download, in order. */
+  downloads: FileServed[];
   close(): Promise<void>;
 }
 
@@ -94,14 +119,23 @@ export async function startFakeBotApi(): Promise<FakeBotApi> {
     answer: { status: number; body: Record<string, unknown> };
   }[] = [];
   let messageId = 1000;
+  const files = new Map<string, FakeFile & { statedSize?: number | null; path: string }>();
+  const downloads: FileServed[] = [];
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const match = /^\/bot([^/]+)\/(\w+)$/.exec(req.url ?? '');
     const answer = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
+    const download = /^\/file\/bot[^/]+\/(.+)$/.exec(req.url ?? '');
+    if (req.method === 'GET' && download) {
+      const file = [...files.values()].find((f) => f.path === download[1]);
+      if (!file) return answer(404, { ok: false, error_code: 404, description: 'Not Found' });
+      downloads.push(await serveFile(req, res, download[1]!, file));
+      return;
+    }
+    const match = /^\/bot([^/]+)\/(\w+)$/.exec(req.url ?? '');
     if (!match) return answer(404, { ok: false, error_code: 404, description: 'Not Found' });
     const [, token, method] = match as unknown as [string, string, string];
     const params = chunks.length
@@ -112,6 +146,26 @@ export async function startFakeBotApi(): Promise<FakeBotApi> {
     if (failure) {
       failure.left -= 1;
       return answer(failure.answer.status, failure.answer.body);
+    }
+    if (method === 'getFile') {
+      const file = files.get(String(params.file_id));
+      if (!file) {
+        return answer(400, {
+          ok: false,
+          error_code: 400,
+          description: 'Bad Request: wrong file_id or the file is temporarily unavailable',
+        });
+      }
+      const size = file.statedSize === undefined ? file.bytes.length : file.statedSize;
+      return answer(200, {
+        ok: true,
+        result: {
+          file_id: params.file_id,
+          file_unique_id: `u${String(params.file_id).slice(0, 10)}`,
+          ...(size === null ? {} : { file_size: size }),
+          file_path: file.path,
+        },
+      });
     }
     if (method === 'sendMessage' || method === 'sendPhoto') {
       return answer(200, {
@@ -134,6 +188,10 @@ export async function startFakeBotApi(): Promise<FakeBotApi> {
     failNext(method, times, answer) {
       failures.push({ method, left: times, answer });
     },
+    addFile(fileId, file) {
+      files.set(fileId, { ...file, path: file.path ?? `photos/file_${files.size}.jpg` });
+    },
+    downloads,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();

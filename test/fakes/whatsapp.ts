@@ -4,7 +4,8 @@
  * (Meta: `POST /<version>/<phone number id>/messages` with a Bearer token; 360dialog:
  * `POST /messages` with `D360-API-KEY`) that records what it receives and fails on demand.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { type FakeFile, type FileServed, serveFile } from './media.ts';
 
 const GRAPH_VERSION = 'v23.0';
 let nextMessage = 0;
@@ -245,6 +246,20 @@ export interface FakeCloudApi {
     answer: { status: number; body?: unknown; headers?: Record<string, string> },
     to?: string,
   ): void;
+  /**
+   * Media the media endpoint knows under `id` (`GET /<version>/<id>` with a Bearer token, or
+   * `GET /<id>` with `D360-API-KEY`), answering its URL, `mime_type` (by default the file's type)
+   * and `file_size` (by default the real size; null leaves it out). The URL serves the file at
+   * `/whatsapp_business/attachments/?mid=<id>` to either credential; for 360dialog it names
+   * Meta's host, as 360dialog's does, for the client to replace.
+   */
+  addMedia(id: string, file: FakeFile & { mimeType?: string; statedSize?: number | null }): void;
+  /** Media URL requests, in order. */
+  mediaCalls: { style: 'meta' | '360dialog'; mediaId: string; credential: string | null }[];
+  /** File downloads, in order, with the credential each came with. */
+  downloads: FileServed[];
+  /** The next `times` media URL requests get this answer instead. */
+  failNextMedia(times: number, answer: { status: number; body?: unknown }): void;
   close(): Promise<void>;
 }
 
@@ -270,6 +285,10 @@ export async function startFakeCloudApi(): Promise<FakeCloudApi> {
     to: string | undefined;
     answer: { status: number; body?: unknown; headers?: Record<string, string> };
   }[] = [];
+  const media = new Map<string, FakeFile & { mimeType?: string; statedSize?: number | null }>();
+  const mediaCalls: FakeCloudApi['mediaCalls'] = [];
+  const downloads: FakeCloudApi['downloads'] = [];
+  const mediaFailures: { left: number; answer: { status: number; body?: unknown } }[] = [];
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -277,7 +296,55 @@ export async function startFakeCloudApi(): Promise<FakeCloudApi> {
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(JSON.stringify(body));
     };
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const requestUrl = new URL(req.url ?? '/', 'http://localhost');
+    const path = requestUrl.pathname;
+    const mediaPath = /^\/(v\d+\.\d+\/)?(\d+)$/.exec(path);
+    if (req.method === 'GET' && mediaPath) {
+      const style = mediaPath[1] ? 'meta' : '360dialog';
+      const credential =
+        style === 'meta'
+          ? (req.headers.authorization ?? null)
+          : ((req.headers['d360-api-key'] as string | undefined) ?? null);
+      const mediaId = mediaPath[2]!;
+      mediaCalls.push({ style, mediaId, credential });
+      if (!credential || (style === 'meta' && !credential.startsWith('Bearer ')))
+        return answer(401, graphError(190, 'Invalid OAuth access token'));
+      const failure = mediaFailures.find((f) => f.left > 0);
+      if (failure) {
+        failure.left -= 1;
+        return answer(failure.answer.status, failure.answer.body ?? {});
+      }
+      const file = media.get(mediaId);
+      if (!file) {
+        return answer(
+          400,
+          graphError(
+            100,
+            `Unsupported get request. Object with ID '${mediaId}' does not exist, cannot be loaded due to missing permissions, or does not support this operation`,
+          ),
+        );
+      }
+      const query = `?mid=${mediaId}&ext=${Math.floor(Date.now() / 1000) + 300}&hash=ATu${mediaId}`;
+      const size = file.statedSize === undefined ? file.bytes.length : file.statedSize;
+      return answer(200, {
+        messaging_product: 'whatsapp',
+        url: `${style === 'meta' ? url : 'https://lookaside.fbsbx.com'}/whatsapp_business/attachments/${query}`,
+        mime_type: file.mimeType ?? file.contentType ?? 'image/jpeg',
+        sha256: createHash('sha256').update(file.bytes).digest('hex'),
+        // Meta has answered both a number and a string here.
+        ...(size === null ? {} : { file_size: style === 'meta' ? String(size) : size }),
+        id: mediaId,
+      });
+    }
+    if (req.method === 'GET' && path === '/whatsapp_business/attachments/') {
+      if (!req.headers.authorization && !req.headers['d360-api-key'])
+        return answer(401, graphError(190, 'Invalid OAuth access token'));
+      const mediaId = requestUrl.searchParams.get('mid') ?? '';
+      const file = media.get(mediaId);
+      if (!file) return answer(404, graphError(100, 'Not found'));
+      downloads.push(await serveFile(req, res, `${path}?mid=${mediaId}`, file));
+      return;
+    }
     const meta = /^\/v\d+\.\d+\/(\d+)\/messages$/.exec(path);
     const style = meta ? 'meta' : path === '/messages' ? '360dialog' : null;
     if (req.method !== 'POST' || !style) return answer(404, graphError(100, 'Unknown path'));
@@ -328,6 +395,14 @@ export async function startFakeCloudApi(): Promise<FakeCloudApi> {
     callsTo: (waId) => calls.filter((c) => c.body.to === waId),
     failNext(times, answer, to) {
       failures.push({ left: times, to, answer });
+    },
+    addMedia(id, file) {
+      media.set(id, file);
+    },
+    mediaCalls,
+    downloads,
+    failNextMedia(times, answer) {
+      mediaFailures.push({ left: times, answer });
     },
     close: () =>
       new Promise((resolve) => {

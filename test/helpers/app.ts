@@ -13,6 +13,7 @@ import { createBookingDeps } from '../../src/domain/bookings/events.ts';
 import { generateSigningKey, loadSigningKeys } from '../../src/domain/identity/signing-keys.ts';
 import { channelSenders } from '../../src/integrations/channels.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';
+import { mediaLoaders } from '../../src/integrations/media.ts';
 import type { Database } from '../../src/platform/db.ts';
 import { createLogger, type Logger } from '../../src/platform/logger.ts';
 import { createPubSub } from '../../src/platform/pubsub.ts';
@@ -98,6 +99,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     redis,
     pubsub,
     senders: channelSenders(config.channels),
+    media: mediaLoaders(config),
     buckets: createTokenBuckets(redis),
     bookings: createBookingDeps({
       db: database.prisma,

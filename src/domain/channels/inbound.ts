@@ -19,6 +19,7 @@ import { defineTask, enqueue } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { ensureConsumerAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
+import { type ImageLoader, imageLoader, type MediaLoaders } from './media.ts';
 import type { NormalizedMessage } from './normalized.ts';
 
 export const PLATFORMS = ['TELEGRAM', 'WHATSAPP', 'INSTAGRAM'] as const;
@@ -125,6 +126,13 @@ export interface InboundContext {
   /** Where replies go (the send queue's chat). */
   chatId: string;
   logger: Logger;
+  /**
+   * The message's image `index` (of `message.images`), downloaded through the platform's media
+   * API on first call, size-limited and checked to be an image; cached for this message only.
+   * Rejects with a MediaError (too large, not an image, gone, unavailable) the handler can tell
+   * the person about.
+   */
+  loadImage: ImageLoader;
 }
 
 /** What processing a message means. The default acknowledges it; the consumer agent replaces it. */
@@ -142,6 +150,8 @@ export interface DrainDeps {
   keyring: SecretKeyring;
   logger: Logger;
   handler: InboundHandler;
+  /** How each channel fetches images, for the handler's `loadImage`; without one it rejects. */
+  media?: MediaLoaders;
   /** Schedules this chat's drain again shortly (when another drain holds the chat). */
   retryLater: () => Promise<void>;
 }
@@ -180,7 +190,7 @@ async function processOne(deps: DrainDeps, eventId: string, message: NormalizedM
   const logger = deps.logger.child({ 'inbound.id': eventId });
   try {
     const identity = await resolveSender(db, deps.keyring, message);
-    await deps.handler(message, { ...identity, logger });
+    await deps.handler(message, { ...identity, logger, loadImage: imageLoader(message, deps.media) });
     await db.inboundEvent.update({
       where: { id: eventId },
       data: { status: 'PROCESSED', processedAt: new Date() },

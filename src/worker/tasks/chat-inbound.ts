@@ -10,6 +10,7 @@ export default defineHandler(chatInboundTask, async (chat, { services, logger })
       keyring: services.keyring,
       logger,
       handler: acknowledge,
+      media: services.media,
       // Another drain holds this chat: come back shortly, after it lets go.
       retryLater: async () => {
         await enqueue(services.db, chatInboundTask, chat, {

@@ -1,0 +1,37 @@
+/**
+ * Instagram images: the webhook's attachment URL is the reference (a signed Meta CDN link, such as
+ * `https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=…&signature=…`), fetched as it is, with
+ * no token. Meta's CDN answers 403 or 404 once a link's signature has expired or the story is
+ * gone, so both mean the image is gone. Only https links are fetched (plain http too outside
+ * production, for loopback fakes).
+ */
+import {
+  type ChannelMediaLoader,
+  MediaGoneError,
+  MediaUnavailableError,
+} from '../../domain/channels/media.ts';
+import { downloadImage, type MediaLimits } from '../media-download.ts';
+
+export function instagramMediaLoader(
+  options: MediaLimits & {
+    /** The configured account names (the inbound account). */
+    accounts: readonly string[];
+    allowHttp: boolean;
+  },
+): ChannelMediaLoader {
+  const accounts = new Set(options.accounts);
+  return async (account, url) => {
+    if (!accounts.has(account))
+      throw new MediaUnavailableError(`no Instagram account named ${account} is configured`);
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new MediaGoneError('Instagram: the attachment has no usable URL');
+    }
+    const schemes = options.allowHttp ? ['https:', 'http:'] : ['https:'];
+    if (!schemes.includes(parsed.protocol) || parsed.username || parsed.password)
+      throw new MediaGoneError('Instagram: the attachment URL is not an https link');
+    return downloadImage(parsed.href, { ...options, platform: 'Instagram', goneStatuses: [403, 404, 410] });
+  };
+}
