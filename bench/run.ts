@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: starts each scenario's server, checks one answer, warms it up, measures it
  * with autocannon, stops it and cleans up, then prints one table for the run and the ratio of
- * each scenario to its baseline. Options: `npm run bench -- --help`.
+ * each scenario to its baseline. Custom scenarios (jobs, subscribers) measure in their own way
+ * and print a table each after that. Options: `npm run bench -- --help`.
  *
  * A new scenario is a file in bench/scenarios/ (see lib/scenario.ts) plus one line in SCENARIOS.
  */
@@ -10,16 +11,40 @@ import { type BenchOptions, parseBenchArgs, USAGE, UsageError } from './lib/args
 import { type LoadOptions, type LoadResult, runLoad, runLoadInWorker } from './lib/load.ts';
 import { describeMachine, measureCpu } from './lib/machine.ts';
 import { type StatementReading, settledStatements } from './lib/metrics.ts';
-import { formatResults, ratios, type ScenarioResult } from './lib/report.ts';
-import { type LoadRequest, requestBodies, type Scenario } from './lib/scenario.ts';
-import { serverLoad, startServer } from './lib/server.ts';
+import {
+  type CustomScenarioResult,
+  formatCustomResult,
+  formatResults,
+  ratios,
+  type ScenarioResult,
+} from './lib/report.ts';
+import {
+  type AnyScenario,
+  bodyFiller,
+  type CustomScenario,
+  type LoadRequest,
+  requestBodies,
+  type Scenario,
+} from './lib/scenario.ts';
+import { type RunningServer, serverLoad, startServer } from './lib/server.ts';
+import bookingCreate from './scenarios/booking-create.ts';
+import jobsThroughput from './scenarios/jobs-throughput.ts';
+import subscriptionFanout from './scenarios/subscription-fanout.ts';
 import venueAvailability from './scenarios/venue-availability.ts';
 import venueSearch from './scenarios/venue-search.ts';
 import viewer from './scenarios/viewer.ts';
 import yogaBare from './scenarios/yoga-bare.ts';
 
 /** In run order: a baseline runs before the scenarios compared with it. */
-const SCENARIOS: Scenario[] = [yogaBare, viewer, venueSearch, venueAvailability];
+const SCENARIOS: AnyScenario[] = [
+  yogaBare,
+  viewer,
+  venueSearch,
+  venueAvailability,
+  bookingCreate,
+  jobsThroughput,
+  subscriptionFanout,
+];
 
 /** The first answer must come within this; a server that cannot answer once is not measured. */
 const PROBE_TIMEOUT_MS = 10_000;
@@ -54,12 +79,27 @@ async function main(): Promise<number> {
 
   const selected = SCENARIOS.filter((s) => !options.only || options.only.includes(s.name));
   const results: ScenarioResult[] = [];
+  const customResults: CustomScenarioResult[] = [];
   let failed = false;
   progress(
     `${describeMachine()}; ${options.connections} connections, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s per scenario, server ${options.server === 'child' ? 'in a child process' : 'in this process, load from a worker'}`,
   );
   for (const scenario of selected) {
     if (interrupted.signal.aborted) break;
+    if (scenario.kind === 'custom') {
+      try {
+        const result = await runCustomScenario(scenario, options, interrupted.signal);
+        customResults.push(result);
+        if (result.failures > 0) {
+          failed = true;
+          console.error(`${scenario.name}: ${result.failures} failures (see the notes under its table)`);
+        }
+      } catch (error) {
+        failed = true;
+        console.error(`${scenario.name}: ${error instanceof Error ? (error.stack ?? error.message) : error}`);
+      }
+      continue;
+    }
     try {
       const result = await runScenario(scenario, options, interrupted.signal);
       results.push(result);
@@ -69,6 +109,10 @@ async function main(): Promise<number> {
           `${scenario.name}: ${result.load.failures} failed requests (status codes ${JSON.stringify(result.load.statusCodes)})`,
         );
       }
+      if (result.verified?.problem) {
+        failed = true;
+        console.error(`${scenario.name}: ${result.verified.note}`);
+      }
     } catch (error) {
       failed = true;
       console.error(`${scenario.name}: ${error instanceof Error ? (error.stack ?? error.message) : error}`);
@@ -77,10 +121,15 @@ async function main(): Promise<number> {
 
   if (options.json) {
     console.log(
-      JSON.stringify({ machine: describeMachine(), options, results, ratios: ratios(results) }, null, 2),
+      JSON.stringify(
+        { machine: describeMachine(), options, results, ratios: ratios(results), custom: customResults },
+        null,
+        2,
+      ),
     );
-  } else if (results.length) {
-    console.log(`\n${formatResults(results)}`);
+  } else {
+    if (results.length) console.log(`\n${formatResults(results)}`);
+    for (const result of customResults) console.log(`\n${formatCustomResult(result)}`);
   }
   if (interrupted.signal.aborted)
     console.error('\ninterrupted: the last scenario was measured for part of its time');
@@ -105,9 +154,10 @@ async function runScenario(
       // One answer to each body the load will send, checked before any load.
       const firsts: string[] = [];
       const alone: number[] = [];
+      const fill = bodyFiller(prepared.request);
       let reading = await readStatements?.();
       for (const [index, body] of requestBodies(prepared.request).entries()) {
-        const first = await probe(server.origin, { ...prepared.request, body });
+        const first = await probe(server.origin, { ...prepared.request, body: fill(body) });
         const problem = prepared.check({ ...first, index });
         if (problem) {
           throw new Error(`the first answer${index > 0 ? ` to body ${index}` : ''} is wrong: ${problem}`);
@@ -130,6 +180,8 @@ async function runScenario(
           ? runLoad(target, loadOptions, signal)
           : runLoadInWorker(target, loadOptions, signal);
 
+      let sentBefore = firsts.length;
+      let answeredBefore = firsts.length;
       if (options.warmupSeconds > 0) {
         progress(`${scenario.name}: warming up for ${options.warmupSeconds} s`);
         const warmup = await load({
@@ -142,6 +194,8 @@ async function runScenario(
           );
         }
         if (signal.aborted) throw new Error('interrupted while warming up');
+        sentBefore += warmup.sent;
+        answeredBefore += warmup.requests;
       }
       // After the warm-up's last requests are done, so that none of their statements is counted.
       const statementsBefore = await readStatements?.();
@@ -155,6 +209,10 @@ async function runScenario(
       const cpuWindow = cpu.stop();
       const serverAfter = await server.sample();
       const statementsAfter = await readStatements?.();
+      const verified = await prepared.verify?.({
+        requestsAnswered: answeredBefore + measured.requests,
+        requestsSent: sentBefore + measured.sent,
+      });
       return {
         name: scenario.name,
         description: scenario.description,
@@ -170,12 +228,50 @@ async function runScenario(
           statementsAfter,
           measured,
         ),
+        verified,
       };
     } finally {
       await server.stop();
     }
   } finally {
     await prepared.cleanup();
+  }
+}
+
+/**
+ * A custom scenario measures itself; the bench hands it a way to start its servers in child
+ * processes and stops whatever it left running, also after a failure or Ctrl-C.
+ */
+async function runCustomScenario(
+  scenario: CustomScenario,
+  options: BenchOptions,
+  signal: AbortSignal,
+): Promise<CustomScenarioResult> {
+  progress(`${scenario.name}: starting`);
+  const started: RunningServer[] = [];
+  try {
+    const result = await scenario.measure({
+      options: {
+        jobs: options.jobs,
+        jobBatch: options.jobBatch,
+        jobRounds: options.jobRounds,
+        workerConcurrency: options.workerConcurrency,
+        subscribers: options.subscribers,
+        events: options.events,
+        eventIntervalMs: options.eventIntervalMs,
+      },
+      signal,
+      async start(params) {
+        // Always a child: these scenarios run several servers, or a server beside a producer.
+        const server = await startServer(scenario, params, 'child');
+        started.push(server);
+        return server;
+      },
+      progress: (message) => progress(`${scenario.name}: ${message}`),
+    });
+    return { name: scenario.name, description: scenario.description, ...result };
+  } finally {
+    for (const server of started) await server.stop();
   }
 }
 

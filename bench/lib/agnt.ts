@@ -5,11 +5,12 @@
  * runs its Redis script on every request, as in production).
  *
  * `prepareAgnt()` runs in the bench process; `serveAgnt()` runs in the server process and starts
- * the app the way `npm start` does (resolveServices, then buildApp), in the `api` role.
+ * the app the way `npm start` does (resolveServices, then buildApp), in the `api` role unless
+ * the params name another.
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { buildApp } from '../../src/app.ts';
+import { buildApp, type Role } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
 import {
@@ -35,6 +36,8 @@ const UNLIMITED = String(1_000_000_000);
 /** What the server process needs: the environment `loadConfig` reads. */
 export interface AgntParams {
   env: Record<string, string>;
+  /** `api` when absent: HTTP only, no job worker polling in the background. */
+  role?: Role;
 }
 
 export interface PreparedAgnt {
@@ -47,7 +50,8 @@ export interface PreparedAgnt {
   cleanup(): Promise<void>;
 }
 
-function benchRedisUrl(): string {
+/** The Redis the real server uses (under a key prefix of the run's own). */
+export function benchRedisUrl(): string {
   return process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
 }
 
@@ -102,7 +106,7 @@ export async function prepareAgnt(): Promise<PreparedAgnt> {
 export async function serveAgnt(params: AgntParams): Promise<Served> {
   const config = loadConfig(params.env);
   const services = await resolveServices(config, createLogger(config.logLevel));
-  const app = buildApp(services, 'api');
+  const app = buildApp(services, params.role ?? 'api');
   const port = await app.start();
   return {
     port,

@@ -9,6 +9,16 @@ export interface BenchOptions {
   /** Scenario names to run; undefined runs them all. */
   only: string[] | undefined;
   server: ServerMode;
+  /** jobs-throughput: jobs added per measurement, in batches of `jobBatch`, per worker concurrency. */
+  jobs: number;
+  jobBatch: number;
+  /** Each worker is measured this many times per concurrency, in alternating order. */
+  jobRounds: number;
+  workerConcurrency: number[];
+  /** subscription-fanout: graphql-ws subscribers, events measured, milliseconds between events. */
+  subscribers: number;
+  events: number;
+  eventIntervalMs: number;
   json: boolean;
   help: boolean;
 }
@@ -27,6 +37,16 @@ export const USAGE = `Usage: npm run bench -- [options]
                       in-process: the server on this process's main thread, load from a worker
   --json              print the results as JSON instead of tables
   --help              show this help and the scenarios
+
+  jobs-throughput:
+  --jobs <n>                 no-op jobs added per measurement (default 20000)
+  --job-batch <n>            jobs per transaction or statement (default 500)
+  --job-rounds <n>           measurements of each worker per concurrency (default 3)
+  --worker-concurrency <n,…> worker concurrencies to measure (default 10,24)
+  subscription-fanout:
+  --subscribers <n>          graphql-ws subscribers, split over two API processes (default 1000)
+  --events <n>               booking changes measured (default 50)
+  --event-interval <ms>      time between two changes (default 250)
 
 Environment: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432),
 BENCH_REDIS_URL (default redis://127.0.0.1:6379).`;
@@ -56,6 +76,13 @@ export function parseBenchArgs(argv: string[], scenarioNames: string[]): BenchOp
     connections: integer('--connections', values.connections, 10, 1, 1000),
     only: only?.length ? only : undefined,
     server,
+    jobs: integer('--jobs', values.jobs, 20_000, 1, 1_000_000),
+    jobBatch: integer('--job-batch', values['job-batch'], 500, 1, 10_000),
+    jobRounds: integer('--job-rounds', values['job-rounds'], 3, 1, 20),
+    workerConcurrency: integerList('--worker-concurrency', values['worker-concurrency'], [10, 24], 1, 200),
+    subscribers: integer('--subscribers', values.subscribers, 1000, 2, 20_000),
+    events: integer('--events', values.events, 50, 1, 10_000),
+    eventIntervalMs: integer('--event-interval', values['event-interval'], 250, 0, 60_000),
     json: values.json ?? false,
     help: values.help ?? false,
   };
@@ -72,6 +99,13 @@ function parse(argv: string[]) {
       connections: { type: 'string' },
       only: { type: 'string', multiple: true },
       server: { type: 'string' },
+      jobs: { type: 'string' },
+      'job-batch': { type: 'string' },
+      'job-rounds': { type: 'string' },
+      'worker-concurrency': { type: 'string' },
+      subscribers: { type: 'string' },
+      events: { type: 'string' },
+      'event-interval': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -85,4 +119,17 @@ function integer(flag: string, raw: string | undefined, fallback: number, min: n
     throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, not "${raw}"`);
   }
   return value;
+}
+
+function integerList(
+  flag: string,
+  raw: string | undefined,
+  fallback: number[],
+  min: number,
+  max: number,
+): number[] {
+  if (raw === undefined) return fallback;
+  const values = raw.split(',').map((part) => integer(flag, part.trim(), Number.NaN, min, max));
+  if (!values.length) throw new UsageError(`${flag} needs at least one value`);
+  return values;
 }

@@ -26,6 +26,11 @@ declare module 'autocannon' {
     body?: string;
     /** Called with each answer to this request (its whole body as text). */
     onResponse?: (status: number, body: string) => void;
+    /**
+     * Called before each sending of this request with a copy of it (body as given); returns the
+     * request to send. Its presence makes autocannon build the request anew every time.
+     */
+    setupRequest?: (request: { body?: string }) => { body?: string };
   }
 
   /**

@@ -9,7 +9,7 @@
 import { createHistogram } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
-import { type LoadRequest, requestBodies } from './scenario.ts';
+import { bodyFiller, classifyAnswer, type LoadRequest, requestBodies } from './scenario.ts';
 
 export interface LoadTarget {
   /** `http://127.0.0.1:<port>`; any other host is refused. */
@@ -43,6 +43,8 @@ export interface LoadResult {
   sent: number;
   /** Connection errors, timeouts, non-2xx answers and unexpected bodies. */
   failures: number;
+  /** Answers counted under a label of `request.answers.tolerated` (not failures), by label. */
+  tolerated: Record<string, number>;
   /** Status codes seen, for the error message when failures > 0. */
   statusCodes: Record<string, number>;
   durationSeconds: number;
@@ -63,26 +65,43 @@ export async function runLoad(
 
   const latencyMicros = createHistogram({ lowest: 1, highest: REQUEST_TIMEOUT_SECONDS * 1e6, figures: 3 });
   const bodies = requestBodies(target.request);
-  // Several bodies: autocannon's `requests` (each connection sends them in turn), and a check of
-  // each answer against its own body's expected answer, counted here (autocannon's `expectBody`
-  // knows only one body).
-  let variedMismatches = 0;
-  const varied =
-    bodies.length > 1
-      ? bodies.map((body, index) => ({
-          method: target.request.method,
-          path: `${url.pathname}${url.search}`,
-          headers: target.request.headers,
-          body,
-          onResponse: target.expectBodies
-            ? (status: number, answer: string) => {
-                if (status >= 200 && status < 300 && answer !== target.expectBodies?.[index]) {
-                  variedMismatches += 1;
-                }
-              }
-            : undefined,
-        }))
-      : undefined;
+  // Answers checked here rather than by autocannon, whose `expectBody` knows only one body: each
+  // answer against its own body's expected answer, or against `request.answers`.
+  let checkedMismatches = 0;
+  const tolerated: Record<string, number> = {};
+  const expectations = target.expectBodies;
+  const answers = target.request.answers;
+  const checkAnswer = (index: number) =>
+    expectations
+      ? (status: number, answer: string) => {
+          if (status >= 200 && status < 300 && answer !== expectations[index]) checkedMismatches += 1;
+        }
+      : answers
+        ? (status: number, answer: string) => {
+            const outcome = classifyAnswer(target.request, status, answer);
+            // Non-2xx answers are autocannon's to count (non2xx).
+            if (outcome === 'failure' && status >= 200 && status < 300) checkedMismatches += 1;
+            else if (outcome !== 'ok' && outcome !== 'failure')
+              tolerated[outcome] = (tolerated[outcome] ?? 0) + 1;
+          }
+        : undefined;
+  // Bodies with `vary` tokens are built per request (autocannon calls setupRequest each time).
+  const fill = bodyFiller(target.request);
+  const setupRequest = target.request.vary?.length
+    ? (request: { body?: string }) => ({ ...request, body: fill(request.body) })
+    : undefined;
+  const perRequest = bodies.length > 1 || answers !== undefined || setupRequest !== undefined;
+  const requests = perRequest
+    ? bodies.map((body, index) => ({
+        method: target.request.method,
+        path: `${url.pathname}${url.search}`,
+        headers: target.request.headers,
+        body,
+        onResponse: checkAnswer(index),
+        // An undefined key would replace autocannon's default setupRequest and break it.
+        ...(setupRequest ? { setupRequest } : {}),
+      }))
+    : undefined;
   const instance = autocannon({
     url: url.toString(),
     method: target.request.method,
@@ -91,7 +110,7 @@ export async function runLoad(
     duration: options.durationSeconds,
     timeout: REQUEST_TIMEOUT_SECONDS,
     // autocannon refuses `expectBody` next to `requests`, even an undefined one.
-    ...(varied ? { requests: varied } : { body: bodies[0], expectBody: target.expectBodies?.[0] }),
+    ...(requests ? { requests } : { body: bodies[0], expectBody: expectations?.[0] }),
   });
   instance.on('response', (_client, statusCode, _bytes, responseTimeMs) => {
     if (statusCode >= 200 && statusCode < 300) {
@@ -123,7 +142,8 @@ export async function runLoad(
         result.totalRequests ??
         (typeof result.requests === 'object' ? result.requests.sent : undefined) ??
         completed,
-      failures: result.errors + result.timeouts + result.non2xx + result.mismatches + variedMismatches,
+      failures: result.errors + result.timeouts + result.non2xx + result.mismatches + checkedMismatches,
+      tolerated,
       statusCodes,
       durationSeconds: result.duration,
     };

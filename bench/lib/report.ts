@@ -1,7 +1,14 @@
 /** The results as a Markdown table (readable in a terminal, pasteable into bench/README.md). */
 import type { LoadResult } from './load.ts';
 import type { CpuWindow } from './machine.ts';
+import type { CustomResult } from './scenario.ts';
 import type { ServerLoad } from './server.ts';
+
+/** A custom scenario's own table and notes (see lib/scenario.ts). */
+export interface CustomScenarioResult extends CustomResult {
+  name: string;
+  description: string;
+}
 
 export interface ScenarioResult {
   name: string;
@@ -23,6 +30,8 @@ export interface ScenarioResult {
     /** False when the count kept moving with no load: the figures are then approximate. */
     settled: boolean;
   } | null;
+  /** The scenario's own cross-check after the measurement (`Prepared.verify`), when it has one. */
+  verified?: { note: string; problem: boolean } | undefined;
 }
 
 export interface Ratio {
@@ -96,14 +105,35 @@ export function formatResults(results: ScenarioResult[]): string {
     "without load. server loop %: time the server's event loop was busy. CPU in cores: server = the server process, " +
     'bench = this process (load generator, plus the server when in-process), rest = everything else ' +
     '(PostgreSQL, Redis, other programs).';
-  if (!ratioRows.length) return `${resultsTable}\n\n${legend}`;
+  const notes = results.flatMap((r) => [
+    ...Object.entries(r.load.tolerated ?? {}).map(
+      ([label, count]) => `${r.name}: ${count} answers were ${label} (counted apart, not as failures)`,
+    ),
+    ...(r.verified ? [`${r.name}: ${r.verified.note}`] : []),
+  ]);
+  const withNotes = notes.length ? `${legend}\n\n${notes.join('\n')}` : legend;
+  if (!ratioRows.length) return `${resultsTable}\n\n${withNotes}`;
   const ratioTable = table(['b / a', 'throughput', 'p50 latency', 'p99 latency'], ratioRows, [
     false,
     true,
     true,
     true,
   ]);
-  return `${resultsTable}\n\n${legend}\n\n${ratioTable}`;
+  return `${resultsTable}\n\n${withNotes}\n\n${ratioTable}`;
+}
+
+/** A custom scenario's table, under a heading line, then its notes. */
+export function formatCustomResult(result: CustomScenarioResult): string {
+  const rows = result.rows;
+  const numeric = result.header.map(
+    (_, i) => rows.length > 0 && rows.every((row) => /^[-–\d.,×~%/ ]*$/.test(row[i] ?? '')),
+  );
+  return [
+    `${result.name}: ${result.description}`,
+    '',
+    table(result.header, rows, numeric),
+    ...(result.notes.length ? ['', ...result.notes] : []),
+  ].join('\n');
 }
 
 /** `5`, or `4–6` when the values differ. */

@@ -1,6 +1,8 @@
 /**
  * What a benchmark scenario is. A scenario is one file under `bench/scenarios/` whose default
- * export is `defineScenario(import.meta.url, {...})`; `bench/run.ts` lists it once.
+ * export is `defineScenario(import.meta.url, {...})` (requests per second under autocannon) or
+ * `defineCustomScenario(import.meta.url, {...})` (anything else: jobs, subscribers); `bench/run.ts`
+ * lists it once.
  *
  * A scenario has two halves because the server under test runs in a process of its own:
  * `prepare()` runs in the bench process (it owns databases and tokens, so it can always clean
@@ -22,11 +24,58 @@ export interface LoadRequest {
    * headers. Each one is checked once before the load (see `Prepared.check`).
    */
   bodies?: string[];
+  /**
+   * Parts of the body that change with every request: each `token` in the body is replaced, in
+   * every request sent (the check requests too), by the next of `values` (in turn, over the
+   * run), or, without `values`, by a string no other request of the run has sent (an
+   * idempotency key). Requests are then built one by one, which costs the load generator a little.
+   */
+  vary?: { token: string; values?: string[] }[];
+  /**
+   * What a successful answer contains, for a scenario whose answers differ every time (so
+   * `sameBodyEveryTime` cannot check them): a 2xx answer whose body lacks `ok` counts as a
+   * failure, unless it contains one of `tolerated`'s texts, which is counted under that label
+   * instead (a legitimate refusal, such as a full slot, reported beside the figures).
+   */
+  answers?: { ok: string; tolerated?: Record<string, string> };
 }
 
 /** The bodies a request sends in turn: `bodies`, or its one `body`. */
 export function requestBodies(request: LoadRequest): (string | undefined)[] {
   return request.bodies?.length ? request.bodies : [request.body];
+}
+
+/**
+ * Fills a body's `vary` tokens for one request. Call `bodyFiller(request)` once per thread and
+ * the function it returns once per request: values go in turn, unique strings never repeat
+ * (a random prefix per filler, then a counter).
+ */
+export function bodyFiller(request: LoadRequest): (body: string | undefined) => string | undefined {
+  const vary = request.vary ?? [];
+  if (!vary.length) return (body) => body;
+  const prefix = `${Math.random().toString(36).slice(2, 10)}`;
+  let sequence = 0;
+  return (body) => {
+    if (body === undefined) return body;
+    sequence += 1;
+    let filled = body;
+    for (const { token, values } of vary) {
+      const value = values?.length ? values[(sequence - 1) % values.length]! : `${prefix}-${sequence}`;
+      filled = filled.replaceAll(token, value);
+    }
+    return filled;
+  };
+}
+
+/** How an answer counts under `LoadRequest.answers`: 'ok', a tolerated label, or 'failure'. */
+export function classifyAnswer(request: LoadRequest, status: number, body: string): string {
+  if (status < 200 || status >= 300) return 'failure';
+  const answers = request.answers;
+  if (!answers || body.includes(answers.ok)) return 'ok';
+  for (const [label, text] of Object.entries(answers.tolerated ?? {})) {
+    if (body.includes(text)) return label;
+  }
+  return 'failure';
 }
 
 export interface Prepared<Params> {
@@ -53,6 +102,17 @@ export interface Prepared<Params> {
    * SQL statements of one request alone and per request under load (see lib/metrics.ts).
    */
   metricsPath?: string;
+  /**
+   * Runs after the measurement, while the server still runs: a cross-check of what the load did
+   * (for example, that every request made its own row). Gets the requests of the whole run
+   * (checks, warm-up, measurement): those answered, and those sent, which also counts the one
+   * per connection in flight when a load run stopped (the server may or may not have run those).
+   * Returns a line for the report, and whether it found a problem (which fails the run).
+   */
+  verify?(run: {
+    requestsAnswered: number;
+    requestsSent: number;
+  }): Promise<{ note: string; problem: boolean }>;
   /** Drops what `prepare()` created. Runs after the server stopped, also after a failure. */
   cleanup(): Promise<void>;
 }
@@ -64,6 +124,7 @@ export interface Served {
 }
 
 export interface Scenario<Params = unknown> {
+  kind?: 'http';
   /** Short id for `--only` and the results table (kebab-case). */
   name: string;
   /** One line: what this scenario measures. */
@@ -83,3 +144,70 @@ export function defineScenario<Params>(
 ): Scenario<Params> {
   return { ...scenario, module };
 }
+
+/**
+ * A scenario that is not requests per second: it starts the servers it needs (any number, each
+ * in a child process, through `run.start`), makes its own load and returns its own table. The
+ * bench still owns the child processes (it stops them, also after a failure or Ctrl-C), and
+ * `serve(params)` runs in each of them as for an HTTP scenario.
+ */
+export interface CustomScenario<Params = unknown> {
+  kind: 'custom';
+  name: string;
+  description: string;
+  module: string;
+  serve(params: Params): Promise<Served>;
+  measure(run: CustomRun<Params>): Promise<CustomResult>;
+}
+
+/** What `measure()` gets from the bench. */
+export interface CustomRun<Params> {
+  /** The command line's scenario options (see lib/args.ts). */
+  options: {
+    jobs: number;
+    jobBatch: number;
+    jobRounds: number;
+    workerConcurrency: number[];
+    subscribers: number;
+    events: number;
+    eventIntervalMs: number;
+  };
+  /** Aborted by Ctrl-C: end early, clean up, return what was measured. */
+  signal: AbortSignal;
+  /**
+   * Starts `serve(params)` in a child process, with `NODE_ENV=production`, as an HTTP scenario's
+   * server starts. Stop it yourself when done; the bench stops any left running.
+   */
+  start(params: Params): Promise<StartedServer>;
+  progress(message: string): void;
+}
+
+/** A server child that `CustomRun.start` started. */
+export interface StartedServer {
+  /** `http://127.0.0.1:<port>` */
+  origin: string;
+  /** The child's event-loop and CPU counters since it started (compare two with `serverLoad`). */
+  sample(): Promise<{ loopActiveMs: number; loopIdleMs: number; cpuMicros: number | null }>;
+  stop(): Promise<void>;
+}
+
+export interface CustomResult {
+  /** Printed as a Markdown table after the request scenarios' table. */
+  header: string[];
+  rows: string[][];
+  /** Lines printed under the table: what the columns mean, cross-checks. */
+  notes: string[];
+  /** Anything that went wrong (lost events, failed jobs, refused requests); 0 for a clean run. */
+  failures: number;
+  /** Everything measured, for `--json`. */
+  data: unknown;
+}
+
+export function defineCustomScenario<Params>(
+  module: string,
+  scenario: Omit<CustomScenario<Params>, 'module' | 'kind'>,
+): CustomScenario<Params> {
+  return { ...scenario, kind: 'custom', module };
+}
+
+export type AnyScenario = Scenario | CustomScenario;

@@ -26,15 +26,18 @@ const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const SAMPLE_TIMEOUT_MS = 5_000;
 
+/** What starting a server needs of a scenario, request or custom. */
+type Servable<Params> = Pick<Scenario<Params>, 'module' | 'serve'>;
+
 export async function startServer<Params>(
-  scenario: Scenario<Params>,
+  scenario: Servable<Params>,
   params: Params,
   mode: ServerMode,
 ): Promise<RunningServer> {
   return mode === 'child' ? startChild(scenario, params) : startInProcess(scenario, params);
 }
 
-async function startInProcess<Params>(scenario: Scenario<Params>, params: Params): Promise<RunningServer> {
+async function startInProcess<Params>(scenario: Servable<Params>, params: Params): Promise<RunningServer> {
   const served: Served = await scenario.serve(params);
   return {
     origin: `http://127.0.0.1:${served.port}`,
@@ -44,7 +47,7 @@ async function startInProcess<Params>(scenario: Scenario<Params>, params: Params
   };
 }
 
-async function startChild<Params>(scenario: Scenario<Params>, params: Params): Promise<RunningServer> {
+async function startChild<Params>(scenario: Servable<Params>, params: Params): Promise<RunningServer> {
   const child = fork(new URL('./server-child.ts', import.meta.url), [scenario.module], {
     // A deployment runs with NODE_ENV=production (graphql-js drops its development checks).
     env: { ...process.env, NODE_ENV: 'production' },

@@ -1,0 +1,110 @@
+/**
+ * A guest books a table: `createBooking` as a signed-in person with no organisation, at one
+ * restaurant, party of two, every request with a client key of its own (so every request makes a
+ * booking; none is an idempotent replay) and the next of 2,820 start times (every 15 minutes from
+ * 10:00 to 21:30 on 60 days, shuffled), so bookings do not pile up in one slot. The venue has no
+ * tables and a cap of covers no run can reach, so no request is refused for a full slot; any that
+ * is, is counted apart (SlotFullError).
+ *
+ * Per request, 18 SQL statements (listed in bench/README.md): the token's user, the venue, the
+ * guest's membership in its organisation, the idempotency lookup, then one transaction (the
+ * venue's row locked `FOR UPDATE`, the venue again, its live bookings around the date, its hours,
+ * its tables, that date's exceptions, the booking, its first history row, its expiry job through
+ * graphile_worker.add_job, COMMIT), the event published to Redis, and the booking read back for
+ * the answer. All requests go to one venue, so they queue on its row lock: the busiest venue's
+ * write path. (Spread over 20 venues it measured the same, so the lock is not the limit here.)
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  AGNT_METRICS_PATH,
+  type AgntParams,
+  consumerAuthorization,
+  prepareAgnt,
+  serveAgnt,
+} from '../lib/agnt.ts';
+import { defineScenario } from '../lib/scenario.ts';
+import { createBookableVenue, startTimes } from '../lib/venue.ts';
+
+const MUTATION = `mutation BenchCreateBooking($input: CreateBookingInput!) {
+  createBooking(input: $input) {
+    __typename
+    ... on BookingPayload { booking { id status startsAt } }
+    ... on Error { message }
+  }
+}`;
+
+/** Replaced in every request: a start time, and a client key no other request sent. */
+const STARTS_AT = '$STARTS_AT$';
+const CLIENT_KEY = '$CLIENT_KEY$';
+
+export default defineScenario<AgntParams>(import.meta.url, {
+  name: 'booking-create',
+  description: 'AGNT, `createBooking` by a guest, one venue, a new client key and start time each request',
+  baseline: 'yoga-bare',
+  async prepare() {
+    const agnt = await prepareAgnt();
+    try {
+      const { prisma } = agnt.database;
+      const organization = await prisma.organization.create({ data: { name: 'Bench Bookings Group' } });
+      const venue = await createBookableVenue(
+        prisma,
+        organization.id,
+        'Bench Brasserie',
+        `bench-brasserie-${randomBytes(3).toString('hex')}`,
+      );
+      const authorization = await consumerAuthorization(agnt);
+      const times = startTimes(2, 61);
+      return {
+        params: agnt.params,
+        request: {
+          method: 'POST',
+          path: '/graphql',
+          headers: { 'content-type': 'application/json', authorization },
+          body: JSON.stringify({
+            query: MUTATION,
+            operationName: 'BenchCreateBooking',
+            variables: {
+              input: {
+                venueId: venue.gid,
+                startsAt: STARTS_AT,
+                partySize: 2,
+                clientKey: `bench-${CLIENT_KEY}`,
+              },
+            },
+          }),
+          vary: [{ token: STARTS_AT, values: times }, { token: CLIENT_KEY }],
+          answers: {
+            ok: '"__typename":"BookingPayload"',
+            tolerated: { SlotFullError: '"__typename":"SlotFullError"' },
+          },
+        },
+        check: ({ status, body }) => {
+          const result = (
+            body as { data?: { createBooking?: { __typename: string; booking?: { status: string } } } }
+          ).data?.createBooking;
+          return status === 200 &&
+            result?.__typename === 'BookingPayload' &&
+            result.booking?.status === 'REQUESTED'
+            ? undefined
+            : `expected 200 with a REQUESTED booking, got ${status} ${JSON.stringify(body).slice(0, 500)}`;
+        },
+        metricsPath: AGNT_METRICS_PATH,
+        async verify({ requestsAnswered, requestsSent }) {
+          // Every request had a key of its own, so every request the server ran made a booking of
+          // its own: at least one per answer (a replayed key would make fewer), at most one per
+          // request sent (those in flight when a load run stopped may not have run).
+          const bookings = await prisma.booking.count({ where: { venueId: venue.id } });
+          return {
+            note: `${bookings} bookings in the database for ${requestsAnswered} create requests answered and ${requestsSent} sent (checks, warm-up and measurement)`,
+            problem: bookings < requestsAnswered || bookings > requestsSent,
+          };
+        },
+        cleanup: () => agnt.cleanup(),
+      };
+    } catch (error) {
+      await agnt.cleanup();
+      throw error;
+    }
+  },
+  serve: serveAgnt,
+});
