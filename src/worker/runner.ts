@@ -16,6 +16,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { type Job, type Runner, run, type WorkerEvents } from 'graphile-worker';
+import pg from 'pg';
 import { graphileLogger } from '../platform/jobs.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../services.ts';
@@ -45,8 +46,12 @@ export async function startWorker(services: Services, options: WorkerOptions = {
   if (options.metrics) countJobs(events, options.metrics);
   const shutdownMs = config.http.shutdownTimeoutMs;
 
+  // The queue gets a pool of its own, one connection per concurrent job plus its listener, so
+  // a busy worker never waits on the connections its tasks use through Prisma.
+  const pool = new pg.Pool({ connectionString: services.database.url, max: config.worker.concurrency + 2 });
+  pool.on('error', (error) => logger.error({ err: error }, 'worker pool connection error'));
   const runner: Runner = await run({
-    pgPool: services.database.pool,
+    pgPool: pool,
     concurrency: config.worker.concurrency,
     taskList: taskList(services, handlers),
     parsedCronItems: parseSchedules(options.crontab ?? crontab, handlers),
@@ -85,6 +90,7 @@ export async function startWorker(services: Services, options: WorkerOptions = {
           await runner.stop();
         } finally {
           clearTimeout(force);
+          await pool.end().catch(() => {});
         }
       })();
       return stopping;
