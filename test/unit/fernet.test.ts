@@ -10,8 +10,8 @@ import {
   type InvalidTokenReason,
 } from '../../src/platform/fernet.ts';
 
-// The spec's vectors (github.com/fernet/spec), kept as data next to the repository.
-const VECTORS = new URL('../../../shared/vectors/fernet/', import.meta.url);
+// The spec's vectors (github.com/fernet/spec: generate, verify, invalid), kept as data.
+const VECTORS = new URL('../fixtures/fernet/', import.meta.url);
 
 interface GenerateVector {
   token: string;
