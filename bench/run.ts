@@ -33,6 +33,7 @@ import subscriptionFanout from './scenarios/subscription-fanout.ts';
 import venueAvailability from './scenarios/venue-availability.ts';
 import venueSearch from './scenarios/venue-search.ts';
 import viewer from './scenarios/viewer.ts';
+import webhookIngest from './scenarios/webhook-ingest.ts';
 import yogaBare from './scenarios/yoga-bare.ts';
 
 /** In run order: a baseline runs before the scenarios compared with it. */
@@ -44,6 +45,7 @@ const SCENARIOS: AnyScenario[] = [
   bookingCreate,
   jobsThroughput,
   subscriptionFanout,
+  webhookIngest,
 ];
 
 /** The first answer must come within this; a server that cannot answer once is not measured. */
@@ -259,6 +261,12 @@ async function runCustomScenario(
         subscribers: options.subscribers,
         events: options.events,
         eventIntervalMs: options.eventIntervalMs,
+        durationSeconds: options.durationSeconds,
+        warmupSeconds: options.warmupSeconds,
+        webhookConnections: options.webhookConnections,
+        webhookRate: options.webhookRate,
+        webhookChats: options.webhookChats,
+        webhookRoles: options.webhookRoles,
       },
       signal,
       async start(params) {

@@ -19,9 +19,17 @@ export interface BenchOptions {
   subscribers: number;
   events: number;
   eventIntervalMs: number;
+  /** webhook-ingest: connections of every load, the fixed rate, chats, server roles. */
+  webhookConnections: number;
+  webhookRate: number;
+  webhookChats: number;
+  webhookRoles: WebhookRole[];
   json: boolean;
   help: boolean;
 }
+
+/** The roles `webhook-ingest` can run the server in. */
+export type WebhookRole = 'api' | 'all';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -47,6 +55,13 @@ export const USAGE = `Usage: npm run bench -- [options]
   --subscribers <n>          graphql-ws subscribers, split over two API processes (default 1000)
   --events <n>               booking changes measured (default 50)
   --event-interval <ms>      time between two changes (default 250)
+  webhook-ingest (measured for --duration after --warmup, like the request scenarios):
+  --webhook-connections <n>  connections of every load: closed loop, and the most in flight
+                             at the fixed rate (default 50)
+  --webhook-rate <n>         requests per second of the fixed-rate runs (default 1000)
+  --webhook-chats <n>        chats the updates are spread over (default 10000)
+  --webhook-roles <r,…>      server roles to measure, each on a fresh server: api, all
+                             (default api,all)
 
 Environment: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432),
 BENCH_REDIS_URL (default redis://127.0.0.1:6379).`;
@@ -66,6 +81,11 @@ export function parseBenchArgs(argv: string[], scenarioNames: string[]): BenchOp
   if (unknown.length) {
     throw new UsageError(`unknown scenario ${unknown.join(', ')} (scenarios: ${scenarioNames.join(', ')})`);
   }
+  const webhookRoles = (values['webhook-roles'] ?? 'api,all').split(',').map((role) => role.trim());
+  const badRole = webhookRoles.find((role) => role !== 'api' && role !== 'all');
+  if (badRole !== undefined || !webhookRoles.length) {
+    throw new UsageError(`--webhook-roles takes api and/or all, not "${values['webhook-roles']}"`);
+  }
   const server = values.server ?? 'child';
   if (server !== 'child' && server !== 'in-process') {
     throw new UsageError(`--server must be child or in-process, not "${server}"`);
@@ -83,6 +103,10 @@ export function parseBenchArgs(argv: string[], scenarioNames: string[]): BenchOp
     subscribers: integer('--subscribers', values.subscribers, 1000, 2, 20_000),
     events: integer('--events', values.events, 50, 1, 10_000),
     eventIntervalMs: integer('--event-interval', values['event-interval'], 250, 0, 60_000),
+    webhookConnections: integer('--webhook-connections', values['webhook-connections'], 50, 1, 1000),
+    webhookRate: integer('--webhook-rate', values['webhook-rate'], 1000, 1, 100_000),
+    webhookChats: integer('--webhook-chats', values['webhook-chats'], 10_000, 1, 10_000_000),
+    webhookRoles: [...new Set(webhookRoles as WebhookRole[])],
     json: values.json ?? false,
     help: values.help ?? false,
   };
@@ -106,6 +130,10 @@ function parse(argv: string[]) {
       subscribers: { type: 'string' },
       events: { type: 'string' },
       'event-interval': { type: 'string' },
+      'webhook-connections': { type: 'string' },
+      'webhook-rate': { type: 'string' },
+      'webhook-chats': { type: 'string' },
+      'webhook-roles': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },

@@ -13,6 +13,11 @@ declare module 'autocannon' {
     /** Seconds a request may take before it counts as a timeout. */
     timeout?: number;
     pipelining?: number;
+    /**
+     * Requests per second over all connections: each connection may send
+     * `overallRate / connections` per second of its own timer, back to back, then waits.
+     */
+    overallRate?: number;
     /** Not together with `requests`. */
     expectBody?: string;
     /** Sent in turn by each connection; fields left out come from the options above. */

@@ -25,6 +25,15 @@ export interface LoadTarget {
 export interface LoadOptions {
   connections: number;
   durationSeconds: number;
+  /**
+   * At most this many requests per second over all connections (autocannon's `overallRate`);
+   * unset, each connection sends its next request as soon as the last is answered. autocannon
+   * gives each connection a budget of `overallRate / connections` requests per second of its own
+   * clock: a connection sends back to back until its budget is spent, then waits for its next
+   * second. The connections start together, so a second's requests come as a burst at its start
+   * (at full concurrency while it lasts), not spread evenly over it.
+   */
+  overallRate?: number;
 }
 
 export interface LoadResult {
@@ -109,6 +118,7 @@ export async function runLoad(
     connections: options.connections,
     duration: options.durationSeconds,
     timeout: REQUEST_TIMEOUT_SECONDS,
+    ...(options.overallRate ? { overallRate: options.overallRate } : {}),
     // autocannon refuses `expectBody` next to `requests`, even an undefined one.
     ...(requests ? { requests } : { body: bodies[0], expectBody: expectations?.[0] }),
   });
@@ -139,9 +149,9 @@ export async function runLoad(
       meanMs: latencyMicros.count ? latencyMicros.mean / 1000 : Number.NaN,
       requests: completed,
       sent:
-        result.totalRequests ??
-        (typeof result.requests === 'object' ? result.requests.sent : undefined) ??
-        completed,
+        (result.totalRequests ??
+          (typeof result.requests === 'object' ? result.requests.sent : undefined) ??
+          completed) - rateOvercount(options),
       failures: result.errors + result.timeouts + result.non2xx + result.mismatches + checkedMismatches,
       tolerated,
       statusCodes,
@@ -151,6 +161,16 @@ export async function runLoad(
     clearTimeout(guard);
     signal?.removeEventListener('abort', stop);
   }
+}
+
+/**
+ * autocannon (9.0) counts each connection's first request, which it sends before it listens for
+ * its own `request` events, as `max(pipelining, rate)` instead of `pipelining` (1): with
+ * `overallRate` above the connections, its count of requests sent is too high by
+ * `overallRate − connections`.
+ */
+function rateOvercount(options: LoadOptions): number {
+  return options.overallRate ? Math.max(0, options.overallRate - options.connections) : 0;
 }
 
 /**

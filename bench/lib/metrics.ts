@@ -31,12 +31,20 @@ export interface StatementReading {
   settled: boolean;
 }
 
-/** Reads the metrics until two reads 100 ms apart agree on the statements, at most 50 times. */
-export async function settledStatements(origin: string, metricsPath: string): Promise<StatementReading> {
+/**
+ * Reads the metrics until two reads 100 ms apart agree on the statements, at most `reads` times
+ * (50 by default). With `reads: 1`, one read and no wait (for a server whose job worker keeps
+ * sending SQL, which would never settle); the reading then says it is not settled.
+ */
+export async function settledStatements(
+  origin: string,
+  metricsPath: string,
+  { reads = SETTLE_READS }: { reads?: number } = {},
+): Promise<StatementReading> {
   let text = await readMetrics(origin, metricsPath);
   let previous = counterValue(text, SQL_STATEMENTS_METRIC);
   let settled = false;
-  for (let i = 1; i < SETTLE_READS && !settled; i += 1) {
+  for (let i = 1; i < reads && !settled; i += 1) {
     await sleep(SETTLE_INTERVAL_MS);
     text = await readMetrics(origin, metricsPath);
     const value = counterValue(text, SQL_STATEMENTS_METRIC);

@@ -27,10 +27,14 @@ export interface LoadRequest {
   /**
    * Parts of the body that change with every request: each `token` in the body is replaced, in
    * every request sent (the check requests too), by the next of `values` (in turn, over the
-   * run), or, without `values`, by a string no other request of the run has sent (an
-   * idempotency key). Requests are then built one by one, which costs the load generator a little.
+   * run), or by the next whole number of `integers` (`first`, `first + 1`, …, and with `count`,
+   * back to `first` after `count` of them), or, without either, by a string no other request of
+   * the run has sent (an idempotency key). Requests are then built one by one, which costs the
+   * load generator a little. Each load run (warm-up, measurement) and each check builds its own
+   * sequence, so `integers` start again at `first` in each: a scenario whose numbers must never
+   * repeat gives each run a request with a `first` of its own.
    */
-  vary?: { token: string; values?: string[] }[];
+  vary?: { token: string; values?: string[]; integers?: { first: number; count?: number } }[];
   /**
    * What a successful answer contains, for a scenario whose answers differ every time (so
    * `sameBodyEveryTime` cannot check them): a 2xx answer whose body lacks `ok` counts as a
@@ -47,8 +51,8 @@ export function requestBodies(request: LoadRequest): (string | undefined)[] {
 
 /**
  * Fills a body's `vary` tokens for one request. Call `bodyFiller(request)` once per thread and
- * the function it returns once per request: values go in turn, unique strings never repeat
- * (a random prefix per filler, then a counter).
+ * the function it returns once per request: values and integers go in turn, unique strings never
+ * repeat (a random prefix per filler, then a counter).
  */
 export function bodyFiller(request: LoadRequest): (body: string | undefined) => string | undefined {
   const vary = request.vary ?? [];
@@ -59,8 +63,12 @@ export function bodyFiller(request: LoadRequest): (body: string | undefined) => 
     if (body === undefined) return body;
     sequence += 1;
     let filled = body;
-    for (const { token, values } of vary) {
-      const value = values?.length ? values[(sequence - 1) % values.length]! : `${prefix}-${sequence}`;
+    for (const { token, values, integers } of vary) {
+      const value = values?.length
+        ? values[(sequence - 1) % values.length]!
+        : integers
+          ? String(integers.first + (integers.count ? (sequence - 1) % integers.count : sequence - 1))
+          : `${prefix}-${sequence}`;
       filled = filled.replaceAll(token, value);
     }
     return filled;
@@ -171,6 +179,13 @@ export interface CustomRun<Params> {
     subscribers: number;
     events: number;
     eventIntervalMs: number;
+    /** `--duration` and `--warmup`, for a custom scenario that measures for a time. */
+    durationSeconds: number;
+    warmupSeconds: number;
+    webhookConnections: number;
+    webhookRate: number;
+    webhookChats: number;
+    webhookRoles: ('api' | 'all')[];
   };
   /** Aborted by Ctrl-C: end early, clean up, return what was measured. */
   signal: AbortSignal;

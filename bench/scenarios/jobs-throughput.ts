@@ -44,7 +44,6 @@
  *   job), so this is measured at the first concurrency only.
  */
 import { EventEmitter } from 'node:events';
-import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -57,6 +56,7 @@ import { AGNT_METRICS_PATH, type AgntParams, prepareAgnt, serveAgnt } from '../l
 import { createMigratedDatabase } from '../lib/database.ts';
 import { measureCpu } from '../lib/machine.ts';
 import { counterValue } from '../lib/metrics.ts';
+import { backendCpu, cpuBetween } from '../lib/postgres-cpu.ts';
 import { type CustomRun, defineCustomScenario, type Served, type StartedServer } from '../lib/scenario.ts';
 import { serverLoad } from '../lib/server.ts';
 import { fmt, summarize } from '../lib/stats.ts';
@@ -281,43 +281,6 @@ async function measureOne(
     await server?.stop();
     await database.cleanup();
   }
-}
-
-/**
- * CPU time (user + system, in milliseconds) of every PostgreSQL backend connected to the
- * poller's database, by process id, read from /proc (PostgreSQL on this machine); null when it
- * cannot be read. Only this measurement's processes use the database, so this is PostgreSQL's
- * work for it, whatever else the machine runs.
- */
-async function backendCpu(client: pg.Client): Promise<Map<number, number> | null> {
-  const { rows } = await client.query<{ pid: number }>(
-    'SELECT pid FROM pg_stat_activity WHERE datname = current_database()',
-  );
-  const ticksPerSecond = 100; // USER_HZ, 100 on Linux whatever the kernel's own tick rate
-  const times = new Map<number, number>();
-  for (const { pid } of rows) {
-    try {
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-      // Fields after the command name (which may contain spaces), 1-based: utime 14, stime 15.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      times.set(pid, ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond);
-    } catch {
-      return null;
-    }
-  }
-  return times;
-}
-
-/**
- * The backends' CPU between two readings: a backend that started in between counts from zero
- * (pools open connections as they need them); one that ended in between is missed (none does:
- * pools keep busy connections).
- */
-function cpuBetween(before: Map<number, number> | null, after: Map<number, number> | null): number | null {
-  if (!before || !after) return null;
-  let total = 0;
-  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
-  return total;
 }
 
 /** The worker's own counts: `jobs_total` on our `/metrics`, or the bare worker's counter. */

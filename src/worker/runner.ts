@@ -50,6 +50,7 @@ export async function startWorker(services: Services, options: WorkerOptions = {
   // a busy worker never waits on the connections its tasks use through Prisma.
   const pool = new pg.Pool({ connectionString: services.database.url, max: config.worker.concurrency + 2 });
   pool.on('error', (error) => logger.error({ err: error }, 'worker pool connection error'));
+  pool.on('connect', (client) => client.on('error', () => {}));
   const runner: Runner = await run({
     pgPool: pool,
     concurrency: config.worker.concurrency,
