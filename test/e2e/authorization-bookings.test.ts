@@ -35,10 +35,12 @@ import {
   type Actors,
   createActors,
   credentialOf,
+  expectRefusal,
   type Guest,
   guest,
   unique,
   userOf,
+  valueAt,
 } from '../helpers/authz.ts';
 
 /** The callers of the other tables, and the booking's own guest. */
@@ -372,9 +374,6 @@ const storedBooking = (id: string) =>
   });
 
 /** The value at `path` inside `data`; undefined when a step on the way is missing. */
-function valueAt(data: unknown, path: string[]): unknown {
-  return path.reduce<unknown>((value, key) => (value as Record<string, unknown> | null)?.[key], data);
-}
 
 /** One server-sent event: its `event:` and joined `data:` lines. */
 function parseSseEvent(block: string): { event: string; data: string } {
@@ -880,23 +879,7 @@ describe.each(rows.map((row) => [row.name, row] as const))('%s', (_name, row) =>
         return;
       }
 
-      if (outcome === 'null') {
-        expect(response.errors, body).toBeUndefined();
-        expect(valueAt(response.data, row.path), body).toBeNull();
-      } else if (outcome === 'UNAUTHENTICATED' || outcome === 'FORBIDDEN') {
-        expect(response.errors, body).toEqual([
-          expect.objectContaining({ path: row.refusedAt ?? row.path, extensions: { code: outcome } }),
-        ]);
-        // A refused non-null mutation or subscription field nulls the whole `data`; a refused
-        // booking, or a non-null field of a venue, nulls `node`.
-        expect(response.data?.[row.path[0] as never] ?? null, body).toBeNull();
-      } else {
-        expect(response.errors, body).toBeUndefined();
-        expect(valueAt(response.data, row.path), body).toMatchObject({
-          __typename: outcome,
-          message: expect.any(String),
-        });
-      }
+      expectRefusal(response, outcome, row, body);
       expect(await snapshot(fx), `${body}\nthe refused call changed something`).toEqual(before);
     },
   );

@@ -23,7 +23,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentSigningSecret, createVenueAgent } from '../../src/domain/agents/agents.ts';
 import { graphql } from '../generated/gql.ts';
 import { type GraphQLResponse, rawId, startTestApp, type TestApp } from '../helpers/app.ts';
-import { ACTORS, type Actor, type Actors, createActors, credentialOf, unique } from '../helpers/authz.ts';
+import {
+  ACTORS,
+  type Actor,
+  type Actors,
+  createActors,
+  credentialOf,
+  expectRefusal,
+  unique,
+  valueAt,
+} from '../helpers/authz.ts';
 
 type Outcome = 'allowed' | 'null' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotAllowedError';
 
@@ -323,9 +332,6 @@ const venueOf = (fx: Fixture) =>
   });
 
 /** The value at `path` inside `data`; undefined when a step on the way is missing. */
-function at(data: unknown, path: string[]): unknown {
-  return path.reduce<unknown>((value, key) => (value as Record<string, unknown> | null)?.[key], data);
-}
 
 /**
  * Editing a venue: its organisation's managers, platform admins, and write keys (which act as an
@@ -703,29 +709,13 @@ describe.each(rows.map((row) => [row.name, row] as const))('%s', (_name, row) =>
 
       if (outcome === 'allowed') {
         expect(response.errors, body).toBeUndefined();
-        const answer = at(response.data, row.path) as Record<string, unknown> | null | undefined;
+        const answer = valueAt(response.data, row.path) as Record<string, unknown> | null | undefined;
         expect(answer, body).toBeTruthy();
         await row.effect(fx, answer!);
         return;
       }
 
-      if (outcome === 'null') {
-        expect(response.errors, body).toBeUndefined();
-        expect(at(response.data, row.path), body).toBeNull();
-      } else if (outcome === 'UNAUTHENTICATED' || outcome === 'FORBIDDEN') {
-        expect(response.errors, body).toEqual([
-          expect.objectContaining({ path: row.refusedAt ?? row.path, extensions: { code: outcome } }),
-        ]);
-        // A refused non-null mutation field nulls the whole `data`; a refused venue or non-null
-        // field of it nulls `node`.
-        expect(response.data?.[row.path[0] as never] ?? null, body).toBeNull();
-      } else {
-        expect(response.errors, body).toBeUndefined();
-        expect(at(response.data, row.path), body).toMatchObject({
-          __typename: outcome,
-          message: expect.any(String),
-        });
-      }
+      expectRefusal(response, outcome, row, body);
       expect(await snapshot(fx), `${body}\nthe refused call changed the database`).toEqual(before);
     },
   );

@@ -6,6 +6,7 @@
  * time budget.
  */
 import { randomBytes } from 'node:crypto';
+import { expect } from 'vitest';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
 import { createApiKey } from '../../src/domain/identity/api-keys.ts';
 import { type TestApp, uniqueEmail } from './app.ts';
@@ -163,5 +164,41 @@ export function userOf(fx: Actors, actor: Actor): string | undefined {
       return fx.platformAdmin.userId;
     case 'ANONYMOUS':
       return undefined;
+  }
+}
+
+/** The value at `path` inside a GraphQL `data` object. */
+export function valueAt(data: unknown, path: string[]): unknown {
+  return path.reduce<unknown>((value, key) => (value as Record<string, unknown> | null)?.[key], data);
+}
+
+/**
+ * Checks a cell that did not change anything: a field that reads null, a call refused before it
+ * ran (exactly one error with the code, at `refusedAt`, and the field null — a refused non-null
+ * field nulls its parent, `data` or `node`), or a typed error member of the field's result.
+ */
+export function expectRefusal(
+  response: { data?: unknown; errors?: unknown },
+  outcome: string,
+  row: { path: string[]; refusedAt?: string[] },
+  body: string,
+): void {
+  if (outcome === 'null') {
+    expect(response.errors, body).toBeUndefined();
+    expect(valueAt(response.data, row.path), body).toBeNull();
+  } else if (outcome === 'UNAUTHENTICATED' || outcome === 'FORBIDDEN') {
+    expect(response.errors, body).toEqual([
+      expect.objectContaining({ path: row.refusedAt ?? row.path, extensions: { code: outcome } }),
+    ]);
+    expect(
+      (response.data as Record<string, unknown> | null | undefined)?.[row.path[0]!] ?? null,
+      body,
+    ).toBeNull();
+  } else {
+    expect(response.errors, body).toBeUndefined();
+    expect(valueAt(response.data, row.path), body).toMatchObject({
+      __typename: outcome,
+      message: expect.any(String),
+    });
   }
 }
