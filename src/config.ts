@@ -233,6 +233,63 @@ const envSchema = z.object({
   // Images people send are fetched when processed; larger ones are refused (the model's limit is 5 MB).
   MEDIA_MAX_BYTES: positiveInt.default(5 * 1024 * 1024),
 
+  // Consumer agent: language models. Anthropic when its key is set; Ollama as the fallback.
+  ANTHROPIC_API_KEY: optional(z.string().min(10)),
+  ANTHROPIC_BASE_URL: url.default('https://api.anthropic.com'),
+  ANTHROPIC_MODEL_CONVERSATION: z.string().min(1).default('claude-sonnet-4-6'),
+  ANTHROPIC_MODEL_CHEAP: z.string().min(1).default('claude-haiku-4-5'),
+  OLLAMA_URL: optional(url),
+  OLLAMA_MODEL: z.string().min(1).default('qwen3:8b'),
+  LLM_TIMEOUT_MS: positiveInt.default(60_000),
+  LLM_MAX_OUTPUT_TOKENS: positiveInt.default(1024),
+  LLM_BREAKER_FAILURES: positiveInt.default(5),
+  LLM_BREAKER_COOLDOWN_MS: positiveInt.default(30_000),
+  // Prices per million tokens, {"<model>":{"input":3,"output":15}}, over the built-in table.
+  LLM_PRICES: optional(
+    z.preprocess(
+      (v) => {
+        if (typeof v !== 'string') return v;
+        try {
+          return JSON.parse(v);
+        } catch {
+          return v;
+        }
+      },
+      z.record(z.string(), z.object({ input: z.number().nonnegative(), output: z.number().nonnegative() }), {
+        error: 'a JSON object of {"<model>":{"input":<USD per Mtok>,"output":<USD per Mtok>}}',
+      }),
+    ),
+  ),
+  LLM_USER_DAILY_TOKENS: positiveInt.default(200_000),
+  LLM_ORG_MONTHLY_TOKENS: positiveInt.default(20_000_000),
+  LLM_LOCK_LEASE_MS: positiveInt.default(120_000),
+  TOOL_TIMEOUT_MS: positiveInt.default(5000),
+  // Chat sessions in Redis, Fernet-encrypted: keys comma-separated, the first encrypts.
+  SESSION_KEYS: optional(
+    z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_-]{43}=(,[A-Za-z0-9_-]{43}=)*$/,
+        'must be Fernet keys (32 bytes, url-safe base64) separated by commas, the first one encrypting',
+      ),
+  ),
+  SESSION_IDLE_HOURS: positiveInt.default(72),
+  SESSION_HISTORY_TOKENS: positiveInt.default(6000),
+
+  // Delivery (Lalamove API v3)
+  LALAMOVE_API_KEY: optional(z.string().min(8)),
+  LALAMOVE_API_SECRET: optional(z.string().min(8)),
+  LALAMOVE_API_URL: url.default('https://rest.lalamove.com'),
+  LALAMOVE_MARKET: z
+    .string()
+    .regex(/^[A-Z]{2}$/, 'a two-letter market code such as HK, SG or TH')
+    .default('HK'),
+  DELIVERY_CONFIRM_MINUTES: positiveInt.default(10),
+
+  // Weather and directions for the agent's answers and prompt
+  WEATHER_API_URL: url.default('https://api.open-meteo.com'),
+  DIRECTIONS_API_URL: url.default('https://router.project-osrm.org'),
+
   // Bookings
   BOOKING_HOLD_MINUTES: positiveInt.default(10),
   BOOKING_REQUEST_MINUTES: positiveInt.default(120),
@@ -361,6 +418,46 @@ function shape(e: z.output<typeof envSchema>) {
         maxBytes: e.MEDIA_MAX_BYTES,
       },
     },
+    llm: {
+      anthropic: e.ANTHROPIC_API_KEY
+        ? { apiKey: e.ANTHROPIC_API_KEY, baseUrl: e.ANTHROPIC_BASE_URL.replace(/\/$/, '') }
+        : undefined,
+      /** Model per purpose: conversation turns, and cheap work such as summaries. */
+      models: { conversation: e.ANTHROPIC_MODEL_CONVERSATION, cheap: e.ANTHROPIC_MODEL_CHEAP },
+      ollama: e.OLLAMA_URL ? { url: e.OLLAMA_URL.replace(/\/$/, ''), model: e.OLLAMA_MODEL } : undefined,
+      timeoutMs: e.LLM_TIMEOUT_MS,
+      maxOutputTokens: e.LLM_MAX_OUTPUT_TOKENS,
+      /** Consecutive failures that open a provider's circuit, and how long it stays open. */
+      breaker: { failures: e.LLM_BREAKER_FAILURES, cooldownMs: e.LLM_BREAKER_COOLDOWN_MS },
+      prices: e.LLM_PRICES ?? {},
+      budgets: {
+        userDailyTokens: e.LLM_USER_DAILY_TOKENS,
+        organizationMonthlyTokens: e.LLM_ORG_MONTHLY_TOKENS,
+      },
+      /** How long one user's running turn holds their lock if its worker dies. */
+      lockLeaseMs: e.LLM_LOCK_LEASE_MS,
+      toolTimeoutMs: e.TOOL_TIMEOUT_MS,
+    },
+    sessions: {
+      /** Fernet keys; the first encrypts, every one decrypts. Outside production, one is generated. */
+      keys: e.SESSION_KEYS?.split(',') ?? [],
+      idleSeconds: e.SESSION_IDLE_HOURS * 3600,
+      historyTokens: e.SESSION_HISTORY_TOKENS,
+    },
+    delivery: {
+      lalamove:
+        e.LALAMOVE_API_KEY && e.LALAMOVE_API_SECRET
+          ? {
+              apiKey: e.LALAMOVE_API_KEY,
+              apiSecret: e.LALAMOVE_API_SECRET,
+              apiUrl: e.LALAMOVE_API_URL.replace(/\/$/, ''),
+              market: e.LALAMOVE_MARKET,
+            }
+          : undefined,
+      confirmMinutes: e.DELIVERY_CONFIRM_MINUTES,
+    },
+    weather: { apiUrl: e.WEATHER_API_URL.replace(/\/$/, '') },
+    directions: { apiUrl: e.DIRECTIONS_API_URL.replace(/\/$/, '') },
     bookings: {
       /** Minutes a HELD booking keeps its table unconfirmed. */
       holdMinutes: e.BOOKING_HOLD_MINUTES,
@@ -392,8 +489,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push('JWT_PRIVATE_KEY: required in production (an ES256 PKCS#8 PEM key)');
     if (!e.DATABASE_URL) problems.push('DATABASE_URL: required in production');
     if (!e.SMTP_URL) problems.push('SMTP_URL: required in production to send sign-in codes');
+    if (!e.SESSION_KEYS) problems.push('SESSION_KEYS: required in production to encrypt chat sessions');
     if (!e.AGENT_SECRET_KEYS)
       problems.push('AGENT_SECRET_KEYS: required in production to encrypt agent signing secrets');
+  }
+  if ((e.LALAMOVE_API_KEY === undefined) !== (e.LALAMOVE_API_SECRET === undefined)) {
+    problems.push('LALAMOVE_API_KEY, LALAMOVE_API_SECRET: set both or neither');
   }
   if ((e.JWT_PRIVATE_KEY === undefined) !== (e.JWT_KEY_ID === undefined)) {
     problems.push('JWT_PRIVATE_KEY, JWT_KEY_ID: set both or neither');

@@ -31,7 +31,7 @@ describe('configuration', () => {
 
   it('requires real services and keys in production, and turns introspection off there', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(
-      /JWT_PRIVATE_KEY[\s\S]*DATABASE_URL[\s\S]*SMTP_URL[\s\S]*AGENT_SECRET_KEYS/,
+      /JWT_PRIVATE_KEY[\s\S]*DATABASE_URL[\s\S]*SMTP_URL[\s\S]*SESSION_KEYS[\s\S]*AGENT_SECRET_KEYS/,
     );
     const config = loadConfig({
       NODE_ENV: 'production',
@@ -40,6 +40,7 @@ describe('configuration', () => {
       DATABASE_URL: 'postgresql://db/agnt',
       SMTP_URL: 'smtp://mail',
       AGENT_SECRET_KEYS: `k1:${'A'.repeat(43)}`,
+      SESSION_KEYS: `${'A'.repeat(43)}=`,
     });
     expect(config.graphql.introspection).toBe(false);
     expect(config.graphql.graphiql).toBe(false);
@@ -52,6 +53,7 @@ describe('configuration', () => {
         DATABASE_URL: 'postgresql://db/agnt',
         SMTP_URL: 'smtp://mail',
         AGENT_SECRET_KEYS: `k1:${'A'.repeat(43)}`,
+        SESSION_KEYS: `${'A'.repeat(43)}=`,
       }).graphql.introspection,
     ).toBe(true);
   });
