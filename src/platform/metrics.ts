@@ -55,6 +55,37 @@ export function createMetrics() {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
       registers: [registry],
     }),
+    llmCalls: new Counter({
+      name: 'llm_calls_total',
+      help: 'Language model calls by provider, model and outcome (ok; failed: provider in trouble; rejected: request refused; error: our bug)',
+      labelNames: ['provider', 'model', 'outcome'] as const,
+      registers: [registry],
+    }),
+    llmCallDuration: new Histogram({
+      name: 'llm_call_duration_seconds',
+      help: 'How long language model calls took, by provider and outcome',
+      labelNames: ['provider', 'outcome'] as const,
+      buckets: [0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120],
+      registers: [registry],
+    }),
+    llmFallbacks: new Counter({
+      name: 'llm_fallbacks_total',
+      help: 'Calls that left a provider for the next one, by reason (timeout, rate_limited, overloaded, server_error, network, misconfigured, circuit_open)',
+      labelNames: ['from', 'to', 'reason'] as const,
+      registers: [registry],
+    }),
+    llmTokens: new Counter({
+      name: 'llm_tokens_total',
+      help: 'Tokens of answered language model calls, by provider, model and kind (input, output, cache_read, cache_write)',
+      labelNames: ['provider', 'model', 'kind'] as const,
+      registers: [registry],
+    }),
+    llmBudgetRefusals: new Counter({
+      name: 'llm_budget_refusals_total',
+      help: 'Language model calls refused because a token budget was used up, by scope (user, organization)',
+      labelNames: ['scope'] as const,
+      registers: [registry],
+    }),
   };
 }
 

@@ -1,0 +1,161 @@
+/**
+ * The usage ledger (`llm_usage`, one row per answered model call) and the token budgets read from
+ * it: a person's tokens per UTC day and an organisation's per UTC month.
+ *
+ * Budgets count the tokens a call made the model process afresh: input, cache writes and output.
+ * Cache reads are left out: they are the same stable prefix read again at a tenth of the price,
+ * and counting them would let a long system prompt, not the conversation, use up a budget.
+ *
+ * A budget is checked before a call and charged after it, so calls already under way when a
+ * budget runs out still finish and are recorded: a budget can be overshot by those, never by more
+ * (a person's turns run one at a time under their lock).
+ */
+
+import type { DbOrTx } from '../../platform/db.ts';
+import type { Logger } from '../../platform/logger.ts';
+import { BudgetExceededError, type LlmUsageFigures } from './messages.ts';
+
+export interface TokenBudgets {
+  userDailyTokens: number;
+  organizationMonthlyTokens: number;
+}
+
+export interface BudgetSubject {
+  userId?: string | null;
+  organizationId?: string | null;
+}
+
+/** Throws BudgetExceededError when the person's day or the organisation's month is used up. */
+export async function checkBudget(
+  db: DbOrTx,
+  subject: BudgetSubject,
+  budgets: TokenBudgets,
+  now: Date = new Date(),
+): Promise<void> {
+  const used = await tokensUsed(db, subject, now);
+  if (used.user >= budgets.userDailyTokens) throw new BudgetExceededError('user');
+  if (used.organization >= budgets.organizationMonthlyTokens) throw new BudgetExceededError('organization');
+}
+
+/**
+ * Tokens counted against the budgets: the person's since the start of the UTC day, the
+ * organisation's since the start of the UTC month (0 for whichever is not given). One statement;
+ * each half is a range scan of its (id, created_at) index.
+ */
+export async function tokensUsed(
+  db: DbOrTx,
+  subject: BudgetSubject,
+  now: Date = new Date(),
+): Promise<{ user: number; organization: number }> {
+  const userId = subject.userId ?? null;
+  const organizationId = subject.organizationId ?? null;
+  if (!userId && !organizationId) return { user: 0, organization: 0 };
+  const [row] = await db.$queryRaw<{ user: bigint; organization: bigint }[]>`
+    SELECT
+      (SELECT COALESCE(SUM(input_tokens + cache_write_tokens + output_tokens), 0)::bigint
+         FROM llm_usage
+        WHERE user_id = ${userId}::uuid AND created_at >= ${startOfUtcDay(now).toISOString()}::timestamptz) AS "user",
+      (SELECT COALESCE(SUM(input_tokens + cache_write_tokens + output_tokens), 0)::bigint
+         FROM llm_usage
+        WHERE organization_id = ${organizationId}::uuid AND created_at >= ${startOfUtcMonth(now).toISOString()}::timestamptz) AS "organization"`;
+  return { user: Number(row?.user ?? 0), organization: Number(row?.organization ?? 0) };
+}
+
+export interface UsageEntry {
+  userId?: string | null;
+  organizationId?: string | null;
+  purpose: string;
+  provider: string;
+  model: string;
+  usage: LlmUsageFigures;
+  costMicros: bigint;
+  /** Defaults to the database's clock. */
+  createdAt?: Date;
+}
+
+/** Writes one ledger row for an answered call. */
+export async function recordUsage(db: DbOrTx, entry: UsageEntry): Promise<void> {
+  await db.llmUsage.create({
+    data: {
+      userId: entry.userId ?? null,
+      organizationId: entry.organizationId ?? null,
+      purpose: entry.purpose,
+      provider: entry.provider,
+      model: entry.model,
+      inputTokens: entry.usage.inputTokens,
+      outputTokens: entry.usage.outputTokens,
+      cacheReadTokens: entry.usage.cacheReadTokens,
+      cacheWriteTokens: entry.usage.cacheWriteTokens,
+      costMicros: entry.costMicros,
+      ...(entry.createdAt ? { createdAt: entry.createdAt } : {}),
+    },
+  });
+}
+
+/** US dollars per million tokens. */
+export interface ModelPrice {
+  input: number;
+  output: number;
+}
+
+/**
+ * Anthropic's list prices. A model name with a date suffix (claude-haiku-4-5-20251001) takes the
+ * price of its family; LLM_PRICES overrides or adds entries.
+ */
+export const BUILT_IN_PRICES: Readonly<Record<string, ModelPrice>> = {
+  'claude-opus-4-5': { input: 5, output: 25 },
+  'claude-sonnet-4-5': { input: 3, output: 15 },
+  'claude-sonnet-4-6': { input: 3, output: 15 },
+  'claude-haiku-4-5': { input: 1, output: 5 },
+};
+
+/** Cache reads and writes are priced against the model's input price. */
+const CACHE_READ_FACTOR = 0.1;
+const CACHE_WRITE_FACTOR = 1.25;
+
+const warnedUnknown = new Set<string>();
+
+/**
+ * What a call cost, in millionths of a dollar. A price per million tokens is exactly the price of
+ * one token in micro-dollars. A model with no price costs 0 and is logged once per process.
+ */
+export function costMicros(
+  model: string,
+  usage: LlmUsageFigures,
+  prices: Readonly<Record<string, ModelPrice>> = {},
+  logger?: Logger,
+): bigint {
+  const price = priceOf(model, prices);
+  if (!price) {
+    if (!warnedUnknown.has(model)) {
+      warnedUnknown.add(model);
+      logger?.warn({ 'llm.model': model }, 'no price known for this model: its calls are recorded at 0');
+    }
+    return 0n;
+  }
+  const micros =
+    usage.inputTokens * price.input +
+    usage.outputTokens * price.output +
+    usage.cacheReadTokens * price.input * CACHE_READ_FACTOR +
+    usage.cacheWriteTokens * price.input * CACHE_WRITE_FACTOR;
+  return BigInt(Math.round(micros));
+}
+
+function priceOf(model: string, prices: Readonly<Record<string, ModelPrice>>): ModelPrice | undefined {
+  const table = { ...BUILT_IN_PRICES, ...prices };
+  const exact = table[model];
+  if (exact) return exact;
+  // The longest name the model's name starts with: claude-haiku-4-5-20251001 → claude-haiku-4-5.
+  const family = Object.keys(table)
+    .filter((name) => model.startsWith(`${name}-`))
+    .sort((a, b) => b.length - a.length)[0];
+  return family ? table[family] : undefined;
+}
+
+function startOfUtcDay(now: Date): Date {
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+}
+
+function startOfUtcMonth(now: Date): Date {
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+}
