@@ -1,6 +1,9 @@
 -- The consumer agent: a person's profile, memories (full-text searchable), the model-usage
 -- ledger, the audit of tool calls, and Lalamove deliveries with single-use confirmations.
 
+-- AlterEnum: `npm run chat` talks to the agent from a terminal.
+ALTER TYPE "ChannelPlatform" ADD VALUE 'CONSOLE';
+
 -- CreateEnum
 CREATE TYPE "MemoryKind" AS ENUM ('FACT', 'PREFERENCE', 'PATTERN');
 
