@@ -3,6 +3,7 @@ import { builder } from './builder.ts';
 import './schema/scalars.ts';
 import './schema/errors.ts';
 import './schema/user.ts';
+import './schema/memory.ts';
 import './schema/organization.ts';
 import './schema/membership.ts';
 import './schema/api-key.ts';

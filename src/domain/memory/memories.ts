@@ -1,0 +1,464 @@
+/**
+ * What the consumer agent remembers about a person: short facts and preferences it was told
+ * ("allergic to peanuts", "likes a window table"), found again by their words, importance and
+ * recency. The one place memories are written, ranked and forgotten: the agent's tools
+ * (`remember`, `recall`), the system prompt, the `/forget` chat command and GraphQL all call these.
+ *
+ * Every function is scoped to one person's `userId`; none can reach another person's memories.
+ * Callers decide who that person is (the signed-in person, the chat's user) and never take it from
+ * input. Memories are private even from platform admins: no function here reads across people.
+ *
+ * Ranking (one SQL statement, `rankingCtes`):
+ *
+ *   score = 0.65 × relevance + 0.30 × (importance − 1) / 4 + 0.05 × recency
+ *
+ * - relevance ∈ [0, 1]: each word of the query scores 1 when the memory has it as a whole word and
+ *   ½ when the memory only has a word starting with it (a partial word, at least 3 letters: "veg"
+ *   finds "vegetarian"); each word is weighted by its rarity among the person's memories,
+ *   ln(1 + N / n) for N memories of which n have the word, so "nuts" counts for more than "my";
+ *   the sums are divided by the best one, so the best match has relevance 1. Without a query,
+ *   relevance is 0 and the order is importance then recency.
+ * - importance 1–5 maps to 0–1.
+ * - recency = ½^(age / 30 days), age counted from `createdAt` (remembering a thing again renews it).
+ *
+ * So relevance weighs most (the best match, even of importance 1, outranks any memory that does
+ * not match), then importance; recency can never outweigh one step of importance (0.05 < 0.075),
+ * it orders memories of equal importance and relevance. Recall finds memories matching ANY of the
+ * words, because a chat message is not a search query: most of its words will be in no memory, and
+ * a memory that only shares a common word ("a", "my") with it ranks low by that word's weight.
+ */
+import { z } from 'zod';
+import { Prisma } from '../../generated/prisma/client.ts';
+import type { MemoryKind } from '../../generated/prisma/enums.ts';
+import type { Db, DbOrTx } from '../../platform/db.ts';
+import { NotFoundError, ValidationError } from '../../platform/errors.ts';
+import { parseInput } from '../validation.ts';
+import { cleanText, normalizedContent, searchTermsOf } from './text.ts';
+
+export const MEMORY_KINDS = ['FACT', 'PREFERENCE', 'PATTERN'] as const satisfies readonly MemoryKind[];
+
+export const MEMORY_LIMITS = {
+  /** Characters of one memory, after cleaning. */
+  contentMaxChars: 500,
+  /** Memories kept per person; remembering more drops the least important and oldest. */
+  perUser: 500,
+  /** Most memories one recall returns. */
+  recallMax: 50,
+  /** Words of a query that count (a message can be long). */
+  queryTerms: 16,
+  /** A query word this long or longer also matches the words it starts. */
+  prefixMinLength: 3,
+} as const;
+
+/** The weights of the ranking formula (see the top of this file). */
+export const RANKING = { relevance: 0.65, importance: 0.3, recency: 0.05, halfLifeDays: 30 } as const;
+
+/** How memories are listed to their owner (GraphQL uses the same order): newest first. */
+export const MEMORY_LIST_ORDER = [
+  { createdAt: 'desc' },
+  { id: 'desc' },
+] satisfies Prisma.MemoryOrderByWithRelationInput[];
+
+export interface MemoryRecord {
+  id: string;
+  userId: string;
+  kind: MemoryKind;
+  content: string;
+  /** 1 (trivia) to 5 (never forget: allergies, accessibility). */
+  importance: number;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+}
+
+export interface RecalledMemory extends MemoryRecord {
+  /** How well the memory matches the query, 0 to 1 (1 for the best match; 0 without a query). */
+  relevance: number;
+  /** The ranking score (see the top of this file). */
+  score: number;
+}
+
+export interface MemoryOptions {
+  /** The clock (tests move it). */
+  now?: () => Date;
+}
+
+const memorySelect = {
+  id: true,
+  userId: true,
+  kind: true,
+  content: true,
+  importance: true,
+  createdAt: true,
+  lastUsedAt: true,
+} as const satisfies Prisma.MemorySelect;
+
+/** The columns of a MemoryRecord, from the memories table under `alias`. */
+const recordColumns = (alias: string) => {
+  const t = Prisma.raw(alias);
+  return Prisma.sql`${t}.id, ${t}.user_id AS "userId", ${t}.kind::text AS kind, ${t}.content,
+    ${t}.importance::int AS importance, ${t}.created_at AS "createdAt", ${t}.last_used_at AS "lastUsedAt"`;
+};
+
+const content = z
+  .string({ error: 'Say what to remember' })
+  .transform(cleanText)
+  .pipe(
+    z
+      .string()
+      .min(1, 'Say what to remember')
+      .max(MEMORY_LIMITS.contentMaxChars, `At most ${MEMORY_LIMITS.contentMaxChars} characters`),
+  );
+
+const rememberSchema = z.object({
+  content,
+  kind: z.enum(MEMORY_KINDS, { error: 'One of FACT, PREFERENCE, PATTERN' }).nullish(),
+  importance: z
+    .number({ error: 'A whole number from 1 to 5' })
+    .int('A whole number from 1 to 5')
+    .min(1, 'A whole number from 1 to 5')
+    .max(5, 'A whole number from 1 to 5')
+    .nullish(),
+});
+
+export interface RememberInput {
+  content: string;
+  /** FACT unless said; remembering a thing again keeps its kind unless a kind is given. */
+  kind?: MemoryKind | null;
+  /** 1–5, 3 unless said. */
+  importance?: number | null;
+}
+
+export interface RememberResult {
+  memory: MemoryRecord;
+  /** False when a memory with the same words already existed and was renewed instead. */
+  created: boolean;
+  /** How many of the person's other memories were dropped to stay within the cap. */
+  evicted: number;
+}
+
+/**
+ * Remembers something about the person.
+ *
+ * A memory with the same words in the same order (case, punctuation and spacing aside) is renewed
+ * rather than repeated: it takes the new wording, the higher of the two importances, the new kind
+ * if one is given, and `createdAt` = now (so it counts as recent again).
+ *
+ * A person keeps at most `MEMORY_LIMITS.perUser` memories. Beyond that, the least important go
+ * first, and among equals the one least recently remembered or used; the memory just written is
+ * always kept, since the person has just said it.
+ *
+ * Runs in a transaction holding a per-person advisory lock, so two remembers of the same thing at
+ * once make one memory and the cap holds.
+ */
+export async function remember(
+  db: Db,
+  userId: string,
+  rawInput: RememberInput,
+  options: MemoryOptions & { cap?: number } = {},
+): Promise<RememberResult> {
+  const input = parseInput(rememberSchema, rawInput);
+  const now = options.now?.() ?? new Date();
+  const cap = options.cap ?? MEMORY_LIMITS.perUser;
+  const key = sameness(input.content);
+
+  return db.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`memories:${userId}`}, 0))`;
+    // Every memory of the person, to compare their words: at most `cap` short rows, and remember
+    // is a rare call (the model decides something is worth keeping).
+    const existing = await tx.memory.findMany({
+      where: { userId },
+      select: { id: true, content: true, importance: true },
+    });
+    const twin = existing.find((m) => sameness(m.content) === key);
+    if (twin) {
+      const memory = await tx.memory.update({
+        where: { id: twin.id },
+        data: {
+          content: input.content,
+          importance: Math.max(twin.importance, input.importance ?? 0),
+          createdAt: now,
+          ...(input.kind ? { kind: input.kind } : {}),
+        },
+        select: memorySelect,
+      });
+      return { memory, created: false, evicted: 0 };
+    }
+    const memory = await tx.memory.create({
+      data: {
+        userId,
+        content: input.content,
+        kind: input.kind ?? 'FACT',
+        importance: input.importance ?? 3,
+        createdAt: now,
+      },
+      select: memorySelect,
+    });
+    const evicted =
+      existing.length + 1 > cap
+        ? await tx.$executeRaw`
+            DELETE FROM memories WHERE id IN (
+              SELECT id FROM memories
+              WHERE user_id = ${userId}::uuid AND id <> ${memory.id}::uuid
+              ORDER BY importance DESC, greatest(created_at, coalesce(last_used_at, created_at)) DESC, id DESC
+              OFFSET ${Math.max(cap - 1, 0)})`
+        : 0;
+    return { memory, created: true, evicted };
+  });
+}
+
+/** The key two memories share when they say the same thing. Text without words compares as is. */
+function sameness(text: string): string {
+  return normalizedContent(text) || text.toLowerCase();
+}
+
+const recallSchema = z.object({
+  query: z.string().max(2000, 'At most 2000 characters').nullish(),
+  limit: z
+    .number()
+    .int('A whole number')
+    .min(1, 'At least 1')
+    .max(MEMORY_LIMITS.recallMax, `At most ${MEMORY_LIMITS.recallMax}`)
+    .nullish(),
+});
+
+/**
+ * The person's memories that best match `query`, best first (see the ranking at the top of this
+ * file), or without a query the most important and recent ones. Marks what it returns as used
+ * (`lastUsedAt`), in the same statement.
+ */
+export async function recall(
+  db: DbOrTx,
+  userId: string,
+  rawInput: { query?: string | null; limit?: number | null } = {},
+  options: MemoryOptions = {},
+): Promise<RecalledMemory[]> {
+  const input = parseInput(recallSchema, rawInput);
+  const now = options.now?.() ?? new Date();
+  const terms = searchTermsOf(cleanText(input.query ?? ''), MEMORY_LIMITS.queryTerms);
+  const rows = await db.$queryRaw<RankedRow[]>`
+    WITH ${rankingCtes({ userId, terms, now, onlyMatching: terms.length > 0, limit: input.limit ?? 10 })},
+    touched AS (
+      UPDATE memories SET last_used_at = ${now}::timestamptz
+      FROM ranked WHERE memories.id = ranked.id
+      RETURNING memories.id)
+    SELECT * FROM ranked ORDER BY position`;
+  return rows.map((row) => ({ ...toRecalled(row), lastUsedAt: now }));
+}
+
+const promptSchema = z.object({
+  text: z.string().nullish(),
+  limit: z.number().int().min(1).max(MEMORY_LIMITS.recallMax).nullish(),
+  maxChars: z.number().int().min(1).nullish(),
+});
+
+/**
+ * The memories to put in the system prompt for the person's current message: all the person's
+ * memories ranked by the one score against the message's words, so those matching the message
+ * come first and the most important others fill the rest (an allergy of importance 5 outranks a
+ * trivial memory that merely shares "a" or "on" with the message). At most `limit` (8) of them and
+ * at most `maxChars` (1,600) characters of content together: a memory too long for what is left
+ * is skipped and a shorter one may still fit. Marks those it returns as used.
+ */
+export async function memoriesForPrompt(
+  db: DbOrTx,
+  userId: string,
+  rawInput: { text?: string | null; limit?: number | null; maxChars?: number | null },
+  options: MemoryOptions = {},
+): Promise<MemoryRecord[]> {
+  const input = parseInput(promptSchema, rawInput);
+  const now = options.now?.() ?? new Date();
+  const limit = input.limit ?? 8;
+  let budget = input.maxChars ?? 1600;
+  const terms = searchTermsOf(cleanText(input.text ?? ''), MEMORY_LIMITS.queryTerms);
+  const ranked = await db.$queryRaw<RankedRow[]>`
+    WITH ${rankingCtes({ userId, terms, now, onlyMatching: false, limit })}
+    SELECT * FROM ranked ORDER BY position`;
+  const chosen: MemoryRecord[] = [];
+  for (const row of ranked) {
+    if (row.content.length > budget) continue;
+    budget -= row.content.length;
+    const { relevance: _relevance, score: _score, ...record } = toRecalled(row);
+    chosen.push({ ...record, lastUsedAt: now });
+  }
+  if (chosen.length) {
+    await db.memory.updateMany({
+      where: { userId, id: { in: chosen.map((m) => m.id) } },
+      data: { lastUsedAt: now },
+    });
+  }
+  return chosen;
+}
+
+interface RankedRow {
+  id: string;
+  userId: string;
+  kind: MemoryKind;
+  content: string;
+  importance: number;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  relevance: number;
+  score: number;
+  position: bigint;
+}
+
+function toRecalled(row: RankedRow): RecalledMemory {
+  return {
+    id: row.id,
+    userId: row.userId,
+    kind: row.kind,
+    content: row.content,
+    importance: Number(row.importance),
+    createdAt: row.createdAt,
+    lastUsedAt: row.lastUsedAt,
+    relevance: Number(row.relevance),
+    score: Number(row.score),
+  };
+}
+
+/**
+ * The common table expressions that rank one person's memories, ending in `ranked` (at most
+ * `limit` rows with `relevance`, `score` and their `position`). With `onlyMatching`, only
+ * memories matching at least one term.
+ *
+ * Scans the person's memories (by the user_id index; a few hundred at most) rather than using the
+ * GIN index: relevance needs every memory's score against every term anyway.
+ */
+function rankingCtes(input: {
+  userId: string;
+  terms: string[];
+  now: Date;
+  onlyMatching: boolean;
+  limit: number;
+}): Prisma.Sql {
+  const { relevance: wRelevance, importance: wImportance, recency: wRecency, halfLifeDays } = RANKING;
+  const order = Prisma.sql`score DESC, created_at DESC, id DESC`;
+  return Prisma.sql`
+    terms AS (
+      -- Quoted, so no word can be read as tsquery syntax.
+      SELECT word,
+        to_tsquery('simple', quote_literal(word)) AS whole,
+        CASE WHEN char_length(word) >= ${MEMORY_LIMITS.prefixMinLength}
+          THEN to_tsquery('simple', quote_literal(word) || ':*') END AS prefix
+      FROM unnest(${input.terms}::text[]) AS word
+    ),
+    mine AS (
+      SELECT * FROM memories WHERE user_id = ${input.userId}::uuid
+    ),
+    hits AS (
+      SELECT mine.id, terms.word,
+        CASE WHEN mine.search_document @@ terms.whole THEN 1.0::float8
+             WHEN terms.prefix IS NOT NULL AND mine.search_document @@ terms.prefix THEN 0.5::float8
+             ELSE 0::float8 END AS hit
+      FROM mine CROSS JOIN terms
+    ),
+    weights AS (
+      -- A word found in few of the person's memories says more than one found in most.
+      SELECT word, ln(1 + (SELECT count(*) FROM mine)::float8 / count(*)) AS idf
+      FROM hits WHERE hit > 0 GROUP BY word
+    ),
+    matched AS (
+      SELECT hits.id, sum(hits.hit * weights.idf) AS weight
+      FROM hits JOIN weights USING (word) WHERE hits.hit > 0 GROUP BY hits.id
+    ),
+    scored AS (
+      SELECT mine.*,
+        coalesce(matched.weight / nullif(max(matched.weight) OVER (), 0), 0)::float8 AS relevance,
+        power(0.5, greatest(extract(epoch FROM ${input.now}::timestamptz - mine.created_at), 0)::float8
+          / ${86_400 * halfLifeDays}::float8) AS recency
+      FROM mine LEFT JOIN matched USING (id)
+      ${input.onlyMatching ? Prisma.sql`WHERE matched.id IS NOT NULL` : Prisma.empty}
+    ),
+    scored_twice AS (
+      SELECT *, (${wRelevance}::float8 * relevance
+        + ${wImportance}::float8 * (importance - 1) / 4.0
+        + ${wRecency}::float8 * recency)::float8 AS score
+      FROM scored
+    ),
+    ranked AS (
+      SELECT ${recordColumns('scored_twice')}, relevance, score,
+        row_number() OVER (ORDER BY ${order}) AS position
+      FROM scored_twice
+      ORDER BY ${order}
+      LIMIT ${input.limit}
+    )`;
+}
+
+const pageSchema = z.object({
+  first: z.number().int().min(1, 'At least 1').max(100, 'At most 100').nullish(),
+  after: z.uuid('Not a cursor from this list').nullish(),
+});
+
+export interface MemoryPage {
+  memories: MemoryRecord[];
+  hasNextPage: boolean;
+  /** Pass as `after` for the next page; null on an empty page. */
+  endCursor: string | null;
+}
+
+/** The person's memories, newest first (`MEMORY_LIST_ORDER`), `first` (20) at a time. */
+export async function listMemories(
+  db: DbOrTx,
+  userId: string,
+  rawPage: { first?: number | null; after?: string | null } = {},
+): Promise<MemoryPage> {
+  const page = parseInput(pageSchema, rawPage);
+  const first = page.first ?? 20;
+  let after: Prisma.MemoryWhereInput = {};
+  if (page.after) {
+    const cursor = await db.memory.findFirst({
+      where: { id: page.after, userId },
+      select: { id: true, createdAt: true },
+    });
+    if (!cursor) throw new ValidationError('Not a cursor from this list', 'after');
+    after = {
+      OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }],
+    };
+  }
+  const rows = await db.memory.findMany({
+    where: { userId, ...after },
+    orderBy: MEMORY_LIST_ORDER,
+    take: first + 1,
+    select: memorySelect,
+  });
+  const memories = rows.slice(0, first);
+  return { memories, hasNextPage: rows.length > first, endCursor: memories.at(-1)?.id ?? null };
+}
+
+/** Forgets one of the person's memories. NotFoundError for anyone else's, or an unknown id. */
+export async function forgetMemory(db: DbOrTx, userId: string, memoryId: string): Promise<MemoryRecord> {
+  const notFound = new NotFoundError('No such memory');
+  if (!z.uuid().safeParse(memoryId).success) throw notFound;
+  const [deleted] = await db.$queryRaw<MemoryRecord[]>`
+    DELETE FROM memories m WHERE m.id = ${memoryId}::uuid AND m.user_id = ${userId}::uuid
+    RETURNING ${recordColumns('m')}`;
+  if (!deleted) throw notFound;
+  return { ...deleted, importance: Number(deleted.importance) };
+}
+
+/** Forgets everything about the person; returns how many memories there were. */
+export async function forgetAll(db: DbOrTx, userId: string): Promise<number> {
+  const { count } = await db.memory.deleteMany({ where: { userId } });
+  return count;
+}
+
+/**
+ * `/forget <words>`: forgets the person's memories that contain every one of the words (each as a
+ * whole word or, from 3 letters, the start of one: "/forget peanut" forgets "allergic to
+ * peanuts"). Returns what it forgot, oldest first, so the chat can say so.
+ */
+export async function forgetMatching(db: DbOrTx, userId: string, text: string): Promise<MemoryRecord[]> {
+  const words = searchTermsOf(cleanText(text), MEMORY_LIMITS.queryTerms);
+  if (!words.length) throw new ValidationError('Say which words to forget', 'text');
+  // Words are letters and digits only (wordsOf), quoted all the same.
+  const query = words
+    .map((w) => (w.length >= MEMORY_LIMITS.prefixMinLength ? `'${w}':*` : `'${w}'`))
+    .join(' & ');
+  const deleted = await db.$queryRaw<MemoryRecord[]>`
+    DELETE FROM memories m
+    WHERE m.user_id = ${userId}::uuid AND m.search_document @@ to_tsquery('simple', ${query})
+    RETURNING ${recordColumns('m')}`;
+  return deleted
+    .map((m) => ({ ...m, importance: Number(m.importance) }))
+    .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
+}
