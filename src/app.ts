@@ -17,6 +17,7 @@ import { createMetrics } from './platform/metrics.ts';
 import { pendingMigrations } from './platform/migrate.ts';
 import type { Services } from './services.ts';
 import { INSTAGRAM_PATH, instagramWebhook } from './webhooks/instagram.ts';
+import { LALAMOVE_PATH, lalamoveWebhook } from './webhooks/lalamove.ts';
 import { TELEGRAM_PATH, telegramWebhook } from './webhooks/telegram.ts';
 import { WHATSAPP_PATH, whatsappWebhook } from './webhooks/whatsapp.ts';
 import { startWorker, type WorkerHandle, type WorkerOptions } from './worker/runner.ts';
@@ -113,6 +114,17 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
       },
       { method: 'POST', path: `${INSTAGRAM_PATH}*`, name: '/webhooks/instagram', handler: instagram.receive },
     );
+    routes.push({
+      method: 'POST',
+      path: LALAMOVE_PATH,
+      handler: lalamoveWebhook({
+        db: services.db,
+        lalamove: config.delivery.lalamove,
+        publicUrl: config.http.publicUrl,
+        bodyLimitBytes: config.http.bodyLimitBytes,
+        metrics,
+      }),
+    });
   }
 
   const http = createHttpServer({ routes, logger, metrics, trustProxy: config.http.trustProxy });

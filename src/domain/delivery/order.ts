@@ -1,0 +1,423 @@
+/**
+ * Booking a confirmed quote with Lalamove, and the order's life after that.
+ *
+ * `confirmDelivery` is the only code that places an order. It does so in three steps, because
+ * Lalamove documents no idempotency key (a retried POST /v3/orders may book twice) and a network
+ * call must not run inside a transaction that holds locks:
+ *
+ * 1. Claim, in one transaction: lock the quote's confirmation (`SELECT … FOR UPDATE`), check it
+ *    (this person's, released by their own message, unused, unexpired, same price and currency as
+ *    the quote), mark it used and insert the order as PLACING. Concurrent calls queue on the lock
+ *    and then find it used; the unique `quote_id` of delivery_orders is a second guard. Nothing has
+ *    been booked yet, so a crash here loses nothing.
+ * 2. Ask Lalamove to place the order, once. Never retried.
+ * 3. Record the answer. Placed: the PLACING row gets Lalamove's order id, status and tracking link.
+ *    Refused (a 4xx, so certainly not booked): the row is removed and the confirmation is released
+ *    again (still only for this quote and price, and still expiring), so the person's confirmation
+ *    is not wasted. No answer, a timeout or a 5xx: Lalamove may have booked it, so the row stays as
+ *    PLACEMENT_UNKNOWN and the confirmation stays used: nothing can book the quote a second time.
+ *    When Lalamove's webhook later reports an order we do not know, it is matched to that row by
+ *    its quotation (events.ts), so a booked delivery is not lost either.
+ */
+import type { DeliveryOrder, DeliveryQuote, Prisma } from '../../generated/prisma/client.ts';
+import { LalamoveError, type LalamoveOrder } from '../../integrations/lalamove/client.ts';
+import { type DeliveryDeps, requireLalamove } from './deps.ts';
+import { DeliveryError } from './errors.ts';
+import { lalamoveFailure, storedStops } from './quote.ts';
+
+/** Our own statuses, before Lalamove has given the order an id. */
+export const PLACING = 'PLACING';
+export const PLACEMENT_UNKNOWN = 'PLACEMENT_UNKNOWN';
+/** Lalamove's final statuses: nothing follows them. */
+export const TERMINAL_STATUSES: readonly string[] = ['COMPLETED', 'CANCELED', 'REJECTED', 'EXPIRED'];
+/** The external id a PLACING row holds until Lalamove's is known (the column is unique and required). */
+export const PENDING_PREFIX = 'pending:';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface DriverView {
+  driverId: string;
+  name: string | null;
+  phone: string | null;
+  plateNumber: string | null;
+}
+
+export interface DeliveryView {
+  quoteId: string;
+  /** Our id of the order; null while the quote is not booked. */
+  orderId: string | null;
+  /**
+   * Before booking: AWAITING_CONFIRMATION, CONFIRMED (the person confirmed; confirm_delivery books
+   * it), QUOTE_EXPIRED. Then PLACING, PLACEMENT_UNKNOWN, or Lalamove's: ASSIGNING_DRIVER, ON_GOING,
+   * PICKED_UP, COMPLETED, CANCELED, REJECTED, EXPIRED.
+   */
+  status: string;
+  priceTotal: string;
+  currency: string;
+  pickup: { address: string };
+  dropoff: { address: string };
+  /** Lalamove's live tracking page. */
+  shareLink: string | null;
+  driver: DriverView | null;
+  updatedAt: Date;
+}
+
+/**
+ * The `confirm_delivery` tool: books the quote with Lalamove if, and only if, this person
+ * released its confirmation with their own message. Every refusal is a DeliveryError whose code
+ * says why (NO_QUOTE, NOT_YOURS, NOT_CONFIRMED, EXPIRED, ALREADY_USED, PRICE_CHANGED).
+ */
+export async function confirmDelivery(
+  deps: DeliveryDeps,
+  userId: string,
+  input: { quoteId: string },
+): Promise<DeliveryView> {
+  // Before the claim, so a deployment without Lalamove spends no confirmation.
+  const client = requireLalamove(deps);
+  const now = deps.now();
+
+  const claim = await deps.db.$transaction(async (tx) => {
+    const quote = UUID.test(input.quoteId)
+      ? await tx.deliveryQuote.findUnique({ where: { id: input.quoteId } })
+      : null;
+    if (!quote) throw new DeliveryError('NO_QUOTE', 'There is no such delivery quote; get a quote first.');
+    if (quote.userId !== userId) {
+      throw new DeliveryError('NOT_YOURS', 'That delivery quote belongs to someone else.');
+    }
+    const [locked] = await tx.$queryRaw<{ id: string }[]>`
+      SELECT id FROM delivery_confirmations
+      WHERE quote_id = ${quote.id}::uuid AND user_id = ${userId}::uuid
+      ORDER BY created_at DESC
+      LIMIT 1
+      FOR UPDATE`;
+    const confirmation = locked
+      ? await tx.deliveryConfirmation.findUniqueOrThrow({ where: { id: locked.id } })
+      : null;
+    if (!confirmation) throw notConfirmed();
+    // Read after the lock: a concurrent caller that got here first has committed by now.
+    const existing = await tx.deliveryOrder.findUnique({ where: { quoteId: quote.id } });
+    if (confirmation.usedAt || existing) {
+      throw new DeliveryError(
+        'ALREADY_USED',
+        'This quote has already been booked; it cannot be booked twice.',
+      );
+    }
+    if (confirmation.expiresAt <= now || quote.expiresAt <= now) {
+      throw new DeliveryError(
+        'EXPIRED',
+        'The time to confirm this quote has run out; get a new quote and ask the person to confirm that one.',
+      );
+    }
+    if (!confirmation.confirmedAt) throw notConfirmed();
+    if (confirmation.priceTotal !== quote.priceTotal || confirmation.currency !== quote.currency) {
+      throw new DeliveryError(
+        'PRICE_CHANGED',
+        `The price is now ${quote.priceTotal} ${quote.currency}, not the ${confirmation.priceTotal} ${confirmation.currency} the person confirmed; get a new quote for them to confirm.`,
+      );
+    }
+    await tx.deliveryConfirmation.update({ where: { id: confirmation.id }, data: { usedAt: now } });
+    const order = await tx.deliveryOrder.create({
+      data: {
+        quoteId: quote.id,
+        userId,
+        externalOrderId: `${PENDING_PREFIX}${confirmation.id}`,
+        status: PLACING,
+        priceTotal: confirmation.priceTotal,
+        currency: confirmation.currency,
+      },
+    });
+    return { quote, order, confirmation };
+  });
+
+  const { quote, confirmation } = claim;
+  const [pickup, dropoff] = storedStops.parse(quote.stops);
+  let placed: LalamoveOrder;
+  try {
+    placed = await client.placeOrder({
+      quotationId: quote.externalQuotationId,
+      sender: { stopId: pickup!.stopId, name: pickup!.contact.name, phone: pickup!.contact.phone },
+      recipients: [
+        {
+          stopId: dropoff!.stopId,
+          name: dropoff!.contact.name,
+          phone: dropoff!.contact.phone,
+          ...(dropoff!.remarks ? { remarks: dropoff!.remarks } : {}),
+        },
+      ],
+    });
+  } catch (error) {
+    if (error instanceof LalamoveError && error.refused) {
+      await deps.db.$transaction([
+        deps.db.deliveryOrder.delete({ where: { id: claim.order.id } }),
+        deps.db.deliveryConfirmation.update({ where: { id: confirmation.id }, data: { usedAt: null } }),
+      ]);
+      throw lalamoveFailure(error, 'book');
+    }
+    await deps.db.deliveryOrder.update({
+      where: { id: claim.order.id },
+      data: { status: PLACEMENT_UNKNOWN },
+    });
+    deps.logger?.error(
+      { err: error, 'delivery.quote': quote.id, 'delivery.order': claim.order.id },
+      'Lalamove did not confirm an order placement; it will be matched when its webhook arrives',
+    );
+    throw new DeliveryError(
+      'PLACEMENT_UNKNOWN',
+      'Lalamove did not confirm whether the delivery was booked. Do not try again: ask for its status in a few minutes instead.',
+    );
+  }
+
+  const order = await recordPlacement(deps, claim.order.id, placed);
+  const charged = placed.priceBreakdown;
+  if (
+    charged &&
+    (!sameAmount(charged.total, confirmation.priceTotal) || charged.currency !== confirmation.currency)
+  ) {
+    // Lalamove guarantees a quotation's price while it is valid, so this should not happen; if it
+    // does, the person did not agree to this price, and the order is cancelled at once.
+    let cancelled = false;
+    try {
+      await client.cancelOrder(placed.orderId);
+      await deps.db.deliveryOrder.update({ where: { id: order.id }, data: { status: 'CANCELED' } });
+      cancelled = true;
+    } catch (error) {
+      deps.logger?.error(
+        { err: error, 'delivery.order': order.id },
+        'could not cancel an order with a changed price',
+      );
+    }
+    const was = `${confirmation.priceTotal} ${confirmation.currency}`;
+    const is = `${charged.total} ${charged.currency}`;
+    throw new DeliveryError(
+      'PRICE_CHANGED',
+      cancelled
+        ? `Lalamove wanted ${is} instead of the confirmed ${was}, so the booking was cancelled at once. Get a new quote for the person to confirm.`
+        : `Lalamove booked it for ${is} instead of the confirmed ${was} and would not let me cancel it; tell the person, and cancel it with cancel_delivery if they wish.`,
+    );
+  }
+  return view(quote, order);
+}
+
+function notConfirmed() {
+  return new DeliveryError(
+    'NOT_CONFIRMED',
+    'The person has not confirmed this quote yet. Ask them to press the Confirm button or send the CONFIRM code shown with the quote; only their own message counts.',
+  );
+}
+
+/**
+ * Stores Lalamove's answer on the PLACING row, unless a webhook got there first (it may, since
+ * Lalamove reports new orders at once): then its newer status is kept.
+ */
+async function recordPlacement(
+  deps: DeliveryDeps,
+  id: string,
+  placed: LalamoveOrder,
+): Promise<DeliveryOrder> {
+  return deps.db.$transaction(async (tx) => {
+    await tx.$queryRaw`SELECT id FROM delivery_orders WHERE id = ${id}::uuid FOR UPDATE`;
+    const current = await tx.deliveryOrder.findUniqueOrThrow({ where: { id } });
+    const adopted = !current.externalOrderId.startsWith(PENDING_PREFIX);
+    return tx.deliveryOrder.update({
+      where: { id },
+      data: {
+        externalOrderId: placed.orderId,
+        ...(adopted ? {} : { status: placed.status }),
+        shareLink: current.shareLink ?? (placed.shareLink || null),
+        ...(!current.driver && placed.driverId ? { driver: { driverId: placed.driverId } } : {}),
+        ...(placed.priceBreakdown
+          ? { priceTotal: placed.priceBreakdown.total, currency: placed.priceBreakdown.currency }
+          : {}),
+      },
+    });
+  });
+}
+
+/** Where a delivery stands: a quote not yet booked, or the order (refreshed from Lalamove when it can). */
+export async function deliveryStatus(
+  deps: DeliveryDeps,
+  userId: string,
+  input: { orderId?: string | null; quoteId?: string | null },
+): Promise<DeliveryView> {
+  const found = await findDelivery(deps, userId, input);
+  if (!found.order) return quoteView(deps, found.quote);
+  let order = found.order;
+  const live = !order.externalOrderId.startsWith(PENDING_PREFIX) && !TERMINAL_STATUSES.includes(order.status);
+  if (live && deps.lalamove) {
+    // Lalamove's answer is the truth (webhooks can arrive late or out of order); when it does not
+    // answer, the stored state is shown.
+    try {
+      const current = await deps.lalamove.getOrder(order.externalOrderId);
+      const driver = await driverOf(deps, order, current);
+      order = await deps.db.deliveryOrder.update({
+        where: { id: order.id },
+        data: {
+          status: current.status,
+          shareLink: current.shareLink || order.shareLink,
+          ...(driver !== undefined ? { driver: { ...driver } } : {}),
+        },
+      });
+    } catch (error) {
+      deps.logger?.warn({ err: error, 'delivery.order': order.id }, 'could not refresh a Lalamove order');
+    }
+  }
+  return view(found.quote, order);
+}
+
+/** The driver to store: undefined to keep what is stored. Details are fetched once per driver. */
+async function driverOf(
+  deps: DeliveryDeps,
+  order: DeliveryOrder,
+  current: LalamoveOrder,
+): Promise<DriverView | undefined> {
+  const stored = parseDriver(order.driver);
+  if (!current.driverId) return undefined;
+  if (stored?.driverId === current.driverId && stored.name) return undefined;
+  try {
+    const driver = await deps.lalamove!.getDriver(order.externalOrderId, current.driverId);
+    return {
+      driverId: driver.driverId,
+      name: driver.name ?? null,
+      phone: driver.phone ?? null,
+      plateNumber: driver.plateNumber ?? null,
+    };
+  } catch {
+    return { driverId: current.driverId, name: null, phone: null, plateNumber: null };
+  }
+}
+
+/** Cancels a booked delivery (Lalamove allows it until shortly after a driver is matched). */
+export async function cancelDelivery(
+  deps: DeliveryDeps,
+  userId: string,
+  input: { orderId?: string | null; quoteId?: string | null },
+): Promise<DeliveryView> {
+  const client = requireLalamove(deps);
+  const found = await findDelivery(deps, userId, input);
+  const order = found.order;
+  if (!order)
+    throw new DeliveryError('NO_ORDER', 'That quote was never booked, so there is nothing to cancel.');
+  if (order.externalOrderId.startsWith(PENDING_PREFIX)) {
+    throw new DeliveryError(
+      'NOT_CANCELLABLE',
+      'The booking is still being placed; ask again in a few minutes.',
+    );
+  }
+  if (TERMINAL_STATUSES.includes(order.status)) {
+    throw new DeliveryError('NOT_CANCELLABLE', `The delivery is already ${order.status.toLowerCase()}.`);
+  }
+  try {
+    await client.cancelOrder(order.externalOrderId);
+  } catch (error) {
+    if (error instanceof LalamoveError && error.status === 422) {
+      throw new DeliveryError(
+        'NOT_CANCELLABLE',
+        `Lalamove no longer allows cancelling this delivery${error.reason ? `: ${error.reason}` : ''}.`,
+      );
+    }
+    throw lalamoveFailure(error, 'cancel');
+  }
+  const cancelled = await deps.db.deliveryOrder.update({
+    where: { id: order.id },
+    data: { status: 'CANCELED' },
+  });
+  return view(found.quote, cancelled);
+}
+
+/** The quote and its order named by the input (or the person's latest order), if they are theirs. */
+async function findDelivery(
+  deps: DeliveryDeps,
+  userId: string,
+  input: { orderId?: string | null; quoteId?: string | null },
+): Promise<{ quote: DeliveryQuote; order: DeliveryOrder | null }> {
+  const { db } = deps;
+  if (input.orderId) {
+    const order = UUID.test(input.orderId)
+      ? await db.deliveryOrder.findUnique({ where: { id: input.orderId }, include: { quote: true } })
+      : null;
+    if (!order) throw new DeliveryError('NO_ORDER', 'There is no such delivery order.');
+    if (order.userId !== userId)
+      throw new DeliveryError('NOT_YOURS', 'That delivery belongs to someone else.');
+    const { quote, ...rest } = order;
+    return { quote, order: rest };
+  }
+  if (input.quoteId) {
+    const quote = UUID.test(input.quoteId)
+      ? await db.deliveryQuote.findUnique({ where: { id: input.quoteId }, include: { order: true } })
+      : null;
+    if (!quote) throw new DeliveryError('NO_QUOTE', 'There is no such delivery quote.');
+    if (quote.userId !== userId)
+      throw new DeliveryError('NOT_YOURS', 'That delivery belongs to someone else.');
+    const { order, ...rest } = quote;
+    return { quote: rest, order };
+  }
+  const latest = await db.deliveryOrder.findFirst({
+    where: { userId },
+    orderBy: { createdAt: 'desc' },
+    include: { quote: true },
+  });
+  if (!latest) throw new DeliveryError('NO_ORDER', 'You have no deliveries yet.');
+  const { quote, ...rest } = latest;
+  return { quote, order: rest };
+}
+
+async function quoteView(deps: DeliveryDeps, quote: DeliveryQuote): Promise<DeliveryView> {
+  const now = deps.now();
+  const confirmation = await deps.db.deliveryConfirmation.findFirst({
+    where: { quoteId: quote.id },
+    orderBy: { createdAt: 'desc' },
+  });
+  const open = confirmation && confirmation.expiresAt > now && quote.expiresAt > now;
+  const [pickup, dropoff] = addresses(quote);
+  return {
+    quoteId: quote.id,
+    orderId: null,
+    status: !open ? 'QUOTE_EXPIRED' : confirmation.confirmedAt ? 'CONFIRMED' : 'AWAITING_CONFIRMATION',
+    priceTotal: quote.priceTotal,
+    currency: quote.currency,
+    pickup,
+    dropoff,
+    shareLink: null,
+    driver: null,
+    updatedAt: confirmation?.confirmedAt ?? quote.createdAt,
+  };
+}
+
+function view(quote: DeliveryQuote, order: DeliveryOrder): DeliveryView {
+  const [pickup, dropoff] = addresses(quote);
+  return {
+    quoteId: quote.id,
+    orderId: order.id,
+    status: order.status,
+    priceTotal: order.priceTotal,
+    currency: order.currency,
+    pickup,
+    dropoff,
+    shareLink: order.shareLink,
+    driver: parseDriver(order.driver),
+    updatedAt: order.updatedAt,
+  };
+}
+
+function addresses(quote: DeliveryQuote): [{ address: string }, { address: string }] {
+  const stops = storedStops.safeParse(quote.stops);
+  if (!stops.success) return [{ address: '' }, { address: '' }];
+  return [{ address: stops.data[0]!.address }, { address: stops.data[stops.data.length - 1]!.address }];
+}
+
+export function parseDriver(value: Prisma.JsonValue | null): DriverView | null {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return null;
+  const v = value as Record<string, unknown>;
+  if (typeof v.driverId !== 'string' || !v.driverId) return null;
+  const text = (x: unknown) => (typeof x === 'string' && x ? x : null);
+  return { driverId: v.driverId, name: text(v.name), phone: text(v.phone), plateNumber: text(v.plateNumber) };
+}
+
+/** Two decimal amounts as Lalamove writes them ("140", "140.0", "140.00") are the same amount. */
+export function sameAmount(a: string, b: string): boolean {
+  const normal = (x: string) => {
+    const [whole = '', fraction = ''] = x.trim().split('.');
+    return `${whole.replace(/^0+(?=\d)/, '')}.${fraction.replace(/0+$/, '')}`;
+  };
+  return normal(a) === normal(b);
+}

@@ -1,0 +1,325 @@
+/**
+ * Lalamove over the wire: the signed client against the loopback fake (which recomputes every
+ * signature), the webhook signature check, and `POST /webhooks/lalamove` on the real server.
+ */
+import { createHmac } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { confirmButtonPayload, releaseConfirmation } from '../../src/domain/delivery/confirmation.ts';
+import type { DeliveryDeps } from '../../src/domain/delivery/deps.ts';
+import { confirmDelivery, deliveryStatus } from '../../src/domain/delivery/order.ts';
+import { quoteDelivery } from '../../src/domain/delivery/quote.ts';
+import { createLalamoveClient, LalamoveError } from '../../src/integrations/lalamove/client.ts';
+import { rawMember, verifyLalamoveWebhook } from '../../src/integrations/lalamove/webhook.ts';
+import { driverAssigned, type FakeLalamove, startFakeLalamove, statusChanged } from '../fakes/lalamove.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { API_KEY, API_SECRET, createPerson, deliveryDeps, quoteRequest, refused } from './support.ts';
+
+let fake: FakeLalamove;
+let app: TestApp;
+let deps: DeliveryDeps;
+let hook: string;
+
+beforeAll(async () => {
+  fake = await startFakeLalamove({ apiKey: API_KEY, apiSecret: API_SECRET });
+  app = await startTestApp({
+    env: { LALAMOVE_API_KEY: API_KEY, LALAMOVE_API_SECRET: API_SECRET, LALAMOVE_API_URL: fake.url },
+  });
+  deps = deliveryDeps(app.services.db, fake.url).deps;
+  hook = `${app.url}/webhooks/lalamove`;
+});
+afterAll(async () => {
+  await app.close();
+  await fake.close();
+});
+
+const client = (overrides: Partial<Parameters<typeof createLalamoveClient>[0]> = {}) =>
+  createLalamoveClient({
+    apiKey: API_KEY,
+    apiSecret: API_SECRET,
+    apiUrl: fake.url,
+    market: 'HK',
+    ...overrides,
+  });
+
+const stops = [
+  { coordinates: { lat: '22.33547351186244', lng: '114.17615807116502' }, address: 'Innocentre' },
+  { coordinates: { lat: '22.29553167157697', lng: '114.16885175766998' }, address: 'Canton Rd' },
+];
+
+describe('the Lalamove client', () => {
+  it('signs every request as Lalamove checks it, with the Market and Request-ID headers', async () => {
+    const from = fake.requests.length;
+    const quotation = await client().quote({ serviceType: 'MOTORCYCLE', stops });
+    expect(quotation.priceBreakdown).toMatchObject({ total: '140', currency: 'HKD' });
+    expect(quotation.stops.map((s) => s.stopId)).toHaveLength(2);
+    const order = await client().placeOrder({
+      quotationId: quotation.quotationId,
+      sender: { stopId: quotation.stops[0]!.stopId, name: 'A', phone: '+85211112222' },
+      recipients: [{ stopId: quotation.stops[1]!.stopId, name: 'B', phone: '+85233334444' }],
+    });
+    expect(order.status).toBe('ASSIGNING_DRIVER');
+    expect((await client().getOrder(order.orderId)).orderId).toBe(order.orderId);
+    await client().cancelOrder(order.orderId);
+
+    const sent = fake.requests.slice(from);
+    expect(sent.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /v3/quotations',
+      'POST /v3/orders',
+      `GET /v3/orders/${order.orderId}`,
+      `DELETE /v3/orders/${order.orderId}`,
+    ]);
+    for (const request of sent) {
+      expect(request.authorized).toBe(true);
+      expect(request.headers.authorization).toMatch(new RegExp(`^hmac ${API_KEY}:\\d{13}:[0-9a-f]{64}$`));
+      expect(request.headers.market).toBe('HK');
+      expect(request.headers['request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    expect(sent[0]!.data).toMatchObject({ serviceType: 'MOTORCYCLE', language: 'en_HK', stops });
+    expect(new Set(sent.map((r) => r.headers['request-id'])).size).toBe(sent.length);
+  });
+
+  it("turns Lalamove's refusals into LalamoveErrors with its error id", async () => {
+    const wrongSecret = await client({ apiSecret: 'sk_test_not_the_secret' })
+      .quote({ serviceType: 'MOTORCYCLE', stops })
+      .catch((e) => e);
+    expect(wrongSecret).toBeInstanceOf(LalamoveError);
+    expect(wrongSecret).toMatchObject({ status: 401, errorId: 'ERR_UNAUTHORIZED', refused: true });
+    expect(fake.requests.at(-1)!.authorized).toBe(false);
+
+    const wrongMarket = await client({ market: 'SG' })
+      .quote({ serviceType: 'MOTORCYCLE', stops })
+      .catch((e) => e);
+    expect(wrongMarket).toMatchObject({ status: 422, errorId: 'ERR_INVALID_MARKET' });
+
+    const missing = await client()
+      .getOrder('1234567890123456789')
+      .catch((e) => e);
+    expect(missing).toMatchObject({ status: 404, errorId: 'ERR_ORDER_NOT_FOUND', reason: 'Order not found' });
+  });
+
+  it('gives up after its timeout, and says Lalamove may have acted', async () => {
+    fake.respond(() => ({ status: 201, body: { data: {} }, delayMs: 300 }));
+    const error = await client({ timeoutMs: 50 })
+      .quote({ serviceType: 'MOTORCYCLE', stops })
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(LalamoveError);
+    expect(error).toMatchObject({ status: null, refused: false });
+    expect(error.message).toMatch(/did not answer/);
+
+    fake.failNext(503);
+    expect(
+      await client()
+        .getOrder('1')
+        .catch((e) => e),
+    ).toMatchObject({ status: 503, refused: false });
+  });
+});
+
+describe('the webhook signature', () => {
+  const sign = (timestamp: string, path: string, body: string, secret = API_SECRET) =>
+    createHmac('sha256', secret).update(`${timestamp}\r\nPOST\r\n${path}\r\n\r\n${body}`).digest('hex');
+  const check = (rawBody: string, paths = ['/webhooks/lalamove']) =>
+    verifyLalamoveWebhook({ apiKey: API_KEY, apiSecret: API_SECRET, rawBody, paths });
+
+  it("accepts Lalamove's own bytes of data, even where another encoder escapes differently", () => {
+    // A Go or Java encoder writes & as \u0026; JSON.stringify would not.
+    const data =
+      '{"order":{"orderId":"107900701184","shareLink":"https://share.lalamove.com/?HK1\\u0026lang=en_HK","status":"ON_GOING"},"updatedAt":"2026-11-25T10:00:00.00Z"}';
+    const body = `{"apiKey":"${API_KEY}","timestamp":1764064800000,"signature":"${sign('1764064800000', '/webhooks/lalamove', data)}","eventId":"E1","eventType":"ORDER_STATUS_CHANGED","eventVersion":"v3","data":${data}}`;
+    const result = check(body);
+    expect(result.ok).toBe(true);
+    expect(result.ok && result.body.data).toMatchObject({
+      order: { orderId: '107900701184', status: 'ON_GOING' },
+    });
+  });
+
+  it('refuses a changed body, another key, another path, another secret, or no signature', () => {
+    const data = { order: { orderId: '1', status: 'COMPLETED' } };
+    const make = (over: Record<string, unknown> = {}, signed = JSON.stringify(data), secret = API_SECRET) =>
+      JSON.stringify({
+        apiKey: API_KEY,
+        timestamp: 1764064800000,
+        signature: sign('1764064800000', '/webhooks/lalamove', signed, secret),
+        eventId: 'E2',
+        eventType: 'ORDER_STATUS_CHANGED',
+        data,
+        ...over,
+      });
+    expect(check(make()).ok).toBe(true);
+    expect(check(make({ data: { order: { orderId: '1', status: 'CANCELED' } } }))).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
+    expect(check(make({ timestamp: 1764064800001 }))).toMatchObject({ reason: 'bad_signature' });
+    expect(check(make({ apiKey: 'pk_test_someone_else' }))).toMatchObject({ reason: 'wrong_api_key' });
+    expect(check(make(), ['/webhooks/other'])).toMatchObject({ reason: 'bad_signature' });
+    expect(check(make({}, JSON.stringify(data), 'sk_test_guess'))).toMatchObject({ reason: 'bad_signature' });
+    expect(check(make({ signature: undefined }))).toMatchObject({ reason: 'no_signature' });
+    expect(check('not json')).toMatchObject({ reason: 'not_json' });
+    expect(check('[1]')).toMatchObject({ reason: 'not_json' });
+  });
+
+  it('finds the exact text of a member, braces and quotes inside strings included', () => {
+    const text =
+      ' { "a" : "}\\"{" , "data":{"x":["]",{"y":"\\\\"}],"z":-1.5e3} ,"b":null, "data" : {"last":true} }';
+    expect(rawMember(text, 'data')).toBe('{"last":true}');
+    expect(rawMember('{"data":{"x":["]",{"y":"\\\\"}]}}', 'data')).toBe('{"x":["]",{"y":"\\\\"}]}');
+    expect(rawMember('{"a":1}', 'data')).toBeNull();
+  });
+});
+
+describe('POST /webhooks/lalamove', () => {
+  /** A person's delivery booked through the whole flow; returns our order and Lalamove's. */
+  async function booked() {
+    const userId = await createPerson(app.services.db);
+    const { quote, confirmation } = await quoteDelivery(deps, userId, quoteRequest());
+    await releaseConfirmation(
+      app.services.db,
+      userId,
+      { buttonPayload: confirmButtonPayload(confirmation.token), text: null },
+      new Date(Date.now() + 1000),
+    );
+    const placed = await confirmDelivery(deps, userId, { quoteId: quote.id });
+    const row = await app.services.db.deliveryOrder.findUniqueOrThrow({ where: { id: placed.orderId! } });
+    return { userId, quoteId: quote.id, row, remote: fake.orders.get(row.externalOrderId)! };
+  }
+  const stored = (id: string) => app.services.db.deliveryOrder.findUniqueOrThrow({ where: { id } });
+
+  it("answers Lalamove's empty registration call with 200 and changes nothing", async () => {
+    for (const body of ['', '{}', ' \n']) {
+      const response = await fetch(hook, { method: 'POST', body });
+      expect(response.status, JSON.stringify(body)).toBe(200);
+    }
+  });
+
+  it('refuses a bad or missing signature with 401 and changes nothing', async () => {
+    const { row, remote } = await booked();
+    fake.setStatus(remote.orderId, 'COMPLETED');
+    const event = { eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'ASSIGNING_DRIVER') };
+    const attempts = [
+      await fake.postWebhook(hook, event, { secret: 'sk_test_a_guess_at_the_secret' }),
+      await fake.postWebhook(hook, event, { apiKey: 'pk_test_another_account' }),
+      await fake.postWebhook(hook, event, { signature: '0'.repeat(64) }),
+      await fake.postWebhook(hook, event, { path: '/somewhere/else' }),
+      await fetch(hook, {
+        method: 'POST',
+        body: JSON.stringify({ apiKey: API_KEY, timestamp: Date.now(), ...event }),
+      }),
+      await fetch(hook, { method: 'POST', body: 'status=COMPLETED' }),
+    ];
+    expect(attempts.map((r) => r.status)).toEqual([401, 401, 401, 401, 401, 401]);
+    const after = await stored(row.id);
+    expect(after.status).toBe('ASSIGNING_DRIVER');
+    expect(after.updatedAt).toEqual(row.updatedAt);
+    const metrics = await (await fetch(`${app.url}/metrics`)).text();
+    expect(metrics).toMatch(/webhook_requests_total\{platform="lalamove",outcome="unauthorized"\} [6-9]/);
+  });
+
+  it('applies a signed status change, the driver, and shows them in the status', async () => {
+    const { userId, row, remote } = await booked();
+    fake.setStatus(remote.orderId, 'ON_GOING');
+    const moved = await fake.postWebhook(hook, {
+      eventType: 'ORDER_STATUS_CHANGED',
+      data: statusChanged(remote, 'ASSIGNING_DRIVER'),
+    });
+    expect(moved.status).toBe(200);
+    expect(await stored(row.id)).toMatchObject({ status: 'ON_GOING', driver: { driverId: remote.driverId } });
+
+    expect(
+      (await fake.postWebhook(hook, { eventType: 'DRIVER_ASSIGNED', data: driverAssigned(remote) })).status,
+    ).toBe(200);
+    expect((await stored(row.id)).driver).toEqual({
+      driverId: remote.driverId,
+      name: 'Chan Tai Man',
+      phone: '+85290001111',
+      plateNumber: 'AB 1234',
+    });
+    // Lalamove's own answer agrees, so the status the person sees is the same.
+    const status = await deliveryStatus({ ...deps, lalamove: undefined }, userId, { orderId: row.id });
+    expect(status).toMatchObject({ status: 'ON_GOING', driver: { name: 'Chan Tai Man' } });
+  });
+
+  it('is idempotent: a redelivery or a late, older event changes nothing', async () => {
+    const { row, remote } = await booked();
+    fake.setStatus(remote.orderId, 'PICKED_UP');
+    const event = {
+      eventId: 'A1B2C3',
+      eventType: 'ORDER_STATUS_CHANGED',
+      data: statusChanged(remote, 'ON_GOING'),
+    };
+    expect((await fake.postWebhook(hook, event)).status).toBe(200);
+    const first = await stored(row.id);
+    expect(first.status).toBe('PICKED_UP');
+
+    expect((await fake.postWebhook(hook, event)).status).toBe(200);
+    expect(await stored(row.id)).toEqual(first);
+
+    // Sent earlier, arriving later: ON_GOING after PICKED_UP.
+    const older = { ...remote, status: 'ON_GOING' };
+    expect(
+      (
+        await fake.postWebhook(hook, {
+          eventType: 'ORDER_STATUS_CHANGED',
+          data: statusChanged(older, 'ASSIGNING_DRIVER'),
+        })
+      ).status,
+    ).toBe(200);
+    expect(await stored(row.id)).toEqual(first);
+
+    fake.setStatus(remote.orderId, 'COMPLETED');
+    await fake.postWebhook(hook, {
+      eventType: 'ORDER_STATUS_CHANGED',
+      data: statusChanged(remote, 'PICKED_UP'),
+    });
+    await fake.postWebhook(hook, {
+      eventType: 'ORDER_STATUS_CHANGED',
+      data: statusChanged(older, 'PICKED_UP'),
+    });
+    expect((await stored(row.id)).status).toBe('COMPLETED');
+  });
+
+  it('answers 200 for orders it does not know and events it does not use', async () => {
+    const unknown = { ...(await booked()).remote, orderId: '3000000000000000001' };
+    const response = await fake.postWebhook(hook, {
+      eventType: 'ORDER_STATUS_CHANGED',
+      data: statusChanged(unknown, 'ASSIGNING_DRIVER'),
+    });
+    expect(response.status).toBe(200);
+    expect(await app.services.db.deliveryOrder.count({ where: { externalOrderId: unknown.orderId } })).toBe(
+      0,
+    );
+    const wallet = await fake.postWebhook(hook, {
+      eventType: 'WALLET_BALANCE_CHANGED',
+      data: { balance: { amount: '99858', currency: 'HKD' }, updatedAt: '2026-11-25T10:00:00.00Z' },
+    });
+    expect(wallet.status).toBe(200);
+  });
+
+  it('finds the order whose placement got no answer, by its quotation, when Lalamove reports it', async () => {
+    const userId = await createPerson(app.services.db);
+    const { quote, confirmation } = await quoteDelivery(deps, userId, quoteRequest());
+    await releaseConfirmation(
+      app.services.db,
+      userId,
+      { buttonPayload: null, text: `CONFIRM ${confirmation.code}` },
+      new Date(Date.now() + 1000),
+    );
+    fake.failNext(504, { path: '/v3/orders', afterCreate: true });
+    await refused(confirmDelivery(deps, userId, { quoteId: quote.id }), 'PLACEMENT_UNKNOWN');
+    const { externalQuotationId } = await app.services.db.deliveryQuote.findUniqueOrThrow({
+      where: { id: quote.id },
+    });
+    const remote = [...fake.orders.values()].find((o) => o.quotationId === externalQuotationId)!;
+
+    fake.setStatus(remote.orderId, 'ON_GOING');
+    const response = await fake.postWebhook(hook, {
+      eventType: 'ORDER_STATUS_CHANGED',
+      data: statusChanged(remote, 'ASSIGNING_DRIVER'),
+    });
+    expect(response.status).toBe(200);
+    const row = await app.services.db.deliveryOrder.findFirstOrThrow({ where: { quoteId: quote.id } });
+    expect(row).toMatchObject({ externalOrderId: remote.orderId, status: 'ON_GOING' });
+    expect((await deliveryStatus(deps, userId, { quoteId: quote.id })).status).toBe('ON_GOING');
+    await refused(confirmDelivery(deps, userId, { quoteId: quote.id }), 'ALREADY_USED');
+  });
+});

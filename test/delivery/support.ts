@@ -1,0 +1,75 @@
+/** What the delivery tests share: people, a quote request, a clock, and checking a refusal. */
+import { randomBytes } from 'node:crypto';
+import { expect } from 'vitest';
+import type { DeliveryDeps } from '../../src/domain/delivery/deps.ts';
+import { DeliveryError, type DeliveryRefusal } from '../../src/domain/delivery/errors.ts';
+import type { DeliveryQuoteInput } from '../../src/domain/delivery/quote.ts';
+import { createLalamoveClient } from '../../src/integrations/lalamove/client.ts';
+import type { Db } from '../../src/platform/db.ts';
+
+export const API_KEY = 'pk_test_5f0c2a7e9d1b4c3a8e6f';
+export const API_SECRET = 'sk_test_9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d';
+
+export async function createPerson(db: Db): Promise<string> {
+  const user = await db.user.create({
+    data: { email: `person-${randomBytes(5).toString('hex')}@example.test`, displayName: 'Person' },
+  });
+  return user.id;
+}
+
+export function quoteRequest(overrides: Partial<DeliveryQuoteInput> = {}): DeliveryQuoteInput {
+  return {
+    pickup: {
+      address: 'Innocentre, 72 Tat Chee Ave, Kowloon Tong',
+      latitude: 22.33547351186244,
+      longitude: 114.17615807116502,
+      contact: { name: 'Michal', phone: '+85238485765' },
+    },
+    dropoff: {
+      address: 'Canton Rd, Tsim Sha Tsui',
+      latitude: 22.29553167157697,
+      longitude: 114.16885175766998,
+      contact: { name: 'Katrina', phone: '+85238485764' },
+      remarks: 'Ring twice',
+    },
+    ...overrides,
+  };
+}
+
+/** Delivery deps on their own movable clock (Lalamove's side keeps real time). */
+export function deliveryDeps(db: Db, apiUrl: string | null, confirmMinutes = 10) {
+  let offset = 0;
+  const deps: DeliveryDeps = {
+    db,
+    lalamove: apiUrl
+      ? createLalamoveClient({
+          apiKey: API_KEY,
+          apiSecret: API_SECRET,
+          apiUrl,
+          market: 'HK',
+          timeoutMs: 2000,
+        })
+      : undefined,
+    now: () => new Date(Date.now() + offset),
+    confirmMinutes,
+  };
+  return {
+    deps,
+    advance(ms: number) {
+      offset += ms;
+    },
+  };
+}
+
+/** Awaits a promise that must fail with a DeliveryError of `code`; returns the error. */
+export async function refused(promise: Promise<unknown>, code: DeliveryRefusal): Promise<DeliveryError> {
+  const error = await promise.then(
+    (value) => {
+      throw new Error(`expected ${code}, but it succeeded with ${JSON.stringify(value)}`);
+    },
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(DeliveryError);
+  expect((error as DeliveryError).code, (error as Error).message).toBe(code);
+  return error as DeliveryError;
+}
