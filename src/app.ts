@@ -46,6 +46,8 @@ export interface AppOptions {
 export function buildApp(services: Services, role: Role = 'all', options: AppOptions = {}): App {
   const { config, logger } = services;
   const metrics = createMetrics();
+  // The worker runs the consumer agent's model calls; its /metrics counts them.
+  if (role !== 'api') services.llm.useMetrics(metrics);
   const stopCountingQueries = services.database.onQuery(() => metrics.dbQueries.inc());
   const yoga = createGraphQLServer(services, metrics);
   let worker: WorkerHandle | null = null;
@@ -253,6 +255,17 @@ async function readiness(services: Services, role: Role, worker: WorkerHandle | 
   }
   if (role !== 'api')
     checks.worker = worker ? { ok: worker.running() } : { ok: false, detail: 'not started' };
+  if (role !== 'api' && services.config.consumerAgent.enabled) {
+    // A model outage degrades the agent ("assistant unavailable", messages kept and retried); it
+    // is reported, not a reason to take the process out of service.
+    const llm = services.llm.status();
+    const describe = (name: string, p: typeof llm.anthropic) =>
+      p ? `${name} ${p.state.replace('_', '-')} (${p.models.join(', ')})` : `${name} not configured`;
+    checks.llm = {
+      ok: true,
+      detail: `${llm.available ? 'available' : 'unavailable'}: ${describe('anthropic', llm.anthropic)}; ${describe('ollama', llm.ollama)}`,
+    };
+  }
   const ready = Object.values(checks).every((c) => c.ok);
   return { ready, role, checks };
 }

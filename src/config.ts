@@ -233,7 +233,12 @@ const envSchema = z.object({
   // Images people send are fetched when processed; larger ones are refused (the model's limit is 5 MB).
   MEDIA_MAX_BYTES: positiveInt.default(5 * 1024 * 1024),
 
-  // Consumer agent: language models. Anthropic when its key is set; Ollama as the fallback.
+  // Consumer agent: off, inbound messages are stored and acknowledged but not answered.
+  CONSUMER_AGENT: bool.default(true),
+  // With no model reachable, a message is tried again this often, and given up after so long.
+  AGENT_UNAVAILABLE_RETRY_MS: positiveInt.default(60_000),
+  AGENT_GIVE_UP_MINUTES: positiveInt.default(60),
+  // Language models: Anthropic when its key is set; Ollama as the fallback.
   ANTHROPIC_API_KEY: optional(z.string().min(10)),
   ANTHROPIC_BASE_URL: url.default('https://api.anthropic.com'),
   ANTHROPIC_MODEL_CONVERSATION: z.string().min(1).default('claude-sonnet-4-6'),
@@ -417,6 +422,12 @@ function shape(e: z.output<typeof envSchema>) {
         /** Largest image fetched from a platform; a larger one is refused (stated) or cut off (streamed). */
         maxBytes: e.MEDIA_MAX_BYTES,
       },
+    },
+    consumerAgent: {
+      enabled: e.CONSUMER_AGENT,
+      /** With no model reachable: retry a message this often, and fail it (kept) once this old. */
+      unavailableRetryMs: e.AGENT_UNAVAILABLE_RETRY_MS,
+      giveUpAfterMs: e.AGENT_GIVE_UP_MINUTES * 60_000,
     },
     llm: {
       anthropic: e.ANTHROPIC_API_KEY

@@ -4,14 +4,22 @@ import type { Config } from './config.ts';
 import { generateKeyringSpec, parseKeyring, type SecretKeyring } from './domain/agents/secrets.ts';
 import type { BookingDeps } from './domain/bookings/bookings.ts';
 import { createBookingDeps } from './domain/bookings/events.ts';
+import { acknowledge, type InboundHandler } from './domain/channels/inbound.ts';
 import type { MediaLoaders } from './domain/channels/media.ts';
 import type { ChannelSenders } from './domain/channels/outbound.ts';
+import { consumerAgentHandler } from './domain/conversation/consumer-agent.ts';
+import { createLlmGateway, type LlmGatewayStatus } from './domain/conversation/gateway.ts';
+import type { LlmGateway } from './domain/conversation/messages.ts';
+import { createSessionStore, type SessionStore } from './domain/conversation/sessions.ts';
+import { createDeliveryDeps, type DeliveryDeps } from './domain/delivery/deps.ts';
 import { DEMO_OWNER_EMAIL, seedDemoNetwork } from './domain/demo/seed.ts';
 import { createExternalIssuer, type ExternalIssuer } from './domain/identity/access-tokens.ts';
 import { generateSigningKey, loadSigningKeys, type SigningKeys } from './domain/identity/signing-keys.ts';
 import { channelSenders } from './integrations/channels.ts';
+import { createOsrmClient, type DirectionsClient } from './integrations/directions/osrm.ts';
 import { createMailer, type Mailer } from './integrations/mail/mailer.ts';
 import { mediaLoaders } from './integrations/media.ts';
+import { createOpenMeteoClient, type WeatherClient } from './integrations/weather/open-meteo.ts';
 import {
   connectDatabase,
   type Database,
@@ -21,13 +29,16 @@ import {
 } from './platform/db.ts';
 import { startEmbeddedPostgres } from './platform/embedded-postgres.ts';
 import { ServiceUnavailableError } from './platform/errors.ts';
+import { generateFernetKey } from './platform/fernet.ts';
 import { installJobSchema } from './platform/jobs.ts';
 import type { Logger } from './platform/logger.ts';
+import type { Metrics } from './platform/metrics.ts';
 import { migrate } from './platform/migrate.ts';
 import { createPubSub, type PubSub } from './platform/pubsub.ts';
 import { createRateLimiter, type RateLimiter } from './platform/rate-limit.ts';
 import { connectRedis, type RedisHandle, redact } from './platform/redis.ts';
 import { createTokenBuckets, type TokenBuckets } from './platform/token-bucket.ts';
+import { createLocks, type Locks } from './platform/user-lock.ts';
 
 /** The long-lived dependencies of one running app, built once per process (resolveServices) or by a test. */
 export interface Services {
@@ -52,8 +63,48 @@ export interface Services {
   /** Encrypts agents' A2A signing secrets at rest. */
   keyring: SecretKeyring;
   external: ExternalIssuer | undefined;
+  /** Language models (Anthropic, Ollama) within budgets; `status()` for /readyz. */
+  llm: LlmGateway & { status(): LlmGatewayStatus; useMetrics(metrics: Metrics): void };
+  /** Chat histories, Fernet-encrypted in Redis. */
+  sessions: SessionStore;
+  /** Leases shared through Redis (one running conversation turn per person). */
+  locks: Locks;
+  weather: WeatherClient;
+  directions: DirectionsClient;
+  /** Lalamove and the delivery rules. */
+  delivery: DeliveryDeps;
+  /** What processing an inbound message means: the consumer agent, or acknowledging it. */
+  inbound: InboundHandler;
   /** The clock. Tests pass their own. */
   now: () => Date;
+}
+
+/**
+ * The consumer agent's services on top of the others, and the inbound handler that uses them
+ * (the agent, or with CONSUMER_AGENT=false a plain acknowledgement). Shared with the tests' app.
+ */
+export function withConversation(
+  base: Omit<Services, 'llm' | 'sessions' | 'locks' | 'weather' | 'directions' | 'delivery' | 'inbound'>,
+  options: { sessionKeys: readonly string[]; metrics?: Metrics },
+): Services {
+  const { config, logger, now } = base;
+  const partial = {
+    ...base,
+    llm: createLlmGateway({ config: config.llm, db: base.db, logger, metrics: options.metrics, now }),
+    sessions: createSessionStore({
+      redis: base.redis,
+      keys: options.sessionKeys,
+      idleSeconds: config.sessions.idleSeconds,
+      logger,
+    }),
+    locks: createLocks(base.redis, { leaseMs: config.llm.lockLeaseMs }),
+    weather: createOpenMeteoClient({ apiUrl: config.weather.apiUrl }),
+    directions: createOsrmClient({ apiUrl: config.directions.apiUrl }),
+    delivery: createDeliveryDeps({ db: base.db, config: config.delivery, now, logger }),
+    inbound: acknowledge,
+  };
+  if (config.consumerAgent.enabled) partial.inbound = consumerAgentHandler(partial);
+  return partial;
 }
 
 /**
@@ -117,30 +168,46 @@ async function resolve(
   const pubsub = createPubSub(redis, logger);
   cleanups.unshift(() => pubsub.close());
   const now = () => new Date();
-  return {
-    config,
-    logger,
-    database,
-    db: database.prisma,
-    pubsub,
-    senders: channelSenders(config.channels),
-    media: mediaLoaders(config),
-    buckets: createTokenBuckets(redis),
-    bookings: createBookingDeps({
+  const sessionKeys = await loadSessionKeys(config);
+  if (config.consumerAgent.enabled && !config.llm.anthropic && !config.llm.ollama) {
+    logger.warn(
+      'neither ANTHROPIC_API_KEY nor OLLAMA_URL is set: the consumer agent answers every message with "assistant unavailable"',
+    );
+  }
+  return withConversation(
+    {
+      config,
+      logger,
+      database,
       db: database.prisma,
+      pubsub,
+      senders: channelSenders(config.channels),
+      media: mediaLoaders(config),
+      buckets: createTokenBuckets(redis),
+      bookings: createBookingDeps({
+        db: database.prisma,
+        now,
+        config: config.bookings,
+        publish: pubsub.publish,
+        onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
+      }),
+      redis,
+      limiter: createRateLimiter(redis, logger),
+      mailer: createMailer(config, logger),
+      keys,
+      keyring,
+      external: config.auth.external ? createExternalIssuer(config.auth.external) : undefined,
       now,
-      config: config.bookings,
-      publish: pubsub.publish,
-      onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
-    }),
-    redis,
-    limiter: createRateLimiter(redis, logger),
-    mailer: createMailer(config, logger),
-    keys,
-    keyring,
-    external: config.auth.external ? createExternalIssuer(config.auth.external) : undefined,
-    now,
-  };
+    },
+    { sessionKeys },
+  );
+}
+
+/** Fernet keys of chat sessions: SESSION_KEYS, or outside production one kept under `.data/`. */
+async function loadSessionKeys(config: Config): Promise<string[]> {
+  if (config.sessions.keys.length) return config.sessions.keys;
+  if (config.production) throw new Error('SESSION_KEYS is required in production');
+  return developmentSecret('session-keys', () => [generateFernetKey()]);
 }
 
 /**

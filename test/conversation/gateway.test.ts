@@ -702,7 +702,7 @@ describe('the fakes', () => {
     const withKey = await fetch(`${anthropic.url}/v1/messages`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': 'k' },
-      body: JSON.stringify({ model: 'm', max_tokens: 1, messages: [] }),
+      body: JSON.stringify({ model: 'm', max_tokens: 1, messages: [{ role: 'user', content: 'hi' }] }),
     });
     expect(withKey.status).toBe(200);
     expect(anthropic.requests).toHaveLength(2);

@@ -58,6 +58,8 @@ export async function startFakeAnthropic(): Promise<ScriptedFake> {
       if (typeof body.model !== 'string') return anthropicError(400, 'model: Field required');
       if (typeof body.max_tokens !== 'number') return anthropicError(400, 'max_tokens: Field required');
       if (!Array.isArray(body.messages)) return anthropicError(400, 'messages: Field required');
+      const pairing = toolPairingProblem(body.messages);
+      if (pairing) return anthropicError(400, pairing);
       return null;
     },
     fallback: (body) => ({ body: anthropicMessage({ text: 'ok', model: body.model }) }),
@@ -195,4 +197,40 @@ async function send(res: ServerResponse, reply: FakeReply): Promise<void> {
 // biome-ignore lint/suspicious/noExplicitAny: narrows parsed JSON for field checks.
 function isObject(value: unknown): value is Record<string, any> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * What the real API says about a history whose tool calls are not answered: every `tool_use` of
+ * an assistant message needs its `tool_result` at the start of the next (user) message, and no
+ * `tool_result` may answer a call that was not made just before.
+ */
+function toolPairingProblem(messages: unknown[]): string | null {
+  const blocks = (m: unknown): Record<string, unknown>[] => {
+    const content = (m as { content?: unknown }).content;
+    return Array.isArray(content) ? (content as Record<string, unknown>[]) : [];
+  };
+  if ((messages[0] as { role?: string } | undefined)?.role !== 'user')
+    return 'messages: the first message must use the "user" role';
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i] as { role?: string };
+    const uses = message.role === 'assistant' ? blocks(message).filter((b) => b.type === 'tool_use') : [];
+    const next = messages[i + 1] as { role?: string } | undefined;
+    const results = next?.role === 'user' ? blocks(next).filter((b) => b.type === 'tool_result') : [];
+    for (const use of uses) {
+      if (!results.some((r) => r.tool_use_id === use.id)) {
+        return `messages.${i + 1}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${String(use.id)}`;
+      }
+    }
+    if (message.role === 'user') {
+      const previous = messages[i - 1] as { role?: string } | undefined;
+      const calls =
+        previous?.role === 'assistant' ? blocks(previous).filter((b) => b.type === 'tool_use') : [];
+      for (const result of blocks(message).filter((b) => b.type === 'tool_result')) {
+        if (!calls.some((c) => c.id === result.tool_use_id)) {
+          return `messages.${i}.content: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${String(result.tool_use_id)}`;
+        }
+      }
+    }
+  }
+  return null;
 }

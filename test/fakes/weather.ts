@@ -47,6 +47,8 @@ export interface FakeWeather {
   setForecast(forecast: Partial<FakeForecast>): void;
   /** Answers requests with `handler` while it returns an answer; `undefined` falls back to the forecast. */
   respond(handler: ((request: ForecastRequest) => FakeAnswer | undefined) | null): void;
+  /** Every answer (the forecast's too) waits this long first; 0 answers at once. */
+  delay(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -66,6 +68,7 @@ export async function startFakeWeather(): Promise<FakeWeather> {
   const requests: ForecastRequest[] = [];
   let forecast = DEFAULTS;
   let handler: ((request: ForecastRequest) => FakeAnswer | undefined) | null = null;
+  let delayMs = 0;
 
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://fake');
@@ -80,7 +83,8 @@ export async function startFakeWeather(): Promise<FakeWeather> {
       (url.pathname === '/v1/forecast'
         ? forecastAnswer(request.query, forecast)
         : { status: 404, body: { error: true, reason: 'Not Found' } });
-    if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
+    const wait = answer.delayMs ?? delayMs;
+    if (wait) await new Promise((resolve) => setTimeout(resolve, wait));
     if (res.destroyed) return;
     res.writeHead(answer.status, { 'content-type': 'application/json; charset=utf-8' });
     res.end(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body ?? null));
@@ -95,6 +99,9 @@ export async function startFakeWeather(): Promise<FakeWeather> {
     },
     respond(next) {
       handler = next;
+    },
+    delay(ms) {
+      delayMs = ms;
     },
     close: () =>
       new Promise((resolve) => {

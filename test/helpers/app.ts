@@ -15,12 +15,13 @@ import { channelSenders } from '../../src/integrations/channels.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';
 import { mediaLoaders } from '../../src/integrations/media.ts';
 import type { Database } from '../../src/platform/db.ts';
+import { generateFernetKey } from '../../src/platform/fernet.ts';
 import { createLogger, type Logger } from '../../src/platform/logger.ts';
 import { createPubSub } from '../../src/platform/pubsub.ts';
 import { createRateLimiter } from '../../src/platform/rate-limit.ts';
 import type { RedisHandle } from '../../src/platform/redis.ts';
 import { createTokenBuckets } from '../../src/platform/token-bucket.ts';
-import type { Services } from '../../src/services.ts';
+import { type Services, withConversation } from '../../src/services.ts';
 import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 import { createTestRedis } from './redis.ts';
@@ -79,6 +80,11 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     // Every test request comes from 127.0.0.1; tests of these limits set their own.
     SIGN_IN_LIMIT_PER_IP: '10000',
     RATE_LIMIT_PER_IP: '100000',
+    // Tests of the channels see messages acknowledged; tests of the agent turn it on.
+    CONSUMER_AGENT: 'false',
+    // No outside service is reached by accident: tests point what they use at their fakes.
+    WEATHER_API_URL: 'http://127.0.0.1:9',
+    DIRECTIONS_API_URL: 'http://127.0.0.1:9',
     ...options.env,
   });
   const logger = options.logger ?? createLogger(config.logLevel);
@@ -91,30 +97,33 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   };
   const mailer = createMailer(config, logger);
   const pubsub = createPubSub(redis, logger);
-  const services: Services = {
-    config,
-    logger,
-    database: database as Database,
-    db: database.prisma,
-    redis,
-    pubsub,
-    senders: channelSenders(config.channels),
-    media: mediaLoaders(config),
-    buckets: createTokenBuckets(redis),
-    bookings: createBookingDeps({
+  const services: Services = withConversation(
+    {
+      config,
+      logger,
+      database: database as Database,
       db: database.prisma,
+      redis,
+      pubsub,
+      senders: channelSenders(config.channels),
+      media: mediaLoaders(config),
+      buckets: createTokenBuckets(redis),
+      bookings: createBookingDeps({
+        db: database.prisma,
+        now: clock.now,
+        config: config.bookings,
+        publish: pubsub.publish,
+        onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
+      }),
+      limiter: createRateLimiter(redis, logger),
+      mailer,
+      keys: await loadSigningKeys(config, logger),
+      keyring: parseKeyring(generateKeyringSpec()),
+      external: undefined,
       now: clock.now,
-      config: config.bookings,
-      publish: pubsub.publish,
-      onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
-    }),
-    limiter: createRateLimiter(redis, logger),
-    mailer,
-    keys: await loadSigningKeys(config, logger),
-    keyring: parseKeyring(generateKeyringSpec()),
-    external: undefined,
-    now: clock.now,
-  };
+    },
+    { sessionKeys: [generateFernetKey()] },
+  );
   const app = buildApp(services, options.role ?? 'api');
   const port = await app.start();
   const url = `http://127.0.0.1:${port}`;

@@ -11,11 +11,11 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { Prisma } from '../../generated/prisma/client.ts';
+import { Prisma } from '../../generated/prisma/client.ts';
 import type { ChannelPlatform, InboundStatus } from '../../generated/prisma/enums.ts';
 import { withAdvisoryLock } from '../../platform/advisory-lock.ts';
 import type { Database, Db } from '../../platform/db.ts';
-import { defineTask, enqueue } from '../../platform/jobs.ts';
+import { defineTask, InvalidJobPayloadError } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { ensureConsumerAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
@@ -83,39 +83,108 @@ export function chatKey(platform: ChannelPlatform, account: string, externalChat
 /**
  * Stores an event unless the platform already delivered it (then nothing changes), and schedules
  * its chat's drain in the same transaction. Returns whether it was new.
+ *
+ * One SQL statement (so one round trip, in a transaction of its own): webhooks call this for every
+ * update, and an interactive transaction cost four round trips and half the server's CPU per
+ * webhook. The drain job is the one `enqueue(db, chatInboundTask, chat, { jobKey:
+ * chatKey(…), jobKeyMode: 'replace' })` would leave, and the statement guarantees what the chat
+ * needs: once the event is committed, a drain job that has not yet started exists for the chat.
+ * - **Kept.** When the chat's job is waiting and due, and `replace` would only rewrite it with the
+ *   values it holds, the statement locks it `FOR UPDATE` instead of calling `add_job` (most of
+ *   PostgreSQL's work per webhook). Workers take jobs `FOR UPDATE SKIP LOCKED`, so none can start
+ *   it before the event is committed; the drain it runs then reads the event. The lock also waits
+ *   for a worker taking the job at that moment and then finds it running, so it is not kept. (An
+ *   exclusive lock, not `FOR SHARE`: two webhooks of one chat that both held the row shared and
+ *   then both called `add_job` to update it deadlocked.)
+ * - **Added.** Otherwise `graphile_worker.add_job` in `replace` mode: a new job, or the waiting
+ *   one updated (and so locked until the commit), or, when the keyed job is running, a new one
+ *   behind it. graphile-worker 0.17 adds nothing, though, when a worker takes the keyed job while
+ *   `add_job` runs (it clears the keys of running jobs, then upserts, and the upsert leaves a job
+ *   locked in between alone): `add_job` then returns an empty row. A second call sees the job
+ *   running and adds one behind it. Should that come back empty too, the statement fails, so
+ *   nothing is stored and the platform delivers the event again, rather than an event being kept
+ *   with no drain coming.
  */
 export async function recordInbound(db: Db, event: InboundRecord): Promise<{ stored: boolean }> {
   const status: InboundStatus = event.status ?? (event.normalized ? 'PENDING' : 'IGNORED');
-  return db.$transaction(async (tx) => {
-    const { count } = await tx.inboundEvent.createMany({
-      data: [
-        {
-          platform: event.platform,
-          account: event.account,
-          externalId: event.externalId,
-          externalChatId: event.externalChatId,
-          eventType: event.eventType,
-          raw: event.raw === undefined ? undefined : (storable(event.raw) as Prisma.InputJsonValue),
-          rawText: event.rawText == null ? null : storableText(event.rawText),
-          normalized: (storable(event.normalized ?? undefined) ?? undefined) as
-            | Prisma.InputJsonValue
-            | undefined,
-          status,
-          error: event.error ?? null,
-        },
-      ],
-      skipDuplicates: true,
-    });
-    if (count === 1 && status === 'PENDING' && event.externalChatId) {
-      await enqueue(
-        tx,
-        chatInboundTask,
-        { platform: event.platform, account: event.account, externalChatId: event.externalChatId },
-        { jobKey: chatKey(event.platform, event.account, event.externalChatId), jobKeyMode: 'replace' },
-      );
-    }
-    return { stored: count === 1 };
-  });
+  // As Prisma stored them: `raw` absent is SQL NULL and `raw: null` JSON null; `normalized` null is SQL NULL.
+  const raw = event.raw === undefined ? null : JSON.stringify(storable(event.raw));
+  const rawText = event.rawText == null ? null : storableText(event.rawText);
+  const normalized = event.normalized == null ? null : JSON.stringify(storable(event.normalized));
+  const error = event.error ?? null;
+  const insert = Prisma.sql`
+    INSERT INTO inbound_events (id, platform, account, external_id, external_chat_id, event_type,
+                                raw, raw_text, normalized, status, error)
+    VALUES (gen_random_uuid(), ${event.platform}::"ChannelPlatform", ${event.account},
+            ${event.externalId}, ${event.externalChatId}, ${event.eventType}, ${raw}::jsonb, ${rawText},
+            ${normalized}::jsonb, ${status}::"InboundStatus", ${error})
+    ON CONFLICT DO NOTHING
+    RETURNING 1`;
+
+  if (status !== 'PENDING' || !event.externalChatId) {
+    const rows = await db.$queryRaw<unknown[]>(insert);
+    return { stored: rows.length === 1 };
+  }
+
+  const job = drainJob(event.platform, event.account, event.externalChatId);
+  const addJob = Prisma.sql`(
+    SELECT 'added' FROM graphile_worker.add_job(
+      identifier => ${job.task}::text,
+      payload => ${job.payload}::json,
+      run_at => NULL::timestamptz,
+      max_attempts => ${job.maxAttempts}::int,
+      job_key => ${job.key}::text,
+      priority => NULL::int,
+      job_key_mode => 'replace'::text
+    ) AS job
+    WHERE job.id IS NOT NULL
+  )`;
+  const rows = await db.$queryRaw<{ drain: 'kept' | 'added' }[]>`
+    WITH stored AS (${insert}),
+    due AS (
+      SELECT 1
+      FROM graphile_worker._private_jobs AS jobs
+      WHERE jobs.key = ${job.key}
+        AND jobs.task_id = (SELECT id FROM graphile_worker._private_tasks WHERE identifier = ${job.task})
+        AND jobs.payload::jsonb = ${job.payload}::jsonb
+        AND jobs.max_attempts = ${job.maxAttempts}::int
+        AND jobs.priority = 0 AND jobs.job_queue_id IS NULL AND jobs.flags IS NULL
+        AND jobs.locked_at IS NULL AND jobs.attempts = 0 AND jobs.run_at <= now()
+      FOR UPDATE OF jobs
+    )
+    SELECT CASE
+      WHEN EXISTS (SELECT FROM due) THEN (
+        -- The notification add_job would send: a worker that passed the job over while this
+        -- statement held it, and found nothing else to do, looks again.
+        SELECT 'kept' FROM pg_notify('jobs:insert', '{"r":' || random()::text || ',"count":1}')
+      )
+      -- COALESCE calls the second add_job only when the first added nothing; the last resort
+      -- fails the statement (random() keeps PostgreSQL from failing it while planning).
+      ELSE COALESCE(${addJob}, ${addJob},
+        ('no drain job could be added for ' || ${job.key} || ' (' || random()::text || ')')::int::text)
+    END AS drain
+    FROM stored`;
+  return { stored: rows.length === 1 };
+}
+
+/**
+ * The chat's drain job as `enqueue` would add it: the payload checked against the task's schema
+ * in the form the worker will read it.
+ */
+function drainJob(platform: ChannelPlatform, account: string, externalChatId: string) {
+  const payload = JSON.stringify({ platform, account, externalChatId });
+  const checked = chatInboundTask.schema.safeParse(JSON.parse(payload));
+  if (!checked.success) {
+    throw new InvalidJobPayloadError(
+      `Invalid payload for task "${chatInboundTask.name}":\n${z.prettifyError(checked.error)}`,
+    );
+  }
+  return {
+    task: chatInboundTask.name,
+    payload,
+    maxAttempts: chatInboundTask.maxAttempts,
+    key: chatKey(platform, account, externalChatId),
+  };
 }
 
 export interface InboundContext {
@@ -125,6 +194,10 @@ export interface InboundContext {
   identityId: string;
   /** Where replies go (the send queue's chat). */
   chatId: string;
+  /** The stored inbound event: replies are keyed by it, so a retried message is answered once. */
+  eventId: string;
+  /** When the platform's delivery reached us. */
+  receivedAt: Date;
   logger: Logger;
   /**
    * The message's image `index` (of `message.images`), downloaded through the platform's media
@@ -133,6 +206,20 @@ export interface InboundContext {
    * the person about.
    */
   loadImage: ImageLoader;
+}
+
+/**
+ * Thrown by a handler that cannot deal with a message yet (the person's other turn is running,
+ * no model answers): the message stays pending, first in its chat's line, and the chat's drain
+ * comes back after `delayMs`.
+ */
+export class RetryLaterError extends Error {
+  override name = 'RetryLaterError';
+  readonly delayMs: number;
+  constructor(delayMs: number, reason: string) {
+    super(reason);
+    this.delayMs = delayMs;
+  }
 }
 
 /** What processing a message means. The default acknowledges it; the consumer agent replaces it. */
@@ -152,8 +239,8 @@ export interface DrainDeps {
   handler: InboundHandler;
   /** How each channel fetches images, for the handler's `loadImage`; without one it rejects. */
   media?: MediaLoaders;
-  /** Schedules this chat's drain again shortly (when another drain holds the chat). */
-  retryLater: () => Promise<void>;
+  /** Schedules this chat's drain again after `delayMs` (another drain holds the chat, a handler asked). */
+  retryLater: (delayMs?: number) => Promise<void>;
 }
 
 /**
@@ -175,7 +262,12 @@ export async function drainChat(
           orderBy: { sequence: 'asc' },
         });
         if (!next) return processed;
-        await processOne(deps, next.id, next.normalized as unknown as NormalizedMessage);
+        const outcome = await processOne(deps, next, next.normalized as unknown as NormalizedMessage);
+        if (outcome.retryAfterMs !== null) {
+          // The message keeps its place: nothing behind it in this chat goes first.
+          await deps.retryLater(outcome.retryAfterMs);
+          return processed;
+        }
         processed += 1;
       }
     },
@@ -185,17 +277,33 @@ export async function drainChat(
   return null;
 }
 
-async function processOne(deps: DrainDeps, eventId: string, message: NormalizedMessage) {
+async function processOne(
+  deps: DrainDeps,
+  event: { id: string; receivedAt: Date },
+  message: NormalizedMessage,
+): Promise<{ retryAfterMs: number | null }> {
   const db = deps.database.prisma;
+  const eventId = event.id;
   const logger = deps.logger.child({ 'inbound.id': eventId });
   try {
     const identity = await resolveSender(db, deps.keyring, message);
-    await deps.handler(message, { ...identity, logger, loadImage: imageLoader(message, deps.media) });
+    await deps.handler(message, {
+      ...identity,
+      eventId,
+      receivedAt: event.receivedAt,
+      logger,
+      loadImage: imageLoader(message, deps.media),
+    });
     await db.inboundEvent.update({
       where: { id: eventId },
       data: { status: 'PROCESSED', processedAt: new Date() },
     });
+    return { retryAfterMs: null };
   } catch (error) {
+    if (error instanceof RetryLaterError) {
+      logger.info({ 'retry.ms': error.delayMs, reason: error.message }, 'inbound message waits');
+      return { retryAfterMs: error.delayMs };
+    }
     // One message that cannot be handled must not hold up the chat: it is kept, failed, with
     // its error, for an operator to look at or retry.
     logger.error({ err: error }, 'inbound message failed');
@@ -207,6 +315,7 @@ async function processOne(deps: DrainDeps, eventId: string, message: NormalizedM
         processedAt: new Date(),
       },
     });
+    return { retryAfterMs: null };
   }
 }
 

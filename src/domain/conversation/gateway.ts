@@ -102,8 +102,10 @@ export function createLlmGateway(deps: {
   metrics?: Metrics;
   /** The clock for budgets, breakers and ledger rows; tests move it by hand. */
   now?: () => Date;
-}): LlmGateway & { status(): LlmGatewayStatus } {
-  const { config, db, logger, metrics } = deps;
+}): LlmGateway & { status(): LlmGatewayStatus; useMetrics(metrics: Metrics): void } {
+  const { config, db, logger } = deps;
+  // The process's registry, once its app exists (services are built before the app).
+  let metrics = deps.metrics;
   const clock = deps.now ?? (() => new Date());
   const breaker = () => createCircuitBreaker({ ...config.breaker, now: () => clock().getTime() });
 
@@ -266,6 +268,9 @@ export function createLlmGateway(deps: {
 
   return {
     complete,
+    useMetrics(registry) {
+      metrics = registry;
+    },
     status() {
       const anthropicStatus = statusOf(anthropic);
       const ollamaStatus = statusOf(ollama);

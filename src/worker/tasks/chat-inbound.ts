@@ -1,4 +1,4 @@
-import { acknowledge, chatInboundTask, chatKey, drainChat } from '../../domain/channels/inbound.ts';
+import { chatInboundTask, chatKey, drainChat } from '../../domain/channels/inbound.ts';
 import { enqueue } from '../../platform/jobs.ts';
 import { defineHandler } from '../task.ts';
 
@@ -9,12 +9,12 @@ export default defineHandler(chatInboundTask, async (chat, { services, logger })
       database: services.database,
       keyring: services.keyring,
       logger,
-      handler: acknowledge,
+      handler: services.inbound,
       media: services.media,
-      // Another drain holds this chat: come back shortly, after it lets go.
-      retryLater: async () => {
+      // Another drain holds this chat, or the handler asked for time: come back after it.
+      retryLater: async (delayMs = 1000) => {
         await enqueue(services.db, chatInboundTask, chat, {
-          runAt: new Date(Date.now() + 1000),
+          runAt: new Date(Date.now() + delayMs),
           jobKey: chatKey(chat.platform, chat.account, chat.externalChatId),
           jobKeyMode: 'replace',
         });

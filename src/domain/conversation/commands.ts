@@ -1,0 +1,97 @@
+/**
+ * Chat commands, handled without the model: /start, /help, /reset, /language and /forget.
+ * A command is a message that starts with "/" and a known word (Telegram may add "@botname").
+ */
+
+export const COMMANDS = ['start', 'help', 'reset', 'language', 'forget'] as const;
+export type CommandName = (typeof COMMANDS)[number];
+
+export interface ParsedCommand {
+  name: CommandName;
+  /** What follows the command, trimmed ('' when nothing). */
+  argument: string;
+}
+
+export function parseCommand(text: string | null): ParsedCommand | null {
+  const match = text?.trim().match(/^\/([a-z]+)(?:@[\w]+)?(?:\s+([\s\S]*))?$/i);
+  if (!match) return null;
+  const name = match[1]!.toLowerCase();
+  if (!(COMMANDS as readonly string[]).includes(name)) return null;
+  return { name: name as CommandName, argument: (match[2] ?? '').trim() };
+}
+
+/** What commands need from the rest of the system. */
+export interface CommandDeps {
+  agentName: string;
+  /** Forgets this chat's conversation history. */
+  resetSession(): Promise<void>;
+  currentLanguage(): Promise<string | null>;
+  setLanguage(language: string): Promise<void>;
+  /** Forgets every memory ('' argument with "all") or those matching words; returns what was forgotten. */
+  forgetAll(): Promise<number>;
+  forgetMatching(words: string): Promise<string[]>;
+  /** What is remembered, for "/forget" with nothing after it. */
+  listMemories(): Promise<string[]>;
+}
+
+const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z]{2})?$/;
+
+export async function runCommand(command: ParsedCommand, deps: CommandDeps): Promise<string> {
+  switch (command.name) {
+    case 'start':
+      return `Hi! I'm ${deps.agentName}. Tell me what you're in the mood for and when — "a table for 2 tomorrow at 8pm, somewhere Italian" — and I'll find a place and book it. I can also arrange a delivery. Type /help to see what else I can do.`;
+    case 'help':
+      return [
+        'Just write to me as you would to a friend. I can:',
+        '• find restaurants, bars and cafés, and check free tables',
+        '• book, change or cancel your bookings',
+        '• tell you the weather and how to get there',
+        '• arrange a delivery (you confirm the price first)',
+        '',
+        'Commands:',
+        '/reset — start our conversation afresh',
+        '/language <code> — talk in another language (e.g. /language pt)',
+        '/forget — see what I remember; /forget <words> or /forget all to delete it',
+      ].join('\n');
+    case 'reset':
+      await deps.resetSession();
+      return 'Done — I have cleared our conversation. What can I do for you?';
+    case 'language': {
+      const wanted = command.argument.replace('_', '-');
+      if (!wanted) {
+        const current = await deps.currentLanguage();
+        return current
+          ? `I'm talking to you in "${current}". Send /language <code> to change it, e.g. /language en.`
+          : 'Send /language <code> to choose a language, e.g. /language en or /language pt-BR.';
+      }
+      if (!LANGUAGE.test(wanted))
+        return `"${wanted.slice(0, 20)}" is not a language code I know. Try e.g. /language en or /language pt-BR.`;
+      const [base, region] = wanted.split('-');
+      const tag = region ? `${base!.toLowerCase()}-${region.toUpperCase()}` : base!.toLowerCase();
+      await deps.setLanguage(tag);
+      return `OK — I'll talk to you in "${tag}" from now on.`;
+    }
+    case 'forget': {
+      if (!command.argument) {
+        const memories = await deps.listMemories();
+        if (memories.length === 0) return "I don't remember anything about you yet.";
+        return [
+          'This is what I remember about you:',
+          ...memories.map((m) => `• ${m}`),
+          '',
+          'Send /forget <words> to delete matching ones, or /forget all.',
+        ].join('\n');
+      }
+      if (command.argument.toLowerCase() === 'all') {
+        const count = await deps.forgetAll();
+        return count === 0
+          ? 'There was nothing to forget.'
+          : `Forgotten: everything I remembered about you (${count}).`;
+      }
+      const forgotten = await deps.forgetMatching(command.argument.slice(0, 200));
+      return forgotten.length === 0
+        ? `I don't remember anything matching "${command.argument.slice(0, 60)}".`
+        : ['Forgotten:', ...forgotten.map((m) => `• ${m}`)].join('\n');
+    }
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The consumer agent, assembled: its 16 tools over the domain, and the dispatcher with its
+ * sessions, memory, delivery confirmation and prompt facts. services.ts builds one per process.
+ */
+import type { Config } from '../../config.ts';
+import type { DirectionsClient } from '../../integrations/directions/osrm.ts';
+import type { Mailer } from '../../integrations/mail/mailer.ts';
+import type { WeatherClient } from '../../integrations/weather/open-meteo.ts';
+import type { Database } from '../../platform/db.ts';
+import type { Logger } from '../../platform/logger.ts';
+import type { RateLimiter } from '../../platform/rate-limit.ts';
+import type { Locks } from '../../platform/user-lock.ts';
+import { CONSUMER_TOOLS } from '../agents/dna.ts';
+import type { BookingDeps } from '../bookings/bookings.ts';
+import type { InboundHandler } from '../channels/inbound.ts';
+import type { ChannelSenders } from '../channels/outbound.ts';
+import { releaseConfirmation } from '../delivery/confirmation.ts';
+import type { DeliveryDeps } from '../delivery/deps.ts';
+import { forgetAll, forgetMatching, listMemories } from '../memory/memories.ts';
+import { createConsumerAgent } from './dispatcher.ts';
+import { createFactsGatherer } from './facts.ts';
+import type { LlmGateway } from './messages.ts';
+import { compactSession, forStorage, type SessionStore } from './sessions.ts';
+import { askVenueTool } from './tools/ask-venue.ts';
+import { contextTools } from './tools/context.ts';
+import { deliveryTools } from './tools/delivery.ts';
+import { memoryTools } from './tools/memory.ts';
+import { venueTools } from './tools/venues.ts';
+import type { Tool } from './tools.ts';
+
+export interface ConsumerAgentServices {
+  config: Config;
+  database: Database;
+  logger: Logger;
+  now: () => Date;
+  llm: LlmGateway;
+  sessions: SessionStore;
+  locks: Locks;
+  senders: ChannelSenders;
+  bookings: BookingDeps;
+  mailer: Mailer;
+  limiter: RateLimiter;
+  weather: WeatherClient;
+  directions: DirectionsClient;
+  delivery: DeliveryDeps;
+}
+
+/** The consumer agent's tools, in the order of CONSUMER_TOOLS. */
+export function consumerTools(services: ConsumerAgentServices): Tool[] {
+  const db = services.database.prisma;
+  const all = [
+    ...venueTools({ db, bookings: services.bookings }),
+    ...contextTools({ db, weather: services.weather, directions: services.directions }),
+    ...memoryTools({ db }),
+    askVenueTool({ db, mailer: services.mailer, limiter: services.limiter }),
+    ...deliveryTools(services.delivery),
+  ] as Tool[];
+  const byName = new Map(all.map((tool) => [tool.name, tool]));
+  return CONSUMER_TOOLS.map((name) => {
+    const tool = byName.get(name);
+    if (!tool) throw new Error(`The consumer tool ${name} is not implemented`);
+    return tool;
+  });
+}
+
+export function consumerAgentHandler(services: ConsumerAgentServices): InboundHandler {
+  const db = services.database.prisma;
+  return createConsumerAgent({
+    database: services.database,
+    gateway: services.llm,
+    locks: services.locks,
+    senders: services.senders,
+    tools: consumerTools(services),
+    logger: services.logger,
+    now: services.now,
+    toolTimeoutMs: services.config.llm.toolTimeoutMs,
+    historyTokens: services.config.sessions.historyTokens,
+    unavailableRetryMs: services.config.consumerAgent.unavailableRetryMs,
+    giveUpAfterMs: services.config.consumerAgent.giveUpAfterMs,
+    sessions: {
+      load: (chat) => services.sessions.load(chat),
+      save: (chat, session) => services.sessions.save(chat, session),
+      clear: (chat) => services.sessions.clear(chat),
+      compact: (session, options) => compactSession(session, { ...options, logger: services.logger }),
+      forStorage,
+    },
+    memory: {
+      list: async (userId) => (await listMemories(db, userId, { first: 20 })).memories.map((m) => m.content),
+      forgetAll: (userId) => forgetAll(db, userId),
+      forgetMatching: async (userId, words) =>
+        (await forgetMatching(db, userId, words)).map((m) => m.content),
+    },
+    delivery: {
+      release: (userId, message) => releaseConfirmation(db, userId, message, services.now()),
+    },
+    facts: createFactsGatherer({ db, weather: services.weather, logger: services.logger }),
+  });
+}

@@ -1,0 +1,77 @@
+/**
+ * `ask_venue`: a question from the person to a venue, for what the venue's details do not say
+ * (a high chair, a corkage fee). It goes to the venue's team by email (the venue's address, or
+ * its organisation's owners and admins); the venue answers the person directly. Each person may ask
+ * a few questions per hour, so the tool cannot be used to flood a venue.
+ */
+import { z } from 'zod';
+import type { Mailer } from '../../../integrations/mail/mailer.ts';
+import type { Db } from '../../../platform/db.ts';
+import type { RateLimiter } from '../../../platform/rate-limit.ts';
+import { createAccess, MANAGERS } from '../../organizations/access.ts';
+import { requireVenue } from '../../venues/venues.ts';
+import { defineTool, ToolRefusal, text } from '../tools.ts';
+
+export const QUESTIONS_PER_HOUR = 5;
+
+export function askVenueTool(deps: { db: Db; mailer: Mailer; limiter: RateLimiter }) {
+  return defineTool({
+    name: 'ask_venue',
+    description:
+      'Send the person’s question to a venue’s team when the venue details do not answer it. The venue replies to the person later; tell them so.',
+    sideEffect: 'WRITE',
+    input: z.object({
+      venue_id: z.uuid('A venue id as returned by search_venues'),
+      question: text(500).min(3, 'Ask a real question'),
+    }),
+    async run(input, context) {
+      const { db } = deps;
+      const venue = await requireVenue(
+        db,
+        createAccess(db, { kind: 'user', userId: context.userId, isPlatformAdmin: false }),
+        input.venue_id,
+      );
+      const limit = await deps.limiter.hit(`ask-venue:${context.userId}`, QUESTIONS_PER_HOUR, 3600);
+      if (!limit.allowed) {
+        throw new ToolRefusal(
+          'TOO_MANY_QUESTIONS',
+          'The person has asked venues enough questions for this hour',
+        );
+      }
+      const recipients = venue.email
+        ? [venue.email]
+        : venue.organizationId
+          ? (
+              await db.membership.findMany({
+                where: { organizationId: venue.organizationId, role: { in: [...MANAGERS] } },
+                select: { user: { select: { email: true } } },
+              })
+            ).flatMap((m) => (m.user.email ? [m.user.email] : []))
+          : [];
+      if (recipients.length === 0) {
+        throw new ToolRefusal(
+          'NO_CONTACT',
+          `${venue.name} cannot be reached through us; suggest calling them`,
+        );
+      }
+      const person = await db.user.findUniqueOrThrow({
+        where: { id: context.userId },
+        select: { displayName: true, email: true },
+      });
+      for (const to of recipients) {
+        await deps.mailer.send({
+          to,
+          subject: `A guest asks ${venue.name} a question`,
+          text: [
+            `${person.displayName ?? 'A guest'} asked, through their AGNT assistant:`,
+            '',
+            input.question,
+            '',
+            person.email ? `You can answer them at ${person.email}.` : 'Answer in your AGNT dashboard.',
+          ].join('\n'),
+        });
+      }
+      return { sent: true, venue: venue.name, note: 'The venue will answer the person directly.' };
+    },
+  });
+}

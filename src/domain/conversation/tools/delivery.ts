@@ -1,0 +1,65 @@
+/**
+ * `quote_delivery`, `confirm_delivery` and `get_delivery_status` (Lalamove).
+ *
+ * Safety rule 1 lives in src/domain/delivery: an order is placed only for a quote whose
+ * single-use confirmation the person released with their own message. Here, the quote's Confirm
+ * button and its typed code are put on the reply by code (`replyButtons`, `replyNotes`), so the
+ * model never handles the token and cannot misstate the price the button books.
+ */
+import { z } from 'zod';
+import { confirmButtonPayload } from '../../delivery/confirmation.ts';
+import type { DeliveryDeps } from '../../delivery/deps.ts';
+import { confirmDelivery, deliveryStatus } from '../../delivery/order.ts';
+import { confirmationNote, deliveryQuoteInput, quoteDelivery } from '../../delivery/quote.ts';
+import { defineTool } from '../tools.ts';
+
+const quoteId = z.uuid('A quote id as returned by quote_delivery');
+
+export function deliveryTools(deps: DeliveryDeps) {
+  const quote = defineTool({
+    name: 'quote_delivery',
+    description:
+      'Get a Lalamove price to deliver something from a pickup to a drop-off (addresses with coordinates and a contact name and phone at each). The person is shown the price with a Confirm button and a code; nothing is booked until they confirm.',
+    sideEffect: 'READ',
+    input: deliveryQuoteInput,
+    async run(input, context) {
+      const quoted = await quoteDelivery(deps, context.userId, input);
+      context.replyButtons.push({
+        id: confirmButtonPayload(quoted.confirmation.token),
+        title: `Confirm ${quoted.quote.priceTotal} ${quoted.quote.currency}`.slice(0, 20),
+      });
+      context.replyNotes.push(confirmationNote(quoted, context.now()));
+      const { quote: view } = quoted;
+      return {
+        quoteId: view.id,
+        price: `${view.priceTotal} ${view.currency}`,
+        serviceType: view.serviceType,
+        expiresAt: view.expiresAt.toISOString(),
+        note: 'The price, a Confirm button and a confirmation code are added to your reply automatically. Tell the person to confirm if they want it; do not call confirm_delivery until they have.',
+      };
+    },
+  });
+
+  const confirm = defineTool({
+    name: 'confirm_delivery',
+    description:
+      'Book a quoted delivery, only after the person themselves confirmed that quote (pressed Confirm or sent the code). Refused otherwise.',
+    sideEffect: 'MONEY',
+    input: z.object({ quote_id: quoteId }),
+    async run(input, context) {
+      return confirmDelivery(deps, context.userId, { quoteId: input.quote_id });
+    },
+  });
+
+  const status = defineTool({
+    name: 'get_delivery_status',
+    description: 'Where a delivery stands (by its quote or order id): booked, driver, live tracking link.',
+    sideEffect: 'READ',
+    input: z.object({ quote_id: quoteId.optional(), order_id: z.uuid().optional() }),
+    async run(input, context) {
+      return deliveryStatus(deps, context.userId, { quoteId: input.quote_id, orderId: input.order_id });
+    },
+  });
+
+  return [quote, confirm, status];
+}

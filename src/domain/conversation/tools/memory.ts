@@ -1,0 +1,75 @@
+/** `remember`, `recall` and `update_profile`: what the agent keeps about the person. */
+import { z } from 'zod';
+import type { Db } from '../../../platform/db.ts';
+import { MEMORY_KINDS, recall, remember } from '../../memory/memories.ts';
+import { PROFILE_LIMITS as LIMITS, updateProfile } from '../../memory/profile.ts';
+import { defineTool, text } from '../tools.ts';
+
+export function memoryTools(deps: { db: Db }) {
+  const { db } = deps;
+
+  const rememberTool = defineTool({
+    name: 'remember',
+    description:
+      'Keep a lasting fact or preference the person told you (an allergy, a favourite place, who they usually go out with). Importance 5 is for what must never be forgotten (allergies, accessibility).',
+    sideEffect: 'WRITE',
+    input: z.object({
+      content: text(500).min(1),
+      kind: z.enum(MEMORY_KINDS).optional(),
+      importance: z.number().int().min(1).max(5).optional(),
+    }),
+    async run(input, context) {
+      const { memory, created } = await remember(db, context.userId, input, { now: context.now });
+      return { remembered: memory.content, new: created };
+    },
+  });
+
+  const recallTool = defineTool({
+    name: 'recall',
+    description:
+      'What you remember about the person, best matches for the words first (or the most important).',
+    sideEffect: 'READ',
+    input: z.object({ query: text(200).optional(), limit: z.number().int().min(1).max(20).optional() }),
+    async run(input, context) {
+      const memories = await recall(db, context.userId, input, { now: context.now });
+      return {
+        memories: memories.map((m) => ({ content: m.content, kind: m.kind, importance: m.importance })),
+      };
+    },
+  });
+
+  const profileTool = defineTool({
+    name: 'update_profile',
+    description:
+      'Update the person’s profile when they tell you about themselves: home area, dietary needs, usual party size, preferred times, language, time zone. Use null to remove a field.',
+    sideEffect: 'WRITE',
+    input: z.object({
+      home_area: text(LIMITS.homeAreaMaxChars).nullable().optional(),
+      dietary: z.array(text(LIMITS.dietaryItemMaxChars)).max(LIMITS.dietaryMaxItems).nullable().optional(),
+      usual_party_size: z.number().int().min(1).max(LIMITS.partySizeMax).nullable().optional(),
+      preferred_times: z
+        .array(text(LIMITS.preferredTimeMaxChars))
+        .max(LIMITS.preferredTimesMaxItems)
+        .nullable()
+        .optional(),
+      notes: text(LIMITS.notesMaxChars).nullable().optional(),
+      language: text(12).nullable().optional().describe('BCP 47, e.g. en, pt-BR'),
+      time_zone: text(60).nullable().optional().describe('IANA, e.g. Europe/Lisbon'),
+    }),
+    async run(input, context) {
+      const profile = await updateProfile(db, context.userId, {
+        homeArea: input.home_area,
+        dietary: input.dietary,
+        usualPartySize: input.usual_party_size,
+        preferredTimes: input.preferred_times,
+        notes: input.notes,
+        language: input.language,
+        timeZone: input.time_zone,
+      });
+      const { latitude: _, longitude: __, ...shown } = profile;
+      return { profile: shown };
+    },
+  });
+
+  return [rememberTool, recallTool, profileTool];
+}

@@ -1,0 +1,400 @@
+/**
+ * The consumer agent end to end: Telegram updates in through the real webhook, the worker's chat
+ * drain, the dispatcher, the real gateway talking to the Anthropic fake (scripted per test like a
+ * model would answer), real tools over PostgreSQL, and replies out through the send queue to the
+ * Telegram fake.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BUDGET_REPLY, UNAVAILABLE_REPLY } from '../../src/domain/conversation/dispatcher.ts';
+import { anthropicError, anthropicMessage, type FakeReply, startFakeAnthropic } from '../fakes/anthropic.ts';
+import { type FakeBotApi, postUpdate, startFakeBotApi, textUpdate } from '../fakes/telegram.ts';
+import { type FakeWeather, startFakeWeather } from '../fakes/weather.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { FAST_WORKER_ENV, startWorkerApp, type WorkerApp, waitFor } from '../helpers/jobs.ts';
+
+const BOT = 'agnt';
+const SECRET = 'a-webhook-secret-of-some-length';
+const TOKEN = '123456789:AAH-fake-token-for-the-test-bot';
+const ZONE = 'Europe/Lisbon';
+
+let telegram: FakeBotApi;
+let model: Awaited<ReturnType<typeof startFakeAnthropic>>;
+let weather: FakeWeather;
+let app: TestApp;
+let worker: WorkerApp;
+let venueId: string;
+let nextChat = Math.floor(Math.random() * 1_000_000_000);
+
+beforeAll(async () => {
+  telegram = await startFakeBotApi();
+  model = await startFakeAnthropic();
+  weather = await startFakeWeather();
+  app = await startTestApp({
+    env: {
+      ...FAST_WORKER_ENV,
+      CONSUMER_AGENT: 'true',
+      TELEGRAM_BOTS: JSON.stringify([{ name: BOT, token: TOKEN, secret: SECRET }]),
+      TELEGRAM_API_URL: telegram.url,
+      ANTHROPIC_API_KEY: 'sk-ant-test-key',
+      ANTHROPIC_BASE_URL: model.url,
+      WEATHER_API_URL: weather.url,
+      TOOL_TIMEOUT_MS: '1500',
+      AGENT_UNAVAILABLE_RETRY_MS: '300',
+    },
+  });
+  worker = await startWorkerApp(app);
+  const venue = await app.services.db.venue.create({
+    data: {
+      name: 'Casa do Mar',
+      slug: `casa-do-mar-${randomBytes(3).toString('hex')}`,
+      cuisines: ['seafood', 'portuguese'],
+      description: 'Grilled fish by the river.',
+      city: 'Lisbon',
+      timeZone: ZONE,
+      status: 'LISTED',
+      latitude: 38.7077,
+      longitude: -9.1365,
+      slotMinutes: 30,
+      turnMinutes: 90,
+      leadTimeMinutes: 60,
+      bookingRulesConfirmedAt: new Date(),
+      hours: {
+        create: [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, opensAt: '12:00', closesAt: '23:30' })),
+      },
+      tables: {
+        create: [
+          { name: 'T1', seats: 4 },
+          { name: 'T2', seats: 2 },
+          { name: 'T3', seats: 2 },
+        ],
+      },
+    },
+  });
+  venueId = venue.id;
+});
+afterAll(async () => {
+  await worker.stop();
+  await app.close();
+  await telegram.close();
+  await model.close();
+  await weather.close();
+});
+beforeEach(() => {
+  model.respond(() => ({ body: anthropicMessage({ text: 'Hello!' }) }));
+});
+
+/** Tomorrow's date where the venue is. */
+const tomorrow = () => Temporal.Now.plainDateISO(ZONE).add({ days: 1 }).toString();
+
+type Body = { messages: { role: string; content: string | Record<string, unknown>[] }[]; system: unknown };
+
+/** The tool results the model is being shown in this request (the last user message's), parsed. */
+function toolResults(body: Body): { id: string; isError: boolean; value: Record<string, unknown> }[] {
+  const last = body.messages.at(-1)!;
+  if (typeof last.content === 'string') return [];
+  return last.content
+    .filter((b) => b.type === 'tool_result')
+    .map((b) => ({
+      id: String(b.tool_use_id),
+      isError: b.is_error === true,
+      value: JSON.parse(String(b.content)) as Record<string, unknown>,
+    }));
+}
+
+const use = (name: string, input: unknown, id = `toolu_${randomBytes(6).toString('hex')}`) => ({
+  name,
+  input,
+  id,
+});
+const say = (text: string): FakeReply => ({ body: anthropicMessage({ text }) });
+const call = (...toolUses: ReturnType<typeof use>[]): FakeReply => ({ body: anthropicMessage({ toolUses }) });
+
+async function write(text: string, chatId = nextChat++, fromId?: number) {
+  const update = textUpdate({ chatId, fromId, text, firstName: 'Ana' });
+  expect((await postUpdate(app.url, BOT, SECRET, update)).status).toBe(200);
+  return { chatId, updateId: update.update_id };
+}
+
+const sent = (chatId: number) =>
+  telegram.calls.filter((c) => c.method === 'sendMessage' && String(c.params.chat_id) === String(chatId));
+
+/** The text of the `n`th message sent to the chat, unescaped from MarkdownV2. */
+async function reply(chatId: number, n = 1): Promise<string> {
+  const call = await waitFor(
+    () => Promise.resolve(sent(chatId)[n - 1]),
+    `reply ${n} to chat ${chatId}`,
+    15_000,
+  );
+  return String(call.params.text).replace(/\\([_*[\]()~`>#+\-=|{}.!\\])/g, '$1');
+}
+
+const userOf = async (chatId: number) =>
+  (
+    await waitFor(
+      () =>
+        app.services.db.chat.findFirst({ where: { platform: 'TELEGRAM', externalChatId: String(chatId) } }),
+      'the chat',
+    )
+  ).userId;
+
+describe('the consumer agent', () => {
+  it('books a table for 2 tomorrow at 8 pm from a Telegram message: tool calls, a REQUESTED booking, a reply', async () => {
+    const date = tomorrow();
+    const seen: Body[] = [];
+    model.respond((body: Body, index) => {
+      seen.push(body);
+      const results = toolResults(body);
+      if (results.length === 0) return call(use('search_venues', { query: 'casa do mar' }));
+      const [first] = results;
+      if ('venues' in first!.value) {
+        const [venue] = first!.value.venues as { venueId: string }[];
+        return call(use('check_availability', { venue_id: venue!.venueId, date, party_size: 2 }));
+      }
+      if ('times' in first!.value) {
+        expect(first!.value.times).toContain('20:00');
+        return call(use('create_booking', { venue_id: venueId, date, time: '20:00', party_size: 2 }));
+      }
+      expect(index).toBe(3);
+      return say(
+        `Done! I've asked ${first!.value.venue} for a table for 2 tomorrow at 20:00; they will confirm.`,
+      );
+    });
+    const { chatId } = await write('A table for 2 tomorrow at 8pm at Casa do Mar, please');
+    expect(await reply(chatId)).toBe(
+      "Done! I've asked Casa do Mar for a table for 2 tomorrow at 20:00; they will confirm.",
+    );
+    const userId = await userOf(chatId);
+
+    const [booking] = await app.services.db.booking.findMany({ where: { guestId: userId } });
+    expect(booking).toMatchObject({ status: 'REQUESTED', source: 'CHAT', partySize: 2, venueId });
+    const local = Temporal.Instant.fromEpochMilliseconds(booking!.startsAt.getTime()).toZonedDateTimeISO(
+      ZONE,
+    );
+    expect(local.toPlainDate().toString()).toBe(date);
+    expect(local.toPlainTime().toString({ smallestUnit: 'minute' })).toBe('20:00');
+
+    // Four model calls; the person's words went first, the system prompt has its cached prefix.
+    expect(seen).toHaveLength(4);
+    expect(JSON.stringify(seen[0]!.messages[0])).toContain('A table for 2 tomorrow at 8pm');
+    const system = seen[0]!.system as { text: string; cache_control?: unknown }[];
+    expect(system[0]!.cache_control).toEqual({ type: 'ephemeral' });
+    expect(system.map((s) => s.text).join('\n')).toContain(`Today is ${Temporal.Now.plainDateISO('UTC')}`);
+
+    // Every tool call is audited; every model call is in the ledger.
+    const calls = await app.services.db.toolCall.findMany({
+      where: { userId },
+      orderBy: { createdAt: 'asc' },
+    });
+    expect(calls.map((c) => [c.tool, c.sideEffect, c.outcome])).toEqual([
+      ['search_venues', 'READ', 'OK'],
+      ['check_availability', 'READ', 'OK'],
+      ['create_booking', 'WRITE', 'OK'],
+    ]);
+    expect(await app.services.db.llmUsage.count({ where: { userId, purpose: 'conversation' } })).toBe(4);
+
+    // The typing indicator was shown.
+    expect(
+      telegram.calls.some(
+        (c) => c.method === 'sendChatAction' && String(c.params.chat_id) === String(chatId),
+      ),
+    ).toBe(true);
+    // The inbound message is done.
+    const event = await app.services.db.inboundEvent.findFirstOrThrow({
+      where: { externalChatId: String(chatId) },
+    });
+    expect(event.status).toBe('PROCESSED');
+  });
+
+  it('keeps the conversation in the chat session, and the next turn sees it', async () => {
+    model.respond(() => say('Nice to meet you, Ana.'));
+    const { chatId } = await write('Hi, I am Ana');
+    await reply(chatId);
+    let next: Body | null = null;
+    model.respond((body: Body) => {
+      next = body;
+      return say('You told me: Ana.');
+    });
+    await write('What is my name?', chatId);
+    await reply(chatId, 2);
+    const texts = JSON.stringify(next!.messages);
+    expect(next!.messages).toHaveLength(3);
+    expect(texts).toContain('Hi, I am Ana');
+    expect(texts).toContain('Nice to meet you, Ana.');
+  });
+
+  it('runs the tool calls of one turn at once and feeds every result back', async () => {
+    // Each forecast takes 400 ms to come: run one after the other, the second ask would reach
+    // the weather service only after the first answer.
+    weather.delay(400);
+    const asked = weather.requests.length;
+    const ids = ['toolu_weather_a', 'toolu_weather_b'];
+    let results: ReturnType<typeof toolResults> = [];
+    model.respond((body: Body) => {
+      const got = toolResults(body);
+      if (got.length === 0) {
+        return call(
+          use('get_weather', { location: { latitude: 38.72, longitude: -9.14 } }, ids[0]),
+          use('get_weather', { location: { latitude: 41.15, longitude: -8.61 } }, ids[1]),
+        );
+      }
+      results = got;
+      return say('Sunny in both.');
+    });
+    const { chatId } = await write('Weather in Lisbon and Porto?');
+    expect(await reply(chatId)).toBe('Sunny in both.');
+    expect(results.map((r) => [r.id, r.isError])).toEqual([
+      [ids[0], false],
+      [ids[1], false],
+    ]);
+    const [a, b] = weather.requests.slice(asked);
+    expect(Math.abs(b!.at - a!.at)).toBeLessThan(400);
+    weather.delay(0);
+  });
+
+  it('gives invalid input, unknown tools and refusals back to the model, which recovers', async () => {
+    let seen: ReturnType<typeof toolResults> = [];
+    model.respond((body: Body) => {
+      const got = toolResults(body);
+      if (got.length === 0) {
+        return call(
+          use('check_availability', { venue_id: 'not-a-uuid', date: 'tomorrow', party_size: 0 }),
+          use('book_helicopter', {}),
+          use('cancel_booking', { booking_id: '00000000-0000-4000-8000-000000000000' }),
+        );
+      }
+      seen = got;
+      return say('Which venue and date did you mean?');
+    });
+    const { chatId } = await write('book it');
+    expect(await reply(chatId)).toBe('Which venue and date did you mean?');
+    expect(seen.every((r) => r.isError)).toBe(true);
+    expect(String(seen[0]!.value.error)).toMatch(/venue_id[\s\S]*date[\s\S]*party_size/);
+    expect(String(seen[1]!.value.error)).toContain('no tool called "book_helicopter"');
+    expect(String(seen[2]!.value.error)).toContain('No such booking of yours');
+    const userId = await userOf(chatId);
+    const outcomes = await app.services.db.toolCall.findMany({ where: { userId }, orderBy: { tool: 'asc' } });
+    expect(outcomes.map((o) => [o.tool, o.outcome])).toEqual([
+      ['book_helicopter', 'INVALID'],
+      ['cancel_booking', 'REFUSED'],
+      ['check_availability', 'INVALID'],
+    ]);
+  });
+
+  it('cuts off a slow tool after its timeout; the model gets a timeout result', async () => {
+    weather.respond(() => ({ status: 200, body: {}, delayMs: 4000 }));
+    let seen: ReturnType<typeof toolResults> = [];
+    model.respond((body: Body) => {
+      const got = toolResults(body);
+      if (got.length === 0) return call(use('get_weather', { location: { latitude: 1, longitude: 2 } }));
+      seen = got;
+      return say('The weather service is slow right now.');
+    });
+    const { chatId } = await write('weather?');
+    expect(await reply(chatId)).toBe('The weather service is slow right now.');
+    weather.respond(null);
+    expect(seen[0]).toMatchObject({ isError: true });
+    expect(String(seen[0]!.value.error)).toContain('did not answer within 1.5 s');
+    const userId = await userOf(chatId);
+    expect((await app.services.db.toolCall.findFirstOrThrow({ where: { userId } })).outcome).toBe('TIMEOUT');
+  });
+
+  it('stops after 8 rounds with a graceful answer, every tool call answered', async () => {
+    let requests = 0;
+    model.respond(() => {
+      requests += 1;
+      return call(use('list_my_bookings', {}));
+    });
+    const { chatId } = await write('loop forever');
+    expect(await reply(chatId)).toMatch(/more steps than I can take/);
+    expect(requests).toBe(8);
+    // The stored history is valid for the next turn (the fake refuses unanswered tool calls).
+    model.respond(() => say('Back to normal.'));
+    await write('and now?', chatId);
+    expect(await reply(chatId, 2)).toBe('Back to normal.');
+  });
+
+  it('answers commands without the model', async () => {
+    const before = model.requests.length;
+    const { chatId } = await write('/start');
+    expect(await reply(chatId)).toMatch(/^Hi! I'm AGNT/);
+    await write('/help', chatId);
+    expect(await reply(chatId, 2)).toContain('/forget');
+    await write('/language pt-br', chatId);
+    expect(await reply(chatId, 3)).toContain('"pt-BR"');
+    const userId = await userOf(chatId);
+    expect((await app.services.db.user.findUniqueOrThrow({ where: { id: userId } })).language).toBe('pt-BR');
+    await write('/reset', chatId);
+    expect(await reply(chatId, 4)).toContain('cleared');
+    expect(model.requests.length).toBe(before);
+  });
+
+  it('/forget lists and deletes what the agent remembers', async () => {
+    model.respond((body: Body) =>
+      toolResults(body).length === 0
+        ? call(use('remember', { content: 'Allergic to peanuts', importance: 5 }))
+        : say('Noted.'),
+    );
+    const { chatId } = await write('I am allergic to peanuts');
+    await reply(chatId);
+    await write('/forget', chatId);
+    expect(await reply(chatId, 2)).toContain('Allergic to peanuts');
+    await write('/forget peanuts', chatId);
+    expect(await reply(chatId, 3)).toContain('Forgotten:');
+    const userId = await userOf(chatId);
+    expect(await app.services.db.memory.count({ where: { userId } })).toBe(0);
+  });
+
+  it('over the daily budget, the person gets a polite message and no model call is made', async () => {
+    model.respond(() => say('first'));
+    const { chatId } = await write('hello');
+    await reply(chatId);
+    const userId = await userOf(chatId);
+    await app.services.db.llmUsage.create({
+      data: {
+        userId,
+        purpose: 'conversation',
+        provider: 'anthropic',
+        model: 'claude-sonnet-4-6',
+        inputTokens: 300_000,
+        outputTokens: 0,
+        costMicros: 900_000n,
+      },
+    });
+    const before = model.requests.length;
+    await write('hello again', chatId);
+    expect(await reply(chatId, 2)).toBe(BUDGET_REPLY);
+    expect(model.requests.length).toBe(before);
+  });
+
+  it('with no model reachable, says so once, keeps the message and answers it when the model is back', async () => {
+    let down = true;
+    model.respond(() => (down ? anthropicError(529) : say('Sorry for the wait — here I am.')));
+    const { chatId } = await write('are you there?');
+    expect(await reply(chatId)).toBe(UNAVAILABLE_REPLY);
+    const event = () =>
+      app.services.db.inboundEvent.findFirstOrThrow({ where: { externalChatId: String(chatId) } });
+    expect((await event()).status).toBe('PENDING');
+    down = false;
+    expect(await reply(chatId, 2)).toBe('Sorry for the wait — here I am.');
+    await waitFor(async () => (await event()).status === 'PROCESSED', 'the message to be processed');
+    expect(sent(chatId)).toHaveLength(2);
+  });
+
+  it('runs one turn per person at a time, across chats', async () => {
+    const fromId = nextChat++;
+    let running = 0;
+    let most = 0;
+    model.respond(async () => {
+      running += 1;
+      most = Math.max(most, running);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      running -= 1;
+      return say('one at a time');
+    });
+    const chats = [nextChat++, nextChat++, nextChat++];
+    await Promise.all(chats.map((chatId) => write('hi', chatId, fromId)));
+    for (const chatId of chats) expect(await reply(chatId)).toBe('one at a time');
+    expect(most).toBe(1);
+  });
+});
