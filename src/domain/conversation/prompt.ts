@@ -117,18 +117,22 @@ function clip(value: string, limit: number): string {
 
 /** "Wednesday 25 November 2026, 19:42 (Europe/Lisbon)". */
 export function localNow(now: Date, timeZone: string): string {
-  const formatted = new Intl.DateTimeFormat('en-GB', {
-    timeZone,
-    weekday: 'long',
-    day: 'numeric',
-    month: 'long',
-    year: 'numeric',
-    hour: '2-digit',
-    minute: '2-digit',
-    hour12: false,
-  }).format(now);
-  return `${formatted} (${timeZone}). Today is ${Temporal.Instant.fromEpochMilliseconds(now.getTime())
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-GB', {
+      timeZone,
+      weekday: 'long',
+      day: 'numeric',
+      month: 'long',
+      year: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    })
+      .formatToParts(now)
+      .map((part) => [part.type, part.value]),
+  );
+  const today = Temporal.Instant.fromEpochMilliseconds(now.getTime())
     .toZonedDateTimeISO(timeZone)
-    .toPlainDate()
-    .toString()}.`;
+    .toPlainDate();
+  return `${parts.weekday} ${parts.day} ${parts.month} ${parts.year}, ${parts.hour}:${parts.minute} (${timeZone}). Today is ${today}.`;
 }

@@ -194,7 +194,14 @@ function describeFailure(failure: unknown, timeoutMs: number): { outcome: ToolCa
       error: failure.field ? `${failure.field}: ${failure.message}` : failure.message,
     };
   }
-  if (failure instanceof DomainError) return { outcome: 'REFUSED', error: failure.message };
+  if (failure instanceof DomainError) {
+    // Refusals that carry a code (a delivery's NOT_CONFIRMED, say) keep it for the model and the audit.
+    const code = (failure as { code?: unknown }).code;
+    return {
+      outcome: 'REFUSED',
+      error: typeof code === 'string' ? `${code}: ${failure.message}` : failure.message,
+    };
+  }
   return { outcome: 'ERROR', error: 'The tool failed unexpectedly; it may work if tried again later' };
 }
 

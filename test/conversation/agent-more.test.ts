@@ -1,0 +1,126 @@
+/**
+ * More of the consumer agent end to end: a photo reaches the model as an image block, a long
+ * history is summarised by the cheap model, and with Anthropic failing Ollama answers.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { anthropicError, anthropicMessage, startFakeAnthropic } from '../fakes/anthropic.ts';
+import { jpeg } from '../fakes/media.ts';
+import { ollamaMessage, startFakeOllama } from '../fakes/ollama.ts';
+import { type FakeBotApi, photoUpdate, postUpdate, startFakeBotApi, textUpdate } from '../fakes/telegram.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { FAST_WORKER_ENV, metric, startWorkerApp, type WorkerApp, waitFor } from '../helpers/jobs.ts';
+
+const BOT = 'agnt';
+const SECRET = 'a-webhook-secret-of-some-length';
+const TOKEN = '123456789:AAH-fake-token-for-the-test-bot';
+
+let telegram: FakeBotApi;
+let anthropic: Awaited<ReturnType<typeof startFakeAnthropic>>;
+let ollama: Awaited<ReturnType<typeof startFakeOllama>>;
+let app: TestApp;
+let worker: WorkerApp;
+let nextChat = Math.floor(Math.random() * 1_000_000_000);
+
+beforeAll(async () => {
+  telegram = await startFakeBotApi();
+  anthropic = await startFakeAnthropic();
+  ollama = await startFakeOllama();
+  app = await startTestApp({
+    env: {
+      ...FAST_WORKER_ENV,
+      CONSUMER_AGENT: 'true',
+      TELEGRAM_BOTS: JSON.stringify([{ name: BOT, token: TOKEN, secret: SECRET }]),
+      TELEGRAM_API_URL: telegram.url,
+      ANTHROPIC_API_KEY: 'sk-ant-test-key',
+      ANTHROPIC_BASE_URL: anthropic.url,
+      OLLAMA_URL: ollama.url,
+      OLLAMA_MODEL: 'qwen3:8b',
+      // A small history budget, so a few turns are enough to need a summary.
+      SESSION_HISTORY_TOKENS: '200',
+    },
+  });
+  worker = await startWorkerApp(app);
+});
+afterAll(async () => {
+  await worker.stop();
+  await app.close();
+  await telegram.close();
+  await anthropic.close();
+  await ollama.close();
+});
+
+const sent = (chatId: number) =>
+  telegram.calls.filter((c) => c.method === 'sendMessage' && String(c.params.chat_id) === String(chatId));
+async function reply(chatId: number, n = 1) {
+  const call = await waitFor(() => Promise.resolve(sent(chatId)[n - 1]), `reply ${n}`, 15_000);
+  return String(call.params.text).replace(/\\([_*[\]()~`>#+\-=|{}.!\\])/g, '$1');
+}
+
+describe('the consumer agent, further', () => {
+  it('passes a photo to the model as an image block, and keeps only a note of it in the session', async () => {
+    const bytes = jpeg(4096);
+    telegram.addFile('menu-photo', { bytes });
+    let images: Record<string, unknown>[] = [];
+    anthropic.respond((body) => {
+      images = (body.messages.at(-1).content as Record<string, unknown>[]).filter((b) => b.type === 'image');
+      return { body: anthropicMessage({ text: 'That looks like a seafood menu.' }) };
+    });
+    const chatId = nextChat++;
+    const update = photoUpdate({ chatId, fileId: 'menu-photo', caption: 'What is this?' });
+    expect((await postUpdate(app.url, BOT, SECRET, update)).status).toBe(200);
+    expect(await reply(chatId)).toBe('That looks like a seafood menu.');
+    expect(images).toEqual([
+      { type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: bytes.toString('base64') } },
+    ]);
+    const session = await app.services.sessions.load({
+      platform: 'TELEGRAM',
+      account: BOT,
+      externalChatId: String(chatId),
+    });
+    expect(JSON.stringify(session.messages)).not.toContain(bytes.toString('base64').slice(0, 40));
+  });
+
+  it('summarises a long history with the cheap model and carries the summary into the prompt', async () => {
+    const chatId = nextChat++;
+    const summaries: unknown[] = [];
+    let lastConversation: { messages: unknown[] } | null = null;
+    anthropic.respond((body) => {
+      if (body.model === 'claude-haiku-4-5') {
+        summaries.push(body);
+        return {
+          body: anthropicMessage({ text: 'Ana wants seafood in Lisbon for 4 on Friday.', model: body.model }),
+        };
+      }
+      lastConversation = body;
+      return { body: anthropicMessage({ text: `Noted (${'ok '.repeat(40)})` }) };
+    });
+    for (let i = 1; i <= 5; i++) {
+      const text = `Message ${i}: I would like seafood in Lisbon for four people on Friday, somewhere with a view of the river.`;
+      expect((await postUpdate(app.url, BOT, SECRET, textUpdate({ chatId, text }))).status).toBe(200);
+      await reply(chatId, i);
+    }
+    expect(summaries.length).toBeGreaterThan(0);
+    expect(JSON.stringify(lastConversation)).toContain('Ana wants seafood in Lisbon for 4 on Friday.');
+    expect(JSON.stringify(lastConversation)).not.toContain('Message 1:');
+    const userId = (
+      await app.services.db.chat.findFirstOrThrow({ where: { externalChatId: String(chatId) } })
+    ).userId;
+    expect(
+      await app.services.db.llmUsage.count({
+        where: { userId, purpose: 'cheap', model: 'claude-haiku-4-5' },
+      }),
+    ).toBe(summaries.length);
+  });
+
+  it('falls back to Ollama when Anthropic fails, and counts the switch', async () => {
+    anthropic.respond(() => anthropicError(500));
+    ollama.respond(() => ({ body: ollamaMessage({ text: 'Olá from the local model.' }) }));
+    const chatId = nextChat++;
+    expect((await postUpdate(app.url, BOT, SECRET, textUpdate({ chatId, text: 'hello?' }))).status).toBe(200);
+    expect(await reply(chatId)).toBe('Olá from the local model.');
+    const metrics = await worker.metrics();
+    expect(
+      metric(metrics, 'llm_fallbacks_total{from="anthropic",to="ollama",reason="server_error"}'),
+    ).toBeGreaterThan(0);
+  });
+});
