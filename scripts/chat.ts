@@ -77,7 +77,8 @@ try {
   }
   throw error;
 }
-const logger = createLogger(config.logLevel, { role: 'chat' });
+// Log lines go to stderr, so they never mix into the conversation.
+const logger = createLogger(config.logLevel, { role: 'chat' }, 2);
 
 let services: Awaited<ReturnType<typeof resolveServices>>;
 try {
