@@ -27,6 +27,7 @@ import {
   type Scenario,
 } from './lib/scenario.ts';
 import { type RunningServer, serverLoad, startServer } from './lib/server.ts';
+import agentTurn from './scenarios/agent-turn.ts';
 import bookingCreate from './scenarios/booking-create.ts';
 import jobsThroughput from './scenarios/jobs-throughput.ts';
 import subscriptionFanout from './scenarios/subscription-fanout.ts';
@@ -46,6 +47,7 @@ const SCENARIOS: AnyScenario[] = [
   jobsThroughput,
   subscriptionFanout,
   webhookIngest,
+  agentTurn,
 ];
 
 /** The first answer must come within this; a server that cannot answer once is not measured. */

@@ -78,6 +78,8 @@ export async function prepareAgnt(): Promise<PreparedAgnt> {
       // Production requires a relay; nothing in the bench sends mail, so nothing connects to it.
       SMTP_URL: 'smtp://127.0.0.1:2525',
       AGENT_SECRET_KEYS: `bench:${randomBytes(32).toString('base64url')}`,
+      // A Fernet key for chat sessions (32 bytes, url-safe base64 with its padding).
+      SESSION_KEYS: `${randomBytes(32).toString('base64url')}=`,
       RATE_LIMIT_PER_IP: UNLIMITED,
       RATE_LIMIT_PER_USER: UNLIMITED,
       RATE_LIMIT_PER_API_KEY: UNLIMITED,
