@@ -3,6 +3,7 @@
  * history is summarised by the cheap model, and with Anthropic failing Ollama answers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ERROR_REPLY } from '../../src/domain/conversation/dispatcher.ts';
 import { anthropicError, anthropicMessage, startFakeAnthropic } from '../fakes/anthropic.ts';
 import { jpeg } from '../fakes/media.ts';
 import { ollamaMessage, startFakeOllama } from '../fakes/ollama.ts';
@@ -122,5 +123,21 @@ describe('the consumer agent, further', () => {
     expect(
       metric(metrics, 'llm_fallbacks_total{from="anthropic",to="ollama",reason="server_error"}'),
     ).toBeGreaterThan(0);
+  });
+
+  it('tells the person when their message cannot be answered, and keeps it failed with its error', async () => {
+    // A 400 means our request is wrong: no fallback, no retry.
+    anthropic.respond(() => anthropicError(400, 'messages: text content blocks must be non-empty'));
+    const chatId = nextChat++;
+    expect((await postUpdate(app.url, BOT, SECRET, textUpdate({ chatId, text: 'hello?' }))).status).toBe(200);
+    expect(await reply(chatId)).toBe(ERROR_REPLY);
+    const event = await waitFor(
+      () =>
+        app.services.db.inboundEvent.findFirst({
+          where: { externalChatId: String(chatId), status: 'FAILED' },
+        }),
+      'the message to be failed',
+    );
+    expect(event.error).toContain('non-empty');
   });
 });

@@ -49,6 +49,8 @@ const BUSY_RETRY_MS = 1500;
 
 export const UNAVAILABLE_REPLY =
   "Sorry, I can't think straight right now — my assistant service is unavailable. I've kept your message and will answer as soon as I'm back.";
+export const ERROR_REPLY =
+  'Sorry, something went wrong on my side and I could not answer that. Please try again in a moment.';
 export const BUDGET_REPLY =
   "I've reached my limit of thinking for you today, sorry! I'll be able to help again tomorrow. Your bookings are unaffected.";
 
@@ -188,7 +190,11 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
       if (age < deps.giveUpAfterMs) {
         throw new RetryLaterError(deps.unavailableRetryMs, 'no language model available');
       }
+      throw error;
     }
+    // Anything else is a bug or an outage of ours: the message is failed (kept, with its error),
+    // and the person is not left waiting in silence.
+    await reply(ERROR_REPLY, {}, 'error').catch(() => {});
     throw error;
   }
 }
