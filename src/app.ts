@@ -85,7 +85,7 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
       path: `${TELEGRAM_PATH}*`,
       name: '/webhooks/telegram',
       handler: telegramWebhook({
-        db: services.db,
+        database: services.database,
         bots: config.channels.telegram.bots,
         bodyLimitBytes: config.http.bodyLimitBytes,
         metrics,

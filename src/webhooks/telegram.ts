@@ -16,7 +16,7 @@ import {
   telegramChatOf,
   telegramEventType,
 } from '../domain/channels/telegram.ts';
-import type { Db } from '../platform/db.ts';
+import type { Database } from '../platform/db.ts';
 import { type RequestContext, readBody, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { secretsMatch } from './verify.ts';
@@ -24,7 +24,8 @@ import { secretsMatch } from './verify.ts';
 export const TELEGRAM_PATH = '/webhooks/telegram/';
 
 export function telegramWebhook(options: {
-  db: Db;
+  /** The pool too, not only Prisma: recording an update is a prepared statement on the pool. */
+  database: Database;
   bots: Config['channels']['telegram']['bots'];
   bodyLimitBytes: number;
   metrics: Metrics;
@@ -51,7 +52,7 @@ export function telegramWebhook(options: {
     try {
       json = JSON.parse(body.toString('utf8'));
     } catch {
-      await recordInbound(options.db, {
+      await recordInbound(options.database, {
         platform: 'TELEGRAM',
         account: bot.name,
         externalId: bodyId(body),
@@ -70,7 +71,7 @@ export function telegramWebhook(options: {
 
     const parsed = parseTelegramUpdate(json);
     if (!parsed.success) {
-      await recordInbound(options.db, {
+      await recordInbound(options.database, {
         platform: 'TELEGRAM',
         account: bot.name,
         externalId: bodyId(body),
@@ -91,7 +92,7 @@ export function telegramWebhook(options: {
 
     const { update } = parsed;
     const normalized = normalizeTelegramUpdate(bot.name, update);
-    const { stored } = await recordInbound(options.db, {
+    const { stored } = await recordInbound(options.database, {
       platform: 'TELEGRAM',
       account: bot.name,
       externalId: String(update.update_id),
