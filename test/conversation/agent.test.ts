@@ -397,4 +397,48 @@ describe('the consumer agent', () => {
     for (const chatId of chats) expect(await reply(chatId)).toBe('one at a time');
     expect(most).toBe(1);
   });
+
+  it('cut short by the model after booking, tells the person what it did and does not do it again', async () => {
+    const date = tomorrow();
+    let calls = 0;
+    model.respond((body: Body) => {
+      calls += 1;
+      if (toolResults(body).length === 0) {
+        return call(use('create_booking', { venue_id: venueId, date, time: '21:00', party_size: 2 }));
+      }
+      return anthropicError(529);
+    });
+    const { chatId } = await write('Book Casa do Mar tomorrow at 9pm for 2');
+    const text = await reply(chatId);
+    expect(text).toContain('lost my connection partway');
+    expect(text).toContain('create_booking');
+    const userId = await userOf(chatId);
+    expect(await app.services.db.booking.count({ where: { guestId: userId } })).toBe(1);
+    const event = await app.services.db.inboundEvent.findFirstOrThrow({
+      where: { externalChatId: String(chatId) },
+    });
+    await waitFor(
+      async () =>
+        (await app.services.db.inboundEvent.findUniqueOrThrow({ where: { id: event.id } })).status ===
+        'PROCESSED',
+      'the message to be done',
+    );
+    expect(calls).toBe(2);
+    expect(sent(chatId)).toHaveLength(1);
+  });
+
+  it('keeps one history per person in a group chat', async () => {
+    const group = -nextChat++;
+    model.respond(() => say('noted'));
+    await write('My address is Rua Secreta 1', group, nextChat++);
+    await reply(group);
+    let seen = '';
+    model.respond((body: Body) => {
+      seen = JSON.stringify(body.messages);
+      return say('hello');
+    });
+    await write('What did the others say?', group, nextChat++);
+    await reply(group, 2);
+    expect(seen).not.toContain('Rua Secreta');
+  });
 });

@@ -16,6 +16,7 @@ import { dnaOf } from '../agents/agents.ts';
 import { type InboundContext, type InboundHandler, RetryLaterError } from '../channels/inbound.ts';
 import type { NormalizedMessage } from '../channels/normalized.ts';
 import { type ChannelSenders, queueMessage } from '../channels/outbound.ts';
+import { CONFIRM_BUTTON_PREFIX } from '../delivery/confirmation.ts';
 import { parseCommand, runCommand } from './commands.ts';
 import { runToolLoop } from './loop.ts';
 import {
@@ -45,12 +46,15 @@ export interface ConsumerAgentDeps extends ConversationPorts {
 }
 
 const TYPING_EVERY_MS = 4000;
+const MAX_REPLY_CHARS = 4000;
 const BUSY_RETRY_MS = 1500;
 
 export const UNAVAILABLE_REPLY =
   "Sorry, I can't think straight right now — my assistant service is unavailable. I've kept your message and will answer as soon as I'm back.";
 export const ERROR_REPLY =
   'Sorry, something went wrong on my side and I could not answer that. Please try again in a moment.';
+export const GAVE_UP_REPLY =
+  "Sorry, my assistant service was down for too long and I couldn't answer your message. Could you send it again?";
 export const BUDGET_REPLY =
   "I've reached my limit of thinking for you today, sorry! I'll be able to help again tomorrow. Your bookings are unaffected.";
 
@@ -59,7 +63,15 @@ export function createConsumerAgent(deps: ConsumerAgentDeps): InboundHandler {
     const lease = await deps.locks.tryAcquire(`turn:${context.userId}`);
     // Another turn of this person is running (maybe from another chat): this one waits its turn.
     if (!lease) throw new RetryLaterError(BUSY_RETRY_MS, 'another turn of this person is running');
-    const stopTyping = keepTyping(deps, message, context, () => void lease.extend());
+    const stopTyping = keepTyping(deps, message, context, () => {
+      // A Redis hiccup must not take the process down; the lease simply runs its course.
+      lease
+        .extend()
+        .then((kept) => {
+          if (!kept) context.logger.warn('the turn outlived its lease');
+        })
+        .catch((error) => context.logger.warn({ err: error }, 'could not extend the turn lease'));
+    });
     try {
       await handle(deps, message, context);
     } finally {
@@ -74,14 +86,19 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
   const chatRef = {
     platform: message.platform,
     account: message.account,
-    externalChatId: message.externalChatId,
+    // In a group, each person has a history of their own: nobody sees another's addresses or bookings.
+    externalChatId:
+      message.sender.externalId === message.externalChatId
+        ? message.externalChatId
+        : `${message.externalChatId}:${message.sender.externalId}`,
   };
   const reply = async (body: string, extra: Partial<ToolContext> = {}, kind = 'reply') => {
+    // The code's own notes (a delivery's price, places and code) are never the part cut off.
     const notes = extra.replyNotes?.length ? `\n\n${extra.replyNotes.join('\n')}` : '';
     await queueMessage(db, {
       userId: context.userId,
       kind,
-      body: `${body}${notes}`.slice(0, 4000),
+      body: `${body.slice(0, Math.max(0, MAX_REPLY_CHARS - notes.length))}${notes}`,
       dedupeKey: `${kind}:${context.eventId}`,
       chatId: context.chatId,
       content: extra.replyButtons?.length ? { buttons: extra.replyButtons.slice(0, 3) } : undefined,
@@ -146,17 +163,13 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     });
     const agent = await db.agent.findUniqueOrThrow({ where: { id: context.agentId } });
     const dna = dnaOf(agent);
-    const facts = await deps.facts(context.userId, message.text ?? '', now);
-    const history: ChatMessage[] = session.summary
-      ? [
-          {
-            role: 'user',
-            content: [{ type: 'text', text: `(Summary of our earlier conversation: ${session.summary})` }],
-          },
-          { role: 'assistant', content: [{ type: 'text', text: 'Understood.' }] },
-          ...session.messages,
-        ]
-      : session.messages;
+    // The summary of earlier turns goes in the system prompt, fenced as data: it was written by a
+    // model from a transcript with tool results in it, so it must never speak as the person.
+    const facts = {
+      ...(await deps.facts(context.userId, message.text ?? '', now)),
+      summary: session.summary,
+    };
+    const history = session.messages;
     const allowed = new Set(dna.tools);
     const result = await runToolLoop({
       gateway: deps.gateway,
@@ -167,6 +180,12 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
       context: toolContext,
       toolTimeoutMs: deps.toolTimeoutMs,
     });
+    if (result.interrupted) {
+      context.logger.warn({ err: result.interrupted }, 'the turn was cut short after tools had acted');
+    }
+    // The reply first: a crash before the session is saved replays the turn, whose reply is
+    // then already queued (same key) and whose bookings are idempotent.
+    await reply(result.reply, toolContext);
     await deps.sessions.save(chatRef, {
       summary: session.summary,
       messages: deps.sessions.forStorage([...session.messages, userMessage, ...result.added]),
@@ -176,7 +195,6 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
       { 'llm.provider': result.provider, 'llm.rounds': result.rounds, 'tool.calls': result.toolCalls.length },
       'consumer agent answered',
     );
-    await reply(result.reply, toolContext);
   } catch (error) {
     if (error instanceof BudgetExceededError) {
       context.logger.warn({ 'budget.scope': error.scope }, 'token budget used up: no model call');
@@ -185,11 +203,13 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     }
     if (error instanceof LlmUnavailableError) {
       context.logger.error({ err: error }, 'no language model available');
-      await reply(UNAVAILABLE_REPLY, {}, 'unavailable');
       const age = now.getTime() - context.receivedAt.getTime();
       if (age < deps.giveUpAfterMs) {
+        await reply(UNAVAILABLE_REPLY, {}, 'unavailable');
         throw new RetryLaterError(deps.unavailableRetryMs, 'no language model available');
       }
+      // Given up: kept failed for an operator, and the person told to ask again.
+      await reply(GAVE_UP_REPLY, {}, 'gave-up');
       throw error;
     }
     // Anything else is a bug or an outage of ours: the message is failed (kept, with its error),
@@ -233,6 +253,12 @@ async function userContent(
     blocks.push({
       type: 'text',
       text: `(system: the person has just confirmed delivery quote ${releasedQuoteId}; call confirm_delivery for it)`,
+    });
+  } else if (message.button?.payload.startsWith(CONFIRM_BUTTON_PREFIX)) {
+    // Never the payload itself: it carries the confirmation token.
+    blocks.push({
+      type: 'text',
+      text: '(pressed Confirm on a delivery quote that is no longer waiting to be confirmed)',
     });
   } else if (message.button) {
     blocks.push({

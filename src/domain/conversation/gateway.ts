@@ -139,7 +139,7 @@ export function createLlmGateway(deps: {
 
   async function complete(request: LlmRequest): Promise<LlmResponse> {
     try {
-      await checkBudget(db, request, config.budgets, clock());
+      if (!request.budgetChecked) await checkBudget(db, request, config.budgets, clock());
     } catch (error) {
       if (error instanceof BudgetExceededError) metrics?.llmBudgetRefusals.inc({ scope: error.scope });
       throw error;

@@ -43,10 +43,15 @@ export interface LoopResult {
   toolCalls: ToolOutcome[];
   /** Which provider answered last (for logs and metrics). */
   provider: LlmResponse['provider'] | null;
+  /** Set when the model failed after tools had changed something: the turn was cut short. */
+  interrupted?: unknown;
 }
 
 const OUT_OF_ROUNDS =
   'Sorry, that took more steps than I can take at once. Could you tell me a bit more precisely what you would like?';
+
+/** Tool calls run per model turn; more in one answer get an error result each. */
+export const MAX_TOOL_CALLS_PER_ROUND = 5;
 
 export async function runToolLoop(input: LoopInput): Promise<LoopResult> {
   const maxRounds = input.maxRounds ?? MAX_ROUNDS;
@@ -56,45 +61,60 @@ export async function runToolLoop(input: LoopInput): Promise<LoopResult> {
   const added: ChatMessage[] = [];
   const toolCalls: ToolOutcome[] = [];
   let provider: LlmResponse['provider'] | null = null;
+  const finish = (reply: string, rounds: number): LoopResult => {
+    added.push({ role: 'assistant', content: [{ type: 'text', text: reply }] });
+    return { reply, added, rounds, toolCalls, provider };
+  };
 
   for (let round = 1; round <= maxRounds; round++) {
-    const response = await input.gateway.complete({
-      purpose: 'conversation',
-      system: input.system,
-      messages,
-      tools: specs,
-      userId: input.context.userId,
-      organizationId: input.organizationId ?? null,
-    });
+    let response: LlmResponse;
+    try {
+      response = await input.gateway.complete({
+        purpose: 'conversation',
+        system: input.system,
+        messages,
+        tools: specs,
+        userId: input.context.userId,
+        organizationId: input.organizationId ?? null,
+        // Checked before the first call: a turn under way finishes rather than stopping between
+        // a tool's effect and its report.
+        budgetChecked: round > 1,
+      });
+    } catch (error) {
+      // Nothing changed yet: the caller may retry the whole turn.
+      if (!toolCalls.some(changedSomething)) throw error;
+      // Something did: the person hears what, and the turn ends here, as it is, so a retry never
+      // does it twice.
+      return { ...finish(interruptedReply(toolCalls), round), interrupted: error };
+    }
     provider = response.provider;
     const assistant: ChatMessage = { role: 'assistant', content: response.content };
     const uses = response.content.filter((block): block is ToolUseBlock => block.type === 'tool_use');
     if (uses.length === 0 || response.stopReason !== 'tool_use') {
       // A final answer. An empty one (it happens) still gets words.
-      const reply = textOf(response.content) || OUT_OF_ROUNDS;
-      const final: ChatMessage = { role: 'assistant', content: [{ type: 'text', text: reply }] };
-      added.push(final);
-      return { reply, added, rounds: round, toolCalls, provider };
+      return finish(textOf(response.content) || OUT_OF_ROUNDS, round);
     }
     messages.push(assistant);
     added.push(assistant);
 
-    const outcomes =
-      round < maxRounds
-        ? await Promise.all(
-            uses.map((use) =>
-              runToolCall({ db: input.db, timeoutMs: input.toolTimeoutMs, tools }, use, input.context),
-            ),
-          )
-        : uses.map(
-            (use): ToolOutcome => ({
-              toolUseId: use.id,
-              outcome: 'REFUSED',
-              content: JSON.stringify({ error: 'Not run: the turn ran out of steps' }),
-              isError: true,
-            }),
-          );
-    if (round < maxRounds) toolCalls.push(...outcomes);
+    const refuse = (use: ToolUseBlock, why: string): ToolOutcome => ({
+      toolUseId: use.id,
+      name: use.name,
+      sideEffect: tools.get(use.name)?.sideEffect ?? 'READ',
+      outcome: 'REFUSED',
+      content: JSON.stringify({ error: why }),
+      isError: true,
+    });
+    const outcomes = await Promise.all(
+      uses.map((use, index) =>
+        round === maxRounds
+          ? refuse(use, 'Not run: the turn ran out of steps')
+          : index >= MAX_TOOL_CALLS_PER_ROUND
+            ? refuse(use, `Not run: at most ${MAX_TOOL_CALLS_PER_ROUND} tool calls at once`)
+            : runToolCall({ db: input.db, timeoutMs: input.toolTimeoutMs, tools }, use, input.context),
+      ),
+    );
+    if (round < maxRounds) toolCalls.push(...outcomes.slice(0, MAX_TOOL_CALLS_PER_ROUND));
     const results: ChatMessage = {
       role: 'user',
       content: outcomes.map(
@@ -110,7 +130,21 @@ export async function runToolLoop(input: LoopInput): Promise<LoopResult> {
     added.push(results);
   }
 
-  const reply = input.outOfRounds ?? OUT_OF_ROUNDS;
-  added.push({ role: 'assistant', content: [{ type: 'text', text: reply }] });
-  return { reply, added, rounds: maxRounds, toolCalls, provider };
+  return finish(input.outOfRounds ?? OUT_OF_ROUNDS, maxRounds);
+}
+
+const changedSomething = (call: ToolOutcome) => call.sideEffect !== 'READ' && call.outcome !== 'INVALID';
+
+/** What a turn cut short had done, for the person (its results, as the tools gave them). */
+function interruptedReply(calls: readonly ToolOutcome[]): string {
+  const done = calls
+    .filter(changedSomething)
+    .map(
+      (call) => `• ${call.name}${call.isError ? ' (failed or unsure)' : ''}: ${call.content.slice(0, 300)}`,
+    );
+  return [
+    'Sorry, I lost my connection partway through. Before that, this is what I did:',
+    ...done,
+    'Tell me how you would like to go on.',
+  ].join('\n');
 }

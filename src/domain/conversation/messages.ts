@@ -45,6 +45,11 @@ export interface LlmRequest {
   /** Who the call is for: budgets are checked and usage recorded against them. */
   userId?: string | null;
   organizationId?: string | null;
+  /**
+   * The budget was already checked for this turn (a later round of the tool loop): the turn may
+   * finish, at most MAX_ROUNDS calls, rather than stop between a tool's effect and its report.
+   */
+  budgetChecked?: boolean;
 }
 
 export type StopReason = 'end_turn' | 'tool_use' | 'max_tokens' | 'stop_sequence' | 'refusal' | 'other';

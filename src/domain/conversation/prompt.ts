@@ -21,6 +21,7 @@ export const PROMPT_BUDGETS = {
   time: 60,
   weather: 120,
   transport: 120,
+  summary: 400,
 } as const;
 
 const TONE_TEXT: Record<AgentDna['persona']['tone'], string> = {
@@ -62,6 +63,8 @@ export interface TurnFacts {
   weather: string | null;
   /** How the person gets around, in words; null when unknown. */
   transport: string | null;
+  /** The summary of this chat's earlier turns, when it has one (written by the cheap model). */
+  summary?: string | null;
 }
 
 /** The system prompt: the cached stable prefix, then this turn's context. */
@@ -85,6 +88,15 @@ export function buildSystemPrompt(dna: AgentDna, facts: TurnFacts): SystemPart[]
   parts.push(section('Now', localNow(facts.now, facts.timeZone), PROMPT_BUDGETS.time));
   if (facts.weather) parts.push(section('Weather where they are', facts.weather, PROMPT_BUDGETS.weather));
   if (facts.transport) parts.push(section('Getting around', facts.transport, PROMPT_BUDGETS.transport));
+  if (facts.summary) {
+    parts.push(
+      section(
+        'Summary of your earlier conversation (a summary, not their words)',
+        facts.summary,
+        PROMPT_BUDGETS.summary,
+      ),
+    );
+  }
   return [
     { text: stablePrefix(dna), cache: true },
     { text: `Context for this conversation:\n\n${parts.join('\n\n')}` },

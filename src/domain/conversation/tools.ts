@@ -34,6 +34,8 @@ export interface Tool<I = unknown> {
   name: string;
   description: string;
   sideEffect: ToolSideEffect;
+  /** Longer than the usual timeout, for a tool whose outside call may take longer (an order). */
+  timeoutMs?: number;
   input: z.ZodType<I>;
   run(input: I, context: ToolContext, signal: AbortSignal): Promise<unknown>;
 }
@@ -42,6 +44,7 @@ export function defineTool<S extends z.ZodType>(tool: {
   name: string;
   description: string;
   sideEffect: ToolSideEffect;
+  timeoutMs?: number;
   input: S;
   run(input: z.output<S>, context: ToolContext, signal: AbortSignal): Promise<unknown>;
 }): Tool<z.output<S>> {
@@ -98,6 +101,8 @@ export class ToolRefusal extends DomainError {
 
 export interface ToolOutcome {
   toolUseId: string;
+  name: string;
+  sideEffect: ToolSideEffect;
   outcome: ToolCallOutcome;
   /** What the model reads (JSON). */
   content: string;
@@ -135,18 +140,19 @@ export async function runToolCall(
         .join('; ');
     } else {
       const controller = new AbortController();
+      const timeoutMs = tool.timeoutMs ?? deps.timeoutMs;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           controller.abort();
           reject(new ToolTimeout());
-        }, deps.timeoutMs);
+        }, timeoutMs);
       });
       try {
         result = await Promise.race([tool.run(parsed.data, context, controller.signal), timeout]);
         outcome = 'OK';
       } catch (failure) {
-        ({ outcome, error } = describeFailure(failure, deps.timeoutMs));
+        ({ outcome, error } = describeFailure(failure, timeoutMs, tool.sideEffect));
         if (outcome === 'ERROR')
           context.logger.error({ err: failure, 'tool.name': call.name }, 'tool failed');
       } finally {
@@ -172,14 +178,32 @@ export async function runToolCall(
       },
     })
     .catch((failure) => context.logger.error({ err: failure }, 'could not record a tool call'));
-  return { toolUseId: call.id, outcome, content, isError: outcome !== 'OK' };
+  return {
+    toolUseId: call.id,
+    name: call.name,
+    sideEffect: tool?.sideEffect ?? 'READ',
+    outcome,
+    content,
+    isError: outcome !== 'OK',
+  };
 }
 
 class ToolTimeout extends Error {
   override name = 'ToolTimeout';
 }
 
-function describeFailure(failure: unknown, timeoutMs: number): { outcome: ToolCallOutcome; error: string } {
+function describeFailure(
+  failure: unknown,
+  timeoutMs: number,
+  sideEffect: ToolSideEffect,
+): { outcome: ToolCallOutcome; error: string } {
+  if (failure instanceof ToolTimeout && sideEffect !== 'READ') {
+    // It may still have happened: trying again could do it twice.
+    return {
+      outcome: 'TIMEOUT',
+      error: `No answer within ${timeoutMs / 1000} s, so it is unknown whether it went through: do not repeat it; check its status (list_my_bookings, get_delivery_status) first`,
+    };
+  }
   if (failure instanceof ToolTimeout) {
     return {
       outcome: 'TIMEOUT',

@@ -192,7 +192,7 @@ export async function confirmDelivery(
       'PRICE_CHANGED',
       cancelled
         ? `Lalamove wanted ${is} instead of the confirmed ${was}, so the booking was cancelled at once. Get a new quote for the person to confirm.`
-        : `Lalamove booked it for ${is} instead of the confirmed ${was} and would not let me cancel it; tell the person, and cancel it with cancel_delivery if they wish.`,
+        : `Lalamove booked it for ${is} instead of the confirmed ${was} and would not let me cancel it; tell the person: the order stands at that price unless they cancel it with Lalamove.`,
     );
   }
   return view(quote, order);

@@ -45,6 +45,9 @@ export function deliveryTools(deps: DeliveryDeps) {
     description:
       'Book a quoted delivery, only after the person themselves confirmed that quote (pressed Confirm or sent the code). Refused otherwise.',
     sideEffect: 'MONEY',
+    // Longer than the Lalamove client's own timeout (10 s): the order is placed once, and the
+    // model must hear how it went rather than a timeout while it is still being placed.
+    timeoutMs: 20_000,
     input: z.object({ quote_id: quoteId }),
     async run(input, context) {
       return confirmDelivery(deps, context.userId, { quoteId: input.quote_id });
