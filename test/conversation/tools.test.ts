@@ -44,9 +44,9 @@ function unboundedStrings(schema: unknown, path = '$'): string[] {
     found.push(path);
   }
   for (const [key, value] of Object.entries(node)) {
-    if (Array.isArray(value))
-      value.forEach((v, i) => found.push(...unboundedStrings(v, `${path}.${key}[${i}]`)));
-    else if (value && typeof value === 'object') found.push(...unboundedStrings(value, `${path}.${key}`));
+    if (Array.isArray(value)) {
+      for (const [i, v] of value.entries()) found.push(...unboundedStrings(v, `${path}.${key}[${i}]`));
+    } else if (value && typeof value === 'object') found.push(...unboundedStrings(value, `${path}.${key}`));
   }
   return found;
 }
