@@ -13,10 +13,12 @@
  * each with an `update_id` no other request of the run sent and its chat the next of
  * `--webhook-chats` (10,000) private chats in turn, so every request stores a new event and
  * schedules its chat's drain (the first time a chat is seen, a new job; after that, the chat's
- * pending job is replaced). Per update: the secret compared in constant time, the body read and
- * parsed, checked with zod and normalised, then one transaction: the event inserted (raw and
- * normalised, `ON CONFLICT DO NOTHING` on the update id) and the chat's job added with
- * `graphile_worker.add_job` (job key per chat), then `200 {"ok":true}`.
+ * pending job is kept). Per update: the secret compared in constant time, the body read and
+ * parsed, checked with zod and normalised, then one SQL statement (`recordInbound`, a prepared
+ * statement on the server's pg pool): the event inserted (raw and normalised, `ON CONFLICT DO
+ * NOTHING` on the update id) and the chat's waiting drain job kept, or one added with
+ * `graphile_worker.add_job` (job key per chat), then `200 {"ok":true}`. `db_queries_total` counts
+ * Prisma's statements only, so the webhook's own statement is not in `SQL/req`.
  *
  * **The bare route.** `GET /healthz` of the same server: `200 {"status":"ok"}` through the same
  * HTTP server, router, request id, child logger and request metrics, with no body to read and
@@ -485,7 +487,10 @@ function report(roles: RoleResult[], options: CustomRun<AgntParams>['options']) 
   );
   const alone = roles
     .filter((r) => r.statementsAlone !== null)
-    .map((r) => `${r.statementsAlone} SQL statements for one update alone (${r.role})`);
+    .map(
+      (r) =>
+        `${r.statementsAlone} Prisma statements for one update alone (${r.role}; the webhook's own statement goes through the pg pool, which db_queries_total does not count)`,
+    );
   const failures = roles.reduce(
     (sum, r) => sum + r.verification.problems + r.windows.reduce((n, w) => n + w.result.failures, 0),
     0,
