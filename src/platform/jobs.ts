@@ -114,20 +114,27 @@ export async function enqueue<T extends TaskDeclaration>(
       `Invalid payload for task "${task.name}":\n${z.prettifyError(checked.error)}`,
     );
   }
-  const rows = await tx.$queryRaw<{ id: string; run_at: Date; key: string | null }[]>`
-    SELECT id::text AS id, run_at, key
-    FROM graphile_worker.add_job(
-      identifier => ${task.name}::text,
-      payload => ${json}::json,
-      run_at => ${options.runAt ?? null}::timestamptz,
-      max_attempts => ${task.maxAttempts}::int,
-      job_key => ${options.jobKey ?? null}::text,
-      priority => ${options.priority ?? null}::int,
-      job_key_mode => ${options.jobKeyMode ?? 'replace'}::text
-    )`;
-  const row = rows[0];
-  if (!row) throw new Error(`graphile_worker.add_job returned no job for task "${task.name}"`);
-  return { id: row.id, runAt: row.run_at, key: row.key };
+  const add = async () =>
+    (
+      await tx.$queryRaw<{ id: string | null; run_at: Date; key: string | null }[]>`
+        SELECT id::text AS id, run_at, key
+        FROM graphile_worker.add_job(
+          identifier => ${task.name}::text,
+          payload => ${json}::json,
+          run_at => ${options.runAt ?? null}::timestamptz,
+          max_attempts => ${task.maxAttempts}::int,
+          job_key => ${options.jobKey ?? null}::text,
+          priority => ${options.priority ?? null}::int,
+          job_key_mode => ${options.jobKeyMode ?? 'replace'}::text
+        )`
+    )[0];
+  // graphile-worker 0.17's add_job adds nothing (an empty row) when a worker takes the keyed job
+  // while it runs; by then the job is locked as running, so a second call adds one behind it
+  // (see recordInbound in src/domain/channels/inbound.ts, where this was found).
+  const row = (await add()) ?? null;
+  const added = row?.id ? row : options.jobKey ? await add() : row;
+  if (!added?.id) throw new Error(`graphile_worker.add_job returned no job for task "${task.name}"`);
+  return { id: added.id, runAt: added.run_at, key: added.key };
 }
 
 /**
