@@ -138,7 +138,9 @@ async function measureRole(run: CustomRun<AgntParams>, role: WebhookRole): Promi
     secret: randomBytes(32).toString('base64url'),
   };
   const params: AgntParams = {
-    env: { ...agnt.params.env, ROLE: role, TELEGRAM_BOTS: JSON.stringify([bot]) },
+    // The chats' drains acknowledge (the channel layer alone): the consumer agent's own cost is
+    // `agent-turn`'s to measure, and with no model here it would retry every message instead.
+    env: { ...agnt.params.env, ROLE: role, TELEGRAM_BOTS: JSON.stringify([bot]), CONSUMER_AGENT: 'false' },
     role,
   };
   const client = new pg.Client({ connectionString: agnt.params.env.DATABASE_URL });
