@@ -58,7 +58,8 @@ export function consumerTools(services: ConsumerAgentServices): Tool[] {
   const byName = new Map(all.map((tool) => [tool.name, tool]));
   return CONSUMER_TOOLS.map((name) => {
     const tool = byName.get(name);
-    if (!tool) throw new Error(`The consumer tool ${name} is not implemented`);
+    // CONSUMER_TOOLS (the DNA's list) and the tools here are one set; a name without a tool is a bug.
+    if (!tool) throw new Error(`CONSUMER_TOOLS names ${name}, which has no tool`);
     return tool;
   });
 }

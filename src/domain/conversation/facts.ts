@@ -8,7 +8,7 @@ import type { Db } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { memoriesForPrompt } from '../memory/memories.ts';
 import { behaviourPatterns, describePatterns } from '../memory/patterns.ts';
-import { getProfile, profileForPrompt } from '../memory/profile.ts';
+import { profileForPrompt, profileSelect, toProfile } from '../memory/profile.ts';
 import { getWeather, transportHints, weatherHint } from './context-data.ts';
 import { PROMPT_BUDGETS, type TurnFacts } from './prompt.ts';
 
@@ -17,12 +17,12 @@ const WEATHER_WAIT_MS = 1500;
 export function createFactsGatherer(deps: { db: Db; weather: WeatherClient | null; logger: Logger }) {
   return async (userId: string, text: string, now: Date): Promise<TurnFacts> => {
     const { db } = deps;
-    const [user, profile, memories, patterns] = await Promise.all([
-      db.user.findUniqueOrThrow({ where: { id: userId }, select: { displayName: true } }),
-      getProfile(db, userId),
+    const [user, memories, patterns] = await Promise.all([
+      db.user.findUniqueOrThrow({ where: { id: userId }, select: { displayName: true, ...profileSelect } }),
       memoriesForPrompt(db, userId, { text, maxChars: PROMPT_BUDGETS.memories * 4 }, { now: () => now }),
       behaviourPatterns(db, userId, now),
     ]);
+    const profile = toProfile(user);
     const here =
       profile.latitude != null && profile.longitude != null
         ? { latitude: profile.latitude, longitude: profile.longitude }

@@ -14,6 +14,8 @@ import type { Db } from '../../platform/db.ts';
 import { DomainError, ValidationError } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { OutboundContent } from '../channels/outbound.ts';
+import { stripInvisible } from '../memory/text.ts';
+import { type Access, createAccess } from '../organizations/access.ts';
 import type { ToolSpec, ToolUseBlock } from './messages.ts';
 
 /** What running tools in one turn share: who asks, and what the reply should carry besides text. */
@@ -51,6 +53,25 @@ export function defineTool<S extends z.ZodType>(tool: {
   return tool as Tool<z.output<S>>;
 }
 
+/** The person the turn is for, as the domain's authorisation sees them: tools act as them, never more. */
+export function personAccess(db: Db, context: ToolContext): Access {
+  return createAccess(db, { kind: 'user', userId: context.userId, isPlatformAdmin: false });
+}
+
+/** Where the person is (a location they shared, or their profile's), or null. */
+export async function personLocation(
+  db: Db,
+  context: ToolContext,
+): Promise<{ latitude: number; longitude: number } | null> {
+  const me = await db.user.findUnique({
+    where: { id: context.userId },
+    select: { latitude: true, longitude: true },
+  });
+  return me?.latitude != null && me.longitude != null
+    ? { latitude: me.latitude, longitude: me.longitude }
+    : null;
+}
+
 /** A short free-text field: trimmed, at most `max` characters. */
 export const text = (max: number) => z.string().trim().max(max, `At most ${max} characters`);
 
@@ -62,16 +83,9 @@ export function toolSpecs(tools: readonly Tool[]): ToolSpec[] {
   });
 }
 
-/**
- * Control characters (except newline and tab), lone surrogates and bidirectional overrides, which
- * have no place in a venue name or a note and are a favourite of prompt injection.
- */
-const UNWANTED =
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: they are what is being removed.
-  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
+/** Control characters (but line breaks and tabs) and direction overrides go: see stripInvisible. */
 export function stripControl(value: string): string {
-  return value.replace(UNWANTED, '');
+  return stripInvisible(value);
 }
 
 /** Every string in a value, at any depth, without control characters. Depth and size are capped. */

@@ -10,20 +10,22 @@ const SPACING = /[\t\n\v\f\r\u0085\u2028\u2029]/g;
  * Other control characters, and the bidirectional embeddings, overrides and isolates that can make
  * text read differently from what it says. Joiners (U+200D) stay: emoji sequences need them.
  */
-const INVISIBLE = /[\p{Cc}\u200E\u200F\u202A-\u202E\u2066-\u2069]/gu;
+const INVISIBLE_BUT_SPACING = /(?![\t\n\v\f\r\u0085])[\p{Cc}\u200E\u200F\u202A-\u202E\u2066-\u2069]/gu;
 
 /**
- * One clean line: well-formed UTF-16 (PostgreSQL refuses lone surrogates), NFC, no control or
- * bidirectional characters, runs of white space as one space, trimmed.
+ * Text without what can hide or reorder it: well-formed UTF-16 (PostgreSQL refuses lone
+ * surrogates, which become U+FFFD), no control characters but line breaks and tabs, no
+ * bidirectional embeddings, overrides or isolates. What the model sends a tool goes through this.
+ */
+export function stripInvisible(value: string): string {
+  return value.toWellFormed().replace(INVISIBLE_BUT_SPACING, '');
+}
+
+/**
+ * One clean line: stripInvisible, NFC, line breaks and runs of white space as one space, trimmed.
  */
 export function cleanText(value: string): string {
-  return value
-    .toWellFormed()
-    .normalize('NFC')
-    .replace(SPACING, ' ')
-    .replace(INVISIBLE, '')
-    .replace(/\s+/gu, ' ')
-    .trim();
+  return stripInvisible(value).normalize('NFC').replace(SPACING, ' ').replace(/\s+/gu, ' ').trim();
 }
 
 /**

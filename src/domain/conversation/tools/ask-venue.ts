@@ -8,9 +8,9 @@ import { z } from 'zod';
 import type { Mailer } from '../../../integrations/mail/mailer.ts';
 import type { Db } from '../../../platform/db.ts';
 import type { RateLimiter } from '../../../platform/rate-limit.ts';
-import { createAccess, MANAGERS } from '../../organizations/access.ts';
+import { MANAGERS } from '../../organizations/access.ts';
 import { requireVenue } from '../../venues/venues.ts';
-import { defineTool, ToolRefusal, text } from '../tools.ts';
+import { defineTool, personAccess, ToolRefusal, text } from '../tools.ts';
 
 export const QUESTIONS_PER_HOUR = 5;
 
@@ -26,11 +26,7 @@ export function askVenueTool(deps: { db: Db; mailer: Mailer; limiter: RateLimite
     }),
     async run(input, context) {
       const { db } = deps;
-      const venue = await requireVenue(
-        db,
-        createAccess(db, { kind: 'user', userId: context.userId, isPlatformAdmin: false }),
-        input.venue_id,
-      );
+      const venue = await requireVenue(db, personAccess(db, context), input.venue_id);
       const limit = await deps.limiter.hit(`ask-venue:${context.userId}`, QUESTIONS_PER_HOUR, 3600);
       if (!limit.allowed) {
         throw new ToolRefusal(

@@ -6,10 +6,9 @@ import { z } from 'zod';
 import type { DirectionsClient } from '../../../integrations/directions/osrm.ts';
 import type { WeatherClient } from '../../../integrations/weather/open-meteo.ts';
 import type { Db } from '../../../platform/db.ts';
-import { createAccess } from '../../organizations/access.ts';
 import { requireVenue } from '../../venues/venues.ts';
 import { getDirections, getWeather, type LatLng, transportHints } from '../context-data.ts';
-import { defineTool, type ToolContext, ToolRefusal } from '../tools.ts';
+import { defineTool, personAccess, personLocation, type ToolContext, ToolRefusal } from '../tools.ts';
 
 export interface ContextToolDeps {
   db: Db;
@@ -19,26 +18,12 @@ export interface ContextToolDeps {
 
 const point = z.object({ latitude: z.number().min(-90).max(90), longitude: z.number().min(-180).max(180) });
 
-async function personLocation(db: Db, context: ToolContext): Promise<LatLng | null> {
-  const me = await db.user.findUnique({
-    where: { id: context.userId },
-    select: { latitude: true, longitude: true },
-  });
-  return me?.latitude != null && me.longitude != null
-    ? { latitude: me.latitude, longitude: me.longitude }
-    : null;
-}
-
 async function venueLocation(
   db: Db,
   context: ToolContext,
   venueId: string,
 ): Promise<LatLng & { name: string }> {
-  const venue = await requireVenue(
-    db,
-    createAccess(db, { kind: 'user', userId: context.userId, isPlatformAdmin: false }),
-    venueId,
-  );
+  const venue = await requireVenue(db, personAccess(db, context), venueId);
   if (venue.latitude == null || venue.longitude == null) {
     throw new ToolRefusal('NO_LOCATION', `${venue.name} has not said where exactly it is`);
   }

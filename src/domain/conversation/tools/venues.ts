@@ -17,11 +17,11 @@ import {
   requireBooking,
 } from '../../bookings/bookings.ts';
 import { LIVE_STATUSES } from '../../bookings/status.ts';
-import { createAccess } from '../../organizations/access.ts';
+import type { Access } from '../../organizations/access.ts';
 import { searchVenues } from '../../venues/search.ts';
 import { venueAvailability } from '../../venues/venue-availability.ts';
 import { requireVenue } from '../../venues/venues.ts';
-import { defineTool, type ToolContext, text } from '../tools.ts';
+import { defineTool, personAccess, personLocation, type ToolContext, text } from '../tools.ts';
 
 export interface VenueToolDeps {
   db: Db;
@@ -35,10 +35,6 @@ const localTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'A 24-hour time 
 const partySize = z.number().int().min(1).max(50);
 
 const CATEGORIES = ['RESTAURANT', 'BAR', 'CAFE', 'CLUB', 'PUB', 'BAKERY', 'FOOD_TRUCK', 'OTHER'] as const;
-
-function accessOf(db: Db, context: ToolContext) {
-  return createAccess(db, { kind: 'user', userId: context.userId, isPlatformAdmin: false });
-}
 
 /** A wall-clock time in a venue's zone as an instant (a time skipped by DST moves forward). */
 export function venueInstant(date: string, time: string, timeZone: string): Date {
@@ -108,17 +104,13 @@ export function venueTools(deps: VenueToolDeps) {
       if (input.latitude !== undefined && input.longitude !== undefined) {
         near = { latitude: input.latitude, longitude: input.longitude };
       } else if (input.near_me) {
-        const me = await db.user.findUnique({
-          where: { id: context.userId },
-          select: { latitude: true, longitude: true },
-        });
-        if (me?.latitude == null || me.longitude == null) {
+        near = await personLocation(db, context);
+        if (!near) {
           return {
             venues: [],
             note: 'The person’s location is unknown: ask them to share it or name an area.',
           };
         }
-        near = { latitude: me.latitude, longitude: me.longitude };
       }
       if (near) near.radiusMeters = (input.radius_km ?? 10) * 1000;
       const { hits, totalCount } = await searchVenues(
@@ -151,7 +143,7 @@ export function venueTools(deps: VenueToolDeps) {
     sideEffect: 'READ',
     input: z.object({ venue_id: venueId }),
     async run(input, context) {
-      const venue = await requireVenue(db, accessOf(db, context), input.venue_id);
+      const venue = await requireVenue(db, personAccess(db, context), input.venue_id);
       const hours = await db.openingHours.findMany({
         where: { venueId: venue.id },
         orderBy: [{ weekday: 'asc' }, { opensAt: 'asc' }],
@@ -182,7 +174,7 @@ export function venueTools(deps: VenueToolDeps) {
     sideEffect: 'READ',
     input: z.object({ venue_id: venueId, date: localDate, party_size: partySize }),
     async run(input, context) {
-      const access = accessOf(db, context);
+      const access = personAccess(db, context);
       const venue = await requireVenue(db, access, input.venue_id);
       const slots = await venueAvailability(db, access, {
         venueId: venue.id,
@@ -212,7 +204,7 @@ export function venueTools(deps: VenueToolDeps) {
       special_requests: text(500).optional(),
     }),
     async run(input, context) {
-      const access = accessOf(db, context);
+      const access = personAccess(db, context);
       const venue = await requireVenue(db, access, input.venue_id);
       const startsAt = venueInstant(input.date, input.time, venue.timeZone);
       // The same table asked for again (a retried turn, a repeated "book it") is the same booking.
@@ -242,7 +234,7 @@ export function venueTools(deps: VenueToolDeps) {
       party_size: partySize.optional(),
     }),
     async run(input, context) {
-      const access = accessOf(db, context);
+      const access = personAccess(db, context);
       const booking = await requireOwnBooking(db, access, input.booking_id, context);
       const venue = await db.venue.findUniqueOrThrow({ where: { id: booking.venueId } });
       const current = venueLocal(booking.startsAt, venue.timeZone);
@@ -266,7 +258,7 @@ export function venueTools(deps: VenueToolDeps) {
     sideEffect: 'WRITE',
     input: z.object({ booking_id: bookingId, reason: text(300).optional() }),
     async run(input, context) {
-      const access = accessOf(db, context);
+      const access = personAccess(db, context);
       const booking = await requireOwnBooking(db, access, input.booking_id, context);
       const cancelled = await cancelBooking(deps.bookings, access, {
         bookingId: booking.id,
@@ -300,12 +292,7 @@ export function venueTools(deps: VenueToolDeps) {
 }
 
 /** A booking of this person as its guest (others' bookings do not exist, as far as chat goes). */
-async function requireOwnBooking(
-  db: Db,
-  access: ReturnType<typeof createAccess>,
-  id: string,
-  context: ToolContext,
-): Promise<Booking> {
+async function requireOwnBooking(db: Db, access: Access, id: string, context: ToolContext): Promise<Booking> {
   const booking = await requireBooking(db, access, id).catch(() => null);
   if (!booking || booking.guestId !== context.userId) throw new NotFoundError('No such booking of yours');
   return booking;
