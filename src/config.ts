@@ -301,6 +301,11 @@ const envSchema = z.object({
   BOOKING_NO_SHOW_GRACE_MINUTES: positiveInt.default(30),
   BOOKING_COMPLETE_AFTER_MINUTES: positiveInt.default(60),
   BOOKING_FEEDBACK_AFTER_MINUTES: positiveInt.default(120),
+  BOOKING_MAX_PENDING_PER_VENUE: positiveInt.default(2),
+  BOOKING_MAX_PENDING_TOTAL: positiveInt.default(5),
+  BOOKING_LIMIT_PER_PERSON: positiveInt.default(20),
+  BOOKING_LIMIT_PER_API_KEY: positiveInt.default(200),
+  BOOKING_LIMIT_WINDOW_SECONDS: positiveInt.default(600),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -477,6 +482,13 @@ function shape(e: z.output<typeof envSchema>) {
       noShowGraceMinutes: e.BOOKING_NO_SHOW_GRACE_MINUTES,
       completeAfterMinutes: e.BOOKING_COMPLETE_AFTER_MINUTES,
       feedbackAfterMinutes: e.BOOKING_FEEDBACK_AFTER_MINUTES,
+      /** A person's own bookings still waiting for a venue (HELD, REQUESTED): at one venue, in all. */
+      maxPendingPerVenue: e.BOOKING_MAX_PENDING_PER_VENUE,
+      maxPendingTotal: e.BOOKING_MAX_PENDING_TOTAL,
+      /** Bookings asked for per window, counted per person and per API key. */
+      createLimitPerPerson: e.BOOKING_LIMIT_PER_PERSON,
+      createLimitPerApiKey: e.BOOKING_LIMIT_PER_API_KEY,
+      createLimitWindowSeconds: e.BOOKING_LIMIT_WINDOW_SECONDS,
     },
   };
 }

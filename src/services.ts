@@ -174,6 +174,7 @@ async function resolve(
       'neither ANTHROPIC_API_KEY nor OLLAMA_URL is set: the consumer agent answers every message with "assistant unavailable"',
     );
   }
+  const limiter = createRateLimiter(redis, logger);
   return withConversation(
     {
       config,
@@ -188,11 +189,12 @@ async function resolve(
         db: database.prisma,
         now,
         config: config.bookings,
+        limiter,
         publish: pubsub.publish,
         onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
       }),
       redis,
-      limiter: createRateLimiter(redis, logger),
+      limiter,
       mailer: createMailer(config, logger),
       keys,
       keyring,

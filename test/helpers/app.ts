@@ -97,6 +97,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   };
   const mailer = createMailer(config, logger);
   const pubsub = createPubSub(redis, logger);
+  const limiter = createRateLimiter(redis, logger);
   const services: Services = withConversation(
     {
       config,
@@ -112,10 +113,11 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
         db: database.prisma,
         now: clock.now,
         config: config.bookings,
+        limiter,
         publish: pubsub.publish,
         onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
       }),
-      limiter: createRateLimiter(redis, logger),
+      limiter,
       mailer,
       keys: await loadSigningKeys(config, logger),
       keyring: parseKeyring(generateKeyringSpec()),

@@ -6,12 +6,12 @@ import {
   requireBooking,
   transitionBooking,
 } from '../../domain/bookings/bookings.ts';
-import { IllegalTransitionError, SlotFullError } from '../../domain/bookings/errors.ts';
+import { BookingLimitError, IllegalTransitionError, SlotFullError } from '../../domain/bookings/errors.ts';
 import { type BookingChangedPayload, bookingTopics } from '../../domain/bookings/events.ts';
 import { ANY_ROLE, createAccess } from '../../domain/organizations/access.ts';
 import { organizationOfVenue } from '../../domain/venues/venues.ts';
 import type { BookingStatus as BookingStatusValue } from '../../generated/prisma/enums.ts';
-import { NotAllowedError, NotFoundError } from '../../platform/errors.ts';
+import { NotAllowedError, NotFoundError, RateLimitedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
 import { commonErrors, ErrorInterface } from './errors.ts';
@@ -52,6 +52,25 @@ builder.objectType(IllegalTransitionError, {
   fields: (t) => ({
     from: t.field({ type: BookingStatus, resolve: (e) => e.from }),
     to: t.field({ type: BookingStatus, resolve: (e) => e.to }),
+  }),
+});
+
+const BookingLimitScope = builder.enumType('BookingLimitScope', {
+  values: {
+    VENUE: { description: 'Your bookings waiting at this venue.' },
+    TOTAL: { description: 'Your bookings waiting at every venue.' },
+  } as const,
+});
+
+builder.objectType(BookingLimitError, {
+  name: 'BookingLimitError',
+  description:
+    'You already have as many bookings waiting for a venue’s answer (HELD or REQUESTED) as one account may: `limit` of them, at this venue or in all (`scope`).',
+  interfaces: [ErrorInterface],
+  isTypeOf: (e) => e instanceof BookingLimitError,
+  fields: (t) => ({
+    scope: t.field({ type: BookingLimitScope, resolve: (e) => e.scope }),
+    limit: t.exposeInt('limit'),
   }),
 });
 
@@ -211,7 +230,10 @@ builder.mutationField('createBooking', (t) =>
   t.field({
     type: BookingPayload,
     description: 'Books a table at one of the venue’s free slots.',
-    errors: { types: bookingErrors, result: { name: 'CreateBookingResult' } },
+    errors: {
+      types: [...bookingErrors, BookingLimitError, RateLimitedError],
+      result: { name: 'CreateBookingResult' },
+    },
     args: { input: t.arg({ type: CreateBookingInput, required: true }) },
     authScopes: (_root, _args, ctx) => !readOnlyKey(ctx) && { authenticated: true },
     resolve: async (_root, { input }, ctx) => {

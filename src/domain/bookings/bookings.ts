@@ -2,20 +2,29 @@
  * Bookings: creating one against live capacity, moving it through the status machine, changing
  * its time or party size. Capacity is checked and the booking written while the venue's row is
  * held (`SELECT … FOR UPDATE`), so concurrent requests for the last table are served one at a
- * time and exactly one gets it.
+ * time and exactly one gets it. A person's own bookings still waiting for a venue are capped, per
+ * venue and in all, so one account cannot tie up a venue's tables; creating bookings is rate
+ * limited per person and per API key.
  */
 import { z } from 'zod';
 import type { Booking, Venue } from '../../generated/prisma/client.ts';
 import type { BookingSource, BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
-import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
+import {
+  ConflictError,
+  NotAllowedError,
+  NotFoundError,
+  RateLimitedError,
+  ValidationError,
+} from '../../platform/errors.ts';
+import type { RateLimiter } from '../../platform/rate-limit.ts';
 import { findOrCreateUserByEmail, normalizeEmail } from '../identity/email.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
 import { parseInput } from '../validation.ts';
 import { availability, type LiveBooking } from '../venues/availability.ts';
 import { PUBLIC_STATUSES } from '../venues/venues.ts';
 import type { BookingEffects } from './effects.ts';
-import { IllegalTransitionError, SlotFullError } from './errors.ts';
+import { BookingLimitError, IllegalTransitionError, SlotFullError } from './errors.ts';
 import { type BookingActorKind, canTransition, LIVE_STATUSES, nextStatuses } from './status.ts';
 
 export interface BookingDeps {
@@ -26,7 +35,23 @@ export interface BookingDeps {
   holdMinutes: number;
   /** Minutes a venue has to answer a REQUESTED booking (never past its start). */
   requestMinutes: number;
+  limiter: RateLimiter;
+  limits: BookingLimits;
 }
+
+export interface BookingLimits {
+  /** A person's own HELD and REQUESTED bookings at one venue. */
+  maxPendingPerVenue: number;
+  /** The same across every venue. */
+  maxPendingTotal: number;
+  /** Bookings asked for per window by one person, and through one API key. */
+  createPerPerson: number;
+  createPerApiKey: number;
+  createWindowSeconds: number;
+}
+
+/** Statuses of a booking still waiting for the venue's answer, which the per-person caps count. */
+const PENDING_STATUSES: readonly BookingStatus[] = ['HELD', 'REQUESTED'];
 
 const createSchema = z.object({
   venueId: z.uuid(),
@@ -46,6 +71,9 @@ export type CreateBookingInput = z.input<typeof createSchema>;
  * Books a table. A person books for themselves (REQUESTED, or HELD with `hold`, until the venue
  * confirms); the venue's team books for a guest by email and the booking is CONFIRMED at once.
  * The same `clientKey` from the same requester returns the booking it made the first time.
+ * Every new booking counts against the requester's rate limit (RateLimitedError); a person's own
+ * waiting bookings are capped per venue and in all (BookingLimitError), which a venue's team
+ * booking for a guest is not.
  */
 export async function createBooking(
   deps: BookingDeps,
@@ -73,6 +101,7 @@ export async function createBooking(
     });
     if (earlier) return sameRequestOrConflict(earlier, parsed);
   }
+  await limitCreation(deps, access);
 
   const guestId = forSomeoneElse
     ? (await findOrCreateUserByEmail(deps.db, normalizeEmail(parsed.guestEmail!, 'guestEmail'))).user.id
@@ -89,6 +118,8 @@ export async function createBooking(
 
   try {
     const booking = await deps.db.$transaction(async (tx) => {
+      // The guest's lock comes first, the venue's second, in every transaction that takes both.
+      if (!forSomeoneElse) await requireRoomInCaps(tx, deps.limits, guestId, venue.id);
       const locked = await lockVenue(tx, venue.id);
       await requireRoom(tx, locked, {
         startsAt: parsed.startsAt,
@@ -137,6 +168,45 @@ export async function createBooking(
     }
     throw error;
   }
+}
+
+/**
+ * Counts one booking request against the caller's window: per API key when a key calls (a venue's
+ * system entering phone bookings makes many), else per person.
+ */
+async function limitCreation(deps: BookingDeps, access: Access): Promise<void> {
+  const { actor } = access;
+  if (actor.kind === 'anonymous') return;
+  const limits = deps.limits;
+  const [key, max] =
+    actor.kind === 'apiKey'
+      ? [`booking:create:key:${actor.apiKeyId}`, limits.createPerApiKey]
+      : [`booking:create:user:${actor.userId}`, limits.createPerPerson];
+  const result = await deps.limiter.hit(key, max, limits.createWindowSeconds);
+  if (!result.allowed) {
+    throw new RateLimitedError(
+      `Too many bookings asked for in a short time: try again in ${result.retryAfterSeconds} seconds`,
+      result.retryAfterSeconds,
+    );
+  }
+}
+
+/**
+ * Refuses a booking that would give the guest more waiting bookings than allowed. The count and
+ * the insert that follows happen while this transaction holds an advisory lock keyed by the guest,
+ * so concurrent requests of one person (each locking a different venue) are counted one at a time.
+ */
+async function requireRoomInCaps(tx: Tx, limits: BookingLimits, guestId: string, venueId: string) {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`booking-guest:${guestId}`}, 0))`;
+  const waiting = await tx.booking.groupBy({
+    by: ['venueId'],
+    where: { guestId, status: { in: [...PENDING_STATUSES] } },
+    _count: { _all: true },
+  });
+  const here = waiting.find((w) => w.venueId === venueId)?._count._all ?? 0;
+  const total = waiting.reduce((sum, w) => sum + w._count._all, 0);
+  if (here >= limits.maxPendingPerVenue) throw new BookingLimitError('VENUE', limits.maxPendingPerVenue);
+  if (total >= limits.maxPendingTotal) throw new BookingLimitError('TOTAL', limits.maxPendingTotal);
 }
 
 function sameRequestOrConflict(

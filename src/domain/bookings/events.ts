@@ -6,6 +6,7 @@
 import type { Config } from '../../config.ts';
 import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Db } from '../../platform/db.ts';
+import type { RateLimiter } from '../../platform/rate-limit.ts';
 import type { BookingDeps } from './bookings.ts';
 import { type BookingEvent, createBookingEffects } from './effects.ts';
 
@@ -38,6 +39,7 @@ export function createBookingDeps(options: {
   db: Db;
   now: () => Date;
   config: Config['bookings'];
+  limiter: RateLimiter;
   publish: (topic: string, payload: unknown) => Promise<void>;
   onPublishError: (error: unknown) => void;
 }): BookingDeps {
@@ -47,6 +49,14 @@ export function createBookingDeps(options: {
     now,
     holdMinutes: config.holdMinutes,
     requestMinutes: config.requestMinutes,
+    limiter: options.limiter,
+    limits: {
+      maxPendingPerVenue: config.maxPendingPerVenue,
+      maxPendingTotal: config.maxPendingTotal,
+      createPerPerson: config.createLimitPerPerson,
+      createPerApiKey: config.createLimitPerApiKey,
+      createWindowSeconds: config.createLimitWindowSeconds,
+    },
     effects: createBookingEffects({
       now,
       timings: config,
