@@ -3,16 +3,17 @@
  * changed, order replaced).
  *
  * Verify, apply, answer. The signature is in the body (see integrations/lalamove/webhook.ts) and
- * is checked over the raw bytes before anything else; a missing or wrong one is a 401 and nothing
- * changes. A verified event updates one order row under its lock (domain/delivery/events.ts),
- * which is as quick as recording it would be, so it is applied before the 200; an error there is
- * a 500 and Lalamove delivers again. When the URL is registered, Lalamove posts with an empty body
+ * is checked over the raw bytes before anything else; a missing or wrong one, or a signed
+ * timestamp more than five minutes from our clock, is a 401 and nothing changes. A verified event
+ * re-reads its order from Lalamove and updates one order row under its lock
+ * (domain/delivery/events.ts) before the 200; an error there (Lalamove not answering, say) is a
+ * 500 and Lalamove delivers again. When the URL is registered, Lalamove posts with an empty body
  * and needs a 200 back; that answer changes nothing.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config.ts';
 import { applyLalamoveEvent } from '../domain/delivery/events.ts';
-import { createLalamoveClient } from '../integrations/lalamove/client.ts';
+import { createLalamoveClient, LalamoveError } from '../integrations/lalamove/client.ts';
 import { verifyLalamoveWebhook } from '../integrations/lalamove/webhook.ts';
 import type { Db } from '../platform/db.ts';
 import { type RequestContext, readBody, sendJson } from '../platform/http.ts';
@@ -52,6 +53,7 @@ export function lalamoveWebhook(options: {
       apiSecret: settings.apiSecret,
       rawBody: body,
       paths: [ctx.url.pathname, publicPath],
+      now: new Date(),
     });
     if (!check.ok) {
       count('unauthorized');
@@ -67,9 +69,13 @@ export function lalamoveWebhook(options: {
       options.db,
       { eventId, eventType, data },
       {
-        lookupOrder: async (orderId) => {
-          const order = await client.getOrder(orderId);
-          return { quotationId: order.quotationId, status: order.status };
+        readOrder: async (orderId) => {
+          try {
+            return await client.getOrder(orderId);
+          } catch (error) {
+            if (error instanceof LalamoveError && error.status === 404) return null;
+            throw error;
+          }
         },
       },
     );

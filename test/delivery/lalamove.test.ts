@@ -118,8 +118,9 @@ describe('the Lalamove client', () => {
 describe('the webhook signature', () => {
   const sign = (timestamp: string, path: string, body: string, secret = API_SECRET) =>
     createHmac('sha256', secret).update(`${timestamp}\r\nPOST\r\n${path}\r\n\r\n${body}`).digest('hex');
-  const check = (rawBody: string, paths = ['/webhooks/lalamove']) =>
-    verifyLalamoveWebhook({ apiKey: API_KEY, apiSecret: API_SECRET, rawBody, paths });
+  /** The deliveries below were signed at 1764064800000; they are checked as if just received. */
+  const check = (rawBody: string, paths = ['/webhooks/lalamove'], now = 1764064800000 + 1000) =>
+    verifyLalamoveWebhook({ apiKey: API_KEY, apiSecret: API_SECRET, rawBody, paths, now: new Date(now) });
 
   it("accepts Lalamove's own bytes of data, even where another encoder escapes differently", () => {
     // A Go or Java encoder writes & as \u0026; JSON.stringify would not.
@@ -157,6 +158,38 @@ describe('the webhook signature', () => {
     expect(check(make({ signature: undefined }))).toMatchObject({ reason: 'no_signature' });
     expect(check('not json')).toMatchObject({ reason: 'not_json' });
     expect(check('[1]')).toMatchObject({ reason: 'not_json' });
+  });
+
+  it('refuses a delivery whose signed timestamp is more than five minutes from now, either way', () => {
+    const data = { order: { orderId: '1', status: 'COMPLETED' } };
+    const signedAt = (timestamp: number) =>
+      JSON.stringify({
+        apiKey: API_KEY,
+        timestamp,
+        signature: sign(String(timestamp), '/webhooks/lalamove', JSON.stringify(data)),
+        eventId: 'E3',
+        eventType: 'ORDER_STATUS_CHANGED',
+        data,
+      });
+    const now = 1764064800000;
+    const minute = 60_000;
+    // The year 2000, and just outside the window on either side.
+    expect(check(signedAt(946684800000), undefined, now)).toEqual({ ok: false, reason: 'stale_timestamp' });
+    expect(check(signedAt(now - 5 * minute - 1), undefined, now)).toMatchObject({
+      reason: 'stale_timestamp',
+    });
+    expect(check(signedAt(now + 5 * minute + 1), undefined, now)).toMatchObject({
+      reason: 'stale_timestamp',
+    });
+    // A clock a little off either way is fine.
+    expect(check(signedAt(now - 5 * minute), undefined, now).ok).toBe(true);
+    expect(check(signedAt(now + 4 * minute), undefined, now).ok).toBe(true);
+    // A timestamp that is no number at all is refused too.
+    expect(
+      check(signedAt(now).replace(`"timestamp":${now}`, '"timestamp":"soon"'), undefined, now),
+    ).toMatchObject({
+      ok: false,
+    });
   });
 
   it('finds the exact text of a member, braces and quotes inside strings included', () => {
@@ -213,6 +246,86 @@ describe('POST /webhooks/lalamove', () => {
     expect(after.updatedAt).toEqual(row.updatedAt);
     const metrics = await (await fetch(`${app.url}/metrics`)).text();
     expect(metrics).toMatch(/webhook_requests_total\{platform="lalamove",outcome="unauthorized"\} [6-9]/);
+  });
+
+  it('refuses a delivery signed with an old timestamp with 401, and changes nothing', async () => {
+    const { row, remote } = await booked();
+    fake.setStatus(remote.orderId, 'ON_GOING');
+    const event = { eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'ASSIGNING_DRIVER') };
+    const attempts = [
+      // Signed correctly, in the year 2000.
+      await fake.postWebhook(hook, { ...event, timestamp: Date.UTC(2000, 0, 1) }),
+      await fake.postWebhook(hook, { ...event, timestamp: Date.now() - 6 * 60_000 }),
+      await fake.postWebhook(hook, { ...event, timestamp: Date.now() + 6 * 60_000 }),
+    ];
+    expect(attempts.map((r) => r.status)).toEqual([401, 401, 401]);
+    const after = await stored(row.id);
+    expect(after.status).toBe('ASSIGNING_DRIVER');
+    expect(after.driver).toBeNull();
+    expect(after.updatedAt).toEqual(row.updatedAt);
+  });
+
+  it('acts on what Lalamove signed and reports, not on the eventType outside the signature', async () => {
+    const { row, remote } = await booked();
+    fake.setStatus(remote.orderId, 'ON_GOING');
+    // A status change Lalamove signed whose order also carries a price (a figure other than the
+    // order's total), sent again with its eventType swapped to an amount change.
+    const data = {
+      ...statusChanged(remote, 'ASSIGNING_DRIVER'),
+      order: {
+        ...statusChanged(remote, 'ASSIGNING_DRIVER').order,
+        price: { total: '1.00', currency: 'HKD' },
+      },
+    };
+    const swapped = await fake.postWebhook(hook, { eventType: 'ORDER_AMOUNT_CHANGED', data });
+    expect(swapped.status).toBe(200);
+    const after = await stored(row.id);
+    expect(after).toMatchObject({ status: 'ON_GOING', priceTotal: row.priceTotal, currency: row.currency });
+
+    // Swapped to a replacement: the signed data names no order it replaces, so nothing is replaced.
+    await fake.postWebhook(hook, { eventType: 'ORDER_REPLACED', data });
+    expect(await stored(row.id)).toMatchObject({
+      externalOrderId: remote.orderId,
+      status: 'ON_GOING',
+      driver: { driverId: remote.driverId },
+    });
+
+    // A real change of amount is taken, as Lalamove's order states it.
+    remote.priceBreakdown = { ...remote.priceBreakdown, total: '188.00' };
+    const amount = await fake.postWebhook(hook, {
+      eventType: 'ORDER_AMOUNT_CHANGED',
+      data: { order: { orderId: remote.orderId, price: { total: '188.00', currency: 'HKD' } } },
+    });
+    expect(amount.status).toBe(200);
+    expect((await stored(row.id)).priceTotal).toBe('188.00');
+  });
+
+  it('follows an order Lalamove replaced, from the previous order id it signed', async () => {
+    const { row, remote } = await booked();
+    fake.setStatus(remote.orderId, 'ON_GOING');
+    await fake.postWebhook(hook, {
+      eventType: 'ORDER_STATUS_CHANGED',
+      data: statusChanged(remote, 'ASSIGNING_DRIVER'),
+    });
+    expect((await stored(row.id)).status).toBe('ON_GOING');
+    const replacement = {
+      ...remote,
+      orderId: `${remote.orderId.slice(0, -1)}9`,
+      status: 'ASSIGNING_DRIVER',
+      driverId: '',
+    };
+    fake.orders.set(replacement.orderId, replacement);
+    // The label says a status change; what is signed says a replacement, and that is what counts.
+    const response = await fake.postWebhook(hook, {
+      eventType: 'ORDER_STATUS_CHANGED',
+      data: { order: { orderId: replacement.orderId }, prevOrderId: remote.orderId },
+    });
+    expect(response.status).toBe(200);
+    expect(await stored(row.id)).toMatchObject({
+      externalOrderId: replacement.orderId,
+      status: 'ASSIGNING_DRIVER',
+      driver: null,
+    });
   });
 
   it('applies a signed status change, the driver, and shows them in the status', async () => {

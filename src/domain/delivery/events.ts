@@ -1,23 +1,40 @@
 /**
  * Lalamove's webhook events applied to our orders.
  *
+ * Lalamove signs a delivery's timestamp and `data`, not its `eventType`, so the event type decides
+ * nothing here: what happens follows from the signed data (an order id; a `prevOrderId` for a
+ * replacement; a driver's details) and from Lalamove's own answer about that order. Every event
+ * about an order of ours re-reads the order from Lalamove (GET /v3/orders/{id}) and takes its
+ * status, share link, driver and price from that answer, so a delivery whose label was swapped or
+ * whose data is stale cannot put an order in a state Lalamove does not report. Driver details
+ * (name, phone, plate) come from the signed data when they are about the driver Lalamove reports.
+ *
  * Lalamove retries a delivery until it gets a 200 (for up to a day) and does not promise order,
  * so applying an event must be idempotent and must not move an order backwards. Without a table
  * of seen event ids, both come from the order's own state: a status only moves forward along
  * ASSIGNING_DRIVER → ON_GOING → PICKED_UP → a final status, and a final status is never left. A
  * redelivered or late event therefore changes nothing. (A driver who gives the order back sends it
- * from ON_GOING to ASSIGNING_DRIVER; that step back is picked up from Lalamove's GET, which
- * `deliveryStatus` treats as the truth, rather than from a webhook that may be stale.)
+ * from ON_GOING to ASSIGNING_DRIVER; that step back is picked up by `deliveryStatus`, which takes
+ * Lalamove's answer as it is, rather than here, where two deliveries' reads may finish out of order.)
  *
- * Each order is updated under its row lock, so two deliveries about one order cannot interleave.
- * An event about an order we do not know is ignored, unless an order of ours is still waiting for
- * its id (placement got no answer): then Lalamove is asked which quotation the order was booked
- * from, and a match adopts it.
+ * Each order is updated under its row lock, so two deliveries about one order cannot interleave;
+ * Lalamove is asked before the transaction, so no lock is held across the call. An event about an
+ * order we do not know is ignored without asking Lalamove, unless an order of ours is still waiting
+ * for its id (placement got no answer): then the quotation Lalamove says the order was booked from
+ * is matched against ours, and a match adopts it.
  */
 import { z } from 'zod';
 import { type DeliveryOrder, Prisma } from '../../generated/prisma/client.ts';
+import type { LalamoveOrder } from '../../integrations/lalamove/client.ts';
 import type { Db, Tx } from '../../platform/db.ts';
-import { PENDING_PREFIX, PLACEMENT_UNKNOWN, PLACING, parseDriver, TERMINAL_STATUSES } from './order.ts';
+import {
+  PENDING_PREFIX,
+  PLACEMENT_UNKNOWN,
+  PLACING,
+  parseDriver,
+  sameAmount,
+  TERMINAL_STATUSES,
+} from './order.ts';
 
 const RANK: Record<string, number> = {
   [PLACING]: 0,
@@ -34,23 +51,15 @@ const RANK: Record<string, number> = {
 const text = z.string().optional().catch(undefined);
 const eventSchema = z.object({
   eventId: z.string().catch(''),
-  eventType: z.string(),
+  /** Not covered by Lalamove's signature: logged, never acted on. */
+  eventType: z.string().catch(''),
   data: z
     .object({
       order: z
-        .object({
-          orderId: z.string().min(1),
-          status: text,
-          shareLink: text,
-          driverId: text,
-          quotationId: text,
-          price: z
-            .object({ total: text, totalPrice: text, currency: text })
-            .partial()
-            .optional()
-            .catch(undefined),
-        })
-        .optional(),
+        .object({ orderId: z.string().min(1) })
+        .catchall(z.unknown())
+        .optional()
+        .catch(undefined),
       driver: z
         .object({ driverId: z.string().min(1), name: text, phone: text, plateNumber: text })
         .optional()
@@ -64,10 +73,10 @@ export type LalamoveEvent = z.input<typeof eventSchema>;
 
 export interface ApplyOptions {
   /**
-   * Asks Lalamove about an order we do not know (GET /v3/orders/{id}); used only while an order of
-   * ours is waiting for its id.
+   * Lalamove's current answer about an order (GET /v3/orders/{id}), or null when Lalamove does not
+   * know it. Throws when Lalamove cannot be asked, so the delivery fails and is retried.
    */
-  lookupOrder?: (externalOrderId: string) => Promise<{ quotationId?: string; status: string } | null>;
+  readOrder: (externalOrderId: string) => Promise<LalamoveOrder | null>;
 }
 
 export type ApplyOutcome =
@@ -79,57 +88,55 @@ export type ApplyOutcome =
 export async function applyLalamoveEvent(
   db: Db,
   event: LalamoveEvent,
-  options: ApplyOptions = {},
+  options: ApplyOptions,
 ): Promise<ApplyOutcome> {
   const parsed = eventSchema.safeParse(event);
   if (!parsed.success) return { outcome: 'ignored', reason: 'unreadable' };
-  const { eventType, data } = parsed.data;
-  const order = data.order;
-  if (!order) return { outcome: 'ignored', reason: 'unknown_event' };
+  const { data } = parsed.data;
+  const orderId = data.order?.orderId;
+  if (!orderId) return { outcome: 'ignored', reason: 'unknown_event' };
 
-  if (eventType === 'ORDER_REPLACED') {
-    // Customer service replaced the order with a new one: ours follows the new id.
-    return replaceOrder(db, data.prevOrderId, order.orderId, order.status);
-  }
+  // Customer service replaced the order with a new one: the signed data names both.
+  if (data.prevOrderId) return replaceOrder(db, data.prevOrderId, orderId, options);
 
-  // An order of ours still waiting for its id may be this one; adopting it asks Lalamove, which
-  // happens before the transaction so no lock is held across the call.
-  const known = await db.deliveryOrder.count({ where: { externalOrderId: order.orderId } });
-  if (!known) await adopt(db, order.orderId, order.quotationId, options);
+  const known = await db.deliveryOrder.count({ where: { externalOrderId: orderId } });
+  if (!known && !(await waitingForId(db))) return { outcome: 'ignored', reason: 'unknown_order' };
+  const remote = await options.readOrder(orderId);
+  if (!remote) return { outcome: 'ignored', reason: 'unknown_order' };
+  if (!known) await adopt(db, orderId, remote);
 
   return db.$transaction(async (tx) => {
-    const current = await lockByExternalId(tx, order.orderId);
+    const current = await lockByExternalId(tx, orderId);
     if (!current) return { outcome: 'ignored', reason: 'unknown_order' } as const;
 
     const changes: Prisma.DeliveryOrderUpdateInput = {};
-    const status = order.status;
     if (
-      status &&
-      status in RANK &&
+      remote.status in RANK &&
       !TERMINAL_STATUSES.includes(current.status) &&
-      RANK[status]! > (RANK[current.status] ?? 0)
+      RANK[remote.status]! > (RANK[current.status] ?? 0)
     ) {
-      changes.status = status;
+      changes.status = remote.status;
     }
-    if (order.shareLink && order.shareLink !== current.shareLink) changes.shareLink = order.shareLink;
+    if (remote.shareLink && remote.shareLink !== current.shareLink) changes.shareLink = remote.shareLink;
     const stored = parseDriver(current.driver);
-    const reported = data.driver;
-    if (reported) {
-      const driver = {
-        driverId: reported.driverId,
-        name: reported.name ?? null,
-        phone: reported.phone ?? null,
-        plateNumber: reported.plateNumber ?? null,
-      };
-      if (JSON.stringify(driver) !== JSON.stringify(stored)) changes.driver = driver;
-    } else if (order.driverId && order.driverId !== stored?.driverId) {
-      changes.driver = { driverId: order.driverId, name: null, phone: null, plateNumber: null };
+    if (remote.driverId) {
+      const reported = data.driver?.driverId === remote.driverId ? data.driver : undefined;
+      const driver = reported
+        ? {
+            driverId: reported.driverId,
+            name: reported.name ?? null,
+            phone: reported.phone ?? null,
+            plateNumber: reported.plateNumber ?? null,
+          }
+        : stored?.driverId === remote.driverId
+          ? stored
+          : { driverId: remote.driverId, name: null, phone: null, plateNumber: null };
+      if (JSON.stringify(driver) !== JSON.stringify(stored)) changes.driver = { ...driver };
     }
-    if (eventType === 'ORDER_AMOUNT_CHANGED') {
-      const total = order.price?.total ?? order.price?.totalPrice;
-      if (total && total !== current.priceTotal) changes.priceTotal = total;
-      if (order.price?.currency && order.price.currency !== current.currency)
-        changes.currency = order.price.currency;
+    const price = remote.priceBreakdown;
+    if (price && (!sameAmount(price.total, current.priceTotal) || price.currency !== current.currency)) {
+      changes.priceTotal = price.total;
+      changes.currency = price.currency;
     }
     if (Object.keys(changes).length === 0) return { outcome: 'duplicate', orderId: current.id } as const;
     await tx.deliveryOrder.update({ where: { id: current.id }, data: changes });
@@ -143,57 +150,67 @@ async function lockByExternalId(tx: Tx, externalOrderId: string): Promise<Delive
   return row ? tx.deliveryOrder.findUnique({ where: { id: row.id } }) : null;
 }
 
-/**
- * Matches an unknown Lalamove order to one of ours still waiting for its id (placement got no
- * answer), by the quotation it was booked from. True when one was adopted.
- */
-async function adopt(
-  db: Db,
-  externalOrderId: string,
-  quotationId: string | undefined,
-  options: ApplyOptions,
-): Promise<boolean> {
+/** Whether an order of ours is still waiting for its Lalamove id (placement got no answer). */
+async function waitingForId(db: Db): Promise<boolean> {
   const waiting = await db.deliveryOrder.count({
     where: { externalOrderId: { startsWith: PENDING_PREFIX } },
   });
-  if (!waiting) return false;
-  let quotation = quotationId;
-  let status: string | undefined;
-  if (!quotation && options.lookupOrder) {
-    const found = await options.lookupOrder(externalOrderId).catch(() => null);
-    quotation = found?.quotationId;
-    status = found?.status;
-  }
-  if (!quotation) return false;
-  const known = status && status in RANK ? status : null;
+  return waiting > 0;
+}
+
+/**
+ * Matches a Lalamove order we did not know to one of ours still waiting for its id, by the
+ * quotation Lalamove says it was booked from. True when one was adopted.
+ */
+async function adopt(db: Db, externalOrderId: string, remote: LalamoveOrder): Promise<boolean> {
+  if (!remote.quotationId) return false;
+  const known = remote.status in RANK ? remote.status : null;
   const adopted = await db.$executeRaw`
     UPDATE delivery_orders o
     SET external_order_id = ${externalOrderId}, status = COALESCE(${known}::text, o.status), updated_at = now()
     FROM delivery_quotes q
-    WHERE q.id = o.quote_id AND q.external_quotation_id = ${quotation}
+    WHERE q.id = o.quote_id AND q.external_quotation_id = ${remote.quotationId}
       AND o.external_order_id LIKE ${`${PENDING_PREFIX}%`}`;
   return adopted > 0;
 }
 
+/**
+ * Follows a replacement: our order for `previous` becomes Lalamove's order `next`, in the state
+ * Lalamove reports for it. A replacement Lalamove does not know of is not followed.
+ */
 async function replaceOrder(
   db: Db,
-  previous: string | undefined,
+  previous: string,
   next: string,
-  status: string | undefined,
+  options: ApplyOptions,
 ): Promise<ApplyOutcome> {
+  const [already, old] = await Promise.all([
+    db.deliveryOrder.findUnique({ where: { externalOrderId: next }, select: { id: true } }),
+    db.deliveryOrder.count({ where: { externalOrderId: previous } }),
+  ]);
+  if (already) return { outcome: 'duplicate', orderId: already.id };
+  if (!old) return { outcome: 'ignored', reason: 'unknown_order' };
+  const remote = await options.readOrder(next);
+  if (!remote) return { outcome: 'ignored', reason: 'unknown_order' };
   return db.$transaction(async (tx) => {
-    const already = await lockByExternalId(tx, next);
-    if (already) return { outcome: 'duplicate', orderId: already.id } as const;
-    const old = previous ? await lockByExternalId(tx, previous) : null;
-    if (!old) return { outcome: 'ignored', reason: 'unknown_order' } as const;
+    const again = await lockByExternalId(tx, next);
+    if (again) return { outcome: 'duplicate', orderId: again.id } as const;
+    const current = await lockByExternalId(tx, previous);
+    if (!current) return { outcome: 'ignored', reason: 'unknown_order' } as const;
     await tx.deliveryOrder.update({
-      where: { id: old.id },
+      where: { id: current.id },
       data: {
         externalOrderId: next,
-        status: status && status in RANK ? status : 'ASSIGNING_DRIVER',
-        driver: Prisma.DbNull,
+        status: remote.status in RANK ? remote.status : 'ASSIGNING_DRIVER',
+        driver: remote.driverId
+          ? { driverId: remote.driverId, name: null, phone: null, plateNumber: null }
+          : Prisma.DbNull,
+        ...(remote.shareLink ? { shareLink: remote.shareLink } : {}),
+        ...(remote.priceBreakdown
+          ? { priceTotal: remote.priceBreakdown.total, currency: remote.priceBreakdown.currency }
+          : {}),
       },
     });
-    return { outcome: 'applied', orderId: old.id } as const;
+    return { outcome: 'applied', orderId: current.id } as const;
   });
 }

@@ -25,10 +25,13 @@
  * bytes of `data` in the body and their JavaScript re-serialisation are tried; either needs the
  * secret to produce.
  *
- * The tutorial also says a delivery is retried (10 times over 24 hours) and may arrive out of
- * order, so the timestamp is not held to a freshness window here: applying an event is idempotent
- * and never moves an order backwards (see domain/delivery/events.ts), which is what makes a replay
- * harmless.
+ * What is signed is the timestamp and `data`; `eventId` and `eventType` are not, so nothing may
+ * rest on them (domain/delivery/events.ts decides from `data` and Lalamove's own order). A signed
+ * delivery can be replayed as it is, so the timestamp must be within five minutes of our clock
+ * (either way, for clock skew): an old delivery, however well signed, is refused. Lalamove retries
+ * a failed delivery (10 times over 24 hours) and may send events out of order; a retry refused as
+ * stale loses little, because the next event re-reads the order from Lalamove, and the status
+ * shown to the person is refreshed from Lalamove whenever it is asked for.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { lalamoveSignature } from './client.ts';
@@ -45,17 +48,25 @@ export interface LalamoveWebhookBody {
 
 export type WebhookCheck =
   | { ok: true; body: LalamoveWebhookBody }
-  | { ok: false; reason: 'not_json' | 'no_signature' | 'wrong_api_key' | 'bad_signature' };
+  | {
+      ok: false;
+      reason: 'not_json' | 'no_signature' | 'wrong_api_key' | 'bad_signature' | 'stale_timestamp';
+    };
+
+/** How far a delivery's signed timestamp may be from our clock, either way. */
+export const WEBHOOK_TOLERANCE_MS = 5 * 60_000;
 
 /**
  * Verifies a delivery's raw bytes. `paths` are the paths Lalamove may have signed: the one the
- * request arrived on and, behind a proxy that rewrites it, the public URL's.
+ * request arrived on and, behind a proxy that rewrites it, the public URL's. `now` is when it
+ * arrived; its signed timestamp (milliseconds) must be within WEBHOOK_TOLERANCE_MS of it.
  */
 export function verifyLalamoveWebhook(options: {
   apiKey: string;
   apiSecret: string;
   rawBody: Buffer | string;
   paths: readonly string[];
+  now: Date;
 }): WebhookCheck {
   const text = typeof options.rawBody === 'string' ? options.rawBody : options.rawBody.toString('utf8');
   let json: unknown;
@@ -97,6 +108,11 @@ export function verifyLalamoveWebhook(options: {
     }
   }
   if (!matched) return { ok: false, reason: 'bad_signature' };
+  // Checked after the signature, so the reason tells a genuine delivery replayed late from a forgery.
+  const signedAt = /^\d{1,16}$/.test(timestamp) ? Number(timestamp) : Number.NaN;
+  if (!(Math.abs(options.now.getTime() - signedAt) <= WEBHOOK_TOLERANCE_MS)) {
+    return { ok: false, reason: 'stale_timestamp' };
+  }
   return {
     ok: true,
     body: {
