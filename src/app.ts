@@ -129,7 +129,7 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
     });
   }
 
-  const http = createHttpServer({ routes, logger, metrics, trustProxy: config.http.trustProxy });
+  const http = createHttpServer({ routes, logger, metrics, proxy: config.http.proxy });
 
   // graphql-ws on the same path, through Yoga's envelop pipeline so WebSocket operations get the
   // same plugins (limits, masking, metrics) as HTTP ones. Identity comes from `connection_init`.

@@ -6,6 +6,7 @@
  * override only what they need.
  */
 import { z } from 'zod';
+import { type ProxyTrust, parseNetworks } from './platform/client-address.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -79,6 +80,9 @@ const envSchema = z.object({
   HTTP_BODY_LIMIT_BYTES: positiveInt.default(1_000_000),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   TRUST_PROXY: bool.default(false),
+  // Behind proxies: how many of ours append to X-Forwarded-For, or their networks (CIDRs).
+  TRUST_PROXY_HOPS: positiveInt.default(1),
+  TRUSTED_PROXIES: optional(z.string()),
 
   // Services. Left unset, the product looks for them at the local defaults and falls back to an
   // embedded PostgreSQL and per-process stand-ins for Redis; set, they must answer.
@@ -329,7 +333,8 @@ function shape(e: z.output<typeof envSchema>) {
       publicUrl: e.PUBLIC_URL ?? `http://localhost:${e.PORT}`,
       bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES,
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
-      trustProxy: e.TRUST_PROXY,
+      /** Where the client address comes from (src/platform/client-address.ts). */
+      proxy: proxyTrust(e),
     },
     database: {
       /** Set when DATABASE_URL was given: then it must answer, no embedded fallback. */
@@ -481,6 +486,12 @@ function shape(e: z.output<typeof envSchema>) {
   };
 }
 
+function proxyTrust(e: z.output<typeof envSchema>): ProxyTrust {
+  if (!e.TRUST_PROXY) return { mode: 'none' };
+  if (e.TRUSTED_PROXIES) return { mode: 'networks', networks: parseNetworks(e.TRUSTED_PROXIES) };
+  return { mode: 'hops', hops: e.TRUST_PROXY_HOPS };
+}
+
 /** Parses an environment (by default `process.env`); throws ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = envSchema.safeParse(env);
@@ -503,6 +514,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (!e.SESSION_KEYS) problems.push('SESSION_KEYS: required in production to encrypt chat sessions');
     if (!e.AGENT_SECRET_KEYS)
       problems.push('AGENT_SECRET_KEYS: required in production to encrypt agent signing secrets');
+  }
+  if (e.TRUSTED_PROXIES !== undefined) {
+    if (!e.TRUST_PROXY) problems.push('TRUSTED_PROXIES: only used with TRUST_PROXY=true');
+    try {
+      parseNetworks(e.TRUSTED_PROXIES);
+    } catch (error) {
+      problems.push(`TRUSTED_PROXIES: ${(error as Error).message}`);
+    }
   }
   if ((e.LALAMOVE_API_KEY === undefined) !== (e.LALAMOVE_API_SECRET === undefined)) {
     problems.push('LALAMOVE_API_KEY, LALAMOVE_API_SECRET: set both or neither');

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { clientAddress, type ProxyTrust } from './client-address.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -80,9 +81,9 @@ export function createHttpServer(options: {
   routes: Route[];
   logger: Logger;
   metrics: Metrics;
-  trustProxy: boolean;
+  proxy: ProxyTrust;
 }): HttpServer {
-  const { routes, logger, metrics, trustProxy } = options;
+  const { routes, logger, metrics, proxy } = options;
   let inFlight = 0;
   let closing = false;
   let drained: (() => void) | null = null;
@@ -95,7 +96,7 @@ export function createHttpServer(options: {
     if (closing) res.setHeader('connection', 'close');
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = match(routes, req.method ?? 'GET', url.pathname);
-    const ip = clientIp(req, trustProxy);
+    const ip = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], proxy);
     const log = logger.child({ 'request.id': requestId });
     res.on('close', () => {
       inFlight -= 1;
@@ -168,14 +169,4 @@ function match(routes: Route[], method: string, path: string): Route | undefined
     if (r.method !== '*' && r.method !== method) return false;
     return r.path.endsWith('/*') ? path.startsWith(r.path.slice(0, -1)) : r.path === path;
   });
-}
-
-/** The caller's address; `x-forwarded-for` counts only behind a trusted proxy. */
-function clientIp(req: IncomingMessage, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = req.headers['x-forwarded-for'];
-    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
-    if (first) return first;
-  }
-  return req.socket.remoteAddress ?? 'unknown';
 }
