@@ -83,6 +83,8 @@ const envSchema = z.object({
   // Behind proxies: how many of ours append to X-Forwarded-For, or their networks (CIDRs).
   TRUST_PROXY_HOPS: positiveInt.default(1),
   TRUSTED_PROXIES: optional(z.string()),
+  // Browser origins that may call /graphql cross-site; unset, loopback origins outside production.
+  CORS_ORIGINS: optional(z.string()),
 
   // Services. Left unset, the product looks for them at the local defaults and falls back to an
   // embedded PostgreSQL and per-process stand-ins for Redis; set, they must answer.
@@ -335,6 +337,14 @@ function shape(e: z.output<typeof envSchema>) {
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
       /** Where the client address comes from (src/platform/client-address.ts). */
       proxy: proxyTrust(e),
+      /**
+       * Origins answered with CORS headers: the listed ones, and (outside production, with none
+       * listed) any loopback origin, where a dashboard runs in development.
+       */
+      cors: {
+        origins: parseOrigins(e.CORS_ORIGINS ?? ''),
+        loopback: e.CORS_ORIGINS === undefined && !production,
+      },
     },
     database: {
       /** Set when DATABASE_URL was given: then it must answer, no embedded fallback. */
@@ -486,6 +496,21 @@ function shape(e: z.output<typeof envSchema>) {
   };
 }
 
+/** The well-formed origins of a comma-separated list (`https://host[:port]`, as browsers send them). */
+function parseOrigins(list: string): string[] {
+  return list
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => {
+      try {
+        const url = new URL(entry);
+        return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === entry;
+      } catch {
+        return false;
+      }
+    });
+}
+
 function proxyTrust(e: z.output<typeof envSchema>): ProxyTrust {
   if (!e.TRUST_PROXY) return { mode: 'none' };
   if (e.TRUSTED_PROXIES) return { mode: 'networks', networks: parseNetworks(e.TRUSTED_PROXIES) };
@@ -522,6 +547,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     } catch (error) {
       problems.push(`TRUSTED_PROXIES: ${(error as Error).message}`);
     }
+  }
+  for (const entry of e.CORS_ORIGINS?.split(',') ?? []) {
+    if (entry.trim() && parseOrigins(entry).length === 0)
+      problems.push(`CORS_ORIGINS: not an origin (scheme://host[:port], nothing after it): ${entry.trim()}`);
   }
   if ((e.LALAMOVE_API_KEY === undefined) !== (e.LALAMOVE_API_SECRET === undefined)) {
     problems.push('LALAMOVE_API_KEY, LALAMOVE_API_SECRET: set both or neither');
