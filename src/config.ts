@@ -85,6 +85,9 @@ const envSchema = z.object({
   TRUSTED_PROXIES: optional(z.string()),
   // Browser origins that may call /graphql cross-site; unset, loopback origins outside production.
   CORS_ORIGINS: optional(z.string()),
+  // Monitoring: /metrics and the readiness detail need this bearer token, or are on this port only.
+  METRICS_TOKEN: optional(z.string().min(16, 'at least 16 characters')),
+  METRICS_PORT: optional(port),
 
   // Services. Left unset, the product looks for them at the local defaults and falls back to an
   // embedded PostgreSQL and per-process stand-ins for Redis; set, they must answer.
@@ -346,6 +349,12 @@ function shape(e: z.output<typeof envSchema>) {
         loopback: e.CORS_ORIGINS === undefined && !production,
       },
     },
+    monitoring: {
+      /** Bearer token for /metrics and the readiness detail, wherever they are served. */
+      token: e.METRICS_TOKEN,
+      /** A listener of their own; the public port then serves neither. */
+      port: e.METRICS_PORT,
+    },
     database: {
       /** Set when DATABASE_URL was given: then it must answer, no embedded fallback. */
       url: e.DATABASE_URL,
@@ -539,6 +548,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (!e.SESSION_KEYS) problems.push('SESSION_KEYS: required in production to encrypt chat sessions');
     if (!e.AGENT_SECRET_KEYS)
       problems.push('AGENT_SECRET_KEYS: required in production to encrypt agent signing secrets');
+    if (e.METRICS_TOKEN === undefined && e.METRICS_PORT === undefined)
+      problems.push(
+        'METRICS_TOKEN, METRICS_PORT: set one in production, so /metrics and the readiness detail are not public',
+      );
   }
   if (e.TRUSTED_PROXIES !== undefined) {
     if (!e.TRUST_PROXY) problems.push('TRUSTED_PROXIES: only used with TRUST_PROXY=true');
@@ -548,6 +561,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push(`TRUSTED_PROXIES: ${(error as Error).message}`);
     }
   }
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT)
+    problems.push('METRICS_PORT: must differ from PORT');
   for (const entry of e.CORS_ORIGINS?.split(',') ?? []) {
     if (entry.trim() && parseOrigins(entry).length === 0)
       problems.push(`CORS_ORIGINS: not an origin (scheme://host[:port], nothing after it): ${entry.trim()}`);

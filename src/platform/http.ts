@@ -4,7 +4,7 @@
  * signatures are computed over the exact bytes. Shutdown stops accepting, lets in-flight requests
  * finish, then closes idle keep-alive sockets.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { clientAddress, type ProxyTrust } from './client-address.ts';
@@ -169,4 +169,15 @@ function match(routes: Route[], method: string, path: string): Route | undefined
     if (r.method !== '*' && r.method !== method) return false;
     return r.path.endsWith('/*') ? path.startsWith(r.path.slice(0, -1)) : r.path === path;
   });
+}
+
+/**
+ * Whether an `Authorization` header carries `Bearer <token>`, compared in constant time (both
+ * sides hashed first, so a wrong length is simply unequal).
+ */
+export function bearerMatches(authorization: string | undefined, token: string): boolean {
+  const presented = /^Bearer +(\S+)$/i.exec(authorization ?? '')?.[1];
+  if (presented === undefined) return false;
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(presented), digest(token));
 }
