@@ -239,6 +239,14 @@ const envSchema = z.object({
   INSTAGRAM_GRAPH_API_URL: url.default('https://graph.facebook.com/v23.0'),
   INSTAGRAM_SEND_PER_SECOND: positiveInt.default(20),
   INSTAGRAM_SEND_PER_CHAT_PER_SECOND: positiveInt.default(1),
+  // Hosts Instagram images are fetched from (`*.` for subdomains): Meta's CDN, nothing else.
+  INSTAGRAM_MEDIA_HOSTS: z
+    .string()
+    .regex(
+      /^ *(\*\.)?[A-Za-z0-9.[\]:-]+ *(, *(\*\.)?[A-Za-z0-9.[\]:-]+ *)*$/,
+      'host names (or *.domain for its subdomains), comma-separated',
+    )
+    .default('*.cdninstagram.com,*.fbcdn.net,lookaside.fbsbx.com'),
   // Images people send are fetched when processed; larger ones are refused (the model's limit is 5 MB).
   MEDIA_MAX_BYTES: positiveInt.default(5 * 1024 * 1024),
 
@@ -436,6 +444,11 @@ function shape(e: z.output<typeof envSchema>) {
         accounts: e.INSTAGRAM_ACCOUNTS ?? [],
         /** The Graph API with its version: sends go to `<graphApiUrl>/me/messages`. */
         graphApiUrl: e.INSTAGRAM_GRAPH_API_URL.replace(/\/$/, ''),
+        /**
+         * Hosts image URLs may point at (`*.domain`: its subdomains). Webhook bodies name the URL,
+         * so anything else would have us fetch wherever a forged or odd attachment points.
+         */
+        mediaHosts: e.INSTAGRAM_MEDIA_HOSTS.split(',').map((host) => host.trim().toLowerCase()),
         /** Messages per second per account and per chat (the send queue's token buckets). */
         limits: {
           perAccount: e.INSTAGRAM_SEND_PER_SECOND,
