@@ -8,6 +8,7 @@ import { type DocumentNode, type ExecutionArgs, type ExecutionResult, GraphQLErr
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { authenticateCredential } from './api/auth.ts';
+import { originAllowed } from './api/cross-site.ts';
 import { graphqlHandler } from './api/http.ts';
 import { createGraphQLServer } from './api/yoga.ts';
 import { type Actor, anonymous } from './domain/identity/actor.ts';
@@ -198,6 +199,13 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
     http.onUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/graphql') {
         socket.destroy();
+        return;
+      }
+      // Browsers open WebSockets to any site without CORS, so a page elsewhere could run operations
+      // from its visitors' addresses; they always send Origin, which must then be allowed.
+      const origin = req.headers.origin;
+      if (origin !== undefined && !originAllowed(origin, config.http.cors)) {
+        socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));

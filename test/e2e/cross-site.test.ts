@@ -6,6 +6,7 @@
  * and the webhook routes, which platforms post to from servers, are left as they are.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { originAllowed } from '../../src/api/cross-site.ts';
 import { loadConfig } from '../../src/config.ts';
 import { postUpdate, textUpdate } from '../fakes/telegram.ts';
@@ -23,6 +24,33 @@ const requestCode = (email: string) =>
 async function mailedTo(app: TestApp, email: string): Promise<boolean> {
   await new Promise((resolve) => setTimeout(resolve, 300));
   return app.smtp.messages.some((m) => m.envelopeTo.includes(email));
+}
+
+/**
+ * Opens a graphql-ws socket as a page at `origin` would, and runs requestSignInCode on it: its
+ * result, or the HTTP status the upgrade was refused with.
+ */
+function wsRequestCode(app: TestApp, email: string, origin: string | undefined) {
+  return new Promise<unknown>((resolve, reject) => {
+    const socket = new WebSocket(`${app.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws', {
+      ...(origin ? { origin } : {}),
+    });
+    socket.on('unexpected-response', (_req, res) => {
+      resolve({ refused: res.statusCode });
+      socket.terminate();
+    });
+    socket.on('error', reject);
+    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init' })));
+    socket.on('message', (raw) => {
+      const message = JSON.parse(String(raw)) as { type: string; payload?: unknown };
+      if (message.type === 'connection_ack')
+        socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: requestCode(email) } }));
+      if (message.type === 'next') {
+        resolve(message.payload);
+        socket.close();
+      }
+    });
+  });
 }
 
 describe('with CORS_ORIGINS listing the dashboard', () => {
@@ -199,6 +227,20 @@ describe('with CORS_ORIGINS listing the dashboard', () => {
     const graphiql = await fetch(`${app.url}/graphql`, { headers: { accept: 'text/html' } });
     expect(graphiql.status).toBe(200);
     expect(graphiql.headers.get('content-type')).toContain('text/html');
+  });
+
+  it('refuses a WebSocket from a disallowed origin, whose page could otherwise run operations unasked', async () => {
+    const email = uniqueEmail('csrf-ws');
+    expect(await wsRequestCode(app, email, EVIL)).toEqual({ refused: 403 });
+    expect(await mailedTo(app, email)).toBe(false);
+
+    // A listed dashboard, and a client that is not a browser (no Origin), still subscribe.
+    expect(await wsRequestCode(app, uniqueEmail('csrf-ws'), DASHBOARD)).toEqual({
+      data: { requestSignInCode: { __typename: 'RequestSignInCodePayload' } },
+    });
+    expect(await wsRequestCode(app, uniqueEmail('csrf-ws'), undefined)).toEqual({
+      data: { requestSignInCode: { __typename: 'RequestSignInCodePayload' } },
+    });
   });
 
   it('leaves the webhook routes as they were: server-to-server posts, any content type or origin', async () => {
