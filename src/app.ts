@@ -12,6 +12,7 @@ import { originAllowed } from './api/cross-site.ts';
 import { graphqlHandler } from './api/http.ts';
 import { createGraphQLServer } from './api/yoga.ts';
 import { type Actor, anonymous } from './domain/identity/actor.ts';
+import { clientAddress } from './platform/client-address.ts';
 import { AuthenticationError } from './platform/errors.ts';
 import { bearerMatches, createHttpServer, type Route, sendJson } from './platform/http.ts';
 import { createMetrics, type Metrics } from './platform/metrics.ts';
@@ -167,7 +168,11 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
           socket: extra.request.socket,
           params,
           requestId: crypto.randomUUID(),
-          ip: extra.request.socket.remoteAddress ?? 'unknown',
+          ip: clientAddress(
+            extra.request.socket.remoteAddress,
+            extra.request.headers['x-forwarded-for'],
+            config.http.proxy,
+          ),
           actor: extra.actor,
           logger,
         });

@@ -6,6 +6,7 @@
  * A client that rotates a spoofed leftmost entry still meets the limits of its real address.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { startTestApp, type TestApp, uniqueEmail, uniqueIp } from '../helpers/app.ts';
 
 const LIMIT = 20;
@@ -55,6 +56,50 @@ describe('TRUST_PROXY=true behind one proxy (TRUST_PROXY_HOPS defaults to 1)', (
     // Refused requests sent nothing.
     const mailed = new Set(app.smtp.messages.flatMap((m) => m.envelopeTo));
     expect(emails.filter((e) => mailed.has(e))).toEqual(emails.slice(0, LIMIT));
+  });
+});
+
+/** Runs requestSignInCode over graphql-ws, the upgrade sent with `forwardedFor`; its __typename. */
+function wsRequestCode(app: TestApp, email: string, forwardedFor: string) {
+  return new Promise<string>((resolve, reject) => {
+    const socket = new WebSocket(`${app.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws', {
+      headers: { 'x-forwarded-for': forwardedFor },
+    });
+    socket.on('error', reject);
+    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init' })));
+    socket.on('message', (raw) => {
+      const message = JSON.parse(String(raw)) as {
+        type: string;
+        payload?: { data?: { requestSignInCode: { __typename: string } } };
+      };
+      if (message.type === 'connection_ack') {
+        const query = REQUEST_CODE;
+        socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query, variables: { email } } }));
+      }
+      if (message.type === 'next') {
+        resolve(message.payload?.data?.requestSignInCode.__typename ?? JSON.stringify(message.payload));
+        socket.close();
+      }
+    });
+  });
+}
+
+describe('over WebSocket, behind one proxy', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ env: { TRUST_PROXY: 'true', SIGN_IN_LIMIT_PER_IP: String(LIMIT) } });
+  });
+  afterAll(() => app?.close());
+
+  it('counts each client by the address the proxy saw, not by the proxy', async () => {
+    const client = uniqueIp();
+    const answers = await sequence(() => wsRequestCode(app, uniqueEmail('ws'), `${uniqueIp()}, ${client}`));
+    expect(answers).toEqual([
+      ...Array(LIMIT).fill('RequestSignInCodePayload'),
+      ...Array(ATTEMPTS - LIMIT).fill('RateLimitedError'),
+    ]);
+    // Another client behind the same proxy has its own allowance.
+    expect(await wsRequestCode(app, uniqueEmail('ws'), uniqueIp())).toBe('RequestSignInCodePayload');
   });
 });
 
