@@ -349,11 +349,15 @@ function shape(e: z.output<typeof envSchema>) {
       /** Where the client address comes from (src/platform/client-address.ts). */
       proxy: proxyTrust(e),
       /**
-       * Origins answered with CORS headers: the listed ones, and (outside production, with none
-       * listed) any loopback origin, where a dashboard runs in development.
+       * Origins answered with CORS headers: the listed ones and our own (PUBLIC_URL's, where
+       * GraphiQL runs), and (outside production, with none listed) any loopback origin, where a
+       * dashboard runs in development.
        */
       cors: {
-        origins: parseOrigins(e.CORS_ORIGINS ?? ''),
+        origins: [
+          ...parseOrigins(e.CORS_ORIGINS ?? ''),
+          new URL(e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).origin,
+        ],
         loopback: e.CORS_ORIGINS === undefined && !production,
       },
     },

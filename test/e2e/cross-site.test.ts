@@ -298,6 +298,10 @@ describe('CORS_ORIGINS', () => {
     const listed = loadConfig({ ...production, CORS_ORIGINS: DASHBOARD }).http.cors;
     expect(originAllowed(DASHBOARD, listed)).toBe(true);
     expect(originAllowed('http://localhost:5173', listed)).toBe(false);
+    // The server's own origin is not cross-site.
+    const own = loadConfig({ ...production, PUBLIC_URL: 'https://api.agnt.example' }).http.cors;
+    expect(originAllowed('https://api.agnt.example', own)).toBe(true);
+    expect(originAllowed(DASHBOARD, own)).toBe(false);
   });
 
   it('refuses an entry that is not a bare origin', () => {
