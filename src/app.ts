@@ -8,12 +8,14 @@ import { type DocumentNode, type ExecutionArgs, type ExecutionResult, GraphQLErr
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { authenticateCredential } from './api/auth.ts';
+import { originAllowed } from './api/cross-site.ts';
 import { graphqlHandler } from './api/http.ts';
 import { createGraphQLServer } from './api/yoga.ts';
 import { type Actor, anonymous } from './domain/identity/actor.ts';
+import { clientAddress } from './platform/client-address.ts';
 import { AuthenticationError } from './platform/errors.ts';
-import { createHttpServer, type Route, sendJson } from './platform/http.ts';
-import { createMetrics } from './platform/metrics.ts';
+import { bearerMatches, createHttpServer, type Route, sendJson } from './platform/http.ts';
+import { createMetrics, type Metrics } from './platform/metrics.ts';
 import { pendingMigrations } from './platform/migrate.ts';
 import type { Services } from './services.ts';
 import { INSTAGRAM_PATH, instagramWebhook } from './webhooks/instagram.ts';
@@ -35,6 +37,8 @@ export interface App {
   start(): Promise<number>;
   /** Graceful stop: stop accepting, finish in-flight work, close pools. */
   stop(): Promise<void>;
+  /** The port /metrics and the readiness detail are served on, with METRICS_PORT, once started. */
+  monitoringPort(): number | null;
   services: Services;
 }
 
@@ -52,25 +56,15 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
   const yoga = createGraphQLServer(services, metrics);
   let worker: WorkerHandle | null = null;
 
+  const { monitoring } = config;
+  const observe = { services, role, metrics, worker: () => worker };
   const routes: Route[] = [
-    { method: 'GET', path: '/healthz', handler: (_req, res) => sendJson(res, 200, { status: 'ok' }) },
-    {
-      method: 'GET',
-      path: '/readyz',
-      handler: async (_req, res) => {
-        const report = await readiness(services, role, worker);
-        sendJson(res, report.ready ? 200 : 503, report);
-      },
-    },
-    {
-      method: 'GET',
-      path: '/metrics',
-      handler: async (_req, res) => {
-        const body = await metrics.registry.metrics();
-        res.writeHead(200, { 'content-type': metrics.registry.contentType });
-        res.end(body);
-      },
-    },
+    // With a monitoring port, the public one keeps only what load balancers need.
+    ...monitoringRoutes(observe, {
+      token: monitoring.token,
+      open: monitoring.token === undefined && monitoring.port === undefined,
+      metrics: monitoring.port === undefined,
+    }),
     {
       method: 'GET',
       path: '/.well-known/jwks.json',
@@ -129,7 +123,21 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
     });
   }
 
-  const http = createHttpServer({ routes, logger, metrics, trustProxy: config.http.trustProxy });
+  const http = createHttpServer({ routes, logger, metrics, proxy: config.http.proxy });
+  const monitoringHttp =
+    monitoring.port === undefined
+      ? null
+      : createHttpServer({
+          routes: monitoringRoutes(observe, {
+            token: monitoring.token,
+            open: monitoring.token === undefined,
+            metrics: true,
+          }),
+          logger,
+          metrics,
+          proxy: config.http.proxy,
+        });
+  let monitoringPort: number | null = null;
 
   // graphql-ws on the same path, through Yoga's envelop pipeline so WebSocket operations get the
   // same plugins (limits, masking, metrics) as HTTP ones. Identity comes from `connection_init`.
@@ -160,7 +168,11 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
           socket: extra.request.socket,
           params,
           requestId: crypto.randomUUID(),
-          ip: extra.request.socket.remoteAddress ?? 'unknown',
+          ip: clientAddress(
+            extra.request.socket.remoteAddress,
+            extra.request.headers['x-forwarded-for'],
+            config.http.proxy,
+          ),
           actor: extra.actor,
           logger,
         });
@@ -194,25 +206,91 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
         socket.destroy();
         return;
       }
+      // Browsers open WebSockets to any site without CORS, so a page elsewhere could run operations
+      // from its visitors' addresses; they always send Origin, which must then be allowed.
+      const origin = req.headers.origin;
+      if (origin !== undefined && !originAllowed(origin, config.http.cors)) {
+        socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+        return;
+      }
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
     });
   }
 
   return {
     services,
+    monitoringPort: () => monitoringPort,
     async start() {
       if (role !== 'api') worker = await startWorker(services, { ...options.worker, metrics });
       const port = await http.listen(config.http.port, config.http.host);
       logger.info({ 'http.port': port, role }, `AGNT ${role} listening on port ${port}`);
+      if (monitoringHttp && monitoring.port !== undefined) {
+        monitoringPort = await monitoringHttp.listen(monitoring.port, config.http.host);
+        logger.info({ 'http.port': monitoringPort }, `metrics and readiness on port ${monitoringPort}`);
+      }
       return port;
     },
     async stop() {
       const deadline = config.http.shutdownTimeoutMs;
       await wsServer.dispose();
-      await Promise.all([http.close(deadline * 0.8), worker?.stop()]);
+      await Promise.all([http.close(deadline * 0.8), monitoringHttp?.close(deadline * 0.8), worker?.stop()]);
       stopCountingQueries();
     },
   };
+}
+
+interface Observed {
+  services: Services;
+  role: Role;
+  metrics: Metrics;
+  worker: () => WorkerHandle | null;
+}
+
+/**
+ * `/healthz` (always open), `/readyz` and, when `metrics`, `/metrics`. The readiness detail and
+ * the metrics name dependencies, errors and traffic, so unless `open` they need `token` as a
+ * bearer token; without it `/readyz` still answers its status (200 or 503), with no detail.
+ */
+function monitoringRoutes(
+  observed: Observed,
+  access: { token: string | undefined; open: boolean; metrics: boolean },
+): Route[] {
+  const trusted = (req: IncomingMessage) =>
+    access.open || (access.token !== undefined && bearerMatches(req.headers.authorization, access.token));
+  const routes: Route[] = [
+    { method: 'GET', path: '/healthz', handler: (_req, res) => sendJson(res, 200, { status: 'ok' }) },
+    {
+      method: 'GET',
+      path: '/readyz',
+      handler: async (req, res) => {
+        const report = await readiness(observed.services, observed.role, observed.worker());
+        sendJson(res, report.ready ? 200 : 503, trusted(req) ? report : { ready: report.ready });
+      },
+    },
+  ];
+  if (access.metrics) {
+    routes.push({
+      method: 'GET',
+      path: '/metrics',
+      handler: async (req, res) => {
+        if (!trusted(req)) {
+          sendJson(
+            res,
+            401,
+            { error: 'Send the metrics token as Authorization: Bearer' },
+            {
+              'www-authenticate': 'Bearer realm="metrics"',
+            },
+          );
+          return;
+        }
+        const body = await observed.metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': observed.metrics.registry.contentType });
+        res.end(body);
+      },
+    });
+  }
+  return routes;
 }
 
 async function readiness(services: Services, role: Role, worker: WorkerHandle | null) {

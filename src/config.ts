@@ -6,6 +6,7 @@
  * override only what they need.
  */
 import { z } from 'zod';
+import { type ProxyTrust, parseNetworks } from './platform/client-address.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -79,6 +80,14 @@ const envSchema = z.object({
   HTTP_BODY_LIMIT_BYTES: positiveInt.default(1_000_000),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   TRUST_PROXY: bool.default(false),
+  // Behind proxies: how many of ours append to X-Forwarded-For, or their networks (CIDRs).
+  TRUST_PROXY_HOPS: positiveInt.default(1),
+  TRUSTED_PROXIES: optional(z.string()),
+  // Browser origins that may call /graphql cross-site; unset, loopback origins outside production.
+  CORS_ORIGINS: optional(z.string()),
+  // Monitoring: /metrics and the readiness detail need this bearer token, or are on this port only.
+  METRICS_TOKEN: optional(z.string().min(16, 'at least 16 characters')),
+  METRICS_PORT: optional(port),
 
   // Services. Left unset, the product looks for them at the local defaults and falls back to an
   // embedded PostgreSQL and per-process stand-ins for Redis; set, they must answer.
@@ -230,6 +239,14 @@ const envSchema = z.object({
   INSTAGRAM_GRAPH_API_URL: url.default('https://graph.facebook.com/v23.0'),
   INSTAGRAM_SEND_PER_SECOND: positiveInt.default(20),
   INSTAGRAM_SEND_PER_CHAT_PER_SECOND: positiveInt.default(1),
+  // Hosts Instagram images are fetched from (`*.` for subdomains): Meta's CDN, nothing else.
+  INSTAGRAM_MEDIA_HOSTS: z
+    .string()
+    .regex(
+      /^ *(\*\.)?[A-Za-z0-9.[\]:-]+ *(, *(\*\.)?[A-Za-z0-9.[\]:-]+ *)*$/,
+      'host names (or *.domain for its subdomains), comma-separated',
+    )
+    .default('*.cdninstagram.com,*.fbcdn.net,lookaside.fbsbx.com'),
   // Images people send are fetched when processed; larger ones are refused (the model's limit is 5 MB).
   MEDIA_MAX_BYTES: positiveInt.default(5 * 1024 * 1024),
 
@@ -334,7 +351,26 @@ function shape(e: z.output<typeof envSchema>) {
       publicUrl: e.PUBLIC_URL ?? `http://localhost:${e.PORT}`,
       bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES,
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
-      trustProxy: e.TRUST_PROXY,
+      /** Where the client address comes from (src/platform/client-address.ts). */
+      proxy: proxyTrust(e),
+      /**
+       * Origins answered with CORS headers: the listed ones and our own (PUBLIC_URL's, where
+       * GraphiQL runs), and (outside production, with none listed) any loopback origin, where a
+       * dashboard runs in development.
+       */
+      cors: {
+        origins: [
+          ...parseOrigins(e.CORS_ORIGINS ?? ''),
+          new URL(e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).origin,
+        ],
+        loopback: e.CORS_ORIGINS === undefined && !production,
+      },
+    },
+    monitoring: {
+      /** Bearer token for /metrics and the readiness detail, wherever they are served. */
+      token: e.METRICS_TOKEN,
+      /** A listener of their own; the public port then serves neither. */
+      port: e.METRICS_PORT,
     },
     database: {
       /** Set when DATABASE_URL was given: then it must answer, no embedded fallback. */
@@ -417,6 +453,11 @@ function shape(e: z.output<typeof envSchema>) {
         accounts: e.INSTAGRAM_ACCOUNTS ?? [],
         /** The Graph API with its version: sends go to `<graphApiUrl>/me/messages`. */
         graphApiUrl: e.INSTAGRAM_GRAPH_API_URL.replace(/\/$/, ''),
+        /**
+         * Hosts image URLs may point at (`*.domain`: its subdomains). Webhook bodies name the URL,
+         * so anything else would have us fetch wherever a forged or odd attachment points.
+         */
+        mediaHosts: e.INSTAGRAM_MEDIA_HOSTS.split(',').map((host) => host.trim().toLowerCase()),
         /** Messages per second per account and per chat (the send queue's token buckets). */
         limits: {
           perAccount: e.INSTAGRAM_SEND_PER_SECOND,
@@ -493,6 +534,27 @@ function shape(e: z.output<typeof envSchema>) {
   };
 }
 
+/** The well-formed origins of a comma-separated list (`https://host[:port]`, as browsers send them). */
+function parseOrigins(list: string): string[] {
+  return list
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => {
+      try {
+        const url = new URL(entry);
+        return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === entry;
+      } catch {
+        return false;
+      }
+    });
+}
+
+function proxyTrust(e: z.output<typeof envSchema>): ProxyTrust {
+  if (!e.TRUST_PROXY) return { mode: 'none' };
+  if (e.TRUSTED_PROXIES) return { mode: 'networks', networks: parseNetworks(e.TRUSTED_PROXIES) };
+  return { mode: 'hops', hops: e.TRUST_PROXY_HOPS };
+}
+
 /** Parses an environment (by default `process.env`); throws ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = envSchema.safeParse(env);
@@ -515,6 +577,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (!e.SESSION_KEYS) problems.push('SESSION_KEYS: required in production to encrypt chat sessions');
     if (!e.AGENT_SECRET_KEYS)
       problems.push('AGENT_SECRET_KEYS: required in production to encrypt agent signing secrets');
+    if (e.METRICS_TOKEN === undefined && e.METRICS_PORT === undefined)
+      problems.push(
+        'METRICS_TOKEN, METRICS_PORT: set one in production, so /metrics and the readiness detail are not public',
+      );
+  }
+  if (e.TRUSTED_PROXIES !== undefined) {
+    if (!e.TRUST_PROXY) problems.push('TRUSTED_PROXIES: only used with TRUST_PROXY=true');
+    try {
+      parseNetworks(e.TRUSTED_PROXIES);
+    } catch (error) {
+      problems.push(`TRUSTED_PROXIES: ${(error as Error).message}`);
+    }
+  }
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT)
+    problems.push('METRICS_PORT: must differ from PORT');
+  for (const entry of e.CORS_ORIGINS?.split(',') ?? []) {
+    if (entry.trim() && parseOrigins(entry).length === 0)
+      problems.push(`CORS_ORIGINS: not an origin (scheme://host[:port], nothing after it): ${entry.trim()}`);
   }
   if ((e.LALAMOVE_API_KEY === undefined) !== (e.LALAMOVE_API_SECRET === undefined)) {
     problems.push('LALAMOVE_API_KEY, LALAMOVE_API_SECRET: set both or neither');

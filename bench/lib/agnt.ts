@@ -22,6 +22,7 @@ import { connectDatabase, type Database } from '../../src/platform/db.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { resolveServices } from '../../src/services.ts';
 import { createMigratedDatabase } from './database.ts';
+import { BENCH_METRICS_TOKEN } from './metrics.ts';
 import type { Served } from './scenario.ts';
 
 /**
@@ -80,6 +81,8 @@ export async function prepareAgnt(): Promise<PreparedAgnt> {
       AGENT_SECRET_KEYS: `bench:${randomBytes(32).toString('base64url')}`,
       // A Fernet key for chat sessions (32 bytes, url-safe base64 with its padding).
       SESSION_KEYS: `${randomBytes(32).toString('base64url')}=`,
+      // Production keeps /metrics private; the bench reads it with this token.
+      METRICS_TOKEN: BENCH_METRICS_TOKEN,
       RATE_LIMIT_PER_IP: UNLIMITED,
       RATE_LIMIT_PER_USER: UNLIMITED,
       RATE_LIMIT_PER_API_KEY: UNLIMITED,

@@ -14,6 +14,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const SQL_STATEMENTS_METRIC = 'db_queries_total';
+/**
+ * The AGNT server serves /metrics only with its METRICS_TOKEN (src/app.ts); the bench starts it
+ * with this one, on loopback. Other servers ignore the header.
+ */
+export const BENCH_METRICS_TOKEN = 'bench-metrics-token-on-loopback-only';
+export const METRICS_HEADERS = { authorization: `Bearer ${BENCH_METRICS_TOKEN}` };
 /** The server's own count of requests it answered, by route (src/platform/http.ts). */
 const HTTP_REQUESTS_METRIC = 'http_request_duration_seconds_count';
 
@@ -69,7 +75,10 @@ async function readMetrics(origin: string, path: string): Promise<string> {
   const url = new URL(path, origin);
   if (url.hostname !== '127.0.0.1')
     throw new Error(`refusing to read metrics from ${url.host}: only 127.0.0.1`);
-  const response = await fetch(url, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
+  const response = await fetch(url, {
+    headers: METRICS_HEADERS,
+    signal: AbortSignal.timeout(READ_TIMEOUT_MS),
+  });
   const text = await response.text();
   if (!response.ok) throw new Error(`GET ${path} answered ${response.status}`);
   return text;

@@ -30,7 +30,7 @@ import { TELEGRAM_PATH } from '../../src/webhooks/telegram.ts';
 import { anthropicMessage, startFakeAnthropic } from '../../test/fakes/anthropic.ts';
 import { startFakeBotApi, textUpdate } from '../../test/fakes/telegram.ts';
 import { AGNT_METRICS_PATH, type AgntParams, prepareAgnt, serveAgnt } from '../lib/agnt.ts';
-import { counterValue, SQL_STATEMENTS_METRIC } from '../lib/metrics.ts';
+import { counterValue, METRICS_HEADERS, SQL_STATEMENTS_METRIC } from '../lib/metrics.ts';
 import { defineCustomScenario } from '../lib/scenario.ts';
 import { fmt, summarize } from '../lib/stats.ts';
 
@@ -108,7 +108,10 @@ export default defineCustomScenario<AgntParams>(import.meta.url, {
         if (response.status !== 200) throw new Error(`webhook answered ${response.status}`);
       };
       const statements = async () =>
-        counterValue(await (await fetch(`${origin}${AGNT_METRICS_PATH}`)).text(), SQL_STATEMENTS_METRIC);
+        counterValue(
+          await (await fetch(`${origin}${AGNT_METRICS_PATH}`, { headers: METRICS_HEADERS })).text(),
+          SQL_STATEMENTS_METRIC,
+        );
       const replies = async () =>
         Number(
           (await client.query(`SELECT count(*) AS n FROM outbound_messages WHERE kind = 'reply'`)).rows[0].n,

@@ -55,7 +55,7 @@ import { enqueue, noopTask } from '../../src/platform/jobs.ts';
 import { AGNT_METRICS_PATH, type AgntParams, prepareAgnt, serveAgnt } from '../lib/agnt.ts';
 import { createMigratedDatabase } from '../lib/database.ts';
 import { measureCpu } from '../lib/machine.ts';
-import { counterValue } from '../lib/metrics.ts';
+import { counterValue, METRICS_HEADERS } from '../lib/metrics.ts';
 import { backendCpu, cpuBetween } from '../lib/postgres-cpu.ts';
 import { type CustomRun, defineCustomScenario, type Served, type StartedServer } from '../lib/scenario.ts';
 import { serverLoad } from '../lib/server.ts';
@@ -290,6 +290,7 @@ async function workerCounts(
 ): Promise<{ succeeded: number; failed: number }> {
   if (worker === 'agnt') {
     const response = await fetch(new URL(AGNT_METRICS_PATH, server.origin), {
+      headers: METRICS_HEADERS,
       signal: AbortSignal.timeout(5000),
     });
     const text = await response.text();

@@ -9,10 +9,32 @@ import { type RequestContext, readBody, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../services.ts';
 import { authenticate, credentialKind } from './auth.ts';
+import { applyCors, isJsonBody } from './cross-site.ts';
 import type { GraphQLServer } from './yoga.ts';
 
 export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics: Metrics) {
   return async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
+    if (applyCors(req, res, services.config.http.cors)) return;
+    // Forms (url-encoded, multipart, text/plain) are what another site can post without a
+    // preflight: refused before anything reads them, so they run nothing.
+    if (req.method === 'POST' && !isJsonBody(req.headers['content-type'])) {
+      req.resume();
+      sendJson(
+        res,
+        415,
+        {
+          errors: [
+            {
+              message: 'GraphQL requests are POSTed as application/json',
+              extensions: { code: 'UNSUPPORTED_MEDIA_TYPE' },
+            },
+          ],
+        },
+        { 'accept-post': 'application/json' },
+      );
+      return;
+    }
+
     let actor: Actor;
     try {
       actor = await authenticate(services, req.headers);

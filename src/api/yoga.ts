@@ -1,3 +1,4 @@
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { type DocumentNode, GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
 import { createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Actor } from '../domain/identity/actor.ts';
@@ -29,6 +30,8 @@ export function createGraphQLServer(services: Services, metrics: Metrics): Graph
     graphiql: config.graphql.graphiql ? { title: 'AGNT GraphQL', subscriptionsProtocol: 'WS' } : false,
     // One operation per request: batching would multiply what one rate-limited request can do.
     batching: false,
+    // CORS is answered by the HTTP route (src/api/cross-site.ts) from the configured origins.
+    cors: false,
     logging: false,
     context: ({ requestId, ip, actor, logger }) => ({
       requestId,
@@ -49,7 +52,13 @@ export function createGraphQLServer(services: Services, metrics: Metrics): Graph
         return maskError(error, message, false);
       },
     },
-    plugins: [...hardeningPlugins(config.graphql), operationMetrics(metrics), logUnexpectedErrors()],
+    plugins: [
+      // A GET query must carry `x-graphql-yoga-csrf`, which a cross-site page cannot add unasked.
+      useCSRFPrevention(),
+      ...hardeningPlugins(config.graphql),
+      operationMetrics(metrics),
+      logUnexpectedErrors(),
+    ],
   });
 }
 

@@ -68,6 +68,8 @@ export interface DownloadOptions extends MediaLimits {
   declaredType?: string | null;
   /** Statuses that mean the file is gone (expired or deleted); by default 404 and 410. */
   goneStatuses?: readonly number[];
+  /** Throws to refuse a URL (the first, and each redirect) before any request is sent to it. */
+  checkUrl?: (url: URL) => void;
 }
 
 /** GETs an image: stated limits first, then the status, the declared type and the streamed size. */
@@ -111,6 +113,7 @@ async function followRedirects(url: string, options: DownloadOptions): Promise<R
   let target = new URL(url);
   let headers = options.headers;
   for (let hop = 0; ; hop++) {
+    options.checkUrl?.(target);
     const response = await fetchMedia(
       options.platform,
       target.href,

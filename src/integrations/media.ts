@@ -43,6 +43,7 @@ export function mediaLoaders(
     loaders.INSTAGRAM = instagramMediaLoader({
       accounts: channels.instagram.accounts.map((account) => account.name),
       allowHttp: !config.production,
+      hosts: channels.instagram.mediaHosts,
       ...limits,
     });
   }

@@ -4,9 +4,10 @@
  * signatures are computed over the exact bytes. Shutdown stops accepting, lets in-flight requests
  * finish, then closes idle keep-alive sockets.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { clientAddress, type ProxyTrust } from './client-address.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -80,9 +81,9 @@ export function createHttpServer(options: {
   routes: Route[];
   logger: Logger;
   metrics: Metrics;
-  trustProxy: boolean;
+  proxy: ProxyTrust;
 }): HttpServer {
-  const { routes, logger, metrics, trustProxy } = options;
+  const { routes, logger, metrics, proxy } = options;
   let inFlight = 0;
   let closing = false;
   let drained: (() => void) | null = null;
@@ -95,7 +96,7 @@ export function createHttpServer(options: {
     if (closing) res.setHeader('connection', 'close');
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = match(routes, req.method ?? 'GET', url.pathname);
-    const ip = clientIp(req, trustProxy);
+    const ip = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], proxy);
     const log = logger.child({ 'request.id': requestId });
     res.on('close', () => {
       inFlight -= 1;
@@ -170,12 +171,13 @@ function match(routes: Route[], method: string, path: string): Route | undefined
   });
 }
 
-/** The caller's address; `x-forwarded-for` counts only behind a trusted proxy. */
-function clientIp(req: IncomingMessage, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = req.headers['x-forwarded-for'];
-    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
-    if (first) return first;
-  }
-  return req.socket.remoteAddress ?? 'unknown';
+/**
+ * Whether an `Authorization` header carries `Bearer <token>`, compared in constant time (both
+ * sides hashed first, so a wrong length is simply unequal).
+ */
+export function bearerMatches(authorization: string | undefined, token: string): boolean {
+  const presented = /^Bearer +(\S+)$/i.exec(authorization ?? '')?.[1];
+  if (presented === undefined) return false;
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(presented), digest(token));
 }

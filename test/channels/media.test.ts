@@ -5,6 +5,7 @@
  */
 import { createHash, randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
 import { acknowledge, drainChat, type InboundHandler } from '../../src/domain/channels/inbound.ts';
 import {
   imageLoader,
@@ -17,6 +18,7 @@ import {
   sniffImageType,
 } from '../../src/domain/channels/media.ts';
 import type { NormalizedMessage } from '../../src/domain/channels/normalized.ts';
+import { mediaHostAllowed } from '../../src/integrations/instagram/media.ts';
 import { mediaLoaders } from '../../src/integrations/media.ts';
 import {
   type FakeGraphApi,
@@ -94,6 +96,8 @@ beforeAll(async () => {
         },
       ]),
       INSTAGRAM_GRAPH_API_URL: `${graph.url}/v23.0`,
+      // The fake plays Meta's CDN on loopback; by default only Meta's CDN hosts are fetched from.
+      INSTAGRAM_MEDIA_HOSTS: '127.0.0.1',
     },
   });
 });
@@ -564,6 +568,71 @@ describe('Instagram images', () => {
       MediaGoneError,
       'gone',
     );
+  });
+
+  it('fetches only from the allowed hosts: another host, or a redirect to one, is refused with no request made there', async () => {
+    // The same fake under another name: a host that is not allowed.
+    const elsewhere = (url: string) => url.replace('//127.0.0.1:', '//localhost:');
+    const before = graph.downloads.length;
+    const refused = expectError(
+      await loadFrom(await sendImages([elsewhere(graph.hostImage({ bytes: jpeg() }))])),
+      MediaGoneError,
+      'gone',
+    );
+    expect(refused.message).toBe("Instagram: the image is not on Meta's CDN (localhost)");
+    expect(graph.downloads.length).toBe(before);
+
+    const redirected = graph.hostImage({
+      bytes: Buffer.alloc(0),
+      redirect: elsewhere(graph.hostImage({ bytes: jpeg() })),
+    });
+    const offCdn = expectError(await loadFrom(await sendImages([redirected])), MediaGoneError, 'gone');
+    expect(offCdn.message).toBe("Instagram: the image is not on Meta's CDN (localhost)");
+    // The allowed host answered the redirect; the other host was never asked.
+    expect(graph.downloads.length).toBe(before + 1);
+  });
+
+  it("by default fetches from Meta's CDN hosts only", async () => {
+    const config = loadConfig({
+      INSTAGRAM_ACCOUNTS: JSON.stringify([
+        {
+          name: IG_ACCOUNT,
+          accountId: IG_ACCOUNT_ID,
+          accessToken: 'EAAGtesttokenforinstagramsends01',
+          appSecret: IG_SECRET,
+          verifyToken: 'the-verify-token-for-tests',
+        },
+      ]),
+    });
+    expect(config.channels.instagram.mediaHosts).toEqual([
+      '*.cdninstagram.com',
+      '*.fbcdn.net',
+      'lookaside.fbsbx.com',
+    ]);
+    const load = mediaLoaders(config).INSTAGRAM!;
+    const before = graph.downloads.length;
+    await expect(load(IG_ACCOUNT, graph.hostImage({ bytes: jpeg() }))).rejects.toThrow(
+      "Instagram: the image is not on Meta's CDN (127.0.0.1)",
+    );
+    expect(graph.downloads.length).toBe(before);
+
+    const hosts = config.channels.instagram.mediaHosts;
+    for (const host of [
+      'lookaside.fbsbx.com',
+      'scontent-lis1-1.xx.fbcdn.net',
+      'scontent.xx.fbcdn.net',
+      'scontent-ams2-1.cdninstagram.com',
+    ])
+      expect(mediaHostAllowed(host, hosts), host).toBe(true);
+    for (const host of [
+      'fbcdn.net.evil.example',
+      'evilfbcdn.net',
+      'fbcdn.net',
+      'lookaside.fbsbx.com.evil.example',
+      'other.fbsbx.com',
+      '127.0.0.1',
+    ])
+      expect(mediaHostAllowed(host, hosts), host).toBe(false);
   });
 
   it('reports 5xx and an unreachable CDN as unavailable', async () => {

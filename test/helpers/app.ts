@@ -28,6 +28,8 @@ import { createTestRedis } from './redis.ts';
 
 export interface TestApp {
   url: string;
+  /** With METRICS_PORT: the address of the monitoring listener. */
+  monitoringUrl: string | undefined;
   services: Services;
   smtp: FakeSmtp;
   database: TestDatabase;
@@ -129,6 +131,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const app = buildApp(services, options.role ?? 'api');
   const port = await app.start();
   const url = `http://127.0.0.1:${port}`;
+  const monitoringPort = app.monitoringPort();
 
   const gql: TestApp['gql'] = async (document, variables, opts = {}) => {
     const query =
@@ -162,6 +165,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
 
   return {
     url,
+    monitoringUrl: monitoringPort === null ? undefined : `http://127.0.0.1:${monitoringPort}`,
     services,
     smtp,
     database,

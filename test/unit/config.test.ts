@@ -41,6 +41,7 @@ describe('configuration', () => {
       SMTP_URL: 'smtp://mail',
       AGENT_SECRET_KEYS: `k1:${'A'.repeat(43)}`,
       SESSION_KEYS: `${'A'.repeat(43)}=`,
+      METRICS_TOKEN: 'a-metrics-token-of-some-length',
     });
     expect(config.graphql.introspection).toBe(false);
     expect(config.graphql.graphiql).toBe(false);
@@ -54,6 +55,7 @@ describe('configuration', () => {
         SMTP_URL: 'smtp://mail',
         AGENT_SECRET_KEYS: `k1:${'A'.repeat(43)}`,
         SESSION_KEYS: `${'A'.repeat(43)}=`,
+        METRICS_TOKEN: 'a-metrics-token-of-some-length',
       }).graphql.introspection,
     ).toBe(true);
   });

@@ -156,6 +156,35 @@ describe('WhatsApp webhook', () => {
     expect(await events({ externalChatId: from })).toHaveLength(1);
   });
 
+  it('takes the 360dialog secret from X-Webhook-Secret alone, whole and exact', async () => {
+    const from = waNumber();
+    const body = webhookPayload({
+      phoneNumberId: D360.phoneNumberId,
+      messages: [messages.text({ from, text: 'elsewhere' })],
+    });
+    const url = `${app.url}/webhooks/whatsapp/${D360.name}`;
+    const elsewhere: [string, Record<string, string>][] = [
+      [url, { 'd360-api-key': D360_SECRET }],
+      [url, { authorization: `Bearer ${D360_SECRET}` }],
+      [url, { 'x-webhook-token': D360_SECRET }],
+      [`${url}?secret=${D360_SECRET}`, {}],
+      [`${url}?x-webhook-secret=${D360_SECRET}`, {}],
+      // Twice is not once: the header's copies arrive joined.
+      [url, { 'x-webhook-secret': `${D360_SECRET}, ${D360_SECRET}` }],
+      // The number's API key is not its webhook secret.
+      [url, { 'x-webhook-secret': 'd360-api-key-of-the-number' }],
+    ];
+    for (const [target, headers] of elsewhere) {
+      const res = await fetch(target, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
+      expect(res.status, `${target} ${JSON.stringify(headers)}`).toBe(401);
+    }
+    expect(await events({ externalChatId: from })).toEqual([]);
+  });
+
   it('takes a 360dialog delivery with our secret, under that number', async () => {
     const from = waNumber();
     const message = messages.text({ from, text: 'via 360dialog' });

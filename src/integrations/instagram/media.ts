@@ -3,7 +3,8 @@
  * `https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=…&signature=…`), fetched as it is, with
  * no token. Meta's CDN answers 403 or 404 once a link's signature has expired or the story is
  * gone, so both mean the image is gone. Only https links are fetched (plain http too outside
- * production, for loopback fakes).
+ * production, for loopback fakes), and only from Meta's CDN hosts (configured), redirects
+ * included: the URL comes from a webhook body, and we fetch nothing anywhere else it may point.
  */
 import {
   type ChannelMediaLoader,
@@ -17,9 +18,15 @@ export function instagramMediaLoader(
     /** The configured account names (the inbound account). */
     accounts: readonly string[];
     allowHttp: boolean;
+    /** Hosts images may come from (`*.domain`: its subdomains), as in INSTAGRAM_MEDIA_HOSTS. */
+    hosts: readonly string[];
   },
 ): ChannelMediaLoader {
   const accounts = new Set(options.accounts);
+  const checkUrl = (url: URL) => {
+    if (!mediaHostAllowed(url.hostname, options.hosts))
+      throw new MediaGoneError(`Instagram: the image is not on Meta's CDN (${url.hostname})`);
+  };
   return async (account, url) => {
     if (!accounts.has(account))
       throw new MediaUnavailableError(`no Instagram account named ${account} is configured`);
@@ -32,6 +39,21 @@ export function instagramMediaLoader(
     const schemes = options.allowHttp ? ['https:', 'http:'] : ['https:'];
     if (!schemes.includes(parsed.protocol) || parsed.username || parsed.password)
       throw new MediaGoneError('Instagram: the attachment URL is not an https link');
-    return downloadImage(parsed.href, { ...options, platform: 'Instagram', goneStatuses: [403, 404, 410] });
+    return downloadImage(parsed.href, {
+      ...options,
+      platform: 'Instagram',
+      goneStatuses: [403, 404, 410],
+      checkUrl,
+    });
   };
+}
+
+/** Whether `hostname` is one of `hosts`, or a subdomain of a `*.domain` entry (never the domain). */
+export function mediaHostAllowed(hostname: string, hosts: readonly string[]): boolean {
+  const host = hostname.toLowerCase().replace(/\.$/, '');
+  return hosts.some((pattern) =>
+    pattern.startsWith('*.')
+      ? host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1
+      : host === pattern,
+  );
 }
