@@ -71,8 +71,14 @@ export interface HttpServer {
   listen(port: number, host: string): Promise<number>;
   /** Stops accepting, waits for in-flight requests (up to `timeoutMs`), then closes every socket. */
   close(timeoutMs: number): Promise<void>;
+  /** `ip` is the client's address, found as for every other request (see clientIp). */
   onUpgrade(
-    handler: (req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => void,
+    handler: (
+      req: IncomingMessage,
+      socket: import('node:stream').Duplex,
+      head: Buffer,
+      ctx: { ip: string },
+    ) => void,
   ): void;
 }
 
@@ -158,7 +164,9 @@ export function createHttpServer(options: {
       await stopped;
     },
     onUpgrade(handler) {
-      server.on('upgrade', handler);
+      server.on('upgrade', (req, socket, head) =>
+        handler(req, socket, head, { ip: clientIp(req, trustProxy) }),
+      );
     },
   };
 }
