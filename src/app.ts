@@ -3,17 +3,10 @@
  * database and Redis of their own); `main.ts` resolves the real ones first.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { type DocumentNode, type ExecutionArgs, type ExecutionResult, GraphQLError } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
-import { authenticateCredential } from './api/auth.ts';
 import { originAllowed } from './api/cross-site.ts';
 import { graphqlHandler } from './api/http.ts';
+import { graphqlWebSocket } from './api/websocket.ts';
 import { createGraphQLServer } from './api/yoga.ts';
-import { type Actor, anonymous } from './domain/identity/actor.ts';
-import { clientAddress } from './platform/client-address.ts';
-import { AuthenticationError } from './platform/errors.ts';
 import { bearerMatches, createHttpServer, type Route, sendJson } from './platform/http.ts';
 import { createMetrics, type Metrics } from './platform/metrics.ts';
 import { pendingMigrations } from './platform/migrate.ts';
@@ -25,12 +18,6 @@ import { WHATSAPP_PATH, whatsappWebhook } from './webhooks/whatsapp.ts';
 import { startWorker, type WorkerHandle, type WorkerOptions } from './worker/runner.ts';
 
 export type Role = 'api' | 'worker' | 'all';
-
-/** Yoga's enveloped execute/subscribe, carried to graphql-ws through rootValue. */
-type EnvelopedRoot = {
-  execute: (args: ExecutionArgs) => ExecutionResult | Promise<ExecutionResult>;
-  subscribe: (args: ExecutionArgs) => ReturnType<NonNullable<Parameters<typeof useServer>[0]['subscribe']>>;
-};
 
 export interface App {
   /** Starts serving; resolves with the port the HTTP server listens on. */
@@ -139,69 +126,10 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
         });
   let monitoringPort: number | null = null;
 
-  // graphql-ws on the same path, through Yoga's envelop pipeline so WebSocket operations get the
-  // same plugins (limits, masking, metrics) as HTTP ones. Identity comes from `connection_init`.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: config.http.bodyLimitBytes });
-  const wsServer = useServer(
-    {
-      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
-      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
-      onConnect: async (ctx) => {
-        const authorization = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
-        try {
-          const actor =
-            typeof authorization === 'string' && authorization !== ''
-              ? await authenticateCredential(services, authorization)
-              : anonymous;
-          (ctx.extra as { actor?: unknown }).actor = actor;
-          return true;
-        } catch (error) {
-          if (error instanceof AuthenticationError) return false;
-          throw error;
-        }
-      },
-      onSubscribe: async (ctx, _id, params) => {
-        const extra = ctx.extra as unknown as { actor: Actor; request: IncomingMessage };
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          ...ctx,
-          req: extra.request,
-          socket: extra.request.socket,
-          params,
-          requestId: crypto.randomUUID(),
-          ip: clientAddress(
-            extra.request.socket.remoteAddress,
-            extra.request.headers['x-forwarded-for'],
-            config.http.proxy,
-          ),
-          actor: extra.actor,
-          logger,
-        });
-        let document: DocumentNode;
-        try {
-          document = parse(params.query);
-        } catch (error) {
-          // A syntax error answers this operation. Thrown, it would make graphql-ws close the
-          // whole socket (4500), ending the connection's other subscriptions with it.
-          if (error instanceof GraphQLError) return [error];
-          throw error;
-        }
-        const args = {
-          schema,
-          operationName: params.operationName,
-          document,
-          variableValues: params.variables,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
-        };
-        const errors = validate(args.schema, args.document);
-        if (errors.length) return errors;
-        return args;
-      },
-    },
-    wss,
-  );
-  if (role !== 'worker') {
-    http.onUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  // graphql-ws on the same path, held to the same limits and checks as HTTP (src/api/websocket.ts).
+  const graphqlWs = role !== 'worker' ? graphqlWebSocket(yoga, services, metrics) : null;
+  if (graphqlWs) {
+    http.onUpgrade((req, socket, head, { ip }) => {
       if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/graphql') {
         socket.destroy();
         return;
@@ -213,7 +141,7 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
         socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
         return;
       }
-      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+      graphqlWs.handleUpgrade(req, socket, head, ip);
     });
   }
 
@@ -232,7 +160,7 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
     },
     async stop() {
       const deadline = config.http.shutdownTimeoutMs;
-      await wsServer.dispose();
+      await graphqlWs?.dispose();
       await Promise.all([http.close(deadline * 0.8), monitoringHttp?.close(deadline * 0.8), worker?.stop()]);
       stopCountingQueries();
     },

@@ -106,6 +106,7 @@ const envSchema = z.object({
   GRAPHQL_MAX_TOKENS: positiveInt.default(1000),
   GRAPHQL_MAX_DIRECTIVES: positiveInt.default(10),
   GRAPHQL_MAX_CHARACTERS: positiveInt.default(15_000),
+  GRAPHQL_WS_RECHECK_MS: positiveInt.default(5000),
 
   // Identity
   JWT_ISSUER: z.string().default('https://agnt.local'),
@@ -394,6 +395,7 @@ function shape(e: z.output<typeof envSchema>) {
       maxTokens: e.GRAPHQL_MAX_TOKENS,
       maxDirectives: e.GRAPHQL_MAX_DIRECTIVES,
       maxCharacters: e.GRAPHQL_MAX_CHARACTERS,
+      wsRecheckMs: e.GRAPHQL_WS_RECHECK_MS,
       graphiql: !production,
     },
     auth: {

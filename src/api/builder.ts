@@ -53,8 +53,9 @@ export const builder = new SchemaBuilder<{
   relay: {
     clientMutationId: 'omit',
     cursorType: 'String',
-    nodeQueryOptions: { nullable: true },
-    nodesQueryOptions: { nullable: true },
+    // Replaced by src/api/schema/node.ts, which answers null for what the caller may not see.
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
   },
   scopeAuth: {
     authorizeOnSubscribe: true,

@@ -113,18 +113,20 @@ function reportedAsValidationError() {
   };
 }
 
+/**
+ * Checked where the document is parsed, before any token is read, so it holds wherever Yoga's
+ * envelop runs: HTTP requests and graphql-ws operations alike (a Yoga `onParams` hook would only
+ * see HTTP).
+ */
 function characterLimit(max: number): Plugin {
   return {
-    onParams({ params, setResult }) {
-      if (typeof params.query === 'string' && params.query.length > max) {
-        setResult({
-          errors: [
-            // `http.spec`: 400 for GraphQL-over-HTTP clients, 200 for plain JSON ones, as Yoga
-            // answers its own request errors.
-            new GraphQLError(`Syntax Error: Query Character limit of ${max} exceeded.`, {
-              extensions: { code: 'BAD_USER_INPUT', http: { status: 400, spec: true } },
-            }),
-          ],
+    onParse({ params }) {
+      const source = typeof params.source === 'string' ? params.source : params.source.body;
+      if (source.length > max) {
+        // `http.spec`: 400 for GraphQL-over-HTTP clients, 200 for plain JSON ones, as Yoga
+        // answers its own request errors.
+        throw new GraphQLError(`Syntax Error: Query Character limit of ${max} exceeded.`, {
+          extensions: { code: 'BAD_USER_INPUT', http: { status: 400, spec: true } },
         });
       }
     },

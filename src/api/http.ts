@@ -10,6 +10,7 @@ import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../services.ts';
 import { authenticate, credentialKind } from './auth.ts';
 import { applyCors, isJsonBody } from './cross-site.ts';
+import { rateLimit } from './rate-limit.ts';
 import type { GraphQLServer } from './yoga.ts';
 
 export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics: Metrics) {
@@ -127,21 +128,4 @@ async function writeBody(body: ReadableStream<Uint8Array>, res: ServerResponse, 
     reader.releaseLock();
     res.end();
   }
-}
-
-/**
- * Every request counts against its IP; signed-in requests also against their user or API key.
- * Returns the first limit exceeded, or null.
- */
-async function rateLimit(services: Services, actor: Actor, ip: string) {
-  const { limiter, config } = services;
-  const window = config.rateLimits.windowSeconds;
-  const checks: [string, string, number][] = [['ip', `ip:${ip}`, config.rateLimits.perIp]];
-  if (actor.kind === 'user') checks.push(['user', `user:${actor.userId}`, config.rateLimits.perUser]);
-  if (actor.kind === 'apiKey') checks.push(['apiKey', `key:${actor.apiKeyId}`, config.rateLimits.perApiKey]);
-  for (const [limit, key, max] of checks) {
-    const result = await limiter.hit(key, max, window);
-    if (!result.allowed) return { limit, retryAfter: result.retryAfterSeconds };
-  }
-  return null;
 }

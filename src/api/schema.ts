@@ -16,5 +16,6 @@ import './schema/booking.ts';
 import './schema/channel.ts';
 import './schema/venue-claim.ts';
 import './schema/job.ts';
+import './schema/node.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

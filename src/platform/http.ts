@@ -72,8 +72,14 @@ export interface HttpServer {
   listen(port: number, host: string): Promise<number>;
   /** Stops accepting, waits for in-flight requests (up to `timeoutMs`), then closes every socket. */
   close(timeoutMs: number): Promise<void>;
+  /** `ip` is the client's address, found as for every other request (see clientAddress). */
   onUpgrade(
-    handler: (req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => void,
+    handler: (
+      req: IncomingMessage,
+      socket: import('node:stream').Duplex,
+      head: Buffer,
+      ctx: { ip: string },
+    ) => void,
   ): void;
 }
 
@@ -159,7 +165,11 @@ export function createHttpServer(options: {
       await stopped;
     },
     onUpgrade(handler) {
-      server.on('upgrade', handler);
+      server.on('upgrade', (req, socket, head) =>
+        handler(req, socket, head, {
+          ip: clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], proxy),
+        }),
+      );
     },
   };
 }

@@ -8,6 +8,7 @@
  * - `null`: the call succeeds and the field is null (an anonymous viewer);
  * - `UNAUTHENTICATED` / `FORBIDDEN`: scope-auth refuses before the resolver runs (a GraphQL error
  *   with that `extensions.code` at `refusedAt`, the field null);
+ * - `hidden`: `node(id)` answers null with no error, as for an id that names nothing;
  * - `NotFoundError`: the mutation admits the caller, whose own memories hold no such memory.
  *
  * The rule the table pins: memories and the profile belong to the person alone. Only a person
@@ -32,6 +33,8 @@ import {
   expectRefusal,
   type Guest,
   guest,
+  HIDDEN,
+  hiddenWhereRefused,
   userOf,
   valueAt,
 } from '../helpers/authz.ts';
@@ -40,7 +43,7 @@ import {
 const CALLERS = [...ACTORS, 'GUEST'] as const;
 type Caller = (typeof CALLERS)[number];
 
-type Outcome = 'allowed' | 'null' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotFoundError';
+type Outcome = 'allowed' | 'null' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotFoundError' | typeof HIDDEN;
 
 const ForgetMemory = graphql(`
   mutation AuthzMemoriesForget($memoryId: ID!) {
@@ -319,7 +322,6 @@ const rows: Row[] = [
   {
     name: "node(id) of the guest's Memory",
     path: ['node'],
-    refusedAt: () => ['node', 'id'],
     call: (fx, token) =>
       app.gql(MemoryNode, { id: gid('Memory', fx.memoryOf[fx.guest.userId]!.id) }, { token }),
     async effect(fx, answer) {
@@ -329,7 +331,8 @@ const rows: Row[] = [
         content: fx.memoryOf[fx.guest.userId]!.content,
       });
     },
-    expected: {
+    // Nobody else learns that the memory exists.
+    expected: hiddenWhereRefused({
       OWNER: 'FORBIDDEN',
       ADMIN: 'FORBIDDEN',
       STAFF: 'FORBIDDEN',
@@ -339,7 +342,7 @@ const rows: Row[] = [
       KEY_READ: 'FORBIDDEN',
       ANONYMOUS: 'UNAUTHENTICATED',
       GUEST: 'allowed',
-    },
+    }),
   },
   ...(
     [
@@ -351,11 +354,8 @@ const rows: Row[] = [
       name: `node(id) of the STAFF member's User, its ${field}`,
       path: ['node', field],
       // Those who may see the person (colleagues, the organisation's keys, platform admins) are
-      // refused the field; the others are refused the person.
-      refusedAt: (caller) =>
-        ['OWNER', 'ADMIN', 'PLATFORM_ADMIN', 'KEY_WRITE', 'KEY_READ'].includes(caller)
-          ? ['node', field]
-          : ['node', 'id'],
+      // refused the field; for the others the person is not there at all.
+      refusedAt: () => ['node', field],
       call: (fx, token) => app.gql(document, { id: gid('User', fx.staff.userId) }, { token }),
       async effect(fx, answer) {
         expect(answer).toEqual(
@@ -368,12 +368,12 @@ const rows: Row[] = [
         OWNER: 'FORBIDDEN',
         ADMIN: 'FORBIDDEN',
         STAFF: 'allowed',
-        OTHER_OWNER: 'FORBIDDEN',
+        OTHER_OWNER: HIDDEN,
         PLATFORM_ADMIN: 'FORBIDDEN',
         KEY_WRITE: 'FORBIDDEN',
         KEY_READ: 'FORBIDDEN',
-        ANONYMOUS: 'UNAUTHENTICATED',
-        GUEST: 'FORBIDDEN',
+        ANONYMOUS: HIDDEN,
+        GUEST: HIDDEN,
       },
     }),
   ),

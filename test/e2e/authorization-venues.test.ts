@@ -8,6 +8,7 @@
  *   error): fields that are fine to ask for but not this caller's to see;
  * - `UNAUTHENTICATED` / `FORBIDDEN`: scope-auth refuses before the resolver runs (a GraphQL error
  *   with that `extensions.code`, the field null);
+ * - `hidden`: `node(id)` answers null with no error, as for a venue that does not exist;
  * - `NotAllowedError`: the mutation admits any signed-in caller and the domain says no, as a typed
  *   member of the result union.
  *
@@ -30,11 +31,13 @@ import {
   createActors,
   credentialOf,
   expectRefusal,
+  type HIDDEN,
+  hiddenWhereRefused,
   unique,
   valueAt,
 } from '../helpers/authz.ts';
 
-type Outcome = 'allowed' | 'null' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotAllowedError';
+type Outcome = 'allowed' | 'null' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotAllowedError' | typeof HIDDEN;
 
 const CreateVenue = graphql(`
   mutation AuthzVenuesCreateVenue($organizationId: ID!, $name: String!) {
@@ -243,11 +246,6 @@ interface Row {
    * subject is one field of the venue.
    */
   path: string[];
-  /**
-   * Where a scope-auth refusal is reported, when not at `path`. Scopes on a type are checked as
-   * the object's fields resolve, so `node` refusals point at `node.id`; `node` is null all the same.
-   */
-  refusedAt?: string[];
   /** Changes to the fresh fixture before the call (e.g. publish the venue). */
   prepare?: (fx: Fixture) => Promise<void>;
   call: (fx: Fixture, token: string | undefined) => Promise<GraphQLResponse<unknown>>;
@@ -606,7 +604,6 @@ const rows: Row[] = [
   {
     name: 'node(id) of a DRAFT venue',
     path: ['node'],
-    refusedAt: ['node', 'id'],
     call: (fx, token) => app.gql(VenueSummary, { id: gid('Venue', fx.venue.id) }, { token }),
     async effect(fx, answer) {
       expect(answer).toEqual({
@@ -616,8 +613,9 @@ const rows: Row[] = [
         status: 'DRAFT',
       });
     },
-    // A draft is its organisation's business: nobody else learns what it is called.
-    expected: VENUE_TEAM_READS,
+    // A draft is its organisation's business: nobody else learns what it is called, or that it
+    // exists.
+    expected: hiddenWhereRefused(VENUE_TEAM_READS),
   },
   {
     name: 'node(id) of a published venue: the public fields',
@@ -742,24 +740,22 @@ describe('the answer to a refused call', () => {
     });
   });
 
-  it("is exactly this for another organisation's owner reading a DRAFT venue", async () => {
+  it("is exactly this for another organisation's owner reading a DRAFT venue: what a missing one gets", async () => {
     const fx = await createFixture();
     const response = await app.gql(
       VenueSummary,
       { id: gid('Venue', fx.venue.id) },
       { token: fx.otherOwner.token },
     );
-    expect(response.body).toEqual({
-      data: { node: null },
-      errors: [
-        {
-          message: 'You are not allowed to do this',
-          locations: [{ line: 5, column: 5 }],
-          path: ['node', 'id'],
-          extensions: { code: 'FORBIDDEN' },
-        },
-      ],
-    });
+    expect(response.body).toEqual({ data: { node: null } });
+    const missing = await app.gql(
+      VenueSummary,
+      { id: gid('Venue', crypto.randomUUID()) },
+      {
+        token: fx.otherOwner.token,
+      },
+    );
+    expect(missing.body).toEqual(response.body);
   });
 
   it("is exactly this for a STAFF member editing the venue's agent", async () => {

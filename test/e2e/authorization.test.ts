@@ -5,6 +5,7 @@
  * - `allowed`: the call succeeds and its effect is in the database;
  * - `UNAUTHENTICATED` / `FORBIDDEN`: scope-auth refuses before the resolver runs (a top-level
  *   GraphQL error with that `extensions.code`, the field null);
+ * - `hidden`: `node(id)` answers null with no error, as for an id that names nothing;
  * - a typed error (`NotAllowedError`, `ConflictError`): the caller may call the mutation on this
  *   organisation, but a finer rule the domain enforces says no (admins cannot touch owners, the
  *   last owner stays).
@@ -27,13 +28,21 @@ import {
   apiKey,
   createActors,
   credentialOf,
+  HIDDEN,
+  hiddenWhereRefused,
   type Person,
   person,
   unique,
   userOf,
 } from '../helpers/authz.ts';
 
-type Outcome = 'allowed' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotAllowedError' | 'ConflictError';
+type Outcome =
+  | 'allowed'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NotAllowedError'
+  | 'ConflictError'
+  | typeof HIDDEN;
 
 const RequestSignInCode = graphql(`
   mutation AuthzRequestSignInCode($email: String!) {
@@ -672,7 +681,6 @@ const rows: Row[] = [
   {
     name: 'node(id) of an Organization',
     field: 'node',
-    refusedAt: ['node', 'id'],
     call: (fx, token) => app.gql(NodeById, { id: gid('Organization', fx.organizationId) }, { token }),
     async effect(fx, answer) {
       expect(answer).toMatchObject({
@@ -680,12 +688,11 @@ const rows: Row[] = [
         id: gid('Organization', fx.organizationId),
       });
     },
-    expected: READ_BY_ANY_MEMBER,
+    expected: hiddenWhereRefused(READ_BY_ANY_MEMBER),
   },
   {
     name: 'node(id) of a Membership',
     field: 'node',
-    refusedAt: ['node', 'id'],
     call: (fx, token) => app.gql(NodeById, { id: gid('Membership', fx.peerStaff.membershipId) }, { token }),
     async effect(fx, answer) {
       expect(answer).toEqual({
@@ -694,26 +701,26 @@ const rows: Row[] = [
         role: 'STAFF',
       });
     },
-    expected: READ_BY_ANY_MEMBER,
+    expected: hiddenWhereRefused(READ_BY_ANY_MEMBER),
   },
   {
     name: 'node(id) of an ApiKey',
     field: 'node',
-    refusedAt: ['node', 'id'],
     call: (fx, token) => app.gql(NodeById, { id: gid('ApiKey', fx.targetKey.id) }, { token }),
     async effect(fx, answer) {
       expect(answer).toMatchObject({ __typename: 'ApiKey', id: gid('ApiKey', fx.targetKey.id) });
     },
-    // Keys are listed and read by the organisation's managers only.
+    // Keys are listed and read by the organisation's managers only; to anyone else a key's id
+    // names nothing.
     expected: {
       OWNER: 'allowed',
       ADMIN: 'allowed',
-      STAFF: 'FORBIDDEN',
-      OTHER_OWNER: 'FORBIDDEN',
+      STAFF: HIDDEN,
+      OTHER_OWNER: HIDDEN,
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'allowed',
-      KEY_READ: 'FORBIDDEN',
-      ANONYMOUS: 'UNAUTHENTICATED',
+      KEY_READ: HIDDEN,
+      ANONYMOUS: HIDDEN,
     },
   },
 ];
@@ -737,7 +744,10 @@ describe.each(rows.map((row) => [row.name, row] as const))('%s', (_name, row) =>
         return;
       }
 
-      if (outcome === 'UNAUTHENTICATED' || outcome === 'FORBIDDEN') {
+      if (outcome === HIDDEN) {
+        expect(response.errors, body).toBeUndefined();
+        expect(response.data?.[row.field as never], body).toBeNull();
+      } else if (outcome === 'UNAUTHENTICATED' || outcome === 'FORBIDDEN') {
         expect(response.errors, body).toEqual([
           expect.objectContaining({ path: row.refusedAt ?? [row.field], extensions: { code: outcome } }),
         ]);

@@ -173,9 +173,27 @@ export function valueAt(data: unknown, path: string[]): unknown {
 }
 
 /**
+ * What `node(id)` answers a caller who may not see the object: null and no error, exactly as for
+ * an id that names nothing, so an id reveals neither that the object exists nor its type.
+ */
+export const HIDDEN = 'hidden';
+
+/** `outcomes` for a read through `node(id)`: every refusal becomes HIDDEN. */
+export function hiddenWhereRefused<C extends string, O extends string>(
+  outcomes: Record<C, O>,
+): Record<C, O | typeof HIDDEN> {
+  const mapped = {} as Record<C, O | typeof HIDDEN>;
+  for (const [caller, outcome] of Object.entries(outcomes) as [C, O][]) {
+    mapped[caller] = outcome === 'FORBIDDEN' || outcome === 'UNAUTHENTICATED' ? HIDDEN : outcome;
+  }
+  return mapped;
+}
+
+/**
  * Checks a cell that did not change anything: a field that reads null, a call refused before it
  * ran (exactly one error with the code, at `refusedAt`, and the field null — a refused non-null
- * field nulls its parent, `data` or `node`), or a typed error member of the field's result.
+ * field nulls its parent, `data` or `node`), a node hidden from the caller (HIDDEN: the top-level
+ * field null, no error), or a typed error member of the field's result.
  */
 export function expectRefusal(
   response: { data?: unknown; errors?: unknown },
@@ -183,7 +201,10 @@ export function expectRefusal(
   row: { path: string[]; refusedAt?: string[] },
   body: string,
 ): void {
-  if (outcome === 'null') {
+  if (outcome === HIDDEN) {
+    expect(response.errors, body).toBeUndefined();
+    expect(valueAt(response.data, row.path.slice(0, 1)), body).toBeNull();
+  } else if (outcome === 'null') {
     expect(response.errors, body).toBeUndefined();
     expect(valueAt(response.data, row.path), body).toBeNull();
   } else if (outcome === 'UNAUTHENTICATED' || outcome === 'FORBIDDEN') {

@@ -1,0 +1,309 @@
+/**
+ * GraphQL over WebSocket (graphql-ws) on `/graphql`, held to what an HTTP request is held to.
+ *
+ * - Operations run through Yoga's envelop (`yoga.getEnveloped()`), so they get every plugin the
+ *   HTTP path has: the document limits of hardening.ts, masking, metrics.
+ * - The connection and each operation count against the same rate limits as HTTP requests (the
+ *   client's address, and the user or API key). An operation over a limit is answered with an
+ *   error of its own (`RATE_LIMITED`, `retryAfterSeconds`) and the socket's other subscriptions
+ *   carry on; a connection over a limit is closed with 4429.
+ * - The credential sent in `connection_init` is checked again before every operation, on every
+ *   open socket every GRAPHQL_WS_RECHECK_MS, and at an access token's `exp`, so a socket does not
+ *   outlive the right to open it: 4401 when the credential no longer holds (expired, revoked,
+ *   signed out, user gone), 4403 when it holds with other rights than it was opened with (the
+ *   client connects again to work with the rights it has now). A credential that does not verify
+ *   at `connection_init` is refused with graphql-ws's own 4403.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type DocumentNode, type ExecutionArgs, type ExecutionResult, GraphQLError } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { decodeJwt } from 'jose';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { type Actor, anonymous } from '../domain/identity/actor.ts';
+import { AuthenticationError, NotAllowedError } from '../platform/errors.ts';
+import type { Metrics } from '../platform/metrics.ts';
+import type { Services } from '../services.ts';
+import { authenticateCredential, credentialKind } from './auth.ts';
+import { rateLimit } from './rate-limit.ts';
+import type { GraphQLServer } from './yoga.ts';
+
+export interface GraphQLWebSocket {
+  /** Takes over an HTTP upgrade to `/graphql`; `ip` is the client's address as HTTP sees it. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ip: string): void;
+  /** Closes every socket (1001) and stops re-checking. */
+  dispose(): Promise<void>;
+}
+
+/** Yoga's enveloped execute/subscribe, carried to graphql-ws through rootValue. */
+type EnvelopedRoot = {
+  execute: (args: ExecutionArgs) => ExecutionResult | Promise<ExecutionResult>;
+  subscribe: (args: ExecutionArgs) => ReturnType<NonNullable<Parameters<typeof useServer>[0]['subscribe']>>;
+};
+
+/** One acknowledged connection: who opened it, from where, and until when. */
+interface Session {
+  socket: WebSocket;
+  ip: string;
+  /** The `Authorization` value from `connection_init`; null for an anonymous connection. */
+  authorization: string | null;
+  actor: Actor;
+  /** An access token's `exp` in epoch ms; null for API keys and anonymous connections. */
+  expiresAt: number | null;
+  expiryTimer?: NodeJS.Timeout;
+  closed: boolean;
+}
+
+/** What graphql-ws's `ws` adapter puts in `ctx.extra`, and the session added on connect. */
+interface Extra {
+  socket: WebSocket;
+  request: IncomingMessage;
+  session?: Session;
+}
+
+/** Why a credential no longer holds, as the socket is closed for it. */
+type Refusal = { code: 4401 | 4403; reason: string };
+
+const EXPIRED = 'The access token has expired';
+/** setTimeout's longest delay; a later expiry is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Credentials re-checked at once by a sweep: the rest wait, so a sweep never floods the pool. */
+const SWEEP_CONCURRENCY = 8;
+
+export function graphqlWebSocket(
+  yoga: GraphQLServer,
+  services: Services,
+  metrics: Metrics,
+): GraphQLWebSocket {
+  const { config, logger } = services;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.http.bodyLimitBytes });
+  const addresses = new WeakMap<IncomingMessage, string>();
+  const sessions = new Set<Session>();
+
+  function close(session: Session, code: number, reason: string) {
+    drop(session);
+    let text = reason;
+    // A close reason is at most 123 bytes.
+    while (Buffer.byteLength(text) > 123) text = text.slice(0, -1);
+    session.socket.close(code, text);
+  }
+
+  function drop(session: Session) {
+    session.closed = true;
+    clearTimeout(session.expiryTimer);
+    sessions.delete(session);
+  }
+
+  /** Closes the socket at the token's `exp` on the services' clock, exactly, not at the next sweep. */
+  function watchExpiry(session: Session) {
+    if (session.expiresAt === null || session.closed) return;
+    const left = session.expiresAt - services.now().getTime();
+    if (left <= 0) {
+      close(session, 4401, EXPIRED);
+      return;
+    }
+    session.expiryTimer = setTimeout(() => watchExpiry(session), Math.min(left, MAX_TIMER_MS));
+    session.expiryTimer.unref();
+  }
+
+  /** Checks a credential again: null while it holds with the rights it was opened with. */
+  async function recheck(
+    authorization: string,
+    opened: Actor,
+    expiresAt: number | null,
+  ): Promise<Refusal | null> {
+    if (expiresAt !== null && services.now().getTime() >= expiresAt) return { code: 4401, reason: EXPIRED };
+    let actor: Actor;
+    try {
+      actor = await authenticateCredential(services, authorization);
+    } catch (error) {
+      if (error instanceof AuthenticationError) return { code: 4401, reason: error.message };
+      if (error instanceof NotAllowedError) return { code: 4403, reason: error.message };
+      throw error;
+    }
+    // Subscriptions already running were authorised as `opened`; with other rights (a platform
+    // admin no longer one, other key scopes) they must start again under the new ones.
+    if (JSON.stringify(actor) !== JSON.stringify(opened)) {
+      return { code: 4403, reason: 'Your rights changed: connect again' };
+    }
+    return null;
+  }
+
+  /** Checks the session's credential now; closes the socket and returns false if it no longer holds. */
+  async function stillValid(session: Session): Promise<boolean> {
+    if (session.authorization === null) return !session.closed;
+    const refusal = await recheck(session.authorization, session.actor, session.expiresAt);
+    if (refusal) close(session, refusal.code, refusal.reason);
+    return !session.closed;
+  }
+
+  /** Every open socket's credential, checked once per distinct credential. */
+  let sweeping = false;
+  async function sweep() {
+    if (sweeping) return;
+    sweeping = true;
+    try {
+      const byCredential = new Map<string, Session[]>();
+      for (const session of sessions) {
+        if (session.authorization === null) continue;
+        const key = `${session.authorization}\n${JSON.stringify(session.actor)}`;
+        byCredential.set(key, [...(byCredential.get(key) ?? []), session]);
+      }
+      const groups = [...byCredential.values()];
+      const next = async (): Promise<void> => {
+        const group = groups.pop();
+        if (!group) return;
+        const [first] = group as [Session];
+        try {
+          const refusal = await recheck(first.authorization!, first.actor, first.expiresAt);
+          if (refusal) for (const session of group) close(session, refusal.code, refusal.reason);
+        } catch (error) {
+          // The database or Redis did not answer: keep the sockets, and try again next sweep.
+          logger.warn({ err: error }, 'could not re-check a WebSocket credential');
+        }
+        return next();
+      };
+      await Promise.all(Array.from({ length: SWEEP_CONCURRENCY }, next));
+    } finally {
+      sweeping = false;
+    }
+  }
+  const sweeper = setInterval(() => void sweep(), config.graphql.wsRecheckMs);
+  sweeper.unref();
+
+  const server = useServer(
+    {
+      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
+      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
+      onConnect: async (ctx) => {
+        const extra = ctx.extra as unknown as Extra;
+        const ip = addresses.get(extra.request) ?? extra.request.socket.remoteAddress ?? 'unknown';
+        const given = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+        const authorization = typeof given === 'string' && given !== '' ? given : null;
+        let actor: Actor = anonymous;
+        if (authorization !== null) {
+          try {
+            actor = await authenticateCredential(services, authorization);
+          } catch (error) {
+            if (!(error instanceof AuthenticationError)) throw error;
+            metrics.authFailures.inc({ kind: credentialKind(services, { authorization }) });
+            return false;
+          }
+        }
+        // The connection is a request like any other: opening sockets in a loop is limited too.
+        const refusal = await rateLimit(services, actor, ip);
+        if (refusal) {
+          metrics.rateLimited.inc({ limit: refusal.limit });
+          extra.socket.close(4429, 'Too many requests');
+          return false;
+        }
+        if (extra.socket.readyState !== extra.socket.OPEN) return false;
+        const session: Session = {
+          socket: extra.socket,
+          ip,
+          authorization,
+          actor,
+          expiresAt: actor.kind === 'user' && authorization !== null ? tokenExpiry(authorization) : null,
+          closed: false,
+        };
+        extra.session = session;
+        sessions.add(session);
+        watchExpiry(session);
+        return !session.closed;
+      },
+      // Yoga's `http` extension (a status for HTTP answers) means nothing on a socket.
+      onError: (_ctx, _id, _payload, errors) =>
+        errors.map((error) => {
+          const { extensions, ...formatted } = error.toJSON();
+          if (!extensions || !('http' in extensions)) return error.toJSON();
+          const { http: _http, ...others } = extensions;
+          return Object.keys(others).length ? { ...formatted, extensions: others } : formatted;
+        }),
+      onClose: (ctx) => {
+        const session = (ctx.extra as unknown as Extra).session;
+        if (session) drop(session);
+      },
+      onSubscribe: async (ctx, _id, params) => {
+        const extra = ctx.extra as unknown as Extra;
+        // graphql-ws only passes operations of acknowledged connections, which all have a session.
+        const session = extra.session!;
+        if (!(await stillValid(session))) {
+          return [
+            new GraphQLError('The connection’s credential no longer holds', {
+              extensions: { code: 'UNAUTHENTICATED' },
+            }),
+          ];
+        }
+        const refusal = await rateLimit(services, session.actor, session.ip);
+        if (refusal) {
+          metrics.rateLimited.inc({ limit: refusal.limit });
+          return [
+            new GraphQLError('Too many requests', {
+              extensions: { code: 'RATE_LIMITED', retryAfterSeconds: refusal.retryAfter },
+            }),
+          ];
+        }
+        const requestId = randomUUID();
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: extra.request,
+          socket: extra.request.socket,
+          params,
+          requestId,
+          ip: session.ip,
+          actor: session.actor,
+          logger: logger.child({ 'request.id': requestId }),
+        });
+        let document: DocumentNode;
+        try {
+          document = parse(params.query);
+        } catch (error) {
+          // A refused or unparsable document answers this operation. Thrown, it would make
+          // graphql-ws close the whole socket (4500), ending the connection's other subscriptions.
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
+        const args = {
+          schema,
+          operationName: params.operationName,
+          document,
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+        const errors = validate(args.schema, args.document);
+        if (errors.length) return errors;
+        return args;
+      },
+    },
+    wss,
+  );
+
+  return {
+    handleUpgrade(req, socket, head, ip) {
+      addresses.set(req, ip);
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    },
+    async dispose() {
+      clearInterval(sweeper);
+      for (const session of sessions) drop(session);
+      await server.dispose();
+    },
+  };
+}
+
+/**
+ * The `exp` of a bearer access token that authenticateCredential has just verified, in epoch ms;
+ * null if it carries none it could be read from (it was verified, so this only reads).
+ */
+function tokenExpiry(authorization: string): number | null {
+  const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
+  if (!token) return null;
+  try {
+    const { exp } = decodeJwt(token);
+    return typeof exp === 'number' ? exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
