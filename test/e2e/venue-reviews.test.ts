@@ -176,6 +176,21 @@ const Reject = graphql(`
   }
 `);
 
+const Onboarding = graphql(`
+  query ReviewsOnboarding($id: ID!) {
+    organization(id: $id) { onboarding { next steps { key done hint } } }
+  }
+`);
+
+const ReviewClaim = graphql(`
+  mutation ReviewsReviewClaim($claimId: ID!) {
+    reviewVenueClaim(input: { claimId: $claimId, approve: true, note: "Sale contract verified" }) {
+      __typename
+      ... on Error { message }
+    }
+  }
+`);
+
 let app: TestApp;
 const tag = randomBytes(3).toString('hex');
 let admin: { userId: string; token: string };
@@ -300,7 +315,7 @@ const venueRow = (venueId: string) =>
 
 describe('a new organisation publishing a venue', () => {
   it('cannot put a lookalike of a real venue, with its email, on the network: it waits for review', async () => {
-    const { owner, venueId } = await impostorInReview();
+    const { owner, organizationId, venueId } = await impostorInReview();
     expect(await venueRow(venueId)).toMatchObject({ status: 'IN_REVIEW', publishedAt: null });
 
     // Not on the network: strangers, guests and anonymous callers neither see nor find nor book it.
@@ -333,6 +348,13 @@ describe('a new organisation publishing a venue', () => {
         ]),
         flags: null,
       },
+    });
+    const onboarding = await app.gql(Onboarding, { id: organizationId }, { token: owner.token });
+    expect(onboarding.data?.organization?.onboarding).toMatchObject({
+      next: 'published',
+      steps: expect.arrayContaining([
+        { key: 'published', done: false, hint: 'Your venue is waiting for the AGNT team to review it' },
+      ]),
     });
   });
 
@@ -654,6 +676,36 @@ describe('a live venue changing who it says it is', () => {
       email: before.email,
       status: 'CLAIMED',
     });
+  });
+
+  it('drops the change its former organisation proposed once the venue changes hands', async () => {
+    const { owner, venueId } = await liveVenue();
+    await app.gql(UpdateVenue, { input: { venueId, name: `Parting Shot ${tag}` } }, { token: owner.token });
+    const db = app.services.db;
+    const buyer = await db.organization.create({ data: { name: `Buyer ${tag}` } });
+    const claim = await db.venueClaim.create({
+      data: {
+        venueId: rawId(venueId),
+        organizationId: buyer.id,
+        requestedById: admin.userId,
+        method: 'MANUAL_REVIEW',
+        note: 'We bought the business',
+      },
+    });
+    const approved = await app.gql(
+      ReviewClaim,
+      { claimId: encodeGlobalID('VenueClaim', claim.id) },
+      { token: admin.token },
+    );
+    expect(approved.data?.reviewVenueClaim.__typename, JSON.stringify(approved.body)).toBe(
+      'VenueClaimPayload',
+    );
+    expect(await db.venueReview.findFirstOrThrow({ where: { venueId: rawId(venueId) } })).toMatchObject({
+      kind: 'CHANGE',
+      status: 'WITHDRAWN',
+      reason: 'The venue changed hands',
+    });
+    expect((await venueRow(venueId)).name).not.toBe(`Parting Shot ${tag}`);
   });
 
   it('lets a platform admin correct a live venue directly', async () => {

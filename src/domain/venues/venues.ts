@@ -215,22 +215,23 @@ export async function updateVenueProfile(
   const parsed = parseInput(z.object({ slug: slug.optional(), ...profileShape }).partial(), changes);
   const { socialHandles, ...rest } = parsed;
   const identity = pickIdentity(rest);
-  const reviewed = !access.isPlatformAdmin && venue.publishedAt !== null;
-  if (!access.isPlatformAdmin && venue.status === 'IN_REVIEW' && differsFrom(venue, identity)) {
-    throw new ConflictError(
-      'This venue is waiting for review: unpublish it to change its name, email, phone or website',
-    );
-  }
-  const direct = reviewed ? omitIdentity(rest) : rest;
+  const held = !access.isPlatformAdmin && Object.keys(identity).length > 0;
   try {
     return await db.$transaction(async (tx) => {
-      if (reviewed && Object.keys(identity).length > 0) {
-        await proposeIdentityChange(tx, venue.id, identity, access.requireUserId());
+      // Status and publication read under the lock: a publish running now either sees this
+      // change or is seen by it, so a review never shows other values than the venue's.
+      const current = held ? await lockVenue(tx, venue.id) : venue;
+      if (held && current.status === 'IN_REVIEW' && differsFrom(current, identity)) {
+        throw new ConflictError(
+          'This venue is waiting for review: unpublish it to change its name, email, phone or website',
+        );
       }
+      const reviewed = held && current.publishedAt !== null;
+      if (reviewed) await proposeIdentityChange(tx, venue.id, identity, access.requireUserId());
       return tx.venue.update({
         where: { id: venue.id },
         data: {
-          ...direct,
+          ...(reviewed ? omitIdentity(rest) : rest),
           ...(socialHandles ? { socialHandles: socialHandles as Prisma.InputJsonValue } : {}),
         },
       });
@@ -494,9 +495,13 @@ async function withdrawPublishReview(tx: Tx, venueId: string, reason: string): P
  * Holds the venue row until the transaction ends: everything that opens or decides a review takes
  * it first, so a venue's review and status change together, one writer at a time.
  */
-export async function lockVenue(tx: Tx, venueId: string): Promise<{ status: VenueStatus }> {
-  const [row] = await tx.$queryRaw<{ status: VenueStatus }[]>`
-    SELECT status::text AS status FROM venues WHERE id = ${venueId}::uuid FOR UPDATE`;
+export async function lockVenue(
+  tx: Tx,
+  venueId: string,
+): Promise<Pick<Venue, 'status' | 'publishedAt' | IdentityField>> {
+  const [row] = await tx.$queryRaw<Pick<Venue, 'status' | 'publishedAt' | IdentityField>[]>`
+    SELECT status::text AS status, published_at AS "publishedAt", name, email, phone, website
+    FROM venues WHERE id = ${venueId}::uuid FOR UPDATE`;
   if (!row) throw new NotFoundError('Venue not found');
   return row;
 }
@@ -515,7 +520,7 @@ function omitIdentity<T extends Record<string, unknown>>(fields: T): Omit<T, Ide
   return rest as Omit<T, IdentityField>;
 }
 
-function differsFrom(venue: Venue, identity: VenueIdentity): boolean {
+function differsFrom(venue: Pick<Venue, IdentityField>, identity: VenueIdentity): boolean {
   return Object.entries(identity).some(([field, value]) => venue[field as IdentityField] !== value);
 }
 
