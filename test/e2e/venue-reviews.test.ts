@@ -723,6 +723,22 @@ describe('a live venue changing who it says it is', () => {
 });
 
 describe('deciding reviews', () => {
+  it('takes one decision when two admins decide at once', async () => {
+    const { owner, venueId } = await impostorInReview();
+    const reviewId = await pendingReviewOf(venueId, owner.token);
+    const [approved, rejected] = await Promise.all([
+      app.gql(Approve, { reviewId }, { token: admin.token }),
+      app.gql(Reject, { reviewId, reason: 'Lookalike' }, { token: admin.token }),
+    ]);
+    const outcomes = [
+      approved.data?.approveVenueReview?.__typename,
+      rejected.data?.rejectVenueReview?.__typename,
+    ];
+    expect(outcomes.sort()).toEqual(['ConflictError', 'VenueReviewPayload']);
+    const review = await app.services.db.venueReview.findUniqueOrThrow({ where: { id: rawId(reviewId) } });
+    expect((await venueRow(venueId)).status).toBe(review.status === 'APPROVED' ? 'CLAIMED' : 'DRAFT');
+  });
+
   it('is for platform admins only, and a refused decision changes nothing', async () => {
     const { owner, venueId } = await impostorInReview();
     const reviewId = await pendingReviewOf(venueId, owner.token);
