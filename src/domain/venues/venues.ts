@@ -385,13 +385,17 @@ export async function publishVenue(db: Db, access: Access, input: { venueId: str
       data: { status: venue.organizationId ? 'CLAIMED' : 'LISTED', publishedAt: new Date() },
     });
   }
-  const identity = identityOf(venue);
-  const flags: ReviewFlag[] = [{ kind: 'NEW_ORGANIZATION' }, ...(await findLookalikes(db, venue, identity))];
   const requestedById = access.requireUserId();
   return db.$transaction(async (tx) => {
-    // Two publishes at once open one review: the second finds the venue no longer a draft.
+    // Two publishes at once open one review: the second finds the venue no longer a draft. The
+    // identity is read under the lock, so the review holds what the venue says.
     const locked = await lockVenue(tx, venue.id);
     if (locked.status !== 'DRAFT') return tx.venue.findUniqueOrThrow({ where: { id: venue.id } });
+    const identity = identityOf(locked);
+    const flags: ReviewFlag[] = [
+      { kind: 'NEW_ORGANIZATION' },
+      ...(await findLookalikes(tx, venue, identity)),
+    ];
     await tx.venueReview.create({
       data: {
         venueId: venue.id,
