@@ -15,6 +15,7 @@ import './schema/venue-search.ts';
 import './schema/booking.ts';
 import './schema/channel.ts';
 import './schema/venue-claim.ts';
+import './schema/venue-review.ts';
 import './schema/job.ts';
 import './schema/node.ts';
 

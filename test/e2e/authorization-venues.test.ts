@@ -34,8 +34,10 @@ import {
   type HIDDEN,
   hiddenWhereRefused,
   unique,
+  userOf,
   valueAt,
 } from '../helpers/authz.ts';
+import { trustOrganization } from '../helpers/venues.ts';
 
 type Outcome = 'allowed' | 'null' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotAllowedError' | typeof HIDDEN;
 
@@ -64,6 +66,16 @@ const UpdateVenue = graphql(`
     updateVenue(input: { venueId: $venueId, description: $description }) {
       __typename
       ... on VenuePayload { venue { id description } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const RenameVenue = graphql(`
+  mutation AuthzVenuesRenameVenue($venueId: ID!, $name: String!) {
+    updateVenue(input: { venueId: $venueId, name: $name }) {
+      __typename
+      ... on VenuePayload { venue { name pendingReview { kind changes { field from to } } } }
       ... on Error { message }
     }
   }
@@ -152,6 +164,44 @@ const SetVenueSuspended = graphql(`
   }
 `);
 
+const ApproveVenueReview = graphql(`
+  mutation AuthzVenuesApproveVenueReview($reviewId: ID!) {
+    approveVenueReview(input: { reviewId: $reviewId, note: "Checked" }) {
+      __typename
+      ... on VenueReviewPayload { review { status reason venue { status } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const RejectVenueReview = graphql(`
+  mutation AuthzVenuesRejectVenueReview($reviewId: ID!) {
+    rejectVenueReview(input: { reviewId: $reviewId, reason: "Not this venue's business" }) {
+      __typename
+      ... on VenueReviewPayload { review { status reason venue { status } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const VenueReviewQueue = graphql(`
+  query AuthzVenuesReviewQueue {
+    venueReviews(first: 100) { edges { node { id kind status } } }
+  }
+`);
+
+const VenuePendingReview = graphql(`
+  query AuthzVenuesPendingReview($id: ID!) {
+    node(id: $id) { ... on Venue { pendingReview { kind status } } }
+  }
+`);
+
+const VenueReviewFlags = graphql(`
+  query AuthzVenuesReviewFlags($id: ID!) {
+    node(id: $id) { id ... on VenueReview { flags { kind } } }
+  }
+`);
+
 const UpdateAgentDna = graphql(`
   mutation AuthzVenuesUpdateAgentDna($agentId: ID!) {
     updateAgentDna(
@@ -237,6 +287,8 @@ const VenueAgentDna = graphql(`
 interface Fixture extends Actors {
   venue: { id: string; name: string; slug: string };
   agent: { id: string };
+  /** The venue's pending review, for rows that prepare one. */
+  review?: { id: string };
 }
 
 interface Row {
@@ -249,8 +301,8 @@ interface Row {
   /** Changes to the fresh fixture before the call (e.g. publish the venue). */
   prepare?: (fx: Fixture) => Promise<void>;
   call: (fx: Fixture, token: string | undefined) => Promise<GraphQLResponse<unknown>>;
-  /** For allowed cells: the answer and the database show the effect. */
-  effect: (fx: Fixture, answer: Record<string, unknown>) => Promise<void>;
+  /** For allowed cells: the answer and the database show the effect (which may depend on who called). */
+  effect: (fx: Fixture, answer: Record<string, unknown>, actor: Actor) => Promise<void>;
   expected: Record<Actor, Outcome>;
 }
 
@@ -260,7 +312,8 @@ beforeAll(async () => {
 });
 afterAll(() => app?.close());
 
-const gid = (type: 'Organization' | 'Venue' | 'Agent', id: string) => encodeGlobalID(type, id);
+const gid = (type: 'Organization' | 'Venue' | 'Agent' | 'VenueReview', id: string) =>
+  encodeGlobalID(type, id);
 
 async function createFixture(): Promise<Fixture> {
   const actors = await createActors(app);
@@ -297,6 +350,44 @@ async function published(fx: Fixture) {
   });
 }
 
+/** The fixture's organisation is one the platform vouched for: its venues publish without review. */
+async function trusted(fx: Fixture) {
+  await trustOrganization(app, fx.organizationId);
+}
+
+/** The fixture's venue, published by its new organisation, waits for review. */
+async function inReview(fx: Fixture) {
+  const db = app.services.db;
+  await db.venue.update({ where: { id: fx.venue.id }, data: { status: 'IN_REVIEW' } });
+  const review = await db.venueReview.create({
+    data: {
+      venueId: fx.venue.id,
+      organizationId: fx.organizationId,
+      kind: 'PUBLISH',
+      proposed: { name: fx.venue.name, email: null, phone: null, website: null },
+      flags: [{ kind: 'NEW_ORGANIZATION' }],
+      requestedById: fx.owner.userId,
+    },
+  });
+  fx.review = { id: review.id };
+}
+
+/** The fixture's venue is live, with a new name waiting for review. */
+async function renameInReview(fx: Fixture) {
+  await published(fx);
+  const review = await app.services.db.venueReview.create({
+    data: {
+      venueId: fx.venue.id,
+      organizationId: fx.organizationId,
+      kind: 'CHANGE',
+      proposed: { name: 'Renamed Venue' },
+      previous: { name: fx.venue.name },
+      requestedById: fx.owner.userId,
+    },
+  });
+  fx.review = { id: review.id };
+}
+
 /**
  * What a refused call must leave untouched: the venue with everything it has, its agent (DNA and
  * sealed secret), and the size of every table a mutation here could write.
@@ -313,12 +404,19 @@ async function snapshot(fx: Fixture) {
       },
     }),
     agent: await db.agent.findUnique({ where: { id: fx.agent.id } }),
+    reviews: await db.venueReview.findMany({
+      where: { venueId: fx.venue.id },
+      orderBy: { createdAt: 'asc' },
+    }),
+    organization: await db.organization.findUnique({ where: { id: fx.organizationId } }),
     counts: {
       venues: await db.venue.count(),
       agents: await db.agent.count(),
       openingHours: await db.openingHours.count(),
       hoursExceptions: await db.hoursException.count(),
       venueTables: await db.venueTable.count(),
+      venueReviews: await db.venueReview.count(),
+      outboundMessages: await db.outboundMessage.count(),
     },
   };
 }
@@ -509,14 +607,148 @@ const rows: Row[] = [
     expected: VENUE_MANAGERS,
   },
   {
-    name: 'publishVenue (a complete DRAFT)',
+    name: 'updateVenue (a new name for a published venue)',
+    path: ['updateVenue'],
+    prepare: published,
+    call: (fx, token) =>
+      app.gql(RenameVenue, { venueId: gid('Venue', fx.venue.id), name: 'Renamed Venue' }, { token }),
+    async effect(fx, answer, actor) {
+      if (actor === 'PLATFORM_ADMIN') {
+        // The platform's own correction applies at once.
+        expect(answer).toEqual({
+          __typename: 'VenuePayload',
+          venue: { name: 'Renamed Venue', pendingReview: null },
+        });
+        expect((await venueOf(fx)).name).toBe('Renamed Venue');
+        return;
+      }
+      // The venue's team proposes; the live name stays until a platform admin approves.
+      expect(answer).toEqual({
+        __typename: 'VenuePayload',
+        venue: {
+          name: fx.venue.name,
+          pendingReview: {
+            kind: 'CHANGE',
+            changes: [{ field: 'name', from: fx.venue.name, to: 'Renamed Venue' }],
+          },
+        },
+      });
+      expect((await venueOf(fx)).name).toBe(fx.venue.name);
+      expect(await app.services.db.venueReview.findMany({ where: { venueId: fx.venue.id } })).toEqual([
+        expect.objectContaining({ kind: 'CHANGE', status: 'PENDING', requestedById: userOf(fx, actor) }),
+      ]);
+    },
+    expected: VENUE_MANAGERS,
+  },
+  {
+    name: 'publishVenue (a complete DRAFT of a trusted organisation)',
     path: ['publishVenue'],
+    prepare: trusted,
     call: (fx, token) => app.gql(PublishVenue, { venueId: gid('Venue', fx.venue.id) }, { token }),
     async effect(fx, answer) {
       expect(answer).toEqual({ __typename: 'VenuePayload', venue: { status: 'CLAIMED' } });
       expect(await venueOf(fx)).toMatchObject({ status: 'CLAIMED', publishedAt: expect.any(Date) });
     },
     expected: VENUE_MANAGERS,
+  },
+  {
+    name: 'publishVenue (a complete DRAFT of a new organisation)',
+    path: ['publishVenue'],
+    call: (fx, token) => app.gql(PublishVenue, { venueId: gid('Venue', fx.venue.id) }, { token }),
+    async effect(fx, answer, actor) {
+      const reviews = await app.services.db.venueReview.findMany({ where: { venueId: fx.venue.id } });
+      if (actor === 'PLATFORM_ADMIN') {
+        // A platform admin publishing is the review.
+        expect(answer).toEqual({ __typename: 'VenuePayload', venue: { status: 'CLAIMED' } });
+        expect(await venueOf(fx)).toMatchObject({ status: 'CLAIMED', publishedAt: expect.any(Date) });
+        expect(reviews).toEqual([]);
+        return;
+      }
+      expect(answer).toEqual({ __typename: 'VenuePayload', venue: { status: 'IN_REVIEW' } });
+      expect(await venueOf(fx)).toMatchObject({ status: 'IN_REVIEW', publishedAt: null });
+      expect(reviews).toEqual([
+        expect.objectContaining({ kind: 'PUBLISH', status: 'PENDING', requestedById: userOf(fx, actor) }),
+      ]);
+    },
+    expected: VENUE_MANAGERS,
+  },
+  {
+    name: 'unpublishVenue (a venue waiting for review)',
+    path: ['unpublishVenue'],
+    prepare: inReview,
+    call: (fx, token) => app.gql(UnpublishVenue, { venueId: gid('Venue', fx.venue.id) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({ __typename: 'VenuePayload', venue: { status: 'DRAFT' } });
+      expect((await venueOf(fx)).status).toBe('DRAFT');
+      expect(
+        await app.services.db.venueReview.findUniqueOrThrow({ where: { id: fx.review!.id } }),
+      ).toMatchObject({
+        status: 'WITHDRAWN',
+      });
+    },
+    expected: VENUE_MANAGERS,
+  },
+  {
+    name: 'approveVenueReview (a pending publication)',
+    path: ['approveVenueReview'],
+    prepare: inReview,
+    call: (fx, token) =>
+      app.gql(ApproveVenueReview, { reviewId: gid('VenueReview', fx.review!.id) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({
+        __typename: 'VenueReviewPayload',
+        review: { status: 'APPROVED', reason: 'Checked', venue: { status: 'CLAIMED' } },
+      });
+      expect(await venueOf(fx)).toMatchObject({ status: 'CLAIMED', publishedAt: expect.any(Date) });
+      expect(
+        await app.services.db.venueReview.findUniqueOrThrow({ where: { id: fx.review!.id } }),
+      ).toMatchObject({
+        status: 'APPROVED',
+        reviewedById: fx.platformAdmin.userId,
+        decidedAt: expect.any(Date),
+      });
+      expect(
+        (await app.services.db.organization.findUniqueOrThrow({ where: { id: fx.organizationId } }))
+          .trustedAt,
+      ).toEqual(expect.any(Date));
+    },
+    // Reviewing venues is the platform's job: a venue's own team cannot wave itself through.
+    expected: PLATFORM_ADMINS_ONLY,
+  },
+  {
+    name: 'rejectVenueReview (a pending change of name)',
+    path: ['rejectVenueReview'],
+    prepare: renameInReview,
+    call: (fx, token) =>
+      app.gql(RejectVenueReview, { reviewId: gid('VenueReview', fx.review!.id) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({
+        __typename: 'VenueReviewPayload',
+        review: { status: 'REJECTED', reason: "Not this venue's business", venue: { status: 'CLAIMED' } },
+      });
+      expect((await venueOf(fx)).name).toBe(fx.venue.name);
+      expect(
+        await app.services.db.venueReview.findUniqueOrThrow({ where: { id: fx.review!.id } }),
+      ).toMatchObject({
+        status: 'REJECTED',
+        reviewedById: fx.platformAdmin.userId,
+      });
+    },
+    expected: PLATFORM_ADMINS_ONLY,
+  },
+  {
+    name: 'venueReviews (the review queue)',
+    path: ['venueReviews'],
+    prepare: inReview,
+    call: (_fx, token) => app.gql(VenueReviewQueue, {}, { token }),
+    async effect(fx, answer) {
+      expect((answer as { edges: { node: unknown }[] }).edges.map((e) => e.node)).toContainEqual({
+        id: gid('VenueReview', fx.review!.id),
+        kind: 'PUBLISH',
+        status: 'PENDING',
+      });
+    },
+    expected: PLATFORM_ADMINS_ONLY,
   },
   {
     name: 'unpublishVenue (a published venue)',
@@ -618,6 +850,54 @@ const rows: Row[] = [
     expected: hiddenWhereRefused(VENUE_TEAM_READS),
   },
   {
+    name: 'node(id) of a venue waiting for review',
+    path: ['node'],
+    refusedAt: ['node', 'id'],
+    prepare: inReview,
+    call: (fx, token) => app.gql(VenueSummary, { id: gid('Venue', fx.venue.id) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({
+        __typename: 'Venue',
+        id: gid('Venue', fx.venue.id),
+        name: fx.venue.name,
+        status: 'IN_REVIEW',
+      });
+    },
+    // Not on the network until approved: like a draft, nobody else learns it exists.
+    expected: VENUE_TEAM_READS,
+  },
+  {
+    name: 'Venue.pendingReview of a published venue with a new name waiting',
+    path: ['node', 'pendingReview'],
+    prepare: renameInReview,
+    call: (fx, token) => app.gql(VenuePendingReview, { id: gid('Venue', fx.venue.id) }, { token }),
+    async effect(_fx, answer) {
+      expect(answer).toEqual({ kind: 'CHANGE', status: 'PENDING' });
+    },
+    expected: VENUE_TEAM_SEES,
+  },
+  {
+    name: 'VenueReview.flags',
+    path: ['node', 'flags'],
+    refusedAt: ['node', 'id'],
+    prepare: inReview,
+    call: (fx, token) => app.gql(VenueReviewFlags, { id: gid('VenueReview', fx.review!.id) }, { token }),
+    async effect(_fx, answer) {
+      expect(answer).toEqual([{ kind: 'NEW_ORGANIZATION' }]);
+    },
+    // The venue's team reads its review, but the flags may name venues it cannot see.
+    expected: {
+      OWNER: 'null',
+      ADMIN: 'null',
+      STAFF: 'null',
+      OTHER_OWNER: 'FORBIDDEN',
+      PLATFORM_ADMIN: 'allowed',
+      KEY_WRITE: 'null',
+      KEY_READ: 'null',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  {
     name: 'node(id) of a published venue: the public fields',
     path: ['node'],
     prepare: published,
@@ -709,7 +989,7 @@ describe.each(rows.map((row) => [row.name, row] as const))('%s', (_name, row) =>
         expect(response.errors, body).toBeUndefined();
         const answer = valueAt(response.data, row.path) as Record<string, unknown> | null | undefined;
         expect(answer, body).toBeTruthy();
-        await row.effect(fx, answer!);
+        await row.effect(fx, answer!, actor);
         return;
       }
 

@@ -28,6 +28,10 @@ export const VenueCategory = builder.enumType('VenueCategory', {
 export const VenueStatus = builder.enumType('VenueStatus', {
   values: {
     DRAFT: { description: 'Being set up; seen only by its organisation.' },
+    IN_REVIEW: {
+      description:
+        'Published by a new organisation, waiting for a platform admin; seen only by its organisation.',
+    },
     LISTED: { description: 'On the network without an owner; can be claimed.' },
     CLAIMED: { description: 'On the network, run by its organisation.' },
     SUSPENDED: { description: 'Taken off the network by the platform.' },
@@ -428,7 +432,8 @@ builder.mutationField('listVenue', (t) =>
 builder.mutationField('updateVenue', (t) =>
   t.field({
     type: VenuePayload,
-    description: "Changes a venue's profile; only the fields given change.",
+    description:
+      "Changes a venue's profile; only the fields given change. A new name, email, phone or website of a venue that has been on the network waits for review (`Venue.pendingReview`).",
     errors: { types: commonErrors, result: { name: 'UpdateVenueResult' } },
     args: { input: t.arg({ type: UpdateVenueInput, required: true }) },
     authScopes: (_root, { input }) => ({ venueRole: { venueId: input.venueId.id, roles: MANAGERS } }),
@@ -591,7 +596,8 @@ const VenueIdInput = builder.inputType('VenueIdInput', {
 builder.mutationField('publishVenue', (t) =>
   t.field({
     type: VenuePayload,
-    description: 'Puts a complete venue on the network. An incomplete one answers which step is missing.',
+    description:
+      "Puts a complete venue on the network; a new organisation's venue waits IN_REVIEW for a platform admin. An incomplete one answers which step is missing.",
     errors: { types: commonErrors, result: { name: 'PublishVenueResult' } },
     args: { input: t.arg({ type: VenueIdInput, required: true }) },
     authScopes: (_root, { input }) => ({ venueRole: { venueId: input.venueId.id, roles: MANAGERS } }),

@@ -63,7 +63,9 @@ export async function onboardingChecklist(
       key: 'published',
       done: venues.some((v) => PUBLIC_STATUSES.includes(v.status)),
       required: true,
-      hint: 'Publish a venue so people can book it',
+      hint: venues.some((v) => v.status === 'IN_REVIEW')
+        ? 'Your venue is waiting for the AGNT team to review it'
+        : 'Publish a venue so people can book it',
     },
     { key: 'team', done: members > 1, required: false, hint: 'Invite your team' },
     {

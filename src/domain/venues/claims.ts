@@ -603,6 +603,11 @@ async function approve(
       where: { venueId: venue.id },
       data: { organizationId: claim.organizationId },
     });
+    // What the former organisation proposed for the venue is no longer theirs to propose.
+    await tx.venueReview.updateMany({
+      where: { venueId: venue.id, status: 'PENDING' },
+      data: { status: 'WITHDRAWN', reason: 'The venue changed hands', decidedAt: by.now },
+    });
     await audit(tx, claim, {
       actorId: by.actorId,
       action: by.action,

@@ -2,11 +2,16 @@
  * Venues: profile, hours, booking rules and tables, owned by an organisation. Managers (OWNER,
  * ADMIN) edit; STAFF read; everyone else sees the public fields of LISTED and CLAIMED venues;
  * platform admins see and do everything (including listing unowned venues and suspending).
+ *
+ * Who a venue says it is (name, email, phone, website) is reviewed by a platform admin where
+ * nobody has vouched for it yet: an organisation without a verified claim or an approved venue
+ * publishes into IN_REVIEW, and a change of those fields on a venue that has been on the network
+ * is held as a pending CHANGE review while the live values stay. Decisions are in reviews.ts.
  */
 import { z } from 'zod';
 import type { Prisma, Venue } from '../../generated/prisma/client.ts';
 import type { VenueStatus } from '../../generated/prisma/enums.ts';
-import type { Db, DbOrTx } from '../../platform/db.ts';
+import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { createVenueAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
@@ -20,6 +25,13 @@ import {
   validateWeeklyHours,
   type WeeklyInterval,
 } from './hours.ts';
+import {
+  findLookalikes,
+  IDENTITY_FIELDS,
+  type IdentityField,
+  type ReviewFlag,
+  type VenueIdentity,
+} from './lookalikes.ts';
 
 export const PUBLIC_STATUSES: readonly VenueStatus[] = ['LISTED', 'CLAIMED'];
 
@@ -188,7 +200,11 @@ export async function createVenue(
   }
 }
 
-/** Updates profile fields; only the fields given change. */
+/**
+ * Updates profile fields; only the fields given change. On a venue that has been on the network,
+ * a new name, email, phone or website is not applied but held for review (platform admins' own
+ * edits apply at once); the other fields change now.
+ */
 export async function updateVenueProfile(
   db: Db,
   access: Access,
@@ -198,10 +214,27 @@ export async function updateVenueProfile(
   const { venueId: _id, ...changes } = input;
   const parsed = parseInput(z.object({ slug: slug.optional(), ...profileShape }).partial(), changes);
   const { socialHandles, ...rest } = parsed;
+  const identity = pickIdentity(rest);
+  const held = !access.isPlatformAdmin && Object.keys(identity).length > 0;
   try {
-    return await db.venue.update({
-      where: { id: venue.id },
-      data: { ...rest, ...(socialHandles ? { socialHandles: socialHandles as Prisma.InputJsonValue } : {}) },
+    return await db.$transaction(async (tx) => {
+      // Status and publication read under the lock: a publish running now either sees this
+      // change or is seen by it, so a review never shows other values than the venue's.
+      const current = held ? await lockVenue(tx, venue.id) : venue;
+      if (held && current.status === 'IN_REVIEW' && differsFrom(current, identity)) {
+        throw new ConflictError(
+          'This venue is waiting for review: unpublish it to change its name, email, phone or website',
+        );
+      }
+      const reviewed = held && current.publishedAt !== null;
+      if (reviewed) await proposeIdentityChange(tx, venue.id, identity, access.requireUserId());
+      return tx.venue.update({
+        where: { id: venue.id },
+        data: {
+          ...(reviewed ? omitIdentity(rest) : rest),
+          ...(socialHandles ? { socialHandles: socialHandles as Prisma.InputJsonValue } : {}),
+        },
+      });
     });
   } catch (error) {
     if (isUniqueViolation(error, 'slug'))
@@ -320,32 +353,183 @@ export function checklistOf(venue: Venue, counts: { hours: number; tables: numbe
       done: counts.tables > 0 || venue.coversPerSlot !== null,
       hint: 'List the tables, or set how many guests can start in one slot',
     },
-    { key: 'published', done: PUBLIC_STATUSES.includes(venue.status), hint: 'Publish the venue' },
+    {
+      key: 'published',
+      done: PUBLIC_STATUSES.includes(venue.status),
+      hint: venue.status === 'IN_REVIEW' ? 'Wait for the AGNT team to review the venue' : 'Publish the venue',
+    },
   ];
 }
 
 /**
- * Makes a complete DRAFT venue bookable: CLAIMED, since an organisation owns it.
- * An incomplete one is a ValidationError naming the first missing step.
+ * Makes a complete DRAFT venue bookable: CLAIMED, since an organisation owns it. An organisation
+ * nobody has vouched for yet (see `isOrganizationTrusted`) publishes into IN_REVIEW instead, with
+ * a PUBLISH review for a platform admin; a venue that has been on the network before, or one a
+ * platform admin publishes, goes straight on. An incomplete venue is a ValidationError naming the
+ * first missing step.
  */
 export async function publishVenue(db: Db, access: Access, input: { venueId: string }) {
   const venue = await requireEditableVenue(db, access, input.venueId);
   if (venue.status === 'SUSPENDED') throw new NotAllowedError('A suspended venue cannot be published');
-  if (PUBLIC_STATUSES.includes(venue.status)) return venue;
+  if (PUBLIC_STATUSES.includes(venue.status) || venue.status === 'IN_REVIEW') return venue;
   const missing = (await venueChecklist(db, venue)).find((item) => item.key !== 'published' && !item.done);
   if (missing) throw new ValidationError(`Not ready to publish: ${missing.hint.toLowerCase()}`, missing.key);
-  return db.venue.update({
-    where: { id: venue.id },
-    data: { status: venue.organizationId ? 'CLAIMED' : 'LISTED', publishedAt: new Date() },
+  const needsReview =
+    !access.isPlatformAdmin &&
+    venue.publishedAt === null &&
+    venue.organizationId !== null &&
+    !(await isOrganizationTrusted(db, venue.organizationId));
+  if (!needsReview) {
+    return db.venue.update({
+      where: { id: venue.id },
+      data: { status: venue.organizationId ? 'CLAIMED' : 'LISTED', publishedAt: new Date() },
+    });
+  }
+  const requestedById = access.requireUserId();
+  return db.$transaction(async (tx) => {
+    // Two publishes at once open one review: the second finds the venue no longer a draft. The
+    // identity is read under the lock, so the review holds what the venue says.
+    const locked = await lockVenue(tx, venue.id);
+    if (locked.status !== 'DRAFT') return tx.venue.findUniqueOrThrow({ where: { id: venue.id } });
+    const identity = identityOf(locked);
+    const flags: ReviewFlag[] = [
+      { kind: 'NEW_ORGANIZATION' },
+      ...(await findLookalikes(tx, venue, identity)),
+    ];
+    await tx.venueReview.create({
+      data: {
+        venueId: venue.id,
+        organizationId: venue.organizationId,
+        kind: 'PUBLISH',
+        proposed: identity as Prisma.InputJsonValue,
+        flags: flags as unknown as Prisma.InputJsonValue,
+        requestedById,
+      },
+    });
+    return tx.venue.update({ where: { id: venue.id }, data: { status: 'IN_REVIEW' } });
   });
 }
 
-/** Takes a venue off the network (back to DRAFT) without losing anything. */
+/** Takes a venue off the network (back to DRAFT) without losing anything; withdraws a pending publication. */
 export async function unpublishVenue(db: Db, access: Access, input: { venueId: string }) {
   const venue = await requireEditableVenue(db, access, input.venueId);
   if (venue.status === 'SUSPENDED')
     throw new NotAllowedError('A suspended venue stays suspended until reinstated');
-  return db.venue.update({ where: { id: venue.id }, data: { status: 'DRAFT' } });
+  return db.$transaction(async (tx) => {
+    await lockVenue(tx, venue.id);
+    await withdrawPublishReview(tx, venue.id, 'Unpublished by the organisation');
+    return tx.venue.update({ where: { id: venue.id }, data: { status: 'DRAFT' } });
+  });
+}
+
+/**
+ * Whether an organisation's venues go on the network without review: it proved it runs a venue
+ * (a verified or approved claim), or a platform admin approved one of its venues.
+ */
+export async function isOrganizationTrusted(db: DbOrTx, organizationId: string): Promise<boolean> {
+  const organization = await db.organization.findUnique({
+    where: { id: organizationId },
+    select: { trustedAt: true },
+  });
+  if (organization?.trustedAt) return true;
+  return (await db.venueClaim.count({ where: { organizationId, status: 'APPROVED' } })) > 0;
+}
+
+/** The identity fields of a venue, as a review stores them. */
+export function identityOf(venue: Pick<Venue, IdentityField>): VenueIdentity {
+  return { name: venue.name, email: venue.email, phone: venue.phone, website: venue.website };
+}
+
+/**
+ * Holds a change of identity fields of a live venue for review. One CHANGE review is pending per
+ * venue: a newer change is merged into it (the older row stays, WITHDRAWN, in the trail), and a
+ * field set back to its live value drops out. Flags are computed for the values proposed.
+ */
+async function proposeIdentityChange(
+  tx: Tx,
+  venueId: string,
+  given: VenueIdentity,
+  requestedById: string,
+): Promise<void> {
+  await lockVenue(tx, venueId);
+  const venue = await tx.venue.findUniqueOrThrow({ where: { id: venueId } });
+  const pending = await tx.venueReview.findFirst({ where: { venueId, kind: 'CHANGE', status: 'PENDING' } });
+  const before = (pending?.proposed ?? {}) as VenueIdentity;
+  const merged: VenueIdentity = { ...before, ...given };
+  const proposed = Object.fromEntries(
+    Object.entries(merged).filter(([field, value]) => value !== venue[field as IdentityField]),
+  ) as VenueIdentity;
+  if (pending && JSON.stringify(sorted(before)) === JSON.stringify(sorted(proposed))) return;
+  if (pending) {
+    await tx.venueReview.update({
+      where: { id: pending.id },
+      data: { status: 'WITHDRAWN', reason: 'Replaced by a newer change', decidedAt: new Date() },
+    });
+  }
+  const fields = Object.keys(proposed) as IdentityField[];
+  if (fields.length === 0) return;
+  const flags = await findLookalikes(tx, venue, {
+    name: proposed.name,
+    email: proposed.email,
+    phone: proposed.phone,
+    website: proposed.website,
+  });
+  await tx.venueReview.create({
+    data: {
+      venueId,
+      organizationId: venue.organizationId,
+      kind: 'CHANGE',
+      proposed: proposed as Prisma.InputJsonValue,
+      previous: Object.fromEntries(fields.map((f) => [f, venue[f]])) as Prisma.InputJsonValue,
+      flags: flags as unknown as Prisma.InputJsonValue,
+      requestedById,
+    },
+  });
+}
+
+/** Closes the venue's pending PUBLISH review, if any, without a reviewer. */
+async function withdrawPublishReview(tx: Tx, venueId: string, reason: string): Promise<void> {
+  await tx.venueReview.updateMany({
+    where: { venueId, kind: 'PUBLISH', status: 'PENDING' },
+    data: { status: 'WITHDRAWN', reason, decidedAt: new Date() },
+  });
+}
+
+/**
+ * Holds the venue row until the transaction ends: everything that opens or decides a review takes
+ * it first, so a venue's review and status change together, one writer at a time.
+ */
+export async function lockVenue(
+  tx: Tx,
+  venueId: string,
+): Promise<Pick<Venue, 'status' | 'publishedAt' | IdentityField>> {
+  const [row] = await tx.$queryRaw<Pick<Venue, 'status' | 'publishedAt' | IdentityField>[]>`
+    SELECT status::text AS status, published_at AS "publishedAt", name, email, phone, website
+    FROM venues WHERE id = ${venueId}::uuid FOR UPDATE`;
+  if (!row) throw new NotFoundError('Venue not found');
+  return row;
+}
+
+function pickIdentity(fields: Record<string, unknown>): VenueIdentity {
+  const identity: VenueIdentity = {};
+  for (const field of IDENTITY_FIELDS) {
+    if (fields[field] !== undefined) identity[field] = fields[field] as string | null;
+  }
+  return identity;
+}
+
+function omitIdentity<T extends Record<string, unknown>>(fields: T): Omit<T, IdentityField> {
+  const rest: Record<string, unknown> = { ...fields };
+  for (const field of IDENTITY_FIELDS) delete rest[field];
+  return rest as Omit<T, IdentityField>;
+}
+
+function differsFrom(venue: Pick<Venue, IdentityField>, identity: VenueIdentity): boolean {
+  return Object.entries(identity).some(([field, value]) => venue[field as IdentityField] !== value);
+}
+
+function sorted(identity: VenueIdentity): [string, unknown][] {
+  return Object.entries(identity).sort(([a], [b]) => a.localeCompare(b));
 }
 
 /** Platform admins: suspend a venue (hidden, unbookable) or reinstate it. */
@@ -356,7 +540,13 @@ export async function setVenueSuspended(
 ) {
   if (!access.isPlatformAdmin) throw new NotAllowedError('Only platform admins suspend venues');
   const venue = await requireVenue(db, access, input.venueId);
-  if (input.suspended) return db.venue.update({ where: { id: venue.id }, data: { status: 'SUSPENDED' } });
+  if (input.suspended) {
+    return db.$transaction(async (tx) => {
+      await lockVenue(tx, venue.id);
+      await withdrawPublishReview(tx, venue.id, 'The venue was suspended');
+      return tx.venue.update({ where: { id: venue.id }, data: { status: 'SUSPENDED' } });
+    });
+  }
   if (venue.status !== 'SUSPENDED') throw new ConflictError('The venue is not suspended');
   const status: VenueStatus = venue.publishedAt ? (venue.organizationId ? 'CLAIMED' : 'LISTED') : 'DRAFT';
   return db.venue.update({ where: { id: venue.id }, data: { status } });

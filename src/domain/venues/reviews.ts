@@ -1,0 +1,188 @@
+/**
+ * Deciding venue reviews (opened by venues.ts: a new organisation's first publication, a change of
+ * a live venue's name, email, phone or website). Only platform admins decide, and every decision
+ * keeps who made it, when and why on the review row, which is never deleted.
+ *
+ * - Approving a PUBLISH review puts the venue on the network (CLAIMED) and marks its organisation
+ *   trusted: its later venues publish without review. Rejecting sends the venue back to DRAFT.
+ * - Approving a CHANGE review applies the proposed fields; rejecting leaves the live ones.
+ *
+ * A decision holds the venue row (`lockVenue`) and moves the review out of PENDING with a
+ * conditional update, so two admins deciding at once, or an owner unpublishing meanwhile, end
+ * with one outcome and the other told it is too late. The venue's owners and admins get a message
+ * with the outcome.
+ */
+import { z } from 'zod';
+import type { Prisma, VenueReview } from '../../generated/prisma/client.ts';
+import type { VenueReviewStatus } from '../../generated/prisma/enums.ts';
+import type { Db, Tx } from '../../platform/db.ts';
+import { ConflictError, NotAllowedError, NotFoundError } from '../../platform/errors.ts';
+import { queueMessage } from '../channels/outbound.ts';
+import { type Access, MANAGERS } from '../organizations/access.ts';
+import { parseInput } from '../validation.ts';
+import type { IdentityField, ReviewFlag, VenueIdentity } from './lookalikes.ts';
+import { lockVenue, venueChecklist } from './venues.ts';
+
+const approveSchema = z.object({
+  reviewId: z.string(),
+  note: z.string().trim().max(2000, 'At most 2000 characters').nullish(),
+});
+
+const rejectSchema = z.object({
+  reviewId: z.string(),
+  reason: z
+    .string()
+    .trim()
+    .min(1, 'Say why, for the venue and the audit trail')
+    .max(2000, 'At most 2000 characters'),
+});
+
+/** Platform admins: approve a pending review; `note` is kept with the decision. */
+export async function approveVenueReview(
+  db: Db,
+  access: Access,
+  input: z.input<typeof approveSchema>,
+): Promise<VenueReview> {
+  const adminId = requireReviewer(access);
+  const { note } = parseInput(approveSchema, input);
+  const review = await findReview(db, input.reviewId);
+  return db.$transaction(async (tx) => {
+    const venueStatus = (await lockVenue(tx, review.venueId)).status;
+    const current = await requirePending(tx, review.id);
+    const venue = await tx.venue.findUniqueOrThrow({ where: { id: review.venueId } });
+    const now = new Date();
+    if (current.kind === 'PUBLISH') {
+      if (venueStatus !== 'IN_REVIEW') throw new ConflictError('The venue is no longer waiting for review');
+      const missing = (await venueChecklist(tx, venue)).find((i) => i.key !== 'published' && !i.done);
+      if (missing) {
+        throw new ConflictError(`The venue is no longer ready to publish: ${missing.hint.toLowerCase()}`);
+      }
+      await tx.venue.update({
+        where: { id: venue.id },
+        data: { status: venue.organizationId ? 'CLAIMED' : 'LISTED', publishedAt: now },
+      });
+      if (venue.organizationId) {
+        await tx.organization.updateMany({
+          where: { id: venue.organizationId, trustedAt: null },
+          data: { trustedAt: now },
+        });
+      }
+    } else {
+      if (venue.organizationId !== current.organizationId) {
+        throw new ConflictError('The venue has changed hands since this change was proposed');
+      }
+      const proposed = current.proposed as VenueIdentity;
+      await tx.venue.update({ where: { id: venue.id }, data: proposed as Prisma.VenueUpdateInput });
+    }
+    const decided = await decide(tx, current, { status: 'APPROVED', adminId, reason: note ?? null, now });
+    await tellOwners(tx, decided, venue.name);
+    return decided;
+  });
+}
+
+/** Platform admins: reject a pending review, saying why (the venue's team sees the reason). */
+export async function rejectVenueReview(
+  db: Db,
+  access: Access,
+  input: z.input<typeof rejectSchema>,
+): Promise<VenueReview> {
+  const adminId = requireReviewer(access);
+  const { reason } = parseInput(rejectSchema, input);
+  const review = await findReview(db, input.reviewId);
+  return db.$transaction(async (tx) => {
+    const venueStatus = (await lockVenue(tx, review.venueId)).status;
+    const current = await requirePending(tx, review.id);
+    const venue = await tx.venue.findUniqueOrThrow({ where: { id: review.venueId } });
+    if (current.kind === 'PUBLISH' && venueStatus === 'IN_REVIEW') {
+      await tx.venue.update({ where: { id: venue.id }, data: { status: 'DRAFT' } });
+    }
+    const decided = await decide(tx, current, { status: 'REJECTED', adminId, reason, now: new Date() });
+    await tellOwners(tx, decided, venue.name);
+    return decided;
+  });
+}
+
+/** The flags stored on a review, for a reviewer. */
+export function reviewFlags(review: Pick<VenueReview, 'flags'>): ReviewFlag[] {
+  return Array.isArray(review.flags) ? (review.flags as unknown as ReviewFlag[]) : [];
+}
+
+/** What a review changes: each field with its value before (null for a first publication) and after. */
+export function reviewChanges(
+  review: Pick<VenueReview, 'kind' | 'proposed' | 'previous'>,
+): { field: IdentityField; from: string | null; to: string | null }[] {
+  const proposed = review.proposed as VenueIdentity;
+  const previous = review.previous as VenueIdentity;
+  return (Object.keys(proposed) as IdentityField[]).map((field) => ({
+    field,
+    from: review.kind === 'CHANGE' ? (previous[field] ?? null) : null,
+    to: proposed[field] ?? null,
+  }));
+}
+
+function requireReviewer(access: Access): string {
+  const adminId = access.requirePerson();
+  if (!access.isPlatformAdmin) throw new NotAllowedError('Only platform admins decide venue reviews');
+  return adminId;
+}
+
+async function findReview(db: Db, reviewId: string): Promise<VenueReview> {
+  const review = z.uuid().safeParse(reviewId).success
+    ? await db.venueReview.findUnique({ where: { id: reviewId } })
+    : null;
+  if (!review) throw new NotFoundError('Review not found');
+  return review;
+}
+
+async function requirePending(tx: Tx, reviewId: string): Promise<VenueReview> {
+  const review = await tx.venueReview.findUniqueOrThrow({ where: { id: reviewId } });
+  if (review.status !== 'PENDING') {
+    throw new ConflictError(
+      review.status === 'WITHDRAWN'
+        ? 'This review was withdrawn (the venue was unpublished, suspended, or a newer change replaced it)'
+        : `This review has already been ${review.status.toLowerCase()}`,
+    );
+  }
+  return review;
+}
+
+async function decide(
+  tx: Tx,
+  review: VenueReview,
+  decision: { status: VenueReviewStatus; adminId: string; reason: string | null; now: Date },
+): Promise<VenueReview> {
+  const { count } = await tx.venueReview.updateMany({
+    where: { id: review.id, status: 'PENDING' },
+    data: {
+      status: decision.status,
+      reviewedById: decision.adminId,
+      reason: decision.reason,
+      decidedAt: decision.now,
+    },
+  });
+  if (count !== 1) await requirePending(tx, review.id);
+  return tx.venueReview.findUniqueOrThrow({ where: { id: review.id } });
+}
+
+/** A message to the venue's owners and admins on their channel; sent once per review and person. */
+async function tellOwners(tx: Tx, review: VenueReview, venueName: string): Promise<void> {
+  if (!review.organizationId) return;
+  const managers = await tx.membership.findMany({
+    where: { organizationId: review.organizationId, role: { in: [...MANAGERS] } },
+    select: { userId: true },
+  });
+  const what = review.kind === 'PUBLISH' ? `Publishing ${venueName}` : `The change to ${venueName}`;
+  const body =
+    review.status === 'APPROVED'
+      ? `${what} was approved${review.kind === 'PUBLISH' ? ': it is on AGNT now.' : '.'}`
+      : `${what} was not approved: ${review.reason}`;
+  for (const manager of managers) {
+    await queueMessage(tx, {
+      userId: manager.userId,
+      kind: 'venue.review_decided',
+      body,
+      dedupeKey: `venue-review:${review.id}:${manager.userId}`,
+      data: { venueId: review.venueId, reviewId: review.id, status: review.status },
+    });
+  }
+}
