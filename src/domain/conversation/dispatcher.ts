@@ -3,9 +3,10 @@
  *
  * It takes the person's turn lock (one running turn per person across every process), shows a
  * typing indicator while it works, answers commands without the model, lets the person's own
- * message release a delivery confirmation, loads the chat's session, builds the system prompt, runs
- * the tool loop, stores the turn and queues the reply through the send queue. The reply's dedupe key
- * is the inbound event, so a turn retried after a crash queues one reply.
+ * message release a confirmation (a delivery quote's, or a held action's, which it then carries out
+ * exactly as held), loads the chat's session, builds the system prompt, runs the tool loop, stores
+ * the turn and queues the reply through the send queue. The reply's dedupe key is the inbound event,
+ * so a turn retried after a crash queues one reply.
  *
  * A person over budget gets a polite message and no model call. With no model reachable, the
  * person is told once and the message stays pending, retried later, until it is an hour old.
@@ -16,7 +17,7 @@ import { dnaOf } from '../agents/agents.ts';
 import { type InboundContext, type InboundHandler, RetryLaterError } from '../channels/inbound.ts';
 import type { NormalizedMessage } from '../channels/normalized.ts';
 import { type ChannelSenders, queueMessage } from '../channels/outbound.ts';
-import { CONFIRM_BUTTON_PREFIX } from '../delivery/confirmation.ts';
+import { isConfirmButton, type Released } from '../confirmations/confirmations.ts';
 import { parseCommand, runCommand } from './commands.ts';
 import { runToolLoop } from './loop.ts';
 import {
@@ -28,7 +29,7 @@ import {
 } from './messages.ts';
 import type { ConversationPorts, UserLocks } from './ports.ts';
 import { buildSystemPrompt } from './prompt.ts';
-import type { Tool, ToolContext } from './tools.ts';
+import { runToolCall, type Tool, type ToolContext } from './tools.ts';
 
 export interface ConsumerAgentDeps extends ConversationPorts {
   database: Database;
@@ -132,19 +133,15 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     return;
   }
 
-  // Only the person's own message can release a delivery confirmation: it is checked here, in
-  // code, before the model sees anything.
-  const released = await deps.delivery?.release(context.userId, {
+  // Only the person's own message can release a confirmation: it is checked here, in code,
+  // before the model sees anything.
+  const released = await deps.confirmations?.release(context.userId, {
     buttonPayload: message.button?.payload ?? null,
     text: message.text,
     receivedAt: context.receivedAt,
   });
 
   const now = deps.now();
-  const userMessage: ChatMessage = {
-    role: 'user',
-    content: await userContent(message, context, released ? released.quoteId : null),
-  };
   const toolContext: ToolContext = {
     userId: context.userId,
     agentId: context.agentId,
@@ -153,6 +150,8 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     logger: context.logger,
     replyButtons: [],
     replyNotes: [],
+    personText: message.text ?? '',
+    tainted: false,
   };
 
   try {
@@ -171,12 +170,27 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     };
     const history = session.messages;
     const allowed = new Set(dna.tools);
+    const tools = deps.tools.filter((tool) => allowed.has(tool.name as never));
+    const done =
+      released && 'actionId' in released ? await carryOut(deps, released, tools, toolContext) : null;
+    const userMessage: ChatMessage = {
+      role: 'user',
+      content: await userContent(
+        message,
+        context,
+        released && 'quoteId' in released ? released.quoteId : null,
+        done,
+      ),
+    };
+    // A summary was written by a model from a transcript with tool results in it: it may carry
+    // untrusted text on, so a turn that has one is tainted from the start.
+    if (session.summary) toolContext.tainted = true;
     const result = await runToolLoop({
       gateway: deps.gateway,
       db,
       system: buildSystemPrompt(dna, facts),
       messages: [...history, userMessage],
-      tools: deps.tools.filter((tool) => allowed.has(tool.name as never)),
+      tools,
       context: toolContext,
       toolTimeoutMs: deps.toolTimeoutMs,
     });
@@ -219,11 +233,44 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
   }
 }
 
+/**
+ * Carries out the held action the person's own message released, exactly as it was held (the
+ * tool and input minted with it, not anything the model says now), once. Returns what the model
+ * is told about it.
+ */
+async function carryOut(
+  deps: ConsumerAgentDeps,
+  released: Extract<Released, { actionId: string }>,
+  tools: readonly Tool[],
+  context: ToolContext,
+): Promise<string> {
+  const { action, actionId } = released;
+  const tool = tools.find((t) => t.name === action.tool);
+  if (!tool) return `(system: the person confirmed "${action.summary}", but that can no longer be done)`;
+  if (!(await deps.confirmations!.useHeldAction(context.userId, actionId))) {
+    return '(pressed Confirm on something already done, or no longer waiting to be confirmed)';
+  }
+  const outcome = await runToolCall(
+    { db: deps.database.prisma, timeoutMs: deps.toolTimeoutMs, tools: new Map([[tool.name, tool]]) },
+    { type: 'tool_use', id: `held_${actionId}`, name: tool.name, input: action.input },
+    { ...context, confirmed: true },
+  );
+  context.logger.info(
+    { 'tool.name': tool.name, 'tool.outcome': outcome.outcome },
+    'carried out an action the person confirmed',
+  );
+  // Said by the code, after checking the person's own message; the result is fenced as data.
+  return outcome.isError
+    ? `(system: the person confirmed "${action.summary}", but it could not be done: <data>${outcome.content}</data>)`
+    : `(system: the person confirmed "${action.summary}", and it has been done: <data>${outcome.content}</data>)`;
+}
+
 /** The person's message as content blocks: words, images, a shared place, a contact, a button. */
 async function userContent(
   message: NormalizedMessage,
   context: InboundContext,
   releasedQuoteId: string | null,
+  carriedOut: string | null,
 ): Promise<ContentBlock[]> {
   const blocks: ContentBlock[] = [];
   if (message.replyTo) blocks.push({ type: 'text', text: '(replying to an earlier message)' });
@@ -254,11 +301,13 @@ async function userContent(
       type: 'text',
       text: `(system: the person has just confirmed delivery quote ${releasedQuoteId}; call confirm_delivery for it)`,
     });
-  } else if (message.button?.payload.startsWith(CONFIRM_BUTTON_PREFIX)) {
+  } else if (carriedOut) {
+    blocks.push({ type: 'text', text: carriedOut });
+  } else if (isConfirmButton(message.button?.payload)) {
     // Never the payload itself: it carries the confirmation token.
     blocks.push({
       type: 'text',
-      text: '(pressed Confirm on a delivery quote that is no longer waiting to be confirmed)',
+      text: '(pressed Confirm on something that is no longer waiting to be confirmed)',
     });
   } else if (message.button) {
     blocks.push({
