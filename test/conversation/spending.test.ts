@@ -197,7 +197,9 @@ describe('a person over the ceiling', () => {
       env: {
         ...FAST_WORKER_ENV,
         CONSUMER_AGENT: 'true',
-        TELEGRAM_BOTS: JSON.stringify([{ name: BOT, token: '123456789:AAH-fake-token', secret: SECRET }]),
+        TELEGRAM_BOTS: JSON.stringify([
+          { name: BOT, token: '123456789:AAH-fake-token-for-the-test-bot', secret: SECRET },
+        ]),
         TELEGRAM_API_URL: telegram.url,
         ANTHROPIC_API_KEY: 'sk-ant-test-key',
         ANTHROPIC_BASE_URL: model.url,

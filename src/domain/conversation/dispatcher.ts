@@ -8,7 +8,8 @@
  * the turn and queues the reply through the send queue. The reply's dedupe key is the inbound event,
  * so a turn retried after a crash queues one reply.
  *
- * A person over budget gets a polite message and no model call. With no model reachable, the
+ * A person over budget gets a polite message and no model call (that the assistant is busy, when it
+ * is the platform's daily ceiling). With no model reachable, the
  * person is told once and the message stays pending, retried later, until it is an hour old.
  */
 import type { Database } from '../../platform/db.ts';
@@ -58,6 +59,18 @@ export const GAVE_UP_REPLY =
   "Sorry, my assistant service was down for too long and I couldn't answer your message. Could you send it again?";
 export const BUDGET_REPLY =
   "I've reached my limit of thinking for you today, sorry! I'll be able to help again tomorrow. Your bookings are unaffected.";
+export const NEW_ACCOUNT_REPLY =
+  "That's all I can do for a new account today, sorry! I can do a little more each day you chat with me. Let's pick this up tomorrow; your bookings are unaffected.";
+/** The whole platform's daily ceiling is reached: nobody is answered by a model until tomorrow (UTC). */
+export const BUSY_REPLY =
+  "Sorry, I'm too busy to take on anything new right now. Please try again later (tomorrow at the latest). Your bookings are unaffected.";
+
+const BUDGET_REPLIES = {
+  user: BUDGET_REPLY,
+  organization: BUDGET_REPLY,
+  new_account: NEW_ACCOUNT_REPLY,
+  platform: BUSY_REPLY,
+} as const;
 
 export function createConsumerAgent(deps: ConsumerAgentDeps): InboundHandler {
   return async (message, context) => {
@@ -212,7 +225,7 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
   } catch (error) {
     if (error instanceof BudgetExceededError) {
       context.logger.warn({ 'budget.scope': error.scope }, 'token budget used up: no model call');
-      await reply(BUDGET_REPLY, {}, 'budget');
+      await reply(BUDGET_REPLIES[error.scope], {}, 'budget');
       return;
     }
     if (error instanceof LlmUnavailableError) {
