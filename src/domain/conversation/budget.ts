@@ -102,13 +102,22 @@ export async function dailyAllowance(
   const base = Math.min(budgets.newUserDailyTokens, budgets.userDailyTokens);
   const doublings = Math.ceil(Math.log2(budgets.userDailyTokens / base));
   if (doublings <= 0) return budgets.userDailyTokens;
+  // Walks back from today one active day at a time (each step one probe of the (user_id,
+  // created_at) index), at most `doublings` steps: the cost does not grow with the person's history.
+  const today = startOfUtcDay(now).toISOString();
   const [row] = await db.$queryRaw<{ days: bigint }[]>`
-    SELECT COUNT(*)::bigint AS days FROM (
-      SELECT DISTINCT (created_at AT TIME ZONE 'UTC')::date
-        FROM llm_usage
-       WHERE user_id = ${userId}::uuid AND created_at < ${startOfUtcDay(now).toISOString()}::timestamptz
-       LIMIT ${doublings}
-    ) AS active_days`;
+    WITH RECURSIVE active (day, step) AS (
+      SELECT (SELECT (created_at AT TIME ZONE 'UTC')::date FROM llm_usage
+               WHERE user_id = ${userId}::uuid AND created_at < ${today}::timestamptz
+               ORDER BY created_at DESC LIMIT 1), 1
+      UNION ALL
+      SELECT (SELECT (u.created_at AT TIME ZONE 'UTC')::date FROM llm_usage u
+               WHERE u.user_id = ${userId}::uuid AND u.created_at < (a.day::timestamp AT TIME ZONE 'UTC')
+               ORDER BY u.created_at DESC LIMIT 1), a.step + 1
+        FROM active a
+       WHERE a.day IS NOT NULL AND a.step < ${doublings}
+    )
+    SELECT COUNT(day)::bigint AS days FROM active`;
   const days = Number(row?.days ?? 0);
   return Math.min(budgets.userDailyTokens, base * 2 ** days);
 }
