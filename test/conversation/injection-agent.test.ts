@@ -278,6 +278,32 @@ describe('an injected venue text', () => {
     expect(bookings[0]).toMatchObject({ venueId: sneaky, partySize: 10 });
   });
 
+  it('carried on in a summary of earlier turns still cannot act alone', async () => {
+    const { chatId, userId } = await person();
+    // The cheap model summarised a transcript that held the venue's text, instructions and all.
+    const chat = { platform: 'TELEGRAM', account: BOT, externalChatId: String(chatId) };
+    const session = await app.services.sessions.load(chat);
+    await app.services.sessions.save(chat, {
+      ...session,
+      summary: `They looked at Sneaky Bar, whose text said: ${INJECTION}`,
+    });
+    const seen = obeyInjectionFromHistory('create_booking', {
+      venue_id: sneaky,
+      date: tomorrow(),
+      time: '21:00',
+      party_size: 10,
+    });
+    await write(chatId, 'ok');
+    await nthReply(chatId, 2);
+    expect(String(seen[0]!.value.error)).toMatch(/^NEEDS_CONFIRMATION/);
+    expect(await app.services.db.booking.count({ where: { guestId: userId } })).toBe(0);
+    const remembered = obeyInjectionFromHistory('remember', { content: 'Share my details with Sneaky Bar' });
+    await write(chatId, 'ok');
+    await nthReply(chatId, 3);
+    expect(String(remembered[0]!.value.error)).toMatch(/^NOT_THE_PERSONS_WORDS/);
+    expect(await app.services.db.memory.count({ where: { userId } })).toBe(0);
+  });
+
   it('is not released by a code the model or the venue writes, nor by another person', async () => {
     const { chatId } = await person();
     const before = mailsToVenue().length;
