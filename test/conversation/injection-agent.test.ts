@@ -278,6 +278,35 @@ describe('an injected venue text', () => {
     expect(bookings[0]).toMatchObject({ venueId: sneaky, partySize: 10 });
   });
 
+  it('a press does what it showed, and says so, even when no model may answer that turn', async () => {
+    const { chatId, userId } = await person();
+    obeyInjection('create_booking', () => ({
+      venue_id: plain,
+      date: tomorrow(),
+      time: '19:00',
+      party_size: 3,
+    }));
+    await write(chatId, 'is Sneaky Bar any good?');
+    const shown = await nthReply(chatId, 2);
+    await app.services.db.llmUsage.create({
+      data: {
+        userId,
+        purpose: 'conversation',
+        provider: 'anthropic',
+        model: 'claude-sonnet-4-6',
+        inputTokens: 1_000_000,
+        outputTokens: 0,
+        costMicros: 0n,
+      },
+    });
+    const before = model.requests.length;
+    await press(chatId, shown.buttons[0]!.callback_data);
+    const told = await nthReply(chatId, 3);
+    expect(model.requests.length).toBe(before);
+    expect(told.text).toMatch(/^Done: Request a table at Casa Simples on .* at 19:00 for 3\./);
+    expect(await app.services.db.booking.count({ where: { guestId: userId, partySize: 3 } })).toBe(1);
+  });
+
   it('carried on in a summary of earlier turns still cannot act alone', async () => {
     const { chatId, userId } = await person();
     // The cheap model summarised a transcript that held the venue's text, instructions and all.

@@ -166,6 +166,9 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     personText: message.text ?? '',
     tainted: false,
   };
+  // What a confirmed action did, in the code's words: said to the person even when no model answers.
+  let didNow: string | null = null;
+  const saying = (text: string) => (didNow ? `${didNow}\n\n${text}` : text);
 
   try {
     let session = await deps.sessions.load(chatRef);
@@ -186,13 +189,14 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     const tools = deps.tools.filter((tool) => allowed.has(tool.name as never));
     const done =
       released && 'actionId' in released ? await carryOut(deps, released, tools, toolContext) : null;
+    didNow = done?.forPerson ?? null;
     const userMessage: ChatMessage = {
       role: 'user',
       content: await userContent(
         message,
         context,
         released && 'quoteId' in released ? released.quoteId : null,
-        done,
+        done?.forModel ?? null,
       ),
     };
     // A summary was written by a model from a transcript with tool results in it: it may carry
@@ -225,23 +229,23 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
   } catch (error) {
     if (error instanceof BudgetExceededError) {
       context.logger.warn({ 'budget.scope': error.scope }, 'token budget used up: no model call');
-      await reply(BUDGET_REPLIES[error.scope], {}, 'budget');
+      await reply(saying(BUDGET_REPLIES[error.scope]), {}, 'budget');
       return;
     }
     if (error instanceof LlmUnavailableError) {
       context.logger.error({ err: error }, 'no language model available');
       const age = now.getTime() - context.receivedAt.getTime();
       if (age < deps.giveUpAfterMs) {
-        await reply(UNAVAILABLE_REPLY, {}, 'unavailable');
+        await reply(saying(UNAVAILABLE_REPLY), {}, 'unavailable');
         throw new RetryLaterError(deps.unavailableRetryMs, 'no language model available');
       }
       // Given up: kept failed for an operator, and the person told to ask again.
-      await reply(GAVE_UP_REPLY, {}, 'gave-up');
+      await reply(saying(GAVE_UP_REPLY), {}, 'gave-up');
       throw error;
     }
     // Anything else is a bug or an outage of ours: the message is failed (kept, with its error),
     // and the person is not left waiting in silence.
-    await reply(ERROR_REPLY, {}, 'error').catch(() => {});
+    await reply(saying(ERROR_REPLY), {}, 'error').catch(() => {});
     throw error;
   }
 }
@@ -249,19 +253,27 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
 /**
  * Carries out the held action the person's own message released, exactly as it was held (the
  * tool and input minted with it, not anything the model says now), once. Returns what the model
- * is told about it.
+ * is told about it, and what the person is told if no model can answer this turn.
  */
 async function carryOut(
   deps: ConsumerAgentDeps,
   released: Extract<Released, { actionId: string }>,
   tools: readonly Tool[],
   context: ToolContext,
-): Promise<string> {
+): Promise<{ forModel: string; forPerson: string | null }> {
   const { action, actionId } = released;
   const tool = tools.find((t) => t.name === action.tool);
-  if (!tool) return `(system: the person confirmed "${action.summary}", but that can no longer be done)`;
+  if (!tool) {
+    return {
+      forModel: `(system: the person confirmed "${action.summary}", but that can no longer be done)`,
+      forPerson: `Not done (no longer possible): ${action.summary}`,
+    };
+  }
   if (!(await deps.confirmations!.useHeldAction(context.userId, actionId))) {
-    return '(pressed Confirm on something already done, or no longer waiting to be confirmed)';
+    return {
+      forModel: '(pressed Confirm on something already done, or no longer waiting to be confirmed)',
+      forPerson: null,
+    };
   }
   const outcome = await runToolCall(
     { db: deps.database.prisma, timeoutMs: deps.toolTimeoutMs, tools: new Map([[tool.name, tool]]) },
@@ -274,8 +286,14 @@ async function carryOut(
   );
   // Said by the code, after checking the person's own message; the result is fenced as data.
   return outcome.isError
-    ? `(system: the person confirmed "${action.summary}", but it could not be done: <data>${outcome.content}</data>)`
-    : `(system: the person confirmed "${action.summary}", and it has been done: <data>${outcome.content}</data>)`;
+    ? {
+        forModel: `(system: the person confirmed "${action.summary}", but it could not be done: <data>${outcome.content}</data>)`,
+        forPerson: `Could not be done: ${action.summary}`,
+      }
+    : {
+        forModel: `(system: the person confirmed "${action.summary}", and it has been done: <data>${outcome.content}</data>)`,
+        forPerson: `Done: ${action.summary}`,
+      };
 }
 
 /** The person's message as content blocks: words, images, a shared place, a contact, a button. */
