@@ -285,6 +285,11 @@ const envSchema = z.object({
   ),
   LLM_USER_DAILY_TOKENS: positiveInt.default(200_000),
   LLM_ORG_MONTHLY_TOKENS: positiveInt.default(20_000_000),
+  // A new chat account's daily tokens, doubled by each earlier day it was used, up to the above.
+  LLM_NEW_USER_DAILY_TOKENS: positiveInt.default(40_000),
+  // The whole platform's daily ceiling, in tokens and (optionally) in US dollars.
+  LLM_PLATFORM_DAILY_TOKENS: positiveInt.default(50_000_000),
+  LLM_PLATFORM_DAILY_USD: optional(z.coerce.number().positive()),
   LLM_LOCK_LEASE_MS: positiveInt.default(120_000),
   TOOL_TIMEOUT_MS: positiveInt.default(5000),
   // Chat sessions in Redis, Fernet-encrypted: keys comma-separated, the first encrypts.
@@ -492,6 +497,10 @@ function shape(e: z.output<typeof envSchema>) {
       budgets: {
         userDailyTokens: e.LLM_USER_DAILY_TOKENS,
         organizationMonthlyTokens: e.LLM_ORG_MONTHLY_TOKENS,
+        newUserDailyTokens: Math.min(e.LLM_NEW_USER_DAILY_TOKENS, e.LLM_USER_DAILY_TOKENS),
+        platformDailyTokens: e.LLM_PLATFORM_DAILY_TOKENS,
+        platformDailyMicros:
+          e.LLM_PLATFORM_DAILY_USD === undefined ? null : Math.round(e.LLM_PLATFORM_DAILY_USD * 1_000_000),
       },
       /** How long one user's running turn holds their lock if its worker dies. */
       lockLeaseMs: e.LLM_LOCK_LEASE_MS,

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** One registry per running app (tests run several in one process), exposed at `/metrics`. */
 export function createMetrics() {
@@ -82,8 +82,14 @@ export function createMetrics() {
     }),
     llmBudgetRefusals: new Counter({
       name: 'llm_budget_refusals_total',
-      help: 'Language model calls refused because a token budget was used up, by scope (user, organization)',
+      help: 'Language model calls refused because a budget was used up, by scope (user, new_account, organization, platform)',
       labelNames: ['scope'] as const,
+      registers: [registry],
+    }),
+    llmPlatformBudgetUsed: new Gauge({
+      name: 'llm_platform_budget_used_ratio',
+      help: "The share of the platform's daily model ceiling used today, by limit (tokens, cost); at 1 every call is refused",
+      labelNames: ['limit'] as const,
       registers: [registry],
     }),
   };

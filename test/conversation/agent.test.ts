@@ -350,6 +350,22 @@ describe('the consumer agent', () => {
     const { chatId } = await write('hello');
     await reply(chatId);
     const userId = await userOf(chatId);
+    // Someone who has used the agent on earlier days, so their allowance is the full budget (a new
+    // account's is smaller: test/conversation/spending.test.ts).
+    for (let daysAgo = 1; daysAgo <= 5; daysAgo++) {
+      await app.services.db.llmUsage.create({
+        data: {
+          userId,
+          purpose: 'conversation',
+          provider: 'anthropic',
+          model: 'claude-sonnet-4-6',
+          inputTokens: 10,
+          outputTokens: 0,
+          costMicros: 30n,
+          createdAt: new Date(Date.now() - daysAgo * 24 * 3600_000),
+        },
+      });
+    }
     await app.services.db.llmUsage.create({
       data: {
         userId,

@@ -5,12 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  CONFIRM_BUTTON_PREFIX,
-  confirmationCode,
-  confirmButtonPayload,
-  releaseConfirmation,
-} from '../../src/domain/delivery/confirmation.ts';
+import { confirmationCode, releaseConfirmation } from '../../src/domain/confirmations/confirmations.ts';
+import { CONFIRM_BUTTON_PREFIX, confirmButtonPayload } from '../../src/domain/delivery/confirmation.ts';
 import { cancelDelivery, confirmDelivery, deliveryStatus } from '../../src/domain/delivery/order.ts';
 import { confirmationNote, quoteDelivery } from '../../src/domain/delivery/quote.ts';
 import { ValidationError } from '../../src/platform/errors.ts';
@@ -74,7 +70,7 @@ describe('confirming a quote', () => {
     expect(note).not.toContain(confirmation.token);
 
     // Only the token's hash is stored.
-    const stored = await database.prisma.deliveryConfirmation.findFirstOrThrow({
+    const stored = await database.prisma.confirmation.findFirstOrThrow({
       where: { quoteId: quote.id },
     });
     expect(stored.tokenHash).toBe(createHash('sha256').update(confirmation.token).digest('hex'));
@@ -105,7 +101,7 @@ describe('confirming a quote', () => {
     ]);
     expect(atLalamove.stops[1]!.remarks).toBe('Ring twice');
     expect(fake.requests.every((r) => r.authorized)).toBe(true);
-    const used = await database.prisma.deliveryConfirmation.findUniqueOrThrow({ where: { id: stored.id } });
+    const used = await database.prisma.confirmation.findUniqueOrThrow({ where: { id: stored.id } });
     expect(used.confirmedAt).not.toBeNull();
     expect(used.usedAt).not.toBeNull();
   });
@@ -147,11 +143,11 @@ describe('confirming a quote', () => {
       if (earlier) pair = [earlier, hash];
       else seen.set(code, hash);
     }
-    await database.prisma.deliveryConfirmation.updateMany({
+    await database.prisma.confirmation.updateMany({
       where: { quoteId: quote.id },
       data: { tokenHash: pair[0] },
     });
-    await database.prisma.deliveryConfirmation.updateMany({
+    await database.prisma.confirmation.updateMany({
       where: { quoteId: other.quote.id },
       data: { tokenHash: pair[1] },
     });
@@ -263,7 +259,7 @@ describe('every way around the rule is refused, and nothing reaches Lalamove', (
     const error = await refused(confirmDelivery(deps, userId, { quoteId: quote.id }), 'NOT_CONFIRMED');
     expect(error.message).toMatch(/press the Confirm button or send the CONFIRM code/);
     expect(ordersPlaced()).toBe(before);
-    const stored = await database.prisma.deliveryConfirmation.findFirstOrThrow({
+    const stored = await database.prisma.confirmation.findFirstOrThrow({
       where: { quoteId: quote.id },
     });
     expect(stored.usedAt).toBeNull();

@@ -4,7 +4,8 @@
  */
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { confirmButtonPayload, releaseConfirmation } from '../../src/domain/delivery/confirmation.ts';
+import { releaseConfirmation } from '../../src/domain/confirmations/confirmations.ts';
+import { confirmButtonPayload } from '../../src/domain/delivery/confirmation.ts';
 import type { DeliveryDeps } from '../../src/domain/delivery/deps.ts';
 import { confirmDelivery, deliveryStatus } from '../../src/domain/delivery/order.ts';
 import { quoteDelivery } from '../../src/domain/delivery/quote.ts';

@@ -1,10 +1,19 @@
 /**
- * The usage ledger (`llm_usage`, one row per answered model call) and the token budgets read from
- * it: a person's tokens per UTC day and an organisation's per UTC month.
+ * The usage ledger (`llm_usage`, one row per answered model call) and the budgets read from it: a
+ * person's tokens per UTC day, an organisation's per UTC month, and the whole platform's per UTC
+ * day (tokens, and optionally cost).
  *
  * Budgets count the tokens a call made the model process afresh: input, cache writes and output.
  * Cache reads are left out: they are the same stable prefix read again at a tenth of the price,
  * and counting them would let a long system prompt, not the conversation, use up a budget.
+ *
+ * A person's daily budget is earned. A new account may use `newUserDailyTokens` a day, doubled for
+ * each earlier UTC day on which it used a model, up to `userDailyTokens`: otherwise every sign-up
+ * would bring a full budget with it, and accounts, which cost nothing to make, would multiply what
+ * the platform can be made to spend. Days of use count, not the account's age, since an account
+ * that only waits costs its maker nothing either. The platform's ceiling bounds the rest: past it,
+ * no call is made for anyone until midnight UTC. Its running total is `llm_daily_usage`, kept by a
+ * trigger on the ledger, so checking it is one primary-key read.
  *
  * A budget is checked before a call and charged after it, so calls already under way when a
  * budget runs out still finish and are recorded: a budget can be overshot by those, never by more
@@ -13,11 +22,16 @@
 
 import type { DbOrTx } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
-import { BudgetExceededError, type LlmUsageFigures } from './messages.ts';
+import { BudgetExceededError, type BudgetScope, type LlmUsageFigures } from './messages.ts';
 
 export interface TokenBudgets {
   userDailyTokens: number;
   organizationMonthlyTokens: number;
+  /** A new account's daily tokens, doubled by each earlier day of use, up to `userDailyTokens`. */
+  newUserDailyTokens: number;
+  platformDailyTokens: number;
+  /** The platform's daily ceiling in millionths of a dollar; null for none. */
+  platformDailyMicros: number | null;
 }
 
 export interface BudgetSubject {
@@ -25,40 +39,120 @@ export interface BudgetSubject {
   organizationId?: string | null;
 }
 
-/** Throws BudgetExceededError when the person's day or the organisation's month is used up. */
+export interface PlatformUsage {
+  tokens: number;
+  costMicros: number;
+}
+
+export interface BudgetStanding {
+  /** The budget that refuses the call, or null when it may go ahead. */
+  refusal: BudgetScope | null;
+  /** The platform's usage today, for operators' metrics. */
+  platform: PlatformUsage;
+}
+
+/** Throws BudgetExceededError when any budget of the call is used up. */
 export async function checkBudget(
   db: DbOrTx,
   subject: BudgetSubject,
   budgets: TokenBudgets,
   now: Date = new Date(),
 ): Promise<void> {
+  const { refusal } = await budgetStanding(db, subject, budgets, now);
+  if (refusal) throw new BudgetExceededError(refusal);
+}
+
+/**
+ * Where a call stands against its budgets: the person's day (their own allowance), the
+ * organisation's month, the platform's day, in that order, so a person over their own budget
+ * hears about theirs rather than that the platform is busy.
+ */
+export async function budgetStanding(
+  db: DbOrTx,
+  subject: BudgetSubject,
+  budgets: TokenBudgets,
+  now: Date = new Date(),
+): Promise<BudgetStanding> {
   const used = await tokensUsed(db, subject, now);
-  if (used.user >= budgets.userDailyTokens) throw new BudgetExceededError('user');
-  if (used.organization >= budgets.organizationMonthlyTokens) throw new BudgetExceededError('organization');
+  const refusal = await (async (): Promise<BudgetScope | null> => {
+    // Below a new account's allowance nobody needs their history looked at.
+    if (subject.userId && used.user >= Math.min(budgets.newUserDailyTokens, budgets.userDailyTokens)) {
+      const allowance = await dailyAllowance(db, subject.userId, budgets, now);
+      if (used.user >= allowance) return allowance < budgets.userDailyTokens ? 'new_account' : 'user';
+    }
+    if (used.organization >= budgets.organizationMonthlyTokens) return 'organization';
+    if (used.platform.tokens >= budgets.platformDailyTokens) return 'platform';
+    if (budgets.platformDailyMicros !== null && used.platform.costMicros >= budgets.platformDailyMicros)
+      return 'platform';
+    return null;
+  })();
+  return { refusal, platform: used.platform };
+}
+
+/**
+ * A person's tokens for today: `newUserDailyTokens` doubled for each earlier UTC day on which they
+ * used a model, at most `userDailyTokens`. Only as many days as can still raise it are counted.
+ */
+export async function dailyAllowance(
+  db: DbOrTx,
+  userId: string,
+  budgets: TokenBudgets,
+  now: Date,
+): Promise<number> {
+  const base = Math.min(budgets.newUserDailyTokens, budgets.userDailyTokens);
+  const doublings = Math.ceil(Math.log2(budgets.userDailyTokens / base));
+  if (doublings <= 0) return budgets.userDailyTokens;
+  // Walks back from today one active day at a time (each step one probe of the (user_id,
+  // created_at) index), at most `doublings` steps: the cost does not grow with the person's history.
+  const today = startOfUtcDay(now).toISOString();
+  const [row] = await db.$queryRaw<{ days: bigint }[]>`
+    WITH RECURSIVE active (day, step) AS (
+      SELECT (SELECT (created_at AT TIME ZONE 'UTC')::date FROM llm_usage
+               WHERE user_id = ${userId}::uuid AND created_at < ${today}::timestamptz
+               ORDER BY created_at DESC LIMIT 1), 1
+      UNION ALL
+      SELECT (SELECT (u.created_at AT TIME ZONE 'UTC')::date FROM llm_usage u
+               WHERE u.user_id = ${userId}::uuid AND u.created_at < (a.day::timestamp AT TIME ZONE 'UTC')
+               ORDER BY u.created_at DESC LIMIT 1), a.step + 1
+        FROM active a
+       WHERE a.day IS NOT NULL AND a.step < ${doublings}
+    )
+    SELECT COUNT(day)::bigint AS days FROM active`;
+  const days = Number(row?.days ?? 0);
+  return Math.min(budgets.userDailyTokens, base * 2 ** days);
 }
 
 /**
  * Tokens counted against the budgets: the person's since the start of the UTC day, the
- * organisation's since the start of the UTC month (0 for whichever is not given). One statement;
- * each half is a range scan of its (id, created_at) index.
+ * organisation's since the start of the UTC month (0 for whichever is not given), and the
+ * platform's today. One statement; each person or organisation half is a range scan of its
+ * (id, created_at) index, the platform's a primary-key read.
  */
 export async function tokensUsed(
   db: DbOrTx,
   subject: BudgetSubject,
   now: Date = new Date(),
-): Promise<{ user: number; organization: number }> {
+): Promise<{ user: number; organization: number; platform: PlatformUsage }> {
   const userId = subject.userId ?? null;
   const organizationId = subject.organizationId ?? null;
-  if (!userId && !organizationId) return { user: 0, organization: 0 };
-  const [row] = await db.$queryRaw<{ user: bigint; organization: bigint }[]>`
+  const day = startOfUtcDay(now).toISOString();
+  const [row] = await db.$queryRaw<
+    { user: bigint; organization: bigint; platformTokens: bigint | null; platformMicros: bigint | null }[]
+  >`
     SELECT
       (SELECT COALESCE(SUM(input_tokens + cache_write_tokens + output_tokens), 0)::bigint
          FROM llm_usage
-        WHERE user_id = ${userId}::uuid AND created_at >= ${startOfUtcDay(now).toISOString()}::timestamptz) AS "user",
+        WHERE user_id = ${userId}::uuid AND created_at >= ${day}::timestamptz) AS "user",
       (SELECT COALESCE(SUM(input_tokens + cache_write_tokens + output_tokens), 0)::bigint
          FROM llm_usage
-        WHERE organization_id = ${organizationId}::uuid AND created_at >= ${startOfUtcMonth(now).toISOString()}::timestamptz) AS "organization"`;
-  return { user: Number(row?.user ?? 0), organization: Number(row?.organization ?? 0) };
+        WHERE organization_id = ${organizationId}::uuid AND created_at >= ${startOfUtcMonth(now).toISOString()}::timestamptz) AS "organization",
+      (SELECT tokens FROM llm_daily_usage WHERE day = (${day}::timestamptz AT TIME ZONE 'UTC')::date) AS "platformTokens",
+      (SELECT cost_micros FROM llm_daily_usage WHERE day = (${day}::timestamptz AT TIME ZONE 'UTC')::date) AS "platformMicros"`;
+  return {
+    user: Number(row?.user ?? 0),
+    organization: Number(row?.organization ?? 0),
+    platform: { tokens: Number(row?.platformTokens ?? 0), costMicros: Number(row?.platformMicros ?? 0) },
+  };
 }
 
 export interface UsageEntry {

@@ -1,6 +1,6 @@
 /**
  * The consumer agent, assembled: its 16 tools over the domain, and the dispatcher with its
- * sessions, memory, delivery confirmation and prompt facts. services.ts builds one per process.
+ * sessions, memory, confirmations and prompt facts. services.ts builds one per process.
  */
 import type { Config } from '../../config.ts';
 import type { DirectionsClient } from '../../integrations/directions/osrm.ts';
@@ -14,7 +14,7 @@ import { CONSUMER_TOOLS } from '../agents/dna.ts';
 import type { BookingDeps } from '../bookings/bookings.ts';
 import type { InboundHandler } from '../channels/inbound.ts';
 import type { ChannelSenders } from '../channels/outbound.ts';
-import { releaseConfirmation } from '../delivery/confirmation.ts';
+import { releaseConfirmation, useHeldAction } from '../confirmations/confirmations.ts';
 import type { DeliveryDeps } from '../delivery/deps.ts';
 import { forgetAll, forgetMatching, listMemories } from '../memory/memories.ts';
 import { createConsumerAgent } from './dispatcher.ts';
@@ -91,8 +91,9 @@ export function consumerAgentHandler(services: ConsumerAgentServices): InboundHa
       forgetMatching: async (userId, words) =>
         (await forgetMatching(db, userId, words)).map((m) => m.content),
     },
-    delivery: {
+    confirmations: {
       release: (userId, message) => releaseConfirmation(db, userId, message, services.now()),
+      useHeldAction: (userId, actionId) => useHeldAction(db, userId, actionId, services.now()),
     },
     facts: createFactsGatherer({ db, weather: services.weather, logger: services.logger }),
   });

@@ -3,11 +3,13 @@
  *
  * It takes the person's turn lock (one running turn per person across every process), shows a
  * typing indicator while it works, answers commands without the model, lets the person's own
- * message release a delivery confirmation, loads the chat's session, builds the system prompt, runs
- * the tool loop, stores the turn and queues the reply through the send queue. The reply's dedupe key
- * is the inbound event, so a turn retried after a crash queues one reply.
+ * message release a confirmation (a delivery quote's, or a held action's, which it then carries out
+ * exactly as held), loads the chat's session, builds the system prompt, runs the tool loop, stores
+ * the turn and queues the reply through the send queue. The reply's dedupe key is the inbound event,
+ * so a turn retried after a crash queues one reply.
  *
- * A person over budget gets a polite message and no model call. With no model reachable, the
+ * A person over budget gets a polite message and no model call (that the assistant is busy, when it
+ * is the platform's daily ceiling). With no model reachable, the
  * person is told once and the message stays pending, retried later, until it is an hour old.
  */
 import type { Database } from '../../platform/db.ts';
@@ -16,7 +18,7 @@ import { dnaOf } from '../agents/agents.ts';
 import { type InboundContext, type InboundHandler, RetryLaterError } from '../channels/inbound.ts';
 import type { NormalizedMessage } from '../channels/normalized.ts';
 import { type ChannelSenders, queueMessage } from '../channels/outbound.ts';
-import { CONFIRM_BUTTON_PREFIX } from '../delivery/confirmation.ts';
+import { isConfirmButton, type Released } from '../confirmations/confirmations.ts';
 import { parseCommand, runCommand } from './commands.ts';
 import { runToolLoop } from './loop.ts';
 import {
@@ -28,7 +30,7 @@ import {
 } from './messages.ts';
 import type { ConversationPorts, UserLocks } from './ports.ts';
 import { buildSystemPrompt } from './prompt.ts';
-import type { Tool, ToolContext } from './tools.ts';
+import { runToolCall, type Tool, type ToolContext } from './tools.ts';
 
 export interface ConsumerAgentDeps extends ConversationPorts {
   database: Database;
@@ -57,6 +59,18 @@ export const GAVE_UP_REPLY =
   "Sorry, my assistant service was down for too long and I couldn't answer your message. Could you send it again?";
 export const BUDGET_REPLY =
   "I've reached my limit of thinking for you today, sorry! I'll be able to help again tomorrow. Your bookings are unaffected.";
+export const NEW_ACCOUNT_REPLY =
+  "That's all I can do for a new account today, sorry! I can do a little more each day you chat with me. Let's pick this up tomorrow; your bookings are unaffected.";
+/** The whole platform's daily ceiling is reached: nobody is answered by a model until tomorrow (UTC). */
+export const BUSY_REPLY =
+  "Sorry, I'm too busy to take on anything new right now. Please try again later (tomorrow at the latest). Your bookings are unaffected.";
+
+const BUDGET_REPLIES = {
+  user: BUDGET_REPLY,
+  organization: BUDGET_REPLY,
+  new_account: NEW_ACCOUNT_REPLY,
+  platform: BUSY_REPLY,
+} as const;
 
 export function createConsumerAgent(deps: ConsumerAgentDeps): InboundHandler {
   return async (message, context) => {
@@ -132,19 +146,15 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     return;
   }
 
-  // Only the person's own message can release a delivery confirmation: it is checked here, in
-  // code, before the model sees anything.
-  const released = await deps.delivery?.release(context.userId, {
+  // Only the person's own message can release a confirmation: it is checked here, in code,
+  // before the model sees anything.
+  const released = await deps.confirmations?.release(context.userId, {
     buttonPayload: message.button?.payload ?? null,
     text: message.text,
     receivedAt: context.receivedAt,
   });
 
   const now = deps.now();
-  const userMessage: ChatMessage = {
-    role: 'user',
-    content: await userContent(message, context, released ? released.quoteId : null),
-  };
   const toolContext: ToolContext = {
     userId: context.userId,
     agentId: context.agentId,
@@ -153,7 +163,12 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     logger: context.logger,
     replyButtons: [],
     replyNotes: [],
+    personText: message.text ?? '',
+    tainted: false,
   };
+  // What a confirmed action did, in the code's words: said to the person even when no model answers.
+  let didNow: string | null = null;
+  const saying = (text: string) => (didNow ? `${didNow}\n\n${text}` : text);
 
   try {
     let session = await deps.sessions.load(chatRef);
@@ -171,12 +186,28 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     };
     const history = session.messages;
     const allowed = new Set(dna.tools);
+    const tools = deps.tools.filter((tool) => allowed.has(tool.name as never));
+    const done =
+      released && 'actionId' in released ? await carryOut(deps, released, tools, toolContext) : null;
+    didNow = done?.forPerson ?? null;
+    const userMessage: ChatMessage = {
+      role: 'user',
+      content: await userContent(
+        message,
+        context,
+        released && 'quoteId' in released ? released.quoteId : null,
+        done?.forModel ?? null,
+      ),
+    };
+    // A summary was written by a model from a transcript with tool results in it: it may carry
+    // untrusted text on, so a turn that has one is tainted from the start.
+    if (session.summary) toolContext.tainted = true;
     const result = await runToolLoop({
       gateway: deps.gateway,
       db,
       system: buildSystemPrompt(dna, facts),
       messages: [...history, userMessage],
-      tools: deps.tools.filter((tool) => allowed.has(tool.name as never)),
+      tools,
       context: toolContext,
       toolTimeoutMs: deps.toolTimeoutMs,
     });
@@ -198,25 +229,71 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
   } catch (error) {
     if (error instanceof BudgetExceededError) {
       context.logger.warn({ 'budget.scope': error.scope }, 'token budget used up: no model call');
-      await reply(BUDGET_REPLY, {}, 'budget');
+      await reply(saying(BUDGET_REPLIES[error.scope]), {}, 'budget');
       return;
     }
     if (error instanceof LlmUnavailableError) {
       context.logger.error({ err: error }, 'no language model available');
       const age = now.getTime() - context.receivedAt.getTime();
       if (age < deps.giveUpAfterMs) {
-        await reply(UNAVAILABLE_REPLY, {}, 'unavailable');
+        await reply(saying(UNAVAILABLE_REPLY), {}, 'unavailable');
         throw new RetryLaterError(deps.unavailableRetryMs, 'no language model available');
       }
       // Given up: kept failed for an operator, and the person told to ask again.
-      await reply(GAVE_UP_REPLY, {}, 'gave-up');
+      await reply(saying(GAVE_UP_REPLY), {}, 'gave-up');
       throw error;
     }
     // Anything else is a bug or an outage of ours: the message is failed (kept, with its error),
     // and the person is not left waiting in silence.
-    await reply(ERROR_REPLY, {}, 'error').catch(() => {});
+    await reply(saying(ERROR_REPLY), {}, 'error').catch(() => {});
     throw error;
   }
+}
+
+/**
+ * Carries out the held action the person's own message released, exactly as it was held (the
+ * tool and input minted with it, not anything the model says now), once. Returns what the model
+ * is told about it, and what the person is told if no model can answer this turn.
+ */
+async function carryOut(
+  deps: ConsumerAgentDeps,
+  released: Extract<Released, { actionId: string }>,
+  tools: readonly Tool[],
+  context: ToolContext,
+): Promise<{ forModel: string; forPerson: string | null }> {
+  const { action, actionId } = released;
+  const tool = tools.find((t) => t.name === action.tool);
+  if (!tool) {
+    return {
+      forModel: `(system: the person confirmed "${action.summary}", but that can no longer be done)`,
+      forPerson: `Not done (no longer possible): ${action.summary}`,
+    };
+  }
+  if (!(await deps.confirmations!.useHeldAction(context.userId, actionId))) {
+    return {
+      forModel: '(pressed Confirm on something already done, or no longer waiting to be confirmed)',
+      forPerson: null,
+    };
+  }
+  const outcome = await runToolCall(
+    { db: deps.database.prisma, timeoutMs: deps.toolTimeoutMs, tools: new Map([[tool.name, tool]]) },
+    { type: 'tool_use', id: `held_${actionId}`, name: tool.name, input: action.input },
+    { ...context, confirmed: true },
+  );
+  context.logger.info(
+    { 'tool.name': tool.name, 'tool.outcome': outcome.outcome },
+    'carried out an action the person confirmed',
+  );
+  // Said by the code, after checking the person's own message; the result is fenced as data.
+  return outcome.isError
+    ? {
+        forModel: `(system: the person confirmed "${action.summary}", but it could not be done: <data>${outcome.content}</data>)`,
+        forPerson: `Could not be done: ${action.summary}`,
+      }
+    : {
+        forModel: `(system: the person confirmed "${action.summary}", and it has been done: <data>${outcome.content}</data>)`,
+        forPerson: `Done: ${action.summary}`,
+      };
 }
 
 /** The person's message as content blocks: words, images, a shared place, a contact, a button. */
@@ -224,6 +301,7 @@ async function userContent(
   message: NormalizedMessage,
   context: InboundContext,
   releasedQuoteId: string | null,
+  carriedOut: string | null,
 ): Promise<ContentBlock[]> {
   const blocks: ContentBlock[] = [];
   if (message.replyTo) blocks.push({ type: 'text', text: '(replying to an earlier message)' });
@@ -254,11 +332,13 @@ async function userContent(
       type: 'text',
       text: `(system: the person has just confirmed delivery quote ${releasedQuoteId}; call confirm_delivery for it)`,
     });
-  } else if (message.button?.payload.startsWith(CONFIRM_BUTTON_PREFIX)) {
+  } else if (carriedOut) {
+    blocks.push({ type: 'text', text: carriedOut });
+  } else if (isConfirmButton(message.button?.payload)) {
     // Never the payload itself: it carries the confirmation token.
     blocks.push({
       type: 'text',
-      text: '(pressed Confirm on a delivery quote that is no longer waiting to be confirmed)',
+      text: '(pressed Confirm on something that is no longer waiting to be confirmed)',
     });
   } else if (message.button) {
     blocks.push({

@@ -1,6 +1,7 @@
 /**
- * The one way the consumer agent calls a language model. A call is checked against the token
- * budgets first (over budget: no model call at all), then goes to Anthropic, or to Ollama when
+ * The one way the consumer agent calls a language model. A call is checked against the budgets
+ * first (the person's, their organisation's and the platform's; over any: no model call at all, the
+ * refusal counted, and the platform's ceiling logged once a day), then goes to Anthropic, or to Ollama when
  * Anthropic is not configured, is failing, or its circuit is open; the answer is recorded in the
  * usage ledger with its cost.
  *
@@ -24,7 +25,7 @@ import {
 import type { Db } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Metrics } from '../../platform/metrics.ts';
-import { checkBudget, costMicros, type ModelPrice, recordUsage } from './budget.ts';
+import { budgetStanding, costMicros, type ModelPrice, recordUsage } from './budget.ts';
 import {
   BudgetExceededError,
   type ChatMessage,
@@ -137,13 +138,41 @@ export function createLlmGateway(deps: {
   if (providers.length === 0)
     logger.warn('no language model configured: set ANTHROPIC_API_KEY or OLLAMA_URL');
 
-  async function complete(request: LlmRequest): Promise<LlmResponse> {
-    try {
-      if (!request.budgetChecked) await checkBudget(db, request, config.budgets, clock());
-    } catch (error) {
-      if (error instanceof BudgetExceededError) metrics?.llmBudgetRefusals.inc({ scope: error.scope });
-      throw error;
+  /** The UTC day whose platform ceiling this process has reported, so it is logged once a day. */
+  let ceilingReported: string | null = null;
+
+  /** Refuses a call over any of its budgets (counted, and the platform's ceiling logged). */
+  async function enforceBudgets(request: LlmRequest): Promise<void> {
+    const now = clock();
+    const { budgets } = config;
+    const { refusal, platform } = await budgetStanding(db, request, budgets, now);
+    metrics?.llmPlatformBudgetUsed.set({ limit: 'tokens' }, platform.tokens / budgets.platformDailyTokens);
+    if (budgets.platformDailyMicros !== null)
+      metrics?.llmPlatformBudgetUsed.set(
+        { limit: 'cost' },
+        platform.costMicros / budgets.platformDailyMicros,
+      );
+    if (!refusal) return;
+    metrics?.llmBudgetRefusals.inc({ scope: refusal });
+    const day = now.toISOString().slice(0, 10);
+    if (refusal === 'platform' && ceilingReported !== day) {
+      ceilingReported = day;
+      logger.error(
+        {
+          'budget.scope': refusal,
+          'llm.platform_tokens': platform.tokens,
+          'llm.platform_cost_micros': platform.costMicros,
+          'budget.platform_tokens': budgets.platformDailyTokens,
+          'budget.platform_micros': budgets.platformDailyMicros,
+        },
+        'the platform daily model ceiling is reached: no model is called, and people are told the assistant is busy, until midnight UTC',
+      );
     }
+    throw new BudgetExceededError(refusal);
+  }
+
+  async function complete(request: LlmRequest): Promise<LlmResponse> {
+    if (!request.budgetChecked) await enforceBudgets(request);
 
     let lastFailure: unknown = null;
     for (const [index, provider] of providers.entries()) {

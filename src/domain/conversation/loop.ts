@@ -3,6 +3,10 @@
  * results back, and repeat until it answers in words, at most `maxRounds` times. A loop that runs
  * out of rounds ends with a graceful answer, and every tool call it made gets a result, so the
  * history stays valid for the next turn.
+ *
+ * The loop keeps the turn's taint (tools.ts): a conversation whose history holds an untrusted
+ * tool's result starts tainted, and a round that read one taints the rest of the turn. Calls made
+ * in the same round as that read were asked for before its text was seen, so they are not.
  */
 
 import type { Db } from '../../platform/db.ts';
@@ -15,7 +19,14 @@ import type {
   ToolUseBlock,
 } from './messages.ts';
 import { textOf } from './messages.ts';
-import { runToolCall, type Tool, type ToolContext, type ToolOutcome, toolSpecs } from './tools.ts';
+import {
+  readUntrusted,
+  runToolCall,
+  type Tool,
+  type ToolContext,
+  type ToolOutcome,
+  toolSpecs,
+} from './tools.ts';
 
 export const MAX_ROUNDS = 8;
 
@@ -61,6 +72,7 @@ export async function runToolLoop(input: LoopInput): Promise<LoopResult> {
   const added: ChatMessage[] = [];
   const toolCalls: ToolOutcome[] = [];
   let provider: LlmResponse['provider'] | null = null;
+  if (readUntrusted(input.messages, tools)) input.context.tainted = true;
   const finish = (reply: string, rounds: number): LoopResult => {
     added.push({ role: 'assistant', content: [{ type: 'text', text: reply }] });
     return { reply, added, rounds, toolCalls, provider };
@@ -115,6 +127,8 @@ export async function runToolLoop(input: LoopInput): Promise<LoopResult> {
       ),
     );
     if (round < maxRounds) toolCalls.push(...outcomes.slice(0, MAX_TOOL_CALLS_PER_ROUND));
+    if (outcomes.some((o) => o.outcome === 'OK' && tools.get(o.name)?.untrustedResult))
+      input.context.tainted = true;
     const results: ChatMessage = {
       role: 'user',
       content: outcomes.map(

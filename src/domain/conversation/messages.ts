@@ -83,13 +83,24 @@ export class LlmUnavailableError extends Error {
   }
 }
 
-/** The person or organisation has used its token budget; no model call was made. */
+/**
+ * Which budget refused a call: the person's day (`new_account` while their allowance is still
+ * growing), the organisation's month, or the whole platform's day.
+ */
+export type BudgetScope = 'user' | 'new_account' | 'organization' | 'platform';
+
+const BUDGET_MESSAGES: Record<BudgetScope, string> = {
+  user: 'Daily token budget used up',
+  new_account: "Today's token allowance of a new account used up",
+  organization: 'Monthly token budget of the organisation used up',
+  platform: "The platform's daily model budget is used up",
+};
+
+/** A budget of the call is used up; no model call was made. */
 export class BudgetExceededError extends Error {
-  readonly scope: 'user' | 'organization';
-  constructor(scope: 'user' | 'organization') {
-    super(
-      scope === 'user' ? 'Daily token budget used up' : 'Monthly token budget of the organisation used up',
-    );
+  readonly scope: BudgetScope;
+  constructor(scope: BudgetScope) {
+    super(BUDGET_MESSAGES[scope]);
     this.name = 'BudgetExceededError';
     this.scope = scope;
   }

@@ -1,8 +1,9 @@
 /**
- * What the dispatcher needs from the areas around it (sessions, memory, delivery, the prompt's
+ * What the dispatcher needs from the areas around it (sessions, memory, confirmations, the prompt's
  * facts), as small interfaces. services.ts wires the real ones; the dispatcher stays readable and
  * the areas stay independent of it.
  */
+import type { Released } from '../confirmations/confirmations.ts';
 import type { ChatMessage } from './messages.ts';
 import type { TurnFacts } from './prompt.ts';
 
@@ -38,12 +39,14 @@ export interface MemoryPort {
   forgetMatching(userId: string, words: string): Promise<string[]>;
 }
 
-export interface DeliveryPort {
-  /** Releases the confirmation the person's own message carries, if any. */
+export interface ConfirmationPort {
+  /** Releases the confirmation (a delivery quote's or a held action's) the person's own message carries, if any. */
   release(
     userId: string,
     message: { buttonPayload: string | null; text: string | null; receivedAt: Date },
-  ): Promise<{ quoteId: string } | null>;
+  ): Promise<Released | null>;
+  /** Uses a released held action, once: true when this turn may carry it out. */
+  useHeldAction(userId: string, actionId: string): Promise<boolean>;
 }
 
 export interface UserLease {
@@ -58,7 +61,7 @@ export interface UserLocks {
 export interface ConversationPorts {
   sessions: SessionPort;
   memory: MemoryPort;
-  delivery?: DeliveryPort;
+  confirmations?: ConfirmationPort;
   /** The facts of the turn's system prompt (profile, memories, habits, time, weather, transport). */
   facts(userId: string, text: string, now: Date): Promise<TurnFacts>;
 }

@@ -6,6 +6,16 @@
  * every string in the input loses its control characters before the schema (with its length
  * limits) checks it, a slow tool is cut off after the timeout, and invalid input, refusals and
  * failures come back as error results the model can recover from. Each call leaves an audit row.
+ *
+ * Taint. Some read tools return text written outside our control (a venue's own description):
+ * `untrustedResult`. Once the model has read such text in a conversation (this turn or one still in
+ * its history), it may be obeying it, so its writes no longer speak for the person. A write in a
+ * tainted turn is then not carried out: it is held as a single-use confirmation (the same mechanism
+ * as a delivery quote's, src/domain/confirmations) showing the person, in words the code writes,
+ * exactly what would happen, with a Confirm button and a code the model never sees. Only the
+ * person's own press or typed code carries it out, exactly as held. A tool that guards itself
+ * (`whenTainted: 'self'`) decides on its own: `remember` keeps only what the person's own message
+ * says, `confirm_delivery` already needs the person's confirmation.
  */
 import { z } from 'zod';
 import type { Prisma } from '../../generated/prisma/client.ts';
@@ -14,9 +24,10 @@ import type { Db } from '../../platform/db.ts';
 import { DomainError, ValidationError } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { OutboundContent } from '../channels/outbound.ts';
+import { ACTION_BUTTON_PREFIX, mintConfirmation } from '../confirmations/confirmations.ts';
 import { stripInvisible } from '../memory/text.ts';
 import { type Access, createAccess } from '../organizations/access.ts';
-import type { ToolSpec, ToolUseBlock } from './messages.ts';
+import type { ChatMessage, ToolSpec, ToolUseBlock } from './messages.ts';
 
 /** What running tools in one turn share: who asks, and what the reply should carry besides text. */
 export interface ToolContext {
@@ -30,7 +41,16 @@ export interface ToolContext {
   replyButtons: NonNullable<OutboundContent['buttons']>;
   /** Lines the code itself appends to the reply (a confirmation code), never left to the model. */
   replyNotes: string[];
+  /** The text of the person's own message this turn: what `whenTainted: 'self'` tools may trust. */
+  personText?: string;
+  /** The model has read untrusted text in this conversation: writes need the person's press. */
+  tainted?: boolean;
+  /** Carrying out a held action the person confirmed themselves: the taint rule is satisfied. */
+  confirmed?: boolean;
 }
+
+/** How long a held action waits for the person's press. */
+export const HELD_ACTION_MINUTES = 30;
 
 export interface Tool<I = unknown> {
   name: string;
@@ -38,6 +58,15 @@ export interface Tool<I = unknown> {
   sideEffect: ToolSideEffect;
   /** Longer than the usual timeout, for a tool whose outside call may take longer (an order). */
   timeoutMs?: number;
+  /** A read whose result carries text from outside our control: reading it taints the turn. */
+  untrustedResult?: boolean;
+  /**
+   * A write in a tainted turn: 'confirm' (the default) holds it for the person's press; 'self'
+   * runs it, the tool itself applying a rule of its own (see the top of this file).
+   */
+  whenTainted?: 'confirm' | 'self';
+  /** The held call in plain words for the person (by code, from the input). */
+  describe?(input: I, context: ToolContext): Promise<string>;
   input: z.ZodType<I>;
   run(input: I, context: ToolContext, signal: AbortSignal): Promise<unknown>;
 }
@@ -47,6 +76,9 @@ export function defineTool<S extends z.ZodType>(tool: {
   description: string;
   sideEffect: ToolSideEffect;
   timeoutMs?: number;
+  untrustedResult?: boolean;
+  whenTainted?: 'confirm' | 'self';
+  describe?(input: z.output<S>, context: ToolContext): Promise<string>;
   input: S;
   run(input: z.output<S>, context: ToolContext, signal: AbortSignal): Promise<unknown>;
 }): Tool<z.output<S>> {
@@ -163,6 +195,10 @@ export async function runToolCall(
         }, timeoutMs);
       });
       try {
+        if (mustHold(tool, context)) {
+          await Promise.race([hold(deps.db, tool, call.name, parsed.data, context), timeout]);
+          throw new ToolRefusal('NEEDS_CONFIRMATION', HELD);
+        }
         result = await Promise.race([tool.run(parsed.data, context, controller.signal), timeout]);
         outcome = 'OK';
       } catch (failure) {
@@ -200,6 +236,46 @@ export async function runToolCall(
     content,
     isError: outcome !== 'OK',
   };
+}
+
+const HELD =
+  'Not done yet. This conversation has included text from outside (a venue’s own description, say), so the person confirms this themselves: what it would do, a Confirm button and a code were added to your reply by the system. Tell them briefly what you propose; it is done when they press Confirm. Do not call it again.';
+
+function mustHold(tool: Tool, context: ToolContext): boolean {
+  return (
+    context.tainted === true &&
+    !context.confirmed &&
+    tool.sideEffect !== 'READ' &&
+    (tool.whenTainted ?? 'confirm') === 'confirm'
+  );
+}
+
+/**
+ * Holds a write for the person's confirmation: mints it, and puts what it would do, its button and
+ * its code on the reply. The model is told only that it is held; it never sees the token or code.
+ */
+async function hold(db: Db, tool: Tool, name: string, input: unknown, context: ToolContext): Promise<void> {
+  const summary = tool.describe
+    ? await tool.describe(input, context)
+    : `${name}: ${JSON.stringify(input).slice(0, 500)}`;
+  const now = context.now();
+  const minted = await mintConfirmation(db, {
+    userId: context.userId,
+    subject: { action: { tool: name, input, summary } },
+    expiresAt: new Date(now.getTime() + HELD_ACTION_MINUTES * 60_000),
+    now,
+  });
+  context.replyButtons.push({ id: `${ACTION_BUTTON_PREFIX}${minted.token}`, title: 'Confirm' });
+  context.replyNotes.push(
+    `${summary}\nTo do this, press Confirm or send: CONFIRM ${minted.code} (within ${HELD_ACTION_MINUTES} min).`,
+  );
+}
+
+/** Whether a conversation has had an untrusted tool's result in it (by the calls that produced one). */
+export function readUntrusted(messages: readonly ChatMessage[], tools: ReadonlyMap<string, Tool>): boolean {
+  return messages.some((message) =>
+    message.content.some((block) => block.type === 'tool_use' && tools.get(block.name)?.untrustedResult),
+  );
 }
 
 class ToolTimeout extends Error {

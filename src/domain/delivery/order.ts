@@ -85,13 +85,13 @@ export async function confirmDelivery(
       throw new DeliveryError('NOT_YOURS', 'That delivery quote belongs to someone else.');
     }
     const [locked] = await tx.$queryRaw<{ id: string }[]>`
-      SELECT id FROM delivery_confirmations
+      SELECT id FROM confirmations
       WHERE quote_id = ${quote.id}::uuid AND user_id = ${userId}::uuid
       ORDER BY created_at DESC
       LIMIT 1
       FOR UPDATE`;
     const confirmation = locked
-      ? await tx.deliveryConfirmation.findUniqueOrThrow({ where: { id: locked.id } })
+      ? await tx.confirmation.findUniqueOrThrow({ where: { id: locked.id } })
       : null;
     if (!confirmation) throw notConfirmed();
     // Read after the lock: a concurrent caller that got here first has committed by now.
@@ -115,15 +115,16 @@ export async function confirmDelivery(
         `The price is now ${quote.priceTotal} ${quote.currency}, not the ${confirmation.priceTotal} ${confirmation.currency} the person confirmed; get a new quote for them to confirm.`,
       );
     }
-    await tx.deliveryConfirmation.update({ where: { id: confirmation.id }, data: { usedAt: now } });
+    await tx.confirmation.update({ where: { id: confirmation.id }, data: { usedAt: now } });
     const order = await tx.deliveryOrder.create({
       data: {
         quoteId: quote.id,
         userId,
         externalOrderId: `${PENDING_PREFIX}${confirmation.id}`,
         status: PLACING,
-        priceTotal: confirmation.priceTotal,
-        currency: confirmation.currency,
+        // The confirmed price, which is the quote's (checked just above).
+        priceTotal: quote.priceTotal,
+        currency: quote.currency,
       },
     });
     return { quote, order, confirmation };
@@ -149,7 +150,7 @@ export async function confirmDelivery(
     if (error instanceof LalamoveError && error.refused) {
       await deps.db.$transaction([
         deps.db.deliveryOrder.delete({ where: { id: claim.order.id } }),
-        deps.db.deliveryConfirmation.update({ where: { id: confirmation.id }, data: { usedAt: null } }),
+        deps.db.confirmation.update({ where: { id: confirmation.id }, data: { usedAt: null } }),
       ]);
       throw lalamoveFailure(error, 'book');
     }
@@ -169,10 +170,7 @@ export async function confirmDelivery(
 
   const order = await recordPlacement(deps, claim.order.id, placed);
   const charged = placed.priceBreakdown;
-  if (
-    charged &&
-    (!sameAmount(charged.total, confirmation.priceTotal) || charged.currency !== confirmation.currency)
-  ) {
+  if (charged && (!sameAmount(charged.total, quote.priceTotal) || charged.currency !== quote.currency)) {
     // Lalamove guarantees a quotation's price while it is valid, so this should not happen; if it
     // does, the person did not agree to this price, and the order is cancelled at once.
     let cancelled = false;
@@ -186,7 +184,7 @@ export async function confirmDelivery(
         'could not cancel an order with a changed price',
       );
     }
-    const was = `${confirmation.priceTotal} ${confirmation.currency}`;
+    const was = `${quote.priceTotal} ${quote.currency}`;
     const is = `${charged.total} ${charged.currency}`;
     throw new DeliveryError(
       'PRICE_CHANGED',
@@ -363,7 +361,7 @@ async function findDelivery(
 
 async function quoteView(deps: DeliveryDeps, quote: DeliveryQuote): Promise<DeliveryView> {
   const now = deps.now();
-  const confirmation = await deps.db.deliveryConfirmation.findFirst({
+  const confirmation = await deps.db.confirmation.findFirst({
     where: { quoteId: quote.id },
     orderBy: { createdAt: 'desc' },
   });

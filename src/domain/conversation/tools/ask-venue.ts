@@ -3,6 +3,10 @@
  * (a high chair, a corkage fee). It goes to the venue's team by email (the venue's address, or
  * its organisation's owners and admins); the venue answers the person directly. Each person may ask
  * a few questions per hour, so the tool cannot be used to flood a venue.
+ *
+ * The mail carries the person's name and email. After untrusted text was read it is held for the
+ * person's press (tools.ts), and what they are shown names the venue, the question and the email
+ * that goes with it, so nothing of theirs leaves without them seeing it.
  */
 import { z } from 'zod';
 import type { Mailer } from '../../../integrations/mail/mailer.ts';
@@ -24,6 +28,16 @@ export function askVenueTool(deps: { db: Db; mailer: Mailer; limiter: RateLimite
       venue_id: z.uuid('A venue id as returned by search_venues'),
       question: text(500).min(3, 'Ask a real question'),
     }),
+    async describe(input, context) {
+      const { db } = deps;
+      const venue = await requireVenue(db, personAccess(db, context), input.venue_id);
+      const person = await db.user.findUniqueOrThrow({
+        where: { id: context.userId },
+        select: { displayName: true, email: true },
+      });
+      const who = [person.displayName, person.email].filter(Boolean).join(', ');
+      return `Send ${venue.name} this question: "${input.question}"${who ? `, with your name and email (${who}) for their answer` : ''}.`;
+    },
     async run(input, context) {
       const { db } = deps;
       const venue = await requireVenue(db, personAccess(db, context), input.venue_id);

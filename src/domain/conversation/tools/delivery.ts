@@ -45,6 +45,8 @@ export function deliveryTools(deps: DeliveryDeps) {
     description:
       'Book a quoted delivery, only after the person themselves confirmed that quote (pressed Confirm or sent the code). Refused otherwise.',
     sideEffect: 'MONEY',
+    // It carries its own confirmation of the person (safety rule 1): no second one is asked for.
+    whenTainted: 'self',
     // Longer than the Lalamove client's own timeout (10 s): the order is placed once, and the
     // model must hear how it went rather than a timeout while it is still being placed.
     timeoutMs: 20_000,
@@ -58,6 +60,8 @@ export function deliveryTools(deps: DeliveryDeps) {
     name: 'get_delivery_status',
     description: 'Where a delivery stands (by its quote or order id): booked, driver, live tracking link.',
     sideEffect: 'READ',
+    // The driver's details come from Lalamove, not from us.
+    untrustedResult: true,
     input: z.object({ quote_id: quoteId.optional(), order_id: z.uuid().optional() }),
     async run(input, context) {
       return deliveryStatus(deps, context.userId, { quoteId: input.quote_id, orderId: input.order_id });

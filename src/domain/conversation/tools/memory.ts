@@ -3,7 +3,18 @@ import { z } from 'zod';
 import type { Db } from '../../../platform/db.ts';
 import { MEMORY_KINDS, recall, remember } from '../../memory/memories.ts';
 import { PROFILE_LIMITS as LIMITS, updateProfile } from '../../memory/profile.ts';
-import { defineTool, text } from '../tools.ts';
+import { wordsOf } from '../../memory/text.ts';
+import { defineTool, type ToolContext, ToolRefusal, text } from '../tools.ts';
+
+/**
+ * Whether a memory is the person's own words of this turn: each of its words of three letters or
+ * more is in their message. A memory steers every later turn, so after untrusted text has been read
+ * the model may keep only what the person said, not what the text asked it to keep.
+ */
+export function inPersonsWords(content: string, context: ToolContext): boolean {
+  const said = new Set(wordsOf(context.personText ?? ''));
+  return wordsOf(content).every((word) => word.length < 3 || said.has(word));
+}
 
 export function memoryTools(deps: { db: Db }) {
   const { db } = deps;
@@ -13,12 +24,19 @@ export function memoryTools(deps: { db: Db }) {
     description:
       'Keep a lasting fact or preference the person told you (an allergy, a favourite place, who they usually go out with). Importance 5 is for what must never be forgotten (allergies, accessibility).',
     sideEffect: 'WRITE',
+    whenTainted: 'self',
     input: z.object({
       content: text(500).min(1),
       kind: z.enum(MEMORY_KINDS).optional(),
       importance: z.number().int().min(1).max(5).optional(),
     }),
     async run(input, context) {
+      if (context.tainted && !context.confirmed && !inPersonsWords(input.content, context)) {
+        throw new ToolRefusal(
+          'NOT_THE_PERSONS_WORDS',
+          'Not kept: after reading text from outside, only what the person’s own message of this turn says can be remembered, in its words.',
+        );
+      }
       const { memory, created } = await remember(db, context.userId, input, { now: context.now });
       return { remembered: memory.content, new: created };
     },
@@ -43,6 +61,15 @@ export function memoryTools(deps: { db: Db }) {
     description:
       'Update the person’s profile when they tell you about themselves: home area, dietary needs, usual party size, preferred times, language, time zone. Use null to remove a field.',
     sideEffect: 'WRITE',
+    async describe(input) {
+      const changes = Object.entries(input)
+        .filter(([, value]) => value !== undefined)
+        .map(
+          ([field, value]) =>
+            `${field.replaceAll('_', ' ')}: ${value === null ? '(removed)' : Array.isArray(value) ? value.join(', ') : String(value)}`,
+        );
+      return `Update your profile: ${changes.join('; ') || 'nothing'}.`;
+    },
     input: z.object({
       home_area: text(LIMITS.homeAreaMaxChars).nullable().optional(),
       dietary: z.array(text(LIMITS.dietaryItemMaxChars)).max(LIMITS.dietaryMaxItems).nullable().optional(),

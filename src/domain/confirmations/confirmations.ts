@@ -1,0 +1,191 @@
+/**
+ * The person's own confirmation of something the agent may not do on the model's word alone: one
+ * mechanism for both things that need it.
+ *
+ * - a delivery quote, at its price (safety rule 1; see src/domain/delivery/confirmation.ts);
+ * - a held action: one tool call (its tool, exact input and a summary the code wrote) that the
+ *   agent wanted to make in a turn that had read untrusted text (src/domain/conversation/tools.ts).
+ *   It is carried out exactly as held, never as the model might restate it.
+ *
+ * A confirmation is minted when it is shown: bound to the person, single-use, expiring. It has two
+ * faces:
+ *
+ * - a token, 32 random bytes (256 bits), which travels only in the Confirm button's payload
+ *   (`delivery:confirm:<token>` for a quote, `confirm:<token>` for an action; at most 60
+ *   characters, inside Telegram's 64-byte callback_data). Only its SHA-256 is stored.
+ * - a six-digit code the person may type instead ("CONFIRM 123456"), derived from the stored hash.
+ *   Six digits are enough because a code is not a credential: it only counts in a message that
+ *   the platform says the person sent themselves, and only against that person's own live
+ *   confirmations. Nobody else's message can release it, and the model cannot send one. New codes
+ *   are drawn so that a person's live confirmations never share a code; if two ever did, a typed
+ *   code that matches both releases neither.
+ *
+ * Releasing (`releaseConfirmation`) is the only way to set `confirmedAt`, and the dispatcher calls
+ * it with the person's own inbound message, never with the model's words or a tool's result. The
+ * released confirmation is then used once: by placing the order (delivery/order.ts, under a row
+ * lock) or by carrying out the held action (`useHeldAction`).
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import type { Prisma } from '../../generated/prisma/client.ts';
+import type { Db, DbOrTx } from '../../platform/db.ts';
+
+/** A held action's button; a quote's is `delivery:confirm:` (delivery/confirmation.ts). */
+export const ACTION_BUTTON_PREFIX = 'confirm:';
+const BUTTON = /^(?:delivery:)?confirm:([A-Za-z0-9_-]{43})$/;
+/** The whole message must be the phrase: "confirm", spaces, six digits; nothing before or after. */
+const TYPED = /^\s*confirm\s+(\d{6})\s*$/i;
+/** A person rarely has more than a few live confirmations; this bounds the work of a typed code. */
+const MAX_LIVE = 20;
+
+export interface MintedConfirmation {
+  /** For the Confirm button's payload only; never shown as text, never given to the model. */
+  token: string;
+  /** Six digits the person may type as "CONFIRM 123456". */
+  code: string;
+  expiresAt: Date;
+}
+
+/** A tool call held for the person's confirmation, as stored and as carried out. */
+export const heldAction = z.object({
+  tool: z.string().max(80),
+  input: z.unknown(),
+  /** What the person was shown (written by code from the input, not by the model). */
+  summary: z.string().max(2000),
+});
+export type HeldAction = z.infer<typeof heldAction>;
+
+export type ConfirmationSubject =
+  | { quoteId: string; priceTotal: string; currency: string }
+  | { action: HeldAction };
+
+/** What the person's message released. */
+export type Released = { quoteId: string } | { actionId: string; action: HeldAction };
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** The six-digit code of a confirmation, from its stored token hash. */
+export function confirmationCode(tokenHash: string): string {
+  // The label predates actions; changing it would change the codes of confirmations still live.
+  const digest = createHash('sha256').update(`agnt:delivery-code:${tokenHash}`).digest();
+  // 48 bits modulo a million: the bias (under 2^-28) does not matter.
+  return String(digest.readUIntBE(0, 6) % 1_000_000).padStart(6, '0');
+}
+
+/** Whether a button payload is a Confirm button (of either kind), live or not. */
+export function isConfirmButton(payload: string | null | undefined): boolean {
+  return payload ? BUTTON.test(payload) : false;
+}
+
+/** Live (releasable) confirmations of a person at `now`. */
+function releasable(userId: string, now: Date) {
+  return { userId, confirmedAt: null, usedAt: null, expiresAt: { gt: now } };
+}
+
+/** Mints a confirmation (inside the transaction that stores what it confirms, where there is one). */
+export async function mintConfirmation(
+  tx: DbOrTx,
+  input: { userId: string; subject: ConfirmationSubject; expiresAt: Date; now: Date },
+): Promise<MintedConfirmation> {
+  const live = await tx.confirmation.findMany({
+    where: releasable(input.userId, input.now),
+    select: { tokenHash: true },
+    take: 1000,
+  });
+  const taken = new Set(live.map((c) => confirmationCode(c.tokenHash)));
+  let token: string;
+  let tokenHash: string;
+  do {
+    token = randomBytes(32).toString('base64url');
+    tokenHash = hashToken(token);
+  } while (taken.has(confirmationCode(tokenHash)));
+  const { subject } = input;
+  await tx.confirmation.create({
+    data: {
+      userId: input.userId,
+      tokenHash,
+      ...('quoteId' in subject
+        ? { quoteId: subject.quoteId, priceTotal: subject.priceTotal, currency: subject.currency }
+        : { action: heldAction.parse(subject.action) as Prisma.InputJsonValue }),
+      expiresAt: input.expiresAt,
+      // On the app's clock, like the message times it is compared with.
+      createdAt: input.now,
+    },
+  });
+  return { token, code: confirmationCode(tokenHash), expiresAt: input.expiresAt };
+}
+
+/**
+ * Releases the confirmation the person's own message carries, if any: a Confirm button's payload,
+ * or a text that is exactly "CONFIRM <code>". Only a confirmation of this person, minted before
+ * the message arrived, not expired, not yet released and not used, is released.
+ *
+ * Call it only with the person's own inbound message. `message.receivedAt` is when it reached us
+ * (the inbound event's receipt time); without it, `now` stands in. A message that arrived before a
+ * confirmation existed cannot release it, even when it is processed later.
+ */
+export async function releaseConfirmation(
+  db: Db,
+  userId: string,
+  message: { buttonPayload: string | null; text: string | null; receivedAt?: Date | null },
+  now: Date,
+): Promise<Released | null> {
+  const arrived = message.receivedAt ?? now;
+  const where = { ...releasable(userId, now), createdAt: { lt: arrived } };
+  const fields = { id: true, quoteId: true, action: true } as const;
+
+  let found: { id: string; quoteId: string | null; action: Prisma.JsonValue } | null = null;
+  const button = message.buttonPayload ? BUTTON.exec(message.buttonPayload) : null;
+  const typed = !button && message.text ? TYPED.exec(message.text) : null;
+  if (button) {
+    // A lookup by the hash of 256 random bits: its timing reveals nothing worth having.
+    found = await db.confirmation.findFirst({
+      where: { ...where, tokenHash: hashToken(button[1]!) },
+      select: fields,
+    });
+  } else if (typed) {
+    const live = await db.confirmation.findMany({
+      where,
+      select: { ...fields, tokenHash: true },
+      orderBy: { createdAt: 'desc' },
+      take: MAX_LIVE,
+    });
+    const presented = Buffer.from(typed[1]!);
+    // Every candidate is compared, in constant time, so timing does not tell which one matched.
+    const matches = live.filter((c) =>
+      timingSafeEqual(Buffer.from(confirmationCode(c.tokenHash)), presented),
+    );
+    if (matches.length === 1) found = matches[0]!;
+  }
+  if (!found) return null;
+
+  // Conditional on the same facts, so a concurrent release or use cannot be overwritten.
+  const released = await db.confirmation.updateMany({
+    where: { id: found.id, ...where },
+    data: { confirmedAt: now },
+  });
+  if (released.count !== 1) return null;
+  if (found.quoteId) return { quoteId: found.quoteId };
+  return { actionId: found.id, action: heldAction.parse(found.action) };
+}
+
+/**
+ * Uses a released held action, once: true when this call may carry it out. Conditional on it
+ * being released, unused and unexpired, so a retried turn or a second press never does it twice.
+ */
+export async function useHeldAction(db: Db, userId: string, actionId: string, now: Date): Promise<boolean> {
+  const used = await db.confirmation.updateMany({
+    where: {
+      id: actionId,
+      userId,
+      quoteId: null,
+      confirmedAt: { not: null },
+      usedAt: null,
+      expiresAt: { gt: now },
+    },
+    data: { usedAt: now },
+  });
+  return used.count === 1;
+}
