@@ -6,6 +6,10 @@
  * - `allowed`: the call succeeds and its effect is in the answer and the database;
  * - `null`: the call succeeds but the field hides itself from this caller (it reads null, with no
  *   error): fields that are fine to ask for but not this caller's to see;
+ * - `HTTP 401`: the credential itself no longer works (a write key whose creator was removed
+ *   from the organisation, or whose organisation has no owner left): refused before GraphQL
+ *   runs, like any credential that does not verify. A write key whose creator was demoted to
+ *   STAFF acts as that STAFF member would;
  * - `UNAUTHENTICATED` / `FORBIDDEN`: scope-auth refuses before the resolver runs (a GraphQL error
  *   with that `extensions.code`, the field null);
  * - `NotAllowedError`: the mutation admits any signed-in caller and the domain says no, as a typed
@@ -28,13 +32,14 @@ import {
   type Actor,
   type Actors,
   createActors,
-  credentialOf,
+  credentialFor,
   expectRefusal,
+  expectUnauthorized,
   unique,
   valueAt,
 } from '../helpers/authz.ts';
 
-type Outcome = 'allowed' | 'null' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotAllowedError';
+type Outcome = 'allowed' | 'null' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotAllowedError' | 'HTTP 401';
 
 const CreateVenue = graphql(`
   mutation AuthzVenuesCreateVenue($organizationId: ID!, $name: String!) {
@@ -345,6 +350,9 @@ const VENUE_MANAGERS: Record<Actor, Outcome> = {
   PLATFORM_ADMIN: 'allowed',
   KEY_WRITE: 'allowed',
   KEY_READ: 'FORBIDDEN',
+  KEY_CREATOR_REMOVED: 'HTTP 401',
+  KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+  KEY_NO_OWNER: 'HTTP 401',
   ANONYMOUS: 'UNAUTHENTICATED',
 };
 
@@ -357,6 +365,9 @@ const PLATFORM_ADMINS_ONLY: Record<Actor, Outcome> = {
   PLATFORM_ADMIN: 'allowed',
   KEY_WRITE: 'FORBIDDEN',
   KEY_READ: 'FORBIDDEN',
+  KEY_CREATOR_REMOVED: 'HTTP 401',
+  KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+  KEY_NO_OWNER: 'HTTP 401',
   ANONYMOUS: 'UNAUTHENTICATED',
 };
 
@@ -369,6 +380,9 @@ const VENUE_TEAM_READS: Record<Actor, Outcome> = {
   PLATFORM_ADMIN: 'allowed',
   KEY_WRITE: 'allowed',
   KEY_READ: 'allowed',
+  KEY_CREATOR_REMOVED: 'HTTP 401',
+  KEY_CREATOR_DEMOTED: 'allowed',
+  KEY_NO_OWNER: 'HTTP 401',
   ANONYMOUS: 'UNAUTHENTICATED',
 };
 
@@ -575,6 +589,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'allowed',
       KEY_READ: 'NotAllowedError',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'NotAllowedError',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -600,6 +617,9 @@ const rows: Row[] = [
       // A secret is handed to a person, never to a key: a leaked key cannot take over the agent.
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -647,6 +667,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'allowed',
       KEY_READ: 'allowed',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'allowed',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'allowed',
     },
   },
@@ -702,9 +725,15 @@ describe.each(rows.map((row) => [row.name, row] as const))('%s', (_name, row) =>
     async (actor, outcome) => {
       const fx = await createFixture();
       await row.prepare?.(fx);
+      const credential = await credentialFor(app, fx, actor);
       const before = await snapshot(fx);
-      const response = await row.call(fx, credentialOf(fx, actor));
+      const response = await row.call(fx, credential);
       const body = JSON.stringify(response.body);
+      if (outcome === 'HTTP 401') {
+        expectUnauthorized(response, body);
+        expect(await snapshot(fx), `${body}\nthe refused call changed the database`).toEqual(before);
+        return;
+      }
       expect(response.status, body).toBe(200);
 
       if (outcome === 'allowed') {

@@ -3,6 +3,10 @@
  * node, run as every kind of caller against the real server. Each cell states its outcome:
  *
  * - `allowed`: the call succeeds and its effect is in the database;
+ * - `HTTP 401`: the credential itself no longer works (a write key whose creator was removed
+ *   from the organisation, or whose organisation has no owner left): refused before GraphQL
+ *   runs, like any credential that does not verify. A write key whose creator was demoted to
+ *   STAFF acts as that STAFF member would;
  * - `UNAUTHENTICATED` / `FORBIDDEN`: scope-auth refuses before the resolver runs (a top-level
  *   GraphQL error with that `extensions.code`, the field null);
  * - a typed error (`NotAllowedError`, `ConflictError`): the caller may call the mutation on this
@@ -26,14 +30,15 @@ import {
   type Actors,
   apiKey,
   createActors,
-  credentialOf,
+  credentialFor,
+  expectUnauthorized,
   type Person,
   person,
   unique,
   userOf,
 } from '../helpers/authz.ts';
 
-type Outcome = 'allowed' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotAllowedError' | 'ConflictError';
+type Outcome = 'allowed' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotAllowedError' | 'ConflictError' | 'HTTP 401';
 
 const RequestSignInCode = graphql(`
   mutation AuthzRequestSignInCode($email: String!) {
@@ -166,6 +171,8 @@ interface Fixture extends Actors {
   peerOwner: Person;
   /** A key to revoke and to read. */
   targetKey: { id: string };
+  /** Someone's signed-in session, for the session rows (their `prepare` signs in). */
+  session?: { refreshToken: string };
 }
 
 interface Row {
@@ -236,6 +243,11 @@ async function snapshot(fx: Fixture) {
   };
 }
 
+/** Signs somebody in through the real flow, for the rows that end or renew their session. */
+async function signedIn(fx: Fixture) {
+  fx.session = await app.signIn();
+}
+
 /** Leaves the fixture's organisation with a single owner. */
 async function onlyOneOwner(fx: Fixture) {
   await app.services.db.membership.delete({ where: { id: fx.peerOwner.membershipId } });
@@ -254,6 +266,9 @@ const READ_BY_ANY_MEMBER: Record<Actor, Outcome> = {
   PLATFORM_ADMIN: 'allowed',
   KEY_WRITE: 'allowed',
   KEY_READ: 'allowed',
+  KEY_CREATOR_REMOVED: 'HTTP 401',
+  KEY_CREATOR_DEMOTED: 'allowed',
+  KEY_NO_OWNER: 'HTTP 401',
   ANONYMOUS: 'UNAUTHENTICATED',
 };
 
@@ -266,6 +281,9 @@ const PUBLIC: Record<Actor, Outcome> = {
   PLATFORM_ADMIN: 'allowed',
   KEY_WRITE: 'allowed',
   KEY_READ: 'allowed',
+  KEY_CREATOR_REMOVED: 'HTTP 401',
+  KEY_CREATOR_DEMOTED: 'allowed',
+  KEY_NO_OWNER: 'HTTP 401',
   ANONYMOUS: 'allowed',
 };
 
@@ -310,10 +328,8 @@ const rows: Row[] = [
   {
     name: 'refreshSession',
     field: 'refreshSession',
-    async call(_fx, token) {
-      const session = await app.signIn();
-      return app.gql(RefreshSession, { refreshToken: session.refreshToken }, { token });
-    },
+    prepare: signedIn,
+    call: (fx, token) => app.gql(RefreshSession, { refreshToken: fx.session!.refreshToken }, { token }),
     async effect(_fx, answer) {
       expect(answer).toMatchObject({
         __typename: 'SignInPayload',
@@ -325,10 +341,8 @@ const rows: Row[] = [
   {
     name: 'signOut',
     field: 'signOut',
-    async call(_fx, token) {
-      const session = await app.signIn();
-      return app.gql(SignOut, { refreshToken: session.refreshToken }, { token });
-    },
+    prepare: signedIn,
+    call: (fx, token) => app.gql(SignOut, { refreshToken: fx.session!.refreshToken }, { token }),
     async effect(_fx, answer) {
       expect(answer).toEqual({ signedOut: true });
     },
@@ -355,6 +369,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -385,6 +402,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'allowed',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -417,6 +437,9 @@ const rows: Row[] = [
         // mints keys (ApiKeyScope.WRITE: "as an admin would (not members or keys)").
         KEY_WRITE: 'FORBIDDEN',
         KEY_READ: 'FORBIDDEN',
+        KEY_CREATOR_REMOVED: 'HTTP 401',
+        KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+        KEY_NO_OWNER: 'HTTP 401',
         ANONYMOUS: 'UNAUTHENTICATED',
       },
     }),
@@ -443,6 +466,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -467,6 +493,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -491,6 +520,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -515,6 +547,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'ConflictError',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -539,6 +574,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -559,6 +597,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -579,6 +620,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -600,6 +644,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'ConflictError',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -630,10 +677,15 @@ const rows: Row[] = [
       ADMIN: 'allowed',
       STAFF: 'FORBIDDEN',
       OTHER_OWNER: 'FORBIDDEN',
-      PLATFORM_ADMIN: 'allowed',
+      // A key acts with its creator's role in the organisation, and a platform admin has none:
+      // such a key would never work, so it is not made.
+      PLATFORM_ADMIN: 'NotAllowedError',
       // Keys are made by people, never by another key: a leaked key cannot mint more.
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -657,6 +709,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -713,6 +768,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'allowed',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -724,9 +782,15 @@ describe.each(rows.map((row) => [row.name, row] as const))('%s', (_name, row) =>
     async (actor, outcome) => {
       const fx = await createFixture();
       await row.prepare?.(fx);
+      const credential = await credentialFor(app, fx, actor);
       const before = await snapshot(fx);
-      const response = await row.call(fx, credentialOf(fx, actor), actor);
+      const response = await row.call(fx, credential, actor);
       const body = JSON.stringify(response.body);
+      if (outcome === 'HTTP 401') {
+        expectUnauthorized(response, body);
+        expect(await snapshot(fx), `${body}\nthe refused call changed the database`).toEqual(before);
+        return;
+      }
       expect(response.status, body).toBe(200);
 
       if (outcome === 'allowed') {
