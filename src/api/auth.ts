@@ -33,6 +33,7 @@ export async function authenticateCredential(services: Services, authorization: 
       auth: services.config.auth,
       db: services.db,
       external: services.external,
+      revokedSessions: services.revokedSessions,
       now: services.now,
     },
     credential,

@@ -10,6 +10,8 @@ import { buildApp, type Role } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { generateKeyringSpec, parseKeyring } from '../../src/domain/agents/secrets.ts';
 import { createBookingDeps } from '../../src/domain/bookings/events.ts';
+import { CLOCK_TOLERANCE_SECONDS } from '../../src/domain/identity/access-tokens.ts';
+import { createRevokedSessions } from '../../src/domain/identity/revoked-sessions.ts';
 import { generateSigningKey, loadSigningKeys } from '../../src/domain/identity/signing-keys.ts';
 import { channelSenders } from '../../src/integrations/channels.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';
@@ -116,6 +118,10 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
         onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
       }),
       limiter: createRateLimiter(redis, logger),
+      revokedSessions: createRevokedSessions(redis, {
+        ttlSeconds: config.auth.accessTtlSeconds + CLOCK_TOLERANCE_SECONDS,
+        logger,
+      }),
       mailer,
       keys: await loadSigningKeys(config, logger),
       keyring: parseKeyring(generateKeyringSpec()),

@@ -168,6 +168,7 @@ export async function verifySignInCode(
   const accessToken = await issueAccessToken(deps.keys, {
     userId: outcome.user.id,
     auth: deps.config.auth,
+    sessionId: outcome.refreshToken.familyId,
     now,
   });
   deps.logger.info(
