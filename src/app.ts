@@ -11,7 +11,7 @@ import { authenticateCredential } from './api/auth.ts';
 import { graphqlHandler } from './api/http.ts';
 import { createGraphQLServer } from './api/yoga.ts';
 import { type Actor, anonymous } from './domain/identity/actor.ts';
-import { AuthenticationError } from './platform/errors.ts';
+import { AuthenticationError, RateLimitedError } from './platform/errors.ts';
 import { createHttpServer, type Route, sendJson } from './platform/http.ts';
 import { createMetrics } from './platform/metrics.ts';
 import { pendingMigrations } from './platform/migrate.ts';
@@ -143,12 +143,15 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
         try {
           const actor =
             typeof authorization === 'string' && authorization !== ''
-              ? await authenticateCredential(services, authorization)
+              ? await authenticateCredential(services, authorization, {
+                  ip: (ctx.extra as { request: IncomingMessage }).request.socket.remoteAddress ?? 'unknown',
+                })
               : anonymous;
           (ctx.extra as { actor?: unknown }).actor = actor;
           return true;
         } catch (error) {
-          if (error instanceof AuthenticationError) return false;
+          // A bad credential, or an address locked out for failing ones: refused alike (4403).
+          if (error instanceof AuthenticationError || error instanceof RateLimitedError) return false;
           throw error;
         }
       },

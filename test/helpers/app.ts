@@ -82,6 +82,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     // Every test request comes from 127.0.0.1; tests of these limits set their own.
     SIGN_IN_LIMIT_PER_IP: '10000',
     RATE_LIMIT_PER_IP: '100000',
+    AUTH_FAILURE_LIMIT_PER_IP: '100000',
     // Tests of the channels see messages acknowledged; tests of the agent turn it on.
     CONSUMER_AGENT: 'false',
     // No outside service is reached by accident: tests point what they use at their fakes.
