@@ -28,6 +28,7 @@ export function createRevokedSessions(
 ): RevokedSessions {
   const { ttlSeconds, logger } = options;
   const local = new Map<string, number>();
+  let revocations = 0;
   let degraded = false;
   const key = (sessionId: string) => `${redis.keyPrefix}revoked-session:${sessionId}`;
 
@@ -44,7 +45,7 @@ export function createRevokedSessions(
   const rememberLocally = (sessionId: string) => {
     const now = Date.now();
     // Drop expired entries now and then so the map stays bounded.
-    if (local.size % 1000 === 999) {
+    if (++revocations % 1000 === 0) {
       for (const [id, until] of local) if (until <= now) local.delete(id);
     }
     local.set(sessionId, now + ttlSeconds * 1000);

@@ -67,8 +67,8 @@ export async function requestSignInCode(
   const email = normalizeEmail(input.email);
   const limits = deps.config.rateLimits;
   await limit(deps.limiter, `signin:request:ip:${input.ip}`, limits.signInPerIp, limits.signInWindowSeconds);
-  // The address is hashed so Redis holds no plain addresses.
   await refuseWhilePaused(deps, email);
+  // The address is hashed so Redis holds no plain addresses.
   await limit(
     deps.limiter,
     `signin:request:email:${sha256(email)}`,
@@ -81,7 +81,7 @@ export async function requestSignInCode(
     DAY_SECONDS,
   );
   if (!sentToday.allowed) {
-    await tellOfPause(deps, email, sentToday.retryAfterSeconds);
+    await tellOfPause(deps, email, 'codes', sentToday.retryAfterSeconds);
     throw new RateLimitedError(
       `Too many sign-in codes were sent to this address today: try again in ${describeWait(sentToday.retryAfterSeconds)}`,
       sentToday.retryAfterSeconds,
@@ -172,7 +172,7 @@ export async function verifySignInCode(
       // This wrong code reached the cap (or, side by side with others, went past it): paused
       // from now on. Peeking gives how long for (a hit within its limit reports no wait).
       const paused = await deps.limiter.peek(failuresKey(email), limits.signInDailyFailuresPerEmail);
-      await tellOfPause(deps, email, paused.retryAfterSeconds);
+      await tellOfPause(deps, email, 'wrong codes', paused.retryAfterSeconds);
       throw pausedError(paused.retryAfterSeconds);
     }
     // `attempts` was read before our increment; concurrent attempts may have used more.
@@ -239,16 +239,24 @@ function pausedError(retryAfterSeconds: number): RateLimitedError {
  * every address alike, with or without an account, like the codes themselves. A mail that
  * fails is logged: the refusal stands either way.
  */
-async function tellOfPause(deps: SignInDeps, email: string, retryAfterSeconds: number): Promise<void> {
+async function tellOfPause(
+  deps: SignInDeps,
+  email: string,
+  cause: 'wrong codes' | 'codes',
+  retryAfterSeconds: number,
+): Promise<void> {
   const notice = await deps.limiter.hit(`signin:pause-notice:email:${sha256(email)}`, 1, DAY_SECONDS);
   if (!notice.allowed) return;
   const until = new Date((deps.now?.() ?? new Date()).getTime() + retryAfterSeconds * 1000);
+  const when = `${until.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   try {
     await deps.mailer.send({
       to: email,
       subject: 'Sign-in to AGNT paused for your address',
       text: [
-        `There were too many attempts to sign in to AGNT as ${email} today (wrong codes, or codes requested), so sign-in by email code for this address is paused until ${until.toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
+        cause === 'wrong codes'
+          ? `Too many wrong sign-in codes were entered for ${email} today, so sign-in by email code for this address is paused until ${when}.`
+          : `Too many sign-in codes were requested for ${email} today, so no more are sent to this address: sending is paused until ${when}.`,
         '',
         'If that was you, request a new code after that time. If it was not, someone may be trying to sign in as you: while the pause lasts no code gets them in, and you need do nothing. Never share a sign-in code.',
       ].join('\n'),
