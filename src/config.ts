@@ -145,6 +145,10 @@ const envSchema = z.object({
   SIGN_IN_LIMIT_PER_EMAIL: positiveInt.default(5),
   SIGN_IN_LIMIT_PER_IP: positiveInt.default(20),
   SIGN_IN_LIMIT_WINDOW_SECONDS: positiveInt.default(900),
+  SIGN_IN_DAILY_FAILURES_PER_EMAIL: positiveInt.default(20),
+  SIGN_IN_DAILY_CODES_PER_EMAIL: positiveInt.default(20),
+  AUTH_FAILURE_LIMIT_PER_IP: positiveInt.default(20),
+  AUTH_FAILURE_WINDOW_SECONDS: positiveInt.default(900),
 
   // Worker
   WORKER_CONCURRENCY: positiveInt.default(5),
@@ -429,6 +433,13 @@ function shape(e: z.output<typeof envSchema>) {
       signInPerEmail: e.SIGN_IN_LIMIT_PER_EMAIL,
       signInPerIp: e.SIGN_IN_LIMIT_PER_IP,
       signInWindowSeconds: e.SIGN_IN_LIMIT_WINDOW_SECONDS,
+      /** Wrong codes per address per day before sign-in by code pauses for it (the address is told). */
+      signInDailyFailuresPerEmail: e.SIGN_IN_DAILY_FAILURES_PER_EMAIL,
+      /** Codes sent per address per day. */
+      signInDailyCodesPerEmail: e.SIGN_IN_DAILY_CODES_PER_EMAIL,
+      /** Failed credentials (API keys, tokens) per client address per window, before 429. */
+      authFailuresPerIp: e.AUTH_FAILURE_LIMIT_PER_IP,
+      authFailureWindowSeconds: e.AUTH_FAILURE_WINDOW_SECONDS,
     },
     worker: {
       concurrency: e.WORKER_CONCURRENCY,

@@ -13,7 +13,12 @@ import type { LlmGateway } from './domain/conversation/messages.ts';
 import { createSessionStore, type SessionStore } from './domain/conversation/sessions.ts';
 import { createDeliveryDeps, type DeliveryDeps } from './domain/delivery/deps.ts';
 import { DEMO_OWNER_EMAIL, seedDemoNetwork } from './domain/demo/seed.ts';
-import { createExternalIssuer, type ExternalIssuer } from './domain/identity/access-tokens.ts';
+import {
+  CLOCK_TOLERANCE_SECONDS,
+  createExternalIssuer,
+  type ExternalIssuer,
+} from './domain/identity/access-tokens.ts';
+import { createRevokedSessions, type RevokedSessions } from './domain/identity/revoked-sessions.ts';
 import { generateSigningKey, loadSigningKeys, type SigningKeys } from './domain/identity/signing-keys.ts';
 import { channelSenders } from './integrations/channels.ts';
 import { createOsrmClient, type DirectionsClient } from './integrations/directions/osrm.ts';
@@ -48,6 +53,8 @@ export interface Services {
   db: Db;
   redis: RedisHandle;
   limiter: RateLimiter;
+  /** Signed-out sessions, whose access tokens are refused until they expire. */
+  revokedSessions: RevokedSessions;
   mailer: Mailer;
   keys: SigningKeys;
   /** Live events between processes (Redis pub/sub, or in-process stand-in). */
@@ -195,6 +202,10 @@ async function resolve(
       }),
       redis,
       limiter,
+      revokedSessions: createRevokedSessions(redis, {
+        ttlSeconds: config.auth.accessTtlSeconds + CLOCK_TOLERANCE_SECONDS,
+        logger,
+      }),
       mailer: createMailer(config, logger),
       keys,
       keyring,

@@ -1,23 +1,43 @@
 /**
  * The caller's identity, from the `Authorization` header only: `Bearer <access token>` or
  * `Bearer <API key>` (keys are told apart by their prefix). Headers such as `X-User-Id` are never
- * read. No header at all is an anonymous caller; a header that does not verify is a 401.
+ * read. No header at all is an anonymous caller; a header that does not verify is a 401, and an
+ * address whose credentials keep failing is refused before its next one is verified (a 429).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { authenticateAccessToken } from '../domain/identity/access-tokens.ts';
 import { type Actor, anonymous } from '../domain/identity/actor.ts';
 import { authenticateApiKey } from '../domain/identity/api-keys.ts';
+import { verifyCredentialFrom } from '../domain/identity/credential-failures.ts';
 import { AuthenticationError } from '../platform/errors.ts';
 import type { Services } from '../services.ts';
 
-export async function authenticate(services: Services, headers: IncomingHttpHeaders): Promise<Actor> {
+export async function authenticate(
+  services: Services,
+  headers: IncomingHttpHeaders,
+  ip?: string,
+): Promise<Actor> {
   const header = headers.authorization;
   if (header === undefined || header === '') return anonymous;
-  return authenticateCredential(services, header);
+  return authenticateCredential(services, header, { ip });
 }
 
-/** Verifies an `Authorization` value (also what WebSocket clients send in `connection_init`). */
-export async function authenticateCredential(services: Services, authorization: string): Promise<Actor> {
+/**
+ * Verifies an `Authorization` value (also what WebSocket clients send in `connection_init`).
+ * With the client's `ip`, failures count against that address and a locked-out address gets
+ * RateLimitedError before anything is verified; without it (re-checking a credential that was
+ * already accepted) nothing is counted.
+ */
+export async function authenticateCredential(
+  services: Services,
+  authorization: string,
+  options: { ip?: string } = {},
+): Promise<Actor> {
+  if (options.ip === undefined) return verify(services, authorization);
+  return verifyCredentialFrom(services, options.ip, () => verify(services, authorization));
+}
+
+async function verify(services: Services, authorization: string): Promise<Actor> {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
   if (!match) throw new AuthenticationError('Use the Authorization header as "Bearer <token or API key>"');
   const credential = match[1]!;
@@ -33,6 +53,7 @@ export async function authenticateCredential(services: Services, authorization: 
       auth: services.config.auth,
       db: services.db,
       external: services.external,
+      revokedSessions: services.revokedSessions,
       now: services.now,
     },
     credential,

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Actor } from '../domain/identity/actor.ts';
-import { AuthenticationError } from '../platform/errors.ts';
+import { AuthenticationError, RateLimitedError } from '../platform/errors.ts';
 import { type RequestContext, readBody, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../services.ts';
@@ -38,8 +38,13 @@ export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics:
 
     let actor: Actor;
     try {
-      actor = await authenticate(services, req.headers);
+      actor = await authenticate(services, req.headers, ctx.ip);
     } catch (error) {
+      if (error instanceof RateLimitedError) {
+        metrics.rateLimited.inc({ limit: 'authFailures' });
+        sendTooManyRequests(res, error.retryAfterSeconds);
+        return;
+      }
       if (!(error instanceof AuthenticationError)) throw error;
       metrics.authFailures.inc({ kind: credentialKind(services, req.headers) });
       sendJson(
@@ -110,6 +115,20 @@ export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics:
     if (response.headers.get('content-type')?.includes('text/event-stream')) res.flushHeaders();
     await writeBody(response.body, res, abort.signal);
   };
+}
+
+/** The same 429 as the request limits' below, for an address locked out for failed credentials. */
+function sendTooManyRequests(res: ServerResponse, retryAfter: number) {
+  sendJson(
+    res,
+    429,
+    {
+      errors: [
+        { message: 'Too many requests', extensions: { code: 'RATE_LIMITED', retryAfterSeconds: retryAfter } },
+      ],
+    },
+    { 'retry-after': String(retryAfter) },
+  );
 }
 
 /** Copies a web stream to the Node response, honouring back-pressure; stops when the client goes. */

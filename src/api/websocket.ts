@@ -22,7 +22,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { decodeJwt } from 'jose';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type Actor, anonymous } from '../domain/identity/actor.ts';
-import { AuthenticationError, NotAllowedError } from '../platform/errors.ts';
+import { AuthenticationError, NotAllowedError, RateLimitedError } from '../platform/errors.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../services.ts';
 import { authenticateCredential, credentialKind } from './auth.ts';
@@ -184,8 +184,14 @@ export function graphqlWebSocket(
         let actor: Actor = anonymous;
         if (authorization !== null) {
           try {
-            actor = await authenticateCredential(services, authorization);
+            actor = await authenticateCredential(services, authorization, { ip });
           } catch (error) {
+            // An address locked out for failing credentials: refused before this one was verified.
+            if (error instanceof RateLimitedError) {
+              metrics.rateLimited.inc({ limit: 'authFailures' });
+              extra.socket.close(4429, 'Too many requests');
+              return false;
+            }
             if (!(error instanceof AuthenticationError)) throw error;
             metrics.authFailures.inc({ kind: credentialKind(services, { authorization }) });
             return false;

@@ -47,6 +47,16 @@ export class RateLimitedError extends DomainError {
 /** Credentials were missing, wrong or expired. */
 export class AuthenticationError extends DomainError {
   override name = 'AuthenticationError';
+  /**
+   * True when the credential is one we issued that is no longer good (an expired or signed-out
+   * token, a revoked key): a client that holds it is not guessing, so it does not count towards
+   * the per-address limit on failed credentials.
+   */
+  readonly genuine: boolean;
+  constructor(message: string, options: { genuine?: boolean } = {}) {
+    super(message);
+    this.genuine = options.genuine ?? false;
+  }
 }
 
 /** A configured outside service (database, Redis) does not answer; the message says how to fix it. */

@@ -18,6 +18,11 @@ export interface RateLimitResult {
 export interface RateLimiter {
   /** Counts one hit against `key` and tells whether it is within `limit` per `windowSeconds`. */
   hit(key: string, limit: number, windowSeconds: number): Promise<RateLimitResult>;
+  /**
+   * Tells whether one more hit against `key` would be within `limit`, without counting it: for
+   * limits on failures, which are checked before an attempt and counted only when it fails.
+   */
+  peek(key: string, limit: number): Promise<RateLimitResult>;
   /** 'redis' while Redis answers, 'memory' while this process counts alone. */
   readonly mode: () => 'redis' | 'memory';
 }
@@ -30,13 +35,28 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {count, ttl}`;
 
-type RedisWithLimit = Redis & { agntRateLimit(key: string, windowMs: number): Promise<[number, number]> };
+// KEYS[1] counter. Returns {count, pttl} without changing anything.
+const PEEK_SCRIPT = `
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+return {count, redis.call('PTTL', KEYS[1])}`;
+
+type RedisWithLimit = Redis & {
+  agntRateLimit(key: string, windowMs: number): Promise<[number, number]>;
+  agntRateLimitPeek(key: string): Promise<[number, number]>;
+};
 
 export function createRateLimiter(redis: RedisHandle, logger: Logger): RateLimiter {
   const memory = memoryWindows();
   let degraded = redis.mode === 'memory';
   const client = redis.client as RedisWithLimit | null;
   client?.defineCommand('agntRateLimit', { numberOfKeys: 1, lua: SCRIPT });
+  client?.defineCommand('agntRateLimitPeek', { numberOfKeys: 1, lua: PEEK_SCRIPT });
+  const fallBack = (error: unknown) => {
+    if (!degraded) {
+      logger.error({ err: error }, 'Redis is unavailable: rate limits fall back to this process');
+    }
+    degraded = true;
+  };
 
   return {
     mode: () => (degraded ? 'memory' : 'redis'),
@@ -49,14 +69,23 @@ export function createRateLimiter(redis: RedisHandle, logger: Logger): RateLimit
           degraded = false;
           return result(count, limit, ttl);
         } catch (error) {
-          if (!degraded) {
-            logger.error({ err: error }, 'Redis is unavailable: rate limits fall back to this process');
-          }
-          degraded = true;
+          fallBack(error);
         }
       }
       const { count, ttl } = memory.hit(key, windowMs);
       return result(count, limit, ttl);
+    },
+    async peek(key, limit) {
+      if (client) {
+        try {
+          const [count, ttl] = await client.agntRateLimitPeek(`${redis.keyPrefix}rl:${key}`);
+          return result(count + 1, limit, ttl);
+        } catch (error) {
+          fallBack(error);
+        }
+      }
+      const { count, ttl } = memory.peek(key);
+      return result(count + 1, limit, ttl);
     },
   };
 }
@@ -88,6 +117,11 @@ function memoryWindows() {
       }
       w.count += 1;
       return { count: w.count, ttl: w.resetAt - now };
+    },
+    peek(key: string) {
+      const now = Date.now();
+      const w = windows.get(key);
+      return !w || w.resetAt <= now ? { count: 0, ttl: 0 } : { count: w.count, ttl: w.resetAt - now };
     },
   };
 }

@@ -8,6 +8,10 @@
  * - `allowed`: the call succeeds and its effect is in the answer and the database (for a
  *   subscription: a change made after it started reaches the subscriber);
  * - `null`: the call succeeds but the field hides itself from this caller (null, with no error);
+ * - `HTTP 401`: the credential itself no longer works (a write key whose creator was removed
+ *   from the organisation, or whose organisation has no owner left): refused before GraphQL
+ *   runs, like any credential that does not verify. A write key whose creator was demoted to
+ *   STAFF acts as that STAFF member would;
  * - `UNAUTHENTICATED` / `FORBIDDEN`: scope-auth refuses before the resolver runs (a GraphQL error
  *   with that `extensions.code`, the field null);
  * - `hidden`: `node(id)` answers null with no error, as for a booking that does not exist;
@@ -36,8 +40,9 @@ import {
   ACTORS,
   type Actors,
   createActors,
-  credentialOf,
+  credentialFor,
   expectRefusal,
+  expectUnauthorized,
   type Guest,
   guest,
   type HIDDEN,
@@ -51,7 +56,14 @@ import {
 const CALLERS = [...ACTORS, 'GUEST'] as const;
 type Caller = (typeof CALLERS)[number];
 
-type Outcome = 'allowed' | 'null' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotAllowedError' | typeof HIDDEN;
+type Outcome =
+  | 'allowed'
+  | 'null'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NotAllowedError'
+  | 'HTTP 401'
+  | typeof HIDDEN;
 
 const CreateBooking = graphql(`
   mutation AuthzBookingsCreate($input: CreateBookingInput!) {
@@ -319,7 +331,7 @@ async function createFixture(start: Start = { status: 'REQUESTED' }): Promise<Fi
 }
 
 const tokenOf = (fx: Fixture, caller: Caller) =>
-  caller === 'GUEST' ? fx.guest.token : credentialOf(fx, caller);
+  caller === 'GUEST' ? fx.guest.token : credentialFor(app, fx, caller);
 /** The person a call acts for (an API key acts for its creator). */
 const personOf = (fx: Fixture, caller: Caller) => (caller === 'GUEST' ? fx.guest.userId : userOf(fx, caller));
 
@@ -431,8 +443,10 @@ async function subscribe(
       signal: abort.signal,
     });
     if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
+      // Refused before the stream started (a 401): a plain JSON answer.
       const text = await response.text();
-      return { status: response.status, headers: response.headers, data: undefined, body: text };
+      const { errors } = (JSON.parse(text) ?? {}) as Pick<GraphQLResponse<unknown>, 'errors'>;
+      return { status: response.status, headers: response.headers, data: undefined, errors, body: text };
     }
     let settled = false;
     const first = firstResult(response.body!);
@@ -524,6 +538,9 @@ const VENUE_MOVES: Record<Caller, Outcome> = {
   KEY_WRITE: 'allowed',
   // A `read` key reads what the organisation may read; it changes nothing, bookings included.
   KEY_READ: 'FORBIDDEN',
+  KEY_CREATOR_REMOVED: 'HTTP 401',
+  KEY_CREATOR_DEMOTED: 'allowed',
+  KEY_NO_OWNER: 'HTTP 401',
   ANONYMOUS: 'UNAUTHENTICATED',
   GUEST: 'FORBIDDEN',
 };
@@ -540,6 +557,9 @@ const VENUE_TEAM_READS: Record<Caller, Outcome> = {
   PLATFORM_ADMIN: 'allowed',
   KEY_WRITE: 'allowed',
   KEY_READ: 'allowed',
+  KEY_CREATOR_REMOVED: 'HTTP 401',
+  KEY_CREATOR_DEMOTED: 'allowed',
+  KEY_NO_OWNER: 'HTTP 401',
   ANONYMOUS: 'UNAUTHENTICATED',
   GUEST: 'FORBIDDEN',
 };
@@ -556,6 +576,9 @@ const BUTTONS_ON_REQUESTED: Record<Caller, BookingStatus[]> = {
   PLATFORM_ADMIN: ['HELD', 'CONFIRMED', 'DECLINED', 'CANCELLED_BY_VENUE'],
   KEY_WRITE: ['HELD', 'CONFIRMED', 'DECLINED', 'CANCELLED_BY_VENUE'],
   KEY_READ: [],
+  KEY_CREATOR_REMOVED: [],
+  KEY_CREATOR_DEMOTED: ['HELD', 'CONFIRMED', 'DECLINED', 'CANCELLED_BY_VENUE'],
+  KEY_NO_OWNER: [],
   ANONYMOUS: [],
   GUEST: ['CANCELLED_BY_GUEST'],
 };
@@ -605,6 +628,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'allowed',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'allowed',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
       GUEST: 'allowed',
     },
@@ -658,6 +684,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'allowed',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'allowed',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
       GUEST: 'NotAllowedError',
     },
@@ -814,6 +843,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
       GUEST: 'allowed',
     },
@@ -867,9 +899,15 @@ describe.each(rows.map((row) => [row.name, row] as const))('%s', (_name, row) =>
     'as %s: %s',
     async (caller, outcome) => {
       const fx = await createFixture(row.start);
+      const credential = await tokenOf(fx, caller);
       const before = await snapshot(fx);
-      const response = await row.call(fx, tokenOf(fx, caller));
+      const response = await row.call(fx, credential);
       const body = JSON.stringify(response.body);
+      if (outcome === 'HTTP 401') {
+        expectUnauthorized(response, body);
+        expect(await snapshot(fx), `${body}\nthe refused call changed something`).toEqual(before);
+        return;
+      }
       expect(response.status, body).toBe(200);
 
       if (outcome === 'allowed') {

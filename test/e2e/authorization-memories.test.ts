@@ -6,6 +6,10 @@
  *
  * - `allowed`: the call succeeds and its effect is in the answer and the database;
  * - `null`: the call succeeds and the field is null (an anonymous viewer);
+ * - `HTTP 401`: the credential itself no longer works (a write key whose creator was removed
+ *   from the organisation, or whose organisation has no owner left): refused before GraphQL
+ *   runs, like any credential that does not verify. A write key whose creator was demoted to
+ *   STAFF acts as that STAFF member would;
  * - `UNAUTHENTICATED` / `FORBIDDEN`: scope-auth refuses before the resolver runs (a GraphQL error
  *   with that `extensions.code` at `refusedAt`, the field null);
  * - `hidden`: `node(id)` answers null with no error, as for an id that names nothing;
@@ -29,8 +33,9 @@ import {
   ACTORS,
   type Actors,
   createActors,
-  credentialOf,
+  credentialFor,
   expectRefusal,
+  expectUnauthorized,
   type Guest,
   guest,
   HIDDEN,
@@ -43,7 +48,14 @@ import {
 const CALLERS = [...ACTORS, 'GUEST'] as const;
 type Caller = (typeof CALLERS)[number];
 
-type Outcome = 'allowed' | 'null' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotFoundError' | typeof HIDDEN;
+type Outcome =
+  | 'allowed'
+  | 'null'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NotFoundError'
+  | 'HTTP 401'
+  | typeof HIDDEN;
 
 const ForgetMemory = graphql(`
   mutation AuthzMemoriesForget($memoryId: ID!) {
@@ -162,7 +174,7 @@ async function createFixture(): Promise<Fixture> {
 }
 
 const tokenOf = (fx: Fixture, caller: Caller) =>
-  caller === 'GUEST' ? fx.guest.token : credentialOf(fx, caller);
+  caller === 'GUEST' ? fx.guest.token : credentialFor(app, fx, caller);
 /** The person a call acts for (an API key acts for its creator). */
 const personOf = (fx: Fixture, caller: Caller) => (caller === 'GUEST' ? fx.guest.userId : userOf(fx, caller));
 
@@ -204,6 +216,9 @@ const OWN_PERSON_ONLY: Record<Caller, Outcome> = {
   PLATFORM_ADMIN: 'allowed',
   KEY_WRITE: 'FORBIDDEN',
   KEY_READ: 'FORBIDDEN',
+  KEY_CREATOR_REMOVED: 'HTTP 401',
+  KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+  KEY_NO_OWNER: 'HTTP 401',
   ANONYMOUS: 'UNAUTHENTICATED',
   GUEST: 'allowed',
 };
@@ -252,6 +267,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'NotFoundError',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
       GUEST: 'allowed',
     },
@@ -340,6 +358,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'FORBIDDEN',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
       GUEST: 'allowed',
     }),
@@ -372,6 +393,9 @@ const rows: Row[] = [
         PLATFORM_ADMIN: 'FORBIDDEN',
         KEY_WRITE: 'FORBIDDEN',
         KEY_READ: 'FORBIDDEN',
+        KEY_CREATOR_REMOVED: 'HTTP 401',
+        KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+        KEY_NO_OWNER: 'HTTP 401',
         ANONYMOUS: HIDDEN,
         GUEST: HIDDEN,
       },
@@ -384,9 +408,15 @@ describe.each(rows.map((row) => [row.name, row] as const))('%s', (_name, row) =>
     'as %s: %s',
     async (caller, outcome) => {
       const fx = await createFixture();
+      const credential = await tokenOf(fx, caller);
       const before = await snapshot(fx);
-      const response = await row.call(fx, tokenOf(fx, caller), caller);
+      const response = await row.call(fx, credential, caller);
       const body = JSON.stringify(response.body);
+      if (outcome === 'HTTP 401') {
+        expectUnauthorized(response, body);
+        expect(await snapshot(fx), `${body}\nthe refused call changed something`).toEqual(before);
+        return;
+      }
       expect(response.status, body).toBe(200);
 
       if (outcome === 'allowed') {

@@ -6,6 +6,10 @@
  * - `allowed`: the call succeeds and its effect is in the answer and the database;
  * - `null`: the call succeeds but the field hides itself from this caller (it reads null, with no
  *   error): fields that are fine to ask for but not this caller's to see;
+ * - `HTTP 401`: the credential itself no longer works (a write key whose creator was removed
+ *   from the organisation, or whose organisation has no owner left): refused before GraphQL
+ *   runs, like any credential that does not verify. A write key whose creator was demoted to
+ *   STAFF acts as that STAFF member would;
  * - `UNAUTHENTICATED` / `FORBIDDEN`: scope-auth refuses before the resolver runs (a GraphQL error
  *   with that `extensions.code`, the field null);
  * - `hidden`: `node(id)` answers null with no error, as for a venue that does not exist;
@@ -29,8 +33,9 @@ import {
   type Actor,
   type Actors,
   createActors,
-  credentialOf,
+  credentialFor,
   expectRefusal,
+  expectUnauthorized,
   HIDDEN,
   hiddenWhereRefused,
   unique,
@@ -39,7 +44,14 @@ import {
 } from '../helpers/authz.ts';
 import { trustOrganization } from '../helpers/venues.ts';
 
-type Outcome = 'allowed' | 'null' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NotAllowedError' | typeof HIDDEN;
+type Outcome =
+  | 'allowed'
+  | 'null'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NotAllowedError'
+  | 'HTTP 401'
+  | typeof HIDDEN;
 
 const CreateVenue = graphql(`
   mutation AuthzVenuesCreateVenue($organizationId: ID!, $name: String!) {
@@ -441,6 +453,9 @@ const VENUE_MANAGERS: Record<Actor, Outcome> = {
   PLATFORM_ADMIN: 'allowed',
   KEY_WRITE: 'allowed',
   KEY_READ: 'FORBIDDEN',
+  KEY_CREATOR_REMOVED: 'HTTP 401',
+  KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+  KEY_NO_OWNER: 'HTTP 401',
   ANONYMOUS: 'UNAUTHENTICATED',
 };
 
@@ -453,6 +468,9 @@ const PLATFORM_ADMINS_ONLY: Record<Actor, Outcome> = {
   PLATFORM_ADMIN: 'allowed',
   KEY_WRITE: 'FORBIDDEN',
   KEY_READ: 'FORBIDDEN',
+  KEY_CREATOR_REMOVED: 'HTTP 401',
+  KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+  KEY_NO_OWNER: 'HTTP 401',
   ANONYMOUS: 'UNAUTHENTICATED',
 };
 
@@ -465,6 +483,9 @@ const VENUE_TEAM_READS: Record<Actor, Outcome> = {
   PLATFORM_ADMIN: 'allowed',
   KEY_WRITE: 'allowed',
   KEY_READ: 'allowed',
+  KEY_CREATOR_REMOVED: 'HTTP 401',
+  KEY_CREATOR_DEMOTED: 'allowed',
+  KEY_NO_OWNER: 'HTTP 401',
   ANONYMOUS: 'UNAUTHENTICATED',
 };
 
@@ -805,6 +826,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'allowed',
       KEY_READ: 'NotAllowedError',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'NotAllowedError',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -830,6 +854,9 @@ const rows: Row[] = [
       // A secret is handed to a person, never to a key: a leaked key cannot take over the agent.
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -892,6 +919,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'null',
       KEY_READ: 'null',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'null',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: HIDDEN,
     },
   },
@@ -923,6 +953,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'allowed',
       KEY_READ: 'allowed',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'allowed',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'allowed',
     },
   },
@@ -978,9 +1011,15 @@ describe.each(rows.map((row) => [row.name, row] as const))('%s', (_name, row) =>
     async (actor, outcome) => {
       const fx = await createFixture();
       await row.prepare?.(fx);
+      const credential = await credentialFor(app, fx, actor);
       const before = await snapshot(fx);
-      const response = await row.call(fx, credentialOf(fx, actor));
+      const response = await row.call(fx, credential);
       const body = JSON.stringify(response.body);
+      if (outcome === 'HTTP 401') {
+        expectUnauthorized(response, body);
+        expect(await snapshot(fx), `${body}\nthe refused call changed the database`).toEqual(before);
+        return;
+      }
       expect(response.status, body).toBe(200);
 
       if (outcome === 'allowed') {

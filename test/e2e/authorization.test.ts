@@ -3,6 +3,10 @@
  * node, run as every kind of caller against the real server. Each cell states its outcome:
  *
  * - `allowed`: the call succeeds and its effect is in the database;
+ * - `HTTP 401`: the credential itself no longer works (a write key whose creator was removed
+ *   from the organisation, or whose organisation has no owner left): refused before GraphQL
+ *   runs, like any credential that does not verify. A write key whose creator was demoted to
+ *   STAFF acts as that STAFF member would;
  * - `UNAUTHENTICATED` / `FORBIDDEN`: scope-auth refuses before the resolver runs (a top-level
  *   GraphQL error with that `extensions.code`, the field null);
  * - `hidden`: `node(id)` answers null with no error, as for an id that names nothing;
@@ -27,7 +31,8 @@ import {
   type Actors,
   apiKey,
   createActors,
-  credentialOf,
+  credentialFor,
+  expectUnauthorized,
   HIDDEN,
   hiddenWhereRefused,
   type Person,
@@ -42,6 +47,7 @@ type Outcome =
   | 'FORBIDDEN'
   | 'NotAllowedError'
   | 'ConflictError'
+  | 'HTTP 401'
   | typeof HIDDEN;
 
 const RequestSignInCode = graphql(`
@@ -175,6 +181,8 @@ interface Fixture extends Actors {
   peerOwner: Person;
   /** A key to revoke and to read. */
   targetKey: { id: string };
+  /** Someone's signed-in session, for the session rows (their `prepare` signs in). */
+  session?: { refreshToken: string };
 }
 
 interface Row {
@@ -245,6 +253,11 @@ async function snapshot(fx: Fixture) {
   };
 }
 
+/** Signs somebody in through the real flow, for the rows that end or renew their session. */
+async function signedIn(fx: Fixture) {
+  fx.session = await app.signIn();
+}
+
 /** Leaves the fixture's organisation with a single owner. */
 async function onlyOneOwner(fx: Fixture) {
   await app.services.db.membership.delete({ where: { id: fx.peerOwner.membershipId } });
@@ -263,6 +276,9 @@ const READ_BY_ANY_MEMBER: Record<Actor, Outcome> = {
   PLATFORM_ADMIN: 'allowed',
   KEY_WRITE: 'allowed',
   KEY_READ: 'allowed',
+  KEY_CREATOR_REMOVED: 'HTTP 401',
+  KEY_CREATOR_DEMOTED: 'allowed',
+  KEY_NO_OWNER: 'HTTP 401',
   ANONYMOUS: 'UNAUTHENTICATED',
 };
 
@@ -275,6 +291,9 @@ const PUBLIC: Record<Actor, Outcome> = {
   PLATFORM_ADMIN: 'allowed',
   KEY_WRITE: 'allowed',
   KEY_READ: 'allowed',
+  KEY_CREATOR_REMOVED: 'HTTP 401',
+  KEY_CREATOR_DEMOTED: 'allowed',
+  KEY_NO_OWNER: 'HTTP 401',
   ANONYMOUS: 'allowed',
 };
 
@@ -319,10 +338,8 @@ const rows: Row[] = [
   {
     name: 'refreshSession',
     field: 'refreshSession',
-    async call(_fx, token) {
-      const session = await app.signIn();
-      return app.gql(RefreshSession, { refreshToken: session.refreshToken }, { token });
-    },
+    prepare: signedIn,
+    call: (fx, token) => app.gql(RefreshSession, { refreshToken: fx.session!.refreshToken }, { token }),
     async effect(_fx, answer) {
       expect(answer).toMatchObject({
         __typename: 'SignInPayload',
@@ -334,10 +351,8 @@ const rows: Row[] = [
   {
     name: 'signOut',
     field: 'signOut',
-    async call(_fx, token) {
-      const session = await app.signIn();
-      return app.gql(SignOut, { refreshToken: session.refreshToken }, { token });
-    },
+    prepare: signedIn,
+    call: (fx, token) => app.gql(SignOut, { refreshToken: fx.session!.refreshToken }, { token }),
     async effect(_fx, answer) {
       expect(answer).toEqual({ signedOut: true });
     },
@@ -364,6 +379,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -394,6 +412,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'allowed',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -426,6 +447,9 @@ const rows: Row[] = [
         // mints keys (ApiKeyScope.WRITE: "as an admin would (not members or keys)").
         KEY_WRITE: 'FORBIDDEN',
         KEY_READ: 'FORBIDDEN',
+        KEY_CREATOR_REMOVED: 'HTTP 401',
+        KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+        KEY_NO_OWNER: 'HTTP 401',
         ANONYMOUS: 'UNAUTHENTICATED',
       },
     }),
@@ -452,6 +476,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -476,6 +503,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -500,6 +530,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -524,6 +557,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'ConflictError',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -548,6 +584,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -568,6 +607,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -588,6 +630,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -609,6 +654,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'ConflictError',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -639,10 +687,15 @@ const rows: Row[] = [
       ADMIN: 'allowed',
       STAFF: 'FORBIDDEN',
       OTHER_OWNER: 'FORBIDDEN',
-      PLATFORM_ADMIN: 'allowed',
+      // A key acts with its creator's role in the organisation, and a platform admin has none:
+      // such a key would never work, so it is not made.
+      PLATFORM_ADMIN: 'NotAllowedError',
       // Keys are made by people, never by another key: a leaked key cannot mint more.
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -666,6 +719,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
       KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: 'UNAUTHENTICATED',
     },
   },
@@ -720,6 +776,9 @@ const rows: Row[] = [
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'allowed',
       KEY_READ: HIDDEN,
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: HIDDEN,
+      KEY_NO_OWNER: 'HTTP 401',
       ANONYMOUS: HIDDEN,
     },
   },
@@ -731,9 +790,15 @@ describe.each(rows.map((row) => [row.name, row] as const))('%s', (_name, row) =>
     async (actor, outcome) => {
       const fx = await createFixture();
       await row.prepare?.(fx);
+      const credential = await credentialFor(app, fx, actor);
       const before = await snapshot(fx);
-      const response = await row.call(fx, credentialOf(fx, actor), actor);
+      const response = await row.call(fx, credential, actor);
       const body = JSON.stringify(response.body);
+      if (outcome === 'HTTP 401') {
+        expectUnauthorized(response, body);
+        expect(await snapshot(fx), `${body}\nthe refused call changed the database`).toEqual(before);
+        return;
+      }
       expect(response.status, body).toBe(200);
 
       if (outcome === 'allowed') {

@@ -42,6 +42,32 @@ const RemoveMember = graphql(`
   }
 `);
 
+const CreateApiKey = graphql(`
+  mutation OrganizationsCreateApiKey($organizationId: ID!) {
+    createApiKey(input: { organizationId: $organizationId, name: "admin's script", scopes: [READ, WRITE] }) {
+      __typename
+      ... on CreateApiKeyPayload { secret apiKey { id } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const RenameOrganization = graphql(`
+  mutation OrganizationsRename($organizationId: ID!, $name: String!) {
+    renameOrganization(input: { organizationId: $organizationId, name: $name }) {
+      __typename
+      ... on OrganizationPayload { organization { name } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const OrganizationKeys = graphql(`
+  query OrganizationsKeys($id: ID!) {
+    organization(id: $id) { apiKeys(first: 10) { edges { node { id revokedAt } } } }
+  }
+`);
+
 const Viewer = graphql(`
   query Viewer {
     viewer { email memberships { id role organization { id name members(first: 10) { totalCount } } } }
@@ -153,5 +179,41 @@ describe('organisations', () => {
       where: { organizationId: rawId(organizationId), role: 'OWNER' },
     });
     expect(owners).toBe(1);
+  });
+
+  it("narrows an admin's keys when they are demoted, and revokes them when they are removed", async () => {
+    const owner = await app.signIn();
+    const created = await app.gql(CreateOrganization, { name: 'Key Holders' }, { token: owner.token });
+    const organizationId = member(created.data?.createOrganization, 'OrganizationPayload', created)
+      .organization.id;
+    const adminEmail = uniqueEmail('admin');
+    const invited = await app.gql(
+      InviteMember,
+      { organizationId, email: adminEmail, role: 'ADMIN' },
+      { token: owner.token },
+    );
+    const membershipId = member(invited.data?.inviteMember, 'MembershipPayload', invited).membership.id;
+    const admin = await app.signIn(adminEmail);
+    const made = await app.gql(CreateApiKey, { organizationId }, { token: admin.token });
+    const key = member(made.data?.createApiKey, 'CreateApiKeyPayload', made);
+    const rename = (name: string) =>
+      app.gql(RenameOrganization, { organizationId, name }, { token: key.secret });
+
+    expect((await rename('Renamed by the key')).data?.renameOrganization).toMatchObject({
+      organization: { name: 'Renamed by the key' },
+    });
+
+    await app.gql(ChangeMemberRole, { membershipId, role: 'STAFF' }, { token: owner.token });
+    const asStaff = await rename('Renamed after the demotion');
+    expect(asStaff.errors).toEqual([expect.objectContaining({ extensions: { code: 'FORBIDDEN' } })]);
+
+    await app.gql(RemoveMember, { membershipId }, { token: owner.token });
+    const removed = await rename('Renamed after the removal');
+    expect(removed.status).toBe(401);
+    expect(removed.errors?.[0]?.message).toBe('The API key has been revoked');
+    const keys = await app.gql(OrganizationKeys, { id: organizationId }, { token: owner.token });
+    expect(keys.data?.organization?.apiKeys.edges).toEqual([
+      { node: { id: key.apiKey.id, revokedAt: expect.any(String) } },
+    ]);
   });
 });

@@ -10,6 +10,8 @@ import { buildApp, type Role } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { generateKeyringSpec, parseKeyring } from '../../src/domain/agents/secrets.ts';
 import { createBookingDeps } from '../../src/domain/bookings/events.ts';
+import { CLOCK_TOLERANCE_SECONDS } from '../../src/domain/identity/access-tokens.ts';
+import { createRevokedSessions } from '../../src/domain/identity/revoked-sessions.ts';
 import { generateSigningKey, loadSigningKeys } from '../../src/domain/identity/signing-keys.ts';
 import { channelSenders } from '../../src/integrations/channels.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';
@@ -82,6 +84,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     // Every test request comes from 127.0.0.1; tests of these limits set their own.
     SIGN_IN_LIMIT_PER_IP: '10000',
     RATE_LIMIT_PER_IP: '100000',
+    AUTH_FAILURE_LIMIT_PER_IP: '100000',
     // Tests of the channels see messages acknowledged; tests of the agent turn it on.
     CONSUMER_AGENT: 'false',
     // No outside service is reached by accident: tests point what they use at their fakes.
@@ -120,6 +123,10 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
         onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
       }),
       limiter,
+      revokedSessions: createRevokedSessions(redis, {
+        ttlSeconds: config.auth.accessTtlSeconds + CLOCK_TOLERANCE_SECONDS,
+        logger,
+      }),
       mailer,
       keys: await loadSigningKeys(config, logger),
       keyring: parseKeyring(generateKeyringSpec()),

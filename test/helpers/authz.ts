@@ -1,6 +1,8 @@
 /**
  * The callers of the authorisation table tests: one organisation with an OWNER, an ADMIN, a STAFF
- * and two API keys, a second organisation owned by an outsider, and a platform admin. Written
+ * and two API keys, a second organisation owned by an outsider, and a platform admin; and, made
+ * for the cell that uses them (credentialFor), write keys whose creator has since lost their
+ * rights or whose organisation has lost its owners. Written
  * straight to the database, with real access tokens signed by the app's key: the sign-in flow is
  * tested elsewhere, and running it for every person of every cell would cost most of a table's
  * time budget.
@@ -9,6 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
 import { createApiKey } from '../../src/domain/identity/api-keys.ts';
+import { createAccess } from '../../src/domain/organizations/access.ts';
+import { changeMemberRole, removeMember } from '../../src/domain/organizations/organizations.ts';
 import { type TestApp, uniqueEmail } from './app.ts';
 
 /** Every kind of caller a table has a column for. */
@@ -20,9 +24,16 @@ export const ACTORS = [
   'PLATFORM_ADMIN',
   'KEY_WRITE',
   'KEY_READ',
+  // Write keys made by the ADMIN, who was then removed from the organisation, or demoted to STAFF;
+  // and one made by the ADMIN of an organisation that has since lost every owner.
+  'KEY_CREATOR_REMOVED',
+  'KEY_CREATOR_DEMOTED',
+  'KEY_NO_OWNER',
   'ANONYMOUS',
 ] as const;
 export type Actor = (typeof ACTORS)[number];
+/** The callers whose key is made, and whose situation brought about, by credentialFor. */
+type KeyInASituation = 'KEY_CREATOR_REMOVED' | 'KEY_CREATOR_DEMOTED' | 'KEY_NO_OWNER';
 
 export interface Person {
   userId: string;
@@ -125,8 +136,31 @@ export async function createActors(app: TestApp): Promise<Actors> {
   };
 }
 
+/**
+ * What the actor sends as `Authorization: Bearer`, after bringing about the actor's situation in
+ * this fixture: a write key the ADMIN makes, then the ADMIN's removal or demotion by the OWNER
+ * (through the same domain functions as the API), or the organisation's owners gone (as deleting
+ * their accounts would leave it; nothing in the API removes the last owner).
+ */
+export async function credentialFor(app: TestApp, fx: Actors, actor: Actor): Promise<string | undefined> {
+  if (actor !== 'KEY_CREATOR_REMOVED' && actor !== 'KEY_CREATOR_DEMOTED' && actor !== 'KEY_NO_OWNER') {
+    return credentialOf(fx, actor);
+  }
+  const db = app.services.db;
+  const key = await apiKey(app, fx.organizationId, fx.admin.userId, ['read', 'write']);
+  const owner = createAccess(db, { kind: 'user', userId: fx.owner.userId, isPlatformAdmin: false });
+  if (actor === 'KEY_CREATOR_REMOVED') {
+    await removeMember(db, owner, { membershipId: fx.admin.membershipId });
+  } else if (actor === 'KEY_CREATOR_DEMOTED') {
+    await changeMemberRole(db, owner, { membershipId: fx.admin.membershipId, role: 'STAFF' });
+  } else {
+    await db.membership.deleteMany({ where: { organizationId: fx.organizationId, role: 'OWNER' } });
+  }
+  return key.secret;
+}
+
 /** What the actor sends as `Authorization: Bearer`; nothing for an anonymous caller. */
-export function credentialOf(fx: Actors, actor: Actor): string | undefined {
+function credentialOf(fx: Actors, actor: Exclude<Actor, KeyInASituation>): string | undefined {
   switch (actor) {
     case 'OWNER':
       return fx.owner.token;
@@ -155,6 +189,9 @@ export function userOf(fx: Actors, actor: Actor): string | undefined {
     case 'KEY_READ':
       return fx.owner.userId;
     case 'ADMIN':
+    case 'KEY_CREATOR_REMOVED':
+    case 'KEY_CREATOR_DEMOTED':
+    case 'KEY_NO_OWNER':
       return fx.admin.userId;
     case 'STAFF':
       return fx.staff.userId;
@@ -165,6 +202,17 @@ export function userOf(fx: Actors, actor: Actor): string | undefined {
     case 'ANONYMOUS':
       return undefined;
   }
+}
+
+/**
+ * Checks a cell whose credential no longer works at all: the request is refused before GraphQL
+ * runs, with 401 and UNAUTHENTICATED, as any credential that does not verify is.
+ */
+export function expectUnauthorized(response: { status: number; errors?: unknown }, body: string): void {
+  expect(response.status, body).toBe(401);
+  expect(response.errors, body).toEqual([
+    { message: expect.any(String), extensions: { code: 'UNAUTHENTICATED' } },
+  ]);
 }
 
 /** The value at `path` inside a GraphQL `data` object. */

@@ -28,10 +28,22 @@ afterAll(async () => {
   await database?.drop();
 });
 
+/** An organisation and its OWNER, who makes the keys (a key acts with at most its creator's role). */
 async function organisation() {
   const { user } = await findOrCreateUserByEmail(database.prisma, uniqueEmail('owner'));
-  const org = await database.prisma.organization.create({ data: { name: 'Venue Group' } });
+  const org = await database.prisma.organization.create({
+    data: { name: 'Venue Group', memberships: { create: { userId: user.id, role: 'OWNER' } } },
+  });
   return { userId: user.id, organizationId: org.id };
+}
+
+/** A new member of the organisation holding `role`. */
+async function member(organizationId: string, role: 'OWNER' | 'ADMIN' | 'STAFF') {
+  const { user } = await findOrCreateUserByEmail(database.prisma, uniqueEmail(role.toLowerCase()));
+  const membership = await database.prisma.membership.create({
+    data: { organizationId, userId: user.id, role },
+  });
+  return { userId: user.id, membershipId: membership.id };
 }
 
 async function newKey(scopes = ['read', 'write']) {
@@ -66,7 +78,14 @@ describe('API keys', () => {
     const { apiKey, secret, organizationId, userId } = await newKey(['read']);
     expect(apiKey.lastUsedAt).toBeNull();
     const actor = await authenticateApiKey(database.prisma, secret, options);
-    expect(actor).toEqual({ kind: 'apiKey', apiKeyId: apiKey.id, organizationId, userId, scopes: ['read'] });
+    expect(actor).toEqual({
+      kind: 'apiKey',
+      apiKeyId: apiKey.id,
+      organizationId,
+      userId,
+      scopes: ['read'],
+      role: 'STAFF',
+    });
     const firstUse = (await database.prisma.apiKey.findUniqueOrThrow({ where: { id: apiKey.id } }))
       .lastUsedAt;
     expect(firstUse?.getTime()).toBe(clock.now().getTime());
@@ -166,6 +185,75 @@ describe('API keys', () => {
     await expect(authenticateApiKey(database.prisma, secret, options)).resolves.toMatchObject({
       kind: 'apiKey',
     });
+  });
+
+  it("act with the lower of their scope's role and their creator's role now", async () => {
+    const { organizationId } = await organisation();
+    const admin = await member(organizationId, 'ADMIN');
+    const { secret } = await createApiKey(
+      database.prisma,
+      { organizationId, createdById: admin.userId, name: 'admin key', scopes: ['read', 'write'] },
+      options,
+    );
+    await expect(authenticateApiKey(database.prisma, secret, options)).resolves.toMatchObject({
+      role: 'ADMIN',
+      scopes: ['read', 'write'],
+    });
+    // An OWNER's write key still acts as an ADMIN: the scope is the ceiling.
+    await database.prisma.membership.update({ where: { id: admin.membershipId }, data: { role: 'OWNER' } });
+    await expect(authenticateApiKey(database.prisma, secret, options)).resolves.toMatchObject({
+      role: 'ADMIN',
+    });
+    // Demoted: the key narrows with its creator, on the next request.
+    await database.prisma.membership.update({ where: { id: admin.membershipId }, data: { role: 'STAFF' } });
+    await expect(authenticateApiKey(database.prisma, secret, options)).resolves.toMatchObject({
+      role: 'STAFF',
+    });
+  });
+
+  it('stop working once their creator is no longer a member, however the membership went', async () => {
+    const { organizationId } = await organisation();
+    const admin = await member(organizationId, 'ADMIN');
+    const { secret } = await createApiKey(
+      database.prisma,
+      { organizationId, createdById: admin.userId, name: 'admin key', scopes: ['read', 'write'] },
+      options,
+    );
+    // Deleted behind the domain's back: no revocation happened, the lookup itself refuses.
+    await database.prisma.membership.delete({ where: { id: admin.membershipId } });
+    const error = await authenticateApiKey(database.prisma, secret, options).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AuthenticationError);
+    expect((error as Error).message).toMatch(/no longer a member/);
+    expect((error as AuthenticationError).genuine).toBe(true);
+  });
+
+  it('stop working while their organisation has no owner', async () => {
+    const { organizationId, userId: ownerId } = await organisation();
+    const admin = await member(organizationId, 'ADMIN');
+    const { secret } = await createApiKey(
+      database.prisma,
+      { organizationId, createdById: admin.userId, name: 'admin key', scopes: ['read'] },
+      options,
+    );
+    await database.prisma.membership.deleteMany({ where: { organizationId, userId: ownerId } });
+    await expect(authenticateApiKey(database.prisma, secret, options)).rejects.toThrow(/has no owner/);
+    await member(organizationId, 'OWNER');
+    await expect(authenticateApiKey(database.prisma, secret, options)).resolves.toMatchObject({
+      role: 'STAFF',
+    });
+  });
+
+  it('authenticate with one statement once lastUsedAt is fresh', async () => {
+    const { secret } = await newKey(['read']);
+    await authenticateApiKey(database.prisma, secret, options);
+    const statements: string[] = [];
+    const stop = database.onQuery(({ query }) => statements.push(query));
+    try {
+      await authenticateApiKey(database.prisma, secret, options);
+    } finally {
+      stop();
+    }
+    expect(statements).toHaveLength(1);
   });
 
   it('need a name and known scopes', async () => {

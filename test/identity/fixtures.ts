@@ -4,6 +4,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { loadConfig } from '../../src/config.ts';
+import { createRevokedSessions } from '../../src/domain/identity/revoked-sessions.ts';
 import { generateSigningKey, loadSigningKeys } from '../../src/domain/identity/signing-keys.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';
 import { createLogger } from '../../src/platform/logger.ts';
@@ -28,6 +29,7 @@ export async function identityFixture(env: Record<string, string | undefined> = 
   const keys = await loadSigningKeys(config, logger);
   const mailer = createMailer(config, logger);
   const limiter = createRateLimiter(redis, logger);
+  const revokedSessions = createRevokedSessions(redis, { ttlSeconds: config.auth.accessTtlSeconds, logger });
   const clock = manualClock();
   return {
     database,
@@ -39,6 +41,7 @@ export async function identityFixture(env: Record<string, string | undefined> = 
     keys,
     mailer,
     limiter,
+    revokedSessions,
     clock,
     async close() {
       mailer.close();

@@ -17,7 +17,14 @@ let deps: RefreshTokenDeps;
 
 beforeAll(async () => {
   f = await identityFixture();
-  deps = { db: f.db, keys: f.keys, config: f.config, logger: f.logger, now: f.clock.now };
+  deps = {
+    db: f.db,
+    keys: f.keys,
+    config: f.config,
+    logger: f.logger,
+    sessions: f.revokedSessions,
+    now: f.clock.now,
+  };
 });
 
 afterAll(async () => {
@@ -57,6 +64,8 @@ describe('refresh tokens', () => {
       rotated.accessToken.token,
     );
     expect(verified.userId).toBe(user.id);
+    // The access token names its session, so ending the session refuses it.
+    expect(verified.sessionId).toBe(token.familyId);
 
     const old = await f.db.refreshToken.findUniqueOrThrow({
       where: { tokenHash: hashRefreshToken(token.token) },
@@ -111,7 +120,9 @@ describe('refresh tokens', () => {
   it('sign out: revoking a token ends its family; doing it twice is fine', async () => {
     const { token } = await newSession();
     const next = (await rotateRefreshToken(deps, token.token)).refreshToken;
+    expect(await f.revokedSessions.isRevoked(token.familyId)).toBe(false);
     await expect(revokeRefreshToken(deps, next.token)).resolves.toEqual({ revoked: true });
+    expect(await f.revokedSessions.isRevoked(token.familyId)).toBe(true);
     await expect(rotateRefreshToken(deps, next.token)).rejects.toThrow(/revoked/);
     await expect(revokeRefreshToken(deps, next.token)).resolves.toEqual({ revoked: false });
     await expect(revokeRefreshToken(deps, 'nonsense')).resolves.toEqual({ revoked: false });
@@ -120,8 +131,11 @@ describe('refresh tokens', () => {
   it('sign out everywhere revokes every family of the user', async () => {
     const { user, token } = await newSession();
     const other = await issueRefreshToken(f.db, { userId: user.id, ttlDays: 30, now: f.clock.now() });
-    expect(await revokeAllRefreshTokens(f.db, user.id)).toBe(2);
+    expect(await revokeAllRefreshTokens(deps, user.id)).toBe(2);
     await expect(rotateRefreshToken(deps, token.token)).rejects.toThrow(/revoked/);
     await expect(rotateRefreshToken(deps, other.token)).rejects.toThrow(/revoked/);
+    // The access tokens of both sessions are refused too.
+    expect(await f.revokedSessions.isRevoked(token.familyId)).toBe(true);
+    expect(await f.revokedSessions.isRevoked(other.familyId)).toBe(true);
   });
 });

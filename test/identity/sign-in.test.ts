@@ -27,6 +27,8 @@ beforeAll(async () => {
   };
 });
 
+const refreshDeps = () => ({ ...deps, sessions: f.revokedSessions });
+
 afterAll(async () => {
   await f?.close();
 });
@@ -61,7 +63,7 @@ describe('sign-in by email code', () => {
     );
     expect(verified).toMatchObject({ userId: first.user.id, source: 'agnt' });
 
-    const rotated = await rotateRefreshToken({ ...deps }, first.refreshToken.token);
+    const rotated = await rotateRefreshToken(refreshDeps(), first.refreshToken.token);
     expect(rotated.user.id).toBe(first.user.id);
 
     const second = await verifySignInCode(deps, { email, code: await requestCode(email), ip });

@@ -107,7 +107,7 @@ builder.mutationField('signOut', (t) =>
     args: { input: t.arg({ type: SignOutInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const { revoked } = await revokeRefreshToken(
-        { db: ctx.services.db, now: ctx.services.now },
+        { db: ctx.services.db, sessions: ctx.services.revokedSessions, now: ctx.services.now },
         input.refreshToken,
       );
       return { signedOut: revoked };
@@ -116,8 +116,8 @@ builder.mutationField('signOut', (t) =>
 );
 
 function signInDeps(ctx: Context) {
-  const { db, mailer, limiter, keys, config, now } = ctx.services;
-  return { db, mailer, limiter, keys, config, now, logger: ctx.logger };
+  const { db, mailer, limiter, keys, config, now, revokedSessions: sessions } = ctx.services;
+  return { db, mailer, limiter, keys, config, now, sessions, logger: ctx.logger };
 }
 
 function session(result: {

@@ -30,6 +30,7 @@ import type { DbOrTx } from '../../platform/db.ts';
 import { AuthenticationError, ValidationError } from '../../platform/errors.ts';
 import type { Actor } from './actor.ts';
 import { findOrCreateUserByEmail, normalizeEmail } from './email.ts';
+import type { RevokedSessions } from './revoked-sessions.ts';
 import { ACCESS_TOKEN_ALGORITHM, type SigningKeys } from './signing-keys.ts';
 
 /** The JWT `typ` of our access tokens (RFC 9068), so no other JWT signed by us passes as one. */
@@ -39,7 +40,7 @@ export const ACCESS_TOKEN_TYPE = 'at+jwt';
 export const EXTERNAL_ALGORITHMS = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'];
 
 /** Seconds of clock difference tolerated on `exp`, `nbf` and `iat` between us and other machines. */
-const CLOCK_TOLERANCE_SECONDS = 5;
+export const CLOCK_TOLERANCE_SECONDS = 5;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -52,15 +53,18 @@ export interface IssuedAccessToken {
   expiresAt: Date;
 }
 
-/** Signs an access token for `userId` with the current signing key. */
+/**
+ * Signs an access token for `userId` with the current signing key. `sessionId` (the refresh-token
+ * family of the sign-in) goes in the `sid` claim, so ending the session refuses the token.
+ */
 export async function issueAccessToken(
   keys: SigningKeys,
-  input: { userId: string; auth: AccessTokenSettings; now?: Date },
+  input: { userId: string; auth: AccessTokenSettings; sessionId?: string; now?: Date },
 ): Promise<IssuedAccessToken> {
   const issuedAt = Math.floor((input.now ?? new Date()).getTime() / 1000);
   const expiresAt = issuedAt + input.auth.accessTtlSeconds;
   const tokenId = randomUUID();
-  const token = await new SignJWT({})
+  const token = await new SignJWT(input.sessionId ? { sid: input.sessionId } : {})
     .setProtectedHeader({ alg: ACCESS_TOKEN_ALGORITHM, kid: keys.signingKeyId, typ: ACCESS_TOKEN_TYPE })
     .setIssuer(input.auth.issuer)
     .setAudience(input.auth.audience)
@@ -100,6 +104,8 @@ export interface AccessTokenVerifierDeps {
   /** Used for external tokens (to find the user by address) and by authenticateAccessToken. */
   db: DbOrTx;
   external?: ExternalIssuer;
+  /** Ended sessions, whose tokens authenticateAccessToken refuses. */
+  revokedSessions?: RevokedSessions;
   now?: () => Date;
 }
 
@@ -108,6 +114,8 @@ export interface VerifiedAccessToken {
   /** `jti`; external tokens may have none. */
   tokenId: string | null;
   expiresAt: Date;
+  /** `sid`: the session (refresh-token family) our token belongs to; null for external tokens. */
+  sessionId: string | null;
   source: 'agnt' | 'external';
 }
 
@@ -145,6 +153,7 @@ export async function verifyAccessToken(
       userId,
       tokenId: payload.jti ?? null,
       expiresAt: new Date(payload.exp! * 1000),
+      sessionId: null,
       source: 'external',
     };
   }
@@ -176,24 +185,34 @@ export async function verifyAccessToken(
     userId: payload.sub,
     tokenId: payload.jti ?? null,
     expiresAt: new Date(payload.exp! * 1000),
+    sessionId: typeof payload.sid === 'string' ? payload.sid : null,
     source: 'agnt',
   };
 }
 
 /**
  * The Actor for a bearer token: verifies it, then loads the user (a deleted user's tokens stop
- * working at once, and `isPlatformAdmin` is read fresh rather than trusted from a claim).
+ * working at once, and `isPlatformAdmin` is read fresh rather than trusted from a claim) and,
+ * at the same time, checks that its session has not ended (signed out).
  */
 export async function authenticateAccessToken(
   deps: AccessTokenVerifierDeps,
   token: string,
 ): Promise<Extract<Actor, { kind: 'user' }>> {
   const verified = await verifyAccessToken(deps, token);
-  const user = await deps.db.user.findUnique({
-    where: { id: verified.userId },
-    select: { id: true, isPlatformAdmin: true },
-  });
-  if (!user) throw new AuthenticationError('The access token belongs to no user');
+  const [user, ended] = await Promise.all([
+    deps.db.user.findUnique({
+      where: { id: verified.userId },
+      select: { id: true, isPlatformAdmin: true },
+    }),
+    verified.sessionId && deps.revokedSessions ? deps.revokedSessions.isRevoked(verified.sessionId) : false,
+  ]);
+  if (ended) {
+    throw new AuthenticationError('The session of this access token has ended (signed out): sign in again', {
+      genuine: true,
+    });
+  }
+  if (!user) throw new AuthenticationError('The access token belongs to no user', { genuine: true });
   return { kind: 'user', userId: user.id, isPlatformAdmin: user.isPlatformAdmin };
 }
 
@@ -223,7 +242,10 @@ async function verifyWith(
 /** Turns jose's errors into one AuthenticationError each, worded for the client. */
 function explain(error: unknown, alg: string | undefined, expected: string): Error {
   if (error instanceof AuthenticationError) return error;
-  if (error instanceof errors.JWTExpired) return new AuthenticationError('The access token has expired');
+  // jose checks the signature before the claims: an expired token is one we really issued.
+  if (error instanceof errors.JWTExpired) {
+    return new AuthenticationError('The access token has expired', { genuine: true });
+  }
   if (error instanceof errors.JWTClaimValidationFailed) {
     if (error.reason === 'missing')
       return new AuthenticationError(`The access token has no "${error.claim}" claim`);

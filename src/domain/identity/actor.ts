@@ -16,6 +16,11 @@ export type Actor =
       /** The user who created the key; what the key does is done on their behalf. */
       userId: string;
       scopes: ApiKeyScope[];
+      /**
+       * The role the key acts with in its organisation: its scope's (`write` an ADMIN's, `read` a
+       * STAFF's), never more than its creator holds there at the moment it is presented.
+       */
+      role: MembershipRole;
     };
 
 export const anonymous: Actor = { kind: 'anonymous' };

@@ -19,7 +19,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import type { DbOrTx } from '../../platform/db.ts';
 import { AuthenticationError, NotFoundError, ValidationError } from '../../platform/errors.ts';
-import type { Actor, ApiKeyScope } from './actor.ts';
+import type { Actor, ApiKeyScope, MembershipRole } from './actor.ts';
 
 export const API_KEY_SCOPES: readonly ApiKeyScope[] = ['read', 'write'];
 
@@ -124,7 +124,12 @@ export function parseApiKey(rawKey: string, keyPrefix: string): ParsedApiKey | n
 
 /**
  * The Actor for an API key; AuthenticationError when the key is malformed (no lookup is made),
- * unknown, revoked or does not match. Records lastUsedAt at most once a minute.
+ * unknown, revoked or does not match, when its creator is no longer a member of its organisation,
+ * or when the organisation has no owner left. Records lastUsedAt at most once a minute.
+ *
+ * A key acts with the lower of its scope's role and its creator's current role, so a demotion
+ * narrows the creator's keys at once. The key, its creator's membership and whether the
+ * organisation still has an owner come from one indexed query.
  */
 export async function authenticateApiKey(
   db: DbOrTx,
@@ -133,7 +138,16 @@ export async function authenticateApiKey(
 ): Promise<Extract<Actor, { kind: 'apiKey' }>> {
   const parsed = parseApiKey(rawKey, options.keyPrefix);
   if (!parsed) throw new AuthenticationError('The API key is malformed (check that it was copied whole)');
-  const key = await db.apiKey.findUnique({ where: { prefix: parsed.lookupPrefix } });
+  const [key] = await db.$queryRaw<KeyWithCreator[]>`
+    SELECT k.id, k.organization_id AS "organizationId", k.created_by_id AS "createdById",
+           k.secret_hash AS "secretHash", k.scopes, k.last_used_at AS "lastUsedAt",
+           k.revoked_at AS "revokedAt", m.role::text AS "creatorRole",
+           EXISTS (
+             SELECT 1 FROM memberships o WHERE o.organization_id = k.organization_id AND o.role = 'OWNER'
+           ) AS "hasOwner"
+    FROM api_keys k
+    LEFT JOIN memberships m ON m.organization_id = k.organization_id AND m.user_id = k.created_by_id
+    WHERE k.prefix = ${parsed.lookupPrefix}`;
   if (!key) throw new AuthenticationError('The API key is not valid');
   // The row was found by its public part; the secret itself is compared in constant time.
   const expected = Buffer.from(key.secretHash, 'hex');
@@ -141,7 +155,19 @@ export async function authenticateApiKey(
   if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
     throw new AuthenticationError('The API key is not valid');
   }
-  if (key.revokedAt) throw new AuthenticationError('The API key has been revoked');
+  // From here on the key is genuine: refusals are not guesses (see AuthenticationError.genuine).
+  if (key.revokedAt) throw new AuthenticationError('The API key has been revoked', { genuine: true });
+  if (!key.creatorRole) {
+    throw new AuthenticationError(
+      'The API key no longer works: the person who created it is no longer a member of its organisation',
+      { genuine: true },
+    );
+  }
+  if (!key.hasOwner) {
+    throw new AuthenticationError('The API key does not work while its organisation has no owner', {
+      genuine: true,
+    });
+  }
 
   const now = options.now?.() ?? new Date();
   const staleBefore = new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
@@ -152,14 +178,32 @@ export async function authenticateApiKey(
       data: { lastUsedAt: now },
     });
   }
+  const scopes = key.scopes.filter(isScope);
+  const scopeRole: MembershipRole = scopes.includes('write') ? 'ADMIN' : 'STAFF';
   return {
     kind: 'apiKey',
     apiKeyId: key.id,
     organizationId: key.organizationId,
     userId: key.createdById,
-    scopes: key.scopes.filter(isScope),
+    scopes,
+    role: ROLE_RANK[key.creatorRole] < ROLE_RANK[scopeRole] ? key.creatorRole : scopeRole,
   };
 }
+
+interface KeyWithCreator {
+  id: string;
+  organizationId: string;
+  createdById: string;
+  secretHash: string;
+  scopes: string[];
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+  /** The creator's role in the key's organisation now; null once they are no longer a member. */
+  creatorRole: MembershipRole | null;
+  hasOwner: boolean;
+}
+
+const ROLE_RANK: Record<MembershipRole, number> = { STAFF: 1, ADMIN: 2, OWNER: 3 };
 
 /** Every key of an organisation, newest first, revoked ones included (they show as revoked). */
 export async function listApiKeys(db: DbOrTx, organizationId: string): Promise<ApiKeySummary[]> {

@@ -9,6 +9,9 @@
  *
  * Rotation is strict: two concurrent refreshes with one token count as reuse. A client must
  * serialise its refreshes (most do, with a single in-flight refresh promise).
+ *
+ * A family is a session: its access tokens carry the family id (`sid`), and revoking the family,
+ * by signing out or by reuse, also ends the session for them (RevokedSessions).
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Config } from '../../config.ts';
@@ -17,6 +20,7 @@ import type { Db, DbOrTx } from '../../platform/db.ts';
 import { AuthenticationError } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { type IssuedAccessToken, issueAccessToken } from './access-tokens.ts';
+import type { RevokedSessions } from './revoked-sessions.ts';
 import type { SigningKeys } from './signing-keys.ts';
 
 const TOKEN_PREFIX = 'agnt_rt_';
@@ -33,6 +37,8 @@ export interface RefreshTokenDeps {
   keys: SigningKeys;
   config: Pick<Config, 'auth'>;
   logger: Logger;
+  /** Where ended sessions are kept, so their access tokens are refused too. */
+  sessions: RevokedSessions;
   now?: () => Date;
 }
 
@@ -98,16 +104,22 @@ export async function rotateRefreshToken(deps: RefreshTokenDeps, token: string):
     await revokeFamily(deps, row.familyId, now, 'used concurrently');
     throw new AuthenticationError('The refresh token was already used; the session has been ended');
   }
-  const accessToken = await issueAccessToken(deps.keys, { userId: row.userId, auth: deps.config.auth, now });
+  const accessToken = await issueAccessToken(deps.keys, {
+    userId: row.userId,
+    auth: deps.config.auth,
+    sessionId: row.familyId,
+    now,
+  });
   return { user: row.user, accessToken, refreshToken: successor };
 }
 
 /**
  * Signs out the session the token belongs to: revokes its whole family, so no earlier or later
- * token of that sign-in works. Unknown tokens are ignored (signing out twice is not an error).
+ * token of that sign-in works, and ends the session for its access tokens. Unknown tokens are
+ * ignored (signing out twice is not an error).
  */
 export async function revokeRefreshToken(
-  deps: { db: DbOrTx; now?: () => Date },
+  deps: { db: DbOrTx; sessions: RevokedSessions; now?: () => Date },
   token: string,
 ): Promise<{ revoked: boolean }> {
   const row = await findToken(deps.db, token);
@@ -116,19 +128,31 @@ export async function revokeRefreshToken(
     where: { familyId: row.familyId, revokedAt: null },
     data: { revokedAt: deps.now?.() ?? new Date() },
   });
+  // Even when the family was already revoked: ending a session twice is harmless, and it renews
+  // the entry if the first ending was only remembered by a process that has since gone.
+  await deps.sessions.revoke(row.familyId);
   return { revoked: result.count > 0 };
 }
 
-/** Signs a user out everywhere (every family). Returns how many tokens were revoked. */
+/**
+ * Signs a user out everywhere (every family, and the access tokens of each). Returns how many
+ * tokens were revoked.
+ */
 export async function revokeAllRefreshTokens(
-  db: DbOrTx,
+  deps: { db: DbOrTx; sessions: RevokedSessions },
   userId: string,
   now: Date = new Date(),
 ): Promise<number> {
-  const result = await db.refreshToken.updateMany({
+  const live = await deps.db.refreshToken.findMany({
+    where: { userId, revokedAt: null },
+    distinct: ['familyId'],
+    select: { familyId: true },
+  });
+  const result = await deps.db.refreshToken.updateMany({
     where: { userId, revokedAt: null },
     data: { revokedAt: now },
   });
+  for (const { familyId } of live) await deps.sessions.revoke(familyId);
   return result.count;
 }
 
@@ -148,7 +172,7 @@ async function findToken(db: DbOrTx, token: string) {
 }
 
 async function revokeFamily(
-  deps: { db: DbOrTx; logger: Logger },
+  deps: { db: DbOrTx; logger: Logger; sessions: RevokedSessions },
   familyId: string,
   now: Date,
   reason: string,
@@ -157,6 +181,7 @@ async function revokeFamily(
     where: { familyId, revokedAt: null },
     data: { revokedAt: now },
   });
+  await deps.sessions.revoke(familyId);
   deps.logger.warn(
     { 'auth.refreshFamily': familyId, 'auth.revoked': result.count, 'auth.reason': reason },
     'refresh token reuse: revoked the whole token family',

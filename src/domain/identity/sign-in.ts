@@ -11,6 +11,13 @@
  * code is compared (a conditional UPDATE), so no burst of concurrent guesses gets more than 5
  * comparisons, and consuming is another conditional UPDATE, so of two concurrent correct
  * verifications exactly one signs in.
+ *
+ * Those limits bound a burst; a guesser who paces themselves under them could still try
+ * thousands of codes a day at one address. So each address also has a daily cap on wrong codes
+ * (SIGN_IN_DAILY_FAILURES_PER_EMAIL) and on codes sent (SIGN_IN_DAILY_CODES_PER_EMAIL). Reaching
+ * the wrong-code cap pauses sign-in by code for the address (no code is sent or accepted, the
+ * right one included) until its day's window ends; reaching either cap tells the address, by one
+ * email per day however many attempts follow, so its owner knows someone is trying.
  */
 import { createHash, createHmac, randomInt, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../../config.ts';
@@ -27,6 +34,8 @@ import type { SigningKeys } from './signing-keys.ts';
 
 export const SIGN_IN_CODE_TTL_SECONDS = 600;
 export const SIGN_IN_CODE_MAX_ATTEMPTS = 5;
+/** The window of the daily caps: a day from the first wrong code (or code sent) it counts. */
+const DAY_SECONDS = 86_400;
 
 export interface SignInDeps {
   db: Db;
@@ -58,6 +67,7 @@ export async function requestSignInCode(
   const email = normalizeEmail(input.email);
   const limits = deps.config.rateLimits;
   await limit(deps.limiter, `signin:request:ip:${input.ip}`, limits.signInPerIp, limits.signInWindowSeconds);
+  await refuseWhilePaused(deps, email);
   // The address is hashed so Redis holds no plain addresses.
   await limit(
     deps.limiter,
@@ -65,6 +75,18 @@ export async function requestSignInCode(
     limits.signInPerEmail,
     limits.signInWindowSeconds,
   );
+  const sentToday = await deps.limiter.hit(
+    `signin:codes:day:email:${sha256(email)}`,
+    limits.signInDailyCodesPerEmail,
+    DAY_SECONDS,
+  );
+  if (!sentToday.allowed) {
+    await tellOfPause(deps, email, 'codes', sentToday.retryAfterSeconds);
+    throw new RateLimitedError(
+      `Too many sign-in codes were sent to this address today: try again in ${describeWait(sentToday.retryAfterSeconds)}`,
+      sentToday.retryAfterSeconds,
+    );
+  }
 
   const now = deps.now?.() ?? new Date();
   const code = randomInt(0, 1_000_000).toString().padStart(6, '0');
@@ -114,6 +136,9 @@ export async function verifySignInCode(
     limits.signInWindowSeconds,
   );
 
+  // Before the code is looked at: while paused, even the right code is refused.
+  await refuseWhilePaused(deps, email);
+
   const now = deps.now?.() ?? new Date();
   const live = { consumedAt: null, expiresAt: { gt: now }, attempts: { lt: SIGN_IN_CODE_MAX_ATTEMPTS } };
   const latest = await deps.db.signInCode.findFirst({
@@ -138,6 +163,18 @@ export async function verifySignInCode(
   const expected = Buffer.from(latest.codeHash, 'hex');
   const given = Buffer.from(hashCode(deps.keys, email, code), 'hex');
   if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
+    const failedToday = await deps.limiter.hit(
+      failuresKey(email),
+      limits.signInDailyFailuresPerEmail,
+      DAY_SECONDS,
+    );
+    if (failedToday.remaining === 0) {
+      // This wrong code reached the cap (or, side by side with others, went past it): paused
+      // from now on. Peeking gives how long for (a hit within its limit reports no wait).
+      const paused = await deps.limiter.peek(failuresKey(email), limits.signInDailyFailuresPerEmail);
+      await tellOfPause(deps, email, 'wrong codes', paused.retryAfterSeconds);
+      throw pausedError(paused.retryAfterSeconds);
+    }
     // `attempts` was read before our increment; concurrent attempts may have used more.
     const left = Math.max(0, SIGN_IN_CODE_MAX_ATTEMPTS - latest.attempts - 1);
     throw new AuthenticationError(
@@ -168,6 +205,7 @@ export async function verifySignInCode(
   const accessToken = await issueAccessToken(deps.keys, {
     userId: outcome.user.id,
     auth: deps.config.auth,
+    sessionId: outcome.refreshToken.familyId,
     now,
   });
   deps.logger.info(
@@ -175,6 +213,64 @@ export async function verifySignInCode(
     'signed in by email code',
   );
   return { user: outcome.user, isNewUser: outcome.created, accessToken, refreshToken: outcome.refreshToken };
+}
+
+const failuresKey = (email: string) => `signin:failures:day:email:${sha256(email)}`;
+
+/** RateLimitedError while the address has used up its wrong codes for the day. */
+async function refuseWhilePaused(deps: SignInDeps, email: string): Promise<void> {
+  const failures = await deps.limiter.peek(
+    failuresKey(email),
+    deps.config.rateLimits.signInDailyFailuresPerEmail,
+  );
+  if (!failures.allowed) throw pausedError(failures.retryAfterSeconds);
+}
+
+function pausedError(retryAfterSeconds: number): RateLimitedError {
+  return new RateLimitedError(
+    `Too many wrong codes were entered for this address today: sign-in by code is paused for it for ${describeWait(retryAfterSeconds)}`,
+    retryAfterSeconds,
+  );
+}
+
+/**
+ * Tells the address that sign-in by code is paused for it, once a day however many attempts
+ * follow: the notice has a daily window of its own, and only its first hit sends. It goes to
+ * every address alike, with or without an account, like the codes themselves. A mail that
+ * fails is logged: the refusal stands either way.
+ */
+async function tellOfPause(
+  deps: SignInDeps,
+  email: string,
+  cause: 'wrong codes' | 'codes',
+  retryAfterSeconds: number,
+): Promise<void> {
+  const notice = await deps.limiter.hit(`signin:pause-notice:email:${sha256(email)}`, 1, DAY_SECONDS);
+  if (!notice.allowed) return;
+  const until = new Date((deps.now?.() ?? new Date()).getTime() + retryAfterSeconds * 1000);
+  const when = `${until.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  try {
+    await deps.mailer.send({
+      to: email,
+      subject: 'Sign-in to AGNT paused for your address',
+      text: [
+        cause === 'wrong codes'
+          ? `Too many wrong sign-in codes were entered for ${email} today, so sign-in by email code for this address is paused until ${when}.`
+          : `Too many sign-in codes were requested for ${email} today, so no more are sent to this address: sending is paused until ${when}.`,
+        '',
+        'If that was you, request a new code after that time. If it was not, someone may be trying to sign in as you: while the pause lasts no code gets them in, and you need do nothing. Never share a sign-in code.',
+      ].join('\n'),
+    });
+  } catch (error) {
+    deps.logger.error({ err: error }, 'could not send the sign-in pause notice');
+  }
+}
+
+/** "3 hours", "12 minutes", "40 seconds": roughly, for people. */
+function describeWait(seconds: number): string {
+  if (seconds >= 7200) return `${Math.ceil(seconds / 3600)} hours`;
+  if (seconds >= 120) return `${Math.ceil(seconds / 60)} minutes`;
+  return `${seconds} seconds`;
 }
 
 function hashCode(keys: SigningKeys, email: string, code: string): string {

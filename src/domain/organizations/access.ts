@@ -100,9 +100,8 @@ async function lookUpRole(db: DbOrTx, actor: Actor, organizationId: string): Pro
     case 'anonymous':
       return null;
     case 'apiKey':
-      // A key acts within its own organisation only: with `write` like an ADMIN, else like STAFF.
-      if (actor.organizationId !== organizationId) return null;
-      return actor.scopes.includes('write') ? 'ADMIN' : 'STAFF';
+      // A key acts within its own organisation only, with the role authenticateApiKey gave it.
+      return actor.organizationId === organizationId ? actor.role : null;
     case 'user': {
       const membership = await db.membership.findUnique({
         where: { organizationId_userId: { organizationId, userId: actor.userId } },

@@ -1,11 +1,11 @@
 /**
  * An organisation's API keys, as its managers see them. Keys are made and revoked by people (never
  * by another key, so a leaked key can neither mint more nor revoke the others) and act within
- * their organisation only.
+ * their organisation only, with at most their creator's current role there (authenticateApiKey).
  */
 import { z } from 'zod';
 import type { Db } from '../../platform/db.ts';
-import { NotFoundError } from '../../platform/errors.ts';
+import { NotAllowedError, NotFoundError } from '../../platform/errors.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../identity/api-keys.ts';
 import { type Access, MANAGERS } from './access.ts';
 
@@ -17,6 +17,14 @@ export async function createOrganizationApiKey(
 ) {
   const userId = access.requirePerson();
   await access.require(input.organizationId, MANAGERS);
+  // A key acts with its creator's role, so a platform admin who is no manager of the organisation
+  // would make a key that never works: refused here rather than handed out dead.
+  const role = await access.roleIn(input.organizationId);
+  if (!role || !MANAGERS.includes(role)) {
+    throw new NotAllowedError(
+      "Only the organisation's owners and admins can create its API keys: a key acts with its creator's role there",
+    );
+  }
   return createApiKey(db, { ...input, createdById: userId }, options);
 }
 

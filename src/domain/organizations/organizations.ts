@@ -97,7 +97,8 @@ export async function changeMemberRole(
 
 /**
  * Removes a member. Managers remove others (only an OWNER removes an OWNER); anyone may leave.
- * The last OWNER can do neither.
+ * The last OWNER can do neither. The API keys the member made for the organisation are revoked
+ * with the membership (authenticateApiKey refuses them anyway; revoking shows it in the list).
  */
 export async function removeMember(db: Db, access: Access, input: { membershipId: string }) {
   const { membershipId } = parseInput(z.object({ membershipId: z.uuid() }), input);
@@ -111,6 +112,10 @@ export async function removeMember(db: Db, access: Access, input: { membershipId
   return db.$transaction(async (tx) => {
     if (membership.role === 'OWNER') await keepAnotherOwner(tx, membership.organizationId, membership.id);
     await tx.membership.delete({ where: { id: membership.id } });
+    await tx.apiKey.updateMany({
+      where: { organizationId: membership.organizationId, createdById: membership.userId, revokedAt: null },
+      data: { revokedAt: new Date() },
+    });
     return membership;
   });
 }
