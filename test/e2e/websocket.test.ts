@@ -444,6 +444,21 @@ describe('the credential', () => {
     expect(closed.at - revokedAt).toBeLessThan(10 * RECHECK_MS);
   });
 
+  it('closes a socket within a few re-check intervals of its person signing out, with 4401', async () => {
+    const session = await app.signIn();
+    const socket = await Connection.ready(app, { credential: session.token });
+    expect(await socket.execute('{ viewer { id } }')).toMatchObject({ kind: 'result' });
+    const signedOutAt = Date.now();
+    const ended = await app.gql(
+      `mutation ($refreshToken: String!) { signOut(input: { refreshToken: $refreshToken }) { signedOut } }`,
+      { refreshToken: session.refreshToken },
+    );
+    expect(ended.body).toEqual({ data: { signOut: { signedOut: true } } });
+    const closed = await closedWithin(socket, 10 * RECHECK_MS);
+    expect(closed).toMatchObject({ code: 4401 });
+    expect(closed.at - signedOutAt).toBeLessThan(10 * RECHECK_MS);
+  });
+
   it('answers no operation sent after the revocation, even before the next re-check', async () => {
     const slow = await startTestApp({
       env: { GRAPHQL_WS_RECHECK_MS: '600000' },
