@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../platform/errors.ts';
 
-type Issue = Parameters<NonNullable<Parameters<typeof z.config>[0]['customError']>>[0];
+type Issue = z.core.$ZodRawIssue;
 
 const FORMATS: Record<string, string> = {
   email: 'Enter a valid email address',

@@ -13,6 +13,7 @@ import {
   setOpeningHours,
   setTables,
   setVenueSuspended,
+  socialHandleList,
   unpublishVenue,
   updateVenueProfile,
 } from '../../domain/venues/venues.ts';
@@ -167,11 +168,7 @@ export const Venue = builder.prismaNode('Venue', {
     socialHandles: t.field({
       type: [SocialHandle],
       select: { socialHandles: true },
-      resolve: (v) =>
-        Object.entries((v.socialHandles ?? {}) as Record<string, string>).map(([network, handle]) => ({
-          network,
-          handle,
-        })),
+      resolve: (v) => socialHandleList(v.socialHandles),
     }),
     openingHours: t.field({
       type: [OpeningInterval],

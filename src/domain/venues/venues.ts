@@ -67,6 +67,15 @@ const socialHandlesSchema = z
     Object.fromEntries(handles.filter((h) => h.handle !== '').map((h) => [h.network, h.handle])),
   );
 
+/** The stored handles as a list, in the order of SOCIAL_NETWORKS (JSON keeps no order). */
+export function socialHandleList(stored: unknown): { network: string; handle: string }[] {
+  const handles = (stored ?? {}) as Record<string, string>;
+  return SOCIAL_NETWORKS.filter((network) => handles[network]).map((network) => ({
+    network,
+    handle: handles[network]!,
+  }));
+}
+
 /** Profile fields: what a venue is and how to reach it. All optional on update. */
 const profileShape = {
   name: z
@@ -287,6 +296,7 @@ export async function setOpeningHours(
 ) {
   const venue = await requireEditableVenue(db, access, input.venueId);
   const hours = validateWeeklyHours(input.hours);
+  await refuseUnbookableChange(db, venue, { hours: hours.length }, 'hours');
   return db.$transaction(async (tx) => {
     await tx.openingHours.deleteMany({ where: { venueId: venue.id } });
     await tx.openingHours.createMany({ data: hours.map((h) => ({ ...h, venueId: venue.id })) });
@@ -331,6 +341,7 @@ export async function setBookingRules(
   const venue = await requireEditableVenue(db, access, input.venueId);
   // The rules are the fields of the client's input itself (beside `venueId`), so paths start there.
   const rules = parseInput(rulesSchema, input.rules);
+  await refuseUnbookableChange(db, venue, { coversPerSlot: rules.coversPerSlot }, 'coversPerSlot');
   return db.venue.update({
     where: { id: venue.id },
     data: { ...rules, bookingRulesConfirmedAt: new Date() },
@@ -345,11 +356,51 @@ export async function setTables(
 ) {
   const venue = await requireEditableVenue(db, access, input.venueId);
   const tables = parseInput(tablesSchema, input.tables, 'tables');
+  await refuseUnbookableChange(db, venue, { tables: tables.length }, 'tables');
   return db.$transaction(async (tx) => {
     await tx.venueTable.deleteMany({ where: { venueId: venue.id } });
     await tx.venueTable.createMany({ data: tables.map((t) => ({ ...t, venueId: venue.id })) });
     return tx.venue.update({ where: { id: venue.id }, data: { updatedAt: new Date() } });
   });
+}
+
+/** Why a venue on the network cannot lose a step of its checklist, by step. */
+const STILL_NEEDED: Partial<Record<ChecklistItem['key'], string>> = {
+  hours: 'A venue on the network needs opening hours: keep at least one, or unpublish the venue first',
+  capacity:
+    'A venue on the network needs its tables, or a number of guests per slot: keep one of them, or unpublish the venue first',
+};
+
+/**
+ * A venue on the network stays bookable: a change that would undo a step of its checklist that
+ * is done (no hours left, nowhere to seat anyone) is refused, naming `field`, until the venue is
+ * unpublished. Drafts may be changed freely.
+ */
+async function refuseUnbookableChange(
+  db: DbOrTx,
+  venue: Venue,
+  change: { hours?: number; tables?: number; coversPerSlot?: number | null },
+  field: string,
+): Promise<void> {
+  if (!PUBLIC_STATUSES.includes(venue.status)) return;
+  const [hours, tables] = await Promise.all([
+    db.openingHours.count({ where: { venueId: venue.id } }),
+    db.venueTable.count({ where: { venueId: venue.id } }),
+  ]);
+  const before = checklistOf(venue, { hours, tables });
+  const after = checklistOf(
+    {
+      ...venue,
+      coversPerSlot: change.coversPerSlot === undefined ? venue.coversPerSlot : change.coversPerSlot,
+    },
+    { hours: change.hours ?? hours, tables: change.tables ?? tables },
+  );
+  const lost = after.find((item, index) => !item.done && before[index]!.done);
+  if (lost)
+    throw new ValidationError(
+      STILL_NEEDED[lost.key] ?? `A venue on the network cannot lose this: ${lost.hint.toLowerCase()}`,
+      field,
+    );
 }
 
 export interface ChecklistItem {
