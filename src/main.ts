@@ -56,6 +56,8 @@ export async function main(given?: Config) {
     await app.stop();
     await services.shutdown();
     logger.info('stopped');
+    // Lines still being written would otherwise land after the ones process.exit() flushes.
+    await new Promise<void>((resolve) => logger.flush(() => resolve()));
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

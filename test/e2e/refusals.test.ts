@@ -217,6 +217,28 @@ const CASES: Record<string, Case[]> = {
       }),
       field: 'cuisines.1',
     },
+    {
+      what: 'a description that is too long',
+      input: (ids) => ({
+        organizationId: gid('Organization', ids.organizationId),
+        name: 'Harbour',
+        timeZone: 'Europe/Lisbon',
+        description: 'a'.repeat(2001),
+      }),
+      field: 'description',
+      message: 'Use at most 2000 characters',
+    },
+    {
+      what: 'thirteen cuisines',
+      input: (ids) => ({
+        organizationId: gid('Organization', ids.organizationId),
+        name: 'Harbour',
+        timeZone: 'Europe/Lisbon',
+        cuisines: Array.from({ length: 13 }, (_, i) => `cuisine${i}`),
+      }),
+      field: 'cuisines',
+      message: 'Give at most 12',
+    },
   ],
   listVenue: [
     {
