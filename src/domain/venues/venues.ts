@@ -32,7 +32,7 @@ const slug = z
   .trim()
   .toLowerCase()
   .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'Use lower-case letters, digits and single hyphens')
-  .min(3, 'The address is at least 3 characters')
+  .min(3, 'The web address is at least 3 characters')
   .max(80);
 
 const SOCIAL_NETWORKS = ['instagram', 'facebook', 'tiktok', 'x', 'threads'] as const;
