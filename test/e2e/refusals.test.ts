@@ -40,7 +40,6 @@ interface Ids {
   venueId: string;
   agentId: string;
   claimId: string;
-  membershipId: string;
   bookingId: string;
 }
 
@@ -453,6 +452,16 @@ const CASES: Record<string, Case[]> = {
       }),
       field: 'clientKey',
     },
+    {
+      what: "the venue's team booking for a malformed address",
+      input: (ids) => ({
+        venueId: gid('Venue', ids.venueId),
+        partySize: 2,
+        startsAt: '2027-01-05T19:00:00Z',
+        guestEmail: 'guest-at-example',
+      }),
+      field: 'guestEmail',
+    },
   ],
   modifyBooking: [
     {
@@ -573,7 +582,6 @@ beforeAll(async () => {
     venueId,
     agentId: agent.id,
     claimId: claim.id,
-    membershipId: fx.staff.membershipId,
     bookingId: booking.id,
   };
 }, 60_000);
