@@ -56,7 +56,9 @@ export async function onboardingChecklist(
       .filter((v) => v.status === 'DRAFT')
       .sort(
         (a, b) => missing(a).length - missing(b).length || b.updatedAt.getTime() - a.updatedAt.getTime(),
-      )[0];
+      )[0] ??
+    // Only suspended venues: the platform took them off; there is nothing else to follow.
+    venues[0];
   // A live venue was complete when it was published, and keeps what bookings need (venues.ts).
   const unfinished = followed && !live ? missing(followed) : [];
   const steps: OnboardingStep[] = [
