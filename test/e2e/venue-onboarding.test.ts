@@ -298,4 +298,33 @@ describe('a venue on the network stays bookable', () => {
       [{ name: 'Bar' }],
     ]);
   });
+
+  it('lets only one of two changes at once remove the last way to seat guests', async () => {
+    const venue = await readyVenue(organizationId, 'Both Ways', { tables: false });
+    await ok('setVenueTables', 'SetVenueTablesInput', {
+      venueId: venue.id,
+      tables: [{ name: 'T1', seats: 4 }],
+    });
+    const [noTables, noCap] = await Promise.all([
+      call('setVenueTables', 'SetVenueTablesInput', { venueId: venue.id, tables: [] }),
+      call('setBookingRules', 'SetBookingRulesInput', {
+        venueId: venue.id,
+        partySizeMin: 1,
+        partySizeMax: 8,
+        slotMinutes: 30,
+        turnMinutes: 90,
+        leadTimeMinutes: 60,
+        bookingHorizonDays: 60,
+      }),
+    ]);
+    expect(
+      [noTables.answer?.__typename, noCap.answer?.__typename].sort(),
+      noTables.body + noCap.body,
+    ).toEqual(['ValidationError', 'VenuePayload']);
+    const stored = await app.services.db.venue.findUniqueOrThrow({
+      where: { id: Buffer.from(venue.id, 'base64').toString().split(':')[1]! },
+      include: { _count: { select: { tables: true } } },
+    });
+    expect(stored._count.tables > 0 || stored.coversPerSlot !== null).toBe(true);
+  });
 });

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { Prisma, Venue } from '../../generated/prisma/client.ts';
 import type { VenueStatus } from '../../generated/prisma/enums.ts';
-import type { Db, DbOrTx } from '../../platform/db.ts';
+import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { createVenueAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
@@ -296,8 +296,8 @@ export async function setOpeningHours(
 ) {
   const venue = await requireEditableVenue(db, access, input.venueId);
   const hours = validateWeeklyHours(input.hours);
-  await refuseUnbookableChange(db, venue, { hours: hours.length }, 'hours');
   return db.$transaction(async (tx) => {
+    await refuseUnbookableChange(tx, venue.id, { hours: hours.length }, 'hours');
     await tx.openingHours.deleteMany({ where: { venueId: venue.id } });
     await tx.openingHours.createMany({ data: hours.map((h) => ({ ...h, venueId: venue.id })) });
     return tx.venue.update({ where: { id: venue.id }, data: { updatedAt: new Date() } });
@@ -341,10 +341,12 @@ export async function setBookingRules(
   const venue = await requireEditableVenue(db, access, input.venueId);
   // The rules are the fields of the client's input itself (beside `venueId`), so paths start there.
   const rules = parseInput(rulesSchema, input.rules);
-  await refuseUnbookableChange(db, venue, { coversPerSlot: rules.coversPerSlot }, 'coversPerSlot');
-  return db.venue.update({
-    where: { id: venue.id },
-    data: { ...rules, bookingRulesConfirmedAt: new Date() },
+  return db.$transaction(async (tx) => {
+    await refuseUnbookableChange(tx, venue.id, { coversPerSlot: rules.coversPerSlot }, 'coversPerSlot');
+    return tx.venue.update({
+      where: { id: venue.id },
+      data: { ...rules, bookingRulesConfirmedAt: new Date() },
+    });
   });
 }
 
@@ -356,8 +358,8 @@ export async function setTables(
 ) {
   const venue = await requireEditableVenue(db, access, input.venueId);
   const tables = parseInput(tablesSchema, input.tables, 'tables');
-  await refuseUnbookableChange(db, venue, { tables: tables.length }, 'tables');
   return db.$transaction(async (tx) => {
+    await refuseUnbookableChange(tx, venue.id, { tables: tables.length }, 'tables');
     await tx.venueTable.deleteMany({ where: { venueId: venue.id } });
     await tx.venueTable.createMany({ data: tables.map((t) => ({ ...t, venueId: venue.id })) });
     return tx.venue.update({ where: { id: venue.id }, data: { updatedAt: new Date() } });
@@ -374,18 +376,22 @@ const STILL_NEEDED: Partial<Record<ChecklistItem['key'], string>> = {
 /**
  * A venue on the network stays bookable: a change that would undo a step of its checklist that
  * is done (no hours left, nowhere to seat anyone) is refused, naming `field`, until the venue is
- * unpublished. Drafts may be changed freely.
+ * unpublished. Drafts may be changed freely. Called in the writing transaction: the venue's row
+ * stays locked until it commits, so two changes that are each fine alone (no tables; no cap per
+ * slot) cannot both pass.
  */
 async function refuseUnbookableChange(
-  db: DbOrTx,
-  venue: Venue,
+  tx: Tx,
+  venueId: string,
   change: { hours?: number; tables?: number; coversPerSlot?: number | null },
   field: string,
 ): Promise<void> {
+  await tx.$queryRaw`SELECT id FROM venues WHERE id = ${venueId}::uuid FOR UPDATE`;
+  const venue = await tx.venue.findUniqueOrThrow({ where: { id: venueId } });
   if (!PUBLIC_STATUSES.includes(venue.status)) return;
   const [hours, tables] = await Promise.all([
-    db.openingHours.count({ where: { venueId: venue.id } }),
-    db.venueTable.count({ where: { venueId: venue.id } }),
+    tx.openingHours.count({ where: { venueId } }),
+    tx.venueTable.count({ where: { venueId } }),
   ]);
   const before = checklistOf(venue, { hours, tables });
   const after = checklistOf(
