@@ -78,7 +78,11 @@ try {
   throw error;
 }
 // Log lines go to stderr, so they never mix into the conversation.
-const logger = createLogger(config.logLevel, { role: 'chat' }, 2);
+const logger = createLogger(
+  config.logLevel,
+  { role: 'chat' },
+  { destination: 2, prettyInTerminal: !config.production },
+);
 
 let services: Awaited<ReturnType<typeof resolveServices>>;
 try {

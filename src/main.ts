@@ -4,16 +4,20 @@
  * SHUTDOWN_TIMEOUT_MS (10 s by default): no new requests, in-flight ones finish, pools close.
  */
 import { buildApp, type Role } from './app.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './platform/logger.ts';
 import { resolveServices } from './services.ts';
 
 const ROLES = new Set(['api', 'worker', 'all']);
 
-async function main() {
-  let config: ReturnType<typeof loadConfig>;
+/**
+ * Runs the product until SIGTERM or SIGINT. `config` is for tests that start the real process
+ * with something the environment cannot say (such as where the local default database is).
+ */
+export async function main(given?: Config) {
+  let config: Config;
   try {
-    config = loadConfig();
+    config = given ?? loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);
@@ -27,7 +31,7 @@ async function main() {
     process.exit(1);
   }
   const role = (arg ?? config.role) as Role;
-  const logger = createLogger(config.logLevel, { role });
+  const logger = createLogger(config.logLevel, { role }, { prettyInTerminal: !config.production });
 
   let services: Awaited<ReturnType<typeof resolveServices>>;
   try {
@@ -52,10 +56,12 @@ async function main() {
     await app.stop();
     await services.shutdown();
     logger.info('stopped');
+    // Lines still being written would otherwise land after the ones process.exit() flushes.
+    await new Promise<void>((resolve) => logger.flush(() => resolve()));
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
-await main();
+if (import.meta.main) await main();

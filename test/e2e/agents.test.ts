@@ -131,7 +131,7 @@ describe('agent registry', () => {
       data: {
         updateAgentDna: {
           __typename: 'ValidationError',
-          field: 'dna.tools.1',
+          field: 'tools.1',
           message: 'Unknown tool "launch_rockets"',
         },
       },
@@ -142,7 +142,7 @@ describe('agent registry', () => {
       { token: owner.token },
     );
     expect(consumerTool.body).toMatchObject({
-      data: { updateAgentDna: { __typename: 'ValidationError', field: 'dna.tools.0' } },
+      data: { updateAgentDna: { __typename: 'ValidationError', field: 'tools.0' } },
     });
     const unknownCapability = await app.gql(
       UpdateDna,
@@ -150,7 +150,7 @@ describe('agent registry', () => {
       { token: owner.token },
     );
     expect(unknownCapability.body).toMatchObject({
-      data: { updateAgentDna: { __typename: 'ValidationError', field: 'dna.capabilities.0' } },
+      data: { updateAgentDna: { __typename: 'ValidationError', field: 'capabilities.0' } },
     });
 
     const stored = await app.services.db.agent.findUniqueOrThrow({ where: { id: rawId(agentId) } });

@@ -138,7 +138,13 @@ describe('venues', () => {
 
     const early = await app.gql(PublishVenue, { venueId: venue.id }, { token: owner.token });
     expect(early.body).toMatchObject({
-      data: { publishVenue: { __typename: 'ValidationError', field: 'location' } },
+      data: {
+        publishVenue: {
+          __typename: 'ValidationError',
+          field: null,
+          message: 'Not ready to publish: add the street address, city, country and map position',
+        },
+      },
     });
 
     await app.gql(
@@ -269,7 +275,7 @@ describe('venues', () => {
       { token: owner.token },
     );
     expect(minAboveMax.body).toMatchObject({
-      data: { setBookingRules: { __typename: 'ValidationError', field: 'rules.partySizeMin' } },
+      data: { setBookingRules: { __typename: 'ValidationError', field: 'partySizeMin' } },
     });
 
     const other = await newVenue('Taken Tavern');

@@ -1,7 +1,10 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { seedDemoNetwork } from '../../src/domain/demo/seed.ts';
 import { createLogger } from '../../src/platform/logger.ts';
@@ -11,6 +14,15 @@ import { createTestDatabase } from '../helpers/db.ts';
 const logger = createLogger('silent');
 const NOWHERE_PG = 'postgresql://postgres@127.0.0.1:1/agnt';
 const NOWHERE_REDIS = 'redis://127.0.0.1:1';
+
+// The embedded tests share one cluster (and its fixed port), so initdb runs once per file.
+let embeddedDir: string;
+beforeAll(async () => {
+  embeddedDir = await mkdtemp(path.join(tmpdir(), 'agnt-embedded-'));
+  // Run as root, the embedded server drops to its own user, which must reach the folder.
+  await chmod(embeddedDir, 0o755);
+});
+afterAll(() => rm(embeddedDir, { recursive: true, force: true }));
 
 describe('finding the services at start-up', () => {
   it('stops with a message naming DATABASE_URL when the configured database does not answer', async () => {
@@ -38,10 +50,7 @@ describe('finding the services at start-up', () => {
   });
 
   it('runs an embedded PostgreSQL and Redis stand-ins when nothing is configured or answering', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'agnt-embedded-'));
-    // Run as root, the embedded server drops to its own user, which must reach the folder.
-    await chmod(dir, 0o755);
-    const config = loadConfig({ NODE_ENV: 'test', EMBEDDED_POSTGRES_DIR: path.join(dir, 'pg') });
+    const config = loadConfig({ NODE_ENV: 'test', EMBEDDED_POSTGRES_DIR: path.join(embeddedDir, 'pg') });
     // Nothing answers at the default addresses in this test.
     config.database.defaultUrl = NOWHERE_PG;
     config.redis.defaultUrl = NOWHERE_REDIS;
@@ -57,7 +66,51 @@ describe('finding the services at start-up', () => {
       ).toBe(3);
     } finally {
       await services.shutdown();
-      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('stops cleanly on Ctrl-C in a terminal: no error line, and the embedded PostgreSQL is gone', async () => {
+    const pgDir = path.join(embeddedDir, 'pg');
+    // `npm start` in a terminal: the product leads a process group, and Ctrl-C signals the whole group.
+    const child = spawn(process.execPath, ['test/fixtures/start-embedded.ts', 'all'], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: process.env.PATH,
+        NODE_ENV: 'development',
+        LOG_LEVEL: 'info',
+        PORT: '0',
+        EMBEDDED_POSTGRES_DIR: pgDir,
+        SEED_DEMO: 'false',
+      },
+    });
+    const lines: { level: number; msg: string }[] = [];
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += String(chunk);
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const ready = new Promise<void>((resolve) => {
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        lines.push(JSON.parse(line));
+        if (/Worker connected/.test(lines.at(-1)!.msg)) resolve();
+      });
+    });
+    const story = () => `${lines.map((l) => `${l.level} ${l.msg}`).join('\n')}\n${stderr}`;
+    try {
+      await Promise.race([ready, exited.then(() => Promise.reject(new Error(`exited early:\n${story()}`)))]);
+      process.kill(-child.pid!, 'SIGINT');
+      expect(await exited, story()).toBe(0);
+      expect(
+        lines.filter((l) => l.level >= 50),
+        story(),
+      ).toEqual([]);
+      expect(lines.at(-1)?.msg, story()).toBe('stopped');
+      expect(stderr, story()).toBe('');
+      // The server stopped with the product rather than being left running on its own.
+      expect(existsSync(path.join(pgDir, 'postmaster.pid'))).toBe(false);
+    } finally {
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
     }
   }, 120_000);
 });

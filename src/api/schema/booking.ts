@@ -273,7 +273,7 @@ builder.mutationField('modifyBooking', (t) =>
       const booking = await modifyBooking(ctx.services.bookings, ctx.access, {
         bookingId: input.bookingId.id,
         ...(input.startsAt ? { startsAt: input.startsAt } : {}),
-        ...(input.partySize ? { partySize: input.partySize } : {}),
+        ...(input.partySize != null ? { partySize: input.partySize } : {}),
         reason: input.reason ?? null,
       });
       return { booking: await loadBooking(ctx, booking.id) };

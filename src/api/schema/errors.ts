@@ -22,7 +22,8 @@ export const ErrorInterface = builder.interfaceRef<DomainError>('Error').impleme
 
 builder.objectType(ValidationError, {
   name: 'ValidationError',
-  description: 'The input broke a rule. `field` names the input field at fault, when there is one.',
+  description:
+    'The input broke a rule. `message` is a sentence to show a person; `field` is the path of the field at fault in the input as sent (`socialHandles.0.handle`), or null when no single field is.',
   interfaces: [ErrorInterface],
   isTypeOf: (e) => e instanceof ValidationError,
   fields: (t) => ({

@@ -1,6 +1,7 @@
-import { onboardingChecklist } from '../../domain/onboarding/checklist.ts';
+import { type OnboardingChecklist, onboardingChecklist } from '../../domain/onboarding/checklist.ts';
 import { builder } from '../builder.ts';
 import { Organization } from './organization.ts';
+import { Venue } from './venue.ts';
 
 const StepKey = builder.enumType('OnboardingStepKey', {
   values: ['organization', 'venue', 'venueDetails', 'published', 'team', 'apiKey'] as const,
@@ -15,11 +16,19 @@ const Step = builder.simpleObject('OnboardingStep', {
   }),
 });
 
-const Checklist = builder.simpleObject('OnboardingChecklist', {
+const Checklist = builder.objectRef<OnboardingChecklist>('OnboardingChecklist').implement({
   fields: (t) => ({
-    steps: t.field({ type: [Step] }),
-    complete: t.boolean({ description: 'Every required step is done.' }),
-    next: t.field({ type: StepKey, nullable: true, description: 'The first required step left.' }),
+    steps: t.expose('steps', { type: [Step] }),
+    complete: t.exposeBoolean('complete', { description: 'Every required step is done.' }),
+    next: t.expose('next', { type: StepKey, nullable: true, description: 'The first required step left.' }),
+    venue: t.field({
+      type: Venue,
+      nullable: true,
+      description:
+        'The venue the venue steps follow: the first on the network once there is one, else the draft nearest to ready.',
+      resolve: (checklist, _args, ctx) =>
+        checklist.venueId ? ctx.services.db.venue.findUnique({ where: { id: checklist.venueId } }) : null,
+    }),
   }),
 });
 

@@ -13,6 +13,7 @@ import {
   setOpeningHours,
   setTables,
   setVenueSuspended,
+  socialHandleList,
   unpublishVenue,
   updateVenueProfile,
 } from '../../domain/venues/venues.ts';
@@ -171,11 +172,7 @@ export const Venue = builder.prismaNode('Venue', {
     socialHandles: t.field({
       type: [SocialHandle],
       select: { socialHandles: true },
-      resolve: (v) =>
-        Object.entries((v.socialHandles ?? {}) as Record<string, string>).map(([network, handle]) => ({
-          network,
-          handle,
-        })),
+      resolve: (v) => socialHandleList(v.socialHandles),
     }),
     openingHours: t.field({
       type: [OpeningInterval],
@@ -362,7 +359,12 @@ function profileFields(
     phone: t.string({ required: false }),
     email: t.string({ required: false }),
     website: t.string({ required: false }),
-    socialHandles: t.field({ type: [SocialHandleInput], required: false }),
+    socialHandles: t.field({
+      type: [SocialHandleInput],
+      required: false,
+      description:
+        'Any of instagram, facebook, tiktok, x, threads. Replaces the handles: a network left out, or with an empty handle, has none.',
+    }),
     photos: t.stringList({ required: false }),
     slug: t.string({ required: false }),
   };
@@ -382,14 +384,19 @@ const ListVenueInput = builder.inputType('ListVenueInput', {
 
 /** GraphQL nulls mean "not given" for optional fields, except where a field may be cleared. */
 function profileInput<T extends Record<string, unknown>>(input: T) {
-  const { socialHandles, ...rest } = input as T & {
-    socialHandles?: { network: string; handle: string }[] | null;
-  };
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(rest)) if (value !== undefined) out[key] = value;
-  for (const key of ['name', 'category', 'cuisines', 'description', 'timeZone', 'photos', 'slug'])
+  for (const [key, value] of Object.entries(input)) if (value !== undefined) out[key] = value;
+  for (const key of [
+    'name',
+    'category',
+    'cuisines',
+    'description',
+    'timeZone',
+    'photos',
+    'slug',
+    'socialHandles',
+  ])
     if (out[key] === null) delete out[key];
-  if (socialHandles) out.socialHandles = Object.fromEntries(socialHandles.map((h) => [h.network, h.handle]));
   return out;
 }
 

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { AgentKind } from '../../generated/prisma/enums.ts';
+import { ValidationError } from '../../platform/errors.ts';
 import { parseInput } from '../validation.ts';
 
 /** Tools the consumer agent may be given (the conversation issue implements them). */
@@ -110,11 +111,12 @@ export const dnaSchema = z
 export type AgentDna = z.output<typeof dnaSchema>;
 
 /**
- * Validates DNA for an agent of `kind`; a ValidationError names the field (`dna.tools.2`).
- * Venue agents may use venue tools only and consumer agents consumer tools only.
+ * Validates DNA for an agent of `kind`; a ValidationError names the field as the client sent it
+ * (`tools.2`), the DNA's fields being the fields of its input. Venue agents may use venue tools
+ * only and consumer agents consumer tools only.
  */
 export function parseDna(kind: AgentKind, input: unknown): AgentDna {
-  const dna = parseInput(z.object({ dna: dnaSchema }), { dna: input }).dna;
+  const dna = parseInput(dnaSchema, input);
   const allowed: readonly string[] =
     kind === 'VENUE' ? VENUE_TOOLS : kind === 'CONSUMER' ? CONSUMER_TOOLS : AGENT_TOOLS;
   const tools = z.array(
@@ -122,16 +124,9 @@ export function parseDna(kind: AgentKind, input: unknown): AgentDna {
       error: (i) => `A ${kind.toLowerCase()} agent cannot use the tool "${String(i.input)}"`,
     }),
   );
-  parseInput(z.object({ dna: z.object({ tools }) }), { dna });
+  parseInput(tools, dna.tools, 'tools');
   if (kind !== 'VENUE' && dna.bookingPolicy) {
-    parseInput(
-      z.object({
-        dna: z.object({ bookingPolicy: z.null({ error: 'Only venue agents have a booking policy' }) }),
-      }),
-      {
-        dna,
-      },
-    );
+    throw new ValidationError('Only venue agents have a booking policy', 'bookingPolicy');
   }
   return { ...dna, capabilities: [...new Set(dna.capabilities)], tools: [...new Set(dna.tools)] };
 }

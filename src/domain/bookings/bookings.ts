@@ -20,7 +20,7 @@ import {
 import type { RateLimiter } from '../../platform/rate-limit.ts';
 import { findOrCreateUserByEmail, normalizeEmail } from '../identity/email.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
-import { parseInput } from '../validation.ts';
+import { parseInput, wholeNumber } from '../validation.ts';
 import { availability, type LiveBooking } from '../venues/availability.ts';
 import { PUBLIC_STATUSES } from '../venues/venues.ts';
 import type { BookingEffects } from './effects.ts';
@@ -53,15 +53,25 @@ export interface BookingLimits {
 /** Statuses of a booking still waiting for the venue's answer, which the per-person caps count. */
 const PENDING_STATUSES: readonly BookingStatus[] = ['HELD', 'REQUESTED'];
 
+const partySize = wholeNumber(1, 500, {
+  min: 'A party is at least 1 guest',
+  max: 'A party is at most 500 guests: call the venue for a larger group',
+});
+
 const createSchema = z.object({
   venueId: z.uuid(),
-  partySize: z.number().int().min(1).max(500),
+  partySize,
   startsAt: z.date(),
   source: z.enum(['CHAT', 'DASHBOARD', 'MCP', 'A2A']),
   guestEmail: z.string().optional(),
   notes: z.string().trim().max(2000).optional(),
   specialRequests: z.string().trim().max(2000).optional(),
-  clientKey: z.string().trim().min(8, 'At least 8 characters').max(200).optional(),
+  clientKey: z
+    .string()
+    .trim()
+    .min(8, 'The key is at least 8 characters')
+    .max(200, 'The key is at most 200 characters')
+    .optional(),
   hold: z.boolean().optional(),
 });
 
@@ -385,7 +395,7 @@ async function moveBooking(
 const modifySchema = z.object({
   bookingId: z.uuid(),
   startsAt: z.date().optional(),
-  partySize: z.number().int().min(1).max(500).optional(),
+  partySize: partySize.optional(),
 });
 
 /** Changes the time or the party size of a live booking, if the venue has room for the change. */

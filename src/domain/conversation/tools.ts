@@ -27,6 +27,7 @@ import type { OutboundContent } from '../channels/outbound.ts';
 import { ACTION_BUTTON_PREFIX, mintConfirmation } from '../confirmations/confirmations.ts';
 import { stripInvisible } from '../memory/text.ts';
 import { type Access, createAccess } from '../organizations/access.ts';
+import { inputPath } from '../validation.ts';
 import type { ChatMessage, ToolSpec, ToolUseBlock } from './messages.ts';
 
 /** What running tools in one turn share: who asks, and what the reply should carry besides text. */
@@ -182,7 +183,7 @@ export async function runToolCall(
       outcome = 'INVALID';
       error = parsed.error.issues
         .slice(0, 5)
-        .map((issue) => `${issue.path.join('.') || 'input'}: ${issue.message}`)
+        .map((issue) => `${inputPath(issue) ?? 'input'}: ${issue.message}`)
         .join('; ');
     } else {
       const controller = new AbortController();

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { Prisma } from '../../generated/prisma/client.ts';
 import { LalamoveError } from '../../integrations/lalamove/client.ts';
 import { ValidationError } from '../../platform/errors.ts';
+import { parseInput } from '../validation.ts';
 import { mintConfirmation } from './confirmation.ts';
 import { type DeliveryDeps, requireLalamove } from './deps.ts';
 import { DeliveryError } from './errors.ts';
@@ -113,12 +114,7 @@ export async function quoteDelivery(
   userId: string,
   input: DeliveryQuoteInput,
 ): Promise<QuotedDelivery> {
-  const parsed = deliveryQuoteInput.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ValidationError(issue.message, issue.path.join('.') || null);
-  }
-  const { pickup, dropoff, serviceType, scheduleAt, item } = parsed.data;
+  const { pickup, dropoff, serviceType, scheduleAt, item } = parseInput(deliveryQuoteInput, input);
   const client = requireLalamove(deps);
   const now = deps.now();
   if (scheduleAt) {

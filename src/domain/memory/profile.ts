@@ -95,7 +95,7 @@ const timeZone = z
     if (!/^[+-]/.test(zone) && isValidTimeZone(zone)) {
       return Temporal.Now.zonedDateTimeISO(zone).timeZoneId;
     }
-    ctx.addIssue({ code: 'custom', message: 'Not an IANA time zone (like "Europe/Lisbon")' });
+    ctx.addIssue({ code: 'custom', message: 'Unknown time zone: use an IANA name such as Europe/Lisbon' });
     return z.NEVER;
   });
 
@@ -104,9 +104,9 @@ const patchSchema = z.object({
   dietary: list(PROFILE_LIMITS.dietaryMaxItems, PROFILE_LIMITS.dietaryItemMaxChars, true).nullish(),
   usualPartySize: z
     .number()
-    .int('A whole number')
-    .min(1, 'At least 1')
-    .max(PROFILE_LIMITS.partySizeMax, `At most ${PROFILE_LIMITS.partySizeMax}`)
+    .int('Use a whole number')
+    .min(1, 'A party is at least 1 guest')
+    .max(PROFILE_LIMITS.partySizeMax, `A party is at most ${PROFILE_LIMITS.partySizeMax} guests`)
     .nullish(),
   preferredTimes: list(
     PROFILE_LIMITS.preferredTimesMaxItems,
@@ -115,8 +115,16 @@ const patchSchema = z.object({
   ).nullish(),
   notes: text(PROFILE_LIMITS.notesMaxChars).nullish(),
   language: language.nullish(),
-  latitude: z.number().min(-90, 'From -90 to 90').max(90, 'From -90 to 90').nullish(),
-  longitude: z.number().min(-180, 'From -180 to 180').max(180, 'From -180 to 180').nullish(),
+  latitude: z
+    .number()
+    .min(-90, 'Latitude is between -90 and 90')
+    .max(90, 'Latitude is between -90 and 90')
+    .nullish(),
+  longitude: z
+    .number()
+    .min(-180, 'Longitude is between -180 and 180')
+    .max(180, 'Longitude is between -180 and 180')
+    .nullish(),
   timeZone: timeZone.nullish(),
 });
 

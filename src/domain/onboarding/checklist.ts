@@ -2,6 +2,10 @@
  * The onboarding checklist a dashboard draws for an organisation: what is done and what is left
  * between signing up and taking bookings. Required steps gate "complete"; optional ones are
  * suggestions.
+ *
+ * The venue steps follow one venue, the one being set up: the first venue on the network once
+ * there is one (onboarding is then done, and a second draft has its own checklist on `Venue`),
+ * else the draft nearest to ready (the most recently changed among equals).
  */
 import type { Db } from '../../platform/db.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
@@ -22,6 +26,8 @@ export interface OnboardingChecklist {
   complete: boolean;
   /** The first required step not done, for a "continue" button. */
   next: OnboardingStepKey | null;
+  /** The venue the venue steps follow; null before there is one. */
+  venueId: string | null;
 }
 
 export async function onboardingChecklist(
@@ -39,9 +45,22 @@ export async function onboardingChecklist(
     db.membership.count({ where: { organizationId } }),
     db.apiKey.count({ where: { organizationId, revokedAt: null } }),
   ]);
-  const unfinished = venues
-    .filter((v) => v.status === 'DRAFT')
-    .flatMap((v) => checklistOf(v, v._count).filter((item) => item.key !== 'published' && !item.done));
+  const missing = (v: (typeof venues)[number]) =>
+    checklistOf(v, v._count).filter((item) => item.key !== 'published' && !item.done);
+  const live = venues
+    .filter((v) => PUBLIC_STATUSES.includes(v.status))
+    .sort((a, b) => (a.publishedAt?.getTime() ?? 0) - (b.publishedAt?.getTime() ?? 0))[0];
+  const followed =
+    live ??
+    venues
+      .filter((v) => v.status === 'DRAFT')
+      .sort(
+        (a, b) => missing(a).length - missing(b).length || b.updatedAt.getTime() - a.updatedAt.getTime(),
+      )[0] ??
+    // Only suspended venues: the platform took them off; there is nothing else to follow.
+    venues[0];
+  // A live venue was complete when it was published, and keeps what bookings need (venues.ts).
+  const unfinished = followed && !live ? missing(followed) : [];
   const steps: OnboardingStep[] = [
     { key: 'organization', done: true, required: true, hint: 'Create your organisation' },
     {
@@ -55,13 +74,13 @@ export async function onboardingChecklist(
     },
     {
       key: 'venueDetails',
-      done: venues.length > 0 && unfinished.length === 0,
+      done: followed !== undefined && unfinished.length === 0,
       required: true,
       hint: unfinished[0]?.hint ?? 'Add hours, booking rules and tables to your venue',
     },
     {
       key: 'published',
-      done: venues.some((v) => PUBLIC_STATUSES.includes(v.status)),
+      done: live !== undefined,
       required: true,
       hint: venues.some((v) => v.status === 'IN_REVIEW')
         ? 'Your venue is waiting for the AGNT team to review it'
@@ -76,5 +95,5 @@ export async function onboardingChecklist(
     },
   ];
   const next = steps.find((s) => s.required && !s.done)?.key ?? null;
-  return { steps, complete: next === null, next };
+  return { steps, complete: next === null, next, venueId: followed?.id ?? null };
 }

@@ -141,7 +141,7 @@ async function reload(db: DbOrTx, id: string): Promise<JobRecord> {
 }
 
 function jobId(value: string, field: string): string {
-  if (!/^\d{1,19}$/.test(value)) throw new ValidationError(`${field} is not a job id`, field);
+  if (!/^\d{1,19}$/.test(value)) throw new ValidationError('This is not a job id', field);
   return value;
 }
 

@@ -25,7 +25,7 @@ import { lockVenue, venueChecklist } from './venues.ts';
 
 const approveSchema = z.object({
   reviewId: z.string(),
-  note: z.string().trim().max(2000, 'At most 2000 characters').nullish(),
+  note: z.string().trim().max(2000, 'A note is at most 2,000 characters').nullish(),
 });
 
 const rejectSchema = z.object({
@@ -34,7 +34,7 @@ const rejectSchema = z.object({
     .string()
     .trim()
     .min(1, 'Say why, for the venue and the audit trail')
-    .max(2000, 'At most 2000 characters'),
+    .max(2000, 'A reason is at most 2,000 characters'),
 });
 
 /** Platform admins: approve a pending review; `note` is kept with the decision. */

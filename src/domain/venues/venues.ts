@@ -16,7 +16,7 @@ import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '
 import { createVenueAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type Access, ANY_ROLE, MANAGERS } from '../organizations/access.ts';
-import { parseInput } from '../validation.ts';
+import { parseInput, wholeNumber } from '../validation.ts';
 import type { BookingRules } from './availability.ts';
 import {
   type DatedException,
@@ -44,15 +44,63 @@ const slug = z
   .trim()
   .toLowerCase()
   .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'Use lower-case letters, digits and single hyphens')
-  .min(3, 'At least 3 characters')
+  .min(3, 'The web address is at least 3 characters')
   .max(80);
+
+const SOCIAL_NETWORKS = ['instagram', 'facebook', 'tiktok', 'x', 'threads'] as const;
+
+/**
+ * The venue's handles as the client sends them, a list of `{ network, handle }` with any subset
+ * of the networks (the network in any case), stored as `{ instagram: "@harbour" }`. The list
+ * replaces the venue's handles: a network left out, or given an empty handle, has none.
+ */
+const socialHandlesSchema = z
+  .array(
+    z.object({
+      network: z
+        .string()
+        .trim()
+        .toLowerCase()
+        .pipe(z.enum(SOCIAL_NETWORKS, { error: `Use one of ${SOCIAL_NETWORKS.join(', ')}` })),
+      handle: z
+        .string()
+        .trim()
+        .regex(/^(@?[\w.]{1,60})?$/, 'Use the handle alone, such as @harbourlights'),
+    }),
+  )
+  .max(SOCIAL_NETWORKS.length)
+  .superRefine((handles, ctx) => {
+    handles.forEach((h, index) => {
+      if (handles.findIndex((other) => other.network === h.network) < index)
+        ctx.addIssue({ code: 'custom', path: [index, 'network'], message: 'Give each network once' });
+    });
+  })
+  .transform((handles) =>
+    Object.fromEntries(handles.filter((h) => h.handle !== '').map((h) => [h.network, h.handle])),
+  );
+
+/** The stored handles as a list, in the order of SOCIAL_NETWORKS (JSON keeps no order). */
+export function socialHandleList(stored: unknown): { network: string; handle: string }[] {
+  const handles = (stored ?? {}) as Record<string, string>;
+  return SOCIAL_NETWORKS.filter((network) => handles[network]).map((network) => ({
+    network,
+    handle: handles[network]!,
+  }));
+}
 
 /** Profile fields: what a venue is and how to reach it. All optional on update. */
 const profileShape = {
-  name: z.string().trim().min(2, 'At least 2 characters').max(120),
+  name: z
+    .string()
+    .trim()
+    .min(2, 'The name is at least 2 characters')
+    .max(120, 'The name is at most 120 characters'),
   category: z.enum(CATEGORIES),
   cuisines: z.array(z.string().trim().toLowerCase().min(2).max(40)).max(12),
-  priceLevel: z.number().int().min(1, 'From 1 (inexpensive)').max(4, 'To 4 (very expensive)').nullable(),
+  priceLevel: wholeNumber(1, 4, {
+    min: 'The price level is from 1 (inexpensive) to 4 (very expensive)',
+    max: 'The price level is from 1 (inexpensive) to 4 (very expensive)',
+  }).nullable(),
   description: z.string().trim().max(2000),
   addressLine1: optionalText(200),
   addressLine2: optionalText(200),
@@ -64,8 +112,18 @@ const profileShape = {
     .regex(/^[A-Z]{2}$/, 'Use a two-letter country code such as PT')
     .nullable()
     .optional(),
-  latitude: z.number().min(-90).max(90).nullable().optional(),
-  longitude: z.number().min(-180).max(180).nullable().optional(),
+  latitude: z
+    .number()
+    .min(-90, 'Latitude is between -90 and 90')
+    .max(90, 'Latitude is between -90 and 90')
+    .nullable()
+    .optional(),
+  longitude: z
+    .number()
+    .min(-180, 'Longitude is between -180 and 180')
+    .max(180, 'Longitude is between -180 and 180')
+    .nullable()
+    .optional(),
   timeZone: z.string().refine(isValidTimeZone, 'Unknown time zone: use an IANA name such as Europe/Lisbon'),
   phone: z
     .string()
@@ -77,15 +135,7 @@ const profileShape = {
     .url({ protocol: /^https?$/, error: 'Use a web address starting with https://' })
     .nullable()
     .optional(),
-  socialHandles: z
-    .record(
-      z.enum(['instagram', 'facebook', 'tiktok', 'x', 'threads']),
-      z
-        .string()
-        .trim()
-        .regex(/^@?[\w.]{1,60}$/),
-    )
-    .optional(),
+  socialHandles: socialHandlesSchema.optional(),
   photos: z.array(z.url({ protocol: /^https$/, error: 'Photos are https:// addresses' })).max(30),
 };
 
@@ -104,13 +154,34 @@ export type VenueProfileInput = Partial<z.input<z.ZodObject<typeof profileShape>
 
 const rulesSchema = z
   .object({
-    partySizeMin: z.number().int().min(1).max(100),
-    partySizeMax: z.number().int().min(1).max(500),
-    slotMinutes: z.number().int().min(5).max(240),
-    turnMinutes: z.number().int().min(15).max(720),
-    leadTimeMinutes: z.number().int().min(0).max(10_080),
-    bookingHorizonDays: z.number().int().min(1).max(730),
-    coversPerSlot: z.number().int().min(1).max(10_000).nullable(),
+    partySizeMin: wholeNumber(1, 100, {
+      min: 'The smallest party is at least 1 guest',
+      max: 'The smallest party is at most 100 guests',
+    }),
+    partySizeMax: wholeNumber(1, 500, {
+      min: 'The largest party is at least 1 guest',
+      max: 'The largest party is at most 500 guests',
+    }),
+    slotMinutes: wholeNumber(5, 240, {
+      min: 'A booking slot is at least 5 minutes',
+      max: 'A booking slot is at most 240 minutes (4 hours)',
+    }),
+    turnMinutes: wholeNumber(15, 720, {
+      min: 'A party holds its table for at least 15 minutes',
+      max: 'A party holds its table for at most 720 minutes (12 hours)',
+    }),
+    leadTimeMinutes: wholeNumber(0, 10_080, {
+      min: 'The notice cannot be negative',
+      max: 'The notice is at most 10080 minutes (7 days)',
+    }),
+    bookingHorizonDays: wholeNumber(1, 730, {
+      min: 'Bookings open at least 1 day ahead',
+      max: 'Bookings open at most 730 days (2 years) ahead',
+    }),
+    coversPerSlot: wholeNumber(1, 10_000, {
+      min: 'At least 1 guest can start in a slot (leave it empty for no cap)',
+      max: 'At most 10000 guests can start in a slot',
+    }).nullable(),
   })
   .refine((r) => r.partySizeMin <= r.partySizeMax, {
     message: 'The smallest party cannot be larger than the largest',
@@ -120,14 +191,21 @@ const rulesSchema = z
 const tablesSchema = z
   .array(
     z.object({
-      name: z.string().trim().min(1).max(40),
-      seats: z.number().int().min(1).max(100),
+      name: z.string().trim().min(1, 'Name the table').max(40, 'A table name is at most 40 characters'),
+      seats: wholeNumber(1, 100, {
+        min: 'A table seats at least 1 guest',
+        max: 'A table seats at most 100 guests',
+      }),
       combinable: z.boolean().default(false),
     }),
   )
-  .max(500)
-  .refine((tables) => new Set(tables.map((t) => t.name.toLowerCase())).size === tables.length, {
-    message: 'Each table needs its own name',
+  .max(500, 'A venue lists at most 500 tables')
+  .superRefine((tables, ctx) => {
+    tables.forEach((table, index) => {
+      const name = table.name.toLowerCase();
+      if (tables.findIndex((other) => other.name.toLowerCase() === name) < index)
+        ctx.addIssue({ code: 'custom', path: [index, 'name'], message: 'Each table needs its own name' });
+    });
   });
 
 /** True when the caller sees the whole venue: its organisation's members and platform admins. */
@@ -252,6 +330,7 @@ export async function setOpeningHours(
   const venue = await requireEditableVenue(db, access, input.venueId);
   const hours = validateWeeklyHours(input.hours);
   return db.$transaction(async (tx) => {
+    await refuseUnbookableChange(tx, venue.id, { hours: hours.length }, 'hours');
     await tx.openingHours.deleteMany({ where: { venueId: venue.id } });
     await tx.openingHours.createMany({ data: hours.map((h) => ({ ...h, venueId: venue.id })) });
     return tx.venue.update({ where: { id: venue.id }, data: { updatedAt: new Date() } });
@@ -269,7 +348,11 @@ export async function setHoursExceptions(
 ) {
   const venue = await requireEditableVenue(db, access, input.venueId);
   const exceptions = validateExceptions(input.exceptions);
-  const clearDates = parseInput(z.array(z.iso.date('Use a date such as 2026-12-24')), input.clearDates ?? []);
+  const clearDates = parseInput(
+    z.array(z.iso.date('Use a date such as 2026-12-24')),
+    input.clearDates ?? [],
+    'clearDates',
+  );
   const dates = [...new Set([...exceptions.map((e) => e.date), ...clearDates])];
   return db.$transaction(async (tx) => {
     await tx.hoursException.deleteMany({
@@ -289,10 +372,14 @@ export async function setBookingRules(
   input: { venueId: string; rules: BookingRules },
 ) {
   const venue = await requireEditableVenue(db, access, input.venueId);
-  const rules = parseInput(z.object({ rules: rulesSchema }), { rules: input.rules }).rules;
-  return db.venue.update({
-    where: { id: venue.id },
-    data: { ...rules, bookingRulesConfirmedAt: new Date() },
+  // The rules are the fields of the client's input itself (beside `venueId`), so paths start there.
+  const rules = parseInput(rulesSchema, input.rules);
+  return db.$transaction(async (tx) => {
+    await refuseUnbookableChange(tx, venue.id, { coversPerSlot: rules.coversPerSlot }, 'coversPerSlot');
+    return tx.venue.update({
+      where: { id: venue.id },
+      data: { ...rules, bookingRulesConfirmedAt: new Date() },
+    });
   });
 }
 
@@ -303,12 +390,56 @@ export async function setTables(
   input: { venueId: string; tables: { name: string; seats: number; combinable?: boolean }[] },
 ) {
   const venue = await requireEditableVenue(db, access, input.venueId);
-  const tables = parseInput(z.object({ tables: tablesSchema }), { tables: input.tables }).tables;
+  const tables = parseInput(tablesSchema, input.tables, 'tables');
   return db.$transaction(async (tx) => {
+    await refuseUnbookableChange(tx, venue.id, { tables: tables.length }, 'tables');
     await tx.venueTable.deleteMany({ where: { venueId: venue.id } });
     await tx.venueTable.createMany({ data: tables.map((t) => ({ ...t, venueId: venue.id })) });
     return tx.venue.update({ where: { id: venue.id }, data: { updatedAt: new Date() } });
   });
+}
+
+/** Why a venue on the network cannot lose a step of its checklist, by step. */
+const STILL_NEEDED: Partial<Record<ChecklistItem['key'], string>> = {
+  hours: 'A venue on the network needs opening hours: keep at least one, or unpublish the venue first',
+  capacity:
+    'A venue on the network needs its tables, or a number of guests per slot: keep one of them, or unpublish the venue first',
+};
+
+/**
+ * A venue on the network stays bookable: a change that would undo a step of its checklist that
+ * is done (no hours left, nowhere to seat anyone) is refused, naming `field`, until the venue is
+ * unpublished. Drafts may be changed freely. Called in the writing transaction: the venue's row
+ * stays locked until it commits, so two changes that are each fine alone (no tables; no cap per
+ * slot) cannot both pass.
+ */
+async function refuseUnbookableChange(
+  tx: Tx,
+  venueId: string,
+  change: { hours?: number; tables?: number; coversPerSlot?: number | null },
+  field: string,
+): Promise<void> {
+  await tx.$queryRaw`SELECT id FROM venues WHERE id = ${venueId}::uuid FOR UPDATE`;
+  const venue = await tx.venue.findUniqueOrThrow({ where: { id: venueId } });
+  if (!PUBLIC_STATUSES.includes(venue.status)) return;
+  const [hours, tables] = await Promise.all([
+    tx.openingHours.count({ where: { venueId } }),
+    tx.venueTable.count({ where: { venueId } }),
+  ]);
+  const before = checklistOf(venue, { hours, tables });
+  const after = checklistOf(
+    {
+      ...venue,
+      coversPerSlot: change.coversPerSlot === undefined ? venue.coversPerSlot : change.coversPerSlot,
+    },
+    { hours: change.hours ?? hours, tables: change.tables ?? tables },
+  );
+  const lost = after.find((item, index) => !item.done && before[index]!.done);
+  if (lost)
+    throw new ValidationError(
+      STILL_NEEDED[lost.key] ?? `A venue on the network cannot lose this: ${lost.hint.toLowerCase()}`,
+      field,
+    );
 }
 
 export interface ChecklistItem {
@@ -373,7 +504,8 @@ export async function publishVenue(db: Db, access: Access, input: { venueId: str
   if (venue.status === 'SUSPENDED') throw new NotAllowedError('A suspended venue cannot be published');
   if (PUBLIC_STATUSES.includes(venue.status) || venue.status === 'IN_REVIEW') return venue;
   const missing = (await venueChecklist(db, venue)).find((item) => item.key !== 'published' && !item.done);
-  if (missing) throw new ValidationError(`Not ready to publish: ${missing.hint.toLowerCase()}`, missing.key);
+  // No field of the input ({ venueId }) is at fault: the message names the step (as the checklist does).
+  if (missing) throw new ValidationError(`Not ready to publish: ${missing.hint.toLowerCase()}`, null);
   const needsReview =
     !access.isPlatformAdmin &&
     venue.publishedAt === null &&

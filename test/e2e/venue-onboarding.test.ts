@@ -1,0 +1,335 @@
+/**
+ * A new owner walking through onboarding, as a dashboard would: social handles for any of the
+ * networks, the organisation checklist following the venue being set up, and a venue on the
+ * network that cannot lose what makes it bookable.
+ */
+import { decodeGlobalID } from '@pothos/plugin-relay';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { member, startTestApp, type TestApp } from '../helpers/app.ts';
+import { trustOrganization } from '../helpers/venues.ts';
+
+type Answer = { __typename: string; message?: string; field?: string | null; venue?: VenueView };
+interface VenueView {
+  id: string;
+  status: string;
+  socialHandles: { network: string; handle: string }[];
+  openingHours: { weekday: number }[];
+  tables: { name: string }[] | null;
+  bookingRules: { coversPerSlot: number | null };
+}
+
+const VENUE = `venue { id status socialHandles { network handle } openingHours { weekday } tables { name } bookingRules { coversPerSlot } }`;
+const ANSWER = `__typename ... on Error { message } ... on ValidationError { field }`;
+
+const mutation = (name: string, inputType: string) => {
+  const payload = name === 'createVenue' ? 'CreateVenuePayload' : 'VenuePayload';
+  return `mutation($input: ${inputType}!) { ${name}(input: $input) { ${ANSWER} ... on ${payload} { ${VENUE} } } }`;
+};
+
+const Onboarding = `query($id: ID!) {
+  organization(id: $id) { onboarding { complete next venue { id } steps { key done hint } } }
+}`;
+
+let app: TestApp;
+let token: string;
+let organizationId: string;
+
+beforeAll(async () => {
+  app = await startTestApp();
+  token = (await app.signIn()).token;
+  organizationId = await newOrganization('Harbour Group');
+});
+afterAll(() => app.close());
+
+async function newOrganization(name: string): Promise<string> {
+  const res = await app.gql<
+    { createOrganization: { __typename: 'OrganizationPayload'; organization: { id: string } } },
+    unknown
+  >(
+    `mutation($name: String!) { createOrganization(input: { name: $name }) { __typename ... on OrganizationPayload { organization { id } } } }`,
+    { name },
+    { token },
+  );
+  const id = member(res.data?.createOrganization, 'OrganizationPayload', res).organization.id;
+  // What follows publication is tested here; a new organisation's first review is in venue-reviews.
+  await trustOrganization(app, decodeGlobalID(id).id);
+  return id;
+}
+
+async function call(name: string, inputType: string, input: Record<string, unknown>) {
+  const res = await app.gql<Record<string, Answer>, unknown>(mutation(name, inputType), { input }, { token });
+  return { answer: res.data?.[name], body: JSON.stringify(res.body, null, 2) };
+}
+
+async function ok(name: string, inputType: string, input: Record<string, unknown>): Promise<VenueView> {
+  const { answer, body } = await call(name, inputType, input);
+  expect(answer?.venue, body).toBeDefined();
+  return answer!.venue!;
+}
+
+async function draft(org: string, name: string, extra: Record<string, unknown> = {}) {
+  return ok('createVenue', 'CreateVenueInput', {
+    organizationId: org,
+    name,
+    timeZone: 'Europe/Lisbon',
+    ...extra,
+  });
+}
+
+/** A venue with every step of its checklist done, published unless `publish` is false. */
+async function readyVenue(org: string, name: string, options: { publish?: boolean; tables?: boolean } = {}) {
+  const venue = await draft(org, name, {
+    description: 'Fish by the water',
+    cuisines: ['seafood'],
+    addressLine1: 'Rua do Cais 1',
+    city: 'Lisboa',
+    countryCode: 'PT',
+    latitude: 38.7,
+    longitude: -9.14,
+  });
+  await ok('setOpeningHours', 'SetOpeningHoursInput', {
+    venueId: venue.id,
+    hours: [{ weekday: 5, opensAt: '18:00', closesAt: '23:00' }],
+  });
+  await ok('setBookingRules', 'SetBookingRulesInput', {
+    venueId: venue.id,
+    partySizeMin: 1,
+    partySizeMax: 8,
+    slotMinutes: 30,
+    turnMinutes: 90,
+    leadTimeMinutes: 60,
+    bookingHorizonDays: 60,
+    ...(options.tables === false ? { coversPerSlot: 20 } : {}),
+  });
+  if (options.tables !== false)
+    await ok('setVenueTables', 'SetVenueTablesInput', {
+      venueId: venue.id,
+      tables: [{ name: 'T1', seats: 4 }],
+    });
+  if (options.publish === false) return venue;
+  return ok('publishVenue', 'VenueIdInput', { venueId: venue.id });
+}
+
+async function onboarding(org: string) {
+  const res = await app.gql<
+    {
+      organization: {
+        onboarding: {
+          complete: boolean;
+          next: string | null;
+          venue: { id: string } | null;
+          steps: { key: string; done: boolean; hint: string }[];
+        };
+      };
+    },
+    unknown
+  >(Onboarding, { id: org }, { token });
+  return { ...res.data!.organization.onboarding, body: JSON.stringify(res.body, null, 2) };
+}
+
+describe('social handles', () => {
+  it('takes any subset of the networks, in any case, and a list without one (or with it empty) clears it', async () => {
+    const venue = await draft(organizationId, 'Instagram Only', {
+      socialHandles: [{ network: 'INSTAGRAM', handle: '@harbourlights' }],
+    });
+    expect(venue.socialHandles).toEqual([{ network: 'instagram', handle: '@harbourlights' }]);
+
+    const two = await ok('updateVenue', 'UpdateVenueInput', {
+      venueId: venue.id,
+      socialHandles: [
+        { network: 'instagram', handle: '@harbourlights' },
+        { network: 'tiktok', handle: 'harbour.lights' },
+      ],
+    });
+    expect(two.socialHandles).toEqual([
+      { network: 'instagram', handle: '@harbourlights' },
+      { network: 'tiktok', handle: 'harbour.lights' },
+    ]);
+
+    // A change of something else leaves the handles as they are.
+    const renamed = await ok('updateVenue', 'UpdateVenueInput', {
+      venueId: venue.id,
+      name: 'Harbour Lights',
+    });
+    expect(renamed.socialHandles).toHaveLength(2);
+
+    // A form with a control per network sends the empty ones too: an empty handle is none.
+    const cleared = await ok('updateVenue', 'UpdateVenueInput', {
+      venueId: venue.id,
+      socialHandles: [
+        { network: 'instagram', handle: '' },
+        { network: 'tiktok', handle: 'harbour.lights' },
+        { network: 'facebook', handle: ' ' },
+      ],
+    });
+    expect(cleared.socialHandles).toEqual([{ network: 'tiktok', handle: 'harbour.lights' }]);
+
+    const none = await ok('updateVenue', 'UpdateVenueInput', { venueId: venue.id, socialHandles: [] });
+    expect(none.socialHandles).toEqual([]);
+  });
+
+  it('refuses a network it does not know, naming that entry of the list, and changes nothing', async () => {
+    const venue = await draft(organizationId, 'Handles Kept', {
+      socialHandles: [{ network: 'x', handle: 'kept' }],
+    });
+    const { answer, body } = await call('updateVenue', 'UpdateVenueInput', {
+      venueId: venue.id,
+      socialHandles: [
+        { network: 'x', handle: 'other' },
+        { network: 'myspace', handle: 'harbour' },
+      ],
+    });
+    expect(answer, body).toEqual({
+      __typename: 'ValidationError',
+      field: 'socialHandles.1.network',
+      message: 'Use one of instagram, facebook, tiktok, x, threads',
+    });
+    const stored = await app.services.db.venue.findFirstOrThrow({ where: { name: 'Handles Kept' } });
+    expect(stored.socialHandles).toEqual({ x: 'kept' });
+  });
+});
+
+describe('onboarding after the first venue', () => {
+  it('stays complete when a second draft is started, and follows the live venue', async () => {
+    const org = await newOrganization('One Live Venue');
+    const live = await readyVenue(org, 'The Live One');
+    const before = await onboarding(org);
+    expect(before, before.body).toMatchObject({ complete: true, next: null, venue: { id: live.id } });
+
+    const second = await draft(org, 'The Second One');
+    const after = await onboarding(org);
+    expect(after, after.body).toMatchObject({ complete: true, next: null, venue: { id: live.id } });
+    expect(after.steps.filter((s) => !s.done).map((s) => s.key)).toEqual(['team', 'apiKey']);
+
+    // The second venue's own checklist says what it still needs.
+    const res = await app.gql<{ node: { checklist: { key: string; done: boolean }[] } }, unknown>(
+      `query($id: ID!) { node(id: $id) { ... on Venue { checklist { key done } } } }`,
+      { id: second.id },
+      { token },
+    );
+    expect(res.data?.node.checklist.find((i) => i.key === 'hours')?.done).toBe(false);
+  });
+
+  it('before anything is live, follows the draft nearest to ready and names what it still needs', async () => {
+    const org = await newOrganization('Two Drafts');
+    await draft(org, 'Barely Started');
+    const nearly = await readyVenue(org, 'Nearly There', { publish: false });
+    await draft(org, 'Started Later');
+    const checklist = await onboarding(org);
+    expect(checklist, checklist.body).toMatchObject({
+      complete: false,
+      next: 'published',
+      venue: { id: nearly.id },
+    });
+    expect(checklist.steps.find((s) => s.key === 'venueDetails')?.done).toBe(true);
+
+    const fresh = await newOrganization('One Draft');
+    const only = await draft(fresh, 'Just Named', { description: 'A bar', category: 'BAR' });
+    const started = await onboarding(fresh);
+    expect(started, started.body).toMatchObject({
+      complete: false,
+      next: 'venueDetails',
+      venue: { id: only.id },
+    });
+    expect(started.steps.find((s) => s.key === 'venueDetails')?.hint).toBe(
+      'Add the street address, city, country and map position',
+    );
+  });
+});
+
+describe('a venue on the network stays bookable', () => {
+  it('refuses to empty its hours or tables, naming the field and saying to unpublish first; a draft may', async () => {
+    const venue = await readyVenue(organizationId, 'Always Open');
+
+    const noHours = await call('setOpeningHours', 'SetOpeningHoursInput', { venueId: venue.id, hours: [] });
+    expect(noHours.answer, noHours.body).toEqual({
+      __typename: 'ValidationError',
+      field: 'hours',
+      message: 'A venue on the network needs opening hours: keep at least one, or unpublish the venue first',
+    });
+    const noTables = await call('setVenueTables', 'SetVenueTablesInput', { venueId: venue.id, tables: [] });
+    expect(noTables.answer, noTables.body).toMatchObject({ __typename: 'ValidationError', field: 'tables' });
+    expect(noTables.answer?.message).toMatch(/unpublish the venue first/);
+
+    const stored = await app.services.db.venue.findUniqueOrThrow({
+      where: { id: Buffer.from(venue.id, 'base64').toString().split(':')[1]! },
+      include: { hours: true, tables: true },
+    });
+    expect([stored.status, stored.hours.length, stored.tables.length]).toEqual(['CLAIMED', 1, 1]);
+
+    // Other hours are a change, not a loss.
+    await ok('setOpeningHours', 'SetOpeningHoursInput', {
+      venueId: venue.id,
+      hours: [{ weekday: 6, opensAt: '12:00', closesAt: '16:00' }],
+    });
+
+    const unpublished = await ok('unpublishVenue', 'VenueIdInput', { venueId: venue.id });
+    expect(unpublished.status).toBe('DRAFT');
+    const emptied = await ok('setOpeningHours', 'SetOpeningHoursInput', { venueId: venue.id, hours: [] });
+    expect(emptied.openingHours).toEqual([]);
+  });
+
+  it('seats guests by tables or by a number per slot: either may go while the other stays', async () => {
+    const venue = await readyVenue(organizationId, 'Counted Covers', { tables: false });
+    expect(venue.bookingRules.coversPerSlot).toBe(20);
+    // No tables and no cap per slot would leave nowhere to seat anyone.
+    const { answer, body } = await call('setBookingRules', 'SetBookingRulesInput', {
+      venueId: venue.id,
+      partySizeMin: 1,
+      partySizeMax: 8,
+      slotMinutes: 30,
+      turnMinutes: 90,
+      leadTimeMinutes: 60,
+      bookingHorizonDays: 60,
+    });
+    expect(answer, body).toMatchObject({ __typename: 'ValidationError', field: 'coversPerSlot' });
+
+    await ok('setVenueTables', 'SetVenueTablesInput', {
+      venueId: venue.id,
+      tables: [{ name: 'Bar', seats: 6 }],
+    });
+    const uncapped = await ok('setBookingRules', 'SetBookingRulesInput', {
+      venueId: venue.id,
+      partySizeMin: 1,
+      partySizeMax: 8,
+      slotMinutes: 30,
+      turnMinutes: 90,
+      leadTimeMinutes: 60,
+      bookingHorizonDays: 60,
+    });
+    expect([uncapped.status, uncapped.bookingRules.coversPerSlot, uncapped.tables]).toEqual([
+      'CLAIMED',
+      null,
+      [{ name: 'Bar' }],
+    ]);
+  });
+
+  it('lets only one of two changes at once remove the last way to seat guests', async () => {
+    const venue = await readyVenue(organizationId, 'Both Ways', { tables: false });
+    await ok('setVenueTables', 'SetVenueTablesInput', {
+      venueId: venue.id,
+      tables: [{ name: 'T1', seats: 4 }],
+    });
+    const [noTables, noCap] = await Promise.all([
+      call('setVenueTables', 'SetVenueTablesInput', { venueId: venue.id, tables: [] }),
+      call('setBookingRules', 'SetBookingRulesInput', {
+        venueId: venue.id,
+        partySizeMin: 1,
+        partySizeMax: 8,
+        slotMinutes: 30,
+        turnMinutes: 90,
+        leadTimeMinutes: 60,
+        bookingHorizonDays: 60,
+      }),
+    ]);
+    expect(
+      [noTables.answer?.__typename, noCap.answer?.__typename].sort(),
+      noTables.body + noCap.body,
+    ).toEqual(['ValidationError', 'VenuePayload']);
+    const stored = await app.services.db.venue.findUniqueOrThrow({
+      where: { id: Buffer.from(venue.id, 'base64').toString().split(':')[1]! },
+      include: { _count: { select: { tables: true } } },
+    });
+    expect(stored._count.tables > 0 || stored.coversPerSlot !== null).toBe(true);
+  });
+});
