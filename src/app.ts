@@ -201,7 +201,7 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
   return {
     services,
     async start() {
-      if (role !== 'api') worker = await startWorker(services, { ...options.worker, metrics });
+      if (role !== 'api') worker = await startWorker(services, { ...options.worker, metrics, role });
       const port = await http.listen(config.http.port, config.http.host);
       logger.info({ 'http.port': port, role }, `AGNT ${role} listening on port ${port}`);
       return port;
