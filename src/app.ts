@@ -11,6 +11,7 @@ import { authenticateCredential } from './api/auth.ts';
 import { graphqlHandler } from './api/http.ts';
 import { createGraphQLServer } from './api/yoga.ts';
 import { type Actor, anonymous } from './domain/identity/actor.ts';
+import { type BacklogLine, describeBacklog, outboxBacklog } from './domain/operations/outboxes.ts';
 import { AuthenticationError } from './platform/errors.ts';
 import { createHttpServer, type Route, sendJson } from './platform/http.ts';
 import { createMetrics } from './platform/metrics.ts';
@@ -51,6 +52,7 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
   const stopCountingQueries = services.database.onQuery(() => metrics.dbQueries.inc());
   const yoga = createGraphQLServer(services, metrics);
   let worker: WorkerHandle | null = null;
+  const backlog = backlogReader(services);
 
   const routes: Route[] = [
     { method: 'GET', path: '/healthz', handler: (_req, res) => sendJson(res, 200, { status: 'ok' }) },
@@ -58,7 +60,7 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
       method: 'GET',
       path: '/readyz',
       handler: async (_req, res) => {
-        const report = await readiness(services, role, worker);
+        const report = await readiness(services, role, worker, backlog);
         sendJson(res, report.ready ? 200 : 503, report);
       },
     },
@@ -66,6 +68,11 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
       method: 'GET',
       path: '/metrics',
       handler: async (_req, res) => {
+        for (const line of (await backlog()) ?? []) {
+          const labels = { outbox: line.outbox, channel: line.channel };
+          metrics.outboxPending.set(labels, line.pending);
+          metrics.outboxOldestPending.set(labels, line.oldestAgeSeconds);
+        }
         const body = await metrics.registry.metrics();
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
         res.end(body);
@@ -215,7 +222,33 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
   };
 }
 
-async function readiness(services: Services, role: Role, worker: WorkerHandle | null) {
+/**
+ * The outboxes' backlog, read at most every 2 s however often `/metrics` and `/readyz` are asked
+ * (every process answers both; the figures are the database's, the same from each). Null when
+ * the database does not answer.
+ */
+function backlogReader(services: Services): () => Promise<BacklogLine[] | null> {
+  let cached: { at: number; lines: Promise<BacklogLine[] | null> } | undefined;
+  return () => {
+    if (!cached || Date.now() - cached.at > 2_000) {
+      cached = {
+        at: Date.now(),
+        lines: outboxBacklog(services.db).catch((error) => {
+          services.logger.warn({ err: error }, 'could not read the outboxes’ backlog');
+          return null;
+        }),
+      };
+    }
+    return cached.lines;
+  };
+}
+
+async function readiness(
+  services: Services,
+  role: Role,
+  worker: WorkerHandle | null,
+  backlog: () => Promise<BacklogLine[] | null>,
+) {
   const checks: Record<string, { ok: boolean; detail?: string }> = {};
   try {
     await services.database.pool.query('SELECT 1');
@@ -265,6 +298,12 @@ async function readiness(services: Services, role: Role, worker: WorkerHandle | 
       ok: true,
       detail: `${llm.available ? 'available' : 'unavailable'}: ${describe('anthropic', llm.anthropic)}; ${describe('ollama', llm.ollama)}`,
     };
+  }
+  // A backlog is reported, never a reason to be unready: taking processes out of service would
+  // only make it grow.
+  if (checks.database?.ok) {
+    const lines = await backlog();
+    if (lines) checks.backlog = { ok: true, detail: describeBacklog(lines) };
   }
   const ready = Object.values(checks).every((c) => c.ok);
   return { ready, role, checks };

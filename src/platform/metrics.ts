@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** One registry per running app (tests run several in one process), exposed at `/metrics`. */
 export function createMetrics() {
@@ -65,6 +65,18 @@ export function createMetrics() {
       name: 'job_recovery_latency_seconds',
       help: "From a dead worker's last heartbeat to its jobs being freed, per dead worker",
       buckets: [1, 2, 5, 10, 20, 30, 45, 60, 120, 300, 900, 3600],
+      registers: [registry],
+    }),
+    outboxPending: new Gauge({
+      name: 'outbox_pending',
+      help: 'Rows waiting to be processed, by outbox (inbound: messages received; send: messages to send) and channel',
+      labelNames: ['outbox', 'channel'] as const,
+      registers: [registry],
+    }),
+    outboxOldestPending: new Gauge({
+      name: 'outbox_oldest_pending_seconds',
+      help: 'How long the oldest waiting row has waited, by outbox and channel (0 when none waits)',
+      labelNames: ['outbox', 'channel'] as const,
       registers: [registry],
     }),
     llmCalls: new Counter({

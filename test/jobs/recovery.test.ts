@@ -232,9 +232,13 @@ describe('a worker killed (SIGKILL) while it drains chats', () => {
     expect(recoveries.map((r) => [r.job_id, r.outcome])).toEqual(
       held.map((job) => [job.id, 'RELEASED']).sort(([a], [b]) => Number(a) - Number(b)),
     );
-    expect(recoveries[0].reason).toMatch(/^Its worker stopped answering \(last seen .*\) during attempt 1; freed to run again$/);
+    expect(recoveries[0].reason).toMatch(
+      /^Its worker stopped answering \(last seen .*\) during attempt 1; freed to run again$/,
+    );
     const metrics = await recovering.metrics();
-    expect(metric(metrics, 'jobs_recovered_total{task="chat-inbound",outcome="RELEASED"}')).toBe(chats.length);
+    expect(metric(metrics, 'jobs_recovered_total{task="chat-inbound",outcome="RELEASED"}')).toBe(
+      chats.length,
+    );
     expect(metric(metrics, 'job_recovery_latency_seconds_count')).toBe(1);
     expect(metric(metrics, 'job_recovery_latency_seconds_sum')).toBeGreaterThanOrEqual(3);
     expect((await heartbeats()).map((h) => h.worker_id)).not.toContain(deadId);
@@ -259,15 +263,18 @@ describe('a worker killed while holding a job a newer one replaced, and a job on
     // job's key and spends its attempts, and adds the newer one (which the worker takes too).
     const newer = await enqueue(api.services.db, noopTask, { holdMs: 20_000 }, { jobKey: key });
     expect(newer.id).not.toBe(replaced.id);
-    const deadId = (await waitFor(async () => (await lockOf(newer.id))?.locked_by, 'the newer job to start'))!;
+    const deadId = (await waitFor(
+      async () => (await lockOf(newer.id))?.locked_by,
+      'the newer job to start',
+    ))!;
     child.kill('SIGKILL');
     await exited(child);
 
     recovering = await startWorkerApp(api);
     await waitFor(
       async () =>
-        (await database.pool.query('SELECT 1 FROM job_recoveries WHERE worker_id = $1', [deadId])).rowCount ===
-        3,
+        (await database.pool.query('SELECT 1 FROM job_recoveries WHERE worker_id = $1', [deadId]))
+          .rowCount === 3,
       'the dead worker’s jobs to be recovered',
     );
     // The replaced job is gone from the queue; the newer one runs again on the live worker.
@@ -277,7 +284,9 @@ describe('a worker killed while holding a job a newer one replaced, and a job on
       return lock?.locked_by && lock.locked_by !== deadId ? lock : null;
     }, 'the live worker to take the newer job');
     expect(retaken.attempts).toBe(2);
-    expect(retaken.last_error).toMatch(/^Its worker stopped answering .* during attempt 1; freed to run again$/);
+    expect(retaken.last_error).toMatch(
+      /^Its worker stopped answering .* during attempt 1; freed to run again$/,
+    );
     expect(await lockOf(lastTry.id)).toMatchObject({
       locked_by: null,
       attempts: 3,
@@ -290,7 +299,11 @@ describe('a worker killed while holding a job a newer one replaced, and a job on
     // What an operator sees.
     const token = await platformAdminToken(api);
     const answer = await api.gql<
-      { jobs: { edges: { node: { jobId: string; state: string; key: string | null; lastError: string | null } }[] } },
+      {
+        jobs: {
+          edges: { node: { jobId: string; state: string; key: string | null; lastError: string | null } }[];
+        };
+      },
       Record<string, never>
     >(
       '{ jobs(taskIdentifier: "noop", first: 10) { edges { node { jobId state key lastError } } } }',
