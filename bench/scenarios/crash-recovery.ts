@@ -420,7 +420,7 @@ function recoveryTimes(lines: string[], kills: Kill[]) {
       return `${jobs.length} (${jobs.length - superseded} released, ${superseded} superseded)`;
     }),
     afterKillSeconds: recoveries.map((r, i) =>
-      kills[i] ? (r.time - kills[i]!.killedAt) / 1000 : Number.NaN,
+      kills[i] ? (new Date(r.time).getTime() - kills[i]!.killedAt) / 1000 : Number.NaN,
     ),
   };
 }
