@@ -226,7 +226,7 @@ async function ready(origin: string, child: ChildProcess): Promise<void> {
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`the server exited (${child.exitCode}) while starting`);
     try {
-      const response = await fetch(`${origin}/readyz`, { signal: AbortSignal.timeout(1_000) });
+      const response = await fetch(`${origin}/readyz`, { signal: AbortSignal.timeout(5_000) });
       await response.text();
       if (response.status === 200) return;
     } catch {

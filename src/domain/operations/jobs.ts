@@ -5,7 +5,8 @@
  * `permanently_fail_jobs`, what its WorkerUtils call), never its private tables.
  *
  * A job's state follows from its row, at the database's clock (the one workers use):
- * - RUNNING: locked by a worker (a lock older than 4 hours is a dead worker's, soon freed);
+ * - RUNNING: locked by a worker (a dead worker's jobs are freed once its heartbeat is old, see
+ *   src/platform/worker-liveness.ts);
  * - FAILED: no attempts left, kept with its last error until an operator acts;
  * - SCHEDULED: due later: enqueued for the future, or waiting out the backoff after a failure;
  * - QUEUED: due now, waiting for a free worker;
