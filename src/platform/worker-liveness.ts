@@ -281,16 +281,18 @@ export async function startLiveness(options: {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
-  const schedule = () => {
+  const schedule = (delayMs: number) => {
     timer = setTimeout(() => {
       running = tick().finally(() => {
         running = undefined;
-        if (!stopped) schedule();
+        if (!stopped) schedule(options.heartbeatMs);
       });
-    }, options.heartbeatMs);
+    }, delayMs);
     timer.unref();
   };
-  schedule();
+  // The first look for dead workers at once: a worker started after an outage frees what the
+  // workers that died in it held without waiting a beat.
+  schedule(0);
 
   return {
     async stop() {
