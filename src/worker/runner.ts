@@ -56,8 +56,8 @@ export async function startWorker(services: Services, options: WorkerOptions = {
   });
   const shutdownMs = config.http.shutdownTimeoutMs;
 
-  // The queue gets a pool of its own, one connection per concurrent job plus its listener and its heartbeat, so
-  // a busy worker never waits on the connections its tasks use through Prisma.
+  // The queue gets a pool of its own, one connection per concurrent job plus its listener and
+  // its heartbeat, so a busy worker never waits on the connections its tasks use through Prisma.
   const pool = new pg.Pool({ connectionString: services.database.url, max: config.worker.concurrency + 3 });
   pool.on('error', (error) => logger.error({ err: error }, 'worker pool connection error'));
   pool.on('connect', (client) => client.on('error', () => {}));
