@@ -21,7 +21,9 @@
  *   for an operator to retry.
  *
  * A job locked by a worker that never registered (it died between taking jobs and its first
- * heartbeat) counts as dead once the lock is older than the limit. A live worker that was only
+ * heartbeat) counts as dead once the lock is older than the limit. Finding those means reading
+ * every locked job (graphile-worker has no index on the lock), so a worker looks for them when
+ * it starts and then once a minute, not at every beat. A live worker that was only
  * slow (stalled longer than the limit) finds its row gone at its next heartbeat, registers again
  * and says so: its jobs may have run twice, which tasks must tolerate anyway.
  */
@@ -48,6 +50,9 @@ export interface DeadWorker {
   recoveredAt: Date;
   jobs: RecoveredJob[];
 }
+
+/** How often a worker looks for jobs locked by workers that never registered. */
+const UNREGISTERED_SCAN_MS = 60_000;
 
 /** One advisory lock for every worker's recovery pass: the passes never interleave. */
 const RECOVERY_LOCK = 'agnt:worker-recovery';
@@ -78,7 +83,7 @@ export async function deregister(pool: pg.Pool, workerId: string): Promise<void>
  */
 export async function recoverDeadWorkers(
   pool: pg.Pool,
-  options: { deadAfterMs: number },
+  options: { deadAfterMs: number; unregistered?: boolean },
 ): Promise<DeadWorker[] | null> {
   const client = await pool.connect();
   try {
@@ -100,7 +105,7 @@ export async function recoverDeadWorkers(
        ), unregistered AS (
          SELECT jobs.locked_by AS worker_id, max(jobs.locked_at) AS seen_at
          FROM graphile_worker._private_jobs AS jobs
-         WHERE jobs.locked_by IS NOT NULL
+         WHERE $2::boolean AND jobs.locked_by IS NOT NULL
            AND jobs.locked_at < now() - make_interval(secs => $1::float8 / 1000)
            AND NOT EXISTS (SELECT FROM worker_heartbeats AS h WHERE h.worker_id = jobs.locked_by)
          GROUP BY jobs.locked_by
@@ -108,7 +113,7 @@ export async function recoverDeadWorkers(
        SELECT worker_id, seen_at AS last_seen, now() AS now FROM stale
        UNION ALL
        SELECT worker_id, seen_at, now() FROM unregistered`,
-      [options.deadAfterMs],
+      [options.deadAfterMs, options.unregistered ?? true],
     );
     if (!dead.length) {
       await client.query('COMMIT');
@@ -247,6 +252,7 @@ export async function startLiveness(options: {
   const worker = { id: workerId, role: options.role };
   await heartbeat(pool, worker);
 
+  let lastUnregisteredScan = Number.NEGATIVE_INFINITY;
   const tick = async () => {
     try {
       if (await heartbeat(pool, worker)) {
@@ -254,7 +260,10 @@ export async function startLiveness(options: {
           'this worker was taken for dead (no heartbeat within WORKER_DEAD_AFTER_MS) and has registered again; jobs it was running may run twice',
         );
       }
-      for (const dead of (await recoverDeadWorkers(pool, { deadAfterMs: options.deadAfterMs })) ?? []) {
+      const unregistered = Date.now() - lastUnregisteredScan >= UNREGISTERED_SCAN_MS;
+      const found = await recoverDeadWorkers(pool, { deadAfterMs: options.deadAfterMs, unregistered });
+      if (found && unregistered) lastUnregisteredScan = Date.now();
+      for (const dead of found ?? []) {
         const latency = (dead.recoveredAt.getTime() - dead.lastSeen.getTime()) / 1000;
         for (const job of dead.jobs) metrics?.jobsRecovered.inc({ task: job.task, outcome: job.outcome });
         metrics?.jobRecoveryLatency.observe(latency);
