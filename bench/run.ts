@@ -29,6 +29,7 @@ import {
 import { type RunningServer, serverLoad, startServer } from './lib/server.ts';
 import agentTurn from './scenarios/agent-turn.ts';
 import bookingCreate from './scenarios/booking-create.ts';
+import crashRecovery from './scenarios/crash-recovery.ts';
 import jobsThroughput from './scenarios/jobs-throughput.ts';
 import subscriptionFanout from './scenarios/subscription-fanout.ts';
 import venueAvailability from './scenarios/venue-availability.ts';
@@ -48,6 +49,7 @@ const SCENARIOS: AnyScenario[] = [
   subscriptionFanout,
   webhookIngest,
   agentTurn,
+  crashRecovery,
 ];
 
 /** The first answer must come within this; a server that cannot answer once is not measured. */
@@ -269,6 +271,10 @@ async function runCustomScenario(
         webhookRate: options.webhookRate,
         webhookChats: options.webhookChats,
         webhookRoles: options.webhookRoles,
+        crashRate: options.crashRate,
+        crashKills: options.crashKills,
+        crashEverySeconds: options.crashEverySeconds,
+        crashChats: options.crashChats,
       },
       signal,
       async start(params) {

@@ -7,6 +7,7 @@ import { originAllowed } from './api/cross-site.ts';
 import { graphqlHandler } from './api/http.ts';
 import { graphqlWebSocket } from './api/websocket.ts';
 import { createGraphQLServer } from './api/yoga.ts';
+import { type BacklogLine, describeBacklog, outboxBacklog } from './domain/operations/outboxes.ts';
 import { bearerMatches, createHttpServer, type Route, sendJson } from './platform/http.ts';
 import { createMetrics, type Metrics } from './platform/metrics.ts';
 import { pendingMigrations } from './platform/migrate.ts';
@@ -42,9 +43,10 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
   const stopCountingQueries = services.database.onQuery(() => metrics.dbQueries.inc());
   const yoga = createGraphQLServer(services, metrics);
   let worker: WorkerHandle | null = null;
+  const backlog = backlogReader(services);
 
   const { monitoring } = config;
-  const observe = { services, role, metrics, worker: () => worker };
+  const observe = { services, role, metrics, worker: () => worker, backlog };
   const routes: Route[] = [
     // With a monitoring port, the public one keeps only what load balancers need.
     ...monitoringRoutes(observe, {
@@ -149,7 +151,7 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
     services,
     monitoringPort: () => monitoringPort,
     async start() {
-      if (role !== 'api') worker = await startWorker(services, { ...options.worker, metrics });
+      if (role !== 'api') worker = await startWorker(services, { ...options.worker, metrics, role });
       const port = await http.listen(config.http.port, config.http.host);
       logger.info({ 'http.port': port, role }, `AGNT ${role} listening on port ${port}`);
       if (monitoringHttp && monitoring.port !== undefined) {
@@ -172,6 +174,7 @@ interface Observed {
   role: Role;
   metrics: Metrics;
   worker: () => WorkerHandle | null;
+  backlog: () => Promise<BacklogLine[] | null>;
 }
 
 /**
@@ -191,7 +194,7 @@ function monitoringRoutes(
       method: 'GET',
       path: '/readyz',
       handler: async (req, res) => {
-        const report = await readiness(observed.services, observed.role, observed.worker());
+        const report = await readiness(observed.services, observed.role, observed.worker(), observed.backlog);
         sendJson(res, report.ready ? 200 : 503, trusted(req) ? report : { ready: report.ready });
       },
     },
@@ -212,8 +215,14 @@ function monitoringRoutes(
           );
           return;
         }
-        const body = await observed.metrics.registry.metrics();
-        res.writeHead(200, { 'content-type': observed.metrics.registry.contentType });
+        const { metrics } = observed;
+        for (const line of (await observed.backlog()) ?? []) {
+          const labels = { outbox: line.outbox, channel: line.channel };
+          metrics.outboxPending.set(labels, line.pending);
+          metrics.outboxOldestPending.set(labels, line.oldestAgeSeconds);
+        }
+        const body = await metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
         res.end(body);
       },
     });
@@ -221,7 +230,33 @@ function monitoringRoutes(
   return routes;
 }
 
-async function readiness(services: Services, role: Role, worker: WorkerHandle | null) {
+/**
+ * The outboxes' backlog, read at most every 2 s however often `/metrics` and `/readyz` are asked
+ * (every process answers both; the figures are the database's, the same from each). Null when
+ * the database does not answer.
+ */
+function backlogReader(services: Services): () => Promise<BacklogLine[] | null> {
+  let cached: { at: number; lines: Promise<BacklogLine[] | null> } | undefined;
+  return () => {
+    if (!cached || Date.now() - cached.at > 2_000) {
+      cached = {
+        at: Date.now(),
+        lines: outboxBacklog(services.db).catch((error) => {
+          services.logger.warn({ err: error }, 'could not read the outboxes’ backlog');
+          return null;
+        }),
+      };
+    }
+    return cached.lines;
+  };
+}
+
+async function readiness(
+  services: Services,
+  role: Role,
+  worker: WorkerHandle | null,
+  backlog: () => Promise<BacklogLine[] | null>,
+) {
   const checks: Record<string, { ok: boolean; detail?: string }> = {};
   try {
     await services.database.pool.query('SELECT 1');
@@ -271,6 +306,12 @@ async function readiness(services: Services, role: Role, worker: WorkerHandle | 
       ok: true,
       detail: `${llm.available ? 'available' : 'unavailable'}: ${describe('anthropic', llm.anthropic)}; ${describe('ollama', llm.ollama)}`,
     };
+  }
+  // A backlog is reported, never a reason to be unready: taking processes out of service would
+  // only make it grow.
+  if (checks.database?.ok) {
+    const lines = await backlog();
+    if (lines) checks.backlog = { ok: true, detail: describeBacklog(lines) };
   }
   const ready = Object.values(checks).every((c) => c.ok);
   return { ready, role, checks };

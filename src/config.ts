@@ -154,6 +154,8 @@ const envSchema = z.object({
   WORKER_CONCURRENCY: positiveInt.default(5),
   WORKER_POLL_INTERVAL_MS: positiveInt.default(1000),
   WORKER_STALE_LOCK_SCAN_MS: positiveInt.default(600_000),
+  WORKER_HEARTBEAT_MS: positiveInt.default(5_000),
+  WORKER_DEAD_AFTER_MS: positiveInt.default(30_000),
 
   // Channels
   TELEGRAM_BOTS: optional(
@@ -447,6 +449,10 @@ function shape(e: z.output<typeof envSchema>) {
       pollIntervalMs: e.WORKER_POLL_INTERVAL_MS,
       /** How often a worker frees jobs locked for over 4 hours by a worker that died. */
       staleLockScanMs: e.WORKER_STALE_LOCK_SCAN_MS,
+      /** How often a worker says it is alive and looks for workers that stopped saying so. */
+      heartbeatMs: e.WORKER_HEARTBEAT_MS,
+      /** A worker silent for this long is dead: another worker frees the jobs it held. */
+      deadAfterMs: e.WORKER_DEAD_AFTER_MS,
     },
     channels: {
       telegram: {
@@ -623,6 +629,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if ((e.JWT_PRIVATE_KEY === undefined) !== (e.JWT_KEY_ID === undefined)) {
     problems.push('JWT_PRIVATE_KEY, JWT_KEY_ID: set both or neither');
+  }
+  // A live worker must never look dead between two of its own heartbeats (or one late one).
+  if (e.WORKER_DEAD_AFTER_MS < 2 * e.WORKER_HEARTBEAT_MS) {
+    problems.push('WORKER_DEAD_AFTER_MS: must be at least twice WORKER_HEARTBEAT_MS');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return shape(e);

@@ -24,6 +24,11 @@ export interface BenchOptions {
   webhookRate: number;
   webhookChats: number;
   webhookRoles: WebhookRole[];
+  /** crash-recovery: updates per second, SIGKILLs (one every `crashEverySeconds`), chats. */
+  crashRate: number;
+  crashKills: number;
+  crashEverySeconds: number;
+  crashChats: number;
   json: boolean;
   help: boolean;
 }
@@ -62,6 +67,11 @@ export const USAGE = `Usage: npm run bench -- [options]
   --webhook-chats <n>        chats the updates are spread over (default 10000)
   --webhook-roles <r,…>      server roles to measure, each on a fresh server: api, all
                              (default api,all)
+  crash-recovery (a soak: the all role killed with SIGKILL and restarted under load):
+  --crash-rate <n>           signed updates per second (default 150)
+  --crash-kills <n>          SIGKILLs, one every --crash-every seconds (default 5)
+  --crash-every <s>          seconds between two kills (default 7)
+  --crash-chats <n>          chats the updates are spread over (default 500)
 
 Environment: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432),
 BENCH_REDIS_URL (default redis://127.0.0.1:6379).`;
@@ -107,6 +117,10 @@ export function parseBenchArgs(argv: string[], scenarioNames: string[]): BenchOp
     webhookRate: integer('--webhook-rate', values['webhook-rate'], 1000, 1, 100_000),
     webhookChats: integer('--webhook-chats', values['webhook-chats'], 10_000, 1, 10_000_000),
     webhookRoles: [...new Set(webhookRoles as WebhookRole[])],
+    crashRate: integer('--crash-rate', values['crash-rate'], 150, 1, 2_000),
+    crashKills: integer('--crash-kills', values['crash-kills'], 5, 1, 50),
+    crashEverySeconds: integer('--crash-every', values['crash-every'], 7, 3, 300),
+    crashChats: integer('--crash-chats', values['crash-chats'], 500, 1, 1_000_000),
     json: values.json ?? false,
     help: values.help ?? false,
   };
@@ -134,6 +148,10 @@ function parse(argv: string[]) {
       'webhook-rate': { type: 'string' },
       'webhook-chats': { type: 'string' },
       'webhook-roles': { type: 'string' },
+      'crash-rate': { type: 'string' },
+      'crash-kills': { type: 'string' },
+      'crash-every': { type: 'string' },
+      'crash-chats': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },

@@ -186,6 +186,10 @@ export interface CustomRun<Params> {
     webhookRate: number;
     webhookChats: number;
     webhookRoles: ('api' | 'all')[];
+    crashRate: number;
+    crashKills: number;
+    crashEverySeconds: number;
+    crashChats: number;
   };
   /** Aborted by Ctrl-C: end early, clean up, return what was measured. */
   signal: AbortSignal;

@@ -55,6 +55,30 @@ export function createMetrics() {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
       registers: [registry],
     }),
+    jobsRecovered: new Counter({
+      name: 'jobs_recovered_total',
+      help: 'Jobs freed from workers that stopped answering, by task and outcome (RELEASED: runs again; SUPERSEDED: removed, a newer job with its key does the work; FAILED: it was the last attempt)',
+      labelNames: ['task', 'outcome'] as const,
+      registers: [registry],
+    }),
+    jobRecoveryLatency: new Histogram({
+      name: 'job_recovery_latency_seconds',
+      help: "From a dead worker's last heartbeat to its jobs being freed, per dead worker",
+      buckets: [1, 2, 5, 10, 20, 30, 45, 60, 120, 300, 900, 3600],
+      registers: [registry],
+    }),
+    outboxPending: new Gauge({
+      name: 'outbox_pending',
+      help: 'Rows waiting to be processed, by outbox (inbound: messages received; send: messages to send) and channel',
+      labelNames: ['outbox', 'channel'] as const,
+      registers: [registry],
+    }),
+    outboxOldestPending: new Gauge({
+      name: 'outbox_oldest_pending_seconds',
+      help: 'How long the oldest waiting row has waited, by outbox and channel (0 when none waits)',
+      labelNames: ['outbox', 'channel'] as const,
+      registers: [registry],
+    }),
     llmCalls: new Counter({
       name: 'llm_calls_total',
       help: 'Language model calls by provider, model and outcome (ok; failed: provider in trouble; rejected: request refused; error: our bug)',

@@ -30,4 +30,9 @@ export const crontab = `
 # time zones differ, so the task runs hourly and serves the venues where it is now 07:00.
 # After downtime, missed hours within 3 h are run late; the tick's time decides who is due.
 0 * * * * venue-daily-summary ?id=venue-daily-summary&fill=3h
+
+# A person whose message waits with no job coming (its worker died, a bug, a job cancelled by
+# hand) is served within two minutes: every outbox group (chat) whose rows have waited over a
+# minute with no runnable job gets its job again. No fill: each sweep looks at everything.
+* * * * * outbox-sweep ?id=outbox-sweep
 `;

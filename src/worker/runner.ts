@@ -7,9 +7,11 @@
  * Failures and recovery, all graphile-worker's own mechanisms:
  * - a task that throws is retried with exponential backoff (see src/platform/jobs.ts) until its
  *   declared `maxAttempts` is spent;
- * - a worker that dies mid-job leaves the job locked; any worker frees locks older than 4 hours
- *   (scanning every WORKER_STALE_LOCK_SCAN_MS) and the job runs again, so tasks must be safe to
- *   run twice;
+ * - a worker that dies mid-job leaves the job locked. Each worker beats a heartbeat in PostgreSQL
+ *   every WORKER_HEARTBEAT_MS; once a worker's is older than WORKER_DEAD_AFTER_MS a live worker
+ *   frees its jobs (src/platform/worker-liveness.ts) and they run again, so tasks must be safe
+ *   to run twice. graphile-worker's own scan (every WORKER_STALE_LOCK_SCAN_MS) still frees any
+ *   lock older than 4 hours;
  * - `stop()` (SIGTERM) takes no new jobs and waits for running ones: tasks get an abort signal
  *   halfway through SHUTDOWN_TIMEOUT_MS, and jobs still running at 80 % of it are failed (to be
  *   retried after backoff) rather than left locked for 4 hours when the process exits.
@@ -19,6 +21,7 @@ import { type Job, type Runner, run, type WorkerEvents } from 'graphile-worker';
 import pg from 'pg';
 import { graphileLogger } from '../platform/jobs.ts';
 import type { Metrics } from '../platform/metrics.ts';
+import { type Liveness, startLiveness } from '../platform/worker-liveness.ts';
 import type { Services } from '../services.ts';
 import { crontab } from './crontab.ts';
 import { parseSchedules } from './schedules.ts';
@@ -32,7 +35,9 @@ export interface WorkerHandle {
 
 export interface WorkerOptions {
   /** Where job counts and durations go (the app's `/metrics`). */
-  metrics?: Pick<Metrics, 'jobs' | 'jobDuration'>;
+  metrics?: Pick<Metrics, 'jobs' | 'jobDuration' | 'jobsRecovered' | 'jobRecoveryLatency'>;
+  /** The process role, recorded with the worker's heartbeat (default `worker`). */
+  role?: string;
   /** Handlers run besides the built-in ones (tests bring their own tasks). */
   handlers?: readonly TaskHandler[];
   /** Replaces src/worker/crontab.ts (tests bring their own schedules). */
@@ -44,11 +49,16 @@ export async function startWorker(services: Services, options: WorkerOptions = {
   const handlers = [...builtIn, ...(options.handlers ?? [])];
   const events = new EventEmitter() as WorkerEvents;
   if (options.metrics) countJobs(events, options.metrics);
+  // The pool's id is what graphile-worker writes in `locked_by` of every job this process takes.
+  let poolId: string | undefined;
+  events.on('pool:create', ({ workerPool }) => {
+    poolId = workerPool.id;
+  });
   const shutdownMs = config.http.shutdownTimeoutMs;
 
-  // The queue gets a pool of its own, one connection per concurrent job plus its listener, so
-  // a busy worker never waits on the connections its tasks use through Prisma.
-  const pool = new pg.Pool({ connectionString: services.database.url, max: config.worker.concurrency + 2 });
+  // The queue gets a pool of its own, one connection per concurrent job plus its listener and
+  // its heartbeat, so a busy worker never waits on the connections its tasks use through Prisma.
+  const pool = new pg.Pool({ connectionString: services.database.url, max: config.worker.concurrency + 3 });
   pool.on('error', (error) => logger.error({ err: error }, 'worker pool connection error'));
   pool.on('connect', (client) => client.on('error', () => {}));
   const runner: Runner = await run({
@@ -71,6 +81,23 @@ export async function startWorker(services: Services, options: WorkerOptions = {
     logger: graphileLogger(logger),
     events,
   });
+  let liveness: Liveness;
+  try {
+    if (!poolId) throw new Error('graphile-worker started no worker pool');
+    liveness = await startLiveness({
+      pool,
+      workerId: poolId,
+      role: options.role ?? 'worker',
+      heartbeatMs: config.worker.heartbeatMs,
+      deadAfterMs: config.worker.deadAfterMs,
+      logger,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+    });
+  } catch (error) {
+    await runner.stop().catch(() => {});
+    await pool.end().catch(() => {});
+    throw error;
+  }
   let running = true;
   runner.promise.catch((error) => {
     running = false;
@@ -91,6 +118,8 @@ export async function startWorker(services: Services, options: WorkerOptions = {
           await runner.stop();
         } finally {
           clearTimeout(force);
+          // After the runner stopped: this worker holds no jobs, so it is not to be waited for.
+          await liveness.stop();
           await pool.end().catch(() => {});
         }
       })();

@@ -13,6 +13,7 @@ import bookingReminder from './tasks/booking-reminder.ts';
 import chatInbound from './tasks/chat-inbound.ts';
 import chatSend from './tasks/chat-send.ts';
 import noop from './tasks/noop.ts';
+import outboxSweep from './tasks/outbox-sweep.ts';
 import venueDailySummary from './tasks/venue-daily-summary.ts';
 
 export const handlers: readonly TaskHandler[] = [
@@ -25,6 +26,7 @@ export const handlers: readonly TaskHandler[] = [
   venueDailySummary,
   chatInbound,
   chatSend,
+  outboxSweep,
 ];
 
 /**

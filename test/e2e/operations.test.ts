@@ -21,7 +21,12 @@ describe('health, readiness, metrics, keys', () => {
     expect(await ready.json()).toEqual({
       ready: true,
       role: 'api',
-      checks: { database: { ok: true }, migrations: { ok: true }, redis: { ok: true } },
+      checks: {
+        database: { ok: true },
+        migrations: { ok: true },
+        redis: { ok: true },
+        backlog: { ok: true, detail: 'inbound: nothing pending; send: nothing pending' },
+      },
     });
   });
 

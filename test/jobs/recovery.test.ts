@@ -1,30 +1,36 @@
 /**
  * Real worker processes (`node src/main.ts worker`) and what happens when they go away: killed
- * mid-job, the job stays locked until the lock expires and another worker runs it again; sent
- * SIGTERM, the process lets the running job finish before it exits.
+ * mid-job (SIGKILL), their heartbeat stops, and once it is older than WORKER_DEAD_AFTER_MS a live
+ * worker frees the jobs they held, which run again (or, replaced meanwhile by a newer job with
+ * the same key, are removed with a reason); sent SIGTERM, the process lets the running job
+ * finish, deregisters and exits.
  *
- * graphile-worker frees locks older than 4 hours. The test does not wait 4 hours: it moves the
- * dead worker's `locked_at` back 5 hours, as if they had passed.
+ * The heartbeat here is 1 s and the dead limit 3 s (30 s by default), so a dead worker is
+ * noticed within about 4 s.
  */
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type InboundHandler, type InboundRecord, recordInbound } from '../../src/domain/channels/inbound.ts';
+import type { NormalizedMessage } from '../../src/domain/channels/normalized.ts';
 import { enqueue, noopTask } from '../../src/platform/jobs.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { testRedisUrl, testServerUrl } from '../helpers/env.ts';
 import {
-  completed,
   FAST_WORKER_ENV,
   jobRow,
   metric,
+  platformAdminToken,
   startWorkerApp,
   type WorkerApp,
   waitFor,
 } from '../helpers/jobs.ts';
 
 type WorkerProcess = ChildProcessByStdio<null, Readable, Readable>;
+
+/** Heartbeats every second; a worker silent for 3 s is dead. */
+const LIVENESS_ENV = { WORKER_HEARTBEAT_MS: '1000', WORKER_DEAD_AFTER_MS: '3000' };
 
 let database: TestDatabase;
 let api: TestApp;
@@ -33,7 +39,9 @@ let recovering: WorkerApp | undefined;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  api = await startTestApp({ database, env: FAST_WORKER_ENV });
+  api = await startTestApp({ database, env: { ...FAST_WORKER_ENV, ...LIVENESS_ENV } });
+  await database.pool.query(`
+    CREATE TABLE test_handled (n serial PRIMARY KEY, event_id uuid NOT NULL, chat text NOT NULL)`);
 });
 afterEach(async () => {
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
@@ -56,7 +64,10 @@ async function spawnWorker(): Promise<{ child: WorkerProcess; output: () => stri
       PORT: '0',
       HOST: '127.0.0.1',
       SEED_DEMO: 'false',
+      // Messages are acknowledged (the channel layer alone): no language model here.
+      CONSUMER_AGENT: 'false',
       ...FAST_WORKER_ENV,
+      ...LIVENESS_ENV,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -88,44 +99,257 @@ async function lockOf(id: string) {
     locked_by: string | null;
     locked_at: Date | null;
     attempts: number;
-  }>('SELECT locked_by, locked_at, attempts FROM graphile_worker.jobs WHERE id = $1', [id]);
+    max_attempts: number;
+    last_error: string | null;
+  }>(
+    'SELECT locked_by, locked_at, attempts, max_attempts, last_error FROM graphile_worker.jobs WHERE id = $1',
+    [id],
+  );
   return rows[0];
 }
 
-describe('a worker that dies mid-job', () => {
-  it('leaves the job locked until the lock expires; then another worker runs it again', async () => {
+const ACCOUNT = 'recovery-bot';
+
+function message(chat: string, n: number): InboundRecord {
+  const id = `${chat}-${n}`;
+  const normalized = {
+    platform: 'TELEGRAM',
+    account: ACCOUNT,
+    externalChatId: chat,
+    externalMessageId: id,
+    sender: { externalId: chat, displayName: 'Ana', language: 'pt' },
+    text: `message ${n}`,
+    sentAt: new Date().toISOString(),
+  } as unknown as NormalizedMessage;
+  return {
+    platform: 'TELEGRAM',
+    account: ACCOUNT,
+    externalId: id,
+    externalChatId: chat,
+    eventType: 'message',
+    raw: { update_id: id },
+    normalized,
+  };
+}
+
+/** Pending event ids of each chat, in the chat's order. */
+async function pendingByChat(chats: string[]): Promise<Map<string, string[]>> {
+  const { rows } = await database.pool.query<{ chat: string; id: string }>(
+    `SELECT external_chat_id AS chat, id::text FROM inbound_events
+     WHERE account = $1 AND external_chat_id = ANY($2::text[]) AND status = 'PENDING' ORDER BY sequence`,
+    [ACCOUNT, chats],
+  );
+  const byChat = new Map(chats.map((chat) => [chat, [] as string[]]));
+  for (const row of rows) byChat.get(row.chat)?.push(row.id);
+  return byChat;
+}
+
+/** The drain jobs of these chats that a worker holds, by the worker's pool id. */
+async function heldDrains(chats: string[]): Promise<{ id: string; locked_by: string }[]> {
+  const { rows } = await database.pool.query<{ id: string; locked_by: string }>(
+    `SELECT jobs.id::text, jobs.locked_by
+     FROM graphile_worker._private_jobs AS jobs
+     JOIN graphile_worker._private_tasks AS tasks ON tasks.id = jobs.task_id
+     WHERE tasks.identifier = 'chat-inbound' AND jobs.locked_by IS NOT NULL
+       AND jobs.payload->>'externalChatId' = ANY($1::text[])`,
+    [chats],
+  );
+  return rows;
+}
+
+async function heartbeats(): Promise<{ worker_id: string; role: string }[]> {
+  return (await database.pool.query('SELECT worker_id, role FROM worker_heartbeats ORDER BY started_at'))
+    .rows;
+}
+
+describe('a worker killed (SIGKILL) while it drains chats', () => {
+  it('is found dead once its heartbeat is 3 s old; every affected chat is then drained by a live worker, each message once and in order', async () => {
+    const chats = Array.from({ length: 5 }, (_, i) => `kill-${process.pid}-${i}`);
+    const PER_CHAT = 60;
+    for (let n = 0; n < PER_CHAT; n += 1) {
+      await Promise.all(chats.map((chat) => recordInbound(database, message(chat, n))));
+    }
     const { child } = await spawnWorker();
-    const job = await enqueue(api.services.db, noopTask, { holdMs: 3_000 });
-    const held = await waitFor(async () => {
-      const lock = await lockOf(job.id);
-      return lock?.locked_by ? lock : null;
-    }, 'the worker process to take the job');
+    const [registered] = await heartbeats();
+    expect(registered?.role).toBe('worker');
+    const deadId = registered!.worker_id;
+
+    // Kill it while it holds every chat's drain, a few messages in.
+    await waitFor(
+      async () => {
+        const held = await heldDrains(chats);
+        const processed = await database.pool.query(
+          `SELECT 1 FROM inbound_events WHERE account = $1 AND status = 'PROCESSED' LIMIT 10`,
+          [ACCOUNT],
+        );
+        return held.length === chats.length && processed.rowCount === 10;
+      },
+      'the worker process to be draining every chat',
+      30_000,
+    );
+    child.kill('SIGKILL');
+    await exited(child);
+    const killedAt = Date.now();
+    const held = await heldDrains(chats);
+    expect(held.map((job) => job.locked_by)).toEqual(chats.map(() => deadId));
+    const pending = await pendingByChat(chats);
+    for (const chat of chats) expect(pending.get(chat)!.length, chat).toBeGreaterThan(0);
+
+    // A live worker (here in the test process), whose handler records each message it handles.
+    const handler: InboundHandler = async (message, { eventId }) => {
+      await database.pool.query('INSERT INTO test_handled (event_id, chat) VALUES ($1, $2)', [
+        eventId,
+        message.externalChatId,
+      ]);
+    };
+    recovering = await startWorkerApp({ ...api, services: { ...api.services, inbound: handler } });
+    // Throughout, every chat with messages pending has exactly one drain job keyed to it.
+    const drainsPerWaitingChat = async () =>
+      (
+        await database.pool.query<{ chat: string; jobs: number }>(
+          `SELECT e.external_chat_id AS chat,
+                  (SELECT count(*)::int FROM graphile_worker.jobs AS j
+                   WHERE j.key = 'chat:telegram:' || e.account || ':' || e.external_chat_id) AS jobs
+           FROM inbound_events AS e
+           WHERE e.account = $1 AND e.status = 'PENDING'
+           GROUP BY e.account, e.external_chat_id`,
+          [ACCOUNT],
+        )
+      ).rows;
+    await waitFor(
+      async () => {
+        const waiting = await drainsPerWaitingChat();
+        expect(waiting.filter((w) => w.jobs !== 1)).toEqual([]);
+        return waiting.length === 0;
+      },
+      'every chat to be drained',
+      60_000,
+    );
+    const drainedAfterMs = Date.now() - killedAt;
+    expect(drainedAfterMs).toBeLessThan(60_000);
+
+    // Exactly the messages left pending by the kill, each once, in each chat's order.
+    const { rows: handled } = await database.pool.query<{ event_id: string; chat: string }>(
+      'SELECT event_id, chat FROM test_handled ORDER BY n',
+    );
+    for (const chat of chats) {
+      expect(handled.filter((h) => h.chat === chat).map((h) => h.event_id)).toEqual(pending.get(chat));
+    }
+    const { rows: states } = await database.pool.query(
+      `SELECT status, count(*)::int AS n FROM inbound_events WHERE account = $1 GROUP BY status`,
+      [ACCOUNT],
+    );
+    expect(states).toEqual([{ status: 'PROCESSED', n: chats.length * PER_CHAT }]);
+
+    // What the recovery recorded, counted and cleared.
+    const { rows: recoveries } = await database.pool.query(
+      `SELECT job_id::text, worker_id, outcome, reason FROM job_recoveries WHERE worker_id = $1 ORDER BY job_id`,
+      [deadId],
+    );
+    expect(recoveries.map((r) => [r.job_id, r.outcome])).toEqual(
+      held.map((job) => [job.id, 'RELEASED']).sort(([a], [b]) => Number(a) - Number(b)),
+    );
+    expect(recoveries[0].reason).toMatch(
+      /^Its worker stopped answering \(last seen .*\) during attempt 1; freed to run again$/,
+    );
+    const metrics = await recovering.metrics();
+    expect(metric(metrics, 'jobs_recovered_total{task="chat-inbound",outcome="RELEASED"}')).toBe(
+      chats.length,
+    );
+    expect(metric(metrics, 'job_recovery_latency_seconds_count')).toBe(1);
+    expect(metric(metrics, 'job_recovery_latency_seconds_sum')).toBeGreaterThanOrEqual(3);
+    expect((await heartbeats()).map((h) => h.worker_id)).not.toContain(deadId);
+  }, 120_000);
+});
+
+describe('a worker killed while holding a job a newer one replaced, and a job on its last attempt', () => {
+  it('removes the replaced job with its reason (SUPERSEDED in the jobs query), runs the newer one again, and fails the last attempt with its reason', async () => {
+    const key = `recovery-superseded-${process.pid}`;
+    const replaced = await enqueue(api.services.db, noopTask, { holdMs: 20_000 }, { jobKey: key });
+    const lastTry = await enqueue(api.services.db, noopTask, { holdMs: 20_000 });
+    // Two attempts already spent: the worker's will be its third and last.
+    await database.pool.query('SELECT graphile_worker.reschedule_jobs(ARRAY[$1::bigint], attempts => 2)', [
+      lastTry.id,
+    ]);
+    const { child } = await spawnWorker();
+    await waitFor(
+      async () => (await lockOf(replaced.id))?.locked_by && (await lockOf(lastTry.id))?.locked_by,
+      'the worker process to take both jobs',
+    );
+    // A newer job with the same key, while the first runs: graphile-worker clears the running
+    // job's key and spends its attempts, and adds the newer one (which the worker takes too).
+    const newer = await enqueue(api.services.db, noopTask, { holdMs: 20_000 }, { jobKey: key });
+    expect(newer.id).not.toBe(replaced.id);
+    const deadId = (await waitFor(
+      async () => (await lockOf(newer.id))?.locked_by,
+      'the newer job to start',
+    ))!;
     child.kill('SIGKILL');
     await exited(child);
 
-    // Another worker is up and scanning for stale locks every 200 ms, but this lock is fresh.
     recovering = await startWorkerApp(api);
-    await sleep(600);
-    expect(await lockOf(job.id)).toEqual(held);
-
-    // Four hours pass for the dead worker's lock.
-    await database.pool.query(
-      `UPDATE graphile_worker._private_jobs SET locked_at = locked_at - interval '5 hours' WHERE id = $1`,
-      [job.id],
+    await waitFor(
+      async () =>
+        (await database.pool.query('SELECT 1 FROM job_recoveries WHERE worker_id = $1', [deadId]))
+          .rowCount === 3,
+      'the dead worker’s jobs to be recovered',
     );
+    // The replaced job is gone from the queue; the newer one runs again on the live worker.
+    expect(await lockOf(replaced.id)).toBeUndefined();
     const retaken = await waitFor(async () => {
-      const lock = await lockOf(job.id);
-      return lock?.locked_by && lock.locked_by !== held.locked_by ? lock : null;
-    }, 'another worker to take the job');
+      const lock = await lockOf(newer.id);
+      return lock?.locked_by && lock.locked_by !== deadId ? lock : null;
+    }, 'the live worker to take the newer job');
     expect(retaken.attempts).toBe(2);
-    await completed(api.services.db, job.id);
-    expect(metric(await recovering.metrics(), 'jobs_total{task="noop",outcome="success"}')).toBe(1);
-  });
+    expect(retaken.last_error).toMatch(
+      /^Its worker stopped answering .* during attempt 1; freed to run again$/,
+    );
+    expect(await lockOf(lastTry.id)).toMatchObject({
+      locked_by: null,
+      attempts: 3,
+      max_attempts: 3,
+      last_error: expect.stringMatching(
+        /^Its worker stopped answering .* during the last attempt \(3 of 3\); left failed for an operator to retry$/,
+      ),
+    });
+
+    // What an operator sees.
+    const token = await platformAdminToken(api);
+    const answer = await api.gql<
+      {
+        jobs: {
+          edges: { node: { jobId: string; state: string; key: string | null; lastError: string | null } }[];
+        };
+      },
+      Record<string, never>
+    >(
+      '{ jobs(taskIdentifier: "noop", first: 10) { edges { node { jobId state key lastError } } } }',
+      {},
+      { token },
+    );
+    const byId = new Map(answer.data?.jobs.edges.map((e) => [e.node.jobId, e.node]));
+    expect(byId.get(replaced.id), JSON.stringify(answer.body)).toEqual({
+      jobId: replaced.id,
+      state: 'SUPERSEDED',
+      key: null,
+      lastError: expect.stringMatching(
+        /^Replaced by a newer job with the same key while it ran, and its worker stopped answering .*; removed, the newer job does the work$/,
+      ),
+    });
+    expect(byId.get(newer.id)).toMatchObject({ state: 'RUNNING', key });
+    expect(byId.get(lastTry.id)).toMatchObject({ state: 'FAILED' });
+    const metrics = await recovering.metrics();
+    expect(metric(metrics, 'jobs_recovered_total{task="noop",outcome="SUPERSEDED"}')).toBe(1);
+    expect(metric(metrics, 'jobs_recovered_total{task="noop",outcome="RELEASED"}')).toBe(1);
+    expect(metric(metrics, 'jobs_recovered_total{task="noop",outcome="FAILED"}')).toBe(1);
+  }, 60_000);
 });
 
 describe('a worker sent SIGTERM', () => {
   it('lets the running job finish, then exits cleanly', async () => {
     const { child, output } = await spawnWorker();
+    const registered = (await heartbeats()).at(-1)?.worker_id;
+    expect(registered).toMatch(/^pool-/);
     const job = await enqueue(api.services.db, noopTask, { holdMs: 1_500 });
     await waitFor(
       async () => (await jobRow(api.services.db, job.id))?.state === 'RUNNING',
@@ -139,5 +363,7 @@ describe('a worker sent SIGTERM', () => {
     expect(Date.now() - signalled).toBeGreaterThan(1_000);
     expect(await jobRow(api.services.db, job.id)).toBeUndefined();
     expect(output()).toContain('"msg":"stopped"');
+    // It deregistered: no one waits for it as a dead worker.
+    expect((await heartbeats()).map((h) => h.worker_id)).not.toContain(registered);
   });
 });

@@ -65,4 +65,11 @@ describe('configuration', () => {
       /set all three or none/,
     );
   });
+
+  it('refuses a dead-worker limit a live worker could reach between two of its heartbeats', () => {
+    expect(() => loadConfig({ WORKER_HEARTBEAT_MS: '5000', WORKER_DEAD_AFTER_MS: '9000' })).toThrow(
+      /WORKER_DEAD_AFTER_MS: must be at least twice WORKER_HEARTBEAT_MS/,
+    );
+    expect(loadConfig({}).worker).toMatchObject({ heartbeatMs: 5000, deadAfterMs: 30_000 });
+  });
 });

@@ -10,16 +10,24 @@ import { commonErrors } from './errors.ts';
 export const JobState = builder.enumType('JobState', {
   values: {
     QUEUED: { description: 'Due now, waiting for a free worker.' },
-    RUNNING: { description: 'Locked by a worker (a dead worker’s lock is freed after 4 hours).' },
+    RUNNING: {
+      description:
+        'Locked by a worker (a dead worker’s jobs are freed once its heartbeat is WORKER_DEAD_AFTER_MS old).',
+    },
     SCHEDULED: {
       description: 'Due later: enqueued for the future, or waiting out the backoff after a failure.',
     },
     FAILED: { description: 'No attempts left; kept with its last error until retried or cancelled.' },
+    SUPERSEDED: {
+      description:
+        'Removed: its worker died while it ran and a newer job with the same key had replaced it, which does the work. The reason is its last error.',
+    },
   } as const,
 });
 
 export const Job = builder.node(builder.objectRef<JobRecord>('Job'), {
-  description: 'A background job in the queue. Completed jobs leave the queue. Platform admins.',
+  description:
+    'A background job in the queue. Completed jobs leave the queue; superseded ones recovery removed stay listed. Platform admins.',
   authScopes: { platformAdmin: true },
   id: { resolve: (job) => job.id },
   // `node(id:)` answers null to everyone else without reading the queue, so job ids reveal nothing.

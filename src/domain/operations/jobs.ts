@@ -5,16 +5,20 @@
  * `permanently_fail_jobs`, what its WorkerUtils call), never its private tables.
  *
  * A job's state follows from its row, at the database's clock (the one workers use):
- * - RUNNING: locked by a worker (a lock older than 4 hours is a dead worker's, soon freed);
+ * - RUNNING: locked by a worker (a dead worker's jobs are freed once its heartbeat is old, see
+ *   src/platform/worker-liveness.ts);
  * - FAILED: no attempts left, kept with its last error until an operator acts;
  * - SCHEDULED: due later: enqueued for the future, or waiting out the backoff after a failure;
- * - QUEUED: due now, waiting for a free worker.
+ * - QUEUED: due now, waiting for a free worker;
+ * - SUPERSEDED: no longer in the queue: its worker died while it ran, and a newer job with the
+ *   same key had replaced it, so recovery removed it (src/platform/worker-liveness.ts). It is
+ *   listed from `job_recoveries`, with the reason as its last error.
  */
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 
-export const JOB_STATES = ['QUEUED', 'RUNNING', 'SCHEDULED', 'FAILED'] as const;
+export const JOB_STATES = ['QUEUED', 'RUNNING', 'SCHEDULED', 'FAILED', 'SUPERSEDED'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
 export interface JobRecord {
@@ -51,9 +55,24 @@ const STATE = Prisma.sql`CASE
     ELSE 'QUEUED'
   END`;
 
+/**
+ * The queue, and the jobs recovery removed, as one list: a job's id is graphile-worker's in both,
+ * so paging by id runs over the two alike.
+ */
+const JOBS = Prisma.sql`(
+  SELECT id, task_identifier, ${STATE} AS state, attempts::int AS attempts,
+         max_attempts::int AS max_attempts, run_at, locked_at, last_error, created_at, key
+  FROM graphile_worker.jobs
+  UNION ALL
+  SELECT job_id, task_identifier, 'SUPERSEDED', attempts, max_attempts, run_at, NULL::timestamptz,
+         reason, job_created_at, NULL::text
+  FROM job_recoveries
+  WHERE outcome = 'SUPERSEDED'
+) AS jobs`;
+
 const COLUMNS = Prisma.sql`
-  id::text AS id, task_identifier, ${STATE} AS state, attempts, max_attempts, run_at, locked_at,
-  last_error, created_at, key`;
+  id::text AS id, task_identifier, state, attempts, max_attempts, run_at, locked_at, last_error,
+  created_at, key`;
 
 interface JobRow {
   id: string;
@@ -71,13 +90,13 @@ interface JobRow {
 export async function listJobs(db: DbOrTx, filter: JobFilter, page: JobPage): Promise<JobRecord[]> {
   const conditions: Prisma.Sql[] = [];
   if (filter.taskIdentifier) conditions.push(Prisma.sql`task_identifier = ${filter.taskIdentifier}`);
-  if (filter.state) conditions.push(Prisma.sql`${STATE} = ${filter.state}`);
+  if (filter.state) conditions.push(Prisma.sql`state = ${filter.state}`);
   if (page.after) conditions.push(Prisma.sql`id < ${jobId(page.after, 'after')}::bigint`);
   if (page.before) conditions.push(Prisma.sql`id > ${jobId(page.before, 'before')}::bigint`);
   const where = conditions.length ? Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}` : Prisma.empty;
   const order = page.inverted ? Prisma.sql`id ASC` : Prisma.sql`id DESC`;
   const rows = await db.$queryRaw<JobRow[]>`
-    SELECT ${COLUMNS} FROM graphile_worker.jobs ${where} ORDER BY ${order} LIMIT ${page.limit}`;
+    SELECT ${COLUMNS} FROM ${JOBS} ${where} ORDER BY ${order} LIMIT ${page.limit}`;
   return rows.map(toRecord);
 }
 
@@ -86,7 +105,7 @@ export async function jobsById(db: DbOrTx, ids: readonly string[]): Promise<JobR
   const valid = ids.filter((id) => /^\d{1,19}$/.test(id));
   if (!valid.length) return [];
   const rows = await db.$queryRaw<JobRow[]>`
-    SELECT ${COLUMNS} FROM graphile_worker.jobs WHERE id = ANY(${valid}::bigint[])`;
+    SELECT ${COLUMNS} FROM ${JOBS} WHERE id = ANY(${valid}::bigint[])`;
   return rows.map(toRecord);
 }
 
@@ -127,6 +146,11 @@ async function assertNotRunning(db: DbOrTx, id: string, verb: string): Promise<v
   const [job] = await jobsById(db, [jobId(id, 'jobId')]);
   if (!job) throw new NotFoundError(`No job ${id}: it finished, or never existed`);
   if (job.state === 'RUNNING') throw runningError(id, verb);
+  if (job.state === 'SUPERSEDED') {
+    throw new ConflictError(
+      `Job ${id} was replaced by a newer job with the same key and removed; that job does the work`,
+    );
+  }
 }
 
 /** The functions skip locked jobs; a job locked between our read and the call lands here. */

@@ -1,0 +1,185 @@
+/**
+ * Outboxes: tables whose rows wait, PENDING, for a keyed job to process them group by group
+ * (inbound messages per chat, the send queue per chat; A2A envelopes will be one more). The
+ * writer adds the row and its group's job in one transaction, so normally every pending row has
+ * a job coming. This module is the safety net for when it has not (a worker that died, a bug, a
+ * job cancelled by hand): `sweepOutboxes`, run every minute by the `outbox-sweep` schedule,
+ * schedules the job of every group whose rows have waited over a minute with no runnable job
+ * for its key. And `outboxBacklog` says how much waits, per outbox and channel, and for how long
+ * (`/metrics` and `/readyz`).
+ *
+ * Adding an outbox is one entry in OUTBOXES.
+ */
+import { z } from 'zod';
+import { Prisma } from '../../generated/prisma/client.ts';
+import type { Db } from '../../platform/db.ts';
+import { defineTask, type EnqueuedJob, enqueue } from '../../platform/jobs.ts';
+import type { Logger } from '../../platform/logger.ts';
+import { chatInboundTask, chatKey, PLATFORMS } from '../channels/inbound.ts';
+import { chatSendTask, sendKey } from '../channels/outbound.ts';
+
+/** One outbox: how to find its waiting groups and their jobs, and what waits per channel. */
+export interface Outbox<Group extends { key: string } = { key: string }> {
+  /** Its label in metrics, logs and `/readyz`. */
+  name: string;
+  /**
+   * One row per group with a PENDING row older than `before` (an SQL timestamp): the group's job
+   * key, exactly as the writer keys the job (`key`), and what `schedule` needs.
+   */
+  stranded(before: Prisma.Sql): Prisma.Sql;
+  /** Adds the group's job as the writer would. */
+  schedule(db: Db, group: Group): Promise<EnqueuedJob>;
+  /** `channel` (lower-case platform), `pending` (a count) and `oldest` (a timestamp) per channel. */
+  backlog: Prisma.Sql;
+}
+
+function defineOutbox<Group extends { key: string }>(outbox: Outbox<Group>): Outbox {
+  return outbox as unknown as Outbox;
+}
+
+export const OUTBOXES: readonly Outbox[] = [
+  // Inbound messages, drained per chat in order (src/domain/channels/inbound.ts).
+  defineOutbox<{ key: string; platform: (typeof PLATFORMS)[number]; account: string; chat: string }>({
+    name: 'inbound',
+    stranded: (before) => Prisma.sql`
+      SELECT DISTINCT 'chat:' || lower(platform::text) || ':' || account || ':' || external_chat_id AS key,
+             platform::text AS platform, account, external_chat_id AS chat
+      FROM inbound_events
+      WHERE status = 'PENDING' AND external_chat_id IS NOT NULL AND received_at < ${before}`,
+    schedule: (db, group) =>
+      enqueue(
+        db,
+        chatInboundTask,
+        { platform: group.platform, account: group.account, externalChatId: group.chat },
+        { jobKey: chatKey(group.platform, group.account, group.chat), jobKeyMode: 'replace' },
+      ),
+    backlog: Prisma.sql`
+      SELECT lower(platform::text) AS channel, count(*)::int AS pending, min(received_at) AS oldest
+      FROM inbound_events WHERE status = 'PENDING' GROUP BY platform`,
+  }),
+  // The send queue, drained per chat within the platform's limits (src/domain/channels/outbound.ts).
+  defineOutbox<{ key: string; chat_id: string }>({
+    name: 'send',
+    stranded: (before) => Prisma.sql`
+      SELECT DISTINCT 'send:' || chat_id::text AS key, chat_id::text AS chat_id
+      FROM outbound_messages
+      WHERE status = 'PENDING' AND chat_id IS NOT NULL AND created_at < ${before}`,
+    // preserve_run_at, as queueMessage adds it: a drain waiting out a rate limit keeps its time.
+    schedule: (db, group) =>
+      enqueue(
+        db,
+        chatSendTask,
+        { chatId: group.chat_id },
+        { jobKey: sendKey(group.chat_id), jobKeyMode: 'preserve_run_at' },
+      ),
+    backlog: Prisma.sql`
+      SELECT lower(chats.platform::text) AS channel, count(*)::int AS pending,
+             min(messages.created_at) AS oldest
+      FROM outbound_messages AS messages JOIN chats ON chats.id = messages.chat_id
+      WHERE messages.status = 'PENDING' GROUP BY chats.platform`,
+  }),
+];
+
+/** The schedule's task: one sweep over every outbox. */
+export const outboxSweepTask = defineTask({
+  name: 'outbox-sweep',
+  schema: z.object({}),
+  // The next tick, a minute later, is the retry.
+  maxAttempts: 1,
+});
+
+/** Rows pending longer than this with no job coming are a stranded group. */
+export const STRANDED_AFTER_MS = 60_000;
+
+export interface SweepResult {
+  outbox: string;
+  /** Keys of the groups whose job was scheduled again. */
+  scheduled: string[];
+}
+
+/**
+ * Schedules the job of every group (up to `limit` per outbox) whose rows have waited over
+ * `olderThanMs` with no runnable job for its key: none, or only a FAILED one (a job a worker
+ * holds, or one due later, is coming). The database's clock decides what is old.
+ */
+export async function sweepOutboxes(
+  db: Db,
+  options: { olderThanMs?: number; limit?: number; logger: Logger; outboxes?: readonly Outbox[] },
+): Promise<SweepResult[]> {
+  const before = Prisma.sql`now() - make_interval(secs => ${(options.olderThanMs ?? STRANDED_AFTER_MS) / 1000}::float8)`;
+  const results: SweepResult[] = [];
+  for (const outbox of options.outboxes ?? OUTBOXES) {
+    const groups = await db.$queryRaw<{ key: string }[]>`
+      SELECT groups.* FROM (${outbox.stranded(before)}) AS groups
+      WHERE NOT EXISTS (
+        SELECT FROM graphile_worker.jobs
+        WHERE jobs.key = groups.key AND (jobs.locked_at IS NOT NULL OR jobs.attempts < jobs.max_attempts)
+      )
+      LIMIT ${options.limit ?? 1000}`;
+    const scheduled: string[] = [];
+    for (const group of groups) {
+      const job = await outbox.schedule(db, group);
+      // The key in SQL must be the writer's, or this group would look stranded every minute.
+      if (job.key !== group.key) {
+        options.logger.error(
+          { outbox: outbox.name, 'sweep.key': group.key, 'job.key': job.key },
+          'outbox sweep: the stranded query keys a group differently from its writer',
+        );
+      }
+      scheduled.push(group.key);
+    }
+    if (scheduled.length) {
+      options.logger.warn(
+        { outbox: outbox.name, 'sweep.scheduled': scheduled.length, 'sweep.keys': scheduled.slice(0, 20) },
+        `outbox sweep: ${scheduled.length} group(s) of "${outbox.name}" had rows waiting with no job coming; scheduled their jobs again`,
+      );
+    }
+    results.push({ outbox: outbox.name, scheduled });
+  }
+  return results;
+}
+
+export interface BacklogLine {
+  outbox: string;
+  channel: string;
+  pending: number;
+  /** Seconds the oldest pending row has waited (0 when none waits). */
+  oldestAgeSeconds: number;
+}
+
+/** What waits in every outbox, per channel (every platform listed, with 0 when nothing waits). */
+export async function outboxBacklog(db: Db, outboxes: readonly Outbox[] = OUTBOXES): Promise<BacklogLine[]> {
+  const lines: BacklogLine[] = [];
+  for (const outbox of outboxes) {
+    const rows = await db.$queryRaw<{ channel: string; pending: number; age: number }[]>`
+      SELECT channel, pending, extract(epoch FROM now() - oldest)::float8 AS age
+      FROM (${outbox.backlog}) AS backlog`;
+    const byChannel = new Map(rows.map((row) => [row.channel, row]));
+    for (const platform of PLATFORMS) {
+      const channel = platform.toLowerCase();
+      const row = byChannel.get(channel);
+      lines.push({
+        outbox: outbox.name,
+        channel,
+        pending: row?.pending ?? 0,
+        oldestAgeSeconds: row ? Math.max(0, row.age) : 0,
+      });
+    }
+  }
+  return lines;
+}
+
+/** One line for `/readyz`: what waits where, and for how long. */
+export function describeBacklog(lines: readonly BacklogLine[]): string {
+  const byOutbox = new Map<string, string[]>();
+  for (const line of lines) {
+    const parts = byOutbox.get(line.outbox) ?? [];
+    if (line.pending > 0) {
+      parts.push(`${line.channel} ${line.pending} pending, oldest ${Math.round(line.oldestAgeSeconds)} s`);
+    }
+    byOutbox.set(line.outbox, parts);
+  }
+  return [...byOutbox]
+    .map(([outbox, parts]) => `${outbox}: ${parts.length ? parts.join(', ') : 'nothing pending'}`)
+    .join('; ');
+}

@@ -1,0 +1,7 @@
+import { outboxSweepTask, sweepOutboxes } from '../../domain/operations/outboxes.ts';
+import { defineHandler } from '../task.ts';
+
+/** Schedules the job of every outbox group whose rows wait with no job coming (see the domain). */
+export default defineHandler(outboxSweepTask, async (_payload, { services, logger }) => {
+  await sweepOutboxes(services.db, { logger });
+});
