@@ -311,7 +311,8 @@ describe('POST /webhooks/lalamove', () => {
     expect((await stored(row.id)).status).toBe('ON_GOING');
     const replacement = {
       ...remote,
-      orderId: `${remote.orderId.slice(0, -1)}9`,
+      // Another id: the last digit changed (to 9, or to 8 when it already was 9).
+      orderId: `${remote.orderId.slice(0, -1)}${remote.orderId.endsWith('9') ? '8' : '9'}`,
       status: 'ASSIGNING_DRIVER',
       driverId: '',
     };
