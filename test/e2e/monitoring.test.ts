@@ -53,7 +53,12 @@ describe('with METRICS_TOKEN', () => {
     expect(await detailed.json()).toEqual({
       ready: true,
       role: 'api',
-      checks: { database: { ok: true }, migrations: { ok: true }, redis: { ok: true } },
+      checks: {
+        database: { ok: true },
+        migrations: { ok: true },
+        redis: { ok: true },
+        backlog: { ok: true, detail: 'inbound: nothing pending; send: nothing pending' },
+      },
     });
   });
 
