@@ -27,7 +27,7 @@ import type { NormalizedMessage } from '../src/domain/channels/normalized.ts';
 import { type OutboundContent, sendKey } from '../src/domain/channels/outbound.ts';
 import { withAdvisoryLock } from '../src/platform/advisory-lock.ts';
 import { createLogger } from '../src/platform/logger.ts';
-import { resolveServices } from '../src/services.ts';
+import { resolveServices } from '../src/wiring/services.ts';
 
 const USAGE = `Usage: npm run chat [-- --as <name>]
 

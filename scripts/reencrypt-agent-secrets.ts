@@ -3,7 +3,7 @@
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { reencryptAgentSecrets } from '../src/domain/agents/agents.ts';
 import { connectDatabase } from '../src/platform/db.ts';
-import { loadKeyring } from '../src/services.ts';
+import { loadKeyring } from '../src/wiring/services.ts';
 
 try {
   const config = loadConfig();

@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { seedDemoNetwork } from '../src/domain/demo/seed.ts';
 import { connectDatabase } from '../src/platform/db.ts';
-import { loadKeyring } from '../src/services.ts';
+import { loadKeyring } from '../src/wiring/services.ts';
 
 try {
   const config = loadConfig();

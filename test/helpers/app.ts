@@ -6,7 +6,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
-import { buildApp, type Role } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { generateKeyringSpec, parseKeyring } from '../../src/domain/agents/secrets.ts';
 import { createBookingDeps } from '../../src/domain/bookings/events.ts';
@@ -23,7 +22,8 @@ import { createPubSub } from '../../src/platform/pubsub.ts';
 import { createRateLimiter } from '../../src/platform/rate-limit.ts';
 import type { RedisHandle } from '../../src/platform/redis.ts';
 import { createTokenBuckets } from '../../src/platform/token-bucket.ts';
-import { type Services, withConversation } from '../../src/services.ts';
+import { buildApp, type Role } from '../../src/wiring/app.ts';
+import { type Services, withConversation } from '../../src/wiring/services.ts';
 import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 import { createTestRedis } from './redis.ts';

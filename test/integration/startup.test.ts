@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { seedDemoNetwork } from '../../src/domain/demo/seed.ts';
 import { createLogger } from '../../src/platform/logger.ts';
-import { loadKeyring, resolveServices } from '../../src/services.ts';
+import { loadKeyring, resolveServices } from '../../src/wiring/services.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 
 const logger = createLogger('silent');

@@ -3,20 +3,20 @@
  * database and Redis of their own); `main.ts` resolves the real ones first.
  */
 import type { IncomingMessage } from 'node:http';
-import { originAllowed } from './api/cross-site.ts';
-import { graphqlHandler } from './api/http.ts';
-import { graphqlWebSocket } from './api/websocket.ts';
-import { createGraphQLServer } from './api/yoga.ts';
-import { type BacklogLine, describeBacklog, outboxBacklog } from './domain/operations/outboxes.ts';
-import { bearerMatches, createHttpServer, type Route, sendJson } from './platform/http.ts';
-import { createMetrics, type Metrics } from './platform/metrics.ts';
-import { pendingMigrations } from './platform/migrate.ts';
+import { originAllowed } from '../api/cross-site.ts';
+import { graphqlHandler } from '../api/http.ts';
+import { graphqlWebSocket } from '../api/websocket.ts';
+import { createGraphQLServer } from '../api/yoga.ts';
+import { type BacklogLine, describeBacklog, outboxBacklog } from '../domain/operations/outboxes.ts';
+import { bearerMatches, createHttpServer, type Route, sendJson } from '../platform/http.ts';
+import { createMetrics, type Metrics } from '../platform/metrics.ts';
+import { pendingMigrations } from '../platform/migrate.ts';
+import { INSTAGRAM_PATH, instagramWebhook } from '../webhooks/instagram.ts';
+import { LALAMOVE_PATH, lalamoveWebhook } from '../webhooks/lalamove.ts';
+import { TELEGRAM_PATH, telegramWebhook } from '../webhooks/telegram.ts';
+import { WHATSAPP_PATH, whatsappWebhook } from '../webhooks/whatsapp.ts';
+import { startWorker, type WorkerHandle, type WorkerOptions } from '../worker/runner.ts';
 import type { Services } from './services.ts';
-import { INSTAGRAM_PATH, instagramWebhook } from './webhooks/instagram.ts';
-import { LALAMOVE_PATH, lalamoveWebhook } from './webhooks/lalamove.ts';
-import { TELEGRAM_PATH, telegramWebhook } from './webhooks/telegram.ts';
-import { WHATSAPP_PATH, whatsappWebhook } from './webhooks/whatsapp.ts';
-import { startWorker, type WorkerHandle, type WorkerOptions } from './worker/runner.ts';
 
 export type Role = 'api' | 'worker' | 'all';
 
