@@ -4,7 +4,7 @@
  * SHUTDOWN_TIMEOUT_MS (10 s by default): no new requests, in-flight ones finish, pools close.
  */
 
-import { type Config, ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig } from './config/index.ts';
 import { createLogger } from './platform/logger.ts';
 import { buildApp, type Role } from './wiring/app.ts';
 import { resolveServices } from './wiring/services.ts';

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { type Config, loadConfig } from '../../src/config.ts';
+import { type Config, loadConfig } from '../../src/config/index.ts';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
 import {
   generateSigningKey,

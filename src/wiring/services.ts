@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 import { generateKeyringSpec, parseKeyring, type SecretKeyring } from '../domain/agents/secrets.ts';
 import type { BookingDeps } from '../domain/bookings/bookings.ts';
 import { createBookingDeps } from '../domain/bookings/events.ts';

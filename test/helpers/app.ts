@@ -6,7 +6,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
-import { loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/index.ts';
 import { generateKeyringSpec, parseKeyring } from '../../src/domain/agents/secrets.ts';
 import { createBookingDeps } from '../../src/domain/bookings/events.ts';
 import { CLOCK_TOLERANCE_SECONDS } from '../../src/domain/identity/access-tokens.ts';

@@ -6,7 +6,7 @@
  * override only what they need.
  */
 import { z } from 'zod';
-import { type ProxyTrust, parseNetworks } from './platform/client-address.ts';
+import { type ProxyTrust, parseNetworks } from '../platform/client-address.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
