@@ -20,14 +20,14 @@ import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, loadConfig } from '../src/config/index.ts';
 import { type InboundContext, RetryLaterError, resolveSender } from '../src/domain/channels/inbound.ts';
 import { MediaError } from '../src/domain/channels/media.ts';
 import type { NormalizedMessage } from '../src/domain/channels/normalized.ts';
 import { type OutboundContent, sendKey } from '../src/domain/channels/outbound.ts';
 import { withAdvisoryLock } from '../src/platform/advisory-lock.ts';
 import { createLogger } from '../src/platform/logger.ts';
-import { resolveServices } from '../src/services.ts';
+import { resolveServices } from '../src/wiring/services.ts';
 
 const USAGE = `Usage: npm run chat [-- --as <name>]
 

@@ -3,7 +3,7 @@
  * prisma/migrations, recording them as `prisma migrate deploy` would (see src/platform/migrate.ts).
  * Several processes may run it at once: applying migrations serialises on an advisory lock.
  */
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, loadConfig } from '../src/config/index.ts';
 import { ensureDatabaseExists } from '../src/platform/db.ts';
 import { MigrationError, migrate } from '../src/platform/migrate.ts';
 

@@ -1,9 +1,9 @@
 // `npm run agents:reencrypt`: after putting a new key first in AGENT_SECRET_KEYS, re-encrypts every
 // agent signing secret under it (and gives agents that have none a secret). Then drop the old key.
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, loadConfig } from '../src/config/index.ts';
 import { reencryptAgentSecrets } from '../src/domain/agents/agents.ts';
 import { connectDatabase } from '../src/platform/db.ts';
-import { loadKeyring } from '../src/services.ts';
+import { loadKeyring } from '../src/wiring/services.ts';
 
 try {
   const config = loadConfig();

@@ -1,8 +1,8 @@
 // `npm run db:seed`: seeds the demo network into an empty database.
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, loadConfig } from '../src/config/index.ts';
 import { seedDemoNetwork } from '../src/domain/demo/seed.ts';
 import { connectDatabase } from '../src/platform/db.ts';
-import { loadKeyring } from '../src/services.ts';
+import { loadKeyring } from '../src/wiring/services.ts';
 
 try {
   const config = loadConfig();

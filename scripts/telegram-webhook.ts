@@ -1,5 +1,5 @@
 // `npm run telegram:webhook -- <bot>`: points the bot's webhook at PUBLIC_URL with its secret.
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, loadConfig } from '../src/config/index.ts';
 import { registerTelegramWebhook } from '../src/integrations/telegram/webhook.ts';
 
 try {

@@ -3,10 +3,11 @@
  * The role comes from the first argument or ROLE. SIGTERM and SIGINT stop it gracefully within
  * SHUTDOWN_TIMEOUT_MS (10 s by default): no new requests, in-flight ones finish, pools close.
  */
-import { buildApp, type Role } from './app.ts';
-import { type Config, ConfigError, loadConfig } from './config.ts';
+
+import { type Config, ConfigError, loadConfig } from './config/index.ts';
 import { createLogger } from './platform/logger.ts';
-import { resolveServices } from './services.ts';
+import { buildApp, type Role } from './wiring/app.ts';
+import { resolveServices } from './wiring/services.ts';
 
 const ROLES = new Set(['api', 'worker', 'all']);
 

@@ -10,8 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { buildApp, type Role } from '../../src/app.ts';
-import { type Config, loadConfig } from '../../src/config.ts';
+import { type Config, loadConfig } from '../../src/config/index.ts';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
 import {
   generateSigningKey,
@@ -20,7 +19,8 @@ import {
 } from '../../src/domain/identity/signing-keys.ts';
 import { connectDatabase, type Database } from '../../src/platform/db.ts';
 import { createLogger } from '../../src/platform/logger.ts';
-import { resolveServices } from '../../src/services.ts';
+import { buildApp, type Role } from '../../src/wiring/app.ts';
+import { resolveServices } from '../../src/wiring/services.ts';
 import { createMigratedDatabase } from './database.ts';
 import { BENCH_METRICS_TOKEN } from './metrics.ts';
 import type { Served } from './scenario.ts';

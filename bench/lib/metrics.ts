@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 export const SQL_STATEMENTS_METRIC = 'db_queries_total';
 /**
- * The AGNT server serves /metrics only with its METRICS_TOKEN (src/app.ts); the bench starts it
+ * The AGNT server serves /metrics only with its METRICS_TOKEN (src/wiring/app.ts); the bench starts it
  * with this one, on loopback. Other servers ignore the header.
  */
 export const BENCH_METRICS_TOKEN = 'bench-metrics-token-on-loopback-only';

@@ -9,7 +9,7 @@
  */
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { createVenueAgent } from '../../src/domain/agents/agents.ts';
-import { loadKeyring } from '../../src/services.ts';
+import { loadKeyring } from '../../src/wiring/services.ts';
 import {
   AGNT_METRICS_PATH,
   type AgntParams,

@@ -62,7 +62,7 @@ import { serverLoad } from '../lib/server.ts';
 import { fmt } from '../lib/stats.ts';
 
 const BOT = 'bench';
-/** The route names the server's request metrics use (src/app.ts). */
+/** The route names the server's request metrics use (src/wiring/app.ts). */
 const WEBHOOK_ROUTE = '/webhooks/telegram';
 const BARE_PATH = '/healthz';
 const BARE_ANSWER = '{"status":"ok"}';

@@ -10,7 +10,7 @@ import { type Actor, anonymous } from '../domain/identity/actor.ts';
 import { authenticateApiKey } from '../domain/identity/api-keys.ts';
 import { verifyCredentialFrom } from '../domain/identity/credential-failures.ts';
 import { AuthenticationError } from '../platform/errors.ts';
-import type { Services } from '../services.ts';
+import type { Services } from '../wiring/services.ts';
 
 export async function authenticate(
   services: Services,

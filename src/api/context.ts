@@ -1,7 +1,7 @@
 import type { Actor } from '../domain/identity/actor.ts';
 import type { Access } from '../domain/organizations/access.ts';
 import type { Logger } from '../platform/logger.ts';
-import type { Services } from '../services.ts';
+import type { Services } from '../wiring/services.ts';
 
 /**
  * What every resolver gets. `actor` comes only from a verified credential (see src/api/auth.ts).

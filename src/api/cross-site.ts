@@ -9,7 +9,7 @@
  * CORS is never credentialed.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 
 export type CorsConfig = Config['http']['cors'];
 

@@ -15,7 +15,7 @@ import {
   type ValidationRule,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 
 /**
  * Mutations that guess or mint secrets. Sent several at once (aliases, fragments) they would turn

@@ -7,7 +7,7 @@ import type { Actor } from '../domain/identity/actor.ts';
 import { AuthenticationError, RateLimitedError } from '../platform/errors.ts';
 import { type RequestContext, readBody, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
-import type { Services } from '../services.ts';
+import type { Services } from '../wiring/services.ts';
 import { authenticate, credentialKind } from './auth.ts';
 import { applyCors, isJsonBody } from './cross-site.ts';
 import { rateLimit } from './rate-limit.ts';

@@ -3,7 +3,7 @@
  * connection, and each operation sent over one.
  */
 import type { Actor } from '../domain/identity/actor.ts';
-import type { Services } from '../services.ts';
+import type { Services } from '../wiring/services.ts';
 
 export interface RateLimitRefusal {
   /** Which limit was exceeded, for metrics: `ip`, `user` or `apiKey`. */

@@ -24,7 +24,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { type Actor, anonymous } from '../domain/identity/actor.ts';
 import { AuthenticationError, NotAllowedError, RateLimitedError } from '../platform/errors.ts';
 import type { Metrics } from '../platform/metrics.ts';
-import type { Services } from '../services.ts';
+import type { Services } from '../wiring/services.ts';
 import { authenticateCredential, credentialKind } from './auth.ts';
 import { rateLimit } from './rate-limit.ts';
 import type { GraphQLServer } from './yoga.ts';

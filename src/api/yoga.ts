@@ -6,7 +6,7 @@ import { createAccess } from '../domain/organizations/access.ts';
 import { DomainError, RateLimitedError, ValidationError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
-import type { Services } from '../services.ts';
+import type { Services } from '../wiring/services.ts';
 import type { Context } from './context.ts';
 import { hardeningPlugins } from './hardening.ts';
 import { schema } from './schema.ts';

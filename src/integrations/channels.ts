@@ -1,4 +1,4 @@
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 import type { ChannelSenders } from '../domain/channels/outbound.ts';
 import { createInstagramClient, instagramSender } from './instagram/client.ts';
 import { createTelegramClient, telegramSender } from './telegram/client.ts';

@@ -3,7 +3,7 @@
  * `loadImage` (src/domain/channels/media.ts). Each fetches through its platform's media API with
  * the limits of src/integrations/media-download.ts.
  */
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 import type { MediaLoaders } from '../domain/channels/media.ts';
 import { instagramMediaLoader } from './instagram/media.ts';
 import { MEDIA_TIMEOUT_MS, type MediaLimits } from './media-download.ts';

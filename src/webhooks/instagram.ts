@@ -10,7 +10,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 import { bodyId, recordInbound } from '../domain/channels/inbound.ts';
 import { ingestInstagramWebhook, instagramWebhookSchema } from '../domain/channels/instagram.ts';
 import type { Db } from '../platform/db.ts';

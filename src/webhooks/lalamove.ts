@@ -11,7 +11,7 @@
  * and needs a 200 back; that answer changes nothing.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 import { applyLalamoveEvent } from '../domain/delivery/events.ts';
 import { createLalamoveClient, LalamoveError } from '../integrations/lalamove/client.ts';
 import { verifyLalamoveWebhook } from '../integrations/lalamove/webhook.ts';

@@ -8,7 +8,7 @@
  * nothing is stored.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/index.ts';
 import { bodyId, recordInbound } from '../domain/channels/inbound.ts';
 import {
   normalizeTelegramUpdate,

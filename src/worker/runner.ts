@@ -22,7 +22,7 @@ import pg from 'pg';
 import { graphileLogger } from '../platform/jobs.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { type Liveness, startLiveness } from '../platform/worker-liveness.ts';
-import type { Services } from '../services.ts';
+import type { Services } from '../wiring/services.ts';
 import { crontab } from './crontab.ts';
 import { parseSchedules } from './schedules.ts';
 import type { TaskHandler } from './task.ts';

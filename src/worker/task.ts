@@ -19,7 +19,7 @@ import type { JobHelpers, Task } from 'graphile-worker';
 import { z } from 'zod';
 import type { Payload, TaskDeclaration } from '../platform/jobs.ts';
 import type { Logger } from '../platform/logger.ts';
-import type { Services } from '../services.ts';
+import type { Services } from '../wiring/services.ts';
 
 /** The job being run, as a task sees it. */
 export interface JobInfo {

@@ -3,7 +3,7 @@
  * identifier, and is listed here once.
  */
 import type { TaskList } from 'graphile-worker';
-import type { Services } from '../services.ts';
+import type { Services } from '../wiring/services.ts';
 import type { TaskHandler } from './task.ts';
 import bookingComplete from './tasks/booking-complete.ts';
 import bookingExpire from './tasks/booking-expire.ts';

@@ -5,7 +5,7 @@
  */
 import { createHash, randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/index.ts';
 import { acknowledge, drainChat, type InboundHandler } from '../../src/domain/channels/inbound.ts';
 import {
   imageLoader,

@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { Counter } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/index.ts';
 import { BUSY_REPLY } from '../../src/domain/conversation/dispatcher.ts';
 import { createLlmGateway } from '../../src/domain/conversation/gateway.ts';
 import { BudgetExceededError, type LlmRequest } from '../../src/domain/conversation/messages.ts';

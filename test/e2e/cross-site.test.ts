@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { originAllowed } from '../../src/api/cross-site.ts';
-import { loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/index.ts';
 import { postUpdate, textUpdate } from '../fakes/telegram.ts';
 import { startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
 

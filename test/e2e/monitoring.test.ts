@@ -6,7 +6,7 @@
  * refuses to start with neither set.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/index.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 
 const TOKEN = 'a-metrics-token-for-the-scraper';

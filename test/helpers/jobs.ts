@@ -4,10 +4,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { type App, type AppOptions, buildApp } from '../../src/app.ts';
 import { type JobRecord, jobsById } from '../../src/domain/operations/jobs.ts';
 import { connectDatabase, type DbOrTx } from '../../src/platform/db.ts';
 import { defineTask } from '../../src/platform/jobs.ts';
+import { type App, type AppOptions, buildApp } from '../../src/wiring/app.ts';
 import { defineHandler, type TaskHandler } from '../../src/worker/task.ts';
 import { type TestApp, uniqueEmail } from './app.ts';
 import { accessToken } from './authz.ts';

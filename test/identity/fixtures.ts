@@ -3,7 +3,7 @@
  * config built from a test environment, and a clock the test moves by hand.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/index.ts';
 import { createRevokedSessions } from '../../src/domain/identity/revoked-sessions.ts';
 import { generateSigningKey, loadSigningKeys } from '../../src/domain/identity/signing-keys.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/index.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';
 import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
 

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/index.ts';
 import { seedDemoNetwork } from '../../src/domain/demo/seed.ts';
 import { createLogger } from '../../src/platform/logger.ts';
-import { loadKeyring, resolveServices } from '../../src/services.ts';
+import { loadKeyring, resolveServices } from '../../src/wiring/services.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 
 const logger = createLogger('silent');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/index.ts';
 import { clientAddress, parseNetworks } from '../../src/platform/client-address.ts';
 
 describe('clientAddress', () => {

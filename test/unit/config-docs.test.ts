@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { expect, it } from 'vitest';
-import { ENV_VARIABLES } from '../../src/config.ts';
+import { ENV_VARIABLES } from '../../src/config/index.ts';
 
 it('every environment variable has a line in .env.example and a row in the README', async () => {
   const example = await readFile(new URL('../../.env.example', import.meta.url), 'utf8');

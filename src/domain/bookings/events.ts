@@ -3,7 +3,7 @@
  * on the same names. A payload carries ids and statuses only: subscribers load what they may see.
  */
 
-import type { Config } from '../../config.ts';
+import type { Config } from '../../config/index.ts';
 import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Db } from '../../platform/db.ts';
 import type { RateLimiter } from '../../platform/rate-limit.ts';

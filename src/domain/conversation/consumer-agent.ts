@@ -2,7 +2,7 @@
  * The consumer agent, assembled: its 16 tools over the domain, and the dispatcher with its
  * sessions, memory, confirmations and prompt facts. services.ts builds one per process.
  */
-import type { Config } from '../../config.ts';
+import type { Config } from '../../config/index.ts';
 import type { DirectionsClient } from '../../integrations/directions/osrm.ts';
 import type { Mailer } from '../../integrations/mail/mailer.ts';
 import type { WeatherClient } from '../../integrations/weather/open-meteo.ts';

@@ -14,7 +14,7 @@
  *   back would hide the bug, so the call fails with LlmRequestError.
  * When no provider answers, the call fails with LlmUnavailableError, and nothing is recorded.
  */
-import type { Config } from '../../config.ts';
+import type { Config } from '../../config/index.ts';
 import { AnthropicCallError, createAnthropicClient } from '../../integrations/anthropic/client.ts';
 import { createOllamaClient, OllamaCallError } from '../../integrations/ollama/client.ts';
 import {

@@ -25,7 +25,7 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose';
-import type { Config } from '../../config.ts';
+import type { Config } from '../../config/index.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { AuthenticationError, ValidationError } from '../../platform/errors.ts';
 import type { Actor } from './actor.ts';

@@ -14,7 +14,7 @@
  * `genuine`) do not count: their holders are not guessing, and a browser tab with an expired
  * token must not lock out the office it shares an address with.
  */
-import type { Config } from '../../config.ts';
+import type { Config } from '../../config/index.ts';
 import { AuthenticationError, RateLimitedError } from '../../platform/errors.ts';
 import type { RateLimiter } from '../../platform/rate-limit.ts';
 

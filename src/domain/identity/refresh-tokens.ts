@@ -14,7 +14,7 @@
  * by signing out or by reuse, also ends the session for them (RevokedSessions).
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Config } from '../../config.ts';
+import type { Config } from '../../config/index.ts';
 import type { User } from '../../generated/prisma/client.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { AuthenticationError } from '../../platform/errors.ts';

@@ -20,7 +20,7 @@
  * email per day however many attempts follow, so its owner knows someone is trying.
  */
 import { createHash, createHmac, randomInt, timingSafeEqual } from 'node:crypto';
-import type { Config } from '../../config.ts';
+import type { Config } from '../../config/index.ts';
 import type { User } from '../../generated/prisma/client.ts';
 import type { Mailer } from '../../integrations/mail/mailer.ts';
 import type { Db } from '../../platform/db.ts';

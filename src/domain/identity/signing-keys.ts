@@ -23,7 +23,7 @@ import {
   type JSONWebKeySet,
   type JWK,
 } from 'jose';
-import type { Config } from '../../config.ts';
+import type { Config } from '../../config/index.ts';
 import type { Logger } from '../../platform/logger.ts';
 
 export const ACCESS_TOKEN_ALGORITHM = 'ES256';

@@ -3,7 +3,7 @@
  * mailer that writes each message to the log, so a developer reads their sign-in code there.
  */
 import nodemailer from 'nodemailer';
-import type { Config } from '../../config.ts';
+import type { Config } from '../../config/index.ts';
 import type { Logger } from '../../platform/logger.ts';
 
 export interface MailMessage {

@@ -1,4 +1,4 @@
-import type { Config } from '../../config.ts';
+import type { Config } from '../../config/index.ts';
 import { createTelegramClient } from './client.ts';
 
 /** The updates we act on; Telegram sends nothing else to the webhook. */

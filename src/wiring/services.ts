@@ -1,49 +1,49 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Config } from './config.ts';
-import { generateKeyringSpec, parseKeyring, type SecretKeyring } from './domain/agents/secrets.ts';
-import type { BookingDeps } from './domain/bookings/bookings.ts';
-import { createBookingDeps } from './domain/bookings/events.ts';
-import { acknowledge, type InboundHandler } from './domain/channels/inbound.ts';
-import type { MediaLoaders } from './domain/channels/media.ts';
-import type { ChannelSenders } from './domain/channels/outbound.ts';
-import { consumerAgentHandler } from './domain/conversation/consumer-agent.ts';
-import { createLlmGateway, type LlmGatewayStatus } from './domain/conversation/gateway.ts';
-import type { LlmGateway } from './domain/conversation/messages.ts';
-import { createSessionStore, type SessionStore } from './domain/conversation/sessions.ts';
-import { createDeliveryDeps, type DeliveryDeps } from './domain/delivery/deps.ts';
-import { DEMO_OWNER_EMAIL, seedDemoNetwork } from './domain/demo/seed.ts';
+import type { Config } from '../config/index.ts';
+import { generateKeyringSpec, parseKeyring, type SecretKeyring } from '../domain/agents/secrets.ts';
+import type { BookingDeps } from '../domain/bookings/bookings.ts';
+import { createBookingDeps } from '../domain/bookings/events.ts';
+import { acknowledge, type InboundHandler } from '../domain/channels/inbound.ts';
+import type { MediaLoaders } from '../domain/channels/media.ts';
+import type { ChannelSenders } from '../domain/channels/outbound.ts';
+import { consumerAgentHandler } from '../domain/conversation/consumer-agent.ts';
+import { createLlmGateway, type LlmGatewayStatus } from '../domain/conversation/gateway.ts';
+import type { LlmGateway } from '../domain/conversation/messages.ts';
+import { createSessionStore, type SessionStore } from '../domain/conversation/sessions.ts';
+import { createDeliveryDeps, type DeliveryDeps } from '../domain/delivery/deps.ts';
+import { DEMO_OWNER_EMAIL, seedDemoNetwork } from '../domain/demo/seed.ts';
 import {
   CLOCK_TOLERANCE_SECONDS,
   createExternalIssuer,
   type ExternalIssuer,
-} from './domain/identity/access-tokens.ts';
-import { createRevokedSessions, type RevokedSessions } from './domain/identity/revoked-sessions.ts';
-import { generateSigningKey, loadSigningKeys, type SigningKeys } from './domain/identity/signing-keys.ts';
-import { channelSenders } from './integrations/channels.ts';
-import { createOsrmClient, type DirectionsClient } from './integrations/directions/osrm.ts';
-import { createMailer, type Mailer } from './integrations/mail/mailer.ts';
-import { mediaLoaders } from './integrations/media.ts';
-import { createOpenMeteoClient, type WeatherClient } from './integrations/weather/open-meteo.ts';
+} from '../domain/identity/access-tokens.ts';
+import { createRevokedSessions, type RevokedSessions } from '../domain/identity/revoked-sessions.ts';
+import { generateSigningKey, loadSigningKeys, type SigningKeys } from '../domain/identity/signing-keys.ts';
+import { channelSenders } from '../integrations/channels.ts';
+import { createOsrmClient, type DirectionsClient } from '../integrations/directions/osrm.ts';
+import { createMailer, type Mailer } from '../integrations/mail/mailer.ts';
+import { mediaLoaders } from '../integrations/media.ts';
+import { createOpenMeteoClient, type WeatherClient } from '../integrations/weather/open-meteo.ts';
 import {
   connectDatabase,
   type Database,
   type Db,
   ensureDatabaseExists,
   postgresAnswers,
-} from './platform/db.ts';
-import { startEmbeddedPostgres } from './platform/embedded-postgres.ts';
-import { ServiceUnavailableError } from './platform/errors.ts';
-import { generateFernetKey } from './platform/fernet.ts';
-import { installJobSchema } from './platform/jobs.ts';
-import type { Logger } from './platform/logger.ts';
-import type { Metrics } from './platform/metrics.ts';
-import { migrate } from './platform/migrate.ts';
-import { createPubSub, type PubSub } from './platform/pubsub.ts';
-import { createRateLimiter, type RateLimiter } from './platform/rate-limit.ts';
-import { connectRedis, type RedisHandle, redact } from './platform/redis.ts';
-import { createTokenBuckets, type TokenBuckets } from './platform/token-bucket.ts';
-import { createLocks, type Locks } from './platform/user-lock.ts';
+} from '../platform/db.ts';
+import { startEmbeddedPostgres } from '../platform/embedded-postgres.ts';
+import { ServiceUnavailableError } from '../platform/errors.ts';
+import { generateFernetKey } from '../platform/fernet.ts';
+import { installJobSchema } from '../platform/jobs.ts';
+import type { Logger } from '../platform/logger.ts';
+import type { Metrics } from '../platform/metrics.ts';
+import { migrate } from '../platform/migrate.ts';
+import { createPubSub, type PubSub } from '../platform/pubsub.ts';
+import { createRateLimiter, type RateLimiter } from '../platform/rate-limit.ts';
+import { connectRedis, type RedisHandle, redact } from '../platform/redis.ts';
+import { createTokenBuckets, type TokenBuckets } from '../platform/token-bucket.ts';
+import { createLocks, type Locks } from '../platform/user-lock.ts';
 
 /** The long-lived dependencies of one running app, built once per process (resolveServices) or by a test. */
 export interface Services {

@@ -1,0 +1,14 @@
+/**
+ * What each edge the composition root builds uses of the services: narrow views of `Services`,
+ * so an edge's signature says what it depends on and a test can hand it just that.
+ */
+import type { Services } from './services.ts';
+
+/** The raw webhook routes: where they record what arrives, and the channels' settings. */
+export type WebhookDeps = Pick<Services, 'config' | 'database' | 'db'>;
+
+/** Health, readiness and metrics: every dependency they report on. */
+export type MonitoringDeps = Pick<
+  Services,
+  'config' | 'logger' | 'database' | 'db' | 'redis' | 'limiter' | 'llm'
+>;

@@ -1,0 +1,82 @@
+/**
+ * The public routes of the `api` role: GraphQL, the signing keys, and the raw webhook routes.
+ * Each edge is handed only what it uses.
+ */
+import { graphqlHandler } from '../api/http.ts';
+import type { GraphQLServer } from '../api/yoga.ts';
+import { type Route, sendJson } from '../platform/http.ts';
+import type { Metrics } from '../platform/metrics.ts';
+import { INSTAGRAM_PATH, instagramWebhook } from '../webhooks/instagram.ts';
+import { LALAMOVE_PATH, lalamoveWebhook } from '../webhooks/lalamove.ts';
+import { TELEGRAM_PATH, telegramWebhook } from '../webhooks/telegram.ts';
+import { WHATSAPP_PATH, whatsappWebhook } from '../webhooks/whatsapp.ts';
+import type { WebhookDeps } from './deps.ts';
+import type { Services } from './services.ts';
+
+/** `/.well-known/jwks.json`: the public keys our access tokens are verified with (every role). */
+export function jwksRoute(keys: Services['keys']): Route {
+  return {
+    method: 'GET',
+    path: '/.well-known/jwks.json',
+    handler: (_req, res) => sendJson(res, 200, keys.jwks(), { 'cache-control': 'public, max-age=300' }),
+  };
+}
+
+/** `/graphql` over HTTP (queries, mutations, SSE); WebSockets are upgraded in websocket.ts. */
+export function graphqlRoute(yoga: GraphQLServer, services: Services, metrics: Metrics): Route {
+  return { method: '*', path: '/graphql', handler: graphqlHandler(yoga, services, metrics) };
+}
+
+/** The messaging platforms' and Lalamove's webhooks: verify, record, enqueue, answer. */
+export function webhookRoutes(deps: WebhookDeps, metrics: Metrics): Route[] {
+  const { config } = deps;
+  const routes: Route[] = [];
+  routes.push({
+    method: 'POST',
+    path: `${TELEGRAM_PATH}*`,
+    name: '/webhooks/telegram',
+    handler: telegramWebhook({
+      database: deps.database,
+      bots: config.channels.telegram.bots,
+      bodyLimitBytes: config.http.bodyLimitBytes,
+      metrics,
+    }),
+  });
+  const whatsapp = whatsappWebhook({
+    db: deps.db,
+    numbers: config.channels.whatsapp.numbers,
+    bodyLimitBytes: config.http.bodyLimitBytes,
+    metrics,
+  });
+  routes.push(
+    { method: 'GET', path: `${WHATSAPP_PATH}*`, name: '/webhooks/whatsapp', handler: whatsapp.handshake },
+    { method: 'POST', path: `${WHATSAPP_PATH}*`, name: '/webhooks/whatsapp', handler: whatsapp.deliver },
+  );
+  const instagram = instagramWebhook({
+    db: deps.db,
+    accounts: config.channels.instagram.accounts,
+    bodyLimitBytes: config.http.bodyLimitBytes,
+    metrics,
+  });
+  routes.push(
+    {
+      method: 'GET',
+      path: `${INSTAGRAM_PATH}*`,
+      name: '/webhooks/instagram',
+      handler: instagram.handshake,
+    },
+    { method: 'POST', path: `${INSTAGRAM_PATH}*`, name: '/webhooks/instagram', handler: instagram.receive },
+  );
+  routes.push({
+    method: 'POST',
+    path: LALAMOVE_PATH,
+    handler: lalamoveWebhook({
+      db: deps.db,
+      lalamove: config.delivery.lalamove,
+      publicUrl: config.http.publicUrl,
+      bodyLimitBytes: config.http.bodyLimitBytes,
+      metrics,
+    }),
+  });
+  return routes;
+}
