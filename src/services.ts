@@ -7,7 +7,7 @@ import { createBookingDeps } from './domain/bookings/events.ts';
 import { acknowledge, type InboundHandler } from './domain/channels/inbound.ts';
 import type { MediaLoaders } from './domain/channels/media.ts';
 import type { ChannelSenders } from './domain/channels/outbound.ts';
-import { consumerAgentHandler } from './domain/conversation/consumer-agent.ts';
+import { consumerAgentHandler } from './domain/conversation/assembly.ts';
 import { createLlmGateway, type LlmGatewayStatus } from './domain/conversation/gateway.ts';
 import type { LlmGateway } from './domain/conversation/messages.ts';
 import { createSessionStore, type SessionStore } from './domain/conversation/sessions.ts';

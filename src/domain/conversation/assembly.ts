@@ -1,5 +1,5 @@
 /**
- * The consumer agent, assembled: its 16 tools over the domain, and the dispatcher with its
+ * The consumer agent, assembled: its 16 tools over the domain, and its turn (turn.ts) with its
  * sessions, memory, confirmations and prompt facts. services.ts builds one per process.
  */
 import type { Config } from '../../config.ts';
@@ -17,7 +17,6 @@ import type { ChannelSenders } from '../channels/outbound.ts';
 import { releaseConfirmation, useHeldAction } from '../confirmations/confirmations.ts';
 import type { DeliveryDeps } from '../delivery/deps.ts';
 import { forgetAll, forgetMatching, listMemories } from '../memory/memories.ts';
-import { createConsumerAgent } from './dispatcher.ts';
 import { createFactsGatherer } from './facts.ts';
 import type { LlmGateway } from './messages.ts';
 import { compactSession, forStorage, type SessionStore } from './sessions.ts';
@@ -27,6 +26,7 @@ import { deliveryTools } from './tools/delivery.ts';
 import { memoryTools } from './tools/memory.ts';
 import { venueTools } from './tools/venues.ts';
 import type { Tool } from './tools.ts';
+import { createConsumerAgent } from './turn.ts';
 
 export interface ConsumerAgentServices {
   config: Config;
