@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Config } from './config.ts';
 import { generateKeyringSpec, parseKeyring, type SecretKeyring } from './domain/agents/secrets.ts';
 import type { BookingDeps } from './domain/bookings/bookings.ts';
-import { createBookingDeps } from './domain/bookings/events.ts';
+import { createBookingDeps } from './domain/bookings/deps.ts';
 import { acknowledge, type InboundHandler } from './domain/channels/inbound.ts';
 import type { MediaLoaders } from './domain/channels/media.ts';
 import type { ChannelSenders } from './domain/channels/outbound.ts';

@@ -9,7 +9,7 @@ import { print } from 'graphql';
 import { buildApp, type Role } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { generateKeyringSpec, parseKeyring } from '../../src/domain/agents/secrets.ts';
-import { createBookingDeps } from '../../src/domain/bookings/events.ts';
+import { createBookingDeps } from '../../src/domain/bookings/deps.ts';
 import { CLOCK_TOLERANCE_SECONDS } from '../../src/domain/identity/access-tokens.ts';
 import { createRevokedSessions } from '../../src/domain/identity/revoked-sessions.ts';
 import { generateSigningKey, loadSigningKeys } from '../../src/domain/identity/signing-keys.ts';
