@@ -18,9 +18,9 @@ import {
   requireBooking,
 } from '../../bookings/bookings.ts';
 import { LIVE_STATUSES } from '../../bookings/status.ts';
+import { venueAvailability } from '../../bookings/venue-availability.ts';
 import type { Access } from '../../organizations/access.ts';
 import { searchVenues } from '../../venues/search.ts';
-import { venueAvailability } from '../../venues/venue-availability.ts';
 import { requireVenue } from '../../venues/venues.ts';
 import { defineTool, personAccess, personLocation, type ToolContext, text } from '../tools.ts';
 
