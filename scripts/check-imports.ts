@@ -60,8 +60,8 @@ function pairs(why: string, imports: [from: string, to: string][]): Allowed[] {
  * entry that matches no import any more fails the check too, so the list can only shrink.
  */
 export const ALLOWED: Allowed[] = [
-  // Channel clients speak the domain's outbound and media types; the wire types move into
-  // src/integrations/<platform>/ and the domain adapts to them.
+  // The channel clients take the domain's outbound message and media types; the integrations
+  // work gives them types of their own.
   ...pairs('integrations must not import domain (channel types)', [
     ['src/integrations/channels.ts', 'src/domain/channels/outbound.ts'],
     ['src/integrations/instagram/client.ts', 'src/domain/channels/outbound.ts'],
@@ -73,8 +73,8 @@ export const ALLOWED: Allowed[] = [
     ['src/integrations/telegram/media.ts', 'src/domain/channels/media.ts'],
     ['src/integrations/whatsapp/media.ts', 'src/domain/channels/media.ts'],
   ]),
-  // The model clients implement the domain's gateway port with the domain's message types; the
-  // port and its types move so the clients stop importing domain.
+  // The model clients implement the domain's gateway port in the domain's message types; the
+  // integrations work gives them types of their own.
   ...pairs('integrations must not import domain (LLM gateway port)', [
     ['src/integrations/anthropic/client.ts', 'src/domain/conversation/gateway.ts'],
     ['src/integrations/anthropic/client.ts', 'src/domain/conversation/messages.ts'],
@@ -82,7 +82,8 @@ export const ALLOWED: Allowed[] = [
     ['src/integrations/ollama/client.ts', 'src/domain/conversation/messages.ts'],
   ]),
   {
-    // membership.ts imports Organization, and organization.ts imports MembershipRole back.
+    // membership.ts imports Organization, and organization.ts imports MembershipRole back: the
+    // two GraphQL type files load in whichever order the first importer decides.
     from: 'src/api/schema/organization.ts',
     to: 'src/api/schema/membership.ts',
     why: 'import cycle between two GraphQL type files',
