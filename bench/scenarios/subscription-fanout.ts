@@ -33,7 +33,7 @@ import { Worker } from 'node:worker_threads';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { Redis } from 'ioredis';
 import { RECHECK_MS } from '../../src/api/schema/booking.ts';
-import { bookingTopics } from '../../src/domain/bookings/events.ts';
+import { bookingTopics } from '../../src/domain/bookings/live-events.ts';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
 import {
   AGNT_METRICS_PATH,

@@ -6,13 +6,13 @@
  * is checked over the raw bytes before anything else; a missing or wrong one, or a signed
  * timestamp more than five minutes from our clock, is a 401 and nothing changes. A verified event
  * re-reads its order from Lalamove and updates one order row under its lock
- * (domain/delivery/events.ts) before the 200; an error there (Lalamove not answering, say) is a
+ * (domain/delivery/lalamove-events.ts) before the 200; an error there (Lalamove not answering, say) is a
  * 500 and Lalamove delivers again. When the URL is registered, Lalamove posts with an empty body
  * and needs a 200 back; that answer changes nothing.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/index.ts';
-import { applyLalamoveEvent } from '../domain/delivery/events.ts';
+import { applyLalamoveEvent } from '../domain/delivery/lalamove-events.ts';
 import { createLalamoveClient, LalamoveError } from '../integrations/lalamove/client.ts';
 import { verifyLalamoveWebhook } from '../integrations/lalamove/webhook.ts';
 import type { Db } from '../platform/db.ts';

@@ -3,7 +3,7 @@
  * history is summarised by the cheap model, and with Anthropic failing Ollama answers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ERROR_REPLY } from '../../src/domain/conversation/dispatcher.ts';
+import { ERROR_REPLY } from '../../src/domain/conversation/turn.ts';
 import { anthropicError, anthropicMessage, startFakeAnthropic } from '../fakes/anthropic.ts';
 import { jpeg } from '../fakes/media.ts';
 import { ollamaMessage, startFakeOllama } from '../fakes/ollama.ts';

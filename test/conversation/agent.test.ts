@@ -1,12 +1,12 @@
 /**
  * The consumer agent end to end: Telegram updates in through the real webhook, the worker's chat
- * drain, the dispatcher, the real gateway talking to the Anthropic fake (scripted per test like a
+ * drain, the turn, the real gateway talking to the Anthropic fake (scripted per test like a
  * model would answer), real tools over PostgreSQL, and replies out through the send queue to the
  * Telegram fake.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BUDGET_REPLY, UNAVAILABLE_REPLY } from '../../src/domain/conversation/dispatcher.ts';
+import { BUDGET_REPLY, UNAVAILABLE_REPLY } from '../../src/domain/conversation/turn.ts';
 import { anthropicError, anthropicMessage, type FakeReply, startFakeAnthropic } from '../fakes/anthropic.ts';
 import { type FakeBotApi, postUpdate, startFakeBotApi, textUpdate } from '../fakes/telegram.ts';
 import { type FakeWeather, startFakeWeather } from '../fakes/weather.ts';

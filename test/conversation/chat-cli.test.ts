@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyringSpec } from '../../src/domain/agents/secrets.ts';
 import { drainSends } from '../../src/domain/channels/outbound.ts';
-import { UNAVAILABLE_REPLY } from '../../src/domain/conversation/dispatcher.ts';
+import { UNAVAILABLE_REPLY } from '../../src/domain/conversation/turn.ts';
 import { generateSigningKey } from '../../src/domain/identity/signing-keys.ts';
 import { generateFernetKey } from '../../src/platform/fernet.ts';
 import { createLogger } from '../../src/platform/logger.ts';

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CONSUMER_TOOLS } from '../../src/domain/agents/dna.ts';
-import { consumerTools } from '../../src/domain/conversation/consumer-agent.ts';
+import { consumerTools } from '../../src/domain/conversation/assembly.ts';
 import {
   defineTool,
   runToolCall,

@@ -32,7 +32,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemTransition } from '../../src/domain/bookings/bookings.ts';
-import { bookingTopics } from '../../src/domain/bookings/events.ts';
+import { bookingTopics } from '../../src/domain/bookings/live-events.ts';
 import type { BookingStatus } from '../../src/generated/prisma/enums.ts';
 import { graphql } from '../generated/gql.ts';
 import { type GraphQLResponse, rawId, startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consumerTools } from '../../src/domain/conversation/consumer-agent.ts';
+import { consumerTools } from '../../src/domain/conversation/assembly.ts';
 import { runToolCall, type ToolContext } from '../../src/domain/conversation/tools.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';

@@ -12,7 +12,7 @@ import { type Client, createClient, type FormattedExecutionResult } from 'graphq
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RECHECK_MS } from '../../src/api/schema/booking.ts';
-import { bookingTopics } from '../../src/domain/bookings/events.ts';
+import { bookingTopics } from '../../src/domain/bookings/live-events.ts';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
 import { generateSigningKey } from '../../src/domain/identity/signing-keys.ts';
 import { graphql } from '../generated/gql.ts';

@@ -7,7 +7,7 @@ import {
   transitionBooking,
 } from '../../domain/bookings/bookings.ts';
 import { BookingLimitError, IllegalTransitionError, SlotFullError } from '../../domain/bookings/errors.ts';
-import { type BookingChangedPayload, bookingTopics } from '../../domain/bookings/events.ts';
+import { type BookingChangedPayload, bookingTopics } from '../../domain/bookings/live-events.ts';
 import { ANY_ROLE, createAccess } from '../../domain/organizations/access.ts';
 import { organizationOfVenue } from '../../domain/venues/venues.ts';
 import type { BookingStatus as BookingStatusValue } from '../../generated/prisma/enums.ts';

@@ -1,6 +1,6 @@
+import { venueAvailability } from '../../domain/bookings/venue-availability.ts';
 import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
 import { isOpenAt } from '../../domain/venues/hours.ts';
-import { venueAvailability } from '../../domain/venues/venue-availability.ts';
 import {
   canSeeVenue,
   checklistOf,

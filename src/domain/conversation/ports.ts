@@ -1,7 +1,7 @@
 /**
- * What the dispatcher needs from the areas around it (sessions, memory, confirmations, the prompt's
- * facts), as small interfaces. services.ts wires the real ones; the dispatcher stays readable and
- * the areas stay independent of it.
+ * What the consumer agent's turn (turn.ts) needs from the areas around it (sessions, memory,
+ * confirmations, the prompt's facts), as small interfaces. assembly.ts wires the real ones; the
+ * turn stays readable and the areas stay independent of it.
  */
 import type { Released } from '../confirmations/confirmations.ts';
 import type { ChatMessage } from './messages.ts';

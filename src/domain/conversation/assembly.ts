@@ -1,5 +1,5 @@
 /**
- * The consumer agent, assembled: its 16 tools over the domain, and the dispatcher with its
+ * The consumer agent, assembled: its 16 tools over the domain, and its turn (turn.ts) with its
  * sessions, memory, confirmations and prompt facts. services.ts builds one per process.
  */
 import type { Config } from '../../config/index.ts';
@@ -17,16 +17,22 @@ import type { ChannelSenders } from '../channels/outbound.ts';
 import { releaseConfirmation, useHeldAction } from '../confirmations/confirmations.ts';
 import type { DeliveryDeps } from '../delivery/deps.ts';
 import { forgetAll, forgetMatching, listMemories } from '../memory/memories.ts';
-import { createConsumerAgent } from './dispatcher.ts';
 import { createFactsGatherer } from './facts.ts';
 import type { LlmGateway } from './messages.ts';
 import { compactSession, forStorage, type SessionStore } from './sessions.ts';
 import { askVenueTool } from './tools/ask-venue.ts';
+import {
+  cancelBookingTool,
+  createBookingTool,
+  listMyBookingsTool,
+  modifyBookingTool,
+} from './tools/bookings.ts';
 import { contextTools } from './tools/context.ts';
 import { deliveryTools } from './tools/delivery.ts';
 import { memoryTools } from './tools/memory.ts';
-import { venueTools } from './tools/venues.ts';
+import { checkAvailabilityTool, searchVenuesTool, venueDetailsTool } from './tools/venues.ts';
 import type { Tool } from './tools.ts';
+import { createConsumerAgent } from './turn.ts';
 
 export interface ConsumerAgentServices {
   config: Config;
@@ -49,7 +55,13 @@ export interface ConsumerAgentServices {
 export function consumerTools(services: ConsumerAgentServices): Tool[] {
   const db = services.database.prisma;
   const all = [
-    ...venueTools({ db, bookings: services.bookings }),
+    searchVenuesTool({ db }),
+    venueDetailsTool({ db }),
+    checkAvailabilityTool({ db }),
+    createBookingTool({ db, bookings: services.bookings }),
+    modifyBookingTool({ db, bookings: services.bookings }),
+    cancelBookingTool({ db, bookings: services.bookings }),
+    listMyBookingsTool({ db }),
     ...contextTools({ db, weather: services.weather, directions: services.directions }),
     ...memoryTools({ db }),
     askVenueTool({ db, mailer: services.mailer, limiter: services.limiter }),

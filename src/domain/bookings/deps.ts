@@ -1,38 +1,10 @@
-/**
- * The live events bookings publish. Topics are named here once; the GraphQL subscriptions listen
- * on the same names. A payload carries ids and statuses only: subscribers load what they may see.
- */
-
+// How a process gives booking functions what they need; live-events.ts names what they publish.
 import type { Config } from '../../config/index.ts';
-import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Db } from '../../platform/db.ts';
 import type { RateLimiter } from '../../platform/rate-limit.ts';
 import type { BookingDeps } from './bookings.ts';
-import { type BookingEvent, createBookingEffects } from './effects.ts';
-
-export interface BookingChangedPayload {
-  bookingId: string;
-  venueId: string;
-  status: BookingStatus;
-  from: BookingStatus | null;
-  /** When the change committed, for measuring delivery latency. */
-  at: string;
-}
-
-export const bookingTopics = {
-  venue: (venueId: string) => `venue-bookings:${venueId}`,
-  booking: (bookingId: string) => `booking:${bookingId}`,
-};
-
-export function toPayload(event: BookingEvent, at: Date): BookingChangedPayload {
-  return {
-    bookingId: event.booking.id,
-    venueId: event.booking.venueId,
-    status: event.booking.status,
-    from: event.from,
-    at: at.toISOString(),
-  };
-}
+import { createBookingEffects } from './effects.ts';
+import { bookingTopics, toPayload } from './live-events.ts';
 
 /** Everything booking functions need, from a process's services. */
 export function createBookingDeps(options: {

@@ -1,9 +1,9 @@
 import type { DbOrTx } from '../../platform/db.ts';
 import { ValidationError } from '../../platform/errors.ts';
-import { liveBookingsAround } from '../bookings/bookings.ts';
 import type { Access } from '../organizations/access.ts';
-import { availability, type Slot } from './availability.ts';
-import { requireVenue } from './venues.ts';
+import { availability, type Slot } from '../venues/availability.ts';
+import { requireVenue } from '../venues/venues.ts';
+import { liveBookingsAround } from './bookings.ts';
 
 /**
  * Bookable slots of a venue on one of its local dates, for a party size. Only venues on the

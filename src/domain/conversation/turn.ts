@@ -1,5 +1,6 @@
 /**
- * The consumer agent's handler for one inbound message (the chat drain calls it, in order per chat).
+ * One turn of the consumer agent: its handler for one inbound message (the chat drain calls it, in
+ * order per chat). assembly.ts gives it its tools and ports.
  *
  * It takes the person's turn lock (one running turn per person across every process), shows a
  * typing indicator while it works, answers commands without the model, lets the person's own
