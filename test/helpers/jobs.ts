@@ -5,10 +5,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { type App, type AppOptions, buildApp } from '../../src/app.ts';
-import { type JobRecord, jobsById } from '../../src/domain/operations/jobs.ts';
+import { type JobRecord, jobsById } from '../../src/domain/operations/job-queue.ts';
 import { connectDatabase, type DbOrTx } from '../../src/platform/db.ts';
 import { defineTask } from '../../src/platform/jobs.ts';
-import { defineHandler, type TaskHandler } from '../../src/worker/task.ts';
+import { defineHandler, type TaskHandler } from '../../src/worker/handler.ts';
 import { type TestApp, uniqueEmail } from './app.ts';
 import { accessToken } from './authz.ts';
 import type { TestDatabase } from './db.ts';

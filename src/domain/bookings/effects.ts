@@ -17,7 +17,7 @@ import {
   expireBookingTask,
   feedbackRequestTask,
   noShowTask,
-} from './jobs.ts';
+} from './tasks.ts';
 import { queueGuestMessage } from './messages.ts';
 
 export interface BookingChange {

@@ -264,18 +264,30 @@ export interface DrainDeps {
   handler: InboundHandler;
   /** How each channel fetches images, for the handler's `loadImage`; without one it rejects. */
   media?: MediaLoaders;
-  /** Schedules this chat's drain again after `delayMs` (another drain holds the chat, a handler asked). */
-  retryLater: (delayMs?: number) => Promise<void>;
 }
 
 /**
+ * What a drain did, and what should happen next: `retryAfterMs` set means the chat still has
+ * pending work and its drain must run again after that long (the caller schedules it; the
+ * domain does not know about jobs).
+ */
+export interface DrainOutcome {
+  /** How many events it processed, or null when another drain holds the chat. */
+  processed: number | null;
+  retryAfterMs: number | null;
+}
+
+/** How long a drain that found its chat held by another waits before it looks again. */
+export const BUSY_RETRY_MS = 1000;
+
+/**
  * Processes a chat's pending events one at a time, oldest first, under the chat's advisory lock.
- * Returns how many it processed, or null when another drain holds the chat (it was rescheduled).
+ * Stops at a message whose handler asked for time, which keeps its place in the line.
  */
 export async function drainChat(
   deps: DrainDeps,
   chat: { platform: ChannelPlatform; account: string; externalChatId: string },
-): Promise<number | null> {
+): Promise<DrainOutcome> {
   const result = await withAdvisoryLock(
     deps.database.pool,
     chatKey(chat.platform, chat.account, chat.externalChatId),
@@ -286,20 +298,15 @@ export async function drainChat(
           where: { ...chat, status: 'PENDING' },
           orderBy: { sequence: 'asc' },
         });
-        if (!next) return processed;
+        if (!next) return { processed, retryAfterMs: null };
         const outcome = await processOne(deps, next, next.normalized as unknown as NormalizedMessage);
-        if (outcome.retryAfterMs !== null) {
-          // The message keeps its place: nothing behind it in this chat goes first.
-          await deps.retryLater(outcome.retryAfterMs);
-          return processed;
-        }
+        // The message keeps its place: nothing behind it in this chat goes first.
+        if (outcome.retryAfterMs !== null) return { processed, retryAfterMs: outcome.retryAfterMs };
         processed += 1;
       }
     },
   );
-  if (result.locked) return result.value;
-  await deps.retryLater();
-  return null;
+  return result.locked ? result.value : { processed: null, retryAfterMs: BUSY_RETRY_MS };
 }
 
 async function processOne(

@@ -4,7 +4,7 @@
  */
 import type { TaskList } from 'graphile-worker';
 import type { Services } from '../services.ts';
-import type { TaskHandler } from './task.ts';
+import type { TaskHandler } from './handler.ts';
 import bookingComplete from './tasks/booking-complete.ts';
 import bookingExpire from './tasks/booking-expire.ts';
 import bookingFeedback from './tasks/booking-feedback.ts';
