@@ -103,7 +103,7 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
       method: 'POST',
       path: LALAMOVE_PATH,
       handler: lalamoveWebhook({
-        db: services.db,
+        database: services.database,
         lalamove: config.delivery.lalamove,
         publicUrl: config.http.publicUrl,
         bodyLimitBytes: config.http.bodyLimitBytes,

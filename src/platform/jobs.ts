@@ -16,7 +16,7 @@
 import { type Logger as GraphileLogger, Logger as GraphileLoggerClass, runMigrations } from 'graphile-worker';
 import { version as graphileWorkerVersion } from 'graphile-worker/dist/version.js';
 import { z } from 'zod';
-import type { DbOrTx } from './db.ts';
+import type { Database, Db, DbOrTx } from './db.ts';
 import type { Logger } from './logger.ts';
 
 /** graphile-worker's own default, kept unless a declaration says otherwise. */
@@ -107,13 +107,7 @@ export async function enqueue<T extends TaskDeclaration>(
   payload: PayloadInput<T>,
   options: EnqueueOptions = {},
 ): Promise<EnqueuedJob> {
-  const json = JSON.stringify(payload ?? {});
-  const checked = task.schema.safeParse(JSON.parse(json));
-  if (!checked.success) {
-    throw new InvalidJobPayloadError(
-      `Invalid payload for task "${task.name}":\n${z.prettifyError(checked.error)}`,
-    );
-  }
+  const json = jobPayload(task, payload);
   const add = async () =>
     (
       await tx.$queryRaw<{ id: string | null; run_at: Date; key: string | null }[]>`
@@ -135,6 +129,91 @@ export async function enqueue<T extends TaskDeclaration>(
   const added = row?.id ? row : options.jobKey ? await add() : row;
   if (!added?.id) throw new Error(`graphile_worker.add_job returned no job for task "${task.name}"`);
   return { id: added.id, runAt: added.run_at, key: added.key };
+}
+
+/**
+ * A job's payload as JSON, checked in the form the worker will see it (after a JSON round trip),
+ * so what passes here also passes in the task. Throws InvalidJobPayloadError otherwise.
+ */
+export function jobPayload<T extends TaskDeclaration>(task: T, payload: PayloadInput<T>): string {
+  const json = JSON.stringify(payload ?? {});
+  const checked = task.schema.safeParse(JSON.parse(json));
+  if (!checked.success) {
+    throw new InvalidJobPayloadError(
+      `Invalid payload for task "${task.name}":\n${z.prettifyError(checked.error)}`,
+    );
+  }
+  return json;
+}
+
+/** A row to insert: `INSERT … ON CONFLICT DO NOTHING RETURNING 1`, its parameters `$1…$n`. */
+export interface InsertStatement {
+  /** The prepared statement's name (PostgreSQL plans it once per connection). */
+  name: string;
+  text: string;
+  values: readonly unknown[];
+}
+
+/**
+ * Inserts a row and, only when it was new, adds its job: one SQL statement, so one round trip in
+ * a transaction of its own, for the hot paths of webhooks (record an event once, with the job
+ * that handles it). The job is added with `graphile_worker.add_job`, exactly as `enqueue` adds
+ * it; the insert is the caller's, and must return a row only when it inserted one
+ * (`ON CONFLICT DO NOTHING RETURNING 1`), so a duplicate adds no job.
+ *
+ * Given the Database, the statement is prepared on its pool (planned once per connection; not
+ * counted in `db_queries_total`, which counts Prisma's statements); given a Prisma client, the
+ * same statement goes through Prisma.
+ *
+ * With a job key, graphile-worker 0.17's `add_job` adds nothing (an empty row) when a worker
+ * takes the keyed job while it runs (see `enqueue`); a second call, made only then, adds the job
+ * behind it, and should that come back empty too the statement fails: nothing is stored and the
+ * caller's request fails, rather than a row kept with no job coming.
+ */
+export async function insertAndEnqueue<T extends TaskDeclaration>(
+  db: Db | Database,
+  insert: InsertStatement,
+  task: T,
+  payload: PayloadInput<T>,
+  options: EnqueueOptions = {},
+): Promise<{ stored: boolean }> {
+  const n = insert.values.length;
+  const addJob = `(
+    SELECT job.id FROM graphile_worker.add_job(
+      identifier => $${n + 1}::text,
+      payload => $${n + 2}::text::json,
+      run_at => $${n + 3}::timestamptz,
+      max_attempts => $${n + 4}::int,
+      job_key => $${n + 5}::text,
+      priority => $${n + 6}::int,
+      job_key_mode => $${n + 7}::text
+    ) AS job
+    WHERE job.id IS NOT NULL
+  )`;
+  // Each add_job is a subquery PostgreSQL runs only when a row needs it: none when the insert
+  // returned nothing, the second only when the first added nothing (random() keeps the last
+  // resort from being evaluated while planning).
+  const text = `
+    WITH stored AS (${insert.text})
+    SELECT COALESCE(${addJob}, ${addJob},
+      ('no job could be added for ' || $${n + 1}::text || ' (' || random()::text || ')')::int::bigint
+    ) AS job_id
+    FROM stored`;
+  const values = [
+    ...insert.values,
+    task.name,
+    jobPayload(task, payload),
+    options.runAt ?? null,
+    task.maxAttempts,
+    options.jobKey ?? null,
+    options.priority ?? null,
+    options.jobKeyMode ?? 'replace',
+  ];
+  const rows =
+    'pool' in db
+      ? (await db.pool.query({ name: `${insert.name}-and-enqueue`, text, values })).rows
+      : await db.$queryRawUnsafe<unknown[]>(text, ...values);
+  return { stored: rows.length === 1 };
 }
 
 /**

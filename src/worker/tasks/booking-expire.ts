@@ -1,5 +1,5 @@
-import { expireBookingTask } from '../../domain/bookings/tasks.ts';
 import { expireBooking } from '../../domain/bookings/scheduled.ts';
+import { expireBookingTask } from '../../domain/bookings/tasks.ts';
 import { defineHandler } from '../handler.ts';
 
 export default defineHandler(expireBookingTask, async ({ bookingId }, { services, logger }) => {

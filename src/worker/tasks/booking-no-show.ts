@@ -1,5 +1,5 @@
-import { noShowTask } from '../../domain/bookings/tasks.ts';
 import { markNoShow } from '../../domain/bookings/scheduled.ts';
+import { noShowTask } from '../../domain/bookings/tasks.ts';
 import { defineHandler } from '../handler.ts';
 
 export default defineHandler(noShowTask, async ({ bookingId }, { services, logger }) => {

@@ -1,5 +1,5 @@
-import { bookingReminderTask } from '../../domain/bookings/tasks.ts';
 import { sendReminder } from '../../domain/bookings/scheduled.ts';
+import { bookingReminderTask } from '../../domain/bookings/tasks.ts';
 import { defineHandler } from '../handler.ts';
 
 export default defineHandler(bookingReminderTask, async ({ bookingId, before }, { services }) => {

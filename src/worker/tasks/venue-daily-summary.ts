@@ -1,5 +1,5 @@
-import { dailySummaryTask } from '../../domain/bookings/tasks.ts';
 import { sendDailySummaries } from '../../domain/bookings/scheduled.ts';
+import { dailySummaryTask } from '../../domain/bookings/tasks.ts';
 import { defineHandler } from '../handler.ts';
 
 export default defineHandler(dailySummaryTask, async ({ _cron }, { services, logger }) => {
