@@ -75,7 +75,7 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
       }),
     });
     const whatsapp = whatsappWebhook({
-      db: services.db,
+      database: services.database,
       numbers: config.channels.whatsapp.numbers,
       bodyLimitBytes: config.http.bodyLimitBytes,
       metrics,
@@ -85,7 +85,7 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
       { method: 'POST', path: `${WHATSAPP_PATH}*`, name: '/webhooks/whatsapp', handler: whatsapp.deliver },
     );
     const instagram = instagramWebhook({
-      db: services.db,
+      database: services.database,
       accounts: config.channels.instagram.accounts,
       bodyLimitBytes: config.http.bodyLimitBytes,
       metrics,

@@ -20,6 +20,7 @@ import { ensureConsumerAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type ImageLoader, imageLoader, type MediaLoaders } from './media.ts';
 import type { NormalizedMessage } from './normalized.ts';
+import { applyDeliveryStatus } from './outbound.ts';
 
 export const PLATFORMS = ['TELEGRAM', 'WHATSAPP', 'INSTAGRAM'] as const;
 
@@ -137,6 +138,59 @@ export async function recordInbound(db: Db | Database, event: InboundRecord): Pr
       ? (await db.pool.query(statement)).rows
       : await db.$queryRawUnsafe<unknown[]>(statement.text, ...statement.values);
   return { stored: rows.length === 1 };
+}
+
+/** A receipt for a message we sent: moves its outbound row forward (never back). */
+export type DeliveryReceipt = Parameters<typeof applyDeliveryStatus>[1];
+
+/** One event of a platform's delivery: what to record, and the receipts it carries. */
+export interface ChannelEvent {
+  record: InboundRecord;
+  receipts?: readonly DeliveryReceipt[];
+}
+
+/** What recording one delivery's events found, for the webhook's count of outcomes. */
+export interface RecordedCounts {
+  /** Events stored for the first time. */
+  stored: number;
+  /** Events the platform had delivered before. */
+  duplicates: number;
+  /** New events kept as FAILED (could not be read). */
+  failed: number;
+  /** New events that are messages to process. */
+  messages: number;
+  /** New events that do something: messages, receipts, and events recorded as processed. */
+  actionable: number;
+}
+
+/**
+ * Records a delivery's events one by one, in the platform's order (so a chat's messages keep
+ * theirs), each once with its chat's drain job (`recordInbound`), and applies their receipts.
+ *
+ * A receipt is applied before its event is recorded, every time it arrives: it only moves a row
+ * forward, so a redelivered receipt changes nothing, and a crash between the two cannot lose it
+ * (the platform redelivers and it is applied then). It is one indexed UPDATE, the only work done
+ * before the answer besides storing.
+ */
+export async function recordChannelEvents(
+  db: Db | Database,
+  events: readonly ChannelEvent[],
+): Promise<RecordedCounts> {
+  const prisma = 'pool' in db ? db.prisma : db;
+  const counts: RecordedCounts = { stored: 0, duplicates: 0, failed: 0, messages: 0, actionable: 0 };
+  for (const { record, receipts = [] } of events) {
+    for (const receipt of receipts) await applyDeliveryStatus(prisma, receipt);
+    const { stored } = await recordInbound(db, record);
+    if (!stored) {
+      counts.duplicates += 1;
+      continue;
+    }
+    counts.stored += 1;
+    if (record.status === 'FAILED') counts.failed += 1;
+    else if (record.normalized || receipts.length || record.status === 'PROCESSED') counts.actionable += 1;
+    if (record.normalized) counts.messages += 1;
+  }
+  return counts;
 }
 
 /** $1–$10: the event's columns, `recordInbound`'s `values`. */
