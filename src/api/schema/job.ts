@@ -3,7 +3,13 @@
  * and retry or cancel one. The queue logic lives in src/domain/operations/job-queue.ts.
  */
 import { resolveCursorConnection } from '@pothos/plugin-relay';
-import { cancelJob, type JobRecord, jobsById, listJobs, retryJob } from '../../domain/operations/job-queue.ts';
+import {
+  cancelJob,
+  type JobRecord,
+  jobsById,
+  listJobs,
+  retryJob,
+} from '../../domain/operations/job-queue.ts';
 import { builder } from '../builder.ts';
 import { commonErrors } from './errors.ts';
 

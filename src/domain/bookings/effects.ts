@@ -11,6 +11,7 @@ import type { Booking, Venue } from '../../generated/prisma/client.ts';
 import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Tx } from '../../platform/db.ts';
 import { enqueue } from '../../platform/jobs.ts';
+import { queueGuestMessage } from './messages.ts';
 import {
   bookingReminderTask,
   completeBookingTask,
@@ -18,7 +19,6 @@ import {
   feedbackRequestTask,
   noShowTask,
 } from './tasks.ts';
-import { queueGuestMessage } from './messages.ts';
 
 export interface BookingChange {
   booking: Booking;

@@ -9,9 +9,10 @@
  * whose data is stale cannot put an order in a state Lalamove does not report. Driver details
  * (name, phone, plate) come from the signed data when they are about the driver Lalamove reports.
  *
- * Lalamove retries a delivery until it gets a 200 (for up to a day) and does not promise order,
- * so applying an event must be idempotent and must not move an order backwards. Without a table
- * of seen event ids, both come from the order's own state: a status only moves forward along
+ * The webhook records each event once by its id (src/platform/provider-events.ts) and answers;
+ * the `lalamove-event` job applies it here. Lalamove does not promise order, and a job may run
+ * twice, so applying an event must be idempotent and must not move an order backwards. Both come
+ * from the order's own state: a status only moves forward along
  * ASSIGNING_DRIVER → ON_GOING → PICKED_UP → a final status, and a final status is never left. A
  * redelivered or late event therefore changes nothing. (A driver who gives the order back sends it
  * from ON_GOING to ASSIGNING_DRIVER; that step back is picked up by `deliveryStatus`, which takes
