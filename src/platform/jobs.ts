@@ -16,7 +16,7 @@
 import { type Logger as GraphileLogger, Logger as GraphileLoggerClass, runMigrations } from 'graphile-worker';
 import { version as graphileWorkerVersion } from 'graphile-worker/dist/version.js';
 import { z } from 'zod';
-import type { DbOrTx } from './db.ts';
+import type { Database, Db, DbOrTx } from './db.ts';
 import type { Logger } from './logger.ts';
 
 /** graphile-worker's own default, kept unless a declaration says otherwise. */
@@ -107,13 +107,7 @@ export async function enqueue<T extends TaskDeclaration>(
   payload: PayloadInput<T>,
   options: EnqueueOptions = {},
 ): Promise<EnqueuedJob> {
-  const json = JSON.stringify(payload ?? {});
-  const checked = task.schema.safeParse(JSON.parse(json));
-  if (!checked.success) {
-    throw new InvalidJobPayloadError(
-      `Invalid payload for task "${task.name}":\n${z.prettifyError(checked.error)}`,
-    );
-  }
+  const json = jobPayload(task, payload);
   const add = async () =>
     (
       await tx.$queryRaw<{ id: string | null; run_at: Date; key: string | null }[]>`
@@ -135,6 +129,152 @@ export async function enqueue<T extends TaskDeclaration>(
   const added = row?.id ? row : options.jobKey ? await add() : row;
   if (!added?.id) throw new Error(`graphile_worker.add_job returned no job for task "${task.name}"`);
   return { id: added.id, runAt: added.run_at, key: added.key };
+}
+
+/**
+ * A job's payload as JSON, checked in the form the worker will see it (after a JSON round trip),
+ * so what passes here also passes in the task. Throws InvalidJobPayloadError otherwise.
+ */
+export function jobPayload<T extends TaskDeclaration>(task: T, payload: PayloadInput<T>): string {
+  const json = JSON.stringify(payload ?? {});
+  const checked = task.schema.safeParse(JSON.parse(json));
+  if (!checked.success) {
+    throw new InvalidJobPayloadError(
+      `Invalid payload for task "${task.name}":\n${z.prettifyError(checked.error)}`,
+    );
+  }
+  return json;
+}
+
+/** A row to insert: `INSERT … ON CONFLICT DO NOTHING RETURNING 1`, its parameters `$1…$n`. */
+export interface InsertStatement {
+  /** The prepared statement's name (PostgreSQL plans it once per connection). */
+  name: string;
+  text: string;
+  values: readonly unknown[];
+}
+
+export interface InsertAndEnqueueOptions extends EnqueueOptions {
+  /**
+   * With a `jobKey` whose job is waiting, due and identical to the one this call would leave
+   * (same task, payload, attempts, priority 0, no run time given), lock that job until the
+   * commit instead of calling `add_job` to rewrite it with the values it holds: most of
+   * PostgreSQL's work per call when one key is hit often (a busy chat). See below.
+   */
+  keepWaiting?: boolean;
+}
+
+/**
+ * Inserts a row and, only when it was new, adds its job: one SQL statement, so one round trip in
+ * a transaction of its own, for the hot paths of webhooks (record an event once, with the job
+ * that handles it). The job is the one `enqueue(db, task, payload, options)` would leave; the
+ * insert is the caller's, and must return a row only when it inserted one
+ * (`ON CONFLICT DO NOTHING RETURNING 1`), so a duplicate adds no job.
+ *
+ * Given the Database, the statement is prepared on its pool (PostgreSQL plans it once per
+ * connection, which halves its CPU; not counted in `db_queries_total`, which counts Prisma's
+ * statements); given a Prisma client, the same statement goes through Prisma, unnamed.
+ *
+ * The guarantee, for a keyed job in `replace` mode: once the row is committed, a job with that
+ * key that has not yet started exists.
+ * - **Added.** `graphile_worker.add_job`, as `enqueue` calls it: a new job, or the waiting one
+ *   updated (and so locked until the commit), or, when the keyed job is running, a new one
+ *   behind it. But graphile-worker 0.17's `add_job` adds nothing when a worker takes the keyed
+ *   job while it runs: it clears the keys of running jobs first, and its upsert then finds the
+ *   job locked by the worker and leaves it (returning an empty row). Its upsert still locks that
+ *   job row, though, so a second `add_job`, made only then, finds it running, unchanged, clears
+ *   its key and inserts a job behind it. Should the second come back empty all the same, the
+ *   statement fails: nothing is stored and the caller's request fails (the provider delivers
+ *   again), rather than a row kept with no job coming.
+ * - **Kept** (`keepWaiting`). When the keyed job is waiting and due, and `replace` would only
+ *   rewrite it with the values it holds, the statement locks it `FOR UPDATE` instead of calling
+ *   `add_job`. Workers take jobs `FOR UPDATE SKIP LOCKED`, so none can start it before the row is
+ *   committed; the job then sees the row. The lock also waits for a worker taking the job at that
+ *   moment and then finds it running, so it is not kept. (An exclusive lock, not `FOR SHARE`: two
+ *   calls for one key that both held the job shared and then both called `add_job` to update it
+ *   deadlocked.) graphile-worker has no public way to say this (its `jobs` view has no payload
+ *   and cannot be locked through its outer join), so this reads its tables `_private_jobs` and
+ *   `_private_tasks`, as of 0.17; test/channels/inbound-record.test.ts pins the behaviour.
+ */
+export async function insertAndEnqueue<T extends TaskDeclaration>(
+  db: Db | Database,
+  insert: InsertStatement,
+  task: T,
+  payload: PayloadInput<T>,
+  options: InsertAndEnqueueOptions = {},
+): Promise<{ stored: boolean }> {
+  const keep = options.keepWaiting === true;
+  if (
+    keep &&
+    (!options.jobKey || options.runAt || options.priority || (options.jobKeyMode ?? 'replace') !== 'replace')
+  ) {
+    throw new Error('keepWaiting needs a jobKey in replace mode, and no runAt or priority');
+  }
+  const n = insert.values.length;
+  const [identifier, json, runAt, maxAttempts, jobKey, priority, mode] = [1, 2, 3, 4, 5, 6, 7].map(
+    (i) => `$${n + i}`,
+  );
+  const addJob = `(
+    SELECT job.id::text FROM graphile_worker.add_job(
+      identifier => ${identifier}::text,
+      payload => ${json}::text::json,
+      run_at => ${runAt}::timestamptz,
+      max_attempts => ${maxAttempts}::int,
+      job_key => ${jobKey}::text,
+      priority => ${priority}::int,
+      job_key_mode => ${mode}::text
+    ) AS job
+    WHERE job.id IS NOT NULL
+  )`;
+  // Each add_job is a subquery PostgreSQL runs only when a row needs it: none when the insert
+  // returned nothing, the second only when the first added nothing; the last resort fails the
+  // statement (random() keeps PostgreSQL from evaluating it while planning).
+  const added = `COALESCE(${addJob}, ${addJob},
+      ('no job could be added for ' || ${identifier}::text || ' ' || COALESCE(${jobKey}::text, '')
+        || ' (' || random()::text || ')')::int::text)`;
+  const text = keep
+    ? `
+    WITH stored AS (${insert.text}),
+    due AS (
+      SELECT 1
+      FROM graphile_worker._private_jobs AS jobs
+      WHERE jobs.key = ${jobKey}::text
+        AND jobs.task_id = (SELECT id FROM graphile_worker._private_tasks WHERE identifier = ${identifier}::text)
+        AND jobs.payload::jsonb = ${json}::text::jsonb
+        AND jobs.max_attempts = ${maxAttempts}::int
+        AND jobs.priority = 0 AND jobs.job_queue_id IS NULL AND jobs.flags IS NULL
+        AND jobs.locked_at IS NULL AND jobs.attempts = 0 AND jobs.run_at <= now()
+      FOR UPDATE OF jobs
+    )
+    SELECT CASE
+      WHEN EXISTS (SELECT FROM due) THEN (
+        -- The notification add_job would send: a worker that passed the job over while this
+        -- statement held it, and found nothing else to do, looks again.
+        SELECT 'kept' FROM pg_notify('jobs:insert', '{"r":' || random()::text || ',"count":1}')
+      )
+      ELSE ${added}
+    END AS job
+    FROM stored`
+    : `
+    WITH stored AS (${insert.text})
+    SELECT ${added} AS job
+    FROM stored`;
+  const values = [
+    ...insert.values,
+    task.name,
+    jobPayload(task, payload),
+    options.runAt ?? null,
+    task.maxAttempts,
+    options.jobKey ?? null,
+    options.priority ?? null,
+    options.jobKeyMode ?? 'replace',
+  ];
+  const name = `${insert.name}-and-${keep ? 'keep-or-add-job' : 'add-job'}`;
+  const rows =
+    'pool' in db
+      ? (await db.pool.query({ name, text, values })).rows
+      : await db.$queryRawUnsafe<unknown[]>(text, ...values);
+  return { stored: rows.length === 1 };
 }
 
 /**

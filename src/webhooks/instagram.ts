@@ -2,7 +2,7 @@
  * `/webhooks/instagram/<account>`: Meta's Instagram messaging webhooks for one of our accounts.
  *
  * `GET` is Meta's subscription handshake: `hub.mode=subscribe` with our verify token gets
- * `hub.challenge` back. `POST` is verify (X-Hub-Signature-256, an HMAC-SHA256 of the raw body with
+ * `hub.challenge` back. `POST` is, through the webhook pipeline (./pipeline.ts, ./channel.ts), verify (X-Hub-Signature-256, an HMAC-SHA256 of the raw body with
  * the app secret), parse, record (each event, raw and normalised, deduplicated by its `mid` or a
  * derived id, with its chat's drain job), answer 200. A body we cannot read is still answered
  * 200, so Meta stops redelivering it, and kept for inspection; only a bad signature is refused
@@ -11,11 +11,13 @@
 import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/index.ts';
-import { bodyId, recordInbound } from '../domain/channels/inbound.ts';
-import { ingestInstagramWebhook, instagramWebhookSchema } from '../domain/channels/instagram.ts';
-import type { Db } from '../platform/db.ts';
-import { type RequestContext, readBody, sendJson } from '../platform/http.ts';
+import { instagramWebhookSchema } from '../domain/channels/instagram.ts';
+import { instagramEvents } from '../domain/channels/instagram-events.ts';
+import type { Database } from '../platform/db.ts';
+import { type RequestContext, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
+import { issuesLine, recordChannelBody } from './channel.ts';
+import { webhookRoute } from './pipeline.ts';
 import { secretsMatch } from './verify.ts';
 
 export const INSTAGRAM_PATH = '/webhooks/instagram/';
@@ -28,7 +30,8 @@ function hubSignature(body: Buffer | string, appSecret: string): string {
 }
 
 export function instagramWebhook(options: {
-  db: Db;
+  /** The pool too, not only Prisma: recording an event is a prepared statement on the pool. */
+  database: Database;
   accounts: Config['channels']['instagram']['accounts'];
   bodyLimitBytes: number;
   metrics: Metrics;
@@ -37,7 +40,7 @@ export function instagramWebhook(options: {
   const count = (outcome: string) => options.metrics.webhooks.inc({ platform: 'instagram', outcome });
   const accountOf = (ctx: RequestContext): Account | undefined =>
     accounts.get(ctx.url.pathname.slice(INSTAGRAM_PATH.length));
-  // The accounts of one Meta app share its secret and its callback URL (see ingestInstagramWebhook).
+  // The accounts of one Meta app share its secret and its callback URL (see instagramEvents).
   const sameApp = (account: Account) =>
     options.accounts.filter((other) => other.appSecret === account.appSecret);
 
@@ -71,86 +74,49 @@ export function instagramWebhook(options: {
   };
 
   /** `POST`: a batch of messaging events. */
-  const receive = async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
-    const account = accountOf(ctx);
-    if (!account) {
-      count('unknown_account');
-      req.resume();
-      sendJson(res, 404, { error: 'Unknown Instagram account' });
-      return;
-    }
-    const presented = req.headers['x-hub-signature-256'];
-    if (typeof presented !== 'string' || !presented.startsWith('sha256=')) {
-      count('unauthorized');
-      req.resume();
-      sendJson(res, 401, { error: 'Bad or missing X-Hub-Signature-256' });
-      return;
-    }
-    // The signature covers the exact bytes Meta sent (it escapes non-ASCII before signing), so it
-    // is checked on the raw body, never on a re-serialisation.
-    const body = await readBody(req, options.bodyLimitBytes);
-    if (!secretsMatch(presented.toLowerCase(), hubSignature(body, account.appSecret))) {
-      count('unauthorized');
-      sendJson(res, 401, { error: 'Bad or missing X-Hub-Signature-256' });
-      return;
-    }
-
-    let json: unknown;
-    try {
-      json = JSON.parse(body.toString('utf8'));
-    } catch {
-      await recordInbound(options.db, {
+  const receive = webhookRoute<Account>(
+    {
+      provider: 'instagram',
+      target: accountOf,
+      unknownTarget: { error: 'Unknown Instagram account', outcome: 'unknown_account' },
+      verifyRequest: (req) => {
+        const presented = req.headers['x-hub-signature-256'];
+        return typeof presented === 'string' && presented.startsWith('sha256=')
+          ? null
+          : { error: 'Bad or missing X-Hub-Signature-256' };
+      },
+      // The signature covers the exact bytes Meta sent (it escapes non-ASCII before signing), so
+      // it is checked on the raw body, never on a re-serialisation.
+      verifyBody: (body, req, account) =>
+        secretsMatch(
+          String(req.headers['x-hub-signature-256']).toLowerCase(),
+          hubSignature(body, account.appSecret),
+        )
+          ? { ok: true, verified: body }
+          : { ok: false, error: 'Bad or missing X-Hub-Signature-256' },
+      record: recordChannelBody<Account>(options.database, {
         platform: 'INSTAGRAM',
-        account: account.name,
-        externalId: bodyId(body),
-        externalChatId: null,
-        eventType: 'malformed',
-        rawText: body.toString('utf8').slice(0, 100_000),
-        normalized: null,
-        status: 'FAILED',
-        error: 'The body is not JSON',
-      });
-      ctx.logger.warn({ 'webhook.platform': 'instagram' }, 'kept an unreadable Instagram webhook');
-      count('malformed');
-      sendJson(res, 200, { ok: true });
-      return;
-    }
-
-    const parsed = instagramWebhookSchema.safeParse(json);
-    if (!parsed.success) {
-      await recordInbound(options.db, {
-        platform: 'INSTAGRAM',
-        account: account.name,
-        externalId: bodyId(body),
-        externalChatId: null,
-        eventType: 'unknown',
-        raw: json,
-        normalized: null,
-        status: 'FAILED',
-        error: parsed.error.issues
-          .map((i) => `${i.path.join('.')}: ${i.message}`)
-          .join('; ')
-          .slice(0, 2000),
-      });
-      count('malformed');
-      sendJson(res, 200, { ok: true });
-      return;
-    }
-
-    const result = await ingestInstagramWebhook(options.db, {
-      via: account,
-      accounts: sameApp(account),
-      body: parsed.data,
-    });
-    count(
-      result.messages > 0
-        ? 'accepted'
-        : result.stored === 0 && result.duplicates > 0
-          ? 'duplicate'
-          : 'ignored',
-    );
-    sendJson(res, 200, { ok: true });
-  };
+        label: 'instagram',
+        unreadable: 'Instagram webhook',
+        account: (account) => account.name,
+        events: (json, account) => {
+          const parsed = instagramWebhookSchema.safeParse(json);
+          if (!parsed.success) return { ok: false, error: issuesLine(parsed.error.issues) };
+          return {
+            ok: true,
+            events: instagramEvents({ via: account, accounts: sameApp(account), body: parsed.data }),
+          };
+        },
+        outcome: (counts) =>
+          counts.messages > 0
+            ? 'accepted'
+            : counts.stored === 0 && counts.duplicates > 0
+              ? 'duplicate'
+              : 'ignored',
+      }),
+    },
+    options,
+  );
 
   return { handshake, receive };
 }

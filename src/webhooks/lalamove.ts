@@ -1,89 +1,78 @@
 /**
  * `POST /webhooks/lalamove`: Lalamove's order events (status changes, driver assigned, amount
- * changed, order replaced).
+ * changed, order replaced), through the webhook pipeline (./pipeline.ts).
  *
- * Verify, apply, answer. The signature is in the body (see integrations/lalamove/webhook.ts) and
- * is checked over the raw bytes before anything else; a missing or wrong one, or a signed
- * timestamp more than five minutes from our clock, is a 401 and nothing changes. A verified event
- * re-reads its order from Lalamove and updates one order row under its lock
- * (domain/delivery/lalamove-events.ts) before the 200; an error there (Lalamove not answering, say) is a
- * 500 and Lalamove delivers again. When the URL is registered, Lalamove posts with an empty body
- * and needs a 200 back; that answer changes nothing.
+ * Verify, record, enqueue, answer. The signature is in the body (see integrations/lalamove/webhook.ts)
+ * and is checked over the raw bytes before anything else; a missing or wrong one, or a signed
+ * timestamp more than five minutes from our clock, is a 401 and nothing is stored. A verified
+ * event is recorded once by its event id, with a `lalamove-event` job, and answered 200; the job
+ * re-reads the order from Lalamove and updates our order row (domain/delivery/lalamove-events.ts), and is
+ * retried while Lalamove does not answer. When the URL is registered, Lalamove posts with an
+ * empty body and needs a 200 back; that answer changes nothing.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/index.ts';
-import { applyLalamoveEvent } from '../domain/delivery/lalamove-events.ts';
-import { createLalamoveClient, LalamoveError } from '../integrations/lalamove/client.ts';
-import { verifyLalamoveWebhook } from '../integrations/lalamove/webhook.ts';
-import type { Db } from '../platform/db.ts';
-import { type RequestContext, readBody, sendJson } from '../platform/http.ts';
+import { bodyId } from '../domain/channels/inbound.ts';
+import { lalamoveEventTask } from '../domain/delivery/lalamove-events.ts';
+import { type LalamoveWebhookBody, verifyLalamoveWebhook } from '../integrations/lalamove/webhook.ts';
+import type { Database } from '../platform/db.ts';
 import type { Metrics } from '../platform/metrics.ts';
+import { recordProviderEvent } from '../platform/provider-events.ts';
+import { webhookRoute } from './pipeline.ts';
 
 export const LALAMOVE_PATH = '/webhooks/lalamove';
 
+type LalamoveSettings = NonNullable<Config['delivery']['lalamove']>;
+
 export function lalamoveWebhook(options: {
-  db: Db;
+  database: Database;
   lalamove: Config['delivery']['lalamove'];
   /** Our public URL: behind a proxy, Lalamove signs its path, which may differ from the one we see. */
   publicUrl: string;
   bodyLimitBytes: number;
   metrics: Metrics;
 }) {
-  const settings = options.lalamove;
-  const client = settings ? createLalamoveClient(settings) : undefined;
   const publicPath = `${new URL(options.publicUrl).pathname.replace(/\/$/, '')}${LALAMOVE_PATH}`;
-  const count = (outcome: string) => options.metrics.webhooks.inc({ platform: 'lalamove', outcome });
 
-  return async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
-    if (!settings || !client) {
-      req.resume();
-      count('unconfigured');
-      sendJson(res, 404, { error: 'Lalamove is not configured' });
-      return;
-    }
-    const body = await readBody(req, options.bodyLimitBytes);
-    const text = body.toString('utf8').trim();
-    if (text === '' || text === '{}') {
-      count('handshake');
-      sendJson(res, 200, { ok: true });
-      return;
-    }
-    const check = verifyLalamoveWebhook({
-      apiKey: settings.apiKey,
-      apiSecret: settings.apiSecret,
-      rawBody: body,
-      paths: [ctx.url.pathname, publicPath],
-      now: new Date(),
-    });
-    if (!check.ok) {
-      count('unauthorized');
-      ctx.logger.warn(
-        { 'webhook.platform': 'lalamove', 'webhook.reason': check.reason },
-        'refused a Lalamove webhook',
-      );
-      sendJson(res, 401, { error: 'Bad or missing Lalamove signature' });
-      return;
-    }
-    const { eventId, eventType, data } = check.body;
-    const result = await applyLalamoveEvent(
-      options.db,
-      { eventId, eventType, data },
-      {
-        readOrder: async (orderId) => {
-          try {
-            return await client.getOrder(orderId);
-          } catch (error) {
-            if (error instanceof LalamoveError && error.status === 404) return null;
-            throw error;
-          }
-        },
+  return webhookRoute<LalamoveSettings, LalamoveWebhookBody>(
+    {
+      provider: 'lalamove',
+      target: () => options.lalamove,
+      unknownTarget: { error: 'Lalamove is not configured', outcome: 'unconfigured' },
+      ping: (body) => {
+        const text = body.toString('utf8').trim();
+        return text === '' || text === '{}' ? 'handshake' : null;
       },
-    );
-    ctx.logger.info(
-      { 'webhook.platform': 'lalamove', 'lalamove.event': eventId, 'lalamove.type': eventType, ...result },
-      'Lalamove event',
-    );
-    count(result.outcome === 'applied' ? 'accepted' : result.outcome);
-    sendJson(res, 200, { ok: true });
-  };
+      verifyBody: (body, _req, settings, ctx) => {
+        const check = verifyLalamoveWebhook({
+          apiKey: settings.apiKey,
+          apiSecret: settings.apiSecret,
+          rawBody: body,
+          paths: [ctx.url.pathname, publicPath],
+          now: new Date(),
+        });
+        return check.ok
+          ? { ok: true, verified: check.body }
+          : { ok: false, error: 'Bad or missing Lalamove signature', reason: check.reason };
+      },
+      record: async ({ eventId, eventType, data }, _settings, ctx, body) => {
+        const { stored } = await recordProviderEvent(
+          options.database,
+          {
+            provider: 'lalamove',
+            // An event without an id is known by its signed bytes: a redelivery repeats them.
+            eventId: eventId || bodyId(body),
+            eventType,
+            payload: { eventId, eventType, data },
+          },
+          lalamoveEventTask,
+        );
+        ctx.logger.info(
+          { 'webhook.platform': 'lalamove', 'lalamove.event': eventId, 'lalamove.type': eventType, stored },
+          'Lalamove event',
+        );
+        return stored ? 'accepted' : 'duplicate';
+      },
+    },
+    options,
+  );
 }

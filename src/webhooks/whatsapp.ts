@@ -3,7 +3,7 @@
  * straight from Meta or through 360dialog.
  *
  * GET is Meta's subscription handshake: it sends our verify token and we echo `hub.challenge`.
- * POST is verify, parse, record, answer. Meta signs the raw body with the app secret
+ * POST is verify, parse, record, answer, through the webhook pipeline (./pipeline.ts, ./channel.ts). Meta signs the raw body with the app secret
  * (`X-Hub-Signature-256: sha256=<hex HMAC-SHA256>`); 360dialog's own signature is optional, so a
  * 360dialog number is guarded by the secret it is configured to send back in `X-Webhook-Secret`.
  * A wrong or missing one is a 401 and nothing is stored. Every message and receipt of the body is
@@ -13,16 +13,14 @@
 import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/index.ts';
-import { bodyId, recordInbound } from '../domain/channels/inbound.ts';
-import {
-  describeIssues,
-  parseWhatsAppPayload,
-  recordWhatsAppEvents,
-  whatsappEvents,
-} from '../domain/channels/whatsapp.ts';
-import type { Db } from '../platform/db.ts';
-import { type RequestContext, readBody, sendJson } from '../platform/http.ts';
+import type { RecordedCounts } from '../domain/channels/inbound.ts';
+import { describeIssues, parseWhatsAppPayload, whatsappEvents } from '../domain/channels/whatsapp.ts';
+import type { Database } from '../platform/db.ts';
+import type { RequestContext } from '../platform/http.ts';
+import { sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
+import { recordChannelBody } from './channel.ts';
+import { webhookRoute } from './pipeline.ts';
 import { secretsMatch } from './verify.ts';
 
 export const WHATSAPP_PATH = '/webhooks/whatsapp/';
@@ -45,7 +43,8 @@ function guard(number: WhatsAppNumber): string {
 }
 
 export function whatsappWebhook(options: {
-  db: Db;
+  /** The pool too, not only Prisma: recording an event is a prepared statement on the pool. */
+  database: Database;
   numbers: Config['channels']['whatsapp']['numbers'];
   bodyLimitBytes: number;
   metrics: Metrics;
@@ -80,100 +79,68 @@ export function whatsappWebhook(options: {
     res.end(challenge);
   };
 
-  const deliver = async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
-    const number = numberOf(ctx);
-    if (!number) {
-      count('unknown_number');
-      req.resume();
-      sendJson(res, 404, { error: 'Unknown number' });
-      return;
-    }
-    const refuse = (message: string) => {
-      count('unauthorized');
-      sendJson(res, 401, { error: message });
-    };
-    let body: Buffer;
-    if (number.provider === '360dialog') {
-      // Checked before the body is read: a caller without the secret costs us nothing more.
-      if (!secretsMatch(req.headers[WHATSAPP_SECRET_HEADER], number.webhookSecret)) {
-        req.resume();
-        refuse('Bad or missing X-Webhook-Secret');
-        return;
-      }
-      body = await readBody(req, options.bodyLimitBytes);
-    } else {
-      // The signature covers the exact bytes, so the body is read (up to the limit) first.
-      body = await readBody(req, options.bodyLimitBytes);
-      if (!secretsMatch(req.headers['x-hub-signature-256'], metaSignature(body, number.appSecret))) {
-        refuse('Bad or missing X-Hub-Signature-256');
-        return;
-      }
-    }
-
-    const account = number.phoneNumberId;
-    let json: unknown;
-    try {
-      json = JSON.parse(body.toString('utf8'));
-    } catch {
-      await recordInbound(options.db, {
+  const deliver = webhookRoute<WhatsAppNumber>(
+    {
+      provider: 'whatsapp',
+      target: numberOf,
+      unknownTarget: { error: 'Unknown number', outcome: 'unknown_number' },
+      // 360dialog: checked before the body is read, so a caller without the secret costs us nothing more.
+      verifyRequest: (req, number) =>
+        number.provider === '360dialog' &&
+        !secretsMatch(req.headers[WHATSAPP_SECRET_HEADER], number.webhookSecret)
+          ? { error: 'Bad or missing X-Webhook-Secret' }
+          : null,
+      // Meta: the signature covers the exact bytes, so the body is read (up to the limit) first.
+      verifyBody: (body, req, number) =>
+        number.provider === 'meta' &&
+        !secretsMatch(req.headers['x-hub-signature-256'], metaSignature(body, number.appSecret))
+          ? { ok: false, error: 'Bad or missing X-Hub-Signature-256' }
+          : { ok: true, verified: body },
+      record: recordChannelBody<WhatsAppNumber>(options.database, {
         platform: 'WHATSAPP',
-        account,
-        externalId: bodyId(body),
-        externalChatId: null,
-        eventType: 'malformed',
-        rawText: body.toString('utf8').slice(0, 100_000),
-        normalized: null,
-        status: 'FAILED',
-        error: 'The body is not JSON',
-      });
-      ctx.logger.warn({ 'webhook.platform': 'whatsapp' }, 'kept an unreadable WhatsApp webhook');
-      count('malformed');
-      sendJson(res, 200, { ok: true });
-      return;
-    }
-
-    const parsed = parseWhatsAppPayload(json);
-    if (!parsed.success) {
-      await recordInbound(options.db, {
-        platform: 'WHATSAPP',
-        account,
-        externalId: bodyId(body),
-        externalChatId: null,
-        eventType: 'unknown',
-        raw: json,
-        normalized: null,
-        status: 'FAILED',
-        error: describeIssues(parsed.error),
-      });
-      ctx.logger.warn({ 'webhook.platform': 'whatsapp' }, 'kept a WhatsApp webhook of an unknown shape');
-      count('malformed');
-      sendJson(res, 200, { ok: true });
-      return;
-    }
-
-    const events = whatsappEvents(parsed.payload, {
-      account,
-      accountFor: (phoneNumberId) => {
-        const other = byId.get(phoneNumberId);
-        return other && guard(other) === guard(number) ? other.phoneNumberId : null;
-      },
-    });
-    const counts = await recordWhatsAppEvents(options.db, events);
-    if (counts.failed) {
-      ctx.logger.warn(
-        { 'webhook.platform': 'whatsapp', 'webhook.failed': counts.failed },
-        'kept WhatsApp events we could not read',
-      );
-    }
-    count(outcome(counts));
-    sendJson(res, 200, { ok: true });
-  };
+        label: 'whatsapp',
+        unreadable: 'WhatsApp webhook',
+        account: (number) => number.phoneNumberId,
+        events: (json, number) => {
+          const parsed = parseWhatsAppPayload(json);
+          if (!parsed.success) {
+            return {
+              ok: false,
+              error: describeIssues(parsed.error),
+              warn: 'kept a WhatsApp webhook of an unknown shape',
+            };
+          }
+          const events = whatsappEvents(parsed.payload, {
+            account: number.phoneNumberId,
+            accountFor: (phoneNumberId) => {
+              const other = byId.get(phoneNumberId);
+              return other && guard(other) === guard(number) ? other.phoneNumberId : null;
+            },
+          });
+          return {
+            ok: true,
+            events: events.map(({ record, delivery }) => ({ record, receipts: delivery ? [delivery] : [] })),
+          };
+        },
+        after: (counts, ctx) => {
+          if (counts.failed) {
+            ctx.logger.warn(
+              { 'webhook.platform': 'whatsapp', 'webhook.failed': counts.failed },
+              'kept WhatsApp events we could not read',
+            );
+          }
+        },
+        outcome,
+      }),
+    },
+    options,
+  );
 
   return { handshake, deliver };
 }
 
 /** One outcome per delivery for the metric: the most telling of its events'. */
-function outcome(counts: Awaited<ReturnType<typeof recordWhatsAppEvents>>): string {
+function outcome(counts: RecordedCounts): string {
   if (counts.actionable) return 'accepted';
   if (counts.failed) return 'malformed';
   if (counts.duplicates && !counts.stored) return 'duplicate';

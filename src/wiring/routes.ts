@@ -43,7 +43,7 @@ export function webhookRoutes(deps: WebhookDeps, metrics: Metrics): Route[] {
     }),
   });
   const whatsapp = whatsappWebhook({
-    db: deps.db,
+    database: deps.database,
     numbers: config.channels.whatsapp.numbers,
     bodyLimitBytes: config.http.bodyLimitBytes,
     metrics,
@@ -53,7 +53,7 @@ export function webhookRoutes(deps: WebhookDeps, metrics: Metrics): Route[] {
     { method: 'POST', path: `${WHATSAPP_PATH}*`, name: '/webhooks/whatsapp', handler: whatsapp.deliver },
   );
   const instagram = instagramWebhook({
-    db: deps.db,
+    database: deps.database,
     accounts: config.channels.instagram.accounts,
     bodyLimitBytes: config.http.bodyLimitBytes,
     metrics,
@@ -71,7 +71,7 @@ export function webhookRoutes(deps: WebhookDeps, metrics: Metrics): Route[] {
     method: 'POST',
     path: LALAMOVE_PATH,
     handler: lalamoveWebhook({
-      db: deps.db,
+      database: deps.database,
       lalamove: config.delivery.lalamove,
       publicUrl: config.http.publicUrl,
       bodyLimitBytes: config.http.bodyLimitBytes,

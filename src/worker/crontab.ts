@@ -22,7 +22,7 @@
  * that id, which is how each tick runs once across all workers and how backfill knows what was
  * missed. Changing an id forgets that history (and can run a tick twice); add a new line instead.
  *
- * A worker checks this file when it starts (src/worker/schedules.ts) and refuses to start when a
+ * A worker checks this file when it starts (src/worker/crontab-check.ts) and refuses to start when a
  * line has no comment above it, no id, an unknown task or a payload its task would reject.
  */
 export const crontab = `

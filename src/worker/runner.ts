@@ -24,9 +24,9 @@ import type { Metrics } from '../platform/metrics.ts';
 import { type Liveness, startLiveness } from '../platform/worker-liveness.ts';
 import type { Services } from '../wiring/services.ts';
 import { crontab } from './crontab.ts';
-import { parseSchedules } from './schedules.ts';
-import type { TaskHandler } from './task.ts';
-import { handlers as builtIn, taskList } from './tasks.ts';
+import { parseSchedules } from './crontab-check.ts';
+import type { TaskHandler } from './handler.ts';
+import { handlers as builtIn, taskList } from './task-list.ts';
 
 export interface WorkerHandle {
   running(): boolean;

@@ -78,18 +78,21 @@ const consoleChat = () =>
   });
 
 /** What a worker's chat-send job does for the chat: there is no CONSOLE sender. */
-const drainChat = (chatId: string, retryLater: (delayMs: number) => Promise<void>) =>
-  drainSends(
+const drainChat = async (chatId: string, retryLater: (delayMs: number) => Promise<void>) => {
+  const { sent, retryAfterMs } = await drainSends(
     {
       database,
       senders: {},
       buckets: createTokenBuckets(redis),
       logger: createLogger('silent'),
       now: () => new Date(),
-      retryLater,
     },
     chatId,
   );
+  // What the task does with the outcome: schedule the chat's next drain.
+  if (retryAfterMs !== null) await retryLater(retryAfterMs);
+  return sent;
+};
 
 const consoleUser = async () =>
   (

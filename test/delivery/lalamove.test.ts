@@ -13,6 +13,7 @@ import { createLalamoveClient, LalamoveError } from '../../src/integrations/lala
 import { rawMember, verifyLalamoveWebhook } from '../../src/integrations/lalamove/webhook.ts';
 import { driverAssigned, type FakeLalamove, startFakeLalamove, statusChanged } from '../fakes/lalamove.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { runDueJobs } from '../helpers/jobs.ts';
 import { API_KEY, API_SECRET, createPerson, deliveryDeps, quoteRequest, refused } from './support.ts';
 
 let fake: FakeLalamove;
@@ -218,6 +219,12 @@ describe('POST /webhooks/lalamove', () => {
     return { userId, quoteId: quote.id, row, remote: fake.orders.get(row.externalOrderId)! };
   }
   const stored = (id: string) => app.services.db.deliveryOrder.findUniqueOrThrow({ where: { id } });
+  /** Lalamove's delivery, then the jobs it left, run as the worker runs them, so their effect shows. */
+  const delivered = async (...args: Parameters<FakeLalamove['postWebhook']>) => {
+    const response = await fake.postWebhook(...args);
+    await runDueJobs(app, ['lalamove-event']);
+    return response;
+  };
 
   it("answers Lalamove's empty registration call with 200 and changes nothing", async () => {
     for (const body of ['', '{}', ' \n']) {
@@ -231,10 +238,10 @@ describe('POST /webhooks/lalamove', () => {
     fake.setStatus(remote.orderId, 'COMPLETED');
     const event = { eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'ASSIGNING_DRIVER') };
     const attempts = [
-      await fake.postWebhook(hook, event, { secret: 'sk_test_a_guess_at_the_secret' }),
-      await fake.postWebhook(hook, event, { apiKey: 'pk_test_another_account' }),
-      await fake.postWebhook(hook, event, { signature: '0'.repeat(64) }),
-      await fake.postWebhook(hook, event, { path: '/somewhere/else' }),
+      await delivered(hook, event, { secret: 'sk_test_a_guess_at_the_secret' }),
+      await delivered(hook, event, { apiKey: 'pk_test_another_account' }),
+      await delivered(hook, event, { signature: '0'.repeat(64) }),
+      await delivered(hook, event, { path: '/somewhere/else' }),
       await fetch(hook, {
         method: 'POST',
         body: JSON.stringify({ apiKey: API_KEY, timestamp: Date.now(), ...event }),
@@ -242,6 +249,7 @@ describe('POST /webhooks/lalamove', () => {
       await fetch(hook, { method: 'POST', body: 'status=COMPLETED' }),
     ];
     expect(attempts.map((r) => r.status)).toEqual([401, 401, 401, 401, 401, 401]);
+    await runDueJobs(app, ['lalamove-event']);
     const after = await stored(row.id);
     expect(after.status).toBe('ASSIGNING_DRIVER');
     expect(after.updatedAt).toEqual(row.updatedAt);
@@ -255,9 +263,9 @@ describe('POST /webhooks/lalamove', () => {
     const event = { eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'ASSIGNING_DRIVER') };
     const attempts = [
       // Signed correctly, in the year 2000.
-      await fake.postWebhook(hook, { ...event, timestamp: Date.UTC(2000, 0, 1) }),
-      await fake.postWebhook(hook, { ...event, timestamp: Date.now() - 6 * 60_000 }),
-      await fake.postWebhook(hook, { ...event, timestamp: Date.now() + 6 * 60_000 }),
+      await delivered(hook, { ...event, timestamp: Date.UTC(2000, 0, 1) }),
+      await delivered(hook, { ...event, timestamp: Date.now() - 6 * 60_000 }),
+      await delivered(hook, { ...event, timestamp: Date.now() + 6 * 60_000 }),
     ];
     expect(attempts.map((r) => r.status)).toEqual([401, 401, 401]);
     const after = await stored(row.id);
@@ -278,13 +286,13 @@ describe('POST /webhooks/lalamove', () => {
         price: { total: '1.00', currency: 'HKD' },
       },
     };
-    const swapped = await fake.postWebhook(hook, { eventType: 'ORDER_AMOUNT_CHANGED', data });
+    const swapped = await delivered(hook, { eventType: 'ORDER_AMOUNT_CHANGED', data });
     expect(swapped.status).toBe(200);
     const after = await stored(row.id);
     expect(after).toMatchObject({ status: 'ON_GOING', priceTotal: row.priceTotal, currency: row.currency });
 
     // Swapped to a replacement: the signed data names no order it replaces, so nothing is replaced.
-    await fake.postWebhook(hook, { eventType: 'ORDER_REPLACED', data });
+    await delivered(hook, { eventType: 'ORDER_REPLACED', data });
     expect(await stored(row.id)).toMatchObject({
       externalOrderId: remote.orderId,
       status: 'ON_GOING',
@@ -293,7 +301,7 @@ describe('POST /webhooks/lalamove', () => {
 
     // A real change of amount is taken, as Lalamove's order states it.
     remote.priceBreakdown = { ...remote.priceBreakdown, total: '188.00' };
-    const amount = await fake.postWebhook(hook, {
+    const amount = await delivered(hook, {
       eventType: 'ORDER_AMOUNT_CHANGED',
       data: { order: { orderId: remote.orderId, price: { total: '188.00', currency: 'HKD' } } },
     });
@@ -304,7 +312,7 @@ describe('POST /webhooks/lalamove', () => {
   it('follows an order Lalamove replaced, from the previous order id it signed', async () => {
     const { row, remote } = await booked();
     fake.setStatus(remote.orderId, 'ON_GOING');
-    await fake.postWebhook(hook, {
+    await delivered(hook, {
       eventType: 'ORDER_STATUS_CHANGED',
       data: statusChanged(remote, 'ASSIGNING_DRIVER'),
     });
@@ -318,7 +326,7 @@ describe('POST /webhooks/lalamove', () => {
     };
     fake.orders.set(replacement.orderId, replacement);
     // The label says a status change; what is signed says a replacement, and that is what counts.
-    const response = await fake.postWebhook(hook, {
+    const response = await delivered(hook, {
       eventType: 'ORDER_STATUS_CHANGED',
       data: { order: { orderId: replacement.orderId }, prevOrderId: remote.orderId },
     });
@@ -333,7 +341,7 @@ describe('POST /webhooks/lalamove', () => {
   it('applies a signed status change, the driver, and shows them in the status', async () => {
     const { userId, row, remote } = await booked();
     fake.setStatus(remote.orderId, 'ON_GOING');
-    const moved = await fake.postWebhook(hook, {
+    const moved = await delivered(hook, {
       eventType: 'ORDER_STATUS_CHANGED',
       data: statusChanged(remote, 'ASSIGNING_DRIVER'),
     });
@@ -341,7 +349,7 @@ describe('POST /webhooks/lalamove', () => {
     expect(await stored(row.id)).toMatchObject({ status: 'ON_GOING', driver: { driverId: remote.driverId } });
 
     expect(
-      (await fake.postWebhook(hook, { eventType: 'DRIVER_ASSIGNED', data: driverAssigned(remote) })).status,
+      (await delivered(hook, { eventType: 'DRIVER_ASSIGNED', data: driverAssigned(remote) })).status,
     ).toBe(200);
     expect((await stored(row.id)).driver).toEqual({
       driverId: remote.driverId,
@@ -354,6 +362,43 @@ describe('POST /webhooks/lalamove', () => {
     expect(status).toMatchObject({ status: 'ON_GOING', driver: { name: 'Chan Tai Man' } });
   });
 
+  it('answers once the event is recorded; a job applies it, once per event id, and again when Lalamove did not answer', async () => {
+    const { row, remote } = await booked();
+    fake.setStatus(remote.orderId, 'ON_GOING');
+    const event = {
+      eventId: `E-${row.id}`,
+      eventType: 'ORDER_STATUS_CHANGED',
+      data: statusChanged(remote, 'ASSIGNING_DRIVER'),
+    };
+    const jobs = () =>
+      app.services.db.$queryRaw<{ id: string }[]>`
+        SELECT id::text AS id FROM graphile_worker.jobs WHERE task_identifier = 'lalamove-event'`;
+    const before = (await jobs()).length;
+    expect((await fake.postWebhook(hook, event)).status).toBe(200);
+    expect((await fake.postWebhook(hook, event)).status).toBe(200);
+    // Nothing applied before the answer; one event kept, one job for it.
+    expect((await stored(row.id)).status).toBe('ASSIGNING_DRIVER');
+    expect(
+      await app.services.db.providerEvent.count({ where: { provider: 'lalamove', eventId: event.eventId } }),
+    ).toBe(1);
+    expect((await jobs()).length).toBe(before + 1);
+
+    // Lalamove does not answer the job's read: the job fails, stays queued, and applies later.
+    fake.failNext(503);
+    await runDueJobs(app, ['lalamove-event']);
+    expect((await stored(row.id)).status).toBe('ASSIGNING_DRIVER');
+    const [job] = await app.services.db.$queryRaw<{ id: string; attempts: number }[]>`
+      SELECT id::text AS id, attempts FROM graphile_worker.jobs WHERE task_identifier = 'lalamove-event'`;
+    expect(job?.attempts).toBe(1);
+    await app.services.db
+      .$executeRaw`SELECT graphile_worker.reschedule_jobs(ARRAY[${job!.id}::bigint], run_at => now())`;
+    await runDueJobs(app, ['lalamove-event']);
+    expect((await stored(row.id)).status).toBe('ON_GOING');
+    expect(
+      await app.services.db.providerEvent.findFirstOrThrow({ where: { eventId: event.eventId } }),
+    ).toMatchObject({ outcome: 'applied', processedAt: expect.any(Date) });
+  });
+
   it('is idempotent: a redelivery or a late, older event changes nothing', async () => {
     const { row, remote } = await booked();
     fake.setStatus(remote.orderId, 'PICKED_UP');
@@ -362,18 +407,18 @@ describe('POST /webhooks/lalamove', () => {
       eventType: 'ORDER_STATUS_CHANGED',
       data: statusChanged(remote, 'ON_GOING'),
     };
-    expect((await fake.postWebhook(hook, event)).status).toBe(200);
+    expect((await delivered(hook, event)).status).toBe(200);
     const first = await stored(row.id);
     expect(first.status).toBe('PICKED_UP');
 
-    expect((await fake.postWebhook(hook, event)).status).toBe(200);
+    expect((await delivered(hook, event)).status).toBe(200);
     expect(await stored(row.id)).toEqual(first);
 
     // Sent earlier, arriving later: ON_GOING after PICKED_UP.
     const older = { ...remote, status: 'ON_GOING' };
     expect(
       (
-        await fake.postWebhook(hook, {
+        await delivered(hook, {
           eventType: 'ORDER_STATUS_CHANGED',
           data: statusChanged(older, 'ASSIGNING_DRIVER'),
         })
@@ -382,11 +427,11 @@ describe('POST /webhooks/lalamove', () => {
     expect(await stored(row.id)).toEqual(first);
 
     fake.setStatus(remote.orderId, 'COMPLETED');
-    await fake.postWebhook(hook, {
+    await delivered(hook, {
       eventType: 'ORDER_STATUS_CHANGED',
       data: statusChanged(remote, 'PICKED_UP'),
     });
-    await fake.postWebhook(hook, {
+    await delivered(hook, {
       eventType: 'ORDER_STATUS_CHANGED',
       data: statusChanged(older, 'PICKED_UP'),
     });
@@ -395,7 +440,7 @@ describe('POST /webhooks/lalamove', () => {
 
   it('answers 200 for orders it does not know and events it does not use', async () => {
     const unknown = { ...(await booked()).remote, orderId: '3000000000000000001' };
-    const response = await fake.postWebhook(hook, {
+    const response = await delivered(hook, {
       eventType: 'ORDER_STATUS_CHANGED',
       data: statusChanged(unknown, 'ASSIGNING_DRIVER'),
     });
@@ -403,7 +448,7 @@ describe('POST /webhooks/lalamove', () => {
     expect(await app.services.db.deliveryOrder.count({ where: { externalOrderId: unknown.orderId } })).toBe(
       0,
     );
-    const wallet = await fake.postWebhook(hook, {
+    const wallet = await delivered(hook, {
       eventType: 'WALLET_BALANCE_CHANGED',
       data: { balance: { amount: '99858', currency: 'HKD' }, updatedAt: '2026-11-25T10:00:00.00Z' },
     });
@@ -427,7 +472,7 @@ describe('POST /webhooks/lalamove', () => {
     const remote = [...fake.orders.values()].find((o) => o.quotationId === externalQuotationId)!;
 
     fake.setStatus(remote.orderId, 'ON_GOING');
-    const response = await fake.postWebhook(hook, {
+    const response = await delivered(hook, {
       eventType: 'ORDER_STATUS_CHANGED',
       data: statusChanged(remote, 'ASSIGNING_DRIVER'),
     });

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBooking, transitionBooking } from '../../src/domain/bookings/bookings.ts';
-import { bookingReminderTask, dailySummaryTask, noShowTask } from '../../src/domain/bookings/jobs.ts';
+import { bookingReminderTask, dailySummaryTask, noShowTask } from '../../src/domain/bookings/tasks.ts';
 import { createAccess } from '../../src/domain/organizations/access.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';

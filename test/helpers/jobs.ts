@@ -3,12 +3,14 @@
  * helpers to read the queue, and a table where test tasks record each run they make.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { runOnce } from 'graphile-worker';
 import { z } from 'zod';
-import { type JobRecord, jobsById } from '../../src/domain/operations/jobs.ts';
+import { type JobRecord, jobsById } from '../../src/domain/operations/job-queue.ts';
 import { connectDatabase, type DbOrTx } from '../../src/platform/db.ts';
-import { defineTask } from '../../src/platform/jobs.ts';
+import { defineTask, graphileLogger } from '../../src/platform/jobs.ts';
 import { type App, type AppOptions, buildApp } from '../../src/wiring/app.ts';
-import { defineHandler, type TaskHandler } from '../../src/worker/task.ts';
+import { defineHandler, type TaskHandler } from '../../src/worker/handler.ts';
+import { handlers, taskList } from '../../src/worker/task-list.ts';
 import { type TestApp, uniqueEmail } from './app.ts';
 import { accessToken } from './authz.ts';
 import type { TestDatabase } from './db.ts';
@@ -49,6 +51,21 @@ export async function startWorkerApp(base: TestApp, worker: AppOptions['worker']
 export function secondConnection(database: TestDatabase): TestDatabase {
   const db = connectDatabase(database.url, 10);
   return { ...db, name: database.name, drop: () => db.close() };
+}
+
+/**
+ * Runs, in this process and to the end, every due job of the named tasks (the built-in handlers),
+ * as a worker would, then returns: for tests of an `api` app, whose jobs nobody else runs. Jobs
+ * of other tasks stay in the queue.
+ */
+export async function runDueJobs(app: TestApp, tasks: readonly string[]): Promise<void> {
+  const chosen = handlers.filter((handler) => tasks.includes(handler.name));
+  if (chosen.length !== tasks.length) throw new Error(`No built-in task among ${tasks.join(', ')}`);
+  await runOnce({
+    pgPool: app.services.database.pool,
+    taskList: taskList(app.services, chosen),
+    logger: graphileLogger(app.services.logger),
+  });
 }
 
 /** Polls `probe` until it returns something truthy. For work happening elsewhere (a worker), not for time. */

@@ -6,9 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { cronPayload, defineTask } from '../../src/platform/jobs.ts';
 import { crontab } from '../../src/worker/crontab.ts';
-import { CrontabError, parseSchedules } from '../../src/worker/schedules.ts';
-import { defineHandler } from '../../src/worker/task.ts';
-import { handlers } from '../../src/worker/tasks.ts';
+import { CrontabError, parseSchedules } from '../../src/worker/crontab-check.ts';
+import { defineHandler } from '../../src/worker/handler.ts';
+import { handlers } from '../../src/worker/task-list.ts';
 
 const summary = defineHandler(
   defineTask({

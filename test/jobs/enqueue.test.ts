@@ -6,7 +6,18 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineTask, enqueue, InvalidJobPayloadError, noopTask } from '../../src/platform/jobs.ts';
+import {
+  defineTask,
+  enqueue,
+  InvalidJobPayloadError,
+  insertAndEnqueue,
+  noopTask,
+} from '../../src/platform/jobs.ts';
+import {
+  providerEventPayload,
+  readProviderEvent,
+  recordProviderEvent,
+} from '../../src/platform/provider-events.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { jobRow } from '../helpers/jobs.ts';
 
@@ -177,4 +188,55 @@ describe('defineTask', () => {
     // @ts-expect-error queueName is never
     defineTask({ name: 'test-queued', schema: z.object({}), queueName: 'per-chat' });
   });
+});
+
+describe('insertAndEnqueue: a row and its job in one statement', () => {
+  const events = (provider: string) =>
+    database.prisma.providerEvent.findMany({ where: { provider }, select: { eventId: true } });
+  const jobsOf = async (task: string) =>
+    (
+      await database.pool.query<{ id: string }>(
+        'SELECT id::text FROM graphile_worker.jobs WHERE task_identifier = $1',
+        [task],
+      )
+    ).rows;
+
+  it.each([
+    { via: 'the pool', db: () => database },
+    { via: 'Prisma', db: () => database.prisma },
+  ])(
+    'through $via, adds the job only with a new row, and neither with a payload its task refuses',
+    async ({ db }) => {
+      const task = defineTask({ name: unique('test-provider-event'), schema: providerEventPayload });
+      const provider = unique('test');
+      const event = { provider, eventId: 'E1', eventType: 'THING_HAPPENED', payload: { a: 1 } };
+      expect(await recordProviderEvent(db(), event, task)).toEqual({ stored: true });
+      expect(await recordProviderEvent(db(), event, task)).toEqual({ stored: false });
+      expect(await events(provider)).toEqual([{ eventId: 'E1' }]);
+      const [job, ...more] = await jobsOf(task.name);
+      expect(more).toEqual([]);
+      const { id } = providerEventPayload.parse(await payloadOf(job!.id));
+      expect(await readProviderEvent(database.prisma, id)).toMatchObject({
+        eventId: 'E1',
+        payload: { a: 1 },
+      });
+
+      const strict = defineTask({ name: unique('test-strict'), schema: z.object({ n: z.number() }) });
+      await expect(
+        insertAndEnqueue(
+          db(),
+          {
+            name: 'test-insert-provider-event',
+            text: `INSERT INTO provider_events (id, provider, event_id, event_type, payload)
+                 VALUES (gen_random_uuid(), $1::text, 'E2', 'T', '{}'::jsonb) ON CONFLICT DO NOTHING RETURNING 1`,
+            values: [provider],
+          },
+          strict,
+          { n: 'not a number' } as never,
+        ),
+      ).rejects.toBeInstanceOf(InvalidJobPayloadError);
+      expect(await events(provider)).toEqual([{ eventId: 'E1' }]);
+      expect(await jobsOf(strict.name)).toEqual([]);
+    },
+  );
 });

@@ -5,9 +5,9 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { CANCELLED } from '../../src/domain/operations/jobs.ts';
+import { CANCELLED } from '../../src/domain/operations/job-queue.ts';
 import { defineTask, enqueue } from '../../src/platform/jobs.ts';
-import { defineHandler } from '../../src/worker/task.ts';
+import { defineHandler } from '../../src/worker/handler.ts';
 import { graphql } from '../generated/gql.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { type Actors, createActors } from '../helpers/authz.ts';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatKey, type InboundRecord, recordInbound } from '../../src/domain/channels/inbound.ts';
 import type { NormalizedMessage } from '../../src/domain/channels/normalized.ts';
 import { queueMessage, sendKey } from '../../src/domain/channels/outbound.ts';
-import { cancelJob } from '../../src/domain/operations/jobs.ts';
+import { cancelJob } from '../../src/domain/operations/job-queue.ts';
 import { outboxBacklog, sweepOutboxes } from '../../src/domain/operations/outboxes.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { type FakeBotApi, startFakeBotApi } from '../fakes/telegram.ts';

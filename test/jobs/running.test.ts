@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineTask, enqueue } from '../../src/platform/jobs.ts';
-import { defineHandler, PermanentJobError } from '../../src/worker/task.ts';
+import { defineHandler, PermanentJobError } from '../../src/worker/handler.ts';
 import { graphql } from '../generated/gql.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';

@@ -9,7 +9,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cronPayload, defineTask, enqueue } from '../../src/platform/jobs.ts';
-import { defineHandler, type TaskHandler } from '../../src/worker/task.ts';
+import { defineHandler, type TaskHandler } from '../../src/worker/handler.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import {

@@ -1,9 +1,15 @@
 /**
  * The job queue for platform admins: jobs by task and state, failed ones with their last error,
- * and retry or cancel one. The queue logic lives in src/domain/operations/jobs.ts.
+ * and retry or cancel one. The queue logic lives in src/domain/operations/job-queue.ts.
  */
 import { resolveCursorConnection } from '@pothos/plugin-relay';
-import { cancelJob, type JobRecord, jobsById, listJobs, retryJob } from '../../domain/operations/jobs.ts';
+import {
+  cancelJob,
+  type JobRecord,
+  jobsById,
+  listJobs,
+  retryJob,
+} from '../../domain/operations/job-queue.ts';
 import { builder } from '../builder.ts';
 import { commonErrors } from './errors.ts';
 

@@ -11,14 +11,14 @@ import type { Booking, Venue } from '../../generated/prisma/client.ts';
 import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Tx } from '../../platform/db.ts';
 import { enqueue } from '../../platform/jobs.ts';
+import { queueGuestMessage } from './messages.ts';
 import {
   bookingReminderTask,
   completeBookingTask,
   expireBookingTask,
   feedbackRequestTask,
   noShowTask,
-} from './jobs.ts';
-import { queueGuestMessage } from './messages.ts';
+} from './tasks.ts';
 
 export interface BookingChange {
   booking: Booking;

@@ -14,12 +14,13 @@ import { z } from 'zod';
 import type { ChannelPlatform, InboundStatus } from '../../generated/prisma/enums.ts';
 import { withAdvisoryLock } from '../../platform/advisory-lock.ts';
 import type { Database, Db } from '../../platform/db.ts';
-import { defineTask, InvalidJobPayloadError } from '../../platform/jobs.ts';
+import { defineTask, insertAndEnqueue } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { ensureConsumerAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type ImageLoader, imageLoader, type MediaLoaders } from './media.ts';
 import type { NormalizedMessage } from './normalized.ts';
+import { applyDeliveryStatus } from './outbound.ts';
 
 export const PLATFORMS = ['TELEGRAM', 'WHATSAPP', 'INSTAGRAM'] as const;
 
@@ -81,31 +82,17 @@ export function chatKey(platform: ChannelPlatform, account: string, externalChat
 
 /**
  * Stores an event unless the platform already delivered it (then nothing changes), and schedules
- * its chat's drain in the same transaction. Returns whether it was new.
+ * its chat's drain in the same statement. Returns whether it was new.
  *
  * One SQL statement (so one round trip, in a transaction of its own): webhooks call this for every
- * update, and an interactive transaction cost four round trips and half the server's CPU per
- * webhook. Given the Database, it is a prepared statement on its pool (planned once per
- * connection, and not counted in `db_queries_total`, which counts Prisma's); given a Prisma client,
- * the same statement goes through Prisma. The drain job is the one `enqueue(db, chatInboundTask,
- * chat, { jobKey: chatKey(…), jobKeyMode: 'replace' })` would leave, and the statement guarantees
- * what the chat needs: once the event is committed, a drain job that has not yet started exists.
- * - **Kept.** When the chat's job is waiting and due, and `replace` would only rewrite it with the
- *   values it holds, the statement locks it `FOR UPDATE` instead of calling `add_job` (most of
- *   PostgreSQL's work per webhook). Workers take jobs `FOR UPDATE SKIP LOCKED`, so none can start
- *   it before the event is committed; the drain it runs then reads the event. The lock also waits
- *   for a worker taking the job at that moment and then finds it running, so it is not kept. (An
- *   exclusive lock, not `FOR SHARE`: two webhooks of one chat that both held the row shared and
- *   then both called `add_job` to update it deadlocked.)
- * - **Added.** Otherwise `graphile_worker.add_job` in `replace` mode: a new job, or the waiting
- *   one updated (and so locked until the commit), or, when the keyed job is running, a new one
- *   behind it. But graphile-worker 0.17's `add_job` adds nothing when a worker takes the keyed
- *   job while it runs: it clears the keys of running jobs first, and its upsert then finds the
- *   job locked by the worker and leaves it (returning an empty row), so the event would wait for
- *   the chat's next message. Its upsert still locks that job row, though, so a second `add_job`
- *   finds it running, unchanged, clears its key and inserts a job behind it. Should the second
- *   come back empty all the same, the statement fails: nothing is stored, the request fails and
- *   the platform delivers the event again, rather than an event kept with no drain coming.
+ * event, and an interactive transaction cost four round trips and half the server's CPU per
+ * webhook. `insertAndEnqueue` (src/platform/jobs.ts) builds it: given the Database, a prepared
+ * statement on its pool; given a Prisma client, the same statement through Prisma. The drain job
+ * is the one `enqueue(db, chatInboundTask, chat, { jobKey: chatKey(…), jobKeyMode: 'replace' })`
+ * would leave, and the statement guarantees what the chat needs: once the event is committed, a
+ * drain job that has not yet started exists. When the chat's job is already waiting and due, it
+ * is kept (locked until the commit) rather than rewritten: a busy chat costs one insert per
+ * message.
  */
 export async function recordInbound(db: Db | Database, event: InboundRecord): Promise<{ stored: boolean }> {
   const status: InboundStatus = event.status ?? (event.normalized ? 'PENDING' : 'IGNORED');
@@ -122,24 +109,79 @@ export async function recordInbound(db: Db | Database, event: InboundRecord): Pr
     status,
     event.error ?? null,
   ];
-  const statement =
-    status === 'PENDING' && event.externalChatId
-      ? {
-          name: 'record-inbound-and-drain',
-          text: RECORD_AND_DRAIN,
-          values: [...values, ...drainJob(event.platform, event.account, event.externalChatId)],
-        }
-      : { name: 'record-inbound', text: RECORD, values };
-  // With the pool, a named (prepared) statement: PostgreSQL plans it once per connection, which
-  // halves its CPU for this statement. Prisma sends every statement unnamed, planned each time.
+  const insert = { name: 'record-inbound', text: INSERT_EVENT, values };
+  if (status === 'PENDING' && event.externalChatId) {
+    // A platform without drains (CONSOLE) is refused by the task's schema, checked before the statement.
+    const platform = event.platform as (typeof PLATFORMS)[number];
+    const chat = { platform, account: event.account, externalChatId: event.externalChatId };
+    return insertAndEnqueue(db, insert, chatInboundTask, chat, {
+      jobKey: chatKey(chat.platform, chat.account, chat.externalChatId),
+      jobKeyMode: 'replace',
+      keepWaiting: true,
+    });
+  }
+  // With the pool, a named (prepared) statement: PostgreSQL plans it once per connection.
   const rows =
     'pool' in db
-      ? (await db.pool.query(statement)).rows
-      : await db.$queryRawUnsafe<unknown[]>(statement.text, ...statement.values);
+      ? (await db.pool.query(insert)).rows
+      : await db.$queryRawUnsafe<unknown[]>(insert.text, ...values);
   return { stored: rows.length === 1 };
 }
 
-/** $1–$10: the event's columns, `recordInbound`'s `values`. */
+/** A receipt for a message we sent: moves its outbound row forward (never back). */
+export type DeliveryReceipt = Parameters<typeof applyDeliveryStatus>[1];
+
+/** One event of a platform's delivery: what to record, and the receipts it carries. */
+export interface ChannelEvent {
+  record: InboundRecord;
+  receipts?: readonly DeliveryReceipt[];
+}
+
+/** What recording one delivery's events found, for the webhook's count of outcomes. */
+export interface RecordedCounts {
+  /** Events stored for the first time. */
+  stored: number;
+  /** Events the platform had delivered before. */
+  duplicates: number;
+  /** New events kept as FAILED (could not be read). */
+  failed: number;
+  /** New events that are messages to process. */
+  messages: number;
+  /** New events that do something: messages, receipts, and events recorded as processed. */
+  actionable: number;
+}
+
+/**
+ * Records a delivery's events one by one, in the platform's order (so a chat's messages keep
+ * theirs), each once with its chat's drain job (`recordInbound`), and applies their receipts.
+ *
+ * A receipt is applied before its event is recorded, every time it arrives: it only moves a row
+ * forward, so a redelivered receipt changes nothing, and a crash between the two cannot lose it
+ * (the platform redelivers and it is applied then). It is one indexed UPDATE, the only work done
+ * before the answer besides storing.
+ */
+export async function recordChannelEvents(
+  db: Db | Database,
+  events: readonly ChannelEvent[],
+): Promise<RecordedCounts> {
+  const prisma = 'pool' in db ? db.prisma : db;
+  const counts: RecordedCounts = { stored: 0, duplicates: 0, failed: 0, messages: 0, actionable: 0 };
+  for (const { record, receipts = [] } of events) {
+    for (const receipt of receipts) await applyDeliveryStatus(prisma, receipt);
+    const { stored } = await recordInbound(db, record);
+    if (!stored) {
+      counts.duplicates += 1;
+      continue;
+    }
+    counts.stored += 1;
+    if (record.status === 'FAILED') counts.failed += 1;
+    else if (record.normalized || receipts.length || record.status === 'PROCESSED') counts.actionable += 1;
+    if (record.normalized) counts.messages += 1;
+  }
+  return counts;
+}
+
+/** $1–$10: the event's columns, `recordInbound`'s `values`; a row when the event was new. */
 const INSERT_EVENT = `
   INSERT INTO inbound_events (id, platform, account, external_id, external_chat_id, event_type,
                               raw, raw_text, normalized, status, error)
@@ -147,70 +189,6 @@ const INSERT_EVENT = `
           $6::text::jsonb, $7::text, $8::text::jsonb, $9::text::"InboundStatus", $10::text)
   ON CONFLICT DO NOTHING
   RETURNING 1`;
-
-/** A row when the event was new. */
-const RECORD = INSERT_EVENT;
-
-/** `add_job` as `enqueue` calls it, with the job of `drainJob` ($11–$14); a row when it added one. */
-const ADD_DRAIN_JOB = `(
-  SELECT 'added' FROM graphile_worker.add_job(
-    identifier => $11::text,
-    payload => $12::text::json,
-    run_at => NULL::timestamptz,
-    max_attempts => $13::int,
-    job_key => $14::text,
-    priority => NULL::int,
-    job_key_mode => 'replace'::text
-  ) AS job
-  WHERE job.id IS NOT NULL
-)`;
-
-/** A row when the event was new, saying whether the chat's waiting job was kept or a job added. */
-const RECORD_AND_DRAIN = `
-  WITH stored AS (${INSERT_EVENT}),
-  due AS (
-    SELECT 1
-    FROM graphile_worker._private_jobs AS jobs
-    WHERE jobs.key = $14::text
-      AND jobs.task_id = (SELECT id FROM graphile_worker._private_tasks WHERE identifier = $11::text)
-      AND jobs.payload::jsonb = $12::text::jsonb
-      AND jobs.max_attempts = $13::int
-      AND jobs.priority = 0 AND jobs.job_queue_id IS NULL AND jobs.flags IS NULL
-      AND jobs.locked_at IS NULL AND jobs.attempts = 0 AND jobs.run_at <= now()
-    FOR UPDATE OF jobs
-  )
-  SELECT CASE
-    WHEN EXISTS (SELECT FROM due) THEN (
-      -- The notification add_job would send: a worker that passed the job over while this
-      -- statement held it, and found nothing else to do, looks again.
-      SELECT 'kept' FROM pg_notify('jobs:insert', '{"r":' || random()::text || ',"count":1}')
-    )
-    -- COALESCE calls the second add_job only when the first added nothing; the last resort
-    -- fails the statement (random() keeps PostgreSQL from evaluating it while planning).
-    ELSE COALESCE(${ADD_DRAIN_JOB}, ${ADD_DRAIN_JOB},
-      ('no drain job could be added for ' || $14::text || ' (' || random()::text || ')')::int::text)
-  END AS drain
-  FROM stored`;
-
-/**
- * The chat's drain job as `enqueue` would add it ($11–$14 of `RECORD_AND_DRAIN`: task, payload,
- * attempts, key), the payload checked against the task's schema in the form the worker will read.
- */
-function drainJob(platform: ChannelPlatform, account: string, externalChatId: string): unknown[] {
-  const payload = JSON.stringify({ platform, account, externalChatId });
-  const checked = chatInboundTask.schema.safeParse(JSON.parse(payload));
-  if (!checked.success) {
-    throw new InvalidJobPayloadError(
-      `Invalid payload for task "${chatInboundTask.name}":\n${z.prettifyError(checked.error)}`,
-    );
-  }
-  return [
-    chatInboundTask.name,
-    payload,
-    chatInboundTask.maxAttempts,
-    chatKey(platform, account, externalChatId),
-  ];
-}
 
 export interface InboundContext {
   /** The person behind the message, found or created on first contact, with their consumer agent. */
@@ -264,18 +242,30 @@ export interface DrainDeps {
   handler: InboundHandler;
   /** How each channel fetches images, for the handler's `loadImage`; without one it rejects. */
   media?: MediaLoaders;
-  /** Schedules this chat's drain again after `delayMs` (another drain holds the chat, a handler asked). */
-  retryLater: (delayMs?: number) => Promise<void>;
 }
 
 /**
+ * What a drain did, and what should happen next: `retryAfterMs` set means the chat still has
+ * pending work and its drain must run again after that long (the caller schedules it; the
+ * domain does not know about jobs).
+ */
+export interface DrainOutcome {
+  /** How many events it processed, or null when another drain holds the chat. */
+  processed: number | null;
+  retryAfterMs: number | null;
+}
+
+/** How long a drain that found its chat held by another waits before it looks again. */
+export const BUSY_RETRY_MS = 1000;
+
+/**
  * Processes a chat's pending events one at a time, oldest first, under the chat's advisory lock.
- * Returns how many it processed, or null when another drain holds the chat (it was rescheduled).
+ * Stops at a message whose handler asked for time, which keeps its place in the line.
  */
 export async function drainChat(
   deps: DrainDeps,
   chat: { platform: ChannelPlatform; account: string; externalChatId: string },
-): Promise<number | null> {
+): Promise<DrainOutcome> {
   const result = await withAdvisoryLock(
     deps.database.pool,
     chatKey(chat.platform, chat.account, chat.externalChatId),
@@ -286,20 +276,15 @@ export async function drainChat(
           where: { ...chat, status: 'PENDING' },
           orderBy: { sequence: 'asc' },
         });
-        if (!next) return processed;
+        if (!next) return { processed, retryAfterMs: null };
         const outcome = await processOne(deps, next, next.normalized as unknown as NormalizedMessage);
-        if (outcome.retryAfterMs !== null) {
-          // The message keeps its place: nothing behind it in this chat goes first.
-          await deps.retryLater(outcome.retryAfterMs);
-          return processed;
-        }
+        // The message keeps its place: nothing behind it in this chat goes first.
+        if (outcome.retryAfterMs !== null) return { processed, retryAfterMs: outcome.retryAfterMs };
         processed += 1;
       }
     },
   );
-  if (result.locked) return result.value;
-  await deps.retryLater();
-  return null;
+  return result.locked ? result.value : { processed: null, retryAfterMs: BUSY_RETRY_MS };
 }
 
 async function processOne(

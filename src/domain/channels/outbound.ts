@@ -145,8 +145,17 @@ export interface SendDeps {
   buckets: TokenBuckets;
   logger: Logger;
   now: () => Date;
-  /** Brings this chat's drain back after `delayMs`. */
-  retryLater: (delayMs: number) => Promise<void>;
+}
+
+/**
+ * What a send drain did, and what should happen next: `retryAfterMs` set means the chat's drain
+ * must run again after that long (a rate limit, a platform asking to wait, another drain holding
+ * the chat). The caller schedules it; the domain does not know about jobs.
+ */
+export interface SendDrainOutcome {
+  /** How many messages it sent, or null when another drain holds the chat. */
+  sent: number | null;
+  retryAfterMs: number | null;
 }
 
 const WINDOW_MS = 24 * 3_600_000;
@@ -158,33 +167,31 @@ export const MAX_SEND_ATTEMPTS = 10;
  * or the platform asks it to wait, so later messages never overtake earlier ones.
  * Returns how many were sent, or null when another drain holds the chat.
  */
-export async function drainSends(deps: SendDeps, chatId: string): Promise<number | null> {
+export async function drainSends(deps: SendDeps, chatId: string): Promise<SendDrainOutcome> {
   const db = deps.database.prisma;
   const result = await withAdvisoryLock(deps.database.pool, sendKey(chatId), async () => {
     let sent = 0;
     for (;;) {
       const chat = await db.chat.findUnique({ where: { id: chatId } });
-      if (!chat) return sent;
+      if (!chat) return { sent, retryAfterMs: null };
       const next = await db.outboundMessage.findFirst({
         where: { chatId, status: 'PENDING' },
         orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
       });
-      if (!next) return sent;
+      if (!next) return { sent, retryAfterMs: null };
       const outcome = await sendOne(deps, chat, next);
-      if (outcome === 'wait') return sent;
+      if (typeof outcome === 'object') return { sent, retryAfterMs: outcome.waitMs };
       if (outcome === 'sent') sent += 1;
     }
   });
-  if (result.locked) return result.value;
-  await deps.retryLater(1000);
-  return null;
+  return result.locked ? result.value : { sent: null, retryAfterMs: 1000 };
 }
 
 async function sendOne(
   deps: SendDeps,
   chat: Chat,
   message: OutboundMessage,
-): Promise<'sent' | 'failed' | 'wait'> {
+): Promise<'sent' | 'failed' | { waitMs: number }> {
   const db = deps.database.prisma;
   const logger = deps.logger.child({ 'outbound.id': message.id, 'chat.id': chat.id });
   const fail = async (reason: string) => {
@@ -208,10 +215,7 @@ async function sendOne(
     deps.buckets.take(`send:chat:${chat.id}`, sender.limits.perChat, 1),
   ]);
   const wait = Math.max(...waits);
-  if (wait > 0) {
-    await deps.retryLater(wait);
-    return 'wait';
-  }
+  if (wait > 0) return { waitMs: wait };
 
   const now = deps.now();
   const windowOpen = chat.lastInboundAt !== null && now.getTime() - chat.lastInboundAt.getTime() < WINDOW_MS;
@@ -245,8 +249,7 @@ async function sendOne(
       ? sendError.retryAfterSeconds * 1000
       : 2000 * 2 ** (attempts - 1);
     logger.info({ err: error, 'outbound.retry_ms': delayMs }, 'send deferred');
-    await deps.retryLater(delayMs);
-    return 'wait';
+    return { waitMs: delayMs };
   }
 }
 

@@ -9,9 +9,10 @@
  * whose data is stale cannot put an order in a state Lalamove does not report. Driver details
  * (name, phone, plate) come from the signed data when they are about the driver Lalamove reports.
  *
- * Lalamove retries a delivery until it gets a 200 (for up to a day) and does not promise order,
- * so applying an event must be idempotent and must not move an order backwards. Without a table
- * of seen event ids, both come from the order's own state: a status only moves forward along
+ * The webhook records each event once by its id (src/platform/provider-events.ts) and answers;
+ * the `lalamove-event` job applies it here. Lalamove does not promise order, and a job may run
+ * twice, so applying an event must be idempotent and must not move an order backwards. Both come
+ * from the order's own state: a status only moves forward along
  * ASSIGNING_DRIVER → ON_GOING → PICKED_UP → a final status, and a final status is never left. A
  * redelivered or late event therefore changes nothing. (A driver who gives the order back sends it
  * from ON_GOING to ASSIGNING_DRIVER; that step back is picked up by `deliveryStatus`, which takes
@@ -25,8 +26,18 @@
  */
 import { z } from 'zod';
 import { type DeliveryOrder, Prisma } from '../../generated/prisma/client.ts';
-import type { LalamoveOrder } from '../../integrations/lalamove/client.ts';
+import {
+  type LalamoveClient,
+  LalamoveError,
+  type LalamoveOrder,
+} from '../../integrations/lalamove/client.ts';
 import type { Db, Tx } from '../../platform/db.ts';
+import { defineTask } from '../../platform/jobs.ts';
+import {
+  finishProviderEvent,
+  providerEventPayload,
+  readProviderEvent,
+} from '../../platform/provider-events.ts';
 import {
   PENDING_PREFIX,
   PLACEMENT_UNKNOWN,
@@ -83,6 +94,44 @@ export type ApplyOutcome =
   | { outcome: 'applied'; orderId: string }
   | { outcome: 'duplicate'; orderId: string }
   | { outcome: 'ignored'; reason: 'unknown_event' | 'unknown_order' | 'unreadable' };
+
+/**
+ * Applies one Lalamove event the webhook recorded (src/platform/provider-events.ts). Lalamove not
+ * answering throws, and the job runs again after its backoff; applying twice changes nothing.
+ */
+export const lalamoveEventTask = defineTask({ name: 'lalamove-event', schema: providerEventPayload });
+
+/** Lalamove's answer about an order (`ApplyOptions.readOrder`), null for one it does not know. */
+export function readOrderFrom(client: LalamoveClient): ApplyOptions['readOrder'] {
+  return async (orderId) => {
+    try {
+      return await client.getOrder(orderId);
+    } catch (error) {
+      if (error instanceof LalamoveError && error.status === 404) return null;
+      throw error;
+    }
+  };
+}
+
+/**
+ * Applies the recorded event `id` and notes the outcome on it. Null when no such event was
+ * recorded (nothing to do).
+ */
+export async function applyRecordedLalamoveEvent(
+  db: Db,
+  id: string,
+  options: ApplyOptions,
+): Promise<ApplyOutcome | null> {
+  const event = await readProviderEvent(db, id);
+  if (!event) return null;
+  const result = await applyLalamoveEvent(db, event.payload as LalamoveEvent, options);
+  await finishProviderEvent(
+    db,
+    id,
+    result.outcome === 'ignored' ? `ignored:${result.reason}` : result.outcome,
+  );
+  return result;
+}
 
 /** Applies one verified webhook event. Never throws for the event's content. */
 export async function applyLalamoveEvent(

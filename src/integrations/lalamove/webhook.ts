@@ -26,7 +26,7 @@
  * secret to produce.
  *
  * What is signed is the timestamp and `data`; `eventId` and `eventType` are not, so nothing may
- * rest on them (domain/delivery/events.ts decides from `data` and Lalamove's own order). A signed
+ * rest on them (domain/delivery/lalamove-events.ts decides from `data` and Lalamove's own order). A signed
  * delivery can be replayed as it is, so the timestamp must be within five minutes of our clock
  * (either way, for clock skew): an old delivery, however well signed, is refused. Lalamove retries
  * a failed delivery (10 times over 24 hours) and may send events out of order; a retry refused as

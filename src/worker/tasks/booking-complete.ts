@@ -1,6 +1,6 @@
-import { completeBookingTask } from '../../domain/bookings/jobs.ts';
 import { completeSeatedBooking } from '../../domain/bookings/scheduled.ts';
-import { defineHandler } from '../task.ts';
+import { completeBookingTask } from '../../domain/bookings/tasks.ts';
+import { defineHandler } from '../handler.ts';
 
 export default defineHandler(completeBookingTask, async ({ bookingId }, { services }) => {
   await completeSeatedBooking(services.bookings, bookingId);

@@ -1,6 +1,6 @@
-import { expireBookingTask } from '../../domain/bookings/jobs.ts';
 import { expireBooking } from '../../domain/bookings/scheduled.ts';
-import { defineHandler } from '../task.ts';
+import { expireBookingTask } from '../../domain/bookings/tasks.ts';
+import { defineHandler } from '../handler.ts';
 
 export default defineHandler(expireBookingTask, async ({ bookingId }, { services, logger }) => {
   const expired = await expireBooking(services.bookings, bookingId);

@@ -1,6 +1,6 @@
-import { noShowTask } from '../../domain/bookings/jobs.ts';
 import { markNoShow } from '../../domain/bookings/scheduled.ts';
-import { defineHandler } from '../task.ts';
+import { noShowTask } from '../../domain/bookings/tasks.ts';
+import { defineHandler } from '../handler.ts';
 
 export default defineHandler(noShowTask, async ({ bookingId }, { services, logger }) => {
   const marked = await markNoShow(services.bookings, bookingId, services.config.bookings.noShowGraceMinutes);

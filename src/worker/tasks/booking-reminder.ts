@@ -1,6 +1,6 @@
-import { bookingReminderTask } from '../../domain/bookings/jobs.ts';
 import { sendReminder } from '../../domain/bookings/scheduled.ts';
-import { defineHandler } from '../task.ts';
+import { bookingReminderTask } from '../../domain/bookings/tasks.ts';
+import { defineHandler } from '../handler.ts';
 
 export default defineHandler(bookingReminderTask, async ({ bookingId, before }, { services }) => {
   await sendReminder(services.db, services.now(), bookingId, before);

@@ -1,25 +1,25 @@
 import { chatInboundTask, chatKey, drainChat } from '../../domain/channels/inbound.ts';
 import { enqueue } from '../../platform/jobs.ts';
-import { defineHandler } from '../task.ts';
+import { defineHandler } from '../handler.ts';
 
 /** Drains one chat's pending inbound messages, in order (see src/domain/channels/inbound.ts). */
 export default defineHandler(chatInboundTask, async (chat, { services, logger }) => {
-  await drainChat(
+  const { retryAfterMs } = await drainChat(
     {
       database: services.database,
       keyring: services.keyring,
       logger,
       handler: services.inbound,
       media: services.media,
-      // Another drain holds this chat, or the handler asked for time: come back after it.
-      retryLater: async (delayMs = 1000) => {
-        await enqueue(services.db, chatInboundTask, chat, {
-          runAt: new Date(Date.now() + delayMs),
-          jobKey: chatKey(chat.platform, chat.account, chat.externalChatId),
-          jobKeyMode: 'replace',
-        });
-      },
     },
     chat,
   );
+  // Another drain holds this chat, or the handler asked for time: come back after it.
+  if (retryAfterMs !== null) {
+    await enqueue(services.db, chatInboundTask, chat, {
+      runAt: new Date(Date.now() + retryAfterMs),
+      jobKey: chatKey(chat.platform, chat.account, chat.externalChatId),
+      jobKeyMode: 'replace',
+    });
+  }
 });

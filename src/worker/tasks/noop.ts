@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { noopTask } from '../../platform/jobs.ts';
-import { defineHandler } from '../task.ts';
+import { defineHandler } from '../handler.ts';
 
 /**
  * Does nothing, for `holdMs` if asked. A hold cut short by a shutdown throws, so the job is

@@ -1,5 +1,5 @@
 import { outboxSweepTask, sweepOutboxes } from '../../domain/operations/outboxes.ts';
-import { defineHandler } from '../task.ts';
+import { defineHandler } from '../handler.ts';
 
 /** Schedules the job of every outbox group whose rows wait with no job coming (see the domain). */
 export default defineHandler(outboxSweepTask, async (_payload, { services, logger }) => {

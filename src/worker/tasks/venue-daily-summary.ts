@@ -1,6 +1,6 @@
-import { dailySummaryTask } from '../../domain/bookings/jobs.ts';
 import { sendDailySummaries } from '../../domain/bookings/scheduled.ts';
-import { defineHandler } from '../task.ts';
+import { dailySummaryTask } from '../../domain/bookings/tasks.ts';
+import { defineHandler } from '../handler.ts';
 
 export default defineHandler(dailySummaryTask, async ({ _cron }, { services, logger }) => {
   const tick = _cron ? new Date(_cron.ts) : services.now();

@@ -4,7 +4,7 @@
  */
 import type { TaskList } from 'graphile-worker';
 import type { Services } from '../wiring/services.ts';
-import type { TaskHandler } from './task.ts';
+import type { TaskHandler } from './handler.ts';
 import bookingComplete from './tasks/booking-complete.ts';
 import bookingExpire from './tasks/booking-expire.ts';
 import bookingFeedback from './tasks/booking-feedback.ts';
@@ -12,6 +12,7 @@ import bookingNoShow from './tasks/booking-no-show.ts';
 import bookingReminder from './tasks/booking-reminder.ts';
 import chatInbound from './tasks/chat-inbound.ts';
 import chatSend from './tasks/chat-send.ts';
+import lalamoveEvent from './tasks/lalamove-event.ts';
 import noop from './tasks/noop.ts';
 import outboxSweep from './tasks/outbox-sweep.ts';
 import venueDailySummary from './tasks/venue-daily-summary.ts';
@@ -27,6 +28,7 @@ export const handlers: readonly TaskHandler[] = [
   chatInbound,
   chatSend,
   outboxSweep,
+  lalamoveEvent,
 ];
 
 /**

@@ -1,5 +1,6 @@
 /**
- * How a task file turns a declaration (src/platform/jobs.ts) into something the worker runs:
+ * How a task file (src/worker/tasks/<task identifier>.ts) turns a declaration (src/platform/jobs.ts)
+ * into a handler the worker runs:
  *
  * ```ts
  * // src/worker/tasks/booking-expire.ts

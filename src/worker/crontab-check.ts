@@ -3,7 +3,7 @@
  * cron items. Kept apart from crontab.ts so that file holds nothing but schedules.
  */
 import { type ParsedCronItem, parseCrontab } from 'graphile-worker';
-import type { TaskHandler } from './task.ts';
+import type { TaskHandler } from './handler.ts';
 
 /** `<five time fields> <task> [?options] [{json payload}]`, as graphile-worker reads a line. */
 const LINE = /^(\S+\s+\S+\s+\S+\s+\S+\s+\S+)\s+([_a-zA-Z][_a-zA-Z0-9:/_-]*)(?:\s+\?(\S+))?(?:\s+(\{.*\}))?$/;
@@ -39,7 +39,7 @@ export function parseSchedules(text: string, handlers: readonly TaskHandler[]): 
     if (options.has('queue')) problems.push(`${where}: named queues are not used; drop queue=`);
     const handler = byName.get(task);
     if (!handler) {
-      problems.push(`${where}: no task "${task}" in src/worker/tasks.ts`);
+      problems.push(`${where}: no task "${task}" in src/worker/task-list.ts`);
       return raw;
     }
     let payload: Record<string, unknown> = {};
