@@ -22,6 +22,7 @@ import { createRevokedSessions, type RevokedSessions } from './domain/identity/r
 import { generateSigningKey, loadSigningKeys, type SigningKeys } from './domain/identity/signing-keys.ts';
 import { channelSenders } from './integrations/channels.ts';
 import { createOsrmClient, type DirectionsClient } from './integrations/directions/osrm.ts';
+import { createModelRouter } from './integrations/llm/router.ts';
 import { createMailer, type Mailer } from './integrations/mail/mailer.ts';
 import { mediaLoaders } from './integrations/media.ts';
 import { createOpenMeteoClient, type WeatherClient } from './integrations/weather/open-meteo.ts';
@@ -97,7 +98,16 @@ export function withConversation(
   const { config, logger, now } = base;
   const partial = {
     ...base,
-    llm: createLlmGateway({ config: config.llm, db: base.db, logger, metrics: options.metrics, now }),
+    llm: createLlmGateway({
+      models: createModelRouter(config.llm, { logger, metrics: options.metrics, now }),
+      budgets: config.llm.budgets,
+      prices: config.llm.prices,
+      maxOutputTokens: config.llm.maxOutputTokens,
+      db: base.db,
+      logger,
+      metrics: options.metrics,
+      now,
+    }),
     sessions: createSessionStore({
       redis: base.redis,
       keys: options.sessionKeys,
