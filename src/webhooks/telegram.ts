@@ -15,7 +15,7 @@ import {
   parseTelegramUpdate,
   telegramChatOf,
   telegramEventType,
-} from '../domain/channels/telegram.ts';
+} from '../integrations/telegram/updates.ts';
 import type { Database } from '../platform/db.ts';
 import { type RequestContext, readBody, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
