@@ -9,7 +9,6 @@
  * request a provider refuses as wrong fails with the router's LlmRequestError: a bug to fix, not
  * something to tell the person about.
  */
-
 import {
   type ModelRouter,
   type ModelRouterStatus,
