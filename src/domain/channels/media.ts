@@ -17,7 +17,7 @@ import {
 import type { NormalizedMessage } from './normalized.ts';
 
 // The loaders' contract, named here too for the domain's files that hand images to handlers.
-export type { LoadedImage, MediaLoaders } from '../../integrations/media-loader.ts';
+export type { MediaLoaders } from '../../integrations/media-loader.ts';
 
 /** `loadImage` of a handler's context: the message's images, fetched on first use, once each. */
 export type ImageLoader = (index: number) => Promise<LoadedImage>;

@@ -21,12 +21,7 @@ import type { Logger } from '../../platform/logger.ts';
 import type { TokenBuckets } from '../../platform/token-bucket.ts';
 
 // The channel clients' contract, named here too for the domain's files that queue and send.
-export type {
-  ChannelSender,
-  ChannelSenders,
-  OutboundContent,
-  SendTarget,
-} from '../../integrations/channel-sender.ts';
+export type { ChannelSenders, OutboundContent } from '../../integrations/channel-sender.ts';
 
 /** Drains one chat's pending outbound messages, in order. */
 export const chatSendTask = defineTask({

@@ -16,13 +16,9 @@ import type {
 export type {
   ChatMessage,
   ContentBlock,
-  ImageBlock,
-  LlmPurpose,
   LlmResponse,
   LlmUsageFigures,
-  StopReason,
   SystemPart,
-  TextBlock,
   ToolResultBlock,
   ToolSpec,
   ToolUseBlock,
