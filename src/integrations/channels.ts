@@ -1,5 +1,5 @@
 import type { Config } from '../config/index.ts';
-import type { ChannelSenders } from '../domain/channels/outbound.ts';
+import type { ChannelSenders } from './channel-sender.ts';
 import { createInstagramClient, instagramSender } from './instagram/client.ts';
 import { createTelegramClient, telegramSender } from './telegram/client.ts';
 import { createWhatsAppClient, whatsappSender } from './whatsapp/client.ts';

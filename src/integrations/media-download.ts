@@ -1,6 +1,6 @@
 /**
  * The bounded HTTP download every channel's image loader ends with (see
- * src/domain/channels/media.ts for what loaders return and how they fail).
+ * src/integrations/media-loader.ts for what loaders return and how they fail).
  *
  * A download is refused before it starts when the platform states a size over the limit or a
  * type that is not an image; otherwise the body is streamed and abandoned as soon as it passes
@@ -15,7 +15,7 @@ import {
   MediaTooLargeError,
   MediaUnavailableError,
   toLoadedImage,
-} from '../domain/channels/media.ts';
+} from './media-loader.ts';
 
 export const MEDIA_TIMEOUT_MS = 15_000;
 

@@ -4,9 +4,9 @@
  * the limits of src/integrations/media-download.ts.
  */
 import type { Config } from '../config/index.ts';
-import type { MediaLoaders } from '../domain/channels/media.ts';
 import { instagramMediaLoader } from './instagram/media.ts';
 import { MEDIA_TIMEOUT_MS, type MediaLimits } from './media-download.ts';
+import type { MediaLoaders } from './media-loader.ts';
 import { telegramMediaLoader } from './telegram/media.ts';
 import { whatsappMediaLoader } from './whatsapp/media.ts';
 

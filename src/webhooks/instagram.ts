@@ -11,8 +11,8 @@
 import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/index.ts';
-import { instagramWebhookSchema } from '../domain/channels/instagram.ts';
 import { instagramEvents } from '../domain/channels/instagram-events.ts';
+import { instagramWebhookSchema } from '../integrations/instagram/webhook.ts';
 import type { Database } from '../platform/db.ts';
 import { type RequestContext, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';

@@ -14,7 +14,7 @@ import {
   parseTelegramUpdate,
   telegramChatOf,
   telegramEventType,
-} from '../domain/channels/telegram.ts';
+} from '../integrations/telegram/updates.ts';
 import type { Database } from '../platform/db.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { issuesLine, recordChannelBody } from './channel.ts';

@@ -7,14 +7,14 @@
  * (`X-Hub-Signature-256: sha256=<hex HMAC-SHA256>`); 360dialog's own signature is optional, so a
  * 360dialog number is guarded by the secret it is configured to send back in `X-Webhook-Secret`.
  * A wrong or missing one is a 401 and nothing is stored. Every message and receipt of the body is
- * then stored on its own (see domain/channels/whatsapp.ts), and the answer is 200, also for bodies
+ * then stored on its own (see integrations/whatsapp/webhook.ts), and the answer is 200, also for bodies
  * we cannot read, which are kept as FAILED so Meta stops redelivering them.
  */
 import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/index.ts';
 import type { RecordedCounts } from '../domain/channels/inbound.ts';
-import { describeIssues, parseWhatsAppPayload, whatsappEvents } from '../domain/channels/whatsapp.ts';
+import { describeIssues, parseWhatsAppPayload, whatsappEvents } from '../integrations/whatsapp/webhook.ts';
 import type { Database } from '../platform/db.ts';
 import type { RequestContext } from '../platform/http.ts';
 import { sendJson } from '../platform/http.ts';

@@ -11,7 +11,7 @@ import { consumerAgentHandler } from '../domain/conversation/assembly.ts';
 import { createLlmGateway, type LlmGatewayStatus } from '../domain/conversation/gateway.ts';
 import type { LlmGateway } from '../domain/conversation/messages.ts';
 import { createSessionStore, type SessionStore } from '../domain/conversation/sessions.ts';
-import { createDeliveryDeps, type DeliveryDeps } from '../domain/delivery/deps.ts';
+import type { DeliveryDeps } from '../domain/delivery/deps.ts';
 import { DEMO_OWNER_EMAIL, seedDemoNetwork } from '../domain/demo/seed.ts';
 import {
   CLOCK_TOLERANCE_SECONDS,
@@ -22,6 +22,8 @@ import { createRevokedSessions, type RevokedSessions } from '../domain/identity/
 import { generateSigningKey, loadSigningKeys, type SigningKeys } from '../domain/identity/signing-keys.ts';
 import { channelSenders } from '../integrations/channels.ts';
 import { createOsrmClient, type DirectionsClient } from '../integrations/directions/osrm.ts';
+import { createLalamoveClient } from '../integrations/lalamove/client.ts';
+import { createModelRouter } from '../integrations/llm/router.ts';
 import { createMailer, type Mailer } from '../integrations/mail/mailer.ts';
 import { mediaLoaders } from '../integrations/media.ts';
 import { createOpenMeteoClient, type WeatherClient } from '../integrations/weather/open-meteo.ts';
@@ -97,7 +99,16 @@ export function withConversation(
   const { config, logger, now } = base;
   const partial = {
     ...base,
-    llm: createLlmGateway({ config: config.llm, db: base.db, logger, metrics: options.metrics, now }),
+    llm: createLlmGateway({
+      models: createModelRouter(config.llm, { logger, metrics: options.metrics, now }),
+      budgets: config.llm.budgets,
+      prices: config.llm.prices,
+      maxOutputTokens: config.llm.maxOutputTokens,
+      db: base.db,
+      logger,
+      metrics: options.metrics,
+      now,
+    }),
     sessions: createSessionStore({
       redis: base.redis,
       keys: options.sessionKeys,
@@ -107,7 +118,14 @@ export function withConversation(
     locks: createLocks(base.redis, { leaseMs: config.llm.lockLeaseMs }),
     weather: createOpenMeteoClient({ apiUrl: config.weather.apiUrl }),
     directions: createOsrmClient({ apiUrl: config.directions.apiUrl }),
-    delivery: createDeliveryDeps({ db: base.db, config: config.delivery, now, logger }),
+    delivery: {
+      db: base.db,
+      // Lalamove checks request timestamps against its own clock, so the client keeps the real one.
+      lalamove: config.delivery.lalamove ? createLalamoveClient(config.delivery.lalamove) : undefined,
+      now,
+      confirmMinutes: config.delivery.confirmMinutes,
+      logger,
+    },
     inbound: acknowledge,
   };
   if (config.consumerAgent.enabled) partial.inbound = consumerAgentHandler(partial);

@@ -7,8 +7,11 @@ import { createHash, randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { acknowledge, drainChat, type InboundHandler } from '../../src/domain/channels/inbound.ts';
+import { imageLoader } from '../../src/domain/channels/media.ts';
+import type { NormalizedMessage } from '../../src/domain/channels/normalized.ts';
+import { mediaHostAllowed } from '../../src/integrations/instagram/media.ts';
+import { mediaLoaders } from '../../src/integrations/media.ts';
 import {
-  imageLoader,
   type LoadedImage,
   type MediaError,
   MediaGoneError,
@@ -16,10 +19,7 @@ import {
   MediaTooLargeError,
   MediaUnavailableError,
   sniffImageType,
-} from '../../src/domain/channels/media.ts';
-import type { NormalizedMessage } from '../../src/domain/channels/normalized.ts';
-import { mediaHostAllowed } from '../../src/integrations/instagram/media.ts';
-import { mediaLoaders } from '../../src/integrations/media.ts';
+} from '../../src/integrations/media-loader.ts';
 import {
   type FakeGraphApi,
   igsid,

@@ -9,12 +9,13 @@ import { pino } from 'pino';
 import type { Counter } from 'prom-client';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
-import { createLlmGateway, LlmRequestError } from '../../src/domain/conversation/gateway.ts';
+import { createLlmGateway } from '../../src/domain/conversation/gateway.ts';
 import {
   BudgetExceededError,
   type LlmRequest,
   LlmUnavailableError,
 } from '../../src/domain/conversation/messages.ts';
+import { createModelRouter, LlmRequestError } from '../../src/integrations/llm/router.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { createMetrics } from '../../src/platform/metrics.ts';
 import {
@@ -81,12 +82,16 @@ function gatewayWith(
   );
   const metrics = createMetrics();
   let now = START.getTime();
+  const clock = () => new Date(now);
   const gateway = createLlmGateway({
-    config: config.llm,
+    models: createModelRouter(config.llm, { logger, metrics, now: clock }),
+    budgets: config.llm.budgets,
+    prices: config.llm.prices,
+    maxOutputTokens: config.llm.maxOutputTokens,
     db: database.prisma,
     logger,
     metrics,
-    now: () => new Date(now),
+    now: clock,
   });
   return {
     gateway,
@@ -711,10 +716,15 @@ describe('the fakes', () => {
 
 // The real logger is quiet in tests; this only checks the gateway takes it.
 it('works with the application logger and no metrics', async () => {
+  const { llm } = loadConfig({ NODE_ENV: 'test', OLLAMA_URL: ollama.url });
+  const logger = createLogger('silent');
   const gateway = createLlmGateway({
-    config: loadConfig({ NODE_ENV: 'test', OLLAMA_URL: ollama.url }).llm,
+    models: createModelRouter(llm, { logger }),
+    budgets: llm.budgets,
+    prices: llm.prices,
+    maxOutputTokens: llm.maxOutputTokens,
     db: database.prisma,
-    logger: createLogger('silent'),
+    logger,
   });
   expect((await gateway.complete(hello())).provider).toBe('ollama');
 });

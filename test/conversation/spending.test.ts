@@ -15,6 +15,7 @@ import { loadConfig } from '../../src/config/index.ts';
 import { createLlmGateway } from '../../src/domain/conversation/gateway.ts';
 import { BudgetExceededError, type LlmRequest } from '../../src/domain/conversation/messages.ts';
 import { BUSY_REPLY } from '../../src/domain/conversation/turn.ts';
+import { createModelRouter } from '../../src/integrations/llm/router.ts';
 import { createMetrics } from '../../src/platform/metrics.ts';
 import { anthropicMessage, type ScriptedFake, startFakeAnthropic } from '../fakes/anthropic.ts';
 import { type FakeBotApi, postUpdate, startFakeBotApi, textUpdate } from '../fakes/telegram.ts';
@@ -62,12 +63,16 @@ function gatewayWith(env: Record<string, string>) {
   );
   const metrics = createMetrics();
   let now = Date.UTC(2030, 0, 1, 8) + nextDay++ * 7 * DAY;
+  const clock = () => new Date(now);
   const gateway = createLlmGateway({
-    config: config.llm,
+    models: createModelRouter(config.llm, { logger, metrics, now: clock }),
+    budgets: config.llm.budgets,
+    prices: config.llm.prices,
+    maxOutputTokens: config.llm.maxOutputTokens,
     db: database.prisma,
     logger,
     metrics,
-    now: () => new Date(now),
+    now: clock,
   });
   return {
     gateway,

@@ -5,7 +5,7 @@
  * records every request and fails on demand.
  */
 import { createHmac, randomBytes, randomInt } from 'node:crypto';
-import type { InstagramEventInput } from '../../src/domain/channels/instagram.ts';
+import type { InstagramEventInput } from '../../src/integrations/instagram/webhook.ts';
 import { type FakeFile, type FileServed, serveFile } from './media.ts';
 
 /** A fresh Instagram-scoped user id (what Meta calls an IGSID). */

@@ -1,4 +1,4 @@
-import { SendError } from '../../domain/channels/outbound.ts';
+import { SendError } from '../../integrations/channel-sender.ts';
 import { registerTelegramWebhook } from '../../integrations/telegram/webhook.ts';
 import { ValidationError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';

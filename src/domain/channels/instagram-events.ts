@@ -6,8 +6,12 @@
  * `entry.id` picks the account. An entry for an account we do not know is kept, failed.
  */
 import { createHash } from 'node:crypto';
+import {
+  classifyInstagramEvent,
+  type InstagramAccountRef,
+  type InstagramWebhook,
+} from '../../integrations/instagram/webhook.ts';
 import type { ChannelEvent } from './inbound.ts';
-import { classifyInstagramEvent, type InstagramAccountRef, type InstagramWebhook } from './instagram.ts';
 
 /** A stable id for an entry that carries none of its own: the same entry always hashes the same. */
 function entryId(value: unknown): string {

@@ -1,37 +1,8 @@
 /**
- * One shape for an inbound message, whatever the channel. Webhooks store it beside the raw event;
- * the dispatcher (and later the consumer agent) reads only this.
+ * The inbound message as the domain reads it. Its shape is the channel parsers'
+ * (src/integrations/normalized-message.ts); it is named here too for the domain's own files.
  */
-import type { ChannelPlatform } from '../../generated/prisma/enums.ts';
-
-export interface InboundSender {
-  /** The platform's id for the person (Telegram user id, WhatsApp number, Instagram-scoped id). */
-  externalId: string;
-  displayName: string | null;
-  /** Language the platform reports for them, if any (BCP 47). */
-  language: string | null;
-}
-
-export interface NormalizedMessage {
-  platform: ChannelPlatform;
-  account: string;
-  /** The conversation: Telegram chat id, WhatsApp number, Instagram thread. */
-  externalChatId: string;
-  /** The platform's message id, for replies and reactions. */
-  externalMessageId: string | null;
-  sender: InboundSender;
-  text: string | null;
-  /** Images by reference (the platform's file id); downloaded when processed, never here. */
-  images: { fileId: string; width: number | null; height: number | null }[];
-  location: { latitude: number; longitude: number } | null;
-  contact: { phone: string; name: string | null } | null;
-  /** A button or quick reply the person pressed. */
-  button: { payload: string; title: string | null } | null;
-  /** The message this one answers, by the platform's id. */
-  replyTo: string | null;
-  /** When the platform says it was sent. */
-  sentAt: string;
-}
+export type { NormalizedMessage } from '../../integrations/normalized-message.ts';
 
 /** The part of an inbound event that decides how it is handled. */
 export type InboundKind = 'message' | 'button' | 'status' | 'ignored' | 'malformed';

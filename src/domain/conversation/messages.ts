@@ -1,40 +1,28 @@
 /**
- * The conversation's own message shapes, independent of any provider. Anthropic's Messages API is
- * the model for them (content blocks, tool_use / tool_result pairs); the Ollama client translates.
- * Sessions store these, the tool loop produces them, the gateway sends them.
+ * What the conversation asks of a language model, and how a call can be refused. The message
+ * shapes themselves are the model clients' (src/integrations/llm/messages.ts), provider-neutral;
+ * they are named here too so the conversation's files have one place to import them from.
  */
+import type {
+  ChatMessage,
+  ContentBlock,
+  LlmPurpose,
+  LlmResponse,
+  SystemPart,
+  TextBlock,
+  ToolSpec,
+} from '../../integrations/llm/messages.ts';
 
-export type TextBlock = { type: 'text'; text: string };
-/** An image the person sent, base64-encoded (only in the turn it arrived; sessions keep a note). */
-export type ImageBlock = { type: 'image'; mediaType: string; data: string };
-export type ToolUseBlock = { type: 'tool_use'; id: string; name: string; input: unknown };
-export type ToolResultBlock = { type: 'tool_result'; toolUseId: string; content: string; isError?: boolean };
-
-export type ContentBlock = TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock;
-
-export interface ChatMessage {
-  role: 'user' | 'assistant';
-  content: ContentBlock[];
-}
-
-/** A tool as the model sees it: name, description and the JSON schema of its input. */
-export interface ToolSpec {
-  name: string;
-  description: string;
-  inputSchema: Record<string, unknown>;
-}
-
-/**
- * One part of the system prompt. Parts marked `cache` form the stable prefix (persona, rules,
- * tool guidance) that the provider may cache between calls; the rest changes per turn.
- */
-export interface SystemPart {
-  text: string;
-  cache?: boolean;
-}
-
-/** What a call is for: picks the model (conversation: the strong one; cheap: summaries and such). */
-export type LlmPurpose = 'conversation' | 'cheap';
+export type {
+  ChatMessage,
+  ContentBlock,
+  LlmResponse,
+  LlmUsageFigures,
+  SystemPart,
+  ToolResultBlock,
+  ToolSpec,
+  ToolUseBlock,
+} from '../../integrations/llm/messages.ts';
 
 export interface LlmRequest {
   purpose: LlmPurpose;
@@ -52,24 +40,6 @@ export interface LlmRequest {
   budgetChecked?: boolean;
 }
 
-export type StopReason = 'end_turn' | 'tool_use' | 'max_tokens' | 'stop_sequence' | 'refusal' | 'other';
-
-export interface LlmUsageFigures {
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-}
-
-export interface LlmResponse {
-  /** Text and tool_use blocks only. */
-  content: (TextBlock | ToolUseBlock)[];
-  stopReason: StopReason;
-  usage: LlmUsageFigures;
-  provider: 'anthropic' | 'ollama';
-  model: string;
-}
-
 /** Sends one request to the best available provider, within budget; see gateway.ts. */
 export interface LlmGateway {
   complete(request: LlmRequest): Promise<LlmResponse>;
@@ -77,8 +47,8 @@ export interface LlmGateway {
 
 /** No provider could answer (none configured, all failing or open). Nothing was charged. */
 export class LlmUnavailableError extends Error {
-  constructor(message = 'No language model is available right now') {
-    super(message);
+  constructor(message = 'No language model is available right now', options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'LlmUnavailableError';
   }
 }

@@ -6,7 +6,7 @@
  * rounds before it from the cache at a tenth of the price.
  *
  * The SDK retries nothing (`maxRetries: 0`). Its retries cover timeouts and 5xx as well as 429, so
- * a turn could wait three timeouts before the gateway hears of trouble; the gateway has a
+ * a turn could wait three timeouts before the router hears of trouble; the router has a
  * fallback and a breaker and is the one place that decides what a failure means.
  */
 import Anthropic, {
@@ -25,18 +25,19 @@ import type {
   TextBlockParam,
   Tool,
 } from '@anthropic-ai/sdk/resources/messages';
-import type { ProviderCall, ProviderFailure } from '../../domain/conversation/gateway.ts';
+import type { Logger } from '../../platform/logger.ts';
 import type {
   ChatMessage,
   ContentBlock,
   LlmResponse,
+  ProviderCall,
+  ProviderFailure,
   StopReason,
   SystemPart,
   ToolSpec,
-} from '../../domain/conversation/messages.ts';
-import type { Logger } from '../../platform/logger.ts';
+} from '../llm/messages.ts';
 
-/** A call that failed, with why in the gateway's terms. */
+/** A call that failed, with why in the router's terms. */
 export class AnthropicCallError extends Error {
   readonly reason: ProviderFailure;
   /** The HTTP status, when Anthropic answered at all. */

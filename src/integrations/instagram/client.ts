@@ -10,7 +10,7 @@
  * person isn't available" (551, subcodes 1545041, 2018108, 2018001) is permanent and makes the
  * chat unreachable; every other refusal is permanent for this message only.
  */
-import { type ChannelSender, type OutboundContent, SendError } from '../../domain/channels/outbound.ts';
+import { type ChannelSender, type OutboundContent, SendError } from '../channel-sender.ts';
 
 /** The message part of a Send API request: text (with quick replies), or one attachment. */
 export type InstagramOutgoingMessage =

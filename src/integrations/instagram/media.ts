@@ -6,12 +6,9 @@
  * production, for loopback fakes), and only from Meta's CDN hosts (configured), redirects
  * included: the URL comes from a webhook body, and we fetch nothing anywhere else it may point.
  */
-import {
-  type ChannelMediaLoader,
-  MediaGoneError,
-  MediaUnavailableError,
-} from '../../domain/channels/media.ts';
+
 import { downloadImage, type MediaLimits } from '../media-download.ts';
+import { type ChannelMediaLoader, MediaGoneError, MediaUnavailableError } from '../media-loader.ts';
 
 export function instagramMediaLoader(
   options: MediaLimits & {

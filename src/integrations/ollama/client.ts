@@ -11,10 +11,16 @@
  * session.
  */
 import { randomBytes } from 'node:crypto';
-import type { ProviderCall, ProviderFailure } from '../../domain/conversation/gateway.ts';
-import type { ChatMessage, LlmResponse, SystemPart, ToolSpec } from '../../domain/conversation/messages.ts';
+import type {
+  ChatMessage,
+  LlmResponse,
+  ProviderCall,
+  ProviderFailure,
+  SystemPart,
+  ToolSpec,
+} from '../llm/messages.ts';
 
-/** A call that failed, with why in the gateway's terms. */
+/** A call that failed, with why in the router's terms. */
 export class OllamaCallError extends Error {
   readonly reason: ProviderFailure;
   /** The HTTP status, when Ollama answered at all. */

@@ -6,7 +6,7 @@
  * network failures are worth retrying.
  */
 import type { ApiMethods, Message } from '@grammyjs/types';
-import { type ChannelSender, type OutboundContent, SendError } from '../../domain/channels/outbound.ts';
+import { type ChannelSender, type OutboundContent, SendError } from '../channel-sender.ts';
 
 type Params<M extends keyof ApiMethods<unknown>> = Parameters<ApiMethods<unknown>[M]>[0];
 type Result<M extends keyof ApiMethods<unknown>> = ReturnType<ApiMethods<unknown>[M]>;

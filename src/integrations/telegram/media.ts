@@ -6,13 +6,13 @@
  * The bot token is part of both URLs, so no error message here contains a URL.
  */
 import type { File } from '@grammyjs/types';
+import { downloadImage, fetchMedia, type MediaLimits, statedSize } from '../media-download.ts';
 import {
   type ChannelMediaLoader,
   MediaGoneError,
   MediaTooLargeError,
   MediaUnavailableError,
-} from '../../domain/channels/media.ts';
-import { downloadImage, fetchMedia, type MediaLimits, statedSize } from '../media-download.ts';
+} from '../media-loader.ts';
 
 export function telegramMediaLoader(
   options: MediaLimits & {

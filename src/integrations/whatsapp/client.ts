@@ -13,12 +13,7 @@
  * - 131026, undeliverable (not on WhatsApp, blocked us, old app): permanent, person unreachable;
  * - any other 4xx: permanent.
  */
-import {
-  type ChannelSender,
-  type OutboundContent,
-  SendError,
-  type SendTarget,
-} from '../../domain/channels/outbound.ts';
+import { type ChannelSender, type OutboundContent, SendError, type SendTarget } from '../channel-sender.ts';
 
 export interface WhatsAppClient {
   /** Posts one Cloud API message object (without `messaging_product`); returns its `wamid`. */

@@ -9,12 +9,9 @@
  * A stated size over the limit, or a `mime_type` that is not one of our image types, is refused
  * before the download.
  */
-import {
-  type ChannelMediaLoader,
-  MediaGoneError,
-  MediaUnavailableError,
-} from '../../domain/channels/media.ts';
+
 import { downloadImage, fetchMedia, type MediaLimits, statedSize } from '../media-download.ts';
+import { type ChannelMediaLoader, MediaGoneError, MediaUnavailableError } from '../media-loader.ts';
 import type { WhatsAppProvider } from './client.ts';
 
 /** Graph error codes worth trying again later: throttling and Meta's own trouble. */

@@ -1,5 +1,6 @@
 /**
- * WhatsApp Cloud API webhooks, normalised. Meta and 360dialog post the same shape:
+ * WhatsApp Cloud API webhooks, parsed and normalised (recording them is the domain's:
+ * src/domain/channels/whatsapp.ts). Meta and 360dialog post the same shape:
  * `entry[].changes[]` whose `value` carries `messages[]` (from people), `statuses[]` (receipts for
  * what we sent) and `contacts[]` (the senders' profile names), under `metadata.phone_number_id`.
  *
@@ -9,11 +10,10 @@
  * we read, element by element, so one odd message is kept as FAILED without losing its neighbours
  * and new Meta fields never break the webhook.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { Db } from '../../platform/db.ts';
-import { bodyId, type InboundRecord, recordInbound } from './inbound.ts';
-import type { NormalizedMessage } from './normalized.ts';
-import { applyDeliveryStatus } from './outbound.ts';
+import type { InboundStatus } from '../../generated/prisma/enums.ts';
+import type { NormalizedMessage } from '../normalized-message.ts';
 
 const change = z.object({ field: z.string(), value: z.unknown() });
 
@@ -114,12 +114,41 @@ export function parseWhatsAppPayload(body: unknown) {
     : { success: false as const, error: parsed.error };
 }
 
-export type DeliveryUpdate = Parameters<typeof applyDeliveryStatus>[1];
+/** An event as the inbound log stores it (see `recordInbound` in src/domain/channels/inbound.ts). */
+export interface WhatsAppInboundRecord {
+  platform: 'WHATSAPP';
+  account: string;
+  externalId: string;
+  externalChatId: string | null;
+  eventType: string;
+  raw: unknown;
+  normalized: NormalizedMessage | null;
+  /** IGNORED for events we keep but do not act on; FAILED for parts we could not read. */
+  status?: InboundStatus;
+  error?: string | null;
+}
+
+/** A receipt for a message we sent: what its outbound row moves forward to. */
+export interface DeliveryUpdate {
+  platform: 'WHATSAPP';
+  externalMessageId: string;
+  status: 'DELIVERED' | 'READ' | 'FAILED';
+  at: Date;
+  error?: string | null;
+}
 
 /** One thing to store: an inbound event, and for a receipt the outbound row it moves forward. */
 export interface WhatsAppEvent {
-  record: InboundRecord;
+  record: WhatsAppInboundRecord;
   delivery: DeliveryUpdate | null;
+}
+
+/**
+ * The id of a change or message that carries none we can use: the same as the inbound log's
+ * `bodyId` of its JSON, so a redelivered one is recognised as the same event.
+ */
+function derivedId(json: string): string {
+  return `sha256:${createHash('sha256').update(json).digest('hex')}`;
 }
 
 /** Receipts we act on; `sent` only confirms what the send queue already recorded. */
@@ -137,12 +166,12 @@ export function whatsappEvents(
 ): WhatsAppEvent[] {
   const now = options.now ?? new Date();
   const events: WhatsAppEvent[] = [];
-  const keep = (record: Omit<InboundRecord, 'platform'>, delivery: DeliveryUpdate | null = null) =>
+  const keep = (record: Omit<WhatsAppInboundRecord, 'platform'>, delivery: DeliveryUpdate | null = null) =>
     events.push({ record: { platform: 'WHATSAPP', ...record }, delivery });
 
   for (const entry of payload.entry) {
     for (const c of entry.changes) {
-      const changeId = bodyId(JSON.stringify(c));
+      const changeId = derivedId(JSON.stringify(c));
       const value = c.field === 'messages' ? changeValue.safeParse(c.value) : null;
       if (!value) {
         // Other subscriptions (template status, account updates, …): kept, not acted on.
@@ -197,7 +226,7 @@ export function whatsappEvents(
         if (!parsed.success) {
           keep({
             account,
-            externalId: bodyId(JSON.stringify(item) ?? 'undefined'),
+            externalId: derivedId(JSON.stringify(item) ?? 'undefined'),
             externalChatId: null,
             eventType: 'unknown',
             raw: { metadata, message: item },
@@ -224,7 +253,7 @@ export function whatsappEvents(
         if (!parsed.success) {
           keep({
             account,
-            externalId: bodyId(JSON.stringify(item) ?? 'undefined'),
+            externalId: derivedId(JSON.stringify(item) ?? 'undefined'),
             externalChatId: null,
             eventType: 'unknown',
             raw: { metadata, status: item },
@@ -328,33 +357,6 @@ export function normalizeWhatsAppMessage(
     default:
       return null;
   }
-}
-
-/**
- * Stores a delivery's events one by one, in payload order (so a chat's messages keep their
- * order), and moves outbound rows forward by their receipts. Returns how many were new.
- *
- * A receipt is applied before it is recorded, every time it arrives: `applyDeliveryStatus` only
- * moves a row forward, so a redelivered receipt changes nothing, and a crash between the two
- * cannot lose the update (Meta redelivers and it is applied then). It is one indexed UPDATE, the
- * only work done before the answer besides storing.
- */
-export async function recordWhatsAppEvents(
-  db: Db,
-  events: WhatsAppEvent[],
-): Promise<{ stored: number; duplicates: number; failed: number; actionable: number }> {
-  const counts = { stored: 0, duplicates: 0, failed: 0, actionable: 0 };
-  for (const { record, delivery } of events) {
-    if (delivery) await applyDeliveryStatus(db, delivery);
-    const { stored } = await recordInbound(db, record);
-    if (!stored) counts.duplicates += 1;
-    else {
-      counts.stored += 1;
-      if (record.status === 'FAILED') counts.failed += 1;
-      else if (record.normalized || delivery || record.status === 'PROCESSED') counts.actionable += 1;
-    }
-  }
-  return counts;
 }
 
 function sentAt(value: string | number | undefined, now: Date): Date {

@@ -4,7 +4,7 @@
  */
 import type { Update } from '@grammyjs/types';
 import { z } from 'zod';
-import type { NormalizedMessage } from './normalized.ts';
+import type { NormalizedMessage } from '../normalized-message.ts';
 
 const user = z.object({
   id: z.number().int(),
