@@ -10,15 +10,8 @@ import type { MembershipRole as MembershipRoleValue } from '../../generated/pris
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
 import { commonErrors } from './errors.ts';
+import { MembershipRole } from './membership-role.ts';
 import { Organization } from './organization.ts';
-
-export const MembershipRole = builder.enumType('MembershipRole', {
-  values: {
-    OWNER: { description: 'Full control, including owners and deletion.' },
-    ADMIN: { description: 'Manages venues, members (other than owners) and API keys.' },
-    STAFF: { description: 'Reads and works day to day.' },
-  } as const,
-});
 
 export const Membership = builder.prismaNode('Membership', {
   id: { field: 'id' },

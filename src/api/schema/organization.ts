@@ -2,7 +2,7 @@ import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
 import { createOrganization, renameOrganization } from '../../domain/organizations/organizations.ts';
 import { builder } from '../builder.ts';
 import { commonErrors } from './errors.ts';
-import { MembershipRole } from './membership.ts';
+import { MembershipRole } from './membership-role.ts';
 
 export const Organization = builder.prismaNode('Organization', {
   id: { field: 'id' },
