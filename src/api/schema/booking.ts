@@ -2,6 +2,9 @@ import {
   allowedTransitions,
   cancelBooking,
   createBooking,
+  findBookingOrThrow,
+  findBookingWithOwnerOrThrow,
+  guestBookings,
   modifyBooking,
   requireBooking,
   transitionBooking,
@@ -186,14 +189,12 @@ builder.queryField('myBookings', (t) =>
       upcoming: t.arg.boolean({ required: false, description: 'Only those not yet started (default true).' }),
     },
     resolve: (query, _root, args, ctx) =>
-      ctx.services.db.booking.findMany({
-        ...query,
-        where: {
-          guestId: ctx.access.requireUserId(),
-          ...(args.upcoming === false ? {} : { startsAt: { gte: ctx.services.now() } }),
-        },
-        orderBy: [{ startsAt: args.upcoming === false ? 'desc' : 'asc' }, { id: 'asc' }],
-      }),
+      guestBookings(
+        ctx.services.db,
+        ctx.access.requireUserId(),
+        { upcoming: args.upcoming !== false, now: ctx.services.now() },
+        query,
+      ),
   }),
 );
 
@@ -336,11 +337,9 @@ builder.mutationField('cancelBooking', (t) =>
   }),
 );
 
-async function loadBooking(ctx: Context, bookingId: string) {
-  return ctx.services.db.booking.findUniqueOrThrow({
-    where: { id: bookingId },
-    include: { venue: { select: { organizationId: true } } },
-  });
+/** The booking with what the `Booking` type's auth scopes read. */
+function loadBooking(ctx: Context, bookingId: string) {
+  return findBookingWithOwnerOrThrow(ctx.services.db, bookingId);
 }
 
 // --- live updates ---
@@ -402,10 +401,7 @@ function whileAllowed(
 /** The booking an event is about, or FORBIDDEN once the subscriber lost the right to read it. */
 function loadEventBooking(query: object, payload: unknown, ctx: Context) {
   if (payload === REVOKED) throw new NotAllowedError();
-  return ctx.services.db.booking.findUniqueOrThrow({
-    ...query,
-    where: { id: (payload as BookingChangedPayload).bookingId },
-  });
+  return findBookingOrThrow(ctx.services.db, (payload as BookingChangedPayload).bookingId, query);
 }
 
 builder.subscriptionField('bookingChanged', (t) =>

@@ -1,5 +1,9 @@
 import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
-import { createOrganization, renameOrganization } from '../../domain/organizations/organizations.ts';
+import {
+  createOrganization,
+  findOrganization,
+  renameOrganization,
+} from '../../domain/organizations/organizations.ts';
 import { builder } from '../builder.ts';
 import { commonErrors } from './errors.ts';
 import { MembershipRole } from './membership-role.ts';
@@ -33,8 +37,7 @@ builder.queryField('organization', (t) =>
     description: 'One organisation the caller belongs to.',
     args: { id: t.arg.globalID({ for: Organization, required: true }) },
     authScopes: (_root, args) => ({ orgRole: { organizationId: args.id.id, roles: ANY_ROLE } }),
-    resolve: (query, _root, args, ctx) =>
-      ctx.services.db.organization.findUnique({ ...query, where: { id: args.id.id } }),
+    resolve: (query, _root, args, ctx) => findOrganization(ctx.services.db, args.id.id, query),
   }),
 );
 

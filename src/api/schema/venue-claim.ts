@@ -13,9 +13,11 @@ import {
   type ClaimOutcome,
   cancelVenueClaim,
   claimStatusWhere,
+  countPendingClaims,
   effectiveStatus,
   maskEmail,
   organizationOfClaim,
+  pendingClaims,
   requestVenueClaim,
   reviewVenueClaim,
   verifyVenueClaim,
@@ -159,25 +161,11 @@ builder.queryField('pendingVenueClaims', (t) =>
     authScopes: { platformAdmin: true },
     args: { method: t.arg({ type: VenueClaimMethod, required: false }) },
     totalCount: (_connection, args, ctx) =>
-      ctx.services.db.venueClaim.count({ where: pendingWhere(args, ctx) }),
+      countPendingClaims(ctx.services.db, { method: args.method, now: ctx.services.now() }),
     resolve: (query, _root, args, ctx) =>
-      ctx.services.db.venueClaim.findMany({
-        ...query,
-        where: pendingWhere(args, ctx),
-        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-      }),
+      pendingClaims(ctx.services.db, { method: args.method, now: ctx.services.now() }, query),
   }),
 );
-
-function pendingWhere(
-  args: { method?: 'VENUE_EMAIL' | 'WEBSITE_EMAIL' | 'MANUAL_REVIEW' | null },
-  ctx: Context,
-) {
-  return {
-    ...claimStatusWhere(['PENDING'], ctx.services.now()),
-    ...(args.method ? { method: args.method } : {}),
-  };
-}
 
 // --- mutations ---
 

@@ -7,11 +7,14 @@ import { ANY_ROLE } from '../../domain/organizations/access.ts';
 import type { ReviewFlag } from '../../domain/venues/lookalikes.ts';
 import {
   approveVenueReview,
+  countReviewQueue,
+  pendingReviewOf,
   rejectVenueReview,
   reviewChanges,
   reviewFlags,
+  reviewQueue,
 } from '../../domain/venues/reviews.ts';
-import { canSeeVenue } from '../../domain/venues/venues.ts';
+import { canSeeVenue, findVenue } from '../../domain/venues/venues.ts';
 import { builder } from '../builder.ts';
 import { commonErrors } from './errors.ts';
 import { Venue } from './venue.ts';
@@ -56,8 +59,7 @@ const VenueReviewFlag = builder.objectRef<ReviewFlag>('VenueReviewFlag').impleme
       type: Venue,
       nullable: true,
       description: 'The other venue (SIMILAR_NAME, SAME_CONTACT).',
-      resolve: (f, _args, ctx) =>
-        'venueId' in f ? ctx.services.db.venue.findUnique({ where: { id: f.venueId } }) : null,
+      resolve: (f, _args, ctx) => ('venueId' in f ? findVenue(ctx.services.db, f.venueId) : null),
     }),
     venueName: t.string({
       nullable: true,
@@ -160,12 +162,7 @@ builder.prismaObjectField(Venue, 'pendingReview', (t) =>
     authScopes: teamOrAdmins,
     unauthorizedResolver: () => null,
     select: { id: true },
-    resolve: (query, venue, _args, ctx) =>
-      ctx.services.db.venueReview.findFirst({
-        ...query,
-        where: { venueId: venue.id, status: 'PENDING' },
-        orderBy: { createdAt: 'desc' },
-      }),
+    resolve: (query, venue, _args, ctx) => pendingReviewOf(ctx.services.db, venue.id, query),
   }),
 );
 
@@ -192,22 +189,10 @@ builder.queryField('venueReviews', (t) =>
       status: t.arg({ type: [VenueReviewStatus], required: false, description: 'Default: PENDING.' }),
       kind: t.arg({ type: VenueReviewKind, required: false }),
     },
-    totalCount: (_connection, args, ctx) => ctx.services.db.venueReview.count({ where: queueWhere(args) }),
-    resolve: (query, _root, args, ctx) =>
-      ctx.services.db.venueReview.findMany({
-        ...query,
-        where: queueWhere(args),
-        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-      }),
+    totalCount: (_connection, args, ctx) => countReviewQueue(ctx.services.db, args),
+    resolve: (query, _root, args, ctx) => reviewQueue(ctx.services.db, args, query),
   }),
 );
-
-function queueWhere(args: {
-  status?: ('PENDING' | 'APPROVED' | 'REJECTED' | 'WITHDRAWN')[] | null;
-  kind?: 'PUBLISH' | 'CHANGE' | null;
-}) {
-  return { status: { in: args.status ?? ['PENDING' as const] }, ...(args.kind ? { kind: args.kind } : {}) };
-}
 
 // --- mutations ---
 

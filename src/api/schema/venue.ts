@@ -2,7 +2,6 @@ import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
 import { isOpenAt } from '../../domain/venues/hours.ts';
 import { venueAvailability } from '../../domain/venues/venue-availability.ts';
 import {
-  canSeeVenue,
   checklistOf,
   createVenue,
   listUnownedVenue,
@@ -16,6 +15,7 @@ import {
   socialHandleList,
   unpublishVenue,
   updateVenueProfile,
+  visibleVenueBySlug,
 } from '../../domain/venues/venues.ts';
 import { ValidationError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
@@ -300,11 +300,7 @@ builder.queryField('venueBySlug', (t) =>
     nullable: true,
     args: { slug: t.arg.string({ required: true }) },
     description: 'A venue by its address; null when there is none you may see.',
-    resolve: async (query, _root, { slug }, ctx) => {
-      const venue = await ctx.services.db.venue.findUnique({ ...query, where: { slug: slug.toLowerCase() } });
-      // A draft of another organisation answers like a missing venue: slugs are guessable.
-      return venue && (await canSeeVenue(ctx.access, venue)) ? venue : null;
-    },
+    resolve: (query, _root, { slug }, ctx) => visibleVenueBySlug(ctx.services.db, ctx.access, slug, query),
   }),
 );
 
