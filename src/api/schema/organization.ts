@@ -5,7 +5,7 @@ import {
   renameOrganization,
 } from '../../domain/organizations/organizations.ts';
 import { builder } from '../builder.ts';
-import { commonErrors } from './errors.ts';
+import { mutation, payloadType } from '../mutation.ts';
 import { MembershipRole } from './membership-role.ts';
 
 export const Organization = builder.prismaNode('Organization', {
@@ -41,48 +41,27 @@ builder.queryField('organization', (t) =>
   }),
 );
 
-const OrganizationPayload = builder.simpleObject('OrganizationPayload', {
-  fields: (t) => ({ organization: t.field({ type: Organization }) }),
-});
+const OrganizationPayload = payloadType('OrganizationPayload', 'organization', Organization);
 
-const CreateOrganizationInput = builder.inputType('CreateOrganizationInput', {
-  fields: (t) => ({ name: t.string() }),
-});
-
-builder.mutationField('createOrganization', (t) =>
-  t.field({
-    type: OrganizationPayload,
-    description: 'Creates an organisation with the caller as its owner.',
-    errors: { types: commonErrors, result: { name: 'CreateOrganizationResult' } },
-    args: { input: t.arg({ type: CreateOrganizationInput, required: true }) },
-    authScopes: { person: true },
-    resolve: async (_root, { input }, ctx) => ({
-      organization: await createOrganization(ctx.services.db, ctx.access, input),
-    }),
-  }),
-);
-
-const RenameOrganizationInput = builder.inputType('RenameOrganizationInput', {
-  fields: (t) => ({
-    organizationId: t.globalID({ for: Organization }),
-    name: t.string(),
+mutation('createOrganization', {
+  description: 'Creates an organisation with the caller as its owner.',
+  input: (t) => ({ name: t.string() }),
+  payload: OrganizationPayload,
+  authScopes: { person: true },
+  resolve: async (input, ctx) => ({
+    organization: await createOrganization(ctx.services.db, ctx.access, input),
   }),
 });
 
-builder.mutationField('renameOrganization', (t) =>
-  t.field({
-    type: OrganizationPayload,
-    description: 'Renames an organisation. Owners and admins.',
-    errors: { types: commonErrors, result: { name: 'RenameOrganizationResult' } },
-    args: { input: t.arg({ type: RenameOrganizationInput, required: true }) },
-    authScopes: (_root, { input }) => ({
-      orgRole: { organizationId: input.organizationId.id, roles: MANAGERS },
-    }),
-    resolve: async (_root, { input }, ctx) => ({
-      organization: await renameOrganization(ctx.services.db, ctx.access, {
-        organizationId: input.organizationId.id,
-        name: input.name,
-      }),
+mutation('renameOrganization', {
+  description: 'Renames an organisation. Owners and admins.',
+  input: (t) => ({ organizationId: t.globalID({ for: Organization }), name: t.string() }),
+  payload: OrganizationPayload,
+  authScopes: (input) => ({ orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } }),
+  resolve: async (input, ctx) => ({
+    organization: await renameOrganization(ctx.services.db, ctx.access, {
+      organizationId: input.organizationId.id,
+      name: input.name,
     }),
   }),
-);
+});
