@@ -39,7 +39,7 @@ type FieldsOf = (t: InputFieldBuilder<Types, 'InputObject'>) => InputFieldMap;
  */
 export function mutation<Fields extends InputFieldMap, Payload>(
   name: string,
-  options: MutationOptions<InputShapeFromFields<Fields>, Payload> & {
+  options: MutationOptions<NoInfer<InputShapeFromFields<Fields>>, Payload> & {
     input: (t: InputFieldBuilder<Types, 'InputObject'>) => Fields;
   },
 ): void;

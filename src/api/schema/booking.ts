@@ -17,6 +17,7 @@ import type { BookingStatus as BookingStatusValue } from '../../generated/prisma
 import { NotAllowedError, NotFoundError, RateLimitedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
+import { mutation, payloadType } from '../mutation.ts';
 import { commonErrors, ErrorInterface } from './errors.ts';
 import { Venue } from './venue.ts';
 
@@ -200,12 +201,11 @@ builder.queryField('myBookings', (t) =>
 
 // --- writes ---
 
-const BookingPayload = builder.simpleObject('BookingPayload', {
-  fields: (t) => ({ booking: t.field({ type: Booking }) }),
-});
+const BookingPayload = payloadType('BookingPayload', 'booking', Booking);
 
-const CreateBookingInput = builder.inputType('CreateBookingInput', {
-  fields: (t) => ({
+mutation('createBooking', {
+  description: 'Books a table at one of the venue’s free slots.',
+  input: (t) => ({
     venueId: t.globalID({ for: Venue }),
     startsAt: t.field({ type: 'DateTime', description: 'One of the venue’s availability slots.' }),
     partySize: t.int(),
@@ -225,62 +225,46 @@ const CreateBookingInput = builder.inputType('CreateBookingInput', {
       description: 'Hold the table briefly (HELD) instead of requesting it.',
     }),
   }),
+  payload: BookingPayload,
+  errors: [...bookingErrors, BookingLimitError, RateLimitedError],
+  authScopes: (_input, ctx) => !readOnlyKey(ctx) && { authenticated: true },
+  resolve: async (input, ctx) => {
+    const { venueId, guestEmail, specialRequests, notes, clientKey, hold, ...rest } = input;
+    const booking = await createBooking(ctx.services.bookings, ctx.access, {
+      ...rest,
+      venueId: venueId.id,
+      source: 'DASHBOARD',
+      ...(guestEmail ? { guestEmail } : {}),
+      ...(specialRequests ? { specialRequests } : {}),
+      ...(notes ? { notes } : {}),
+      ...(clientKey ? { clientKey } : {}),
+      ...(hold ? { hold } : {}),
+    });
+    return { booking: await loadBooking(ctx, booking.id) };
+  },
 });
 
-builder.mutationField('createBooking', (t) =>
-  t.field({
-    type: BookingPayload,
-    description: 'Books a table at one of the venue’s free slots.',
-    errors: {
-      types: [...bookingErrors, BookingLimitError, RateLimitedError],
-      result: { name: 'CreateBookingResult' },
-    },
-    args: { input: t.arg({ type: CreateBookingInput, required: true }) },
-    authScopes: (_root, _args, ctx) => !readOnlyKey(ctx) && { authenticated: true },
-    resolve: async (_root, { input }, ctx) => {
-      const { venueId, guestEmail, specialRequests, notes, clientKey, hold, ...rest } = input;
-      const booking = await createBooking(ctx.services.bookings, ctx.access, {
-        ...rest,
-        venueId: venueId.id,
-        source: 'DASHBOARD',
-        ...(guestEmail ? { guestEmail } : {}),
-        ...(specialRequests ? { specialRequests } : {}),
-        ...(notes ? { notes } : {}),
-        ...(clientKey ? { clientKey } : {}),
-        ...(hold ? { hold } : {}),
-      });
-      return { booking: await loadBooking(ctx, booking.id) };
-    },
-  }),
-);
-
-const ModifyBookingInput = builder.inputType('ModifyBookingInput', {
-  fields: (t) => ({
+mutation('modifyBooking', {
+  description: 'Changes the time or party size of a live booking, if there is room.',
+  input: (t) => ({
     bookingId: t.globalID({ for: Booking }),
     startsAt: t.field({ type: 'DateTime', required: false }),
     partySize: t.int({ required: false }),
     reason: t.string({ required: false }),
   }),
+  payload: BookingPayload,
+  errors: bookingErrors,
+  authScopes: (input, ctx) => !readOnlyKey(ctx) && { seesBooking: input.bookingId.id },
+  resolve: async (input, ctx) => {
+    const booking = await modifyBooking(ctx.services.bookings, ctx.access, {
+      bookingId: input.bookingId.id,
+      ...(input.startsAt ? { startsAt: input.startsAt } : {}),
+      ...(input.partySize != null ? { partySize: input.partySize } : {}),
+      reason: input.reason ?? null,
+    });
+    return { booking: await loadBooking(ctx, booking.id) };
+  },
 });
-
-builder.mutationField('modifyBooking', (t) =>
-  t.field({
-    type: BookingPayload,
-    description: 'Changes the time or party size of a live booking, if there is room.',
-    errors: { types: bookingErrors, result: { name: 'ModifyBookingResult' } },
-    args: { input: t.arg({ type: ModifyBookingInput, required: true }) },
-    authScopes: (_root, { input }, ctx) => !readOnlyKey(ctx) && { seesBooking: input.bookingId.id },
-    resolve: async (_root, { input }, ctx) => {
-      const booking = await modifyBooking(ctx.services.bookings, ctx.access, {
-        bookingId: input.bookingId.id,
-        ...(input.startsAt ? { startsAt: input.startsAt } : {}),
-        ...(input.partySize != null ? { partySize: input.partySize } : {}),
-        reason: input.reason ?? null,
-      });
-      return { booking: await loadBooking(ctx, booking.id) };
-    },
-  }),
-);
 
 const BookingActionInput = builder.inputType('BookingActionInput', {
   fields: (t) => ({
@@ -300,42 +284,38 @@ const VENUE_MOVES: [name: string, to: BookingStatusValue, description: string][]
 ];
 
 for (const [name, to, description] of VENUE_MOVES) {
-  builder.mutationField(name, (t) =>
-    t.field({
-      type: BookingPayload,
-      description: `${description} The venue's team.`,
-      errors: { types: bookingErrors, result: { name: `${name[0]!.toUpperCase()}${name.slice(1)}Result` } },
-      args: { input: t.arg({ type: BookingActionInput, required: true }) },
-      authScopes: (_root, { input }, ctx) =>
-        !readOnlyKey(ctx) && { bookingVenueRole: { bookingId: input.bookingId.id, roles: ANY_ROLE } },
-      resolve: async (_root, { input }, ctx) => {
-        const booking = await transitionBooking(ctx.services.bookings, ctx.access, {
-          bookingId: input.bookingId.id,
-          to,
-          reason: input.reason ?? null,
-        });
-        return { booking: await loadBooking(ctx, booking.id) };
-      },
-    }),
-  );
-}
-
-builder.mutationField('cancelBooking', (t) =>
-  t.field({
-    type: BookingPayload,
-    description: 'Cancels a booking, as its guest or as the venue.',
-    errors: { types: bookingErrors, result: { name: 'CancelBookingResult' } },
-    args: { input: t.arg({ type: BookingActionInput, required: true }) },
-    authScopes: (_root, { input }, ctx) => !readOnlyKey(ctx) && { seesBooking: input.bookingId.id },
-    resolve: async (_root, { input }, ctx) => {
-      const booking = await cancelBooking(ctx.services.bookings, ctx.access, {
+  mutation(name, {
+    description: `${description} The venue's team.`,
+    input: BookingActionInput,
+    payload: BookingPayload,
+    errors: bookingErrors,
+    authScopes: (input, ctx) =>
+      !readOnlyKey(ctx) && { bookingVenueRole: { bookingId: input.bookingId.id, roles: ANY_ROLE } },
+    resolve: async (input, ctx) => {
+      const booking = await transitionBooking(ctx.services.bookings, ctx.access, {
         bookingId: input.bookingId.id,
+        to,
         reason: input.reason ?? null,
       });
       return { booking: await loadBooking(ctx, booking.id) };
     },
-  }),
-);
+  });
+}
+
+mutation('cancelBooking', {
+  description: 'Cancels a booking, as its guest or as the venue.',
+  input: BookingActionInput,
+  payload: BookingPayload,
+  errors: bookingErrors,
+  authScopes: (input, ctx) => !readOnlyKey(ctx) && { seesBooking: input.bookingId.id },
+  resolve: async (input, ctx) => {
+    const booking = await cancelBooking(ctx.services.bookings, ctx.access, {
+      bookingId: input.bookingId.id,
+      reason: input.reason ?? null,
+    });
+    return { booking: await loadBooking(ctx, booking.id) };
+  },
+});
 
 /** The booking with what the `Booking` type's auth scopes read. */
 function loadBooking(ctx: Context, bookingId: string) {

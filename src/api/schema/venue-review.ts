@@ -16,7 +16,7 @@ import {
 } from '../../domain/venues/reviews.ts';
 import { canSeeVenue, findVenue } from '../../domain/venues/venues.ts';
 import { builder } from '../builder.ts';
-import { commonErrors } from './errors.ts';
+import { mutation, payloadType } from '../mutation.ts';
 import { Venue } from './venue.ts';
 
 export const VenueReviewKind = builder.enumType('VenueReviewKind', {
@@ -196,63 +196,38 @@ builder.queryField('venueReviews', (t) =>
 
 // --- mutations ---
 
-const VenueReviewPayload = builder.simpleObject('VenueReviewPayload', {
-  fields: (t) => ({ review: t.field({ type: VenueReview }) }),
+const VenueReviewPayload = payloadType('VenueReviewPayload', 'review', VenueReview);
+
+mutation('approveVenueReview', {
+  description:
+    'Platform admins: approves a pending review. A publication goes on the network (and its organisation publishes without review from then on); a change is applied.',
+  input: (t) => ({
+    reviewId: t.globalID({ for: VenueReview }),
+    note: t.string({ required: false, description: 'Kept with the decision; the venue’s team sees it.' }),
+  }),
+  payload: VenueReviewPayload,
+  authScopes: { platformAdmin: true },
+  resolve: async (input, ctx) => ({
+    review: await approveVenueReview(ctx.services.db, ctx.access, {
+      reviewId: input.reviewId.id,
+      note: input.note,
+    }),
+  }),
 });
 
-builder.mutationField('approveVenueReview', (t) =>
-  t.field({
-    type: VenueReviewPayload,
-    description:
-      'Platform admins: approves a pending review. A publication goes on the network (and its organisation publishes without review from then on); a change is applied.',
-    errors: { types: commonErrors, result: { name: 'ApproveVenueReviewResult' } },
-    args: {
-      input: t.arg({
-        type: builder.inputType('ApproveVenueReviewInput', {
-          fields: (f) => ({
-            reviewId: f.globalID({ for: VenueReview }),
-            note: f.string({
-              required: false,
-              description: 'Kept with the decision; the venue’s team sees it.',
-            }),
-          }),
-        }),
-        required: true,
-      }),
-    },
-    authScopes: { platformAdmin: true },
-    resolve: async (_root, { input }, ctx) => ({
-      review: await approveVenueReview(ctx.services.db, ctx.access, {
-        reviewId: input.reviewId.id,
-        note: input.note,
-      }),
+mutation('rejectVenueReview', {
+  description:
+    'Platform admins: rejects a pending review, saying why. A publication goes back to DRAFT; a change is not applied.',
+  input: (t) => ({
+    reviewId: t.globalID({ for: VenueReview }),
+    reason: t.string({ description: 'Why; the venue’s team sees it.' }),
+  }),
+  payload: VenueReviewPayload,
+  authScopes: { platformAdmin: true },
+  resolve: async (input, ctx) => ({
+    review: await rejectVenueReview(ctx.services.db, ctx.access, {
+      reviewId: input.reviewId.id,
+      reason: input.reason,
     }),
   }),
-);
-
-builder.mutationField('rejectVenueReview', (t) =>
-  t.field({
-    type: VenueReviewPayload,
-    description:
-      'Platform admins: rejects a pending review, saying why. A publication goes back to DRAFT; a change is not applied.',
-    errors: { types: commonErrors, result: { name: 'RejectVenueReviewResult' } },
-    args: {
-      input: t.arg({
-        type: builder.inputType('RejectVenueReviewInput', {
-          fields: (f) => ({
-            reviewId: f.globalID({ for: VenueReview }),
-            reason: f.string({ description: 'Why; the venue’s team sees it.' }),
-          }),
-        }),
-        required: true,
-      }),
-    },
-    authScopes: { platformAdmin: true },
-    resolve: async (_root, { input }, ctx) => ({
-      review: await rejectVenueReview(ctx.services.db, ctx.access, {
-        reviewId: input.reviewId.id,
-        reason: input.reason,
-      }),
-    }),
-  }),
-);
+});
