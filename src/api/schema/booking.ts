@@ -230,17 +230,19 @@ mutation('createBooking', {
   authScopes: (_input, ctx) => !readOnlyKey(ctx) && { authenticated: true },
   resolve: async (input, ctx) => {
     const { venueId, guestEmail, specialRequests, notes, clientKey, hold, ...rest } = input;
-    const booking = await createBooking(ctx.services.bookings, ctx.access, {
-      ...rest,
-      venueId: venueId.id,
-      source: 'DASHBOARD',
-      ...(guestEmail ? { guestEmail } : {}),
-      ...(specialRequests ? { specialRequests } : {}),
-      ...(notes ? { notes } : {}),
-      ...(clientKey ? { clientKey } : {}),
-      ...(hold ? { hold } : {}),
-    });
-    return { booking: await loadBooking(ctx, booking.id) };
+    return bookingPayload(
+      ctx,
+      createBooking(ctx.services.bookings, ctx.access, {
+        ...rest,
+        venueId: venueId.id,
+        source: 'DASHBOARD',
+        ...(guestEmail ? { guestEmail } : {}),
+        ...(specialRequests ? { specialRequests } : {}),
+        ...(notes ? { notes } : {}),
+        ...(clientKey ? { clientKey } : {}),
+        ...(hold ? { hold } : {}),
+      }),
+    );
   },
 });
 
@@ -255,15 +257,16 @@ mutation('modifyBooking', {
   payload: BookingPayload,
   errors: bookingErrors,
   authScopes: (input, ctx) => !readOnlyKey(ctx) && { seesBooking: input.bookingId.id },
-  resolve: async (input, ctx) => {
-    const booking = await modifyBooking(ctx.services.bookings, ctx.access, {
-      bookingId: input.bookingId.id,
-      ...(input.startsAt ? { startsAt: input.startsAt } : {}),
-      ...(input.partySize != null ? { partySize: input.partySize } : {}),
-      reason: input.reason ?? null,
-    });
-    return { booking: await loadBooking(ctx, booking.id) };
-  },
+  resolve: (input, ctx) =>
+    bookingPayload(
+      ctx,
+      modifyBooking(ctx.services.bookings, ctx.access, {
+        bookingId: input.bookingId.id,
+        ...(input.startsAt ? { startsAt: input.startsAt } : {}),
+        ...(input.partySize != null ? { partySize: input.partySize } : {}),
+        reason: input.reason ?? null,
+      }),
+    ),
 });
 
 const BookingActionInput = builder.inputType('BookingActionInput', {
@@ -291,14 +294,15 @@ for (const [name, to, description] of VENUE_MOVES) {
     errors: bookingErrors,
     authScopes: (input, ctx) =>
       !readOnlyKey(ctx) && { bookingVenueRole: { bookingId: input.bookingId.id, roles: ANY_ROLE } },
-    resolve: async (input, ctx) => {
-      const booking = await transitionBooking(ctx.services.bookings, ctx.access, {
-        bookingId: input.bookingId.id,
-        to,
-        reason: input.reason ?? null,
-      });
-      return { booking: await loadBooking(ctx, booking.id) };
-    },
+    resolve: (input, ctx) =>
+      bookingPayload(
+        ctx,
+        transitionBooking(ctx.services.bookings, ctx.access, {
+          bookingId: input.bookingId.id,
+          to,
+          reason: input.reason ?? null,
+        }),
+      ),
   });
 }
 
@@ -308,18 +312,20 @@ mutation('cancelBooking', {
   payload: BookingPayload,
   errors: bookingErrors,
   authScopes: (input, ctx) => !readOnlyKey(ctx) && { seesBooking: input.bookingId.id },
-  resolve: async (input, ctx) => {
-    const booking = await cancelBooking(ctx.services.bookings, ctx.access, {
-      bookingId: input.bookingId.id,
-      reason: input.reason ?? null,
-    });
-    return { booking: await loadBooking(ctx, booking.id) };
-  },
+  resolve: (input, ctx) =>
+    bookingPayload(
+      ctx,
+      cancelBooking(ctx.services.bookings, ctx.access, {
+        bookingId: input.bookingId.id,
+        reason: input.reason ?? null,
+      }),
+    ),
 });
 
-/** The booking with what the `Booking` type's auth scopes read. */
-function loadBooking(ctx: Context, bookingId: string) {
-  return findBookingWithOwnerOrThrow(ctx.services.db, bookingId);
+/** The payload of a booking write: the booking read again with what the `Booking` type's auth scopes read. */
+async function bookingPayload(ctx: Context, written: Promise<{ id: string }>) {
+  const { id } = await written;
+  return { booking: await findBookingWithOwnerOrThrow(ctx.services.db, id) };
 }
 
 // --- live updates ---

@@ -534,26 +534,24 @@ const VenueIdInput = builder.inputType('VenueIdInput', {
   fields: (t) => ({ venueId: t.globalID({ for: Venue }) }),
 });
 
-mutation('publishVenue', {
-  description:
+for (const [name, description, change] of [
+  [
+    'publishVenue',
     "Puts a complete venue on the network; a new organisation's venue waits IN_REVIEW for a platform admin. An incomplete one answers which step is missing.",
-  input: VenueIdInput,
-  payload: VenuePayload,
-  authScopes: (input) => venueManagers(input.venueId.id),
-  resolve: async (input, ctx) => ({
-    venue: await publishVenue(ctx.services.db, ctx.access, { venueId: input.venueId.id }),
-  }),
-});
-
-mutation('unpublishVenue', {
-  description: 'Takes a venue off the network (back to DRAFT).',
-  input: VenueIdInput,
-  payload: VenuePayload,
-  authScopes: (input) => venueManagers(input.venueId.id),
-  resolve: async (input, ctx) => ({
-    venue: await unpublishVenue(ctx.services.db, ctx.access, { venueId: input.venueId.id }),
-  }),
-});
+    publishVenue,
+  ],
+  ['unpublishVenue', 'Takes a venue off the network (back to DRAFT).', unpublishVenue],
+] as const) {
+  mutation(name, {
+    description,
+    input: VenueIdInput,
+    payload: VenuePayload,
+    authScopes: (input) => venueManagers(input.venueId.id),
+    resolve: async (input, ctx) => ({
+      venue: await change(ctx.services.db, ctx.access, { venueId: input.venueId.id }),
+    }),
+  });
+}
 
 mutation('setVenueSuspended', {
   description: 'Platform admins: suspend a venue, or reinstate it.',
