@@ -70,6 +70,7 @@ export function mutation(
                 : authScopes,
           }),
       resolve: (_root: unknown, args: { input: never }, ctx: Context) => resolve(args.input, ctx),
+      // Pothos types a field from literal options; the overloads above type what callers write.
     } as never),
   );
 }
