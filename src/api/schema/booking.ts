@@ -18,7 +18,7 @@ import { NotAllowedError, NotFoundError, RateLimitedError } from '../../platform
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
 import { mutation, payloadType } from '../mutation.ts';
-import { commonErrors, ErrorInterface } from './errors.ts';
+import { commonErrors, errorType } from './errors.ts';
 import { Venue } from './venue.ts';
 
 export const BookingStatus = builder.enumType('BookingStatus', {
@@ -40,24 +40,17 @@ const BookingSource = builder.enumType('BookingSource', {
   values: ['CHAT', 'DASHBOARD', 'MCP', 'A2A'] as const,
 });
 
-builder.objectType(SlotFullError, {
-  name: 'SlotFullError',
-  description: 'The time asked for has no room left for the party.',
-  interfaces: [ErrorInterface],
-  isTypeOf: (e) => e instanceof SlotFullError,
-  fields: () => ({}),
-});
+errorType(SlotFullError, 'SlotFullError', 'The time asked for has no room left for the party.');
 
-builder.objectType(IllegalTransitionError, {
-  name: 'IllegalTransitionError',
-  description: "The booking's status does not allow this change, or not by you.",
-  interfaces: [ErrorInterface],
-  isTypeOf: (e) => e instanceof IllegalTransitionError,
-  fields: (t) => ({
+errorType(
+  IllegalTransitionError,
+  'IllegalTransitionError',
+  "The booking's status does not allow this change, or not by you.",
+  (t) => ({
     from: t.field({ type: BookingStatus, resolve: (e) => e.from }),
     to: t.field({ type: BookingStatus, resolve: (e) => e.to }),
   }),
-});
+);
 
 const BookingLimitScope = builder.enumType('BookingLimitScope', {
   values: {
@@ -66,17 +59,15 @@ const BookingLimitScope = builder.enumType('BookingLimitScope', {
   } as const,
 });
 
-builder.objectType(BookingLimitError, {
-  name: 'BookingLimitError',
-  description:
-    'You already have as many bookings waiting for a venue’s answer (HELD or REQUESTED) as one account may: `limit` of them, at this venue or in all (`scope`).',
-  interfaces: [ErrorInterface],
-  isTypeOf: (e) => e instanceof BookingLimitError,
-  fields: (t) => ({
+errorType(
+  BookingLimitError,
+  'BookingLimitError',
+  'You already have as many bookings waiting for a venue’s answer (HELD or REQUESTED) as one account may: `limit` of them, at this venue or in all (`scope`).',
+  (t) => ({
     scope: t.field({ type: BookingLimitScope, resolve: (e) => e.scope }),
     limit: t.exposeInt('limit'),
   }),
-});
+);
 
 const bookingErrors = [...commonErrors, SlotFullError, IllegalTransitionError];
 
