@@ -1,9 +1,9 @@
 import { canReadAgent, dnaOf, rotateAgentSigningSecret, updateAgentDna } from '../../domain/agents/agents.ts';
 import { AGENT_TOOLS, CAPABILITIES, TONES } from '../../domain/agents/dna.ts';
-import { ANY_ROLE } from '../../domain/organizations/access.ts';
 import { PUBLIC_STATUSES } from '../../domain/venues/venues.ts';
 import { builder } from '../builder.ts';
 import { mutation, payloadType } from '../mutation.ts';
+import { teamOf } from '../scopes.ts';
 import { Venue } from './venue.ts';
 
 export const AgentKind = builder.enumType('AgentKind', {
@@ -85,9 +85,7 @@ export const Agent = builder.prismaNode('Agent', {
   authScopes: (agent, ctx) => {
     if (agent.kind === 'VENUE' && agent.venue) {
       if (PUBLIC_STATUSES.includes(agent.venue.status)) return true;
-      return agent.venue.organizationId
-        ? { orgRole: { organizationId: agent.venue.organizationId, roles: ANY_ROLE } }
-        : { platformAdmin: true };
+      return teamOf(agent.venue.organizationId);
     }
     if (agent.kind === 'CONSUMER' && ctx.actor.kind === 'user' && ctx.actor.userId === agent.userId)
       return true;

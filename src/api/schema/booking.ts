@@ -18,6 +18,7 @@ import { NotAllowedError, NotFoundError, RateLimitedError } from '../../platform
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
 import { mutation, payloadType } from '../mutation.ts';
+import { teamOf } from '../scopes.ts';
 import { commonErrors, errorType } from './errors.ts';
 import { Venue } from './venue.ts';
 
@@ -93,9 +94,7 @@ function readOnlyKey(ctx: Context): boolean {
 /** Who reads a booking: its guest, its venue's team, platform admins. */
 function bookingScopes(booking: { guestId: string; venue: { organizationId: string | null } }, ctx: Context) {
   if (ctx.actor.kind === 'user' && ctx.actor.userId === booking.guestId) return true;
-  return booking.venue.organizationId
-    ? { orgRole: { organizationId: booking.venue.organizationId, roles: ANY_ROLE } }
-    : { platformAdmin: true };
+  return teamOf(booking.venue.organizationId);
 }
 
 export const Booking = builder.prismaNode('Booking', {
@@ -114,10 +113,7 @@ export const Booking = builder.prismaNode('Booking', {
     notes: t.exposeString('notes', {
       nullable: true,
       description: "The venue's own notes. Its team only.",
-      authScopes: (b) =>
-        b.venue.organizationId
-          ? { orgRole: { organizationId: b.venue.organizationId, roles: ANY_ROLE } }
-          : { platformAdmin: true },
+      authScopes: (b) => teamOf(b.venue.organizationId),
       unauthorizedResolver: () => null,
     }),
     guestName: t.string({
@@ -150,10 +146,7 @@ export const Booking = builder.prismaNode('Booking', {
 builder.prismaObjectField(Venue, 'bookings', (t) =>
   t.relatedConnection('bookings', {
     description: "The venue's bookings in a time range, by start. Its team only.",
-    authScopes: (v) =>
-      v.organizationId
-        ? { orgRole: { organizationId: v.organizationId, roles: ANY_ROLE } }
-        : { platformAdmin: true },
+    authScopes: (v) => teamOf(v.organizationId),
     args: {
       from: t.arg({ type: 'DateTime', required: false, description: 'Starting at or after (default: now).' }),
       to: t.arg({ type: 'DateTime', required: false, description: 'Starting before.' }),

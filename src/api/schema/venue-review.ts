@@ -3,7 +3,6 @@
  * and each venue's reviews for its own team. The rules live in src/domain/venues/venues.ts (when
  * a review opens) and src/domain/venues/reviews.ts (deciding).
  */
-import { ANY_ROLE } from '../../domain/organizations/access.ts';
 import type { ReviewFlag } from '../../domain/venues/lookalikes.ts';
 import {
   approveVenueReview,
@@ -17,6 +16,7 @@ import {
 import { canSeeVenue, findVenue } from '../../domain/venues/venues.ts';
 import { builder } from '../builder.ts';
 import { mutation, payloadType } from '../mutation.ts';
+import { teamOf } from '../scopes.ts';
 import { Venue } from './venue.ts';
 
 export const VenueReviewKind = builder.enumType('VenueReviewKind', {
@@ -99,10 +99,7 @@ export const VenueReview = builder.prismaNode('VenueReview', {
   description:
     "A platform admin's review of who a venue says it is. Readable by the venue's organisation and platform admins.",
   select: { id: true, organizationId: true, requestedById: true, reviewedById: true },
-  authScopes: (review) =>
-    review.organizationId
-      ? { orgRole: { organizationId: review.organizationId, roles: ANY_ROLE } }
-      : { platformAdmin: true },
+  authScopes: (review) => teamOf(review.organizationId),
   fields: (t) => ({
     venue: t.field({
       type: Venue,
@@ -148,10 +145,7 @@ export const VenueReview = builder.prismaNode('VenueReview', {
   }),
 });
 
-const teamOrAdmins = (venue: { organizationId: string | null }) =>
-  venue.organizationId
-    ? { orgRole: { organizationId: venue.organizationId, roles: ANY_ROLE } }
-    : { platformAdmin: true as const };
+const teamOrAdmins = (venue: { organizationId: string | null }) => teamOf(venue.organizationId);
 
 builder.prismaObjectField(Venue, 'pendingReview', (t) =>
   t.prismaField({

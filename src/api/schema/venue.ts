@@ -20,6 +20,7 @@ import {
 import { ValidationError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import { mutation, payloadType } from '../mutation.ts';
+import { teamOf } from '../scopes.ts';
 import { Organization } from './organization.ts';
 
 export const VenueCategory = builder.enumType('VenueCategory', {
@@ -124,12 +125,7 @@ export const Venue = builder.prismaNode('Venue', {
   id: { field: 'id' },
   description:
     'A place people book. Everyone sees the public fields of venues on the network; its organisation sees it all.',
-  authScopes: (venue) =>
-    PUBLIC_STATUSES.includes(venue.status)
-      ? true
-      : venue.organizationId
-        ? { orgRole: { organizationId: venue.organizationId, roles: ANY_ROLE } }
-        : { platformAdmin: true },
+  authScopes: (venue) => (PUBLIC_STATUSES.includes(venue.status) ? true : teamOf(venue.organizationId)),
   fields: (t) => ({
     name: t.exposeString('name'),
     slug: t.exposeString('slug', { description: 'Unique, for addresses such as /v/harbour-lights.' }),
@@ -251,10 +247,7 @@ export const Venue = builder.prismaNode('Venue', {
       nullable: true,
       unauthorizedResolver: () => null,
       description: 'Tables and seats. Its organisation only (null for everyone else).',
-      authScopes: (v) =>
-        v.organizationId
-          ? { orgRole: { organizationId: v.organizationId, roles: ANY_ROLE } }
-          : { platformAdmin: true },
+      authScopes: (v) => teamOf(v.organizationId),
       query: { orderBy: { name: 'asc' } },
     }),
     checklist: t.field({
@@ -263,10 +256,7 @@ export const Venue = builder.prismaNode('Venue', {
       unauthorizedResolver: () => null,
       description:
         'What the venue still needs before it can be published. Its organisation only (null for everyone else).',
-      authScopes: (v) =>
-        v.organizationId
-          ? { orgRole: { organizationId: v.organizationId, roles: ANY_ROLE } }
-          : { platformAdmin: true },
+      authScopes: (v) => teamOf(v.organizationId),
       select: { _count: { select: { hours: true, tables: true } } },
       resolve: (v) => checklistOf(v, v._count),
     }),
