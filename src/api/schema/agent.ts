@@ -1,9 +1,9 @@
 import { canReadAgent, dnaOf, rotateAgentSigningSecret, updateAgentDna } from '../../domain/agents/agents.ts';
 import { AGENT_TOOLS, CAPABILITIES, TONES } from '../../domain/agents/dna.ts';
-import { ANY_ROLE } from '../../domain/organizations/access.ts';
 import { PUBLIC_STATUSES } from '../../domain/venues/venues.ts';
 import { builder } from '../builder.ts';
-import { commonErrors } from './errors.ts';
+import { teamOf } from '../scopes.ts';
+import { mutation, payloadType } from './mutation.ts';
 import { Venue } from './venue.ts';
 
 export const AgentKind = builder.enumType('AgentKind', {
@@ -85,9 +85,7 @@ export const Agent = builder.prismaNode('Agent', {
   authScopes: (agent, ctx) => {
     if (agent.kind === 'VENUE' && agent.venue) {
       if (PUBLIC_STATUSES.includes(agent.venue.status)) return true;
-      return agent.venue.organizationId
-        ? { orgRole: { organizationId: agent.venue.organizationId, roles: ANY_ROLE } }
-        : { platformAdmin: true };
+      return teamOf(agent.venue.organizationId);
     }
     if (agent.kind === 'CONSUMER' && ctx.actor.kind === 'user' && ctx.actor.userId === agent.userId)
       return true;
@@ -187,67 +185,48 @@ const UpdateAgentDnaInput = builder.inputType('UpdateAgentDnaInput', {
   }),
 });
 
-const AgentPayload = builder.simpleObject('AgentPayload', {
-  fields: (t) => ({ agent: t.field({ type: Agent }) }),
+mutation('updateAgentDna', {
+  description: "Replaces an agent's DNA: venue agents by their organisation's owners and admins.",
+  input: UpdateAgentDnaInput,
+  payload: payloadType('AgentPayload', 'agent', Agent),
+  authScopes: { authenticated: true },
+  resolve: async (input, ctx) => {
+    const { agentId, bookingPolicy, escalationContact, ...rest } = input;
+    const dna = {
+      ...rest,
+      bookingPolicy: bookingPolicy && {
+        autoAcceptWithinRules: bookingPolicy.autoAcceptWithinRules,
+        askStaffAbovePartySize: bookingPolicy.askStaffAbovePartySize ?? null,
+        blackoutWindows: (bookingPolicy.blackoutWindows ?? []).map((w) => ({
+          startsAt: w.startsAt.toISOString(),
+          endsAt: w.endsAt.toISOString(),
+          ...(w.reason ? { reason: w.reason } : {}),
+        })),
+      },
+      escalationContact: escalationContact && {
+        name: escalationContact.name,
+        ...(escalationContact.email ? { email: escalationContact.email } : {}),
+        ...(escalationContact.phone ? { phone: escalationContact.phone } : {}),
+      },
+    };
+    return { agent: await updateAgentDna(ctx.services.db, ctx.access, { agentId: agentId.id, dna }) };
+  },
 });
 
-builder.mutationField('updateAgentDna', (t) =>
-  t.field({
-    type: AgentPayload,
-    description: "Replaces an agent's DNA: venue agents by their organisation's owners and admins.",
-    errors: { types: commonErrors, result: { name: 'UpdateAgentDnaResult' } },
-    args: { input: t.arg({ type: UpdateAgentDnaInput, required: true }) },
-    authScopes: { authenticated: true },
-    resolve: async (_root, { input }, ctx) => {
-      const { agentId, bookingPolicy, escalationContact, ...rest } = input;
-      const dna = {
-        ...rest,
-        bookingPolicy: bookingPolicy && {
-          autoAcceptWithinRules: bookingPolicy.autoAcceptWithinRules,
-          askStaffAbovePartySize: bookingPolicy.askStaffAbovePartySize ?? null,
-          blackoutWindows: (bookingPolicy.blackoutWindows ?? []).map((w) => ({
-            startsAt: w.startsAt.toISOString(),
-            endsAt: w.endsAt.toISOString(),
-            ...(w.reason ? { reason: w.reason } : {}),
-          })),
-        },
-        escalationContact: escalationContact && {
-          name: escalationContact.name,
-          ...(escalationContact.email ? { email: escalationContact.email } : {}),
-          ...(escalationContact.phone ? { phone: escalationContact.phone } : {}),
-        },
-      };
-      return { agent: await updateAgentDna(ctx.services.db, ctx.access, { agentId: agentId.id, dna }) };
-    },
-  }),
-);
-
-const RotateSecretPayload = builder.simpleObject('RotateAgentSigningSecretPayload', {
-  fields: (t) => ({
-    agent: t.field({ type: Agent }),
-    signingSecret: t.string({
-      description: 'The new A2A signing secret, shown this once. The old one stops working.',
+mutation('rotateAgentSigningSecret', {
+  description: 'Issues a new signing secret for an agent you run; it is shown once.',
+  input: (t) => ({ agentId: t.globalID({ for: Agent }) }),
+  payload: builder.simpleObject('RotateAgentSigningSecretPayload', {
+    fields: (t) => ({
+      agent: t.field({ type: Agent }),
+      signingSecret: t.string({
+        description: 'The new A2A signing secret, shown this once. The old one stops working.',
+      }),
     }),
   }),
+  authScopes: { person: true },
+  resolve: (input, ctx) =>
+    rotateAgentSigningSecret(ctx.services.db, ctx.access, ctx.services.keyring, {
+      agentId: input.agentId.id,
+    }),
 });
-
-builder.mutationField('rotateAgentSigningSecret', (t) =>
-  t.field({
-    type: RotateSecretPayload,
-    description: 'Issues a new signing secret for an agent you run; it is shown once.',
-    errors: { types: commonErrors, result: { name: 'RotateAgentSigningSecretResult' } },
-    args: {
-      input: t.arg({
-        type: builder.inputType('RotateAgentSigningSecretInput', {
-          fields: (f) => ({ agentId: f.globalID({ for: Agent }) }),
-        }),
-        required: true,
-      }),
-    },
-    authScopes: { person: true },
-    resolve: (_root, { input }, ctx) =>
-      rotateAgentSigningSecret(ctx.services.db, ctx.access, ctx.services.keyring, {
-        agentId: input.agentId.id,
-      }),
-  }),
-);

@@ -5,7 +5,7 @@ import {
   revokeOrganizationApiKey,
 } from '../../domain/organizations/api-keys.ts';
 import { builder } from '../builder.ts';
-import { commonErrors } from './errors.ts';
+import { mutation, payloadType } from './mutation.ts';
 import { Organization } from './organization.ts';
 
 export const ApiKeyScope = builder.enumType('ApiKeyScope', {
@@ -47,71 +47,50 @@ builder.prismaObjectField(Organization, 'apiKeys', (t) =>
   }),
 );
 
-const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
-  fields: (t) => ({
+mutation('createApiKey', {
+  description: 'Creates an API key. Owners and admins, signed in as themselves (not with a key).',
+  input: (t) => ({
     organizationId: t.globalID({ for: Organization }),
     name: t.string({ description: 'What the key is for, to recognise it later.' }),
     scopes: t.field({ type: [ApiKeyScope], defaultValue: ['read'] }),
   }),
-});
-
-const CreateApiKeyPayload = builder.simpleObject('CreateApiKeyPayload', {
-  fields: (t) => ({
-    apiKey: t.field({ type: ApiKey }),
-    secret: t.string({ description: 'The whole key. It is shown this once and cannot be read again.' }),
-  }),
-});
-
-builder.mutationField('createApiKey', (t) =>
-  t.field({
-    type: CreateApiKeyPayload,
-    description: 'Creates an API key. Owners and admins, signed in as themselves (not with a key).',
-    errors: { types: commonErrors, result: { name: 'CreateApiKeyResult' } },
-    args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
-    authScopes: (_root, { input }) => ({
-      $all: { person: true, orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } },
+  payload: builder.simpleObject('CreateApiKeyPayload', {
+    fields: (t) => ({
+      apiKey: t.field({ type: ApiKey }),
+      secret: t.string({ description: 'The whole key. It is shown this once and cannot be read again.' }),
     }),
-    resolve: async (_root, { input }, ctx) => {
-      const { apiKey, secret } = await createOrganizationApiKey(
-        ctx.services.db,
-        ctx.access,
-        { organizationId: input.organizationId.id, name: input.name, scopes: input.scopes },
-        { keyPrefix: ctx.services.config.auth.apiKeyPrefix, now: ctx.services.now },
-      );
-      return { apiKey, secret };
-    },
   }),
-);
-
-const RevokeApiKeyInput = builder.inputType('RevokeApiKeyInput', {
-  fields: (t) => ({ apiKeyId: t.globalID({ for: ApiKey }) }),
+  authScopes: (input) => ({
+    $all: { person: true, orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } },
+  }),
+  resolve: async (input, ctx) => {
+    const { apiKey, secret } = await createOrganizationApiKey(
+      ctx.services.db,
+      ctx.access,
+      { organizationId: input.organizationId.id, name: input.name, scopes: input.scopes },
+      { keyPrefix: ctx.services.config.auth.apiKeyPrefix, now: ctx.services.now },
+    );
+    return { apiKey, secret };
+  },
 });
 
-const RevokeApiKeyPayload = builder.simpleObject('RevokeApiKeyPayload', {
-  fields: (t) => ({ apiKey: t.field({ type: ApiKey }) }),
-});
-
-builder.mutationField('revokeApiKey', (t) =>
-  t.field({
-    type: RevokeApiKeyPayload,
-    description: 'Revokes an API key at once. Owners and admins.',
-    errors: { types: commonErrors, result: { name: 'RevokeApiKeyResult' } },
-    args: { input: t.arg({ type: RevokeApiKeyInput, required: true }) },
-    // Like creating, revoking is for people: a leaked key must not be able to revoke the others.
-    authScopes: async (_root, { input }, ctx) => {
-      const organizationId = await organizationOfApiKey(ctx.services.db, input.apiKeyId.id);
-      return organizationId
-        ? { $all: { person: true, orgRole: { organizationId, roles: MANAGERS } } }
-        : { person: true };
-    },
-    resolve: async (_root, { input }, ctx) => {
-      const apiKey = await revokeOrganizationApiKey(
-        ctx.services.db,
-        ctx.access,
-        { apiKeyId: input.apiKeyId.id },
-        { now: ctx.services.now },
-      );
-      return { apiKey };
-    },
+mutation('revokeApiKey', {
+  description: 'Revokes an API key at once. Owners and admins.',
+  input: (t) => ({ apiKeyId: t.globalID({ for: ApiKey }) }),
+  payload: payloadType('RevokeApiKeyPayload', 'apiKey', ApiKey),
+  // Like creating, revoking is for people: a leaked key must not be able to revoke the others.
+  authScopes: async (input, ctx) => {
+    const organizationId = await organizationOfApiKey(ctx.services.db, input.apiKeyId.id);
+    return organizationId
+      ? { $all: { person: true, orgRole: { organizationId, roles: MANAGERS } } }
+      : { person: true };
+  },
+  resolve: async (input, ctx) => ({
+    apiKey: await revokeOrganizationApiKey(
+      ctx.services.db,
+      ctx.access,
+      { apiKeyId: input.apiKeyId.id },
+      { now: ctx.services.now },
+    ),
   }),
-);
+});

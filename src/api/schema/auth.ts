@@ -3,30 +3,22 @@ import { requestSignInCode, verifySignInCode } from '../../domain/identity/sign-
 import { AuthenticationError, RateLimitedError, ValidationError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
+import { mutation } from './mutation.ts';
 import { User } from './user.ts';
 
-const RequestSignInCodeInput = builder.inputType('RequestSignInCodeInput', {
-  fields: (t) => ({ email: t.string() }),
-});
-
-const RequestSignInCodePayload = builder.simpleObject('RequestSignInCodePayload', {
-  description: 'A code is on its way to the address (whether or not it has an account yet).',
-  fields: (t) => ({
-    email: t.string(),
-    expiresAt: t.field({ type: 'DateTime' }),
+mutation('requestSignInCode', {
+  description: 'Emails a 6-digit sign-in code, valid for 10 minutes and 5 attempts.',
+  input: (t) => ({ email: t.string() }),
+  payload: builder.simpleObject('RequestSignInCodePayload', {
+    description: 'A code is on its way to the address (whether or not it has an account yet).',
+    fields: (t) => ({
+      email: t.string(),
+      expiresAt: t.field({ type: 'DateTime' }),
+    }),
   }),
+  errors: [ValidationError, RateLimitedError],
+  resolve: (input, ctx) => requestSignInCode(signInDeps(ctx), { email: input.email, ip: ctx.ip }),
 });
-
-builder.mutationField('requestSignInCode', (t) =>
-  t.field({
-    type: RequestSignInCodePayload,
-    description: 'Emails a 6-digit sign-in code, valid for 10 minutes and 5 attempts.',
-    errors: { types: [ValidationError, RateLimitedError], result: { name: 'RequestSignInCodeResult' } },
-    args: { input: t.arg({ type: RequestSignInCodeInput, required: true }) },
-    resolve: (_root, { input }, ctx) =>
-      requestSignInCode(signInDeps(ctx), { email: input.email, ip: ctx.ip }),
-  }),
-);
 
 const Session = builder.simpleObject('Session', {
   description: 'A signed-in session: a short-lived access token and a refresh token to renew it.',
@@ -45,75 +37,53 @@ const SignInPayload = builder.simpleObject('SignInPayload', {
   }),
 });
 
-const SignInWithCodeInput = builder.inputType('SignInWithCodeInput', {
-  fields: (t) => ({ email: t.string(), code: t.string() }),
+mutation('signInWithCode', {
+  description: 'Signs in with the emailed code. Creates the account on first sign-in.',
+  input: (t) => ({ email: t.string(), code: t.string() }),
+  payload: SignInPayload,
+  errors: [ValidationError, AuthenticationError, RateLimitedError],
+  resolve: async (input, ctx) => {
+    const result = await verifySignInCode(signInDeps(ctx), {
+      email: input.email,
+      code: input.code,
+      ip: ctx.ip,
+    });
+    // The request came in anonymous, but the caller has just proved who they are.
+    ctx.access.provedToBe(result.user.id);
+    return { user: result.user, session: session(result) };
+  },
 });
 
-builder.mutationField('signInWithCode', (t) =>
-  t.field({
-    type: SignInPayload,
-    description: 'Signs in with the emailed code. Creates the account on first sign-in.',
-    errors: {
-      types: [ValidationError, AuthenticationError, RateLimitedError],
-      result: { name: 'SignInWithCodeResult' },
-    },
-    args: { input: t.arg({ type: SignInWithCodeInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      const result = await verifySignInCode(signInDeps(ctx), {
-        email: input.email,
-        code: input.code,
-        ip: ctx.ip,
-      });
-      // The request came in anonymous, but the caller has just proved who they are.
-      ctx.access.provedToBe(result.user.id);
-      return { user: result.user, session: session(result) };
-    },
-  }),
-);
-
-const RefreshSessionInput = builder.inputType('RefreshSessionInput', {
-  fields: (t) => ({ refreshToken: t.string() }),
+mutation('refreshSession', {
+  description:
+    'Trades a refresh token for a new session. A refresh token works once: presenting a used one ends the whole session.',
+  input: (t) => ({ refreshToken: t.string() }),
+  payload: SignInPayload,
+  errors: [AuthenticationError],
+  resolve: async (input, ctx) => {
+    const result = await rotateRefreshToken(signInDeps(ctx), input.refreshToken);
+    ctx.access.provedToBe(result.user.id);
+    return { user: result.user, session: session(result) };
+  },
 });
 
-builder.mutationField('refreshSession', (t) =>
-  t.field({
-    type: SignInPayload,
-    description:
-      'Trades a refresh token for a new session. A refresh token works once: presenting a used one ends the whole session.',
-    errors: { types: [AuthenticationError], result: { name: 'RefreshSessionResult' } },
-    args: { input: t.arg({ type: RefreshSessionInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      const result = await rotateRefreshToken(signInDeps(ctx), input.refreshToken);
-      ctx.access.provedToBe(result.user.id);
-      return { user: result.user, session: session(result) };
-    },
+mutation('signOut', {
+  description: 'Ends the session the refresh token belongs to.',
+  input: (t) => ({ refreshToken: t.string() }),
+  payload: builder.simpleObject('SignOutPayload', {
+    fields: (t) => ({
+      signedOut: t.boolean({ description: 'False when the token was unknown or already ended.' }),
+    }),
   }),
-);
-
-const SignOutInput = builder.inputType('SignOutInput', {
-  fields: (t) => ({ refreshToken: t.string() }),
+  errors: null,
+  resolve: async (input, ctx) => {
+    const { revoked } = await revokeRefreshToken(
+      { db: ctx.services.db, sessions: ctx.services.revokedSessions, now: ctx.services.now },
+      input.refreshToken,
+    );
+    return { signedOut: revoked };
+  },
 });
-
-const SignOutPayload = builder.simpleObject('SignOutPayload', {
-  fields: (t) => ({
-    signedOut: t.boolean({ description: 'False when the token was unknown or already ended.' }),
-  }),
-});
-
-builder.mutationField('signOut', (t) =>
-  t.field({
-    type: SignOutPayload,
-    description: 'Ends the session the refresh token belongs to.',
-    args: { input: t.arg({ type: SignOutInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      const { revoked } = await revokeRefreshToken(
-        { db: ctx.services.db, sessions: ctx.services.revokedSessions, now: ctx.services.now },
-        input.refreshToken,
-      );
-      return { signedOut: revoked };
-    },
-  }),
-);
 
 function signInDeps(ctx: Context) {
   const { db, mailer, limiter, keys, config, now, revokedSessions: sessions } = ctx.services;

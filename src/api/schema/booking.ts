@@ -2,6 +2,9 @@ import {
   allowedTransitions,
   cancelBooking,
   createBooking,
+  findBookingOrThrow,
+  findBookingWithOwnerOrThrow,
+  guestBookings,
   modifyBooking,
   requireBooking,
   transitionBooking,
@@ -14,7 +17,9 @@ import type { BookingStatus as BookingStatusValue } from '../../generated/prisma
 import { NotAllowedError, NotFoundError, RateLimitedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
-import { commonErrors, ErrorInterface } from './errors.ts';
+import { teamOf } from '../scopes.ts';
+import { commonErrors, errorType } from './errors.ts';
+import { mutation, payloadType } from './mutation.ts';
 import { Venue } from './venue.ts';
 
 export const BookingStatus = builder.enumType('BookingStatus', {
@@ -36,24 +41,17 @@ const BookingSource = builder.enumType('BookingSource', {
   values: ['CHAT', 'DASHBOARD', 'MCP', 'A2A'] as const,
 });
 
-builder.objectType(SlotFullError, {
-  name: 'SlotFullError',
-  description: 'The time asked for has no room left for the party.',
-  interfaces: [ErrorInterface],
-  isTypeOf: (e) => e instanceof SlotFullError,
-  fields: () => ({}),
-});
+errorType(SlotFullError, 'SlotFullError', 'The time asked for has no room left for the party.');
 
-builder.objectType(IllegalTransitionError, {
-  name: 'IllegalTransitionError',
-  description: "The booking's status does not allow this change, or not by you.",
-  interfaces: [ErrorInterface],
-  isTypeOf: (e) => e instanceof IllegalTransitionError,
-  fields: (t) => ({
+errorType(
+  IllegalTransitionError,
+  'IllegalTransitionError',
+  "The booking's status does not allow this change, or not by you.",
+  (t) => ({
     from: t.field({ type: BookingStatus, resolve: (e) => e.from }),
     to: t.field({ type: BookingStatus, resolve: (e) => e.to }),
   }),
-});
+);
 
 const BookingLimitScope = builder.enumType('BookingLimitScope', {
   values: {
@@ -62,17 +60,15 @@ const BookingLimitScope = builder.enumType('BookingLimitScope', {
   } as const,
 });
 
-builder.objectType(BookingLimitError, {
-  name: 'BookingLimitError',
-  description:
-    'You already have as many bookings waiting for a venue’s answer (HELD or REQUESTED) as one account may: `limit` of them, at this venue or in all (`scope`).',
-  interfaces: [ErrorInterface],
-  isTypeOf: (e) => e instanceof BookingLimitError,
-  fields: (t) => ({
+errorType(
+  BookingLimitError,
+  'BookingLimitError',
+  'You already have as many bookings waiting for a venue’s answer (HELD or REQUESTED) as one account may: `limit` of them, at this venue or in all (`scope`).',
+  (t) => ({
     scope: t.field({ type: BookingLimitScope, resolve: (e) => e.scope }),
     limit: t.exposeInt('limit'),
   }),
-});
+);
 
 const bookingErrors = [...commonErrors, SlotFullError, IllegalTransitionError];
 
@@ -98,9 +94,7 @@ function readOnlyKey(ctx: Context): boolean {
 /** Who reads a booking: its guest, its venue's team, platform admins. */
 function bookingScopes(booking: { guestId: string; venue: { organizationId: string | null } }, ctx: Context) {
   if (ctx.actor.kind === 'user' && ctx.actor.userId === booking.guestId) return true;
-  return booking.venue.organizationId
-    ? { orgRole: { organizationId: booking.venue.organizationId, roles: ANY_ROLE } }
-    : { platformAdmin: true };
+  return teamOf(booking.venue.organizationId);
 }
 
 export const Booking = builder.prismaNode('Booking', {
@@ -119,10 +113,7 @@ export const Booking = builder.prismaNode('Booking', {
     notes: t.exposeString('notes', {
       nullable: true,
       description: "The venue's own notes. Its team only.",
-      authScopes: (b) =>
-        b.venue.organizationId
-          ? { orgRole: { organizationId: b.venue.organizationId, roles: ANY_ROLE } }
-          : { platformAdmin: true },
+      authScopes: (b) => teamOf(b.venue.organizationId),
       unauthorizedResolver: () => null,
     }),
     guestName: t.string({
@@ -155,10 +146,7 @@ export const Booking = builder.prismaNode('Booking', {
 builder.prismaObjectField(Venue, 'bookings', (t) =>
   t.relatedConnection('bookings', {
     description: "The venue's bookings in a time range, by start. Its team only.",
-    authScopes: (v) =>
-      v.organizationId
-        ? { orgRole: { organizationId: v.organizationId, roles: ANY_ROLE } }
-        : { platformAdmin: true },
+    authScopes: (v) => teamOf(v.organizationId),
     args: {
       from: t.arg({ type: 'DateTime', required: false, description: 'Starting at or after (default: now).' }),
       to: t.arg({ type: 'DateTime', required: false, description: 'Starting before.' }),
@@ -186,25 +174,22 @@ builder.queryField('myBookings', (t) =>
       upcoming: t.arg.boolean({ required: false, description: 'Only those not yet started (default true).' }),
     },
     resolve: (query, _root, args, ctx) =>
-      ctx.services.db.booking.findMany({
-        ...query,
-        where: {
-          guestId: ctx.access.requireUserId(),
-          ...(args.upcoming === false ? {} : { startsAt: { gte: ctx.services.now() } }),
-        },
-        orderBy: [{ startsAt: args.upcoming === false ? 'desc' : 'asc' }, { id: 'asc' }],
-      }),
+      guestBookings(
+        ctx.services.db,
+        ctx.access.requireUserId(),
+        { upcoming: args.upcoming !== false, now: ctx.services.now() },
+        query,
+      ),
   }),
 );
 
 // --- writes ---
 
-const BookingPayload = builder.simpleObject('BookingPayload', {
-  fields: (t) => ({ booking: t.field({ type: Booking }) }),
-});
+const BookingPayload = payloadType('BookingPayload', 'booking', Booking);
 
-const CreateBookingInput = builder.inputType('CreateBookingInput', {
-  fields: (t) => ({
+mutation('createBooking', {
+  description: 'Books a table at one of the venue’s free slots.',
+  input: (t) => ({
     venueId: t.globalID({ for: Venue }),
     startsAt: t.field({ type: 'DateTime', description: 'One of the venue’s availability slots.' }),
     partySize: t.int(),
@@ -224,21 +209,14 @@ const CreateBookingInput = builder.inputType('CreateBookingInput', {
       description: 'Hold the table briefly (HELD) instead of requesting it.',
     }),
   }),
-});
-
-builder.mutationField('createBooking', (t) =>
-  t.field({
-    type: BookingPayload,
-    description: 'Books a table at one of the venue’s free slots.',
-    errors: {
-      types: [...bookingErrors, BookingLimitError, RateLimitedError],
-      result: { name: 'CreateBookingResult' },
-    },
-    args: { input: t.arg({ type: CreateBookingInput, required: true }) },
-    authScopes: (_root, _args, ctx) => !readOnlyKey(ctx) && { authenticated: true },
-    resolve: async (_root, { input }, ctx) => {
-      const { venueId, guestEmail, specialRequests, notes, clientKey, hold, ...rest } = input;
-      const booking = await createBooking(ctx.services.bookings, ctx.access, {
+  payload: BookingPayload,
+  errors: [...bookingErrors, BookingLimitError, RateLimitedError],
+  authScopes: (_input, ctx) => !readOnlyKey(ctx) && { authenticated: true },
+  resolve: async (input, ctx) => {
+    const { venueId, guestEmail, specialRequests, notes, clientKey, hold, ...rest } = input;
+    return bookingPayload(
+      ctx,
+      createBooking(ctx.services.bookings, ctx.access, {
         ...rest,
         venueId: venueId.id,
         source: 'DASHBOARD',
@@ -247,39 +225,33 @@ builder.mutationField('createBooking', (t) =>
         ...(notes ? { notes } : {}),
         ...(clientKey ? { clientKey } : {}),
         ...(hold ? { hold } : {}),
-      });
-      return { booking: await loadBooking(ctx, booking.id) };
-    },
-  }),
-);
+      }),
+    );
+  },
+});
 
-const ModifyBookingInput = builder.inputType('ModifyBookingInput', {
-  fields: (t) => ({
+mutation('modifyBooking', {
+  description: 'Changes the time or party size of a live booking, if there is room.',
+  input: (t) => ({
     bookingId: t.globalID({ for: Booking }),
     startsAt: t.field({ type: 'DateTime', required: false }),
     partySize: t.int({ required: false }),
     reason: t.string({ required: false }),
   }),
-});
-
-builder.mutationField('modifyBooking', (t) =>
-  t.field({
-    type: BookingPayload,
-    description: 'Changes the time or party size of a live booking, if there is room.',
-    errors: { types: bookingErrors, result: { name: 'ModifyBookingResult' } },
-    args: { input: t.arg({ type: ModifyBookingInput, required: true }) },
-    authScopes: (_root, { input }, ctx) => !readOnlyKey(ctx) && { seesBooking: input.bookingId.id },
-    resolve: async (_root, { input }, ctx) => {
-      const booking = await modifyBooking(ctx.services.bookings, ctx.access, {
+  payload: BookingPayload,
+  errors: bookingErrors,
+  authScopes: (input, ctx) => !readOnlyKey(ctx) && { seesBooking: input.bookingId.id },
+  resolve: (input, ctx) =>
+    bookingPayload(
+      ctx,
+      modifyBooking(ctx.services.bookings, ctx.access, {
         bookingId: input.bookingId.id,
         ...(input.startsAt ? { startsAt: input.startsAt } : {}),
         ...(input.partySize != null ? { partySize: input.partySize } : {}),
         reason: input.reason ?? null,
-      });
-      return { booking: await loadBooking(ctx, booking.id) };
-    },
-  }),
-);
+      }),
+    ),
+});
 
 const BookingActionInput = builder.inputType('BookingActionInput', {
   fields: (t) => ({
@@ -299,48 +271,45 @@ const VENUE_MOVES: [name: string, to: BookingStatusValue, description: string][]
 ];
 
 for (const [name, to, description] of VENUE_MOVES) {
-  builder.mutationField(name, (t) =>
-    t.field({
-      type: BookingPayload,
-      description: `${description} The venue's team.`,
-      errors: { types: bookingErrors, result: { name: `${name[0]!.toUpperCase()}${name.slice(1)}Result` } },
-      args: { input: t.arg({ type: BookingActionInput, required: true }) },
-      authScopes: (_root, { input }, ctx) =>
-        !readOnlyKey(ctx) && { bookingVenueRole: { bookingId: input.bookingId.id, roles: ANY_ROLE } },
-      resolve: async (_root, { input }, ctx) => {
-        const booking = await transitionBooking(ctx.services.bookings, ctx.access, {
+  mutation(name, {
+    description: `${description} The venue's team.`,
+    input: BookingActionInput,
+    payload: BookingPayload,
+    errors: bookingErrors,
+    authScopes: (input, ctx) =>
+      !readOnlyKey(ctx) && { bookingVenueRole: { bookingId: input.bookingId.id, roles: ANY_ROLE } },
+    resolve: (input, ctx) =>
+      bookingPayload(
+        ctx,
+        transitionBooking(ctx.services.bookings, ctx.access, {
           bookingId: input.bookingId.id,
           to,
           reason: input.reason ?? null,
-        });
-        return { booking: await loadBooking(ctx, booking.id) };
-      },
-    }),
-  );
+        }),
+      ),
+  });
 }
 
-builder.mutationField('cancelBooking', (t) =>
-  t.field({
-    type: BookingPayload,
-    description: 'Cancels a booking, as its guest or as the venue.',
-    errors: { types: bookingErrors, result: { name: 'CancelBookingResult' } },
-    args: { input: t.arg({ type: BookingActionInput, required: true }) },
-    authScopes: (_root, { input }, ctx) => !readOnlyKey(ctx) && { seesBooking: input.bookingId.id },
-    resolve: async (_root, { input }, ctx) => {
-      const booking = await cancelBooking(ctx.services.bookings, ctx.access, {
+mutation('cancelBooking', {
+  description: 'Cancels a booking, as its guest or as the venue.',
+  input: BookingActionInput,
+  payload: BookingPayload,
+  errors: bookingErrors,
+  authScopes: (input, ctx) => !readOnlyKey(ctx) && { seesBooking: input.bookingId.id },
+  resolve: (input, ctx) =>
+    bookingPayload(
+      ctx,
+      cancelBooking(ctx.services.bookings, ctx.access, {
         bookingId: input.bookingId.id,
         reason: input.reason ?? null,
-      });
-      return { booking: await loadBooking(ctx, booking.id) };
-    },
-  }),
-);
+      }),
+    ),
+});
 
-async function loadBooking(ctx: Context, bookingId: string) {
-  return ctx.services.db.booking.findUniqueOrThrow({
-    where: { id: bookingId },
-    include: { venue: { select: { organizationId: true } } },
-  });
+/** The payload of a booking write: the booking read again with what the `Booking` type's auth scopes read. */
+async function bookingPayload(ctx: Context, written: Promise<{ id: string }>) {
+  const { id } = await written;
+  return { booking: await findBookingWithOwnerOrThrow(ctx.services.db, id) };
 }
 
 // --- live updates ---
@@ -402,10 +371,7 @@ function whileAllowed(
 /** The booking an event is about, or FORBIDDEN once the subscriber lost the right to read it. */
 function loadEventBooking(query: object, payload: unknown, ctx: Context) {
   if (payload === REVOKED) throw new NotAllowedError();
-  return ctx.services.db.booking.findUniqueOrThrow({
-    ...query,
-    where: { id: (payload as BookingChangedPayload).bookingId },
-  });
+  return findBookingOrThrow(ctx.services.db, (payload as BookingChangedPayload).bookingId, query);
 }
 
 builder.subscriptionField('bookingChanged', (t) =>

@@ -11,7 +11,7 @@ import {
   retryJob,
 } from '../../domain/operations/job-queue.ts';
 import { builder } from '../builder.ts';
-import { commonErrors } from './errors.ts';
+import { mutation, payloadType } from './mutation.ts';
 
 export const JobState = builder.enumType('JobState', {
   values: {
@@ -84,34 +84,21 @@ const JobInput = builder.inputType('JobInput', {
   fields: (t) => ({ jobId: t.globalID({ for: Job }) }),
 });
 
-const JobPayload = builder.simpleObject('JobPayload', {
-  fields: (t) => ({ job: t.field({ type: Job }) }),
+const JobPayload = payloadType('JobPayload', 'job', Job);
+
+mutation('retryJob', {
+  description: 'Platform admins: runs a queued, scheduled or failed job now, its attempts counted from zero.',
+  input: JobInput,
+  payload: JobPayload,
+  authScopes: { platformAdmin: true },
+  resolve: async (input, ctx) => ({ job: await retryJob(ctx.services.db, { jobId: input.jobId.id }) }),
 });
 
-builder.mutationField('retryJob', (t) =>
-  t.field({
-    type: JobPayload,
-    description:
-      'Platform admins: runs a queued, scheduled or failed job now, its attempts counted from zero.',
-    errors: { types: commonErrors, result: { name: 'RetryJobResult' } },
-    args: { input: t.arg({ type: JobInput, required: true }) },
-    authScopes: { platformAdmin: true },
-    resolve: async (_root, { input }, ctx) => ({
-      job: await retryJob(ctx.services.db, { jobId: input.jobId.id }),
-    }),
-  }),
-);
-
-builder.mutationField('cancelJob', (t) =>
-  t.field({
-    type: JobPayload,
-    description:
-      'Platform admins: stops a job that is not running. It stays listed as FAILED ("Cancelled by an operator"), so `retryJob` undoes it.',
-    errors: { types: commonErrors, result: { name: 'CancelJobResult' } },
-    args: { input: t.arg({ type: JobInput, required: true }) },
-    authScopes: { platformAdmin: true },
-    resolve: async (_root, { input }, ctx) => ({
-      job: await cancelJob(ctx.services.db, { jobId: input.jobId.id }),
-    }),
-  }),
-);
+mutation('cancelJob', {
+  description:
+    'Platform admins: stops a job that is not running. It stays listed as FAILED ("Cancelled by an operator"), so `retryJob` undoes it.',
+  input: JobInput,
+  payload: JobPayload,
+  authScopes: { platformAdmin: true },
+  resolve: async (input, ctx) => ({ job: await cancelJob(ctx.services.db, { jobId: input.jobId.id }) }),
+});

@@ -9,16 +9,9 @@ import {
 import type { MembershipRole as MembershipRoleValue } from '../../generated/prisma/enums.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
-import { commonErrors } from './errors.ts';
+import { MembershipRole } from './membership-role.ts';
+import { mutation, payloadType } from './mutation.ts';
 import { Organization } from './organization.ts';
-
-export const MembershipRole = builder.enumType('MembershipRole', {
-  values: {
-    OWNER: { description: 'Full control, including owners and deletion.' },
-    ADMIN: { description: 'Manages venues, members (other than owners) and API keys.' },
-    STAFF: { description: 'Reads and works day to day.' },
-  } as const,
-});
 
 export const Membership = builder.prismaNode('Membership', {
   id: { field: 'id' },
@@ -32,94 +25,63 @@ export const Membership = builder.prismaNode('Membership', {
   }),
 });
 
-const InviteMemberInput = builder.inputType('InviteMemberInput', {
-  fields: (t) => ({
+const MembershipPayload = payloadType('MembershipPayload', 'membership', Membership);
+
+mutation('inviteMember', {
+  description: 'Adds a person to an organisation by email. Owners and admins; only owners add owners.',
+  input: (t) => ({
     organizationId: t.globalID({ for: Organization }),
     email: t.string({ description: 'The address the person signs in with.' }),
     role: t.field({ type: MembershipRole }),
   }),
-});
-
-const MembershipPayload = builder.simpleObject('MembershipPayload', {
-  fields: (t) => ({ membership: t.field({ type: Membership }) }),
-});
-
-builder.mutationField('inviteMember', (t) =>
-  t.field({
-    type: MembershipPayload,
-    description: 'Adds a person to an organisation by email. Owners and admins; only owners add owners.',
-    errors: { types: commonErrors, result: { name: 'InviteMemberResult' } },
-    args: { input: t.arg({ type: InviteMemberInput, required: true }) },
-    authScopes: (_root, { input }) => ({
-      $all: { person: true, orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } },
-    }),
-    resolve: async (_root, { input }, ctx) => ({
-      membership: await inviteMember(ctx.services.db, ctx.access, {
-        organizationId: input.organizationId.id,
-        email: input.email,
-        role: input.role,
-      }),
+  payload: MembershipPayload,
+  authScopes: (input) => ({
+    $all: { person: true, orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } },
+  }),
+  resolve: async (input, ctx) => ({
+    membership: await inviteMember(ctx.services.db, ctx.access, {
+      organizationId: input.organizationId.id,
+      email: input.email,
+      role: input.role,
     }),
   }),
-);
-
-const ChangeMemberRoleInput = builder.inputType('ChangeMemberRoleInput', {
-  fields: (t) => ({
-    membershipId: t.globalID({ for: Membership }),
-    role: t.field({ type: MembershipRole }),
-  }),
 });
 
-builder.mutationField('changeMemberRole', (t) =>
-  t.field({
-    type: MembershipPayload,
-    description: "Changes a member's role. The last owner cannot be demoted.",
-    errors: { types: commonErrors, result: { name: 'ChangeMemberRoleResult' } },
-    args: { input: t.arg({ type: ChangeMemberRoleInput, required: true }) },
-    authScopes: (root, args, ctx) => roleInMembershipOrganization(root, args, ctx, MANAGERS),
-    resolve: async (_root, { input }, ctx) => ({
-      membership: await changeMemberRole(ctx.services.db, ctx.access, {
-        membershipId: input.membershipId.id,
-        role: input.role,
-      }),
+mutation('changeMemberRole', {
+  description: "Changes a member's role. The last owner cannot be demoted.",
+  input: (t) => ({ membershipId: t.globalID({ for: Membership }), role: t.field({ type: MembershipRole }) }),
+  payload: MembershipPayload,
+  authScopes: (input, ctx) => roleInMembershipOrganization(input.membershipId.id, ctx, MANAGERS),
+  resolve: async (input, ctx) => ({
+    membership: await changeMemberRole(ctx.services.db, ctx.access, {
+      membershipId: input.membershipId.id,
+      role: input.role,
     }),
   }),
-);
-
-const RemoveMemberInput = builder.inputType('RemoveMemberInput', {
-  fields: (t) => ({ membershipId: t.globalID({ for: Membership }) }),
 });
 
-const RemoveMemberPayload = builder.simpleObject('RemoveMemberPayload', {
-  fields: (t) => ({ removedMembershipId: t.id() }),
+mutation('removeMember', {
+  description: 'Removes a member, or lets a member leave. The last owner can do neither.',
+  input: (t) => ({ membershipId: t.globalID({ for: Membership }) }),
+  payload: builder.simpleObject('RemoveMemberPayload', { fields: (t) => ({ removedMembershipId: t.id() }) }),
+  // Any member may call it, because anyone may leave; removing others is the domain's rule.
+  authScopes: (input, ctx) => roleInMembershipOrganization(input.membershipId.id, ctx, ANY_ROLE),
+  resolve: async (input, ctx) => {
+    await removeMember(ctx.services.db, ctx.access, { membershipId: input.membershipId.id });
+    return { removedMembershipId: encodeGlobalID('Membership', input.membershipId.id) };
+  },
 });
-
-builder.mutationField('removeMember', (t) =>
-  t.field({
-    type: RemoveMemberPayload,
-    description: 'Removes a member, or lets a member leave. The last owner can do neither.',
-    errors: { types: commonErrors, result: { name: 'RemoveMemberResult' } },
-    args: { input: t.arg({ type: RemoveMemberInput, required: true }) },
-    // Any member may call it, because anyone may leave; removing others is the domain's rule.
-    authScopes: (root, args, ctx) => roleInMembershipOrganization(root, args, ctx, ANY_ROLE),
-    resolve: async (_root, { input }, ctx) => {
-      await removeMember(ctx.services.db, ctx.access, { membershipId: input.membershipId.id });
-      return { removedMembershipId: encodeGlobalID('Membership', input.membershipId.id) };
-    },
-  }),
-);
 
 /**
  * Outsiders and API keys are refused before anything runs; within the organisation the finer rules (admins
  * cannot touch owners, the last owner stays) are the domain's, returned as typed errors.
  */
 async function roleInMembershipOrganization(
-  _root: unknown,
-  { input }: { input: { membershipId: { id: string } } },
+  membershipId: string,
   ctx: Context,
   roles: readonly MembershipRoleValue[],
 ) {
-  const organizationId = await organizationOfMembership(ctx.services.db, input.membershipId.id);
+  const organizationId = await organizationOfMembership(ctx.services.db, membershipId);
   if (!organizationId) return { person: true };
   return { $all: { person: true, orgRole: { organizationId, roles } } };
 }

@@ -18,7 +18,7 @@ import {
 } from '../../domain/memory/profile.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
-import { commonErrors } from './errors.ts';
+import { mutation, payloadType } from './mutation.ts';
 import { User } from './user.ts';
 
 /** True for the person themselves, signed in with a user token. */
@@ -92,27 +92,16 @@ builder.prismaObjectField(User, 'profile', (t) =>
   }),
 );
 
-const ForgetMemoryInput = builder.inputType('ForgetMemoryInput', {
-  fields: (t) => ({ memoryId: t.globalID({ for: Memory }) }),
+mutation('forgetMemory', {
+  description: 'Makes your agent forget one thing it remembers about you.',
+  input: (t) => ({ memoryId: t.globalID({ for: Memory }) }),
+  payload: builder.simpleObject('ForgetMemoryPayload', { fields: (t) => ({ deletedMemoryId: t.id() }) }),
+  authScopes: { person: true },
+  resolve: async (input, ctx) => {
+    const memory = await forgetMemory(ctx.services.db, ctx.access.requirePerson(), input.memoryId.id);
+    return { deletedMemoryId: encodeGlobalID('Memory', memory.id) };
+  },
 });
-
-const ForgetMemoryPayload = builder.simpleObject('ForgetMemoryPayload', {
-  fields: (t) => ({ deletedMemoryId: t.id() }),
-});
-
-builder.mutationField('forgetMemory', (t) =>
-  t.field({
-    type: ForgetMemoryPayload,
-    description: 'Makes your agent forget one thing it remembers about you.',
-    errors: { types: commonErrors, result: { name: 'ForgetMemoryResult' } },
-    args: { input: t.arg({ type: ForgetMemoryInput, required: true }) },
-    authScopes: { person: true },
-    resolve: async (_root, { input }, ctx) => {
-      const memory = await forgetMemory(ctx.services.db, ctx.access.requirePerson(), input.memoryId.id);
-      return { deletedMemoryId: encodeGlobalID('Memory', memory.id) };
-    },
-  }),
-);
 
 const ForgetAllMemoriesPayload = builder.simpleObject('ForgetAllMemoriesPayload', {
   fields: (t) => ({ count: t.int({ description: 'How many memories were forgotten.' }) }),
@@ -129,34 +118,25 @@ builder.mutationField('forgetAllMemories', (t) =>
   }),
 );
 
-const UpdateProfileInput = builder.inputType('UpdateProfileInput', {
-  description: 'The fields to change. A field left out stays as it is; null, "" or [] removes it.',
-  fields: (t) => ({
-    homeArea: t.string({ required: false }),
-    dietary: t.stringList({ required: false }),
-    usualPartySize: t.int({ required: false }),
-    preferredTimes: t.stringList({ required: false }),
-    notes: t.string({ required: false }),
-    language: t.string({ required: false, description: 'BCP 47 ("en", "pt-BR").' }),
-    latitude: t.float({ required: false, description: 'Set together with longitude.' }),
-    longitude: t.float({ required: false, description: 'Set together with latitude.' }),
-    timeZone: t.string({ required: false, description: 'IANA ("Europe/Lisbon").' }),
-  }),
-});
-
-const UpdateProfilePayload = builder.simpleObject('UpdateProfilePayload', {
-  fields: (t) => ({ profile: t.field({ type: Profile }) }),
-});
-
-builder.mutationField('updateProfile', (t) =>
-  t.field({
-    type: UpdateProfilePayload,
-    description: 'Changes your profile. A bad field changes nothing and names itself in a ValidationError.',
-    errors: { types: commonErrors, result: { name: 'UpdateProfileResult' } },
-    args: { input: t.arg({ type: UpdateProfileInput, required: true }) },
-    authScopes: { person: true },
-    resolve: async (_root, { input }, ctx) => ({
-      profile: await updateProfile(ctx.services.db, ctx.access.requirePerson(), { ...input }),
+mutation('updateProfile', {
+  description: 'Changes your profile. A bad field changes nothing and names itself in a ValidationError.',
+  input: builder.inputType('UpdateProfileInput', {
+    description: 'The fields to change. A field left out stays as it is; null, "" or [] removes it.',
+    fields: (t) => ({
+      homeArea: t.string({ required: false }),
+      dietary: t.stringList({ required: false }),
+      usualPartySize: t.int({ required: false }),
+      preferredTimes: t.stringList({ required: false }),
+      notes: t.string({ required: false }),
+      language: t.string({ required: false, description: 'BCP 47 ("en", "pt-BR").' }),
+      latitude: t.float({ required: false, description: 'Set together with longitude.' }),
+      longitude: t.float({ required: false, description: 'Set together with latitude.' }),
+      timeZone: t.string({ required: false, description: 'IANA ("Europe/Lisbon").' }),
     }),
   }),
-);
+  payload: payloadType('UpdateProfilePayload', 'profile', Profile),
+  authScopes: { person: true },
+  resolve: async (input, ctx) => ({
+    profile: await updateProfile(ctx.services.db, ctx.access.requirePerson(), { ...input }),
+  }),
+});

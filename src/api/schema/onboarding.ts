@@ -1,4 +1,5 @@
 import { type OnboardingChecklist, onboardingChecklist } from '../../domain/onboarding/checklist.ts';
+import { findVenue } from '../../domain/venues/venues.ts';
 import { builder } from '../builder.ts';
 import { Organization } from './organization.ts';
 import { Venue } from './venue.ts';
@@ -27,7 +28,7 @@ const Checklist = builder.objectRef<OnboardingChecklist>('OnboardingChecklist').
       description:
         'The venue the venue steps follow: the first on the network once there is one, else the draft nearest to ready.',
       resolve: (checklist, _args, ctx) =>
-        checklist.venueId ? ctx.services.db.venue.findUnique({ where: { id: checklist.venueId } }) : null,
+        checklist.venueId ? findVenue(ctx.services.db, checklist.venueId) : null,
     }),
   }),
 });

@@ -1,8 +1,12 @@
 import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
-import { createOrganization, renameOrganization } from '../../domain/organizations/organizations.ts';
+import {
+  createOrganization,
+  findOrganization,
+  renameOrganization,
+} from '../../domain/organizations/organizations.ts';
 import { builder } from '../builder.ts';
-import { commonErrors } from './errors.ts';
-import { MembershipRole } from './membership.ts';
+import { MembershipRole } from './membership-role.ts';
+import { mutation, payloadType } from './mutation.ts';
 
 export const Organization = builder.prismaNode('Organization', {
   id: { field: 'id' },
@@ -33,53 +37,31 @@ builder.queryField('organization', (t) =>
     description: 'One organisation the caller belongs to.',
     args: { id: t.arg.globalID({ for: Organization, required: true }) },
     authScopes: (_root, args) => ({ orgRole: { organizationId: args.id.id, roles: ANY_ROLE } }),
-    resolve: (query, _root, args, ctx) =>
-      ctx.services.db.organization.findUnique({ ...query, where: { id: args.id.id } }),
+    resolve: (query, _root, args, ctx) => findOrganization(ctx.services.db, args.id.id, query),
   }),
 );
 
-const OrganizationPayload = builder.simpleObject('OrganizationPayload', {
-  fields: (t) => ({ organization: t.field({ type: Organization }) }),
-});
+const OrganizationPayload = payloadType('OrganizationPayload', 'organization', Organization);
 
-const CreateOrganizationInput = builder.inputType('CreateOrganizationInput', {
-  fields: (t) => ({ name: t.string() }),
-});
-
-builder.mutationField('createOrganization', (t) =>
-  t.field({
-    type: OrganizationPayload,
-    description: 'Creates an organisation with the caller as its owner.',
-    errors: { types: commonErrors, result: { name: 'CreateOrganizationResult' } },
-    args: { input: t.arg({ type: CreateOrganizationInput, required: true }) },
-    authScopes: { person: true },
-    resolve: async (_root, { input }, ctx) => ({
-      organization: await createOrganization(ctx.services.db, ctx.access, input),
-    }),
-  }),
-);
-
-const RenameOrganizationInput = builder.inputType('RenameOrganizationInput', {
-  fields: (t) => ({
-    organizationId: t.globalID({ for: Organization }),
-    name: t.string(),
+mutation('createOrganization', {
+  description: 'Creates an organisation with the caller as its owner.',
+  input: (t) => ({ name: t.string() }),
+  payload: OrganizationPayload,
+  authScopes: { person: true },
+  resolve: async (input, ctx) => ({
+    organization: await createOrganization(ctx.services.db, ctx.access, input),
   }),
 });
 
-builder.mutationField('renameOrganization', (t) =>
-  t.field({
-    type: OrganizationPayload,
-    description: 'Renames an organisation. Owners and admins.',
-    errors: { types: commonErrors, result: { name: 'RenameOrganizationResult' } },
-    args: { input: t.arg({ type: RenameOrganizationInput, required: true }) },
-    authScopes: (_root, { input }) => ({
-      orgRole: { organizationId: input.organizationId.id, roles: MANAGERS },
-    }),
-    resolve: async (_root, { input }, ctx) => ({
-      organization: await renameOrganization(ctx.services.db, ctx.access, {
-        organizationId: input.organizationId.id,
-        name: input.name,
-      }),
+mutation('renameOrganization', {
+  description: 'Renames an organisation. Owners and admins.',
+  input: (t) => ({ organizationId: t.globalID({ for: Organization }), name: t.string() }),
+  payload: OrganizationPayload,
+  authScopes: (input) => ({ orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } }),
+  resolve: async (input, ctx) => ({
+    organization: await renameOrganization(ctx.services.db, ctx.access, {
+      organizationId: input.organizationId.id,
+      name: input.name,
     }),
   }),
-);
+});

@@ -1,3 +1,4 @@
+import { findUser } from '../../domain/identity/users.ts';
 import { builder } from '../builder.ts';
 
 export const User = builder.prismaNode('User', {
@@ -33,7 +34,7 @@ builder.queryField('viewer', (t) =>
         void { ...query };
         return null;
       }
-      return ctx.services.db.user.findUnique({ ...query, where: { id: ctx.actor.userId } });
+      return findUser(ctx.services.db, ctx.actor.userId, query);
     },
   }),
 );

@@ -13,9 +13,11 @@ import {
   type ClaimOutcome,
   cancelVenueClaim,
   claimStatusWhere,
+  countPendingClaims,
   effectiveStatus,
   maskEmail,
   organizationOfClaim,
+  pendingClaims,
   requestVenueClaim,
   reviewVenueClaim,
   verifyVenueClaim,
@@ -25,6 +27,7 @@ import { AuthenticationError, RateLimitedError } from '../../platform/errors.ts'
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
 import { commonErrors } from './errors.ts';
+import { mutation, payloadType } from './mutation.ts';
 import { Organization } from './organization.ts';
 import { Venue } from './venue.ts';
 
@@ -159,34 +162,20 @@ builder.queryField('pendingVenueClaims', (t) =>
     authScopes: { platformAdmin: true },
     args: { method: t.arg({ type: VenueClaimMethod, required: false }) },
     totalCount: (_connection, args, ctx) =>
-      ctx.services.db.venueClaim.count({ where: pendingWhere(args, ctx) }),
+      countPendingClaims(ctx.services.db, { method: args.method, now: ctx.services.now() }),
     resolve: (query, _root, args, ctx) =>
-      ctx.services.db.venueClaim.findMany({
-        ...query,
-        where: pendingWhere(args, ctx),
-        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-      }),
+      pendingClaims(ctx.services.db, { method: args.method, now: ctx.services.now() }, query),
   }),
 );
 
-function pendingWhere(
-  args: { method?: 'VENUE_EMAIL' | 'WEBSITE_EMAIL' | 'MANUAL_REVIEW' | null },
-  ctx: Context,
-) {
-  return {
-    ...claimStatusWhere(['PENDING'], ctx.services.now()),
-    ...(args.method ? { method: args.method } : {}),
-  };
-}
-
 // --- mutations ---
 
-const VenueClaimPayload = builder.simpleObject('VenueClaimPayload', {
-  fields: (t) => ({ claim: t.field({ type: VenueClaim }) }),
-});
+const VenueClaimPayload = payloadType('VenueClaimPayload', 'claim', VenueClaim);
 
-const RequestVenueClaimInput = builder.inputType('RequestVenueClaimInput', {
-  fields: (t) => ({
+mutation('requestVenueClaim', {
+  description:
+    'Asks to claim a venue for an organisation (its owners and admins, signed in as people). Code methods mail the code now.',
+  input: (t) => ({
     venueId: t.globalID({ for: Venue }),
     organizationId: t.globalID({
       for: Organization,
@@ -203,97 +192,66 @@ const RequestVenueClaimInput = builder.inputType('RequestVenueClaimInput', {
         'For the reviewer: who you are and how you are connected to the venue. Required for MANUAL_REVIEW.',
     }),
   }),
-});
-
-builder.mutationField('requestVenueClaim', (t) =>
-  t.field({
-    type: VenueClaimPayload,
-    description:
-      'Asks to claim a venue for an organisation (its owners and admins, signed in as people). Code methods mail the code now.',
-    errors: { types: [...commonErrors, RateLimitedError], result: { name: 'RequestVenueClaimResult' } },
-    args: { input: t.arg({ type: RequestVenueClaimInput, required: true }) },
-    authScopes: (_root, { input }) =>
-      // A malformed id goes on to the domain, which answers NotFoundError.
-      z.uuid().safeParse(input.organizationId.id).success
-        ? { $all: { person: true, orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } } }
-        : { person: true },
-    resolve: async (_root, { input }, ctx) => ({
-      claim: await requestVenueClaim(ctx.services, ctx.access, {
-        venueId: input.venueId.id,
-        organizationId: input.organizationId.id,
-        method: input.method,
-        email: input.email,
-        note: input.note,
-      }),
+  payload: VenueClaimPayload,
+  errors: [...commonErrors, RateLimitedError],
+  authScopes: (input) =>
+    // A malformed id goes on to the domain, which answers NotFoundError.
+    z.uuid().safeParse(input.organizationId.id).success
+      ? { $all: { person: true, orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } } }
+      : { person: true },
+  resolve: async (input, ctx) => ({
+    claim: await requestVenueClaim(ctx.services, ctx.access, {
+      venueId: input.venueId.id,
+      organizationId: input.organizationId.id,
+      method: input.method,
+      email: input.email,
+      note: input.note,
     }),
   }),
-);
+});
 
-const VerifyVenueClaimInput = builder.inputType('VerifyVenueClaimInput', {
-  fields: (t) => ({
+mutation('verifyVenueClaim', {
+  description:
+    'Enters the code. The right one approves the claim and moves the venue; a wrong, expired or used-up code is an AuthenticationError.',
+  input: (t) => ({
     claimId: t.globalID({ for: VenueClaim }),
     code: t.string({ description: 'The 6 digits from the mail.' }),
   }),
+  payload: VenueClaimPayload,
+  errors: [...commonErrors, AuthenticationError],
+  authScopes: (input, ctx) => managersOfClaim(ctx, input.claimId.id),
+  resolve: async (input, ctx) => ({
+    claim: await verifyVenueClaim(ctx.services, ctx.access, { claimId: input.claimId.id, code: input.code }),
+  }),
 });
 
-builder.mutationField('verifyVenueClaim', (t) =>
-  t.field({
-    type: VenueClaimPayload,
-    description:
-      'Enters the code. The right one approves the claim and moves the venue; a wrong, expired or used-up code is an AuthenticationError.',
-    errors: { types: [...commonErrors, AuthenticationError], result: { name: 'VerifyVenueClaimResult' } },
-    args: { input: t.arg({ type: VerifyVenueClaimInput, required: true }) },
-    authScopes: (_root, { input }, ctx) => managersOfClaim(ctx, input.claimId.id),
-    resolve: async (_root, { input }, ctx) => ({
-      claim: await verifyVenueClaim(ctx.services, ctx.access, {
-        claimId: input.claimId.id,
-        code: input.code,
-      }),
-    }),
-  }),
-);
-
-const ReviewVenueClaimInput = builder.inputType('ReviewVenueClaimInput', {
-  fields: (t) => ({
+mutation('reviewVenueClaim', {
+  description: 'Platform admins: approves or rejects a pending claim.',
+  input: (t) => ({
     claimId: t.globalID({ for: VenueClaim }),
     approve: t.boolean({ description: 'True moves the venue to the claiming organisation; false rejects.' }),
     note: t.string({ description: 'Why; the claimant sees it.' }),
   }),
-});
-
-builder.mutationField('reviewVenueClaim', (t) =>
-  t.field({
-    type: VenueClaimPayload,
-    description: 'Platform admins: approves or rejects a pending claim.',
-    errors: { types: commonErrors, result: { name: 'ReviewVenueClaimResult' } },
-    args: { input: t.arg({ type: ReviewVenueClaimInput, required: true }) },
-    authScopes: { platformAdmin: true },
-    resolve: async (_root, { input }, ctx) => ({
-      claim: await reviewVenueClaim(ctx.services, ctx.access, {
-        claimId: input.claimId.id,
-        approve: input.approve,
-        note: input.note,
-      }),
+  payload: VenueClaimPayload,
+  authScopes: { platformAdmin: true },
+  resolve: async (input, ctx) => ({
+    claim: await reviewVenueClaim(ctx.services, ctx.access, {
+      claimId: input.claimId.id,
+      approve: input.approve,
+      note: input.note,
     }),
   }),
-);
-
-const CancelVenueClaimInput = builder.inputType('CancelVenueClaimInput', {
-  fields: (t) => ({ claimId: t.globalID({ for: VenueClaim }) }),
 });
 
-builder.mutationField('cancelVenueClaim', (t) =>
-  t.field({
-    type: VenueClaimPayload,
-    description: "Withdraws a pending claim. The claiming organisation's owners and admins.",
-    errors: { types: commonErrors, result: { name: 'CancelVenueClaimResult' } },
-    args: { input: t.arg({ type: CancelVenueClaimInput, required: true }) },
-    authScopes: (_root, { input }, ctx) => managersOfClaim(ctx, input.claimId.id),
-    resolve: async (_root, { input }, ctx) => ({
-      claim: await cancelVenueClaim(ctx.services, ctx.access, { claimId: input.claimId.id }),
-    }),
+mutation('cancelVenueClaim', {
+  description: "Withdraws a pending claim. The claiming organisation's owners and admins.",
+  input: (t) => ({ claimId: t.globalID({ for: VenueClaim }) }),
+  payload: VenueClaimPayload,
+  authScopes: (input, ctx) => managersOfClaim(ctx, input.claimId.id),
+  resolve: async (input, ctx) => ({
+    claim: await cancelVenueClaim(ctx.services, ctx.access, { claimId: input.claimId.id }),
   }),
-);
+});
 
 /**
  * People who manage the claiming organisation. Outsiders, its staff and API keys are refused before

@@ -3,17 +3,20 @@
  * and each venue's reviews for its own team. The rules live in src/domain/venues/venues.ts (when
  * a review opens) and src/domain/venues/reviews.ts (deciding).
  */
-import { ANY_ROLE } from '../../domain/organizations/access.ts';
 import type { ReviewFlag } from '../../domain/venues/lookalikes.ts';
 import {
   approveVenueReview,
+  countReviewQueue,
+  pendingReviewOf,
   rejectVenueReview,
   reviewChanges,
   reviewFlags,
+  reviewQueue,
 } from '../../domain/venues/reviews.ts';
-import { canSeeVenue } from '../../domain/venues/venues.ts';
+import { canSeeVenue, findVenue } from '../../domain/venues/venues.ts';
 import { builder } from '../builder.ts';
-import { commonErrors } from './errors.ts';
+import { teamOf } from '../scopes.ts';
+import { mutation, payloadType } from './mutation.ts';
 import { Venue } from './venue.ts';
 
 export const VenueReviewKind = builder.enumType('VenueReviewKind', {
@@ -56,8 +59,7 @@ const VenueReviewFlag = builder.objectRef<ReviewFlag>('VenueReviewFlag').impleme
       type: Venue,
       nullable: true,
       description: 'The other venue (SIMILAR_NAME, SAME_CONTACT).',
-      resolve: (f, _args, ctx) =>
-        'venueId' in f ? ctx.services.db.venue.findUnique({ where: { id: f.venueId } }) : null,
+      resolve: (f, _args, ctx) => ('venueId' in f ? findVenue(ctx.services.db, f.venueId) : null),
     }),
     venueName: t.string({
       nullable: true,
@@ -97,10 +99,7 @@ export const VenueReview = builder.prismaNode('VenueReview', {
   description:
     "A platform admin's review of who a venue says it is. Readable by the venue's organisation and platform admins.",
   select: { id: true, organizationId: true, requestedById: true, reviewedById: true },
-  authScopes: (review) =>
-    review.organizationId
-      ? { orgRole: { organizationId: review.organizationId, roles: ANY_ROLE } }
-      : { platformAdmin: true },
+  authScopes: (review) => teamOf(review.organizationId),
   fields: (t) => ({
     venue: t.field({
       type: Venue,
@@ -146,10 +145,7 @@ export const VenueReview = builder.prismaNode('VenueReview', {
   }),
 });
 
-const teamOrAdmins = (venue: { organizationId: string | null }) =>
-  venue.organizationId
-    ? { orgRole: { organizationId: venue.organizationId, roles: ANY_ROLE } }
-    : { platformAdmin: true as const };
+const teamOrAdmins = (venue: { organizationId: string | null }) => teamOf(venue.organizationId);
 
 builder.prismaObjectField(Venue, 'pendingReview', (t) =>
   t.prismaField({
@@ -160,12 +156,7 @@ builder.prismaObjectField(Venue, 'pendingReview', (t) =>
     authScopes: teamOrAdmins,
     unauthorizedResolver: () => null,
     select: { id: true },
-    resolve: (query, venue, _args, ctx) =>
-      ctx.services.db.venueReview.findFirst({
-        ...query,
-        where: { venueId: venue.id, status: 'PENDING' },
-        orderBy: { createdAt: 'desc' },
-      }),
+    resolve: (query, venue, _args, ctx) => pendingReviewOf(ctx.services.db, venue.id, query),
   }),
 );
 
@@ -192,82 +183,45 @@ builder.queryField('venueReviews', (t) =>
       status: t.arg({ type: [VenueReviewStatus], required: false, description: 'Default: PENDING.' }),
       kind: t.arg({ type: VenueReviewKind, required: false }),
     },
-    totalCount: (_connection, args, ctx) => ctx.services.db.venueReview.count({ where: queueWhere(args) }),
-    resolve: (query, _root, args, ctx) =>
-      ctx.services.db.venueReview.findMany({
-        ...query,
-        where: queueWhere(args),
-        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-      }),
+    totalCount: (_connection, args, ctx) => countReviewQueue(ctx.services.db, args),
+    resolve: (query, _root, args, ctx) => reviewQueue(ctx.services.db, args, query),
   }),
 );
-
-function queueWhere(args: {
-  status?: ('PENDING' | 'APPROVED' | 'REJECTED' | 'WITHDRAWN')[] | null;
-  kind?: 'PUBLISH' | 'CHANGE' | null;
-}) {
-  return { status: { in: args.status ?? ['PENDING' as const] }, ...(args.kind ? { kind: args.kind } : {}) };
-}
 
 // --- mutations ---
 
-const VenueReviewPayload = builder.simpleObject('VenueReviewPayload', {
-  fields: (t) => ({ review: t.field({ type: VenueReview }) }),
+const VenueReviewPayload = payloadType('VenueReviewPayload', 'review', VenueReview);
+
+mutation('approveVenueReview', {
+  description:
+    'Platform admins: approves a pending review. A publication goes on the network (and its organisation publishes without review from then on); a change is applied.',
+  input: (t) => ({
+    reviewId: t.globalID({ for: VenueReview }),
+    note: t.string({ required: false, description: 'Kept with the decision; the venue’s team sees it.' }),
+  }),
+  payload: VenueReviewPayload,
+  authScopes: { platformAdmin: true },
+  resolve: async (input, ctx) => ({
+    review: await approveVenueReview(ctx.services.db, ctx.access, {
+      reviewId: input.reviewId.id,
+      note: input.note,
+    }),
+  }),
 });
 
-builder.mutationField('approveVenueReview', (t) =>
-  t.field({
-    type: VenueReviewPayload,
-    description:
-      'Platform admins: approves a pending review. A publication goes on the network (and its organisation publishes without review from then on); a change is applied.',
-    errors: { types: commonErrors, result: { name: 'ApproveVenueReviewResult' } },
-    args: {
-      input: t.arg({
-        type: builder.inputType('ApproveVenueReviewInput', {
-          fields: (f) => ({
-            reviewId: f.globalID({ for: VenueReview }),
-            note: f.string({
-              required: false,
-              description: 'Kept with the decision; the venue’s team sees it.',
-            }),
-          }),
-        }),
-        required: true,
-      }),
-    },
-    authScopes: { platformAdmin: true },
-    resolve: async (_root, { input }, ctx) => ({
-      review: await approveVenueReview(ctx.services.db, ctx.access, {
-        reviewId: input.reviewId.id,
-        note: input.note,
-      }),
+mutation('rejectVenueReview', {
+  description:
+    'Platform admins: rejects a pending review, saying why. A publication goes back to DRAFT; a change is not applied.',
+  input: (t) => ({
+    reviewId: t.globalID({ for: VenueReview }),
+    reason: t.string({ description: 'Why; the venue’s team sees it.' }),
+  }),
+  payload: VenueReviewPayload,
+  authScopes: { platformAdmin: true },
+  resolve: async (input, ctx) => ({
+    review: await rejectVenueReview(ctx.services.db, ctx.access, {
+      reviewId: input.reviewId.id,
+      reason: input.reason,
     }),
   }),
-);
-
-builder.mutationField('rejectVenueReview', (t) =>
-  t.field({
-    type: VenueReviewPayload,
-    description:
-      'Platform admins: rejects a pending review, saying why. A publication goes back to DRAFT; a change is not applied.',
-    errors: { types: commonErrors, result: { name: 'RejectVenueReviewResult' } },
-    args: {
-      input: t.arg({
-        type: builder.inputType('RejectVenueReviewInput', {
-          fields: (f) => ({
-            reviewId: f.globalID({ for: VenueReview }),
-            reason: f.string({ description: 'Why; the venue’s team sees it.' }),
-          }),
-        }),
-        required: true,
-      }),
-    },
-    authScopes: { platformAdmin: true },
-    resolve: async (_root, { input }, ctx) => ({
-      review: await rejectVenueReview(ctx.services.db, ctx.access, {
-        reviewId: input.reviewId.id,
-        reason: input.reason,
-      }),
-    }),
-  }),
-);
+});

@@ -1,6 +1,6 @@
 import { queryFromInfo } from '@pothos/plugin-prisma';
 import { offsetForArgs, offsetToCursor } from '@pothos/plugin-relay';
-import { searchVenues, type VenueSearchHit } from '../../domain/venues/search.ts';
+import { searchVenues, type VenueSearchHit, venuesByIds } from '../../domain/venues/search.ts';
 import type { Venue as VenueRow } from '../../generated/prisma/client.ts';
 import { builder } from '../builder.ts';
 import { Venue, VenueCategory } from './venue.ts';
@@ -51,10 +51,11 @@ builder.queryField('venues', (t) =>
         });
         const { hits, totalCount } = await searchVenues(ctx.services.db, args, { offset, limit });
         // One query for the page of venues and everything the request selects under them.
-        const rows = await ctx.services.db.venue.findMany({
-          ...queryFromInfo({ context: ctx, info, path: ['edges', 'node'] }),
-          where: { id: { in: hits.map((h) => h.id) } },
-        });
+        const rows = await venuesByIds(
+          ctx.services.db,
+          hits.map((h) => h.id),
+          queryFromInfo({ context: ctx, info, path: ['edges', 'node'] }),
+        );
         const byId = new Map(rows.map((row) => [row.id, row as VenueRow]));
         // One more than the page was asked for, to know whether there is a next page.
         const edges = hits.slice(0, expectedSize).flatMap((hit, index) => {

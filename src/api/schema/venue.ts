@@ -2,7 +2,6 @@ import { venueAvailability } from '../../domain/bookings/venue-availability.ts';
 import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
 import { isOpenAt } from '../../domain/venues/hours.ts';
 import {
-  canSeeVenue,
   checklistOf,
   createVenue,
   listUnownedVenue,
@@ -16,10 +15,12 @@ import {
   socialHandleList,
   unpublishVenue,
   updateVenueProfile,
+  visibleVenueBySlug,
 } from '../../domain/venues/venues.ts';
 import { ValidationError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
-import { commonErrors } from './errors.ts';
+import { teamOf } from '../scopes.ts';
+import { mutation, payloadType } from './mutation.ts';
 import { Organization } from './organization.ts';
 
 export const VenueCategory = builder.enumType('VenueCategory', {
@@ -124,12 +125,7 @@ export const Venue = builder.prismaNode('Venue', {
   id: { field: 'id' },
   description:
     'A place people book. Everyone sees the public fields of venues on the network; its organisation sees it all.',
-  authScopes: (venue) =>
-    PUBLIC_STATUSES.includes(venue.status)
-      ? true
-      : venue.organizationId
-        ? { orgRole: { organizationId: venue.organizationId, roles: ANY_ROLE } }
-        : { platformAdmin: true },
+  authScopes: (venue) => (PUBLIC_STATUSES.includes(venue.status) ? true : teamOf(venue.organizationId)),
   fields: (t) => ({
     name: t.exposeString('name'),
     slug: t.exposeString('slug', { description: 'Unique, for addresses such as /v/harbour-lights.' }),
@@ -251,10 +247,7 @@ export const Venue = builder.prismaNode('Venue', {
       nullable: true,
       unauthorizedResolver: () => null,
       description: 'Tables and seats. Its organisation only (null for everyone else).',
-      authScopes: (v) =>
-        v.organizationId
-          ? { orgRole: { organizationId: v.organizationId, roles: ANY_ROLE } }
-          : { platformAdmin: true },
+      authScopes: (v) => teamOf(v.organizationId),
       query: { orderBy: { name: 'asc' } },
     }),
     checklist: t.field({
@@ -263,10 +256,7 @@ export const Venue = builder.prismaNode('Venue', {
       unauthorizedResolver: () => null,
       description:
         'What the venue still needs before it can be published. Its organisation only (null for everyone else).',
-      authScopes: (v) =>
-        v.organizationId
-          ? { orgRole: { organizationId: v.organizationId, roles: ANY_ROLE } }
-          : { platformAdmin: true },
+      authScopes: (v) => teamOf(v.organizationId),
       select: { _count: { select: { hours: true, tables: true } } },
       resolve: (v) => checklistOf(v, v._count),
     }),
@@ -300,11 +290,7 @@ builder.queryField('venueBySlug', (t) =>
     nullable: true,
     args: { slug: t.arg.string({ required: true }) },
     description: 'A venue by its address; null when there is none you may see.',
-    resolve: async (query, _root, { slug }, ctx) => {
-      const venue = await ctx.services.db.venue.findUnique({ ...query, where: { slug: slug.toLowerCase() } });
-      // A draft of another organisation answers like a missing venue: slugs are guessable.
-      return venue && (await canSeeVenue(ctx.access, venue)) ? venue : null;
-    },
+    resolve: (query, _root, { slug }, ctx) => visibleVenueBySlug(ctx.services.db, ctx.access, slug, query),
   }),
 );
 
@@ -319,9 +305,7 @@ builder.prismaObjectField(Organization, 'venues', (t) =>
 
 // --- mutations ---
 
-const VenuePayload = builder.simpleObject('VenuePayload', {
-  fields: (t) => ({ venue: t.field({ type: Venue }) }),
-});
+const VenuePayload = payloadType('VenuePayload', 'venue', Venue);
 
 const CreateVenuePayload = builder.simpleObject('CreateVenuePayload', {
   fields: (t) => ({
@@ -400,91 +384,70 @@ function profileInput<T extends Record<string, unknown>>(input: T) {
   return out;
 }
 
-builder.mutationField('createVenue', (t) =>
-  t.field({
-    type: CreateVenuePayload,
-    description: 'Creates a DRAFT venue with its business agent. Owners and admins of the organisation.',
-    errors: { types: commonErrors, result: { name: 'CreateVenueResult' } },
-    args: { input: t.arg({ type: CreateVenueInput, required: true }) },
-    authScopes: (_root, { input }) => ({
-      orgRole: { organizationId: input.organizationId.id, roles: MANAGERS },
-    }),
-    resolve: (_root, { input }, ctx) => {
-      const { organizationId, ...profile } = input;
-      return createVenue(ctx.services.db, ctx.access, ctx.services.keyring, {
-        organizationId: organizationId.id,
-        ...(profileInput(profile) as { name: string; timeZone: string }),
-      });
-    },
-  }),
-);
+/** Owners and admins of the venue's organisation. */
+const venueManagers = (venueId: string) => ({ venueRole: { venueId, roles: MANAGERS } });
 
-builder.mutationField('listVenue', (t) =>
-  t.field({
-    type: CreateVenuePayload,
-    description: 'Platform admins: puts an unowned venue on the network, ready to be claimed.',
-    errors: { types: commonErrors, result: { name: 'ListVenueResult' } },
-    args: { input: t.arg({ type: ListVenueInput, required: true }) },
-    authScopes: { platformAdmin: true },
-    resolve: (_root, { input }, ctx) =>
-      listUnownedVenue(
-        ctx.services.db,
-        ctx.access,
-        ctx.services.keyring,
-        profileInput(input) as { name: string; timeZone: string },
-      ),
-  }),
-);
+mutation('createVenue', {
+  description: 'Creates a DRAFT venue with its business agent. Owners and admins of the organisation.',
+  input: CreateVenueInput,
+  payload: CreateVenuePayload,
+  authScopes: (input) => ({ orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } }),
+  resolve: (input, ctx) => {
+    const { organizationId, ...profile } = input;
+    return createVenue(ctx.services.db, ctx.access, ctx.services.keyring, {
+      organizationId: organizationId.id,
+      ...(profileInput(profile) as { name: string; timeZone: string }),
+    });
+  },
+});
 
-builder.mutationField('updateVenue', (t) =>
-  t.field({
-    type: VenuePayload,
-    description:
-      "Changes a venue's profile; only the fields given change. A new name, email, phone or website of a venue that has been on the network waits for review (`Venue.pendingReview`).",
-    errors: { types: commonErrors, result: { name: 'UpdateVenueResult' } },
-    args: { input: t.arg({ type: UpdateVenueInput, required: true }) },
-    authScopes: (_root, { input }) => ({ venueRole: { venueId: input.venueId.id, roles: MANAGERS } }),
-    resolve: async (_root, { input }, ctx) => {
-      const { venueId, ...profile } = input;
-      return {
-        venue: await updateVenueProfile(ctx.services.db, ctx.access, {
-          venueId: venueId.id,
-          ...profileInput(profile),
-        }),
-      };
-    },
-  }),
-);
+mutation('listVenue', {
+  description: 'Platform admins: puts an unowned venue on the network, ready to be claimed.',
+  input: ListVenueInput,
+  payload: CreateVenuePayload,
+  authScopes: { platformAdmin: true },
+  resolve: (input, ctx) =>
+    listUnownedVenue(
+      ctx.services.db,
+      ctx.access,
+      ctx.services.keyring,
+      profileInput(input) as { name: string; timeZone: string },
+    ),
+});
+
+mutation('updateVenue', {
+  description:
+    "Changes a venue's profile; only the fields given change. A new name, email, phone or website of a venue that has been on the network waits for review (`Venue.pendingReview`).",
+  input: UpdateVenueInput,
+  payload: VenuePayload,
+  authScopes: (input) => venueManagers(input.venueId.id),
+  resolve: async (input, ctx) => {
+    const { venueId, ...profile } = input;
+    return {
+      venue: await updateVenueProfile(ctx.services.db, ctx.access, {
+        venueId: venueId.id,
+        ...profileInput(profile),
+      }),
+    };
+  },
+});
 
 const OpeningIntervalInput = builder.inputType('OpeningIntervalInput', {
   fields: (t) => ({ weekday: t.int(), opensAt: t.string(), closesAt: t.string() }),
 });
 
-builder.mutationField('setOpeningHours', (t) =>
-  t.field({
-    type: VenuePayload,
-    description: 'Replaces the weekly opening hours.',
-    errors: { types: commonErrors, result: { name: 'SetOpeningHoursResult' } },
-    args: {
-      input: t.arg({
-        type: builder.inputType('SetOpeningHoursInput', {
-          fields: (f) => ({
-            venueId: f.globalID({ for: Venue }),
-            hours: f.field({ type: [OpeningIntervalInput] }),
-          }),
-        }),
-        required: true,
-      }),
-    },
-    authScopes: (_root, { input }) => ({ venueRole: { venueId: input.venueId.id, roles: MANAGERS } }),
-    resolve: async (_root, { input }, ctx) => ({
-      venue: await setOpeningHours(ctx.services.db, ctx.access, {
-        venueId: input.venueId.id,
-        hours: input.hours,
-      }),
+mutation('setOpeningHours', {
+  description: 'Replaces the weekly opening hours.',
+  input: (t) => ({ venueId: t.globalID({ for: Venue }), hours: t.field({ type: [OpeningIntervalInput] }) }),
+  payload: VenuePayload,
+  authScopes: (input) => venueManagers(input.venueId.id),
+  resolve: async (input, ctx) => ({
+    venue: await setOpeningHours(ctx.services.db, ctx.access, {
+      venueId: input.venueId.id,
+      hours: input.hours,
     }),
   }),
-);
+});
 
 const HoursExceptionInput = builder.inputType('HoursExceptionInput', {
   fields: (t) => ({
@@ -496,156 +459,99 @@ const HoursExceptionInput = builder.inputType('HoursExceptionInput', {
   }),
 });
 
-builder.mutationField('setHoursExceptions', (t) =>
-  t.field({
-    type: VenuePayload,
-    description:
-      'Sets the exceptions of the dates given (closed, or special hours), replacing what those dates had; `clearDates` removes them.',
-    errors: { types: commonErrors, result: { name: 'SetHoursExceptionsResult' } },
-    args: {
-      input: t.arg({
-        type: builder.inputType('SetHoursExceptionsInput', {
-          fields: (f) => ({
-            venueId: f.globalID({ for: Venue }),
-            exceptions: f.field({ type: [HoursExceptionInput] }),
-            clearDates: f.stringList({ required: false }),
-          }),
-        }),
-        required: true,
-      }),
-    },
-    authScopes: (_root, { input }) => ({ venueRole: { venueId: input.venueId.id, roles: MANAGERS } }),
-    resolve: async (_root, { input }, ctx) => ({
-      venue: await setHoursExceptions(ctx.services.db, ctx.access, {
-        venueId: input.venueId.id,
-        exceptions: input.exceptions,
-        clearDates: input.clearDates ?? [],
-      }),
+mutation('setHoursExceptions', {
+  description:
+    'Sets the exceptions of the dates given (closed, or special hours), replacing what those dates had; `clearDates` removes them.',
+  input: (t) => ({
+    venueId: t.globalID({ for: Venue }),
+    exceptions: t.field({ type: [HoursExceptionInput] }),
+    clearDates: t.stringList({ required: false }),
+  }),
+  payload: VenuePayload,
+  authScopes: (input) => venueManagers(input.venueId.id),
+  resolve: async (input, ctx) => ({
+    venue: await setHoursExceptions(ctx.services.db, ctx.access, {
+      venueId: input.venueId.id,
+      exceptions: input.exceptions,
+      clearDates: input.clearDates ?? [],
     }),
   }),
-);
+});
 
-builder.mutationField('setBookingRules', (t) =>
-  t.field({
-    type: VenuePayload,
-    description: 'Sets and confirms the booking rules.',
-    errors: { types: commonErrors, result: { name: 'SetBookingRulesResult' } },
-    args: {
-      input: t.arg({
-        type: builder.inputType('SetBookingRulesInput', {
-          fields: (f) => ({
-            venueId: f.globalID({ for: Venue }),
-            partySizeMin: f.int(),
-            partySizeMax: f.int(),
-            slotMinutes: f.int(),
-            turnMinutes: f.int(),
-            leadTimeMinutes: f.int(),
-            bookingHorizonDays: f.int(),
-            coversPerSlot: f.int({ required: false }),
-          }),
-        }),
-        required: true,
-      }),
-    },
-    authScopes: (_root, { input }) => ({ venueRole: { venueId: input.venueId.id, roles: MANAGERS } }),
-    resolve: async (_root, { input }, ctx) => {
-      const { venueId, ...rules } = input;
-      return {
-        venue: await setBookingRules(ctx.services.db, ctx.access, {
-          venueId: venueId.id,
-          rules: { ...rules, coversPerSlot: rules.coversPerSlot ?? null },
-        }),
-      };
-    },
+mutation('setBookingRules', {
+  description: 'Sets and confirms the booking rules.',
+  input: (t) => ({
+    venueId: t.globalID({ for: Venue }),
+    partySizeMin: t.int(),
+    partySizeMax: t.int(),
+    slotMinutes: t.int(),
+    turnMinutes: t.int(),
+    leadTimeMinutes: t.int(),
+    bookingHorizonDays: t.int(),
+    coversPerSlot: t.int({ required: false }),
   }),
-);
+  payload: VenuePayload,
+  authScopes: (input) => venueManagers(input.venueId.id),
+  resolve: async (input, ctx) => {
+    const { venueId, ...rules } = input;
+    return {
+      venue: await setBookingRules(ctx.services.db, ctx.access, {
+        venueId: venueId.id,
+        rules: { ...rules, coversPerSlot: rules.coversPerSlot ?? null },
+      }),
+    };
+  },
+});
 
-builder.mutationField('setVenueTables', (t) =>
-  t.field({
-    type: VenuePayload,
-    description: "Replaces the venue's tables.",
-    errors: { types: commonErrors, result: { name: 'SetVenueTablesResult' } },
-    args: {
-      input: t.arg({
-        type: builder.inputType('SetVenueTablesInput', {
-          fields: (f) => ({
-            venueId: f.globalID({ for: Venue }),
-            tables: f.field({
-              type: [
-                builder.inputType('VenueTableInput', {
-                  fields: (g) => ({
-                    name: g.string(),
-                    seats: g.int(),
-                    combinable: g.boolean({ required: false }),
-                  }),
-                }),
-              ],
-            }),
-          }),
-        }),
-        required: true,
-      }),
-    },
-    authScopes: (_root, { input }) => ({ venueRole: { venueId: input.venueId.id, roles: MANAGERS } }),
-    resolve: async (_root, { input }, ctx) => ({
-      venue: await setTables(ctx.services.db, ctx.access, {
-        venueId: input.venueId.id,
-        tables: input.tables.map((table) => ({ ...table, combinable: table.combinable ?? false })),
-      }),
+const VenueTableInput = builder.inputType('VenueTableInput', {
+  fields: (t) => ({ name: t.string(), seats: t.int(), combinable: t.boolean({ required: false }) }),
+});
+
+mutation('setVenueTables', {
+  description: "Replaces the venue's tables.",
+  input: (t) => ({ venueId: t.globalID({ for: Venue }), tables: t.field({ type: [VenueTableInput] }) }),
+  payload: VenuePayload,
+  authScopes: (input) => venueManagers(input.venueId.id),
+  resolve: async (input, ctx) => ({
+    venue: await setTables(ctx.services.db, ctx.access, {
+      venueId: input.venueId.id,
+      tables: input.tables.map((table) => ({ ...table, combinable: table.combinable ?? false })),
     }),
   }),
-);
+});
 
 const VenueIdInput = builder.inputType('VenueIdInput', {
   fields: (t) => ({ venueId: t.globalID({ for: Venue }) }),
 });
 
-builder.mutationField('publishVenue', (t) =>
-  t.field({
-    type: VenuePayload,
-    description:
-      "Puts a complete venue on the network; a new organisation's venue waits IN_REVIEW for a platform admin. An incomplete one answers which step is missing.",
-    errors: { types: commonErrors, result: { name: 'PublishVenueResult' } },
-    args: { input: t.arg({ type: VenueIdInput, required: true }) },
-    authScopes: (_root, { input }) => ({ venueRole: { venueId: input.venueId.id, roles: MANAGERS } }),
-    resolve: async (_root, { input }, ctx) => ({
-      venue: await publishVenue(ctx.services.db, ctx.access, { venueId: input.venueId.id }),
+for (const [name, description, change] of [
+  [
+    'publishVenue',
+    "Puts a complete venue on the network; a new organisation's venue waits IN_REVIEW for a platform admin. An incomplete one answers which step is missing.",
+    publishVenue,
+  ],
+  ['unpublishVenue', 'Takes a venue off the network (back to DRAFT).', unpublishVenue],
+] as const) {
+  mutation(name, {
+    description,
+    input: VenueIdInput,
+    payload: VenuePayload,
+    authScopes: (input) => venueManagers(input.venueId.id),
+    resolve: async (input, ctx) => ({
+      venue: await change(ctx.services.db, ctx.access, { venueId: input.venueId.id }),
     }),
-  }),
-);
+  });
+}
 
-builder.mutationField('unpublishVenue', (t) =>
-  t.field({
-    type: VenuePayload,
-    description: 'Takes a venue off the network (back to DRAFT).',
-    errors: { types: commonErrors, result: { name: 'UnpublishVenueResult' } },
-    args: { input: t.arg({ type: VenueIdInput, required: true }) },
-    authScopes: (_root, { input }) => ({ venueRole: { venueId: input.venueId.id, roles: MANAGERS } }),
-    resolve: async (_root, { input }, ctx) => ({
-      venue: await unpublishVenue(ctx.services.db, ctx.access, { venueId: input.venueId.id }),
+mutation('setVenueSuspended', {
+  description: 'Platform admins: suspend a venue, or reinstate it.',
+  input: (t) => ({ venueId: t.globalID({ for: Venue }), suspended: t.boolean() }),
+  payload: VenuePayload,
+  authScopes: { platformAdmin: true },
+  resolve: async (input, ctx) => ({
+    venue: await setVenueSuspended(ctx.services.db, ctx.access, {
+      venueId: input.venueId.id,
+      suspended: input.suspended,
     }),
   }),
-);
-
-builder.mutationField('setVenueSuspended', (t) =>
-  t.field({
-    type: VenuePayload,
-    description: 'Platform admins: suspend a venue, or reinstate it.',
-    errors: { types: commonErrors, result: { name: 'SetVenueSuspendedResult' } },
-    args: {
-      input: t.arg({
-        type: builder.inputType('SetVenueSuspendedInput', {
-          fields: (f) => ({ venueId: f.globalID({ for: Venue }), suspended: f.boolean() }),
-        }),
-        required: true,
-      }),
-    },
-    authScopes: { platformAdmin: true },
-    resolve: async (_root, { input }, ctx) => ({
-      venue: await setVenueSuspended(ctx.services.db, ctx.access, {
-        venueId: input.venueId.id,
-        suspended: input.suspended,
-      }),
-    }),
-  }),
-);
+});

@@ -7,7 +7,7 @@
  * limited per person and per API key.
  */
 import { z } from 'zod';
-import type { Booking, Venue } from '../../generated/prisma/client.ts';
+import type { Booking, Prisma, Venue } from '../../generated/prisma/client.ts';
 import type { BookingSource, BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import {
@@ -253,6 +253,37 @@ export async function organizationOfBooking(db: DbOrTx, bookingId: string): Prom
     select: { venue: { select: { organizationId: true } } },
   });
   return booking?.venue.organizationId ?? null;
+}
+
+/**
+ * A person's own bookings: the upcoming ones soonest first (started ones not at all), or, with
+ * `upcoming: false`, all of them latest first. `query` is the page and selection (a Prisma
+ * select or include with cursor, take and skip).
+ */
+export function guestBookings(
+  db: DbOrTx,
+  guestId: string,
+  filter: { upcoming: boolean; now: Date },
+  query: Omit<Prisma.BookingFindManyArgs, 'where' | 'orderBy'> = {},
+) {
+  return db.booking.findMany({
+    ...query,
+    where: { guestId, ...(filter.upcoming ? { startsAt: { gte: filter.now } } : {}) },
+    orderBy: [{ startsAt: filter.upcoming ? 'asc' : 'desc' }, { id: 'asc' }],
+  });
+}
+
+/** A booking by id with what `query` selects; throws when there is none. No access check: the caller has one. */
+export function findBookingOrThrow(db: DbOrTx, bookingId: string, query: Prisma.BookingDefaultArgs = {}) {
+  return db.booking.findUniqueOrThrow({ ...query, where: { id: bookingId } });
+}
+
+/** A booking with its venue's owner (what deciding who may read it needs); throws when there is none. */
+export function findBookingWithOwnerOrThrow(db: DbOrTx, bookingId: string) {
+  return db.booking.findUniqueOrThrow({
+    where: { id: bookingId },
+    include: { venue: { select: { organizationId: true } } },
+  });
 }
 
 /** A booking the caller may see (its guest, its venue's team, platform admins), or NotFoundError. */

@@ -4,8 +4,9 @@
  * decided by people: API keys cannot add, change or remove members.
  */
 import { z } from 'zod';
+import type { Prisma } from '../../generated/prisma/client.ts';
 import type { MembershipRole } from '../../generated/prisma/enums.ts';
-import type { Db, Tx } from '../../platform/db.ts';
+import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError } from '../../platform/errors.ts';
 import { findOrCreateUserByEmail, normalizeEmail } from '../identity/email.ts';
 import { parseInput } from '../validation.ts';
@@ -128,6 +129,18 @@ export async function organizationOfMembership(db: Db, membershipId: string): Pr
     select: { organizationId: true },
   });
   return membership?.organizationId ?? null;
+}
+
+/**
+ * An organisation by id, with what `query` selects (a Prisma select or include), or null. Who may
+ * read it is the caller's to decide (the GraphQL type's auth scopes).
+ */
+export function findOrganization(
+  db: DbOrTx,
+  organizationId: string,
+  query: Prisma.OrganizationDefaultArgs = {},
+) {
+  return db.organization.findUnique({ ...query, where: { id: organizationId } });
 }
 
 /** Organisations the caller belongs to, or that a platform admin asks about. */

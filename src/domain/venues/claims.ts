@@ -373,6 +373,31 @@ export function effectiveStatus(
   return claim.status === 'PENDING' && isCodeExpired(claim, now) ? 'EXPIRED' : claim.status;
 }
 
+/** The claims waiting for a code or a reviewer, oldest first; `query` is the page and selection. */
+export function pendingClaims(
+  db: DbOrTx,
+  filter: { method?: ClaimMethod | null; now: Date },
+  query: Omit<Prisma.VenueClaimFindManyArgs, 'where' | 'orderBy'> = {},
+) {
+  return db.venueClaim.findMany({
+    ...query,
+    where: pendingWhere(filter),
+    orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+  });
+}
+
+/** How many claims `pendingClaims` lists in all. */
+export function countPendingClaims(db: DbOrTx, filter: { method?: ClaimMethod | null; now: Date }) {
+  return db.venueClaim.count({ where: pendingWhere(filter) });
+}
+
+function pendingWhere(filter: { method?: ClaimMethod | null; now: Date }): Prisma.VenueClaimWhereInput {
+  return {
+    ...claimStatusWhere(['PENDING'], filter.now),
+    ...(filter.method ? { method: filter.method } : {}),
+  };
+}
+
 /** A Prisma filter for claims whose effective status is one of `statuses` (all when null). */
 export function claimStatusWhere(
   statuses: readonly ClaimStatus[] | null | undefined,

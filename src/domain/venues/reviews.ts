@@ -14,8 +14,8 @@
  */
 import { z } from 'zod';
 import type { Prisma, VenueReview } from '../../generated/prisma/client.ts';
-import type { VenueReviewStatus } from '../../generated/prisma/enums.ts';
-import type { Db, Tx } from '../../platform/db.ts';
+import type { VenueReviewKind, VenueReviewStatus } from '../../generated/prisma/enums.ts';
+import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError } from '../../platform/errors.ts';
 import { queueMessage } from '../channels/outbound.ts';
 import { type Access, MANAGERS } from '../organizations/access.ts';
@@ -36,6 +36,46 @@ const rejectSchema = z.object({
     .min(1, 'Say why, for the venue and the audit trail')
     .max(2000, 'A reason is at most 2,000 characters'),
 });
+
+/** Which reviews the platform admins' queue lists: by default the pending ones. */
+export interface ReviewQueueFilter {
+  status?: readonly VenueReviewStatus[] | null;
+  kind?: VenueReviewKind | null;
+}
+
+/** The platform admins' queue, oldest first; `query` is the page and selection. */
+export function reviewQueue(
+  db: DbOrTx,
+  filter: ReviewQueueFilter,
+  query: Omit<Prisma.VenueReviewFindManyArgs, 'where' | 'orderBy'> = {},
+) {
+  return db.venueReview.findMany({
+    ...query,
+    where: queueWhere(filter),
+    orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+  });
+}
+
+/** How many reviews `reviewQueue` lists in all. */
+export function countReviewQueue(db: DbOrTx, filter: ReviewQueueFilter) {
+  return db.venueReview.count({ where: queueWhere(filter) });
+}
+
+function queueWhere(filter: ReviewQueueFilter): Prisma.VenueReviewWhereInput {
+  return {
+    status: { in: [...(filter.status ?? ['PENDING' as const])] },
+    ...(filter.kind ? { kind: filter.kind } : {}),
+  };
+}
+
+/** The review a venue waits for (the newest pending one), with what `query` selects, or null. */
+export function pendingReviewOf(db: DbOrTx, venueId: string, query: Prisma.VenueReviewDefaultArgs = {}) {
+  return db.venueReview.findFirst({
+    ...query,
+    where: { venueId, status: 'PENDING' },
+    orderBy: { createdAt: 'desc' },
+  });
+}
 
 /** Platform admins: approve a pending review; `note` is kept with the decision. */
 export async function approveVenueReview(

@@ -75,6 +75,14 @@ export function toPrefixQuery(text: string | null | undefined): string | null {
     : null;
 }
 
+/**
+ * The venues of a page of hits, with what `query` selects, in one query (in no particular order:
+ * the hits give it).
+ */
+export function venuesByIds(db: DbOrTx, venueIds: readonly string[], query: Prisma.VenueDefaultArgs = {}) {
+  return db.venue.findMany({ ...query, where: { id: { in: [...venueIds] } } });
+}
+
 /** Kept by a trigger (see the migration `venue_search_document`), with a GIN index. */
 const document = Prisma.sql`v.search_document`;
 

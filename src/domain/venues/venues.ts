@@ -219,6 +219,25 @@ export async function canSeeVenue(access: Access, venue: Pick<Venue, 'organizati
   return PUBLIC_STATUSES.includes(venue.status) || canManageView(access, venue);
 }
 
+/**
+ * The venue at this slug, with what `query` selects, if the caller may see it. A draft of another
+ * organisation answers null like a missing venue: slugs are guessable.
+ */
+export async function visibleVenueBySlug(
+  db: DbOrTx,
+  access: Access,
+  slug: string,
+  query: Prisma.VenueDefaultArgs = {},
+) {
+  const venue = await db.venue.findUnique({ ...query, where: { slug: slug.toLowerCase() } });
+  return venue && (await canSeeVenue(access, venue)) ? venue : null;
+}
+
+/** A venue by id, or null. Who may read it is the caller's to decide (the GraphQL type's auth scopes). */
+export function findVenue(db: DbOrTx, venueId: string) {
+  return db.venue.findUnique({ where: { id: venueId } });
+}
+
 /** The organisation that owns a venue, or null (for authorising before the real work). */
 export async function organizationOfVenue(db: DbOrTx, venueId: string): Promise<string | null> {
   if (!z.uuid().safeParse(venueId).success) return null;
