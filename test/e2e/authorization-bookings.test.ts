@@ -34,6 +34,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemTransition } from '../../src/domain/bookings/bookings.ts';
 import { bookingTopics } from '../../src/domain/bookings/events.ts';
 import type { BookingStatus } from '../../src/generated/prisma/enums.ts';
+import { createBooking } from '../factories/bookings.ts';
+import { createBookableVenue } from '../factories/venues.ts';
 import { graphql } from '../generated/gql.ts';
 import { type GraphQLResponse, rawId, startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
 import {
@@ -262,31 +264,16 @@ async function createFixture(start: Start = { status: 'REQUESTED' }): Promise<Fi
   const actors = await createActors(app);
   const db = app.services.db;
   const name = unique('Authz Bookings Venue');
-  const venue = await db.venue.create({
-    data: {
-      organizationId: actors.organizationId,
-      name,
-      slug: name.toLowerCase().replace(/ /g, '-'),
-      timeZone: 'Europe/Lisbon',
-      status: 'CLAIMED',
-      publishedAt: new Date(),
-      partySizeMin: 1,
-      partySizeMax: 8,
-      slotMinutes: 30,
-      turnMinutes: TURN_MINUTES,
-      leadTimeMinutes: 60,
-      bookingHorizonDays: 60,
-      bookingRulesConfirmedAt: new Date(),
-      hours: {
-        create: [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, opensAt: '18:00', closesAt: '23:00' })),
-      },
-      tables: {
-        create: [
-          { name: 'One', seats: 4 },
-          { name: 'Two', seats: 4 },
-        ],
-      },
-    },
+  const venue = await createBookableVenue(db, {
+    organizationId: actors.organizationId,
+    name: unique('Authz Bookings Venue'),
+    slug: 'authz-bookings-venue',
+    publishedAt: new Date(),
+    turnMinutes: TURN_MINUTES,
+    tables: [
+      { name: 'One', seats: 4 },
+      { name: 'Two', seats: 4 },
+    ],
   });
   const diner = await guest(app);
   const now = app.clock.now();
@@ -296,30 +283,28 @@ async function createFixture(start: Start = { status: 'REQUESTED' }): Promise<Fi
       : new Date(now.getTime() - start.startedMinutesAgo * MINUTE);
   const steps = PATH_TO[start.status];
   if (!steps) throw new Error(`no fixture path to ${start.status}`);
-  const booking = await db.booking.create({
-    data: {
-      venueId: venue.id,
-      guestId: diner.userId,
-      requestedById: diner.userId,
-      partySize: 2,
-      startsAt,
-      endsAt: new Date(startsAt.getTime() + TURN_MINUTES * MINUTE),
-      status: start.status,
-      source: 'CHAT',
-      notes: NOTES,
-      specialRequests: 'By the window',
-      expiresAt: start.status === 'REQUESTED' ? new Date(now.getTime() + 120 * MINUTE) : null,
-      transitions: {
-        // A day apart, in the past, so the call's own step is always the last.
-        create: steps.map((to, i) => ({
-          fromStatus: i === 0 ? null : steps[i - 1]!,
-          toStatus: to,
-          actorKind: i === 0 ? 'guest' : 'venue',
-          actorId: i === 0 ? diner.userId : actors.owner.userId,
-          reason: i === 0 ? 'created' : null,
-          createdAt: new Date(now.getTime() - (steps.length - i) * 86_400_000),
-        })),
-      },
+  const booking = await createBooking(db, {
+    venueId: venue.id,
+    guestId: diner.userId,
+    requestedById: diner.userId,
+    partySize: 2,
+    startsAt,
+    endsAt: new Date(startsAt.getTime() + TURN_MINUTES * MINUTE),
+    status: start.status,
+    source: 'CHAT',
+    notes: NOTES,
+    specialRequests: 'By the window',
+    expiresAt: start.status === 'REQUESTED' ? new Date(now.getTime() + 120 * MINUTE) : null,
+    transitions: {
+      // A day apart, in the past, so the call's own step is always the last.
+      create: steps.map((to, i) => ({
+        fromStatus: i === 0 ? null : steps[i - 1]!,
+        toStatus: to,
+        actorKind: i === 0 ? 'guest' : 'venue',
+        actorId: i === 0 ? diner.userId : actors.owner.userId,
+        reason: i === 0 ? 'created' : null,
+        createdAt: new Date(now.getTime() - (steps.length - i) * 86_400_000),
+      })),
     },
   });
   return {

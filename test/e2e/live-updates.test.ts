@@ -15,6 +15,7 @@ import { RECHECK_MS } from '../../src/api/schema/booking.ts';
 import { bookingTopics } from '../../src/domain/bookings/events.ts';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
 import { generateSigningKey } from '../../src/domain/identity/signing-keys.ts';
+import { createBookableVenue } from '../factories/venues.ts';
 import { graphql } from '../generated/gql.ts';
 import { member, rawId, startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
 import { accessToken, person } from '../helpers/authz.ts';
@@ -108,25 +109,10 @@ interface Venue {
 async function newVenue(): Promise<Venue> {
   const db = api.services.db;
   const orgId = (await db.organization.create({ data: { name: `Live ${hex()}` } })).id;
-  const venue = await db.venue.create({
-    data: {
-      name: `Live Kitchen ${hex()}`,
-      slug: `live-kitchen-${hex()}`,
-      timeZone: 'Europe/Lisbon',
-      status: 'CLAIMED',
-      organizationId: orgId,
-      partySizeMin: 1,
-      partySizeMax: 8,
-      slotMinutes: 30,
-      turnMinutes: 90,
-      leadTimeMinutes: 60,
-      bookingHorizonDays: 60,
-      bookingRulesConfirmedAt: new Date(),
-      hours: {
-        create: [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, opensAt: '18:00', closesAt: '23:00' })),
-      },
-      tables: { create: [1, 2, 3, 4].map((n) => ({ name: `T${n}`, seats: 4 })) },
-    },
+  const venue = await createBookableVenue(db, {
+    name: `Live Kitchen ${hex()}`,
+    slug: 'live-kitchen',
+    organizationId: orgId,
   });
   return { id: venue.id, gid: globalId('Venue', venue.id), organizationId: orgId };
 }

@@ -63,7 +63,6 @@ export function outbox(get: () => TestApp, prefix = 'test') {
       return dedupeKey;
     },
     /** The queued message's row now. */
-    row: (dedupeKey: string) =>
-      get().services.db.outboundMessage.findUniqueOrThrow({ where: { dedupeKey } }),
+    row: (dedupeKey: string) => get().services.db.outboundMessage.findUniqueOrThrow({ where: { dedupeKey } }),
   };
 }
