@@ -4,8 +4,6 @@
  * fallback and its breaker, and the budgets.
  */
 import { createServer } from 'node:http';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import type { Counter } from 'prom-client';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
@@ -26,6 +24,7 @@ import {
 } from '../fakes/anthropic.ts';
 import { ollamaError, ollamaMessage, startFakeOllama } from '../fakes/ollama.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { capturingLogger } from '../helpers/logs.ts';
 
 const API_KEY = 'sk-ant-test-0123456789abcdef';
 // Half an hour into the second UTC day of a month: yesterday is this month, last month is a day away.
@@ -69,16 +68,7 @@ function gatewayWith(
     LLM_ORG_MONTHLY_TOKENS: '100000',
     ...options.env,
   });
-  const logs: { level: number; msg: string; [key: string]: unknown }[] = [];
-  const logger = pino(
-    { level: 'debug' },
-    new Writable({
-      write(chunk, _encoding, done) {
-        logs.push(JSON.parse(chunk.toString()));
-        done();
-      },
-    }),
-  );
+  const { logger, lines: logs } = capturingLogger('debug');
   const metrics = createMetrics();
   let now = START.getTime();
   const gateway = createLlmGateway({
