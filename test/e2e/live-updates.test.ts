@@ -21,6 +21,7 @@ import { member, rawId, startTestApp, type TestApp, uniqueEmail } from '../helpe
 import { accessToken, person } from '../helpers/authz.ts';
 import type { TestDatabase } from '../helpers/db.ts';
 import { FAST_WORKER_ENV, secondConnection, waitFor } from '../helpers/jobs.ts';
+import { rawConnectionInit } from '../helpers/websocket.ts';
 
 const VenueFeed = graphql(`
   subscription LiveVenueBookings($venueId: ID!) {
@@ -549,33 +550,6 @@ describe('cleaning up', () => {
     await subscribedBy(name, 0);
   });
 });
-
-/**
- * A bare graphql-transport-ws handshake, for what the server does with a given `connection_init`:
- * the close code and reason, and whether it acknowledged first.
- */
-function rawConnectionInit(app: TestApp, payload: Record<string, unknown>) {
-  return new Promise<{ code: number; reason: string; acknowledged: boolean }>((resolve, reject) => {
-    const socket = new WebSocket(`${app.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
-    let acknowledged = false;
-    const timer = setTimeout(() => {
-      socket.terminate();
-      reject(new Error('the server neither acknowledged nor closed'));
-    }, EVENT_TIMEOUT_MS);
-    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload })));
-    socket.on('message', (data) => {
-      if ((JSON.parse(String(data)) as { type: string }).type === 'connection_ack') {
-        acknowledged = true;
-        socket.close(1000);
-      }
-    });
-    socket.on('close', (code, reason) => {
-      clearTimeout(timer);
-      resolve({ code, reason: String(reason), acknowledged });
-    });
-    socket.on('error', reject);
-  });
-}
 
 describe('losing access', () => {
   it('ends the subscriptions of a member who leaves the organisation, with FORBIDDEN', async () => {
