@@ -300,12 +300,7 @@ describe('a venue on the network stays bookable', () => {
       call('setVenueTables', 'SetVenueTablesInput', { venueId: venue.id, tables: [] }),
       call('setBookingRules', 'SetBookingRulesInput', {
         venueId: venue.id,
-        partySizeMin: 1,
-        partySizeMax: 8,
-        slotMinutes: 30,
-        turnMinutes: 90,
-        leadTimeMinutes: 60,
-        bookingHorizonDays: 60,
+        ...BOOKING_RULES,
       }),
     ]);
     expect(
