@@ -14,7 +14,7 @@ import {
   LlmUnavailableError,
 } from '../../src/domain/conversation/messages.ts';
 import { createLogger } from '../../src/platform/logger.ts';
-import { createMetrics } from '../../src/platform/metrics.ts';
+import { gatewayOver } from '../factories/gateway.ts';
 import {
   anthropicError,
   anthropicMessage,
@@ -24,7 +24,6 @@ import {
 } from '../fakes/anthropic.ts';
 import { ollamaError, ollamaMessage, startFakeOllama } from '../fakes/ollama.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { capturingLogger } from '../helpers/logs.ts';
 
 const API_KEY = 'sk-ant-test-0123456789abcdef';
 // Half an hour into the second UTC day of a month: yesterday is this month, last month is a day away.
@@ -68,24 +67,7 @@ function gatewayWith(
     LLM_ORG_MONTHLY_TOKENS: '100000',
     ...options.env,
   });
-  const { logger, lines: logs } = capturingLogger('debug');
-  const metrics = createMetrics();
-  let now = START.getTime();
-  const gateway = createLlmGateway({
-    config: config.llm,
-    db: database.prisma,
-    logger,
-    metrics,
-    now: () => new Date(now),
-  });
-  return {
-    gateway,
-    metrics,
-    logs,
-    advance(ms: number) {
-      now += ms;
-    },
-  };
+  return gatewayOver(config, database.prisma, START.getTime());
 }
 
 async function newUser() {

@@ -2,16 +2,14 @@ import type { Counter } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { BUSY_REPLY } from '../../src/domain/conversation/dispatcher.ts';
-import { createLlmGateway } from '../../src/domain/conversation/gateway.ts';
 import { BudgetExceededError, type LlmRequest } from '../../src/domain/conversation/messages.ts';
-import { createMetrics } from '../../src/platform/metrics.ts';
 import { agentEnv, startAppWithWorker, stopAll, TELEGRAM_BOT, telegramEnv } from '../factories/apps.ts';
+import { gatewayOver } from '../factories/gateway.ts';
 import { anthropicMessage, type ScriptedFake, startFakeAnthropic } from '../fakes/anthropic.ts';
 import { type FakeBotApi, postUpdate, startFakeBotApi, textUpdate } from '../fakes/telegram.ts';
 import type { TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { type WorkerApp, waitFor } from '../helpers/jobs.ts';
-import { capturingLogger } from '../helpers/logs.ts';
 
 const DAY = 24 * 3600_000;
 
@@ -41,25 +39,7 @@ function gatewayWith(env: Record<string, string>) {
     LLM_NEW_USER_DAILY_TOKENS: '1000',
     ...env,
   });
-  const { logger, lines: logs } = capturingLogger('debug');
-  const metrics = createMetrics();
-  let now = Date.UTC(2030, 0, 1, 8) + nextDay++ * 7 * DAY;
-  const gateway = createLlmGateway({
-    config: config.llm,
-    db: database.prisma,
-    logger,
-    metrics,
-    now: () => new Date(now),
-  });
-  return {
-    gateway,
-    metrics,
-    logs,
-    now: () => new Date(now),
-    advance(ms: number) {
-      now += ms;
-    },
-  };
+  return gatewayOver(config, database.prisma, Date.UTC(2030, 0, 1, 8) + nextDay++ * 7 * DAY);
 }
 
 /** Each answer uses `tokens` input tokens (and the fake's 6 output tokens). */
