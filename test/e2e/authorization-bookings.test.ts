@@ -53,6 +53,7 @@ import {
   userOf,
   valueAt,
 } from '../helpers/authz.ts';
+import { openSse } from '../helpers/sse.ts';
 
 /** The callers of the other tables, and the booking's own guest. */
 const CALLERS = [...ACTORS, 'GUEST'] as const;
@@ -263,7 +264,6 @@ const PATH_TO: Record<string, BookingStatus[]> = {
 async function createFixture(start: Start = { status: 'REQUESTED' }): Promise<Fixture> {
   const actors = await createActors(app);
   const db = app.services.db;
-  const name = unique('Authz Bookings Venue');
   const venue = await createBookableVenue(db, {
     organizationId: actors.organizationId,
     name: unique('Authz Bookings Venue'),
@@ -417,16 +417,7 @@ async function subscribe(
 ): Promise<GraphQLResponse<unknown>> {
   const abort = new AbortController();
   try {
-    const response = await fetch(`${app.url}/graphql`, {
-      method: 'POST',
-      headers: {
-        accept: 'text/event-stream',
-        'content-type': 'application/json',
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-      },
-      body: JSON.stringify({ query: document.toString(), variables }),
-      signal: abort.signal,
-    });
+    const response = await openSse(app, document, variables, token, abort.signal);
     if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
       // Refused before the stream started (a 401): a plain JSON answer.
       const text = await response.text();

@@ -21,6 +21,7 @@ import { member, rawId, startTestApp, type TestApp, uniqueEmail } from '../helpe
 import { accessToken, person } from '../helpers/authz.ts';
 import type { TestDatabase } from '../helpers/db.ts';
 import { FAST_WORKER_ENV, secondConnection, waitFor } from '../helpers/jobs.ts';
+import { openSse } from '../helpers/sse.ts';
 import { rawConnectionInit } from '../helpers/websocket.ts';
 
 const VenueFeed = graphql(`
@@ -243,16 +244,7 @@ function describeError(error: unknown): string {
 async function sseSubscribe<T, V>(app: TestApp, document: Document<T, V>, variables: V, token?: string) {
   const feed = new Feed<Result<T>>();
   const abort = new AbortController();
-  const response = await fetch(`${app.url}/graphql`, {
-    method: 'POST',
-    headers: {
-      accept: 'text/event-stream',
-      'content-type': 'application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: JSON.stringify({ query: document.toString(), variables }),
-    signal: abort.signal,
-  });
+  const response = await openSse(app, document, variables, token, abort.signal);
   expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
   void (async () => {
     const decoder = new TextDecoder();
