@@ -53,7 +53,7 @@ import {
   userOf,
   valueAt,
 } from '../helpers/authz.ts';
-import { openSse } from '../helpers/sse.ts';
+import { openSse, parseSseEvent } from '../helpers/sse.ts';
 
 /** The callers of the other tables, and the booking's own guest. */
 const CALLERS = [...ACTORS, 'GUEST'] as const;
@@ -375,17 +375,6 @@ const storedBooking = (id: string) =>
   });
 
 /** The value at `path` inside `data`; undefined when a step on the way is missing. */
-
-/** One server-sent event: its `event:` and joined `data:` lines. */
-function parseSseEvent(block: string): { event: string; data: string } {
-  let event = 'message';
-  const data: string[] = [];
-  for (const line of block.split('\n')) {
-    if (line.startsWith('event:')) event = line.slice(6).trim();
-    else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-  }
-  return { event, data: data.join('\n') };
-}
 
 /** The first result a stream sends, or null when it completes or closes without one. */
 async function firstResult(body: ReadableStream<Uint8Array>): Promise<Record<string, unknown> | null> {

@@ -21,7 +21,7 @@ import { member, rawId, startTestApp, type TestApp, uniqueEmail } from '../helpe
 import { accessToken, person } from '../helpers/authz.ts';
 import type { TestDatabase } from '../helpers/db.ts';
 import { FAST_WORKER_ENV, secondConnection, waitFor } from '../helpers/jobs.ts';
-import { openSse } from '../helpers/sse.ts';
+import { openSse, parseSseEvent } from '../helpers/sse.ts';
 import { rawConnectionInit } from '../helpers/websocket.ts';
 
 const VenueFeed = graphql(`
@@ -266,17 +266,6 @@ async function sseSubscribe<T, V>(app: TestApp, document: Document<T, V>, variab
     }
   })();
   return Object.assign(feed, { status: response.status, stop: () => abort.abort() });
-}
-
-/** One server-sent event: its `event:` and joined `data:` lines (comments, used as pings, are dropped). */
-function parseSseEvent(block: string): { event: string; data: string } {
-  let event = 'message';
-  const data: string[] = [];
-  for (const line of block.split('\n')) {
-    if (line.startsWith('event:')) event = line.slice(6).trim();
-    else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-  }
-  return { event, data: data.join('\n') };
 }
 
 // --- Redis ---

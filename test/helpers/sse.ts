@@ -23,3 +23,14 @@ export function openSse(
     signal,
   });
 }
+
+/** One server-sent event: its `event:` and joined `data:` lines (comments, used as pings, are dropped). */
+export function parseSseEvent(block: string): { event: string; data: string } {
+  let event = 'message';
+  const data: string[] = [];
+  for (const line of block.split('\n')) {
+    if (line.startsWith('event:')) event = line.slice(6).trim();
+    else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+  }
+  return { event, data: data.join('\n') };
+}
