@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumerTools } from '../../src/domain/conversation/consumer-agent.ts';
 import { runToolCall, type ToolContext } from '../../src/domain/conversation/tools.ts';
-import { createLogger } from '../../src/platform/logger.ts';
+import { toolContext } from '../factories/tools.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
 import { apiKey, guest, person } from '../helpers/authz.ts';
@@ -233,15 +233,7 @@ describe('the consumer agent', () => {
     const venue = await newVenue();
     const userId = (await app.services.db.user.create({ data: { displayName: 'Nell' } })).id;
     const tools = new Map(consumerTools(app.services).map((t) => [t.name, t]));
-    const context: ToolContext = {
-      userId,
-      agentId: null,
-      chatId: null,
-      now: () => new Date(),
-      logger: createLogger('silent'),
-      replyButtons: [],
-      replyNotes: [],
-    };
+    const context: ToolContext = toolContext(userId);
     const localDate = date.add({ days: 4 }).toString();
     const outcomes = [];
     for (const time of ['18:00', '19:00', '20:00']) {
