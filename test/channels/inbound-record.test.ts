@@ -13,9 +13,9 @@ import {
   type InboundRecord,
   recordInbound,
 } from '../../src/domain/channels/inbound.ts';
-import type { NormalizedMessage } from '../../src/domain/channels/normalized.ts';
 import type { Database, Db } from '../../src/platform/db.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
+import { inboundText } from '../factories/inbound.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { waitFor } from '../helpers/jobs.ts';
 
@@ -30,24 +30,7 @@ const unique = () => randomBytes(6).toString('hex');
 
 function message(chat: string, text = 'hello'): InboundRecord {
   const id = unique();
-  const normalized = {
-    platform: 'TELEGRAM',
-    account: ACCOUNT,
-    externalChatId: chat,
-    externalMessageId: id,
-    sender: { externalId: chat, displayName: 'Ana', language: 'pt' },
-    text,
-    sentAt: new Date().toISOString(),
-  } as unknown as NormalizedMessage;
-  return {
-    platform: 'TELEGRAM',
-    account: ACCOUNT,
-    externalId: id,
-    externalChatId: chat,
-    eventType: 'message',
-    raw: { update_id: id, message: { text } },
-    normalized,
-  };
+  return inboundText({ account: ACCOUNT, chat, id, text, raw: { update_id: id, message: { text } } });
 }
 
 interface JobRow {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type OutboundContent, queueMessage } from '../../src/domain/channels/outbound.ts';
+import { startAppWithWorker, stopAll } from '../factories/apps.ts';
+import { INSTAGRAM_ACCOUNT, instagramEnv, outbox } from '../factories/channels.ts';
 import {
   type FakeGraphApi,
   graphError,
@@ -10,13 +11,15 @@ import {
   textEvent,
   webhookBody,
 } from '../fakes/instagram.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { FAST_WORKER_ENV, startWorkerApp, type WorkerApp, waitFor } from '../helpers/jobs.ts';
+import type { TestApp } from '../helpers/app.ts';
+import { type WorkerApp, waitFor } from '../helpers/jobs.ts';
 
-const ACCOUNT = 'venue-ig';
-const ACCOUNT_ID = '17841400000000001';
-const ACCESS_TOKEN = 'EAAGtesttokenforinstagramsends01';
-const APP_SECRET = 'fedcba9876543210fedcba9876543210';
+const {
+  name: ACCOUNT,
+  accountId: ACCOUNT_ID,
+  accessToken: ACCESS_TOKEN,
+  appSecret: APP_SECRET,
+} = INSTAGRAM_ACCOUNT;
 
 let api: FakeGraphApi;
 let app: TestApp;
@@ -24,28 +27,9 @@ let worker: WorkerApp;
 
 beforeAll(async () => {
   api = await startFakeGraphApi();
-  app = await startTestApp({
-    env: {
-      ...FAST_WORKER_ENV,
-      INSTAGRAM_ACCOUNTS: JSON.stringify([
-        {
-          name: ACCOUNT,
-          accountId: ACCOUNT_ID,
-          accessToken: ACCESS_TOKEN,
-          appSecret: APP_SECRET,
-          verifyToken: 'the-verify-token-for-tests',
-        },
-      ]),
-      INSTAGRAM_GRAPH_API_URL: `${api.url}/v23.0`,
-    },
-  });
-  worker = await startWorkerApp(app);
+  ({ app, worker } = await startAppWithWorker(instagramEnv(api)));
 });
-afterAll(async () => {
-  await worker.stop();
-  await app.close();
-  await api.close();
-});
+afterAll(() => stopAll(worker, app, api));
 
 /** A person who has written to the account, so they have a chat to be answered on. */
 async function person() {
@@ -64,15 +48,7 @@ async function person() {
   return { from, userId: chat.userId, chat };
 }
 
-let seq = 0;
-async function send(userId: string, body: string, content?: OutboundContent) {
-  const dedupeKey = `ig-test:${Date.now()}:${seq++}`;
-  await queueMessage(app.services.db, { userId, kind: 'test', body, dedupeKey, content });
-  return dedupeKey;
-}
-
-const row = (dedupeKey: string) =>
-  app.services.db.outboundMessage.findUniqueOrThrow({ where: { dedupeKey } });
+const { send, row } = outbox(() => app, 'ig-test');
 const sentTo = (from: string) => api.calls.filter((c) => c.body.recipient.id === from);
 const settled = (key: string, status: 'SENT' | 'FAILED', timeoutMs?: number) =>
   waitFor(

@@ -20,6 +20,16 @@ import {
   MediaUnavailableError,
   sniffImageType,
 } from '../../src/integrations/media-loader.ts';
+import { TELEGRAM_BOT, telegramEnv } from '../factories/apps.ts';
+import {
+  D360_SECRET,
+  INSTAGRAM_ACCOUNT,
+  instagramEnv,
+  WHATSAPP_APP_SECRET,
+  WHATSAPP_D360,
+  WHATSAPP_META,
+  whatsappEnv,
+} from '../factories/channels.ts';
 import {
   type FakeGraphApi,
   igsid,
@@ -44,31 +54,11 @@ import { startTestApp, type TestApp } from '../helpers/app.ts';
 
 const MAX = 100_000;
 
-const BOT = 'agnt';
-const BOT_SECRET = 'a-webhook-secret-of-some-length';
-const BOT_TOKEN = '123456789:AAH-fake-token-for-the-media-bot';
-
-const APP_SECRET = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
-const META = {
-  name: 'main',
-  phoneNumberId: '100000000001',
-  provider: 'meta',
-  accessToken: 'EAAG-main-access-token',
-  appSecret: APP_SECRET,
-  verifyToken: 'the-verify-token-we-chose',
-};
-const D360_SECRET = 'the-360dialog-webhook-secret';
-const D360 = {
-  name: 'd360',
-  phoneNumberId: '100000000009',
-  provider: '360dialog',
-  accessToken: 'd360-api-key-of-the-number',
-  webhookSecret: D360_SECRET,
-};
-
-const IG_ACCOUNT = 'venue-ig';
-const IG_ACCOUNT_ID = '17841400000000001';
-const IG_SECRET = 'fedcba9876543210fedcba9876543210';
+const { name: BOT, secret: BOT_SECRET, token: BOT_TOKEN } = TELEGRAM_BOT;
+const APP_SECRET = WHATSAPP_APP_SECRET;
+const META = WHATSAPP_META;
+const D360 = WHATSAPP_D360;
+const { name: IG_ACCOUNT, accountId: IG_ACCOUNT_ID, appSecret: IG_SECRET } = INSTAGRAM_ACCOUNT;
 
 let bot: FakeBotApi;
 let cloud: FakeCloudApi;
@@ -81,21 +71,9 @@ beforeAll(async () => {
   app = await startTestApp({
     env: {
       MEDIA_MAX_BYTES: String(MAX),
-      TELEGRAM_BOTS: JSON.stringify([{ name: BOT, token: BOT_TOKEN, secret: BOT_SECRET }]),
-      TELEGRAM_API_URL: bot.url,
-      WHATSAPP_NUMBERS: JSON.stringify([META, D360]),
-      WHATSAPP_GRAPH_API_URL: cloud.graphUrl,
-      WHATSAPP_DIALOG_API_URL: cloud.url,
-      INSTAGRAM_ACCOUNTS: JSON.stringify([
-        {
-          name: IG_ACCOUNT,
-          accountId: IG_ACCOUNT_ID,
-          accessToken: 'EAAGtesttokenforinstagramsends01',
-          appSecret: IG_SECRET,
-          verifyToken: 'the-verify-token-for-tests',
-        },
-      ]),
-      INSTAGRAM_GRAPH_API_URL: `${graph.url}/v23.0`,
+      ...telegramEnv(bot),
+      ...whatsappEnv(cloud),
+      ...instagramEnv(graph),
       // The fake plays Meta's CDN on loopback; by default only Meta's CDN hosts are fetched from.
       INSTAGRAM_MEDIA_HOSTS: '127.0.0.1',
     },
@@ -592,15 +570,7 @@ describe('Instagram images', () => {
 
   it("by default fetches from Meta's CDN hosts only", async () => {
     const config = loadConfig({
-      INSTAGRAM_ACCOUNTS: JSON.stringify([
-        {
-          name: IG_ACCOUNT,
-          accountId: IG_ACCOUNT_ID,
-          accessToken: 'EAAGtesttokenforinstagramsends01',
-          appSecret: IG_SECRET,
-          verifyToken: 'the-verify-token-for-tests',
-        },
-      ]),
+      INSTAGRAM_ACCOUNTS: JSON.stringify([INSTAGRAM_ACCOUNT]),
     });
     expect(config.channels.instagram.mediaHosts).toEqual([
       '*.cdninstagram.com',

@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queueMessage } from '../../src/domain/channels/outbound.ts';
 import { escapeMarkdownV2 } from '../../src/integrations/telegram/client.ts';
+import { startAppWithWorker, stopAll, TELEGRAM_BOT, telegramEnv } from '../factories/apps.ts';
+import { outbox } from '../factories/channels.ts';
 import { type FakeBotApi, postUpdate, startFakeBotApi, textUpdate } from '../fakes/telegram.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { FAST_WORKER_ENV, startWorkerApp, type WorkerApp, waitFor } from '../helpers/jobs.ts';
+import type { TestApp } from '../helpers/app.ts';
+import { type WorkerApp, waitFor } from '../helpers/jobs.ts';
 
-const BOT = 'agnt';
-const SECRET = 'a-webhook-secret-of-some-length';
-const TOKEN = '123456789:AAH-fake-token-for-the-test-bot';
+const { name: BOT, secret: SECRET, token: TOKEN } = TELEGRAM_BOT;
 
 let api: FakeBotApi;
 let app: TestApp;
@@ -16,20 +15,9 @@ let nextChat = Math.floor(Math.random() * 1_000_000_000);
 
 beforeAll(async () => {
   api = await startFakeBotApi();
-  app = await startTestApp({
-    env: {
-      ...FAST_WORKER_ENV,
-      TELEGRAM_BOTS: JSON.stringify([{ name: BOT, token: TOKEN, secret: SECRET }]),
-      TELEGRAM_API_URL: api.url,
-    },
-  });
-  worker = await startWorkerApp(app);
+  ({ app, worker } = await startAppWithWorker(telegramEnv(api)));
 });
-afterAll(async () => {
-  await worker.stop();
-  await app.close();
-  await api.close();
-});
+afterAll(() => stopAll(worker, app, api));
 
 /** A person who has written to the bot, so they have a chat to be answered on. */
 async function person() {
@@ -42,15 +30,7 @@ async function person() {
   return { chatId, userId: chat.userId, chat };
 }
 
-let seq = 0;
-async function send(userId: string, body: string) {
-  const dedupeKey = `test:${Date.now()}:${seq++}`;
-  await queueMessage(app.services.db, { userId, kind: 'test', body, dedupeKey });
-  return dedupeKey;
-}
-
-const row = (dedupeKey: string) =>
-  app.services.db.outboundMessage.findUniqueOrThrow({ where: { dedupeKey } });
+const { send, row } = outbox(() => app);
 const sentTo = (chatId: number) =>
   api.calls.filter((c) => c.method === 'sendMessage' && String(c.params.chat_id) === String(chatId));
 

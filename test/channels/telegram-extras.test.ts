@@ -1,18 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queueMessage } from '../../src/domain/channels/outbound.ts';
+import { startAppWithWorker, stopAll, TELEGRAM_BOT, telegramEnv } from '../factories/apps.ts';
 import { type FakeBotApi, postUpdate, startFakeBotApi, textUpdate } from '../fakes/telegram.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
-import {
-  FAST_WORKER_ENV,
-  platformAdminToken,
-  startWorkerApp,
-  type WorkerApp,
-  waitFor,
-} from '../helpers/jobs.ts';
+import type { TestApp } from '../helpers/app.ts';
+import { platformAdminToken, type WorkerApp, waitFor } from '../helpers/jobs.ts';
 
-const BOT = 'agnt';
-const SECRET = 'a-webhook-secret-of-some-length';
-const TOKEN = '123456789:AAH-fake-token-for-the-test-bot';
+const { name: BOT, secret: SECRET, token: TOKEN } = TELEGRAM_BOT;
 
 let api: FakeBotApi;
 let app: TestApp;
@@ -20,21 +13,9 @@ let worker: WorkerApp;
 
 beforeAll(async () => {
   api = await startFakeBotApi();
-  app = await startTestApp({
-    env: {
-      ...FAST_WORKER_ENV,
-      PUBLIC_URL: 'https://agnt.example',
-      TELEGRAM_BOTS: JSON.stringify([{ name: BOT, token: TOKEN, secret: SECRET }]),
-      TELEGRAM_API_URL: api.url,
-    },
-  });
-  worker = await startWorkerApp(app);
+  ({ app, worker } = await startAppWithWorker({ PUBLIC_URL: 'https://agnt.example', ...telegramEnv(api) }));
 });
-afterAll(async () => {
-  await worker.stop();
-  await app.close();
-  await api.close();
-});
+afterAll(() => stopAll(worker, app, api));
 
 const Register = `mutation Register($bot: String!) {
   registerTelegramWebhook(input: { bot: $bot }) {

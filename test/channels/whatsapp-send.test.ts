@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type OutboundContent, queueMessage } from '../../src/domain/channels/outbound.ts';
 import { WINDOW_CLOSED, whatsappMessage, whatsappSendError } from '../../src/integrations/whatsapp/client.ts';
+import { startAppWithWorker, stopAll } from '../factories/apps.ts';
+import {
+  D360_SECRET,
+  outbox,
+  WHATSAPP_APP_SECRET,
+  WHATSAPP_D360,
+  WHATSAPP_META,
+  whatsappEnv,
+} from '../factories/channels.ts';
 import {
   type FakeCloudApi,
   graphError,
@@ -12,26 +20,12 @@ import {
   waNumber,
   webhookPayload,
 } from '../fakes/whatsapp.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { FAST_WORKER_ENV, startWorkerApp, type WorkerApp, waitFor } from '../helpers/jobs.ts';
+import type { TestApp } from '../helpers/app.ts';
+import { type WorkerApp, waitFor } from '../helpers/jobs.ts';
 
-const APP_SECRET = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
-const D360_SECRET = 'the-360dialog-webhook-secret';
-const META = {
-  name: 'main',
-  phoneNumberId: '100000000001',
-  provider: 'meta',
-  accessToken: 'EAAG-main-access-token',
-  appSecret: APP_SECRET,
-  verifyToken: 'the-verify-token-we-chose',
-};
-const D360 = {
-  name: 'd360',
-  phoneNumberId: '100000000009',
-  provider: '360dialog',
-  accessToken: 'd360-api-key-of-the-number',
-  webhookSecret: D360_SECRET,
-};
+const APP_SECRET = WHATSAPP_APP_SECRET;
+const META = WHATSAPP_META;
+const D360 = WHATSAPP_D360;
 
 let api: FakeCloudApi;
 let app: TestApp;
@@ -39,21 +33,9 @@ let worker: WorkerApp;
 
 beforeAll(async () => {
   api = await startFakeCloudApi();
-  app = await startTestApp({
-    env: {
-      ...FAST_WORKER_ENV,
-      WHATSAPP_NUMBERS: JSON.stringify([META, D360]),
-      WHATSAPP_GRAPH_API_URL: api.graphUrl,
-      WHATSAPP_DIALOG_API_URL: api.url,
-    },
-  });
-  worker = await startWorkerApp(app);
+  ({ app, worker } = await startAppWithWorker(whatsappEnv(api)));
 });
-afterAll(async () => {
-  await worker.stop();
-  await app.close();
-  await api.close();
-});
+afterAll(() => stopAll(worker, app, api));
 
 /**
  * A person who wrote to one of our numbers `hoursAgo` hours ago (by WhatsApp's timestamp), so
@@ -79,15 +61,7 @@ async function person(options: { number?: typeof META | typeof D360; hoursAgo?: 
   return { from, userId: chat.userId, chat };
 }
 
-let seq = 0;
-async function send(userId: string, body: string, content?: OutboundContent) {
-  const dedupeKey = `wa-test:${Date.now()}:${seq++}`;
-  await queueMessage(app.services.db, { userId, kind: 'test', body, dedupeKey, content });
-  return dedupeKey;
-}
-
-const row = (dedupeKey: string) =>
-  app.services.db.outboundMessage.findUniqueOrThrow({ where: { dedupeKey } });
+const { send, row } = outbox(() => app, 'wa-test');
 const settled = (dedupeKey: string, what: string, timeoutMs?: number) =>
   waitFor(
     async () => {

@@ -4,16 +4,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_REPLY } from '../../src/domain/conversation/turn.ts';
+import { agentEnv, startAppWithWorker, stopAll, TELEGRAM_BOT, telegramEnv } from '../factories/apps.ts';
+import { telegramChats } from '../factories/chats.ts';
 import { anthropicError, anthropicMessage, startFakeAnthropic } from '../fakes/anthropic.ts';
 import { jpeg } from '../fakes/media.ts';
 import { ollamaMessage, startFakeOllama } from '../fakes/ollama.ts';
 import { type FakeBotApi, photoUpdate, postUpdate, startFakeBotApi, textUpdate } from '../fakes/telegram.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { FAST_WORKER_ENV, metric, startWorkerApp, type WorkerApp, waitFor } from '../helpers/jobs.ts';
+import type { TestApp } from '../helpers/app.ts';
+import { metric, type WorkerApp, waitFor } from '../helpers/jobs.ts';
 
-const BOT = 'agnt';
-const SECRET = 'a-webhook-secret-of-some-length';
-const TOKEN = '123456789:AAH-fake-token-for-the-test-bot';
+const { name: BOT, secret: SECRET } = TELEGRAM_BOT;
 
 let telegram: FakeBotApi;
 let anthropic: Awaited<ReturnType<typeof startFakeAnthropic>>;
@@ -26,36 +26,19 @@ beforeAll(async () => {
   telegram = await startFakeBotApi();
   anthropic = await startFakeAnthropic();
   ollama = await startFakeOllama();
-  app = await startTestApp({
-    env: {
-      ...FAST_WORKER_ENV,
-      CONSUMER_AGENT: 'true',
-      TELEGRAM_BOTS: JSON.stringify([{ name: BOT, token: TOKEN, secret: SECRET }]),
-      TELEGRAM_API_URL: telegram.url,
-      ANTHROPIC_API_KEY: 'sk-ant-test-key',
-      ANTHROPIC_BASE_URL: anthropic.url,
-      OLLAMA_URL: ollama.url,
-      OLLAMA_MODEL: 'qwen3:8b',
-      // A small history budget, so a few turns are enough to need a summary.
-      SESSION_HISTORY_TOKENS: '200',
-    },
-  });
-  worker = await startWorkerApp(app);
+  ({ app, worker } = await startAppWithWorker({
+    ...telegramEnv(telegram),
+    ...agentEnv(anthropic),
+    OLLAMA_URL: ollama.url,
+    OLLAMA_MODEL: 'qwen3:8b',
+    // A small history budget, so a few turns are enough to need a summary.
+    SESSION_HISTORY_TOKENS: '200',
+  }));
 });
-afterAll(async () => {
-  await worker.stop();
-  await app.close();
-  await telegram.close();
-  await anthropic.close();
-  await ollama.close();
-});
+afterAll(() => stopAll(worker, app, telegram, anthropic, ollama));
 
-const sent = (chatId: number) =>
-  telegram.calls.filter((c) => c.method === 'sendMessage' && String(c.params.chat_id) === String(chatId));
-async function reply(chatId: number, n = 1) {
-  const call = await waitFor(() => Promise.resolve(sent(chatId)[n - 1]), `reply ${n}`, 15_000);
-  return String(call.params.text).replace(/\\([_*[\]()~`>#+\-=|{}.!\\])/g, '$1');
-}
+const { nthReply } = telegramChats(() => ({ app, telegram }));
+const reply = async (chatId: number, n = 1) => (await nthReply(chatId, n)).text;
 
 describe('the consumer agent, further', () => {
   it('passes a photo to the model as an image block, and keeps only a note of it in the session', async () => {

@@ -7,15 +7,16 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BUDGET_REPLY, UNAVAILABLE_REPLY } from '../../src/domain/conversation/turn.ts';
+import { agentEnv, startAppWithWorker, stopAll, TELEGRAM_BOT, telegramEnv } from '../factories/apps.ts';
+import { telegramChats } from '../factories/chats.ts';
+import { createVenue } from '../factories/venues.ts';
 import { anthropicError, anthropicMessage, type FakeReply, startFakeAnthropic } from '../fakes/anthropic.ts';
 import { type FakeBotApi, postUpdate, startFakeBotApi, textUpdate } from '../fakes/telegram.ts';
 import { type FakeWeather, startFakeWeather } from '../fakes/weather.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { FAST_WORKER_ENV, startWorkerApp, type WorkerApp, waitFor } from '../helpers/jobs.ts';
+import type { TestApp } from '../helpers/app.ts';
+import { type WorkerApp, waitFor } from '../helpers/jobs.ts';
 
-const BOT = 'agnt';
-const SECRET = 'a-webhook-secret-of-some-length';
-const TOKEN = '123456789:AAH-fake-token-for-the-test-bot';
+const { name: BOT, secret: SECRET } = TELEGRAM_BOT;
 const ZONE = 'Europe/Lisbon';
 
 let telegram: FakeBotApi;
@@ -30,56 +31,37 @@ beforeAll(async () => {
   telegram = await startFakeBotApi();
   model = await startFakeAnthropic();
   weather = await startFakeWeather();
-  app = await startTestApp({
-    env: {
-      ...FAST_WORKER_ENV,
-      CONSUMER_AGENT: 'true',
-      TELEGRAM_BOTS: JSON.stringify([{ name: BOT, token: TOKEN, secret: SECRET }]),
-      TELEGRAM_API_URL: telegram.url,
-      ANTHROPIC_API_KEY: 'sk-ant-test-key',
-      ANTHROPIC_BASE_URL: model.url,
-      WEATHER_API_URL: weather.url,
-      TOOL_TIMEOUT_MS: '1500',
-      AGENT_UNAVAILABLE_RETRY_MS: '300',
-    },
-  });
-  worker = await startWorkerApp(app);
-  const venue = await app.services.db.venue.create({
-    data: {
-      name: 'Casa do Mar',
-      slug: `casa-do-mar-${randomBytes(3).toString('hex')}`,
-      cuisines: ['seafood', 'portuguese'],
-      description: 'Grilled fish by the river.',
-      city: 'Lisbon',
-      timeZone: ZONE,
-      status: 'LISTED',
-      latitude: 38.7077,
-      longitude: -9.1365,
-      slotMinutes: 30,
-      turnMinutes: 90,
-      leadTimeMinutes: 60,
-      bookingRulesConfirmedAt: new Date(),
-      hours: {
-        create: [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, opensAt: '12:00', closesAt: '23:30' })),
-      },
-      tables: {
-        create: [
-          { name: 'T1', seats: 4 },
-          { name: 'T2', seats: 2 },
-          { name: 'T3', seats: 2 },
-        ],
-      },
-    },
+  ({ app, worker } = await startAppWithWorker({
+    ...telegramEnv(telegram),
+    ...agentEnv(model),
+    WEATHER_API_URL: weather.url,
+    TOOL_TIMEOUT_MS: '1500',
+    AGENT_UNAVAILABLE_RETRY_MS: '300',
+  }));
+  const venue = await createVenue(app.services.db, {
+    name: 'Casa do Mar',
+    slug: 'casa-do-mar',
+    cuisines: ['seafood', 'portuguese'],
+    description: 'Grilled fish by the river.',
+    city: 'Lisbon',
+    timeZone: ZONE,
+    status: 'LISTED',
+    latitude: 38.7077,
+    longitude: -9.1365,
+    slotMinutes: 30,
+    turnMinutes: 90,
+    leadTimeMinutes: 60,
+    bookingRulesConfirmedAt: new Date(),
+    open: ['12:00', '23:30'],
+    tables: [
+      { name: 'T1', seats: 4 },
+      { name: 'T2', seats: 2 },
+      { name: 'T3', seats: 2 },
+    ],
   });
   venueId = venue.id;
 });
-afterAll(async () => {
-  await worker.stop();
-  await app.close();
-  await telegram.close();
-  await model.close();
-  await weather.close();
-});
+afterAll(() => stopAll(worker, app, telegram, model, weather));
 beforeEach(() => {
   model.respond(() => ({ body: anthropicMessage({ text: 'Hello!' }) }));
 });
@@ -116,27 +98,10 @@ async function write(text: string, chatId = nextChat++, fromId?: number) {
   return { chatId, updateId: update.update_id };
 }
 
-const sent = (chatId: number) =>
-  telegram.calls.filter((c) => c.method === 'sendMessage' && String(c.params.chat_id) === String(chatId));
+const { sent, nthReply, userOf } = telegramChats(() => ({ app, telegram }));
 
 /** The text of the `n`th message sent to the chat, unescaped from MarkdownV2. */
-async function reply(chatId: number, n = 1): Promise<string> {
-  const call = await waitFor(
-    () => Promise.resolve(sent(chatId)[n - 1]),
-    `reply ${n} to chat ${chatId}`,
-    15_000,
-  );
-  return String(call.params.text).replace(/\\([_*[\]()~`>#+\-=|{}.!\\])/g, '$1');
-}
-
-const userOf = async (chatId: number) =>
-  (
-    await waitFor(
-      () =>
-        app.services.db.chat.findFirst({ where: { platform: 'TELEGRAM', externalChatId: String(chatId) } }),
-      'the chat',
-    )
-  ).userId;
+const reply = async (chatId: number, n = 1): Promise<string> => (await nthReply(chatId, n)).text;
 
 describe('the consumer agent', () => {
   it('books a table for 2 tomorrow at 8 pm from a Telegram message: tool calls, a REQUESTED booking, a reply', async () => {

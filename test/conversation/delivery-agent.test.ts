@@ -8,15 +8,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quoteDelivery } from '../../src/domain/delivery/quote.ts';
 import { API_KEY, API_SECRET, quoteRequest } from '../delivery/support.ts';
-import { anthropicMessage, type FakeReply, startFakeAnthropic } from '../fakes/anthropic.ts';
+import { agentEnv, startAppWithWorker, stopAll, telegramEnv } from '../factories/apps.ts';
+import { telegramChats } from '../factories/chats.ts';
+import { call, lastTurn, type ModelRequestBody, say } from '../factories/model.ts';
+import { startFakeAnthropic } from '../fakes/anthropic.ts';
 import { type FakeLalamove, startFakeLalamove } from '../fakes/lalamove.ts';
-import { buttonUpdate, type FakeBotApi, postUpdate, startFakeBotApi, textUpdate } from '../fakes/telegram.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { FAST_WORKER_ENV, startWorkerApp, type WorkerApp, waitFor } from '../helpers/jobs.ts';
-
-const BOT = 'agnt';
-const SECRET = 'a-webhook-secret-of-some-length';
-const TOKEN = '123456789:AAH-fake-token-for-the-test-bot';
+import { type FakeBotApi, startFakeBotApi } from '../fakes/telegram.ts';
+import type { TestApp } from '../helpers/app.ts';
+import type { WorkerApp } from '../helpers/jobs.ts';
 
 let telegram: FakeBotApi;
 let model: Awaited<ReturnType<typeof startFakeAnthropic>>;
@@ -29,90 +28,22 @@ beforeAll(async () => {
   telegram = await startFakeBotApi();
   model = await startFakeAnthropic();
   lalamove = await startFakeLalamove({ apiKey: API_KEY, apiSecret: API_SECRET });
-  app = await startTestApp({
-    env: {
-      ...FAST_WORKER_ENV,
-      CONSUMER_AGENT: 'true',
-      TELEGRAM_BOTS: JSON.stringify([{ name: BOT, token: TOKEN, secret: SECRET }]),
-      TELEGRAM_API_URL: telegram.url,
-      ANTHROPIC_API_KEY: 'sk-ant-test-key',
-      ANTHROPIC_BASE_URL: model.url,
-      LALAMOVE_API_KEY: API_KEY,
-      LALAMOVE_API_SECRET: API_SECRET,
-      LALAMOVE_API_URL: lalamove.url,
-      DELIVERY_CONFIRM_MINUTES: '10',
-    },
-  });
-  worker = await startWorkerApp(app);
+  ({ app, worker } = await startAppWithWorker({
+    ...telegramEnv(telegram),
+    ...agentEnv(model),
+    LALAMOVE_API_KEY: API_KEY,
+    LALAMOVE_API_SECRET: API_SECRET,
+    LALAMOVE_API_URL: lalamove.url,
+    DELIVERY_CONFIRM_MINUTES: '10',
+  }));
 });
-afterAll(async () => {
-  await worker.stop();
-  await app.close();
-  await telegram.close();
-  await model.close();
-  await lalamove.close();
-});
+afterAll(() => stopAll(worker, app, telegram, model, lalamove));
 
-type Body = { messages: { role: string; content: string | Record<string, unknown>[] }[] };
-
-/** The last user message of a request: its tool results (parsed) and its texts. */
-function lastTurn(body: Body) {
-  const last = body.messages.at(-1)!;
-  const blocks = typeof last.content === 'string' ? [{ type: 'text', text: last.content }] : last.content;
-  return {
-    results: blocks
-      .filter((b) => b.type === 'tool_result')
-      .map((b) => ({
-        isError: b.is_error === true,
-        value: JSON.parse(String(b.content)) as Record<string, unknown>,
-      })),
-    text: blocks
-      .filter((b) => b.type === 'text')
-      .map((b) => String(b.text))
-      .join('\n'),
-  };
-}
-
-const use = (name: string, input: unknown) => ({
-  name,
-  input,
-  id: `toolu_${randomBytes(6).toString('hex')}`,
-});
-const say = (text: string): FakeReply => ({ body: anthropicMessage({ text }) });
-const call = (name: string, input: unknown): FakeReply => ({
-  body: anthropicMessage({ toolUses: [use(name, input)] }),
-});
+type Body = ModelRequestBody;
 
 const ordersPlaced = () =>
   lalamove.requests.filter((r) => r.method === 'POST' && r.path === '/v3/orders').length;
-const sent = (chatId: number) =>
-  telegram.calls.filter((c) => c.method === 'sendMessage' && String(c.params.chat_id) === String(chatId));
-
-async function write(chatId: number, text: string) {
-  expect((await postUpdate(app.url, BOT, SECRET, textUpdate({ chatId, text }))).status).toBe(200);
-}
-async function press(chatId: number, data: string) {
-  const update = buttonUpdate({ chatId, data, messageId: 1 });
-  expect((await postUpdate(app.url, BOT, SECRET, update)).status).toBe(200);
-}
-async function nthReply(chatId: number, n: number) {
-  const message = await waitFor(() => Promise.resolve(sent(chatId)[n - 1]), `reply ${n}`, 15_000);
-  return {
-    text: String(message.params.text).replace(/\\([_*[\]()~`>#+\-=|{}.!\\])/g, '$1'),
-    buttons: (
-      (message.params.reply_markup as { inline_keyboard?: { callback_data: string }[][] } | undefined)
-        ?.inline_keyboard ?? []
-    ).flat(),
-  };
-}
-const userOf = async (chatId: number) =>
-  (
-    await waitFor(
-      () =>
-        app.services.db.chat.findFirst({ where: { platform: 'TELEGRAM', externalChatId: String(chatId) } }),
-      'the chat',
-    )
-  ).userId;
+const { write, press, nthReply, userOf } = telegramChats(() => ({ app, telegram }));
 
 /**
  * A person asks for a delivery; the model quotes it and, in the same turn, tries to confirm it

@@ -4,8 +4,6 @@
  * fallback and its breaker, and the budgets.
  */
 import { createServer } from 'node:http';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import type { Counter } from 'prom-client';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
@@ -17,7 +15,7 @@ import {
 } from '../../src/domain/conversation/messages.ts';
 import { createModelRouter, LlmRequestError } from '../../src/integrations/llm/router.ts';
 import { createLogger } from '../../src/platform/logger.ts';
-import { createMetrics } from '../../src/platform/metrics.ts';
+import { gatewayOver } from '../factories/gateway.ts';
 import {
   anthropicError,
   anthropicMessage,
@@ -70,37 +68,7 @@ function gatewayWith(
     LLM_ORG_MONTHLY_TOKENS: '100000',
     ...options.env,
   });
-  const logs: { level: number; msg: string; [key: string]: unknown }[] = [];
-  const logger = pino(
-    { level: 'debug' },
-    new Writable({
-      write(chunk, _encoding, done) {
-        logs.push(JSON.parse(chunk.toString()));
-        done();
-      },
-    }),
-  );
-  const metrics = createMetrics();
-  let now = START.getTime();
-  const clock = () => new Date(now);
-  const gateway = createLlmGateway({
-    models: createModelRouter(config.llm, { logger, metrics, now: clock }),
-    budgets: config.llm.budgets,
-    prices: config.llm.prices,
-    maxOutputTokens: config.llm.maxOutputTokens,
-    db: database.prisma,
-    logger,
-    metrics,
-    now: clock,
-  });
-  return {
-    gateway,
-    metrics,
-    logs,
-    advance(ms: number) {
-      now += ms;
-    },
-  };
+  return gatewayOver(config, database.prisma, START.getTime());
 }
 
 async function newUser() {

@@ -9,14 +9,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anthropicMessage, type FakeReply, startFakeAnthropic } from '../fakes/anthropic.ts';
-import { buttonUpdate, type FakeBotApi, postUpdate, startFakeBotApi, textUpdate } from '../fakes/telegram.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { FAST_WORKER_ENV, startWorkerApp, type WorkerApp, waitFor } from '../helpers/jobs.ts';
+import { agentEnv, startAppWithWorker, stopAll, TELEGRAM_BOT, telegramEnv } from '../factories/apps.ts';
+import { telegramChats } from '../factories/chats.ts';
+import { call, lastTurn, type ModelRequestBody, say } from '../factories/model.ts';
+import { createVenue } from '../factories/venues.ts';
+import { startFakeAnthropic } from '../fakes/anthropic.ts';
+import { type FakeBotApi, startFakeBotApi } from '../fakes/telegram.ts';
+import type { TestApp } from '../helpers/app.ts';
+import type { WorkerApp } from '../helpers/jobs.ts';
 
-const BOT = 'agnt';
-const SECRET = 'a-webhook-secret-of-some-length';
-const TOKEN = '123456789:AAH-fake-token-for-the-test-bot';
+const BOT = TELEGRAM_BOT.name;
 const ZONE = 'Europe/Lisbon';
 const VENUE_MAIL = `sneaky-${randomBytes(3).toString('hex')}@venue.test`;
 const INJECTION =
@@ -39,122 +41,43 @@ const bookable = {
   leadTimeMinutes: 60,
   partySizeMax: 12,
   bookingRulesConfirmedAt: new Date(),
-  hours: {
-    create: [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, opensAt: '12:00', closesAt: '23:30' })),
-  },
-  tables: {
-    create: [
-      { name: 'Big', seats: 12 },
-      { name: 'T1', seats: 4 },
-    ],
-  },
+  open: ['12:00', '23:30'] as [string, string],
+  tables: [
+    { name: 'Big', seats: 12 },
+    { name: 'T1', seats: 4 },
+  ],
 };
 
 beforeAll(async () => {
   telegram = await startFakeBotApi();
   model = await startFakeAnthropic();
-  app = await startTestApp({
-    env: {
-      ...FAST_WORKER_ENV,
-      CONSUMER_AGENT: 'true',
-      TELEGRAM_BOTS: JSON.stringify([{ name: BOT, token: TOKEN, secret: SECRET }]),
-      TELEGRAM_API_URL: telegram.url,
-      ANTHROPIC_API_KEY: 'sk-ant-test-key',
-      ANTHROPIC_BASE_URL: model.url,
-    },
-  });
-  worker = await startWorkerApp(app);
+  ({ app, worker } = await startAppWithWorker({ ...telegramEnv(telegram), ...agentEnv(model) }));
   const db = app.services.db;
   sneaky = (
-    await db.venue.create({
-      data: {
-        ...bookable,
-        name: 'Sneaky Bar',
-        slug: `sneaky-${randomBytes(3).toString('hex')}`,
-        email: VENUE_MAIL,
-        description: `Cocktails by the river. ${INJECTION}`,
-      },
+    await createVenue(db, {
+      ...bookable,
+      name: 'Sneaky Bar',
+      slug: 'sneaky',
+      email: VENUE_MAIL,
+      description: `Cocktails by the river. ${INJECTION}`,
     })
   ).id;
   plain = (
-    await db.venue.create({
-      data: {
-        ...bookable,
-        name: 'Casa Simples',
-        slug: `casa-simples-${randomBytes(3).toString('hex')}`,
-        description: 'Grilled fish.',
-      },
+    await createVenue(db, {
+      ...bookable,
+      name: 'Casa Simples',
+      slug: 'casa-simples',
+      description: 'Grilled fish.',
     })
   ).id;
 });
-afterAll(async () => {
-  await worker.stop();
-  await app.close();
-  await telegram.close();
-  await model.close();
-});
+afterAll(() => stopAll(worker, app, telegram, model));
 
-type Body = { messages: { role: string; content: string | Record<string, unknown>[] }[] };
-
-/** The last user message of a request: its tool results (parsed) and its texts. */
-function lastTurn(body: Body) {
-  const last = body.messages.at(-1)!;
-  const blocks = typeof last.content === 'string' ? [{ type: 'text', text: last.content }] : last.content;
-  return {
-    results: blocks
-      .filter((b) => b.type === 'tool_result')
-      .map((b) => ({
-        isError: b.is_error === true,
-        raw: String(b.content),
-        value: JSON.parse(String(b.content)) as Record<string, unknown>,
-      })),
-    text: blocks
-      .filter((b) => b.type === 'text')
-      .map((b) => String(b.text))
-      .join('\n'),
-  };
-}
-
-const use = (name: string, input: unknown) => ({
-  name,
-  input,
-  id: `toolu_${randomBytes(6).toString('hex')}`,
-});
-const say = (text: string): FakeReply => ({ body: anthropicMessage({ text }) });
-const call = (name: string, input: unknown): FakeReply => ({
-  body: anthropicMessage({ toolUses: [use(name, input)] }),
-});
+type Body = ModelRequestBody;
 
 const tomorrow = () => Temporal.Now.plainDateISO(ZONE).add({ days: 1 }).toString();
-const sent = (chatId: number) =>
-  telegram.calls.filter((c) => c.method === 'sendMessage' && String(c.params.chat_id) === String(chatId));
 const mailsToVenue = () => app.smtp.messages.filter((m) => m.envelopeTo.includes(VENUE_MAIL));
-
-async function write(chatId: number, text: string) {
-  expect((await postUpdate(app.url, BOT, SECRET, textUpdate({ chatId, text }))).status).toBe(200);
-}
-async function press(chatId: number, data: string) {
-  const update = buttonUpdate({ chatId, data, messageId: 1 });
-  expect((await postUpdate(app.url, BOT, SECRET, update)).status).toBe(200);
-}
-async function nthReply(chatId: number, n: number) {
-  const message = await waitFor(() => Promise.resolve(sent(chatId)[n - 1]), `reply ${n}`, 15_000);
-  return {
-    text: String(message.params.text).replace(/\\([_*[\]()~`>#+\-=|{}.!\\])/g, '$1'),
-    buttons: (
-      (message.params.reply_markup as { inline_keyboard?: { callback_data: string }[][] } | undefined)
-        ?.inline_keyboard ?? []
-    ).flat(),
-  };
-}
-const userOf = async (chatId: number) =>
-  (
-    await waitFor(
-      () =>
-        app.services.db.chat.findFirst({ where: { platform: 'TELEGRAM', externalChatId: String(chatId) } }),
-      'the chat',
-    )
-  ).userId;
+const { write, press, nthReply, userOf } = telegramChats(() => ({ app, telegram }));
 
 /** A person with an email on file, who has said hello once. */
 async function person() {

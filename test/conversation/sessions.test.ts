@@ -1,7 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../src/domain/conversation/messages.ts';
 import {
@@ -14,6 +12,7 @@ import {
 } from '../../src/domain/conversation/sessions.ts';
 import { generateFernetKey } from '../../src/platform/fernet.ts';
 import { memoryRedis } from '../../src/platform/redis.ts';
+import { capturingLogger } from '../helpers/logs.ts';
 import { createTestRedis } from '../helpers/redis.ts';
 
 type TestRedis = Awaited<ReturnType<typeof createTestRedis>>;
@@ -36,27 +35,17 @@ function newChat(): ChatRef {
 const rawKey = (chat: ChatRef) =>
   `${redis.keyPrefix}session:${chat.platform}:${chat.account}:${chat.externalChatId}`;
 
-/** A pino logger whose lines land in an array. */
-function capturingLogger() {
-  const lines: { level: number; msg: string; [key: string]: unknown }[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()));
-      done();
-    },
-  });
-  return {
-    logger: pino({ level: 'debug' }, stream),
-    lines,
-    warnings: () => lines.filter((l) => l.level === 40),
-  };
+/** A pino logger whose lines land in an array, and its warnings. */
+function capturingLoggerWithWarnings() {
+  const { logger, lines } = capturingLogger('debug');
+  return { logger, lines, warnings: () => lines.filter((l) => l.level === 40) };
 }
 
 function store(
   keys: string[],
   options: { now?: () => Date; handle?: TestRedis | ReturnType<typeof memoryRedis> } = {},
 ) {
-  const log = capturingLogger();
+  const log = capturingLoggerWithWarnings();
   const sessions = createSessionStore({
     redis: options.handle ?? redis,
     keys,
@@ -491,7 +480,7 @@ describe('compactSession', () => {
   it('drops the oldest turns and keeps the previous summary when summarising fails', async () => {
     const messages = [...turn(1, 1), ...turn(2), ...turn(3), ...turn(4, 1), ...turn(5)];
     const budget = 500;
-    const log = capturingLogger();
+    const log = capturingLoggerWithWarnings();
     const result = await compactSession(session(messages, 'Earlier summary.'), {
       historyTokens: budget,
       summarize: async () => {

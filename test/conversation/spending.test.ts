@@ -1,27 +1,15 @@
-/**
- * Spending has a ceiling. Every chat account used to get the full daily token budget from its
- * first message, so signing up many accounts multiplied what the platform could be made to spend.
- * Now a new account's daily allowance starts small and doubles with each earlier day it was used,
- * up to the normal per-person budget, and the whole platform has a daily ceiling, in tokens and
- * optionally in dollars. Past it, nobody's call reaches a model: the person is told the assistant
- * is busy, operators see it on /metrics and in the log. Real PostgreSQL (the usage ledger) and the
- * real gateway over the Anthropic fake; the end-to-end part runs the whole app with Redis.
- */
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import type { Counter } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
-import { createLlmGateway } from '../../src/domain/conversation/gateway.ts';
 import { BudgetExceededError, type LlmRequest } from '../../src/domain/conversation/messages.ts';
 import { BUSY_REPLY } from '../../src/domain/conversation/turn.ts';
-import { createModelRouter } from '../../src/integrations/llm/router.ts';
-import { createMetrics } from '../../src/platform/metrics.ts';
+import { agentEnv, startAppWithWorker, stopAll, TELEGRAM_BOT, telegramEnv } from '../factories/apps.ts';
+import { gatewayOver } from '../factories/gateway.ts';
 import { anthropicMessage, type ScriptedFake, startFakeAnthropic } from '../fakes/anthropic.ts';
 import { type FakeBotApi, postUpdate, startFakeBotApi, textUpdate } from '../fakes/telegram.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import type { TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { FAST_WORKER_ENV, startWorkerApp, type WorkerApp, waitFor } from '../helpers/jobs.ts';
+import { type WorkerApp, waitFor } from '../helpers/jobs.ts';
 
 const DAY = 24 * 3600_000;
 
@@ -51,38 +39,7 @@ function gatewayWith(env: Record<string, string>) {
     LLM_NEW_USER_DAILY_TOKENS: '1000',
     ...env,
   });
-  const logs: { level: number; msg: string; [key: string]: unknown }[] = [];
-  const logger = pino(
-    { level: 'debug' },
-    new Writable({
-      write(chunk, _encoding, done) {
-        logs.push(JSON.parse(chunk.toString()));
-        done();
-      },
-    }),
-  );
-  const metrics = createMetrics();
-  let now = Date.UTC(2030, 0, 1, 8) + nextDay++ * 7 * DAY;
-  const clock = () => new Date(now);
-  const gateway = createLlmGateway({
-    models: createModelRouter(config.llm, { logger, metrics, now: clock }),
-    budgets: config.llm.budgets,
-    prices: config.llm.prices,
-    maxOutputTokens: config.llm.maxOutputTokens,
-    db: database.prisma,
-    logger,
-    metrics,
-    now: clock,
-  });
-  return {
-    gateway,
-    metrics,
-    logs,
-    now: () => new Date(now),
-    advance(ms: number) {
-      now += ms;
-    },
-  };
+  return gatewayOver(config, database.prisma, Date.UTC(2030, 0, 1, 8) + nextDay++ * 7 * DAY);
 }
 
 /** Each answer uses `tokens` input tokens (and the fake's 6 output tokens). */
@@ -193,31 +150,17 @@ describe('a person over the ceiling', () => {
   let telegram: FakeBotApi;
   let app: TestApp;
   let worker: WorkerApp;
-  const BOT = 'agnt';
-  const SECRET = 'a-webhook-secret-of-some-length';
+  const { name: BOT, secret: SECRET } = TELEGRAM_BOT;
 
   beforeAll(async () => {
     telegram = await startFakeBotApi();
-    app = await startTestApp({
-      env: {
-        ...FAST_WORKER_ENV,
-        CONSUMER_AGENT: 'true',
-        TELEGRAM_BOTS: JSON.stringify([
-          { name: BOT, token: '123456789:AAH-fake-token-for-the-test-bot', secret: SECRET },
-        ]),
-        TELEGRAM_API_URL: telegram.url,
-        ANTHROPIC_API_KEY: 'sk-ant-test-key',
-        ANTHROPIC_BASE_URL: model.url,
-        LLM_PLATFORM_DAILY_TOKENS: '3000',
-      },
-    });
-    worker = await startWorkerApp(app);
+    ({ app, worker } = await startAppWithWorker({
+      ...telegramEnv(telegram),
+      ...agentEnv(model),
+      LLM_PLATFORM_DAILY_TOKENS: '3000',
+    }));
   });
-  afterAll(async () => {
-    await worker.stop();
-    await app.close();
-    await telegram.close();
-  });
+  afterAll(() => stopAll(worker, app, telegram));
 
   const sent = (chatId: number) =>
     telegram.calls.filter((c) => c.method === 'sendMessage' && String(c.params.chat_id) === String(chatId));

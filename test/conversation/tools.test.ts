@@ -14,7 +14,7 @@ import {
   type ToolContext,
   toolSpecs,
 } from '../../src/domain/conversation/tools.ts';
-import { createLogger } from '../../src/platform/logger.ts';
+import { toolContext } from '../factories/tools.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 
 let app: TestApp;
@@ -25,15 +25,7 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
-const context = (): ToolContext => ({
-  userId,
-  agentId: null,
-  chatId: null,
-  now: () => new Date(),
-  logger: createLogger('silent'),
-  replyButtons: [],
-  replyNotes: [],
-});
+const context = (): ToolContext => toolContext(userId);
 
 /** Every string schema under `schema` that has no bound on its length. */
 function unboundedStrings(schema: unknown, path = '$'): string[] {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reencryptAgentSecrets, agentSigningSecret as storedSecret } from '../../src/domain/agents/agents.ts';
 import { generateKeyringSpec, openSecret, parseKeyring } from '../../src/domain/agents/secrets.ts';
+import { createOrganizationAs } from '../factories/organizations.ts';
 import { graphql } from '../generated/gql.ts';
 import type { UpdateAgentDnaInput } from '../generated/graphql.ts';
 import { member, rawId, startTestApp, type TestApp } from '../helpers/app.ts';
@@ -66,8 +67,7 @@ let organizationId: string;
 beforeAll(async () => {
   app = await startTestApp();
   owner = await app.signIn();
-  const res = await app.gql(CreateOrganization, { name: 'Agent Keepers' }, { token: owner.token });
-  organizationId = member(res.data?.createOrganization, 'OrganizationPayload', res).organization.id;
+  organizationId = await createOrganizationAs(app, owner.token, 'Agent Keepers');
 });
 afterAll(() => app.close());
 

@@ -34,6 +34,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemTransition } from '../../src/domain/bookings/bookings.ts';
 import { bookingTopics } from '../../src/domain/bookings/live-events.ts';
 import type { BookingStatus } from '../../src/generated/prisma/enums.ts';
+import { createBooking } from '../factories/bookings.ts';
+import { createBookableVenue } from '../factories/venues.ts';
 import { graphql } from '../generated/gql.ts';
 import { type GraphQLResponse, rawId, startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
 import {
@@ -51,6 +53,7 @@ import {
   userOf,
   valueAt,
 } from '../helpers/authz.ts';
+import { openSse, parseSseEvent } from '../helpers/sse.ts';
 
 /** The callers of the other tables, and the booking's own guest. */
 const CALLERS = [...ACTORS, 'GUEST'] as const;
@@ -261,32 +264,16 @@ const PATH_TO: Record<string, BookingStatus[]> = {
 async function createFixture(start: Start = { status: 'REQUESTED' }): Promise<Fixture> {
   const actors = await createActors(app);
   const db = app.services.db;
-  const name = unique('Authz Bookings Venue');
-  const venue = await db.venue.create({
-    data: {
-      organizationId: actors.organizationId,
-      name,
-      slug: name.toLowerCase().replace(/ /g, '-'),
-      timeZone: 'Europe/Lisbon',
-      status: 'CLAIMED',
-      publishedAt: new Date(),
-      partySizeMin: 1,
-      partySizeMax: 8,
-      slotMinutes: 30,
-      turnMinutes: TURN_MINUTES,
-      leadTimeMinutes: 60,
-      bookingHorizonDays: 60,
-      bookingRulesConfirmedAt: new Date(),
-      hours: {
-        create: [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, opensAt: '18:00', closesAt: '23:00' })),
-      },
-      tables: {
-        create: [
-          { name: 'One', seats: 4 },
-          { name: 'Two', seats: 4 },
-        ],
-      },
-    },
+  const venue = await createBookableVenue(db, {
+    organizationId: actors.organizationId,
+    name: unique('Authz Bookings Venue'),
+    slug: 'authz-bookings-venue',
+    publishedAt: new Date(),
+    turnMinutes: TURN_MINUTES,
+    tables: [
+      { name: 'One', seats: 4 },
+      { name: 'Two', seats: 4 },
+    ],
   });
   const diner = await guest(app);
   const now = app.clock.now();
@@ -296,30 +283,28 @@ async function createFixture(start: Start = { status: 'REQUESTED' }): Promise<Fi
       : new Date(now.getTime() - start.startedMinutesAgo * MINUTE);
   const steps = PATH_TO[start.status];
   if (!steps) throw new Error(`no fixture path to ${start.status}`);
-  const booking = await db.booking.create({
-    data: {
-      venueId: venue.id,
-      guestId: diner.userId,
-      requestedById: diner.userId,
-      partySize: 2,
-      startsAt,
-      endsAt: new Date(startsAt.getTime() + TURN_MINUTES * MINUTE),
-      status: start.status,
-      source: 'CHAT',
-      notes: NOTES,
-      specialRequests: 'By the window',
-      expiresAt: start.status === 'REQUESTED' ? new Date(now.getTime() + 120 * MINUTE) : null,
-      transitions: {
-        // A day apart, in the past, so the call's own step is always the last.
-        create: steps.map((to, i) => ({
-          fromStatus: i === 0 ? null : steps[i - 1]!,
-          toStatus: to,
-          actorKind: i === 0 ? 'guest' : 'venue',
-          actorId: i === 0 ? diner.userId : actors.owner.userId,
-          reason: i === 0 ? 'created' : null,
-          createdAt: new Date(now.getTime() - (steps.length - i) * 86_400_000),
-        })),
-      },
+  const booking = await createBooking(db, {
+    venueId: venue.id,
+    guestId: diner.userId,
+    requestedById: diner.userId,
+    partySize: 2,
+    startsAt,
+    endsAt: new Date(startsAt.getTime() + TURN_MINUTES * MINUTE),
+    status: start.status,
+    source: 'CHAT',
+    notes: NOTES,
+    specialRequests: 'By the window',
+    expiresAt: start.status === 'REQUESTED' ? new Date(now.getTime() + 120 * MINUTE) : null,
+    transitions: {
+      // A day apart, in the past, so the call's own step is always the last.
+      create: steps.map((to, i) => ({
+        fromStatus: i === 0 ? null : steps[i - 1]!,
+        toStatus: to,
+        actorKind: i === 0 ? 'guest' : 'venue',
+        actorId: i === 0 ? diner.userId : actors.owner.userId,
+        reason: i === 0 ? 'created' : null,
+        createdAt: new Date(now.getTime() - (steps.length - i) * 86_400_000),
+      })),
     },
   });
   return {
@@ -391,17 +376,6 @@ const storedBooking = (id: string) =>
 
 /** The value at `path` inside `data`; undefined when a step on the way is missing. */
 
-/** One server-sent event: its `event:` and joined `data:` lines. */
-function parseSseEvent(block: string): { event: string; data: string } {
-  let event = 'message';
-  const data: string[] = [];
-  for (const line of block.split('\n')) {
-    if (line.startsWith('event:')) event = line.slice(6).trim();
-    else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-  }
-  return { event, data: data.join('\n') };
-}
-
 /** The first result a stream sends, or null when it completes or closes without one. */
 async function firstResult(body: ReadableStream<Uint8Array>): Promise<Record<string, unknown> | null> {
   const decoder = new TextDecoder();
@@ -432,16 +406,7 @@ async function subscribe(
 ): Promise<GraphQLResponse<unknown>> {
   const abort = new AbortController();
   try {
-    const response = await fetch(`${app.url}/graphql`, {
-      method: 'POST',
-      headers: {
-        accept: 'text/event-stream',
-        'content-type': 'application/json',
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-      },
-      body: JSON.stringify({ query: document.toString(), variables }),
-      signal: abort.signal,
-    });
+    const response = await openSse(app, document, variables, token, abort.signal);
     if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
       // Refused before the stream started (a 401): a plain JSON answer.
       const text = await response.text();

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumerTools } from '../../src/domain/conversation/assembly.ts';
 import { runToolCall, type ToolContext } from '../../src/domain/conversation/tools.ts';
-import { createLogger } from '../../src/platform/logger.ts';
+import { toolContext } from '../factories/tools.ts';
+import { createBookableVenue } from '../factories/venues.ts';
 import { startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
 import { apiKey, guest, person } from '../helpers/authz.ts';
 
@@ -83,25 +84,11 @@ afterAll(() => app.close());
 
 /** A venue of the test organisation with four tables of four, open 18:00–23:00 every day. */
 async function newVenue(): Promise<{ id: string; gid: string }> {
-  const venue = await app.services.db.venue.create({
-    data: {
-      name: `Small Room ${randomBytes(3).toString('hex')}`,
-      slug: `small-room-${randomBytes(4).toString('hex')}`,
-      timeZone: zone,
-      status: 'CLAIMED',
-      organizationId,
-      partySizeMin: 1,
-      partySizeMax: 8,
-      slotMinutes: 30,
-      turnMinutes: 90,
-      leadTimeMinutes: 60,
-      bookingHorizonDays: 60,
-      bookingRulesConfirmedAt: new Date(),
-      hours: {
-        create: [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, opensAt: '18:00', closesAt: '23:00' })),
-      },
-      tables: { create: [1, 2, 3, 4].map((n) => ({ name: `T${n}`, seats: 4 })) },
-    },
+  const venue = await createBookableVenue(app.services.db, {
+    name: `Small Room ${randomBytes(3).toString('hex')}`,
+    slug: 'small-room',
+    timeZone: zone,
+    organizationId,
   });
   return { id: venue.id, gid: gid('Venue', venue.id) };
 }
@@ -246,15 +233,7 @@ describe('the consumer agent', () => {
     const venue = await newVenue();
     const userId = (await app.services.db.user.create({ data: { displayName: 'Nell' } })).id;
     const tools = new Map(consumerTools(app.services).map((t) => [t.name, t]));
-    const context: ToolContext = {
-      userId,
-      agentId: null,
-      chatId: null,
-      now: () => new Date(),
-      logger: createLogger('silent'),
-      replyButtons: [],
-      replyNotes: [],
-    };
+    const context: ToolContext = toolContext(userId);
     const localDate = date.add({ days: 4 }).toString();
     const outcomes = [];
     for (const time of ['18:00', '19:00', '20:00']) {

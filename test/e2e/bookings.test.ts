@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOrganization } from '../factories/people.ts';
+import { createBookableVenue } from '../factories/venues.ts';
 import { graphql } from '../generated/gql.ts';
 import { member, rawId, startTestApp, type TestApp } from '../helpers/app.ts';
 
@@ -97,34 +99,19 @@ const at = (time: string, day = 0) =>
 beforeAll(async () => {
   app = await startTestApp();
   owner = await app.signIn();
-  const org = await app.services.db.organization.create({
-    data: { name: 'Booking House', memberships: { create: { userId: owner.userId, role: 'OWNER' } } },
+  const org = await createOrganization(app.services.db, {
+    name: 'Booking House',
+    members: [{ userId: owner.userId, role: 'OWNER' }],
   });
-  const venue = await app.services.db.venue.create({
-    data: {
-      name: 'Table Talk',
-      slug: `table-talk-${randomBytes(3).toString('hex')}`,
-      timeZone: 'Europe/Lisbon',
-      status: 'CLAIMED',
-      organizationId: org.id,
-      partySizeMin: 1,
-      partySizeMax: 8,
-      slotMinutes: 30,
-      turnMinutes: 90,
-      leadTimeMinutes: 60,
-      bookingHorizonDays: 60,
-      bookingRulesConfirmedAt: new Date(),
-      hours: {
-        create: [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, opensAt: '18:00', closesAt: '23:00' })),
-      },
-      // One table of four, one of two: little room, on purpose.
-      tables: {
-        create: [
-          { name: 'Four', seats: 4 },
-          { name: 'Two', seats: 2 },
-        ],
-      },
-    },
+  const venue = await createBookableVenue(app.services.db, {
+    name: 'Table Talk',
+    slug: 'table-talk',
+    organizationId: org.id,
+    // One table of four, one of two: little room, on purpose.
+    tables: [
+      { name: 'Four', seats: 4 },
+      { name: 'Two', seats: 2 },
+    ],
   });
   venueId = venue.id;
   venueGid = Buffer.from(`Venue:${venue.id}`).toString('base64');

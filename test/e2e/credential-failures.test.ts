@@ -8,11 +8,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
 import { graphql } from '../generated/gql.ts';
 import { startTestApp, type TestApp, uniqueIp } from '../helpers/app.ts';
 import { apiKey, createActors } from '../helpers/authz.ts';
+import { rawConnectionInit } from '../helpers/websocket.ts';
 
 const LIMIT = 10;
 const ATTEMPTS = 50;
@@ -137,24 +137,9 @@ describe('credentials of ours that ended', () => {
 
 describe('over WebSocket', () => {
   /** graphql-ws `connection_init` with this credential: whether the server acknowledged it. */
-  function connectionInit(credential: string) {
-    return new Promise<{ code: number; acknowledged: boolean }>((resolve, reject) => {
-      const socket = new WebSocket(`${app.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
-      let acknowledged = false;
-      socket.on('open', () =>
-        socket.send(
-          JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${credential}` } }),
-        ),
-      );
-      socket.on('message', (data) => {
-        if ((JSON.parse(String(data)) as { type: string }).type === 'connection_ack') {
-          acknowledged = true;
-          socket.close(1000);
-        }
-      });
-      socket.on('close', (code) => resolve({ code, acknowledged }));
-      socket.on('error', reject);
-    });
+  async function connectionInit(credential: string) {
+    const { code, acknowledged } = await rawConnectionInit(app, { authorization: `Bearer ${credential}` });
+    return { code, acknowledged };
   }
 
   // Last in this file: the socket's own address (loopback) is the one locked out here.

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { originAllowed } from '../../src/api/cross-site.ts';
 import { loadConfig } from '../../src/config/index.ts';
+import { PRODUCTION_ENV } from '../factories/config.ts';
 import { postUpdate, textUpdate } from '../fakes/telegram.ts';
 import { startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
 
@@ -281,13 +282,7 @@ describe('without CORS_ORIGINS', () => {
 
 describe('CORS_ORIGINS', () => {
   const production = {
-    NODE_ENV: 'production',
-    JWT_PRIVATE_KEY: 'pem',
-    JWT_KEY_ID: 'k1',
-    DATABASE_URL: 'postgresql://db/agnt',
-    SMTP_URL: 'smtp://mail',
-    AGENT_SECRET_KEYS: `k1:${'A'.repeat(43)}`,
-    SESSION_KEYS: `${'A'.repeat(43)}=`,
+    ...PRODUCTION_ENV,
     METRICS_TOKEN: 'a-metrics-token-of-some-length',
   };
 

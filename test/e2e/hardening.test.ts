@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { getIntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { documentLimitsEnv } from '../factories/config.ts';
 import { startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
 
 const LIMITS = {
@@ -32,12 +33,7 @@ let organizationId: string;
 beforeAll(async () => {
   app = await startTestApp({
     env: {
-      GRAPHQL_MAX_DEPTH: String(LIMITS.depth),
-      GRAPHQL_MAX_COST: String(LIMITS.cost),
-      GRAPHQL_MAX_ALIASES: String(LIMITS.aliases),
-      GRAPHQL_MAX_DIRECTIVES: String(LIMITS.directives),
-      GRAPHQL_MAX_TOKENS: String(LIMITS.tokens),
-      GRAPHQL_MAX_CHARACTERS: String(LIMITS.characters),
+      ...documentLimitsEnv(LIMITS),
       HTTP_BODY_LIMIT_BYTES: String(LIMITS.bodyBytes),
     },
   });

@@ -17,6 +17,7 @@ import {
   SignJWT,
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOrganizationAs } from '../factories/organizations.ts';
 import { graphql } from '../generated/gql.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 
@@ -71,10 +72,7 @@ let other: User;
 const globalUserId = (userId: string) => Buffer.from(`User:${userId}`).toString('base64');
 
 async function createOrganization(token: string, name: string): Promise<string> {
-  const created = await app.gql(CreateOrganization, { name }, { token });
-  const result = created.data?.createOrganization;
-  if (result?.__typename !== 'OrganizationPayload') throw new Error(JSON.stringify(created.body));
-  return result.organization.id;
+  return createOrganizationAs(app, token, name);
 }
 
 async function createApiKey(token: string, organizationId: string) {

@@ -15,11 +15,14 @@ import { RECHECK_MS } from '../../src/api/schema/booking.ts';
 import { bookingTopics } from '../../src/domain/bookings/live-events.ts';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
 import { generateSigningKey } from '../../src/domain/identity/signing-keys.ts';
+import { createBookableVenue } from '../factories/venues.ts';
 import { graphql } from '../generated/gql.ts';
 import { member, rawId, startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
 import { accessToken, person } from '../helpers/authz.ts';
 import type { TestDatabase } from '../helpers/db.ts';
 import { FAST_WORKER_ENV, secondConnection, waitFor } from '../helpers/jobs.ts';
+import { openSse, parseSseEvent } from '../helpers/sse.ts';
+import { rawConnectionInit } from '../helpers/websocket.ts';
 
 const VenueFeed = graphql(`
   subscription LiveVenueBookings($venueId: ID!) {
@@ -108,25 +111,10 @@ interface Venue {
 async function newVenue(): Promise<Venue> {
   const db = api.services.db;
   const orgId = (await db.organization.create({ data: { name: `Live ${hex()}` } })).id;
-  const venue = await db.venue.create({
-    data: {
-      name: `Live Kitchen ${hex()}`,
-      slug: `live-kitchen-${hex()}`,
-      timeZone: 'Europe/Lisbon',
-      status: 'CLAIMED',
-      organizationId: orgId,
-      partySizeMin: 1,
-      partySizeMax: 8,
-      slotMinutes: 30,
-      turnMinutes: 90,
-      leadTimeMinutes: 60,
-      bookingHorizonDays: 60,
-      bookingRulesConfirmedAt: new Date(),
-      hours: {
-        create: [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, opensAt: '18:00', closesAt: '23:00' })),
-      },
-      tables: { create: [1, 2, 3, 4].map((n) => ({ name: `T${n}`, seats: 4 })) },
-    },
+  const venue = await createBookableVenue(db, {
+    name: `Live Kitchen ${hex()}`,
+    slug: 'live-kitchen',
+    organizationId: orgId,
   });
   return { id: venue.id, gid: globalId('Venue', venue.id), organizationId: orgId };
 }
@@ -256,16 +244,7 @@ function describeError(error: unknown): string {
 async function sseSubscribe<T, V>(app: TestApp, document: Document<T, V>, variables: V, token?: string) {
   const feed = new Feed<Result<T>>();
   const abort = new AbortController();
-  const response = await fetch(`${app.url}/graphql`, {
-    method: 'POST',
-    headers: {
-      accept: 'text/event-stream',
-      'content-type': 'application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: JSON.stringify({ query: document.toString(), variables }),
-    signal: abort.signal,
-  });
+  const response = await openSse(app, document, variables, token, abort.signal);
   expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
   void (async () => {
     const decoder = new TextDecoder();
@@ -287,17 +266,6 @@ async function sseSubscribe<T, V>(app: TestApp, document: Document<T, V>, variab
     }
   })();
   return Object.assign(feed, { status: response.status, stop: () => abort.abort() });
-}
-
-/** One server-sent event: its `event:` and joined `data:` lines (comments, used as pings, are dropped). */
-function parseSseEvent(block: string): { event: string; data: string } {
-  let event = 'message';
-  const data: string[] = [];
-  for (const line of block.split('\n')) {
-    if (line.startsWith('event:')) event = line.slice(6).trim();
-    else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-  }
-  return { event, data: data.join('\n') };
 }
 
 // --- Redis ---
@@ -563,33 +531,6 @@ describe('cleaning up', () => {
     await subscribedBy(name, 0);
   });
 });
-
-/**
- * A bare graphql-transport-ws handshake, for what the server does with a given `connection_init`:
- * the close code and reason, and whether it acknowledged first.
- */
-function rawConnectionInit(app: TestApp, payload: Record<string, unknown>) {
-  return new Promise<{ code: number; reason: string; acknowledged: boolean }>((resolve, reject) => {
-    const socket = new WebSocket(`${app.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
-    let acknowledged = false;
-    const timer = setTimeout(() => {
-      socket.terminate();
-      reject(new Error('the server neither acknowledged nor closed'));
-    }, EVENT_TIMEOUT_MS);
-    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload })));
-    socket.on('message', (data) => {
-      if ((JSON.parse(String(data)) as { type: string }).type === 'connection_ack') {
-        acknowledged = true;
-        socket.close(1000);
-      }
-    });
-    socket.on('close', (code, reason) => {
-      clearTimeout(timer);
-      resolve({ code, reason: String(reason), acknowledged });
-    });
-    socket.on('error', reject);
-  });
-}
 
 describe('losing access', () => {
   it('ends the subscriptions of a member who leaves the organisation, with FORBIDDEN', async () => {

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
+import { PRODUCTION_ENV } from '../factories/config.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 
 const TOKEN = 'a-metrics-token-for-the-scraper';
@@ -118,13 +119,7 @@ describe('with METRICS_PORT', () => {
 
 describe('in production', () => {
   const production = {
-    NODE_ENV: 'production',
-    JWT_PRIVATE_KEY: 'pem',
-    JWT_KEY_ID: 'k1',
-    DATABASE_URL: 'postgresql://db/agnt',
-    SMTP_URL: 'smtp://mail',
-    AGENT_SECRET_KEYS: `k1:${'A'.repeat(43)}`,
-    SESSION_KEYS: `${'A'.repeat(43)}=`,
+    ...PRODUCTION_ENV,
   };
 
   it('refuses to start with neither METRICS_TOKEN nor METRICS_PORT', () => {

@@ -5,11 +5,10 @@
  * log line above debug: guessed ids are not incidents.
  */
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { type Actors, createActors } from '../helpers/authz.ts';
+import { capturingLogger } from '../helpers/logs.ts';
 
 const NodeLookup = `query NodeLookup($id: ID!) { node(id: $id) { __typename id } }`;
 const NodesLookup = `query NodesLookup($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }`;
@@ -17,20 +16,16 @@ const NodesLookup = `query NodesLookup($ids: [ID!]!) { nodes(ids: $ids) { __type
 const gid = (type: string, id: string) => Buffer.from(`${type}:${id}`).toString('base64');
 
 /** Every log line the app writes, parsed, at every level. */
-const lines: { level: number; msg: string }[] = [];
+let lines: { level: number; msg: string }[] = [];
 let app: TestApp;
 let fx: Actors;
 /** Global ids of the organisation's things that the other organisation's owner must not see. */
 let theirs: Record<'venue' | 'booking' | 'agent' | 'apiKey', string>;
 
 beforeAll(async () => {
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(JSON.parse(String(chunk)));
-      done();
-    },
-  });
-  app = await startTestApp({ logger: pino({ level: 'debug' }, sink) });
+  const captured = capturingLogger('debug');
+  lines = captured.lines;
+  app = await startTestApp({ logger: captured.logger });
   fx = await createActors(app);
   const db = app.services.db;
   const venue = await db.venue.create({

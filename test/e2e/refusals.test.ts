@@ -17,6 +17,7 @@ import {
   isUnionType,
 } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BOOKING_RULES } from '../factories/venues.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { type Actors, createActors, guest } from '../helpers/authz.ts';
 
@@ -48,12 +49,7 @@ const gid = (type: string, id: string) => encodeGlobalID(type, id);
 
 const rules = (ids: Ids, change: Record<string, unknown>) => ({
   venueId: gid('Venue', ids.venueId),
-  partySizeMin: 1,
-  partySizeMax: 8,
-  slotMinutes: 30,
-  turnMinutes: 90,
-  leadTimeMinutes: 60,
-  bookingHorizonDays: 60,
+  ...BOOKING_RULES,
   ...change,
 });
 

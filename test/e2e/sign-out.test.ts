@@ -5,9 +5,9 @@
  * have not expired. Other sessions of the same person carry on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { graphql } from '../generated/gql.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { rawConnectionInit } from '../helpers/websocket.ts';
 
 const Viewer = graphql(`
   query SignOutViewer {
@@ -48,28 +48,7 @@ async function asViewer(token: string) {
  * the close code and reason, and whether the server acknowledged first.
  */
 function connectionInit(token: string) {
-  return new Promise<{ code: number; reason: string; acknowledged: boolean }>((resolve, reject) => {
-    const socket = new WebSocket(`${app.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
-    let acknowledged = false;
-    const timer = setTimeout(() => {
-      socket.terminate();
-      reject(new Error('the server neither acknowledged nor closed'));
-    }, 5_000);
-    socket.on('open', () =>
-      socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })),
-    );
-    socket.on('message', (data) => {
-      if ((JSON.parse(String(data)) as { type: string }).type === 'connection_ack') {
-        acknowledged = true;
-        socket.close(1000);
-      }
-    });
-    socket.on('close', (code, reason) => {
-      clearTimeout(timer);
-      resolve({ code, reason: String(reason), acknowledged });
-    });
-    socket.on('error', reject);
-  });
+  return rawConnectionInit(app, { authorization: `Bearer ${token}` });
 }
 
 const ACCEPTED = { code: 1000, reason: '', acknowledged: true };

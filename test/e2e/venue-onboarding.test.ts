@@ -5,6 +5,7 @@
  */
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BOOKING_RULES } from '../factories/venues.ts';
 import { member, startTestApp, type TestApp } from '../helpers/app.ts';
 import { trustOrganization } from '../helpers/venues.ts';
 
@@ -93,12 +94,7 @@ async function readyVenue(org: string, name: string, options: { publish?: boolea
   });
   await ok('setBookingRules', 'SetBookingRulesInput', {
     venueId: venue.id,
-    partySizeMin: 1,
-    partySizeMax: 8,
-    slotMinutes: 30,
-    turnMinutes: 90,
-    leadTimeMinutes: 60,
-    bookingHorizonDays: 60,
+    ...BOOKING_RULES,
     ...(options.tables === false ? { coversPerSlot: 20 } : {}),
   });
   if (options.tables !== false)
@@ -275,12 +271,7 @@ describe('a venue on the network stays bookable', () => {
     // No tables and no cap per slot would leave nowhere to seat anyone.
     const { answer, body } = await call('setBookingRules', 'SetBookingRulesInput', {
       venueId: venue.id,
-      partySizeMin: 1,
-      partySizeMax: 8,
-      slotMinutes: 30,
-      turnMinutes: 90,
-      leadTimeMinutes: 60,
-      bookingHorizonDays: 60,
+      ...BOOKING_RULES,
     });
     expect(answer, body).toMatchObject({ __typename: 'ValidationError', field: 'coversPerSlot' });
 
@@ -290,12 +281,7 @@ describe('a venue on the network stays bookable', () => {
     });
     const uncapped = await ok('setBookingRules', 'SetBookingRulesInput', {
       venueId: venue.id,
-      partySizeMin: 1,
-      partySizeMax: 8,
-      slotMinutes: 30,
-      turnMinutes: 90,
-      leadTimeMinutes: 60,
-      bookingHorizonDays: 60,
+      ...BOOKING_RULES,
     });
     expect([uncapped.status, uncapped.bookingRules.coversPerSlot, uncapped.tables]).toEqual([
       'CLAIMED',
@@ -314,12 +300,7 @@ describe('a venue on the network stays bookable', () => {
       call('setVenueTables', 'SetVenueTablesInput', { venueId: venue.id, tables: [] }),
       call('setBookingRules', 'SetBookingRulesInput', {
         venueId: venue.id,
-        partySizeMin: 1,
-        partySizeMax: 8,
-        slotMinutes: 30,
-        turnMinutes: 90,
-        leadTimeMinutes: 60,
-        bookingHorizonDays: 60,
+        ...BOOKING_RULES,
       }),
     ]);
     expect(

@@ -6,19 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOrganizationAs } from '../factories/organizations.ts';
 import { graphql } from '../generated/gql.ts';
 import { member, rawId, startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
 import { accessToken } from '../helpers/authz.ts';
 import { trustOrganization } from '../helpers/venues.ts';
-
-const CreateOrganization = graphql(`
-  mutation ReviewsCreateOrganization($name: String!) {
-    createOrganization(input: { name: $name }) {
-      __typename
-      ... on OrganizationPayload { organization { id } }
-    }
-  }
-`);
 
 const CreateVenue = graphql(`
   mutation ReviewsCreateVenue($input: CreateVenueInput!) {
@@ -250,12 +242,11 @@ async function newcomerWithVenue(
   let organizationId = organization?.organizationId;
   if (!owner || !organizationId) {
     owner = await app.signIn();
-    const created = await app.gql(
-      CreateOrganization,
-      { name: `Newcomer ${randomBytes(3).toString('hex')}` },
-      { token: owner.token },
+    organizationId = await createOrganizationAs(
+      app,
+      owner.token,
+      `Newcomer ${randomBytes(3).toString('hex')}`,
     );
-    organizationId = member(created.data?.createOrganization, 'OrganizationPayload', created).organization.id;
   }
   const res = await app.gql(
     CreateVenue,
@@ -552,13 +543,11 @@ describe('a live venue changing who it says it is', () => {
   /** A trusted organisation's live venue, published through the API. */
   async function liveVenue() {
     const owner = await app.signIn();
-    const created = await app.gql(
-      CreateOrganization,
-      { name: `Live Group ${randomBytes(3).toString('hex')}` },
-      { token: owner.token },
+    const organizationId = await createOrganizationAs(
+      app,
+      owner.token,
+      `Live Group ${randomBytes(3).toString('hex')}`,
     );
-    const organizationId = member(created.data?.createOrganization, 'OrganizationPayload', created)
-      .organization.id;
     await trustOrganization(app, rawId(organizationId));
     const venue = await newcomerWithVenue(
       {

@@ -1,16 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOrganizationAs } from '../factories/organizations.ts';
 import { graphql } from '../generated/gql.ts';
 import { member, rawId, startTestApp, type TestApp } from '../helpers/app.ts';
 import { trustOrganization } from '../helpers/venues.ts';
-
-const CreateOrganization = graphql(`
-  mutation VenuesCreateOrganization($name: String!) {
-    createOrganization(input: { name: $name }) {
-      __typename
-      ... on OrganizationPayload { organization { id } }
-    }
-  }
-`);
 
 const CreateVenue = graphql(`
   mutation CreateVenue($input: CreateVenueInput!) {
@@ -97,8 +89,7 @@ let organizationId: string;
 beforeAll(async () => {
   app = await startTestApp();
   owner = await app.signIn();
-  const created = await app.gql(CreateOrganization, { name: 'Venue Owners' }, { token: owner.token });
-  organizationId = member(created.data?.createOrganization, 'OrganizationPayload', created).organization.id;
+  organizationId = await createOrganizationAs(app, owner.token, 'Venue Owners');
   // An organisation the platform already approved: a new one's first venue waits for review
   // (venue-reviews.test.ts).
   await trustOrganization(app, rawId(organizationId));

@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
+import { documentLimitsEnv } from '../factories/config.ts';
 import { startTestApp, type TestApp, uniqueIp } from '../helpers/app.ts';
 import { apiKey, guest, type Key, type Person, person } from '../helpers/authz.ts';
 
@@ -265,12 +266,7 @@ describe('document limits', () => {
   beforeAll(async () => {
     app = await startTestApp({
       env: {
-        GRAPHQL_MAX_DEPTH: String(LIMITS.depth),
-        GRAPHQL_MAX_COST: String(LIMITS.cost),
-        GRAPHQL_MAX_ALIASES: String(LIMITS.aliases),
-        GRAPHQL_MAX_DIRECTIVES: String(LIMITS.directives),
-        GRAPHQL_MAX_TOKENS: String(LIMITS.tokens),
-        GRAPHQL_MAX_CHARACTERS: String(LIMITS.characters),
+        ...documentLimitsEnv(LIMITS),
       },
     });
     organizationId = (await app.services.db.organization.create({ data: { name: `Limits ${hex()}` } })).id;

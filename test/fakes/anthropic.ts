@@ -10,7 +10,8 @@
  * plain "ok". A reply may be delayed, to make a client time out.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { type LoopbackReply, startLoopbackServer } from './server.ts';
 
 export interface FakeReply {
   status?: number;
@@ -148,29 +149,22 @@ export async function startScriptedFake(protocol: {
   const requests: RecordedRequest[] = [];
   const queue: FakeReply[] = [];
   let handler: ReplyHandler = protocol.fallback;
-  const server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const path = new URL(req.url ?? '/', 'http://fake').pathname;
-    if (req.method !== 'POST' || path !== protocol.path) {
-      return send(res, { status: 404, body: protocol.notFound() });
-    }
+  const server = await startLoopbackServer(async ({ method, path, raw }, _res, req) => {
+    if (method !== 'POST' || path !== protocol.path)
+      return answer({ status: 404, body: protocol.notFound() });
     let body: unknown;
     try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      body = JSON.parse(raw);
     } catch {
       body = undefined;
     }
     const index = requests.length;
     requests.push({ path, headers: { ...req.headers }, body });
     const refusal = protocol.refuse(req, body);
-    const reply = refusal ?? queue.shift() ?? (await handler(body, index));
-    await send(res, reply);
+    return answer(refusal ?? queue.shift() ?? (await handler(body, index)));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: server.url,
     requests,
     respond(next) {
       handler = next;
@@ -178,20 +172,18 @@ export async function startScriptedFake(protocol: {
     enqueue(...replies) {
       queue.push(...replies);
     },
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: server.close,
   };
 }
 
-async function send(res: ServerResponse, reply: FakeReply): Promise<void> {
-  if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
-  // The client may have given up (timed out) while we waited.
-  if (res.destroyed) return;
-  res.writeHead(reply.status ?? 200, { 'content-type': 'application/json', ...reply.headers });
-  res.end(JSON.stringify(reply.body ?? {}));
+/** A scripted reply as the server sends it: JSON, `{}` when it has no body. */
+function answer(reply: FakeReply): LoopbackReply {
+  return {
+    status: reply.status ?? 200,
+    body: reply.body ?? {},
+    headers: reply.headers,
+    delayMs: reply.delayMs,
+  };
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: narrows parsed JSON for field checks.

@@ -4,7 +4,7 @@
  * as [lon, lat]). By default a route is the straight line stretched by 1.3, at a typical pace for
  * the profile; `respond` takes over answers (errors such as `NoRoute`, delays, a car-only server).
  */
-import { createServer } from 'node:http';
+import { startLoopbackServer } from './server.ts';
 
 export interface RouteRequest {
   path: string;
@@ -60,8 +60,7 @@ export async function startFakeDirections(): Promise<FakeDirections> {
   const requests: RouteRequest[] = [];
   let handler: ((request: RouteRequest) => FakeAnswer | undefined) | null = null;
 
-  const server = createServer(async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://fake');
+  const server = await startLoopbackServer(({ url }) => {
     const match = /^\/route\/v1\/([^/]+)\/([^/]+)$/.exec(url.pathname);
     const coordinates = (match?.[2] ?? '')
       .split(';')
@@ -75,24 +74,20 @@ export async function startFakeDirections(): Promise<FakeDirections> {
     };
     requests.push(request);
     const answer = handler?.(request) ?? defaultAnswer(request, Boolean(match));
-    if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
-    if (res.destroyed) return;
-    res.writeHead(answer.status, { 'content-type': 'application/json; charset=utf-8' });
-    res.end(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body ?? null));
+    return {
+      status: answer.status,
+      ...(typeof answer.body === 'string' ? { text: answer.body } : { body: answer.body ?? null }),
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      delayMs: answer.delayMs,
+    };
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: server.url,
     requests,
     respond(next) {
       handler = next;
     },
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: server.close,
   };
 }
 

@@ -7,6 +7,7 @@
 import { createHmac, randomBytes, randomInt } from 'node:crypto';
 import type { InstagramEventInput } from '../../src/integrations/instagram/webhook.ts';
 import { type FakeFile, type FileServed, serveFile } from './media.ts';
+import { type LoopbackReply, startLoopbackServer } from './server.ts';
 
 /** A fresh Instagram-scoped user id (what Meta calls an IGSID). */
 export function igsid(): string {
@@ -217,18 +218,16 @@ export function graphError(code: number, message: string, subcode?: number): Rec
 
 /** A loopback Graph Send API: records every `POST /<version>/<node>/messages` and answers like Meta. */
 export async function startFakeGraphApi(): Promise<FakeGraphApi> {
-  const { createServer } = await import('node:http');
   const calls: GraphSendCall[] = [];
   const failures: { left: number; answer: GraphFailure; recipientId?: string }[] = [];
   const hosted = new Map<string, FakeFile>();
   const downloads: FileServed[] = [];
-  const server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const answer = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-      res.writeHead(status, { 'content-type': 'application/json', ...headers });
-      res.end(JSON.stringify(body));
-    };
+  const server = await startLoopbackServer(async ({ raw }, res, req) => {
+    const answer = (status: number, body: unknown, headers: Record<string, string> = {}): LoopbackReply => ({
+      status,
+      body,
+      headers,
+    });
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method === 'GET' && url.pathname === '/ig_messaging_cdn/') {
       const asset = url.searchParams.get('asset_id') ?? '';
@@ -245,7 +244,7 @@ export async function startFakeGraphApi(): Promise<FakeGraphApi> {
     const token = auth?.startsWith('Bearer ') ? auth.slice(7) : url.searchParams.get('access_token');
     let body: GraphSendCall['body'];
     try {
-      body = JSON.parse(Buffer.concat(chunks).toString());
+      body = JSON.parse(raw);
     } catch {
       return answer(400, graphError(100, 'Invalid JSON'));
     }
@@ -269,8 +268,7 @@ export async function startFakeGraphApi(): Promise<FakeGraphApi> {
     call.messageId = mid();
     return answer(200, { recipient_id: body.recipient.id, message_id: call.messageId });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
+  const { port } = server;
   return {
     url: `http://127.0.0.1:${port}`,
     calls,
@@ -283,10 +281,6 @@ export async function startFakeGraphApi(): Promise<FakeGraphApi> {
       return `http://127.0.0.1:${port}/ig_messaging_cdn/?asset_id=${asset}&signature=${randomBytes(12).toString('base64url')}`;
     },
     downloads,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: server.close,
   };
 }

@@ -11,8 +11,8 @@
  * fails the tests instead of agreeing with itself.
  */
 import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import { startLoopbackServer } from './server.ts';
 
 export interface FakeRequest {
   method: string;
@@ -316,10 +316,7 @@ export async function startFakeLalamove(options: {
     return errors(404, 'ERR_NOT_FOUND', 'Not found');
   }
 
-  const server = createServer(async (req, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const raw = Buffer.concat(chunks).toString('utf8');
+  const server = await startLoopbackServer(async ({ raw }, _res, req) => {
     const path = (req.url ?? '/').split('?')[0]!;
     let data: Record<string, unknown> | null = null;
     let readable = true;
@@ -339,17 +336,7 @@ export async function startFakeLalamove(options: {
     };
     requests.push(request);
 
-    const send = async (answer: Answer) => {
-      if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
-      if (answer.body === undefined) {
-        res.writeHead(answer.status);
-        res.end();
-        return;
-      }
-      const payload = JSON.stringify(answer.body);
-      res.writeHead(answer.status, { 'content-type': 'application/json' });
-      res.end(payload);
-    };
+    const send = (answer: Answer): Answer => answer;
     if (!request.authorized) return send(errors(401, 'ERR_UNAUTHORIZED', 'Unauthorized'));
     if (req.headers.market !== market) return send(errors(422, 'ERR_INVALID_MARKET', 'Invalid market'));
     if (!req.headers['request-id']) return send(errors(400, 'ERR_MISSING_FIELD', 'Request-ID is required'));
@@ -373,8 +360,7 @@ export async function startFakeLalamove(options: {
     }
     return send(handle(request));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { url } = server;
 
   return {
     url,
@@ -424,10 +410,6 @@ export async function startFakeLalamove(options: {
         }),
       });
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: server.close,
   };
 }

@@ -5,6 +5,7 @@
  */
 import type { Message, Update } from '@grammyjs/types';
 import { type FakeFile, type FileServed, serveFile } from './media.ts';
+import { type LoopbackReply, startLoopbackServer } from './server.ts';
 
 let nextUpdateId = Math.floor(Math.random() * 1_000_000_000);
 let nextMessageId = 1;
@@ -111,7 +112,6 @@ export interface FakeBotApi {
 
 /** A loopback Telegram Bot API: records every call and answers like Telegram (or fails on demand). */
 export async function startFakeBotApi(): Promise<FakeBotApi> {
-  const { createServer } = await import('node:http');
   const calls: BotApiCall[] = [];
   const failures: {
     method: string;
@@ -121,13 +121,8 @@ export async function startFakeBotApi(): Promise<FakeBotApi> {
   let messageId = 1000;
   const files = new Map<string, FakeFile & { statedSize?: number | null; path: string }>();
   const downloads: FileServed[] = [];
-  const server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const answer = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
-    };
+  const server = await startLoopbackServer(async ({ raw }, res, req) => {
+    const answer = (status: number, body: unknown): LoopbackReply => ({ status, body });
     const download = /^\/file\/bot[^/]+\/(.+)$/.exec(req.url ?? '');
     if (req.method === 'GET' && download) {
       const file = [...files.values()].find((f) => f.path === download[1]);
@@ -138,9 +133,7 @@ export async function startFakeBotApi(): Promise<FakeBotApi> {
     const match = /^\/bot([^/]+)\/(\w+)$/.exec(req.url ?? '');
     if (!match) return answer(404, { ok: false, error_code: 404, description: 'Not Found' });
     const [, token, method] = match as unknown as [string, string, string];
-    const params = chunks.length
-      ? (JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>)
-      : {};
+    const params = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
     calls.push({ token, method, params, at: Date.now() });
     const failure = failures.find((f) => f.method === method && f.left > 0);
     if (failure) {
@@ -180,8 +173,7 @@ export async function startFakeBotApi(): Promise<FakeBotApi> {
     }
     return answer(200, { ok: true, result: true });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
+  const { port } = server;
   return {
     url: `http://127.0.0.1:${port}`,
     calls,
@@ -192,10 +184,6 @@ export async function startFakeBotApi(): Promise<FakeBotApi> {
       files.set(fileId, { ...file, path: file.path ?? `photos/file_${files.size}.jpg` });
     },
     downloads,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: server.close,
   };
 }

@@ -5,7 +5,7 @@
  * midnight today for `forecast_days` days; `setForecast` changes it and `respond` takes over
  * answers entirely (errors, delays).
  */
-import { createServer } from 'node:http';
+import { startLoopbackServer } from './server.ts';
 
 export interface ForecastRequest {
   path: string;
@@ -70,29 +70,27 @@ export async function startFakeWeather(): Promise<FakeWeather> {
   let handler: ((request: ForecastRequest) => FakeAnswer | undefined) | null = null;
   let delayMs = 0;
 
-  const server = createServer(async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://fake');
+  const server = await startLoopbackServer(({ url, path }) => {
     const request: ForecastRequest = {
-      path: url.pathname,
+      path,
       query: Object.fromEntries(url.searchParams),
       at: Date.now(),
     };
     requests.push(request);
     const answer =
       handler?.(request) ??
-      (url.pathname === '/v1/forecast'
+      (path === '/v1/forecast'
         ? forecastAnswer(request.query, forecast)
         : { status: 404, body: { error: true, reason: 'Not Found' } });
-    const wait = answer.delayMs ?? delayMs;
-    if (wait) await new Promise((resolve) => setTimeout(resolve, wait));
-    if (res.destroyed) return;
-    res.writeHead(answer.status, { 'content-type': 'application/json; charset=utf-8' });
-    res.end(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body ?? null));
+    return {
+      status: answer.status,
+      ...(typeof answer.body === 'string' ? { text: answer.body } : { body: answer.body ?? null }),
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      delayMs: answer.delayMs ?? delayMs,
+    };
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: server.url,
     requests,
     setForecast(next) {
       forecast = { ...forecast, ...next, current: { ...forecast.current, ...next.current } };
@@ -103,11 +101,7 @@ export async function startFakeWeather(): Promise<FakeWeather> {
     delay(ms) {
       delayMs = ms;
     },
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: server.close,
   };
 }
 

@@ -6,6 +6,7 @@
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { type FakeFile, type FileServed, serveFile } from './media.ts';
+import { type LoopbackReply, startLoopbackServer } from './server.ts';
 
 const GRAPH_VERSION = 'v23.0';
 let nextMessage = 0;
@@ -278,7 +279,6 @@ export function graphError(code: number, message: string, details?: string) {
 
 /** A loopback Cloud API send endpoint in both styles. */
 export async function startFakeCloudApi(): Promise<FakeCloudApi> {
-  const { createServer } = await import('node:http');
   const calls: CloudApiCall[] = [];
   const failures: {
     left: number;
@@ -289,13 +289,12 @@ export async function startFakeCloudApi(): Promise<FakeCloudApi> {
   const mediaCalls: FakeCloudApi['mediaCalls'] = [];
   const downloads: FakeCloudApi['downloads'] = [];
   const mediaFailures: { left: number; answer: { status: number; body?: unknown } }[] = [];
-  const server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const answer = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-      res.writeHead(status, { 'content-type': 'application/json', ...headers });
-      res.end(JSON.stringify(body));
-    };
+  const server = await startLoopbackServer(async ({ raw }, res, req) => {
+    const answer = (status: number, body: unknown, headers: Record<string, string> = {}): LoopbackReply => ({
+      status,
+      body,
+      headers,
+    });
     const requestUrl = new URL(req.url ?? '/', 'http://localhost');
     const path = requestUrl.pathname;
     const mediaPath = /^\/(v\d+\.\d+\/)?(\d+)$/.exec(path);
@@ -356,7 +355,7 @@ export async function startFakeCloudApi(): Promise<FakeCloudApi> {
       return answer(401, graphError(190, 'Invalid OAuth access token'));
     let body: Record<string, unknown>;
     try {
-      body = JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>;
+      body = JSON.parse(raw) as Record<string, unknown>;
     } catch {
       return answer(400, graphError(100, 'Invalid JSON'));
     }
@@ -385,8 +384,7 @@ export async function startFakeCloudApi(): Promise<FakeCloudApi> {
       ],
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
+  const { port } = server;
   const url = `http://127.0.0.1:${port}`;
   return {
     url,
@@ -404,10 +402,6 @@ export async function startFakeCloudApi(): Promise<FakeCloudApi> {
     failNextMedia(times, answer) {
       mediaFailures.push({ left: times, answer });
     },
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: server.close,
   };
 }

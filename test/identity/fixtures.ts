@@ -54,6 +54,19 @@ export async function identityFixture(env: Record<string, string | undefined> = 
 
 export type IdentityFixture = Awaited<ReturnType<typeof identityFixture>>;
 
+/** What the sign-in functions take, from the fixture. */
+export function signInDeps(f: IdentityFixture) {
+  return {
+    db: f.db,
+    mailer: f.mailer,
+    limiter: f.limiter,
+    keys: f.keys,
+    config: f.config,
+    logger: f.logger,
+    now: f.clock.now,
+  };
+}
+
 /** A clock that moves only when told; starts at the real time. */
 export function manualClock() {
   let current = Date.now();

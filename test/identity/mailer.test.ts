@@ -1,21 +1,8 @@
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';
 import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
-
-/** A pino logger whose lines land in an array. */
-function capturingLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()));
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines };
-}
+import { capturingLogger } from '../helpers/logs.ts';
 
 let smtp: FakeSmtp;
 
@@ -29,7 +16,7 @@ afterAll(async () => {
 
 describe('mailer', () => {
   it('sends over SMTP, non-ASCII and long lines included', async () => {
-    const { logger } = capturingLogger();
+    const { logger } = capturingLogger('info');
     const mailer = createMailer(
       loadConfig({ NODE_ENV: 'test', SMTP_URL: smtp.url, MAIL_FROM: 'AGNT <hi@agnt.test>' }),
       logger,
@@ -44,7 +31,7 @@ describe('mailer', () => {
   });
 
   it('without SMTP_URL outside production, writes the message to the log and says so', async () => {
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = capturingLogger('info');
     const mailer = createMailer(loadConfig({ NODE_ENV: 'development' }), logger);
     expect(mailer.kind).toBe('log');
     expect(lines.some((l) => /SMTP_URL is not set/.test(String(l.msg)))).toBe(true);
@@ -61,7 +48,7 @@ describe('mailer', () => {
 
   it('refuses to run without SMTP in production', () => {
     const config = loadConfig({ NODE_ENV: 'test' });
-    expect(() => createMailer({ ...config, production: true }, capturingLogger().logger)).toThrow(
+    expect(() => createMailer({ ...config, production: true }, capturingLogger('info').logger)).toThrow(
       /SMTP_URL is required/,
     );
   });

@@ -16,7 +16,14 @@ import {
   verifySignInCode,
 } from '../../src/domain/identity/sign-in.ts';
 import { AuthenticationError, RateLimitedError } from '../../src/platform/errors.ts';
-import { codeIn, type IdentityFixture, identityFixture, uniqueEmail, uniqueIp } from './fixtures.ts';
+import {
+  codeIn,
+  type IdentityFixture,
+  identityFixture,
+  signInDeps,
+  uniqueEmail,
+  uniqueIp,
+} from './fixtures.ts';
 
 const DAILY_FAILURES = 12;
 const DAILY_CODES = 6;
@@ -33,15 +40,7 @@ beforeAll(async () => {
     SIGN_IN_DAILY_FAILURES_PER_EMAIL: String(DAILY_FAILURES),
     SIGN_IN_DAILY_CODES_PER_EMAIL: String(DAILY_CODES),
   });
-  deps = {
-    db: f.db,
-    mailer: f.mailer,
-    limiter: f.limiter,
-    keys: f.keys,
-    config: f.config,
-    logger: f.logger,
-    now: f.clock.now,
-  };
+  deps = signInDeps(f);
 });
 
 afterAll(async () => {

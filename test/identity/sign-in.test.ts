@@ -9,22 +9,21 @@ import {
   verifySignInCode,
 } from '../../src/domain/identity/sign-in.ts';
 import { AuthenticationError, RateLimitedError, ValidationError } from '../../src/platform/errors.ts';
-import { codeIn, type IdentityFixture, identityFixture, uniqueEmail, uniqueIp } from './fixtures.ts';
+import {
+  codeIn,
+  type IdentityFixture,
+  identityFixture,
+  signInDeps,
+  uniqueEmail,
+  uniqueIp,
+} from './fixtures.ts';
 
 let f: IdentityFixture;
 let deps: SignInDeps;
 
 beforeAll(async () => {
   f = await identityFixture({ SIGN_IN_LIMIT_PER_EMAIL: '3', SIGN_IN_LIMIT_PER_IP: '4' });
-  deps = {
-    db: f.db,
-    mailer: f.mailer,
-    limiter: f.limiter,
-    keys: f.keys,
-    config: f.config,
-    logger: f.logger,
-    now: f.clock.now,
-  };
+  deps = signInDeps(f);
 });
 
 const refreshDeps = () => ({ ...deps, sessions: f.revokedSessions });

@@ -6,11 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatKey, type InboundRecord, recordInbound } from '../../src/domain/channels/inbound.ts';
-import type { NormalizedMessage } from '../../src/domain/channels/normalized.ts';
 import { queueMessage, sendKey } from '../../src/domain/channels/outbound.ts';
 import { cancelJob } from '../../src/domain/operations/job-queue.ts';
 import { outboxBacklog, sweepOutboxes } from '../../src/domain/operations/outboxes.ts';
 import { createLogger } from '../../src/platform/logger.ts';
+import { stopAll } from '../factories/apps.ts';
+import { inboundText } from '../factories/inbound.ts';
 import { type FakeBotApi, startFakeBotApi } from '../fakes/telegram.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { FAST_WORKER_ENV, metric, startWorkerApp, type WorkerApp, waitFor } from '../helpers/jobs.ts';
@@ -34,34 +35,12 @@ beforeAll(async () => {
     },
   });
 });
-afterAll(async () => {
-  await worker?.stop();
-  await app.close();
-  await telegram.close();
-});
+afterAll(() => stopAll(worker, app, telegram));
 
 let nextChat = Math.floor(Math.random() * 1_000_000_000);
 
 function message(chat: string, n: number): InboundRecord {
-  const id = `${chat}-${n}`;
-  const normalized = {
-    platform: 'TELEGRAM',
-    account: BOT,
-    externalChatId: chat,
-    externalMessageId: id,
-    sender: { externalId: chat, displayName: 'Ana', language: 'pt' },
-    text: `message ${n}`,
-    sentAt: new Date().toISOString(),
-  } as unknown as NormalizedMessage;
-  return {
-    platform: 'TELEGRAM',
-    account: BOT,
-    externalId: id,
-    externalChatId: chat,
-    eventType: 'message',
-    raw: { update_id: id },
-    normalized,
-  };
+  return inboundText({ account: BOT, chat, id: `${chat}-${n}`, text: `message ${n}` });
 }
 
 const sql = (text: string, values: unknown[] = []) => app.database.pool.query(text, values);

@@ -12,8 +12,8 @@ import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type InboundHandler, type InboundRecord, recordInbound } from '../../src/domain/channels/inbound.ts';
-import type { NormalizedMessage } from '../../src/domain/channels/normalized.ts';
 import { enqueue, noopTask } from '../../src/platform/jobs.ts';
+import { inboundText } from '../factories/inbound.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { testRedisUrl, testServerUrl } from '../helpers/env.ts';
@@ -111,25 +111,7 @@ async function lockOf(id: string) {
 const ACCOUNT = 'recovery-bot';
 
 function message(chat: string, n: number): InboundRecord {
-  const id = `${chat}-${n}`;
-  const normalized = {
-    platform: 'TELEGRAM',
-    account: ACCOUNT,
-    externalChatId: chat,
-    externalMessageId: id,
-    sender: { externalId: chat, displayName: 'Ana', language: 'pt' },
-    text: `message ${n}`,
-    sentAt: new Date().toISOString(),
-  } as unknown as NormalizedMessage;
-  return {
-    platform: 'TELEGRAM',
-    account: ACCOUNT,
-    externalId: id,
-    externalChatId: chat,
-    eventType: 'message',
-    raw: { update_id: id },
-    normalized,
-  };
+  return inboundText({ account: ACCOUNT, chat, id: `${chat}-${n}`, text: `message ${n}` });
 }
 
 /** Pending event ids of each chat, in the chat's order. */

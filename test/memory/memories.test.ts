@@ -1,11 +1,4 @@
-/**
- * The consumer agent's memory of a person, on a real database: what is kept (cleaned, validated,
- * de-duplicated, capped), how recall ranks (relevance, then importance, then recency; whole and
- * partial words; rare words over common ones), and that every function stays inside one person's
- * memories.
- */
-import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   forgetAll,
   forgetMatching,
@@ -19,15 +12,10 @@ import {
 } from '../../src/domain/memory/memories.ts';
 import type { MemoryKind } from '../../src/generated/prisma/enums.ts';
 import { NotFoundError, ValidationError } from '../../src/platform/errors.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestDatabase } from '../factories/database.ts';
+import { createPerson } from '../factories/people.ts';
 
-let database: TestDatabase;
-const db = () => database.prisma;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-});
-afterAll(() => database?.drop());
+const db = useTestDatabase();
 
 const NOW = new Date('2026-11-20T12:00:00Z');
 const DAY = 86_400_000;
@@ -35,9 +23,7 @@ const at = (date: Date) => () => date;
 const daysAgo = (days: number) => new Date(NOW.getTime() - days * DAY);
 
 async function person(): Promise<string> {
-  const user = await db().user.create({
-    data: { email: `memory-${randomBytes(5).toString('hex')}@example.test` },
-  });
+  const user = await createPerson(db(), { label: 'memory' });
   return user.id;
 }
 

@@ -12,6 +12,8 @@ import {
   EMPTY_PATTERNS,
 } from '../../src/domain/memory/patterns.ts';
 import type { BookingStatus } from '../../src/generated/prisma/enums.ts';
+import { createBooking } from '../factories/bookings.ts';
+import { createPerson } from '../factories/people.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 let database: TestDatabase;
@@ -29,7 +31,7 @@ const DAY = 86_400_000;
 const hex = () => randomBytes(5).toString('hex');
 
 async function person(): Promise<string> {
-  return (await db().user.create({ data: { email: `patterns-${hex()}@example.test` } })).id;
+  return (await createPerson(db(), { label: 'patterns' })).id;
 }
 
 async function venue(data: { timeZone: string; city?: string | null; region?: string; cuisines?: string[] }) {
@@ -52,17 +54,7 @@ async function book(
   partySize: number,
   status: BookingStatus = 'COMPLETED',
 ) {
-  await db().booking.create({
-    data: {
-      guestId,
-      venueId,
-      startsAt,
-      endsAt: new Date(startsAt.getTime() + 90 * 60_000),
-      partySize,
-      status,
-      source: 'CHAT',
-    },
-  });
+  await createBooking(db(), { guestId, venueId, startsAt, partySize, status, source: 'CHAT' });
 }
 
 describe('behaviourPatterns', () => {

@@ -1,9 +1,4 @@
-/**
- * A person's profile on a real database: patches merge, null (or empty) removes, every value is
- * checked, and a bad patch changes nothing.
- */
-import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   getProfile,
   type ProfilePatch,
@@ -11,20 +6,13 @@ import {
   updateProfile,
 } from '../../src/domain/memory/profile.ts';
 import { NotFoundError, ValidationError } from '../../src/platform/errors.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { useTestDatabase } from '../factories/database.ts';
+import { createPerson } from '../factories/people.ts';
 
-let database: TestDatabase;
-const db = () => database.prisma;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-});
-afterAll(() => database?.drop());
+const db = useTestDatabase();
 
 async function person(): Promise<string> {
-  const user = await db().user.create({
-    data: { email: `profile-${randomBytes(5).toString('hex')}@example.test` },
-  });
+  const user = await createPerson(db(), { label: 'profile' });
   return user.id;
 }
 

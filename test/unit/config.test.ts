@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
+import { PRODUCTION_ENV } from '../factories/config.ts';
 
 describe('configuration', () => {
   it('has local defaults for everything a developer machine needs', () => {
@@ -34,27 +35,15 @@ describe('configuration', () => {
       /JWT_PRIVATE_KEY[\s\S]*DATABASE_URL[\s\S]*SMTP_URL[\s\S]*SESSION_KEYS[\s\S]*AGENT_SECRET_KEYS/,
     );
     const config = loadConfig({
-      NODE_ENV: 'production',
-      JWT_PRIVATE_KEY: 'pem',
-      JWT_KEY_ID: 'k1',
-      DATABASE_URL: 'postgresql://db/agnt',
-      SMTP_URL: 'smtp://mail',
-      AGENT_SECRET_KEYS: `k1:${'A'.repeat(43)}`,
-      SESSION_KEYS: `${'A'.repeat(43)}=`,
+      ...PRODUCTION_ENV,
       METRICS_TOKEN: 'a-metrics-token-of-some-length',
     });
     expect(config.graphql.introspection).toBe(false);
     expect(config.graphql.graphiql).toBe(false);
     expect(
       loadConfig({
-        NODE_ENV: 'production',
+        ...PRODUCTION_ENV,
         GRAPHQL_INTROSPECTION: 'true',
-        JWT_PRIVATE_KEY: 'pem',
-        JWT_KEY_ID: 'k1',
-        DATABASE_URL: 'postgresql://db/agnt',
-        SMTP_URL: 'smtp://mail',
-        AGENT_SECRET_KEYS: `k1:${'A'.repeat(43)}`,
-        SESSION_KEYS: `${'A'.repeat(43)}=`,
         METRICS_TOKEN: 'a-metrics-token-of-some-length',
       }).graphql.introspection,
     ).toBe(true);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
+import { startAppWithWorker, stopAll } from '../factories/apps.ts';
 import {
   deliveryEvent,
   echoEvent,
@@ -19,8 +20,8 @@ import {
   textEvent,
   webhookBody,
 } from '../fakes/instagram.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { FAST_WORKER_ENV, metric, startWorkerApp, type WorkerApp, waitFor } from '../helpers/jobs.ts';
+import type { TestApp } from '../helpers/app.ts';
+import { metric, type WorkerApp, waitFor } from '../helpers/jobs.ts';
 
 const ACCOUNT = 'venue-ig';
 const ACCOUNT_ID = '17841400000000001';
@@ -50,13 +51,9 @@ let app: TestApp;
 let worker: WorkerApp;
 
 beforeAll(async () => {
-  app = await startTestApp({ env: { ...FAST_WORKER_ENV, INSTAGRAM_ACCOUNTS: JSON.stringify(accounts) } });
-  worker = await startWorkerApp(app);
+  ({ app, worker } = await startAppWithWorker({ INSTAGRAM_ACCOUNTS: JSON.stringify(accounts) }));
 });
-afterAll(async () => {
-  await worker.stop();
-  await app.close();
-});
+afterAll(() => stopAll(worker, app));
 
 const events = (chatId: string, account = ACCOUNT) =>
   app.services.db.inboundEvent.findMany({

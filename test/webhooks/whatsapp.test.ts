@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
+import { startAppWithWorker, stopAll } from '../factories/apps.ts';
 import {
   handshake,
   messages,
@@ -11,8 +12,8 @@ import {
   waNumber,
   webhookPayload,
 } from '../fakes/whatsapp.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { FAST_WORKER_ENV, metric, startWorkerApp, type WorkerApp, waitFor } from '../helpers/jobs.ts';
+import type { TestApp } from '../helpers/app.ts';
+import { metric, type WorkerApp, waitFor } from '../helpers/jobs.ts';
 
 const APP_SECRET = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 const VERIFY_TOKEN = 'the-verify-token-we-chose';
@@ -53,13 +54,9 @@ let app: TestApp;
 let worker: WorkerApp;
 
 beforeAll(async () => {
-  app = await startTestApp({ env: { ...FAST_WORKER_ENV, WHATSAPP_NUMBERS: JSON.stringify(NUMBERS) } });
-  worker = await startWorkerApp(app);
+  ({ app, worker } = await startAppWithWorker({ WHATSAPP_NUMBERS: JSON.stringify(NUMBERS) }));
 });
-afterAll(async () => {
-  await worker.stop();
-  await app.close();
-});
+afterAll(() => stopAll(worker, app));
 
 const events = (where: { account?: string; externalChatId?: string; externalId?: string }) =>
   app.services.db.inboundEvent.findMany({

@@ -1,0 +1,31 @@
+/** Configurations tests load, beside the test app's own. */
+
+/** The least a production configuration needs (monitoring aside): real-looking services and keys. */
+export const PRODUCTION_ENV = {
+  NODE_ENV: 'production',
+  JWT_PRIVATE_KEY: 'pem',
+  JWT_KEY_ID: 'k1',
+  DATABASE_URL: 'postgresql://db/agnt',
+  SMTP_URL: 'smtp://mail',
+  AGENT_SECRET_KEYS: `k1:${'A'.repeat(43)}`,
+  SESSION_KEYS: `${'A'.repeat(43)}=`,
+};
+
+/** The GraphQL document limits as the app's settings. */
+export function documentLimitsEnv(limits: {
+  depth: number;
+  cost: number;
+  aliases: number;
+  directives: number;
+  tokens: number;
+  characters: number;
+}) {
+  return {
+    GRAPHQL_MAX_DEPTH: String(limits.depth),
+    GRAPHQL_MAX_COST: String(limits.cost),
+    GRAPHQL_MAX_ALIASES: String(limits.aliases),
+    GRAPHQL_MAX_DIRECTIVES: String(limits.directives),
+    GRAPHQL_MAX_TOKENS: String(limits.tokens),
+    GRAPHQL_MAX_CHARACTERS: String(limits.characters),
+  };
+}
