@@ -221,19 +221,23 @@ export function whatsappEvents(
         if (parsed.success) names.set(parsed.data.wa_id, parsed.data.profile?.name ?? null);
       }
 
+      // A message or receipt that does not parse is kept, failed, under an id derived from it.
+      const unreadable = (item: unknown, raw: unknown, error: z.ZodError) =>
+        keep({
+          account,
+          externalId: derivedId(JSON.stringify(item) ?? 'undefined'),
+          externalChatId: null,
+          eventType: 'unknown',
+          raw,
+          normalized: null,
+          status: 'FAILED',
+          error: describeIssues(error),
+        });
+
       for (const item of messages) {
         const parsed = message.safeParse(item);
         if (!parsed.success) {
-          keep({
-            account,
-            externalId: derivedId(JSON.stringify(item) ?? 'undefined'),
-            externalChatId: null,
-            eventType: 'unknown',
-            raw: { metadata, message: item },
-            normalized: null,
-            status: 'FAILED',
-            error: describeIssues(parsed.error),
-          });
+          unreadable(item, { metadata, message: item }, parsed.error);
           continue;
         }
         const m = parsed.data;
@@ -251,16 +255,7 @@ export function whatsappEvents(
       for (const item of statuses) {
         const parsed = status.safeParse(item);
         if (!parsed.success) {
-          keep({
-            account,
-            externalId: derivedId(JSON.stringify(item) ?? 'undefined'),
-            externalChatId: null,
-            eventType: 'unknown',
-            raw: { metadata, status: item },
-            normalized: null,
-            status: 'FAILED',
-            error: describeIssues(parsed.error),
-          });
+          unreadable(item, { metadata, status: item }, parsed.error);
           continue;
         }
         const s = parsed.data;
