@@ -42,7 +42,9 @@ export async function main(given?: Config) {
     process.exit(1);
   }
   const app = buildApp(services, role);
-  await app.start();
+  // Signals are handled from here on, so a Ctrl-C while the process is still starting stops it
+  // as gracefully as one later: the stop waits for the start to finish first.
+  const started = app.start();
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -54,6 +56,7 @@ export async function main(given?: Config) {
       process.exit(1);
     }, config.http.shutdownTimeoutMs);
     deadline.unref();
+    await started.catch(() => undefined);
     await app.stop();
     await services.shutdown();
     logger.info('stopped');
@@ -63,6 +66,7 @@ export async function main(given?: Config) {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  await started;
 }
 
 if (import.meta.main) await main();
