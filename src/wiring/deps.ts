@@ -12,3 +12,23 @@ export type MonitoringDeps = Pick<
   Services,
   'config' | 'logger' | 'database' | 'db' | 'redis' | 'limiter' | 'llm'
 >;
+
+/**
+ * The worker: what the runner needs to start (config, logger, the database's url) and every
+ * service a task in src/worker/tasks/ reads. Each task's handler is typed by its own slice.
+ */
+export type WorkerDeps = Pick<
+  Services,
+  | 'config'
+  | 'logger'
+  | 'database'
+  | 'db'
+  | 'now'
+  | 'bookings'
+  | 'keyring'
+  | 'inbound'
+  | 'media'
+  | 'senders'
+  | 'buckets'
+  | 'delivery'
+>;

@@ -4,10 +4,18 @@
  *
  * ```ts
  * // src/worker/tasks/booking-expire.ts
- * export default defineHandler(expireBookingTask, async ({ bookingId }, { services, logger }) => {
- *   await expireBooking(services.db, bookingId, { now: services.now() });
- * });
+ * export default defineHandler(
+ *   expireBookingTask,
+ *   async ({ bookingId }, { services, logger }: TaskContext<'bookings'>) => {
+ *     const expired = await expireBooking(services.bookings, bookingId);
+ *     if (expired) logger.info({ 'booking.id': bookingId }, 'booking expired');
+ *   },
+ * );
  * ```
+ *
+ * The context's annotation names the services (keys of `WorkerDeps`) the task reads, and the
+ * handler asks for just those (and the logger) when it is bound; without one, a task gets all
+ * of `WorkerDeps`.
  *
  * The wrapper parses the payload before the task sees it; a payload that does not parse can
  * never succeed, so the job fails at once, without retries, with the zod error as its last
@@ -20,7 +28,7 @@ import type { JobHelpers, Task } from 'graphile-worker';
 import { z } from 'zod';
 import type { Payload, TaskDeclaration } from '../platform/jobs.ts';
 import type { Logger } from '../platform/logger.ts';
-import type { Services } from '../wiring/services.ts';
+import type { WorkerDeps } from '../wiring/deps.ts';
 
 /** The job being run, as a task sees it. */
 export interface JobInfo {
@@ -38,19 +46,20 @@ export interface JobInfo {
   signal: AbortSignal;
 }
 
-export interface TaskContext {
-  services: Services;
+/** `K`: the services the task reads, of those the worker has. */
+export interface TaskContext<K extends keyof WorkerDeps = keyof WorkerDeps> {
+  services: Pick<WorkerDeps, K>;
   /** A child of the app's logger with `job.id`, `job.task` and `job.attempt`. */
   logger: Logger;
   job: JobInfo;
 }
 
 /** What a task file exports (default): its declaration and how to run it. */
-export interface TaskHandler {
+export interface TaskHandler<K extends keyof WorkerDeps = keyof WorkerDeps> {
   readonly name: string;
   readonly declaration: TaskDeclaration;
-  /** The graphile-worker task function, bound to this process's services. */
-  bind(services: Services): Task;
+  /** The graphile-worker task function, bound to this process's services (the logger for its job logs). */
+  bind(services: Pick<WorkerDeps, K | 'logger'>): Task;
 }
 
 /**
@@ -61,10 +70,10 @@ export class PermanentJobError extends Error {
   override name = 'PermanentJobError';
 }
 
-export function defineHandler<T extends TaskDeclaration>(
+export function defineHandler<T extends TaskDeclaration, K extends keyof WorkerDeps = keyof WorkerDeps>(
   declaration: T,
-  run: (payload: Payload<T>, context: TaskContext) => Promise<void>,
-): TaskHandler {
+  run: (payload: Payload<T>, context: TaskContext<K>) => Promise<void>,
+): TaskHandler<K> {
   return {
     name: declaration.name,
     declaration,

@@ -22,7 +22,7 @@ import pg from 'pg';
 import { graphileLogger } from '../platform/jobs.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { type Liveness, startLiveness } from '../platform/worker-liveness.ts';
-import type { Services } from '../wiring/services.ts';
+import type { WorkerDeps } from '../wiring/deps.ts';
 import { crontab } from './crontab.ts';
 import { parseSchedules } from './crontab-check.ts';
 import type { TaskHandler } from './handler.ts';
@@ -44,8 +44,8 @@ export interface WorkerOptions {
   crontab?: string;
 }
 
-export async function startWorker(services: Services, options: WorkerOptions = {}): Promise<WorkerHandle> {
-  const { config, logger } = services;
+export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {}): Promise<WorkerHandle> {
+  const { config, logger } = deps;
   const handlers = [...builtIn, ...(options.handlers ?? [])];
   const events = new EventEmitter() as WorkerEvents;
   if (options.metrics) countJobs(events, options.metrics);
@@ -58,13 +58,13 @@ export async function startWorker(services: Services, options: WorkerOptions = {
 
   // The queue gets a pool of its own, one connection per concurrent job plus its listener and
   // its heartbeat, so a busy worker never waits on the connections its tasks use through Prisma.
-  const pool = new pg.Pool({ connectionString: services.database.url, max: config.worker.concurrency + 3 });
+  const pool = new pg.Pool({ connectionString: deps.database.url, max: config.worker.concurrency + 3 });
   pool.on('error', (error) => logger.error({ err: error }, 'worker pool connection error'));
   pool.on('connect', (client) => client.on('error', () => {}));
   const runner: Runner = await run({
     pgPool: pool,
     concurrency: config.worker.concurrency,
-    taskList: taskList(services, handlers),
+    taskList: taskList(deps, handlers),
     parsedCronItems: parseSchedules(options.crontab ?? crontab, handlers),
     // main.ts handles SIGTERM/SIGINT for the whole process and calls stop().
     noHandleSignals: true,

@@ -3,7 +3,7 @@
  * identifier, and is listed here once.
  */
 import type { TaskList } from 'graphile-worker';
-import type { Services } from '../wiring/services.ts';
+import type { WorkerDeps } from '../wiring/deps.ts';
 import type { TaskHandler } from './handler.ts';
 import bookingComplete from './tasks/booking-complete.ts';
 import bookingExpire from './tasks/booking-expire.ts';
@@ -35,11 +35,11 @@ export const handlers: readonly TaskHandler[] = [
  * The graphile-worker task list for these handlers, bound to the process's services. A worker
  * only picks up jobs of the tasks it lists; two handlers for one task are a mistake.
  */
-export function taskList(services: Services, list: readonly TaskHandler[]): TaskList {
+export function taskList(deps: WorkerDeps, list: readonly TaskHandler[]): TaskList {
   const tasks: TaskList = {};
   for (const handler of list) {
     if (tasks[handler.name]) throw new Error(`Two handlers for task "${handler.name}"`);
-    tasks[handler.name] = handler.bind(services);
+    tasks[handler.name] = handler.bind(deps);
   }
   return tasks;
 }

@@ -1,7 +1,10 @@
 import { completeSeatedBooking } from '../../domain/bookings/scheduled.ts';
 import { completeBookingTask } from '../../domain/bookings/tasks.ts';
-import { defineHandler } from '../handler.ts';
+import { defineHandler, type TaskContext } from '../handler.ts';
 
-export default defineHandler(completeBookingTask, async ({ bookingId }, { services }) => {
-  await completeSeatedBooking(services.bookings, bookingId);
-});
+export default defineHandler(
+  completeBookingTask,
+  async ({ bookingId }, { services }: TaskContext<'bookings'>) => {
+    await completeSeatedBooking(services.bookings, bookingId);
+  },
+);

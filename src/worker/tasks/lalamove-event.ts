@@ -3,12 +3,15 @@ import {
   lalamoveEventTask,
   readOrderFrom,
 } from '../../domain/delivery/lalamove-events.ts';
-import { defineHandler, PermanentJobError } from '../handler.ts';
+import { defineHandler, PermanentJobError, type TaskContext } from '../handler.ts';
 
 /** Applies one Lalamove event the webhook recorded, from Lalamove's own answer about its order. */
-export default defineHandler(lalamoveEventTask, async ({ id }, { services, logger }) => {
-  const client = services.delivery.lalamove;
-  if (!client) throw new PermanentJobError('Lalamove is not configured in this process');
-  const result = await applyRecordedLalamoveEvent(services.db, id, { readOrder: readOrderFrom(client) });
-  logger.info({ 'provider_event.id': id, ...result }, 'Lalamove event applied');
-});
+export default defineHandler(
+  lalamoveEventTask,
+  async ({ id }, { services, logger }: TaskContext<'db' | 'delivery'>) => {
+    const client = services.delivery.lalamove;
+    if (!client) throw new PermanentJobError('Lalamove is not configured in this process');
+    const result = await applyRecordedLalamoveEvent(services.db, id, { readOrder: readOrderFrom(client) });
+    logger.info({ 'provider_event.id': id, ...result }, 'Lalamove event applied');
+  },
+);
