@@ -289,16 +289,7 @@ export async function memoriesForPrompt(
   return chosen;
 }
 
-interface RankedRow {
-  id: string;
-  userId: string;
-  kind: MemoryKind;
-  content: string;
-  importance: number;
-  createdAt: Date;
-  lastUsedAt: Date | null;
-  relevance: number;
-  score: number;
+interface RankedRow extends RecalledMemory {
   position: bigint;
 }
 
