@@ -26,38 +26,25 @@ import type {
   Tool,
 } from '@anthropic-ai/sdk/resources/messages';
 import type { Logger } from '../../platform/logger.ts';
-import type {
-  ChatMessage,
-  ContentBlock,
-  LlmResponse,
-  ProviderCall,
-  ProviderFailure,
-  StopReason,
-  SystemPart,
-  ToolSpec,
+import {
+  type ChatMessage,
+  type ContentBlock,
+  type LlmResponse,
+  type ProviderCall,
+  ProviderCallError,
+  type ProviderClient,
+  type ProviderFailure,
+  type StopReason,
+  type SystemPart,
+  type ToolSpec,
 } from '../llm/messages.ts';
 
-/** A call that failed, with why in the router's terms. */
-export class AnthropicCallError extends Error {
-  readonly reason: ProviderFailure;
-  /** The HTTP status, when Anthropic answered at all. */
-  readonly status: number | null;
-  constructor(
-    reason: ProviderFailure,
-    status: number | null,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'AnthropicCallError';
-    this.reason = reason;
-    this.status = status;
-  }
+/** A call to Anthropic that failed, with why in the router's terms. */
+export class AnthropicCallError extends ProviderCallError {
+  override name = 'AnthropicCallError';
 }
 
-export interface AnthropicClient {
-  complete(call: ProviderCall): Promise<LlmResponse>;
-}
+export type AnthropicClient = ProviderClient;
 
 export function createAnthropicClient(options: {
   apiKey: string;

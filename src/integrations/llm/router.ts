@@ -21,17 +21,18 @@ import {
 } from '../../platform/circuit-breaker.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Metrics } from '../../platform/metrics.ts';
-import { AnthropicCallError, createAnthropicClient } from '../anthropic/client.ts';
-import { createOllamaClient, OllamaCallError } from '../ollama/client.ts';
-import type {
-  ChatMessage,
-  LlmPurpose,
-  LlmResponse,
-  ProviderCall,
-  ProviderFailure,
-  ProviderName,
-  SystemPart,
-  ToolSpec,
+import { createAnthropicClient } from '../anthropic/client.ts';
+import { createOllamaClient } from '../ollama/client.ts';
+import {
+  type ChatMessage,
+  type LlmPurpose,
+  type LlmResponse,
+  ProviderCallError,
+  type ProviderClient,
+  type ProviderFailure,
+  type ProviderName,
+  type SystemPart,
+  type ToolSpec,
 } from './messages.ts';
 
 /** The provider refused the request itself (a 4xx other than auth): a bug on our side, not an outage. */
@@ -97,11 +98,10 @@ export interface ModelRouter {
   useMetrics(metrics: Metrics): void;
 }
 
-interface Provider {
+interface Provider extends ProviderClient {
   name: ProviderName;
   models: Record<LlmPurpose, string>;
   breaker: CircuitBreaker;
-  complete(call: ProviderCall): Promise<LlmResponse>;
 }
 
 export function createModelRouter(
@@ -173,7 +173,7 @@ export function createModelRouter(
           provider.breaker.success();
           observe(provider.name, model, reason ?? 'error', started);
           if (reason === null) throw error;
-          const { status } = error as AnthropicCallError | OllamaCallError;
+          const { status } = error as ProviderCallError;
           throw new LlmRequestError(provider.name, status, (error as Error).message, { cause: error });
         }
         observe(provider.name, model, 'failed', started);
@@ -249,6 +249,6 @@ export function createModelRouter(
 
 /** Why a provider call failed, or null when the error is not a provider's (a bug of ours). */
 function failureOf(error: unknown): ProviderFailure | null {
-  if (error instanceof AnthropicCallError || error instanceof OllamaCallError) return error.reason;
+  if (error instanceof ProviderCallError) return error.reason;
   return null;
 }

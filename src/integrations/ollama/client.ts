@@ -11,36 +11,23 @@
  * session.
  */
 import { randomBytes } from 'node:crypto';
-import type {
-  ChatMessage,
-  LlmResponse,
-  ProviderCall,
-  ProviderFailure,
-  SystemPart,
-  ToolSpec,
+import {
+  type ChatMessage,
+  type LlmResponse,
+  type ProviderCall,
+  ProviderCallError,
+  type ProviderClient,
+  type ProviderFailure,
+  type SystemPart,
+  type ToolSpec,
 } from '../llm/messages.ts';
 
-/** A call that failed, with why in the router's terms. */
-export class OllamaCallError extends Error {
-  readonly reason: ProviderFailure;
-  /** The HTTP status, when Ollama answered at all. */
-  readonly status: number | null;
-  constructor(
-    reason: ProviderFailure,
-    status: number | null,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'OllamaCallError';
-    this.reason = reason;
-    this.status = status;
-  }
+/** A call to Ollama that failed, with why in the router's terms. */
+export class OllamaCallError extends ProviderCallError {
+  override name = 'OllamaCallError';
 }
 
-export interface OllamaClient {
-  complete(call: ProviderCall): Promise<LlmResponse>;
-}
+export type OllamaClient = ProviderClient;
 
 /** A message on Ollama's wire. */
 export interface OllamaMessage {
