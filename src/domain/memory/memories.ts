@@ -294,14 +294,11 @@ interface RankedRow extends RecalledMemory {
 }
 
 function toRecalled(row: RankedRow): RecalledMemory {
+  // Raw SQL hands numerics back as strings or bigints.
+  const { position: _position, ...memory } = row;
   return {
-    id: row.id,
-    userId: row.userId,
-    kind: row.kind,
-    content: row.content,
+    ...memory,
     importance: Number(row.importance),
-    createdAt: row.createdAt,
-    lastUsedAt: row.lastUsedAt,
     relevance: Number(row.relevance),
     score: Number(row.score),
   };
