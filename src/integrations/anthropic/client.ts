@@ -39,11 +39,6 @@ import {
   type ToolSpec,
 } from '../llm/messages.ts';
 
-/** A call to Anthropic that failed, with why in the router's terms. */
-export class AnthropicCallError extends ProviderCallError {
-  override name = 'AnthropicCallError';
-}
-
 export type AnthropicClient = ProviderClient;
 
 export function createAnthropicClient(options: {
@@ -199,18 +194,21 @@ function toStopReason(reason: AnthropicStopReason | null): StopReason {
  */
 function asCallError(error: unknown): unknown {
   if (error instanceof APIConnectionTimeoutError)
-    return new AnthropicCallError('timeout', null, 'Anthropic did not answer in time', { cause: error });
+    return new ProviderCallError('Anthropic', 'timeout', null, 'Anthropic did not answer in time', {
+      cause: error,
+    });
   if (error instanceof APIConnectionError)
-    return new AnthropicCallError('network', null, `Anthropic unreachable: ${error.message}`, {
+    return new ProviderCallError('Anthropic', 'network', null, `Anthropic unreachable: ${error.message}`, {
       cause: error,
     });
   // The SDK refused to send (it found no usable credentials, say): a setup problem.
   if (error instanceof AnthropicError && !(error instanceof APIError))
-    return new AnthropicCallError('misconfigured', null, `Anthropic client: ${error.message}`, {
+    return new ProviderCallError('Anthropic', 'misconfigured', null, `Anthropic client: ${error.message}`, {
       cause: error,
     });
   if (!(error instanceof APIError) || error.status === undefined) return error;
-  return new AnthropicCallError(
+  return new ProviderCallError(
+    'Anthropic',
     reasonFor(error.status),
     error.status,
     `Anthropic ${error.status}: ${error.apiMessage ?? error.message}`,

@@ -77,13 +77,15 @@ export class ProviderCallError extends Error {
   /** The HTTP status, when the provider answered at all. */
   readonly status: number | null;
   constructor(
+    /** Names the error: `AnthropicCallError`, `OllamaCallError`. */
+    provider: 'Anthropic' | 'Ollama',
     reason: ProviderFailure,
     status: number | null,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
-    this.name = 'ProviderCallError';
+    this.name = `${provider}CallError`;
     this.reason = reason;
     this.status = status;
   }
