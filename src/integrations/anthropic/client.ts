@@ -26,18 +26,18 @@ import type {
   Tool,
 } from '@anthropic-ai/sdk/resources/messages';
 import type { Logger } from '../../platform/logger.ts';
-import {
-  type ChatMessage,
-  type ContentBlock,
-  type LlmResponse,
-  type ProviderCall,
-  ProviderCallError,
-  type ProviderClient,
-  type ProviderFailure,
-  type StopReason,
-  type SystemPart,
-  type ToolSpec,
+import type {
+  ChatMessage,
+  ContentBlock,
+  LlmResponse,
+  ProviderCall,
+  ProviderClient,
+  ProviderFailure,
+  StopReason,
+  SystemPart,
+  ToolSpec,
 } from '../llm/messages.ts';
+import { ProviderCallError } from '../provider-call-error.ts';
 
 export type AnthropicClient = ProviderClient;
 

@@ -71,26 +71,6 @@ export interface ProviderClient {
   complete(call: ProviderCall): Promise<LlmResponse>;
 }
 
-/** A provider call that failed, with why in the router's terms. */
-export class ProviderCallError extends Error {
-  readonly reason: ProviderFailure;
-  /** The HTTP status, when the provider answered at all. */
-  readonly status: number | null;
-  constructor(
-    /** Names the error: `AnthropicCallError`, `OllamaCallError`. */
-    provider: 'Anthropic' | 'Ollama',
-    reason: ProviderFailure,
-    status: number | null,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = `${provider}CallError`;
-    this.reason = reason;
-    this.status = status;
-  }
-}
-
 /** One call as a provider client takes it: the request with the model and limits decided. */
 export interface ProviderCall {
   model: string;

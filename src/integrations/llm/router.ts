@@ -23,16 +23,16 @@ import type { Logger } from '../../platform/logger.ts';
 import type { Metrics } from '../../platform/metrics.ts';
 import { createAnthropicClient } from '../anthropic/client.ts';
 import { createOllamaClient } from '../ollama/client.ts';
-import {
-  type ChatMessage,
-  type LlmPurpose,
-  type LlmResponse,
-  ProviderCallError,
-  type ProviderClient,
-  type ProviderFailure,
-  type ProviderName,
-  type SystemPart,
-  type ToolSpec,
+import { ProviderCallError } from '../provider-call-error.ts';
+import type {
+  ChatMessage,
+  LlmPurpose,
+  LlmResponse,
+  ProviderClient,
+  ProviderFailure,
+  ProviderName,
+  SystemPart,
+  ToolSpec,
 } from './messages.ts';
 
 /** The provider refused the request itself (a 4xx other than auth): a bug on our side, not an outage. */

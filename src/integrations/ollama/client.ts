@@ -11,16 +11,16 @@
  * session.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  type ChatMessage,
-  type LlmResponse,
-  type ProviderCall,
-  ProviderCallError,
-  type ProviderClient,
-  type ProviderFailure,
-  type SystemPart,
-  type ToolSpec,
+import type {
+  ChatMessage,
+  LlmResponse,
+  ProviderCall,
+  ProviderClient,
+  ProviderFailure,
+  SystemPart,
+  ToolSpec,
 } from '../llm/messages.ts';
+import { ProviderCallError } from '../provider-call-error.ts';
 
 export type OllamaClient = ProviderClient;
 
