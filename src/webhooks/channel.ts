@@ -18,6 +18,21 @@ import {
 import type { ChannelPlatform } from '../generated/prisma/enums.ts';
 import type { Database } from '../platform/db.ts';
 import type { RequestContext } from '../platform/http.ts';
+import type { Metrics } from '../platform/metrics.ts';
+
+/** What a chat platform's webhook needs besides its own accounts. */
+export interface ChannelWebhookOptions {
+  /** The pool too, not only Prisma: recording an event is a prepared statement on the pool. */
+  database: Database;
+  bodyLimitBytes: number;
+  metrics: Metrics;
+}
+
+/** The account a webhook path names (`<path><name>`), if it is one of ours. */
+export function targetByPath<Target extends { name: string }>(path: string, targets: readonly Target[]) {
+  const byName = new Map(targets.map((target) => [target.name, target]));
+  return (ctx: RequestContext): Target | undefined => byName.get(ctx.url.pathname.slice(path.length));
+}
 
 /** How one platform reads a verified body. */
 export interface ChannelDescription<Target> {

@@ -8,38 +8,24 @@
  * 200, so Meta stops redelivering it, and kept for inspection; only a bad signature is refused
  * (401), and then nothing is stored.
  */
-import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/index.ts';
 import { instagramEvents } from '../domain/channels/instagram-events.ts';
 import { instagramWebhookSchema } from '../integrations/instagram/webhook.ts';
-import type { Database } from '../platform/db.ts';
 import { type RequestContext, sendJson } from '../platform/http.ts';
-import type { Metrics } from '../platform/metrics.ts';
-import { issuesLine, recordChannelBody } from './channel.ts';
+import { type ChannelWebhookOptions, issuesLine, recordChannelBody, targetByPath } from './channel.ts';
 import { webhookRoute } from './pipeline.ts';
-import { secretsMatch } from './verify.ts';
+import { metaSignature, secretsMatch } from './verify.ts';
 
 export const INSTAGRAM_PATH = '/webhooks/instagram/';
 
 type Account = Config['channels']['instagram']['accounts'][number];
 
-/** `sha256=<hex>` of the body, as Meta puts it in X-Hub-Signature-256. */
-function hubSignature(body: Buffer | string, appSecret: string): string {
-  return `sha256=${createHmac('sha256', appSecret).update(body).digest('hex')}`;
-}
-
-export function instagramWebhook(options: {
-  /** The pool too, not only Prisma: recording an event is a prepared statement on the pool. */
-  database: Database;
-  accounts: Config['channels']['instagram']['accounts'];
-  bodyLimitBytes: number;
-  metrics: Metrics;
-}) {
-  const accounts = new Map(options.accounts.map((account) => [account.name, account]));
+export function instagramWebhook(
+  options: ChannelWebhookOptions & { accounts: Config['channels']['instagram']['accounts'] },
+) {
   const count = (outcome: string) => options.metrics.webhooks.inc({ platform: 'instagram', outcome });
-  const accountOf = (ctx: RequestContext): Account | undefined =>
-    accounts.get(ctx.url.pathname.slice(INSTAGRAM_PATH.length));
+  const accountOf = targetByPath(INSTAGRAM_PATH, options.accounts);
   // The accounts of one Meta app share its secret and its callback URL (see instagramEvents).
   const sameApp = (account: Account) =>
     options.accounts.filter((other) => other.appSecret === account.appSecret);
@@ -90,7 +76,7 @@ export function instagramWebhook(options: {
       verifyBody: (body, req, account) =>
         secretsMatch(
           String(req.headers['x-hub-signature-256']).toLowerCase(),
-          hubSignature(body, account.appSecret),
+          metaSignature(body, account.appSecret),
         )
           ? { ok: true, verified: body }
           : { ok: false, error: 'Bad or missing X-Hub-Signature-256' },

@@ -15,9 +15,7 @@ import {
   telegramChatOf,
   telegramEventType,
 } from '../integrations/telegram/updates.ts';
-import type { Database } from '../platform/db.ts';
-import type { Metrics } from '../platform/metrics.ts';
-import { issuesLine, recordChannelBody } from './channel.ts';
+import { type ChannelWebhookOptions, issuesLine, recordChannelBody, targetByPath } from './channel.ts';
 import { webhookRoute } from './pipeline.ts';
 import { secretsMatch } from './verify.ts';
 
@@ -25,18 +23,13 @@ export const TELEGRAM_PATH = '/webhooks/telegram/';
 
 type Bot = Config['channels']['telegram']['bots'][number];
 
-export function telegramWebhook(options: {
-  /** The pool too, not only Prisma: recording an update is a prepared statement on the pool. */
-  database: Database;
-  bots: Config['channels']['telegram']['bots'];
-  bodyLimitBytes: number;
-  metrics: Metrics;
-}) {
-  const bots = new Map(options.bots.map((bot) => [bot.name, bot]));
+export function telegramWebhook(
+  options: ChannelWebhookOptions & { bots: Config['channels']['telegram']['bots'] },
+) {
   return webhookRoute<Bot>(
     {
       provider: 'telegram',
-      target: (ctx) => bots.get(ctx.url.pathname.slice(TELEGRAM_PATH.length)),
+      target: targetByPath(TELEGRAM_PATH, options.bots),
       unknownTarget: { error: 'Unknown bot', outcome: 'unknown_bot' },
       verifyRequest: (req, bot) =>
         secretsMatch(req.headers['x-telegram-bot-api-secret-token'], bot.secret)

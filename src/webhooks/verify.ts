@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
  * Compares a presented secret with the expected one in constant time, whatever their lengths:
@@ -9,4 +9,9 @@ export function secretsMatch(presented: string | string[] | undefined, expected:
   const a = createHash('sha256').update(presented).digest();
   const b = createHash('sha256').update(expected).digest();
   return timingSafeEqual(a, b);
+}
+
+/** Meta's signature of a body (WhatsApp, Instagram): what `X-Hub-Signature-256` must be. */
+export function metaSignature(body: Buffer | string, appSecret: string): string {
+  return `sha256=${createHmac('sha256', appSecret).update(body).digest('hex')}`;
 }

@@ -10,29 +10,21 @@
  * then stored on its own (see integrations/whatsapp/webhook.ts), and the answer is 200, also for bodies
  * we cannot read, which are kept as FAILED so Meta stops redelivering them.
  */
-import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/index.ts';
 import type { RecordedCounts } from '../domain/channels/inbound.ts';
 import { describeIssues, parseWhatsAppPayload, whatsappEvents } from '../integrations/whatsapp/webhook.ts';
-import type { Database } from '../platform/db.ts';
 import type { RequestContext } from '../platform/http.ts';
 import { sendJson } from '../platform/http.ts';
-import type { Metrics } from '../platform/metrics.ts';
-import { recordChannelBody } from './channel.ts';
+import { type ChannelWebhookOptions, recordChannelBody, targetByPath } from './channel.ts';
 import { webhookRoute } from './pipeline.ts';
-import { secretsMatch } from './verify.ts';
+import { metaSignature, secretsMatch } from './verify.ts';
 
 export const WHATSAPP_PATH = '/webhooks/whatsapp/';
 /** The header a 360dialog number's webhook is configured to send (README, "Connecting WhatsApp"). */
 export const WHATSAPP_SECRET_HEADER = 'x-webhook-secret';
 
 type WhatsAppNumber = Config['channels']['whatsapp']['numbers'][number];
-
-/** Meta's signature of a body: what `X-Hub-Signature-256` must be. */
-export function metaSignature(body: Buffer | string, appSecret: string): string {
-  return `sha256=${createHmac('sha256', appSecret).update(body).digest('hex')}`;
-}
 
 /**
  * The secret that authenticates a number's webhooks. Numbers of one Meta app share its app
@@ -42,17 +34,12 @@ function guard(number: WhatsAppNumber): string {
   return number.provider === 'meta' ? `meta:${number.appSecret}` : `360dialog:${number.webhookSecret}`;
 }
 
-export function whatsappWebhook(options: {
-  /** The pool too, not only Prisma: recording an event is a prepared statement on the pool. */
-  database: Database;
-  numbers: Config['channels']['whatsapp']['numbers'];
-  bodyLimitBytes: number;
-  metrics: Metrics;
-}) {
-  const byName = new Map(options.numbers.map((n) => [n.name, n]));
+export function whatsappWebhook(
+  options: ChannelWebhookOptions & { numbers: Config['channels']['whatsapp']['numbers'] },
+) {
   const byId = new Map(options.numbers.map((n) => [n.phoneNumberId, n]));
   const count = (outcome: string) => options.metrics.webhooks.inc({ platform: 'whatsapp', outcome });
-  const numberOf = (ctx: RequestContext) => byName.get(ctx.url.pathname.slice(WHATSAPP_PATH.length));
+  const numberOf = targetByPath(WHATSAPP_PATH, options.numbers);
 
   /** Meta's handshake: `hub.mode=subscribe`, our verify token, and a challenge to echo. */
   const handshake = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {

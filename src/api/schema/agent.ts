@@ -3,15 +3,14 @@ import { AGENT_TOOLS, CAPABILITIES, TONES } from '../../domain/agents/dna.ts';
 import { PUBLIC_STATUSES } from '../../domain/venues/venues.ts';
 import { builder } from '../builder.ts';
 import { teamOf } from '../scopes.ts';
+import { describedEnum } from './enums.ts';
 import { mutation, payloadType } from './mutation.ts';
 import { Venue } from './venue.ts';
 
-export const AgentKind = builder.enumType('AgentKind', {
-  values: {
-    CONSUMER: { description: "A person's own agent, the one they chat with." },
-    VENUE: { description: "A venue's business agent, which answers booking requests." },
-    PLATFORM: { description: 'An agent AGNT runs for itself.' },
-  } as const,
+export const AgentKind = describedEnum('AgentKind', {
+  CONSUMER: "A person's own agent, the one they chat with.",
+  VENUE: "A venue's business agent, which answers booking requests.",
+  PLATFORM: 'An agent AGNT runs for itself.',
 });
 
 export const AgentStatus = builder.enumType('AgentStatus', {

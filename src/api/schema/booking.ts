@@ -18,6 +18,7 @@ import { NotAllowedError, NotFoundError, RateLimitedError } from '../../platform
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
 import { teamOf } from '../scopes.ts';
+import { describedEnum } from './enums.ts';
 import { commonErrors, errorType } from './errors.ts';
 import { mutation, payloadType } from './mutation.ts';
 import { Venue } from './venue.ts';
@@ -53,11 +54,9 @@ errorType(
   }),
 );
 
-const BookingLimitScope = builder.enumType('BookingLimitScope', {
-  values: {
-    VENUE: { description: 'Your bookings waiting at this venue.' },
-    TOTAL: { description: 'Your bookings waiting at every venue.' },
-  } as const,
+const BookingLimitScope = describedEnum('BookingLimitScope', {
+  VENUE: 'Your bookings waiting at this venue.',
+  TOTAL: 'Your bookings waiting at every venue.',
 });
 
 errorType(

@@ -11,24 +11,17 @@ import {
   retryJob,
 } from '../../domain/operations/job-queue.ts';
 import { builder } from '../builder.ts';
+import { describedEnum } from './enums.ts';
 import { mutation, payloadType } from './mutation.ts';
 
-export const JobState = builder.enumType('JobState', {
-  values: {
-    QUEUED: { description: 'Due now, waiting for a free worker.' },
-    RUNNING: {
-      description:
-        'Locked by a worker (a dead worker’s jobs are freed once its heartbeat is WORKER_DEAD_AFTER_MS old).',
-    },
-    SCHEDULED: {
-      description: 'Due later: enqueued for the future, or waiting out the backoff after a failure.',
-    },
-    FAILED: { description: 'No attempts left; kept with its last error until retried or cancelled.' },
-    SUPERSEDED: {
-      description:
-        'Removed: its worker died while it ran and a newer job with the same key had replaced it, which does the work. The reason is its last error.',
-    },
-  } as const,
+export const JobState = describedEnum('JobState', {
+  QUEUED: 'Due now, waiting for a free worker.',
+  RUNNING:
+    'Locked by a worker (a dead worker’s jobs are freed once its heartbeat is WORKER_DEAD_AFTER_MS old).',
+  SCHEDULED: 'Due later: enqueued for the future, or waiting out the backoff after a failure.',
+  FAILED: 'No attempts left; kept with its last error until retried or cancelled.',
+  SUPERSEDED:
+    'Removed: its worker died while it ran and a newer job with the same key had replaced it, which does the work. The reason is its last error.',
 });
 
 export const Job = builder.node(builder.objectRef<JobRecord>('Job'), {

@@ -18,6 +18,7 @@ import {
 } from '../../domain/memory/profile.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
+import { describedEnum } from './enums.ts';
 import { mutation, payloadType } from './mutation.ts';
 import { User } from './user.ts';
 
@@ -26,12 +27,10 @@ function isThemselves(userId: string, ctx: Context): boolean {
   return ctx.actor.kind === 'user' && ctx.actor.userId === userId;
 }
 
-const MemoryKind = builder.enumType('MemoryKind', {
-  values: {
-    FACT: { description: 'Something true about the person ("allergic to peanuts").' },
-    PREFERENCE: { description: 'Something they like or avoid ("prefers a quiet table").' },
-    PATTERN: { description: 'A habit the agent noticed ("books for four on Fridays").' },
-  } as const,
+const MemoryKind = describedEnum('MemoryKind', {
+  FACT: 'Something true about the person ("allergic to peanuts").',
+  PREFERENCE: 'Something they like or avoid ("prefers a quiet table").',
+  PATTERN: 'A habit the agent noticed ("books for four on Fridays").',
 });
 
 export const Memory = builder.prismaNode('Memory', {

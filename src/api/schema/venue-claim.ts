@@ -26,33 +26,26 @@ import { canSeeVenue } from '../../domain/venues/venues.ts';
 import { AuthenticationError, RateLimitedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
+import { describedEnum } from './enums.ts';
 import { commonErrors } from './errors.ts';
 import { mutation, payloadType } from './mutation.ts';
 import { Organization } from './organization.ts';
 import { Venue } from './venue.ts';
 
-export const VenueClaimMethod = builder.enumType('VenueClaimMethod', {
-  values: {
-    VENUE_EMAIL: { description: "A 6-digit code is mailed to the venue's listed address." },
-    WEBSITE_EMAIL: {
-      description:
-        "A 6-digit code is mailed to an address you give on the domain of the venue's website (its host or a parent of it).",
-    },
-    MANUAL_REVIEW: {
-      description:
-        'A platform admin reads your note and decides. The only way to contest a venue another organisation runs.',
-    },
-  } as const,
+export const VenueClaimMethod = describedEnum('VenueClaimMethod', {
+  VENUE_EMAIL: "A 6-digit code is mailed to the venue's listed address.",
+  WEBSITE_EMAIL:
+    "A 6-digit code is mailed to an address you give on the domain of the venue's website (its host or a parent of it).",
+  MANUAL_REVIEW:
+    'A platform admin reads your note and decides. The only way to contest a venue another organisation runs.',
 });
 
-export const VenueClaimStatus = builder.enumType('VenueClaimStatus', {
-  values: {
-    PENDING: { description: 'Waiting for the code, or for a reviewer.' },
-    APPROVED: { description: 'The venue moved to the claiming organisation.' },
-    REJECTED: { description: 'A reviewer said no; see `reviewNote`.' },
-    EXPIRED: { description: 'The code ran out (30 minutes) or had 5 wrong attempts.' },
-    CANCELLED: { description: 'Withdrawn by the organisation, or superseded by another approved claim.' },
-  } as const,
+export const VenueClaimStatus = describedEnum('VenueClaimStatus', {
+  PENDING: 'Waiting for the code, or for a reviewer.',
+  APPROVED: 'The venue moved to the claiming organisation.',
+  REJECTED: 'A reviewer said no; see `reviewNote`.',
+  EXPIRED: 'The code ran out (30 minutes) or had 5 wrong attempts.',
+  CANCELLED: 'Withdrawn by the organisation, or superseded by another approved claim.',
 });
 
 const ClaimAuditAction = builder.enumType('ClaimAuditAction', { values: CLAIM_ACTIONS });

@@ -16,35 +16,26 @@ import {
 import { canSeeVenue, findVenue } from '../../domain/venues/venues.ts';
 import { builder } from '../builder.ts';
 import { teamOf } from '../scopes.ts';
+import { describedEnum } from './enums.ts';
 import { mutation, payloadType } from './mutation.ts';
 import { Venue } from './venue.ts';
 
-export const VenueReviewKind = builder.enumType('VenueReviewKind', {
-  values: {
-    PUBLISH: {
-      description: 'The first publication of a venue of an organisation nobody has vouched for yet.',
-    },
-    CHANGE: { description: 'A new name, email, phone or website for a venue that has been on the network.' },
-  } as const,
+export const VenueReviewKind = describedEnum('VenueReviewKind', {
+  PUBLISH: 'The first publication of a venue of an organisation nobody has vouched for yet.',
+  CHANGE: 'A new name, email, phone or website for a venue that has been on the network.',
 });
 
-export const VenueReviewStatus = builder.enumType('VenueReviewStatus', {
-  values: {
-    PENDING: { description: 'Waiting for a platform admin.' },
-    APPROVED: { description: 'Published, or the change applied.' },
-    REJECTED: { description: 'Not approved; see `reason`.' },
-    WITHDRAWN: {
-      description: 'Closed without a decision: unpublished, suspended, or replaced by a newer change.',
-    },
-  } as const,
+export const VenueReviewStatus = describedEnum('VenueReviewStatus', {
+  PENDING: 'Waiting for a platform admin.',
+  APPROVED: 'Published, or the change applied.',
+  REJECTED: 'Not approved; see `reason`.',
+  WITHDRAWN: 'Closed without a decision: unpublished, suspended, or replaced by a newer change.',
 });
 
-const VenueReviewFlagKind = builder.enumType('VenueReviewFlagKind', {
-  values: {
-    NEW_ORGANIZATION: { description: 'The organisation has no verified claim and no approved venue yet.' },
-    SIMILAR_NAME: { description: 'Another owner’s venue nearby has a name that looks alike.' },
-    SAME_CONTACT: { description: 'Another owner’s venue gives the same email, phone or website.' },
-  } as const,
+const VenueReviewFlagKind = describedEnum('VenueReviewFlagKind', {
+  NEW_ORGANIZATION: 'The organisation has no verified claim and no approved venue yet.',
+  SIMILAR_NAME: 'Another owner’s venue nearby has a name that looks alike.',
+  SAME_CONTACT: 'Another owner’s venue gives the same email, phone or website.',
 });
 
 const IdentityFieldEnum = builder.enumType('VenueIdentityField', {

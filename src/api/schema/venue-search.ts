@@ -3,14 +3,13 @@ import { offsetForArgs, offsetToCursor } from '@pothos/plugin-relay';
 import { searchVenues, type VenueSearchHit, venuesByIds } from '../../domain/venues/search.ts';
 import type { Venue as VenueRow } from '../../generated/prisma/client.ts';
 import { builder } from '../builder.ts';
+import { describedEnum } from './enums.ts';
 import { Venue, VenueCategory } from './venue.ts';
 
-const SearchOrder = builder.enumType('VenueSearchOrder', {
-  values: {
-    RELEVANCE: { description: 'Best match for the words first (the default with words).' },
-    DISTANCE: { description: 'Nearest first (the default with a point).' },
-    NAME: { description: 'Alphabetical (the default otherwise).' },
-  } as const,
+const SearchOrder = describedEnum('VenueSearchOrder', {
+  RELEVANCE: 'Best match for the words first (the default with words).',
+  DISTANCE: 'Nearest first (the default with a point).',
+  NAME: 'Alphabetical (the default otherwise).',
 });
 
 const NearInput = builder.inputType('NearInput', {

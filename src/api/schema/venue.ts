@@ -20,6 +20,7 @@ import {
 import { ValidationError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import { teamOf } from '../scopes.ts';
+import { describedEnum } from './enums.ts';
 import { mutation, payloadType } from './mutation.ts';
 import { Organization } from './organization.ts';
 
@@ -27,17 +28,12 @@ export const VenueCategory = builder.enumType('VenueCategory', {
   values: ['RESTAURANT', 'BAR', 'CAFE', 'CLUB', 'PUB', 'BAKERY', 'FOOD_TRUCK', 'OTHER'] as const,
 });
 
-export const VenueStatus = builder.enumType('VenueStatus', {
-  values: {
-    DRAFT: { description: 'Being set up; seen only by its organisation.' },
-    IN_REVIEW: {
-      description:
-        'Published by a new organisation, waiting for a platform admin; seen only by its organisation.',
-    },
-    LISTED: { description: 'On the network without an owner; can be claimed.' },
-    CLAIMED: { description: 'On the network, run by its organisation.' },
-    SUSPENDED: { description: 'Taken off the network by the platform.' },
-  } as const,
+export const VenueStatus = describedEnum('VenueStatus', {
+  DRAFT: 'Being set up; seen only by its organisation.',
+  IN_REVIEW: 'Published by a new organisation, waiting for a platform admin; seen only by its organisation.',
+  LISTED: 'On the network without an owner; can be claimed.',
+  CLAIMED: 'On the network, run by its organisation.',
+  SUSPENDED: 'Taken off the network by the platform.',
 });
 
 const Address = builder.simpleObject('Address', {

@@ -11,24 +11,20 @@ import type { BookingStatus } from '../../generated/prisma/enums.ts';
  */
 export type BookingActorKind = 'guest' | 'venue' | 'system';
 
-export const TRANSITIONS: Readonly<
-  Record<BookingStatus, Partial<Record<BookingStatus, readonly BookingActorKind[]>>>
-> = {
-  REQUESTED: {
-    HELD: ['venue', 'system'],
-    CONFIRMED: ['venue', 'system'],
-    DECLINED: ['venue', 'system'],
-    CANCELLED_BY_GUEST: ['guest'],
-    CANCELLED_BY_VENUE: ['venue'],
-    EXPIRED: ['system'],
-  },
-  HELD: {
-    CONFIRMED: ['venue', 'system'],
-    DECLINED: ['venue', 'system'],
-    CANCELLED_BY_GUEST: ['guest'],
-    CANCELLED_BY_VENUE: ['venue'],
-    EXPIRED: ['system'],
-  },
+type Moves = Partial<Record<BookingStatus, readonly BookingActorKind[]>>;
+
+/** Where a booking the venue has not answered yet can go; a requested one can also be held. */
+const UNANSWERED: Moves = {
+  CONFIRMED: ['venue', 'system'],
+  DECLINED: ['venue', 'system'],
+  CANCELLED_BY_GUEST: ['guest'],
+  CANCELLED_BY_VENUE: ['venue'],
+  EXPIRED: ['system'],
+};
+
+export const TRANSITIONS: Readonly<Record<BookingStatus, Moves>> = {
+  REQUESTED: { HELD: ['venue', 'system'], ...UNANSWERED },
+  HELD: UNANSWERED,
   CONFIRMED: {
     SEATED: ['venue'],
     CANCELLED_BY_GUEST: ['guest'],

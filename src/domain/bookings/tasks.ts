@@ -7,12 +7,13 @@ import { cronPayload, defineTask } from '../../platform/jobs.ts';
 
 const bookingPayload = z.object({ bookingId: z.uuid() });
 
+/** A job about one booking, retried like the others. */
+function bookingTask<const Name extends string>(name: Name) {
+  return defineTask({ name, schema: bookingPayload, maxAttempts: 10 });
+}
+
 /** A REQUESTED or HELD booking nobody confirmed in time becomes EXPIRED. */
-export const expireBookingTask = defineTask({
-  name: 'booking-expire',
-  schema: bookingPayload,
-  maxAttempts: 10,
-});
+export const expireBookingTask = bookingTask('booking-expire');
 
 /** Reminds the guest of a confirmed booking, 24 or 2 hours before. */
 export const bookingReminderTask = defineTask({
@@ -22,21 +23,13 @@ export const bookingReminderTask = defineTask({
 });
 
 /** A confirmed booking whose party has not been seated by the end of the grace period is a NO_SHOW. */
-export const noShowTask = defineTask({ name: 'booking-no-show', schema: bookingPayload, maxAttempts: 10 });
+export const noShowTask = bookingTask('booking-no-show');
 
 /** A seated party whose turn is long over is COMPLETED. */
-export const completeBookingTask = defineTask({
-  name: 'booking-complete',
-  schema: bookingPayload,
-  maxAttempts: 10,
-});
+export const completeBookingTask = bookingTask('booking-complete');
 
 /** Asks the guest how it went, a while after a completed booking. */
-export const feedbackRequestTask = defineTask({
-  name: 'booking-feedback',
-  schema: bookingPayload,
-  maxAttempts: 10,
-});
+export const feedbackRequestTask = bookingTask('booking-feedback');
 
 /**
  * Sends each venue team the day's bookings in the morning of their own time zone. Run hourly by

@@ -5,6 +5,7 @@
  */
 import { type DirectionsClient, DirectionsError } from '../../integrations/directions/osrm.ts';
 import type { Forecast, WeatherClient } from '../../integrations/weather/open-meteo.ts';
+import { dateParts } from '../../platform/dates.ts';
 import { NotFoundError, ValidationError } from '../../platform/errors.ts';
 
 export interface LatLng {
@@ -243,19 +244,15 @@ function slotAt(forecast: Forecast, at: Date): Forecast['hourly'][number] | unde
  */
 function localWallTime(at: Date, timeZone: string, offsetSeconds: number): string {
   try {
-    const parts = Object.fromEntries(
-      new Intl.DateTimeFormat('en-US', {
-        timeZone,
-        hourCycle: 'h23',
-        year: 'numeric',
-        month: '2-digit',
-        day: '2-digit',
-        hour: '2-digit',
-        minute: '2-digit',
-      })
-        .formatToParts(at)
-        .map((part) => [part.type, part.value]),
-    );
+    const parts = dateParts(at, 'en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+    });
     return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
   } catch {
     return new Date(at.getTime() + offsetSeconds * 1000).toISOString().slice(0, 16);

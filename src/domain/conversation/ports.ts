@@ -6,18 +6,9 @@
 import type { Released } from '../confirmations/confirmations.ts';
 import type { ChatMessage } from './messages.ts';
 import type { TurnFacts } from './prompt.ts';
+import type { ChatRef, Session as SessionData } from './sessions.ts';
 
-export interface SessionData {
-  messages: ChatMessage[];
-  summary: string | null;
-  updatedAt: string;
-}
-
-export interface ChatRef {
-  platform: string;
-  account: string;
-  externalChatId: string;
-}
+export type { ChatRef, Session as SessionData } from './sessions.ts';
 
 export interface SessionPort {
   load(chat: ChatRef): Promise<SessionData>;

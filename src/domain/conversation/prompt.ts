@@ -7,6 +7,7 @@
  * changes; each of its parts has a budget, so no part can crowd out the others, and everything
  * that came from outside (memories quote the person, venue texts, tool results) is fenced as data.
  */
+import { dateParts } from '../../platform/dates.ts';
 import type { AgentDna } from '../agents/dna.ts';
 import type { SystemPart } from './messages.ts';
 
@@ -130,20 +131,16 @@ function clip(value: string, limit: number): string {
 
 /** "Wednesday 25 November 2026, 19:42 (Europe/Lisbon)". */
 export function localNow(now: Date, timeZone: string): string {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-GB', {
-      timeZone,
-      weekday: 'long',
-      day: 'numeric',
-      month: 'long',
-      year: 'numeric',
-      hour: '2-digit',
-      minute: '2-digit',
-      hourCycle: 'h23',
-    })
-      .formatToParts(now)
-      .map((part) => [part.type, part.value]),
-  );
+  const parts = dateParts(now, 'en-GB', {
+    timeZone,
+    weekday: 'long',
+    day: 'numeric',
+    month: 'long',
+    year: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  });
   const today = Temporal.Instant.fromEpochMilliseconds(now.getTime())
     .toZonedDateTimeISO(timeZone)
     .toPlainDate();

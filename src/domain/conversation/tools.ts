@@ -72,17 +72,9 @@ export interface Tool<I = unknown> {
   run(input: I, context: ToolContext, signal: AbortSignal): Promise<unknown>;
 }
 
-export function defineTool<S extends z.ZodType>(tool: {
-  name: string;
-  description: string;
-  sideEffect: ToolSideEffect;
-  timeoutMs?: number;
-  untrustedResult?: boolean;
-  whenTainted?: 'confirm' | 'self';
-  describe?(input: z.output<S>, context: ToolContext): Promise<string>;
-  input: S;
-  run(input: z.output<S>, context: ToolContext, signal: AbortSignal): Promise<unknown>;
-}): Tool<z.output<S>> {
+export function defineTool<S extends z.ZodType>(
+  tool: Omit<Tool<z.output<S>>, 'input'> & { input: S },
+): Tool<z.output<S>> {
   return tool as Tool<z.output<S>>;
 }
 

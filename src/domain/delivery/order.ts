@@ -333,20 +333,14 @@ async function findDelivery(
     const order = UUID.test(input.orderId)
       ? await db.deliveryOrder.findUnique({ where: { id: input.orderId }, include: { quote: true } })
       : null;
-    if (!order) throw new DeliveryError('NO_ORDER', 'There is no such delivery order.');
-    if (order.userId !== userId)
-      throw new DeliveryError('NOT_YOURS', 'That delivery belongs to someone else.');
-    const { quote, ...rest } = order;
+    const { quote, ...rest } = theirs(order, userId, 'NO_ORDER', 'There is no such delivery order.');
     return { quote, order: rest };
   }
   if (input.quoteId) {
     const quote = UUID.test(input.quoteId)
       ? await db.deliveryQuote.findUnique({ where: { id: input.quoteId }, include: { order: true } })
       : null;
-    if (!quote) throw new DeliveryError('NO_QUOTE', 'There is no such delivery quote.');
-    if (quote.userId !== userId)
-      throw new DeliveryError('NOT_YOURS', 'That delivery belongs to someone else.');
-    const { order, ...rest } = quote;
+    const { order, ...rest } = theirs(quote, userId, 'NO_QUOTE', 'There is no such delivery quote.');
     return { quote: rest, order };
   }
   const latest = await db.deliveryOrder.findFirst({
@@ -357,6 +351,18 @@ async function findDelivery(
   if (!latest) throw new DeliveryError('NO_ORDER', 'You have no deliveries yet.');
   const { quote, ...rest } = latest;
   return { quote, order: rest };
+}
+
+/** The row named by the person, when it exists and is theirs. */
+function theirs<T extends { userId: string }>(
+  row: T | null,
+  userId: string,
+  missing: 'NO_ORDER' | 'NO_QUOTE',
+  message: string,
+): T {
+  if (!row) throw new DeliveryError(missing, message);
+  if (row.userId !== userId) throw new DeliveryError('NOT_YOURS', 'That delivery belongs to someone else.');
+  return row;
 }
 
 async function quoteView(deps: DeliveryDeps, quote: DeliveryQuote): Promise<DeliveryView> {

@@ -289,28 +289,16 @@ export async function memoriesForPrompt(
   return chosen;
 }
 
-interface RankedRow {
-  id: string;
-  userId: string;
-  kind: MemoryKind;
-  content: string;
-  importance: number;
-  createdAt: Date;
-  lastUsedAt: Date | null;
-  relevance: number;
-  score: number;
+interface RankedRow extends RecalledMemory {
   position: bigint;
 }
 
 function toRecalled(row: RankedRow): RecalledMemory {
+  // Raw SQL hands numerics back as strings or bigints.
+  const { position: _position, ...memory } = row;
   return {
-    id: row.id,
-    userId: row.userId,
-    kind: row.kind,
-    content: row.content,
+    ...memory,
     importance: Number(row.importance),
-    createdAt: row.createdAt,
-    lastUsedAt: row.lastUsedAt,
     relevance: Number(row.relevance),
     score: Number(row.score),
   };

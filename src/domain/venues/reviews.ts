@@ -13,8 +13,8 @@
  * with the outcome.
  */
 import { z } from 'zod';
-import type { Prisma, VenueReview } from '../../generated/prisma/client.ts';
-import type { VenueReviewKind, VenueReviewStatus } from '../../generated/prisma/enums.ts';
+import type { Prisma, Venue, VenueReview } from '../../generated/prisma/client.ts';
+import type { VenueReviewKind, VenueReviewStatus, VenueStatus } from '../../generated/prisma/enums.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError } from '../../platform/errors.ts';
 import { queueMessage } from '../channels/outbound.ts';
@@ -85,12 +85,8 @@ export async function approveVenueReview(
 ): Promise<VenueReview> {
   const adminId = requireReviewer(access);
   const { note } = parseInput(approveSchema, input);
-  const review = await findReview(db, input.reviewId);
-  return db.$transaction(async (tx) => {
-    const venueStatus = (await lockVenue(tx, review.venueId)).status;
-    const current = await requirePending(tx, review.id);
-    const venue = await tx.venue.findUniqueOrThrow({ where: { id: review.venueId } });
-    const now = new Date();
+  const decision = { status: 'APPROVED', adminId, reason: note ?? null } as const;
+  return decideReview(db, input.reviewId, decision, async (tx, current, venue, venueStatus, now) => {
     if (current.kind === 'PUBLISH') {
       if (venueStatus !== 'IN_REVIEW') throw new ConflictError('The venue is no longer waiting for review');
       const missing = (await venueChecklist(tx, venue)).find((i) => i.key !== 'published' && !i.done);
@@ -114,9 +110,6 @@ export async function approveVenueReview(
       const proposed = current.proposed as VenueIdentity;
       await tx.venue.update({ where: { id: venue.id }, data: proposed as Prisma.VenueUpdateInput });
     }
-    const decided = await decide(tx, current, { status: 'APPROVED', adminId, reason: note ?? null, now });
-    await tellOwners(tx, decided, venue.name);
-    return decided;
   });
 }
 
@@ -128,15 +121,32 @@ export async function rejectVenueReview(
 ): Promise<VenueReview> {
   const adminId = requireReviewer(access);
   const { reason } = parseInput(rejectSchema, input);
-  const review = await findReview(db, input.reviewId);
+  const decision = { status: 'REJECTED', adminId, reason } as const;
+  return decideReview(db, input.reviewId, decision, async (tx, current, venue, venueStatus) => {
+    if (current.kind === 'PUBLISH' && venueStatus === 'IN_REVIEW') {
+      await tx.venue.update({ where: { id: venue.id }, data: { status: 'DRAFT' } });
+    }
+  });
+}
+
+/**
+ * Decides a review: with the venue's row held and the review still pending, `apply` makes what
+ * the decision changes; then the review is closed as decided and the venue's owners are told.
+ */
+async function decideReview(
+  db: Db,
+  reviewId: string,
+  decision: { status: VenueReviewStatus; adminId: string; reason: string | null },
+  apply: (tx: Tx, review: VenueReview, venue: Venue, venueStatus: VenueStatus, now: Date) => Promise<void>,
+): Promise<VenueReview> {
+  const review = await findReview(db, reviewId);
   return db.$transaction(async (tx) => {
     const venueStatus = (await lockVenue(tx, review.venueId)).status;
     const current = await requirePending(tx, review.id);
     const venue = await tx.venue.findUniqueOrThrow({ where: { id: review.venueId } });
-    if (current.kind === 'PUBLISH' && venueStatus === 'IN_REVIEW') {
-      await tx.venue.update({ where: { id: venue.id }, data: { status: 'DRAFT' } });
-    }
-    const decided = await decide(tx, current, { status: 'REJECTED', adminId, reason, now: new Date() });
+    const now = new Date();
+    await apply(tx, current, venue, venueStatus, now);
+    const decided = await decide(tx, current, { ...decision, now });
     await tellOwners(tx, decided, venue.name);
     return decided;
   });

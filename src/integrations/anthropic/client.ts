@@ -31,33 +31,15 @@ import type {
   ContentBlock,
   LlmResponse,
   ProviderCall,
+  ProviderClient,
   ProviderFailure,
   StopReason,
   SystemPart,
   ToolSpec,
 } from '../llm/messages.ts';
+import { ProviderCallError } from '../provider-call-error.ts';
 
-/** A call that failed, with why in the router's terms. */
-export class AnthropicCallError extends Error {
-  readonly reason: ProviderFailure;
-  /** The HTTP status, when Anthropic answered at all. */
-  readonly status: number | null;
-  constructor(
-    reason: ProviderFailure,
-    status: number | null,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'AnthropicCallError';
-    this.reason = reason;
-    this.status = status;
-  }
-}
-
-export interface AnthropicClient {
-  complete(call: ProviderCall): Promise<LlmResponse>;
-}
+export type AnthropicClient = ProviderClient;
 
 export function createAnthropicClient(options: {
   apiKey: string;
@@ -212,18 +194,21 @@ function toStopReason(reason: AnthropicStopReason | null): StopReason {
  */
 function asCallError(error: unknown): unknown {
   if (error instanceof APIConnectionTimeoutError)
-    return new AnthropicCallError('timeout', null, 'Anthropic did not answer in time', { cause: error });
+    return new ProviderCallError('Anthropic', 'timeout', null, 'Anthropic did not answer in time', {
+      cause: error,
+    });
   if (error instanceof APIConnectionError)
-    return new AnthropicCallError('network', null, `Anthropic unreachable: ${error.message}`, {
+    return new ProviderCallError('Anthropic', 'network', null, `Anthropic unreachable: ${error.message}`, {
       cause: error,
     });
   // The SDK refused to send (it found no usable credentials, say): a setup problem.
   if (error instanceof AnthropicError && !(error instanceof APIError))
-    return new AnthropicCallError('misconfigured', null, `Anthropic client: ${error.message}`, {
+    return new ProviderCallError('Anthropic', 'misconfigured', null, `Anthropic client: ${error.message}`, {
       cause: error,
     });
   if (!(error instanceof APIError) || error.status === undefined) return error;
-  return new AnthropicCallError(
+  return new ProviderCallError(
+    'Anthropic',
     reasonFor(error.status),
     error.status,
     `Anthropic ${error.status}: ${error.apiMessage ?? error.message}`,

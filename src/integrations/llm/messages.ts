@@ -66,6 +66,11 @@ export type ProviderFailure =
   | 'misconfigured'
   | 'rejected';
 
+/** What the router needs of each provider's client. */
+export interface ProviderClient {
+  complete(call: ProviderCall): Promise<LlmResponse>;
+}
+
 /** One call as a provider client takes it: the request with the model and limits decided. */
 export interface ProviderCall {
   model: string;

@@ -21,13 +21,14 @@ import {
 } from '../../platform/circuit-breaker.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Metrics } from '../../platform/metrics.ts';
-import { AnthropicCallError, createAnthropicClient } from '../anthropic/client.ts';
-import { createOllamaClient, OllamaCallError } from '../ollama/client.ts';
+import { createAnthropicClient } from '../anthropic/client.ts';
+import { createOllamaClient } from '../ollama/client.ts';
+import { ProviderCallError } from '../provider-call-error.ts';
 import type {
   ChatMessage,
   LlmPurpose,
   LlmResponse,
-  ProviderCall,
+  ProviderClient,
   ProviderFailure,
   ProviderName,
   SystemPart,
@@ -97,11 +98,10 @@ export interface ModelRouter {
   useMetrics(metrics: Metrics): void;
 }
 
-interface Provider {
+interface Provider extends ProviderClient {
   name: ProviderName;
   models: Record<LlmPurpose, string>;
   breaker: CircuitBreaker;
-  complete(call: ProviderCall): Promise<LlmResponse>;
 }
 
 export function createModelRouter(
@@ -173,7 +173,7 @@ export function createModelRouter(
           provider.breaker.success();
           observe(provider.name, model, reason ?? 'error', started);
           if (reason === null) throw error;
-          const { status } = error as AnthropicCallError | OllamaCallError;
+          const { status } = error as ProviderCallError;
           throw new LlmRequestError(provider.name, status, (error as Error).message, { cause: error });
         }
         observe(provider.name, model, 'failed', started);
@@ -249,6 +249,6 @@ export function createModelRouter(
 
 /** Why a provider call failed, or null when the error is not a provider's (a bug of ours). */
 function failureOf(error: unknown): ProviderFailure | null {
-  if (error instanceof AnthropicCallError || error instanceof OllamaCallError) return error.reason;
+  if (error instanceof ProviderCallError) return error.reason;
   return null;
 }

@@ -15,32 +15,14 @@ import type {
   ChatMessage,
   LlmResponse,
   ProviderCall,
+  ProviderClient,
   ProviderFailure,
   SystemPart,
   ToolSpec,
 } from '../llm/messages.ts';
+import { ProviderCallError } from '../provider-call-error.ts';
 
-/** A call that failed, with why in the router's terms. */
-export class OllamaCallError extends Error {
-  readonly reason: ProviderFailure;
-  /** The HTTP status, when Ollama answered at all. */
-  readonly status: number | null;
-  constructor(
-    reason: ProviderFailure,
-    status: number | null,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'OllamaCallError';
-    this.reason = reason;
-    this.status = status;
-  }
-}
-
-export interface OllamaClient {
-  complete(call: ProviderCall): Promise<LlmResponse>;
-}
+export type OllamaClient = ProviderClient;
 
 /** A message on Ollama's wire. */
 export interface OllamaMessage {
@@ -83,10 +65,18 @@ export function createOllamaClient(options: { url: string; timeoutMs: number }):
         });
       } catch (error) {
         if ((error as Error).name === 'TimeoutError')
-          throw new OllamaCallError('timeout', null, 'Ollama did not answer in time', { cause: error });
-        throw new OllamaCallError('network', null, `Ollama unreachable: ${(error as Error).message}`, {
-          cause: error,
-        });
+          throw new ProviderCallError('Ollama', 'timeout', null, 'Ollama did not answer in time', {
+            cause: error,
+          });
+        throw new ProviderCallError(
+          'Ollama',
+          'network',
+          null,
+          `Ollama unreachable: ${(error as Error).message}`,
+          {
+            cause: error,
+          },
+        );
       }
       let body: OllamaChatResponse & { error?: string };
       try {
@@ -94,9 +84,15 @@ export function createOllamaClient(options: { url: string; timeoutMs: number }):
       } catch (error) {
         // The body timed out, or was not JSON (a proxy's error page, say).
         const reason = (error as Error).name === 'TimeoutError' ? 'timeout' : 'server_error';
-        throw new OllamaCallError(reason, response.status, `Ollama ${response.status}: unreadable answer`, {
-          cause: error,
-        });
+        throw new ProviderCallError(
+          'Ollama',
+          reason,
+          response.status,
+          `Ollama ${response.status}: unreadable answer`,
+          {
+            cause: error,
+          },
+        );
       }
       if (!response.ok) throw failure(response.status, body.error ?? response.statusText);
       return fromOllamaResponse(body, call.model);
@@ -105,8 +101,8 @@ export function createOllamaClient(options: { url: string; timeoutMs: number }):
 }
 
 /** Ollama answers 404 for a model it has not pulled, 503 when its queue is full, 400 for a request it cannot take. */
-function failure(status: number, message: string): OllamaCallError {
-  return new OllamaCallError(reasonFor(status, message), status, `Ollama ${status}: ${message}`);
+function failure(status: number, message: string): ProviderCallError {
+  return new ProviderCallError('Ollama', reasonFor(status, message), status, `Ollama ${status}: ${message}`);
 }
 
 function reasonFor(status: number, message: string): ProviderFailure {

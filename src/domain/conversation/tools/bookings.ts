@@ -108,8 +108,7 @@ export function modifyBookingTool(deps: BookingToolDeps) {
     },
     async run(input, context) {
       const access = personAccess(db, context);
-      const booking = await requireOwnBooking(db, access, input.booking_id, context);
-      const venue = await db.venue.findUniqueOrThrow({ where: { id: booking.venueId } });
+      const { booking, venue } = await ownBookingAndVenue(db, input.booking_id, context, access);
       const current = venueLocal(booking.startsAt, venue.timeZone);
       const startsAt =
         input.date || input.time
@@ -175,8 +174,13 @@ export function listMyBookingsTool(deps: { db: Db }) {
   });
 }
 
-async function ownBookingAndVenue(db: Db, id: string, context: ToolContext) {
-  const booking = await requireOwnBooking(db, personAccess(db, context), id, context);
+async function ownBookingAndVenue(
+  db: Db,
+  id: string,
+  context: ToolContext,
+  access: Access = personAccess(db, context),
+) {
+  const booking = await requireOwnBooking(db, access, id, context);
   const venue = await db.venue.findUniqueOrThrow({ where: { id: booking.venueId } });
   return { booking, venue };
 }
