@@ -160,3 +160,34 @@ export async function reencryptAgentSecrets(db: Db, keyring: SecretKeyring): Pro
 export function dnaOf(agent: Pick<Agent, 'dna'>): AgentDna {
   return agent.dna as unknown as AgentDna;
 }
+
+export type BookingPolicy = NonNullable<AgentDna['bookingPolicy']>;
+
+/** A venue's business agent as booking code sees it: whether it runs, and the policy it decides by. */
+export interface VenueAgentPolicy {
+  agentId: string;
+  /** An ACTIVE agent decides the venue's booking requests; a paused or retired one leaves them to staff. */
+  active: boolean;
+  policy: BookingPolicy | null;
+  /** The policy's blackout windows as times, for availability. */
+  blackouts: { startsAt: Date; endsAt: Date }[];
+}
+
+/** The venue's business agent and its booking policy, or null when the venue has no agent. */
+export async function venueAgentPolicy(db: DbOrTx, venueId: string): Promise<VenueAgentPolicy | null> {
+  const agent = await db.agent.findUnique({
+    where: { venueId },
+    select: { id: true, kind: true, status: true, dna: true },
+  });
+  if (!agent || agent.kind !== 'VENUE') return null;
+  const policy = dnaOf(agent).bookingPolicy ?? null;
+  return {
+    agentId: agent.id,
+    active: agent.status === 'ACTIVE',
+    policy,
+    blackouts: (policy?.blackoutWindows ?? []).map((w) => ({
+      startsAt: new Date(w.startsAt),
+      endsAt: new Date(w.endsAt),
+    })),
+  };
+}
