@@ -179,7 +179,7 @@ export async function venueAgentPolicy(db: DbOrTx, venueId: string): Promise<Ven
     where: { venueId },
     select: { id: true, kind: true, status: true, dna: true },
   });
-  if (!agent || agent.kind !== 'VENUE') return null;
+  if (agent?.kind !== 'VENUE') return null;
   const policy = dnaOf(agent).bookingPolicy ?? null;
   return {
     agentId: agent.id,
