@@ -9,6 +9,7 @@ import type { Db, DbOrTx } from '../../platform/db.ts';
 import { NotAllowedError, NotFoundError } from '../../platform/errors.ts';
 import { type Access, ANY_ROLE, MANAGERS } from '../organizations/access.ts';
 import { type AgentDna, defaultConsumerDna, defaultVenueDna, parseDna } from './dna.ts';
+import { queueAgentRegistration } from './registration.ts';
 import { newSigningSecret, openSecret, type SecretKeyring, sealSecret } from './secrets.ts';
 
 /** What deciding who may see an agent needs of its venue. */
@@ -36,6 +37,7 @@ export async function createVenueAgent(
       signingSecretKeyId: sealed.keyId,
     },
   });
+  await queueAgentRegistration(tx, agent.id);
   return { agent, signingSecret: secret.toString('base64url') };
 }
 
@@ -50,11 +52,13 @@ export async function ensureConsumerAgent(
   const id = randomUUID();
   const sealed = sealSecret(keyring, newSigningSecret(), id);
   const dna = defaultConsumerDna();
-  await db.$executeRaw`
+  const inserted = await db.$executeRaw`
     INSERT INTO agents (id, kind, name, user_id, dna, signing_secret_ciphertext, signing_secret_key_id, updated_at)
     VALUES (${id}::uuid, 'CONSUMER', ${dna.persona.name}, ${userId}::uuid, ${JSON.stringify(dna)}::jsonb,
             ${sealed.ciphertext}, ${sealed.keyId}, now())
     ON CONFLICT (user_id) DO NOTHING`;
+  // A crash before this enqueue is caught by the registration sweep (registration.ts).
+  if (inserted === 1) await queueAgentRegistration(db, id);
   return db.agent.findUniqueOrThrow({ where: { userId } });
 }
 
@@ -86,10 +90,15 @@ export async function updateAgentDna(db: Db, access: Access, input: { agentId: s
   const agent = await requireAgent(db, input.agentId);
   await requireAgentManager(access, agent);
   const dna = parseDna(agent.kind, input.dna);
-  return db.agent.update({
-    where: { id: agent.id },
-    data: { dna: dna as unknown as Prisma.InputJsonValue, name: dna.persona.name },
-    include: WITH_VENUE,
+  return db.$transaction(async (tx) => {
+    const updated = await tx.agent.update({
+      where: { id: agent.id },
+      data: { dna: dna as unknown as Prisma.InputJsonValue, name: dna.persona.name },
+      include: WITH_VENUE,
+    });
+    // The gateway keeps the agent's profile: it is registered again with the new DNA.
+    await queueAgentRegistration(tx, agent.id);
+    return updated;
   });
 }
 
