@@ -35,4 +35,8 @@ export const crontab = `
 # hand) is served within two minutes: every outbox group (chat) whose rows have waited over a
 # minute with no runnable job gets its job again. No fill: each sweep looks at everything.
 * * * * * outbox-sweep ?id=outbox-sweep
+
+# Every agent the gateway should know as it is now: agents whose registration is behind (a job that
+# failed for good, a change whose job was lost) are queued again. Each run looks at everything.
+*/10 * * * * agent-register-sweep ?id=agent-register-sweep
 `;
