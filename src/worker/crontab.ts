@@ -39,4 +39,12 @@ export const crontab = `
 # Every agent the gateway should know as it is now: agents whose registration is behind (a job that
 # failed for good, a change whose job was lost) are queued again. Each run looks at everything.
 */10 * * * * agent-register-sweep ?id=agent-register-sweep
+
+# Outbound A2A envelopes past their expiry and never answered (PENDING, SENT or DELIVERED) become
+# EXPIRED, so what waits for an answer is what may still get one. Each run looks at everything.
+*/15 * * * * reap-stale-envelopes ?id=reap-stale-envelopes
+
+# Inbound replies left unhandled for 30 minutes that answer no envelope of ours, or whose booking
+# is gone, are closed with the reason, never acted on. Each run looks at everything.
+*/30 * * * * sweep-orphaned-responses ?id=sweep-orphaned-responses
 `;

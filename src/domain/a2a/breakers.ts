@@ -191,7 +191,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1`;
 
 type BreakerRedis = Redis & {
-  agntBreakerPass(open: string, probe: string, now: number, lease: number, token: string): Promise<[number, number, number]>;
+  agntBreakerPass(
+    open: string,
+    probe: string,
+    now: number,
+    lease: number,
+    token: string,
+  ): Promise<[number, number, number]>;
   agntBreakerReport(...args: (string | number)[]): Promise<string>;
   agntBreakerRelease(probe: string, token: string): Promise<number>;
 };
@@ -255,7 +261,10 @@ function redisStore(client: Redis, prefix: string, settings: BreakerSettings): B
 
 /** The same rules in this process (no Redis): single-threaded, so each call is atomic. */
 function memoryStore(settings: BreakerSettings): BreakerStore {
-  const breakers = new Map<string, { until: number | null; failures: number[]; probe: { token: string; ends: number } | null }>();
+  const breakers = new Map<
+    string,
+    { until: number | null; failures: number[]; probe: { token: string; ends: number } | null }
+  >();
   const windowMs = settings.windowSeconds * 1000;
   const cooldownMs = settings.cooldownSeconds * 1000;
   const of = (scope: string) => {
@@ -304,7 +313,12 @@ function memoryStore(settings: BreakerSettings): BreakerStore {
     async peek(scope, now) {
       const b = breakers.get(scope);
       if (!b || b.until === null) {
-        return { scope, state: 'closed', failures: b ? b.failures.filter((at) => at > now - windowMs).length : 0, retryAt: null };
+        return {
+          scope,
+          state: 'closed',
+          failures: b ? b.failures.filter((at) => at > now - windowMs).length : 0,
+          retryAt: null,
+        };
       }
       return { scope, state: now < b.until ? 'open' : 'half_open', failures: 0, retryAt: new Date(b.until) };
     },

@@ -38,7 +38,10 @@ export interface VerifiedEnvelope<I extends Intent = Intent> {
  * change bookings on `tx`). Returns a note to record, if any. Throwing rolls everything back and
  * the job retries.
  */
-export type IntentHandler<I extends Intent = Intent> = (tx: Tx, envelope: VerifiedEnvelope<I>) => Promise<string | undefined | void>;
+export type IntentHandler<I extends Intent = Intent> = (
+  tx: Tx,
+  envelope: VerifiedEnvelope<I>,
+) => Promise<string | undefined | undefined>;
 
 /** The handlers a caller supplies, by intent. */
 export type IntentHandlers = { [I in Intent]?: IntentHandler<I> };
@@ -58,7 +61,11 @@ export interface HandleOutcome {
 }
 
 /** Handles the inbound envelope `rowId` with `handlers`, exactly once. Safe to run twice. */
-export async function handleEnvelope(deps: HandleDeps, rowId: string, handlers: IntentHandlers): Promise<HandleOutcome> {
+export async function handleEnvelope(
+  deps: HandleDeps,
+  rowId: string,
+  handlers: IntentHandlers,
+): Promise<HandleOutcome> {
   const timeout = deps.timeoutMs ?? 60_000;
   return deps.db.$transaction(
     async (tx) => {
@@ -66,7 +73,8 @@ export async function handleEnvelope(deps: HandleDeps, rowId: string, handlers: 
         SELECT id::text AS id FROM a2a_envelopes WHERE id = ${rowId}::uuid FOR UPDATE`;
       if (!row) return { handled: false, note: null };
       const envelope = await tx.a2aEnvelope.findUniqueOrThrow({ where: { id: rowId } });
-      if (envelope.direction !== 'INBOUND' || envelope.state === 'REJECTED') return { handled: false, note: null };
+      if (envelope.direction !== 'INBOUND' || envelope.state === 'REJECTED')
+        return { handled: false, note: null };
       if (envelope.handledAt) return { handled: false, note: envelope.handledNote };
       const now = deps.now();
 

@@ -10,7 +10,7 @@ import type { A2aEnvelope, Prisma } from '../../generated/prisma/client.ts';
 import type { Priority } from '../../integrations/clawpulse/wire.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { enqueue } from '../../platform/jobs.ts';
-import { type Intent, type IntentPayload, INTENT_SCHEMAS } from './intents.ts';
+import { INTENT_SCHEMAS, type Intent, type IntentPayload } from './intents.ts';
 import { a2aSendTask, sendKey } from './tasks.ts';
 
 /**
@@ -51,7 +51,9 @@ export async function queueEnvelope<I extends Intent>(
 ): Promise<A2aEnvelope> {
   const parsed = INTENT_SCHEMAS[input.intent].safeParse(input.payload);
   if (!parsed.success) {
-    throw new InvalidEnvelopeError(`The ${input.intent} payload does not pass its schema: ${parsed.error.message}`);
+    throw new InvalidEnvelopeError(
+      `The ${input.intent} payload does not pass its schema: ${parsed.error.message}`,
+    );
   }
   const now = input.now ?? new Date();
   const row = await tx.a2aEnvelope.create({
@@ -71,6 +73,11 @@ export async function queueEnvelope<I extends Intent>(
       expiresAt: input.expiresAt ?? new Date(now.getTime() + DEFAULT_ENVELOPE_LIFETIME_MS),
     },
   });
-  await enqueue(tx, a2aSendTask, { envelopeRowId: row.id }, { jobKey: sendKey(row.id), jobKeyMode: 'replace' });
+  await enqueue(
+    tx,
+    a2aSendTask,
+    { envelopeRowId: row.id },
+    { jobKey: sendKey(row.id), jobKeyMode: 'replace' },
+  );
   return row;
 }

@@ -69,12 +69,27 @@ type Verdict =
 export async function drainInbox(deps: ReceiveDeps, gatewayAgentId: string): Promise<InboxDrainResult> {
   const batch = Math.min(INBOX_BATCH, deps.batch ?? INBOX_BATCH);
   const messages = await deps.client.inbox(gatewayAgentId, batch);
-  const result: InboxDrainResult = { received: messages.length, accepted: 0, rejected: 0, duplicates: 0, more: messages.length >= batch };
+  const result: InboxDrainResult = {
+    received: messages.length,
+    accepted: 0,
+    rejected: 0,
+    duplicates: 0,
+    more: messages.length >= batch,
+  };
   for (const message of messages) {
     const outcome = await receiveMessage(deps, gatewayAgentId, message);
     result[outcome] += 1;
   }
-  if (messages.length) await deps.client.ack(gatewayAgentId, messages.map((m) => m.id));
+  if (messages.length)
+    await deps.client.ack(
+      gatewayAgentId,
+      messages.map((m) => m.id),
+    );
+  // Raw SQL: Prisma's @updatedAt would move updated_at, which registration reads as a change.
+  const agent = await agentByGatewayId(deps.db, gatewayAgentId, deps.platformAgentId);
+  if (agent)
+    await deps.db
+      .$executeRaw`UPDATE agents SET last_inbox_poll_at = ${deps.now()} WHERE id = ${agent.id}::uuid`;
   return result;
 }
 
@@ -89,7 +104,11 @@ export async function receiveMessage(
   const envelopeId = verdict.envelope && isUuid(verdict.envelope.id) ? verdict.envelope.id : null;
   const intent = typeof verdict.envelope?.intent === 'string' ? verdict.envelope.intent.slice(0, 100) : null;
   const count = (outcome: string) =>
-    deps.metrics?.a2aEnvelopes.inc({ intent: isIntent(intent) ? intent : 'unknown', direction: 'inbound', outcome });
+    deps.metrics?.a2aEnvelopes.inc({
+      intent: isIntent(intent) ? intent : 'unknown',
+      direction: 'inbound',
+      outcome,
+    });
 
   // The gateway handing out again a message we recorded (at least once): acknowledge it only.
   if (envelopeId) {
@@ -122,7 +141,12 @@ export async function receiveMessage(
         ON CONFLICT (direction, envelope_id) WHERE state <> 'REJECTED' DO NOTHING
         RETURNING id::text AS id`;
       if (inserted.length === 0) return false;
-      await enqueue(tx, a2aHandleTask, { envelopeRowId: rowId }, { jobKey: handleKey(rowId), jobKeyMode: 'replace' });
+      await enqueue(
+        tx,
+        a2aHandleTask,
+        { envelopeRowId: rowId },
+        { jobKey: handleKey(rowId), jobKeyMode: 'replace' },
+      );
       // Sent by an agent of ours: our own outbound row now knows it arrived.
       const ours = await tx.a2aEnvelope.findFirst({
         where: { direction: 'OUTBOUND', envelopeId: envelope.id, state: 'SENT' },
@@ -143,14 +167,18 @@ export async function receiveMessage(
       id: randomUUID(),
       envelopeId,
       direction: 'INBOUND',
-      fromAgent: (typeof verdict.envelope?.from === 'string' ? verdict.envelope.from : message.from).slice(0, 200),
+      fromAgent: (typeof verdict.envelope?.from === 'string' ? verdict.envelope.from : message.from).slice(
+        0,
+        200,
+      ),
       toAgent: gatewayAgentId,
       intent,
       payload: isObject(verdict.envelope?.payload) ? (verdict.envelope.payload as Prisma.InputJsonValue) : {},
       envelope: audit,
       state: 'REJECTED',
       rejectReason: reason,
-      inReplyTo: verdict.envelope && isUuid(verdict.envelope.in_reply_to) ? verdict.envelope.in_reply_to : null,
+      inReplyTo:
+        verdict.envelope && isUuid(verdict.envelope.in_reply_to) ? verdict.envelope.in_reply_to : null,
       priority: priorityOf(message.priority),
       gatewayMessageId: message.id,
     },
@@ -196,15 +224,18 @@ async function verify(deps: ReceiveDeps, to: string, message: InboxMessage, now:
   }
   const sender: Agent | null = await agentByGatewayId(deps.db, envelope.from, deps.platformAgentId);
   if (!sender) return refuse('unknown sender');
-  if (message.from !== envelope.from) return refuse('sender mismatch: the gateway message is from another agent');
+  if (message.from !== envelope.from)
+    return refuse('sender mismatch: the gateway message is from another agent');
   const key = verifyingKey(deps.keyring, sender, signed.kid, now);
   if (!key) return refuse('unknown key: the sender has no valid key with this kid');
   if (!signatureVerifies(signed as SignedEnvelope, key.secret)) return refuse('bad signature');
   if (Math.abs(now.getTime() / 1000 - signed.ts!) > MAX_CLOCK_SKEW_SECONDS) {
     return refuse(`stale: ts is more than ${MAX_CLOCK_SKEW_SECONDS} s from now`);
   }
-  if (Date.parse(envelope.timestamp) + envelope.ttl_ms <= now.getTime()) return refuse('expired: its ttl has passed');
-  if (envelope.protocol !== AGP_PROTOCOL) return refuse(`unsupported protocol ${String(envelope.protocol).slice(0, 40)}`);
+  if (Date.parse(envelope.timestamp) + envelope.ttl_ms <= now.getTime())
+    return refuse('expired: its ttl has passed');
+  if (envelope.protocol !== AGP_PROTOCOL)
+    return refuse(`unsupported protocol ${String(envelope.protocol).slice(0, 40)}`);
   if (!isIntent(envelope.intent)) return refuse('unknown intent');
   const payload = parseIntentPayload(envelope.intent, envelope.payload);
   if (!payload.ok) return refuse(`invalid payload: ${payload.reason}`);

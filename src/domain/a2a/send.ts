@@ -16,8 +16,13 @@
  * so to the breakers it is a success; only failures for now count against them.
  */
 import type { A2aEnvelope } from '../../generated/prisma/client.ts';
-import { ClawPulseError, type ClawPulseClient } from '../../integrations/clawpulse/client.ts';
-import { AGP_PROTOCOL, type AgpEnvelope, type Priority, signEnvelope } from '../../integrations/clawpulse/wire.ts';
+import { type ClawPulseClient, ClawPulseError } from '../../integrations/clawpulse/client.ts';
+import {
+  AGP_PROTOCOL,
+  type AgpEnvelope,
+  type Priority,
+  signEnvelope,
+} from '../../integrations/clawpulse/wire.ts';
 import type { Db } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Metrics } from '../../platform/metrics.ts';
@@ -61,7 +66,7 @@ const done = (result: SendResult, localRecipient: string | null = null): Envelop
 /** Sends the outbound envelope `rowId` once, if it is PENDING and due. Safe to run twice. */
 export async function sendEnvelope(deps: SendDeps, rowId: string): Promise<EnvelopeSendOutcome> {
   const row = await deps.db.a2aEnvelope.findUnique({ where: { id: rowId } });
-  if (!row || row.direction !== 'OUTBOUND' || row.state !== 'PENDING') return done('skipped');
+  if (row?.direction !== 'OUTBOUND' || row.state !== 'PENDING') return done('skipped');
   const now = deps.now();
   const count = (outcome: SendResult) =>
     deps.metrics?.a2aEnvelopes.inc({ intent: row.intent ?? 'unknown', direction: 'outbound', outcome });
@@ -73,14 +78,27 @@ export async function sendEnvelope(deps: SendDeps, rowId: string): Promise<Envel
   }
   // Woken early (the outbox sweep, a duplicate job): not before its time.
   if (row.nextAttemptAt && row.nextAttemptAt > now) {
-    return { result: 'waiting', retryAfterMs: row.nextAttemptAt.getTime() - now.getTime(), localRecipient: null };
+    return {
+      result: 'waiting',
+      retryAfterMs: row.nextAttemptAt.getTime() - now.getTime(),
+      localRecipient: null,
+    };
   }
 
   const admission = await deps.breakers.admit(row.toAgent);
   if (!admission.allowed) {
-    await wait(deps, row, admission.retryAt, `circuit open (${admission.scope}) until ${admission.retryAt.toISOString()}`);
+    await wait(
+      deps,
+      row,
+      admission.retryAt,
+      `circuit open (${admission.scope}) until ${admission.retryAt.toISOString()}`,
+    );
     count('waiting');
-    return { result: 'waiting', retryAfterMs: Math.max(0, admission.retryAt.getTime() - now.getTime()), localRecipient: null };
+    return {
+      result: 'waiting',
+      retryAfterMs: Math.max(0, admission.retryAt.getTime() - now.getTime()),
+      localRecipient: null,
+    };
   }
 
   const sender = await senderKey(deps, row.fromAgent);
@@ -120,7 +138,12 @@ export async function sendEnvelope(deps: SendDeps, rowId: string): Promise<Envel
       // Not the gateway's answer: the job's own retry. The probe lease frees a held probe.
       throw error;
     }
-    const log = { 'envelope.id': row.envelopeId, 'envelope.row': row.id, 'envelope.to': row.toAgent, err: error.message };
+    const log = {
+      'envelope.id': row.envelopeId,
+      'envelope.row': row.id,
+      'envelope.to': row.toAgent,
+      err: error.message,
+    };
     if (error.kind === 'transient') {
       await deps.breakers.failure(admission);
       const attempts = row.attempts + 1;
@@ -159,7 +182,12 @@ export async function sendEnvelope(deps: SendDeps, rowId: string): Promise<Envel
   await moveEnvelope(deps.db, row.id, 'SENT', {
     from: ['PENDING'],
     now,
-    data: { gatewayMessageId: gatewayId, envelope: JSON.stringify(signed), lastError: null, nextAttemptAt: null },
+    data: {
+      gatewayMessageId: gatewayId,
+      envelope: JSON.stringify(signed),
+      lastError: null,
+      nextAttemptAt: null,
+    },
   });
   count('sent');
   const local = await agentByGatewayId(deps.db, row.toAgent, deps.platformAgentId);
@@ -174,7 +202,13 @@ async function senderKey(deps: SendDeps, from: string) {
 }
 
 /** Leaves the row PENDING until `retryAt` (only while still PENDING). */
-async function wait(deps: SendDeps, row: A2aEnvelope, retryAt: Date, reason: string, extra: { attempts?: number } = {}) {
+async function wait(
+  deps: SendDeps,
+  row: A2aEnvelope,
+  retryAt: Date,
+  reason: string,
+  extra: { attempts?: number } = {},
+) {
   await deps.db.a2aEnvelope.updateMany({
     where: { id: row.id, state: 'PENDING' },
     data: { nextAttemptAt: retryAt, lastError: reason.slice(0, 1000), ...extra },

@@ -12,8 +12,8 @@
  * that rotates like any other.
  */
 import { randomUUID } from 'node:crypto';
-import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Agent, Prisma } from '../../generated/prisma/client.ts';
+import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError } from '../../platform/errors.ts';
 import { type Access, ANY_ROLE, MANAGERS } from '../organizations/access.ts';
@@ -130,7 +130,8 @@ export async function rotateAgentSigningSecret(
   const secret = newSigningSecret();
   const sealed = sealSecret(keyring, secret, agent.id);
   const now = input.now ?? new Date();
-  const keepPrevious = Boolean(agent.signingSecretCiphertext && agent.signingSecretKeyId) && input.keyOverlapSeconds > 0;
+  const keepPrevious =
+    Boolean(agent.signingSecretCiphertext && agent.signingSecretKeyId) && input.keyOverlapSeconds > 0;
   // Conditional on the secret read above: two rotations at once must not both retire the same key.
   const { count } = await db.agent.updateMany({
     where: { id: agent.id, signingSecretCiphertext: agent.signingSecretCiphertext },
@@ -141,7 +142,9 @@ export async function rotateAgentSigningSecret(
       previousSigningSecretCiphertext: keepPrevious ? agent.signingSecretCiphertext : null,
       previousSigningSecretKeyId: keepPrevious ? agent.signingSecretKeyId : null,
       previousSigningKid: keepPrevious ? (agent.signingKid ?? firstKid(agent.id)) : null,
-      previousSigningValidUntil: keepPrevious ? new Date(now.getTime() + input.keyOverlapSeconds * 1000) : null,
+      previousSigningValidUntil: keepPrevious
+        ? new Date(now.getTime() + input.keyOverlapSeconds * 1000)
+        : null,
     },
   });
   if (count === 0) throw new ConflictError('The signing secret was rotated meanwhile; try again');
@@ -188,7 +191,11 @@ type KeyColumns = Pick<
 >;
 
 /** The agent's current key: the one it signs with. */
-export async function agentSigningKey(db: DbOrTx, keyring: SecretKeyring, agentId: string): Promise<SigningKey> {
+export async function agentSigningKey(
+  db: DbOrTx,
+  keyring: SecretKeyring,
+  agentId: string,
+): Promise<SigningKey> {
   const agent = await requireAgent(db, agentId);
   const key = currentKey(keyring, agent);
   if (!key) throw new NotFoundError('This agent has no signing secret yet; rotate it to issue one');
@@ -253,7 +260,10 @@ export async function agentByGatewayId(
   if (!parsed) return null;
   if (parsed.kind === 'platform') {
     if (gatewayId !== platformAgentId) return null;
-    return db.agent.findFirst({ where: { kind: 'PLATFORM' }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+    return db.agent.findFirst({
+      where: { kind: 'PLATFORM' },
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+    });
   }
   return parsed.kind === 'consumer'
     ? db.agent.findUnique({ where: { userId: parsed.id } })
@@ -327,7 +337,10 @@ export async function reencryptAgentSecrets(db: Db, keyring: SecretKeyring): Pro
         signingSecretKeyId: current.keyId,
         signingKid: agent.signingKid ?? firstKid(agent.id),
         ...(previous
-          ? { previousSigningSecretCiphertext: previous.ciphertext, previousSigningSecretKeyId: previous.keyId }
+          ? {
+              previousSigningSecretCiphertext: previous.ciphertext,
+              previousSigningSecretKeyId: previous.keyId,
+            }
           : {}),
       },
     });

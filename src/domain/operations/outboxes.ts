@@ -15,9 +15,9 @@ import { Prisma } from '../../generated/prisma/client.ts';
 import type { Db } from '../../platform/db.ts';
 import { defineTask, type EnqueuedJob, enqueue } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { a2aSendTask, sendKey as envelopeSendKey } from '../a2a/tasks.ts';
 import { chatInboundTask, chatKey, PLATFORMS } from '../channels/inbound.ts';
 import { chatSendTask, sendKey } from '../channels/outbound.ts';
-import { a2aSendTask, sendKey as envelopeSendKey } from '../a2a/tasks.ts';
 
 /** One outbox: how to find its waiting groups and their jobs, and what waits per channel. */
 export interface Outbox<Group extends { key: string } = { key: string }> {
