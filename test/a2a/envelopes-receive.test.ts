@@ -331,7 +331,7 @@ describe('receiving envelopes', () => {
 describe('signing key rotation', () => {
   it('keeps the previous key verifying within the overlap, and not after', async () => {
     const { guest, place, key: before } = await pair();
-    const access = createAccess(world.db, { kind: 'user', userId: guest.person.id });
+    const access = createAccess(world.db, { kind: 'user', userId: guest.person.id, isPlatformAdmin: false });
     const { signingSecret } = await rotateAgentSigningSecret(world.db, access, world.keyring, {
       agentId: guest.agent.id,
       keyOverlapSeconds: 3600,
@@ -360,7 +360,7 @@ describe('signing key rotation', () => {
 
   it('with no overlap, the previous key stops at once', async () => {
     const { guest, place, key: before } = await pair();
-    const access = createAccess(world.db, { kind: 'user', userId: guest.person.id });
+    const access = createAccess(world.db, { kind: 'user', userId: guest.person.id, isPlatformAdmin: false });
     await rotateAgentSigningSecret(world.db, access, world.keyring, {
       agentId: guest.agent.id,
       keyOverlapSeconds: 0,
