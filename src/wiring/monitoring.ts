@@ -3,6 +3,7 @@
  * dependency says, `/metrics` for Prometheus, on the public port or one of their own.
  */
 import type { IncomingMessage } from 'node:http';
+import { breakerStateValue, describeBreakers } from '../domain/a2a/breakers.ts';
 import { type BacklogLine, describeBacklog, outboxBacklog } from '../domain/operations/outboxes.ts';
 import { bearerMatches, type Route, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
@@ -62,6 +63,14 @@ export function monitoringRoutes(
           const labels = { outbox: line.outbox, channel: line.channel };
           metrics.outboxPending.set(labels, line.pending);
           metrics.outboxOldestPending.set(labels, line.oldestAgeSeconds);
+        }
+        const breakers = await observed.services.network.breakers.snapshots().catch(() => null);
+        if (breakers) {
+          // Reset first: a recipient's breaker that closed since the last scrape leaves the list.
+          metrics.a2aBreakerState.reset();
+          for (const breaker of breakers) {
+            metrics.a2aBreakerState.set({ scope: breaker.scope }, breakerStateValue(breaker.state));
+          }
         }
         const body = await metrics.registry.metrics();
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
@@ -154,6 +163,11 @@ async function readiness(
   if (checks.database?.ok) {
     const lines = await backlog();
     if (lines) checks.backlog = { ok: true, detail: describeBacklog(lines) };
+  }
+  // Open breakers mean envelopes wait (nothing is dropped): reported, never unready.
+  const breakers = await services.network.breakers.snapshots().catch(() => null);
+  if (breakers) {
+    checks.a2aBreakers = { ok: true, detail: describeBreakers(breakers, services.network.breakers.mode) };
   }
   const ready = Object.values(checks).every((c) => c.ok);
   return { ready, role, checks };

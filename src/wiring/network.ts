@@ -8,6 +8,7 @@ import type { Config } from '../config/index.ts';
 import { createEnvelopeBreakers, type EnvelopeBreakers } from '../domain/a2a/breakers.ts';
 import type { IntentHandlers } from '../domain/a2a/handle.ts';
 import { type ClawPulseClient, createClawPulseClient } from '../integrations/clawpulse/client.ts';
+import type { Metrics } from '../platform/metrics.ts';
 import type { RedisHandle } from '../platform/redis.ts';
 
 export interface NetworkServices {
@@ -21,6 +22,8 @@ export interface NetworkServices {
    * the consumer side; an intent with no handler is recorded as handled with a note.
    */
   handlers: IntentHandlers;
+  /** Where envelope counts go: the app's metrics, set by the role that sends and receives. */
+  metrics?: Pick<Metrics, 'a2aEnvelopes'>;
 }
 
 /** A gateway key for development and tests when none is configured (never in production). */

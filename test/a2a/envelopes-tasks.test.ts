@@ -13,7 +13,7 @@ import { createPerson } from '../factories/people.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { type FakeClawPulse, startFakeClawPulse } from '../fakes/clawpulse.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { runDueJobs } from '../helpers/jobs.ts';
+import { metric, runDueJobs } from '../helpers/jobs.ts';
 
 let app: TestApp;
 let gateway: FakeClawPulse;
@@ -95,5 +95,31 @@ describe('the A2A tasks', () => {
     expect(next!.attempts).toBe(0);
     expect(next!.run_at.getTime() - before).toBeGreaterThanOrEqual(59_000);
     expect(next!.run_at.getTime() - before).toBeLessThan(70_000);
+  });
+
+  it('reports the breakers in /readyz and /metrics', async () => {
+    const { place } = await parties();
+    const breakers = app.services.network.breakers;
+    // Five sends let through, then five failures: both breakers open.
+    const admissions = [];
+    for (let i = 0; i < 5; i++) admissions.push(await breakers.admit(place));
+    for (const admission of admissions) {
+      if (!admission.allowed) throw new Error('refused too early');
+      await breakers.failure(admission);
+    }
+    const ready = (await (await fetch(`${app.url}/readyz`)).json()) as {
+      ready: boolean;
+      checks: Record<string, { ok: boolean; detail?: string }>;
+    };
+    expect(ready.ready).toBe(true);
+    expect(ready.checks.a2aBreakers).toEqual({
+      ok: true,
+      detail: expect.stringMatching(
+        new RegExp(`^global open until \\S+, recipient:${place} open until \\S+ \\(shared in Redis\\)$`),
+      ),
+    });
+    const text = await (await fetch(`${app.url}/metrics`)).text();
+    expect(metric(text, 'a2a_breaker_state{scope="global"}')).toBe(2);
+    expect(metric(text, `a2a_breaker_state{scope="recipient:${place}"}`)).toBe(2);
   });
 });
