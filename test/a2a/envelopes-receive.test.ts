@@ -159,6 +159,18 @@ describe('receiving envelopes', () => {
     expect(world.gateway.pending(place.id)).toEqual([]);
   });
 
+  it('takes one gateway message handed to two drains at once as one', async () => {
+    const { guest, place, key } = await pair();
+    await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), key, nowTs()));
+    const [message] = await world.client.inbox(place.id);
+    const outcomes = await Promise.all([
+      receiveMessage(world.deps, place.id, message!),
+      receiveMessage(world.deps, place.id, message!),
+    ]);
+    expect(outcomes.sort()).toEqual(['accepted', 'duplicates']);
+    expect((await inbound(place.id)).map((r) => r.state)).toEqual(['DELIVERED']);
+  });
+
   it('rejects every envelope that fails a check, with its reason, and acts on none', async () => {
     const { guest, place, key } = await pair();
     const stranger = await world.consumer();
