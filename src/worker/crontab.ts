@@ -35,4 +35,8 @@ export const crontab = `
 # hand) is served within two minutes: every outbox group (chat) whose rows have waited over a
 # minute with no runnable job gets its job again. No fill: each sweep looks at everything.
 * * * * * outbox-sweep ?id=outbox-sweep
+
+# The embedded ClawPulse gateway keeps acknowledged messages a day (for operators), then deletes
+# them, hourly so each run deletes little. No fill: each run deletes everything that is due.
+17 * * * * clawpulse-gateway-prune ?id=clawpulse-gateway-prune
 `;
