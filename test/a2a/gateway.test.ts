@@ -18,6 +18,7 @@ import {
   signEnvelope,
   venueAgentId,
 } from '../../src/integrations/clawpulse/wire.ts';
+import { connectDatabase } from '../../src/platform/db.ts';
 import { createHttpServer, type HttpServer } from '../../src/platform/http.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { createMetrics } from '../../src/platform/metrics.ts';
@@ -355,6 +356,40 @@ describe('the in-process fetch', () => {
     const error = await failure(client.inbox(venue()));
     expect(error.kind).toBe('transient');
     expect(error.message).toContain('only answers http://clawpulse.internal');
+  });
+
+  it('rejects as fetch does when the caller has given up', async () => {
+    const call = gateway.fetch(`${gateway.baseUrl}/api/agents/${venue()}/inbox`, {
+      headers: { 'x-api-key': API_KEY },
+      signal: AbortSignal.abort(),
+    });
+    await expect(call).rejects.toMatchObject({ name: 'AbortError' });
+  });
+});
+
+describe('when its database does not answer', () => {
+  it('answers 503, which the client takes as a failure to retry later', async () => {
+    const gone = connectDatabase(database.url, 1);
+    await gone.close();
+    const broken = createEmbeddedGateway({
+      db: gone.prisma,
+      apiKey: API_KEY,
+      visibilityTimeoutSeconds: 60,
+      bodyLimitBytes: BODY_LIMIT,
+    });
+    const client = createClawPulseClient({
+      baseUrl: broken.baseUrl,
+      apiKey: API_KEY,
+      timeoutMs: 5000,
+      fetch: broken.fetch,
+    });
+    const error = await failure(client.inbox(venue()));
+    expect(error.kind).toBe('transient');
+    expect(error.status).toBe(503);
+    expect(error.retryable).toBe(true);
+    // The key is still checked first.
+    const wrongKey = await broken.fetch(`${broken.baseUrl}/api/agents/${venue()}/inbox`);
+    expect(wrongKey.status).toBe(401);
   });
 });
 
