@@ -25,6 +25,7 @@ import { graphqlConfig, graphqlEnv } from './graphql.ts';
 import { httpConfig, httpEnv, httpProblems } from './http.ts';
 import { consumerAgentConfig, llmConfig, llmEnv, llmProblems, sessionsConfig } from './llm.ts';
 import { monitoringConfig, monitoringEnv, monitoringProblems } from './monitoring.ts';
+import { networkConfig, networkEnv, networkProblems } from './network.ts';
 import type { Context } from './parse.ts';
 import { rateLimitsConfig, rateLimitsEnv } from './rate-limits.ts';
 import { workerConfig, workerEnv, workerProblems } from './worker.ts';
@@ -46,6 +47,7 @@ const envSchema = z.object({
   ...deliveryEnv.shape,
   ...placesEnv.shape,
   ...bookingsEnv.shape,
+  ...networkEnv.shape,
 });
 type ParsedEnv = z.output<typeof envSchema>;
 
@@ -86,6 +88,7 @@ function shape(e: ParsedEnv, context: Context) {
     weather: weatherConfig(e),
     directions: directionsConfig(e),
     bookings: bookingsConfig(e),
+    network: networkConfig(e),
   };
 }
 
@@ -101,6 +104,7 @@ function problems(e: ParsedEnv, context: Context): string[] {
     ...httpProblems(e),
     ...deliveryProblems(e),
     ...workerProblems(e),
+    ...networkProblems(e, context),
   ];
 }
 

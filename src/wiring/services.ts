@@ -46,6 +46,7 @@ import { createRateLimiter, type RateLimiter } from '../platform/rate-limit.ts';
 import { connectRedis, type RedisHandle, redact } from '../platform/redis.ts';
 import { createTokenBuckets, type TokenBuckets } from '../platform/token-bucket.ts';
 import { createLocks, type Locks } from '../platform/user-lock.ts';
+import { buildNetwork, generateGatewayKey, type NetworkServices } from './network.ts';
 
 /** The long-lived dependencies of one running app, built once per process (resolveServices) or by a test. */
 export interface Services {
@@ -86,6 +87,8 @@ export interface Services {
   inbound: InboundHandler;
   /** The clock. Tests pass their own. */
   now: () => Date;
+  /** The ClawPulse client our agents talk through, and the gateway key in force. */
+  network: NetworkServices;
 }
 
 /**
@@ -229,9 +232,17 @@ async function resolve(
       keyring,
       external: config.auth.external ? createExternalIssuer(config.auth.external) : undefined,
       now,
+      network: buildNetwork(config, { gatewayKey: await loadGatewayKey(config) }),
     },
     { sessionKeys },
   );
+}
+
+/** The ClawPulse gateway key: CLAWPULSE_API_KEY, or outside production one kept under `.data/`. */
+async function loadGatewayKey(config: Config): Promise<string> {
+  if (config.network.apiKey) return config.network.apiKey;
+  if (config.production) throw new Error('CLAWPULSE_API_KEY is required in production');
+  return developmentSecret('clawpulse-api-key', generateGatewayKey);
 }
 
 /** Fernet keys of chat sessions: SESSION_KEYS, or outside production one kept under `.data/`. */

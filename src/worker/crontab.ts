@@ -36,6 +36,10 @@ export const crontab = `
 # minute with no runnable job gets its job again. No fill: each sweep looks at everything.
 * * * * * outbox-sweep ?id=outbox-sweep
 
+# Every agent the gateway should know as it is now: agents whose registration is behind (a job that
+# failed for good, a change whose job was lost) are queued again. Each run looks at everything.
+*/10 * * * * agent-register-sweep ?id=agent-register-sweep
+
 # The embedded ClawPulse gateway keeps acknowledged messages a day (for operators), then deletes
 # them, hourly so each run deletes little. No fill: each run deletes everything that is due.
 17 * * * * clawpulse-gateway-prune ?id=clawpulse-gateway-prune

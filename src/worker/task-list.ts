@@ -5,6 +5,8 @@
 import type { TaskList } from 'graphile-worker';
 import type { WorkerDeps } from '../wiring/deps.ts';
 import type { TaskHandler } from './handler.ts';
+import agentRegister from './tasks/agent-register.ts';
+import agentRegisterSweep from './tasks/agent-register-sweep.ts';
 import bookingComplete from './tasks/booking-complete.ts';
 import bookingExpire from './tasks/booking-expire.ts';
 import bookingFeedback from './tasks/booking-feedback.ts';
@@ -30,6 +32,8 @@ export const handlers: readonly TaskHandler[] = [
   chatSend,
   outboxSweep,
   lalamoveEvent,
+  agentRegister,
+  agentRegisterSweep,
   clawpulseGatewayPrune,
 ];
 

@@ -9,6 +9,7 @@ export const PRODUCTION_ENV = {
   SMTP_URL: 'smtp://mail',
   AGENT_SECRET_KEYS: `k1:${'A'.repeat(43)}`,
   SESSION_KEYS: `${'A'.repeat(43)}=`,
+  CLAWPULSE_API_KEY: 'a-clawpulse-gateway-key',
 };
 
 /** The GraphQL document limits as the app's settings. */

@@ -23,6 +23,7 @@ import { createRateLimiter } from '../../src/platform/rate-limit.ts';
 import type { RedisHandle } from '../../src/platform/redis.ts';
 import { createTokenBuckets } from '../../src/platform/token-bucket.ts';
 import { buildApp, type Role } from '../../src/wiring/app.ts';
+import { buildNetwork, generateGatewayKey } from '../../src/wiring/network.ts';
 import { type Services, withConversation } from '../../src/wiring/services.ts';
 import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
@@ -132,6 +133,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       keyring: parseKeyring(generateKeyringSpec()),
       external: undefined,
       now: clock.now,
+      network: buildNetwork(config, { gatewayKey: config.network.apiKey ?? generateGatewayKey() }),
     },
     { sessionKeys: [generateFernetKey()] },
   );

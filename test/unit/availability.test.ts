@@ -49,6 +49,17 @@ describe('availability', () => {
     ).toEqual(['12:00', '12:30']);
   });
 
+  it('offers no turn that overlaps a blackout window', () => {
+    // A private event 20:00–21:00: every turn of 90 minutes that touches it is gone.
+    const blackouts = [
+      { startsAt: new Date('2026-11-30T20:00:00Z'), endsAt: new Date('2026-11-30T21:00:00Z') },
+    ];
+    expect(times({ ...base, blackouts })).toEqual([]);
+    const late = [{ startsAt: new Date('2026-11-30T21:00:00Z'), endsAt: new Date('2026-11-30T23:00:00Z') }];
+    // A turn ending when the window starts does not overlap it.
+    expect(times({ ...base, blackouts: late })).toEqual(['19:00', '19:30']);
+  });
+
   it('caps the covers starting in one slot', () => {
     const rules = { ...base.rules, coversPerSlot: 6 };
     const bookings = [

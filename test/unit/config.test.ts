@@ -32,7 +32,7 @@ describe('configuration', () => {
 
   it('requires real services and keys in production, and turns introspection off there', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(
-      /JWT_PRIVATE_KEY[\s\S]*DATABASE_URL[\s\S]*SMTP_URL[\s\S]*SESSION_KEYS[\s\S]*AGENT_SECRET_KEYS/,
+      /JWT_PRIVATE_KEY[\s\S]*DATABASE_URL[\s\S]*SMTP_URL[\s\S]*SESSION_KEYS[\s\S]*AGENT_SECRET_KEYS[\s\S]*CLAWPULSE_API_KEY/,
     );
     const config = loadConfig({
       ...PRODUCTION_ENV,
@@ -47,6 +47,25 @@ describe('configuration', () => {
         METRICS_TOKEN: 'a-metrics-token-of-some-length',
       }).graphql.introspection,
     ).toBe(true);
+  });
+
+  it('reads the network settings, with the embedded gateway when none is named', () => {
+    const network = loadConfig({}).network;
+    expect(network).toMatchObject({
+      gateway: undefined,
+      platformAgentId: 'platform-agnt',
+      inboxPollSeconds: 60,
+      envelopeTtlMs: 30_000,
+      retryDelaysSeconds: [60, 300, 1500],
+      breaker: { failures: 5, windowSeconds: 600, cooldownSeconds: 300 },
+    });
+    expect(loadConfig({ CLAWPULSE_GATEWAY: 'https://gw.example/' }).network.gateway).toBe(
+      'https://gw.example',
+    );
+    expect(() => loadConfig({ CLAWPULSE_PLATFORM_AGENT_ID: 'agnt-bridge' })).toThrow(
+      /CLAWPULSE_PLATFORM_AGENT_ID: must be platform-<name>/,
+    );
+    expect(() => loadConfig({ A2A_RETRY_DELAYS_SECONDS: '60,soon' })).toThrow(/A2A_RETRY_DELAYS_SECONDS/);
   });
 
   it('wants the external issuer settings together', () => {

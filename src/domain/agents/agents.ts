@@ -9,6 +9,7 @@ import type { Db, DbOrTx } from '../../platform/db.ts';
 import { NotAllowedError, NotFoundError } from '../../platform/errors.ts';
 import { type Access, ANY_ROLE, MANAGERS } from '../organizations/access.ts';
 import { type AgentDna, defaultConsumerDna, defaultVenueDna, parseDna } from './dna.ts';
+import { queueAgentRegistration } from './registration.ts';
 import { newSigningSecret, openSecret, type SecretKeyring, sealSecret } from './secrets.ts';
 
 /** What deciding who may see an agent needs of its venue. */
@@ -36,6 +37,7 @@ export async function createVenueAgent(
       signingSecretKeyId: sealed.keyId,
     },
   });
+  await queueAgentRegistration(tx, agent.id);
   return { agent, signingSecret: secret.toString('base64url') };
 }
 
@@ -50,11 +52,13 @@ export async function ensureConsumerAgent(
   const id = randomUUID();
   const sealed = sealSecret(keyring, newSigningSecret(), id);
   const dna = defaultConsumerDna();
-  await db.$executeRaw`
+  const inserted = await db.$executeRaw`
     INSERT INTO agents (id, kind, name, user_id, dna, signing_secret_ciphertext, signing_secret_key_id, updated_at)
     VALUES (${id}::uuid, 'CONSUMER', ${dna.persona.name}, ${userId}::uuid, ${JSON.stringify(dna)}::jsonb,
             ${sealed.ciphertext}, ${sealed.keyId}, now())
     ON CONFLICT (user_id) DO NOTHING`;
+  // A crash before this enqueue is caught by the registration sweep (registration.ts).
+  if (inserted === 1) await queueAgentRegistration(db, id);
   return db.agent.findUniqueOrThrow({ where: { userId } });
 }
 
@@ -86,10 +90,15 @@ export async function updateAgentDna(db: Db, access: Access, input: { agentId: s
   const agent = await requireAgent(db, input.agentId);
   await requireAgentManager(access, agent);
   const dna = parseDna(agent.kind, input.dna);
-  return db.agent.update({
-    where: { id: agent.id },
-    data: { dna: dna as unknown as Prisma.InputJsonValue, name: dna.persona.name },
-    include: WITH_VENUE,
+  return db.$transaction(async (tx) => {
+    const updated = await tx.agent.update({
+      where: { id: agent.id },
+      data: { dna: dna as unknown as Prisma.InputJsonValue, name: dna.persona.name },
+      include: WITH_VENUE,
+    });
+    // The gateway keeps the agent's profile: it is registered again with the new DNA.
+    await queueAgentRegistration(tx, agent.id);
+    return updated;
   });
 }
 
@@ -159,4 +168,35 @@ export async function reencryptAgentSecrets(db: Db, keyring: SecretKeyring): Pro
 
 export function dnaOf(agent: Pick<Agent, 'dna'>): AgentDna {
   return agent.dna as unknown as AgentDna;
+}
+
+export type BookingPolicy = NonNullable<AgentDna['bookingPolicy']>;
+
+/** A venue's business agent as booking code sees it: whether it runs, and the policy it decides by. */
+export interface VenueAgentPolicy {
+  agentId: string;
+  /** An ACTIVE agent decides the venue's booking requests; a paused or retired one leaves them to staff. */
+  active: boolean;
+  policy: BookingPolicy | null;
+  /** The policy's blackout windows as times, for availability. */
+  blackouts: { startsAt: Date; endsAt: Date }[];
+}
+
+/** The venue's business agent and its booking policy, or null when the venue has no agent. */
+export async function venueAgentPolicy(db: DbOrTx, venueId: string): Promise<VenueAgentPolicy | null> {
+  const agent = await db.agent.findUnique({
+    where: { venueId },
+    select: { id: true, kind: true, status: true, dna: true },
+  });
+  if (agent?.kind !== 'VENUE') return null;
+  const policy = dnaOf(agent).bookingPolicy ?? null;
+  return {
+    agentId: agent.id,
+    active: agent.status === 'ACTIVE',
+    policy,
+    blackouts: (policy?.blackoutWindows ?? []).map((w) => ({
+      startsAt: new Date(w.startsAt),
+      endsAt: new Date(w.endsAt),
+    })),
+  };
 }

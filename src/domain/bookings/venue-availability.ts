@@ -1,5 +1,6 @@
 import type { DbOrTx } from '../../platform/db.ts';
 import { ValidationError } from '../../platform/errors.ts';
+import { venueAgentPolicy } from '../agents/agents.ts';
 import type { Access } from '../organizations/access.ts';
 import { availability, type Slot } from '../venues/availability.ts';
 import { requireVenue } from '../venues/venues.ts';
@@ -8,7 +9,8 @@ import { liveBookingsAround } from './bookings.ts';
 /**
  * Bookable slots of a venue on one of its local dates, for a party size. Only venues on the
  * network (LISTED or CLAIMED) are bookable; their own organisation may preview a draft. Bookings
- * that hold a table (requested, held, confirmed, seated) take their room.
+ * that hold a table (requested, held, confirmed, seated) take their room, and the venue agent's
+ * blackout windows are not offered.
  * `liveBookings` are the bookings that hold capacity on and around that date.
  */
 export async function venueAvailability(
@@ -28,11 +30,12 @@ export async function venueAvailability(
   // A date's slots are those of the services that start on it (a bar's 00:30 belongs to the night
   // before), so only that date's exceptions matter.
   const day = new Date(`${input.date}T00:00:00Z`);
-  const [hours, exceptions, tables, bookings] = await Promise.all([
+  const [hours, exceptions, tables, bookings, agent] = await Promise.all([
     db.openingHours.findMany({ where: { venueId: venue.id } }),
     db.hoursException.findMany({ where: { venueId: venue.id, date: day } }),
     db.venueTable.findMany({ where: { venueId: venue.id } }),
     liveBookingsAround(db, venue.id, day),
+    venueAgentPolicy(db, venue.id),
   ]);
   return availability({
     timeZone: venue.timeZone,
@@ -44,5 +47,6 @@ export async function venueAvailability(
     date: input.date,
     partySize: input.partySize,
     now: input.now,
+    blackouts: agent?.blackouts ?? [],
   });
 }

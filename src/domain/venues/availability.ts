@@ -5,7 +5,8 @@
  * party can stay a full turn before closing, it is at least the lead time away and within the
  * booking horizon, the covers already starting in that slot leave room for the party, and (when
  * the venue lists tables) a free table, or free combinable tables together, seat the party for the
- * whole turn. Live bookings are passed in, so the bookings issue subtracts them through this same
+ * whole turn, and no blackout window of the venue's agent (a private event, a renovation) overlaps
+ * the turn. Live bookings are passed in, so the bookings issue subtracts them through this same
  * function.
  */
 import { ValidationError } from '../../platform/errors.ts';
@@ -50,6 +51,18 @@ export interface AvailabilityInput {
   date: string;
   partySize: number;
   now: Date;
+  /** Times the venue takes no booking (its agent's blackout windows); none when absent. */
+  blackouts?: readonly TimeWindow[];
+}
+
+export interface TimeWindow {
+  startsAt: Date;
+  endsAt: Date;
+}
+
+/** Whether `[startMs, endMs)` overlaps any of the windows. */
+export function overlapsWindow(windows: readonly TimeWindow[], startMs: number, endMs: number): boolean {
+  return windows.some((w) => w.startsAt.getTime() < endMs && w.endsAt.getTime() > startMs);
 }
 
 export interface Slot {
@@ -90,6 +103,7 @@ export function availability(input: AvailabilityInput): Slot[] {
         continue;
       const startMs = start.epochMilliseconds;
       const endMs = start.add(turn).epochMilliseconds;
+      if (input.blackouts && overlapsWindow(input.blackouts, startMs, endMs)) continue;
       const startingHere = input.bookings
         .filter(
           (b) =>

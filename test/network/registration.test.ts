@@ -1,0 +1,108 @@
+/**
+ * Our agents on the gateway: a venue's agent is registered when it is made and again when its DNA
+ * changes, a person's consumer agent on first contact; a registration the gateway refused is
+ * retried by its job and found again by the sweep.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createVenueAgent, ensureConsumerAgent, updateAgentDna } from '../../src/domain/agents/agents.ts';
+import { defaultVenueDna } from '../../src/domain/agents/dna.ts';
+import { registerAgent, sweepAgentRegistrations } from '../../src/domain/agents/registration.ts';
+import { createAccess } from '../../src/domain/organizations/access.ts';
+import { ClawPulseError } from '../../src/integrations/clawpulse/client.ts';
+import { consumerAgentId, venueAgentId } from '../../src/integrations/clawpulse/wire.ts';
+import { createPerson } from '../factories/people.ts';
+import { createBookableVenue } from '../factories/venues.ts';
+import { type FakeClawPulse, startFakeClawPulse } from '../fakes/clawpulse.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { runDueJobs } from '../helpers/jobs.ts';
+
+let app: TestApp;
+let gateway: FakeClawPulse;
+
+beforeAll(async () => {
+  gateway = await startFakeClawPulse();
+  app = await startTestApp({ env: { CLAWPULSE_GATEWAY: gateway.url, CLAWPULSE_API_KEY: gateway.apiKey } });
+});
+afterAll(async () => {
+  await app.close();
+  await gateway.close();
+});
+
+const deps = () => ({ db: app.services.db, clawpulse: app.services.network.clawpulse });
+
+describe('registering agents with the gateway', () => {
+  it('registers a new venue agent by its job, with the profile the network reads', async () => {
+    const db = app.services.db;
+    const venue = await createBookableVenue(db, { name: 'Casa Azul', city: 'Lisboa' });
+    const { agent } = await db.$transaction((tx) => createVenueAgent(tx, app.services.keyring, venue));
+    const [queued] = await db.$queryRaw<{ payload: unknown }[]>`
+      SELECT payload FROM graphile_worker._private_jobs WHERE key = ${`agent-register:${agent.id}`}`;
+    expect(queued?.payload).toEqual({ agentId: agent.id });
+    await runDueJobs(app, ['agent-register']);
+
+    const registered = gateway.agents.get(venueAgentId(venue.id));
+    expect(registered).toMatchObject({
+      kind: 'venue',
+      registrations: 1,
+      dna: {
+        capabilities: { role: 'venue_concierge', venue_name: 'Casa Azul', venue_area: 'Lisboa' },
+        behavioral: { inboxPollEnabled: true },
+      },
+    });
+    const row = await db.agent.findUniqueOrThrow({ where: { id: agent.id } });
+    expect(row.registeredAt?.getTime()).toBe(row.updatedAt.getTime());
+    // Nothing changed: nothing to send again.
+    expect(await registerAgent(deps(), agent.id)).toBe('unchanged');
+
+    // New DNA: the gateway gets the new profile.
+    const dna = {
+      ...defaultVenueDna('Casa Azul'),
+      persona: { name: 'Azul', tone: 'formal', languages: ['pt'] },
+    };
+    const admin = await createPerson(db, { isPlatformAdmin: true });
+    await updateAgentDna(db, createAccess(db, { kind: 'user', userId: admin.id, isPlatformAdmin: true }), {
+      agentId: agent.id,
+      dna,
+    });
+    await runDueJobs(app, ['agent-register']);
+    expect(gateway.agents.get(venueAgentId(venue.id))).toMatchObject({
+      registrations: 2,
+      dna: { persona: { name: 'Azul', languages: ['pt'] } },
+    });
+  });
+
+  it('registers a person’s consumer agent once, however often they arrive', async () => {
+    const db = app.services.db;
+    const person = await createPerson(db);
+    await Promise.all([1, 2, 3].map(() => ensureConsumerAgent(db, app.services.keyring, person.id)));
+    await runDueJobs(app, ['agent-register']);
+    expect(gateway.agents.get(consumerAgentId(person.id))).toMatchObject({
+      kind: 'consumer',
+      registrations: 1,
+      dna: { capabilities: { role: 'consumer_concierge' } },
+    });
+  });
+
+  it('keeps why a registration failed, and the sweep finds the agent again', async () => {
+    const db = app.services.db;
+    const venue = await createBookableVenue(db);
+    const { agent } = await db.$transaction((tx) => createVenueAgent(tx, app.services.keyring, venue));
+    gateway.down();
+    const failure = await registerAgent(deps(), agent.id).catch((error) => error);
+    expect(failure).toBeInstanceOf(ClawPulseError);
+    expect(failure.retryable).toBe(true);
+    expect(await db.agent.findUniqueOrThrow({ where: { id: agent.id } })).toMatchObject({
+      registeredAt: null,
+      registrationError: expect.stringContaining('503'),
+    });
+    gateway.up();
+    // The job is gone (say it failed for good): the sweep queues the agent again.
+    await db.$executeRaw`DELETE FROM graphile_worker._private_jobs WHERE key = ${`agent-register:${agent.id}`}`;
+    expect(await sweepAgentRegistrations(db)).toBeGreaterThanOrEqual(1);
+    await runDueJobs(app, ['agent-register']);
+    expect(gateway.agents.has(venueAgentId(venue.id))).toBe(true);
+    expect(await db.agent.findUniqueOrThrow({ where: { id: agent.id } })).toMatchObject({
+      registrationError: null,
+    });
+  });
+});
