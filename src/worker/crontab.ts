@@ -39,4 +39,8 @@ export const crontab = `
 # Every agent the gateway should know as it is now: agents whose registration is behind (a job that
 # failed for good, a change whose job was lost) are queued again. Each run looks at everything.
 */10 * * * * agent-register-sweep ?id=agent-register-sweep
+
+# The embedded ClawPulse gateway keeps acknowledged messages a day (for operators), then deletes
+# them, hourly so each run deletes little. No fill: each run deletes everything that is due.
+17 * * * * clawpulse-gateway-prune ?id=clawpulse-gateway-prune
 `;

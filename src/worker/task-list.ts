@@ -14,6 +14,7 @@ import bookingNoShow from './tasks/booking-no-show.ts';
 import bookingReminder from './tasks/booking-reminder.ts';
 import chatInbound from './tasks/chat-inbound.ts';
 import chatSend from './tasks/chat-send.ts';
+import clawpulseGatewayPrune from './tasks/clawpulse-gateway-prune.ts';
 import lalamoveEvent from './tasks/lalamove-event.ts';
 import noop from './tasks/noop.ts';
 import outboxSweep from './tasks/outbox-sweep.ts';
@@ -33,6 +34,7 @@ export const handlers: readonly TaskHandler[] = [
   lalamoveEvent,
   agentRegister,
   agentRegisterSweep,
+  clawpulseGatewayPrune,
 ];
 
 /**
