@@ -5,8 +5,8 @@
  * The plugin needs a client per request: the builder is one per process, but each app (and each
  * test's app, with its own database) has its own client, so it cannot be a module constant.
  * A symbol keeps it out of what resolvers see: `ctx.<name>` never reaches it, and the only way in
- * is this module, which scripts/check-imports.ts allows to builder.ts and yoga.ts alone. Resolvers
- * reach the database through `ctx.domain` (src/api/domain.ts) and nothing else.
+ * is this module, which scripts/check-imports.ts lets only context.ts (for the type), builder.ts
+ * and yoga.ts import. Resolvers reach the database through `ctx.domain` (src/api/domain.ts).
  */
 import type { Db } from '../platform/db.ts';
 
