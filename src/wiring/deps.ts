@@ -10,7 +10,7 @@ export type WebhookDeps = Pick<Services, 'config' | 'database' | 'db'>;
 /** Health, readiness and metrics: every dependency they report on. */
 export type MonitoringDeps = Pick<
   Services,
-  'config' | 'logger' | 'database' | 'db' | 'redis' | 'limiter' | 'llm'
+  'config' | 'logger' | 'database' | 'db' | 'redis' | 'limiter' | 'llm' | 'network'
 >;
 
 /**

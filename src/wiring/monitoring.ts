@@ -63,6 +63,9 @@ export function monitoringRoutes(
           metrics.outboxPending.set(labels, line.pending);
           metrics.outboxOldestPending.set(labels, line.oldestAgeSeconds);
         }
+        await observed.services.network.gateway?.observe(metrics).catch((error: unknown) => {
+          observed.services.logger.warn({ err: error }, 'could not read the gateway’s inboxes');
+        });
         const body = await metrics.registry.metrics();
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
         res.end(body);

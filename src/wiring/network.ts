@@ -1,16 +1,22 @@
 /**
  * The agent network's services: the ClawPulse client every agent of ours talks through. With
  * CLAWPULSE_GATEWAY set it goes to that gateway over HTTP; without, to the gateway the product
- * serves itself (src/a2a/gateway), through the same client.
+ * serves itself (src/a2a/gateway): PostgreSQL inboxes, reached in-process through the same client
+ * in every role, and served at `/clawpulse` by the api role for agents elsewhere.
  */
 import { randomBytes } from 'node:crypto';
+import { createEmbeddedGateway, type EmbeddedGateway } from '../a2a/gateway/embedded.ts';
 import type { Config } from '../config/index.ts';
 import { type ClawPulseClient, createClawPulseClient } from '../integrations/clawpulse/client.ts';
+import type { Db } from '../platform/db.ts';
+import type { Logger } from '../platform/logger.ts';
 
 export interface NetworkServices {
   clawpulse: ClawPulseClient;
   /** The gateway key in force (configured, or generated outside production). */
   gatewayKey: string;
+  /** The embedded gateway, when no outside one is configured. */
+  gateway: EmbeddedGateway | undefined;
 }
 
 /** A gateway key for development and tests when none is configured (never in production). */
@@ -18,19 +24,38 @@ export function generateGatewayKey(): string {
   return randomBytes(24).toString('base64url');
 }
 
-export function buildNetwork(config: Config, options: { gatewayKey: string; embeddedFetch?: typeof fetch }) {
+export function buildNetwork(
+  config: Config,
+  options: { db: Db; gatewayKey: string; logger: Logger; now?: () => Date },
+): NetworkServices {
   const network = config.network;
-  const clawpulse = network.gateway
-    ? createClawPulseClient({
+  if (network.gateway) {
+    return {
+      clawpulse: createClawPulseClient({
         baseUrl: network.gateway,
         apiKey: options.gatewayKey,
         timeoutMs: network.timeoutMs,
-      })
-    : createClawPulseClient({
-        baseUrl: `${config.http.publicUrl}/clawpulse`,
-        apiKey: options.gatewayKey,
-        timeoutMs: network.timeoutMs,
-        fetch: options.embeddedFetch,
-      });
-  return { clawpulse, gatewayKey: options.gatewayKey } satisfies NetworkServices;
+      }),
+      gatewayKey: options.gatewayKey,
+      gateway: undefined,
+    };
+  }
+  const gateway = createEmbeddedGateway({
+    db: options.db,
+    apiKey: options.gatewayKey,
+    visibilityTimeoutSeconds: network.visibilityTimeoutSeconds,
+    bodyLimitBytes: config.http.bodyLimitBytes,
+    logger: options.logger,
+    now: options.now,
+  });
+  return {
+    clawpulse: createClawPulseClient({
+      baseUrl: gateway.baseUrl,
+      apiKey: options.gatewayKey,
+      timeoutMs: network.timeoutMs,
+      fetch: gateway.fetch,
+    }),
+    gatewayKey: options.gatewayKey,
+    gateway,
+  };
 }

@@ -133,7 +133,12 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       keyring: parseKeyring(generateKeyringSpec()),
       external: undefined,
       now: clock.now,
-      network: buildNetwork(config, { gatewayKey: config.network.apiKey ?? generateGatewayKey() }),
+      network: buildNetwork(config, {
+        db: database.prisma,
+        gatewayKey: config.network.apiKey ?? generateGatewayKey(),
+        logger,
+        now: clock.now,
+      }),
     },
     { sessionKeys: [generateFernetKey()] },
   );
