@@ -31,4 +31,5 @@ export type WorkerDeps = Pick<
   | 'senders'
   | 'buckets'
   | 'delivery'
+  | 'mailer'
 >;

@@ -14,6 +14,7 @@ import chatInbound from './tasks/chat-inbound.ts';
 import chatSend from './tasks/chat-send.ts';
 import lalamoveEvent from './tasks/lalamove-event.ts';
 import noop from './tasks/noop.ts';
+import noticeEmail from './tasks/notice-email.ts';
 import outboxSweep from './tasks/outbox-sweep.ts';
 import venueDailySummary from './tasks/venue-daily-summary.ts';
 
@@ -27,6 +28,7 @@ export const handlers: readonly TaskHandler[] = [
   venueDailySummary,
   chatInbound,
   chatSend,
+  noticeEmail,
   outboxSweep,
   lalamoveEvent,
 ];
