@@ -380,6 +380,7 @@ describe('templates', () => {
       'booking.feedback': { venue: 'Sari' },
       'venue.answer': { venue: 'Sari', answer: 'Yes' },
       'venue.daily_summary': { venue: 'Sari', timeZone: zone, bookings: [] },
+      'venue.review_decided': { venue: 'Sari', change: 'PUBLISH', approved: false, reason: 'A duplicate' },
     } as Record<string, unknown>;
     for (const language of NOTICE_LANGUAGES) {
       for (const kind of NOTICE_KINDS) {
@@ -391,7 +392,7 @@ describe('templates', () => {
         }
       }
     }
-    expect(NOTICE_KINDS).toHaveLength(12);
+    expect(NOTICE_KINDS).toHaveLength(13);
   });
 
   it("writes the venue's local time as the language does, and offers a declined booking's alternatives", () => {

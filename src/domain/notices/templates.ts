@@ -44,6 +44,13 @@ export interface NoticeParams {
   'booking.feedback': { venue: string };
   /** A venue's answer to the person's question (`question` as they asked it, when known). */
   'venue.answer': { venue: string; question?: string; answer: string };
+  /** A platform admin decided on a venue's review (publishing it, or a change to it). */
+  'venue.review_decided': {
+    venue: string;
+    change: 'PUBLISH' | 'CHANGE';
+    approved: boolean;
+    reason: string | null;
+  };
   /** The day's bookings, for a venue's owners and admins. */
   'venue.daily_summary': {
     venue: string;
@@ -187,6 +194,15 @@ const en: Templates = {
       ? `${p.venue} answered your question "${p.question}": ${p.answer}`
       : `${p.venue} answered: ${p.answer}`,
   }),
+  'venue.review_decided': (p) => {
+    const what = p.change === 'PUBLISH' ? `Publishing ${p.venue}` : `The change to ${p.venue}`;
+    return p.approved
+      ? {
+          subject: `${what} was approved`,
+          body: `${what} was approved${p.change === 'PUBLISH' ? ': it is on AGNT now.' : '.'}`,
+        }
+      : { subject: `${what} was not approved`, body: `${what} was not approved: ${p.reason}` };
+  },
   'venue.daily_summary': (p, w) => {
     const head = `${p.venue} today: ${plural(p.bookings.length, 'booking', 'bookings')}, ${plural(covers(p), 'guest', 'guests')}.`;
     return {
@@ -256,6 +272,15 @@ const es: Templates = {
       ? `${p.venue} ha respondido a tu pregunta «${p.question}»: ${p.answer}`
       : `${p.venue} ha respondido: ${p.answer}`,
   }),
+  'venue.review_decided': (p) => {
+    const what = p.change === 'PUBLISH' ? `La publicación de ${p.venue}` : `El cambio en ${p.venue}`;
+    return p.approved
+      ? {
+          subject: `${what} se ha aprobado`,
+          body: `${what} se ha aprobado${p.change === 'PUBLISH' ? ': ya está en AGNT.' : '.'}`,
+        }
+      : { subject: `${what} no se ha aprobado`, body: `${what} no se ha aprobado: ${p.reason}` };
+  },
   'venue.daily_summary': (p, w) => {
     const head = `${p.venue} hoy: ${plural(p.bookings.length, 'reserva', 'reservas')}, ${plural(covers(p), 'persona', 'personas')}.`;
     return {
@@ -325,6 +350,15 @@ const pt: Templates = {
       ? `${p.venue} respondeu à sua pergunta "${p.question}": ${p.answer}`
       : `${p.venue} respondeu: ${p.answer}`,
   }),
+  'venue.review_decided': (p) => {
+    const what = p.change === 'PUBLISH' ? `A publicação de ${p.venue}` : `A alteração em ${p.venue}`;
+    return p.approved
+      ? {
+          subject: `${what} foi aprovada`,
+          body: `${what} foi aprovada${p.change === 'PUBLISH' ? ': já está no AGNT.' : '.'}`,
+        }
+      : { subject: `${what} não foi aprovada`, body: `${what} não foi aprovada: ${p.reason}` };
+  },
   'venue.daily_summary': (p, w) => {
     const head = `${p.venue} hoje: ${plural(p.bookings.length, 'reserva', 'reservas')}, ${plural(covers(p), 'pessoa', 'pessoas')}.`;
     return {
@@ -394,6 +428,15 @@ const id: Templates = {
       ? `${p.venue} menjawab pertanyaan Anda "${p.question}": ${p.answer}`
       : `${p.venue} menjawab: ${p.answer}`,
   }),
+  'venue.review_decided': (p) => {
+    const what = p.change === 'PUBLISH' ? `Publikasi ${p.venue}` : `Perubahan pada ${p.venue}`;
+    return p.approved
+      ? {
+          subject: `${what} disetujui`,
+          body: `${what} disetujui${p.change === 'PUBLISH' ? ': sekarang sudah ada di AGNT.' : '.'}`,
+        }
+      : { subject: `${what} tidak disetujui`, body: `${what} tidak disetujui: ${p.reason}` };
+  },
   'venue.daily_summary': (p, w) => {
     // Indonesian nouns do not change in the plural.
     const head = `${p.venue} hari ini: ${p.bookings.length} pemesanan, ${covers(p)} tamu.`;
