@@ -17,6 +17,7 @@ import chatSend from './tasks/chat-send.ts';
 import clawpulseGatewayPrune from './tasks/clawpulse-gateway-prune.ts';
 import lalamoveEvent from './tasks/lalamove-event.ts';
 import noop from './tasks/noop.ts';
+import noticeEmail from './tasks/notice-email.ts';
 import outboxSweep from './tasks/outbox-sweep.ts';
 import venueDailySummary from './tasks/venue-daily-summary.ts';
 
@@ -30,6 +31,7 @@ export const handlers: readonly TaskHandler[] = [
   venueDailySummary,
   chatInbound,
   chatSend,
+  noticeEmail,
   outboxSweep,
   lalamoveEvent,
   agentRegister,
