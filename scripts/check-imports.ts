@@ -10,6 +10,10 @@
  *    `integrations/lalamove`, `api/schema`, ...: a folder under a top-level folder of src/).
  *    A file cycle makes what a module sees at load time depend on who imported first; an area
  *    cycle means two areas cannot be understood, tested or moved apart.
+ * 4. Resolvers reach the database through the domain operations of `src/api/domain.ts` alone: no
+ *    file of `src/api` imports the Prisma client (`platform/db.ts`, or Prisma's generated client
+ *    at run time) or the symbol the Pothos Prisma plugin finds its client under
+ *    (`api/prisma-client.ts`), except the files that build the context and the builder.
  *
  * Type-only imports (`import type`, `export type`) count for rules 1 and 2: a type from an edge
  * still ties domain to that edge's shape. They are left out of rule 3: TypeScript erases them, so
@@ -64,9 +68,21 @@ function isEdge(path: string): boolean {
   return EDGE_FILES.includes(path) || EDGES.some((prefix) => path.startsWith(prefix));
 }
 
+/** The files of src/api that may import what leads to the Prisma client (rule 4), by what they import. */
+const CLIENT_IN_API: Record<string, readonly string[]> = {
+  'src/platform/db.ts': ['src/api/context.ts', 'src/api/prisma-client.ts'],
+  'src/api/prisma-client.ts': ['src/api/context.ts', 'src/api/builder.ts', 'src/api/yoga.ts'],
+};
+
 /** The rule an import breaks, or null. */
 export function ruleBroken(edge: Edge): string | null {
   const { from, to } = edge;
+  if (from.startsWith('src/api/')) {
+    const prismaAtRunTime = to === 'src/generated/prisma/client.ts' && !edge.typeOnly;
+    if (prismaAtRunTime || (CLIENT_IN_API[to] && !CLIENT_IN_API[to].includes(from))) {
+      return 'api reaches the database through src/api/domain.ts only';
+    }
+  }
   if (from.startsWith('src/domain/') && isEdge(to)) return 'domain must not import an edge';
   for (const inner of ['src/integrations/', 'src/platform/']) {
     if (!from.startsWith(inner)) continue;

@@ -10,13 +10,12 @@ import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import SimpleObjectsPlugin from '@pothos/plugin-simple-objects';
 import { GraphQLError } from 'graphql';
-import { organizationOfBooking, requireBooking } from '../domain/bookings/bookings.ts';
-import { organizationOfVenue } from '../domain/venues/venues.ts';
 import type PrismaTypes from '../generated/pothos-types.ts';
 import { getDatamodel } from '../generated/pothos-types.ts';
 import type { MembershipRole } from '../generated/prisma/enums.ts';
 import { NotFoundError } from '../platform/errors.ts';
 import type { Context } from './context.ts';
+import { prismaClient } from './prisma-client.ts';
 
 export interface AuthScopes {
   /** A verified user token or API key. */
@@ -67,17 +66,17 @@ export const builder = new SchemaBuilder<{
       seesUser: (userId) => ctx.access.canSeeUser(userId),
       venueRole: async ({ venueId, roles }) => {
         if (ctx.access.isPlatformAdmin) return true;
-        const organizationId = await organizationOfVenue(ctx.services.db, venueId);
+        const organizationId = await ctx.domain.venues.organizationOfVenue(venueId);
         return organizationId !== null && ctx.access.has(organizationId, roles);
       },
       bookingVenueRole: async ({ bookingId, roles }) => {
         if (ctx.access.isPlatformAdmin) return true;
-        const organizationId = await organizationOfBooking(ctx.services.db, bookingId);
+        const organizationId = await ctx.domain.bookings.organizationOfBooking(bookingId);
         return organizationId !== null && ctx.access.has(organizationId, roles);
       },
       seesBooking: async (bookingId) => {
         try {
-          await requireBooking(ctx.services.db, ctx.access, bookingId);
+          await ctx.domain.bookings.requireBooking(ctx.access, bookingId);
           return true;
         } catch (error) {
           if (error instanceof NotFoundError) return false;
@@ -96,7 +95,8 @@ export const builder = new SchemaBuilder<{
     directResult: true,
   },
   prisma: {
-    client: (ctx) => ctx.services.db,
+    // Under a symbol, not a named field of the context: see src/api/prisma-client.ts.
+    client: (ctx) => ctx[prismaClient],
     dmmf: getDatamodel(),
     exposeDescriptions: true,
     filterConnectionTotalCount: true,

@@ -2,13 +2,14 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { type DocumentNode, GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
 import { createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Actor } from '../domain/identity/actor.ts';
-import { createAccess } from '../domain/organizations/access.ts';
 import { DomainError, RateLimitedError, ValidationError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../wiring/services.ts';
 import type { Context } from './context.ts';
+import { bindDomain } from './domain.ts';
 import { hardeningPlugins } from './hardening.ts';
+import { prismaClient } from './prisma-client.ts';
 import { schema } from './schema.ts';
 
 /** What the HTTP layer (or the WebSocket server) knows about a request before GraphQL runs. */
@@ -22,7 +23,8 @@ export interface ServerContext {
 export type GraphQLServer = YogaServerInstance<ServerContext, Context>;
 
 export function createGraphQLServer(services: Services, metrics: Metrics): GraphQLServer {
-  const { config } = services;
+  const { config, now, pubsub } = services;
+  const domain = bindDomain(services);
   return createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -38,8 +40,10 @@ export function createGraphQLServer(services: Services, metrics: Metrics): Graph
       ip,
       actor,
       logger,
-      services,
-      access: createAccess(services.db, actor),
+      access: domain.organizations.createAccess(actor),
+      domain,
+      services: { config, now, pubsub },
+      [prismaClient]: services.db,
     }),
     // Unexpected errors reach the client as "Unexpected error." with the request id in the
     // `x-request-id` response header; the original is logged under that id (logUnexpectedErrors).

@@ -79,6 +79,16 @@ export function createMetrics() {
       'A2A circuit breakers by scope (global, recipient:<agent>): 0 closed, 1 half-open, 2 open',
       ['scope'],
     ),
+    clawpulseInboxPending: gauge(
+      'clawpulse_inbox_pending',
+      "Messages in the embedded ClawPulse gateway's inboxes not yet acknowledged, by the recipient's kind (consumer, venue, platform)",
+      ['kind'],
+    ),
+    clawpulseInboxOldestPending: gauge(
+      'clawpulse_inbox_oldest_pending_seconds',
+      "How long the oldest unacknowledged message in the embedded gateway's inboxes has waited since it arrived, by the recipient's kind (0 when none waits)",
+      ['kind'],
+    ),
     llmCalls: counter(
       'llm_calls_total',
       'Language model calls by provider, model and outcome (ok; failed: provider in trouble; rejected: request refused; error: our bug)',

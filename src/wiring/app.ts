@@ -10,7 +10,7 @@ import { createHttpServer, type Route } from '../platform/http.ts';
 import { createMetrics } from '../platform/metrics.ts';
 import { startWorker, type WorkerHandle, type WorkerOptions } from '../worker/runner.ts';
 import { backlogReader, monitoringRoutes, type Observed } from './monitoring.ts';
-import { graphqlRoute, jwksRoute, webhookRoutes } from './routes.ts';
+import { clawpulseGatewayRoutes, graphqlRoute, jwksRoute, webhookRoutes } from './routes.ts';
 import type { Services } from './services.ts';
 import { acceptGraphqlWebSockets } from './websocket.ts';
 
@@ -60,7 +60,11 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
     jwksRoute(services.keys),
   ];
   if (role !== 'worker') {
-    routes.push(graphqlRoute(yoga, services, metrics), ...webhookRoutes(services, metrics));
+    routes.push(
+      graphqlRoute(yoga, services, metrics),
+      ...webhookRoutes(services, metrics),
+      ...clawpulseGatewayRoutes(services.network.gateway),
+    );
   }
 
   const http = createHttpServer({ routes, logger, metrics, proxy: config.http.proxy });

@@ -64,6 +64,9 @@ export function monitoringRoutes(
           metrics.outboxPending.set(labels, line.pending);
           metrics.outboxOldestPending.set(labels, line.oldestAgeSeconds);
         }
+        await observed.services.network.gateway?.observe(metrics).catch((error: unknown) => {
+          observed.services.logger.warn({ err: error }, 'could not read the gateway’s inboxes');
+        });
         const breakers = await observed.services.network.breakers.snapshots().catch(() => null);
         if (breakers) {
           // Reset first: a recipient's breaker that closed since the last scrape leaves the list.

@@ -1,13 +1,18 @@
 /**
  * The agent network's services: the ClawPulse client every agent of ours talks through. With
  * CLAWPULSE_GATEWAY set it goes to that gateway over HTTP; without, to the gateway the product
- * serves itself (src/a2a/gateway), through the same client.
+ * serves itself (src/a2a/gateway): PostgreSQL inboxes, reached in-process through the same client
+ * in every role, and served at `/clawpulse` by the api role for agents elsewhere. Beside it, the
+ * envelope breakers (shared through Redis) and the registry of what each inbound intent means.
  */
 import { randomBytes } from 'node:crypto';
+import { createEmbeddedGateway, type EmbeddedGateway } from '../a2a/gateway/embedded.ts';
 import type { Config } from '../config/index.ts';
 import { createEnvelopeBreakers, type EnvelopeBreakers } from '../domain/a2a/breakers.ts';
 import type { IntentHandlers } from '../domain/a2a/handle.ts';
 import { type ClawPulseClient, createClawPulseClient } from '../integrations/clawpulse/client.ts';
+import type { Db } from '../platform/db.ts';
+import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import type { RedisHandle } from '../platform/redis.ts';
 
@@ -15,6 +20,8 @@ export interface NetworkServices {
   clawpulse: ClawPulseClient;
   /** The gateway key in force (configured, or generated outside production). */
   gatewayKey: string;
+  /** The embedded gateway, when no outside one is configured. */
+  gateway: EmbeddedGateway | undefined;
   /** The envelope send breakers, global and per recipient, shared through Redis. */
   breakers: EnvelopeBreakers;
   /**
@@ -33,25 +40,42 @@ export function generateGatewayKey(): string {
 
 export function buildNetwork(
   config: Config,
-  options: { gatewayKey: string; redis: RedisHandle; embeddedFetch?: typeof fetch },
-) {
+  options: { db: Db; gatewayKey: string; logger: Logger; redis: RedisHandle; now?: () => Date },
+): NetworkServices {
   const network = config.network;
-  const clawpulse = network.gateway
-    ? createClawPulseClient({
+  const envelopes = {
+    breakers: createEnvelopeBreakers(options.redis, network.breaker),
+    handlers: {},
+  };
+  if (network.gateway) {
+    return {
+      clawpulse: createClawPulseClient({
         baseUrl: network.gateway,
         apiKey: options.gatewayKey,
         timeoutMs: network.timeoutMs,
-      })
-    : createClawPulseClient({
-        baseUrl: `${config.http.publicUrl}/clawpulse`,
-        apiKey: options.gatewayKey,
-        timeoutMs: network.timeoutMs,
-        fetch: options.embeddedFetch,
-      });
+      }),
+      gatewayKey: options.gatewayKey,
+      gateway: undefined,
+      ...envelopes,
+    };
+  }
+  const gateway = createEmbeddedGateway({
+    db: options.db,
+    apiKey: options.gatewayKey,
+    visibilityTimeoutSeconds: network.visibilityTimeoutSeconds,
+    bodyLimitBytes: config.http.bodyLimitBytes,
+    logger: options.logger,
+    now: options.now,
+  });
   return {
-    clawpulse,
+    clawpulse: createClawPulseClient({
+      baseUrl: gateway.baseUrl,
+      apiKey: options.gatewayKey,
+      timeoutMs: network.timeoutMs,
+      fetch: gateway.fetch,
+    }),
     gatewayKey: options.gatewayKey,
-    breakers: createEnvelopeBreakers(options.redis, network.breaker),
-    handlers: {},
-  } satisfies NetworkServices;
+    gateway,
+    ...envelopes,
+  };
 }

@@ -1,7 +1,8 @@
 /**
- * The public routes of the `api` role: GraphQL, the signing keys, and the raw webhook routes.
- * Each edge is handed only what it uses.
+ * The public routes of the `api` role: GraphQL, the signing keys, the raw webhook routes and the
+ * embedded ClawPulse gateway. Each edge is handed only what it uses.
  */
+import type { EmbeddedGateway } from '../a2a/gateway/embedded.ts';
 import { graphqlHandler } from '../api/http.ts';
 import type { GraphQLServer } from '../api/yoga.ts';
 import { type Route, sendJson } from '../platform/http.ts';
@@ -79,4 +80,13 @@ export function webhookRoutes(deps: WebhookDeps, metrics: Metrics): Route[] {
     }),
   });
   return routes;
+}
+
+/**
+ * The embedded ClawPulse gateway at `/clawpulse/*` (`<PUBLIC_URL>/clawpulse/api/...`), for the
+ * `api` and `all` roles; none when an outside gateway is configured (`CLAWPULSE_GATEWAY`). The
+ * product's own agents do not come through here: they call the gateway in-process.
+ */
+export function clawpulseGatewayRoutes(gateway: EmbeddedGateway | undefined): Route[] {
+  return gateway ? [gateway.route] : [];
 }

@@ -232,7 +232,12 @@ async function resolve(
       keyring,
       external: config.auth.external ? createExternalIssuer(config.auth.external) : undefined,
       now,
-      network: buildNetwork(config, { gatewayKey: await loadGatewayKey(config), redis }),
+      network: buildNetwork(config, {
+        db: database.prisma,
+        gatewayKey: await loadGatewayKey(config),
+        logger,
+        redis,
+      }),
     },
     { sessionKeys },
   );

@@ -133,7 +133,13 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       keyring: parseKeyring(generateKeyringSpec()),
       external: undefined,
       now: clock.now,
-      network: buildNetwork(config, { gatewayKey: config.network.apiKey ?? generateGatewayKey(), redis }),
+      network: buildNetwork(config, {
+        db: database.prisma,
+        gatewayKey: config.network.apiKey ?? generateGatewayKey(),
+        logger,
+        redis,
+        now: clock.now,
+      }),
     },
     { sessionKeys: [generateFernetKey()] },
   );

@@ -106,3 +106,29 @@ describe('registering agents with the gateway', () => {
     });
   });
 });
+
+describe('with the embedded gateway', () => {
+  let local: TestApp;
+  beforeAll(async () => {
+    local = await startTestApp();
+  });
+  afterAll(() => local.close());
+
+  it('registers through the same client, in-process, into the gateway’s own tables, and serves it at /clawpulse', async () => {
+    const db = local.services.db;
+    expect(local.services.network.gateway).toBeDefined();
+    const venue = await createBookableVenue(db, { name: 'Tasca' });
+    await db.$transaction((tx) => createVenueAgent(tx, local.services.keyring, venue));
+    await runDueJobs(local, ['agent-register']);
+    const [row] = await db.$queryRaw<{ kind: string; dna: { capabilities: { venue_name: string } } }[]>`
+      SELECT kind, dna FROM gateway_agents WHERE agent_id = ${venueAgentId(venue.id)}`;
+    expect(row).toMatchObject({ kind: 'venue', dna: { capabilities: { venue_name: 'Tasca' } } });
+
+    // Agents elsewhere reach it over HTTP with the key, and nothing without it.
+    const inbox = `${local.url}/clawpulse/api/agents/${venueAgentId(venue.id)}/inbox`;
+    expect((await fetch(inbox)).status).toBe(401);
+    const answer = await fetch(inbox, { headers: { 'x-api-key': local.services.network.gatewayKey } });
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toEqual({ messages: [] });
+  });
+});

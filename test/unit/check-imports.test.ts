@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkImports, explain } from '../../scripts/check-imports.ts';
+import { checkImports, type Edge, explain, ruleBroken } from '../../scripts/check-imports.ts';
 
 /** A small src/ tree with one of each thing the check must find, and things it must not. */
 const FILES: Record<string, string> = {
@@ -40,6 +40,19 @@ for (const [path, text] of Object.entries(FILES)) {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('the import check', () => {
+  it('keeps the Prisma client out of reach of resolvers', () => {
+    const edge = (from: string, to: string, typeOnly = false): Edge => ({ from, to, line: 1, typeOnly });
+    const refused = 'api reaches the database through src/api/domain.ts only';
+    expect(ruleBroken(edge('src/api/schema/venue.ts', 'src/platform/db.ts', true))).toBe(refused);
+    expect(ruleBroken(edge('src/api/schema/venue.ts', 'src/api/prisma-client.ts'))).toBe(refused);
+    expect(ruleBroken(edge('src/api/scopes.ts', 'src/generated/prisma/client.ts'))).toBe(refused);
+    // A row type from Prisma's client is no way to the database.
+    expect(ruleBroken(edge('src/api/schema/venue.ts', 'src/generated/prisma/client.ts', true))).toBeNull();
+    // The builder hands the plugin its client; the context's builder puts it there.
+    expect(ruleBroken(edge('src/api/builder.ts', 'src/api/prisma-client.ts'))).toBeNull();
+    expect(ruleBroken(edge('src/api/yoga.ts', 'src/api/prisma-client.ts'))).toBeNull();
+  });
+
   it('finds imports that point outward, type-only ones included', () => {
     const report = checkImports(root, []);
     expect(

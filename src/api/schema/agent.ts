@@ -1,4 +1,4 @@
-import { canReadAgent, dnaOf, rotateAgentSigningSecret, updateAgentDna } from '../../domain/agents/agents.ts';
+import { canReadAgent, dnaOf } from '../../domain/agents/agents.ts';
 import { AGENT_TOOLS, CAPABILITIES, TONES } from '../../domain/agents/dna.ts';
 import { PUBLIC_STATUSES } from '../../domain/venues/venues.ts';
 import { builder } from '../builder.ts';
@@ -208,7 +208,7 @@ mutation('updateAgentDna', {
         ...(escalationContact.phone ? { phone: escalationContact.phone } : {}),
       },
     };
-    return { agent: await updateAgentDna(ctx.services.db, ctx.access, { agentId: agentId.id, dna }) };
+    return { agent: await ctx.domain.agents.updateAgentDna(ctx.access, { agentId: agentId.id, dna }) };
   },
 });
 
@@ -226,8 +226,7 @@ mutation('rotateAgentSigningSecret', {
   }),
   authScopes: { person: true },
   resolve: (input, ctx) =>
-    rotateAgentSigningSecret(ctx.services.db, ctx.access, ctx.services.keyring, {
+    ctx.domain.agents.rotateAgentSigningSecret(ctx.access, {
       agentId: input.agentId.id,
-      keyOverlapSeconds: ctx.services.config.network.keyOverlapSeconds,
     }),
 });

@@ -1,9 +1,4 @@
 import { MANAGERS } from '../../domain/organizations/access.ts';
-import {
-  createOrganizationApiKey,
-  organizationOfApiKey,
-  revokeOrganizationApiKey,
-} from '../../domain/organizations/api-keys.ts';
 import { builder } from '../builder.ts';
 import { mutation, payloadType } from './mutation.ts';
 import { Organization } from './organization.ts';
@@ -64,12 +59,11 @@ mutation('createApiKey', {
     $all: { person: true, orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } },
   }),
   resolve: async (input, ctx) => {
-    const { apiKey, secret } = await createOrganizationApiKey(
-      ctx.services.db,
-      ctx.access,
-      { organizationId: input.organizationId.id, name: input.name, scopes: input.scopes },
-      { keyPrefix: ctx.services.config.auth.apiKeyPrefix, now: ctx.services.now },
-    );
+    const { apiKey, secret } = await ctx.domain.organizations.createOrganizationApiKey(ctx.access, {
+      organizationId: input.organizationId.id,
+      name: input.name,
+      scopes: input.scopes,
+    });
     return { apiKey, secret };
   },
 });
@@ -80,17 +74,14 @@ mutation('revokeApiKey', {
   payload: payloadType('RevokeApiKeyPayload', 'apiKey', ApiKey),
   // Like creating, revoking is for people: a leaked key must not be able to revoke the others.
   authScopes: async (input, ctx) => {
-    const organizationId = await organizationOfApiKey(ctx.services.db, input.apiKeyId.id);
+    const organizationId = await ctx.domain.organizations.organizationOfApiKey(input.apiKeyId.id);
     return organizationId
       ? { $all: { person: true, orgRole: { organizationId, roles: MANAGERS } } }
       : { person: true };
   },
   resolve: async (input, ctx) => ({
-    apiKey: await revokeOrganizationApiKey(
-      ctx.services.db,
-      ctx.access,
-      { apiKeyId: input.apiKeyId.id },
-      { now: ctx.services.now },
-    ),
+    apiKey: await ctx.domain.organizations.revokeOrganizationApiKey(ctx.access, {
+      apiKeyId: input.apiKeyId.id,
+    }),
   }),
 });

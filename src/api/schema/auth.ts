@@ -1,8 +1,5 @@
-import { revokeRefreshToken, rotateRefreshToken } from '../../domain/identity/refresh-tokens.ts';
-import { requestSignInCode, verifySignInCode } from '../../domain/identity/sign-in.ts';
 import { AuthenticationError, RateLimitedError, ValidationError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
-import type { Context } from '../context.ts';
 import { mutation } from './mutation.ts';
 import { User } from './user.ts';
 
@@ -17,7 +14,8 @@ mutation('requestSignInCode', {
     }),
   }),
   errors: [ValidationError, RateLimitedError],
-  resolve: (input, ctx) => requestSignInCode(signInDeps(ctx), { email: input.email, ip: ctx.ip }),
+  resolve: (input, ctx) =>
+    ctx.domain.identity.requestSignInCode(ctx.logger, { email: input.email, ip: ctx.ip }),
 });
 
 const Session = builder.simpleObject('Session', {
@@ -43,7 +41,7 @@ mutation('signInWithCode', {
   payload: SignInPayload,
   errors: [ValidationError, AuthenticationError, RateLimitedError],
   resolve: async (input, ctx) => {
-    const result = await verifySignInCode(signInDeps(ctx), {
+    const result = await ctx.domain.identity.verifySignInCode(ctx.logger, {
       email: input.email,
       code: input.code,
       ip: ctx.ip,
@@ -61,7 +59,7 @@ mutation('refreshSession', {
   payload: SignInPayload,
   errors: [AuthenticationError],
   resolve: async (input, ctx) => {
-    const result = await rotateRefreshToken(signInDeps(ctx), input.refreshToken);
+    const result = await ctx.domain.identity.rotateRefreshToken(ctx.logger, input.refreshToken);
     ctx.access.provedToBe(result.user.id);
     return { user: result.user, session: session(result) };
   },
@@ -77,18 +75,10 @@ mutation('signOut', {
   }),
   errors: null,
   resolve: async (input, ctx) => {
-    const { revoked } = await revokeRefreshToken(
-      { db: ctx.services.db, sessions: ctx.services.revokedSessions, now: ctx.services.now },
-      input.refreshToken,
-    );
+    const { revoked } = await ctx.domain.identity.revokeRefreshToken(input.refreshToken);
     return { signedOut: revoked };
   },
 });
-
-function signInDeps(ctx: Context) {
-  const { db, mailer, limiter, keys, config, now, revokedSessions: sessions } = ctx.services;
-  return { db, mailer, limiter, keys, config, now, sessions, logger: ctx.logger };
-}
 
 function session(result: {
   accessToken: { token: string; expiresAt: Date };

@@ -1,18 +1,7 @@
-import {
-  allowedTransitions,
-  cancelBooking,
-  createBooking,
-  findBookingOrThrow,
-  findBookingWithOwnerOrThrow,
-  guestBookings,
-  modifyBooking,
-  requireBooking,
-  transitionBooking,
-} from '../../domain/bookings/bookings.ts';
 import { BookingLimitError, IllegalTransitionError, SlotFullError } from '../../domain/bookings/errors.ts';
+import { FeedbackNotOpenError } from '../../domain/bookings/feedback.ts';
 import { type BookingChangedPayload, bookingTopics } from '../../domain/bookings/live-events.ts';
-import { ANY_ROLE, createAccess } from '../../domain/organizations/access.ts';
-import { organizationOfVenue } from '../../domain/venues/venues.ts';
+import { ANY_ROLE } from '../../domain/organizations/access.ts';
 import type { BookingStatus as BookingStatusValue } from '../../generated/prisma/enums.ts';
 import { NotAllowedError, NotFoundError, RateLimitedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
@@ -71,6 +60,23 @@ errorType(
 
 const bookingErrors = [...commonErrors, SlotFullError, IllegalTransitionError];
 
+errorType(
+  FeedbackNotOpenError,
+  'FeedbackNotOpenError',
+  'The visit is not over yet (or never happened): feedback opens once the booking is completed.',
+);
+
+builder.prismaObject('BookingFeedback', {
+  description:
+    "The guest's answer to the feedback request. One per booking; a second answer replaces the first.",
+  fields: (t) => ({
+    score: t.exposeInt('score', { description: '1 (poor) to 5 (excellent).' }),
+    comment: t.exposeString('comment', { nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
 builder.prismaObject('BookingTransition', {
   fields: (t) => ({
     from: t.expose('fromStatus', { type: BookingStatus, nullable: true }),
@@ -128,12 +134,16 @@ export const Booking = builder.prismaNode('Booking', {
     }),
     expiresAt: t.expose('expiresAt', { type: 'DateTime', nullable: true }),
     history: t.relation('transitions', { query: { orderBy: { createdAt: 'asc' } } }),
+    feedback: t.relation('feedback', {
+      nullable: true,
+      description: "The guest's feedback once they gave it. Its guest and the venue's team.",
+    }),
     allowedTransitions: t.field({
       type: [BookingStatus],
       description: 'Where you may move this booking now (for buttons).',
       select: { status: true, venueId: true },
       resolve: async (b, _args, ctx) =>
-        readOnlyKey(ctx) ? [] : allowedTransitions(ctx.services.db, ctx.access, b as never),
+        readOnlyKey(ctx) ? [] : ctx.domain.bookings.allowedTransitions(ctx.access, b as never),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
@@ -163,6 +173,30 @@ builder.prismaObjectField(Venue, 'bookings', (t) =>
   }),
 );
 
+const FeedbackSummary = builder
+  .objectRef<{ average: number | null; count: number }>('FeedbackSummary')
+  .implement({
+    description: 'What guests said of a venue, in numbers.',
+    fields: (t) => ({
+      average: t.exposeFloat('average', {
+        nullable: true,
+        description: 'The mean score, 1 to 5; null before any.',
+      }),
+      count: t.exposeInt('count', { description: 'How many bookings have feedback.' }),
+    }),
+  });
+
+builder.prismaObjectField(Venue, 'feedbackSummary', (t) =>
+  t.field({
+    type: FeedbackSummary,
+    nullable: true,
+    description: "Guests' feedback on the venue: average score and count. Its team only (null for others).",
+    authScopes: (v) => teamOf(v.organizationId),
+    unauthorizedResolver: () => null,
+    resolve: (v, _args, ctx) => ctx.domain.bookings.feedbackSummary(v.id),
+  }),
+);
+
 builder.queryField('myBookings', (t) =>
   t.prismaConnection({
     type: Booking,
@@ -173,8 +207,7 @@ builder.queryField('myBookings', (t) =>
       upcoming: t.arg.boolean({ required: false, description: 'Only those not yet started (default true).' }),
     },
     resolve: (query, _root, args, ctx) =>
-      guestBookings(
-        ctx.services.db,
+      ctx.domain.bookings.guestBookings(
         ctx.access.requireUserId(),
         { upcoming: args.upcoming !== false, now: ctx.services.now() },
         query,
@@ -215,7 +248,7 @@ mutation('createBooking', {
     const { venueId, guestEmail, specialRequests, notes, clientKey, hold, ...rest } = input;
     return bookingPayload(
       ctx,
-      createBooking(ctx.services.bookings, ctx.access, {
+      ctx.domain.bookings.createBooking(ctx.access, {
         ...rest,
         venueId: venueId.id,
         source: 'DASHBOARD',
@@ -243,7 +276,7 @@ mutation('modifyBooking', {
   resolve: (input, ctx) =>
     bookingPayload(
       ctx,
-      modifyBooking(ctx.services.bookings, ctx.access, {
+      ctx.domain.bookings.modifyBooking(ctx.access, {
         bookingId: input.bookingId.id,
         ...(input.startsAt ? { startsAt: input.startsAt } : {}),
         ...(input.partySize != null ? { partySize: input.partySize } : {}),
@@ -280,7 +313,7 @@ for (const [name, to, description] of VENUE_MOVES) {
     resolve: (input, ctx) =>
       bookingPayload(
         ctx,
-        transitionBooking(ctx.services.bookings, ctx.access, {
+        ctx.domain.bookings.transitionBooking(ctx.access, {
           bookingId: input.bookingId.id,
           to,
           reason: input.reason ?? null,
@@ -298,17 +331,38 @@ mutation('cancelBooking', {
   resolve: (input, ctx) =>
     bookingPayload(
       ctx,
-      cancelBooking(ctx.services.bookings, ctx.access, {
+      ctx.domain.bookings.cancelBooking(ctx.access, {
         bookingId: input.bookingId.id,
         reason: input.reason ?? null,
       }),
     ),
 });
 
+mutation('leaveBookingFeedback', {
+  description:
+    'The guest scores a visit that is over (1 to 5) with an optional comment; a second answer replaces the first.',
+  input: (t) => ({
+    bookingId: t.globalID({ for: Booking }),
+    score: t.int({ description: '1 (poor) to 5 (excellent).' }),
+    comment: t.string({ required: false, description: 'At most 2000 characters.' }),
+  }),
+  payload: BookingPayload,
+  errors: [...commonErrors, FeedbackNotOpenError],
+  authScopes: (input, ctx) => !readOnlyKey(ctx) && { seesBooking: input.bookingId.id },
+  resolve: async (input, ctx) => {
+    await ctx.domain.bookings.leaveFeedback(
+      ctx.access,
+      { bookingId: input.bookingId.id, score: input.score, comment: input.comment ?? null },
+      ctx.services.now(),
+    );
+    return { booking: await ctx.domain.bookings.findBookingWithOwnerOrThrow(input.bookingId.id) };
+  },
+});
+
 /** The payload of a booking write: the booking read again with what the `Booking` type's auth scopes read. */
 async function bookingPayload(ctx: Context, written: Promise<{ id: string }>) {
   const { id } = await written;
-  return { booking: await findBookingWithOwnerOrThrow(ctx.services.db, id) };
+  return { booking: await ctx.domain.bookings.findBookingWithOwnerOrThrow(id) };
 }
 
 // --- live updates ---
@@ -370,7 +424,7 @@ function whileAllowed(
 /** The booking an event is about, or FORBIDDEN once the subscriber lost the right to read it. */
 function loadEventBooking(query: object, payload: unknown, ctx: Context) {
   if (payload === REVOKED) throw new NotAllowedError();
-  return findBookingOrThrow(ctx.services.db, (payload as BookingChangedPayload).bookingId, query);
+  return ctx.domain.bookings.findBookingOrThrow((payload as BookingChangedPayload).bookingId, query);
 }
 
 builder.subscriptionField('bookingChanged', (t) =>
@@ -384,9 +438,9 @@ builder.subscriptionField('bookingChanged', (t) =>
         ctx.services.pubsub.subscribe(bookingTopics.venue(args.venueId.id)),
         async () => {
           // The `venueRole` scope again, on a fresh reading of the memberships.
-          const access = createAccess(ctx.services.db, ctx.actor);
+          const access = ctx.domain.organizations.createAccess(ctx.actor);
           if (access.isPlatformAdmin) return true;
-          const organizationId = await organizationOfVenue(ctx.services.db, args.venueId.id);
+          const organizationId = await ctx.domain.venues.organizationOfVenue(args.venueId.id);
           return organizationId !== null && access.has(organizationId, ANY_ROLE);
         },
         ctx.services.now,
@@ -407,7 +461,10 @@ builder.subscriptionField('booking', (t) =>
         async () => {
           // The `seesBooking` scope again, on a fresh reading of the memberships.
           try {
-            await requireBooking(ctx.services.db, createAccess(ctx.services.db, ctx.actor), args.id.id);
+            await ctx.domain.bookings.requireBooking(
+              ctx.domain.organizations.createAccess(ctx.actor),
+              args.id.id,
+            );
             return true;
           } catch (error) {
             if (error instanceof NotFoundError) return false;

@@ -3,13 +3,7 @@
  * and retry or cancel one. The queue logic lives in src/domain/operations/job-queue.ts.
  */
 import { resolveCursorConnection } from '@pothos/plugin-relay';
-import {
-  cancelJob,
-  type JobRecord,
-  jobsById,
-  listJobs,
-  retryJob,
-} from '../../domain/operations/job-queue.ts';
+import type { JobRecord } from '../../domain/operations/job-queue.ts';
 import { builder } from '../builder.ts';
 import { describedEnum } from './enums.ts';
 import { mutation, payloadType } from './mutation.ts';
@@ -30,7 +24,7 @@ export const Job = builder.node(builder.objectRef<JobRecord>('Job'), {
   authScopes: { platformAdmin: true },
   id: { resolve: (job) => job.id },
   // `node(id:)` answers null to everyone else without reading the queue, so job ids reveal nothing.
-  loadMany: async (ids, ctx) => (ctx.access.isPlatformAdmin ? jobsById(ctx.services.db, ids) : []),
+  loadMany: async (ids, ctx) => (ctx.access.isPlatformAdmin ? ctx.domain.operations.jobsById(ids) : []),
   fields: (t) => ({
     jobId: t.exposeString('id', { description: 'The id in the worker’s logs (`job.id`).' }),
     taskIdentifier: t.exposeString('taskIdentifier'),
@@ -64,8 +58,7 @@ builder.queryField('jobs', (t) =>
       resolveCursorConnection<Promise<JobRecord[]>>(
         { args, toCursor: (job: JobRecord) => job.id, defaultSize: 20, maxSize: 100 },
         ({ before, after, limit, inverted }) =>
-          listJobs(
-            ctx.services.db,
+          ctx.domain.operations.listJobs(
             { taskIdentifier: args.taskIdentifier, state: args.state },
             { before, after, limit, inverted },
           ),
@@ -84,7 +77,7 @@ mutation('retryJob', {
   input: JobInput,
   payload: JobPayload,
   authScopes: { platformAdmin: true },
-  resolve: async (input, ctx) => ({ job: await retryJob(ctx.services.db, { jobId: input.jobId.id }) }),
+  resolve: async (input, ctx) => ({ job: await ctx.domain.operations.retryJob({ jobId: input.jobId.id }) }),
 });
 
 mutation('cancelJob', {
@@ -93,5 +86,5 @@ mutation('cancelJob', {
   input: JobInput,
   payload: JobPayload,
   authScopes: { platformAdmin: true },
-  resolve: async (input, ctx) => ({ job: await cancelJob(ctx.services.db, { jobId: input.jobId.id }) }),
+  resolve: async (input, ctx) => ({ job: await ctx.domain.operations.cancelJob({ jobId: input.jobId.id }) }),
 });

@@ -1,11 +1,5 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
-import {
-  changeMemberRole,
-  inviteMember,
-  organizationOfMembership,
-  removeMember,
-} from '../../domain/organizations/organizations.ts';
 import type { MembershipRole as MembershipRoleValue } from '../../generated/prisma/enums.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
@@ -39,7 +33,7 @@ mutation('inviteMember', {
     $all: { person: true, orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } },
   }),
   resolve: async (input, ctx) => ({
-    membership: await inviteMember(ctx.services.db, ctx.access, {
+    membership: await ctx.domain.organizations.inviteMember(ctx.access, {
       organizationId: input.organizationId.id,
       email: input.email,
       role: input.role,
@@ -53,7 +47,7 @@ mutation('changeMemberRole', {
   payload: MembershipPayload,
   authScopes: (input, ctx) => roleInMembershipOrganization(input.membershipId.id, ctx, MANAGERS),
   resolve: async (input, ctx) => ({
-    membership: await changeMemberRole(ctx.services.db, ctx.access, {
+    membership: await ctx.domain.organizations.changeMemberRole(ctx.access, {
       membershipId: input.membershipId.id,
       role: input.role,
     }),
@@ -67,7 +61,7 @@ mutation('removeMember', {
   // Any member may call it, because anyone may leave; removing others is the domain's rule.
   authScopes: (input, ctx) => roleInMembershipOrganization(input.membershipId.id, ctx, ANY_ROLE),
   resolve: async (input, ctx) => {
-    await removeMember(ctx.services.db, ctx.access, { membershipId: input.membershipId.id });
+    await ctx.domain.organizations.removeMember(ctx.access, { membershipId: input.membershipId.id });
     return { removedMembershipId: encodeGlobalID('Membership', input.membershipId.id) };
   },
 });
@@ -81,7 +75,7 @@ async function roleInMembershipOrganization(
   ctx: Context,
   roles: readonly MembershipRoleValue[],
 ) {
-  const organizationId = await organizationOfMembership(ctx.services.db, membershipId);
+  const organizationId = await ctx.domain.organizations.organizationOfMembership(membershipId);
   if (!organizationId) return { person: true };
   return { $all: { person: true, orgRole: { organizationId, roles } } };
 }

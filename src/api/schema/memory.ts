@@ -9,13 +9,8 @@
  * so someone else's memory is as unknown to them as one that does not exist (NotFoundError).
  */
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { forgetAll, forgetMemory, MEMORY_LIST_ORDER } from '../../domain/memory/memories.ts';
-import {
-  type Profile as ProfileShape,
-  profileSelect,
-  toProfile,
-  updateProfile,
-} from '../../domain/memory/profile.ts';
+import { MEMORY_LIST_ORDER } from '../../domain/memory/memories.ts';
+import { type Profile as ProfileShape, profileSelect, toProfile } from '../../domain/memory/profile.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
 import { describedEnum } from './enums.ts';
@@ -97,7 +92,7 @@ mutation('forgetMemory', {
   payload: builder.simpleObject('ForgetMemoryPayload', { fields: (t) => ({ deletedMemoryId: t.id() }) }),
   authScopes: { person: true },
   resolve: async (input, ctx) => {
-    const memory = await forgetMemory(ctx.services.db, ctx.access.requirePerson(), input.memoryId.id);
+    const memory = await ctx.domain.memory.forgetMemory(ctx.access.requirePerson(), input.memoryId.id);
     return { deletedMemoryId: encodeGlobalID('Memory', memory.id) };
   },
 });
@@ -112,7 +107,7 @@ builder.mutationField('forgetAllMemories', (t) =>
     description: 'Makes your agent forget everything it remembers about you (your profile stays).',
     authScopes: { person: true },
     resolve: async (_root, _args, ctx) => ({
-      count: await forgetAll(ctx.services.db, ctx.access.requirePerson()),
+      count: await ctx.domain.memory.forgetAll(ctx.access.requirePerson()),
     }),
   }),
 );
@@ -136,6 +131,6 @@ mutation('updateProfile', {
   payload: payloadType('UpdateProfilePayload', 'profile', Profile),
   authScopes: { person: true },
   resolve: async (input, ctx) => ({
-    profile: await updateProfile(ctx.services.db, ctx.access.requirePerson(), { ...input }),
+    profile: await ctx.domain.memory.updateProfile(ctx.access.requirePerson(), { ...input }),
   }),
 });

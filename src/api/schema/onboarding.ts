@@ -1,5 +1,4 @@
-import { type OnboardingChecklist, onboardingChecklist } from '../../domain/onboarding/checklist.ts';
-import { findVenue } from '../../domain/venues/venues.ts';
+import type { OnboardingChecklist } from '../../domain/onboarding/checklist.ts';
 import { builder } from '../builder.ts';
 import { Organization } from './organization.ts';
 import { Venue } from './venue.ts';
@@ -28,7 +27,7 @@ const Checklist = builder.objectRef<OnboardingChecklist>('OnboardingChecklist').
       description:
         'The venue the venue steps follow: the first on the network once there is one, else the draft nearest to ready.',
       resolve: (checklist, _args, ctx) =>
-        checklist.venueId ? findVenue(ctx.services.db, checklist.venueId) : null,
+        checklist.venueId ? ctx.domain.venues.findVenue(checklist.venueId) : null,
     }),
   }),
 });
@@ -37,6 +36,6 @@ builder.prismaObjectField(Organization, 'onboarding', (t) =>
   t.field({
     type: Checklist,
     description: 'From sign-up to taking bookings: what is done and what is left.',
-    resolve: (org, _args, ctx) => onboardingChecklist(ctx.services.db, ctx.access, org.id),
+    resolve: (org, _args, ctx) => ctx.domain.onboarding.onboardingChecklist(ctx.access, org.id),
   }),
 );

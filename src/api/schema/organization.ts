@@ -1,9 +1,4 @@
 import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
-import {
-  createOrganization,
-  findOrganization,
-  renameOrganization,
-} from '../../domain/organizations/organizations.ts';
 import { builder } from '../builder.ts';
 import { MembershipRole } from './membership-role.ts';
 import { mutation, payloadType } from './mutation.ts';
@@ -37,7 +32,7 @@ builder.queryField('organization', (t) =>
     description: 'One organisation the caller belongs to.',
     args: { id: t.arg.globalID({ for: Organization, required: true }) },
     authScopes: (_root, args) => ({ orgRole: { organizationId: args.id.id, roles: ANY_ROLE } }),
-    resolve: (query, _root, args, ctx) => findOrganization(ctx.services.db, args.id.id, query),
+    resolve: (query, _root, args, ctx) => ctx.domain.organizations.findOrganization(args.id.id, query),
   }),
 );
 
@@ -49,7 +44,7 @@ mutation('createOrganization', {
   payload: OrganizationPayload,
   authScopes: { person: true },
   resolve: async (input, ctx) => ({
-    organization: await createOrganization(ctx.services.db, ctx.access, input),
+    organization: await ctx.domain.organizations.createOrganization(ctx.access, input),
   }),
 });
 
@@ -59,7 +54,7 @@ mutation('renameOrganization', {
   payload: OrganizationPayload,
   authScopes: (input) => ({ orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } }),
   resolve: async (input, ctx) => ({
-    organization: await renameOrganization(ctx.services.db, ctx.access, {
+    organization: await ctx.domain.organizations.renameOrganization(ctx.access, {
       organizationId: input.organizationId.id,
       name: input.name,
     }),

@@ -1,4 +1,3 @@
-import { findUser } from '../../domain/identity/users.ts';
 import { builder } from '../builder.ts';
 
 export const User = builder.prismaNode('User', {
@@ -34,7 +33,7 @@ builder.queryField('viewer', (t) =>
         void { ...query };
         return null;
       }
-      return findUser(ctx.services.db, ctx.actor.userId, query);
+      return ctx.domain.identity.findUser(ctx.actor.userId, query);
     },
   }),
 );

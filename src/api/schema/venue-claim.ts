@@ -11,16 +11,9 @@ import {
   CLAIM_OUTCOMES,
   type ClaimAction,
   type ClaimOutcome,
-  cancelVenueClaim,
   claimStatusWhere,
-  countPendingClaims,
   effectiveStatus,
   maskEmail,
-  organizationOfClaim,
-  pendingClaims,
-  requestVenueClaim,
-  reviewVenueClaim,
-  verifyVenueClaim,
 } from '../../domain/venues/claims.ts';
 import { canSeeVenue } from '../../domain/venues/venues.ts';
 import { AuthenticationError, RateLimitedError } from '../../platform/errors.ts';
@@ -155,9 +148,9 @@ builder.queryField('pendingVenueClaims', (t) =>
     authScopes: { platformAdmin: true },
     args: { method: t.arg({ type: VenueClaimMethod, required: false }) },
     totalCount: (_connection, args, ctx) =>
-      countPendingClaims(ctx.services.db, { method: args.method, now: ctx.services.now() }),
+      ctx.domain.venues.countPendingClaims({ method: args.method, now: ctx.services.now() }),
     resolve: (query, _root, args, ctx) =>
-      pendingClaims(ctx.services.db, { method: args.method, now: ctx.services.now() }, query),
+      ctx.domain.venues.pendingClaims({ method: args.method, now: ctx.services.now() }, query),
   }),
 );
 
@@ -193,7 +186,7 @@ mutation('requestVenueClaim', {
       ? { $all: { person: true, orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } } }
       : { person: true },
   resolve: async (input, ctx) => ({
-    claim: await requestVenueClaim(ctx.services, ctx.access, {
+    claim: await ctx.domain.venues.requestVenueClaim(ctx.access, {
       venueId: input.venueId.id,
       organizationId: input.organizationId.id,
       method: input.method,
@@ -214,7 +207,10 @@ mutation('verifyVenueClaim', {
   errors: [...commonErrors, AuthenticationError],
   authScopes: (input, ctx) => managersOfClaim(ctx, input.claimId.id),
   resolve: async (input, ctx) => ({
-    claim: await verifyVenueClaim(ctx.services, ctx.access, { claimId: input.claimId.id, code: input.code }),
+    claim: await ctx.domain.venues.verifyVenueClaim(ctx.access, {
+      claimId: input.claimId.id,
+      code: input.code,
+    }),
   }),
 });
 
@@ -228,7 +224,7 @@ mutation('reviewVenueClaim', {
   payload: VenueClaimPayload,
   authScopes: { platformAdmin: true },
   resolve: async (input, ctx) => ({
-    claim: await reviewVenueClaim(ctx.services, ctx.access, {
+    claim: await ctx.domain.venues.reviewVenueClaim(ctx.access, {
       claimId: input.claimId.id,
       approve: input.approve,
       note: input.note,
@@ -242,7 +238,7 @@ mutation('cancelVenueClaim', {
   payload: VenueClaimPayload,
   authScopes: (input, ctx) => managersOfClaim(ctx, input.claimId.id),
   resolve: async (input, ctx) => ({
-    claim: await cancelVenueClaim(ctx.services, ctx.access, { claimId: input.claimId.id }),
+    claim: await ctx.domain.venues.cancelVenueClaim(ctx.access, { claimId: input.claimId.id }),
   }),
 });
 
@@ -251,7 +247,7 @@ mutation('cancelVenueClaim', {
  * anything runs; an unknown claim goes on to the domain, which answers NotFoundError.
  */
 async function managersOfClaim(ctx: Context, claimId: string) {
-  const organizationId = await organizationOfClaim(ctx.services.db, claimId);
+  const organizationId = await ctx.domain.venues.organizationOfClaim(claimId);
   if (!organizationId) return { person: true };
   return { $all: { person: true, orgRole: { organizationId, roles: MANAGERS } } };
 }

@@ -4,16 +4,8 @@
  * a review opens) and src/domain/venues/reviews.ts (deciding).
  */
 import type { ReviewFlag } from '../../domain/venues/lookalikes.ts';
-import {
-  approveVenueReview,
-  countReviewQueue,
-  pendingReviewOf,
-  rejectVenueReview,
-  reviewChanges,
-  reviewFlags,
-  reviewQueue,
-} from '../../domain/venues/reviews.ts';
-import { canSeeVenue, findVenue } from '../../domain/venues/venues.ts';
+import { reviewChanges, reviewFlags } from '../../domain/venues/reviews.ts';
+import { canSeeVenue } from '../../domain/venues/venues.ts';
 import { builder } from '../builder.ts';
 import { teamOf } from '../scopes.ts';
 import { describedEnum } from './enums.ts';
@@ -50,7 +42,7 @@ const VenueReviewFlag = builder.objectRef<ReviewFlag>('VenueReviewFlag').impleme
       type: Venue,
       nullable: true,
       description: 'The other venue (SIMILAR_NAME, SAME_CONTACT).',
-      resolve: (f, _args, ctx) => ('venueId' in f ? findVenue(ctx.services.db, f.venueId) : null),
+      resolve: (f, _args, ctx) => ('venueId' in f ? ctx.domain.venues.findVenue(f.venueId) : null),
     }),
     venueName: t.string({
       nullable: true,
@@ -147,7 +139,7 @@ builder.prismaObjectField(Venue, 'pendingReview', (t) =>
     authScopes: teamOrAdmins,
     unauthorizedResolver: () => null,
     select: { id: true },
-    resolve: (query, venue, _args, ctx) => pendingReviewOf(ctx.services.db, venue.id, query),
+    resolve: (query, venue, _args, ctx) => ctx.domain.venues.pendingReviewOf(venue.id, query),
   }),
 );
 
@@ -174,8 +166,8 @@ builder.queryField('venueReviews', (t) =>
       status: t.arg({ type: [VenueReviewStatus], required: false, description: 'Default: PENDING.' }),
       kind: t.arg({ type: VenueReviewKind, required: false }),
     },
-    totalCount: (_connection, args, ctx) => countReviewQueue(ctx.services.db, args),
-    resolve: (query, _root, args, ctx) => reviewQueue(ctx.services.db, args, query),
+    totalCount: (_connection, args, ctx) => ctx.domain.venues.countReviewQueue(args),
+    resolve: (query, _root, args, ctx) => ctx.domain.venues.reviewQueue(args, query),
   }),
 );
 
@@ -193,7 +185,7 @@ mutation('approveVenueReview', {
   payload: VenueReviewPayload,
   authScopes: { platformAdmin: true },
   resolve: async (input, ctx) => ({
-    review: await approveVenueReview(ctx.services.db, ctx.access, {
+    review: await ctx.domain.venues.approveVenueReview(ctx.access, {
       reviewId: input.reviewId.id,
       note: input.note,
     }),
@@ -210,7 +202,7 @@ mutation('rejectVenueReview', {
   payload: VenueReviewPayload,
   authScopes: { platformAdmin: true },
   resolve: async (input, ctx) => ({
-    review: await rejectVenueReview(ctx.services.db, ctx.access, {
+    review: await ctx.domain.venues.rejectVenueReview(ctx.access, {
       reviewId: input.reviewId.id,
       reason: input.reason,
     }),

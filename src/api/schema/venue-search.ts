@@ -1,6 +1,6 @@
 import { queryFromInfo } from '@pothos/plugin-prisma';
 import { offsetForArgs, offsetToCursor } from '@pothos/plugin-relay';
-import { searchVenues, type VenueSearchHit, venuesByIds } from '../../domain/venues/search.ts';
+import type { VenueSearchHit } from '../../domain/venues/search.ts';
 import type { Venue as VenueRow } from '../../generated/prisma/client.ts';
 import { builder } from '../builder.ts';
 import { describedEnum } from './enums.ts';
@@ -48,10 +48,9 @@ builder.queryField('venues', (t) =>
           defaultSize: 20,
           maxSize: 50,
         });
-        const { hits, totalCount } = await searchVenues(ctx.services.db, args, { offset, limit });
+        const { hits, totalCount } = await ctx.domain.venues.searchVenues(args, { offset, limit });
         // One query for the page of venues and everything the request selects under them.
-        const rows = await venuesByIds(
-          ctx.services.db,
+        const rows = await ctx.domain.venues.venuesByIds(
           hits.map((h) => h.id),
           queryFromInfo({ context: ctx, info, path: ['edges', 'node'] }),
         );

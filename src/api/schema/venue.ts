@@ -1,22 +1,6 @@
-import { venueAvailability } from '../../domain/bookings/venue-availability.ts';
 import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
 import { isOpenAt } from '../../domain/venues/hours.ts';
-import {
-  checklistOf,
-  createVenue,
-  listUnownedVenue,
-  PUBLIC_STATUSES,
-  publishVenue,
-  setBookingRules,
-  setHoursExceptions,
-  setOpeningHours,
-  setTables,
-  setVenueSuspended,
-  socialHandleList,
-  unpublishVenue,
-  updateVenueProfile,
-  visibleVenueBySlug,
-} from '../../domain/venues/venues.ts';
+import { checklistOf, PUBLIC_STATUSES, socialHandleList } from '../../domain/venues/venues.ts';
 import { ValidationError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import { teamOf } from '../scopes.ts';
@@ -224,7 +208,7 @@ export const Venue = builder.prismaNode('Venue', {
         date,
         partySize,
         timeZone: v.timeZone,
-        slots: await venueAvailability(ctx.services.db, ctx.access, {
+        slots: await ctx.domain.bookings.venueAvailability(ctx.access, {
           venueId: v.id,
           date,
           partySize,
@@ -286,7 +270,7 @@ builder.queryField('venueBySlug', (t) =>
     nullable: true,
     args: { slug: t.arg.string({ required: true }) },
     description: 'A venue by its address; null when there is none you may see.',
-    resolve: (query, _root, { slug }, ctx) => visibleVenueBySlug(ctx.services.db, ctx.access, slug, query),
+    resolve: (query, _root, { slug }, ctx) => ctx.domain.venues.visibleVenueBySlug(ctx.access, slug, query),
   }),
 );
 
@@ -390,7 +374,7 @@ mutation('createVenue', {
   authScopes: (input) => ({ orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } }),
   resolve: (input, ctx) => {
     const { organizationId, ...profile } = input;
-    return createVenue(ctx.services.db, ctx.access, ctx.services.keyring, {
+    return ctx.domain.venues.createVenue(ctx.access, {
       organizationId: organizationId.id,
       ...(profileInput(profile) as { name: string; timeZone: string }),
     });
@@ -403,12 +387,7 @@ mutation('listVenue', {
   payload: CreateVenuePayload,
   authScopes: { platformAdmin: true },
   resolve: (input, ctx) =>
-    listUnownedVenue(
-      ctx.services.db,
-      ctx.access,
-      ctx.services.keyring,
-      profileInput(input) as { name: string; timeZone: string },
-    ),
+    ctx.domain.venues.listUnownedVenue(ctx.access, profileInput(input) as { name: string; timeZone: string }),
 });
 
 mutation('updateVenue', {
@@ -420,7 +399,7 @@ mutation('updateVenue', {
   resolve: async (input, ctx) => {
     const { venueId, ...profile } = input;
     return {
-      venue: await updateVenueProfile(ctx.services.db, ctx.access, {
+      venue: await ctx.domain.venues.updateVenueProfile(ctx.access, {
         venueId: venueId.id,
         ...profileInput(profile),
       }),
@@ -438,7 +417,7 @@ mutation('setOpeningHours', {
   payload: VenuePayload,
   authScopes: (input) => venueManagers(input.venueId.id),
   resolve: async (input, ctx) => ({
-    venue: await setOpeningHours(ctx.services.db, ctx.access, {
+    venue: await ctx.domain.venues.setOpeningHours(ctx.access, {
       venueId: input.venueId.id,
       hours: input.hours,
     }),
@@ -466,7 +445,7 @@ mutation('setHoursExceptions', {
   payload: VenuePayload,
   authScopes: (input) => venueManagers(input.venueId.id),
   resolve: async (input, ctx) => ({
-    venue: await setHoursExceptions(ctx.services.db, ctx.access, {
+    venue: await ctx.domain.venues.setHoursExceptions(ctx.access, {
       venueId: input.venueId.id,
       exceptions: input.exceptions,
       clearDates: input.clearDates ?? [],
@@ -491,7 +470,7 @@ mutation('setBookingRules', {
   resolve: async (input, ctx) => {
     const { venueId, ...rules } = input;
     return {
-      venue: await setBookingRules(ctx.services.db, ctx.access, {
+      venue: await ctx.domain.venues.setBookingRules(ctx.access, {
         venueId: venueId.id,
         rules: { ...rules, coversPerSlot: rules.coversPerSlot ?? null },
       }),
@@ -509,7 +488,7 @@ mutation('setVenueTables', {
   payload: VenuePayload,
   authScopes: (input) => venueManagers(input.venueId.id),
   resolve: async (input, ctx) => ({
-    venue: await setTables(ctx.services.db, ctx.access, {
+    venue: await ctx.domain.venues.setTables(ctx.access, {
       venueId: input.venueId.id,
       tables: input.tables.map((table) => ({ ...table, combinable: table.combinable ?? false })),
     }),
@@ -520,13 +499,13 @@ const VenueIdInput = builder.inputType('VenueIdInput', {
   fields: (t) => ({ venueId: t.globalID({ for: Venue }) }),
 });
 
-for (const [name, description, change] of [
+// Each mutation is named after the domain operation it calls.
+for (const [name, description] of [
   [
     'publishVenue',
     "Puts a complete venue on the network; a new organisation's venue waits IN_REVIEW for a platform admin. An incomplete one answers which step is missing.",
-    publishVenue,
   ],
-  ['unpublishVenue', 'Takes a venue off the network (back to DRAFT).', unpublishVenue],
+  ['unpublishVenue', 'Takes a venue off the network (back to DRAFT).'],
 ] as const) {
   mutation(name, {
     description,
@@ -534,7 +513,7 @@ for (const [name, description, change] of [
     payload: VenuePayload,
     authScopes: (input) => venueManagers(input.venueId.id),
     resolve: async (input, ctx) => ({
-      venue: await change(ctx.services.db, ctx.access, { venueId: input.venueId.id }),
+      venue: await ctx.domain.venues[name](ctx.access, { venueId: input.venueId.id }),
     }),
   });
 }
@@ -545,7 +524,7 @@ mutation('setVenueSuspended', {
   payload: VenuePayload,
   authScopes: { platformAdmin: true },
   resolve: async (input, ctx) => ({
-    venue: await setVenueSuspended(ctx.services.db, ctx.access, {
+    venue: await ctx.domain.venues.setVenueSuspended(ctx.access, {
       venueId: input.venueId.id,
       suspended: input.suspended,
     }),

@@ -1,0 +1,210 @@
+/**
+ * The domain operations GraphQL calls, bound once per process to the dependencies they take
+ * (the database, the booking effects, the keyring, mail, rate limits, signing keys, the clock).
+ * Resolvers reach them as `ctx.domain.<area>.<function>(access, input)`: the same names as in
+ * src/domain, grouped by its folders, without the first arguments a resolver has no business
+ * holding. This is all of the database a resolver can reach: the context carries no Prisma
+ * client (the Pothos Prisma plugin gets its own through src/api/prisma-client.ts).
+ *
+ * A domain function GraphQL starts to use gets a line here; one GraphQL no longer uses loses it.
+ */
+
+import { rotateAgentSigningSecret, updateAgentDna } from '../domain/agents/agents.ts';
+import {
+  allowedTransitions,
+  cancelBooking,
+  createBooking,
+  findBookingOrThrow,
+  findBookingWithOwnerOrThrow,
+  guestBookings,
+  modifyBooking,
+  organizationOfBooking,
+  requireBooking,
+  transitionBooking,
+} from '../domain/bookings/bookings.ts';
+import { feedbackSummary, leaveFeedback } from '../domain/bookings/feedback.ts';
+import { venueAvailability } from '../domain/bookings/venue-availability.ts';
+import { revokeRefreshToken, rotateRefreshToken } from '../domain/identity/refresh-tokens.ts';
+import { requestSignInCode, verifySignInCode } from '../domain/identity/sign-in.ts';
+import { findUser } from '../domain/identity/users.ts';
+import { forgetAll, forgetMemory } from '../domain/memory/memories.ts';
+import { updateProfile } from '../domain/memory/profile.ts';
+import { onboardingChecklist } from '../domain/onboarding/checklist.ts';
+import { cancelJob, jobsById, listJobs, retryJob } from '../domain/operations/job-queue.ts';
+import type { Access } from '../domain/organizations/access.ts';
+import { createAccess } from '../domain/organizations/access.ts';
+import {
+  createOrganizationApiKey,
+  organizationOfApiKey,
+  revokeOrganizationApiKey,
+} from '../domain/organizations/api-keys.ts';
+import {
+  changeMemberRole,
+  createOrganization,
+  findOrganization,
+  inviteMember,
+  organizationOfMembership,
+  removeMember,
+  renameOrganization,
+} from '../domain/organizations/organizations.ts';
+import {
+  cancelVenueClaim,
+  countPendingClaims,
+  organizationOfClaim,
+  pendingClaims,
+  requestVenueClaim,
+  reviewVenueClaim,
+  verifyVenueClaim,
+} from '../domain/venues/claims.ts';
+import {
+  approveVenueReview,
+  countReviewQueue,
+  pendingReviewOf,
+  rejectVenueReview,
+  reviewQueue,
+} from '../domain/venues/reviews.ts';
+import { searchVenues, venuesByIds } from '../domain/venues/search.ts';
+import {
+  createVenue,
+  findVenue,
+  listUnownedVenue,
+  organizationOfVenue,
+  publishVenue,
+  setBookingRules,
+  setHoursExceptions,
+  setOpeningHours,
+  setTables,
+  setVenueSuspended,
+  unpublishVenue,
+  updateVenueProfile,
+  visibleVenueBySlug,
+} from '../domain/venues/venues.ts';
+import type { Logger } from '../platform/logger.ts';
+import type { Services } from '../wiring/services.ts';
+
+/** What binding the operations takes: the services they need, and nothing GraphQL sees. */
+export type DomainServices = Pick<
+  Services,
+  | 'config'
+  | 'logger'
+  | 'db'
+  | 'now'
+  | 'keyring'
+  | 'bookings'
+  | 'revokedSessions'
+  | 'mailer'
+  | 'limiter'
+  | 'keys'
+>;
+
+/** Every operation a resolver may call, by area. */
+export type Domain = ReturnType<typeof bindDomain>;
+
+/** `fn` with its first argument (the dependencies it takes) given once. */
+function given<D, A extends unknown[], R>(deps: D, fn: (deps: D, ...args: A) => R): (...args: A) => R {
+  return (...args) => fn(deps, ...args);
+}
+
+/** Builds the operations once per process (createGraphQLServer); every request shares them. */
+export function bindDomain(services: DomainServices) {
+  const { db, keyring, now, config, mailer, limiter, keys, revokedSessions: sessions } = services;
+  const claims = { db, mailer, limiter, keys, logger: services.logger, now };
+  // Sign-in logs under the request's logger (its `request.id`), so the resolver hands it over.
+  const signIn = (logger: Logger) => ({ db, mailer, limiter, keys, config, now, sessions, logger });
+  return {
+    agents: {
+      updateAgentDna: given(db, updateAgentDna),
+      // The previous key keeps verifying for the configured overlap (A2A_KEY_OVERLAP_SECONDS).
+      rotateAgentSigningSecret: (access: Access, input: { agentId: string }) =>
+        rotateAgentSigningSecret(db, access, keyring, {
+          ...input,
+          keyOverlapSeconds: config.network.keyOverlapSeconds,
+          now: now(),
+        }),
+    },
+    bookings: {
+      allowedTransitions: given(db, allowedTransitions),
+      cancelBooking: given(services.bookings, cancelBooking),
+      createBooking: given(services.bookings, createBooking),
+      findBookingOrThrow: given(db, findBookingOrThrow),
+      feedbackSummary: given(db, feedbackSummary),
+      findBookingWithOwnerOrThrow: given(db, findBookingWithOwnerOrThrow),
+      guestBookings: given(db, guestBookings),
+      leaveFeedback: given(db, leaveFeedback),
+      modifyBooking: given(services.bookings, modifyBooking),
+      organizationOfBooking: given(db, organizationOfBooking),
+      requireBooking: given(db, requireBooking),
+      transitionBooking: given(services.bookings, transitionBooking),
+      venueAvailability: given(db, venueAvailability),
+    },
+    identity: {
+      findUser: given(db, findUser),
+      requestSignInCode: (logger: Logger, input: Parameters<typeof requestSignInCode>[1]) =>
+        requestSignInCode(signIn(logger), input),
+      verifySignInCode: (logger: Logger, input: Parameters<typeof verifySignInCode>[1]) =>
+        verifySignInCode(signIn(logger), input),
+      rotateRefreshToken: (logger: Logger, token: string) => rotateRefreshToken(signIn(logger), token),
+      revokeRefreshToken: given({ db, sessions, now }, revokeRefreshToken),
+    },
+    memory: {
+      forgetAll: given(db, forgetAll),
+      forgetMemory: given(db, forgetMemory),
+      updateProfile: given(db, updateProfile),
+    },
+    onboarding: {
+      onboardingChecklist: given(db, onboardingChecklist),
+    },
+    operations: {
+      cancelJob: given(db, cancelJob),
+      jobsById: given(db, jobsById),
+      listJobs: given(db, listJobs),
+      retryJob: given(db, retryJob),
+    },
+    organizations: {
+      createAccess: given(db, createAccess),
+      changeMemberRole: given(db, changeMemberRole),
+      createOrganization: given(db, createOrganization),
+      createOrganizationApiKey: (access: Access, input: Parameters<typeof createOrganizationApiKey>[2]) =>
+        createOrganizationApiKey(db, access, input, { keyPrefix: config.auth.apiKeyPrefix, now }),
+      findOrganization: given(db, findOrganization),
+      inviteMember: given(db, inviteMember),
+      organizationOfApiKey: given(db, organizationOfApiKey),
+      organizationOfMembership: given(db, organizationOfMembership),
+      removeMember: given(db, removeMember),
+      renameOrganization: given(db, renameOrganization),
+      revokeOrganizationApiKey: (access: Access, input: { apiKeyId: string }) =>
+        revokeOrganizationApiKey(db, access, input, { now }),
+    },
+    venues: {
+      approveVenueReview: given(db, approveVenueReview),
+      cancelVenueClaim: given(claims, cancelVenueClaim),
+      countPendingClaims: given(db, countPendingClaims),
+      countReviewQueue: given(db, countReviewQueue),
+      createVenue: (access: Access, input: Parameters<typeof createVenue>[3]) =>
+        createVenue(db, access, keyring, input),
+      findVenue: given(db, findVenue),
+      listUnownedVenue: (access: Access, input: Parameters<typeof listUnownedVenue>[3]) =>
+        listUnownedVenue(db, access, keyring, input),
+      organizationOfClaim: given(db, organizationOfClaim),
+      organizationOfVenue: given(db, organizationOfVenue),
+      pendingClaims: given(db, pendingClaims),
+      pendingReviewOf: given(db, pendingReviewOf),
+      publishVenue: given(db, publishVenue),
+      rejectVenueReview: given(db, rejectVenueReview),
+      requestVenueClaim: given(claims, requestVenueClaim),
+      reviewQueue: given(db, reviewQueue),
+      reviewVenueClaim: given(claims, reviewVenueClaim),
+      searchVenues: given(db, searchVenues),
+      setBookingRules: given(db, setBookingRules),
+      setHoursExceptions: given(db, setHoursExceptions),
+      setOpeningHours: given(db, setOpeningHours),
+      setTables: given(db, setTables),
+      setVenueSuspended: given(db, setVenueSuspended),
+      unpublishVenue: given(db, unpublishVenue),
+      updateVenueProfile: given(db, updateVenueProfile),
+      venuesByIds: given(db, venuesByIds),
+      verifyVenueClaim: given(claims, verifyVenueClaim),
+      visibleVenueBySlug: given(db, visibleVenueBySlug),
+    },
+  };
+}
