@@ -123,3 +123,37 @@ describe('the A2A tasks', () => {
     expect(metric(text, `a2a_breaker_state{scope="recipient:${place}"}`)).toBe(2);
   });
 });
+
+describe('the A2A tasks on the embedded gateway', () => {
+  let embedded: TestApp;
+  beforeAll(async () => {
+    embedded = await startTestApp();
+  });
+  afterAll(() => embedded.close());
+
+  it('send, wake the recipient, accept and handle once, through the product’s own gateway', async () => {
+    const db = embedded.services.db;
+    const person = await createPerson(db);
+    await ensureConsumerAgent(db, embedded.services.keyring, person.id);
+    const venue = await createBookableVenue(db);
+    await db.$transaction((tx) => createVenueAgent(tx, embedded.services.keyring, venue));
+    // The gateway knows only registered agents: their registration jobs run first.
+    await runDueJobs(embedded, ['agent-register']);
+    const pings: string[] = [];
+    embedded.services.network.handlers['network.ping'] = async (_tx, envelope) => {
+      pings.push(envelope.from);
+      return 'pong';
+    };
+    const row = await queueEnvelope(db, {
+      from: consumerAgentId(person.id),
+      to: venueAgentId(venue.id),
+      intent: 'network.ping',
+      payload: {},
+    });
+    await runDueJobs(embedded, ['a2a-send']);
+    await runDueJobs(embedded, ['a2a-inbox']);
+    await runDueJobs(embedded, ['a2a-handle']);
+    expect(pings).toEqual([consumerAgentId(person.id)]);
+    expect((await db.a2aEnvelope.findUniqueOrThrow({ where: { id: row.id } })).state).toBe('DELIVERED');
+  });
+});
