@@ -322,6 +322,14 @@ describe('receiving envelopes', () => {
     ).toBeGreaterThanOrEqual(3);
   });
 
+  it('rejects envelopes from a retired agent of ours', async () => {
+    const { guest, place, key } = await pair();
+    await world.db.agent.update({ where: { id: guest.agent.id }, data: { status: 'RETIRED' } });
+    await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), key, nowTs()));
+    expect(await drainInbox(world.deps, place.id)).toMatchObject({ accepted: 0, rejected: 1 });
+    expect((await inbound(place.id)).map((r) => r.rejectReason)).toEqual(['sender retired']);
+  });
+
   it('moves our own envelope to DELIVERED when an agent of ours accepts it', async () => {
     const { guest, place } = await pair();
     const queued = await queueEnvelope(world.db, {

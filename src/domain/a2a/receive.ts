@@ -233,6 +233,8 @@ async function verify(deps: ReceiveDeps, to: string, message: InboxMessage, now:
   }
   const sender: Agent | null = await agentByGatewayId(deps.db, envelope.from, deps.platformAgentId);
   if (!sender) return refuse('unknown sender');
+  // A retired agent speaks for no one any more (a paused one may still answer what it started).
+  if (sender.status === 'RETIRED') return refuse('sender retired');
   if (message.from !== envelope.from)
     return refuse('sender mismatch: the gateway message is from another agent');
   const key = verifyingKey(deps.keyring, sender, signed.kid, now);
