@@ -129,13 +129,17 @@ describe('handling envelopes', () => {
           inReplyTo: envelope.envelopeId,
           payload: { bookingId: booking.id },
         });
-        return 'accepted within the rules';
+        return { note: 'accepted within the rules', bookingId: booking.id };
       },
     };
     expect(await handleEnvelope(handleDeps(), request.row.id, venueSide)).toEqual({
       handled: true,
       note: 'accepted within the rules',
     });
+    // The venue's side links the request it received to the booking its handler named.
+    expect((await world.db.a2aEnvelope.findUniqueOrThrow({ where: { id: request.row.id } })).bookingId).toBe(
+      booking.id,
+    );
     const reply = await world.db.a2aEnvelope.findFirstOrThrow({
       where: { direction: 'OUTBOUND', inReplyTo: request.queued.envelopeId },
     });
@@ -171,6 +175,7 @@ describe('handling envelopes', () => {
     });
     expect(history.map((e) => [e.direction, e.intent])).toEqual([
       ['OUTBOUND', 'booking.request'],
+      ['INBOUND', 'booking.request'],
       ['INBOUND', 'booking.accepted'],
     ]);
   });
