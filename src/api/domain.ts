@@ -112,7 +112,7 @@ export function bindDomain(services: DomainServices) {
   return {
     agents: {
       updateAgentDna: given(db, updateAgentDna),
-      rotateAgentSigningSecret: (access: Access, input: { agentId: string }) =>
+      rotateAgentSigningSecret: (access: Access, input: { agentId: string; keyOverlapSeconds: number }) =>
         rotateAgentSigningSecret(db, access, keyring, input),
     },
     bookings: {
