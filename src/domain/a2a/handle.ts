@@ -33,14 +33,27 @@ export interface VerifiedEnvelope<I extends Intent = Intent> {
   receivedAt: Date;
 }
 
+/** What a handler may ask of the handling beyond its transaction. */
+export interface HandleContext {
+  /**
+   * Runs `work` once the handling transaction has committed (a live update, an announcement to
+   * dashboards, a metric), never when it rolls back. Work that fails is logged, and changes
+   * nothing: the envelope is handled.
+   */
+  afterCommit(work: () => Promise<void> | void): void;
+  /** Links the envelope's row to a booking (a request names its booking in its payload). */
+  linkBooking(bookingId: string): void;
+}
+
 /**
  * Acts on one envelope inside the handling transaction (queue replies with `queueEnvelope(tx, …)`,
- * change bookings on `tx`). Returns a note to record, if any. Throwing rolls everything back and
- * the job retries.
+ * change bookings on `tx`; what must wait for the commit goes to `context.afterCommit`). Returns a
+ * note to record, if any. Throwing rolls everything back and the job retries.
  */
 export type IntentHandler<I extends Intent = Intent> = (
   tx: Tx,
   envelope: VerifiedEnvelope<I>,
+  context: HandleContext,
 ) => Promise<string | undefined | undefined>;
 
 /** The handlers a caller supplies, by intent. */
@@ -67,7 +80,17 @@ export async function handleEnvelope(
   handlers: IntentHandlers,
 ): Promise<HandleOutcome> {
   const timeout = deps.timeoutMs ?? 60_000;
-  return deps.db.$transaction(
+  const afterCommit: (() => Promise<void> | void)[] = [];
+  let linked = null as string | null;
+  const context: HandleContext = {
+    afterCommit: (work) => {
+      afterCommit.push(work);
+    },
+    linkBooking: (bookingId) => {
+      linked = bookingId;
+    },
+  };
+  const outcome = await deps.db.$transaction(
     async (tx) => {
       const [row] = await tx.$queryRaw<{ id: string }[]>`
         SELECT id::text AS id FROM a2a_envelopes WHERE id = ${rowId}::uuid FOR UPDATE`;
@@ -87,7 +110,7 @@ export async function handleEnvelope(
           repliesTo = (await moveEnvelope(tx, repliesTo.id, 'ANSWERED', { now })) ?? repliesTo;
         }
       }
-      const bookingId = envelope.bookingId ?? repliesTo?.bookingId ?? null;
+      let bookingId = envelope.bookingId ?? repliesTo?.bookingId ?? null;
 
       let note: string | null;
       const intent = envelope.intent;
@@ -114,7 +137,8 @@ export async function handleEnvelope(
             bookingId,
             receivedAt: envelope.createdAt,
           };
-          note = (await handler(tx, verified)) ?? null;
+          note = (await handler(tx, verified, context)) ?? null;
+          bookingId = bookingId ?? linked;
         }
       }
       await tx.a2aEnvelope.update({
@@ -129,4 +153,16 @@ export async function handleEnvelope(
     },
     { timeout, maxWait: timeout },
   );
+  // Only a handling that committed has work to run; one that found the envelope handled has none.
+  for (const work of outcome.handled ? afterCommit : []) {
+    try {
+      await work();
+    } catch (error) {
+      deps.logger.warn(
+        { err: error, 'envelope.row': rowId },
+        'after-commit work of a handled envelope failed',
+      );
+    }
+  }
+  return outcome;
 }
