@@ -33,9 +33,16 @@ export function lisbon(days: number, time: string): Date {
   );
 }
 
-export async function venueAgentWorld(options: { llm?: LlmGateway } = {}) {
-  const app = await startTestApp();
+/**
+ * The world; with `model` (a fake Anthropic server) the venue's agent asks the app's own language
+ * model gateway, pointed at it, about questions its facts do not answer.
+ */
+export async function venueAgentWorld(options: { model?: { url: string } } = {}) {
+  const app = await startTestApp({
+    env: options.model ? { ANTHROPIC_API_KEY: 'sk-ant-test-key', ANTHROPIC_BASE_URL: options.model.url } : {},
+  });
   const { services } = app;
+  const llm: LlmGateway | undefined = options.model ? services.llm : undefined;
   const db = services.db;
   const metrics = createMetrics();
   const published: { topic: string; payload: unknown }[] = [];
@@ -53,7 +60,7 @@ export async function venueAgentWorld(options: { llm?: LlmGateway } = {}) {
     now: services.now,
     effects: services.bookings.effects,
     logger: services.logger,
-    llm: options.llm,
+    llm,
     metrics,
     async publish(topic, payload) {
       published.push({ topic, payload });
