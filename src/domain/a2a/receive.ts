@@ -160,6 +160,15 @@ export async function receiveMessage(
       deps.logger.debug({ ...log, 'envelope.intent': envelope.intent }, 'envelope accepted');
       return 'accepted';
     }
+    // Taken meanwhile by another drain of this inbox from the same gateway message: not a replay.
+    const taken = await deps.db.a2aEnvelope.findFirst({
+      where: { direction: 'INBOUND', envelopeId: envelope.id, state: { not: 'REJECTED' } },
+      select: { gatewayMessageId: true },
+    });
+    if (taken?.gatewayMessageId === message.id) {
+      count('duplicate');
+      return 'duplicates';
+    }
   }
   const reason = verdict.ok ? 'replayed' : verdict.reason;
   await deps.db.a2aEnvelope.create({
