@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handleEnvelope, type IntentHandlers } from '../../src/domain/a2a/handle.ts';
+import { bookingTopics } from '../../src/domain/bookings/live-events.ts';
 import { inboxTopic } from '../../src/domain/network/staff-inbox.ts';
 import { ACCEPTED_BY_AGENT } from '../../src/domain/network/venue-agent.ts';
 import { createBooking } from '../factories/bookings.ts';
@@ -29,6 +31,7 @@ describe("a venue's agent answering booking requests", () => {
     const venue = await world.venue();
     const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '20:00'), 2);
     const before = await decisionCount('accept');
+    const live = await world.listen(bookingTopics.booking(booking.id));
 
     const { outbound, inboundRowId, outcome } = await world.request(guest, venue, booking);
 
@@ -61,6 +64,60 @@ describe("a venue's agent answering booking requests", () => {
     expect(inbound.bookingId).toBe(booking.id);
     expect(inbound.handledNote).toBe('accepted');
     expect(await decisionCount('accept')).toBe(before + 1);
+    // The live update, published after the commit.
+    expect(await live.next()).toMatchObject({
+      bookingId: booking.id,
+      status: 'CONFIRMED',
+      from: 'REQUESTED',
+    });
+    await live.close();
+  });
+
+  it('leaves nothing done, and publishes nothing, when the handling rolls back after the decision', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '21:00'), 2);
+    const { outbound, inboundRowId } = await world.deliver(
+      guest.id,
+      venue.id,
+      'booking.request',
+      {
+        venueId: venue.venue.id,
+        startsAt: booking.startsAt.toISOString(),
+        partySize: 2,
+        guestName: 'Ana',
+        clientKey: booking.clientKey!,
+        bookingId: booking.id,
+      },
+      booking.id,
+    );
+    const live = await world.listen(bookingTopics.booking(booking.id));
+    const failing: IntentHandlers = {
+      'booking.request': async (tx, envelope, context) => {
+        await world.handlers['booking.request']!(tx, envelope, context);
+        throw new Error('the process died after deciding');
+      },
+    };
+
+    await expect(
+      handleEnvelope(
+        { db: world.db, logger: world.services.logger, now: world.services.now },
+        inboundRowId,
+        failing,
+      ),
+    ).rejects.toThrow('the process died after deciding');
+
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe(
+      'REQUESTED',
+    );
+    expect(await world.answers(outbound.envelopeId!)).toHaveLength(0);
+    expect(await world.db.outboundMessage.count({ where: { bookingId: booking.id } })).toBe(0);
+    expect(await live.next(300)).toBeUndefined();
+
+    // The job's retry handles it.
+    expect(await world.handle(inboundRowId)).toEqual({ handled: true, note: 'accepted' });
+    expect(await live.next()).toMatchObject({ status: 'CONFIRMED' });
+    await live.close();
   });
 
   it('acts once on a request handled twice at the same time, and again later', async () => {

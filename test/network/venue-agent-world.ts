@@ -178,8 +178,41 @@ export async function venueAgentWorld(options: { model?: { url: string } } = {})
     return db.a2aEnvelope.findMany({ where: { direction: 'OUTBOUND', inReplyTo: envelopeId } });
   }
 
+  /**
+   * Listens on a pub/sub topic; resolves once Redis has the subscription (a probe arrived), so
+   * nothing published afterwards is missed. `next()` gives the next message that is not a probe.
+   */
+  async function listen(topic: string) {
+    const messages = services.pubsub.subscribe(topic);
+    const isProbe = (value: unknown) => (value as { probe?: boolean } | undefined)?.probe === true;
+    let pending = messages.next();
+    for (;;) {
+      await services.pubsub.publish(topic, { probe: true });
+      const arrived = await Promise.race([pending, new Promise((r) => setTimeout(() => r(null), 50))]);
+      if (arrived) break;
+    }
+    pending = messages.next();
+    return {
+      async next(timeoutMs = 2000): Promise<unknown> {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const left = deadline - Date.now();
+          const result = await Promise.race([
+            pending,
+            new Promise<null>((r) => setTimeout(() => r(null), left)),
+          ]);
+          if (!result) return undefined;
+          pending = messages.next();
+          if (!isProbe(result.value)) return result.value;
+        }
+      },
+      close: () => messages.return?.(),
+    };
+  }
+
   return {
     app,
+    listen,
     services,
     db,
     metrics,
