@@ -183,13 +183,21 @@ async function onBookingRequest(
   const request = envelope.payload;
   if (!venueId) return 'not acted on: not addressed to a venue';
 
-  const found: Booking | null = request.bookingId
+  let found: Booking | null = request.bookingId
     ? await tx.booking.findUnique({ where: { id: request.bookingId } })
     : guestId
       ? await tx.booking.findUnique({
           where: { requestedById_clientKey: { requestedById: guestId, clientKey: request.clientKey } },
         })
       : null;
+  // Capacity is checked and taken one transaction at a time per venue: its row first, the
+  // booking's second; the booking is read again under its lock, as it is now.
+  let venue: Venue | null = null;
+  if (found?.venueId === venueId) {
+    venue = await lockVenue(tx, venueId);
+    await tx.$queryRaw`SELECT id FROM bookings WHERE id = ${found.id}::uuid FOR UPDATE`;
+    found = await tx.booking.findUniqueOrThrow({ where: { id: found.id } });
+  }
   const refusal = !found
     ? 'No such booking at this venue'
     : found.venueId !== venueId || request.venueId !== venueId
@@ -201,22 +209,17 @@ async function onBookingRequest(
           : found.partySize !== request.partySize
             ? 'The booking is for another party size'
             : null;
-  if (refusal) {
+  if (refusal || !found || !venue) {
     const bookingId = request.bookingId ?? found?.id;
-    if (!bookingId) return `not acted on: ${refusal.toLowerCase()}, and the request names none`;
+    const reason = refusal ?? 'No such booking at this venue';
+    if (!bookingId) return `not acted on: ${reason.toLowerCase()}, and the request names none`;
     // Never linked to a booking that is not the sender's.
-    await answer(deps, tx, envelope, 'booking.declined', { bookingId, reason: refusal }, null);
-    return `declined: ${refusal.toLowerCase()}`;
+    await answer(deps, tx, envelope, 'booking.declined', { bookingId, reason }, null);
+    return `declined: ${reason.toLowerCase()}`;
   }
-  const booking = found!;
+  const booking = found;
   context.linkBooking(booking.id);
-
-  // Capacity is checked and taken one transaction at a time per venue: its row first, the booking's second.
-  const venue = await lockVenue(tx, venueId);
-  const [current] = await tx.$queryRaw<{ status: BookingStatus }[]>`
-    SELECT status FROM bookings WHERE id = ${booking.id}::uuid FOR UPDATE`;
-  const status = current!.status;
-  if (status !== 'REQUESTED') return answerDecided(deps, tx, envelope, booking.id, status);
+  if (booking.status !== 'REQUESTED') return answerDecided(deps, tx, envelope, booking.id, booking.status);
 
   const agent = await venueAgentPolicy(tx, venueId);
   const now = deps.now();
