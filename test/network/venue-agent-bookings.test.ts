@@ -288,6 +288,35 @@ describe("a venue's agent answering booking requests", () => {
     expect(await decisionCount('decline')).toBe(before + 1);
   });
 
+  it("finds the booking by the requester's client key when the request names none", async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(7, '20:00'), 2);
+
+    const { outcome } = await world.request(guest, venue, booking, { bookingId: undefined });
+
+    expect(outcome.note).toBe('accepted');
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe(
+      'CONFIRMED',
+    );
+  });
+
+  it('declines a time the venue does not offer with the nearest ones it does', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    // 17:00: before the venue opens at 18:00.
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '17:00'), 2);
+
+    const { outbound, outcome } = await world.request(guest, venue, booking);
+
+    expect(outcome.note).toBe('declined: not_bookable');
+    const [reply] = await world.answers(outbound.envelopeId!);
+    expect(
+      (reply!.payload as { alternatives: string[] }).alternatives.map((a) => new Date(a).getTime()),
+    ).toEqual([lisbon(3, '18:00'), lisbon(3, '18:30'), lisbon(3, '19:00')].map((d) => d.getTime()));
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe('DECLINED');
+  });
+
   it('puts a request that reaches a paused agent before staff', async () => {
     const guest = await world.guest();
     const venue = await world.venue();
@@ -398,6 +427,22 @@ describe("a venue's agent answering booking requests", () => {
     expect((reply!.payload as { alternatives: string[] }).alternatives.length).toBeGreaterThan(0);
     expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).startsAt).toEqual(
       lisbon(6, '20:00'),
+    );
+
+    const notes = await world.deliver(guest.id, venue.id, 'booking.modify', {
+      bookingId: booking.id,
+      change: { notes: 'window seat' },
+    });
+    expect((await world.handle(notes.inboundRowId)).note).toBe(
+      'change declined: Only the time and the party size of a booking can be changed',
+    );
+    await world.db.booking.update({ where: { id: booking.id }, data: { status: 'CANCELLED_BY_GUEST' } });
+    const gone = await world.deliver(guest.id, venue.id, 'booking.modify', {
+      bookingId: booking.id,
+      change: { partySize: 2 },
+    });
+    expect((await world.handle(gone.inboundRowId)).note).toBe(
+      'change declined: A cancelled by guest booking cannot be changed',
     );
   });
 });
