@@ -147,6 +147,10 @@ export default defineCustomScenario<AgntParams>(import.meta.url, {
     const { a2aConcurrency: concurrency, a2aVenues } = run.options;
     try {
       const { prisma } = agnt.database;
+      // First the server: its worker installs graphile-worker's schema, which seeding's jobs need.
+      run.progress('starting the server in the all role (API and worker, embedded gateway)');
+      server = await run.start({ env: agnt.params.env, role: 'all' });
+      await waitForJobSchema(agnt);
       const keyring = parseKeyring(agnt.params.env.AGENT_SECRET_KEYS!);
       const tag = randomBytes(3).toString('hex');
       run.progress(
@@ -175,8 +179,6 @@ export default defineCustomScenario<AgntParams>(import.meta.url, {
       const prefix = agnt.params.env.REDIS_KEY_PREFIX!;
       await redis.psubscribe(`${prefix}ps:${bookingTopics.venue('*')}`);
 
-      run.progress('starting the server in the all role (API and worker, embedded gateway)');
-      server = await run.start({ env: agnt.params.env, role: 'all' });
       await waitForRegistrations(run, agnt, 1 + a2aVenues + guests.length);
 
       const times = startTimes(2, 61);
@@ -320,6 +322,19 @@ async function seedGuests(
     headers.push(`Bearer ${token}`);
   }
   return headers;
+}
+
+/** Waits until the worker has installed graphile-worker's schema (it does as it starts). */
+async function waitForJobSchema(agnt: PreparedAgnt) {
+  const deadline = performance.now() + REGISTRATION_TIMEOUT_MS;
+  for (;;) {
+    const [row] = await agnt.database.prisma.$queryRaw<{ ready: boolean }[]>`
+      SELECT to_regclass('graphile_worker._private_jobs') IS NOT NULL AS ready`;
+    if (row?.ready) return;
+    if (performance.now() > deadline)
+      throw new Error("the worker did not install graphile-worker's schema in time");
+    await sleep(POLL_MS);
+  }
 }
 
 /** Waits until the worker has registered every agent with the embedded gateway. */
