@@ -92,10 +92,14 @@ const IDLE_SECONDS = 5;
 /**
  * Statements one read of `/metrics` runs through Prisma before it answers (src/wiring/monitoring.ts):
  * the embedded gateway's inbox gauges (one) on every read, and the outboxes' backlog (one per
- * outbox) when the last was read over 2 s before, which is always so for the read that ends a
- * measurement. The read that starts one answers before its own statements count.
+ * outbox) when it was last read over `BACKLOG_CACHE_MS` before. `StatementCounter` takes them out.
  */
 const SCRAPE_STATEMENTS = { gateway: 1, backlog: OUTBOXES.length };
+const BACKLOG_CACHE_MS = 2_000;
+/** Reads this close to the backlog's refresh are put off until it is certain. */
+const CACHE_MARGIN_MS = 250;
+/** Single bookings measured alone on the idle server, for the SQL of one booking. */
+const ALONE = 3;
 
 interface Variant {
   name: string;
@@ -226,7 +230,31 @@ export default defineCustomScenario<AgntParams>(import.meta.url, {
         return { bookings, refused };
       };
 
-      const idle = await idleStatements(run, server);
+      const counter = new StatementCounter(server);
+      const scrapeCheck = await counter.check();
+      const alone: AloneBooking[] = [];
+      for (let i = 0; i < ALONE && !run.signal.aborted; i += 1) {
+        const n = sequence;
+        sequence += 1;
+        run.progress(`one booking alone (${i + 1} of ${ALONE}), for its statements`);
+        const start = await counter.read();
+        const booked = await book(server, {
+          authorization: guests[n % guests.length]!,
+          venue: one,
+          startsAt: times[n % times.length]!,
+        });
+        made.push(booked);
+        const created = await counter.read();
+        await confirmed(booked, confirmations, waiters);
+        await settle(agnt, [booked]);
+        const end = await counter.read();
+        alone.push({
+          create: created - start,
+          rest: end - created,
+          latencyMs: booked.confirmedAtMs === undefined ? null : booked.confirmedAtMs - booked.sentAtMs,
+        });
+      }
+      const idle = await idleStatements(run, counter);
       const variants: Variant[] = [
         { name: 'one venue', venues: [one] },
         { name: `${a2aVenues} venues`, venues: spread },
@@ -242,7 +270,7 @@ export default defineCustomScenario<AgntParams>(import.meta.url, {
         run.progress(
           `${variant.name}: measuring for ${run.options.durationSeconds} s at ${concurrency} in flight`,
         );
-        const before = await settledStatements(server.origin, AGNT_METRICS_PATH, { reads: 1 });
+        const before = await counter.read();
         const sampleBefore = await server.sample();
         const cpu = measureCpu();
         const started = performance.now();
@@ -257,12 +285,11 @@ export default defineCustomScenario<AgntParams>(import.meta.url, {
         const loadEnded = performance.now();
         await settle(agnt, bookings);
         const settleSeconds = (performance.now() - loadEnded) / 1000;
-        const after = await settledStatements(server.origin, AGNT_METRICS_PATH, { reads: 1 });
+        const after = await counter.read();
         const load_ = serverLoad(sampleBefore, sampleAfter);
         const startedAtMs = performance.timeOrigin + started;
         const endAtMs = performance.timeOrigin + windowEnd;
-        const statements =
-          after.statements - before.statements - SCRAPE_STATEMENTS.gateway - SCRAPE_STATEMENTS.backlog;
+        const statements = after - before;
         const confirmedInWindow = bookings.filter(
           (b) =>
             b.confirmedAtMs !== undefined && b.confirmedAtMs >= startedAtMs && b.confirmedAtMs <= endAtMs,
@@ -291,7 +318,7 @@ export default defineCustomScenario<AgntParams>(import.meta.url, {
         );
       }
       const check = await crossCheck(agnt, made, confirmations);
-      return result(phases, { concurrency, guests: guests.length, idle, check });
+      return result(phases, { concurrency, guests: guests.length, idle, alone, scrapeCheck, check });
     } finally {
       redis.disconnect();
       if (server) await server.stop();
@@ -355,16 +382,71 @@ async function waitForRegistrations(run: CustomRun<AgntParams>, agnt: PreparedAg
   }
 }
 
-/** The idle process's own statements per second (no load; two reads `IDLE_SECONDS` apart). */
-async function idleStatements(run: CustomRun<AgntParams>, server: StartedServer): Promise<number> {
+/** The idle process's own statements per second (no load, `IDLE_SECONDS`). */
+async function idleStatements(run: CustomRun<AgntParams>, counter: StatementCounter): Promise<number> {
   run.progress(`counting the idle process's own statements for ${IDLE_SECONDS} s`);
-  const before = await settledStatements(server.origin, AGNT_METRICS_PATH, { reads: 1 });
+  const before = await counter.read();
   await sleep(IDLE_SECONDS * 1000, undefined, { signal: run.signal }).catch(() => {});
-  const after = await settledStatements(server.origin, AGNT_METRICS_PATH, { reads: 1 });
-  return (
-    (after.statements - before.statements - SCRAPE_STATEMENTS.gateway - SCRAPE_STATEMENTS.backlog) /
-    IDLE_SECONDS
-  );
+  return ((await counter.read()) - before) / IDLE_SECONDS;
+}
+
+interface AloneBooking {
+  /** Statements from the request until createBooking answered, and from then until the answer was handled. */
+  create: number;
+  rest: number;
+  latencyMs: number | null;
+}
+
+/**
+ * `db_queries_total` net of the statements the bench's own reads of `/metrics` ran: each read
+ * runs `SCRAPE_STATEMENTS.gateway`, and `SCRAPE_STATEMENTS.backlog` more when the backlog was last
+ * read over `BACKLOG_CACHE_MS` before (a read too near that edge waits until it is past). A read
+ * runs its statements before it renders the count, so each read's own are in its figure.
+ */
+class StatementCounter {
+  private own = 0;
+  private lastRefreshMs = Number.NEGATIVE_INFINITY;
+  private readonly server: StartedServer;
+  constructor(server: StartedServer) {
+    this.server = server;
+  }
+
+  async read(): Promise<number> {
+    let since = performance.now() - this.lastRefreshMs;
+    if (Math.abs(since - BACKLOG_CACHE_MS) < CACHE_MARGIN_MS) {
+      await sleep(BACKLOG_CACHE_MS + CACHE_MARGIN_MS - since);
+      since = performance.now() - this.lastRefreshMs;
+    }
+    const refresh = since > BACKLOG_CACHE_MS;
+    const sentAt = performance.now();
+    const statements = await this.raw();
+    this.own += SCRAPE_STATEMENTS.gateway + (refresh ? SCRAPE_STATEMENTS.backlog : 0);
+    if (refresh) this.lastRefreshMs = sentAt;
+    return statements - this.own;
+  }
+
+  /**
+   * On the idle server, what reads cost: one read refreshing the backlog, then two back to back
+   * (the second's figure less the first's: the gateway's statements alone), then one past the
+   * backlog's cache (both). To compare with SCRAPE_STATEMENTS; the idle process's own statements
+   * in those few seconds, if any, add to them.
+   */
+  async check(): Promise<{ gateway: number; both: number }> {
+    await sleep(BACKLOG_CACHE_MS + CACHE_MARGIN_MS);
+    await this.read();
+    const a = await this.raw();
+    const b = await this.raw();
+    await sleep(BACKLOG_CACHE_MS + CACHE_MARGIN_MS);
+    const sentAt = performance.now();
+    const c = await this.raw();
+    this.own += 3 * SCRAPE_STATEMENTS.gateway + SCRAPE_STATEMENTS.backlog;
+    this.lastRefreshMs = sentAt;
+    return { gateway: b - a, both: c - b };
+  }
+
+  private async raw(): Promise<number> {
+    return (await settledStatements(this.server.origin, AGNT_METRICS_PATH, { reads: 1 })).statements;
+  }
 }
 
 async function book(
@@ -508,8 +590,18 @@ async function crossCheck(
 
 function result(
   phases: PhaseResult[],
-  context: { concurrency: number; guests: number; idle: number; check: CheckResult },
+  context: {
+    concurrency: number;
+    guests: number;
+    idle: number;
+    alone: AloneBooking[];
+    scrapeCheck: { gateway: number; both: number };
+    check: CheckResult;
+  },
 ) {
+  const { alone, scrapeCheck } = context;
+  const range = (values: number[]) =>
+    values.length ? `${Math.min(...values)}–${Math.max(...values)}`.replace(/^(\d+)–\1$/, '$1') : '–';
   const { check } = context;
   const failures = check.wrong + phases.reduce((sum, p) => sum + p.refused + p.unconfirmed, 0);
   return {
@@ -555,6 +647,16 @@ function result(
         `own statements are not counted; the idle process sends ${fmt(context.idle, 1)} statements/s of its own, included. ` +
         'CPU in cores over the measured window: server = the AGNT process, bench = this one, rest = PostgreSQL, Redis, ' +
         'anything else.',
+      `One booking alone on the idle server (${alone.length} in turn): ${range(alone.map((a) => a.create + a.rest))} ` +
+        `statements, ${range(alone.map((a) => a.create))} of them until createBooking answered and ` +
+        `${range(alone.map((a) => a.rest))} after (sending, the venue's inbox and decision, the answer, the guest's ` +
+        `inbox); request → CONFIRMED ${range(alone.flatMap((a) => (a.latencyMs === null ? [] : [Math.round(a.latencyMs)])))} ms.`,
+      scrapeCheck.gateway === SCRAPE_STATEMENTS.gateway &&
+      scrapeCheck.both === SCRAPE_STATEMENTS.gateway + SCRAPE_STATEMENTS.backlog
+        ? `Reading /metrics ran ${scrapeCheck.gateway} statement (${scrapeCheck.both} with the outboxes' backlog), as taken out.`
+        : `Reading /metrics ran ${scrapeCheck.gateway} statement(s) (${scrapeCheck.both} with the outboxes' backlog) where ` +
+          `${SCRAPE_STATEMENTS.gateway} (${SCRAPE_STATEMENTS.gateway + SCRAPE_STATEMENTS.backlog}) are taken out: ` +
+          'the idle process sent statements meanwhile, or the scrape changed (see StatementCounter).',
       check.wrong === 0
         ? `Cross-check: all ${check.bookings} bookings made (warm-up and measurement) are CONFIRMED, each with one ` +
           'CONFIRMED transition, one booking.accepted sent by the venue and received by the guest\u2019s agent, one CONFIRMED event.'
