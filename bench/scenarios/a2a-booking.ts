@@ -65,7 +65,7 @@ import {
   serveAgnt,
 } from '../lib/agnt.ts';
 import { measureCpu } from '../lib/machine.ts';
-import { settledStatements } from '../lib/metrics.ts';
+import { counterValue, METRICS_HEADERS, SQL_STATEMENTS_METRIC } from '../lib/metrics.ts';
 import { type CustomRun, defineCustomScenario, type StartedServer } from '../lib/scenario.ts';
 import { serverLoad } from '../lib/server.ts';
 import { fmt, type Summary, summarize } from '../lib/stats.ts';
@@ -133,6 +133,8 @@ interface PhaseResult {
   statementsPerBooking: number | null;
   /** Seconds from the end of the load until every answer was handled (the SQL window's tail). */
   settleSeconds: number;
+  /** The worker's job attempts per booking, by task, over the same window as the statements. */
+  jobs: JobsPerBooking[];
   serverCpuCores: number | null;
   serverLoopPercent: number;
   benchCpuCores: number;
@@ -271,6 +273,7 @@ export default defineCustomScenario<AgntParams>(import.meta.url, {
           `${variant.name}: measuring for ${run.options.durationSeconds} s at ${concurrency} in flight`,
         );
         const before = await counter.read();
+        const jobsBefore = counter.jobs;
         const sampleBefore = await server.sample();
         const cpu = measureCpu();
         const started = performance.now();
@@ -286,6 +289,7 @@ export default defineCustomScenario<AgntParams>(import.meta.url, {
         await settle(agnt, bookings);
         const settleSeconds = (performance.now() - loadEnded) / 1000;
         const after = await counter.read();
+        const jobs = jobsPerBooking(jobsBefore, counter.jobs, bookings.length);
         const load_ = serverLoad(sampleBefore, sampleAfter);
         const startedAtMs = performance.timeOrigin + started;
         const endAtMs = performance.timeOrigin + windowEnd;
@@ -308,6 +312,7 @@ export default defineCustomScenario<AgntParams>(import.meta.url, {
           refused,
           statementsPerBooking: bookings.length ? statements / bookings.length : null,
           settleSeconds,
+          jobs,
           serverCpuCores: load_.cpuCores,
           serverLoopPercent: load_.loopUtilization * 100,
           benchCpuCores: window.benchCores,
@@ -444,9 +449,67 @@ class StatementCounter {
     return { gateway: b - a, both: c - b };
   }
 
+  /** The worker's job attempts by task at the last read (`jobs_total`, `job_duration_seconds_sum`). */
+  jobs: JobCounts = new Map();
+
   private async raw(): Promise<number> {
-    return (await settledStatements(this.server.origin, AGNT_METRICS_PATH, { reads: 1 })).statements;
+    const url = new URL(AGNT_METRICS_PATH, this.server.origin);
+    const response = await fetch(url, { headers: METRICS_HEADERS, signal: AbortSignal.timeout(5_000) });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`GET ${AGNT_METRICS_PATH} answered ${response.status}`);
+    this.jobs = jobCounts(text);
+    return counterValue(text, SQL_STATEMENTS_METRIC);
   }
+}
+
+/** Job attempts by task: how many succeeded, how many failed, seconds spent in all. */
+type JobCounts = Map<string, { success: number; failed: number; seconds: number }>;
+
+function jobCounts(exposition: string): JobCounts {
+  const counts: JobCounts = new Map();
+  const entry = (task: string) => {
+    let e = counts.get(task);
+    if (!e) counts.set(task, (e = { success: 0, failed: 0, seconds: 0 }));
+    return e;
+  };
+  for (const line of exposition.split('\n')) {
+    const match = /^(jobs_total|job_duration_seconds_sum)\{([^}]*)\} (\S+)$/.exec(line);
+    if (!match) continue;
+    const task = /task="([^"]*)"/.exec(match[2]!)?.[1];
+    const outcome = /outcome="([^"]*)"/.exec(match[2]!)?.[1];
+    if (!task) continue;
+    const value = Number(match[3]);
+    if (match[1] === 'job_duration_seconds_sum') entry(task).seconds += value;
+    else if (outcome === 'success') entry(task).success += value;
+    else entry(task).failed += value;
+  }
+  return counts;
+}
+
+/** Job attempts between two readings, per booking, by task (most first). */
+function jobsPerBooking(before: JobCounts, after: JobCounts, bookings: number): JobsPerBooking[] {
+  return [...after]
+    .map(([task, a]) => {
+      const b = before.get(task) ?? { success: 0, failed: 0, seconds: 0 };
+      const attempts = a.success - b.success + a.failed - b.failed;
+      return {
+        task,
+        perBooking: bookings ? attempts / bookings : 0,
+        failed: a.failed - b.failed,
+        msPerAttempt: attempts ? ((a.seconds - b.seconds) * 1000) / attempts : 0,
+      };
+    })
+    .filter((j) => j.perBooking > 0)
+    .sort((x, y) => y.perBooking - x.perBooking);
+}
+
+interface JobsPerBooking {
+  task: string;
+  perBooking: number;
+  /** Attempts that failed (retried or given up): none is expected. */
+  failed: number;
+  /** Mean time of an attempt, milliseconds. */
+  msPerAttempt: number;
 }
 
 async function book(
@@ -614,6 +677,7 @@ function result(
       'max ms',
       'create p50/p99 ms',
       'SQL/booking',
+      'jobs/booking',
       'settle s',
       'server CPU',
       'server loop %',
@@ -630,6 +694,10 @@ function result(
       fmt(p.latency.max, 0),
       `${fmt(p.create.p50, 0)} / ${fmt(p.create.p99, 0)}`,
       p.statementsPerBooking === null ? '–' : fmt(p.statementsPerBooking, 1),
+      fmt(
+        p.jobs.reduce((sum, j) => sum + j.perBooking, 0),
+        2,
+      ),
       fmt(p.settleSeconds, 1),
       p.serverCpuCores === null ? 'n/a' : fmt(p.serverCpuCores, 2),
       fmt(p.serverLoopPercent, 0),
@@ -647,6 +715,18 @@ function result(
         `own statements are not counted; the idle process sends ${fmt(context.idle, 1)} statements/s of its own, included. ` +
         'CPU in cores over the measured window: server = the AGNT process, bench = this one, rest = PostgreSQL, Redis, ' +
         'anything else.',
+      ...phases.map(
+        (p) =>
+          `Jobs per booking, ${p.variant} (mean ms per attempt): ` +
+          p.jobs
+            .map(
+              (j) =>
+                `${j.task} ${fmt(j.perBooking, 2)} (${fmt(j.msPerAttempt, 1)} ms)` +
+                (j.failed ? `, ${j.failed} failed attempts` : ''),
+            )
+            .join(', ') +
+          '.',
+      ),
       `One booking alone on the idle server (${alone.length} in turn): ${range(alone.map((a) => a.create + a.rest))} ` +
         `statements, ${range(alone.map((a) => a.create))} of them until createBooking answered and ` +
         `${range(alone.map((a) => a.rest))} after (sending, the venue's inbox and decision, the answer, the guest's ` +
