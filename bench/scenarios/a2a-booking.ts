@@ -56,6 +56,7 @@ import { parseKeyring } from '../../src/domain/agents/secrets.ts';
 import { type BookingChangedPayload, bookingTopics } from '../../src/domain/bookings/live-events.ts';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
 import { OUTBOXES } from '../../src/domain/operations/outboxes.ts';
+import { type FakeSmtp, startFakeSmtp } from '../../test/fakes/smtp.ts';
 import {
   AGNT_METRICS_PATH,
   type AgntParams,
@@ -149,13 +150,16 @@ export default defineCustomScenario<AgntParams>(import.meta.url, {
   async measure(run) {
     const agnt = await prepareAgnt();
     let server: StartedServer | undefined;
+    let smtp: FakeSmtp | undefined;
     const redis = new Redis(benchRedisUrl(), { lazyConnect: true, maxRetriesPerRequest: 1 });
     const { a2aConcurrency: concurrency, a2aVenues } = run.options;
     try {
       const { prisma } = agnt.database;
       // First the server: its worker installs graphile-worker's schema, which seeding's jobs need.
       run.progress('starting the server in the all role (API and worker, embedded gateway)');
-      server = await run.start({ env: agnt.params.env, role: 'all' });
+      // Guests are told of their confirmed booking by email: a loopback relay takes the mail.
+      smtp = await startFakeSmtp();
+      server = await run.start({ env: { ...agnt.params.env, SMTP_URL: smtp.url }, role: 'all' });
       await waitForJobSchema(agnt);
       const keyring = parseKeyring(agnt.params.env.AGENT_SECRET_KEYS!);
       const tag = randomBytes(3).toString('hex');
@@ -327,6 +331,7 @@ export default defineCustomScenario<AgntParams>(import.meta.url, {
     } finally {
       redis.disconnect();
       if (server) await server.stop();
+      await smtp?.close();
       await agnt.cleanup();
     }
   },
