@@ -39,8 +39,15 @@
  * idle `all` process in that window (venue inboxes re-read every `A2A_INBOX_POLL_SECONDS`, the
  * consumer inbox polls, schedules; its rate is measured alone and noted) and not graphile-worker's
  * own statements (taking and completing jobs), which go through its pg pool. Reading `/metrics`
- * itself runs statements (the gateway's and outboxes' backlog gauges); the reads are counted and
- * taken out (`scrapeCost`).
+ * itself runs statements (the gateway's and the outboxes' backlog gauges); `StatementCounter` takes
+ * them out, and checks on the idle server that they are what it takes out. The same reads give the
+ * worker's job attempts per booking, by task (`jobs_total`), and their mean time. Before the load,
+ * three bookings one at a time on the idle server give the statements of one booking alone, split
+ * at createBooking's answer.
+ *
+ * **Mail.** A confirmed booking tells its guest by email (the `notice-email` job): the server's
+ * `SMTP_URL` is a loopback relay in the bench process (test/fakes/smtp.ts) that takes every
+ * message, so those jobs succeed as they would with a real relay, instead of failing and retrying.
  *
  * **Cross-check** (fails the run): every booking made (warm-up and measurement) ends CONFIRMED,
  * with exactly one CONFIRMED transition, one `booking.accepted` envelope sent by the venue and one
