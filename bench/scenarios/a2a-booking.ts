@@ -487,9 +487,11 @@ type JobCounts = Map<string, { success: number; failed: number; seconds: number 
 function jobCounts(exposition: string): JobCounts {
   const counts: JobCounts = new Map();
   const entry = (task: string) => {
-    let e = counts.get(task);
-    if (!e) counts.set(task, (e = { success: 0, failed: 0, seconds: 0 }));
-    return e;
+    const found = counts.get(task);
+    if (found) return found;
+    const made = { success: 0, failed: 0, seconds: 0 };
+    counts.set(task, made);
+    return made;
   };
   for (const line of exposition.split('\n')) {
     const match = /^(jobs_total|job_duration_seconds_sum)\{([^}]*)\} (\S+)$/.exec(line);
