@@ -62,7 +62,6 @@ import { ensureConsumerAgent } from '../../src/domain/agents/agents.ts';
 import { parseKeyring } from '../../src/domain/agents/secrets.ts';
 import { type BookingChangedPayload, bookingTopics } from '../../src/domain/bookings/live-events.ts';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
-import { OUTBOXES } from '../../src/domain/operations/outboxes.ts';
 import { type FakeSmtp, startFakeSmtp } from '../../test/fakes/smtp.ts';
 import {
   AGNT_METRICS_PATH,
@@ -73,7 +72,7 @@ import {
   serveAgnt,
 } from '../lib/agnt.ts';
 import { measureCpu } from '../lib/machine.ts';
-import { counterValue, METRICS_HEADERS, SQL_STATEMENTS_METRIC } from '../lib/metrics.ts';
+import { counterValue, readStatements, SCRAPE_STATEMENTS, SQL_STATEMENTS_METRIC } from '../lib/metrics.ts';
 import { type CustomRun, defineCustomScenario, type StartedServer } from '../lib/scenario.ts';
 import { serverLoad } from '../lib/server.ts';
 import { fmt, type Summary, summarize } from '../lib/stats.ts';
@@ -97,15 +96,6 @@ const POLL_MS = 100;
 /** Seconds of no load in which the idle process's own statements are counted. */
 const IDLE_SECONDS = 5;
 
-/**
- * Statements one read of `/metrics` runs through Prisma before it answers (src/wiring/monitoring.ts):
- * the embedded gateway's inbox gauges (one) on every read, and the outboxes' backlog (one per
- * outbox) when it was last read over `BACKLOG_CACHE_MS` before. `StatementCounter` takes them out.
- */
-const SCRAPE_STATEMENTS = { gateway: 1, backlog: OUTBOXES.length };
-const BACKLOG_CACHE_MS = 2_000;
-/** Reads this close to the backlog's refresh are put off until it is certain. */
-const CACHE_MARGIN_MS = 250;
 /** Single bookings measured alone on the idle server, for the SQL of one booking. */
 const ALONE = 3;
 
@@ -422,62 +412,41 @@ interface AloneBooking {
 }
 
 /**
- * `db_queries_total` net of the statements the bench's own reads of `/metrics` ran: each read
- * runs `SCRAPE_STATEMENTS.gateway`, and `SCRAPE_STATEMENTS.backlog` more when the backlog was last
- * read over `BACKLOG_CACHE_MS` before (a read too near that edge waits until it is past). A read
- * runs its statements before it renders the count, so each read's own are in its figure.
+ * The server's statement count net of the bench's own reads of `/metrics` (lib/metrics.ts), and
+ * with each read, the worker's job attempts by task.
  */
 class StatementCounter {
-  private own = 0;
-  private lastRefreshMs = Number.NEGATIVE_INFINITY;
-  private readonly server: StartedServer;
+  /** The worker's job attempts by task at the last read (`jobs_total`, `job_duration_seconds_sum`). */
+  jobs: JobCounts = new Map();
+  private readonly origin: string;
   constructor(server: StartedServer) {
-    this.server = server;
+    this.origin = server.origin;
   }
 
   async read(): Promise<number> {
-    let since = performance.now() - this.lastRefreshMs;
-    if (Math.abs(since - BACKLOG_CACHE_MS) < CACHE_MARGIN_MS) {
-      await sleep(BACKLOG_CACHE_MS + CACHE_MARGIN_MS - since);
-      since = performance.now() - this.lastRefreshMs;
-    }
-    const refresh = since > BACKLOG_CACHE_MS;
-    const sentAt = performance.now();
-    const statements = await this.raw();
-    this.own += SCRAPE_STATEMENTS.gateway + (refresh ? SCRAPE_STATEMENTS.backlog : 0);
-    if (refresh) this.lastRefreshMs = sentAt;
-    return statements - this.own;
+    return (await this.reading()).statements;
   }
 
   /**
-   * On the idle server, what reads cost: one read refreshing the backlog, then two back to back
-   * (the second's figure less the first's: the gateway's statements alone), then one past the
-   * backlog's cache (both). To compare with SCRAPE_STATEMENTS; the idle process's own statements
-   * in those few seconds, if any, add to them.
+   * On the idle server, what reads of `/metrics` cost, to compare with what lib/metrics.ts takes
+   * out: two reads back to back (the second's raw count less the first's: the gateway's gauges
+   * alone), then one past the backlog's cache (both). The idle process's own statements in those
+   * few seconds, if any, add to them.
    */
-  async check(): Promise<{ gateway: number; both: number }> {
-    await sleep(BACKLOG_CACHE_MS + CACHE_MARGIN_MS);
-    await this.read();
-    const a = await this.raw();
-    const b = await this.raw();
-    await sleep(BACKLOG_CACHE_MS + CACHE_MARGIN_MS);
-    const sentAt = performance.now();
-    const c = await this.raw();
-    this.own += 3 * SCRAPE_STATEMENTS.gateway + SCRAPE_STATEMENTS.backlog;
-    this.lastRefreshMs = sentAt;
-    return { gateway: b - a, both: c - b };
+  async check(): Promise<{ everyRead: number; withBacklog: number }> {
+    const raw = async () => counterValue((await this.reading()).exposition, SQL_STATEMENTS_METRIC);
+    await this.reading();
+    const a = await raw();
+    const b = await raw();
+    await sleep(SCRAPE_STATEMENTS.backlogCacheMs + 500);
+    const c = await raw();
+    return { everyRead: b - a, withBacklog: c - b };
   }
 
-  /** The worker's job attempts by task at the last read (`jobs_total`, `job_duration_seconds_sum`). */
-  jobs: JobCounts = new Map();
-
-  private async raw(): Promise<number> {
-    const url = new URL(AGNT_METRICS_PATH, this.server.origin);
-    const response = await fetch(url, { headers: METRICS_HEADERS, signal: AbortSignal.timeout(5_000) });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`GET ${AGNT_METRICS_PATH} answered ${response.status}`);
-    this.jobs = jobCounts(text);
-    return counterValue(text, SQL_STATEMENTS_METRIC);
+  private async reading() {
+    const reading = await readStatements(this.origin, AGNT_METRICS_PATH);
+    this.jobs = jobCounts(reading.exposition);
+    return reading;
   }
 }
 
@@ -679,7 +648,7 @@ function result(
     guests: number;
     idle: number;
     alone: AloneBooking[];
-    scrapeCheck: { gateway: number; both: number };
+    scrapeCheck: { everyRead: number; withBacklog: number };
     check: CheckResult;
   },
 ) {
@@ -752,12 +721,12 @@ function result(
         `statements, ${range(alone.map((a) => a.create))} of them until createBooking answered and ` +
         `${range(alone.map((a) => a.rest))} after (sending, the venue's inbox and decision, the answer, the guest's ` +
         `inbox); request → CONFIRMED ${range(alone.flatMap((a) => (a.latencyMs === null ? [] : [Math.round(a.latencyMs)])))} ms.`,
-      scrapeCheck.gateway === SCRAPE_STATEMENTS.gateway &&
-      scrapeCheck.both === SCRAPE_STATEMENTS.gateway + SCRAPE_STATEMENTS.backlog
-        ? `Reading /metrics ran ${scrapeCheck.gateway} statement (${scrapeCheck.both} with the outboxes' backlog), as taken out.`
-        : `Reading /metrics ran ${scrapeCheck.gateway} statement(s) (${scrapeCheck.both} with the outboxes' backlog) where ` +
-          `${SCRAPE_STATEMENTS.gateway} (${SCRAPE_STATEMENTS.gateway + SCRAPE_STATEMENTS.backlog}) are taken out: ` +
-          'the idle process sent statements meanwhile, or the scrape changed (see StatementCounter).',
+      scrapeCheck.everyRead === SCRAPE_STATEMENTS.everyRead &&
+      scrapeCheck.withBacklog === SCRAPE_STATEMENTS.everyRead + SCRAPE_STATEMENTS.backlog
+        ? `Reading /metrics ran ${scrapeCheck.everyRead} statement (${scrapeCheck.withBacklog} with the outboxes' backlog), as taken out.`
+        : `Reading /metrics ran ${scrapeCheck.everyRead} statement(s) (${scrapeCheck.withBacklog} with the outboxes' ` +
+          `backlog) where ${SCRAPE_STATEMENTS.everyRead} (${SCRAPE_STATEMENTS.everyRead + SCRAPE_STATEMENTS.backlog}) ` +
+          'are taken out: the idle process sent statements meanwhile, or the scrape changed (lib/metrics.ts).',
       check.wrong === 0
         ? `Cross-check: all ${check.bookings} bookings made (warm-up and measurement) are CONFIRMED, each with one ` +
           'CONFIRMED transition, one booking.accepted sent by the venue and received by the guest\u2019s agent, one CONFIRMED event.'
