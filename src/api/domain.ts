@@ -113,7 +113,10 @@ export function bindDomain(services: DomainServices) {
     agents: {
       updateAgentDna: given(db, updateAgentDna),
       rotateAgentSigningSecret: (access: Access, input: { agentId: string }) =>
-        rotateAgentSigningSecret(db, access, keyring, input),
+        rotateAgentSigningSecret(db, access, keyring, {
+          ...input,
+          keyOverlapSeconds: config.network.keyOverlapSeconds,
+        }),
     },
     bookings: {
       allowedTransitions: given(db, allowedTransitions),
