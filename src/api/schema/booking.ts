@@ -57,7 +57,7 @@ errorType(
   }),
 );
 
-const bookingErrors = [...commonErrors, SlotFullError, IllegalTransitionError];
+export const bookingErrors = [...commonErrors, SlotFullError, IllegalTransitionError];
 
 builder.prismaObject('BookingTransition', {
   fields: (t) => ({
@@ -74,7 +74,7 @@ builder.prismaObject('BookingTransition', {
  * move bookings; but a read key reads ("Read what the organisation may read"), so every booking
  * write refuses it before the role is even asked.
  */
-function readOnlyKey(ctx: Context): boolean {
+export function readOnlyKey(ctx: Context): boolean {
   return ctx.actor.kind === 'apiKey' && !ctx.actor.scopes.includes('write');
 }
 
@@ -303,7 +303,7 @@ async function bookingPayload(ctx: Context, written: Promise<{ id: string }>) {
 builder.subscriptionType({});
 
 /** Yielded once, instead of the event, when the subscriber may no longer read its topic. */
-const REVOKED = Symbol('access revoked');
+export const REVOKED = Symbol('access revoked');
 
 /**
  * The topic's events while the subscriber may still read them. Auth scopes run once, when the
@@ -318,7 +318,7 @@ const REVOKED = Symbol('access revoked');
 /** How long a subscriber's right to read, once checked, is trusted before it is checked again. */
 export const RECHECK_MS = 15_000;
 
-function whileAllowed(
+export function whileAllowed(
   events: AsyncIterableIterator<unknown>,
   check: () => Promise<boolean>,
   now: () => Date,
