@@ -633,6 +633,17 @@ describe('the live feed', () => {
     expect((await changed.next()).data).toEqual({
       venueInboxItemChanged: { id: gid('VenueInboxItem', question.id), status: 'OPEN' },
     });
+
+    // An announcement that names the item alone is a new item too.
+    const another = await item(w, 'QUESTION', { guestText: 'Any gluten-free desserts?' });
+    await app.services.pubsub.publish(inboxTopic(w.venueId), {
+      itemId: another.id,
+      venueId: w.venueId,
+      kind: 'QUESTION',
+    });
+    expect((await added.next()).data).toMatchObject({
+      venueInboxItemAdded: { id: gid('VenueInboxItem', another.id), guestText: 'Any gluten-free desserts?' },
+    });
     added.stop();
     changed.stop();
   });

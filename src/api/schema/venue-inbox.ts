@@ -225,7 +225,7 @@ builder.subscriptionField('venueInboxItemAdded', (t) =>
     description: "Each new item in the venue's inbox, as the agent opens it. The venue's team.",
     args: { venueId: t.arg.globalID({ for: Venue, required: true }) },
     authScopes: (_root, args) => ({ venueRole: { venueId: args.venueId.id, roles: ANY_ROLE } }),
-    subscribe: (_root, args, ctx) => venueInboxEvents(ctx, args.venueId.id, (e) => e.change === 'opened'),
+    subscribe: (_root, args, ctx) => venueInboxEvents(ctx, args.venueId.id, (e) => e.change !== 'resolved'),
     resolve: (query, payload, _args, ctx) => loadEventItem(query, payload, ctx),
   }),
 );

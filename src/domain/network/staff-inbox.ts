@@ -75,7 +75,10 @@ export interface InboxEventPayload {
   itemId: string;
   venueId: string;
   status: InboxItemStatus;
-  /** `opened`: a new item; `resolved`: staff acted on it, or it was closed. */
+  /**
+   * `opened`: a new item; `resolved`: staff acted on it, or it was closed. An event without it
+   * (`{ itemId, venueId }` alone) announces a new item.
+   */
   change: 'opened' | 'resolved';
   /** When the change committed. */
   at: string;
