@@ -21,6 +21,7 @@ import {
   requireBooking,
   transitionBooking,
 } from '../domain/bookings/bookings.ts';
+import { feedbackSummary, leaveFeedback } from '../domain/bookings/feedback.ts';
 import { venueAvailability } from '../domain/bookings/venue-availability.ts';
 import { revokeRefreshToken, rotateRefreshToken } from '../domain/identity/refresh-tokens.ts';
 import { requestSignInCode, verifySignInCode } from '../domain/identity/sign-in.ts';
@@ -133,10 +134,12 @@ export function bindDomain(services: DomainServices) {
     agents: {
       listAgents: given(db, listAgents),
       updateAgentDna: given(db, updateAgentDna),
+      // The previous key keeps verifying for the configured overlap (A2A_KEY_OVERLAP_SECONDS).
       rotateAgentSigningSecret: (access: Access, input: { agentId: string }) =>
         rotateAgentSigningSecret(db, access, keyring, {
           ...input,
           keyOverlapSeconds: config.network.keyOverlapSeconds,
+          now: now(),
         }),
     },
     bookings: {
@@ -144,8 +147,10 @@ export function bindDomain(services: DomainServices) {
       cancelBooking: given(services.bookings, cancelBooking),
       createBooking: given(services.bookings, createBooking),
       findBookingOrThrow: given(db, findBookingOrThrow),
+      feedbackSummary: given(db, feedbackSummary),
       findBookingWithOwnerOrThrow: given(db, findBookingWithOwnerOrThrow),
       guestBookings: given(db, guestBookings),
+      leaveFeedback: given(db, leaveFeedback),
       modifyBooking: given(services.bookings, modifyBooking),
       organizationOfBooking: given(db, organizationOfBooking),
       requireBooking: given(db, requireBooking),
