@@ -256,6 +256,33 @@ describe('the venue inbox', () => {
     ).toEqual([first.id, third.id]);
   });
 
+  it('costs the same SQL statements for a page of 2 as for a page of 30, bookings included', async () => {
+    const w = await world();
+    for (let i = 0; i < 30; i += 1) {
+      const booking = await requested(w, at(3 + (i % 20), 18 + (i % 4)));
+      await item(w, 'BOOKING_REQUEST', { bookingId: booking.id, guestText: `request ${i}` });
+    }
+    const statements = async (first: number) => {
+      let count = 0;
+      const stop = app.services.database.onQuery(() => {
+        count += 1;
+      });
+      try {
+        const res = await app.gql(
+          Inbox,
+          { venueId: gid('Venue', w.venueId), first },
+          { token: fx.staff.token },
+        );
+        const data = expectOk(res);
+        expect(data.node && 'agentInbox' in data.node ? data.node.agentInbox.edges : []).toHaveLength(first);
+      } finally {
+        stop();
+      }
+      return count;
+    };
+    expect(await statements(30)).toBe(await statements(2));
+  });
+
   it('is refused to another venue’s team, the guest and strangers, and its items are hidden from them', async () => {
     const w = await world();
     const booking = await requested(w);
