@@ -16,9 +16,7 @@ import { venueAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { DbOrTx, Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { queueEnvelope } from '../a2a/outbox.ts';
-import type { BookingDeps } from '../bookings/bookings.ts';
-import { IllegalTransitionError } from '../bookings/errors.ts';
-import { canTransition } from '../bookings/status.ts';
+import { type BookingDeps, moveBookingOn } from '../bookings/bookings.ts';
 import { venueAvailability } from '../bookings/venue-availability.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
 import { parseInput } from '../validation.ts';
@@ -207,9 +205,13 @@ export async function venueInbox(
 export function acceptBookingRequest(deps: StaffInboxDeps, access: Access, input: { itemId: string }) {
   return decide(deps, access, input.itemId, 'BOOKING_REQUEST', async ({ tx, item, venueAgent, ...held }) => {
     const booking = held.booking!;
-    await moveWaitingBooking(tx, deps.bookings, booking, 'CONFIRMED', {
+    const moved = await moveBookingOn(tx, deps.bookings.effects, {
+      bookingId: booking.id,
+      to: 'CONFIRMED',
+      actorKind: 'venue',
       actorId: resolver(access),
       reason: "accepted by the venue's staff",
+      onlyFrom: WAITING,
     });
     await queueEnvelope(tx, {
       from: venueAgent,
@@ -220,7 +222,7 @@ export function acceptBookingRequest(deps: StaffInboxDeps, access: Access, input
       bookingId: booking.id,
       now: deps.bookings.now(),
     });
-    return { status: 'ACCEPTED' };
+    return { status: 'ACCEPTED', afterCommit: moved.afterCommit };
   });
 }
 
@@ -257,9 +259,13 @@ export async function declineBookingRequest(
   const reason = parsed.reason || null;
   return decide(deps, access, input.itemId, 'BOOKING_REQUEST', async ({ tx, item, venueAgent, ...held }) => {
     const booking = held.booking!;
-    await moveWaitingBooking(tx, deps.bookings, booking, 'DECLINED', {
+    const moved = await moveBookingOn(tx, deps.bookings.effects, {
+      bookingId: booking.id,
+      to: 'DECLINED',
+      actorKind: 'venue',
       actorId: resolver(access),
       reason: reason ?? "declined by the venue's staff",
+      onlyFrom: WAITING,
     });
     // Checked after the booking stops holding its table, so the times around it count as free.
     await requireBookable(tx, access, booking, parsed.alternatives, now);
@@ -276,7 +282,7 @@ export async function declineBookingRequest(
       bookingId: booking.id,
       now,
     });
-    return { status: 'DECLINED', answer: reason, alternatives };
+    return { status: 'DECLINED', answer: reason, alternatives, afterCommit: moved.afterCommit };
   });
 }
 
@@ -323,6 +329,8 @@ type Resolution = {
   status: 'ACCEPTED' | 'DECLINED' | 'ANSWERED';
   answer?: string | null;
   alternatives?: Date[];
+  /** The booking's live update, for after the commit. */
+  afterCommit?: () => Promise<void>;
 };
 
 /**
@@ -374,9 +382,8 @@ async function decide(
         where: { id: item.id },
         data: { status: 'CLOSED', resolvedAt: now },
       });
-      return { item: closed, settled: booking?.status ?? null, moved: null };
+      return { item: closed, settled: booking?.status ?? null, afterCommit: undefined };
     }
-    const before = booking?.status ?? null;
     const resolution = await act({ tx, item, booking, venueAgent: venueAgentId(item.venueId) });
     const resolved = await tx.venueInboxItem.update({
       where: { id: item.id },
@@ -388,47 +395,13 @@ async function decide(
         ...(resolution.alternatives ? { alternatives: resolution.alternatives } : {}),
       },
     });
-    const moved =
-      kind === 'BOOKING_REQUEST' ? await tx.booking.findUniqueOrThrow({ where: { id: booking!.id } }) : null;
-    return { item: resolved, settled: undefined, moved: moved && { booking: moved, from: before } };
+    return { item: resolved, settled: undefined, afterCommit: resolution.afterCommit };
   });
 
-  if (outcome.moved) await deps.bookings.effects.afterCommit(outcome.moved);
+  await outcome.afterCommit?.();
   await deps.publishInbox(inboxEvent(outcome.item, deps.bookings.now()));
   if (outcome.settled !== undefined) throw new BookingRequestSettledError(outcome.settled);
   return outcome.item;
-}
-
-/**
- * Moves a booking that is still waiting for the venue's answer, as the venue, inside the caller's
- * transaction (which holds the booking's row): the status machine's rule, the history row, and the
- * booking's effects (its jobs and the guest's message), as every booking change has them.
- */
-async function moveWaitingBooking(
-  tx: Tx,
-  deps: Pick<BookingDeps, 'effects'>,
-  booking: Booking,
-  to: 'CONFIRMED' | 'DECLINED',
-  input: { actorId: string; reason: string },
-): Promise<Booking> {
-  if (!canTransition(booking.status, to, 'venue')) throw new IllegalTransitionError(booking.status, to);
-  const updated = await tx.booking.update({
-    where: { id: booking.id },
-    data: { status: to, ...(to === 'CONFIRMED' ? { expiresAt: null } : {}) },
-  });
-  await tx.bookingTransition.create({
-    data: {
-      bookingId: booking.id,
-      fromStatus: booking.status,
-      toStatus: to,
-      actorKind: 'venue',
-      actorId: input.actorId,
-      reason: input.reason,
-    },
-  });
-  const venue = await tx.venue.findUniqueOrThrow({ where: { id: booking.venueId } });
-  await deps.effects.inTransaction(tx, { booking: updated, venue, from: booking.status });
-  return updated;
 }
 
 /**
