@@ -7,12 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendKey } from '../../src/domain/a2a/tasks.ts';
-import {
-  closeInboxItemsOfBooking,
-  inboxEvent,
-  inboxTopic,
-  openInboxItem,
-} from '../../src/domain/network/staff-inbox.ts';
+import { systemTransition } from '../../src/domain/bookings/bookings.ts';
+import { inboxEvent, inboxTopic, openInboxItem } from '../../src/domain/network/staff-inbox.ts';
 import type { InboxItemKind } from '../../src/generated/prisma/enums.ts';
 import { consumerAgentId, venueAgentId } from '../../src/integrations/clawpulse/wire.ts';
 import { createBooking } from '../factories/bookings.ts';
@@ -544,24 +540,73 @@ describe('staff decisions', () => {
     });
   });
 
-  it('closeInboxItemsOfBooking closes only the booking’s open requests', async () => {
+  it('a booking settled any other way closes its request, announced once; a hold or a staff decision does not', async () => {
     const w = await world();
-    const booking = await requested(w);
-    const request = await item(w, 'BOOKING_REQUEST', { bookingId: booking.id });
-    const question = await item(w, 'QUESTION', { bookingId: booking.id, guestText: 'Is it quiet?' });
-    const now = app.clock.now();
-    const closed = await app.services.db.$transaction((tx) => closeInboxItemsOfBooking(tx, booking.id, now));
-    expect(closed.map((i) => [i.id, i.status])).toEqual([[request.id, 'CLOSED']]);
-    expect(
-      (await app.services.db.venueInboxItem.findUniqueOrThrow({ where: { id: question.id } })).status,
-    ).toBe('OPEN');
-    expect(inboxEvent(closed[0]!, now)).toEqual({
-      itemId: request.id,
-      venueId: w.venueId,
-      status: 'CLOSED',
-      change: 'resolved',
-      at: now.toISOString(),
+    const db = app.services.db;
+    const events = app.services.pubsub.subscribe(inboxTopic(w.venueId));
+    await listening(w.venueId);
+    /** Every announcement until now: a marker published last is read last. */
+    const announced = async () => {
+      await app.services.pubsub.publish(inboxTopic(w.venueId), { marker: true });
+      const seen: unknown[] = [];
+      for (;;) {
+        const next = await events.next();
+        if ((next.value as { marker?: boolean }).marker) return seen;
+        seen.push(next.value);
+      }
+    };
+
+    // The guest cancels from their app: the request is closed, the question left to staff.
+    const cancelled = await requested(w);
+    const request = await item(w, 'BOOKING_REQUEST', { bookingId: cancelled.id });
+    const question = await item(w, 'QUESTION', { bookingId: cancelled.id, guestText: 'Is it quiet?' });
+    const cancel = await app.gql(
+      `mutation($id: ID!) { cancelBooking(input: { bookingId: $id }) { __typename } }`,
+      { id: gid('Booking', cancelled.id) },
+      { token: w.guest.token },
+    );
+    expect(cancel.data, JSON.stringify(cancel.body)).toEqual({
+      cancelBooking: { __typename: 'BookingPayload' },
     });
+    expect(await db.venueInboxItem.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({
+      status: 'CLOSED',
+      resolvedAt: expect.any(Date),
+    });
+    expect((await db.venueInboxItem.findUniqueOrThrow({ where: { id: question.id } })).status).toBe('OPEN');
+    expect(await announced()).toEqual([
+      {
+        itemId: request.id,
+        venueId: w.venueId,
+        status: 'CLOSED',
+        change: 'resolved',
+        at: expect.any(String),
+      },
+    ]);
+
+    // The platform lapses another: closed too.
+    const lapsing = await requested(w, at(3, 21));
+    const lapsed = await item(w, 'BOOKING_REQUEST', { bookingId: lapsing.id });
+    await systemTransition(app.services.bookings, { bookingId: lapsing.id, to: 'EXPIRED', reason: 'lapsed' });
+    expect((await db.venueInboxItem.findUniqueOrThrow({ where: { id: lapsed.id } })).status).toBe('CLOSED');
+    expect(await announced()).toEqual([expect.objectContaining({ itemId: lapsed.id, status: 'CLOSED' })]);
+
+    // A hold keeps it waiting; a decision through the inbox stands and is announced as itself.
+    const held = await requested(w, at(3, 20));
+    const heldItem = await item(w, 'BOOKING_REQUEST', { bookingId: held.id });
+    await systemTransition(app.services.bookings, { bookingId: held.id, to: 'HELD', reason: 'holding' });
+    expect((await db.venueInboxItem.findUniqueOrThrow({ where: { id: heldItem.id } })).status).toBe('OPEN');
+    expect(await announced()).toEqual([]);
+    const res = await app.gql(
+      Accept,
+      { itemId: gid('VenueInboxItem', heldItem.id) },
+      { token: fx.staff.token },
+    );
+    member(expectOk(res).acceptBookingRequest, 'VenueInboxItemPayload', res);
+    expect((await db.venueInboxItem.findUniqueOrThrow({ where: { id: heldItem.id } })).status).toBe(
+      'ACCEPTED',
+    );
+    expect(await announced()).toEqual([expect.objectContaining({ itemId: heldItem.id, status: 'ACCEPTED' })]);
+    await events.return?.();
   });
 });
 

@@ -17,6 +17,7 @@ import type { DbOrTx, Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { queueEnvelope } from '../a2a/outbox.ts';
 import { type BookingDeps, moveBookingOn } from '../bookings/bookings.ts';
+import type { BookingEffects } from '../bookings/effects.ts';
 import { venueAvailability } from '../bookings/venue-availability.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
 import { parseInput } from '../validation.ts';
@@ -448,23 +449,56 @@ async function requireBookable(
 }
 
 /**
- * Closes the OPEN booking-request items of a booking that stopped waiting for the venue's answer
- * some other way (the guest cancelled, it lapsed, the team confirmed it from the bookings page), in
- * the transaction that moved it. Returns the closed items, for the caller to announce after the
- * commit (`inboxEvent`).
+ * The booking effects with the inbox kept true: when a booking stops waiting for the venue's
+ * answer by any path (the guest cancels, it lapses, the team decides it from the bookings page),
+ * its OPEN request items are CLOSED in the same transaction, and announced after the commit.
+ * Costs nothing for a change that does not leave REQUESTED or HELD, and two statements when one
+ * does. A staff decision moves its own item on from CLOSED to what staff decided, in the same
+ * transaction, so it is never announced as closed.
  */
-export async function closeInboxItemsOfBooking(
-  tx: Tx,
-  bookingId: string,
-  now: Date,
-): Promise<VenueInboxItem[]> {
-  const open = await tx.venueInboxItem.findMany({
-    where: { bookingId, kind: 'BOOKING_REQUEST', status: 'OPEN' },
-  });
-  if (open.length === 0) return [];
-  await tx.venueInboxItem.updateMany({
-    where: { id: { in: open.map((i) => i.id) }, status: 'OPEN' },
-    data: { status: 'CLOSED', resolvedAt: now },
-  });
-  return open.map((item) => ({ ...item, status: 'CLOSED' as const, resolvedAt: now }));
+export function closingInboxItems(
+  effects: BookingEffects,
+  deps: { db: DbOrTx; now: () => Date; publishInbox: (event: InboxEventPayload) => Promise<void> },
+): BookingEffects {
+  const settles = (from: BookingStatus | null, to: BookingStatus) =>
+    from !== null && WAITING.includes(from) && !WAITING.includes(to);
+  return {
+    async inTransaction(tx, change) {
+      await effects.inTransaction(tx, change);
+      if (settles(change.from, change.booking.status)) {
+        await tx.$executeRaw`
+          UPDATE venue_inbox_items SET status = 'CLOSED', resolved_at = ${deps.now()}
+          WHERE booking_id = ${change.booking.id}::uuid AND kind = 'BOOKING_REQUEST' AND status = 'OPEN'`;
+      }
+    },
+    async afterCommit(event) {
+      await effects.afterCommit(event);
+      if (!settles(event.from, event.booking.status)) return;
+      const closed = await deps.db.venueInboxItem.findMany({
+        where: { bookingId: event.booking.id, kind: 'BOOKING_REQUEST', status: 'CLOSED' },
+        select: { id: true, venueId: true, status: true },
+      });
+      const at = deps.now();
+      await Promise.all(closed.map((item) => deps.publishInbox(inboxEvent(item, at))));
+    },
+  };
+}
+
+/**
+ * Booking dependencies whose effects keep the inbox true (`closingInboxItems`), announcing closed
+ * items on `inboxTopic` through `publish`; a failed announcement goes to `onPublishError`.
+ */
+export function keepingInbox(
+  bookings: BookingDeps,
+  publish: (topic: string, payload: unknown) => Promise<void>,
+  onPublishError: (error: unknown) => void,
+): BookingDeps {
+  return {
+    ...bookings,
+    effects: closingInboxItems(bookings.effects, {
+      db: bookings.db,
+      now: bookings.now,
+      publishInbox: (event) => publish(inboxTopic(event.venueId), event).catch(onPublishError),
+    }),
+  };
 }
