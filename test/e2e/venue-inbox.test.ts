@@ -395,6 +395,44 @@ describe('staff decisions', () => {
     expect(history).toBe(1);
   });
 
+  it('a decision and the guest cancelling at once: both answered, never a deadlock, the item true to what happened', async () => {
+    const w = await world();
+    for (let round = 0; round < 5; round += 1) {
+      const booking = await requested(w, at(3 + round, 19));
+      const request = await item(w, 'BOOKING_REQUEST', { bookingId: booking.id });
+      const [accept, cancel] = await Promise.all([
+        app.gql(Accept, { itemId: gid('VenueInboxItem', request.id) }, { token: fx.staff.token }),
+        app.gql(
+          `mutation($id: ID!) { cancelBooking(input: { bookingId: $id }) { __typename } }`,
+          { id: gid('Booking', booking.id) },
+          { token: w.guest.token },
+        ),
+      ]);
+      expect(accept.errors, JSON.stringify(accept.body)).toBeUndefined();
+      expect(cancel.data, JSON.stringify(cancel.body)).toEqual({
+        cancelBooking: { __typename: 'BookingPayload' },
+      });
+      const stored = await app.services.db.venueInboxItem.findUniqueOrThrow({ where: { id: request.id } });
+      const sent = await answersTo(request.envelopeId);
+      if (accept.data?.acceptBookingRequest.__typename === 'VenueInboxItemPayload') {
+        // Accepted first, then cancelled by the guest.
+        expect(stored.status).toBe('ACCEPTED');
+        expect(sent.map((e) => e.intent)).toEqual(['booking.accepted']);
+      } else {
+        // Cancelled first: the request closed, nothing sent.
+        expect(accept.data?.acceptBookingRequest).toMatchObject({
+          __typename: 'InboxItemSettledError',
+          status: 'CLOSED',
+        });
+        expect(stored.status).toBe('CLOSED');
+        expect(sent).toEqual([]);
+      }
+      expect((await app.services.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe(
+        'CANCELLED_BY_GUEST',
+      );
+    }
+  });
+
   it('declining sends booking.declined with the times offered instead, which must be free and ahead', async () => {
     const w = await world();
     const booking = await requested(w, at(5, 19), 4);

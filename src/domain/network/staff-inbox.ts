@@ -335,9 +335,10 @@ type Resolution = {
 };
 
 /**
- * The frame of every staff decision, in one transaction: the item held FOR UPDATE and OPEN (else
- * InboxItemSettledError, nothing changes); for a booking request, its booking held and still
- * waiting, or the item is CLOSED and BookingRequestSettledError thrown after the commit; then
+ * The frame of every staff decision, in one transaction: for a booking request its booking held
+ * FOR UPDATE, then the item held and OPEN (else InboxItemSettledError, nothing changes); the
+ * booking still waiting, or the item is CLOSED and BookingRequestSettledError thrown after the
+ * commit; then
  * `act` (the booking's move and the answer envelope) and the item resolved. After the commit the
  * booking's live event and the inbox's are published.
  */
@@ -367,17 +368,17 @@ async function decide(
 
   const now = deps.bookings.now();
   const outcome = await db.$transaction(async (tx) => {
+    // The booking's row first, then the item's: the order of every booking move that closes items
+    // (closingInboxItems), so a decision and a cancellation at once wait for each other, never
+    // deadlock.
+    const bookingId = kind === 'BOOKING_REQUEST' ? found.bookingId : null;
+    if (bookingId) await tx.$queryRaw`SELECT id FROM bookings WHERE id = ${bookingId}::uuid FOR UPDATE`;
     const [locked] = await tx.$queryRaw<{ status: InboxItemStatus }[]>`
       SELECT status FROM venue_inbox_items WHERE id = ${found.id}::uuid FOR UPDATE`;
     if (!locked) throw new NotFoundError('Inbox item not found');
     if (locked.status !== 'OPEN') throw new InboxItemSettledError(locked.status);
     const item = await tx.venueInboxItem.findUniqueOrThrow({ where: { id: found.id } });
-
-    let booking: Booking | null = null;
-    if (kind === 'BOOKING_REQUEST' && item.bookingId) {
-      await tx.$queryRaw`SELECT id FROM bookings WHERE id = ${item.bookingId}::uuid FOR UPDATE`;
-      booking = await tx.booking.findUnique({ where: { id: item.bookingId } });
-    }
+    const booking = bookingId ? await tx.booking.findUnique({ where: { id: bookingId } }) : null;
     if (kind === 'BOOKING_REQUEST' && (!booking || !WAITING.includes(booking.status))) {
       const closed = await tx.venueInboxItem.update({
         where: { id: item.id },
