@@ -58,6 +58,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { ensureConsumerAgent } from '../../src/domain/agents/agents.ts';
 import { parseKeyring } from '../../src/domain/agents/secrets.ts';
 import { type BookingChangedPayload, bookingTopics } from '../../src/domain/bookings/live-events.ts';
@@ -73,6 +74,7 @@ import {
 } from '../lib/agnt.ts';
 import { measureCpu } from '../lib/machine.ts';
 import { counterValue, readStatements, SCRAPE_STATEMENTS, SQL_STATEMENTS_METRIC } from '../lib/metrics.ts';
+import { backendCpu, cpuBetween } from '../lib/postgres-cpu.ts';
 import { type CustomRun, defineCustomScenario, type StartedServer } from '../lib/scenario.ts';
 import { serverLoad } from '../lib/server.ts';
 import { fmt, type Summary, summarize } from '../lib/stats.ts';
@@ -133,6 +135,9 @@ interface PhaseResult {
   settleSeconds: number;
   /** The worker's job attempts per booking, by task, over the same window as the statements. */
   jobs: JobsPerBooking[];
+  /** CPU time of the server process, and of the run database's PostgreSQL backends, per booking confirmed in the window. */
+  serverMsPerBooking: number | null;
+  postgresMsPerBooking: number | null;
   serverCpuCores: number | null;
   serverLoopPercent: number;
   benchCpuCores: number;
@@ -148,10 +153,13 @@ export default defineCustomScenario<AgntParams>(import.meta.url, {
     const agnt = await prepareAgnt();
     let server: StartedServer | undefined;
     let smtp: FakeSmtp | undefined;
+    // The run database's PostgreSQL backends, for their CPU (lib/postgres-cpu.ts).
+    const postgres = new pg.Client({ connectionString: agnt.params.env.DATABASE_URL });
     const redis = new Redis(benchRedisUrl(), { lazyConnect: true, maxRetriesPerRequest: 1 });
     const { a2aConcurrency: concurrency, a2aVenues } = run.options;
     try {
       const { prisma } = agnt.database;
+      await postgres.connect();
       // First the server: its worker installs graphile-worker's schema, which seeding's jobs need.
       run.progress('starting the server in the all role (API and worker, embedded gateway)');
       // Guests are told of their confirmed booking by email: a loopback relay takes the mail.
@@ -270,6 +278,7 @@ export default defineCustomScenario<AgntParams>(import.meta.url, {
         const before = await counter.read();
         const jobsBefore = counter.jobs;
         const sampleBefore = await server.sample();
+        const postgresBefore = await backendCpu(postgres);
         const cpu = measureCpu();
         const started = performance.now();
         const windowEnd = started + run.options.durationSeconds * 1000;
@@ -279,6 +288,7 @@ export default defineCustomScenario<AgntParams>(import.meta.url, {
         );
         const window = cpu.stop();
         const sampleAfter = await server.sample();
+        const postgresMs = cpuBetween(postgresBefore, await backendCpu(postgres));
         const { bookings, refused } = await measured;
         const settleSeconds = await settle(agnt, bookings, dueBy(bookings));
         const after = await counter.read();
@@ -306,6 +316,12 @@ export default defineCustomScenario<AgntParams>(import.meta.url, {
           statementsPerBooking: bookings.length ? statements / bookings.length : null,
           settleSeconds,
           jobs,
+          serverMsPerBooking:
+            load_.cpuCores === null || !confirmedInWindow
+              ? null
+              : (load_.cpuCores * run.options.durationSeconds * 1000) / confirmedInWindow,
+          postgresMsPerBooking:
+            postgresMs === null || !confirmedInWindow ? null : postgresMs / confirmedInWindow,
           serverCpuCores: load_.cpuCores,
           serverLoopPercent: load_.loopUtilization * 100,
           benchCpuCores: window.benchCores,
@@ -319,6 +335,7 @@ export default defineCustomScenario<AgntParams>(import.meta.url, {
       return result(phases, { concurrency, guests: guests.length, idle, alone, scrapeCheck, check });
     } finally {
       redis.disconnect();
+      await postgres.end().catch(() => {});
       if (server) await server.stop();
       await smtp?.close();
       await agnt.cleanup();
@@ -688,6 +705,8 @@ function result(
       'SQL/booking',
       'jobs/booking',
       'settle s',
+      'server ms/booking',
+      'PG ms/booking',
       'server CPU',
       'server loop %',
       'bench CPU',
@@ -708,6 +727,8 @@ function result(
         2,
       ),
       fmt(p.settleSeconds, 1),
+      p.serverMsPerBooking === null ? '–' : fmt(p.serverMsPerBooking, 1),
+      p.postgresMsPerBooking === null ? '–' : fmt(p.postgresMsPerBooking, 1),
       p.serverCpuCores === null ? 'n/a' : fmt(p.serverCpuCores, 2),
       fmt(p.serverLoopPercent, 0),
       fmt(p.benchCpuCores, 2),
@@ -725,7 +746,8 @@ function result(
         `are not counted; the idle process sends ${fmt(context.idle, 1)} statements/s of its own, included. ` +
         'jobs/booking: job attempts in the same window. ' +
         'CPU in cores over the measured window: server = the AGNT process, bench = this one, rest = PostgreSQL, Redis, ' +
-        'anything else.',
+        'anything else. server / PG ms/booking: CPU time of the AGNT process and of the run database\u2019s PostgreSQL ' +
+        'backends (from /proc) in the window, per booking confirmed in it: steadier than the rates on a shared machine.',
       ...phases.map(
         (p) =>
           `Jobs per booking, ${p.variant} (mean ms per attempt): ` +
