@@ -33,7 +33,7 @@ export interface NetworkServices {
    */
   handlers: IntentHandlers;
   /** Where envelope counts go: the app's metrics, set by the role that sends and receives. */
-  metrics?: Pick<Metrics, 'a2aEnvelopes' | 'a2aDecisionSeconds'>;
+  metrics?: Pick<Metrics, 'a2aEnvelopes' | 'a2aDecisionSeconds' | 'a2aInboxLagSeconds'>;
 }
 
 /** A gateway key for development and tests when none is configured (never in production). */

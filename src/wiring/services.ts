@@ -20,6 +20,7 @@ import {
 } from '../domain/identity/access-tokens.ts';
 import { createRevokedSessions, type RevokedSessions } from '../domain/identity/revoked-sessions.ts';
 import { generateSigningKey, loadSigningKeys, type SigningKeys } from '../domain/identity/signing-keys.ts';
+import { keepingInbox } from '../domain/network/staff-inbox.ts';
 import { channelSenders } from '../integrations/channels.ts';
 import { createOsrmClient, type DirectionsClient } from '../integrations/directions/osrm.ts';
 import { createLalamoveClient } from '../integrations/lalamove/client.ts';
@@ -214,14 +215,19 @@ async function resolve(
       senders: channelSenders(config.channels),
       media: mediaLoaders(config),
       buckets: createTokenBuckets(redis),
-      bookings: createBookingDeps({
-        db: database.prisma,
-        now,
-        config: config.bookings,
-        limiter,
-        publish: pubsub.publish,
-        onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
-      }),
+      // The venue agents' inboxes close a request whose booking is settled any other way.
+      bookings: keepingInbox(
+        createBookingDeps({
+          db: database.prisma,
+          now,
+          config: config.bookings,
+          limiter,
+          publish: pubsub.publish,
+          onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
+        }),
+        pubsub.publish,
+        (error) => logger.error({ err: error }, 'could not publish an inbox event'),
+      ),
       redis,
       limiter,
       revokedSessions: createRevokedSessions(redis, {

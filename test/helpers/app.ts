@@ -12,6 +12,7 @@ import { createBookingDeps } from '../../src/domain/bookings/deps.ts';
 import { CLOCK_TOLERANCE_SECONDS } from '../../src/domain/identity/access-tokens.ts';
 import { createRevokedSessions } from '../../src/domain/identity/revoked-sessions.ts';
 import { generateSigningKey, loadSigningKeys } from '../../src/domain/identity/signing-keys.ts';
+import { keepingInbox } from '../../src/domain/network/staff-inbox.ts';
 import { channelSenders } from '../../src/integrations/channels.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';
 import { mediaLoaders } from '../../src/integrations/media.ts';
@@ -115,14 +116,19 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       senders: channelSenders(config.channels),
       media: mediaLoaders(config),
       buckets: createTokenBuckets(redis),
-      bookings: createBookingDeps({
-        db: database.prisma,
-        now: clock.now,
-        config: config.bookings,
-        limiter,
-        publish: pubsub.publish,
-        onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
-      }),
+      // The venue agents' inboxes close a request whose booking is settled any other way.
+      bookings: keepingInbox(
+        createBookingDeps({
+          db: database.prisma,
+          now: clock.now,
+          config: config.bookings,
+          limiter,
+          publish: pubsub.publish,
+          onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
+        }),
+        pubsub.publish,
+        (error) => logger.error({ err: error }, 'could not publish an inbox event'),
+      ),
       limiter,
       revokedSessions: createRevokedSessions(redis, {
         ttlSeconds: config.auth.accessTtlSeconds + CLOCK_TOLERANCE_SECONDS,
