@@ -136,7 +136,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       }),
       mailer,
       keys: await loadSigningKeys(config, logger),
-      keyring: parseKeyring(generateKeyringSpec()),
+      // AGENT_SECRET_KEYS when the test gives one (worker processes of its own share it).
+      keyring: parseKeyring(config.agents.secretKeys ?? generateKeyringSpec()),
       external: undefined,
       now: clock.now,
       network: buildNetwork(config, {
