@@ -79,6 +79,16 @@ export function createMetrics() {
       "How long the oldest unacknowledged message in the embedded gateway's inboxes has waited since it arrived, by the recipient's kind (0 when none waits)",
       ['kind'],
     ),
+    a2aEnvelopes: counter(
+      'a2a_envelopes_total',
+      'A2A envelopes by intent, direction (outbound, inbound) and outcome (sent, retry, waiting, failed, expired; accepted, rejected, duplicate)',
+      ['intent', 'direction', 'outcome'],
+    ),
+    a2aBreakerState: gauge(
+      'a2a_breaker_state',
+      'A2A circuit breakers by scope (global, recipient:<agent>): 0 closed, 1 half-open, 2 open',
+      ['scope'],
+    ),
     llmCalls: counter(
       'llm_calls_total',
       'Language model calls by provider, model and outcome (ok; failed: provider in trouble; rejected: request refused; error: our bug)',

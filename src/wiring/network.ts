@@ -7,9 +7,12 @@
 import { randomBytes } from 'node:crypto';
 import { createEmbeddedGateway, type EmbeddedGateway } from '../a2a/gateway/embedded.ts';
 import type { Config } from '../config/index.ts';
+import { createEnvelopeBreakers, type EnvelopeBreakers } from '../domain/a2a/breakers.ts';
+import type { IntentHandlers } from '../domain/a2a/handle.ts';
 import { type ClawPulseClient, createClawPulseClient } from '../integrations/clawpulse/client.ts';
 import type { Db } from '../platform/db.ts';
 import type { Logger } from '../platform/logger.ts';
+import type { RedisHandle } from '../platform/redis.ts';
 
 export interface NetworkServices {
   clawpulse: ClawPulseClient;
@@ -17,6 +20,13 @@ export interface NetworkServices {
   gatewayKey: string;
   /** The embedded gateway, when no outside one is configured. */
   gateway: EmbeddedGateway | undefined;
+  /** The envelope send breakers, global and per recipient, shared through Redis. */
+  breakers: EnvelopeBreakers;
+  /**
+   * What each inbound intent means (src/domain/a2a/handle.ts): filled in by the venue agent and
+   * the consumer side; an intent with no handler is recorded as handled with a note.
+   */
+  handlers: IntentHandlers;
 }
 
 /** A gateway key for development and tests when none is configured (never in production). */
@@ -26,9 +36,10 @@ export function generateGatewayKey(): string {
 
 export function buildNetwork(
   config: Config,
-  options: { db: Db; gatewayKey: string; logger: Logger; now?: () => Date },
+  options: { db: Db; gatewayKey: string; logger: Logger; redis: RedisHandle; now?: () => Date },
 ): NetworkServices {
   const network = config.network;
+  const breakers = createEnvelopeBreakers(options.redis, network.breaker);
   if (network.gateway) {
     return {
       clawpulse: createClawPulseClient({
@@ -38,6 +49,8 @@ export function buildNetwork(
       }),
       gatewayKey: options.gatewayKey,
       gateway: undefined,
+      breakers,
+      handlers: {},
     };
   }
   const gateway = createEmbeddedGateway({
@@ -57,5 +70,7 @@ export function buildNetwork(
     }),
     gatewayKey: options.gatewayKey,
     gateway,
+    breakers,
+    handlers: {},
   };
 }

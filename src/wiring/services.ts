@@ -236,6 +236,7 @@ async function resolve(
         db: database.prisma,
         gatewayKey: await loadGatewayKey(config),
         logger,
+        redis,
       }),
     },
     { sessionKeys },

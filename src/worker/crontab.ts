@@ -43,4 +43,12 @@ export const crontab = `
 # The embedded ClawPulse gateway keeps acknowledged messages a day (for operators), then deletes
 # them, hourly so each run deletes little. No fill: each run deletes everything that is due.
 17 * * * * clawpulse-gateway-prune ?id=clawpulse-gateway-prune
+
+# Outbound A2A envelopes past their expiry and never answered (PENDING, SENT or DELIVERED) become
+# EXPIRED, so what waits for an answer is what may still get one. Each run looks at everything.
+*/15 * * * * reap-stale-envelopes ?id=reap-stale-envelopes
+
+# Inbound replies left unhandled for 30 minutes that answer no envelope of ours, or whose booking
+# is gone, are closed with the reason, never acted on. Each run looks at everything.
+*/30 * * * * sweep-orphaned-responses ?id=sweep-orphaned-responses
 `;

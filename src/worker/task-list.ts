@@ -5,6 +5,9 @@
 import type { TaskList } from 'graphile-worker';
 import type { WorkerDeps } from '../wiring/deps.ts';
 import type { TaskHandler } from './handler.ts';
+import a2aHandle from './tasks/a2a-handle.ts';
+import a2aInbox from './tasks/a2a-inbox.ts';
+import a2aSend from './tasks/a2a-send.ts';
 import agentRegister from './tasks/agent-register.ts';
 import agentRegisterSweep from './tasks/agent-register-sweep.ts';
 import bookingComplete from './tasks/booking-complete.ts';
@@ -18,6 +21,8 @@ import clawpulseGatewayPrune from './tasks/clawpulse-gateway-prune.ts';
 import lalamoveEvent from './tasks/lalamove-event.ts';
 import noop from './tasks/noop.ts';
 import outboxSweep from './tasks/outbox-sweep.ts';
+import reapStaleEnvelopes from './tasks/reap-stale-envelopes.ts';
+import sweepOrphanedResponses from './tasks/sweep-orphaned-responses.ts';
 import venueDailySummary from './tasks/venue-daily-summary.ts';
 
 export const handlers: readonly TaskHandler[] = [
@@ -31,6 +36,11 @@ export const handlers: readonly TaskHandler[] = [
   chatInbound,
   chatSend,
   outboxSweep,
+  a2aSend,
+  a2aInbox,
+  a2aHandle,
+  reapStaleEnvelopes,
+  sweepOrphanedResponses,
   lalamoveEvent,
   agentRegister,
   agentRegisterSweep,

@@ -137,6 +137,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
         db: database.prisma,
         gatewayKey: config.network.apiKey ?? generateGatewayKey(),
         logger,
+        redis,
         now: clock.now,
       }),
     },

@@ -133,7 +133,7 @@ describe('the outbox sweep', () => {
     expect(ready.checks.backlog).toEqual({
       ok: true,
       detail: expect.stringMatching(
-        /^inbound: telegram 5 pending, oldest 1[2-9]\d s; send: telegram 1 pending, oldest 1[2-9]\d s$/,
+        /^inbound: telegram 5 pending, oldest 1[2-9]\d s; send: telegram 1 pending, oldest 1[2-9]\d s; a2a: nothing pending$/,
       ),
     });
 
@@ -141,6 +141,7 @@ describe('the outbox sweep', () => {
     expect(swept.map((s) => ({ ...s, scheduled: s.scheduled.sort() }))).toEqual([
       { outbox: 'inbound', scheduled: [cancelled.key, lost.key].sort() },
       { outbox: 'send', scheduled: [sendKey(replyChat.id)] },
+      { outbox: 'a2a', scheduled: [] },
     ]);
     for (const { key } of [cancelled, lost, waiting]) expect(await runnable(key), key).toBe(1);
     expect(await runnable(sendKey(replyChat.id))).toBe(1);
@@ -149,6 +150,7 @@ describe('the outbox sweep', () => {
     expect(await sweepOutboxes(app.services.db, { logger })).toEqual([
       { outbox: 'inbound', scheduled: [] },
       { outbox: 'send', scheduled: [] },
+      { outbox: 'a2a', scheduled: [] },
     ]);
 
     // And the people are served.

@@ -219,7 +219,8 @@ mutation('rotateAgentSigningSecret', {
     fields: (t) => ({
       agent: t.field({ type: Agent }),
       signingSecret: t.string({
-        description: 'The new A2A signing secret, shown this once. The old one stops working.',
+        description:
+          'The new A2A signing secret, shown this once. The old one still verifies (never signs) for the rotation overlap, then stops working.',
       }),
     }),
   }),
@@ -227,5 +228,6 @@ mutation('rotateAgentSigningSecret', {
   resolve: (input, ctx) =>
     ctx.domain.agents.rotateAgentSigningSecret(ctx.access, {
       agentId: input.agentId.id,
+      keyOverlapSeconds: ctx.services.config.network.keyOverlapSeconds,
     }),
 });

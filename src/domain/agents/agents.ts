@@ -2,11 +2,20 @@
  * The agent registry. Every venue gets a business agent when it is created, every person a
  * consumer agent on first contact, and each agent its own A2A signing secret, stored encrypted and
  * shown only when it is made (creation or rotation).
+ *
+ * Signing keys on the wire: each secret has a `kid`, `<first 8 characters of the agent's uuid>-v<n>`
+ * where n counts the agent's secrets (v1 at creation, +1 per rotation), so a receiver can tell
+ * which of the agent's keys signed an envelope without trying both. A rotation keeps the
+ * previous secret (encrypted like the current one) verifying, never signing, for an overlap, so
+ * envelopes signed just before it are not refused. The platform's own sender
+ * (`platform-<name>`) is the one agent row of kind PLATFORM (`ensurePlatformAgent`), with a key
+ * that rotates like any other.
  */
 import { randomUUID } from 'node:crypto';
 import type { Agent, Prisma } from '../../generated/prisma/client.ts';
+import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
-import { NotAllowedError, NotFoundError } from '../../platform/errors.ts';
+import { ConflictError, NotAllowedError, NotFoundError } from '../../platform/errors.ts';
 import { type Access, ANY_ROLE, MANAGERS } from '../organizations/access.ts';
 import { type AgentDna, defaultConsumerDna, defaultVenueDna, parseDna } from './dna.ts';
 import { queueAgentRegistration } from './registration.ts';
@@ -35,6 +44,7 @@ export async function createVenueAgent(
       dna: dna as unknown as Prisma.InputJsonValue,
       signingSecretCiphertext: sealed.ciphertext,
       signingSecretKeyId: sealed.keyId,
+      signingKid: firstKid(id),
     },
   });
   await queueAgentRegistration(tx, agent.id);
@@ -53,9 +63,10 @@ export async function ensureConsumerAgent(
   const sealed = sealSecret(keyring, newSigningSecret(), id);
   const dna = defaultConsumerDna();
   const inserted = await db.$executeRaw`
-    INSERT INTO agents (id, kind, name, user_id, dna, signing_secret_ciphertext, signing_secret_key_id, updated_at)
+    INSERT INTO agents (id, kind, name, user_id, dna, signing_secret_ciphertext, signing_secret_key_id,
+                        signing_kid, updated_at)
     VALUES (${id}::uuid, 'CONSUMER', ${dna.persona.name}, ${userId}::uuid, ${JSON.stringify(dna)}::jsonb,
-            ${sealed.ciphertext}, ${sealed.keyId}, now())
+            ${sealed.ciphertext}, ${sealed.keyId}, ${firstKid(id)}, now())
     ON CONFLICT (user_id) DO NOTHING`;
   // A crash before this enqueue is caught by the registration sweep (registration.ts).
   if (inserted === 1) await queueAgentRegistration(db, id);
@@ -102,22 +113,42 @@ export async function updateAgentDna(db: Db, access: Access, input: { agentId: s
   });
 }
 
-/** Issues a new signing secret; the old one stops working at once. Returns the secret this once. */
+/**
+ * Issues a new signing secret, which signs from now on; the previous one still verifies for
+ * `keyOverlapSeconds` (0: it stops working at once), so envelopes already on their way are not
+ * refused. Rotating again within the overlap replaces that previous key with the one being
+ * retired. Returns the secret this once.
+ */
 export async function rotateAgentSigningSecret(
   db: Db,
   access: Access,
   keyring: SecretKeyring,
-  input: { agentId: string },
+  input: { agentId: string; keyOverlapSeconds: number; now?: Date },
 ) {
   const agent = await requireAgent(db, input.agentId);
   await requireAgentManager(access, agent);
   const secret = newSigningSecret();
   const sealed = sealSecret(keyring, secret, agent.id);
-  const updated = await db.agent.update({
-    where: { id: agent.id },
-    data: { signingSecretCiphertext: sealed.ciphertext, signingSecretKeyId: sealed.keyId },
-    include: WITH_VENUE,
+  const now = input.now ?? new Date();
+  const keepPrevious =
+    Boolean(agent.signingSecretCiphertext && agent.signingSecretKeyId) && input.keyOverlapSeconds > 0;
+  // Conditional on the secret read above: two rotations at once must not both retire the same key.
+  const { count } = await db.agent.updateMany({
+    where: { id: agent.id, signingSecretCiphertext: agent.signingSecretCiphertext },
+    data: {
+      signingSecretCiphertext: sealed.ciphertext,
+      signingSecretKeyId: sealed.keyId,
+      signingKid: nextKid(agent.id, agent.signingKid),
+      previousSigningSecretCiphertext: keepPrevious ? agent.signingSecretCiphertext : null,
+      previousSigningSecretKeyId: keepPrevious ? agent.signingSecretKeyId : null,
+      previousSigningKid: keepPrevious ? (agent.signingKid ?? firstKid(agent.id)) : null,
+      previousSigningValidUntil: keepPrevious
+        ? new Date(now.getTime() + input.keyOverlapSeconds * 1000)
+        : null,
+    },
   });
+  if (count === 0) throw new ConflictError('The signing secret was rotated meanwhile; try again');
+  const updated = await db.agent.findUniqueOrThrow({ where: { id: agent.id }, include: WITH_VENUE });
   return { agent: updated, signingSecret: secret.toString('base64url') };
 }
 
@@ -127,40 +158,191 @@ export async function agentSigningSecret(
   keyring: SecretKeyring,
   agentId: string,
 ): Promise<Buffer> {
+  return (await agentSigningKey(db, keyring, agentId)).secret;
+}
+
+/** A signing key as the wire names it. */
+export interface SigningKey {
+  kid: string;
+  secret: Buffer;
+}
+
+/** The kid of an agent's first secret. */
+export function firstKid(agentId: string): string {
+  return `${agentId.slice(0, 8)}-v1`;
+}
+
+/** The kid of the secret that replaces the one named `kid`. */
+export function nextKid(agentId: string, kid: string | null): string {
+  const n = kid ? Number(/-v(\d+)$/.exec(kid)?.[1] ?? '1') : 1;
+  return `${agentId.slice(0, 8)}-v${n + 1}`;
+}
+
+type KeyColumns = Pick<
+  Agent,
+  | 'id'
+  | 'signingSecretCiphertext'
+  | 'signingSecretKeyId'
+  | 'signingKid'
+  | 'previousSigningSecretCiphertext'
+  | 'previousSigningSecretKeyId'
+  | 'previousSigningKid'
+  | 'previousSigningValidUntil'
+>;
+
+/** The agent's current key: the one it signs with. */
+export async function agentSigningKey(
+  db: DbOrTx,
+  keyring: SecretKeyring,
+  agentId: string,
+): Promise<SigningKey> {
   const agent = await requireAgent(db, agentId);
-  if (!agent.signingSecretCiphertext || !agent.signingSecretKeyId) {
-    throw new NotFoundError('This agent has no signing secret yet; rotate it to issue one');
+  const key = currentKey(keyring, agent);
+  if (!key) throw new NotFoundError('This agent has no signing secret yet; rotate it to issue one');
+  return key;
+}
+
+function currentKey(keyring: SecretKeyring, agent: KeyColumns): SigningKey | null {
+  if (!agent.signingSecretCiphertext || !agent.signingSecretKeyId) return null;
+  return {
+    kid: agent.signingKid ?? firstKid(agent.id),
+    secret: openSecret(
+      keyring,
+      { ciphertext: agent.signingSecretCiphertext, keyId: agent.signingSecretKeyId },
+      agent.id,
+    ),
+  };
+}
+
+/**
+ * The key named `kid` among those that verify the agent's envelopes at `now`: its current key,
+ * or its previous one while the rotation overlap lasts. null when no such key verifies.
+ */
+export function verifyingKey(
+  keyring: SecretKeyring,
+  agent: KeyColumns,
+  kid: string,
+  now: Date,
+): SigningKey | null {
+  if (agent.signingSecretCiphertext && (agent.signingKid ?? firstKid(agent.id)) === kid) {
+    return currentKey(keyring, agent);
   }
-  return openSecret(
-    keyring,
-    { ciphertext: agent.signingSecretCiphertext, keyId: agent.signingSecretKeyId },
-    agent.id,
-  );
+  if (
+    agent.previousSigningSecretCiphertext &&
+    agent.previousSigningSecretKeyId &&
+    agent.previousSigningKid === kid &&
+    agent.previousSigningValidUntil &&
+    agent.previousSigningValidUntil.getTime() > now.getTime()
+  ) {
+    return {
+      kid,
+      secret: openSecret(
+        keyring,
+        { ciphertext: agent.previousSigningSecretCiphertext, keyId: agent.previousSigningSecretKeyId },
+        agent.id,
+      ),
+    };
+  }
+  return null;
+}
+
+/**
+ * The agent of ours a gateway agent id names: `consumer-<user>` the person's consumer agent,
+ * `venue-<venue>` the venue's business agent, `platformAgentId` the platform agent. null for
+ * anything else (an agent that is not ours, or a malformed id).
+ */
+export async function agentByGatewayId(
+  db: DbOrTx,
+  gatewayId: string,
+  platformAgentId: string,
+): Promise<Agent | null> {
+  const parsed = parseAgentId(gatewayId);
+  if (!parsed) return null;
+  if (parsed.kind === 'platform') {
+    if (gatewayId !== platformAgentId) return null;
+    return db.agent.findFirst({
+      where: { kind: 'PLATFORM' },
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+    });
+  }
+  return parsed.kind === 'consumer'
+    ? db.agent.findUnique({ where: { userId: parsed.id } })
+    : db.agent.findUnique({ where: { venueId: parsed.id } });
+}
+
+/**
+ * The platform's own agent (the sender of envelopes no person or venue sends, under
+ * `CLAWPULSE_PLATFORM_AGENT_ID`), made on first use. One row of kind PLATFORM: its key is the
+ * platform key, stored and rotated like any agent's. Safe to call concurrently.
+ */
+export async function ensurePlatformAgent(db: Db, keyring: SecretKeyring): Promise<Agent> {
+  const find = () =>
+    db.agent.findFirst({ where: { kind: 'PLATFORM' }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+  const existing = await find();
+  if (existing) return existing;
+  return db.$transaction(async (tx) => {
+    // One creator at a time; the second finds the first's row.
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended('agents:platform', 0))`;
+    const again = await tx.agent.findFirst({
+      where: { kind: 'PLATFORM' },
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+    });
+    if (again) return again;
+    const id = randomUUID();
+    const sealed = sealSecret(keyring, newSigningSecret(), id);
+    return tx.agent.create({
+      data: {
+        id,
+        kind: 'PLATFORM',
+        name: 'AGNT',
+        signingSecretCiphertext: sealed.ciphertext,
+        signingSecretKeyId: sealed.keyId,
+        signingKid: firstKid(id),
+      },
+    });
+  });
 }
 
 /**
  * Re-encrypts every secret not under the keyring's current key (after a new key is put first),
- * and gives agents created before secrets existed one. Returns how many rows changed.
+ * the previous secret of a rotation overlap included, and gives agents created before secrets
+ * existed one. Returns how many rows changed.
  */
 export async function reencryptAgentSecrets(db: Db, keyring: SecretKeyring): Promise<number> {
   const stale = await db.agent.findMany({
-    where: { OR: [{ signingSecretKeyId: null }, { signingSecretKeyId: { not: keyring.currentKeyId } }] },
-    select: { id: true, signingSecretCiphertext: true, signingSecretKeyId: true },
+    where: {
+      OR: [
+        { signingSecretKeyId: null },
+        { signingSecretKeyId: { not: keyring.currentKeyId } },
+        { previousSigningSecretKeyId: { not: keyring.currentKeyId } },
+      ],
+    },
   });
   for (const agent of stale) {
-    const secret =
+    const reseal = (ciphertext: string, keyId: string) =>
+      sealSecret(keyring, openSecret(keyring, { ciphertext, keyId }, agent.id), agent.id);
+    const current =
       agent.signingSecretCiphertext && agent.signingSecretKeyId
-        ? openSecret(
-            keyring,
-            { ciphertext: agent.signingSecretCiphertext, keyId: agent.signingSecretKeyId },
-            agent.id,
-          )
-        : newSigningSecret();
-    const sealed = sealSecret(keyring, secret, agent.id);
+        ? reseal(agent.signingSecretCiphertext, agent.signingSecretKeyId)
+        : sealSecret(keyring, newSigningSecret(), agent.id);
+    const previous =
+      agent.previousSigningSecretCiphertext && agent.previousSigningSecretKeyId
+        ? reseal(agent.previousSigningSecretCiphertext, agent.previousSigningSecretKeyId)
+        : null;
     // Conditional on the old ciphertext, so a rotation that lands meanwhile is not overwritten.
     await db.agent.updateMany({
       where: { id: agent.id, signingSecretCiphertext: agent.signingSecretCiphertext },
-      data: { signingSecretCiphertext: sealed.ciphertext, signingSecretKeyId: sealed.keyId },
+      data: {
+        signingSecretCiphertext: current.ciphertext,
+        signingSecretKeyId: current.keyId,
+        signingKid: agent.signingKid ?? firstKid(agent.id),
+        ...(previous
+          ? {
+              previousSigningSecretCiphertext: previous.ciphertext,
+              previousSigningSecretKeyId: previous.keyId,
+            }
+          : {}),
+      },
     });
   }
   return stale.length;

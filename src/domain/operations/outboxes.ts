@@ -1,6 +1,6 @@
 /**
  * Outboxes: tables whose rows wait, PENDING, for a keyed job to process them group by group
- * (inbound messages per chat, the send queue per chat; A2A envelopes will be one more). The
+ * (inbound messages per chat, the send queue per chat, A2A envelopes per envelope). The
  * writer adds the row and its group's job in one transaction, so normally every pending row has
  * a job coming. This module is the safety net for when it has not (a worker that died, a bug, a
  * job cancelled by hand): `sweepOutboxes`, run every minute by the `outbox-sweep` schedule,
@@ -15,6 +15,7 @@ import { Prisma } from '../../generated/prisma/client.ts';
 import type { Db } from '../../platform/db.ts';
 import { defineTask, type EnqueuedJob, enqueue } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { a2aSendTask, sendKey as envelopeSendKey } from '../a2a/tasks.ts';
 import { chatInboundTask, chatKey, PLATFORMS } from '../channels/inbound.ts';
 import { chatSendTask, sendKey } from '../channels/outbound.ts';
 
@@ -31,6 +32,8 @@ export interface Outbox<Group extends { key: string } = { key: string }> {
   schedule(db: Db, group: Group): Promise<EnqueuedJob>;
   /** `channel` (lower-case platform), `pending` (a count) and `oldest` (a timestamp) per channel. */
   backlog: Prisma.Sql;
+  /** The channels always listed (default: the messaging platforms). */
+  channels?: readonly string[];
 }
 
 function defineOutbox<Group extends { key: string }>(outbox: Outbox<Group>): Outbox {
@@ -77,6 +80,27 @@ export const OUTBOXES: readonly Outbox[] = [
              min(messages.created_at) AS oldest
       FROM outbound_messages AS messages JOIN chats ON chats.id = messages.chat_id
       WHERE messages.status = 'PENDING' GROUP BY chats.platform`,
+  }),
+  // A2A envelopes to send, one job per envelope (src/domain/a2a/outbox.ts). A row waiting for
+  // its retry or for a breaker has its job scheduled for then, so it is not stranded; a job
+  // started early finds the row not yet due and goes back to sleep.
+  defineOutbox<{ key: string; row_id: string }>({
+    name: 'a2a',
+    stranded: (before) => Prisma.sql`
+      SELECT 'a2a-send:' || id::text AS key, id::text AS row_id
+      FROM a2a_envelopes
+      WHERE direction = 'OUTBOUND' AND state = 'PENDING' AND created_at < ${before}`,
+    schedule: (db, group) =>
+      enqueue(
+        db,
+        a2aSendTask,
+        { envelopeRowId: group.row_id },
+        { jobKey: envelopeSendKey(group.row_id), jobKeyMode: 'replace' },
+      ),
+    backlog: Prisma.sql`
+      SELECT 'clawpulse' AS channel, count(*)::int AS pending, min(created_at) AS oldest
+      FROM a2a_envelopes WHERE direction = 'OUTBOUND' AND state = 'PENDING' HAVING count(*) > 0`,
+    channels: ['clawpulse'],
   }),
 ];
 
@@ -155,8 +179,7 @@ export async function outboxBacklog(db: Db, outboxes: readonly Outbox[] = OUTBOX
       SELECT channel, pending, extract(epoch FROM now() - oldest)::float8 AS age
       FROM (${outbox.backlog}) AS backlog`;
     const byChannel = new Map(rows.map((row) => [row.channel, row]));
-    for (const platform of PLATFORMS) {
-      const channel = platform.toLowerCase();
+    for (const channel of outbox.channels ?? PLATFORMS.map((p) => p.toLowerCase())) {
       const row = byChannel.get(channel);
       lines.push({
         outbox: outbox.name,

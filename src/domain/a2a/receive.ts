@@ -1,0 +1,273 @@
+/**
+ * Reading an agent's inbox at the gateway. Every message is verified before anything acts on it
+ * (CLAWPULSE.md, "The signed envelope"): a well-formed signed envelope from an agent of ours,
+ * the gateway's `from` equal to the envelope's, the signature valid in constant time under the
+ * sender's key named by `kid` (its current key, or its previous one during a rotation overlap),
+ * `ts` within 300 s of now, `timestamp + ttl_ms` not passed, protocol `agp/1`, an intent we know
+ * with a payload that passes its schema, addressed to this agent, and an id never accepted before.
+ *
+ * An accepted envelope becomes an INBOUND row, DELIVERED, and its `a2a-handle` job, in one
+ * transaction; a refused one an INBOUND row, REJECTED, with the reason, which nothing ever acts
+ * on. The same message handed out twice by the gateway (at least once) is recognised by its
+ * gateway id and only acknowledged again. Every message handed out is acknowledged after it is
+ * recorded, rejected ones too, so none comes back; a crash before the acknowledgement hands the
+ * same messages out again, which is harmless.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Agent, Prisma } from '../../generated/prisma/client.ts';
+import type { ClawPulseClient } from '../../integrations/clawpulse/client.ts';
+import {
+  AGP_PROTOCOL,
+  type AgpEnvelope,
+  type InboxMessage,
+  type SignedEnvelope,
+  signatureVerifies,
+} from '../../integrations/clawpulse/wire.ts';
+import type { Db } from '../../platform/db.ts';
+import { enqueue } from '../../platform/jobs.ts';
+import type { Logger } from '../../platform/logger.ts';
+import type { Metrics } from '../../platform/metrics.ts';
+import { agentByGatewayId, verifyingKey } from '../agents/agents.ts';
+import type { SecretKeyring } from '../agents/secrets.ts';
+import { type Intent, isIntent, parseIntentPayload } from './intents.ts';
+import { moveEnvelope } from './states.ts';
+import { a2aHandleTask, handleKey } from './tasks.ts';
+
+/** How far a signature's `ts` may be from our clock. */
+export const MAX_CLOCK_SKEW_SECONDS = 300;
+
+/** Messages read per drain (the gateway's limit). */
+export const INBOX_BATCH = 100;
+
+export interface ReceiveDeps {
+  db: Db;
+  keyring: SecretKeyring;
+  client: ClawPulseClient;
+  logger: Logger;
+  now: () => Date;
+  platformAgentId: string;
+  metrics?: Pick<Metrics, 'a2aEnvelopes'>;
+  /** Messages per read (default and maximum 100). */
+  batch?: number;
+}
+
+export interface InboxDrainResult {
+  received: number;
+  accepted: number;
+  rejected: number;
+  /** Handed out again by the gateway after we had recorded them. */
+  duplicates: number;
+  /** The read was full: the inbox may hold more. */
+  more: boolean;
+}
+
+type Verdict =
+  | { ok: true; envelope: AgpEnvelope & { intent: Intent }; payload: Record<string, unknown> }
+  | { ok: false; reason: string; envelope: Partial<AgpEnvelope> | null };
+
+/** Reads, verifies, records and acknowledges one batch of `gatewayAgentId`'s inbox. */
+export async function drainInbox(deps: ReceiveDeps, gatewayAgentId: string): Promise<InboxDrainResult> {
+  const batch = Math.min(INBOX_BATCH, deps.batch ?? INBOX_BATCH);
+  const messages = await deps.client.inbox(gatewayAgentId, batch);
+  const result: InboxDrainResult = {
+    received: messages.length,
+    accepted: 0,
+    rejected: 0,
+    duplicates: 0,
+    more: messages.length >= batch,
+  };
+  for (const message of messages) {
+    const outcome = await receiveMessage(deps, gatewayAgentId, message);
+    result[outcome] += 1;
+  }
+  if (messages.length)
+    await deps.client.ack(
+      gatewayAgentId,
+      messages.map((m) => m.id),
+    );
+  // Raw SQL: Prisma's @updatedAt would move updated_at, which registration reads as a change.
+  const agent = await agentByGatewayId(deps.db, gatewayAgentId, deps.platformAgentId);
+  if (agent)
+    await deps.db
+      .$executeRaw`UPDATE agents SET last_inbox_poll_at = ${deps.now()} WHERE id = ${agent.id}::uuid`;
+  return result;
+}
+
+/** Verifies and records one message; what became of it. */
+export async function receiveMessage(
+  deps: ReceiveDeps,
+  gatewayAgentId: string,
+  message: InboxMessage,
+): Promise<'accepted' | 'rejected' | 'duplicates'> {
+  const now = deps.now();
+  const verdict = await verify(deps, gatewayAgentId, message, now);
+  const envelopeId = verdict.envelope && isUuid(verdict.envelope.id) ? verdict.envelope.id : null;
+  const intent = typeof verdict.envelope?.intent === 'string' ? verdict.envelope.intent.slice(0, 100) : null;
+  const count = (outcome: string) =>
+    deps.metrics?.a2aEnvelopes.inc({
+      intent: isIntent(intent) ? intent : 'unknown',
+      direction: 'inbound',
+      outcome,
+    });
+
+  // The gateway handing out again a message we recorded (at least once): acknowledge it only.
+  if (envelopeId) {
+    const seen = await deps.db.a2aEnvelope.findFirst({
+      where: { direction: 'INBOUND', envelopeId, gatewayMessageId: message.id, fromAgent: message.from },
+      select: { id: true },
+    });
+    if (seen) {
+      count('duplicate');
+      return 'duplicates';
+    }
+  }
+  const audit = auditText(message.payload);
+  const log = { 'envelope.id': envelopeId, 'envelope.from': message.from, 'gateway.message': message.id };
+
+  if (verdict.ok) {
+    const { envelope } = verdict;
+    const accepted = await deps.db.$transaction(async (tx) => {
+      const rowId = randomUUID();
+      // The partial unique index (direction, envelope_id) of accepted rows decides replays, also
+      // between two drains of one inbox at once.
+      const inserted = await tx.$queryRaw<{ id: string }[]>`
+        INSERT INTO a2a_envelopes (id, envelope_id, direction, from_agent, to_agent, intent, payload, envelope,
+                                   state, in_reply_to, priority, expires_at, gateway_message_id,
+                                   delivered_at, updated_at)
+        VALUES (${rowId}::uuid, ${envelope.id}::uuid, 'INBOUND', ${envelope.from}, ${envelope.to}, ${envelope.intent},
+                ${JSON.stringify(verdict.payload)}::jsonb, ${audit}, 'DELIVERED',
+                ${envelope.in_reply_to ?? null}::uuid, ${priorityOf(message.priority)},
+                ${new Date(Date.parse(envelope.timestamp) + envelope.ttl_ms)}, ${message.id}, ${now}, ${now})
+        ON CONFLICT (direction, envelope_id) WHERE state <> 'REJECTED' DO NOTHING
+        RETURNING id::text AS id`;
+      if (inserted.length === 0) return false;
+      await enqueue(
+        tx,
+        a2aHandleTask,
+        { envelopeRowId: rowId },
+        { jobKey: handleKey(rowId), jobKeyMode: 'replace' },
+      );
+      // Sent by an agent of ours: our own outbound row now knows it arrived.
+      const ours = await tx.a2aEnvelope.findFirst({
+        where: { direction: 'OUTBOUND', envelopeId: envelope.id, state: 'SENT' },
+        select: { id: true },
+      });
+      if (ours) await moveEnvelope(tx, ours.id, 'DELIVERED', { from: ['SENT'], now });
+      return true;
+    });
+    if (accepted) {
+      count('accepted');
+      deps.logger.debug({ ...log, 'envelope.intent': envelope.intent }, 'envelope accepted');
+      return 'accepted';
+    }
+  }
+  const reason = verdict.ok ? 'replayed' : verdict.reason;
+  await deps.db.a2aEnvelope.create({
+    data: {
+      id: randomUUID(),
+      envelopeId,
+      direction: 'INBOUND',
+      fromAgent: (typeof verdict.envelope?.from === 'string' ? verdict.envelope.from : message.from).slice(
+        0,
+        200,
+      ),
+      toAgent: gatewayAgentId,
+      intent,
+      payload: isObject(verdict.envelope?.payload) ? (verdict.envelope.payload as Prisma.InputJsonValue) : {},
+      envelope: audit,
+      state: 'REJECTED',
+      rejectReason: reason,
+      inReplyTo:
+        verdict.envelope && isUuid(verdict.envelope.in_reply_to) ? verdict.envelope.in_reply_to : null,
+      priority: priorityOf(message.priority),
+      gatewayMessageId: message.id,
+    },
+  });
+  count('rejected');
+  deps.logger.warn({ ...log, 'envelope.reject_reason': reason }, 'envelope rejected');
+  return 'rejected';
+}
+
+async function verify(deps: ReceiveDeps, to: string, message: InboxMessage, now: Date): Promise<Verdict> {
+  const signed = message.payload as Partial<SignedEnvelope> | null;
+  if (
+    !isObject(signed) ||
+    typeof signed.envelope !== 'string' ||
+    !Number.isInteger(signed.ts) ||
+    typeof signed.kid !== 'string' ||
+    typeof signed.sig !== 'string'
+  ) {
+    return { ok: false, reason: 'malformed: not a signed envelope', envelope: null };
+  }
+  // Parsed only to know what it claims; nothing acts on it unless every check below passes.
+  let envelope: Partial<AgpEnvelope>;
+  try {
+    const parsed: unknown = JSON.parse(signed.envelope);
+    if (!isObject(parsed)) throw new Error('not an object');
+    envelope = parsed as Partial<AgpEnvelope>;
+  } catch {
+    return { ok: false, reason: 'malformed: the envelope is not a JSON object', envelope: null };
+  }
+  const refuse = (reason: string): Verdict => ({ ok: false, reason, envelope });
+  if (
+    !isUuid(envelope.id) ||
+    typeof envelope.from !== 'string' ||
+    typeof envelope.to !== 'string' ||
+    typeof envelope.intent !== 'string' ||
+    !isObject(envelope.payload) ||
+    typeof envelope.ttl_ms !== 'number' ||
+    typeof envelope.timestamp !== 'string' ||
+    Number.isNaN(Date.parse(envelope.timestamp)) ||
+    (envelope.in_reply_to !== undefined && !isUuid(envelope.in_reply_to))
+  ) {
+    return refuse('malformed: the envelope lacks a field or has one of the wrong type');
+  }
+  const sender: Agent | null = await agentByGatewayId(deps.db, envelope.from, deps.platformAgentId);
+  if (!sender) return refuse('unknown sender');
+  if (message.from !== envelope.from)
+    return refuse('sender mismatch: the gateway message is from another agent');
+  const key = verifyingKey(deps.keyring, sender, signed.kid, now);
+  if (!key) return refuse('unknown key: the sender has no valid key with this kid');
+  if (!signatureVerifies(signed as SignedEnvelope, key.secret)) return refuse('bad signature');
+  if (Math.abs(now.getTime() / 1000 - signed.ts!) > MAX_CLOCK_SKEW_SECONDS) {
+    return refuse(`stale: ts is more than ${MAX_CLOCK_SKEW_SECONDS} s from now`);
+  }
+  if (Date.parse(envelope.timestamp) + envelope.ttl_ms <= now.getTime())
+    return refuse('expired: its ttl has passed');
+  if (envelope.protocol !== AGP_PROTOCOL)
+    return refuse(`unsupported protocol ${String(envelope.protocol).slice(0, 40)}`);
+  if (!isIntent(envelope.intent)) return refuse('unknown intent');
+  const payload = parseIntentPayload(envelope.intent, envelope.payload);
+  if (!payload.ok) return refuse(`invalid payload: ${payload.reason}`);
+  if (envelope.to !== to) return refuse('wrong recipient: addressed to another agent');
+  return {
+    ok: true,
+    envelope: envelope as AgpEnvelope & { intent: Intent },
+    payload: payload.payload as Record<string, unknown>,
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function isUuid(value: unknown): value is string {
+  return typeof value === 'string' && UUID.test(value);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function priorityOf(priority: unknown): 'low' | 'normal' | 'high' {
+  return priority === 'low' || priority === 'high' ? priority : 'normal';
+}
+
+/** The message's payload as received, for audit (bounded: a hostile sender chooses its size). */
+function auditText(payload: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(payload) ?? 'undefined';
+  } catch {
+    text = String(payload);
+  }
+  return text.length > 65_536 ? `${text.slice(0, 65_536)}…` : text;
+}

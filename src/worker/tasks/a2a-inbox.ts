@@ -1,0 +1,27 @@
+import { envelopeDeps } from '../../domain/a2a/deps.ts';
+import { drainInbox } from '../../domain/a2a/receive.ts';
+import { a2aInboxTask, wakeInbox } from '../../domain/a2a/tasks.ts';
+import { defineHandler, type TaskContext } from '../handler.ts';
+
+/**
+ * Reads one agent's inbox once. A full read is followed at once by another; otherwise whoever
+ * keeps the inbox polled (the venue agent's loop, the consumer's wait for an answer) schedules
+ * the next read with `wakeInbox`.
+ */
+export default defineHandler(
+  a2aInboxTask,
+  async ({ agentId }, { services, logger }: TaskContext<'config' | 'db' | 'keyring' | 'network' | 'now'>) => {
+    const result = await drainInbox(
+      envelopeDeps({
+        ...services,
+        clawpulse: services.network.clawpulse,
+        breakers: services.network.breakers,
+        network: services.config.network,
+        logger,
+      }),
+      agentId,
+    );
+    if (result.received) logger.info({ 'agent.gateway_id': agentId, ...result }, 'inbox read');
+    if (result.more) await wakeInbox(services.db, agentId);
+  },
+);

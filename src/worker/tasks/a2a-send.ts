@@ -1,0 +1,40 @@
+import { envelopeDeps } from '../../domain/a2a/deps.ts';
+import { sendEnvelope } from '../../domain/a2a/send.ts';
+import { a2aSendTask, sendKey, wakeInbox } from '../../domain/a2a/tasks.ts';
+import { enqueue } from '../../platform/jobs.ts';
+import { defineHandler, type TaskContext } from '../handler.ts';
+
+/** Sends one outbound envelope; comes back when it must wait (retry, 429, open breaker). */
+export default defineHandler(
+  a2aSendTask,
+  async (
+    { envelopeRowId },
+    { services, logger }: TaskContext<'config' | 'db' | 'keyring' | 'network' | 'now'>,
+  ) => {
+    const outcome = await sendEnvelope(
+      envelopeDeps({
+        ...services,
+        clawpulse: services.network.clawpulse,
+        breakers: services.network.breakers,
+        network: services.config.network,
+        logger,
+      }),
+      envelopeRowId,
+    );
+    // This job holds the key while it runs, so this adds the next attempt behind it.
+    if (outcome.retryAfterMs !== null) {
+      await enqueue(
+        services.db,
+        a2aSendTask,
+        { envelopeRowId },
+        {
+          runAt: new Date(Date.now() + outcome.retryAfterMs),
+          jobKey: sendKey(envelopeRowId),
+          jobKeyMode: 'replace',
+        },
+      );
+    }
+    // A local recipient reads its inbox now rather than at its next poll.
+    if (outcome.localRecipient) await wakeInbox(services.db, outcome.localRecipient);
+  },
+);

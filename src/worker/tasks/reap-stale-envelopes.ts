@@ -1,0 +1,12 @@
+import { reapStaleEnvelopes } from '../../domain/a2a/maintenance.ts';
+import { reapStaleEnvelopesTask } from '../../domain/a2a/tasks.ts';
+import { defineHandler, type TaskContext } from '../handler.ts';
+
+/** Outbound envelopes past their expiry, never answered, become EXPIRED. */
+export default defineHandler(
+  reapStaleEnvelopesTask,
+  async (_payload, { services, logger }: TaskContext<'db' | 'now'>) => {
+    const expired = await reapStaleEnvelopes(services.db, services.now());
+    if (expired) logger.info({ 'envelopes.expired': expired }, 'stale envelopes expired');
+  },
+);
