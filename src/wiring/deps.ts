@@ -32,4 +32,5 @@ export type WorkerDeps = Pick<
   | 'buckets'
   | 'delivery'
   | 'network'
+  | 'mailer'
 >;

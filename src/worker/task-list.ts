@@ -20,6 +20,7 @@ import chatSend from './tasks/chat-send.ts';
 import clawpulseGatewayPrune from './tasks/clawpulse-gateway-prune.ts';
 import lalamoveEvent from './tasks/lalamove-event.ts';
 import noop from './tasks/noop.ts';
+import noticeEmail from './tasks/notice-email.ts';
 import outboxSweep from './tasks/outbox-sweep.ts';
 import reapStaleEnvelopes from './tasks/reap-stale-envelopes.ts';
 import sweepOrphanedResponses from './tasks/sweep-orphaned-responses.ts';
@@ -35,6 +36,7 @@ export const handlers: readonly TaskHandler[] = [
   venueDailySummary,
   chatInbound,
   chatSend,
+  noticeEmail,
   outboxSweep,
   a2aSend,
   a2aInbox,

@@ -1,5 +1,5 @@
 /**
- * The tool framework: the 16 consumer tools as the model sees them (names, JSON schemas with
+ * The tool framework: the 17 consumer tools as the model sees them (names, JSON schemas with
  * bounds on every string), and how a call is run (strings cleaned of control characters, invalid
  * input and timeouts returned as results, an audit row for every call).
  */
@@ -44,10 +44,10 @@ function unboundedStrings(schema: unknown, path = '$'): string[] {
 }
 
 describe('the consumer tools', () => {
-  it('are the 16 of the agent DNA, each with a description and a JSON schema the model can use', () => {
+  it('are the 17 of the agent DNA, each with a description and a JSON schema the model can use', () => {
     const tools = consumerTools(app.services);
     expect(tools.map((t) => t.name)).toEqual([...CONSUMER_TOOLS]);
-    expect(tools).toHaveLength(16);
+    expect(tools).toHaveLength(17);
     for (const spec of toolSpecs(tools)) {
       expect(spec.description.length, spec.name).toBeGreaterThan(20);
       expect(spec.inputSchema.type, spec.name).toBe('object');
@@ -72,6 +72,7 @@ describe('the consumer tools', () => {
       'create_booking',
       'modify_booking',
       'cancel_booking',
+      'leave_feedback',
       'remember',
       'update_profile',
       'ask_venue',

@@ -201,7 +201,8 @@ describe('booking jobs', () => {
       'COMPLETED',
     );
     await runJob(booking.id, 'feedback');
-    expect(await messages(booking.id)).toEqual(['booking.feedback']);
+    // Booked by the venue's team, CONFIRMED at once: the guest was told, then asked.
+    expect(await messages(booking.id)).toEqual(['booking.confirmed', 'booking.feedback']);
   });
 
   it("sends each venue's owners the day's bookings at 07:00 local time, once", async () => {

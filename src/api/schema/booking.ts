@@ -1,4 +1,5 @@
 import { BookingLimitError, IllegalTransitionError, SlotFullError } from '../../domain/bookings/errors.ts';
+import { FeedbackNotOpenError, feedbackSummary, leaveFeedback } from '../../domain/bookings/feedback.ts';
 import { type BookingChangedPayload, bookingTopics } from '../../domain/bookings/live-events.ts';
 import { ANY_ROLE } from '../../domain/organizations/access.ts';
 import type { BookingStatus as BookingStatusValue } from '../../generated/prisma/enums.ts';
@@ -59,6 +60,23 @@ errorType(
 
 const bookingErrors = [...commonErrors, SlotFullError, IllegalTransitionError];
 
+errorType(
+  FeedbackNotOpenError,
+  'FeedbackNotOpenError',
+  'The visit is not over yet (or never happened): feedback opens once the booking is completed.',
+);
+
+builder.prismaObject('BookingFeedback', {
+  description:
+    "The guest's answer to the feedback request. One per booking; a second answer replaces the first.",
+  fields: (t) => ({
+    score: t.exposeInt('score', { description: '1 (poor) to 5 (excellent).' }),
+    comment: t.exposeString('comment', { nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
 builder.prismaObject('BookingTransition', {
   fields: (t) => ({
     from: t.expose('fromStatus', { type: BookingStatus, nullable: true }),
@@ -116,6 +134,10 @@ export const Booking = builder.prismaNode('Booking', {
     }),
     expiresAt: t.expose('expiresAt', { type: 'DateTime', nullable: true }),
     history: t.relation('transitions', { query: { orderBy: { createdAt: 'asc' } } }),
+    feedback: t.relation('feedback', {
+      nullable: true,
+      description: "The guest's feedback once they gave it. Its guest and the venue's team.",
+    }),
     allowedTransitions: t.field({
       type: [BookingStatus],
       description: 'Where you may move this booking now (for buttons).',
@@ -148,6 +170,30 @@ builder.prismaObjectField(Venue, 'bookings', (t) =>
       },
       orderBy: [{ startsAt: 'asc' }, { id: 'asc' }],
     }),
+  }),
+);
+
+const FeedbackSummary = builder
+  .objectRef<{ average: number | null; count: number }>('FeedbackSummary')
+  .implement({
+    description: 'What guests said of a venue, in numbers.',
+    fields: (t) => ({
+      average: t.exposeFloat('average', {
+        nullable: true,
+        description: 'The mean score, 1 to 5; null before any.',
+      }),
+      count: t.exposeInt('count', { description: 'How many bookings have feedback.' }),
+    }),
+  });
+
+builder.prismaObjectField(Venue, 'feedbackSummary', (t) =>
+  t.field({
+    type: FeedbackSummary,
+    nullable: true,
+    description: "Guests' feedback on the venue: average score and count. Its team only (null for others).",
+    authScopes: (v) => teamOf(v.organizationId),
+    unauthorizedResolver: () => null,
+    resolve: (v, _args, ctx) => feedbackSummary(ctx.services.db, v.id),
   }),
 );
 
@@ -290,6 +336,28 @@ mutation('cancelBooking', {
         reason: input.reason ?? null,
       }),
     ),
+});
+
+mutation('leaveBookingFeedback', {
+  description:
+    'The guest scores a visit that is over (1 to 5) with an optional comment; a second answer replaces the first.',
+  input: (t) => ({
+    bookingId: t.globalID({ for: Booking }),
+    score: t.int({ description: '1 (poor) to 5 (excellent).' }),
+    comment: t.string({ required: false, description: 'At most 2000 characters.' }),
+  }),
+  payload: BookingPayload,
+  errors: [...commonErrors, FeedbackNotOpenError],
+  authScopes: (input, ctx) => !readOnlyKey(ctx) && { seesBooking: input.bookingId.id },
+  resolve: async (input, ctx) => {
+    await leaveFeedback(
+      ctx.services.db,
+      ctx.access,
+      { bookingId: input.bookingId.id, score: input.score, comment: input.comment ?? null },
+      ctx.services.now(),
+    );
+    return { booking: await findBookingWithOwnerOrThrow(ctx.services.db, input.bookingId.id) };
+  },
 });
 
 /** The payload of a booking write: the booking read again with what the `Booking` type's auth scopes read. */

@@ -18,6 +18,7 @@ export const CONSUMER_TOOLS = [
   'modify_booking',
   'cancel_booking',
   'list_my_bookings',
+  'leave_feedback',
   'get_weather',
   'get_directions',
   'remember',

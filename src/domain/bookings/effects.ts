@@ -106,7 +106,9 @@ export function createBookingEffects(options: {
         const runAt = new Date(now().getTime() + timings.feedbackAfterMinutes * 60_000);
         await enqueue(tx, feedbackRequestTask, { bookingId: id }, { runAt, ...key('feedback') });
       }
-      if (from !== null && from !== status) {
+      // A move is news to the guest; so is a booking the venue's team made for them, CONFIRMED
+      // at once (a booking the guest asked for themselves is no news until the venue answers).
+      if (from !== status && (from !== null || status === 'CONFIRMED')) {
         await queueGuestMessage(tx, { booking, venue, event: status });
       }
     },

@@ -1,61 +1,56 @@
 /**
- * Messages to guests about their bookings. They are written to the outbound table, in the same
- * transaction as the change they report; the channels' send queue delivers them. Each has a
- * dedupe key, so a job that runs twice queues one message.
+ * Notices to guests about their bookings. They are queued in the same transaction as the change
+ * they report, in the guest's language, to their chat or else their email (src/domain/notices);
+ * the texts live in src/domain/notices/templates.ts. Each has a dedupe key, so a job that runs
+ * twice queues one notice.
  */
 import type { Booking, Venue } from '../../generated/prisma/client.ts';
 import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import type { DbOrTx } from '../../platform/db.ts';
-import { queueMessage } from '../channels/outbound.ts';
+import { queueNotice } from '../notices/notices.ts';
+import type { BookingNoticeParams, NoticeKind } from '../notices/templates.ts';
 
-/** "Fri 4 Dec, 20:00" in the venue's time zone. */
-export function localTime(date: Date, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-GB', {
-    timeZone,
-    weekday: 'short',
-    day: 'numeric',
-    month: 'short',
-    hour: '2-digit',
-    minute: '2-digit',
-    hour12: false,
-  }).format(date);
-}
-
-const STATUS_TEXT: Partial<Record<BookingStatus, (b: Booking, v: Venue) => string>> = {
-  CONFIRMED: (b, v) =>
-    `Your table for ${b.partySize} at ${v.name} on ${localTime(b.startsAt, v.timeZone)} is confirmed.`,
-  DECLINED: (b, v) =>
-    `${v.name} can't take your booking for ${localTime(b.startsAt, v.timeZone)}. Shall I look for another time or place?`,
-  CANCELLED_BY_VENUE: (b, v) =>
-    `${v.name} has cancelled your booking for ${localTime(b.startsAt, v.timeZone)}. Sorry! Want me to find something else?`,
-  EXPIRED: (b, v) =>
-    `${v.name} didn't confirm your booking for ${localTime(b.startsAt, v.timeZone)} in time, so it has lapsed.`,
+/** The moves a guest is told of, and the notice each one is. */
+const STATUS_NOTICE: Partial<Record<BookingStatus, NoticeKind & `booking.${string}`>> = {
+  CONFIRMED: 'booking.confirmed',
+  DECLINED: 'booking.declined',
+  CANCELLED_BY_VENUE: 'booking.cancelled_by_venue',
+  EXPIRED: 'booking.expired',
 };
 
-/** Queues the message a guest gets when their booking moves to `event` (if that move is news to them). */
+/** What the booking notices say about a booking. */
+export function bookingNoticeParams(booking: Booking, venue: Venue): BookingNoticeParams {
+  return {
+    venue: venue.name,
+    partySize: booking.partySize,
+    startsAt: booking.startsAt,
+    timeZone: venue.timeZone,
+  };
+}
+
+/** Queues the notice a guest gets when their booking moves to `event` (if that move is news to them). */
 export async function queueGuestMessage(
   db: DbOrTx,
   input: { booking: Booking; venue: Venue; event: BookingStatus },
 ): Promise<void> {
-  const text = STATUS_TEXT[input.event];
-  if (!text) return;
-  await queueMessage(db, {
+  const kind = STATUS_NOTICE[input.event];
+  if (!kind) return;
+  await queueNotice(db, {
     userId: input.booking.guestId,
     bookingId: input.booking.id,
-    kind: `booking.${input.event.toLowerCase()}`,
-    body: text(input.booking, input.venue),
+    kind: kind as 'booking.confirmed',
+    params: bookingNoticeParams(input.booking, input.venue),
     dedupeKey: `booking:${input.booking.id}:${input.event.toLowerCase()}`,
     data: { venueId: input.venue.id, startsAt: input.booking.startsAt.toISOString() },
   });
 }
 
 export async function queueReminder(db: DbOrTx, booking: Booking, venue: Venue, before: '24h' | '2h') {
-  const when = before === '24h' ? 'tomorrow' : 'in two hours';
-  await queueMessage(db, {
+  await queueNotice(db, {
     userId: booking.guestId,
     bookingId: booking.id,
-    kind: `booking.reminder_${before}`,
-    body: `Reminder: your table for ${booking.partySize} at ${venue.name} is ${when}, ${localTime(booking.startsAt, venue.timeZone)}. Reply here if plans change.`,
+    kind: before === '24h' ? 'booking.reminder_24h' : 'booking.reminder_2h',
+    params: bookingNoticeParams(booking, venue),
     // Keyed by the start time too: a booking moved to another day is reminded again.
     dedupeKey: `booking:${booking.id}:reminder-${before}:${booking.startsAt.toISOString()}`,
     data: { venueId: venue.id, startsAt: booking.startsAt.toISOString() },
@@ -63,11 +58,11 @@ export async function queueReminder(db: DbOrTx, booking: Booking, venue: Venue, 
 }
 
 export async function queueFeedbackRequest(db: DbOrTx, booking: Booking, venue: Venue) {
-  await queueMessage(db, {
+  await queueNotice(db, {
     userId: booking.guestId,
     bookingId: booking.id,
     kind: 'booking.feedback',
-    body: `How was ${venue.name}? A word or a score from 1 to 5 helps me choose better for you next time.`,
+    params: { venue: venue.name },
     dedupeKey: `booking:${booking.id}:feedback`,
     data: { venueId: venue.id },
   });

@@ -3,9 +3,9 @@
  * on since it was scheduled (cancelled, moved to another time, already seated).
  */
 import type { DbOrTx } from '../../platform/db.ts';
-import { queueMessage } from '../channels/outbound.ts';
+import { queueNotice } from '../notices/notices.ts';
 import { type BookingDeps, systemTransition } from './bookings.ts';
-import { localTime, queueFeedbackRequest, queueReminder } from './messages.ts';
+import { queueFeedbackRequest, queueReminder } from './messages.ts';
 import { LIVE_STATUSES } from './status.ts';
 
 export async function expireBooking(deps: BookingDeps, bookingId: string) {
@@ -84,19 +84,12 @@ export async function sendDailySummaries(db: DbOrTx, now: Date): Promise<number>
       }),
     ]);
     const covers = bookings.reduce((sum, b) => sum + b.partySize, 0);
-    const lines = bookings.map(
-      (b) =>
-        `• ${localTime(b.startsAt, venue.timeZone).split(', ')[1]} — ${b.partySize} (${b.status.toLowerCase()})`,
-    );
-    const body =
-      bookings.length === 0
-        ? `${venue.name} has no bookings today.`
-        : `${venue.name} today: ${plural(bookings.length, 'booking')}, ${plural(covers, 'guest')}.\n${lines.join('\n')}`;
     for (const manager of managers) {
-      await queueMessage(db, {
+      // Each in their own language, to their chat or else their email.
+      await queueNotice(db, {
         userId: manager.userId,
         kind: 'venue.daily_summary',
-        body,
+        params: { venue: venue.name, timeZone: venue.timeZone, bookings },
         dedupeKey: `venue:${venue.id}:summary:${today.toString()}:${manager.userId}`,
         data: { venueId: venue.id, date: today.toString(), bookings: bookings.length, covers },
       });
@@ -104,8 +97,4 @@ export async function sendDailySummaries(db: DbOrTx, now: Date): Promise<number>
     }
   }
   return queued;
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }

@@ -1,5 +1,5 @@
 /**
- * The consumer agent, assembled: its 16 tools over the domain, and its turn (turn.ts) with its
+ * The consumer agent, assembled: its 17 tools over the domain, and its turn (turn.ts) with its
  * sessions, memory, confirmations and prompt facts. services.ts builds one per process.
  */
 import type { Config } from '../../config/index.ts';
@@ -24,6 +24,7 @@ import { askVenueTool } from './tools/ask-venue.ts';
 import {
   cancelBookingTool,
   createBookingTool,
+  leaveFeedbackTool,
   listMyBookingsTool,
   modifyBookingTool,
 } from './tools/bookings.ts';
@@ -62,6 +63,7 @@ export function consumerTools(services: ConsumerAgentServices): Tool[] {
     modifyBookingTool({ db, bookings: services.bookings }),
     cancelBookingTool({ db, bookings: services.bookings }),
     listMyBookingsTool({ db }),
+    leaveFeedbackTool({ db }),
     ...contextTools({ db, weather: services.weather, directions: services.directions }),
     ...memoryTools({ db }),
     askVenueTool({ db, mailer: services.mailer, limiter: services.limiter }),

@@ -18,6 +18,7 @@ import type { Logger } from '../../platform/logger.ts';
 import { a2aSendTask, sendKey as envelopeSendKey } from '../a2a/tasks.ts';
 import { chatInboundTask, chatKey, PLATFORMS } from '../channels/inbound.ts';
 import { chatSendTask, sendKey } from '../channels/outbound.ts';
+import { noticeEmailKey, noticeEmailTask } from '../notices/email.ts';
 
 /** One outbox: how to find its waiting groups and their jobs, and what waits per channel. */
 export interface Outbox<Group extends { key: string } = { key: string }> {
@@ -60,26 +61,43 @@ export const OUTBOXES: readonly Outbox[] = [
       SELECT lower(platform::text) AS channel, count(*)::int AS pending, min(received_at) AS oldest
       FROM inbound_events WHERE status = 'PENDING' GROUP BY platform`,
   }),
-  // The send queue, drained per chat within the platform's limits (src/domain/channels/outbound.ts).
-  defineOutbox<{ key: string; chat_id: string }>({
+  // The send queue: chat messages drained per chat within the platform's limits
+  // (src/domain/channels/outbound.ts), and email notices, one job per message
+  // (src/domain/notices/email.ts), whose channel is `email`.
+  defineOutbox<{ key: string; chat_id: string | null; message_id: string | null }>({
     name: 'send',
     stranded: (before) => Prisma.sql`
-      SELECT DISTINCT 'send:' || chat_id::text AS key, chat_id::text AS chat_id
+      SELECT DISTINCT 'send:' || chat_id::text AS key, chat_id::text AS chat_id, NULL::text AS message_id
       FROM outbound_messages
-      WHERE status = 'PENDING' AND chat_id IS NOT NULL AND created_at < ${before}`,
+      WHERE status = 'PENDING' AND chat_id IS NOT NULL AND created_at < ${before}
+      UNION ALL
+      SELECT 'notice-email:' || id::text AS key, NULL::text AS chat_id, id::text AS message_id
+      FROM outbound_messages
+      WHERE status = 'PENDING' AND channel = 'EMAIL' AND created_at < ${before}`,
     // preserve_run_at, as queueMessage adds it: a drain waiting out a rate limit keeps its time.
     schedule: (db, group) =>
-      enqueue(
-        db,
-        chatSendTask,
-        { chatId: group.chat_id },
-        { jobKey: sendKey(group.chat_id), jobKeyMode: 'preserve_run_at' },
-      ),
+      group.message_id
+        ? enqueue(
+            db,
+            noticeEmailTask,
+            { messageId: group.message_id },
+            { jobKey: noticeEmailKey(group.message_id) },
+          )
+        : enqueue(
+            db,
+            chatSendTask,
+            { chatId: group.chat_id! },
+            { jobKey: sendKey(group.chat_id!), jobKeyMode: 'preserve_run_at' },
+          ),
     backlog: Prisma.sql`
       SELECT lower(chats.platform::text) AS channel, count(*)::int AS pending,
              min(messages.created_at) AS oldest
       FROM outbound_messages AS messages JOIN chats ON chats.id = messages.chat_id
-      WHERE messages.status = 'PENDING' GROUP BY chats.platform`,
+      WHERE messages.status = 'PENDING' GROUP BY chats.platform
+      UNION ALL
+      SELECT 'email' AS channel, count(*)::int AS pending, min(created_at) AS oldest
+      FROM outbound_messages WHERE status = 'PENDING' AND channel = 'EMAIL'`,
+    channels: [...PLATFORMS.map((p) => p.toLowerCase()), 'email'],
   }),
   // A2A envelopes to send, one job per envelope (src/domain/a2a/outbox.ts). A row waiting for
   // its retry or for a breaker has its job scheduled for then, so it is not stranded; a job
@@ -171,7 +189,7 @@ export interface BacklogLine {
   oldestAgeSeconds: number;
 }
 
-/** What waits in every outbox, per channel (every platform listed, with 0 when nothing waits). */
+/** What waits in every outbox, per channel (each listed channel with 0 when nothing waits). */
 export async function outboxBacklog(db: Db, outboxes: readonly Outbox[] = OUTBOXES): Promise<BacklogLine[]> {
   const lines: BacklogLine[] = [];
   for (const outbox of outboxes) {

@@ -17,7 +17,7 @@ import type { Prisma, Venue, VenueReview } from '../../generated/prisma/client.t
 import type { VenueReviewKind, VenueReviewStatus, VenueStatus } from '../../generated/prisma/enums.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError } from '../../platform/errors.ts';
-import { queueMessage } from '../channels/outbound.ts';
+import { queueNotice } from '../notices/notices.ts';
 import { type Access, MANAGERS } from '../organizations/access.ts';
 import { parseInput } from '../validation.ts';
 import type { IdentityField, ReviewFlag, VenueIdentity } from './lookalikes.ts';
@@ -214,23 +214,23 @@ async function decide(
   return tx.venueReview.findUniqueOrThrow({ where: { id: review.id } });
 }
 
-/** A message to the venue's owners and admins on their channel; sent once per review and person. */
+/** A notice to the venue's owners and admins (chat, else email); sent once per review and person. */
 async function tellOwners(tx: Tx, review: VenueReview, venueName: string): Promise<void> {
   if (!review.organizationId) return;
   const managers = await tx.membership.findMany({
     where: { organizationId: review.organizationId, role: { in: [...MANAGERS] } },
     select: { userId: true },
   });
-  const what = review.kind === 'PUBLISH' ? `Publishing ${venueName}` : `The change to ${venueName}`;
-  const body =
-    review.status === 'APPROVED'
-      ? `${what} was approved${review.kind === 'PUBLISH' ? ': it is on AGNT now.' : '.'}`
-      : `${what} was not approved: ${review.reason}`;
   for (const manager of managers) {
-    await queueMessage(tx, {
+    await queueNotice(tx, {
       userId: manager.userId,
       kind: 'venue.review_decided',
-      body,
+      params: {
+        venue: venueName,
+        change: review.kind,
+        approved: review.status === 'APPROVED',
+        reason: review.reason,
+      },
       dedupeKey: `venue-review:${review.id}:${manager.userId}`,
       data: { venueId: review.venueId, reviewId: review.id, status: review.status },
     });

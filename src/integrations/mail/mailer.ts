@@ -10,11 +10,34 @@ export interface MailMessage {
   to: string;
   subject: string;
   text: string;
+  /**
+   * The Message-ID header, without angle brackets (default: nodemailer makes one). A message sent
+   * again after a crash carries the same id, so the receiving side can tell it is the same mail.
+   */
+  messageId?: string;
+}
+
+/**
+ * The SMTP server refused or could not take the message. `permanent`: a 5xx answer (no such
+ * mailbox, rejected), where trying again cannot help; otherwise (4xx, connection, timeout) it may.
+ */
+export class MailSendError extends Error {
+  override name = 'MailSendError';
+  readonly permanent: boolean;
+  readonly responseCode: number | null;
+  constructor(
+    message: string,
+    options: { permanent: boolean; responseCode?: number | null; cause?: unknown },
+  ) {
+    super(message, { cause: options.cause });
+    this.permanent = options.permanent;
+    this.responseCode = options.responseCode ?? null;
+  }
 }
 
 export interface Mailer {
   readonly kind: 'smtp' | 'log';
-  /** Resolves once the SMTP server accepted the message; rejects when it did not. */
+  /** Resolves once the SMTP server accepted the message; rejects with a MailSendError when it did not. */
   send(message: MailMessage): Promise<void>;
   close(): void;
 }
@@ -32,12 +55,18 @@ export function smtpMailer(smtpUrl: string, from: string, logger: Logger): Maile
   return {
     kind: 'smtp',
     async send(message) {
-      const info = await transport.sendMail({
-        from,
-        to: message.to,
-        subject: message.subject,
-        text: message.text,
-      });
+      let info: { messageId: string };
+      try {
+        info = await transport.sendMail({
+          from,
+          to: message.to,
+          subject: message.subject,
+          text: message.text,
+          ...(message.messageId ? { messageId: `<${message.messageId}>` } : {}),
+        });
+      } catch (error) {
+        throw mailSendError(error);
+      }
       // The address is personal data; the message id is enough to find the message at the relay.
       logger.info({ 'mail.messageId': info.messageId }, 'mail sent');
     },
@@ -56,4 +85,15 @@ export function logMailer(logger: Logger): Mailer {
     },
     close() {},
   };
+}
+
+/** nodemailer's failure as a MailSendError: SMTP 5xx answers are permanent, the rest transient. */
+function mailSendError(error: unknown): MailSendError {
+  const responseCode = (error as { responseCode?: unknown }).responseCode;
+  const code = typeof responseCode === 'number' ? responseCode : null;
+  return new MailSendError((error as Error).message ?? String(error), {
+    permanent: code !== null && code >= 500 && code < 600,
+    responseCode: code,
+    cause: error,
+  });
 }

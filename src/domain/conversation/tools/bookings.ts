@@ -1,6 +1,6 @@
 /**
  * The consumer agent's tools for the person's bookings: `create_booking`, `modify_booking`,
- * `cancel_booking` and `list_my_bookings`. Each calls the same domain functions as GraphQL, as the
+ * `cancel_booking`, `list_my_bookings` and `leave_feedback`. Each calls the same domain functions as GraphQL, as the
  * person (their own Access), so the rules are the same everywhere. The writes describe themselves in
  * words written here from the input, for when a tainted turn holds them for the person's own press
  * (tools.ts). In chat, a person's bookings are those they are the guest of; others' do not exist.
@@ -17,6 +17,7 @@ import {
   modifyBooking,
   requireBooking,
 } from '../../bookings/bookings.ts';
+import { FEEDBACK_COMMENT_MAX, leaveFeedback } from '../../bookings/feedback.ts';
 import { LIVE_STATUSES } from '../../bookings/status.ts';
 import type { Access } from '../../organizations/access.ts';
 import { requireVenue } from '../../venues/venues.ts';
@@ -170,6 +171,41 @@ export function listMyBookingsTool(deps: { db: Db }) {
         take: 10,
       });
       return { bookings: bookings.map((b) => bookingSummary(b, b.venue)) };
+    },
+  });
+}
+
+/** `leave_feedback`: the person's score (and a word) for a visit that is over, for the venue. */
+export function leaveFeedbackTool(deps: { db: Db }) {
+  const { db } = deps;
+  return defineTool({
+    name: 'leave_feedback',
+    description:
+      'Record the person’s feedback on a past visit (a completed booking of theirs): a score from 1 to 5 and, if they said one, a comment. Giving it again replaces it.',
+    sideEffect: 'WRITE',
+    input: z.object({
+      booking_id: bookingId,
+      score: z.number().int().min(1).max(5).describe('1 (poor) to 5 (excellent), as the person said it'),
+      comment: text(FEEDBACK_COMMENT_MAX)
+        .optional()
+        .describe('What the person said about the visit, in their words'),
+    }),
+    async describe(input, context) {
+      const { booking, venue } = await ownBookingAndVenue(db, input.booking_id, context);
+      const at = venueLocal(booking.startsAt, venue.timeZone);
+      const comment = input.comment ? ` with "${input.comment}"` : '';
+      return `Tell ${venue.name} your visit on ${at.date} was ${input.score} out of 5${comment}.`;
+    },
+    async run(input, context) {
+      const access = personAccess(db, context);
+      const { booking, venue } = await ownBookingAndVenue(db, input.booking_id, context, access);
+      const feedback = await leaveFeedback(
+        db,
+        access,
+        { bookingId: booking.id, score: input.score, comment: input.comment ?? null },
+        context.now(),
+      );
+      return { bookingId: booking.id, venue: venue.name, score: feedback.score, comment: feedback.comment };
     },
   });
 }

@@ -1,0 +1,118 @@
+/**
+ * `queueNotice`, the one way the rest of the code tells a person something that is not a reply in
+ * a conversation: it writes the notice in the person's language (templates.ts) and routes it.
+ *
+ * - Their most recently active reachable chat (or `chatId`, when given and reachable): the chat's
+ *   send queue, exactly as `queueMessage` does for every chat message.
+ * - Else their email address: an `outbound_messages` row with `channel = EMAIL`, PENDING, and its
+ *   own `notice-email` job, in the caller's transaction (email.ts sends it).
+ * - Else neither: the row is written FAILED with the reason, so it shows up instead of waiting.
+ *
+ * `dedupeKey` makes queueing the same notice twice a no-op, whichever way it went the first time.
+ */
+import type { Prisma } from '../../generated/prisma/client.ts';
+import type { Db, DbOrTx } from '../../platform/db.ts';
+import { enqueue } from '../../platform/jobs.ts';
+import { queueMessage } from '../channels/outbound.ts';
+import { noticeEmailKey, noticeEmailTask } from './email.ts';
+import { type NoticeKind, type NoticeParams, renderNotice } from './templates.ts';
+
+export interface Notice<K extends NoticeKind> {
+  userId: string;
+  kind: K;
+  params: NoticeParams[K];
+  bookingId?: string | null;
+  dedupeKey: string;
+  /** Send to this chat when it is reachable (a notice about a conversation goes where it happened). */
+  chatId?: string | null;
+  /** Kept with the message, for dashboards and tests (ids, dates, counts). */
+  data?: Prisma.InputJsonObject;
+}
+
+export interface QueuedNotice {
+  /** False when `dedupeKey` was queued before (nothing was written this time). */
+  queued: boolean;
+  /** How it goes; null when the person has no way to be reached (the row is FAILED). */
+  via: 'CHAT' | 'EMAIL' | null;
+}
+
+/** Queues `notice` for its person, in their language, by chat or else email (see the top of this file). */
+export async function queueNotice<K extends NoticeKind>(
+  db: DbOrTx,
+  notice: Notice<K>,
+): Promise<QueuedNotice> {
+  // The row and its job commit together: a caller outside a transaction gets one here.
+  if ('$transaction' in db) return (db as Db).$transaction((tx) => routeNotice(tx, notice));
+  return routeNotice(db, notice);
+}
+
+async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>): Promise<QueuedNotice> {
+  const user = await tx.user.findUnique({
+    where: { id: notice.userId },
+    select: { email: true, language: true },
+  });
+  const chosen = notice.chatId
+    ? await tx.chat.findFirst({ where: { id: notice.chatId, userId: notice.userId, unreachableAt: null } })
+    : null;
+  const chat =
+    chosen ??
+    (await tx.chat.findFirst({
+      where: { userId: notice.userId, unreachableAt: null },
+      orderBy: { lastInboundAt: { sort: 'desc', nulls: 'last' } },
+    }));
+  const data: Prisma.InputJsonObject = { ...notice.data, language: user?.language ?? null };
+
+  if (chat) {
+    const { body } = renderNotice(notice.kind, notice.params, { language: user?.language, via: 'CHAT' });
+    const { queued } = await queueMessage(tx, {
+      userId: notice.userId,
+      bookingId: notice.bookingId ?? null,
+      kind: notice.kind,
+      body,
+      dedupeKey: notice.dedupeKey,
+      data,
+      chatId: chat.id,
+    });
+    return { queued, via: 'CHAT' };
+  }
+
+  const rendered = renderNotice(notice.kind, notice.params, { language: user?.language, via: 'EMAIL' });
+  const row = {
+    userId: notice.userId,
+    bookingId: notice.bookingId ?? null,
+    kind: notice.kind,
+    body: rendered.body,
+    subject: rendered.subject,
+    data,
+    dedupeKey: notice.dedupeKey,
+  };
+  if (!user?.email) {
+    // The reason names what is missing; a chat the person blocked is said so.
+    const blocked = await tx.chat.findFirst({
+      where: { userId: notice.userId },
+      orderBy: { unreachableAt: 'desc' },
+      select: { unreachableReason: true },
+    });
+    const { count } = await tx.outboundMessage.createMany({
+      data: [
+        {
+          ...row,
+          status: 'FAILED',
+          failureReason: blocked
+            ? `The person has no reachable chat (unreachable: ${blocked.unreachableReason}) and no email address`
+            : 'The person has no chat with us and no email address',
+        },
+      ],
+      skipDuplicates: true,
+    });
+    return { queued: count === 1, via: null };
+  }
+  const [created] = await tx.outboundMessage.createManyAndReturn({
+    data: [{ ...row, channel: 'EMAIL', emailTo: user.email }],
+    select: { id: true },
+    skipDuplicates: true,
+  });
+  if (created)
+    await enqueue(tx, noticeEmailTask, { messageId: created.id }, { jobKey: noticeEmailKey(created.id) });
+  return { queued: created !== undefined, via: 'EMAIL' };
+}
