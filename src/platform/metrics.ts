@@ -89,6 +89,13 @@ export function createMetrics() {
       'A2A circuit breakers by scope (global, recipient:<agent>): 0 closed, 1 half-open, 2 open',
       ['scope'],
     ),
+    a2aDecisionSeconds: new Histogram({
+      name: 'a2a_decision_seconds',
+      help: "Seconds from a booking request to the venue agent's answer",
+      labelNames: ['outcome'] as const,
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 7200],
+      registers: [registry],
+    }),
     llmCalls: counter(
       'llm_calls_total',
       'Language model calls by provider, model and outcome (ok; failed: provider in trouble; rejected: request refused; error: our bug)',

@@ -20,6 +20,7 @@ import {
 } from '../domain/identity/access-tokens.ts';
 import { createRevokedSessions, type RevokedSessions } from '../domain/identity/revoked-sessions.ts';
 import { generateSigningKey, loadSigningKeys, type SigningKeys } from '../domain/identity/signing-keys.ts';
+import { venueAgentRequests } from '../domain/network/consumer-agent.ts';
 import { channelSenders } from '../integrations/channels.ts';
 import { createOsrmClient, type DirectionsClient } from '../integrations/directions/osrm.ts';
 import { createLalamoveClient } from '../integrations/lalamove/client.ts';
@@ -220,6 +221,7 @@ async function resolve(
         limiter,
         publish: pubsub.publish,
         onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
+        hooks: [venueAgentRequests({ keyring, envelopeTtlMs: config.network.envelopeTtlMs, now: now })],
       }),
       redis,
       limiter,

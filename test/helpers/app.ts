@@ -12,6 +12,7 @@ import { createBookingDeps } from '../../src/domain/bookings/deps.ts';
 import { CLOCK_TOLERANCE_SECONDS } from '../../src/domain/identity/access-tokens.ts';
 import { createRevokedSessions } from '../../src/domain/identity/revoked-sessions.ts';
 import { generateSigningKey, loadSigningKeys } from '../../src/domain/identity/signing-keys.ts';
+import { venueAgentRequests } from '../../src/domain/network/consumer-agent.ts';
 import { channelSenders } from '../../src/integrations/channels.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';
 import { mediaLoaders } from '../../src/integrations/media.ts';
@@ -104,6 +105,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const mailer = createMailer(config, logger);
   const pubsub = createPubSub(redis, logger);
   const limiter = createRateLimiter(redis, logger);
+  const keyring = parseKeyring(generateKeyringSpec());
   const services: Services = withConversation(
     {
       config,
@@ -122,6 +124,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
         limiter,
         publish: pubsub.publish,
         onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
+        hooks: [venueAgentRequests({ keyring, envelopeTtlMs: config.network.envelopeTtlMs, now: clock.now })],
       }),
       limiter,
       revokedSessions: createRevokedSessions(redis, {
@@ -130,7 +133,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       }),
       mailer,
       keys: await loadSigningKeys(config, logger),
-      keyring: parseKeyring(generateKeyringSpec()),
+      keyring,
       external: undefined,
       now: clock.now,
       network: buildNetwork(config, {
