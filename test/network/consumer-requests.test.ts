@@ -53,7 +53,9 @@ describe('a guest booking over GraphQL', () => {
       bookingId: booking.id,
     });
     // The guest's own agent signs it: made with the booking.
-    expect(await db.agent.findUnique({ where: { userId: marta.userId } })).toMatchObject({ kind: 'CONSUMER' });
+    expect(await db.agent.findUnique({ where: { userId: marta.userId } })).toMatchObject({
+      kind: 'CONSUMER',
+    });
 
     expect(await world.jobs(`a2a-send:${request!.id}`)).toHaveLength(1);
     const [due] = await world.jobs(`a2a-answer-due:${booking.id}`);
@@ -72,7 +74,11 @@ describe('a guest booking over GraphQL', () => {
     const created = await world.book(nameless.token, venue.id, { clientKey: 'my-own-key-123' });
     const id = Buffer.from(created.booking!.id, 'base64').toString().split(':')[1]!;
     const request = await world.requestOf(id);
-    expect(request!.payload).toMatchObject({ guestName: 'Guest', clientKey: 'my-own-key-123', bookingId: id });
+    expect(request!.payload).toMatchObject({
+      guestName: 'Guest',
+      clientKey: 'my-own-key-123',
+      bookingId: id,
+    });
     expect(request!.payload).not.toHaveProperty('notes');
   });
 
@@ -112,12 +118,16 @@ describe('a guest booking over GraphQL', () => {
       ],
     });
     await expect(
-      createBooking(failing, createAccess(db, { kind: 'user', userId: marta.userId, isPlatformAdmin: false }), {
-        venueId: venue.id,
-        partySize: 2,
-        startsAt: at('21:00'),
-        source: 'DASHBOARD',
-      }),
+      createBooking(
+        failing,
+        createAccess(db, { kind: 'user', userId: marta.userId, isPlatformAdmin: false }),
+        {
+          venueId: venue.id,
+          partySize: 2,
+          startsAt: at('21:00'),
+          source: 'DASHBOARD',
+        },
+      ),
     ).rejects.toThrow('the database went away');
     expect(await db.booking.count({ where: { venueId: venue.id } })).toBe(0);
     expect(await db.a2aEnvelope.count({ where: { toAgent: `venue-${venue.id}` } })).toBe(0);
@@ -173,8 +183,14 @@ describe('a guest booking in chat', () => {
     expect(result.note).toContain(`I've asked ${venue.name}`);
     const request = await world.requestOf(result.bookingId as string);
     expect(request).toMatchObject({ state: 'PENDING', fromAgent: `consumer-${marta.userId}` });
-    expect(request!.payload).toMatchObject({ partySize: 3, notes: 'Window', startsAt: at('19:30').toISOString() });
-    expect((await db.booking.findUniqueOrThrow({ where: { id: result.bookingId as string } })).source).toBe('CHAT');
+    expect(request!.payload).toMatchObject({
+      partySize: 3,
+      notes: 'Window',
+      startsAt: at('19:30').toISOString(),
+    });
+    expect((await db.booking.findUniqueOrThrow({ where: { id: result.bookingId as string } })).source).toBe(
+      'CHAT',
+    );
     // Asked again (a retried turn): the same booking, one request.
     const again = (await run(marta.userId, venue.id)) as Record<string, unknown>;
     expect(again.bookingId).toBe(result.bookingId);

@@ -79,7 +79,14 @@ export async function consumerWorld() {
   async function book(token: string, venueId: string, input: Record<string, unknown> = {}) {
     const res = await app.gql<Created, unknown>(
       CREATE,
-      { input: { venueId: gid('Venue', venueId), partySize: 2, startsAt: at('20:00').toISOString(), ...input } },
+      {
+        input: {
+          venueId: gid('Venue', venueId),
+          partySize: 2,
+          startsAt: at('20:00').toISOString(),
+          ...input,
+        },
+      },
       { token },
     );
     if (!res.data?.createBooking) throw new Error(`no answer: ${JSON.stringify(res.body)}`);
@@ -88,7 +95,9 @@ export async function consumerWorld() {
 
   /** The booking's request envelope, if one was queued. */
   function requestOf(bookingId: string) {
-    return db.a2aEnvelope.findFirst({ where: { bookingId, direction: 'OUTBOUND', intent: 'booking.request' } });
+    return db.a2aEnvelope.findFirst({
+      where: { bookingId, direction: 'OUTBOUND', intent: 'booking.request' },
+    });
   }
 
   /** The jobs queued under a key. */
@@ -151,6 +160,13 @@ export async function consumerWorld() {
     return db.a2aEnvelope.findUniqueOrThrow({ where: { id: request.id } });
   }
 
+  /** Sends an outbound row of the guest's agent (registered first) to the venue's inbox. */
+  async function sendRequestRow(rowId: string, userId: string) {
+    await registerConsumer(userId);
+    const sent = await sendEnvelope(deps, rowId);
+    if (sent.result !== 'sent') throw new Error(`not sent: ${JSON.stringify(sent)}`);
+  }
+
   /** The notices the person was sent, of one kind. */
   function notices(userId: string, kind: string) {
     return db.outboundMessage.findMany({ where: { userId, kind }, orderBy: { createdAt: 'asc' } });
@@ -170,6 +186,7 @@ export async function consumerWorld() {
     answer,
     readAndHandle,
     sendRequest,
+    sendRequestRow,
     notices,
     consumerAgentId,
     venueAgentId,
