@@ -4,8 +4,9 @@
  * `nextInboxRead` says when each inbox of ours is read again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { wakeInbox } from '../../src/domain/a2a/tasks.ts';
 import { consumerTools } from '../../src/domain/conversation/assembly.ts';
-import { nextInboxRead } from '../../src/domain/network/inbox-reads.ts';
+import { nextInboxRead, scheduleInboxRead } from '../../src/domain/network/inbox-reads.ts';
 import { toolContext } from '../factories/tools.ts';
 import { uniqueEmail } from '../helpers/app.ts';
 import { type ConsumerWorld, consumerWorld } from './consumer-world.ts';
@@ -102,5 +103,29 @@ describe('nextInboxRead', () => {
     expect(await nextInboxRead(db, `venue-${none.venue.id}`, now, settings)).toBeNull();
     expect(await nextInboxRead(db, 'platform-agnt', now, settings)).toBeNull();
     expect(await nextInboxRead(db, 'not an agent id', now, settings)).toBeNull();
+  });
+
+  it('schedules the next read under the inbox job, never later than a wake already waiting', async () => {
+    const { db, app } = world;
+    const { venue } = await world.venue({ agent: true });
+    const marta = await world.person();
+    const id = `consumer-${marta.userId}`;
+    const inboxJob = async () => (await world.jobs(`a2a-inbox:${id}`))[0];
+    const now = app.clock.now();
+    expect(await scheduleInboxRead(db, id, now, settings)).toBeNull();
+    expect(await inboxJob()).toBeUndefined();
+
+    const created = await world.book(marta.token, venue.id);
+    await world.sendRequest(Buffer.from(created.booking!.id, 'base64').toString().split(':')[1]!);
+    const first = await scheduleInboxRead(db, id, now, settings);
+    expect(first).toEqual(new Date(now.getTime() + 2000));
+    expect(await inboxJob()).toMatchObject({ task: 'a2a-inbox', payload: { agentId: id }, run_at: first });
+
+    // A local venue agent's answer wakes the inbox at once; the listener's next poll does not postpone it.
+    await wakeInbox(db, id);
+    const woken = (await inboxJob())!.run_at;
+    expect(woken.getTime()).toBeLessThan(first!.getTime());
+    await scheduleInboxRead(db, id, now, settings);
+    expect((await inboxJob())!.run_at).toEqual(woken);
   });
 });

@@ -11,6 +11,8 @@
  */
 import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { DbOrTx } from '../../platform/db.ts';
+import { enqueue } from '../../platform/jobs.ts';
+import { a2aInboxTask, inboxKey } from '../a2a/tasks.ts';
 
 export interface InboxReadSettings {
   /** `A2A_RESPONSE_POLL_MS`. */
@@ -49,4 +51,28 @@ export async function nextInboxRead(
       : null;
   }
   return null;
+}
+
+/**
+ * Schedules the next read of `gatewayAgentId`'s inbox by `nextInboxRead`, if there is one; for the
+ * `a2a-inbox` task after each drain, and the `a2a-send` task after a consumer agent's envelope
+ * went out (so its listener starts). It never postpones a read already due sooner: an inbox job
+ * waiting under the key (a wake from a local sender, an earlier poll) keeps its time, while the
+ * job now running under the key gets one added behind it. Returns when, or null.
+ */
+export async function scheduleInboxRead(
+  db: DbOrTx,
+  gatewayAgentId: string,
+  now: Date,
+  settings: InboxReadSettings,
+): Promise<Date | null> {
+  const runAt = await nextInboxRead(db, gatewayAgentId, now, settings);
+  if (!runAt) return null;
+  await enqueue(
+    db,
+    a2aInboxTask,
+    { agentId: gatewayAgentId },
+    { jobKey: inboxKey(gatewayAgentId), jobKeyMode: 'preserve_run_at', runAt },
+  );
+  return runAt;
 }
