@@ -219,7 +219,7 @@ function answerHandler<I extends AnswerIntent>(deps: ConsumerAgentDeps, intent: 
         (to === 'CONFIRMED' ? 'accepted by the venue’s agent' : 'declined by the venue’s agent'),
       onlyFrom: ['REQUESTED'],
     });
-    if (!moved) return 'booking moved on meanwhile';
+    if (!moved) throw new Error(`booking ${booking.id} left REQUESTED while held`);
     // Published before the handling commits: the handler has no after-commit step of its own.
     // What follows is the envelope's own row, so a rollback after this is rare; the job's retry
     // moves the booking again and publishes again.
@@ -236,6 +236,8 @@ async function answeredBooking(
   const to = parseAgentId(envelope.to);
   const from = parseAgentId(envelope.from);
   if (to?.kind !== 'consumer') return { note: `not for a consumer agent (${envelope.to})` };
+  // Held to the end of the handling: what is told to the guest and the move agree on one status.
+  await tx.$queryRaw`SELECT id FROM bookings WHERE id = ${envelope.payload.bookingId}::uuid FOR UPDATE`;
   const booking = await tx.booking.findUnique({
     where: { id: envelope.payload.bookingId },
     include: { venue: true },
