@@ -8,6 +8,7 @@
  *
  * A domain function GraphQL starts to use gets a line here; one GraphQL no longer uses loses it.
  */
+
 import { rotateAgentSigningSecret, updateAgentDna } from '../domain/agents/agents.ts';
 import {
   allowedTransitions,
@@ -21,6 +22,7 @@ import {
   requireBooking,
   transitionBooking,
 } from '../domain/bookings/bookings.ts';
+import { feedbackSummary, leaveFeedback } from '../domain/bookings/feedback.ts';
 import { venueAvailability } from '../domain/bookings/venue-availability.ts';
 import { revokeRefreshToken, rotateRefreshToken } from '../domain/identity/refresh-tokens.ts';
 import { requestSignInCode, verifySignInCode } from '../domain/identity/sign-in.ts';
@@ -120,8 +122,10 @@ export function bindDomain(services: DomainServices) {
       cancelBooking: given(services.bookings, cancelBooking),
       createBooking: given(services.bookings, createBooking),
       findBookingOrThrow: given(db, findBookingOrThrow),
+      feedbackSummary: given(db, feedbackSummary),
       findBookingWithOwnerOrThrow: given(db, findBookingWithOwnerOrThrow),
       guestBookings: given(db, guestBookings),
+      leaveFeedback: given(db, leaveFeedback),
       modifyBooking: given(services.bookings, modifyBooking),
       organizationOfBooking: given(db, organizationOfBooking),
       requireBooking: given(db, requireBooking),

@@ -1,5 +1,5 @@
 import { BookingLimitError, IllegalTransitionError, SlotFullError } from '../../domain/bookings/errors.ts';
-import { FeedbackNotOpenError, feedbackSummary, leaveFeedback } from '../../domain/bookings/feedback.ts';
+import { FeedbackNotOpenError } from '../../domain/bookings/feedback.ts';
 import { type BookingChangedPayload, bookingTopics } from '../../domain/bookings/live-events.ts';
 import { ANY_ROLE } from '../../domain/organizations/access.ts';
 import type { BookingStatus as BookingStatusValue } from '../../generated/prisma/enums.ts';
@@ -193,7 +193,7 @@ builder.prismaObjectField(Venue, 'feedbackSummary', (t) =>
     description: "Guests' feedback on the venue: average score and count. Its team only (null for others).",
     authScopes: (v) => teamOf(v.organizationId),
     unauthorizedResolver: () => null,
-    resolve: (v, _args, ctx) => feedbackSummary(ctx.services.db, v.id),
+    resolve: (v, _args, ctx) => ctx.domain.bookings.feedbackSummary(v.id),
   }),
 );
 
@@ -350,13 +350,12 @@ mutation('leaveBookingFeedback', {
   errors: [...commonErrors, FeedbackNotOpenError],
   authScopes: (input, ctx) => !readOnlyKey(ctx) && { seesBooking: input.bookingId.id },
   resolve: async (input, ctx) => {
-    await leaveFeedback(
-      ctx.services.db,
+    await ctx.domain.bookings.leaveFeedback(
       ctx.access,
       { bookingId: input.bookingId.id, score: input.score, comment: input.comment ?? null },
       ctx.services.now(),
     );
-    return { booking: await findBookingWithOwnerOrThrow(ctx.services.db, input.bookingId.id) };
+    return { booking: await ctx.domain.bookings.findBookingWithOwnerOrThrow(input.bookingId.id) };
   },
 });
 

@@ -22,8 +22,9 @@ import type { Logger } from '../../platform/logger.ts';
 export const noticeEmailTask = defineTask({
   name: 'notice-email',
   schema: z.object({ messageId: z.uuid() }),
-  // graphile-worker's backoff: the eighth attempt comes about an hour and a half after the first.
-  maxAttempts: 8,
+  // graphile-worker's backoff (exp(attempts) seconds): the tenth and last attempt comes about three
+  // and a half hours after the first, long enough to ride out a relay's restart or a short outage.
+  maxAttempts: 10,
 });
 
 export function noticeEmailKey(messageId: string): string {

@@ -32,7 +32,10 @@ export interface Notice<K extends NoticeKind> {
 export interface QueuedNotice {
   /** False when `dedupeKey` was queued before (nothing was written this time). */
   queued: boolean;
-  /** How it goes; null when the person has no way to be reached (the row is FAILED). */
+  /**
+   * The way it was routed now; null when the person has no way to be reached (the row is FAILED).
+   * When `queued` is false the first queueing's row stands, whichever way that one went.
+   */
   via: 'CHAT' | 'EMAIL' | null;
 }
 
