@@ -114,8 +114,13 @@ export function bindDomain(services: DomainServices) {
   return {
     agents: {
       updateAgentDna: given(db, updateAgentDna),
+      // The previous key keeps verifying for the configured overlap (A2A_KEY_OVERLAP_SECONDS).
       rotateAgentSigningSecret: (access: Access, input: { agentId: string }) =>
-        rotateAgentSigningSecret(db, access, keyring, input),
+        rotateAgentSigningSecret(db, access, keyring, {
+          ...input,
+          keyOverlapSeconds: config.network.keyOverlapSeconds,
+          now: now(),
+        }),
     },
     bookings: {
       allowedTransitions: given(db, allowedTransitions),

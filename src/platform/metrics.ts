@@ -69,16 +69,6 @@ export function createMetrics() {
       'How long the oldest waiting row has waited, by outbox and channel (0 when none waits)',
       ['outbox', 'channel'],
     ),
-    clawpulseInboxPending: gauge(
-      'clawpulse_inbox_pending',
-      "Messages in the embedded ClawPulse gateway's inboxes not yet acknowledged, by the recipient's kind (consumer, venue, platform)",
-      ['kind'],
-    ),
-    clawpulseInboxOldestPending: gauge(
-      'clawpulse_inbox_oldest_pending_seconds',
-      "How long the oldest unacknowledged message in the embedded gateway's inboxes has waited since it arrived, by the recipient's kind (0 when none waits)",
-      ['kind'],
-    ),
     a2aEnvelopes: counter(
       'a2a_envelopes_total',
       'A2A envelopes by intent, direction (outbound, inbound) and outcome (sent, retry, waiting, failed, expired; accepted, rejected, duplicate)',
@@ -96,6 +86,16 @@ export function createMetrics() {
       buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 7200],
       registers: [registry],
     }),
+    clawpulseInboxPending: gauge(
+      'clawpulse_inbox_pending',
+      "Messages in the embedded ClawPulse gateway's inboxes not yet acknowledged, by the recipient's kind (consumer, venue, platform)",
+      ['kind'],
+    ),
+    clawpulseInboxOldestPending: gauge(
+      'clawpulse_inbox_oldest_pending_seconds',
+      "How long the oldest unacknowledged message in the embedded gateway's inboxes has waited since it arrived, by the recipient's kind (0 when none waits)",
+      ['kind'],
+    ),
     llmCalls: counter(
       'llm_calls_total',
       'Language model calls by provider, model and outcome (ok; failed: provider in trouble; rejected: request refused; error: our bug)',

@@ -36,6 +36,8 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
   const metrics = createMetrics();
   // The worker runs the consumer agent's model calls; its /metrics counts them.
   if (role !== 'api') services.llm.useMetrics(metrics);
+  // The worker sends and receives envelopes; its /metrics counts them.
+  if (role !== 'api') services.network.metrics = metrics;
   const stopCountingQueries = services.database.onQuery(() => metrics.dbQueries.inc());
   const yoga = createGraphQLServer(services, metrics);
   let worker: WorkerHandle | null = null;

@@ -3,6 +3,7 @@
  * dependency says, `/metrics` for Prometheus, on the public port or one of their own.
  */
 import type { IncomingMessage } from 'node:http';
+import { breakerStateValue, describeBreakers } from '../domain/a2a/breakers.ts';
 import { type BacklogLine, describeBacklog, outboxBacklog } from '../domain/operations/outboxes.ts';
 import { bearerMatches, type Route, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
@@ -66,6 +67,14 @@ export function monitoringRoutes(
         await observed.services.network.gateway?.observe(metrics).catch((error: unknown) => {
           observed.services.logger.warn({ err: error }, 'could not read the gateway’s inboxes');
         });
+        const breakers = await observed.services.network.breakers.snapshots().catch(() => null);
+        if (breakers) {
+          // Reset first: a recipient's breaker that closed since the last scrape leaves the list.
+          metrics.a2aBreakerState.reset();
+          for (const breaker of breakers) {
+            metrics.a2aBreakerState.set({ scope: breaker.scope }, breakerStateValue(breaker.state));
+          }
+        }
         const body = await metrics.registry.metrics();
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
         res.end(body);
@@ -157,6 +166,11 @@ async function readiness(
   if (checks.database?.ok) {
     const lines = await backlog();
     if (lines) checks.backlog = { ok: true, detail: describeBacklog(lines) };
+  }
+  // Open breakers mean envelopes wait (nothing is dropped): reported, never unready.
+  const breakers = await services.network.breakers.snapshots().catch(() => null);
+  if (breakers) {
+    checks.a2aBreakers = { ok: true, detail: describeBreakers(breakers, services.network.breakers.mode) };
   }
   const ready = Object.values(checks).every((c) => c.ok);
   return { ready, role, checks };

@@ -2,7 +2,8 @@
  * The agent network's services: the ClawPulse client every agent of ours talks through. With
  * CLAWPULSE_GATEWAY set it goes to that gateway over HTTP; without, to the gateway the product
  * serves itself (src/a2a/gateway): PostgreSQL inboxes, reached in-process through the same client
- * in every role, and served at `/clawpulse` by the api role for agents elsewhere.
+ * in every role, and served at `/clawpulse` by the api role for agents elsewhere. Beside it, the
+ * envelope breakers (shared through Redis) and the registry of what each inbound intent means.
  */
 import { randomBytes } from 'node:crypto';
 import { createEmbeddedGateway, type EmbeddedGateway } from '../a2a/gateway/embedded.ts';
@@ -12,6 +13,7 @@ import type { IntentHandlers } from '../domain/a2a/handle.ts';
 import { type ClawPulseClient, createClawPulseClient } from '../integrations/clawpulse/client.ts';
 import type { Db } from '../platform/db.ts';
 import type { Logger } from '../platform/logger.ts';
+import type { Metrics } from '../platform/metrics.ts';
 import type { RedisHandle } from '../platform/redis.ts';
 
 export interface NetworkServices {
@@ -27,6 +29,8 @@ export interface NetworkServices {
    * the consumer side; an intent with no handler is recorded as handled with a note.
    */
   handlers: IntentHandlers;
+  /** Where envelope counts go: the app's metrics, set by the role that sends and receives. */
+  metrics?: Pick<Metrics, 'a2aEnvelopes'>;
 }
 
 /** A gateway key for development and tests when none is configured (never in production). */
@@ -39,7 +43,10 @@ export function buildNetwork(
   options: { db: Db; gatewayKey: string; logger: Logger; redis: RedisHandle; now?: () => Date },
 ): NetworkServices {
   const network = config.network;
-  const breakers = createEnvelopeBreakers(options.redis, network.breaker);
+  const envelopes = {
+    breakers: createEnvelopeBreakers(options.redis, network.breaker),
+    handlers: {},
+  };
   if (network.gateway) {
     return {
       clawpulse: createClawPulseClient({
@@ -49,8 +56,7 @@ export function buildNetwork(
       }),
       gatewayKey: options.gatewayKey,
       gateway: undefined,
-      breakers,
-      handlers: {},
+      ...envelopes,
     };
   }
   const gateway = createEmbeddedGateway({
@@ -70,7 +76,6 @@ export function buildNetwork(
     }),
     gatewayKey: options.gatewayKey,
     gateway,
-    breakers,
-    handlers: {},
+    ...envelopes,
   };
 }

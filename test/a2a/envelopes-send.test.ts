@@ -249,4 +249,21 @@ describe('sending an envelope', () => {
     expect(signed.kid).toBe(key.kid);
     expect(signatureVerifies(signed, key.secret)).toBe(true);
   });
+
+  it('dead-letters an envelope queued for a sender that is not ours, asking the breakers nothing', async () => {
+    const place = await world.venue();
+    const nobody = 'consumer-00000000-0000-4000-8000-000000000001';
+    const queued = await queueEnvelope(world.db, {
+      from: nobody,
+      to: place.id,
+      intent: 'network.ping',
+      payload: {},
+    });
+    expect((await sendEnvelope(world.deps, queued.id)).result).toBe('failed');
+    expect(await row(queued.id)).toMatchObject({
+      state: 'FAILED',
+      lastError: `unknown sender ${nobody}: not an agent of ours`,
+    });
+    expect(world.gateway.pending(place.id)).toHaveLength(0);
+  });
 });

@@ -228,6 +228,5 @@ mutation('rotateAgentSigningSecret', {
   resolve: (input, ctx) =>
     ctx.domain.agents.rotateAgentSigningSecret(ctx.access, {
       agentId: input.agentId.id,
-      keyOverlapSeconds: ctx.services.config.network.keyOverlapSeconds,
     }),
 });

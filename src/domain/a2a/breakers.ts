@@ -84,6 +84,18 @@ export function breakerStateValue(state: BreakerState): number {
   return state === 'closed' ? 0 : state === 'half_open' ? 1 : 2;
 }
 
+/** One line for `/readyz`: which breakers are not closed, and where their state lives. */
+export function describeBreakers(snapshots: readonly BreakerSnapshot[], mode: 'redis' | 'memory'): string {
+  const tripped = snapshots.filter((s) => s.state !== 'closed');
+  const where = mode === 'redis' ? 'shared in Redis' : 'per process (no Redis)';
+  if (!tripped.length) return `all closed (${where})`;
+  const parts = tripped.map(
+    (s) =>
+      `${s.scope} ${s.state.replace('_', '-')}${s.state === 'open' ? ` until ${s.retryAt!.toISOString()}` : ''}`,
+  );
+  return `${parts.join(', ')} (${where})`;
+}
+
 /** How long an open breaker's record is kept with no probe (then it counts as closed). */
 const KEEP_OPEN_MS = 7 * 86_400_000;
 

@@ -35,13 +35,16 @@ export interface VerifiedEnvelope<I extends Intent = Intent> {
 
 /**
  * Acts on one envelope inside the handling transaction (queue replies with `queueEnvelope(tx, …)`,
- * change bookings on `tx`). Returns a note to record, if any. Throwing rolls everything back and
- * the job retries.
+ * change bookings on `tx`). Returns a note to record, or the note and the booking the envelope is
+ * about (a request that made one), which joins the booking's envelope history. Throwing rolls
+ * everything back and the job retries.
  */
 export type IntentHandler<I extends Intent = Intent> = (
   tx: Tx,
   envelope: VerifiedEnvelope<I>,
-) => Promise<string | undefined | undefined>;
+) => Promise<HandlerResult> | Promise<void>;
+
+export type HandlerResult = string | { note?: string; bookingId?: string } | undefined;
 
 /** The handlers a caller supplies, by intent. */
 export type IntentHandlers = { [I in Intent]?: IntentHandler<I> };
@@ -87,7 +90,7 @@ export async function handleEnvelope(
           repliesTo = (await moveEnvelope(tx, repliesTo.id, 'ANSWERED', { now })) ?? repliesTo;
         }
       }
-      const bookingId = envelope.bookingId ?? repliesTo?.bookingId ?? null;
+      let bookingId = envelope.bookingId ?? repliesTo?.bookingId ?? null;
 
       let note: string | null;
       const intent = envelope.intent;
@@ -114,7 +117,13 @@ export async function handleEnvelope(
             bookingId,
             receivedAt: envelope.createdAt,
           };
-          note = (await handler(tx, verified)) ?? null;
+          const result = (await handler(tx, verified)) as HandlerResult;
+          if (typeof result === 'object') {
+            note = result.note ?? null;
+            bookingId = result.bookingId ?? bookingId;
+          } else {
+            note = result ?? null;
+          }
         }
       }
       await tx.a2aEnvelope.update({

@@ -160,6 +160,15 @@ export async function receiveMessage(
       deps.logger.debug({ ...log, 'envelope.intent': envelope.intent }, 'envelope accepted');
       return 'accepted';
     }
+    // Taken meanwhile by another drain of this inbox from the same gateway message: not a replay.
+    const taken = await deps.db.a2aEnvelope.findFirst({
+      where: { direction: 'INBOUND', envelopeId: envelope.id, state: { not: 'REJECTED' } },
+      select: { gatewayMessageId: true },
+    });
+    if (taken?.gatewayMessageId === message.id) {
+      count('duplicate');
+      return 'duplicates';
+    }
   }
   const reason = verdict.ok ? 'replayed' : verdict.reason;
   await deps.db.a2aEnvelope.create({
@@ -224,6 +233,8 @@ async function verify(deps: ReceiveDeps, to: string, message: InboxMessage, now:
   }
   const sender: Agent | null = await agentByGatewayId(deps.db, envelope.from, deps.platformAgentId);
   if (!sender) return refuse('unknown sender');
+  // A retired agent speaks for no one any more (a paused one may still answer what it started).
+  if (sender.status === 'RETIRED') return refuse('sender retired');
   if (message.from !== envelope.from)
     return refuse('sender mismatch: the gateway message is from another agent');
   const key = verifyingKey(deps.keyring, sender, signed.kid, now);

@@ -85,6 +85,13 @@ export async function sendEnvelope(deps: SendDeps, rowId: string): Promise<Envel
     };
   }
 
+  const sender = await senderKey(deps, row.fromAgent);
+  if (!sender) {
+    // Our own bug (a row queued for a sender we do not have): nothing to retry.
+    await fail(deps, row, `unknown sender ${row.fromAgent}: not an agent of ours`);
+    count('failed');
+    return done('failed');
+  }
   const admission = await deps.breakers.admit(row.toAgent);
   if (!admission.allowed) {
     await wait(
@@ -101,14 +108,6 @@ export async function sendEnvelope(deps: SendDeps, rowId: string): Promise<Envel
     };
   }
 
-  const sender = await senderKey(deps, row.fromAgent);
-  if (!sender) {
-    // Our own bug (a row queued for a sender we do not have): nothing to retry.
-    await deps.breakers.success(admission);
-    await fail(deps, row, `unknown sender ${row.fromAgent}: not an agent of ours`);
-    count('failed');
-    return done('failed');
-  }
   const envelope: AgpEnvelope = {
     protocol: AGP_PROTOCOL,
     id: row.envelopeId!,

@@ -33,7 +33,7 @@ export interface Outbox<Group extends { key: string } = { key: string }> {
   schedule(db: Db, group: Group): Promise<EnqueuedJob>;
   /** `channel` (lower-case platform), `pending` (a count) and `oldest` (a timestamp) per channel. */
   backlog: Prisma.Sql;
-  /** The channels always listed (default: the messaging platforms). */
+  /** Channels beyond the chat platforms that this outbox reports, waiting or not (`email`). */
   channels?: readonly string[];
 }
 
@@ -97,7 +97,7 @@ export const OUTBOXES: readonly Outbox[] = [
       UNION ALL
       SELECT 'email' AS channel, count(*)::int AS pending, min(created_at) AS oldest
       FROM outbound_messages WHERE status = 'PENDING' AND channel = 'EMAIL'`,
-    channels: [...PLATFORMS.map((p) => p.toLowerCase()), 'email'],
+    channels: ['email'],
   }),
   // A2A envelopes to send, one job per envelope (src/domain/a2a/outbox.ts). A row waiting for
   // its retry or for a breaker has its job scheduled for then, so it is not stranded; a job
@@ -189,7 +189,7 @@ export interface BacklogLine {
   oldestAgeSeconds: number;
 }
 
-/** What waits in every outbox, per channel (each listed channel with 0 when nothing waits). */
+/** What waits in every outbox, per channel (every platform and the outbox's own channels listed, with 0 when nothing waits). */
 export async function outboxBacklog(db: Db, outboxes: readonly Outbox[] = OUTBOXES): Promise<BacklogLine[]> {
   const lines: BacklogLine[] = [];
   for (const outbox of outboxes) {
@@ -197,7 +197,7 @@ export async function outboxBacklog(db: Db, outboxes: readonly Outbox[] = OUTBOX
       SELECT channel, pending, extract(epoch FROM now() - oldest)::float8 AS age
       FROM (${outbox.backlog}) AS backlog`;
     const byChannel = new Map(rows.map((row) => [row.channel, row]));
-    for (const channel of outbox.channels ?? PLATFORMS.map((p) => p.toLowerCase())) {
+    for (const channel of [...PLATFORMS.map((p) => p.toLowerCase()), ...(outbox.channels ?? [])]) {
       const row = byChannel.get(channel);
       lines.push({
         outbox: outbox.name,

@@ -17,6 +17,7 @@ export default defineHandler(
         clawpulse: services.network.clawpulse,
         breakers: services.network.breakers,
         network: services.config.network,
+        metrics: services.network.metrics,
         logger,
       }),
       agentId,

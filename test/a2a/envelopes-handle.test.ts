@@ -1,0 +1,314 @@
+/**
+ * Handling accepted envelopes exactly once, with the handlers callers supply; a reply moves our
+ * envelope to ANSWERED in the same transaction. And the two schedules: the reaper and the orphan
+ * sweep.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handleEnvelope, type IntentHandlers } from '../../src/domain/a2a/handle.ts';
+import {
+  ORPHAN_AFTER_MS,
+  reapStaleEnvelopes,
+  sweepOrphanedResponses,
+} from '../../src/domain/a2a/maintenance.ts';
+import { queueEnvelope } from '../../src/domain/a2a/outbox.ts';
+import { drainInbox } from '../../src/domain/a2a/receive.ts';
+import { sendEnvelope } from '../../src/domain/a2a/send.ts';
+import { createBooking } from '../factories/bookings.ts';
+import { type EnvelopeWorld, envelopeWorld } from './envelopes-world.ts';
+
+let world: EnvelopeWorld;
+beforeAll(async () => {
+  world = await envelopeWorld();
+});
+afterAll(() => world.close());
+
+const handleDeps = () => ({ db: world.db, logger: world.deps.logger, now: world.clock.now });
+
+/** Sends `from` → `to` through the gateway and has `to` accept it; the inbound row. */
+async function deliver(input: Parameters<typeof queueEnvelope>[1]) {
+  const queued = await queueEnvelope(world.db, input);
+  expect((await sendEnvelope(world.deps, queued.id)).result).toBe('sent');
+  expect(await drainInbox(world.deps, input.to)).toMatchObject({ accepted: 1 });
+  const row = await world.db.a2aEnvelope.findFirstOrThrow({
+    where: { direction: 'INBOUND', envelopeId: queued.envelopeId! },
+  });
+  return { queued, row };
+}
+
+describe('handling envelopes', () => {
+  it('acts on an envelope exactly once under two concurrent handlers', async () => {
+    const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
+    const { row } = await deliver({
+      from: guest.id,
+      to: place.id,
+      intent: 'venue.question',
+      payload: { text: 'Parking?' },
+    });
+    const calls: string[] = [];
+    const handlers: IntentHandlers = {
+      'venue.question': async (tx, envelope) => {
+        calls.push(envelope.payload.text);
+        // Long enough for the second handler to arrive while this one holds the row.
+        await tx.$executeRaw`SELECT pg_sleep(0.2)`;
+        return 'answered from the venue’s facts';
+      },
+    };
+    const outcomes = await Promise.all([
+      handleEnvelope(handleDeps(), row.id, handlers),
+      handleEnvelope(handleDeps(), row.id, handlers),
+    ]);
+    expect(calls).toEqual(['Parking?']);
+    expect(outcomes.filter((o) => o.handled)).toHaveLength(1);
+    const handled = await world.db.a2aEnvelope.findUniqueOrThrow({ where: { id: row.id } });
+    expect(handled).toMatchObject({
+      handledNote: 'answered from the venue’s facts',
+      handledAt: expect.any(Date),
+    });
+    // A third run (the job again after a crash): nothing.
+    expect(await handleEnvelope(handleDeps(), row.id, handlers)).toMatchObject({ handled: false });
+    expect(calls).toHaveLength(1);
+  });
+
+  it('leaves the envelope unhandled when its handler fails, for the retry', async () => {
+    const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
+    const { row } = await deliver({
+      from: guest.id,
+      to: place.id,
+      intent: 'venue.question',
+      payload: { text: 'Wifi?' },
+    });
+    const failing: IntentHandlers = {
+      'venue.question': async (tx, envelope) => {
+        await queueEnvelope(tx, {
+          from: envelope.to,
+          to: envelope.from,
+          intent: 'venue.answer',
+          payload: { text: 'Yes' },
+        });
+        throw new Error('the model is away');
+      },
+    };
+    await expect(handleEnvelope(handleDeps(), row.id, failing)).rejects.toThrow('the model is away');
+    expect((await world.db.a2aEnvelope.findUniqueOrThrow({ where: { id: row.id } })).handledAt).toBeNull();
+    // The reply queued inside was rolled back with it.
+    expect(
+      await world.db.a2aEnvelope.count({
+        where: { direction: 'OUTBOUND', fromAgent: place.id, intent: 'venue.answer' },
+      }),
+    ).toBe(0);
+  });
+
+  it('moves our envelope to ANSWERED when the reply is handled, and links the reply to its booking', async () => {
+    const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
+    const booking = await createBooking(world.db, {
+      venueId: place.venue.id,
+      guestId: guest.person.id,
+      startsAt: new Date(Date.now() + 86_400_000),
+      status: 'REQUESTED',
+    });
+    const request = await deliver({
+      from: guest.id,
+      to: place.id,
+      intent: 'booking.request',
+      bookingId: booking.id,
+      payload: {
+        venueId: place.venue.id,
+        startsAt: '2026-12-04T20:00:00+00:00',
+        partySize: 2,
+        guestName: 'Ana',
+        clientKey: randomUUID(),
+      },
+    });
+    const venueSide: IntentHandlers = {
+      'booking.request': async (tx, envelope) => {
+        await queueEnvelope(tx, {
+          from: envelope.to,
+          to: envelope.from,
+          intent: 'booking.accepted',
+          inReplyTo: envelope.envelopeId,
+          payload: { bookingId: booking.id },
+        });
+        return { note: 'accepted within the rules', bookingId: booking.id };
+      },
+    };
+    expect(await handleEnvelope(handleDeps(), request.row.id, venueSide)).toEqual({
+      handled: true,
+      note: 'accepted within the rules',
+    });
+    // The venue's side links the request it received to the booking its handler named.
+    expect((await world.db.a2aEnvelope.findUniqueOrThrow({ where: { id: request.row.id } })).bookingId).toBe(
+      booking.id,
+    );
+    const reply = await world.db.a2aEnvelope.findFirstOrThrow({
+      where: { direction: 'OUTBOUND', inReplyTo: request.queued.envelopeId },
+    });
+    expect((await sendEnvelope(world.deps, reply.id)).result).toBe('sent');
+    expect(await drainInbox(world.deps, guest.id)).toMatchObject({ accepted: 1 });
+    const inboundReply = await world.db.a2aEnvelope.findFirstOrThrow({
+      where: { direction: 'INBOUND', envelopeId: reply.envelopeId! },
+    });
+
+    const seen: unknown[] = [];
+    const consumerSide: IntentHandlers = {
+      'booking.accepted': async (_tx, envelope) => {
+        seen.push([envelope.payload.bookingId, envelope.repliesTo?.id, envelope.bookingId]);
+        return undefined;
+      },
+    };
+    expect(await handleEnvelope(handleDeps(), inboundReply.id, consumerSide)).toEqual({
+      handled: true,
+      note: null,
+    });
+    expect(seen).toEqual([[booking.id, request.queued.id, booking.id]]);
+    expect(await world.db.a2aEnvelope.findUniqueOrThrow({ where: { id: request.queued.id } })).toMatchObject({
+      state: 'ANSWERED',
+      answeredAt: expect.any(Date),
+    });
+    expect((await world.db.a2aEnvelope.findUniqueOrThrow({ where: { id: inboundReply.id } })).bookingId).toBe(
+      booking.id,
+    );
+    // The booking's envelope history.
+    const history = await world.db.a2aEnvelope.findMany({
+      where: { bookingId: booking.id },
+      orderBy: { createdAt: 'asc' },
+    });
+    expect(history.map((e) => [e.direction, e.intent])).toEqual([
+      ['OUTBOUND', 'booking.request'],
+      ['INBOUND', 'booking.request'],
+      ['INBOUND', 'booking.accepted'],
+    ]);
+  });
+
+  it('records a ping, and an intent nobody handles, as handled with a note', async () => {
+    const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
+    const ping = await deliver({ from: guest.id, to: place.id, intent: 'network.ping', payload: {} });
+    expect(await handleEnvelope(handleDeps(), ping.row.id, {})).toEqual({ handled: true, note: 'ping' });
+    const question = await deliver({
+      from: guest.id,
+      to: place.id,
+      intent: 'venue.question',
+      payload: { text: 'Hi?' },
+    });
+    expect(await handleEnvelope(handleDeps(), question.row.id, {})).toEqual({
+      handled: true,
+      note: 'no handler for venue.question',
+    });
+  });
+
+  it('never hands a REJECTED envelope to a handler', async () => {
+    const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
+    const rejected = await world.db.a2aEnvelope.create({
+      data: {
+        direction: 'INBOUND',
+        envelopeId: randomUUID(),
+        fromAgent: guest.id,
+        toAgent: place.id,
+        intent: 'venue.question',
+        payload: { text: 'x' },
+        state: 'REJECTED',
+        rejectReason: 'bad signature',
+      },
+    });
+    let called = false;
+    const outcome = await handleEnvelope(handleDeps(), rejected.id, {
+      'venue.question': async () => {
+        called = true;
+      },
+    });
+    expect(outcome).toEqual({ handled: false, note: null });
+    expect(called).toBe(false);
+  });
+});
+
+describe('the schedules', () => {
+  it('expires outbound envelopes past their expiry that were never answered, and nothing else', async () => {
+    const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
+    const past = new Date(world.clock.now().getTime() - 1000);
+    const make = (state: 'PENDING' | 'SENT' | 'DELIVERED' | 'ANSWERED' | 'FAILED', expiresAt: Date) =>
+      world.db.a2aEnvelope.create({
+        data: {
+          direction: 'OUTBOUND',
+          envelopeId: randomUUID(),
+          fromAgent: guest.id,
+          toAgent: place.id,
+          intent: 'network.ping',
+          state,
+          expiresAt,
+        },
+      });
+    const stale = await Promise.all([make('PENDING', past), make('SENT', past), make('DELIVERED', past)]);
+    const kept = await Promise.all([
+      make('ANSWERED', past),
+      make('FAILED', past),
+      make('PENDING', new Date(world.clock.now().getTime() + 60_000)),
+    ]);
+    expect(await reapStaleEnvelopes(world.db, world.clock.now())).toBeGreaterThanOrEqual(3);
+    for (const row of stale)
+      expect((await world.db.a2aEnvelope.findUniqueOrThrow({ where: { id: row.id } })).state).toBe('EXPIRED');
+    expect(
+      await Promise.all(
+        kept.map(
+          async (row) => (await world.db.a2aEnvelope.findUniqueOrThrow({ where: { id: row.id } })).state,
+        ),
+      ),
+    ).toEqual(['ANSWERED', 'FAILED', 'PENDING']);
+  });
+
+  it('closes replies that answer nothing of ours or whose booking is gone, once left unhandled', async () => {
+    const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
+    const old = new Date(world.clock.now().getTime() - ORPHAN_AFTER_MS - 1000);
+    const ours = await world.db.a2aEnvelope.create({
+      data: {
+        direction: 'OUTBOUND',
+        envelopeId: randomUUID(),
+        fromAgent: guest.id,
+        toAgent: place.id,
+        intent: 'booking.request',
+        state: 'SENT',
+      },
+    });
+    const booking = await createBooking(world.db, {
+      venueId: place.venue.id,
+      guestId: guest.person.id,
+      startsAt: new Date(Date.now() + 86_400_000),
+      status: 'REQUESTED',
+    });
+    const reply = (inReplyTo: string, bookingId: string, createdAt = old) =>
+      world.db.a2aEnvelope.create({
+        data: {
+          direction: 'INBOUND',
+          envelopeId: randomUUID(),
+          fromAgent: place.id,
+          toAgent: guest.id,
+          intent: 'booking.accepted',
+          payload: { bookingId },
+          state: 'DELIVERED',
+          inReplyTo,
+          createdAt,
+        },
+      });
+    const answersNothing = await reply(randomUUID(), booking.id);
+    const bookingGone = await reply(ours.envelopeId!, randomUUID());
+    const fine = await reply(ours.envelopeId!, booking.id);
+    const recent = await reply(randomUUID(), booking.id, world.clock.now());
+
+    expect(await sweepOrphanedResponses(world.db, world.clock.now())).toBeGreaterThanOrEqual(2);
+    const note = async (id: string) =>
+      (await world.db.a2aEnvelope.findUniqueOrThrow({ where: { id } })).handledNote;
+    expect(await note(answersNothing.id)).toBe('orphaned: answers no envelope of ours');
+    expect(await note(bookingGone.id)).toBe('orphaned: booking gone');
+    expect(await note(fine.id)).toBeNull();
+    expect(await note(recent.id)).toBeNull();
+    // Closed means handled: no handler ever acts on it.
+    let called = false;
+    expect(
+      await handleEnvelope(handleDeps(), answersNothing.id, {
+        'booking.accepted': async () => {
+          called = true;
+        },
+      }),
+    ).toMatchObject({ handled: false });
+    expect(called).toBe(false);
+  });
+});

@@ -1,0 +1,391 @@
+/**
+ * Reading an inbox: every message is verified before anything acts on it. A valid envelope is
+ * accepted once (DELIVERED, with its handle job); a tampered, wrongly signed, stale, expired,
+ * replayed, unknown, mismatched or malformed one is REJECTED with its reason and never handled.
+ * Every message handed out is acknowledged. Key rotation: the previous key verifies within its
+ * overlap, not after.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queueEnvelope } from '../../src/domain/a2a/outbox.ts';
+import { drainInbox, receiveMessage } from '../../src/domain/a2a/receive.ts';
+import { sendEnvelope } from '../../src/domain/a2a/send.ts';
+import { handleKey } from '../../src/domain/a2a/tasks.ts';
+import {
+  agentSigningKey,
+  rotateAgentSigningSecret,
+  type SigningKey,
+} from '../../src/domain/agents/agents.ts';
+import { createAccess } from '../../src/domain/organizations/access.ts';
+import {
+  AGP_PROTOCOL,
+  type AgpEnvelope,
+  type SignedEnvelope,
+  signatureOf,
+  signEnvelope,
+} from '../../src/integrations/clawpulse/wire.ts';
+import { type EnvelopeWorld, envelopeWorld, seriesValue } from './envelopes-world.ts';
+
+let world: EnvelopeWorld;
+beforeAll(async () => {
+  world = await envelopeWorld();
+});
+afterAll(() => world.close());
+
+type Party = Awaited<ReturnType<EnvelopeWorld['consumer']>>;
+
+/** A guest and a venue, and the guest's current key. */
+async function pair() {
+  const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
+  const key = await agentSigningKey(world.db, world.keyring, guest.agent.id);
+  return { guest, place, key };
+}
+
+function envelopeFrom(guest: Party, to: string, fields: Partial<AgpEnvelope> = {}): AgpEnvelope {
+  return {
+    protocol: AGP_PROTOCOL,
+    id: randomUUID(),
+    from: guest.id,
+    to,
+    intent: 'venue.question',
+    payload: { text: 'Do you take dogs?' },
+    agent_context: {},
+    ttl_ms: 30_000,
+    timestamp: world.clock.now().toISOString(),
+    ...fields,
+  };
+}
+
+const nowTs = () => Math.floor(world.clock.now().getTime() / 1000);
+
+/** Posts a signed payload to `to`'s inbox as `from` through the fake gateway. */
+async function post(from: string, to: string, payload: SignedEnvelope) {
+  await world.client.send({ from, to, payload });
+}
+
+async function inbound(to: string) {
+  return world.db.a2aEnvelope.findMany({
+    where: { direction: 'INBOUND', toAgent: to },
+    orderBy: { createdAt: 'asc' },
+  });
+}
+
+async function handleJobs(rowIds: string[]) {
+  return (await Promise.all(rowIds.map((id) => world.jobs(handleKey(id))))).flat();
+}
+
+describe('receiving envelopes', () => {
+  it('accepts a valid envelope once, queues its handling, acknowledges it, and rejects its replay', async () => {
+    const { guest, place, key } = await pair();
+    const envelope = envelopeFrom(guest, place.id);
+    const signed = signEnvelope(envelope, key, nowTs());
+    await post(guest.id, place.id, signed);
+
+    expect(await drainInbox(world.deps, place.id)).toEqual({
+      received: 1,
+      accepted: 1,
+      rejected: 0,
+      duplicates: 0,
+      more: false,
+    });
+    const [row] = await inbound(place.id);
+    expect(row).toMatchObject({
+      envelopeId: envelope.id,
+      state: 'DELIVERED',
+      fromAgent: guest.id,
+      intent: 'venue.question',
+      payload: { text: 'Do you take dogs?' },
+      handledAt: null,
+      envelope: JSON.stringify(signed),
+    });
+    expect(await world.jobs(handleKey(row!.id))).toEqual([
+      expect.objectContaining({ task: 'a2a-handle', payload: { envelopeRowId: row!.id } }),
+    ]);
+    expect(world.gateway.pending(place.id)).toEqual([]);
+    const lastPoll = await world.db.agent.findUniqueOrThrow({ where: { id: place.agent.id } });
+    expect(lastPoll.lastInboxPollAt).not.toBeNull();
+
+    // The same envelope posted again (a replay): refused and never handled.
+    await post(guest.id, place.id, signed);
+    expect(await drainInbox(world.deps, place.id)).toMatchObject({ accepted: 0, rejected: 1 });
+    const rows = await inbound(place.id);
+    expect(rows.map((r) => [r.state, r.rejectReason])).toEqual([
+      ['DELIVERED', null],
+      ['REJECTED', 'replayed'],
+    ]);
+    expect(await handleJobs([rows[1]!.id])).toEqual([]);
+    expect(
+      await seriesValue(world, 'a2a_envelopes_total', {
+        intent: 'venue.question',
+        direction: 'inbound',
+        outcome: 'accepted',
+      }),
+    ).toBe(1);
+  });
+
+  it('takes a message the gateway hands out twice as one', async () => {
+    const { guest, place, key } = await pair();
+    world.gateway.duplicateDelivery = true;
+    try {
+      await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), key, nowTs()));
+      expect(await drainInbox(world.deps, place.id)).toEqual({
+        received: 2,
+        accepted: 1,
+        rejected: 0,
+        duplicates: 1,
+        more: false,
+      });
+    } finally {
+      world.gateway.duplicateDelivery = false;
+    }
+    expect((await inbound(place.id)).map((r) => r.state)).toEqual(['DELIVERED']);
+    expect(world.gateway.pending(place.id)).toEqual([]);
+  });
+
+  it('acknowledges again, and acts on nothing again, a message recorded before a crash kept it from being acknowledged', async () => {
+    const { guest, place, key } = await pair();
+    await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), key, nowTs()));
+    // A drain that recorded the message and died before acknowledging it.
+    const [message] = await world.client.inbox(place.id);
+    expect(await receiveMessage(world.deps, place.id, message!)).toBe('accepted');
+    world.gateway.advance(61_000);
+    expect(await drainInbox(world.deps, place.id)).toMatchObject({
+      received: 1,
+      accepted: 0,
+      rejected: 0,
+      duplicates: 1,
+    });
+    expect((await inbound(place.id)).map((r) => r.state)).toEqual(['DELIVERED']);
+    expect(world.gateway.pending(place.id)).toEqual([]);
+  });
+
+  it('takes one gateway message handed to two drains at once as one', async () => {
+    const { guest, place, key } = await pair();
+    await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), key, nowTs()));
+    const [message] = await world.client.inbox(place.id);
+    const outcomes = await Promise.all([
+      receiveMessage(world.deps, place.id, message!),
+      receiveMessage(world.deps, place.id, message!),
+    ]);
+    expect(outcomes.sort()).toEqual(['accepted', 'duplicates']);
+    expect((await inbound(place.id)).map((r) => r.state)).toEqual(['DELIVERED']);
+  });
+
+  it('rejects every envelope that fails a check, with its reason, and acts on none', async () => {
+    const { guest, place, key } = await pair();
+    const stranger = await world.consumer();
+    const cases: [string, () => Promise<void>][] = [
+      [
+        'bad signature',
+        async () => {
+          const signed = signEnvelope(envelopeFrom(guest, place.id), key, nowTs());
+          // Tampered: one character of the envelope changed after signing.
+          await post(guest.id, place.id, { ...signed, envelope: signed.envelope.replace('dogs', 'cats') });
+        },
+      ],
+      [
+        'bad signature',
+        async () => {
+          // Signed with a key that is not the guest's, under the guest's kid.
+          const wrong: SigningKey = { kid: key.kid, secret: randomBytes(32) };
+          await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), wrong, nowTs()));
+        },
+      ],
+      [
+        'stale: ts is more than 300 s from now',
+        async () => {
+          await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), key, nowTs() - 360));
+        },
+      ],
+      [
+        'expired: its ttl has passed',
+        async () => {
+          const old = new Date(world.clock.now().getTime() - 31_000).toISOString();
+          await post(
+            guest.id,
+            place.id,
+            signEnvelope(envelopeFrom(guest, place.id, { timestamp: old }), key, nowTs()),
+          );
+        },
+      ],
+      [
+        'unknown sender',
+        async () => {
+          const nobody = `consumer-${randomUUID()}`;
+          await post(
+            nobody,
+            place.id,
+            signEnvelope(envelopeFrom(guest, place.id, { from: nobody }), key, nowTs()),
+          );
+        },
+      ],
+      [
+        'sender mismatch: the gateway message is from another agent',
+        async () => {
+          await post(stranger.id, place.id, signEnvelope(envelopeFrom(guest, place.id), key, nowTs()));
+        },
+      ],
+      [
+        'unknown key: the sender has no valid key with this kid',
+        async () => {
+          const other: SigningKey = { kid: `${guest.agent.id.slice(0, 8)}-v9`, secret: key.secret };
+          await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), other, nowTs()));
+        },
+      ],
+      [
+        'unknown intent',
+        async () => {
+          await post(
+            guest.id,
+            place.id,
+            signEnvelope(envelopeFrom(guest, place.id, { intent: 'booking.steal' }), key, nowTs()),
+          );
+        },
+      ],
+      [
+        'invalid payload',
+        async () => {
+          const envelope = envelopeFrom(guest, place.id, {
+            intent: 'booking.request',
+            payload: {
+              venueId: place.venue.id,
+              startsAt: 'tomorrow at 8',
+              partySize: 2,
+              guestName: 'Ana',
+              clientKey: 'k',
+            },
+          });
+          await post(guest.id, place.id, signEnvelope(envelope, key, nowTs()));
+        },
+      ],
+      [
+        'wrong recipient: addressed to another agent',
+        async () => {
+          await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, stranger.id), key, nowTs()));
+        },
+      ],
+      [
+        'unsupported protocol agp/2',
+        async () => {
+          await post(
+            guest.id,
+            place.id,
+            signEnvelope(envelopeFrom(guest, place.id, { protocol: 'agp/2' }), key, nowTs()),
+          );
+        },
+      ],
+      [
+        'malformed: not a signed envelope',
+        async () => {
+          await post(guest.id, place.id, {
+            envelope: 42,
+            ts: nowTs(),
+            kid: key.kid,
+            sig: 'v1=00',
+          } as unknown as SignedEnvelope);
+        },
+      ],
+      [
+        'malformed: the envelope is not a JSON object',
+        async () => {
+          const text = 'not json';
+          await post(guest.id, place.id, {
+            envelope: text,
+            ts: nowTs(),
+            kid: key.kid,
+            sig: signatureOf(key.secret, nowTs(), text),
+          });
+        },
+      ],
+    ];
+    for (const [reason, send] of cases) {
+      await send();
+      const result = await drainInbox(world.deps, place.id);
+      expect(result, reason).toMatchObject({ received: 1, accepted: 0, rejected: 1 });
+      const rows = await inbound(place.id);
+      const last = rows.at(-1)!;
+      expect(last.state, reason).toBe('REJECTED');
+      if (reason === 'invalid payload') expect(last.rejectReason).toMatch(/^invalid payload: /);
+      else expect(last.rejectReason).toBe(reason);
+    }
+    const rows = await inbound(place.id);
+    expect(rows).toHaveLength(cases.length);
+    expect(rows.every((r) => r.handledAt === null && r.state === 'REJECTED')).toBe(true);
+    expect(await handleJobs(rows.map((r) => r.id))).toEqual([]);
+    expect(world.gateway.pending(place.id)).toEqual([]);
+    expect(
+      await seriesValue(world, 'a2a_envelopes_total', {
+        intent: 'unknown',
+        direction: 'inbound',
+        outcome: 'rejected',
+      }),
+    ).toBeGreaterThanOrEqual(3);
+  });
+
+  it('rejects envelopes from a retired agent of ours', async () => {
+    const { guest, place, key } = await pair();
+    await world.db.agent.update({ where: { id: guest.agent.id }, data: { status: 'RETIRED' } });
+    await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), key, nowTs()));
+    expect(await drainInbox(world.deps, place.id)).toMatchObject({ accepted: 0, rejected: 1 });
+    expect((await inbound(place.id)).map((r) => r.rejectReason)).toEqual(['sender retired']);
+  });
+
+  it('moves our own envelope to DELIVERED when an agent of ours accepts it', async () => {
+    const { guest, place } = await pair();
+    const queued = await queueEnvelope(world.db, {
+      from: guest.id,
+      to: place.id,
+      intent: 'network.ping',
+      payload: {},
+    });
+    const sent = await sendEnvelope(world.deps, queued.id);
+    expect(sent).toMatchObject({ result: 'sent', localRecipient: place.id });
+    expect(await drainInbox(world.deps, place.id)).toMatchObject({ accepted: 1 });
+    expect(await world.db.a2aEnvelope.findUniqueOrThrow({ where: { id: queued.id } })).toMatchObject({
+      state: 'DELIVERED',
+      deliveredAt: expect.any(Date),
+    });
+  });
+});
+
+describe('signing key rotation', () => {
+  it('keeps the previous key verifying within the overlap, and not after', async () => {
+    const { guest, place, key: before } = await pair();
+    const access = createAccess(world.db, { kind: 'user', userId: guest.person.id, isPlatformAdmin: false });
+    const { signingSecret } = await rotateAgentSigningSecret(world.db, access, world.keyring, {
+      agentId: guest.agent.id,
+      keyOverlapSeconds: 3600,
+      now: world.clock.now(),
+    });
+    const after = await agentSigningKey(world.db, world.keyring, guest.agent.id);
+    expect(after.secret.toString('base64url')).toBe(signingSecret);
+    expect(after.kid).toBe(`${guest.agent.id.slice(0, 8)}-v2`);
+    expect(before.kid).toBe(`${guest.agent.id.slice(0, 8)}-v1`);
+
+    // Within the overlap: both keys verify.
+    await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), before, nowTs()));
+    await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), after, nowTs()));
+    expect(await drainInbox(world.deps, place.id)).toMatchObject({ accepted: 2, rejected: 0 });
+
+    // After it: only the new one.
+    world.clock.advance(3601_000);
+    await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), before, nowTs()));
+    await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), after, nowTs()));
+    expect(await drainInbox(world.deps, place.id)).toMatchObject({ accepted: 1, rejected: 1 });
+    const rejected = (await inbound(place.id)).filter((r) => r.state === 'REJECTED');
+    expect(rejected.map((r) => r.rejectReason)).toEqual([
+      'unknown key: the sender has no valid key with this kid',
+    ]);
+  });
+
+  it('with no overlap, the previous key stops at once', async () => {
+    const { guest, place, key: before } = await pair();
+    const access = createAccess(world.db, { kind: 'user', userId: guest.person.id, isPlatformAdmin: false });
+    await rotateAgentSigningSecret(world.db, access, world.keyring, {
+      agentId: guest.agent.id,
+      keyOverlapSeconds: 0,
+    });
+    await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), before, nowTs()));
+    expect(await drainInbox(world.deps, place.id)).toMatchObject({ accepted: 0, rejected: 1 });
+  });
+});
