@@ -23,7 +23,7 @@ import { type Access, ANY_ROLE } from '../organizations/access.ts';
 import { parseInput, wholeNumber } from '../validation.ts';
 import { availability, type LiveBooking } from '../venues/availability.ts';
 import { PUBLIC_STATUSES } from '../venues/venues.ts';
-import type { BookingEffects, BookingEvent } from './effects.ts';
+import type { BookingEffects } from './effects.ts';
 import { BookingLimitError, IllegalTransitionError, SlotFullError } from './errors.ts';
 import { type BookingActorKind, canTransition, LIVE_STATUSES, nextStatuses } from './status.ts';
 
@@ -377,76 +377,50 @@ export async function systemTransition(
   }
 }
 
-/**
- * `systemTransition` on the caller's transaction, for a change that must commit with the caller's
- * own writes (an agent's answer applied with its envelope). Returns what moved, or null when the
- * booking is no longer in `onlyFrom`; the caller hands the event to `deps.effects.afterCommit`
- * once its transaction commits.
- */
-export async function systemTransitionIn(
-  tx: Tx,
-  deps: Pick<BookingDeps, 'effects'>,
-  input: { bookingId: string; to: BookingStatus; reason: string; onlyFrom?: readonly BookingStatus[] },
-): Promise<BookingEvent | null> {
-  try {
-    return await moveBookingIn(tx, deps, { ...input, actorKind: 'system', actorId: null });
-  } catch (error) {
-    if (error instanceof IllegalTransitionError && input.onlyFrom && !input.onlyFrom.includes(error.from))
-      return null;
-    throw error;
-  }
-}
-
-interface MoveInput {
-  bookingId: string;
-  to: BookingStatus;
-  actorKind: BookingActorKind;
-  actorId: string | null;
-  reason: string | null;
-  onlyFrom?: readonly BookingStatus[];
-}
-
-async function moveBooking(deps: BookingDeps, input: MoveInput): Promise<Booking> {
-  const { booking, from } = await deps.db.$transaction((tx) => moveBookingIn(tx, deps, input));
+async function moveBooking(
+  deps: BookingDeps,
+  input: {
+    bookingId: string;
+    to: BookingStatus;
+    actorKind: BookingActorKind;
+    actorId: string | null;
+    reason: string | null;
+    onlyFrom?: readonly BookingStatus[];
+  },
+): Promise<Booking> {
+  const { booking, from } = await deps.db.$transaction(async (tx) => {
+    const [current] = await tx.$queryRaw<{ status: BookingStatus }[]>`
+      SELECT status FROM bookings WHERE id = ${input.bookingId}::uuid FOR UPDATE`;
+    if (!current) throw new NotFoundError('Booking not found');
+    if (input.onlyFrom && !input.onlyFrom.includes(current.status)) {
+      throw new IllegalTransitionError(current.status, input.to);
+    }
+    if (!canTransition(current.status, input.to, input.actorKind)) {
+      throw new IllegalTransitionError(current.status, input.to);
+    }
+    const updated = await tx.booking.update({
+      where: { id: input.bookingId },
+      data: {
+        status: input.to,
+        ...(LIVE_STATUSES.includes(input.to) && input.to !== 'HELD' ? { expiresAt: null } : {}),
+      },
+    });
+    await tx.bookingTransition.create({
+      data: {
+        bookingId: updated.id,
+        fromStatus: current.status,
+        toStatus: input.to,
+        actorKind: input.actorKind,
+        actorId: input.actorId,
+        reason: input.reason,
+      },
+    });
+    const venue = await tx.venue.findUniqueOrThrow({ where: { id: updated.venueId } });
+    await deps.effects.inTransaction(tx, { booking: updated, venue, from: current.status });
+    return { booking: updated, from: current.status };
+  });
   await deps.effects.afterCommit({ booking, from });
   return booking;
-}
-
-/** The move and what follows it in its transaction; the check throws before anything is written. */
-async function moveBookingIn(
-  tx: Tx,
-  deps: Pick<BookingDeps, 'effects'>,
-  input: MoveInput,
-): Promise<BookingEvent> {
-  const [current] = await tx.$queryRaw<{ status: BookingStatus }[]>`
-    SELECT status FROM bookings WHERE id = ${input.bookingId}::uuid FOR UPDATE`;
-  if (!current) throw new NotFoundError('Booking not found');
-  if (input.onlyFrom && !input.onlyFrom.includes(current.status)) {
-    throw new IllegalTransitionError(current.status, input.to);
-  }
-  if (!canTransition(current.status, input.to, input.actorKind)) {
-    throw new IllegalTransitionError(current.status, input.to);
-  }
-  const updated = await tx.booking.update({
-    where: { id: input.bookingId },
-    data: {
-      status: input.to,
-      ...(LIVE_STATUSES.includes(input.to) && input.to !== 'HELD' ? { expiresAt: null } : {}),
-    },
-  });
-  await tx.bookingTransition.create({
-    data: {
-      bookingId: updated.id,
-      fromStatus: current.status,
-      toStatus: input.to,
-      actorKind: input.actorKind,
-      actorId: input.actorId,
-      reason: input.reason,
-    },
-  });
-  const venue = await tx.venue.findUniqueOrThrow({ where: { id: updated.venueId } });
-  await deps.effects.inTransaction(tx, { booking: updated, venue, from: current.status });
-  return { booking: updated, from: current.status };
 }
 
 const modifySchema = z.object({
