@@ -388,39 +388,72 @@ async function moveBooking(
     onlyFrom?: readonly BookingStatus[];
   },
 ): Promise<Booking> {
-  const { booking, from } = await deps.db.$transaction(async (tx) => {
-    const [current] = await tx.$queryRaw<{ status: BookingStatus }[]>`
-      SELECT status FROM bookings WHERE id = ${input.bookingId}::uuid FOR UPDATE`;
-    if (!current) throw new NotFoundError('Booking not found');
-    if (input.onlyFrom && !input.onlyFrom.includes(current.status)) {
-      throw new IllegalTransitionError(current.status, input.to);
-    }
-    if (!canTransition(current.status, input.to, input.actorKind)) {
-      throw new IllegalTransitionError(current.status, input.to);
-    }
-    const updated = await tx.booking.update({
-      where: { id: input.bookingId },
-      data: {
-        status: input.to,
-        ...(LIVE_STATUSES.includes(input.to) && input.to !== 'HELD' ? { expiresAt: null } : {}),
-      },
-    });
-    await tx.bookingTransition.create({
-      data: {
-        bookingId: updated.id,
-        fromStatus: current.status,
-        toStatus: input.to,
-        actorKind: input.actorKind,
-        actorId: input.actorId,
-        reason: input.reason,
-      },
-    });
-    const venue = await tx.venue.findUniqueOrThrow({ where: { id: updated.venueId } });
-    await deps.effects.inTransaction(tx, { booking: updated, venue, from: current.status });
-    return { booking: updated, from: current.status };
+  const moved = await deps.db.$transaction((tx) => moveBookingOn(tx, deps.effects, input));
+  await moved.afterCommit();
+  return moved.booking;
+}
+
+/** A booking change made on a caller's transaction, and what to do once that transaction commits. */
+export interface BookingChangeOnTx {
+  booking: Booking;
+  /** The status before. */
+  from: BookingStatus;
+  /** The live update (pub/sub): run it after the caller's transaction commits, never inside it. */
+  afterCommit: () => Promise<void>;
+}
+
+/**
+ * Moves a booking through the status machine on the caller's transaction `tx` (moveBooking's
+ * rules, IllegalTransitionError when they refuse). The effects that belong to the transaction
+ * (jobs, the guest's message) are written on `tx`; the live update is returned as `afterCommit`
+ * for the caller to run once its transaction has committed. A caller that also checks capacity
+ * locks the venue's row (lockVenue) before calling, as createBooking does.
+ */
+export async function moveBookingOn(
+  tx: Tx,
+  effects: BookingEffects,
+  input: {
+    bookingId: string;
+    to: BookingStatus;
+    actorKind: BookingActorKind;
+    actorId: string | null;
+    reason: string | null;
+    onlyFrom?: readonly BookingStatus[];
+  },
+): Promise<BookingChangeOnTx> {
+  const [current] = await tx.$queryRaw<{ status: BookingStatus }[]>`
+    SELECT status FROM bookings WHERE id = ${input.bookingId}::uuid FOR UPDATE`;
+  if (!current) throw new NotFoundError('Booking not found');
+  if (input.onlyFrom && !input.onlyFrom.includes(current.status)) {
+    throw new IllegalTransitionError(current.status, input.to);
+  }
+  if (!canTransition(current.status, input.to, input.actorKind)) {
+    throw new IllegalTransitionError(current.status, input.to);
+  }
+  const updated = await tx.booking.update({
+    where: { id: input.bookingId },
+    data: {
+      status: input.to,
+      ...(LIVE_STATUSES.includes(input.to) && input.to !== 'HELD' ? { expiresAt: null } : {}),
+    },
   });
-  await deps.effects.afterCommit({ booking, from });
-  return booking;
+  await tx.bookingTransition.create({
+    data: {
+      bookingId: updated.id,
+      fromStatus: current.status,
+      toStatus: input.to,
+      actorKind: input.actorKind,
+      actorId: input.actorId,
+      reason: input.reason,
+    },
+  });
+  const venue = await tx.venue.findUniqueOrThrow({ where: { id: updated.venueId } });
+  await effects.inTransaction(tx, { booking: updated, venue, from: current.status });
+  return {
+    booking: updated,
+    from: current.status,
+    afterCommit: () => effects.afterCommit({ booking: updated, from: current.status }),
+  };
 }
 
 const modifySchema = z.object({
@@ -439,7 +472,7 @@ export async function modifyBooking(
   const parsed = parseInput(modifySchema, input);
   const booking = await requireBooking(deps.db, access, parsed.bookingId);
   const actorKind = (await actorKindFor(deps.db, access, booking))!;
-  if (!['REQUESTED', 'HELD', 'CONFIRMED'].includes(booking.status)) {
+  if (!CHANGEABLE_STATUSES.includes(booking.status)) {
     throw new IllegalTransitionError(
       booking.status,
       booking.status,
@@ -456,34 +489,78 @@ export async function modifyBooking(
     if (current?.status !== booking.status)
       throw new ConflictError('The booking changed meanwhile; try again');
     await requireRoom(tx, venue, { startsAt, partySize, now, exceptBookingId: booking.id });
-    const changed = await tx.booking.update({
-      where: { id: booking.id },
-      data: { startsAt, partySize, endsAt: new Date(startsAt.getTime() + venue.turnMinutes * 60_000) },
+    return changeBookingOn(tx, deps.effects, {
+      booking,
+      venue,
+      startsAt,
+      partySize,
+      actorKind,
+      actorId: access.actor.kind === 'anonymous' ? null : access.actor.userId,
+      reason: input.reason ?? null,
     });
-    const what = [
-      startsAt.getTime() !== booking.startsAt.getTime()
-        ? `time ${booking.startsAt.toISOString()} → ${startsAt.toISOString()}`
-        : null,
-      partySize !== booking.partySize ? `party ${booking.partySize} → ${partySize}` : null,
-    ].filter(Boolean);
-    await tx.bookingTransition.create({
-      data: {
-        bookingId: booking.id,
-        fromStatus: booking.status,
-        toStatus: booking.status,
-        actorKind,
-        actorId: access.actor.kind === 'anonymous' ? null : access.actor.userId,
-        reason: input.reason ?? `changed ${what.join(', ') || 'nothing'}`,
-      },
-    });
-    await deps.effects.inTransaction(tx, { booking: changed, venue, from: booking.status, modified: true });
-    return changed;
   });
-  await deps.effects.afterCommit({ booking: updated, from: booking.status });
-  return updated;
+  await updated.afterCommit();
+  return updated.booking;
 }
 
-async function lockVenue(tx: Tx, venueId: string): Promise<Venue> {
+/**
+ * Writes a change of time or party size on the caller's transaction, once the caller has locked
+ * the venue's row and the booking's, checked the booking's status and found room (modifyBooking's
+ * rules): the booking, its history line, the effects that belong to the transaction, and the live
+ * update to run after the commit.
+ */
+export async function changeBookingOn(
+  tx: Tx,
+  effects: BookingEffects,
+  input: {
+    /** The booking as it was before the change. */
+    booking: Booking;
+    venue: Venue;
+    startsAt: Date;
+    partySize: number;
+    actorKind: BookingActorKind;
+    actorId: string | null;
+    reason: string | null;
+  },
+): Promise<BookingChangeOnTx> {
+  const { booking, venue, startsAt, partySize } = input;
+  const changed = await tx.booking.update({
+    where: { id: booking.id },
+    data: { startsAt, partySize, endsAt: new Date(startsAt.getTime() + venue.turnMinutes * 60_000) },
+  });
+  const what = [
+    startsAt.getTime() !== booking.startsAt.getTime()
+      ? `time ${booking.startsAt.toISOString()} → ${startsAt.toISOString()}`
+      : null,
+    partySize !== booking.partySize ? `party ${booking.partySize} → ${partySize}` : null,
+  ].filter(Boolean);
+  await tx.bookingTransition.create({
+    data: {
+      bookingId: booking.id,
+      fromStatus: booking.status,
+      toStatus: booking.status,
+      actorKind: input.actorKind,
+      actorId: input.actorId,
+      reason: input.reason ?? `changed ${what.join(', ') || 'nothing'}`,
+    },
+  });
+  await effects.inTransaction(tx, { booking: changed, venue, from: booking.status, modified: true });
+  return {
+    booking: changed,
+    from: booking.status,
+    afterCommit: () => effects.afterCommit({ booking: changed, from: booking.status }),
+  };
+}
+
+/** The statuses whose time or party size may still change. */
+export const CHANGEABLE_STATUSES: readonly BookingStatus[] = ['REQUESTED', 'HELD', 'CONFIRMED'];
+
+/**
+ * Holds the venue's row for the rest of the transaction (capacity is checked and changed one
+ * transaction at a time per venue). Lock order: a guest's advisory lock first where taken
+ * (requireRoomInCaps), the venue's row second, a booking's row last.
+ */
+export async function lockVenue(tx: Tx, venueId: string): Promise<Venue> {
   await tx.$queryRaw`SELECT id FROM venues WHERE id = ${venueId}::uuid FOR UPDATE`;
   return tx.venue.findUniqueOrThrow({ where: { id: venueId } });
 }
@@ -509,19 +586,42 @@ export async function liveBookingsAround(
   return rows satisfies LiveBooking[];
 }
 
+/** What a venue's capacity says of a start time for a party. */
+export type RoomAt = 'free' | 'full' | 'not_bookable';
+
 /**
  * Refuses a start time that is not bookable (ValidationError on `startsAt`) or that has no room
- * left for the party (SlotFullError). A time after midnight may belong to the previous day's
- * service, so both local dates are asked.
+ * left for the party (SlotFullError); NotAllowedError when the venue is not taking bookings.
  */
 async function requireRoom(
   tx: Tx,
   venue: Venue,
   request: { startsAt: Date; partySize: number; now: Date; exceptBookingId: string | null },
 ) {
-  if (!PUBLIC_STATUSES.includes(venue.status) && venue.status !== 'DRAFT') {
-    throw new NotAllowedError('This venue is not taking bookings');
-  }
+  if (!takesBookings(venue)) throw new NotAllowedError('This venue is not taking bookings');
+  const room = await roomAt(tx, venue, request);
+  if (room === 'full') throw new SlotFullError('That time is full for this party size; pick another slot');
+  if (room === 'not_bookable')
+    throw new ValidationError('That is not a bookable time at this venue', 'startsAt');
+}
+
+function takesBookings(venue: Venue): boolean {
+  return PUBLIC_STATUSES.includes(venue.status) || venue.status === 'DRAFT';
+}
+
+/**
+ * Whether a start time has room for the party (`free`), is offered but taken (`full`), or is not a
+ * bookable time at all, or the venue is not taking bookings (`not_bookable`). Bookings holding a
+ * table count, except `exceptBookingId` (the booking being decided or changed). A time after
+ * midnight may belong to the previous day's service, so both local dates are asked. Read on `tx`:
+ * a caller that acts on the answer holds the venue's row first (lockVenue).
+ */
+export async function roomAt(
+  tx: DbOrTx,
+  venue: Venue,
+  request: { startsAt: Date; partySize: number; now: Date; exceptBookingId: string | null },
+): Promise<RoomAt> {
+  if (!takesBookings(venue)) return 'not_bookable';
   const [hours, tables, bookings] = await Promise.all([
     tx.openingHours.findMany({ where: { venueId: venue.id } }),
     tx.venueTable.findMany({ where: { venueId: venue.id } }),
@@ -552,7 +652,7 @@ async function requireRoom(
         (s) => s.startsAt.getTime() === at,
       ),
     );
-  if (offered(bookings)) return;
-  if (offered([])) throw new SlotFullError('That time is full for this party size; pick another slot');
-  throw new ValidationError('That is not a bookable time at this venue', 'startsAt');
+  if (offered(bookings)) return 'free';
+  if (offered([])) return 'full';
+  return 'not_bookable';
 }
