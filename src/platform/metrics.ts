@@ -81,9 +81,9 @@ export function createMetrics() {
     ),
     a2aDecisionSeconds: new Histogram({
       name: 'a2a_decision_seconds',
-      help: "Seconds from a booking request to the venue agent's answer",
+      help: "From a booking request reaching a venue's agent to its answer being queued, by outcome (accept, decline, escalate)",
       labelNames: ['outcome'] as const,
-      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 7200],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [registry],
     }),
     clawpulseInboxPending: gauge(

@@ -47,7 +47,7 @@ describe('booking.accepted', () => {
   it('moves a booking still REQUESTED to CONFIRMED as the system, marks the request ANSWERED, tells the guest once', async () => {
     const { db } = world;
     const { guest, bookingId, request } = await requested();
-    const before = await decisions('accepted');
+    const before = await decisions('accept');
 
     const outcome = await world.answer(request, 'booking.accepted', { bookingId });
     expect(outcome).toEqual({ handled: true, note: 'booking CONFIRMED' });
@@ -59,12 +59,13 @@ describe('booking.accepted', () => {
     expect(transition.reason).toBe('accepted by the venue’s agent');
     expect((await db.a2aEnvelope.findUniqueOrThrow({ where: { id: request.id } })).state).toBe('ANSWERED');
     expect(await world.notices(guest.userId, 'booking.confirmed')).toHaveLength(1);
-    expect(await decisions('accepted')).toBe(before + 1);
+    expect(await decisions('accept')).toBe(before + 1);
   });
 
   it('after the venue already moved the booking: nothing more, the guest told once (by the move)', async () => {
     const { app } = world;
     const { guest, bookingId, request } = await requested();
+    const before = await decisions('accept');
     // The venue's agent (ours) confirms with its answer: the booking's effects tell the guest.
     await systemTransition(app.services.bookings, {
       bookingId,
@@ -75,6 +76,8 @@ describe('booking.accepted', () => {
     expect(outcome.note).toBe('booking already CONFIRMED');
     expect(await statusOf(bookingId)).toBe('CONFIRMED');
     expect(await world.notices(guest.userId, 'booking.confirmed')).toHaveLength(1);
+    // The venue's agent timed its own decision.
+    expect(await decisions('accept')).toBe(before);
   });
 
   it("from another venue's agent, or about someone else's booking: nothing moves", async () => {
@@ -115,7 +118,7 @@ describe('booking.declined', () => {
     const [declined, ...more] = await world.notices(guest.userId, 'booking.declined');
     expect(more).toEqual([]);
     expect(declined!.body).toContain('21:30');
-    expect(await decisions('declined')).toBeGreaterThan(0);
+    expect(await decisions('decline')).toBeGreaterThan(0);
   });
 });
 

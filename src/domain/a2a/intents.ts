@@ -36,6 +36,7 @@ export const INTENT_SCHEMAS = {
     notes: text(2000).optional(),
     /** The requester's idempotency key: the same key asks for the same booking. */
     clientKey: text(200),
+    /** The requester's booking, when both agents are on this platform (it is REQUESTED meanwhile). */
     bookingId: z.uuid().optional(),
   }),
   'booking.accepted': bookingAnswer,

@@ -26,7 +26,7 @@ import { INTENT_SCHEMAS } from '../a2a/intents.ts';
 import { queueEnvelope } from '../a2a/outbox.ts';
 import { ensureConsumerAgent, venueAgentPolicy } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
-import { type BookingDeps, systemTransitionIn } from '../bookings/bookings.ts';
+import { type BookingDeps, moveBookingOn } from '../bookings/bookings.ts';
 import type { BookingChangeHook } from '../bookings/effects.ts';
 import { bookingNoticeParams } from '../bookings/messages.ts';
 import { queueNotice } from '../notices/notices.ts';
@@ -151,7 +151,7 @@ export async function askVenueAgent(
 export interface ConsumerAgentDeps {
   /** The booking machine: a booking still REQUESTED is moved with its effects. */
   bookings: Pick<BookingDeps, 'effects' | 'now'>;
-  /** `a2aDecisionSeconds`: from the request to its answer being handled. */
+  /** `a2aDecisionSeconds`, for decisions no venue agent of ours timed (see observeDecision). */
   metrics?: Pick<Metrics, 'a2aDecisionSeconds'>;
 }
 
@@ -171,12 +171,23 @@ export function consumerAgentHandlers(deps: ConsumerAgentDeps): IntentHandlers {
   };
 }
 
-function answerHandler<I extends AnswerIntent>(deps: ConsumerAgentDeps, intent: I): IntentHandler<I> {
-  return async (tx, envelope) => {
+/**
+ * Work for after the handling commits (the live update). The handling passes it where it offers
+ * one; where it does not, the work runs at the end of the handler instead (the handling's own
+ * row is all that is written after it).
+ */
+interface AfterCommit {
+  afterCommit(work: () => Promise<void> | void): void;
+}
+
+function answerHandler<I extends AnswerIntent>(
+  deps: ConsumerAgentDeps,
+  intent: I,
+): (tx: Tx, envelope: VerifiedEnvelope<I>, context?: AfterCommit) => Promise<string> {
+  return async (tx, envelope, context) => {
     const found = await answeredBooking(tx, envelope);
     if ('note' in found) return found.note;
     const { booking, venue } = found;
-    observeDecision(deps, envelope, intent);
 
     if (booking.status !== 'REQUESTED') {
       // The venue's agent (ours) or its staff moved it already, and its effects told the guest.
@@ -191,6 +202,7 @@ function answerHandler<I extends AnswerIntent>(deps: ConsumerAgentDeps, intent: 
         dedupeKey: `booking:${booking.id}:escalated`,
         data: { venueId: venue.id, envelopeId: envelope.envelopeId },
       });
+      if (!(await venueAgentPolicy(tx, venue.id))) observeDecision(deps, envelope, intent, context);
       return 'guest told: the venue’s team is checking';
     }
     const alternatives = (envelope.payload.alternatives ?? []).map((at) => new Date(at));
@@ -211,19 +223,20 @@ function answerHandler<I extends AnswerIntent>(deps: ConsumerAgentDeps, intent: 
       });
     }
     const to = intent === 'booking.accepted' ? 'CONFIRMED' : 'DECLINED';
-    const moved = await systemTransitionIn(tx, deps.bookings, {
+    // The booking is held (answeredBooking) and REQUESTED: the system may make either move.
+    const moved = await moveBookingOn(tx, deps.bookings.effects, {
       bookingId: booking.id,
       to,
+      actorKind: 'system',
+      actorId: null,
       reason:
         envelope.payload.reason ??
         (to === 'CONFIRMED' ? 'accepted by the venue’s agent' : 'declined by the venue’s agent'),
       onlyFrom: ['REQUESTED'],
     });
-    if (!moved) throw new Error(`booking ${booking.id} left REQUESTED while held`);
-    // Published before the handling commits: the handler has no after-commit step of its own.
-    // What follows is the envelope's own row, so a rollback after this is rare; the job's retry
-    // moves the booking again and publishes again.
-    await deps.bookings.effects.afterCommit(moved);
+    observeDecision(deps, envelope, intent, context);
+    if (context) context.afterCommit(moved.afterCommit);
+    else await moved.afterCommit();
     return `booking ${to}`;
   };
 }
@@ -250,17 +263,32 @@ async function answeredBooking(
   return { booking: row, venue };
 }
 
-/** Seconds from the request being queued to its answer being handled, once per answer. */
+/**
+ * `a2aDecisionSeconds` for a decision no venue agent of ours recorded: an answer that moved a
+ * booking still REQUESTED (a venue agent of ours moves it with its answer, and records its own
+ * decisions), or an escalation from a venue with no agent of ours. From our request being queued
+ * to its answer being handled, by outcome (accept, decline, escalate).
+ */
 function observeDecision(
   deps: ConsumerAgentDeps,
   envelope: VerifiedEnvelope<AnswerIntent>,
   intent: AnswerIntent,
+  context: AfterCommit | undefined,
 ) {
   const request = envelope.repliesTo;
-  if (!deps.metrics || request?.intent !== 'booking.request') return;
-  const seconds = (deps.bookings.now().getTime() - request.createdAt.getTime()) / 1000;
-  deps.metrics.a2aDecisionSeconds.observe({ outcome: intent.slice('booking.'.length) }, Math.max(0, seconds));
+  const metrics = deps.metrics;
+  if (!metrics || request?.intent !== 'booking.request') return;
+  const seconds = Math.max(0, (deps.bookings.now().getTime() - request.createdAt.getTime()) / 1000);
+  const observe = () => metrics.a2aDecisionSeconds.observe({ outcome: OUTCOMES[intent] }, seconds);
+  if (context) context.afterCommit(observe);
+  else observe();
 }
+
+const OUTCOMES: Record<AnswerIntent, string> = {
+  'booking.accepted': 'accept',
+  'booking.declined': 'decline',
+  'booking.escalated': 'escalate',
+};
 
 function venueAnswerHandler(): IntentHandler<'venue.answer'> {
   return async (tx, envelope) => {
