@@ -79,13 +79,6 @@ export function createMetrics() {
       'A2A circuit breakers by scope (global, recipient:<agent>): 0 closed, 1 half-open, 2 open',
       ['scope'],
     ),
-    a2aDecisionSeconds: new Histogram({
-      name: 'a2a_decision_seconds',
-      help: "From a booking request reaching a venue's agent to its answer being queued, by outcome (accept, decline, escalate)",
-      labelNames: ['outcome'] as const,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-      registers: [registry],
-    }),
     clawpulseInboxPending: gauge(
       'clawpulse_inbox_pending',
       "Messages in the embedded ClawPulse gateway's inboxes not yet acknowledged, by the recipient's kind (consumer, venue, platform)",
@@ -96,6 +89,13 @@ export function createMetrics() {
       "How long the oldest unacknowledged message in the embedded gateway's inboxes has waited since it arrived, by the recipient's kind (0 when none waits)",
       ['kind'],
     ),
+    a2aDecisionSeconds: new Histogram({
+      name: 'a2a_decision_seconds',
+      help: "From a booking request reaching a venue's agent to its answer being queued, by outcome (accept, decline, escalate)",
+      labelNames: ['outcome'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
     llmCalls: counter(
       'llm_calls_total',
       'Language model calls by provider, model and outcome (ok; failed: provider in trouble; rejected: request refused; error: our bug)',
