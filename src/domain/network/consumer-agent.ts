@@ -28,7 +28,7 @@ import { ensureConsumerAgent, venueAgentPolicy } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type BookingDeps, moveBookingOn } from '../bookings/bookings.ts';
 import type { BookingChangeHook } from '../bookings/effects.ts';
-import { bookingNoticeParams } from '../bookings/messages.ts';
+import { bookingNoticeParams, queueDeclinedWithAlternatives } from '../bookings/messages.ts';
 import { queueNotice } from '../notices/notices.ts';
 import { a2aAnswerDueTask, answerDueKey } from './answer-due.ts';
 
@@ -207,20 +207,7 @@ function answerHandler<I extends AnswerIntent>(
     }
     const alternatives = (envelope.payload.alternatives ?? []).map((at) => new Date(at));
     if (intent === 'booking.declined') {
-      // Under the key the booking's own effects use for DECLINED, so the guest gets this one
-      // message (with the times offered) and not a second without them.
-      await queueNotice(tx, {
-        userId: booking.guestId,
-        bookingId: booking.id,
-        kind: 'booking.declined',
-        params: { ...bookingNoticeParams(booking, venue), alternatives },
-        dedupeKey: `booking:${booking.id}:declined`,
-        data: {
-          venueId: venue.id,
-          startsAt: booking.startsAt.toISOString(),
-          alternatives: alternatives.map((at) => at.toISOString()),
-        },
-      });
+      await queueDeclinedWithAlternatives(tx, { booking, venue, alternatives });
     }
     const to = intent === 'booking.accepted' ? 'CONFIRMED' : 'DECLINED';
     // The booking is held (answeredBooking) and REQUESTED: the system may make either move.
