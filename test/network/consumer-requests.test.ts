@@ -165,6 +165,31 @@ describe('a guest booking over GraphQL', () => {
   });
 });
 
+describe('bookings that are not requests to send', () => {
+  it("one made from an outside agent's request (source A2A), and a party larger than a request carries", async () => {
+    const { app, db } = world;
+    const { venue } = await world.venue({ agent: true });
+    await db.venue.update({ where: { id: venue.id }, data: { partySizeMax: 150 } });
+    await db.venueTable.create({ data: { venueId: venue.id, name: 'Hall', seats: 150 } });
+    const marta = await world.person();
+    const access = createAccess(db, { kind: 'user', userId: marta.userId, isPlatformAdmin: false });
+    const fromOutside = await createBooking(app.services.bookings, access, {
+      venueId: venue.id,
+      partySize: 2,
+      startsAt: at('19:00'),
+      source: 'A2A',
+    });
+    const banquet = await createBooking(app.services.bookings, access, {
+      venueId: venue.id,
+      partySize: 120,
+      startsAt: at('21:00'),
+      source: 'DASHBOARD',
+    });
+    expect([fromOutside.status, banquet.status]).toEqual(['REQUESTED', 'REQUESTED']);
+    expect(await db.a2aEnvelope.count({ where: { toAgent: `venue-${venue.id}` } })).toBe(0);
+  });
+});
+
 describe('a guest booking in chat', () => {
   const createBookingTool = () => consumerTools(world.app.services).find((t) => t.name === 'create_booking')!;
   const run = (userId: string, venueId: string) =>
