@@ -96,6 +96,13 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [registry],
     }),
+    a2aInboxLagSeconds: new Histogram({
+      name: 'a2a_inbox_lag_seconds',
+      help: "How long a message waited in an agent's gateway inbox before we read it, by the recipient's kind (consumer, venue, platform)",
+      labelNames: ['kind'] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900],
+      registers: [registry],
+    }),
     llmCalls: counter(
       'llm_calls_total',
       'Language model calls by provider, model and outcome (ok; failed: provider in trouble; rejected: request refused; error: our bug)',

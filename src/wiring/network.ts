@@ -10,6 +10,9 @@ import { createEmbeddedGateway, type EmbeddedGateway } from '../a2a/gateway/embe
 import type { Config } from '../config/index.ts';
 import { createEnvelopeBreakers, type EnvelopeBreakers } from '../domain/a2a/breakers.ts';
 import type { IntentHandlers } from '../domain/a2a/handle.ts';
+import type { BookingEffects } from '../domain/bookings/effects.ts';
+import type { LlmGateway } from '../domain/conversation/messages.ts';
+import { venueAgentHandlers } from '../domain/network/venue-agent.ts';
 import { type ClawPulseClient, createClawPulseClient } from '../integrations/clawpulse/client.ts';
 import type { Db } from '../platform/db.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -30,7 +33,7 @@ export interface NetworkServices {
    */
   handlers: IntentHandlers;
   /** Where envelope counts go: the app's metrics, set by the role that sends and receives. */
-  metrics?: Pick<Metrics, 'a2aEnvelopes'>;
+  metrics?: Pick<Metrics, 'a2aEnvelopes' | 'a2aDecisionSeconds' | 'a2aInboxLagSeconds'>;
 }
 
 /** A gateway key for development and tests when none is configured (never in production). */
@@ -78,4 +81,31 @@ export function buildNetwork(
     gateway,
     ...envelopes,
   };
+}
+
+/**
+ * What each inbound intent means, for the agents this product runs: the venue's business agent
+ * (requests, questions, changes from guests' agents) and, beside it, the consumer side (answers
+ * from venues). Built once the services they use exist; `metrics` is read when a handler runs,
+ * since the role that handles envelopes sets it after start-up.
+ */
+export function networkHandlers(services: {
+  network: NetworkServices;
+  bookings: { effects: BookingEffects };
+  pubsub: { publish(topic: string, payload: unknown): Promise<void> };
+  llm: LlmGateway;
+  logger: Logger;
+  now: () => Date;
+}): IntentHandlers {
+  const { network } = services;
+  return venueAgentHandlers({
+    now: services.now,
+    effects: services.bookings.effects,
+    logger: services.logger,
+    llm: services.llm,
+    publish: (topic, payload) => services.pubsub.publish(topic, payload),
+    get metrics() {
+      return network.metrics;
+    },
+  });
 }

@@ -47,7 +47,7 @@ import { createRateLimiter, type RateLimiter } from '../platform/rate-limit.ts';
 import { connectRedis, type RedisHandle, redact } from '../platform/redis.ts';
 import { createTokenBuckets, type TokenBuckets } from '../platform/token-bucket.ts';
 import { createLocks, type Locks } from '../platform/user-lock.ts';
-import { buildNetwork, generateGatewayKey, type NetworkServices } from './network.ts';
+import { buildNetwork, generateGatewayKey, type NetworkServices, networkHandlers } from './network.ts';
 
 /** The long-lived dependencies of one running app, built once per process (resolveServices) or by a test. */
 export interface Services {
@@ -133,6 +133,7 @@ export function withConversation(
     inbound: acknowledge,
   };
   if (config.consumerAgent.enabled) partial.inbound = consumerAgentHandler(partial);
+  partial.network.handlers = networkHandlers(partial);
   return partial;
 }
 

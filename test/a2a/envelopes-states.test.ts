@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queueEnvelope } from '../../src/domain/a2a/outbox.ts';
 import { canMove, ENVELOPE_STATES, ENVELOPE_TRANSITIONS, moveEnvelope } from '../../src/domain/a2a/states.ts';
 import { sendKey } from '../../src/domain/a2a/tasks.ts';
+import { OUTBOXES, sweepOutboxes } from '../../src/domain/operations/outboxes.ts';
+import { createLogger } from '../../src/platform/logger.ts';
 import { type EnvelopeWorld, envelopeWorld } from './envelopes-world.ts';
 
 let world: EnvelopeWorld;
@@ -133,5 +135,28 @@ describe('the outbox', () => {
         },
       }),
     ).rejects.toThrow(/booking.request payload does not pass/);
+  });
+
+  it('is swept: a PENDING envelope left with no job gets its send job again', async () => {
+    const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
+    const row = await queueEnvelope(world.db, {
+      from: guest.id,
+      to: place.id,
+      intent: 'network.ping',
+      payload: {},
+    });
+    await world.db.$executeRaw`DELETE FROM graphile_worker._private_jobs WHERE key = ${sendKey(row.id)}`;
+    await world.db
+      .$executeRaw`UPDATE a2a_envelopes SET created_at = now() - interval '2 minutes' WHERE id = ${row.id}::uuid`;
+    const outboxes = OUTBOXES.filter((o) => o.name === 'a2a');
+    const logger = createLogger('silent');
+    expect(await sweepOutboxes(world.db, { logger, outboxes })).toEqual([
+      { outbox: 'a2a', scheduled: [sendKey(row.id)] },
+    ]);
+    expect(await world.jobs(sendKey(row.id))).toEqual([
+      expect.objectContaining({ task: 'a2a-send', payload: { envelopeRowId: row.id } }),
+    ]);
+    // Its job is coming now: the next sweep leaves it alone.
+    expect(await sweepOutboxes(world.db, { logger, outboxes })).toEqual([{ outbox: 'a2a', scheduled: [] }]);
   });
 });

@@ -21,7 +21,7 @@ export function envelopeDeps(input: {
   logger: Logger;
   now: () => Date;
   network: { platformAgentId: string; retryDelaysSeconds: readonly number[]; envelopeTtlMs: number };
-  metrics?: Pick<Metrics, 'a2aEnvelopes'>;
+  metrics?: Pick<Metrics, 'a2aEnvelopes'> & Partial<Pick<Metrics, 'a2aInboxLagSeconds'>>;
 }): EnvelopeDeps {
   return {
     db: input.db,

@@ -33,15 +33,28 @@ export interface VerifiedEnvelope<I extends Intent = Intent> {
   receivedAt: Date;
 }
 
+/** What a handler may ask of the handling beyond its transaction. */
+export interface HandleContext {
+  /**
+   * Runs `work` once the handling transaction has committed (a live update, an announcement to
+   * dashboards, a metric), never when it rolls back. Work that fails is logged, and changes
+   * nothing: the envelope is handled.
+   */
+  afterCommit(work: () => Promise<void> | void): void;
+  /** Links the envelope's row to a booking (a request names its booking in its payload). */
+  linkBooking(bookingId: string): void;
+}
+
 /**
  * Acts on one envelope inside the handling transaction (queue replies with `queueEnvelope(tx, …)`,
- * change bookings on `tx`). Returns a note to record, or the note and the booking the envelope is
- * about (a request that made one), which joins the booking's envelope history. Throwing rolls
- * everything back and the job retries.
+ * change bookings on `tx`; what must wait for the commit goes to `context.afterCommit`). Returns a
+ * note to record, or the note and the booking the envelope is about (a request that made one),
+ * which joins the booking's envelope history. Throwing rolls everything back and the job retries.
  */
 export type IntentHandler<I extends Intent = Intent> = (
   tx: Tx,
   envelope: VerifiedEnvelope<I>,
+  context: HandleContext,
 ) => Promise<HandlerResult> | Promise<void>;
 
 export type HandlerResult = string | { note?: string; bookingId?: string } | undefined;
@@ -70,7 +83,17 @@ export async function handleEnvelope(
   handlers: IntentHandlers,
 ): Promise<HandleOutcome> {
   const timeout = deps.timeoutMs ?? 60_000;
-  return deps.db.$transaction(
+  const afterCommit: (() => Promise<void> | void)[] = [];
+  let linked = null as string | null;
+  const context: HandleContext = {
+    afterCommit: (work) => {
+      afterCommit.push(work);
+    },
+    linkBooking: (bookingId) => {
+      linked = bookingId;
+    },
+  };
+  const outcome = await deps.db.$transaction(
     async (tx) => {
       const [row] = await tx.$queryRaw<{ id: string }[]>`
         SELECT id::text AS id FROM a2a_envelopes WHERE id = ${rowId}::uuid FOR UPDATE`;
@@ -117,13 +140,14 @@ export async function handleEnvelope(
             bookingId,
             receivedAt: envelope.createdAt,
           };
-          const result = (await handler(tx, verified)) as HandlerResult;
+          const result = (await handler(tx, verified, context)) as HandlerResult;
           if (typeof result === 'object') {
             note = result.note ?? null;
             bookingId = result.bookingId ?? bookingId;
           } else {
             note = result ?? null;
           }
+          bookingId = bookingId ?? linked;
         }
       }
       await tx.a2aEnvelope.update({
@@ -138,4 +162,16 @@ export async function handleEnvelope(
     },
     { timeout, maxWait: timeout },
   );
+  // Only a handling that committed has work to run; one that found the envelope handled has none.
+  for (const work of outcome.handled ? afterCommit : []) {
+    try {
+      await work();
+    } catch (error) {
+      deps.logger.warn(
+        { err: error, 'envelope.row': rowId },
+        'after-commit work of a handled envelope failed',
+      );
+    }
+  }
+  return outcome;
 }

@@ -46,7 +46,7 @@ export interface ReceiveDeps {
   logger: Logger;
   now: () => Date;
   platformAgentId: string;
-  metrics?: Pick<Metrics, 'a2aEnvelopes'>;
+  metrics?: Pick<Metrics, 'a2aEnvelopes'> & Partial<Pick<Metrics, 'a2aInboxLagSeconds'>>;
   /** Messages per read (default and maximum 100). */
   batch?: number;
 }
@@ -76,7 +76,10 @@ export async function drainInbox(deps: ReceiveDeps, gatewayAgentId: string): Pro
     duplicates: 0,
     more: messages.length >= batch,
   };
+  const kind = gatewayAgentId.split('-')[0] ?? 'unknown';
   for (const message of messages) {
+    const waited = (deps.now().getTime() - Date.parse(message.receivedAt)) / 1000;
+    if (Number.isFinite(waited)) deps.metrics?.a2aInboxLagSeconds?.observe({ kind }, Math.max(0, waited));
     const outcome = await receiveMessage(deps, gatewayAgentId, message);
     result[outcome] += 1;
   }

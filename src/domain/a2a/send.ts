@@ -44,7 +44,7 @@ export interface SendDeps {
   retryDelaysSeconds: readonly number[];
   /** The envelope's `ttl_ms` (`A2A_ENVELOPE_TTL_MS`). */
   envelopeTtlMs: number;
-  metrics?: Pick<Metrics, 'a2aEnvelopes'>;
+  metrics?: Pick<Metrics, 'a2aEnvelopes'> & Partial<Pick<Metrics, 'a2aInboxLagSeconds'>>;
 }
 
 export type SendResult = 'sent' | 'retry' | 'waiting' | 'failed' | 'expired' | 'skipped';

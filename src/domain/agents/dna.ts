@@ -38,6 +38,9 @@ export const VENUE_TOOLS = [
   'propose_alternative',
   'answer_question',
   'escalate_to_staff',
+  'venue_create_booking',
+  'venue_send_menu',
+  'escalate_to_human',
 ] as const;
 
 export const AGENT_TOOLS = [...new Set([...CONSUMER_TOOLS, ...VENUE_TOOLS])] as const;

@@ -1,0 +1,448 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handleEnvelope, type IntentHandlers } from '../../src/domain/a2a/handle.ts';
+import { bookingTopics } from '../../src/domain/bookings/live-events.ts';
+import { inboxTopic } from '../../src/domain/network/staff-inbox.ts';
+import { ACCEPTED_BY_AGENT } from '../../src/domain/network/venue-agent.ts';
+import { createBooking } from '../factories/bookings.ts';
+import { lisbon, type VenueAgentWorld, venueAgentWorld } from './venue-agent-world.ts';
+
+let world: VenueAgentWorld;
+
+beforeAll(async () => {
+  world = await venueAgentWorld();
+});
+
+afterAll(async () => {
+  await world?.close();
+});
+
+async function decisionCount(outcome: string): Promise<number> {
+  const metric = await world.metrics.registry.getSingleMetric('a2a_decision_seconds')?.get();
+  return (
+    metric?.values.find(
+      (v) => v.labels.outcome === outcome && (v as { metricName?: string }).metricName?.endsWith('_count'),
+    )?.value ?? 0
+  );
+}
+
+describe("a venue's agent answering booking requests", () => {
+  it('confirms a request inside its rules, answers booking.accepted and tells the guest once', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '20:00'), 2);
+    const before = await decisionCount('accept');
+    const live = await world.listen(bookingTopics.booking(booking.id));
+
+    const { outbound, inboundRowId, outcome } = await world.request(guest, venue, booking);
+
+    expect(outcome).toEqual({ handled: true, note: 'accepted' });
+    const after = await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } });
+    expect(after.status).toBe('CONFIRMED');
+    expect(after.expiresAt).toBeNull();
+    const transition = await world.db.bookingTransition.findFirstOrThrow({
+      where: { bookingId: booking.id, toStatus: 'CONFIRMED' },
+    });
+    expect(transition).toMatchObject({
+      fromStatus: 'REQUESTED',
+      actorKind: 'venue',
+      actorId: null,
+      reason: ACCEPTED_BY_AGENT,
+    });
+    const answers = await world.answers(outbound.envelopeId!);
+    expect(answers).toHaveLength(1);
+    expect(answers[0]).toMatchObject({
+      intent: 'booking.accepted',
+      fromAgent: venue.id,
+      toAgent: guest.id,
+      state: 'PENDING',
+      bookingId: booking.id,
+      payload: { bookingId: booking.id },
+    });
+    const messages = await world.db.outboundMessage.findMany({ where: { bookingId: booking.id } });
+    expect(messages.map((m) => m.kind)).toEqual(['booking.confirmed']);
+    const inbound = await world.db.a2aEnvelope.findUniqueOrThrow({ where: { id: inboundRowId } });
+    expect(inbound.bookingId).toBe(booking.id);
+    expect(inbound.handledNote).toBe('accepted');
+    expect(await decisionCount('accept')).toBe(before + 1);
+    // The live update, published after the commit.
+    expect(await live.next()).toMatchObject({
+      bookingId: booking.id,
+      status: 'CONFIRMED',
+      from: 'REQUESTED',
+    });
+    await live.close();
+  });
+
+  it('leaves nothing done, and publishes nothing, when the handling rolls back after the decision', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '21:00'), 2);
+    const { outbound, inboundRowId } = await world.deliver(
+      guest.id,
+      venue.id,
+      'booking.request',
+      {
+        venueId: venue.venue.id,
+        startsAt: booking.startsAt.toISOString(),
+        partySize: 2,
+        guestName: 'Ana',
+        clientKey: booking.clientKey!,
+        bookingId: booking.id,
+      },
+      booking.id,
+    );
+    const live = await world.listen(bookingTopics.booking(booking.id));
+    const failing: IntentHandlers = {
+      'booking.request': async (tx, envelope, context) => {
+        await world.handlers['booking.request']!(tx, envelope, context);
+        throw new Error('the process died after deciding');
+      },
+    };
+
+    await expect(
+      handleEnvelope(
+        { db: world.db, logger: world.services.logger, now: world.services.now },
+        inboundRowId,
+        failing,
+      ),
+    ).rejects.toThrow('the process died after deciding');
+
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe(
+      'REQUESTED',
+    );
+    expect(await world.answers(outbound.envelopeId!)).toHaveLength(0);
+    expect(await world.db.outboundMessage.count({ where: { bookingId: booking.id } })).toBe(0);
+    expect(await live.next(300)).toBeUndefined();
+
+    // The job's retry handles it.
+    expect(await world.handle(inboundRowId)).toEqual({ handled: true, note: 'accepted' });
+    expect(await live.next()).toMatchObject({ status: 'CONFIRMED' });
+    await live.close();
+  });
+
+  it('acts once on a request handled twice at the same time, and again later', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '19:00'), 2);
+    const { outbound, inboundRowId } = await world.deliver(
+      guest.id,
+      venue.id,
+      'booking.request',
+      {
+        venueId: venue.venue.id,
+        startsAt: booking.startsAt.toISOString(),
+        partySize: 2,
+        guestName: 'Ana',
+        clientKey: booking.clientKey!,
+        bookingId: booking.id,
+      },
+      booking.id,
+    );
+
+    const outcomes = await Promise.all([world.handle(inboundRowId), world.handle(inboundRowId)]);
+    const later = await world.handle(inboundRowId);
+
+    expect(outcomes.map((o) => o.handled).sort()).toEqual([false, true]);
+    expect(later).toEqual({ handled: false, note: 'accepted' });
+    expect(await world.answers(outbound.envelopeId!)).toHaveLength(1);
+    expect(await world.db.bookingTransition.count({ where: { bookingId: booking.id } })).toBe(1);
+    expect(await world.db.outboundMessage.count({ where: { bookingId: booking.id } })).toBe(1);
+  });
+
+  it('answers a second request for a decided booking with what it is, without moving it', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(4, '20:00'), 2);
+    await world.request(guest, venue, booking);
+    const confirmed = await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } });
+
+    const second = await world.request(guest, venue, confirmed);
+
+    expect(second.outcome.note).toBe('already confirmed: answered accepted');
+    const [reply] = await world.answers(second.outbound.envelopeId!);
+    expect(reply).toMatchObject({ intent: 'booking.accepted', payload: { bookingId: booking.id } });
+
+    const cancelled = await world.requested(guest.person.id, venue.venue.id, lisbon(4, '21:00'), 2, {
+      status: 'CANCELLED_BY_GUEST',
+    });
+    const third = await world.request(guest, venue, cancelled);
+    const [declined] = await world.answers(third.outbound.envelopeId!);
+    expect(declined).toMatchObject({
+      intent: 'booking.declined',
+      payload: { bookingId: cancelled.id, reason: 'The booking is cancelled by guest' },
+    });
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: cancelled.id } })).status).toBe(
+      'CANCELLED_BY_GUEST',
+    );
+  });
+
+  it('puts a party above the staff threshold before staff: REQUESTED, an inbox item, booking.escalated', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue({ askStaffAbovePartySize: 4 });
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '20:00'), 6);
+    const before = await decisionCount('escalate');
+
+    const { outbound, outcome } = await world.request(guest, venue, booking, {
+      notes: 'A birthday, a cake please',
+    });
+
+    expect(outcome.note).toBe('escalated: party_size');
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe(
+      'REQUESTED',
+    );
+    const items = await world.db.venueInboxItem.findMany({ where: { venueId: venue.venue.id } });
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatchObject({
+      kind: 'BOOKING_REQUEST',
+      status: 'OPEN',
+      bookingId: booking.id,
+      guestId: guest.person.id,
+      fromAgent: guest.id,
+      envelopeId: outbound.envelopeId,
+      guestText: 'A birthday, a cake please',
+      reason: "Parties above 4 are decided by the venue's staff",
+    });
+    const [reply] = await world.answers(outbound.envelopeId!);
+    expect(reply).toMatchObject({
+      intent: 'booking.escalated',
+      bookingId: booking.id,
+      payload: { bookingId: booking.id, reason: "Parties above 4 are decided by the venue's staff" },
+    });
+    expect(world.published).toContainEqual({
+      topic: inboxTopic(venue.venue.id),
+      payload: { itemId: items[0]!.id, venueId: venue.venue.id, kind: 'BOOKING_REQUEST' },
+    });
+    expect(await world.db.outboundMessage.count({ where: { bookingId: booking.id } })).toBe(0);
+    expect(await decisionCount('escalate')).toBe(before + 1);
+
+    // Asked again while staff have it: the same item, answered escalated again.
+    const again = await world.request(guest, venue, booking);
+    expect(again.outcome.note).toBe('escalated: party_size');
+    expect(await world.db.venueInboxItem.count({ where: { venueId: venue.venue.id } })).toBe(1);
+  });
+
+  it('puts a request in a blackout window before staff', async () => {
+    const guest = await world.guest();
+    const startsAt = lisbon(5, '20:00');
+    const venue = await world.venue({
+      blackoutWindows: [
+        {
+          startsAt: new Date(startsAt.getTime() - 3_600_000).toISOString(),
+          endsAt: new Date(startsAt.getTime() + 3_600_000).toISOString(),
+          reason: 'private event',
+        },
+      ],
+    });
+    const booking = await world.requested(guest.person.id, venue.venue.id, startsAt, 2);
+
+    const { outbound, outcome } = await world.request(guest, venue, booking);
+
+    expect(outcome.note).toBe('escalated: blackout');
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe(
+      'REQUESTED',
+    );
+    expect(await world.db.venueInboxItem.count({ where: { bookingId: booking.id, status: 'OPEN' } })).toBe(1);
+    expect((await world.answers(outbound.envelopeId!))[0]?.intent).toBe('booking.escalated');
+  });
+
+  it('declines a full time with the nearest free times, and tells the guest', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    const startsAt = lisbon(3, '20:00');
+    // Four tables of four, all taken at 20:00 by others.
+    const other = await world.guest();
+    for (let i = 0; i < 4; i++) {
+      await createBooking(world.db, {
+        venueId: venue.venue.id,
+        guestId: other.person.id,
+        startsAt,
+        partySize: 4,
+        status: 'CONFIRMED',
+      });
+    }
+    const booking = await world.requested(guest.person.id, venue.venue.id, startsAt, 2);
+    const before = await decisionCount('decline');
+
+    const { outbound, outcome } = await world.request(guest, venue, booking);
+
+    expect(outcome.note).toBe('declined: full');
+    const after = await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } });
+    expect(after.status).toBe('DECLINED');
+    const [reply] = await world.answers(outbound.envelopeId!);
+    const payload = reply!.payload as { bookingId: string; reason: string; alternatives: string[] };
+    expect(reply!.intent).toBe('booking.declined');
+    expect(payload.bookingId).toBe(booking.id);
+    // 90-minute turns: the nearest times clear of 20:00's tables are 18:30 and 21:30 (earlier first
+    // on a tie), then 18:00.
+    expect(payload.alternatives.map((a) => new Date(a).getTime())).toEqual(
+      [lisbon(3, '18:30'), lisbon(3, '21:30'), lisbon(3, '18:00')].map((d) => d.getTime()),
+    );
+    expect(payload.reason).toMatch(/^That time is fully booked\. Nearest free times: .*21:30/);
+    const transition = await world.db.bookingTransition.findFirstOrThrow({
+      where: { bookingId: booking.id, toStatus: 'DECLINED' },
+    });
+    expect(transition).toMatchObject({ actorKind: 'venue', reason: payload.reason });
+    expect(
+      (await world.db.outboundMessage.findMany({ where: { bookingId: booking.id } })).map((m) => m.kind),
+    ).toEqual(['booking.declined']);
+    expect(await decisionCount('decline')).toBe(before + 1);
+  });
+
+  it("finds the booking by the requester's client key when the request names none", async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(7, '20:00'), 2);
+
+    const { outcome } = await world.request(guest, venue, booking, { bookingId: undefined });
+
+    expect(outcome.note).toBe('accepted');
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe(
+      'CONFIRMED',
+    );
+  });
+
+  it('declines a time the venue does not offer with the nearest ones it does', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    // 17:00: before the venue opens at 18:00.
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '17:00'), 2);
+
+    const { outbound, outcome } = await world.request(guest, venue, booking);
+
+    expect(outcome.note).toBe('declined: not_bookable');
+    const [reply] = await world.answers(outbound.envelopeId!);
+    expect(
+      (reply!.payload as { alternatives: string[] }).alternatives.map((a) => new Date(a).getTime()),
+    ).toEqual([lisbon(3, '18:00'), lisbon(3, '18:30'), lisbon(3, '19:00')].map((d) => d.getTime()));
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe('DECLINED');
+  });
+
+  it('puts a request that reaches a paused agent before staff', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    await world.db.agent.update({ where: { id: venue.agent.id }, data: { status: 'PAUSED' } });
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '20:00'), 2);
+
+    const { outcome } = await world.request(guest, venue, booking);
+
+    expect(outcome.note).toBe('escalated: manual_policy');
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe(
+      'REQUESTED',
+    );
+    expect(await world.db.venueInboxItem.count({ where: { bookingId: booking.id } })).toBe(1);
+  });
+
+  it("declines a request naming someone else's booking or another time, without touching the booking", async () => {
+    const guest = await world.guest();
+    const stranger = await world.guest();
+    const venue = await world.venue();
+    const theirs = await world.requested(stranger.person.id, venue.venue.id, lisbon(3, '20:00'), 2);
+
+    const { outbound, outcome } = await world.request(guest, venue, theirs);
+
+    expect(outcome.note).toBe("declined: the booking is not this guest's");
+    const [reply] = await world.answers(outbound.envelopeId!);
+    expect(reply).toMatchObject({ intent: 'booking.declined', bookingId: null });
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: theirs.id } })).status).toBe('REQUESTED');
+
+    const mine = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '20:00'), 2);
+    const other = await world.request(guest, venue, mine, { startsAt: lisbon(3, '21:00').toISOString() });
+    expect(other.outcome.note).toBe('declined: the booking is for another time');
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: mine.id } })).status).toBe('REQUESTED');
+  });
+
+  it("cancels the guest's own booking as the guest, and nobody else's", async () => {
+    const guest = await world.guest();
+    const stranger = await world.guest();
+    const venue = await world.venue();
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '20:00'), 2, {
+      status: 'CONFIRMED',
+    });
+
+    const refused = await world.deliver(stranger.id, venue.id, 'booking.cancel', {
+      bookingId: booking.id,
+      reason: 'not mine',
+    });
+    expect((await world.handle(refused.inboundRowId)).note).toBe(
+      "not acted on: not the guest's booking at this venue",
+    );
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe(
+      'CONFIRMED',
+    );
+
+    const { outbound, inboundRowId } = await world.deliver(guest.id, venue.id, 'booking.cancel', {
+      bookingId: booking.id,
+      reason: 'plans changed',
+    });
+    expect(await world.handle(inboundRowId)).toEqual({ handled: true, note: 'cancelled by the guest' });
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe(
+      'CANCELLED_BY_GUEST',
+    );
+    const transition = await world.db.bookingTransition.findFirstOrThrow({
+      where: { bookingId: booking.id, toStatus: 'CANCELLED_BY_GUEST' },
+    });
+    expect(transition).toMatchObject({
+      actorKind: 'guest',
+      actorId: guest.person.id,
+      reason: 'plans changed',
+    });
+    expect(await world.answers(outbound.envelopeId!)).toHaveLength(0);
+  });
+
+  it("changes the guest's booking when there is room, else declines with the nearest free times", async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(6, '19:00'), 2, {
+      status: 'CONFIRMED',
+    });
+
+    const moved = await world.deliver(guest.id, venue.id, 'booking.modify', {
+      bookingId: booking.id,
+      change: { startsAt: lisbon(6, '20:00').toISOString(), partySize: 3 },
+    });
+    expect((await world.handle(moved.inboundRowId)).note).toBe('changed by the guest');
+    const changed = await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } });
+    expect(changed).toMatchObject({ status: 'CONFIRMED', partySize: 3, startsAt: lisbon(6, '20:00') });
+    expect((await world.answers(moved.outbound.envelopeId!))[0]?.intent).toBe('booking.accepted');
+
+    const other = await world.guest();
+    for (let i = 0; i < 4; i++) {
+      await createBooking(world.db, {
+        venueId: venue.venue.id,
+        guestId: other.person.id,
+        startsAt: lisbon(6, '21:30'),
+        partySize: 4,
+        status: 'CONFIRMED',
+      });
+    }
+    const full = await world.deliver(guest.id, venue.id, 'booking.modify', {
+      bookingId: booking.id,
+      change: { startsAt: lisbon(6, '21:30').toISOString() },
+    });
+    expect((await world.handle(full.inboundRowId)).note).toMatch(
+      /^change declined: That time is fully booked/,
+    );
+    const [reply] = await world.answers(full.outbound.envelopeId!);
+    expect(reply!.intent).toBe('booking.declined');
+    expect((reply!.payload as { alternatives: string[] }).alternatives.length).toBeGreaterThan(0);
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).startsAt).toEqual(
+      lisbon(6, '20:00'),
+    );
+
+    const notes = await world.deliver(guest.id, venue.id, 'booking.modify', {
+      bookingId: booking.id,
+      change: { notes: 'window seat' },
+    });
+    expect((await world.handle(notes.inboundRowId)).note).toBe(
+      'change declined: Only the time and the party size of a booking can be changed',
+    );
+    await world.db.booking.update({ where: { id: booking.id }, data: { status: 'CANCELLED_BY_GUEST' } });
+    const gone = await world.deliver(guest.id, venue.id, 'booking.modify', {
+      bookingId: booking.id,
+      change: { partySize: 2 },
+    });
+    expect((await world.handle(gone.inboundRowId)).note).toBe(
+      'change declined: A cancelled by guest booking cannot be changed',
+    );
+  });
+});
