@@ -21,7 +21,7 @@ import { consumerAgentId, parseAgentId, venueAgentId } from '../../integrations/
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { enqueue } from '../../platform/jobs.ts';
 import type { Metrics } from '../../platform/metrics.ts';
-import type { IntentHandler, IntentHandlers, VerifiedEnvelope } from '../a2a/handle.ts';
+import type { HandleContext, IntentHandler, IntentHandlers, VerifiedEnvelope } from '../a2a/handle.ts';
 import { INTENT_SCHEMAS } from '../a2a/intents.ts';
 import { queueEnvelope } from '../a2a/outbox.ts';
 import { ensureConsumerAgent, venueAgentPolicy } from '../agents/agents.ts';
@@ -171,19 +171,7 @@ export function consumerAgentHandlers(deps: ConsumerAgentDeps): IntentHandlers {
   };
 }
 
-/**
- * Work for after the handling commits (the live update). The handling passes it where it offers
- * one; where it does not, the work runs at the end of the handler instead (the handling's own
- * row is all that is written after it).
- */
-interface AfterCommit {
-  afterCommit(work: () => Promise<void> | void): void;
-}
-
-function answerHandler<I extends AnswerIntent>(
-  deps: ConsumerAgentDeps,
-  intent: I,
-): (tx: Tx, envelope: VerifiedEnvelope<I>, context?: AfterCommit) => Promise<string> {
+function answerHandler<I extends AnswerIntent>(deps: ConsumerAgentDeps, intent: I): IntentHandler<I> {
   return async (tx, envelope, context) => {
     const found = await answeredBooking(tx, envelope);
     if ('note' in found) return found.note;
@@ -222,8 +210,7 @@ function answerHandler<I extends AnswerIntent>(
       onlyFrom: ['REQUESTED'],
     });
     observeDecision(deps, envelope, intent, context);
-    if (context) context.afterCommit(moved.afterCommit);
-    else await moved.afterCommit();
+    context.afterCommit(moved.afterCommit);
     return `booking ${to}`;
   };
 }
@@ -260,15 +247,13 @@ function observeDecision(
   deps: ConsumerAgentDeps,
   envelope: VerifiedEnvelope<AnswerIntent>,
   intent: AnswerIntent,
-  context: AfterCommit | undefined,
+  context: HandleContext,
 ) {
   const request = envelope.repliesTo;
   const metrics = deps.metrics;
   if (!metrics || request?.intent !== 'booking.request') return;
   const seconds = Math.max(0, (deps.bookings.now().getTime() - request.createdAt.getTime()) / 1000);
-  const observe = () => metrics.a2aDecisionSeconds.observe({ outcome: OUTCOMES[intent] }, seconds);
-  if (context) context.afterCommit(observe);
-  else observe();
+  context.afterCommit(() => metrics.a2aDecisionSeconds.observe({ outcome: OUTCOMES[intent] }, seconds));
 }
 
 const OUTCOMES: Record<AnswerIntent, string> = {
