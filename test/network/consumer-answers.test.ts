@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemTransition } from '../../src/domain/bookings/bookings.ts';
+import { bookingTopics } from '../../src/domain/bookings/live-events.ts';
 import { tellIfNotAnswered } from '../../src/domain/network/answer-due.ts';
 import { askVenueAgent } from '../../src/domain/network/consumer-agent.ts';
 import { openInboxItem } from '../../src/domain/network/staff-inbox.ts';
@@ -48,6 +49,8 @@ describe('booking.accepted', () => {
     const { db } = world;
     const { guest, bookingId, request } = await requested();
     const before = await decisions('accept');
+    const updates = world.app.services.pubsub.subscribe(bookingTopics.booking(bookingId));
+    const update = updates.next();
 
     const outcome = await world.answer(request, 'booking.accepted', { bookingId });
     expect(outcome).toEqual({ handled: true, note: 'booking CONFIRMED' });
@@ -60,6 +63,9 @@ describe('booking.accepted', () => {
     expect((await db.a2aEnvelope.findUniqueOrThrow({ where: { id: request.id } })).state).toBe('ANSWERED');
     expect(await world.notices(guest.userId, 'booking.confirmed')).toHaveLength(1);
     expect(await decisions('accept')).toBe(before + 1);
+    // Dashboards and the guest's app see it live, once committed.
+    expect((await update).value).toMatchObject({ bookingId, status: 'CONFIRMED' });
+    await updates.return?.();
   });
 
   it('after the venue already moved the booking: nothing more, the guest told once (by the move)', async () => {
