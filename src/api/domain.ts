@@ -8,8 +8,7 @@
  *
  * A domain function GraphQL starts to use gets a line here; one GraphQL no longer uses loses it.
  */
-
-import { rotateAgentSigningSecret, updateAgentDna } from '../domain/agents/agents.ts';
+import { listAgents, rotateAgentSigningSecret, updateAgentDna } from '../domain/agents/agents.ts';
 import {
   allowedTransitions,
   cancelBooking,
@@ -29,6 +28,17 @@ import { requestSignInCode, verifySignInCode } from '../domain/identity/sign-in.
 import { findUser } from '../domain/identity/users.ts';
 import { forgetAll, forgetMemory } from '../domain/memory/memories.ts';
 import { updateProfile } from '../domain/memory/profile.ts';
+import {
+  acceptBookingRequest,
+  answerVenueQuestion,
+  declineBookingRequest,
+  findInboxItemOrThrow,
+  findInboxItemWithOwnerOrThrow,
+  type InboxEventPayload,
+  inboxTopic,
+  organizationOfInboxItem,
+  venueInbox,
+} from '../domain/network/staff-inbox.ts';
 import { onboardingChecklist } from '../domain/onboarding/checklist.ts';
 import { cancelJob, jobsById, listJobs, retryJob } from '../domain/operations/job-queue.ts';
 import type { Access } from '../domain/organizations/access.ts';
@@ -95,6 +105,7 @@ export type DomainServices = Pick<
   | 'mailer'
   | 'limiter'
   | 'keys'
+  | 'pubsub'
 >;
 
 /** Every operation a resolver may call, by area. */
@@ -111,8 +122,17 @@ export function bindDomain(services: DomainServices) {
   const claims = { db, mailer, limiter, keys, logger: services.logger, now };
   // Sign-in logs under the request's logger (its `request.id`), so the resolver hands it over.
   const signIn = (logger: Logger) => ({ db, mailer, limiter, keys, config, now, sessions, logger });
+  const staffInbox = {
+    bookings: services.bookings,
+    // The decision is committed; a lost announcement must not turn it into an error for the caller.
+    publishInbox: (event: InboxEventPayload) =>
+      services.pubsub
+        .publish(inboxTopic(event.venueId), event)
+        .catch((error) => services.logger.error({ err: error }, 'could not publish an inbox event')),
+  };
   return {
     agents: {
+      listAgents: given(db, listAgents),
       updateAgentDna: given(db, updateAgentDna),
       // The previous key keeps verifying for the configured overlap (A2A_KEY_OVERLAP_SECONDS).
       rotateAgentSigningSecret: (access: Access, input: { agentId: string }) =>
@@ -150,6 +170,15 @@ export function bindDomain(services: DomainServices) {
       forgetAll: given(db, forgetAll),
       forgetMemory: given(db, forgetMemory),
       updateProfile: given(db, updateProfile),
+    },
+    network: {
+      acceptBookingRequest: given(staffInbox, acceptBookingRequest),
+      answerVenueQuestion: given(staffInbox, answerVenueQuestion),
+      declineBookingRequest: given(staffInbox, declineBookingRequest),
+      findInboxItemOrThrow: given(db, findInboxItemOrThrow),
+      findInboxItemWithOwnerOrThrow: given(db, findInboxItemWithOwnerOrThrow),
+      organizationOfInboxItem: given(db, organizationOfInboxItem),
+      venueInbox: given(db, venueInbox),
     },
     onboarding: {
       onboardingChecklist: given(db, onboardingChecklist),

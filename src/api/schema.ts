@@ -14,6 +14,8 @@ import './schema/agent.ts';
 import './schema/onboarding.ts';
 import './schema/venue-search.ts';
 import './schema/booking.ts';
+import './schema/venue-inbox.ts';
+import './schema/envelope.ts';
 import './schema/channel.ts';
 import './schema/venue-claim.ts';
 import './schema/venue-review.ts';

@@ -21,6 +21,7 @@ import {
 import { createRevokedSessions, type RevokedSessions } from '../domain/identity/revoked-sessions.ts';
 import { generateSigningKey, loadSigningKeys, type SigningKeys } from '../domain/identity/signing-keys.ts';
 import { venueAgentRequests } from '../domain/network/consumer-agent.ts';
+import { keepingInbox } from '../domain/network/staff-inbox.ts';
 import { channelSenders } from '../integrations/channels.ts';
 import { createOsrmClient, type DirectionsClient } from '../integrations/directions/osrm.ts';
 import { createLalamoveClient } from '../integrations/lalamove/client.ts';
@@ -215,15 +216,20 @@ async function resolve(
       senders: channelSenders(config.channels),
       media: mediaLoaders(config),
       buckets: createTokenBuckets(redis),
-      bookings: createBookingDeps({
-        db: database.prisma,
-        now,
-        config: config.bookings,
-        limiter,
-        publish: pubsub.publish,
-        onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
-        hooks: [venueAgentRequests({ keyring, envelopeTtlMs: config.network.envelopeTtlMs, now: now })],
-      }),
+      // The venue agents' inboxes close a request whose booking is settled any other way.
+      bookings: keepingInbox(
+        createBookingDeps({
+          db: database.prisma,
+          now,
+          config: config.bookings,
+          limiter,
+          publish: pubsub.publish,
+          onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
+          hooks: [venueAgentRequests({ keyring, envelopeTtlMs: config.network.envelopeTtlMs, now: now })],
+        }),
+        pubsub.publish,
+        (error) => logger.error({ err: error }, 'could not publish an inbox event'),
+      ),
       redis,
       limiter,
       revokedSessions: createRevokedSessions(redis, {

@@ -19,8 +19,9 @@
  *   the result union.
  *
  * Every outcome but `allowed` is also checked to have changed nothing: the booking with its
- * history and messages, the size of every table a booking change writes, the job queue, and the
- * Redis subscriptions of the booking's topics.
+ * history and messages, the venue's inbox items, the size of every table a booking change writes
+ * (envelopes included), the job queue, and the Redis subscriptions of the booking's and the
+ * inbox's topics.
  *
  * Every cell gets fresh organisations, callers, a published venue with hours and tables, and a
  * booking of the guest in the status its row starts from, written straight to the database, so
@@ -33,7 +34,9 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemTransition } from '../../src/domain/bookings/bookings.ts';
 import { bookingTopics } from '../../src/domain/bookings/live-events.ts';
+import { inboxEvent, inboxTopic, openInboxItem } from '../../src/domain/network/staff-inbox.ts';
 import type { BookingStatus } from '../../src/generated/prisma/enums.ts';
+import { consumerAgentId, venueAgentId } from '../../src/integrations/clawpulse/wire.ts';
 import { createBooking } from '../factories/bookings.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { graphql } from '../generated/gql.ts';
@@ -200,6 +203,56 @@ const BookingFeed = graphql(`
   }
 `);
 
+const AcceptRequest = graphql(`
+  mutation AuthzInboxAccept($itemId: ID!) {
+    acceptBookingRequest(input: { itemId: $itemId }) {
+      __typename
+      ... on VenueInboxItemPayload { item { id status booking { id status history { from to by reason } } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const DeclineRequest = graphql(`
+  mutation AuthzInboxDecline($itemId: ID!, $alternatives: [DateTime!]) {
+    declineBookingRequest(input: { itemId: $itemId, reason: "authz table", alternatives: $alternatives }) {
+      __typename
+      ... on VenueInboxItemPayload { item { id status answer alternatives booking { id status } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const AnswerQuestion = graphql(`
+  mutation AuthzInboxAnswer($itemId: ID!) {
+    answerVenueQuestion(input: { itemId: $itemId, answer: "Yes, high chairs on request" }) {
+      __typename
+      ... on VenueInboxItemPayload { item { id status answer } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const VenueInbox = graphql(`
+  query AuthzInboxVenueInbox($id: ID!) {
+    node(id: $id) {
+      ... on Venue { agentInbox(first: 10) { edges { node { id kind status guestText booking { id } } } } }
+    }
+  }
+`);
+
+const BookingEnvelopes = graphql(`
+  query AuthzBookingsEnvelopes($id: ID!) {
+    node(id: $id) { id ... on Booking { envelopes { intent direction state } } }
+  }
+`);
+
+const InboxFeed = graphql(`
+  subscription AuthzInboxFeed($venueId: ID!) {
+    venueInboxItemAdded(venueId: $venueId) { kind status guestText }
+  }
+`);
+
 /** The reason every move in this table gives, kept in the booking's history. */
 const REASON = 'authz table';
 /** The venue's own notes on the fixture's booking. */
@@ -219,7 +272,21 @@ interface Fixture extends Actors {
   guest: Guest;
   venue: { id: string; gid: string };
   booking: { id: string; gid: string; status: BookingStatus; startsAt: Date };
+  /**
+   * The venue agent's inbox: the booking put before staff (its `booking.request` envelope is in the
+   * booking's history), and a question of the guest's.
+   */
+  inbox: { request: InboxItemRef; question: InboxItemRef };
 }
+
+interface InboxItemRef {
+  id: string;
+  gid: string;
+  envelopeId: string;
+}
+
+/** The guest's question in every fixture's inbox. */
+const QUESTION = 'Do you have high chairs?';
 
 interface Row {
   name: string;
@@ -244,7 +311,7 @@ beforeAll(async () => {
 });
 afterAll(() => app?.close());
 
-const gid = (type: 'Venue' | 'Booking', id: string) => encodeGlobalID(type, id);
+const gid = (type: 'Venue' | 'Booking' | 'VenueInboxItem', id: string) => encodeGlobalID(type, id);
 
 /** A week ahead in Lisbon, at a local time: inside the venue's hours, horizon and lead time. */
 const day = Temporal.Now.plainDateISO('Europe/Lisbon').add({ days: 7 });
@@ -307,11 +374,42 @@ async function createFixture(start: Start = { status: 'REQUESTED' }): Promise<Fi
       })),
     },
   });
+  const requestEnvelopeId = randomUUID();
+  await db.a2aEnvelope.create({
+    data: {
+      envelopeId: requestEnvelopeId,
+      direction: 'INBOUND',
+      fromAgent: consumerAgentId(diner.userId),
+      toAgent: venueAgentId(venue.id),
+      intent: 'booking.request',
+      state: 'ANSWERED',
+      bookingId: booking.id,
+    },
+  });
+  const open = async (kind: 'BOOKING_REQUEST' | 'QUESTION', envelopeId: string): Promise<InboxItemRef> => {
+    const { item } = await db.$transaction((tx) =>
+      openInboxItem(tx, {
+        venueId: venue.id,
+        kind,
+        envelopeId,
+        fromAgent: consumerAgentId(diner.userId),
+        bookingId: kind === 'BOOKING_REQUEST' ? booking.id : null,
+        guestId: diner.userId,
+        guestText: kind === 'QUESTION' ? QUESTION : null,
+        reason: 'authz table',
+      }),
+    );
+    return { id: item.id, gid: gid('VenueInboxItem', item.id), envelopeId };
+  };
   return {
     ...actors,
     guest: diner,
     venue: { id: venue.id, gid: gid('Venue', venue.id) },
     booking: { id: booking.id, gid: gid('Booking', booking.id), status: booking.status, startsAt },
+    inbox: {
+      request: await open('BOOKING_REQUEST', requestEnvelopeId),
+      question: await open('QUESTION', randomUUID()),
+    },
   };
 }
 
@@ -354,7 +452,12 @@ async function snapshot(fx: Fixture) {
       where: { id: fx.booking.id },
       include: { transitions: { orderBy: { createdAt: 'asc' } }, messages: true },
     }),
+    inbox: await db.venueInboxItem.findMany({
+      where: { venueId: fx.venue.id },
+      orderBy: { createdAt: 'asc' },
+    }),
     counts: {
+      a2aEnvelopes: await db.a2aEnvelope.count(),
       users: await db.user.count(),
       bookings: await db.booking.count(),
       bookingTransitions: await db.bookingTransition.count(),
@@ -364,6 +467,7 @@ async function snapshot(fx: Fixture) {
     listening: {
       venue: await listeners(bookingTopics.venue(fx.venue.id)),
       booking: await listeners(bookingTopics.booking(fx.booking.id)),
+      inbox: await listeners(inboxTopic(fx.venue.id)),
     },
   };
 }
@@ -444,6 +548,35 @@ async function subscribe(
     abort.abort();
   }
 }
+
+/** The answers queued to the guest's agent in reply to `envelopeId`, with who they come from. */
+async function repliesTo(envelopeId: string) {
+  const rows = await app.services.db.a2aEnvelope.findMany({ where: { inReplyTo: envelopeId } });
+  return rows.map((r) => ({
+    intent: r.intent,
+    direction: r.direction,
+    fromAgent: r.fromAgent,
+    toAgent: r.toAgent,
+    state: r.state,
+    payload: r.payload,
+  }));
+}
+
+/** The change an inbox subscriber should hear about: the venue's agent opens a new question. */
+const questionOpened = (fx: Fixture) => async () => {
+  const { item } = await app.services.db.$transaction((tx) =>
+    openInboxItem(tx, {
+      venueId: fx.venue.id,
+      kind: 'QUESTION',
+      envelopeId: randomUUID(),
+      fromAgent: consumerAgentId(fx.guest.userId),
+      guestId: fx.guest.userId,
+      guestText: 'Is the terrace open?',
+      reason: 'authz table',
+    }),
+  );
+  await app.services.pubsub.publish(inboxTopic(fx.venue.id), inboxEvent(item, app.clock.now()));
+};
 
 /** The change a subscriber should hear about: the platform confirms the REQUESTED booking. */
 const confirmedElsewhere = (fx: Fixture) => () =>
@@ -856,6 +989,149 @@ const rows: Row[] = [
       });
     },
     expected: BOOKING_READS,
+  },
+  {
+    name: 'acceptBookingRequest (the REQUESTED booking in the venue’s inbox)',
+    path: ['acceptBookingRequest'],
+    call: (fx, token) => app.gql(AcceptRequest, { itemId: fx.inbox.request.gid }, { token }),
+    async effect(fx, answer, caller) {
+      expect(answer).toMatchObject({
+        __typename: 'VenueInboxItemPayload',
+        item: {
+          id: fx.inbox.request.gid,
+          status: 'ACCEPTED',
+          booking: { id: fx.booking.gid, status: 'CONFIRMED' },
+        },
+      });
+      const stored = await storedBooking(fx.booking.id);
+      expect(stored.transitions.at(-1)).toMatchObject({
+        fromStatus: 'REQUESTED',
+        toStatus: 'CONFIRMED',
+        actorKind: 'venue',
+        actorId: personOf(fx, caller),
+      });
+      expect(stored.messages.map((m) => m.kind)).toEqual(['booking.confirmed']);
+      expect(await jobsOf(fx.booking.id)).toEqual(CONFIRMED_JOBS);
+      expect(await repliesTo(fx.inbox.request.envelopeId)).toEqual([
+        {
+          intent: 'booking.accepted',
+          direction: 'OUTBOUND',
+          fromAgent: venueAgentId(fx.venue.id),
+          toAgent: consumerAgentId(fx.guest.userId),
+          state: 'PENDING',
+          payload: { bookingId: fx.booking.id },
+        },
+      ]);
+    },
+    expected: VENUE_MOVES,
+  },
+  {
+    name: 'declineBookingRequest (the REQUESTED booking, offering 21:00 instead)',
+    path: ['declineBookingRequest'],
+    call: (fx, token) =>
+      app.gql(
+        DeclineRequest,
+        { itemId: fx.inbox.request.gid, alternatives: [at('21:00').toISOString()] },
+        { token },
+      ),
+    async effect(fx, answer, caller) {
+      expect(answer).toMatchObject({
+        __typename: 'VenueInboxItemPayload',
+        item: {
+          status: 'DECLINED',
+          answer: REASON,
+          alternatives: [at('21:00').toISOString()],
+          booking: { id: fx.booking.gid, status: 'DECLINED' },
+        },
+      });
+      const stored = await storedBooking(fx.booking.id);
+      expect(stored.transitions.at(-1)).toMatchObject({
+        toStatus: 'DECLINED',
+        actorKind: 'venue',
+        actorId: personOf(fx, caller),
+        reason: REASON,
+      });
+      expect(await repliesTo(fx.inbox.request.envelopeId)).toEqual([
+        expect.objectContaining({
+          intent: 'booking.declined',
+          payload: { bookingId: fx.booking.id, reason: REASON, alternatives: [at('21:00').toISOString()] },
+        }),
+      ]);
+    },
+    expected: VENUE_MOVES,
+  },
+  {
+    name: 'answerVenueQuestion (the guest’s question in the venue’s inbox)',
+    path: ['answerVenueQuestion'],
+    call: (fx, token) => app.gql(AnswerQuestion, { itemId: fx.inbox.question.gid }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toMatchObject({
+        __typename: 'VenueInboxItemPayload',
+        item: { id: fx.inbox.question.gid, status: 'ANSWERED', answer: 'Yes, high chairs on request' },
+      });
+      expect(await repliesTo(fx.inbox.question.envelopeId)).toEqual([
+        expect.objectContaining({
+          intent: 'venue.answer',
+          fromAgent: venueAgentId(fx.venue.id),
+          toAgent: consumerAgentId(fx.guest.userId),
+          payload: { text: 'Yes, high chairs on request', questionId: fx.inbox.question.envelopeId },
+        }),
+      ]);
+      expect((await storedBooking(fx.booking.id)).status).toBe('REQUESTED');
+    },
+    expected: VENUE_MOVES,
+  },
+  {
+    name: 'Venue.agentInbox of a published venue',
+    path: ['node', 'agentInbox'],
+    call: (fx, token) => app.gql(VenueInbox, { id: fx.venue.gid }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toEqual({
+        edges: [
+          {
+            node: {
+              id: fx.inbox.request.gid,
+              kind: 'BOOKING_REQUEST',
+              status: 'OPEN',
+              guestText: null,
+              booking: { id: fx.booking.gid },
+            },
+          },
+          {
+            node: {
+              id: fx.inbox.question.gid,
+              kind: 'QUESTION',
+              status: 'OPEN',
+              guestText: QUESTION,
+              booking: null,
+            },
+          },
+        ],
+      });
+    },
+    // The venue is public; its inbox is its team's (a read key reads it too). `agentInbox` is
+    // non-null, so a refusal takes the venue (`node`) with it.
+    expected: VENUE_TEAM_READS,
+  },
+  {
+    name: 'Booking.envelopes (the history between agents, for support)',
+    path: ['node', 'envelopes'],
+    call: (fx, token) => app.gql(BookingEnvelopes, { id: fx.booking.gid }, { token }),
+    async effect(_fx, answer) {
+      expect(answer).toEqual([{ intent: 'booking.request', direction: 'INBOUND', state: 'ANSWERED' }]);
+    },
+    // The guest sees their booking and its status, not the plumbing between agents.
+    expected: { ...hiddenWhereRefused(BOOKING_READS), GUEST: 'null' },
+  },
+  {
+    name: 'subscription venueInboxItemAdded(venueId) over SSE',
+    path: ['venueInboxItemAdded'],
+    call: (fx, token) =>
+      subscribe(InboxFeed, { venueId: fx.venue.gid }, token, inboxTopic(fx.venue.id), questionOpened(fx)),
+    async effect(_fx, answer) {
+      expect(answer).toEqual({ kind: 'QUESTION', status: 'OPEN', guestText: 'Is the terrace open?' });
+    },
+    expected: VENUE_TEAM_READS,
   },
 ];
 

@@ -5,6 +5,7 @@
  * person, not a validator's wording. Every mutation of the schema has a row: a new mutation
  * without one fails here.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import {
@@ -17,6 +18,8 @@ import {
   isUnionType,
 } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openInboxItem } from '../../src/domain/network/staff-inbox.ts';
+import { consumerAgentId } from '../../src/integrations/clawpulse/wire.ts';
 import { BOOKING_RULES } from '../factories/venues.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { type Actors, createActors, guest } from '../helpers/authz.ts';
@@ -42,6 +45,9 @@ interface Ids {
   agentId: string;
   claimId: string;
   bookingId: string;
+  /** Items of the venue's inbox: a booking request and a question, both OPEN. */
+  requestItemId: string;
+  questionItemId: string;
 }
 
 const uuid = '00000000-0000-4000-8000-000000000000';
@@ -516,6 +522,53 @@ const CASES: Record<string, Case[]> = {
   seatBooking: [],
   completeBooking: [],
   markBookingNoShow: [],
+  acceptBookingRequest: [
+    {
+      what: "a question's item",
+      input: (ids) => ({ itemId: gid('VenueInboxItem', ids.questionItemId) }),
+      field: 'itemId',
+      message: 'This is a question: answer it instead',
+    },
+  ],
+  declineBookingRequest: [
+    {
+      what: 'six other times',
+      input: (ids) => ({
+        itemId: gid('VenueInboxItem', ids.requestItemId),
+        alternatives: [1, 2, 3, 4, 5, 6].map((d) => `2027-01-0${d}T19:00:00.000Z`),
+      }),
+      field: 'alternatives',
+      message: 'Offer at most 5 other times',
+    },
+    {
+      what: 'a time in the past',
+      input: (ids) => ({
+        itemId: gid('VenueInboxItem', ids.requestItemId),
+        alternatives: ['2027-01-05T20:00:00.000Z', '2020-01-05T20:00:00.000Z'],
+      }),
+      field: 'alternatives.1',
+      message: 'Offer a time in the future',
+    },
+    {
+      what: 'a reason that is too long',
+      input: (ids) => ({ itemId: gid('VenueInboxItem', ids.requestItemId), reason: 'a'.repeat(2001) }),
+      field: 'reason',
+      message: 'Use at most 2000 characters',
+    },
+  ],
+  answerVenueQuestion: [
+    {
+      what: 'a blank answer',
+      input: (ids) => ({ itemId: gid('VenueInboxItem', ids.questionItemId), answer: '   ' }),
+      field: 'answer',
+      message: 'Write an answer',
+    },
+    {
+      what: "a booking request's item",
+      input: (ids) => ({ itemId: gid('VenueInboxItem', ids.requestItemId), answer: 'Yes, we do' }),
+      field: 'itemId',
+    },
+  ],
   updateProfile: [
     {
       what: 'a party of 0',
@@ -614,12 +667,27 @@ beforeAll(async () => {
       source: 'DASHBOARD',
     },
   });
+  const item = (kind: 'BOOKING_REQUEST' | 'QUESTION') =>
+    app.services.db.$transaction((tx) =>
+      openInboxItem(tx, {
+        venueId,
+        kind,
+        envelopeId: randomUUID(),
+        fromAgent: consumerAgentId(person.userId),
+        bookingId: kind === 'BOOKING_REQUEST' ? booking.id : null,
+        guestId: person.userId,
+        guestText: kind === 'QUESTION' ? 'Do you have a high chair?' : null,
+        reason: 'refusals table',
+      }),
+    );
   ids = {
     organizationId: fx.organizationId,
     venueId,
     agentId: agent.id,
     claimId: claim.id,
     bookingId: booking.id,
+    requestItemId: (await item('BOOKING_REQUEST')).item.id,
+    questionItemId: (await item('QUESTION')).item.id,
   };
 }, 60_000);
 

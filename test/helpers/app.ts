@@ -13,6 +13,7 @@ import { CLOCK_TOLERANCE_SECONDS } from '../../src/domain/identity/access-tokens
 import { createRevokedSessions } from '../../src/domain/identity/revoked-sessions.ts';
 import { generateSigningKey, loadSigningKeys } from '../../src/domain/identity/signing-keys.ts';
 import { venueAgentRequests } from '../../src/domain/network/consumer-agent.ts';
+import { keepingInbox } from '../../src/domain/network/staff-inbox.ts';
 import { channelSenders } from '../../src/integrations/channels.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';
 import { mediaLoaders } from '../../src/integrations/media.ts';
@@ -117,15 +118,22 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       senders: channelSenders(config.channels),
       media: mediaLoaders(config),
       buckets: createTokenBuckets(redis),
-      bookings: createBookingDeps({
-        db: database.prisma,
-        now: clock.now,
-        config: config.bookings,
-        limiter,
-        publish: pubsub.publish,
-        onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
-        hooks: [venueAgentRequests({ keyring, envelopeTtlMs: config.network.envelopeTtlMs, now: clock.now })],
-      }),
+      // The venue agents' inboxes close a request whose booking is settled any other way.
+      bookings: keepingInbox(
+        createBookingDeps({
+          db: database.prisma,
+          now: clock.now,
+          config: config.bookings,
+          limiter,
+          publish: pubsub.publish,
+          onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
+          hooks: [
+            venueAgentRequests({ keyring, envelopeTtlMs: config.network.envelopeTtlMs, now: clock.now }),
+          ],
+        }),
+        pubsub.publish,
+        (error) => logger.error({ err: error }, 'could not publish an inbox event'),
+      ),
       limiter,
       revokedSessions: createRevokedSessions(redis, {
         ttlSeconds: config.auth.accessTtlSeconds + CLOCK_TOLERANCE_SECONDS,

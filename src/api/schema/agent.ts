@@ -1,10 +1,12 @@
-import { canReadAgent, dnaOf } from '../../domain/agents/agents.ts';
+import { canManageAgent, canReadAgent, dnaOf } from '../../domain/agents/agents.ts';
 import { AGENT_TOOLS, CAPABILITIES, TONES } from '../../domain/agents/dna.ts';
+import { gatewayAgentId } from '../../domain/agents/registration.ts';
 import { PUBLIC_STATUSES } from '../../domain/venues/venues.ts';
 import { builder } from '../builder.ts';
 import { teamOf } from '../scopes.ts';
 import { describedEnum } from './enums.ts';
 import { mutation, payloadType } from './mutation.ts';
+import { User } from './user.ts';
 import { Venue } from './venue.ts';
 
 export const AgentKind = describedEnum('AgentKind', {
@@ -121,6 +123,37 @@ export const Agent = builder.prismaNode('Agent', {
         };
       },
     }),
+    networkId: t.string({
+      nullable: true,
+      description:
+        'Its id on the agent network (`venue-<uuid>`, `consumer-<uuid>`); null for an agent not on it.',
+      select: { venueId: true },
+      resolve: (agent) => gatewayAgentId(agent),
+    }),
+    registered: t.boolean({
+      description: 'The gateway has registered the agent as it is now (its latest change included).',
+      select: { registeredAt: true, updatedAt: true },
+      resolve: (agent) => agent.registeredAt?.getTime() === agent.updatedAt.getTime(),
+    }),
+    registeredAt: t.expose('registeredAt', {
+      type: 'DateTime',
+      nullable: true,
+      description:
+        'The version of the agent (the time of its change) the gateway last registered; null: never registered.',
+    }),
+    lastInboxPollAt: t.expose('lastInboxPollAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When its inbox on the network was last read.',
+    }),
+    registrationError: t.string({
+      nullable: true,
+      description:
+        'Why its last registration with the gateway failed, until one succeeds. Null unless you manage the agent (its organisation’s owners and admins, its person, platform admins).',
+      select: { registrationError: true },
+      resolve: async (agent, _args, ctx) =>
+        (await canManageAgent(ctx.access, agent)) ? agent.registrationError : null,
+    }),
     hasSigningSecret: t.boolean({
       select: { signingSecretCiphertext: true },
       resolve: (agent) => agent.signingSecretCiphertext !== null,
@@ -138,6 +171,36 @@ builder.prismaObjectField(Venue, 'agent', (t) =>
     select: (_args, _ctx, nestedSelection) => ({ agents: nestedSelection({ take: 1 }) }),
     // nestedSelection selects what the Agent type needs (its venue too); Prisma's types cannot see that.
     resolve: (venue) => (venue.agents[0] ?? null) as never,
+  }),
+);
+
+builder.prismaObjectField(User, 'agent', (t) =>
+  t.field({
+    type: Agent,
+    nullable: true,
+    description:
+      "The person's own consumer agent, the one they chat with; null if they have none yet. The person themselves and platform admins.",
+    authScopes: (user, _args, ctx) =>
+      ctx.actor.kind === 'user' && ctx.actor.userId === user.id ? true : { platformAdmin: true },
+    unauthorizedResolver: () => null,
+    select: (_args, _ctx, nestedSelection) => ({
+      agents: nestedSelection({ where: { kind: 'CONSUMER' }, take: 1 }),
+    }),
+    // nestedSelection selects what the Agent type needs; the User type (no select of its own) and
+    // Prisma's types cannot see that.
+    resolve: (user) => ((user as unknown as { agents: unknown[] }).agents[0] ?? null) as never,
+  }),
+);
+
+builder.queryField('agents', (t) =>
+  t.prismaConnection({
+    type: Agent,
+    cursor: 'id',
+    description: 'Every agent on the platform, newest first. Platform admins only.',
+    authScopes: { platformAdmin: true },
+    args: { kind: t.arg({ type: AgentKind, required: false }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.domain.agents.listAgents(ctx.access, { kind: args.kind ?? null }, query),
   }),
 );
 
@@ -226,7 +289,5 @@ mutation('rotateAgentSigningSecret', {
   }),
   authScopes: { person: true },
   resolve: (input, ctx) =>
-    ctx.domain.agents.rotateAgentSigningSecret(ctx.access, {
-      agentId: input.agentId.id,
-    }),
+    ctx.domain.agents.rotateAgentSigningSecret(ctx.access, { agentId: input.agentId.id }),
 });

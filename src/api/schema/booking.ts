@@ -58,7 +58,7 @@ errorType(
   }),
 );
 
-const bookingErrors = [...commonErrors, SlotFullError, IllegalTransitionError];
+export const bookingErrors = [...commonErrors, SlotFullError, IllegalTransitionError];
 
 errorType(
   FeedbackNotOpenError,
@@ -92,7 +92,7 @@ builder.prismaObject('BookingTransition', {
  * move bookings; but a read key reads ("Read what the organisation may read"), so every booking
  * write refuses it before the role is even asked.
  */
-function readOnlyKey(ctx: Context): boolean {
+export function readOnlyKey(ctx: Context): boolean {
   return ctx.actor.kind === 'apiKey' && !ctx.actor.scopes.includes('write');
 }
 
@@ -370,7 +370,7 @@ async function bookingPayload(ctx: Context, written: Promise<{ id: string }>) {
 builder.subscriptionType({});
 
 /** Yielded once, instead of the event, when the subscriber may no longer read its topic. */
-const REVOKED = Symbol('access revoked');
+export const REVOKED = Symbol('access revoked');
 
 /**
  * The topic's events while the subscriber may still read them. Auth scopes run once, when the
@@ -385,7 +385,7 @@ const REVOKED = Symbol('access revoked');
 /** How long a subscriber's right to read, once checked, is trusted before it is checked again. */
 export const RECHECK_MS = 15_000;
 
-function whileAllowed(
+export function whileAllowed(
   events: AsyncIterableIterator<unknown>,
   check: () => Promise<boolean>,
   now: () => Date,

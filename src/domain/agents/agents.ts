@@ -81,6 +81,19 @@ export async function canReadAgent(access: Access, agent: Pick<Agent, 'kind' | '
   return false;
 }
 
+/**
+ * Whether the caller manages the agent (changes its DNA, rotates its key, reads its registration's
+ * troubles): platform admins, a venue agent's organisation's owners and admins, a consumer agent's person.
+ */
+export async function canManageAgent(
+  access: Access,
+  agent: Pick<Agent, 'kind' | 'organizationId' | 'userId'>,
+): Promise<boolean> {
+  if (access.isPlatformAdmin) return true;
+  if (agent.kind === 'VENUE' && agent.organizationId) return access.has(agent.organizationId, MANAGERS);
+  return agent.kind === 'CONSUMER' && access.actor.kind === 'user' && access.actor.userId === agent.userId;
+}
+
 async function requireAgentManager(access: Access, agent: Agent) {
   if (access.isPlatformAdmin) return;
   if (agent.kind === 'VENUE' && agent.organizationId) return access.require(agent.organizationId, MANAGERS);
@@ -88,6 +101,27 @@ async function requireAgentManager(access: Access, agent: Agent) {
     return;
   access.requireUserId();
   throw new NotAllowedError();
+}
+
+/**
+ * Every agent on the platform, newest first, optionally of one kind: platform admins only.
+ * `query` is the page and selection (a Prisma select or include with cursor, take and skip).
+ */
+export function listAgents(
+  db: DbOrTx,
+  access: Access,
+  input: { kind?: Agent['kind'] | null },
+  query: Omit<Prisma.AgentFindManyArgs, 'where' | 'orderBy'> = {},
+) {
+  if (!access.isPlatformAdmin) {
+    access.requireUserId();
+    throw new NotAllowedError();
+  }
+  return db.agent.findMany({
+    ...query,
+    where: input.kind ? { kind: input.kind } : {},
+    orderBy: [{ createdAt: 'desc' }, { id: 'asc' }],
+  });
 }
 
 async function requireAgent(db: DbOrTx, agentId: string) {
