@@ -106,7 +106,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const mailer = createMailer(config, logger);
   const pubsub = createPubSub(redis, logger);
   const limiter = createRateLimiter(redis, logger);
-  const keyring = parseKeyring(generateKeyringSpec());
+  // AGENT_SECRET_KEYS when the test gives one (worker processes of its own share it).
+  const keyring = parseKeyring(config.agents.secretKeys ?? generateKeyringSpec());
   const services: Services = withConversation(
     {
       config,

@@ -155,7 +155,9 @@ export function createEnvelopeBreakers(
   };
 }
 
-// KEYS: open, probe. ARGV: now, probe lease ms, token. Returns {allowed, probe?, retryAt}.
+// KEYS: open, probe. ARGV: now, probe lease ms, token, cooldown ms. Returns {allowed, probe?, retryAt}.
+// Refused while another sender's probe is out: back when its lease ends, or after a cooldown if
+// that is sooner (by then the probe has usually closed the breaker or opened it again).
 const PASS = `
 local opened = redis.call('GET', KEYS[1])
 if not opened then return {1, 0, 0} end
@@ -165,7 +167,7 @@ if now < untilMs then return {0, 0, untilMs} end
 if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[2]) then return {1, 1, 0} end
 local ttl = redis.call('PTTL', KEYS[2])
 if ttl < 0 then ttl = tonumber(ARGV[2]) end
-return {0, 0, now + ttl}`;
+return {0, 0, now + math.min(ttl, tonumber(ARGV[4]))}`;
 
 // KEYS: open, failures, probe, tripped. ARGV: now, ok, token, failures, window ms, cooldown ms,
 // scope, keep ms, member.
@@ -209,6 +211,7 @@ type BreakerRedis = Redis & {
     now: number,
     lease: number,
     token: string,
+    cooldown: number,
   ): Promise<[number, number, number]>;
   agntBreakerReport(...args: (string | number)[]): Promise<string>;
   agntBreakerRelease(probe: string, token: string): Promise<number>;
@@ -233,6 +236,7 @@ function redisStore(client: Redis, prefix: string, settings: BreakerSettings): B
         now,
         settings.probeLeaseMs ?? 60_000,
         token,
+        cooldownMs,
       );
       return { allowed: allowed === 1, probe: probe === 1 ? token : null, retryAt };
     },
@@ -295,7 +299,11 @@ function memoryStore(settings: BreakerSettings): BreakerStore {
       if (now < b.until) return { allowed: false, probe: null, retryAt: b.until };
       // The lease runs on the real clock, as Redis's PX does.
       if (b.probe && b.probe.ends > Date.now()) {
-        return { allowed: false, probe: null, retryAt: now + (b.probe.ends - Date.now()) };
+        return {
+          allowed: false,
+          probe: null,
+          retryAt: now + Math.min(b.probe.ends - Date.now(), cooldownMs),
+        };
       }
       b.probe = { token: randomUUID(), ends: Date.now() + (settings.probeLeaseMs ?? 60_000) };
       return { allowed: true, probe: b.probe.token, retryAt: 0 };
