@@ -12,6 +12,7 @@ import { createEnvelopeBreakers, type EnvelopeBreakers } from '../domain/a2a/bre
 import type { IntentHandlers } from '../domain/a2a/handle.ts';
 import type { BookingEffects } from '../domain/bookings/effects.ts';
 import type { LlmGateway } from '../domain/conversation/messages.ts';
+import { consumerAgentHandlers } from '../domain/network/consumer-agent.ts';
 import { venueAgentHandlers } from '../domain/network/venue-agent.ts';
 import { type ClawPulseClient, createClawPulseClient } from '../integrations/clawpulse/client.ts';
 import type { Db } from '../platform/db.ts';
@@ -98,14 +99,22 @@ export function networkHandlers(services: {
   now: () => Date;
 }): IntentHandlers {
   const { network } = services;
-  return venueAgentHandlers({
-    now: services.now,
-    effects: services.bookings.effects,
-    logger: services.logger,
-    llm: services.llm,
-    publish: (topic, payload) => services.pubsub.publish(topic, payload),
-    get metrics() {
-      return network.metrics;
-    },
-  });
+  return {
+    ...consumerAgentHandlers({
+      bookings: { effects: services.bookings.effects, now: services.now },
+      get metrics() {
+        return network.metrics;
+      },
+    }),
+    ...venueAgentHandlers({
+      now: services.now,
+      effects: services.bookings.effects,
+      logger: services.logger,
+      llm: services.llm,
+      publish: (topic, payload) => services.pubsub.publish(topic, payload),
+      get metrics() {
+        return network.metrics;
+      },
+    }),
+  };
 }

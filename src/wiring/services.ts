@@ -20,6 +20,7 @@ import {
 } from '../domain/identity/access-tokens.ts';
 import { createRevokedSessions, type RevokedSessions } from '../domain/identity/revoked-sessions.ts';
 import { generateSigningKey, loadSigningKeys, type SigningKeys } from '../domain/identity/signing-keys.ts';
+import { venueAgentRequests } from '../domain/network/consumer-agent.ts';
 import { keepingInbox } from '../domain/network/staff-inbox.ts';
 import { channelSenders } from '../integrations/channels.ts';
 import { createOsrmClient, type DirectionsClient } from '../integrations/directions/osrm.ts';
@@ -224,6 +225,7 @@ async function resolve(
           limiter,
           publish: pubsub.publish,
           onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
+          hooks: [venueAgentRequests({ keyring, envelopeTtlMs: config.network.envelopeTtlMs, now: now })],
         }),
         pubsub.publish,
         (error) => logger.error({ err: error }, 'could not publish an inbox event'),

@@ -5,6 +5,7 @@
 import type { TaskList } from 'graphile-worker';
 import type { WorkerDeps } from '../wiring/deps.ts';
 import type { TaskHandler } from './handler.ts';
+import a2aAnswerDue from './tasks/a2a-answer-due.ts';
 import a2aHandle from './tasks/a2a-handle.ts';
 import a2aInbox from './tasks/a2a-inbox.ts';
 import a2aSend from './tasks/a2a-send.ts';
@@ -41,6 +42,7 @@ export const handlers: readonly TaskHandler[] = [
   a2aSend,
   a2aInbox,
   a2aHandle,
+  a2aAnswerDue,
   reapStaleEnvelopes,
   sweepOrphanedResponses,
   lalamoveEvent,

@@ -12,6 +12,7 @@ import { createBookingDeps } from '../../src/domain/bookings/deps.ts';
 import { CLOCK_TOLERANCE_SECONDS } from '../../src/domain/identity/access-tokens.ts';
 import { createRevokedSessions } from '../../src/domain/identity/revoked-sessions.ts';
 import { generateSigningKey, loadSigningKeys } from '../../src/domain/identity/signing-keys.ts';
+import { venueAgentRequests } from '../../src/domain/network/consumer-agent.ts';
 import { keepingInbox } from '../../src/domain/network/staff-inbox.ts';
 import { channelSenders } from '../../src/integrations/channels.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';
@@ -105,6 +106,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const mailer = createMailer(config, logger);
   const pubsub = createPubSub(redis, logger);
   const limiter = createRateLimiter(redis, logger);
+  // AGENT_SECRET_KEYS when the test gives one (worker processes of its own share it).
+  const keyring = parseKeyring(config.agents.secretKeys ?? generateKeyringSpec());
   const services: Services = withConversation(
     {
       config,
@@ -125,6 +128,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
           limiter,
           publish: pubsub.publish,
           onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
+          hooks: [
+            venueAgentRequests({ keyring, envelopeTtlMs: config.network.envelopeTtlMs, now: clock.now }),
+          ],
         }),
         pubsub.publish,
         (error) => logger.error({ err: error }, 'could not publish an inbox event'),
@@ -136,8 +142,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       }),
       mailer,
       keys: await loadSigningKeys(config, logger),
-      // AGENT_SECRET_KEYS when the test gives one (worker processes of its own share it).
-      keyring: parseKeyring(config.agents.secretKeys ?? generateKeyringSpec()),
+      keyring,
       external: undefined,
       now: clock.now,
       network: buildNetwork(config, {

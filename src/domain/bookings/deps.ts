@@ -3,7 +3,7 @@ import type { Config } from '../../config/index.ts';
 import type { Db } from '../../platform/db.ts';
 import type { RateLimiter } from '../../platform/rate-limit.ts';
 import type { BookingDeps } from './bookings.ts';
-import { createBookingEffects } from './effects.ts';
+import { type BookingChangeHook, createBookingEffects } from './effects.ts';
 import { bookingTopics, toPayload } from './live-events.ts';
 
 /** Everything booking functions need, from a process's services. */
@@ -14,6 +14,12 @@ export function createBookingDeps(options: {
   limiter: RateLimiter;
   publish: (topic: string, payload: unknown) => Promise<void>;
   onPublishError: (error: unknown) => void;
+  /**
+   * What else follows a change in its transaction, from other areas: the network's booking
+   * requests (src/domain/network/consumer-agent.ts `venueAgentRequests`). Required, so no
+   * process builds bookings that skip a venue's agent.
+   */
+  hooks: readonly BookingChangeHook[];
 }): BookingDeps {
   const { db, now, config } = options;
   return {
@@ -32,6 +38,7 @@ export function createBookingDeps(options: {
     effects: createBookingEffects({
       now,
       timings: config,
+      hooks: options.hooks,
       async publish(event) {
         const payload = toPayload(event, now());
         // The change is committed; a lost event must not turn it into an error for the caller.

@@ -34,6 +34,12 @@ export interface BookingEvent {
   from: BookingStatus | null;
 }
 
+/**
+ * More that follows a change, from an area that bookings cannot import without a cycle (the
+ * network's booking requests to a venue's agent): run last, in the change's transaction.
+ */
+export type BookingChangeHook = (tx: Tx, change: BookingChange) => Promise<void>;
+
 export interface BookingEffects {
   inTransaction(tx: Tx, change: BookingChange): Promise<void>;
   afterCommit(event: BookingEvent): Promise<void>;
@@ -55,6 +61,7 @@ export function createBookingEffects(options: {
   now: () => Date;
   /** Tells live subscribers (pub/sub); failures are logged by the caller, never undo the change. */
   publish: (event: BookingEvent) => Promise<void>;
+  hooks?: readonly BookingChangeHook[];
 }): BookingEffects {
   const { timings, now } = options;
   return {
@@ -111,6 +118,7 @@ export function createBookingEffects(options: {
       if (from !== status && (from !== null || status === 'CONFIRMED')) {
         await queueGuestMessage(tx, { booking, venue, event: status });
       }
+      for (const hook of options.hooks ?? []) await hook(tx, { booking, venue, from, modified });
     },
     async afterCommit(event) {
       await options.publish(event);

@@ -45,6 +45,30 @@ export async function queueGuestMessage(
   });
 }
 
+/**
+ * The DECLINED notice with the times the venue offered instead. Queue it on the transaction that
+ * declines, before the move: it takes the key the move's own notice uses, so the guest gets this
+ * one message, with the times, and not a second without them.
+ */
+export async function queueDeclinedWithAlternatives(
+  db: DbOrTx,
+  input: { booking: Booking; venue: Venue; alternatives: readonly Date[] },
+): Promise<void> {
+  const { booking, venue, alternatives } = input;
+  await queueNotice(db, {
+    userId: booking.guestId,
+    bookingId: booking.id,
+    kind: 'booking.declined',
+    params: { ...bookingNoticeParams(booking, venue), alternatives },
+    dedupeKey: `booking:${booking.id}:declined`,
+    data: {
+      venueId: venue.id,
+      startsAt: booking.startsAt.toISOString(),
+      alternatives: alternatives.map((at) => at.toISOString()),
+    },
+  });
+}
+
 export async function queueReminder(db: DbOrTx, booking: Booking, venue: Venue, before: '24h' | '2h') {
   await queueNotice(db, {
     userId: booking.guestId,

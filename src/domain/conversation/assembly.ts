@@ -11,6 +11,7 @@ import type { Logger } from '../../platform/logger.ts';
 import type { RateLimiter } from '../../platform/rate-limit.ts';
 import type { Locks } from '../../platform/user-lock.ts';
 import { CONSUMER_TOOLS } from '../agents/dna.ts';
+import type { SecretKeyring } from '../agents/secrets.ts';
 import type { BookingDeps } from '../bookings/bookings.ts';
 import type { InboundHandler } from '../channels/inbound.ts';
 import type { ChannelSenders } from '../channels/outbound.ts';
@@ -47,6 +48,8 @@ export interface ConsumerAgentServices {
   bookings: BookingDeps;
   mailer: Mailer;
   limiter: RateLimiter;
+  /** Agents' signing keys: a question to a venue's agent is signed by the person's own agent. */
+  keyring: SecretKeyring;
   weather: WeatherClient;
   directions: DirectionsClient;
   delivery: DeliveryDeps;
@@ -66,7 +69,13 @@ export function consumerTools(services: ConsumerAgentServices): Tool[] {
     leaveFeedbackTool({ db }),
     ...contextTools({ db, weather: services.weather, directions: services.directions }),
     ...memoryTools({ db }),
-    askVenueTool({ db, mailer: services.mailer, limiter: services.limiter }),
+    askVenueTool({
+      db,
+      mailer: services.mailer,
+      limiter: services.limiter,
+      keyring: services.keyring,
+      now: services.now,
+    }),
     ...deliveryTools(services.delivery),
   ] as Tool[];
   const byName = new Map(all.map((tool) => [tool.name, tool]));

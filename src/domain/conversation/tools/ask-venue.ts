@@ -1,24 +1,36 @@
 /**
  * `ask_venue`: a question from the person to a venue, for what the venue's details do not say
- * (a high chair, a corkage fee). It goes to the venue's team by email (the venue's address, or
- * its organisation's owners and admins); the venue answers the person directly. Each person may ask
- * a few questions per hour, so the tool cannot be used to flood a venue.
+ * (a high chair, a corkage fee). A venue with an ACTIVE agent gets it as a `venue.question`
+ * envelope from the person's own agent; the answer comes back as a `venue.answer` envelope and
+ * reaches the person as a notice (src/domain/network/consumer-agent.ts). Any other venue gets it
+ * by email to its team (the venue's address, or its organisation's owners and admins), who answer
+ * the person directly. Each person may ask a few questions per hour either way, so the tool
+ * cannot be used to flood a venue.
  *
- * The mail carries the person's name and email. After untrusted text was read it is held for the
- * person's press (tools.ts), and what they are shown names the venue, the question and the email
- * that goes with it, so nothing of theirs leaves without them seeing it.
+ * The mail carries the person's name and email; the envelope carries only the question. After
+ * untrusted text was read it is held for the person's press (tools.ts), and what they are shown
+ * names the venue, the question and what goes with it, so nothing of theirs leaves without them
+ * seeing it.
  */
 import { z } from 'zod';
 import type { Mailer } from '../../../integrations/mail/mailer.ts';
 import type { Db } from '../../../platform/db.ts';
 import type { RateLimiter } from '../../../platform/rate-limit.ts';
+import type { SecretKeyring } from '../../agents/secrets.ts';
+import { askVenueAgent, venueAgentAnswers } from '../../network/consumer-agent.ts';
 import { MANAGERS } from '../../organizations/access.ts';
 import { requireVenue } from '../../venues/venues.ts';
 import { defineTool, personAccess, ToolRefusal, text } from '../tools.ts';
 
 export const QUESTIONS_PER_HOUR = 5;
 
-export function askVenueTool(deps: { db: Db; mailer: Mailer; limiter: RateLimiter }) {
+export function askVenueTool(deps: {
+  db: Db;
+  mailer: Mailer;
+  limiter: RateLimiter;
+  keyring: SecretKeyring;
+  now: () => Date;
+}) {
   return defineTool({
     name: 'ask_venue',
     description:
@@ -31,6 +43,9 @@ export function askVenueTool(deps: { db: Db; mailer: Mailer; limiter: RateLimite
     async describe(input, context) {
       const { db } = deps;
       const venue = await requireVenue(db, personAccess(db, context), input.venue_id);
+      if (await venueAgentAnswers(db, venue.id)) {
+        return `Send ${venue.name}'s agent this question: "${input.question}"; its answer comes to you here.`;
+      }
       const person = await db.user.findUniqueOrThrow({
         where: { id: context.userId },
         select: { displayName: true, email: true },
@@ -47,6 +62,14 @@ export function askVenueTool(deps: { db: Db; mailer: Mailer; limiter: RateLimite
           'TOO_MANY_QUESTIONS',
           'The person has asked venues enough questions for this hour',
         );
+      }
+      if (await venueAgentAnswers(db, venue.id)) {
+        await askVenueAgent(db, deps, { userId: context.userId, venueId: venue.id, text: input.question });
+        return {
+          sent: true,
+          venue: venue.name,
+          note: `${venue.name}'s agent was asked; its answer will come to the person as a message. Tell them so.`,
+        };
       }
       const recipients = venue.email
         ? [venue.email]

@@ -19,6 +19,7 @@ import {
 } from '../../bookings/bookings.ts';
 import { FEEDBACK_COMMENT_MAX, leaveFeedback } from '../../bookings/feedback.ts';
 import { LIVE_STATUSES } from '../../bookings/status.ts';
+import { askedOfVenueAgent } from '../../network/consumer-agent.ts';
 import type { Access } from '../../organizations/access.ts';
 import { requireVenue } from '../../venues/venues.ts';
 import { defineTool, personAccess, type ToolContext, text } from '../tools.ts';
@@ -49,7 +50,7 @@ export function createBookingTool(deps: BookingToolDeps) {
   return defineTool({
     name: 'create_booking',
     description:
-      'Request a table at a venue for the person, at a local date and time the venue has free. The venue then confirms it. Asking twice for the same table returns the same booking.',
+      'Request a table at a venue for the person, at a local date and time the venue has free. The venue (or its agent, within seconds) then answers, and the person is told. Asking twice for the same table returns the same booking.',
     sideEffect: 'WRITE',
     input: z.object({
       venue_id: venueId,
@@ -79,6 +80,13 @@ export function createBookingTool(deps: BookingToolDeps) {
         specialRequests: input.special_requests || undefined,
         clientKey,
       });
+      if (booking.status === 'REQUESTED' && (await askedOfVenueAgent(db, booking.id))) {
+        return {
+          ...bookingSummary(booking, venue),
+          askedVenueAgent: true,
+          note: `${venue.name}'s agent is being asked now; the person will be told its answer here. Say you have asked ${venue.name} (for example "I've asked ${venue.name} for the table"), not that it is booked.`,
+        };
+      }
       return bookingSummary(booking, venue);
     },
   });

@@ -1,0 +1,78 @@
+/**
+ * When each of our agents' inboxes is read again (the response listener and the venue agents'
+ * loop). The `a2a-inbox` task asks after each read and wakes the inbox then (`wakeInbox`, one job
+ * per inbox), so no process keeps a loop of its own:
+ *
+ * - a consumer agent only while it awaits an answer: one of its OUTBOUND envelopes is SENT or
+ *   DELIVERED and not expired; every `responsePollMs` (the answer is seconds away). Once nothing
+ *   is awaited, no more reads: a local venue agent's answer wakes the inbox as it is sent;
+ * - a venue agent while it is ACTIVE, every `inboxPollSeconds` (local senders wake it at once);
+ * - anything else (the platform's sender, an agent not ours, a paused agent): never.
+ */
+import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
+import type { DbOrTx } from '../../platform/db.ts';
+import { enqueue } from '../../platform/jobs.ts';
+import { a2aInboxTask, inboxKey } from '../a2a/tasks.ts';
+
+export interface InboxReadSettings {
+  /** `A2A_RESPONSE_POLL_MS`. */
+  responsePollMs: number;
+  /** `A2A_INBOX_POLL_SECONDS`. */
+  inboxPollSeconds: number;
+}
+
+/** When to read the inbox of `gatewayAgentId` again, or null for not until something wakes it. */
+export async function nextInboxRead(
+  db: DbOrTx,
+  gatewayAgentId: string,
+  now: Date,
+  settings: InboxReadSettings,
+): Promise<Date | null> {
+  const parsed = parseAgentId(gatewayAgentId);
+  if (parsed?.kind === 'consumer') {
+    const awaited = await db.a2aEnvelope.findFirst({
+      where: {
+        direction: 'OUTBOUND',
+        fromAgent: gatewayAgentId,
+        state: { in: ['SENT', 'DELIVERED'] },
+        OR: [{ expiresAt: null }, { expiresAt: { gt: now } }],
+      },
+      select: { id: true },
+    });
+    return awaited ? new Date(now.getTime() + settings.responsePollMs) : null;
+  }
+  if (parsed?.kind === 'venue') {
+    const agent = await db.agent.findUnique({
+      where: { venueId: parsed.id },
+      select: { kind: true, status: true },
+    });
+    return agent?.kind === 'VENUE' && agent.status === 'ACTIVE'
+      ? new Date(now.getTime() + settings.inboxPollSeconds * 1000)
+      : null;
+  }
+  return null;
+}
+
+/**
+ * Schedules the next read of `gatewayAgentId`'s inbox by `nextInboxRead`, if there is one; for the
+ * `a2a-inbox` task after each drain, and the `a2a-send` task after a consumer agent's envelope
+ * went out (so its listener starts). It never postpones a read already due sooner: an inbox job
+ * waiting under the key (a wake from a local sender, an earlier poll) keeps its time, while the
+ * job now running under the key gets one added behind it. Returns when, or null.
+ */
+export async function scheduleInboxRead(
+  db: DbOrTx,
+  gatewayAgentId: string,
+  now: Date,
+  settings: InboxReadSettings,
+): Promise<Date | null> {
+  const runAt = await nextInboxRead(db, gatewayAgentId, now, settings);
+  if (!runAt) return null;
+  await enqueue(
+    db,
+    a2aInboxTask,
+    { agentId: gatewayAgentId },
+    { jobKey: inboxKey(gatewayAgentId), jobKeyMode: 'preserve_run_at', runAt },
+  );
+  return runAt;
+}

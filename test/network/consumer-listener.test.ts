@@ -1,0 +1,131 @@
+/**
+ * The consumer agent's questions and its response listener: `ask_venue` sends a `venue.question`
+ * envelope to a venue whose agent is active (by email otherwise, as before), and
+ * `nextInboxRead` says when each inbox of ours is read again.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { wakeInbox } from '../../src/domain/a2a/tasks.ts';
+import { consumerTools } from '../../src/domain/conversation/assembly.ts';
+import { nextInboxRead, scheduleInboxRead } from '../../src/domain/network/inbox-reads.ts';
+import { toolContext } from '../factories/tools.ts';
+import { uniqueEmail } from '../helpers/app.ts';
+import { type ConsumerWorld, consumerWorld } from './consumer-world.ts';
+
+let world: ConsumerWorld;
+beforeAll(async () => {
+  world = await consumerWorld();
+});
+afterAll(() => world?.close());
+
+describe('ask_venue', () => {
+  const askVenue = () => consumerTools(world.app.services).find((t) => t.name === 'ask_venue')!;
+  const ask = (userId: string, venueId: string, question: string) =>
+    askVenue().run({ venue_id: venueId, question }, toolContext(userId), new AbortController().signal);
+
+  it("to a venue whose agent is active: a venue.question from the person's agent, no email", async () => {
+    const { db, app } = world;
+    const venueEmail = uniqueEmail('venue');
+    const { venue } = await world.venue({ agent: true, email: venueEmail });
+    const marta = await world.person();
+    const context = toolContext(marta.userId);
+
+    const described = await askVenue().describe!({ venue_id: venue.id, question: 'Corkage fee?' }, context);
+    expect(described).toContain(`${venue.name}'s agent`);
+    expect(described).not.toContain(marta.email);
+
+    const result = (await ask(marta.userId, venue.id, 'Is there a corkage fee?')) as Record<string, unknown>;
+    expect(result).toMatchObject({ sent: true, venue: venue.name });
+    const question = await db.a2aEnvelope.findFirstOrThrow({
+      where: { direction: 'OUTBOUND', intent: 'venue.question', toAgent: `venue-${venue.id}` },
+    });
+    expect(question).toMatchObject({ state: 'PENDING', fromAgent: `consumer-${marta.userId}` });
+    expect(question.payload).toEqual({ text: 'Is there a corkage fee?', questionId: question.envelopeId });
+    expect(app.smtp.messages.filter((m) => m.envelopeTo.includes(venueEmail))).toEqual([]);
+  });
+
+  it('to a venue without an agent: by email, as before', async () => {
+    const { db, app } = world;
+    const venueEmail = uniqueEmail('venue');
+    const { venue } = await world.venue({ email: venueEmail });
+    const marta = await world.person();
+    await ask(marta.userId, venue.id, 'Do you have a high chair?');
+    const mail = await app.smtp.nextMessageTo(venueEmail);
+    expect(mail.text).toContain('Do you have a high chair?');
+    expect(await db.a2aEnvelope.count({ where: { toAgent: `venue-${venue.id}` } })).toBe(0);
+  });
+
+  it('keeps the hourly limit for questions to agents too', async () => {
+    const { venue } = await world.venue({ agent: true });
+    const marta = await world.person();
+    for (let i = 0; i < 5; i += 1) await ask(marta.userId, venue.id, `Question number ${i}?`);
+    await expect(ask(marta.userId, venue.id, 'One more?')).rejects.toMatchObject({
+      code: 'TOO_MANY_QUESTIONS',
+    });
+    expect(await world.db.a2aEnvelope.count({ where: { toAgent: `venue-${venue.id}` } })).toBe(5);
+  });
+});
+
+describe('nextInboxRead', () => {
+  const settings = { responsePollMs: 2000, inboxPollSeconds: 60 };
+
+  it("reads a consumer agent's inbox every responsePollMs only while an answer is awaited", async () => {
+    const { db, app } = world;
+    const { venue } = await world.venue({ agent: true });
+    const marta = await world.person();
+    const id = `consumer-${marta.userId}`;
+    const now = app.clock.now();
+    expect(await nextInboxRead(db, id, now, settings)).toBeNull();
+
+    const created = await world.book(marta.token, venue.id);
+    const bookingId = Buffer.from(created.booking!.id, 'base64').toString().split(':')[1]!;
+    // PENDING: not sent yet, nothing to listen for.
+    expect(await nextInboxRead(db, id, now, settings)).toBeNull();
+    const request = await world.sendRequest(bookingId);
+    expect(request.state).toBe('SENT');
+    expect(await nextInboxRead(db, id, now, settings)).toEqual(new Date(now.getTime() + 2000));
+    // Past its expiry nothing more is awaited.
+    expect(await nextInboxRead(db, id, new Date(request.expiresAt!.getTime() + 1), settings)).toBeNull();
+    // Answered: no more reads.
+    await world.answer(request, 'booking.accepted', { bookingId });
+    expect(await nextInboxRead(db, id, now, settings)).toBeNull();
+  });
+
+  it("reads a venue agent's inbox every inboxPollSeconds while it is active; others never", async () => {
+    const { db, app } = world;
+    const now = app.clock.now();
+    const active = await world.venue({ agent: true });
+    const paused = await world.venue({ agent: true, status: 'PAUSED' });
+    const none = await world.venue();
+    expect(await nextInboxRead(db, `venue-${active.venue.id}`, now, settings)).toEqual(
+      new Date(now.getTime() + 60_000),
+    );
+    expect(await nextInboxRead(db, `venue-${paused.venue.id}`, now, settings)).toBeNull();
+    expect(await nextInboxRead(db, `venue-${none.venue.id}`, now, settings)).toBeNull();
+    expect(await nextInboxRead(db, 'platform-agnt', now, settings)).toBeNull();
+    expect(await nextInboxRead(db, 'not an agent id', now, settings)).toBeNull();
+  });
+
+  it('schedules the next read under the inbox job, never later than a wake already waiting', async () => {
+    const { db, app } = world;
+    const { venue } = await world.venue({ agent: true });
+    const marta = await world.person();
+    const id = `consumer-${marta.userId}`;
+    const inboxJob = async () => (await world.jobs(`a2a-inbox:${id}`))[0];
+    const now = app.clock.now();
+    expect(await scheduleInboxRead(db, id, now, settings)).toBeNull();
+    expect(await inboxJob()).toBeUndefined();
+
+    const created = await world.book(marta.token, venue.id);
+    await world.sendRequest(Buffer.from(created.booking!.id, 'base64').toString().split(':')[1]!);
+    const first = await scheduleInboxRead(db, id, now, settings);
+    expect(first).toEqual(new Date(now.getTime() + 2000));
+    expect(await inboxJob()).toMatchObject({ task: 'a2a-inbox', payload: { agentId: id }, run_at: first });
+
+    // A local venue agent's answer wakes the inbox at once; the listener's next poll does not postpone it.
+    await wakeInbox(db, id);
+    const woken = (await inboxJob())!.run_at;
+    expect(woken.getTime()).toBeLessThan(first!.getTime());
+    await scheduleInboxRead(db, id, now, settings);
+    expect((await inboxJob())!.run_at).toEqual(woken);
+  });
+});
