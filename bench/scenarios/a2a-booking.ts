@@ -496,19 +496,22 @@ function jobCounts(exposition: string): JobCounts {
 
 /** Job attempts between two readings, per booking, by task (most first). */
 function jobsPerBooking(before: JobCounts, after: JobCounts, bookings: number): JobsPerBooking[] {
-  return [...after]
-    .map(([task, a]) => {
-      const b = before.get(task) ?? { success: 0, failed: 0, seconds: 0 };
-      const attempts = a.success - b.success + a.failed - b.failed;
-      return {
-        task,
-        perBooking: bookings ? attempts / bookings : 0,
-        failed: a.failed - b.failed,
-        msPerAttempt: attempts ? ((a.seconds - b.seconds) * 1000) / attempts : 0,
-      };
-    })
-    .filter((j) => j.perBooking > 0)
-    .sort((x, y) => y.perBooking - x.perBooking);
+  return (
+    [...after]
+      .map(([task, a]) => {
+        const b = before.get(task) ?? { success: 0, failed: 0, seconds: 0 };
+        const attempts = a.success - b.success + a.failed - b.failed;
+        return {
+          task,
+          perBooking: bookings ? attempts / bookings : 0,
+          failed: a.failed - b.failed,
+          msPerAttempt: attempts ? ((a.seconds - b.seconds) * 1000) / attempts : 0,
+        };
+      })
+      // Schedules that happened to run in the window (once in minutes) are not the booking's.
+      .filter((j) => j.perBooking >= 0.005)
+      .sort((x, y) => y.perBooking - x.perBooking)
+  );
 }
 
 interface JobsPerBooking {
