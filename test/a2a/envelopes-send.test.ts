@@ -43,7 +43,13 @@ describe('sending an envelope', () => {
   it('signs it with the sender’s current key and records it SENT with the gateway’s id', async () => {
     const { guest, place, row: queued } = await queue();
     const outcome = await sendEnvelope(world.deps, queued.id);
-    expect(outcome).toEqual({ result: 'sent', retryAfterMs: null, localRecipient: place.id });
+    // Sent: the recipient (ours) is woken, and the sender may now await an answer.
+    expect(outcome).toEqual({
+      result: 'sent',
+      retryAfterMs: null,
+      localRecipient: place.id,
+      sender: guest.id,
+    });
 
     const [message] = world.gateway.pending(place.id);
     expect(message).toMatchObject({ from: guest.id, to: place.id, priority: 'normal' });

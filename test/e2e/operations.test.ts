@@ -25,7 +25,11 @@ describe('health, readiness, metrics, keys', () => {
         database: { ok: true },
         migrations: { ok: true },
         redis: { ok: true },
-        backlog: { ok: true, detail: 'inbound: nothing pending; send: nothing pending' },
+        backlog: {
+          ok: true,
+          detail: 'inbound: nothing pending; send: nothing pending; a2a: nothing pending',
+        },
+        a2aBreakers: { ok: true, detail: 'all closed (shared in Redis)' },
       },
     });
   });

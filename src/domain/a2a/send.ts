@@ -55,6 +55,8 @@ export interface EnvelopeSendOutcome {
   retryAfterMs: number | null;
   /** The recipient's gateway id when it is an agent of ours and the envelope went out: wake its inbox. */
   localRecipient: string | null;
+  /** The sender's gateway id once the envelope went out (its inbox may now await an answer). */
+  sender?: string;
 }
 
 const done = (result: SendResult, localRecipient: string | null = null): EnvelopeSendOutcome => ({
@@ -190,7 +192,7 @@ export async function sendEnvelope(deps: SendDeps, rowId: string): Promise<Envel
   });
   count('sent');
   const local = await agentByGatewayId(deps.db, row.toAgent, deps.platformAgentId);
-  return done('sent', local ? row.toAgent : null);
+  return { ...done('sent', local ? row.toAgent : null), sender: row.fromAgent };
 }
 
 /** The sender's current key, or null when the sender is not an agent of ours. */

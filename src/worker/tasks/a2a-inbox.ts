@@ -1,12 +1,13 @@
 import { envelopeDeps } from '../../domain/a2a/deps.ts';
 import { drainInbox } from '../../domain/a2a/receive.ts';
 import { a2aInboxTask, wakeInbox } from '../../domain/a2a/tasks.ts';
+import { scheduleInboxRead } from '../../domain/network/inbox-reads.ts';
 import { defineHandler, type TaskContext } from '../handler.ts';
 
 /**
- * Reads one agent's inbox once. A full read is followed at once by another; otherwise whoever
- * keeps the inbox polled (the venue agent's loop, the consumer's wait for an answer) schedules
- * the next read with `wakeInbox`.
+ * Reads one agent's inbox once. A full read is followed at once by another; otherwise the next
+ * read is when `nextInboxRead` says (a venue agent's poll, a consumer agent awaiting an answer),
+ * or none until a sender wakes it.
  */
 export default defineHandler(
   a2aInboxTask,
@@ -24,5 +25,6 @@ export default defineHandler(
     );
     if (result.received) logger.info({ 'agent.gateway_id': agentId, ...result }, 'inbox read');
     if (result.more) await wakeInbox(services.db, agentId);
+    else await scheduleInboxRead(services.db, agentId, services.now(), services.config.network);
   },
 );

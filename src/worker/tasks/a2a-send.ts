@@ -1,6 +1,7 @@
 import { envelopeDeps } from '../../domain/a2a/deps.ts';
 import { sendEnvelope } from '../../domain/a2a/send.ts';
 import { a2aSendTask, sendKey, wakeInbox } from '../../domain/a2a/tasks.ts';
+import { scheduleInboxRead } from '../../domain/network/inbox-reads.ts';
 import { enqueue } from '../../platform/jobs.ts';
 import { defineHandler, type TaskContext } from '../handler.ts';
 
@@ -37,5 +38,9 @@ export default defineHandler(
     }
     // A local recipient reads its inbox now rather than at its next poll.
     if (outcome.localRecipient) await wakeInbox(services.db, outcome.localRecipient);
+    // A sender now awaiting an answer (a guest's agent) starts listening for it.
+    if (outcome.sender) {
+      await scheduleInboxRead(services.db, outcome.sender, services.now(), services.config.network);
+    }
   },
 );
