@@ -1,6 +1,7 @@
 /**
  * Sending envelopes through the fake gateway: signed with the sender's current key, SENT on 202;
- * failures for now retried after 1, 5 and 25 minutes then FAILED; 401 and 404 FAILED at once;
+ * failures for now retried after 1, 5 and 25 minutes then FAILED; 401 and 404 FAILED at once (a
+ * 404 for an agent of ours registers it and sends again);
  * 429 and an open breaker wait without counting an attempt.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -173,6 +174,19 @@ describe('sending an envelope', () => {
         outcome: 'failed',
       }),
     ).toBeGreaterThanOrEqual(2);
+  });
+
+  it('registers an agent of ours the gateway does not know yet, and sends again', async () => {
+    const { place, row: queued } = await queue();
+    // Its registration job has not run (or the gateway lost it): the gateway answers 404.
+    world.gateway.agents.delete(place.id);
+    const outcome = await sendEnvelope(world.deps, queued.id);
+    expect(outcome).toMatchObject({ result: 'retry', retryAfterMs: 1000 });
+    expect(world.gateway.agents.get(place.id)).toMatchObject({ kind: 'venue', registrations: 1 });
+    expect(await row(queued.id)).toMatchObject({ state: 'PENDING', attempts: 1 });
+    world.clock.advance(1000);
+    expect((await sendEnvelope(world.deps, queued.id)).result).toBe('sent');
+    expect(world.gateway.pending(place.id)).toHaveLength(1);
   });
 
   it('waits as long as a 429 says without counting an attempt, then sends', async () => {

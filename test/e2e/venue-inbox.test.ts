@@ -486,6 +486,12 @@ describe('staff decisions', () => {
       alternatives: inOrder,
       booking: { status: 'DECLINED' },
     });
+    // The guest's message offers the times staff offered, once.
+    const told = await app.services.db.outboundMessage.findMany({
+      where: { bookingId: booking.id, kind: 'booking.declined' },
+    });
+    expect(told).toHaveLength(1);
+    expect((told[0]!.data as { alternatives?: string[] }).alternatives).toEqual(inOrder);
     const sent = await answersTo(request.envelopeId);
     expect(sent).toHaveLength(1);
     expect(sent[0]).toMatchObject({

@@ -282,9 +282,11 @@ describe("a venue's agent answering booking requests", () => {
       where: { bookingId: booking.id, toStatus: 'DECLINED' },
     });
     expect(transition).toMatchObject({ actorKind: 'venue', reason: payload.reason });
-    expect(
-      (await world.db.outboundMessage.findMany({ where: { bookingId: booking.id } })).map((m) => m.kind),
-    ).toEqual(['booking.declined']);
+    const told = await world.db.outboundMessage.findMany({ where: { bookingId: booking.id } });
+    expect(told.map((m) => m.kind)).toEqual(['booking.declined']);
+    // The guest's message offers the same times the venue's agent offered.
+    expect(told[0]!.body).toContain('18:30');
+    expect(told[0]!.body).toContain('21:30');
     expect(await decisionCount('decline')).toBe(before + 1);
   });
 

@@ -27,6 +27,7 @@ import type { Db } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Metrics } from '../../platform/metrics.ts';
 import { agentByGatewayId, agentSigningKey, ensurePlatformAgent } from '../agents/agents.ts';
+import { registerAgent } from '../agents/registration.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import type { EnvelopeBreakers } from './breakers.ts';
 import { moveEnvelope } from './states.ts';
@@ -161,6 +162,23 @@ export async function sendEnvelope(deps: SendDeps, rowId: string): Promise<Envel
       return { result: 'retry', retryAfterMs: delay * 1000, localRecipient: null };
     }
     await deps.breakers.success(admission);
+    // One of our own agents the gateway does not know yet (its registration job has not run, or
+    // the gateway lost it): register it now and send again shortly, once per attempt count.
+    if (error.kind === 'unknown_recipient' && row.attempts < deps.retryDelaysSeconds.length) {
+      const recipient = await agentByGatewayId(deps.db, row.toAgent, deps.platformAgentId);
+      if (recipient && recipient.status !== 'RETIRED') {
+        const registered = await registerAgent({ db: deps.db, clawpulse: deps.client }, recipient.id)
+          .then(() => true)
+          .catch(() => false);
+        if (registered) {
+          const attempts = row.attempts + 1;
+          await wait(deps, row, new Date(now.getTime() + 1000), error.message, { attempts });
+          deps.logger.info(log, 'recipient registered with the gateway; sending again');
+          count('retry');
+          return { result: 'retry', retryAfterMs: 1000, localRecipient: null };
+        }
+      }
+    }
     if (error.kind === 'rate_limited') {
       const waitMs = error.retryAfterMs ?? 60_000;
       await wait(deps, row, new Date(now.getTime() + waitMs), error.message);

@@ -3,6 +3,7 @@
  * opened in the same transaction as the agent's answer to the guest's agent (`booking.escalated`),
  * once per envelope, and announced to dashboards after the commit.
  */
+
 import { z } from 'zod';
 import type {
   Booking,
@@ -18,6 +19,7 @@ import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '
 import { queueEnvelope } from '../a2a/outbox.ts';
 import { type BookingDeps, moveBookingOn } from '../bookings/bookings.ts';
 import type { BookingEffects } from '../bookings/effects.ts';
+import { queueDeclinedWithAlternatives } from '../bookings/messages.ts';
 import { venueAvailability } from '../bookings/venue-availability.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
 import { parseInput } from '../validation.ts';
@@ -260,6 +262,11 @@ export async function declineBookingRequest(
   const reason = parsed.reason || null;
   return decide(deps, access, input.itemId, 'BOOKING_REQUEST', async ({ tx, item, venueAgent, ...held }) => {
     const booking = held.booking!;
+    if (alternatives.length) {
+      // The guest's notice names the times offered (queued before the move's own, same key).
+      const venue = await tx.venue.findUniqueOrThrow({ where: { id: booking.venueId } });
+      await queueDeclinedWithAlternatives(tx, { booking, venue, alternatives });
+    }
     const moved = await moveBookingOn(tx, deps.bookings.effects, {
       bookingId: booking.id,
       to: 'DECLINED',

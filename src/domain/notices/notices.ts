@@ -45,7 +45,8 @@ export async function queueNotice<K extends NoticeKind>(
   notice: Notice<K>,
 ): Promise<QueuedNotice> {
   // The row and its job commit together: a caller outside a transaction gets one here.
-  if ('$transaction' in db) return (db as Db).$transaction((tx) => routeNotice(tx, notice));
+  // A transaction's client has $transaction too (it nests); only the root client can $connect.
+  if ('$connect' in db) return (db as Db).$transaction((tx) => routeNotice(tx, notice));
   return routeNotice(db, notice);
 }
 
