@@ -193,7 +193,7 @@ export function createStripeClient(
   };
   const write =
     <P, T>(name: string, run: (params: P, opts: Stripe.RequestOptions) => Promise<T>) =>
-    (params: P, w: StripeWrite): Promise<T> => {
+    async (params: P, w: StripeWrite): Promise<T> => {
       const opts = options(name, w);
       return call(name, () => run(params, opts));
     };
@@ -214,7 +214,7 @@ export function createStripeClient(
     invoiceItems: { create: write('invoiceItems.create', (p, o) => sdk.invoiceItems.create(p, o)) },
     invoices: {
       create: write('invoices.create', (p, o) => sdk.invoices.create(p, o)),
-      finalize: (id, w, params) => {
+      finalize: async (id, w, params) => {
         const opts = options('invoices.finalize', w);
         return call('invoices.finalize', () => sdk.invoices.finalizeInvoice(id, params ?? {}, opts));
       },
