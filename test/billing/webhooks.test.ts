@@ -7,7 +7,7 @@
  * Without a Stripe key (development, tests) billing is off and `/readyz` says so.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createStripeClient, type StripeClient } from '../../src/integrations/stripe/client.ts';
+import type { StripeClient } from '../../src/integrations/stripe/client.ts';
 import { createOrganizationAs } from '../factories/organizations.ts';
 import {
   type FakeStripe,
