@@ -258,3 +258,27 @@ describe('webhook signatures', () => {
     ).toBe('evt_2');
   });
 });
+
+describe('call sites', () => {
+  it('reach Stripe only through the client: no other source file uses the SDK itself', async () => {
+    const { readdir, readFile } = await import('node:fs/promises');
+    const path = await import('node:path');
+    const root = path.resolve(import.meta.dirname, '../../src');
+    const files = (await readdir(root, { recursive: true }))
+      .filter((f) => f.endsWith('.ts') && !f.startsWith('generated'))
+      .map((f) => f.split(path.sep).join('/'));
+    const offenders: string[] = [];
+    for (const file of files) {
+      if (file.startsWith('integrations/stripe/')) continue;
+      const text = await readFile(path.join(root, file), 'utf8');
+      for (const match of text.matchAll(/^import\s+(type\s+)?[^;]*?from\s+'stripe(\/[^']*)?';/gms)) {
+        // Types of Stripe's objects are fine anywhere; a value import could call Stripe without a key.
+        if (!match[1]) offenders.push(`${file}: ${match[0]}`);
+      }
+      if (/\bnew Stripe\(|\bimport\(\s*'stripe'/.test(text))
+        offenders.push(`${file}: builds or loads the SDK`);
+    }
+    expect(offenders).toEqual([]);
+    expect(files).toContain('integrations/stripe/client.ts');
+  });
+});

@@ -7,6 +7,7 @@
  * Without a Stripe key (development, tests) billing is off and `/readyz` says so.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyRecordedStripeEvent } from '../../src/domain/billing/stripe-events.ts';
 import type { StripeClient } from '../../src/integrations/stripe/client.ts';
 import { createOrganizationAs } from '../factories/organizations.ts';
 import {
@@ -132,6 +133,17 @@ describe('Stripe webhooks', () => {
     expect(await row(subscriptionId)).toMatchObject({ status: 'active', source: 'retrieve' });
     expect(reads(subscriptionId)).toBe(1);
     expect((await recorded(pastDue.id))[0]!.outcome).toBe('applied:stripe');
+
+    // The job applying an event again (a worker that died after applying it) does not take the
+    // event's older state: it asks Stripe, which still says active.
+    const [recordedActive] = await recorded(active.id);
+    const readsBefore = reads(subscriptionId);
+    await applyRecordedStripeEvent(app.services.db, recordedActive!.id, {
+      stripe: app.services.billing.stripe!,
+      now: app.services.now,
+    });
+    expect(await row(subscriptionId)).toMatchObject({ status: 'active', source: 'retrieve' });
+    expect(reads(subscriptionId)).toBe(readsBefore + 1);
 
     // Both again, in either order: nothing moves.
     await deliver(pastDue);
