@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { agentsConfig, agentsEnv, agentsProblems } from './agents.ts';
 import { authConfig, authEnv, authProblems, mailConfig, mailEnv, mailProblems } from './auth.ts';
+import { billingConfig, billingEnv, billingProblems } from './billing.ts';
 import { bookingsConfig, bookingsEnv } from './bookings.ts';
 import { channelsConfig, channelsEnv } from './channels.ts';
 import { databaseConfig, databaseEnv, databaseProblems, redisConfig } from './database.ts';
@@ -48,6 +49,7 @@ const envSchema = z.object({
   ...placesEnv.shape,
   ...bookingsEnv.shape,
   ...networkEnv.shape,
+  ...billingEnv.shape,
 });
 type ParsedEnv = z.output<typeof envSchema>;
 
@@ -89,6 +91,7 @@ function shape(e: ParsedEnv, context: Context) {
     directions: directionsConfig(e),
     bookings: bookingsConfig(e),
     network: networkConfig(e),
+    billing: billingConfig(e),
   };
 }
 
@@ -105,6 +108,7 @@ function problems(e: ParsedEnv, context: Context): string[] {
     ...deliveryProblems(e),
     ...workerProblems(e),
     ...networkProblems(e, context),
+    ...billingProblems(e, context),
   ];
 }
 

@@ -11,7 +11,8 @@
  * - Unknown target: 404 (`outcome` the description's `unknownTarget`), body not read.
  * - `verifyRequest` (headers only) refuses before the body is read, so a caller without the
  *   secret costs nothing more; `verifyBody` checks a signature over the raw bytes, never a
- *   re-serialisation. A refusal is a 401 (`unauthorized`) and nothing is stored.
+ *   re-serialisation. A refusal is a 401 (`unauthorized`), or the status the provider's
+ *   convention asks for (Stripe: 400), and nothing is stored.
  * - `record` stores what the verified body holds, each event once by the provider's event id,
  *   with its job (see `recordInbound` for the chat platforms, `recordProviderEvent` for the
  *   others); it returns the outcome to count. Bodies we cannot read are recorded too, as failed,
@@ -25,6 +26,8 @@ import type { Metrics } from '../platform/metrics.ts';
 export interface Refusal {
   error: string;
   reason?: string;
+  /** The answer's status: 401 unless the provider's convention differs (Stripe expects 400). */
+  status?: 400 | 401;
 }
 
 /** What `verifyBody` found: the verified content `record` gets, or a refusal. */
@@ -72,7 +75,7 @@ export function webhookRoute<Target, Verified = Buffer>(
         'refused a webhook',
       );
     }
-    sendJson(res, 401, { error: refusal.error });
+    sendJson(res, refusal.status ?? 401, { error: refusal.error });
   };
 
   return async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {

@@ -5,12 +5,12 @@
 import type { Services } from './services.ts';
 
 /** The raw webhook routes: where they record what arrives, and the channels' settings. */
-export type WebhookDeps = Pick<Services, 'config' | 'database' | 'db'>;
+export type WebhookDeps = Pick<Services, 'config' | 'database' | 'db' | 'billing'>;
 
 /** Health, readiness and metrics: every dependency they report on. */
 export type MonitoringDeps = Pick<
   Services,
-  'config' | 'logger' | 'database' | 'db' | 'redis' | 'limiter' | 'llm' | 'network'
+  'config' | 'logger' | 'database' | 'db' | 'redis' | 'limiter' | 'llm' | 'network' | 'billing'
 >;
 
 /**
@@ -33,4 +33,5 @@ export type WorkerDeps = Pick<
   | 'delivery'
   | 'network'
   | 'mailer'
+  | 'billing'
 >;

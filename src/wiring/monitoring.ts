@@ -172,6 +172,10 @@ async function readiness(
   if (breakers) {
     checks.a2aBreakers = { ok: true, detail: describeBreakers(breakers, services.network.breakers.mode) };
   }
+  // Billing off (no Stripe key outside production) is said, never a reason to be unready.
+  checks.billing = services.billing.stripe
+    ? { ok: true, detail: 'on' }
+    : { ok: true, detail: `off: ${services.config.billing.offReason ?? 'Stripe is not configured'}` };
   const ready = Object.values(checks).every((c) => c.ok);
   return { ready, role, checks };
 }

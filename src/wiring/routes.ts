@@ -9,6 +9,7 @@ import { type Route, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { INSTAGRAM_PATH, instagramWebhook } from '../webhooks/instagram.ts';
 import { LALAMOVE_PATH, lalamoveWebhook } from '../webhooks/lalamove.ts';
+import { STRIPE_PATH, stripeWebhook } from '../webhooks/stripe.ts';
 import { TELEGRAM_PATH, telegramWebhook } from '../webhooks/telegram.ts';
 import { WHATSAPP_PATH, whatsappWebhook } from '../webhooks/whatsapp.ts';
 import type { WebhookDeps } from './deps.ts';
@@ -28,7 +29,7 @@ export function graphqlRoute(yoga: GraphQLServer, services: Services, metrics: M
   return { method: '*', path: '/graphql', handler: graphqlHandler(yoga, services, metrics) };
 }
 
-/** The messaging platforms' and Lalamove's webhooks: verify, record, enqueue, answer. */
+/** The messaging platforms', Lalamove's and Stripe's webhooks: verify, record, enqueue, answer. */
 export function webhookRoutes(deps: WebhookDeps, metrics: Metrics): Route[] {
   const { config } = deps;
   const routes: Route[] = [];
@@ -75,6 +76,16 @@ export function webhookRoutes(deps: WebhookDeps, metrics: Metrics): Route[] {
       database: deps.database,
       lalamove: config.delivery.lalamove,
       publicUrl: config.http.publicUrl,
+      bodyLimitBytes: config.http.bodyLimitBytes,
+      metrics,
+    }),
+  });
+  routes.push({
+    method: 'POST',
+    path: STRIPE_PATH,
+    handler: stripeWebhook({
+      database: deps.database,
+      stripe: deps.billing.stripe,
       bodyLimitBytes: config.http.bodyLimitBytes,
       metrics,
     }),

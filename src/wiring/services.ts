@@ -28,6 +28,7 @@ import { createLalamoveClient } from '../integrations/lalamove/client.ts';
 import { createModelRouter } from '../integrations/llm/router.ts';
 import { createMailer, type Mailer } from '../integrations/mail/mailer.ts';
 import { mediaLoaders } from '../integrations/media.ts';
+import { createStripeClient, type StripeClient } from '../integrations/stripe/client.ts';
 import { createOpenMeteoClient, type WeatherClient } from '../integrations/weather/open-meteo.ts';
 import {
   connectDatabase,
@@ -91,6 +92,8 @@ export interface Services {
   now: () => Date;
   /** The ClawPulse client our agents talk through, and the gateway key in force. */
   network: NetworkServices;
+  /** Stripe (built once from config.billing), or undefined while billing is off. */
+  billing: { stripe: StripeClient | undefined };
 }
 
 /**
@@ -98,7 +101,10 @@ export interface Services {
  * (the agent, or with CONSUMER_AGENT=false a plain acknowledgement). Shared with the tests' app.
  */
 export function withConversation(
-  base: Omit<Services, 'llm' | 'sessions' | 'locks' | 'weather' | 'directions' | 'delivery' | 'inbound'>,
+  base: Omit<
+    Services,
+    'llm' | 'sessions' | 'locks' | 'weather' | 'directions' | 'delivery' | 'inbound' | 'billing'
+  >,
   options: { sessionKeys: readonly string[]; metrics?: Metrics },
 ): Services {
   const { config, logger, now } = base;
@@ -132,6 +138,7 @@ export function withConversation(
       logger,
     },
     inbound: acknowledge,
+    billing: { stripe: config.billing.stripe ? createStripeClient(config.billing.stripe) : undefined },
   };
   if (config.consumerAgent.enabled) partial.inbound = consumerAgentHandler(partial);
   partial.network.handlers = networkHandlers(partial);

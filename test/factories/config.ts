@@ -10,6 +10,8 @@ export const PRODUCTION_ENV = {
   AGENT_SECRET_KEYS: `k1:${'A'.repeat(43)}`,
   SESSION_KEYS: `${'A'.repeat(43)}=`,
   CLAWPULSE_API_KEY: 'a-clawpulse-gateway-key',
+  STRIPE_SECRET_KEY: 'sk_live_a1b2c3d4e5f6',
+  STRIPE_WEBHOOK_SECRETS: 'whsec_live_a1b2c3d4e5f6',
 };
 
 /** The GraphQL document limits as the app's settings. */

@@ -1,0 +1,68 @@
+/**
+ * Billing through Stripe: the secret key our calls use, the webhook secrets Stripe signs its
+ * events with, and where the API is (Stripe itself, or a loopback fake in tests).
+ *
+ * Without STRIPE_SECRET_KEY outside production, billing is off: nothing calls Stripe, the
+ * webhook answers 404, and `/readyz` says so. Production refuses to start without the key and a
+ * webhook secret.
+ */
+import { z } from 'zod';
+import { type Context, optional, positiveInt, trimSlash, url } from './parse.ts';
+
+export const billingEnv = z.object({
+  STRIPE_SECRET_KEY: optional(
+    z.string().regex(/^(sk|rk)_[A-Za-z0-9_]{8,}$/, 'a Stripe secret key (sk_… or rk_…)'),
+  ),
+  /** Comma-separated; the first is the current one, every one verifies (rotation). */
+  STRIPE_WEBHOOK_SECRETS: optional(
+    z
+      .string()
+      .transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.string().min(8)).min(1)),
+  ),
+  STRIPE_WEBHOOK_SECRET: optional(z.string().min(8)),
+  STRIPE_API_BASE: url.default('https://api.stripe.com'),
+  STRIPE_TIMEOUT_MS: positiveInt.default(30_000),
+});
+type BillingEnv = z.output<typeof billingEnv>;
+
+function webhookSecrets(e: BillingEnv): string[] {
+  const secrets = [...(e.STRIPE_WEBHOOK_SECRETS ?? [])];
+  if (e.STRIPE_WEBHOOK_SECRET && !secrets.includes(e.STRIPE_WEBHOOK_SECRET)) {
+    secrets.push(e.STRIPE_WEBHOOK_SECRET);
+  }
+  return secrets;
+}
+
+export function billingConfig(e: BillingEnv) {
+  return {
+    /** Stripe's settings; undefined: billing is off (development and tests without a key). */
+    stripe: e.STRIPE_SECRET_KEY
+      ? {
+          secretKey: e.STRIPE_SECRET_KEY,
+          /** Every secret a webhook signature may verify with; the first is the current one. */
+          webhookSecrets: webhookSecrets(e),
+          /** Stripe's API (host, port and protocol come from it). */
+          apiBase: trimSlash(e.STRIPE_API_BASE),
+          /** Deadline of each attempt of a call; the SDK retries with the same idempotency key. */
+          timeoutMs: e.STRIPE_TIMEOUT_MS,
+        }
+      : undefined,
+    /** Why billing is off, for `/readyz` and the logs; undefined when it is on. */
+    offReason: e.STRIPE_SECRET_KEY ? undefined : 'STRIPE_SECRET_KEY not set',
+  };
+}
+
+export function billingProblems(e: BillingEnv, { production }: Context): string[] {
+  const found: string[] = [];
+  if (production && !e.STRIPE_SECRET_KEY) found.push('STRIPE_SECRET_KEY: required in production');
+  if (production && webhookSecrets(e).length === 0) {
+    found.push('STRIPE_WEBHOOK_SECRETS (or STRIPE_WEBHOOK_SECRET): required in production');
+  }
+  return found;
+}

@@ -1,0 +1,65 @@
+/** Billing's configuration: off without a key outside production, required in production, secrets rotate. */
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/index.ts';
+import { PRODUCTION_ENV } from '../factories/config.ts';
+
+const issues = (env: Record<string, string>) => {
+  try {
+    loadConfig(env);
+    return [];
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).issues;
+  }
+};
+
+describe('billing configuration', () => {
+  it('is off without STRIPE_SECRET_KEY outside production, and says why', () => {
+    for (const NODE_ENV of ['development', 'test']) {
+      const { billing } = loadConfig({ NODE_ENV });
+      expect(billing).toEqual({ stripe: undefined, offReason: 'STRIPE_SECRET_KEY not set' });
+    }
+  });
+
+  it('refuses to start production without the key or a webhook secret', () => {
+    const { STRIPE_SECRET_KEY: _key, STRIPE_WEBHOOK_SECRETS: _secrets, ...others } = PRODUCTION_ENV;
+    const rest = { ...others, METRICS_TOKEN: 'a-metrics-token-of-some-length' };
+    expect(issues(rest)).toEqual([
+      'STRIPE_SECRET_KEY: required in production',
+      'STRIPE_WEBHOOK_SECRETS (or STRIPE_WEBHOOK_SECRET): required in production',
+    ]);
+    expect(issues({ ...rest, STRIPE_SECRET_KEY: 'sk_live_a1b2c3d4e5f6' })).toEqual([
+      'STRIPE_WEBHOOK_SECRETS (or STRIPE_WEBHOOK_SECRET): required in production',
+    ]);
+    expect(
+      issues({
+        ...rest,
+        STRIPE_SECRET_KEY: 'sk_live_a1b2c3d4e5f6',
+        STRIPE_WEBHOOK_SECRET: 'whsec_one_secret',
+      }),
+    ).toEqual([]);
+  });
+
+  it('reads rotated secrets (the first is current, all verify), the API base and the timeout', () => {
+    const { billing } = loadConfig({
+      STRIPE_SECRET_KEY: 'sk_test_a1b2c3d4e5f6',
+      STRIPE_WEBHOOK_SECRETS: ' whsec_current_1234, whsec_previous_5678 ',
+      STRIPE_WEBHOOK_SECRET: 'whsec_current_1234',
+      STRIPE_API_BASE: 'http://127.0.0.1:12111/',
+      STRIPE_TIMEOUT_MS: '1500',
+    });
+    expect(billing).toEqual({
+      stripe: {
+        secretKey: 'sk_test_a1b2c3d4e5f6',
+        webhookSecrets: ['whsec_current_1234', 'whsec_previous_5678'],
+        apiBase: 'http://127.0.0.1:12111',
+        timeoutMs: 1500,
+      },
+      offReason: undefined,
+    });
+    expect(loadConfig({ STRIPE_SECRET_KEY: 'sk_test_a1b2c3d4e5f6' }).billing.stripe?.apiBase).toBe(
+      'https://api.stripe.com',
+    );
+    expect(issues({ STRIPE_SECRET_KEY: 'pk_test_not_a_secret' })[0]).toMatch(/^STRIPE_SECRET_KEY:/);
+  });
+});

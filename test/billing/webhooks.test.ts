@@ -1,0 +1,258 @@
+/**
+ * `POST /webhooks/stripe` end to end against the loopback Stripe: events signed as Stripe signs
+ * them are recorded once by id with their `stripe-event` job and answered 200; the job keeps the
+ * organisation's subscription in `billing_subscriptions`. Delivered twice, out of order, or
+ * forged, each ends in the right state: a redelivery adds nothing, a late event re-reads Stripe
+ * instead of moving the subscription backwards, a forged one gets 400 and changes nothing.
+ * Without a Stripe key (development, tests) billing is off and `/readyz` says so.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyRecordedStripeEvent } from '../../src/domain/billing/stripe-events.ts';
+import type { StripeClient } from '../../src/integrations/stripe/client.ts';
+import { createOrganizationAs } from '../factories/organizations.ts';
+import {
+  type FakeStripe,
+  STRIPE_SECRET_KEY,
+  STRIPE_WEBHOOK_SECRET,
+  type StripeEvent,
+  startFakeStripe,
+  stripeSignature,
+} from '../fakes/stripe.ts';
+import { rawId, startTestApp, type TestApp } from '../helpers/app.ts';
+import { runDueJobs } from '../helpers/jobs.ts';
+
+const PREVIOUS_SECRET = 'whsec_fake_previous_9f8e7d6c5b4a';
+
+let fake: FakeStripe;
+let app: TestApp;
+let stripe: StripeClient;
+let hook: string;
+
+beforeAll(async () => {
+  fake = await startFakeStripe();
+  app = await startTestApp({
+    env: {
+      STRIPE_SECRET_KEY,
+      STRIPE_WEBHOOK_SECRETS: `${STRIPE_WEBHOOK_SECRET},${PREVIOUS_SECRET}`,
+      STRIPE_API_BASE: fake.url,
+      STRIPE_TIMEOUT_MS: '2000',
+    },
+  });
+  stripe = app.services.billing.stripe!;
+  hook = `${app.url}/webhooks/stripe`;
+});
+afterAll(async () => {
+  await app?.close();
+  await fake?.close();
+});
+
+const seconds = () => Math.floor(Date.now() / 1000);
+
+/** An organisation with a Stripe customer and an active subscription (as after its Checkout). */
+async function subscribedOrganization() {
+  const { token } = await app.signIn();
+  const organizationId = rawId(await createOrganizationAs(app, token));
+  const customer = await stripe.customers.create(
+    { metadata: { organizationId } },
+    { idempotencyKey: `customer:${organizationId}:v1` },
+  );
+  const subscription = fake.createSubscription({ customer: customer.id, organizationId });
+  return { organizationId, customerId: customer.id, subscriptionId: subscription.id };
+}
+
+/** Stripe's delivery, then the jobs it left, run as the worker runs them. */
+async function deliver(event: StripeEvent, options?: Parameters<FakeStripe['sendEvent']>[2]) {
+  const response = await fake.sendEvent(hook, event, options);
+  await runDueJobs(app, ['stripe-event']);
+  return response;
+}
+
+const row = (subscriptionId: string) =>
+  app.services.db.billingSubscription.findUnique({ where: { stripeSubscriptionId: subscriptionId } });
+const recorded = (eventId: string) =>
+  app.services.db.providerEvent.findMany({ where: { provider: 'stripe', eventId } });
+const reads = (subscriptionId: string) =>
+  fake.requests.filter((r) => r.method === 'GET' && r.path === `/v1/subscriptions/${subscriptionId}`).length;
+
+describe('Stripe webhooks', () => {
+  it('applies checkout.session.completed once when Stripe delivers it twice', async () => {
+    const { organizationId, customerId, subscriptionId } = await subscribedOrganization();
+    const session = {
+      id: 'cs_test_1',
+      object: 'checkout.session',
+      mode: 'subscription',
+      customer: customerId,
+      subscription: subscriptionId,
+      client_reference_id: organizationId,
+      metadata: { organizationId },
+      status: 'complete',
+    };
+    const event = fake.event('checkout.session.completed', session);
+    const first = await fake.sendEvent(hook, event);
+    const second = await fake.sendEvent(hook, event);
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(await recorded(event.id)).toHaveLength(1);
+    await runDueJobs(app, ['stripe-event']);
+
+    const stored = await row(subscriptionId);
+    expect(stored).toMatchObject({ organizationId, stripeCustomerId: customerId, status: 'active' });
+    expect(stored!.currentPeriodEnd).toBeInstanceOf(Date);
+    const [event1] = await recorded(event.id);
+    expect(event1!.outcome).toBe('applied:stripe');
+    expect(reads(subscriptionId)).toBe(1);
+
+    // A third delivery later: still one event, one job's worth of work.
+    expect((await deliver(event)).status).toBe(200);
+    expect(await recorded(event.id)).toHaveLength(1);
+    expect(reads(subscriptionId)).toBe(1);
+    const metrics = await (await fetch(`${app.url}/metrics`)).text();
+    expect(metrics).toMatch(/webhook_requests_total\{platform="stripe",outcome="duplicate"\} [2-9]/);
+  });
+
+  it('keeps the newer state when an older customer.subscription.updated arrives after a newer one', async () => {
+    const { organizationId, subscriptionId } = await subscribedOrganization();
+    const t = seconds();
+    // Stripe's history: the renewal failed (past_due), then the retry was paid (active).
+    const pastDue = fake.event(
+      'customer.subscription.updated',
+      fake.updateSubscription(subscriptionId, { status: 'past_due' }),
+      { created: t - 60 },
+    );
+    const active = fake.event(
+      'customer.subscription.updated',
+      fake.updateSubscription(subscriptionId, { status: 'active' }),
+      { created: t - 30 },
+    );
+
+    expect((await deliver(active)).status).toBe(200);
+    expect(await row(subscriptionId)).toMatchObject({ organizationId, status: 'active', source: active.id });
+    expect(reads(subscriptionId)).toBe(0);
+
+    // The older event, late: not applied over the newer state; Stripe is asked instead.
+    expect((await deliver(pastDue)).status).toBe(200);
+    expect(await row(subscriptionId)).toMatchObject({ status: 'active', source: 'retrieve' });
+    expect(reads(subscriptionId)).toBe(1);
+    expect((await recorded(pastDue.id))[0]!.outcome).toBe('applied:stripe');
+
+    // The job applying an event again (a worker that died after applying it) does not take the
+    // event's older state: it asks Stripe, which still says active.
+    const [recordedActive] = await recorded(active.id);
+    const readsBefore = reads(subscriptionId);
+    await applyRecordedStripeEvent(app.services.db, recordedActive!.id, {
+      stripe: app.services.billing.stripe!,
+      now: app.services.now,
+    });
+    expect(await row(subscriptionId)).toMatchObject({ status: 'active', source: 'retrieve' });
+    expect(reads(subscriptionId)).toBe(readsBefore + 1);
+
+    // Both again, in either order: nothing moves.
+    await deliver(pastDue);
+    await deliver(active);
+    expect(await row(subscriptionId)).toMatchObject({ status: 'active' });
+    expect(await recorded(pastDue.id)).toHaveLength(1);
+    expect(await recorded(active.id)).toHaveLength(1);
+  });
+
+  it('takes invoice.payment_failed from Stripe, and a later cancellation over it', async () => {
+    const { subscriptionId, customerId } = await subscribedOrganization();
+    await deliver(
+      fake.event('customer.subscription.created', fake.objects.get(subscriptionId), {
+        created: seconds() - 120,
+      }),
+    );
+    expect(await row(subscriptionId)).toMatchObject({ status: 'active' });
+
+    fake.updateSubscription(subscriptionId, { status: 'past_due' });
+    const failed = fake.event('invoice.payment_failed', {
+      id: 'in_failed',
+      object: 'invoice',
+      customer: customerId,
+      status: 'open',
+      parent: { subscription_details: { subscription: subscriptionId } },
+    });
+    await deliver(failed);
+    expect(await row(subscriptionId)).toMatchObject({ status: 'past_due' });
+
+    const deleted = fake.event(
+      'customer.subscription.deleted',
+      fake.updateSubscription(subscriptionId, { status: 'canceled' }),
+      { created: seconds() + 1 },
+    );
+    await deliver(deleted);
+    expect(await row(subscriptionId)).toMatchObject({ status: 'canceled', source: deleted.id });
+    // invoice.paid for the old invoice, late: Stripe says canceled, so canceled it stays.
+    await deliver(
+      fake.event('invoice.paid', {
+        id: 'in_old',
+        object: 'invoice',
+        customer: customerId,
+        subscription: subscriptionId,
+      }),
+    );
+    expect(await row(subscriptionId)).toMatchObject({ status: 'canceled' });
+  });
+
+  it('answers a forged or stale signature with 400 and stores nothing; the previous secret still verifies', async () => {
+    const { subscriptionId } = await subscribedOrganization();
+    await deliver(
+      fake.event('customer.subscription.created', fake.objects.get(subscriptionId), {
+        created: seconds() - 100,
+      }),
+    );
+    const before = await row(subscriptionId);
+    expect(before).toMatchObject({ status: 'active' });
+
+    const forged = fake.event(
+      'customer.subscription.deleted',
+      { ...fake.objects.get(subscriptionId), status: 'canceled' },
+      { created: seconds() },
+    );
+    const attempts = [
+      await deliver(forged, { secret: 'whsec_someone_else_0000000' }),
+      await deliver(forged, { timestamp: seconds() - 301 }),
+      await deliver(forged, { signature: '' }),
+      await deliver(forged, { signature: 't=1,v1=00' }),
+      await deliver(forged, {
+        // Signed, but over other bytes than the ones it sends.
+        body: JSON.stringify({ ...forged, id: 'evt_other' }, null, 2),
+        signature: stripeSignature(JSON.stringify(forged, null, 2), STRIPE_WEBHOOK_SECRET, seconds()),
+      }),
+    ];
+    expect(attempts.map((r) => r.status)).toEqual([400, 400, 400, 400, 400]);
+    expect(await recorded(forged.id)).toHaveLength(0);
+    expect(await recorded('evt_other')).toHaveLength(0);
+    expect(await row(subscriptionId)).toEqual(before);
+    const metrics = await (await fetch(`${app.url}/metrics`)).text();
+    expect(metrics).toMatch(/webhook_requests_total\{platform="stripe",outcome="unauthorized"\} [4-9]/);
+
+    // Signed with the previous secret (rotation): verified and applied.
+    const rotated = fake.event(
+      'customer.subscription.updated',
+      { ...fake.objects.get(subscriptionId), status: 'unpaid' },
+      { created: seconds() },
+    );
+    expect((await deliver(rotated, { secret: PREVIOUS_SECRET })).status).toBe(200);
+    expect(await row(subscriptionId)).toMatchObject({ status: 'unpaid', source: rotated.id });
+  });
+});
+
+describe('billing off', () => {
+  it('runs without a Stripe key outside production, says so in /readyz, and has no Stripe webhook', async () => {
+    const off = await startTestApp();
+    try {
+      expect(off.services.billing.stripe).toBeUndefined();
+      const response = await fetch(`${off.url}/readyz`);
+      const body = (await response.json()) as {
+        ready: boolean;
+        checks: Record<string, { ok: boolean; detail?: string }>;
+      };
+      expect(response.status, JSON.stringify(body)).toBe(200);
+      expect(body.ready).toBe(true);
+      expect(body.checks.billing).toEqual({ ok: true, detail: 'off: STRIPE_SECRET_KEY not set' });
+      const hookOff = await fake.sendEvent(`${off.url}/webhooks/stripe`, fake.event('invoice.paid', {}));
+      expect(hookOff.status).toBe(404);
+    } finally {
+      await off.close();
+    }
+  });
+});

@@ -1,0 +1,446 @@
+/**
+ * Stripe's side, for tests: a loopback API speaking Stripe's wire format for the calls the
+ * product makes. Requests are form-encoded with Stripe's bracket notation
+ * (`metadata[organizationId]=…`, `line_items[0][price]=…`), authorised by `Authorization: Bearer
+ * <secret key>`; answers are JSON objects with `id` and `object`; errors are
+ * `{ error: { type, message, code } }` with Stripe's statuses.
+ *
+ * `Idempotency-Key` is honoured as Stripe honours it: a POST with a key seen before and the same
+ * method, path and body gets the stored answer again with `Idempotent-Replayed: true` and creates
+ * nothing; the same key with another body is a 400 `idempotency_error`. Every object created
+ * remembers the key it was created with (`createdWithKey`), so a test proves "one object per key".
+ *
+ * A call can be made to hang (its object is created, the answer comes too late: the nasty case
+ * of a timeout after Stripe acted) or to fail. Webhook events are posted signed exactly as Stripe
+ * signs them: `Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<payload>" with the
+ * endpoint secret>`, computed here independently of the SDK.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { type LoopbackReply, startLoopbackServer } from './server.ts';
+
+export const STRIPE_SECRET_KEY = 'sk_test_fake51Hx0a9b8c7d6e5f4';
+export const STRIPE_WEBHOOK_SECRET = 'whsec_fake_current_0a1b2c3d4e5f';
+
+export interface FakeStripeRequest {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  idempotencyKey: string | undefined;
+  /** The form body decoded from Stripe's bracket notation. */
+  params: Record<string, unknown>;
+  /** Whether the stored answer of an earlier request with this key was replayed. */
+  replayed: boolean;
+}
+
+type StripeObject = Record<string, unknown> & { id: string; object: string };
+
+interface Stored {
+  method: string;
+  path: string;
+  body: string;
+  reply: LoopbackReply;
+}
+
+export interface FakeStripe {
+  url: string;
+  secretKey: string;
+  requests: FakeStripeRequest[];
+  /** Every object by id (customers, sessions, subscriptions, invoices, …). */
+  objects: Map<string, StripeObject>;
+  /** The idempotency key each created object was created with (undefined: none). */
+  createdWithKey: Map<string, string | undefined>;
+  /** How many objects were created by requests carrying `key`. */
+  objectsCreatedWith(key: string): number;
+  /**
+   * The next POST matching `path` creates its object (and stores its answer under its key, as
+   * Stripe does) but answers only after `ms`: the caller times out although Stripe acted.
+   */
+  hangNext(options: { path?: string; ms: number }): void;
+  /** The next request matching `path` fails with `status` before anything is created. */
+  failNext(status: number, options?: { path?: string; type?: string; code?: string; message?: string }): void;
+  /** A subscription as Stripe would hold it after a Checkout in subscription mode. */
+  createSubscription(options: {
+    customer: string;
+    organizationId?: string;
+    status?: string;
+    currentPeriodEnd?: number;
+  }): StripeObject;
+  /** Changes a subscription as Stripe would (a payment failed, it was cancelled, …). */
+  updateSubscription(id: string, changes: Record<string, unknown>): StripeObject;
+  /** A Stripe event around `object`, `created` (unix seconds) by default now. */
+  event(type: string, object: unknown, options?: { created?: number; id?: string }): StripeEvent;
+  /**
+   * Posts `event` to `url` signed like Stripe (with `secret`, by default the current one, at
+   * `timestamp`, by default now); `signature` replaces the whole header.
+   */
+  sendEvent(
+    url: string,
+    event: StripeEvent,
+    options?: { secret?: string; timestamp?: number; signature?: string; body?: string },
+  ): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export interface StripeEvent {
+  id: string;
+  object: 'event';
+  api_version: string;
+  created: number;
+  data: { object: unknown };
+  livemode: false;
+  pending_webhooks: number;
+  request: { id: null; idempotency_key: null };
+  type: string;
+}
+
+/** Stripe's signature header over `payload`, as Stripe computes it. */
+export function stripeSignature(payload: string, secret: string, timestamp: number): string {
+  const v1 = createHmac('sha256', secret).update(`${timestamp}.${payload}`, 'utf8').digest('hex');
+  return `t=${timestamp},v1=${v1}`;
+}
+
+/** Decodes `a[b][0][c]=v` form bodies into nested objects and arrays. */
+export function decodeForm(raw: string): Record<string, unknown> {
+  const root: Record<string, unknown> = {};
+  for (const [name, value] of new URLSearchParams(raw)) {
+    const parts = [...name.matchAll(/^([^[\]]+)|\[([^\]]*)\]/g)].map((m) => m[1] ?? m[2] ?? '');
+    let node: Record<string, unknown> | unknown[] = root;
+    parts.forEach((part, i) => {
+      const last = i === parts.length - 1;
+      const key: string | number = Array.isArray(node) ? (part === '' ? node.length : Number(part)) : part;
+      if (last) {
+        (node as Record<string | number, unknown>)[key] = value;
+        return;
+      }
+      const nextIsIndex = /^\d*$/.test(parts[i + 1]!);
+      const existing = (node as Record<string | number, unknown>)[key];
+      if (existing === undefined) (node as Record<string | number, unknown>)[key] = nextIsIndex ? [] : {};
+      node = (node as Record<string | number, unknown>)[key] as Record<string, unknown> | unknown[];
+    });
+  }
+  return root;
+}
+
+const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString('hex')}`;
+const now = () => Math.floor(Date.now() / 1000);
+
+const stripeError = (status: number, type: string, message: string, code?: string): LoopbackReply => ({
+  status,
+  body: { error: { type, message, ...(code ? { code } : {}) } },
+});
+
+export async function startFakeStripe(): Promise<FakeStripe> {
+  const requests: FakeStripeRequest[] = [];
+  const objects = new Map<string, StripeObject>();
+  const createdWithKey = new Map<string, string | undefined>();
+  const byKey = new Map<string, Stored>();
+  const hangs: { path?: string; ms: number }[] = [];
+  const failures: { status: number; path?: string; type?: string; code?: string; message?: string }[] = [];
+
+  const put = (object: StripeObject, key: string | undefined) => {
+    objects.set(object.id, object);
+    createdWithKey.set(object.id, key);
+    return object;
+  };
+
+  /** Creates what a POST asks for; undefined for an unknown route. */
+  const create = (
+    path: string,
+    p: Record<string, unknown>,
+    key: string | undefined,
+  ): LoopbackReply | undefined => {
+    const metadata = (p.metadata as Record<string, string> | undefined) ?? {};
+    const base = { created: now(), livemode: false, metadata };
+    if (path === '/v1/customers') {
+      return ok(
+        put(
+          { id: newId('cus'), object: 'customer', email: p.email ?? null, name: p.name ?? null, ...base },
+          key,
+        ),
+      );
+    }
+    if (path === '/v1/checkout/sessions') {
+      const id = newId('cs_test');
+      return ok(
+        put(
+          {
+            id,
+            object: 'checkout.session',
+            mode: p.mode ?? 'payment',
+            customer: p.customer ?? null,
+            client_reference_id: p.client_reference_id ?? null,
+            status: 'open',
+            subscription: null,
+            url: `https://checkout.stripe.test/c/pay/${id}`,
+            success_url: p.success_url ?? null,
+            ...base,
+          },
+          key,
+        ),
+      );
+    }
+    if (path === '/v1/billing_portal/sessions') {
+      if (!p.customer)
+        return stripeError(
+          400,
+          'invalid_request_error',
+          'Missing required param: customer.',
+          'parameter_missing',
+        );
+      const id = newId('bps');
+      return ok(
+        put(
+          {
+            id,
+            object: 'billing_portal.session',
+            customer: p.customer,
+            return_url: p.return_url ?? null,
+            url: `https://billing.stripe.test/p/session/${id}`,
+            ...base,
+          },
+          key,
+        ),
+      );
+    }
+    if (path === '/v1/invoiceitems') {
+      return ok(
+        put(
+          {
+            id: newId('ii'),
+            object: 'invoiceitem',
+            customer: p.customer,
+            amount: Number(p.amount ?? 0),
+            currency: p.currency,
+            description: p.description ?? null,
+            invoice: p.invoice ?? null,
+            ...base,
+          },
+          key,
+        ),
+      );
+    }
+    if (path === '/v1/invoices') {
+      return ok(
+        put(
+          {
+            id: newId('in'),
+            object: 'invoice',
+            customer: p.customer,
+            status: 'draft',
+            hosted_invoice_url: null,
+            ...base,
+          },
+          key,
+        ),
+      );
+    }
+    const finalize = /^\/v1\/invoices\/([^/]+)\/finalize$/.exec(path);
+    if (finalize) {
+      const invoice = objects.get(finalize[1]!);
+      if (!invoice)
+        return stripeError(
+          404,
+          'invalid_request_error',
+          `No such invoice: '${finalize[1]}'`,
+          'resource_missing',
+        );
+      invoice.status = 'open';
+      invoice.hosted_invoice_url = `https://invoice.stripe.test/i/${invoice.id}`;
+      return ok(invoice);
+    }
+    if (path === '/v1/billing/meter_events') {
+      const identifier = (p.identifier as string | undefined) ?? newId('mev');
+      return ok(
+        put(
+          {
+            id: identifier,
+            object: 'billing.meter_event',
+            event_name: p.event_name,
+            identifier,
+            payload: p.payload,
+            timestamp: Number(p.timestamp ?? now()),
+            created: now(),
+            livemode: false,
+          },
+          key,
+        ),
+      );
+    }
+    if (path === '/v1/payment_intents') {
+      return ok(
+        put(
+          {
+            id: newId('pi'),
+            object: 'payment_intent',
+            amount: Number(p.amount ?? 0),
+            currency: p.currency,
+            customer: p.customer ?? null,
+            status: p.confirm === 'true' ? 'succeeded' : 'requires_payment_method',
+            ...base,
+          },
+          key,
+        ),
+      );
+    }
+    return undefined;
+  };
+
+  const server = await startLoopbackServer(async (request) => {
+    const key = header(request.headers['idempotency-key']);
+    const params =
+      request.method === 'POST' ? decodeForm(request.raw) : Object.fromEntries(request.url.searchParams);
+    const record: FakeStripeRequest = {
+      method: request.method,
+      path: request.path,
+      headers: request.headers,
+      idempotencyKey: key,
+      params,
+      replayed: false,
+    };
+    requests.push(record);
+
+    if (header(request.headers.authorization) !== `Bearer ${STRIPE_SECRET_KEY}`) {
+      return stripeError(401, 'invalid_request_error', 'Invalid API Key provided.');
+    }
+    const failAt = failures.findIndex((f) => !f.path || f.path === request.path);
+    if (failAt >= 0) {
+      const [f] = failures.splice(failAt, 1);
+      return stripeError(
+        f!.status,
+        f!.type ?? 'api_error',
+        f!.message ?? 'Something went wrong on our end.',
+        f!.code,
+      );
+    }
+
+    if (request.method === 'GET') {
+      const sub = /^\/v1\/subscriptions\/([^/]+)$/.exec(request.path);
+      if (sub) {
+        const found = objects.get(sub[1]!);
+        return found?.object === 'subscription'
+          ? ok(found)
+          : stripeError(
+              404,
+              'invalid_request_error',
+              `No such subscription: '${sub[1]}'`,
+              'resource_missing',
+            );
+      }
+      return stripeError(404, 'invalid_request_error', `Unrecognized request URL (GET: ${request.path}).`);
+    }
+    if (request.method !== 'POST') {
+      return stripeError(
+        404,
+        'invalid_request_error',
+        `Unrecognized request URL (${request.method}: ${request.path}).`,
+      );
+    }
+
+    if (key !== undefined) {
+      const stored = byKey.get(key);
+      if (stored) {
+        if (stored.method !== request.method || stored.path !== request.path || stored.body !== request.raw) {
+          return stripeError(
+            400,
+            'idempotency_error',
+            `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.`,
+            'idempotency_key_in_use',
+          );
+        }
+        record.replayed = true;
+        return {
+          ...stored.reply,
+          headers: { ...stored.reply.headers, 'Idempotent-Replayed': 'true', 'Idempotency-Key': key },
+        };
+      }
+    }
+    const answer = create(request.path, params, key);
+    if (!answer)
+      return stripeError(404, 'invalid_request_error', `Unrecognized request URL (POST: ${request.path}).`);
+    // Stripe stores the result of an executed request (success or a 4xx it decided) under its key.
+    if (key !== undefined && answer.status < 500) {
+      byKey.set(key, { method: request.method, path: request.path, body: request.raw, reply: answer });
+    }
+    const hangAt = hangs.findIndex((h) => !h.path || h.path === request.path);
+    if (hangAt >= 0) {
+      const [hang] = hangs.splice(hangAt, 1);
+      return { ...answer, headers: key ? { 'Idempotency-Key': key } : {}, delayMs: hang!.ms };
+    }
+    return { ...answer, headers: key ? { 'Idempotency-Key': key } : {} };
+  });
+
+  return {
+    url: server.url,
+    secretKey: STRIPE_SECRET_KEY,
+    requests,
+    objects,
+    createdWithKey,
+    objectsCreatedWith: (key) => [...createdWithKey.values()].filter((k) => k === key).length,
+    hangNext: (options) => hangs.push(options),
+    failNext: (status, options = {}) => failures.push({ status, ...options }),
+    createSubscription({
+      customer,
+      organizationId,
+      status = 'active',
+      currentPeriodEnd = now() + 30 * 86_400,
+    }) {
+      return put(
+        {
+          id: newId('sub'),
+          object: 'subscription',
+          customer,
+          status,
+          metadata: organizationId ? { organizationId } : {},
+          created: now(),
+          livemode: false,
+          items: {
+            object: 'list',
+            data: [{ id: newId('si'), object: 'subscription_item', current_period_end: currentPeriodEnd }],
+          },
+        },
+        undefined,
+      );
+    },
+    updateSubscription(id, changes) {
+      const subscription = objects.get(id);
+      if (!subscription) throw new Error(`no subscription ${id}`);
+      Object.assign(subscription, changes);
+      return subscription;
+    },
+    event(type, object, options = {}) {
+      return {
+        id: options.id ?? newId('evt'),
+        object: 'event',
+        api_version: '2026-11-18.endive',
+        created: options.created ?? now(),
+        // A snapshot: later changes to the fake's object do not rewrite a sent event.
+        data: { object: structuredClone(object) },
+        livemode: false,
+        pending_webhooks: 1,
+        request: { id: null, idempotency_key: null },
+        type,
+      };
+    },
+    sendEvent(url, event, options = {}) {
+      const payload = options.body ?? JSON.stringify(event, null, 2);
+      const signature =
+        options.signature ??
+        stripeSignature(payload, options.secret ?? STRIPE_WEBHOOK_SECRET, options.timestamp ?? now());
+      return fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json; charset=utf-8', 'stripe-signature': signature },
+        body: payload,
+      });
+    },
+    close: () => server.close(),
+  };
+}
+
+function ok(object: StripeObject): LoopbackReply {
+  return { status: 200, body: object };
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
