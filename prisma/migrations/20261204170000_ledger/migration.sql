@@ -3,7 +3,9 @@
 -- The rules below hold even if application code is wrong; the database refuses anything else:
 --
 -- 1. Immutable history. ledger_transfers and ledger_entries refuse UPDATE, DELETE and TRUNCATE
---    (triggers that raise). A mistake is put right by a new, reversing transfer.
+--    (triggers that raise), and a transfer's entries are written right after it, in its own
+--    transaction: none can be added to a transfer later. A mistake is put right by a new,
+--    reversing transfer.
 -- 2. Balanced transfers. At commit (a DEFERRABLE INITIALLY DEFERRED constraint trigger, so the
 --    entries of one transfer may be written one by one), every transfer touched has at least two
 --    entries and its entries sum to zero in each currency.
@@ -29,7 +31,7 @@
 CREATE TYPE "LedgerOwnerKind" AS ENUM ('ORGANIZATION', 'VENUE', 'PLATFORM');
 
 -- CreateEnum
-CREATE TYPE "LedgerAccountPurpose" AS ENUM ('CREDITS', 'FEES_PAYABLE', 'VENUE_PAYABLE', 'REVENUE', 'STRIPE_CLEARING');
+CREATE TYPE "LedgerAccountPurpose" AS ENUM ('CREDITS', 'FEES_PAYABLE', 'VENUE_PAYABLE', 'REVENUE', 'STRIPE_CLEARING', 'ADJUSTMENTS');
 
 -- CreateTable
 CREATE TABLE "ledger_accounts" (
@@ -108,10 +110,15 @@ CREATE TRIGGER ledger_entries_no_truncate BEFORE TRUNCATE ON "ledger_entries"
 -- 2. Balanced transfers, checked at commit for every transfer written or given entries.
 CREATE FUNCTION ledger_check_transfer_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-  target uuid := CASE WHEN TG_TABLE_NAME = 'ledger_entries' THEN NEW.transfer_id ELSE NEW.id END;
+  target uuid;
   entry_count bigint;
   unbalanced text;
 BEGIN
+  IF TG_TABLE_NAME = 'ledger_entries' THEN
+    target := NEW.transfer_id;
+  ELSE
+    target := NEW.id;
+  END IF;
   SELECT count(*) INTO entry_count FROM ledger_entries WHERE transfer_id = target;
   IF entry_count < 2 THEN
     RAISE EXCEPTION 'ledger: transfer % has % entries; a transfer needs at least two', target, entry_count
@@ -133,9 +140,25 @@ CREATE CONSTRAINT TRIGGER ledger_transfers_balanced AFTER INSERT ON "ledger_tran
 CREATE CONSTRAINT TRIGGER ledger_entries_balanced AFTER INSERT ON "ledger_entries"
   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_transfer_balanced();
 
+-- A transfer is written whole, once: its entries follow it in the same transaction (the last
+-- transfer written there), so no entry can be added to a transfer committed before, even a
+-- balanced pair that the commit check would let through.
+CREATE FUNCTION ledger_note_transfer() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM set_config('ledger.writing_transfer', NEW.id::text, true);
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER ledger_transfers_note AFTER INSERT ON "ledger_transfers"
+  FOR EACH ROW EXECUTE FUNCTION ledger_note_transfer();
+
 -- 4. Balances: an entry moves its account's balance, in the same statement; nothing else does.
 CREATE FUNCTION ledger_apply_entry() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  IF current_setting('ledger.writing_transfer', true) IS DISTINCT FROM NEW.transfer_id::text THEN
+    RAISE EXCEPTION 'ledger: entries of transfer % must follow it in the transaction that writes it', NEW.transfer_id
+      USING ERRCODE = 'restrict_violation';
+  END IF;
   UPDATE ledger_accounts SET balance = balance + NEW.amount WHERE id = NEW.account_id;
   RETURN NULL;
 END $$;
