@@ -7,7 +7,7 @@
 --    transaction: none can be added to a transfer later. A mistake is put right by a new,
 --    reversing transfer.
 -- 2. Balanced transfers. At commit (a DEFERRABLE INITIALLY DEFERRED constraint trigger, so the
---    entries of one transfer may be written one by one), every transfer touched has at least two
+--    entries of one transfer may be written one by one), every transfer written has at least two
 --    entries and its entries sum to zero in each currency.
 -- 3. One currency per account. An entry's (account_id, currency) is a foreign key to the
 --    account's (id, currency), so an entry cannot be in another currency than its account.
@@ -107,37 +107,31 @@ CREATE TRIGGER ledger_entries_immutable BEFORE UPDATE OR DELETE ON "ledger_entri
 CREATE TRIGGER ledger_entries_no_truncate BEFORE TRUNCATE ON "ledger_entries"
   FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
 
--- 2. Balanced transfers, checked at commit for every transfer written or given entries.
+-- 2. Balanced transfers, checked at commit for every transfer written.
 CREATE FUNCTION ledger_check_transfer_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-  target uuid;
   entry_count bigint;
   unbalanced text;
 BEGIN
-  IF TG_TABLE_NAME = 'ledger_entries' THEN
-    target := NEW.transfer_id;
-  ELSE
-    target := NEW.id;
-  END IF;
-  SELECT count(*) INTO entry_count FROM ledger_entries WHERE transfer_id = target;
+  SELECT coalesce(sum(sums.entries), 0), string_agg(sums.currency || ' ' || sums.total, ', ') FILTER (WHERE sums.total <> 0)
+  INTO entry_count, unbalanced
+  FROM (
+    SELECT currency, sum(amount) AS total, count(*) AS entries FROM ledger_entries WHERE transfer_id = NEW.id GROUP BY currency
+  ) AS sums;
   IF entry_count < 2 THEN
-    RAISE EXCEPTION 'ledger: transfer % has % entries; a transfer needs at least two', target, entry_count
+    RAISE EXCEPTION 'ledger: transfer % has % entries; a transfer needs at least two', NEW.id, entry_count
       USING ERRCODE = 'check_violation';
   END IF;
-  SELECT string_agg(currency || ' ' || total, ', ') INTO unbalanced FROM (
-    SELECT currency, sum(amount) AS total FROM ledger_entries WHERE transfer_id = target
-    GROUP BY currency HAVING sum(amount) <> 0
-  ) AS sums;
   IF unbalanced IS NOT NULL THEN
-    RAISE EXCEPTION 'ledger: transfer % is not balanced (%)', target, unbalanced
+    RAISE EXCEPTION 'ledger: transfer % is not balanced (%)', NEW.id, unbalanced
       USING ERRCODE = 'check_violation';
   END IF;
   RETURN NULL;
 END $$;
 
+-- Once per transfer, at commit. Entries need no trigger of their own: they can only be written
+-- in the transaction that writes their transfer (below), so this check sees them all.
 CREATE CONSTRAINT TRIGGER ledger_transfers_balanced AFTER INSERT ON "ledger_transfers"
-  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_transfer_balanced();
-CREATE CONSTRAINT TRIGGER ledger_entries_balanced AFTER INSERT ON "ledger_entries"
   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_transfer_balanced();
 
 -- A transfer is written whole, once: its entries follow it in the same transaction (the last
@@ -194,3 +188,78 @@ CREATE TRIGGER ledger_accounts_no_delete BEFORE DELETE ON "ledger_accounts"
   FOR EACH ROW WHEN (OLD.balance <> 0) EXECUTE FUNCTION ledger_refuse_change();
 CREATE TRIGGER ledger_accounts_no_truncate BEFORE TRUNCATE ON "ledger_accounts"
   FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+
+-- Posting a transfer in one statement. The application validates what it can alone (src/domain/
+-- ledger/transfer.ts) and then calls this, so the accounts' row locks are held only while the
+-- server works, not across round trips: a hot account serialises transfers for microseconds, not
+-- for a client's network and event-loop delays. Inside the caller's transaction (or the
+-- statement's own, when called alone) it:
+--   1. locks the accounts SELECT … FOR UPDATE in order of id (safety rule 2; one order for all,
+--      so no deadlock),
+--   2. answers 'exists' if the id is already taken (read after the lock, so a duplicate that
+--      committed while this one waited is seen); the caller compares the contents,
+--   3. answers 'missing' (an unknown account), 'unbalanced' (a currency whose amounts do not sum
+--      to zero) or 'insufficient' (the first account, by id, that may not overdraw and would go
+--      below zero, with its balance and shortfall), writing nothing,
+--   4. else writes the transfer and its entries (the entry trigger moves the balances) and
+--      answers 'created', one row per account with its currency and new balance.
+CREATE FUNCTION ledger_post_transfer(
+  p_id uuid, p_kind text, p_reason text, p_actor text, p_metadata jsonb, p_accounts uuid[], p_amounts bigint[]
+) RETURNS TABLE (outcome text, account_id uuid, currency text, balance bigint, shortfall bigint, created_at timestamptz)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  missing uuid;
+  short_id uuid;
+  unbalanced text;
+  written timestamptz;
+BEGIN
+  -- 1. Hold the rows to the end of the transaction. Every later statement here reads them as they
+  --    are now (READ COMMITTED: a new snapshot per statement) and nobody else can change them.
+  PERFORM 1 FROM ledger_accounts a WHERE a.id = ANY (p_accounts) ORDER BY a.id FOR UPDATE OF a;
+
+  -- 2.
+  IF EXISTS (SELECT 1 FROM ledger_transfers t WHERE t.id = p_id) THEN
+    RETURN QUERY SELECT 'exists'::text, NULL::uuid, NULL::text, NULL::bigint, NULL::bigint, NULL::timestamptz;
+    RETURN;
+  END IF;
+
+  -- 3. One pass over the legs and their (locked) accounts.
+  SELECT
+    (array_agg(l.id ORDER BY l.id) FILTER (WHERE a.id IS NULL))[1],
+    (SELECT min(c.currency) FROM (
+       SELECT a2.currency::text AS currency FROM unnest(p_accounts, p_amounts) AS l2(id, amount)
+       JOIN ledger_accounts a2 ON a2.id = l2.id GROUP BY a2.currency HAVING sum(l2.amount) <> 0) AS c),
+    (array_agg(a.id ORDER BY a.id) FILTER (WHERE NOT a.may_overdraw AND a.balance + l.amount < 0))[1]
+  INTO missing, unbalanced, short_id
+  FROM unnest(p_accounts, p_amounts) AS l(id, amount) LEFT JOIN ledger_accounts a ON a.id = l.id;
+  IF missing IS NOT NULL THEN
+    RETURN QUERY SELECT 'missing'::text, missing, NULL::text, NULL::bigint, NULL::bigint, NULL::timestamptz;
+    RETURN;
+  END IF;
+  IF unbalanced IS NOT NULL THEN
+    RETURN QUERY SELECT 'unbalanced'::text, NULL::uuid, unbalanced, NULL::bigint, NULL::bigint, NULL::timestamptz;
+    RETURN;
+  END IF;
+  IF short_id IS NOT NULL THEN
+    RETURN QUERY SELECT 'insufficient'::text, a.id, a.currency::text, a.balance, -(a.balance + l.amount), NULL::timestamptz
+    FROM unnest(p_accounts, p_amounts) AS l(id, amount) JOIN ledger_accounts a ON a.id = l.id WHERE a.id = short_id;
+    RETURN;
+  END IF;
+
+  -- 4. ON CONFLICT: a duplicate over other accounts may have committed since step 2.
+  INSERT INTO ledger_transfers (id, kind, reason, actor, metadata)
+  VALUES (p_id, p_kind, p_reason, p_actor, p_metadata)
+  ON CONFLICT (id) DO NOTHING
+  RETURNING ledger_transfers.created_at INTO written;
+  IF written IS NULL THEN
+    RETURN QUERY SELECT 'exists'::text, NULL::uuid, NULL::text, NULL::bigint, NULL::bigint, NULL::timestamptz;
+    RETURN;
+  END IF;
+  INSERT INTO ledger_entries (transfer_id, account_id, currency, amount)
+  SELECT p_id, a.id, a.currency, l.amount
+  FROM unnest(p_accounts, p_amounts) AS l(id, amount) JOIN ledger_accounts a ON a.id = l.id;
+  -- One row per account, with its balance after the transfer.
+  RETURN QUERY SELECT 'created'::text, a.id, a.currency::text, a.balance, NULL::bigint, written
+  FROM ledger_accounts a WHERE a.id = ANY (p_accounts) ORDER BY a.id;
+END $$;

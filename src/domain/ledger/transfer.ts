@@ -6,16 +6,20 @@
  * written once and never changed; its id is chosen by the caller from what it pays for, so a
  * retried call has no second effect.
  *
- * One transaction, four statements on the way through: BEGIN; lock the accounts
+ * One statement, `ledger_post_transfer` (migration 20261204170000_ledger), does the locking and
+ * writing, in the caller's transaction or, called alone, in its own: it locks the accounts
  * `SELECT … FOR UPDATE` in order of id (safety rule 2; one fixed order, so two transfers over the
- * same accounts queue instead of deadlocking) and read their balances; insert the transfer and
- * its entries in one statement (the database adds each entry to its account's balance, see the
- * migration 20261204170000_ledger); COMMIT, where the database checks again that the transfer is
- * balanced. An overdraft is found on the locked balances and refused before anything is written;
- * the account's CHECK would refuse it anyway.
+ * same accounts queue instead of deadlocking), finds a transfer already written with this id,
+ * refuses an overdraft on the locked balances before writing anything, and writes the transfer
+ * and its entries (the database adds each entry to its account's balance). At commit the database
+ * checks again that the transfer is balanced; the account's CHECK would refuse an overdraft
+ * anyway. Doing this server-side in one round trip matters for a hot account: its row is locked
+ * for the microseconds the server needs, not for the client's round trips (see bench/README.md,
+ * `ledger-transfer`). Everything that needs no database (shape, amounts, one entry per account)
+ * is checked here first.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
+import type { DbOrTx } from '../../platform/db.ts';
 import { NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { InsufficientFundsError, TransferConflictError } from './errors.ts';
 
@@ -58,23 +62,16 @@ export interface Transfer {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-// Long enough for a queue of writers on one hot account; a transfer itself takes milliseconds.
-const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 30_000 };
-
 /**
  * Writes the transfer, or returns the one already written with this id and the same entries.
  * Throws ValidationError (malformed), NotFoundError (an unknown account), InsufficientFundsError
  * (an account that may not overdraw would go below zero; nothing written) or
  * TransferConflictError (the id is taken by a transfer with other kind or entries).
- * Given a transaction, it runs inside it; given the client, it opens its own.
+ * Given a transaction, it runs inside it (and its locks last until that commits); given the
+ * client, it is one statement in a transaction of its own.
  */
 export async function transfer(db: DbOrTx, input: TransferInput): Promise<Transfer> {
-  const entries = validate(input);
-  // A transaction's client has `$transaction` too in Prisma 7 (it nests), but not `$connect`.
-  if ('$connect' in db) {
-    return (db as Db).$transaction((tx) => write(tx, input, entries), TRANSACTION_OPTIONS);
-  }
-  return write(db, input, entries);
+  return post(db, input, validate(input));
 }
 
 /**
@@ -155,13 +152,6 @@ interface TransferRow {
   entries: { accountId: string; currency: string; amount: string }[];
 }
 
-interface LockedAccount {
-  id: string;
-  currency: string;
-  balance: bigint;
-  may_overdraw: boolean;
-}
-
 /** Checks what can be checked without the database; returns the entries ordered by account id. */
 function validate(input: TransferInput): { accountId: string; amount: bigint }[] {
   if (!UUID.test(input.id)) throw new ValidationError('A transfer id is a UUID', 'id');
@@ -188,81 +178,72 @@ function validate(input: TransferInput): { accountId: string; amount: bigint }[]
   return entries.sort((a, b) => (a.accountId < b.accountId ? -1 : a.accountId > b.accountId ? 1 : 0));
 }
 
-async function write(
-  tx: Tx | DbOrTx,
+async function post(
+  db: DbOrTx,
   input: TransferInput,
   entries: { accountId: string; amount: bigint }[],
 ): Promise<Transfer> {
-  const ids = entries.map((entry) => entry.accountId);
-  // Safety rule 2: the rows are held from here to commit. ORDER BY puts the lock node above the
-  // sort, so the rows are locked in this order by every transfer.
-  const locked = await tx.$queryRaw<LockedAccount[]>`
-    SELECT id::text, currency, balance, may_overdraw FROM ledger_accounts
-    WHERE id = ANY(${ids}::uuid[])
-    ORDER BY id
-    FOR UPDATE`;
-  const byId = new Map(locked.map((account) => [account.id, account]));
-  const legs: TransferEntry[] = entries.map((entry) => {
-    const account = byId.get(entry.accountId);
-    if (!account) throw new NotFoundError(`There is no ledger account ${entry.accountId}`);
-    return { accountId: entry.accountId, currency: account.currency, amount: entry.amount };
-  });
-  const sums = new Map<string, bigint>();
-  for (const leg of legs) sums.set(leg.currency, (sums.get(leg.currency) ?? 0n) + leg.amount);
-  for (const [currency, sum] of sums) {
-    if (sum !== 0n)
-      throw new ValidationError(`The entries in ${currency} sum to ${sum}, not zero`, 'entries');
-  }
-
-  for (const leg of legs) {
-    const account = byId.get(leg.accountId)!;
-    const after = BigInt(account.balance) + leg.amount;
-    if (!account.may_overdraw && after < 0n) {
-      // The lock waited for any writer of these rows, but this statement's snapshot may predate a
-      // duplicate of this very transfer that committed meanwhile: look again before refusing.
-      const existing = await findTransfer(tx, input.id);
-      if (existing) return sameOrConflict(existing, input, legs);
-      throw new InsufficientFundsError(account.id, account.currency, BigInt(account.balance), -after);
-    }
-  }
-
   const actor = input.actor ?? 'system';
   const metadata = JSON.stringify(input.metadata ?? {});
-  const [row] = await tx.$queryRaw<{ created_at: Date }[]>`
-    WITH transfer AS (
-      INSERT INTO ledger_transfers (id, kind, reason, actor, metadata)
-      VALUES (${input.id}::uuid, ${input.kind}, ${input.reason}, ${actor}, ${metadata}::jsonb)
-      ON CONFLICT (id) DO NOTHING
-      RETURNING id, created_at),
-    entries AS (
-      INSERT INTO ledger_entries (transfer_id, account_id, currency, amount)
-      SELECT transfer.id, leg.account_id, leg.currency, leg.amount
-      FROM transfer, unnest(${ids}::uuid[], ${legs.map((leg) => leg.currency)}::text[],
-                            ${legs.map((leg) => leg.amount.toString())}::bigint[]) AS leg(account_id, currency, amount)
-      RETURNING 1)
-    -- A data-modifying WITH runs in full whether or not it is read.
-    SELECT created_at FROM transfer`;
-  if (!row) {
-    // The id was taken (before this transaction, or by one that committed while we waited).
-    const existing = await findTransfer(tx, input.id);
-    if (!existing) throw new Error(`ledger: transfer ${input.id} was neither written nor found`);
-    return sameOrConflict(existing, input, legs);
+  const rows = await db.$queryRaw<PostRow[]>`
+    SELECT outcome, account_id::text, currency, balance, shortfall, created_at
+    FROM ledger_post_transfer(${input.id}::uuid, ${input.kind}, ${input.reason}, ${actor}, ${metadata}::jsonb,
+                              ${entries.map((entry) => entry.accountId)}::uuid[],
+                              ${entries.map((entry) => entry.amount.toString())}::bigint[])`;
+  const result = rows[0];
+  if (!result) throw new Error(`ledger: posting transfer ${input.id} answered nothing`);
+  switch (result.outcome) {
+    case 'created':
+      return {
+        id: input.id.toLowerCase(),
+        kind: input.kind,
+        reason: input.reason,
+        actor,
+        metadata: input.metadata ?? {},
+        entries: entries.map((entry) => ({
+          ...entry,
+          currency: rows.find((row) => row.account_id === entry.accountId)?.currency ?? '',
+        })),
+        createdAt: result.created_at!,
+        created: true,
+      };
+    case 'exists': {
+      const existing = await findTransfer(db, input.id);
+      if (!existing) throw new Error(`ledger: transfer ${input.id} was taken but cannot be read`);
+      return sameOrConflict(existing, input, entries);
+    }
+    case 'missing':
+      throw new NotFoundError(`There is no ledger account ${result.account_id}`);
+    case 'unbalanced':
+      throw new ValidationError(`The entries in ${result.currency} do not sum to zero`, 'entries');
+    case 'insufficient':
+      throw new InsufficientFundsError(
+        result.account_id!,
+        result.currency!,
+        BigInt(result.balance!),
+        BigInt(result.shortfall!),
+      );
+    default:
+      throw new Error(`ledger: unknown outcome ${result.outcome}`);
   }
-  return {
-    id: input.id.toLowerCase(),
-    kind: input.kind,
-    reason: input.reason,
-    actor,
-    metadata: input.metadata ?? {},
-    entries: legs,
-    createdAt: row.created_at,
-    created: true,
-  };
+}
+
+interface PostRow {
+  outcome: 'created' | 'exists' | 'missing' | 'unbalanced' | 'insufficient';
+  account_id: string | null;
+  currency: string | null;
+  balance: bigint | null;
+  shortfall: bigint | null;
+  created_at: Date | null;
 }
 
 /** The existing transfer if it is this one (same kind and entries), else a conflict. */
-function sameOrConflict(existing: Transfer, input: TransferInput, legs: TransferEntry[]): Transfer {
-  const key = (entries: TransferEntry[]) =>
+function sameOrConflict(
+  existing: Transfer,
+  input: TransferInput,
+  legs: { accountId: string; amount: bigint }[],
+): Transfer {
+  const key = (entries: { accountId: string; amount: bigint }[]) =>
     entries
       .map((entry) => `${entry.accountId}:${entry.amount}`)
       .sort()
