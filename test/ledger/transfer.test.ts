@@ -8,6 +8,7 @@ import {
   balanceOf,
   ensureAccount,
   entriesOf,
+  findAccount,
   organizationAccount,
   platformAccount,
 } from '../../src/domain/ledger/accounts.ts';
@@ -35,6 +36,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await db?.drop();
 });
+
+/** Sessions of this database waiting for a row lock held by another (the ledger's FOR UPDATE). */
+async function waitingOnLock(): Promise<number> {
+  const [row] = await db.prisma.$queryRaw<{ waiting: bigint }[]>`
+    SELECT count(*) AS waiting FROM pg_stat_activity
+    WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%ledger_post_transfer%'`;
+  return Number(row?.waiting ?? 0);
+}
 
 async function accounts() {
   const organization = await createOrganization(db.prisma);
@@ -244,6 +253,49 @@ describe('transfer', () => {
     expect(await balanceOf(db.prisma, target)).toBe(0n);
   });
 
+  it('holds the accounts FOR UPDATE to the end of the transaction: a second debit waits, then sees the first', async () => {
+    const { source, target } = await accounts();
+    await transfer(db.prisma, {
+      id: randomUUID(),
+      kind: 'TEST',
+      reason: 'fund',
+      entries: [
+        { accountId: source, amount: -100 },
+        { accountId: target, amount: 100 },
+      ],
+    });
+    const spend = (id: string) => ({
+      id,
+      kind: 'TEST',
+      reason: 'spend all',
+      entries: [
+        { accountId: target, amount: -100 },
+        { accountId: source, amount: 100 },
+      ],
+    });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let second: Promise<unknown> | undefined;
+    await db.prisma.$transaction(
+      async (tx) => {
+        await transfer(tx, spend(randomUUID()));
+        // Another connection spends the same 100 while this transaction is still open.
+        second = transfer(db.prisma, spend(randomUUID())).catch((error: unknown) => error);
+        // It is queued on the row lock, not refused on a stale balance and not applied.
+        await expect.poll(() => waitingOnLock(), { timeout: 5_000 }).toBeGreaterThan(0);
+        release();
+        await released;
+      },
+      { timeout: 10_000 },
+    );
+    const refusal = await second;
+    expect(refusal).toBeInstanceOf(InsufficientFundsError);
+    expect(refusal).toMatchObject({ accountId: target, balance: 0n, shortfall: 100n });
+    expect(await balanceOf(db.prisma, target)).toBe(0n);
+  });
+
   it('reverses a transfer with a new one, once, and refuses when the money is gone', async () => {
     const { organizationId, source, target } = await accounts();
     const original = await transfer(db.prisma, {
@@ -332,7 +384,8 @@ describe('credits', () => {
         currency: 'EUR',
         reason: 'call',
       }),
-    ).rejects.toMatchObject({ name: 'InsufficientFundsError', balance: 0n, shortfall: 1n });
+    ).rejects.toMatchObject({ name: 'InsufficientFundsError', accountId: null, balance: 0n, shortfall: 1n });
+    expect(await findAccount(db.prisma, creditsAccount(organization.id, 'EUR'))).toBeNull();
     await grantCredits(db.prisma, {
       transferId: randomUUID(),
       organizationId: organization.id,

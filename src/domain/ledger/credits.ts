@@ -12,9 +12,11 @@ import {
   type AccountKey,
   balanceOf,
   ensureAccount,
+  findAccount,
   organizationAccount,
   platformAccount,
 } from './accounts.ts';
+import { InsufficientFundsError } from './errors.ts';
 import { newTransferId, type Transfer, transfer } from './transfer.ts';
 
 export const CREDITS_PURCHASE = 'CREDITS_PURCHASE';
@@ -49,7 +51,10 @@ interface CreditsMovement {
  */
 export async function debitCredits(db: DbOrTx, input: CreditsMovement): Promise<Transfer> {
   const amount = positive(input.amount);
-  const credits = await ensureAccount(db, creditsAccount(input.organizationId, input.currency));
+  const key = creditsAccount(input.organizationId, input.currency);
+  // A refused debit changes nothing, not even by opening an empty account.
+  const credits = (await findAccount(db, key))?.id;
+  if (!credits) throw new InsufficientFundsError(null, key.currency, 0n, amount);
   const revenue = await ensureAccount(db, platformAccount('REVENUE', input.currency));
   return transfer(db, {
     id: input.transferId,

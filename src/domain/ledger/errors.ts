@@ -7,11 +7,12 @@ import { ConflictError } from '../../platform/errors.ts';
 export class InsufficientFundsError extends ConflictError {
   override name = 'InsufficientFundsError';
   readonly code = 'INSUFFICIENT_FUNDS';
-  readonly accountId: string;
+  /** Null when the account was never opened (it holds nothing). */
+  readonly accountId: string | null;
   readonly currency: string;
   readonly balance: bigint;
   readonly shortfall: bigint;
-  constructor(accountId: string, currency: string, balance: bigint, shortfall: bigint) {
+  constructor(accountId: string | null, currency: string, balance: bigint, shortfall: bigint) {
     super(`Not enough funds: ${shortfall} ${currency} (minor units) short`);
     this.accountId = accountId;
     this.currency = currency;
