@@ -27,6 +27,7 @@ import {
   type Scenario,
 } from './lib/scenario.ts';
 import { type RunningServer, serverLoad, startServer } from './lib/server.ts';
+import a2aBooking from './scenarios/a2a-booking.ts';
 import agentTurn from './scenarios/agent-turn.ts';
 import bookingCreate from './scenarios/booking-create.ts';
 import crashRecovery from './scenarios/crash-recovery.ts';
@@ -51,6 +52,7 @@ const SCENARIOS: AnyScenario[] = [
   subscriptionFanout,
   webhookIngest,
   agentTurn,
+  a2aBooking,
   crashRecovery,
 ];
 
@@ -277,6 +279,8 @@ async function runCustomScenario(
         crashKills: options.crashKills,
         crashEverySeconds: options.crashEverySeconds,
         crashChats: options.crashChats,
+        a2aConcurrency: options.a2aConcurrency,
+        a2aVenues: options.a2aVenues,
       },
       signal,
       async start(params) {

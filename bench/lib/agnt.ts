@@ -81,6 +81,8 @@ export async function prepareAgnt(): Promise<PreparedAgnt> {
       AGENT_SECRET_KEYS: `bench:${randomBytes(32).toString('base64url')}`,
       // A Fernet key for chat sessions (32 bytes, url-safe base64 with its padding).
       SESSION_KEYS: `${randomBytes(32).toString('base64url')}=`,
+      // The embedded ClawPulse gateway (CLAWPULSE_GATEWAY unset) takes this key; production requires one.
+      CLAWPULSE_API_KEY: randomBytes(24).toString('base64url'),
       // Production keeps /metrics private; the bench reads it with this token.
       METRICS_TOKEN: BENCH_METRICS_TOKEN,
       RATE_LIMIT_PER_IP: UNLIMITED,

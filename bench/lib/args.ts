@@ -29,6 +29,9 @@ export interface BenchOptions {
   crashKills: number;
   crashEverySeconds: number;
   crashChats: number;
+  /** a2a-booking: bookings in flight at once, and the venues of the spread variant. */
+  a2aConcurrency: number;
+  a2aVenues: number;
   json: boolean;
   help: boolean;
 }
@@ -72,6 +75,10 @@ export const USAGE = `Usage: npm run bench -- [options]
   --crash-kills <n>          SIGKILLs, one every --crash-every seconds (default 5)
   --crash-every <s>          seconds between two kills (default 7)
   --crash-chats <n>          chats the updates are spread over (default 500)
+  a2a-booking (request → CONFIRMED through the venue's agent, for --duration after --warmup):
+  --a2a-concurrency <n>      bookings in flight at once, each guest waiting for its answer
+                             before the next (default 10)
+  --a2a-venues <n>           venues of the spread variant (default 50)
 
 Environment: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432),
 BENCH_REDIS_URL (default redis://127.0.0.1:6379).`;
@@ -121,6 +128,8 @@ export function parseBenchArgs(argv: string[], scenarioNames: string[]): BenchOp
     crashKills: integer('--crash-kills', values['crash-kills'], 5, 1, 50),
     crashEverySeconds: integer('--crash-every', values['crash-every'], 7, 3, 300),
     crashChats: integer('--crash-chats', values['crash-chats'], 500, 1, 1_000_000),
+    a2aConcurrency: integer('--a2a-concurrency', values['a2a-concurrency'], 10, 1, 500),
+    a2aVenues: integer('--a2a-venues', values['a2a-venues'], 50, 2, 1000),
     json: values.json ?? false,
     help: values.help ?? false,
   };
@@ -152,6 +161,8 @@ function parse(argv: string[]) {
       'crash-kills': { type: 'string' },
       'crash-every': { type: 'string' },
       'crash-chats': { type: 'string' },
+      'a2a-concurrency': { type: 'string' },
+      'a2a-venues': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },

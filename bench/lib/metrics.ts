@@ -10,8 +10,13 @@
  * belong. Under load the statements are divided by the requests autocannon sent: that includes
  * the one per connection still in flight when the measurement stopped, which the server ran
  * (its statements are in the window) but whose answers autocannon no longer counted.
+ *
+ * Reading `/metrics` runs statements of its own on the AGNT server (the backlog gauges, see
+ * `SCRAPE_STATEMENTS`), before it renders the count. Every reading here is net of them: the bench
+ * keeps, per server, what its own reads have run, and takes it out.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { OUTBOXES } from '../../src/domain/operations/outboxes.ts';
 
 export const SQL_STATEMENTS_METRIC = 'db_queries_total';
 /**
@@ -24,12 +29,26 @@ export const METRICS_HEADERS = { authorization: `Bearer ${BENCH_METRICS_TOKEN}` 
 const HTTP_REQUESTS_METRIC = 'http_request_duration_seconds_count';
 
 const READ_TIMEOUT_MS = 5_000;
+
+/**
+ * What one read of the AGNT server's `/metrics` sends through Prisma before it renders the count
+ * (src/wiring/monitoring.ts): the embedded gateway's inbox gauges (one statement) on every read,
+ * and the outboxes' backlog (one statement per outbox) when it was last read over
+ * `backlogCacheMs` before (by `/metrics` or `/readyz`; the bench reads `/readyz` only in
+ * `crash-recovery`, which counts no statements).
+ */
+export const SCRAPE_STATEMENTS = { everyRead: 1, backlog: OUTBOXES.length, backlogCacheMs: 2_000 };
+/** A read this close to the backlog's refresh waits until it is certain whether it refreshes. */
+const CACHE_MARGIN_MS = 250;
+
+/** Per server: the statements the bench's own reads have run, and when one last refreshed the backlog. */
+const ownReads = new Map<string, { statements: number; lastRefreshAt: number; lastRaw: number }>();
 const SETTLE_INTERVAL_MS = 100;
 /** At most this many reads (about 5 s) to see the counter stand still. */
 const SETTLE_READS = 50;
 
 export interface StatementReading {
-  /** SQL statements the server has sent since it started. */
+  /** SQL statements the server has sent since it started, less those the bench's reads ran. */
   statements: number;
   /** Requests the server has answered on `path` since it started; null when it does not say. */
   requestsOn: (path: string) => number | null;
@@ -47,15 +66,14 @@ export async function settledStatements(
   metricsPath: string,
   { reads = SETTLE_READS }: { reads?: number } = {},
 ): Promise<StatementReading> {
-  let text = await readMetrics(origin, metricsPath);
-  let previous = counterValue(text, SQL_STATEMENTS_METRIC);
+  let { statements: previous, exposition: text } = await readStatements(origin, metricsPath);
   let settled = false;
   for (let i = 1; i < reads && !settled; i += 1) {
     await sleep(SETTLE_INTERVAL_MS);
-    text = await readMetrics(origin, metricsPath);
-    const value = counterValue(text, SQL_STATEMENTS_METRIC);
-    settled = value === previous;
-    previous = value;
+    const reading = await readStatements(origin, metricsPath);
+    text = reading.exposition;
+    settled = reading.statements === previous;
+    previous = reading.statements;
   }
   const exposition = text;
   return {
@@ -69,6 +87,36 @@ export async function settledStatements(
     },
     settled,
   };
+}
+
+/**
+ * One read of the metrics, with the statement count net of every statement the bench's own reads
+ * of this server have run (this one's included: it runs them before it renders the count).
+ */
+export async function readStatements(
+  origin: string,
+  path: string,
+): Promise<{ statements: number; exposition: string }> {
+  let own = ownReads.get(origin);
+  let since = own ? performance.now() - own.lastRefreshAt : Number.POSITIVE_INFINITY;
+  if (Math.abs(since - SCRAPE_STATEMENTS.backlogCacheMs) < CACHE_MARGIN_MS) {
+    await sleep(SCRAPE_STATEMENTS.backlogCacheMs + CACHE_MARGIN_MS - since);
+    since = performance.now() - (own?.lastRefreshAt ?? Number.NEGATIVE_INFINITY);
+  }
+  const sentAt = performance.now();
+  const exposition = await readMetrics(origin, path);
+  const raw = counterValue(exposition, SQL_STATEMENTS_METRIC);
+  // A count that went back is a new server on the same port (crash-recovery restarts one).
+  if (!own || raw < own.lastRaw) {
+    own = { statements: 0, lastRefreshAt: Number.NEGATIVE_INFINITY, lastRaw: 0 };
+    since = Number.POSITIVE_INFINITY;
+    ownReads.set(origin, own);
+  }
+  const refresh = since > SCRAPE_STATEMENTS.backlogCacheMs;
+  own.statements += SCRAPE_STATEMENTS.everyRead + (refresh ? SCRAPE_STATEMENTS.backlog : 0);
+  if (refresh) own.lastRefreshAt = sentAt;
+  own.lastRaw = raw;
+  return { statements: raw - own.statements, exposition };
 }
 
 async function readMetrics(origin: string, path: string): Promise<string> {

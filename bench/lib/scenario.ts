@@ -190,6 +190,8 @@ export interface CustomRun<Params> {
     crashKills: number;
     crashEverySeconds: number;
     crashChats: number;
+    a2aConcurrency: number;
+    a2aVenues: number;
   };
   /** Aborted by Ctrl-C: end early, clean up, return what was measured. */
   signal: AbortSignal;

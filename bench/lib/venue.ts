@@ -3,9 +3,17 @@
  * rules, open 10:00–23:00 every day in Europe/Lisbon, and start times every 15 minutes for a
  * 90-minute turn, 90 days ahead. By default it has no tables and a cap of covers per slot so high
  * that no slot ever fills: the bench measures the write path, not refusals.
+ *
+ * The product gives every venue its business agent when it creates the venue (ACTIVE, default
+ * DNA: accept what fits the rules). By default the bench's venue has none, so a guest's booking
+ * there takes the path of a venue without an active agent; with `agent` (the run's keyring) it
+ * gets one, made in the venue's transaction as the product makes it (createVenueAgent, which also
+ * queues its registration with the gateway).
  */
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import type { Db } from '../../src/platform/db.ts';
+import { createVenueAgent } from '../../src/domain/agents/agents.ts';
+import type { SecretKeyring } from '../../src/domain/agents/secrets.ts';
+import type { Db, DbOrTx } from '../../src/platform/db.ts';
 
 export const VENUE_TIME_ZONE = 'Europe/Lisbon';
 const OPENS = '10:00';
@@ -27,9 +35,22 @@ export async function createBookableVenue(
   organizationId: string,
   name: string,
   slug: string,
+  options: { agent?: SecretKeyring } = {},
 ): Promise<BenchVenue> {
+  const { agent } = options;
+  const venue = agent
+    ? await db.$transaction(async (tx) => {
+        const made = await createVenue(tx, organizationId, name, slug);
+        await createVenueAgent(tx, agent, made);
+        return made;
+      })
+    : await createVenue(db, organizationId, name, slug);
+  return { id: venue.id, gid: encodeGlobalID('Venue', venue.id) };
+}
+
+function createVenue(db: DbOrTx, organizationId: string, name: string, slug: string) {
   const now = new Date();
-  const venue = await db.venue.create({
+  return db.venue.create({
     data: {
       organizationId,
       name,
@@ -57,7 +78,6 @@ export async function createBookableVenue(
       },
     },
   });
-  return { id: venue.id, gid: encodeGlobalID('Venue', venue.id) };
 }
 
 /**
