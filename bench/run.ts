@@ -32,6 +32,7 @@ import agentTurn from './scenarios/agent-turn.ts';
 import bookingCreate from './scenarios/booking-create.ts';
 import crashRecovery from './scenarios/crash-recovery.ts';
 import jobsThroughput from './scenarios/jobs-throughput.ts';
+import ledgerTransfer from './scenarios/ledger-transfer.ts';
 import subscriptionFanout from './scenarios/subscription-fanout.ts';
 import venueAvailability from './scenarios/venue-availability.ts';
 import venueSearch from './scenarios/venue-search.ts';
@@ -47,6 +48,7 @@ const SCENARIOS: AnyScenario[] = [
   venueAvailability,
   bookingCreate,
   jobsThroughput,
+  ledgerTransfer,
   subscriptionFanout,
   webhookIngest,
   agentTurn,
