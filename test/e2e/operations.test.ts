@@ -30,6 +30,7 @@ describe('health, readiness, metrics, keys', () => {
           detail: 'inbound: nothing pending; send: nothing pending; a2a: nothing pending',
         },
         a2aBreakers: { ok: true, detail: 'all closed (shared in Redis)' },
+        billing: { ok: true, detail: 'off: STRIPE_SECRET_KEY not set' },
       },
     });
   });
