@@ -82,14 +82,14 @@ export function billingConfig(e: BillingEnv) {
           timeoutMs: e.STRIPE_TIMEOUT_MS,
         }
       : undefined,
-    /** Each plan's Stripe price id; undefined: free, or not configured (its checkout is refused). */
+    /** Each plan's Stripe price id; null: free (no checkout); undefined: not configured. */
     plans: {
       VENUE_STARTER: e.STRIPE_PRICE_VENUE_STARTER,
       VENUE_GROWTH: e.STRIPE_PRICE_VENUE_GROWTH,
       VENUE_PRO: e.STRIPE_PRICE_VENUE_PRO,
-      DEVELOPER_FREE: undefined,
+      DEVELOPER_FREE: null,
       DEVELOPER_PRO: e.STRIPE_PRICE_DEVELOPER_PRO,
-    } satisfies Record<Plan, string | undefined>,
+    } satisfies Record<Plan, string | null | undefined>,
     /** The per-unit price credits are bought at (one unit = one minor unit of credits). */
     creditsPrice: e.STRIPE_PRICE_CREDITS,
     /** Why billing is off, for `/readyz` and the logs; undefined when it is on. */

@@ -7,6 +7,9 @@
  */
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCheckout } from '../../src/domain/billing/checkout.ts';
+import { createAccess } from '../../src/domain/organizations/access.ts';
+import { NotAllowedError } from '../../src/platform/errors.ts';
 import {
   type FakeStripe,
   STRIPE_SECRET_KEY,
@@ -179,6 +182,25 @@ describe('startCheckout', () => {
     expect(posts('/v1/checkout/sessions').length).toBe(before);
   });
 
+  it('is refused to STAFF by the domain itself, before Stripe is called', async () => {
+    const before = fake.requests.length;
+    const access = createAccess(app.services.db, {
+      kind: 'user',
+      userId: fx.staff.userId,
+      isPlatformAdmin: false,
+    });
+    const deps = {
+      db: app.services.db,
+      stripe: app.services.billing.stripe,
+      publicUrl: 'https://app.agnt.test',
+      plans: app.services.config.billing.plans,
+    };
+    await expect(
+      startCheckout(deps, access, { organizationId: fx.organizationId, plan: 'VENUE_STARTER' }),
+    ).rejects.toBeInstanceOf(NotAllowedError);
+    expect(fake.requests.length).toBe(before);
+  });
+
   it('answers BillingNotConfiguredError with billing off', async () => {
     const offFx = await createActors(off);
     const result = await start(off, offFx.owner.token, offFx.organizationId);
@@ -255,7 +277,7 @@ describe('Organization.billing and adjustCredits', () => {
     expect((await read(fx.admin.token))?.credits).toEqual([{ currency: 'EUR', balance: '1500' }]);
 
     // Taking back more than it holds changes nothing.
-    expect((await adjust(fx.platformAdmin.token, -5000)).data!.adjustCredits.__typename).toBe(
+    expect((await adjust(fx.platformAdmin.token, -5000)).data!.adjustCredits!.__typename).toBe(
       'InsufficientFundsError',
     );
     // Only platform admins adjust: the owner of the organisation itself is refused.

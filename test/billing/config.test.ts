@@ -23,7 +23,7 @@ describe('billing configuration', () => {
           VENUE_STARTER: undefined,
           VENUE_GROWTH: undefined,
           VENUE_PRO: undefined,
-          DEVELOPER_FREE: undefined,
+          DEVELOPER_FREE: null,
           DEVELOPER_PRO: undefined,
         },
         creditsPrice: undefined,
@@ -70,7 +70,7 @@ describe('billing configuration', () => {
         VENUE_STARTER: undefined,
         VENUE_GROWTH: undefined,
         VENUE_PRO: undefined,
-        DEVELOPER_FREE: undefined,
+        DEVELOPER_FREE: null,
         DEVELOPER_PRO: undefined,
       },
       creditsPrice: undefined,
@@ -94,7 +94,7 @@ describe('billing configuration', () => {
       VENUE_STARTER: 'price_starter1',
       VENUE_GROWTH: 'price_growth1',
       VENUE_PRO: 'price_pro1',
-      DEVELOPER_FREE: undefined,
+      DEVELOPER_FREE: null,
       DEVELOPER_PRO: 'price_devpro1',
     });
     expect(billing.creditsPrice).toBe('price_credits1');

@@ -30,14 +30,18 @@ export interface CheckoutDeps {
   stripe: StripeClient | undefined;
   /** Where Stripe sends the person back (PUBLIC_URL). */
   publicUrl: string;
-  /** Each plan's Stripe price id; undefined for a free plan or one not configured. */
-  plans: Readonly<Record<string, string | undefined>>;
+  /** Each plan's Stripe price id; null for a free plan, undefined for one not configured. */
+  plans: Readonly<Record<string, string | null | undefined>>;
 }
 
-/** Checks the caller may manage the organisation's billing, and that billing is on. */
-async function allowed(deps: CheckoutDeps, access: Access, organizationId: string): Promise<StripeClient> {
+/** Checks the caller may manage the organisation's billing. */
+async function allowed(access: Access, organizationId: string): Promise<void> {
   await access.require(organizationId, MANAGERS);
   access.requireWrite();
+}
+
+/** The Stripe client, or BillingNotConfiguredError when billing is off. */
+function stripeOf(deps: CheckoutDeps): StripeClient {
   if (!deps.stripe) throw new BillingNotConfiguredError();
   return deps.stripe;
 }
@@ -74,16 +78,21 @@ async function nextAttempt(
 
 /**
  * Starts a Stripe Checkout for `plan` (subscription mode) and returns the session's URL. Owners
- * and admins only; a plan with no price (free, or not configured) is a ValidationError.
+ * and admins only; a free plan is a ValidationError, a plan without a configured price (or billing
+ * off) a BillingNotConfiguredError.
  */
 export async function startCheckout(
   deps: CheckoutDeps,
   access: Access,
   input: { organizationId: string; plan: string },
 ): Promise<{ url: string }> {
-  const stripe = await allowed(deps, access, input.organizationId);
+  await allowed(access, input.organizationId);
   const price = deps.plans[input.plan];
-  if (!price) throw new ValidationError(`The plan ${input.plan} cannot be bought through checkout`, 'plan');
+  if (price === null) throw new ValidationError('A free plan needs no checkout', 'plan');
+  const stripe = stripeOf(deps);
+  if (price === undefined) {
+    throw new BillingNotConfiguredError(`The plan ${input.plan} has no Stripe price configured`);
+  }
   const { organizationId, plan } = input;
   const customer = await customerOf(deps.db, stripe, organizationId);
   const attempt = await nextAttempt(deps.db, organizationId, 'checkoutAttempts');
@@ -111,7 +120,8 @@ export async function openBillingPortal(
   access: Access,
   input: { organizationId: string },
 ): Promise<{ url: string }> {
-  const stripe = await allowed(deps, access, input.organizationId);
+  await allowed(access, input.organizationId);
+  const stripe = stripeOf(deps);
   const { organizationId } = input;
   const customer = await customerOf(deps.db, stripe, organizationId);
   const attempt = await nextAttempt(deps.db, organizationId, 'portalAttempts');
