@@ -159,7 +159,7 @@ export function bindDomain(services: DomainServices) {
     billing: {
       adjustCredits: given(db, adjustOrganizationCredits),
       openBillingPortal: given(checkout, openBillingPortal),
-      organizationBilling: given(db, organizationBilling),
+      organizationBilling: given(checkout, organizationBilling),
       startCheckout: given(checkout, startCheckout),
     },
     bookings: {

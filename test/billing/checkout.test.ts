@@ -18,6 +18,7 @@ import {
 } from '../fakes/stripe.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { type Actors, accessToken, createActors } from '../helpers/authz.ts';
+import { runDueJobs } from '../helpers/jobs.ts';
 
 const PRICES = {
   STRIPE_PRICE_VENUE_STARTER: 'price_venue_starter_test',
@@ -239,6 +240,46 @@ describe('openBillingPortal', () => {
 });
 
 describe('Organization.billing and adjustCredits', () => {
+  it('shows the plan, status and period of the subscription a completed checkout brought', async () => {
+    const fx = await createActors(app);
+    const org = fx.organizationId;
+    expect((await start(app, fx.owner.token, org, 'VENUE_PRO')).__typename).toBe('StartCheckoutPayload');
+    const { stripeCustomerId } = await app.services.db.billingCustomer.findUniqueOrThrow({
+      where: { organizationId: org },
+    });
+    const periodEnd = Math.floor(Date.now() / 1000) + 30 * 86_400;
+    const subscription = fake.createSubscription({
+      customer: stripeCustomerId,
+      organizationId: org,
+      currentPeriodEnd: periodEnd,
+      price: PRICES.STRIPE_PRICE_VENUE_PRO,
+    });
+    const event = fake.event('checkout.session.completed', {
+      id: 'cs_test_completed',
+      object: 'checkout.session',
+      mode: 'subscription',
+      customer: stripeCustomerId,
+      subscription: subscription.id,
+      client_reference_id: org,
+      metadata: { organizationId: org, plan: 'VENUE_PRO' },
+      status: 'complete',
+    });
+    expect((await fake.sendEvent(`${app.url}/webhooks/stripe`, event)).status).toBe(200);
+    await runDueJobs(app, ['stripe-event']);
+
+    const res = await app.gql<{ organization: { billing: unknown } }, unknown>(
+      BILLING,
+      { id: gid(org) },
+      { token: fx.admin.token },
+    );
+    expect(res.data!.organization.billing).toEqual({
+      plan: 'VENUE_PRO',
+      status: 'active',
+      currentPeriodEnd: new Date(periodEnd * 1000).toISOString(),
+      credits: [],
+    });
+  });
+
   it('shows owners and admins their billing and credits, and STAFF null', async () => {
     const fx = await createActors(app);
     const org = fx.organizationId;

@@ -132,6 +132,12 @@ export async function openBillingPortal(
   return { url: session.url };
 }
 
+/** The plan whose price is `priceId`; null when none of ours is. */
+function planOf(plans: CheckoutDeps['plans'], priceId: string | null | undefined): string | null {
+  if (!priceId) return null;
+  return Object.entries(plans).find(([, price]) => price === priceId)?.[0] ?? null;
+}
+
 export interface OrganizationBilling {
   organizationId: string;
   /** The plan of the latest subscription, when its price is one of ours; null without one. */
@@ -148,7 +154,7 @@ export interface OrganizationBilling {
  * (and platform admins): STAFF see nothing of it.
  */
 export async function organizationBilling(
-  db: DbOrTx,
+  { db, plans }: Pick<CheckoutDeps, 'db' | 'plans'>,
   access: Access,
   organizationId: string,
 ): Promise<OrganizationBilling | null> {
@@ -170,8 +176,7 @@ export async function organizationBilling(
   );
   return {
     organizationId,
-    // billing_subscriptions does not keep the subscription's price yet, so the plan is not known here.
-    plan: null,
+    plan: planOf(plans, latest?.priceId),
     status: latest?.status ?? null,
     currentPeriodEnd: latest?.currentPeriodEnd ?? null,
     credits,
