@@ -7,7 +7,7 @@
  */
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCheckout } from '../../src/domain/billing/checkout.ts';
+import { BillingNotConfiguredError, startCheckout } from '../../src/domain/billing/checkout.ts';
 import { createAccess } from '../../src/domain/organizations/access.ts';
 import { NotAllowedError } from '../../src/platform/errors.ts';
 import {
@@ -199,6 +199,25 @@ describe('startCheckout', () => {
     await expect(
       startCheckout(deps, access, { organizationId: fx.organizationId, plan: 'VENUE_STARTER' }),
     ).rejects.toBeInstanceOf(NotAllowedError);
+    expect(fake.requests.length).toBe(before);
+  });
+
+  it('answers BillingNotConfiguredError for a plan whose price is not configured', async () => {
+    const before = fake.requests.length;
+    const access = createAccess(app.services.db, {
+      kind: 'user',
+      userId: fx.owner.userId,
+      isPlatformAdmin: false,
+    });
+    const deps = {
+      db: app.services.db,
+      stripe: app.services.billing.stripe,
+      publicUrl: 'https://app.agnt.test',
+      plans: { ...app.services.config.billing.plans, VENUE_STARTER: undefined },
+    };
+    const refused = startCheckout(deps, access, { organizationId: fx.organizationId, plan: 'VENUE_STARTER' });
+    await expect(refused).rejects.toBeInstanceOf(BillingNotConfiguredError);
+    await expect(refused).rejects.toThrow('The plan VENUE_STARTER has no Stripe price configured');
     expect(fake.requests.length).toBe(before);
   });
 
