@@ -8,7 +8,14 @@
  *
  * A domain function GraphQL starts to use gets a line here; one GraphQL no longer uses loses it.
  */
+
 import { listAgents, rotateAgentSigningSecret, updateAgentDna } from '../domain/agents/agents.ts';
+import {
+  adjustOrganizationCredits,
+  openBillingPortal,
+  organizationBilling,
+  startCheckout,
+} from '../domain/billing/checkout.ts';
 import {
   allowedTransitions,
   cancelBooking,
@@ -106,6 +113,7 @@ export type DomainServices = Pick<
   | 'limiter'
   | 'keys'
   | 'pubsub'
+  | 'billing'
 >;
 
 /** Every operation a resolver may call, by area. */
@@ -130,6 +138,12 @@ export function bindDomain(services: DomainServices) {
         .publish(inboxTopic(event.venueId), event)
         .catch((error) => services.logger.error({ err: error }, 'could not publish an inbox event')),
   };
+  const checkout = {
+    db,
+    stripe: services.billing.stripe,
+    publicUrl: config.http.publicUrl,
+    plans: config.billing.plans,
+  };
   return {
     agents: {
       listAgents: given(db, listAgents),
@@ -141,6 +155,12 @@ export function bindDomain(services: DomainServices) {
           keyOverlapSeconds: config.network.keyOverlapSeconds,
           now: now(),
         }),
+    },
+    billing: {
+      adjustCredits: given(db, adjustOrganizationCredits),
+      openBillingPortal: given(checkout, openBillingPortal),
+      organizationBilling: given(checkout, organizationBilling),
+      startCheckout: given(checkout, startCheckout),
     },
     bookings: {
       allowedTransitions: given(db, allowedTransitions),

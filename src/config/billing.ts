@@ -9,6 +9,29 @@
 import { z } from 'zod';
 import { type Context, optional, positiveInt, trimSlash, url } from './parse.ts';
 
+const stripePrice = z.string().regex(/^price_[A-Za-z0-9_]{4,}$/, 'a Stripe price id (price_…)');
+
+/**
+ * What an organisation can subscribe to: venue plans (starter, growth, pro) and developer tiers
+ * (free, pro). Free has no price and needs no checkout; every other plan is a Stripe price.
+ */
+export const PLANS = [
+  'VENUE_STARTER',
+  'VENUE_GROWTH',
+  'VENUE_PRO',
+  'DEVELOPER_FREE',
+  'DEVELOPER_PRO',
+] as const;
+export type Plan = (typeof PLANS)[number];
+
+/** The env var naming each paid plan's Stripe price. */
+const PRICE_VARS = {
+  VENUE_STARTER: 'STRIPE_PRICE_VENUE_STARTER',
+  VENUE_GROWTH: 'STRIPE_PRICE_VENUE_GROWTH',
+  VENUE_PRO: 'STRIPE_PRICE_VENUE_PRO',
+  DEVELOPER_PRO: 'STRIPE_PRICE_DEVELOPER_PRO',
+} as const satisfies Partial<Record<Plan, string>>;
+
 export const billingEnv = z.object({
   STRIPE_SECRET_KEY: optional(
     z.string().regex(/^(sk|rk)_[A-Za-z0-9_]{8,}$/, 'a Stripe secret key (sk_… or rk_…)'),
@@ -28,6 +51,12 @@ export const billingEnv = z.object({
   STRIPE_WEBHOOK_SECRET: optional(z.string().min(8)),
   STRIPE_API_BASE: url.default('https://api.stripe.com'),
   STRIPE_TIMEOUT_MS: positiveInt.default(30_000),
+  STRIPE_PRICE_VENUE_STARTER: optional(stripePrice),
+  STRIPE_PRICE_VENUE_GROWTH: optional(stripePrice),
+  STRIPE_PRICE_VENUE_PRO: optional(stripePrice),
+  STRIPE_PRICE_DEVELOPER_PRO: optional(stripePrice),
+  /** A per-unit price: one unit is one minor unit of credits (`buyCredits`). */
+  STRIPE_PRICE_CREDITS: optional(stripePrice),
 });
 type BillingEnv = z.output<typeof billingEnv>;
 
@@ -53,6 +82,16 @@ export function billingConfig(e: BillingEnv) {
           timeoutMs: e.STRIPE_TIMEOUT_MS,
         }
       : undefined,
+    /** Each plan's Stripe price id; null: free (no checkout); undefined: not configured. */
+    plans: {
+      VENUE_STARTER: e.STRIPE_PRICE_VENUE_STARTER,
+      VENUE_GROWTH: e.STRIPE_PRICE_VENUE_GROWTH,
+      VENUE_PRO: e.STRIPE_PRICE_VENUE_PRO,
+      DEVELOPER_FREE: null,
+      DEVELOPER_PRO: e.STRIPE_PRICE_DEVELOPER_PRO,
+    } satisfies Record<Plan, string | null | undefined>,
+    /** The per-unit price credits are bought at (one unit = one minor unit of credits). */
+    creditsPrice: e.STRIPE_PRICE_CREDITS,
     /** Why billing is off, for `/readyz` and the logs; undefined when it is on. */
     offReason: e.STRIPE_SECRET_KEY ? undefined : 'STRIPE_SECRET_KEY not set',
   };
@@ -63,6 +102,11 @@ export function billingProblems(e: BillingEnv, { production }: Context): string[
   if (production && !e.STRIPE_SECRET_KEY) found.push('STRIPE_SECRET_KEY: required in production');
   if (production && webhookSecrets(e).length === 0) {
     found.push('STRIPE_WEBHOOK_SECRETS (or STRIPE_WEBHOOK_SECRET): required in production');
+  }
+  if (production) {
+    for (const name of Object.values(PRICE_VARS)) {
+      if (!e[name]) found.push(`${name}: required in production`);
+    }
   }
   return found;
 }

@@ -17,7 +17,18 @@ describe('billing configuration', () => {
   it('is off without STRIPE_SECRET_KEY outside production, and says why', () => {
     for (const NODE_ENV of ['development', 'test']) {
       const { billing } = loadConfig({ NODE_ENV });
-      expect(billing).toEqual({ stripe: undefined, offReason: 'STRIPE_SECRET_KEY not set' });
+      expect(billing).toEqual({
+        stripe: undefined,
+        plans: {
+          VENUE_STARTER: undefined,
+          VENUE_GROWTH: undefined,
+          VENUE_PRO: undefined,
+          DEVELOPER_FREE: null,
+          DEVELOPER_PRO: undefined,
+        },
+        creditsPrice: undefined,
+        offReason: 'STRIPE_SECRET_KEY not set',
+      });
     }
   });
 
@@ -55,11 +66,42 @@ describe('billing configuration', () => {
         apiBase: 'http://127.0.0.1:12111',
         timeoutMs: 1500,
       },
+      plans: {
+        VENUE_STARTER: undefined,
+        VENUE_GROWTH: undefined,
+        VENUE_PRO: undefined,
+        DEVELOPER_FREE: null,
+        DEVELOPER_PRO: undefined,
+      },
+      creditsPrice: undefined,
       offReason: undefined,
     });
     expect(loadConfig({ STRIPE_SECRET_KEY: 'sk_test_a1b2c3d4e5f6' }).billing.stripe?.apiBase).toBe(
       'https://api.stripe.com',
     );
     expect(issues({ STRIPE_SECRET_KEY: 'pk_test_not_a_secret' })[0]).toMatch(/^STRIPE_SECRET_KEY:/);
+  });
+
+  it("reads each plan's Stripe price, and production refuses to start without the paid plans'", () => {
+    const { billing } = loadConfig({
+      STRIPE_PRICE_VENUE_STARTER: 'price_starter1',
+      STRIPE_PRICE_VENUE_GROWTH: 'price_growth1',
+      STRIPE_PRICE_VENUE_PRO: 'price_pro1',
+      STRIPE_PRICE_DEVELOPER_PRO: 'price_devpro1',
+      STRIPE_PRICE_CREDITS: 'price_credits1',
+    });
+    expect(billing.plans).toEqual({
+      VENUE_STARTER: 'price_starter1',
+      VENUE_GROWTH: 'price_growth1',
+      VENUE_PRO: 'price_pro1',
+      DEVELOPER_FREE: null,
+      DEVELOPER_PRO: 'price_devpro1',
+    });
+    expect(billing.creditsPrice).toBe('price_credits1');
+    expect(issues({ STRIPE_PRICE_VENUE_PRO: 'prod_not_a_price' })[0]).toMatch(/^STRIPE_PRICE_VENUE_PRO:/);
+    const { STRIPE_PRICE_VENUE_GROWTH: _growth, ...withoutGrowth } = PRODUCTION_ENV;
+    expect(issues({ ...withoutGrowth, METRICS_TOKEN: 'a-metrics-token-of-some-length' })).toEqual([
+      'STRIPE_PRICE_VENUE_GROWTH: required in production',
+    ]);
   });
 });

@@ -403,6 +403,51 @@ const CASES: Record<string, Case[]> = {
     },
   ],
   cancelVenueClaim: [],
+  startCheckout: [
+    {
+      what: 'a free plan',
+      input: (ids) => ({ organizationId: gid('Organization', ids.organizationId), plan: 'DEVELOPER_FREE' }),
+      field: 'plan',
+      message: 'A free plan needs no checkout',
+    },
+  ],
+  openBillingPortal: [],
+  adjustCredits: [
+    {
+      what: 'no reason',
+      as: 'platformAdmin',
+      input: (ids) => ({
+        organizationId: gid('Organization', ids.organizationId),
+        amount: 100,
+        currency: 'EUR',
+        reason: '  ',
+      }),
+      field: 'reason',
+      message: 'Say why the credits change',
+    },
+    {
+      what: 'a zero amount',
+      as: 'platformAdmin',
+      input: (ids) => ({
+        organizationId: gid('Organization', ids.organizationId),
+        amount: 0,
+        currency: 'EUR',
+        reason: 'goodwill',
+      }),
+      field: 'amount',
+    },
+    {
+      what: 'a currency that is not a code',
+      as: 'platformAdmin',
+      input: (ids) => ({
+        organizationId: gid('Organization', ids.organizationId),
+        amount: 100,
+        currency: 'euros',
+        reason: 'goodwill',
+      }),
+      field: 'currency',
+    },
+  ],
   approveVenueReview: [
     {
       what: 'a note that is too long',

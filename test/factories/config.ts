@@ -12,6 +12,10 @@ export const PRODUCTION_ENV = {
   CLAWPULSE_API_KEY: 'a-clawpulse-gateway-key',
   STRIPE_SECRET_KEY: 'sk_live_a1b2c3d4e5f6',
   STRIPE_WEBHOOK_SECRETS: 'whsec_live_a1b2c3d4e5f6',
+  STRIPE_PRICE_VENUE_STARTER: 'price_live_venue_starter',
+  STRIPE_PRICE_VENUE_GROWTH: 'price_live_venue_growth',
+  STRIPE_PRICE_VENUE_PRO: 'price_live_venue_pro',
+  STRIPE_PRICE_DEVELOPER_PRO: 'price_live_developer_pro',
 };
 
 /** The GraphQL document limits as the app's settings. */

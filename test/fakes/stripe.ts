@@ -65,6 +65,8 @@ export interface FakeStripe {
     organizationId?: string;
     status?: string;
     currentPeriodEnd?: number;
+    /** The price of its item (a plan's price id). */
+    price?: string;
   }): StripeObject;
   /** Changes a subscription as Stripe would (a payment failed, it was cancelled, …). */
   updateSubscription(id: string, changes: Record<string, unknown>): StripeObject;
@@ -384,6 +386,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       organizationId,
       status = 'active',
       currentPeriodEnd = now() + 30 * 86_400,
+      price,
     }) {
       return put(
         {
@@ -396,7 +399,14 @@ export async function startFakeStripe(): Promise<FakeStripe> {
           livemode: false,
           items: {
             object: 'list',
-            data: [{ id: newId('si'), object: 'subscription_item', current_period_end: currentPeriodEnd }],
+            data: [
+              {
+                id: newId('si'),
+                object: 'subscription_item',
+                current_period_end: currentPeriodEnd,
+                ...(price ? { price: { id: price, object: 'price' } } : {}),
+              },
+            ],
           },
         },
         undefined,

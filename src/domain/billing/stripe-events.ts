@@ -66,7 +66,16 @@ const subscriptionSchema = z.object({
   metadata,
   current_period_end: epoch,
   items: z
-    .object({ data: z.array(z.object({ current_period_end: epoch }).loose()) })
+    .object({
+      data: z.array(
+        z
+          .object({
+            current_period_end: epoch,
+            price: z.object({ id: z.string() }).nullish().catch(undefined),
+          })
+          .loose(),
+      ),
+    })
     .nullish()
     .catch(undefined),
 });
@@ -198,12 +207,13 @@ async function reread(
 
 const UPSERT = `
   INSERT INTO billing_subscriptions
-    (id, organization_id, stripe_customer_id, stripe_subscription_id, status, current_period_end, state_at, source)
-  VALUES (gen_random_uuid(), $1::uuid, $2::text, $3::text, $4::text, $5::timestamptz, $6::timestamptz, $7::text)
+    (id, organization_id, stripe_customer_id, stripe_subscription_id, status, current_period_end, state_at, source, price_id)
+  VALUES (gen_random_uuid(), $1::uuid, $2::text, $3::text, $4::text, $5::timestamptz, $6::timestamptz, $7::text, $8::text)
   ON CONFLICT (stripe_subscription_id) DO UPDATE SET
     stripe_customer_id = EXCLUDED.stripe_customer_id,
     status = EXCLUDED.status,
     current_period_end = EXCLUDED.current_period_end,
+    price_id = EXCLUDED.price_id,
     state_at = EXCLUDED.state_at,
     source = EXCLUDED.source,
     updated_at = now()
@@ -237,6 +247,7 @@ async function store(
     periodEnd ? new Date(periodEnd * 1000) : null,
     options.stateAt,
     options.source,
+    subscription.items?.data[0]?.price?.id ?? null,
   );
   return rows.length
     ? { outcome: 'applied', subscriptionId: subscription.id, status: subscription.status, from: 'event' }

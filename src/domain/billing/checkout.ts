@@ -1,0 +1,205 @@
+/**
+ * An organisation's way into Stripe: a Checkout Session for a plan, the Customer Portal to manage
+ * what it pays, and what its billing looks like for its dashboard. Only its owners and admins (and
+ * platform admins) may do or see any of it; STAFF may not.
+ *
+ * Every Stripe write carries a key derived from our own ids (safety rule 4): the organisation's
+ * customer is created once (`customer:{organizationId}:v1`); each checkout or portal session
+ * started is a numbered attempt kept in `billing_customers` (`checkout:{organizationId}:{plan}:
+ * {attempt}`, `portal:{organizationId}:{attempt}`), so a call the SDK retries after a timeout is
+ * answered with the session Stripe already made, while a person who starts again gets a new one.
+ */
+import type { StripeClient } from '../../integrations/stripe/client.ts';
+import type { DbOrTx } from '../../platform/db.ts';
+import { DomainError, NotFoundError, ValidationError } from '../../platform/errors.ts';
+import { normalizeCurrency } from '../ledger/accounts.ts';
+import { adjustCredits, creditBalance } from '../ledger/credits.ts';
+import { type Access, MANAGERS } from '../organizations/access.ts';
+
+/** Billing is off here (no Stripe key): nothing can be bought or managed. */
+export class BillingNotConfiguredError extends DomainError {
+  override name = 'BillingNotConfiguredError';
+  constructor(message = 'Billing is not configured on this server') {
+    super(message);
+  }
+}
+
+export interface CheckoutDeps {
+  db: DbOrTx;
+  /** Undefined: billing is off. */
+  stripe: StripeClient | undefined;
+  /** Where Stripe sends the person back (PUBLIC_URL). */
+  publicUrl: string;
+  /** Each plan's Stripe price id; null for a free plan, undefined for one not configured. */
+  plans: Readonly<Record<string, string | null | undefined>>;
+}
+
+/** Checks the caller may manage the organisation's billing. */
+async function allowed(access: Access, organizationId: string): Promise<void> {
+  await access.require(organizationId, MANAGERS);
+  access.requireWrite();
+}
+
+/** The Stripe client, or BillingNotConfiguredError when billing is off. */
+function stripeOf(deps: CheckoutDeps): StripeClient {
+  if (!deps.stripe) throw new BillingNotConfiguredError();
+  return deps.stripe;
+}
+
+/** The organisation's Stripe customer id, created (once, by its key) the first time. */
+async function customerOf(db: DbOrTx, stripe: StripeClient, organizationId: string): Promise<string> {
+  const known = await db.billingCustomer.findUnique({ where: { organizationId } });
+  if (known) return known.stripeCustomerId;
+  const customer = await stripe.customers.create(
+    { metadata: { organizationId } },
+    { idempotencyKey: `customer:${organizationId}:v1` },
+  );
+  // Two starts at once get the same customer from Stripe (same key); one row is kept.
+  await db.billingCustomer.upsert({
+    where: { organizationId },
+    create: { organizationId, stripeCustomerId: customer.id },
+    update: {},
+  });
+  return customer.id;
+}
+
+/** The next attempt number of `counter`, counted in the database so two starts never share one. */
+async function nextAttempt(
+  db: DbOrTx,
+  organizationId: string,
+  counter: 'checkoutAttempts' | 'portalAttempts',
+): Promise<number> {
+  const row = await db.billingCustomer.update({
+    where: { organizationId },
+    data: { [counter]: { increment: 1 }, updatedAt: new Date() },
+  });
+  return row[counter];
+}
+
+/**
+ * Starts a Stripe Checkout for `plan` (subscription mode) and returns the session's URL. Owners
+ * and admins only; a free plan is a ValidationError, a plan without a configured price (or billing
+ * off) a BillingNotConfiguredError.
+ */
+export async function startCheckout(
+  deps: CheckoutDeps,
+  access: Access,
+  input: { organizationId: string; plan: string },
+): Promise<{ url: string }> {
+  await allowed(access, input.organizationId);
+  const price = deps.plans[input.plan];
+  if (price === null) throw new ValidationError('A free plan needs no checkout', 'plan');
+  const stripe = stripeOf(deps);
+  if (price === undefined) {
+    throw new BillingNotConfiguredError(`The plan ${input.plan} has no Stripe price configured`);
+  }
+  const { organizationId, plan } = input;
+  const customer = await customerOf(deps.db, stripe, organizationId);
+  const attempt = await nextAttempt(deps.db, organizationId, 'checkoutAttempts');
+  const base = deps.publicUrl.replace(/\/$/, '');
+  const session = await stripe.checkout.sessions.create(
+    {
+      mode: 'subscription',
+      customer,
+      client_reference_id: organizationId,
+      line_items: [{ price, quantity: 1 }],
+      metadata: { organizationId, plan },
+      subscription_data: { metadata: { organizationId, plan } },
+      success_url: `${base}/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
+      cancel_url: `${base}/billing?checkout=cancelled`,
+    },
+    { idempotencyKey: `checkout:${organizationId}:${plan}:${attempt}` },
+  );
+  if (!session.url) throw new Error(`Stripe returned checkout session ${session.id} without a URL`);
+  return { url: session.url };
+}
+
+/** A Customer Portal session for the organisation: its URL. Owners and admins only. */
+export async function openBillingPortal(
+  deps: CheckoutDeps,
+  access: Access,
+  input: { organizationId: string },
+): Promise<{ url: string }> {
+  await allowed(access, input.organizationId);
+  const stripe = stripeOf(deps);
+  const { organizationId } = input;
+  const customer = await customerOf(deps.db, stripe, organizationId);
+  const attempt = await nextAttempt(deps.db, organizationId, 'portalAttempts');
+  const session = await stripe.billingPortal.sessions.create(
+    { customer, return_url: `${deps.publicUrl.replace(/\/$/, '')}/billing` },
+    { idempotencyKey: `portal:${organizationId}:${attempt}` },
+  );
+  return { url: session.url };
+}
+
+/** The plan whose price is `priceId`; null when none of ours is. */
+function planOf(plans: CheckoutDeps['plans'], priceId: string | null | undefined): string | null {
+  if (!priceId) return null;
+  return Object.entries(plans).find(([, price]) => price === priceId)?.[0] ?? null;
+}
+
+export interface OrganizationBilling {
+  organizationId: string;
+  /** The plan of the latest subscription, when its price is one of ours; null without one. */
+  plan: string | null;
+  /** Stripe's status of the latest subscription; null without one. */
+  status: string | null;
+  currentPeriodEnd: Date | null;
+  /** Prepaid credits in minor units, per currency the organisation ever held credits in. */
+  credits: { currency: string; balance: bigint }[];
+}
+
+/**
+ * The organisation's billing for its dashboard, or null for anyone but its owners and admins
+ * (and platform admins): STAFF see nothing of it.
+ */
+export async function organizationBilling(
+  { db, plans }: Pick<CheckoutDeps, 'db' | 'plans'>,
+  access: Access,
+  organizationId: string,
+): Promise<OrganizationBilling | null> {
+  if (!(await access.has(organizationId, MANAGERS))) return null;
+  const latest = await db.billingSubscription.findFirst({
+    where: { organizationId },
+    orderBy: [{ stateAt: 'desc' }, { createdAt: 'desc' }],
+  });
+  const accounts = await db.ledgerAccount.findMany({
+    where: { ownerKind: 'ORGANIZATION', ownerId: organizationId, purpose: 'CREDITS' },
+    select: { currency: true },
+    orderBy: { currency: 'asc' },
+  });
+  const credits = await Promise.all(
+    accounts.map(async ({ currency }) => ({
+      currency,
+      balance: await creditBalance(db, organizationId, currency),
+    })),
+  );
+  return {
+    organizationId,
+    plan: planOf(plans, latest?.priceId),
+    status: latest?.status ?? null,
+    currentPeriodEnd: latest?.currentPeriodEnd ?? null,
+    credits,
+  };
+}
+
+/**
+ * A platform admin's adjustment of an organisation's credits (the ledger's `adjustCredits`, which
+ * checks who may), answered with the balance it left.
+ */
+export async function adjustOrganizationCredits(
+  db: DbOrTx,
+  access: Access,
+  input: { organizationId: string; amount: number; currency: string; reason: string },
+): Promise<{ currency: string; balance: bigint }> {
+  if (access.isPlatformAdmin) {
+    const exists = await db.organization.findUnique({
+      where: { id: input.organizationId },
+      select: { id: true },
+    });
+    if (!exists) throw new NotFoundError('No such organisation');
+  }
+  await adjustCredits(db, access, input);
+  const currency = normalizeCurrency(input.currency);
+  return { currency, balance: await creditBalance(db, input.organizationId, currency) };
+}
