@@ -83,6 +83,14 @@ export async function prepareAgnt(): Promise<PreparedAgnt> {
       SESSION_KEYS: `${randomBytes(32).toString('base64url')}=`,
       // The embedded ClawPulse gateway (CLAWPULSE_GATEWAY unset) takes this key; production requires one.
       CLAWPULSE_API_KEY: randomBytes(24).toString('base64url'),
+      // Production requires billing settings; nothing in the bench calls Stripe, so they point nowhere.
+      STRIPE_SECRET_KEY: 'sk_test_bench_not_used',
+      STRIPE_WEBHOOK_SECRETS: 'whsec_bench_not_used',
+      STRIPE_API_BASE: 'http://127.0.0.1:9',
+      STRIPE_PRICE_VENUE_STARTER: 'price_bench_venue_starter',
+      STRIPE_PRICE_VENUE_GROWTH: 'price_bench_venue_growth',
+      STRIPE_PRICE_VENUE_PRO: 'price_bench_venue_pro',
+      STRIPE_PRICE_DEVELOPER_PRO: 'price_bench_developer_pro',
       // Production keeps /metrics private; the bench reads it with this token.
       METRICS_TOKEN: BENCH_METRICS_TOKEN,
       RATE_LIMIT_PER_IP: UNLIMITED,
