@@ -377,17 +377,19 @@ export async function systemTransition(
   }
 }
 
-async function moveBooking(
-  deps: BookingDeps,
-  input: {
-    bookingId: string;
-    to: BookingStatus;
-    actorKind: BookingActorKind;
-    actorId: string | null;
-    reason: string | null;
-    onlyFrom?: readonly BookingStatus[];
-  },
-): Promise<Booking> {
+/** One move through the status machine: to where, by whom, why. */
+export interface BookingMove {
+  bookingId: string;
+  to: BookingStatus;
+  actorKind: BookingActorKind;
+  actorId: string | null;
+  reason: string | null;
+  onlyFrom?: readonly BookingStatus[];
+  /** A decline's other times on offer, which the guest's notice names. */
+  alternatives?: readonly Date[];
+}
+
+async function moveBooking(deps: BookingDeps, input: BookingMove): Promise<Booking> {
   const moved = await deps.db.$transaction((tx) => moveBookingOn(tx, deps.effects, input));
   await moved.afterCommit();
   return moved.booking;
@@ -412,14 +414,7 @@ export interface BookingChangeOnTx {
 export async function moveBookingOn(
   tx: Tx,
   effects: BookingEffects,
-  input: {
-    bookingId: string;
-    to: BookingStatus;
-    actorKind: BookingActorKind;
-    actorId: string | null;
-    reason: string | null;
-    onlyFrom?: readonly BookingStatus[];
-  },
+  input: BookingMove,
 ): Promise<BookingChangeOnTx> {
   const [current] = await tx.$queryRaw<{ status: BookingStatus }[]>`
     SELECT status FROM bookings WHERE id = ${input.bookingId}::uuid FOR UPDATE`;
@@ -448,7 +443,12 @@ export async function moveBookingOn(
     },
   });
   const venue = await tx.venue.findUniqueOrThrow({ where: { id: updated.venueId } });
-  await effects.inTransaction(tx, { booking: updated, venue, from: current.status });
+  await effects.inTransaction(tx, {
+    booking: updated,
+    venue,
+    from: current.status,
+    alternatives: input.alternatives,
+  });
   return {
     booking: updated,
     from: current.status,

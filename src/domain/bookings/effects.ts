@@ -27,6 +27,8 @@ export interface BookingChange {
   from: BookingStatus | null;
   /** Time or party size changed, status unchanged. */
   modified?: boolean;
+  /** A decline's other times on offer, for the guest's notice. */
+  alternatives?: readonly Date[];
 }
 
 export interface BookingEvent {
@@ -65,7 +67,7 @@ export function createBookingEffects(options: {
 }): BookingEffects {
   const { timings, now } = options;
   return {
-    async inTransaction(tx, { booking, venue, from, modified }) {
+    async inTransaction(tx, { booking, venue, from, modified, alternatives }) {
       const id = booking.id;
       const status = booking.status;
       const key = (purpose: string) => ({
@@ -116,7 +118,7 @@ export function createBookingEffects(options: {
       // A move is news to the guest; so is a booking the venue's team made for them, CONFIRMED
       // at once (a booking the guest asked for themselves is no news until the venue answers).
       if (from !== status && (from !== null || status === 'CONFIRMED')) {
-        await queueGuestMessage(tx, { booking, venue, event: status });
+        await queueGuestMessage(tx, { booking, venue, event: status, alternatives });
       }
       for (const hook of options.hooks ?? []) await hook(tx, { booking, venue, from, modified });
     },

@@ -31,40 +31,23 @@ export function bookingNoticeParams(booking: Booking, venue: Venue): BookingNoti
 /** Queues the notice a guest gets when their booking moves to `event` (if that move is news to them). */
 export async function queueGuestMessage(
   db: DbOrTx,
-  input: { booking: Booking; venue: Venue; event: BookingStatus },
+  input: { booking: Booking; venue: Venue; event: BookingStatus; alternatives?: readonly Date[] },
 ): Promise<void> {
   const kind = STATUS_NOTICE[input.event];
   if (!kind) return;
+  // A decline names the other times on offer, when there are some.
+  const alternatives =
+    input.event === 'DECLINED' && input.alternatives?.length ? [...input.alternatives] : null;
   await queueNotice(db, {
     userId: input.booking.guestId,
     bookingId: input.booking.id,
-    kind: kind as 'booking.confirmed',
-    params: bookingNoticeParams(input.booking, input.venue),
+    kind: kind as 'booking.declined',
+    params: { ...bookingNoticeParams(input.booking, input.venue), ...(alternatives ? { alternatives } : {}) },
     dedupeKey: `booking:${input.booking.id}:${input.event.toLowerCase()}`,
-    data: { venueId: input.venue.id, startsAt: input.booking.startsAt.toISOString() },
-  });
-}
-
-/**
- * The DECLINED notice with the times the venue offered instead. Queue it on the transaction that
- * declines, before the move: it takes the key the move's own notice uses, so the guest gets this
- * one message, with the times, and not a second without them.
- */
-export async function queueDeclinedWithAlternatives(
-  db: DbOrTx,
-  input: { booking: Booking; venue: Venue; alternatives: readonly Date[] },
-): Promise<void> {
-  const { booking, venue, alternatives } = input;
-  await queueNotice(db, {
-    userId: booking.guestId,
-    bookingId: booking.id,
-    kind: 'booking.declined',
-    params: { ...bookingNoticeParams(booking, venue), alternatives },
-    dedupeKey: `booking:${booking.id}:declined`,
     data: {
-      venueId: venue.id,
-      startsAt: booking.startsAt.toISOString(),
-      alternatives: alternatives.map((at) => at.toISOString()),
+      venueId: input.venue.id,
+      startsAt: input.booking.startsAt.toISOString(),
+      ...(alternatives ? { alternatives: alternatives.map((at) => at.toISOString()) } : {}),
     },
   });
 }

@@ -28,7 +28,7 @@ import { ensureConsumerAgent, venueAgentPolicy } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type BookingDeps, moveBookingOn } from '../bookings/bookings.ts';
 import type { BookingChangeHook } from '../bookings/effects.ts';
-import { bookingNoticeParams, queueDeclinedWithAlternatives } from '../bookings/messages.ts';
+import { bookingNoticeParams } from '../bookings/messages.ts';
 import { queueNotice } from '../notices/notices.ts';
 import { a2aAnswerDueTask, answerDueKey } from './answer-due.ts';
 
@@ -193,10 +193,6 @@ function answerHandler<I extends AnswerIntent>(deps: ConsumerAgentDeps, intent: 
       if (!(await venueAgentPolicy(tx, venue.id))) observeDecision(deps, envelope, intent, context);
       return 'guest told: the venue’s team is checking';
     }
-    const alternatives = (envelope.payload.alternatives ?? []).map((at) => new Date(at));
-    if (intent === 'booking.declined') {
-      await queueDeclinedWithAlternatives(tx, { booking, venue, alternatives });
-    }
     const to = intent === 'booking.accepted' ? 'CONFIRMED' : 'DECLINED';
     // The booking is held (answeredBooking) and REQUESTED: the system may make either move.
     const moved = await moveBookingOn(tx, deps.bookings.effects, {
@@ -208,6 +204,7 @@ function answerHandler<I extends AnswerIntent>(deps: ConsumerAgentDeps, intent: 
         envelope.payload.reason ??
         (to === 'CONFIRMED' ? 'accepted by the venue’s agent' : 'declined by the venue’s agent'),
       onlyFrom: ['REQUESTED'],
+      alternatives: (envelope.payload.alternatives ?? []).map((at) => new Date(at)),
     });
     observeDecision(deps, envelope, intent, context);
     context.afterCommit(moved.afterCommit);

@@ -19,7 +19,6 @@ import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '
 import { queueEnvelope } from '../a2a/outbox.ts';
 import { type BookingDeps, moveBookingOn } from '../bookings/bookings.ts';
 import type { BookingEffects } from '../bookings/effects.ts';
-import { queueDeclinedWithAlternatives } from '../bookings/messages.ts';
 import { venueAvailability } from '../bookings/venue-availability.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
 import { parseInput } from '../validation.ts';
@@ -262,11 +261,6 @@ export async function declineBookingRequest(
   const reason = parsed.reason || null;
   return decide(deps, access, input.itemId, 'BOOKING_REQUEST', async ({ tx, item, venueAgent, ...held }) => {
     const booking = held.booking!;
-    if (alternatives.length) {
-      // The guest's notice names the times offered (queued before the move's own, same key).
-      const venue = await tx.venue.findUniqueOrThrow({ where: { id: booking.venueId } });
-      await queueDeclinedWithAlternatives(tx, { booking, venue, alternatives });
-    }
     const moved = await moveBookingOn(tx, deps.bookings.effects, {
       bookingId: booking.id,
       to: 'DECLINED',
@@ -274,6 +268,7 @@ export async function declineBookingRequest(
       actorId: resolver(access),
       reason: reason ?? "declined by the venue's staff",
       onlyFrom: WAITING,
+      alternatives,
     });
     // Checked after the booking stops holding its table, so the times around it count as free.
     await requireBookable(tx, access, booking, parsed.alternatives, now);

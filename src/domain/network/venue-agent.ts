@@ -31,7 +31,6 @@ import {
   roomAt,
 } from '../bookings/bookings.ts';
 import type { BookingEffects } from '../bookings/effects.ts';
-import { queueDeclinedWithAlternatives } from '../bookings/messages.ts';
 import { canTransition } from '../bookings/status.ts';
 import { venueSlots } from '../bookings/venue-availability.ts';
 import type { LlmGateway, ToolSpec } from '../conversation/messages.ts';
@@ -277,15 +276,13 @@ async function onBookingRequest(
   }
   if (decision.kind === 'decline') {
     const reason = declineReason(decision.detail, decision.alternatives, venue.timeZone);
-    // The guest's notice names the times offered; queued first, it is the one the move's own
-    // notice (same key) leaves in place.
-    await queueDeclinedWithAlternatives(tx, { booking, venue, alternatives: decision.alternatives });
     const moved = await moveBookingOn(tx, deps.effects, {
       bookingId: booking.id,
       to: 'DECLINED',
       actorKind: 'venue',
       actorId: null,
       reason,
+      alternatives: decision.alternatives,
     });
     await answer(
       deps,
