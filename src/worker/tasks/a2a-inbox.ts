@@ -1,7 +1,7 @@
-import { envelopeDeps } from '../../domain/a2a/deps.ts';
 import { drainInbox } from '../../domain/a2a/receive.ts';
 import { a2aInboxTask, wakeInbox } from '../../domain/a2a/tasks.ts';
 import { scheduleInboxRead } from '../../domain/network/inbox-reads.ts';
+import { envelopeDepsOf } from '../envelopes.ts';
 import { defineHandler, type TaskContext } from '../handler.ts';
 
 /**
@@ -12,17 +12,7 @@ import { defineHandler, type TaskContext } from '../handler.ts';
 export default defineHandler(
   a2aInboxTask,
   async ({ agentId }, { services, logger }: TaskContext<'config' | 'db' | 'keyring' | 'network' | 'now'>) => {
-    const result = await drainInbox(
-      envelopeDeps({
-        ...services,
-        clawpulse: services.network.clawpulse,
-        breakers: services.network.breakers,
-        network: services.config.network,
-        metrics: services.network.metrics,
-        logger,
-      }),
-      agentId,
-    );
+    const result = await drainInbox(envelopeDepsOf(services, logger), agentId);
     if (result.received) logger.info({ 'agent.gateway_id': agentId, ...result }, 'inbox read');
     if (result.more) await wakeInbox(services.db, agentId);
     else await scheduleInboxRead(services.db, agentId, services.now(), services.config.network);

@@ -1,8 +1,8 @@
-import { envelopeDeps } from '../../domain/a2a/deps.ts';
 import { sendEnvelope } from '../../domain/a2a/send.ts';
 import { a2aSendTask, sendKey, wakeInbox } from '../../domain/a2a/tasks.ts';
 import { scheduleInboxRead } from '../../domain/network/inbox-reads.ts';
 import { enqueue } from '../../platform/jobs.ts';
+import { envelopeDepsOf } from '../envelopes.ts';
 import { defineHandler, type TaskContext } from '../handler.ts';
 
 /** Sends one outbound envelope; comes back when it must wait (retry, 429, open breaker). */
@@ -12,17 +12,7 @@ export default defineHandler(
     { envelopeRowId },
     { services, logger }: TaskContext<'config' | 'db' | 'keyring' | 'network' | 'now'>,
   ) => {
-    const outcome = await sendEnvelope(
-      envelopeDeps({
-        ...services,
-        clawpulse: services.network.clawpulse,
-        breakers: services.network.breakers,
-        network: services.config.network,
-        metrics: services.network.metrics,
-        logger,
-      }),
-      envelopeRowId,
-    );
+    const outcome = await sendEnvelope(envelopeDepsOf(services, logger), envelopeRowId);
     // This job holds the key while it runs, so this adds the next attempt behind it.
     if (outcome.retryAfterMs !== null) {
       await enqueue(
