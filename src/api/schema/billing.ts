@@ -44,34 +44,37 @@ const CreditBalanceRef = builder.objectRef<CreditBalance>('CreditBalance').imple
   }),
 });
 
-const OrganizationBillingRef = builder.objectRef<OrganizationBilling>('OrganizationBilling').implement({
-  description: "An organisation's billing: its subscription and prepaid credits.",
-  fields: (t) => ({
-    plan: t.field({
-      type: BillingPlan,
-      nullable: true,
-      description: 'The plan subscribed to; null when there is none or it is not known yet.',
-      resolve: (b) => b.plan as Plan | null,
+/** Other billing files add their fields to it (`builder.objectField(OrganizationBillingRef, …)`). */
+export const OrganizationBillingRef = builder
+  .objectRef<OrganizationBilling>('OrganizationBilling')
+  .implement({
+    description: "An organisation's billing: its subscription and prepaid credits.",
+    fields: (t) => ({
+      plan: t.field({
+        type: BillingPlan,
+        nullable: true,
+        description: 'The plan subscribed to; null when there is none or it is not known yet.',
+        resolve: (b) => b.plan as Plan | null,
+      }),
+      status: t.string({
+        nullable: true,
+        description:
+          "Stripe's status of the latest subscription (active, trialing, past_due, unpaid, canceled, …); null without one.",
+        resolve: (b) => b.status,
+      }),
+      currentPeriodEnd: t.field({
+        type: 'DateTime',
+        nullable: true,
+        description: 'When the current period of the subscription ends.',
+        resolve: (b) => b.currentPeriodEnd,
+      }),
+      credits: t.field({
+        type: [CreditBalanceRef],
+        description: 'Prepaid credits, one entry per currency the organisation holds credits in.',
+        resolve: (b) => b.credits,
+      }),
     }),
-    status: t.string({
-      nullable: true,
-      description:
-        "Stripe's status of the latest subscription (active, trialing, past_due, unpaid, canceled, …); null without one.",
-      resolve: (b) => b.status,
-    }),
-    currentPeriodEnd: t.field({
-      type: 'DateTime',
-      nullable: true,
-      description: 'When the current period of the subscription ends.',
-      resolve: (b) => b.currentPeriodEnd,
-    }),
-    credits: t.field({
-      type: [CreditBalanceRef],
-      description: 'Prepaid credits, one entry per currency the organisation holds credits in.',
-      resolve: (b) => b.credits,
-    }),
-  }),
-});
+  });
 
 builder.prismaObjectField(Organization, 'billing', (t) =>
   t.field({

@@ -15,6 +15,7 @@ import { DomainError, NotFoundError, ValidationError } from '../../platform/erro
 import { normalizeCurrency } from '../ledger/accounts.ts';
 import { adjustCredits, creditBalance } from '../ledger/credits.ts';
 import { type Access, MANAGERS } from '../organizations/access.ts';
+import { planOfPrice } from './standing.ts';
 
 /** Billing is off here (no Stripe key): nothing can be bought or managed. */
 export class BillingNotConfiguredError extends DomainError {
@@ -132,12 +133,6 @@ export async function openBillingPortal(
   return { url: session.url };
 }
 
-/** The plan whose price is `priceId`; null when none of ours is. */
-function planOf(plans: CheckoutDeps['plans'], priceId: string | null | undefined): string | null {
-  if (!priceId) return null;
-  return Object.entries(plans).find(([, price]) => price === priceId)?.[0] ?? null;
-}
-
 export interface OrganizationBilling {
   organizationId: string;
   /** The plan of the latest subscription, when its price is one of ours; null without one. */
@@ -176,7 +171,7 @@ export async function organizationBilling(
   );
   return {
     organizationId,
-    plan: planOf(plans, latest?.priceId),
+    plan: planOfPrice(plans, latest?.priceId),
     status: latest?.status ?? null,
     currentPeriodEnd: latest?.currentPeriodEnd ?? null,
     credits,
