@@ -103,6 +103,20 @@ describe('node(id) of another organisation’s things', () => {
       data: { nodes: [null, { __typename: 'Organization', id: ids[1] }, null] },
     });
   });
+
+  it('refuses more than 100 ids at once with a validation error, and answers 100', async () => {
+    const ids = Array.from({ length: 101 }, () => gid('Venue', randomUUID()));
+    const response = await app.gql(NodesLookup, { ids }, { token: fx.owner.token });
+    expect(response.body.data).toBeNull();
+    expect(response.body.errors).toEqual([
+      expect.objectContaining({
+        message: 'Ask for at most 100 ids at a time',
+        extensions: { code: 'BAD_USER_INPUT', field: 'ids' },
+      }),
+    ]);
+    const hundred = await app.gql(NodesLookup, { ids: ids.slice(0, 100) }, { token: fx.owner.token });
+    expect(hundred.body).toEqual({ data: { nodes: Array(100).fill(null) } });
+  });
 });
 
 describe('node(id) of an id that names nothing', () => {

@@ -9,8 +9,12 @@
 import { decodeGlobalID, resolveNodes } from '@pothos/plugin-relay';
 import { RequestCache } from '@pothos/plugin-scope-auth';
 import { type GraphQLResolveInfo, isObjectType } from 'graphql';
+import { ValidationError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
+
+/** The most ids one `nodes(ids)` resolves. */
+export const MAX_NODES = 100;
 
 builder.queryField('node', (t) =>
   t.field({
@@ -25,9 +29,15 @@ builder.queryField('nodes', (t) =>
   t.field({
     type: [builder.nodeInterfaceRef()],
     nullable: { list: false, items: true },
+    description: `The nodes of up to ${MAX_NODES} ids, in their order; null where an id names nothing the caller may see.`,
     args: { ids: t.arg.idList({ required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      Promise.all(args.ids.map((id) => visibleNode(String(id), ctx, info))),
+    resolve: (_root, args, ctx, info) => {
+      // Each id is a lookup of its own: a request naming thousands would be thousands of queries.
+      if (args.ids.length > MAX_NODES) {
+        throw new ValidationError(`Ask for at most ${MAX_NODES} ids at a time`, 'ids');
+      }
+      return Promise.all(args.ids.map((id) => visibleNode(String(id), ctx, info)));
+    },
   }),
 );
 
