@@ -2,7 +2,7 @@
  * Sending envelopes through the fake gateway: signed with the sender's current key, SENT on 202;
  * failures for now retried after 1, 5 and 25 minutes then FAILED; 401 and 404 FAILED at once (a
  * 404 for an agent of ours registers it and sends again);
- * 429 and an open breaker wait without counting an attempt.
+ * 429, an open breaker and a failed probe wait without counting an attempt.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { recipientScope } from '../../src/domain/a2a/breakers.ts';
@@ -228,6 +228,36 @@ describe('sending an envelope', () => {
     expect((await world.breakers.snapshot(recipientScope(place.id))).state).toBe('closed');
   });
 
+  it('counts no attempt for a failed probe: an outage longer than the retries dead-letters nothing', async () => {
+    const { place, row: queued } = await queue();
+    for (let i = 0; i < 5; i++) {
+      const admission = await world.breakers.admit(place.id);
+      if (!admission.allowed) throw new Error('refused too early');
+      await world.breakers.failure(admission);
+    }
+    // Five cooldowns in a row, more than the three retries: each time this envelope is the probe.
+    for (let probe = 1; probe <= 5; probe++) {
+      world.clock.advance(300_000);
+      world.gateway.failNext('message', { status: 503 });
+      const outcome = await sendEnvelope(world.deps, queued.id);
+      expect(outcome.result, `probe ${probe}`).toBe('waiting');
+      expect(await row(queued.id)).toMatchObject({
+        state: 'PENDING',
+        attempts: 0,
+        lastError: expect.stringMatching(/^probe failed, circuit open again/),
+      });
+      expect((await world.breakers.snapshot(recipientScope(place.id))).state).toBe('open');
+      // Asked again a second later, the re-opened breaker holds it for a full cooldown.
+      world.clock.advance(1000);
+      const held = await sendEnvelope(world.deps, queued.id);
+      expect(held.result).toBe('waiting');
+      expect(held.retryAfterMs).toBeGreaterThan(290_000);
+    }
+    world.clock.advance(300_000);
+    expect((await sendEnvelope(world.deps, queued.id)).result).toBe('sent');
+    expect(world.gateway.pending(place.id)).toHaveLength(1);
+  });
+
   it('opens the breakers when the gateway keeps failing, and nothing is lost', async () => {
     world.gateway.down();
     const sends = await Promise.all([queue(), queue(), queue(), queue(), queue(), queue()]);
@@ -261,6 +291,7 @@ describe('sending an envelope', () => {
       to: place.id,
       intent: 'network.ping',
       payload: {},
+      now: world.clock.now(),
     });
     expect((await sendEnvelope(world.deps, queued.id)).result).toBe('sent');
     const platform = await world.db.agent.findFirstOrThrow({ where: { kind: 'PLATFORM' } });
@@ -278,6 +309,7 @@ describe('sending an envelope', () => {
       to: place.id,
       intent: 'network.ping',
       payload: {},
+      now: world.clock.now(),
     });
     expect((await sendEnvelope(world.deps, queued.id)).result).toBe('failed');
     expect(await row(queued.id)).toMatchObject({

@@ -7,7 +7,7 @@
  * - while a breaker is open nothing reaches the gateway, envelopes wait PENDING (a send refused by
  *   a breaker counts no attempt, send.ts), none is dead-lettered, none is lost;
  * - after the cooldown exactly one probe goes through (half-open); it fails and the breaker opens
- *   again for a full cooldown;
+ *   again for a full cooldown, counting no attempt against the envelope that probed;
  * - once the gateway answers again the next probe closes the breakers and every request is
  *   delivered and acted on exactly once: each booking CONFIRMED once, one booking.accepted each,
  *   one message to each guest.
@@ -141,21 +141,26 @@ async function runOutage(failure: InjectedFailure, timeoutMs: number) {
     expect(await readiness(w)).toMatch(/^global half-open/);
   }
   await probeHeld;
-  // Only sends that reached the gateway count attempts: the first five and the probe (written
-  // just after the probe's failure reopens the breaker).
+  // Only sends that failed with the breakers closed count attempts: the first five. The probe's
+  // failure re-opens the breaker and counts none (its envelope waits like the rest).
   const attempts = async () =>
     (await db.a2aEnvelope.aggregate({ where: { id: { in: ids } }, _sum: { attempts: true } }))._sum.attempts;
   await waitFor(
     async () => {
       const now = await breakers.snapshot(GLOBAL_SCOPE);
       return (
-        now.state === 'open' && now.retryAt!.getTime() > opened.retryAt!.getTime() && (await attempts()) === 6
+        now.state === 'open' &&
+        now.retryAt!.getTime() > opened.retryAt!.getTime() &&
+        (await db.a2aEnvelope.count({
+          where: { id: { in: ids }, lastError: { startsWith: 'probe failed' } },
+        })) === 1
       );
     },
     'the failed probe to open the breaker again',
     10_000,
   );
   expect(posts(fake)).toBe(6);
+  expect(await attempts()).toBe(5);
   // Nothing dead-lettered, nothing lost: every request waits, PENDING.
   expect(await outboundStates(api, ids)).toEqual(ids.map(() => 'PENDING'));
   for (const request of requests) expect((await outcomeOf(db, request)).status).toBe('REQUESTED');

@@ -10,6 +10,8 @@
  *   `retryDelaysSeconds[attempts - 1]` (1, 5, 25 minutes); FAILED when they are spent.
  * - 429: wait `Retry-After`, no attempt counted.
  * - A breaker open: wait until it lets a probe through, no attempt counted; nothing is dropped.
+ *   A probe that fails re-opens the breaker and counts no attempt either: the envelope that
+ *   happened to probe waits like the rest, so an outage longer than the retries loses nothing.
  *
  * The function returns when to run again (`retryAfterMs`); the task reschedules itself, domain
  * code never calls back into the worker. A 429, 401 or 404 is an answer from a working gateway,
@@ -31,6 +33,9 @@ import { registerAgent } from '../agents/registration.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import type { EnvelopeBreakers } from './breakers.ts';
 import { moveEnvelope } from './states.ts';
+
+/** After a failed probe: ask the breakers again shortly (they answer with the new cooldown). */
+const PROBE_FAILED_WAIT_MS = 1000;
 
 export interface SendDeps {
   db: Db;
@@ -148,6 +153,15 @@ export async function sendEnvelope(deps: SendDeps, rowId: string): Promise<Envel
     };
     if (error.kind === 'transient') {
       await deps.breakers.failure(admission);
+      // A failed probe is the breaker's question, not this envelope's: it re-opens the breaker
+      // and waits like every other envelope, so a long outage dead-letters nothing (the
+      // envelope's expiry still ends the wait).
+      if (Object.keys(admission.probes).length > 0) {
+        const retryAt = new Date(now.getTime() + PROBE_FAILED_WAIT_MS);
+        await wait(deps, row, retryAt, `probe failed, circuit open again: ${error.message}`);
+        count('waiting');
+        return { result: 'waiting', retryAfterMs: PROBE_FAILED_WAIT_MS, localRecipient: null };
+      }
       const attempts = row.attempts + 1;
       const delay = deps.retryDelaysSeconds[attempts - 1];
       if (delay === undefined) {
