@@ -107,8 +107,9 @@ describe('node(id) of another organisation’s things', () => {
   it('refuses more than 100 ids at once with a validation error, and answers 100', async () => {
     const ids = Array.from({ length: 101 }, () => gid('Venue', randomUUID()));
     const response = await app.gql(NodesLookup, { ids }, { token: fx.owner.token });
-    expect(response.body.data).toBeNull();
-    expect(response.body.errors).toEqual([
+    const body = response.body as { data: unknown; errors: unknown[] };
+    expect(body.data).toBeNull();
+    expect(body.errors).toEqual([
       expect.objectContaining({
         message: 'Ask for at most 100 ids at a time',
         extensions: { code: 'BAD_USER_INPUT', field: 'ids' },

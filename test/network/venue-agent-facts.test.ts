@@ -12,6 +12,7 @@ const everyDay = [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, opensAt: '18
 const facts: VenueFacts = {
   name: 'Casa Azul',
   hours: everyDay,
+  exceptions: [],
   address: 'Rua das Flores 12, 1200-195 Lisboa',
   phone: '+351 21 000 0000',
   website: 'https://casa-azul.example',
@@ -77,6 +78,24 @@ describe("answering a guest's question from the venue's facts", () => {
     expect(answerFromFacts({ ...facts, hours: [] }, 'When do you open?')).toBeNull();
   });
 
+  it('names the dated changes to the hours after the weekly hours, in the question’s language', () => {
+    const exceptions = [
+      { date: '2026-12-31', closed: false, opensAt: '18:00', closesAt: '01:00' },
+      { date: '2026-12-24', closed: true, opensAt: null, closesAt: null },
+      { date: '2026-12-31', closed: false, opensAt: '12:00', closesAt: '15:00' },
+    ];
+    const row = {
+      ...facts,
+      exceptions: factsOf({ ...rowOf(facts), exceptions: exceptions.map(asRow) }).exceptions,
+    };
+    expect(answerFromFacts(row, 'What time do you open?')?.text).toBe(
+      'Opening hours: every day 18:00–23:00. Except: Dec 24 closed; Dec 31 12:00–15:00, 18:00–01:00.',
+    );
+    expect(answerFromFacts(row, '¿A qué hora abren?')?.text).toMatch(
+      /^Horario: todos los días 18:00–23:00\. Excepto: 24 dic\.? cerrado; 31 dic\.? 12:00–15:00, 18:00–01:00\.$/,
+    );
+  });
+
   it('says the weekly hours day by day when they differ, from Monday', () => {
     const hours = [
       { weekday: 1, opensAt: '12:00', closesAt: '15:00' },
@@ -107,3 +126,24 @@ describe("answering a guest's question from the venue's facts", () => {
     expect(factsOf({ ...row, addressLine1: null }).address).toBeNull();
   });
 });
+
+/** A venue row with `f`'s facts (as the database holds them). */
+function rowOf(f: VenueFacts) {
+  return {
+    name: f.name,
+    addressLine1: null,
+    addressLine2: null,
+    city: null,
+    region: null,
+    postalCode: null,
+    phone: f.phone,
+    website: f.website,
+    priceLevel: f.priceLevel,
+    cuisines: f.cuisines,
+    hours: f.hours,
+  };
+}
+
+function asRow(e: { date: string; closed: boolean; opensAt: string | null; closesAt: string | null }) {
+  return { ...e, date: new Date(`${e.date}T00:00:00Z`) };
+}

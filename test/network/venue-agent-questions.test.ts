@@ -47,6 +47,33 @@ describe("a venue's agent answering questions, without a model", () => {
     expect(await world.db.venueInboxItem.count({ where: { venueId: venue.venue.id } })).toBe(0);
   });
 
+  it('names the changes to its hours in the next two weeks, and only those', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue({}, FACTS);
+    const now = world.services.now();
+    const dayFromNow = (days: number) =>
+      new Date(`${new Date(now.getTime() + days * 86_400_000).toISOString().slice(0, 10)}T00:00:00Z`);
+    const [soon, later, far] = [dayFromNow(3), dayFromNow(6), dayFromNow(30)];
+    await world.db.hoursException.createMany({
+      data: [
+        { venueId: venue.venue.id, date: soon, closed: true, reason: 'Private event' },
+        { venueId: venue.venue.id, date: later, opensAt: '12:00', closesAt: '16:00' },
+        { venueId: venue.venue.id, date: dayFromNow(-3), closed: true },
+        { venueId: venue.venue.id, date: far, closed: true },
+      ],
+    });
+    const { outbound, inboundRowId } = await world.deliver(guest.id, venue.id, 'venue.question', {
+      text: 'What time do you open?',
+    });
+    await world.handle(inboundRowId);
+    const [reply] = await world.answers(outbound.envelopeId!);
+    const day = (date: Date) =>
+      new Intl.DateTimeFormat('en', { day: 'numeric', month: 'short', timeZone: 'UTC' }).format(date);
+    expect((reply!.payload as { text: string }).text).toBe(
+      `Opening hours: every day 18:00–23:00. Except: ${day(soon)} closed; ${day(later)} 12:00–16:00.`,
+    );
+  });
+
   it('puts a question the facts do not answer before staff, and answers nothing yet', async () => {
     const guest = await world.guest();
     const venue = await world.venue({}, FACTS);

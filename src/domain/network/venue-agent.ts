@@ -42,6 +42,7 @@ import {
   factAnswer,
   factsInWords,
   factsOf,
+  HOURS_CHANGES_DAYS,
   matchQuestion,
   type VenueFacts,
 } from './venue-facts.ts';
@@ -369,9 +370,36 @@ async function answerDecided(
 async function venueFacts(
   tx: Tx,
   venueId: string,
+  now: Date,
 ): Promise<(VenueFacts & { organizationId: string | null }) | null> {
-  const venue = await tx.venue.findUnique({ where: { id: venueId }, include: { hours: true } });
-  return venue ? { ...factsOf(venue), organizationId: venue.organizationId } : null;
+  // The changes to its hours from the venue's today on for two weeks: a day either side of UTC
+  // is read, and the venue's own today decides.
+  const day = 86_400_000;
+  const venue = await tx.venue.findUnique({
+    where: { id: venueId },
+    include: {
+      hours: true,
+      exceptions: {
+        where: {
+          date: {
+            gte: new Date(now.getTime() - day),
+            lte: new Date(now.getTime() + (HOURS_CHANGES_DAYS + 1) * day),
+          },
+        },
+      },
+    },
+  });
+  if (!venue) return null;
+  const local = Temporal.Instant.fromEpochMilliseconds(now.getTime())
+    .toZonedDateTimeISO(venue.timeZone)
+    .toPlainDate();
+  const today = local.toString();
+  const until = local.add({ days: HOURS_CHANGES_DAYS }).toString();
+  const exceptions = venue.exceptions.filter((e) => {
+    const date = e.date.toISOString().slice(0, 10);
+    return date >= today && date <= until;
+  });
+  return { ...factsOf({ ...venue, exceptions }), organizationId: venue.organizationId };
 }
 
 async function onQuestion(
@@ -382,7 +410,7 @@ async function onQuestion(
 ): Promise<string> {
   const venueId = venueOf(envelope);
   if (!venueId) return 'not acted on: not addressed to a venue';
-  const facts = await venueFacts(tx, venueId);
+  const facts = await venueFacts(tx, venueId, deps.now());
   if (!facts) return 'not acted on: no such venue';
   const { text } = envelope.payload;
   const questionId = envelope.payload.questionId ?? envelope.envelopeId;

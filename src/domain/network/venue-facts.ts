@@ -14,6 +14,11 @@ export interface VenueFacts {
   name: string;
   /** Weekly hours, weekday 0 (Sunday) to 6 (Saturday), local times HH:MM. */
   hours: readonly { weekday: number; opensAt: string; closesAt: string }[];
+  /**
+   * Dated changes to the weekly hours in the coming days (closed all day, or open only in the
+   * given intervals), by local date YYYY-MM-DD: an answer about hours names them.
+   */
+  exceptions: readonly HoursChange[];
   /** One line, or null when the venue gave none. */
   address: string | null;
   phone: string | null;
@@ -23,7 +28,18 @@ export interface VenueFacts {
   cuisines: readonly string[];
 }
 
-/** The facts of a venue row with its hours. */
+export interface HoursChange {
+  /** The local date, YYYY-MM-DD. */
+  date: string;
+  closed: boolean;
+  opensAt: string | null;
+  closesAt: string | null;
+}
+
+/** How far ahead an answer about hours looks for dated changes. */
+export const HOURS_CHANGES_DAYS = 14;
+
+/** The facts of a venue row with its hours (and the dated changes to them coming up). */
 export function factsOf(venue: {
   name: string;
   addressLine1: string | null;
@@ -36,6 +52,7 @@ export function factsOf(venue: {
   priceLevel: number | null;
   cuisines: readonly string[];
   hours: readonly { weekday: number; opensAt: string; closesAt: string }[];
+  exceptions?: readonly { date: Date; closed: boolean; opensAt: string | null; closesAt: string | null }[];
 }): VenueFacts {
   const address = [
     venue.addressLine1,
@@ -49,6 +66,14 @@ export function factsOf(venue: {
   return {
     name: venue.name,
     hours: venue.hours,
+    exceptions: (venue.exceptions ?? [])
+      .map((e) => ({
+        date: e.date.toISOString().slice(0, 10),
+        closed: e.closed,
+        opensAt: e.opensAt,
+        closesAt: e.closesAt,
+      }))
+      .sort((a, b) => a.date.localeCompare(b.date) || (a.opensAt ?? '').localeCompare(b.opensAt ?? '')),
     address: venue.addressLine1 ? address : null,
     phone: venue.phone?.trim() || null,
     website: venue.website?.trim() || null,
@@ -297,6 +322,8 @@ const WORDS: Record<
     days: readonly string[];
     everyDay: string;
     closed: string;
+    /** Introduces the dated changes to the weekly hours. */
+    except: string;
     hours: string;
     address: string;
     phone: string;
@@ -311,6 +338,7 @@ const WORDS: Record<
     days: ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'],
     everyDay: 'every day',
     closed: 'closed',
+    except: 'Except',
     hours: 'Opening hours',
     address: 'Address',
     phone: 'Phone',
@@ -325,6 +353,7 @@ const WORDS: Record<
     days: ['dom', 'lun', 'mar', 'mié', 'jue', 'vie', 'sáb'],
     everyDay: 'todos los días',
     closed: 'cerrado',
+    except: 'Excepto',
     hours: 'Horario',
     address: 'Dirección',
     phone: 'Teléfono',
@@ -339,6 +368,7 @@ const WORDS: Record<
     days: ['dom', 'seg', 'ter', 'qua', 'qui', 'sex', 'sáb'],
     everyDay: 'todos os dias',
     closed: 'fechado',
+    except: 'Exceto',
     hours: 'Horário',
     address: 'Endereço',
     phone: 'Telefone',
@@ -353,6 +383,7 @@ const WORDS: Record<
     days: ['Min', 'Sen', 'Sel', 'Rab', 'Kam', 'Jum', 'Sab'],
     everyDay: 'setiap hari',
     closed: 'tutup',
+    except: 'Kecuali',
     hours: 'Jam buka',
     address: 'Alamat',
     phone: 'Telepon',
@@ -380,12 +411,41 @@ export function hoursInWords(hours: VenueFacts['hours'], language: FactLanguage 
   return DAY_ORDER.map((weekday, i) => `${w.days[weekday]} ${texts[i]}`).join('; ');
 }
 
+/** The dated changes in words: "Dec 24 closed; Dec 31 18:00–01:00", in the language's date style. */
+export function hoursChangesInWords(changes: readonly HoursChange[], language: FactLanguage = 'en'): string {
+  const w = WORDS[language];
+  const day = new Intl.DateTimeFormat(language, { day: 'numeric', month: 'short', timeZone: 'UTC' });
+  const byDate = new Map<string, string[]>();
+  for (const change of changes) {
+    const texts = byDate.get(change.date) ?? [];
+    if (change.closed || !change.opensAt || !change.closesAt) texts.push(w.closed);
+    else texts.push(`${change.opensAt}–${change.closesAt}`);
+    byDate.set(change.date, texts);
+  }
+  return [...byDate]
+    .map(([date, texts]) => {
+      // Closed all day wins over any interval given the same day.
+      const text = texts.includes(w.closed) ? w.closed : texts.join(', ');
+      return `${day.format(new Date(`${date}T00:00:00Z`))} ${text}`;
+    })
+    .join('; ');
+}
+
+/** The weekly hours and, when there are any, the dated changes coming up. */
+function hoursAnswer(facts: VenueFacts, language: FactLanguage): string {
+  const w = WORDS[language];
+  const weekly = `${w.hours}: ${hoursInWords(facts.hours, language)}.`;
+  return facts.exceptions.length > 0
+    ? `${weekly} ${w.except}: ${hoursChangesInWords(facts.exceptions, language)}.`
+    : weekly;
+}
+
 /** The venue's answer to one topic, or null when its facts do not say. */
 export function factAnswer(facts: VenueFacts, topic: FactTopic, language: FactLanguage): string | null {
   const w = WORDS[language];
   switch (topic) {
     case 'hours':
-      return facts.hours.length > 0 ? `${w.hours}: ${hoursInWords(facts.hours, language)}.` : null;
+      return facts.hours.length > 0 ? hoursAnswer(facts, language) : null;
     case 'address':
       return facts.address ? `${w.address}: ${facts.address}.` : null;
     case 'phone':
@@ -429,6 +489,9 @@ export function factsInWords(facts: VenueFacts): string {
   return [
     `Name: ${facts.name}`,
     `Opening hours (local time): ${facts.hours.length > 0 ? hoursInWords(facts.hours) : 'not given'}`,
+    `Changes to those hours (local dates): ${
+      facts.exceptions.length > 0 ? hoursChangesInWords(facts.exceptions) : 'none in the next two weeks'
+    }`,
     `Address: ${facts.address ?? 'not given'}`,
     `Phone: ${facts.phone ?? 'not given'}`,
     `Website and menu: ${facts.website ?? 'not given'}`,
