@@ -66,6 +66,7 @@ export function createEmbeddedGateway(options: EmbeddedGatewayOptions): Embedded
     bodyLimitBytes: options.bodyLimitBytes,
     logger: options.logger,
   });
+  let backlog: { at: number; lines: ReturnType<typeof gatewayBacklog> } | undefined;
   return {
     api,
     route: gatewayRoute(api, { bodyLimitBytes: options.bodyLimitBytes }),
@@ -73,7 +74,16 @@ export function createEmbeddedGateway(options: EmbeddedGatewayOptions): Embedded
     baseUrl: IN_PROCESS_BASE_URL,
     store,
     async observe(metrics) {
-      const lines = await gatewayBacklog(options.db, now());
+      // Every scrape of every process asks; the figures are the database's: read at most every 2 s.
+      if (!backlog || Date.now() - backlog.at > 2_000) {
+        const read = gatewayBacklog(options.db, now());
+        backlog = { at: Date.now(), lines: read };
+        // A failed read is not kept: the next scrape asks again.
+        read.catch(() => {
+          if (backlog?.lines === read) backlog = undefined;
+        });
+      }
+      const lines = await backlog.lines;
       // Kinds with nothing waiting read 0, not their last value.
       for (const kind of ['consumer', 'venue', 'platform']) {
         const line = lines.find((l) => l.kind === kind);
