@@ -215,6 +215,24 @@ describe('dunning', () => {
     // A minute before grace ends nothing has changed; a minute after, the organisation is restricted.
     app.clock.advance(graceEndsAt.getTime() - app.services.now().getTime() - 60_000);
     expect((await standing(org)).standing).toBe('PAST_DUE');
+    // The queue's clock ahead of ours: the job runs early, tells nobody, and waits for the end again.
+    const runGraceEndNow = async () => {
+      await app.services.database.pool.query(
+        'UPDATE graphile_worker._private_jobs SET run_at = now() WHERE key = $1',
+        [`subscription-grace-end:${stored.id}`],
+      );
+      await runDueJobs(app, ['subscription-grace-end']);
+    };
+    await runGraceEndNow();
+    expect(recipients(await notices(s), 'billing.restricted')).toEqual([]);
+    expect(
+      (
+        await app.services.database.pool.query<{ run_at: Date }>(
+          'SELECT run_at FROM graphile_worker.jobs WHERE key = $1',
+          [`subscription-grace-end:${stored.id}`],
+        )
+      ).rows.map((j) => j.run_at),
+    ).toEqual([graceEndsAt]);
     app.clock.advance(120_000);
     const restricted = await standing(org);
     expect(restricted).toMatchObject({
@@ -236,11 +254,7 @@ describe('dunning', () => {
 
     // The grace-end job runs (the queue's clock brought level with ours), and the daily reconcile
     // after it: the owners are told once that the features are off.
-    await app.services.database.pool.query(
-      'UPDATE graphile_worker._private_jobs SET run_at = now() WHERE key = $1',
-      [`subscription-grace-end:${stored.id}`],
-    );
-    await runDueJobs(app, ['subscription-grace-end']);
+    await runGraceEndNow();
     expect(recipients(await notices(s), 'billing.restricted')).toEqual(owners);
     await reconcileSubscriptions(app.services.db, {
       ...stripeDepsOf(app.services)!,

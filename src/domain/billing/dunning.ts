@@ -143,3 +143,28 @@ export async function settleStandingNotices(
     return kind;
   });
 }
+
+/**
+ * The `subscription-grace-end` job: settles the subscription's notices (the restriction's, if it
+ * is still unpaid). When its grace has not ended by our clock after all (the queue's clock ran a
+ * little ahead, or BILLING_GRACE_DAYS was raised since), it is queued again for the new end.
+ */
+export async function endOfGrace(
+  db: Db,
+  stripeSubscriptionId: string,
+  deps: DunningDeps,
+): Promise<DunningKind | 'not_yet' | null> {
+  const told = await settleStandingNotices(db, stripeSubscriptionId, deps);
+  if (told) return told;
+  const row = await db.billingSubscription.findUnique({ where: { stripeSubscriptionId } });
+  if (!row) return null;
+  const { standing, graceEndsAt } = subscriptionStanding(row, deps);
+  if (standing !== 'PAST_DUE' || !graceEndsAt) return null;
+  await enqueue(
+    db,
+    subscriptionGraceEndTask,
+    { stripeSubscriptionId },
+    { runAt: graceEndsAt, jobKey: `subscription-grace-end:${row.id}` },
+  );
+  return 'not_yet';
+}
