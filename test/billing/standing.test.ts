@@ -9,7 +9,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileSubscriptions, reconcileSubscriptionsTask } from '../../src/domain/billing/reconcile.ts';
-import { isVenueSubscriber, planStanding } from '../../src/domain/billing/standing.ts';
+import { isVenueSubscriber, planStanding, subscriptionStanding } from '../../src/domain/billing/standing.ts';
 import { applyRecordedStripeEvent } from '../../src/domain/billing/stripe-events.ts';
 import type { StripeClient } from '../../src/integrations/stripe/client.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
@@ -400,5 +400,34 @@ describe('reconcile-subscriptions', () => {
     } finally {
       await off.close();
     }
+  });
+});
+
+describe('subscriptionStanding', () => {
+  const since = new Date('2026-12-01T10:00:00Z');
+  const at = (iso: string) => ({ now: () => new Date(iso), graceDays: 7 });
+  const of = (status: string, pastDueSince: Date | null = null) => ({ status, pastDueSince, stateAt: since });
+
+  it("reads Stripe's statuses, and a past-due one by its grace", () => {
+    const now = at('2026-12-02T00:00:00Z');
+    expect(subscriptionStanding(of('active'), now)).toEqual({ standing: 'ACTIVE', graceEndsAt: null });
+    expect(subscriptionStanding(of('trialing'), now).standing).toBe('ACTIVE');
+    for (const status of ['unpaid', 'paused', 'incomplete']) {
+      expect(subscriptionStanding(of(status), now)).toEqual({ standing: 'RESTRICTED', graceEndsAt: null });
+    }
+    for (const status of ['canceled', 'incomplete_expired']) {
+      expect(subscriptionStanding(of(status), now)).toEqual({ standing: 'NONE', graceEndsAt: null });
+    }
+    const graceEndsAt = new Date('2026-12-08T10:00:00Z');
+    expect(subscriptionStanding(of('past_due', since), at('2026-12-08T09:59:59.999Z'))).toEqual({
+      standing: 'PAST_DUE',
+      graceEndsAt,
+    });
+    expect(subscriptionStanding(of('past_due', since), at('2026-12-08T10:00:00Z'))).toEqual({
+      standing: 'RESTRICTED',
+      graceEndsAt,
+    });
+    // No grace configured: restricted as soon as it is past due.
+    expect(subscriptionStanding(of('past_due', since), { ...now, graceDays: 0 }).standing).toBe('RESTRICTED');
   });
 });

@@ -41,7 +41,10 @@ export interface StandingDeps {
   /** Each plan's Stripe price id (config.billing.plans). */
   plans: Readonly<Record<string, string | null | undefined>>;
   now: () => Date;
-  /** BILLING_GRACE_DAYS (config.billing.graceDays); absent: the default, DEFAULT_GRACE_DAYS. */
+  /**
+   * BILLING_GRACE_DAYS: pass `config.billing.graceDays`. Absent, the default (DEFAULT_GRACE_DAYS)
+   * applies, whatever the operator configured.
+   */
   graceDays?: number;
 }
 
