@@ -290,6 +290,34 @@ describe('dunning', () => {
     expect(await billingAs(await accessToken(app, s.fx.staff.userId), org)).toBeNull();
   });
 
+  it('tells nobody about a first payment still incomplete, nor welcomes it when it goes through', async () => {
+    const fx = await createActors(app);
+    const customer = await stripe.customers.create(
+      { metadata: { organizationId: fx.organizationId } },
+      { idempotencyKey: `customer:${fx.organizationId}:v1` },
+    );
+    const subscription = fake.createSubscription({
+      customer: customer.id,
+      organizationId: fx.organizationId,
+      price: GROWTH,
+      status: 'incomplete',
+    });
+    await deliver(fake.event('customer.subscription.created', subscription, { created: seconds() - 60 }));
+    expect(await standing(fx.organizationId)).toMatchObject({ standing: 'RESTRICTED', plan: null });
+    await deliver(
+      fake.event(
+        'customer.subscription.updated',
+        fake.updateSubscription(subscription.id, { status: 'active' }),
+      ),
+    );
+    expect(await standing(fx.organizationId)).toMatchObject({ standing: 'ACTIVE', plan: 'VENUE_GROWTH' });
+    expect(
+      await app.services.db.outboundMessage.count({
+        where: { kind: { startsWith: 'billing.' }, userId: fx.owner.userId },
+      }),
+    ).toBe(0);
+  });
+
   it('restricts an unpaid subscription at once and a cancelled one has no plan', async () => {
     const s = await subscribed();
     const org = s.fx.organizationId;

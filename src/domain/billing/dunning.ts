@@ -81,7 +81,10 @@ export async function settleStandingNotices(
   });
   if (!row) return null;
   const { standing, graceEndsAt } = subscriptionStanding(row, deps);
-  const now: Told = standing === 'NONE' ? null : standing;
+  // An incomplete subscription never had its features (its first payment has not gone through;
+  // Checkout says so there and then): nothing to tell, as for one that ended.
+  const silent = standing === 'NONE' || (standing === 'RESTRICTED' && row.status === 'incomplete');
+  const now: Told = silent ? null : standing;
   const told = row.notifiedStanding as Told;
   if (now === told) return null;
   const kind = noticeFor(told, now);
