@@ -153,6 +153,7 @@ describe('dunning', () => {
     const failed = paymentFailed(s);
     await fake.sendEvent(`${app.url}/webhooks/stripe`, failed);
     await deliver(failed);
+    const firstSince = (await row(s.subscriptionId)).pastDueSince;
     await deliver(fake.event('customer.subscription.updated', fake.objects.get(s.subscriptionId)));
     // The job applying the event once more (a worker that died after applying it).
     const [recorded] = await app.services.db.providerEvent.findMany({
@@ -162,6 +163,8 @@ describe('dunning', () => {
 
     const stored = await row(s.subscriptionId);
     expect(stored.status).toBe('past_due');
+    // Grace counts from the first time it was seen past due, however often it is seen again.
+    expect(stored.pastDueSince).toEqual(firstSince);
     expect(stored.pastDueSince!.getTime()).toBeGreaterThanOrEqual(before.getTime());
     expect(stored.pastDueSince!.getTime()).toBeLessThanOrEqual(app.services.now().getTime());
     const graceEndsAt = new Date(stored.pastDueSince!.getTime() + 7 * DAY);
