@@ -143,6 +143,8 @@ export function bindDomain(services: DomainServices) {
     stripe: services.billing.stripe,
     publicUrl: config.http.publicUrl,
     plans: config.billing.plans,
+    now,
+    graceDays: config.billing.graceDays,
   };
   return {
     agents: {

@@ -9,6 +9,9 @@
 import { z } from 'zod';
 import { type Context, optional, positiveInt, trimSlash, url } from './parse.ts';
 
+/** Days a past-due subscription keeps its features unless BILLING_GRACE_DAYS says otherwise. */
+export const DEFAULT_GRACE_DAYS = 7;
+
 const stripePrice = z.string().regex(/^price_[A-Za-z0-9_]{4,}$/, 'a Stripe price id (price_…)');
 
 /**
@@ -57,6 +60,8 @@ export const billingEnv = z.object({
   STRIPE_PRICE_DEVELOPER_PRO: optional(stripePrice),
   /** A per-unit price: one unit is one minor unit of credits (`buyCredits`). */
   STRIPE_PRICE_CREDITS: optional(stripePrice),
+  /** Days a past-due subscription keeps its plan's features before it is restricted. */
+  BILLING_GRACE_DAYS: z.coerce.number().int().min(0).max(90).default(DEFAULT_GRACE_DAYS),
 });
 type BillingEnv = z.output<typeof billingEnv>;
 
@@ -92,6 +97,11 @@ export function billingConfig(e: BillingEnv) {
     } satisfies Record<Plan, string | null | undefined>,
     /** The per-unit price credits are bought at (one unit = one minor unit of credits). */
     creditsPrice: e.STRIPE_PRICE_CREDITS,
+    /**
+     * Days a subscription Stripe could not collect for (past_due) keeps its plan's features,
+     * counted from when it became past due; then it is restricted until paid.
+     */
+    graceDays: e.BILLING_GRACE_DAYS,
     /** Why billing is off, for `/readyz` and the logs; undefined when it is on. */
     offReason: e.STRIPE_SECRET_KEY ? undefined : 'STRIPE_SECRET_KEY not set',
   };

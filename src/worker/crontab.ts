@@ -51,4 +51,8 @@ export const crontab = `
 # Inbound replies left unhandled for 30 minutes that answer no envelope of ours, or whose booking
 # is gone, are closed with the reason, never acted on. Each run looks at everything.
 */30 * * * * sweep-orphaned-responses ?id=sweep-orphaned-responses
+
+# Subscriptions whose webhooks were lost are put right: each one that can still change is re-read
+# from Stripe, daily at 05:00 WITA. A day missed within a day is run late. Billing off: a no-op.
+0 21 * * * reconcile-subscriptions ?id=reconcile-subscriptions&fill=1d
 `;

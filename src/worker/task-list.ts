@@ -24,7 +24,9 @@ import noop from './tasks/noop.ts';
 import noticeEmail from './tasks/notice-email.ts';
 import outboxSweep from './tasks/outbox-sweep.ts';
 import reapStaleEnvelopes from './tasks/reap-stale-envelopes.ts';
+import reconcileSubscriptions from './tasks/reconcile-subscriptions.ts';
 import stripeEvent from './tasks/stripe-event.ts';
+import subscriptionGraceEnd from './tasks/subscription-grace-end.ts';
 import sweepOrphanedResponses from './tasks/sweep-orphaned-responses.ts';
 import venueDailySummary from './tasks/venue-daily-summary.ts';
 
@@ -48,6 +50,8 @@ export const handlers: readonly TaskHandler[] = [
   sweepOrphanedResponses,
   lalamoveEvent,
   stripeEvent,
+  reconcileSubscriptions,
+  subscriptionGraceEnd,
   agentRegister,
   agentRegisterSweep,
   clawpulseGatewayPrune,

@@ -27,6 +27,7 @@ describe('billing configuration', () => {
           DEVELOPER_PRO: undefined,
         },
         creditsPrice: undefined,
+        graceDays: 7,
         offReason: 'STRIPE_SECRET_KEY not set',
       });
     }
@@ -74,6 +75,7 @@ describe('billing configuration', () => {
         DEVELOPER_PRO: undefined,
       },
       creditsPrice: undefined,
+      graceDays: 7,
       offReason: undefined,
     });
     expect(loadConfig({ STRIPE_SECRET_KEY: 'sk_test_a1b2c3d4e5f6' }).billing.stripe?.apiBase).toBe(
@@ -103,5 +105,13 @@ describe('billing configuration', () => {
     expect(issues({ ...withoutGrowth, METRICS_TOKEN: 'a-metrics-token-of-some-length' })).toEqual([
       'STRIPE_PRICE_VENUE_GROWTH: required in production',
     ]);
+  });
+
+  it('keeps past-due subscriptions on for BILLING_GRACE_DAYS (7 by default, 0 restricts at once)', () => {
+    expect(loadConfig({}).billing.graceDays).toBe(7);
+    expect(loadConfig({ BILLING_GRACE_DAYS: '14' }).billing.graceDays).toBe(14);
+    expect(loadConfig({ BILLING_GRACE_DAYS: '0' }).billing.graceDays).toBe(0);
+    expect(issues({ BILLING_GRACE_DAYS: '-1' })[0]).toMatch(/^BILLING_GRACE_DAYS:/);
+    expect(issues({ BILLING_GRACE_DAYS: 'a week' })[0]).toMatch(/^BILLING_GRACE_DAYS:/);
   });
 });

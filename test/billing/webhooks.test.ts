@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyRecordedStripeEvent } from '../../src/domain/billing/stripe-events.ts';
 import type { StripeClient } from '../../src/integrations/stripe/client.ts';
+import { stripeDepsOf } from '../../src/worker/billing.ts';
 import { createOrganizationAs } from '../factories/organizations.ts';
 import {
   type FakeStripe,
@@ -138,10 +139,7 @@ describe('Stripe webhooks', () => {
     // event's older state: it asks Stripe, which still says active.
     const [recordedActive] = await recorded(active.id);
     const readsBefore = reads(subscriptionId);
-    await applyRecordedStripeEvent(app.services.db, recordedActive!.id, {
-      stripe: app.services.billing.stripe!,
-      now: app.services.now,
-    });
+    await applyRecordedStripeEvent(app.services.db, recordedActive!.id, stripeDepsOf(app.services)!);
     expect(await row(subscriptionId)).toMatchObject({ status: 'active', source: 'retrieve' });
     expect(reads(subscriptionId)).toBe(readsBefore + 1);
 

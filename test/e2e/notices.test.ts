@@ -381,6 +381,18 @@ describe('templates', () => {
       'venue.answer': { venue: 'Sari', answer: 'Yes' },
       'venue.daily_summary': { venue: 'Sari', timeZone: zone, bookings: [] },
       'venue.review_decided': { venue: 'Sari', change: 'PUBLISH', approved: false, reason: 'A duplicate' },
+      'billing.past_due': {
+        organization: 'Sari',
+        plan: 'AGNT Venue Growth',
+        graceEndsAt: new Date('2026-12-12T12:00:00Z'),
+        billingUrl: 'https://agnt.example/billing',
+      },
+      'billing.restricted': {
+        organization: 'Sari',
+        plan: 'AGNT Venue Growth',
+        billingUrl: 'https://agnt.example/billing',
+      },
+      'billing.recovered': { organization: 'Sari', plan: 'AGNT Venue Growth' },
     } as Record<string, unknown>;
     for (const language of NOTICE_LANGUAGES) {
       for (const kind of NOTICE_KINDS) {
@@ -392,7 +404,7 @@ describe('templates', () => {
         }
       }
     }
-    expect(NOTICE_KINDS).toHaveLength(13);
+    expect(NOTICE_KINDS).toHaveLength(16);
   });
 
   it("writes the venue's local time as the language does, and offers a declined booking's alternatives", () => {

@@ -5,6 +5,7 @@
  */
 import type { Plan } from '../../config/billing.ts';
 import { BillingNotConfiguredError, type OrganizationBilling } from '../../domain/billing/checkout.ts';
+import type { Standing } from '../../domain/billing/standing.ts';
 import { InsufficientFundsError } from '../../domain/ledger/errors.ts';
 import { MANAGERS } from '../../domain/organizations/access.ts';
 import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
@@ -27,6 +28,15 @@ const BillingPlan = describedEnum('BillingPlan', {
   DEVELOPER_FREE: 'The free developer tier (nothing to pay, no checkout).',
   DEVELOPER_PRO: 'The developer tier pro.',
 } satisfies Record<Plan, string>);
+
+const BillingStanding = describedEnum('BillingStanding', {
+  NONE: 'No subscription, or it was cancelled.',
+  ACTIVE: "Paid (active or trialing): the plan's features are on.",
+  PAST_DUE:
+    "Stripe could not collect; the plan's features stay on until `graceEndsAt`, then the organisation is restricted.",
+  RESTRICTED:
+    "Past due beyond grace, or unpaid, paused or incomplete: the plan's features are off until it is paid.",
+} satisfies Record<Standing, string>);
 
 interface CreditBalance {
   currency: string;
@@ -53,8 +63,21 @@ export const OrganizationBillingRef = builder
       plan: t.field({
         type: BillingPlan,
         nullable: true,
-        description: 'The plan subscribed to; null when there is none or it is not known yet.',
+        description:
+          'The plan subscribed to; null when there is none or it is not known yet. It stays the subscribed plan whatever the standing: whether its features are on is `standing` (a RESTRICTED organisation still shows the plan it pays for).',
         resolve: (b) => b.plan as Plan | null,
+      }),
+      standing: t.field({
+        type: BillingStanding,
+        description: "Whether the plan's features are on now.",
+        resolve: (b) => b.standing,
+      }),
+      graceEndsAt: t.field({
+        type: 'DateTime',
+        nullable: true,
+        description:
+          "Until when a past-due subscription keeps its plan's features (for a RESTRICTED one past due: when they went off); null when it is not past due.",
+        resolve: (b) => b.graceEndsAt,
       }),
       status: t.string({
         nullable: true,

@@ -15,7 +15,7 @@ import { DomainError, NotFoundError, ValidationError } from '../../platform/erro
 import { normalizeCurrency } from '../ledger/accounts.ts';
 import { adjustCredits, creditBalance } from '../ledger/credits.ts';
 import { type Access, MANAGERS } from '../organizations/access.ts';
-import { planOfPrice } from './standing.ts';
+import { planStanding, type Standing, type StandingDeps } from './standing.ts';
 
 /** Billing is off here (no Stripe key): nothing can be bought or managed. */
 export class BillingNotConfiguredError extends DomainError {
@@ -135,10 +135,18 @@ export async function openBillingPortal(
 
 export interface OrganizationBilling {
   organizationId: string;
-  /** The plan of the latest subscription, when its price is one of ours; null without one. */
+  /**
+   * The plan of the latest subscription, when its price is one of ours; null without one. The plan
+   * subscribed to, whatever its standing: a restricted organisation still sees what it pays for
+   * (planStanding's `subscribedPlan`; its `plan` is the one whose features apply).
+   */
   plan: string | null;
   /** Stripe's status of the latest subscription; null without one. */
   status: string | null;
+  /** Whether the plan's features are on: ACTIVE, PAST_DUE (in grace), RESTRICTED or NONE. */
+  standing: Standing;
+  /** Until when a past-due subscription keeps its features (or when they went off); else null. */
+  graceEndsAt: Date | null;
   currentPeriodEnd: Date | null;
   /** Prepaid credits in minor units, per currency the organisation ever held credits in. */
   credits: { currency: string; balance: bigint }[];
@@ -149,15 +157,12 @@ export interface OrganizationBilling {
  * (and platform admins): STAFF see nothing of it.
  */
 export async function organizationBilling(
-  { db, plans }: Pick<CheckoutDeps, 'db' | 'plans'>,
+  { db, ...standingDeps }: Pick<CheckoutDeps, 'db'> & StandingDeps,
   access: Access,
   organizationId: string,
 ): Promise<OrganizationBilling | null> {
   if (!(await access.has(organizationId, MANAGERS))) return null;
-  const latest = await db.billingSubscription.findFirst({
-    where: { organizationId },
-    orderBy: [{ stateAt: 'desc' }, { createdAt: 'desc' }],
-  });
+  const standing = await planStanding(db, standingDeps, organizationId);
   const accounts = await db.ledgerAccount.findMany({
     where: { ownerKind: 'ORGANIZATION', ownerId: organizationId, purpose: 'CREDITS' },
     select: { currency: true },
@@ -171,9 +176,11 @@ export async function organizationBilling(
   );
   return {
     organizationId,
-    plan: planOfPrice(plans, latest?.priceId),
-    status: latest?.status ?? null,
-    currentPeriodEnd: latest?.currentPeriodEnd ?? null,
+    plan: standing.subscribedPlan,
+    status: standing.status,
+    standing: standing.standing,
+    graceEndsAt: standing.graceEndsAt,
+    currentPeriodEnd: standing.currentPeriodEnd,
     credits,
   };
 }

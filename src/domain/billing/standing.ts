@@ -5,12 +5,17 @@
  *
  * The answer comes from the latest subscription stored from Stripe (`billing_subscriptions`):
  * - ACTIVE: active or trialing; the plan's features are on.
- * - PAST_DUE: Stripe could not collect; the plan's features stay on during the grace period.
+ * - PAST_DUE: Stripe could not collect; the plan's features stay on during the grace period,
+ *   `BILLING_GRACE_DAYS` from when the subscription became past due (`past_due_since`, set by the
+ *   same statement that stored the past_due state, stripe-events.ts).
  * - RESTRICTED: past due beyond grace, unpaid, paused or incomplete; the organisation is treated
  *   as having no paid plan until it pays.
  * - NONE: no subscription, or it was cancelled.
+ *
+ * Restriction needs no job to happen: it is worked out from the clock each time it is asked, so
+ * features go off at the end of grace to the second. (Telling the owners is dunning.ts's work.)
  */
-import type { Plan } from '../../config/billing.ts';
+import { DEFAULT_GRACE_DAYS, type Plan } from '../../config/billing.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 
 export type Standing = 'NONE' | 'ACTIVE' | 'PAST_DUE' | 'RESTRICTED';
@@ -23,7 +28,10 @@ export interface PlanStanding {
   standing: Standing;
   /** Stripe's status of the latest subscription; null without one. */
   status: string | null;
-  /** Until when a past-due subscription keeps its features; null otherwise. */
+  /**
+   * Until when a past-due subscription keeps its features (a RESTRICTED one: when they went off);
+   * null when the subscription is not past due.
+   */
   graceEndsAt: Date | null;
   stripeSubscriptionId: string | null;
   currentPeriodEnd: Date | null;
@@ -33,6 +41,21 @@ export interface StandingDeps {
   /** Each plan's Stripe price id (config.billing.plans). */
   plans: Readonly<Record<string, string | null | undefined>>;
   now: () => Date;
+  /**
+   * BILLING_GRACE_DAYS: pass `config.billing.graceDays`. Absent, the default (DEFAULT_GRACE_DAYS)
+   * applies, whatever the operator configured.
+   */
+  graceDays?: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/** What of a stored subscription its standing depends on. */
+export interface SubscriptionState {
+  status: string;
+  pastDueSince: Date | null;
+  /** When the state was learnt: grace counts from here for a past-due row without `pastDueSince`. */
+  stateAt: Date;
 }
 
 /** The plan whose price is `priceId`; null when none of ours is. */
@@ -43,6 +66,22 @@ export function planOfPrice(plans: StandingDeps['plans'], priceId: string | null
 
 const ACTIVE = new Set(['active', 'trialing']);
 const ENDED = new Set(['canceled', 'incomplete_expired']);
+
+/**
+ * The standing of one stored subscription now, and when its grace ends (past due only). The one
+ * rule for it: planStanding and the owners' notices (dunning.ts) both ask here.
+ */
+export function subscriptionStanding(
+  state: SubscriptionState,
+  deps: Pick<StandingDeps, 'now' | 'graceDays'>,
+): { standing: Standing; graceEndsAt: Date | null } {
+  if (ACTIVE.has(state.status)) return { standing: 'ACTIVE', graceEndsAt: null };
+  if (ENDED.has(state.status)) return { standing: 'NONE', graceEndsAt: null };
+  if (state.status !== 'past_due') return { standing: 'RESTRICTED', graceEndsAt: null };
+  const since = state.pastDueSince ?? state.stateAt;
+  const graceEndsAt = new Date(since.getTime() + (deps.graceDays ?? DEFAULT_GRACE_DAYS) * DAY_MS);
+  return { standing: deps.now() < graceEndsAt ? 'PAST_DUE' : 'RESTRICTED', graceEndsAt };
+}
 
 /** The organisation's plan and standing now. */
 export async function planStanding(
@@ -66,20 +105,14 @@ export async function planStanding(
     };
   }
   const subscribedPlan = planOfPrice(deps.plans, latest.priceId);
-  const standing: Standing = ACTIVE.has(latest.status)
-    ? 'ACTIVE'
-    : ENDED.has(latest.status)
-      ? 'NONE'
-      : latest.status === 'past_due'
-        ? 'PAST_DUE'
-        : 'RESTRICTED';
+  const { standing, graceEndsAt } = subscriptionStanding(latest, deps);
   const featuresOn = standing === 'ACTIVE' || standing === 'PAST_DUE';
   return {
     plan: featuresOn ? subscribedPlan : null,
     subscribedPlan,
     standing,
     status: latest.status,
-    graceEndsAt: null,
+    graceEndsAt,
     stripeSubscriptionId: latest.stripeSubscriptionId,
     currentPeriodEnd: latest.currentPeriodEnd,
   };

@@ -17,6 +17,14 @@
  *
  * The organisation comes from `metadata.organizationId` on the subscription (or the Checkout
  * Session, which also sets `client_reference_id`), and otherwise from the customer's stored row.
+ *
+ * The same statement keeps `past_due_since`, when the subscription became past due (the time of
+ * the first past_due state stored; kept while it stays past due, cleared when it leaves), which
+ * its grace period counts from (standing.ts). After a state is stored, the owners are told of a
+ * change of standing (dunning.ts), once however often the state arrives.
+ *
+ * The daily reconcile (reconcile.ts) re-reads subscriptions through `refreshSubscription`, the
+ * same re-read and store.
  */
 import { z } from 'zod';
 import { StripeCallError, type StripeClient } from '../../integrations/stripe/client.ts';
@@ -27,6 +35,7 @@ import {
   providerEventPayload,
   readProviderEvent,
 } from '../../platform/provider-events.ts';
+import { type DunningDeps, settleStandingNotices } from './dunning.ts';
 
 /** The job that applies one recorded Stripe event. */
 export const stripeEventTask = defineTask({ name: 'stripe-event', schema: providerEventPayload });
@@ -41,14 +50,20 @@ export const SUBSCRIPTION_EVENTS = [
   'invoice.payment_failed',
 ] as const;
 
-export interface StripeEventDeps {
+export interface StripeEventDeps extends DunningDeps {
   /** The read this needs of Stripe. */
   stripe: Pick<StripeClient, 'subscriptions'>;
-  now: () => Date;
 }
 
 export type StripeEventOutcome =
-  | { outcome: 'applied'; subscriptionId: string; status: string; from: 'event' | 'stripe' }
+  | {
+      outcome: 'applied';
+      subscriptionId: string;
+      status: string;
+      from: 'event' | 'stripe';
+      /** Stripe no longer knows it: stored as canceled (refreshSubscription). */
+      missing?: true;
+    }
   | { outcome: 'ignored'; reason: string };
 
 const idOf = z
@@ -126,8 +141,21 @@ export async function applyRecordedStripeEvent(
   return result;
 }
 
-/** Applies one verified Stripe event (as Stripe sent it). */
+/**
+ * Applies one verified Stripe event (as Stripe sent it), then tells the owners if the
+ * subscription's standing changed.
+ */
 export async function applyStripeEvent(
+  db: Db,
+  payload: unknown,
+  deps: StripeEventDeps,
+): Promise<StripeEventOutcome> {
+  const result = await storeStripeEvent(db, payload, deps);
+  if (result.outcome === 'applied') await settleStandingNotices(db, result.subscriptionId, deps);
+  return result;
+}
+
+async function storeStripeEvent(
   db: Db,
   payload: unknown,
   deps: StripeEventDeps,
@@ -148,7 +176,9 @@ export async function applyStripeEvent(
         source: event.id,
       });
       if (stored.outcome !== 'older') return stored;
-      return reread(db, subscription.data.id, deps, subscription.data.metadata?.organizationId);
+      return reread(db, subscription.data.id, deps, {
+        organizationHint: subscription.data.metadata?.organizationId,
+      });
     }
     case 'checkout.session.completed': {
       const session = sessionSchema.safeParse(object);
@@ -156,7 +186,7 @@ export async function applyStripeEvent(
       if (!subscriptionId) return { outcome: 'ignored', reason: 'no_subscription' };
       const organizationId =
         session.data?.metadata?.organizationId ?? session.data?.client_reference_id ?? undefined;
-      return reread(db, subscriptionId, deps, organizationId);
+      return reread(db, subscriptionId, deps, { organizationHint: organizationId });
     }
     case 'invoice.paid':
     case 'invoice.payment_failed': {
@@ -172,28 +202,81 @@ export async function applyStripeEvent(
   }
 }
 
-/** Stripe's current state of the subscription, stored as true now. */
+/** A stored subscription, as `refreshSubscription` needs it. */
+export interface StoredSubscription {
+  organizationId: string;
+  stripeCustomerId: string;
+  stripeSubscriptionId: string;
+  priceId: string | null;
+  currentPeriodEnd: Date | null;
+}
+
+/**
+ * Re-reads a stored subscription from Stripe and stores Stripe's answer as true now (the same
+ * order-safe store as events), then tells the owners if its standing changed. One Stripe no
+ * longer knows (404) is stored as canceled. Throws while Stripe cannot be asked.
+ */
+export async function refreshSubscription(
+  db: Db,
+  row: StoredSubscription,
+  deps: StripeEventDeps,
+  source = 'reconcile',
+): Promise<StripeEventOutcome> {
+  const result = await reread(db, row.stripeSubscriptionId, deps, {
+    organizationHint: row.organizationId,
+    source,
+    missing: {
+      id: row.stripeSubscriptionId,
+      object: 'subscription',
+      customer: row.stripeCustomerId,
+      status: 'canceled',
+      metadata: { organizationId: row.organizationId },
+      current_period_end: undefined,
+      items: {
+        data: [
+          {
+            current_period_end: row.currentPeriodEnd
+              ? Math.floor(row.currentPeriodEnd.getTime() / 1000)
+              : undefined,
+            price: row.priceId ? { id: row.priceId } : undefined,
+          },
+        ],
+      },
+    },
+  });
+  if (result.outcome === 'applied') await settleStandingNotices(db, result.subscriptionId, deps);
+  return result;
+}
+
+/**
+ * Stripe's current state of the subscription, stored as true now. A subscription Stripe does not
+ * know is ignored, or stored as `missing` says (a canceled one) when given.
+ */
 async function reread(
   db: Db,
   subscriptionId: string,
   deps: StripeEventDeps,
-  organizationHint?: string,
+  options: { organizationHint?: string; source?: string; missing?: SubscriptionObject } = {},
 ): Promise<StripeEventOutcome> {
+  const source = options.source ?? 'retrieve';
   let remote: unknown;
   try {
     remote = await deps.stripe.subscriptions.retrieve(subscriptionId);
   } catch (error) {
     if (error instanceof StripeCallError && error.status === 404) {
-      return { outcome: 'ignored', reason: 'unknown_subscription' };
+      if (!options.missing) return { outcome: 'ignored', reason: 'unknown_subscription' };
+      remote = options.missing;
+    } else {
+      throw error;
     }
-    throw error;
   }
+  const missing = remote === options.missing;
   const subscription = subscriptionSchema.safeParse(remote);
   if (!subscription.success) return { outcome: 'ignored', reason: 'unreadable_subscription' };
   const stored = await store(db, subscription.data, {
     stateAt: deps.now(),
-    source: 'retrieve',
-    organizationHint,
+    source: missing ? `${source}:missing` : source,
+    organizationHint: options.organizationHint,
   });
   // A state stored meanwhile from a read even newer than ours is as good.
   if (stored.outcome === 'older') {
@@ -202,16 +285,26 @@ async function reread(
       ? { outcome: 'applied', subscriptionId, status: row.status, from: 'stripe' }
       : { outcome: 'ignored', reason: 'unknown_subscription' };
   }
-  return stored.outcome === 'applied' ? { ...stored, from: 'stripe' } : stored;
+  if (stored.outcome !== 'applied') return stored;
+  return missing ? { ...stored, from: 'stripe', missing: true } : { ...stored, from: 'stripe' };
 }
 
+// `past_due_since`: the state's time when it is past due, unless it already was (the stored
+// row's time stands); null otherwise. Decided inside the statement, so it agrees with the row
+// it overwrites even when two stores race.
 const UPSERT = `
   INSERT INTO billing_subscriptions
-    (id, organization_id, stripe_customer_id, stripe_subscription_id, status, current_period_end, state_at, source, price_id)
-  VALUES (gen_random_uuid(), $1::uuid, $2::text, $3::text, $4::text, $5::timestamptz, $6::timestamptz, $7::text, $8::text)
+    (id, organization_id, stripe_customer_id, stripe_subscription_id, status, current_period_end, state_at, source, price_id, past_due_since)
+  VALUES (gen_random_uuid(), $1::uuid, $2::text, $3::text, $4::text, $5::timestamptz, $6::timestamptz, $7::text, $8::text,
+          CASE WHEN $4::text = 'past_due' THEN $6::timestamptz END)
   ON CONFLICT (stripe_subscription_id) DO UPDATE SET
     stripe_customer_id = EXCLUDED.stripe_customer_id,
     status = EXCLUDED.status,
+    past_due_since = CASE
+      WHEN EXCLUDED.status = 'past_due' AND billing_subscriptions.status = 'past_due'
+        THEN COALESCE(billing_subscriptions.past_due_since, EXCLUDED.past_due_since)
+      ELSE EXCLUDED.past_due_since
+    END,
     current_period_end = EXCLUDED.current_period_end,
     price_id = EXCLUDED.price_id,
     state_at = EXCLUDED.state_at,

@@ -57,6 +57,15 @@ export interface NoticeParams {
     timeZone: string;
     bookings: readonly { startsAt: Date; partySize: number; status: BookingStatus }[];
   };
+  /**
+   * For an organisation's owners: Stripe could not collect for its subscription (`plan`, a
+   * product name); the features stay on until `graceEndsAt`; `billingUrl` is where to pay.
+   */
+  'billing.past_due': { organization: string; plan: string; graceEndsAt: Date; billingUrl: string };
+  /** Grace is over (or Stripe gave up): the plan's features are off until it is paid. */
+  'billing.restricted': { organization: string; plan: string; billingUrl: string };
+  /** A past-due or restricted subscription is paid again. */
+  'billing.recovered': { organization: string; plan: string };
 }
 
 export type NoticeKind = keyof NoticeParams;
@@ -210,6 +219,18 @@ const en: Templates = {
       body: p.bookings.length ? `${head}\n${summaryLines(p, w, 'en')}` : `${p.venue} has no bookings today.`,
     };
   },
+  'billing.past_due': (p, w) => ({
+    subject: `Payment failed: ${p.plan} for ${p.organization}`,
+    body: `We couldn't collect the payment for ${p.organization}'s ${p.plan} subscription. Its features stay on until ${w.when(p.graceEndsAt, 'UTC')} UTC; after that they are switched off until it is paid. Update the payment method or pay here: ${p.billingUrl}`,
+  }),
+  'billing.restricted': (p) => ({
+    subject: `${p.organization}'s ${p.plan} features are off`,
+    body: `${p.organization}'s ${p.plan} subscription is still unpaid, so its features are now off. They come back as soon as it is paid: ${p.billingUrl}`,
+  }),
+  'billing.recovered': (p) => ({
+    subject: `${p.organization}'s ${p.plan} payment went through`,
+    body: `Thank you: ${p.organization}'s ${p.plan} subscription is paid and all its features are on.`,
+  }),
 };
 
 function reminderEn(p: BookingNoticeParams, w: Writer, when: string) {
@@ -288,6 +309,18 @@ const es: Templates = {
       body: p.bookings.length ? `${head}\n${summaryLines(p, w, 'es')}` : `${p.venue} no tiene reservas hoy.`,
     };
   },
+  'billing.past_due': (p, w) => ({
+    subject: `Pago fallido: ${p.plan} de ${p.organization}`,
+    body: `No hemos podido cobrar la suscripción ${p.plan} de ${p.organization}. Sus funciones siguen activas hasta el ${w.when(p.graceEndsAt, 'UTC')} UTC; después se desactivan hasta que se pague. Actualiza el método de pago o paga aquí: ${p.billingUrl}`,
+  }),
+  'billing.restricted': (p) => ({
+    subject: `Las funciones de ${p.plan} de ${p.organization} están desactivadas`,
+    body: `La suscripción ${p.plan} de ${p.organization} sigue sin pagarse, así que sus funciones se han desactivado. Vuelven en cuanto se pague: ${p.billingUrl}`,
+  }),
+  'billing.recovered': (p) => ({
+    subject: `El pago de ${p.plan} de ${p.organization} se ha completado`,
+    body: `Gracias: la suscripción ${p.plan} de ${p.organization} está pagada y todas sus funciones están activas.`,
+  }),
 };
 
 function reminderEs(p: BookingNoticeParams, w: Writer, when: string) {
@@ -366,6 +399,18 @@ const pt: Templates = {
       body: p.bookings.length ? `${head}\n${summaryLines(p, w, 'pt')}` : `${p.venue} não tem reservas hoje.`,
     };
   },
+  'billing.past_due': (p, w) => ({
+    subject: `Pagamento recusado: ${p.plan} de ${p.organization}`,
+    body: `Não conseguimos cobrar a assinatura ${p.plan} de ${p.organization}. Os recursos continuam ativos até ${w.when(p.graceEndsAt, 'UTC')} UTC; depois disso ficam desativados até o pagamento. Atualize a forma de pagamento ou pague aqui: ${p.billingUrl}`,
+  }),
+  'billing.restricted': (p) => ({
+    subject: `Os recursos do ${p.plan} de ${p.organization} foram desativados`,
+    body: `A assinatura ${p.plan} de ${p.organization} continua sem pagamento, por isso os recursos foram desativados. Eles voltam assim que for paga: ${p.billingUrl}`,
+  }),
+  'billing.recovered': (p) => ({
+    subject: `O pagamento do ${p.plan} de ${p.organization} foi concluído`,
+    body: `Obrigado: a assinatura ${p.plan} de ${p.organization} está paga e todos os recursos estão ativos.`,
+  }),
 };
 
 function reminderPt(p: BookingNoticeParams, w: Writer, when: string) {
@@ -447,6 +492,18 @@ const id: Templates = {
         : `${p.venue} tidak ada pemesanan hari ini.`,
     };
   },
+  'billing.past_due': (p, w) => ({
+    subject: `Pembayaran gagal: ${p.plan} untuk ${p.organization}`,
+    body: `Kami tidak dapat menagih pembayaran langganan ${p.plan} untuk ${p.organization}. Fiturnya tetap aktif sampai ${w.when(p.graceEndsAt, 'UTC')} UTC; setelah itu dinonaktifkan sampai dibayar. Perbarui metode pembayaran atau bayar di sini: ${p.billingUrl}`,
+  }),
+  'billing.restricted': (p) => ({
+    subject: `Fitur ${p.plan} untuk ${p.organization} dinonaktifkan`,
+    body: `Langganan ${p.plan} untuk ${p.organization} masih belum dibayar, jadi fiturnya sekarang dinonaktifkan. Fitur aktif kembali begitu dibayar: ${p.billingUrl}`,
+  }),
+  'billing.recovered': (p) => ({
+    subject: `Pembayaran ${p.plan} untuk ${p.organization} berhasil`,
+    body: `Terima kasih: langganan ${p.plan} untuk ${p.organization} sudah dibayar dan semua fiturnya aktif.`,
+  }),
 };
 
 function reminderId(p: BookingNoticeParams, w: Writer, when: string) {

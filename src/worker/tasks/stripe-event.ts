@@ -1,13 +1,14 @@
 import { applyRecordedStripeEvent, stripeEventTask } from '../../domain/billing/stripe-events.ts';
+import { stripeDepsOf } from '../billing.ts';
 import { defineHandler, PermanentJobError, type TaskContext } from '../handler.ts';
 
 /** Applies one Stripe event the webhook recorded (domain/billing/stripe-events.ts). */
 export default defineHandler(
   stripeEventTask,
-  async ({ id }, { services, logger }: TaskContext<'db' | 'billing' | 'now'>) => {
-    const stripe = services.billing.stripe;
-    if (!stripe) throw new PermanentJobError('Stripe is not configured in this process');
-    const result = await applyRecordedStripeEvent(services.db, id, { stripe, now: services.now });
+  async ({ id }, { services, logger }: TaskContext<'db' | 'billing' | 'now' | 'config'>) => {
+    const deps = stripeDepsOf(services);
+    if (!deps) throw new PermanentJobError('Stripe is not configured in this process');
+    const result = await applyRecordedStripeEvent(services.db, id, deps);
     logger.info({ 'provider_event.id': id, ...result }, 'Stripe event applied');
   },
 );
