@@ -51,4 +51,9 @@ export const crontab = `
 # Inbound replies left unhandled for 30 minutes that answer no envelope of ours, or whose booking
 # is gone, are closed with the reason, never acted on. Each run looks at everything.
 */30 * * * * sweep-orphaned-responses ?id=sweep-orphaned-responses
+
+# Metered usage goes to Stripe Billing Meters within a quarter of an hour: LLM tokens and
+# conversations beyond the plan are collected, then every unreported event is sent once (its id is
+# Stripe's identifier). No fill: each run reports everything still unreported.
+*/15 * * * * report-usage ?id=report-usage
 `;

@@ -24,6 +24,7 @@ import noop from './tasks/noop.ts';
 import noticeEmail from './tasks/notice-email.ts';
 import outboxSweep from './tasks/outbox-sweep.ts';
 import reapStaleEnvelopes from './tasks/reap-stale-envelopes.ts';
+import reportUsage from './tasks/report-usage.ts';
 import stripeEvent from './tasks/stripe-event.ts';
 import sweepOrphanedResponses from './tasks/sweep-orphaned-responses.ts';
 import venueDailySummary from './tasks/venue-daily-summary.ts';
@@ -48,6 +49,7 @@ export const handlers: readonly TaskHandler[] = [
   sweepOrphanedResponses,
   lalamoveEvent,
   stripeEvent,
+  reportUsage,
   agentRegister,
   agentRegisterSweep,
   clawpulseGatewayPrune,

@@ -27,6 +27,7 @@ import {
   providerEventPayload,
   readProviderEvent,
 } from '../../platform/provider-events.ts';
+import { applyCreditsEvent, type CreditsEventOutcome, isCreditsSession } from './credits-purchase.ts';
 
 /** The job that applies one recorded Stripe event. */
 export const stripeEventTask = defineTask({ name: 'stripe-event', schema: providerEventPayload });
@@ -49,7 +50,8 @@ export interface StripeEventDeps {
 
 export type StripeEventOutcome =
   | { outcome: 'applied'; subscriptionId: string; status: string; from: 'event' | 'stripe' }
-  | { outcome: 'ignored'; reason: string };
+  | { outcome: 'ignored'; reason: string }
+  | CreditsEventOutcome;
 
 const idOf = z
   .union([z.string(), z.object({ id: z.string() }).transform((o) => o.id)])
@@ -136,6 +138,15 @@ export async function applyStripeEvent(
   if (!parsed.success) return { outcome: 'ignored', reason: 'unreadable' };
   const event = parsed.data;
   const object = event.data.object;
+
+  // A Checkout in payment mode bought credits (credits-purchase.ts); subscriptions are below.
+  if (
+    (event.type === 'checkout.session.completed' ||
+      event.type === 'checkout.session.async_payment_succeeded') &&
+    isCreditsSession(object)
+  ) {
+    return applyCreditsEvent(db, event, object);
+  }
 
   switch (event.type) {
     case 'customer.subscription.created':
