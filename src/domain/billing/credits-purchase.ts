@@ -52,7 +52,7 @@ export async function buyCredits(
   }
   if (amount < deps.min || amount > deps.max) {
     throw new ValidationError(
-      `Buy from ${deps.min} to ${deps.max} ${deps.currency} minor units (cents) of credit at a time`,
+      `Buy from ${money(deps.min, deps.currency)} to ${money(deps.max, deps.currency)} of credit at a time`,
       'amount',
     );
   }
@@ -91,6 +91,13 @@ export async function buyCredits(
   );
   if (!session.url) throw new Error(`Stripe returned checkout session ${session.id} without a URL`);
   return { url: session.url };
+}
+
+/** `minor` units of `currency` as a person reads them: 500 USD cents are "$5.00". */
+function money(minor: number, currency: string): string {
+  const format = new Intl.NumberFormat('en', { style: 'currency', currency });
+  const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
+  return format.format(minor / 10 ** digits);
 }
 
 /** The events that may grant bought credits. */
