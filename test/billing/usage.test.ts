@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { transitionBooking } from '../../src/domain/bookings/bookings.ts';
 import { createAccess } from '../../src/domain/organizations/access.ts';
 import { recordUsage, usageInMonth } from '../../src/domain/usage/events.ts';
-import { requestUsageReport } from '../../src/domain/usage/report.ts';
+import { reportUsage, requestUsageReport } from '../../src/domain/usage/report.ts';
 import { createBooking } from '../factories/bookings.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import {
@@ -352,5 +352,34 @@ describe('report-usage', () => {
     expect(abandoned.reportedAt).toBeNull();
     expect(abandoned.abandonedAt).not.toBeNull();
     expect(abandoned.lastError).toMatch(/35 days/);
+  });
+});
+
+describe('two reporters at once', () => {
+  it('send each event once between them', async () => {
+    const org = await organization({ customer: true });
+    for (let i = 0; i < 7; i += 1) {
+      await recordUsage(db(), {
+        organizationId: org.id,
+        meter: 'API_CALL',
+        quantity: 1,
+        occurredAt: app.clock.now(),
+        key: `api-call:${randomUUID()}`,
+      });
+    }
+    const deps = {
+      db: db(),
+      stripe: app.services.billing.stripe!,
+      meters: app.services.config.usage.meters,
+      batchSize: 2,
+      now: app.clock.now,
+    };
+    const outcomes = await Promise.all([reportUsage(deps), reportUsage(deps)]);
+    expect(outcomes.reduce((sum, o) => sum + o.reported, 0)).toBeGreaterThanOrEqual(7);
+    const ids = (await events(org.id)).map((e) => e.id);
+    for (const id of ids) {
+      expect(meterPosts().filter((r) => r.params.identifier === id)).toHaveLength(1);
+    }
+    expect((await events(org.id)).every((e) => e.reportedAt !== null && e.reportAttempts === 1)).toBe(true);
   });
 });

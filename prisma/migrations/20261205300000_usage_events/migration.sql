@@ -44,3 +44,8 @@ ALTER TABLE "usage_events" ADD CONSTRAINT "usage_events_organization_id_fkey" FO
 
 -- Each purchase of credits started is a numbered attempt (`credits:{organizationId}:{attempt}`).
 ALTER TABLE "billing_customers" ADD COLUMN "credit_attempts" INTEGER NOT NULL DEFAULT 0;
+
+-- The sweeps of report-usage read llm_usage and a2a_envelopes by time: these keep them from
+-- reading whole tables every quarter of an hour.
+CREATE INDEX "llm_usage_created_at_idx" ON "llm_usage"("created_at");
+CREATE INDEX "a2a_envelopes_to_agent_created_at_idx" ON "a2a_envelopes"("to_agent", "created_at");

@@ -91,10 +91,11 @@ export async function collectConversations(db: Db, deps: ConversationDeps, at: D
     WITH conversations AS (
       SELECT v.organization_id, v.id AS venue_id, e.from_agent,
              to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, min(e.created_at) AS first_at
-      FROM a2a_envelopes e
-      JOIN venues v ON 'venue-' || v.id::text = e.to_agent
-      WHERE e.direction = 'INBOUND' AND e.state <> 'REJECTED' AND e.to_agent LIKE 'venue-%'
-        AND e.created_at >= ${start} AND e.created_at < ${end} AND v.organization_id IS NOT NULL
+      FROM venues v
+      -- Each owned venue's agent's envelopes of the month, by (to_agent, created_at).
+      JOIN a2a_envelopes e ON e.to_agent = 'venue-' || v.id::text
+        AND e.created_at >= ${start} AND e.created_at < ${end}
+      WHERE v.organization_id IS NOT NULL AND e.direction = 'INBOUND' AND e.state <> 'REJECTED'
       GROUP BY 1, 2, 3, 4
     )
     SELECT *, row_number() OVER (PARTITION BY organization_id ORDER BY first_at, venue_id, from_agent) AS n
