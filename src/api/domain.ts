@@ -16,6 +16,7 @@ import {
   organizationBilling,
   startCheckout,
 } from '../domain/billing/checkout.ts';
+import { buyCredits } from '../domain/billing/credits-purchase.ts';
 import {
   allowedTransitions,
   cancelBooking,
@@ -64,6 +65,8 @@ import {
   removeMember,
   renameOrganization,
 } from '../domain/organizations/organizations.ts';
+import { organizationUsage } from '../domain/usage/events.ts';
+import { payForApiBooking } from '../domain/usage/paid-calls.ts';
 import {
   cancelVenueClaim,
   countPendingClaims,
@@ -146,6 +149,25 @@ export function bindDomain(services: DomainServices) {
     now,
     graceDays: config.billing.graceDays,
   };
+  const credits = {
+    ...checkout,
+    creditsPrice: config.billing.creditsPrice,
+    currency: config.usage.apiCallCurrency,
+    min: config.usage.creditsMinPurchase,
+    max: config.usage.creditsMaxPurchase,
+  };
+  // With billing on, a booking made with an API key is a paid call; without it, nothing changes.
+  const bookings = services.billing.stripe
+    ? {
+        ...services.bookings,
+        payForCreation: payForApiBooking({
+          plans: config.billing.plans,
+          now,
+          price: config.usage.apiCallPrice,
+          currency: config.usage.apiCallCurrency,
+        }),
+      }
+    : services.bookings;
   return {
     agents: {
       listAgents: given(db, listAgents),
@@ -160,14 +182,16 @@ export function bindDomain(services: DomainServices) {
     },
     billing: {
       adjustCredits: given(db, adjustOrganizationCredits),
+      buyCredits: given(credits, buyCredits),
       openBillingPortal: given(checkout, openBillingPortal),
       organizationBilling: given(checkout, organizationBilling),
       startCheckout: given(checkout, startCheckout),
+      usage: given({ db, now }, organizationUsage),
     },
     bookings: {
       allowedTransitions: given(db, allowedTransitions),
       cancelBooking: given(services.bookings, cancelBooking),
-      createBooking: given(services.bookings, createBooking),
+      createBooking: given(bookings, createBooking),
       findBookingOrThrow: given(db, findBookingOrThrow),
       feedbackSummary: given(db, feedbackSummary),
       findBookingWithOwnerOrThrow: given(db, findBookingWithOwnerOrThrow),

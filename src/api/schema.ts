@@ -7,6 +7,7 @@ import './schema/memory.ts';
 import './schema/membership-role.ts';
 import './schema/organization.ts';
 import './schema/billing.ts';
+import './schema/usage.ts';
 import './schema/membership.ts';
 import './schema/api-key.ts';
 import './schema/auth.ts';

@@ -55,4 +55,8 @@ export const crontab = `
 # Subscriptions whose webhooks were lost are put right: each one that can still change is re-read
 # from Stripe, daily at 05:00 WITA. A day missed within a day is run late. Billing off: a no-op.
 0 21 * * * reconcile-subscriptions ?id=reconcile-subscriptions&fill=1d
+# Metered usage goes to Stripe Billing Meters within a quarter of an hour: LLM tokens and
+# conversations beyond the plan are collected, then every unreported event is sent once (its id is
+# Stripe's identifier). No fill: each run reports everything still unreported.
+*/15 * * * * report-usage ?id=report-usage
 `;

@@ -25,6 +25,7 @@ import noticeEmail from './tasks/notice-email.ts';
 import outboxSweep from './tasks/outbox-sweep.ts';
 import reapStaleEnvelopes from './tasks/reap-stale-envelopes.ts';
 import reconcileSubscriptions from './tasks/reconcile-subscriptions.ts';
+import reportUsage from './tasks/report-usage.ts';
 import stripeEvent from './tasks/stripe-event.ts';
 import subscriptionGraceEnd from './tasks/subscription-grace-end.ts';
 import sweepOrphanedResponses from './tasks/sweep-orphaned-responses.ts';
@@ -52,6 +53,7 @@ export const handlers: readonly TaskHandler[] = [
   stripeEvent,
   reconcileSubscriptions,
   subscriptionGraceEnd,
+  reportUsage,
   agentRegister,
   agentRegisterSweep,
   clawpulseGatewayPrune,

@@ -412,6 +412,37 @@ const CASES: Record<string, Case[]> = {
     },
   ],
   openBillingPortal: [],
+  buyCredits: [
+    {
+      what: 'less than the least one purchase buys',
+      input: (ids) => ({
+        organizationId: gid('Organization', ids.organizationId),
+        amount: 100,
+        currency: 'USD',
+      }),
+      field: 'amount',
+      message: 'Buy from $5.00 to $1,000.00 of credit at a time',
+    },
+    {
+      what: 'a currency credits are not sold in',
+      input: (ids) => ({
+        organizationId: gid('Organization', ids.organizationId),
+        amount: 1000,
+        currency: 'EUR',
+      }),
+      field: 'currency',
+      message: 'Credits are sold in USD',
+    },
+    {
+      what: 'a currency that is not a code',
+      input: (ids) => ({
+        organizationId: gid('Organization', ids.organizationId),
+        amount: 1000,
+        currency: 'dollars',
+      }),
+      field: 'currency',
+    },
+  ],
   adjustCredits: [
     {
       what: 'no reason',

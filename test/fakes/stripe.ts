@@ -52,6 +52,15 @@ export interface FakeStripe {
   createdWithKey: Map<string, string | undefined>;
   /** How many objects were created by requests carrying `key`. */
   objectsCreatedWith(key: string): number;
+  /** Identifiers of meter events sent again after Stripe had one (not counted again). */
+  duplicateMeterEvents: string[];
+  /** Every meter event Stripe counted, one per identifier. */
+  meterEvents(): StripeObject[];
+  /**
+   * A Checkout Session completed by its customer, as Stripe holds it then: `paid` for a card,
+   * `unpaid` for a payment that settles later (its async_payment_succeeded comes after).
+   */
+  completeSession(id: string, options?: { paymentStatus?: 'paid' | 'unpaid' }): StripeObject;
   /**
    * The next POST matching `path` creates its object (and stores its answer under its key, as
    * Stripe does) but answers only after `ms`: the caller times out although Stripe acted.
@@ -139,6 +148,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
   const byKey = new Map<string, Stored>();
   const hangs: { path?: string; ms: number }[] = [];
   const failures: { status: number; path?: string; type?: string; code?: string; message?: string }[] = [];
+  const duplicateMeterEvents: string[] = [];
 
   const put = (object: StripeObject, key: string | undefined) => {
     objects.set(object.id, object);
@@ -173,6 +183,10 @@ export async function startFakeStripe(): Promise<FakeStripe> {
             customer: p.customer ?? null,
             client_reference_id: p.client_reference_id ?? null,
             status: 'open',
+            payment_status: 'unpaid',
+            amount_total: amountTotal(p),
+            currency: sessionCurrency(p),
+            line_items: p.line_items ?? [],
             subscription: null,
             url: `https://checkout.stripe.test/c/pay/${id}`,
             success_url: p.success_url ?? null,
@@ -253,6 +267,13 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     }
     if (path === '/v1/billing/meter_events') {
       const identifier = (p.identifier as string | undefined) ?? newId('mev');
+      // Stripe enforces an identifier's uniqueness (for at least 24 hours): a second event with
+      // one already seen is not counted again. It is remembered, so a test sees it was sent.
+      const earlier = objects.get(identifier);
+      if (earlier?.object === 'billing.meter_event') {
+        duplicateMeterEvents.push(identifier);
+        return ok(earlier);
+      }
       return ok(
         put(
           {
@@ -379,6 +400,14 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     objects,
     createdWithKey,
     objectsCreatedWith: (key) => [...createdWithKey.values()].filter((k) => k === key).length,
+    duplicateMeterEvents,
+    meterEvents: () => [...objects.values()].filter((object) => object.object === 'billing.meter_event'),
+    completeSession(id, { paymentStatus = 'paid' } = {}) {
+      const session = objects.get(id);
+      if (session?.object !== 'checkout.session') throw new Error(`no checkout session ${id}`);
+      Object.assign(session, { status: 'complete', payment_status: paymentStatus });
+      return session;
+    },
     hangNext: (options) => hangs.push(options),
     failNext: (status, options = {}) => failures.push({ status, ...options }),
     createSubscription({
@@ -445,6 +474,23 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     },
     close: () => server.close(),
   };
+}
+
+/** What a Checkout Session's line items add up to (unit amounts of `price_data` only). */
+function amountTotal(p: Record<string, unknown>): number | null {
+  const items =
+    (p.line_items as { price_data?: { unit_amount?: string }; quantity?: string }[] | undefined) ?? [];
+  let total = 0;
+  for (const item of items) {
+    if (!item.price_data?.unit_amount) return null;
+    total += Number(item.price_data.unit_amount) * Number(item.quantity ?? 1);
+  }
+  return items.length ? total : null;
+}
+
+function sessionCurrency(p: Record<string, unknown>): string | null {
+  const items = (p.line_items as { price_data?: { currency?: string } }[] | undefined) ?? [];
+  return items[0]?.price_data?.currency ?? null;
 }
 
 function ok(object: StripeObject): LoopbackReply {

@@ -2,6 +2,7 @@ import { BookingLimitError, IllegalTransitionError, SlotFullError } from '../../
 import { FeedbackNotOpenError } from '../../domain/bookings/feedback.ts';
 import { type BookingChangedPayload, bookingTopics } from '../../domain/bookings/live-events.ts';
 import { ANY_ROLE } from '../../domain/organizations/access.ts';
+import { PaymentRequiredError } from '../../domain/usage/paid-calls.ts';
 import type { BookingStatus as BookingStatusValue } from '../../generated/prisma/enums.ts';
 import { NotAllowedError, NotFoundError, RateLimitedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
@@ -242,7 +243,7 @@ mutation('createBooking', {
     }),
   }),
   payload: BookingPayload,
-  errors: [...bookingErrors, BookingLimitError, RateLimitedError],
+  errors: [...bookingErrors, BookingLimitError, RateLimitedError, PaymentRequiredError],
   authScopes: (_input, ctx) => !readOnlyKey(ctx) && { authenticated: true },
   resolve: async (input, ctx) => {
     const { venueId, guestEmail, specialRequests, notes, clientKey, hold, ...rest } = input;

@@ -36,19 +36,19 @@ export interface CheckoutDeps {
 }
 
 /** Checks the caller may manage the organisation's billing. */
-async function allowed(access: Access, organizationId: string): Promise<void> {
+export async function allowed(access: Access, organizationId: string): Promise<void> {
   await access.require(organizationId, MANAGERS);
   access.requireWrite();
 }
 
 /** The Stripe client, or BillingNotConfiguredError when billing is off. */
-function stripeOf(deps: CheckoutDeps): StripeClient {
+export function stripeOf(deps: Pick<CheckoutDeps, 'stripe'>): StripeClient {
   if (!deps.stripe) throw new BillingNotConfiguredError();
   return deps.stripe;
 }
 
 /** The organisation's Stripe customer id, created (once, by its key) the first time. */
-async function customerOf(db: DbOrTx, stripe: StripeClient, organizationId: string): Promise<string> {
+export async function customerOf(db: DbOrTx, stripe: StripeClient, organizationId: string): Promise<string> {
   const known = await db.billingCustomer.findUnique({ where: { organizationId } });
   if (known) return known.stripeCustomerId;
   const customer = await stripe.customers.create(
@@ -65,10 +65,10 @@ async function customerOf(db: DbOrTx, stripe: StripeClient, organizationId: stri
 }
 
 /** The next attempt number of `counter`, counted in the database so two starts never share one. */
-async function nextAttempt(
+export async function nextAttempt(
   db: DbOrTx,
   organizationId: string,
-  counter: 'checkoutAttempts' | 'portalAttempts',
+  counter: 'checkoutAttempts' | 'portalAttempts' | 'creditAttempts',
 ): Promise<number> {
   const row = await db.billingCustomer.update({
     where: { organizationId },

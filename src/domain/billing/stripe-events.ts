@@ -35,6 +35,7 @@ import {
   providerEventPayload,
   readProviderEvent,
 } from '../../platform/provider-events.ts';
+import { applyCreditsEvent, type CreditsEventOutcome, isCreditsSession } from './credits-purchase.ts';
 import { type DunningDeps, settleStandingNotices } from './dunning.ts';
 
 /** The job that applies one recorded Stripe event. */
@@ -64,7 +65,8 @@ export type StripeEventOutcome =
       /** Stripe no longer knows it: stored as canceled (refreshSubscription). */
       missing?: true;
     }
-  | { outcome: 'ignored'; reason: string };
+  | { outcome: 'ignored'; reason: string }
+  | CreditsEventOutcome;
 
 const idOf = z
   .union([z.string(), z.object({ id: z.string() }).transform((o) => o.id)])
@@ -164,6 +166,15 @@ async function storeStripeEvent(
   if (!parsed.success) return { outcome: 'ignored', reason: 'unreadable' };
   const event = parsed.data;
   const object = event.data.object;
+
+  // A Checkout in payment mode bought credits (credits-purchase.ts); subscriptions are below.
+  if (
+    (event.type === 'checkout.session.completed' ||
+      event.type === 'checkout.session.async_payment_succeeded') &&
+    isCreditsSession(object)
+  ) {
+    return applyCreditsEvent(db, event, object);
+  }
 
   switch (event.type) {
     case 'customer.subscription.created':

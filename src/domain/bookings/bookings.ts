@@ -37,6 +37,12 @@ export interface BookingDeps {
   requestMinutes: number;
   limiter: RateLimiter;
   limits: BookingLimits;
+  /**
+   * What making a booking costs the caller, paid in the booking's transaction (a refusal rolls
+   * the booking back): with billing on, a booking made with an API key is a paid call
+   * (src/domain/usage/paid-calls.ts). Absent: bookings cost nothing.
+   */
+  payForCreation?: (tx: Tx, access: Access, booking: Booking) => Promise<void>;
 }
 
 export interface BookingLimits {
@@ -153,6 +159,7 @@ export async function createBooking(
           expiresAt,
         },
       });
+      if (deps.payForCreation) await deps.payForCreation(tx, access, created);
       await tx.bookingTransition.create({
         data: {
           bookingId: created.id,

@@ -1,0 +1,160 @@
+/**
+ * Buying prepaid credits: a Stripe Checkout in payment mode, and the credits granted once Stripe
+ * says the payment is in.
+ *
+ * `buyCredits` starts the Checkout (owners and admins only). Each purchase started is a numbered
+ * attempt in `billing_customers` (`credits:{organizationId}:{attempt}`), so a call the SDK retries
+ * after a timeout is answered with the session Stripe already made. The amount is what the session
+ * charges: one line, `price_data` of exactly that amount, or, with STRIPE_PRICE_CREDITS set, that
+ * per-unit price (one unit is one minor unit of credit) times the amount. Credits are sold in the
+ * currency paid calls are priced in (API_CALL_CURRENCY), the only one they are spent in.
+ *
+ * The webhook's `checkout.session.completed` (mode payment, `payment_status: paid`) or, for a
+ * payment that settles later (bank debits), `checkout.session.async_payment_succeeded` grants the
+ * credits: one ledger transfer whose id is derived from the session's id, so Stripe delivering
+ * both events, or either twice, grants once. A session completed but not yet paid grants nothing.
+ */
+import { z } from 'zod';
+import type { DbOrTx } from '../../platform/db.ts';
+import { ValidationError } from '../../platform/errors.ts';
+import { normalizeCurrency } from '../ledger/accounts.ts';
+import { grantCredits } from '../ledger/credits.ts';
+import { derivedTransferId } from '../ledger/transfer.ts';
+import type { Access } from '../organizations/access.ts';
+import { allowed, type CheckoutDeps, customerOf, nextAttempt, stripeOf } from './checkout.ts';
+
+/** What a Checkout Session for credits carries in its metadata, to know it again. */
+export const CREDITS_PURPOSE = 'credits';
+
+export interface CreditsPurchaseDeps extends CheckoutDeps {
+  /** A per-unit Stripe price (one unit = one minor unit); undefined: `price_data` per session. */
+  creditsPrice: string | undefined;
+  /** The currency credits are sold and spent in. */
+  currency: string;
+  /** The least and most one purchase may buy, in minor units. */
+  min: number;
+  max: number;
+}
+
+/**
+ * Starts a Checkout for `amount` minor units of credit and returns its URL. ValidationError for an
+ * amount out of bounds or another currency; BillingNotConfiguredError while billing is off.
+ */
+export async function buyCredits(
+  deps: CreditsPurchaseDeps,
+  access: Access,
+  input: { organizationId: string; amount: number; currency: string },
+): Promise<{ url: string }> {
+  await allowed(access, input.organizationId);
+  const { amount, organizationId } = input;
+  if (!Number.isSafeInteger(amount)) {
+    throw new ValidationError('An amount is a whole number of minor units (cents)', 'amount');
+  }
+  if (amount < deps.min || amount > deps.max) {
+    throw new ValidationError(
+      `Buy from ${money(deps.min, deps.currency)} to ${money(deps.max, deps.currency)} of credit at a time`,
+      'amount',
+    );
+  }
+  const currency = normalizeCurrency(input.currency);
+  if (currency !== deps.currency) {
+    throw new ValidationError(`Credits are sold in ${deps.currency}`, 'currency');
+  }
+  const stripe = stripeOf(deps);
+  const customer = await customerOf(deps.db, stripe, organizationId);
+  const attempt = await nextAttempt(deps.db, organizationId, 'creditAttempts');
+  const base = deps.publicUrl.replace(/\/$/, '');
+  const metadata = { organizationId, purpose: CREDITS_PURPOSE, credits: String(amount), currency };
+  const session = await stripe.checkout.sessions.create(
+    {
+      mode: 'payment',
+      customer,
+      client_reference_id: organizationId,
+      line_items: [
+        deps.creditsPrice
+          ? { price: deps.creditsPrice, quantity: amount }
+          : {
+              price_data: {
+                currency: currency.toLowerCase(),
+                unit_amount: amount,
+                product_data: { name: 'AGNT credits' },
+              },
+              quantity: 1,
+            },
+      ],
+      metadata,
+      payment_intent_data: { metadata },
+      success_url: `${base}/billing?credits=success&session_id={CHECKOUT_SESSION_ID}`,
+      cancel_url: `${base}/billing?credits=cancelled`,
+    },
+    { idempotencyKey: `credits:${organizationId}:${attempt}` },
+  );
+  if (!session.url) throw new Error(`Stripe returned checkout session ${session.id} without a URL`);
+  return { url: session.url };
+}
+
+/** `minor` units of `currency` as a person reads them: 500 USD cents are "$5.00". */
+function money(minor: number, currency: string): string {
+  const format = new Intl.NumberFormat('en', { style: 'currency', currency });
+  const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
+  return format.format(minor / 10 ** digits);
+}
+
+/** The events that may grant bought credits. */
+export const CREDITS_EVENTS = [
+  'checkout.session.completed',
+  'checkout.session.async_payment_succeeded',
+] as const;
+
+const uuid = z.uuid();
+const creditsSession = z.object({
+  id: z.string(),
+  mode: z.literal('payment'),
+  payment_status: z.string(),
+  metadata: z.object({
+    organizationId: uuid,
+    purpose: z.literal(CREDITS_PURPOSE),
+    credits: z.coerce.number().int().positive(),
+    currency: z.string(),
+  }),
+});
+
+export type CreditsEventOutcome =
+  | { outcome: 'credited'; transferId: string; created: boolean; from: 'event' }
+  | { outcome: 'ignored'; reason: string };
+
+/** Whether a Checkout Session object is one of ours for credits (mode payment). */
+export function isCreditsSession(object: Record<string, unknown>): boolean {
+  return object.mode === 'payment';
+}
+
+/**
+ * Grants the credits a paid Checkout Session bought: `type` is the event's, `session` its object.
+ * A session not paid yet (`payment_status` unpaid) is ignored; its async_payment_succeeded grants.
+ */
+export async function applyCreditsEvent(
+  db: DbOrTx,
+  event: { id: string; type: string },
+  session: Record<string, unknown>,
+): Promise<CreditsEventOutcome> {
+  const parsed = creditsSession.safeParse(session);
+  if (!parsed.success) return { outcome: 'ignored', reason: 'not_credits' };
+  const { id, payment_status: paymentStatus, metadata } = parsed.data;
+  // completed says paid when the card paid at once; async_payment_succeeded is the later payment.
+  const paid = event.type === 'checkout.session.async_payment_succeeded' || paymentStatus === 'paid';
+  if (!paid) return { outcome: 'ignored', reason: `payment_${paymentStatus}` };
+  if (!(await db.organization.count({ where: { id: metadata.organizationId } }))) {
+    return { outcome: 'ignored', reason: 'unknown_organization' };
+  }
+  const transferId = derivedTransferId('credits-purchase', id);
+  const granted = await grantCredits(db, {
+    transferId,
+    organizationId: metadata.organizationId,
+    amount: metadata.credits,
+    currency: metadata.currency,
+    reason: `Credits bought through Stripe Checkout ${id}`,
+    actor: `stripe:${event.id}`,
+    metadata: { checkoutSessionId: id },
+  });
+  return { outcome: 'credited', transferId, created: granted.created, from: 'event' };
+}
