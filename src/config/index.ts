@@ -11,6 +11,7 @@ import { agentsConfig, agentsEnv, agentsProblems } from './agents.ts';
 import { authConfig, authEnv, authProblems, mailConfig, mailEnv, mailProblems } from './auth.ts';
 import { billingConfig, billingEnv, billingProblems } from './billing.ts';
 import { bookingsConfig, bookingsEnv } from './bookings.ts';
+import { feesConfig, feesEnv } from './fees.ts';
 import { channelsConfig, channelsEnv } from './channels.ts';
 import { databaseConfig, databaseEnv, databaseProblems, redisConfig } from './database.ts';
 import {
@@ -50,6 +51,7 @@ const envSchema = z.object({
   ...bookingsEnv.shape,
   ...networkEnv.shape,
   ...billingEnv.shape,
+  ...feesEnv.shape,
 });
 type ParsedEnv = z.output<typeof envSchema>;
 
@@ -92,6 +94,7 @@ function shape(e: ParsedEnv, context: Context) {
     bookings: bookingsConfig(e),
     network: networkConfig(e),
     billing: billingConfig(e),
+    fees: feesConfig(e),
   };
 }
 
