@@ -51,4 +51,14 @@ export const crontab = `
 # Inbound replies left unhandled for 30 minutes that answer no envelope of ours, or whose booking
 # is gone, are closed with the reason, never acted on. Each run looks at everything.
 */30 * * * * sweep-orphaned-responses ?id=sweep-orphaned-responses
+
+# Pay-as-you-go booking fees whose charge was declined are tried again once their wait is over
+# (it doubles after each decline, up to FEE_CHARGE_MAX_ATTEMPTS), and completed bookings whose fee
+# job was lost get their fee. No fill: each run looks at everything that is due.
+*/30 * * * * retry-pending-fees ?id=retry-pending-fees
+
+# The 1st of each month at 01:00 UTC (09:00 WITA): every organisation's pending booking fees of
+# the months before go on its Stripe invoice. Missed by downtime, it runs late within 3 days; the
+# tick's time decides the month, and a rerun adds nothing (idempotency keys).
+0 1 1 * * monthly-invoice ?id=monthly-invoice&fill=3d
 `;

@@ -13,6 +13,7 @@ import agentRegister from './tasks/agent-register.ts';
 import agentRegisterSweep from './tasks/agent-register-sweep.ts';
 import bookingComplete from './tasks/booking-complete.ts';
 import bookingExpire from './tasks/booking-expire.ts';
+import bookingFee from './tasks/booking-fee.ts';
 import bookingFeedback from './tasks/booking-feedback.ts';
 import bookingNoShow from './tasks/booking-no-show.ts';
 import bookingReminder from './tasks/booking-reminder.ts';
@@ -20,10 +21,12 @@ import chatInbound from './tasks/chat-inbound.ts';
 import chatSend from './tasks/chat-send.ts';
 import clawpulseGatewayPrune from './tasks/clawpulse-gateway-prune.ts';
 import lalamoveEvent from './tasks/lalamove-event.ts';
+import monthlyInvoice from './tasks/monthly-invoice.ts';
 import noop from './tasks/noop.ts';
 import noticeEmail from './tasks/notice-email.ts';
 import outboxSweep from './tasks/outbox-sweep.ts';
 import reapStaleEnvelopes from './tasks/reap-stale-envelopes.ts';
+import retryPendingFees from './tasks/retry-pending-fees.ts';
 import stripeEvent from './tasks/stripe-event.ts';
 import sweepOrphanedResponses from './tasks/sweep-orphaned-responses.ts';
 import venueDailySummary from './tasks/venue-daily-summary.ts';
@@ -51,6 +54,9 @@ export const handlers: readonly TaskHandler[] = [
   agentRegister,
   agentRegisterSweep,
   clawpulseGatewayPrune,
+  bookingFee,
+  retryPendingFees,
+  monthlyInvoice,
 ];
 
 /**

@@ -47,8 +47,11 @@ function stripeOf(deps: CheckoutDeps): StripeClient {
   return deps.stripe;
 }
 
-/** The organisation's Stripe customer id, created (once, by its key) the first time. */
-async function customerOf(db: DbOrTx, stripe: StripeClient, organizationId: string): Promise<string> {
+/**
+ * The organisation's Stripe customer id, created (once, by its key) the first time. Checkout, the
+ * portal and booking fees' invoices all bill this one customer.
+ */
+export async function customerOf(db: DbOrTx, stripe: StripeClient, organizationId: string): Promise<string> {
   const known = await db.billingCustomer.findUnique({ where: { organizationId } });
   if (known) return known.stripeCustomerId;
   const customer = await stripe.customers.create(

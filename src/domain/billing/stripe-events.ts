@@ -27,6 +27,7 @@ import {
   providerEventPayload,
   readProviderEvent,
 } from '../../platform/provider-events.ts';
+import { applyFeeInvoicePaid } from './fee-collection.ts';
 
 /** The job that applies one recorded Stripe event. */
 export const stripeEventTask = defineTask({ name: 'stripe-event', schema: providerEventPayload });
@@ -49,6 +50,7 @@ export interface StripeEventDeps {
 
 export type StripeEventOutcome =
   | { outcome: 'applied'; subscriptionId: string; status: string; from: 'event' | 'stripe' }
+  | { outcome: 'applied'; feeInvoiceId: string; settled: number; from: 'event' }
   | { outcome: 'ignored'; reason: string };
 
 const idOf = z
@@ -136,6 +138,16 @@ export async function applyStripeEvent(
   if (!parsed.success) return { outcome: 'ignored', reason: 'unreadable' };
   const event = parsed.data;
   const object = event.data.object;
+
+  // Booking fees' own invoices (fee-collection.ts); a subscription's invoice falls through.
+  if (event.type === 'invoice.paid' && typeof object.id === 'string') {
+    const fees = await applyFeeInvoicePaid(db, {
+      stripeInvoiceId: object.id,
+      eventId: event.id,
+      paidAt: deps.now(),
+    });
+    if (fees) return { outcome: 'applied', ...fees, from: 'event' };
+  }
 
   switch (event.type) {
     case 'customer.subscription.created':
