@@ -17,6 +17,12 @@ import {
   startCheckout,
 } from '../domain/billing/checkout.ts';
 import {
+  organizationFeeInvoices,
+  organizationFees,
+  recordBookingValue,
+  waiveBookingFee,
+} from '../domain/billing/fees.ts';
+import {
   allowedTransitions,
   cancelBooking,
   createBooking,
@@ -144,6 +150,7 @@ export function bindDomain(services: DomainServices) {
     publicUrl: config.http.publicUrl,
     plans: config.billing.plans,
   };
+  const fees = { db, now, fees: config.fees, plans: config.billing.plans };
   return {
     agents: {
       listAgents: given(db, listAgents),
@@ -160,7 +167,11 @@ export function bindDomain(services: DomainServices) {
       adjustCredits: given(db, adjustOrganizationCredits),
       openBillingPortal: given(checkout, openBillingPortal),
       organizationBilling: given(checkout, organizationBilling),
+      organizationFeeInvoices: given(db, organizationFeeInvoices),
+      organizationFees: given(db, organizationFees),
+      recordBookingValue: given(fees, recordBookingValue),
       startCheckout: given(checkout, startCheckout),
+      waiveBookingFee: given(fees, waiveBookingFee),
     },
     bookings: {
       allowedTransitions: given(db, allowedTransitions),

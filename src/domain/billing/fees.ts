@@ -339,7 +339,7 @@ export async function waiveBookingFee(
   });
 }
 
-export interface FeeMonth {
+export interface BookingFeeMonth {
   /** `yyyy-mm`, the month (UTC) the fees were accrued in. */
   month: string;
   currency: string;
@@ -365,7 +365,7 @@ export async function organizationFees(
   access: Access,
   organizationId: string,
   options: { months?: number } = {},
-): Promise<FeeMonth[] | null> {
+): Promise<BookingFeeMonth[] | null> {
   if (!(await access.has(organizationId, MANAGERS))) return null;
   const months = Math.min(Math.max(options.months ?? 12, 1), 36);
   const fees = await db.bookingFee.findMany({
@@ -373,7 +373,7 @@ export async function organizationFees(
     orderBy: [{ accruedAt: 'desc' }, { id: 'desc' }],
     take: 5_000,
   });
-  const groups = new Map<string, FeeMonth>();
+  const groups = new Map<string, BookingFeeMonth>();
   for (const fee of fees) {
     const month = monthOf(fee.accruedAt);
     const key = `${month}/${fee.currency}`;
