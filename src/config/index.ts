@@ -11,7 +11,6 @@ import { agentsConfig, agentsEnv, agentsProblems } from './agents.ts';
 import { authConfig, authEnv, authProblems, mailConfig, mailEnv, mailProblems } from './auth.ts';
 import { billingConfig, billingEnv, billingProblems } from './billing.ts';
 import { bookingsConfig, bookingsEnv } from './bookings.ts';
-import { feesConfig, feesEnv } from './fees.ts';
 import { channelsConfig, channelsEnv } from './channels.ts';
 import { databaseConfig, databaseEnv, databaseProblems, redisConfig } from './database.ts';
 import {
@@ -22,6 +21,7 @@ import {
   placesEnv,
   weatherConfig,
 } from './delivery.ts';
+import { feesConfig, feesEnv } from './fees.ts';
 import { generalEnv } from './general.ts';
 import { graphqlConfig, graphqlEnv } from './graphql.ts';
 import { httpConfig, httpEnv, httpProblems } from './http.ts';

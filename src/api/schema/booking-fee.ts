@@ -141,7 +141,7 @@ mutation('recordBookingValue', {
   resolve: async (input, ctx) => {
     const { id } = await ctx.domain.billing.recordBookingValue(ctx.access, {
       bookingId: input.bookingId.id,
-      valueMinor: input.value,
+      value: input.value,
     });
     return { booking: await ctx.domain.bookings.findBookingWithOwnerOrThrow(id) };
   },

@@ -221,15 +221,11 @@ function changeable(fee: BookingFee): boolean {
 export async function recordBookingValue(
   deps: FeeDeps,
   access: Access,
-  input: { bookingId: string; valueMinor: number },
+  input: { bookingId: string; value: number },
 ): Promise<Booking> {
   access.requireWrite();
-  if (
-    !Number.isSafeInteger(input.valueMinor) ||
-    input.valueMinor < 0 ||
-    input.valueMinor > MAX_RECORDED_VALUE
-  ) {
-    throw new ValidationError('A booking value is a whole number of minor units, zero or more', 'valueMinor');
+  if (!Number.isSafeInteger(input.value) || input.value < 0 || input.value > MAX_RECORDED_VALUE) {
+    throw new ValidationError('A booking value is a whole number of minor units, zero or more', 'value');
   }
   const booking = await deps.db.booking.findUnique({
     where: { id: input.bookingId },
@@ -249,9 +245,9 @@ export async function recordBookingValue(
     }
     const updated = await tx.booking.update({
       where: { id: booking.id },
-      data: { valueMinor: BigInt(input.valueMinor), valueRecordedAt: deps.now() },
+      data: { valueMinor: BigInt(input.value), valueRecordedAt: deps.now() },
     });
-    if (fee) await reviseFee(tx, deps, fee, BigInt(input.valueMinor), actor);
+    if (fee) await reviseFee(tx, deps, fee, BigInt(input.value), actor);
     return updated;
   });
 }
