@@ -350,6 +350,57 @@ describe('a booking made through AGNT, honoured', () => {
   });
 });
 
+describe('the monthly invoice', () => {
+  it('is finished by a later run when Stripe refused a step, with the fees it had taken', async () => {
+    const w = await world({ subscribed: true });
+    const id = (await bookingRow(db(), completed(w.venueId, { valueMinor: 10_000n }))).id;
+    await collectBookingFee(deps(), id);
+    const fee = (await feeOf(id))!;
+    const month = fee.accruedAt.toISOString().slice(0, 7);
+    fake.failNext(400, { path: '/v1/invoiceitems', type: 'invalid_request_error', message: 'No.' });
+    await monthlyInvoiceAfter(fee.accruedAt);
+    const stuck = await db().feeInvoice.findFirstOrThrow({ where: { organizationId: w.organizationId } });
+    expect(stuck).toMatchObject({ month, status: 'draft' });
+    expect(await feeOf(id)).toMatchObject({
+      status: 'PENDING',
+      feeInvoiceId: stuck.id,
+      stripeInvoiceItemId: null,
+    });
+    // The value can no longer change: the fee is on its way to Stripe.
+    const late = await recordValue(w.ownerId, id, 1);
+    expect(late.data, JSON.stringify(late.body)).toMatchObject({
+      recordBookingValue: { __typename: 'ConflictError' },
+    });
+
+    // A month later the draft is finished under its own month.
+    await monthlyInvoiceAfter(new Date(fee.accruedAt.getTime() + 32 * 86_400_000));
+    expect(fake.objectsCreatedWith(`booking-fee:${id}:v1`)).toBe(1);
+    expect(await db().feeInvoice.findUniqueOrThrow({ where: { id: stuck.id } })).toMatchObject({
+      month,
+      status: 'open',
+      amountMinor: 700n,
+    });
+    expect(await feeOf(id)).toMatchObject({ status: 'INVOICED' });
+  });
+
+  it('emails the invoice to an organisation without a subscription', async () => {
+    const w = await world();
+    const id = (await bookingRow(db(), completed(w.venueId))).id;
+    await collectBookingFee(deps(), id);
+    const fee = (await feeOf(id))!;
+    await monthlyInvoiceAfter(fee.accruedAt);
+    const invoice = await db().feeInvoice.findFirstOrThrow({ where: { organizationId: w.organizationId } });
+    expect(fake.objects.get(invoice.stripeInvoiceId!)).toMatchObject({
+      collection_method: 'send_invoice',
+      days_until_due: 14,
+      amount_due: 250,
+      status: 'open',
+    });
+    // Its Stripe customer was made for it, once, by the organisation's key.
+    expect(fake.objectsCreatedWith(`customer:${w.organizationId}:v1`)).toBe(1);
+  });
+});
+
 /** A completed booking row made in chat, for tests of what follows completion. */
 function completed(
   venueId: string,

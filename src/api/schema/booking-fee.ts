@@ -3,7 +3,7 @@
  * admins, through `Organization.billing`), the value a venue's team records for a booking, and
  * platform admins' waiver of a fee. The rules are in src/domain/billing/fees.ts.
  */
-import type { BookingFeeMonth as FeeMonthShape } from '../../domain/billing/fees.ts';
+import { type BookingFeeMonth as FeeMonthShape, venueCurrency } from '../../domain/billing/fees.ts';
 import { ANY_ROLE } from '../../domain/organizations/access.ts';
 import type { FeeInvoice } from '../../generated/prisma/client.ts';
 import { builder } from '../builder.ts';
@@ -12,6 +12,7 @@ import { OrganizationBillingRef } from './billing.ts';
 import { Booking, readOnlyKey } from './booking.ts';
 import { describedEnum } from './enums.ts';
 import { mutation, payloadType } from './mutation.ts';
+import { Venue } from './venue.ts';
 
 const BookingFeeKind = describedEnum('BookingFeeKind', {
   REFERRAL_PCT: "A percentage of the booking's value (a venue with a plan), never below the minimum.",
@@ -125,6 +126,15 @@ builder.prismaObjectField(Booking, 'value', (t) =>
     authScopes: (b) => teamOf(b.venue.organizationId),
     unauthorizedResolver: () => null,
     resolve: (b) => b.valueMinor?.toString() ?? null,
+  }),
+);
+
+builder.prismaObjectField(Venue, 'currency', (t) =>
+  t.string({
+    description:
+      "What the venue charges in (ISO 4217): its bookings' values and its booking fees. The configured default (FEE_DEFAULT_CURRENCY) unless the venue has its own.",
+    select: { currency: true },
+    resolve: (v, _args, ctx) => venueCurrency(ctx.services.config.fees, v),
   }),
 );
 

@@ -280,17 +280,22 @@ export async function sendMonthlyInvoices(
     distinct: ['organizationId', 'currency'],
     select: { organizationId: true, currency: true },
   });
+  // Drafts an earlier run left behind (Stripe failed midway), of this month or any before:
+  // finished with the fees already taken onto them, none added.
   const unfinished = await deps.db.feeInvoice.findMany({
-    where: { month, status: 'draft' },
-    select: { organizationId: true, currency: true },
+    where: { status: 'draft' },
+    select: { organizationId: true, currency: true, month: true },
   });
-  const targets = new Map<string, { organizationId: string; currency: string }>();
-  for (const t of [...pending, ...unfinished]) targets.set(`${t.organizationId}/${t.currency}`, t);
+  const targets = new Map<string, { organizationId: string; currency: string; month: string }>();
+  for (const t of [...unfinished, ...pending.map((p) => ({ ...p, month }))]) {
+    targets.set(`${t.organizationId}/${t.currency}/${t.month}`, t);
+  }
   let invoiced = 0;
   const errors: unknown[] = [];
   for (const target of targets.values()) {
     try {
-      if (await invoiceOrganizationFees(deps, { ...target, month, before })) invoiced++;
+      const claim = target.month === month ? before : null;
+      if (await invoiceOrganizationFees(deps, { ...target, before: claim })) invoiced++;
     } catch (error) {
       errors.push(error);
     }
@@ -300,11 +305,12 @@ export async function sendMonthlyInvoices(
 
 /**
  * One organisation's invoice of its pending fees in `currency` accrued before `before`, labelled
- * `month`: returns the invoice once finalised, null when there was nothing to invoice.
+ * `month`: returns the invoice once finalised, null when there was nothing to invoice. With
+ * `before` null no fee is added: an earlier run's draft is finished with the fees it holds.
  */
 export async function invoiceOrganizationFees(
   deps: CollectionDeps,
-  input: { organizationId: string; currency: string; month: string; before: Date },
+  input: { organizationId: string; currency: string; month: string; before: Date | null },
 ): Promise<FeeInvoice | null> {
   const { db } = deps;
   const stripe = deps.stripe;
@@ -317,17 +323,19 @@ export async function invoiceOrganizationFees(
   });
   if (invoice.status !== 'draft') return invoice;
   // Taken onto this invoice, and so frozen, before Stripe hears of them.
-  await db.bookingFee.updateMany({
-    where: {
-      organizationId,
-      currency,
-      status: 'PENDING',
-      collection: 'INVOICE',
-      feeInvoiceId: null,
-      accruedAt: { lt: input.before },
-    },
-    data: { feeInvoiceId: invoice.id, updatedAt: deps.now() },
-  });
+  if (input.before) {
+    await db.bookingFee.updateMany({
+      where: {
+        organizationId,
+        currency,
+        status: 'PENDING',
+        collection: 'INVOICE',
+        feeInvoiceId: null,
+        accruedAt: { lt: input.before },
+      },
+      data: { feeInvoiceId: invoice.id, updatedAt: deps.now() },
+    });
+  }
   const fees = await db.bookingFee.findMany({
     where: { feeInvoiceId: invoice.id, status: { not: 'WAIVED' } },
     orderBy: { accruedAt: 'asc' },
