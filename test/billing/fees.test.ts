@@ -214,6 +214,20 @@ async function sweep() {
   await runDueJobs(app, ['retry-pending-fees']);
 }
 
+const WAIVE = `mutation Waive($id: ID!, $reason: String!) {
+  waiveBookingFee(input: { bookingId: $id, reason: $reason }) {
+    __typename
+    ... on WaiveBookingFeePayload { fee { status fee } }
+    ... on Error { message }
+  }
+}`;
+
+async function platformAdmin() {
+  return db().user.create({
+    data: { email: `${unique('admin').replace(' ', '-')}@example.test`, isPlatformAdmin: true },
+  });
+}
+
 const payable = (organizationId: string, currency = 'USD') =>
   balanceOf(db(), organizationAccount(organizationId, 'FEES_PAYABLE', currency));
 
@@ -555,16 +569,7 @@ describe('changing a fee', () => {
     const row = await bookingRow(db(), completed(w.venueId));
     await collectBookingFee(deps(), row.id);
     const revenueBefore = await balanceOf(db(), platformAccount('REVENUE', 'USD'));
-    const admin = await db().user.create({
-      data: { email: `${unique('admin').replace(' ', '-')}@example.test`, isPlatformAdmin: true },
-    });
-    const WAIVE = `mutation Waive($id: ID!, $reason: String!) {
-      waiveBookingFee(input: { bookingId: $id, reason: $reason }) {
-        __typename
-        ... on WaiveBookingFeePayload { fee { status fee } }
-        ... on Error { message }
-      }
-    }`;
+    const admin = await platformAdmin();
     const refused = await app.gql(
       WAIVE,
       { id: gid('Booking', row.id), reason: 'x' },
@@ -640,6 +645,30 @@ describe('pay as you go', () => {
     expect(fake.objectsCreatedWith(`booking-fee-charge:${row.id}:2`)).toBe(1);
     expect(fake.objectsCreatedWith(`booking-fee-charge:${row.id}:1`)).toBe(0);
     expect(await payable(w.organizationId)).toBe(0n);
+  });
+
+  it('keeps the money in the ledger when a fee is waived while its charge is on its way', async () => {
+    const w = await world({ card: 'ok' });
+    const row = await bookingRow(db(), completed(w.venueId));
+    const admin = await platformAdmin();
+    // Stripe charges the card but answers late; the admin waives meanwhile.
+    fake.hangNext({ path: '/v1/payment_intents', ms: 1_500 });
+    const charging = collectBookingFee(deps(), row.id);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const waived = await app.gql(
+      WAIVE,
+      { id: gid('Booking', row.id), reason: 'Goodwill' },
+      { token: await token(admin.id) },
+    );
+    expect(waived.data, JSON.stringify(waived.body)).toMatchObject({
+      waiveBookingFee: { fee: { status: 'WAIVED' } },
+    });
+    expect((await charging).charge).toEqual({ outcome: 'skipped', reason: 'charged_after_waiver' });
+    const fee = (await feeOf(row.id))!;
+    expect(fee.status).toBe('WAIVED');
+    expect(fee.stripePaymentIntentId).toMatch(/^pi_/);
+    // Waived (the accrual reversed) and paid: the organisation is 2.50 in credit, owed back.
+    expect(await payable(w.organizationId)).toBe(250n);
   });
 
   it('gives up charging after the last attempt and puts the fee on the monthly invoice', async () => {

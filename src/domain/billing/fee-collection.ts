@@ -112,7 +112,7 @@ export async function chargeBookingFee(deps: CollectionDeps, bookingId: string):
   }
   if (intent.status !== 'succeeded')
     return recordDecline(deps, fee, attempt, `payment intent ${intent.status}`);
-  const settled = await db.$transaction(async (tx) => {
+  return db.$transaction(async (tx): Promise<ChargeOutcome> => {
     const rows = await tx.bookingFee.updateMany({
       where: { id: fee.id, status: 'PENDING' },
       data: {
@@ -122,12 +122,21 @@ export async function chargeBookingFee(deps: CollectionDeps, bookingId: string):
         updatedAt: deps.now(),
       },
     });
-    if (rows.count) await settle(tx, fee, `stripe:${intent.id}`);
-    return rows.count > 0;
+    if (rows.count) {
+      await settle(tx, fee, `stripe:${intent.id}`);
+      return { outcome: 'charged', paymentIntentId: intent.id };
+    }
+    // Waived while the charge was on its way: Stripe took the money all the same. The ledger
+    // says so (the settlement leaves the organisation in credit on FEES_PAYABLE, what we owe it
+    // back) and the payment is kept on the fee for a refund; the fee stays WAIVED.
+    const now = await tx.bookingFee.findUniqueOrThrow({ where: { id: fee.id } });
+    if (now.status === 'WAIVED' && !now.stripePaymentIntentId) {
+      await tx.bookingFee.update({ where: { id: fee.id }, data: { stripePaymentIntentId: intent.id } });
+      await settle(tx, fee, `stripe:${intent.id}`);
+      return { outcome: 'skipped', reason: 'charged_after_waiver' };
+    }
+    return { outcome: 'skipped', reason: 'settled_meanwhile' };
   });
-  return settled
-    ? { outcome: 'charged', paymentIntentId: intent.id }
-    : { outcome: 'skipped', reason: 'settled_meanwhile' };
 }
 
 function defaultPaymentMethod(customer: Stripe.Customer): string | null {
