@@ -494,6 +494,12 @@ describe('fee amounts', () => {
       currency: 'EUR',
     });
     expect(await payable(subscribed.organizationId, 'EUR')).toBe(-800n);
+    const venue = await app.gql(
+      `query V($id: ID!) { node(id: $id) { ... on Venue { currency } } }`,
+      { id: gid('Venue', subscribed.venueId) },
+      { token: await token(subscribed.ownerId) },
+    );
+    expect(venue.data, JSON.stringify(venue.body)).toEqual({ node: { currency: 'EUR' } });
 
     const plain = await world();
     const b = await bookingRow(db(), completed(plain.venueId, { source: 'MCP', valueMinor: 8000n }));
