@@ -18,6 +18,12 @@ import {
 } from '../domain/billing/checkout.ts';
 import { buyCredits } from '../domain/billing/credits-purchase.ts';
 import {
+  organizationFeeInvoices,
+  organizationFees,
+  recordBookingValue,
+  waiveBookingFee,
+} from '../domain/billing/fees.ts';
+import {
   allowedTransitions,
   cancelBooking,
   createBooking,
@@ -162,12 +168,20 @@ export function bindDomain(services: DomainServices) {
         ...services.bookings,
         payForCreation: payForApiBooking({
           plans: config.billing.plans,
+          graceDays: config.billing.graceDays,
           now,
           price: config.usage.apiCallPrice,
           currency: config.usage.apiCallCurrency,
         }),
       }
     : services.bookings;
+  const fees = {
+    db,
+    now,
+    fees: config.fees,
+    plans: config.billing.plans,
+    graceDays: config.billing.graceDays,
+  };
   return {
     agents: {
       listAgents: given(db, listAgents),
@@ -185,8 +199,12 @@ export function bindDomain(services: DomainServices) {
       buyCredits: given(credits, buyCredits),
       openBillingPortal: given(checkout, openBillingPortal),
       organizationBilling: given(checkout, organizationBilling),
+      organizationFeeInvoices: given(db, organizationFeeInvoices),
+      organizationFees: given(db, organizationFees),
+      recordBookingValue: given(fees, recordBookingValue),
       startCheckout: given(checkout, startCheckout),
       usage: given({ db, now }, organizationUsage),
+      waiveBookingFee: given(fees, waiveBookingFee),
     },
     bookings: {
       allowedTransitions: given(db, allowedTransitions),

@@ -16,6 +16,7 @@ import './schema/agent.ts';
 import './schema/onboarding.ts';
 import './schema/venue-search.ts';
 import './schema/booking.ts';
+import './schema/booking-fee.ts';
 import './schema/venue-inbox.ts';
 import './schema/envelope.ts';
 import './schema/channel.ts';

@@ -21,6 +21,7 @@ import {
   placesEnv,
   weatherConfig,
 } from './delivery.ts';
+import { feesConfig, feesEnv } from './fees.ts';
 import { generalEnv } from './general.ts';
 import { graphqlConfig, graphqlEnv } from './graphql.ts';
 import { httpConfig, httpEnv, httpProblems } from './http.ts';
@@ -52,6 +53,7 @@ const envSchema = z.object({
   ...networkEnv.shape,
   ...billingEnv.shape,
   ...usageEnv.shape,
+  ...feesEnv.shape,
 });
 type ParsedEnv = z.output<typeof envSchema>;
 
@@ -95,6 +97,7 @@ function shape(e: ParsedEnv, context: Context) {
     network: networkConfig(e),
     billing: billingConfig(e),
     usage: usageConfig(e),
+    fees: feesConfig(e),
   };
 }
 

@@ -55,8 +55,19 @@ export const crontab = `
 # Subscriptions whose webhooks were lost are put right: each one that can still change is re-read
 # from Stripe, daily at 05:00 WITA. A day missed within a day is run late. Billing off: a no-op.
 0 21 * * * reconcile-subscriptions ?id=reconcile-subscriptions&fill=1d
+
 # Metered usage goes to Stripe Billing Meters within a quarter of an hour: LLM tokens and
 # conversations beyond the plan are collected, then every unreported event is sent once (its id is
 # Stripe's identifier). No fill: each run reports everything still unreported.
 */15 * * * * report-usage ?id=report-usage
+
+# Pay-as-you-go booking fees whose charge was declined are tried again once their wait is over
+# (it doubles after each decline, up to FEE_CHARGE_MAX_ATTEMPTS), and completed bookings whose fee
+# job was lost get their fee. No fill: each run looks at everything that is due.
+*/30 * * * * retry-pending-fees ?id=retry-pending-fees
+
+# The 1st of each month at 01:00 UTC (09:00 WITA): every organisation's pending booking fees of
+# the months before go on its Stripe invoice. Missed by downtime, it runs late within 3 days; the
+# tick's time decides the month, and a rerun adds nothing (idempotency keys).
+0 1 1 * * monthly-invoice ?id=monthly-invoice&fill=3d
 `;

@@ -13,6 +13,7 @@ import agentRegister from './tasks/agent-register.ts';
 import agentRegisterSweep from './tasks/agent-register-sweep.ts';
 import bookingComplete from './tasks/booking-complete.ts';
 import bookingExpire from './tasks/booking-expire.ts';
+import bookingFee from './tasks/booking-fee.ts';
 import bookingFeedback from './tasks/booking-feedback.ts';
 import bookingNoShow from './tasks/booking-no-show.ts';
 import bookingReminder from './tasks/booking-reminder.ts';
@@ -20,12 +21,14 @@ import chatInbound from './tasks/chat-inbound.ts';
 import chatSend from './tasks/chat-send.ts';
 import clawpulseGatewayPrune from './tasks/clawpulse-gateway-prune.ts';
 import lalamoveEvent from './tasks/lalamove-event.ts';
+import monthlyInvoice from './tasks/monthly-invoice.ts';
 import noop from './tasks/noop.ts';
 import noticeEmail from './tasks/notice-email.ts';
 import outboxSweep from './tasks/outbox-sweep.ts';
 import reapStaleEnvelopes from './tasks/reap-stale-envelopes.ts';
 import reconcileSubscriptions from './tasks/reconcile-subscriptions.ts';
 import reportUsage from './tasks/report-usage.ts';
+import retryPendingFees from './tasks/retry-pending-fees.ts';
 import stripeEvent from './tasks/stripe-event.ts';
 import subscriptionGraceEnd from './tasks/subscription-grace-end.ts';
 import sweepOrphanedResponses from './tasks/sweep-orphaned-responses.ts';
@@ -57,6 +60,9 @@ export const handlers: readonly TaskHandler[] = [
   agentRegister,
   agentRegisterSweep,
   clawpulseGatewayPrune,
+  bookingFee,
+  retryPendingFees,
+  monthlyInvoice,
 ];
 
 /**

@@ -62,6 +62,7 @@ const db = () => app.services.db;
 const gid = (id: string) => encodeGlobalID('Organization', id);
 const deps = (): PaidCallDeps => ({
   plans: app.services.config.billing.plans,
+  graceDays: app.services.config.billing.graceDays,
   now: app.clock.now,
   price: 25,
   currency: 'USD',

@@ -856,7 +856,8 @@ const rows: Row[] = [
     start: { status: 'SEATED', startedMinutesAgo: TURN_MINUTES + 10 },
     path: ['completeBooking'],
     call: (fx, token) => app.gql(CompleteBooking, { id: fx.booking.gid }, { token }),
-    effect: moved('COMPLETED', () => ({ messages: [], jobs: ['feedback'] })),
+    // The booking was made in chat, so its completion also earns the venue's fee (its job).
+    effect: moved('COMPLETED', () => ({ messages: [], jobs: ['fee', 'feedback'] })),
     expected: VENUE_MOVES,
   },
   {

@@ -443,6 +443,23 @@ const CASES: Record<string, Case[]> = {
       field: 'currency',
     },
   ],
+  recordBookingValue: [
+    {
+      what: 'a value below zero',
+      input: (ids) => ({ bookingId: gid('Booking', ids.bookingId), value: -100 }),
+      field: 'value',
+      message: 'A booking value is a whole number of minor units, zero or more',
+    },
+  ],
+  waiveBookingFee: [
+    {
+      what: 'no reason',
+      as: 'platformAdmin',
+      input: (ids) => ({ bookingId: gid('Booking', ids.bookingId), reason: '  ' }),
+      field: 'reason',
+      message: 'Say why the fee is waived',
+    },
+  ],
   adjustCredits: [
     {
       what: 'no reason',

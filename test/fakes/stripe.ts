@@ -77,6 +77,16 @@ export interface FakeStripe {
     /** The price of its item (a plan's price id). */
     price?: string;
   }): StripeObject;
+  /**
+   * Gives the customer a card as its default payment method (`invoice_settings`), as saving one
+   * through Checkout or the portal would; `declines` makes every charge to it fail as a decline.
+   * Returns the payment method's id.
+   */
+  attachCard(customerId: string, options?: { declines?: boolean }): string;
+  /** Makes an attached card decline (or stop declining) from now on. */
+  setCardDeclines(paymentMethodId: string, declines: boolean): void;
+  /** Marks an open invoice paid, as Stripe does once it collects it; returns the invoice. */
+  payInvoice(id: string): StripeObject;
   /** Changes a subscription as Stripe would (a payment failed, it was cancelled, …). */
   updateSubscription(id: string, changes: Record<string, unknown>): StripeObject;
   /** A Stripe event around `object`, `created` (unix seconds) by default now. */
@@ -220,36 +230,79 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       );
     }
     if (path === '/v1/invoiceitems') {
-      return ok(
-        put(
-          {
-            id: newId('ii'),
-            object: 'invoiceitem',
-            customer: p.customer,
-            amount: Number(p.amount ?? 0),
-            currency: p.currency,
-            description: p.description ?? null,
-            invoice: p.invoice ?? null,
-            ...base,
-          },
-          key,
-        ),
+      // With `invoice`, the item goes on that draft invoice; without, it waits on the customer
+      // for the next invoice that includes pending items.
+      const invoice = p.invoice ? objects.get(String(p.invoice)) : undefined;
+      if (p.invoice && invoice?.object !== 'invoice') {
+        return stripeError(
+          404,
+          'invalid_request_error',
+          `No such invoice: '${p.invoice}'`,
+          'resource_missing',
+        );
+      }
+      if (invoice && invoice.status !== 'draft') {
+        return stripeError(
+          400,
+          'invalid_request_error',
+          `You can only add invoice items to draft invoices; ${invoice.id} is ${invoice.status}.`,
+          'invoice_not_editable',
+        );
+      }
+      const item = put(
+        {
+          id: newId('ii'),
+          object: 'invoiceitem',
+          customer: p.customer,
+          amount: Number(p.amount ?? 0),
+          currency: p.currency,
+          description: p.description ?? null,
+          invoice: invoice?.id ?? null,
+          ...base,
+        },
+        key,
       );
+      if (invoice) addLine(invoice, item);
+      return ok(item);
     }
     if (path === '/v1/invoices') {
-      return ok(
-        put(
-          {
-            id: newId('in'),
-            object: 'invoice',
-            customer: p.customer,
-            status: 'draft',
-            hosted_invoice_url: null,
-            ...base,
-          },
-          key,
-        ),
+      if (p.collection_method === 'send_invoice' && !p.days_until_due && !p.due_date) {
+        return stripeError(
+          400,
+          'invalid_request_error',
+          'Missing required param: days_until_due.',
+          'parameter_missing',
+        );
+      }
+      const invoice = put(
+        {
+          id: newId('in'),
+          object: 'invoice',
+          customer: p.customer,
+          currency: p.currency ?? 'usd',
+          status: 'draft',
+          collection_method: p.collection_method ?? 'charge_automatically',
+          days_until_due: p.days_until_due === undefined ? null : Number(p.days_until_due),
+          auto_advance: p.auto_advance === 'true',
+          description: p.description ?? null,
+          hosted_invoice_url: null,
+          amount_due: 0,
+          amount_paid: 0,
+          lines: { object: 'list', data: [] as StripeObject[] },
+          ...base,
+        },
+        key,
       );
+      // Stripe's default is to leave the customer's pending items alone ("exclude").
+      if (p.pending_invoice_items_behavior === 'include') {
+        for (const item of objects.values()) {
+          if (item.object === 'invoiceitem' && item.customer === p.customer && item.invoice === null) {
+            item.invoice = invoice.id;
+            addLine(invoice, item);
+          }
+        }
+      }
+      return ok(invoice);
     }
     const finalize = /^\/v1\/invoices\/([^/]+)\/finalize$/.exec(path);
     if (finalize) {
@@ -261,7 +314,17 @@ export async function startFakeStripe(): Promise<FakeStripe> {
           `No such invoice: '${finalize[1]}'`,
           'resource_missing',
         );
-      invoice.status = 'open';
+      if (invoice.status !== 'draft') {
+        return stripeError(
+          400,
+          'invalid_request_error',
+          `This invoice is already finalized, you can't re-finalize a non-draft invoice.`,
+          'invoice_not_editable',
+        );
+      }
+      // An invoice of nothing is paid as it is finalised, as Stripe does.
+      invoice.status = Number(invoice.amount_due) > 0 ? 'open' : 'paid';
+      if (p.auto_advance !== undefined) invoice.auto_advance = p.auto_advance === 'true';
       invoice.hosted_invoice_url = `https://invoice.stripe.test/i/${invoice.id}`;
       return ok(invoice);
     }
@@ -291,6 +354,29 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       );
     }
     if (path === '/v1/payment_intents') {
+      const card = p.payment_method ? objects.get(String(p.payment_method)) : undefined;
+      if (p.payment_method && card?.object !== 'payment_method') {
+        return stripeError(
+          400,
+          'invalid_request_error',
+          `No such PaymentMethod: '${p.payment_method}'`,
+          'resource_missing',
+        );
+      }
+      if (p.confirm === 'true' && card?.declines) {
+        // Stripe answers a declined confirmation with 402 and keeps that answer under the key.
+        return {
+          status: 402,
+          body: {
+            error: {
+              type: 'card_error',
+              code: 'card_declined',
+              decline_code: 'insufficient_funds',
+              message: 'Your card has insufficient funds.',
+            },
+          },
+        };
+      }
       return ok(
         put(
           {
@@ -299,7 +385,8 @@ export async function startFakeStripe(): Promise<FakeStripe> {
             amount: Number(p.amount ?? 0),
             currency: p.currency,
             customer: p.customer ?? null,
-            status: p.confirm === 'true' ? 'succeeded' : 'requires_payment_method',
+            payment_method: p.payment_method ?? null,
+            status: p.confirm === 'true' && card ? 'succeeded' : 'requires_payment_method',
             ...base,
           },
           key,
@@ -338,6 +425,18 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     }
 
     if (request.method === 'GET') {
+      const customer = /^\/v1\/customers\/([^/]+)$/.exec(request.path);
+      if (customer) {
+        const found = objects.get(customer[1]!);
+        return found?.object === 'customer'
+          ? ok(found)
+          : stripeError(
+              404,
+              'invalid_request_error',
+              `No such customer: '${customer[1]}'`,
+              'resource_missing',
+            );
+      }
       const sub = /^\/v1\/subscriptions\/([^/]+)$/.exec(request.path);
       if (sub) {
         const found = objects.get(sub[1]!);
@@ -441,6 +540,36 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         undefined,
       );
     },
+    attachCard(customerId, { declines = false } = {}) {
+      const customer = objects.get(customerId);
+      if (customer?.object !== 'customer') throw new Error(`no customer ${customerId}`);
+      const card = put(
+        {
+          id: newId('pm'),
+          object: 'payment_method',
+          type: 'card',
+          customer: customerId,
+          declines,
+          created: now(),
+        },
+        undefined,
+      );
+      customer.invoice_settings = { default_payment_method: card.id };
+      return card.id;
+    },
+    setCardDeclines(paymentMethodId, declines) {
+      const card = objects.get(paymentMethodId);
+      if (card?.object !== 'payment_method') throw new Error(`no payment method ${paymentMethodId}`);
+      card.declines = declines;
+    },
+    payInvoice(id) {
+      const invoice = objects.get(id);
+      if (invoice?.object !== 'invoice') throw new Error(`no invoice ${id}`);
+      if (invoice.status !== 'open') throw new Error(`invoice ${id} is ${invoice.status}, not open`);
+      invoice.status = 'paid';
+      invoice.amount_paid = invoice.amount_due;
+      return invoice;
+    },
     updateSubscription(id, changes) {
       const subscription = objects.get(id);
       if (!subscription) throw new Error(`no subscription ${id}`);
@@ -491,6 +620,21 @@ function amountTotal(p: Record<string, unknown>): number | null {
 function sessionCurrency(p: Record<string, unknown>): string | null {
   const items = (p.line_items as { price_data?: { currency?: string } }[] | undefined) ?? [];
   return items[0]?.price_data?.currency ?? null;
+}
+
+/** Puts an invoice item on a draft invoice as one of its lines and adds up what is due. */
+function addLine(invoice: StripeObject, item: StripeObject) {
+  const lines = (invoice.lines as { data: StripeObject[] }).data;
+  lines.push({
+    id: newId('il'),
+    object: 'line_item',
+    invoice_item: item.id,
+    amount: item.amount,
+    currency: item.currency,
+    description: item.description,
+    metadata: item.metadata,
+  });
+  invoice.amount_due = lines.reduce((sum, line) => sum + Number(line.amount), 0);
 }
 
 function ok(object: StripeObject): LoopbackReply {

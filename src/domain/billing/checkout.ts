@@ -47,7 +47,10 @@ export function stripeOf(deps: Pick<CheckoutDeps, 'stripe'>): StripeClient {
   return deps.stripe;
 }
 
-/** The organisation's Stripe customer id, created (once, by its key) the first time. */
+/**
+ * The organisation's Stripe customer id, created (once, by its key) the first time. Checkout, the
+ * portal and booking fees' invoices all bill this one customer.
+ */
 export async function customerOf(db: DbOrTx, stripe: StripeClient, organizationId: string): Promise<string> {
   const known = await db.billingCustomer.findUnique({ where: { organizationId } });
   if (known) return known.stripeCustomerId;

@@ -41,11 +41,8 @@ export interface StandingDeps {
   /** Each plan's Stripe price id (config.billing.plans). */
   plans: Readonly<Record<string, string | null | undefined>>;
   now: () => Date;
-  /**
-   * BILLING_GRACE_DAYS: pass `config.billing.graceDays`. Absent, the default (DEFAULT_GRACE_DAYS)
-   * applies, whatever the operator configured.
-   */
-  graceDays?: number;
+  /** How long a past-due subscription keeps its features (BILLING_GRACE_DAYS). */
+  graceDays: number;
 }
 
 const DAY_MS = 86_400_000;

@@ -37,6 +37,7 @@ import {
 } from '../../platform/provider-events.ts';
 import { applyCreditsEvent, type CreditsEventOutcome, isCreditsSession } from './credits-purchase.ts';
 import { type DunningDeps, settleStandingNotices } from './dunning.ts';
+import { applyFeeInvoicePaid } from './fee-collection.ts';
 
 /** The job that applies one recorded Stripe event. */
 export const stripeEventTask = defineTask({ name: 'stripe-event', schema: providerEventPayload });
@@ -65,6 +66,7 @@ export type StripeEventOutcome =
       /** Stripe no longer knows it: stored as canceled (refreshSubscription). */
       missing?: true;
     }
+  | { outcome: 'fees_settled'; feeInvoiceId: string; settled: number; from: 'event' }
   | { outcome: 'ignored'; reason: string }
   | CreditsEventOutcome;
 
@@ -174,6 +176,15 @@ async function storeStripeEvent(
     isCreditsSession(object)
   ) {
     return applyCreditsEvent(db, event, object);
+  }
+  // Booking fees' own invoices (fee-collection.ts); a subscription's invoice falls through.
+  if (event.type === 'invoice.paid' && typeof object.id === 'string') {
+    const fees = await applyFeeInvoicePaid(db, {
+      stripeInvoiceId: object.id,
+      eventId: event.id,
+      paidAt: deps.now(),
+    });
+    if (fees) return { outcome: 'fees_settled', ...fees, from: 'event' };
   }
 
   switch (event.type) {

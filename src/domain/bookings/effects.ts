@@ -11,6 +11,8 @@ import type { Booking, Venue } from '../../generated/prisma/client.ts';
 import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Tx } from '../../platform/db.ts';
 import { enqueue } from '../../platform/jobs.ts';
+import { bookingFeeTask } from '../billing/fee-tasks.ts';
+import { FEE_SOURCES } from '../billing/fees.ts';
 import { queueGuestMessage } from './messages.ts';
 import {
   bookingReminderTask,
@@ -114,6 +116,10 @@ export function createBookingEffects(options: {
       if (status === 'COMPLETED' && from !== 'COMPLETED') {
         const runAt = new Date(now().getTime() + timings.feedbackAfterMinutes * 60_000);
         await enqueue(tx, feedbackRequestTask, { bookingId: id }, { runAt, ...key('feedback') });
+        // A booking made through AGNT and honoured earns its fee (src/domain/billing/fees.ts).
+        if ((FEE_SOURCES as readonly string[]).includes(booking.source)) {
+          await enqueue(tx, bookingFeeTask, { bookingId: id }, key('fee'));
+        }
       }
       // A move is news to the guest; so is a booking the venue's team made for them, CONFIRMED
       // at once (a booking the guest asked for themselves is no news until the venue answers).

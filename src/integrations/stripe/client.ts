@@ -10,7 +10,7 @@
  * network retries (`maxNetworkRetries`) send the same key again, so a call that timed out after
  * Stripe acted is answered with Stripe's stored result instead of acting twice.
  *
- * Reads (`subscriptions.retrieve`) need no key. Webhook signatures are checked here too
+ * Reads (`subscriptions.retrieve`, `customers.retrieve`) need no key. Webhook signatures are checked here too
  * (`constructEvent`): Stripe's scheme, through the SDK, against every configured secret.
  */
 import Stripe from 'stripe';
@@ -93,6 +93,8 @@ export class StripeSignatureError extends Error {
 export interface StripeClient {
   customers: {
     create(params: Stripe.CustomerCreateParams, write: StripeWrite): Promise<Stripe.Customer>;
+    /** The customer as Stripe holds it now (its default payment method, for off-session charges). */
+    retrieve(id: string): Promise<Stripe.Customer | Stripe.DeletedCustomer>;
   };
   checkout: {
     sessions: {
@@ -199,7 +201,10 @@ export function createStripeClient(
     };
 
   return {
-    customers: { create: write('customers.create', (p, o) => sdk.customers.create(p, o)) },
+    customers: {
+      create: write('customers.create', (p, o) => sdk.customers.create(p, o)),
+      retrieve: (id) => call('customers.retrieve', () => sdk.customers.retrieve(id)),
+    },
     checkout: {
       sessions: { create: write('checkout.sessions.create', (p, o) => sdk.checkout.sessions.create(p, o)) },
     },

@@ -21,7 +21,12 @@ export default defineHandler(
       batchSize: usage.reportBatchSize,
       now: services.now,
       logger,
-      conversations: { plans: billing.plans, now: services.now, included: usage.conversationsIncluded },
+      conversations: {
+        plans: billing.plans,
+        graceDays: billing.graceDays,
+        now: services.now,
+        included: usage.conversationsIncluded,
+      },
     });
     if (result.collected || result.reported || result.failed || result.abandoned) {
       logger.info({ 'usage.report': result }, 'usage reported');

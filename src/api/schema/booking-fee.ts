@@ -1,0 +1,172 @@
+/**
+ * Booking fees on the dashboard: an organisation's fees by month and its fee invoices (owners and
+ * admins, through `Organization.billing`), the value a venue's team records for a booking, and
+ * platform admins' waiver of a fee. The rules are in src/domain/billing/fees.ts.
+ */
+import { type BookingFeeMonth as FeeMonthShape, venueCurrency } from '../../domain/billing/fees.ts';
+import { ANY_ROLE } from '../../domain/organizations/access.ts';
+import type { FeeInvoice } from '../../generated/prisma/client.ts';
+import { builder } from '../builder.ts';
+import { teamOf } from '../scopes.ts';
+import { OrganizationBillingRef } from './billing.ts';
+import { Booking, readOnlyKey } from './booking.ts';
+import { describedEnum } from './enums.ts';
+import { mutation, payloadType } from './mutation.ts';
+import { Venue } from './venue.ts';
+
+const BookingFeeKind = describedEnum('BookingFeeKind', {
+  REFERRAL_PCT: "A percentage of the booking's value (a venue with a plan), never below the minimum.",
+  FLAT: 'A flat fee per booking (a venue without a plan).',
+});
+
+const BookingFeeStatus = describedEnum('BookingFeeStatus', {
+  PENDING: 'Owed; not yet on an invoice nor charged.',
+  INVOICED: 'On a monthly invoice that is not paid yet.',
+  CHARGED: 'Charged to the card on file; settled.',
+  PAID: 'Its monthly invoice was paid; settled.',
+  WAIVED: 'Waived by the platform; nothing is owed.',
+});
+
+const minor = (description: string) => ({
+  description: `${description} Minor units (cents), as a decimal string.`,
+});
+
+export const BookingFee = builder.prismaObject('BookingFee', {
+  description: "One booking's fee: what the booking was worth, the platform's share and the venue's.",
+  fields: (t) => ({
+    booking: t.relation('booking'),
+    kind: t.expose('kind', { type: BookingFeeKind }),
+    percent: t.float({
+      nullable: true,
+      description: 'The percentage applied (7 for 7 %); null for a flat fee.',
+      resolve: (f) => (f.kind === 'REFERRAL_PCT' ? f.pctBps / 100 : null),
+    }),
+    value: t.string({
+      ...minor('The booking value counted (at most the configured maximum).'),
+      resolve: (f) => f.valueMinor.toString(),
+    }),
+    fee: t.string({ ...minor("The platform's share: the fee."), resolve: (f) => f.feeMinor.toString() }),
+    venueShare: t.string({
+      ...minor("The venue's share: value − fee (below zero when the minimum or flat fee exceeds the value)."),
+      resolve: (f) => f.venueShareMinor.toString(),
+    }),
+    currency: t.exposeString('currency', { description: 'ISO 4217 code, upper case.' }),
+    status: t.expose('status', { type: BookingFeeStatus }),
+    accruedAt: t.expose('accruedAt', { type: 'DateTime' }),
+    settledAt: t.expose('settledAt', { type: 'DateTime', nullable: true }),
+    waivedReason: t.exposeString('waivedReason', { nullable: true }),
+  }),
+});
+
+const BookingFeeMonth = builder.objectRef<FeeMonthShape>('BookingFeeMonth').implement({
+  description: "An organisation's booking fees accrued in one month (UTC) and currency.",
+  fields: (t) => ({
+    month: t.exposeString('month', { description: '`yyyy-mm`.' }),
+    currency: t.exposeString('currency'),
+    total: t.string({
+      ...minor('The sum of the fees, waived ones left out.'),
+      resolve: (m) => m.totalMinor.toString(),
+    }),
+    count: t.exposeInt('count', { description: 'How many fees, waived ones left out.' }),
+    fees: t.field({
+      type: [BookingFee],
+      description: 'Every fee of the month, newest first.',
+      resolve: (m) => m.fees,
+    }),
+  }),
+});
+
+const FeeInvoiceRef = builder.objectRef<FeeInvoice>('FeeInvoice').implement({
+  description: 'A monthly Stripe invoice of booking fees.',
+  fields: (t) => ({
+    stripeInvoiceId: t.string({ resolve: (i) => i.stripeInvoiceId ?? '' }),
+    month: t.exposeString('month', { description: 'The month whose fees it collects, `yyyy-mm`.' }),
+    currency: t.exposeString('currency'),
+    amount: t.string({ ...minor('What is due.'), resolve: (i) => i.amountMinor.toString() }),
+    status: t.exposeString('status', {
+      description: "Stripe's status: draft, open, paid, void, uncollectible.",
+    }),
+    hostedUrl: t.exposeString('hostedUrl', {
+      nullable: true,
+      description: "Stripe's page where the invoice is seen and paid; null while it is a draft.",
+    }),
+    paidAt: t.expose('paidAt', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+builder.objectField(OrganizationBillingRef, 'fees', (t) =>
+  t.field({
+    type: [BookingFeeMonth],
+    description: 'Booking fees by month and currency, newest month first.',
+    args: {
+      months: t.arg.int({ required: false, description: 'How many months (default 12, at most 36).' }),
+    },
+    resolve: async (b, args, ctx) =>
+      (await ctx.domain.billing.organizationFees(ctx.access, b.organizationId, {
+        months: args.months ?? undefined,
+      })) ?? [],
+  }),
+);
+
+builder.objectField(OrganizationBillingRef, 'invoices', (t) =>
+  t.field({
+    type: [FeeInvoiceRef],
+    description: 'Monthly invoices of booking fees, newest first.',
+    resolve: async (b, _args, ctx) =>
+      (await ctx.domain.billing.organizationFeeInvoices(ctx.access, b.organizationId)) ?? [],
+  }),
+);
+
+builder.prismaObjectField(Booking, 'value', (t) =>
+  t.string({
+    nullable: true,
+    description:
+      "What the booking was worth, as the venue's team recorded it: minor units of the venue's currency, as a decimal string. Its team only.",
+    select: { valueMinor: true, venue: { select: { organizationId: true } } },
+    authScopes: (b) => teamOf(b.venue.organizationId),
+    unauthorizedResolver: () => null,
+    resolve: (b) => b.valueMinor?.toString() ?? null,
+  }),
+);
+
+builder.prismaObjectField(Venue, 'currency', (t) =>
+  t.string({
+    description:
+      "What the venue charges in (ISO 4217): its bookings' values and its booking fees. The configured default (FEE_DEFAULT_CURRENCY) unless the venue has its own.",
+    select: { currency: true },
+    resolve: (v, _args, ctx) => venueCurrency(ctx.services.config.fees, v),
+  }),
+);
+
+mutation('recordBookingValue', {
+  description:
+    "Records what a booking was worth (its booking fee is worked out from it). Before the fee is invoiced or charged it is accrued again for the new value. The venue's team.",
+  input: (t) => ({
+    bookingId: t.globalID({ for: Booking }),
+    value: t.int({ description: "Minor units (cents) of the venue's currency, zero or more." }),
+  }),
+  payload: payloadType('RecordBookingValuePayload', 'booking', Booking),
+  authScopes: (input, ctx) =>
+    !readOnlyKey(ctx) && { bookingVenueRole: { bookingId: input.bookingId.id, roles: ANY_ROLE } },
+  resolve: async (input, ctx) => {
+    const { id } = await ctx.domain.billing.recordBookingValue(ctx.access, {
+      bookingId: input.bookingId.id,
+      value: input.value,
+    });
+    return { booking: await ctx.domain.bookings.findBookingWithOwnerOrThrow(id) };
+  },
+});
+
+mutation('waiveBookingFee', {
+  description:
+    "Waives a booking's fee with a reason: its accrual is reversed in the ledger, recording who and why. Only a fee not yet invoiced or charged. Platform admins.",
+  input: (t) => ({ bookingId: t.globalID({ for: Booking }), reason: t.string() }),
+  payload: payloadType('WaiveBookingFeePayload', 'fee', BookingFee),
+  authScopes: { platformAdmin: true },
+  resolve: async (input, ctx) => ({
+    fee: await ctx.domain.billing.waiveBookingFee(ctx.access, {
+      bookingId: input.bookingId.id,
+      reason: input.reason,
+    }),
+  }),
+});

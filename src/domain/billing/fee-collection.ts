@@ -1,0 +1,460 @@
+/**
+ * Collecting booking fees through Stripe (the fees themselves: fees.ts).
+ *
+ * - Subscribed venues' organisations get one invoice a month per currency (`monthly-invoice`, the
+ *   1st at 01:00 UTC = 09:00 WITA): their pending fees from before the month, one invoice item
+ *   each, on a draft invoice made for them, then finalised so Stripe collects it (charged to the
+ *   card of the subscription, or sent with FEE_INVOICE_DAYS_UNTIL_DUE days to pay when the
+ *   organisation has no subscription). Fees are then INVOICED; Stripe's `invoice.paid` for that
+ *   invoice makes them PAID (`applyFeeInvoicePaid`).
+ * - Venues without a plan pay as they go: the fee is charged at once off-session to the default
+ *   card of the organisation's Stripe customer (a PaymentIntent confirmed off-session) and is then
+ *   CHARGED. A declined charge leaves the fee PENDING for `retry-pending-fees` (every 30 minutes,
+ *   waiting FEE_CHARGE_RETRY_MINUTES, doubling, after each decline); after FEE_CHARGE_MAX_ATTEMPTS
+ *   declines, or when there is no customer or no card at all, the fee waits for the monthly
+ *   invoice instead (collection INVOICE).
+ *
+ * Idempotency (safety rule 4), with keys derived from our ids:
+ * - invoice item `booking-fee:{bookingId}:v1`: one item per fee, whatever runs;
+ * - invoice `monthly-invoice:{organizationId}:{yyyy-mm}:v1` (`…:{yyyy-mm}:{currency}:v1` for a
+ *   currency other than FEE_DEFAULT_CURRENCY, since an invoice has one currency), and its
+ *   finalisation `monthly-invoice-finalize:…` likewise;
+ * - charge `booking-fee-charge:{bookingId}:{n}`, n = declines so far + 1. Not `booking-fee:…`: a
+ *   fee that falls back to the invoice would reuse that key on another call, which Stripe
+ *   refuses. A timeout retries with the same n (Stripe answers with what it did); only a decline,
+ *   recorded here first, moves to a new key, since Stripe replays a stored decline for its key.
+ *
+ * Every step records what Stripe answered before the next call, and no database transaction is
+ * held across a Stripe call: a job that dies between calls is run again and carries on, each call
+ * it repeats answered from Stripe's store by its key. Fees are taken onto an invoice
+ * (`fee_invoice_id`) before any item is made, which also freezes them: a value recorded later
+ * cannot change an amount already on its way to Stripe.
+ */
+import type Stripe from 'stripe';
+import type { BookingFee, FeeInvoice } from '../../generated/prisma/client.ts';
+import { StripeCallError, type StripeClient } from '../../integrations/stripe/client.ts';
+import type { Tx } from '../../platform/db.ts';
+import { ensureAccount, organizationAccount, platformAccount } from '../ledger/accounts.ts';
+import { transfer } from '../ledger/transfer.ts';
+import { customerOf } from './checkout.ts';
+import {
+  accrueBookingFee,
+  BOOKING_FEE_SETTLEMENT,
+  FEE_SOURCES,
+  type FeeDeps,
+  monthOf,
+  settlementTransferId,
+} from './fees.ts';
+import { planStanding } from './standing.ts';
+
+export interface CollectionDeps extends FeeDeps {
+  /** Undefined: billing is off, nothing is collected (fees stay pending). */
+  stripe: StripeClient | undefined;
+}
+
+export type ChargeOutcome =
+  | { outcome: 'charged'; paymentIntentId: string }
+  | { outcome: 'declined'; attempts: number; fallsBackToInvoice: boolean; error: string }
+  | { outcome: 'skipped'; reason: string };
+
+/** Accrues the booking's fee and, for pay-as-you-go, charges it: the `booking-fee` job. */
+export async function collectBookingFee(
+  deps: CollectionDeps,
+  bookingId: string,
+): Promise<{ accrued: string; charge?: ChargeOutcome }> {
+  const accrued = await accrueBookingFee(deps, bookingId);
+  if (accrued.outcome === 'no_fee') return { accrued: `no_fee:${accrued.reason}` };
+  if (accrued.fee.collection !== 'CHARGE') return { accrued: accrued.outcome };
+  return { accrued: accrued.outcome, charge: await chargeBookingFee(deps, bookingId) };
+}
+
+/**
+ * Charges a pending pay-as-you-go fee to the organisation's default card, once: see the keys
+ * above. Throws on a transient failure (the job runs again with the same key).
+ */
+export async function chargeBookingFee(deps: CollectionDeps, bookingId: string): Promise<ChargeOutcome> {
+  const { db, stripe } = deps;
+  const fee = await db.bookingFee.findUnique({ where: { bookingId } });
+  if (!fee) return { outcome: 'skipped', reason: 'no_fee' };
+  if (fee.status !== 'PENDING' || fee.collection !== 'CHARGE') {
+    return { outcome: 'skipped', reason: `${fee.status.toLowerCase()}_${fee.collection.toLowerCase()}` };
+  }
+  if (fee.nextChargeAt && fee.nextChargeAt > deps.now()) return { outcome: 'skipped', reason: 'not_due' };
+  if (!stripe) return { outcome: 'skipped', reason: 'billing_off' };
+  const known = await db.billingCustomer.findUnique({ where: { organizationId: fee.organizationId } });
+  if (!known) return toInvoice(deps, fee, 'no_customer');
+  const customer = await stripe.customers.retrieve(known.stripeCustomerId);
+  const card =
+    'deleted' in customer && customer.deleted ? null : defaultPaymentMethod(customer as Stripe.Customer);
+  if (!card) return toInvoice(deps, fee, 'no_card');
+
+  const attempt = fee.chargeAttempts + 1;
+  let intent: Stripe.PaymentIntent;
+  try {
+    intent = await stripe.paymentIntents.create(
+      {
+        amount: Number(fee.feeMinor),
+        currency: fee.currency.toLowerCase(),
+        customer: known.stripeCustomerId,
+        payment_method: card,
+        off_session: true,
+        confirm: true,
+        description: `AGNT booking fee, booking ${fee.bookingId}`,
+        metadata: { kind: 'booking-fee', bookingId: fee.bookingId, organizationId: fee.organizationId },
+      },
+      { idempotencyKey: `booking-fee-charge:${fee.bookingId}:${attempt}` },
+    );
+  } catch (error) {
+    if (error instanceof StripeCallError && (error.kind === 'card' || error.kind === 'invalid')) {
+      return recordDecline(deps, fee, attempt, `${error.code ?? error.kind}: ${error.message}`);
+    }
+    throw error;
+  }
+  if (intent.status !== 'succeeded')
+    return recordDecline(deps, fee, attempt, `payment intent ${intent.status}`);
+  return db.$transaction(async (tx): Promise<ChargeOutcome> => {
+    const rows = await tx.bookingFee.updateMany({
+      where: { id: fee.id, status: 'PENDING' },
+      data: {
+        status: 'CHARGED',
+        stripePaymentIntentId: intent.id,
+        settledAt: deps.now(),
+        updatedAt: deps.now(),
+      },
+    });
+    if (rows.count) {
+      await settle(tx, fee, `stripe:${intent.id}`);
+      return { outcome: 'charged', paymentIntentId: intent.id };
+    }
+    // Waived while the charge was on its way: Stripe took the money all the same. The ledger
+    // says so (the settlement leaves the organisation in credit on FEES_PAYABLE, what we owe it
+    // back) and the payment is kept on the fee for a refund; the fee stays WAIVED.
+    const now = await tx.bookingFee.findUniqueOrThrow({ where: { id: fee.id } });
+    if (now.status === 'WAIVED' && !now.stripePaymentIntentId) {
+      await tx.bookingFee.update({ where: { id: fee.id }, data: { stripePaymentIntentId: intent.id } });
+      await settle(tx, fee, `stripe:${intent.id}`);
+      return { outcome: 'skipped', reason: 'charged_after_waiver' };
+    }
+    return { outcome: 'skipped', reason: 'settled_meanwhile' };
+  });
+}
+
+function defaultPaymentMethod(customer: Stripe.Customer): string | null {
+  const method = customer.invoice_settings?.default_payment_method;
+  if (!method) return null;
+  return typeof method === 'string' ? method : method.id;
+}
+
+/** The fee cannot be charged at once; it waits for the monthly invoice. */
+async function toInvoice(deps: CollectionDeps, fee: BookingFee, reason: string): Promise<ChargeOutcome> {
+  await deps.db.bookingFee.updateMany({
+    where: { id: fee.id, status: 'PENDING', collection: 'CHARGE' },
+    data: { collection: 'INVOICE', nextChargeAt: null, lastChargeError: reason, updatedAt: deps.now() },
+  });
+  return { outcome: 'skipped', reason };
+}
+
+async function recordDecline(
+  deps: CollectionDeps,
+  fee: BookingFee,
+  attempt: number,
+  error: string,
+): Promise<ChargeOutcome> {
+  const last = attempt >= deps.fees.chargeMaxAttempts;
+  const waitMs = deps.fees.chargeRetryMinutes * 60_000 * 2 ** (attempt - 1);
+  // Conditional on the attempt, so a decline seen twice (a job run twice) counts once.
+  await deps.db.bookingFee.updateMany({
+    where: { id: fee.id, status: 'PENDING', chargeAttempts: attempt - 1 },
+    data: {
+      chargeAttempts: attempt,
+      lastChargeError: error.slice(0, 500),
+      nextChargeAt: last ? null : new Date(deps.now().getTime() + waitMs),
+      ...(last ? { collection: 'INVOICE' as const } : {}),
+      updatedAt: deps.now(),
+    },
+  });
+  return { outcome: 'declined', attempts: attempt, fallsBackToInvoice: last, error };
+}
+
+/** The fee's money came in through Stripe: platform STRIPE_CLEARING → organisation FEES_PAYABLE. */
+async function settle(tx: Tx, fee: BookingFee, actor: string): Promise<void> {
+  const clearing = await ensureAccount(tx, platformAccount('STRIPE_CLEARING', fee.currency));
+  const payable = await ensureAccount(
+    tx,
+    organizationAccount(fee.organizationId, 'FEES_PAYABLE', fee.currency),
+    {
+      mayOverdraw: true,
+    },
+  );
+  const id = settlementTransferId(fee.bookingId);
+  await transfer(tx, {
+    id,
+    kind: BOOKING_FEE_SETTLEMENT,
+    reason: `Booking fee for booking ${fee.bookingId} paid`,
+    actor,
+    metadata: { bookingId: fee.bookingId, organizationId: fee.organizationId },
+    entries: [
+      { accountId: clearing, amount: -fee.feeMinor },
+      { accountId: payable, amount: fee.feeMinor },
+    ],
+  });
+  await tx.bookingFee.update({ where: { id: fee.id }, data: { settlementTransferId: id } });
+}
+
+/** Bookings this old without a fee are past help (their fee job is long gone and so is the month). */
+const LOST_ACCRUAL_DAYS = 40;
+/** A completed booking's own job gets this long before the sweep steps in. */
+const LOST_ACCRUAL_GRACE_MS = 10 * 60_000;
+const BATCH = 200;
+
+/**
+ * `retry-pending-fees`: accrues the fees of completed bookings whose job was lost, and charges
+ * the pay-as-you-go fees that are due. One fee's failure does not stop the others; the counts
+ * say what happened.
+ */
+export async function retryPendingFees(
+  deps: CollectionDeps,
+): Promise<{ accrued: number; charged: number; declined: number; failed: number }> {
+  const { db } = deps;
+  const now = deps.now();
+  const lost = await db.$queryRaw<{ id: string }[]>`
+    SELECT b.id::text FROM bookings b JOIN venues v ON v.id = b.venue_id
+    WHERE b.status = 'COMPLETED' AND b.source::text = ANY(${[...FEE_SOURCES]}::text[])
+      AND v.organization_id IS NOT NULL
+      AND b.updated_at BETWEEN ${new Date(now.getTime() - LOST_ACCRUAL_DAYS * 86_400_000)}
+                           AND ${new Date(now.getTime() - LOST_ACCRUAL_GRACE_MS)}
+      AND NOT EXISTS (SELECT 1 FROM booking_fees f WHERE f.booking_id = b.id)
+    ORDER BY b.updated_at LIMIT ${BATCH}`;
+  const counts = { accrued: 0, charged: 0, declined: 0, failed: 0 };
+  for (const { id } of lost) {
+    try {
+      if ((await accrueBookingFee(deps, id)).outcome === 'accrued') counts.accrued++;
+    } catch {
+      counts.failed++;
+    }
+  }
+  const due = await db.bookingFee.findMany({
+    where: {
+      status: 'PENDING',
+      collection: 'CHARGE',
+      OR: [{ nextChargeAt: null }, { nextChargeAt: { lte: now } }],
+    },
+    select: { bookingId: true },
+    orderBy: { accruedAt: 'asc' },
+    take: BATCH,
+  });
+  for (const { bookingId } of due) {
+    try {
+      const result = await chargeBookingFee(deps, bookingId);
+      if (result.outcome === 'charged') counts.charged++;
+      if (result.outcome === 'declined') counts.declined++;
+    } catch {
+      counts.failed++;
+    }
+  }
+  return counts;
+}
+
+/** The invoice's idempotency key (and its finalisation's, with `what` = `monthly-invoice-finalize`). */
+function invoiceKey(
+  deps: CollectionDeps,
+  what: string,
+  organizationId: string,
+  month: string,
+  currency: string,
+) {
+  const suffix = currency === deps.fees.defaultCurrency ? '' : `:${currency}`;
+  return `${what}:${organizationId}:${month}${suffix}:v1`;
+}
+
+/** The first instant of `tick`'s month (UTC), and the month before it as `yyyy-mm`. */
+export function invoicePeriod(tick: Date): { before: Date; month: string } {
+  const before = new Date(Date.UTC(tick.getUTCFullYear(), tick.getUTCMonth(), 1));
+  return { before, month: monthOf(new Date(before.getTime() - 1)) };
+}
+
+/**
+ * `monthly-invoice`: every organisation with pending fees from before `tick`'s month (and every
+ * invoice of that month left unfinished by an earlier run) gets its invoice. One organisation's
+ * failure does not stop the others; the job fails at the end so it runs again (safe: see above).
+ */
+export async function sendMonthlyInvoices(
+  deps: CollectionDeps,
+  tick: Date,
+): Promise<{ invoiced: number; failed: number; errors: unknown[] }> {
+  if (!deps.stripe) return { invoiced: 0, failed: 0, errors: [] };
+  const { before, month } = invoicePeriod(tick);
+  const pending = await deps.db.bookingFee.findMany({
+    where: { status: 'PENDING', collection: 'INVOICE', feeInvoiceId: null, accruedAt: { lt: before } },
+    distinct: ['organizationId', 'currency'],
+    select: { organizationId: true, currency: true },
+  });
+  // Drafts an earlier run left behind (Stripe failed midway), of this month or any before:
+  // finished with the fees already taken onto them, none added.
+  const unfinished = await deps.db.feeInvoice.findMany({
+    where: { status: 'draft' },
+    select: { organizationId: true, currency: true, month: true },
+  });
+  const targets = new Map<string, { organizationId: string; currency: string; month: string }>();
+  for (const t of [...unfinished, ...pending.map((p) => ({ ...p, month }))]) {
+    targets.set(`${t.organizationId}/${t.currency}/${t.month}`, t);
+  }
+  let invoiced = 0;
+  const errors: unknown[] = [];
+  for (const target of targets.values()) {
+    try {
+      const claim = target.month === month ? before : null;
+      if (await invoiceOrganizationFees(deps, { ...target, before: claim })) invoiced++;
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  return { invoiced, failed: errors.length, errors };
+}
+
+/**
+ * One organisation's invoice of its pending fees in `currency` accrued before `before`, labelled
+ * `month`: returns the invoice once finalised, null when there was nothing to invoice. With
+ * `before` null no fee is added: an earlier run's draft is finished with the fees it holds.
+ */
+export async function invoiceOrganizationFees(
+  deps: CollectionDeps,
+  input: { organizationId: string; currency: string; month: string; before: Date | null },
+): Promise<FeeInvoice | null> {
+  const { db } = deps;
+  const stripe = deps.stripe;
+  if (!stripe) return null;
+  const { organizationId, currency, month } = input;
+  let invoice = await db.feeInvoice.upsert({
+    where: { organizationId_month_currency: { organizationId, month, currency } },
+    create: { organizationId, month, currency },
+    update: {},
+  });
+  if (invoice.status !== 'draft') return invoice;
+  // Taken onto this invoice, and so frozen, before Stripe hears of them.
+  if (input.before) {
+    await db.bookingFee.updateMany({
+      where: {
+        organizationId,
+        currency,
+        status: 'PENDING',
+        collection: 'INVOICE',
+        feeInvoiceId: null,
+        accruedAt: { lt: input.before },
+      },
+      data: { feeInvoiceId: invoice.id, updatedAt: deps.now() },
+    });
+  }
+  const fees = await db.bookingFee.findMany({
+    where: { feeInvoiceId: invoice.id, status: { not: 'WAIVED' } },
+    orderBy: { accruedAt: 'asc' },
+  });
+  if (fees.length === 0) return null;
+  const customer = await customerOf(db, stripe, organizationId);
+
+  if (!invoice.stripeInvoiceId) {
+    const standing = await planStanding(db, deps, organizationId);
+    // A subscription has a card to charge; without one Stripe emails the invoice to be paid.
+    const automatic = standing.stripeSubscriptionId !== null;
+    const created = await stripe.invoices.create(
+      {
+        customer,
+        currency: currency.toLowerCase(),
+        auto_advance: false,
+        pending_invoice_items_behavior: 'exclude',
+        collection_method: automatic ? 'charge_automatically' : 'send_invoice',
+        ...(automatic ? {} : { days_until_due: deps.fees.invoiceDaysUntilDue }),
+        description: `AGNT booking fees, ${month}`,
+        metadata: { kind: 'booking-fees', organizationId, month },
+      },
+      { idempotencyKey: invoiceKey(deps, 'monthly-invoice', organizationId, month, currency) },
+    );
+    invoice = await db.feeInvoice.update({
+      where: { id: invoice.id },
+      data: { stripeInvoiceId: created.id, status: 'draft', updatedAt: deps.now() },
+    });
+  }
+  const stripeInvoiceId = invoice.stripeInvoiceId!;
+
+  for (const fee of fees) {
+    if (fee.stripeInvoiceItemId) continue;
+    const item = await stripe.invoiceItems.create(
+      {
+        customer,
+        invoice: stripeInvoiceId,
+        amount: Number(fee.feeMinor),
+        currency: currency.toLowerCase(),
+        description: feeDescription(fee),
+        metadata: { kind: 'booking-fee', bookingId: fee.bookingId, organizationId },
+      },
+      { idempotencyKey: `booking-fee:${fee.bookingId}:v1` },
+    );
+    await db.bookingFee.update({
+      where: { id: fee.id },
+      data: { stripeInvoiceItemId: item.id, updatedAt: deps.now() },
+    });
+  }
+
+  const finalized = await stripe.invoices.finalize(
+    stripeInvoiceId,
+    { idempotencyKey: invoiceKey(deps, 'monthly-invoice-finalize', organizationId, month, currency) },
+    { auto_advance: true },
+  );
+  return db.$transaction(async (tx) => {
+    await tx.bookingFee.updateMany({
+      where: { feeInvoiceId: invoice.id, status: 'PENDING' },
+      data: { status: 'INVOICED', updatedAt: deps.now() },
+    });
+    // An invoice.paid that arrived first has already said more than this answer.
+    const current = await tx.feeInvoice.findUniqueOrThrow({ where: { id: invoice.id } });
+    return tx.feeInvoice.update({
+      where: { id: invoice.id },
+      data: {
+        status: current.status === 'paid' ? 'paid' : (finalized.status ?? 'open'),
+        amountMinor: BigInt(finalized.amount_due ?? 0),
+        hostedUrl: finalized.hosted_invoice_url ?? null,
+        updatedAt: deps.now(),
+      },
+    });
+  });
+}
+
+/** What the venue's organisation reads on its invoice for one fee. Fixed per fee (the key's body). */
+function feeDescription(fee: BookingFee): string {
+  const value = `${(Number(fee.valueMinor) / 100).toFixed(2)} ${fee.currency}`;
+  return fee.kind === 'REFERRAL_PCT'
+    ? `Booking ${fee.bookingId}: ${fee.pctBps / 100}% of ${value}`
+    : `Booking ${fee.bookingId}: flat booking fee`;
+}
+
+/**
+ * Stripe says a fee invoice is paid (`invoice.paid`): the invoice and its fees are PAID, each fee
+ * settled in the ledger. Null when the invoice is not one of ours (a subscription's). Paid is
+ * final for an invoice, so acting on the event is safe in any order; doing it twice settles once
+ * (the fees' status and the settlement transfers' derived ids).
+ */
+export async function applyFeeInvoicePaid(
+  db: FeeDeps['db'],
+  input: { stripeInvoiceId: string; eventId: string; paidAt: Date },
+): Promise<{ feeInvoiceId: string; settled: number } | null> {
+  const invoice = await db.feeInvoice.findUnique({ where: { stripeInvoiceId: input.stripeInvoiceId } });
+  if (!invoice) return null;
+  return db.$transaction(async (tx) => {
+    await tx.feeInvoice.update({
+      where: { id: invoice.id },
+      data: { status: 'paid', paidAt: invoice.paidAt ?? input.paidAt, updatedAt: input.paidAt },
+    });
+    const fees = await tx.$queryRaw<{ id: string }[]>`
+      SELECT id::text FROM booking_fees
+      WHERE fee_invoice_id = ${invoice.id}::uuid AND status IN ('PENDING', 'INVOICED')
+      ORDER BY id FOR UPDATE`;
+    for (const { id } of fees) {
+      const fee = await tx.bookingFee.update({
+        where: { id },
+        data: { status: 'PAID', settledAt: input.paidAt, updatedAt: input.paidAt },
+      });
+      await settle(tx, fee, `stripe:${input.eventId}`);
+    }
+    return { feeInvoiceId: invoice.id, settled: fees.length };
+  });
+}

@@ -1,0 +1,399 @@
+/**
+ * Booking fees: what a booking made through AGNT costs its venue's organisation, kept in the
+ * ledger.
+ *
+ * The rules, in one place:
+ * - A fee arises when a booking whose source is CHAT, MCP or A2A (made through AGNT) reaches
+ *   COMPLETED. A DASHBOARD booking is the venue's own and costs nothing. A booking that ends any
+ *   other way (cancelled by either side, declined, expired, no-show) costs nothing either: the
+ *   venue got no guest from us. A venue no organisation has claimed is not charged (nobody to
+ *   bill). The fee is worked out when it is accrued, from the organisation's plan at that moment.
+ * - Subscribed venues (an organisation with a venue plan in good standing, `isVenueSubscriber`)
+ *   pay a referral percentage of the booking's value (FEE_REFERRAL_BPS, or the venue's own
+ *   `referral_fee_bps`), rounded half up to a minor unit, never less than FEE_MIN_REFERRAL_MINOR;
+ *   others pay FEE_FLAT_MINOR. The reference system's constant is named "MIN_REFERRAL_FEE", so the
+ *   floor is read as a minimum for every value, not only for a value of zero.
+ * - The value is what the venue's team recorded (`recordBookingValue`, minor units of the venue's
+ *   currency), clamped to 0..FEE_MAX_BOOKING_VALUE_MINOR; no value counts as 0, which means the
+ *   minimum for a subscriber and the flat fee for the others.
+ * - The booking_fees row records gross (the value counted), the platform's share (the fee) and
+ *   the venue's share (value − fee; below zero when the minimum or flat fee exceeds the value).
+ *   The guest pays the venue, not us, so only the fee moves in the ledger.
+ *
+ * Ledger: accrual moves the fee from the organisation's FEES_PAYABLE to the platform's REVENUE.
+ * FEES_PAYABLE is what the organisation owes, so it runs below zero (opened with mayOverdraw: a
+ * debt, not a balance held): −250 means 2.50 owed. Collection (an invoice paid, a charge that
+ * succeeded) moves the fee from the platform's STRIPE_CLEARING back to FEES_PAYABLE, bringing the
+ * debt to zero. Nothing is edited: a value changed before the fee is collected reverses the
+ * accrual and accrues anew (revision 2, 3, …), and a waived fee's accrual is reversed. Transfer
+ * ids are derived from the booking (`booking-fee/<id>/accrual/<revision>`), so a job that runs
+ * twice accrues once.
+ */
+import type { FeesConfig } from '../../config/fees.ts';
+import type { Booking, BookingFee, Venue } from '../../generated/prisma/client.ts';
+import type { BookingFeeKind } from '../../generated/prisma/enums.ts';
+import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
+import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
+import {
+  ensureAccount,
+  normalizeCurrency,
+  organizationAccount,
+  platformAccount,
+} from '../ledger/accounts.ts';
+import { derivedTransferId, reverseTransfer, transfer } from '../ledger/transfer.ts';
+import { type Access, ANY_ROLE, MANAGERS } from '../organizations/access.ts';
+import { isVenueSubscriber, planStanding, type StandingDeps } from './standing.ts';
+
+export const BOOKING_FEE_ACCRUAL = 'BOOKING_FEE_ACCRUAL';
+export const BOOKING_FEE_SETTLEMENT = 'BOOKING_FEE_SETTLEMENT';
+
+/** Bookings made through AGNT: the ones that earn a fee. */
+export const FEE_SOURCES = ['CHAT', 'MCP', 'A2A'] as const;
+
+/** A value nobody means (above this is a typing mistake): 100 million major units. */
+const MAX_RECORDED_VALUE = 10_000_000_000;
+
+export interface FeeDeps extends StandingDeps {
+  db: Db;
+  fees: FeesConfig;
+}
+
+export interface FeeCalculation {
+  kind: BookingFeeKind;
+  /** Basis points applied; 0 for a flat fee. */
+  pctBps: number;
+  /** The value counted, after clamping. */
+  valueMinor: bigint;
+  feeMinor: bigint;
+  venueShareMinor: bigint;
+}
+
+/** The fee of one booking, from the plan, the venue's override and the recorded value. */
+export function calculateBookingFee(
+  config: FeesConfig,
+  input: { subscriber: boolean; venueReferralBps: number | null; valueMinor: bigint | number | null },
+): FeeCalculation {
+  const raw = BigInt(input.valueMinor ?? 0);
+  const max = BigInt(config.maxBookingValueMinor);
+  const valueMinor = raw < 0n ? 0n : raw > max ? max : raw;
+  if (!input.subscriber) {
+    const feeMinor = BigInt(config.flatMinor);
+    return { kind: 'FLAT', pctBps: 0, valueMinor, feeMinor, venueShareMinor: valueMinor - feeMinor };
+  }
+  const pctBps = input.venueReferralBps ?? config.referralBps;
+  // Half up, in integers: (value × bps + 5000) / 10000.
+  const share = (valueMinor * BigInt(pctBps) + 5_000n) / 10_000n;
+  const floor = BigInt(config.minReferralMinor);
+  const feeMinor = share > floor ? share : floor;
+  return { kind: 'REFERRAL_PCT', pctBps, valueMinor, feeMinor, venueShareMinor: valueMinor - feeMinor };
+}
+
+/** What the venue charges in. */
+export function venueCurrency(config: FeesConfig, venue: Pick<Venue, 'currency'>): string {
+  return normalizeCurrency(venue.currency ?? config.defaultCurrency);
+}
+
+/** The id of a fee's accrual transfer at `revision`. */
+export function accrualTransferId(bookingId: string, revision: number): string {
+  return derivedTransferId('booking-fee', bookingId, 'accrual', String(revision));
+}
+
+/** The id of a fee's settlement transfer (paid invoice or successful charge). */
+export function settlementTransferId(bookingId: string): string {
+  return derivedTransferId('booking-fee', bookingId, 'settlement');
+}
+
+export type AccrueOutcome =
+  | { outcome: 'accrued' | 'exists'; fee: BookingFee }
+  | { outcome: 'no_fee'; reason: string };
+
+/**
+ * Accrues the booking's fee if it has earned one (see the rules above) and has none yet. Safe to
+ * run twice or concurrently: the row is unique per booking and the transfer's id is derived from
+ * it, so a second run finds what the first wrote.
+ */
+export async function accrueBookingFee(deps: FeeDeps, bookingId: string): Promise<AccrueOutcome> {
+  const { db } = deps;
+  const existing = await db.bookingFee.findUnique({ where: { bookingId } });
+  if (existing) return { outcome: 'exists', fee: existing };
+  const booking = await db.booking.findUnique({ where: { id: bookingId }, include: { venue: true } });
+  if (!booking) return { outcome: 'no_fee', reason: 'no_booking' };
+  const reason = noFeeReason(booking);
+  if (reason) return { outcome: 'no_fee', reason };
+  const organizationId = booking.venue.organizationId!;
+  const standing = await planStanding(db, deps, organizationId);
+  const subscriber = isVenueSubscriber(standing);
+  const calc = calculateBookingFee(deps.fees, {
+    subscriber,
+    venueReferralBps: booking.venue.referralFeeBps,
+    valueMinor: booking.valueMinor,
+  });
+  if (calc.feeMinor <= 0n) return { outcome: 'no_fee', reason: 'zero_fee' };
+  const currency = venueCurrency(deps.fees, booking.venue);
+  const fee = await db.$transaction(async (tx) => {
+    const transferId = accrualTransferId(bookingId, 1);
+    await postAccrual(tx, { bookingId, organizationId, currency, calc, transferId, revision: 1 });
+    const rows = await tx.$queryRaw<{ id: string }[]>`
+      INSERT INTO booking_fees (id, booking_id, organization_id, venue_id, kind, pct_bps, value_minor,
+                                fee_minor, venue_share_minor, currency, collection, accrual_transfer_id,
+                                accrued_at, updated_at)
+      VALUES (gen_random_uuid(), ${bookingId}::uuid, ${organizationId}::uuid, ${booking.venueId}::uuid,
+              ${calc.kind}::"BookingFeeKind", ${calc.pctBps}, ${calc.valueMinor}, ${calc.feeMinor},
+              ${calc.venueShareMinor}, ${currency},
+              ${subscriber ? 'INVOICE' : 'CHARGE'}::"BookingFeeCollection", ${transferId}::uuid,
+              ${deps.now()}, ${deps.now()})
+      ON CONFLICT (booking_id) DO NOTHING
+      RETURNING id::text`;
+    return rows[0] ? tx.bookingFee.findUniqueOrThrow({ where: { id: rows[0].id } }) : null;
+  });
+  if (!fee)
+    return { outcome: 'exists', fee: await db.bookingFee.findUniqueOrThrow({ where: { bookingId } }) };
+  return { outcome: 'accrued', fee };
+}
+
+/** Why this booking earns no fee; null when it does. */
+function noFeeReason(booking: Booking & { venue: Venue }): string | null {
+  if (booking.status !== 'COMPLETED') return `status_${booking.status.toLowerCase()}`;
+  if (!(FEE_SOURCES as readonly string[]).includes(booking.source)) return 'venue_own_booking';
+  if (!booking.venue.organizationId) return 'unclaimed_venue';
+  return null;
+}
+
+async function postAccrual(
+  tx: Tx,
+  input: {
+    bookingId: string;
+    organizationId: string;
+    currency: string;
+    calc: FeeCalculation;
+    transferId: string;
+    revision: number;
+  },
+): Promise<void> {
+  const payable = await ensureAccount(
+    tx,
+    organizationAccount(input.organizationId, 'FEES_PAYABLE', input.currency),
+    {
+      mayOverdraw: true,
+    },
+  );
+  const revenue = await ensureAccount(tx, platformAccount('REVENUE', input.currency));
+  await transfer(tx, {
+    id: input.transferId,
+    kind: BOOKING_FEE_ACCRUAL,
+    reason: `Booking fee for booking ${input.bookingId}`,
+    metadata: {
+      bookingId: input.bookingId,
+      organizationId: input.organizationId,
+      revision: input.revision,
+      kind: input.calc.kind,
+      pctBps: input.calc.pctBps,
+      grossMinor: input.calc.valueMinor.toString(),
+      platformMinor: input.calc.feeMinor.toString(),
+      venueMinor: input.calc.venueShareMinor.toString(),
+    },
+    entries: [
+      { accountId: payable, amount: -input.calc.feeMinor },
+      { accountId: revenue, amount: input.calc.feeMinor },
+    ],
+  });
+}
+
+/** The fee row locked for change, or null. */
+async function lockFee(tx: Tx, bookingId: string): Promise<BookingFee | null> {
+  const rows = await tx.$queryRaw<{ id: string }[]>`
+    SELECT id::text FROM booking_fees WHERE booking_id = ${bookingId}::uuid FOR UPDATE`;
+  return rows[0] ? tx.bookingFee.findUniqueOrThrow({ where: { id: rows[0].id } }) : null;
+}
+
+/** Whether a fee may still change: pending, not taken onto an invoice nor being charged. */
+function changeable(fee: BookingFee): boolean {
+  return fee.status === 'PENDING' && fee.feeInvoiceId === null && fee.stripePaymentIntentId === null;
+}
+
+/**
+ * The venue's team (owners, admins, staff of its organisation) records what a booking was worth,
+ * in minor units of the venue's currency. Before the fee is accrued this is simply stored; after,
+ * and while the fee is still pending, the accrual is reversed and a new one written for the new
+ * amount (never an edit). Once the fee is on an invoice or charged it can no longer change:
+ * ConflictError, and the value is left as it was.
+ */
+export async function recordBookingValue(
+  deps: FeeDeps,
+  access: Access,
+  input: { bookingId: string; value: number },
+): Promise<Booking> {
+  access.requireWrite();
+  if (!Number.isSafeInteger(input.value) || input.value < 0 || input.value > MAX_RECORDED_VALUE) {
+    throw new ValidationError('A booking value is a whole number of minor units, zero or more', 'value');
+  }
+  const booking = await deps.db.booking.findUnique({
+    where: { id: input.bookingId },
+    include: { venue: { select: { organizationId: true } } },
+  });
+  const organizationId = booking?.venue.organizationId;
+  if (!booking || !organizationId || !(await access.has(organizationId, ANY_ROLE))) {
+    throw new NotFoundError('Booking not found');
+  }
+  const actor = access.actor.kind === 'anonymous' ? 'system' : `user:${access.actor.userId}`;
+  return deps.db.$transaction(async (tx) => {
+    const fee = await lockFee(tx, booking.id);
+    if (fee && !changeable(fee)) {
+      throw new ConflictError(
+        'The fee of this booking is already invoiced, charged or waived; its value cannot change',
+      );
+    }
+    const updated = await tx.booking.update({
+      where: { id: booking.id },
+      data: { valueMinor: BigInt(input.value), valueRecordedAt: deps.now() },
+    });
+    if (fee) await reviseFee(tx, deps, fee, BigInt(input.value), actor);
+    return updated;
+  });
+}
+
+/** Replaces a pending fee's accrual after its value changed: a reversal and a new accrual. */
+async function reviseFee(
+  tx: Tx,
+  deps: FeeDeps,
+  fee: BookingFee,
+  value: bigint,
+  actor: string,
+): Promise<void> {
+  const venue = await tx.venue.findUniqueOrThrow({ where: { id: fee.venueId } });
+  // The plan that applied when the fee arose still applies; only the value changed.
+  const calc = calculateBookingFee(deps.fees, {
+    subscriber: fee.kind === 'REFERRAL_PCT',
+    venueReferralBps: fee.kind === 'REFERRAL_PCT' ? fee.pctBps : venue.referralFeeBps,
+    valueMinor: value,
+  });
+  if (calc.feeMinor === fee.feeMinor && calc.valueMinor === fee.valueMinor) return;
+  await reverseTransfer(tx, {
+    transferId: fee.accrualTransferId,
+    reason: `Booking ${fee.bookingId} revalued: its fee is accrued again`,
+    actor,
+  });
+  const revision = fee.revision + 1;
+  const transferId = accrualTransferId(fee.bookingId, revision);
+  await postAccrual(tx, {
+    bookingId: fee.bookingId,
+    organizationId: fee.organizationId,
+    currency: fee.currency,
+    calc,
+    transferId,
+    revision,
+  });
+  await tx.bookingFee.update({
+    where: { id: fee.id },
+    data: {
+      revision,
+      accrualTransferId: transferId,
+      valueMinor: calc.valueMinor,
+      feeMinor: calc.feeMinor,
+      venueShareMinor: calc.venueShareMinor,
+      updatedAt: deps.now(),
+    },
+  });
+}
+
+/**
+ * A platform admin waives a booking's fee, with a reason: its accrual is reversed (the transfer
+ * records who and why) and the fee is WAIVED. Only a pending fee not yet on an invoice or being
+ * charged can be waived (ConflictError otherwise); a booking without a fee is NotFoundError.
+ */
+export async function waiveBookingFee(
+  deps: Pick<FeeDeps, 'db' | 'now'>,
+  access: Access,
+  input: { bookingId: string; reason: string },
+): Promise<BookingFee> {
+  if (!access.isPlatformAdmin || access.actor.kind !== 'user') {
+    throw new NotAllowedError('Only platform admins waive booking fees');
+  }
+  const reason = input.reason.trim();
+  if (!reason) throw new ValidationError('Say why the fee is waived', 'reason');
+  const actor = `user:${access.actor.userId}`;
+  return deps.db.$transaction(async (tx) => {
+    const fee = await lockFee(tx, input.bookingId);
+    if (!fee) throw new NotFoundError('This booking has no fee');
+    if (!changeable(fee))
+      throw new ConflictError('Only a pending fee not yet invoiced or charged can be waived');
+    const reversal = await reverseTransfer(tx, {
+      transferId: fee.accrualTransferId,
+      reason: `Booking fee waived: ${reason}`,
+      actor,
+    });
+    return tx.bookingFee.update({
+      where: { id: fee.id },
+      data: {
+        status: 'WAIVED',
+        waiverTransferId: reversal.id,
+        waivedReason: reason,
+        waivedBy: actor,
+        updatedAt: deps.now(),
+      },
+    });
+  });
+}
+
+export interface BookingFeeMonth {
+  /** `yyyy-mm`, the month (UTC) the fees were accrued in. */
+  month: string;
+  currency: string;
+  /** The fees' sum in minor units, waived ones left out. */
+  totalMinor: bigint;
+  /** How many fees, waived ones left out. */
+  count: number;
+  /** Every fee of the month, waived ones too, newest first. */
+  fees: BookingFee[];
+}
+
+/** `yyyy-mm` of `date` in UTC. */
+export function monthOf(date: Date): string {
+  return date.toISOString().slice(0, 7);
+}
+
+/**
+ * The organisation's booking fees by month and currency, newest month first: the last `months`
+ * months that had any. Owners, admins and platform admins; null for anyone else (STAFF too).
+ */
+export async function organizationFees(
+  db: DbOrTx,
+  access: Access,
+  organizationId: string,
+  options: { months?: number } = {},
+): Promise<BookingFeeMonth[] | null> {
+  if (!(await access.has(organizationId, MANAGERS))) return null;
+  const months = Math.min(Math.max(options.months ?? 12, 1), 36);
+  const fees = await db.bookingFee.findMany({
+    where: { organizationId },
+    orderBy: [{ accruedAt: 'desc' }, { id: 'desc' }],
+    take: 5_000,
+  });
+  const groups = new Map<string, BookingFeeMonth>();
+  for (const fee of fees) {
+    const month = monthOf(fee.accruedAt);
+    const key = `${month}/${fee.currency}`;
+    let group = groups.get(key);
+    if (!group) {
+      group = { month, currency: fee.currency, totalMinor: 0n, count: 0, fees: [] };
+      groups.set(key, group);
+    }
+    group.fees.push(fee);
+    if (fee.status !== 'WAIVED') {
+      group.totalMinor += fee.feeMinor;
+      group.count += 1;
+    }
+  }
+  const kept = [...new Set([...groups.values()].map((group) => group.month))].slice(0, months);
+  return [...groups.values()].filter((group) => kept.includes(group.month));
+}
+
+/** The organisation's fee invoices, newest first. Owners, admins and platform admins; else null. */
+export async function organizationFeeInvoices(db: DbOrTx, access: Access, organizationId: string) {
+  if (!(await access.has(organizationId, MANAGERS))) return null;
+  return db.feeInvoice.findMany({
+    where: { organizationId, stripeInvoiceId: { not: null } },
+    orderBy: [{ month: 'desc' }, { currency: 'asc' }],
+    take: 36,
+  });
+}

@@ -1,0 +1,695 @@
+/**
+ * Booking fees end to end, on real PostgreSQL and the loopback Stripe: a booking made in chat is
+ * confirmed, seated and completed by the venue's team, its fee is accrued in the ledger, put on
+ * the organisation's monthly invoice (one item per fee, by key, however often the job runs or a
+ * call times out), and paid when Stripe says so. Fee amounts for every rule; no fee for bookings
+ * that were not honoured; a revalued fee and a waived one are reversed, never edited; a
+ * pay-as-you-go fee is charged at once and again after a decline.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chargeBookingFee, collectBookingFee } from '../../src/domain/billing/fee-collection.ts';
+import { monthlyInvoiceTask, retryPendingFeesTask } from '../../src/domain/billing/fee-tasks.ts';
+import { calculateBookingFee } from '../../src/domain/billing/fees.ts';
+import { consumerTools } from '../../src/domain/conversation/assembly.ts';
+import { balanceOf, organizationAccount, platformAccount } from '../../src/domain/ledger/accounts.ts';
+import { findTransfer, reversalId } from '../../src/domain/ledger/transfer.ts';
+import type { StripeClient } from '../../src/integrations/stripe/client.ts';
+import { enqueue } from '../../src/platform/jobs.ts';
+import { feeDepsOf } from '../../src/worker/fees.ts';
+import { createBooking as bookingRow } from '../factories/bookings.ts';
+import { toolContext } from '../factories/tools.ts';
+import { createBookableVenue } from '../factories/venues.ts';
+import {
+  type FakeStripe,
+  STRIPE_SECRET_KEY,
+  STRIPE_WEBHOOK_SECRET,
+  startFakeStripe,
+} from '../fakes/stripe.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { accessToken, person, unique } from '../helpers/authz.ts';
+import { runDueJobs } from '../helpers/jobs.ts';
+
+const GROWTH_PRICE = 'price_venue_growth_fees';
+
+let fake: FakeStripe;
+let app: TestApp;
+let stripe: StripeClient;
+
+beforeAll(async () => {
+  fake = await startFakeStripe();
+  app = await startTestApp({
+    env: {
+      STRIPE_SECRET_KEY,
+      STRIPE_WEBHOOK_SECRETS: STRIPE_WEBHOOK_SECRET,
+      STRIPE_API_BASE: fake.url,
+      STRIPE_TIMEOUT_MS: '1000',
+      STRIPE_PRICE_VENUE_GROWTH: GROWTH_PRICE,
+    },
+  });
+  stripe = app.services.billing.stripe!;
+});
+afterAll(async () => {
+  await app?.close();
+  await fake?.close();
+});
+
+const db = () => app.services.db;
+const deps = () => feeDepsOf(app.services);
+const gid = (type: string, id: string) => Buffer.from(`${type}:${id}`).toString('base64');
+const token = (userId: string) => accessToken(app, userId);
+
+interface World {
+  organizationId: string;
+  ownerId: string;
+  staffId: string;
+  venueId: string;
+  customerId: string | null;
+  cardId: string | null;
+}
+
+/**
+ * An organisation with an owner and a staff member and one bookable venue; `subscribed`: an
+ * active venue plan (as stored from Stripe's webhooks); `card`: a Stripe customer with a card.
+ */
+async function world(
+  options: {
+    subscribed?: boolean;
+    card?: 'ok' | 'declines';
+    referralFeeBps?: number;
+    currency?: string;
+  } = {},
+): Promise<World> {
+  const organization = await db().organization.create({ data: { name: unique('Fee House') } });
+  const owner = await person(app, organization.id, 'OWNER');
+  const staff = await person(app, organization.id, 'STAFF');
+  const venue = await createBookableVenue(db(), {
+    organizationId: organization.id,
+    referralFeeBps: options.referralFeeBps,
+    currency: options.currency,
+  });
+  let customerId: string | null = null;
+  let cardId: string | null = null;
+  if (options.subscribed || options.card) {
+    const customer = await stripe.customers.create(
+      { metadata: { organizationId: organization.id } },
+      { idempotencyKey: `customer:${organization.id}:v1` },
+    );
+    customerId = customer.id;
+    await db().billingCustomer.create({
+      data: { organizationId: organization.id, stripeCustomerId: customer.id },
+    });
+    if (options.card) cardId = fake.attachCard(customer.id, { declines: options.card === 'declines' });
+  }
+  if (options.subscribed) {
+    const subscription = fake.createSubscription({
+      customer: customerId!,
+      organizationId: organization.id,
+      price: GROWTH_PRICE,
+    });
+    await db().billingSubscription.create({
+      data: {
+        organizationId: organization.id,
+        stripeCustomerId: customerId!,
+        stripeSubscriptionId: subscription.id,
+        status: 'active',
+        priceId: GROWTH_PRICE,
+        stateAt: new Date(),
+        source: 'test',
+      },
+    });
+  }
+  return {
+    organizationId: organization.id,
+    ownerId: owner.userId,
+    staffId: staff.userId,
+    venueId: venue.id,
+    customerId,
+    cardId,
+  };
+}
+
+/** A booking the guest asks for in chat, two days ahead (by the app's clock) at 19:30 in Lisbon. */
+async function bookInChat(venueId: string): Promise<{ id: string; startsAt: Date }> {
+  const guest = await db().user.create({
+    data: { email: `${unique('guest').replace(' ', '-')}@example.test` },
+  });
+  const date = Temporal.Instant.fromEpochMilliseconds(app.clock.now().getTime())
+    .toZonedDateTimeISO('Europe/Lisbon')
+    .toPlainDate()
+    .add({ days: 2 });
+  const tool = consumerTools(app.services).find((t) => t.name === 'create_booking')!;
+  const result = (await tool.run(
+    { venue_id: venueId, date: date.toString(), time: '19:30', party_size: 2 },
+    toolContext(guest.id),
+    new AbortController().signal,
+  )) as { bookingId: string };
+  const booking = await db().booking.findUniqueOrThrow({ where: { id: result.bookingId } });
+  expect(booking).toMatchObject({ source: 'CHAT', status: 'REQUESTED' });
+  return { id: booking.id, startsAt: booking.startsAt };
+}
+
+const MOVE = (name: string) => `mutation Move($id: ID!) {
+  ${name}(input: { bookingId: $id }) {
+    __typename
+    ... on BookingPayload { booking { status } }
+    ... on Error { message }
+  }
+}`;
+
+/** The venue's team moves the booking through the dashboard's mutation `name`. */
+async function move(userId: string, bookingId: string, name: string, expected: string) {
+  const res = await app.gql(MOVE(name), { id: gid('Booking', bookingId) }, { token: await token(userId) });
+  expect(res.data, JSON.stringify(res.body)).toMatchObject({ [name]: { booking: { status: expected } } });
+}
+
+/** The app's clock to a few minutes after `startsAt`. */
+function arriveAt(startsAt: Date) {
+  const ahead = startsAt.getTime() + 5 * 60_000 - app.clock.now().getTime();
+  if (ahead > 0) app.clock.advance(ahead);
+}
+
+const RECORD_VALUE = `mutation Value($id: ID!, $value: Int!) {
+  recordBookingValue(input: { bookingId: $id, value: $value }) {
+    __typename
+    ... on RecordBookingValuePayload { booking { value } }
+    ... on Error { message }
+  }
+}`;
+
+async function recordValue(userId: string, bookingId: string, value: number) {
+  return app.gql(RECORD_VALUE, { id: gid('Booking', bookingId), value }, { token: await token(userId) });
+}
+
+const BILLING = `query Billing($id: ID!) {
+  node(id: $id) {
+    ... on Organization {
+      billing {
+        fees { month currency total count fees { booking { id status } kind percent value fee venueShare currency status } }
+        invoices { stripeInvoiceId month currency amount status hostedUrl }
+      }
+    }
+  }
+}`;
+
+async function billing(userId: string, organizationId: string) {
+  const res = await app.gql(
+    BILLING,
+    { id: gid('Organization', organizationId) },
+    { token: await token(userId) },
+  );
+  expect(res.errors, JSON.stringify(res.body)).toBeUndefined();
+  return (res.data as { node: { billing: Record<string, unknown[]> | null } }).node.billing;
+}
+
+/** Runs the monthly invoice job for the month after `accruedAt`, at 01:00 UTC on the 1st. */
+async function monthlyInvoiceAfter(accruedAt: Date) {
+  const tick = new Date(Date.UTC(accruedAt.getUTCFullYear(), accruedAt.getUTCMonth() + 1, 1, 1));
+  await enqueue(db(), monthlyInvoiceTask, { _cron: { ts: tick.toISOString() } });
+  await runDueJobs(app, ['monthly-invoice']);
+}
+
+/** The `retry-pending-fees` job, as its schedule runs it. */
+async function sweep() {
+  await enqueue(db(), retryPendingFeesTask, {});
+  await runDueJobs(app, ['retry-pending-fees']);
+}
+
+const WAIVE = `mutation Waive($id: ID!, $reason: String!) {
+  waiveBookingFee(input: { bookingId: $id, reason: $reason }) {
+    __typename
+    ... on WaiveBookingFeePayload { fee { status fee } }
+    ... on Error { message }
+  }
+}`;
+
+async function platformAdmin() {
+  return db().user.create({
+    data: { email: `${unique('admin').replace(' ', '-')}@example.test`, isPlatformAdmin: true },
+  });
+}
+
+const payable = (organizationId: string, currency = 'USD') =>
+  balanceOf(db(), organizationAccount(organizationId, 'FEES_PAYABLE', currency));
+
+const feeOf = (bookingId: string) => db().bookingFee.findUnique({ where: { bookingId } });
+
+const feeJobQueued = async (bookingId: string) =>
+  (
+    await db().$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM graphile_worker.jobs
+      WHERE task_identifier = 'booking-fee' AND key = ${`booking:${bookingId}:fee`}`
+  )[0]!.n;
+
+describe('a booking made through AGNT, honoured', () => {
+  it('ends as a fee on the monthly invoice, paid when Stripe says so', async () => {
+    const w = await world({ subscribed: true });
+    const booking = await bookInChat(w.venueId);
+    await move(w.ownerId, booking.id, 'confirmBooking', 'CONFIRMED');
+    arriveAt(booking.startsAt);
+    await move(w.ownerId, booking.id, 'seatBooking', 'SEATED');
+    // Staff record what the table spent: 80.00.
+    const recorded = await recordValue(w.staffId, booking.id, 8000);
+    expect(recorded.data, JSON.stringify(recorded.body)).toMatchObject({
+      recordBookingValue: { __typename: 'RecordBookingValuePayload', booking: { value: '8000' } },
+    });
+    await move(w.ownerId, booking.id, 'completeBooking', 'COMPLETED');
+    expect(await feeJobQueued(booking.id)).toBe(1);
+    await runDueJobs(app, ['booking-fee']);
+
+    const fee = await feeOf(booking.id);
+    expect(fee).toMatchObject({
+      kind: 'REFERRAL_PCT',
+      pctBps: 700,
+      valueMinor: 8000n,
+      feeMinor: 560n,
+      venueShareMinor: 7440n,
+      currency: 'USD',
+      status: 'PENDING',
+      collection: 'INVOICE',
+    });
+    expect(await payable(w.organizationId)).toBe(-560n);
+    const accrual = await findTransfer(db(), fee!.accrualTransferId);
+    expect(accrual).toMatchObject({ kind: 'BOOKING_FEE_ACCRUAL' });
+    expect(accrual!.metadata).toMatchObject({ grossMinor: '8000', platformMinor: '560', venueMinor: '7440' });
+
+    // The owner sees the month's fees with their booking; staff see no billing at all.
+    const month = fee!.accruedAt.toISOString().slice(0, 7);
+    expect((await billing(w.ownerId, w.organizationId))!.fees).toEqual([
+      {
+        month,
+        currency: 'USD',
+        total: '560',
+        count: 1,
+        fees: [
+          {
+            booking: { id: gid('Booking', booking.id), status: 'COMPLETED' },
+            kind: 'REFERRAL_PCT',
+            percent: 7,
+            value: '8000',
+            fee: '560',
+            venueShare: '7440',
+            currency: 'USD',
+            status: 'PENDING',
+          },
+        ],
+      },
+    ]);
+    expect(await billing(w.staffId, w.organizationId)).toBeNull();
+
+    // The 1st of the next month: one invoice item by its key, on one finalised invoice.
+    await monthlyInvoiceAfter(fee!.accruedAt);
+    await monthlyInvoiceAfter(fee!.accruedAt); // a rerun adds nothing
+    const itemKey = `booking-fee:${booking.id}:v1`;
+    const invoiceKey = `monthly-invoice:${w.organizationId}:${month}:v1`;
+    expect(fake.objectsCreatedWith(itemKey)).toBe(1);
+    expect(fake.objectsCreatedWith(invoiceKey)).toBe(1);
+    const [invoiceId] = [...fake.createdWithKey].find(([, key]) => key === invoiceKey)!;
+    const [itemId] = [...fake.createdWithKey].find(([, key]) => key === itemKey)!;
+    const invoice = fake.objects.get(invoiceId)!;
+    expect(fake.objects.get(itemId)).toMatchObject({ amount: 560, currency: 'usd', invoice: invoiceId });
+    expect(invoice).toMatchObject({
+      customer: w.customerId,
+      status: 'open',
+      collection_method: 'charge_automatically',
+      amount_due: 560,
+      hosted_invoice_url: `https://invoice.stripe.test/i/${invoiceId}`,
+    });
+    expect(await feeOf(booking.id)).toMatchObject({ status: 'INVOICED', stripeInvoiceItemId: itemId });
+    expect((await billing(w.ownerId, w.organizationId))!.invoices).toEqual([
+      {
+        stripeInvoiceId: invoiceId,
+        month,
+        currency: 'USD',
+        amount: '560',
+        status: 'open',
+        hostedUrl: `https://invoice.stripe.test/i/${invoiceId}`,
+      },
+    ]);
+
+    // A value changed once the fee is on an invoice is refused; nothing moves.
+    const late = await recordValue(w.ownerId, booking.id, 9000);
+    expect(late.data, JSON.stringify(late.body)).toMatchObject({
+      recordBookingValue: { __typename: 'ConflictError' },
+    });
+    expect(await payable(w.organizationId)).toBe(-560n);
+
+    // Stripe collects it and says so (twice): the fee is PAID, the debt settled once.
+    const paid = fake.event('invoice.paid', fake.payInvoice(invoiceId));
+    for (let i = 0; i < 2; i++) {
+      expect((await fake.sendEvent(`${app.url}/webhooks/stripe`, paid)).status).toBe(200);
+      await runDueJobs(app, ['stripe-event']);
+    }
+    const settled = await feeOf(booking.id);
+    expect(settled).toMatchObject({ status: 'PAID' });
+    expect(await payable(w.organizationId)).toBe(0n);
+    expect(await findTransfer(db(), settled!.settlementTransferId!)).toMatchObject({
+      kind: 'BOOKING_FEE_SETTLEMENT',
+      actor: `stripe:${paid.id}`,
+    });
+    expect((await billing(w.ownerId, w.organizationId))!.invoices).toMatchObject([{ status: 'paid' }]);
+  });
+
+  it('creates one invoice item when Stripe answers too late and the call is retried', async () => {
+    const w = await world({ subscribed: true });
+    const id = (await bookingRow(db(), completed(w.venueId))).id;
+    await collectBookingFee(deps(), id);
+    const fee = (await feeOf(id))!;
+    // The item is made, but its answer comes after the client's 1 s deadline: the SDK retries.
+    fake.hangNext({ path: '/v1/invoiceitems', ms: 1_500 });
+    await monthlyInvoiceAfter(fee.accruedAt);
+    const key = `booking-fee:${id}:v1`;
+    expect(fake.requests.filter((r) => r.idempotencyKey === key).length).toBeGreaterThan(1);
+    expect(fake.objectsCreatedWith(key)).toBe(1);
+    expect(await feeOf(id)).toMatchObject({ status: 'INVOICED' });
+  });
+});
+
+describe('the monthly invoice', () => {
+  it('is finished by a later run when Stripe refused a step, with the fees it had taken', async () => {
+    const w = await world({ subscribed: true });
+    const id = (await bookingRow(db(), completed(w.venueId, { valueMinor: 10_000n }))).id;
+    await collectBookingFee(deps(), id);
+    const fee = (await feeOf(id))!;
+    const month = fee.accruedAt.toISOString().slice(0, 7);
+    fake.failNext(400, { path: '/v1/invoiceitems', type: 'invalid_request_error', message: 'No.' });
+    await monthlyInvoiceAfter(fee.accruedAt);
+    const stuck = await db().feeInvoice.findFirstOrThrow({ where: { organizationId: w.organizationId } });
+    expect(stuck).toMatchObject({ month, status: 'draft' });
+    expect(await feeOf(id)).toMatchObject({
+      status: 'PENDING',
+      feeInvoiceId: stuck.id,
+      stripeInvoiceItemId: null,
+    });
+    // The value can no longer change: the fee is on its way to Stripe.
+    const late = await recordValue(w.ownerId, id, 1);
+    expect(late.data, JSON.stringify(late.body)).toMatchObject({
+      recordBookingValue: { __typename: 'ConflictError' },
+    });
+
+    // A month later the draft is finished under its own month.
+    await monthlyInvoiceAfter(new Date(fee.accruedAt.getTime() + 32 * 86_400_000));
+    expect(fake.objectsCreatedWith(`booking-fee:${id}:v1`)).toBe(1);
+    expect(await db().feeInvoice.findUniqueOrThrow({ where: { id: stuck.id } })).toMatchObject({
+      month,
+      status: 'open',
+      amountMinor: 700n,
+    });
+    expect(await feeOf(id)).toMatchObject({ status: 'INVOICED' });
+  });
+
+  it('emails the invoice to an organisation without a subscription', async () => {
+    const w = await world();
+    const id = (await bookingRow(db(), completed(w.venueId))).id;
+    await collectBookingFee(deps(), id);
+    const fee = (await feeOf(id))!;
+    await monthlyInvoiceAfter(fee.accruedAt);
+    const invoice = await db().feeInvoice.findFirstOrThrow({ where: { organizationId: w.organizationId } });
+    expect(fake.objects.get(invoice.stripeInvoiceId!)).toMatchObject({
+      collection_method: 'send_invoice',
+      days_until_due: 14,
+      amount_due: 250,
+      status: 'open',
+    });
+    // Its Stripe customer was made for it, once, by the organisation's key.
+    expect(fake.objectsCreatedWith(`customer:${w.organizationId}:v1`)).toBe(1);
+  });
+});
+
+/** A completed booking row made in chat, for tests of what follows completion. */
+function completed(
+  venueId: string,
+  fields: { source?: 'CHAT' | 'MCP' | 'A2A' | 'DASHBOARD'; valueMinor?: bigint } = {},
+) {
+  return {
+    venueId,
+    guestId: guestId!,
+    startsAt: new Date(Date.now() - 3 * 3_600_000),
+    status: 'COMPLETED' as const,
+    source: fields.source ?? 'CHAT',
+    valueMinor: fields.valueMinor,
+  };
+}
+let guestId: string | undefined;
+beforeAll(async () => {
+  guestId = (await db().user.create({ data: { email: `${unique('diner').replace(' ', '-')}@example.test` } }))
+    .id;
+});
+
+describe('fee amounts', () => {
+  const config = () => app.services.config.fees;
+  const fee = (subscriber: boolean, valueMinor: number | null, venueReferralBps: number | null = null) =>
+    calculateBookingFee(config(), { subscriber, valueMinor, venueReferralBps });
+
+  it('takes the defaults of the reference system', () => {
+    expect(config()).toMatchObject({
+      referralBps: 700,
+      minReferralMinor: 150,
+      flatMinor: 250,
+      maxBookingValueMinor: 100_000,
+      defaultCurrency: 'USD',
+    });
+  });
+
+  it('charges subscribers 7 % of the value, rounded half up, never below 1.50', () => {
+    expect(fee(true, 8000)).toEqual({
+      kind: 'REFERRAL_PCT',
+      pctBps: 700,
+      valueMinor: 8000n,
+      feeMinor: 560n,
+      venueShareMinor: 7440n,
+    });
+    expect(fee(true, 4650).feeMinor).toBe(326n); // 325.5 → 326
+    expect(fee(true, 1000)).toMatchObject({ feeMinor: 150n, venueShareMinor: 850n }); // 0.70 < floor
+    expect(fee(true, null)).toMatchObject({ valueMinor: 0n, feeMinor: 150n, venueShareMinor: -150n });
+  });
+
+  it("applies the venue's own percentage", () => {
+    expect(fee(true, 8000, 1000)).toMatchObject({ pctBps: 1000, feeMinor: 800n });
+  });
+
+  it('charges venues without a plan a flat 2.50 whatever the value', () => {
+    expect(fee(false, 8000)).toEqual({
+      kind: 'FLAT',
+      pctBps: 0,
+      valueMinor: 8000n,
+      feeMinor: 250n,
+      venueShareMinor: 7750n,
+    });
+    expect(fee(false, null).feeMinor).toBe(250n);
+  });
+
+  it('counts a value between 0 and 1000.00', () => {
+    expect(fee(true, 500_000)).toMatchObject({ valueMinor: 100_000n, feeMinor: 7000n });
+    expect(fee(true, -500)).toMatchObject({ valueMinor: 0n, feeMinor: 150n });
+  });
+
+  it('accrues in the venue’s currency, with its override, from its organisation’s plan', async () => {
+    const subscribed = await world({ subscribed: true, referralFeeBps: 1000, currency: 'EUR' });
+    const a = await bookingRow(db(), completed(subscribed.venueId, { valueMinor: 8000n }));
+    expect((await collectBookingFee(deps(), a.id)).accrued).toBe('accrued');
+    expect(await feeOf(a.id)).toMatchObject({
+      kind: 'REFERRAL_PCT',
+      pctBps: 1000,
+      feeMinor: 800n,
+      currency: 'EUR',
+    });
+    expect(await payable(subscribed.organizationId, 'EUR')).toBe(-800n);
+    const venue = await app.gql(
+      `query V($id: ID!) { node(id: $id) { ... on Venue { currency } } }`,
+      { id: gid('Venue', subscribed.venueId) },
+      { token: await token(subscribed.ownerId) },
+    );
+    expect(venue.data, JSON.stringify(venue.body)).toEqual({ node: { currency: 'EUR' } });
+
+    const plain = await world();
+    const b = await bookingRow(db(), completed(plain.venueId, { source: 'MCP', valueMinor: 8000n }));
+    await collectBookingFee(deps(), b.id);
+    // No customer to charge: it waits for the monthly invoice.
+    expect(await feeOf(b.id)).toMatchObject({
+      kind: 'FLAT',
+      pctBps: 0,
+      feeMinor: 250n,
+      collection: 'INVOICE',
+    });
+    // A job run twice accrues once.
+    expect((await collectBookingFee(deps(), b.id)).accrued).toBe('exists');
+    expect(await payable(plain.organizationId)).toBe(-250n);
+  });
+});
+
+describe('bookings that were not honoured', () => {
+  it('cost nothing when cancelled, declined, expired, a no-show, or the venue’s own', async () => {
+    const w = await world({ subscribed: true });
+    for (const status of [
+      'CANCELLED_BY_GUEST',
+      'CANCELLED_BY_VENUE',
+      'DECLINED',
+      'EXPIRED',
+      'NO_SHOW',
+    ] as const) {
+      const row = await bookingRow(db(), { ...completed(w.venueId), status });
+      expect((await collectBookingFee(deps(), row.id)).accrued).toBe(`no_fee:status_${status.toLowerCase()}`);
+    }
+    const own = await bookingRow(db(), completed(w.venueId, { source: 'DASHBOARD' }));
+    expect((await collectBookingFee(deps(), own.id)).accrued).toBe('no_fee:venue_own_booking');
+    expect(await db().bookingFee.count({ where: { organizationId: w.organizationId } })).toBe(0);
+    expect(await payable(w.organizationId)).toBe(0n);
+  });
+
+  it('queues no fee for a no-show or a cancellation made through the dashboard', async () => {
+    const w = await world({ subscribed: true });
+    const cancelled = await bookInChat(w.venueId);
+    await move(w.ownerId, cancelled.id, 'confirmBooking', 'CONFIRMED');
+    await move(w.ownerId, cancelled.id, 'cancelBooking', 'CANCELLED_BY_VENUE');
+    const noShow = await bookInChat(w.venueId);
+    await move(w.ownerId, noShow.id, 'confirmBooking', 'CONFIRMED');
+    arriveAt(noShow.startsAt);
+    await move(w.ownerId, noShow.id, 'markBookingNoShow', 'NO_SHOW');
+    expect(await feeJobQueued(cancelled.id)).toBe(0);
+    expect(await feeJobQueued(noShow.id)).toBe(0);
+    await sweep();
+    expect(await db().bookingFee.count({ where: { organizationId: w.organizationId } })).toBe(0);
+  });
+});
+
+describe('changing a fee', () => {
+  it('reverses the accrual and accrues again when the value changes before it is invoiced', async () => {
+    const w = await world({ subscribed: true });
+    const row = await bookingRow(db(), completed(w.venueId));
+    await collectBookingFee(deps(), row.id);
+    const first = (await feeOf(row.id))!;
+    expect(first).toMatchObject({ feeMinor: 150n, revision: 1 });
+    const res = await recordValue(w.ownerId, row.id, 20_000);
+    expect(res.data, JSON.stringify(res.body)).toMatchObject({
+      recordBookingValue: { booking: { value: '20000' } },
+    });
+    const second = (await feeOf(row.id))!;
+    expect(second).toMatchObject({ feeMinor: 1400n, valueMinor: 20_000n, revision: 2, status: 'PENDING' });
+    expect(await findTransfer(db(), reversalId(first.accrualTransferId))).toMatchObject({ kind: 'REVERSAL' });
+    expect(await findTransfer(db(), first.accrualTransferId)).not.toBeNull(); // history kept
+    expect(await payable(w.organizationId)).toBe(-1400n);
+  });
+
+  it('lets a platform admin waive a pending fee with a reason; balances follow', async () => {
+    const w = await world();
+    const row = await bookingRow(db(), completed(w.venueId));
+    await collectBookingFee(deps(), row.id);
+    const revenueBefore = await balanceOf(db(), platformAccount('REVENUE', 'USD'));
+    const admin = await platformAdmin();
+    const refused = await app.gql(
+      WAIVE,
+      { id: gid('Booking', row.id), reason: 'x' },
+      { token: await token(w.ownerId) },
+    );
+    expect(refused.errors?.[0]?.message, JSON.stringify(refused.body)).toBe('You are not allowed to do this');
+    const res = await app.gql(
+      WAIVE,
+      { id: gid('Booking', row.id), reason: 'Guest was a walk-in' },
+      { token: await token(admin.id) },
+    );
+    expect(res.data, JSON.stringify(res.body)).toMatchObject({
+      waiveBookingFee: { fee: { status: 'WAIVED', fee: '250' } },
+    });
+    const waived = (await feeOf(row.id))!;
+    expect(await findTransfer(db(), waived.waiverTransferId!)).toMatchObject({
+      kind: 'REVERSAL',
+      actor: `user:${admin.id}`,
+      reason: 'Booking fee waived: Guest was a walk-in',
+    });
+    expect(await payable(w.organizationId)).toBe(0n);
+    expect(await balanceOf(db(), platformAccount('REVENUE', 'USD'))).toBe(revenueBefore - 250n);
+    // A waived fee goes on no invoice.
+    await monthlyInvoiceAfter(waived.accruedAt);
+    expect(fake.objectsCreatedWith(`booking-fee:${row.id}:v1`)).toBe(0);
+  });
+});
+
+describe('pay as you go', () => {
+  it('charges a venue without a plan at once, to the card on file', async () => {
+    const w = await world({ card: 'ok' });
+    const row = await bookingRow(db(), completed(w.venueId));
+    const result = await collectBookingFee(deps(), row.id);
+    expect(result.charge).toMatchObject({ outcome: 'charged' });
+    const key = `booking-fee-charge:${row.id}:1`;
+    expect(fake.objectsCreatedWith(key)).toBe(1);
+    const [intentId] = [...fake.createdWithKey].find(([, k]) => k === key)!;
+    expect(fake.objects.get(intentId)).toMatchObject({
+      amount: 250,
+      currency: 'usd',
+      customer: w.customerId,
+      payment_method: w.cardId,
+      status: 'succeeded',
+    });
+    expect(await feeOf(row.id)).toMatchObject({ status: 'CHARGED', stripePaymentIntentId: intentId });
+    expect(await payable(w.organizationId)).toBe(0n);
+    // Run again: nothing more is charged.
+    expect((await collectBookingFee(deps(), row.id)).charge).toMatchObject({ outcome: 'skipped' });
+    expect(
+      fake.requests.filter((r) => r.path === '/v1/payment_intents' && r.idempotencyKey?.includes(row.id))
+        .length,
+    ).toBe(1);
+  });
+
+  it('leaves a declined fee pending and charges it on the retry after the wait', async () => {
+    const w = await world({ card: 'declines' });
+    const row = await bookingRow(db(), completed(w.venueId));
+    const first = await collectBookingFee(deps(), row.id);
+    expect(first.charge).toMatchObject({ outcome: 'declined', attempts: 1, fallsBackToInvoice: false });
+    const pending = (await feeOf(row.id))!;
+    expect(pending).toMatchObject({ status: 'PENDING', collection: 'CHARGE', chargeAttempts: 1 });
+    expect(pending.lastChargeError).toContain('card_declined');
+    expect(await payable(w.organizationId)).toBe(-250n);
+
+    // Before the wait is over the sweep leaves it alone.
+    await sweep();
+    expect(await feeOf(row.id)).toMatchObject({ chargeAttempts: 1, status: 'PENDING' });
+
+    fake.setCardDeclines(w.cardId!, false);
+    app.clock.advance(pending.nextChargeAt!.getTime() - app.clock.now().getTime() + 1_000);
+    await sweep();
+    expect(await feeOf(row.id)).toMatchObject({ status: 'CHARGED', chargeAttempts: 1 });
+    expect(fake.objectsCreatedWith(`booking-fee-charge:${row.id}:2`)).toBe(1);
+    expect(fake.objectsCreatedWith(`booking-fee-charge:${row.id}:1`)).toBe(0);
+    expect(await payable(w.organizationId)).toBe(0n);
+  });
+
+  it('keeps the money in the ledger when a fee is waived while its charge is on its way', async () => {
+    const w = await world({ card: 'ok' });
+    const row = await bookingRow(db(), completed(w.venueId));
+    const admin = await platformAdmin();
+    // Stripe charges the card but answers late; the admin waives meanwhile.
+    fake.hangNext({ path: '/v1/payment_intents', ms: 1_500 });
+    const charging = collectBookingFee(deps(), row.id);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const waived = await app.gql(
+      WAIVE,
+      { id: gid('Booking', row.id), reason: 'Goodwill' },
+      { token: await token(admin.id) },
+    );
+    expect(waived.data, JSON.stringify(waived.body)).toMatchObject({
+      waiveBookingFee: { fee: { status: 'WAIVED' } },
+    });
+    expect((await charging).charge).toEqual({ outcome: 'skipped', reason: 'charged_after_waiver' });
+    const fee = (await feeOf(row.id))!;
+    expect(fee.status).toBe('WAIVED');
+    expect(fee.stripePaymentIntentId).toMatch(/^pi_/);
+    // Waived (the accrual reversed) and paid: the organisation is 2.50 in credit, owed back.
+    expect(await payable(w.organizationId)).toBe(250n);
+  });
+
+  it('gives up charging after the last attempt and puts the fee on the monthly invoice', async () => {
+    const w = await world({ card: 'declines' });
+    const row = await bookingRow(db(), completed(w.venueId));
+    await collectBookingFee(deps(), row.id);
+    for (let attempt = 2; attempt <= app.services.config.fees.chargeMaxAttempts; attempt++) {
+      const fee = (await feeOf(row.id))!;
+      app.clock.advance(fee.nextChargeAt!.getTime() - app.clock.now().getTime() + 1_000);
+      await chargeBookingFee(deps(), row.id);
+    }
+    const fee = (await feeOf(row.id))!;
+    expect(fee).toMatchObject({ status: 'PENDING', collection: 'INVOICE', nextChargeAt: null });
+    await monthlyInvoiceAfter(fee.accruedAt);
+    expect(fake.objectsCreatedWith(`booking-fee:${row.id}:v1`)).toBe(1);
+    expect(await feeOf(row.id)).toMatchObject({ status: 'INVOICED' });
+  });
+});
