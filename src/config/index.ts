@@ -29,6 +29,7 @@ import { monitoringConfig, monitoringEnv, monitoringProblems } from './monitorin
 import { networkConfig, networkEnv, networkProblems } from './network.ts';
 import type { Context } from './parse.ts';
 import { rateLimitsConfig, rateLimitsEnv } from './rate-limits.ts';
+import { webhooksConfig, webhooksEnv, webhooksProblems } from './webhooks.ts';
 import { workerConfig, workerEnv, workerProblems } from './worker.ts';
 
 /** All concerns' variables as one schema, so one parse names every bad variable at once. */
@@ -50,6 +51,7 @@ const envSchema = z.object({
   ...bookingsEnv.shape,
   ...networkEnv.shape,
   ...billingEnv.shape,
+  ...webhooksEnv.shape,
 });
 type ParsedEnv = z.output<typeof envSchema>;
 
@@ -92,6 +94,7 @@ function shape(e: ParsedEnv, context: Context) {
     bookings: bookingsConfig(e),
     network: networkConfig(e),
     billing: billingConfig(e),
+    webhooks: webhooksConfig(e),
   };
 }
 
@@ -109,6 +112,7 @@ function problems(e: ParsedEnv, context: Context): string[] {
     ...workerProblems(e),
     ...networkProblems(e, context),
     ...billingProblems(e, context),
+    ...webhooksProblems(e),
   ];
 }
 

@@ -22,6 +22,7 @@ import { createRevokedSessions, type RevokedSessions } from '../domain/identity/
 import { generateSigningKey, loadSigningKeys, type SigningKeys } from '../domain/identity/signing-keys.ts';
 import { venueAgentRequests } from '../domain/network/consumer-agent.ts';
 import { keepingInbox } from '../domain/network/staff-inbox.ts';
+import { webhookEvents } from '../domain/webhooks/events.ts';
 import { channelSenders } from '../integrations/channels.ts';
 import { createOsrmClient, type DirectionsClient } from '../integrations/directions/osrm.ts';
 import { createLalamoveClient } from '../integrations/lalamove/client.ts';
@@ -232,7 +233,11 @@ async function resolve(
           limiter,
           publish: pubsub.publish,
           onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
-          hooks: [venueAgentRequests({ keyring, envelopeTtlMs: config.network.envelopeTtlMs, now: now })],
+          hooks: [
+            venueAgentRequests({ keyring, envelopeTtlMs: config.network.envelopeTtlMs, now: now }),
+            // Organisations' webhooks hear of the change in its transaction (an outbox).
+            webhookEvents({ now }),
+          ],
         }),
         pubsub.publish,
         (error) => logger.error({ err: error }, 'could not publish an inbox event'),

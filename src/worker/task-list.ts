@@ -27,6 +27,7 @@ import reapStaleEnvelopes from './tasks/reap-stale-envelopes.ts';
 import stripeEvent from './tasks/stripe-event.ts';
 import sweepOrphanedResponses from './tasks/sweep-orphaned-responses.ts';
 import venueDailySummary from './tasks/venue-daily-summary.ts';
+import webhookDrain from './tasks/webhook-drain.ts';
 
 export const handlers: readonly TaskHandler[] = [
   noop,
@@ -51,6 +52,7 @@ export const handlers: readonly TaskHandler[] = [
   agentRegister,
   agentRegisterSweep,
   clawpulseGatewayPrune,
+  webhookDrain,
 ];
 
 /**

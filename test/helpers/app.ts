@@ -14,6 +14,7 @@ import { createRevokedSessions } from '../../src/domain/identity/revoked-session
 import { generateSigningKey, loadSigningKeys } from '../../src/domain/identity/signing-keys.ts';
 import { venueAgentRequests } from '../../src/domain/network/consumer-agent.ts';
 import { keepingInbox } from '../../src/domain/network/staff-inbox.ts';
+import { webhookEvents } from '../../src/domain/webhooks/events.ts';
 import { channelSenders } from '../../src/integrations/channels.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';
 import { mediaLoaders } from '../../src/integrations/media.ts';
@@ -130,6 +131,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
           onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
           hooks: [
             venueAgentRequests({ keyring, envelopeTtlMs: config.network.envelopeTtlMs, now: clock.now }),
+            webhookEvents({ now: clock.now }),
           ],
         }),
         pubsub.publish,

@@ -57,6 +57,8 @@ export interface NoticeParams {
     timeZone: string;
     bookings: readonly { startsAt: Date; partySize: number; status: BookingStatus }[];
   };
+  /** An organisation's webhook kept failing and was disabled, for its owners. */
+  'webhook.disabled': { url: string; organization: string; days: number };
 }
 
 export type NoticeKind = keyof NoticeParams;
@@ -210,6 +212,10 @@ const en: Templates = {
       body: p.bookings.length ? `${head}\n${summaryLines(p, w, 'en')}` : `${p.venue} has no bookings today.`,
     };
   },
+  'webhook.disabled': (p) => ({
+    subject: `Webhook disabled: ${p.url}`,
+    body: `${p.organization}'s webhook to ${p.url} failed every delivery for ${p.days} days and has been disabled. Nothing more is sent to it: fix the receiver, then enable the webhook again from the dashboard, and what was still waiting goes.`,
+  }),
 };
 
 function reminderEn(p: BookingNoticeParams, w: Writer, when: string) {
@@ -288,6 +294,10 @@ const es: Templates = {
       body: p.bookings.length ? `${head}\n${summaryLines(p, w, 'es')}` : `${p.venue} no tiene reservas hoy.`,
     };
   },
+  'webhook.disabled': (p) => ({
+    subject: `Webhook desactivado: ${p.url}`,
+    body: `El webhook de ${p.organization} a ${p.url} ha fallado en todas las entregas durante ${p.days} días y se ha desactivado. No se le envía nada más: arregla el receptor y vuelve a activar el webhook desde el panel; lo que quedaba pendiente se enviará entonces.`,
+  }),
 };
 
 function reminderEs(p: BookingNoticeParams, w: Writer, when: string) {
@@ -366,6 +376,10 @@ const pt: Templates = {
       body: p.bookings.length ? `${head}\n${summaryLines(p, w, 'pt')}` : `${p.venue} não tem reservas hoje.`,
     };
   },
+  'webhook.disabled': (p) => ({
+    subject: `Webhook desativado: ${p.url}`,
+    body: `O webhook de ${p.organization} para ${p.url} falhou em todas as entregas por ${p.days} dias e foi desativado. Nada mais é enviado a ele: corrija o receptor e ative o webhook de novo pelo painel; o que ainda estava pendente será enviado então.`,
+  }),
 };
 
 function reminderPt(p: BookingNoticeParams, w: Writer, when: string) {
@@ -447,6 +461,10 @@ const id: Templates = {
         : `${p.venue} tidak ada pemesanan hari ini.`,
     };
   },
+  'webhook.disabled': (p) => ({
+    subject: `Webhook dinonaktifkan: ${p.url}`,
+    body: `Webhook ${p.organization} ke ${p.url} gagal di setiap pengiriman selama ${p.days} hari dan telah dinonaktifkan. Tidak ada lagi yang dikirim ke sana: perbaiki penerima, lalu aktifkan kembali webhook dari dasbor, dan yang masih menunggu akan dikirim.`,
+  }),
 };
 
 function reminderId(p: BookingNoticeParams, w: Writer, when: string) {
