@@ -16,7 +16,7 @@ import { createBooking } from '../factories/bookings.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { startWebhookReceiver, verifies, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { member, rawId, startTestApp, type TestApp } from '../helpers/app.ts';
-import { guest, type Person, person, unique } from '../helpers/authz.ts';
+import { apiKey, guest, type Person, person, unique } from '../helpers/authz.ts';
 import { runDueJobs } from '../helpers/jobs.ts';
 
 const HOUR = 3_600_000;
@@ -504,21 +504,28 @@ describe('outbound webhooks', () => {
   it('refuses staff and other organisations, and deletes with the deliveries', async () => {
     const w = await world();
     const hook = await receiver();
-    const asStaff = await app.gql<{ createWebhookSubscription: { __typename: string } | null }, unknown>(
-      CREATE,
-      {
-        input: {
-          organizationId: gid('Organization', w.organizationId),
-          url: hook.url,
-          events: ['BOOKING_CONFIRMED'],
+    // STAFF, and a write key acting as the owner who made it: both refused, nothing created.
+    const key = await apiKey(app, w.organizationId, w.owner.userId, ['read', 'write']);
+    for (const token of [w.staff.token, key.secret]) {
+      const refused = await app.gql<{ createWebhookSubscription: { __typename: string } | null }, unknown>(
+        CREATE,
+        {
+          input: {
+            organizationId: gid('Organization', w.organizationId),
+            url: hook.url,
+            events: ['BOOKING_CONFIRMED'],
+          },
         },
-      },
-      { token: w.staff.token },
-    );
+        { token },
+      );
+      expect(refused.data?.createWebhookSubscription ?? null, JSON.stringify(refused.body)).toBeNull();
+      expect(refused.errors?.map((e) => [e.message, e.extensions?.code])).toEqual([
+        ['You are not allowed to do this', 'FORBIDDEN'],
+      ]);
+    }
     expect(
-      asStaff.data?.createWebhookSubscription?.__typename ?? asStaff.errors?.[0]?.message,
-      JSON.stringify(asStaff.body),
-    ).toMatch(/NotAllowedError|not allowed/i);
+      await app.services.db.webhookSubscription.count({ where: { organizationId: w.organizationId } }),
+    ).toBe(0);
     const other = await world();
     const { globalId, id } = await subscribe(w, hook.url);
     for (const token of [w.staff.token, other.owner.token]) {

@@ -1,7 +1,8 @@
 /**
  * An organisation's webhook subscriptions, as its owners and admins manage them: create (the
  * secret is shown once), change, disable and enable, delete, rotate the secret, send a test
- * event, resend a delivery. The signing secret is sealed with the agents' keyring, bound to the
+ * event, resend a delivery. People only, like API keys: a leaked key must not be able to point
+ * the organisation's events somewhere else. The signing secret is sealed with the agents' keyring, bound to the
  * subscription, like agents' A2A secrets (src/domain/agents/secrets.ts).
  */
 import { randomUUID } from 'node:crypto';
@@ -55,6 +56,7 @@ export async function createWebhookSubscription(
   access: Access,
   input: { organizationId: string; url: string; events: readonly string[]; description?: string | null },
 ): Promise<{ subscription: WebhookSubscription; secret: string }> {
+  access.requirePerson();
   await access.require(input.organizationId, MANAGERS);
   const events = checkEvents(input.events);
   const description = checkDescription(input.description);
@@ -81,6 +83,7 @@ export async function createWebhookSubscription(
 }
 
 async function managed(db: Db, access: Access, subscriptionId: string): Promise<WebhookSubscription> {
+  access.requirePerson();
   const found = z.uuid().safeParse(subscriptionId).success
     ? await db.webhookSubscription.findUnique({ where: { id: subscriptionId } })
     : null;
@@ -238,6 +241,7 @@ export async function resendWebhookDelivery(
         include: { subscription: true },
       })
     : null;
+  access.requirePerson();
   if (!delivery) throw new NotFoundError('No such delivery');
   await access.require(delivery.subscription.organizationId, MANAGERS);
   if (delivery.status === 'PENDING') throw new ConflictError('The delivery is still being sent');
