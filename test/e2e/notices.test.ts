@@ -381,6 +381,7 @@ describe('templates', () => {
       'venue.answer': { venue: 'Sari', answer: 'Yes' },
       'venue.daily_summary': { venue: 'Sari', timeZone: zone, bookings: [] },
       'venue.review_decided': { venue: 'Sari', change: 'PUBLISH', approved: false, reason: 'A duplicate' },
+      'webhook.disabled': { url: 'https://hooks.example.com/', organization: 'Sari', days: 5 },
     } as Record<string, unknown>;
     for (const language of NOTICE_LANGUAGES) {
       for (const kind of NOTICE_KINDS) {
@@ -392,7 +393,7 @@ describe('templates', () => {
         }
       }
     }
-    expect(NOTICE_KINDS).toHaveLength(13);
+    expect(NOTICE_KINDS).toHaveLength(14);
   });
 
   it("writes the venue's local time as the language does, and offers a declined booking's alternatives", () => {

@@ -7,11 +7,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cancelBooking, systemTransition } from '../../src/domain/bookings/bookings.ts';
+import { OUTBOXES, sweepOutboxes } from '../../src/domain/operations/outboxes.ts';
 import { createAccess } from '../../src/domain/organizations/access.ts';
 import { drainWebhooks } from '../../src/domain/webhooks/delivery.ts';
 import { webhookSendDeps } from '../../src/domain/webhooks/deps.ts';
+import { drainKey } from '../../src/domain/webhooks/tasks.ts';
 import type { Booking, Venue } from '../../src/generated/prisma/client.ts';
 import type { BookingStatus } from '../../src/generated/prisma/enums.ts';
+import { createLogger } from '../../src/platform/logger.ts';
 import { createBooking } from '../factories/bookings.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { startWebhookReceiver, verifies, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
@@ -325,6 +328,34 @@ describe('outbound webhooks', () => {
     member(res.data?.updateWebhookSubscription, 'UpdateWebhookSubscriptionPayload', res);
     expect(await drain(id, 5 * DAY + 3 * HOUR)).toEqual({ sent: 1, retryAfterMs: null });
     expect(hook.accepted.map((d) => d.body.data.bookingId)).toEqual([b.id]);
+  });
+
+  it('the drain job comes back for the retry, and a drain lost from the queue is swept back', async () => {
+    const w = await world();
+    const hook = await receiver();
+    const { id } = await subscribe(w, hook.url);
+    hook.down();
+    await requested(w);
+    await runDueJobs(app, ['webhook-drain']);
+    expect(hook.requests).toHaveLength(1);
+    const [job] = await app.services.db.$queryRaw<{ run_at: Date; task_identifier: string }[]>`
+      SELECT run_at, task_identifier FROM graphile_worker.jobs WHERE key = ${drainKey(id)}`;
+    expect(job?.task_identifier).toBe('webhook-drain');
+    expect(job!.run_at.getTime() - Date.now()).toBeGreaterThan(25_000);
+    expect(job!.run_at.getTime() - Date.now()).toBeLessThanOrEqual(30_000);
+
+    // The job lost (cancelled by hand, say) while a delivery waits: the outbox sweep brings it back.
+    await app.services.db.$executeRaw`DELETE FROM graphile_worker._private_jobs WHERE key = ${drainKey(id)}`;
+    await app.services.db.$executeRaw`
+      UPDATE webhook_deliveries SET queued_at = now() - interval '2 minutes' WHERE subscription_id = ${id}::uuid`;
+    const outboxes = OUTBOXES.filter((o) => o.name === 'webhooks');
+    const logger = createLogger('silent');
+    expect(await sweepOutboxes(app.services.db, { logger, outboxes })).toEqual([
+      { outbox: 'webhooks', scheduled: [drainKey(id)] },
+    ]);
+    expect(await sweepOutboxes(app.services.db, { logger, outboxes })).toEqual([
+      { outbox: 'webhooks', scheduled: [] },
+    ]);
   });
 
   it('refuses private, loopback and link-local targets when subscribing', async () => {
