@@ -105,6 +105,17 @@ import {
   updateVenueProfile,
   visibleVenueBySlug,
 } from '../domain/venues/venues.ts';
+import { webhookDeps } from '../domain/webhooks/deps.ts';
+import {
+  createWebhookSubscription,
+  deleteWebhookSubscription,
+  organizationOfWebhookDelivery,
+  organizationOfWebhookSubscription,
+  resendWebhookDelivery,
+  rotateWebhookSecret,
+  sendTestWebhook,
+  updateWebhookSubscription,
+} from '../domain/webhooks/subscriptions.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Services } from '../wiring/services.ts';
 
@@ -182,6 +193,7 @@ export function bindDomain(services: DomainServices) {
     plans: config.billing.plans,
     graceDays: config.billing.graceDays,
   };
+  const webhooks = webhookDeps({ config, db, keyring, now });
   return {
     agents: {
       listAgents: given(db, listAgents),
@@ -267,6 +279,16 @@ export function bindDomain(services: DomainServices) {
       renameOrganization: given(db, renameOrganization),
       revokeOrganizationApiKey: (access: Access, input: { apiKeyId: string }) =>
         revokeOrganizationApiKey(db, access, input, { now }),
+    },
+    webhooks: {
+      createWebhookSubscription: given(webhooks, createWebhookSubscription),
+      deleteWebhookSubscription: given(webhooks, deleteWebhookSubscription),
+      organizationOfWebhookDelivery: given(db, organizationOfWebhookDelivery),
+      organizationOfWebhookSubscription: given(db, organizationOfWebhookSubscription),
+      resendWebhookDelivery: given(webhooks, resendWebhookDelivery),
+      rotateWebhookSecret: given(webhooks, rotateWebhookSecret),
+      sendTestWebhook: given(webhooks, sendTestWebhook),
+      updateWebhookSubscription: given(webhooks, updateWebhookSubscription),
     },
     venues: {
       approveVenueReview: given(db, approveVenueReview),

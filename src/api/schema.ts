@@ -10,6 +10,7 @@ import './schema/billing.ts';
 import './schema/usage.ts';
 import './schema/membership.ts';
 import './schema/api-key.ts';
+import './schema/webhook.ts';
 import './schema/auth.ts';
 import './schema/venue.ts';
 import './schema/agent.ts';

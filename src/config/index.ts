@@ -31,6 +31,7 @@ import { networkConfig, networkEnv, networkProblems } from './network.ts';
 import type { Context } from './parse.ts';
 import { rateLimitsConfig, rateLimitsEnv } from './rate-limits.ts';
 import { usageConfig, usageEnv, usageProblems } from './usage.ts';
+import { webhooksConfig, webhooksEnv, webhooksProblems } from './webhooks.ts';
 import { workerConfig, workerEnv, workerProblems } from './worker.ts';
 
 /** All concerns' variables as one schema, so one parse names every bad variable at once. */
@@ -54,6 +55,7 @@ const envSchema = z.object({
   ...billingEnv.shape,
   ...usageEnv.shape,
   ...feesEnv.shape,
+  ...webhooksEnv.shape,
 });
 type ParsedEnv = z.output<typeof envSchema>;
 
@@ -98,6 +100,7 @@ function shape(e: ParsedEnv, context: Context) {
     billing: billingConfig(e),
     usage: usageConfig(e),
     fees: feesConfig(e),
+    webhooks: webhooksConfig(e),
   };
 }
 
@@ -116,6 +119,7 @@ function problems(e: ParsedEnv, context: Context): string[] {
     ...networkProblems(e, context),
     ...billingProblems(e, context),
     ...usageProblems(e),
+    ...webhooksProblems(e),
   ];
 }
 

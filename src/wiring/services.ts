@@ -23,6 +23,7 @@ import { generateSigningKey, loadSigningKeys, type SigningKeys } from '../domain
 import { venueAgentRequests } from '../domain/network/consumer-agent.ts';
 import { keepingInbox } from '../domain/network/staff-inbox.ts';
 import { a2aBookingUsage } from '../domain/usage/recorders.ts';
+import { webhookEvents } from '../domain/webhooks/events.ts';
 import { channelSenders } from '../integrations/channels.ts';
 import { createOsrmClient, type DirectionsClient } from '../integrations/directions/osrm.ts';
 import { createLalamoveClient } from '../integrations/lalamove/client.ts';
@@ -147,6 +148,41 @@ export function withConversation(
 }
 
 /**
+ * Bookings' dependencies with every side effect a booking change has in its own transaction: the
+ * venue's agent asked, A2A usage recorded, organisations' webhooks told (an outbox); and the venue
+ * agents' inboxes close a request whose booking is settled any other way. The product and the test
+ * harness both build bookings here, so they cannot drift apart.
+ */
+export function bookingServices(deps: {
+  db: BookingDeps['db'];
+  now: () => Date;
+  config: Pick<Config, 'bookings' | 'network'>;
+  limiter: BookingDeps['limiter'];
+  pubsub: Pick<Services['pubsub'], 'publish'>;
+  logger: Logger;
+  keyring: SecretKeyring;
+}): BookingDeps {
+  const { db, now, config, limiter, pubsub, logger, keyring } = deps;
+  return keepingInbox(
+    createBookingDeps({
+      db,
+      now,
+      config: config.bookings,
+      limiter,
+      publish: pubsub.publish,
+      onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
+      hooks: [
+        venueAgentRequests({ keyring, envelopeTtlMs: config.network.envelopeTtlMs, now }),
+        a2aBookingUsage({ now }),
+        webhookEvents({ now }),
+      ],
+    }),
+    pubsub.publish,
+    (error) => logger.error({ err: error }, 'could not publish an inbox event'),
+  );
+}
+
+/**
  * Resolves the real services for a process: the configured database (or the local default, or an
  * embedded PostgreSQL), migrated and seeded; Redis or its stand-ins; mail; signing keys.
  * A configured service that does not answer is an error that names the variable and the fix.
@@ -224,23 +260,7 @@ async function resolve(
       senders: channelSenders(config.channels),
       media: mediaLoaders(config),
       buckets: createTokenBuckets(redis),
-      // The venue agents' inboxes close a request whose booking is settled any other way.
-      bookings: keepingInbox(
-        createBookingDeps({
-          db: database.prisma,
-          now,
-          config: config.bookings,
-          limiter,
-          publish: pubsub.publish,
-          onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
-          hooks: [
-            venueAgentRequests({ keyring, envelopeTtlMs: config.network.envelopeTtlMs, now: now }),
-            a2aBookingUsage({ now }),
-          ],
-        }),
-        pubsub.publish,
-        (error) => logger.error({ err: error }, 'could not publish an inbox event'),
-      ),
+      bookings: bookingServices({ db: database.prisma, now, config, limiter, pubsub, logger, keyring }),
       redis,
       limiter,
       revokedSessions: createRevokedSessions(redis, {

@@ -33,6 +33,7 @@ import stripeEvent from './tasks/stripe-event.ts';
 import subscriptionGraceEnd from './tasks/subscription-grace-end.ts';
 import sweepOrphanedResponses from './tasks/sweep-orphaned-responses.ts';
 import venueDailySummary from './tasks/venue-daily-summary.ts';
+import webhookDrain from './tasks/webhook-drain.ts';
 
 export const handlers: readonly TaskHandler[] = [
   noop,
@@ -63,6 +64,7 @@ export const handlers: readonly TaskHandler[] = [
   bookingFee,
   retryPendingFees,
   monthlyInvoice,
+  webhookDrain,
 ];
 
 /**

@@ -393,6 +393,7 @@ describe('templates', () => {
         billingUrl: 'https://agnt.example/billing',
       },
       'billing.recovered': { organization: 'Sari', plan: 'AGNT Venue Growth' },
+      'webhook.disabled': { url: 'https://hooks.example.com/', organization: 'Sari', days: 5 },
     } as Record<string, unknown>;
     for (const language of NOTICE_LANGUAGES) {
       for (const kind of NOTICE_KINDS) {
@@ -404,7 +405,7 @@ describe('templates', () => {
         }
       }
     }
-    expect(NOTICE_KINDS).toHaveLength(16);
+    expect(NOTICE_KINDS).toHaveLength(17);
   });
 
   it("writes the venue's local time as the language does, and offers a declined booking's alternatives", () => {

@@ -27,7 +27,8 @@ describe('health, readiness, metrics, keys', () => {
         redis: { ok: true },
         backlog: {
           ok: true,
-          detail: 'inbound: nothing pending; send: nothing pending; a2a: nothing pending',
+          detail:
+            'inbound: nothing pending; send: nothing pending; a2a: nothing pending; webhooks: nothing pending',
         },
         a2aBreakers: { ok: true, detail: 'all closed (shared in Redis)' },
         billing: { ok: true, detail: 'off: STRIPE_SECRET_KEY not set' },

@@ -48,6 +48,8 @@ interface Ids {
   /** Items of the venue's inbox: a booking request and a question, both OPEN. */
   requestItemId: string;
   questionItemId: string;
+  /** A webhook subscription of the organisation (written straight to the database). */
+  subscriptionId: string;
 }
 
 const uuid = '00000000-0000-4000-8000-000000000000';
@@ -56,6 +58,13 @@ const gid = (type: string, id: string) => encodeGlobalID(type, id);
 const rules = (ids: Ids, change: Record<string, unknown>) => ({
   venueId: gid('Venue', ids.venueId),
   ...BOOKING_RULES,
+  ...change,
+});
+
+const hook = (ids: Ids, change: Record<string, unknown>) => ({
+  organizationId: gid('Organization', ids.organizationId),
+  url: 'https://hooks.example.com/agnt',
+  events: ['BOOKING_CONFIRMED'],
   ...change,
 });
 
@@ -690,6 +699,55 @@ const CASES: Record<string, Case[]> = {
   ],
   retryJob: [],
   cancelJob: [],
+  createWebhookSubscription: [
+    {
+      what: 'a URL that is not one',
+      input: (ids) => hook(ids, { url: 'hooks.example.com' }),
+      field: 'url',
+      message: 'Enter a full URL, such as https://example.com/webhooks',
+    },
+    {
+      what: 'a private address',
+      input: (ids) => hook(ids, { url: 'https://10.1.2.3/hooks' }),
+      field: 'url',
+      message: 'Webhooks cannot be sent to 10.1.2.3: 10.1.2.3 is a private address',
+    },
+    {
+      what: 'the cloud metadata address',
+      input: (ids) => hook(ids, { url: 'http://169.254.169.254/latest/meta-data' }),
+      field: 'url',
+    },
+    {
+      what: 'a loopback name',
+      input: (ids) => hook(ids, { url: 'http://localhost:8080/hooks' }),
+      field: 'url',
+    },
+    { what: 'no event', input: (ids) => hook(ids, { events: [] }), field: 'events' },
+    {
+      what: 'a description too long',
+      input: (ids) => hook(ids, { description: 'x'.repeat(201) }),
+      field: 'description',
+    },
+  ],
+  updateWebhookSubscription: [
+    {
+      what: 'a link-local address',
+      input: (ids) => ({
+        subscriptionId: gid('WebhookSubscription', ids.subscriptionId),
+        url: 'http://[fe80::1]/',
+      }),
+      field: 'url',
+    },
+    {
+      what: 'no event',
+      input: (ids) => ({ subscriptionId: gid('WebhookSubscription', ids.subscriptionId), events: [] }),
+      field: 'events',
+    },
+  ],
+  deleteWebhookSubscription: [],
+  rotateWebhookSecret: [],
+  sendTestWebhook: [],
+  resendWebhookDelivery: [],
 };
 
 /** Words of a validator, not of a person. */
@@ -781,6 +839,17 @@ beforeAll(async () => {
     bookingId: booking.id,
     requestItemId: (await item('BOOKING_REQUEST')).item.id,
     questionItemId: (await item('QUESTION')).item.id,
+    subscriptionId: (
+      await app.services.db.webhookSubscription.create({
+        data: {
+          organizationId: fx.organizationId,
+          url: 'https://hooks.example.com/agnt',
+          events: ['booking.confirmed'],
+          secretCiphertext: 'unused',
+          secretKeyId: 'unused',
+        },
+      })
+    ).id,
   };
 }, 60_000);
 

@@ -59,8 +59,8 @@ export async function reply(res: ServerResponse, answer: LoopbackReply): Promise
   res.end(answer.text ?? JSON.stringify(answer.body));
 }
 
-/** Starts a loopback server answering with `routes`. */
-export async function startLoopbackServer(routes: LoopbackRoutes): Promise<LoopbackServer> {
+/** Starts a loopback server answering with `routes`, on `port` when given (to restart one). */
+export async function startLoopbackServer(routes: LoopbackRoutes, port = 0): Promise<LoopbackServer> {
   const requests: LoopbackRequest[] = [];
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -77,11 +77,11 @@ export async function startLoopbackServer(routes: LoopbackRoutes): Promise<Loopb
     const answer = await routes(request, res, req);
     if (answer) await reply(res, answer);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const bound = (server.address() as { port: number }).port;
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    url: `http://127.0.0.1:${bound}`,
+    port: bound,
     requests,
     close: () =>
       new Promise((resolve) => {

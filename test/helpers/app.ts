@@ -8,13 +8,9 @@ import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { loadConfig } from '../../src/config/index.ts';
 import { generateKeyringSpec, parseKeyring } from '../../src/domain/agents/secrets.ts';
-import { createBookingDeps } from '../../src/domain/bookings/deps.ts';
 import { CLOCK_TOLERANCE_SECONDS } from '../../src/domain/identity/access-tokens.ts';
 import { createRevokedSessions } from '../../src/domain/identity/revoked-sessions.ts';
 import { generateSigningKey, loadSigningKeys } from '../../src/domain/identity/signing-keys.ts';
-import { venueAgentRequests } from '../../src/domain/network/consumer-agent.ts';
-import { keepingInbox } from '../../src/domain/network/staff-inbox.ts';
-import { a2aBookingUsage } from '../../src/domain/usage/recorders.ts';
 import { channelSenders } from '../../src/integrations/channels.ts';
 import { createMailer } from '../../src/integrations/mail/mailer.ts';
 import { mediaLoaders } from '../../src/integrations/media.ts';
@@ -27,7 +23,7 @@ import type { RedisHandle } from '../../src/platform/redis.ts';
 import { createTokenBuckets } from '../../src/platform/token-bucket.ts';
 import { buildApp, type Role } from '../../src/wiring/app.ts';
 import { buildNetwork, generateGatewayKey } from '../../src/wiring/network.ts';
-import { type Services, withConversation } from '../../src/wiring/services.ts';
+import { bookingServices, type Services, withConversation } from '../../src/wiring/services.ts';
 import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 import { createTestRedis } from './redis.ts';
@@ -120,23 +116,15 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       senders: channelSenders(config.channels),
       media: mediaLoaders(config),
       buckets: createTokenBuckets(redis),
-      // The venue agents' inboxes close a request whose booking is settled any other way.
-      bookings: keepingInbox(
-        createBookingDeps({
-          db: database.prisma,
-          now: clock.now,
-          config: config.bookings,
-          limiter,
-          publish: pubsub.publish,
-          onPublishError: (error) => logger.error({ err: error }, 'could not publish a booking event'),
-          hooks: [
-            venueAgentRequests({ keyring, envelopeTtlMs: config.network.envelopeTtlMs, now: clock.now }),
-            a2aBookingUsage({ now: clock.now }),
-          ],
-        }),
-        pubsub.publish,
-        (error) => logger.error({ err: error }, 'could not publish an inbox event'),
-      ),
+      bookings: bookingServices({
+        db: database.prisma,
+        now: clock.now,
+        config,
+        limiter,
+        pubsub,
+        logger,
+        keyring,
+      }),
       limiter,
       revokedSessions: createRevokedSessions(redis, {
         ttlSeconds: config.auth.accessTtlSeconds + CLOCK_TOLERANCE_SECONDS,

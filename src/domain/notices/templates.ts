@@ -66,6 +66,8 @@ export interface NoticeParams {
   'billing.restricted': { organization: string; plan: string; billingUrl: string };
   /** A past-due or restricted subscription is paid again. */
   'billing.recovered': { organization: string; plan: string };
+  /** An organisation's webhook kept failing and was disabled, for its owners. */
+  'webhook.disabled': { url: string; organization: string; days: number };
 }
 
 export type NoticeKind = keyof NoticeParams;
@@ -231,6 +233,10 @@ const en: Templates = {
     subject: `${p.organization}'s ${p.plan} payment went through`,
     body: `Thank you: ${p.organization}'s ${p.plan} subscription is paid and all its features are on.`,
   }),
+  'webhook.disabled': (p) => ({
+    subject: `Webhook disabled: ${p.url}`,
+    body: `${p.organization}'s webhook to ${p.url} failed every delivery for ${p.days} days and has been disabled. Nothing more is sent to it: fix the receiver, then enable the webhook again from the dashboard, and what was still waiting goes.`,
+  }),
 };
 
 function reminderEn(p: BookingNoticeParams, w: Writer, when: string) {
@@ -321,6 +327,10 @@ const es: Templates = {
     subject: `El pago de ${p.plan} de ${p.organization} se ha completado`,
     body: `Gracias: la suscripción ${p.plan} de ${p.organization} está pagada y todas sus funciones están activas.`,
   }),
+  'webhook.disabled': (p) => ({
+    subject: `Webhook desactivado: ${p.url}`,
+    body: `El webhook de ${p.organization} a ${p.url} ha fallado en todas las entregas durante ${p.days} días y se ha desactivado. No se le envía nada más: arregla el receptor y vuelve a activar el webhook desde el panel; lo que quedaba pendiente se enviará entonces.`,
+  }),
 };
 
 function reminderEs(p: BookingNoticeParams, w: Writer, when: string) {
@@ -410,6 +420,10 @@ const pt: Templates = {
   'billing.recovered': (p) => ({
     subject: `O pagamento do ${p.plan} de ${p.organization} foi concluído`,
     body: `Obrigado: a assinatura ${p.plan} de ${p.organization} está paga e todos os recursos estão ativos.`,
+  }),
+  'webhook.disabled': (p) => ({
+    subject: `Webhook desativado: ${p.url}`,
+    body: `O webhook de ${p.organization} para ${p.url} falhou em todas as entregas por ${p.days} dias e foi desativado. Nada mais é enviado a ele: corrija o receptor e ative o webhook de novo pelo painel; o que ainda estava pendente será enviado então.`,
   }),
 };
 
@@ -503,6 +517,10 @@ const id: Templates = {
   'billing.recovered': (p) => ({
     subject: `Pembayaran ${p.plan} untuk ${p.organization} berhasil`,
     body: `Terima kasih: langganan ${p.plan} untuk ${p.organization} sudah dibayar dan semua fiturnya aktif.`,
+  }),
+  'webhook.disabled': (p) => ({
+    subject: `Webhook dinonaktifkan: ${p.url}`,
+    body: `Webhook ${p.organization} ke ${p.url} gagal di setiap pengiriman selama ${p.days} hari dan telah dinonaktifkan. Tidak ada lagi yang dikirim ke sana: perbaiki penerima, lalu aktifkan kembali webhook dari dasbor, dan yang masih menunggu akan dikirim.`,
   }),
 };
 

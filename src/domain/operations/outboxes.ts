@@ -1,6 +1,7 @@
 /**
  * Outboxes: tables whose rows wait, PENDING, for a keyed job to process them group by group
- * (inbound messages per chat, the send queue per chat, A2A envelopes per envelope). The
+ * (inbound messages per chat, the send queue per chat, A2A envelopes per envelope, webhook
+ * deliveries per subscription). The
  * writer adds the row and its group's job in one transaction, so normally every pending row has
  * a job coming. This module is the safety net for when it has not (a worker that died, a bug, a
  * job cancelled by hand): `sweepOutboxes`, run every minute by the `outbox-sweep` schedule,
@@ -19,6 +20,7 @@ import { a2aSendTask, sendKey as envelopeSendKey } from '../a2a/tasks.ts';
 import { chatInboundTask, chatKey, PLATFORMS } from '../channels/inbound.ts';
 import { chatSendTask, sendKey } from '../channels/outbound.ts';
 import { noticeEmailKey, noticeEmailTask } from '../notices/email.ts';
+import { wakeDrain } from '../webhooks/tasks.ts';
 
 /** One outbox: how to find its waiting groups and their jobs, and what waits per channel. */
 export interface Outbox<Group extends { key: string } = { key: string }> {
@@ -119,6 +121,26 @@ export const OUTBOXES: readonly Outbox[] = [
       SELECT 'clawpulse' AS channel, count(*)::int AS pending, min(created_at) AS oldest
       FROM a2a_envelopes WHERE direction = 'OUTBOUND' AND state = 'PENDING' HAVING count(*) > 0`,
     channels: ['clawpulse'],
+  }),
+  // Webhook deliveries, drained per subscription in order (src/domain/webhooks/delivery.ts). A
+  // drain waiting for a retry has its job scheduled for then, so it is not stranded; a disabled
+  // subscription's deliveries wait for an owner to enable it, not for a job.
+  defineOutbox<{ key: string; subscription_id: string }>({
+    name: 'webhooks',
+    stranded: (before) => Prisma.sql`
+      SELECT DISTINCT 'webhook-drain:' || deliveries.subscription_id::text AS key,
+             deliveries.subscription_id::text AS subscription_id
+      FROM webhook_deliveries AS deliveries
+      JOIN webhook_subscriptions AS subscriptions ON subscriptions.id = deliveries.subscription_id
+      WHERE deliveries.status = 'PENDING' AND subscriptions.enabled AND deliveries.queued_at < ${before}`,
+    // preserve_run_at, as an event wakes it: a drain waiting out a retry keeps its time.
+    schedule: (db, group) => wakeDrain(db, group.subscription_id),
+    backlog: Prisma.sql`
+      SELECT 'webhooks' AS channel, count(*)::int AS pending, min(deliveries.queued_at) AS oldest
+      FROM webhook_deliveries AS deliveries
+      JOIN webhook_subscriptions AS subscriptions ON subscriptions.id = deliveries.subscription_id
+      WHERE deliveries.status = 'PENDING' AND subscriptions.enabled HAVING count(*) > 0`,
+    channels: ['webhooks'],
   }),
 ];
 

@@ -1,0 +1,116 @@
+/**
+ * What webhooks tell: the event types an organisation may subscribe to, and the booking change
+ * hook that queues them. Deliveries are written in the transaction of the change that causes
+ * them (an outbox), so a change that rolls back sends nothing and a committed one is never lost.
+ *
+ * Adding an event (billing's, say): its name in `WEBHOOK_EVENTS`, and a `queueWebhookEvent` call
+ * in the transaction of the change it reports.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Prisma } from '../../generated/prisma/client.ts';
+import type { BookingStatus } from '../../generated/prisma/enums.ts';
+import type { DbOrTx, Tx } from '../../platform/db.ts';
+import type { BookingChange, BookingChangeHook } from '../bookings/effects.ts';
+import { wakeDrain } from './tasks.ts';
+
+export const WEBHOOK_EVENTS = [
+  'booking.requested',
+  'booking.confirmed',
+  'booking.declined',
+  'booking.cancelled',
+  'booking.completed',
+] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+/** The event a test delivery carries; not subscribable, sent to whoever asks. */
+export const TEST_EVENT = 'webhook.test';
+
+const BOOKING_EVENTS: Partial<Record<BookingStatus, WebhookEvent>> = {
+  REQUESTED: 'booking.requested',
+  CONFIRMED: 'booking.confirmed',
+  DECLINED: 'booking.declined',
+  CANCELLED_BY_GUEST: 'booking.cancelled',
+  CANCELLED_BY_VENUE: 'booking.cancelled',
+  COMPLETED: 'booking.completed',
+};
+
+/** The event a booking change is, or null when it is none a receiver is told of. */
+export function bookingEvent(change: Pick<BookingChange, 'booking' | 'from'>): WebhookEvent | null {
+  if (change.from === change.booking.status) return null;
+  return BOOKING_EVENTS[change.booking.status] ?? null;
+}
+
+/** The booking as receivers see it: what the venue's organisation knows, no guest's details. */
+export function bookingData(change: Pick<BookingChange, 'booking' | 'from'>): Prisma.InputJsonObject {
+  const { booking } = change;
+  return {
+    bookingId: booking.id,
+    venueId: booking.venueId,
+    status: booking.status,
+    previousStatus: change.from,
+    partySize: booking.partySize,
+    startsAt: booking.startsAt.toISOString(),
+    endsAt: booking.endsAt.toISOString(),
+    source: booking.source,
+  };
+}
+
+/** The body of a delivery: Standard Webhooks' recommended `{ type, timestamp, data }`. */
+export function eventBody(type: string, at: Date, data: Prisma.InputJsonObject): Prisma.InputJsonObject {
+  return { type, timestamp: at.toISOString(), data };
+}
+
+/**
+ * Queues `type` for every enabled subscription of the organisation that asked for it: one
+ * delivery each (one `webhook-id` shared by all), and a wake of each subscription's drain, on
+ * `tx`. Returns how many were queued.
+ */
+export async function queueWebhookEvent(
+  tx: DbOrTx,
+  input: {
+    organizationId: string;
+    type: WebhookEvent;
+    data: Prisma.InputJsonObject;
+    bookingId?: string | null;
+    now: Date;
+  },
+): Promise<number> {
+  const subscriptions = await tx.webhookSubscription.findMany({
+    where: { organizationId: input.organizationId, enabled: true, events: { has: input.type } },
+    select: { id: true },
+    orderBy: { id: 'asc' },
+  });
+  if (subscriptions.length === 0) return 0;
+  const messageId = `msg_${randomUUID()}`;
+  const payload = eventBody(input.type, input.now, input.data);
+  await tx.webhookDelivery.createMany({
+    data: subscriptions.map(({ id }) => ({
+      id: randomUUID(),
+      subscriptionId: id,
+      messageId,
+      eventType: input.type,
+      bookingId: input.bookingId ?? null,
+      payload,
+      queuedAt: input.now,
+      nextAttemptAt: input.now,
+    })),
+  });
+  for (const { id } of subscriptions) await wakeDrain(tx, id);
+  return subscriptions.length;
+}
+
+/** The booking change hook (src/wiring): a change a receiver is told of is queued for it. */
+export function webhookEvents(options: { now: () => Date }): BookingChangeHook {
+  return async (tx: Tx, change: BookingChange) => {
+    const type = bookingEvent(change);
+    const organizationId = change.venue.organizationId;
+    if (!type || !organizationId) return;
+    await queueWebhookEvent(tx, {
+      organizationId,
+      type,
+      data: bookingData(change),
+      bookingId: change.booking.id,
+      now: options.now(),
+    });
+  };
+}

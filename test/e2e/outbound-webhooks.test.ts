@@ -1,0 +1,585 @@
+/**
+ * Outbound webhooks end to end: owners subscribe over GraphQL, booking changes queue deliveries
+ * in their transaction, the real `webhook-drain` task sends them to a loopback receiver that
+ * verifies every one with the `standardwebhooks` library. Time-dependent behaviour (backoff, the
+ * 3-day retry window, disabling after 5 days, the 24-hour rotation overlap) runs the same drain
+ * with a clock moved ahead, never with sleeps.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cancelBooking, systemTransition } from '../../src/domain/bookings/bookings.ts';
+import { OUTBOXES, sweepOutboxes } from '../../src/domain/operations/outboxes.ts';
+import { createAccess } from '../../src/domain/organizations/access.ts';
+import { drainWebhooks } from '../../src/domain/webhooks/delivery.ts';
+import { webhookSendDeps } from '../../src/domain/webhooks/deps.ts';
+import { drainKey } from '../../src/domain/webhooks/tasks.ts';
+import type { Booking, Venue } from '../../src/generated/prisma/client.ts';
+import type { BookingStatus } from '../../src/generated/prisma/enums.ts';
+import { createLogger } from '../../src/platform/logger.ts';
+import { createBooking } from '../factories/bookings.ts';
+import { createBookableVenue } from '../factories/venues.ts';
+import { startWebhookReceiver, verifies, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
+import { member, rawId, startTestApp, type TestApp } from '../helpers/app.ts';
+import { apiKey, guest, type Person, person, unique } from '../helpers/authz.ts';
+import { runDueJobs } from '../helpers/jobs.ts';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+let app: TestApp;
+const receivers: WebhookReceiver[] = [];
+
+beforeAll(async () => {
+  // Loopback receivers are private addresses: only 127.0.0.1 is allowed, so ::1 and the rest stay refused.
+  app = await startTestApp({ env: { WEBHOOK_ALLOWED_HOSTS: '127.0.0.1/32' } });
+});
+afterAll(async () => {
+  await Promise.all(receivers.map((r) => r.close().catch(() => {})));
+  await app?.close();
+});
+
+async function receiver(options: { checkTimestamp?: boolean } = {}): Promise<WebhookReceiver> {
+  const started = await startWebhookReceiver(options);
+  receivers.push(started);
+  return started;
+}
+
+interface World {
+  organizationId: string;
+  owner: Person;
+  staff: Person;
+  venue: Venue;
+  guestId: string;
+}
+
+async function world(): Promise<World> {
+  const organization = await app.services.db.organization.create({ data: { name: unique('Hooks Org') } });
+  const venue = await createBookableVenue(app.services.db, { organizationId: organization.id });
+  return {
+    organizationId: organization.id,
+    owner: await person(app, organization.id, 'OWNER'),
+    staff: await person(app, organization.id, 'STAFF'),
+    venue,
+    guestId: (await guest(app)).userId,
+  };
+}
+
+/** The answers of createWebhookSubscription these tests read. */
+type Created =
+  | { __typename: 'WebhookSubscriptionSecretPayload'; secret: string; subscription: { id: string } }
+  | { __typename: 'ValidationError'; message: string; field: string | null };
+
+const gid = (type: string, id: string) => Buffer.from(`${type}:${id}`).toString('base64');
+
+const CREATE = `mutation Create($input: CreateWebhookSubscriptionInput!) {
+  createWebhookSubscription(input: $input) {
+    __typename
+    ... on WebhookSubscriptionSecretPayload { secret subscription { id url events enabled } }
+    ... on ValidationError { message field }
+    ... on Error { message }
+  }
+}`;
+
+async function subscribe(
+  w: World,
+  url: string,
+  events = [
+    'BOOKING_REQUESTED',
+    'BOOKING_CONFIRMED',
+    'BOOKING_DECLINED',
+    'BOOKING_CANCELLED',
+    'BOOKING_COMPLETED',
+  ],
+) {
+  const res = await app.gql<{ createWebhookSubscription: Created }, unknown>(
+    CREATE,
+    { input: { organizationId: gid('Organization', w.organizationId), url, events } },
+    { token: w.owner.token },
+  );
+  const payload = member(res.data?.createWebhookSubscription, 'WebhookSubscriptionSecretPayload', res);
+  return { id: rawId(payload.subscription.id), globalId: payload.subscription.id, secret: payload.secret };
+}
+
+/** A new booking, REQUESTED, through the effects its creation runs (the hook queues booking.requested). */
+async function requested(w: World, hoursAhead = 48): Promise<Booking> {
+  const booking = await createBooking(app.services.db, {
+    venueId: w.venue.id,
+    guestId: w.guestId,
+    startsAt: new Date(Date.now() + hoursAhead * HOUR),
+  });
+  await app.services.db.$transaction((tx) =>
+    app.services.bookings.effects.inTransaction(tx, { booking, venue: w.venue, from: null }),
+  );
+  return booking;
+}
+
+/** The venue's owner cancels, as the dashboard would. */
+function cancelAsVenue(w: World, booking: Booking) {
+  const access = createAccess(app.services.db, {
+    kind: 'user',
+    userId: w.owner.userId,
+    isPlatformAdmin: false,
+  });
+  return cancelBooking(app.services.bookings, access, { bookingId: booking.id, reason: 'test' });
+}
+
+function move(booking: Booking, to: BookingStatus) {
+  return systemTransition(app.services.bookings, { bookingId: booking.id, to, reason: 'test' });
+}
+
+/** The drain as the worker runs it, with a clock `offsetMs` ahead and, optionally, another allow-list. */
+function drain(subscriptionId: string, offsetMs = 0, env: { allowed?: boolean } = {}) {
+  const config = app.services.config;
+  return drainWebhooks(
+    webhookSendDeps({
+      config:
+        env.allowed === false
+          ? { ...config, webhooks: { ...config.webhooks, allowed: { hosts: [], cidrs: [] } } }
+          : config,
+      database: app.services.database,
+      keyring: app.services.keyring,
+      logger: app.services.logger,
+      now: () => new Date(Date.now() + offsetMs),
+    }),
+    subscriptionId,
+  );
+}
+
+const typesOf = (r: WebhookReceiver) =>
+  r.accepted.map((d) => `${d.body.data.bookingId ?? '-'} ${d.body.type}`);
+
+describe('outbound webhooks', () => {
+  it('sends every booking event, signed the Standard Webhooks way, and the receiver verifies each one', async () => {
+    const w = await world();
+    const hook = await receiver();
+    const { secret } = await subscribe(w, hook.url);
+    expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    hook.secrets.push(secret);
+
+    const a = await requested(w);
+    await move(a, 'CONFIRMED');
+    const b = await requested(w);
+    await move(b, 'DECLINED');
+    const c = await requested(w);
+    await move(c, 'CONFIRMED');
+    await app.services.bookings.db.booking.update({ where: { id: c.id }, data: { status: 'SEATED' } });
+    await move(c, 'COMPLETED');
+    const d = await requested(w);
+    await move(d, 'CONFIRMED');
+    await cancelAsVenue(w, d);
+
+    await runDueJobs(app, ['webhook-drain']);
+
+    expect(hook.requests).toHaveLength(hook.accepted.length);
+    expect(typesOf(hook)).toEqual([
+      `${a.id} booking.requested`,
+      `${a.id} booking.confirmed`,
+      `${b.id} booking.requested`,
+      `${b.id} booking.declined`,
+      `${c.id} booking.requested`,
+      `${c.id} booking.confirmed`,
+      `${c.id} booking.completed`,
+      `${d.id} booking.requested`,
+      `${d.id} booking.confirmed`,
+      `${d.id} booking.cancelled`,
+    ]);
+    const first = hook.accepted[0]!;
+    expect(first.id).toMatch(/^msg_/);
+    expect(first.body.data).toMatchObject({
+      bookingId: a.id,
+      venueId: w.venue.id,
+      status: 'REQUESTED',
+      partySize: 2,
+    });
+    // No guest's details go to the organisation's receivers.
+    expect(first.raw).not.toContain(w.guestId);
+  });
+
+  it('queues nothing for a change that rolls back', async () => {
+    const w = await world();
+    const hook = await receiver();
+    const { id } = await subscribe(w, hook.url);
+    const booking = await createBooking(app.services.db, {
+      venueId: w.venue.id,
+      guestId: w.guestId,
+      startsAt: new Date(Date.now() + 48 * HOUR),
+    });
+    await expect(
+      app.services.db.$transaction(async (tx) => {
+        await app.services.bookings.effects.inTransaction(tx, { booking, venue: w.venue, from: null });
+        throw new Error('the change fails after its effects');
+      }),
+    ).rejects.toThrow('the change fails');
+    expect(await app.services.db.webhookDelivery.count({ where: { subscriptionId: id } })).toBe(0);
+  });
+
+  it('a receiver down for a while gets every event once it is back, in order per booking, with growing waits', async () => {
+    const w = await world();
+    // The sender's clock moves minutes ahead: signatures are checked without the 5-minute tolerance.
+    const hook = await receiver({ checkTimestamp: false });
+    const { id, secret } = await subscribe(w, hook.url);
+    hook.secrets.push(secret);
+    hook.down();
+
+    const a = await requested(w);
+    const b = await requested(w);
+    await move(a, 'CONFIRMED');
+    await move(b, 'DECLINED');
+    await cancelAsVenue(w, a);
+
+    // Down (503): the first delivery is tried and the rest wait behind it.
+    expect(await drain(id)).toEqual({ sent: 0, retryAfterMs: 30_000 });
+    expect(hook.requests).toHaveLength(1);
+    // Not before its time.
+    const early = await drain(id, 29_000);
+    expect(early.sent).toBe(0);
+    expect(early.retryAfterMs).toBeGreaterThan(0);
+    expect(early.retryAfterMs).toBeLessThanOrEqual(1000);
+    expect(hook.requests).toHaveLength(1);
+
+    let offset = 0;
+    const waits: number[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      offset += (await drain(id, offset)).retryAfterMs!;
+      const outcome = await drain(id, offset);
+      waits.push(outcome.retryAfterMs!);
+    }
+    // 30 s, then twice as long after each failure.
+    expect(waits).toEqual([60_000, 120_000, 240_000, 480_000]);
+
+    // Connection refused for a while: the attempts are logged with the error.
+    await hook.close();
+    offset += 480_000;
+    expect((await drain(id, offset)).retryAfterMs).toBe(960_000);
+    await hook.reopen();
+
+    const head = await app.services.db.webhookDelivery.findFirstOrThrow({
+      where: { subscriptionId: id },
+      orderBy: { sequence: 'asc' },
+      include: { attemptLog: { orderBy: { attemptedAt: 'asc' } } },
+    });
+    expect(head.attempts).toBe(6);
+    expect(head.attemptLog.slice(0, 5).map((t) => [t.statusCode, t.responseSnippet])).toEqual(
+      Array(5).fill([503, 'receiver is down for maintenance']),
+    );
+    expect(head.attemptLog[5]).toMatchObject({
+      statusCode: null,
+      error: expect.stringContaining('ECONNREFUSED'),
+    });
+    expect(head.attemptLog.every((t) => t.durationMs >= 0)).toBe(true);
+
+    // Back: everything arrives, in the order it happened.
+    hook.up();
+    offset += 960_000;
+    expect(await drain(id, offset)).toEqual({ sent: 5, retryAfterMs: null });
+    expect(typesOf(hook)).toEqual([
+      `${a.id} booking.requested`,
+      `${b.id} booking.requested`,
+      `${a.id} booking.confirmed`,
+      `${b.id} booking.declined`,
+      `${a.id} booking.cancelled`,
+    ]);
+    expect(
+      (await app.services.db.webhookSubscription.findUniqueOrThrow({ where: { id } })).failingSince,
+    ).toBeNull();
+  });
+
+  it('gives a delivery up after 3 days, and disables a subscription failing for 5 days and tells its owners', async () => {
+    const w = await world();
+    const hook = await receiver({ checkTimestamp: false });
+    const { id, globalId, secret } = await subscribe(w, hook.url);
+    hook.secrets.push(secret);
+    hook.down();
+
+    const a = await requested(w);
+    await drain(id);
+    // Past the retry window: FAILED, and the next in line (queued on day 3) goes.
+    app.clock.advance(3 * DAY);
+    const b = await requested(w).finally(() => app.clock.advance(-3 * DAY));
+    expect((await drain(id, 3 * DAY + HOUR)).retryAfterMs).toBe(30_000);
+    expect(
+      await app.services.db.webhookDelivery.findFirstOrThrow({
+        where: { subscriptionId: id, bookingId: a.id },
+      }),
+    ).toMatchObject({ status: 'FAILED', attempts: 2 });
+
+    // Still failing at 5 days: disabled, owners told.
+    expect(await drain(id, 5 * DAY + HOUR)).toEqual({ sent: 0, retryAfterMs: null });
+    const disabled = await app.services.db.webhookSubscription.findUniqueOrThrow({ where: { id } });
+    expect(disabled).toMatchObject({ enabled: false, disabledReason: 'Every delivery failed for 5 days' });
+    const notices = await app.services.db.outboundMessage.findMany({ where: { kind: 'webhook.disabled' } });
+    const told = notices.filter((n) => (n.data as { subscriptionId?: string }).subscriptionId === id);
+    expect(told.map((n) => n.userId)).toEqual([w.owner.userId]);
+    expect(told[0]!.body).toContain(hook.url);
+
+    // Disabled: it is sent nothing, and events meanwhile are not queued for it.
+    const sentBefore = hook.requests.length;
+    await requested(w);
+    expect(await drain(id, 5 * DAY + 2 * HOUR)).toEqual({ sent: 0, retryAfterMs: null });
+    expect(hook.requests).toHaveLength(sentBefore);
+
+    // Enabled again by an owner: what was still waiting goes.
+    hook.up();
+    const res = await app.gql<{ updateWebhookSubscription: { __typename: string } }, unknown>(
+      `mutation($input: UpdateWebhookSubscriptionInput!) { updateWebhookSubscription(input: $input) {
+        __typename ... on UpdateWebhookSubscriptionPayload { subscription { enabled failingSince } } } }`,
+      { input: { subscriptionId: globalId, enabled: true } },
+      { token: w.owner.token },
+    );
+    member(res.data?.updateWebhookSubscription, 'UpdateWebhookSubscriptionPayload', res);
+    expect(await drain(id, 5 * DAY + 3 * HOUR)).toEqual({ sent: 1, retryAfterMs: null });
+    expect(hook.accepted.map((d) => d.body.data.bookingId)).toEqual([b.id]);
+  });
+
+  it('the drain job comes back for the retry, and a drain lost from the queue is swept back', async () => {
+    const w = await world();
+    const hook = await receiver();
+    const { id } = await subscribe(w, hook.url);
+    hook.down();
+    await requested(w);
+    await runDueJobs(app, ['webhook-drain']);
+    expect(hook.requests).toHaveLength(1);
+    const [job] = await app.services.db.$queryRaw<{ run_at: Date; task_identifier: string }[]>`
+      SELECT run_at, task_identifier FROM graphile_worker.jobs WHERE key = ${drainKey(id)}`;
+    expect(job?.task_identifier).toBe('webhook-drain');
+    expect(job!.run_at.getTime() - Date.now()).toBeGreaterThan(25_000);
+    expect(job!.run_at.getTime() - Date.now()).toBeLessThanOrEqual(30_000);
+
+    // The job lost (cancelled by hand, say) while a delivery waits: the outbox sweep brings it back.
+    await app.services.db.$executeRaw`DELETE FROM graphile_worker._private_jobs WHERE key = ${drainKey(id)}`;
+    await app.services.db.$executeRaw`
+      UPDATE webhook_deliveries SET queued_at = now() - interval '2 minutes' WHERE subscription_id = ${id}::uuid`;
+    const outboxes = OUTBOXES.filter((o) => o.name === 'webhooks');
+    const logger = createLogger('silent');
+    expect(await sweepOutboxes(app.services.db, { logger, outboxes })).toEqual([
+      { outbox: 'webhooks', scheduled: [drainKey(id)] },
+    ]);
+    expect(await sweepOutboxes(app.services.db, { logger, outboxes })).toEqual([
+      { outbox: 'webhooks', scheduled: [] },
+    ]);
+  });
+
+  it('refuses private, loopback and link-local targets when subscribing', async () => {
+    const w = await world();
+    for (const url of [
+      'http://169.254.169.254/latest',
+      'http://10.0.0.5/hooks',
+      'http://[::1]:8080/',
+      'http://[::ffff:192.168.1.1]/',
+      'ftp://example.com/',
+    ]) {
+      const res = await app.gql<{ createWebhookSubscription: Created }, unknown>(
+        CREATE,
+        {
+          input: {
+            organizationId: gid('Organization', w.organizationId),
+            url,
+            events: ['BOOKING_CONFIRMED'],
+          },
+        },
+        { token: w.owner.token },
+      );
+      const refused = member(res.data?.createWebhookSubscription, 'ValidationError', res);
+      expect(refused.field, url).toBe('url');
+    }
+    expect(
+      await app.services.db.webhookSubscription.count({ where: { organizationId: w.organizationId } }),
+    ).toBe(0);
+  });
+
+  it('checks the address again when sending, and refuses one no longer allowed', async () => {
+    const w = await world();
+    const hook = await receiver();
+    const { id } = await subscribe(w, hook.url);
+    await requested(w);
+    // The same target, now that 127.0.0.1 is not allowed (as when a name comes to resolve to it).
+    expect((await drain(id, 0, { allowed: false })).retryAfterMs).toBe(30_000);
+    expect(hook.requests).toHaveLength(0);
+    const attempt = await app.services.db.webhookAttempt.findFirstOrThrow({
+      where: { delivery: { subscriptionId: id } },
+    });
+    expect(attempt).toMatchObject({
+      statusCode: null,
+      error: expect.stringMatching(/refused: .*127\.0\.0\.1 is a loopback address/),
+    });
+  });
+
+  it('after a rotation signs with both secrets for 24 hours, then with the new one only', async () => {
+    const w = await world();
+    const hook = await receiver({ checkTimestamp: false });
+    const { id, globalId, secret: old } = await subscribe(w, hook.url);
+    const rotated = await app.gql<
+      { rotateWebhookSecret: { __typename: 'WebhookSubscriptionSecretPayload'; secret: string } },
+      unknown
+    >(
+      `mutation($input: RotateWebhookSecretInput!) { rotateWebhookSecret(input: $input) {
+        __typename ... on WebhookSubscriptionSecretPayload { secret subscription { previousSecretExpiresAt } } } }`,
+      { input: { subscriptionId: globalId } },
+      { token: w.owner.token },
+    );
+    const fresh = member(
+      rotated.data?.rotateWebhookSecret,
+      'WebhookSubscriptionSecretPayload',
+      rotated,
+    ).secret;
+    expect(fresh).not.toBe(old);
+    hook.secrets.push(fresh);
+
+    const sendTest = async () => {
+      const res = await app.gql<{ sendTestWebhook: { __typename: string } }, unknown>(
+        `mutation($input: SendTestWebhookInput!) { sendTestWebhook(input: $input) {
+          __typename ... on SendTestWebhookPayload { delivery { id eventType status } } } }`,
+        { input: { subscriptionId: globalId } },
+        { token: w.owner.token },
+      );
+      member(res.data?.sendTestWebhook, 'SendTestWebhookPayload', res);
+    };
+    await sendTest();
+    await drain(id, 23 * HOUR);
+    await sendTest();
+    await drain(id, 25 * HOUR);
+
+    expect(hook.accepted.map((d) => d.body.type)).toEqual(['webhook.test', 'webhook.test']);
+    const [within, after] = hook.accepted as [(typeof hook.accepted)[0], (typeof hook.accepted)[0]];
+    const headersOf = (d: typeof within) => ({
+      'webhook-id': d.id,
+      'webhook-timestamp': d.timestamp,
+      'webhook-signature': d.signature,
+    });
+    expect(within.signature.split(' ')).toHaveLength(2);
+    expect(verifies(old, within.raw, headersOf(within), false)).toBe(true);
+    expect(verifies(fresh, within.raw, headersOf(within), false)).toBe(true);
+    expect(after.signature.split(' ')).toHaveLength(1);
+    expect(verifies(old, after.raw, headersOf(after), false)).toBe(false);
+    expect(verifies(fresh, after.raw, headersOf(after), false)).toBe(true);
+  });
+
+  it('lists subscriptions with their deliveries and attempts, and resends one with its webhook-id', async () => {
+    const w = await world();
+    const hook = await receiver();
+    const { globalId, secret } = await subscribe(w, hook.url);
+    hook.secrets.push(secret);
+    await requested(w);
+    await runDueJobs(app, ['webhook-drain']);
+    expect(hook.accepted).toHaveLength(1);
+
+    const listed = await app.gql<
+      {
+        node: {
+          webhookSubscriptions: { totalCount: number; edges: { node: { id: string; url: string } }[] };
+        };
+      },
+      unknown
+    >(
+      `query($id: ID!) { node(id: $id) { ... on Organization {
+        webhookSubscriptions(first: 10) { totalCount edges { node { id url } } } } } }`,
+      { id: gid('Organization', w.organizationId) },
+      { token: w.owner.token },
+    );
+    expect(
+      listed.data?.node.webhookSubscriptions.edges.map((e) => e.node),
+      JSON.stringify(listed.body),
+    ).toEqual([{ id: globalId, url: hook.url }]);
+    const recent = await app.gql<
+      {
+        node: {
+          deliveries: {
+            edges: {
+              node: {
+                id: string;
+                messageId: string;
+                status: string;
+                eventType: string;
+                body: string;
+                attemptLog: { statusCode: number }[];
+              };
+            }[];
+          };
+        };
+      },
+      unknown
+    >(
+      `query($id: ID!) { node(id: $id) { ... on WebhookSubscription {
+        deliveries(first: 5) { edges { node { id messageId status eventType body attemptLog { statusCode durationMs } } } } } } }`,
+      { id: globalId },
+      { token: w.owner.token },
+    );
+    const delivery = recent.data?.node.deliveries.edges[0]?.node;
+    if (!delivery) throw new Error(`no delivery listed: ${JSON.stringify(recent.body)}`);
+    expect(delivery, JSON.stringify(recent.body)).toMatchObject({
+      status: 'DELIVERED',
+      eventType: 'booking.requested',
+      messageId: hook.accepted[0]!.id,
+      body: hook.accepted[0]!.raw,
+    });
+    expect(delivery!.attemptLog.map((a) => a.statusCode)).toEqual([204]);
+
+    const resent = await app.gql<{ resendWebhookDelivery: { __typename: string } }, unknown>(
+      `mutation($input: ResendWebhookDeliveryInput!) { resendWebhookDelivery(input: $input) {
+        __typename ... on ResendWebhookDeliveryPayload { delivery { status } } } }`,
+      { input: { deliveryId: delivery.id } },
+      { token: w.owner.token },
+    );
+    member(resent.data?.resendWebhookDelivery, 'ResendWebhookDeliveryPayload', resent);
+    await runDueJobs(app, ['webhook-drain']);
+    expect(hook.accepted.map((d) => d.id)).toEqual([delivery.messageId, delivery.messageId]);
+
+    // Staff of the organisation see none of it.
+    const asStaff = await app.gql<{ node: { webhookSubscriptions: unknown } | null }, unknown>(
+      `query($id: ID!) { node(id: $id) { ... on Organization { webhookSubscriptions(first: 10) { totalCount } } } }`,
+      { id: gid('Organization', w.organizationId) },
+      { token: w.staff.token },
+    );
+    expect(asStaff.data?.node?.webhookSubscriptions ?? null, JSON.stringify(asStaff.body)).toBeNull();
+  });
+
+  it('refuses staff and other organisations, and deletes with the deliveries', async () => {
+    const w = await world();
+    const hook = await receiver();
+    // STAFF, and a write key acting as the owner who made it: both refused, nothing created.
+    const key = await apiKey(app, w.organizationId, w.owner.userId, ['read', 'write']);
+    for (const token of [w.staff.token, key.secret]) {
+      const refused = await app.gql<{ createWebhookSubscription: { __typename: string } | null }, unknown>(
+        CREATE,
+        {
+          input: {
+            organizationId: gid('Organization', w.organizationId),
+            url: hook.url,
+            events: ['BOOKING_CONFIRMED'],
+          },
+        },
+        { token },
+      );
+      expect(refused.data?.createWebhookSubscription ?? null, JSON.stringify(refused.body)).toBeNull();
+      expect(refused.errors?.map((e) => [e.message, e.extensions?.code])).toEqual([
+        ['You are not allowed to do this', 'FORBIDDEN'],
+      ]);
+    }
+    expect(
+      await app.services.db.webhookSubscription.count({ where: { organizationId: w.organizationId } }),
+    ).toBe(0);
+    const other = await world();
+    const { globalId, id } = await subscribe(w, hook.url);
+    for (const token of [w.staff.token, other.owner.token]) {
+      const res = await app.gql<{ deleteWebhookSubscription: { __typename: string } | null }, unknown>(
+        `mutation($input: DeleteWebhookSubscriptionInput!) { deleteWebhookSubscription(input: $input) { __typename } }`,
+        { input: { subscriptionId: globalId } },
+        { token },
+      );
+      expect(
+        res.data?.deleteWebhookSubscription?.__typename ?? res.errors?.[0]?.message,
+        JSON.stringify(res.body),
+      ).toMatch(/NotAllowedError|not allowed/i);
+    }
+    await requested(w);
+    const deleted = await app.gql<{ deleteWebhookSubscription: { __typename: string } }, unknown>(
+      `mutation($input: DeleteWebhookSubscriptionInput!) { deleteWebhookSubscription(input: $input) { __typename } }`,
+      { input: { subscriptionId: globalId } },
+      { token: w.owner.token },
+    );
+    expect(deleted.data?.deleteWebhookSubscription.__typename).toBe('DeleteWebhookSubscriptionPayload');
+    expect(await app.services.db.webhookDelivery.count({ where: { subscriptionId: id } })).toBe(0);
+    // The drain job left behind finds nothing to send.
+    await runDueJobs(app, ['webhook-drain']);
+    expect(hook.requests).toHaveLength(0);
+  });
+});
