@@ -29,6 +29,7 @@ import { runTool } from '../domain/tools/run.ts';
 import { LIST_VENUES_MAX, venueDetails } from '../domain/tools/venues.ts';
 import { searchVenues } from '../domain/venues/search.ts';
 import type { Db } from '../platform/db.ts';
+import { NotFoundError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 
 export const SERVER_INFO = { name: 'agnt', version: '0.1.0' } as const;
@@ -140,7 +141,10 @@ export function createMcpServer(deps: McpServerDeps): Server {
     const { uri } = request.params;
     const id = VENUE_URI.exec(uri)?.[1];
     const card = id
-      ? await venueDetails(deps.db, callerFor(extra.authInfo, extra.sessionId), id).catch(() => null)
+      ? await venueDetails(deps.db, callerFor(extra.authInfo, extra.sessionId), id).catch((error) => {
+          if (error instanceof NotFoundError) return null;
+          throw error;
+        })
       : null;
     // -32002 is MCP's "resource not found".
     if (!card) throw new McpError(-32002, 'Resource not found', { uri });

@@ -4,8 +4,9 @@
  * schema (with its length limits) checks it; the caller must be one the tool serves (a person in
  * chat, an API key with the scope its side-effect class needs, within its tier's quota); a slow
  * tool is cut off after the timeout; a write in a tainted conversation is held for the person's
- * own press; and invalid input, refusals and failures come back as error results. Each call
- * leaves an audit row (`tool_calls`), whichever way it came in.
+ * own press; what it returns is checked against its output schema; and invalid input, refusals
+ * and failures come back as error results. Each call leaves an audit row (`tool_calls`),
+ * whichever way it came in.
  */
 import type { Prisma } from '../../generated/prisma/client.ts';
 import type { ToolCallOutcome, ToolSideEffect } from '../../generated/prisma/enums.ts';
@@ -89,6 +90,9 @@ export async function runTool<C extends ToolCaller>(
           throw new ToolRefusal('NEEDS_CONFIRMATION', HELD_MESSAGE);
         }
         value = await Promise.race([tool.run(parsed.data, caller, controller.signal), timeout]);
+        // What a tool promises is what callers (MCP clients check it) get: a broken promise is our bug.
+        const checked = tool.output?.safeParse(value);
+        if (checked && !checked.success) throw new BrokenOutput(checked.error.message);
         outcome = 'OK';
       } catch (failure) {
         ({ outcome, error } = describeFailure(failure, timeoutMs, tool.sideEffect));
@@ -171,6 +175,10 @@ function auditable(value: unknown): Prisma.InputJsonValue {
   const json = JSON.stringify(value);
   if (json.length <= MAX_AUDIT_CHARS) return JSON.parse(json) as Prisma.InputJsonValue;
   return { truncated: true, partial: json.slice(0, MAX_AUDIT_CHARS - 100) };
+}
+
+class BrokenOutput extends Error {
+  override name = 'BrokenOutput';
 }
 
 class ToolTimeout extends Error {
