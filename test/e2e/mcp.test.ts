@@ -8,6 +8,11 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumerTools } from '../../src/domain/conversation/assembly.ts';
+import { authenticateApiKey } from '../../src/domain/identity/api-keys.ts';
+import type { AnyTool } from '../../src/domain/tools/contract.ts';
+import { runTool } from '../../src/domain/tools/run.ts';
+import { createLogger } from '../../src/platform/logger.ts';
 import { tag } from '../factories/people.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
@@ -352,5 +357,37 @@ describe('MCP request limits', () => {
     }
     expect(statuses).toEqual([200, 200, 200, 429]);
     expect(Number(retryAfter)).toBeGreaterThan(0);
+  });
+});
+
+describe('the tool contract, whoever calls', () => {
+  it('keeps chat’s own tools from API keys: refused before they run, and audited', async () => {
+    const db = app.services.db;
+    const actor = await authenticateApiKey(db, writeKey.secret, {
+      keyPrefix: app.services.config.auth.apiKeyPrefix,
+    });
+    const tools = new Map(consumerTools(app.services).map((tool) => [tool.name, tool]));
+    const result = await runTool(
+      { db, timeoutMs: 5000 },
+      'remember',
+      // As if it were published to keys by mistake: the runner still refuses it.
+      tools.get('remember') as unknown as AnyTool,
+      { content: 'Likes a window seat' },
+      {
+        userId: developerId,
+        actor,
+        channel: 'mcp',
+        agentId: null,
+        now: () => new Date(),
+        logger: createLogger('silent'),
+      },
+    );
+    expect(result).toMatchObject({
+      outcome: 'REFUSED',
+      error: 'NOT_ALLOWED: This tool is not offered to API keys',
+    });
+    expect(await db.memory.count({ where: { userId: developerId } })).toBe(0);
+    const audit = await db.toolCall.findFirstOrThrow({ where: { apiKeyId: writeKey.id, tool: 'remember' } });
+    expect(audit).toMatchObject({ channel: 'MCP', outcome: 'REFUSED', userId: developerId });
   });
 });
