@@ -65,14 +65,16 @@ export function mcpEndpoint(
 ): McpEndpoint {
   const sessions = new Map<string, Session>();
 
-  const newServer = (ctx: RequestContext) =>
+  // A session outlives the request that opened it: its calls log under the process's logger,
+  // with the key and session (server.ts), not under the first request's id.
+  const newServer = () =>
     createMcpServer({
       db: services.db,
       tools: options.tools,
       timeoutMs: services.config.llm.toolTimeoutMs,
       quota: options.quota,
       now: services.now,
-      logger: ctx.logger,
+      logger: services.logger,
     });
 
   const forget = (id: string) => {
@@ -189,7 +191,7 @@ export function mcpEndpoint(
       return;
     }
     makeRoom(actor.apiKeyId);
-    const server = newServer(ctx);
+    const server = newServer();
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
       onsessioninitialized: (sessionId) => {
@@ -209,7 +211,7 @@ export function mcpEndpoint(
     if (!actor) return;
     makeRoom(actor.apiKeyId);
     const transport = new SSEServerTransport(MCP_MESSAGES_PATH, res);
-    const server = newServer(ctx);
+    const server = newServer();
     const sessionId = transport.sessionId;
     sessions.set(sessionId, { apiKeyId: actor.apiKeyId, transport, server, usedAt: Date.now() });
     transport.onclose = () => sessions.delete(sessionId);
