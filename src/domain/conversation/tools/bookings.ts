@@ -14,6 +14,7 @@ import { LIVE_STATUSES } from '../../bookings/status.ts';
 import {
   type BookingToolDeps,
   bookingId,
+  bookingOutput,
   bookingSummary,
   localTime,
   ownBookingAndVenue,
@@ -28,6 +29,7 @@ export function modifyBookingTool(deps: BookingToolDeps) {
     name: 'modify_booking',
     description: 'Change the date, time or party size of one of the person’s live bookings.',
     sideEffect: 'WRITE',
+    output: bookingOutput,
     input: z.object({
       booking_id: bookingId,
       date: localDate.optional(),
@@ -70,6 +72,7 @@ export function listMyBookingsTool(deps: { db: Db }) {
     name: 'list_my_bookings',
     description: 'The person’s bookings: upcoming live ones by default, or recent past ones too.',
     sideEffect: 'READ',
+    output: z.object({ bookings: z.array(bookingOutput) }),
     input: z.object({ include_past: z.boolean().optional() }),
     async run(input, context) {
       const now = context.now();
@@ -94,6 +97,12 @@ export function leaveFeedbackTool(deps: { db: Db }) {
     description:
       'Record the person’s feedback on a past visit (a completed booking of theirs): a score from 1 to 5 and, if they said one, a comment. Giving it again replaces it.',
     sideEffect: 'WRITE',
+    output: z.object({
+      bookingId: z.uuid(),
+      venue: z.string(),
+      score: z.number().int(),
+      comment: z.string().nullable(),
+    }),
     input: z.object({
       booking_id: bookingId,
       score: z.number().int().min(1).max(5).describe('1 (poor) to 5 (excellent), as the person said it'),
