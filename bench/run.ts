@@ -33,6 +33,7 @@ import bookingCreate from './scenarios/booking-create.ts';
 import crashRecovery from './scenarios/crash-recovery.ts';
 import jobsThroughput from './scenarios/jobs-throughput.ts';
 import ledgerTransfer from './scenarios/ledger-transfer.ts';
+import mcpSearch from './scenarios/mcp-search.ts';
 import subscriptionFanout from './scenarios/subscription-fanout.ts';
 import venueAvailability from './scenarios/venue-availability.ts';
 import venueSearch from './scenarios/venue-search.ts';
@@ -45,6 +46,7 @@ const SCENARIOS: AnyScenario[] = [
   yogaBare,
   viewer,
   venueSearch,
+  mcpSearch,
   venueAvailability,
   bookingCreate,
   jobsThroughput,

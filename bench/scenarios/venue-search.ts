@@ -35,8 +35,8 @@ const CITY_CENTRE = { latitude: 38.7139, longitude: -9.1394 };
 const CITY_RADIUS_METERS = 9_000;
 const RIVER_LATITUDE = 38.7;
 
-const WORDS = ['grill', 'sushi', 'pizza', 'seafood'];
-const POINTS = [
+export const WORDS = ['grill', 'sushi', 'pizza', 'seafood'];
+export const POINTS = [
   { name: 'Rossio', latitude: 38.7138, longitude: -9.1394 },
   { name: 'Cais do Sodré', latitude: 38.7061, longitude: -9.144 },
   { name: 'Saldanha', latitude: 38.735, longitude: -9.145 },
@@ -372,7 +372,7 @@ function random(seed: number): () => number {
  * ORGANIZATION_COUNT organisations, 5 % LISTED (unowned) and 5 % DRAFT (not on the network, so
  * never found), each with weekly hours and a business agent.
  */
-async function seedCity(agnt: PreparedAgnt): Promise<void> {
+export async function seedCity(agnt: PreparedAgnt): Promise<void> {
   const { prisma } = agnt.database;
   const next = random(20261125);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;

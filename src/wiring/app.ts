@@ -10,7 +10,7 @@ import { createHttpServer, type Route } from '../platform/http.ts';
 import { createMetrics } from '../platform/metrics.ts';
 import { startWorker, type WorkerHandle, type WorkerOptions } from '../worker/runner.ts';
 import { backlogReader, monitoringRoutes, type Observed } from './monitoring.ts';
-import { clawpulseGatewayRoutes, graphqlRoute, jwksRoute, webhookRoutes } from './routes.ts';
+import { clawpulseGatewayRoutes, graphqlRoute, jwksRoute, mcpRoutes, webhookRoutes } from './routes.ts';
 import type { Services } from './services.ts';
 import { acceptGraphqlWebSockets } from './websocket.ts';
 
@@ -59,9 +59,11 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
     }),
     jwksRoute(services.keys),
   ];
+  const mcp = role !== 'worker' ? mcpRoutes(services, metrics) : null;
   if (role !== 'worker') {
     routes.push(
       graphqlRoute(yoga, services, metrics),
+      ...(mcp?.routes ?? []),
       ...webhookRoutes(services, metrics),
       ...clawpulseGatewayRoutes(services.network.gateway),
     );
@@ -102,6 +104,7 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
     async stop() {
       const deadline = config.http.shutdownTimeoutMs;
       await graphqlWs?.dispose();
+      await mcp?.close();
       await Promise.all([http.close(deadline * 0.8), monitoringHttp?.close(deadline * 0.8), worker?.stop()]);
       stopCountingQueries();
     },

@@ -1,10 +1,13 @@
 /**
- * The public routes of the `api` role: GraphQL, the signing keys, the raw webhook routes and the
- * embedded ClawPulse gateway. Each edge is handed only what it uses.
+ * The public routes of the `api` role: GraphQL, MCP, the signing keys, the raw webhook routes and
+ * the embedded ClawPulse gateway. Each edge is handed only what it uses.
  */
 import type { EmbeddedGateway } from '../a2a/gateway/embedded.ts';
 import { graphqlHandler } from '../api/http.ts';
 import type { GraphQLServer } from '../api/yoga.ts';
+import { networkTools } from '../domain/tools/network.ts';
+import { unmeteredQuota } from '../domain/tools/quota.ts';
+import { type McpEndpoint, mcpEndpoint } from '../mcp/http.ts';
 import { type Route, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { INSTAGRAM_PATH, instagramWebhook } from '../webhooks/instagram.ts';
@@ -27,6 +30,17 @@ export function jwksRoute(keys: Services['keys']): Route {
 /** `/graphql` over HTTP (queries, mutations, SSE); WebSockets are upgraded in websocket.ts. */
 export function graphqlRoute(yoga: GraphQLServer, services: Services, metrics: Metrics): Route {
   return { method: '*', path: '/graphql', handler: graphqlHandler(yoga, services, metrics) };
+}
+
+/**
+ * MCP for developers' agents with an API key: Streamable HTTP at `/mcp`, HTTP+SSE at `/mcp/sse`.
+ * The quota is where API key tiers will count calls (src/domain/tools/quota.ts).
+ */
+export function mcpRoutes(services: Services, metrics: Metrics): McpEndpoint {
+  return mcpEndpoint(services, metrics, {
+    tools: networkTools({ db: services.db, bookings: services.bookings }),
+    quota: unmeteredQuota,
+  });
 }
 
 /** The messaging platforms', Lalamove's and Stripe's webhooks: verify, record, enqueue, answer. */

@@ -18,21 +18,16 @@ import type { ChannelSenders } from '../channels/outbound.ts';
 import { releaseConfirmation, useHeldAction } from '../confirmations/confirmations.ts';
 import type { DeliveryDeps } from '../delivery/deps.ts';
 import { forgetAll, forgetMatching, listMemories } from '../memory/memories.ts';
+import { cancelBookingTool, createBookingTool } from '../tools/bookings.ts';
+import { checkAvailabilityTool, searchVenuesTool, venueDetailsTool } from '../tools/venues.ts';
 import { createFactsGatherer } from './facts.ts';
 import type { LlmGateway } from './messages.ts';
 import { compactSession, forStorage, type SessionStore } from './sessions.ts';
 import { askVenueTool } from './tools/ask-venue.ts';
-import {
-  cancelBookingTool,
-  createBookingTool,
-  leaveFeedbackTool,
-  listMyBookingsTool,
-  modifyBookingTool,
-} from './tools/bookings.ts';
+import { leaveFeedbackTool, listMyBookingsTool, modifyBookingTool } from './tools/bookings.ts';
 import { contextTools } from './tools/context.ts';
 import { deliveryTools } from './tools/delivery.ts';
 import { memoryTools } from './tools/memory.ts';
-import { checkAvailabilityTool, searchVenuesTool, venueDetailsTool } from './tools/venues.ts';
 import type { Tool } from './tools.ts';
 import { createConsumerAgent } from './turn.ts';
 

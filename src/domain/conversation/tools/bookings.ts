@@ -1,96 +1,26 @@
 /**
- * The consumer agent's tools for the person's bookings: `create_booking`, `modify_booking`,
- * `cancel_booking`, `list_my_bookings` and `leave_feedback`. Each calls the same domain functions as GraphQL, as the
+ * The consumer agent's own tools for the person's bookings: `modify_booking`, `list_my_bookings`
+ * and `leave_feedback` (`create_booking` and `cancel_booking` serve API keys too:
+ * src/domain/tools/bookings.ts). Each calls the same domain functions as GraphQL, as the
  * person (their own Access), so the rules are the same everywhere. The writes describe themselves in
  * words written here from the input, for when a tainted turn holds them for the person's own press
  * (tools.ts). In chat, a person's bookings are those they are the guest of; others' do not exist.
  */
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { Booking, Venue } from '../../../generated/prisma/client.ts';
 import type { Db } from '../../../platform/db.ts';
-import { NotFoundError } from '../../../platform/errors.ts';
-import {
-  type BookingDeps,
-  cancelBooking,
-  createBooking,
-  modifyBooking,
-  requireBooking,
-} from '../../bookings/bookings.ts';
+import { modifyBooking } from '../../bookings/bookings.ts';
 import { FEEDBACK_COMMENT_MAX, leaveFeedback } from '../../bookings/feedback.ts';
 import { LIVE_STATUSES } from '../../bookings/status.ts';
-import { askedOfVenueAgent } from '../../network/consumer-agent.ts';
-import type { Access } from '../../organizations/access.ts';
-import { requireVenue } from '../../venues/venues.ts';
-import { defineTool, personAccess, type ToolContext, text } from '../tools.ts';
-import { localDate, partySize, venueId, venueInstant, venueLocal } from './venues.ts';
-
-export interface BookingToolDeps {
-  db: Db;
-  bookings: BookingDeps;
-}
-
-const bookingId = z.uuid('A booking id as returned by create_booking or list_my_bookings');
-const localTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'A 24-hour time such as 20:00');
-
-function bookingSummary(booking: Booking, venue: Pick<Venue, 'name' | 'timeZone'>) {
-  return {
-    bookingId: booking.id,
-    venue: venue.name,
-    status: booking.status,
-    partySize: booking.partySize,
-    ...venueLocal(booking.startsAt, venue.timeZone),
-    specialRequests: booking.specialRequests,
-  };
-}
-
-/** `create_booking`: a table requested for the person; asking twice for one table is one booking. */
-export function createBookingTool(deps: BookingToolDeps) {
-  const { db } = deps;
-  return defineTool({
-    name: 'create_booking',
-    description:
-      'Request a table at a venue for the person, at a local date and time the venue has free. The venue (or its agent, within seconds) then answers, and the person is told. Asking twice for the same table returns the same booking.',
-    sideEffect: 'WRITE',
-    input: z.object({
-      venue_id: venueId,
-      date: localDate,
-      time: localTime,
-      party_size: partySize,
-      special_requests: text(500).optional(),
-    }),
-    async describe(input, context) {
-      const venue = await requireVenue(db, personAccess(db, context), input.venue_id);
-      const requests = input.special_requests ? ` (requests: "${input.special_requests}")` : '';
-      return `Request a table at ${venue.name} on ${input.date} at ${input.time} for ${input.party_size}${requests}.`;
-    },
-    async run(input, context) {
-      const access = personAccess(db, context);
-      const venue = await requireVenue(db, access, input.venue_id);
-      const startsAt = venueInstant(input.date, input.time, venue.timeZone);
-      // The same table asked for again (a retried turn, a repeated "book it") is the same booking.
-      const clientKey = `chat:${createHash('sha256')
-        .update(`${context.userId}|${venue.id}|${startsAt.toISOString()}|${input.party_size}`)
-        .digest('base64url')}`;
-      const booking = await createBooking(deps.bookings, access, {
-        venueId: venue.id,
-        partySize: input.party_size,
-        startsAt,
-        source: 'CHAT',
-        specialRequests: input.special_requests || undefined,
-        clientKey,
-      });
-      if (booking.status === 'REQUESTED' && (await askedOfVenueAgent(db, booking.id))) {
-        return {
-          ...bookingSummary(booking, venue),
-          askedVenueAgent: true,
-          note: `${venue.name}'s agent is being asked now; the person will be told its answer here. Say you have asked ${venue.name} (for example "I've asked ${venue.name} for the table"), not that it is booked.`,
-        };
-      }
-      return bookingSummary(booking, venue);
-    },
-  });
-}
+import {
+  type BookingToolDeps,
+  bookingId,
+  bookingOutput,
+  bookingSummary,
+  localTime,
+  ownBookingAndVenue,
+} from '../../tools/bookings.ts';
+import { localDate, partySize, venueInstant, venueLocal } from '../../tools/venues.ts';
+import { defineTool, personAccess, text } from '../tools.ts';
 
 /** `modify_booking`: a new date, time or party size for one of the person's live bookings. */
 export function modifyBookingTool(deps: BookingToolDeps) {
@@ -99,6 +29,7 @@ export function modifyBookingTool(deps: BookingToolDeps) {
     name: 'modify_booking',
     description: 'Change the date, time or party size of one of the person’s live bookings.',
     sideEffect: 'WRITE',
+    output: bookingOutput,
     input: z.object({
       booking_id: bookingId,
       date: localDate.optional(),
@@ -134,32 +65,6 @@ export function modifyBookingTool(deps: BookingToolDeps) {
   });
 }
 
-/** `cancel_booking`: one of the person's bookings cancelled. */
-export function cancelBookingTool(deps: BookingToolDeps) {
-  const { db } = deps;
-  return defineTool({
-    name: 'cancel_booking',
-    description: 'Cancel one of the person’s bookings. Only when they asked to cancel that booking.',
-    sideEffect: 'WRITE',
-    input: z.object({ booking_id: bookingId, reason: text(300).optional() }),
-    async describe(input, context) {
-      const { booking, venue } = await ownBookingAndVenue(db, input.booking_id, context);
-      const at = venueLocal(booking.startsAt, venue.timeZone);
-      return `Cancel your booking at ${venue.name} on ${at.date} at ${at.time} (${booking.partySize} people).`;
-    },
-    async run(input, context) {
-      const access = personAccess(db, context);
-      const booking = await requireOwnBooking(db, access, input.booking_id, context);
-      const cancelled = await cancelBooking(deps.bookings, access, {
-        bookingId: booking.id,
-        reason: input.reason || 'cancelled in chat',
-      });
-      const venue = await db.venue.findUniqueOrThrow({ where: { id: booking.venueId } });
-      return bookingSummary(cancelled, venue);
-    },
-  });
-}
-
 /** `list_my_bookings`: the person's upcoming live bookings, or recent past ones too. */
 export function listMyBookingsTool(deps: { db: Db }) {
   const { db } = deps;
@@ -167,6 +72,7 @@ export function listMyBookingsTool(deps: { db: Db }) {
     name: 'list_my_bookings',
     description: 'The person’s bookings: upcoming live ones by default, or recent past ones too.',
     sideEffect: 'READ',
+    output: z.object({ bookings: z.array(bookingOutput) }),
     input: z.object({ include_past: z.boolean().optional() }),
     async run(input, context) {
       const now = context.now();
@@ -191,6 +97,12 @@ export function leaveFeedbackTool(deps: { db: Db }) {
     description:
       'Record the person’s feedback on a past visit (a completed booking of theirs): a score from 1 to 5 and, if they said one, a comment. Giving it again replaces it.',
     sideEffect: 'WRITE',
+    output: z.object({
+      bookingId: z.uuid(),
+      venue: z.string(),
+      score: z.number().int(),
+      comment: z.string().nullable(),
+    }),
     input: z.object({
       booking_id: bookingId,
       score: z.number().int().min(1).max(5).describe('1 (poor) to 5 (excellent), as the person said it'),
@@ -216,22 +128,4 @@ export function leaveFeedbackTool(deps: { db: Db }) {
       return { bookingId: booking.id, venue: venue.name, score: feedback.score, comment: feedback.comment };
     },
   });
-}
-
-async function ownBookingAndVenue(
-  db: Db,
-  id: string,
-  context: ToolContext,
-  access: Access = personAccess(db, context),
-) {
-  const booking = await requireOwnBooking(db, access, id, context);
-  const venue = await db.venue.findUniqueOrThrow({ where: { id: booking.venueId } });
-  return { booking, venue };
-}
-
-/** A booking of this person as its guest (others' bookings do not exist, as far as chat goes). */
-async function requireOwnBooking(db: Db, access: Access, id: string, context: ToolContext): Promise<Booking> {
-  const booking = await requireBooking(db, access, id).catch(() => null);
-  if (!booking || booking.guestId !== context.userId) throw new NotFoundError('No such booking of yours');
-  return booking;
 }

@@ -1,0 +1,200 @@
+/**
+ * The tools for a caller's own bookings, for chat and API keys alike: `create_booking`,
+ * `cancel_booking` and `get_booking` (chat's other booking tools are in
+ * conversation/tools/bookings.ts). Each calls the same domain functions as GraphQL, as the caller
+ * (their own Access), so the rules are the same everywhere: the booking is the caller's own (in
+ * chat the person's; for an API key the member who created the key, as for every write a key
+ * makes), counted against their caps and the key's booking rate; a read-only key cannot book.
+ * A caller's bookings here are those they are the guest of; others' do not exist. The writes
+ * describe themselves in words written here from the input, for when a tainted chat turn holds
+ * them for the person's own press.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { Booking, Venue } from '../../generated/prisma/client.ts';
+import type { BookingSource } from '../../generated/prisma/enums.ts';
+import type { Db } from '../../platform/db.ts';
+import { NotFoundError } from '../../platform/errors.ts';
+import { type BookingDeps, cancelBooking, createBooking, requireBooking } from '../bookings/bookings.ts';
+import { askedOfVenueAgent } from '../network/consumer-agent.ts';
+import type { Access } from '../organizations/access.ts';
+import { requireVenue } from '../venues/venues.ts';
+import { callerAccess, defineTool, type ToolCaller, type ToolChannel, text } from './contract.ts';
+import { localDate, partySize, venueId, venueInstant, venueLocal } from './venues.ts';
+
+export interface BookingToolDeps {
+  db: Db;
+  bookings: BookingDeps;
+}
+
+export const bookingId = z.uuid('A booking id as returned by create_booking or list_my_bookings');
+export const localTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'A 24-hour time such as 20:00');
+
+const STATUSES = [
+  'REQUESTED',
+  'HELD',
+  'CONFIRMED',
+  'DECLINED',
+  'CANCELLED_BY_GUEST',
+  'CANCELLED_BY_VENUE',
+  'EXPIRED',
+  'SEATED',
+  'COMPLETED',
+  'NO_SHOW',
+] as const;
+
+/** A booking as the tools return it: local date and time in the venue's zone. */
+export const bookingOutput = z.object({
+  bookingId: z.uuid(),
+  venue: z.string().describe('The venue’s name'),
+  status: z
+    .enum(STATUSES)
+    .describe('REQUESTED waits for the venue’s answer; CONFIRMED is a table; the rest are final or past'),
+  partySize: z.number().int(),
+  date: z.string().describe('The venue’s local date'),
+  time: z.string().describe('The venue’s local time, 24-hour'),
+  weekday: z.string(),
+  specialRequests: z.string().nullable(),
+});
+
+export function bookingSummary(
+  booking: Booking,
+  venue: Pick<Venue, 'name' | 'timeZone'>,
+): z.output<typeof bookingOutput> {
+  return {
+    bookingId: booking.id,
+    venue: venue.name,
+    status: booking.status,
+    partySize: booking.partySize,
+    ...venueLocal(booking.startsAt, venue.timeZone),
+    specialRequests: booking.specialRequests,
+  };
+}
+
+const SOURCES: Record<ToolChannel, BookingSource> = { chat: 'CHAT', mcp: 'MCP', a2a: 'A2A' };
+
+/** `create_booking`: a table requested for the caller; asking twice for one table is one booking. */
+export function createBookingTool(deps: BookingToolDeps) {
+  const { db } = deps;
+  return defineTool({
+    name: 'create_booking',
+    description:
+      'Request a table at a venue for the person, at a local date and time the venue has free. The venue (or its agent, within seconds) then answers, and the person is told. Asking twice for the same table returns the same booking.',
+    sideEffect: 'WRITE',
+    callers: { apiKey: true, tier: 'pro' },
+    input: z.object({
+      venue_id: venueId,
+      date: localDate,
+      time: localTime,
+      party_size: partySize,
+      special_requests: text(500).optional(),
+    }),
+    output: bookingOutput.extend({
+      askedVenueAgent: z.boolean().optional().describe('The venue’s agent is being asked now'),
+      note: z.string().optional(),
+    }),
+    async describe(input, context) {
+      const venue = await requireVenue(db, callerAccess(db, context), input.venue_id);
+      const requests = input.special_requests ? ` (requests: "${input.special_requests}")` : '';
+      return `Request a table at ${venue.name} on ${input.date} at ${input.time} for ${input.party_size}${requests}.`;
+    },
+    async run(input, context) {
+      const access = callerAccess(db, context);
+      const venue = await requireVenue(db, access, input.venue_id);
+      const startsAt = venueInstant(input.date, input.time, venue.timeZone);
+      const channel = context.channel ?? 'chat';
+      // The same table asked for again (a retried turn or call, a repeated "book it") is the same booking.
+      const clientKey = `${channel}:${createHash('sha256')
+        .update(`${context.userId}|${venue.id}|${startsAt.toISOString()}|${input.party_size}`)
+        .digest('base64url')}`;
+      const booking = await createBooking(deps.bookings, access, {
+        venueId: venue.id,
+        partySize: input.party_size,
+        startsAt,
+        source: SOURCES[channel],
+        specialRequests: input.special_requests || undefined,
+        clientKey,
+      });
+      if (booking.status === 'REQUESTED' && (await askedOfVenueAgent(db, booking.id))) {
+        return {
+          ...bookingSummary(booking, venue),
+          askedVenueAgent: true,
+          note:
+            channel === 'chat'
+              ? `${venue.name}'s agent is being asked now; the person will be told its answer here. Say you have asked ${venue.name} (for example "I've asked ${venue.name} for the table"), not that it is booked.`
+              : `${venue.name}'s agent is being asked now, usually for seconds: get_booking shows its answer.`,
+        };
+      }
+      return bookingSummary(booking, venue);
+    },
+  });
+}
+
+/** `cancel_booking`: one of the caller's bookings cancelled. */
+export function cancelBookingTool(deps: BookingToolDeps) {
+  const { db } = deps;
+  return defineTool({
+    name: 'cancel_booking',
+    description: 'Cancel one of the person’s bookings. Only when they asked to cancel that booking.',
+    sideEffect: 'WRITE',
+    callers: { apiKey: true },
+    input: z.object({ booking_id: bookingId, reason: text(300).optional() }),
+    output: bookingOutput,
+    async describe(input, context) {
+      const { booking, venue } = await ownBookingAndVenue(db, input.booking_id, context);
+      const at = venueLocal(booking.startsAt, venue.timeZone);
+      return `Cancel your booking at ${venue.name} on ${at.date} at ${at.time} (${booking.partySize} people).`;
+    },
+    async run(input, context) {
+      const access = callerAccess(db, context);
+      const booking = await requireOwnBooking(db, access, input.booking_id, context);
+      const cancelled = await cancelBooking(deps.bookings, access, {
+        bookingId: booking.id,
+        reason: input.reason || `cancelled ${context.channel === 'mcp' ? 'over MCP' : 'in chat'}`,
+      });
+      const venue = await db.venue.findUniqueOrThrow({ where: { id: booking.venueId } });
+      return bookingSummary(cancelled, venue);
+    },
+  });
+}
+
+/** `get_booking`: one of the caller's bookings as it stands now (for API keys; chat lists them). */
+export function getBookingTool(deps: { db: Db }) {
+  const { db } = deps;
+  return defineTool({
+    name: 'get_booking',
+    description:
+      'One of your bookings as it stands now: its status (the venue’s answer), date, time and party.',
+    sideEffect: 'READ',
+    callers: { person: false, apiKey: true },
+    input: z.object({ booking_id: bookingId }),
+    output: bookingOutput,
+    async run(input, context) {
+      const { booking, venue } = await ownBookingAndVenue(db, input.booking_id, context);
+      return bookingSummary(booking, venue);
+    },
+  });
+}
+
+export async function ownBookingAndVenue(
+  db: Db,
+  id: string,
+  caller: ToolCaller,
+  access: Access = callerAccess(db, caller),
+) {
+  const booking = await requireOwnBooking(db, access, id, caller);
+  const venue = await db.venue.findUniqueOrThrow({ where: { id: booking.venueId } });
+  return { booking, venue };
+}
+
+/** A booking of this caller as its guest (others' bookings do not exist, as far as tools go). */
+export async function requireOwnBooking(
+  db: Db,
+  access: Access,
+  id: string,
+  caller: ToolCaller,
+): Promise<Booking> {
+  const booking = await requireBooking(db, access, id).catch(() => null);
+  if (!booking || booking.guestId !== caller.userId) throw new NotFoundError('No such booking of yours');
+  return booking;
+}

@@ -1,0 +1,153 @@
+/**
+ * What a tool is, whoever calls it: the consumer agent's model in a chat, a developer's agent over
+ * MCP, and (later) an outside agent over public A2A. One definition holds its name, a one-sentence
+ * description, its described zod input and output, its side-effect class, who may call it and the
+ * function over the domain that does the work. The adapters (src/domain/conversation for the
+ * model's tool list, src/mcp for MCP) only translate; the rules every call obeys (input cleaned and
+ * checked, who may call, the tier's quota, the timeout, a held write in a tainted conversation, the
+ * audit row) live once, in run.ts.
+ */
+import { z } from 'zod';
+import type { ToolSideEffect } from '../../generated/prisma/enums.ts';
+import type { Db } from '../../platform/db.ts';
+import { DomainError } from '../../platform/errors.ts';
+import type { Logger } from '../../platform/logger.ts';
+import type { Actor } from '../identity/actor.ts';
+import { stripInvisible } from '../memory/text.ts';
+import { type Access, createAccess } from '../organizations/access.ts';
+
+/** The ways in: which adapter a call came through (kept on its audit row). */
+export type ToolChannel = 'chat' | 'mcp' | 'a2a';
+
+/**
+ * Who is calling and how, as every tool sees it. In chat the caller is the person the turn is for
+ * (conversation/tools.ts adds the chat's own fields); over MCP it is an API key, acting as the
+ * member who created it, within its organisation and scopes.
+ */
+export interface ToolCaller {
+  /** The person the call acts as: the chat's person, or the key's creator. */
+  userId: string;
+  /** The verified identity; absent means the person `userId` themselves (a chat turn). */
+  actor?: Actor;
+  /** Absent means chat. */
+  channel?: ToolChannel;
+  /** The person's own consumer agent, in chat (for the audit row). */
+  agentId: string | null;
+  now: () => Date;
+  logger: Logger;
+  /** The model has read untrusted text in this conversation: writes need the person's press. */
+  tainted?: boolean;
+  /** Carrying out a held action the person confirmed themselves: the taint rule is satisfied. */
+  confirmed?: boolean;
+}
+
+/** Who may call a tool, beyond what its side-effect class already says. */
+export interface ToolCallers {
+  /** The person in a chat (the consumer agent's model). Default true. */
+  person?: boolean;
+  /**
+   * An organisation's API key (MCP, public A2A). Default false: a tool is offered beyond chat on
+   * purpose, with an output schema. A key without the `write` scope only ever runs READ tools.
+   */
+  apiKey?: boolean;
+  /**
+   * The API tier a key needs for this tool. Recorded here so the tier's quota check (quota.ts)
+   * sees it; `free` when absent.
+   */
+  tier?: 'free' | 'pro';
+}
+
+export interface Tool<I = unknown, O = unknown, C extends ToolCaller = ToolCaller> {
+  /** The name in chat (`[a-z_]`, what model APIs accept); adapters may publish it under another. */
+  name: string;
+  /** One or two sentences: what it does and when to use it. */
+  description: string;
+  sideEffect: ToolSideEffect;
+  callers?: ToolCallers;
+  /** Longer than the usual timeout, for a tool whose outside call may take longer (an order). */
+  timeoutMs?: number;
+  /** A read whose result carries text from outside our control: reading it taints the turn. */
+  untrustedResult?: boolean;
+  /**
+   * A write in a tainted turn: 'confirm' (the default) holds it for the person's press; 'self'
+   * runs it, the tool itself applying a rule of its own (see conversation/tools.ts).
+   */
+  whenTainted?: 'confirm' | 'self';
+  /** The held call in plain words for the person (by code, from the input). */
+  describe?(input: I, caller: C): Promise<string>;
+  input: z.ZodType<I>;
+  /**
+   * What a successful call returns. Required for a tool offered to API keys (MCP publishes it and
+   * returns results as structured content checked against it); chat-only tools may still omit it.
+   */
+  output?: z.ZodType<O>;
+  run(input: I, caller: C, signal: AbortSignal): Promise<O>;
+}
+
+/** Any tool, for lists and maps: the input and output types are the definition's own business. */
+// biome-ignore lint/suspicious/noExplicitAny: a heterogenous list of tools; each checks its own input.
+export type AnyTool<C extends ToolCaller = ToolCaller> = Tool<any, any, C>;
+
+export function defineTool<S extends z.ZodType, O = unknown, C extends ToolCaller = ToolCaller>(
+  tool: Omit<Tool<z.output<S>, O, C>, 'input'> & { input: S },
+): Tool<z.output<S>, O, C> {
+  return tool as Tool<z.output<S>, O, C>;
+}
+
+/** The caller as the domain's authorisation sees them: a tool acts as them, never more. */
+export function callerAccess(db: Db, caller: ToolCaller): Access {
+  return createAccess(db, caller.actor ?? { kind: 'user', userId: caller.userId, isPlatformAdmin: false });
+}
+
+/** Where the caller's person is (a location they shared, or their profile's), or null. */
+export async function callerLocation(
+  db: Db,
+  caller: ToolCaller,
+): Promise<{ latitude: number; longitude: number } | null> {
+  const me = await db.user.findUnique({
+    where: { id: caller.userId },
+    select: { latitude: true, longitude: true },
+  });
+  return me?.latitude != null && me.longitude != null
+    ? { latitude: me.latitude, longitude: me.longitude }
+    : null;
+}
+
+/** A short free-text field: trimmed, at most `max` characters. */
+export const text = (max: number) => z.string().trim().max(max, `At most ${max} characters`);
+
+/** A tool refused on purpose (a rule said no); the message is for the caller to relay. */
+export class ToolRefusal extends DomainError {
+  override name = 'ToolRefusal';
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** Control characters (but line breaks and tabs) and direction overrides go: see stripInvisible. */
+export function stripControl(value: string): string {
+  return stripInvisible(value);
+}
+
+/** Every string in a value, at any depth, without control characters. Depth and size are capped. */
+export function sanitize(value: unknown, depth = 0): unknown {
+  if (depth > 6) return null;
+  if (typeof value === 'string') return stripControl(value);
+  if (Array.isArray(value)) return value.slice(0, 50).map((v) => sanitize(v, depth + 1));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value)
+        .slice(0, 50)
+        .map(([k, v]) => [stripControl(k), sanitize(v, depth + 1)]),
+    );
+  }
+  return value;
+}
+
+/** A schema as JSON Schema, without the `$schema` line (model APIs and MCP both take it so). */
+export function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io }) as Record<string, unknown>;
+  return rest;
+}

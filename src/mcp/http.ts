@@ -1,0 +1,300 @@
+/**
+ * MCP over HTTP: Streamable HTTP at `/mcp` (the current transport) and the legacy HTTP+SSE
+ * transport at `/mcp/sse`, whose stream names `/mcp/messages?sessionId=…` as the place to post.
+ *
+ * Every request is authenticated first, by `Authorization: Bearer <API key>` as GraphQL does it
+ * (a missing, wrong or non-key credential is a 401 with `WWW-Authenticate: Bearer`), then counted
+ * against the same per-IP and per-key request limits as the API (a 429 with `Retry-After`). A
+ * session is bound to the key that opened it: the same session id presented with another key is
+ * refused (403), so a leaked session id is worth nothing without its key. Each request's own key
+ * (its scopes and role as of now) is what tool calls run as.
+ *
+ * Sessions live in this process's memory, as the SDK's transports do: behind a load balancer with
+ * several `api` processes, route by the `Mcp-Session-Id` header (or the `sessionId` query of the
+ * legacy transport); a process that does not know a session answers 404, which tells a client to
+ * start a new one. Idle sessions are closed after SESSION_IDLE_MS, and one key holds at most
+ * SESSIONS_PER_KEY at a time (the oldest is closed for a new one).
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { authenticate, credentialKind } from '../api/auth.ts';
+import { rateLimit } from '../api/rate-limit.ts';
+import type { Actor } from '../domain/identity/actor.ts';
+import type { PublishedTool } from '../domain/tools/network.ts';
+import type { ToolQuota } from '../domain/tools/quota.ts';
+import { AuthenticationError, RateLimitedError } from '../platform/errors.ts';
+import { type RequestContext, type Route, readBody, sendJson } from '../platform/http.ts';
+import type { Metrics } from '../platform/metrics.ts';
+import type { Services } from '../wiring/services.ts';
+import { authInfo, createMcpServer } from './server.ts';
+
+export const MCP_PATH = '/mcp';
+export const MCP_SSE_PATH = '/mcp/sse';
+export const MCP_MESSAGES_PATH = '/mcp/messages';
+
+/** A session nobody has used for this long is closed. */
+export const SESSION_IDLE_MS = 30 * 60_000;
+/** The most sessions one API key holds open at once. */
+export const SESSIONS_PER_KEY = 20;
+
+type KeyActor = Extract<Actor, { kind: 'apiKey' }>;
+
+interface Session {
+  apiKeyId: string;
+  transport: StreamableHTTPServerTransport | SSEServerTransport;
+  server: Server;
+  usedAt: number;
+}
+
+export interface McpEndpoint {
+  routes: Route[];
+  /** Closes every session (at shutdown). */
+  close(): Promise<void>;
+  /** Open sessions, for tests and metrics. */
+  sessionCount(): number;
+}
+
+export function mcpEndpoint(
+  services: Services,
+  metrics: Metrics,
+  options: { tools: readonly PublishedTool[]; quota?: ToolQuota },
+): McpEndpoint {
+  const sessions = new Map<string, Session>();
+
+  // A session outlives the request that opened it: its calls log under the process's logger,
+  // with the key and session (server.ts), not under the first request's id.
+  const newServer = () =>
+    createMcpServer({
+      db: services.db,
+      tools: options.tools,
+      timeoutMs: services.config.llm.toolTimeoutMs,
+      quota: options.quota,
+      now: services.now,
+      logger: services.logger,
+    });
+
+  const forget = (id: string) => {
+    const session = sessions.get(id);
+    if (!session) return;
+    sessions.delete(id);
+    void session.server.close().catch(() => {});
+  };
+
+  /** Keeps one key within its share of sessions: the least recently used goes first. */
+  const makeRoom = (apiKeyId: string) => {
+    const mine = [...sessions].filter(([, s]) => s.apiKeyId === apiKeyId);
+    if (mine.length < SESSIONS_PER_KEY) return;
+    mine.sort(([, a], [, b]) => a.usedAt - b.usedAt);
+    for (const [id] of mine.slice(0, mine.length - SESSIONS_PER_KEY + 1)) forget(id);
+  };
+
+  const sweep = setInterval(() => {
+    const cutoff = Date.now() - SESSION_IDLE_MS;
+    for (const [id, session] of sessions) if (session.usedAt < cutoff) forget(id);
+  }, 60_000);
+  sweep.unref();
+
+  /** Authenticates and rate limits; answers the refusal itself and returns null. */
+  const admit = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: RequestContext,
+  ): Promise<KeyActor | null> => {
+    let actor: Actor;
+    try {
+      actor = await authenticate(services, req.headers, ctx.ip);
+    } catch (error) {
+      if (error instanceof RateLimitedError) {
+        metrics.rateLimited.inc({ limit: 'authFailures' });
+        tooManyRequests(res, error.retryAfterSeconds);
+        return null;
+      }
+      if (!(error instanceof AuthenticationError)) throw error;
+      metrics.authFailures.inc({ kind: credentialKind(services, req.headers) });
+      unauthorised(res, error.message, 'invalid_token');
+      return null;
+    }
+    if (actor.kind !== 'apiKey') {
+      req.resume();
+      unauthorised(
+        res,
+        'MCP takes an organisation API key: Authorization: Bearer <API key>',
+        actor.kind === 'anonymous' ? null : 'invalid_token',
+      );
+      return null;
+    }
+    const refusal = await rateLimit(services, actor, ctx.ip);
+    if (refusal) {
+      req.resume();
+      metrics.rateLimited.inc({ limit: refusal.limit });
+      tooManyRequests(res, refusal.retryAfter);
+      return null;
+    }
+    return actor;
+  };
+
+  /** The session a request names, if it is this key's; answers the refusal itself otherwise. */
+  const sessionFor = (id: string, actor: KeyActor, res: ServerResponse): Session | null => {
+    const session = sessions.get(id);
+    if (!session) {
+      rpcError(res, 404, -32001, 'Session not found: start a new one');
+      return null;
+    }
+    if (session.apiKeyId !== actor.apiKeyId) {
+      rpcError(res, 403, -32000, 'This session belongs to another API key');
+      return null;
+    }
+    session.usedAt = Date.now();
+    return session;
+  };
+
+  const streamable = async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
+    const actor = await admit(req, res, ctx);
+    if (!actor) return;
+    const request = req as IncomingMessage & { auth?: ReturnType<typeof authInfo> };
+    request.auth = authInfo(actor);
+    let body: unknown;
+    if (req.method === 'POST') {
+      const raw = await readBody(req, services.config.http.bodyLimitBytes);
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch {
+        rpcError(res, 400, -32700, 'Parse error: the body is not JSON');
+        return;
+      }
+    }
+    const id = headerValue(req.headers['mcp-session-id']);
+    if (id) {
+      const session = sessionFor(id, actor, res);
+      if (!session) return;
+      if (!(session.transport instanceof StreamableHTTPServerTransport)) {
+        rpcError(res, 400, -32000, 'This session uses the HTTP+SSE transport: post to its messages endpoint');
+        return;
+      }
+      await session.transport.handleRequest(request, res, body);
+      return;
+    }
+    if (
+      req.method !== 'POST' ||
+      !(Array.isArray(body) ? body.some(isInitializeRequest) : isInitializeRequest(body))
+    ) {
+      rpcError(
+        res,
+        400,
+        -32000,
+        'No session: start one with an initialize request (no Mcp-Session-Id header)',
+      );
+      return;
+    }
+    makeRoom(actor.apiKeyId);
+    const server = newServer();
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: randomUUID,
+      onsessioninitialized: (sessionId) => {
+        sessions.set(sessionId, { apiKeyId: actor.apiKeyId, transport, server, usedAt: Date.now() });
+      },
+      onsessionclosed: (sessionId) => forget(sessionId),
+    });
+    transport.onclose = () => {
+      if (transport.sessionId) sessions.delete(transport.sessionId);
+    };
+    await server.connect(transport);
+    await transport.handleRequest(request, res, body);
+  };
+
+  const sseOpen = async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
+    const actor = await admit(req, res, ctx);
+    if (!actor) return;
+    makeRoom(actor.apiKeyId);
+    const transport = new SSEServerTransport(MCP_MESSAGES_PATH, res);
+    const server = newServer();
+    const sessionId = transport.sessionId;
+    sessions.set(sessionId, { apiKeyId: actor.apiKeyId, transport, server, usedAt: Date.now() });
+    transport.onclose = () => sessions.delete(sessionId);
+    res.on('close', () => forget(sessionId));
+    await server.connect(transport);
+  };
+
+  const sseMessage = async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
+    const actor = await admit(req, res, ctx);
+    if (!actor) return;
+    const id = ctx.url.searchParams.get('sessionId');
+    if (!id) {
+      req.resume();
+      rpcError(res, 400, -32000, 'Name the session: ?sessionId= from the stream’s endpoint event');
+      return;
+    }
+    const session = sessionFor(id, actor, res);
+    if (!session) {
+      req.resume();
+      return;
+    }
+    if (!(session.transport instanceof SSEServerTransport)) {
+      req.resume();
+      rpcError(res, 400, -32000, 'This session uses Streamable HTTP: post to /mcp');
+      return;
+    }
+    const raw = await readBody(req, services.config.http.bodyLimitBytes);
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      rpcError(res, 400, -32700, 'Parse error: the body is not JSON');
+      return;
+    }
+    const request = req as IncomingMessage & { auth?: ReturnType<typeof authInfo> };
+    request.auth = authInfo(actor);
+    await session.transport.handlePostMessage(request, res, body);
+  };
+
+  return {
+    routes: [
+      { method: 'GET', path: MCP_SSE_PATH, handler: sseOpen },
+      { method: 'POST', path: MCP_MESSAGES_PATH, handler: sseMessage },
+      { method: '*', path: MCP_PATH, handler: streamable },
+    ],
+    async close() {
+      clearInterval(sweep);
+      await Promise.all([...sessions.values()].map((session) => session.server.close().catch(() => {})));
+      sessions.clear();
+    },
+    sessionCount: () => sessions.size,
+  };
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function unauthorised(res: ServerResponse, message: string, error: 'invalid_token' | null) {
+  const challenge = error
+    ? `Bearer error="${error}", error_description="${message.replaceAll('"', "'")}"`
+    : 'Bearer';
+  sendJson(
+    res,
+    401,
+    { error: 'unauthorized', error_description: message },
+    { 'www-authenticate': challenge },
+  );
+}
+
+function tooManyRequests(res: ServerResponse, retryAfter: number) {
+  sendJson(
+    res,
+    429,
+    {
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32000, message: `Too many requests: try again in ${retryAfter} s` },
+    },
+    { 'retry-after': String(retryAfter) },
+  );
+}
+
+function rpcError(res: ServerResponse, status: number, code: number, message: string) {
+  sendJson(res, status, { jsonrpc: '2.0', id: null, error: { code, message } });
+}

@@ -1,0 +1,155 @@
+/**
+ * The MCP server for one session: the network's tools (src/domain/tools/network.ts) with their
+ * input and output schemas, and each venue as a resource (`agnt://venues/{id}`, its card as JSON).
+ * A tool call runs through the one tool runner (src/domain/tools/run.ts), as the API key of the
+ * HTTP request it came in on, so input checks, the key's scope, the quota seam, the timeout and the
+ * audit row are chat's own; every failure, an unknown tool included, comes back as a result with
+ * `isError` and words the calling model can act on, never as a protocol error.
+ */
+
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import {
+  CallToolRequestSchema,
+  type CallToolResult,
+  ErrorCode,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema,
+  McpError,
+  type Tool as McpTool,
+  ReadResourceRequestSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { Actor } from '../domain/identity/actor.ts';
+import type { ToolCaller } from '../domain/tools/contract.ts';
+import { jsonSchema } from '../domain/tools/contract.ts';
+import type { PublishedTool } from '../domain/tools/network.ts';
+import type { ToolQuota } from '../domain/tools/quota.ts';
+import { runTool } from '../domain/tools/run.ts';
+import { LIST_VENUES_MAX, venueDetails } from '../domain/tools/venues.ts';
+import { searchVenues } from '../domain/venues/search.ts';
+import type { Db } from '../platform/db.ts';
+import { NotFoundError } from '../platform/errors.ts';
+import type { Logger } from '../platform/logger.ts';
+
+export const SERVER_INFO = { name: 'agnt', version: '0.1.0' } as const;
+
+export interface McpServerDeps {
+  db: Db;
+  tools: readonly PublishedTool[];
+  timeoutMs: number;
+  quota?: ToolQuota;
+  now: () => Date;
+  logger: Logger;
+}
+
+const VENUE_URI = /^agnt:\/\/venues\/([0-9a-f-]{36})$/i;
+
+/** How a request's verified API key travels to the handlers: the transports hand `req.auth` on. */
+export function authInfo(actor: Extract<Actor, { kind: 'apiKey' }>): AuthInfo {
+  return { token: '', clientId: actor.apiKeyId, scopes: actor.scopes, extra: { actor } };
+}
+
+function actorOf(auth: AuthInfo | undefined): Extract<Actor, { kind: 'apiKey' }> {
+  const actor = auth?.extra?.actor as Actor | undefined;
+  // The HTTP routes authenticate every request before a transport sees it; this is unreachable.
+  if (actor?.kind !== 'apiKey') throw new McpError(ErrorCode.InvalidRequest, 'No API key');
+  return actor;
+}
+
+export function createMcpServer(deps: McpServerDeps): Server {
+  const server = new Server(SERVER_INFO, {
+    capabilities: { tools: {}, resources: {} },
+    instructions:
+      'AGNT books tables at restaurants, bars and cafés. Find a venue (agnt.search_venues), check its free times (agnt.check_availability), then book (agnt.confirm_booking) and follow the venue’s answer (agnt.get_booking). Dates and times are the venue’s local ones.',
+  });
+  const byName = new Map(deps.tools.map((published) => [published.name, published]));
+  const listed: McpTool[] = deps.tools.map(({ name, title, description, tool }) => ({
+    name,
+    title,
+    description,
+    inputSchema: jsonSchema(tool.input, 'input') as McpTool['inputSchema'],
+    ...(tool.output ? { outputSchema: jsonSchema(tool.output, 'output') as McpTool['outputSchema'] } : {}),
+    annotations: {
+      title,
+      readOnlyHint: tool.sideEffect === 'READ',
+      destructiveHint: false,
+      openWorldHint: false,
+    },
+  }));
+
+  const callerFor = (auth: AuthInfo | undefined, sessionId: string | undefined): ToolCaller => {
+    const actor = actorOf(auth);
+    return {
+      userId: actor.userId,
+      actor,
+      channel: 'mcp',
+      agentId: null,
+      now: deps.now,
+      logger: deps.logger.child({ 'apiKey.id': actor.apiKeyId, 'mcp.session': sessionId }),
+    };
+  };
+
+  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
+
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
+    const { name, arguments: args } = request.params;
+    const published = byName.get(name);
+    const result = await runTool(
+      { db: deps.db, timeoutMs: deps.timeoutMs, quota: deps.quota },
+      name,
+      published?.tool,
+      args ?? {},
+      callerFor(extra.authInfo, extra.sessionId),
+    );
+    if (result.outcome !== 'OK') {
+      return { isError: true, content: [{ type: 'text', text: result.error ?? 'Failed' }] };
+    }
+    const value = result.value as Record<string, unknown>;
+    return { content: [{ type: 'text', text: JSON.stringify(value) }], structuredContent: value };
+  });
+
+  server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({
+    resourceTemplates: [
+      {
+        uriTemplate: 'agnt://venues/{id}',
+        name: 'venue',
+        title: 'Venue card',
+        description: 'One venue: address, contact, hours, party sizes and its own description',
+        mimeType: 'application/json',
+      },
+    ],
+  }));
+
+  server.setRequestHandler(ListResourcesRequestSchema, async () => {
+    const { hits } = await searchVenues(deps.db, { orderBy: 'NAME' }, { offset: 0, limit: LIST_VENUES_MAX });
+    const venues = await deps.db.venue.findMany({
+      where: { id: { in: hits.map((hit) => hit.id) } },
+      select: { id: true, name: true },
+      orderBy: { name: 'asc' },
+    });
+    return {
+      resources: venues.map((venue) => ({
+        uri: `agnt://venues/${venue.id}`,
+        name: venue.name,
+        mimeType: 'application/json',
+      })),
+    };
+  });
+
+  server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
+    const { uri } = request.params;
+    const id = VENUE_URI.exec(uri)?.[1];
+    const card = id
+      ? await venueDetails(deps.db, callerFor(extra.authInfo, extra.sessionId), id).catch((error) => {
+          if (error instanceof NotFoundError) return null;
+          throw error;
+        })
+      : null;
+    // -32002 is MCP's "resource not found".
+    if (!card) throw new McpError(-32002, 'Resource not found', { uri });
+    return { contents: [{ uri, mimeType: 'application/json', text: JSON.stringify(card) }] };
+  });
+
+  return server;
+}
