@@ -72,7 +72,6 @@ import {
   renameOrganization,
 } from '../domain/organizations/organizations.ts';
 import { organizationUsage } from '../domain/usage/events.ts';
-import { payForApiBooking } from '../domain/usage/paid-calls.ts';
 import {
   cancelVenueClaim,
   countPendingClaims,
@@ -173,19 +172,6 @@ export function bindDomain(services: DomainServices) {
     min: config.usage.creditsMinPurchase,
     max: config.usage.creditsMaxPurchase,
   };
-  // With billing on, a booking made with an API key is a paid call; without it, nothing changes.
-  const bookings = services.billing.stripe
-    ? {
-        ...services.bookings,
-        payForCreation: payForApiBooking({
-          plans: config.billing.plans,
-          graceDays: config.billing.graceDays,
-          now,
-          price: config.usage.apiCallPrice,
-          currency: config.usage.apiCallCurrency,
-        }),
-      }
-    : services.bookings;
   const fees = {
     db,
     now,
@@ -221,7 +207,7 @@ export function bindDomain(services: DomainServices) {
     bookings: {
       allowedTransitions: given(db, allowedTransitions),
       cancelBooking: given(services.bookings, cancelBooking),
-      createBooking: given(bookings, createBooking),
+      createBooking: given(services.bookings, createBooking),
       findBookingOrThrow: given(db, findBookingOrThrow),
       feedbackSummary: given(db, feedbackSummary),
       findBookingWithOwnerOrThrow: given(db, findBookingWithOwnerOrThrow),

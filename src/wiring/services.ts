@@ -22,6 +22,7 @@ import { createRevokedSessions, type RevokedSessions } from '../domain/identity/
 import { generateSigningKey, loadSigningKeys, type SigningKeys } from '../domain/identity/signing-keys.ts';
 import { venueAgentRequests } from '../domain/network/consumer-agent.ts';
 import { keepingInbox } from '../domain/network/staff-inbox.ts';
+import { payForApiBooking } from '../domain/usage/paid-calls.ts';
 import { a2aBookingUsage } from '../domain/usage/recorders.ts';
 import { webhookEvents } from '../domain/webhooks/events.ts';
 import { channelSenders } from '../integrations/channels.ts';
@@ -156,14 +157,14 @@ export function withConversation(
 export function bookingServices(deps: {
   db: BookingDeps['db'];
   now: () => Date;
-  config: Pick<Config, 'bookings' | 'network'>;
+  config: Pick<Config, 'bookings' | 'network' | 'billing' | 'usage'>;
   limiter: BookingDeps['limiter'];
   pubsub: Pick<Services['pubsub'], 'publish'>;
   logger: Logger;
   keyring: SecretKeyring;
 }): BookingDeps {
   const { db, now, config, limiter, pubsub, logger, keyring } = deps;
-  return keepingInbox(
+  const bookings = keepingInbox(
     createBookingDeps({
       db,
       now,
@@ -180,6 +181,19 @@ export function bookingServices(deps: {
     pubsub.publish,
     (error) => logger.error({ err: error }, 'could not publish an inbox event'),
   );
+  // With billing on, a booking made with an API key (GraphQL or MCP) is a paid call; without it,
+  // bookings cost nothing.
+  if (!config.billing.stripe) return bookings;
+  return {
+    ...bookings,
+    payForCreation: payForApiBooking({
+      plans: config.billing.plans,
+      graceDays: config.billing.graceDays,
+      now,
+      price: config.usage.apiCallPrice,
+      currency: config.usage.apiCallCurrency,
+    }),
+  };
 }
 
 /**

@@ -8,6 +8,9 @@
  * nor see usage.
  */
 import { randomUUID } from 'node:crypto';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { creditBalance, grantCredits } from '../../src/domain/ledger/credits.ts';
@@ -254,6 +257,36 @@ describe('a booking made with an API key', () => {
     });
     expect(byOwner.__typename).toBe('BookingPayload');
     expect(await balance(fx.organizationId)).toBe(5n);
+  });
+
+  it('pays the same way for agnt.confirm_booking over MCP: once per booking, refused when not covered', async () => {
+    const { fx, venue } = await setUp(app, 30);
+    const client = new Client({ name: 'agnt-test', version: '1.0.0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL('/mcp', app.url), {
+        requestInit: { headers: { authorization: `Bearer ${fx.keyWrite.secret}` } },
+      }),
+    );
+    try {
+      const date = Temporal.Now.plainDateISO(venue.timeZone).add({ days: 8 }).toString();
+      const confirm = (time: string) =>
+        client.callTool({
+          name: 'agnt.confirm_booking',
+          arguments: { venue_id: venue.id, date, time, party_size: 2 },
+        }) as Promise<CallToolResult>;
+      const paid = await confirm('19:00');
+      expect(paid.isError, JSON.stringify(paid)).toBeFalsy();
+      expect(await balance(fx.organizationId)).toBe(5n);
+
+      const count = await db().booking.count({ where: { venueId: venue.id } });
+      const refused = await confirm('20:00');
+      expect(refused.isError).toBe(true);
+      expect(JSON.stringify(refused.content)).toMatch(/credit|pay/i);
+      expect(await db().booking.count({ where: { venueId: venue.id } })).toBe(count);
+      expect(await balance(fx.organizationId)).toBe(5n);
+    } finally {
+      await client.close();
+    }
   });
 
   it('costs nothing with billing off', async () => {
