@@ -3,7 +3,7 @@
  * the loopback Stripe: an owner's checkout returns the fake's session URL, every Stripe write
  * carries the key derived from our ids (`customer:{org}:v1`, `checkout:{org}:{plan}:{attempt}`,
  * `portal:{org}:{attempt}`), a call that timed out and was retried made one session, STAFF are
- * refused, and with billing off the answer is a typed error.
+ * refused, Stripe away is a typed error, and with billing off the answer is a typed error.
  */
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -165,6 +165,26 @@ describe('startCheckout', () => {
     expect(sent.length).toBeGreaterThanOrEqual(2);
     expect(fake.objectsCreatedWith(key)).toBe(1);
     expect(result.url).toContain([...fake.createdWithKey].find(([, k]) => k === key)![0]);
+  });
+
+  it('answers BillingUnavailableError when Stripe does not answer, and a later try goes through', async () => {
+    const other = await createActors(app);
+    const org = other.organizationId;
+    const token = await accessToken(app, other.owner.userId);
+    // The first try and the SDK's two retries with the same key all fail.
+    for (let i = 0; i < 3; i++) fake.failNext(503, { path: '/v1/checkout/sessions' });
+    const away = await start(app, token, org);
+    expect(away).toMatchObject({
+      __typename: 'BillingUnavailableError',
+      message: 'Stripe did not answer, so nothing was bought or changed. Try again in a minute.',
+    });
+    const tried = posts('/v1/checkout/sessions').filter((r) => r.idempotencyKey?.includes(org));
+    expect(tried.map((r) => r.idempotencyKey)).toEqual(Array(3).fill(`checkout:${org}:VENUE_GROWTH:1`));
+    expect(fake.objectsCreatedWith(`checkout:${org}:VENUE_GROWTH:1`)).toBe(0);
+
+    const again = await start(app, token, org);
+    expect(again.__typename).toBe('StartCheckoutPayload');
+    expect(fake.objectsCreatedWith(`checkout:${org}:VENUE_GROWTH:2`)).toBe(1);
   });
 
   it('refuses STAFF, outsiders and read keys, and a free plan', async () => {

@@ -4,7 +4,11 @@
  * adjustments.
  */
 import type { Plan } from '../../config/billing.ts';
-import { BillingNotConfiguredError, type OrganizationBilling } from '../../domain/billing/checkout.ts';
+import {
+  BillingNotConfiguredError,
+  BillingUnavailableError,
+  type OrganizationBilling,
+} from '../../domain/billing/checkout.ts';
 import type { Standing } from '../../domain/billing/standing.ts';
 import { InsufficientFundsError } from '../../domain/ledger/errors.ts';
 import { MANAGERS } from '../../domain/organizations/access.ts';
@@ -116,7 +120,19 @@ const UrlPayload = (name: string, description: string) =>
     fields: (t) => ({ url: t.exposeString('url') }),
   });
 
-const billingErrors = [ValidationError, NotFoundError, NotAllowedError, BillingNotConfiguredError];
+errorType(
+  BillingUnavailableError,
+  'BillingUnavailableError',
+  'Stripe did not answer in time: nothing was bought or changed, and asking again is safe.',
+);
+
+export const billingErrors = [
+  ValidationError,
+  NotFoundError,
+  NotAllowedError,
+  BillingNotConfiguredError,
+  BillingUnavailableError,
+];
 
 mutation('startCheckout', {
   description:

@@ -3,13 +3,11 @@
  * (`OrganizationBilling.usage`), buying credits through Stripe Checkout, and the error a paid
  * call answers when credits do not cover it. Owners and admins only; STAFF see none of it.
  */
-import { BillingNotConfiguredError } from '../../domain/billing/checkout.ts';
 import { MANAGERS } from '../../domain/organizations/access.ts';
 import type { MeterUsage, UsageMeter } from '../../domain/usage/events.ts';
 import { PaymentRequiredError } from '../../domain/usage/paid-calls.ts';
-import { NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
-import { OrganizationBillingRef } from './billing.ts';
+import { billingErrors, OrganizationBillingRef } from './billing.ts';
 import { describedEnum } from './enums.ts';
 import { errorType } from './errors.ts';
 import { mutation } from './mutation.ts';
@@ -76,7 +74,7 @@ mutation('buyCredits', {
     description: 'The Stripe Checkout page.',
     fields: (t) => ({ url: t.exposeString('url') }),
   }),
-  errors: [ValidationError, NotFoundError, NotAllowedError, BillingNotConfiguredError],
+  errors: billingErrors,
   authScopes: (input) => ({ orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } }),
   resolve: (input, ctx) =>
     ctx.domain.billing.buyCredits(ctx.access, {

@@ -9,7 +9,7 @@
  * {attempt}`, `portal:{organizationId}:{attempt}`), so a call the SDK retries after a timeout is
  * answered with the session Stripe already made, while a person who starts again gets a new one.
  */
-import type { StripeClient } from '../../integrations/stripe/client.ts';
+import { StripeCallError, type StripeClient } from '../../integrations/stripe/client.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { DomainError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { normalizeCurrency } from '../ledger/accounts.ts';
@@ -22,6 +22,30 @@ export class BillingNotConfiguredError extends DomainError {
   override name = 'BillingNotConfiguredError';
   constructor(message = 'Billing is not configured on this server') {
     super(message);
+  }
+}
+
+/**
+ * Stripe did not answer in time (after the SDK's own retries with the same key): nothing was
+ * bought or changed, and asking again is safe. Refusals that retrying cannot mend (a price Stripe
+ * does not know, a wrong secret key) are not this: they are our bugs, logged as errors.
+ */
+export class BillingUnavailableError extends DomainError {
+  override name = 'BillingUnavailableError';
+  constructor(message = 'Stripe did not answer, so nothing was bought or changed. Try again in a minute.') {
+    super(message);
+  }
+}
+
+/** Runs a person's request to Stripe, answering BillingUnavailableError when Stripe is away. */
+export async function askStripe<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof StripeCallError && error.kind === 'transient') {
+      throw new BillingUnavailableError();
+    }
+    throw error;
   }
 }
 
@@ -83,7 +107,7 @@ export async function nextAttempt(
 /**
  * Starts a Stripe Checkout for `plan` (subscription mode) and returns the session's URL. Owners
  * and admins only; a free plan is a ValidationError, a plan without a configured price (or billing
- * off) a BillingNotConfiguredError.
+ * off) a BillingNotConfiguredError, Stripe not answering a BillingUnavailableError.
  */
 export async function startCheckout(
   deps: CheckoutDeps,
@@ -98,21 +122,23 @@ export async function startCheckout(
     throw new BillingNotConfiguredError(`The plan ${input.plan} has no Stripe price configured`);
   }
   const { organizationId, plan } = input;
-  const customer = await customerOf(deps.db, stripe, organizationId);
+  const customer = await askStripe(() => customerOf(deps.db, stripe, organizationId));
   const attempt = await nextAttempt(deps.db, organizationId, 'checkoutAttempts');
   const base = deps.publicUrl.replace(/\/$/, '');
-  const session = await stripe.checkout.sessions.create(
-    {
-      mode: 'subscription',
-      customer,
-      client_reference_id: organizationId,
-      line_items: [{ price, quantity: 1 }],
-      metadata: { organizationId, plan },
-      subscription_data: { metadata: { organizationId, plan } },
-      success_url: `${base}/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
-      cancel_url: `${base}/billing?checkout=cancelled`,
-    },
-    { idempotencyKey: `checkout:${organizationId}:${plan}:${attempt}` },
+  const session = await askStripe(() =>
+    stripe.checkout.sessions.create(
+      {
+        mode: 'subscription',
+        customer,
+        client_reference_id: organizationId,
+        line_items: [{ price, quantity: 1 }],
+        metadata: { organizationId, plan },
+        subscription_data: { metadata: { organizationId, plan } },
+        success_url: `${base}/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
+        cancel_url: `${base}/billing?checkout=cancelled`,
+      },
+      { idempotencyKey: `checkout:${organizationId}:${plan}:${attempt}` },
+    ),
   );
   if (!session.url) throw new Error(`Stripe returned checkout session ${session.id} without a URL`);
   return { url: session.url };
@@ -127,11 +153,13 @@ export async function openBillingPortal(
   await allowed(access, input.organizationId);
   const stripe = stripeOf(deps);
   const { organizationId } = input;
-  const customer = await customerOf(deps.db, stripe, organizationId);
+  const customer = await askStripe(() => customerOf(deps.db, stripe, organizationId));
   const attempt = await nextAttempt(deps.db, organizationId, 'portalAttempts');
-  const session = await stripe.billingPortal.sessions.create(
-    { customer, return_url: `${deps.publicUrl.replace(/\/$/, '')}/billing` },
-    { idempotencyKey: `portal:${organizationId}:${attempt}` },
+  const session = await askStripe(() =>
+    stripe.billingPortal.sessions.create(
+      { customer, return_url: `${deps.publicUrl.replace(/\/$/, '')}/billing` },
+      { idempotencyKey: `portal:${organizationId}:${attempt}` },
+    ),
   );
   return { url: session.url };
 }

@@ -21,7 +21,7 @@ import { normalizeCurrency } from '../ledger/accounts.ts';
 import { grantCredits } from '../ledger/credits.ts';
 import { derivedTransferId } from '../ledger/transfer.ts';
 import type { Access } from '../organizations/access.ts';
-import { allowed, type CheckoutDeps, customerOf, nextAttempt, stripeOf } from './checkout.ts';
+import { allowed, askStripe, type CheckoutDeps, customerOf, nextAttempt, stripeOf } from './checkout.ts';
 
 /** What a Checkout Session for credits carries in its metadata, to know it again. */
 export const CREDITS_PURPOSE = 'credits';
@@ -61,33 +61,35 @@ export async function buyCredits(
     throw new ValidationError(`Credits are sold in ${deps.currency}`, 'currency');
   }
   const stripe = stripeOf(deps);
-  const customer = await customerOf(deps.db, stripe, organizationId);
+  const customer = await askStripe(() => customerOf(deps.db, stripe, organizationId));
   const attempt = await nextAttempt(deps.db, organizationId, 'creditAttempts');
   const base = deps.publicUrl.replace(/\/$/, '');
   const metadata = { organizationId, purpose: CREDITS_PURPOSE, credits: String(amount), currency };
-  const session = await stripe.checkout.sessions.create(
-    {
-      mode: 'payment',
-      customer,
-      client_reference_id: organizationId,
-      line_items: [
-        deps.creditsPrice
-          ? { price: deps.creditsPrice, quantity: amount }
-          : {
-              price_data: {
-                currency: currency.toLowerCase(),
-                unit_amount: amount,
-                product_data: { name: 'AGNT credits' },
+  const session = await askStripe(() =>
+    stripe.checkout.sessions.create(
+      {
+        mode: 'payment',
+        customer,
+        client_reference_id: organizationId,
+        line_items: [
+          deps.creditsPrice
+            ? { price: deps.creditsPrice, quantity: amount }
+            : {
+                price_data: {
+                  currency: currency.toLowerCase(),
+                  unit_amount: amount,
+                  product_data: { name: 'AGNT credits' },
+                },
+                quantity: 1,
               },
-              quantity: 1,
-            },
-      ],
-      metadata,
-      payment_intent_data: { metadata },
-      success_url: `${base}/billing?credits=success&session_id={CHECKOUT_SESSION_ID}`,
-      cancel_url: `${base}/billing?credits=cancelled`,
-    },
-    { idempotencyKey: `credits:${organizationId}:${attempt}` },
+        ],
+        metadata,
+        payment_intent_data: { metadata },
+        success_url: `${base}/billing?credits=success&session_id={CHECKOUT_SESSION_ID}`,
+        cancel_url: `${base}/billing?credits=cancelled`,
+      },
+      { idempotencyKey: `credits:${organizationId}:${attempt}` },
+    ),
   );
   if (!session.url) throw new Error(`Stripe returned checkout session ${session.id} without a URL`);
   return { url: session.url };
