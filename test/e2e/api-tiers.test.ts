@@ -14,7 +14,9 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { encodeGlobalID } from '@pothos/plugin-relay';
+import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { apiUsageFlushTask, flushApiUsage } from '../../src/domain/developer/usage.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
 import {
@@ -128,6 +130,50 @@ describe('a free key', () => {
     // People signed in are not counted.
     const token = await accessToken(off, owner.userId);
     for (let i = 0; i < 5; i += 1) expect((await off.gql('{ __typename }', {}, { token })).status).toBe(200);
+  });
+});
+
+describe('GraphQL over a WebSocket', () => {
+  it('counts each operation, not the connection; past the quota an operation is refused and the socket stays open', async () => {
+    const { key } = await developer(off);
+    const client = createClient({
+      url: `${off.url.replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${key.secret}` },
+      retryAttempts: 0,
+      lazy: false,
+    });
+    const run = () =>
+      new Promise<{ data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] }>(
+        (resolve) => {
+          let last: unknown;
+          client.subscribe(
+            { query: '{ __typename }' },
+            {
+              next: (value) => {
+                last = value;
+              },
+              error: (errors) => resolve({ errors: errors as never }),
+              complete: () => resolve(last as never),
+            },
+          );
+        },
+      );
+    try {
+      for (let i = 0; i < 3; i += 1) expect(await run()).toEqual({ data: { __typename: 'Query' } });
+      const refused = await run();
+      expect(refused.errors?.[0]?.extensions).toMatchObject({
+        code: 'RATE_LIMITED',
+        reason: 'DAILY_QUOTA_EXCEEDED',
+        limit: 3,
+        tier: 'FREE',
+        resetsAt: nextMidnight(off.clock.now()).toISOString(),
+      });
+      // The same day over HTTP.
+      expect((await ping(off, key.secret)).status).toBe(429);
+    } finally {
+      await client.dispose();
+    }
   });
 });
 
