@@ -360,11 +360,22 @@ describe('usage per key per day', () => {
     expect(seen.data?.node?.usage).toHaveLength(3);
     expect(seen.data?.node?.usage.slice(1).map((d) => d.requests)).toEqual([0, 0]);
 
-    const hidden = await off.gql<KeyUsage, unknown>(KEY_USAGE, variables, {
-      token: await accessToken(off, staff.userId),
-    });
+    const staffToken = await accessToken(off, staff.userId);
+    const hidden = await off.gql<KeyUsage, unknown>(KEY_USAGE, variables, { token: staffToken });
     expect(hidden.data?.node ?? null, JSON.stringify(hidden.body)).toBeNull();
     expect(JSON.stringify(hidden.body)).not.toContain('"requests"');
+    const organization = await off.gql<
+      { organization: { name: string; developerTier: string | null } },
+      unknown
+    >(
+      'query ($id: ID!) { organization(id: $id) { name developerTier } }',
+      { id: encodeGlobalID('Organization', organizationId) },
+      { token: staffToken },
+    );
+    expect(organization.data?.organization, JSON.stringify(organization.body)).toEqual({
+      name: expect.any(String),
+      developerTier: null,
+    });
 
     const tooMany = await off.gql<KeyUsage, unknown>(
       KEY_USAGE,

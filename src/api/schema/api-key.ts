@@ -134,8 +134,10 @@ builder.prismaObjectFields(ApiKey, (t) => ({
 builder.prismaObjectField(Organization, 'developerTier', (t) =>
   t.field({
     type: DeveloperTierEnum,
-    description: "The tier the organisation's API keys are on now. Owners and admins.",
+    nullable: true,
+    description: "The tier the organisation's API keys are on now. Owners and admins (null for others).",
     authScopes: (org) => ({ orgRole: { organizationId: org.id, roles: MANAGERS } }),
+    unauthorizedResolver: () => null,
     resolve: (org, _args, ctx) => ctx.domain.developer.developerTier(org.id),
   }),
 );
