@@ -96,6 +96,9 @@ export async function prepareAgnt(): Promise<PreparedAgnt> {
       RATE_LIMIT_PER_IP: UNLIMITED,
       RATE_LIMIT_PER_USER: UNLIMITED,
       RATE_LIMIT_PER_API_KEY: UNLIMITED,
+      // The bench's keys make far more than a day's requests: daily quotas are not what it measures.
+      API_KEY_DAILY_FREE: UNLIMITED,
+      API_KEY_DAILY_PRO: UNLIMITED,
       SIGN_IN_LIMIT_PER_IP: UNLIMITED,
       // booking-create books thousands of tables as one guest: it measures the write path, not the caps.
       BOOKING_MAX_PENDING_PER_VENUE: UNLIMITED,

@@ -37,6 +37,8 @@ import {
 } from '../domain/bookings/bookings.ts';
 import { feedbackSummary, leaveFeedback } from '../domain/bookings/feedback.ts';
 import { venueAvailability } from '../domain/bookings/venue-availability.ts';
+import { developerTier, setDeveloperTier } from '../domain/developer/tiers.ts';
+import { apiKeyUsage } from '../domain/developer/usage.ts';
 import { revokeRefreshToken, rotateRefreshToken } from '../domain/identity/refresh-tokens.ts';
 import { requestSignInCode, verifySignInCode } from '../domain/identity/sign-in.ts';
 import { findUser } from '../domain/identity/users.ts';
@@ -133,6 +135,7 @@ export type DomainServices = Pick<
   | 'keys'
   | 'pubsub'
   | 'billing'
+  | 'apiQuota'
 >;
 
 /** Every operation a resolver may call, by area. */
@@ -218,6 +221,11 @@ export function bindDomain(services: DomainServices) {
       requireBooking: given(db, requireBooking),
       transitionBooking: given(services.bookings, transitionBooking),
       venueAvailability: given(db, venueAvailability),
+    },
+    developer: {
+      apiKeyUsage: given(services.apiQuota, apiKeyUsage),
+      developerTier: given(services.apiQuota, developerTier),
+      setDeveloperTier: given(services.apiQuota, setDeveloperTier),
     },
     identity: {
       findUser: given(db, findUser),

@@ -1,6 +1,8 @@
 /**
- * The `/graphql` route: authenticate, rate limit, read the body within its limit, then hand a
- * Fetch Request to Yoga and stream its Response back (SSE subscriptions stream for their life).
+ * The `/graphql` route: authenticate, rate limit, count an API key's request against its daily
+ * quota, read the body within its limit, then hand a Fetch Request to Yoga and stream its Response
+ * back (SSE subscriptions stream for their life). An API key's answers carry `X-RateLimit-Limit`,
+ * `X-RateLimit-Remaining` and `X-RateLimit-Reset` for its day.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Actor } from '../domain/identity/actor.ts';
@@ -10,7 +12,7 @@ import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../wiring/services.ts';
 import { authenticate, credentialKind } from './auth.ts';
 import { applyCors, isJsonBody } from './cross-site.ts';
-import { rateLimit } from './rate-limit.ts';
+import { dailyQuota, dailyQuotaRefusal, rateLimit } from './rate-limit.ts';
 import type { GraphQLServer } from './yoga.ts';
 
 export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics: Metrics) {
@@ -77,6 +79,15 @@ export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics:
       return;
     }
 
+    const quota = await dailyQuota(services, actor);
+    if (quota.refused) {
+      req.resume();
+      metrics.rateLimited.inc({ limit: 'apiKeyDaily' });
+      const { body, headers } = dailyQuotaRefusal(quota.refused);
+      sendJson(res, 429, { errors: [body] }, headers);
+      return;
+    }
+
     const method = req.method ?? 'GET';
     const body =
       method === 'GET' || method === 'HEAD'
@@ -101,7 +112,7 @@ export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics:
       actor,
       logger: ctx.logger,
     });
-    const outHeaders: Record<string, string | string[]> = {};
+    const outHeaders: Record<string, string | string[]> = { ...quota.headers };
     response.headers.forEach((value, name) => {
       outHeaders[name] = value;
     });

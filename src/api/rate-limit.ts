@@ -1,7 +1,9 @@
 /**
  * The API's request limits, shared by every way in: an HTTP request to `/graphql`, a WebSocket
- * connection, and each operation sent over one.
+ * connection, and each operation sent over one. Besides, an API key's request (an HTTP request,
+ * a WebSocket operation; not the connection) counts against the key's daily quota.
  */
+import { DailyQuotaExceededError, quotaHeaders, spendApiRequest } from '../domain/developer/quota.ts';
 import type { Actor } from '../domain/identity/actor.ts';
 import type { Services } from '../wiring/services.ts';
 
@@ -30,4 +32,45 @@ export async function rateLimit(
     if (!result.allowed) return { limit, retryAfter: result.retryAfterSeconds };
   }
   return null;
+}
+
+/**
+ * Counts an API key's request against its daily quota (developer/quota.ts); anyone else's is not
+ * counted. `headers`: the `X-RateLimit-*` headers for the answer; `refused`: the day is spent.
+ */
+export async function dailyQuota(
+  services: Pick<Services, 'apiQuota'>,
+  actor: Actor,
+): Promise<{ headers: Record<string, string>; refused: DailyQuotaExceededError | null }> {
+  if (actor.kind !== 'apiKey') return { headers: {}, refused: null };
+  try {
+    return { headers: quotaHeaders(await spendApiRequest(services.apiQuota, actor)), refused: null };
+  } catch (error) {
+    if (error instanceof DailyQuotaExceededError)
+      return { headers: quotaHeaders(error.quota), refused: error };
+    throw error;
+  }
+}
+
+/**
+ * How a spent daily quota is told over GraphQL: the error (code `RATE_LIMITED`, as for the
+ * per-minute limits, with `retryAfterSeconds`, and the day's `resetsAt`, `limit` and `tier`), and
+ * for HTTP its headers: `Retry-After` (seconds to midnight UTC) and `X-RateLimit-*`.
+ */
+export function dailyQuotaRefusal(error: DailyQuotaExceededError) {
+  const { quota } = error;
+  return {
+    body: {
+      message: error.message,
+      extensions: {
+        code: 'RATE_LIMITED',
+        reason: error.code,
+        retryAfterSeconds: error.retryAfterSeconds,
+        resetsAt: quota.resetsAt.toISOString(),
+        limit: quota.limit,
+        tier: quota.tier,
+      },
+    },
+    headers: { 'retry-after': String(error.retryAfterSeconds), ...quotaHeaders(quota) },
+  };
 }

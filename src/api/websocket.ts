@@ -4,9 +4,10 @@
  * - Operations run through Yoga's envelop (`yoga.getEnveloped()`), so they get every plugin the
  *   HTTP path has: the document limits of hardening.ts, masking, metrics.
  * - The connection and each operation count against the same rate limits as HTTP requests (the
- *   client's address, and the user or API key). An operation over a limit is answered with an
- *   error of its own (`RATE_LIMITED`, `retryAfterSeconds`) and the socket's other subscriptions
- *   carry on; a connection over a limit is closed with 4429.
+ *   client's address, and the user or API key), and an API key's operation against its daily
+ *   quota. An operation over a limit is answered with an error of its own (`RATE_LIMITED`,
+ *   `retryAfterSeconds`) and the socket's other subscriptions carry on; a connection over a limit
+ *   is closed with 4429.
  * - The credential sent in `connection_init` is checked again before every operation, on every
  *   open socket every GRAPHQL_WS_RECHECK_MS, and at an access token's `exp`, so a socket does not
  *   outlive the right to open it: 4401 when the credential no longer holds (expired, revoked,
@@ -26,7 +27,7 @@ import { AuthenticationError, NotAllowedError, RateLimitedError } from '../platf
 import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../wiring/services.ts';
 import { authenticateCredential, credentialKind } from './auth.ts';
-import { rateLimit } from './rate-limit.ts';
+import { dailyQuota, dailyQuotaRefusal, rateLimit } from './rate-limit.ts';
 import type { GraphQLServer } from './yoga.ts';
 
 export interface GraphQLWebSocket {
@@ -249,6 +250,13 @@ export function graphqlWebSocket(
               extensions: { code: 'RATE_LIMITED', retryAfterSeconds: refusal.retryAfter },
             }),
           ];
+        }
+        // An API key's operation is one of its day's requests; the connection itself is not.
+        const quota = await dailyQuota(services, session.actor);
+        if (quota.refused) {
+          metrics.rateLimited.inc({ limit: 'apiKeyDaily' });
+          const { message, extensions } = dailyQuotaRefusal(quota.refused).body;
+          return [new GraphQLError(message, { extensions })];
         }
         const requestId = randomUUID();
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({

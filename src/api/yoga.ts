@@ -107,6 +107,7 @@ const DOMAIN_CODES: Record<string, string> = {
   ConflictError: 'CONFLICT',
   AuthenticationError: 'UNAUTHENTICATED',
   RateLimitedError: 'RATE_LIMITED',
+  DailyQuotaExceededError: 'RATE_LIMITED',
 };
 
 /**

@@ -1,4 +1,7 @@
-/** Rate limits (requests per window) and the limits on sign-in and failed credentials. */
+/**
+ * Rate limits (requests per window), API keys' daily quotas by tier, and the limits on sign-in and
+ * failed credentials.
+ */
 import { z } from 'zod';
 import { positiveInt } from './parse.ts';
 
@@ -7,6 +10,8 @@ export const rateLimitsEnv = z.object({
   RATE_LIMIT_PER_IP: positiveInt.default(600),
   RATE_LIMIT_PER_USER: positiveInt.default(600),
   RATE_LIMIT_PER_API_KEY: positiveInt.default(1200),
+  API_KEY_DAILY_FREE: positiveInt.default(100),
+  API_KEY_DAILY_PRO: positiveInt.default(10_000),
   SIGN_IN_LIMIT_PER_EMAIL: positiveInt.default(5),
   SIGN_IN_LIMIT_PER_IP: positiveInt.default(20),
   SIGN_IN_LIMIT_WINDOW_SECONDS: positiveInt.default(900),
@@ -22,6 +27,8 @@ export function rateLimitsConfig(e: z.output<typeof rateLimitsEnv>) {
     perIp: e.RATE_LIMIT_PER_IP,
     perUser: e.RATE_LIMIT_PER_USER,
     perApiKey: e.RATE_LIMIT_PER_API_KEY,
+    /** Requests an API key may make per UTC day, by its organisation's developer tier. */
+    dailyPerApiKey: { FREE: e.API_KEY_DAILY_FREE, PRO: e.API_KEY_DAILY_PRO },
     signInPerEmail: e.SIGN_IN_LIMIT_PER_EMAIL,
     signInPerIp: e.SIGN_IN_LIMIT_PER_IP,
     signInWindowSeconds: e.SIGN_IN_LIMIT_WINDOW_SECONDS,

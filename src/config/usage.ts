@@ -22,6 +22,7 @@ export const usageEnv = z.object({
   STRIPE_METER_CONVERSATION: meterName.default('agnt_conversation'),
   STRIPE_METER_LLM_TOKENS: meterName.default('agnt_llm_tokens'),
   STRIPE_METER_API_CALL: meterName.default('agnt_api_call'),
+  STRIPE_METER_API_REQUEST: meterName.default('agnt_api_request'),
   USAGE_CONVERSATIONS_VENUE_STARTER: count.default(200),
   USAGE_CONVERSATIONS_VENUE_GROWTH: count.default(200),
   USAGE_CONVERSATIONS_VENUE_PRO: count.default(2000),
@@ -41,6 +42,7 @@ export function usageConfig(e: UsageEnv) {
       CONVERSATION: e.STRIPE_METER_CONVERSATION,
       LLM_TOKENS: e.STRIPE_METER_LLM_TOKENS,
       API_CALL: e.STRIPE_METER_API_CALL,
+      API_REQUEST: e.STRIPE_METER_API_REQUEST,
     },
     /**
      * Agent conversations each venue plan includes per calendar month (UTC); only those beyond are

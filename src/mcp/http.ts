@@ -4,7 +4,9 @@
  *
  * Every request is authenticated first, by `Authorization: Bearer <API key>` as GraphQL does it
  * (a missing, wrong or non-key credential is a 401 with `WWW-Authenticate: Bearer`), then counted
- * against the same per-IP and per-key request limits as the API (a 429 with `Retry-After`). A
+ * against the same per-IP and per-key request limits as the API (a 429 with `Retry-After`). Each
+ * tool call (not the protocol's own messages) also counts against the key's daily quota; a call
+ * past it is an `isError` result that says when the quota resets (src/domain/tools/quota.ts). A
  * session is bound to the key that opened it: the same session id presented with another key is
  * refused (403), so a leaked session id is worth nothing without its key. Each request's own key
  * (its scopes and role as of now) is what tool calls run as.

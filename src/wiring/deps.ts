@@ -34,4 +34,5 @@ export type WorkerDeps = Pick<
   | 'network'
   | 'mailer'
   | 'billing'
+  | 'apiQuota'
 >;

@@ -6,7 +6,7 @@ import type { EmbeddedGateway } from '../a2a/gateway/embedded.ts';
 import { graphqlHandler } from '../api/http.ts';
 import type { GraphQLServer } from '../api/yoga.ts';
 import { networkTools } from '../domain/tools/network.ts';
-import { unmeteredQuota } from '../domain/tools/quota.ts';
+import { dailyToolQuota } from '../domain/tools/quota.ts';
 import { type McpEndpoint, mcpEndpoint } from '../mcp/http.ts';
 import { type Route, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
@@ -34,12 +34,12 @@ export function graphqlRoute(yoga: GraphQLServer, services: Services, metrics: M
 
 /**
  * MCP for developers' agents with an API key: Streamable HTTP at `/mcp`, HTTP+SSE at `/mcp/sse`.
- * The quota is where API key tiers will count calls (src/domain/tools/quota.ts).
+ * Each tool call counts against the key's daily quota (src/domain/tools/quota.ts).
  */
 export function mcpRoutes(services: Services, metrics: Metrics): McpEndpoint {
   return mcpEndpoint(services, metrics, {
     tools: networkTools({ db: services.db, bookings: services.bookings }),
-    quota: unmeteredQuota,
+    quota: dailyToolQuota(services.apiQuota),
   });
 }
 

@@ -13,6 +13,7 @@ import type { LlmGateway } from '../domain/conversation/messages.ts';
 import { createSessionStore, type SessionStore } from '../domain/conversation/sessions.ts';
 import type { DeliveryDeps } from '../domain/delivery/deps.ts';
 import { DEMO_OWNER_EMAIL, seedDemoNetwork } from '../domain/demo/seed.ts';
+import type { ApiUsageDeps } from '../domain/developer/usage.ts';
 import {
   CLOCK_TOLERANCE_SECONDS,
   createExternalIssuer,
@@ -33,6 +34,7 @@ import { createMailer, type Mailer } from '../integrations/mail/mailer.ts';
 import { mediaLoaders } from '../integrations/media.ts';
 import { createStripeClient, type StripeClient } from '../integrations/stripe/client.ts';
 import { createOpenMeteoClient, type WeatherClient } from '../integrations/weather/open-meteo.ts';
+import { createDayCounters } from '../platform/day-counters.ts';
 import {
   connectDatabase,
   type Database,
@@ -97,6 +99,8 @@ export interface Services {
   network: NetworkServices;
   /** Stripe (built once from config.billing), or undefined while billing is off. */
   billing: { stripe: StripeClient | undefined };
+  /** API keys' daily quotas: the counters (Redis) and what a key's tier and limit depend on. */
+  apiQuota: ApiUsageDeps;
 }
 
 /**
@@ -106,7 +110,7 @@ export interface Services {
 export function withConversation(
   base: Omit<
     Services,
-    'llm' | 'sessions' | 'locks' | 'weather' | 'directions' | 'delivery' | 'inbound' | 'billing'
+    'llm' | 'sessions' | 'locks' | 'weather' | 'directions' | 'delivery' | 'inbound' | 'billing' | 'apiQuota'
   >,
   options: { sessionKeys: readonly string[]; metrics?: Metrics },
 ): Services {
@@ -142,6 +146,15 @@ export function withConversation(
     },
     inbound: acknowledge,
     billing: { stripe: config.billing.stripe ? createStripeClient(config.billing.stripe) : undefined },
+    apiQuota: {
+      db: base.db,
+      counters: createDayCounters(base.redis, logger),
+      limits: config.rateLimits.dailyPerApiKey,
+      billing: Boolean(config.billing.stripe),
+      plans: config.billing.plans,
+      graceDays: config.billing.graceDays,
+      now,
+    },
   };
   if (config.consumerAgent.enabled) partial.inbound = consumerAgentHandler(partial);
   partial.network.handlers = networkHandlers(partial);

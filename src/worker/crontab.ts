@@ -61,6 +61,11 @@ export const crontab = `
 # Stripe's identifier). No fill: each run reports everything still unreported.
 */15 * * * * report-usage ?id=report-usage
 
+# API keys' requests per day go from Redis to the database every five minutes (the dashboard's
+# figures lag by at most that), and the first run after midnight UTC records each key's finished
+# day as one usage event. No fill: each run flushes today and yesterday as they are.
+*/5 * * * * api-usage-flush ?id=api-usage-flush
+
 # Pay-as-you-go booking fees whose charge was declined are tried again once their wait is over
 # (it doubles after each decline, up to FEE_CHARGE_MAX_ATTEMPTS), and completed bookings whose fee
 # job was lost get their fee. No fill: each run looks at everything that is due.

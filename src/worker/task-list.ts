@@ -11,6 +11,7 @@ import a2aInbox from './tasks/a2a-inbox.ts';
 import a2aSend from './tasks/a2a-send.ts';
 import agentRegister from './tasks/agent-register.ts';
 import agentRegisterSweep from './tasks/agent-register-sweep.ts';
+import apiUsageFlush from './tasks/api-usage-flush.ts';
 import bookingComplete from './tasks/booking-complete.ts';
 import bookingExpire from './tasks/booking-expire.ts';
 import bookingFee from './tasks/booking-fee.ts';
@@ -65,6 +66,7 @@ export const handlers: readonly TaskHandler[] = [
   retryPendingFees,
   monthlyInvoice,
   webhookDrain,
+  apiUsageFlush,
 ];
 
 /**

@@ -464,6 +464,7 @@ describe('OrganizationBilling.usage', () => {
       { meter: 'CONVERSATION', quantity: '0', reported: '0', pending: '0' },
       { meter: 'LLM_TOKENS', quantity: '1500', reported: '1000', pending: '500' },
       { meter: 'API_CALL', quantity: '1', reported: '0', pending: '1' },
+      { meter: 'API_REQUEST', quantity: '0', reported: '0', pending: '0' },
     ]);
     const staff = await app.gql<View, unknown>(USAGE, { id: gid(org) }, { token: fx.staff.token });
     expect(staff.data?.organization?.billing ?? null).toBeNull();

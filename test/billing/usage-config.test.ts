@@ -11,6 +11,7 @@ describe('usage configuration', () => {
         CONVERSATION: 'agnt_conversation',
         LLM_TOKENS: 'agnt_llm_tokens',
         API_CALL: 'agnt_api_call',
+        API_REQUEST: 'agnt_api_request',
       },
       conversationsIncluded: { VENUE_STARTER: 200, VENUE_GROWTH: 200, VENUE_PRO: 2000 },
       reportBatchSize: 100,

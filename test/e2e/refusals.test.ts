@@ -375,6 +375,7 @@ const CASES: Record<string, Case[]> = {
   ],
   unpublishVenue: [],
   setVenueSuspended: [],
+  setDeveloperTier: [],
   requestVenueClaim: [
     {
       what: 'a manual review without a note',

@@ -1,5 +1,10 @@
+import { type DeveloperTier, TierFollowsPlanError } from '../../domain/developer/tiers.ts';
+import { type DayUsage, MAX_USAGE_DAYS } from '../../domain/developer/usage.ts';
 import { MANAGERS } from '../../domain/organizations/access.ts';
+import { NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
+import { describedEnum } from './enums.ts';
+import { errorType } from './errors.ts';
 import { mutation, payloadType } from './mutation.ts';
 import { Organization } from './organization.ts';
 
@@ -82,6 +87,75 @@ mutation('revokeApiKey', {
   resolve: async (input, ctx) => ({
     apiKey: await ctx.domain.organizations.revokeOrganizationApiKey(ctx.access, {
       apiKeyId: input.apiKeyId.id,
+    }),
+  }),
+});
+
+// --- tiers and daily usage ---
+
+export const DeveloperTierEnum = describedEnum('DeveloperTier', {
+  FREE: 'API_KEY_DAILY_FREE requests per key per UTC day (100 by default).',
+  PRO: 'API_KEY_DAILY_PRO requests per key per UTC day (10,000 by default). With billing on, while the organisation is on DEVELOPER_PRO in good standing.',
+} satisfies Record<DeveloperTier, string>);
+
+errorType(
+  TierFollowsPlanError,
+  'TierFollowsPlanError',
+  "Billing is on, so the developer tier follows the organisation's plan: it is changed by subscribing, not set.",
+);
+
+const ApiKeyDayUsage = builder.objectRef<DayUsage>('ApiKeyDayUsage').implement({
+  description: "An API key's requests on one UTC day.",
+  fields: (t) => ({
+    day: t.exposeString('day', { description: 'The UTC day, YYYY-MM-DD.' }),
+    requests: t.exposeInt('requests', {
+      description: 'Requests admitted that day (refused ones are not counted).',
+    }),
+    limit: t.exposeInt('limit', { description: "The key's daily limit that day." }),
+  }),
+});
+
+builder.prismaObjectFields(ApiKey, (t) => ({
+  tier: t.field({
+    type: DeveloperTierEnum,
+    description: "The tier the key's organisation is on now, which sets its daily limit.",
+    resolve: (key, _args, ctx) => ctx.domain.developer.developerTier(key.organizationId),
+  }),
+  usage: t.field({
+    type: [ApiKeyDayUsage],
+    description:
+      'Requests per UTC day, newest first, today included (live); a day without requests shows 0. Past days are as flushed from the counters (every five minutes). A request is a GraphQL request or WebSocket operation, or a tool call (MCP, A2A).',
+    args: { days: t.arg.int({ defaultValue: 30, description: `1 to ${MAX_USAGE_DAYS}.` }) },
+    resolve: (key, args, ctx) =>
+      ctx.domain.developer.apiKeyUsage(ctx.access, { apiKeyId: key.id, days: args.days }),
+  }),
+}));
+
+builder.prismaObjectField(Organization, 'developerTier', (t) =>
+  t.field({
+    type: DeveloperTierEnum,
+    nullable: true,
+    description: "The tier the organisation's API keys are on now. Owners and admins (null for others).",
+    authScopes: (org) => ({ orgRole: { organizationId: org.id, roles: MANAGERS } }),
+    unauthorizedResolver: () => null,
+    resolve: (org, _args, ctx) => ctx.domain.developer.developerTier(org.id),
+  }),
+);
+
+mutation('setDeveloperTier', {
+  description:
+    "Platform admins, while billing is off: sets the tier an organisation's API keys are on. With billing on the tier follows the plan (TierFollowsPlanError).",
+  input: (t) => ({
+    organizationId: t.globalID({ for: Organization }),
+    tier: t.field({ type: DeveloperTierEnum }),
+  }),
+  payload: payloadType('SetDeveloperTierPayload', 'organization', Organization),
+  errors: [ValidationError, NotFoundError, NotAllowedError, TierFollowsPlanError],
+  authScopes: { platformAdmin: true },
+  resolve: async (input, ctx) => ({
+    organization: await ctx.domain.developer.setDeveloperTier(ctx.access, {
+      organizationId: input.organizationId.id,
+      tier: input.tier,
     }),
   }),
 });

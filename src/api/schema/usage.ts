@@ -28,6 +28,7 @@ const UsageMeterEnum = describedEnum('UsageMeter', {
   CONVERSATION: "Agent conversations beyond the venue plan's monthly allowance.",
   LLM_TOKENS: 'Language-model tokens used for the organisation.',
   API_CALL: 'Paid API calls that credits did not cover, metered on a developer plan.',
+  API_REQUEST: "API keys' requests, recorded per key once each UTC day is over.",
 } satisfies Record<UsageMeter, string>);
 
 const MeterUsageRef = builder.objectRef<MeterUsage>('MeterUsage').implement({

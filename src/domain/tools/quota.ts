@@ -1,14 +1,31 @@
 /**
  * The seam where an API key's daily tier quota meets tool calls. Every call an API key makes
- * through a tool (MCP, public A2A) passes through one `ToolQuota` before it runs, with the tool's
- * declared tier (`callers.tier`): the place to refuse a free key a pro tool, or a key past its
- * day's allowance, and to count a metered call. Until tiers exist every call is allowed; the
- * per-minute request limits (src/api/rate-limit.ts) already apply to each HTTP request.
+ * through a tool (MCP, public A2A) passes through one `ToolQuota` before it runs: one tool call
+ * is one request against the key's day (developer/quota.ts), and a key past its day's requests
+ * gets a refusal that says when the quota resets, which every adapter returns as an error result
+ * (MCP: `isError`). The per-minute request limits (src/api/rate-limit.ts) apply to each HTTP
+ * request besides.
+ *
+ * A tool's declared tier (`callers.tier`) is not enforced here: a pro tool such as
+ * `agnt.confirm_booking` is a paid call (usage/paid-calls.ts), which an organisation on the free
+ * tier pays with prepaid credits.
  */
+import { type QuotaDeps, spendApiRequest } from '../developer/quota.ts';
 import type { AnyTool, ToolCaller } from './contract.ts';
 
 /** Throws a DomainError (RateLimitedError, NotAllowedError) to refuse; resolves to allow. */
 export type ToolQuota = (tool: AnyTool, caller: ToolCaller) => Promise<void>;
 
-/** No tiers yet: every call is allowed and nothing is counted. */
+/** Every call allowed and nothing counted (people in chat; tests of the contract itself). */
 export const unmeteredQuota: ToolQuota = async () => {};
+
+/**
+ * Each API key's tool call counts against the key's daily quota; people's calls are not counted.
+ * Past the quota it throws DailyQuotaExceededError, whose code and message (when the quota
+ * resets) the runner hands back as the call's error result.
+ */
+export function dailyToolQuota(deps: QuotaDeps): ToolQuota {
+  return async (_tool, caller) => {
+    if (caller.actor?.kind === 'apiKey') await spendApiRequest(deps, caller.actor);
+  };
+}

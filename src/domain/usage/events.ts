@@ -1,10 +1,11 @@
 /**
  * Usage events: what an organisation used that Stripe bills by a meter (confirmed A2A bookings,
  * agent conversations beyond the venue plan's allowance, language-model tokens, paid API calls
- * that credits did not cover).
+ * that credits did not cover, API keys' requests per day).
  *
  * Each is recorded once: its key is derived from what was used (`a2a-booking:{bookingId}`,
- * `conversation:{venueId}:{agent}:{day}`, `llm:{llmUsageId}`, `api-call:{requestId}`), and the
+ * `conversation:{venueId}:{agent}:{day}`, `llm:{llmUsageId}`, `api-call:{requestId}`,
+ * `api-requests:{apiKeyId}:{day}`), and the
  * insert does nothing when the key is taken, so a recorder that runs twice, or two at once, leaves
  * one row. Reporting them to Stripe is report.ts's job.
  */
@@ -20,6 +21,7 @@ export const USAGE_METERS = [
   'CONVERSATION',
   'LLM_TOKENS',
   'API_CALL',
+  'API_REQUEST',
 ] as const satisfies readonly UsageMeter[];
 
 /** The keys usage is recorded by, one per kind of thing used. */
@@ -29,6 +31,7 @@ export const usageKeys = {
     `conversation:${venueId}:${agentId}:${day}`,
   llm: (llmUsageId: string) => `llm:${llmUsageId}`,
   apiCall: (requestId: string) => `api-call:${requestId}`,
+  apiRequests: (apiKeyId: string, day: string) => `api-requests:${apiKeyId}:${day}`,
 };
 
 export interface UsageInput {
