@@ -388,6 +388,30 @@ describe('A2A with the SDK’s client', () => {
     });
   });
 
+  it('cancelling a task that books cancels the booking; a search cannot be cancelled', async () => {
+    const client = await a2aClient(writeKey.secret);
+    const booked = asTask(
+      await client.sendMessage(
+        ask({ skill: 'book_table', venue_id: venueId, date, time: '20:30', party_size: 2 }),
+      ),
+    );
+    expect(booked.status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+    const cancelled = await client.cancelTask({ tenant: '', id: booked.id, metadata: undefined });
+    expect(cancelled.status?.state).toBe(TaskState.TASK_STATE_CANCELED);
+    const { bookingId } = artifactData<{ bookingId: string }>(booked, 'booking');
+    expect(await app.services.db.booking.findUniqueOrThrow({ where: { id: bookingId } })).toMatchObject({
+      status: 'CANCELLED_BY_GUEST',
+    });
+    expect((await client.getTask({ tenant: '', id: booked.id })).status?.state).toBe(
+      TaskState.TASK_STATE_CANCELED,
+    );
+
+    const search = asTask(await client.sendMessage(ask({ skill: 'search_venues', query: word })));
+    await expect(client.cancelTask({ tenant: '', id: search.id, metadata: undefined })).rejects.toThrow(
+      /cancel/i,
+    );
+  });
+
   it('binds tasks to the key’s organisation: another organisation’s key finds no such task', async () => {
     const mine = await a2aClient(writeKey.secret);
     const task = asTask(await mine.sendMessage(ask({ skill: 'search_venues', query: word })));

@@ -126,7 +126,7 @@ export function publicA2aRoutes(services: Services, metrics: Metrics, options: P
     const rpcError = (status: number, code: number, message: string, headers?: Record<string, string>) =>
       sendJson(res, status, { jsonrpc: '2.0', id: null, error: { code, message } }, headers);
     const actor = await admit(services, metrics, req, res, ctx, (_res, status, refusal) =>
-      rpcError(status, status === 401 ? -32000 : -32000, refusal.message, refusal.headers),
+      rpcError(status, -32000, refusal.message, refusal.headers),
     );
     if (!actor) return;
     let body: Record<string, unknown>;
@@ -163,8 +163,10 @@ export function publicA2aRoutes(services: Services, metrics: Metrics, options: P
       }
       sendJson(res, 200, answer);
     } catch (error) {
-      ctx.logger.warn({ err: error }, 'public A2A request failed');
-      sendJson(res, 200, { jsonrpc: '2.0', id, error: mapError(error) });
+      const mapped = mapError(error);
+      // A2A's own errors (no such task, not cancelable, …) are answers; anything else is our failure.
+      if (mapped.code === -32603) ctx.logger.error({ err: error }, 'public A2A request failed');
+      sendJson(res, 200, { jsonrpc: '2.0', id, error: mapped });
     }
   };
 
