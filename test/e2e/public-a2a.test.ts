@@ -515,6 +515,61 @@ describe('A2A 0.3 by hand: message/send and tasks/get', () => {
   });
 });
 
+describe('another process, and request limits', () => {
+  let other: TestApp;
+  beforeAll(async () => {
+    other = await startTestApp({ database: app.database, env: { RATE_LIMIT_PER_API_KEY: '3' } });
+  });
+  afterAll(async () => {
+    await other?.close();
+  });
+
+  it('reads a task made by another process (the booking it follows is in the database)', async () => {
+    const client = await a2aClient(writeKey.secret);
+    const booked = asTask(
+      await client.sendMessage(
+        ask({ skill: 'book_table', venue_id: venueId, date, time: '18:00', party_size: 4 }),
+      ),
+    );
+    const response = await fetch(new URL('/a2a/jsonrpc', other.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${writeKey.secret}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tasks/get', params: { id: booked.id } }),
+    });
+    expect(await response.json()).toMatchObject({
+      result: { id: booked.id, status: { state: 'input-required' }, artifacts: [{ artifactId: 'booking' }] },
+    });
+  });
+
+  it('counts each request against the key: 429 with Retry-After past the limit', async () => {
+    const db = other.services.db;
+    const organization = await db.organization.create({ data: { name: `Busy ${tag()}` } });
+    const owner = await person(other, organization.id, 'OWNER');
+    const key = await apiKey(other, organization.id, owner.userId, ['read']);
+    const statuses: number[] = [];
+    let retryAfter: string | null = null;
+    for (let i = 0; i < 4; i += 1) {
+      const response = await fetch(new URL('/a2a/v1', other.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key.secret}` },
+        body: JSON.stringify({
+          protocol: 'agp/1',
+          id: randomUUID(),
+          from: 'agent:busy',
+          intent: 'network.ping',
+        }),
+      });
+      statuses.push(response.status);
+      if (response.status === 429) {
+        retryAfter = response.headers.get('retry-after');
+        expect(await response.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } });
+      } else await response.body?.cancel();
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect(Number(retryAfter)).toBeGreaterThan(0);
+  });
+});
+
 describe('AGP envelopes at /a2a/v1', () => {
   const post = (body: unknown, key: string | null = writeKey.secret) =>
     fetch(new URL('/a2a/v1', app.url), {
