@@ -10,7 +10,14 @@ import { createHttpServer, type Route } from '../platform/http.ts';
 import { createMetrics } from '../platform/metrics.ts';
 import { startWorker, type WorkerHandle, type WorkerOptions } from '../worker/runner.ts';
 import { backlogReader, monitoringRoutes, type Observed } from './monitoring.ts';
-import { clawpulseGatewayRoutes, graphqlRoute, jwksRoute, mcpRoutes, webhookRoutes } from './routes.ts';
+import {
+  clawpulseGatewayRoutes,
+  graphqlRoute,
+  jwksRoute,
+  mcpRoutes,
+  publicA2aRoutesFor,
+  webhookRoutes,
+} from './routes.ts';
 import type { Services } from './services.ts';
 import { acceptGraphqlWebSockets } from './websocket.ts';
 
@@ -64,6 +71,7 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
     routes.push(
       graphqlRoute(yoga, services, metrics),
       ...(mcp?.routes ?? []),
+      ...publicA2aRoutesFor(services, metrics),
       ...webhookRoutes(services, metrics),
       ...clawpulseGatewayRoutes(services.network.gateway),
     );

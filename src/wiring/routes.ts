@@ -1,8 +1,9 @@
 /**
- * The public routes of the `api` role: GraphQL, MCP, the signing keys, the raw webhook routes and
- * the embedded ClawPulse gateway. Each edge is handed only what it uses.
+ * The public routes of the `api` role: GraphQL, MCP, public A2A, the signing keys, the raw webhook
+ * routes and the embedded ClawPulse gateway. Each edge is handed only what it uses.
  */
 import type { EmbeddedGateway } from '../a2a/gateway/embedded.ts';
+import { publicA2aRoutes } from '../a2a/public/http.ts';
 import { graphqlHandler } from '../api/http.ts';
 import type { GraphQLServer } from '../api/yoga.ts';
 import { networkTools } from '../domain/tools/network.ts';
@@ -40,6 +41,17 @@ export function mcpRoutes(services: Services, metrics: Metrics): McpEndpoint {
   return mcpEndpoint(services, metrics, {
     tools: networkTools({ db: services.db, bookings: services.bookings }),
     quota: dailyToolQuota(services.apiQuota),
+  });
+}
+
+/**
+ * Public A2A for outside agents with an API key: the agent card, A2A's JSON-RPC at `/a2a/jsonrpc`
+ * and AGP envelopes at `/a2a/v1`, over the same published tools and quota as MCP.
+ */
+export function publicA2aRoutesFor(services: Services, metrics: Metrics): Route[] {
+  return publicA2aRoutes(services, metrics, {
+    tools: networkTools({ db: services.db, bookings: services.bookings }),
+    quota: unmeteredQuota,
   });
 }
 

@@ -166,7 +166,7 @@ describe('a guest booking over GraphQL', () => {
 });
 
 describe('bookings that are not requests to send', () => {
-  it("one made from an outside agent's request (source A2A), and a party larger than a request carries", async () => {
+  it('a party larger than a request carries; an outside agent’s booking (source A2A) is asked like any other', async () => {
     const { app, db } = world;
     const { venue } = await world.venue({ agent: true });
     await db.venue.update({ where: { id: venue.id }, data: { partySizeMax: 150 } });
@@ -186,7 +186,10 @@ describe('bookings that are not requests to send', () => {
       source: 'DASHBOARD',
     });
     expect([fromOutside.status, banquet.status]).toEqual(['REQUESTED', 'REQUESTED']);
-    expect(await db.a2aEnvelope.count({ where: { toAgent: `venue-${venue.id}` } })).toBe(0);
+    expect(await db.a2aEnvelope.count({ where: { bookingId: banquet.id } })).toBe(0);
+    // Public A2A books for the key's member as a guest: the venue's agent answers it as it would chat.
+    const asked = await db.a2aEnvelope.findMany({ where: { toAgent: `venue-${venue.id}` } });
+    expect(asked.map((e) => [e.bookingId, e.intent])).toEqual([[fromOutside.id, 'booking.request']]);
   });
 });
 

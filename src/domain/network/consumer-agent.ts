@@ -6,9 +6,9 @@
  *   envelope from the guest's agent to the venue's, queued in the booking's own transaction
  *   (`venueAgentRequests`, a hook of the booking effects), with the check that tells the guest
  *   when no answer came in time (answer-due.ts). The same for every way a booking is made: chat,
- *   GraphQL, MCP; HELD bookings, bookings the venue's team makes, bookings made from an outside
- *   agent's request (source A2A) and parties larger than a request carries (over 100, for the
- *   venue's team) are not requests to send.
+ *   GraphQL, MCP, public A2A (an outside agent booking with an organisation's API key, source
+ *   A2A); HELD bookings, bookings the venue's team makes and parties larger than a request
+ *   carries (over 100, for the venue's team) are not requests to send.
  * - `askVenueAgent`: a person's question to a venue's agent (`venue.question`).
  * - `consumerAgentHandlers`: what the venue's answers mean, each in the handling's transaction.
  *   A venue agent of ours moves the booking itself with its answer (and the booking's effects tell
@@ -44,12 +44,7 @@ const LARGEST_REQUESTED_PARTY = INTENT_SCHEMAS['booking.request'].shape.partySiz
 
 /** Whether a change is a guest's new request that the venue's agent must answer. */
 function isNewGuestRequest(booking: Booking, from: string | null): boolean {
-  return (
-    from === null &&
-    booking.status === 'REQUESTED' &&
-    booking.source !== 'A2A' &&
-    booking.partySize <= LARGEST_REQUESTED_PARTY
-  );
+  return from === null && booking.status === 'REQUESTED' && booking.partySize <= LARGEST_REQUESTED_PARTY;
 }
 
 /**

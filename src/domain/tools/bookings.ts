@@ -72,6 +72,7 @@ export function bookingSummary(
 }
 
 const SOURCES: Record<ToolChannel, BookingSource> = { chat: 'CHAT', mcp: 'MCP', a2a: 'A2A' };
+const CANCELLED_VIA: Record<ToolChannel, string> = { chat: 'in chat', mcp: 'over MCP', a2a: 'over A2A' };
 
 /** `create_booking`: a table requested for the caller; asking twice for one table is one booking. */
 export function createBookingTool(deps: BookingToolDeps) {
@@ -150,7 +151,7 @@ export function cancelBookingTool(deps: BookingToolDeps) {
       const booking = await requireOwnBooking(db, access, input.booking_id, context);
       const cancelled = await cancelBooking(deps.bookings, access, {
         bookingId: booking.id,
-        reason: input.reason || `cancelled ${context.channel === 'mcp' ? 'over MCP' : 'in chat'}`,
+        reason: input.reason || `cancelled ${CANCELLED_VIA[context.channel ?? 'chat']}`,
       });
       const venue = await db.venue.findUniqueOrThrow({ where: { id: booking.venueId } });
       return bookingSummary(cancelled, venue);

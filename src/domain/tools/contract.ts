@@ -1,11 +1,11 @@
 /**
  * What a tool is, whoever calls it: the consumer agent's model in a chat, a developer's agent over
- * MCP, and (later) an outside agent over public A2A. One definition holds its name, a one-sentence
+ * MCP, and an outside agent over public A2A. One definition holds its name, a one-sentence
  * description, its described zod input and output, its side-effect class, who may call it and the
  * function over the domain that does the work. The adapters (src/domain/conversation for the
- * model's tool list, src/mcp for MCP) only translate; the rules every call obeys (input cleaned and
- * checked, who may call, the tier's quota, the timeout, a held write in a tainted conversation, the
- * audit row) live once, in run.ts.
+ * model's tool list, src/mcp for MCP, src/a2a/public for public A2A) only translate; the rules
+ * every call obeys (input cleaned and checked, who may call, the tier's quota, the timeout, a held
+ * write in a tainted conversation, the audit row) live once, in run.ts.
  */
 import { z } from 'zod';
 import type { ToolSideEffect } from '../../generated/prisma/enums.ts';

@@ -3,7 +3,7 @@
  * published with (`agnt.<verb>`: dotted names are MCP's own convention, and keep ours apart from
  * a client's other servers). Each is the same definition chat runs where chat has one
  * (`agnt.get_venue` is chat's `get_venue_details`, `agnt.confirm_booking` its `create_booking`),
- * so a rule changed there holds here. MCP (src/mcp) publishes this list; public A2A will too.
+ * so a rule changed there holds here. MCP (src/mcp) and public A2A (src/a2a/public) publish this list.
  */
 import { z } from 'zod';
 import type { Db } from '../../platform/db.ts';

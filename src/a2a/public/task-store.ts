@@ -1,0 +1,202 @@
+/**
+ * Where public A2A keeps its tasks: the `a2a_tasks` table, one row a task, the task as last saved
+ * in A2A's JSON form. A task is its organisation's: another organisation's key is told there is no
+ * such task. A task that books names its booking, and whenever it is read its state and artifact
+ * are the booking's as they are now (bookingState), so `tasks/get` follows the venue's answer
+ * (and survives restarts) without anything having to write to the task when the booking moves.
+ */
+import { type Artifact, type Message, Role, Task, TaskState } from '@a2a-js/sdk';
+import { UnsupportedOperationError } from '@a2a-js/sdk/errors';
+import type { ServerCallContext, TaskStore, User } from '@a2a-js/sdk/server';
+import { type AnswerFrom, whoAnswers } from '../../domain/network/booking-progress.ts';
+import { bookingSummary } from '../../domain/tools/bookings.ts';
+import type { Prisma } from '../../generated/prisma/client.ts';
+import type { BookingStatus } from '../../generated/prisma/enums.ts';
+import type { Db } from '../../platform/db.ts';
+import type { Logger } from '../../platform/logger.ts';
+import type { KeyActor } from './admit.ts';
+
+/** The caller as the A2A SDK carries it: the API key a request was authenticated with. */
+export class KeyUser implements User {
+  readonly actor: KeyActor;
+  readonly logger: Logger;
+  constructor(actor: KeyActor, logger: Logger) {
+    this.actor = actor;
+    this.logger = logger;
+  }
+  get isAuthenticated(): boolean {
+    return true;
+  }
+  get userName(): string {
+    return this.actor.apiKeyId;
+  }
+}
+
+export function keyUserOf(context: ServerCallContext | undefined): KeyUser {
+  const user = context?.user;
+  // The HTTP route authenticates every request before the SDK sees it; this is unreachable.
+  if (!(user instanceof KeyUser)) throw new Error('A public A2A call without an API key');
+  return user;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const BOOKING_ARTIFACT = 'booking';
+
+export class PublicTaskStore implements TaskStore {
+  private readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+
+  async save(task: Task, context: ServerCallContext): Promise<void> {
+    const { actor } = keyUserOf(context);
+    const json = Task.toJSON(task) as Prisma.InputJsonValue;
+    const updated = await this.db.a2aTask.updateMany({
+      where: { id: task.id, organizationId: actor.organizationId },
+      data: { task: json },
+    });
+    if (updated.count > 0) return;
+    await this.db.a2aTask.create({
+      data: {
+        id: task.id,
+        organizationId: actor.organizationId,
+        apiKeyId: actor.apiKeyId,
+        contextId: task.contextId,
+        task: json,
+      },
+    });
+  }
+
+  async load(taskId: string, context: ServerCallContext): Promise<Task | undefined> {
+    if (!UUID.test(taskId)) return undefined;
+    const { actor } = keyUserOf(context);
+    const row = await this.db.a2aTask.findFirst({
+      where: { id: taskId, organizationId: actor.organizationId },
+    });
+    if (!row) return undefined;
+    const task = Task.fromJSON(row.task);
+    if (!row.bookingId) return task;
+    const now = await bookingState(this.db, row.bookingId);
+    if (!now) return task;
+    return {
+      ...task,
+      status: { state: now.state, message: agentMessage(task, now.text), timestamp: now.at.toISOString() },
+      artifacts: [
+        ...task.artifacts.filter((a) => a.artifactId !== BOOKING_ARTIFACT),
+        bookingArtifact(now.booking),
+      ],
+    };
+  }
+
+  /** Ties the task to the booking it made: its state is the booking's from now on. */
+  async attachBooking(taskId: string, bookingId: string, context: ServerCallContext): Promise<void> {
+    const { actor } = keyUserOf(context);
+    await this.db.a2aTask.updateMany({
+      where: { id: taskId, organizationId: actor.organizationId },
+      data: { bookingId },
+    });
+  }
+
+  async list(): Promise<never> {
+    throw new UnsupportedOperationError('Listing tasks is not offered: keep the ids message/send returns');
+  }
+}
+
+/** A booking's task state, and what it means in words, as the booking stands now. */
+export interface BookingState {
+  state: TaskState;
+  text: string;
+  answerFrom: AnswerFrom | null;
+  at: Date;
+  booking: ReturnType<typeof bookingSummary>;
+}
+
+const FINAL: Partial<Record<BookingStatus, TaskState>> = {
+  CONFIRMED: TaskState.TASK_STATE_COMPLETED,
+  SEATED: TaskState.TASK_STATE_COMPLETED,
+  COMPLETED: TaskState.TASK_STATE_COMPLETED,
+  NO_SHOW: TaskState.TASK_STATE_COMPLETED,
+  DECLINED: TaskState.TASK_STATE_REJECTED,
+  EXPIRED: TaskState.TASK_STATE_FAILED,
+  CANCELLED_BY_GUEST: TaskState.TASK_STATE_CANCELED,
+  CANCELLED_BY_VENUE: TaskState.TASK_STATE_CANCELED,
+};
+
+export async function bookingState(db: Db, bookingId: string): Promise<BookingState | null> {
+  const booking = await db.booking.findUnique({ where: { id: bookingId }, include: { venue: true } });
+  if (!booking) return null;
+  const summary = bookingSummary(booking, booking.venue);
+  const at = booking.updatedAt;
+  const where = `${summary.venue} on ${summary.date} at ${summary.time} for ${summary.partySize}`;
+  const final = FINAL[booking.status];
+  if (final !== undefined) {
+    const text =
+      final === TaskState.TASK_STATE_COMPLETED
+        ? `Booked: ${where} (${booking.status}).`
+        : final === TaskState.TASK_STATE_REJECTED
+          ? `${summary.venue} declined the request for ${where}.`
+          : final === TaskState.TASK_STATE_FAILED
+            ? `${summary.venue} did not answer in time: the request for ${where} lapsed.`
+            : `The booking at ${where} was cancelled (${booking.status}).`;
+    return { state: final, text, answerFrom: null, at, booking: summary };
+  }
+  const answerFrom = await whoAnswers(db, booking.id);
+  return answerFrom === 'venue-agent'
+    ? {
+        state: TaskState.TASK_STATE_WORKING,
+        text: `${summary.venue}'s agent is answering the request for ${where}, usually within seconds.`,
+        answerFrom,
+        at,
+        booking: summary,
+      }
+    : {
+        state: TaskState.TASK_STATE_INPUT_REQUIRED,
+        text: `${summary.venue}'s staff decide the request for ${where}. Nothing is needed from you: read this task again (tasks/get) for their answer.`,
+        answerFrom,
+        at,
+        booking: summary,
+      };
+}
+
+export function bookingArtifact(booking: BookingState['booking']): Artifact {
+  return {
+    artifactId: BOOKING_ARTIFACT,
+    name: 'Booking',
+    description: 'The booking as it stands now',
+    parts: [dataPart(booking)],
+    metadata: undefined,
+    extensions: [],
+  };
+}
+
+export function dataPart(value: unknown) {
+  return {
+    content: { $case: 'data' as const, value },
+    mediaType: 'application/json',
+    filename: '',
+    metadata: undefined,
+  };
+}
+
+export function textPart(value: string) {
+  return {
+    content: { $case: 'text' as const, value },
+    mediaType: 'text/plain',
+    filename: '',
+    metadata: undefined,
+  };
+}
+
+/** A message from the agent about the task, in words (and data, when given). */
+export function agentMessage(task: Pick<Task, 'id' | 'contextId'>, text: string, data?: unknown): Message {
+  return {
+    messageId: crypto.randomUUID(),
+    contextId: task.contextId,
+    taskId: task.id,
+    role: Role.ROLE_AGENT,
+    parts: data === undefined ? [textPart(text)] : [textPart(text), dataPart(data)],
+    metadata: undefined,
+    extensions: [],
+    referenceTaskIds: [],
+  };
+}
