@@ -51,7 +51,7 @@ export function mcpRoutes(services: Services, metrics: Metrics): McpEndpoint {
 export function publicA2aRoutesFor(services: Services, metrics: Metrics): Route[] {
   return publicA2aRoutes(services, metrics, {
     tools: networkTools({ db: services.db, bookings: services.bookings }),
-    quota: unmeteredQuota,
+    quota: dailyToolQuota(services.apiQuota),
   });
 }
 

@@ -259,8 +259,20 @@ describe('a booking made with an API key', () => {
     expect(await balance(fx.organizationId)).toBe(5n);
   });
 
-  it('pays the same way for agnt.confirm_booking over MCP: once per booking, refused when not covered', async () => {
+  it('pays the same way for agnt.confirm_booking over MCP: from credits, then metered on the pro plan', async () => {
     const { fx, venue } = await setUp(app, 30);
+    // Booking over MCP is a pro tool: the organisation subscribes to the developer pro plan.
+    await db().billingSubscription.create({
+      data: {
+        organizationId: fx.organizationId,
+        stripeCustomerId: `cus_${randomUUID().slice(0, 8)}`,
+        stripeSubscriptionId: `sub_${randomUUID().slice(0, 8)}`,
+        status: 'active',
+        priceId: PRICES.STRIPE_PRICE_DEVELOPER_PRO,
+        stateAt: new Date(),
+        source: 'test',
+      },
+    });
     const client = new Client({ name: 'agnt-test', version: '1.0.0' });
     await client.connect(
       new StreamableHTTPClientTransport(new URL('/mcp', app.url), {
@@ -278,12 +290,19 @@ describe('a booking made with an API key', () => {
       expect(paid.isError, JSON.stringify(paid)).toBeFalsy();
       expect(await balance(fx.organizationId)).toBe(5n);
 
-      const count = await db().booking.count({ where: { venueId: venue.id } });
-      const refused = await confirm('20:00');
-      expect(refused.isError).toBe(true);
-      expect(JSON.stringify(refused.content)).toMatch(/credit|pay/i);
-      expect(await db().booking.count({ where: { venueId: venue.id } })).toBe(count);
+      // Credits no longer cover a call: on the pro plan it is metered instead, once.
+      const metered = await confirm('20:00');
+      expect(metered.isError, JSON.stringify(metered)).toBeFalsy();
+      const bookingId = (metered.structuredContent as { bookingId: string }).bookingId;
       expect(await balance(fx.organizationId)).toBe(5n);
+      const usage = await db().usageEvent.findMany({ where: { organizationId: fx.organizationId } });
+      expect(usage).toEqual([
+        expect.objectContaining({
+          meter: 'API_CALL',
+          quantity: 1n,
+          usageKey: `api-call:booking.create:${bookingId}`,
+        }),
+      ]);
     } finally {
       await client.close();
     }

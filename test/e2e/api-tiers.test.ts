@@ -214,6 +214,36 @@ describe('MCP tool calls', () => {
   });
 });
 
+describe('public A2A (AGP envelopes at /a2a/v1)', () => {
+  it('counts each envelope against the same day; past it a 429 DAILY_QUOTA_EXCEEDED with Retry-After to midnight UTC', async () => {
+    const { key } = await developer(off);
+    const envelope = () =>
+      fetch(new URL('/a2a/v1', off.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key.secret}` },
+        body: JSON.stringify({
+          protocol: 'agp/1',
+          id: randomUUID(),
+          from: 'agent:quota',
+          intent: 'network.ping',
+        }),
+      });
+    moveToTimeOfDay(off, 22);
+    expect((await ping(off, key.secret)).status).toBe(200);
+    for (let i = 0; i < 2; i += 1) expect((await envelope()).status).toBe(200);
+    const refused = await envelope();
+    expect(refused.status).toBe(429);
+    const midnight = nextMidnight(off.clock.now());
+    const expected = Math.ceil((midnight.getTime() - off.clock.now().getTime()) / 1000);
+    expect(Number(refused.headers.get('retry-after'))).toBe(expected);
+    expect(await refused.json()).toMatchObject({
+      error: { code: 'DAILY_QUOTA_EXCEEDED', message: expect.stringContaining('midnight UTC') },
+    });
+    // The same day over GraphQL.
+    expect((await ping(off, key.secret)).status).toBe(429);
+  });
+});
+
 const KEY_USAGE = /* GraphQL */ `
   query ($id: ID!, $days: Int) {
     node(id: $id) {

@@ -41,7 +41,10 @@ const TOOLS = [
 beforeAll(async () => {
   app = await startTestApp();
   const db = app.services.db;
-  const organization = await db.organization.create({ data: { name: `Developers ${tag()}` } });
+  // Booking is a pro tool: the developers' organisation is on the pro tier (set by hand: billing is off).
+  const organization = await db.organization.create({
+    data: { name: `Developers ${tag()}`, developerTier: 'PRO' },
+  });
   const developer = await person(app, organization.id, 'OWNER');
   developerId = developer.userId;
   writeKey = await apiKey(app, organization.id, developer.userId, ['read', 'write']);
@@ -237,6 +240,27 @@ describe.each(['streamable', 'sse'] as const)('MCP over %s', (kind) => {
       expect(errorText(result)).toMatch(/^READ_ONLY_KEY: /);
       expect(await app.services.db.booking.count({ where: { venueId } })).toBe(before);
       // Reading is what it may do.
+      structured(await client.callTool({ name: 'agnt.get_venue', arguments: { venue_id: venueId } }));
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('does not let a key of a free-tier organisation book: PRO_TIER_REQUIRED, nothing booked', async () => {
+    const db = app.services.db;
+    const free = await db.organization.create({ data: { name: `Free ${tag()}` } });
+    const owner = await person(app, free.id, 'OWNER');
+    const key = await apiKey(app, free.id, owner.userId, ['read', 'write']);
+    const client = await connect(kind, key.secret);
+    try {
+      const before = await db.booking.count({ where: { venueId } });
+      const result = (await client.callTool({
+        name: 'agnt.confirm_booking',
+        arguments: { venue_id: venueId, date, time: '21:00', party_size: 2 },
+      })) as CallToolResult;
+      expect(errorText(result)).toMatch(/^PRO_TIER_REQUIRED: /);
+      expect(await db.booking.count({ where: { venueId } })).toBe(before);
+      // Everything else is the free tier's.
       structured(await client.callTool({ name: 'agnt.get_venue', arguments: { venue_id: venueId } }));
     } finally {
       await client.close();

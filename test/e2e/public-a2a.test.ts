@@ -59,7 +59,9 @@ beforeAll(async () => {
   const port = await freePort();
   app = await startTestApp({ env: { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` } });
   const db = app.services.db;
-  const developers = await db.organization.create({ data: { name: `Developers ${tag()}` } });
+  const developers = await db.organization.create({
+    data: { name: `Developers ${tag()}`, developerTier: 'PRO' },
+  });
   developer = await person(app, developers.id, 'OWNER');
   writeKey = await apiKey(app, developers.id, developer.userId, ['read', 'write']);
   readKey = await apiKey(app, developers.id, developer.userId, ['read']);

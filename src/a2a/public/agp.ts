@@ -20,6 +20,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { nextUtcMidnight } from '../../domain/developer/quota.ts';
 import type { ToolCaller } from '../../domain/tools/contract.ts';
 import type { PublishedTool } from '../../domain/tools/network.ts';
 import type { ToolQuota } from '../../domain/tools/quota.ts';
@@ -54,8 +55,10 @@ export type AgpErrorCode =
   | 'INVALID_PAYLOAD'
   | 'NOT_ALLOWED'
   | 'READ_ONLY_KEY'
+  | 'PRO_TIER_REQUIRED'
   | 'REFUSED'
   | 'RATE_LIMITED'
+  | 'DAILY_QUOTA_EXCEEDED'
   | 'UNAUTHORIZED'
   | 'TOO_LARGE'
   | 'TIMEOUT'
@@ -157,7 +160,19 @@ export function agpHandler(services: Services, metrics: Metrics, options: AgpEnd
     );
     if (result.outcome !== 'OK') {
       const { status, code } = failureOf(result);
-      return fail(res, status, code, message(result), { inReplyTo: envelope.id });
+      // The key's day is spent: a 429 saying when it resets, as GraphQL answers it.
+      const headers =
+        code === 'DAILY_QUOTA_EXCEEDED'
+          ? {
+              'retry-after': String(
+                Math.max(
+                  1,
+                  Math.ceil((nextUtcMidnight(services.now()).getTime() - services.now().getTime()) / 1000),
+                ),
+              ),
+            }
+          : undefined;
+      return fail(res, status, code, message(result), { inReplyTo: envelope.id, headers });
     }
     sendJson(res, 200, {
       protocol: fields.protocol,
@@ -190,7 +205,10 @@ function failureOf(result: ToolResult): { status: number; code: AgpErrorCode } {
       return { status: 504, code: 'TIMEOUT' };
     case 'REFUSED': {
       const code = /^([A-Z][A-Z_]+): /.exec(result.error ?? '')?.[1];
-      if (code === 'READ_ONLY_KEY' || code === 'NOT_ALLOWED') return { status: 403, code };
+      if (code === 'READ_ONLY_KEY' || code === 'NOT_ALLOWED' || code === 'PRO_TIER_REQUIRED') {
+        return { status: 403, code };
+      }
+      if (code === 'DAILY_QUOTA_EXCEEDED') return { status: 429, code };
       return { status: 422, code: 'REFUSED' };
     }
     default:
@@ -199,7 +217,10 @@ function failureOf(result: ToolResult): { status: number; code: AgpErrorCode } {
 }
 
 function message(result: ToolResult): string {
-  return (result.error ?? 'Failed').replace(/^(READ_ONLY_KEY|NOT_ALLOWED): /, '');
+  return (result.error ?? 'Failed').replace(
+    /^(READ_ONLY_KEY|NOT_ALLOWED|PRO_TIER_REQUIRED|DAILY_QUOTA_EXCEEDED): /,
+    '',
+  );
 }
 
 function fail(

@@ -6,12 +6,14 @@
  * (MCP: `isError`). The per-minute request limits (src/api/rate-limit.ts) apply to each HTTP
  * request besides.
  *
- * A tool's declared tier (`callers.tier`) is not enforced here: a pro tool such as
- * `agnt.confirm_booking` is a paid call (usage/paid-calls.ts), which an organisation on the free
- * tier pays with prepaid credits.
+ * A tool's declared tier (`callers.tier`) is enforced here too: a pro tool such as
+ * `agnt.confirm_booking` is refused to a key whose organisation is on the free tier
+ * (`PRO_TIER_REQUIRED`), before anything is counted. On pro it is also a paid call
+ * (usage/paid-calls.ts): credits first, else metered on the plan.
  */
 import { type QuotaDeps, spendApiRequest } from '../developer/quota.ts';
-import type { AnyTool, ToolCaller } from './contract.ts';
+import { developerTier } from '../developer/tiers.ts';
+import { type AnyTool, type ToolCaller, ToolRefusal } from './contract.ts';
 
 /** Throws a DomainError (RateLimitedError, NotAllowedError) to refuse; resolves to allow. */
 export type ToolQuota = (tool: AnyTool, caller: ToolCaller) => Promise<void>;
@@ -25,7 +27,15 @@ export const unmeteredQuota: ToolQuota = async () => {};
  * resets) the runner hands back as the call's error result.
  */
 export function dailyToolQuota(deps: QuotaDeps): ToolQuota {
-  return async (_tool, caller) => {
-    if (caller.actor?.kind === 'apiKey') await spendApiRequest(deps, caller.actor);
+  return async (tool, caller) => {
+    const actor = caller.actor;
+    if (actor?.kind !== 'apiKey') return;
+    if (tool.callers?.tier === 'pro' && (await developerTier(deps, actor.organizationId)) !== 'PRO') {
+      throw new ToolRefusal(
+        'PRO_TIER_REQUIRED',
+        'This tool needs the pro developer tier: subscribe the organisation to the developer pro plan',
+      );
+    }
+    await spendApiRequest(deps, actor);
   };
 }
