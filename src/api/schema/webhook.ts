@@ -27,6 +27,31 @@ export const WebhookEvent = builder.enumType('WebhookEvent', {
       description: 'The guest or the venue cancelled (booking.cancelled).',
     },
     BOOKING_COMPLETED: { value: 'booking.completed', description: 'The visit is over (booking.completed).' },
+    BILLING_SUBSCRIPTION_UPDATED: {
+      value: 'billing.subscription.updated',
+      description:
+        "The organisation's subscription changed status, plan or standing (billing.subscription.updated).",
+    },
+    BILLING_INVOICE_FINALIZED: {
+      value: 'billing.invoice.finalized',
+      description: 'A booking-fee invoice was finalised and is being collected (billing.invoice.finalized).',
+    },
+    BILLING_INVOICE_PAID: {
+      value: 'billing.invoice.paid',
+      description: 'A booking-fee invoice was paid (billing.invoice.paid).',
+    },
+    BILLING_FEE_ACCRUED: {
+      value: 'billing.fee.accrued',
+      description: "A booking's fee was accrued, or revised after its value changed (billing.fee.accrued).",
+    },
+    BILLING_FEE_WAIVED: {
+      value: 'billing.fee.waived',
+      description: "A booking's fee was waived (billing.fee.waived).",
+    },
+    BILLING_CREDITS_PURCHASED: {
+      value: 'billing.credits.purchased',
+      description: 'Credits bought through Stripe Checkout were granted (billing.credits.purchased).',
+    },
   } as const,
 });
 

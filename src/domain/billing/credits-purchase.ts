@@ -13,14 +13,17 @@
  * payment that settles later (bank debits), `checkout.session.async_payment_succeeded` grants the
  * credits: one ledger transfer whose id is derived from the session's id, so Stripe delivering
  * both events, or either twice, grants once. A session completed but not yet paid grants nothing.
+ * The grant that writes the transfer also queues `billing.credits.purchased` for the organisation's
+ * webhooks, in its transaction.
  */
 import { z } from 'zod';
-import type { DbOrTx } from '../../platform/db.ts';
+import type { Db } from '../../platform/db.ts';
 import { ValidationError } from '../../platform/errors.ts';
 import { normalizeCurrency } from '../ledger/accounts.ts';
 import { grantCredits } from '../ledger/credits.ts';
 import { derivedTransferId } from '../ledger/transfer.ts';
 import type { Access } from '../organizations/access.ts';
+import { queueWebhookEvent } from '../webhooks/events.ts';
 import { allowed, askStripe, type CheckoutDeps, customerOf, nextAttempt, stripeOf } from './checkout.ts';
 
 /** What a Checkout Session for credits carries in its metadata, to know it again. */
@@ -135,9 +138,10 @@ export function isCreditsSession(object: Record<string, unknown>): boolean {
  * A session not paid yet (`payment_status` unpaid) is ignored; its async_payment_succeeded grants.
  */
 export async function applyCreditsEvent(
-  db: DbOrTx,
+  db: Db,
   event: { id: string; type: string },
   session: Record<string, unknown>,
+  now: () => Date,
 ): Promise<CreditsEventOutcome> {
   const parsed = creditsSession.safeParse(session);
   if (!parsed.success) return { outcome: 'ignored', reason: 'not_credits' };
@@ -149,14 +153,31 @@ export async function applyCreditsEvent(
     return { outcome: 'ignored', reason: 'unknown_organization' };
   }
   const transferId = derivedTransferId('credits-purchase', id);
-  const granted = await grantCredits(db, {
-    transferId,
-    organizationId: metadata.organizationId,
-    amount: metadata.credits,
-    currency: metadata.currency,
-    reason: `Credits bought through Stripe Checkout ${id}`,
-    actor: `stripe:${event.id}`,
-    metadata: { checkoutSessionId: id },
+  const granted = await db.$transaction(async (tx) => {
+    const grant = await grantCredits(tx, {
+      transferId,
+      organizationId: metadata.organizationId,
+      amount: metadata.credits,
+      currency: metadata.currency,
+      reason: `Credits bought through Stripe Checkout ${id}`,
+      actor: `stripe:${event.id}`,
+      metadata: { checkoutSessionId: id },
+    });
+    // Only the grant that wrote the transfer tells receivers; a repeated event finds it written.
+    if (grant.created) {
+      await queueWebhookEvent(tx, {
+        organizationId: metadata.organizationId,
+        type: 'billing.credits.purchased',
+        data: {
+          transferId,
+          checkoutSessionId: id,
+          amountMinor: metadata.credits,
+          currency: normalizeCurrency(metadata.currency),
+        },
+        now: now(),
+      });
+    }
+    return grant;
   });
   return { outcome: 'credited', transferId, created: granted.created, from: 'event' };
 }

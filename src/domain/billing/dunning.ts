@@ -22,6 +22,7 @@ import type { Db } from '../../platform/db.ts';
 import { defineTask, enqueue } from '../../platform/jobs.ts';
 import { queueNotice } from '../notices/notices.ts';
 import type { NoticeKind } from '../notices/templates.ts';
+import { announceSubscription } from './billing-events.ts';
 import { planOfPrice, type Standing, subscriptionStanding } from './standing.ts';
 
 /** Settles one subscription's notices when its grace should have ended. */
@@ -68,13 +69,16 @@ export function planLabel(plan: Plan | null): string {
 
 /**
  * Tells the owners of the subscription's organisation about its standing now, if that is not what
- * they were last told (see the top of this file). Returns the notice kind queued, or null.
+ * they were last told (see the top of this file), and its webhook receivers of a change of
+ * status, plan or standing (billing-events.ts). Returns the notice kind queued, or null.
  */
 export async function settleStandingNotices(
   db: Db,
   stripeSubscriptionId: string,
   deps: DunningDeps,
 ): Promise<DunningKind | null> {
+  // Receivers of billing.subscription.updated hear of the same changes, settled the same way.
+  await announceSubscription(db, stripeSubscriptionId, deps);
   const row = await db.billingSubscription.findUnique({
     where: { stripeSubscriptionId },
     include: { organization: { select: { name: true } } },

@@ -29,6 +29,9 @@
  * it repeats answered from Stripe's store by its key. Fees are taken onto an invoice
  * (`fee_invoice_id`) before any item is made, which also freezes them: a value recorded later
  * cannot change an amount already on its way to Stripe.
+ *
+ * Webhook receivers hear `billing.invoice.finalized` once, when the finalisation is first recorded
+ * (`finalized_at`), and `billing.invoice.paid` once, when the invoice first moves to paid.
  */
 import type Stripe from 'stripe';
 import type { BookingFee, FeeInvoice } from '../../generated/prisma/client.ts';
@@ -36,6 +39,7 @@ import { StripeCallError, type StripeClient } from '../../integrations/stripe/cl
 import type { Tx } from '../../platform/db.ts';
 import { ensureAccount, organizationAccount, platformAccount } from '../ledger/accounts.ts';
 import { transfer } from '../ledger/transfer.ts';
+import { queueInvoiceEvent } from './billing-events.ts';
 import { customerOf } from './checkout.ts';
 import {
   accrueBookingFee,
@@ -405,17 +409,24 @@ export async function invoiceOrganizationFees(
       where: { feeInvoiceId: invoice.id, status: 'PENDING' },
       data: { status: 'INVOICED', updatedAt: deps.now() },
     });
+    // Locked, so of two runs finishing at once only the first announces the finalisation.
+    await tx.$queryRaw`SELECT 1 FROM fee_invoices WHERE id = ${invoice.id}::uuid FOR UPDATE`;
     // An invoice.paid that arrived first has already said more than this answer.
     const current = await tx.feeInvoice.findUniqueOrThrow({ where: { id: invoice.id } });
-    return tx.feeInvoice.update({
+    const recorded = await tx.feeInvoice.update({
       where: { id: invoice.id },
       data: {
         status: current.status === 'paid' ? 'paid' : (finalized.status ?? 'open'),
         amountMinor: BigInt(finalized.amount_due ?? 0),
         hostedUrl: finalized.hosted_invoice_url ?? null,
+        finalizedAt: current.finalizedAt ?? deps.now(),
         updatedAt: deps.now(),
       },
     });
+    if (!current.finalizedAt) {
+      await queueInvoiceEvent(tx, 'billing.invoice.finalized', recorded, fees.length, deps.now());
+    }
+    return recorded;
   });
 }
 
@@ -440,7 +451,10 @@ export async function applyFeeInvoicePaid(
   const invoice = await db.feeInvoice.findUnique({ where: { stripeInvoiceId: input.stripeInvoiceId } });
   if (!invoice) return null;
   return db.$transaction(async (tx) => {
-    await tx.feeInvoice.update({
+    // Moved to paid once: only that move tells receivers (a repeated event finds it paid).
+    const [before] = await tx.$queryRaw<{ status: string }[]>`
+      SELECT status FROM fee_invoices WHERE id = ${invoice.id}::uuid FOR UPDATE`;
+    const paid = await tx.feeInvoice.update({
       where: { id: invoice.id },
       data: { status: 'paid', paidAt: invoice.paidAt ?? input.paidAt, updatedAt: input.paidAt },
     });
@@ -454,6 +468,10 @@ export async function applyFeeInvoicePaid(
         data: { status: 'PAID', settledAt: input.paidAt, updatedAt: input.paidAt },
       });
       await settle(tx, fee, `stripe:${input.eventId}`);
+    }
+    if (before?.status !== 'paid') {
+      const count = await tx.bookingFee.count({ where: { feeInvoiceId: invoice.id, status: 'PAID' } });
+      await queueInvoiceEvent(tx, 'billing.invoice.paid', paid, count, input.paidAt);
     }
     return { feeInvoiceId: invoice.id, settled: fees.length };
   });

@@ -27,7 +27,8 @@
  * debt to zero. Nothing is edited: a value changed before the fee is collected reverses the
  * accrual and accrues anew (revision 2, 3, …), and a waived fee's accrual is reversed. Transfer
  * ids are derived from the booking (`booking-fee/<id>/accrual/<revision>`), so a job that runs
- * twice accrues once.
+ * twice accrues once. Receivers of the organisation's webhooks hear `billing.fee.accrued` for each
+ * accrual and revision and `billing.fee.waived`, queued in the same transaction (billing-events.ts).
  */
 import type { FeesConfig } from '../../config/fees.ts';
 import type { Booking, BookingFee, Venue } from '../../generated/prisma/client.ts';
@@ -42,6 +43,7 @@ import {
 } from '../ledger/accounts.ts';
 import { derivedTransferId, reverseTransfer, transfer } from '../ledger/transfer.ts';
 import { type Access, ANY_ROLE, MANAGERS } from '../organizations/access.ts';
+import { queueFeeEvent } from './billing-events.ts';
 import { isVenueSubscriber, planStanding, type StandingDeps } from './standing.ts';
 
 export const BOOKING_FEE_ACCRUAL = 'BOOKING_FEE_ACCRUAL';
@@ -144,7 +146,10 @@ export async function accrueBookingFee(deps: FeeDeps, bookingId: string): Promis
               ${deps.now()}, ${deps.now()})
       ON CONFLICT (booking_id) DO NOTHING
       RETURNING id::text`;
-    return rows[0] ? tx.bookingFee.findUniqueOrThrow({ where: { id: rows[0].id } }) : null;
+    if (!rows[0]) return null;
+    const accrued = await tx.bookingFee.findUniqueOrThrow({ where: { id: rows[0].id } });
+    await queueFeeEvent(tx, 'billing.fee.accrued', accrued, deps.now());
+    return accrued;
   });
   if (!fee)
     return { outcome: 'exists', fee: await db.bookingFee.findUniqueOrThrow({ where: { bookingId } }) };
@@ -283,7 +288,7 @@ async function reviseFee(
     transferId,
     revision,
   });
-  await tx.bookingFee.update({
+  const revised = await tx.bookingFee.update({
     where: { id: fee.id },
     data: {
       revision,
@@ -294,6 +299,8 @@ async function reviseFee(
       updatedAt: deps.now(),
     },
   });
+  // A revision is an accrual of a new amount: receivers hear of it as such (its `revision` says which).
+  await queueFeeEvent(tx, 'billing.fee.accrued', revised, deps.now());
 }
 
 /**
@@ -322,7 +329,7 @@ export async function waiveBookingFee(
       reason: `Booking fee waived: ${reason}`,
       actor,
     });
-    return tx.bookingFee.update({
+    const waived = await tx.bookingFee.update({
       where: { id: fee.id },
       data: {
         status: 'WAIVED',
@@ -332,6 +339,8 @@ export async function waiveBookingFee(
         updatedAt: deps.now(),
       },
     });
+    await queueFeeEvent(tx, 'billing.fee.waived', waived, deps.now());
+    return waived;
   });
 }
 

@@ -175,7 +175,7 @@ async function storeStripeEvent(
       event.type === 'checkout.session.async_payment_succeeded') &&
     isCreditsSession(object)
   ) {
-    return applyCreditsEvent(db, event, object);
+    return applyCreditsEvent(db, event, object, deps.now);
   }
   // Booking fees' own invoices (fee-collection.ts); a subscription's invoice falls through.
   if (event.type === 'invoice.paid' && typeof object.id === 'string') {

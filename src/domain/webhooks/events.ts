@@ -3,8 +3,9 @@
  * hook that queues them. Deliveries are written in the transaction of the change that causes
  * them (an outbox), so a change that rolls back sends nothing and a committed one is never lost.
  *
- * Adding an event (billing's, say): its name in `WEBHOOK_EVENTS`, and a `queueWebhookEvent` call
- * in the transaction of the change it reports.
+ * Adding an event: its name in `WEBHOOK_EVENTS` (and the GraphQL enum), and a `queueWebhookEvent`
+ * call in the transaction of the change it reports. Billing's are queued by src/domain/billing
+ * (billing-events.ts says where).
  */
 import { randomUUID } from 'node:crypto';
 import type { Prisma } from '../../generated/prisma/client.ts';
@@ -19,6 +20,12 @@ export const WEBHOOK_EVENTS = [
   'booking.declined',
   'booking.cancelled',
   'booking.completed',
+  'billing.subscription.updated',
+  'billing.invoice.finalized',
+  'billing.invoice.paid',
+  'billing.fee.accrued',
+  'billing.fee.waived',
+  'billing.credits.purchased',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
