@@ -21,7 +21,8 @@
  * The same statement keeps `past_due_since`, when the subscription became past due (the time of
  * the first past_due state stored; kept while it stays past due, cleared when it leaves), which
  * its grace period counts from (standing.ts). After a state is stored, the owners are told of a
- * change of standing (dunning.ts), once however often the state arrives.
+ * change of standing (dunning.ts), and the organisation's webhooks of a change of status, plan or
+ * standing (billing-events.ts), each once however often the state arrives.
  *
  * The daily reconcile (reconcile.ts) re-reads subscriptions through `refreshSubscription`, the
  * same re-read and store.
