@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectBookingFee } from '../../src/domain/billing/fee-collection.ts';
 import { monthlyInvoiceTask } from '../../src/domain/billing/fee-tasks.ts';
 import { reconcileSubscriptions } from '../../src/domain/billing/reconcile.ts';
+import { refreshSubscription } from '../../src/domain/billing/stripe-events.ts';
 import type { StripeClient } from '../../src/integrations/stripe/client.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
 import { stripeDepsOf } from '../../src/worker/billing.ts';
@@ -174,8 +175,13 @@ describe('billing.subscription.updated', () => {
       previous: { status: 'past_due', standing: 'PAST_DUE' },
     });
 
-    // Paid again.
+    // Paid again, seen by five re-reads at once (a webhook job and reconcile runs racing), then by
+    // its event, twice.
     fake.updateSubscription(subscription.id, { status: 'active' });
+    const stored = await db().billingSubscription.findUniqueOrThrow({
+      where: { stripeSubscriptionId: subscription.id },
+    });
+    await Promise.all(Array.from({ length: 5 }, () => refreshSubscription(db(), stored, deps)));
     const recovered = fake.event('customer.subscription.updated', fake.objects.get(subscription.id));
     await deliver(recovered);
     await deliver(recovered);
