@@ -18,22 +18,12 @@ import { derivedTransferId } from '../../src/domain/ledger/transfer.ts';
 import { recordUsage } from '../../src/domain/usage/events.ts';
 import { type PaidCallDeps, PaymentRequiredError, payForCall } from '../../src/domain/usage/paid-calls.ts';
 import { createBookableVenue } from '../factories/venues.ts';
-import {
-  type FakeStripe,
-  STRIPE_SECRET_KEY,
-  STRIPE_WEBHOOK_SECRET,
-  startFakeStripe,
-} from '../fakes/stripe.ts';
+import { type FakeStripe, startFakeStripe, stripeEnv, TEST_PRICES } from '../fakes/stripe.ts';
 import { startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
 import { type Actors, apiKey, createActors, unique } from '../helpers/authz.ts';
 import { runDueJobs } from '../helpers/jobs.ts';
 
-const PRICES = {
-  STRIPE_PRICE_VENUE_STARTER: 'price_venue_starter_test',
-  STRIPE_PRICE_VENUE_GROWTH: 'price_venue_growth_test',
-  STRIPE_PRICE_VENUE_PRO: 'price_venue_pro_test',
-  STRIPE_PRICE_DEVELOPER_PRO: 'price_developer_pro_test',
-};
+const PRICES = TEST_PRICES;
 
 let fake: FakeStripe;
 let app: TestApp;
@@ -43,14 +33,7 @@ let hook: string;
 beforeAll(async () => {
   fake = await startFakeStripe();
   app = await startTestApp({
-    env: {
-      STRIPE_SECRET_KEY,
-      STRIPE_WEBHOOK_SECRETS: STRIPE_WEBHOOK_SECRET,
-      STRIPE_API_BASE: fake.url,
-      STRIPE_TIMEOUT_MS: '1000',
-      PUBLIC_URL: 'https://app.agnt.test',
-      ...PRICES,
-    },
+    env: stripeEnv(fake),
   });
   off = await startTestApp();
   hook = `${app.url}/webhooks/stripe`;

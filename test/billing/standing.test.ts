@@ -14,13 +14,7 @@ import { applyRecordedStripeEvent } from '../../src/domain/billing/stripe-events
 import type { StripeClient } from '../../src/integrations/stripe/client.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
 import { stripeDepsOf } from '../../src/worker/billing.ts';
-import {
-  type FakeStripe,
-  STRIPE_SECRET_KEY,
-  STRIPE_WEBHOOK_SECRET,
-  type StripeEvent,
-  startFakeStripe,
-} from '../fakes/stripe.ts';
+import { type FakeStripe, type StripeEvent, startFakeStripe, stripeEnv } from '../fakes/stripe.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { type Actors, accessToken, createActors, type Person, person } from '../helpers/authz.ts';
 import { runDueJobs } from '../helpers/jobs.ts';
@@ -35,17 +29,7 @@ let stripe: StripeClient;
 beforeAll(async () => {
   fake = await startFakeStripe();
   app = await startTestApp({
-    env: {
-      STRIPE_SECRET_KEY,
-      STRIPE_WEBHOOK_SECRETS: STRIPE_WEBHOOK_SECRET,
-      STRIPE_API_BASE: fake.url,
-      STRIPE_TIMEOUT_MS: '2000',
-      PUBLIC_URL: 'https://app.agnt.test',
-      STRIPE_PRICE_VENUE_STARTER: 'price_venue_starter_test',
-      STRIPE_PRICE_VENUE_GROWTH: GROWTH,
-      STRIPE_PRICE_VENUE_PRO: 'price_venue_pro_test',
-      STRIPE_PRICE_DEVELOPER_PRO: 'price_developer_pro_test',
-    },
+    env: stripeEnv(fake, { STRIPE_TIMEOUT_MS: '2000', STRIPE_PRICE_VENUE_GROWTH: GROWTH }),
   });
   stripe = app.services.billing.stripe!;
 });

@@ -14,22 +14,12 @@ import { recordUsage, usageInMonth } from '../../src/domain/usage/events.ts';
 import { reportUsage, requestUsageReport } from '../../src/domain/usage/report.ts';
 import { createBooking } from '../factories/bookings.ts';
 import { createBookableVenue } from '../factories/venues.ts';
-import {
-  type FakeStripe,
-  STRIPE_SECRET_KEY,
-  STRIPE_WEBHOOK_SECRET,
-  startFakeStripe,
-} from '../fakes/stripe.ts';
+import { type FakeStripe, startFakeStripe, stripeEnv, TEST_PRICES } from '../fakes/stripe.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { guest, person, unique } from '../helpers/authz.ts';
 import { runDueJobs } from '../helpers/jobs.ts';
 
-const PRICES = {
-  STRIPE_PRICE_VENUE_STARTER: 'price_venue_starter_test',
-  STRIPE_PRICE_VENUE_GROWTH: 'price_venue_growth_test',
-  STRIPE_PRICE_VENUE_PRO: 'price_venue_pro_test',
-  STRIPE_PRICE_DEVELOPER_PRO: 'price_developer_pro_test',
-};
+const PRICES = TEST_PRICES;
 
 let fake: FakeStripe;
 let app: TestApp;
@@ -37,16 +27,11 @@ let app: TestApp;
 beforeAll(async () => {
   fake = await startFakeStripe();
   app = await startTestApp({
-    env: {
-      STRIPE_SECRET_KEY,
-      STRIPE_WEBHOOK_SECRETS: STRIPE_WEBHOOK_SECRET,
-      STRIPE_API_BASE: fake.url,
-      STRIPE_TIMEOUT_MS: '1000',
+    env: stripeEnv(fake, {
       USAGE_REPORT_BATCH_SIZE: '2',
       USAGE_CONVERSATIONS_VENUE_STARTER: '2',
       STRIPE_METER_LLM_TOKENS: 'tokens_test',
-      ...PRICES,
-    },
+    }),
   });
 });
 afterAll(async () => {

@@ -22,6 +22,27 @@ import { type LoopbackReply, startLoopbackServer } from './server.ts';
 export const STRIPE_SECRET_KEY = 'sk_test_fake51Hx0a9b8c7d6e5f4';
 export const STRIPE_WEBHOOK_SECRET = 'whsec_fake_current_0a1b2c3d4e5f';
 
+/** The plans' prices a test app's Stripe settings name. */
+export const TEST_PRICES = {
+  STRIPE_PRICE_VENUE_STARTER: 'price_venue_starter_test',
+  STRIPE_PRICE_VENUE_GROWTH: 'price_venue_growth_test',
+  STRIPE_PRICE_VENUE_PRO: 'price_venue_pro_test',
+  STRIPE_PRICE_DEVELOPER_PRO: 'price_developer_pro_test',
+} as const;
+
+/** A test app's settings with billing on against `fake` (every plan priced), plus `extra`. */
+export function stripeEnv(fake: { url: string }, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    STRIPE_SECRET_KEY,
+    STRIPE_WEBHOOK_SECRETS: STRIPE_WEBHOOK_SECRET,
+    STRIPE_API_BASE: fake.url,
+    STRIPE_TIMEOUT_MS: '1000',
+    PUBLIC_URL: 'https://app.agnt.test',
+    ...TEST_PRICES,
+    ...extra,
+  };
+}
+
 export interface FakeStripeRequest {
   method: string;
   path: string;
