@@ -23,12 +23,9 @@ import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { authenticate, credentialKind } from '../api/auth.ts';
-import { rateLimit } from '../api/rate-limit.ts';
-import type { Actor } from '../domain/identity/actor.ts';
+import { admit, type KeyActor, type Refuse } from '../api/admit-key.ts';
 import type { PublishedTool } from '../domain/tools/network.ts';
 import type { ToolQuota } from '../domain/tools/quota.ts';
-import { AuthenticationError, RateLimitedError } from '../platform/errors.ts';
 import { type RequestContext, type Route, readBody, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../wiring/services.ts';
@@ -42,8 +39,6 @@ export const MCP_MESSAGES_PATH = '/mcp/messages';
 export const SESSION_IDLE_MS = 30 * 60_000;
 /** The most sessions one API key holds open at once. */
 export const SESSIONS_PER_KEY = 20;
-
-type KeyActor = Extract<Actor, { kind: 'apiKey' }>;
 
 interface Session {
   apiKeyId: string;
@@ -100,44 +95,9 @@ export function mcpEndpoint(
   }, 60_000);
   sweep.unref();
 
-  /** Authenticates and rate limits; answers the refusal itself and returns null. */
-  const admit = async (
-    req: IncomingMessage,
-    res: ServerResponse,
-    ctx: RequestContext,
-  ): Promise<KeyActor | null> => {
-    let actor: Actor;
-    try {
-      actor = await authenticate(services, req.headers, ctx.ip);
-    } catch (error) {
-      if (error instanceof RateLimitedError) {
-        metrics.rateLimited.inc({ limit: 'authFailures' });
-        tooManyRequests(res, error.retryAfterSeconds);
-        return null;
-      }
-      if (!(error instanceof AuthenticationError)) throw error;
-      metrics.authFailures.inc({ kind: credentialKind(services, req.headers) });
-      unauthorised(res, error.message, 'invalid_token');
-      return null;
-    }
-    if (actor.kind !== 'apiKey') {
-      req.resume();
-      unauthorised(
-        res,
-        'MCP takes an organisation API key: Authorization: Bearer <API key>',
-        actor.kind === 'anonymous' ? null : 'invalid_token',
-      );
-      return null;
-    }
-    const refusal = await rateLimit(services, actor, ctx.ip);
-    if (refusal) {
-      req.resume();
-      metrics.rateLimited.inc({ limit: refusal.limit });
-      tooManyRequests(res, refusal.retryAfter);
-      return null;
-    }
-    return actor;
-  };
+  /** Authenticates and rate limits (as public A2A does); answers the refusal itself and returns null. */
+  const admitKey = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) =>
+    admit(services, metrics, req, res, ctx, refuse, 'MCP');
 
   /** The session a request names, if it is this key's; answers the refusal itself otherwise. */
   const sessionFor = (id: string, actor: KeyActor, res: ServerResponse): Session | null => {
@@ -155,7 +115,7 @@ export function mcpEndpoint(
   };
 
   const streamable = async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
-    const actor = await admit(req, res, ctx);
+    const actor = await admitKey(req, res, ctx);
     if (!actor) return;
     const request = req as IncomingMessage & { auth?: ReturnType<typeof authInfo> };
     request.auth = authInfo(actor);
@@ -209,7 +169,7 @@ export function mcpEndpoint(
   };
 
   const sseOpen = async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
-    const actor = await admit(req, res, ctx);
+    const actor = await admitKey(req, res, ctx);
     if (!actor) return;
     makeRoom(actor.apiKeyId);
     const transport = new SSEServerTransport(MCP_MESSAGES_PATH, res);
@@ -222,7 +182,7 @@ export function mcpEndpoint(
   };
 
   const sseMessage = async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
-    const actor = await admit(req, res, ctx);
+    const actor = await admitKey(req, res, ctx);
     if (!actor) return;
     const id = ctx.url.searchParams.get('sessionId');
     if (!id) {
@@ -272,30 +232,14 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function unauthorised(res: ServerResponse, message: string, error: 'invalid_token' | null) {
-  const challenge = error
-    ? `Bearer error="${error}", error_description="${message.replaceAll('"', "'")}"`
-    : 'Bearer';
-  sendJson(
-    res,
-    401,
-    { error: 'unauthorized', error_description: message },
-    { 'www-authenticate': challenge },
-  );
-}
-
-function tooManyRequests(res: ServerResponse, retryAfter: number) {
-  sendJson(
-    res,
-    429,
-    {
-      jsonrpc: '2.0',
-      id: null,
-      error: { code: -32000, message: `Too many requests: try again in ${retryAfter} s` },
-    },
-    { 'retry-after': String(retryAfter) },
-  );
-}
+/** MCP's refusals: a 401 as OAuth bearer resources answer it, a 429 as a JSON-RPC error. */
+const refuse: Refuse = (res, status, refusal) => {
+  const body =
+    status === 401
+      ? { error: 'unauthorized', error_description: refusal.message }
+      : { jsonrpc: '2.0', id: null, error: { code: -32000, message: refusal.message } };
+  sendJson(res, status, body, refusal.headers);
+};
 
 function rpcError(res: ServerResponse, status: number, code: number, message: string) {
   sendJson(res, status, { jsonrpc: '2.0', id: null, error: { code, message } });

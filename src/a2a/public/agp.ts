@@ -20,6 +20,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { admit } from '../../api/admit-key.ts';
 import { nextUtcMidnight } from '../../domain/developer/quota.ts';
 import type { ToolCaller } from '../../domain/tools/contract.ts';
 import type { PublishedTool } from '../../domain/tools/network.ts';
@@ -29,7 +30,6 @@ import { LIST_VENUES_MAX } from '../../domain/tools/venues.ts';
 import { PayloadTooLargeError, type RequestContext, readBody, sendJson } from '../../platform/http.ts';
 import type { Metrics } from '../../platform/metrics.ts';
 import type { Services } from '../../wiring/services.ts';
-import { admit } from './admit.ts';
 import { type AnswerCache, cachedTool } from './cache.ts';
 
 export const AGP_PATH = '/a2a/v1';

@@ -22,6 +22,7 @@ import {
   ServerCallContext,
   validateVersion,
 } from '@a2a-js/sdk/server';
+import { admit } from '../../api/admit-key.ts';
 import type { ToolCaller } from '../../domain/tools/contract.ts';
 import type { PublishedTool } from '../../domain/tools/network.ts';
 import type { ToolQuota } from '../../domain/tools/quota.ts';
@@ -35,7 +36,6 @@ import {
 } from '../../platform/http.ts';
 import type { Metrics } from '../../platform/metrics.ts';
 import type { Services } from '../../wiring/services.ts';
-import { admit } from './admit.ts';
 import { AGP_PATH, agpHandler } from './agp.ts';
 import { answerCache } from './cache.ts';
 import { agentCard, CARD_PATH, cardJson, JSONRPC_PATH, legacyCardJson } from './card.ts';

@@ -8,13 +8,13 @@
 import { type Artifact, type Message, Role, Task, TaskState } from '@a2a-js/sdk';
 import { UnsupportedOperationError } from '@a2a-js/sdk/errors';
 import type { ServerCallContext, TaskStore, User } from '@a2a-js/sdk/server';
+import type { KeyActor } from '../../api/admit-key.ts';
 import { type AnswerFrom, whoAnswers } from '../../domain/network/booking-progress.ts';
 import { bookingSummary } from '../../domain/tools/bookings.ts';
 import type { Prisma } from '../../generated/prisma/client.ts';
 import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Db } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
-import type { KeyActor } from './admit.ts';
 
 /** The caller as the A2A SDK carries it: the API key a request was authenticated with. */
 export class KeyUser implements User {

@@ -1,21 +1,22 @@
 /**
- * Who may come in through public A2A: an organisation's API key as `Authorization: Bearer <key>`,
- * as for MCP and GraphQL. A missing, wrong or non-key credential is a 401 with
- * `WWW-Authenticate: Bearer`; every request counts against the API's per-IP and per-key request
- * limits (a 429 with `Retry-After`). The refusal is answered here, in the shape the way in speaks.
+ * Who may come in through the ways in that only API keys use (MCP, public A2A): an
+ * organisation's API key as `Authorization: Bearer <key>`, checked as GraphQL checks it. A
+ * missing, wrong or non-key credential is a 401 with `WWW-Authenticate: Bearer`; every request
+ * counts against the API's per-IP and per-key request limits (a 429 with `Retry-After`). Each way
+ * in writes the refusal in its own shape (`refuse`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { authenticate, credentialKind } from '../../api/auth.ts';
-import { rateLimit } from '../../api/rate-limit.ts';
-import type { Actor } from '../../domain/identity/actor.ts';
-import { AuthenticationError, RateLimitedError } from '../../platform/errors.ts';
-import type { RequestContext } from '../../platform/http.ts';
-import type { Metrics } from '../../platform/metrics.ts';
-import type { Services } from '../../wiring/services.ts';
+import type { Actor } from '../domain/identity/actor.ts';
+import { AuthenticationError, RateLimitedError } from '../platform/errors.ts';
+import type { RequestContext } from '../platform/http.ts';
+import type { Metrics } from '../platform/metrics.ts';
+import type { Services } from '../wiring/services.ts';
+import { authenticate, credentialKind } from './auth.ts';
+import { rateLimit } from './rate-limit.ts';
 
 export type KeyActor = Extract<Actor, { kind: 'apiKey' }>;
 
-/** How a refusal is written: the AGP endpoint and JSON-RPC each have their own error body. */
+/** How a refusal is written: MCP, the AGP endpoint and A2A's JSON-RPC each have their own body. */
 export type Refuse = (
   res: ServerResponse,
   status: 401 | 429,
@@ -30,6 +31,8 @@ export async function admit(
   res: ServerResponse,
   ctx: RequestContext,
   refuse: Refuse,
+  /** Named in the 401 to a person's token: `MCP`, `Public A2A`. */
+  wayIn = 'Public A2A',
 ): Promise<KeyActor | null> {
   let actor: Actor;
   try {
@@ -52,7 +55,7 @@ export async function admit(
       res,
       401,
       unauthorised(
-        'Public A2A takes an organisation API key: Authorization: Bearer <API key>',
+        `${wayIn} takes an organisation API key: Authorization: Bearer <API key>`,
         actor.kind === 'anonymous' ? null : 'invalid_token',
       ),
     );
