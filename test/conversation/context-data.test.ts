@@ -6,7 +6,7 @@ import {
   straightLineMeters,
   transportHints,
   weatherHint,
-} from '../../src/domain/conversation/context-data.ts';
+} from '../../src/domain/surroundings/weather-travel.ts';
 import { createOsrmClient, DirectionsError } from '../../src/integrations/directions/osrm.ts';
 import { createOpenMeteoClient, WeatherError } from '../../src/integrations/weather/open-meteo.ts';
 import { NotFoundError, ValidationError } from '../../src/platform/errors.ts';

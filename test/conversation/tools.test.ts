@@ -1,19 +1,17 @@
 /**
  * The tool framework: the 17 consumer tools as the model sees them (names, JSON schemas with
- * bounds on every string), and how a call is run (strings cleaned of control characters, invalid
- * input and timeouts returned as results, an audit row for every call).
+ * bounds on every string), each a definition of the one tool contract with an output schema and
+ * its callers, and how a call is run (strings cleaned of control characters, invalid input,
+ * timeouts and answers that break the output schema returned as results, an audit row for every
+ * call).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CONSUMER_TOOLS } from '../../src/domain/agents/dna.ts';
 import { consumerTools } from '../../src/domain/conversation/assembly.ts';
-import {
-  defineTool,
-  runToolCall,
-  sanitize,
-  type ToolContext,
-  toolSpecs,
-} from '../../src/domain/conversation/tools.ts';
+import { runToolCall, type ToolContext, toolSpecs } from '../../src/domain/conversation/tools.ts';
+import { defineTool, jsonSchema, sanitize } from '../../src/domain/tools/contract.ts';
+import { networkTools } from '../../src/domain/tools/network.ts';
 import { toolContext } from '../factories/tools.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 
@@ -94,22 +92,73 @@ describe('the consumer tools', () => {
   });
 });
 
+describe('the consumer tools, as the one tool contract', () => {
+  // The tools MCP and public A2A publish (network.ts) where chat has them too. Every other one acts
+  // for the person in their own chat (their memories, profile, location, name or money): it is
+  // never offered to an API key, which acts as the member who created it.
+  const FOR_KEYS = [
+    'search_venues',
+    'get_venue_details',
+    'check_availability',
+    'create_booking',
+    'cancel_booking',
+  ];
+
+  it('each have an output schema that is plain JSON Schema, for every adapter to publish', () => {
+    for (const tool of consumerTools(app.services)) {
+      expect(tool.output, tool.name).toBeInstanceOf(z.ZodType);
+      const schema = jsonSchema(tool.output, 'output');
+      expect(schema.type, tool.name).toBe('object');
+      expect(schema, tool.name).not.toHaveProperty('$schema');
+    }
+  });
+
+  it('are offered to API keys exactly where MCP and public A2A publish them; the personal ones never', () => {
+    const tools = consumerTools(app.services);
+    const published = networkTools({ db: app.services.db, bookings: app.services.bookings });
+    const forKeys = tools.filter((tool) => tool.callers.apiKey).map((tool) => tool.name);
+    expect(forKeys.sort()).toEqual([...FOR_KEYS].sort());
+    // The published tool is chat's definition (the same factory: its input, output and class).
+    for (const name of forKeys) {
+      const mine = tools.find((tool) => tool.name === name)!;
+      const theirs = published.find((p) => p.tool.name === name)?.tool;
+      expect(theirs, name).toBeDefined();
+      expect(jsonSchema(theirs!.input, 'input'), name).toEqual(jsonSchema(mine.input, 'input'));
+      expect(jsonSchema(theirs!.output, 'output'), name).toEqual(jsonSchema(mine.output, 'output'));
+      expect(theirs!.sideEffect, name).toBe(mine.sideEffect);
+    }
+    const personal = tools.filter((tool) => !FOR_KEYS.includes(tool.name));
+    expect(personal).toHaveLength(12);
+    for (const tool of personal) {
+      expect(tool.callers, tool.name).toEqual({ person: true });
+      expect(
+        published.some((p) => p.tool.name === tool.name),
+        tool.name,
+      ).toBe(false);
+    }
+  });
+});
+
 describe('running a tool call', () => {
   const echo = defineTool({
     name: 'echo',
     description: 'Echoes its input',
     sideEffect: 'READ',
+    callers: { person: true },
     input: z.object({ text: z.string().max(20) }),
+    output: z.object({ echoed: z.string() }),
     run: async (input) => ({ echoed: input.text }),
   });
   const slow = defineTool({
     name: 'slow',
     description: 'Never answers in time',
     sideEffect: 'READ',
+    callers: { person: true },
     input: z.object({}),
+    output: z.object({}),
     run: (_input, _context, signal) =>
-      new Promise((resolve) => {
-        const timer = setTimeout(resolve, 5000);
+      new Promise<Record<string, never>>((resolve) => {
+        const timer = setTimeout(() => resolve({}), 5000);
         signal.addEventListener('abort', () => clearTimeout(timer));
       }),
   });
@@ -117,12 +166,24 @@ describe('running a tool call', () => {
     name: 'broken',
     description: 'Fails with a secret in its error',
     sideEffect: 'WRITE',
+    callers: { person: true },
     input: z.object({}),
+    output: z.object({}),
     run: async () => {
       throw new Error('connection string postgres://secret@db');
     },
   });
-  const tools = new Map([echo, slow, broken].map((t) => [t.name, t as never]));
+  // Answers other than it promises (a count as a string, a field missing): a bug of ours.
+  const liar = defineTool({
+    name: 'liar',
+    description: 'Breaks its output schema',
+    sideEffect: 'READ',
+    callers: { person: true },
+    input: z.object({}),
+    output: z.object({ count: z.number().int(), venue: z.string() }),
+    run: async () => ({ count: 'three', secret: 'postgres://secret@db' }) as never,
+  });
+  const tools = new Map([echo, slow, broken, liar].map((t) => [t.name, t as never]));
   const run = (name: string, input: unknown) =>
     runToolCall(
       { db: app.services.db, timeoutMs: 200, tools },
@@ -168,5 +229,18 @@ describe('running a tool call', () => {
     ]);
     expect(audit[0]!.input).toEqual({ text: 'hithere' });
     expect(audit[2]!.durationMs).toBeGreaterThanOrEqual(190);
+  });
+
+  it('returns an answer that breaks the output schema as an error, never the answer itself', async () => {
+    const lied = await run('liar', {});
+    expect(lied).toMatchObject({ outcome: 'ERROR', isError: true });
+    expect(JSON.parse(lied.content)).toEqual({
+      error: 'The tool failed unexpectedly; it may work if tried again later',
+    });
+    expect(lied.content).not.toContain('secret');
+    const audit = await app.services.db.toolCall.findFirstOrThrow({
+      where: { userId, tool: 'liar' },
+    });
+    expect(audit).toMatchObject({ outcome: 'ERROR', result: null });
   });
 });

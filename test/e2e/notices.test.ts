@@ -8,7 +8,6 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dailySummaryTask } from '../../src/domain/bookings/tasks.ts';
-import { leaveFeedbackTool } from '../../src/domain/conversation/tools/bookings.ts';
 import { runToolCall } from '../../src/domain/conversation/tools.ts';
 import { NoticeEmailRetry, noticeEmailTask, sendNoticeEmail } from '../../src/domain/notices/email.ts';
 import { queueNotice } from '../../src/domain/notices/notices.ts';
@@ -18,6 +17,7 @@ import {
   noticeLanguage,
   renderNotice,
 } from '../../src/domain/notices/templates.ts';
+import { leaveFeedbackTool } from '../../src/domain/tools/bookings.ts';
 import { smtpMailer } from '../../src/integrations/mail/mailer.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
 import { createBooking } from '../factories/bookings.ts';

@@ -1,5 +1,6 @@
 /**
- * The consumer agent, assembled: its 17 tools over the domain, and its turn (turn.ts) with its
+ * The consumer agent, assembled: its 17 tools (each a definition of the one tool contract,
+ * src/domain/tools, the same ones MCP and public A2A publish where they serve API keys), and its turn (turn.ts) with its
  * sessions, memory, confirmations and prompt facts. services.ts builds one per process.
  */
 import type { Config } from '../../config/index.ts';
@@ -18,16 +19,21 @@ import type { ChannelSenders } from '../channels/outbound.ts';
 import { releaseConfirmation, useHeldAction } from '../confirmations/confirmations.ts';
 import type { DeliveryDeps } from '../delivery/deps.ts';
 import { forgetAll, forgetMatching, listMemories } from '../memory/memories.ts';
-import { cancelBookingTool, createBookingTool } from '../tools/bookings.ts';
+import { askVenueTool } from '../tools/ask-venue.ts';
+import {
+  cancelBookingTool,
+  createBookingTool,
+  leaveFeedbackTool,
+  listMyBookingsTool,
+  modifyBookingTool,
+} from '../tools/bookings.ts';
+import { deliveryTools } from '../tools/delivery.ts';
+import { memoryTools } from '../tools/memory.ts';
+import { directionsTool, weatherTool } from '../tools/surroundings.ts';
 import { checkAvailabilityTool, searchVenuesTool, venueDetailsTool } from '../tools/venues.ts';
 import { createFactsGatherer } from './facts.ts';
 import type { LlmGateway } from './messages.ts';
 import { compactSession, forStorage, type SessionStore } from './sessions.ts';
-import { askVenueTool } from './tools/ask-venue.ts';
-import { leaveFeedbackTool, listMyBookingsTool, modifyBookingTool } from './tools/bookings.ts';
-import { contextTools } from './tools/context.ts';
-import { deliveryTools } from './tools/delivery.ts';
-import { memoryTools } from './tools/memory.ts';
 import type { Tool } from './tools.ts';
 import { createConsumerAgent } from './turn.ts';
 
@@ -62,7 +68,8 @@ export function consumerTools(services: ConsumerAgentServices): Tool[] {
     cancelBookingTool({ db, bookings: services.bookings }),
     listMyBookingsTool({ db }),
     leaveFeedbackTool({ db }),
-    ...contextTools({ db, weather: services.weather, directions: services.directions }),
+    weatherTool({ db, weather: services.weather, directions: services.directions }),
+    directionsTool({ db, weather: services.weather, directions: services.directions }),
     ...memoryTools({ db }),
     askVenueTool({
       db,

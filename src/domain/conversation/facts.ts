@@ -9,7 +9,7 @@ import type { Logger } from '../../platform/logger.ts';
 import { memoriesForPrompt } from '../memory/memories.ts';
 import { behaviourPatterns, describePatterns } from '../memory/patterns.ts';
 import { profileForPrompt, profileSelect, toProfile } from '../memory/profile.ts';
-import { getWeather, transportHints, weatherHint } from './context-data.ts';
+import { getWeather, transportHints, weatherHint } from '../surroundings/weather-travel.ts';
 import { PROMPT_BUDGETS, type TurnFacts } from './prompt.ts';
 
 const WEATHER_WAIT_MS = 1500;

@@ -1,7 +1,7 @@
 /**
- * The consumer agent's tools, adapted from the one tool contract (src/domain/tools): the list the
- * model sees, and a tool call the model asked for run through the shared runner and turned into
- * the result block it reads.
+ * The consumer agent's tools, adapted from the one tool contract (src/domain/tools, where every
+ * tool is defined): the list the model sees, and a tool call the model asked for run through the
+ * shared runner and turned into the result block it reads.
  *
  * Taint. Some read tools return text written outside our control (a venue's own description):
  * `untrustedResult`. Once the model has read such text in a conversation (this turn or one still in
@@ -14,58 +14,21 @@
  * decides on its own: `remember` keeps only what the person's own message says,
  * `confirm_delivery` already needs the person's confirmation.
  */
-import type { z } from 'zod';
 import type { ToolCallOutcome, ToolSideEffect } from '../../generated/prisma/enums.ts';
 import type { Db } from '../../platform/db.ts';
-import type { OutboundContent } from '../channels/outbound.ts';
 import { ACTION_BUTTON_PREFIX, mintConfirmation } from '../confirmations/confirmations.ts';
-import type { Access } from '../organizations/access.ts';
-import {
-  type AnyTool,
-  type Tool as ContractTool,
-  callerAccess,
-  callerLocation,
-  jsonSchema,
-  type ToolCaller,
-} from '../tools/contract.ts';
+import { type AnyTool, type ChatCaller, jsonSchema } from '../tools/contract.ts';
 import { runTool } from '../tools/run.ts';
 import type { ChatMessage, ToolSpec, ToolUseBlock } from './messages.ts';
 
-export { sanitize, stripControl, ToolRefusal, text } from '../tools/contract.ts';
-
 /** What running tools in one turn share: who asks, and what the reply should carry besides text. */
-export interface ToolContext extends ToolCaller {
-  /** The chat the turn came from (replies and confirmations go there). */
-  chatId: string | null;
-  /** Buttons the reply must show (a delivery confirmation, say), added by tools, not by the model. */
-  replyButtons: NonNullable<OutboundContent['buttons']>;
-  /** Lines the code itself appends to the reply (a confirmation code), never left to the model. */
-  replyNotes: string[];
-  /** The text of the person's own message this turn: what `whenTainted: 'self'` tools may trust. */
-  personText?: string;
-}
+export type ToolContext = ChatCaller;
 
 /** How long a held action waits for the person's press. */
 export const HELD_ACTION_MINUTES = 30;
 
-/** A tool as chat runs it: the contract's, seeing the chat's context (shared tools see less). */
-// biome-ignore lint/suspicious/noExplicitAny: the list holds tools of every input and output.
-export type Tool<I = any> = ContractTool<I, any, ToolContext>;
-
-/** A chat-only tool (its `run` sees the chat's context: buttons, notes, the person's words). */
-export function defineTool<S extends z.ZodType>(
-  tool: Omit<ContractTool<z.output<S>, unknown, ToolContext>, 'input'> & { input: S },
-): Tool<z.output<S>> {
-  return tool as Tool<z.output<S>>;
-}
-
-/** The person the turn is for, as the domain's authorisation sees them: tools act as them, never more. */
-export function personAccess(db: Db, context: ToolCaller): Access {
-  return callerAccess(db, context);
-}
-
-/** Where the person is (a location they shared, or their profile's), or null. */
-export const personLocation = callerLocation;
+/** A tool as chat runs it: any of the contract's, seeing the chat's context (most need less of it). */
+export type Tool = AnyTool<ToolContext>;
 
 /** The tools as the model sees them. */
 export function toolSpecs(tools: readonly AnyTool<ToolContext>[]): ToolSpec[] {

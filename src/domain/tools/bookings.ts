@@ -1,7 +1,7 @@
 /**
- * The tools for a caller's own bookings, for chat and API keys alike: `create_booking`,
- * `cancel_booking` and `get_booking` (chat's other booking tools are in
- * conversation/tools/bookings.ts). Each calls the same domain functions as GraphQL, as the caller
+ * The tools for a caller's own bookings: `create_booking`, `cancel_booking` and `get_booking` for
+ * chat and API keys alike, and `modify_booking`, `list_my_bookings` and `leave_feedback` for people
+ * in chat. Each calls the same domain functions as GraphQL, as the caller
  * (their own Access), so the rules are the same everywhere: the booking is the caller's own (in
  * chat the person's; for an API key the member who created the key, as for every write a key
  * makes), counted against their caps and the key's booking rate; a read-only key cannot book.
@@ -15,7 +15,15 @@ import type { Booking, Venue } from '../../generated/prisma/client.ts';
 import type { BookingSource } from '../../generated/prisma/enums.ts';
 import type { Db } from '../../platform/db.ts';
 import { NotFoundError } from '../../platform/errors.ts';
-import { type BookingDeps, cancelBooking, createBooking, requireBooking } from '../bookings/bookings.ts';
+import {
+  type BookingDeps,
+  cancelBooking,
+  createBooking,
+  modifyBooking,
+  requireBooking,
+} from '../bookings/bookings.ts';
+import { FEEDBACK_COMMENT_MAX, leaveFeedback } from '../bookings/feedback.ts';
+import { LIVE_STATUSES } from '../bookings/status.ts';
 import { askedOfVenueAgent } from '../network/consumer-agent.ts';
 import type { Access } from '../organizations/access.ts';
 import { requireVenue } from '../venues/venues.ts';
@@ -173,6 +181,123 @@ export function getBookingTool(deps: { db: Db }) {
     async run(input, context) {
       const { booking, venue } = await ownBookingAndVenue(db, input.booking_id, context);
       return bookingSummary(booking, venue);
+    },
+  });
+}
+
+// modify_booking, list_my_bookings and leave_feedback are for people only, as the person's chat
+// offers them. MCP's published surface (network.ts) is the booking round trip a developer's agent
+// needs (book, read, cancel); changing a table, a history of one's visits and scoring them are
+// the person's own conversation with their agent, and would be offered to keys on purpose, with
+// descriptions written for developers, if ever.
+
+/** `modify_booking`: a new date, time or party size for one of the person's live bookings. */
+export function modifyBookingTool(deps: BookingToolDeps) {
+  const { db } = deps;
+  return defineTool({
+    name: 'modify_booking',
+    description: 'Change the date, time or party size of one of the person’s live bookings.',
+    sideEffect: 'WRITE',
+    callers: { person: true },
+    output: bookingOutput,
+    input: z.object({
+      booking_id: bookingId,
+      date: localDate.optional(),
+      time: localTime.optional(),
+      party_size: partySize.optional(),
+    }),
+    async describe(input, context) {
+      const { booking, venue } = await ownBookingAndVenue(db, input.booking_id, context);
+      const was = venueLocal(booking.startsAt, venue.timeZone);
+      const to = [
+        input.date && `date ${input.date}`,
+        input.time && `time ${input.time}`,
+        input.party_size && `party of ${input.party_size}`,
+      ].filter(Boolean);
+      return `Change your booking at ${venue.name} on ${was.date} at ${was.time} to: ${to.join(', ') || 'no change'}.`;
+    },
+    async run(input, context) {
+      const access = callerAccess(db, context);
+      const { booking, venue } = await ownBookingAndVenue(db, input.booking_id, context, access);
+      const current = venueLocal(booking.startsAt, venue.timeZone);
+      const startsAt =
+        input.date || input.time
+          ? venueInstant(input.date ?? current.date, input.time ?? current.time, venue.timeZone)
+          : undefined;
+      const changed = await modifyBooking(deps.bookings, access, {
+        bookingId: booking.id,
+        startsAt,
+        partySize: input.party_size,
+        reason: 'changed in chat',
+      });
+      return bookingSummary(changed, venue);
+    },
+  });
+}
+
+/** `list_my_bookings`: the person's upcoming live bookings, or recent past ones too. */
+export function listMyBookingsTool(deps: { db: Db }) {
+  const { db } = deps;
+  return defineTool({
+    name: 'list_my_bookings',
+    description: 'The person’s bookings: upcoming live ones by default, or recent past ones too.',
+    sideEffect: 'READ',
+    callers: { person: true },
+    output: z.object({ bookings: z.array(bookingOutput) }),
+    input: z.object({ include_past: z.boolean().optional() }),
+    async run(input, context) {
+      const now = context.now();
+      const bookings = await db.booking.findMany({
+        where: input.include_past
+          ? { guestId: context.userId }
+          : { guestId: context.userId, status: { in: [...LIVE_STATUSES] }, startsAt: { gte: now } },
+        include: { venue: { select: { name: true, timeZone: true } } },
+        orderBy: { startsAt: input.include_past ? 'desc' : 'asc' },
+        take: 10,
+      });
+      return { bookings: bookings.map((b) => bookingSummary(b, b.venue)) };
+    },
+  });
+}
+
+/** `leave_feedback`: the person's score (and a word) for a visit that is over, for the venue. */
+export function leaveFeedbackTool(deps: { db: Db }) {
+  const { db } = deps;
+  return defineTool({
+    name: 'leave_feedback',
+    description:
+      'Record the person’s feedback on a past visit (a completed booking of theirs): a score from 1 to 5 and, if they said one, a comment. Giving it again replaces it.',
+    sideEffect: 'WRITE',
+    callers: { person: true },
+    output: z.object({
+      bookingId: z.uuid(),
+      venue: z.string(),
+      score: z.number().int(),
+      comment: z.string().nullable(),
+    }),
+    input: z.object({
+      booking_id: bookingId,
+      score: z.number().int().min(1).max(5).describe('1 (poor) to 5 (excellent), as the person said it'),
+      comment: text(FEEDBACK_COMMENT_MAX)
+        .optional()
+        .describe('What the person said about the visit, in their words'),
+    }),
+    async describe(input, context) {
+      const { booking, venue } = await ownBookingAndVenue(db, input.booking_id, context);
+      const at = venueLocal(booking.startsAt, venue.timeZone);
+      const comment = input.comment ? ` with "${input.comment}"` : '';
+      return `Tell ${venue.name} your visit on ${at.date} was ${input.score} out of 5${comment}.`;
+    },
+    async run(input, context) {
+      const access = callerAccess(db, context);
+      const { booking, venue } = await ownBookingAndVenue(db, input.booking_id, context, access);
+      const feedback = await leaveFeedback(
+        db,
+        access,
+        { bookingId: booking.id, score: input.score, comment: input.comment ?? null },
+        context.now(),
+      );
+      return { bookingId: booking.id, venue: venue.name, score: feedback.score, comment: feedback.comment };
     },
   });
 }

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import type { ToolSideEffect } from '../../generated/prisma/enums.ts';
+import type { OutboundContent } from '../../integrations/channel-sender.ts';
 import type { Db } from '../../platform/db.ts';
 import { DomainError } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
@@ -21,7 +22,7 @@ export type ToolChannel = 'chat' | 'mcp' | 'a2a';
 
 /**
  * Who is calling and how, as every tool sees it. In chat the caller is the person the turn is for
- * (conversation/tools.ts adds the chat's own fields); over MCP it is an API key, acting as the
+ * (ChatCaller adds the chat's own fields); over MCP it is an API key, acting as the
  * member who created it, within its organisation and scopes.
  */
 export interface ToolCaller {
@@ -39,6 +40,23 @@ export interface ToolCaller {
   tainted?: boolean;
   /** Carrying out a held action the person confirmed themselves: the taint rule is satisfied. */
   confirmed?: boolean;
+}
+
+/**
+ * A person in a chat, as the tools that only make sense there see them: what the reply should carry
+ * besides the model's text, and the person's own words. The chat adapter (conversation/tools.ts)
+ * calls every tool with one; a tool that needs it (a delivery quote's Confirm button, `remember`
+ * checking the person's words) is for people only (`callers.apiKey` unset).
+ */
+export interface ChatCaller extends ToolCaller {
+  /** The chat the turn came from (replies and confirmations go there). */
+  chatId: string | null;
+  /** Buttons the reply must show (a delivery confirmation, say), added by tools, not by the model. */
+  replyButtons: NonNullable<OutboundContent['buttons']>;
+  /** Lines the code itself appends to the reply (a confirmation code), never left to the model. */
+  replyNotes: string[];
+  /** The text of the person's own message this turn: what `whenTainted: 'self'` tools may trust. */
+  personText?: string;
 }
 
 /** Who may call a tool, beyond what its side-effect class already says. */
@@ -63,7 +81,8 @@ export interface Tool<I = unknown, O = unknown, C extends ToolCaller = ToolCalle
   /** One or two sentences: what it does and when to use it. */
   description: string;
   sideEffect: ToolSideEffect;
-  callers?: ToolCallers;
+  /** Who it serves: every definition says so, and why, where it is not obvious. */
+  callers: ToolCallers;
   /** Longer than the usual timeout, for a tool whose outside call may take longer (an order). */
   timeoutMs?: number;
   /** A read whose result carries text from outside our control: reading it taints the turn. */
@@ -77,10 +96,12 @@ export interface Tool<I = unknown, O = unknown, C extends ToolCaller = ToolCalle
   describe?(input: I, caller: C): Promise<string>;
   input: z.ZodType<I>;
   /**
-   * What a successful call returns. Required for a tool offered to API keys (MCP publishes it and
-   * returns results as structured content checked against it); chat-only tools may still omit it.
+   * What a successful call returns, for every tool: the runner checks each answer against it (an
+   * answer that breaks it is an error, never passed on), MCP publishes it and returns results as
+   * structured content. Plain JSON values only (an instant as an ISO string), so the schema is
+   * also what the caller reads.
    */
-  output?: z.ZodType<O>;
+  output: z.ZodType<O>;
   run(input: I, caller: C, signal: AbortSignal): Promise<O>;
 }
 
@@ -88,10 +109,15 @@ export interface Tool<I = unknown, O = unknown, C extends ToolCaller = ToolCalle
 // biome-ignore lint/suspicious/noExplicitAny: a heterogenous list of tools; each checks its own input.
 export type AnyTool<C extends ToolCaller = ToolCaller> = Tool<any, any, C>;
 
-export function defineTool<S extends z.ZodType, O = unknown, C extends ToolCaller = ToolCaller>(
-  tool: Omit<Tool<z.output<S>, O, C>, 'input'> & { input: S },
-): Tool<z.output<S>, O, C> {
-  return tool as Tool<z.output<S>, O, C>;
+/**
+ * A tool, with its input and output types taken from its schemas: `run` must return what `output`
+ * describes. `C` is who it sees calling: ToolCaller for a tool any adapter may run, ChatCaller for
+ * one that needs the person's chat.
+ */
+export function defineTool<S extends z.ZodType, R extends z.ZodType, C extends ToolCaller = ToolCaller>(
+  tool: Omit<Tool<z.output<S>, z.input<R>, C>, 'input' | 'output'> & { input: S; output: R },
+): Tool<z.output<S>, z.input<R>, C> {
+  return tool as Tool<z.output<S>, z.input<R>, C>;
 }
 
 /** The caller as the domain's authorisation sees them: a tool acts as them, never more. */

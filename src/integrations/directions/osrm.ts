@@ -6,7 +6,7 @@
  * why (`NoRoute`, `NoSegment`: a point is nowhere near a road, `InvalidQuery`, ...). Beware that an
  * OSRM server routes with the one profile its data was prepared for and ignores the profile in the
  * URL: the public demo server (router.project-osrm.org) answers car routes to `walking` too. The
- * domain (context-data.ts) guards against that.
+ * domain (domain/surroundings/weather-travel.ts) guards against that.
  */
 import { z } from 'zod';
 

@@ -11,16 +11,19 @@
  * untrusted text was read it is held for the person's press (tools.ts), and what they are shown
  * names the venue, the question and what goes with it, so nothing of theirs leaves without them
  * seeing it.
+ *
+ * For people only: the answer comes back to the person's own chat (a notice, or the venue's mail
+ * to them), which an API key has not got, and the mail speaks for the person by name.
  */
 import { z } from 'zod';
-import type { Mailer } from '../../../integrations/mail/mailer.ts';
-import type { Db } from '../../../platform/db.ts';
-import type { RateLimiter } from '../../../platform/rate-limit.ts';
-import type { SecretKeyring } from '../../agents/secrets.ts';
-import { askVenueAgent, venueAgentAnswers } from '../../network/consumer-agent.ts';
-import { MANAGERS } from '../../organizations/access.ts';
-import { requireVenue } from '../../venues/venues.ts';
-import { defineTool, personAccess, ToolRefusal, text } from '../tools.ts';
+import type { Mailer } from '../../integrations/mail/mailer.ts';
+import type { Db } from '../../platform/db.ts';
+import type { RateLimiter } from '../../platform/rate-limit.ts';
+import type { SecretKeyring } from '../agents/secrets.ts';
+import { askVenueAgent, venueAgentAnswers } from '../network/consumer-agent.ts';
+import { MANAGERS } from '../organizations/access.ts';
+import { requireVenue } from '../venues/venues.ts';
+import { callerAccess, defineTool, ToolRefusal, text } from './contract.ts';
 
 export const QUESTIONS_PER_HOUR = 5;
 
@@ -36,13 +39,19 @@ export function askVenueTool(deps: {
     description:
       'Send the person’s question to a venue’s team when the venue details do not answer it. The venue replies to the person later; tell them so.',
     sideEffect: 'WRITE',
+    callers: { person: true },
     input: z.object({
       venue_id: z.uuid('A venue id as returned by search_venues'),
       question: text(500).min(3, 'Ask a real question'),
     }),
+    output: z.object({
+      sent: z.literal(true),
+      venue: z.string().describe('The venue’s name'),
+      note: z.string().describe('How the answer will come'),
+    }),
     async describe(input, context) {
       const { db } = deps;
-      const venue = await requireVenue(db, personAccess(db, context), input.venue_id);
+      const venue = await requireVenue(db, callerAccess(db, context), input.venue_id);
       if (await venueAgentAnswers(db, venue.id)) {
         return `Send ${venue.name}'s agent this question: "${input.question}"; its answer comes to you here.`;
       }
@@ -55,7 +64,7 @@ export function askVenueTool(deps: {
     },
     async run(input, context) {
       const { db } = deps;
-      const venue = await requireVenue(db, personAccess(db, context), input.venue_id);
+      const venue = await requireVenue(db, callerAccess(db, context), input.venue_id);
       const limit = await deps.limiter.hit(`ask-venue:${context.userId}`, QUESTIONS_PER_HOUR, 3600);
       if (!limit.allowed) {
         throw new ToolRefusal(
@@ -66,7 +75,7 @@ export function askVenueTool(deps: {
       if (await venueAgentAnswers(db, venue.id)) {
         await askVenueAgent(db, deps, { userId: context.userId, venueId: venue.id, text: input.question });
         return {
-          sent: true,
+          sent: true as const,
           venue: venue.name,
           note: `${venue.name}'s agent was asked; its answer will come to the person as a message. Tell them so.`,
         };
@@ -104,7 +113,7 @@ export function askVenueTool(deps: {
           ].join('\n'),
         });
       }
-      return { sent: true, venue: venue.name, note: 'The venue will answer the person directly.' };
+      return { sent: true as const, venue: venue.name, note: 'The venue will answer the person directly.' };
     },
   });
 }

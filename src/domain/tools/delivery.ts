@@ -5,15 +5,49 @@
  * single-use confirmation the person released with their own message. Here, the quote's Confirm
  * button and its typed code are put on the reply by code (`replyButtons`, `replyNotes`), so the
  * model never handles the token and cannot misstate the price the button books.
+ *
+ * For people only. A quote is confirmed by the person's own press or message in their chat, which
+ * an API key has not got, and an order spends the person's money with a courier.
  */
 import { z } from 'zod';
-import { confirmButtonPayload } from '../../delivery/confirmation.ts';
-import type { DeliveryDeps } from '../../delivery/deps.ts';
-import { confirmDelivery, deliveryStatus } from '../../delivery/order.ts';
-import { confirmationNote, deliveryQuoteInput, quoteDelivery } from '../../delivery/quote.ts';
-import { defineTool } from '../tools.ts';
+import { confirmButtonPayload } from '../delivery/confirmation.ts';
+import type { DeliveryDeps } from '../delivery/deps.ts';
+import { confirmDelivery, type DeliveryView, deliveryStatus } from '../delivery/order.ts';
+import { confirmationNote, deliveryQuoteInput, quoteDelivery } from '../delivery/quote.ts';
+import { type ChatCaller, defineTool } from './contract.ts';
 
 const quoteId = z.uuid('A quote id as returned by quote_delivery');
+
+/** A delivery as the tools return it (DeliveryView, its instant as an ISO string). */
+const deliveryOutput = z.object({
+  quoteId: z.uuid(),
+  orderId: z.uuid().nullable().describe('Null while the quote is not booked'),
+  status: z
+    .string()
+    .describe(
+      'AWAITING_CONFIRMATION, CONFIRMED or QUOTE_EXPIRED before booking; then PLACING, PLACEMENT_UNKNOWN or Lalamove’s own (ASSIGNING_DRIVER, ON_GOING, PICKED_UP, COMPLETED, CANCELED, REJECTED, EXPIRED)',
+    ),
+  priceTotal: z.string(),
+  currency: z.string(),
+  pickup: z.object({ address: z.string() }),
+  dropoff: z.object({ address: z.string() }),
+  shareLink: z.string().nullable().describe('Lalamove’s live tracking page'),
+  driver: z
+    .object({
+      driverId: z.string(),
+      name: z.string().nullable(),
+      phone: z.string().nullable(),
+      plateNumber: z.string().nullable(),
+    })
+    .nullable(),
+  updatedAt: z.string(),
+});
+
+// What the model reads is the same JSON either way: a Date is written as its ISO string.
+const deliveryAnswer = (view: DeliveryView): z.input<typeof deliveryOutput> => ({
+  ...view,
+  updatedAt: view.updatedAt.toISOString(),
+});
 
 export function deliveryTools(deps: DeliveryDeps) {
   const quote = defineTool({
@@ -21,8 +55,16 @@ export function deliveryTools(deps: DeliveryDeps) {
     description:
       'Get a Lalamove price to deliver something from a pickup to a drop-off (addresses with coordinates and a contact name and phone at each). The person is shown the price with a Confirm button and a code; nothing is booked until they confirm.',
     sideEffect: 'READ',
+    callers: { person: true },
     input: deliveryQuoteInput,
-    async run(input, context) {
+    output: z.object({
+      quoteId: z.uuid(),
+      price: z.string().describe('Amount and currency'),
+      serviceType: z.string(),
+      expiresAt: z.string(),
+      note: z.string(),
+    }),
+    async run(input, context: ChatCaller) {
       const quoted = await quoteDelivery(deps, context.userId, input);
       context.replyButtons.push({
         id: confirmButtonPayload(quoted.confirmation.token),
@@ -45,14 +87,16 @@ export function deliveryTools(deps: DeliveryDeps) {
     description:
       'Book a quoted delivery, only after the person themselves confirmed that quote (pressed Confirm or sent the code). Refused otherwise.',
     sideEffect: 'MONEY',
+    callers: { person: true },
     // It carries its own confirmation of the person (safety rule 1): no second one is asked for.
     whenTainted: 'self',
     // Longer than the Lalamove client's own timeout (10 s): the order is placed once, and the
     // model must hear how it went rather than a timeout while it is still being placed.
     timeoutMs: 20_000,
     input: z.object({ quote_id: quoteId }),
+    output: deliveryOutput,
     async run(input, context) {
-      return confirmDelivery(deps, context.userId, { quoteId: input.quote_id });
+      return deliveryAnswer(await confirmDelivery(deps, context.userId, { quoteId: input.quote_id }));
     },
   });
 
@@ -60,11 +104,15 @@ export function deliveryTools(deps: DeliveryDeps) {
     name: 'get_delivery_status',
     description: 'Where a delivery stands (by its quote or order id): booked, driver, live tracking link.',
     sideEffect: 'READ',
+    callers: { person: true },
     // The driver's details come from Lalamove, not from us.
     untrustedResult: true,
     input: z.object({ quote_id: quoteId.optional(), order_id: z.uuid().optional() }),
+    output: deliveryOutput,
     async run(input, context) {
-      return deliveryStatus(deps, context.userId, { quoteId: input.quote_id, orderId: input.order_id });
+      return deliveryAnswer(
+        await deliveryStatus(deps, context.userId, { quoteId: input.quote_id, orderId: input.order_id }),
+      );
     },
   });
 

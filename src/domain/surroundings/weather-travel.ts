@@ -1,7 +1,8 @@
 /**
- * Weather and travel for the consumer agent: what its `get_weather` and `get_directions` tools
- * answer, and the short weather and transport hints its system prompt carries. Plain inputs and
- * results; the outside services are behind the clients passed in.
+ * Weather and travel around a place: what the `get_weather` and `get_directions` tools answer
+ * (src/domain/tools/surroundings.ts), and the short weather and transport hints the consumer
+ * agent's system prompt carries (conversation/facts.ts). An area of its own so that both can use
+ * it. Plain inputs and results; the outside services are behind the clients passed in.
  */
 import { type DirectionsClient, DirectionsError } from '../../integrations/directions/osrm.ts';
 import type { Forecast, WeatherClient } from '../../integrations/weather/open-meteo.ts';

@@ -1,0 +1,121 @@
+/**
+ * What each of the consumer agent's 17 tools answers is what its output schema says. The runner
+ * checks every answer against the schema and turns one that breaks it into an error result
+ * (tools.test.ts), so a schema that does not fit its tool would take the tool away from the
+ * person: here each tool is run once, as the model would call it, against real parts (the
+ * database, the app's mailer, loopback fakes of Open-Meteo, OSRM and Lalamove), and must answer
+ * OK with JSON its schema takes.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { releaseConfirmation } from '../../src/domain/confirmations/confirmations.ts';
+import { consumerTools } from '../../src/domain/conversation/assembly.ts';
+import { runToolCall, type Tool } from '../../src/domain/conversation/tools.ts';
+import { API_KEY, API_SECRET, quoteRequest } from '../delivery/support.ts';
+import { stopAll } from '../factories/apps.ts';
+import { createBooking } from '../factories/bookings.ts';
+import { createPerson } from '../factories/people.ts';
+import { toolContext } from '../factories/tools.ts';
+import { createBookableVenue } from '../factories/venues.ts';
+import { type FakeDirections, startFakeDirections } from '../fakes/directions.ts';
+import { type FakeLalamove, startFakeLalamove } from '../fakes/lalamove.ts';
+import { type FakeWeather, startFakeWeather } from '../fakes/weather.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+
+let app: TestApp;
+let weather: FakeWeather;
+let directions: FakeDirections;
+let lalamove: FakeLalamove;
+
+beforeAll(async () => {
+  [weather, directions, lalamove] = await Promise.all([
+    startFakeWeather(),
+    startFakeDirections(),
+    startFakeLalamove({ apiKey: API_KEY, apiSecret: API_SECRET }),
+  ]);
+  app = await startTestApp({
+    env: {
+      WEATHER_API_URL: weather.url,
+      DIRECTIONS_API_URL: directions.url,
+      LALAMOVE_API_KEY: API_KEY,
+      LALAMOVE_API_SECRET: API_SECRET,
+      LALAMOVE_API_URL: lalamove.url,
+    },
+  });
+});
+afterAll(() => stopAll(app, weather, directions, lalamove));
+
+it('each consumer tool answers within its output schema', async () => {
+  const db = app.services.db;
+  const tools = consumerTools(app.services);
+  const byName = new Map<string, Tool>(tools.map((tool) => [tool.name, tool]));
+  const person = await createPerson(db, { displayName: 'Ines', latitude: 38.7139, longitude: -9.1394 });
+  const venue = await createBookableVenue(db, {
+    name: `Tasca ${person.id.slice(0, 6)}`,
+    email: 'tasca@example.com',
+    latitude: 38.7114,
+    longitude: -9.1302,
+    description: 'Fado on Fridays.',
+  });
+  const visited = await createBooking(db, {
+    venueId: venue.id,
+    guestId: person.id,
+    startsAt: new Date(Date.now() - 2 * 86_400_000),
+    status: 'COMPLETED',
+  });
+  const context = { ...toolContext(person.id), personText: 'I am allergic to peanuts' };
+  const answered = new Set<string>();
+
+  /** Runs one tool as the model would call it; its answer must be OK and pass its output schema. */
+  async function call(name: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const outcome = await runToolCall(
+      { db, timeoutMs: 10_000, tools: byName },
+      { type: 'tool_use', id: `t-${name}`, name, input },
+      context,
+    );
+    expect(outcome, `${name}: ${outcome.content}`).toMatchObject({ outcome: 'OK', isError: false });
+    const answer = JSON.parse(outcome.content);
+    expect(byName.get(name)!.output.safeParse(answer).error, name).toBeUndefined();
+    answered.add(name);
+    return answer;
+  }
+
+  const found = await call('search_venues', { query: venue.name });
+  expect(found.venues).toEqual([expect.objectContaining({ venueId: venue.id })]);
+  await call('get_venue_details', { venue_id: venue.id });
+  const date = Temporal.Now.plainDateISO(venue.timeZone).add({ days: 2 }).toString();
+  const free = await call('check_availability', { venue_id: venue.id, date, party_size: 2 });
+  const [time] = free.times as string[];
+  const booked = await call('create_booking', { venue_id: venue.id, date, time, party_size: 2 });
+  await call('modify_booking', { booking_id: booked.bookingId, party_size: 3 });
+  const listed = await call('list_my_bookings', { include_past: true });
+  expect(listed.bookings).toHaveLength(2);
+  await call('cancel_booking', { booking_id: booked.bookingId });
+  await call('leave_feedback', { booking_id: visited.id, score: 4, comment: 'Good fado' });
+
+  await call('get_weather', {});
+  await call('get_weather', { venue_id: venue.id, at: new Date(Date.now() + 86_400_000).toISOString() });
+  await call('get_directions', { to_venue_id: venue.id });
+  await call('remember', { content: 'allergic to peanuts', importance: 5 });
+  const recalled = await call('recall', { query: 'peanuts' });
+  expect(recalled.memories).toEqual([expect.objectContaining({ content: 'allergic to peanuts' })]);
+  await call('update_profile', { home_area: 'Alfama, Lisbon', dietary: ['no peanuts'], language: 'pt-PT' });
+  await call('update_profile', { home_area: null });
+  await call('ask_venue', { venue_id: venue.id, question: 'Do you have a high chair?' });
+
+  const quoted = await call('quote_delivery', quoteRequest());
+  await call('get_delivery_status', { quote_id: quoted.quoteId });
+  // The person presses the quote's Confirm button (put on the reply by code) in their own message.
+  const button = context.replyButtons.find((b) => b.title.startsWith('Confirm'))!;
+  const released = await releaseConfirmation(
+    db,
+    person.id,
+    { buttonPayload: button.id, text: null, receivedAt: new Date(Date.now() + 1000) },
+    new Date(),
+  );
+  expect(released).not.toBeNull();
+  const order = await call('confirm_delivery', { quote_id: quoted.quoteId });
+  expect(order.orderId).toEqual(expect.any(String));
+  await call('get_delivery_status', { order_id: order.orderId });
+
+  expect([...answered].sort()).toEqual(tools.map((tool) => tool.name).sort());
+});
