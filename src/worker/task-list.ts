@@ -21,6 +21,7 @@ import bookingReminder from './tasks/booking-reminder.ts';
 import chatInbound from './tasks/chat-inbound.ts';
 import chatSend from './tasks/chat-send.ts';
 import clawpulseGatewayPrune from './tasks/clawpulse-gateway-prune.ts';
+import dataRetention from './tasks/data-retention.ts';
 import lalamoveEvent from './tasks/lalamove-event.ts';
 import monthlyInvoice from './tasks/monthly-invoice.ts';
 import noop from './tasks/noop.ts';
@@ -62,6 +63,7 @@ export const handlers: readonly TaskHandler[] = [
   agentRegister,
   agentRegisterSweep,
   clawpulseGatewayPrune,
+  dataRetention,
   bookingFee,
   retryPendingFees,
   monthlyInvoice,

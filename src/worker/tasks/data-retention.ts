@@ -1,0 +1,11 @@
+import { dataRetentionTask, pruneExpiredRecords } from '../../domain/operations/retention.ts';
+import { defineHandler, type TaskContext } from '../handler.ts';
+
+/** Deletes history past its retention (src/domain/operations/retention.ts); safe to run twice. */
+export default defineHandler(
+  dataRetentionTask,
+  async (_payload, { services, logger }: TaskContext<'db' | 'now'>) => {
+    const deleted = await pruneExpiredRecords(services.db, services.now());
+    logger.info({ 'retention.deleted': deleted }, 'deleted records past their retention');
+  },
+);

@@ -1,0 +1,151 @@
+/**
+ * The daily `data-retention` job deletes history past its retention and nothing else: finished
+ * webhook deliveries (with their attempts) after 30 days but never a pending one, public A2A tasks
+ * without a booking after 7 days and a booking's after 180, recovered-job records after 90 days.
+ * In batches, and a second run deletes nothing more.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  dataRetentionTask,
+  pruneExpiredRecords,
+  RETENTION_DAYS,
+} from '../../src/domain/operations/retention.ts';
+import { enqueue } from '../../src/platform/jobs.ts';
+import { crontab } from '../../src/worker/crontab.ts';
+import { parseSchedules } from '../../src/worker/crontab-check.ts';
+import { handlers } from '../../src/worker/task-list.ts';
+import { createBookableVenue } from '../factories/venues.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { person } from '../helpers/authz.ts';
+import { runDueJobs } from '../helpers/jobs.ts';
+
+const DAY = 86_400_000;
+let app: TestApp;
+
+beforeAll(async () => {
+  app = await startTestApp();
+});
+afterAll(() => app?.close());
+
+const daysAgo = (days: number, plus = 0) => new Date(app.clock.now().getTime() - days * DAY + plus);
+
+async function world() {
+  const db = app.services.db;
+  const organization = await db.organization.create({ data: { name: `Retention ${randomUUID()}` } });
+  const owner = await person(app, organization.id, 'OWNER');
+  const venue = await createBookableVenue(db, {});
+  const startsAt = new Date(app.clock.now().getTime() + DAY);
+  const booking = await db.booking.create({
+    data: {
+      venueId: venue.id,
+      guestId: owner.userId,
+      partySize: 2,
+      startsAt,
+      endsAt: new Date(startsAt.getTime() + 90 * 60_000),
+      source: 'A2A',
+    },
+  });
+  const subscription = await db.webhookSubscription.create({
+    data: {
+      organizationId: organization.id,
+      url: 'https://hooks.example.com/agnt',
+      events: ['booking.confirmed'],
+      secretCiphertext: 'sealed',
+      secretKeyId: 'k1',
+    },
+  });
+  return { organizationId: organization.id, bookingId: booking.id, subscriptionId: subscription.id };
+}
+
+describe('data retention', () => {
+  it('is scheduled daily, with its handler listed', () => {
+    const items = parseSchedules(crontab, handlers).filter((i) => i.task === 'data-retention');
+    expect(items).toHaveLength(1);
+    expect(handlers.map((h) => h.name)).toContain('data-retention');
+  });
+
+  it('deletes what is past its retention, keeps the rest, in batches; a second run deletes nothing', async () => {
+    const db = app.services.db;
+    const w = await world();
+    const task = (bookingId: string | null, updatedAt: Date) =>
+      db.$executeRaw`INSERT INTO a2a_tasks (id, organization_id, context_id, booking_id, task, created_at, updated_at)
+        VALUES (${randomUUID()}::uuid, ${w.organizationId}::uuid, 'ctx', ${bookingId}::uuid, '{}'::jsonb, ${updatedAt}, ${updatedAt})`;
+    const minute = 60_000;
+    await task(null, daysAgo(RETENTION_DAYS.a2aTasksWithoutBooking, -minute)); // gone
+    await task(null, daysAgo(RETENTION_DAYS.a2aTasksWithoutBooking, minute)); // kept
+    await task(w.bookingId, daysAgo(RETENTION_DAYS.a2aTasksWithoutBooking + 1)); // kept: a booking's
+    await task(w.bookingId, daysAgo(RETENTION_DAYS.a2aTasksOfBooking, -minute)); // gone
+
+    const delivery = async (status: 'PENDING' | 'DELIVERED' | 'FAILED', createdAt: Date) => {
+      const id = randomUUID();
+      await db.webhookDelivery.create({
+        data: {
+          id,
+          subscriptionId: w.subscriptionId,
+          messageId: `msg_${id}`,
+          eventType: 'booking.confirmed',
+          payload: {},
+          status,
+          queuedAt: createdAt,
+          createdAt,
+          attemptLog: { create: [{ attemptedAt: createdAt, durationMs: 12, statusCode: 200 }] },
+        },
+      });
+      return id;
+    };
+    const old = daysAgo(RETENTION_DAYS.webhookDeliveries, -minute);
+    const oldDelivered = await delivery('DELIVERED', old);
+    const oldFailed = await delivery('FAILED', old);
+    const oldPending = await delivery('PENDING', old);
+    const recent = await delivery('DELIVERED', daysAgo(RETENTION_DAYS.webhookDeliveries, minute));
+
+    const recovery = (recoveredAt: Date) =>
+      db.jobRecovery.create({
+        data: {
+          jobId: 1n,
+          taskIdentifier: 'noop',
+          workerId: 'w',
+          outcome: 'RELEASED',
+          reason: 'worker died',
+          attempts: 1,
+          maxAttempts: 3,
+          runAt: recoveredAt,
+          lockedAt: recoveredAt,
+          jobCreatedAt: recoveredAt,
+          recoveredAt,
+        },
+      });
+    const oldRecovery = await recovery(daysAgo(RETENTION_DAYS.jobRecoveries, -minute));
+    const newRecovery = await recovery(daysAgo(RETENTION_DAYS.jobRecoveries, minute));
+
+    // Batches of one: every batch is its own statement, and the loop runs until nothing is left.
+    const deleted = await pruneExpiredRecords(db, app.clock.now(), 1);
+    expect(deleted.webhookDeliveries).toBeGreaterThanOrEqual(2);
+    expect(deleted.jobRecoveries).toBeGreaterThanOrEqual(1);
+
+    const tasks = await db.a2aTask.findMany({ where: { organizationId: w.organizationId } });
+    expect(tasks.map((t) => [t.bookingId !== null, t.updatedAt > daysAgo(8)]).sort()).toEqual(
+      [
+        [false, true],
+        [true, false],
+      ].sort(),
+    );
+    const deliveries = await db.webhookDelivery.findMany({ where: { subscriptionId: w.subscriptionId } });
+    expect(deliveries.map((d) => d.id).sort()).toEqual([oldPending, recent].sort());
+    expect(await db.webhookAttempt.count({ where: { deliveryId: { in: [oldDelivered, oldFailed] } } })).toBe(
+      0,
+    );
+    const recoveries = await db.jobRecovery.findMany({
+      where: { id: { in: [oldRecovery.id, newRecovery.id] } },
+    });
+    expect(recoveries.map((r) => r.id)).toEqual([newRecovery.id]);
+
+    // The scheduled job, run as a worker runs it, finds nothing more of these.
+    await enqueue(db, dataRetentionTask, {});
+    await runDueJobs(app, ['data-retention']);
+    expect(await db.a2aTask.count({ where: { organizationId: w.organizationId } })).toBe(2);
+    expect(await db.webhookDelivery.count({ where: { subscriptionId: w.subscriptionId } })).toBe(2);
+    expect(await db.jobRecovery.count({ where: { id: newRecovery.id } })).toBe(1);
+  });
+});
