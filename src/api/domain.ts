@@ -73,6 +73,17 @@ import {
   removeMember,
   renameOrganization,
 } from '../domain/organizations/organizations.ts';
+import { webhookDeps } from '../domain/outbound-webhooks/deps.ts';
+import {
+  createWebhookSubscription,
+  deleteWebhookSubscription,
+  organizationOfWebhookDelivery,
+  organizationOfWebhookSubscription,
+  resendWebhookDelivery,
+  rotateWebhookSecret,
+  sendTestWebhook,
+  updateWebhookSubscription,
+} from '../domain/outbound-webhooks/subscriptions.ts';
 import { organizationUsage } from '../domain/usage/events.ts';
 import {
   cancelVenueClaim,
@@ -106,17 +117,6 @@ import {
   updateVenueProfile,
   visibleVenueBySlug,
 } from '../domain/venues/venues.ts';
-import { webhookDeps } from '../domain/webhooks/deps.ts';
-import {
-  createWebhookSubscription,
-  deleteWebhookSubscription,
-  organizationOfWebhookDelivery,
-  organizationOfWebhookSubscription,
-  resendWebhookDelivery,
-  rotateWebhookSecret,
-  sendTestWebhook,
-  updateWebhookSubscription,
-} from '../domain/webhooks/subscriptions.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Services } from '../wiring/services.ts';
 

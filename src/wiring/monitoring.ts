@@ -3,7 +3,7 @@
  * dependency says, `/metrics` for Prometheus, on the public port or one of their own.
  */
 import type { IncomingMessage } from 'node:http';
-import { breakerStateValue, describeBreakers } from '../domain/a2a/breakers.ts';
+import { breakerStateValue, describeBreakers } from '../domain/envelopes/breakers.ts';
 import { type BacklogLine, describeBacklog, outboxBacklog } from '../domain/operations/outboxes.ts';
 import { bearerMatches, type Route, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';

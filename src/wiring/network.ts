@@ -8,10 +8,10 @@
 import { randomBytes } from 'node:crypto';
 import { createEmbeddedGateway, type EmbeddedGateway } from '../a2a/gateway/embedded.ts';
 import type { Config } from '../config/index.ts';
-import { createEnvelopeBreakers, type EnvelopeBreakers } from '../domain/a2a/breakers.ts';
-import type { IntentHandlers } from '../domain/a2a/handle.ts';
 import type { BookingEffects } from '../domain/bookings/effects.ts';
 import type { LlmGateway } from '../domain/conversation/messages.ts';
+import { createEnvelopeBreakers, type EnvelopeBreakers } from '../domain/envelopes/breakers.ts';
+import type { IntentHandlers } from '../domain/envelopes/handle.ts';
 import { consumerAgentHandlers } from '../domain/network/consumer-agent.ts';
 import { venueAgentHandlers } from '../domain/network/venue-agent.ts';
 import { type ClawPulseClient, createClawPulseClient } from '../integrations/clawpulse/client.ts';
@@ -29,7 +29,7 @@ export interface NetworkServices {
   /** The envelope send breakers, global and per recipient, shared through Redis. */
   breakers: EnvelopeBreakers;
   /**
-   * What each inbound intent means (src/domain/a2a/handle.ts): filled in by the venue agent and
+   * What each inbound intent means (src/domain/envelopes/handle.ts): filled in by the venue agent and
    * the consumer side; an intent with no handler is recorded as handled with a note.
    */
   handlers: IntentHandlers;

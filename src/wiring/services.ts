@@ -23,9 +23,9 @@ import { createRevokedSessions, type RevokedSessions } from '../domain/identity/
 import { generateSigningKey, loadSigningKeys, type SigningKeys } from '../domain/identity/signing-keys.ts';
 import { venueAgentRequests } from '../domain/network/consumer-agent.ts';
 import { keepingInbox } from '../domain/network/staff-inbox.ts';
+import { webhookEvents } from '../domain/outbound-webhooks/events.ts';
 import { payForApiBooking } from '../domain/usage/paid-calls.ts';
 import { a2aBookingUsage } from '../domain/usage/recorders.ts';
-import { webhookEvents } from '../domain/webhooks/events.ts';
 import { channelSenders } from '../integrations/channels.ts';
 import { createOsrmClient, type DirectionsClient } from '../integrations/directions/osrm.ts';
 import { createLalamoveClient } from '../integrations/lalamove/client.ts';

@@ -2,7 +2,7 @@
  * What the envelope tasks (a2a-send, a2a-inbox) hand the A2A functions: the process's network
  * services and the settings of `config.network` they read, with the job's own logger.
  */
-import { type EnvelopeDeps, envelopeDeps } from '../domain/a2a/deps.ts';
+import { type EnvelopeDeps, envelopeDeps } from '../domain/envelopes/deps.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { TaskContext } from './handler.ts';
 

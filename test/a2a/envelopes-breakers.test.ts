@@ -11,7 +11,7 @@ import {
   createEnvelopeBreakers,
   type EnvelopeBreakers,
   recipientScope,
-} from '../../src/domain/a2a/breakers.ts';
+} from '../../src/domain/envelopes/breakers.ts';
 import { memoryRedis, type RedisHandle } from '../../src/platform/redis.ts';
 import { createTestRedis } from '../helpers/redis.ts';
 

@@ -5,15 +5,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { handleEnvelope, type IntentHandlers } from '../../src/domain/a2a/handle.ts';
+import { handleEnvelope, type IntentHandlers } from '../../src/domain/envelopes/handle.ts';
 import {
   ORPHAN_AFTER_MS,
   reapStaleEnvelopes,
   sweepOrphanedResponses,
-} from '../../src/domain/a2a/maintenance.ts';
-import { queueEnvelope } from '../../src/domain/a2a/outbox.ts';
-import { drainInbox } from '../../src/domain/a2a/receive.ts';
-import { sendEnvelope } from '../../src/domain/a2a/send.ts';
+} from '../../src/domain/envelopes/maintenance.ts';
+import { queueEnvelope } from '../../src/domain/envelopes/outbox.ts';
+import { drainInbox } from '../../src/domain/envelopes/receive.ts';
+import { sendEnvelope } from '../../src/domain/envelopes/send.ts';
 import { createBooking } from '../factories/bookings.ts';
 import { type EnvelopeWorld, envelopeWorld } from './envelopes-world.ts';
 

@@ -7,15 +7,15 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queueEnvelope } from '../../src/domain/a2a/outbox.ts';
-import { drainInbox, receiveMessage } from '../../src/domain/a2a/receive.ts';
-import { sendEnvelope } from '../../src/domain/a2a/send.ts';
-import { handleKey } from '../../src/domain/a2a/tasks.ts';
 import {
   agentSigningKey,
   rotateAgentSigningSecret,
   type SigningKey,
 } from '../../src/domain/agents/agents.ts';
+import { queueEnvelope } from '../../src/domain/envelopes/outbox.ts';
+import { drainInbox, receiveMessage } from '../../src/domain/envelopes/receive.ts';
+import { sendEnvelope } from '../../src/domain/envelopes/send.ts';
+import { handleKey } from '../../src/domain/envelopes/tasks.ts';
 import { createAccess } from '../../src/domain/organizations/access.ts';
 import {
   AGP_PROTOCOL,

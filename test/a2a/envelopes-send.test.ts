@@ -5,10 +5,10 @@
  * 429, an open breaker and a failed probe wait without counting an attempt.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { recipientScope } from '../../src/domain/a2a/breakers.ts';
-import { queueEnvelope } from '../../src/domain/a2a/outbox.ts';
-import { sendEnvelope } from '../../src/domain/a2a/send.ts';
 import { agentSigningKey } from '../../src/domain/agents/agents.ts';
+import { recipientScope } from '../../src/domain/envelopes/breakers.ts';
+import { queueEnvelope } from '../../src/domain/envelopes/outbox.ts';
+import { sendEnvelope } from '../../src/domain/envelopes/send.ts';
 import {
   type AgpEnvelope,
   type SignedEnvelope,

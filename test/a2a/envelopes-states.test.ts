@@ -3,9 +3,14 @@
  * table does not list; the outbox written in the caller's transaction, with its job.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queueEnvelope } from '../../src/domain/a2a/outbox.ts';
-import { canMove, ENVELOPE_STATES, ENVELOPE_TRANSITIONS, moveEnvelope } from '../../src/domain/a2a/states.ts';
-import { sendKey } from '../../src/domain/a2a/tasks.ts';
+import { queueEnvelope } from '../../src/domain/envelopes/outbox.ts';
+import {
+  canMove,
+  ENVELOPE_STATES,
+  ENVELOPE_TRANSITIONS,
+  moveEnvelope,
+} from '../../src/domain/envelopes/states.ts';
+import { sendKey } from '../../src/domain/envelopes/tasks.ts';
 import { OUTBOXES, sweepOutboxes } from '../../src/domain/operations/outboxes.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { type EnvelopeWorld, envelopeWorld } from './envelopes-world.ts';

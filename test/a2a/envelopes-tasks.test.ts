@@ -5,9 +5,9 @@
  * send for its retry time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queueEnvelope } from '../../src/domain/a2a/outbox.ts';
-import { inboxKey, sendKey } from '../../src/domain/a2a/tasks.ts';
 import { createVenueAgent, ensureConsumerAgent } from '../../src/domain/agents/agents.ts';
+import { queueEnvelope } from '../../src/domain/envelopes/outbox.ts';
+import { inboxKey, sendKey } from '../../src/domain/envelopes/tasks.ts';
 import { consumerAgentId, venueAgentId } from '../../src/integrations/clawpulse/wire.ts';
 import { createPerson } from '../factories/people.ts';
 import { createBookableVenue } from '../factories/venues.ts';

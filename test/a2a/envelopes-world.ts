@@ -3,10 +3,11 @@
  * the fake gateway and a real client to it, a keyring, a movable clock, the breakers and the
  * metrics, and agents of ours (a person's consumer agent, a venue's business agent).
  */
-import { type BreakerSettings, createEnvelopeBreakers } from '../../src/domain/a2a/breakers.ts';
-import { type EnvelopeDeps, envelopeDeps } from '../../src/domain/a2a/deps.ts';
+
 import { createVenueAgent, ensureConsumerAgent } from '../../src/domain/agents/agents.ts';
 import { generateKeyringSpec, parseKeyring } from '../../src/domain/agents/secrets.ts';
+import { type BreakerSettings, createEnvelopeBreakers } from '../../src/domain/envelopes/breakers.ts';
+import { type EnvelopeDeps, envelopeDeps } from '../../src/domain/envelopes/deps.ts';
 import { createClawPulseClient } from '../../src/integrations/clawpulse/client.ts';
 import { consumerAgentId, venueAgentId } from '../../src/integrations/clawpulse/wire.ts';
 import { createLogger } from '../../src/platform/logger.ts';

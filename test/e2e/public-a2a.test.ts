@@ -16,14 +16,14 @@ import {
   JsonRpcTransportFactory,
 } from '@a2a-js/sdk/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { envelopeDeps } from '../../src/domain/a2a/deps.ts';
-import { handleEnvelope } from '../../src/domain/a2a/handle.ts';
-import { drainInbox } from '../../src/domain/a2a/receive.ts';
-import { sendEnvelope } from '../../src/domain/a2a/send.ts';
 import { createVenueAgent, ensureConsumerAgent } from '../../src/domain/agents/agents.ts';
 import type { AgentDna } from '../../src/domain/agents/dna.ts';
 import { registerAgent } from '../../src/domain/agents/registration.ts';
 import { transitionBooking } from '../../src/domain/bookings/bookings.ts';
+import { envelopeDeps } from '../../src/domain/envelopes/deps.ts';
+import { handleEnvelope } from '../../src/domain/envelopes/handle.ts';
+import { drainInbox } from '../../src/domain/envelopes/receive.ts';
+import { sendEnvelope } from '../../src/domain/envelopes/send.ts';
 import { acceptBookingRequest } from '../../src/domain/network/staff-inbox.ts';
 import { venueAgentHandlers } from '../../src/domain/network/venue-agent.ts';
 import { createAccess } from '../../src/domain/organizations/access.ts';

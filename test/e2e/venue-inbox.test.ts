@@ -6,8 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendKey } from '../../src/domain/a2a/tasks.ts';
 import { systemTransition } from '../../src/domain/bookings/bookings.ts';
+import { sendKey } from '../../src/domain/envelopes/tasks.ts';
 import { inboxEvent, inboxTopic, openInboxItem } from '../../src/domain/network/staff-inbox.ts';
 import type { InboxItemKind } from '../../src/generated/prisma/enums.ts';
 import { consumerAgentId, venueAgentId } from '../../src/integrations/clawpulse/wire.ts';

@@ -7,9 +7,9 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { queueEnvelope } from '../../src/domain/a2a/outbox.ts';
 import { createVenueAgent, ensureConsumerAgent } from '../../src/domain/agents/agents.ts';
 import { registerAgent } from '../../src/domain/agents/registration.ts';
+import { queueEnvelope } from '../../src/domain/envelopes/outbox.ts';
 import type { A2aEnvelope, Booking } from '../../src/generated/prisma/client.ts';
 import { consumerAgentId, venueAgentId } from '../../src/integrations/clawpulse/wire.ts';
 import type { Db } from '../../src/platform/db.ts';

@@ -4,8 +4,8 @@
  * `nextInboxRead` says when each inbox of ours is read again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { wakeInbox } from '../../src/domain/a2a/tasks.ts';
 import { consumerTools } from '../../src/domain/conversation/assembly.ts';
+import { wakeInbox } from '../../src/domain/envelopes/tasks.ts';
 import { nextInboxRead, scheduleInboxRead } from '../../src/domain/network/inbox-reads.ts';
 import { toolContext } from '../factories/tools.ts';
 import { uniqueEmail } from '../helpers/app.ts';

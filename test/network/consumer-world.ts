@@ -5,14 +5,14 @@
  * handle with the consumer agents' handlers.
  */
 import { randomBytes } from 'node:crypto';
-import { envelopeDeps } from '../../src/domain/a2a/deps.ts';
-import { handleEnvelope } from '../../src/domain/a2a/handle.ts';
-import type { Intent, IntentPayload } from '../../src/domain/a2a/intents.ts';
-import { queueEnvelope } from '../../src/domain/a2a/outbox.ts';
-import { drainInbox } from '../../src/domain/a2a/receive.ts';
-import { sendEnvelope } from '../../src/domain/a2a/send.ts';
 import { createVenueAgent, ensureConsumerAgent } from '../../src/domain/agents/agents.ts';
 import { registerAgent } from '../../src/domain/agents/registration.ts';
+import { envelopeDeps } from '../../src/domain/envelopes/deps.ts';
+import { handleEnvelope } from '../../src/domain/envelopes/handle.ts';
+import type { Intent, IntentPayload } from '../../src/domain/envelopes/intents.ts';
+import { queueEnvelope } from '../../src/domain/envelopes/outbox.ts';
+import { drainInbox } from '../../src/domain/envelopes/receive.ts';
+import { sendEnvelope } from '../../src/domain/envelopes/send.ts';
 import { consumerAgentHandlers } from '../../src/domain/network/consumer-agent.ts';
 import { consumerAgentId, venueAgentId } from '../../src/integrations/clawpulse/wire.ts';
 import { createMetrics } from '../../src/platform/metrics.ts';

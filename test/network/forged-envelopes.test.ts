@@ -7,8 +7,8 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { wakeInbox } from '../../src/domain/a2a/tasks.ts';
 import { agentSigningKey } from '../../src/domain/agents/agents.ts';
+import { wakeInbox } from '../../src/domain/envelopes/tasks.ts';
 import type { Booking } from '../../src/generated/prisma/client.ts';
 import {
   AGP_PROTOCOL,

@@ -16,7 +16,7 @@
  * CLAWPULSE_TIMEOUT_MS), where the probe in flight can be seen half-open.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { GLOBAL_SCOPE, recipientScope } from '../../src/domain/a2a/breakers.ts';
+import { GLOBAL_SCOPE, recipientScope } from '../../src/domain/envelopes/breakers.ts';
 import { type FakeClawPulse, type InjectedFailure, startFakeClawPulse } from '../fakes/clawpulse.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { FAST_WORKER_ENV, metric, startWorkerApp, type WorkerApp, waitFor } from '../helpers/jobs.ts';

@@ -6,9 +6,9 @@
  * and passes its checks there.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { envelopeDeps } from '../../src/domain/a2a/deps.ts';
-import { drainInbox } from '../../src/domain/a2a/receive.ts';
-import { sendEnvelope } from '../../src/domain/a2a/send.ts';
+import { envelopeDeps } from '../../src/domain/envelopes/deps.ts';
+import { drainInbox } from '../../src/domain/envelopes/receive.ts';
+import { sendEnvelope } from '../../src/domain/envelopes/send.ts';
 import { inboxTopic } from '../../src/domain/network/staff-inbox.ts';
 import { graphql } from '../generated/gql.ts';
 import { member } from '../helpers/app.ts';

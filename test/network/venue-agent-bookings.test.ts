@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { handleEnvelope, type IntentHandlers } from '../../src/domain/a2a/handle.ts';
 import { bookingTopics } from '../../src/domain/bookings/live-events.ts';
+import { handleEnvelope, type IntentHandlers } from '../../src/domain/envelopes/handle.ts';
 import { inboxTopic } from '../../src/domain/network/staff-inbox.ts';
 import { ACCEPTED_BY_AGENT } from '../../src/domain/network/venue-agent.ts';
 import { createBooking } from '../factories/bookings.ts';

@@ -5,16 +5,16 @@
  * then handled with the venue agent's handlers.
  */
 import { randomUUID } from 'node:crypto';
-import { envelopeDeps } from '../../src/domain/a2a/deps.ts';
-import { handleEnvelope, type IntentHandlers } from '../../src/domain/a2a/handle.ts';
-import type { Intent, IntentPayload } from '../../src/domain/a2a/intents.ts';
-import { queueEnvelope } from '../../src/domain/a2a/outbox.ts';
-import { drainInbox } from '../../src/domain/a2a/receive.ts';
-import { sendEnvelope } from '../../src/domain/a2a/send.ts';
 import { createVenueAgent, ensureConsumerAgent } from '../../src/domain/agents/agents.ts';
 import type { AgentDna } from '../../src/domain/agents/dna.ts';
 import { registerAgent } from '../../src/domain/agents/registration.ts';
 import type { LlmGateway } from '../../src/domain/conversation/messages.ts';
+import { envelopeDeps } from '../../src/domain/envelopes/deps.ts';
+import { handleEnvelope, type IntentHandlers } from '../../src/domain/envelopes/handle.ts';
+import type { Intent, IntentPayload } from '../../src/domain/envelopes/intents.ts';
+import { queueEnvelope } from '../../src/domain/envelopes/outbox.ts';
+import { drainInbox } from '../../src/domain/envelopes/receive.ts';
+import { sendEnvelope } from '../../src/domain/envelopes/send.ts';
 import { venueAgentHandlers } from '../../src/domain/network/venue-agent.ts';
 import type { Booking, Prisma } from '../../src/generated/prisma/client.ts';
 import { consumerAgentId, venueAgentId } from '../../src/integrations/clawpulse/wire.ts';

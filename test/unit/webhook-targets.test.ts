@@ -1,13 +1,13 @@
 /** Which webhook targets are refused, before any DNS: the form of the URL and each kind of address. */
 import ipaddr from 'ipaddr.js';
 import { describe, expect, it } from 'vitest';
-import { signDelivery } from '../../src/domain/webhooks/signing.ts';
+import { signDelivery } from '../../src/domain/outbound-webhooks/signing.ts';
 import {
   checkTarget,
   parseTarget,
   refusedAddress,
   type TargetPolicy,
-} from '../../src/domain/webhooks/targets.ts';
+} from '../../src/domain/outbound-webhooks/targets.ts';
 import { ValidationError } from '../../src/platform/errors.ts';
 import { verifies } from '../fakes/webhook-receiver.ts';
 

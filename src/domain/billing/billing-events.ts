@@ -1,5 +1,5 @@
 /**
- * Billing's outbound webhook events (src/domain/webhooks): what an organisation's receivers are
+ * Billing's outbound webhook events (src/domain/outbound-webhooks): what an organisation's receivers are
  * told of its money. Each is queued once per real change, in the transaction that records it:
  *
  * - `billing.subscription.updated`: the subscription's status, plan (price) or standing moved.
@@ -21,7 +21,7 @@
  */
 import type { BookingFee, FeeInvoice, Prisma } from '../../generated/prisma/client.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
-import { queueWebhookEvent } from '../webhooks/events.ts';
+import { queueWebhookEvent } from '../outbound-webhooks/events.ts';
 import { planOfPrice, type StandingDeps, subscriptionStanding } from './standing.ts';
 
 /** A fee as receivers see it. */

@@ -23,7 +23,7 @@ import { normalizeCurrency } from '../ledger/accounts.ts';
 import { grantCredits } from '../ledger/credits.ts';
 import { derivedTransferId } from '../ledger/transfer.ts';
 import type { Access } from '../organizations/access.ts';
-import { queueWebhookEvent } from '../webhooks/events.ts';
+import { queueWebhookEvent } from '../outbound-webhooks/events.ts';
 import { allowed, askStripe, type CheckoutDeps, customerOf, nextAttempt, stripeOf } from './checkout.ts';
 
 /** What a Checkout Session for credits carries in its metadata, to know it again. */

@@ -21,14 +21,14 @@ import { consumerAgentId, parseAgentId, venueAgentId } from '../../integrations/
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { enqueue } from '../../platform/jobs.ts';
 import type { Metrics } from '../../platform/metrics.ts';
-import type { HandleContext, IntentHandler, IntentHandlers, VerifiedEnvelope } from '../a2a/handle.ts';
-import { INTENT_SCHEMAS } from '../a2a/intents.ts';
-import { queueEnvelope } from '../a2a/outbox.ts';
 import { ensureConsumerAgent, venueAgentPolicy } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type BookingDeps, moveBookingOn } from '../bookings/bookings.ts';
 import type { BookingChangeHook } from '../bookings/effects.ts';
 import { bookingNoticeParams } from '../bookings/messages.ts';
+import type { HandleContext, IntentHandler, IntentHandlers, VerifiedEnvelope } from '../envelopes/handle.ts';
+import { INTENT_SCHEMAS } from '../envelopes/intents.ts';
+import { queueEnvelope } from '../envelopes/outbox.ts';
 import { queueNotice } from '../notices/notices.ts';
 import { a2aAnswerDueTask, answerDueKey } from './answer-due.ts';
 

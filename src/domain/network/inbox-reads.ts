@@ -12,7 +12,7 @@
 import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { enqueue } from '../../platform/jobs.ts';
-import { a2aInboxTask, inboxKey } from '../a2a/tasks.ts';
+import { a2aInboxTask, inboxKey } from '../envelopes/tasks.ts';
 
 export interface InboxReadSettings {
   /** `A2A_RESPONSE_POLL_MS`. */

@@ -16,10 +16,10 @@ import type {
 import { venueAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { DbOrTx, Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
-import { queueEnvelope } from '../a2a/outbox.ts';
 import { type BookingDeps, moveBookingOn } from '../bookings/bookings.ts';
 import type { BookingEffects } from '../bookings/effects.ts';
 import { venueAvailability } from '../bookings/venue-availability.ts';
+import { queueEnvelope } from '../envelopes/outbox.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
 import { parseInput } from '../validation.ts';
 

@@ -18,9 +18,6 @@ import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Tx } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Metrics } from '../../platform/metrics.ts';
-import type { HandleContext, IntentHandlers, VerifiedEnvelope } from '../a2a/handle.ts';
-import type { Intent, IntentPayload } from '../a2a/intents.ts';
-import { queueEnvelope } from '../a2a/outbox.ts';
 import { type BookingPolicy, venueAgentPolicy } from '../agents/agents.ts';
 import {
   CHANGEABLE_STATUSES,
@@ -34,6 +31,9 @@ import type { BookingEffects } from '../bookings/effects.ts';
 import { canTransition } from '../bookings/status.ts';
 import { venueSlots } from '../bookings/venue-availability.ts';
 import type { LlmGateway, ToolSpec } from '../conversation/messages.ts';
+import type { HandleContext, IntentHandlers, VerifiedEnvelope } from '../envelopes/handle.ts';
+import type { Intent, IntentPayload } from '../envelopes/intents.ts';
+import { queueEnvelope } from '../envelopes/outbox.ts';
 import { overlapsWindow, type TimeWindow } from '../venues/availability.ts';
 import { inboxTopic, openInboxItem } from './staff-inbox.ts';
 import { type BookingDecision, decideBookingRequest, nearestAlternatives } from './venue-decision.ts';

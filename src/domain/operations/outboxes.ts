@@ -16,11 +16,11 @@ import { Prisma } from '../../generated/prisma/client.ts';
 import type { Db } from '../../platform/db.ts';
 import { defineTask, type EnqueuedJob, enqueue } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
-import { a2aSendTask, sendKey as envelopeSendKey } from '../a2a/tasks.ts';
 import { chatInboundTask, chatKey, PLATFORMS } from '../channels/inbound.ts';
 import { chatSendTask, sendKey } from '../channels/outbound.ts';
+import { a2aSendTask, sendKey as envelopeSendKey } from '../envelopes/tasks.ts';
 import { noticeEmailKey, noticeEmailTask } from '../notices/email.ts';
-import { wakeDrain } from '../webhooks/tasks.ts';
+import { wakeDrain } from '../outbound-webhooks/tasks.ts';
 
 /** One outbox: how to find its waiting groups and their jobs, and what waits per channel. */
 export interface Outbox<Group extends { key: string } = { key: string }> {
@@ -101,7 +101,7 @@ export const OUTBOXES: readonly Outbox[] = [
       FROM outbound_messages WHERE status = 'PENDING' AND channel = 'EMAIL'`,
     channels: ['email'],
   }),
-  // A2A envelopes to send, one job per envelope (src/domain/a2a/outbox.ts). A row waiting for
+  // A2A envelopes to send, one job per envelope (src/domain/envelopes/outbox.ts). A row waiting for
   // its retry or for a breaker has its job scheduled for then, so it is not stranded; a job
   // started early finds the row not yet due and goes back to sleep.
   defineOutbox<{ key: string; row_id: string }>({
@@ -122,7 +122,7 @@ export const OUTBOXES: readonly Outbox[] = [
       FROM a2a_envelopes WHERE direction = 'OUTBOUND' AND state = 'PENDING' HAVING count(*) > 0`,
     channels: ['clawpulse'],
   }),
-  // Webhook deliveries, drained per subscription in order (src/domain/webhooks/delivery.ts). A
+  // Webhook deliveries, drained per subscription in order (src/domain/outbound-webhooks/delivery.ts). A
   // drain waiting for a retry has its job scheduled for then, so it is not stranded; a disabled
   // subscription's deliveries wait for an owner to enable it, not for a job.
   defineOutbox<{ key: string; subscription_id: string }>({

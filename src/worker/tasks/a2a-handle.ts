@@ -1,5 +1,5 @@
-import { handleEnvelope } from '../../domain/a2a/handle.ts';
-import { a2aHandleTask } from '../../domain/a2a/tasks.ts';
+import { handleEnvelope } from '../../domain/envelopes/handle.ts';
+import { a2aHandleTask } from '../../domain/envelopes/tasks.ts';
 import { defineHandler, type TaskContext } from '../handler.ts';
 
 /** Acts on one accepted inbound envelope, exactly once, with the handlers the network was given. */

@@ -1,5 +1,5 @@
-import { drainInbox } from '../../domain/a2a/receive.ts';
-import { a2aInboxTask, wakeInbox } from '../../domain/a2a/tasks.ts';
+import { drainInbox } from '../../domain/envelopes/receive.ts';
+import { a2aInboxTask, wakeInbox } from '../../domain/envelopes/tasks.ts';
 import { scheduleInboxRead } from '../../domain/network/inbox-reads.ts';
 import { envelopeDepsOf } from '../envelopes.ts';
 import { defineHandler, type TaskContext } from '../handler.ts';

@@ -1,5 +1,5 @@
-import { sendEnvelope } from '../../domain/a2a/send.ts';
-import { a2aSendTask, sendKey, wakeInbox } from '../../domain/a2a/tasks.ts';
+import { sendEnvelope } from '../../domain/envelopes/send.ts';
+import { a2aSendTask, sendKey, wakeInbox } from '../../domain/envelopes/tasks.ts';
 import { scheduleInboxRead } from '../../domain/network/inbox-reads.ts';
 import { enqueue } from '../../platform/jobs.ts';
 import { envelopeDepsOf } from '../envelopes.ts';

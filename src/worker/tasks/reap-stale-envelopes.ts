@@ -1,5 +1,5 @@
-import { reapStaleEnvelopes } from '../../domain/a2a/maintenance.ts';
-import { reapStaleEnvelopesTask } from '../../domain/a2a/tasks.ts';
+import { reapStaleEnvelopes } from '../../domain/envelopes/maintenance.ts';
+import { reapStaleEnvelopesTask } from '../../domain/envelopes/tasks.ts';
 import { defineHandler, type TaskContext } from '../handler.ts';
 
 /** Outbound envelopes past their expiry, never answered, become EXPIRED. */

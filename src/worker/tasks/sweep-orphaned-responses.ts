@@ -1,5 +1,5 @@
-import { sweepOrphanedResponses } from '../../domain/a2a/maintenance.ts';
-import { sweepOrphanedResponsesTask } from '../../domain/a2a/tasks.ts';
+import { sweepOrphanedResponses } from '../../domain/envelopes/maintenance.ts';
+import { sweepOrphanedResponsesTask } from '../../domain/envelopes/tasks.ts';
 import { defineHandler, type TaskContext } from '../handler.ts';
 
 /** Inbound replies nobody is waiting for, left unhandled, are closed with the reason. */

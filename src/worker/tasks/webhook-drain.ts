@@ -1,6 +1,6 @@
-import { drainWebhooks } from '../../domain/webhooks/delivery.ts';
-import { webhookSendDeps } from '../../domain/webhooks/deps.ts';
-import { wakeDrain, webhookDrainTask } from '../../domain/webhooks/tasks.ts';
+import { drainWebhooks } from '../../domain/outbound-webhooks/delivery.ts';
+import { webhookSendDeps } from '../../domain/outbound-webhooks/deps.ts';
+import { wakeDrain, webhookDrainTask } from '../../domain/outbound-webhooks/tasks.ts';
 import { defineHandler, type TaskContext } from '../handler.ts';
 
 /** Sends a subscription's pending deliveries in order; comes back when the next must wait. */

@@ -4,7 +4,7 @@ import type { DbOrTx } from '../../platform/db.ts';
 import { defineTask, type EnqueuedJob, enqueue } from '../../platform/jobs.ts';
 
 /**
- * Sends one subscription's pending deliveries in order (src/domain/webhooks/delivery.ts). One job
+ * Sends one subscription's pending deliveries in order (src/domain/outbound-webhooks/delivery.ts). One job
  * per subscription, keyed by it; the receiver's failures are the deliveries' own retries, which
  * the task schedules, so these attempts are only for errors of ours (the database away).
  */
