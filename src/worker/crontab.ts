@@ -80,4 +80,15 @@ export const crontab = `
 # recovered-job records 90 days; src/domain/operations/retention.ts) is deleted daily at 03:30 UTC,
 # in batches. No fill: each run deletes everything that is due.
 30 3 * * * data-retention ?id=data-retention
+
+# Each venue's wiki (src/domain/network/venue-wiki.ts) takes in what changed in its record, staff's
+# answers to guests and guests' feedback, every 4 hours so the venue's agent answers new facts the
+# same day; up to 200 venues a run, those compiled longest ago first. No fill: a watermark per
+# venue says what is still to read.
+40 */4 * * * venue-wiki ?id=venue-wiki
+
+# Frequent guest questions become FAQ drafts for staff to approve (src/domain/network/venue-faq.ts),
+# weekly on Monday at 02:50 UTC, before the week's service: a week gathers enough asks to count.
+# No fill: a watermark per venue says what is still to read.
+50 2 * * 1 venue-faq ?id=venue-faq
 `;

@@ -35,6 +35,8 @@ import stripeEvent from './tasks/stripe-event.ts';
 import subscriptionGraceEnd from './tasks/subscription-grace-end.ts';
 import sweepOrphanedResponses from './tasks/sweep-orphaned-responses.ts';
 import venueDailySummary from './tasks/venue-daily-summary.ts';
+import venueFaq from './tasks/venue-faq.ts';
+import venueWiki from './tasks/venue-wiki.ts';
 import webhookDrain from './tasks/webhook-drain.ts';
 
 export const handlers: readonly TaskHandler[] = [
@@ -69,6 +71,8 @@ export const handlers: readonly TaskHandler[] = [
   monthlyInvoice,
   webhookDrain,
   apiUsageFlush,
+  venueWiki,
+  venueFaq,
 ];
 
 /**

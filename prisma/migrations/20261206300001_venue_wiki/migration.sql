@@ -1,6 +1,6 @@
--- The venue wiki and FAQ (src/domain/venue-wiki): facts per venue with their source and time,
--- the conflicts between sources put before staff, frequent questions with the venue's answers,
--- and how far the compiling jobs have read each venue.
+-- The venue wiki and FAQ (src/domain/network/venue-wiki.ts, venue-faq.ts): facts per venue with
+-- their source and time, the conflicts between sources put before staff, frequent questions with
+-- the venue's answers, and how far the compiling jobs have read each venue.
 CREATE TYPE "VenueFactSource" AS ENUM ('OWNER_EDIT', 'SCAN', 'STAFF_ANSWER', 'GUEST_FEEDBACK');
 CREATE TYPE "VenueFactConflictStatus" AS ENUM ('OPEN', 'RESOLVED');
 CREATE TYPE "FaqEntryStatus" AS ENUM ('DRAFT', 'APPROVED', 'REJECTED');
