@@ -5,12 +5,17 @@
  * answers what it learnt without staff.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileVenueFaq } from '../../src/domain/network/venue-faq.ts';
-import { compileVenueWiki, recordVenueFacts } from '../../src/domain/network/venue-wiki.ts';
+import { compileVenueFaq, venueFaqTask } from '../../src/domain/network/venue-faq.ts';
+import { compileVenueWiki, recordVenueFacts, venueWikiTask } from '../../src/domain/network/venue-wiki.ts';
+import { enqueue } from '../../src/platform/jobs.ts';
+import { crontab } from '../../src/worker/crontab.ts';
+import { parseSchedules } from '../../src/worker/crontab-check.ts';
+import { handlers } from '../../src/worker/task-list.ts';
 import { createBooking } from '../factories/bookings.ts';
 import { graphql } from '../generated/gql.ts';
 import { member } from '../helpers/app.ts';
 import { type Actors, createActors } from '../helpers/authz.ts';
+import { jobRow, runDueJobs } from '../helpers/jobs.ts';
 import { lisbon, type VenueAgentWorld, venueAgentWorld } from './venue-agent-world.ts';
 
 const FACTS = {
@@ -379,5 +384,33 @@ describe("the venue's FAQ", () => {
     const second = await compileVenueFaq(world.db, world.services.now());
     expect(second.written).toBe(0);
     expect(await snapshot(venueId)).toEqual(before);
+  });
+});
+
+describe('the scheduled tasks', () => {
+  it('are scheduled with their handlers listed, and a run by the worker after the compilers changes nothing', async () => {
+    for (const task of ['venue-wiki', 'venue-faq']) {
+      expect(parseSchedules(crontab, handlers).filter((i) => i.task === task)).toHaveLength(1);
+    }
+    const venue = await world.venue({}, { ...FACTS, organizationId: fx.organizationId });
+    await askStaff(venue, 'Is there a terrace?', 'Yes, with twelve tables.');
+    await compileVenueWiki(world.db, world.services.now());
+    await compileVenueFaq(world.db, world.services.now());
+    const everything = async () => ({
+      facts: await world.db.venueFact.findMany({ orderBy: { id: 'asc' } }),
+      conflicts: await world.db.venueFactConflict.findMany({ orderBy: { id: 'asc' } }),
+      faq: await world.db.venueFaqEntry.findMany({ orderBy: { id: 'asc' } }),
+    });
+    const before = await everything();
+    expect(before.facts.find((f) => f.venueId === venue.venue.id && f.key === 'outdoor')).toMatchObject({
+      source: 'STAFF_ANSWER',
+      text: 'Yes, with twelve tables.',
+    });
+
+    const jobs = [await enqueue(world.db, venueWikiTask, {}), await enqueue(world.db, venueFaqTask, {})];
+    await runDueJobs(world.app, ['venue-wiki', 'venue-faq']);
+    // Both ran to success (a completed job leaves the queue).
+    for (const job of jobs) expect(await jobRow(world.db, job.id)).toBeUndefined();
+    expect(await everything()).toEqual(before);
   });
 });
