@@ -15,7 +15,7 @@ import { createBooking } from '../factories/bookings.ts';
 import { graphql } from '../generated/gql.ts';
 import { member } from '../helpers/app.ts';
 import { type Actors, createActors } from '../helpers/authz.ts';
-import { jobRow, runDueJobs } from '../helpers/jobs.ts';
+import { completed, runDueJobs } from '../helpers/jobs.ts';
 import { lisbon, type VenueAgentWorld, venueAgentWorld } from './venue-agent-world.ts';
 
 const FACTS = {
@@ -407,10 +407,149 @@ describe('the scheduled tasks', () => {
       text: 'Yes, with twelve tables.',
     });
 
-    const jobs = [await enqueue(world.db, venueWikiTask, {}), await enqueue(world.db, venueFaqTask, {})];
-    await runDueJobs(world.app, ['venue-wiki', 'venue-faq']);
-    // Both ran to success (a completed job leaves the queue).
-    for (const job of jobs) expect(await jobRow(world.db, job.id)).toBeUndefined();
+    for (const task of [venueWikiTask, venueFaqTask]) {
+      const job = await enqueue(world.db, task, {});
+      await runDueJobs(world.app, [task.name]);
+      // It ran to success: a completed job leaves the queue.
+      await completed(world.db, job.id);
+    }
     expect(await everything()).toEqual(before);
+  });
+});
+
+describe('who may', () => {
+  const CALLERS = [
+    'OWNER',
+    'ADMIN',
+    'STAFF',
+    'KEY_WRITE',
+    'PLATFORM_ADMIN',
+    'OTHER_OWNER',
+    'KEY_READ',
+    'ANONYMOUS',
+  ] as const;
+  type Caller = (typeof CALLERS)[number];
+  const TEAM_WRITES: Record<Caller, string> = {
+    OWNER: 'allowed',
+    ADMIN: 'allowed',
+    STAFF: 'allowed',
+    KEY_WRITE: 'allowed',
+    PLATFORM_ADMIN: 'allowed',
+    OTHER_OWNER: 'FORBIDDEN',
+    KEY_READ: 'FORBIDDEN',
+    ANONYMOUS: 'UNAUTHENTICATED',
+  };
+
+  /** A venue of the organisation with a conflict on `phone` and a FAQ draft. */
+  async function fixture() {
+    const venue = await world.venue({}, { ...FACTS, organizationId: fx.organizationId });
+    const venueId = venue.venue.id;
+    await recordVenueFacts(world.db, venueId, [{ key: 'phone', text: '+351 21 999 9999' }], 'SCAN');
+    await recordVenueFacts(world.db, venueId, [{ key: 'phone', text: '+351 21 000 0000' }], 'OWNER_EDIT');
+    const conflict = await world.db.venueFactConflict.findFirstOrThrow({ where: { venueId } });
+    const fact = await world.db.venueFact.findFirstOrThrow({ where: { venueId, source: 'SCAN' } });
+    const entry = await world.db.venueFaqEntry.create({
+      data: {
+        venueId,
+        questionKey: 'children',
+        question: 'Do you have a high chair?',
+        answer: 'Yes',
+        askedCount: 2,
+        lastAskedAt: new Date(),
+      },
+    });
+    return { venueId, conflict, fact, entry };
+  }
+
+  const credential = (caller: Caller) =>
+    ({
+      OWNER: fx.owner.token,
+      ADMIN: fx.admin.token,
+      STAFF: fx.staff.token,
+      KEY_WRITE: fx.keyWrite.secret,
+      PLATFORM_ADMIN: fx.platformAdmin.token,
+      OTHER_OWNER: fx.otherOwner.token,
+      KEY_READ: fx.keyRead.secret,
+      ANONYMOUS: undefined,
+    })[caller];
+
+  const rows = [
+    {
+      name: 'resolveVenueFactConflict',
+      call: (f: Awaited<ReturnType<typeof fixture>>, token?: string) =>
+        world.app.gql(
+          Resolve,
+          { conflictId: gid('VenueFactConflict', f.conflict.id), factId: gid('VenueFact', f.fact.id) },
+          { token },
+        ),
+      changed: async (f: Awaited<ReturnType<typeof fixture>>) =>
+        (await world.db.venueFactConflict.findUniqueOrThrow({ where: { id: f.conflict.id } })).status ===
+        'RESOLVED',
+    },
+    {
+      name: 'approveFaqEntry',
+      call: (f: Awaited<ReturnType<typeof fixture>>, token?: string) =>
+        world.app.gql(Approve, { entryId: gid('VenueFaqEntry', f.entry.id), answer: 'Two.' }, { token }),
+      changed: async (f: Awaited<ReturnType<typeof fixture>>) =>
+        (await world.db.venueFaqEntry.findUniqueOrThrow({ where: { id: f.entry.id } })).status === 'APPROVED',
+    },
+    {
+      name: 'rejectFaqEntry',
+      call: (f: Awaited<ReturnType<typeof fixture>>, token?: string) =>
+        world.app.gql(Reject, { entryId: gid('VenueFaqEntry', f.entry.id) }, { token }),
+      changed: async (f: Awaited<ReturnType<typeof fixture>>) =>
+        (await world.db.venueFaqEntry.findUniqueOrThrow({ where: { id: f.entry.id } })).status === 'REJECTED',
+    },
+  ];
+
+  it.each(rows.flatMap((row) => CALLERS.map((caller) => ({ ...row, caller }))))(
+    '$name as $caller',
+    async ({ call, changed, caller }) => {
+      const f = await fixture();
+      const res = await call(f, credential(caller));
+      const body = JSON.stringify(res.body);
+      const expected = TEAM_WRITES[caller];
+      if (expected === 'allowed') {
+        expect(res.errors, body).toBeUndefined();
+        expect(await changed(f), body).toBe(true);
+      } else {
+        expect(
+          res.errors?.map((e) => e.extensions?.code),
+          body,
+        ).toEqual([expected]);
+        expect(await changed(f), body).toBe(false);
+      }
+    },
+  );
+
+  it.each(CALLERS)("reads as %s: the team's wiki and drafts, everyone's FAQ", async (caller) => {
+    const f = await fixture();
+    await world.db.venueFaqEntry.create({
+      data: {
+        venueId: f.venueId,
+        questionKey: 'wifi',
+        question: 'Do you have wifi?',
+        answer: 'Yes',
+        status: 'APPROVED',
+        askedCount: 3,
+        lastAskedAt: new Date(),
+      },
+    });
+    const token = credential(caller);
+    const team = TEAM_WRITES[caller] === 'allowed' || caller === 'KEY_READ';
+    const wiki = await world.app.gql(Wiki, { id: gid('Venue', f.venueId) }, { token });
+    const drafts = await world.app.gql(Drafts, { id: gid('Venue', f.venueId) }, { token });
+    if (team) {
+      expect(wiki.errors, JSON.stringify(wiki.body)).toBeUndefined();
+      expect(drafts.data?.node).toMatchObject({ faqDrafts: [{ question: 'Do you have a high chair?' }] });
+    } else {
+      expect(wiki.errors?.length, JSON.stringify(wiki.body)).toBeGreaterThan(0);
+      expect(drafts.errors?.map((e) => e.extensions?.code)).toEqual([TEAM_WRITES[caller]]);
+      expect(drafts.data?.node).toBeNull();
+    }
+    const faq = await world.app.gql(Faq, { id: gid('Venue', f.venueId) }, { token });
+    expect(faq.data?.node, JSON.stringify(faq.body)).toEqual({
+      faq: [{ question: 'Do you have wifi?', answer: 'Yes', askedCount: 3 }],
+    });
   });
 });

@@ -170,7 +170,12 @@ async function settleConflict(tx: Tx, venueId: string, key: string): Promise<boo
     return false;
   }
   if (!conflict) {
-    await tx.venueFactConflict.create({ data: { venueId, key } });
+    // An upsert, so a scan recording the same key at the same moment meets this row, not an error.
+    await tx.venueFactConflict.upsert({
+      where: { venueId_key: { venueId, key } },
+      create: { venueId, key },
+      update: {},
+    });
     return true;
   }
   if (conflict.status === 'OPEN') return false;
