@@ -683,6 +683,12 @@ const CASES: Record<string, Case[]> = {
       message: 'Write an answer',
     },
     {
+      what: 'a blank question',
+      input: (ids) => ({ entryId: gid('VenueFaqEntry', ids.faqEntryId), question: ' ' }),
+      field: 'question',
+      message: 'Write the question',
+    },
+    {
       what: 'an answer too long',
       input: (ids) => ({ entryId: gid('VenueFaqEntry', ids.faqEntryId), answer: 'x'.repeat(2001) }),
       field: 'answer',

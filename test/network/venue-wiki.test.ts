@@ -77,10 +77,10 @@ const Drafts = graphql(`
 `);
 
 const Approve = graphql(`
-  mutation WikiApproveFaq($entryId: ID!, $answer: String) {
-    approveFaqEntry(input: { entryId: $entryId, answer: $answer }) {
+  mutation WikiApproveFaq($entryId: ID!, $question: String, $answer: String) {
+    approveFaqEntry(input: { entryId: $entryId, question: $question, answer: $answer }) {
       __typename
-      ... on VenueFaqEntryPayload { entry { status answer } }
+      ... on VenueFaqEntryPayload { entry { status question answer } }
       ... on Error { message }
     }
   }
@@ -347,11 +347,16 @@ describe("the venue's FAQ", () => {
     const parking = list.find((d) => d.question === 'Do you have parking?')!;
     const approved = await world.app.gql(
       Approve,
-      { entryId: chairs.id, answer: 'Yes: two high chairs. Ask for one when you book.' },
+      {
+        entryId: chairs.id,
+        question: 'Do you have high chairs for children?',
+        answer: 'Yes: two high chairs. Ask for one when you book.',
+      },
       { token: fx.staff.token },
     );
     expect(member(approved.data?.approveFaqEntry, 'VenueFaqEntryPayload', approved).entry).toEqual({
       status: 'APPROVED',
+      question: 'Do you have high chairs for children?',
       answer: 'Yes: two high chairs. Ask for one when you book.',
     });
     const rejected = await world.app.gql(Reject, { entryId: parking.id }, { token: fx.staff.token });
@@ -364,7 +369,7 @@ describe("the venue's FAQ", () => {
     expect(read.data?.node).toEqual({
       faq: [
         {
-          question: 'Do you have high chairs?',
+          question: 'Do you have high chairs for children?',
           answer: 'Yes: two high chairs. Ask for one when you book.',
           askedCount: 2,
         },

@@ -172,9 +172,14 @@ const VenueFaqEntryPayload = payloadType('VenueFaqEntryPayload', 'entry', VenueF
 
 mutation('approveFaqEntry', {
   description:
-    "Approves a FAQ entry, with its answer edited if given: the venue's agent answers the question with it, and everyone who can see the venue reads it. The venue's team.",
+    "Approves a FAQ entry, with its question and answer edited if given: the venue's agent answers the question with it, and everyone who can see the venue reads it. The venue's team.",
   input: (t) => ({
     entryId: t.globalID({ for: VenueFaqEntry }),
+    question: t.string({
+      required: false,
+      description:
+        "The question as everyone will read it (it is a guest's own words until reworded), up to 500 characters.",
+    }),
     answer: t.string({
       required: false,
       description: 'The answer as it should stand: plain text, up to 2000 characters.',
@@ -185,6 +190,7 @@ mutation('approveFaqEntry', {
   resolve: async (input, ctx) => {
     const { id } = await ctx.domain.venueWiki.approveFaqEntry(ctx.access, {
       entryId: input.entryId.id,
+      question: input.question ?? null,
       answer: input.answer ?? null,
     });
     return { entry: await ctx.domain.venueWiki.findFaqEntryWithVenueOrThrow(id) };

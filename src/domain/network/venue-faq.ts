@@ -194,19 +194,27 @@ export function findFaqEntryWithVenueOrThrow(db: DbOrTx, entryId: string) {
 }
 
 const approveSchema = z.object({
+  question: z.string().trim().min(1, 'Write the question').max(500, 'Use at most 500 characters').optional(),
   answer: z.string().trim().min(1, 'Write an answer').max(2000, 'Use at most 2000 characters').optional(),
 });
 
-/** Approves an entry, with the answer edited when `answer` is given: the agent answers with it. */
+/**
+ * Approves an entry, with the answer (and the question, which is a guest's own words until staff
+ * reword it) edited when given: the agent answers with it, and everyone reads it.
+ */
 export async function approveFaqEntry(
   db: Db,
   access: Access,
-  input: { entryId: string; answer?: string | null },
+  input: { entryId: string; question?: string | null; answer?: string | null },
   now: Date,
 ): Promise<VenueFaqEntry> {
-  const { answer } = parseInput(approveSchema, { answer: input.answer ?? undefined });
+  const { question, answer } = parseInput(approveSchema, {
+    question: input.question ?? undefined,
+    answer: input.answer ?? undefined,
+  });
   return decide(db, access, input.entryId, {
     status: 'APPROVED',
+    ...(question ? { question } : {}),
     ...(answer ? { answer } : {}),
     decidedAt: now,
   });
@@ -221,7 +229,7 @@ async function decide(
   db: Db,
   access: Access,
   entryId: string,
-  change: Pick<Prisma.VenueFaqEntryUncheckedUpdateInput, 'status' | 'answer' | 'decidedAt'>,
+  change: Pick<Prisma.VenueFaqEntryUncheckedUpdateInput, 'status' | 'question' | 'answer' | 'decidedAt'>,
 ): Promise<VenueFaqEntry> {
   access.requireWrite();
   const decidedById = access.requireUserId();
