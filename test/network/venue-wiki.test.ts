@@ -411,6 +411,9 @@ describe('the scheduled tasks', () => {
       source: 'STAFF_ANSWER',
       text: 'Yes, with twelve tables.',
     });
+    // The topic's general answer answers the general question, not a question about one side of it.
+    expect((await ask(venue, 'Do you have a terrace?')).answers).toEqual(['Yes, with twelve tables.']);
+    expect((await ask(venue, 'Is the terrace heated?')).outcome.note).toBe('put before staff');
 
     for (const task of [venueWikiTask, venueFaqTask]) {
       const job = await enqueue(world.db, task, {});

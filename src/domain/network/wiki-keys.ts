@@ -5,7 +5,8 @@
  * A question (or a feedback comment) gets a key in this order:
  * - one of the venue's own fact topics (`phone`, `hours`, …; src/domain/network/venue-facts.ts)
  *   when it names exactly one of them and nothing beyond them;
- * - one of the wiki's topics (`pets`, `parking`, `outdoor`, …) when it names exactly one;
+ * - one of the wiki's topics (`pets`, `parking`, `outdoor`, …) when it names exactly one and asks
+ *   nothing more specific than the topic itself;
  * - else `question:` and its content words (stop words out, a plural's `s` off, sorted), so "Do
  *   you have a high chair?" and "Have you a high chair" are one question.
  */
@@ -170,7 +171,6 @@ const STOP_WORDS = new Set([
   'os',
   'um',
   'uma',
-  'do',
   'da',
   'no',
   'na',
@@ -179,6 +179,17 @@ const STOP_WORDS = new Set([
   'posso',
   'e',
   'y',
+  'mi',
+  'mis',
+  'su',
+  'sus',
+  'tu',
+  'meu',
+  'minha',
+  'meus',
+  'minhas',
+  'seu',
+  'sua',
   // id
   'apa',
   'ada',
@@ -219,8 +230,58 @@ export function isTimeBound(text: string): boolean {
 export function contentWords(text: string): string[] {
   const words = wordsOf(text)
     .filter((w) => !STOP_WORDS.has(w))
-    .map((w) => (w.length > 3 && w.endsWith('s') && !w.endsWith('ss') ? w.slice(0, -1) : w));
+    .map(stem);
   return [...new Set(words)].sort();
+}
+
+/**
+ * Words that ask about a topic in general rather than one side of it ("Are dogs allowed?", "Can
+ * I bring my dog?"): a question with only these besides its topic's words is about the topic.
+ */
+const GENERAL_WORDS = new Set([
+  'allowed',
+  'allow',
+  'bring',
+  'welcome',
+  'come',
+  'along',
+  'ok',
+  'okay',
+  'possible',
+  'accept',
+  'take',
+  'offer',
+  'option',
+  'available',
+  'also',
+  'nearby',
+  'near',
+  'permitted',
+  'friendly',
+  'use',
+  'permiten',
+  'permitido',
+  'traer',
+  'llevar',
+  'aceptan',
+  'pode',
+  'levar',
+  'aceitam',
+  'boleh',
+  'bawa',
+  'tersedia',
+]);
+
+/** A word as contentWords gives it: a plural's `s` off. */
+function stem(word: string): string {
+  return word.length > 3 && word.endsWith('s') && !word.endsWith('ss') ? word.slice(0, -1) : word;
+}
+
+/** True when `word` is one of the words of `phrases` (a `*` word covers every word it begins). */
+function covered(word: string, phrases: readonly string[]): boolean {
+  return phrases.some((phrase) =>
+    phrase.split(' ').some((p) => (p.endsWith('*') ? word.startsWith(p.slice(0, -1)) : stem(p) === word)),
+  );
 }
 
 /** The prefix of keys that are a question's own words rather than a topic. */
@@ -233,9 +294,17 @@ type ValueTopic = Exclude<FactTopic, 'booking'>;
 export function questionKey(text: string): string | null {
   const facts = matchQuestion(text).topics.filter((t): t is ValueTopic => t !== 'booking');
   const wiki = wikiTopicsOf(text);
-  if (facts.length === 1 && wiki.length === 0) return facts[0]!;
-  if (wiki.length === 1 && facts.length === 0) return wiki[0]!;
   const words = contentWords(text);
+  if (facts.length === 1 && wiki.length === 0) return facts[0]!;
+  // A question about one side of a topic ("Is the terrace heated?") is its own question: the
+  // topic's general answer ("Yes, twelve tables outside") would not answer it.
+  if (
+    wiki.length === 1 &&
+    facts.length === 0 &&
+    words.every((w) => GENERAL_WORDS.has(w) || covered(w, WIKI_TOPICS[wiki[0]!]!))
+  ) {
+    return wiki[0]!;
+  }
   return words.length > 0 ? `${QUESTION_KEY_PREFIX}${words.join(' ')}` : null;
 }
 
