@@ -80,4 +80,9 @@ export const crontab = `
 # recovered-job records 90 days; src/domain/operations/retention.ts) is deleted daily at 03:30 UTC,
 # in batches. No fill: each run deletes everything that is due.
 30 3 * * * data-retention ?id=data-retention
+
+# Reminders people set through their agent (set_reminder) are sent within five minutes of their
+# time, each exactly once (claimed with SKIP LOCKED in the transaction that queues its message),
+# at most 1,000 a run. No fill: each run sends everything that is due.
+*/5 * * * * deliver-reminders ?id=deliver-reminders
 `;
