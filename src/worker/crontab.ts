@@ -77,7 +77,8 @@ export const crontab = `
 0 1 1 * * monthly-invoice ?id=monthly-invoice&fill=3d
 
 # History past its retention (finished webhook deliveries 30 days, public A2A tasks 7 or 180 days,
-# recovered-job records 90 days; src/domain/operations/retention.ts) is deleted daily at 03:30 UTC,
+# recovered-job records 90 days, sign-in codes and refresh-token families a day after they expired;
+# src/domain/operations/retention.ts) is deleted daily at 03:30 UTC,
 # in batches. No fill: each run deletes everything that is due.
 30 3 * * * data-retention ?id=data-retention
 

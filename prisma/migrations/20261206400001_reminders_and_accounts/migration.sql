@@ -30,3 +30,8 @@ ALTER TABLE "reminders" ADD CONSTRAINT "reminders_user_id_fkey"
     FOREIGN KEY ("user_id") REFERENCES "users"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 ALTER TABLE "reminders" ADD CONSTRAINT "reminders_chat_id_fkey"
     FOREIGN KEY ("chat_id") REFERENCES "chats"("id") ON DELETE SET NULL ON UPDATE CASCADE;
+
+-- Consumer agents that had the full tool set get the new tool too (an agent whose owner narrowed its
+-- tools keeps its choice).
+UPDATE "agents" SET "dna" = jsonb_set("dna", '{tools}', ("dna"->'tools') || '"set_reminder"'::jsonb)
+WHERE "kind" = 'CONSUMER' AND ("dna"->'tools') ? 'update_profile' AND NOT (("dna"->'tools') ? 'set_reminder');
