@@ -86,4 +86,9 @@ export const crontab = `
 # time, each exactly once (claimed with SKIP LOCKED in the transaction that queues its message),
 # at most 1,000 a run. No fill: each run sends everything that is due.
 */5 * * * * deliver-reminders ?id=deliver-reminders
+
+# Bookings whose own job was lost (cancelled by hand, failed for good) still expire, become no-shows
+# and complete: 15 minutes after their job should have run, through the job's own function, at most
+# 200 of each a run. No fill: each run looks at everything that is overdue.
+*/15 * * * * booking-sweep ?id=booking-sweep
 `;
