@@ -91,4 +91,14 @@ export const crontab = `
 # and complete: 15 minutes after their job should have run, through the job's own function, at most
 # 200 of each a run. No fill: each run looks at everything that is overdue.
 */15 * * * * booking-sweep ?id=booking-sweep
+
+# Accounts deleted 30 days ago or more are purged: everything personal erased or anonymised
+# (README, "Account deletion"), daily at 02:45 UTC, at most 100 a run, each in its own transaction.
+# No fill: each run purges everything that is due.
+45 2 * * * purge-deleted-users ?id=purge-deleted-users
+
+# People who asked for check-ins and have been quiet two weeks get one friendly message, Thursdays
+# at 09:00 UTC (17:00 WITA, when evenings get planned), at most 1,000 a run and once a week each.
+# No fill: a missed week is not made up.
+0 9 * * 4 reengage-people ?id=reengage-people
 `;

@@ -29,8 +29,10 @@ import monthlyInvoice from './tasks/monthly-invoice.ts';
 import noop from './tasks/noop.ts';
 import noticeEmail from './tasks/notice-email.ts';
 import outboxSweep from './tasks/outbox-sweep.ts';
+import purgeDeletedUsers from './tasks/purge-deleted-users.ts';
 import reapStaleEnvelopes from './tasks/reap-stale-envelopes.ts';
 import reconcileSubscriptions from './tasks/reconcile-subscriptions.ts';
+import reengagePeople from './tasks/reengage-people.ts';
 import reportUsage from './tasks/report-usage.ts';
 import retryPendingFees from './tasks/retry-pending-fees.ts';
 import stripeEvent from './tasks/stripe-event.ts';
@@ -73,6 +75,8 @@ export const handlers: readonly TaskHandler[] = [
   apiUsageFlush,
   deliverReminders,
   bookingSweep,
+  purgeDeletedUsers,
+  reengagePeople,
 ];
 
 /**

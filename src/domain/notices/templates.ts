@@ -242,7 +242,7 @@ const en: Templates = {
     subject: 'Planning a night out?',
     body: `Hi${p.name ? ` ${p.name}` : ''}! It has been a while. If you are planning a meal or a night out, ${
       w.via === 'CHAT' ? 'tell me here' : 'message your AGNT agent'
-    } and I will find and book a table for you. (You asked for these check-ins; say "stop check-ins" to turn them off.)`,
+    } and I will find and book a table for you. (You asked for these check-ins; you can turn them off in your AGNT account settings.)`,
   }),
   'webhook.disabled': (p) => ({
     subject: `Webhook disabled: ${p.url}`,
@@ -343,7 +343,7 @@ const es: Templates = {
     subject: '¿Planeando una salida?',
     body: `¡Hola${p.name ? ` ${p.name}` : ''}! Hace tiempo que no hablamos. Si piensas salir a comer o de noche, ${
       w.via === 'CHAT' ? 'dímelo aquí' : 'escribe a tu agente de AGNT'
-    } y te busco y reservo mesa. (Pediste estos mensajes; di "parar mensajes" para desactivarlos.)`,
+    } y te busco y reservo mesa. (Pediste estos mensajes; puedes desactivarlos en los ajustes de tu cuenta de AGNT.)`,
   }),
   'webhook.disabled': (p) => ({
     subject: `Webhook desactivado: ${p.url}`,
@@ -444,7 +444,7 @@ const pt: Templates = {
     subject: 'Planejando sair?',
     body: `Olá${p.name ? ` ${p.name}` : ''}! Faz tempo que não conversamos. Se está pensando em sair para comer, ${
       w.via === 'CHAT' ? 'me diga aqui' : 'escreva para o seu agente AGNT'
-    } e eu encontro e reservo uma mesa. (Você pediu estas mensagens; diga "parar mensagens" para desligá-las.)`,
+    } e eu encontro e reservo uma mesa. (Você pediu estas mensagens; pode desligá-las nas configurações da sua conta AGNT.)`,
   }),
   'webhook.disabled': (p) => ({
     subject: `Webhook desativado: ${p.url}`,
@@ -548,7 +548,7 @@ const id: Templates = {
     subject: 'Mau keluar makan?',
     body: `Halo${p.name ? ` ${p.name}` : ''}! Sudah lama tidak mengobrol. Kalau berencana makan di luar, ${
       w.via === 'CHAT' ? 'beri tahu saya di sini' : 'kirim pesan ke agen AGNT Anda'
-    } dan saya carikan serta pesankan meja. (Anda meminta pesan ini; ketik "berhenti" untuk mematikannya.)`,
+    } dan saya carikan serta pesankan meja. (Anda meminta pesan ini; matikan kapan saja di pengaturan akun AGNT Anda.)`,
   }),
   'webhook.disabled': (p) => ({
     subject: `Webhook dinonaktifkan: ${p.url}`,
