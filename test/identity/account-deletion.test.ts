@@ -110,7 +110,15 @@ async function personWithHistory() {
     },
   });
   await db.llmUsage.create({
-    data: { userId, purpose: 'chat', provider: 'anthropic', model: 'claude', inputTokens: 10, outputTokens: 5, costMicros: 7 },
+    data: {
+      userId,
+      purpose: 'chat',
+      provider: 'anthropic',
+      model: 'claude',
+      inputTokens: 10,
+      outputTokens: 5,
+      costMicros: 7,
+    },
   });
   return { ...signedIn, chatId: chat.id, bookingId: booking.id, venueId: venue.id };
 }
