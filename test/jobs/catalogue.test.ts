@@ -31,11 +31,10 @@ import { createBooking } from '../factories/bookings.ts';
 import { createPerson, tag } from '../factories/people.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import {
-  FAST_WORKER_ENV,
+  type AppPair,
   runDueJobs,
-  secondConnection,
+  startAppPair,
   startWorkerApp,
   type WorkerApp,
   waitFor,
@@ -87,30 +86,19 @@ function withFills(fills: Map<string, number>): string {
 
 describe('every scheduled task', () => {
   describe('started by two workers at the same tick', () => {
-    let database: TestDatabase;
-    let other: TestDatabase;
-    let apiA: TestApp;
-    let apiB: TestApp;
+    let pair: AppPair;
     let workers: WorkerApp[] = [];
 
     beforeAll(async () => {
-      database = await createTestDatabase();
-      other = secondConnection(database);
-      [apiA, apiB] = await Promise.all([
-        startTestApp({ database, env: FAST_WORKER_ENV }),
-        startTestApp({ database: other, env: FAST_WORKER_ENV }),
-      ]);
+      pair = await startAppPair();
     });
     afterAll(async () => {
       await Promise.all(workers.map((w) => w.stop()));
-      await apiA?.close();
-      await apiB?.close();
-      await other?.drop();
-      await database?.drop();
+      await pair?.close();
     });
 
     it('runs each tick once', { timeout: 120_000 }, async () => {
-      const pool = database.pool;
+      const pool = pair.database.pool;
       await pool.query(`
         CREATE TABLE test_cron_jobs (job_id bigint, task text, tick text, backfilled boolean);
         CREATE FUNCTION test_record_cron_job() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -142,8 +130,8 @@ describe('every scheduled task', () => {
 
       const test = withFills(fills);
       workers = await Promise.all([
-        startWorkerApp(apiA, { crontab: test }),
-        startWorkerApp(apiB, { crontab: test }),
+        startWorkerApp(pair.a, { crontab: test }),
+        startWorkerApp(pair.b, { crontab: test }),
       ]);
 
       type Row = { job_id: string; task: string; tick: string; backfilled: boolean };
