@@ -39,6 +39,7 @@ import { feedbackSummary, leaveFeedback } from '../domain/bookings/feedback.ts';
 import { venueAvailability } from '../domain/bookings/venue-availability.ts';
 import { developerTier, setDeveloperTier } from '../domain/developer/tiers.ts';
 import { apiKeyUsage } from '../domain/developer/usage.ts';
+import { requestAccountDeletion } from '../domain/identity/account-deletion.ts';
 import { revokeRefreshToken, rotateRefreshToken } from '../domain/identity/refresh-tokens.ts';
 import { requestSignInCode, verifySignInCode } from '../domain/identity/sign-in.ts';
 import { findUser } from '../domain/identity/users.ts';
@@ -100,6 +101,8 @@ import {
   sendTestWebhook,
   updateWebhookSubscription,
 } from '../domain/outbound-webhooks/subscriptions.ts';
+import { setReengagementOptIn } from '../domain/reengagement/reengagement.ts';
+import { cancelReminder, pendingReminders } from '../domain/reminders/reminders.ts';
 import { organizationUsage } from '../domain/usage/events.ts';
 import {
   cancelVenueClaim,
@@ -251,11 +254,17 @@ export function bindDomain(services: DomainServices) {
         verifySignInCode(signIn(logger), input),
       rotateRefreshToken: (logger: Logger, token: string) => rotateRefreshToken(signIn(logger), token),
       revokeRefreshToken: given({ db, sessions, now }, revokeRefreshToken),
+      requestAccountDeletion: given({ db, sessions, now }, requestAccountDeletion),
+      setReengagementOptIn: given(db, setReengagementOptIn),
     },
     memory: {
       forgetAll: given(db, forgetAll),
       forgetMemory: given(db, forgetMemory),
       updateProfile: given(db, updateProfile),
+    },
+    reminders: {
+      pendingReminders: given(db, pendingReminders),
+      cancelReminder: (userId: string, reminderId: string) => cancelReminder(db, userId, reminderId, now()),
     },
     network: {
       acceptBookingRequest: given(staffInbox, acceptBookingRequest),

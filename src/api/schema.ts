@@ -4,6 +4,7 @@ import './schema/scalars.ts';
 import './schema/errors.ts';
 import './schema/user.ts';
 import './schema/memory.ts';
+import './schema/account.ts';
 import './schema/membership-role.ts';
 import './schema/organization.ts';
 import './schema/billing.ts';

@@ -77,7 +77,8 @@ export const crontab = `
 0 1 1 * * monthly-invoice ?id=monthly-invoice&fill=3d
 
 # History past its retention (finished webhook deliveries 30 days, public A2A tasks 7 or 180 days,
-# recovered-job records 90 days; src/domain/operations/retention.ts) is deleted daily at 03:30 UTC,
+# recovered-job records 90 days, sign-in codes and refresh-token families a day after they expired;
+# src/domain/operations/retention.ts) is deleted daily at 03:30 UTC,
 # in batches. No fill: each run deletes everything that is due.
 30 3 * * * data-retention ?id=data-retention
 
@@ -91,4 +92,25 @@ export const crontab = `
 # weekly on Monday at 02:50 UTC, before the week's service: a week gathers enough asks to count.
 # No fill: a watermark per venue says what is still to read.
 50 2 * * 1 venue-faq ?id=venue-faq
+
+
+# Reminders people set through their agent (set_reminder) are sent within five minutes of their
+# time, each exactly once (claimed with SKIP LOCKED in the transaction that queues its message),
+# at most 1,000 a run. No fill: each run sends everything that is due.
+*/5 * * * * deliver-reminders ?id=deliver-reminders
+
+# Bookings whose own job was lost (cancelled by hand, failed for good) still expire, become no-shows
+# and complete: 15 minutes after their job should have run, through the job's own function, at most
+# 200 of each a run. No fill: each run looks at everything that is overdue.
+*/15 * * * * booking-sweep ?id=booking-sweep
+
+# Accounts deleted 30 days ago or more are purged: everything personal erased or anonymised
+# (README, "Account deletion"), daily at 02:45 UTC, at most 100 a run, each in its own transaction.
+# No fill: each run purges everything that is due.
+45 2 * * * purge-deleted-users ?id=purge-deleted-users
+
+# People who asked for check-ins and have been quiet two weeks get one friendly message, Thursdays
+# at 09:00 UTC (17:00 WITA, when evenings get planned), at most 1,000 a run and once a week each.
+# No fill: a missed week is not made up.
+0 9 * * 4 reengage-people ?id=reengage-people
 `;

@@ -18,17 +18,21 @@ import bookingFee from './tasks/booking-fee.ts';
 import bookingFeedback from './tasks/booking-feedback.ts';
 import bookingNoShow from './tasks/booking-no-show.ts';
 import bookingReminder from './tasks/booking-reminder.ts';
+import bookingSweep from './tasks/booking-sweep.ts';
 import chatInbound from './tasks/chat-inbound.ts';
 import chatSend from './tasks/chat-send.ts';
 import clawpulseGatewayPrune from './tasks/clawpulse-gateway-prune.ts';
 import dataRetention from './tasks/data-retention.ts';
+import deliverReminders from './tasks/deliver-reminders.ts';
 import lalamoveEvent from './tasks/lalamove-event.ts';
 import monthlyInvoice from './tasks/monthly-invoice.ts';
 import noop from './tasks/noop.ts';
 import noticeEmail from './tasks/notice-email.ts';
 import outboxSweep from './tasks/outbox-sweep.ts';
+import purgeDeletedUsers from './tasks/purge-deleted-users.ts';
 import reapStaleEnvelopes from './tasks/reap-stale-envelopes.ts';
 import reconcileSubscriptions from './tasks/reconcile-subscriptions.ts';
+import reengagePeople from './tasks/reengage-people.ts';
 import reportUsage from './tasks/report-usage.ts';
 import retryPendingFees from './tasks/retry-pending-fees.ts';
 import stripeEvent from './tasks/stripe-event.ts';
@@ -73,6 +77,10 @@ export const handlers: readonly TaskHandler[] = [
   apiUsageFlush,
   venueWiki,
   venueFaq,
+  deliverReminders,
+  bookingSweep,
+  purgeDeletedUsers,
+  reengagePeople,
 ];
 
 /**

@@ -727,6 +727,22 @@ const CASES: Record<string, Case[]> = {
     },
   ],
   forgetMemory: [],
+  deleteAccount: [
+    {
+      what: 'no confirmation',
+      input: () => ({ confirm: 'yes please' }),
+      field: 'confirm',
+      message: 'Type DELETE to confirm deleting your account',
+    },
+  ],
+  cancelReminder: [
+    {
+      what: 'an id that is not a reminder’s',
+      input: (ids) => ({ reminderId: gid('Booking', ids.bookingId) }),
+      field: 'reminderId',
+      message: 'Not a reminder id',
+    },
+  ],
   registerTelegramWebhook: [
     {
       what: 'a bot that is not configured',

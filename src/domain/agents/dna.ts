@@ -24,6 +24,7 @@ export const CONSUMER_TOOLS = [
   'remember',
   'recall',
   'update_profile',
+  'set_reminder',
   'ask_venue',
   'quote_delivery',
   'confirm_delivery',
