@@ -17,7 +17,7 @@ import type { Access } from '../organizations/access.ts';
 import { parseInput } from '../validation.ts';
 import { requireVenue } from '../venues/venues.ts';
 import { requireVenueTeam } from './staff-inbox.ts';
-import { READ_LAG_MS } from './venue-wiki.ts';
+import { movesMark, READ_LAG_MS } from './venue-wiki.ts';
 import { isTimeBound, questionKey } from './wiki-keys.ts';
 
 /** Weekly (src/worker/crontab.ts); the next tick is the retry. */
@@ -134,11 +134,14 @@ async function compileOne(db: Db, venueId: string, now: Date): Promise<number> {
       }
     }
     const through = new Date(now.getTime() - READ_LAG_MS);
-    await tx.venueKnowledgeMark.upsert({
-      where: { venueId },
-      create: { venueId, faqThrough: through },
-      update: { faqThrough: through },
-    });
+    const mark = await tx.venueKnowledgeMark.findUnique({ where: { venueId } });
+    if (movesMark(mark?.faqThrough, through, answered[0]?.resolvedAt ?? null, written > 0)) {
+      await tx.venueKnowledgeMark.upsert({
+        where: { venueId },
+        create: { venueId, faqThrough: through },
+        update: { faqThrough: through },
+      });
+    }
     return written;
   });
 }

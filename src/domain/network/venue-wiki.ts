@@ -42,6 +42,25 @@ export const WIKI_ROWS_PER_VENUE = 500;
  */
 export const READ_LAG_MS = 60_000;
 
+/**
+ * Whether a run that read a venue's sources moves its watermark to `through`. A run that changed
+ * nothing while a source it read is still within the lag (newer than `through`) keeps the old
+ * watermark: the venue is read again next run either way, and a run repeated at once then writes
+ * nothing at all.
+ */
+export function movesMark(
+  mark: Date | null | undefined,
+  through: Date,
+  latestRead: Date | null,
+  changed: boolean,
+): boolean {
+  if (!mark || changed) return true;
+  return latestRead === null || latestRead.getTime() <= through.getTime();
+}
+
+const latestOf = (...times: (Date | null | undefined)[]): Date | null =>
+  times.reduce<Date | null>((a, b) => (b && (!a || b > a) ? b : a), null);
+
 /** The longest fact text kept. */
 export const FACT_TEXT_MAX = 2000;
 
@@ -307,11 +326,15 @@ async function compileOne(db: Db, venueId: string, now: Date): Promise<RecordRes
       ),
     );
 
-    await tx.venueKnowledgeMark.upsert({
-      where: { venueId },
-      create: { venueId, factsThrough: through },
-      update: { factsThrough: through },
-    });
+    const latestRead = latestOf(venue.updatedAt, answered.at(-1)?.resolvedAt, feedback.at(-1)?.updatedAt);
+    const changed = total.written > 0 || total.conflictsOpened > 0;
+    if (movesMark(mark?.factsThrough, through, latestRead, changed)) {
+      await tx.venueKnowledgeMark.upsert({
+        where: { venueId },
+        create: { venueId, factsThrough: through },
+        update: { factsThrough: through },
+      });
+    }
     return total;
   });
 }
