@@ -2,14 +2,18 @@
  * Tracing end to end: with tracing on (an in-memory exporter instead of a collector), one booking
  * made over HTTP yields the span tree an operator reads — the request, the GraphQL operation in
  * it, the SQL statements in that — and the job the booking enqueued runs in a span of its own,
- * linked to the request. Log lines written inside carry the trace id.
+ * linked to the request. Log lines written inside carry the trace id, and outside calls (here
+ * Stripe's, on fetch) made inside a span are its children.
  */
+import { trace as otel } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { retryJob } from '../../src/domain/operations/job-queue.ts';
+import { createStripeClient } from '../../src/integrations/stripe/client.ts';
 import { startTracing, traceLogFields } from '../../src/platform/tracing.ts';
 import { createOrganization } from '../factories/people.ts';
 import { createBookableVenue } from '../factories/venues.ts';
+import { STRIPE_SECRET_KEY, startFakeStripe } from '../fakes/stripe.ts';
 import { graphql } from '../generated/gql.ts';
 import { member, rawId, startTestApp, type TestApp } from '../helpers/app.ts';
 import { runDueJobs, waitFor } from '../helpers/jobs.ts';
@@ -156,5 +160,34 @@ describe('tracing', () => {
     // The job's statements are in its trace.
     const jobStatements = descendants(jobSpan, exporter.getFinishedSpans());
     expect(jobStatements.some((span) => span.name.startsWith('pg.query'))).toBe(true);
+  });
+
+  it('traces an outside call made inside a span: a Stripe write is a client span with its address', async () => {
+    const fake = await startFakeStripe();
+    try {
+      const stripe = createStripeClient({
+        secretKey: STRIPE_SECRET_KEY,
+        webhookSecrets: [],
+        apiBase: fake.url,
+        timeoutMs: 5000,
+      });
+      exporter.reset();
+      const parent = await otel.getTracer('test').startActiveSpan('caller', async (span) => {
+        await stripe.customers.create(
+          { email: 'traced@example.test' },
+          { idempotencyKey: 'traced-customer-1' },
+        );
+        span.end();
+        return span;
+      });
+      const call = exporter.getFinishedSpans().find((span) => parentOf(span) === idOf(parent));
+      expect(call?.attributes).toMatchObject({
+        'http.request.method': 'POST',
+        'url.full': `${fake.url}/v1/customers`,
+        'http.response.status_code': 200,
+      });
+    } finally {
+      await fake.close();
+    }
   });
 });
