@@ -178,9 +178,9 @@ describe('tracing', () => {
           { idempotencyKey: 'traced-customer-1' },
         );
         span.end();
-        return span;
+        return span.spanContext().spanId;
       });
-      const call = exporter.getFinishedSpans().find((span) => parentOf(span) === idOf(parent));
+      const call = exporter.getFinishedSpans().find((span) => parentOf(span) === parent);
       expect(call?.attributes).toMatchObject({
         'http.request.method': 'POST',
         'url.full': `${fake.url}/v1/customers`,
