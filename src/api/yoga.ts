@@ -27,7 +27,7 @@ export type GraphQLServer = YogaServerInstance<ServerContext, Context>;
 export function createGraphQLServer(services: Services, metrics: Metrics): GraphQLServer {
   const { config, now, pubsub } = services;
   const domain = bindDomain(services);
-  const tracing = graphqlTracingPlugin() as Plugin<Context> | null;
+  const tracing = graphqlTracingPlugin();
   return createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',

@@ -23,6 +23,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import type { useOpenTelemetry } from '@envelop/opentelemetry';
 import type * as Api from '@opentelemetry/api';
 import type { SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
 
@@ -46,7 +47,7 @@ interface Runtime {
   tracer: Api.Tracer;
   provider: TracerProvider;
   /** A GraphQL envelop plugin, built once from `@envelop/opentelemetry`. */
-  graphqlPlugin: unknown;
+  graphqlPlugin: GraphqlTracingPlugin;
 }
 
 // One per process: OpenTelemetry's tracer provider, context manager and propagator are globals.
@@ -148,8 +149,10 @@ export async function startTracing(options: TracingOptions): Promise<Tracing | n
   };
 }
 
+export type GraphqlTracingPlugin = ReturnType<typeof useOpenTelemetry>;
+
 /** The GraphQL operation plugin (an envelop plugin), or null when tracing is off. */
-export function graphqlTracingPlugin(): unknown {
+export function graphqlTracingPlugin(): GraphqlTracingPlugin | null {
   return runtime?.graphqlPlugin ?? null;
 }
 
