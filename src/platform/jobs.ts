@@ -152,7 +152,7 @@ export function jobPayload<T extends TaskDeclaration>(task: T, payload: PayloadI
  * enqueued the job, so the job's own span links to it. The worker takes it off before the task's
  * schema sees the payload (`takeTrace`), so no schema has to allow it.
  */
-export const TRACE_KEY = '_trace';
+const TRACE_KEY = '_trace';
 
 /** The payload's JSON with the current span's `traceparent` added, when there is one. */
 function withTrace(json: string): string {

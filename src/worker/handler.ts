@@ -18,9 +18,9 @@
  * of `WorkerDeps`.
  *
  * The wrapper takes off the payload's reserved `_trace` key (the enqueuing span, for the job's
- * span to link to; see src/platform/tracing.ts) and parses the payload before the task sees it; a payload that does not parse can
- * never succeed, so the job fails at once, without retries, with the zod error as its last
- * error. Anything else the task throws is retried with backoff until the declaration's
+ * span to link to; see src/platform/tracing.ts) and parses the payload before the task sees it;
+ * a payload that does not parse can never succeed, so the job fails at once, without retries,
+ * with the zod error as its last error. Anything else the task throws is retried with backoff until the declaration's
  * `maxAttempts` is spent; a task that knows retrying is pointless throws `PermanentJobError`.
  * Tasks may run more than once (a worker can die after the work and before the job is marked
  * done), so they must be safe to repeat.
