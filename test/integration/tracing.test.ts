@@ -22,12 +22,11 @@ import { capturingLogger } from '../helpers/logs.ts';
 const exporter = new InMemorySpanExporter();
 const tracing = await startTracing({ endpoint: undefined, serviceName: 'agnt-test', exporter });
 
-const CreateBooking = graphql(`
-  mutation CreateBooking($input: CreateBookingInput!) {
+const BookForTrace = graphql(`
+  mutation BookForTrace($input: CreateBookingInput!) {
     createBooking(input: $input) {
       __typename
-      ... on BookingPayload { booking { id status partySize startsAt guestEmail expiresAt allowedTransitions } }
-      ... on ValidationError { message field }
+      ... on BookingPayload { booking { id } }
       ... on Error { message }
     }
   }
@@ -81,7 +80,7 @@ describe('tracing', () => {
     const guest = await app.signIn();
     exporter.reset();
     const created = await app.gql(
-      CreateBooking,
+      BookForTrace,
       { input: { venueId: venueGid, partySize: 2, startsAt: at('19:00') } as never },
       { token: guest.token },
     );
@@ -104,11 +103,11 @@ describe('tracing', () => {
       .filter((span) => span.spanContext().traceId === request.spanContext().traceId);
 
     // HTTP → GraphQL operation → SQL statements (Prisma's, and pg's beneath them).
-    const operation = trace.find((span) => span.name === 'mutation.CreateBooking');
+    const operation = trace.find((span) => span.name === 'mutation.BookForTrace');
     expect(operation, trace.map((s) => s.name).join(', ')).toBeDefined();
     if (!operation) return;
     expect(parentOf(operation)).toBe(idOf(request));
-    expect(operation.attributes['graphql.execute.operationName']).toBe('CreateBooking');
+    expect(operation.attributes['graphql.execute.operationName']).toBe('BookForTrace');
     const inOperation = descendants(operation, trace);
     const statements = inOperation.filter((span) => span.name.startsWith('pg.query'));
     const insert = statements.find((span) => /^INSERT INTO "public"."bookings"/.test(sqlOf(span)));
@@ -130,7 +129,7 @@ describe('tracing', () => {
 
     // The slow-operation line was written inside the request, so it carries the trace id.
     const slow = logs.lines.find(
-      (line) => line.msg === 'slow GraphQL operation' && line['graphql.operation'] === 'CreateBooking',
+      (line) => line.msg === 'slow GraphQL operation' && line['graphql.operation'] === 'BookForTrace',
     );
     expect(slow).toMatchObject({
       trace_id: request.spanContext().traceId,
