@@ -91,7 +91,7 @@ export function taskList(deps: WorkerDeps, list: readonly TaskHandler[]): TaskLi
   const tasks: TaskList = {};
   for (const handler of list) {
     if (tasks[handler.name]) throw new Error(`Two handlers for task "${handler.name}"`);
-    tasks[handler.name] = handler.bind(deps);
+    tasks[handler.name] = handler.bind(deps, { slowOperationMs: deps.config.monitoring.slowOperationMs });
   }
   return tasks;
 }
