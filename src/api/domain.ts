@@ -39,6 +39,9 @@ import { feedbackSummary, leaveFeedback } from '../domain/bookings/feedback.ts';
 import { venueAvailability } from '../domain/bookings/venue-availability.ts';
 import { developerTier, setDeveloperTier } from '../domain/developer/tiers.ts';
 import { apiKeyUsage } from '../domain/developer/usage.ts';
+import { tasteProfile } from '../domain/graph/profile.ts';
+import { personalRank, type RankableHit, type RankBasis } from '../domain/graph/rank.ts';
+import { suggestVenues } from '../domain/graph/suggest.ts';
 import { revokeRefreshToken, rotateRefreshToken } from '../domain/identity/refresh-tokens.ts';
 import { requestSignInCode, verifySignInCode } from '../domain/identity/sign-in.ts';
 import { findUser } from '../domain/identity/users.ts';
@@ -235,6 +238,14 @@ export function bindDomain(services: DomainServices) {
         verifySignInCode(signIn(logger), input),
       rotateRefreshToken: (logger: Logger, token: string) => rotateRefreshToken(signIn(logger), token),
       revokeRefreshToken: given({ db, sessions, now }, revokeRefreshToken),
+    },
+    graph: {
+      personalRank: <H extends RankableHit>(userId: string | null, hits: H[], basis: RankBasis) =>
+        personalRank(db, userId, hits, basis, now()),
+      suggestVenues: (userId: string, first: number | null | undefined) =>
+        suggestVenues(db, userId, { first, now: now() }),
+      tasteProfile: (userId: string, first: number | null | undefined) =>
+        tasteProfile(db, userId, { first, now: now() }),
     },
     memory: {
       forgetAll: given(db, forgetAll),

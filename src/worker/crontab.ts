@@ -80,4 +80,10 @@ export const crontab = `
 # recovered-job records 90 days; src/domain/operations/retention.ts) is deleted daily at 03:30 UTC,
 # in batches. No fill: each run deletes everything that is due.
 30 3 * * * data-retention ?id=data-retention
+
+# Each person's taste graph (src/domain/graph: venues, cuisines and areas weighted by bookings,
+# feedback and memories, for their search ranking and suggestions) is rebuilt hourly, only for
+# people with new material since their last build, at most 200 a run, oldest change first. No
+# fill: each run takes whoever is due, and what is left waits for the next hour.
+41 * * * * graph-build ?id=graph-build
 `;

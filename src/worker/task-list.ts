@@ -22,6 +22,7 @@ import chatInbound from './tasks/chat-inbound.ts';
 import chatSend from './tasks/chat-send.ts';
 import clawpulseGatewayPrune from './tasks/clawpulse-gateway-prune.ts';
 import dataRetention from './tasks/data-retention.ts';
+import graphBuild from './tasks/graph-build.ts';
 import lalamoveEvent from './tasks/lalamove-event.ts';
 import monthlyInvoice from './tasks/monthly-invoice.ts';
 import noop from './tasks/noop.ts';
@@ -69,6 +70,7 @@ export const handlers: readonly TaskHandler[] = [
   monthlyInvoice,
   webhookDrain,
   apiUsageFlush,
+  graphBuild,
 ];
 
 /**

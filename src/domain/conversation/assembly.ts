@@ -1,5 +1,5 @@
 /**
- * The consumer agent, assembled: its 17 tools (each a definition of the one tool contract,
+ * The consumer agent, assembled: its 18 tools (each a definition of the one tool contract,
  * src/domain/tools, the same ones MCP and public A2A publish where they serve API keys), and its turn (turn.ts) with its
  * sessions, memory, confirmations and prompt facts. services.ts builds one per process.
  */
@@ -29,6 +29,7 @@ import {
 } from '../tools/bookings.ts';
 import { deliveryTools } from '../tools/delivery.ts';
 import { memoryTools } from '../tools/memory.ts';
+import { suggestVenuesTool } from '../tools/suggestions.ts';
 import { directionsTool, weatherTool } from '../tools/surroundings.ts';
 import { checkAvailabilityTool, searchVenuesTool, venueDetailsTool } from '../tools/venues.ts';
 import { createFactsGatherer } from './facts.ts';
@@ -61,6 +62,7 @@ export function consumerTools(services: ConsumerAgentServices): Tool[] {
   const db = services.database.prisma;
   const all = [
     searchVenuesTool({ db }),
+    suggestVenuesTool({ db }),
     venueDetailsTool({ db }),
     checkAvailabilityTool({ db }),
     createBookingTool({ db, bookings: services.bookings }),

@@ -1,0 +1,14 @@
+import { buildDueTasteGraphs, graphBuildTask } from '../../domain/graph/build.ts';
+import { defineHandler, type TaskContext } from '../handler.ts';
+
+/** Builds the taste graphs of people with new material (src/domain/graph/build.ts); safe to run twice. */
+export default defineHandler(
+  graphBuildTask,
+  async (_payload, { services, logger }: TaskContext<'db' | 'now'>) => {
+    const result = await buildDueTasteGraphs(services.db, { now: services.now() });
+    logger.info(
+      { 'graph.people': result.people, 'graph.changed': result.changed, 'graph.remaining': result.remaining },
+      'built taste graphs',
+    );
+  },
+);
