@@ -32,7 +32,9 @@ async function booked(guestId: string, venueId: string, status: BookingStatus, d
 }
 
 async function rated(guestId: string, booking: { id: string; venueId: string }, score: number) {
-  await db().bookingFeedback.create({ data: { bookingId: booking.id, venueId: booking.venueId, guestId, score } });
+  await db().bookingFeedback.create({
+    data: { bookingId: booking.id, venueId: booking.venueId, guestId, score },
+  });
 }
 
 async function remembered(userId: string, content: string, importance = 3) {
@@ -41,7 +43,10 @@ async function remembered(userId: string, content: string, importance = 3) {
 
 /** The person's edges by `KIND:key`, weights as stored (as of their newest evidence). */
 async function storedEdges(userId: string) {
-  const rows = await db().tasteEdge.findMany({ where: { userId }, orderBy: [{ kind: 'asc' }, { key: 'asc' }] });
+  const rows = await db().tasteEdge.findMany({
+    where: { userId },
+    orderBy: [{ kind: 'asc' }, { key: 'asc' }],
+  });
   return new Map(rows.map((row) => [`${row.kind}:${row.key}`, row]));
 }
 
@@ -201,7 +206,11 @@ describe('ranking a search', () => {
     const order = (list: { id: string }[]) => list.map((hit) => hit.id);
     expect(order(hits)).toEqual([named.id, grill.id, sushi.id]);
 
-    expect(order(await personalRank(db(), fan.id, hits, 'RELEVANCE'))).toEqual([named.id, sushi.id, grill.id]);
+    expect(order(await personalRank(db(), fan.id, hits, 'RELEVANCE'))).toEqual([
+      named.id,
+      sushi.id,
+      grill.id,
+    ]);
     expect(order(await personalRank(db(), null, hits, 'RELEVANCE'))).toEqual(order(hits));
     expect(order(await personalRank(db(), stranger.id, hits, 'RELEVANCE'))).toEqual(order(hits));
   });
