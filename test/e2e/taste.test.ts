@@ -1,0 +1,104 @@
+/**
+ * The taste graph over GraphQL on the real server: a signed-in person's venue search is ordered by
+ * their taste (an anonymous search, and a person with no taste, get the plain order), and the
+ * person reads their strongest likes and suggestions, each with its sentence. Nobody else reads them.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDueTasteGraphs } from '../../src/domain/graph/build.ts';
+import { createBooking } from '../factories/bookings.ts';
+import { createVenue } from '../factories/venues.ts';
+import { graphql } from '../generated/gql.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+
+const Search = graphql(`
+  query TasteSearch($text: String) {
+    venues(text: $text, first: 10) { edges { node { name } } }
+  }
+`);
+
+const MyTaste = graphql(`
+  query MyTaste {
+    viewer {
+      tasteProfile(first: 3) { kind label weight explanation }
+      suggestedVenues(first: 5) { explanation venue { name } }
+    }
+  }
+`);
+
+const TheirTaste = graphql(`
+  query TheirTaste($id: ID!) {
+    node(id: $id) { id ... on User { tasteProfile { label } } }
+  }
+`);
+
+let app: TestApp;
+const tag = randomBytes(3).toString('hex');
+let fan: { token: string; userId: string };
+let stranger: { token: string; userId: string };
+
+beforeAll(async () => {
+  app = await startTestApp();
+  const db = app.services.db;
+  [fan, stranger] = [await app.signIn(), await app.signIn()];
+  // The tag in each description: the search's word matches the three alike.
+  const place = (name: string, cuisines: string[]) =>
+    createVenue(db, { name, cuisines, city: 'Seminyak', status: 'CLAIMED', description: `Seminyak ${tag}` });
+  await place('Aardvark Grill', ['Steakhouse']);
+  await place('Zen Sushi', ['Japanese']);
+  const liked = await place('Sushi Tei', ['Japanese']);
+  for (const days of [20, 6]) {
+    await createBooking(db, {
+      guestId: fan.userId,
+      venueId: liked.id,
+      status: 'COMPLETED',
+      startsAt: new Date(Date.now() - days * 86_400_000),
+    });
+  }
+  await buildDueTasteGraphs(db);
+});
+afterAll(() => app.close());
+
+const names = (res: { data?: { venues: { edges: { node: { name: string } }[] } } | null }) =>
+  res.data?.venues.edges.map((e) => e.node.name);
+
+describe('taste over GraphQL', () => {
+  it('orders a signed-in person’s search by their taste, and nobody else’s', async () => {
+    // The plain order is alphabetical among equal matches.
+    const plain = ['Aardvark Grill', 'Sushi Tei', 'Zen Sushi'];
+    expect(names(await app.gql(Search, { text: tag }))).toEqual(plain);
+    expect(names(await app.gql(Search, { text: tag }, { token: stranger.token }))).toEqual(plain);
+    expect(names(await app.gql(Search, { text: tag }, { token: fan.token }))).toEqual([
+      'Sushi Tei',
+      'Zen Sushi',
+      'Aardvark Grill',
+    ]);
+  });
+
+  it('shows the person their likes and suggestions, each explained', async () => {
+    const res = await app.gql(MyTaste, {}, { token: fan.token });
+    expect(res.errors, JSON.stringify(res.body)).toBeUndefined();
+    // The venue and its cuisine weigh the same (two visits each), then its area at half.
+    expect(res.data!.viewer!.tasteProfile).toMatchObject([
+      { kind: 'CUISINE', label: 'Japanese', explanation: 'You booked Japanese twice, all in Seminyak.' },
+      { kind: 'VENUE', label: 'Sushi Tei', explanation: 'You went to Sushi Tei twice.' },
+      { kind: 'AREA', label: 'Seminyak', explanation: 'You booked in Seminyak twice.' },
+    ]);
+    expect(res.data!.viewer!.suggestedVenues).toContainEqual({
+      venue: { name: 'Zen Sushi' },
+      explanation: 'Because you liked Sushi Tei and booked Japanese twice in Seminyak.',
+    });
+    const none = await app.gql(MyTaste, {}, { token: stranger.token });
+    expect(none.data!.viewer).toEqual({ tasteProfile: [], suggestedVenues: [] });
+  });
+
+  it('keeps a person’s taste from everyone else', async () => {
+    const { encodeGlobalID } = await import('@pothos/plugin-relay');
+    const res = await app.gql(
+      TheirTaste,
+      { id: encodeGlobalID('User', fan.userId) },
+      { token: stranger.token },
+    );
+    expect(JSON.stringify(res.data ?? null)).not.toContain('Sushi Tei');
+  });
+});
