@@ -5,11 +5,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDueTasteGraphs } from '../../src/domain/graph/build.ts';
+import { graphBuildTask } from '../../src/domain/graph/build.ts';
+import { enqueue } from '../../src/platform/jobs.ts';
+import { crontab } from '../../src/worker/crontab.ts';
+import { parseSchedules } from '../../src/worker/crontab-check.ts';
+import { handlers } from '../../src/worker/task-list.ts';
 import { createBooking } from '../factories/bookings.ts';
 import { createVenue } from '../factories/venues.ts';
 import { graphql } from '../generated/gql.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { runDueJobs } from '../helpers/jobs.ts';
 
 const Search = graphql(`
   query TasteSearch($text: String) {
@@ -55,7 +60,9 @@ beforeAll(async () => {
       startsAt: new Date(Date.now() - days * 86_400_000),
     });
   }
-  await buildDueTasteGraphs(db);
+  // The hourly task, run as the worker runs it.
+  await enqueue(db, graphBuildTask, {});
+  await runDueJobs(app, ['graph-build']);
 });
 afterAll(() => app.close());
 
@@ -63,6 +70,12 @@ const names = (res: { data?: { venues: { edges: { node: { name: string } }[] } }
   res.data?.venues.edges.map((e) => e.node.name);
 
 describe('taste over GraphQL', () => {
+  it('is built by the hourly graph-build task', () => {
+    expect(parseSchedules(crontab, handlers).filter((s) => s.task === 'graph-build')).toEqual([
+      expect.objectContaining({ identifier: 'graph-build' }),
+    ]);
+  });
+
   it('orders a signed-in person’s search by their taste, and nobody else’s', async () => {
     // The plain order is alphabetical among equal matches.
     const plain = ['Aardvark Grill', 'Sushi Tei', 'Zen Sushi'];

@@ -13,11 +13,13 @@ import { personalRank } from '../../src/domain/graph/rank.ts';
 import { suggestVenues } from '../../src/domain/graph/suggest.ts';
 import { HALF_LIFE_DAYS } from '../../src/domain/graph/weights.ts';
 import { forgetAll } from '../../src/domain/memory/memories.ts';
+import { searchVenuesTool } from '../../src/domain/tools/venues.ts';
 import { searchVenues } from '../../src/domain/venues/search.ts';
 import type { BookingStatus } from '../../src/generated/prisma/enums.ts';
 import { createBooking } from '../factories/bookings.ts';
 import { useTestDatabase } from '../factories/database.ts';
 import { createPerson, tag } from '../factories/people.ts';
+import { toolContext } from '../factories/tools.ts';
 import { createVenue } from '../factories/venues.ts';
 
 const db = useTestDatabase();
@@ -213,6 +215,29 @@ describe('ranking a search', () => {
     ]);
     expect(order(await personalRank(db(), null, hits, 'RELEVANCE'))).toEqual(order(hits));
     expect(order(await personalRank(db(), stranger.id, hits, 'RELEVANCE'))).toEqual(order(hits));
+  });
+  it('orders the agent’s search_venues for the person in their chat, not for an API key', async () => {
+    const word = `zq${tag()}`;
+    const grill = await venue(`Able Grill ${tag()}`, ['Steakhouse'], 'Faro', `The ${word} grill`);
+    const sushi = await venue(`Yume Sushi ${tag()}`, ['Japanese'], 'Faro', `The ${word} sushi`);
+    const fan = await createPerson(db());
+    await remembered(fan.id, 'Loves sushi', 5);
+    await buildTasteGraph(db(), fan.id);
+    const tool = searchVenuesTool({ db: db() });
+    const ids = (answer: { venues: { venueId: string }[] }) => answer.venues.map((v) => v.venueId);
+
+    expect(ids(await tool.run({ query: word }, toolContext(fan.id), new AbortController().signal))).toEqual([
+      sushi.id,
+      grill.id,
+    ]);
+    const key = {
+      ...toolContext(fan.id),
+      actor: { kind: 'apiKey', apiKeyId: fan.id, organizationId: fan.id, userId: fan.id } as never,
+    };
+    expect(ids(await tool.run({ query: word }, key, new AbortController().signal))).toEqual([
+      grill.id,
+      sushi.id,
+    ]);
   });
 });
 
