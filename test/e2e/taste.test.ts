@@ -31,6 +31,12 @@ const MyTaste = graphql(`
   }
 `);
 
+const TooMany = graphql(`
+  query TooManyLikes($first: Int) {
+    viewer { tasteProfile(first: $first) { label } }
+  }
+`);
+
 const TheirTaste = graphql(`
   query TheirTaste($id: ID!) {
     node(id: $id) { id ... on User { tasteProfile { label } } }
@@ -103,6 +109,13 @@ describe('taste over GraphQL', () => {
     });
     const none = await app.gql(MyTaste, {}, { token: stranger.token });
     expect(none.data!.viewer).toEqual({ tasteProfile: [], suggestedVenues: [] });
+  });
+
+  it('refuses a page size it does not serve, naming the field', async () => {
+    const res = await app.gql(TooMany, { first: 500 }, { token: fan.token });
+    expect(res.errors).toMatchObject([
+      { message: 'A whole number from 1 to 50', extensions: { code: 'BAD_USER_INPUT', field: 'first' } },
+    ]);
   });
 
   it('keeps a person’s taste from everyone else', async () => {

@@ -34,6 +34,7 @@ import {
   emptyEvidence,
   feedbackWeight,
   memoryWeight,
+  type TasteEdgeData,
 } from './weights.ts';
 
 /** The hourly schedule (src/worker/crontab.ts); the next tick is the retry. */
@@ -156,15 +157,8 @@ interface Contribution {
   memory?: { at: Date; id: string; text: string; against: boolean };
 }
 
-/** An edge as a build makes it. */
-export interface BuiltEdge {
-  kind: TasteEdgeKind;
-  key: string;
-  label: string;
-  weight: number;
-  evidence: EdgeEvidence;
-  evidenceAt: Date;
-}
+/** An edge as a build makes it: its weight as of its newest evidence. */
+export type BuiltEdge = TasteEdgeData;
 
 interface VenueFacts {
   id: string;

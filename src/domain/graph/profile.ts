@@ -3,20 +3,25 @@
  * explained in one sentence from its evidence. Only ever one person's own edges: callers pass the
  * signed-in person or the chat's person, never someone named in input.
  */
+import { z } from 'zod';
 import type { TasteEdgeKind } from '../../generated/prisma/enums.ts';
 import type { DbOrTx } from '../../platform/db.ts';
-import { decayed, type EdgeEvidence, toEvidence } from './weights.ts';
+import { parseInput } from '../validation.ts';
+import { decayed, type TasteEdgeData, toEvidence } from './weights.ts';
 
-export interface TasteEdgeView {
-  kind: TasteEdgeKind;
-  /** VENUE: the venue's id; CUISINE and AREA: the cuisine or city, lower-case. */
-  key: string;
-  label: string;
-  /** Faded to now; positive for what the person likes, negative for what they avoid. */
-  weight: number;
-  evidence: EdgeEvidence;
-  evidenceAt: Date;
-}
+/** An edge as read: its weight faded to the reader's now. */
+export type TasteEdgeView = TasteEdgeData;
+
+/** How many to list: a whole number from 1 to `max`, or absent for the default. */
+export const firstSchema = (max: number) =>
+  z.object({
+    first: z
+      .number()
+      .int(`A whole number from 1 to ${max}`)
+      .min(1, `A whole number from 1 to ${max}`)
+      .max(max, `A whole number from 1 to ${max}`)
+      .nullish(),
+  });
 
 /** The most edges `tasteProfile` returns. */
 export const TASTE_PROFILE_MAX = 50;
@@ -56,7 +61,7 @@ export async function tasteProfile(
   userId: string,
   options: { first?: number | null; now?: Date } = {},
 ): Promise<TasteEdgeView[]> {
-  const first = Math.min(Math.max(options.first ?? 10, 1), TASTE_PROFILE_MAX);
+  const first = parseInput(firstSchema(TASTE_PROFILE_MAX), { first: options.first }).first ?? 10;
   return (await tasteEdges(db, userId, { now: options.now }))
     .filter((edge) => edge.weight > 0)
     .slice(0, first);

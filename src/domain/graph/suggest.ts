@@ -9,9 +9,10 @@
  */
 import type { Venue } from '../../generated/prisma/client.ts';
 import type { DbOrTx } from '../../platform/db.ts';
+import { parseInput } from '../validation.ts';
 import { namesLookAlike } from '../venues/lookalikes.ts';
 import { termKey } from './build.ts';
-import { inWords, type TasteEdgeView, tasteEdges, times } from './profile.ts';
+import { firstSchema, inWords, type TasteEdgeView, tasteEdges, times } from './profile.ts';
 
 export const SUGGESTIONS_MAX = 20;
 /** Liked cuisines and areas a suggestion may share, the strongest first. */
@@ -34,7 +35,7 @@ export async function suggestVenues(
   userId: string,
   options: { first?: number | null; now?: Date } = {},
 ): Promise<VenueSuggestion[]> {
-  const first = Math.min(Math.max(options.first ?? 5, 1), SUGGESTIONS_MAX);
+  const first = parseInput(firstSchema(SUGGESTIONS_MAX), { first: options.first }).first ?? 5;
   const edges = await tasteEdges(db, userId, { now: options.now });
   const liked = edges.filter((edge) => edge.weight > 0);
   const cuisines = liked.filter((edge) => edge.kind === 'CUISINE').slice(0, TOP_CUISINES);

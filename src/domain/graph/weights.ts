@@ -16,8 +16,6 @@
  */
 import type { BookingStatus, TasteEdgeKind } from '../../generated/prisma/enums.ts';
 
-export const TASTE_KINDS = ['VENUE', 'CUISINE', 'AREA'] as const satisfies readonly TasteEdgeKind[];
-
 export const HALF_LIFE_DAYS = 180;
 const DAY_MS = 86_400_000;
 
@@ -84,6 +82,20 @@ export interface EdgeEvidence {
   areas: Record<string, number>;
   /** The memories that name it, newest first (at most 3). */
   memories: { id: string; text: string; against: boolean }[];
+}
+
+/** One edge of a person's graph. */
+export interface TasteEdgeData {
+  kind: TasteEdgeKind;
+  /** VENUE: the venue's id; CUISINE and AREA: the cuisine or city, lower-case. */
+  key: string;
+  /** The venue's name, or the cuisine or city as venues spell it. */
+  label: string;
+  /** Positive for what the person likes, negative for what they avoid. */
+  weight: number;
+  evidence: EdgeEvidence;
+  /** Its newest evidence. */
+  evidenceAt: Date;
 }
 
 export function emptyEvidence(): EdgeEvidence {
