@@ -4,6 +4,7 @@
  * person reads their strongest likes and suggestions, each with its sentence. Nobody else reads them.
  */
 import { randomBytes } from 'node:crypto';
+import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphBuildTask } from '../../src/domain/graph/build.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
@@ -14,6 +15,7 @@ import { createBooking } from '../factories/bookings.ts';
 import { createVenue } from '../factories/venues.ts';
 import { graphql } from '../generated/gql.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { createActors } from '../helpers/authz.ts';
 import { runDueJobs } from '../helpers/jobs.ts';
 
 const Search = graphql(`
@@ -47,6 +49,7 @@ let app: TestApp;
 const tag = randomBytes(3).toString('hex');
 let fan: { token: string; userId: string };
 let stranger: { token: string; userId: string };
+let likedId: string;
 
 beforeAll(async () => {
   app = await startTestApp();
@@ -58,6 +61,7 @@ beforeAll(async () => {
   await place('Aardvark Grill', ['Steakhouse']);
   await place('Zen Sushi', ['Japanese']);
   const liked = await place('Sushi Tei', ['Japanese']);
+  likedId = liked.id;
   for (const days of [20, 6]) {
     await createBooking(db, {
       guestId: fan.userId,
@@ -118,13 +122,32 @@ describe('taste over GraphQL', () => {
     ]);
   });
 
-  it('keeps a person’s taste from everyone else', async () => {
-    const { encodeGlobalID } = await import('@pothos/plugin-relay');
-    const res = await app.gql(
+  it('keeps a person’s taste from colleagues, platform admins and API keys', async () => {
+    const actors = await createActors(app);
+    const staff = actors.staff;
+    await createBooking(app.services.db, {
+      guestId: staff.userId,
+      venueId: likedId,
+      status: 'COMPLETED',
+      startsAt: new Date(Date.now() - 86_400_000),
+    });
+    await enqueue(app.services.db, graphBuildTask, {});
+    await runDueJobs(app, ['graph-build']);
+    const own = await app.gql(
       TheirTaste,
-      { id: encodeGlobalID('User', fan.userId) },
-      { token: stranger.token },
+      { id: encodeGlobalID('User', staff.userId) },
+      { token: staff.token },
     );
-    expect(JSON.stringify(res.data ?? null)).not.toContain('Sushi Tei');
+    expect(own.data?.node).toMatchObject({ tasteProfile: expect.arrayContaining([{ label: 'Sushi Tei' }]) });
+
+    // The owner sees the staff member as a colleague, but not what they like.
+    for (const token of [actors.owner.token, actors.platformAdmin.token]) {
+      const res = await app.gql(TheirTaste, { id: encodeGlobalID('User', staff.userId) }, { token });
+      expect(res.errors?.[0]?.extensions?.code, JSON.stringify(res.body)).toBe('FORBIDDEN');
+      expect(JSON.stringify(res.body)).not.toContain('Sushi Tei');
+    }
+    // A key acts as its creator (the owner), but the creator's taste is not the key's to read.
+    const byKey = await app.gql(MyTaste, {}, { token: actors.keyWrite.secret });
+    expect(byKey.errors?.[0]?.extensions?.code, JSON.stringify(byKey.body)).toBe('FORBIDDEN');
   });
 });
