@@ -151,7 +151,7 @@ describe('the hourly build', () => {
     const before = [await storedEdges(ana.id), await storedEdges(ben.id)];
     expect(before[0]!.size).toBe(3);
 
-    expect(await buildDueTasteGraphs(db())).toEqual({ people: 0, changed: 0, remaining: 0 });
+    expect(await buildDueTasteGraphs(db())).toEqual({ people: 0, changed: 0, remaining: 0, failed: [] });
     // Built again on purpose, the same material writes nothing: not even updated_at moves.
     expect(await buildTasteGraph(db(), ana.id)).toBe(0);
     expect([await storedEdges(ana.id), await storedEdges(ben.id)]).toEqual(before);

@@ -441,8 +441,10 @@ export interface GraphBuildResult {
   people: number;
   /** Edges created, changed or deleted. */
   changed: number;
-  /** People still due after this run (over the limit, or changed meanwhile). */
+  /** People still due after this run (over the limit, changed meanwhile, or failed). */
   remaining: number;
+  /** People whose build failed, with why; they stay due and the run goes on without them. */
+  failed: { userId: string; error: string }[];
 }
 
 /**
@@ -461,12 +463,18 @@ export async function buildDueTasteGraphs(
     take: limit,
   });
   let changed = 0;
+  const failed: GraphBuildResult['failed'] = [];
   if (due.length > 0) {
     const vocabulary = await tasteVocabulary(db);
     for (const { userId } of due) {
-      changed += await buildTasteGraph(db, userId, { vocabulary, now: options.now });
+      // One person's failure must not hold up everyone after them, run after run.
+      try {
+        changed += await buildTasteGraph(db, userId, { vocabulary, now: options.now });
+      } catch (error) {
+        failed.push({ userId, error: error instanceof Error ? error.message : String(error) });
+      }
     }
   }
   const remaining = await db.tasteGraphState.count({ where: { changedAt: { not: null } } });
-  return { people: due.length, changed, remaining };
+  return { people: due.length - failed.length, changed, remaining, failed };
 }

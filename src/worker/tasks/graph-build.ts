@@ -10,5 +10,11 @@ export default defineHandler(
       { 'graph.people': result.people, 'graph.changed': result.changed, 'graph.remaining': result.remaining },
       'built taste graphs',
     );
+    for (const failure of result.failed) {
+      logger.warn(
+        { 'user.id': failure.userId, 'error.message': failure.error },
+        'taste graph build failed; due again next run',
+      );
+    }
   },
 );
