@@ -58,6 +58,22 @@ import {
   organizationOfInboxItem,
   venueInbox,
 } from '../domain/network/staff-inbox.ts';
+import {
+  approveFaqEntry,
+  faqDrafts,
+  findFaqEntryWithVenueOrThrow,
+  organizationOfFaqEntry,
+  rejectFaqEntry,
+  venueFaq,
+} from '../domain/network/venue-faq.ts';
+import {
+  factsOfConflict,
+  findFactConflictWithOwnerOrThrow,
+  organizationOfFactConflict,
+  resolveFactConflict,
+  venueFactConflicts,
+  venueFacts,
+} from '../domain/network/venue-wiki.ts';
 import { onboardingChecklist } from '../domain/onboarding/checklist.ts';
 import { cancelJob, jobsById, listJobs, retryJob } from '../domain/operations/job-queue.ts';
 import type { Access } from '../domain/organizations/access.ts';
@@ -294,6 +310,23 @@ export function bindDomain(services: DomainServices) {
       rotateWebhookSecret: given(webhooks, rotateWebhookSecret),
       sendTestWebhook: given(webhooks, sendTestWebhook),
       updateWebhookSubscription: given(webhooks, updateWebhookSubscription),
+    },
+    venueWiki: {
+      approveFaqEntry: (access: Access, input: Parameters<typeof approveFaqEntry>[2]) =>
+        approveFaqEntry(db, access, input, now()),
+      factsOfConflict: given(db, factsOfConflict),
+      faqDrafts: given(db, faqDrafts),
+      findFactConflictWithOwnerOrThrow: given(db, findFactConflictWithOwnerOrThrow),
+      findFaqEntryWithVenueOrThrow: given(db, findFaqEntryWithVenueOrThrow),
+      organizationOfFactConflict: given(db, organizationOfFactConflict),
+      organizationOfFaqEntry: given(db, organizationOfFaqEntry),
+      rejectFaqEntry: (access: Access, input: Parameters<typeof rejectFaqEntry>[2]) =>
+        rejectFaqEntry(db, access, input, now()),
+      resolveFactConflict: (access: Access, input: Parameters<typeof resolveFactConflict>[2]) =>
+        resolveFactConflict(db, access, input, now()),
+      venueFactConflicts: given(db, venueFactConflicts),
+      venueFacts: given(db, venueFacts),
+      venueFaq: given(db, venueFaq),
     },
     venues: {
       approveVenueReview: given(db, approveVenueReview),

@@ -20,6 +20,7 @@ import './schema/taste.ts';
 import './schema/booking.ts';
 import './schema/booking-fee.ts';
 import './schema/venue-inbox.ts';
+import './schema/venue-wiki.ts';
 import './schema/envelope.ts';
 import './schema/channel.ts';
 import './schema/venue-claim.ts';

@@ -86,4 +86,15 @@ export const crontab = `
 # people with new material since their last build, at most 200 a run, oldest change first. No
 # fill: each run takes whoever is due, and what is left waits for the next hour.
 41 * * * * graph-build ?id=graph-build
+
+# Each venue's wiki (src/domain/network/venue-wiki.ts) takes in what changed in its record, staff's
+# answers to guests and guests' feedback, every 4 hours so the venue's agent answers new facts the
+# same day; up to 200 venues a run, those compiled longest ago first. No fill: a watermark per
+# venue says what is still to read.
+40 */4 * * * venue-wiki ?id=venue-wiki
+
+# Frequent guest questions become FAQ drafts for staff to approve (src/domain/network/venue-faq.ts),
+# weekly on Monday at 02:50 UTC, before the week's service: a week gathers enough asks to count.
+# No fill: a watermark per venue says what is still to read.
+50 2 * * 1 venue-faq ?id=venue-faq
 `;

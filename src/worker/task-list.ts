@@ -36,6 +36,8 @@ import stripeEvent from './tasks/stripe-event.ts';
 import subscriptionGraceEnd from './tasks/subscription-grace-end.ts';
 import sweepOrphanedResponses from './tasks/sweep-orphaned-responses.ts';
 import venueDailySummary from './tasks/venue-daily-summary.ts';
+import venueFaq from './tasks/venue-faq.ts';
+import venueWiki from './tasks/venue-wiki.ts';
 import webhookDrain from './tasks/webhook-drain.ts';
 
 export const handlers: readonly TaskHandler[] = [
@@ -71,6 +73,8 @@ export const handlers: readonly TaskHandler[] = [
   webhookDrain,
   apiUsageFlush,
   graphBuild,
+  venueWiki,
+  venueFaq,
 ];
 
 /**
