@@ -249,6 +249,8 @@ describe('suggestions', () => {
     const similar = await venue(`Ramen Bar ${tag()}`, ['Japanese'], city);
     const elsewhere = await venue(`Kyoto House ${tag()}`, ['Japanese'], 'Ubud');
     const branch = await venue(`${liked.name} Express`, ['Japanese'], city);
+    const fusion = await venue(`Fusion Cantina ${tag()}`, ['Japanese', 'Mexican'], 'Ubud');
+    await remembered(person.id, 'Hates tacos', 5);
     const first = await booked(person.id, liked.id, 'COMPLETED', 30);
     await booked(person.id, liked.id, 'COMPLETED', 6);
     await rated(person.id, first, 5);
@@ -259,6 +261,8 @@ describe('suggestions', () => {
     expect(ids).not.toContain(liked.id);
     expect(ids).not.toContain(branch.id);
     expect(ids.indexOf(similar.id)).toBeLessThan(ids.indexOf(elsewhere.id));
+    // A cuisine held against counts against the venue that serves it.
+    expect(ids.indexOf(elsewhere.id)).toBeLessThan(ids.indexOf(fusion.id));
     expect(suggestions.find((s) => s.venue.id === similar.id)!.explanation).toBe(
       `Because you liked ${liked.name} and booked Japanese twice in Seminyak.`,
     );

@@ -3,7 +3,8 @@
  * cuisine or an area with the strongest likes of their taste graph, each with one sentence
  * saying why ("Because you liked Sushi Tei and booked Japanese twice in Seminyak.").
  *
- * A candidate scores the faded weights of the liked cuisines and area it shares. Venues the
+ * A candidate scores the faded weights of its cuisines and area in the person's graph (one they
+ * hold against counts against; a venue scoring nothing or less is left out). Venues the
  * person already knows (any venue edge, liked or not) are left out, and so is a venue whose name
  * looks like one they know (lookalikes.ts: another branch of the same place is not a discovery).
  */
@@ -43,6 +44,9 @@ export async function suggestVenues(
   if (cuisines.length === 0 && areas.length === 0) return [];
 
   const known = edges.filter((edge) => edge.kind === 'VENUE');
+  const cuisineWeight = new Map(
+    edges.filter((edge) => edge.kind === 'CUISINE').map((edge) => [edge.key, edge.weight]),
+  );
   const likedVenues = await db.venue.findMany({
     where: { id: { in: liked.filter((edge) => edge.kind === 'VENUE').map((edge) => edge.key) } },
     select: { id: true, cuisines: true, city: true },
@@ -63,7 +67,10 @@ export async function suggestVenues(
     const keys = new Set(venue.cuisines.map(termKey));
     const sharedCuisines = cuisines.filter((edge) => keys.has(edge.key));
     const sharedArea = areas.find((edge) => edge.key === termKey(venue.city ?? '')) ?? null;
-    const score = sharedCuisines.reduce((sum, edge) => sum + edge.weight, 0) + (sharedArea?.weight ?? 0);
+    // Every cuisine of the venue counts, those the person holds against too ("no pizza").
+    const score =
+      [...keys].reduce((sum, key) => sum + (cuisineWeight.get(key) ?? 0), 0) + (sharedArea?.weight ?? 0);
+    if (score <= 0) continue;
     const because = likedVenues
       .map((v) => ({
         edge: liked.find((edge) => edge.kind === 'VENUE' && edge.key === v.id)!,
