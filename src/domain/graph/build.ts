@@ -137,7 +137,10 @@ export async function tasteVocabulary(db: DbOrTx): Promise<TasteVocabulary> {
   const vocabulary: TasteVocabulary = { cuisines: new Map(), areas: new Map() };
   for (const row of rows) {
     const key = termKey(row.value);
-    if (key) (row.kind === 'CUISINE' ? vocabulary.cuisines : vocabulary.areas).set(key, row.value.trim());
+    const terms = row.kind === 'CUISINE' ? vocabulary.cuisines : vocabulary.areas;
+    const value = row.value.trim();
+    // "Café" and "Cafe" are one key here: the smaller spelling, whatever order rows come in.
+    if (key && !(terms.has(key) && terms.get(key)! <= value)) terms.set(key, value);
   }
   return vocabulary;
 }
@@ -151,7 +154,8 @@ interface Contribution {
   at: Date;
   /** The venue it came through (for cuisine and area edges' `venues`). */
   venue?: string;
-  record(evidence: EdgeEvidence): void;
+  /** Counts it adds to the edge's evidence, if any. */
+  record?(evidence: EdgeEvidence): void;
   /** Newest-first lists are sorted by this after all contributions are in. */
   rating?: { at: Date; id: string; score: number };
   memory?: { at: Date; id: string; text: string; against: boolean };
@@ -167,7 +171,7 @@ interface VenueFacts {
   city: string | null;
 }
 
-/** The edges a venue's evidence feeds: the venue, each of its cuisines, its city (at `areaShare`). */
+/** The edges a venue's evidence feeds: the venue, each of its cuisines, its city (at AREA_SHARE). */
 function venueTargets(venue: VenueFacts, vocabulary: TasteVocabulary) {
   const targets: { kind: TasteEdgeKind; key: string; label: string; share: number }[] = [
     { kind: 'VENUE', key: venue.id, label: venue.name, share: 1 },
@@ -279,7 +283,6 @@ function contributionsOf(material: Awaited<ReturnType<typeof readMaterial>>, voc
         at: answer.updatedAt,
         venue: answer.venue.name,
         rating: { at: answer.updatedAt, id: answer.id, score: answer.score },
-        record() {},
       });
     }
   }
@@ -298,7 +301,6 @@ function contributionsOf(material: Awaited<ReturnType<typeof readMaterial>>, voc
           text: memory.content.slice(0, 120),
           against: term.against,
         },
-        record() {},
       });
     }
   }
@@ -328,7 +330,7 @@ export function edgesOf(contributions: Contribution[]): BuiltEdge[] {
     for (const c of group) {
       const share = decayed(c.weight, c.at, evidenceAt);
       weight += share;
-      c.record(evidence);
+      c.record?.(evidence);
       if (c.venue && first.kind !== 'VENUE') byVenue.set(c.venue, (byVenue.get(c.venue) ?? 0) + share);
     }
     evidence.ratings = group
