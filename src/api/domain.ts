@@ -39,6 +39,9 @@ import { feedbackSummary, leaveFeedback } from '../domain/bookings/feedback.ts';
 import { venueAvailability } from '../domain/bookings/venue-availability.ts';
 import { developerTier, setDeveloperTier } from '../domain/developer/tiers.ts';
 import { apiKeyUsage } from '../domain/developer/usage.ts';
+import { tasteProfile } from '../domain/graph/profile.ts';
+import { personalRank, type RankableHit, type RankBasis } from '../domain/graph/rank.ts';
+import { suggestVenues } from '../domain/graph/suggest.ts';
 import { requestAccountDeletion } from '../domain/identity/account-deletion.ts';
 import { revokeRefreshToken, rotateRefreshToken } from '../domain/identity/refresh-tokens.ts';
 import { requestSignInCode, verifySignInCode } from '../domain/identity/sign-in.ts';
@@ -256,6 +259,14 @@ export function bindDomain(services: DomainServices) {
       revokeRefreshToken: given({ db, sessions, now }, revokeRefreshToken),
       requestAccountDeletion: given({ db, sessions, now }, requestAccountDeletion),
       setReengagementOptIn: given(db, setReengagementOptIn),
+    },
+    graph: {
+      personalRank: <H extends RankableHit>(userId: string | null, hits: H[], basis: RankBasis) =>
+        personalRank(db, userId, hits, basis, now()),
+      suggestVenues: (userId: string, first: number | null | undefined) =>
+        suggestVenues(db, userId, { first, now: now() }),
+      tasteProfile: (userId: string, first: number | null | undefined) =>
+        tasteProfile(db, userId, { first, now: now() }),
     },
     memory: {
       forgetAll: given(db, forgetAll),

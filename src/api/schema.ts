@@ -17,6 +17,7 @@ import './schema/venue.ts';
 import './schema/agent.ts';
 import './schema/onboarding.ts';
 import './schema/venue-search.ts';
+import './schema/taste.ts';
 import './schema/booking.ts';
 import './schema/booking-fee.ts';
 import './schema/venue-inbox.ts';

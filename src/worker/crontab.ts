@@ -82,6 +82,12 @@ export const crontab = `
 # in batches. No fill: each run deletes everything that is due.
 30 3 * * * data-retention ?id=data-retention
 
+# Each person's taste graph (src/domain/graph: venues, cuisines and areas weighted by bookings,
+# feedback and memories, for their search ranking and suggestions) is rebuilt hourly, only for
+# people with new material since their last build, at most 200 a run, oldest change first. No
+# fill: each run takes whoever is due, and what is left waits for the next hour.
+41 * * * * graph-build ?id=graph-build
+
 # Each venue's wiki (src/domain/network/venue-wiki.ts) takes in what changed in its record, staff's
 # answers to guests and guests' feedback, every 4 hours so the venue's agent answers new facts the
 # same day; up to 200 venues a run, those compiled longest ago first. No fill: a watermark per

@@ -24,6 +24,7 @@ import chatSend from './tasks/chat-send.ts';
 import clawpulseGatewayPrune from './tasks/clawpulse-gateway-prune.ts';
 import dataRetention from './tasks/data-retention.ts';
 import deliverReminders from './tasks/deliver-reminders.ts';
+import graphBuild from './tasks/graph-build.ts';
 import lalamoveEvent from './tasks/lalamove-event.ts';
 import monthlyInvoice from './tasks/monthly-invoice.ts';
 import noop from './tasks/noop.ts';
@@ -75,6 +76,7 @@ export const handlers: readonly TaskHandler[] = [
   monthlyInvoice,
   webhookDrain,
   apiUsageFlush,
+  graphBuild,
   venueWiki,
   venueFaq,
   deliverReminders,

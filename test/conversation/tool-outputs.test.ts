@@ -1,5 +1,5 @@
 /**
- * What each of the consumer agent's 18 tools answers is what its output schema says. The runner
+ * What each of the consumer agent's 19 tools answers is what its output schema says. The runner
  * checks every answer against the schema and turns one that breaks it into an error result
  * (tools.test.ts), so a schema that does not fit its tool would take the tool away from the
  * person: here each tool is run once, as the model would call it, against real parts (the
@@ -81,6 +81,7 @@ it('each consumer tool answers within its output schema', async () => {
 
   const found = await call('search_venues', { query: venue.name });
   expect(found.venues).toEqual([expect.objectContaining({ venueId: venue.id })]);
+  await call('suggest_venues', {});
   await call('get_venue_details', { venue_id: venue.id });
   const date = Temporal.Now.plainDateISO(venue.timeZone).add({ days: 2 }).toString();
   const free = await call('check_availability', { venue_id: venue.id, date, party_size: 2 });

@@ -30,6 +30,7 @@ import {
 import { deliveryTools } from '../tools/delivery.ts';
 import { memoryTools } from '../tools/memory.ts';
 import { setReminderTool } from '../tools/reminders.ts';
+import { suggestVenuesTool } from '../tools/suggestions.ts';
 import { directionsTool, weatherTool } from '../tools/surroundings.ts';
 import { checkAvailabilityTool, searchVenuesTool, venueDetailsTool } from '../tools/venues.ts';
 import { createFactsGatherer } from './facts.ts';
@@ -62,6 +63,7 @@ export function consumerTools(services: ConsumerAgentServices): Tool[] {
   const db = services.database.prisma;
   const all = [
     searchVenuesTool({ db }),
+    suggestVenuesTool({ db }),
     venueDetailsTool({ db }),
     checkAvailabilityTool({ db }),
     createBookingTool({ db, bookings: services.bookings }),
