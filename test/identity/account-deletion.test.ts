@@ -6,8 +6,10 @@
  * request its agent received) and keeps the money's record (usage). Signing in again before the
  * purge restores the account; a second purge run changes nothing.
  */
+
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTasteGraph } from '../../src/domain/graph/build.ts';
 import { ACCOUNT_PURGE_AFTER_DAYS, purgeDeletedUsers } from '../../src/domain/identity/account-deletion.ts';
 import { issueRefreshToken } from '../../src/domain/identity/refresh-tokens.ts';
 import { setReminder } from '../../src/domain/reminders/reminders.ts';
@@ -145,6 +147,9 @@ describe('deleting an account', () => {
     const me = await personWithHistory();
     // A second sign-in elsewhere.
     const other = await issueRefreshToken(db, { userId: me.userId, ttlDays: 30, now: app.clock.now() });
+    // Their taste, built from the booking and the memory.
+    await buildTasteGraph(db, me.userId, { now: app.clock.now() });
+    expect(await db.tasteEdge.count({ where: { userId: me.userId } })).toBeGreaterThan(0);
 
     const answer = await app.gql(DELETE, { confirm: 'DELETE' }, { token: me.token });
     expect(answer.data, JSON.stringify(answer.body)).toMatchObject({
@@ -172,6 +177,10 @@ describe('deleting an account', () => {
     // Erased.
     const where = { userId: me.userId };
     expect(await db.memory.count({ where })).toBe(0);
+    expect(await db.tasteEdge.count({ where })).toBe(0);
+    // The booking stays the venue's, but builds no taste for an account that is gone.
+    await buildTasteGraph(db, me.userId, { now: purgeAt });
+    expect(await db.tasteEdge.count({ where })).toBe(0);
     expect(await db.chat.count({ where })).toBe(0);
     expect(await db.outboundMessage.count({ where })).toBe(0);
     expect(await db.channelIdentity.count({ where })).toBe(0);

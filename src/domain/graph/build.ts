@@ -222,21 +222,23 @@ export function memoryTerms(
 /** The person's material, newest first within MATERIAL_LIMITS. */
 async function readMaterial(db: DbOrTx, userId: string) {
   const venue = { select: { id: true, name: true, cuisines: true, city: true } } as const;
+  // An account being deleted, or purged, has no taste: its bookings stay the venues' record only.
+  const deleted = { guest: { deletedAt: { not: null } } } as const;
   const [bookings, feedback, memories] = await Promise.all([
     db.booking.findMany({
-      where: { guestId: userId },
+      where: { guestId: userId, NOT: deleted },
       select: { id: true, status: true, startsAt: true, updatedAt: true, venue },
       orderBy: [{ startsAt: 'desc' }, { id: 'asc' }],
       take: MATERIAL_LIMITS.bookings,
     }),
     db.bookingFeedback.findMany({
-      where: { guestId: userId },
+      where: { guestId: userId, NOT: deleted },
       select: { id: true, score: true, updatedAt: true, venue },
       orderBy: [{ updatedAt: 'desc' }, { id: 'asc' }],
       take: MATERIAL_LIMITS.feedback,
     }),
     db.memory.findMany({
-      where: { userId },
+      where: { userId, NOT: { user: { deletedAt: { not: null } } } },
       select: { id: true, content: true, importance: true, createdAt: true },
       orderBy: [{ createdAt: 'desc' }, { id: 'asc' }],
       take: MATERIAL_LIMITS.memories,

@@ -132,6 +132,7 @@ async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
   await tx.$executeRaw`DELETE FROM channel_identities WHERE user_id = ${userId}::uuid`;
   // What the agent knew, and the record of what it did for them.
   await tx.$executeRaw`DELETE FROM memories WHERE user_id = ${userId}::uuid`;
+  await tx.$executeRaw`DELETE FROM taste_edges WHERE user_id = ${userId}::uuid`;
   await tx.$executeRaw`DELETE FROM tool_calls WHERE user_id = ${userId}::uuid`;
   await tx.$executeRaw`DELETE FROM confirmations WHERE user_id = ${userId}::uuid`;
   // Sessions and sign-in.
