@@ -84,6 +84,8 @@ import {
   sendTestWebhook,
   updateWebhookSubscription,
 } from '../domain/outbound-webhooks/subscriptions.ts';
+import { applyScanDraft } from '../domain/scan/apply.ts';
+import { findScanOrThrow, organizationOfScan, scanBusiness } from '../domain/scan/scans.ts';
 import { organizationUsage } from '../domain/usage/events.ts';
 import {
   cancelVenueClaim,
@@ -273,6 +275,12 @@ export function bindDomain(services: DomainServices) {
       renameOrganization: given(db, renameOrganization),
       revokeOrganizationApiKey: (access: Access, input: { apiKeyId: string }) =>
         revokeOrganizationApiKey(db, access, input, { now }),
+    },
+    scan: {
+      applyScanDraft: given({ db, keyring }, applyScanDraft),
+      findScanOrThrow: given(db, findScanOrThrow),
+      organizationOfScan: given(db, organizationOfScan),
+      scanBusiness: given(db, scanBusiness),
     },
     webhooks: {
       createWebhookSubscription: given(webhooks, createWebhookSubscription),

@@ -18,6 +18,7 @@ import bookingFee from './tasks/booking-fee.ts';
 import bookingFeedback from './tasks/booking-feedback.ts';
 import bookingNoShow from './tasks/booking-no-show.ts';
 import bookingReminder from './tasks/booking-reminder.ts';
+import businessScan from './tasks/business-scan.ts';
 import chatInbound from './tasks/chat-inbound.ts';
 import chatSend from './tasks/chat-send.ts';
 import clawpulseGatewayPrune from './tasks/clawpulse-gateway-prune.ts';
@@ -69,6 +70,7 @@ export const handlers: readonly TaskHandler[] = [
   monthlyInvoice,
   webhookDrain,
   apiUsageFlush,
+  businessScan,
 ];
 
 /**
