@@ -118,7 +118,6 @@ const ScanDraftFieldName = describedEnum('ScanDraftFieldName', {
   OPENING_HOURS: 'The weekly opening hours.',
 });
 
-const toEnum = (field: string) => field.replace(/([A-Z0-9])/g, '_$1').toUpperCase() as keyof typeof FROM_ENUM;
 const FROM_ENUM = {
   NAME: 'name',
   DESCRIPTION: 'description',
@@ -137,6 +136,11 @@ const FROM_ENUM = {
   SOCIAL_HANDLES: 'socialHandles',
   OPENING_HOURS: 'openingHours',
 } as const;
+const TO_ENUM = Object.fromEntries(Object.entries(FROM_ENUM).map(([name, field]) => [field, name])) as Record<
+  string,
+  keyof typeof FROM_ENUM
+>;
+const toEnum = (field: string) => TO_ENUM[field]!;
 
 const ScanDraftField = builder.objectRef<DraftField>('ScanDraftField').implement({
   description: 'One venue field the scan found, to review before applying.',
