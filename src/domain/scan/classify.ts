@@ -6,9 +6,8 @@
  */
 import { z } from 'zod';
 import type { LlmGateway } from '../conversation/messages.ts';
+import { CATEGORIES } from '../venues/venues.ts';
 import type { Classification } from './report.ts';
-
-const CATEGORIES = ['RESTAURANT', 'BAR', 'CAFE', 'CLUB', 'PUB', 'BAKERY', 'FOOD_TRUCK', 'OTHER'] as const;
 
 const answerSchema = z.object({
   category: z.enum(CATEGORIES),
