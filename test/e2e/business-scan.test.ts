@@ -8,6 +8,7 @@
  * refused, and one test shows 127.0.0.1 refused without the allowance.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scanTopic } from '../../src/domain/scan/scans.ts';
 import { createWebFetcher, FetchRefusedError } from '../../src/integrations/web/fetcher.ts';
 import { anthropicMessage, type ScriptedFake, startFakeAnthropic } from '../fakes/anthropic.ts';
 import {
@@ -23,7 +24,8 @@ import {
 } from '../fakes/websites.ts';
 import { member, rawId, startTestApp, type TestApp } from '../helpers/app.ts';
 import { type Person, person, unique } from '../helpers/authz.ts';
-import { runDueJobs } from '../helpers/jobs.ts';
+import { runDueJobs, waitFor } from '../helpers/jobs.ts';
+import { openSse, parseSseEvent } from '../helpers/sse.ts';
 
 let app: TestApp;
 let anthropic: ScriptedFake;
@@ -478,5 +480,82 @@ describe('applying the draft', () => {
     expect((await app.services.db.venue.findUniqueOrThrow({ where: { id: venueId } })).description).toBe(
       'Ours',
     );
+  });
+});
+
+describe('progress', () => {
+  const PROGRESS = `subscription($scanId: ID!) { scanProgress(scanId: $scanId) { id status lanes { lane state } } }`;
+  type Event = {
+    data?: { scanProgress: { id: string; status: string; lanes: { lane: string; state: string }[] } | null };
+    errors?: { extensions?: { code?: string } }[];
+  };
+
+  /** Every event of the stream until it ends or `until` says stop; `stop()` hangs up. */
+  async function listen(scanId: string, token: string) {
+    const abort = new AbortController();
+    const response = await openSse(app, PROGRESS, { scanId }, token, abort.signal);
+    const events: Event[] = [];
+    const done = (async () => {
+      const decoder = new TextDecoder();
+      let buffer = '';
+      try {
+        for await (const chunk of response.body!) {
+          buffer += decoder.decode(chunk, { stream: true });
+          for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+            const event = parseSseEvent(buffer.slice(0, end));
+            buffer = buffer.slice(end + 2);
+            if (event.event === 'next') events.push(JSON.parse(event.data) as Event);
+          }
+        }
+      } catch {
+        // hung up
+      }
+    })();
+    return { events, stop: () => abort.abort(), done };
+  }
+
+  /** Waits until this process's Redis subscriber listens on the scan's topic. */
+  async function listening(scanId: string) {
+    const client = app.services.redis.client;
+    if (!client) return;
+    const channel = `${app.services.redis.keyPrefix}ps:${scanTopic(scanId)}`;
+    await waitFor(
+      async () => Number(((await client.pubsub('NUMSUB', channel)) as [string, number])[1]) > 0,
+      'the scan subscription',
+    );
+  }
+
+  it('publishes each step of the scan to its owners, and refuses staff', async () => {
+    const w = await world();
+    const s = await site(microdataCafe());
+    const res = await startScan(w, `${s.url}/`);
+    const started = member(res.data?.scanBusiness, 'ScanBusinessPayload', res);
+    const scanId = started.scan.id;
+
+    const staff = await person(app, w.organizationId, 'STAFF');
+    const refused = await listen(scanId, staff.token);
+    await refused.done;
+    expect(refused.events[0]?.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+
+    const feed = await listen(scanId, w.owner.token);
+    await listening(rawId(scanId));
+    await runDueJobs(app, ['business-scan']);
+    const last = await waitFor(
+      async () => feed.events.find((e) => e.data?.scanProgress?.status === 'DONE'),
+      'the DONE event',
+    );
+    feed.stop();
+    const statuses = feed.events.map((e) => e.data?.scanProgress?.status);
+    expect(statuses[0]).toBe('RUNNING');
+    expect(statuses.at(-1)).toBe('DONE');
+    expect(last.data?.scanProgress).toEqual({
+      id: scanId,
+      status: 'DONE',
+      lanes: [
+        { lane: 'WEBSITE', state: 'DONE' },
+        { lane: 'STRUCTURED_DATA', state: 'DONE' },
+        { lane: 'CLASSIFICATION', state: 'SKIPPED' },
+      ],
+    });
   });
 });
