@@ -156,6 +156,16 @@ const RevokeApiKey = graphql(`
   }
 `);
 
+const ScanBusiness = graphql(`
+  mutation AuthzScanBusiness($organizationId: ID!, $url: String!) {
+    scanBusiness(input: { organizationId: $organizationId, url: $url }) {
+      __typename
+      ... on ScanBusinessPayload { scan { id status url } }
+      ... on Error { message }
+    }
+  }
+`);
+
 const OrganizationById = graphql(`
   query AuthzOrganization($id: ID!) {
     organization(id: $id) { id name }
@@ -249,6 +259,7 @@ async function snapshot(fx: Fixture) {
       organizations: await db.organization.count(),
       memberships: await db.membership.count(),
       apiKeys: await db.apiKey.count(),
+      businessScans: await db.businessScan.count(),
     },
   };
 }
@@ -718,6 +729,39 @@ const rows: Row[] = [
       OTHER_OWNER: 'FORBIDDEN',
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
+      KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  {
+    name: 'scanBusiness',
+    field: 'scanBusiness',
+    call: (fx, token) =>
+      app.gql(
+        ScanBusiness,
+        { organizationId: gid('Organization', fx.organizationId), url: 'https://example.com/' },
+        { token },
+      ),
+    async effect(fx, answer) {
+      expect(answer).toMatchObject({
+        __typename: 'ScanBusinessPayload',
+        scan: { status: 'QUEUED', url: 'https://example.com/' },
+      });
+      expect(await app.services.db.businessScan.count({ where: { organizationId: fx.organizationId } })).toBe(
+        1,
+      );
+    },
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      STAFF: 'FORBIDDEN',
+      OTHER_OWNER: 'FORBIDDEN',
+      PLATFORM_ADMIN: 'allowed',
+      // A write key acts as an admin; a read key as staff, who may not start scans.
+      KEY_WRITE: 'allowed',
       KEY_READ: 'FORBIDDEN',
       KEY_CREATOR_REMOVED: 'HTTP 401',
       KEY_CREATOR_DEMOTED: 'FORBIDDEN',
