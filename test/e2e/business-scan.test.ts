@@ -346,6 +346,28 @@ describe('refusals', () => {
   });
 });
 
+describe('robots.txt that cannot be read', () => {
+  it('does not read a site whose robots.txt answers 5xx, and says why', async () => {
+    const s = await site({
+      '/robots.txt': { status: 503, type: 'text/plain', body: 'busy' },
+      '/': { body: '<html><body>Hi</body></html>' },
+    });
+    const fetcher = createWebFetcher({
+      allowed: { hosts: ['127.0.0.1'], cidrs: [] },
+      userAgent: 'AGNTBot',
+      maxPageBytes: 2_000_000,
+      maxRedirects: 5,
+      pageTimeoutMs: 5_000,
+    });
+    const error = await fetcher.fetchPage(`${s.url}/`).catch((e) => e);
+    expect(error).toMatchObject({
+      code: 'robots',
+      message: `${new URL(s.url).host}'s robots.txt answered 503, so the site is not read until it answers`,
+    });
+    expect(s.requests).toEqual(['/robots.txt']);
+  });
+});
+
 describe('who may scan', () => {
   it('refuses staff and people of other organisations, and hides scans from them', async () => {
     const w = await world();

@@ -80,12 +80,6 @@ export function parseScanUrl(raw: string): string {
   if (url.username || url.password) {
     throw new ValidationError('A web address cannot carry a user name or password', 'url');
   }
-  if (!url.hostname.includes('.') && !url.hostname.startsWith('[')) {
-    // A single label ("localhost", "intranet") is never a public website, unless allow-listed:
-    // the fetcher decides that; here only obvious typos are caught.
-    if (url.hostname !== 'localhost')
-      throw new ValidationError('Enter a full address, such as example.com', 'url');
-  }
   url.hash = '';
   return url.href;
 }

@@ -93,8 +93,8 @@ interface RawAnswer {
 }
 
 export function createWebFetcher(options: WebFetcherOptions): WebFetcher {
-  /** Per origin: may our user agent read a path? Kept for the fetcher's life (one scan). */
-  const robotsByOrigin = new Map<string, Promise<(url: string) => boolean>>();
+  /** Per origin: why robots.txt keeps our user agent from a page (null: it may read it). Kept for the fetcher's life (one scan). */
+  const robotsByOrigin = new Map<string, Promise<(url: URL) => string | null>>();
 
   function parseUrl(raw: string): URL {
     let url: URL;
@@ -207,13 +207,8 @@ export function createWebFetcher(options: WebFetcherOptions): WebFetcher {
   ): Promise<RawAnswer & { url: URL }> {
     let url = parseUrl(raw);
     for (let hop = 0; ; hop++) {
-      if (checkRobots && !(await robotsAllow(url, signal))) {
-        throw new FetchRefusedError(
-          'robots',
-          url.href,
-          `${url.host}'s robots.txt asks ${options.userAgent} not to read ${url.pathname}`,
-        );
-      }
+      const refusal = checkRobots ? await robotsRefusal(url, signal) : null;
+      if (refusal) throw new FetchRefusedError('robots', url.href, refusal);
       const answer = await once(url, signal, maxBytes);
       const location = answer.headers.location;
       if (!REDIRECTS.has(answer.status) || !location) return { ...answer, url };
@@ -228,34 +223,43 @@ export function createWebFetcher(options: WebFetcherOptions): WebFetcher {
     }
   }
 
-  function robotsAllow(url: URL, signal: AbortSignal | undefined): Promise<boolean> {
+  /** Why robots.txt keeps us from `url`, or null when it lets us read it. */
+  function robotsRefusal(url: URL, signal: AbortSignal | undefined): Promise<string | null> {
     let rules = robotsByOrigin.get(url.origin);
     if (!rules) {
       rules = loadRobots(url.origin, signal);
       robotsByOrigin.set(url.origin, rules);
     }
-    return rules.then((allows) => allows(url.href));
+    return rules.then((refusal) => refusal(url));
   }
 
   async function loadRobots(
     origin: string,
     signal: AbortSignal | undefined,
-  ): Promise<(url: string) => boolean> {
+  ): Promise<(url: URL) => string | null> {
     const robotsUrl = `${origin}/robots.txt`;
+    const host = new URL(origin).host;
     let answer: RawAnswer;
     try {
       // robots.txt's own redirects are followed (without asking robots.txt about itself).
       answer = await follow(robotsUrl, signal, 500_000, false);
     } catch (error) {
-      // An address refused is the page's refusal to give, not robots.txt's.
-      if (error instanceof FetchRefusedError && ['private_address', 'unresolved'].includes(error.code))
-        throw error;
-      return () => false;
+      if (!(error instanceof FetchRefusedError)) throw error;
+      // An address refused, or the scan's time spent, is that refusal, not robots.txt's.
+      if (['private_address', 'unresolved'].includes(error.code) || signal?.aborted) throw error;
+      const reason = `${host}'s robots.txt could not be read (${error.message}), so the site is not read`;
+      return () => reason;
     }
-    if (answer.status >= 400 && answer.status < 500) return () => true;
-    if (answer.status >= 500) return () => false;
+    if (answer.status >= 400 && answer.status < 500) return () => null;
+    if (answer.status >= 500) {
+      const reason = `${host}'s robots.txt answered ${answer.status}, so the site is not read until it answers`;
+      return () => reason;
+    }
     const robots = robotsParser(robotsUrl, answer.body.toString('utf8'));
-    return (url) => robots.isAllowed(url, options.userAgent) !== false;
+    return (url) =>
+      robots.isAllowed(url.href, options.userAgent) === false
+        ? `${host}'s robots.txt asks ${options.userAgent} not to read ${url.pathname}`
+        : null;
   }
 
   return {
