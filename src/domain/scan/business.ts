@@ -64,7 +64,10 @@ function objects(value: unknown): SchemaNode[] {
 }
 
 function number(value: unknown): number | null {
-  const n = typeof value === 'number' ? value : Number(text(value));
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  // Number(null) and Number('') are 0: absent is not the equator.
+  const raw = text(value);
+  const n = raw === null ? Number.NaN : Number(raw);
   return Number.isFinite(n) ? n : null;
 }
 

@@ -286,7 +286,7 @@ export function scoreScan(facts: BusinessFacts, brokenJsonLd: number): Score[] {
   if (brokenJsonLd > 0) {
     structured.score = Math.max(0, structured.score - 10);
     structured.suggestions.unshift(
-      `Fix the JSON-LD on your site: ${brokenJsonLd} block${brokenJsonLd === 1 ? ' is' : 's are'} not valid JSON and are ignored`,
+      `Fix the JSON-LD on your site: ${brokenJsonLd === 1 ? '1 block is not valid JSON and is' : `${brokenJsonLd} blocks are not valid JSON and are`} ignored`,
     );
   }
   return [completeness, contactability, structured];
