@@ -342,7 +342,31 @@ describe('refusals', () => {
       pageTimeoutMs: 5_000,
     });
     expect((await fetcher.fetchPage(`${s.url}/menu.pdf`).catch((e) => e)).code).toBe('not_html');
+    expect((await fetcher.fetchPage(`${s.url}/nowhere`).catch((e) => e)).code).toBe('http_error');
     expect((await fetcher.fetchPage(`${s.url}/r0`).catch((e) => e)).code).toBe('too_many_redirects');
+  });
+});
+
+describe('time limits', () => {
+  it('gives up on a page that does not answer in time', async () => {
+    const s = await site({
+      '/robots.txt': { type: 'text/plain', body: '' },
+      '/': { body: '<html></html>', delayMs: 3_000 },
+    });
+    const fetcher = createWebFetcher({
+      allowed: { hosts: ['127.0.0.1'], cidrs: [] },
+      userAgent: 'AGNTBot',
+      maxPageBytes: 2_000_000,
+      maxRedirects: 5,
+      pageTimeoutMs: 200,
+    });
+    const started = Date.now();
+    const error = await fetcher.fetchPage(`${s.url}/`).catch((e) => e);
+    expect(error).toMatchObject({
+      code: 'timeout',
+      message: `${new URL(s.url).host} did not answer in time`,
+    });
+    expect(Date.now() - started).toBeLessThan(2_000);
   });
 });
 

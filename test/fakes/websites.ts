@@ -14,6 +14,8 @@ export interface FixturePage {
   headers?: Record<string, string>;
   /** Streams this many bytes of HTML instead of `body`, chunked, without a Content-Length. */
   streamBytes?: number;
+  /** Answers only after this long (a slow server). */
+  delayMs?: number;
 }
 
 export interface FixtureSite {
@@ -28,7 +30,7 @@ export interface FixtureSite {
 export async function startFixtureSite(pages: Record<string, FixturePage>): Promise<FixtureSite> {
   const requests: string[] = [];
   let sent = 0;
-  const server = createServer((req, res) => {
+  const server = createServer(async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://site').pathname;
     requests.push(path);
     const page = pages[path];
@@ -36,6 +38,8 @@ export async function startFixtureSite(pages: Record<string, FixturePage>): Prom
       res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not found</h1>');
       return;
     }
+    if (page.delayMs) await new Promise((resolve) => setTimeout(resolve, page.delayMs));
+    if (res.destroyed) return;
     if (page.streamBytes) {
       stream(res, page.streamBytes, (n) => {
         sent += n;
