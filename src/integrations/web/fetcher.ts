@@ -123,6 +123,8 @@ export function createWebFetcher(options: WebFetcherOptions): WebFetcher {
 
   /** One request, no redirects followed; the body read up to the limit. */
   async function once(url: URL, signal: AbortSignal | undefined, maxBytes: number): Promise<RawAnswer> {
+    // The scan's whole time may be spent already; an aborted signal fires no more events.
+    if (signal?.aborted) throw new FetchRefusedError('timeout', url.href, `${url.host} did not answer in time`);
     try {
       // An address literal never reaches the socket's lookup, so every host is checked here first.
       await resolveAllowed(url, options.allowed);
