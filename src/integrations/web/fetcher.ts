@@ -124,7 +124,7 @@ export function createWebFetcher(options: WebFetcherOptions): WebFetcher {
   /** One request, no redirects followed; the body read up to the limit. */
   async function once(url: URL, signal: AbortSignal | undefined, maxBytes: number): Promise<RawAnswer> {
     // The scan's whole time may be spent already; an aborted signal fires no more events.
-    if (signal?.aborted) throw new FetchRefusedError('timeout', url.href, `${url.host} did not answer in time`);
+    if (signal?.aborted) throw timedOut(url);
     try {
       // An address literal never reaches the socket's lookup, so every host is checked here first.
       await resolveAllowed(url, options.allowed);
@@ -150,8 +150,8 @@ export function createWebFetcher(options: WebFetcherOptions): WebFetcher {
         reject(error);
       };
       const timeout = () => new FetchRefusedError('timeout', url.href, `${url.host} did not answer in time`);
-      const timer = setTimeout(() => fail(timeout()), options.pageTimeoutMs);
-      const onAbort = () => fail(timeout());
+      const timer = setTimeout(() => fail(timedOut(url)), options.pageTimeoutMs);
+      const onAbort = () => fail(timedOut(url));
       signal?.addEventListener('abort', onAbort, { once: true });
       const req = request(
         url,
@@ -293,6 +293,10 @@ export function createWebFetcher(options: WebFetcherOptions): WebFetcher {
       };
     },
   };
+}
+
+function timedOut(url: URL): FetchRefusedError {
+  return new FetchRefusedError('timeout', url.href, `${url.host} did not answer in time`);
 }
 
 function tooLarge(url: URL, maxBytes: number): FetchRefusedError {
