@@ -8,8 +8,9 @@
  * refused, and one test shows 127.0.0.1 refused without the allowance.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scanTopic } from '../../src/domain/scan/scans.ts';
+import { businessScanTask, scanTopic } from '../../src/domain/scan/scans.ts';
 import { createWebFetcher, FetchRefusedError } from '../../src/integrations/web/fetcher.ts';
+import { enqueue } from '../../src/platform/jobs.ts';
 import { anthropicMessage, type ScriptedFake, startFakeAnthropic } from '../fakes/anthropic.ts';
 import {
   type FixturePage,
@@ -272,6 +273,21 @@ describe('reports', () => {
     expect(lane(scan, 'CLASSIFICATION').detail).toMatch(/^The model’s answer was not valid/);
     expect(scan.draft!.some((d) => d.source === 'classification')).toBe(false);
     expect(draftValue(scan, 'NAME')).toBe('The Anchor');
+  });
+});
+
+describe('the job', () => {
+  it('is safe to run twice: a finished scan is left as it is', async () => {
+    const w = await world();
+    const s = await site(microdataCafe());
+    const scan = await scanned(w, `${s.url}/`);
+    const id = rawId(scan.id);
+    const before = await app.services.db.businessScan.findUniqueOrThrow({ where: { id } });
+    const requests = s.requests.length;
+    await enqueue(app.services.db, businessScanTask, { scanId: id });
+    await runDueJobs(app, ['business-scan']);
+    expect(await app.services.db.businessScan.findUniqueOrThrow({ where: { id } })).toEqual(before);
+    expect(s.requests.length).toBe(requests);
   });
 });
 
