@@ -26,5 +26,11 @@ CREATE TABLE "business_scans" (
 -- CreateIndex
 CREATE INDEX "business_scans_organization_id_created_at_idx" ON "business_scans"("organization_id", "created_at");
 
+-- CreateIndex
+CREATE INDEX "business_scans_requested_by_id_idx" ON "business_scans"("requested_by_id");
+
 -- AddForeignKey
 ALTER TABLE "business_scans" ADD CONSTRAINT "business_scans_organization_id_fkey" FOREIGN KEY ("organization_id") REFERENCES "organizations"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+
+-- AddForeignKey
+ALTER TABLE "business_scans" ADD CONSTRAINT "business_scans_requested_by_id_fkey" FOREIGN KEY ("requested_by_id") REFERENCES "users"("id") ON DELETE SET NULL ON UPDATE CASCADE;

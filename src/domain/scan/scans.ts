@@ -93,7 +93,7 @@ export async function scanBusiness(
   if (!z.uuid().safeParse(input.organizationId).success) throw new NotFoundError('No such organisation');
   await access.require(input.organizationId, MANAGERS);
   const url = parseScanUrl(input.url);
-  const requestedById = access.isPlatformAdmin ? null : access.requireUserId();
+  const requestedById = access.requireUserId();
   return db.$transaction(async (tx) => {
     const scan = await tx.businessScan.create({
       data: {
