@@ -799,7 +799,7 @@ const rows: Row[] = [
     name: 'applyScanDraft to a new venue',
     field: 'applyScanDraft',
     prepare: finishedScan,
-    call: (fx, token) => app.gql(ApplyScanDraft, { scanId: gid('Scan', fx.scanId!) }, { token }),
+    call: (fx, token) => app.gql(ApplyScanDraft, { scanId: encodeGlobalID('Scan', fx.scanId!) }, { token }),
     async effect(fx, answer) {
       expect(answer).toMatchObject({
         __typename: 'ApplyScanDraftPayload',
