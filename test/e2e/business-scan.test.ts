@@ -54,6 +54,17 @@ async function site(pages: Record<string, FixturePage>): Promise<FixtureSite> {
   return started;
 }
 
+/** A fetcher with the default limits, allowing `hosts` (none: loopback is refused like any private address). */
+function fetcher(options: { hosts: string[]; pageTimeoutMs: number }) {
+  return createWebFetcher({
+    allowed: { hosts: options.hosts, cidrs: [] },
+    userAgent: 'AGNTBot',
+    maxPageBytes: 2_000_000,
+    maxRedirects: 5,
+    pageTimeoutMs: options.pageTimeoutMs,
+  });
+}
+
 const gid = (type: string, id: string) => Buffer.from(`${type}:${id}`).toString('base64');
 
 interface World {
@@ -327,18 +338,12 @@ describe('refusals', () => {
 
   it('refuses loopback itself when the allow-list does not name it, before any request', async () => {
     const s = await site(jsonLdRestaurant());
-    const fetcher = createWebFetcher({
-      allowed: { hosts: [], cidrs: [] },
-      userAgent: 'AGNTBot',
-      maxPageBytes: 2_000_000,
-      maxRedirects: 5,
-      pageTimeoutMs: 5_000,
-    });
-    const error = await fetcher.fetchPage(`${s.url}/`).catch((e) => e);
+    const web = fetcher({ hosts: [], pageTimeoutMs: 5_000 });
+    const error = await web.fetchPage(`${s.url}/`).catch((e) => e);
     expect(error).toBeInstanceOf(FetchRefusedError);
     expect(error.code).toBe('private_address');
     expect(s.requests).toEqual([]);
-    const notHttp = await fetcher.fetchPage('file:///etc/passwd').catch((e) => e);
+    const notHttp = await web.fetchPage('file:///etc/passwd').catch((e) => e);
     expect(notHttp.code).toBe('not_http');
   });
 
@@ -350,16 +355,10 @@ describe('refusals', () => {
         Array.from({ length: 8 }, (_, i) => [`/r${i}`, { status: 301, headers: { location: `/r${i + 1}` } }]),
       ),
     });
-    const fetcher = createWebFetcher({
-      allowed: { hosts: ['127.0.0.1'], cidrs: [] },
-      userAgent: 'AGNTBot',
-      maxPageBytes: 2_000_000,
-      maxRedirects: 5,
-      pageTimeoutMs: 5_000,
-    });
-    expect((await fetcher.fetchPage(`${s.url}/menu.pdf`).catch((e) => e)).code).toBe('not_html');
-    expect((await fetcher.fetchPage(`${s.url}/nowhere`).catch((e) => e)).code).toBe('http_error');
-    expect((await fetcher.fetchPage(`${s.url}/r0`).catch((e) => e)).code).toBe('too_many_redirects');
+    const web = fetcher({ hosts: ['127.0.0.1'], pageTimeoutMs: 5_000 });
+    expect((await web.fetchPage(`${s.url}/menu.pdf`).catch((e) => e)).code).toBe('not_html');
+    expect((await web.fetchPage(`${s.url}/nowhere`).catch((e) => e)).code).toBe('http_error');
+    expect((await web.fetchPage(`${s.url}/r0`).catch((e) => e)).code).toBe('too_many_redirects');
   });
 });
 
@@ -369,15 +368,9 @@ describe('time limits', () => {
       '/robots.txt': { type: 'text/plain', body: '' },
       '/': { body: '<html></html>', delayMs: 3_000 },
     });
-    const fetcher = createWebFetcher({
-      allowed: { hosts: ['127.0.0.1'], cidrs: [] },
-      userAgent: 'AGNTBot',
-      maxPageBytes: 2_000_000,
-      maxRedirects: 5,
-      pageTimeoutMs: 200,
-    });
+    const web = fetcher({ hosts: ['127.0.0.1'], pageTimeoutMs: 200 });
     const started = Date.now();
-    const error = await fetcher.fetchPage(`${s.url}/`).catch((e) => e);
+    const error = await web.fetchPage(`${s.url}/`).catch((e) => e);
     expect(error).toMatchObject({
       code: 'timeout',
       message: `${new URL(s.url).host} did not answer in time`,
@@ -392,14 +385,8 @@ describe('robots.txt that cannot be read', () => {
       '/robots.txt': { status: 503, type: 'text/plain', body: 'busy' },
       '/': { body: '<html><body>Hi</body></html>' },
     });
-    const fetcher = createWebFetcher({
-      allowed: { hosts: ['127.0.0.1'], cidrs: [] },
-      userAgent: 'AGNTBot',
-      maxPageBytes: 2_000_000,
-      maxRedirects: 5,
-      pageTimeoutMs: 5_000,
-    });
-    const error = await fetcher.fetchPage(`${s.url}/`).catch((e) => e);
+    const web = fetcher({ hosts: ['127.0.0.1'], pageTimeoutMs: 5_000 });
+    const error = await web.fetchPage(`${s.url}/`).catch((e) => e);
     expect(error).toMatchObject({
       code: 'robots',
       message: `${new URL(s.url).host}'s robots.txt answered 503, so the site is not read until it answers`,
