@@ -106,6 +106,8 @@ import {
 } from '../domain/outbound-webhooks/subscriptions.ts';
 import { setReengagementOptIn } from '../domain/reengagement/reengagement.ts';
 import { cancelReminder, pendingReminders } from '../domain/reminders/reminders.ts';
+import { applyScanDraft } from '../domain/scan/apply.ts';
+import { findScanOrThrow, organizationOfScan, scanBusiness } from '../domain/scan/scans.ts';
 import { organizationUsage } from '../domain/usage/events.ts';
 import {
   cancelVenueClaim,
@@ -309,6 +311,12 @@ export function bindDomain(services: DomainServices) {
       renameOrganization: given(db, renameOrganization),
       revokeOrganizationApiKey: (access: Access, input: { apiKeyId: string }) =>
         revokeOrganizationApiKey(db, access, input, { now }),
+    },
+    scan: {
+      applyScanDraft: given({ db, keyring }, applyScanDraft),
+      findScanOrThrow: given(db, findScanOrThrow),
+      organizationOfScan: given(db, organizationOfScan),
+      scanBusiness: given(db, scanBusiness),
     },
     webhooks: {
       createWebhookSubscription: given(webhooks, createWebhookSubscription),

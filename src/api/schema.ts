@@ -12,6 +12,7 @@ import './schema/usage.ts';
 import './schema/membership.ts';
 import './schema/api-key.ts';
 import './schema/webhook.ts';
+import './schema/scan.ts';
 import './schema/auth.ts';
 import './schema/venue.ts';
 import './schema/agent.ts';

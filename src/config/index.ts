@@ -30,6 +30,7 @@ import { monitoringConfig, monitoringEnv, monitoringProblems } from './monitorin
 import { networkConfig, networkEnv, networkProblems } from './network.ts';
 import type { Context } from './parse.ts';
 import { rateLimitsConfig, rateLimitsEnv } from './rate-limits.ts';
+import { scanConfig, scanEnv, scanProblems } from './scan.ts';
 import { usageConfig, usageEnv, usageProblems } from './usage.ts';
 import { webhooksConfig, webhooksEnv, webhooksProblems } from './webhooks.ts';
 import { workerConfig, workerEnv, workerProblems } from './worker.ts';
@@ -56,6 +57,7 @@ const envSchema = z.object({
   ...usageEnv.shape,
   ...feesEnv.shape,
   ...webhooksEnv.shape,
+  ...scanEnv.shape,
 });
 type ParsedEnv = z.output<typeof envSchema>;
 
@@ -101,6 +103,7 @@ function shape(e: ParsedEnv, context: Context) {
     usage: usageConfig(e),
     fees: feesConfig(e),
     webhooks: webhooksConfig(e),
+    scan: scanConfig(e),
   };
 }
 
@@ -120,6 +123,7 @@ function problems(e: ParsedEnv, context: Context): string[] {
     ...billingProblems(e, context),
     ...usageProblems(e),
     ...webhooksProblems(e),
+    ...scanProblems(e),
   ];
 }
 

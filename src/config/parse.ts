@@ -26,6 +26,17 @@ export const json = <T extends z.ZodType>(schema: T) =>
     }
   }, schema);
 
+/** A comma-separated list (`a, b,c`), trimmed, empty entries dropped; unset is empty. */
+export const list = z
+  .string()
+  .default('')
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
 /** A base URL without its trailing slash, so paths are appended with one. */
 export const trimSlash = (value: string) => value.replace(/\/$/, '');
 

@@ -3,22 +3,12 @@
  * plain http in production), how long a delivery is retried, and when a failing subscription
  * is disabled.
  */
-import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
-import { positiveInt } from './parse.ts';
-
-const entries = z
-  .string()
-  .default('')
-  .transform((v) =>
-    v
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  );
+import { allowListProblems, parseAllowList } from '../platform/address-policy.ts';
+import { list, positiveInt } from './parse.ts';
 
 export const webhooksEnv = z.object({
-  WEBHOOK_ALLOWED_HOSTS: entries,
+  WEBHOOK_ALLOWED_HOSTS: list,
   WEBHOOK_TIMEOUT_MS: positiveInt.max(60_000).default(10_000),
   WEBHOOK_RETRY_HOURS: positiveInt.default(72),
   WEBHOOK_DISABLE_AFTER_HOURS: positiveInt.default(120),
@@ -26,16 +16,12 @@ export const webhooksEnv = z.object({
 type WebhooksEnv = z.output<typeof webhooksEnv>;
 
 export function webhooksConfig(e: WebhooksEnv) {
-  const cidrs = e.WEBHOOK_ALLOWED_HOSTS.filter((entry) => entry.includes('/'));
   return {
     /**
      * Targets allowed although they resolve to private, loopback or link-local addresses (and,
      * in production, over http): host names, matched exactly, and address ranges (CIDR).
      */
-    allowed: {
-      hosts: e.WEBHOOK_ALLOWED_HOSTS.filter((entry) => !entry.includes('/')).map((h) => h.toLowerCase()),
-      cidrs: cidrs.map((cidr) => ipaddr.parseCIDR(cidr)),
-    },
+    allowed: parseAllowList(e.WEBHOOK_ALLOWED_HOSTS),
     /** How long one attempt waits for the receiver's answer. */
     timeoutMs: e.WEBHOOK_TIMEOUT_MS,
     /** How long a delivery is retried (with growing waits) before it is FAILED. */
@@ -46,7 +32,5 @@ export function webhooksConfig(e: WebhooksEnv) {
 }
 
 export function webhooksProblems(e: WebhooksEnv): string[] {
-  return e.WEBHOOK_ALLOWED_HOSTS.filter((entry) => entry.includes('/') && !ipaddr.isValidCIDR(entry)).map(
-    (entry) => `WEBHOOK_ALLOWED_HOSTS: ${entry} is not an address range (e.g. 10.0.0.0/8)`,
-  );
+  return allowListProblems('WEBHOOK_ALLOWED_HOSTS', e.WEBHOOK_ALLOWED_HOSTS);
 }

@@ -35,4 +35,6 @@ export type WorkerDeps = Pick<
   | 'mailer'
   | 'billing'
   | 'apiQuota'
+  | 'llm'
+  | 'pubsub'
 >;

@@ -19,6 +19,7 @@ import bookingFeedback from './tasks/booking-feedback.ts';
 import bookingNoShow from './tasks/booking-no-show.ts';
 import bookingReminder from './tasks/booking-reminder.ts';
 import bookingSweep from './tasks/booking-sweep.ts';
+import businessScan from './tasks/business-scan.ts';
 import chatInbound from './tasks/chat-inbound.ts';
 import chatSend from './tasks/chat-send.ts';
 import clawpulseGatewayPrune from './tasks/clawpulse-gateway-prune.ts';
@@ -83,6 +84,7 @@ export const handlers: readonly TaskHandler[] = [
   bookingSweep,
   purgeDeletedUsers,
   reengagePeople,
+  businessScan,
 ];
 
 /**

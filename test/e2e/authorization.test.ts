@@ -156,6 +156,26 @@ const RevokeApiKey = graphql(`
   }
 `);
 
+const ScanBusiness = graphql(`
+  mutation AuthzScanBusiness($organizationId: ID!, $url: String!) {
+    scanBusiness(input: { organizationId: $organizationId, url: $url }) {
+      __typename
+      ... on ScanBusinessPayload { scan { id status url } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const ApplyScanDraft = graphql(`
+  mutation AuthzApplyScanDraft($scanId: ID!) {
+    applyScanDraft(input: { scanId: $scanId, fields: [NAME], timeZone: "Europe/Lisbon" }) {
+      __typename
+      ... on ApplyScanDraftPayload { applied venue { id name } }
+      ... on Error { message }
+    }
+  }
+`);
+
 const OrganizationById = graphql(`
   query AuthzOrganization($id: ID!) {
     organization(id: $id) { id name }
@@ -183,6 +203,8 @@ interface Fixture extends Actors {
   targetKey: { id: string };
   /** Someone's signed-in session, for the session rows (their `prepare` signs in). */
   session?: { refreshToken: string };
+  /** A finished business scan of the organisation, for the draft row (its `prepare` writes it). */
+  scanId?: string;
 }
 
 interface Row {
@@ -249,6 +271,8 @@ async function snapshot(fx: Fixture) {
       organizations: await db.organization.count(),
       memberships: await db.membership.count(),
       apiKeys: await db.apiKey.count(),
+      businessScans: await db.businessScan.count(),
+      venues: await db.venue.count(),
     },
   };
 }
@@ -256,6 +280,19 @@ async function snapshot(fx: Fixture) {
 /** Signs somebody in through the real flow, for the rows that end or renew their session. */
 async function signedIn(fx: Fixture) {
   fx.session = await app.signIn();
+}
+
+/** Gives the fixture's organisation a finished scan whose draft names a venue. */
+async function finishedScan(fx: Fixture) {
+  const scan = await app.services.db.businessScan.create({
+    data: {
+      organizationId: fx.organizationId,
+      url: 'https://example.com/',
+      status: 'DONE',
+      draft: [{ field: 'name', value: 'Scanned Place', display: 'Scanned Place', source: 'json-ld' }],
+    },
+  });
+  fx.scanId = scan.id;
 }
 
 /** Leaves the fixture's organisation with a single owner. */
@@ -718,6 +755,70 @@ const rows: Row[] = [
       OTHER_OWNER: 'FORBIDDEN',
       PLATFORM_ADMIN: 'allowed',
       KEY_WRITE: 'FORBIDDEN',
+      KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  {
+    name: 'scanBusiness',
+    field: 'scanBusiness',
+    call: (fx, token) =>
+      app.gql(
+        ScanBusiness,
+        { organizationId: gid('Organization', fx.organizationId), url: 'https://example.com/' },
+        { token },
+      ),
+    async effect(fx, answer) {
+      expect(answer).toMatchObject({
+        __typename: 'ScanBusinessPayload',
+        scan: { status: 'QUEUED', url: 'https://example.com/' },
+      });
+      expect(await app.services.db.businessScan.count({ where: { organizationId: fx.organizationId } })).toBe(
+        1,
+      );
+    },
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      STAFF: 'FORBIDDEN',
+      OTHER_OWNER: 'FORBIDDEN',
+      PLATFORM_ADMIN: 'allowed',
+      // A write key acts as an admin; a read key as staff, who may not start scans.
+      KEY_WRITE: 'allowed',
+      KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
+  {
+    name: 'applyScanDraft to a new venue',
+    field: 'applyScanDraft',
+    prepare: finishedScan,
+    call: (fx, token) => app.gql(ApplyScanDraft, { scanId: encodeGlobalID('Scan', fx.scanId!) }, { token }),
+    async effect(fx, answer) {
+      expect(answer).toMatchObject({
+        __typename: 'ApplyScanDraftPayload',
+        applied: ['NAME'],
+        venue: { name: 'Scanned Place' },
+      });
+      expect(
+        await app.services.db.venue.count({
+          where: { organizationId: fx.organizationId, name: 'Scanned Place' },
+        }),
+      ).toBe(1);
+    },
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      STAFF: 'FORBIDDEN',
+      OTHER_OWNER: 'FORBIDDEN',
+      PLATFORM_ADMIN: 'allowed',
+      KEY_WRITE: 'allowed',
       KEY_READ: 'FORBIDDEN',
       KEY_CREATOR_REMOVED: 'HTTP 401',
       KEY_CREATOR_DEMOTED: 'FORBIDDEN',

@@ -55,6 +55,8 @@ interface Ids {
   conflictId: string;
   otherFactId: string;
   faqEntryId: string;
+  /** A finished business scan of the organisation whose draft has a name and a phone. */
+  scanId: string;
 }
 
 const uuid = '00000000-0000-4000-8000-000000000000';
@@ -802,6 +804,53 @@ const CASES: Record<string, Case[]> = {
   rotateWebhookSecret: [],
   sendTestWebhook: [],
   resendWebhookDelivery: [],
+  scanBusiness: [
+    {
+      what: 'not a web address',
+      input: (ids) => ({
+        organizationId: gid('Organization', ids.organizationId),
+        url: 'ftp://example.com/',
+      }),
+      field: 'url',
+      message: 'Only http and https websites can be scanned',
+    },
+    {
+      what: 'an address with a password',
+      input: (ids) => ({
+        organizationId: gid('Organization', ids.organizationId),
+        url: 'https://me:secret@example.com/',
+      }),
+      field: 'url',
+    },
+  ],
+  applyScanDraft: [
+    {
+      what: 'no field chosen',
+      input: (ids) => ({ scanId: gid('Scan', ids.scanId), fields: [], timeZone: 'Europe/Lisbon' }),
+      field: 'fields',
+    },
+    {
+      what: 'a field the scan did not find',
+      input: (ids) => ({ scanId: gid('Scan', ids.scanId), fields: ['EMAIL'], timeZone: 'Europe/Lisbon' }),
+      field: 'fields.0',
+      message: 'The scan found no email',
+    },
+    {
+      what: 'a new venue without a time zone',
+      input: (ids) => ({ scanId: gid('Scan', ids.scanId), fields: ['NAME'] }),
+      field: 'timeZone',
+    },
+    {
+      what: 'a name that would replace the venue’s without being listed in replace',
+      input: (ids) => ({
+        scanId: gid('Scan', ids.scanId),
+        venueId: gid('Venue', ids.venueId),
+        fields: ['NAME'],
+      }),
+      field: 'fields.0',
+      message: 'The venue already has a name: list it in replace to overwrite it',
+    },
+  ],
 };
 
 /** Words of a validator, not of a person. */
@@ -931,6 +980,24 @@ beforeAll(async () => {
           events: ['booking.confirmed'],
           secretCiphertext: 'unused',
           secretKeyId: 'unused',
+        },
+      })
+    ).id,
+    scanId: (
+      await app.services.db.businessScan.create({
+        data: {
+          organizationId: fx.organizationId,
+          url: 'https://harbour.example.com/',
+          status: 'DONE',
+          draft: [
+            {
+              field: 'name',
+              value: 'Harbour Lights Scanned',
+              display: 'Harbour Lights Scanned',
+              source: 'json-ld',
+            },
+            { field: 'phone', value: '+351212345678', display: '+351212345678', source: 'json-ld' },
+          ],
         },
       })
     ).id,

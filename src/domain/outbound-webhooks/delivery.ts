@@ -27,8 +27,8 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { LookupFunction } from 'node:net';
 import type { WebhookDelivery, WebhookSubscription } from '../../generated/prisma/client.ts';
+import { checkedLookup } from '../../platform/address-policy.ts';
 import { withAdvisoryLock } from '../../platform/advisory-lock.ts';
 import type { Database } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
@@ -224,17 +224,7 @@ async function post(
   } catch (error) {
     return { status: null, snippet: null, error: `refused: ${(error as Error).message}` };
   }
-  const lookup: LookupFunction = (_host, options, callback) => {
-    resolveTarget(url, deps.policy).then(
-      (addresses) => {
-        if ((options as { all?: boolean }).all) {
-          (callback as unknown as (e: null, a: typeof addresses) => void)(null, addresses);
-        } else callback(null, addresses[0]!.address, addresses[0]!.family);
-      },
-      (error: Error) =>
-        callback(Object.assign(new Error(`refused: ${error.message}`), { code: 'EREFUSED' }), '', 4),
-    );
-  };
+  const lookup = checkedLookup(url, deps.policy.allowed);
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise<Answer>((resolve) => {
     const req = request(

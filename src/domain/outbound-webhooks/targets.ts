@@ -9,29 +9,26 @@
  * The allow-list (WEBHOOK_ALLOWED_HOSTS: host names and CIDR ranges) lets operators reach
  * receivers inside their own network, and plain http in production.
  */
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { promisify } from 'node:util';
-import ipaddr from 'ipaddr.js';
+import type { LookupAddress } from 'node:dns';
+import {
+  type AddressAllowList,
+  AddressRefusedError,
+  bareHost,
+  hostAllowed,
+  refusedAddress as refusedByList,
+  resolveAllowed,
+} from '../../platform/address-policy.ts';
 import { ValidationError } from '../../platform/errors.ts';
 
 export interface TargetPolicy {
-  allowed: { hosts: readonly string[]; cidrs: readonly [ipaddr.IPv4 | ipaddr.IPv6, number][] };
+  allowed: AddressAllowList;
   /** Plain http is refused (unless allow-listed). */
   requireHttps: boolean;
 }
 
-const lookupAll = promisify(dnsLookup) as unknown as (
-  host: string,
-  options: { all: true; verbatim: true },
-) => Promise<LookupAddress[]>;
-
-/** Why `address` may not be reached, or null when it may. */
+/** Why `address` may not be reached, or null when it may (src/platform/address-policy.ts). */
 export function refusedAddress(address: string, policy: TargetPolicy): string | null {
-  if (!ipaddr.isValid(address)) return `${address} is not an address`;
-  // An IPv4 address written as IPv6 (::ffff:10.0.0.1) is judged as the IPv4 address it is.
-  if (inAllowedRange(address, policy)) return null;
-  const kind = ipaddr.process(address).range();
-  return kind === 'unicast' ? null : `${address} is a ${kind} address`;
+  return refusedByList(address, policy.allowed);
 }
 
 /** The URL, checked for form (not yet resolved): an absolute http(s) URL without credentials. */
@@ -48,29 +45,11 @@ export function parseTarget(raw: string, policy: TargetPolicy, field = 'url'): U
   if (url.username || url.password) {
     throw new ValidationError('A webhook URL cannot carry a user name or password', field);
   }
-  if (url.protocol === 'http:' && policy.requireHttps && !hostAllowed(url, policy)) {
+  if (url.protocol === 'http:' && policy.requireHttps && !hostAllowed(url, policy.allowed)) {
     throw new ValidationError('A webhook URL must use https', field);
   }
   if (raw.length > 2000) throw new ValidationError('A webhook URL is at most 2,000 characters', field);
   return url;
-}
-
-function bareHost(url: URL): string {
-  // URL keeps IPv6 literals in brackets.
-  return url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-}
-
-function inAllowedRange(address: string, policy: TargetPolicy): boolean {
-  const parsed = ipaddr.process(address);
-  return policy.allowed.cidrs.some(
-    ([range, bits]) => range.kind() === parsed.kind() && parsed.match(range, bits),
-  );
-}
-
-/** A host named in the allow-list, or an address literal inside one of its ranges. */
-function hostAllowed(url: URL, policy: TargetPolicy): boolean {
-  const host = bareHost(url);
-  return policy.allowed.hosts.includes(host) || (ipaddr.isValid(host) && inAllowedRange(host, policy));
 }
 
 /**
@@ -78,22 +57,13 @@ function hostAllowed(url: URL, policy: TargetPolicy): boolean {
  * (on `field`) naming the first address refused, or a host that does not resolve.
  */
 export async function resolveTarget(url: URL, policy: TargetPolicy, field = 'url'): Promise<LookupAddress[]> {
-  const host = bareHost(url);
-  if (policy.allowed.hosts.includes(host)) return lookupAll(host, { all: true, verbatim: true });
-  let addresses: LookupAddress[];
   try {
-    addresses = ipaddr.isValid(host)
-      ? [{ address: host, family: host.includes(':') ? 6 : 4 }]
-      : await lookupAll(host, { all: true, verbatim: true });
-  } catch {
-    throw new ValidationError(`${host} does not resolve to an address`, field);
+    return await resolveAllowed(url, policy.allowed);
+  } catch (error) {
+    if (!(error instanceof AddressRefusedError)) throw error;
+    if (error.reason === 'unresolved') throw new ValidationError(error.message, field);
+    throw new ValidationError(`Webhooks cannot be sent to ${bareHost(url)}: ${error.message}`, field);
   }
-  if (addresses.length === 0) throw new ValidationError(`${host} does not resolve to an address`, field);
-  for (const { address } of addresses) {
-    const refused = refusedAddress(address, policy);
-    if (refused) throw new ValidationError(`Webhooks cannot be sent to ${host}: ${refused}`, field);
-  }
-  return addresses;
 }
 
 /** A URL as a subscription is saved with: its form and every address it resolves to checked. */

@@ -35,7 +35,16 @@ import {
 
 export const PUBLIC_STATUSES: readonly VenueStatus[] = ['LISTED', 'CLAIMED'];
 
-const CATEGORIES = ['RESTAURANT', 'BAR', 'CAFE', 'CLUB', 'PUB', 'BAKERY', 'FOOD_TRUCK', 'OTHER'] as const;
+export const CATEGORIES = [
+  'RESTAURANT',
+  'BAR',
+  'CAFE',
+  'CLUB',
+  'PUB',
+  'BAKERY',
+  'FOOD_TRUCK',
+  'OTHER',
+] as const;
 
 const optionalText = (max: number) => z.string().trim().max(max).nullable().optional();
 
