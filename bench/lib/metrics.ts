@@ -32,12 +32,12 @@ const READ_TIMEOUT_MS = 5_000;
 
 /**
  * What one read of the AGNT server's `/metrics` sends through Prisma before it renders the count
- * (src/wiring/monitoring.ts): the embedded gateway's inbox gauges (one statement) on every read,
- * and the outboxes' backlog (one statement per outbox) when it was last read over
- * `backlogCacheMs` before (by `/metrics` or `/readyz`; the bench reads `/readyz` only in
- * `crash-recovery`, which counts no statements).
+ * (src/wiring/monitoring.ts): nothing, unless the outboxes' backlog and the embedded gateway's
+ * inbox gauges were last read over `backlogCacheMs` before (by `/metrics` or `/readyz`; the bench
+ * reads `/readyz` only in `crash-recovery`, which counts no statements); then one statement per
+ * outbox and one for the gateway's inboxes (both cached for 2 s, refreshed by the same read).
  */
-export const SCRAPE_STATEMENTS = { everyRead: 1, backlog: OUTBOXES.length, backlogCacheMs: 2_000 };
+export const SCRAPE_STATEMENTS = { everyRead: 0, backlog: OUTBOXES.length + 1, backlogCacheMs: 2_000 };
 /** A read this close to the backlog's refresh waits until it is certain whether it refreshes. */
 const CACHE_MARGIN_MS = 250;
 

@@ -8,6 +8,7 @@
  * fits the hours is offered.
  */
 import { encodeGlobalID } from '@pothos/plugin-relay';
+import { runMigrations } from 'graphile-worker';
 import { createVenueAgent } from '../../src/domain/agents/agents.ts';
 import { loadKeyring } from '../../src/wiring/services.ts';
 import {
@@ -96,6 +97,8 @@ export default defineScenario<AgntParams>(import.meta.url, {
           tables: { create: TABLES },
         },
       });
+      // The agent's registration is a job: the queue's schema must exist (no worker runs in `api`).
+      await runMigrations({ connectionString: agnt.database.url });
       await createVenueAgent(prisma, await loadKeyring(agnt.config), venue);
       const authorization = await consumerAuthorization(agnt);
       const date = Temporal.Now.plainDateISO(TIME_ZONE).add({ days: DAYS_AHEAD }).toString();

@@ -5,8 +5,8 @@
  * address whose credentials keep failing is refused before its next one is verified (a 429).
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { authenticateAccessToken } from '../domain/identity/access-tokens.ts';
-import { type Actor, anonymous } from '../domain/identity/actor.ts';
+import { authenticateAccessTokenWithRoles } from '../domain/identity/access-tokens.ts';
+import { type Actor, anonymous, type MembershipRole } from '../domain/identity/actor.ts';
 import { authenticateApiKey } from '../domain/identity/api-keys.ts';
 import { verifyCredentialFrom } from '../domain/identity/credential-failures.ts';
 import { AuthenticationError } from '../platform/errors.ts';
@@ -17,9 +17,25 @@ export async function authenticate(
   headers: IncomingHttpHeaders,
   ip?: string,
 ): Promise<Actor> {
+  return (await authenticateRequest(services, headers, ip)).actor;
+}
+
+/** The caller, and for a signed-in person their roles, read with their user (null otherwise). */
+export interface Authenticated {
+  actor: Actor;
+  roles: ReadonlyMap<string, MembershipRole> | null;
+}
+
+/** authenticate, also answering a signed-in person's roles (see authenticateAccessTokenWithRoles). */
+export async function authenticateRequest(
+  services: Services,
+  headers: IncomingHttpHeaders,
+  ip?: string,
+): Promise<Authenticated> {
   const header = headers.authorization;
-  if (header === undefined || header === '') return anonymous;
-  return authenticateCredential(services, header, { ip });
+  if (header === undefined || header === '') return { actor: anonymous, roles: null };
+  if (ip === undefined) return verify(services, header);
+  return verifyCredentialFrom(services, ip, () => verify(services, header));
 }
 
 /**
@@ -33,21 +49,22 @@ export async function authenticateCredential(
   authorization: string,
   options: { ip?: string } = {},
 ): Promise<Actor> {
-  if (options.ip === undefined) return verify(services, authorization);
-  return verifyCredentialFrom(services, options.ip, () => verify(services, authorization));
+  if (options.ip === undefined) return (await verify(services, authorization)).actor;
+  return (await verifyCredentialFrom(services, options.ip, () => verify(services, authorization))).actor;
 }
 
-async function verify(services: Services, authorization: string): Promise<Actor> {
+async function verify(services: Services, authorization: string): Promise<Authenticated> {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
   if (!match) throw new AuthenticationError('Use the Authorization header as "Bearer <token or API key>"');
   const credential = match[1]!;
   if (isApiKey(services, credential)) {
-    return authenticateApiKey(services.db, credential, {
+    const actor = await authenticateApiKey(services.db, credential, {
       keyPrefix: services.config.auth.apiKeyPrefix,
       now: services.now,
     });
+    return { actor, roles: null };
   }
-  return authenticateAccessToken(
+  return authenticateAccessTokenWithRoles(
     {
       keys: services.keys,
       auth: services.config.auth,

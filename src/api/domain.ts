@@ -36,7 +36,7 @@ import {
   transitionBooking,
 } from '../domain/bookings/bookings.ts';
 import { feedbackSummary, leaveFeedback } from '../domain/bookings/feedback.ts';
-import { venueAvailability } from '../domain/bookings/venue-availability.ts';
+import { loadedVenueAvailability, venueAvailability } from '../domain/bookings/venue-availability.ts';
 import { developerTier, setDeveloperTier } from '../domain/developer/tiers.ts';
 import { apiKeyUsage } from '../domain/developer/usage.ts';
 import { tasteProfile } from '../domain/graph/profile.ts';
@@ -245,6 +245,7 @@ export function bindDomain(services: DomainServices) {
       requireBooking: given(db, requireBooking),
       transitionBooking: given(services.bookings, transitionBooking),
       venueAvailability: given(db, venueAvailability),
+      loadedVenueAvailability: given(db, loadedVenueAvailability),
     },
     developer: {
       apiKeyUsage: given(services.apiQuota, apiKeyUsage),

@@ -5,12 +5,12 @@
  * `X-RateLimit-Remaining` and `X-RateLimit-Reset` for its day.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Actor } from '../domain/identity/actor.ts';
+import type { Actor, MembershipRole } from '../domain/identity/actor.ts';
 import { AuthenticationError, RateLimitedError } from '../platform/errors.ts';
 import { type RequestContext, readBody, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../wiring/services.ts';
-import { authenticate, credentialKind } from './auth.ts';
+import { authenticateRequest, credentialKind } from './auth.ts';
 import { applyCors, isJsonBody } from './cross-site.ts';
 import { dailyQuota, dailyQuotaRefusal, rateLimit } from './rate-limit.ts';
 import type { GraphQLServer } from './yoga.ts';
@@ -39,8 +39,9 @@ export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics:
     }
 
     let actor: Actor;
+    let roles: ReadonlyMap<string, MembershipRole> | null;
     try {
-      actor = await authenticate(services, req.headers, ctx.ip);
+      ({ actor, roles } = await authenticateRequest(services, req.headers, ctx.ip));
     } catch (error) {
       if (error instanceof RateLimitedError) {
         metrics.rateLimited.inc({ limit: 'authFailures' });
@@ -110,6 +111,7 @@ export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics:
       requestId: ctx.requestId,
       ip: ctx.ip,
       actor,
+      roles,
       logger: ctx.logger,
     });
     const outHeaders: Record<string, string | string[]> = { ...quota.headers };

@@ -1,7 +1,7 @@
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { type DocumentNode, GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
 import { createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
-import type { Actor } from '../domain/identity/actor.ts';
+import type { Actor, MembershipRole } from '../domain/identity/actor.ts';
 import { DomainError, RateLimitedError, ValidationError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
@@ -19,6 +19,8 @@ export interface ServerContext {
   requestId: string;
   ip: string;
   actor: Actor;
+  /** A signed-in person's roles, read with their user as the request was authenticated. */
+  roles?: ReadonlyMap<string, MembershipRole> | null;
   logger: Logger;
 }
 
@@ -69,6 +71,7 @@ export function createGraphQLServer(services: Services, metrics: Metrics): Graph
       ...(config.monitoring.slowOperationMs > 0
         ? [logSlowOperations(config.monitoring.slowOperationMs)]
         : []),
+      rolesForReads(),
       logUnexpectedErrors(),
     ],
   });
@@ -122,6 +125,21 @@ function logSlowOperations(thresholdMs: number): Plugin<Context> {
           );
         },
       };
+    },
+  };
+}
+
+/**
+ * A query changes no membership, so the roles read with the token's user stand for the whole
+ * operation and no role is read again. Mutations and subscriptions read roles as they need them.
+ */
+function rolesForReads(): Plugin<Context & Partial<ServerContext>> {
+  return {
+    onExecute({ args }) {
+      const { roles, access } = args.contextValue;
+      if (roles && describeOperation(args.document, args.operationName).type === 'query') {
+        access.knowRoles(roles);
+      }
     },
   };
 }

@@ -8,9 +8,10 @@ import { NotAllowedError, NotFoundError, RateLimitedError } from '../../platform
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
 import { teamOf } from '../scopes.ts';
+import { holdsSelection } from '../selection.ts';
 import { describedEnum } from './enums.ts';
 import { commonErrors, errorType } from './errors.ts';
-import { mutation, payloadType } from './mutation.ts';
+import { mutation } from './mutation.ts';
 import { Venue } from './venue.ts';
 
 export const BookingStatus = builder.enumType('BookingStatus', {
@@ -218,7 +219,22 @@ builder.queryField('myBookings', (t) =>
 
 // --- writes ---
 
-const BookingPayload = payloadType('BookingPayload', 'booking', Booking);
+/**
+ * `booking` answers from the booking row the mutation returned (as written in its transaction,
+ * with its venue's organisation) when that holds all the selection needs; otherwise it reads the
+ * booking with the selection.
+ */
+const BookingPayload = builder.objectRef<{ booking: BookingRow }>('BookingPayload').implement({
+  fields: (t) => ({
+    booking: t.prismaField({
+      type: Booking,
+      resolve: (query, payload, _args, ctx) =>
+        holdsSelection(payload.booking, query)
+          ? payload.booking
+          : ctx.domain.bookings.findBookingOrThrow(payload.booking.id, query),
+    }),
+  }),
+});
 
 mutation('createBooking', {
   description: 'Books a table at one of the venue’s free slots.',
@@ -247,9 +263,9 @@ mutation('createBooking', {
   authScopes: (_input, ctx) => !readOnlyKey(ctx) && { authenticated: true },
   resolve: async (input, ctx) => {
     const { venueId, guestEmail, specialRequests, notes, clientKey, hold, ...rest } = input;
-    return bookingPayload(
-      ctx,
-      ctx.domain.bookings.createBooking(ctx.access, {
+    // Answered from the rows just written: nothing is read again after the commit.
+    return {
+      booking: await ctx.domain.bookings.createBooking(ctx.access, {
         ...rest,
         venueId: venueId.id,
         source: 'DASHBOARD',
@@ -259,7 +275,7 @@ mutation('createBooking', {
         ...(clientKey ? { clientKey } : {}),
         ...(hold ? { hold } : {}),
       }),
-    );
+    };
   },
 });
 
@@ -365,6 +381,8 @@ async function bookingPayload(ctx: Context, written: Promise<{ id: string }>) {
   const { id } = await written;
   return { booking: await ctx.domain.bookings.findBookingWithOwnerOrThrow(id) };
 }
+
+type BookingRow = Awaited<ReturnType<Context['domain']['bookings']['findBookingWithOwnerOrThrow']>>;
 
 // --- live updates ---
 

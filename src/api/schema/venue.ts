@@ -1,3 +1,4 @@
+import { availabilityRelations } from '../../domain/bookings/venue-availability.ts';
 import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
 import { isOpenAt } from '../../domain/venues/hours.ts';
 import { checklistOf, PUBLIC_STATUSES, socialHandleList } from '../../domain/venues/venues.ts';
@@ -204,12 +205,14 @@ export const Venue = builder.prismaNode('Venue', {
       description: 'Bookable start times on a local date for a party size.',
       errors: { types: [ValidationError], result: { name: 'VenueAvailabilityResult' } },
       args: { date: t.arg.string({ required: true }), partySize: t.arg.int({ required: true }) },
+      // Hours, tables, the agent and the date's exceptions and bookings come with the venue, in
+      // the statement that loads it.
+      select: (args) => availabilityRelations(args.date) ?? {},
       resolve: async (v, { date, partySize }, ctx) => ({
         date,
         partySize,
         timeZone: v.timeZone,
-        slots: await ctx.domain.bookings.venueAvailability(ctx.access, {
-          venueId: v.id,
+        slots: await ctx.domain.bookings.loadedVenueAvailability(ctx.access, v, {
           date,
           partySize,
           now: ctx.services.now(),

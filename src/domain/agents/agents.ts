@@ -400,10 +400,17 @@ export interface VenueAgentPolicy {
 
 /** The venue's business agent and its booking policy, or null when the venue has no agent. */
 export async function venueAgentPolicy(db: DbOrTx, venueId: string): Promise<VenueAgentPolicy | null> {
-  const agent = await db.agent.findUnique({
-    where: { venueId },
-    select: { id: true, kind: true, status: true, dna: true },
-  });
+  const agent = await db.agent.findUnique({ where: { venueId }, select: VENUE_AGENT_POLICY_SELECT });
+  return venueAgentPolicyOf(agent);
+}
+
+/** What venueAgentPolicyOf reads of a venue's agent (to select it with the venue). */
+export const VENUE_AGENT_POLICY_SELECT = { id: true, kind: true, status: true, dna: true } as const;
+
+/** venueAgentPolicy of an agent row already read (the venue's, or null when it has none). */
+export function venueAgentPolicyOf(
+  agent: Pick<Agent, 'id' | 'kind' | 'status' | 'dna'> | null,
+): VenueAgentPolicy | null {
   if (agent?.kind !== 'VENUE') return null;
   const policy = dnaOf(agent).bookingPolicy ?? null;
   return {

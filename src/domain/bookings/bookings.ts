@@ -6,8 +6,16 @@
  * venue and in all, so one account cannot tie up a venue's tables; creating bookings is rate
  * limited per person and per API key.
  */
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { Booking, Prisma, Venue } from '../../generated/prisma/client.ts';
+import type {
+  Booking,
+  HoursException,
+  OpeningHours,
+  Prisma,
+  Venue,
+  VenueTable,
+} from '../../generated/prisma/client.ts';
 import type { BookingSource, BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import {
@@ -18,6 +26,7 @@ import {
   ValidationError,
 } from '../../platform/errors.ts';
 import type { RateLimiter } from '../../platform/rate-limit.ts';
+import { VENUE_AGENT_POLICY_SELECT } from '../agents/agents.ts';
 import { findOrCreateUserByEmail, normalizeEmail } from '../identity/email.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
 import { parseInput, wholeNumber } from '../validation.ts';
@@ -95,11 +104,19 @@ export async function createBooking(
   deps: BookingDeps,
   access: Access,
   input: CreateBookingInput,
-): Promise<Booking> {
+): Promise<CreatedBooking> {
   const requesterId = access.requireUserId();
   access.requireWrite();
   const parsed = parseInput(createSchema, input);
-  const venue = await deps.db.venue.findUnique({ where: { id: parsed.venueId } });
+  // The venue with all that deciding the booking reads of it but its live bookings, before any
+  // lock: the lock is then held over as few round trips as can be.
+  const venue = await deps.db.venue.findUnique({
+    where: { id: parsed.venueId },
+    include: venueForBookingInclude(requesterId, parsed.startsAt),
+  });
+  if (venue?.organizationId && venue.organization) {
+    access.knowRole(venue.organizationId, venue.organization.memberships[0]?.role ?? null);
+  }
   const forSomeoneElse = parsed.guestEmail !== undefined;
   const asVenue = venue?.organizationId
     ? await access.has(venue.organizationId, ANY_ROLE)
@@ -110,12 +127,13 @@ export async function createBooking(
   if (parsed.notes !== undefined && !asVenue) {
     throw new ValidationError('Notes are the venue’s own; leave a special request instead', 'notes');
   }
+  const owner = { venue: { organizationId: venue.organizationId } };
 
   if (parsed.clientKey) {
     const earlier = await deps.db.booking.findUnique({
       where: { requestedById_clientKey: { requestedById: requesterId, clientKey: parsed.clientKey } },
     });
-    if (earlier) return sameRequestOrConflict(earlier, parsed);
+    if (earlier) return { ...sameRequestOrConflict(earlier, parsed), ...owner };
   }
   await limitCreation(deps, access);
 
@@ -135,16 +153,17 @@ export async function createBooking(
   try {
     const booking = await deps.db.$transaction(async (tx) => {
       // The guest's lock comes first, the venue's second, in every transaction that takes both.
-      if (!forSomeoneElse) await requireRoomInCaps(tx, deps.limits, guestId, venue.id);
-      const locked = await lockVenue(tx, venue.id);
-      await requireRoom(tx, locked, {
+      const locked = await lockForBooking(tx, venue.id, forSomeoneElse ? null : guestId, parsed.startsAt);
+      if (!forSomeoneElse) requireRoomInCaps(deps.limits, locked);
+      requireRoomIn(venue, venue, locked.live, {
         startsAt: parsed.startsAt,
         partySize: parsed.partySize,
         now,
-        exceptBookingId: null,
       });
-      const created = await tx.booking.create({
-        data: {
+      // The booking and its history row in one statement.
+      const created = await insertBooking(
+        tx,
+        {
           venueId: venue.id,
           guestId,
           requestedById: requesterId,
@@ -158,33 +177,157 @@ export async function createBooking(
           clientKey: parsed.clientKey ?? null,
           expiresAt,
         },
-      });
+        { actorKind: asVenue && forSomeoneElse ? 'venue' : 'guest', actorId: requesterId, reason: 'created' },
+      );
       if (deps.payForCreation) await deps.payForCreation(tx, access, created);
-      await tx.bookingTransition.create({
-        data: {
-          bookingId: created.id,
-          fromStatus: null,
-          toStatus: status,
-          actorKind: asVenue && forSomeoneElse ? 'venue' : 'guest',
-          actorId: requesterId,
-          reason: 'created',
+      await deps.effects.inTransaction(tx, {
+        booking: created,
+        venue,
+        from: null,
+        known: {
+          agent: venue.agents[0] ?? null,
+          webhookSubscriptions: venue.organization?.webhookSubscriptions ?? [],
         },
       });
-      await deps.effects.inTransaction(tx, { booking: created, venue: locked, from: null });
       return created;
     });
     await deps.effects.afterCommit({ booking, from: null });
-    return booking;
+    return { ...booking, ...owner };
   } catch (error) {
     // Two requests with one client key at once: the loser returns the winner's booking.
-    if (parsed.clientKey && (error as { code?: string }).code === 'P2002') {
+    if (parsed.clientKey && isUniqueViolation(error)) {
       const earlier = await deps.db.booking.findUniqueOrThrow({
         where: { requestedById_clientKey: { requestedById: requesterId, clientKey: parsed.clientKey } },
       });
-      return sameRequestOrConflict(earlier, parsed);
+      return { ...sameRequestOrConflict(earlier, parsed), ...owner };
     }
     throw error;
   }
+}
+
+/** A booking just made, with its venue's organisation (whose team may see it). */
+export type CreatedBooking = Booking & { venue: { organizationId: string | null } };
+
+/**
+ * What createBooking reads with the venue: its hours and tables, the hours exceptions of every
+ * date the start can fall on in any zone (roomIn keeps the two it needs), its agent, and of its
+ * organisation the requester's membership and the enabled webhook subscriptions.
+ */
+function venueForBookingInclude(requesterId: string, startsAt: Date) {
+  const day = Date.UTC(startsAt.getUTCFullYear(), startsAt.getUTCMonth(), startsAt.getUTCDate());
+  return {
+    hours: true,
+    tables: true,
+    exceptions: { where: { date: { gte: new Date(day - 2 * 86_400_000), lte: new Date(day + 86_400_000) } } },
+    agents: { select: VENUE_AGENT_POLICY_SELECT },
+    organization: {
+      select: {
+        memberships: { where: { userId: requesterId }, select: { role: true } },
+        webhookSubscriptions: {
+          where: { enabled: true },
+          select: { id: true, events: true },
+          orderBy: { id: 'asc' },
+        },
+      },
+    },
+  } satisfies Prisma.VenueInclude;
+}
+
+/**
+ * Inserts a new booking and the first row of its history in one statement, and returns the
+ * booking as written (every column, as Prisma would return it: the compiler keeps the list whole).
+ */
+async function insertBooking(
+  tx: Tx,
+  fields: Omit<Booking, 'id' | 'valueMinor' | 'valueRecordedAt' | 'createdAt' | 'updatedAt'>,
+  transition: { actorKind: BookingActorKind; actorId: string; reason: string },
+): Promise<Booking> {
+  const booking: Booking = {
+    ...fields,
+    id: randomUUID(),
+    valueMinor: null,
+    valueRecordedAt: null,
+    createdAt: new Date(),
+    updatedAt: new Date(),
+  };
+  const b = booking;
+  await tx.$executeRaw`
+    WITH booking AS (
+      INSERT INTO bookings (id, venue_id, guest_id, requested_by_id, party_size, starts_at, ends_at,
+        status, source, notes, special_requests, client_key, expires_at, value_minor,
+        value_recorded_at, created_at, updated_at)
+      VALUES (${b.id}::uuid, ${b.venueId}::uuid, ${b.guestId}::uuid, ${b.requestedById}::uuid,
+        ${b.partySize}, ${b.startsAt}::timestamptz, ${b.endsAt}::timestamptz,
+        ${b.status}::"BookingStatus", ${b.source}::"BookingSource", ${b.notes}, ${b.specialRequests},
+        ${b.clientKey}, ${b.expiresAt}::timestamptz, NULL, NULL, ${b.createdAt}::timestamptz,
+        ${b.updatedAt}::timestamptz)
+      RETURNING id, status, created_at
+    )
+    INSERT INTO booking_transitions (id, booking_id, from_status, to_status, actor_kind, actor_id, reason, created_at)
+    SELECT ${randomUUID()}::uuid, id, NULL, status, ${transition.actorKind}, ${transition.actorId}::uuid,
+      ${transition.reason}, created_at
+    FROM booking`;
+  return booking;
+}
+
+/** A unique constraint refused the write, through the Prisma client or raw SQL. */
+function isUniqueViolation(error: unknown): boolean {
+  const { code, meta } = error as {
+    code?: string;
+    meta?: { driverAdapterError?: { cause?: { kind?: string; originalCode?: string } } };
+  };
+  const cause = meta?.driverAdapterError?.cause;
+  return code === 'P2002' || cause?.kind === 'UniqueConstraintViolation' || cause?.originalCode === '23505';
+}
+
+/** What lockForBooking read once its locks were held. */
+interface BookingLocks {
+  /** The guest's bookings waiting for an answer (HELD, REQUESTED), here and in all. */
+  pendingHere: number;
+  pendingTotal: number;
+  /** The venue's live bookings around the start, as liveBookingsAround reads them. */
+  live: LiveBooking[];
+}
+
+/**
+ * Takes a new booking's locks, the guest's advisory lock (unless `guestId` is null: the venue's
+ * team booking for a guest is not capped) and then the venue's row, and reads what deciding it
+ * needs under them, in one round trip (the SQL function `lock_for_booking`). Lock order as
+ * lockVenue says.
+ */
+async function lockForBooking(
+  tx: Tx,
+  venueId: string,
+  guestId: string | null,
+  startsAt: Date,
+): Promise<BookingLocks> {
+  const { from, to } = liveWindow(startsAt);
+  const [row] = await tx.$queryRaw<{ read: BookingLocksRow }[]>`
+    SELECT lock_for_booking(
+      ${venueId}::uuid, ${guestId}::uuid, ${guestId ? guestLockKey(guestId) : null}::text,
+      ${[...PENDING_STATUSES]}::text[], ${[...LIVE_STATUSES]}::text[],
+      ${from}::timestamptz, ${to}::timestamptz) AS read`;
+  const read = row!.read;
+  return {
+    pendingHere: Number(read.pendingHere),
+    pendingTotal: Number(read.pendingTotal),
+    live: read.live.map((b) => ({
+      startsAt: new Date(b.startsAt),
+      endsAt: new Date(b.endsAt),
+      partySize: b.partySize,
+    })),
+  };
+}
+
+interface BookingLocksRow {
+  pendingHere: number;
+  pendingTotal: number;
+  live: { startsAt: string; endsAt: string; partySize: number }[];
+}
+
+/** The advisory lock that counts one guest's waiting bookings one transaction at a time. */
+function guestLockKey(guestId: string): string {
+  return `booking-guest:${guestId}`;
 }
 
 /**
@@ -209,21 +352,15 @@ async function limitCreation(deps: BookingDeps, access: Access): Promise<void> {
 }
 
 /**
- * Refuses a booking that would give the guest more waiting bookings than allowed. The count and
- * the insert that follows happen while this transaction holds an advisory lock keyed by the guest,
- * so concurrent requests of one person (each locking a different venue) are counted one at a time.
+ * Refuses a booking that would give the guest more waiting bookings than allowed. The counts were
+ * read while the transaction held an advisory lock keyed by the guest (lockForBooking), so
+ * concurrent requests of one person (each locking a different venue) are counted one at a time.
  */
-async function requireRoomInCaps(tx: Tx, limits: BookingLimits, guestId: string, venueId: string) {
-  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`booking-guest:${guestId}`}, 0))`;
-  const waiting = await tx.booking.groupBy({
-    by: ['venueId'],
-    where: { guestId, status: { in: [...PENDING_STATUSES] } },
-    _count: { _all: true },
-  });
-  const here = waiting.find((w) => w.venueId === venueId)?._count._all ?? 0;
-  const total = waiting.reduce((sum, w) => sum + w._count._all, 0);
-  if (here >= limits.maxPendingPerVenue) throw new BookingLimitError('VENUE', limits.maxPendingPerVenue);
-  if (total >= limits.maxPendingTotal) throw new BookingLimitError('TOTAL', limits.maxPendingTotal);
+function requireRoomInCaps(limits: BookingLimits, locks: Pick<BookingLocks, 'pendingHere' | 'pendingTotal'>) {
+  if (locks.pendingHere >= limits.maxPendingPerVenue)
+    throw new BookingLimitError('VENUE', limits.maxPendingPerVenue);
+  if (locks.pendingTotal >= limits.maxPendingTotal)
+    throw new BookingLimitError('TOTAL', limits.maxPendingTotal);
 }
 
 function sameRequestOrConflict(
@@ -565,7 +702,7 @@ export const CHANGEABLE_STATUSES: readonly BookingStatus[] = ['REQUESTED', 'HELD
 /**
  * Holds the venue's row for the rest of the transaction (capacity is checked and changed one
  * transaction at a time per venue). Lock order: a guest's advisory lock first where taken
- * (requireRoomInCaps), the venue's row second, a booking's row last.
+ * (lockForBooking), the venue's row second, a booking's row last.
  */
 export async function lockVenue(tx: Tx, venueId: string): Promise<Venue> {
   await tx.$queryRaw`SELECT id FROM venues WHERE id = ${venueId}::uuid FOR UPDATE`;
@@ -579,18 +716,35 @@ export async function liveBookingsAround(
   around: Date,
   exceptBookingId: string | null = null,
 ) {
-  const from = new Date(around.getTime() - 2 * 86_400_000);
-  const to = new Date(around.getTime() + 2 * 86_400_000);
   const rows = await db.booking.findMany({
-    where: {
-      venueId,
-      status: { in: [...LIVE_STATUSES] },
-      startsAt: { gte: from, lt: to },
-      ...(exceptBookingId ? { id: { not: exceptBookingId } } : {}),
-    },
-    select: { startsAt: true, endsAt: true, partySize: true },
+    where: { venueId, ...liveBookingsAroundWhere(around, exceptBookingId) },
+    select: LIVE_BOOKING_SELECT,
   });
   return rows satisfies LiveBooking[];
+}
+
+/** The start times of the bookings that could share capacity with anything on `around`'s service days. */
+function liveWindow(around: Date): { from: Date; to: Date } {
+  return {
+    from: new Date(around.getTime() - 2 * 86_400_000),
+    to: new Date(around.getTime() + 2 * 86_400_000),
+  };
+}
+
+/** What liveBookingsAround reads of each booking. */
+export const LIVE_BOOKING_SELECT = { startsAt: true, endsAt: true, partySize: true } as const;
+
+/** liveBookingsAround's condition, less the venue (to select them with their venue). */
+export function liveBookingsAroundWhere(
+  around: Date,
+  exceptBookingId: string | null = null,
+): Prisma.BookingWhereInput {
+  const { from, to } = liveWindow(around);
+  return {
+    status: { in: [...LIVE_STATUSES] },
+    startsAt: { gte: from, lt: to },
+    ...(exceptBookingId ? { id: { not: exceptBookingId } } : {}),
+  };
 }
 
 /** What a venue's capacity says of a start time for a party. */
@@ -606,10 +760,7 @@ async function requireRoom(
   request: { startsAt: Date; partySize: number; now: Date; exceptBookingId: string | null },
 ) {
   if (!takesBookings(venue)) throw new NotAllowedError('This venue is not taking bookings');
-  const room = await roomAt(tx, venue, request);
-  if (room === 'full') throw new SlotFullError('That time is full for this party size; pick another slot');
-  if (room === 'not_bookable')
-    throw new ValidationError('That is not a bookable time at this venue', 'startsAt');
+  refuseUnlessFree(await roomAt(tx, venue, request));
 }
 
 function takesBookings(venue: Venue): boolean {
@@ -629,26 +780,45 @@ export async function roomAt(
   request: { startsAt: Date; partySize: number; now: Date; exceptBookingId: string | null },
 ): Promise<RoomAt> {
   if (!takesBookings(venue)) return 'not_bookable';
-  const [hours, tables, bookings] = await Promise.all([
+  const dates = serviceDates(venue, request.startsAt);
+  const [hours, tables, bookings, exceptions] = await Promise.all([
     tx.openingHours.findMany({ where: { venueId: venue.id } }),
     tx.venueTable.findMany({ where: { venueId: venue.id } }),
     liveBookingsAround(tx, venue.id, request.startsAt, request.exceptBookingId),
+    tx.hoursException.findMany({
+      where: { venueId: venue.id, date: { in: dates.map((d) => new Date(`${d.toString()}T00:00:00Z`)) } },
+    }),
   ]);
-  const local = Temporal.Instant.fromEpochMilliseconds(request.startsAt.getTime())
+  return roomIn(venue, { hours, tables, exceptions }, bookings, request);
+}
+
+/** The local dates whose services a start time can belong to: the day before, and its own. */
+function serviceDates(venue: Pick<Venue, 'timeZone'>, startsAt: Date) {
+  const local = Temporal.Instant.fromEpochMilliseconds(startsAt.getTime())
     .toZonedDateTimeISO(venue.timeZone)
     .toPlainDate();
-  const dates = [local.subtract({ days: 1 }), local];
-  const exceptions = (
-    await tx.hoursException.findMany({
-      where: { venueId: venue.id, date: { in: dates.map((d) => new Date(`${d.toString()}T00:00:00Z`)) } },
-    })
-  ).map((e) => ({ ...e, date: e.date.toISOString().slice(0, 10) }));
+  return [local.subtract({ days: 1 }), local];
+}
+
+/** roomAt, from what it reads (exceptions of other dates than the start's two are left out). */
+function roomIn(
+  venue: Venue,
+  read: { hours: OpeningHours[]; tables: VenueTable[]; exceptions: HoursException[] },
+  bookings: readonly LiveBooking[],
+  request: { startsAt: Date; partySize: number; now: Date },
+): RoomAt {
+  if (!takesBookings(venue)) return 'not_bookable';
+  const dates = serviceDates(venue, request.startsAt);
+  const wanted = new Set(dates.map((d) => d.toString()));
+  const exceptions = read.exceptions
+    .map((e) => ({ ...e, date: e.date.toISOString().slice(0, 10) }))
+    .filter((e) => wanted.has(e.date));
   const common = {
     timeZone: venue.timeZone,
     rules: venue,
-    hours,
+    hours: read.hours,
     exceptions,
-    tables,
+    tables: read.tables,
     partySize: request.partySize,
     now: request.now,
   };
@@ -662,4 +832,21 @@ export async function roomAt(
   if (offered(bookings)) return 'free';
   if (offered([])) return 'full';
   return 'not_bookable';
+}
+
+/** requireRoom, from what it reads: the venue's hours, tables and exceptions, and live bookings. */
+function requireRoomIn(
+  venue: Venue,
+  read: { hours: OpeningHours[]; tables: VenueTable[]; exceptions: HoursException[] },
+  bookings: readonly LiveBooking[],
+  request: { startsAt: Date; partySize: number; now: Date },
+) {
+  if (!takesBookings(venue)) throw new NotAllowedError('This venue is not taking bookings');
+  refuseUnlessFree(roomIn(venue, read, bookings, request));
+}
+
+function refuseUnlessFree(room: RoomAt) {
+  if (room === 'full') throw new SlotFullError('That time is full for this party size; pick another slot');
+  if (room === 'not_bookable')
+    throw new ValidationError('That is not a bookable time at this venue', 'startsAt');
 }

@@ -7,7 +7,7 @@
  * Jobs are keyed per booking and purpose and replaced on every change, so a moved booking is
  * reminded at its new time; a job that finds its booking has moved on does nothing.
  */
-import type { Booking, Venue } from '../../generated/prisma/client.ts';
+import type { Agent, Booking, Venue } from '../../generated/prisma/client.ts';
 import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Tx } from '../../platform/db.ts';
 import { enqueue } from '../../platform/jobs.ts';
@@ -31,6 +31,15 @@ export interface BookingChange {
   modified?: boolean;
   /** A decline's other times on offer, for the guest's notice. */
   alternatives?: readonly Date[];
+  /**
+   * What the hooks would read of the venue, when the change's caller read it already (with the
+   * venue, before taking its lock): its agent (null: none) and its organisation's enabled webhook
+   * subscriptions. Hooks read them themselves when it is absent.
+   */
+  known?: {
+    agent: Pick<Agent, 'id' | 'kind' | 'status' | 'dna'> | null;
+    webhookSubscriptions: readonly { id: string; events: string[] }[];
+  };
 }
 
 export interface BookingEvent {
@@ -69,7 +78,7 @@ export function createBookingEffects(options: {
 }): BookingEffects {
   const { timings, now } = options;
   return {
-    async inTransaction(tx, { booking, venue, from, modified, alternatives }) {
+    async inTransaction(tx, { booking, venue, from, modified, alternatives, known }) {
       const id = booking.id;
       const status = booking.status;
       const key = (purpose: string) => ({
@@ -126,7 +135,7 @@ export function createBookingEffects(options: {
       if (from !== status && (from !== null || status === 'CONFIRMED')) {
         await queueGuestMessage(tx, { booking, venue, event: status, alternatives });
       }
-      for (const hook of options.hooks ?? []) await hook(tx, { booking, venue, from, modified });
+      for (const hook of options.hooks ?? []) await hook(tx, { booking, venue, from, modified, known });
     },
     async afterCommit(event) {
       await options.publish(event);

@@ -1,11 +1,19 @@
-import type { Venue } from '../../generated/prisma/client.ts';
+import type {
+  Agent,
+  HoursException,
+  OpeningHours,
+  Venue,
+  VenueTable,
+} from '../../generated/prisma/client.ts';
 import type { DbOrTx } from '../../platform/db.ts';
-import { ValidationError } from '../../platform/errors.ts';
-import { venueAgentPolicy } from '../agents/agents.ts';
+import { NotFoundError, ValidationError } from '../../platform/errors.ts';
+import { VENUE_AGENT_POLICY_SELECT, venueAgentPolicy, venueAgentPolicyOf } from '../agents/agents.ts';
 import type { Access } from '../organizations/access.ts';
-import { availability, type Slot, type TimeWindow } from '../venues/availability.ts';
-import { requireVenue } from '../venues/venues.ts';
-import { liveBookingsAround } from './bookings.ts';
+import { availability, type LiveBooking, type Slot, type TimeWindow } from '../venues/availability.ts';
+import { canSeeVenue, requireVenue } from '../venues/venues.ts';
+import { LIVE_BOOKING_SELECT, liveBookingsAround, liveBookingsAroundWhere } from './bookings.ts';
+
+const LOCAL_DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 /**
  * Bookable slots of a venue on one of its local dates, for a party size. Only venues on the
@@ -26,10 +34,53 @@ export async function venueAvailability(
 ): Promise<Slot[]> {
   const venue = await requireVenue(db, access, input.venueId);
   if (venue.status === 'SUSPENDED') return [];
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(input.date))
-    throw new ValidationError('Use a date such as 2026-12-24', 'date');
+  if (!LOCAL_DATE.test(input.date)) throw new ValidationError('Use a date such as 2026-12-24', 'date');
   const agent = await venueAgentPolicy(db, venue.id);
   return venueSlots(db, venue, { ...input, blackouts: agent?.blackouts ?? [] });
+}
+
+/**
+ * What venueAvailability reads besides the venue's columns, for one local date, as relations to
+ * select with the venue in the statement that loads it; null for a date it would refuse.
+ */
+export function availabilityRelations(date: string) {
+  const day = LOCAL_DATE.test(date) ? new Date(`${date}T00:00:00Z`) : null;
+  if (!day || Number.isNaN(day.getTime())) return null;
+  return {
+    hours: true,
+    exceptions: { where: { date: day } },
+    tables: true,
+    agents: { select: VENUE_AGENT_POLICY_SELECT },
+    bookings: { where: liveBookingsAroundWhere(day), select: LIVE_BOOKING_SELECT },
+  } as const;
+}
+
+/** A venue read with availabilityRelations for the date asked about. */
+export type VenueWithAvailability = Venue & {
+  hours: OpeningHours[];
+  exceptions: HoursException[];
+  tables: VenueTable[];
+  agents: Pick<Agent, 'id' | 'kind' | 'status' | 'dna'>[];
+  bookings: LiveBooking[];
+};
+
+/**
+ * venueAvailability of a venue already read, with availabilityRelations(input.date) when the
+ * caller could select them (then nothing more is read); otherwise as venueAvailability.
+ */
+export async function loadedVenueAvailability(
+  db: DbOrTx,
+  access: Access,
+  venue: Venue | VenueWithAvailability,
+  input: { date: string; partySize: number; now: Date },
+): Promise<Slot[]> {
+  if (!('bookings' in venue) || !availabilityRelations(input.date)) {
+    return venueAvailability(db, access, { ...input, venueId: venue.id });
+  }
+  if (!(await canSeeVenue(access, venue))) throw new NotFoundError('Venue not found');
+  if (venue.status === 'SUSPENDED') return [];
+  const agent = venueAgentPolicyOf(venue.agents[0] ?? null);
+  return slotsOf(venue, venue, { ...input, blackouts: agent?.blackouts ?? [] });
 }
 
 /**
@@ -58,13 +109,27 @@ export async function venueSlots(
     db.venueTable.findMany({ where: { venueId: venue.id } }),
     liveBookingsAround(db, venue.id, day, input.exceptBookingId ?? null),
   ]);
+  return slotsOf(venue, { hours, exceptions, tables, bookings }, input);
+}
+
+/** The slots, from what venueSlots reads. */
+function slotsOf(
+  venue: Venue,
+  read: {
+    hours: OpeningHours[];
+    exceptions: HoursException[];
+    tables: VenueTable[];
+    bookings: LiveBooking[];
+  },
+  input: { date: string; partySize: number; now: Date; blackouts: readonly TimeWindow[] },
+): Slot[] {
   return availability({
     timeZone: venue.timeZone,
     rules: venue,
-    hours,
-    exceptions: exceptions.map((e) => ({ ...e, date: e.date.toISOString().slice(0, 10) })),
-    tables,
-    bookings,
+    hours: read.hours,
+    exceptions: read.exceptions.map((e) => ({ ...e, date: e.date.toISOString().slice(0, 10) })),
+    tables: read.tables,
+    bookings: read.bookings,
     date: input.date,
     partySize: input.partySize,
     now: input.now,

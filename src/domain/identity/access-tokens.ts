@@ -28,7 +28,7 @@ import {
 import type { Config } from '../../config/index.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { AuthenticationError, ValidationError } from '../../platform/errors.ts';
-import type { Actor } from './actor.ts';
+import type { Actor, MembershipRole } from './actor.ts';
 import { findOrCreateUserByEmail, normalizeEmail } from './email.ts';
 import type { RevokedSessions } from './revoked-sessions.ts';
 import { ACCESS_TOKEN_ALGORITHM, type SigningKeys } from './signing-keys.ts';
@@ -199,11 +199,34 @@ export async function authenticateAccessToken(
   deps: AccessTokenVerifierDeps,
   token: string,
 ): Promise<Extract<Actor, { kind: 'user' }>> {
+  return (await authenticateAccessTokenWithRoles(deps, token)).actor;
+}
+
+/** A signed-in person and every role they hold, read in one statement with the token's user. */
+export interface SignedIn {
+  actor: Extract<Actor, { kind: 'user' }>;
+  /** Organisation id → role, complete: an organisation not in it is one they do not belong to. */
+  roles: ReadonlyMap<string, MembershipRole>;
+}
+
+/**
+ * authenticateAccessToken, also answering the person's roles in every organisation, read with the
+ * user in the same statement (so a request that asks for a role later need not read it again).
+ */
+export async function authenticateAccessTokenWithRoles(
+  deps: AccessTokenVerifierDeps,
+  token: string,
+): Promise<SignedIn> {
   const verified = await verifyAccessToken(deps, token);
   const [user, ended] = await Promise.all([
     deps.db.user.findUnique({
       where: { id: verified.userId },
-      select: { id: true, isPlatformAdmin: true, deletedAt: true },
+      select: {
+        id: true,
+        isPlatformAdmin: true,
+        deletedAt: true,
+        memberships: { select: { organizationId: true, role: true } },
+      },
     }),
     verified.sessionId && deps.revokedSessions ? deps.revokedSessions.isRevoked(verified.sessionId) : false,
   ]);
@@ -217,7 +240,10 @@ export async function authenticateAccessToken(
   if (user.deletedAt) {
     throw new AuthenticationError('This account was deleted: sign in again to restore it', { genuine: true });
   }
-  return { kind: 'user', userId: user.id, isPlatformAdmin: user.isPlatformAdmin };
+  return {
+    actor: { kind: 'user', userId: user.id, isPlatformAdmin: user.isPlatformAdmin },
+    roles: new Map(user.memberships.map((m) => [m.organizationId, m.role])),
+  };
 }
 
 function decodeUnverified(token: string): { alg: string | undefined; payload: JWTPayload } {

@@ -21,7 +21,7 @@ import { consumerAgentId, parseAgentId, venueAgentId } from '../../integrations/
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { enqueue } from '../../platform/jobs.ts';
 import type { Metrics } from '../../platform/metrics.ts';
-import { ensureConsumerAgent, venueAgentPolicy } from '../agents/agents.ts';
+import { ensureConsumerAgent, venueAgentPolicy, venueAgentPolicyOf } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type BookingDeps, moveBookingOn } from '../bookings/bookings.ts';
 import type { BookingChangeHook } from '../bookings/effects.ts';
@@ -54,9 +54,9 @@ function isNewGuestRequest(booking: Booking, from: string | null): boolean {
  * the venue's team answering on the dashboard.
  */
 export function venueAgentRequests(settings: ConsumerRequestSettings): BookingChangeHook {
-  return async (tx, { booking, venue, from }) => {
+  return async (tx, { booking, venue, from, known }) => {
     if (!isNewGuestRequest(booking, from)) return;
-    const policy = await venueAgentPolicy(tx, venue.id);
+    const policy = known ? venueAgentPolicyOf(known.agent) : await venueAgentPolicy(tx, venue.id);
     if (!policy?.active) return;
     await queueBookingRequest(tx, settings, booking, venue);
   };

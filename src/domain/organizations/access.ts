@@ -28,6 +28,15 @@ export interface Access {
    * that came in anonymous), so the answer may show that person to them.
    */
   provedToBe(userId: string): void;
+  /**
+   * Hands over a signed-in person's complete roles, read with their user when the request was
+   * authenticated: from then on `roleIn` answers from them (an organisation not among them is one
+   * they do not belong to) without reading. Only for operations that change no membership: a
+   * write that makes or ends one would not be seen.
+   */
+  knowRoles(roles: ReadonlyMap<string, MembershipRole>): void;
+  /** Hands over the person's role in one organisation (null: none), read with something else. */
+  knowRole(organizationId: string, role: MembershipRole | null): void;
   /** The signed-in user's id, or AuthenticationError. API keys act as the user who created them. */
   requireUserId(): string;
   /** Like requireUserId, but refuses API keys: for acts that only a person may do. */
@@ -41,8 +50,11 @@ export function createAccess(db: DbOrTx, actor: Actor): Access {
   const roles = new Map<string, Promise<MembershipRole | null>>();
   const isPlatformAdmin = actor.kind === 'user' && actor.isPlatformAdmin;
 
+  // Set by knowRoles: `roles` then holds every organisation the person belongs to.
+  let complete = false;
   const roleIn = (organizationId: string): Promise<MembershipRole | null> => {
     let role = roles.get(organizationId);
+    if (!role && complete) return Promise.resolve(null);
     if (!role) {
       role = lookUpRole(db, actor, organizationId);
       roles.set(organizationId, role);
@@ -74,6 +86,14 @@ export function createAccess(db: DbOrTx, actor: Actor): Access {
     has,
     canSeeUser,
     provedToBe: (userId) => void proven.add(userId),
+    knowRoles(known) {
+      if (actor.kind !== 'user') return;
+      for (const [organizationId, role] of known) roles.set(organizationId, Promise.resolve(role));
+      complete = true;
+    },
+    knowRole(organizationId, role) {
+      if (actor.kind === 'user') roles.set(organizationId, Promise.resolve(role));
+    },
     async require(organizationId, allowed) {
       if (actor.kind === 'anonymous') throw new AuthenticationError('Sign in to do this');
       if (!(await has(organizationId, allowed))) throw new NotAllowedError();

@@ -80,13 +80,17 @@ export async function queueWebhookEvent(
     data: Prisma.InputJsonObject;
     bookingId?: string | null;
     now: Date;
+    /** The organisation's enabled subscriptions, when the caller read them already (by id). */
+    enabled?: readonly { id: string; events: string[] }[];
   },
 ): Promise<number> {
-  const subscriptions = await tx.webhookSubscription.findMany({
-    where: { organizationId: input.organizationId, enabled: true, events: { has: input.type } },
-    select: { id: true },
-    orderBy: { id: 'asc' },
-  });
+  const subscriptions = input.enabled
+    ? input.enabled.filter((s) => s.events.includes(input.type))
+    : await tx.webhookSubscription.findMany({
+        where: { organizationId: input.organizationId, enabled: true, events: { has: input.type } },
+        select: { id: true },
+        orderBy: { id: 'asc' },
+      });
   if (subscriptions.length === 0) return 0;
   const messageId = `msg_${randomUUID()}`;
   const payload = eventBody(input.type, input.now, input.data);
@@ -118,6 +122,7 @@ export function webhookEvents(options: { now: () => Date }): BookingChangeHook {
       data: bookingData(change),
       bookingId: change.booking.id,
       now: options.now(),
+      ...(change.known ? { enabled: change.known.webhookSubscriptions } : {}),
     });
   };
 }
