@@ -72,7 +72,7 @@ describe('SQL statements per measured operation', () => {
     expect(sent, sent.join('\n')).toHaveLength(2);
   });
 
-  it('venue-search: the user, the search, the page with hours and agents', async () => {
+  it('venue-search: the user, the search, the person’s taste, the page with hours and agents', async () => {
     const { token } = await app.signIn();
     const organization = await createOrganization(app.services.db);
     const word = `grill${tag()}`;
@@ -106,7 +106,8 @@ describe('SQL statements per measured operation', () => {
         expect(venues.edges.every((e) => e.node.agent)).toBe(true);
       },
     );
-    expect(sent, sent.join('\n')).toHaveLength(3);
+    // Three for the search itself; a signed-in person's page is ordered by their taste (one more).
+    expect(sent, sent.join('\n')).toHaveLength(4);
   });
 
   it('venue-availability: the user and roles, then the venue with hours, tables, agent, exceptions and bookings', async () => {

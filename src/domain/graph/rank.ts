@@ -16,7 +16,7 @@
  */
 import type { DbOrTx } from '../../platform/db.ts';
 import { termKey } from './build.ts';
-import { tasteEdges } from './profile.ts';
+import { decayed } from './weights.ts';
 
 export const PERSONAL_BOOST = 0.2;
 /** The summed weight at which affinity is tanh(1) ≈ 0.76: about two good visits. */
@@ -31,32 +31,54 @@ export interface RankableHit {
   distanceMeters: number | null;
 }
 
-/** Each venue's affinity for the person, from −1 to 1 (0 for venues their graph says nothing of). */
+/**
+ * Each venue's affinity for the person, from −1 to 1 (0 for venues their graph says nothing of).
+ * One statement: the venues' cuisines and city with the person's edges for them (their cuisine and
+ * area edges whole: at most a few hundred), so a ranked search costs one statement more than a
+ * plain one.
+ */
 export async function venueAffinities(
   db: DbOrTx,
   userId: string,
   venueIds: readonly string[],
-  now?: Date,
+  now: Date = new Date(),
 ): Promise<Map<string, number>> {
-  const venues = await db.venue.findMany({
-    where: { id: { in: [...venueIds] } },
-    select: { id: true, cuisines: true, city: true },
-  });
-  const terms = (v: (typeof venues)[number]) => [
-    v.id,
-    ...v.cuisines.map(termKey),
-    ...(v.city ? [termKey(v.city)] : []),
-  ];
-  const edges = await tasteEdges(db, userId, { now, keys: [...new Set(venues.flatMap(terms))] });
-  const weight = new Map(edges.map((edge) => [`${edge.kind}:${edge.key}`, edge.weight]));
+  const ids = [...venueIds];
+  const [row] = await db.$queryRaw<{ venues: AffinityVenue[] | null; edges: AffinityEdge[] | null }[]>`
+    SELECT
+      (SELECT json_agg(json_build_object('id', v.id, 'cuisines', v.cuisines, 'city', v.city))
+         FROM venues v WHERE v.id = ANY(${ids}::uuid[])) AS venues,
+      (SELECT json_agg(json_build_object('kind', e.kind, 'key', e.key, 'weight', e.weight,
+                                         'evidenceAt', e.evidence_at))
+         FROM taste_edges e
+        WHERE e.user_id = ${userId}::uuid AND (e.kind <> 'VENUE' OR e.key = ANY(${ids}::text[]))) AS edges`;
+  const weight = new Map(
+    (row?.edges ?? []).map((edge) => [
+      `${edge.kind}:${edge.key}`,
+      decayed(edge.weight, new Date(edge.evidenceAt), now),
+    ]),
+  );
   const affinities = new Map<string, number>();
-  for (const venue of venues) {
+  for (const venue of row?.venues ?? []) {
     let sum = weight.get(`VENUE:${venue.id}`) ?? 0;
     for (const cuisine of new Set(venue.cuisines.map(termKey))) sum += weight.get(`CUISINE:${cuisine}`) ?? 0;
     if (venue.city) sum += weight.get(`AREA:${termKey(venue.city)}`) ?? 0;
     affinities.set(venue.id, Math.tanh(sum / AFFINITY_SCALE));
   }
   return affinities;
+}
+
+interface AffinityVenue {
+  id: string;
+  cuisines: string[];
+  city: string | null;
+}
+
+interface AffinityEdge {
+  kind: string;
+  key: string;
+  weight: number;
+  evidenceAt: string;
 }
 
 /**
