@@ -80,4 +80,8 @@ export const crontab = `
 # recovered-job records 90 days; src/domain/operations/retention.ts) is deleted daily at 03:30 UTC,
 # in batches. No fill: each run deletes everything that is due.
 30 3 * * * data-retention ?id=data-retention
+
+# New and changed memories get their vectors for recall within five minutes (full-text finds them
+# at once), at most 500 a run, oldest first. Without EMBEDDINGS_PROVIDER a no-op. No fill.
+*/5 * * * * memory-embed ?id=memory-embed
 `;

@@ -23,6 +23,7 @@ import chatSend from './tasks/chat-send.ts';
 import clawpulseGatewayPrune from './tasks/clawpulse-gateway-prune.ts';
 import dataRetention from './tasks/data-retention.ts';
 import lalamoveEvent from './tasks/lalamove-event.ts';
+import memoryEmbed from './tasks/memory-embed.ts';
 import monthlyInvoice from './tasks/monthly-invoice.ts';
 import noop from './tasks/noop.ts';
 import noticeEmail from './tasks/notice-email.ts';
@@ -69,6 +70,7 @@ export const handlers: readonly TaskHandler[] = [
   monthlyInvoice,
   webhookDrain,
   apiUsageFlush,
+  memoryEmbed,
 ];
 
 /**
