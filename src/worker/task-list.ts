@@ -22,6 +22,8 @@ import chatInbound from './tasks/chat-inbound.ts';
 import chatSend from './tasks/chat-send.ts';
 import clawpulseGatewayPrune from './tasks/clawpulse-gateway-prune.ts';
 import dataRetention from './tasks/data-retention.ts';
+import dreamDeep from './tasks/dream-deep.ts';
+import dreamLight from './tasks/dream-light.ts';
 import lalamoveEvent from './tasks/lalamove-event.ts';
 import memoryEmbed from './tasks/memory-embed.ts';
 import monthlyInvoice from './tasks/monthly-invoice.ts';
@@ -71,6 +73,8 @@ export const handlers: readonly TaskHandler[] = [
   webhookDrain,
   apiUsageFlush,
   memoryEmbed,
+  dreamLight,
+  dreamDeep,
 ];
 
 /**
