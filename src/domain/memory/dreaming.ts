@@ -5,7 +5,8 @@
  *
  * 1. Chats' summaries (summaries.ts) written since then become memories: each sentence that says
  *    something lasting about the person (a preference, a diet, an allergy, a date, where they
- *    live or work: `LASTING`) is kept, unless the person already has a memory of the same meaning.
+ *    live or work: `LASTING`) is kept, unless the person already has a memory of the same meaning
+ *    or it reads like an instruction or points somewhere (`INSTRUCTION`).
  * 2. Duplicates merge: memories of the same meaning (`meaningOf`: the same words once stop words,
  *    auxiliaries and plural "s" are set aside, in any order, and the same polarity) become the
  *    newest of them, with the highest importance and the latest use of them all.
@@ -144,6 +145,13 @@ const LASTING =
   /\b(prefer|prefers|preferred|like|likes|love|loves|enjoy|enjoys|hate|hates|dislike|dislikes|allergic|allergy|allergies|intolerant|vegetarian|vegan|pescatarian|halal|kosher|gluten|birthday|anniversary|always|usually|never|favourite|favorite|lives|works|wheelchair)\b/i;
 const PREFERENCE = /\b(prefer|like|love|enjoy|hate|dislike|favou?rite)/i;
 const VITAL = /\b(allerg|intoleran|wheelchair|anaphyla)/i;
+/**
+ * A summary is the model's account of a chat that may have carried text from outside (a web page,
+ * a venue's answer): a sentence that addresses the agent or points somewhere is never kept, since
+ * a memory steers every later conversation.
+ */
+const INSTRUCTION =
+  /(https?:|www\.|@|\b(ignore|instruction|instructions|prompt|system|assistant|agent|tool|tools|must|password|token)\b)/i;
 /** How summaries speak of the person; a memory is about them already. */
 const SPEAKER = /^(?:the (?:person|user|guest|customer)|they|he|she)\s+(?:is\s+|are\s+)?/i;
 
@@ -154,7 +162,8 @@ export function lastingSentences(
   const out: { content: string; kind: MemoryKind; importance: number }[] = [];
   for (const raw of cleanText(summary).split(/(?<=[.!?;])\s+/)) {
     const sentence = raw.replace(/[.!?;]+$/, '').trim();
-    if (!sentence || sentence.length > DREAM_LIMITS.sentenceMaxChars || !LASTING.test(sentence)) continue;
+    if (!sentence || sentence.length > DREAM_LIMITS.sentenceMaxChars) continue;
+    if (!LASTING.test(sentence) || INSTRUCTION.test(sentence)) continue;
     const about = sentence.replace(SPEAKER, '');
     const content = `${about[0]!.toUpperCase()}${about.slice(1)}`;
     out.push({
