@@ -237,7 +237,7 @@ export function bindDomain(services: DomainServices) {
       revokeRefreshToken: given({ db, sessions, now }, revokeRefreshToken),
     },
     memory: {
-      forgetAll: given(db, forgetAll),
+      forgetAll: (userId: string) => forgetAll(db, userId, { now }),
       forgetMemory: given(db, forgetMemory),
       updateProfile: given(db, updateProfile),
     },
