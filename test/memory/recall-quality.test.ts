@@ -73,6 +73,10 @@ describe('recall quality (hit rate at 5)', () => {
     );
     expect(mixed.rate).toBeGreaterThanOrEqual(fullText.rate);
     expect(mixed.rate).toBeGreaterThan(fullText.rate);
+    // The figures README records ("Memory and profile"): a ranking change that moves them updates it.
+    expect([fullText.rate, mixed.rate].map((rate) => Math.round(rate * fixture.questions.length))).toEqual([
+      14, 23,
+    ]);
     // What words alone find, mixing keeps finding.
     expect(mixed.missed.filter((q) => !fullText.missed.includes(q))).toEqual([]);
   });
