@@ -232,6 +232,15 @@ describe('dreamLight', () => {
     // Eva forgot: nothing from before comes back.
     expect(await db().memory.count({ where: { userId: eva } })).toBe(0);
 
+    // Summaries read (or skipped) are cleared; each chat's row keeps only its chain's start.
+    const kept = await db().sessionSummary.findMany({ where: { userId: { in: [duarte, eva] } } });
+    expect(kept.map((k) => [k.userId, k.summary, k.startedAt]).sort()).toEqual(
+      [
+        [duarte, '', daysAgo(1)],
+        [eva, '', null],
+      ].sort(),
+    );
+
     // A second run: nobody has new material, and nothing changes.
     const before = await snapshot();
     expect(await dreamLight(db(), { now: new Date(NOW.getTime() + 60_000), limit: 100 })).toEqual({

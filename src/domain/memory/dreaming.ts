@@ -211,7 +211,7 @@ export async function dreamLight(db: Db, options: { now: Date; limit: number }):
                OR (m.importance BETWEEN 2 AND 4 AND ${unusedSince(fadeBefore)})))
       OR EXISTS (
         SELECT 1 FROM session_summaries s
-        WHERE s.user_id = u.id AND (u.dreamed_at IS NULL OR s.updated_at > u.dreamed_at))
+        WHERE s.user_id = u.id AND s.summary <> '' AND (u.dreamed_at IS NULL OR s.updated_at > u.dreamed_at))
     ORDER BY u.dreamed_at NULLS FIRST, u.id
     LIMIT ${options.limit}`;
   const result: LightDreamResult = { people: 0, fromSummaries: 0, merged: 0, contradicted: 0, faded: 0 };
@@ -250,16 +250,21 @@ async function dreamOfPerson(
     FROM memories WHERE user_id = ${userId}::uuid AND superseded_at IS NULL`;
   const known = new Set(active.map((m) => identity(meaningOf(m.content))));
 
-  // 1. Summaries since the last dream, never one whose chain began before a forget.
-  const summaries = await tx.$queryRaw<{ summary: string }[]>`
-    SELECT summary FROM session_summaries
-    WHERE user_id = ${userId}::uuid
+  // 1. Summaries since the last dream, never one whose chain began before a forget. Once read
+  // (or skipped), a summary's text is cleared: what lasts is now a memory, and the rest of a chat
+  // is not kept beyond its session. The row stays, with the chain's start, for the next summary.
+  const summaries = await tx.$queryRaw<
+    { chatId: string; summary: string; updatedAt: Date; usable: boolean }[]
+  >`
+    SELECT chat_id AS "chatId", summary, updated_at AS "updatedAt",
+      (${user.forgottenAt}::timestamptz IS NULL
+       OR (started_at IS NOT NULL AND started_at > ${user.forgottenAt}::timestamptz)) AS usable
+    FROM session_summaries
+    WHERE user_id = ${userId}::uuid AND summary <> '' AND updated_at <= ${now}::timestamptz
       AND (${user.dreamedAt}::timestamptz IS NULL OR updated_at > ${user.dreamedAt}::timestamptz)
-      AND (${user.forgottenAt}::timestamptz IS NULL
-           OR (started_at IS NOT NULL AND started_at > ${user.forgottenAt}::timestamptz))
     ORDER BY updated_at, chat_id`;
   let fromSummaries = 0;
-  for (const { summary } of summaries) {
+  for (const { summary } of summaries.filter((s) => s.usable)) {
     for (const memory of lastingSentences(summary)) {
       const meaning = identity(meaningOf(memory.content));
       if (known.has(meaning)) continue;
@@ -272,6 +277,13 @@ async function dreamOfPerson(
       active.push(row!);
       fromSummaries += 1;
     }
+  }
+  if (summaries.length) {
+    // Only the versions read: a summary written meanwhile is read by the next dream.
+    await tx.$executeRaw`
+      UPDATE session_summaries SET summary = ''
+      WHERE (chat_id, updated_at) IN (
+        SELECT * FROM unnest(${summaries.map((s) => s.chatId)}::uuid[], ${summaries.map((s) => s.updatedAt)}::timestamptz[]))`;
   }
 
   // 2 and 3. Newest first: a memory whose meaning a newer one has is merged into it; one whose

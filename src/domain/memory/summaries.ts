@@ -2,7 +2,8 @@
  * Chats' summaries, kept for dreaming. A chat's history is summarised when it grows long
  * (conversation/sessions.ts); each new summary is recorded here, one row per chat holding the
  * latest, so light dreaming (dreaming.ts) can turn what lasts in it into memories. The session
- * itself lives in Redis and expires; this row is what outlives it.
+ * itself lives in Redis and expires; this row outlives it only until the next light dream, which
+ * clears its text once read (the row stays, for the chain's start).
  *
  * `startedAt` says when this chain of summaries began: a summary written from no previous one
  * starts a chain now; one that continues a previous summary keeps the chain's start, or has none
