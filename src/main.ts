@@ -6,6 +6,7 @@
 
 import { type Config, ConfigError, loadConfig } from './config/index.ts';
 import { createLogger } from './platform/logger.ts';
+import { startTracing } from './platform/tracing.ts';
 import { buildApp, type Role } from './wiring/app.ts';
 import { resolveServices } from './wiring/services.ts';
 
@@ -32,6 +33,12 @@ export async function main(given?: Config) {
     process.exit(1);
   }
   const role = (arg ?? config.role) as Role;
+  // Before the logger, which adds trace ids to its lines only when tracing is on. Without
+  // OTEL_EXPORTER_OTLP_ENDPOINT this loads nothing and returns null.
+  const tracing = await startTracing({
+    endpoint: config.monitoring.otlpEndpoint,
+    serviceName: config.monitoring.serviceName,
+  });
   const logger = createLogger(config.logLevel, { role }, { prettyInTerminal: !config.production });
 
   let services: Awaited<ReturnType<typeof resolveServices>>;
@@ -59,6 +66,10 @@ export async function main(given?: Config) {
     await started.catch(() => undefined);
     await app.stop();
     await services.shutdown();
+    // The spans of the last requests and jobs are sent before the process exits.
+    await tracing
+      ?.shutdown()
+      .catch((error: unknown) => logger.warn({ err: error }, 'could not send the last spans'));
     logger.info('stopped');
     // Lines still being written would otherwise land after the ones process.exit() flushes.
     await new Promise<void>((resolve) => logger.flush(() => resolve()));

@@ -39,6 +39,10 @@ import { feedbackSummary, leaveFeedback } from '../domain/bookings/feedback.ts';
 import { venueAvailability } from '../domain/bookings/venue-availability.ts';
 import { developerTier, setDeveloperTier } from '../domain/developer/tiers.ts';
 import { apiKeyUsage } from '../domain/developer/usage.ts';
+import { tasteProfile } from '../domain/graph/profile.ts';
+import { personalRank, type RankableHit, type RankBasis } from '../domain/graph/rank.ts';
+import { suggestVenues } from '../domain/graph/suggest.ts';
+import { requestAccountDeletion } from '../domain/identity/account-deletion.ts';
 import { revokeRefreshToken, rotateRefreshToken } from '../domain/identity/refresh-tokens.ts';
 import { requestSignInCode, verifySignInCode } from '../domain/identity/sign-in.ts';
 import { findUser } from '../domain/identity/users.ts';
@@ -55,6 +59,22 @@ import {
   organizationOfInboxItem,
   venueInbox,
 } from '../domain/network/staff-inbox.ts';
+import {
+  approveFaqEntry,
+  faqDrafts,
+  findFaqEntryWithVenueOrThrow,
+  organizationOfFaqEntry,
+  rejectFaqEntry,
+  venueFaq,
+} from '../domain/network/venue-faq.ts';
+import {
+  factsOfConflict,
+  findFactConflictWithOwnerOrThrow,
+  organizationOfFactConflict,
+  resolveFactConflict,
+  venueFactConflicts,
+  venueFacts,
+} from '../domain/network/venue-wiki.ts';
 import { onboardingChecklist } from '../domain/onboarding/checklist.ts';
 import { cancelJob, jobsById, listJobs, retryJob } from '../domain/operations/job-queue.ts';
 import type { Access } from '../domain/organizations/access.ts';
@@ -84,6 +104,8 @@ import {
   sendTestWebhook,
   updateWebhookSubscription,
 } from '../domain/outbound-webhooks/subscriptions.ts';
+import { setReengagementOptIn } from '../domain/reengagement/reengagement.ts';
+import { cancelReminder, pendingReminders } from '../domain/reminders/reminders.ts';
 import { organizationUsage } from '../domain/usage/events.ts';
 import {
   cancelVenueClaim,
@@ -235,11 +257,25 @@ export function bindDomain(services: DomainServices) {
         verifySignInCode(signIn(logger), input),
       rotateRefreshToken: (logger: Logger, token: string) => rotateRefreshToken(signIn(logger), token),
       revokeRefreshToken: given({ db, sessions, now }, revokeRefreshToken),
+      requestAccountDeletion: given({ db, sessions, now }, requestAccountDeletion),
+      setReengagementOptIn: given(db, setReengagementOptIn),
+    },
+    graph: {
+      personalRank: <H extends RankableHit>(userId: string | null, hits: H[], basis: RankBasis) =>
+        personalRank(db, userId, hits, basis, now()),
+      suggestVenues: (userId: string, first: number | null | undefined) =>
+        suggestVenues(db, userId, { first, now: now() }),
+      tasteProfile: (userId: string, first: number | null | undefined) =>
+        tasteProfile(db, userId, { first, now: now() }),
     },
     memory: {
       forgetAll: (userId: string) => forgetAll(db, userId, { now }),
       forgetMemory: given(db, forgetMemory),
       updateProfile: given(db, updateProfile),
+    },
+    reminders: {
+      pendingReminders: given(db, pendingReminders),
+      cancelReminder: (userId: string, reminderId: string) => cancelReminder(db, userId, reminderId, now()),
     },
     network: {
       acceptBookingRequest: given(staffInbox, acceptBookingRequest),
@@ -283,6 +319,23 @@ export function bindDomain(services: DomainServices) {
       rotateWebhookSecret: given(webhooks, rotateWebhookSecret),
       sendTestWebhook: given(webhooks, sendTestWebhook),
       updateWebhookSubscription: given(webhooks, updateWebhookSubscription),
+    },
+    venueWiki: {
+      approveFaqEntry: (access: Access, input: Parameters<typeof approveFaqEntry>[2]) =>
+        approveFaqEntry(db, access, input, now()),
+      factsOfConflict: given(db, factsOfConflict),
+      faqDrafts: given(db, faqDrafts),
+      findFactConflictWithOwnerOrThrow: given(db, findFactConflictWithOwnerOrThrow),
+      findFaqEntryWithVenueOrThrow: given(db, findFaqEntryWithVenueOrThrow),
+      organizationOfFactConflict: given(db, organizationOfFactConflict),
+      organizationOfFaqEntry: given(db, organizationOfFaqEntry),
+      rejectFaqEntry: (access: Access, input: Parameters<typeof rejectFaqEntry>[2]) =>
+        rejectFaqEntry(db, access, input, now()),
+      resolveFactConflict: (access: Access, input: Parameters<typeof resolveFactConflict>[2]) =>
+        resolveFactConflict(db, access, input, now()),
+      venueFactConflicts: given(db, venueFactConflicts),
+      venueFacts: given(db, venueFacts),
+      venueFaq: given(db, venueFaq),
     },
     venues: {
       approveVenueReview: given(db, approveVenueReview),

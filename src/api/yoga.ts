@@ -5,6 +5,8 @@ import type { Actor } from '../domain/identity/actor.ts';
 import { DomainError, RateLimitedError, ValidationError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
+import { measureOperation, type OperationStats, slowOperationFields } from '../platform/operation-stats.ts';
+import { graphqlTracingPlugin } from '../platform/tracing.ts';
 import type { Services } from '../wiring/services.ts';
 import type { Context } from './context.ts';
 import { bindDomain } from './domain.ts';
@@ -25,6 +27,7 @@ export type GraphQLServer = YogaServerInstance<ServerContext, Context>;
 export function createGraphQLServer(services: Services, metrics: Metrics): GraphQLServer {
   const { config, now, pubsub } = services;
   const domain = bindDomain(services);
+  const tracing = graphqlTracingPlugin();
   return createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -61,6 +64,11 @@ export function createGraphQLServer(services: Services, metrics: Metrics): Graph
       useCSRFPrevention(),
       ...hardeningPlugins(config.graphql),
       operationMetrics(metrics),
+      // With tracing on, a span per operation, a child of the request's.
+      ...(tracing ? [tracing] : []),
+      ...(config.monitoring.slowOperationMs > 0
+        ? [logSlowOperations(config.monitoring.slowOperationMs)]
+        : []),
       logUnexpectedErrors(),
     ],
   });
@@ -83,6 +91,35 @@ function operationMetrics(metrics: Metrics): Plugin<Context> {
           // Subscriptions stream results; they are counted once, when they start.
           const errors = Symbol.asyncIterator in result ? undefined : result.errors;
           metrics.graphqlOperations.inc({ operation, type, outcome: errors?.length ? 'error' : 'ok' });
+        },
+      };
+    },
+  };
+}
+
+/**
+ * Logs (warn) a query or mutation whose execution took `thresholdMs` or more, with its SQL
+ * statements and the time they took; subscriptions, which stream for as long as they are open,
+ * are not measured.
+ */
+function logSlowOperations(thresholdMs: number): Plugin<Context> {
+  return {
+    onExecute({ args, executeFn, setExecuteFn }) {
+      let stats: OperationStats | undefined;
+      setExecuteFn((execArgs) => {
+        const measured = measureOperation(() => executeFn(execArgs));
+        stats = measured.stats;
+        return measured.result;
+      });
+      return {
+        onExecuteDone() {
+          const slow = stats && slowOperationFields(stats, thresholdMs);
+          if (!slow) return;
+          const { operation, type } = describeOperation(args.document, args.operationName);
+          args.contextValue.logger.warn(
+            { 'graphql.operation': operation, 'graphql.type': type, ...slow },
+            'slow GraphQL operation',
+          );
         },
       };
     },

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { clientAddress, type ProxyTrust } from './client-address.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import { traceHttpRequest, tracingActive } from './tracing.ts';
 
 export interface RequestContext {
   requestId: string;
@@ -122,7 +123,14 @@ export function createHttpServer(options: {
         sendJson(res, 404, { error: 'Not found' });
         return;
       }
-      await route.handler(req, res, { requestId, logger: log, ip, url });
+      const context = { requestId, logger: log, ip, url };
+      if (tracingActive()) {
+        await traceHttpRequest(req, res, route.name ?? route.path, async () =>
+          route.handler(req, res, context),
+        );
+      } else {
+        await route.handler(req, res, context);
+      }
     } catch (error) {
       if (error instanceof PayloadTooLargeError) {
         sendJson(res, 413, { error: error.message });

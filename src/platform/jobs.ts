@@ -18,6 +18,7 @@ import { version as graphileWorkerVersion } from 'graphile-worker/dist/version.j
 import { z } from 'zod';
 import type { Database, Db, DbOrTx } from './db.ts';
 import type { Logger } from './logger.ts';
+import { currentTraceparent } from './tracing.ts';
 
 /** graphile-worker's own default, kept unless a declaration says otherwise. */
 export const DEFAULT_MAX_ATTEMPTS = 25;
@@ -107,7 +108,7 @@ export async function enqueue<T extends TaskDeclaration>(
   payload: PayloadInput<T>,
   options: EnqueueOptions = {},
 ): Promise<EnqueuedJob> {
-  const json = jobPayload(task, payload);
+  const json = withTrace(jobPayload(task, payload));
   const add = async () =>
     (
       await tx.$queryRaw<{ id: string | null; run_at: Date; key: string | null }[]>`
@@ -144,6 +145,32 @@ export function jobPayload<T extends TaskDeclaration>(task: T, payload: PayloadI
     );
   }
   return json;
+}
+
+/**
+ * The payload key that carries, when tracing is on, the W3C `traceparent` of the span that
+ * enqueued the job, so the job's own span links to it. The worker takes it off before the task's
+ * schema sees the payload (`takeTrace`), so no schema has to allow it.
+ */
+const TRACE_KEY = '_trace';
+
+/** The payload's JSON with the current span's `traceparent` added, when there is one. */
+function withTrace(json: string): string {
+  const traceparent = currentTraceparent();
+  if (!traceparent || !json.startsWith('{')) return json;
+  // A traceparent is hex and dashes: nothing in it needs escaping.
+  const trace = `"${TRACE_KEY}":{"traceparent":"${traceparent}"}`;
+  return json === '{}' ? `{${trace}}` : `{${trace},${json.slice(1)}`;
+}
+
+/** A job's payload without its trace key, and the `traceparent` that key held. */
+export function takeTrace(payload: unknown): { payload: unknown; traceparent: string | undefined } {
+  if (typeof payload !== 'object' || payload === null || !(TRACE_KEY in payload)) {
+    return { payload, traceparent: undefined };
+  }
+  const { [TRACE_KEY]: trace, ...rest } = payload as Record<string, unknown>;
+  const traceparent = (trace as { traceparent?: unknown } | null)?.traceparent;
+  return { payload: rest, traceparent: typeof traceparent === 'string' ? traceparent : undefined };
 }
 
 /** A row to insert: `INSERT … ON CONFLICT DO NOTHING RETURNING 1`, its parameters `$1…$n`. */
@@ -262,7 +289,8 @@ export async function insertAndEnqueue<T extends TaskDeclaration>(
   const values = [
     ...insert.values,
     task.name,
-    jobPayload(task, payload),
+    // Not with `keepWaiting`: a trace would make every payload differ from the waiting job's.
+    keep ? jobPayload(task, payload) : withTrace(jobPayload(task, payload)),
     options.runAt ?? null,
     task.maxAttempts,
     options.jobKey ?? null,

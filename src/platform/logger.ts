@@ -1,6 +1,7 @@
 import { isatty } from 'node:tty';
 import { type Logger, pino } from 'pino';
 import pretty from 'pino-pretty';
+import { traceLogFields, tracingActive } from './tracing.ts';
 
 export type { Logger };
 
@@ -17,6 +18,8 @@ export interface LoggerOptions {
 /**
  * The root logger. Requests, jobs and tool calls take children with dotted keys (`request.id`).
  * Lines are JSON, one a line, except for a person reading a terminal (see `prettyInTerminal`).
+ * With tracing started before it is created, each line written inside a span carries its
+ * `trace_id` and `span_id`.
  */
 export function createLogger(
   level: string,
@@ -27,6 +30,7 @@ export function createLogger(
     level,
     base: { service: 'agnt', ...base },
     timestamp: pino.stdTimeFunctions.isoTime,
+    ...(tracingActive() ? { mixin: traceLogFields } : {}),
     redact: {
       paths: ['req.headers.authorization', 'authorization', '*.password', '*.secret', '*.token'],
       censor: '[redacted]',

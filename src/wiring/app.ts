@@ -8,6 +8,7 @@ import { graphqlWebSocket } from '../api/websocket.ts';
 import { createGraphQLServer } from '../api/yoga.ts';
 import { createHttpServer, type Route } from '../platform/http.ts';
 import { createMetrics } from '../platform/metrics.ts';
+import { countStatement } from '../platform/operation-stats.ts';
 import { startWorker, type WorkerHandle, type WorkerOptions } from '../worker/runner.ts';
 import { backlogReader, monitoringRoutes, type Observed } from './monitoring.ts';
 import {
@@ -45,7 +46,11 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
   if (role !== 'api') services.llm.useMetrics(metrics);
   // The worker sends and receives envelopes; its /metrics counts them.
   if (role !== 'api') services.network.metrics = metrics;
-  const stopCountingQueries = services.database.onQuery(() => metrics.dbQueries.inc());
+  // Per process for /metrics, and per operation for the slow-operation log.
+  const stopCountingQueries = services.database.onQuery(({ durationMs }) => {
+    metrics.dbQueries.inc();
+    countStatement(durationMs);
+  });
   const yoga = createGraphQLServer(services, metrics);
   let worker: WorkerHandle | null = null;
 

@@ -77,7 +77,8 @@ export const crontab = `
 0 1 1 * * monthly-invoice ?id=monthly-invoice&fill=3d
 
 # History past its retention (finished webhook deliveries 30 days, public A2A tasks 7 or 180 days,
-# recovered-job records 90 days; src/domain/operations/retention.ts) is deleted daily at 03:30 UTC,
+# recovered-job records 90 days, sign-in codes and refresh-token families a day after they expired;
+# src/domain/operations/retention.ts) is deleted daily at 03:30 UTC,
 # in batches. No fill: each run deletes everything that is due.
 30 3 * * * data-retention ?id=data-retention
 
@@ -94,4 +95,42 @@ export const crontab = `
 # booking habits and profile gaps rebuilt, for people not done in six days, at most
 # DREAM_PEOPLE_PER_RUN a run. Missed by downtime, it runs late within 2 days.
 45 3 * * 0 dream-deep ?id=dream-deep&fill=2d
+
+# Each person's taste graph (src/domain/graph: venues, cuisines and areas weighted by bookings,
+# feedback and memories, for their search ranking and suggestions) is rebuilt hourly, only for
+# people with new material since their last build, at most 200 a run, oldest change first. No
+# fill: each run takes whoever is due, and what is left waits for the next hour.
+41 * * * * graph-build ?id=graph-build
+
+# Each venue's wiki (src/domain/network/venue-wiki.ts) takes in what changed in its record, staff's
+# answers to guests and guests' feedback, every 4 hours so the venue's agent answers new facts the
+# same day; up to 200 venues a run, those compiled longest ago first. No fill: a watermark per
+# venue says what is still to read.
+40 */4 * * * venue-wiki ?id=venue-wiki
+
+# Frequent guest questions become FAQ drafts for staff to approve (src/domain/network/venue-faq.ts),
+# weekly on Monday at 02:50 UTC, before the week's service: a week gathers enough asks to count.
+# No fill: a watermark per venue says what is still to read.
+50 2 * * 1 venue-faq ?id=venue-faq
+
+
+# Reminders people set through their agent (set_reminder) are sent within five minutes of their
+# time, each exactly once (claimed with SKIP LOCKED in the transaction that queues its message),
+# at most 1,000 a run. No fill: each run sends everything that is due.
+*/5 * * * * deliver-reminders ?id=deliver-reminders
+
+# Bookings whose own job was lost (cancelled by hand, failed for good) still expire, become no-shows
+# and complete: 15 minutes after their job should have run, through the job's own function, at most
+# 200 of each a run. No fill: each run looks at everything that is overdue.
+*/15 * * * * booking-sweep ?id=booking-sweep
+
+# Accounts deleted 30 days ago or more are purged: everything personal erased or anonymised
+# (README, "Account deletion"), daily at 02:45 UTC, at most 100 a run, each in its own transaction.
+# No fill: each run purges everything that is due.
+45 2 * * * purge-deleted-users ?id=purge-deleted-users
+
+# People who asked for check-ins and have been quiet two weeks get one friendly message, Thursdays
+# at 09:00 UTC (17:00 WITA, when evenings get planned), at most 1,000 a run and once a week each.
+# No fill: a missed week is not made up.
+0 9 * * 4 reengage-people ?id=reengage-people
 `;

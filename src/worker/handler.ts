@@ -17,17 +17,20 @@
  * handler asks for just those (and the logger) when it is bound; without one, a task gets all
  * of `WorkerDeps`.
  *
- * The wrapper parses the payload before the task sees it; a payload that does not parse can
- * never succeed, so the job fails at once, without retries, with the zod error as its last
- * error. Anything else the task throws is retried with backoff until the declaration's
+ * The wrapper takes off the payload's reserved `_trace` key (the enqueuing span, for the job's
+ * span to link to; see src/platform/tracing.ts) and parses the payload before the task sees it;
+ * a payload that does not parse can never succeed, so the job fails at once, without retries,
+ * with the zod error as its last error. Anything else the task throws is retried with backoff until the declaration's
  * `maxAttempts` is spent; a task that knows retrying is pointless throws `PermanentJobError`.
  * Tasks may run more than once (a worker can die after the work and before the job is marked
  * done), so they must be safe to repeat.
  */
 import type { JobHelpers, Task } from 'graphile-worker';
 import { z } from 'zod';
-import type { Payload, TaskDeclaration } from '../platform/jobs.ts';
+import { type Payload, type TaskDeclaration, takeTrace } from '../platform/jobs.ts';
 import type { Logger } from '../platform/logger.ts';
+import { measureOperation, slowOperationFields } from '../platform/operation-stats.ts';
+import { traceJob, tracingActive } from '../platform/tracing.ts';
 import type { WorkerDeps } from '../wiring/deps.ts';
 
 /** The job being run, as a task sees it. */
@@ -58,8 +61,11 @@ export interface TaskContext<K extends keyof WorkerDeps = keyof WorkerDeps> {
 export interface TaskHandler<K extends keyof WorkerDeps = keyof WorkerDeps> {
   readonly name: string;
   readonly declaration: TaskDeclaration;
-  /** The graphile-worker task function, bound to this process's services (the logger for its job logs). */
-  bind(services: Pick<WorkerDeps, K | 'logger'>): Task;
+  /**
+   * The graphile-worker task function, bound to this process's services (the logger for its job
+   * logs). A run longer than `slowOperationMs` (0 or unset: none) is logged with its SQL breakdown.
+   */
+  bind(services: Pick<WorkerDeps, K | 'logger'>, options?: { slowOperationMs?: number }): Task;
 }
 
 /**
@@ -77,7 +83,7 @@ export function defineHandler<T extends TaskDeclaration, K extends keyof WorkerD
   return {
     name: declaration.name,
     declaration,
-    bind(services) {
+    bind(services, { slowOperationMs = 0 } = {}) {
       return async (payload, helpers) => {
         const { job } = helpers;
         const logger = services.logger.child({
@@ -85,32 +91,52 @@ export function defineHandler<T extends TaskDeclaration, K extends keyof WorkerD
           'job.task': job.task_identifier,
           'job.attempt': job.attempts,
         });
-        try {
-          const parsed = declaration.schema.safeParse(payload);
-          if (!parsed.success) {
-            throw new PermanentJobError(
-              `Invalid payload for task "${declaration.name}":\n${z.prettifyError(parsed.error)}`,
-            );
+        const { payload: body, traceparent } = takeTrace(payload);
+        const attempt = async () => {
+          try {
+            const parsed = declaration.schema.safeParse(body);
+            if (!parsed.success) {
+              throw new PermanentJobError(
+                `Invalid payload for task "${declaration.name}":\n${z.prettifyError(parsed.error)}`,
+              );
+            }
+            await run(parsed.data as Payload<T>, {
+              services,
+              logger,
+              job: {
+                id: job.id,
+                task: job.task_identifier,
+                attempt: job.attempts,
+                maxAttempts: job.max_attempts,
+                finalAttempt: job.attempts >= job.max_attempts,
+                key: job.key,
+                runAt: job.run_at,
+                signal: helpers.abortSignal,
+              },
+            });
+          } catch (error) {
+            if (error instanceof PermanentJobError) await spendAttempts(helpers);
+            // graphile-worker logs the failure (with job.id and the error) and records it.
+            throw error;
           }
-          await run(parsed.data as Payload<T>, {
-            services,
-            logger,
-            job: {
-              id: job.id,
-              task: job.task_identifier,
-              attempt: job.attempts,
-              maxAttempts: job.max_attempts,
-              finalAttempt: job.attempts >= job.max_attempts,
-              key: job.key,
-              runAt: job.run_at,
-              signal: helpers.abortSignal,
-            },
-          });
-        } catch (error) {
-          if (error instanceof PermanentJobError) await spendAttempts(helpers);
-          // graphile-worker logs the failure (with job.id and the error) and records it.
-          throw error;
-        }
+        };
+        // Measured inside the job's span, so the slow-job line carries its trace id.
+        const measured = slowOperationMs
+          ? async () => {
+              const { stats, result } = measureOperation(attempt);
+              try {
+                await result;
+              } finally {
+                const slow = slowOperationFields(stats, slowOperationMs);
+                if (slow) logger.warn(slow, 'slow job');
+              }
+            }
+          : attempt;
+        if (!tracingActive()) return measured();
+        return traceJob(
+          { task: job.task_identifier, id: job.id, attempt: job.attempts, traceparent },
+          measured,
+        );
       };
     },
   };

@@ -18,26 +18,33 @@ import bookingFee from './tasks/booking-fee.ts';
 import bookingFeedback from './tasks/booking-feedback.ts';
 import bookingNoShow from './tasks/booking-no-show.ts';
 import bookingReminder from './tasks/booking-reminder.ts';
+import bookingSweep from './tasks/booking-sweep.ts';
 import chatInbound from './tasks/chat-inbound.ts';
 import chatSend from './tasks/chat-send.ts';
 import clawpulseGatewayPrune from './tasks/clawpulse-gateway-prune.ts';
 import dataRetention from './tasks/data-retention.ts';
+import deliverReminders from './tasks/deliver-reminders.ts';
 import dreamDeep from './tasks/dream-deep.ts';
 import dreamLight from './tasks/dream-light.ts';
+import graphBuild from './tasks/graph-build.ts';
 import lalamoveEvent from './tasks/lalamove-event.ts';
 import memoryEmbed from './tasks/memory-embed.ts';
 import monthlyInvoice from './tasks/monthly-invoice.ts';
 import noop from './tasks/noop.ts';
 import noticeEmail from './tasks/notice-email.ts';
 import outboxSweep from './tasks/outbox-sweep.ts';
+import purgeDeletedUsers from './tasks/purge-deleted-users.ts';
 import reapStaleEnvelopes from './tasks/reap-stale-envelopes.ts';
 import reconcileSubscriptions from './tasks/reconcile-subscriptions.ts';
+import reengagePeople from './tasks/reengage-people.ts';
 import reportUsage from './tasks/report-usage.ts';
 import retryPendingFees from './tasks/retry-pending-fees.ts';
 import stripeEvent from './tasks/stripe-event.ts';
 import subscriptionGraceEnd from './tasks/subscription-grace-end.ts';
 import sweepOrphanedResponses from './tasks/sweep-orphaned-responses.ts';
 import venueDailySummary from './tasks/venue-daily-summary.ts';
+import venueFaq from './tasks/venue-faq.ts';
+import venueWiki from './tasks/venue-wiki.ts';
 import webhookDrain from './tasks/webhook-drain.ts';
 
 export const handlers: readonly TaskHandler[] = [
@@ -75,6 +82,13 @@ export const handlers: readonly TaskHandler[] = [
   memoryEmbed,
   dreamLight,
   dreamDeep,
+  graphBuild,
+  venueWiki,
+  venueFaq,
+  deliverReminders,
+  bookingSweep,
+  purgeDeletedUsers,
+  reengagePeople,
 ];
 
 /**
@@ -85,7 +99,7 @@ export function taskList(deps: WorkerDeps, list: readonly TaskHandler[]): TaskLi
   const tasks: TaskList = {};
   for (const handler of list) {
     if (tasks[handler.name]) throw new Error(`Two handlers for task "${handler.name}"`);
-    tasks[handler.name] = handler.bind(deps);
+    tasks[handler.name] = handler.bind(deps, { slowOperationMs: deps.config.monitoring.slowOperationMs });
   }
   return tasks;
 }

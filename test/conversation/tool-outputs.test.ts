@@ -1,5 +1,5 @@
 /**
- * What each of the consumer agent's 17 tools answers is what its output schema says. The runner
+ * What each of the consumer agent's 19 tools answers is what its output schema says. The runner
  * checks every answer against the schema and turns one that breaks it into an error result
  * (tools.test.ts), so a schema that does not fit its tool would take the tool away from the
  * person: here each tool is run once, as the model would call it, against real parts (the
@@ -81,6 +81,7 @@ it('each consumer tool answers within its output schema', async () => {
 
   const found = await call('search_venues', { query: venue.name });
   expect(found.venues).toEqual([expect.objectContaining({ venueId: venue.id })]);
+  await call('suggest_venues', {});
   await call('get_venue_details', { venue_id: venue.id });
   const date = Temporal.Now.plainDateISO(venue.timeZone).add({ days: 2 }).toString();
   const free = await call('check_availability', { venue_id: venue.id, date, party_size: 2 });
@@ -100,6 +101,8 @@ it('each consumer tool answers within its output schema', async () => {
   expect(recalled.memories).toEqual([expect.objectContaining({ content: 'allergic to peanuts' })]);
   await call('update_profile', { home_area: 'Alfama, Lisbon', dietary: ['no peanuts'], language: 'pt-PT' });
   await call('update_profile', { home_area: null });
+  const reminder = await call('set_reminder', { when: 'in 2 hours', text: 'Call Tasca about Friday' });
+  expect(reminder).toMatchObject({ text: 'Call Tasca about Friday' });
   await call('ask_venue', { venue_id: venue.id, question: 'Do you have a high chair?' });
 
   const quoted = await call('quote_delivery', quoteRequest());

@@ -1,5 +1,5 @@
 /**
- * The tool framework: the 17 consumer tools as the model sees them (names, JSON schemas with
+ * The tool framework: the 19 consumer tools as the model sees them (names, JSON schemas with
  * bounds on every string), each a definition of the one tool contract with an output schema and
  * its callers, and how a call is run (strings cleaned of control characters, invalid input,
  * timeouts and answers that break the output schema returned as results, an audit row for every
@@ -42,10 +42,10 @@ function unboundedStrings(schema: unknown, path = '$'): string[] {
 }
 
 describe('the consumer tools', () => {
-  it('are the 17 of the agent DNA, each with a description and a JSON schema the model can use', () => {
+  it('are the 19 of the agent DNA, each with a description and a JSON schema the model can use', () => {
     const tools = consumerTools(app.services);
     expect(tools.map((t) => t.name)).toEqual([...CONSUMER_TOOLS]);
-    expect(tools).toHaveLength(17);
+    expect(tools).toHaveLength(19);
     for (const spec of toolSpecs(tools)) {
       expect(spec.description.length, spec.name).toBeGreaterThan(20);
       expect(spec.inputSchema.type, spec.name).toBe('object');
@@ -73,12 +73,14 @@ describe('the consumer tools', () => {
       'leave_feedback',
       'remember',
       'update_profile',
+      'set_reminder',
       'ask_venue',
     ]) {
       expect(classes[name], name).toBe('WRITE');
     }
     for (const name of [
       'search_venues',
+      'suggest_venues',
       'get_venue_details',
       'check_availability',
       'list_my_bookings',
@@ -128,7 +130,7 @@ describe('the consumer tools, as the one tool contract', () => {
       expect(theirs!.sideEffect, name).toBe(mine.sideEffect);
     }
     const personal = tools.filter((tool) => !FOR_KEYS.includes(tool.name));
-    expect(personal).toHaveLength(12);
+    expect(personal).toHaveLength(14);
     for (const tool of personal) {
       expect(tool.callers, tool.name).toEqual({ person: true });
       expect(

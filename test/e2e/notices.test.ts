@@ -394,6 +394,8 @@ describe('templates', () => {
       },
       'billing.recovered': { organization: 'Sari', plan: 'AGNT Venue Growth' },
       'webhook.disabled': { url: 'https://hooks.example.com/', organization: 'Sari', days: 5 },
+      reminder: { text: 'Call Sari about Friday' },
+      'account.reengagement': { name: 'Sari' },
     } as Record<string, unknown>;
     for (const language of NOTICE_LANGUAGES) {
       for (const kind of NOTICE_KINDS) {
@@ -405,7 +407,7 @@ describe('templates', () => {
         }
       }
     }
-    expect(NOTICE_KINDS).toHaveLength(17);
+    expect(NOTICE_KINDS).toHaveLength(19);
   });
 
   it("writes the venue's local time as the language does, and offers a declined booking's alternatives", () => {

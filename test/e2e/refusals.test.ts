@@ -19,6 +19,7 @@ import {
 } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openInboxItem } from '../../src/domain/network/staff-inbox.ts';
+import { recordVenueFacts } from '../../src/domain/network/venue-wiki.ts';
 import { consumerAgentId } from '../../src/integrations/clawpulse/wire.ts';
 import { BOOKING_RULES } from '../factories/venues.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
@@ -50,6 +51,10 @@ interface Ids {
   questionItemId: string;
   /** A webhook subscription of the organisation (written straight to the database). */
   subscriptionId: string;
+  /** The venue's wiki: a conflict (on `phone`), a fact of another key, and a FAQ draft. */
+  conflictId: string;
+  otherFactId: string;
+  faqEntryId: string;
 }
 
 const uuid = '00000000-0000-4000-8000-000000000000';
@@ -659,6 +664,38 @@ const CASES: Record<string, Case[]> = {
       message: 'Use at most 2000 characters',
     },
   ],
+  resolveVenueFactConflict: [
+    {
+      what: 'a fact the conflict is not between',
+      input: (ids) => ({
+        conflictId: gid('VenueFactConflict', ids.conflictId),
+        factId: gid('VenueFact', ids.otherFactId),
+      }),
+      field: 'factId',
+      message: 'Choose one of the facts this conflict is between',
+    },
+  ],
+  approveFaqEntry: [
+    {
+      what: 'a blank answer',
+      input: (ids) => ({ entryId: gid('VenueFaqEntry', ids.faqEntryId), answer: '   ' }),
+      field: 'answer',
+      message: 'Write an answer',
+    },
+    {
+      what: 'a blank question',
+      input: (ids) => ({ entryId: gid('VenueFaqEntry', ids.faqEntryId), question: ' ' }),
+      field: 'question',
+      message: 'Write the question',
+    },
+    {
+      what: 'an answer too long',
+      input: (ids) => ({ entryId: gid('VenueFaqEntry', ids.faqEntryId), answer: 'x'.repeat(2001) }),
+      field: 'answer',
+      message: 'Use at most 2000 characters',
+    },
+  ],
+  rejectFaqEntry: [],
   answerVenueQuestion: [
     {
       what: 'a blank answer',
@@ -690,6 +727,22 @@ const CASES: Record<string, Case[]> = {
     },
   ],
   forgetMemory: [],
+  deleteAccount: [
+    {
+      what: 'no confirmation',
+      input: () => ({ confirm: 'yes please' }),
+      field: 'confirm',
+      message: 'Type DELETE to confirm deleting your account',
+    },
+  ],
+  cancelReminder: [
+    {
+      what: 'an id that is not a reminder’s',
+      input: (ids) => ({ reminderId: gid('Booking', ids.bookingId) }),
+      field: 'reminderId',
+      message: 'Not a reminder id',
+    },
+  ],
   registerTelegramWebhook: [
     {
       what: 'a bot that is not configured',
@@ -832,7 +885,37 @@ beforeAll(async () => {
         reason: 'refusals table',
       }),
     );
+  await recordVenueFacts(
+    app.services.db,
+    venueId,
+    [{ key: 'phone', text: '+351 21 000 0000' }],
+    'OWNER_EDIT',
+  );
+  await recordVenueFacts(
+    app.services.db,
+    venueId,
+    [
+      { key: 'phone', text: '+351 21 999 9999' },
+      { key: 'wifi', text: 'Free wifi' },
+    ],
+    'SCAN',
+  );
+  const conflict = await app.services.db.venueFactConflict.findFirstOrThrow({ where: { venueId } });
+  const otherFact = await app.services.db.venueFact.findFirstOrThrow({ where: { venueId, key: 'wifi' } });
+  const faqEntry = await app.services.db.venueFaqEntry.create({
+    data: {
+      venueId,
+      questionKey: 'children',
+      question: 'Do you have a high chair?',
+      answer: 'Yes',
+      askedCount: 2,
+      lastAskedAt: new Date(),
+    },
+  });
   ids = {
+    conflictId: conflict.id,
+    otherFactId: otherFact.id,
+    faqEntryId: faqEntry.id,
     organizationId: fx.organizationId,
     venueId,
     agentId: agent.id,

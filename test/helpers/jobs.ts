@@ -11,9 +11,9 @@ import { defineTask, graphileLogger } from '../../src/platform/jobs.ts';
 import { type App, type AppOptions, buildApp } from '../../src/wiring/app.ts';
 import { defineHandler, type TaskHandler } from '../../src/worker/handler.ts';
 import { handlers, taskList } from '../../src/worker/task-list.ts';
-import { type TestApp, uniqueEmail } from './app.ts';
+import { startTestApp, type TestApp, uniqueEmail } from './app.ts';
 import { accessToken } from './authz.ts';
-import type { TestDatabase } from './db.ts';
+import { createTestDatabase, type TestDatabase } from './db.ts';
 
 /** Workers that notice due jobs and dead workers' locks within a fraction of a second. */
 export const FAST_WORKER_ENV = { WORKER_POLL_INTERVAL_MS: '50', WORKER_STALE_LOCK_SCAN_MS: '200' };
@@ -66,6 +66,36 @@ export async function runDueJobs(app: TestApp, tasks: readonly string[]): Promis
     taskList: taskList(app.services, chosen),
     logger: graphileLogger(app.services.logger),
   });
+}
+
+export interface AppPair {
+  /** The shared database (its own pool is app A's). */
+  database: TestDatabase;
+  a: TestApp;
+  /** On a second pool of the same database. */
+  b: TestApp;
+  close(): Promise<void>;
+}
+
+/**
+ * Two apps on one new database, each with a pool of its own (as two processes would have), for
+ * workers started side by side.
+ */
+export async function startAppPair(env: Record<string, string> = FAST_WORKER_ENV): Promise<AppPair> {
+  const database = await createTestDatabase();
+  const other = secondConnection(database);
+  const [a, b] = await Promise.all([startTestApp({ database, env }), startTestApp({ database: other, env })]);
+  return {
+    database,
+    a,
+    b,
+    async close() {
+      await a.close();
+      await b.close();
+      await other.drop();
+      await database.drop();
+    },
+  };
 }
 
 /** Polls `probe` until it returns something truthy. For work happening elsewhere (a worker), not for time. */

@@ -7,8 +7,14 @@ import { type Logger, pino } from 'pino';
 
 export type LogLine = { level: number; msg: string; [key: string]: unknown };
 
-/** A logger at `level` and the lines it has written, parsed, in order. */
-export function capturingLogger(level = 'debug'): { logger: Logger; lines: LogLine[] } {
+/**
+ * A logger at `level` and the lines it has written, parsed, in order. `mixin` adds fields to
+ * every line, as the app's logger does (`traceLogFields` with tracing on).
+ */
+export function capturingLogger(
+  level = 'debug',
+  { mixin }: { mixin?: () => Record<string, unknown> } = {},
+): { logger: Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -16,5 +22,5 @@ export function capturingLogger(level = 'debug'): { logger: Logger; lines: LogLi
       done();
     },
   });
-  return { logger: pino({ level }, sink), lines };
+  return { logger: pino({ level, ...(mixin ? { mixin } : {}) }, sink), lines };
 }

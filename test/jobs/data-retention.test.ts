@@ -2,6 +2,8 @@
  * The daily `data-retention` job deletes history past its retention and nothing else: finished
  * webhook deliveries (with their attempts) after 30 days but never a pending one, public A2A tasks
  * without a booking after 7 days and a booking's after 180, recovered-job records after 90 days.
+ * Sign-in codes a day after they expired; refresh tokens only once their whole family (one
+ * sign-in) expired a day ago, so a rotated token of a live session is still known as reused.
  * In batches, and a second run deletes nothing more.
  */
 import { randomUUID } from 'node:crypto';
@@ -147,5 +149,37 @@ describe('data retention', () => {
     expect(await db.a2aTask.count({ where: { organizationId: w.organizationId } })).toBe(2);
     expect(await db.webhookDelivery.count({ where: { subscriptionId: w.subscriptionId } })).toBe(2);
     expect(await db.jobRecovery.count({ where: { id: newRecovery.id } })).toBe(1);
+  });
+
+  it('deletes sign-in codes a day after expiry and refresh tokens once their whole family expired', async () => {
+    const db = app.services.db;
+    const now = app.clock.now();
+    const email = `retention-${randomUUID()}@example.com`;
+    const code = (expiresAt: Date) =>
+      db.signInCode.create({ data: { email, codeHash: randomUUID(), expiresAt } });
+    await code(daysAgo(RETENTION_DAYS.signInCodes, -60_000)); // gone
+    const fresh = await code(daysAgo(RETENTION_DAYS.signInCodes, 60_000)); // kept
+
+    const user = await db.user.create({ data: { email } });
+    const token = (familyId: string, expiresAt: Date, rotatedAt: Date | null = null) =>
+      db.refreshToken.create({
+        data: { userId: user.id, familyId, tokenHash: randomUUID(), expiresAt, rotatedAt },
+      });
+    const [dead, live] = [randomUUID(), randomUUID()];
+    await token(dead, daysAgo(RETENTION_DAYS.refreshTokenFamilies + 3), now);
+    await token(dead, daysAgo(RETENTION_DAYS.refreshTokenFamilies, -60_000));
+    // A live family keeps its long-expired rotated token: presenting it again is reuse.
+    const rotated = await token(live, daysAgo(40), now);
+    const current = await token(live, new Date(now.getTime() + 20 * DAY));
+
+    await pruneExpiredRecords(db, now, 1);
+    expect((await db.signInCode.findMany({ where: { email } })).map((c) => c.id)).toEqual([fresh.id]);
+    const tokens = await db.refreshToken.findMany({ where: { userId: user.id } });
+    expect(tokens.map((t) => t.id).sort()).toEqual([rotated.id, current.id].sort());
+
+    const again = await pruneExpiredRecords(db, now);
+    expect(await db.signInCode.count({ where: { email } })).toBe(1);
+    expect(await db.refreshToken.count({ where: { userId: user.id } })).toBe(2);
+    expect(again.refreshTokens).toBe(0);
   });
 });

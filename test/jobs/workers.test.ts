@@ -10,16 +10,16 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cronPayload, defineTask, enqueue } from '../../src/platform/jobs.ts';
 import { defineHandler, type TaskHandler } from '../../src/worker/handler.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import type { TestApp } from '../helpers/app.ts';
+import type { TestDatabase } from '../helpers/db.ts';
 import {
+  type AppPair,
   createRunsTable,
-  FAST_WORKER_ENV,
   metric,
   recordHandler,
   recordTask,
   runs,
-  secondConnection,
+  startAppPair,
   startWorkerApp,
   type WorkerApp,
   waitFor,
@@ -40,32 +40,23 @@ const CRONTAB = `
 * * * * * test-tick ?id=test-tick&fill=10m
 `;
 
+let pair: AppPair;
 let database: TestDatabase;
-let other: TestDatabase;
 let apiA: TestApp;
 let apiB: TestApp;
 let workers: WorkerApp[] = [];
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  other = secondConnection(database);
+  pair = await startAppPair();
+  ({ database, a: apiA, b: apiB } = pair);
   await createRunsTable(database);
-  [apiA, apiB] = await Promise.all([
-    startTestApp({ database, env: FAST_WORKER_ENV }),
-    startTestApp({ database: other, env: FAST_WORKER_ENV }),
-  ]);
 });
 afterEach(async () => {
   vi.useRealTimers();
   await Promise.all(workers.map((w) => w.stop()));
   workers = [];
 });
-afterAll(async () => {
-  await apiA?.close();
-  await apiB?.close();
-  await other?.drop();
-  await database?.drop();
-});
+afterAll(() => pair?.close());
 
 /** Starts worker A on app A's pool and worker B on app B's, at the same moment. */
 async function startPair(options: (name: 'A' | 'B') => Parameters<typeof startWorkerApp>[1]) {

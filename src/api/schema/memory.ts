@@ -18,7 +18,7 @@ import { mutation, payloadType } from './mutation.ts';
 import { User } from './user.ts';
 
 /** True for the person themselves, signed in with a user token. */
-function isThemselves(userId: string, ctx: Context): boolean {
+export function isThemselves(userId: string, ctx: Context): boolean {
   return ctx.actor.kind === 'user' && ctx.actor.userId === userId;
 }
 

@@ -48,7 +48,22 @@ builder.queryField('venues', (t) =>
           defaultSize: 20,
           maxSize: 50,
         });
-        const { hits, totalCount } = await ctx.domain.venues.searchVenues(args, { offset, limit });
+        const found = await ctx.domain.venues.searchVenues(args, { offset, limit });
+        const { totalCount } = found;
+        // A signed-in person's own taste re-orders the page (src/domain/graph/rank.ts), without
+        // the look-ahead hit; an explicit alphabetical order is kept as asked.
+        const basis = args.orderBy ?? (args.text ? 'RELEVANCE' : args.near ? 'DISTANCE' : 'NONE');
+        const hits =
+          ctx.actor.kind === 'user' && basis !== 'NAME'
+            ? [
+                ...(await ctx.domain.graph.personalRank(
+                  ctx.actor.userId,
+                  found.hits.slice(0, expectedSize),
+                  basis,
+                )),
+                ...found.hits.slice(expectedSize),
+              ]
+            : found.hits;
         // One query for the page of venues and everything the request selects under them.
         const rows = await ctx.domain.venues.venuesByIds(
           hits.map((h) => h.id),

@@ -12,6 +12,7 @@ import { parseInput } from '../validation.ts';
 /** Tools the consumer agent may be given (the conversation issue implements them). */
 export const CONSUMER_TOOLS = [
   'search_venues',
+  'suggest_venues',
   'get_venue_details',
   'check_availability',
   'create_booking',
@@ -24,6 +25,7 @@ export const CONSUMER_TOOLS = [
   'remember',
   'recall',
   'update_profile',
+  'set_reminder',
   'ask_venue',
   'quote_delivery',
   'confirm_delivery',

@@ -98,3 +98,54 @@ export async function sendDailySummaries(db: DbOrTx, now: Date): Promise<number>
   }
   return queued;
 }
+
+/** How long past its due time a booking's own job may still be on its way before a sweep steps in. */
+export const SWEEP_SLACK_MINUTES = 15;
+/** Bookings of each kind a sweep moves on per run; the rest waits for the next run. */
+export const SWEEP_LIMIT = 200;
+
+export interface SweepResult {
+  expired: number;
+  noShows: number;
+  completed: number;
+}
+
+/**
+ * Catches bookings whose own job was lost (cancelled by hand, failed for good, never enqueued by
+ * older code): REQUESTED or HELD past their expiry, CONFIRMED past the no-show grace, SEATED past
+ * their turn, each SWEEP_SLACK_MINUTES after its job should have run. Each goes through the same
+ * function its job runs, so a booking the job already moved on is left alone, and a second run
+ * changes nothing.
+ */
+export async function sweepOverdueBookings(
+  deps: BookingDeps,
+  timings: { noShowGraceMinutes: number; completeAfterMinutes: number },
+  limit = SWEEP_LIMIT,
+): Promise<SweepResult> {
+  const cutoff = (minutes: number) =>
+    new Date(deps.now().getTime() - (minutes + SWEEP_SLACK_MINUTES) * 60_000);
+  const ids = (where: Parameters<typeof deps.db.booking.findMany>[0]) =>
+    deps.db.booking
+      .findMany({ ...where, select: { id: true }, take: limit })
+      .then((rows) => rows.map((r) => r.id));
+  const result: SweepResult = { expired: 0, noShows: 0, completed: 0 };
+  for (const id of await ids({
+    where: { status: { in: ['REQUESTED', 'HELD'] }, expiresAt: { lt: cutoff(0) } },
+    orderBy: { expiresAt: 'asc' },
+  })) {
+    if (await expireBooking(deps, id)) result.expired += 1;
+  }
+  for (const id of await ids({
+    where: { status: 'CONFIRMED', startsAt: { lt: cutoff(timings.noShowGraceMinutes) } },
+    orderBy: { startsAt: 'asc' },
+  })) {
+    if (await markNoShow(deps, id, timings.noShowGraceMinutes)) result.noShows += 1;
+  }
+  for (const id of await ids({
+    where: { status: 'SEATED', endsAt: { lt: cutoff(timings.completeAfterMinutes) } },
+    orderBy: { endsAt: 'asc' },
+  })) {
+    if (await completeSeatedBooking(deps, id)) result.completed += 1;
+  }
+  return result;
+}

@@ -28,6 +28,12 @@ export const noShowTask = bookingTask('booking-no-show');
 /** A seated party whose turn is long over is COMPLETED. */
 export const completeBookingTask = bookingTask('booking-complete');
 
+/**
+ * Every 15 minutes (src/worker/crontab.ts): bookings whose own expiry, no-show or completion job
+ * was lost are moved on as that job would have (scheduled.ts, `sweepOverdueBookings`).
+ */
+export const sweepBookingsTask = defineTask({ name: 'booking-sweep', schema: z.object({}), maxAttempts: 1 });
+
 /** Asks the guest how it went, a while after a completed booking. */
 export const feedbackRequestTask = bookingTask('booking-feedback');
 

@@ -1,5 +1,5 @@
 /**
- * The consumer agent, assembled: its 17 tools (each a definition of the one tool contract,
+ * The consumer agent, assembled: its 18 tools (each a definition of the one tool contract,
  * src/domain/tools, the same ones MCP and public A2A publish where they serve API keys), and its turn (turn.ts) with its
  * sessions, memory, confirmations and prompt facts. services.ts builds one per process.
  */
@@ -31,6 +31,8 @@ import {
 } from '../tools/bookings.ts';
 import { deliveryTools } from '../tools/delivery.ts';
 import { memoryTools } from '../tools/memory.ts';
+import { setReminderTool } from '../tools/reminders.ts';
+import { suggestVenuesTool } from '../tools/suggestions.ts';
 import { directionsTool, weatherTool } from '../tools/surroundings.ts';
 import { checkAvailabilityTool, searchVenuesTool, venueDetailsTool } from '../tools/venues.ts';
 import { createFactsGatherer } from './facts.ts';
@@ -65,6 +67,7 @@ export function consumerTools(services: ConsumerAgentServices): Tool[] {
   const db = services.database.prisma;
   const all = [
     searchVenuesTool({ db }),
+    suggestVenuesTool({ db }),
     venueDetailsTool({ db }),
     checkAvailabilityTool({ db }),
     createBookingTool({ db, bookings: services.bookings }),
@@ -75,6 +78,7 @@ export function consumerTools(services: ConsumerAgentServices): Tool[] {
     weatherTool({ db, weather: services.weather, directions: services.directions }),
     directionsTool({ db, weather: services.weather, directions: services.directions }),
     ...memoryTools({ db, search: services.memorySearch }),
+    setReminderTool({ db }),
     askVenueTool({
       db,
       mailer: services.mailer,

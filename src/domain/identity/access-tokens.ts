@@ -203,7 +203,7 @@ export async function authenticateAccessToken(
   const [user, ended] = await Promise.all([
     deps.db.user.findUnique({
       where: { id: verified.userId },
-      select: { id: true, isPlatformAdmin: true },
+      select: { id: true, isPlatformAdmin: true, deletedAt: true },
     }),
     verified.sessionId && deps.revokedSessions ? deps.revokedSessions.isRevoked(verified.sessionId) : false,
   ]);
@@ -213,6 +213,10 @@ export async function authenticateAccessToken(
     });
   }
   if (!user) throw new AuthenticationError('The access token belongs to no user', { genuine: true });
+  // Deleted (and waiting for its purge): signing in with an email code restores it.
+  if (user.deletedAt) {
+    throw new AuthenticationError('This account was deleted: sign in again to restore it', { genuine: true });
+  }
   return { kind: 'user', userId: user.id, isPlatformAdmin: user.isPlatformAdmin };
 }
 

@@ -28,6 +28,7 @@ import { AuthenticationError, RateLimitedError, ValidationError } from '../../pl
 import type { Logger } from '../../platform/logger.ts';
 import type { RateLimiter } from '../../platform/rate-limit.ts';
 import { type IssuedAccessToken, issueAccessToken } from './access-tokens.ts';
+import { restoreAccount } from './account-deletion.ts';
 import { findOrCreateUserByEmail, normalizeEmail } from './email.ts';
 import { type IssuedRefreshToken, issueRefreshToken } from './refresh-tokens.ts';
 import type { SigningKeys } from './signing-keys.ts';
@@ -193,6 +194,8 @@ export async function verifySignInCode(
     });
     if (consumed.count !== 1) return null;
     const { user, created } = await findOrCreateUserByEmail(tx, email);
+    // Signing in before the purge takes back a deleted account (account-deletion.ts).
+    if (await restoreAccount(tx, user.id)) user.deletedAt = null;
     const refreshToken = await issueRefreshToken(tx, {
       userId: user.id,
       ttlDays: deps.config.auth.refreshTtlDays,

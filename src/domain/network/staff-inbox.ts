@@ -143,7 +143,7 @@ export interface StaffInboxDeps {
 }
 
 /** Throws unless the caller is on the venue's team (any role) or, for an unowned venue, a platform admin. */
-async function requireVenueTeam(db: DbOrTx, access: Access, venueId: string): Promise<void> {
+export async function requireVenueTeam(db: DbOrTx, access: Access, venueId: string): Promise<void> {
   const venue = z.uuid().safeParse(venueId).success
     ? await db.venue.findUnique({ where: { id: venueId }, select: { organizationId: true } })
     : null;

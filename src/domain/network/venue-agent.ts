@@ -8,8 +8,9 @@
  *   and rules (decideBookingRequest): CONFIRMED + `booking.accepted`, DECLINED + `booking.declined`
  *   with the nearest free times, or left REQUESTED for staff (an inbox item) + `booking.escalated`.
  *   A booking already decided is answered with what it is, and not moved.
- * - `venue.question`: answered from the venue's facts (venue-facts.ts) with `venue.answer`; else,
- *   with a model, the model may answer from the facts or use the agent's tools; else staff decide.
+ * - `venue.question`: answered from the venue's facts (venue-facts.ts) with `venue.answer`; else
+ *   from its approved FAQ or its wiki (src/domain/network/wiki-answer.ts); else, with a model, the
+ *   model may answer from the facts or use the agent's tools; else staff decide.
  * - `booking.cancel` / `booking.modify`: the guest's own booking, cancelled or changed as the guest.
  */
 import type { Booking, Venue } from '../../generated/prisma/client.ts';
@@ -46,6 +47,7 @@ import {
   matchQuestion,
   type VenueFacts,
 } from './venue-facts.ts';
+import { answerFromWiki } from './wiki-answer.ts';
 
 /** What the venue's agent needs: plain values, wired from a process's services. */
 export interface VenueAgentDeps {
@@ -421,6 +423,11 @@ async function onQuestion(
   if (fromFacts) {
     await reply(fromFacts.text);
     return `answered from the venue's facts (${fromFacts.topics.join(', ')})`;
+  }
+  const fromWiki = await answerFromWiki(tx, venueId, text);
+  if (fromWiki) {
+    await reply(fromWiki.text);
+    return `answered from the venue's ${fromWiki.how === 'faq' ? 'FAQ' : 'wiki'} (${fromWiki.key})`;
   }
   const reasonForStaff = deps.llm
     ? await askModel(deps, deps.llm, { facts, text, venueId })

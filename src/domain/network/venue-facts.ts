@@ -258,15 +258,19 @@ const LANGUAGE_HINTS: Record<FactLanguage, readonly string[]> = {
 
 const LANGUAGES: readonly FactLanguage[] = ['en', 'es', 'pt', 'id'];
 
-/** Lower case, accents removed, words separated by single spaces, padded for phrase matching. */
-function normalize(text: string): string {
-  const words = text
+/** The words of a text, lower case, accents removed. */
+export function wordsOf(text: string): string[] {
+  return text
     .normalize('NFD')
     .replace(/\p{M}/gu, '')
     .toLowerCase()
     .split(/[^\p{L}\p{N}]+/u)
     .filter(Boolean);
-  return ` ${words.join(' ')} `;
+}
+
+/** Lower case, accents removed, words separated by single spaces, padded for phrase matching. */
+export function normalize(text: string): string {
+  return ` ${wordsOf(text).join(' ')} `;
 }
 
 const has = (normalized: string, phrase: string) => normalized.includes(` ${phrase} `);
@@ -395,6 +399,11 @@ const WORDS: Record<
       'Untuk memesan meja, kirim permintaan reservasi dengan tanggal, jam, dan jumlah orang, dan tempat ini akan menjawabnya.',
   },
 };
+
+/** The label of a fact topic in a language ("Phone", "Teléfono"). */
+export function topicLabel(topic: Exclude<FactTopic, 'booking'>, language: FactLanguage = 'en'): string {
+  return WORDS[language][topic];
+}
 
 /** The weekly hours in words: "every day 18:00–23:00", or day by day from Monday. */
 export function hoursInWords(hours: VenueFacts['hours'], language: FactLanguage = 'en'): string {

@@ -68,6 +68,10 @@ export interface NoticeParams {
   'billing.recovered': { organization: string; plan: string };
   /** An organisation's webhook kept failing and was disabled, for its owners. */
   'webhook.disabled': { url: string; organization: string; days: number };
+  /** A reminder the person asked for (`text` in their words). */
+  reminder: { text: string };
+  /** A friendly word to a person who opted in and has been quiet a while (`name` when known). */
+  'account.reengagement': { name: string | null };
 }
 
 export type NoticeKind = keyof NoticeParams;
@@ -233,6 +237,13 @@ const en: Templates = {
     subject: `${p.organization}'s ${p.plan} payment went through`,
     body: `Thank you: ${p.organization}'s ${p.plan} subscription is paid and all its features are on.`,
   }),
+  reminder: (p) => ({ subject: `Reminder: ${p.text.slice(0, 60)}`, body: `⏰ Reminder: ${p.text}` }),
+  'account.reengagement': (p, w) => ({
+    subject: 'Planning a night out?',
+    body: `Hi${p.name ? ` ${p.name}` : ''}! It has been a while. If you are planning a meal or a night out, ${
+      w.via === 'CHAT' ? 'tell me here' : 'message your AGNT agent'
+    } and I will find and book a table for you. (You asked for these check-ins; you can turn them off in your AGNT account settings.)`,
+  }),
   'webhook.disabled': (p) => ({
     subject: `Webhook disabled: ${p.url}`,
     body: `${p.organization}'s webhook to ${p.url} failed every delivery for ${p.days} days and has been disabled. Nothing more is sent to it: fix the receiver, then enable the webhook again from the dashboard, and what was still waiting goes.`,
@@ -327,6 +338,13 @@ const es: Templates = {
     subject: `El pago de ${p.plan} de ${p.organization} se ha completado`,
     body: `Gracias: la suscripción ${p.plan} de ${p.organization} está pagada y todas sus funciones están activas.`,
   }),
+  reminder: (p) => ({ subject: `Recordatorio: ${p.text.slice(0, 60)}`, body: `⏰ Recordatorio: ${p.text}` }),
+  'account.reengagement': (p, w) => ({
+    subject: '¿Planeando una salida?',
+    body: `¡Hola${p.name ? ` ${p.name}` : ''}! Hace tiempo que no hablamos. Si piensas salir a comer o de noche, ${
+      w.via === 'CHAT' ? 'dímelo aquí' : 'escribe a tu agente de AGNT'
+    } y te busco y reservo mesa. (Pediste estos mensajes; puedes desactivarlos en los ajustes de tu cuenta de AGNT.)`,
+  }),
   'webhook.disabled': (p) => ({
     subject: `Webhook desactivado: ${p.url}`,
     body: `El webhook de ${p.organization} a ${p.url} ha fallado en todas las entregas durante ${p.days} días y se ha desactivado. No se le envía nada más: arregla el receptor y vuelve a activar el webhook desde el panel; lo que quedaba pendiente se enviará entonces.`,
@@ -420,6 +438,13 @@ const pt: Templates = {
   'billing.recovered': (p) => ({
     subject: `O pagamento do ${p.plan} de ${p.organization} foi concluído`,
     body: `Obrigado: a assinatura ${p.plan} de ${p.organization} está paga e todos os recursos estão ativos.`,
+  }),
+  reminder: (p) => ({ subject: `Lembrete: ${p.text.slice(0, 60)}`, body: `⏰ Lembrete: ${p.text}` }),
+  'account.reengagement': (p, w) => ({
+    subject: 'Planejando sair?',
+    body: `Olá${p.name ? ` ${p.name}` : ''}! Faz tempo que não conversamos. Se está pensando em sair para comer, ${
+      w.via === 'CHAT' ? 'me diga aqui' : 'escreva para o seu agente AGNT'
+    } e eu encontro e reservo uma mesa. (Você pediu estas mensagens; pode desligá-las nas configurações da sua conta AGNT.)`,
   }),
   'webhook.disabled': (p) => ({
     subject: `Webhook desativado: ${p.url}`,
@@ -517,6 +542,13 @@ const id: Templates = {
   'billing.recovered': (p) => ({
     subject: `Pembayaran ${p.plan} untuk ${p.organization} berhasil`,
     body: `Terima kasih: langganan ${p.plan} untuk ${p.organization} sudah dibayar dan semua fiturnya aktif.`,
+  }),
+  reminder: (p) => ({ subject: `Pengingat: ${p.text.slice(0, 60)}`, body: `⏰ Pengingat: ${p.text}` }),
+  'account.reengagement': (p, w) => ({
+    subject: 'Mau keluar makan?',
+    body: `Halo${p.name ? ` ${p.name}` : ''}! Sudah lama tidak mengobrol. Kalau berencana makan di luar, ${
+      w.via === 'CHAT' ? 'beri tahu saya di sini' : 'kirim pesan ke agen AGNT Anda'
+    } dan saya carikan serta pesankan meja. (Anda meminta pesan ini; matikan kapan saja di pengaturan akun AGNT Anda.)`,
   }),
   'webhook.disabled': (p) => ({
     subject: `Webhook dinonaktifkan: ${p.url}`,

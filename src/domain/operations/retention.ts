@@ -11,6 +11,11 @@
  * - Webhook deliveries delivered or failed, with their attempt logs: 30 days, as Stripe keeps its
  *   events (a delivery can be resent within that time).
  * - Records of jobs recovered from dead workers: 90 days.
+ * - Sign-in codes: a day after they expired (used or not; an expired code signs nobody in).
+ * - Refresh tokens: a day after the last token of their family (one sign-in) expired. Not
+ *   sooner: a rotated token is kept while its family lives, so that presenting it again is
+ *   recognised as reuse and ends the session. Ended sessions themselves are kept in Redis with
+ *   their own expiry (src/domain/identity/revoked-sessions.ts): nothing to delete here.
  *
  * Deletes go in batches, each its own statement, so no run holds long locks or a long transaction;
  * a run stopped half-way leaves the rest to the next day. Safe to run twice.
@@ -26,6 +31,10 @@ export const RETENTION_DAYS = {
   a2aTasksOfBooking: 180,
   webhookDeliveries: 30,
   jobRecoveries: 90,
+  /** After expiry. */
+  signInCodes: 1,
+  /** After the family's last token expired. */
+  refreshTokenFamilies: 1,
 } as const;
 
 /** Rows deleted per statement. */
@@ -42,6 +51,8 @@ export interface RetentionResult {
   a2aTasks: number;
   webhookDeliveries: number;
   jobRecoveries: number;
+  signInCodes: number;
+  refreshTokens: number;
 }
 
 /** Deletes every record past its retention at `now`; how many of each. */
@@ -72,14 +83,39 @@ export async function pruneExpiredRecords(db: Db, now: Date, batch = BATCH): Pro
         LIMIT ${limit})`,
     batch,
   );
-  return { a2aTasks, webhookDeliveries, jobRecoveries };
+  const signInCodes = await inBatches(
+    (limit) => db.$executeRaw`
+      DELETE FROM sign_in_codes WHERE id IN (
+        SELECT id FROM sign_in_codes WHERE expires_at < ${before(RETENTION_DAYS.signInCodes)}
+        LIMIT ${limit})`,
+    batch,
+  );
+  // Whole families only (see the top of this file); a batch is a number of families.
+  const refreshTokens = await inBatches(
+    (limit) => db.$executeRaw`
+      DELETE FROM refresh_tokens WHERE family_id IN (
+        SELECT family_id FROM refresh_tokens GROUP BY family_id
+        HAVING max(expires_at) < ${before(RETENTION_DAYS.refreshTokenFamilies)}
+        LIMIT ${limit})`,
+    batch,
+    (deleted) => deleted === 0,
+  );
+  return { a2aTasks, webhookDeliveries, jobRecoveries, signInCodes, refreshTokens };
 }
 
-async function inBatches(run: (limit: number) => Promise<number>, batch: number): Promise<number> {
+/**
+ * Runs `run` until a batch finds nothing more to delete: by default, one that deleted less than a
+ * full batch; `done` says otherwise where a batch counts something else than rows (families).
+ */
+async function inBatches(
+  run: (limit: number) => Promise<number>,
+  batch: number,
+  done: (deleted: number) => boolean = (deleted) => deleted < batch,
+): Promise<number> {
   let total = 0;
   for (;;) {
     const deleted = await run(batch);
     total += deleted;
-    if (deleted < batch) return total;
+    if (done(deleted)) return total;
   }
 }

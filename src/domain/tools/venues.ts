@@ -11,6 +11,7 @@ import type { Venue } from '../../generated/prisma/client.ts';
 import type { Db } from '../../platform/db.ts';
 import { ValidationError } from '../../platform/errors.ts';
 import { venueAvailability } from '../bookings/venue-availability.ts';
+import { personalRank } from '../graph/rank.ts';
 import { searchVenues } from '../venues/search.ts';
 import { requireVenue } from '../venues/venues.ts';
 import { callerAccess, callerLocation, defineTool, text } from './contract.ts';
@@ -57,7 +58,7 @@ export const venueSummaryOutput = z.object({
   distanceKm: z.number().nullable().describe('From the point searched around, or null'),
 });
 
-function venueSummary(
+export function venueSummary(
   venue: Venue,
   distanceMeters: number | null = null,
 ): z.output<typeof venueSummaryOutput> {
@@ -113,7 +114,7 @@ export function searchVenuesTool(deps: VenueToolDeps) {
         }
       }
       if (near) near.radiusMeters = (input.radius_km ?? 10) * 1000;
-      const { hits, totalCount } = await searchVenues(
+      const { hits: found, totalCount } = await searchVenues(
         db,
         {
           text: input.query ?? null,
@@ -124,6 +125,11 @@ export function searchVenuesTool(deps: VenueToolDeps) {
         },
         { offset: 0, limit: input.limit ?? 5 },
       );
+      // The person's own taste re-orders the page in their chat; an API key's search stays neutral.
+      const basis = input.query ? 'RELEVANCE' : near ? 'DISTANCE' : 'NONE';
+      const hits = context.actor
+        ? found
+        : await personalRank(db, context.userId, found, basis, context.now());
       const venues = await db.venue.findMany({ where: { id: { in: hits.map((h) => h.id) } } });
       const byId = new Map(venues.map((v) => [v.id, v]));
       return {

@@ -168,6 +168,8 @@ export function createStripeSdk(settings: StripeSettings): Stripe {
     maxNetworkRetries: settings.maxNetworkRetries ?? 2,
     telemetry: false,
     appInfo: { name: 'AGNT' },
+    // On `fetch` (undici) like every other outside call, so tracing sees Stripe calls too.
+    httpClient: Stripe.createFetchHttpClient(),
   });
 }
 

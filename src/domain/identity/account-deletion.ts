@@ -1,0 +1,178 @@
+/**
+ * Deleting an account. The person asks (`deleteAccount`, typing DELETE to confirm): every session
+ * ends at once, their access tokens are refused from then on, no reminder or re-engagement message
+ * goes to them, and the account is marked deleted. ACCOUNT_PURGE_AFTER_DAYS later the daily
+ * `purge-deleted-users` job erases or anonymises everything personal (README, "Account deletion",
+ * lists each table). Until then, signing in again with an email code restores the account as it
+ * was (a change of mind, or a deletion by someone who briefly held their session); after the purge
+ * that address starts a new, empty account.
+ *
+ * The user row itself stays, emptied: bookings (the venue's record), fees, the ledger and usage
+ * (the money's record) point at it, and keep pointing at an account with no name, address or
+ * contact.
+ */
+import { z } from 'zod';
+import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../platform/errors.ts';
+import { defineTask } from '../../platform/jobs.ts';
+import { revokeAllRefreshTokens } from './refresh-tokens.ts';
+import type { RevokedSessions } from './revoked-sessions.ts';
+
+export const ACCOUNT_PURGE_AFTER_DAYS = 30;
+/** What the person types to confirm. */
+export const DELETE_CONFIRMATION = 'DELETE';
+/** Accounts purged per run; each in its own transaction. The rest waits for the next day. */
+export const PURGE_LIMIT = 100;
+
+const DAY_MS = 86_400_000;
+
+/** Daily (src/worker/crontab.ts); the next tick is the retry. */
+export const purgeDeletedUsersTask = defineTask({
+  name: 'purge-deleted-users',
+  schema: z.object({}),
+  maxAttempts: 1,
+});
+
+/** The person is the only owner of an organisation: someone must be left to run it. */
+export class SoleOwnerError extends ConflictError {
+  override name = 'SoleOwnerError';
+}
+
+export interface AccountDeletion {
+  deletedAt: Date;
+  /** From when the purge may erase the account. */
+  purgeAfter: Date;
+}
+
+const deletionOf = (deletedAt: Date): AccountDeletion => ({
+  deletedAt,
+  purgeAfter: new Date(deletedAt.getTime() + ACCOUNT_PURGE_AFTER_DAYS * DAY_MS),
+});
+
+/**
+ * Marks the person's account deleted and ends every session of theirs. Asking again changes
+ * nothing (the first request's date stands). ValidationError on `confirm` unless it is DELETE;
+ * SoleOwnerError while they are the only owner of an organisation.
+ */
+export async function requestAccountDeletion(
+  deps: { db: Db; sessions: RevokedSessions; now: () => Date },
+  userId: string,
+  input: { confirm: string },
+): Promise<AccountDeletion> {
+  if (input.confirm !== DELETE_CONFIRMATION) {
+    throw new ValidationError(`Type ${DELETE_CONFIRMATION} to confirm deleting your account`, 'confirm');
+  }
+  const now = deps.now();
+  const deletedAt = await deps.db.$transaction(async (tx) => {
+    const [user] = await tx.$queryRaw<{ deleted_at: Date | null }[]>`
+      SELECT deleted_at FROM users WHERE id = ${userId}::uuid FOR UPDATE`;
+    if (!user) throw new NotFoundError('No such account');
+    if (user.deleted_at) return user.deleted_at;
+    const owned = await tx.$queryRaw<{ name: string }[]>`
+      SELECT o.name FROM memberships m JOIN organizations o ON o.id = m.organization_id
+      WHERE m.user_id = ${userId}::uuid AND m.role = 'OWNER'
+        AND NOT EXISTS (SELECT 1 FROM memberships other WHERE other.organization_id = m.organization_id
+                          AND other.role = 'OWNER' AND other.user_id <> m.user_id)`;
+    if (owned.length) {
+      throw new SoleOwnerError(
+        `You are the only owner of ${owned.map((o) => o.name).join(', ')}: make someone else an owner first`,
+      );
+    }
+    await tx.user.update({ where: { id: userId }, data: { deletedAt: now } });
+    return now;
+  });
+  // Every session, whether or not this was the first request (it may have been cut short).
+  await revokeAllRefreshTokens({ db: deps.db, sessions: deps.sessions }, userId, now);
+  return deletionOf(deletedAt);
+}
+
+/** Undoes a deletion not yet purged (the person signed in again). True when there was one. */
+export async function restoreAccount(db: DbOrTx, userId: string): Promise<boolean> {
+  const { count } = await db.user.updateMany({
+    where: { id: userId, deletedAt: { not: null }, purgedAt: null },
+    data: { deletedAt: null },
+  });
+  return count === 1;
+}
+
+/**
+ * Purges accounts deleted ACCOUNT_PURGE_AFTER_DAYS ago or more, at most `limit` a run, each in
+ * its own transaction holding the user's row (SKIP LOCKED: two runs side by side take different
+ * accounts). A purged account is never purged again. Returns how many were purged.
+ */
+export async function purgeDeletedUsers(db: Db, now: Date, limit = PURGE_LIMIT): Promise<number> {
+  const cutoff = new Date(now.getTime() - ACCOUNT_PURGE_AFTER_DAYS * DAY_MS);
+  let purged = 0;
+  for (let n = 0; n < limit; n++) {
+    const done = await db.$transaction(async (tx) => {
+      const [user] = await tx.$queryRaw<{ id: string }[]>`
+        SELECT id::text FROM users
+        WHERE deleted_at IS NOT NULL AND purged_at IS NULL AND deleted_at <= ${cutoff}
+        ORDER BY deleted_at LIMIT 1 FOR UPDATE SKIP LOCKED`;
+      if (!user) return false;
+      await purgeUser(tx, user.id, now);
+      return true;
+    });
+    if (!done) break;
+    purged += 1;
+  }
+  return purged;
+}
+
+/** Erases and anonymises one account's personal data (README, "Account deletion"). */
+async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
+  // What the person wrote and what was written to them, in their chats.
+  await tx.$executeRaw`
+    DELETE FROM inbound_events e USING chats c
+    WHERE c.user_id = ${userId}::uuid AND e.platform = c.platform AND e.account = c.account
+      AND e.external_chat_id = c.external_chat_id`;
+  await tx.$executeRaw`DELETE FROM outbound_messages WHERE user_id = ${userId}::uuid`;
+  await tx.$executeRaw`DELETE FROM reminders WHERE user_id = ${userId}::uuid`;
+  await tx.$executeRaw`DELETE FROM chats WHERE user_id = ${userId}::uuid`;
+  await tx.$executeRaw`DELETE FROM channel_identities WHERE user_id = ${userId}::uuid`;
+  // What the agent knew, and the record of what it did for them.
+  await tx.$executeRaw`DELETE FROM memories WHERE user_id = ${userId}::uuid`;
+  await tx.$executeRaw`DELETE FROM tool_calls WHERE user_id = ${userId}::uuid`;
+  await tx.$executeRaw`DELETE FROM confirmations WHERE user_id = ${userId}::uuid`;
+  // Sessions and sign-in.
+  await tx.$executeRaw`DELETE FROM refresh_tokens WHERE user_id = ${userId}::uuid`;
+  await tx.$executeRaw`
+    DELETE FROM sign_in_codes WHERE email = (SELECT email FROM users WHERE id = ${userId}::uuid)`;
+  await tx.$executeRaw`DELETE FROM memberships WHERE user_id = ${userId}::uuid`;
+  // Deliveries: quotes never ordered go; an order stays (it was paid) without addresses or driver.
+  await tx.$executeRaw`
+    DELETE FROM delivery_quotes q WHERE q.user_id = ${userId}::uuid
+      AND NOT EXISTS (SELECT 1 FROM delivery_orders o WHERE o.quote_id = q.id)`;
+  await tx.$executeRaw`UPDATE delivery_quotes SET stops = '[]'::jsonb WHERE user_id = ${userId}::uuid`;
+  await tx.$executeRaw`
+    UPDATE delivery_orders SET driver = NULL, share_link = NULL WHERE user_id = ${userId}::uuid`;
+  // Bookings stay the venue's record: without the guest's words; the request the venue's agent
+  // received names a "Guest" and carries no notes.
+  await tx.$executeRaw`
+    UPDATE bookings SET notes = NULL, special_requests = NULL WHERE guest_id = ${userId}::uuid`;
+  await tx.$executeRaw`UPDATE booking_feedback SET comment = NULL WHERE guest_id = ${userId}::uuid`;
+  await tx.$executeRaw`UPDATE venue_inbox_items SET guest_text = NULL WHERE guest_id = ${userId}::uuid`;
+  await tx.$executeRaw`
+    UPDATE a2a_envelopes e SET envelope = NULL,
+      payload = CASE WHEN e.payload ? 'guestName'
+                     THEN jsonb_set(e.payload - 'notes', '{guestName}', '"Guest"'::jsonb)
+                     ELSE e.payload - 'notes' END
+    FROM bookings b WHERE e.booking_id = b.id AND b.guest_id = ${userId}::uuid`;
+  // Their own agent stops; the row stays for the envelopes and bookings that name it.
+  await tx.$executeRaw`UPDATE agents SET status = 'RETIRED' WHERE user_id = ${userId}::uuid`;
+  await tx.user.update({
+    where: { id: userId },
+    data: {
+      email: null,
+      displayName: null,
+      profile: {},
+      language: null,
+      latitude: null,
+      longitude: null,
+      timeZone: null,
+      reengagementOptIn: false,
+      reengagedAt: null,
+      purgedAt: now,
+    },
+  });
+}

@@ -1,0 +1,245 @@
+/**
+ * A venue's FAQ: the questions guests ask its staff often, with the venue's answer.
+ *
+ * `compileVenueFaq` (task `venue-faq`, weekly) groups each venue's answered inbox questions of the
+ * last FAQ_WINDOW_DAYS by their normalised question (wiki-keys.ts); a question asked FAQ_MIN_ASKS times
+ * or more becomes a DRAFT entry with staff's latest answer. Staff approve it (editing the answer if
+ * they like) or reject it; an APPROVED entry is answered by the venue's agent without staff and
+ * shown to anyone who can see the venue. A later compile updates a draft's wording and every
+ * entry's count, never an approved answer or a rejection.
+ */
+import { z } from 'zod';
+import type { Prisma, VenueFaqEntry } from '../../generated/prisma/client.ts';
+import type { Db, DbOrTx } from '../../platform/db.ts';
+import { NotFoundError } from '../../platform/errors.ts';
+import { defineTask } from '../../platform/jobs.ts';
+import type { Access } from '../organizations/access.ts';
+import { parseInput } from '../validation.ts';
+import { requireVenue } from '../venues/venues.ts';
+import { requireVenueTeam } from './staff-inbox.ts';
+import { movesMark, READ_LAG_MS } from './venue-wiki.ts';
+import { isTimeBound, questionKey } from './wiki-keys.ts';
+
+/** Weekly (src/worker/crontab.ts); the next tick is the retry. */
+export const venueFaqTask = defineTask({ name: 'venue-faq', schema: z.object({}), maxAttempts: 1 });
+
+/** Asks of one question that make it frequent. */
+export const FAQ_MIN_ASKS = 2;
+
+/** How far back answered questions count. */
+export const FAQ_WINDOW_DAYS = 180;
+
+/** Venues compiled per run, and answered questions read per venue. */
+export const FAQ_VENUES_PER_RUN = 200;
+export const FAQ_ROWS_PER_VENUE = 2000;
+
+export interface FaqCompileResult {
+  venues: number;
+  /** Entries created or changed. */
+  written: number;
+}
+
+/** Compiles the FAQ of up to `limit` venues with questions answered since their watermark. */
+export async function compileVenueFaq(
+  db: Db,
+  now: Date,
+  limit = FAQ_VENUES_PER_RUN,
+): Promise<FaqCompileResult> {
+  const due = await db.$queryRaw<{ id: string }[]>`
+    SELECT v.id FROM venues v
+    LEFT JOIN venue_knowledge_marks m ON m.venue_id = v.id
+    WHERE EXISTS (
+      SELECT 1 FROM venue_inbox_items i
+      WHERE i.venue_id = v.id AND i.kind = 'QUESTION' AND i.status = 'ANSWERED'
+        AND (m.faq_through IS NULL OR i.resolved_at > m.faq_through))
+    ORDER BY m.faq_through ASC NULLS FIRST, v.id
+    LIMIT ${limit}`;
+  let written = 0;
+  for (const { id } of due) written += await compileOne(db, id, now);
+  return { venues: due.length, written };
+}
+
+interface Group {
+  key: string;
+  asks: number;
+  /** The newest ask, whose words and answer the entry shows. */
+  question: string;
+  answer: string;
+  lastAskedAt: Date;
+}
+
+async function compileOne(db: Db, venueId: string, now: Date): Promise<number> {
+  return db.$transaction(async (tx) => {
+    const answered = await tx.venueInboxItem.findMany({
+      where: {
+        venueId,
+        kind: 'QUESTION',
+        status: 'ANSWERED',
+        answer: { not: null },
+        resolvedAt: { gt: new Date(now.getTime() - FAQ_WINDOW_DAYS * 86_400_000) },
+      },
+      orderBy: [{ resolvedAt: 'desc' }, { id: 'desc' }],
+      take: FAQ_ROWS_PER_VENUE,
+    });
+    const groups = new Map<string, Group>();
+    for (const item of answered) {
+      if (!item.guestText || !item.answer || isTimeBound(item.guestText)) continue;
+      const key = questionKey(item.guestText);
+      if (!key) continue;
+      const group = groups.get(key);
+      if (group) group.asks += 1;
+      else {
+        // Newest first: the first of a group is its latest ask.
+        groups.set(key, {
+          key,
+          asks: 1,
+          question: item.guestText.trim(),
+          answer: item.answer,
+          lastAskedAt: item.resolvedAt!,
+        });
+      }
+    }
+    const existing = new Map(
+      (await tx.venueFaqEntry.findMany({ where: { venueId } })).map((e) => [e.questionKey, e] as const),
+    );
+    let written = 0;
+    for (const group of groups.values()) {
+      if (group.asks < FAQ_MIN_ASKS) continue;
+      const entry = existing.get(group.key);
+      if (!entry) {
+        await tx.venueFaqEntry.create({
+          data: {
+            venueId,
+            questionKey: group.key,
+            question: group.question,
+            answer: group.answer,
+            askedCount: group.asks,
+            lastAskedAt: group.lastAskedAt,
+          },
+        });
+        written += 1;
+        continue;
+      }
+      const change: Prisma.VenueFaqEntryUpdateInput = {};
+      if (entry.askedCount !== group.asks) change.askedCount = group.asks;
+      if (entry.lastAskedAt.getTime() !== group.lastAskedAt.getTime()) change.lastAskedAt = group.lastAskedAt;
+      // Staff's decision stands: only a draft follows the latest wording.
+      if (entry.status === 'DRAFT') {
+        if (entry.question !== group.question) change.question = group.question;
+        if (entry.answer !== group.answer) change.answer = group.answer;
+      }
+      if (Object.keys(change).length > 0) {
+        await tx.venueFaqEntry.update({ where: { id: entry.id }, data: change });
+        written += 1;
+      }
+    }
+    const through = new Date(now.getTime() - READ_LAG_MS);
+    const mark = await tx.venueKnowledgeMark.findUnique({ where: { venueId } });
+    if (movesMark(mark?.faqThrough, through, answered[0]?.resolvedAt ?? null, written > 0)) {
+      await tx.venueKnowledgeMark.upsert({
+        where: { venueId },
+        create: { venueId, faqThrough: through },
+        update: { faqThrough: through },
+      });
+    }
+    return written;
+  });
+}
+
+// --- for the venue's staff, and the public ---
+
+/** The drafts waiting for the team's decision, most asked first. */
+export async function faqDrafts(
+  db: DbOrTx,
+  access: Access,
+  input: { venueId: string },
+  query: Omit<Prisma.VenueFaqEntryFindManyArgs, 'where' | 'orderBy'> = {},
+) {
+  await requireVenueTeam(db, access, input.venueId);
+  return db.venueFaqEntry.findMany({
+    ...query,
+    where: { venueId: input.venueId, status: 'DRAFT' },
+    orderBy: [{ askedCount: 'desc' }, { id: 'asc' }],
+  });
+}
+
+/** The venue's approved entries, most asked first: for anyone who may see the venue. */
+export async function venueFaq(
+  db: DbOrTx,
+  access: Access,
+  input: { venueId: string },
+  query: Omit<Prisma.VenueFaqEntryFindManyArgs, 'where' | 'orderBy'> = {},
+) {
+  await requireVenue(db, access, input.venueId);
+  return db.venueFaqEntry.findMany({
+    ...query,
+    where: { venueId: input.venueId, status: 'APPROVED' },
+    orderBy: [{ askedCount: 'desc' }, { id: 'asc' }],
+  });
+}
+
+/** The organisation that owns an entry's venue, or null (for authorising before the real work). */
+export async function organizationOfFaqEntry(db: DbOrTx, entryId: string): Promise<string | null> {
+  if (!z.uuid().safeParse(entryId).success) return null;
+  const entry = await db.venueFaqEntry.findUnique({
+    where: { id: entryId },
+    select: { venue: { select: { organizationId: true } } },
+  });
+  return entry?.venue.organizationId ?? null;
+}
+
+/** An entry with its venue (what deciding who may read it needs); throws when there is none. */
+export function findFaqEntryWithVenueOrThrow(db: DbOrTx, entryId: string) {
+  return db.venueFaqEntry.findUniqueOrThrow({
+    where: { id: entryId },
+    include: { venue: { select: { organizationId: true, status: true } } },
+  });
+}
+
+const approveSchema = z.object({
+  question: z.string().trim().min(1, 'Write the question').max(500, 'Use at most 500 characters').optional(),
+  answer: z.string().trim().min(1, 'Write an answer').max(2000, 'Use at most 2000 characters').optional(),
+});
+
+/**
+ * Approves an entry, with the answer (and the question, which is a guest's own words until staff
+ * reword it) edited when given: the agent answers with it, and everyone reads it.
+ */
+export async function approveFaqEntry(
+  db: Db,
+  access: Access,
+  input: { entryId: string; question?: string | null; answer?: string | null },
+  now: Date,
+): Promise<VenueFaqEntry> {
+  const { question, answer } = parseInput(approveSchema, {
+    question: input.question ?? undefined,
+    answer: input.answer ?? undefined,
+  });
+  return decide(db, access, input.entryId, {
+    status: 'APPROVED',
+    ...(question ? { question } : {}),
+    ...(answer ? { answer } : {}),
+    decidedAt: now,
+  });
+}
+
+/** Rejects an entry: never shown, never answered with; later compiles keep it rejected. */
+export function rejectFaqEntry(db: Db, access: Access, input: { entryId: string }, now: Date) {
+  return decide(db, access, input.entryId, { status: 'REJECTED', decidedAt: now });
+}
+
+async function decide(
+  db: Db,
+  access: Access,
+  entryId: string,
+  change: Pick<Prisma.VenueFaqEntryUncheckedUpdateInput, 'status' | 'question' | 'answer' | 'decidedAt'>,
+): Promise<VenueFaqEntry> {
+  access.requireWrite();
+  const decidedById = access.requireUserId();
+  const entry = z.uuid().safeParse(entryId).success
+    ? await db.venueFaqEntry.findUnique({ where: { id: entryId } })
+    : null;
+  if (!entry) throw new NotFoundError('FAQ entry not found');
+  await requireVenueTeam(db, access, entry.venueId);
+  return db.venueFaqEntry.update({ where: { id: entry.id }, data: { ...change, decidedById } });
+}

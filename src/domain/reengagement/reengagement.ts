@@ -1,0 +1,93 @@
+/**
+ * Re-engagement: a friendly word, at most once a week, to people who asked for it
+ * (`users.reengagement_opt_in`, set by the person themselves) and have gone quiet. Nobody else
+ * ever gets one: not people who never opted in, not accounts being deleted, not people without a
+ * chat we can reach.
+ *
+ * Quiet means: no message from them in any chat and nothing sent to them for REENGAGEMENT.quietDays.
+ * Once a week means: `users.reengaged_at` is set, in the transaction that queues the message, and a
+ * person reengaged within the last 7 days is not picked; the message's dedupe key names the ISO
+ * week too, so even a week's two runs queue it once.
+ */
+import { z } from 'zod';
+import type { Db, DbOrTx } from '../../platform/db.ts';
+import { defineTask } from '../../platform/jobs.ts';
+import { queueNotice } from '../notices/notices.ts';
+
+export const REENGAGEMENT = {
+  /** Days without a message from or to the person before they are reengaged. */
+  quietDays: 14,
+  /** Days between two messages to one person, at least. */
+  everyDays: 7,
+  /** People per transaction, and per run: the rest waits for next week's run. */
+  batch: 100,
+  perRun: 1_000,
+} as const;
+
+const DAY_MS = 86_400_000;
+
+/** Weekly (src/worker/crontab.ts); the next tick is the retry. */
+export const reengagePeopleTask = defineTask({
+  name: 'reengage-people',
+  schema: z.object({}),
+  maxAttempts: 1,
+});
+
+/** Turns the person's check-in messages on or off; returns the setting now. */
+export async function setReengagementOptIn(db: DbOrTx, userId: string, optIn: boolean): Promise<boolean> {
+  const user = await db.user.update({
+    where: { id: userId },
+    data: { reengagementOptIn: optIn },
+    select: { reengagementOptIn: true },
+  });
+  return user.reengagementOptIn;
+}
+
+/** "2026-W49": the ISO week of `now` (UTC). */
+export function isoWeek(now: Date): string {
+  const date = Temporal.Instant.fromEpochMilliseconds(now.getTime()).toZonedDateTimeISO('UTC').toPlainDate();
+  return `${date.yearOfWeek}-W${String(date.weekOfYear).padStart(2, '0')}`;
+}
+
+/** Queues the week's message for every quiet person who opted in (see the top); how many. */
+export async function reengageQuietPeople(
+  db: Db,
+  now: Date,
+  limits: { batch: number; perRun: number } = REENGAGEMENT,
+): Promise<number> {
+  const quietSince = new Date(now.getTime() - REENGAGEMENT.quietDays * DAY_MS);
+  const lastBefore = new Date(now.getTime() - REENGAGEMENT.everyDays * DAY_MS);
+  const week = isoWeek(now);
+  let queued = 0;
+  while (queued < limits.perRun) {
+    const take = Math.min(limits.batch, limits.perRun - queued);
+    const picked = await db.$transaction(async (tx) => {
+      const people = await tx.$queryRaw<{ id: string; display_name: string | null }[]>`
+        UPDATE users SET reengaged_at = ${now}
+        WHERE id IN (
+          SELECT u.id FROM users u
+          WHERE u.reengagement_opt_in AND u.deleted_at IS NULL
+            AND (u.reengaged_at IS NULL OR u.reengaged_at <= ${lastBefore})
+            AND EXISTS (SELECT 1 FROM chats c WHERE c.user_id = u.id AND c.unreachable_at IS NULL)
+            AND NOT EXISTS (SELECT 1 FROM chats c WHERE c.user_id = u.id AND c.last_inbound_at > ${quietSince})
+            AND NOT EXISTS (SELECT 1 FROM outbound_messages m WHERE m.user_id = u.id AND m.created_at > ${quietSince})
+          ORDER BY u.reengaged_at NULLS FIRST, u.id
+          LIMIT ${take}
+          FOR UPDATE OF u SKIP LOCKED)
+        RETURNING id::text, display_name`;
+      for (const person of people) {
+        await queueNotice(tx, {
+          userId: person.id,
+          kind: 'account.reengagement',
+          params: { name: person.display_name?.trim().split(/\s+/)[0] ?? null },
+          dedupeKey: `reengagement:${person.id}:${week}`,
+          data: { week },
+        });
+      }
+      return people.length;
+    });
+    queued += picked;
+    if (picked < take) break;
+  }
+  return queued;
+}

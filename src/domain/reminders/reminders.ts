@@ -1,0 +1,209 @@
+/**
+ * Reminders a person asks their agent for ("remind me to call Ana at 6"): stored with the chat they
+ * were asked in, and sent there (or to the person's most recent reachable chat, or else by email)
+ * when due, once, by the `deliver-reminders` job.
+ *
+ * Limits, so a chat cannot turn the agent into a spam cannon or a store of years of notes: at most
+ * REMINDER_LIMITS.maxPending pending per person, none in the past, none more than a year ahead.
+ *
+ * Exactly once: a run claims due reminders with `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
+ * LOCKED) RETURNING`, and queues each one's message in the same transaction under the dedupe key
+ * `reminder:<id>`. Two runs side by side claim disjoint rows; a run that dies rolls its claims back
+ * with its messages; a claimed reminder is never claimed again.
+ */
+import { z } from 'zod';
+import type { Db, DbOrTx } from '../../platform/db.ts';
+import { NotFoundError, ValidationError } from '../../platform/errors.ts';
+import { defineTask } from '../../platform/jobs.ts';
+import { queueNotice } from '../notices/notices.ts';
+
+export const REMINDER_LIMITS = {
+  /** Pending (not yet sent, not cancelled) reminders per person. */
+  maxPending: 20,
+  /** How far ahead a reminder may be set. */
+  maxAheadDays: 365,
+  textMaxChars: 500,
+  /** Reminders claimed per transaction, and transactions per run: the rest waits for the next run. */
+  batch: 100,
+  batchesPerRun: 10,
+} as const;
+
+const DAY_MS = 86_400_000;
+
+/** Every 5 minutes (src/worker/crontab.ts); the next tick is the retry. */
+export const deliverRemindersTask = defineTask({
+  name: 'deliver-reminders',
+  schema: z.object({}),
+  maxAttempts: 1,
+});
+
+export interface ReminderRecord {
+  id: string;
+  text: string;
+  dueAt: Date;
+  createdAt: Date;
+}
+
+const UNITS: Record<string, number> = {
+  m: 60_000,
+  min: 60_000,
+  mins: 60_000,
+  minute: 60_000,
+  minutes: 60_000,
+  h: 3_600_000,
+  hr: 3_600_000,
+  hrs: 3_600_000,
+  hour: 3_600_000,
+  hours: 3_600_000,
+  d: DAY_MS,
+  day: DAY_MS,
+  days: DAY_MS,
+  w: 7 * DAY_MS,
+  week: 7 * DAY_MS,
+  weeks: 7 * DAY_MS,
+};
+
+const RELATIVE = /^(?:in\s+)?(\d{1,4})\s*([a-z]+)$/;
+const LOCAL_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?$/;
+
+/**
+ * When a reminder is due: an ISO 8601 instant with its offset (`2026-12-05T18:00:00+08:00`), a
+ * local date and time (`2026-12-05T18:00`, in `timeZone`, else UTC) or a span from now (`in 2
+ * hours`, `30m`, `3 days`). Anything else is a ValidationError on `when`.
+ */
+export function parseWhen(when: string, now: Date, timeZone: string | null): Date {
+  const value = when.trim().toLowerCase();
+  const relative = RELATIVE.exec(value);
+  if (relative) {
+    const unit = UNITS[relative[2]!];
+    if (!unit)
+      throw new ValidationError(`Unknown unit "${relative[2]}": use minutes, hours, days or weeks`, 'when');
+    return new Date(now.getTime() + Number(relative[1]) * unit);
+  }
+  const upper = when.trim().toUpperCase();
+  if (LOCAL_DATE_TIME.test(upper)) {
+    try {
+      const zoned = Temporal.PlainDateTime.from(upper).toZonedDateTime(timeZone ?? 'UTC');
+      return new Date(zoned.epochMilliseconds);
+    } catch {
+      throw new ValidationError(`"${when}" is not a date and time`, 'when');
+    }
+  }
+  if (z.iso.datetime({ offset: true }).safeParse(upper).success) return new Date(upper);
+  throw new ValidationError(
+    `"${when}" is not a time: give an ISO date and time (2026-12-05T18:00) or a span ("in 2 hours")`,
+    'when',
+  );
+}
+
+/** Sets a reminder for `userId`, within the limits (ValidationError otherwise, nothing stored). */
+export async function setReminder(
+  db: Db,
+  input: { userId: string; chatId: string | null; text: string; when: string },
+  now: Date,
+): Promise<ReminderRecord> {
+  const text = input.text.trim();
+  if (!text) throw new ValidationError('Say what to remind of', 'text');
+  if (text.length > REMINDER_LIMITS.textMaxChars) {
+    throw new ValidationError(`At most ${REMINDER_LIMITS.textMaxChars} characters`, 'text');
+  }
+  return db.$transaction(async (tx) => {
+    // The person's row, locked: two reminders set at once are counted one after the other.
+    const [person] = await tx.$queryRaw<{ time_zone: string | null }[]>`
+      SELECT time_zone FROM users WHERE id = ${input.userId}::uuid FOR UPDATE`;
+    if (!person) throw new NotFoundError('No such person');
+    const dueAt = parseWhen(input.when, now, person.time_zone);
+    if (dueAt.getTime() <= now.getTime()) throw new ValidationError('That time has already passed', 'when');
+    if (dueAt.getTime() > now.getTime() + REMINDER_LIMITS.maxAheadDays * DAY_MS) {
+      throw new ValidationError(`At most ${REMINDER_LIMITS.maxAheadDays} days ahead`, 'when');
+    }
+    const pending = await tx.reminder.count({
+      where: { userId: input.userId, sentAt: null, cancelledAt: null },
+    });
+    if (pending >= REMINDER_LIMITS.maxPending) {
+      throw new ValidationError(
+        `You already have ${REMINDER_LIMITS.maxPending} reminders waiting: cancel one first`,
+        'when',
+      );
+    }
+    return tx.reminder.create({
+      data: { userId: input.userId, chatId: input.chatId, text, dueAt, createdAt: now },
+      select: { id: true, text: true, dueAt: true, createdAt: true },
+    });
+  });
+}
+
+/** The person's reminders still to be sent, soonest first. */
+export function pendingReminders(db: DbOrTx, userId: string): Promise<ReminderRecord[]> {
+  return db.reminder.findMany({
+    where: { userId, sentAt: null, cancelledAt: null },
+    orderBy: { dueAt: 'asc' },
+    select: { id: true, text: true, dueAt: true, createdAt: true },
+  });
+}
+
+/**
+ * Cancels one of the person's pending reminders. Someone else's, a sent one or one already
+ * cancelled is NotFoundError (nothing to cancel), so nobody learns of others' reminders.
+ */
+export async function cancelReminder(
+  db: DbOrTx,
+  userId: string,
+  reminderId: string,
+  now: Date,
+): Promise<ReminderRecord> {
+  const { count } = await db.reminder.updateMany({
+    where: { id: reminderId, userId, sentAt: null, cancelledAt: null },
+    data: { cancelledAt: now },
+  });
+  if (count !== 1) throw new NotFoundError('No such pending reminder');
+  return db.reminder.findUniqueOrThrow({
+    where: { id: reminderId },
+    select: { id: true, text: true, dueAt: true, createdAt: true },
+  });
+}
+
+/**
+ * Sends every reminder due at `now` (at most `batch × batches` per run), each exactly once: see the
+ * top of this file. A person whose account is being deleted gets none. Returns how many were sent.
+ */
+export async function deliverDueReminders(
+  db: Db,
+  now: Date,
+  limits: { batch: number; batches: number } = {
+    batch: REMINDER_LIMITS.batch,
+    batches: REMINDER_LIMITS.batchesPerRun,
+  },
+): Promise<number> {
+  let sent = 0;
+  for (let round = 0; round < limits.batches; round++) {
+    const claimed = await db.$transaction(async (tx) => {
+      const rows = await tx.$queryRaw<
+        { id: string; user_id: string; chat_id: string | null; text: string }[]
+      >`
+        UPDATE reminders SET sent_at = ${now}
+        WHERE id IN (
+          SELECT r.id FROM reminders r JOIN users u ON u.id = r.user_id
+          WHERE r.sent_at IS NULL AND r.cancelled_at IS NULL AND r.due_at <= ${now}
+            AND u.deleted_at IS NULL
+          ORDER BY r.due_at
+          LIMIT ${limits.batch}
+          FOR UPDATE OF r SKIP LOCKED)
+        RETURNING id::text, user_id::text, chat_id::text, text`;
+      for (const row of rows) {
+        await queueNotice(tx, {
+          userId: row.user_id,
+          kind: 'reminder',
+          params: { text: row.text },
+          chatId: row.chat_id,
+          dedupeKey: `reminder:${row.id}`,
+          data: { reminderId: row.id },
+        });
+      }
+      return rows.length;
+    });
+    sent += claimed;
+    if (claimed < limits.batch) break;
+  }
+  return sent;
+}

@@ -1,0 +1,11 @@
+import { purgeDeletedUsers, purgeDeletedUsersTask } from '../../domain/identity/account-deletion.ts';
+import { defineHandler, type TaskContext } from '../handler.ts';
+
+/** Erases and anonymises accounts deleted 30 days ago (src/domain/identity/account-deletion.ts). */
+export default defineHandler(
+  purgeDeletedUsersTask,
+  async (_payload, { services, logger }: TaskContext<'db' | 'now'>) => {
+    const purged = await purgeDeletedUsers(services.db, services.now());
+    if (purged) logger.info({ 'accounts.purged': purged }, 'purged deleted accounts');
+  },
+);

@@ -1,0 +1,18 @@
+import { compileVenueWiki, venueWikiTask } from '../../domain/network/venue-wiki.ts';
+import { defineHandler, type TaskContext } from '../handler.ts';
+
+/** Compiles the wikis of venues whose sources changed (src/domain/network/venue-wiki.ts); safe to run twice. */
+export default defineHandler(
+  venueWikiTask,
+  async (_payload, { services, logger }: TaskContext<'db' | 'now'>) => {
+    const compiled = await compileVenueWiki(services.db, services.now());
+    logger.info(
+      {
+        'wiki.venues': compiled.venues,
+        'wiki.written': compiled.written,
+        'wiki.conflicts_opened': compiled.conflictsOpened,
+      },
+      'compiled venue wikis',
+    );
+  },
+);

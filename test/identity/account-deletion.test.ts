@@ -1,0 +1,233 @@
+/**
+ * Deleting an account, as the person does it over GraphQL: DELETE typed to confirm, every session
+ * ends at once, the account's tokens are refused, and 30 days later `purge-deleted-users` erases
+ * what is personal (memories, chats and their messages, channel identities, sessions, reminders,
+ * tool calls), anonymises what others keep (the venue's bookings, feedback scores, the booking
+ * request its agent received) and keeps the money's record (usage). Signing in again before the
+ * purge restores the account; a second purge run changes nothing.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACCOUNT_PURGE_AFTER_DAYS, purgeDeletedUsers } from '../../src/domain/identity/account-deletion.ts';
+import { issueRefreshToken } from '../../src/domain/identity/refresh-tokens.ts';
+import { setReminder } from '../../src/domain/reminders/reminders.ts';
+import { createBooking } from '../factories/bookings.ts';
+import { createOrganization, tag } from '../factories/people.ts';
+import { createBookableVenue } from '../factories/venues.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+
+const DAY = 86_400_000;
+let app: TestApp;
+
+beforeAll(async () => {
+  app = await startTestApp();
+});
+afterAll(() => app?.close());
+
+const DELETE = `mutation Delete($confirm: String!) {
+  deleteAccount(input: { confirm: $confirm }) {
+    __typename
+    ... on DeleteAccountPayload { deletion { deletedAt purgeAfter } }
+    ... on Error { message }
+    ... on ValidationError { field }
+  }
+}`;
+const VIEWER = '{ viewer { id email reengagementOptIn } }';
+
+/** A person with a bit of everything a person leaves behind. */
+async function personWithHistory() {
+  const db = app.services.db;
+  const signedIn = await app.signIn();
+  const userId = signedIn.userId;
+  await db.user.update({
+    where: { id: userId },
+    data: { displayName: 'Ines Costa', language: 'pt', timeZone: 'Europe/Lisbon' },
+  });
+  const externalChatId = tag(8);
+  const chat = await db.chat.create({
+    data: {
+      platform: 'TELEGRAM',
+      account: 'agnt_bot',
+      externalChatId,
+      userId,
+      lastInboundAt: app.clock.now(),
+    },
+  });
+  await db.channelIdentity.create({ data: { userId, platform: 'TELEGRAM', externalId: externalChatId } });
+  await db.inboundEvent.create({
+    data: {
+      platform: 'TELEGRAM',
+      account: 'agnt_bot',
+      externalId: tag(8),
+      externalChatId,
+      eventType: 'message',
+      rawText: 'I am allergic to peanuts',
+    },
+  });
+  await db.outboundMessage.create({
+    data: {
+      userId,
+      chatId: chat.id,
+      kind: 'reply',
+      body: 'Noted: no peanuts.',
+      dedupeKey: `reply:${randomUUID()}`,
+    },
+  });
+  await db.memory.create({ data: { userId, content: 'allergic to peanuts', importance: 5 } });
+  await setReminder(db, { userId, chatId: chat.id, text: 'Call Ana', when: 'in 40 days' }, app.clock.now());
+  const venue = await createBookableVenue(db, {});
+  const booking = await createBooking(db, {
+    venueId: venue.id,
+    guestId: userId,
+    startsAt: new Date(app.clock.now().getTime() - 2 * DAY),
+    status: 'COMPLETED',
+    notes: 'Ines, call +351 912 345 678',
+    specialRequests: 'peanut allergy',
+  });
+  await db.bookingFeedback.create({
+    data: { bookingId: booking.id, guestId: userId, venueId: venue.id, score: 4, comment: 'Ines loved it' },
+  });
+  await db.a2aEnvelope.create({
+    data: {
+      direction: 'OUTBOUND',
+      envelopeId: randomUUID(),
+      fromAgent: `consumer-${userId}`,
+      toAgent: `venue-${venue.id}`,
+      intent: 'booking.request',
+      payload: { guestName: 'Ines Costa', notes: 'peanut allergy', partySize: 2 },
+      envelope: '{"signed":"Ines Costa"}',
+      bookingId: booking.id,
+    },
+  });
+  await db.toolCall.create({
+    data: {
+      userId,
+      tool: 'remember',
+      sideEffect: 'WRITE',
+      input: { content: 'peanuts' },
+      outcome: 'OK',
+      durationMs: 3,
+    },
+  });
+  await db.llmUsage.create({
+    data: {
+      userId,
+      purpose: 'chat',
+      provider: 'anthropic',
+      model: 'claude',
+      inputTokens: 10,
+      outputTokens: 5,
+      costMicros: 7,
+    },
+  });
+  return { ...signedIn, chatId: chat.id, bookingId: booking.id, venueId: venue.id };
+}
+
+describe('deleting an account', () => {
+  it('needs DELETE typed, and refuses the only owner of an organisation, changing nothing', async () => {
+    const me = await app.signIn();
+    const refused = await app.gql(DELETE, { confirm: 'delete' }, { token: me.token });
+    expect(refused.data).toMatchObject({
+      deleteAccount: { __typename: 'ValidationError', field: 'confirm' },
+    });
+    await createOrganization(app.services.db, { members: [{ userId: me.userId, role: 'OWNER' }] });
+    const owner = await app.gql(DELETE, { confirm: 'DELETE' }, { token: me.token });
+    expect(owner.data).toMatchObject({ deleteAccount: { __typename: 'SoleOwnerError' } });
+    const user = await app.services.db.user.findUniqueOrThrow({ where: { id: me.userId } });
+    expect(user.deletedAt).toBeNull();
+    expect((await app.gql(VIEWER, {}, { token: me.token })).data).toMatchObject({
+      viewer: { email: me.email },
+    });
+  });
+
+  it('ends every session at once; the purge 30 days later erases and anonymises, once', async () => {
+    const db = app.services.db;
+    const me = await personWithHistory();
+    // A second sign-in elsewhere.
+    const other = await issueRefreshToken(db, { userId: me.userId, ttlDays: 30, now: app.clock.now() });
+
+    const answer = await app.gql(DELETE, { confirm: 'DELETE' }, { token: me.token });
+    expect(answer.data, JSON.stringify(answer.body)).toMatchObject({
+      deleteAccount: { __typename: 'DeleteAccountPayload' },
+    });
+    const refreshed = await app.gql(
+      'mutation R($t: String!) { refreshSession(input: { refreshToken: $t }) { __typename } }',
+      { t: other.token },
+    );
+    expect(refreshed.data).toMatchObject({ refreshSession: { __typename: 'AuthenticationError' } });
+    expect(await db.refreshToken.count({ where: { userId: me.userId, revokedAt: null } })).toBe(0);
+    const viewer = await app.gql(VIEWER, {}, { token: me.token });
+    expect(viewer.status).toBe(401);
+
+    const deletedAt = (await db.user.findUniqueOrThrow({ where: { id: me.userId } })).deletedAt!;
+    // Not before the 30 days are over.
+    expect(
+      await purgeDeletedUsers(db, new Date(deletedAt.getTime() + (ACCOUNT_PURGE_AFTER_DAYS - 1) * DAY)),
+    ).toBe(0);
+    expect(await db.memory.count({ where: { userId: me.userId } })).toBe(1);
+
+    const purgeAt = new Date(deletedAt.getTime() + ACCOUNT_PURGE_AFTER_DAYS * DAY + 1000);
+    expect(await purgeDeletedUsers(db, purgeAt)).toBe(1);
+
+    // Erased.
+    const where = { userId: me.userId };
+    expect(await db.memory.count({ where })).toBe(0);
+    expect(await db.chat.count({ where })).toBe(0);
+    expect(await db.outboundMessage.count({ where })).toBe(0);
+    expect(await db.channelIdentity.count({ where })).toBe(0);
+    expect(await db.refreshToken.count({ where })).toBe(0);
+    expect(await db.reminder.count({ where })).toBe(0);
+    expect(await db.toolCall.count({ where })).toBe(0);
+    expect(await db.inboundEvent.count({ where: { rawText: 'I am allergic to peanuts' } })).toBe(0);
+    expect(await db.signInCode.count({ where: { email: me.email } })).toBe(0);
+    // Anonymised.
+    const user = await db.user.findUniqueOrThrow({ where: { id: me.userId } });
+    expect(user).toMatchObject({
+      email: null,
+      displayName: null,
+      language: null,
+      timeZone: null,
+      profile: {},
+    });
+    expect(user.purgedAt).toEqual(purgeAt);
+    const booking = await db.booking.findUniqueOrThrow({
+      where: { id: me.bookingId },
+      include: { feedback: true },
+    });
+    expect(booking).toMatchObject({
+      status: 'COMPLETED',
+      notes: null,
+      specialRequests: null,
+      guestId: me.userId,
+    });
+    expect(booking.feedback).toMatchObject({ score: 4, comment: null });
+    const envelope = await db.a2aEnvelope.findFirstOrThrow({ where: { bookingId: me.bookingId } });
+    expect(envelope).toMatchObject({ payload: { guestName: 'Guest', partySize: 2 }, envelope: null });
+    // Kept: the money's record.
+    expect(await db.llmUsage.count({ where })).toBe(1);
+
+    // A second run: nothing more to do, nothing changes.
+    expect(await purgeDeletedUsers(db, new Date(purgeAt.getTime() + DAY))).toBe(0);
+    expect((await db.user.findUniqueOrThrow({ where: { id: me.userId } })).purgedAt).toEqual(purgeAt);
+    // The address is free: signing in with it starts a new, empty account.
+    const again = await app.signIn(me.email);
+    expect(again.userId).not.toBe(me.userId);
+  });
+
+  it('is undone by signing in again before the purge', async () => {
+    const db = app.services.db;
+    const me = await app.signIn();
+    await db.memory.create({ data: { userId: me.userId, content: 'likes fado' } });
+    await app.gql(DELETE, { confirm: 'DELETE' }, { token: me.token });
+    expect((await db.user.findUniqueOrThrow({ where: { id: me.userId } })).deletedAt).not.toBeNull();
+
+    const back = await app.signIn(me.email);
+    expect(back.userId).toBe(me.userId);
+    expect((await db.user.findUniqueOrThrow({ where: { id: me.userId } })).deletedAt).toBeNull();
+    expect((await app.gql(VIEWER, {}, { token: back.token })).data).toMatchObject({
+      viewer: { email: me.email },
+    });
+    expect(await purgeDeletedUsers(db, new Date(app.clock.now().getTime() + 60 * DAY))).toBe(0);
+    expect(await db.memory.count({ where: { userId: me.userId } })).toBe(1);
+  });
+});

@@ -1,0 +1,106 @@
+/**
+ * `reengage-people`: only people who opted in, have a chat we can reach, and have been quiet two
+ * weeks (nothing from them, nothing to them) get the check-in message; never twice in a week,
+ * however many runs; a run is bounded. The person turns it on and off themselves over GraphQL.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isoWeek, REENGAGEMENT, reengageQuietPeople } from '../../src/domain/reengagement/reengagement.ts';
+import type { Prisma } from '../../src/generated/prisma/client.ts';
+import { createPerson, tag } from '../factories/people.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+
+const DAY = 86_400_000;
+let app: TestApp;
+
+beforeAll(async () => {
+  app = await startTestApp();
+});
+afterAll(() => app?.close());
+
+async function someone(fields: Partial<Prisma.UserCreateInput>, chat: { lastInboundDaysAgo: number | null }) {
+  const db = app.services.db;
+  const person = await createPerson(db, { displayName: 'Maya Putri', ...fields });
+  if (chat.lastInboundDaysAgo !== null) {
+    await db.chat.create({
+      data: {
+        platform: 'WHATSAPP',
+        account: 'agnt',
+        externalChatId: tag(8),
+        userId: person.id,
+        lastInboundAt: new Date(Date.now() - chat.lastInboundDaysAgo * DAY),
+      },
+    });
+  }
+  return person;
+}
+
+const sentTo = (userId: string) =>
+  app.services.db.outboundMessage.findMany({ where: { userId, kind: 'account.reengagement' } });
+
+describe('re-engagement', () => {
+  it('writes only to quiet people who opted in, once a week', async () => {
+    const db = app.services.db;
+    const quiet = REENGAGEMENT.quietDays + 1;
+    const optedIn = await someone({ reengagementOptIn: true }, { lastInboundDaysAgo: quiet });
+    const never = await someone({}, { lastInboundDaysAgo: quiet });
+    const active = await someone({ reengagementOptIn: true }, { lastInboundDaysAgo: 2 });
+    const noChat = await someone({ reengagementOptIn: true }, { lastInboundDaysAgo: null });
+    const deleted = await someone(
+      { reengagementOptIn: true, deletedAt: new Date() },
+      { lastInboundDaysAgo: quiet },
+    );
+    const contacted = await someone({ reengagementOptIn: true }, { lastInboundDaysAgo: quiet });
+    await db.outboundMessage.create({
+      data: {
+        userId: contacted.id,
+        kind: 'booking.reminder_24h',
+        body: 'Reminder',
+        dedupeKey: `r:${tag(8)}`,
+      },
+    });
+
+    const now = new Date();
+    await reengageQuietPeople(db, now);
+    const [message] = await sentTo(optedIn.id);
+    expect(message).toMatchObject({
+      status: 'PENDING',
+      dedupeKey: `reengagement:${optedIn.id}:${isoWeek(now)}`,
+    });
+    expect(message!.body).toMatch(/^Hi Maya! It has been a while/);
+    for (const person of [never, active, noChat, deleted, contacted]) {
+      expect(await sentTo(person.id), person.id).toEqual([]);
+    }
+    expect((await db.user.findUniqueOrThrow({ where: { id: optedIn.id } })).reengagedAt).toEqual(now);
+
+    // Again the same week, and the week after (our own message was a week ago): nothing.
+    expect(await reengageQuietPeople(db, new Date(now.getTime() + DAY))).toBe(0);
+    expect(await reengageQuietPeople(db, new Date(now.getTime() + 7 * DAY))).toBe(0);
+    expect(await sentTo(optedIn.id)).toHaveLength(1);
+    // Still quiet two weeks after it: one more.
+    await reengageQuietPeople(db, new Date(now.getTime() + (REENGAGEMENT.quietDays + 1) * DAY));
+    expect(await sentTo(optedIn.id)).toHaveLength(2);
+  });
+
+  it('is bounded per run', async () => {
+    const quiet = REENGAGEMENT.quietDays + 1;
+    for (let n = 0; n < 3; n++) await someone({ reengagementOptIn: true }, { lastInboundDaysAgo: quiet });
+    expect(await reengageQuietPeople(app.services.db, new Date(), { batch: 1, perRun: 2 })).toBe(2);
+  });
+
+  it('is turned on and off by the person', async () => {
+    const me = await app.signIn();
+    const SET = `mutation S($on: Boolean!) { setReengagementOptIn(input: { optIn: $on }) { reengagementOptIn } }`;
+    expect((await app.gql(SET, { on: true }, { token: me.token })).data).toEqual({
+      setReengagementOptIn: { reengagementOptIn: true },
+    });
+    expect((await app.gql('{ viewer { reengagementOptIn } }', {}, { token: me.token })).data).toEqual({
+      viewer: { reengagementOptIn: true },
+    });
+    await app.gql(SET, { on: false }, { token: me.token });
+    const user = await app.services.db.user.findUniqueOrThrow({ where: { id: me.userId } });
+    expect(user.reengagementOptIn).toBe(false);
+    // Nobody else can: an anonymous caller is refused.
+    const anonymous = await app.gql(SET, { on: true });
+    expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+});
