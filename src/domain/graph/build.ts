@@ -236,7 +236,8 @@ async function readMaterial(db: DbOrTx, userId: string) {
       take: MATERIAL_LIMITS.feedback,
     }),
     db.memory.findMany({
-      where: { userId },
+      // Memories dreaming replaced (src/domain/memory/dreaming.ts) are history, not taste.
+      where: { userId, supersededAt: null },
       select: { id: true, content: true, importance: true, createdAt: true },
       orderBy: [{ createdAt: 'desc' }, { id: 'asc' }],
       take: MATERIAL_LIMITS.memories,

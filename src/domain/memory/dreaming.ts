@@ -351,8 +351,11 @@ async function supersede(tx: Tx, ids: string[], winnerId: string, now: Date): Pr
   await tx.$executeRaw`
     UPDATE memories SET superseded_by_id = ${winnerId}::uuid
     WHERE superseded_by_id = ANY(${ids}::uuid[])`;
+  // `importance` is named so the taste graph's trigger (UPDATE OF … importance) marks the person
+  // changed: a memory turned history no longer counts for their taste.
   return tx.$executeRaw`
-    UPDATE memories SET superseded_by_id = ${winnerId}::uuid, superseded_at = ${now}::timestamptz
+    UPDATE memories SET superseded_by_id = ${winnerId}::uuid, superseded_at = ${now}::timestamptz,
+      importance = importance
     WHERE id = ANY(${ids}::uuid[]) AND superseded_at IS NULL`;
 }
 
