@@ -26,7 +26,8 @@
  * gaps are filled: the usual party size when they gave none, dietary needs their memories state.
  * Nothing the person set is overwritten.
  *
- * Both are bounded (`limit` people a run, those waiting longest first) and resumable: each person
+ * Accounts being deleted are left alone. Both are bounded (`limit` people a run, those waiting
+ * longest first) and resumable: each person
  * done gets a watermark (`users.dreamed_at`, `users.deep_dreamed_at`), and the next run continues
  * with the rest. Both are deterministic (no model is called) and idempotent: a second run finds no
  * new material, no duplicate, no contradiction and nothing due to fade, and changes nothing.
@@ -204,14 +205,14 @@ export async function dreamLight(db: Db, options: { now: Date; limit: number }):
   // memory due to fade. Those waiting longest first, so a run cut short is continued by the next.
   const people = await db.$queryRaw<{ id: string }[]>`
     SELECT u.id FROM users u
-    WHERE EXISTS (
+    WHERE u.deleted_at IS NULL AND (EXISTS (
         SELECT 1 FROM memories m
         WHERE m.user_id = u.id AND m.superseded_at IS NULL
           AND (u.dreamed_at IS NULL OR m.created_at > u.dreamed_at
                OR (m.importance BETWEEN 2 AND 4 AND ${unusedSince(fadeBefore)})))
       OR EXISTS (
         SELECT 1 FROM session_summaries s
-        WHERE s.user_id = u.id AND s.summary <> '' AND (u.dreamed_at IS NULL OR s.updated_at > u.dreamed_at))
+        WHERE s.user_id = u.id AND s.summary <> '' AND (u.dreamed_at IS NULL OR s.updated_at > u.dreamed_at)))
     ORDER BY u.dreamed_at NULLS FIRST, u.id
     LIMIT ${options.limit}`;
   const result: LightDreamResult = { people: 0, fromSummaries: 0, merged: 0, contradicted: 0, faded: 0 };
@@ -397,7 +398,8 @@ export async function dreamDeep(db: Db, options: { now: Date; limit: number }): 
   const due = new Date(now.getTime() - DREAM_LIMITS.deepEveryDays * DAY_MS);
   const people = await db.$queryRaw<{ id: string; forgottenAt: Date | null }[]>`
     SELECT u.id, u.memory_forgotten_at AS "forgottenAt" FROM users u
-    WHERE (u.deep_dreamed_at IS NULL OR u.deep_dreamed_at <= ${due}::timestamptz)
+    WHERE u.deleted_at IS NULL
+      AND (u.deep_dreamed_at IS NULL OR u.deep_dreamed_at <= ${due}::timestamptz)
       AND (EXISTS (SELECT 1 FROM memories m WHERE m.user_id = u.id AND m.superseded_at IS NULL)
            OR EXISTS (SELECT 1 FROM bookings b WHERE b.guest_id = u.id))
     ORDER BY u.deep_dreamed_at NULLS FIRST, u.id
