@@ -272,7 +272,7 @@ export function bindDomain(services: DomainServices) {
         tasteProfile(db, userId, { first, now: now() }),
     },
     memory: {
-      forgetAll: given(db, forgetAll),
+      forgetAll: (userId: string) => forgetAll(db, userId, { now }),
       forgetMemory: given(db, forgetMemory),
       updateProfile: given(db, updateProfile),
     },

@@ -26,6 +26,7 @@ import { generalEnv } from './general.ts';
 import { graphqlConfig, graphqlEnv } from './graphql.ts';
 import { httpConfig, httpEnv, httpProblems } from './http.ts';
 import { consumerAgentConfig, llmConfig, llmEnv, llmProblems, sessionsConfig } from './llm.ts';
+import { memoryConfig, memoryEnv, memoryProblems } from './memory.ts';
 import { monitoringConfig, monitoringEnv, monitoringProblems } from './monitoring.ts';
 import { networkConfig, networkEnv, networkProblems } from './network.ts';
 import type { Context } from './parse.ts';
@@ -49,6 +50,7 @@ const envSchema = z.object({
   ...workerEnv.shape,
   ...channelsEnv.shape,
   ...llmEnv.shape,
+  ...memoryEnv.shape,
   ...deliveryEnv.shape,
   ...placesEnv.shape,
   ...bookingsEnv.shape,
@@ -94,6 +96,7 @@ function shape(e: ParsedEnv, context: Context) {
     consumerAgent: consumerAgentConfig(e),
     llm: llmConfig(e),
     sessions: sessionsConfig(e),
+    memory: memoryConfig(e),
     delivery: deliveryConfig(e),
     weather: weatherConfig(e),
     directions: directionsConfig(e),
@@ -114,6 +117,7 @@ function problems(e: ParsedEnv, context: Context): string[] {
     ...databaseProblems(e, context),
     ...mailProblems(e, context),
     ...llmProblems(e, context),
+    ...memoryProblems(e),
     ...agentsProblems(e, context),
     ...monitoringProblems(e, context),
     ...httpProblems(e),

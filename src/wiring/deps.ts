@@ -10,7 +10,16 @@ export type WebhookDeps = Pick<Services, 'config' | 'database' | 'db' | 'billing
 /** Health, readiness and metrics: every dependency they report on. */
 export type MonitoringDeps = Pick<
   Services,
-  'config' | 'logger' | 'database' | 'db' | 'redis' | 'limiter' | 'llm' | 'network' | 'billing'
+  | 'config'
+  | 'logger'
+  | 'database'
+  | 'db'
+  | 'redis'
+  | 'limiter'
+  | 'llm'
+  | 'network'
+  | 'billing'
+  | 'memorySearch'
 >;
 
 /**
@@ -37,4 +46,5 @@ export type WorkerDeps = Pick<
   | 'apiQuota'
   | 'llm'
   | 'pubsub'
+  | 'memorySearch'
 >;

@@ -172,6 +172,15 @@ async function readiness(
   if (breakers) {
     checks.a2aBreakers = { ok: true, detail: describeBreakers(breakers, services.network.breakers.mode) };
   }
+  // Embeddings are a help to recall, never a reason to be unready: without them (or without
+  // pgvector) recall still answers, by words or by similarity computed in SQL.
+  const search = services.memorySearch;
+  checks.embeddings = search
+    ? {
+        ok: true,
+        detail: `on (${services.config.memory.embeddings?.provider} ${search.embedder.model}); ${(await search.vectorSupport()).detail}`,
+      }
+    : { ok: true, detail: 'off: EMBEDDINGS_PROVIDER=none, recall is full-text alone' };
   // Billing off (no Stripe key outside production) is said, never a reason to be unready.
   checks.billing = services.billing.stripe
     ? { ok: true, detail: 'on' }

@@ -21,6 +21,7 @@ import {
 } from '../domain/identity/access-tokens.ts';
 import { createRevokedSessions, type RevokedSessions } from '../domain/identity/revoked-sessions.ts';
 import { generateSigningKey, loadSigningKeys, type SigningKeys } from '../domain/identity/signing-keys.ts';
+import { createMemorySearch, type MemorySearch } from '../domain/memory/embeddings.ts';
 import { venueAgentRequests } from '../domain/network/consumer-agent.ts';
 import { keepingInbox } from '../domain/network/staff-inbox.ts';
 import { webhookEvents } from '../domain/outbound-webhooks/events.ts';
@@ -32,6 +33,7 @@ import { createLalamoveClient } from '../integrations/lalamove/client.ts';
 import { createModelRouter } from '../integrations/llm/router.ts';
 import { createMailer, type Mailer } from '../integrations/mail/mailer.ts';
 import { mediaLoaders } from '../integrations/media.ts';
+import { createOllamaEmbedClient } from '../integrations/ollama/embed.ts';
 import { createStripeClient, type StripeClient } from '../integrations/stripe/client.ts';
 import { createOpenMeteoClient, type WeatherClient } from '../integrations/weather/open-meteo.ts';
 import { createDayCounters } from '../platform/day-counters.ts';
@@ -101,6 +103,8 @@ export interface Services {
   billing: { stripe: StripeClient | undefined };
   /** API keys' daily quotas: the counters (Redis) and what a key's tier and limit depend on. */
   apiQuota: ApiUsageDeps;
+  /** Embeddings for memory recall (EMBEDDINGS_PROVIDER); undefined: full-text alone. */
+  memorySearch: MemorySearch | undefined;
 }
 
 /**
@@ -110,7 +114,16 @@ export interface Services {
 export function withConversation(
   base: Omit<
     Services,
-    'llm' | 'sessions' | 'locks' | 'weather' | 'directions' | 'delivery' | 'inbound' | 'billing' | 'apiQuota'
+    | 'llm'
+    | 'sessions'
+    | 'locks'
+    | 'weather'
+    | 'directions'
+    | 'delivery'
+    | 'inbound'
+    | 'billing'
+    | 'apiQuota'
+    | 'memorySearch'
   >,
   options: { sessionKeys: readonly string[]; metrics?: Metrics },
 ): Services {
@@ -155,6 +168,14 @@ export function withConversation(
       graceDays: config.billing.graceDays,
       now,
     },
+    memorySearch: config.memory.embeddings
+      ? createMemorySearch({
+          db: base.db,
+          embedder: createOllamaEmbedClient(config.memory.embeddings),
+          timeoutMs: config.memory.embeddings.timeoutMs,
+          logger,
+        })
+      : undefined,
   };
   if (config.consumerAgent.enabled) partial.inbound = consumerAgentHandler(partial);
   partial.network.handlers = networkHandlers(partial);
@@ -277,7 +298,7 @@ async function resolve(
     );
   }
   const limiter = createRateLimiter(redis, logger);
-  return withConversation(
+  const services = withConversation(
     {
       config,
       logger,
@@ -308,6 +329,13 @@ async function resolve(
     },
     { sessionKeys },
   );
+  if (services.memorySearch) {
+    // pgvector is detected (and created where the database allows) once, at start; without it,
+    // similarity is computed in plain SQL. Either way recall works: this never fails the start.
+    const support = await services.memorySearch.vectorSupport();
+    logger.info({ 'embeddings.pgvector': support.pgvector }, `memory embeddings on: ${support.detail}`);
+  }
+  return services;
 }
 
 /** The ClawPulse gateway key: CLAWPULSE_API_KEY, or outside production one kept under `.data/`. */

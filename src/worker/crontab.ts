@@ -82,6 +82,20 @@ export const crontab = `
 # in batches. No fill: each run deletes everything that is due.
 30 3 * * * data-retention ?id=data-retention
 
+# New and changed memories get their vectors for recall within five minutes (full-text finds them
+# at once), at most 500 a run, oldest first. Without EMBEDDINGS_PROVIDER a no-op. No fill.
+*/5 * * * * memory-embed ?id=memory-embed
+
+# Light dreaming, nightly at 02:15 UTC when few people talk: each person with new memories or chat
+# summaries gets duplicates merged, contradictions resolved (newest wins), unused memories faded;
+# at most DREAM_PEOPLE_PER_RUN people, the rest the next night. No fill: each run takes who waits.
+15 2 * * * dream-light ?id=dream-light
+
+# Deep dreaming, weekly on Sunday at 03:45 UTC (after the light dream and the retention job):
+# booking habits and profile gaps rebuilt, for people not done in six days, at most
+# DREAM_PEOPLE_PER_RUN a run. Missed by downtime, it runs late within 2 days.
+45 3 * * 0 dream-deep ?id=dream-deep&fill=2d
+
 # Each person's taste graph (src/domain/graph: venues, cuisines and areas weighted by bookings,
 # feedback and memories, for their search ranking and suggestions) is rebuilt hourly, only for
 # people with new material since their last build, at most 200 a run, oldest change first. No

@@ -25,8 +25,11 @@ import chatSend from './tasks/chat-send.ts';
 import clawpulseGatewayPrune from './tasks/clawpulse-gateway-prune.ts';
 import dataRetention from './tasks/data-retention.ts';
 import deliverReminders from './tasks/deliver-reminders.ts';
+import dreamDeep from './tasks/dream-deep.ts';
+import dreamLight from './tasks/dream-light.ts';
 import graphBuild from './tasks/graph-build.ts';
 import lalamoveEvent from './tasks/lalamove-event.ts';
+import memoryEmbed from './tasks/memory-embed.ts';
 import monthlyInvoice from './tasks/monthly-invoice.ts';
 import noop from './tasks/noop.ts';
 import noticeEmail from './tasks/notice-email.ts';
@@ -77,6 +80,9 @@ export const handlers: readonly TaskHandler[] = [
   monthlyInvoice,
   webhookDrain,
   apiUsageFlush,
+  memoryEmbed,
+  dreamLight,
+  dreamDeep,
   graphBuild,
   venueWiki,
   venueFaq,

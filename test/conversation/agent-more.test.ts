@@ -86,9 +86,14 @@ describe('the consumer agent, further', () => {
     expect(summaries.length).toBeGreaterThan(0);
     expect(JSON.stringify(lastConversation)).toContain('Ana wants seafood in Lisbon for 4 on Friday.');
     expect(JSON.stringify(lastConversation)).not.toContain('Message 1:');
-    const userId = (
-      await app.services.db.chat.findFirstOrThrow({ where: { externalChatId: String(chatId) } })
-    ).userId;
+    const chat = await app.services.db.chat.findFirstOrThrow({ where: { externalChatId: String(chatId) } });
+    const userId = chat.userId;
+    // The summary is kept for dreaming, as the start of a chain begun in this chat.
+    expect(await app.services.db.sessionSummary.findUnique({ where: { chatId: chat.id } })).toMatchObject({
+      userId,
+      summary: 'Ana wants seafood in Lisbon for 4 on Friday.',
+      startedAt: expect.any(Date),
+    });
     expect(
       await app.services.db.llmUsage.count({
         where: { userId, purpose: 'cheap', model: 'claude-haiku-4-5' },

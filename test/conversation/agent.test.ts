@@ -308,6 +308,16 @@ describe('the consumer agent', () => {
     expect(await reply(chatId, 3)).toContain('Forgotten:');
     const userId = await userOf(chatId);
     expect(await app.services.db.memory.count({ where: { userId } })).toBe(0);
+
+    // "/forget all" forgets this chat's history too, and records when (dreaming reads nothing older).
+    const chat = { platform: 'TELEGRAM', account: BOT, externalChatId: String(chatId) };
+    expect((await app.services.sessions.load(chat)).messages.length).toBeGreaterThan(0);
+    await write('/forget all', chatId);
+    await reply(chatId, 4);
+    expect((await app.services.sessions.load(chat)).messages).toEqual([]);
+    expect(
+      (await app.services.db.user.findUniqueOrThrow({ where: { id: userId } })).memoryForgottenAt,
+    ).toBeInstanceOf(Date);
   });
 
   it('over the daily budget, the person gets a polite message and no model call is made', async () => {

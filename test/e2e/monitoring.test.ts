@@ -64,6 +64,7 @@ describe('with METRICS_TOKEN', () => {
             'inbound: nothing pending; send: nothing pending; a2a: nothing pending; webhooks: nothing pending',
         },
         a2aBreakers: { ok: true, detail: 'all closed (shared in Redis)' },
+        embeddings: { ok: true, detail: 'off: EMBEDDINGS_PROVIDER=none, recall is full-text alone' },
         billing: { ok: true, detail: 'off: STRIPE_SECRET_KEY not set' },
       },
     });

@@ -145,12 +145,15 @@ export async function startScriptedFake(protocol: {
   // biome-ignore lint/suspicious/noExplicitAny: the parsed JSON body.
   refuse(request: IncomingMessage, body: any): FakeReply | null;
   fallback: ReplyHandler;
+  /** Other POST paths the service answers, each by its own handler (not recorded in `requests`). */
+  routes?: Record<string, ReplyHandler>;
 }): Promise<ScriptedFake> {
   const requests: RecordedRequest[] = [];
   const queue: FakeReply[] = [];
   let handler: ReplyHandler = protocol.fallback;
   const server = await startLoopbackServer(async ({ method, path, raw }, _res, req) => {
-    if (method !== 'POST' || path !== protocol.path)
+    const route = method === 'POST' ? protocol.routes?.[path] : undefined;
+    if (!route && (method !== 'POST' || path !== protocol.path))
       return answer({ status: 404, body: protocol.notFound() });
     let body: unknown;
     try {
@@ -158,6 +161,7 @@ export async function startScriptedFake(protocol: {
     } catch {
       body = undefined;
     }
+    if (route) return answer(await route(body, -1));
     const index = requests.length;
     requests.push({ path, headers: { ...req.headers }, body });
     const refusal = protocol.refuse(req, body);

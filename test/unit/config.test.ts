@@ -80,4 +80,20 @@ describe('configuration', () => {
     );
     expect(loadConfig({}).worker).toMatchObject({ heartbeatMs: 5000, deadAfterMs: 30_000 });
   });
+
+  it('has embeddings off by default, and wants OLLAMA_URL for the ollama provider', () => {
+    expect(loadConfig({}).memory).toEqual({ embeddings: undefined, dreamPeoplePerRun: 200 });
+    expect(() => loadConfig({ EMBEDDINGS_PROVIDER: 'ollama' })).toThrow(
+      /EMBEDDINGS_PROVIDER: ollama needs OLLAMA_URL/,
+    );
+    expect(() => loadConfig({ EMBEDDINGS_PROVIDER: 'openai' })).toThrow(/EMBEDDINGS_PROVIDER/);
+    expect(
+      loadConfig({ EMBEDDINGS_PROVIDER: 'ollama', OLLAMA_URL: 'http://127.0.0.1:11434/' }).memory.embeddings,
+    ).toEqual({
+      provider: 'ollama',
+      url: 'http://127.0.0.1:11434',
+      model: 'nomic-embed-text',
+      timeoutMs: 2000,
+    });
+  });
 });

@@ -72,7 +72,8 @@ builder.prismaObjectField(User, 'memories', (t) =>
     authScopes: (user, _args, ctx) => isThemselves(user.id, ctx),
     cursor: 'id',
     totalCount: true,
-    query: { orderBy: MEMORY_LIST_ORDER },
+    // Memories replaced by newer ones (dreaming) are history, not what the agent remembers.
+    query: { where: { supersededAt: null }, orderBy: MEMORY_LIST_ORDER },
   }),
 );
 

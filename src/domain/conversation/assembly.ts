@@ -18,7 +18,9 @@ import type { InboundHandler } from '../channels/inbound.ts';
 import type { ChannelSenders } from '../channels/outbound.ts';
 import { releaseConfirmation, useHeldAction } from '../confirmations/confirmations.ts';
 import type { DeliveryDeps } from '../delivery/deps.ts';
+import type { MemorySearch } from '../memory/embeddings.ts';
 import { forgetAll, forgetMatching, listMemories } from '../memory/memories.ts';
+import { recordSessionSummary } from '../memory/summaries.ts';
 import { askVenueTool } from '../tools/ask-venue.ts';
 import {
   cancelBookingTool,
@@ -56,6 +58,8 @@ export interface ConsumerAgentServices {
   weather: WeatherClient;
   directions: DirectionsClient;
   delivery: DeliveryDeps;
+  /** Vectors for recall, when an embedder is configured. */
+  memorySearch: MemorySearch | undefined;
 }
 
 /** The consumer agent's tools, in the order of CONSUMER_TOOLS. */
@@ -73,7 +77,7 @@ export function consumerTools(services: ConsumerAgentServices): Tool[] {
     leaveFeedbackTool({ db }),
     weatherTool({ db, weather: services.weather, directions: services.directions }),
     directionsTool({ db, weather: services.weather, directions: services.directions }),
-    ...memoryTools({ db }),
+    ...memoryTools({ db, search: services.memorySearch }),
     setReminderTool({ db }),
     askVenueTool({
       db,
@@ -116,7 +120,8 @@ export function consumerAgentHandler(services: ConsumerAgentServices): InboundHa
     },
     memory: {
       list: async (userId) => (await listMemories(db, userId, { first: 20 })).memories.map((m) => m.content),
-      forgetAll: (userId) => forgetAll(db, userId),
+      forgetAll: (userId) => forgetAll(db, userId, { now: services.now }),
+      keepSummary: (input) => recordSessionSummary(db, input),
       forgetMatching: async (userId, words) =>
         (await forgetMatching(db, userId, words)).map((m) => m.content),
     },
@@ -124,6 +129,11 @@ export function consumerAgentHandler(services: ConsumerAgentServices): InboundHa
       release: (userId, message) => releaseConfirmation(db, userId, message, services.now()),
       useHeldAction: (userId, actionId) => useHeldAction(db, userId, actionId, services.now()),
     },
-    facts: createFactsGatherer({ db, weather: services.weather, logger: services.logger }),
+    facts: createFactsGatherer({
+      db,
+      weather: services.weather,
+      logger: services.logger,
+      memorySearch: services.memorySearch,
+    }),
   });
 }

@@ -6,6 +6,7 @@
 import type { WeatherClient } from '../../integrations/weather/open-meteo.ts';
 import type { Db } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
+import type { MemorySearch } from '../memory/embeddings.ts';
 import { memoriesForPrompt } from '../memory/memories.ts';
 import { behaviourPatterns, describePatterns } from '../memory/patterns.ts';
 import { profileForPrompt, profileSelect, toProfile } from '../memory/profile.ts';
@@ -14,12 +15,23 @@ import { PROMPT_BUDGETS, type TurnFacts } from './prompt.ts';
 
 const WEATHER_WAIT_MS = 1500;
 
-export function createFactsGatherer(deps: { db: Db; weather: WeatherClient | null; logger: Logger }) {
+export function createFactsGatherer(deps: {
+  db: Db;
+  weather: WeatherClient | null;
+  logger: Logger;
+  /** Memories for the prompt mix in vectors when given. */
+  memorySearch?: MemorySearch | undefined;
+}) {
   return async (userId: string, text: string, now: Date): Promise<TurnFacts> => {
     const { db } = deps;
     const [user, memories, patterns] = await Promise.all([
       db.user.findUniqueOrThrow({ where: { id: userId }, select: { displayName: true, ...profileSelect } }),
-      memoriesForPrompt(db, userId, { text, maxChars: PROMPT_BUDGETS.memories * 4 }, { now: () => now }),
+      memoriesForPrompt(
+        db,
+        userId,
+        { text, maxChars: PROMPT_BUDGETS.memories * 4 },
+        { now: () => now, search: deps.memorySearch },
+      ),
       behaviourPatterns(db, userId, now),
     ]);
     const profile = toProfile(user);

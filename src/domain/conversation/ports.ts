@@ -28,6 +28,14 @@ export interface MemoryPort {
   list(userId: string): Promise<string[]>;
   forgetAll(userId: string): Promise<number>;
   forgetMatching(userId: string, words: string): Promise<string[]>;
+  /** Keeps the chat's new history summary for dreaming; `continued`: it folds in a previous one. */
+  keepSummary(input: {
+    userId: string;
+    chatId: string;
+    summary: string;
+    continued: boolean;
+    now: Date;
+  }): Promise<void>;
 }
 
 export interface ConfirmationPort {

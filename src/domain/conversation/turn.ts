@@ -139,7 +139,13 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
       setLanguage: async (language) => {
         await db.user.update({ where: { id: context.userId }, data: { language } });
       },
-      forgetAll: () => deps.memory.forgetAll(context.userId),
+      // Everything means this chat's history too: what was said before must not come back as a
+      // summary that dreaming would turn into memories again.
+      forgetAll: async () => {
+        const count = await deps.memory.forgetAll(context.userId);
+        await deps.sessions.clear(chatRef);
+        return count;
+      },
       forgetMatching: (words) => deps.memory.forgetMatching(context.userId, words),
       listMemories: () => deps.memory.list(context.userId),
     });
@@ -172,11 +178,20 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
   const saying = (text: string) => (didNow ? `${didNow}\n\n${text}` : text);
 
   try {
-    let session = await deps.sessions.load(chatRef);
-    session = await deps.sessions.compact(session, {
+    const loaded = await deps.sessions.load(chatRef);
+    const session = await deps.sessions.compact(loaded, {
       historyTokens: deps.historyTokens,
       summarize: (messages, previous) => summarize(deps.gateway, context.userId, messages, previous),
     });
+    if (session.summary && session.summary !== loaded.summary) {
+      await deps.memory.keepSummary({
+        userId: context.userId,
+        chatId: context.chatId,
+        summary: session.summary,
+        continued: loaded.summary !== null,
+        now,
+      });
+    }
     const agent = await db.agent.findUniqueOrThrow({ where: { id: context.agentId } });
     const dna = dnaOf(agent);
     // The summary of earlier turns goes in the system prompt, fenced as data: it was written by a

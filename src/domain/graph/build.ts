@@ -238,7 +238,8 @@ async function readMaterial(db: DbOrTx, userId: string) {
       take: MATERIAL_LIMITS.feedback,
     }),
     db.memory.findMany({
-      where: { userId, NOT: { user: { deletedAt: { not: null } } } },
+      // Memories dreaming replaced (src/domain/memory/dreaming.ts) are history, not taste.
+      where: { userId, supersededAt: null, NOT: { user: { deletedAt: { not: null } } } },
       select: { id: true, content: true, importance: true, createdAt: true },
       orderBy: [{ createdAt: 'desc' }, { id: 'asc' }],
       take: MATERIAL_LIMITS.memories,

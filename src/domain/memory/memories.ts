@@ -26,6 +26,18 @@
  * it orders memories of equal importance and relevance. Recall finds memories matching ANY of the
  * words, because a chat message is not a search query: most of its words will be in no memory, and
  * a memory that only shares a common word ("a", "my") with it ranks low by that word's weight.
+ *
+ * With an embedder (`options.search`, see embeddings.ts) relevance mixes meaning with words, by
+ * reciprocal rank fusion: the memories matching the words are ranked by the weight above (r₁),
+ * the `vectorCandidates` memories nearest to the query's vector with a cosine similarity of at
+ * least `minSimilarity` by similarity (r₂), and each memory found by either gets
+ * 1/(k + r₁) + 1/(k + r₂) (a missing rank adds nothing), divided by the best such sum. So "nuts"
+ * still finds "allergic to peanuts" by meaning when no word matches, and a memory found both ways
+ * ranks first. Memories without a vector of the embedder's model (not yet embedded) take part by
+ * their words alone. Without an embedder, or when it fails or is slow, it is words alone.
+ *
+ * Superseded memories (merged or contradicted by dreaming, dreaming.ts) are history: never
+ * recalled, listed or counted against the cap.
  */
 import { z } from 'zod';
 import { Prisma } from '../../generated/prisma/client.ts';
@@ -33,6 +45,7 @@ import type { MemoryKind } from '../../generated/prisma/enums.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { parseInput } from '../validation.ts';
+import { cosineSql, type MemorySearch, queryVector } from './embeddings.ts';
 import { cleanText, normalizedContent, searchTermsOf } from './text.ts';
 
 export const MEMORY_KINDS = ['FACT', 'PREFERENCE', 'PATTERN'] as const satisfies readonly MemoryKind[];
@@ -51,7 +64,18 @@ export const MEMORY_LIMITS = {
 } as const;
 
 /** The weights of the ranking formula (see the top of this file). */
-export const RANKING = { relevance: 0.65, importance: 0.3, recency: 0.05, halfLifeDays: 30 } as const;
+export const RANKING = {
+  relevance: 0.65,
+  importance: 0.3,
+  recency: 0.05,
+  halfLifeDays: 30,
+  /** Reciprocal rank fusion's k: small, so the first few ranks of each list count clearly more. */
+  fusionK: 10,
+  /** Nearest memories by vector that take part in a recall. */
+  vectorCandidates: 20,
+  /** Below this cosine similarity a memory is not near enough to count as found by meaning. */
+  minSimilarity: 0.35,
+} as const;
 
 /** How memories are listed to their owner (GraphQL uses the same order): newest first. */
 export const MEMORY_LIST_ORDER = [
@@ -80,6 +104,11 @@ export interface RecalledMemory extends MemoryRecord {
 export interface MemoryOptions {
   /** The clock (tests move it). */
   now?: () => Date;
+}
+
+export interface RecallOptions extends MemoryOptions {
+  /** Mixes vector similarity into relevance (see the top of this file); words alone without it. */
+  search?: MemorySearch;
 }
 
 const memorySelect = {
@@ -166,7 +195,7 @@ export async function remember(
     // Every memory of the person, to compare their words: at most `cap` short rows, and remember
     // is a rare call (the model decides something is worth keeping).
     const existing = await tx.memory.findMany({
-      where: { userId },
+      where: { userId, supersededAt: null },
       select: { id: true, content: true, importance: true },
     });
     const twin = existing.find((m) => sameness(m.content) === key);
@@ -178,6 +207,8 @@ export async function remember(
           importance: Math.max(twin.importance, input.importance ?? 0),
           createdAt: now,
           ...(input.kind ? { kind: input.kind } : {}),
+          // New words, a new vector (the memory-embed sweep).
+          ...(input.content !== twin.content ? { embeddingModel: null } : {}),
         },
         select: memorySelect,
       });
@@ -198,7 +229,7 @@ export async function remember(
         ? await tx.$executeRaw`
             DELETE FROM memories WHERE id IN (
               SELECT id FROM memories
-              WHERE user_id = ${userId}::uuid AND id <> ${memory.id}::uuid
+              WHERE user_id = ${userId}::uuid AND id <> ${memory.id}::uuid AND superseded_at IS NULL
               ORDER BY importance DESC, greatest(created_at, coalesce(last_used_at, created_at)) DESC, id DESC
               OFFSET ${Math.max(cap - 1, 0)})`
         : 0;
@@ -230,13 +261,15 @@ export async function recall(
   db: DbOrTx,
   userId: string,
   rawInput: { query?: string | null; limit?: number | null } = {},
-  options: MemoryOptions = {},
+  options: RecallOptions = {},
 ): Promise<RecalledMemory[]> {
   const input = parseInput(recallSchema, rawInput);
   const now = options.now?.() ?? new Date();
-  const terms = searchTermsOf(cleanText(input.query ?? ''), MEMORY_LIMITS.queryTerms);
+  const query = cleanText(input.query ?? '');
+  const terms = searchTermsOf(query, MEMORY_LIMITS.queryTerms);
+  const vector = terms.length && options.search ? await queryVector(options.search, query) : null;
   const rows = await db.$queryRaw<RankedRow[]>`
-    WITH ${rankingCtes({ userId, terms, now, onlyMatching: terms.length > 0, limit: input.limit ?? 10 })},
+    WITH ${rankingCtes({ userId, terms, vector, now, onlyMatching: terms.length > 0, limit: input.limit ?? 10 })},
     touched AS (
       UPDATE memories SET last_used_at = ${now}::timestamptz
       FROM ranked WHERE memories.id = ranked.id
@@ -263,15 +296,17 @@ export async function memoriesForPrompt(
   db: DbOrTx,
   userId: string,
   rawInput: { text?: string | null; limit?: number | null; maxChars?: number | null },
-  options: MemoryOptions = {},
+  options: RecallOptions = {},
 ): Promise<MemoryRecord[]> {
   const input = parseInput(promptSchema, rawInput);
   const now = options.now?.() ?? new Date();
   const limit = input.limit ?? 8;
   let budget = input.maxChars ?? 1600;
-  const terms = searchTermsOf(cleanText(input.text ?? ''), MEMORY_LIMITS.queryTerms);
+  const text = cleanText(input.text ?? '');
+  const terms = searchTermsOf(text, MEMORY_LIMITS.queryTerms);
+  const vector = terms.length && options.search ? await queryVector(options.search, text) : null;
   const ranked = await db.$queryRaw<RankedRow[]>`
-    WITH ${rankingCtes({ userId, terms, now, onlyMatching: false, limit })}
+    WITH ${rankingCtes({ userId, terms, vector, now, onlyMatching: false, limit })}
     SELECT * FROM ranked ORDER BY position`;
   const chosen: MemoryRecord[] = [];
   for (const row of ranked) {
@@ -315,11 +350,38 @@ function toRecalled(row: RankedRow): RecalledMemory {
 function rankingCtes(input: {
   userId: string;
   terms: string[];
+  /** The query's vector: relevance then fuses words and meaning. */
+  vector: Awaited<ReturnType<typeof queryVector>>;
   now: Date;
   onlyMatching: boolean;
   limit: number;
 }): Prisma.Sql {
   const { relevance: wRelevance, importance: wImportance, recency: wRecency, halfLifeDays } = RANKING;
+  const { vector } = input;
+  // `relevant` (id, weight): the words' weights, or their fusion with the nearest vectors.
+  const relevant = vector
+    ? Prisma.sql`
+    by_words AS (
+      SELECT id, row_number() OVER (ORDER BY weight DESC, id) AS r FROM matched
+    ),
+    by_meaning AS (
+      SELECT id, row_number() OVER (ORDER BY similarity DESC, id) AS r
+      FROM (
+        SELECT mine.id, ${cosineSql(Prisma.sql`mine.embedding`, vector.values, vector.support)} AS similarity
+        FROM mine
+        WHERE mine.embedding_model = ${vector.model} AND cardinality(mine.embedding) = ${vector.values.length}
+      ) near
+      WHERE similarity >= ${RANKING.minSimilarity}
+      ORDER BY similarity DESC, id
+      LIMIT ${RANKING.vectorCandidates}
+    ),
+    relevant AS (
+      SELECT id, coalesce(1.0 / (${RANKING.fusionK} + by_words.r), 0)::float8
+        + coalesce(1.0 / (${RANKING.fusionK} + by_meaning.r), 0)::float8 AS weight
+      FROM by_words FULL JOIN by_meaning USING (id)
+    )`
+    : Prisma.sql`
+    relevant AS (SELECT id, weight FROM matched)`;
   const order = Prisma.sql`score DESC, created_at DESC, id DESC`;
   return Prisma.sql`
     terms AS (
@@ -331,7 +393,7 @@ function rankingCtes(input: {
       FROM unnest(${input.terms}::text[]) AS word
     ),
     mine AS (
-      SELECT * FROM memories WHERE user_id = ${input.userId}::uuid
+      SELECT * FROM memories WHERE user_id = ${input.userId}::uuid AND superseded_at IS NULL
     ),
     hits AS (
       SELECT mine.id, terms.word,
@@ -348,14 +410,14 @@ function rankingCtes(input: {
     matched AS (
       SELECT hits.id, sum(hits.hit * weights.idf) AS weight
       FROM hits JOIN weights USING (word) WHERE hits.hit > 0 GROUP BY hits.id
-    ),
+    ),${relevant},
     scored AS (
       SELECT mine.*,
-        coalesce(matched.weight / nullif(max(matched.weight) OVER (), 0), 0)::float8 AS relevance,
+        coalesce(relevant.weight / nullif(max(relevant.weight) OVER (), 0), 0)::float8 AS relevance,
         power(0.5, greatest(extract(epoch FROM ${input.now}::timestamptz - mine.created_at), 0)::float8
           / ${86_400 * halfLifeDays}::float8) AS recency
-      FROM mine LEFT JOIN matched USING (id)
-      ${input.onlyMatching ? Prisma.sql`WHERE matched.id IS NOT NULL` : Prisma.empty}
+      FROM mine LEFT JOIN relevant USING (id)
+      ${input.onlyMatching ? Prisma.sql`WHERE relevant.id IS NOT NULL` : Prisma.empty}
     ),
     scored_twice AS (
       SELECT *, (${wRelevance}::float8 * relevance
@@ -395,7 +457,7 @@ export async function listMemories(
   let after: Prisma.MemoryWhereInput = {};
   if (page.after) {
     const cursor = await db.memory.findFirst({
-      where: { id: page.after, userId },
+      where: { id: page.after, userId, supersededAt: null },
       select: { id: true, createdAt: true },
     });
     if (!cursor) throw new ValidationError('Not a cursor from this list', 'after');
@@ -404,7 +466,7 @@ export async function listMemories(
     };
   }
   const rows = await db.memory.findMany({
-    where: { userId, ...after },
+    where: { userId, supersededAt: null, ...after },
     orderBy: MEMORY_LIST_ORDER,
     take: first + 1,
     select: memorySelect,
@@ -413,21 +475,40 @@ export async function listMemories(
   return { memories, hasNextPage: rows.length > first, endCursor: memories.at(-1)?.id ?? null };
 }
 
-/** Forgets one of the person's memories. NotFoundError for anyone else's, or an unknown id. */
+/**
+ * Forgets one of the person's memories, with its history (what it replaced). NotFoundError for
+ * anyone else's, history, or an unknown id.
+ */
 export async function forgetMemory(db: DbOrTx, userId: string, memoryId: string): Promise<MemoryRecord> {
   const notFound = new NotFoundError('No such memory');
   if (!z.uuid().safeParse(memoryId).success) throw notFound;
   const [deleted] = await db.$queryRaw<MemoryRecord[]>`
-    DELETE FROM memories m WHERE m.id = ${memoryId}::uuid AND m.user_id = ${userId}::uuid
+    DELETE FROM memories m
+    WHERE m.id = ${memoryId}::uuid AND m.user_id = ${userId}::uuid AND m.superseded_at IS NULL
     RETURNING ${recordColumns('m')}`;
   if (!deleted) throw notFound;
   return { ...deleted, importance: Number(deleted.importance) };
 }
 
-/** Forgets everything about the person; returns how many memories there were. */
-export async function forgetAll(db: DbOrTx, userId: string): Promise<number> {
-  const { count } = await db.memory.deleteMany({ where: { userId } });
-  return count;
+/**
+ * Forgets everything about the person: every memory (history too), and the chats' summaries kept
+ * for dreaming; and records when, so dreaming never makes memories again from anything said before
+ * (dreaming.ts). One statement. Returns how many memories there were (history not counted).
+ */
+export async function forgetAll(db: DbOrTx, userId: string, options: MemoryOptions = {}): Promise<number> {
+  const now = options.now?.() ?? new Date();
+  const [row] = await db.$queryRaw<{ count: number }[]>`
+    WITH forgotten AS (
+      DELETE FROM memories WHERE user_id = ${userId}::uuid RETURNING superseded_at
+    ),
+    summaries AS (
+      DELETE FROM session_summaries WHERE user_id = ${userId}::uuid
+    ),
+    marked AS (
+      UPDATE users SET memory_forgotten_at = ${now}::timestamptz WHERE id = ${userId}::uuid
+    )
+    SELECT count(*) FILTER (WHERE superseded_at IS NULL)::int AS count FROM forgotten`;
+  return row?.count ?? 0;
 }
 
 /**
@@ -442,11 +523,14 @@ export async function forgetMatching(db: DbOrTx, userId: string, text: string): 
   const query = words
     .map((w) => (w.length >= MEMORY_LIMITS.prefixMinLength ? `'${w}':*` : `'${w}'`))
     .join(' & ');
-  const deleted = await db.$queryRaw<MemoryRecord[]>`
+  // History matching the words goes too (the person asked for those words to be gone); what
+  // the chat is told is the memories that were in use.
+  const deleted = await db.$queryRaw<(MemoryRecord & { history: boolean })[]>`
     DELETE FROM memories m
     WHERE m.user_id = ${userId}::uuid AND m.search_document @@ to_tsquery('simple', ${query})
-    RETURNING ${recordColumns('m')}`;
+    RETURNING ${recordColumns('m')}, m.superseded_at IS NOT NULL AS history`;
   return deleted
-    .map((m) => ({ ...m, importance: Number(m.importance) }))
+    .filter((m) => !m.history)
+    .map(({ history: _history, ...m }) => ({ ...m, importance: Number(m.importance) }))
     .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
 }

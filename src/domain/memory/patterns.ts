@@ -78,8 +78,17 @@ interface PatternRow {
  * The person's patterns. Each list holds values shared by at least MIN_OCCURRENCES bookings, most
  * frequent first; ties go to the value booked most recently.
  */
-export async function behaviourPatterns(db: DbOrTx, userId: string, now: Date): Promise<BehaviourPatterns> {
+export async function behaviourPatterns(
+  db: DbOrTx,
+  userId: string,
+  now: Date,
+  options: {
+    /** Only bookings made after this (dreaming: after the person's forgetAll). */
+    madeAfter?: Date | null;
+  } = {},
+): Promise<BehaviourPatterns> {
   const since = new Date(now.getTime() - PATTERN_WINDOW_DAYS * 86_400_000);
+  const madeAfter = options.madeAfter ?? null;
   // `top(values)`: the values seen at least MIN_OCCURRENCES times, most frequent (then most
   // recent) first, at most three.
   const [row] = await db.$queryRaw<PatternRow[]>`
@@ -91,6 +100,7 @@ export async function behaviourPatterns(db: DbOrTx, userId: string, now: Date): 
       WHERE bk.guest_id = ${userId}::uuid
         AND bk.status::text = ANY(${COUNTED_STATUSES as unknown as string[]}::text[])
         AND bk.starts_at >= ${since}::timestamptz
+        AND (${madeAfter}::timestamptz IS NULL OR bk.created_at > ${madeAfter}::timestamptz)
     ),
     counted AS (
       SELECT 'party_size' AS dimension, party_size::text AS value, count(*) AS n, max(starts_at) AS last

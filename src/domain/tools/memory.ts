@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { MemoryKind } from '../../generated/prisma/enums.ts';
 import type { Db } from '../../platform/db.ts';
+import type { MemorySearch } from '../memory/embeddings.ts';
 import { MEMORY_KINDS, recall, remember } from '../memory/memories.ts';
 import { PROFILE_LIMITS as LIMITS, updateProfile } from '../memory/profile.ts';
 import { wordsOf } from '../memory/text.ts';
@@ -23,8 +24,9 @@ export function inPersonsWords(content: string, context: ChatCaller): boolean {
   return wordsOf(content).every((word) => word.length < 3 || said.has(word));
 }
 
-export function memoryTools(deps: { db: Db }) {
-  const { db } = deps;
+/** `search`: recall mixes in vectors (memory/embeddings.ts); without it, words alone. */
+export function memoryTools(deps: { db: Db; search?: MemorySearch | undefined }) {
+  const { db, search } = deps;
 
   const rememberTool = defineTool({
     name: 'remember',
@@ -71,7 +73,7 @@ export function memoryTools(deps: { db: Db }) {
       ),
     }),
     async run(input, context) {
-      const memories = await recall(db, context.userId, input, { now: context.now });
+      const memories = await recall(db, context.userId, input, { now: context.now, search });
       return {
         memories: memories.map((m) => ({ content: m.content, kind: m.kind, importance: m.importance })),
       };

@@ -1,0 +1,26 @@
+import { dreamLight, dreamLightTask } from '../../domain/memory/dreaming.ts';
+import { defineHandler, type TaskContext } from '../handler.ts';
+
+/**
+ * Light dreaming (src/domain/memory/dreaming.ts): merges, contradictions, fading and chats'
+ * summaries, for DREAM_PEOPLE_PER_RUN people with new material; the next run continues.
+ */
+export default defineHandler(
+  dreamLightTask,
+  async (_payload, { services, logger }: TaskContext<'db' | 'now' | 'config'>) => {
+    const result = await dreamLight(services.db, {
+      now: services.now(),
+      limit: services.config.memory.dreamPeoplePerRun,
+    });
+    logger.info(
+      {
+        'dream.people': result.people,
+        'dream.from_summaries': result.fromSummaries,
+        'dream.merged': result.merged,
+        'dream.contradicted': result.contradicted,
+        'dream.faded': result.faded,
+      },
+      'light dream done',
+    );
+  },
+);
