@@ -8,9 +8,11 @@
  * refused, and one test shows 127.0.0.1 refused without the allowance.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileVenueWiki } from '../../src/domain/network/venue-wiki.ts';
 import { businessScanTask, scanTopic } from '../../src/domain/scan/scans.ts';
 import { createWebFetcher, FetchRefusedError } from '../../src/integrations/web/fetcher.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
+import { createVenue } from '../factories/venues.ts';
 import { anthropicMessage, type ScriptedFake, startFakeAnthropic } from '../fakes/anthropic.ts';
 import {
   type FixturePage,
@@ -529,6 +531,107 @@ describe('applying the draft', () => {
     expect((await app.services.db.venue.findUniqueOrThrow({ where: { id: venueId } })).description).toBe(
       'Ours',
     );
+  });
+});
+
+describe('the venue wiki', () => {
+  const APPLY = `mutation($input: ApplyScanDraftInput!) {
+    applyScanDraft(input: $input) { __typename ... on ApplyScanDraftPayload { applied } ... on Error { message } }
+  }`;
+  const apply = async (w: World, input: Record<string, unknown>) => {
+    const res = await app.gql<
+      { applyScanDraft: { __typename: 'ApplyScanDraftPayload'; applied: string[] } },
+      unknown
+    >(APPLY, { input }, { token: w.owner.token });
+    member(res.data?.applyScanDraft, 'ApplyScanDraftPayload', res);
+  };
+  const factsBy = async (venueId: string, source: 'SCAN' | 'OWNER_EDIT') =>
+    Object.fromEntries(
+      (await app.services.db.venueFact.findMany({ where: { venueId, source } })).map((f) => [f.key, f.text]),
+    );
+  const openConflicts = async (venueId: string) =>
+    (
+      await app.services.db.venueFactConflict.findMany({
+        where: { venueId, status: 'OPEN' },
+        orderBy: { key: 'asc' },
+      })
+    ).map((c) => c.key);
+
+  it('records what the website says as SCAN facts: a field not taken that differs is a conflict for staff', async () => {
+    const w = await world();
+    const venue = await createVenue(app.services.db, {
+      organizationId: w.organizationId,
+      name: 'Tasca do Porto',
+      phone: '+351 22 999 0000',
+      addressLine1: 'Rua Velha 1',
+      city: 'Porto',
+    });
+    const s = await site(jsonLdRestaurant());
+    const scan = await scanned(w, `${s.url}/`);
+    // Everything but the phone: the owner keeps the number the venue has.
+    const taken = [
+      'CUISINES',
+      'PRICE_LEVEL',
+      'ADDRESS_LINE1',
+      'CITY',
+      'REGION',
+      'POSTAL_CODE',
+      'OPENING_HOURS',
+      'EMAIL',
+      'WEBSITE',
+    ];
+    await apply(w, {
+      scanId: scan.id,
+      venueId: gid('Venue', venue.id),
+      fields: taken,
+      replace: ['ADDRESS_LINE1'],
+    });
+
+    expect(await factsBy(venue.id, 'SCAN')).toEqual({
+      hours:
+        'Mon closed; Tue 12:00–15:00; Wed 12:00–15:00; Thu 12:00–15:00; Fri 12:00–15:00, 19:00–23:30; Sat 19:00–23:30; Sun closed',
+      address: 'Rua da Ribeira 12, 4050-513 Porto, Porto',
+      phone: '+351221234567',
+      email: 'mesa@tascadoporto.example',
+      website: `${s.url}/`,
+      price: '$$',
+      cuisine: 'portuguese, seafood',
+    });
+    const scanFact = await app.services.db.venueFact.findFirstOrThrow({
+      where: { venueId: venue.id, source: 'SCAN' },
+    });
+    expect(scanFact.sourceRef).toBe(`${s.url}/`);
+
+    // The record's facts are brought up to date with the scan's, so what was taken agrees at once.
+    expect(await openConflicts(venue.id)).toEqual(['phone']);
+
+    await compileVenueWiki(app.services.db, new Date());
+    // What the owner took reads the same in the record; only the phone left out disagrees.
+    const record = await factsBy(venue.id, 'OWNER_EDIT');
+    expect(record).toEqual({ ...(await factsBy(venue.id, 'SCAN')), phone: '+351 22 999 0000' });
+    expect(await openConflicts(venue.id)).toEqual(['phone']);
+
+    // A later scan (the site moved on) replaces what the earlier one said; the owner takes its phone.
+    const later = await site(microdataCafe());
+    const second = await scanned(w, `${later.url}/`);
+    await apply(w, {
+      scanId: second.id,
+      venueId: gid('Venue', venue.id),
+      fields: ['PHONE'],
+      replace: ['PHONE'],
+    });
+    expect(await factsBy(venue.id, 'SCAN')).toEqual({
+      hours:
+        'Mon 08:00–18:00; Tue 08:00–18:00; Wed 08:00–18:00; Thu 08:00–18:00; Fri 08:00–18:00; Sat 09:00–17:00; Sun 09:00–17:00',
+      address: 'Oranienstraße 5, 10997 Berlin',
+      phone: '+49301234567',
+      website: `${later.url}/`,
+      price: '$',
+      cuisine: 'coffee',
+    });
+    await compileVenueWiki(app.services.db, new Date());
+    // The phone now agrees; the email the new site does not give is no longer the scan's to say.
+    expect(await openConflicts(venue.id)).toEqual(['address', 'cuisine', 'hours', 'price', 'website']);
   });
 });
 

@@ -2,9 +2,10 @@
  * A venue's wiki: what each source says about the venue, fact by fact, with when it was said.
  *
  * Sources: the venue's own record as its owners edit it (OWNER_EDIT), a scan of its website
- * (SCAN, written by the scan through `recordVenueFacts`), staff's answers to guests' questions in
- * the venue's inbox (STAFF_ANSWER) and guests' feedback comments (GUEST_FEEDBACK). One fact per
- * venue, key and source: a newer observation from a source replaces what it said before.
+ * (SCAN, written through `recordScanFacts` when a scan's draft is applied to the venue), staff's
+ * answers to guests' questions in the venue's inbox (STAFF_ANSWER) and guests' feedback comments
+ * (GUEST_FEEDBACK). One fact per venue, key and source: a newer observation from a source
+ * replaces what it said before.
  *
  * When two sources say different things about one key, a conflict is put before the venue's
  * staff, who choose the fact that holds (`resolveFactConflict`); until then the venue's agent
@@ -97,8 +98,6 @@ export interface RecordResult {
  * `facts` wins). A fact the source already gave, or one older than what it gave since, changes
  * nothing. With `replace`, the source's facts about keys not in `facts` are removed (the venue's
  * record no longer says them). Conflicts on the keys written are opened, reopened or closed.
- *
- * For the business scan: `recordVenueFacts(db, venueId, [{ key: 'phone', text: '+351 …' }], 'SCAN')`.
  */
 export async function recordVenueFacts(
   db: Db,
@@ -108,7 +107,17 @@ export async function recordVenueFacts(
   options: { replace?: boolean; now?: Date } = {},
 ): Promise<RecordResult> {
   const now = options.now ?? new Date();
-  const parsed = facts.map((fact, i) => {
+  const parsed = parseFacts(facts);
+  if (!z.uuid().safeParse(venueId).success || !(await db.venue.findUnique({ where: { id: venueId } }))) {
+    throw new NotFoundError('Venue not found');
+  }
+  return db.$transaction((tx) =>
+    recordOn(tx, venueId, parsed, source, { replace: options.replace ?? false, now }),
+  );
+}
+
+function parseFacts(facts: readonly FactInput[]): z.output<typeof factSchema>[] {
+  return facts.map((fact, i) => {
     try {
       return parseInput(factSchema, fact);
     } catch (error) {
@@ -118,12 +127,34 @@ export async function recordVenueFacts(
       throw error;
     }
   });
-  if (!z.uuid().safeParse(venueId).success || !(await db.venue.findUnique({ where: { id: venueId } }))) {
-    throw new NotFoundError('Venue not found');
-  }
-  return db.$transaction((tx) =>
-    recordOn(tx, venueId, parsed, source, { replace: options.replace ?? false, now }),
-  );
+}
+
+/**
+ * Records what a scan of the venue's website says (`websiteFacts` of its draft, worded as
+ * `ownerFacts` words the record), replacing what an earlier scan said. The venue's record facts
+ * are brought up to date in the same transaction first: a field the owner has just taken from the
+ * scan then agrees with the record at once, rather than standing as a conflict (and keeping the
+ * venue's agent from answering from it) until the next compile. A field the owner did not take
+ * and that differs from the record is a conflict for staff.
+ */
+export async function recordScanFacts(
+  db: Db,
+  venueId: string,
+  facts: readonly FactInput[],
+  options: { now?: Date } = {},
+): Promise<RecordResult> {
+  const now = options.now ?? new Date();
+  const parsed = parseFacts(facts);
+  return db.$transaction(async (tx) => {
+    const venue = await tx.venue.findUnique({ where: { id: venueId }, include: { hours: true } });
+    if (!venue) throw new NotFoundError('Venue not found');
+    const record = await recordOn(tx, venueId, recordFacts(venue), 'OWNER_EDIT', { replace: true, now });
+    const scan = await recordOn(tx, venueId, parsed, 'SCAN', { replace: true, now });
+    return {
+      written: record.written + scan.written,
+      conflictsOpened: record.conflictsOpened + scan.conflictsOpened,
+    };
+  });
 }
 
 async function recordOn(
@@ -222,6 +253,11 @@ export function ownerFacts(venue: Parameters<typeof factsOf>[0] & { email: strin
     .map(([key, text]) => ({ key, text }));
 }
 
+/** The record's facts as the wiki keeps them: said when the record last changed. */
+function recordFacts(venue: Parameters<typeof ownerFacts>[0] & { updatedAt: Date }): FactInput[] {
+  return ownerFacts(venue).map((f) => ({ ...f, observedAt: venue.updatedAt }));
+}
+
 export interface CompileResult {
   venues: number;
   written: number;
@@ -276,15 +312,7 @@ async function compileOne(db: Db, venueId: string, now: Date): Promise<RecordRes
     };
     const options = { replace: false, now };
 
-    add(
-      await recordOn(
-        tx,
-        venueId,
-        ownerFacts(venue).map((f) => ({ ...f, observedAt: venue.updatedAt })),
-        'OWNER_EDIT',
-        { ...options, replace: true },
-      ),
-    );
+    add(await recordOn(tx, venueId, recordFacts(venue), 'OWNER_EDIT', { ...options, replace: true }));
 
     const answered = await tx.venueInboxItem.findMany({
       where: { venueId, kind: 'QUESTION', status: 'ANSWERED', resolvedAt: { gt: since } },

@@ -330,9 +330,13 @@ export function keySimilarity(a: string, b: string): number {
 /** Two keys this similar are one question. */
 export const SAME_QUESTION = 0.6;
 
-/** The form two texts are compared in: their words, without spaces or punctuation ("+351 21" = "35121"). */
+/**
+ * The form two texts are compared in: their words, without spaces or punctuation ("+351 21" =
+ * "35121"). A text of no words (a price level, "$$") is compared as written, spaces aside, so "$"
+ * and "$$" differ.
+ */
 export function comparable(text: string): string {
-  return wordsOf(text).join('');
+  return wordsOf(text).join('') || text.replace(/\s+/g, '');
 }
 
 /** A key as stored: trimmed, lower case, at most 200 characters. */

@@ -4,11 +4,16 @@
  * is not empty and differs is refused unless it is also listed in `replace`. The venue's own
  * functions (createVenue, updateVenueProfile, setOpeningHours) do the writing, so their rules
  * (validation, identity changes held for review, hours that bookings depend on) apply here too.
+ *
+ * Everything the draft says that the venue wiki keeps, taken or not, is recorded as the venue's
+ * SCAN facts (src/domain/network/venue-wiki.ts), replacing an earlier scan's: a field the owner
+ * left out that differs from the record is then a conflict for the venue's staff to settle.
  */
 import type { Venue } from '../../generated/prisma/client.ts';
 import type { Db } from '../../platform/db.ts';
 import { ConflictError, ValidationError } from '../../platform/errors.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
+import { FACT_TEXT_MAX, type FactInput, ownerFacts, recordScanFacts } from '../network/venue-wiki.ts';
 import type { Access } from '../organizations/access.ts';
 import { validateWeeklyHours, type WeeklyInterval } from '../venues/hours.ts';
 import {
@@ -94,6 +99,45 @@ function profileOf(chosen: readonly DraftField[]): {
   return { profile, hours };
 }
 
+/**
+ * What a draft says that the venue wiki keeps (hours, address, phone, email, website, price,
+ * cuisine), worded by `ownerFacts` as the venue record's facts are, so the two compare equal when
+ * they agree. The website gives no second address line.
+ */
+export function websiteFacts(draft: readonly DraftField[]): FactInput[] {
+  const value = <T>(field: DraftFieldName): T | null =>
+    (draft.find((d) => d.field === field)?.value as T) ?? null;
+  return ownerFacts({
+    name: value<string>('name') ?? '',
+    addressLine1: value<string>('addressLine1'),
+    addressLine2: null,
+    city: value<string>('city'),
+    region: value<string>('region'),
+    postalCode: value<string>('postalCode'),
+    phone: value<string>('phone'),
+    email: value<string>('email'),
+    website: value<string>('website'),
+    priceLevel: value<number>('priceLevel'),
+    cuisines: value<string[]>('cuisines') ?? [],
+    hours: value<WeeklyInterval[]>('openingHours') ?? [],
+  }).filter((fact) => fact.text.length <= FACT_TEXT_MAX);
+}
+
+/** Records the draft as the venue's SCAN facts, said when the scan read the website. */
+async function recordWebsite(
+  db: Db,
+  venueId: string,
+  scan: { url: string; finishedAt: Date | null },
+  draft: readonly DraftField[],
+) {
+  const observedAt = scan.finishedAt ?? undefined;
+  await recordScanFacts(
+    db,
+    venueId,
+    websiteFacts(draft).map((fact) => ({ ...fact, observedAt, sourceRef: scan.url })),
+  );
+}
+
 export async function applyScanDraft(
   deps: { db: Db; keyring: SecretKeyring },
   access: Access,
@@ -130,6 +174,7 @@ export async function applyScanDraft(
     const venue = hours
       ? await setOpeningHours(db, access, { venueId: created.venue.id, hours })
       : created.venue;
+    await recordWebsite(db, venue.id, scan, draft);
     return { venue, applied: fields, agentSigningSecret: created.agentSigningSecret };
   }
 
@@ -159,5 +204,6 @@ export async function applyScanDraft(
     });
   }
   if (hours) updated = await setOpeningHours(db, access, { venueId: venue.id, hours });
+  await recordWebsite(db, venue.id, scan, draft);
   return { venue: updated, applied: fields, agentSigningSecret: null };
 }
