@@ -133,13 +133,16 @@ describe('in production', () => {
     expect(() => loadConfig(production)).toThrow(
       'METRICS_TOKEN, METRICS_PORT: set one in production, so /metrics and the readiness detail are not public',
     );
+    const unchanged = { otlpEndpoint: undefined, serviceName: 'agnt', slowOperationMs: 1000 };
     expect(loadConfig({ ...production, METRICS_TOKEN: TOKEN }).monitoring).toEqual({
       token: TOKEN,
       port: undefined,
+      ...unchanged,
     });
     expect(loadConfig({ ...production, METRICS_PORT: '9464' }).monitoring).toEqual({
       token: undefined,
       port: 9464,
+      ...unchanged,
     });
   });
 
