@@ -16,6 +16,10 @@ export default defineConfig({
     // Every file gets its own database and Redis prefix, so files run in parallel.
     fileParallelism: true,
     pool: 'forks',
+    // Most of a file's time is waiting (the database, Redis, real timers, its own servers), so
+    // more files run at once than there are cores: vitest's default (cores - 1) runs one file at a
+    // time on a two-core machine. `npx vitest run --maxWorkers=N` overrides it.
+    maxWorkers: 3,
     testTimeout: 20_000,
     hookTimeout: 30_000,
   },
