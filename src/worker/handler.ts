@@ -80,11 +80,14 @@ export function defineHandler<T extends TaskDeclaration, K extends keyof WorkerD
     bind(services) {
       return async (payload, helpers) => {
         const { job } = helpers;
-        const logger = services.logger.child({
-          'job.id': job.id,
-          'job.task': job.task_identifier,
-          'job.attempt': job.attempts,
-        });
+        // Made when the task first logs: most jobs never do, and a child logger is not free.
+        let logger: Logger | undefined;
+        const jobLogger = () =>
+          (logger ??= services.logger.child({
+            'job.id': job.id,
+            'job.task': job.task_identifier,
+            'job.attempt': job.attempts,
+          }));
         try {
           const parsed = declaration.schema.safeParse(payload);
           if (!parsed.success) {
@@ -94,7 +97,9 @@ export function defineHandler<T extends TaskDeclaration, K extends keyof WorkerD
           }
           await run(parsed.data as Payload<T>, {
             services,
-            logger,
+            get logger() {
+              return jobLogger();
+            },
             job: {
               id: job.id,
               task: job.task_identifier,
