@@ -9,8 +9,10 @@ import type { Services } from '../wiring/services.ts';
 import type { Context } from './context.ts';
 import { bindDomain } from './domain.ts';
 import { hardeningPlugins } from './hardening.ts';
+import { createLiveAccess } from './live-access.ts';
 import { prismaClient } from './prisma-client.ts';
 import { schema } from './schema.ts';
+import { sharedLiveResults } from './shared-live-results.ts';
 
 /** What the HTTP layer (or the WebSocket server) knows about a request before GraphQL runs. */
 export interface ServerContext {
@@ -25,6 +27,7 @@ export type GraphQLServer = YogaServerInstance<ServerContext, Context>;
 export function createGraphQLServer(services: Services, metrics: Metrics): GraphQLServer {
   const { config, now, pubsub } = services;
   const domain = bindDomain(services);
+  const liveAccess = createLiveAccess(services);
   return createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -42,6 +45,7 @@ export function createGraphQLServer(services: Services, metrics: Metrics): Graph
       logger,
       access: domain.organizations.createAccess(actor),
       domain,
+      liveAccess,
       services: { config, now, pubsub },
       [prismaClient]: services.db,
     }),
@@ -60,6 +64,7 @@ export function createGraphQLServer(services: Services, metrics: Metrics): Graph
       // A GET query must carry `x-graphql-yoga-csrf`, which a cross-site page cannot add unasked.
       useCSRFPrevention(),
       ...hardeningPlugins(config.graphql),
+      sharedLiveResults(),
       operationMetrics(metrics),
       logUnexpectedErrors(),
     ],
