@@ -112,6 +112,23 @@ async function lockOf(id: string) {
   return rows[0];
 }
 
+/**
+ * Adds `count` no-op jobs in one transaction (one notification) while the worker's one slot is
+ * busy: it takes them in one query into its local queue, locked to it, and runs none of them.
+ */
+async function waitingInLocalQueue(workerId: string, count: number): Promise<{ id: string }[]> {
+  const jobs = await api.services.db.$transaction(async (tx) => {
+    const added: { id: string }[] = [];
+    for (let i = 0; i < count; i += 1) added.push(await enqueue(tx, noopTask, {}));
+    return added;
+  });
+  await waitFor(async () => {
+    const locks = await Promise.all(jobs.map((job) => lockOf(job.id)));
+    return locks.every((lock) => lock?.locked_by === workerId);
+  }, 'the worker process to take the waiting jobs into its local queue');
+  return jobs;
+}
+
 const ACCOUNT = 'recovery-bot';
 
 function message(chat: string, n: number): InboundRecord {
@@ -345,17 +362,7 @@ describe('a worker killed while jobs wait in its local queue', () => {
       async () => (await lockOf(running.id))?.locked_by,
       'the worker process to take the long job',
     ))!;
-    // Ten more in one transaction (one notification): the worker takes them in one query and
-    // locks them, though its one slot is busy, so none of them has run.
-    const waiting = await api.services.db.$transaction(async (tx) => {
-      const jobs: { id: string }[] = [];
-      for (let i = 0; i < 10; i += 1) jobs.push(await enqueue(tx, noopTask, {}));
-      return jobs;
-    });
-    await waitFor(async () => {
-      const locks = await Promise.all(waiting.map((job) => lockOf(job.id)));
-      return locks.every((lock) => lock?.locked_by === deadId);
-    }, 'the worker process to take the waiting jobs into its local queue');
+    const waiting = await waitingInLocalQueue(deadId, 10);
     child.kill('SIGKILL');
     await exited(child);
     for (const job of waiting) expect(await lockOf(job.id), job.id).toMatchObject({ locked_by: deadId });
@@ -405,18 +412,12 @@ describe('a worker sent SIGTERM', () => {
     expect((await heartbeats()).map((h) => h.worker_id)).not.toContain(registered);
   });
   it('gives back the jobs waiting in its local queue, not counted as attempts, and exits cleanly', async () => {
-    const { child, output } = await spawnWorker({ WORKER_CONCURRENCY: '1' });
-    const job = await enqueue(api.services.db, noopTask, { holdMs: 1_500 });
+    // A long hold (and a shutdown deadline past it), so the job still runs when the others are
+    // added however slow the machine, and SIGTERM lets it finish.
+    const { child, output } = await spawnWorker({ WORKER_CONCURRENCY: '1', SHUTDOWN_TIMEOUT_MS: '30000' });
+    const job = await enqueue(api.services.db, noopTask, { holdMs: 8_000 });
     const workerId = await waitFor(async () => (await lockOf(job.id))?.locked_by, 'the job to start');
-    const waiting = await api.services.db.$transaction(async (tx) => {
-      const jobs: { id: string }[] = [];
-      for (let i = 0; i < 5; i += 1) jobs.push(await enqueue(tx, noopTask, {}));
-      return jobs;
-    });
-    await waitFor(async () => {
-      const locks = await Promise.all(waiting.map((waiter) => lockOf(waiter.id)));
-      return locks.every((lock) => lock?.locked_by === workerId);
-    }, 'the worker process to take the waiting jobs into its local queue');
+    const waiting = await waitingInLocalQueue(workerId, 5);
 
     child.kill('SIGTERM');
     expect(await exited(child), output()).toBe(0);
@@ -425,5 +426,5 @@ describe('a worker sent SIGTERM', () => {
       expect(await lockOf(waiter.id), waiter.id).toMatchObject({ locked_by: null, attempts: 0 });
     }
     expect(output()).toContain('"msg":"stopped"');
-  });
+  }, 60_000);
 });
