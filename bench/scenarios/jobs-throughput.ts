@@ -25,14 +25,14 @@
  * reported as medians, then the fourth once:
  *
  * - **AGNT worker, batched SQL**: `node src/main.ts worker` as deployed (`buildApp(services,
- *   'worker')`, WORKER_CONCURRENCY set, the other settings at their defaults: its own pool of
- *   concurrency + 3, 1 s poll interval, the local queue of 500 and batched completions of
+ *   'worker')`, WORKER_CONCURRENCY set, WORKER_LOCAL_QUEUE_SIZE=500, the other settings at their defaults:
+ *   its own pool of concurrency + 3, 1 s poll interval, batched completions of
  *   src/worker/runner.ts, crontab loaded), running the `noop` task through our task wrapper
  *   (payload parsed with zod, job metrics). Jobs are added with one
  *   `graphile_worker.add_jobs(array of 500 job_spec)` statement per batch.
  * - **graphile-worker, same settings**: a bare `run()` in a child process with a task list of one
  *   no-op function, the same concurrency, pool, poll interval, local queue and completion
- *   batching (`batching()` of our runner at its defaults); jobs added the same way. **ours /
+ *   batching (`batching()` of our runner with those settings); jobs added the same way. **ours /
  *   theirs** is the first row's jobs per second over this one: the cost of our layer.
  * - **graphile-worker, perfTest preset**: the same, with the preset of its perfTest
  *   (`localQueue: { size: 500, refetchDelay: 10 ms }`, completions batched, a pool of
@@ -64,6 +64,8 @@ import { type CustomRun, defineCustomScenario, type Served, type StartedServer }
 import { serverLoad } from '../lib/server.ts';
 import { fmt, summarize } from '../lib/stats.ts';
 
+/** The local queue the AGNT worker is measured with: README's setting for many short jobs (perfTest's size). */
+const LOCAL_QUEUE_SIZE = 500;
 /** Our runner's default poll interval, and graphile-worker's perfTest's. */
 const POLL_INTERVAL_MS = 1000;
 /** graphile-worker's perfTest preset (its repository's perfTest/graphile.config.js). */
@@ -73,9 +75,16 @@ const PERFTEST_PRESET: GraphileConfig.WorkerOptions = {
   failJobBatchDelay: 0,
 };
 
-/** Our runner's batching at its defaults (src/worker/runner.ts), for the bare worker's `same` row. */
+/** Our runner's batching (src/worker/runner.ts) as the AGNT worker is measured, for the bare worker's `same` row. */
 function ourBatching(concurrency: number): GraphileConfig.WorkerOptions {
-  return batching(workerConfig(workerEnv.parse({ WORKER_CONCURRENCY: String(concurrency) })));
+  return batching(
+    workerConfig(
+      workerEnv.parse({
+        WORKER_CONCURRENCY: String(concurrency),
+        WORKER_LOCAL_QUEUE_SIZE: String(LOCAL_QUEUE_SIZE),
+      }),
+    ),
+  );
 }
 /** How often the bench asks whether the queue is empty. */
 const EMPTY_POLL_MS = 10;
@@ -196,7 +205,11 @@ async function measureOne(
             kind: 'agnt',
             agnt: {
               role: 'worker',
-              env: { ...agnt.params.env, WORKER_CONCURRENCY: String(step.concurrency) },
+              env: {
+                ...agnt.params.env,
+                WORKER_CONCURRENCY: String(step.concurrency),
+                WORKER_LOCAL_QUEUE_SIZE: String(LOCAL_QUEUE_SIZE),
+              },
             },
           } satisfies JobsParams as JobsParams,
           cleanup: () => agnt.cleanup(),

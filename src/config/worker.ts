@@ -1,13 +1,13 @@
 /** The job worker: how many jobs at once, how it fetches and completes them, heartbeats and declaring others dead. */
 import { z } from 'zod';
-import { positiveInt } from './parse.ts';
+import { optional, positiveInt } from './parse.ts';
 
 const nonNegativeInt = z.coerce.number().int().min(0);
 
 export const workerEnv = z.object({
   WORKER_CONCURRENCY: positiveInt.default(5),
   WORKER_POLL_INTERVAL_MS: positiveInt.default(1000),
-  WORKER_LOCAL_QUEUE_SIZE: nonNegativeInt.default(500),
+  WORKER_LOCAL_QUEUE_SIZE: optional(nonNegativeInt),
   WORKER_LOCAL_QUEUE_TTL_MS: positiveInt.default(10_000),
   WORKER_LOCAL_QUEUE_REFETCH_DELAY_MS: nonNegativeInt.default(0),
   WORKER_COMPLETE_BATCH_DELAY_MS: nonNegativeInt.default(0),
@@ -17,6 +17,12 @@ export const workerEnv = z.object({
   WORKER_DEAD_AFTER_MS: positiveInt.default(30_000),
 });
 type WorkerEnv = z.output<typeof workerEnv>;
+
+/**
+ * The local queue's size when WORKER_LOCAL_QUEUE_SIZE is unset: one job waiting behind each
+ * slot, so a burst of jobs is still spread over every worker process.
+ */
+export const defaultLocalQueueSize = (concurrency: number) => 2 * concurrency;
 
 export function workerConfig(e: WorkerEnv) {
   return {
@@ -28,7 +34,7 @@ export function workerConfig(e: WorkerEnv) {
      * and hands them to its slots as they free up. 0 turns it off (one query per job).
      */
     localQueue: {
-      size: e.WORKER_LOCAL_QUEUE_SIZE,
+      size: e.WORKER_LOCAL_QUEUE_SIZE ?? defaultLocalQueueSize(e.WORKER_CONCURRENCY),
       /** Jobs not started within this long go back to the database for any worker to take. */
       ttlMs: e.WORKER_LOCAL_QUEUE_TTL_MS,
       /** After a fetch found nothing, the next waits this long on average (0: at once). */

@@ -414,7 +414,11 @@ describe('a worker sent SIGTERM', () => {
   it('gives back the jobs waiting in its local queue, not counted as attempts, and exits cleanly', async () => {
     // A long hold (and a shutdown deadline past it), so the job still runs when the others are
     // added however slow the machine, and SIGTERM lets it finish.
-    const { child, output } = await spawnWorker({ WORKER_CONCURRENCY: '1', SHUTDOWN_TIMEOUT_MS: '30000' });
+    const { child, output } = await spawnWorker({
+      WORKER_CONCURRENCY: '1',
+      WORKER_LOCAL_QUEUE_SIZE: '50',
+      SHUTDOWN_TIMEOUT_MS: '30000',
+    });
     const job = await enqueue(api.services.db, noopTask, { holdMs: 8_000 });
     const workerId = await waitFor(async () => (await lockOf(job.id))?.locked_by, 'the job to start');
     const waiting = await waitingInLocalQueue(workerId, 5);
