@@ -25,17 +25,18 @@
  * reported as medians, then the fourth once:
  *
  * - **AGNT worker, batched SQL**: `node src/main.ts worker` as deployed (`buildApp(services,
- *   'worker')`, WORKER_CONCURRENCY set, the other settings at their defaults: a pool of 10 shared
- *   with Prisma, 1 s poll interval, crontab loaded), running the `noop` task through our task
- *   wrapper (payload parsed with zod, a child logger, job metrics). Jobs are added with one
+ *   'worker')`, WORKER_CONCURRENCY set, WORKER_LOCAL_QUEUE_SIZE=500, the other settings at their defaults:
+ *   its own pool of concurrency + 3, 1 s poll interval, batched completions of
+ *   src/worker/runner.ts, crontab loaded), running the `noop` task through our task wrapper
+ *   (payload parsed with zod, job metrics). Jobs are added with one
  *   `graphile_worker.add_jobs(array of 500 job_spec)` statement per batch.
  * - **graphile-worker, same settings**: a bare `run()` in a child process with a task list of one
- *   no-op function, the same concurrency, a pool of 10, the same poll interval and job batching
- *   (`completeJobBatchDelay: 0`); jobs added the same way. **ours / theirs** is the first row's
- *   jobs per second over this one: the cost of our layer over graphile-worker.
+ *   no-op function, the same concurrency, pool, poll interval, local queue and completion
+ *   batching (`batching()` of our runner with those settings); jobs added the same way. **ours /
+ *   theirs** is the first row's jobs per second over this one: the cost of our layer.
  * - **graphile-worker, perfTest preset**: the same, with the preset of its perfTest
- *   (`localQueue: { size: 500, refetchDelay: 10 ms }`, a pool of concurrency + 1): what
- *   graphile-worker reaches when it fetches jobs in batches, which our runner does not enable.
+ *   (`localQueue: { size: 500, refetchDelay: 10 ms }`, completions batched, a pool of
+ *   concurrency + 1). **ours / perfTest** is the first row's jobs per second over this one.
  *   (The perfTest runs four such processes at once; on two cores one is measured.)
  * - **AGNT worker, enqueue()**: the first row's worker, with jobs added the way the application
  *   adds them: `enqueue(tx, noopTask, {})` (payload checked, one `add_job` statement each) inside
@@ -50,8 +51,10 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger, run, type WorkerEvents } from 'graphile-worker';
 import pg from 'pg';
+import { workerConfig, workerEnv } from '../../src/config/worker.ts';
 import { connectDatabase } from '../../src/platform/db.ts';
 import { enqueue, noopTask } from '../../src/platform/jobs.ts';
+import { batching } from '../../src/worker/runner.ts';
 import { AGNT_METRICS_PATH, type AgntParams, prepareAgnt, serveAgnt } from '../lib/agnt.ts';
 import { createMigratedDatabase } from '../lib/database.ts';
 import { measureCpu } from '../lib/machine.ts';
@@ -61,9 +64,28 @@ import { type CustomRun, defineCustomScenario, type Served, type StartedServer }
 import { serverLoad } from '../lib/server.ts';
 import { fmt, summarize } from '../lib/stats.ts';
 
-/** What graphile-worker's defaults and ours share: a pool of 10, a poll every second. */
-const POOL_SIZE = 10;
+/** The local queue the AGNT worker is measured with: README's setting for many short jobs (perfTest's size). */
+const LOCAL_QUEUE_SIZE = 500;
+/** Our runner's default poll interval, and graphile-worker's perfTest's. */
 const POLL_INTERVAL_MS = 1000;
+/** graphile-worker's perfTest preset (its repository's perfTest/graphile.config.js). */
+const PERFTEST_PRESET: GraphileConfig.WorkerOptions = {
+  localQueue: { size: 500, refetchDelay: { durationMs: 10 } },
+  completeJobBatchDelay: 0,
+  failJobBatchDelay: 0,
+};
+
+/** Our runner's batching (src/worker/runner.ts) as the AGNT worker is measured, for the bare worker's `same` row. */
+function ourBatching(concurrency: number): GraphileConfig.WorkerOptions {
+  return batching(
+    workerConfig(
+      workerEnv.parse({
+        WORKER_CONCURRENCY: String(concurrency),
+        WORKER_LOCAL_QUEUE_SIZE: String(LOCAL_QUEUE_SIZE),
+      }),
+    ),
+  );
+}
 /** How often the bench asks whether the queue is empty. */
 const EMPTY_POLL_MS = 10;
 /** The slowest drain the bench waits for: 50 jobs a second, and at least a minute. */
@@ -76,8 +98,8 @@ type JobsParams =
       databaseUrl: string;
       concurrency: number;
       poolSize: number;
-      /** `same`: our runner's settings; `perftest`: graphile-worker's perfTest preset. */
-      preset: 'same' | 'perftest';
+      /** graphile-worker's batching options: our runner's (`same`) or its perfTest preset's. */
+      worker: GraphileConfig.WorkerOptions;
     };
 
 type Worker = 'agnt' | 'graphile-same' | 'graphile-perftest';
@@ -183,7 +205,11 @@ async function measureOne(
             kind: 'agnt',
             agnt: {
               role: 'worker',
-              env: { ...agnt.params.env, WORKER_CONCURRENCY: String(step.concurrency) },
+              env: {
+                ...agnt.params.env,
+                WORKER_CONCURRENCY: String(step.concurrency),
+                WORKER_LOCAL_QUEUE_SIZE: String(LOCAL_QUEUE_SIZE),
+              },
             },
           } satisfies JobsParams as JobsParams,
           cleanup: () => agnt.cleanup(),
@@ -194,8 +220,8 @@ async function measureOne(
             kind: 'graphile',
             databaseUrl: bench.url,
             concurrency: step.concurrency,
-            poolSize: step.worker === 'graphile-perftest' ? step.concurrency + 1 : POOL_SIZE,
-            preset: step.worker === 'graphile-perftest' ? 'perftest' : 'same',
+            poolSize: step.worker === 'graphile-perftest' ? step.concurrency + 1 : step.concurrency + 3,
+            worker: step.worker === 'graphile-perftest' ? PERFTEST_PRESET : ourBatching(step.concurrency),
           } satisfies JobsParams as JobsParams,
           cleanup: () => bench.drop(),
         }));
@@ -332,16 +358,7 @@ async function serveGraphile(params: Extract<JobsParams, { kind: 'graphile' }>):
     pollInterval: POLL_INTERVAL_MS,
     logger: new Logger(() => () => {}),
     events,
-    preset: {
-      worker:
-        params.preset === 'perftest'
-          ? {
-              localQueue: { size: 500, refetchDelay: { durationMs: 10 } },
-              completeJobBatchDelay: 0,
-              failJobBatchDelay: 0,
-            }
-          : { completeJobBatchDelay: 0, failJobBatchDelay: 0 },
-    },
+    preset: { worker: params.worker },
   });
   const http = createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -371,14 +388,14 @@ function report(measurements: Measurement[], jobBatch: number) {
     groups.set(key, [...(groups.get(key) ?? []), m]);
   }
   // ours / theirs per round, from the two measurements of that round (made back to back).
-  const ratios = (concurrency: number) =>
+  const ratios = (concurrency: number, baseline: Worker) =>
     measurements
       .filter((m) => m.concurrency === concurrency && m.worker === 'agnt' && m.adding === 'sql')
       .flatMap((ours) => {
         const theirs = measurements.find(
           (m) =>
             m.concurrency === concurrency &&
-            m.worker === 'graphile-same' &&
+            m.worker === baseline &&
             m.adding === 'sql' &&
             m.round === ours.round,
         );
@@ -387,7 +404,13 @@ function report(measurements: Measurement[], jobBatch: number) {
   const rows = [...groups.values()].map((group) => {
     const first = group[0]!;
     const rates = group.map((m) => m.jobsPerSecond);
-    const ratio = first.worker === 'agnt' && first.adding === 'sql' ? ratios(first.concurrency) : [];
+    const ours = first.worker === 'agnt' && first.adding === 'sql';
+    const ratio = ours ? ratios(first.concurrency, 'graphile-same') : [];
+    const perfTestRatio = ours ? ratios(first.concurrency, 'graphile-perftest') : [];
+    const range = (values: number[]) =>
+      values.length
+        ? `${fmt(median(values), 2)}× (${fmt(Math.min(...values), 2)}–${fmt(Math.max(...values), 2)})`
+        : '';
     const median = (values: (number | null)[]) => {
       const known = values.filter((v): v is number => v !== null);
       return known.length ? summarize(known).p50 : Number.NaN;
@@ -400,9 +423,8 @@ function report(measurements: Measurement[], jobBatch: number) {
       fmt(median(group.map((m) => m.jobs / m.addSeconds)), 0),
       fmt(median(rates), 0),
       `${fmt(Math.min(...rates), 0)}–${fmt(Math.max(...rates), 0)}`,
-      ratio.length
-        ? `${fmt(median(ratio), 2)}× (${fmt(Math.min(...ratio), 2)}–${fmt(Math.max(...ratio), 2)})`
-        : '',
+      range(ratio),
+      range(perfTestRatio),
       `${group.reduce((sum, m) => sum + m.succeeded, 0)}/${group.reduce((sum, m) => sum + m.jobs, 0)}`,
       fmt(median(group.map((m) => m.workerCpuMsPerJob)), 3),
       fmt(median(group.map((m) => m.postgresCpuMsPerJob)), 3),
@@ -421,6 +443,7 @@ function report(measurements: Measurement[], jobBatch: number) {
       'jobs/s',
       'jobs/s range',
       'ours / theirs',
+      'ours / perfTest',
       'succeeded',
       'worker CPU ms/job',
       'PostgreSQL CPU ms/job',
@@ -431,8 +454,9 @@ function report(measurements: Measurement[], jobBatch: number) {
     notes: [
       `Batches of ${jobBatch}. Medians over the rounds. adds/s: jobs added per second while adding (the producer ` +
         'alone; the worker is already draining). jobs/s: jobs over the time from the first add to the queue being ' +
-        'empty. ours / theirs: AGNT worker over graphile-worker with the same settings, both fed by add_jobs, per ' +
-        'round (median and range). succeeded: the workers’ own counts of successful jobs, all rounds. CPU per job: ' +
+        'empty. ours / theirs: AGNT worker over graphile-worker with the same settings (our runner’s local queue and ' +
+        'batching at their defaults), both fed by add_jobs, per round (median and range); ours / perfTest: over ' +
+        'graphile-worker with its perfTest preset in the same round. succeeded: the workers’ own counts of successful jobs, all rounds. CPU per job: ' +
         'the worker process, and the PostgreSQL backends of the measurement’s database (from /proc). rest CPU: ' +
         'cores used by everything but the worker and the bench, PostgreSQL included.',
     ],

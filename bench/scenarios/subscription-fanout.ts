@@ -32,7 +32,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { Redis } from 'ioredis';
-import { RECHECK_MS } from '../../src/api/schema/booking.ts';
+import { RECHECK_MS } from '../../src/api/live-access.ts';
 import { bookingTopics } from '../../src/domain/bookings/live-events.ts';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
 import {

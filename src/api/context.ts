@@ -4,6 +4,7 @@ import type { Db } from '../platform/db.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Services } from '../wiring/services.ts';
 import type { Domain } from './domain.ts';
+import type { LiveAccess } from './live-access.ts';
 import type { WithPrismaClient } from './prisma-client.ts';
 
 /** What resolvers use besides domain operations: the configuration, the clock, live events. */
@@ -23,6 +24,8 @@ export interface Context extends WithPrismaClient {
   logger: Logger;
   domain: Domain;
   services: ApiServices;
+  /** Live subscribers' rights, cached per process (src/api/live-access.ts). */
+  liveAccess: LiveAccess;
 }
 
 /** The names of `T`'s fields that hold a Prisma client. */

@@ -11,8 +11,10 @@ import type { Services } from '../wiring/services.ts';
 import type { Context } from './context.ts';
 import { bindDomain } from './domain.ts';
 import { hardeningPlugins } from './hardening.ts';
+import { createLiveAccess } from './live-access.ts';
 import { prismaClient } from './prisma-client.ts';
 import { schema } from './schema.ts';
+import { sharedLiveResults } from './shared-live-results.ts';
 
 /** What the HTTP layer (or the WebSocket server) knows about a request before GraphQL runs. */
 export interface ServerContext {
@@ -30,6 +32,7 @@ export function createGraphQLServer(services: Services, metrics: Metrics): Graph
   const { config, now, pubsub } = services;
   const domain = bindDomain(services);
   const tracing = graphqlTracingPlugin();
+  const liveAccess = createLiveAccess(services);
   return createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -47,6 +50,7 @@ export function createGraphQLServer(services: Services, metrics: Metrics): Graph
       logger,
       access: domain.organizations.createAccess(actor),
       domain,
+      liveAccess,
       services: { config, now, pubsub },
       [prismaClient]: services.db,
     }),
@@ -65,6 +69,7 @@ export function createGraphQLServer(services: Services, metrics: Metrics): Graph
       // A GET query must carry `x-graphql-yoga-csrf`, which a cross-site page cannot add unasked.
       useCSRFPrevention(),
       ...hardeningPlugins(config.graphql),
+      sharedLiveResults(),
       operationMetrics(metrics),
       // With tracing on, a span per operation, a child of the request's.
       ...(tracing ? [tracing] : []),

@@ -344,21 +344,30 @@ export const JOB_SCHEMA_VERSION: string = graphileWorkerVersion;
 /** graphile-worker's log lines as structured pino lines: `worker.*` and `job.*` keys. */
 export function graphileLogger(logger: Logger): GraphileLogger {
   return new GraphileLoggerClass((scope) => {
-    const child = logger.child({
-      component: 'worker',
-      ...(scope.label ? { 'worker.label': scope.label } : {}),
-      ...(scope.workerId ? { 'worker.id': scope.workerId } : {}),
-      ...(scope.jobId ? { 'job.id': scope.jobId } : {}),
-      ...(scope.taskIdentifier ? { 'job.task': scope.taskIdentifier } : {}),
-    });
+    // graphile-worker makes a scope for every job it runs; the pino child (which serialises its
+    // fields) is made only when a line of that scope is actually written.
+    let child: Logger | undefined;
+    const scoped = () =>
+      (child ??= logger.child({
+        component: 'worker',
+        ...(scope.label ? { 'worker.label': scope.label } : {}),
+        ...(scope.workerId ? { 'worker.id': scope.workerId } : {}),
+        ...(scope.jobId ? { 'job.id': scope.jobId } : {}),
+        ...(scope.taskIdentifier ? { 'job.task': scope.taskIdentifier } : {}),
+      }));
     return (level, message, meta) => {
-      const fields = logFields(meta);
       // graphile-worker logs every completed job at info; at bench rates that is thousands of
       // lines a second for what `/metrics` already counts, so success lines go to debug.
-      if (level === 'error') child.error(fields, message);
-      else if (level === 'warning') child.warn(fields, message);
-      else if (level === 'info' && !meta?.success) child.info(fields, message);
-      else child.debug(fields, message);
+      const to =
+        level === 'error'
+          ? 'error'
+          : level === 'warning'
+            ? 'warn'
+            : level === 'info' && !meta?.success
+              ? 'info'
+              : 'debug';
+      if (!logger.isLevelEnabled(to)) return;
+      scoped()[to](logFields(meta), message);
     };
   });
 }

@@ -78,6 +78,30 @@ export async function deregister(pool: pg.Pool, workerId: string): Promise<void>
 }
 
 /**
+ * Gives back the jobs a stopped worker still holds: those that waited in its local queue. Call it
+ * once the worker's runner has stopped, when nothing of it runs any more. graphile-worker 0.17.3
+ * means to return them itself, as not attempted, but fails to when its slots are all busy as it
+ * stops ("Cannot background something when the queue is already released"), which would leave
+ * them locked until a live worker took this one for dead. They get their attempt back, as
+ * graphile-worker's own return does, and the workers waiting for work hear of them at once.
+ */
+export async function releaseHeldJobs(pool: pg.Pool, workerId: string): Promise<number> {
+  const { rows } = await pool.query<{ released: number }>(
+    `WITH released AS (
+       UPDATE graphile_worker._private_jobs
+       SET attempts = GREATEST(0, attempts - 1), locked_by = NULL, locked_at = NULL
+       WHERE locked_by = $1
+       RETURNING 1
+     ), notified AS (
+       SELECT pg_notify('jobs:insert', '{"count":' || count(*) || '}') FROM released HAVING count(*) > 0
+     )
+     SELECT (SELECT count(*)::int FROM released) AS released, (SELECT count(*) FROM notified) AS notified`,
+    [workerId],
+  );
+  return rows[0]?.released ?? 0;
+}
+
+/**
  * Frees the jobs of every worker silent for over `deadAfterMs`. Returns the workers it found
  * dead (with what they held), or null when another worker's pass holds the lock right now.
  */

@@ -86,11 +86,14 @@ export function defineHandler<T extends TaskDeclaration, K extends keyof WorkerD
     bind(services, { slowOperationMs = 0 } = {}) {
       return async (payload, helpers) => {
         const { job } = helpers;
-        const logger = services.logger.child({
-          'job.id': job.id,
-          'job.task': job.task_identifier,
-          'job.attempt': job.attempts,
-        });
+        // Made when the task first logs: most jobs never do, and a child logger is not free.
+        let logger: Logger | undefined;
+        const jobLogger = () =>
+          (logger ??= services.logger.child({
+            'job.id': job.id,
+            'job.task': job.task_identifier,
+            'job.attempt': job.attempts,
+          }));
         const { payload: body, traceparent } = takeTrace(payload);
         const attempt = async () => {
           try {
@@ -102,7 +105,9 @@ export function defineHandler<T extends TaskDeclaration, K extends keyof WorkerD
             }
             await run(parsed.data as Payload<T>, {
               services,
-              logger,
+              get logger() {
+                return jobLogger();
+              },
               job: {
                 id: job.id,
                 task: job.task_identifier,
@@ -128,7 +133,7 @@ export function defineHandler<T extends TaskDeclaration, K extends keyof WorkerD
                 await result;
               } finally {
                 const slow = slowOperationFields(stats, slowOperationMs);
-                if (slow) logger.warn(slow, 'slow job');
+                if (slow) jobLogger().warn(slow, 'slow job');
               }
             }
           : attempt;

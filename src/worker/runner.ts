@@ -7,21 +7,23 @@
  * Failures and recovery, all graphile-worker's own mechanisms:
  * - a task that throws is retried with exponential backoff (see src/platform/jobs.ts) until its
  *   declared `maxAttempts` is spent;
- * - a worker that dies mid-job leaves the job locked. Each worker beats a heartbeat in PostgreSQL
+ * - a worker that dies mid-job leaves the job locked (and the jobs waiting in its local queue,
+ *   see `batching`). Each worker beats a heartbeat in PostgreSQL
  *   every WORKER_HEARTBEAT_MS; once a worker's is older than WORKER_DEAD_AFTER_MS a live worker
  *   frees its jobs (src/platform/worker-liveness.ts) and they run again, so tasks must be safe
  *   to run twice. graphile-worker's own scan (every WORKER_STALE_LOCK_SCAN_MS) still frees any
  *   lock older than 4 hours;
  * - `stop()` (SIGTERM) takes no new jobs and waits for running ones: tasks get an abort signal
  *   halfway through SHUTDOWN_TIMEOUT_MS, and jobs still running at 80 % of it are failed (to be
- *   retried after backoff) rather than left locked for 4 hours when the process exits.
+ *   retried after backoff) rather than left locked for 4 hours when the process exits; the jobs
+ *   it had taken into its local queue but not started are given back, their attempts uncounted.
  */
 import { EventEmitter } from 'node:events';
 import { type Job, type Runner, run, type WorkerEvents } from 'graphile-worker';
 import pg from 'pg';
 import { graphileLogger } from '../platform/jobs.ts';
 import type { Metrics } from '../platform/metrics.ts';
-import { type Liveness, startLiveness } from '../platform/worker-liveness.ts';
+import { type Liveness, releaseHeldJobs, startLiveness } from '../platform/worker-liveness.ts';
 import type { WorkerDeps } from '../wiring/deps.ts';
 import { crontab } from './crontab.ts';
 import { parseSchedules } from './crontab-check.ts';
@@ -72,21 +74,17 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
     minResetLockedInterval: Math.round(config.worker.staleLockScanMs * 0.8),
     maxResetLockedInterval: config.worker.staleLockScanMs,
     gracefulShutdownAbortTimeout: Math.round(shutdownMs * 0.5),
-    // Without batching, graphile-worker 0.17 writes a job's completion or failure without
-    // waiting for it, and `stop()` can resolve before the write lands: the process then closes
-    // its pool and the finished job stays locked, to run again 4 hours later. Its batchers (even
-    // with no delay, as here) are flushed before the pool stops, and retry a failed write.
-    // (These two options exist only in preset form.)
-    preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+    preset: { worker: batching(config.worker) },
     logger: graphileLogger(logger),
     events,
   });
   let liveness: Liveness;
+  const workerId = poolId;
   try {
-    if (!poolId) throw new Error('graphile-worker started no worker pool');
+    if (!workerId) throw new Error('graphile-worker started no worker pool');
     liveness = await startLiveness({
       pool,
-      workerId: poolId,
+      workerId,
       role: options.role ?? 'worker',
       heartbeatMs: config.worker.heartbeatMs,
       deadAfterMs: config.worker.deadAfterMs,
@@ -115,7 +113,19 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
           runner.kill('shutdown deadline').catch(() => {});
         }, shutdownMs * 0.8);
         try {
-          await runner.stop();
+          await runner.stop().catch((error) => {
+            logger.warn({ err: error }, 'the job runner reported errors while stopping');
+          });
+          // Jobs still locked to this pool waited in its local queue and never started.
+          await releaseHeldJobs(pool, workerId).then(
+            (released) =>
+              released && logger.info({ 'jobs.released': released }, 'gave back jobs not started'),
+            (error) =>
+              logger.warn(
+                { err: error },
+                'could not give back jobs not started; a live worker will free them',
+              ),
+          );
         } finally {
           clearTimeout(force);
           // After the runner stopped: this worker holds no jobs, so it is not to be waited for.
@@ -129,20 +139,60 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
 }
 
 /**
+ * How jobs are fetched and their outcomes written (README "Operating it" → Jobs).
+ *
+ * The local queue takes up to `size` due jobs in one query (locked by this pool, so the
+ * liveness recovery frees them with the running ones if the process dies) instead of one query
+ * per job; jobs it has not started within `ttlMs` go back for any worker to take, and `stop()`
+ * returns those waiting. graphile-worker counts an attempt when it takes a job, so a job waiting
+ * here when the process dies has spent one.
+ *
+ * Completions and failures are batched: those made within the delay are written in one
+ * statement. Without batching, graphile-worker 0.17 writes a job's completion or failure without
+ * waiting for it, and `stop()` can resolve before the write lands: the process then closes its
+ * pool and the finished job stays locked. Its batchers (even with no delay) are flushed before
+ * the pool stops, and retry a failed write. A completion not yet written when the process dies
+ * leaves the job locked, so the recovery frees it and it runs again. (These options exist only
+ * in preset form.)
+ */
+export function batching(worker: WorkerDeps['config']['worker']): GraphileConfig.WorkerOptions {
+  const { size, ttlMs, refetchDelayMs } = worker.localQueue;
+  return {
+    ...(size > 0
+      ? {
+          localQueue: {
+            size,
+            ttl: ttlMs,
+            ...(refetchDelayMs > 0 ? { refetchDelay: { durationMs: refetchDelayMs } } : {}),
+          },
+        }
+      : {}),
+    completeJobBatchDelay: worker.completeBatchDelayMs,
+    failJobBatchDelay: worker.failBatchDelayMs,
+  };
+}
+
+/**
  * One count per attempt: success, error (graphile-worker will retry it) or permanent_failure (it
  * was the last attempt, or the task said retrying is pointless). Durations from start to end.
  */
 function countJobs(events: WorkerEvents, metrics: NonNullable<WorkerOptions['metrics']>): void {
-  const started = new WeakMap<Job, bigint>();
+  const started = new WeakMap<Job, number>();
+  // The series of each task and outcome, looked up once (prom-client hashes the labels per call).
+  const series = new Map<string, { count: { inc(): void }; duration: { observe(seconds: number): void } }>();
   const observe = (job: Job, outcome: 'success' | 'error' | 'permanent_failure') => {
-    metrics.jobs.inc({ task: job.task_identifier, outcome });
-    const start = started.get(job);
-    if (start !== undefined) {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      metrics.jobDuration.observe({ task: job.task_identifier, outcome }, seconds);
+    const key = `${job.task_identifier}\0${outcome}`;
+    let one = series.get(key);
+    if (!one) {
+      const labels = { task: job.task_identifier, outcome };
+      one = { count: metrics.jobs.labels(labels), duration: metrics.jobDuration.labels(labels) };
+      series.set(key, one);
     }
+    one.count.inc();
+    const start = started.get(job);
+    if (start !== undefined) one.duration.observe((performance.now() - start) / 1000);
   };
-  events.on('job:start', ({ job }) => started.set(job, process.hrtime.bigint()));
+  events.on('job:start', ({ job }) => started.set(job, performance.now()));
   events.on('job:success', ({ job }) => observe(job, 'success'));
   // `job:error` fires for every failed attempt; `attempts >= max_attempts` is graphile-worker's
   // own test for the last one (it emits `job:failed` on the same condition).

@@ -11,7 +11,7 @@ import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 import { type Client, createClient, type FormattedExecutionResult } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { RECHECK_MS } from '../../src/api/schema/booking.ts';
+import { RECHECK_MS } from '../../src/api/live-access.ts';
 import { bookingTopics } from '../../src/domain/bookings/live-events.ts';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
 import { generateSigningKey } from '../../src/domain/identity/signing-keys.ts';
@@ -33,6 +33,22 @@ const VenueFeed = graphql(`
 const BookingFeed = graphql(`
   subscription LiveBooking($id: ID!) {
     booking(id: $id) { id status history { from to by reason } }
+  }
+`);
+
+/** Fields that are the same whoever of the team reads them: the process runs it once per change. */
+const TeamFeed = graphql(`
+  subscription LiveTeamFeed($venueId: ID!) {
+    bookingChanged(venueId: $venueId) { id status partySize notes guestEmail }
+  }
+`);
+
+const RemoveMember = graphql(`
+  mutation LiveRemoveMember($membershipId: ID!) {
+    removeMember(input: { membershipId: $membershipId }) {
+      __typename
+      ... on RemoveMemberPayload { removedMembershipId }
+    }
   }
 `);
 
@@ -568,6 +584,57 @@ describe('losing access', () => {
     // And they stopped listening.
     await subscribedBy(venueChannel(venue), 0);
     await subscribedBy(channel(bookingTopics.booking(rawId(before.id))), 0);
+  });
+});
+
+describe('a team listening with the same selection', () => {
+  it('all hear each change; a member removed through the API stops at the very next change, at once, while the others go on', async () => {
+    const venue = await newVenue();
+    const owner = await person(api, venue.organizationId, 'OWNER');
+    const [leaving, colleague, elsewhere] = await Promise.all([
+      person(api, venue.organizationId, 'STAFF'),
+      person(api, venue.organizationId, 'STAFF'),
+      person(api, venue.organizationId, 'ADMIN'),
+    ]);
+    const diner = await guest();
+    // Two of them on one process (which executes each change once for both), one on the other.
+    const leavingFeed = wsSubscribe(wsClient(api, leaving.token), TeamFeed, { venueId: venue.gid });
+    const colleagueFeed = wsSubscribe(wsClient(api, colleague.token), TeamFeed, { venueId: venue.gid });
+    const elsewhereFeed = wsSubscribe(wsClient(apiB, elsewhere.token), TeamFeed, { venueId: venue.gid });
+    await subscribedBy(venueChannel(venue), 2);
+
+    const first = await book(apiB, diner.token, venue, { startsAt: at('19:00'), specialRequests: 'window' });
+    const heard = {
+      bookingChanged: {
+        id: first.id,
+        status: 'REQUESTED',
+        partySize: 2,
+        notes: null,
+        guestEmail: diner.email,
+      },
+    };
+    for (const feed of [leavingFeed, colleagueFeed, elsewhereFeed]) {
+      expect(await feed.next(EVENT_TIMEOUT_MS)).toEqual({ data: heard });
+    }
+
+    // Removed by the owner through the other process; nobody's clock moves.
+    const removed = await apiB.gql(
+      RemoveMember,
+      { membershipId: globalId('Membership', leaving.membershipId) },
+      { token: owner.token },
+    );
+    expect(removed.data?.removeMember.__typename, JSON.stringify(removed.body)).toBe('RemoveMemberPayload');
+    const second = await book(apiB, diner.token, venue, { startsAt: at('19:30') });
+    expect(await leavingFeed.next(EVENT_TIMEOUT_MS)).toEqual({
+      data: null,
+      errors: [expect.objectContaining({ path: ['bookingChanged'], extensions: { code: 'FORBIDDEN' } })],
+    });
+    expect(await leavingFeed.ended()).toMatch(/^complete|stream closed$/);
+    for (const feed of [colleagueFeed, elsewhereFeed]) {
+      expect((await feed.next(EVENT_TIMEOUT_MS)).data?.bookingChanged).toMatchObject({ id: second.id });
+    }
+    colleagueFeed.stop();
+    elsewhereFeed.stop();
   });
 });
 

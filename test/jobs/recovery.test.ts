@@ -18,6 +18,7 @@ import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { testRedisUrl, testServerUrl } from '../helpers/env.ts';
 import {
+  completed,
   FAST_WORKER_ENV,
   jobRow,
   metric,
@@ -54,7 +55,9 @@ afterAll(async () => {
 });
 
 /** Starts `node src/main.ts worker` on the test database; resolves once it serves. */
-async function spawnWorker(): Promise<{ child: WorkerProcess; output: () => string }> {
+async function spawnWorker(
+  env: Record<string, string> = {},
+): Promise<{ child: WorkerProcess; output: () => string }> {
   const child = spawn(process.execPath, ['src/main.ts', 'worker'], {
     env: {
       PATH: process.env.PATH,
@@ -68,6 +71,7 @@ async function spawnWorker(): Promise<{ child: WorkerProcess; output: () => stri
       CONSUMER_AGENT: 'false',
       ...FAST_WORKER_ENV,
       ...LIVENESS_ENV,
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -106,6 +110,23 @@ async function lockOf(id: string) {
     [id],
   );
   return rows[0];
+}
+
+/**
+ * Adds `count` no-op jobs in one transaction (one notification) while the worker's one slot is
+ * busy: it takes them in one query into its local queue, locked to it, and runs none of them.
+ */
+async function waitingInLocalQueue(workerId: string, count: number): Promise<{ id: string }[]> {
+  const jobs = await api.services.db.$transaction(async (tx) => {
+    const added: { id: string }[] = [];
+    for (let i = 0; i < count; i += 1) added.push(await enqueue(tx, noopTask, {}));
+    return added;
+  });
+  await waitFor(async () => {
+    const locks = await Promise.all(jobs.map((job) => lockOf(job.id)));
+    return locks.every((lock) => lock?.locked_by === workerId);
+  }, 'the worker process to take the waiting jobs into its local queue');
+  return jobs;
 }
 
 const ACCOUNT = 'recovery-bot';
@@ -174,6 +195,13 @@ describe('a worker killed (SIGKILL) while it drains chats', () => {
     const killedAt = Date.now();
     const held = await heldDrains(chats);
     expect(held.map((job) => job.locked_by)).toEqual(chats.map(() => deadId));
+    // Every job locked to it: the drains it ran, and any job waiting in its local queue (a
+    // schedule's tick backfilled at its start, say).
+    const { rows: allHeld } = await database.pool.query<{ id: string }>(
+      'SELECT id::text FROM graphile_worker._private_jobs WHERE locked_by = $1 ORDER BY id',
+      [deadId],
+    );
+    expect(allHeld.map((job) => job.id)).toEqual(expect.arrayContaining(held.map((job) => job.id)));
     const pending = await pendingByChat(chats);
     for (const chat of chats) expect(pending.get(chat)!.length, chat).toBeGreaterThan(0);
 
@@ -228,9 +256,7 @@ describe('a worker killed (SIGKILL) while it drains chats', () => {
       `SELECT job_id::text, worker_id, outcome, reason FROM job_recoveries WHERE worker_id = $1 ORDER BY job_id`,
       [deadId],
     );
-    expect(recoveries.map((r) => [r.job_id, r.outcome])).toEqual(
-      held.map((job) => [job.id, 'RELEASED']).sort(([a], [b]) => Number(a) - Number(b)),
-    );
+    expect(recoveries.map((r) => [r.job_id, r.outcome])).toEqual(allHeld.map((job) => [job.id, 'RELEASED']));
     expect(recoveries[0].reason).toMatch(
       /^Its worker stopped answering \(last seen .*\) during attempt 1; freed to run again$/,
     );
@@ -327,6 +353,43 @@ describe('a worker killed while holding a job a newer one replaced, and a job on
   }, 60_000);
 });
 
+describe('a worker killed while jobs wait in its local queue', () => {
+  it('frees the jobs it had taken but not started with the one it ran, and a live worker runs them all', async () => {
+    // One slot: while the long job runs, the jobs added next wait in the worker's local queue.
+    const { child } = await spawnWorker({ WORKER_CONCURRENCY: '1', WORKER_LOCAL_QUEUE_SIZE: '50' });
+    const running = await enqueue(api.services.db, noopTask, { holdMs: 20_000 });
+    const deadId = (await waitFor(
+      async () => (await lockOf(running.id))?.locked_by,
+      'the worker process to take the long job',
+    ))!;
+    const waiting = await waitingInLocalQueue(deadId, 10);
+    child.kill('SIGKILL');
+    await exited(child);
+    for (const job of waiting) expect(await lockOf(job.id), job.id).toMatchObject({ locked_by: deadId });
+
+    recovering = await startWorkerApp(api);
+    // Every waiting job runs to completion on the live worker (completed jobs leave the queue).
+    for (const job of waiting) await completed(api.services.db, job.id, 30_000);
+    const { rows: recoveries } = await database.pool.query<{ job_id: string; outcome: string }>(
+      'SELECT job_id::text, outcome FROM job_recoveries WHERE worker_id = $1 ORDER BY job_id',
+      [deadId],
+    );
+    expect(recoveries).toEqual(
+      [running, ...waiting]
+        .map((job) => ({ job_id: job.id, outcome: 'RELEASED' }))
+        .sort((a, b) => Number(a.job_id) - Number(b.job_id)),
+    );
+    // The long job it was running is freed too, and runs again on the live worker.
+    const retaken = await waitFor(async () => {
+      const lock = await lockOf(running.id);
+      return lock?.locked_by && lock.locked_by !== deadId ? lock : null;
+    }, 'the live worker to take the long job');
+    expect(retaken.attempts).toBe(2);
+    const metrics = await recovering.metrics();
+    expect(metric(metrics, 'jobs_recovered_total{task="noop",outcome="RELEASED"}')).toBe(waiting.length + 1);
+  }, 60_000);
+});
+
 describe('a worker sent SIGTERM', () => {
   it('lets the running job finish, then exits cleanly', async () => {
     const { child, output } = await spawnWorker();
@@ -348,4 +411,24 @@ describe('a worker sent SIGTERM', () => {
     // It deregistered: no one waits for it as a dead worker.
     expect((await heartbeats()).map((h) => h.worker_id)).not.toContain(registered);
   });
+  it('gives back the jobs waiting in its local queue, not counted as attempts, and exits cleanly', async () => {
+    // A long hold (and a shutdown deadline past it), so the job still runs when the others are
+    // added however slow the machine, and SIGTERM lets it finish.
+    const { child, output } = await spawnWorker({
+      WORKER_CONCURRENCY: '1',
+      WORKER_LOCAL_QUEUE_SIZE: '50',
+      SHUTDOWN_TIMEOUT_MS: '30000',
+    });
+    const job = await enqueue(api.services.db, noopTask, { holdMs: 8_000 });
+    const workerId = await waitFor(async () => (await lockOf(job.id))?.locked_by, 'the job to start');
+    const waiting = await waitingInLocalQueue(workerId, 5);
+
+    child.kill('SIGTERM');
+    expect(await exited(child), output()).toBe(0);
+    expect(await jobRow(api.services.db, job.id)).toBeUndefined();
+    for (const waiter of waiting) {
+      expect(await lockOf(waiter.id), waiter.id).toMatchObject({ locked_by: null, attempts: 0 });
+    }
+    expect(output()).toContain('"msg":"stopped"');
+  }, 60_000);
 });

@@ -392,34 +392,21 @@ builder.subscriptionType({});
 export const REVOKED = Symbol('access revoked');
 
 /**
- * The topic's events while the subscriber may still read them. Auth scopes run once, when the
- * subscription starts, and the context (its memberships, Pothos' scope cache) lives as long as
- * the subscription: without this, a member removed from the organisation would go on receiving
- * its bookings, guests' addresses included, until they hang up. So every event is re-checked
- * with fresh access; the first refusal stops listening and ends the stream with FORBIDDEN.
+ * The topic's events while the subscriber may still read them, checked before each event
+ * (`allowed`, answered from the process's cache of src/api/live-access.ts). Auth scopes run once,
+ * when the subscription starts, and the context (its memberships, Pothos' scope cache) lives as
+ * long as the subscription: without this, a member removed from the organisation would go on
+ * receiving its bookings, guests' addresses included, until they hang up. The first refusal
+ * stops listening and ends the stream with FORBIDDEN.
  *
  * Hand-written rather than an async generator: a generator waiting for the next event cannot be
  * returned until one arrives, and the Redis subscription would outlive the subscriber.
  */
-/** How long a subscriber's right to read, once checked, is trusted before it is checked again. */
-export const RECHECK_MS = 15_000;
-
 export function whileAllowed(
   events: AsyncIterableIterator<unknown>,
-  check: () => Promise<boolean>,
-  now: () => Date,
+  allowed: () => Promise<boolean>,
 ): AsyncIterableIterator<unknown> {
   let revoked = false;
-  // One answer serves the events of the next RECHECK_MS: a venue with a thousand subscribers
-  // does not cost a thousand membership queries per change, and a removed member stops within
-  // that time.
-  let checkedAt = Number.NEGATIVE_INFINITY;
-  const allowed = async () => {
-    if (now().getTime() - checkedAt < RECHECK_MS) return true;
-    const ok = await check();
-    if (ok) checkedAt = now().getTime();
-    return ok;
-  };
   const stop = async () => {
     await events.return?.();
     return { done: true as const, value: undefined };
@@ -453,16 +440,14 @@ builder.subscriptionField('bookingChanged', (t) =>
     args: { venueId: t.arg.globalID({ for: Venue, required: true }) },
     authScopes: (_root, args) => ({ venueRole: { venueId: args.venueId.id, roles: ANY_ROLE } }),
     subscribe: (_root, args, ctx) =>
-      whileAllowed(
-        ctx.services.pubsub.subscribe(bookingTopics.venue(args.venueId.id)),
-        async () => {
+      whileAllowed(ctx.services.pubsub.subscribe(bookingTopics.venue(args.venueId.id)), () =>
+        ctx.liveAccess.allowed(ctx.actor, `venue:${args.venueId.id}`, async () => {
           // The `venueRole` scope again, on a fresh reading of the memberships.
           const access = ctx.domain.organizations.createAccess(ctx.actor);
           if (access.isPlatformAdmin) return true;
           const organizationId = await ctx.domain.venues.organizationOfVenue(args.venueId.id);
           return organizationId !== null && access.has(organizationId, ANY_ROLE);
-        },
-        ctx.services.now,
+        }),
       ),
     resolve: (query, payload, _args, ctx) => loadEventBooking(query, payload, ctx),
   }),
@@ -475,9 +460,8 @@ builder.subscriptionField('booking', (t) =>
     args: { id: t.arg.globalID({ for: Booking, required: true }) },
     authScopes: (_root, args) => ({ seesBooking: args.id.id }),
     subscribe: (_root, args, ctx) =>
-      whileAllowed(
-        ctx.services.pubsub.subscribe(bookingTopics.booking(args.id.id)),
-        async () => {
+      whileAllowed(ctx.services.pubsub.subscribe(bookingTopics.booking(args.id.id)), () =>
+        ctx.liveAccess.allowed(ctx.actor, `booking:${args.id.id}`, async () => {
           // The `seesBooking` scope again, on a fresh reading of the memberships.
           try {
             await ctx.domain.bookings.requireBooking(
@@ -489,8 +473,7 @@ builder.subscriptionField('booking', (t) =>
             if (error instanceof NotFoundError) return false;
             throw error;
           }
-        },
-        ctx.services.now,
+        }),
       ),
     resolve: (query, payload, _args, ctx) => loadEventBooking(query, payload, ctx),
   }),

@@ -32,13 +32,15 @@ mutation('inviteMember', {
   authScopes: (input) => ({
     $all: { person: true, orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } },
   }),
-  resolve: async (input, ctx) => ({
-    membership: await ctx.domain.organizations.inviteMember(ctx.access, {
+  resolve: async (input, ctx) => {
+    const membership = await ctx.domain.organizations.inviteMember(ctx.access, {
       organizationId: input.organizationId.id,
       email: input.email,
       role: input.role,
-    }),
-  }),
+    });
+    await ctx.liveAccess.membershipsChanged(membership.organizationId);
+    return { membership };
+  },
 });
 
 mutation('changeMemberRole', {
@@ -46,12 +48,14 @@ mutation('changeMemberRole', {
   input: (t) => ({ membershipId: t.globalID({ for: Membership }), role: t.field({ type: MembershipRole }) }),
   payload: MembershipPayload,
   authScopes: (input, ctx) => roleInMembershipOrganization(input.membershipId.id, ctx, MANAGERS),
-  resolve: async (input, ctx) => ({
-    membership: await ctx.domain.organizations.changeMemberRole(ctx.access, {
+  resolve: async (input, ctx) => {
+    const membership = await ctx.domain.organizations.changeMemberRole(ctx.access, {
       membershipId: input.membershipId.id,
       role: input.role,
-    }),
-  }),
+    });
+    await ctx.liveAccess.membershipsChanged(membership.organizationId);
+    return { membership };
+  },
 });
 
 mutation('removeMember', {
@@ -61,7 +65,11 @@ mutation('removeMember', {
   // Any member may call it, because anyone may leave; removing others is the domain's rule.
   authScopes: (input, ctx) => roleInMembershipOrganization(input.membershipId.id, ctx, ANY_ROLE),
   resolve: async (input, ctx) => {
-    await ctx.domain.organizations.removeMember(ctx.access, { membershipId: input.membershipId.id });
+    const removed = await ctx.domain.organizations.removeMember(ctx.access, {
+      membershipId: input.membershipId.id,
+    });
+    // Live subscriptions of the member check their rights again at their next event.
+    await ctx.liveAccess.membershipsChanged(removed.organizationId);
     return { removedMembershipId: encodeGlobalID('Membership', input.membershipId.id) };
   },
 });

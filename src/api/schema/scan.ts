@@ -280,14 +280,12 @@ builder.subscriptionField('scanProgress', (t) =>
     authScopes: async (_root, args, ctx) =>
       managersOf(await ctx.domain.scan.organizationOfScan(args.scanId.id)),
     subscribe: (_root, args, ctx) =>
-      whileAllowed(
-        ctx.services.pubsub.subscribe(scanTopic(args.scanId.id)),
-        async () => {
+      whileAllowed(ctx.services.pubsub.subscribe(scanTopic(args.scanId.id)), () =>
+        ctx.liveAccess.allowed(ctx.actor, `scan:${args.scanId.id}`, async () => {
           const access = ctx.domain.organizations.createAccess(ctx.actor);
           const organizationId = await ctx.domain.scan.organizationOfScan(args.scanId.id);
           return organizationId !== null && access.has(organizationId, MANAGERS);
-        },
-        ctx.services.now,
+        }),
       ),
     resolve: (query, payload, _args, ctx) => {
       if (payload === REVOKED) throw new NotAllowedError();

@@ -200,16 +200,14 @@ function filtered(
 
 /** The venue's inbox events while the subscriber is still on its team (re-checked as bookings' are). */
 function venueInboxEvents(ctx: Context, venueId: string, keep: (event: InboxEventPayload) => boolean) {
-  return whileAllowed(
-    filtered(ctx.services.pubsub.subscribe(inboxTopic(venueId)), keep),
-    async () => {
+  return whileAllowed(filtered(ctx.services.pubsub.subscribe(inboxTopic(venueId)), keep), () =>
+    ctx.liveAccess.allowed(ctx.actor, `venue:${venueId}`, async () => {
       // The `venueRole` scope again, on a fresh reading of the memberships.
       const access = ctx.domain.organizations.createAccess(ctx.actor);
       if (access.isPlatformAdmin) return true;
       const organizationId = await ctx.domain.venues.organizationOfVenue(venueId);
       return organizationId !== null && access.has(organizationId, ANY_ROLE);
-    },
-    ctx.services.now,
+    }),
   );
 }
 

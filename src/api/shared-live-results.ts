@@ -1,0 +1,168 @@
+/**
+ * Live updates executed once per process, not once per subscriber.
+ *
+ * A venue's team of a thousand people all subscribed to `bookingChanged` would, per change, each
+ * run their own GraphQL execution of the same event (the booking read, Pothos' fields and scopes,
+ * the result): the delivery time grew with the subscribers of a process. Their results are the
+ * same whenever the subscription only admits people with the same rights over what it sends
+ * (every subscriber of `bookingChanged(venueId)` is that venue's team, checked before each event)
+ * and the selection asks only for fields whose value does not depend on who asks. Then the first
+ * subscriber of a process to reach an event executes it, and every other subscriber with the same
+ * document and variables is handed that same result object, which graphql-ws then writes.
+ *
+ * Everything else keeps its own execution: other subscriptions, selections with a field outside
+ * the list below (`allowedTransitions` depends on the viewer's role and whether they are the
+ * guest; `venue` on what the viewer may see of it), and a subscriber's own refusal (`REVOKED`).
+ * Each subscriber still checks its own right to the events (the subscription field's
+ * `whileAllowed`), and the hooks of every other plugin (error masking, scrubbing) still see each
+ * subscriber's result.
+ */
+import {
+  createSourceEventStream,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  execute,
+  type FragmentDefinitionNode,
+  Kind,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+
+/**
+ * Subscription fields whose subscribers all hold the same rights over every event they receive,
+ * and for each, the fields (by name, at any depth) whose value is the same for all of them.
+ */
+const SHAREABLE: Record<string, ReadonlySet<string>> = {
+  bookingChanged: new Set([
+    '__typename',
+    'id',
+    'partySize',
+    'startsAt',
+    'endsAt',
+    'status',
+    'source',
+    'specialRequests',
+    // The venue's team only: every subscriber of bookingChanged is its team.
+    'notes',
+    'guestName',
+    'guestEmail',
+    'expiresAt',
+    'createdAt',
+    'updatedAt',
+    // BookingTransition and BookingFeedback: plain columns.
+    'history',
+    'from',
+    'to',
+    'by',
+    'reason',
+    'at',
+    'feedback',
+    'score',
+    'comment',
+  ]),
+};
+
+/** The results executed so far for each event, by document and variables. */
+const executed = new WeakMap<object, Map<string, Promise<ExecutionResult>>>();
+/** Whether each document (parsed once and cached by Yoga) may share its results. */
+const shareableDocuments = new WeakMap<DocumentNode, boolean>();
+
+export function sharedLiveResults(): Plugin {
+  return {
+    onSubscribe({ args, setSubscribeFn }) {
+      if (!isShareable(args.document, args.operationName)) return;
+      setSubscribeFn(subscribeShared);
+    },
+  };
+}
+
+async function subscribeShared(args: ExecutionArgs) {
+  const source = await createSourceEventStream(args);
+  if (!(Symbol.asyncIterator in source)) return source;
+  const key = `${args.operationName ?? ''}\n${JSON.stringify(args.variableValues ?? {})}`;
+  const events = source[Symbol.asyncIterator]();
+  const run = (event: unknown) => execute({ ...args, rootValue: event }) as Promise<ExecutionResult>;
+  const mapped: AsyncIterableIterator<ExecutionResult> = {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      const next = await events.next();
+      if (next.done) return { done: true, value: undefined };
+      const event = next.value as unknown;
+      // A subscriber's own refusal (a symbol) is executed for it alone.
+      if (typeof event !== 'object' || event === null) return { done: false, value: await run(event) };
+      let results = executed.get(event);
+      if (!results) {
+        results = new Map();
+        executed.set(event, results);
+      }
+      let result = results.get(key);
+      if (!result) {
+        result = run(event);
+        results.set(key, result);
+      }
+      return { done: false, value: await result };
+    },
+    async return() {
+      await events.return?.();
+      return { done: true, value: undefined };
+    },
+  };
+  return mapped;
+}
+
+function isShareable(document: DocumentNode, operationName: string | null | undefined): boolean {
+  const known = shareableDocuments.get(document);
+  if (known !== undefined) return known;
+  const shareable = judge(document, operationName);
+  shareableDocuments.set(document, shareable);
+  return shareable;
+}
+
+function judge(document: DocumentNode, operationName: string | null | undefined): boolean {
+  const operations = document.definitions.filter(
+    (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION,
+  );
+  const operation = operationName
+    ? operations.find((o) => o.name?.value === operationName)
+    : operations.length === 1
+      ? operations[0]
+      : undefined;
+  if (operation?.operation !== 'subscription') return false;
+  const [root, ...others] = operation.selectionSet.selections;
+  if (!root || others.length || root.kind !== Kind.FIELD || root.alias) return false;
+  const fields = SHAREABLE[root.name.value];
+  if (!fields || !root.selectionSet) return false;
+  const fragments = new Map(
+    document.definitions
+      .filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION)
+      .map((f) => [f.name.value, f]),
+  );
+  const seen = new Set<string>();
+  const within = (set: SelectionSetNode): boolean =>
+    set.selections.every((selection) => {
+      switch (selection.kind) {
+        case Kind.FIELD:
+          return (
+            fields.has(selection.name.value) &&
+            !selection.arguments?.length &&
+            (!selection.selectionSet || within(selection.selectionSet))
+          );
+        case Kind.INLINE_FRAGMENT:
+          return within(selection.selectionSet);
+        case Kind.FRAGMENT_SPREAD: {
+          const fragment = fragments.get(selection.name.value);
+          if (!fragment) return false;
+          if (seen.has(fragment.name.value)) return true;
+          seen.add(fragment.name.value);
+          return within(fragment.selectionSet);
+        }
+        default:
+          return false;
+      }
+    });
+  return within(root.selectionSet);
+}
