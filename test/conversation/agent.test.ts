@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BUDGET_REPLY, UNAVAILABLE_REPLY } from '../../src/domain/conversation/turn.ts';
+import { BUDGET_REPLY, deletedAccountReply, UNAVAILABLE_REPLY } from '../../src/domain/conversation/turn.ts';
 import { agentEnv, startAppWithWorker, stopAll, TELEGRAM_BOT, telegramEnv } from '../factories/apps.ts';
 import { telegramChats } from '../factories/chats.ts';
 import { createVenue } from '../factories/venues.ts';
@@ -431,5 +431,19 @@ describe('the consumer agent', () => {
     await write('What did the others say?', group, nextChat++);
     await reply(group, 2);
     expect(seen).not.toContain('Rua Secreta');
+  });
+
+  it('answers a person whose account is being deleted with that alone: no model, nothing kept', async () => {
+    const { chatId } = await write('Hi!');
+    expect(await reply(chatId)).toBe('Hello!');
+    const userId = await userOf(chatId);
+    const deletedAt = new Date();
+    await app.services.db.user.update({ where: { id: userId }, data: { deletedAt } });
+    const before = model.requests.length;
+
+    await write('Remember that I love sushi', chatId);
+    expect(await reply(chatId, 2)).toBe(deletedAccountReply(deletedAt));
+    expect(model.requests.length).toBe(before);
+    expect(await app.services.db.memory.count({ where: { userId } })).toBe(0);
   });
 });

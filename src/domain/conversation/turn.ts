@@ -20,6 +20,7 @@ import { type InboundContext, type InboundHandler, RetryLaterError } from '../ch
 import type { NormalizedMessage } from '../channels/normalized.ts';
 import { type ChannelSenders, queueMessage } from '../channels/outbound.ts';
 import { isConfirmButton, type Released } from '../confirmations/confirmations.ts';
+import { ACCOUNT_PURGE_AFTER_DAYS } from '../identity/account-deletion.ts';
 import { parseCommand, runCommand } from './commands.ts';
 import { runToolLoop } from './loop.ts';
 import {
@@ -65,6 +66,18 @@ export const NEW_ACCOUNT_REPLY =
 /** The whole platform's daily ceiling is reached: nobody is answered by a model until tomorrow (UTC). */
 export const BUSY_REPLY =
   "Sorry, I'm too busy to take on anything new right now. Please try again later (tomorrow at the latest). Your bookings are unaffected.";
+
+/** The person asked to delete their account: nothing new is taken in until they sign in again. */
+export function deletedAccountReply(deletedAt: Date): string {
+  const purge = new Date(deletedAt.getTime() + ACCOUNT_PURGE_AFTER_DAYS * 86_400_000);
+  const day = purge.toLocaleDateString('en-GB', {
+    day: 'numeric',
+    month: 'long',
+    year: 'numeric',
+    timeZone: 'UTC',
+  });
+  return `You asked to delete your account, so I'm not acting on or keeping anything new you tell me. It will be erased on ${day}. To keep it, sign in again with your email before then.`;
+}
 
 const BUDGET_REPLIES = {
   user: BUDGET_REPLY,
@@ -119,6 +132,13 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
       content: extra.replyButtons?.length ? { buttons: extra.replyButtons.slice(0, 3) } : undefined,
     });
   };
+
+  // An account being deleted answers with that alone: no model, no tool, nothing remembered.
+  const account = await db.user.findUnique({ where: { id: context.userId }, select: { deletedAt: true } });
+  if (account?.deletedAt) {
+    await reply(deletedAccountReply(account.deletedAt), {}, 'account-deleted');
+    return;
+  }
 
   if (message.location) {
     await db.user.update({
