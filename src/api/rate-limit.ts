@@ -5,6 +5,7 @@
  */
 import { DailyQuotaExceededError, quotaHeaders, spendApiRequest } from '../domain/developer/quota.ts';
 import type { Actor } from '../domain/identity/actor.ts';
+import type { LimitHit } from '../platform/rate-limit.ts';
 import type { Services } from '../wiring/services.ts';
 
 export interface RateLimitRefusal {
@@ -23,15 +24,27 @@ export async function rateLimit(
   ip: string,
 ): Promise<RateLimitRefusal | null> {
   const { limiter, config } = services;
-  const window = config.rateLimits.windowSeconds;
-  const checks: [string, string, number][] = [['ip', `ip:${ip}`, config.rateLimits.perIp]];
-  if (actor.kind === 'user') checks.push(['user', `user:${actor.userId}`, config.rateLimits.perUser]);
-  if (actor.kind === 'apiKey') checks.push(['apiKey', `key:${actor.apiKeyId}`, config.rateLimits.perApiKey]);
-  for (const [limit, key, max] of checks) {
-    const result = await limiter.hit(key, max, window);
-    if (!result.allowed) return { limit, retryAfter: result.retryAfterSeconds };
-  }
-  return null;
+  const windowSeconds = config.rateLimits.windowSeconds;
+  const checks: (LimitHit & { name: string })[] = [
+    { name: 'ip', key: `ip:${ip}`, limit: config.rateLimits.perIp, windowSeconds },
+  ];
+  if (actor.kind === 'user')
+    checks.push({
+      name: 'user',
+      key: `user:${actor.userId}`,
+      limit: config.rateLimits.perUser,
+      windowSeconds,
+    });
+  if (actor.kind === 'apiKey')
+    checks.push({
+      name: 'apiKey',
+      key: `key:${actor.apiKeyId}`,
+      limit: config.rateLimits.perApiKey,
+      windowSeconds,
+    });
+  // One round trip for both: a request over its IP's limit is not counted against its user.
+  const refused = await limiter.hitInOrder(checks);
+  return refused && { limit: checks[refused.index]!.name, retryAfter: refused.result.retryAfterSeconds };
 }
 
 /**

@@ -19,12 +19,24 @@ export interface RateLimiter {
   /** Counts one hit against `key` and tells whether it is within `limit` per `windowSeconds`. */
   hit(key: string, limit: number, windowSeconds: number): Promise<RateLimitResult>;
   /**
+   * Counts one hit against each key in turn, as `hit` one after another would, and stops at the
+   * first one over its limit (the keys after it are not counted): one round trip to Redis for
+   * all of them. Answers the index of that key with its result, or null when all are within.
+   */
+  hitInOrder(hits: readonly LimitHit[]): Promise<{ index: number; result: RateLimitResult } | null>;
+  /**
    * Tells whether one more hit against `key` would be within `limit`, without counting it: for
    * limits on failures, which are checked before an attempt and counted only when it fails.
    */
   peek(key: string, limit: number): Promise<RateLimitResult>;
   /** 'redis' while Redis answers, 'memory' while this process counts alone. */
   readonly mode: () => 'redis' | 'memory';
+}
+
+export interface LimitHit {
+  key: string;
+  limit: number;
+  windowSeconds: number;
 }
 
 // KEYS[1] counter; ARGV[1] window in ms. Returns {count, pttl}.
@@ -35,6 +47,19 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {count, ttl}`;
 
+// KEYS[i] counters; ARGV[2i-1] window in ms and ARGV[2i] limit of KEYS[i]. The first counter over
+// its limit ends the script: returns {i, count, pttl}, or {0, 0, 0} when every one is within.
+const IN_ORDER_SCRIPT = `
+for i = 1, #KEYS do
+  local window = ARGV[2 * i - 1]
+  local count = redis.call('INCR', KEYS[i])
+  if count == 1 then redis.call('PEXPIRE', KEYS[i], window) end
+  local ttl = redis.call('PTTL', KEYS[i])
+  if ttl < 0 then redis.call('PEXPIRE', KEYS[i], window); ttl = tonumber(window) end
+  if count > tonumber(ARGV[2 * i]) then return {i, count, ttl} end
+end
+return {0, 0, 0}`;
+
 // KEYS[1] counter. Returns {count, pttl} without changing anything.
 const PEEK_SCRIPT = `
 local count = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -43,6 +68,10 @@ return {count, redis.call('PTTL', KEYS[1])}`;
 type RedisWithLimit = Redis & {
   agntRateLimit(key: string, windowMs: number): Promise<[number, number]>;
   agntRateLimitPeek(key: string): Promise<[number, number]>;
+  agntRateLimitInOrder(
+    keyCount: number,
+    ...keysThenArgs: (string | number)[]
+  ): Promise<[number, number, number]>;
 };
 
 export function createRateLimiter(redis: RedisHandle, logger: Logger): RateLimiter {
@@ -51,6 +80,8 @@ export function createRateLimiter(redis: RedisHandle, logger: Logger): RateLimit
   const client = redis.client as RedisWithLimit | null;
   client?.defineCommand('agntRateLimit', { numberOfKeys: 1, lua: SCRIPT });
   client?.defineCommand('agntRateLimitPeek', { numberOfKeys: 1, lua: PEEK_SCRIPT });
+  // No numberOfKeys: the first argument of each call says how many keys follow.
+  client?.defineCommand('agntRateLimitInOrder', { lua: IN_ORDER_SCRIPT });
   const fallBack = (error: unknown) => {
     if (!degraded) {
       logger.error({ err: error }, 'Redis is unavailable: rate limits fall back to this process');
@@ -74,6 +105,29 @@ export function createRateLimiter(redis: RedisHandle, logger: Logger): RateLimit
       }
       const { count, ttl } = memory.hit(key, windowMs);
       return result(count, limit, ttl);
+    },
+    async hitInOrder(hits) {
+      if (client) {
+        try {
+          const [position, count, ttl] = await client.agntRateLimitInOrder(
+            hits.length,
+            ...hits.map((h) => `${redis.keyPrefix}rl:${h.key}`),
+            ...hits.flatMap((h) => [h.windowSeconds * 1000, h.limit]),
+          );
+          if (degraded) logger.info('rate limits are counted in Redis again');
+          degraded = false;
+          return position === 0
+            ? null
+            : { index: position - 1, result: result(count, hits[position - 1]!.limit, ttl) };
+        } catch (error) {
+          fallBack(error);
+        }
+      }
+      for (const [index, h] of hits.entries()) {
+        const { count, ttl } = memory.hit(h.key, h.windowSeconds * 1000);
+        if (count > h.limit) return { index, result: result(count, h.limit, ttl) };
+      }
+      return null;
     },
     async peek(key, limit) {
       if (client) {

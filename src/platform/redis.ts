@@ -30,6 +30,9 @@ async function tryConnect(url: string, timeoutMs: number): Promise<Redis | null>
     // Fail fast while we decide; reconnect forever once we run on it.
     retryStrategy: (times) => Math.min(times * 200, 2000),
     enableOfflineQueue: true,
+    // Commands sent in the same tick (the limits and session checks of concurrent requests) go
+    // to Redis in one write; each still gets its own answer, and order is kept.
+    enableAutoPipelining: true,
   });
   client.on('error', () => {});
   try {

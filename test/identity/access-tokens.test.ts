@@ -215,6 +215,20 @@ describe('rejecting access tokens', () => {
   });
 });
 
+describe('verifying the same token again', () => {
+  it('answers from what it verified while the token holds, and refuses it once expired or under other rules', async () => {
+    const clock = manualClock();
+    const { token } = await issueAccessToken(keys, { userId, auth, now: clock.now() });
+    await expect(verifyAccessToken({ ...deps, now: clock.now }, token)).resolves.toMatchObject({ userId });
+    await expect(verifyAccessToken({ ...deps, now: clock.now }, token)).resolves.toMatchObject({ userId });
+    await expect(
+      verifyAccessToken({ ...deps, auth: { ...auth, audience: 'another-api' }, now: clock.now }, token),
+    ).rejects.toThrow(/another audience/);
+    clock.advance(900_000 + 6_000);
+    await expect(verifyAccessToken({ ...deps, now: clock.now }, token)).rejects.toThrow(/has expired/);
+  });
+});
+
 describe('signing keys', () => {
   it('publishes only public material in the JWKS', () => {
     const { keys: published } = keys.jwks();

@@ -1,7 +1,7 @@
 import { availabilityRelations } from '../../domain/bookings/venue-availability.ts';
 import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
 import { isOpenAt } from '../../domain/venues/hours.ts';
-import { checklistOf, PUBLIC_STATUSES, socialHandleList } from '../../domain/venues/venues.ts';
+import { checklistOf, PUBLIC_STATUSES, socialHandleList, VENUE_COLUMNS } from '../../domain/venues/venues.ts';
 import { ValidationError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import { teamOf } from '../scopes.ts';
@@ -106,6 +106,10 @@ export const Venue = builder.prismaNode('Venue', {
   id: { field: 'id' },
   description:
     'A place people book. Everyone sees the public fields of venues on the network; its organisation sees it all.',
+  // Select mode: each field selects what it reads (an exposed field its column), so a page of
+  // venues reads only the columns its selection shows. Always: what deciding who sees a venue
+  // reads (authScopes here and on fields in other files).
+  select: { id: true, status: true, organizationId: true },
   authScopes: (venue) => (PUBLIC_STATUSES.includes(venue.status) ? true : teamOf(venue.organizationId)),
   fields: (t) => ({
     name: t.exposeString('name'),
@@ -205,9 +209,9 @@ export const Venue = builder.prismaNode('Venue', {
       description: 'Bookable start times on a local date for a party size.',
       errors: { types: [ValidationError], result: { name: 'VenueAvailabilityResult' } },
       args: { date: t.arg.string({ required: true }), partySize: t.arg.int({ required: true }) },
-      // Hours, tables, the agent and the date's exceptions and bookings come with the venue, in
-      // the statement that loads it.
-      select: (args) => availabilityRelations(args.date) ?? {},
+      // The venue's columns (the domain takes the whole row), hours, tables, the agent and the
+      // date's exceptions and bookings come with the venue, in the statement that loads it.
+      select: (args) => ({ ...VENUE_COLUMNS, ...availabilityRelations(args.date) }),
       resolve: async (v, { date, partySize }, ctx) => ({
         date,
         partySize,
@@ -240,7 +244,7 @@ export const Venue = builder.prismaNode('Venue', {
       description:
         'What the venue still needs before it can be published. Its organisation only (null for everyone else).',
       authScopes: (v) => teamOf(v.organizationId),
-      select: { _count: { select: { hours: true, tables: true } } },
+      select: { ...VENUE_COLUMNS, _count: { select: { hours: true, tables: true } } },
       resolve: (v) => checklistOf(v, v._count),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),

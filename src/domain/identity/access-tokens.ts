@@ -129,6 +129,8 @@ export async function verifyAccessToken(
   token: string,
 ): Promise<VerifiedAccessToken> {
   const currentDate = deps.now?.() ?? new Date();
+  const remembered = rememberedToken(deps, token, currentDate);
+  if (remembered) return ownTokenClaims(remembered);
   // Read without trust only to choose which issuer's rules to apply; the chosen verification then
   // pins that issuer, so a token cannot pick laxer rules by lying about `iss`.
   const unverified = decodeUnverified(token);
@@ -158,12 +160,88 @@ export async function verifyAccessToken(
     };
   }
 
+  const payload = await verifyOwnToken(deps, token, unverified.alg, currentDate);
+  return ownTokenClaims(payload);
+}
+
+function ownTokenClaims(payload: JWTPayload): VerifiedAccessToken {
+  if (!payload.sub || !UUID.test(payload.sub))
+    throw new AuthenticationError('The access token has an invalid subject');
+  return {
+    userId: payload.sub,
+    tokenId: payload.jti ?? null,
+    expiresAt: new Date(payload.exp! * 1000),
+    sessionId: typeof payload.sid === 'string' ? payload.sid : null,
+    source: 'agnt',
+  };
+}
+
+interface VerifiedToken {
+  payload: JWTPayload;
+  kid: string;
+  key: CryptoKey;
+}
+
+/** Tokens of ours already verified, per signing key set (so per process and per test server). */
+const verifiedTokens = new WeakMap<SigningKeys, Map<string, VerifiedToken>>();
+
+/** Most verified tokens remembered per key set; the oldest is forgotten first. */
+const VERIFIED_TOKENS_MAX = 10_000;
+
+function verifiedTokenCache(deps: AccessTokenVerifierDeps, token: string) {
+  let cache = verifiedTokens.get(deps.keys);
+  if (!cache) {
+    cache = new Map();
+    verifiedTokens.set(deps.keys, cache);
+  }
+  return { cache, key: `${deps.auth.issuer}\n${deps.auth.audience}\n${token}` };
+}
+
+/**
+ * One of our tokens verified before, if it still holds at `currentDate`. The signature, issuer,
+ * audience, type and required claims cannot change for the same bytes; what can is checked again
+ * on every use: the time (`exp`, `nbf`) and that the key that signed it is still one we accept
+ * (a retired key retires its tokens at once). Only our own rules put tokens here, and a token
+ * whose `iss` is ours never takes the external issuer's path, so a hit needs no other check.
+ */
+function rememberedToken(deps: AccessTokenVerifierDeps, token: string, currentDate: Date) {
+  const { cache, key } = verifiedTokenCache(deps, token);
+  const known = cache.get(key);
+  if (!known) return undefined;
+  const now = currentDate.getTime() / 1000;
+  const { payload } = known;
+  if (
+    deps.keys.publicKey(known.kid) === known.key &&
+    payload.exp! > now - CLOCK_TOLERANCE_SECONDS &&
+    (payload.nbf === undefined || payload.nbf <= now + CLOCK_TOLERANCE_SECONDS)
+  ) {
+    return payload;
+  }
+  // Expired or its key retired: verified again, which says why it is refused.
+  cache.delete(key);
+  return undefined;
+}
+
+/**
+ * jose's verification of one of our tokens, remembered (see rememberedToken): a client sends
+ * the same token with every request until it expires, and the ES256 signature check was most of
+ * what authenticating a request cost.
+ */
+async function verifyOwnToken(
+  deps: AccessTokenVerifierDeps,
+  token: string,
+  alg: string | undefined,
+  currentDate: Date,
+): Promise<JWTPayload> {
+  let kid: string | undefined;
+  let key: CryptoKey | undefined;
   const payload = await verifyWith(
     token,
-    unverified.alg,
+    alg,
     (header) => {
       if (!header.kid) throw new AuthenticationError('The access token names no signing key (kid)');
-      const key = deps.keys.publicKey(header.kid);
+      kid = header.kid;
+      key = deps.keys.publicKey(header.kid);
       if (!key)
         throw new AuthenticationError(`The access token was signed with an unknown key (kid ${header.kid})`);
       return key;
@@ -179,15 +257,12 @@ export async function verifyAccessToken(
     },
     ACCESS_TOKEN_ALGORITHM,
   );
-  if (!payload.sub || !UUID.test(payload.sub))
-    throw new AuthenticationError('The access token has an invalid subject');
-  return {
-    userId: payload.sub,
-    tokenId: payload.jti ?? null,
-    expiresAt: new Date(payload.exp! * 1000),
-    sessionId: typeof payload.sid === 'string' ? payload.sid : null,
-    source: 'agnt',
-  };
+  if (kid && key) {
+    const { cache, key: cacheKey } = verifiedTokenCache(deps, token);
+    if (cache.size >= VERIFIED_TOKENS_MAX) cache.delete(cache.keys().next().value!);
+    cache.set(cacheKey, { payload, kid, key });
+  }
+  return payload;
 }
 
 /**

@@ -9,7 +9,7 @@
  * is held as a pending CHANGE review while the live values stay. Decisions are in reviews.ts.
  */
 import { z } from 'zod';
-import type { Prisma, Venue } from '../../generated/prisma/client.ts';
+import { Prisma, type Venue } from '../../generated/prisma/client.ts';
 import type { VenueStatus } from '../../generated/prisma/enums.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
@@ -485,6 +485,11 @@ export async function venueChecklist(db: DbOrTx, venue: Venue): Promise<Checklis
   ]);
   return checklistOf(venue, { hours, tables });
 }
+
+/** Every column of a venue, as a Prisma selection: for a read that hands the whole row on as a Venue. */
+export const VENUE_COLUMNS = Object.fromEntries(
+  Object.values(Prisma.VenueScalarFieldEnum).map((column) => [column, true]),
+) as { [C in Prisma.VenueScalarFieldEnum]: true };
 
 export function checklistOf(venue: Venue, counts: { hours: number; tables: number }): ChecklistItem[] {
   return [
