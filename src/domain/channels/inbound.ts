@@ -118,7 +118,11 @@ export function inboundStatement(event: InboundRecord): Statement {
     status,
     event.error ?? null,
   ];
-  const insert = { name: 'record-inbound', text: INSERT_EVENT, values };
+  // A group commit runs a batch's statements in the order of their chats (keeping each chat's).
+  const lockKey = event.externalChatId
+    ? chatKey(event.platform, event.account, event.externalChatId)
+    : undefined;
+  const insert = { name: 'record-inbound', text: INSERT_EVENT, values, ...(lockKey ? { lockKey } : {}) };
   if (status === 'PENDING' && event.externalChatId) {
     // A platform without drains (CONSOLE) is refused by the task's schema, checked before the statement.
     const platform = event.platform as (typeof PLATFORMS)[number];
