@@ -5,9 +5,10 @@
  * The inbound webhooks record every event with one statement (`insertAndEnqueue`). Alone, each is
  * a transaction, a WAL flush and (since it enqueues a job) a commit serialised behind every other
  * commit that sends a notification; at a few thousand a second those flushes and that queue are
- * what a webhook waits on. Here the statements that arrive within `windowMs` of the first (or
- * until `maxStatements`) run in one transaction on one connection and commit once; only then does
- * each caller's promise resolve, so a caller that answers its provider after it (200) answers for
+ * what a webhook waits on. Here the statements that arrive while another batch commits, for
+ * at most `windowMs` (or until `maxStatements`), run in one transaction on one connection and
+ * commit once (with nothing committing, a batch goes as soon as the event loop has handed over
+ * what it read, so an idle process adds no wait); only then does each caller's promise resolve, so a caller that answers its provider after it (200) answers for
  * a committed write. A failed batch rejects every caller in it (the webhook answers 500 and the
  * provider delivers again); a process killed mid-batch committed nothing of it and acknowledged
  * nothing of it.
@@ -32,7 +33,10 @@ export interface Statement {
 }
 
 export interface GroupCommitOptions {
-  /** How long the first statement of a batch waits for others to join it. 0: no batching. */
+  /**
+   * How long the first statement of a batch waits, at most, for a batch committing to finish
+   * (and others to join it). 0: no batching, each submission commits on its own.
+   */
   windowMs: number;
   /** A batch this large runs at once, without waiting out the window. */
   maxStatements: number;
@@ -55,17 +59,22 @@ interface Waiting {
 export function groupCommit(pool: pg.Pool, options: GroupCommitOptions): GroupCommit {
   let waiting: Waiting[] = [];
   let count = 0;
-  let timer: NodeJS.Timeout | undefined;
+  /** Cancels the pending start of the waiting batch, when one is set. */
+  let timer: (() => void) | undefined;
   const inFlight = new Set<Promise<void>>();
 
   const start = () => {
-    if (timer) clearTimeout(timer);
+    timer?.();
     timer = undefined;
     const batch = waiting;
     waiting = [];
     count = 0;
     if (!batch.length) return;
-    const run = commit(pool, batch).finally(() => inFlight.delete(run));
+    const run = commit(pool, batch).finally(() => {
+      inFlight.delete(run);
+      // What gathered while this batch committed goes now, rather than at the end of its window.
+      if (waiting.length && !inFlight.size) start();
+    });
     inFlight.add(run);
   };
 
@@ -77,7 +86,15 @@ export function groupCommit(pool: pg.Pool, options: GroupCommitOptions): GroupCo
         waiting.push({ statements, resolve, reject });
         count += statements.length;
         if (options.windowMs <= 0 || count >= options.maxStatements) start();
-        else timer ??= setTimeout(start, options.windowMs);
+        else if (timer) return;
+        else if (!inFlight.size) {
+          // Nothing committing: go once this turn of the event loop has handed over what it read.
+          const immediate = setImmediate(start);
+          timer = () => clearImmediate(immediate);
+        } else {
+          const timeout = setTimeout(start, options.windowMs);
+          timer = () => clearTimeout(timeout);
+        }
       });
     },
     async flush() {

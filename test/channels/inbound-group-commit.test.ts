@@ -21,7 +21,7 @@ let database: TestDatabase;
 let inbound: GroupCommit;
 beforeAll(async () => {
   database = await createTestDatabase();
-  // A wide window, so that everything a test submits at once lands in one batch.
+  // Everything a test submits in one turn of the event loop lands in one batch.
   inbound = groupCommit(database.pool, { windowMs: 50, maxStatements: 1000 });
 });
 afterAll(() => database.drop());
@@ -140,6 +140,20 @@ describe('recording inbound events through a group commit', () => {
     expect(
       (await Promise.all(good.map((event) => recordInbound(inbound, event)))).map((r) => r.stored),
     ).toEqual([true, true]);
+  });
+
+  it('commits at once when nothing else is committing, without waiting out the window', async () => {
+    const idle = groupCommit(database.pool, { windowMs: 600_000, maxStatements: 1000 });
+    const chat = unique();
+    expect(await recordInbound(idle, message(chat))).toEqual({ stored: true });
+    // What arrives while a batch commits waits for it (not the window), then goes together.
+    const first = recordInbound(idle, message(chat, 'a'));
+    await new Promise((resolve) => setImmediate(resolve));
+    const more = [message(chat, 'b'), message(chat, 'c')].map((event) => recordInbound(idle, event));
+    expect((await Promise.all([first, ...more])).map((r) => r.stored)).toEqual([true, true, true]);
+    const rows = await stored([chat]);
+    expect(rows).toHaveLength(4);
+    expect(rows[2]!.xid).toBe(rows[3]!.xid);
   });
 
   it('with a window of 0 commits each event on its own', async () => {
