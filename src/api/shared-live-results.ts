@@ -16,6 +16,9 @@
  * Each subscriber still checks its own right to the events (the subscription field's
  * `whileAllowed`), and the hooks of every other plugin (error masking, scrubbing) still see each
  * subscriber's result.
+ *
+ * A shared result is also serialised once: graphql-ws would turn it into text for each
+ * subscriber, and `sharedResultText` gives websocket.ts the text written the first time.
  */
 import {
   createSourceEventStream,
@@ -66,6 +69,26 @@ const SHAREABLE: Record<string, ReadonlySet<string>> = {
 
 /** The results executed so far for each event, by document and variables. */
 const executed = new WeakMap<object, Map<string, Promise<ExecutionResult>>>();
+/** Results handed to more than one subscriber, and their `next` payload as JSON once written. */
+const sharedResults = new WeakSet<object>();
+const sharedTexts = new WeakMap<object, string>();
+
+/**
+ * A shared result's payload as graphql-ws writes it (`next`'s payload: the result, its errors
+ * as JSON), serialised once per process for all its subscribers; undefined for a result of one
+ * subscriber's own (another plugin's copy of a shared one is its own too).
+ */
+export function sharedResultText(result: ExecutionResult): string | undefined {
+  if (!sharedResults.has(result)) return undefined;
+  let text = sharedTexts.get(result);
+  if (text === undefined) {
+    const { errors, ...rest } = result;
+    text = JSON.stringify({ ...rest, ...(errors ? { errors: errors.map((e) => e.toJSON()) } : {}) });
+    sharedTexts.set(result, text);
+  }
+  return text;
+}
+
 /** Whether each document (parsed once and cached by Yoga) may share its results. */
 const shareableDocuments = new WeakMap<DocumentNode, boolean>();
 
@@ -101,7 +124,10 @@ async function subscribeShared(args: ExecutionArgs) {
       }
       let result = results.get(key);
       if (!result) {
-        result = run(event);
+        result = run(event).then((value) => {
+          sharedResults.add(value);
+          return value;
+        });
         results.set(key, result);
       }
       return { done: false, value: await result };

@@ -28,6 +28,7 @@ import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../wiring/services.ts';
 import { authenticateCredential, credentialKind } from './auth.ts';
 import { dailyQuota, dailyQuotaRefusal, rateLimit } from './rate-limit.ts';
+import { sharedResultText } from './shared-live-results.ts';
 import type { GraphQLServer } from './yoga.ts';
 
 export interface GraphQLWebSocket {
@@ -219,6 +220,16 @@ export function graphqlWebSocket(
         watchExpiry(session);
         return !session.closed;
       },
+      // A result shared by many subscribers (shared-live-results.ts) is serialised once: this
+      // subscriber's message goes out with an empty payload, which `sendShared` swaps for the text.
+      onNext: (ctx, id, _payload, _args, result) => {
+        const text = sharedResultText(result as ExecutionResult);
+        if (text === undefined) return undefined;
+        const socket = (ctx.extra as unknown as Extra).socket;
+        const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+        sharedNext.set(socket, { placeholder: `${head}{}}`, message: `${head}${text}}` });
+        return {};
+      },
       // Yoga's `http` extension (a status for HTTP answers) means nothing on a socket.
       onError: (_ctx, _id, _payload, errors) =>
         errors.map((error) => {
@@ -297,7 +308,10 @@ export function graphqlWebSocket(
   return {
     handleUpgrade(req, socket, head, ip) {
       addresses.set(req, ip);
-      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        sendShared(ws);
+        wss.emit('connection', ws, req);
+      });
     },
     async dispose() {
       clearInterval(sweeper);
@@ -305,6 +319,27 @@ export function graphqlWebSocket(
       await server.dispose();
     },
   };
+}
+
+/**
+ * The `next` message graphql-ws is about to write on a socket for a shared result: the text it
+ * will write (the result left out) and the one to write instead. graphql-ws writes the message
+ * right after `onNext` returns, with nothing else in between on that socket.
+ */
+const sharedNext = new WeakMap<WebSocket, { placeholder: string; message: string }>();
+
+/** Makes the socket write a shared result's text where graphql-ws writes its placeholder. */
+function sendShared(ws: WebSocket) {
+  const send = ws.send.bind(ws) as (data: unknown, ...rest: unknown[]) => void;
+  ws.send = ((data: unknown, ...rest: unknown[]) => {
+    const next = sharedNext.get(ws);
+    if (next) {
+      sharedNext.delete(ws);
+      // Only the exact placeholder: any other message goes out as it was written.
+      if (data === next.placeholder) return send(next.message, ...rest);
+    }
+    return send(data, ...rest);
+  }) as WebSocket['send'];
 }
 
 /**

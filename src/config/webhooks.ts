@@ -1,4 +1,6 @@
 /**
+ * Inbound webhooks: how long a recorded event may wait to commit with others (group commit).
+ *
  * Outbound webhooks: which targets may be reached despite being private addresses (and over
  * plain http in production), how long a delivery is retried, and when a failing subscription
  * is disabled.
@@ -12,6 +14,8 @@ export const webhooksEnv = z.object({
   WEBHOOK_TIMEOUT_MS: positiveInt.max(60_000).default(10_000),
   WEBHOOK_RETRY_HOURS: positiveInt.default(72),
   WEBHOOK_DISABLE_AFTER_HOURS: positiveInt.default(120),
+  WEBHOOK_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(1000).default(2),
+  WEBHOOK_BATCH_MAX: positiveInt.max(10_000).default(200),
 });
 type WebhooksEnv = z.output<typeof webhooksEnv>;
 
@@ -28,6 +32,13 @@ export function webhooksConfig(e: WebhooksEnv) {
     retryHours: e.WEBHOOK_RETRY_HOURS,
     /** A subscription whose attempts have all failed for this long is disabled, its owners told. */
     disableAfterHours: e.WEBHOOK_DISABLE_AFTER_HOURS,
+    /**
+     * Inbound events (the chat platforms' webhooks) are committed in batches: an event that
+     * arrives while a batch commits waits for it, at most `windowMs` (0: each request commits
+     * alone), and a batch of `maxStatements` events goes at once. Each request is answered after
+     * its batch's commit.
+     */
+    inboundBatch: { windowMs: e.WEBHOOK_BATCH_WINDOW_MS, maxStatements: e.WEBHOOK_BATCH_MAX },
   };
 }
 

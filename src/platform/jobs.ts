@@ -17,6 +17,7 @@ import { type Logger as GraphileLogger, Logger as GraphileLoggerClass, runMigrat
 import { version as graphileWorkerVersion } from 'graphile-worker/dist/version.js';
 import { z } from 'zod';
 import type { Database, Db, DbOrTx } from './db.ts';
+import { type GroupCommit, isGroupCommit, type Statement } from './group-commit.ts';
 import type { Logger } from './logger.ts';
 import { currentTraceparent } from './tracing.ts';
 
@@ -224,12 +225,27 @@ export interface InsertAndEnqueueOptions extends EnqueueOptions {
  *   `_private_tasks`, as of 0.17; test/channels/inbound-record.test.ts pins the behaviour.
  */
 export async function insertAndEnqueue<T extends TaskDeclaration>(
-  db: Db | Database,
+  db: Db | Database | GroupCommit,
   insert: InsertStatement,
   task: T,
   payload: PayloadInput<T>,
   options: InsertAndEnqueueOptions = {},
 ): Promise<{ stored: boolean }> {
+  return {
+    stored: (await runInsert(db, insertAndEnqueueStatement(insert, task, payload, options))).length === 1,
+  };
+}
+
+/**
+ * The statement `insertAndEnqueue` runs, for callers that run several together (a group commit:
+ * src/platform/group-commit.ts); its `lockKey` is the job's key.
+ */
+export function insertAndEnqueueStatement<T extends TaskDeclaration>(
+  insert: InsertStatement,
+  task: T,
+  payload: PayloadInput<T>,
+  options: InsertAndEnqueueOptions = {},
+): Statement {
   const keep = options.keepWaiting === true;
   if (
     keep &&
@@ -298,11 +314,17 @@ export async function insertAndEnqueue<T extends TaskDeclaration>(
     options.jobKeyMode ?? 'replace',
   ];
   const name = `${insert.name}-and-${keep ? 'keep-or-add-job' : 'add-job'}`;
-  const rows =
-    'pool' in db
-      ? (await db.pool.query({ name, text, values })).rows
-      : await db.$queryRawUnsafe<unknown[]>(text, ...values);
-  return { stored: rows.length === 1 };
+  return { name, text, values, ...(options.jobKey ? { lockKey: options.jobKey } : {}) };
+}
+
+/**
+ * Runs an insert's statement and returns its rows: prepared on the Database's pool, in a group
+ * commit's next batch, or unnamed through a Prisma client.
+ */
+export async function runInsert(db: Db | Database | GroupCommit, statement: Statement): Promise<unknown[]> {
+  if ('pool' in db) return (await db.pool.query({ ...statement, values: [...statement.values] })).rows;
+  if (isGroupCommit(db)) return (await db.query([statement]))[0] ?? [];
+  return db.$queryRawUnsafe<unknown[]>(statement.text, ...statement.values);
 }
 
 /**

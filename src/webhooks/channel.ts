@@ -1,7 +1,9 @@
 /**
  * The `record` step of the pipeline (./pipeline.ts) for the chat platforms: read the verified
  * body as JSON, let the platform's description turn it into events, and record each once with
- * its chat's drain job (`recordChannelEvents`, one prepared statement per event on the pool).
+ * its chat's drain job (`recordChannelEvents`, one prepared statement per event on the pool,
+ * committed with other requests' events in one transaction: src/platform/group-commit.ts). The
+ * answer waits for that commit.
  *
  * A body that is not JSON, or not of the platform's shape, is kept as one FAILED event known by
  * the hash of its bytes (for inspection; a redelivery is the same event) and counted
@@ -17,13 +19,16 @@ import {
 } from '../domain/channels/inbound.ts';
 import type { ChannelPlatform } from '../generated/prisma/enums.ts';
 import type { Database } from '../platform/db.ts';
+import type { GroupCommit } from '../platform/group-commit.ts';
 import type { RequestContext } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
 
 /** What a chat platform's webhook needs besides its own accounts. */
 export interface ChannelWebhookOptions {
-  /** The pool too, not only Prisma: recording an event is a prepared statement on the pool. */
+  /** Prisma, for the receipts a delivery carries. */
   database: Database;
+  /** Where events are recorded: prepared statements on the pool, committed in batches. */
+  inbound: GroupCommit;
   bodyLimitBytes: number;
   metrics: Metrics;
 }
@@ -57,11 +62,14 @@ export interface ChannelDescription<Target> {
   after?(counts: RecordedCounts, ctx: RequestContext): void;
 }
 
-export function recordChannelBody<Target>(database: Database, channel: ChannelDescription<Target>) {
+export function recordChannelBody<Target>(
+  store: Pick<ChannelWebhookOptions, 'database' | 'inbound'>,
+  channel: ChannelDescription<Target>,
+) {
   return async (body: Buffer, target: Target, ctx: RequestContext): Promise<string> => {
     const account = channel.account(target);
     const failed = (event: { eventType: string; raw?: unknown; rawText?: string; error: string }) =>
-      recordInbound(database, {
+      recordInbound(store.inbound, {
         platform: channel.platform,
         account,
         externalId: bodyId(body),
@@ -90,7 +98,7 @@ export function recordChannelBody<Target>(database: Database, channel: ChannelDe
       if (read.warn) ctx.logger.warn({ 'webhook.platform': channel.label }, read.warn);
       return 'malformed';
     }
-    const counts = await recordChannelEvents(database, read.events);
+    const counts = await recordChannelEvents(store, read.events);
     channel.after?.(counts, ctx);
     return channel.outcome(counts);
   };

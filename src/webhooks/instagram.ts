@@ -80,7 +80,7 @@ export function instagramWebhook(
         )
           ? { ok: true, verified: body }
           : { ok: false, error: 'Bad or missing X-Hub-Signature-256' },
-      record: recordChannelBody<Account>(options.database, {
+      record: recordChannelBody<Account>(options, {
         platform: 'INSTAGRAM',
         label: 'instagram',
         unreadable: 'Instagram webhook',

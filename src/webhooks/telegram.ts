@@ -35,7 +35,7 @@ export function telegramWebhook(
         secretsMatch(req.headers['x-telegram-bot-api-secret-token'], bot.secret)
           ? null
           : { error: 'Bad or missing X-Telegram-Bot-Api-Secret-Token' },
-      record: recordChannelBody<Bot>(options.database, {
+      record: recordChannelBody<Bot>(options, {
         platform: 'TELEGRAM',
         label: 'telegram',
         unreadable: 'Telegram update',

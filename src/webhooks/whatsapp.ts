@@ -83,7 +83,7 @@ export function whatsappWebhook(
         !secretsMatch(req.headers['x-hub-signature-256'], metaSignature(body, number.appSecret))
           ? { ok: false, error: 'Bad or missing X-Hub-Signature-256' }
           : { ok: true, verified: body },
-      record: recordChannelBody<WhatsAppNumber>(options.database, {
+      record: recordChannelBody<WhatsAppNumber>(options, {
         platform: 'WHATSAPP',
         label: 'whatsapp',
         unreadable: 'WhatsApp webhook',

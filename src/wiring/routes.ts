@@ -9,6 +9,7 @@ import type { GraphQLServer } from '../api/yoga.ts';
 import { networkTools } from '../domain/tools/network.ts';
 import { dailyToolQuota } from '../domain/tools/quota.ts';
 import { type McpEndpoint, mcpEndpoint } from '../mcp/http.ts';
+import { groupCommit } from '../platform/group-commit.ts';
 import { type Route, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { INSTAGRAM_PATH, instagramWebhook } from '../webhooks/instagram.ts';
@@ -59,12 +60,15 @@ export function publicA2aRoutesFor(services: Services, metrics: Metrics): Route[
 export function webhookRoutes(deps: WebhookDeps, metrics: Metrics): Route[] {
   const { config } = deps;
   const routes: Route[] = [];
+  // One group commit for the three chat platforms: their events share batches.
+  const inbound = groupCommit(deps.database.pool, config.webhooks.inboundBatch);
   routes.push({
     method: 'POST',
     path: `${TELEGRAM_PATH}*`,
     name: '/webhooks/telegram',
     handler: telegramWebhook({
       database: deps.database,
+      inbound,
       bots: config.channels.telegram.bots,
       bodyLimitBytes: config.http.bodyLimitBytes,
       metrics,
@@ -72,6 +76,7 @@ export function webhookRoutes(deps: WebhookDeps, metrics: Metrics): Route[] {
   });
   const whatsapp = whatsappWebhook({
     database: deps.database,
+    inbound,
     numbers: config.channels.whatsapp.numbers,
     bodyLimitBytes: config.http.bodyLimitBytes,
     metrics,
@@ -82,6 +87,7 @@ export function webhookRoutes(deps: WebhookDeps, metrics: Metrics): Route[] {
   );
   const instagram = instagramWebhook({
     database: deps.database,
+    inbound,
     accounts: config.channels.instagram.accounts,
     bodyLimitBytes: config.http.bodyLimitBytes,
     metrics,

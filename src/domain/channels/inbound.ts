@@ -14,7 +14,8 @@ import { z } from 'zod';
 import type { ChannelPlatform, InboundStatus } from '../../generated/prisma/enums.ts';
 import { withAdvisoryLock } from '../../platform/advisory-lock.ts';
 import type { Database, Db } from '../../platform/db.ts';
-import { defineTask, insertAndEnqueue } from '../../platform/jobs.ts';
+import type { GroupCommit, Statement } from '../../platform/group-commit.ts';
+import { defineTask, insertAndEnqueueStatement, runInsert } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { ensureConsumerAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
@@ -94,7 +95,15 @@ export function chatKey(platform: ChannelPlatform, account: string, externalChat
  * is kept (locked until the commit) rather than rewritten: a busy chat costs one insert per
  * message.
  */
-export async function recordInbound(db: Db | Database, event: InboundRecord): Promise<{ stored: boolean }> {
+export async function recordInbound(
+  db: Db | Database | GroupCommit,
+  event: InboundRecord,
+): Promise<{ stored: boolean }> {
+  return { stored: (await runInsert(db, inboundStatement(event))).length === 1 };
+}
+
+/** The one statement `recordInbound` runs for an event (a row returned when it was new). */
+export function inboundStatement(event: InboundRecord): Statement {
   const status: InboundStatus = event.status ?? (event.normalized ? 'PENDING' : 'IGNORED');
   const values: unknown[] = [
     event.platform,
@@ -109,23 +118,22 @@ export async function recordInbound(db: Db | Database, event: InboundRecord): Pr
     status,
     event.error ?? null,
   ];
-  const insert = { name: 'record-inbound', text: INSERT_EVENT, values };
+  // A group commit runs a batch's statements in the order of their chats (keeping each chat's).
+  const lockKey = event.externalChatId
+    ? chatKey(event.platform, event.account, event.externalChatId)
+    : undefined;
+  const insert = { name: 'record-inbound', text: INSERT_EVENT, values, ...(lockKey ? { lockKey } : {}) };
   if (status === 'PENDING' && event.externalChatId) {
     // A platform without drains (CONSOLE) is refused by the task's schema, checked before the statement.
     const platform = event.platform as (typeof PLATFORMS)[number];
     const chat = { platform, account: event.account, externalChatId: event.externalChatId };
-    return insertAndEnqueue(db, insert, chatInboundTask, chat, {
+    return insertAndEnqueueStatement(insert, chatInboundTask, chat, {
       jobKey: chatKey(chat.platform, chat.account, chat.externalChatId),
       jobKeyMode: 'replace',
       keepWaiting: true,
     });
   }
-  // With the pool, a named (prepared) statement: PostgreSQL plans it once per connection.
-  const rows =
-    'pool' in db
-      ? (await db.pool.query(insert)).rows
-      : await db.$queryRawUnsafe<unknown[]>(insert.text, ...values);
-  return { stored: rows.length === 1 };
+  return insert;
 }
 
 /** A receipt for a message we sent: moves its outbound row forward (never back). */
@@ -161,15 +169,28 @@ export interface RecordedCounts {
  * before the answer besides storing.
  */
 export async function recordChannelEvents(
-  db: Db | Database,
+  db: Db | Database | { database: Database; inbound: GroupCommit },
   events: readonly ChannelEvent[],
 ): Promise<RecordedCounts> {
-  const prisma = 'pool' in db ? db.prisma : db;
   const counts: RecordedCounts = { stored: 0, duplicates: 0, failed: 0, messages: 0, actionable: 0 };
-  for (const { record, receipts = [] } of events) {
-    for (const receipt of receipts) await applyDeliveryStatus(prisma, receipt);
-    const { stored } = await recordInbound(db, record);
-    if (!stored) {
+  let stored: boolean[];
+  if ('inbound' in db) {
+    // Every receipt first, then the events together in one batch of the group commit.
+    for (const { receipts = [] } of events) {
+      for (const receipt of receipts) await applyDeliveryStatus(db.database.prisma, receipt);
+    }
+    const rows = await db.inbound.query(events.map(({ record }) => inboundStatement(record)));
+    stored = rows.map((r) => r.length === 1);
+  } else {
+    const prisma = 'pool' in db ? db.prisma : db;
+    stored = [];
+    for (const { record, receipts = [] } of events) {
+      for (const receipt of receipts) await applyDeliveryStatus(prisma, receipt);
+      stored.push((await recordInbound(db, record)).stored);
+    }
+  }
+  for (const [i, { record, receipts = [] }] of events.entries()) {
+    if (!stored[i]) {
       counts.duplicates += 1;
       continue;
     }

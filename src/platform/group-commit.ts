@@ -1,0 +1,158 @@
+/**
+ * Group commit: many small writes, each a statement of its own, committed together in one
+ * transaction, so PostgreSQL flushes its WAL (an fsync) once for all of them instead of once each.
+ *
+ * The inbound webhooks record every event with one statement (`insertAndEnqueue`). Alone, each is
+ * a transaction, a WAL flush and (since it enqueues a job) a commit serialised behind every other
+ * commit that sends a notification; at a few thousand a second those flushes and that queue are
+ * what a webhook waits on. Here the statements that arrive while another batch commits, for
+ * at most `windowMs` (or until `maxStatements`), run in one transaction on one connection and
+ * commit once (with nothing committing, a batch goes as soon as the event loop has handed over
+ * what it read, so an idle process adds no wait); only then does each caller's promise resolve, so a caller that answers its provider after it (200) answers for
+ * a committed write. A failed batch rejects every caller in it (the webhook answers 500 and the
+ * provider delivers again); a process killed mid-batch committed nothing of it and acknowledged
+ * nothing of it.
+ *
+ * - A submission (`query` with several statements: one delivery's events) is never split over two
+ *   batches, and keeps its order.
+ * - Batches run concurrently, each on its own pooled connection. Inside a batch the statements are
+ *   run in the order of their `lockKey` (stable: one key's statements keep their order), so two
+ *   batches take the row locks of the same keys (a chat's drain job) in the same order and do not
+ *   deadlock each other.
+ * - `windowMs` 0 runs each submission at once, on its own (one transaction per submission).
+ */
+import type pg from 'pg';
+
+/** A named (prepared) statement, as `pg` takes it. */
+export interface Statement {
+  name: string;
+  text: string;
+  values: readonly unknown[];
+  /** What the statement locks (a chat's job key): batches take keys in this order. */
+  lockKey?: string;
+}
+
+export interface GroupCommitOptions {
+  /**
+   * How long the first statement of a batch waits, at most, for a batch committing to finish
+   * (and others to join it). 0: no batching, each submission commits on its own.
+   */
+  windowMs: number;
+  /** A batch this large runs at once, without waiting out the window. */
+  maxStatements: number;
+}
+
+export interface GroupCommit {
+  readonly kind: 'group-commit';
+  /** Runs the statements in one committed transaction with others; resolves to each one's rows. */
+  query(statements: readonly Statement[]): Promise<unknown[][]>;
+  /** Runs what is waiting now and waits for every batch in flight. */
+  flush(): Promise<void>;
+}
+
+interface Waiting {
+  statements: readonly Statement[];
+  resolve(rows: unknown[][]): void;
+  reject(error: unknown): void;
+}
+
+export function groupCommit(pool: pg.Pool, options: GroupCommitOptions): GroupCommit {
+  let waiting: Waiting[] = [];
+  let count = 0;
+  /** Cancels the pending start of the waiting batch, when one is set. */
+  let timer: (() => void) | undefined;
+  const inFlight = new Set<Promise<void>>();
+
+  const start = () => {
+    timer?.();
+    timer = undefined;
+    const batch = waiting;
+    waiting = [];
+    count = 0;
+    if (!batch.length) return;
+    const run = commit(pool, batch).finally(() => {
+      inFlight.delete(run);
+      // What gathered while this batch committed goes now, rather than at the end of its window.
+      if (waiting.length && !inFlight.size) start();
+    });
+    inFlight.add(run);
+  };
+
+  return {
+    kind: 'group-commit',
+    query(statements) {
+      if (!statements.length) return Promise.resolve([]);
+      return new Promise<unknown[][]>((resolve, reject) => {
+        waiting.push({ statements, resolve, reject });
+        count += statements.length;
+        if (options.windowMs <= 0 || count >= options.maxStatements) start();
+        else if (timer) return;
+        else if (!inFlight.size) {
+          // Nothing committing: go once this turn of the event loop has handed over what it read.
+          const immediate = setImmediate(start);
+          timer = () => clearImmediate(immediate);
+        } else {
+          const timeout = setTimeout(start, options.windowMs);
+          timer = () => clearTimeout(timeout);
+        }
+      });
+    },
+    async flush() {
+      start();
+      await Promise.all([...inFlight]);
+    },
+  };
+}
+
+/** Whether `db` is a group commit (rather than a Database or a Prisma client). */
+export function isGroupCommit(db: object): db is GroupCommit {
+  return (db as { kind?: unknown }).kind === 'group-commit';
+}
+
+/** Runs one batch in a transaction; settles every caller's promise, never rejects itself. */
+async function commit(pool: pg.Pool, batch: readonly Waiting[]): Promise<void> {
+  const rows = batch.map((w) => w.statements.map((): unknown[] => []));
+  const order = batch
+    .flatMap((w, i) => w.statements.map((statement, j) => ({ statement, i, j })))
+    .sort((a, b) => compareKeys(a.statement.lockKey, b.statement.lockKey));
+  let client: pg.PoolClient | undefined;
+  try {
+    client = await pool.connect();
+    if (order.length > 1) await client.query('BEGIN');
+    try {
+      for (const { statement, i, j } of order) {
+        const { name, text, values } = statement;
+        (rows[i] as unknown[][])[j] = (await client.query({ name, text, values: [...values] })).rows;
+      }
+      if (order.length > 1) await client.query('COMMIT');
+    } catch (error) {
+      // A statement failed: the connection goes back to the pool once it is out of the
+      // transaction; one that cannot even roll back is closed instead.
+      const rolledBack =
+        order.length === 1 ||
+        (await client.query('ROLLBACK').then(
+          () => true,
+          () => false,
+        ));
+      if (rolledBack) client.release();
+      else client.release(true);
+      client = undefined;
+      throw error;
+    }
+    client.release();
+    batch.forEach((w, i) => {
+      w.resolve(rows[i] as unknown[][]);
+    });
+  } catch (error) {
+    client?.release(true);
+    for (const w of batch) w.reject(error);
+  }
+}
+
+/** Keys in order, statements without one first (they lock nothing another batch waits on). */
+function compareKeys(a: string | undefined, b: string | undefined): number {
+  if (a === b) return 0;
+  if (a === undefined) return -1;
+  if (b === undefined) return 1;
+  return a < b ? -1 : 1;
+}

@@ -1,0 +1,167 @@
+/**
+ * The chat webhooks' group commit (src/platform/group-commit.ts): events recorded within the
+ * batch window commit in one transaction, each caller hears of its event only after that commit,
+ * a chat's events keep their order, and a batch that fails stores nothing and fails every caller.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  chatInboundTask,
+  type InboundRecord,
+  recordChannelEvents,
+  recordInbound,
+} from '../../src/domain/channels/inbound.ts';
+import { type GroupCommit, groupCommit } from '../../src/platform/group-commit.ts';
+import { inboundText } from '../factories/inbound.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { waitFor } from '../helpers/jobs.ts';
+
+let database: TestDatabase;
+let inbound: GroupCommit;
+beforeAll(async () => {
+  database = await createTestDatabase();
+  // Everything a test submits in one turn of the event loop lands in one batch.
+  inbound = groupCommit(database.pool, { windowMs: 50, maxStatements: 1000 });
+});
+afterAll(() => database.drop());
+
+const ACCOUNT = 'agnt';
+const unique = () => randomBytes(6).toString('hex');
+const message = (chat: string, text = 'hello'): InboundRecord =>
+  inboundText({ account: ACCOUNT, chat, id: unique(), text });
+
+/** The chats' stored events: the transaction that wrote each, in the chat's order. */
+async function stored(chats: string[]) {
+  const { rows } = await database.pool.query<{ chat: string; id: string; xid: string }>(
+    `SELECT external_chat_id AS chat, external_id AS id, xmin::text AS xid
+       FROM inbound_events WHERE external_chat_id = ANY($1::text[]) ORDER BY sequence`,
+    [chats],
+  );
+  return rows;
+}
+
+async function drainJobCount(chat: string): Promise<number> {
+  const { rows } = await database.pool.query(
+    `SELECT 1 FROM graphile_worker._private_jobs AS jobs
+       JOIN graphile_worker._private_tasks AS tasks ON tasks.id = jobs.task_id
+      WHERE jobs.payload->>'externalChatId' = $1 AND tasks.identifier = $2 AND jobs.key IS NOT NULL`,
+    [chat, chatInboundTask.name],
+  );
+  return rows.length;
+}
+
+describe('recording inbound events through a group commit', () => {
+  it('commits concurrent events in one transaction, each chat’s in order, each once, one drain job per chat', async () => {
+    const chats = [unique(), unique(), unique()];
+    const events = chats.flatMap((chat) => [1, 2, 3].map((n) => message(chat, `m${n}`)));
+    const redelivered = events[4]!;
+    const results = await Promise.all([
+      ...events.map((event) => recordInbound(inbound, event)),
+      recordInbound(inbound, redelivered),
+    ]);
+    expect(results.map((r) => r.stored)).toEqual([...events.map(() => true), false]);
+
+    const rows = await stored(chats);
+    expect(new Set(rows.map((r) => r.xid)).size).toBe(1);
+    for (const chat of chats) {
+      expect(rows.filter((r) => r.chat === chat).map((r) => r.id)).toEqual(
+        events.filter((e) => e.externalChatId === chat).map((e) => e.externalId),
+      );
+      expect(await drainJobCount(chat)).toBe(1);
+    }
+  });
+
+  it('keeps one delivery’s events together and in order', async () => {
+    const chat = unique();
+    const events = [message(chat, 'a'), message(chat, 'b'), message(chat, 'c')];
+    const counts = await recordChannelEvents(
+      { database, inbound },
+      events.map((record) => ({ record })),
+    );
+    expect(counts).toMatchObject({ stored: 3, duplicates: 0, messages: 3 });
+    expect((await stored([chat])).map((r) => r.id)).toEqual(events.map((e) => e.externalId));
+  });
+
+  it('answers no caller before the batch is committed', async () => {
+    const chat = unique();
+    const holder = new pg.Client({ connectionString: database.url });
+    await holder.connect();
+    try {
+      // Holds the batch at its commit: a deferred trigger waits for a lock the test holds.
+      await holder.query(`
+        CREATE OR REPLACE FUNCTION test_hold_batch() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_advisory_xact_lock(727276); RETURN NULL; END $$`);
+      await holder.query(`
+        CREATE CONSTRAINT TRIGGER hold_batch AFTER INSERT ON inbound_events
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+        WHEN (NEW.external_chat_id = '${chat}') EXECUTE FUNCTION test_hold_batch()`);
+      await holder.query('SELECT pg_advisory_lock(727276)');
+      let answered = 0;
+      const recording = Promise.all(
+        [message(chat, 'one'), message(unique(), 'two')].map((event) =>
+          recordInbound(inbound, event).then((result) => {
+            answered += 1;
+            return result;
+          }),
+        ),
+      );
+      await waitFor(async () => {
+        const { rows } = await database.pool.query(
+          `SELECT 1 FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'
+              AND pid <> pg_backend_pid()`,
+        );
+        return rows.length > 0;
+      }, 'the batch to reach its commit');
+      expect(answered).toBe(0);
+      expect(await stored([chat])).toEqual([]);
+      await holder.query('SELECT pg_advisory_unlock(727276)');
+      expect((await recording).map((r) => r.stored)).toEqual([true, true]);
+      await holder.query('DROP TRIGGER hold_batch ON inbound_events');
+    } finally {
+      await holder.end();
+    }
+  });
+
+  it('fails every caller of a batch that fails, and stores none of it', async () => {
+    const chats = [unique(), unique()];
+    const good = chats.map((chat) => message(chat));
+    // No external id: the column refuses it, and with it the whole batch.
+    const bad = { ...message(chats[0]!), externalId: null as unknown as string };
+    const results = await Promise.allSettled([
+      recordInbound(inbound, good[0]!),
+      recordInbound(inbound, bad),
+      recordInbound(inbound, good[1]!),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(await stored(chats)).toEqual([]);
+    // The connection went back to the pool usable, and the provider's redelivery is stored.
+    expect(
+      (await Promise.all(good.map((event) => recordInbound(inbound, event)))).map((r) => r.stored),
+    ).toEqual([true, true]);
+  });
+
+  it('commits at once when nothing else is committing, without waiting out the window', async () => {
+    const idle = groupCommit(database.pool, { windowMs: 600_000, maxStatements: 1000 });
+    const chat = unique();
+    expect(await recordInbound(idle, message(chat))).toEqual({ stored: true });
+    // What arrives while a batch commits waits for it (not the window), then goes together.
+    const first = recordInbound(idle, message(chat, 'a'));
+    await new Promise((resolve) => setImmediate(resolve));
+    const more = [message(chat, 'b'), message(chat, 'c')].map((event) => recordInbound(idle, event));
+    expect((await Promise.all([first, ...more])).map((r) => r.stored)).toEqual([true, true, true]);
+    const rows = await stored([chat]);
+    expect(rows).toHaveLength(4);
+    expect(rows[2]!.xid).toBe(rows[3]!.xid);
+  });
+
+  it('with a window of 0 commits each event on its own', async () => {
+    const alone = groupCommit(database.pool, { windowMs: 0, maxStatements: 1000 });
+    const chat = unique();
+    await Promise.all([message(chat, 'x'), message(chat, 'y')].map((event) => recordInbound(alone, event)));
+    const rows = await stored([chat]);
+    expect(rows).toHaveLength(2);
+    expect(new Set(rows.map((r) => r.xid)).size).toBe(2);
+  });
+});
