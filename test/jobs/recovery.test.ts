@@ -48,6 +48,9 @@ afterEach(async () => {
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
   await recovering?.stop();
   recovering = undefined;
+  // Each test starts with an empty queue: a long job a test left (given back when its worker
+  // stopped) would otherwise take the next test's single slot first.
+  await database.pool.query('DELETE FROM graphile_worker._private_jobs');
 });
 afterAll(async () => {
   await api?.close();
@@ -110,6 +113,12 @@ async function lockOf(id: string) {
     [id],
   );
   return rows[0];
+}
+
+/** Waits, when less than `needMs` remain before the next minute, for that minute to begin. */
+async function clearOfMinuteTick(needMs: number): Promise<void> {
+  const toNextMinute = 60_000 - (Date.now() % 60_000);
+  if (toNextMinute < needMs) await new Promise((resolve) => setTimeout(resolve, toNextMinute + 1_000));
 }
 
 /**
@@ -253,7 +262,7 @@ describe('a worker killed (SIGKILL) while it drains chats', () => {
 
     // What the recovery recorded, counted and cleared.
     const { rows: recoveries } = await database.pool.query(
-      `SELECT job_id::text, worker_id, outcome, reason FROM job_recoveries WHERE worker_id = $1 ORDER BY job_id`,
+      `SELECT job_id::text, worker_id, outcome, reason FROM job_recoveries WHERE worker_id = $1 ORDER BY job_recoveries.job_id`,
       [deadId],
     );
     expect(recoveries.map((r) => [r.job_id, r.outcome])).toEqual(allHeld.map((job) => [job.id, 'RELEASED']));
@@ -355,7 +364,9 @@ describe('a worker killed while holding a job a newer one replaced, and a job on
 
 describe('a worker killed while jobs wait in its local queue', () => {
   it('frees the jobs it had taken but not started with the one it ran, and a live worker runs them all', async () => {
-    // One slot: while the long job runs, the jobs added next wait in the worker's local queue.
+    // One slot: while the long job runs, the jobs added next wait in the worker's local queue
+    // (away from a minute's schedules, whose jobs would take the queue first).
+    await clearOfMinuteTick(20_000);
     const { child } = await spawnWorker({ WORKER_CONCURRENCY: '1', WORKER_LOCAL_QUEUE_SIZE: '50' });
     const running = await enqueue(api.services.db, noopTask, { holdMs: 20_000 });
     const deadId = (await waitFor(
@@ -371,7 +382,7 @@ describe('a worker killed while jobs wait in its local queue', () => {
     // Every waiting job runs to completion on the live worker (completed jobs leave the queue).
     for (const job of waiting) await completed(api.services.db, job.id, 30_000);
     const { rows: recoveries } = await database.pool.query<{ job_id: string; outcome: string }>(
-      'SELECT job_id::text, outcome FROM job_recoveries WHERE worker_id = $1 ORDER BY job_id',
+      'SELECT job_id::text, outcome FROM job_recoveries WHERE worker_id = $1 ORDER BY job_recoveries.job_id',
       [deadId],
     );
     expect(recoveries).toEqual(
@@ -412,6 +423,9 @@ describe('a worker sent SIGTERM', () => {
     expect((await heartbeats()).map((h) => h.worker_id)).not.toContain(registered);
   });
   it('gives back the jobs waiting in its local queue, not counted as attempts, and exits cleanly', async () => {
+    // The crontab's schedules tick on the minute; a scheduled job taken into the local queue
+    // while the one slot is busy would make the queue ignore the jobs added below until it ran.
+    await clearOfMinuteTick(20_000);
     // A long hold (and a shutdown deadline past it), so the job still runs when the others are
     // added however slow the machine, and SIGTERM lets it finish.
     const { child, output } = await spawnWorker({
