@@ -66,6 +66,18 @@ export async function runDueJobs(app: TestApp, tasks: readonly string[]): Promis
     taskList: taskList(app.services, chosen),
     logger: graphileLogger(app.services.logger),
   });
+  // graphile-worker writes a failed attempt without awaiting it, so runOnce can return while the
+  // job is still locked (a reschedule then skips it, and its backoff is set after): wait, briefly,
+  // until none of these tasks' jobs is locked.
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline) {
+    const { rows } = await app.services.database.pool.query(
+      'SELECT 1 FROM graphile_worker.jobs WHERE task_identifier = ANY($1) AND locked_at IS NOT NULL LIMIT 1',
+      [tasks],
+    );
+    if (rows.length === 0) return;
+    await sleep(10);
+  }
 }
 
 export interface AppPair {
