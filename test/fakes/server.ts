@@ -13,6 +13,8 @@ export interface LoopbackRequest {
   headers: IncomingHttpHeaders;
   /** The body as UTF-8 text ('' when there is none). */
   raw: string;
+  /** When the request arrived (its body read). */
+  receivedAt: Date;
 }
 
 export interface LoopbackReply {
@@ -72,6 +74,7 @@ export async function startLoopbackServer(routes: LoopbackRoutes, port = 0): Pro
       path: url.pathname,
       headers: req.headers,
       raw: Buffer.concat(chunks).toString('utf8'),
+      receivedAt: new Date(),
     };
     requests.push(request);
     const answer = await routes(request, res, req);
