@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 const require = createRequire(import.meta.url);
@@ -17,9 +18,9 @@ export default defineConfig({
     fileParallelism: true,
     pool: 'forks',
     // Most of a file's time is waiting (the database, Redis, real timers, its own servers), so
-    // more files run at once than there are cores: vitest's default (cores - 1) runs one file at a
-    // time on a two-core machine. `npx vitest run --maxWorkers=N` overrides it.
-    maxWorkers: 3,
+    // two files run at once even on two cores, where vitest's default (cores - 1) runs one at a
+    // time. More cores: `npx vitest run --maxWorkers=N`.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     testTimeout: 20_000,
     hookTimeout: 30_000,
   },
