@@ -207,7 +207,7 @@ describe('a worker killed (SIGKILL) while it drains chats', () => {
     // Every job locked to it: the drains it ran, and any job waiting in its local queue (a
     // schedule's tick backfilled at its start, say).
     const { rows: allHeld } = await database.pool.query<{ id: string }>(
-      'SELECT id::text FROM graphile_worker._private_jobs WHERE locked_by = $1 ORDER BY id',
+      'SELECT id::text FROM graphile_worker._private_jobs WHERE locked_by = $1 ORDER BY _private_jobs.id',
       [deadId],
     );
     expect(allHeld.map((job) => job.id)).toEqual(expect.arrayContaining(held.map((job) => job.id)));
