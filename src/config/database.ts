@@ -8,6 +8,7 @@ import { bool, type Context, optional, positiveInt } from './parse.ts';
 export const databaseEnv = z.object({
   DATABASE_URL: optional(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL')),
   DATABASE_POOL_SIZE: positiveInt.default(10),
+  DATABASE_PREPARED_STATEMENTS: z.coerce.number().int().min(0).default(500),
   REDIS_URL: optional(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')),
   REDIS_KEY_PREFIX: z.string().default('agnt:'),
   EMBEDDED_POSTGRES_DIR: z.string().default('.data/postgres'),
@@ -21,6 +22,8 @@ export function databaseConfig(e: DatabaseEnv) {
     url: e.DATABASE_URL,
     defaultUrl: 'postgresql://postgres@127.0.0.1:5432/agnt',
     poolSize: e.DATABASE_POOL_SIZE,
+    /** Distinct statements each connection keeps prepared (parsed and planned once); 0: none. */
+    preparedStatements: e.DATABASE_PREPARED_STATEMENTS,
     embeddedDir: e.EMBEDDED_POSTGRES_DIR,
     seedDemo: e.SEED_DEMO,
   };

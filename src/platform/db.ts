@@ -19,12 +19,24 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export function connectDatabase(url: string, poolSize = 10): Database {
+export function connectDatabase(
+  url: string,
+  poolSize = 10,
+  /** Distinct statements each connection prepares once and reuses (see `statementNames`); 0: none. */
+  preparedStatements = DEFAULT_PREPARED_STATEMENTS,
+): Database {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // An idle client that errors (the server restarted) must not crash the process.
   pool.on('error', () => {});
   pool.on('connect', (client) => client.on('error', () => {}));
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), log: [{ emit: 'event', level: 'query' }] });
+  const adapter = new PrismaPg(
+    pool,
+    // Unnamed (undefined) is what the adapter sends when it has no generator.
+    preparedStatements > 0
+      ? { statementNameGenerator: statementNames(preparedStatements) as (query: { sql: string }) => string }
+      : {},
+  );
+  const prisma = new PrismaClient({ adapter, log: [{ emit: 'event', level: 'query' }] });
   const listeners = new Set<QueryListener>();
   prisma.$on('query', (event) => {
     for (const listener of listeners) listener({ query: event.query, durationMs: event.duration });
@@ -41,6 +53,30 @@ export function connectDatabase(url: string, poolSize = 10): Database {
       await prisma.$disconnect();
       await pool.end();
     },
+  };
+}
+
+const DEFAULT_PREPARED_STATEMENTS = 500;
+
+/**
+ * Names for Prisma's statements, so each connection parses and plans a statement once and then
+ * only binds and runs it (PostgreSQL keeps the parsed statement, and after a few runs may keep a
+ * generic plan too). Prisma's SQL carries values as parameters, so the texts are few: the first
+ * `limit` distinct texts get a name, any beyond run unnamed as before, which bounds what each
+ * connection holds. A statement's name stands for its text alone, so the same text has the same
+ * name on every connection. A connection pooler in front of PostgreSQL must support prepared
+ * statements in its pooling mode (PgBouncer 1.21+ with `max_prepared_statements`), or set 0.
+ */
+export function statementNames(limit: number): (query: { sql: string }) => string | undefined {
+  const names = new Map<string, string>();
+  return ({ sql }) => {
+    let name = names.get(sql);
+    if (name === undefined && names.size < limit) {
+      name = `agnt_${names.size.toString(36)}`;
+      names.set(sql, name);
+    }
+    // pg prepares a query with a name once per connection; without one it parses it every time.
+    return name;
   };
 }
 

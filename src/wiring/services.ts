@@ -282,7 +282,7 @@ async function resolve(
   cleanups.unshift(() => redis.close());
 
   const keys = await loadSigningKeys(await withDevelopmentKey(config), logger);
-  const database = connectDatabase(url, config.database.poolSize);
+  const database = connectDatabase(url, config.database.poolSize, config.database.preparedStatements);
   cleanups.unshift(() => database.close());
   const keyring = await loadKeyring(config);
   if (config.database.seedDemo && (await seedDemoNetwork(database.prisma, keyring))) {
