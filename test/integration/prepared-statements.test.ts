@@ -37,9 +37,13 @@ describe('prepared statements', () => {
       });
       const statements = await prepared(db);
       // One insert and one lookup, each prepared once for both values.
-      expect(statements.filter((s) => s.statement.startsWith('INSERT INTO "public"."users"'))).toHaveLength(1);
+      expect(statements.filter((s) => s.statement.startsWith('INSERT INTO "public"."users"'))).toHaveLength(
+        1,
+      );
       expect(
-        statements.filter((s) => s.statement.startsWith('SELECT') && s.statement.includes('"public"."users"')),
+        statements.filter(
+          (s) => s.statement.startsWith('SELECT') && s.statement.includes('"public"."users"'),
+        ),
       ).toHaveLength(1);
       expect(statements.every((s) => s.name.startsWith('agnt_'))).toBe(true);
     } finally {
