@@ -157,7 +157,14 @@ export const Venue = builder.prismaNode('Venue', {
     }),
     openingHours: t.field({
       type: [OpeningInterval],
-      select: { hours: { orderBy: [{ weekday: 'asc' }, { opensAt: 'asc' }] } },
+      // Only the columns shown: in a page of venues each venue's hours are one JSON aggregate,
+      // read from the (venue, weekday, opens, closes) index alone.
+      select: {
+        hours: {
+          select: { weekday: true, opensAt: true, closesAt: true },
+          orderBy: [{ weekday: 'asc' }, { opensAt: 'asc' }],
+        },
+      },
       resolve: (v) => v.hours,
     }),
     hoursExceptions: t.field({
