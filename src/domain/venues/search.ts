@@ -135,36 +135,24 @@ export async function searchVenues(
       );
     }
   }
-  const orderBy = (row: string) => {
-    const [name, id] = [Prisma.raw(`${row}name`), Prisma.raw(`${row}id`)];
-    return order === 'RELEVANCE'
-      ? Prisma.sql`relevance DESC, ${name} ASC, ${id} ASC`
+  const relevance = query
+    ? Prisma.sql`ts_rank(${document}, to_tsquery('simple', ${query}))`
+    : Prisma.sql`0::real`;
+  const orderBy =
+    order === 'RELEVANCE'
+      ? Prisma.sql`relevance DESC, v.name ASC, v.id ASC`
       : order === 'DISTANCE'
-        ? Prisma.sql`distance ASC NULLS LAST, ${name} ASC, ${id} ASC`
-        : Prisma.sql`${name} ASC, ${id} ASC`;
-  };
-  const rank = (row: Prisma.Sql) =>
-    query ? Prisma.sql`ts_rank(${row}.search_document, to_tsquery('simple', ${query}))` : Prisma.sql`0::real`;
-  // Ranking costs more than matching: ordered by relevance every match is ranked; in any other
-  // order only the page's rows are (for the edges' `relevance`), once the page is cut.
-  const rankAll = order === 'RELEVANCE' || !query;
-  const matches = Prisma.sql`
-    SELECT v.id, v.name, ${rankAll ? rank(Prisma.sql`v`) : Prisma.sql`NULL::real`} AS relevance,
-           ${distance} AS distance, count(*) OVER () AS total
-    FROM venues v
-    WHERE ${Prisma.join(conditions, ' AND ')}
-    ORDER BY ${orderBy('v.')}
-    LIMIT ${page.limit} OFFSET ${page.offset}`;
+        ? Prisma.sql`distance ASC NULLS LAST, v.name ASC, v.id ASC`
+        : Prisma.sql`v.name ASC, v.id ASC`;
+
   const rows = await db.$queryRaw<
     { id: string; relevance: number; distance: number | null; total: bigint }[]
-  >(
-    rankAll
-      ? matches
-      : Prisma.sql`
-    SELECT p.id, ${rank(Prisma.sql`r`)} AS relevance, p.distance, p.total
-    FROM (${matches}) p JOIN venues r ON r.id = p.id
-    ORDER BY ${orderBy('p.')}`,
-  );
+  >`
+    SELECT v.id, ${relevance} AS relevance, ${distance} AS distance, count(*) OVER () AS total
+    FROM venues v
+    WHERE ${Prisma.join(conditions, ' AND ')}
+    ORDER BY ${orderBy}
+    LIMIT ${page.limit} OFFSET ${page.offset}`;
   let totalCount = Number(rows[0]?.total ?? 0);
   if (rows.length === 0 && page.offset > 0) {
     // Past the end, the window count is not there; count separately.
