@@ -49,6 +49,28 @@ describe('availability', () => {
     ).toEqual(['12:00', '12:30']);
   });
 
+  it('checks only the start asked for, with the same answer as the whole day', () => {
+    const full = { ...base, rules: { ...base.rules, coversPerSlot: 4 } };
+    const bookings = [
+      {
+        startsAt: new Date('2026-11-30T19:30:00Z'),
+        endsAt: new Date('2026-11-30T21:00:00Z'),
+        partySize: 3,
+      },
+    ];
+    for (const at of ['19:00', '19:30', '20:00', '20:15', '21:00']) {
+      const only = new Date(`2026-11-30T${at}:00Z`);
+      const whole = availability({ ...full, bookings }).filter(
+        (s) => s.startsAt.getTime() === only.getTime(),
+      );
+      expect(availability({ ...full, bookings, only })).toEqual(whole);
+    }
+    // 19:30 has one cover left for a party of two; 19:00 is free; 20:15 is not a slot.
+    expect(times({ ...full, bookings, only: new Date('2026-11-30T19:30:00Z') })).toEqual([]);
+    expect(times({ ...full, bookings, only: new Date('2026-11-30T19:00:00Z') })).toEqual(['19:00']);
+    expect(times({ ...full, bookings, only: new Date('2026-11-30T20:15:00Z') })).toEqual([]);
+  });
+
   it('offers no turn that overlaps a blackout window', () => {
     // A private event 20:00–21:00: every turn of 90 minutes that touches it is gone.
     const blackouts = [

@@ -825,9 +825,12 @@ function roomIn(
   const at = request.startsAt.getTime();
   const offered = (withBookings: readonly LiveBooking[]) =>
     dates.some((date) =>
-      availability({ ...common, bookings: withBookings, date: date.toString() }).some(
-        (s) => s.startsAt.getTime() === at,
-      ),
+      availability({
+        ...common,
+        bookings: withBookings,
+        date: date.toString(),
+        only: request.startsAt,
+      }).some((s) => s.startsAt.getTime() === at),
     );
   if (offered(bookings)) return 'free';
   if (offered([])) return 'full';

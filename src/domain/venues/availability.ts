@@ -53,6 +53,8 @@ export interface AvailabilityInput {
   now: Date;
   /** Times the venue takes no booking (its agent's blackout windows); none when absent. */
   blackouts?: readonly TimeWindow[];
+  /** Only this start is wanted (a booking being decided): the other slots are not checked. */
+  only?: Date;
 }
 
 export interface TimeWindow {
@@ -102,6 +104,7 @@ export function availability(input: AvailabilityInput): Slot[] {
       if (Temporal.Instant.compare(start, earliest) < 0 || Temporal.Instant.compare(start, latest) > 0)
         continue;
       const startMs = start.epochMilliseconds;
+      if (input.only && input.only.getTime() !== startMs) continue;
       const endMs = start.add(turn).epochMilliseconds;
       if (input.blackouts && overlapsWindow(input.blackouts, startMs, endMs)) continue;
       const startingHere = input.bookings
