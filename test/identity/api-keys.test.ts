@@ -227,6 +227,27 @@ describe('API keys', () => {
     expect((error as AuthenticationError).genuine).toBe(true);
   });
 
+  it('stop working while their creator has asked to delete their account, and work again if they keep it', async () => {
+    const { organizationId } = await organisation();
+    const admin = await member(organizationId, 'ADMIN');
+    const { secret } = await createApiKey(
+      database.prisma,
+      { organizationId, createdById: admin.userId, name: 'admin key', scopes: ['read'] },
+      options,
+    );
+    // The account waits for its purge; its memberships are still there.
+    await database.prisma.user.update({ where: { id: admin.userId }, data: { deletedAt: new Date() } });
+    const error = await authenticateApiKey(database.prisma, secret, options).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AuthenticationError);
+    expect((error as Error).message).toMatch(/deleted their account/);
+    expect((error as AuthenticationError).genuine).toBe(true);
+    // Signing in again before the purge keeps the account, and the key with it.
+    await database.prisma.user.update({ where: { id: admin.userId }, data: { deletedAt: null } });
+    await expect(authenticateApiKey(database.prisma, secret, options)).resolves.toMatchObject({
+      organizationId,
+    });
+  });
+
   it('stop working while their organisation has no owner', async () => {
     const { organizationId, userId: ownerId } = await organisation();
     const admin = await member(organizationId, 'ADMIN');

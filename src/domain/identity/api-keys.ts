@@ -49,6 +49,7 @@ export interface ApiKeySummary {
   scopes: ApiKeyScope[];
   lastUsedAt: Date | null;
   revokedAt: Date | null;
+  creatorDeleted: boolean | null;
   createdAt: Date;
 }
 
@@ -124,8 +125,8 @@ export function parseApiKey(rawKey: string, keyPrefix: string): ParsedApiKey | n
 
 /**
  * The Actor for an API key; AuthenticationError when the key is malformed (no lookup is made),
- * unknown, revoked or does not match, when its creator is no longer a member of its organisation,
- * or when the organisation has no owner left. Records lastUsedAt at most once a minute.
+ * unknown, revoked or does not match, when its creator is no longer a member of its organisation
+ * or has deleted their account, or when the organisation has no owner left. Records lastUsedAt at most once a minute.
  *
  * A key acts with the lower of its scope's role and its creator's current role, so a demotion
  * narrows the creator's keys at once. The key, its creator's membership and whether the
@@ -142,6 +143,7 @@ export async function authenticateApiKey(
     SELECT k.id, k.organization_id AS "organizationId", k.created_by_id AS "createdById",
            k.secret_hash AS "secretHash", k.scopes, k.last_used_at AS "lastUsedAt",
            k.revoked_at AS "revokedAt", m.role::text AS "creatorRole",
+           (SELECT u.deleted_at IS NOT NULL FROM users u WHERE u.id = k.created_by_id) AS "creatorDeleted",
            EXISTS (
              SELECT 1 FROM memberships o WHERE o.organization_id = k.organization_id AND o.role = 'OWNER'
            ) AS "hasOwner"
@@ -160,6 +162,13 @@ export async function authenticateApiKey(
   if (!key.creatorRole) {
     throw new AuthenticationError(
       'The API key no longer works: the person who created it is no longer a member of its organisation',
+      { genuine: true },
+    );
+  }
+  if (key.creatorDeleted) {
+    // Until the purge removes their memberships (or they sign in again and keep the account).
+    throw new AuthenticationError(
+      'The API key no longer works: the person who created it has deleted their account',
       { genuine: true },
     );
   }
