@@ -49,7 +49,6 @@ export interface ApiKeySummary {
   scopes: ApiKeyScope[];
   lastUsedAt: Date | null;
   revokedAt: Date | null;
-  creatorDeleted: boolean | null;
   createdAt: Date;
 }
 
@@ -207,6 +206,7 @@ interface KeyWithCreator {
   scopes: string[];
   lastUsedAt: Date | null;
   revokedAt: Date | null;
+  creatorDeleted: boolean | null;
   /** The creator's role in the key's organisation now; null once they are no longer a member. */
   creatorRole: MembershipRole | null;
   hasOwner: boolean;
