@@ -1,7 +1,8 @@
 /**
  * The daily `data-retention` job deletes history past its retention and nothing else: finished
  * webhook deliveries (with their attempts) after 30 days but never a pending one, public A2A tasks
- * without a booking after 7 days and a booking's after 180, recovered-job records after 90 days.
+ * without a booking after 7 days and a booking's after 180, recovered-job records after 90 days,
+ * tool-call audits after 180 days.
  * Sign-in codes a day after they expired; refresh tokens only once their whole family (one
  * sign-in) expired a day ago, so a rotated token of a live session is still known as reused.
  * In batches, and a second run deletes nothing more.
@@ -121,6 +122,22 @@ describe('data retention', () => {
     const oldRecovery = await recovery(daysAgo(RETENTION_DAYS.jobRecoveries, -minute));
     const newRecovery = await recovery(daysAgo(RETENTION_DAYS.jobRecoveries, minute));
 
+    const { userId: caller } = await person(app, w.organizationId, 'STAFF');
+    const toolCall = (createdAt: Date) =>
+      db.toolCall.create({
+        data: {
+          userId: caller,
+          tool: 'search_venues',
+          sideEffect: 'READ',
+          input: { text: 'sushi' },
+          outcome: 'OK',
+          durationMs: 3,
+          createdAt,
+        },
+      });
+    await toolCall(daysAgo(RETENTION_DAYS.toolCalls, -minute)); // gone
+    const recentCall = await toolCall(daysAgo(RETENTION_DAYS.toolCalls, minute)); // kept
+
     // Batches of one: every batch is its own statement, and the loop runs until nothing is left.
     const deleted = await pruneExpiredRecords(db, app.clock.now(), 1);
     expect(deleted.webhookDeliveries).toBeGreaterThanOrEqual(2);
@@ -142,6 +159,9 @@ describe('data retention', () => {
       where: { id: { in: [oldRecovery.id, newRecovery.id] } },
     });
     expect(recoveries.map((r) => r.id)).toEqual([newRecovery.id]);
+    expect((await db.toolCall.findMany({ where: { userId: caller } })).map((c) => c.id)).toEqual([
+      recentCall.id,
+    ]);
 
     // The scheduled job, run as a worker runs it, finds nothing more of these.
     await enqueue(db, dataRetentionTask, {});
@@ -149,6 +169,7 @@ describe('data retention', () => {
     expect(await db.a2aTask.count({ where: { organizationId: w.organizationId } })).toBe(2);
     expect(await db.webhookDelivery.count({ where: { subscriptionId: w.subscriptionId } })).toBe(2);
     expect(await db.jobRecovery.count({ where: { id: newRecovery.id } })).toBe(1);
+    expect(await db.toolCall.count({ where: { userId: caller } })).toBe(1);
   });
 
   it('deletes sign-in codes a day after expiry and refresh tokens once their whole family expired', async () => {

@@ -11,6 +11,8 @@
  * - Webhook deliveries delivered or failed, with their attempt logs: 30 days, as Stripe keeps its
  *   events (a delivery can be resent within that time).
  * - Records of jobs recovered from dead workers: 90 days.
+ * - Tool-call audits (what a person's agent or a developer's key asked a tool, and its answer):
+ *   180 days. They hold what people asked; half a year answers any question about a call.
  * - Sign-in codes: a day after they expired (used or not; an expired code signs nobody in).
  * - Refresh tokens: a day after the last token of their family (one sign-in) expired. Not
  *   sooner: a rotated token is kept while its family lives, so that presenting it again is
@@ -31,6 +33,7 @@ export const RETENTION_DAYS = {
   a2aTasksOfBooking: 180,
   webhookDeliveries: 30,
   jobRecoveries: 90,
+  toolCalls: 180,
   /** After expiry. */
   signInCodes: 1,
   /** After the family's last token expired. */
@@ -51,6 +54,7 @@ export interface RetentionResult {
   a2aTasks: number;
   webhookDeliveries: number;
   jobRecoveries: number;
+  toolCalls: number;
   signInCodes: number;
   refreshTokens: number;
 }
@@ -83,6 +87,13 @@ export async function pruneExpiredRecords(db: Db, now: Date, batch = BATCH): Pro
         LIMIT ${limit})`,
     batch,
   );
+  const toolCalls = await inBatches(
+    (limit) => db.$executeRaw`
+      DELETE FROM tool_calls WHERE id IN (
+        SELECT id FROM tool_calls WHERE created_at < ${before(RETENTION_DAYS.toolCalls)}
+        LIMIT ${limit})`,
+    batch,
+  );
   const signInCodes = await inBatches(
     (limit) => db.$executeRaw`
       DELETE FROM sign_in_codes WHERE id IN (
@@ -100,7 +111,7 @@ export async function pruneExpiredRecords(db: Db, now: Date, batch = BATCH): Pro
     batch,
     (deleted) => deleted === 0,
   );
-  return { a2aTasks, webhookDeliveries, jobRecoveries, signInCodes, refreshTokens };
+  return { a2aTasks, webhookDeliveries, jobRecoveries, toolCalls, signInCodes, refreshTokens };
 }
 
 /**
