@@ -342,8 +342,8 @@ async function fetchOnce(
 
 /** Whose webhook the loads post to, and how to read back what it stored. */
 interface WebhookTarget {
-  /** What the table calls the webhook. */
-  label: string;
+  /** What one request delivers, in the plural (`updates`, `events`). */
+  noun: string;
   /** The route name of the server's request metrics (src/wiring/app.ts). */
   route: string;
   /** The server's environment for it (a bot, a webhook secret). */
@@ -372,7 +372,7 @@ function telegramTarget(chats: number): WebhookTarget {
   };
   const template = updateTemplate();
   return {
-    label: `POST ${TELEGRAM_PATH}${BOT}`,
+    noun: 'updates',
     route: '/webhooks/telegram',
     env: { TELEGRAM_BOTS: JSON.stringify([bot]) },
     template,
@@ -426,7 +426,7 @@ function stripeTarget(): WebhookTarget {
   const secret = `whsec_${randomBytes(24).toString('base64url')}`;
   const template = stripeEventTemplate();
   return {
-    label: `POST ${STRIPE_PATH}`,
+    noun: 'Stripe events',
     route: STRIPE_PATH,
     env: { STRIPE_WEBHOOK_SECRETS: secret },
     template,
@@ -540,8 +540,8 @@ async function verify(
     wrong.push(`rows outside every load run's ids: ${JSON.stringify(extra)}`);
   }
   const notes = [
-    `${role}: ${stored} updates stored for ${acknowledged} acknowledged and ${sent} sent (check, warm-ups and measurements)` +
-      (problems ? `; WRONG: ${wrong.join('; ')}` : ', each acknowledged update exactly once'),
+    `${role}: ${stored} ${target.noun} stored for ${acknowledged} acknowledged and ${sent} sent (check, warm-ups and measurements)` +
+      (problems ? `; WRONG: ${wrong.join('; ')}` : ', each acknowledged one exactly once'),
   ];
   if (role === 'api') {
     const queue = await target.queue(client);
