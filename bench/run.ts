@@ -277,6 +277,7 @@ async function runCustomScenario(
         webhookRate: options.webhookRate,
         webhookChats: options.webhookChats,
         webhookRoles: options.webhookRoles,
+        webhookProvider: options.webhookProvider,
         crashRate: options.crashRate,
         crashKills: options.crashKills,
         crashEverySeconds: options.crashEverySeconds,

@@ -19,11 +19,12 @@ export interface BenchOptions {
   subscribers: number;
   events: number;
   eventIntervalMs: number;
-  /** webhook-ingest: connections of every load, the fixed rate, chats, server roles. */
+  /** webhook-ingest: connections of every load, the fixed rate, chats, server roles, provider. */
   webhookConnections: number;
   webhookRate: number;
   webhookChats: number;
   webhookRoles: WebhookRole[];
+  webhookProvider: WebhookProvider;
   /** crash-recovery: updates per second, SIGKILLs (one every `crashEverySeconds`), chats. */
   crashRate: number;
   crashKills: number;
@@ -38,6 +39,9 @@ export interface BenchOptions {
 
 /** The roles `webhook-ingest` can run the server in. */
 export type WebhookRole = 'api' | 'all';
+
+/** Whose webhook `webhook-ingest` posts to. */
+export type WebhookProvider = 'telegram' | 'stripe';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -70,6 +74,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --webhook-chats <n>        chats the updates are spread over (default 10000)
   --webhook-roles <r,…>      server roles to measure, each on a fresh server: api, all
                              (default api,all)
+  --webhook-provider <p>     telegram (default): Telegram updates to /webhooks/telegram/<bot>;
+                             stripe: signed Stripe events to /webhooks/stripe
   crash-recovery (a soak: the all role killed with SIGKILL and restarted under load):
   --crash-rate <n>           signed updates per second (default 150)
   --crash-kills <n>          SIGKILLs, one every --crash-every seconds (default 5)
@@ -103,6 +109,10 @@ export function parseBenchArgs(argv: string[], scenarioNames: string[]): BenchOp
   if (badRole !== undefined || !webhookRoles.length) {
     throw new UsageError(`--webhook-roles takes api and/or all, not "${values['webhook-roles']}"`);
   }
+  const webhookProvider = values['webhook-provider'] ?? 'telegram';
+  if (webhookProvider !== 'telegram' && webhookProvider !== 'stripe') {
+    throw new UsageError(`--webhook-provider takes telegram or stripe, not "${webhookProvider}"`);
+  }
   const server = values.server ?? 'child';
   if (server !== 'child' && server !== 'in-process') {
     throw new UsageError(`--server must be child or in-process, not "${server}"`);
@@ -124,6 +134,7 @@ export function parseBenchArgs(argv: string[], scenarioNames: string[]): BenchOp
     webhookRate: integer('--webhook-rate', values['webhook-rate'], 1000, 1, 100_000),
     webhookChats: integer('--webhook-chats', values['webhook-chats'], 10_000, 1, 10_000_000),
     webhookRoles: [...new Set(webhookRoles as WebhookRole[])],
+    webhookProvider,
     crashRate: integer('--crash-rate', values['crash-rate'], 150, 1, 2_000),
     crashKills: integer('--crash-kills', values['crash-kills'], 5, 1, 50),
     crashEverySeconds: integer('--crash-every', values['crash-every'], 7, 3, 300),
@@ -157,6 +168,7 @@ function parse(argv: string[]) {
       'webhook-rate': { type: 'string' },
       'webhook-chats': { type: 'string' },
       'webhook-roles': { type: 'string' },
+      'webhook-provider': { type: 'string' },
       'crash-rate': { type: 'string' },
       'crash-kills': { type: 'string' },
       'crash-every': { type: 'string' },

@@ -94,11 +94,23 @@ export async function runLoad(
               tolerated[outcome] = (tolerated[outcome] ?? 0) + 1;
           }
         : undefined;
-  // Bodies with `vary` tokens are built per request (autocannon calls setupRequest each time).
+  // Bodies with `vary` tokens, and their `headersFor`, are built per request (autocannon calls
+  // setupRequest each time).
   const fill = bodyFiller(target.request);
-  const setupRequest = target.request.vary?.length
-    ? (request: { body?: string }) => ({ ...request, body: fill(request.body) })
-    : undefined;
+  const { headersFor } = target.request;
+  const setupRequest =
+    target.request.vary?.length || headersFor
+      ? (request: { body?: string; headers?: Record<string, string> }) => {
+          const body = fill(request.body);
+          return {
+            ...request,
+            body,
+            ...(headersFor && body !== undefined
+              ? { headers: { ...request.headers, ...headersFor(body) } }
+              : {}),
+          };
+        }
+      : undefined;
   const perRequest = bodies.length > 1 || answers !== undefined || setupRequest !== undefined;
   const requests = perRequest
     ? bodies.map((body, index) => ({

@@ -73,7 +73,12 @@ export async function runPaced(
         method: target.request.method,
         headers: {
           ...target.request.headers,
-          ...(body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }),
+          ...(body === undefined
+            ? {}
+            : {
+                'content-length': String(Buffer.byteLength(body)),
+                ...target.request.headersFor?.(body),
+              }),
         },
         agent,
       },

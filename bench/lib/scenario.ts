@@ -36,6 +36,12 @@ export interface LoadRequest {
    */
   vary?: { token: string; values?: string[]; integers?: { first: number; count?: number } }[];
   /**
+   * Headers computed from each request's body as sent (`vary` filled in): a signature over it.
+   * For the in-process loads only (lib/load.ts `runLoad`, lib/paced.ts): a function does not
+   * cross to a worker thread.
+   */
+  headersFor?(body: string): Record<string, string>;
+  /**
    * What a successful answer contains, for a scenario whose answers differ every time (so
    * `sameBodyEveryTime` cannot check them): a 2xx answer whose body lacks `ok` counts as a
    * failure, unless it contains one of `tolerated`'s texts, which is counted under that label
@@ -186,6 +192,7 @@ export interface CustomRun<Params> {
     webhookRate: number;
     webhookChats: number;
     webhookRoles: ('api' | 'all')[];
+    webhookProvider: 'telegram' | 'stripe';
     crashRate: number;
     crashKills: number;
     crashEverySeconds: number;

@@ -36,6 +36,13 @@
  *    "at 1,000 requests per second" means for a webhook that platforms call as messages come.
  * The target of the issue: p99 of the acknowledgement under 25 ms at 1,000 requests per second.
  *
+ * **Stripe** (`--webhook-provider stripe`): the same loads, with Stripe events posted to
+ * `POST /webhooks/stripe` as Stripe posts them: a `customer.updated` event (which the
+ * `stripe-event` job records and ignores) with an id no other request of the run sent, signed per
+ * request over its exact bytes (`Stripe-Signature`, the run's own webhook secret, the time of
+ * sending), verified by the SDK, then one statement (`recordProviderEvent`): the event inserted
+ * once by its id and its job added. Both go through the webhooks' one group commit.
+ *
  * **Cross-checks** after the loads: each update acknowledged was stored exactly once (the rows of
  * each load run's update ids: at least one per 200, at most one per request sent, no id twice),
  * and, in the `api` role, the queue holds exactly one drain job per chat with pending events.
@@ -43,10 +50,12 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
+import { STRIPE_PATH } from '../../src/webhooks/stripe.ts';
 import { TELEGRAM_PATH } from '../../src/webhooks/telegram.ts';
+import { type StripeEvent, stripeSignature } from '../../test/fakes/stripe.ts';
 import { textUpdate } from '../../test/fakes/telegram.ts';
 import { AGNT_METRICS_PATH, type AgntParams, prepareAgnt, serveAgnt } from '../lib/agnt.ts';
-import type { WebhookRole } from '../lib/args.ts';
+import type { WebhookProvider, WebhookRole } from '../lib/args.ts';
 import { type LoadOptions, type LoadResult, runLoad } from '../lib/load.ts';
 import { measureCpu } from '../lib/machine.ts';
 import { settledStatements } from '../lib/metrics.ts';
@@ -62,8 +71,8 @@ import { serverLoad } from '../lib/server.ts';
 import { fmt } from '../lib/stats.ts';
 
 const BOT = 'bench';
-/** The route names the server's request metrics use (src/wiring/app.ts). */
-const WEBHOOK_ROUTE = '/webhooks/telegram';
+/** The Stripe events' ids: this, then the number `UPDATE_ID` stands for. */
+const STRIPE_EVENT_PREFIX = 'evt_bench_';
 const BARE_PATH = '/healthz';
 const BARE_ANSWER = '{"status":"ok"}';
 const WEBHOOK_ANSWER = '{"ok":true}';
@@ -115,7 +124,7 @@ interface RoleResult {
 export default defineCustomScenario<AgntParams>(import.meta.url, {
   name: 'webhook-ingest',
   description:
-    'signed Telegram updates to POST /webhooks/telegram/<bot> beside GET /healthz of the same server: closed loop and fixed rate',
+    'signed Telegram updates to POST /webhooks/telegram/<bot> (or, with --webhook-provider stripe, signed Stripe events to POST /webhooks/stripe) beside GET /healthz of the same server: closed loop and fixed rate',
   serve: serveAgnt,
   async measure(run) {
     const roles: RoleResult[] = [];
@@ -132,15 +141,11 @@ async function measureRole(run: CustomRun<AgntParams>, role: WebhookRole): Promi
   const progress = (message: string) => run.progress(`${role}: ${message}`);
   progress('preparing a database and a server');
   const agnt = await prepareAgnt();
-  const bot = {
-    name: BOT,
-    token: `${randomInt(100_000_000, 999_999_999)}:${randomBytes(27).toString('base64url')}`,
-    secret: randomBytes(32).toString('base64url'),
-  };
+  const target = webhookTarget(run.options.webhookProvider, webhookChats);
   const params: AgntParams = {
     // The chats' drains acknowledge (the channel layer alone): the consumer agent's own cost is
     // `agent-turn`'s to measure, and with no model here it would retry every message instead.
-    env: { ...agnt.params.env, ROLE: role, TELEGRAM_BOTS: JSON.stringify([bot]), CONSUMER_AGENT: 'false' },
+    env: { ...agnt.params.env, ROLE: role, ...target.env, CONSUMER_AGENT: 'false' },
     role,
   };
   const client = new pg.Client({ connectionString: agnt.params.env.DATABASE_URL });
@@ -154,18 +159,7 @@ async function measureRole(run: CustomRun<AgntParams>, role: WebhookRole): Promi
       settledStatements(origin, AGNT_METRICS_PATH, role === 'all' ? { reads: 1 } : {});
 
     const bare: LoadRequest = { method: 'GET', path: BARE_PATH, headers: {} };
-    const template = updateTemplate();
-    /** The webhook request of a load run: update ids from `block` of its own. */
-    const webhookRequest = (block: number): LoadRequest => ({
-      method: 'POST',
-      path: `${TELEGRAM_PATH}${BOT}`,
-      headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': bot.secret },
-      body: template,
-      vary: [
-        { token: UPDATE_ID, integers: { first: 1 + block * UPDATE_BLOCK } },
-        { token: CHAT_ID, integers: { first: FIRST_CHAT, count: webhookChats } },
-      ],
-    });
+    const webhookRequest = target.request;
     // Block 0 is the check's one update (id 1, in a chat of its own); load runs take 1, 2, …
     let lastBlock = 0;
 
@@ -175,7 +169,7 @@ async function measureRole(run: CustomRun<AgntParams>, role: WebhookRole): Promi
       throw new Error(`GET ${BARE_PATH} answered ${bareCheck.status} ${bareCheck.text.slice(0, 300)}`);
     }
     const aloneBefore = await readStatements();
-    const checkBody = template
+    const checkBody = target.template
       .replaceAll(UPDATE_ID, String(1))
       .replaceAll(CHAT_ID, String(FIRST_CHAT + webhookChats));
     const webhookCheck = await fetchOnce(origin, webhookRequest(0), checkBody);
@@ -259,7 +253,7 @@ async function measureRole(run: CustomRun<AgntParams>, role: WebhookRole): Promi
         if (run.signal.aborted) break;
         progress(`${route}, ${label}: measuring for ${durationSeconds} s`);
         const statementsBefore = await readStatements();
-        const drainedBefore = await drainedEvents(client);
+        const drainedBefore = await target.drained(client);
         const sampleBefore = await server.sample();
         const postgresBefore = await backendCpu(client);
         const cpu = measureCpu();
@@ -269,10 +263,10 @@ async function measureRole(run: CustomRun<AgntParams>, role: WebhookRole): Promi
         const cpuWindow = cpu.stop();
         const postgresAfter = await backendCpu(client);
         const sampleAfter = await server.sample();
-        const drainedAfter = await drainedEvents(client);
+        const drainedAfter = await target.drained(client);
         const statementsAfter = await readStatements();
         const serverWindow = serverLoad(sampleBefore, sampleAfter);
-        const routeName = route === 'bare' ? BARE_PATH : WEBHOOK_ROUTE;
+        const routeName = route === 'bare' ? BARE_PATH : target.route;
         const requestsBefore = statementsBefore.requestsOn(routeName);
         const requestsAfter = statementsAfter.requestsOn(routeName);
         windows.push({
@@ -297,7 +291,7 @@ async function measureRole(run: CustomRun<AgntParams>, role: WebhookRole): Promi
         );
       }
     }
-    const verification = await verify(client, role, ledger);
+    const verification = await verify(client, role, ledger, target);
     return { role, windows, statementsAlone, verification };
   } finally {
     await server?.stop();
@@ -339,19 +333,175 @@ async function fetchOnce(
   if (url.hostname !== '127.0.0.1') throw new Error(`refusing to send to ${url.host}: only 127.0.0.1`);
   const response = await fetch(url, {
     method: request.method,
-    headers: request.headers,
+    headers: { ...request.headers, ...(body === undefined ? {} : request.headersFor?.(body)) },
     body,
     signal: AbortSignal.timeout(CHECK_TIMEOUT_MS),
   });
   return { status: response.status, text: await response.text() };
 }
 
-/** Inbound events the worker has processed (or failed) so far. */
-async function drainedEvents(client: pg.Client): Promise<number> {
-  const { rows } = await client.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM inbound_events WHERE status <> 'PENDING'`,
-  );
-  return rows[0]!.n;
+/** Whose webhook the loads post to, and how to read back what it stored. */
+interface WebhookTarget {
+  /** What one request delivers, in the plural (`updates`, `events`). */
+  noun: string;
+  /** The route name of the server's request metrics (src/wiring/app.ts). */
+  route: string;
+  /** The server's environment for it (a bot, a webhook secret). */
+  env: Record<string, string>;
+  /** The body every request sends, with `$UPDATE_ID$` (and `$CHAT_ID$`) to fill in. */
+  template: string;
+  /** The webhook request of a load run: ids from `block` of its own. */
+  request(block: number): LoadRequest;
+  /** Events the worker has processed (or failed) so far. */
+  drained(client: pg.Client): Promise<number>;
+  /** The rows stored per block of ids: how many, and how many distinct ids. */
+  stored(client: pg.Client): Promise<{ block: number; stored: number; ids: number }[]>;
+  /** In the `api` role (nothing runs jobs): whether the queue holds what it should, and a note. */
+  queue(client: pg.Client): Promise<{ ok: boolean; note: string }>;
+}
+
+function webhookTarget(provider: WebhookProvider, chats: number): WebhookTarget {
+  return provider === 'stripe' ? stripeTarget() : telegramTarget(chats);
+}
+
+function telegramTarget(chats: number): WebhookTarget {
+  const bot = {
+    name: BOT,
+    token: `${randomInt(100_000_000, 999_999_999)}:${randomBytes(27).toString('base64url')}`,
+    secret: randomBytes(32).toString('base64url'),
+  };
+  const template = updateTemplate();
+  return {
+    noun: 'updates',
+    route: '/webhooks/telegram',
+    env: { TELEGRAM_BOTS: JSON.stringify([bot]) },
+    template,
+    request: (block) => ({
+      method: 'POST',
+      path: `${TELEGRAM_PATH}${BOT}`,
+      headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': bot.secret },
+      body: template,
+      vary: [
+        { token: UPDATE_ID, integers: { first: 1 + block * UPDATE_BLOCK } },
+        { token: CHAT_ID, integers: { first: FIRST_CHAT, count: chats } },
+      ],
+    }),
+    async drained(client) {
+      const { rows } = await client.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM inbound_events WHERE status <> 'PENDING'`,
+      );
+      return rows[0]!.n;
+    },
+    async stored(client) {
+      const { rows } = await client.query<{ block: number; stored: number; ids: number }>(
+        `SELECT ((external_id::bigint - 1) / ${UPDATE_BLOCK})::int AS block,
+                count(*)::int AS stored, count(DISTINCT external_id)::int AS ids
+           FROM inbound_events
+          WHERE platform = 'TELEGRAM' AND account = $1
+          GROUP BY 1`,
+        [BOT],
+      );
+      return rows;
+    },
+    async queue(client) {
+      const { rows } = await client.query<{ jobs: number; chats: number; pending: number }>(
+        `SELECT (SELECT count(*)::int FROM graphile_worker._private_jobs) AS jobs,
+                (SELECT count(DISTINCT external_chat_id)::int FROM inbound_events WHERE status = 'PENDING') AS chats,
+                (SELECT count(*)::int FROM inbound_events WHERE status = 'PENDING') AS pending`,
+      );
+      const { jobs, chats, pending } = rows[0]!;
+      return {
+        ok: jobs === chats,
+        note:
+          `api: ${pending} events pending in ${chats} chats, ${jobs} drain jobs queued` +
+          (jobs === chats
+            ? ' (one per chat: nothing drains them in this role)'
+            : ' (WRONG: one per chat expected)'),
+      };
+    },
+  };
+}
+
+function stripeTarget(): WebhookTarget {
+  const secret = `whsec_${randomBytes(24).toString('base64url')}`;
+  const template = stripeEventTemplate();
+  return {
+    noun: 'Stripe events',
+    route: STRIPE_PATH,
+    env: { STRIPE_WEBHOOK_SECRETS: secret },
+    template,
+    request: (block) => ({
+      method: 'POST',
+      path: STRIPE_PATH,
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body: template,
+      vary: [{ token: UPDATE_ID, integers: { first: 1 + block * UPDATE_BLOCK } }],
+      // Stripe signs each delivery's bytes with the time of sending.
+      headersFor: (body) => ({
+        'stripe-signature': stripeSignature(body, secret, Math.floor(Date.now() / 1000)),
+      }),
+    }),
+    async drained(client) {
+      const { rows } = await client.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM provider_events WHERE provider = 'stripe' AND processed_at IS NOT NULL`,
+      );
+      return rows[0]!.n;
+    },
+    async stored(client) {
+      const { rows } = await client.query<{ block: number; stored: number; ids: number }>(
+        `SELECT ((substr(event_id, ${STRIPE_EVENT_PREFIX.length + 1})::bigint - 1) / ${UPDATE_BLOCK})::int AS block,
+                count(*)::int AS stored, count(DISTINCT event_id)::int AS ids
+           FROM provider_events
+          WHERE provider = 'stripe' AND event_id LIKE '${STRIPE_EVENT_PREFIX}%'
+          GROUP BY 1`,
+      );
+      return rows;
+    },
+    async queue(client) {
+      const { rows } = await client.query<{ jobs: number; events: number }>(
+        `SELECT (SELECT count(*)::int FROM graphile_worker._private_jobs) AS jobs,
+                (SELECT count(*)::int FROM provider_events WHERE provider = 'stripe') AS events`,
+      );
+      const { jobs, events } = rows[0]!;
+      return {
+        ok: jobs === events,
+        note:
+          `api: ${events} Stripe events stored, ${jobs} stripe-event jobs queued` +
+          (jobs === events
+            ? ' (one per event: nothing runs them in this role)'
+            : ' (WRONG: one per event expected)'),
+      };
+    },
+  };
+}
+
+/**
+ * The event every Stripe request sends, as Stripe sends it (pretty-printed), with `$UPDATE_ID$`
+ * where the number of its id goes: a customer's details changed, which the `stripe-event` job
+ * records and ignores (nothing is asked of Stripe).
+ */
+function stripeEventTemplate(): string {
+  const event: StripeEvent = {
+    id: `${STRIPE_EVENT_PREFIX}${UPDATE_ID}`,
+    object: 'event',
+    api_version: '2026-11-18.endive',
+    created: Math.floor(Date.now() / 1000),
+    data: {
+      object: {
+        id: 'cus_bench0001',
+        object: 'customer',
+        email: 'ana@example.com',
+        name: 'Ana Sousa',
+        metadata: { organizationId: '00000000-0000-4000-8000-000000000001' },
+        invoice_settings: { default_payment_method: null },
+      },
+    },
+    livemode: false,
+    pending_webhooks: 1,
+    request: { id: null, idempotency_key: null },
+    type: 'customer.updated',
+  };
+  return JSON.stringify(event, null, 2);
 }
 
 /**
@@ -363,15 +513,9 @@ async function verify(
   client: pg.Client,
   role: WebhookRole,
   ledger: { block: number; acknowledged: number; sent: number; label: string }[],
+  target: WebhookTarget,
 ): Promise<{ notes: string[]; problems: number }> {
-  const { rows } = await client.query<{ block: number; stored: number; ids: number }>(
-    `SELECT ((external_id::bigint - 1) / ${UPDATE_BLOCK})::int AS block,
-            count(*)::int AS stored, count(DISTINCT external_id)::int AS ids
-       FROM inbound_events
-      WHERE platform = 'TELEGRAM' AND account = $1
-      GROUP BY 1`,
-    [BOT],
-  );
+  const rows = await target.stored(client);
   const byBlock = new Map(rows.map((row) => [row.block, row]));
   let problems = 0;
   let acknowledged = 0;
@@ -396,23 +540,13 @@ async function verify(
     wrong.push(`rows outside every load run's ids: ${JSON.stringify(extra)}`);
   }
   const notes = [
-    `${role}: ${stored} updates stored for ${acknowledged} acknowledged and ${sent} sent (check, warm-ups and measurements)` +
-      (problems ? `; WRONG: ${wrong.join('; ')}` : ', each acknowledged update exactly once'),
+    `${role}: ${stored} ${target.noun} stored for ${acknowledged} acknowledged and ${sent} sent (check, warm-ups and measurements)` +
+      (problems ? `; WRONG: ${wrong.join('; ')}` : ', each acknowledged one exactly once'),
   ];
   if (role === 'api') {
-    const { rows: queue } = await client.query<{ jobs: number; chats: number; pending: number }>(
-      `SELECT (SELECT count(*)::int FROM graphile_worker._private_jobs) AS jobs,
-              (SELECT count(DISTINCT external_chat_id)::int FROM inbound_events WHERE status = 'PENDING') AS chats,
-              (SELECT count(*)::int FROM inbound_events WHERE status = 'PENDING') AS pending`,
-    );
-    const { jobs, chats, pending } = queue[0]!;
-    if (jobs !== chats) problems += 1;
-    notes.push(
-      `api: ${pending} events pending in ${chats} chats, ${jobs} drain jobs queued` +
-        (jobs === chats
-          ? ' (one per chat: nothing drains them in this role)'
-          : ' (WRONG: one per chat expected)'),
-    );
+    const queue = await target.queue(client);
+    if (!queue.ok) problems += 1;
+    notes.push(queue.note);
   }
   return { notes, problems };
 }
@@ -527,8 +661,11 @@ function report(roles: RoleResult[], options: CustomRun<AgntParams>['options']) 
         `${options.webhookConnections} connections by autocannon's overallRate (each connection's share of a second ` +
         `sent back to back at its start: a burst a second); ${options.webhookRate} requests/s evenly paced ` +
         `(lib/paced.ts: one due every ${fmt(1000 / options.webhookRate, 2)} ms, at most ${options.webhookConnections} ` +
-        'in flight, latency from the moment each was issued, so a queue in the client counts). webhook: POST /webhooks/telegram/bench, a new update id every request, ' +
-        `chats in turn over ${options.webhookChats}. SQL/req: statements per request sent (~: read without settling, ` +
+        'in flight, latency from the moment each was issued, so a queue in the client counts). webhook: ' +
+        (options.webhookProvider === 'stripe'
+          ? `POST ${STRIPE_PATH}, a customer.updated event with a new id every request, signed when sent. `
+          : `POST ${TELEGRAM_PATH}${BOT}, a new update id every request, chats in turn over ${options.webhookChats}. `) +
+        `SQL/req: statements per request sent (~: read without settling, ` +
         'the worker of `all` included). server ms/req: CPU of the server process per request; PG ms/req: CPU of the ' +
         "database's PostgreSQL backends per request (the worker's too in `all`). CPU in cores: rest = PostgreSQL, " +
         'Redis and anything else. drained/s: inbound events the worker processed per second in the window.',

@@ -1,5 +1,6 @@
 /**
- * Inbound webhooks: how long a recorded event may wait to commit with others (group commit).
+ * Inbound webhooks (all of them): how long a recorded event may wait to commit with others
+ * (group commit).
  *
  * Outbound webhooks: which targets may be reached despite being private addresses (and over
  * plain http in production), how long a delivery is retried, and when a failing subscription
@@ -33,10 +34,10 @@ export function webhooksConfig(e: WebhooksEnv) {
     /** A subscription whose attempts have all failed for this long is disabled, its owners told. */
     disableAfterHours: e.WEBHOOK_DISABLE_AFTER_HOURS,
     /**
-     * Inbound events (the chat platforms' webhooks) are committed in batches: an event that
-     * arrives while a batch commits waits for it, at most `windowMs` (0: each request commits
-     * alone), and a batch of `maxStatements` events goes at once. Each request is answered after
-     * its batch's commit.
+     * Inbound events (every webhook's: the chat platforms', Stripe's, Lalamove's) are committed
+     * in batches, one group commit per process: an event that arrives while a batch commits waits
+     * for it, at most `windowMs` (0: each request commits alone), and a batch of `maxStatements`
+     * events goes at once. Each request is answered after its batch's commit.
      */
     inboundBatch: { windowMs: e.WEBHOOK_BATCH_WINDOW_MS, maxStatements: e.WEBHOOK_BATCH_MAX },
   };

@@ -2,7 +2,8 @@
  * Group commit: many small writes, each a statement of its own, committed together in one
  * transaction, so PostgreSQL flushes its WAL (an fsync) once for all of them instead of once each.
  *
- * The inbound webhooks record every event with one statement (`insertAndEnqueue`). Alone, each is
+ * The inbound webhooks (the chat platforms', Stripe's and Lalamove's) record every event with one
+ * statement (`insertAndEnqueue`), all through one group commit per process. Alone, each is
  * a transaction, a WAL flush and (since it enqueues a job) a commit serialised behind every other
  * commit that sends a notification; at a few thousand a second those flushes and that queue are
  * what a webhook waits on. Here the statements that arrive while another batch commits, for
@@ -17,9 +18,10 @@
  *   batches, and keeps its order.
  * - Batches run concurrently, each on its own pooled connection. Inside a batch the statements are
  *   run in the order of their `lockKey` (stable: one key's statements keep their order), so two
- *   batches take the row locks of the same keys (a chat's drain job) in the same order and do not
- *   deadlock each other.
+ *   batches take the row locks of the same keys (a chat's drain job, a provider's event id) in
+ *   the same order and do not deadlock each other.
  * - `windowMs` 0 runs each submission at once, on its own (one transaction per submission).
+ * - `observe` hears of each batch's size and outcome (the `webhook_batch_events` histogram).
  */
 import type pg from 'pg';
 
@@ -40,6 +42,8 @@ export interface GroupCommitOptions {
   windowMs: number;
   /** A batch this large runs at once, without waiting out the window. */
   maxStatements: number;
+  /** Told of every batch once it has committed (`ok`) or failed: how many statements it held. */
+  observe?(batch: { statements: number; ok: boolean }): void;
 }
 
 export interface GroupCommit {
@@ -70,7 +74,7 @@ export function groupCommit(pool: pg.Pool, options: GroupCommitOptions): GroupCo
     waiting = [];
     count = 0;
     if (!batch.length) return;
-    const run = commit(pool, batch).finally(() => {
+    const run = commit(pool, batch, options.observe).finally(() => {
       inFlight.delete(run);
       // What gathered while this batch committed goes now, rather than at the end of its window.
       if (waiting.length && !inFlight.size) start();
@@ -110,7 +114,11 @@ export function isGroupCommit(db: object): db is GroupCommit {
 }
 
 /** Runs one batch in a transaction; settles every caller's promise, never rejects itself. */
-async function commit(pool: pg.Pool, batch: readonly Waiting[]): Promise<void> {
+async function commit(
+  pool: pg.Pool,
+  batch: readonly Waiting[],
+  observe: GroupCommitOptions['observe'],
+): Promise<void> {
   const rows = batch.map((w) => w.statements.map((): unknown[] => []));
   const order = batch
     .flatMap((w, i) => w.statements.map((statement, j) => ({ statement, i, j })))
@@ -140,11 +148,13 @@ async function commit(pool: pg.Pool, batch: readonly Waiting[]): Promise<void> {
       throw error;
     }
     client.release();
+    observe?.({ statements: order.length, ok: true });
     batch.forEach((w, i) => {
       w.resolve(rows[i] as unknown[][]);
     });
   } catch (error) {
     client?.release(true);
+    observe?.({ statements: order.length, ok: false });
     for (const w of batch) w.reject(error);
   }
 }

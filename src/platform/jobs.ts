@@ -180,6 +180,11 @@ export interface InsertStatement {
   name: string;
   text: string;
   values: readonly unknown[];
+  /**
+   * What the insert locks (its unique key), for a group commit's order when the job has no key
+   * of its own to go by: two batches then take the rows of the same keys in the same order.
+   */
+  lockKey?: string;
 }
 
 export interface InsertAndEnqueueOptions extends EnqueueOptions {
@@ -238,7 +243,7 @@ export async function insertAndEnqueue<T extends TaskDeclaration>(
 
 /**
  * The statement `insertAndEnqueue` runs, for callers that run several together (a group commit:
- * src/platform/group-commit.ts); its `lockKey` is the job's key.
+ * src/platform/group-commit.ts); its `lockKey` is the job's key, or else the insert's.
  */
 export function insertAndEnqueueStatement<T extends TaskDeclaration>(
   insert: InsertStatement,
@@ -314,7 +319,8 @@ export function insertAndEnqueueStatement<T extends TaskDeclaration>(
     options.jobKeyMode ?? 'replace',
   ];
   const name = `${insert.name}-and-${keep ? 'keep-or-add-job' : 'add-job'}`;
-  return { name, text, values, ...(options.jobKey ? { lockKey: options.jobKey } : {}) };
+  const lockKey = options.jobKey ?? insert.lockKey;
+  return { name, text, values, ...(lockKey ? { lockKey } : {}) };
 }
 
 /**

@@ -32,9 +32,16 @@ export function createMetrics() {
     dbQueries: counter('db_queries_total', 'SQL statements sent through Prisma'),
     webhooks: counter(
       'webhook_requests_total',
-      'Webhook deliveries by platform and outcome (accepted, duplicate, ignored, malformed, unauthorized, unknown_bot)',
+      'Webhook deliveries by platform and outcome (accepted, duplicate, ignored, malformed, unauthorized, unknown_bot, error: answered 500)',
       ['platform', 'outcome'],
     ),
+    webhookBatches: new Histogram({
+      name: 'webhook_batch_events',
+      help: 'Inbound webhook events per batch of the group commit, by outcome (committed; failed: every delivery in it answered 500)',
+      labelNames: ['outcome'] as const,
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+      registers: [registry],
+    }),
     authFailures: counter('auth_failures_total', 'Requests refused with 401, by credential kind', ['kind']),
     jobs: counter(
       'jobs_total',

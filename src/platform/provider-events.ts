@@ -1,12 +1,14 @@
 /**
- * Callbacks from outside services other than the chat platforms (Lalamove now; Stripe and
- * ClawPulse plug in the same way), kept once per (provider, event id) in `provider_events`.
+ * Callbacks from outside services other than the chat platforms (Stripe, Lalamove; ClawPulse
+ * plugs in the same way), kept once per (provider, event id) in `provider_events`.
  *
  * The webhook verifies a delivery, records its event here together with the job that handles it
- * (one statement, see `insertAndEnqueue`) and answers 2xx; the job reads the event back and
- * applies it. A redelivery of a recorded event is answered the same and adds no job. The job
- * runs until it succeeds (or spends its attempts), so an event is never lost to a provider we
- * could not reach while applying it, and the provider never waits on our work.
+ * (one statement, see `insertAndEnqueue`, which the webhooks' group commit runs in one transaction
+ * with other deliveries': src/platform/group-commit.ts) and answers 2xx once that has committed;
+ * the job reads the event back and applies it. A redelivery of a recorded event is answered the
+ * same and adds no job. The job runs until it succeeds (or spends its attempts), so an event is
+ * never lost to a provider we could not reach while applying it, and the provider never waits on
+ * our work.
  *
  * The chat platforms keep their own `inbound_events` (src/domain/channels/inbound.ts): their
  * events are processed per chat, in order, which these are not.
@@ -14,6 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Database, Db, DbOrTx } from './db.ts';
+import type { GroupCommit } from './group-commit.ts';
 import { insertAndEnqueue, type TaskDeclaration } from './jobs.ts';
 
 /** The payload of every provider event's task: the recorded event's id. */
@@ -44,10 +47,13 @@ const INSERT = `
 
 /**
  * Records an event unless it was recorded before, and adds `task`'s job for it in the same
- * statement. Returns whether it was new.
+ * statement. Returns whether it was new. Through a group commit, the statement's lock key is the
+ * event's (provider, id), the row a concurrent batch holding the same event would wait on: two
+ * batches take such rows in one order and do not deadlock each other. Within one batch a second
+ * delivery of an event finds the first's row and stores nothing, as it would after its commit.
  */
 export async function recordProviderEvent(
-  db: Db | Database,
+  db: Db | Database | GroupCommit,
   event: ProviderEventInput,
   task: TaskDeclaration<string, typeof providerEventPayload>,
 ): Promise<{ stored: boolean }> {
@@ -58,6 +64,7 @@ export async function recordProviderEvent(
       name: 'record-provider-event',
       text: INSERT,
       values: [id, event.provider, event.eventId, event.eventType, JSON.stringify(event.payload)],
+      lockKey: `provider-event:${event.provider}:${event.eventId}`,
     },
     task,
     { id },

@@ -17,6 +17,9 @@
  *   with its job (see `recordInbound` for the chat platforms, `recordProviderEvent` for the
  *   others); it returns the outcome to count. Bodies we cannot read are recorded too, as failed,
  *   and still answered 200 so the provider stops redelivering them.
+ * - Every provider records through the one group commit (src/platform/group-commit.ts): the
+ *   answer waits for the commit of the batch its events went in, and a batch that fails is a 500
+ *   (`error`) to every request in it, with nothing of it stored.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type RequestContext, readBody, sendJson } from '../platform/http.ts';
@@ -105,7 +108,16 @@ export function webhookRoute<Target, Verified = Buffer>(
       refuse(res, ctx, check);
       return;
     }
-    count(await provider.record(check.verified, target, ctx, body));
+    let outcome: string;
+    try {
+      outcome = await provider.record(check.verified, target, ctx, body);
+    } catch (error) {
+      // Nothing was stored (a failed batch stores none of its events): the HTTP layer answers
+      // 500, and the provider delivers again.
+      count('error');
+      throw error;
+    }
+    count(outcome);
     sendJson(res, 200, { ok: true });
   };
 }

@@ -5,14 +5,18 @@
  * Verify, record, enqueue, answer. `Stripe-Signature` is checked by the SDK over the raw bytes
  * against every configured secret (rotation) with Stripe's 300 s tolerance; a missing or wrong
  * one is a 400 (Stripe's convention) and nothing is stored. A verified event is recorded once by
- * its id (provider `stripe`) in the same statement that enqueues its `stripe-event` job, and
- * answered 200; a redelivery is answered the same and adds nothing. The job applies the event
- * (domain/billing/stripe-events.ts). With billing off the route answers 404.
+ * its id (provider `stripe`) in the same statement that enqueues its `stripe-event` job, committed
+ * with the other webhooks' events of the moment in one transaction (the group commit,
+ * src/platform/group-commit.ts), and answered 200 once that has committed; a redelivery is
+ * answered the same and adds nothing, and a batch that fails answers 500 to every delivery in it
+ * and stores none of them (Stripe delivers them again). Nothing is applied here: the job applies
+ * the event (domain/billing/stripe-events.ts), in whatever order, so batching changes no outcome.
+ * With billing off the route answers 404.
  */
 import type Stripe from 'stripe';
 import { stripeEventTask } from '../domain/billing/stripe-events.ts';
 import { type StripeClient, StripeSignatureError } from '../integrations/stripe/client.ts';
-import type { Database } from '../platform/db.ts';
+import type { GroupCommit } from '../platform/group-commit.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { recordProviderEvent } from '../platform/provider-events.ts';
 import { webhookRoute } from './pipeline.ts';
@@ -20,7 +24,8 @@ import { webhookRoute } from './pipeline.ts';
 export const STRIPE_PATH = '/webhooks/stripe';
 
 export function stripeWebhook(options: {
-  database: Database;
+  /** Where events are recorded: the webhooks' group commit. */
+  inbound: GroupCommit;
   stripe: StripeClient | undefined;
   bodyLimitBytes: number;
   metrics: Metrics;
@@ -50,7 +55,7 @@ export function stripeWebhook(options: {
       },
       record: async (event, _stripe, ctx) => {
         const { stored } = await recordProviderEvent(
-          options.database,
+          options.inbound,
           { provider: 'stripe', eventId: event.id, eventType: event.type, payload: event },
           stripeEventTask,
         );

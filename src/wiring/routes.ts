@@ -60,8 +60,13 @@ export function publicA2aRoutesFor(services: Services, metrics: Metrics): Route[
 export function webhookRoutes(deps: WebhookDeps, metrics: Metrics): Route[] {
   const { config } = deps;
   const routes: Route[] = [];
-  // One group commit for the three chat platforms: their events share batches.
-  const inbound = groupCommit(deps.database.pool, config.webhooks.inboundBatch);
+  // One group commit for every webhook (the chat platforms, Lalamove, Stripe): their events
+  // share batches, so one transaction and one WAL flush serve all that arrive together.
+  const inbound = groupCommit(deps.database.pool, {
+    ...config.webhooks.inboundBatch,
+    observe: ({ statements, ok }) =>
+      metrics.webhookBatches.observe({ outcome: ok ? 'committed' : 'failed' }, statements),
+  });
   routes.push({
     method: 'POST',
     path: `${TELEGRAM_PATH}*`,
@@ -105,7 +110,7 @@ export function webhookRoutes(deps: WebhookDeps, metrics: Metrics): Route[] {
     method: 'POST',
     path: LALAMOVE_PATH,
     handler: lalamoveWebhook({
-      database: deps.database,
+      inbound,
       lalamove: config.delivery.lalamove,
       publicUrl: config.http.publicUrl,
       bodyLimitBytes: config.http.bodyLimitBytes,
@@ -116,7 +121,7 @@ export function webhookRoutes(deps: WebhookDeps, metrics: Metrics): Route[] {
     method: 'POST',
     path: STRIPE_PATH,
     handler: stripeWebhook({
-      database: deps.database,
+      inbound,
       stripe: deps.billing.stripe,
       bodyLimitBytes: config.http.bodyLimitBytes,
       metrics,

@@ -4,7 +4,9 @@
  * organisation's subscription in `billing_subscriptions`. Delivered twice, out of order, or
  * forged, each ends in the right state: a redelivery adds nothing, a late event re-reads Stripe
  * instead of moving the subscription backwards, a forged one gets 400 and changes nothing.
- * Without a Stripe key (development, tests) billing is off and `/readyz` says so.
+ * Deliveries arriving together are recorded in one transaction (the webhooks' group commit), each
+ * answered only after it; a batch that fails answers 500 to all of its deliveries and stores
+ * none. Without a Stripe key (development, tests) billing is off and `/readyz` says so.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyRecordedStripeEvent } from '../../src/domain/billing/stripe-events.ts';
@@ -20,9 +22,12 @@ import {
   stripeSignature,
 } from '../fakes/stripe.ts';
 import { rawId, startTestApp, type TestApp } from '../helpers/app.ts';
-import { runDueJobs } from '../helpers/jobs.ts';
+import { eventTransactions, failInsertOf, holdBatchOf } from '../helpers/batches.ts';
+import { metric, runDueJobs } from '../helpers/jobs.ts';
 
 const PREVIOUS_SECRET = 'whsec_fake_previous_9f8e7d6c5b4a';
+/** The events one batch of the batch tests holds (WEBHOOK_BATCH_MAX). */
+const BATCH_EVENTS = 4;
 
 let fake: FakeStripe;
 let app: TestApp;
@@ -37,6 +42,10 @@ beforeAll(async () => {
       STRIPE_WEBHOOK_SECRETS: `${STRIPE_WEBHOOK_SECRET},${PREVIOUS_SECRET}`,
       STRIPE_API_BASE: fake.url,
       STRIPE_TIMEOUT_MS: '2000',
+      // While a batch commits, the next gathers for up to a second or until it holds
+      // BATCH_EVENTS events: the batch tests below send that many deliveries at once.
+      WEBHOOK_BATCH_WINDOW_MS: '1000',
+      WEBHOOK_BATCH_MAX: String(BATCH_EVENTS),
     },
   });
   stripe = app.services.billing.stripe!;
@@ -231,6 +240,119 @@ describe('Stripe webhooks', () => {
     );
     expect((await deliver(rotated, { secret: PREVIOUS_SECRET })).status).toBe(200);
     expect(await row(subscriptionId)).toMatchObject({ status: 'unpaid', source: rotated.id });
+  });
+});
+
+describe('Stripe webhooks committed in batches', () => {
+  const metrics = async () => (await fetch(`${app.url}/metrics`)).text();
+  const stripeJobsFor = async (eventIds: readonly string[]) => {
+    const { rows } = await app.database.pool.query<{ event: string }>(
+      `SELECT events.event_id AS event
+         FROM graphile_worker._private_jobs AS jobs
+         JOIN graphile_worker._private_tasks AS tasks ON tasks.id = jobs.task_id
+         JOIN provider_events AS events ON events.id = (jobs.payload->>'id')::uuid
+        WHERE tasks.identifier = 'stripe-event' AND events.provider = 'stripe'
+          AND events.event_id = ANY($1::text[])`,
+      [eventIds],
+    );
+    return rows.map((r) => r.event).sort();
+  };
+  /** An event about nothing of ours: recorded like any other; its job has nothing to apply. */
+  const someEvent = () => fake.event('invoice.paid', { id: `in_${Math.random()}`, object: 'invoice' });
+
+  beforeAll(async () => {
+    // The first `stripe-event` job ever adds the task's row to the queue's tables: a batch held
+    // with it uncommitted would hold every other batch adding such a job.
+    expect((await fake.sendEvent(hook, someEvent())).status).toBe(200);
+  });
+
+  it('records deliveries that arrive together in one transaction: a redelivery stored once, a forged one refused', async () => {
+    // A delivery whose batch is held at its commit: the next ones gather meanwhile.
+    const first = someEvent();
+    const hold = await holdBatchOf(app.database, first.id);
+    const before = await metrics();
+    const [a, b, c] = [someEvent(), someEvent(), someEvent()];
+    const forged = someEvent();
+    let firstAnswer: Promise<Response> | undefined;
+    try {
+      firstAnswer = fake.sendEvent(hook, first);
+      await hold.held();
+      const answers = await Promise.all([
+        fake.sendEvent(hook, a),
+        fake.sendEvent(hook, b),
+        fake.sendEvent(hook, forged, { secret: 'whsec_someone_else_0000000' }),
+        fake.sendEvent(hook, a),
+        fake.sendEvent(hook, c),
+      ]);
+      expect(answers.map((r) => r.status)).toEqual([200, 200, 400, 200, 200]);
+      // Committed (answered) while the first batch still waits: in one transaction of their own.
+      const written = await eventTransactions(app.database, 'stripe', [
+        first.id,
+        a.id,
+        b.id,
+        c.id,
+        forged.id,
+      ]);
+      expect([...written.keys()].sort()).toEqual([a.id, b.id, c.id].sort());
+      expect(new Set(written.values()).size).toBe(1);
+      expect(await recorded(a.id)).toHaveLength(1);
+    } finally {
+      await hold.release();
+    }
+    expect((await firstAnswer)?.status).toBe(200);
+    const all = await eventTransactions(app.database, 'stripe', [first.id, a.id]);
+    expect(all.get(first.id)).not.toBe(all.get(a.id));
+    // One job per event stored: the redelivery added none, the forged delivery nothing at all.
+    expect(await stripeJobsFor([first.id, a.id, b.id, c.id, forged.id])).toEqual(
+      [first.id, a.id, b.id, c.id].sort(),
+    );
+
+    const after = await metrics();
+    const grew = (series: string) => metric(after, series) - metric(before, series);
+    expect(grew('webhook_batch_events_count{outcome="committed"}')).toBe(2);
+    expect(grew('webhook_batch_events_sum{outcome="committed"}')).toBe(1 + BATCH_EVENTS);
+    expect(grew('webhook_requests_total{platform="stripe",outcome="accepted"}')).toBe(4);
+    expect(grew('webhook_requests_total{platform="stripe",outcome="duplicate"}')).toBe(1);
+    expect(grew('webhook_requests_total{platform="stripe",outcome="unauthorized"}')).toBe(1);
+    await runDueJobs(app, ['stripe-event']);
+  });
+
+  it('answers 500 to every delivery of a batch that fails, stores none of it, and stores them when Stripe delivers again', async () => {
+    // One event whose insert fails takes its batch with it. (The triggers are made before any
+    // batch is held: making one waits for the transactions writing the table.)
+    const events = [someEvent(), someEvent(), someEvent(), someEvent()];
+    const ids = events.map((e) => e.id);
+    const refuse = await failInsertOf(app.database, events[1]!.id);
+    const first = someEvent();
+    const hold = await holdBatchOf(app.database, first.id);
+    const before = await metrics();
+    let firstAnswer: Promise<Response> | undefined;
+    try {
+      firstAnswer = fake.sendEvent(hook, first);
+      await hold.held();
+      const answers = await Promise.all(events.map((event) => fake.sendEvent(hook, event)));
+      expect(answers.map((r) => r.status)).toEqual([500, 500, 500, 500]);
+      expect((await eventTransactions(app.database, 'stripe', ids)).size).toBe(0);
+      expect(await stripeJobsFor(ids)).toEqual([]);
+    } finally {
+      // The held batch was not in the failed one: it commits on its own.
+      await hold.release();
+      await refuse();
+    }
+    expect((await firstAnswer)?.status).toBe(200);
+    expect(await recorded(first.id)).toHaveLength(1);
+    const after = await metrics();
+    const grew = (series: string) => metric(after, series) - metric(before, series);
+    expect(grew('webhook_batch_events_count{outcome="failed"}')).toBe(1);
+    expect(grew('webhook_batch_events_sum{outcome="failed"}')).toBe(BATCH_EVENTS);
+    expect(grew('webhook_requests_total{platform="stripe",outcome="error"}')).toBe(BATCH_EVENTS);
+
+    // Stripe delivers each again: each stored once, with its job.
+    const again = await Promise.all(events.map((event) => fake.sendEvent(hook, event)));
+    expect(again.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect((await eventTransactions(app.database, 'stripe', ids)).size).toBe(BATCH_EVENTS);
+    expect(await stripeJobsFor(ids)).toEqual([...ids].sort());
+    await runDueJobs(app, ['stripe-event']);
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * Lalamove over the wire: the signed client against the loopback fake (which recomputes every
- * signature), the webhook signature check, and `POST /webhooks/lalamove` on the real server.
+ * signature), the webhook signature check, and `POST /webhooks/lalamove` on the real server
+ * (deliveries arriving together recorded in one transaction by the webhooks' group commit).
  */
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +14,8 @@ import { createLalamoveClient, LalamoveError } from '../../src/integrations/lala
 import { rawMember, verifyLalamoveWebhook } from '../../src/integrations/lalamove/webhook.ts';
 import { driverAssigned, type FakeLalamove, startFakeLalamove, statusChanged } from '../fakes/lalamove.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { runDueJobs } from '../helpers/jobs.ts';
+import { eventTransactions, holdBatchOf } from '../helpers/batches.ts';
+import { metric, runDueJobs } from '../helpers/jobs.ts';
 import { API_KEY, API_SECRET, createPerson, deliveryDeps, quoteRequest, refused } from './support.ts';
 
 let fake: FakeLalamove;
@@ -24,7 +26,14 @@ let hook: string;
 beforeAll(async () => {
   fake = await startFakeLalamove({ apiKey: API_KEY, apiSecret: API_SECRET });
   app = await startTestApp({
-    env: { LALAMOVE_API_KEY: API_KEY, LALAMOVE_API_SECRET: API_SECRET, LALAMOVE_API_URL: fake.url },
+    env: {
+      LALAMOVE_API_KEY: API_KEY,
+      LALAMOVE_API_SECRET: API_SECRET,
+      LALAMOVE_API_URL: fake.url,
+      // While a batch commits, the next gathers for up to a second or until it holds 3 events.
+      WEBHOOK_BATCH_WINDOW_MS: '1000',
+      WEBHOOK_BATCH_MAX: '3',
+    },
   });
   deps = deliveryDeps(app.services.db, fake.url).deps;
   hook = `${app.url}/webhooks/lalamove`;
@@ -455,6 +464,65 @@ describe('POST /webhooks/lalamove', () => {
       data: { balance: { amount: '99858', currency: 'HKD' }, updatedAt: '2026-11-25T10:00:00.00Z' },
     });
     expect(wallet.status).toBe(200);
+  });
+
+  it('records deliveries that arrive together in one transaction: a redelivery stored once, a forged one refused', async () => {
+    const wallet = (eventId: string) => ({
+      eventId,
+      eventType: 'WALLET_BALANCE_CHANGED',
+      data: { balance: { amount: '99858', currency: 'HKD' }, updatedAt: '2026-11-25T10:00:00.00Z' },
+    });
+    const id = () => crypto.randomUUID().toUpperCase();
+    // The first `lalamove-event` job ever adds the task's row to the queue's tables: a batch held
+    // with it uncommitted would hold every other batch adding such a job.
+    expect((await fake.postWebhook(hook, wallet(id()))).status).toBe(200);
+
+    // A delivery whose batch is held at its commit: the next ones gather meanwhile.
+    const first = wallet(id());
+    const hold = await holdBatchOf(app.database, first.eventId);
+    const [a, b, forged] = [wallet(id()), wallet(id()), wallet(id())];
+    const before = await (await fetch(`${app.url}/metrics`)).text();
+    let firstAnswer: Promise<Response> | undefined;
+    try {
+      firstAnswer = fake.postWebhook(hook, first);
+      await hold.held();
+      const answers = await Promise.all([
+        fake.postWebhook(hook, a),
+        fake.postWebhook(hook, forged, { secret: 'sk_test_a_guess_at_the_secret' }),
+        fake.postWebhook(hook, b),
+        fake.postWebhook(hook, a),
+      ]);
+      expect(answers.map((r) => r.status)).toEqual([200, 401, 200, 200]);
+      // Committed (answered) while the first batch still waits: in one transaction of their own.
+      const written = await eventTransactions(app.database, 'lalamove', [
+        first.eventId,
+        a.eventId,
+        b.eventId,
+        forged.eventId,
+      ]);
+      expect([...written.keys()].sort()).toEqual([a.eventId, b.eventId].sort());
+      expect(new Set(written.values()).size).toBe(1);
+    } finally {
+      await hold.release();
+    }
+    expect((await firstAnswer)?.status).toBe(200);
+    const after = await (await fetch(`${app.url}/metrics`)).text();
+    const grew = (series: string) => metric(after, series) - metric(before, series);
+    expect(grew('webhook_batch_events_count{outcome="committed"}')).toBe(2);
+    expect(grew('webhook_batch_events_sum{outcome="committed"}')).toBe(1 + 3);
+    expect(grew('webhook_requests_total{platform="lalamove",outcome="accepted"}')).toBe(3);
+    expect(grew('webhook_requests_total{platform="lalamove",outcome="duplicate"}')).toBe(1);
+    expect(grew('webhook_requests_total{platform="lalamove",outcome="unauthorized"}')).toBe(1);
+    // One job per event stored.
+    const { rows } = await app.database.pool.query<{ event: string }>(
+      `SELECT events.event_id AS event
+         FROM graphile_worker._private_jobs AS jobs
+         JOIN provider_events AS events ON events.id = (jobs.payload->>'id')::uuid
+        WHERE events.provider = 'lalamove' AND events.event_id = ANY($1::text[])`,
+      [[first.eventId, a.eventId, b.eventId, forged.eventId]],
+    );
+    expect(rows.map((r) => r.event).sort()).toEqual([first.eventId, a.eventId, b.eventId].sort());
+    await runDueJobs(app, ['lalamove-event']);
   });
 
   it('finds the order whose placement got no answer, by its quotation, when Lalamove reports it', async () => {
