@@ -95,7 +95,11 @@ export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics:
         ? undefined
         : await readBody(req, services.config.http.bodyLimitBytes);
     const abort = new AbortController();
-    res.on('close', () => abort.abort());
+    // Only a client gone before its answer was written aborts the operation: aborting after every
+    // answer made an AbortError (a DOMException, with its stack) per request for nothing.
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
     const headers = new Headers();
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined) continue;
@@ -120,12 +124,22 @@ export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics:
     });
     const cookies = response.headers.getSetCookie();
     if (cookies.length) outHeaders['set-cookie'] = cookies;
-    res.writeHead(response.status, outHeaders);
     if (!response.body) {
+      res.writeHead(response.status, outHeaders);
       res.end();
       return;
     }
-    if (response.headers.get('content-type')?.includes('text/event-stream')) res.flushHeaders();
+    const contentType = response.headers.get('content-type') ?? '';
+    if (/^application\/(graphql-response\+)?json\b/.test(contentType)) {
+      // A single result: read whole and written with its headers in one write to the socket.
+      const payload = Buffer.from(await response.arrayBuffer());
+      outHeaders['content-length'] = String(payload.length);
+      res.writeHead(response.status, outHeaders);
+      res.end(payload);
+      return;
+    }
+    res.writeHead(response.status, outHeaders);
+    if (contentType.includes('text/event-stream')) res.flushHeaders();
     await writeBody(response.body, res, abort.signal);
   };
 }
