@@ -10,9 +10,9 @@ import { AuthenticationError, RateLimitedError } from '../platform/errors.ts';
 import { type RequestContext, readBody, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../wiring/services.ts';
-import { authenticateRequest, credentialKind } from './auth.ts';
+import { authenticateAndLimit, credentialKind } from './auth.ts';
 import { applyCors, isJsonBody } from './cross-site.ts';
-import { dailyQuota, dailyQuotaRefusal, rateLimit } from './rate-limit.ts';
+import { dailyQuota, dailyQuotaRefusal, type RateLimitRefusal } from './rate-limit.ts';
 import type { GraphQLServer } from './yoga.ts';
 
 export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics: Metrics) {
@@ -40,8 +40,9 @@ export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics:
 
     let actor: Actor;
     let roles: ReadonlyMap<string, MembershipRole> | null;
+    let refusal: RateLimitRefusal | null;
     try {
-      ({ actor, roles } = await authenticateRequest(services, req.headers, ctx.ip));
+      ({ actor, roles, refusal } = await authenticateAndLimit(services, req.headers, ctx.ip));
     } catch (error) {
       if (error instanceof RateLimitedError) {
         metrics.rateLimited.inc({ limit: 'authFailures' });
@@ -61,7 +62,6 @@ export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics:
       return;
     }
 
-    const refusal = await rateLimit(services, actor, ctx.ip);
     if (refusal) {
       metrics.rateLimited.inc({ limit: refusal.limit });
       sendJson(

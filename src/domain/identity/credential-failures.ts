@@ -29,8 +29,8 @@ export async function verifyCredentialFrom<T>(
   ip: string,
   verify: () => Promise<T>,
 ): Promise<T> {
-  const { authFailuresPerIp: limit, authFailureWindowSeconds: windowSeconds } = deps.config.rateLimits;
-  const key = `auth:failures:ip:${ip}`;
+  const { key, limit } = credentialFailureLimit(deps, ip);
+  const windowSeconds = deps.config.rateLimits.authFailureWindowSeconds;
   const before = await deps.limiter.peek(key, limit);
   if (!before.allowed) throw lockedOut(before.retryAfterSeconds);
   try {
@@ -44,7 +44,20 @@ export async function verifyCredentialFrom<T>(
   }
 }
 
-function lockedOut(retryAfterSeconds: number): RateLimitedError {
+/**
+ * The counter of `ip`'s failed credentials and its limit, for a caller that checks the lockout
+ * itself in one round trip with other limits (RateLimiter.hitInOrderUnless): that caller must
+ * answer a locked-out address with `lockedOut` whatever its credential, as verifyCredentialFrom does.
+ */
+export function credentialFailureLimit(
+  deps: Pick<CredentialFailureDeps, 'config'>,
+  ip: string,
+): { key: string; limit: number } {
+  return { key: `auth:failures:ip:${ip}`, limit: deps.config.rateLimits.authFailuresPerIp };
+}
+
+/** What a locked-out address is told, whatever it sent. */
+export function lockedOut(retryAfterSeconds: number): RateLimitedError {
   return new RateLimitedError(
     `Too many failed credentials from this address: try again in ${retryAfterSeconds} seconds`,
     retryAfterSeconds,
