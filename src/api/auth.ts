@@ -9,6 +9,7 @@ import {
   authenticateAccessTokenWithRoles,
   sessionEnded,
   signedInWith,
+  type UserCache,
   verifyOwnAccessToken,
 } from '../domain/identity/access-tokens.ts';
 import { type Actor, anonymous, type MembershipRole } from '../domain/identity/actor.ts';
@@ -20,6 +21,7 @@ import {
 } from '../domain/identity/credential-failures.ts';
 import { AuthenticationError } from '../platform/errors.ts';
 import type { Services } from '../wiring/services.ts';
+import type { LiveAccess } from './live-access.ts';
 import { limitChecks, type RateLimitRefusal, rateLimit, refusalOf } from './rate-limit.ts';
 
 export async function authenticate(
@@ -57,8 +59,8 @@ export interface AdmittedRequest extends Authenticated {
  * authenticateRequest followed by rateLimit, with the same answers, in fewer round trips for a
  * signed-in person's access token of ours (what nearly every request carries): the token is
  * verified in this process, then the address's failed-credentials lockout and the request limits
- * go to Redis in one script (RateLimiter.hitInOrderUnless) beside the ended-session check and the
- * user's read. A locked-out address is still refused whatever it sent, and nothing of it is
+ * go to Redis in one script (RateLimiter.hitInOrderUnless) beside the ended-session check, and the
+ * user is read after them (or remembered: AUTH_USER_CACHE_MS). A locked-out address is still refused whatever it sent, and nothing of it is
  * counted; a credential that does not verify, an API key or an external token takes the path of
  * authenticateRequest, then rateLimit. One difference: a good token of a user deleted or gone
  * (refused as before) has been counted against the address's and the user's limits.
@@ -67,6 +69,7 @@ export async function authenticateAndLimit(
   services: Services,
   headers: IncomingHttpHeaders,
   ip: string,
+  remembered?: Pick<LiveAccess, 'remembered'>,
 ): Promise<AdmittedRequest> {
   const header = headers.authorization;
   const credential = header ? bearer(header) : null;
@@ -80,16 +83,24 @@ export async function authenticateAndLimit(
   }
   const checks = limitChecks(services, { kind: 'user', userId: verified.userId, isPlatformAdmin: false }, ip);
   const deps = tokenDeps(services);
-  const [limits, signedIn] = await Promise.all([
-    services.limiter.hitInOrderUnless(credentialFailureLimit(services, ip), checks),
-    signedInWith(deps, verified, sessionEnded(deps, verified)).then(
-      (ok) => ({ ok }),
-      (error: unknown) => ({ error }),
-    ),
-  ]);
+  // Asked beside the script, so both go to Redis in one write (auto-pipelining).
+  const ended = sessionEnded(deps, verified);
+  const limits = await services.limiter.hitInOrderUnless(credentialFailureLimit(services, ip), checks);
   if (limits?.index === -1) throw lockedOut(limits.result.retryAfterSeconds);
-  if ('error' in signedIn) throw signedIn.error;
-  return { ...signedIn.ok, refusal: refusalOf(checks, limits) };
+  // After the script, not beside it: a locked-out address costs no read, and the reads of
+  // requests whose scripts were answered together go to PostgreSQL together (one statement).
+  const signedIn = await signedInWith(deps, verified, ended, remembered && userCache(services, remembered));
+  return { ...signedIn, refusal: refusalOf(checks, limits) };
+}
+
+/**
+ * The user and roles of signed-in people, remembered for AUTH_USER_CACHE_MS by this process and
+ * forgotten in every API process as soon as a membership changes through the API (live-access.ts).
+ * The session is still checked on every request, so signing out takes effect at once.
+ */
+function userCache(services: Services, cache: Pick<LiveAccess, 'remembered'>): UserCache {
+  const maxAgeMs = services.config.auth.userCacheMs;
+  return (userId, read, keep) => cache.remembered(`signed-in\n${userId}`, maxAgeMs, read, keep);
 }
 
 /**

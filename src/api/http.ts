@@ -12,10 +12,16 @@ import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../wiring/services.ts';
 import { authenticateAndLimit, credentialKind } from './auth.ts';
 import { applyCors, isJsonBody } from './cross-site.ts';
+import type { LiveAccess } from './live-access.ts';
 import { dailyQuota, dailyQuotaRefusal, type RateLimitRefusal } from './rate-limit.ts';
 import type { GraphQLServer } from './yoga.ts';
 
-export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics: Metrics) {
+export function graphqlHandler(
+  yoga: GraphQLServer,
+  services: Services,
+  metrics: Metrics,
+  liveAccess: LiveAccess,
+) {
   return async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
     if (applyCors(req, res, services.config.http.cors)) return;
     // Forms (url-encoded, multipart, text/plain) are what another site can post without a
@@ -42,7 +48,7 @@ export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics:
     let roles: ReadonlyMap<string, MembershipRole> | null;
     let refusal: RateLimitRefusal | null;
     try {
-      ({ actor, roles, refusal } = await authenticateAndLimit(services, req.headers, ctx.ip));
+      ({ actor, roles, refusal } = await authenticateAndLimit(services, req.headers, ctx.ip, liveAccess));
     } catch (error) {
       if (error instanceof RateLimitedError) {
         metrics.rateLimited.inc({ limit: 'authFailures' });

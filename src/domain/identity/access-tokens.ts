@@ -294,6 +294,13 @@ export async function authenticateAccessToken(
   return (await authenticateAccessTokenWithRoles(deps, token)).actor;
 }
 
+/**
+ * Where a caller may keep users as signedInWith reads them (the user's row with its memberships),
+ * keyed by user id: `read` reads one from the database, and only a row `keep` accepts may be kept
+ * (a user gone or deleted is read again, so a restored account signs in at once).
+ */
+export type UserCache = <T>(userId: string, read: () => Promise<T>, keep: (row: T) => boolean) => Promise<T>;
+
 /** A signed-in person and every role they hold, read in one statement with the token's user. */
 export interface SignedIn {
   actor: Extract<Actor, { kind: 'user' }>;
@@ -332,8 +339,9 @@ export async function signedInWith(
   deps: Pick<AccessTokenVerifierDeps, 'db'>,
   verified: VerifiedAccessToken,
   ended: Promise<boolean>,
+  cache?: UserCache,
 ): Promise<SignedIn> {
-  const [user, hasEnded] = await Promise.all([
+  const read = () =>
     deps.db.user.findUnique({
       where: { id: verified.userId },
       select: {
@@ -342,7 +350,9 @@ export async function signedInWith(
         deletedAt: true,
         memberships: { select: { organizationId: true, role: true } },
       },
-    }),
+    });
+  const [user, hasEnded] = await Promise.all([
+    cache ? cache(verified.userId, read, (row) => row !== null && !row.deletedAt) : read(),
     ended,
   ]);
   if (hasEnded) {
