@@ -2,7 +2,8 @@
  * The caller's identity, from the `Authorization` header only: `Bearer <access token>` or
  * `Bearer <API key>` (keys are told apart by their prefix). Headers such as `X-User-Id` are never
  * read. No header at all is an anonymous caller; a header that does not verify is a 401, and an
- * address whose credentials keep failing is refused before its next one is verified (a 429).
+ * address whose credentials keep failing is refused whatever it sends next (a 429), before any
+ * credential is looked up (credential-failures.ts).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import {

@@ -3,8 +3,10 @@
  * testing them (a list of leaked keys, forged tokens), so past AUTH_FAILURE_LIMIT_PER_IP failures
  * in AUTH_FAILURE_WINDOW_SECONDS its address is refused with RateLimitedError, whatever it sends.
  *
- * The limit is checked before the credential is verified, so a locked-out address learns nothing
- * more about any credential, not even that one is good. A failure is counted after it happens,
+ * The limit is checked before the credential is looked up, so a locked-out address learns nothing
+ * more about any credential, not even that one is good: it gets the same refusal whatever it sent.
+ * (The `/graphql` route verifies an access token of ours in the process first, reading nothing,
+ * then checks the lockout in the same Redis script as the request limits: src/api/auth.ts.) A failure is counted after it happens,
  * not reserved before: reserving would count every good credential while it is being verified,
  * and a client sending many requests at once would be refused for credentials that were fine.
  * Failures verified side by side can therefore pass the check together; the count then answers
