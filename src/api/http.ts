@@ -10,12 +10,18 @@ import { AuthenticationError, RateLimitedError } from '../platform/errors.ts';
 import { type RequestContext, readBody, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../wiring/services.ts';
-import { authenticateRequest, credentialKind } from './auth.ts';
+import { authenticateAndLimit, credentialKind } from './auth.ts';
 import { applyCors, isJsonBody } from './cross-site.ts';
-import { dailyQuota, dailyQuotaRefusal, rateLimit } from './rate-limit.ts';
+import type { LiveAccess } from './live-access.ts';
+import { dailyQuota, dailyQuotaRefusal, type RateLimitRefusal } from './rate-limit.ts';
 import type { GraphQLServer } from './yoga.ts';
 
-export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics: Metrics) {
+export function graphqlHandler(
+  yoga: GraphQLServer,
+  services: Services,
+  metrics: Metrics,
+  liveAccess: LiveAccess,
+) {
   return async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
     if (applyCors(req, res, services.config.http.cors)) return;
     // Forms (url-encoded, multipart, text/plain) are what another site can post without a
@@ -40,8 +46,9 @@ export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics:
 
     let actor: Actor;
     let roles: ReadonlyMap<string, MembershipRole> | null;
+    let refusal: RateLimitRefusal | null;
     try {
-      ({ actor, roles } = await authenticateRequest(services, req.headers, ctx.ip));
+      ({ actor, roles, refusal } = await authenticateAndLimit(services, req.headers, ctx.ip, liveAccess));
     } catch (error) {
       if (error instanceof RateLimitedError) {
         metrics.rateLimited.inc({ limit: 'authFailures' });
@@ -61,7 +68,6 @@ export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics:
       return;
     }
 
-    const refusal = await rateLimit(services, actor, ctx.ip);
     if (refusal) {
       metrics.rateLimited.inc({ limit: refusal.limit });
       sendJson(
@@ -95,7 +101,11 @@ export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics:
         ? undefined
         : await readBody(req, services.config.http.bodyLimitBytes);
     const abort = new AbortController();
-    res.on('close', () => abort.abort());
+    // Only a client gone before its answer was written aborts the operation: aborting after every
+    // answer made an AbortError (a DOMException, with its stack) per request for nothing.
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
     const headers = new Headers();
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined) continue;
@@ -120,12 +130,22 @@ export function graphqlHandler(yoga: GraphQLServer, services: Services, metrics:
     });
     const cookies = response.headers.getSetCookie();
     if (cookies.length) outHeaders['set-cookie'] = cookies;
-    res.writeHead(response.status, outHeaders);
     if (!response.body) {
+      res.writeHead(response.status, outHeaders);
       res.end();
       return;
     }
-    if (response.headers.get('content-type')?.includes('text/event-stream')) res.flushHeaders();
+    const contentType = response.headers.get('content-type') ?? '';
+    if (/^application\/(graphql-response\+)?json\b/.test(contentType)) {
+      // A single result: read whole and written with its headers in one write to the socket.
+      const payload = Buffer.from(await response.arrayBuffer());
+      outHeaders['content-length'] = String(payload.length);
+      res.writeHead(response.status, outHeaders);
+      res.end(payload);
+      return;
+    }
+    res.writeHead(response.status, outHeaders);
+    if (contentType.includes('text/event-stream')) res.flushHeaders();
     await writeBody(response.body, res, abort.signal);
   };
 }

@@ -1,15 +1,17 @@
 /**
- * Whether a live subscriber may still read what it subscribed to, from a short-lived cache of
- * this process.
+ * Rights remembered by this process for a short while: whether a live subscriber may still read
+ * what it subscribed to (`allowed`), and a signed-in person's user and roles as a request's
+ * authentication read them (`remembered`, src/api/auth.ts).
  *
  * Auth scopes run once, when a subscription starts; its events are re-checked so that a member
  * removed from the organisation stops receiving its bookings (guests' addresses included). Each
  * answer is trusted for RECHECK_MS, so a venue with a thousand subscribers does not cost a
- * thousand membership queries per change, and the answers are forgotten at once, in every API
- * process, when a membership changes through the API (`membershipsChanged`, on the pub/sub
- * topic MEMBERSHIPS_TOPIC): the next event is then checked afresh, and a removed member gets
- * FORBIDDEN instead of it. A membership changed behind the API's back (by hand in the database)
- * is noticed once its answers are RECHECK_MS old.
+ * thousand membership queries per change. Every answer (a subscriber's, a person's roles) is
+ * forgotten at once, in every API process, when a membership changes through the API
+ * (`membershipsChanged`, on the pub/sub topic MEMBERSHIPS_TOPIC): the next event or request is
+ * then checked afresh, and a removed member gets FORBIDDEN. A membership changed behind the API's
+ * back (by hand in the database), or announced while this process could not hear the topic (Redis
+ * unreachable), is noticed once its answers are as old as they may be.
  */
 import type { Actor } from '../domain/identity/actor.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -24,13 +26,27 @@ export const MEMBERSHIPS_TOPIC = 'memberships-changed';
 export interface LiveAccess {
   /** `check`'s answer for `actor` and `resource`, from the cache while it is fresh. */
   allowed(actor: Actor, resource: string, check: () => Promise<boolean>): Promise<boolean>;
+  /**
+   * `load`'s answer for `key`, remembered for `maxAgeMs` (0: not at all) and forgotten at once
+   * when any membership changes; a failed `load`, or an answer `keep` refuses, is not remembered.
+   * Requests for the same key while `load` runs share its answer.
+   */
+  remembered<T>(
+    key: string,
+    maxAgeMs: number,
+    load: () => Promise<T>,
+    keep?: (answer: T) => boolean,
+  ): Promise<T>;
   /** Tells every API process that the memberships of `organizationId` changed. */
   membershipsChanged(organizationId: string): Promise<void>;
 }
 
+/** Most answers remembered at once; past it the oldest is forgotten first. */
+const MAX_ANSWERS = 10_000;
+
 export function createLiveAccess(services: { pubsub: PubSub; now: () => Date; logger: Logger }): LiveAccess {
   const { pubsub, now, logger } = services;
-  const answers = new Map<string, { at: number; allowed: Promise<boolean> }>();
+  const answers = new Map<string, { at: number; maxAgeMs: number; value: Promise<unknown> }>();
   let listening = false;
   let swept = Number.NEGATIVE_INFINITY;
   const listen = () => {
@@ -39,32 +55,39 @@ export function createLiveAccess(services: { pubsub: PubSub; now: () => Date; lo
     (async () => {
       for await (const _change of pubsub.subscribe(MEMBERSHIPS_TOPIC)) answers.clear();
     })().catch((error) => {
+      // Deaf to changes: nothing is remembered until the topic is heard again.
       listening = false;
+      answers.clear();
       logger.error({ err: error }, 'stopped hearing of membership changes');
     });
   };
+  const remembered = <T>(key: string, maxAgeMs: number, load: () => Promise<T>, keep = (_: T) => true) => {
+    listen();
+    const at = now().getTime();
+    // Answers of subscribers and people gone since are dropped once they are stale.
+    if (at - swept >= RECHECK_MS) {
+      swept = at;
+      for (const [old, answer] of answers) if (at - answer.at >= answer.maxAgeMs) answers.delete(old);
+    }
+    const known = answers.get(key);
+    if (known && at - known.at < known.maxAgeMs) return known.value as Promise<T>;
+    const value = load();
+    if (maxAgeMs <= 0 || !listening) return value;
+    const entry = { at, maxAgeMs, value };
+    if (answers.size >= MAX_ANSWERS) answers.delete(answers.keys().next().value!);
+    answers.set(key, entry);
+    const forget = () => {
+      if (answers.get(key) === entry) answers.delete(key);
+    };
+    value.then((answer) => keep(answer) || forget(), forget);
+    return value;
+  };
   return {
     allowed(actor, resource, check) {
-      listen();
-      const key = `${JSON.stringify(actor)}\n${resource}`;
-      const at = now().getTime();
-      // Answers of subscribers gone since are dropped once they are stale.
-      if (at - swept >= RECHECK_MS) {
-        swept = at;
-        for (const [old, answer] of answers) if (at - answer.at >= RECHECK_MS) answers.delete(old);
-      }
-      const known = answers.get(key);
-      if (known && at - known.at < RECHECK_MS) return known.allowed;
-      const allowed = check();
-      const entry = { at, allowed };
-      answers.set(key, entry);
       // Only a yes is remembered: a refusal ends the subscription anyway.
-      const forget = () => {
-        if (answers.get(key) === entry) answers.delete(key);
-      };
-      allowed.then((yes) => yes || forget(), forget);
-      return allowed;
+      return remembered(`${JSON.stringify(actor)}\n${resource}`, RECHECK_MS, check, (yes) => yes);
     },
+    remembered: (key, maxAgeMs, load, keep) => remembered(key, maxAgeMs, load, keep),
     async membershipsChanged(organizationId) {
       answers.clear();
       await pubsub

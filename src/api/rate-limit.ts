@@ -5,7 +5,7 @@
  */
 import { DailyQuotaExceededError, quotaHeaders, spendApiRequest } from '../domain/developer/quota.ts';
 import type { Actor } from '../domain/identity/actor.ts';
-import type { LimitHit } from '../platform/rate-limit.ts';
+import type { LimitHit, RateLimitResult as LimitResult } from '../platform/rate-limit.ts';
 import type { Services } from '../wiring/services.ts';
 
 export interface RateLimitRefusal {
@@ -23,27 +23,34 @@ export async function rateLimit(
   actor: Actor,
   ip: string,
 ): Promise<RateLimitRefusal | null> {
-  const { limiter, config } = services;
-  const windowSeconds = config.rateLimits.windowSeconds;
+  const checks = limitChecks(services, actor, ip);
+  // One round trip for both: a request over its IP's limit is not counted against its user.
+  return refusalOf(checks, await services.limiter.hitInOrder(checks));
+}
+
+/** The limits a request from `ip` by `actor` counts against, in the order they are counted. */
+export function limitChecks(
+  services: Pick<Services, 'config'>,
+  actor: Actor,
+  ip: string,
+): (LimitHit & { name: string })[] {
+  const { rateLimits } = services.config;
+  const windowSeconds = rateLimits.windowSeconds;
   const checks: (LimitHit & { name: string })[] = [
-    { name: 'ip', key: `ip:${ip}`, limit: config.rateLimits.perIp, windowSeconds },
+    { name: 'ip', key: `ip:${ip}`, limit: rateLimits.perIp, windowSeconds },
   ];
   if (actor.kind === 'user')
-    checks.push({
-      name: 'user',
-      key: `user:${actor.userId}`,
-      limit: config.rateLimits.perUser,
-      windowSeconds,
-    });
+    checks.push({ name: 'user', key: `user:${actor.userId}`, limit: rateLimits.perUser, windowSeconds });
   if (actor.kind === 'apiKey')
-    checks.push({
-      name: 'apiKey',
-      key: `key:${actor.apiKeyId}`,
-      limit: config.rateLimits.perApiKey,
-      windowSeconds,
-    });
-  // One round trip for both: a request over its IP's limit is not counted against its user.
-  const refused = await limiter.hitInOrder(checks);
+    checks.push({ name: 'apiKey', key: `key:${actor.apiKeyId}`, limit: rateLimits.perApiKey, windowSeconds });
+  return checks;
+}
+
+/** The refusal for the limit `hitInOrder` (or `hitInOrderUnless`) found exceeded among `checks`. */
+export function refusalOf(
+  checks: readonly { name: string }[],
+  refused: { index: number; result: LimitResult } | null,
+): RateLimitRefusal | null {
   return refused && { limit: checks[refused.index]!.name, retryAfter: refused.result.retryAfterSeconds };
 }
 

@@ -11,7 +11,7 @@ import type { Services } from '../wiring/services.ts';
 import type { Context } from './context.ts';
 import { bindDomain } from './domain.ts';
 import { hardeningPlugins } from './hardening.ts';
-import { createLiveAccess } from './live-access.ts';
+import { createLiveAccess, type LiveAccess } from './live-access.ts';
 import { prismaClient } from './prisma-client.ts';
 import { schema } from './schema.ts';
 import { sharedLiveResults } from './shared-live-results.ts';
@@ -28,11 +28,15 @@ export interface ServerContext {
 
 export type GraphQLServer = YogaServerInstance<ServerContext, Context>;
 
-export function createGraphQLServer(services: Services, metrics: Metrics): GraphQLServer {
+/** `liveAccess`: this process's remembered rights, shared with the `/graphql` route's authentication. */
+export function createGraphQLServer(
+  services: Services,
+  metrics: Metrics,
+  liveAccess: LiveAccess = createLiveAccess(services),
+): GraphQLServer {
   const { config, now, pubsub } = services;
   const domain = bindDomain(services);
   const tracing = graphqlTracingPlugin();
-  const liveAccess = createLiveAccess(services);
   return createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',

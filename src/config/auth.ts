@@ -8,6 +8,7 @@ export const authEnv = z.object({
   JWT_PRIVATE_KEY: optional(z.string()),
   JWT_KEY_ID: optional(z.string()),
   JWT_ACCESS_TTL_SECONDS: positiveInt.default(900),
+  AUTH_USER_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(5000),
   REFRESH_TOKEN_TTL_DAYS: positiveInt.default(30),
   EXTERNAL_JWKS_URL: optional(url),
   EXTERNAL_JWT_ISSUER: optional(z.string()),
@@ -32,6 +33,8 @@ export function authConfig(e: AuthEnv) {
     privateKeyPem: e.JWT_PRIVATE_KEY,
     keyId: e.JWT_KEY_ID,
     accessTtlSeconds: e.JWT_ACCESS_TTL_SECONDS,
+    /** How long a signed-in person's user and roles are remembered per process; 0: read on every request. */
+    userCacheMs: e.AUTH_USER_CACHE_MS,
     refreshTtlDays: e.REFRESH_TOKEN_TTL_DAYS,
     external:
       e.EXTERNAL_JWKS_URL && e.EXTERNAL_JWT_ISSUER && e.EXTERNAL_JWT_AUDIENCE

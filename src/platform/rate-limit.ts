@@ -25,6 +25,15 @@ export interface RateLimiter {
    */
   hitInOrder(hits: readonly LimitHit[]): Promise<{ index: number; result: RateLimitResult } | null>;
   /**
+   * `peek(unless.key, unless.limit)`, then, only if that one more hit would be within its limit,
+   * `hitInOrder(hits)`: both in one round trip to Redis. A peek over its limit counts nothing and
+   * answers `{ index: -1, result }` with the peek's result.
+   */
+  hitInOrderUnless(
+    unless: { key: string; limit: number },
+    hits: readonly LimitHit[],
+  ): Promise<{ index: number; result: RateLimitResult } | null>;
+  /**
    * Tells whether one more hit against `key` would be within `limit`, without counting it: for
    * limits on failures, which are checked before an attempt and counted only when it fails.
    */
@@ -60,6 +69,22 @@ for i = 1, #KEYS do
 end
 return {0, 0, 0}`;
 
+// KEYS[1] a counter that is only peeked, ARGV[1] its limit; then KEYS[2..] and ARGV[2..] as for
+// IN_ORDER_SCRIPT. When one more hit on KEYS[1] would pass its limit, nothing is counted and the
+// script returns {-1, count + 1, pttl}; otherwise {i, count, pttl} for KEYS[i + 1], as IN_ORDER.
+const UNLESS_IN_ORDER_SCRIPT = `
+local peeked = tonumber(redis.call('GET', KEYS[1]) or '0') + 1
+if peeked > tonumber(ARGV[1]) then return {-1, peeked, redis.call('PTTL', KEYS[1])} end
+for i = 2, #KEYS do
+  local window = ARGV[2 * i - 2]
+  local count = redis.call('INCR', KEYS[i])
+  if count == 1 then redis.call('PEXPIRE', KEYS[i], window) end
+  local ttl = redis.call('PTTL', KEYS[i])
+  if ttl < 0 then redis.call('PEXPIRE', KEYS[i], window); ttl = tonumber(window) end
+  if count > tonumber(ARGV[2 * i - 1]) then return {i - 1, count, ttl} end
+end
+return {0, 0, 0}`;
+
 // KEYS[1] counter. Returns {count, pttl} without changing anything.
 const PEEK_SCRIPT = `
 local count = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -69,6 +94,10 @@ type RedisWithLimit = Redis & {
   agntRateLimit(key: string, windowMs: number): Promise<[number, number]>;
   agntRateLimitPeek(key: string): Promise<[number, number]>;
   agntRateLimitInOrder(
+    keyCount: number,
+    ...keysThenArgs: (string | number)[]
+  ): Promise<[number, number, number]>;
+  agntRateLimitUnlessInOrder(
     keyCount: number,
     ...keysThenArgs: (string | number)[]
   ): Promise<[number, number, number]>;
@@ -82,6 +111,7 @@ export function createRateLimiter(redis: RedisHandle, logger: Logger): RateLimit
   client?.defineCommand('agntRateLimitPeek', { numberOfKeys: 1, lua: PEEK_SCRIPT });
   // No numberOfKeys: the first argument of each call says how many keys follow.
   client?.defineCommand('agntRateLimitInOrder', { lua: IN_ORDER_SCRIPT });
+  client?.defineCommand('agntRateLimitUnlessInOrder', { lua: UNLESS_IN_ORDER_SCRIPT });
   const fallBack = (error: unknown) => {
     if (!degraded) {
       logger.error({ err: error }, 'Redis is unavailable: rate limits fall back to this process');
@@ -123,6 +153,35 @@ export function createRateLimiter(redis: RedisHandle, logger: Logger): RateLimit
           fallBack(error);
         }
       }
+      for (const [index, h] of hits.entries()) {
+        const { count, ttl } = memory.hit(h.key, h.windowSeconds * 1000);
+        if (count > h.limit) return { index, result: result(count, h.limit, ttl) };
+      }
+      return null;
+    },
+    async hitInOrderUnless(unless, hits) {
+      if (client) {
+        try {
+          const [position, count, ttl] = await client.agntRateLimitUnlessInOrder(
+            hits.length + 1,
+            `${redis.keyPrefix}rl:${unless.key}`,
+            ...hits.map((h) => `${redis.keyPrefix}rl:${h.key}`),
+            unless.limit,
+            ...hits.flatMap((h) => [h.windowSeconds * 1000, h.limit]),
+          );
+          if (degraded) logger.info('rate limits are counted in Redis again');
+          degraded = false;
+          if (position === -1) return { index: -1, result: result(count, unless.limit, ttl) };
+          return position === 0
+            ? null
+            : { index: position - 1, result: result(count, hits[position - 1]!.limit, ttl) };
+        } catch (error) {
+          fallBack(error);
+        }
+      }
+      const peeked = memory.peek(unless.key);
+      const before = result(peeked.count + 1, unless.limit, peeked.ttl);
+      if (!before.allowed) return { index: -1, result: before };
       for (const [index, h] of hits.entries()) {
         const { count, ttl } = memory.hit(h.key, h.windowSeconds * 1000);
         if (count > h.limit) return { index, result: result(count, h.limit, ttl) };

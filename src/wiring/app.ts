@@ -4,6 +4,8 @@
  * to it: routes.ts (GraphQL, keys, webhooks), monitoring.ts (health, readiness, metrics),
  * websocket.ts (graphql-ws upgrades); this file decides what a role runs and starts and stops it.
  */
+
+import { createLiveAccess } from '../api/live-access.ts';
 import { graphqlWebSocket } from '../api/websocket.ts';
 import { createGraphQLServer } from '../api/yoga.ts';
 import { createHttpServer, type Route } from '../platform/http.ts';
@@ -51,7 +53,9 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
     metrics.dbQueries.inc();
     countStatement(durationMs);
   });
-  const yoga = createGraphQLServer(services, metrics);
+  // Rights remembered per process: the route's authentication and Yoga's subscriptions share them.
+  const liveAccess = createLiveAccess(services);
+  const yoga = createGraphQLServer(services, metrics, liveAccess);
   let worker: WorkerHandle | null = null;
 
   const { monitoring } = config;
@@ -74,7 +78,7 @@ export function buildApp(services: Services, role: Role = 'all', options: AppOpt
   const mcp = role !== 'worker' ? mcpRoutes(services, metrics) : null;
   if (role !== 'worker') {
     routes.push(
-      graphqlRoute(yoga, services, metrics),
+      graphqlRoute(yoga, services, metrics, liveAccess),
       ...(mcp?.routes ?? []),
       ...publicA2aRoutesFor(services, metrics),
       ...webhookRoutes(services, metrics),

@@ -5,6 +5,7 @@
 import type { EmbeddedGateway } from '../a2a/gateway/embedded.ts';
 import { publicA2aRoutes } from '../a2a/public/http.ts';
 import { graphqlHandler } from '../api/http.ts';
+import type { LiveAccess } from '../api/live-access.ts';
 import type { GraphQLServer } from '../api/yoga.ts';
 import { networkTools } from '../domain/tools/network.ts';
 import { dailyToolQuota } from '../domain/tools/quota.ts';
@@ -30,8 +31,13 @@ export function jwksRoute(keys: Services['keys']): Route {
 }
 
 /** `/graphql` over HTTP (queries, mutations, SSE); WebSockets are upgraded in websocket.ts. */
-export function graphqlRoute(yoga: GraphQLServer, services: Services, metrics: Metrics): Route {
-  return { method: '*', path: '/graphql', handler: graphqlHandler(yoga, services, metrics) };
+export function graphqlRoute(
+  yoga: GraphQLServer,
+  services: Services,
+  metrics: Metrics,
+  liveAccess: LiveAccess,
+): Route {
+  return { method: '*', path: '/graphql', handler: graphqlHandler(yoga, services, metrics, liveAccess) };
 }
 
 /**

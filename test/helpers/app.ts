@@ -85,6 +85,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     SIGN_IN_LIMIT_PER_IP: '10000',
     RATE_LIMIT_PER_IP: '100000',
     AUTH_FAILURE_LIMIT_PER_IP: '100000',
+    // Tests change users and memberships behind the API (factories, the database), which a
+    // process remembering them would not hear of; tests of that memory set their own.
+    AUTH_USER_CACHE_MS: '0',
     // Tests of the channels see messages acknowledged; tests of the agent turn it on.
     CONSUMER_AGENT: 'false',
     // No outside service is reached by accident: tests point what they use at their fakes.

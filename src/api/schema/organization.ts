@@ -43,9 +43,12 @@ mutation('createOrganization', {
   input: (t) => ({ name: t.string() }),
   payload: OrganizationPayload,
   authScopes: { person: true },
-  resolve: async (input, ctx) => ({
-    organization: await ctx.domain.organizations.createOrganization(ctx.access, input),
-  }),
+  resolve: async (input, ctx) => {
+    const organization = await ctx.domain.organizations.createOrganization(ctx.access, input);
+    // The owner's roles, remembered with their user (src/api/auth.ts), are read again everywhere.
+    await ctx.liveAccess.membershipsChanged(organization.id);
+    return { organization };
+  },
 });
 
 mutation('renameOrganization', {

@@ -128,6 +128,43 @@ export async function verifyAccessToken(
   deps: AccessTokenVerifierDeps,
   token: string,
 ): Promise<VerifiedAccessToken> {
+  const own = await verifyOwnAccessToken(deps, token);
+  if (own) return own;
+  // verifyOwnAccessToken answers null only for a token whose `iss` is the external issuer's.
+  const external = deps.external!;
+  const payload = await verifyWith(
+    token,
+    decodeUnverified(token).alg,
+    external.keys,
+    {
+      algorithms: EXTERNAL_ALGORITHMS,
+      issuer: external.issuer,
+      audience: external.audience,
+      requiredClaims: ['exp', 'sub'],
+      currentDate: deps.now?.() ?? new Date(),
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    },
+    EXTERNAL_ALGORITHMS.join(', '),
+  );
+  const userId = await userForExternalToken(deps.db, payload);
+  return {
+    userId,
+    tokenId: payload.jti ?? null,
+    expiresAt: new Date(payload.exp! * 1000),
+    sessionId: null,
+    source: 'external',
+  };
+}
+
+/**
+ * verifyAccessToken for a token of ours, which needs nothing outside this process (no database,
+ * no network); null for a token of the external issuer, which is mapped to its user in the
+ * database (verifyAccessToken does both). Throws AuthenticationError as verifyAccessToken does.
+ */
+export async function verifyOwnAccessToken(
+  deps: Pick<AccessTokenVerifierDeps, 'keys' | 'auth' | 'external' | 'now'>,
+  token: string,
+): Promise<VerifiedAccessToken | null> {
   const currentDate = deps.now?.() ?? new Date();
   const remembered = rememberedToken(deps, token, currentDate);
   if (remembered) return ownTokenClaims(remembered);
@@ -136,30 +173,8 @@ export async function verifyAccessToken(
   const unverified = decodeUnverified(token);
   const external = deps.external;
   if (external && unverified.payload.iss === external.issuer && external.issuer !== deps.auth.issuer) {
-    const payload = await verifyWith(
-      token,
-      unverified.alg,
-      external.keys,
-      {
-        algorithms: EXTERNAL_ALGORITHMS,
-        issuer: external.issuer,
-        audience: external.audience,
-        requiredClaims: ['exp', 'sub'],
-        currentDate,
-        clockTolerance: CLOCK_TOLERANCE_SECONDS,
-      },
-      EXTERNAL_ALGORITHMS.join(', '),
-    );
-    const userId = await userForExternalToken(deps.db, payload);
-    return {
-      userId,
-      tokenId: payload.jti ?? null,
-      expiresAt: new Date(payload.exp! * 1000),
-      sessionId: null,
-      source: 'external',
-    };
+    return null;
   }
-
   const payload = await verifyOwnToken(deps, token, unverified.alg, currentDate);
   return ownTokenClaims(payload);
 }
@@ -188,7 +203,9 @@ const verifiedTokens = new WeakMap<SigningKeys, Map<string, VerifiedToken>>();
 /** Most verified tokens remembered per key set; the oldest is forgotten first. */
 const VERIFIED_TOKENS_MAX = 10_000;
 
-function verifiedTokenCache(deps: AccessTokenVerifierDeps, token: string) {
+type OwnTokenDeps = Pick<AccessTokenVerifierDeps, 'keys' | 'auth'>;
+
+function verifiedTokenCache(deps: OwnTokenDeps, token: string) {
   let cache = verifiedTokens.get(deps.keys);
   if (!cache) {
     cache = new Map();
@@ -204,7 +221,7 @@ function verifiedTokenCache(deps: AccessTokenVerifierDeps, token: string) {
  * (a retired key retires its tokens at once). Only our own rules put tokens here, and a token
  * whose `iss` is ours never takes the external issuer's path, so a hit needs no other check.
  */
-function rememberedToken(deps: AccessTokenVerifierDeps, token: string, currentDate: Date) {
+function rememberedToken(deps: OwnTokenDeps, token: string, currentDate: Date) {
   const { cache, key } = verifiedTokenCache(deps, token);
   const known = cache.get(key);
   if (!known) return undefined;
@@ -228,7 +245,7 @@ function rememberedToken(deps: AccessTokenVerifierDeps, token: string, currentDa
  * what authenticating a request cost.
  */
 async function verifyOwnToken(
-  deps: AccessTokenVerifierDeps,
+  deps: OwnTokenDeps,
   token: string,
   alg: string | undefined,
   currentDate: Date,
@@ -277,6 +294,13 @@ export async function authenticateAccessToken(
   return (await authenticateAccessTokenWithRoles(deps, token)).actor;
 }
 
+/**
+ * Where a caller may keep users as signedInWith reads them (the user's row with its memberships),
+ * keyed by user id: `read` reads one from the database, and only a row `keep` accepts may be kept
+ * (a user gone or deleted is read again, so a restored account signs in at once).
+ */
+export type UserCache = <T>(userId: string, read: () => Promise<T>, keep: (row: T) => boolean) => Promise<T>;
+
 /** A signed-in person and every role they hold, read in one statement with the token's user. */
 export interface SignedIn {
   actor: Extract<Actor, { kind: 'user' }>;
@@ -293,7 +317,31 @@ export async function authenticateAccessTokenWithRoles(
   token: string,
 ): Promise<SignedIn> {
   const verified = await verifyAccessToken(deps, token);
-  const [user, ended] = await Promise.all([
+  return signedInWith(deps, verified, sessionEnded(deps, verified));
+}
+
+/** Whether the session of a verified token has ended (signed out): its token is then refused. */
+export function sessionEnded(
+  deps: Pick<AccessTokenVerifierDeps, 'revokedSessions'>,
+  verified: VerifiedAccessToken,
+): Promise<boolean> {
+  return verified.sessionId && deps.revokedSessions
+    ? deps.revokedSessions.isRevoked(verified.sessionId)
+    : Promise.resolve(false);
+}
+
+/**
+ * The signed-in person of a verified token: reads the user with their roles while `ended` (whether
+ * the token's session has ended, see sessionEnded) is answered, and refuses an ended session
+ * first, then a token whose user is gone or deleted.
+ */
+export async function signedInWith(
+  deps: Pick<AccessTokenVerifierDeps, 'db'>,
+  verified: VerifiedAccessToken,
+  ended: Promise<boolean>,
+  cache?: UserCache,
+): Promise<SignedIn> {
+  const read = () =>
     deps.db.user.findUnique({
       where: { id: verified.userId },
       select: {
@@ -302,10 +350,12 @@ export async function authenticateAccessTokenWithRoles(
         deletedAt: true,
         memberships: { select: { organizationId: true, role: true } },
       },
-    }),
-    verified.sessionId && deps.revokedSessions ? deps.revokedSessions.isRevoked(verified.sessionId) : false,
+    });
+  const [user, hasEnded] = await Promise.all([
+    cache ? cache(verified.userId, read, (row) => row !== null && !row.deletedAt) : read(),
+    ended,
   ]);
-  if (ended) {
+  if (hasEnded) {
     throw new AuthenticationError('The session of this access token has ended (signed out): sign in again', {
       genuine: true,
     });
