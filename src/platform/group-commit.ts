@@ -16,14 +16,20 @@
  *
  * - A submission (`query` with several statements: one delivery's events) is never split over two
  *   batches, and keeps its order.
- * - Batches run concurrently, each on its own pooled connection. Inside a batch the statements are
- *   run in the order of their `lockKey` (stable: one key's statements keep their order), so two
- *   batches take the row locks of the same keys (a chat's drain job, a provider's event id) in
- *   the same order and do not deadlock each other.
+ * - Batches run concurrently, each on its own pooled connection, except where they share a
+ *   `lockKey` (a chat, a provider's event id): a batch first takes a transaction lock on each of
+ *   its keys (advisory, in one statement, in a fixed order), so of two batches holding events of
+ *   one chat the second inserts nothing until the first has committed. A chat's events are then
+ *   numbered (`sequence`) in the order they become visible, and its drain, which takes the
+ *   oldest pending event, never handles one before an older one that was still committing.
+ *   Inside a batch the statements run in the order of their `lockKey` (stable: one key's
+ *   statements keep their order).
  * - `windowMs` 0 runs each submission at once, on its own (one transaction per submission).
  * - `observe` hears of each batch's size and outcome (the `webhook_batch_events` histogram).
  */
-import type pg from 'pg';
+import pg from 'pg';
+
+const { escapeLiteral } = pg;
 
 /** A named (prepared) statement, as `pg` takes it. */
 export interface Statement {
@@ -123,21 +129,25 @@ async function commit(
   const order = batch
     .flatMap((w, i) => w.statements.map((statement, j) => ({ statement, i, j })))
     .sort((a, b) => compareKeys(a.statement.lockKey, b.statement.lockKey));
+  const keys = [...new Set(order.flatMap(({ statement }) => statement.lockKey ?? []))];
+  // One statement alone, locking nothing another batch waits for, commits on its own.
+  const transaction = order.length > 1 || keys.length > 0;
   let client: pg.PoolClient | undefined;
   try {
     client = await pool.connect();
-    if (order.length > 1) await client.query('BEGIN');
+    // BEGIN and the keys' locks in one round trip (a simple query: the keys go as literals).
+    if (transaction) await client.query(keys.length ? `BEGIN; ${lockKeys(keys)}` : 'BEGIN');
     try {
       for (const { statement, i, j } of order) {
         const { name, text, values } = statement;
         (rows[i] as unknown[][])[j] = (await client.query({ name, text, values: [...values] })).rows;
       }
-      if (order.length > 1) await client.query('COMMIT');
+      if (transaction) await client.query('COMMIT');
     } catch (error) {
       // A statement failed: the connection goes back to the pool once it is out of the
       // transaction; one that cannot even roll back is closed instead.
       const rolledBack =
-        order.length === 1 ||
+        !transaction ||
         (await client.query('ROLLBACK').then(
           () => true,
           () => false,
@@ -157,6 +167,17 @@ async function commit(
     observe?.({ statements: order.length, ok: false });
     for (const w of batch) w.reject(error);
   }
+}
+
+/**
+ * Locks the batch's keys until its transaction ends, each once and in the order of their hashes,
+ * so batches wait for each other in a fixed order (no deadlock). Advisory: nothing is read.
+ */
+function lockKeys(keys: readonly string[]): string {
+  const list = keys.map((key) => escapeLiteral(`group-commit:${key}`)).join(', ');
+  return `SELECT pg_advisory_xact_lock(hash) FROM (
+    SELECT DISTINCT hashtextextended(key, 0) AS hash FROM unnest(ARRAY[${list}]::text[]) AS key) AS keys
+    ORDER BY hash`;
 }
 
 /** Keys in order, statements without one first (they lock nothing another batch waits on). */

@@ -124,6 +124,60 @@ describe('recording inbound events through a group commit', () => {
     }
   });
 
+  it('numbers a chat’s event only once an earlier batch holding that chat has committed', async () => {
+    const chat = unique();
+    const other = unique();
+    const holder = new pg.Client({ connectionString: database.url });
+    await holder.connect();
+    const lastNumber = async () =>
+      (
+        await database.pool.query<{ n: string }>(
+          `SELECT last_value::text AS n FROM pg_sequences
+            WHERE schemaname = 'public' AND sequencename = 'inbound_events_sequence_seq'`,
+        )
+      ).rows[0]!.n;
+    try {
+      // The first batch, with the chat's first event, is held at its commit.
+      await holder.query(`
+        CREATE OR REPLACE FUNCTION test_hold_first() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_advisory_xact_lock(727277); RETURN NULL; END $$`);
+      await holder.query(`
+        CREATE CONSTRAINT TRIGGER hold_first AFTER INSERT ON inbound_events
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+        WHEN (NEW.external_chat_id = '${chat}' AND NEW.external_id LIKE 'first-%') EXECUTE FUNCTION test_hold_first()`);
+      await holder.query('SELECT pg_advisory_lock(727277)');
+      const first = recordInbound(inbound, { ...message(chat, 'one'), externalId: `first-${unique()}` });
+      const waiters = async () =>
+        (
+          await database.pool.query(
+            `SELECT 1 FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'
+                AND pid <> pg_backend_pid()`,
+          )
+        ).rows.length;
+      await waitFor(async () => (await waiters()) === 1, 'the first batch to reach its commit');
+      const numbered = await lastNumber();
+      // The chat's next event goes in a batch of its own once the window is out, and waits for
+      // the chat; another chat's event in the same batch waits with it.
+      const second = recordInbound(inbound, message(chat, 'two'));
+      const elsewhere = recordInbound(inbound, message(other, 'three'));
+      await waitFor(async () => (await waiters()) === 2, 'the second batch to wait for the chat');
+      expect(await lastNumber()).toBe(numbered);
+      await holder.query('SELECT pg_advisory_unlock(727277)');
+      expect((await Promise.all([first, second, elsewhere])).map((r) => r.stored)).toEqual([
+        true,
+        true,
+        true,
+      ]);
+      const rows = await stored([chat]);
+      expect(rows.map((r) => r.id)[0]).toMatch(/^first-/);
+      expect(rows).toHaveLength(2);
+      await holder.query('DROP TRIGGER hold_first ON inbound_events');
+    } finally {
+      await holder.end();
+    }
+  });
+
   it('fails every caller of a batch that fails, and stores none of it', async () => {
     const chats = [unique(), unique()];
     const good = chats.map((chat) => message(chat));
