@@ -164,11 +164,12 @@ function withTrace(json: string): string {
   return json === '{}' ? `{${trace}}` : `{${trace},${json.slice(1)}`;
 }
 
-/** A job's payload without its trace key, and the `traceparent` that key held. */
-export function takeTrace(payload: unknown): { payload: unknown; traceparent: string | undefined } {
-  if (typeof payload !== 'object' || payload === null || !(TRACE_KEY in payload)) {
-    return { payload, traceparent: undefined };
-  }
+/**
+ * A job's payload without its trace key, and the `traceparent` that key held; null when it has
+ * no trace key (most jobs: nothing is made for them).
+ */
+export function takeTrace(payload: unknown): { payload: unknown; traceparent: string | undefined } | null {
+  if (typeof payload !== 'object' || payload === null || !(TRACE_KEY in payload)) return null;
   const { [TRACE_KEY]: trace, ...rest } = payload as Record<string, unknown>;
   const traceparent = (trace as { traceparent?: unknown } | null)?.traceparent;
   return { payload: rest, traceparent: typeof traceparent === 'string' ? traceparent : undefined };
