@@ -22,7 +22,7 @@ import { EventEmitter } from 'node:events';
 import { type Job, type Runner, run, type Worker, type WorkerEvents } from 'graphile-worker';
 import pg from 'pg';
 import { graphileLogger } from '../platform/jobs.ts';
-import type { Metrics } from '../platform/metrics.ts';
+import type { CountAndDuration, Metrics } from '../platform/metrics.ts';
 import { type Liveness, releaseHeldJobs, startLiveness } from '../platform/worker-liveness.ts';
 import type { WorkerDeps } from '../wiring/deps.ts';
 import { crontab } from './crontab.ts';
@@ -37,7 +37,7 @@ export interface WorkerHandle {
 
 export interface WorkerOptions {
   /** Where job counts and durations go (the app's `/metrics`). */
-  metrics?: Pick<Metrics, 'jobs' | 'jobDuration' | 'jobsRecovered' | 'jobRecoveryLatency'>;
+  metrics?: Pick<Metrics, 'jobs' | 'jobsRecovered' | 'jobRecoveryLatency'>;
   /** The process role, recorded with the worker's heartbeat (default `worker`). */
   role?: string;
   /** Handlers run besides the built-in ones (tests bring their own tasks). */
@@ -180,13 +180,12 @@ function countJobs(events: WorkerEvents, metrics: NonNullable<WorkerOptions['met
   // When each worker (slot) started its job: a slot runs one job at a time, so this holds one
   // entry per slot, overwritten, where a map keyed by job would grow and shrink with every job.
   const started = new Map<Worker, number>();
-  // The series of each task and outcome, looked up once (prom-client checks and hashes the labels
-  // on every call, bound or not).
-  const tasks = new Map<string, Record<Outcome, Series>>();
-  const seriesOf = (task: string, outcome: Outcome): Series => {
+  // The series of each task and outcome, looked up once.
+  const tasks = new Map<string, Record<Outcome, CountAndDuration>>();
+  const seriesOf = (task: string, outcome: Outcome): CountAndDuration => {
     let one = tasks.get(task);
     if (!one) {
-      const make = (outcome: Outcome) => series(metrics, { task, outcome });
+      const make = (outcome: Outcome) => metrics.jobs.series({ task, outcome });
       one = { success: make('success'), error: make('error'), permanent_failure: make('permanent_failure') };
       tasks.set(task, one);
     }
@@ -208,23 +207,3 @@ function countJobs(events: WorkerEvents, metrics: NonNullable<WorkerOptions['met
 }
 
 type Outcome = 'success' | 'error' | 'permanent_failure';
-
-/** One task's count and durations for one outcome. */
-interface Series {
-  /** One attempt, with its duration in seconds when its start was seen. */
-  add(seconds: number | null): void;
-}
-
-function series(
-  metrics: NonNullable<WorkerOptions['metrics']>,
-  labels: { task: string; outcome: Outcome },
-): Series {
-  const count = metrics.jobs.labels(labels);
-  const duration = metrics.jobDuration.labels(labels);
-  return {
-    add(seconds) {
-      count.inc();
-      if (seconds !== null) duration.observe(seconds);
-    },
-  };
-}
