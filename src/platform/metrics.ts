@@ -174,28 +174,46 @@ export class CountsAndDurations<Label extends string> {
     // A series is shown once it was used, as prom-client's are: counted, or a duration observed.
     const all = () => [...this.#series.values()];
     registry.registerMetric(
-      collected(spec.count.name, spec.count.help, 'counter', () =>
-        all()
-          .filter((one) => one.count > 0)
-          .map((one) => ({ labels: one.labels, value: one.count })),
+      collected(
+        spec.count.name,
+        spec.count.help,
+        'counter',
+        () =>
+          all()
+            .filter((one) => one.count > 0)
+            .map((one) => ({ labels: one.labels, value: one.count })),
+        () => {
+          for (const one of all()) one.count = 0;
+        },
       ),
     );
     const { name } = spec.duration;
     registry.registerMetric(
-      collected(name, spec.duration.help, 'histogram', () =>
-        all().flatMap((one) => {
-          if (one.observed === 0) return [];
-          let cumulative = 0;
-          return [
-            ...this.#bounds.map((le, i) => {
-              cumulative += one.buckets[i] ?? 0;
-              return { metricName: `${name}_bucket`, labels: { le, ...one.labels }, value: cumulative };
-            }),
-            { metricName: `${name}_bucket`, labels: { le: '+Inf', ...one.labels }, value: one.observed },
-            { metricName: `${name}_sum`, labels: one.labels, value: one.sum },
-            { metricName: `${name}_count`, labels: one.labels, value: one.observed },
-          ];
-        }),
+      collected(
+        name,
+        spec.duration.help,
+        'histogram',
+        () =>
+          all().flatMap((one) => {
+            if (one.observed === 0) return [];
+            let cumulative = 0;
+            return [
+              ...this.#bounds.map((le, i) => {
+                cumulative += one.buckets[i] ?? 0;
+                return { metricName: `${name}_bucket`, labels: { le, ...one.labels }, value: cumulative };
+              }),
+              { metricName: `${name}_bucket`, labels: { le: '+Inf', ...one.labels }, value: one.observed },
+              { metricName: `${name}_sum`, labels: one.labels, value: one.sum },
+              { metricName: `${name}_count`, labels: one.labels, value: one.observed },
+            ];
+          }),
+        () => {
+          for (const one of all()) {
+            one.buckets = [];
+            one.sum = 0;
+            one.observed = 0;
+          }
+        },
       ),
     );
   }
@@ -227,13 +245,14 @@ export class CountsAndDurations<Label extends string> {
 
 /**
  * A metric for the registry whose values are computed when it is read. The registry asks a
- * metric for its name and `get()` only (and `reset()`); its type admits prom-client's classes.
+ * metric for its name, `get()` and `reset()` only; its type admits prom-client's classes.
  */
 function collected(
   name: string,
   help: string,
   type: 'counter' | 'histogram',
   values: () => { labels: Record<string, string | number>; value: number; metricName?: string }[],
+  reset: () => void,
 ): Metric {
   const metric = {
     name,
@@ -241,7 +260,7 @@ function collected(
     type,
     aggregator: 'sum' as const,
     get: async () => ({ name, help, type, values: values(), aggregator: 'sum' as const }),
-    reset() {},
+    reset,
   };
   return metric as unknown as Metric;
 }
