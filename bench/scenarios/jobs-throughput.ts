@@ -28,7 +28,8 @@
  *   'worker')`, WORKER_CONCURRENCY set, WORKER_LOCAL_QUEUE_SIZE=500, the other settings at their defaults:
  *   its own pool of concurrency + 3, 1 s poll interval, batched completions of
  *   src/worker/runner.ts, crontab loaded), running the `noop` task through our task wrapper
- *   (payload parsed with zod, job metrics). Jobs are added with one
+ *   (payload checked against its zod schema: the empty payload passes without a parse; the
+ *   slow-job measurement; job metrics). Jobs are added with one
  *   `graphile_worker.add_jobs(array of 500 job_spec)` statement per batch.
  * - **graphile-worker, same settings**: a bare `run()` in a child process with a task list of one
  *   no-op function, the same concurrency, pool, poll interval, local queue and completion

@@ -164,11 +164,12 @@ function withTrace(json: string): string {
   return json === '{}' ? `{${trace}}` : `{${trace},${json.slice(1)}`;
 }
 
-/** A job's payload without its trace key, and the `traceparent` that key held. */
-export function takeTrace(payload: unknown): { payload: unknown; traceparent: string | undefined } {
-  if (typeof payload !== 'object' || payload === null || !(TRACE_KEY in payload)) {
-    return { payload, traceparent: undefined };
-  }
+/**
+ * A job's payload without its trace key, and the `traceparent` that key held; null when it has
+ * no trace key (most jobs: nothing is made for them).
+ */
+export function takeTrace(payload: unknown): { payload: unknown; traceparent: string | undefined } | null {
+  if (typeof payload !== 'object' || payload === null || !(TRACE_KEY in payload)) return null;
   const { [TRACE_KEY]: trace, ...rest } = payload as Record<string, unknown>;
   const traceparent = (trace as { traceparent?: unknown } | null)?.traceparent;
   return { payload: rest, traceparent: typeof traceparent === 'string' ? traceparent : undefined };
@@ -371,33 +372,43 @@ export const JOB_SCHEMA_VERSION: string = graphileWorkerVersion;
 
 /** graphile-worker's log lines as structured pino lines: `worker.*` and `job.*` keys. */
 export function graphileLogger(logger: Logger): GraphileLogger {
-  return new GraphileLoggerClass((scope) => {
-    // graphile-worker makes a scope for every job it runs; the pino child (which serialises its
-    // fields) is made only when a line of that scope is actually written.
-    let child: Logger | undefined;
-    const scoped = () =>
-      (child ??= logger.child({
+  // graphile-worker makes a scope for every job it runs and logs twice per job (at debug, see
+  // pinoLevel): a scope costs one function, and the pino child of a scope (which serialises its
+  // fields) is made only when a line of that scope is actually written.
+  const children = new WeakMap<object, Logger>();
+  const childFor = (scope: GraphileScope): Logger => {
+    let child = children.get(scope);
+    if (!child) {
+      child = logger.child({
         component: 'worker',
         ...(scope.label ? { 'worker.label': scope.label } : {}),
         ...(scope.workerId ? { 'worker.id': scope.workerId } : {}),
         ...(scope.jobId ? { 'job.id': scope.jobId } : {}),
         ...(scope.taskIdentifier ? { 'job.task': scope.taskIdentifier } : {}),
-      }));
-    return (level, message, meta) => {
-      // graphile-worker logs every completed job at info; at bench rates that is thousands of
-      // lines a second for what `/metrics` already counts, so success lines go to debug.
-      const to =
-        level === 'error'
-          ? 'error'
-          : level === 'warning'
-            ? 'warn'
-            : level === 'info' && !meta?.success
-              ? 'info'
-              : 'debug';
-      if (!logger.isLevelEnabled(to)) return;
-      scoped()[to](logFields(meta), message);
-    };
+      });
+      children.set(scope, child);
+    }
+    return child;
+  };
+  return new GraphileLoggerClass((scope) => (level, message, meta) => {
+    const to = pinoLevel(level, meta);
+    if (logger.isLevelEnabled(to)) childFor(scope)[to](logFields(meta), message);
   });
+}
+
+type GraphileScope = Parameters<ConstructorParameters<typeof GraphileLoggerClass>[0]>[0];
+
+/**
+ * graphile-worker logs every completed job at info; at bench rates that is thousands of lines a
+ * second for what `/metrics` already counts, so success lines go to debug.
+ */
+function pinoLevel(
+  level: string,
+  meta: Record<string, unknown> | undefined,
+): 'error' | 'warn' | 'info' | 'debug' {
+  if (level === 'error') return 'error';
+  if (level === 'warning') return 'warn';
+  return level === 'info' && !meta?.success ? 'info' : 'debug';
 }
 
 /**

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Metric, Registry } from 'prom-client';
 
 /** One registry per running app (tests run several in one process), exposed at `/metrics`. */
 export function createMetrics() {
@@ -43,17 +43,13 @@ export function createMetrics() {
       registers: [registry],
     }),
     authFailures: counter('auth_failures_total', 'Requests refused with 401, by credential kind', ['kind']),
-    jobs: counter(
-      'jobs_total',
-      'Job attempts run by this worker, by task and outcome (success; error: will be retried; permanent_failure: no attempts left)',
-      ['task', 'outcome'],
-    ),
-    jobDuration: new Histogram({
-      name: 'job_duration_seconds',
-      help: 'How long job attempts ran, by task and outcome',
-      labelNames: ['task', 'outcome'] as const,
+    jobs: new CountsAndDurations<'task' | 'outcome'>(registry, {
+      count: {
+        name: 'jobs_total',
+        help: 'Job attempts run by this worker, by task and outcome (success; error: will be retried; permanent_failure: no attempts left)',
+      },
+      duration: { name: 'job_duration_seconds', help: 'How long job attempts ran, by task and outcome' },
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
-      registers: [registry],
     }),
     jobsRecovered: counter(
       'jobs_recovered_total',
@@ -146,3 +142,132 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** One series of `CountsAndDurations`: its labels' count and durations. */
+export interface CountAndDuration {
+  /** One event, with its duration in seconds when it is known. */
+  add(seconds: number | null): void;
+}
+
+interface SeriesState {
+  labels: Record<string, string>;
+  count: number;
+  /** Observations per bucket (not cumulative), the last one past every bound. */
+  buckets: number[];
+  sum: number;
+  observed: number;
+}
+
+/**
+ * A counter and a histogram of durations over the same labels, for a hot path (every job a
+ * worker runs, thousands a second): the caller looks a series up once and then adds to it with
+ * plain arithmetic, where prom-client's own metrics check and hash the labels on every call,
+ * bound or not. Both are exposed on the registry as prom-client's Counter and Histogram expose
+ * theirs (`<name>` for the count; `<name>_bucket`, `_sum` and `_count` for the durations).
+ */
+export class CountsAndDurations<Label extends string> {
+  readonly #series = new Map<string, SeriesState>();
+  readonly #bounds: readonly number[];
+
+  constructor(
+    registry: Registry,
+    spec: {
+      count: { name: string; help: string };
+      duration: { name: string; help: string };
+      buckets: readonly number[];
+    },
+  ) {
+    this.#bounds = [...spec.buckets].sort((a, b) => a - b);
+    // A series is shown once it was used, as prom-client's are: counted, or a duration observed.
+    const all = () => [...this.#series.values()];
+    registry.registerMetric(
+      collected(
+        spec.count.name,
+        spec.count.help,
+        'counter',
+        () =>
+          all()
+            .filter((one) => one.count > 0)
+            .map((one) => ({ labels: one.labels, value: one.count })),
+        () => {
+          for (const one of all()) one.count = 0;
+        },
+      ),
+    );
+    const { name } = spec.duration;
+    registry.registerMetric(
+      collected(
+        name,
+        spec.duration.help,
+        'histogram',
+        () =>
+          all().flatMap((one) => {
+            if (one.observed === 0) return [];
+            let cumulative = 0;
+            return [
+              ...this.#bounds.map((le, i) => {
+                cumulative += one.buckets[i] ?? 0;
+                return { metricName: `${name}_bucket`, labels: { le, ...one.labels }, value: cumulative };
+              }),
+              { metricName: `${name}_bucket`, labels: { le: '+Inf', ...one.labels }, value: one.observed },
+              { metricName: `${name}_sum`, labels: one.labels, value: one.sum },
+              { metricName: `${name}_count`, labels: one.labels, value: one.observed },
+            ];
+          }),
+        () => {
+          for (const one of all()) {
+            one.buckets = [];
+            one.sum = 0;
+            one.observed = 0;
+          }
+        },
+      ),
+    );
+  }
+
+  /** The series of these labels, to keep and add to. */
+  series(labels: Record<Label, string>): CountAndDuration {
+    const key = JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)));
+    let state = this.#series.get(key);
+    if (!state) {
+      state = { labels: { ...labels }, count: 0, buckets: [], sum: 0, observed: 0 };
+      this.#series.set(key, state);
+    }
+    const one = state;
+    const bounds = this.#bounds;
+    return {
+      add(seconds) {
+        one.count += 1;
+        if (seconds === null || !Number.isFinite(seconds)) return;
+        // The first bound at or above the value, as prom-client's `le` buckets.
+        let i = 0;
+        while (i < bounds.length && seconds > (bounds[i] as number)) i += 1;
+        one.buckets[i] = (one.buckets[i] ?? 0) + 1;
+        one.sum += seconds;
+        one.observed += 1;
+      },
+    };
+  }
+}
+
+/**
+ * A metric for the registry whose values are computed when it is read. The registry asks a
+ * metric for its name, `get()` and `reset()` only; its type admits prom-client's classes.
+ */
+function collected(
+  name: string,
+  help: string,
+  type: 'counter' | 'histogram',
+  values: () => { labels: Record<string, string | number>; value: number; metricName?: string }[],
+  reset: () => void,
+): Metric {
+  const metric = {
+    name,
+    help,
+    type,
+    aggregator: 'sum' as const,
+    get: async () => ({ name, help, type, values: values(), aggregator: 'sum' as const }),
+    reset,
+  };
+  return metric as unknown as Metric;
+}

@@ -18,8 +18,25 @@ const current = new AsyncLocalStorage<OperationStats>();
 
 /** Runs `fn` as one operation; the statements it sends are counted in the stats returned. */
 export function measureOperation<T>(fn: () => T): { stats: OperationStats; result: T } {
-  const stats: OperationStats = { startedAt: performance.now(), statements: 0, sqlMs: 0 };
+  const stats = startOperation();
   return { stats, result: current.run(stats, fn) };
+}
+
+/** The stats of an operation starting now, for `runOperation`. */
+export function startOperation(): OperationStats {
+  return { startedAt: performance.now(), statements: 0, sqlMs: 0 };
+}
+
+/**
+ * `fn(...args)` as the operation of `stats`: the statements it sends are counted there. For a
+ * hot path (every job), where `measureOperation`'s closure and result object are per call.
+ */
+export function runOperation<A extends unknown[], T>(
+  stats: OperationStats,
+  fn: (...args: A) => T,
+  ...args: A
+): T {
+  return current.run(stats, fn, ...args);
 }
 
 /** Counts one statement in the operation running now, if any (a Prisma query listener). */

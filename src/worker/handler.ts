@@ -18,7 +18,8 @@
  * of `WorkerDeps`.
  *
  * The wrapper takes off the payload's reserved `_trace` key (the enqueuing span, for the job's
- * span to link to; see src/platform/tracing.ts) and parses the payload before the task sees it;
+ * span to link to; see src/platform/tracing.ts) and parses the payload before the task sees it
+ * (an empty payload, for a schema that takes `{}` as it is, is handed over without a parse);
  * a payload that does not parse can never succeed, so the job fails at once, without retries,
  * with the zod error as its last error. Anything else the task throws is retried with backoff until the declaration's
  * `maxAttempts` is spent; a task that knows retrying is pointless throws `PermanentJobError`.
@@ -29,7 +30,12 @@ import type { JobHelpers, Task } from 'graphile-worker';
 import { z } from 'zod';
 import { type Payload, type TaskDeclaration, takeTrace } from '../platform/jobs.ts';
 import type { Logger } from '../platform/logger.ts';
-import { measureOperation, slowOperationFields } from '../platform/operation-stats.ts';
+import {
+  type OperationStats,
+  runOperation,
+  slowOperationFields,
+  startOperation,
+} from '../platform/operation-stats.ts';
 import { traceJob, tracingActive } from '../platform/tracing.ts';
 import type { WorkerDeps } from '../wiring/deps.ts';
 
@@ -80,71 +86,124 @@ export function defineHandler<T extends TaskDeclaration, K extends keyof WorkerD
   declaration: T,
   run: (payload: Payload<T>, context: TaskContext<K>) => Promise<void>,
 ): TaskHandler<K> {
+  const { schema } = declaration;
+  // Every job goes through here, thousands a second on a busy worker: what does not depend on
+  // the job is settled once, and a job allocates only what it uses.
+  const emptyPasses = takesEmptyAsIs(schema);
   return {
     name: declaration.name,
     declaration,
     bind(services, { slowOperationMs = 0 } = {}) {
-      return async (payload, helpers) => {
-        const { job } = helpers;
-        // Made when the task first logs: most jobs never do, and a child logger is not free.
-        let logger: Logger | undefined;
-        const jobLogger = () =>
-          (logger ??= services.logger.child({
-            'job.id': job.id,
-            'job.task': job.task_identifier,
-            'job.attempt': job.attempts,
-          }));
-        const { payload: body, traceparent } = takeTrace(payload);
-        const attempt = async () => {
-          try {
-            const parsed = declaration.schema.safeParse(body);
+      const attempt = async (
+        payload: unknown,
+        helpers: JobHelpers,
+        stats: OperationStats | null,
+      ): Promise<void> => {
+        const context = new JobContext<K>(services, helpers);
+        try {
+          // An empty payload, for a schema that takes `{}` as it is, needs no parse.
+          let data: unknown = payload;
+          if (!(emptyPasses && isEmptyObject(payload))) {
+            const parsed = schema.safeParse(payload);
             if (!parsed.success) {
               throw new PermanentJobError(
                 `Invalid payload for task "${declaration.name}":\n${z.prettifyError(parsed.error)}`,
               );
             }
-            await run(parsed.data as Payload<T>, {
-              services,
-              get logger() {
-                return jobLogger();
-              },
-              job: {
-                id: job.id,
-                task: job.task_identifier,
-                attempt: job.attempts,
-                maxAttempts: job.max_attempts,
-                finalAttempt: job.attempts >= job.max_attempts,
-                key: job.key,
-                runAt: job.run_at,
-                signal: helpers.abortSignal,
-              },
-            });
-          } catch (error) {
-            if (error instanceof PermanentJobError) await spendAttempts(helpers);
-            // graphile-worker logs the failure (with job.id and the error) and records it.
-            throw error;
+            data = parsed.data;
           }
-        };
-        // Measured inside the job's span, so the slow-job line carries its trace id.
-        const measured = slowOperationMs
-          ? async () => {
-              const { stats, result } = measureOperation(attempt);
-              try {
-                await result;
-              } finally {
-                const slow = slowOperationFields(stats, slowOperationMs);
-                if (slow) jobLogger().warn(slow, 'slow job');
-              }
-            }
-          : attempt;
-        if (!tracingActive()) return measured();
+          await run(data as Payload<T>, context);
+        } catch (error) {
+          if (error instanceof PermanentJobError) await spendAttempts(helpers);
+          // graphile-worker logs the failure (with job.id and the error) and records it.
+          throw error;
+        } finally {
+          // Inside the job's span, so the slow-job line carries its trace id.
+          const slow = stats && slowOperationFields(stats, slowOperationMs);
+          if (slow) context.logger.warn(slow, 'slow job');
+        }
+      };
+      // Measured (statements counted through AsyncLocalStorage) only when the slow-job log is on.
+      const measured = (payload: unknown, helpers: JobHelpers): Promise<void> => {
+        if (!slowOperationMs) return attempt(payload, helpers, null);
+        const stats = startOperation();
+        return runOperation(stats, attempt, payload, helpers, stats);
+      };
+      return (payload, helpers) => {
+        const trace = takeTrace(payload);
+        const body = trace ? trace.payload : payload;
+        if (!tracingActive()) return measured(body, helpers);
+        const { job } = helpers;
         return traceJob(
-          { task: job.task_identifier, id: job.id, attempt: job.attempts, traceparent },
-          measured,
+          { task: job.task_identifier, id: job.id, attempt: job.attempts, traceparent: trace?.traceparent },
+          () => measured(body, helpers),
         );
       };
     },
   };
+}
+
+/**
+ * What a task is handed with its payload. The job's logger (a pino child, which serialises its
+ * fields) and its description are made when the task first reads them: most jobs never log.
+ */
+class JobContext<K extends keyof WorkerDeps> implements TaskContext<K> {
+  readonly services: Pick<WorkerDeps, K | 'logger'>;
+  readonly #helpers: JobHelpers;
+  #logger: Logger | undefined;
+  #job: JobInfo | undefined;
+
+  constructor(services: Pick<WorkerDeps, K | 'logger'>, helpers: JobHelpers) {
+    this.services = services;
+    this.#helpers = helpers;
+  }
+
+  get logger(): Logger {
+    if (!this.#logger) {
+      const { job } = this.#helpers;
+      this.#logger = this.services.logger.child({
+        'job.id': job.id,
+        'job.task': job.task_identifier,
+        'job.attempt': job.attempts,
+      });
+    }
+    return this.#logger;
+  }
+
+  get job(): JobInfo {
+    if (!this.#job) {
+      const { job, abortSignal } = this.#helpers;
+      this.#job = {
+        id: job.id,
+        task: job.task_identifier,
+        attempt: job.attempts,
+        maxAttempts: job.max_attempts,
+        finalAttempt: job.attempts >= job.max_attempts,
+        key: job.key,
+        runAt: job.run_at,
+        signal: abortSignal,
+      };
+    }
+    return this.#job;
+  }
+}
+
+/**
+ * Whether the schema takes `{}` to an empty object: then a job whose payload is an empty object
+ * passes as it is, and is not parsed (schemas are pure: what passed once passes again).
+ */
+function takesEmptyAsIs(schema: z.ZodType): boolean {
+  const parsed = schema.safeParse({});
+  return parsed.success && isEmptyObject(parsed.data);
+}
+
+/** A plain object with no keys (payloads come from JSON). */
+function isEmptyObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) {
+    return false;
+  }
+  for (const _ in value) return false;
+  return true;
 }
 
 /**

@@ -19,10 +19,10 @@
  *   it had taken into its local queue but not started are given back, their attempts uncounted.
  */
 import { EventEmitter } from 'node:events';
-import { type Job, type Runner, run, type WorkerEvents } from 'graphile-worker';
+import { type Job, type Runner, run, type Worker, type WorkerEvents } from 'graphile-worker';
 import pg from 'pg';
 import { graphileLogger } from '../platform/jobs.ts';
-import type { Metrics } from '../platform/metrics.ts';
+import type { CountAndDuration, Metrics } from '../platform/metrics.ts';
 import { type Liveness, releaseHeldJobs, startLiveness } from '../platform/worker-liveness.ts';
 import type { WorkerDeps } from '../wiring/deps.ts';
 import { crontab } from './crontab.ts';
@@ -37,7 +37,7 @@ export interface WorkerHandle {
 
 export interface WorkerOptions {
   /** Where job counts and durations go (the app's `/metrics`). */
-  metrics?: Pick<Metrics, 'jobs' | 'jobDuration' | 'jobsRecovered' | 'jobRecoveryLatency'>;
+  metrics?: Pick<Metrics, 'jobs' | 'jobsRecovered' | 'jobRecoveryLatency'>;
   /** The process role, recorded with the worker's heartbeat (default `worker`). */
   role?: string;
   /** Handlers run besides the built-in ones (tests bring their own tasks). */
@@ -177,26 +177,33 @@ export function batching(worker: WorkerDeps['config']['worker']): GraphileConfig
  * was the last attempt, or the task said retrying is pointless). Durations from start to end.
  */
 function countJobs(events: WorkerEvents, metrics: NonNullable<WorkerOptions['metrics']>): void {
-  const started = new WeakMap<Job, number>();
-  // The series of each task and outcome, looked up once (prom-client hashes the labels per call).
-  const series = new Map<string, { count: { inc(): void }; duration: { observe(seconds: number): void } }>();
-  const observe = (job: Job, outcome: 'success' | 'error' | 'permanent_failure') => {
-    const key = `${job.task_identifier}\0${outcome}`;
-    let one = series.get(key);
+  // When each worker (slot) started its job: a slot runs one job at a time, so this holds one
+  // entry per slot, overwritten, where a map keyed by job would grow and shrink with every job.
+  const started = new Map<Worker, number>();
+  // The series of each task and outcome, looked up once.
+  const tasks = new Map<string, Record<Outcome, CountAndDuration>>();
+  const seriesOf = (task: string, outcome: Outcome): CountAndDuration => {
+    let one = tasks.get(task);
     if (!one) {
-      const labels = { task: job.task_identifier, outcome };
-      one = { count: metrics.jobs.labels(labels), duration: metrics.jobDuration.labels(labels) };
-      series.set(key, one);
+      const make = (outcome: Outcome) => metrics.jobs.series({ task, outcome });
+      one = { success: make('success'), error: make('error'), permanent_failure: make('permanent_failure') };
+      tasks.set(task, one);
     }
-    one.count.inc();
-    const start = started.get(job);
-    if (start !== undefined) one.duration.observe((performance.now() - start) / 1000);
+    return one[outcome];
   };
-  events.on('job:start', ({ job }) => started.set(job, performance.now()));
-  events.on('job:success', ({ job }) => observe(job, 'success'));
+  const observe = (worker: Worker, job: Job, outcome: Outcome) => {
+    const start = started.get(worker);
+    seriesOf(job.task_identifier, outcome).add(
+      start === undefined ? null : (performance.now() - start) / 1000,
+    );
+  };
+  events.on('job:start', ({ worker }) => started.set(worker, performance.now()));
+  events.on('job:success', ({ worker, job }) => observe(worker, job, 'success'));
   // `job:error` fires for every failed attempt; `attempts >= max_attempts` is graphile-worker's
   // own test for the last one (it emits `job:failed` on the same condition).
-  events.on('job:error', ({ job }) =>
-    observe(job, job.attempts >= job.max_attempts ? 'permanent_failure' : 'error'),
+  events.on('job:error', ({ worker, job }) =>
+    observe(worker, job, job.attempts >= job.max_attempts ? 'permanent_failure' : 'error'),
   );
 }
+
+type Outcome = 'success' | 'error' | 'permanent_failure';

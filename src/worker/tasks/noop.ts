@@ -6,6 +6,6 @@ import { defineHandler, type TaskContext } from '../handler.ts';
  * Does nothing, for `holdMs` if asked. A hold cut short by a shutdown throws, so the job is
  * retried rather than counted as done.
  */
-export default defineHandler(noopTask, async ({ holdMs }, { job }: TaskContext<never>) => {
-  if (holdMs) await sleep(holdMs, undefined, { signal: job.signal });
+export default defineHandler(noopTask, async ({ holdMs }, context: TaskContext<never>) => {
+  if (holdMs) await sleep(holdMs, undefined, { signal: context.job.signal });
 });
