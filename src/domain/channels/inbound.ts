@@ -279,9 +279,18 @@ export interface DrainOutcome {
 /** How long a drain that found its chat held by another waits before it looks again. */
 export const BUSY_RETRY_MS = 1000;
 
+/** How many of a chat's pending events a drain reads at once. */
+const DRAIN_PAGE = 20;
+
 /**
  * Processes a chat's pending events one at a time, oldest first, under the chat's advisory lock.
  * Stops at a message whose handler asked for time, which keeps its place in the line.
+ *
+ * The events are read a page at a time, and a page shorter than a full one is the last: an
+ * event committed after this drain's job was taken has a job of its own (the chat's job key
+ * adds a fresh job while the keyed one runs, see `recordInbound`), and one committed before was
+ * in the page, since a job being added to is locked until its event commits and is taken only
+ * after. So a drain of one message reads once, not once more to find nothing.
  */
 export async function drainChat(
   deps: DrainDeps,
@@ -293,15 +302,19 @@ export async function drainChat(
     async () => {
       let processed = 0;
       for (;;) {
-        const next = await deps.database.prisma.inboundEvent.findFirst({
+        const page = await deps.database.prisma.inboundEvent.findMany({
           where: { ...chat, status: 'PENDING' },
           orderBy: { sequence: 'asc' },
+          select: { id: true, receivedAt: true, normalized: true },
+          take: DRAIN_PAGE,
         });
-        if (!next) return { processed, retryAfterMs: null };
-        const outcome = await processOne(deps, next, next.normalized as unknown as NormalizedMessage);
-        // The message keeps its place: nothing behind it in this chat goes first.
-        if (outcome.retryAfterMs !== null) return { processed, retryAfterMs: outcome.retryAfterMs };
-        processed += 1;
+        for (const next of page) {
+          const outcome = await processOne(deps, next, next.normalized as unknown as NormalizedMessage);
+          // The message keeps its place: nothing behind it in this chat goes first.
+          if (outcome.retryAfterMs !== null) return { processed, retryAfterMs: outcome.retryAfterMs };
+          processed += 1;
+        }
+        if (page.length < DRAIN_PAGE) return { processed, retryAfterMs: null };
       }
     },
   );
@@ -358,7 +371,9 @@ export async function resolveSender(db: Db, keyring: SecretKeyring, message: Nor
   const where = {
     platform_externalId: { platform: message.platform, externalId: message.sender.externalId },
   };
-  let identity = await db.channelIdentity.findUnique({ where });
+  // With their consumer agent, in the same query: someone who wrote before has one.
+  const include = { user: { select: { agents: { select: { id: true } } } } } as const;
+  let identity = await db.channelIdentity.findUnique({ where, include });
   if (!identity) {
     const userId = randomUUID();
     await db.$transaction(async (tx) => {
@@ -369,11 +384,12 @@ export async function resolveSender(db: Db, keyring: SecretKeyring, message: Nor
                 ${message.sender.externalId}, ${message.sender.displayName})
         ON CONFLICT (platform, external_id) DO NOTHING`;
     });
-    identity = await db.channelIdentity.findUniqueOrThrow({ where });
+    identity = await db.channelIdentity.findUniqueOrThrow({ where, include });
     // Lost the race: another drain created this person first; drop the spare user.
     if (identity.userId !== userId) await db.user.delete({ where: { id: userId } }).catch(() => {});
   }
-  const agent = await ensureConsumerAgent(db, keyring, identity.userId);
+  // A person's agents are their consumer agent alone (an agent with a user is that user's).
+  const agentId = identity.user.agents[0]?.id ?? (await ensureConsumerAgent(db, keyring, identity.userId)).id;
   // The chat this person last spoke in: replies and notifications go there, and on WhatsApp it
   // opens the 24-hour window for free-form replies. Speaking again makes a chat reachable again.
   const lastInboundAt = new Date(message.sentAt);
@@ -394,5 +410,5 @@ export async function resolveSender(db: Db, keyring: SecretKeyring, message: Nor
     },
     update: { lastInboundAt, unreachableAt: null, unreachableReason: null },
   });
-  return { userId: identity.userId, identityId: identity.id, agentId: agent.id, chatId: chat.id };
+  return { userId: identity.userId, identityId: identity.id, agentId, chatId: chat.id };
 }
