@@ -378,11 +378,14 @@ export async function resolveSender(db: Db, keyring: SecretKeyring, message: Nor
     const userId = randomUUID();
     await db.$transaction(async (tx) => {
       await tx.user.create({ data: { id: userId, displayName: message.sender.displayName } });
-      await tx.$executeRaw`
+      const created = await tx.$executeRaw`
         INSERT INTO channel_identities (id, user_id, platform, external_id, display_name)
         VALUES (${randomUUID()}::uuid, ${userId}::uuid, ${message.platform}::"ChannelPlatform",
                 ${message.sender.externalId}, ${message.sender.displayName})
         ON CONFLICT (platform, external_id) DO NOTHING`;
+      // Their consumer agent (and its registration job) in the same commit, when this drain
+      // made the person: one WAL flush for all of it rather than three.
+      if (created === 1) await ensureConsumerAgent(tx, keyring, userId);
     });
     identity = await db.channelIdentity.findUniqueOrThrow({ where, include });
     // Lost the race: another drain created this person first; drop the spare user.
