@@ -74,6 +74,9 @@ export interface Slot {
   coversLeft: number | null;
 }
 
+const MINUTE_MS = 60_000;
+const DAY_MS = 24 * 60 * MINUTE_MS;
+
 export function availability(input: AvailabilityInput): Slot[] {
   const { rules, partySize } = input;
   if (!Number.isInteger(partySize) || partySize < rules.partySizeMin || partySize > rules.partySizeMax) {
@@ -88,30 +91,25 @@ export function availability(input: AvailabilityInput): Slot[] {
   } catch {
     throw new ValidationError('Use a date such as 2026-12-24', 'date');
   }
-  const now = Temporal.Instant.fromEpochMilliseconds(input.now.getTime());
-  const earliest = now.add({ minutes: rules.leadTimeMinutes });
-  const latest = now.add({ hours: rules.bookingHorizonDays * 24 });
-  const slot = { minutes: rules.slotMinutes };
-  const turn = { minutes: rules.turnMinutes };
+  // Instants have no calendar: a slot, a turn, the lead time and the horizon are fixed lengths
+  // of time, so past the intervals (which follow the zone's calendar) this is arithmetic in ms.
+  const nowMs = input.now.getTime();
+  const earliestMs = nowMs + rules.leadTimeMinutes * MINUTE_MS;
+  const latestMs = nowMs + rules.bookingHorizonDays * DAY_MS;
+  const slotMs = rules.slotMinutes * MINUTE_MS;
+  const turnMs = rules.turnMinutes * MINUTE_MS;
+  const onlyMs = input.only?.getTime();
   const slots: Slot[] = [];
 
   for (const interval of intervalsStartingOn(input, date)) {
-    for (
-      let start = interval.start;
-      Temporal.Instant.compare(start.add(turn), interval.end) <= 0;
-      start = start.add(slot)
-    ) {
-      if (Temporal.Instant.compare(start, earliest) < 0 || Temporal.Instant.compare(start, latest) > 0)
-        continue;
-      const startMs = start.epochMilliseconds;
-      if (input.only && input.only.getTime() !== startMs) continue;
-      const endMs = start.add(turn).epochMilliseconds;
+    const closesMs = interval.end.epochMilliseconds;
+    for (let startMs = interval.start.epochMilliseconds; startMs + turnMs <= closesMs; startMs += slotMs) {
+      if (startMs < earliestMs || startMs > latestMs) continue;
+      if (onlyMs !== undefined && onlyMs !== startMs) continue;
+      const endMs = startMs + turnMs;
       if (input.blackouts && overlapsWindow(input.blackouts, startMs, endMs)) continue;
       const startingHere = input.bookings
-        .filter(
-          (b) =>
-            b.startsAt.getTime() >= startMs && b.startsAt.getTime() < startMs + rules.slotMinutes * 60_000,
-        )
+        .filter((b) => b.startsAt.getTime() >= startMs && b.startsAt.getTime() < startMs + slotMs)
         .reduce((sum, b) => sum + b.partySize, 0);
       let coversLeft: number | null = null;
       if (rules.coversPerSlot !== null) {
