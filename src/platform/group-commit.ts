@@ -24,9 +24,6 @@
  *   oldest pending event, never handles one before an older one that was still committing.
  *   Inside a batch the statements run in the order of their `lockKey` (stable: one key's
  *   statements keep their order).
- * - At most `maxInFlight` batches commit at once, so the webhooks never hold every connection of
- *   a pool they share (in the `all` role, with the job worker's drains); what arrives meanwhile
- *   joins the next batch.
  * - `windowMs` 0 runs each submission at once, on its own (one transaction per submission).
  * - `observe` hears of each batch's size and outcome (the `webhook_batch_events` histogram).
  */
@@ -53,11 +50,6 @@ export interface GroupCommitOptions {
   maxStatements: number;
   /** Told of every batch once it has committed (`ok`) or failed: how many statements it held. */
   observe?(batch: { statements: number; ok: boolean }): void;
-  /**
-   * Batches committing at once, at most (each holds a pooled connection); what arrives beyond
-   * waits and joins the next. Default: no limit.
-   */
-  maxInFlight?: number;
 }
 
 export interface GroupCommit {
@@ -81,21 +73,17 @@ export function groupCommit(pool: pg.Pool, options: GroupCommitOptions): GroupCo
   let timer: (() => void) | undefined;
   const inFlight = new Set<Promise<void>>();
 
-  const maxInFlight = options.maxInFlight ?? Number.POSITIVE_INFINITY;
   const start = () => {
     timer?.();
     timer = undefined;
-    // At the limit, what waits goes when a batch in flight has committed (below).
-    if (inFlight.size >= maxInFlight) return;
     const batch = waiting;
     waiting = [];
     count = 0;
     if (!batch.length) return;
     const run = commit(pool, batch, options.observe).finally(() => {
       inFlight.delete(run);
-      // What gathered while this batch committed goes now, rather than at the end of its window;
-      // and what was held back by the limit goes as soon as there is room.
-      if (waiting.length && (!inFlight.size || (!timer && inFlight.size < maxInFlight))) start();
+      // What gathered while this batch committed goes now, rather than at the end of its window.
+      if (waiting.length && !inFlight.size) start();
     });
     inFlight.add(run);
   };
@@ -120,10 +108,8 @@ export function groupCommit(pool: pg.Pool, options: GroupCommitOptions): GroupCo
       });
     },
     async flush() {
-      while (waiting.length || inFlight.size) {
-        start();
-        await Promise.all([...inFlight]);
-      }
+      start();
+      await Promise.all([...inFlight]);
     },
   };
 }

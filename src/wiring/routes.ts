@@ -70,8 +70,6 @@ export function webhookRoutes(deps: WebhookDeps, metrics: Metrics): Route[] {
   // share batches, so one transaction and one WAL flush serve all that arrive together.
   const inbound = groupCommit(deps.database.pool, {
     ...config.webhooks.inboundBatch,
-    // Half the pool at most: the rest stays for the requests and, in `all`, the job worker.
-    maxInFlight: Math.max(1, Math.floor(config.database.poolSize / 2)),
     observe: ({ statements, ok }) =>
       metrics.webhookBatches.observe({ outcome: ok ? 'committed' : 'failed' }, statements),
   });

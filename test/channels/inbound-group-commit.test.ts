@@ -178,46 +178,6 @@ describe('recording inbound events through a group commit', () => {
     }
   });
 
-  it('commits at most maxInFlight batches at once; what arrives meanwhile waits and goes together', async () => {
-    const one = groupCommit(database.pool, { windowMs: 5, maxStatements: 1000, maxInFlight: 1 });
-    const [held, later] = [unique(), unique()];
-    const holder = new pg.Client({ connectionString: database.url });
-    await holder.connect();
-    try {
-      await holder.query(`
-        CREATE OR REPLACE FUNCTION test_hold_limit() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN PERFORM pg_advisory_xact_lock(727278); RETURN NULL; END $$`);
-      await holder.query(`
-        CREATE CONSTRAINT TRIGGER hold_limit AFTER INSERT ON inbound_events
-        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-        WHEN (NEW.external_chat_id = '${held}') EXECUTE FUNCTION test_hold_limit()`);
-      await holder.query('SELECT pg_advisory_lock(727278)');
-      const first = recordInbound(one, message(held));
-      const committing = async () =>
-        (
-          await database.pool.query(
-            `SELECT 1 FROM pg_stat_activity
-              WHERE datname = current_database() AND state <> 'idle' AND pid <> pg_backend_pid()
-                AND backend_type = 'client backend' AND wait_event = 'advisory'`,
-          )
-        ).rows.length;
-      await waitFor(async () => (await committing()) === 1, 'the first batch to reach its commit');
-      const more = [message(later, 'a'), message(later, 'b')].map((event) => recordInbound(one, event));
-      // Well past the window: still no second batch, and nothing of it stored.
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(await committing()).toBe(1);
-      expect(await stored([later])).toEqual([]);
-      await holder.query('SELECT pg_advisory_unlock(727278)');
-      expect((await Promise.all([first, ...more])).map((r) => r.stored)).toEqual([true, true, true]);
-      const rows = await stored([later]);
-      expect(rows).toHaveLength(2);
-      expect(rows[0]!.xid).toBe(rows[1]!.xid);
-      await holder.query('DROP TRIGGER hold_limit ON inbound_events');
-    } finally {
-      await holder.end();
-    }
-  });
-
   it('fails every caller of a batch that fails, and stores none of it', async () => {
     const chats = [unique(), unique()];
     const good = chats.map((chat) => message(chat));
