@@ -4,7 +4,6 @@
  * a chat's events keep their order, and a batch that fails stores nothing and fails every caller.
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   chatInboundTask,
@@ -14,6 +13,7 @@ import {
 } from '../../src/domain/channels/inbound.ts';
 import { type GroupCommit, groupCommit } from '../../src/platform/group-commit.ts';
 import { inboundText } from '../factories/inbound.ts';
+import { holdCommitOf } from '../helpers/batches.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { waitFor } from '../helpers/jobs.ts';
 
@@ -85,18 +85,9 @@ describe('recording inbound events through a group commit', () => {
 
   it('answers no caller before the batch is committed', async () => {
     const chat = unique();
-    const holder = new pg.Client({ connectionString: database.url });
-    await holder.connect();
+    // Holds the batch at its commit: a deferred trigger waits for a lock the test holds.
+    const held = await holdCommitOf(database, 'inbound_events', `NEW.external_chat_id = '${chat}'`);
     try {
-      // Holds the batch at its commit: a deferred trigger waits for a lock the test holds.
-      await holder.query(`
-        CREATE OR REPLACE FUNCTION test_hold_batch() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN PERFORM pg_advisory_xact_lock(727276); RETURN NULL; END $$`);
-      await holder.query(`
-        CREATE CONSTRAINT TRIGGER hold_batch AFTER INSERT ON inbound_events
-        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-        WHEN (NEW.external_chat_id = '${chat}') EXECUTE FUNCTION test_hold_batch()`);
-      await holder.query('SELECT pg_advisory_lock(727276)');
       let answered = 0;
       const recording = Promise.all(
         [message(chat, 'one'), message(unique(), 'two')].map((event) =>
@@ -106,29 +97,19 @@ describe('recording inbound events through a group commit', () => {
           }),
         ),
       );
-      await waitFor(async () => {
-        const { rows } = await database.pool.query(
-          `SELECT 1 FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'
-              AND pid <> pg_backend_pid()`,
-        );
-        return rows.length > 0;
-      }, 'the batch to reach its commit');
+      await held.held();
       expect(answered).toBe(0);
       expect(await stored([chat])).toEqual([]);
-      await holder.query('SELECT pg_advisory_unlock(727276)');
+      await held.release();
       expect((await recording).map((r) => r.stored)).toEqual([true, true]);
-      await holder.query('DROP TRIGGER hold_batch ON inbound_events');
     } finally {
-      await holder.end();
+      await held.release();
     }
   });
 
   it('numbers a chat’s event only once an earlier batch holding that chat has committed', async () => {
     const chat = unique();
     const other = unique();
-    const holder = new pg.Client({ connectionString: database.url });
-    await holder.connect();
     const lastNumber = async () =>
       (
         await database.pool.query<{ n: string }>(
@@ -136,17 +117,20 @@ describe('recording inbound events through a group commit', () => {
             WHERE schemaname = 'public' AND sequencename = 'inbound_events_sequence_seq'`,
         )
       ).rows[0]!.n;
+    // The first batch, with the chat's first event, is held at its commit.
+    const held = await holdCommitOf(
+      database,
+      'inbound_events',
+      `NEW.external_chat_id = '${chat}' AND NEW.external_id LIKE 'first-%'`,
+    );
     try {
-      // The first batch, with the chat's first event, is held at its commit.
-      await holder.query(`
-        CREATE OR REPLACE FUNCTION test_hold_first() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN PERFORM pg_advisory_xact_lock(727277); RETURN NULL; END $$`);
-      await holder.query(`
-        CREATE CONSTRAINT TRIGGER hold_first AFTER INSERT ON inbound_events
-        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-        WHEN (NEW.external_chat_id = '${chat}' AND NEW.external_id LIKE 'first-%') EXECUTE FUNCTION test_hold_first()`);
-      await holder.query('SELECT pg_advisory_lock(727277)');
       const first = recordInbound(inbound, { ...message(chat, 'one'), externalId: `first-${unique()}` });
+      await held.held();
+      const numbered = await lastNumber();
+      // The chat's next event goes in a batch of its own once the window is out, and waits for
+      // the chat; another chat's event in the same batch waits with it.
+      const second = recordInbound(inbound, message(chat, 'two'));
+      const elsewhere = recordInbound(inbound, message(other, 'three'));
       const waiters = async () =>
         (
           await database.pool.query(
@@ -155,15 +139,9 @@ describe('recording inbound events through a group commit', () => {
                 AND pid <> pg_backend_pid()`,
           )
         ).rows.length;
-      await waitFor(async () => (await waiters()) === 1, 'the first batch to reach its commit');
-      const numbered = await lastNumber();
-      // The chat's next event goes in a batch of its own once the window is out, and waits for
-      // the chat; another chat's event in the same batch waits with it.
-      const second = recordInbound(inbound, message(chat, 'two'));
-      const elsewhere = recordInbound(inbound, message(other, 'three'));
       await waitFor(async () => (await waiters()) === 2, 'the second batch to wait for the chat');
       expect(await lastNumber()).toBe(numbered);
-      await holder.query('SELECT pg_advisory_unlock(727277)');
+      await held.release();
       expect((await Promise.all([first, second, elsewhere])).map((r) => r.stored)).toEqual([
         true,
         true,
@@ -172,9 +150,8 @@ describe('recording inbound events through a group commit', () => {
       const rows = await stored([chat]);
       expect(rows.map((r) => r.id)[0]).toMatch(/^first-/);
       expect(rows).toHaveLength(2);
-      await holder.query('DROP TRIGGER hold_first ON inbound_events');
     } finally {
-      await holder.end();
+      await held.release();
     }
   });
 

@@ -11,7 +11,7 @@ import { waitFor } from './jobs.ts';
 export interface HeldBatch {
   /** Resolves once the batch holding the event is waiting at its commit. */
   held(): Promise<void>;
-  /** Lets it commit, and removes the trigger that held it. */
+  /** Lets it commit, and removes the trigger that held it (once; a second call does nothing). */
   release(): Promise<void>;
 }
 
@@ -20,7 +20,16 @@ export interface HeldBatch {
  * an advisory lock held here) until `release`. While it is held the group commit is busy, so the
  * deliveries that arrive meanwhile wait for it, at most the window, or until a batch is full.
  */
-export async function holdBatchOf(database: TestDatabase, eventId: string): Promise<HeldBatch> {
+export function holdBatchOf(database: TestDatabase, eventId: string): Promise<HeldBatch> {
+  return holdCommitOf(database, 'provider_events', `NEW.event_id = ${pg.escapeLiteral(eventId)}`);
+}
+
+/**
+ * Holds the transaction that inserts a row of `table` matching `when` (SQL over `NEW`) at its
+ * commit, after everything else it did, until `release`: a deferred trigger waits for an
+ * advisory lock held here.
+ */
+export async function holdCommitOf(database: TestDatabase, table: string, when: string): Promise<HeldBatch> {
   const lock = randomInt(1, 2 ** 31 - 1);
   const name = `test_hold_${lock}`;
   const holder = new pg.Client({ connectionString: database.url });
@@ -29,11 +38,12 @@ export async function holdBatchOf(database: TestDatabase, eventId: string): Prom
     CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN PERFORM pg_advisory_xact_lock(${lock}); RETURN NULL; END $$`);
   await holder.query(
-    `CREATE CONSTRAINT TRIGGER ${name} AFTER INSERT ON provider_events
+    `CREATE CONSTRAINT TRIGGER ${name} AFTER INSERT ON ${table}
      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-     WHEN (NEW.event_id = ${pg.escapeLiteral(eventId)}) EXECUTE FUNCTION ${name}()`,
+     WHEN (${when}) EXECUTE FUNCTION ${name}()`,
   );
   await holder.query('SELECT pg_advisory_lock($1)', [lock]);
+  let released = false;
   return {
     held: () =>
       waitFor(async () => {
@@ -44,11 +54,13 @@ export async function holdBatchOf(database: TestDatabase, eventId: string): Prom
           [lock],
         );
         return rows.length > 0;
-      }, `the batch of ${eventId} to wait at its commit`).then(() => undefined),
+      }, `the transaction inserting into ${table} to wait at its commit`).then(() => undefined),
     async release() {
+      if (released) return;
+      released = true;
       try {
         await holder.query('SELECT pg_advisory_unlock($1)', [lock]);
-        await holder.query(`DROP TRIGGER ${name} ON provider_events`);
+        await holder.query(`DROP TRIGGER ${name} ON ${table}`);
         await holder.query(`DROP FUNCTION ${name}()`);
       } finally {
         await holder.end();
