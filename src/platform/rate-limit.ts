@@ -119,6 +119,18 @@ export function createRateLimiter(redis: RedisHandle, logger: Logger): RateLimit
     degraded = true;
   };
 
+  /** The hits counted in this process, in order, up to the first over its limit. */
+  const hitInMemory = (hits: readonly LimitHit[]) => {
+    for (const [index, h] of hits.entries()) {
+      const { count, ttl } = memory.hit(h.key, h.windowSeconds * 1000);
+      if (count > h.limit) return { index, result: result(count, h.limit, ttl) };
+    }
+    return null;
+  };
+  /** A script's answer: `position` 0 when every hit was within its limit, else the first over (from 1). */
+  const firstOver = (hits: readonly LimitHit[], position: number, count: number, ttl: number) =>
+    position === 0 ? null : { index: position - 1, result: result(count, hits[position - 1]!.limit, ttl) };
+
   return {
     mode: () => (degraded ? 'memory' : 'redis'),
     async hit(key, limit, windowSeconds) {
@@ -146,18 +158,12 @@ export function createRateLimiter(redis: RedisHandle, logger: Logger): RateLimit
           );
           if (degraded) logger.info('rate limits are counted in Redis again');
           degraded = false;
-          return position === 0
-            ? null
-            : { index: position - 1, result: result(count, hits[position - 1]!.limit, ttl) };
+          return firstOver(hits, position, count, ttl);
         } catch (error) {
           fallBack(error);
         }
       }
-      for (const [index, h] of hits.entries()) {
-        const { count, ttl } = memory.hit(h.key, h.windowSeconds * 1000);
-        if (count > h.limit) return { index, result: result(count, h.limit, ttl) };
-      }
-      return null;
+      return hitInMemory(hits);
     },
     async hitInOrderUnless(unless, hits) {
       if (client) {
@@ -172,9 +178,7 @@ export function createRateLimiter(redis: RedisHandle, logger: Logger): RateLimit
           if (degraded) logger.info('rate limits are counted in Redis again');
           degraded = false;
           if (position === -1) return { index: -1, result: result(count, unless.limit, ttl) };
-          return position === 0
-            ? null
-            : { index: position - 1, result: result(count, hits[position - 1]!.limit, ttl) };
+          return firstOver(hits, position, count, ttl);
         } catch (error) {
           fallBack(error);
         }
@@ -182,11 +186,7 @@ export function createRateLimiter(redis: RedisHandle, logger: Logger): RateLimit
       const peeked = memory.peek(unless.key);
       const before = result(peeked.count + 1, unless.limit, peeked.ttl);
       if (!before.allowed) return { index: -1, result: before };
-      for (const [index, h] of hits.entries()) {
-        const { count, ttl } = memory.hit(h.key, h.windowSeconds * 1000);
-        if (count > h.limit) return { index, result: result(count, h.limit, ttl) };
-      }
-      return null;
+      return hitInMemory(hits);
     },
     async peek(key, limit) {
       if (client) {
