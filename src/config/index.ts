@@ -31,6 +31,7 @@ import { monitoringConfig, monitoringEnv, monitoringProblems } from './monitorin
 import { networkConfig, networkEnv, networkProblems } from './network.ts';
 import type { Context } from './parse.ts';
 import { rateLimitsConfig, rateLimitsEnv } from './rate-limits.ts';
+import { retentionConfig, retentionEnv } from './retention.ts';
 import { scanConfig, scanEnv, scanProblems } from './scan.ts';
 import { usageConfig, usageEnv, usageProblems } from './usage.ts';
 import { webhooksConfig, webhooksEnv, webhooksProblems } from './webhooks.ts';
@@ -48,6 +49,7 @@ const envSchema = z.object({
   ...mailEnv.shape,
   ...rateLimitsEnv.shape,
   ...workerEnv.shape,
+  ...retentionEnv.shape,
   ...channelsEnv.shape,
   ...llmEnv.shape,
   ...memoryEnv.shape,
@@ -92,6 +94,7 @@ function shape(e: ParsedEnv, context: Context) {
     mail: mailConfig(e),
     rateLimits: rateLimitsConfig(e),
     worker: workerConfig(e),
+    retention: retentionConfig(e),
     channels: channelsConfig(e),
     consumerAgent: consumerAgentConfig(e),
     llm: llmConfig(e),

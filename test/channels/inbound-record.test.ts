@@ -16,6 +16,7 @@ import {
 import type { Database, Db } from '../../src/platform/db.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
 import { inboundText } from '../factories/inbound.ts';
+import { holdCommitOf } from '../helpers/batches.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { waitFor } from '../helpers/jobs.ts';
 
@@ -334,28 +335,23 @@ describe.each([
 
     // Hold this chat's next insert open at its commit, after the statement has done everything
     // else: a deferred trigger waits for an advisory lock the test holds.
-    const holder = new pg.Client({ connectionString: database.url });
+    const hold = await holdCommitOf(
+      database,
+      'inbound_events',
+      `NEW.external_chat_id = ${pg.escapeLiteral(chat)}`,
+    );
     const worker = new pg.Client({ connectionString: database.url });
-    await holder.connect();
     await worker.connect();
     try {
-      await holder.query(`
-        CREATE OR REPLACE FUNCTION test_hold_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN PERFORM pg_advisory_xact_lock(727274); RETURN NULL; END $$`);
-      await holder.query(`
-        CREATE CONSTRAINT TRIGGER hold_at_commit AFTER INSERT ON inbound_events
-        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-        WHEN (NEW.external_chat_id = '${chat}') EXECUTE FUNCTION test_hold_at_commit()`);
-      await holder.query('SELECT pg_advisory_lock(727274)');
       const recording = recordInbound(db(), message(chat, 'second'));
-      await waitFor(() => waitingOnALock(), 'the webhook statement to reach its commit');
+      await hold.held();
       // Not committed yet: a worker looking for work now passes over the chat's job.
       const meanwhile = await worker.query(
         'SELECT id FROM graphile_worker._private_jobs WHERE id = $1 FOR UPDATE SKIP LOCKED',
         [job!.id],
       );
       expect(meanwhile.rows).toEqual([]);
-      await holder.query('SELECT pg_advisory_unlock(727274)');
+      await hold.release();
       expect(await recording).toEqual({ stored: true });
       // Committed: the job is there to take, and the drain it runs reads both messages.
       await worker.query('BEGIN');
@@ -365,9 +361,8 @@ describe.each([
       );
       expect(taken.rows).toEqual([{ id: job!.id }]);
       await worker.query('ROLLBACK');
-      await holder.query('DROP TRIGGER hold_at_commit ON inbound_events');
     } finally {
-      await holder.end();
+      await hold.release();
       await worker.end();
     }
     expect(await drainJobs(chat)).toEqual([job]);

@@ -5,6 +5,8 @@
  * tool-call audits after 180 days.
  * Sign-in codes a day after they expired; refresh tokens only once their whole family (one
  * sign-in) expired a day ago, so a rotated token of a live session is still known as reused.
+ * Configured ones: Stripe and Lalamove events once applied, usage events once reported or
+ * abandoned, chat messages once handled or ignored; never one still pending, failed or unbilled.
  * In batches, and a second run deletes nothing more.
  */
 import { randomUUID } from 'node:crypto';
@@ -32,6 +34,7 @@ beforeAll(async () => {
 afterAll(() => app?.close());
 
 const daysAgo = (days: number, plus = 0) => new Date(app.clock.now().getTime() - days * DAY + plus);
+const settings = () => app.services.config.retention;
 
 async function world() {
   const db = app.services.db;
@@ -139,7 +142,7 @@ describe('data retention', () => {
     const recentCall = await toolCall(daysAgo(RETENTION_DAYS.toolCalls, minute)); // kept
 
     // Batches of one: every batch is its own statement, and the loop runs until nothing is left.
-    const deleted = await pruneExpiredRecords(db, app.clock.now(), 1);
+    const deleted = await pruneExpiredRecords(db, app.clock.now(), settings(), 1);
     expect(deleted.webhookDeliveries).toBeGreaterThanOrEqual(2);
     expect(deleted.jobRecoveries).toBeGreaterThanOrEqual(1);
 
@@ -193,14 +196,107 @@ describe('data retention', () => {
     const rotated = await token(live, daysAgo(40), now);
     const current = await token(live, new Date(now.getTime() + 20 * DAY));
 
-    await pruneExpiredRecords(db, now, 1);
+    await pruneExpiredRecords(db, now, settings(), 1);
     expect((await db.signInCode.findMany({ where: { email } })).map((c) => c.id)).toEqual([fresh.id]);
     const tokens = await db.refreshToken.findMany({ where: { userId: user.id } });
     expect(tokens.map((t) => t.id).sort()).toEqual([rotated.id, current.id].sort());
 
-    const again = await pruneExpiredRecords(db, now);
+    const again = await pruneExpiredRecords(db, now, settings());
     expect(await db.signInCode.count({ where: { email } })).toBe(1);
     expect(await db.refreshToken.count({ where: { userId: user.id } })).toBe(2);
     expect(again.refreshTokens).toBe(0);
+  });
+
+  it('deletes applied provider events, settled usage and handled chat messages past their configured retention, nothing else', async () => {
+    const db = app.services.db;
+    const { providerEventsDays, usageEventsDays, inboundEventsDays } = settings();
+    const minute = 60_000;
+
+    const providerEvent = (receivedAt: Date, processedAt: Date | null) =>
+      db.providerEvent.create({
+        data: {
+          provider: 'stripe',
+          eventId: `evt_${randomUUID()}`,
+          eventType: 'invoice.paid',
+          payload: {},
+          receivedAt,
+          processedAt,
+          outcome: processedAt && 'applied:stripe',
+        },
+      });
+    const longAgo = daysAgo(providerEventsDays + 100);
+    const applied = await providerEvent(longAgo, daysAgo(providerEventsDays, -minute)); // gone
+    const appliedLately = await providerEvent(longAgo, daysAgo(providerEventsDays, minute)); // kept
+    // Never applied (its job failed for good, or still retries): kept for an operator.
+    const unapplied = await providerEvent(longAgo, null);
+    const providerIds = [applied.id, appliedLately.id, unapplied.id];
+
+    const organization = await db.organization.create({ data: { name: `Usage ${randomUUID()}` } });
+    const usage = (
+      occurredAt: Date,
+      settled: { reportedAt?: Date; abandonedAt?: Date; claimedUntil?: Date },
+    ) =>
+      db.usageEvent.create({
+        data: {
+          organizationId: organization.id,
+          meter: 'A2A_BOOKING',
+          quantity: 1n,
+          occurredAt,
+          usageKey: `retention:${randomUUID()}`,
+          createdAt: occurredAt,
+          ...settled,
+        },
+      });
+    const old = daysAgo(usageEventsDays, -minute);
+    const reportedAt = new Date(old.getTime() + DAY);
+    await usage(old, { reportedAt }); // gone
+    await usage(old, { abandonedAt: new Date(old.getTime() + 36 * DAY) }); // gone: never billable
+    const unreported = await usage(old, {}); // kept: still to be billed
+    const claimed = await usage(old, { claimedUntil: app.clock.now() }); // kept: being reported
+    const recentUsage = await usage(daysAgo(usageEventsDays, minute), { reportedAt }); // kept
+
+    const chat = `retention-${randomUUID()}`;
+    const inbound = (status: 'PENDING' | 'PROCESSED' | 'IGNORED' | 'FAILED', receivedAt: Date) =>
+      db.inboundEvent.create({
+        data: {
+          platform: 'TELEGRAM',
+          account: 'agnt',
+          externalId: randomUUID(),
+          externalChatId: chat,
+          eventType: 'message',
+          status,
+          receivedAt,
+          processedAt: status === 'PENDING' || status === 'IGNORED' ? null : receivedAt,
+        },
+      });
+    const arrived = daysAgo(inboundEventsDays, -minute);
+    await inbound('PROCESSED', arrived); // gone
+    await inbound('IGNORED', arrived); // gone
+    const failed = await inbound('FAILED', arrived); // kept for an operator
+    const pending = await inbound('PENDING', arrived); // kept: still to be handled
+    const recentMessage = await inbound('PROCESSED', daysAgo(inboundEventsDays, minute)); // kept
+
+    const deleted = await pruneExpiredRecords(db, app.clock.now(), settings(), 1);
+    expect({
+      providerEvents: deleted.providerEvents,
+      usageEvents: deleted.usageEvents,
+      inboundEvents: deleted.inboundEvents,
+    }).toEqual({ providerEvents: 1, usageEvents: 2, inboundEvents: 2 });
+
+    const providerLeft = await db.providerEvent.findMany({ where: { id: { in: providerIds } } });
+    expect(providerLeft.map((e) => e.id).sort()).toEqual([appliedLately.id, unapplied.id].sort());
+    const usageLeft = await db.usageEvent.findMany({ where: { organizationId: organization.id } });
+    expect(usageLeft.map((e) => e.id).sort()).toEqual([unreported.id, claimed.id, recentUsage.id].sort());
+    const inboundLeft = await db.inboundEvent.findMany({ where: { externalChatId: chat } });
+    expect(inboundLeft.map((e) => e.id).sort()).toEqual([failed.id, pending.id, recentMessage.id].sort());
+
+    // The scheduled job, with the configured periods, finds nothing more of these.
+    await enqueue(db, dataRetentionTask, {});
+    await runDueJobs(app, ['data-retention']);
+    expect(await db.providerEvent.count({ where: { id: { in: providerIds } } })).toBe(2);
+    expect(await db.usageEvent.count({ where: { organizationId: organization.id } })).toBe(3);
+    expect(await db.inboundEvent.count({ where: { externalChatId: chat } })).toBe(3);
+    const again = await pruneExpiredRecords(db, app.clock.now(), settings());
+    expect([again.providerEvents, again.usageEvents, again.inboundEvents]).toEqual([0, 0, 0]);
   });
 });

@@ -81,6 +81,31 @@ describe('configuration', () => {
     expect(loadConfig({}).worker).toMatchObject({ heartbeatMs: 5000, deadAfterMs: 30_000 });
   });
 
+  it('keeps settled events 90, 400 and 30 days by default, and never less than a duplicate can come', () => {
+    expect(loadConfig({}).retention).toEqual({
+      providerEventsDays: 90,
+      usageEventsDays: 400,
+      inboundEventsDays: 30,
+    });
+    expect(loadConfig({ RETENTION_USAGE_EVENTS_DAYS: '730' }).retention.usageEventsDays).toBe(730);
+    let error: unknown;
+    try {
+      loadConfig({
+        RETENTION_PROVIDER_EVENTS_DAYS: '7',
+        RETENTION_USAGE_EVENTS_DAYS: '35',
+        RETENTION_INBOUND_EVENTS_DAYS: '2',
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues.map((i) => i.replace(/ \(.*\)$/, '')).sort()).toEqual([
+      'RETENTION_INBOUND_EVENTS_DAYS: at least 8 days',
+      'RETENTION_PROVIDER_EVENTS_DAYS: at least 30 days',
+      'RETENTION_USAGE_EVENTS_DAYS: at least 90 days',
+    ]);
+  });
+
   it('has embeddings off by default, and wants OLLAMA_URL for the ollama provider', () => {
     expect(loadConfig({}).memory).toEqual({ embeddings: undefined, dreamPeoplePerRun: 200 });
     expect(() => loadConfig({ EMBEDDINGS_PROVIDER: 'ollama' })).toThrow(

@@ -19,10 +19,29 @@
  *   recognised as reuse and ends the session. Ended sessions themselves are kept in Redis with
  *   their own expiry (src/domain/identity/revoked-sessions.ts): nothing to delete here.
  *
+ * And, for as long as configured (config/retention.ts, whose floors keep each above the window in
+ * which a duplicate can still arrive):
+ *
+ * - Provider events (Stripe's, Lalamove's: `provider_events`) once applied, counted from when
+ *   they were applied (90 days by default). Their row is what answers a redelivery as a
+ *   duplicate; Stripe redelivers for 3 days and keeps an event 30, and applying one again changes
+ *   nothing anyway. One never applied (its job still retrying, or failed for an operator to
+ *   retry) is kept.
+ * - Usage events once reported to Stripe, or abandoned as too old to bill, counted from when the
+ *   usage happened (400 days by default: a year's invoices can still be disputed). Unreported
+ *   ones are never deleted: they are still to be billed. The floor (90 days) keeps every event
+ *   the usage sweeps can still see (35 days back, the current month), whose key stops a second
+ *   recording of the same usage.
+ * - Chat messages received (`inbound_events`) once handled or ignored, counted from when they
+ *   arrived (30 days by default): their row answers a platform's redelivery (WhatsApp retries for
+ *   up to 7 days), and nothing else reads them afterwards. Pending ones are still to be handled,
+ *   and failed ones wait for an operator; both are kept.
+ *
  * Deletes go in batches, each its own statement, so no run holds long locks or a long transaction;
  * a run stopped half-way leaves the rest to the next day. Safe to run twice.
  */
 import { z } from 'zod';
+import type { Config } from '../../config/index.ts';
 import type { Db } from '../../platform/db.ts';
 import { defineTask } from '../../platform/jobs.ts';
 
@@ -39,6 +58,9 @@ export const RETENTION_DAYS = {
   /** After the family's last token expired. */
   refreshTokenFamilies: 1,
 } as const;
+
+/** The configured periods (days), each counted as described at the top of this file. */
+export type RetentionSettings = Config['retention'];
 
 /** Rows deleted per statement. */
 const BATCH = 5_000;
@@ -57,17 +79,37 @@ export interface RetentionResult {
   toolCalls: number;
   signInCodes: number;
   refreshTokens: number;
+  providerEvents: number;
+  usageEvents: number;
+  inboundEvents: number;
 }
 
-/** Deletes every record past its retention at `now`; how many of each. */
-export async function pruneExpiredRecords(db: Db, now: Date, batch = BATCH): Promise<RetentionResult> {
+/**
+ * Deletes every record past its retention at `now`; how many of each. Each statement but the
+ * refresh tokens' finds its rows by an index, oldest first (the migrations 20261211… name which),
+ * rather than reading the whole table for every batch.
+ */
+export async function pruneExpiredRecords(
+  db: Db,
+  now: Date,
+  settings: RetentionSettings,
+  batch = BATCH,
+): Promise<RetentionResult> {
   const before = (days: number) => new Date(now.getTime() - days * DAY_MS);
-  const a2aTasks = await inBatches(
+  // Two statements, each by its own partial index, so that neither reads the other's rows.
+  const unbookedTasks = await inBatches(
     (limit) => db.$executeRaw`
       DELETE FROM a2a_tasks WHERE id IN (
         SELECT id FROM a2a_tasks
-        WHERE (booking_id IS NULL AND updated_at < ${before(RETENTION_DAYS.a2aTasksWithoutBooking)})
-           OR (booking_id IS NOT NULL AND updated_at < ${before(RETENTION_DAYS.a2aTasksOfBooking)})
+        WHERE booking_id IS NULL AND updated_at < ${before(RETENTION_DAYS.a2aTasksWithoutBooking)}
+        LIMIT ${limit})`,
+    batch,
+  );
+  const bookedTasks = await inBatches(
+    (limit) => db.$executeRaw`
+      DELETE FROM a2a_tasks WHERE id IN (
+        SELECT id FROM a2a_tasks
+        WHERE booking_id IS NOT NULL AND updated_at < ${before(RETENTION_DAYS.a2aTasksOfBooking)}
         LIMIT ${limit})`,
     batch,
   );
@@ -101,7 +143,10 @@ export async function pruneExpiredRecords(db: Db, now: Date, batch = BATCH): Pro
         LIMIT ${limit})`,
     batch,
   );
-  // Whole families only (see the top of this file); a batch is a number of families.
+  // Whole families only (see the top of this file); a batch is a number of families. The one
+  // delete that reads every row (in family order, by refresh_tokens_family_id_idx): whether a
+  // family expired whole is known only from all its tokens, and an index on expiry does not
+  // help, since a live family's rotated tokens expire too (measured: no faster).
   const refreshTokens = await inBatches(
     (limit) => db.$executeRaw`
       DELETE FROM refresh_tokens WHERE family_id IN (
@@ -111,7 +156,45 @@ export async function pruneExpiredRecords(db: Db, now: Date, batch = BATCH): Pro
     batch,
     (deleted) => deleted === 0,
   );
-  return { a2aTasks, webhookDeliveries, jobRecoveries, toolCalls, signInCodes, refreshTokens };
+  // `processed_at` is set once the event was applied (provider_events_processed_idx).
+  const providerEvents = await inBatches(
+    (limit) => db.$executeRaw`
+      DELETE FROM provider_events WHERE id IN (
+        SELECT id FROM provider_events WHERE processed_at < ${before(settings.providerEventsDays)}
+        LIMIT ${limit})`,
+    batch,
+  );
+  // Reported or abandoned: settled, nothing left to bill (usage_events_settled_idx, whose
+  // predicate this repeats word for word so that the planner can use it).
+  const usageEvents = await inBatches(
+    (limit) => db.$executeRaw`
+      DELETE FROM usage_events WHERE id IN (
+        SELECT id FROM usage_events
+        WHERE (reported_at IS NOT NULL OR abandoned_at IS NOT NULL)
+          AND occurred_at < ${before(settings.usageEventsDays)}
+        LIMIT ${limit})`,
+    batch,
+  );
+  // By the (status, received_at) index.
+  const inboundEvents = await inBatches(
+    (limit) => db.$executeRaw`
+      DELETE FROM inbound_events WHERE id IN (
+        SELECT id FROM inbound_events
+        WHERE status IN ('PROCESSED', 'IGNORED') AND received_at < ${before(settings.inboundEventsDays)}
+        LIMIT ${limit})`,
+    batch,
+  );
+  return {
+    a2aTasks: unbookedTasks + bookedTasks,
+    webhookDeliveries,
+    jobRecoveries,
+    toolCalls,
+    signInCodes,
+    refreshTokens,
+    providerEvents,
+    usageEvents,
+    inboundEvents,
+  };
 }
 
 /**
