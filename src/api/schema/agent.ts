@@ -168,9 +168,9 @@ builder.prismaObjectField(Venue, 'agent', (t) =>
     type: Agent,
     nullable: true,
     description: "The venue's business agent.",
-    select: (_args, _ctx, nestedSelection) => ({ agents: nestedSelection({ take: 1 }) }),
+    select: (_args, _ctx, nestedSelection) => ({ agent: nestedSelection() }),
     // nestedSelection selects what the Agent type needs (its venue too); Prisma's types cannot see that.
-    resolve: (venue) => (venue.agents[0] ?? null) as never,
+    resolve: (venue) => venue.agent as never,
   }),
 );
 
