@@ -54,6 +54,18 @@ const ReadAgent = graphql(`
   }
 `);
 
+const VenueAgent = graphql(`
+  query VenueAgentWithVenue($id: ID!) {
+    node(id: $id) { ... on Venue { agent { name venue { id status } } } }
+  }
+`);
+
+const VenueAgentName = graphql(`
+  query VenueAgentName($id: ID!) {
+    node(id: $id) { ... on Venue { agent { name } } }
+  }
+`);
+
 const Onboarding = graphql(`
   query Onboarding($id: ID!) {
     organization(id: $id) { onboarding { complete next steps { key done } } }
@@ -179,6 +191,28 @@ describe('agent registry', () => {
       { token: stranger.token },
     );
     expect(edit.body).toMatchObject({ data: { updateAgentDna: { __typename: 'NotAllowedError' } } });
+  });
+
+  it("answers a venue's agent with the venue: seen as the venue is, with its venue when asked", async () => {
+    const { venue } = await newVenue('Casa Propia');
+    const stranger = await app.signIn();
+    // A draft: its team sees its agent (decided on the venue's own row), strangers neither.
+    const name = await app.gql(VenueAgentName, { id: venue.id }, { token: owner.token });
+    expect(name.body).toEqual({ data: { node: { agent: { name: 'Casa Propia concierge' } } } });
+    const withVenue = await app.gql(VenueAgent, { id: venue.id }, { token: owner.token });
+    expect(withVenue.body).toEqual({
+      data: { node: { agent: { name: 'Casa Propia concierge', venue: { id: venue.id, status: 'DRAFT' } } } },
+    });
+    expect((await app.gql(VenueAgentName, { id: venue.id }, { token: stranger.token })).body).toEqual({
+      data: { node: null },
+    });
+    await app.services.db.venue.update({ where: { id: rawId(venue.id) }, data: { status: 'CLAIMED' } });
+    const onNetwork = await app.gql(VenueAgent, { id: venue.id }, { token: stranger.token });
+    expect(onNetwork.body).toEqual({
+      data: {
+        node: { agent: { name: 'Casa Propia concierge', venue: { id: venue.id, status: 'CLAIMED' } } },
+      },
+    });
   });
 
   it('keeps each signing secret encrypted, bound to its agent, shown only at creation or rotation', async () => {

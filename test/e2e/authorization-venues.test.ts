@@ -541,12 +541,12 @@ const rows: Row[] = [
       });
       const id = rawId((answer as { venue: { id: string } }).venue.id);
       expect(
-        await app.services.db.venue.findUnique({ where: { id }, include: { agents: true } }),
+        await app.services.db.venue.findUnique({ where: { id }, include: { agent: true } }),
       ).toMatchObject({
         organizationId: null,
         status: 'LISTED',
         publishedAt: expect.any(Date),
-        agents: [{ kind: 'VENUE', organizationId: null }],
+        agent: { kind: 'VENUE', organizationId: null },
       });
     },
     expected: PLATFORM_ADMINS_ONLY,

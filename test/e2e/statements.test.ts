@@ -108,6 +108,10 @@ describe('SQL statements per measured operation', () => {
     );
     // Three for the search itself; a signed-in person's page is ordered by their taste (one more).
     expect(sent, sent.join('\n')).toHaveLength(4);
+    // The page reads the venues once: who sees each agent is decided on its venue's row, not on a
+    // join back to it.
+    const page = sent.find((statement) => statement.includes('"public"."agents"'));
+    expect(page?.match(/"public"\."venues"/g), page).toHaveLength(1);
   });
 
   it('venue-availability: the user and roles, then the venue with hours, tables, agent, exceptions and bookings', async () => {

@@ -131,7 +131,7 @@ beforeAll(async () => {
         timeZone: 'Europe/Lisbon',
         status: 'CLAIMED',
         organizationId: org.id,
-        agents: { create: { kind: 'VENUE', name: `${spot.name} concierge`, organizationId: org.id } },
+        agent: { create: { kind: 'VENUE', name: `${spot.name} concierge`, organizationId: org.id } },
         hours: {
           create:
             spot.category === 'BAR'

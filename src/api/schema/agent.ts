@@ -163,14 +163,46 @@ export const Agent = builder.prismaNode('Agent', {
   }),
 });
 
+/**
+ * The agent's query as the plan made it, without the join back to its venue when all that join
+ * reads is what the Agent type reads to decide who sees it (the venue's status and organisation):
+ * an agent reached through its venue has that venue in the parent row. A field of Agent that
+ * reads more of its venue (`venue { … }`) keeps the join. A new object: the plan's query is
+ * shared with later plays and must not be changed.
+ */
+function withoutVisibilityVenue<Query>(query: Query): Query {
+  const select = (query as { select?: Record<string, unknown> }).select;
+  const venue = select?.venue as { select?: Record<string, unknown> } | undefined;
+  const onlyVisibility =
+    venue !== undefined &&
+    Object.keys(venue).length === 1 &&
+    venue.select !== undefined &&
+    Object.keys(venue.select).length === 2 &&
+    venue.select.status === true &&
+    venue.select.organizationId === true;
+  if (!onlyVisibility) return query;
+  const { venue: _venue, ...rest } = select as Record<string, unknown>;
+  return { ...query, select: rest };
+}
+
 builder.prismaObjectField(Venue, 'agent', (t) =>
   t.field({
     type: Agent,
     nullable: true,
     description: "The venue's business agent.",
-    select: (_args, _ctx, nestedSelection) => ({ agents: nestedSelection({ take: 1 }) }),
-    // nestedSelection selects what the Agent type needs (its venue too); Prisma's types cannot see that.
-    resolve: (venue) => (venue.agents[0] ?? null) as never,
+    select: (_args, _ctx, nestedSelection) => ({
+      status: true,
+      organizationId: true,
+      agent: withoutVisibilityVenue(nestedSelection()),
+    }),
+    // The agent's venue is this one: what the Agent type decides visibility on comes from this
+    // row unless the agent's query loaded its venue itself (see withoutVisibilityVenue).
+    // nestedSelection selects what the Agent type needs; Prisma's types cannot see that.
+    resolve: (venue) =>
+      (venue.agent && {
+        venue: { status: venue.status, organizationId: venue.organizationId },
+        ...venue.agent,
+      }) as never,
   }),
 );
 

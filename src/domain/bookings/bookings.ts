@@ -185,7 +185,7 @@ export async function createBooking(
         venue,
         from: null,
         known: {
-          agent: venue.agents[0] ?? null,
+          agent: venue.agent,
           webhookSubscriptions: venue.organization?.webhookSubscriptions ?? [],
         },
       });
@@ -219,7 +219,7 @@ function venueForBookingInclude(requesterId: string, startsAt: Date) {
     hours: true,
     tables: true,
     exceptions: { where: { date: { gte: new Date(day - 2 * 86_400_000), lte: new Date(day + 86_400_000) } } },
-    agents: { select: VENUE_AGENT_POLICY_SELECT },
+    agent: { select: VENUE_AGENT_POLICY_SELECT },
     organization: {
       select: {
         memberships: { where: { userId: requesterId }, select: { role: true } },

@@ -50,7 +50,7 @@ export function availabilityRelations(date: string) {
     hours: true,
     exceptions: { where: { date: day } },
     tables: true,
-    agents: { select: VENUE_AGENT_POLICY_SELECT },
+    agent: { select: VENUE_AGENT_POLICY_SELECT },
     bookings: { where: liveBookingsAroundWhere(day), select: LIVE_BOOKING_SELECT },
   } as const;
 }
@@ -60,7 +60,7 @@ export type VenueWithAvailability = Venue & {
   hours: OpeningHours[];
   exceptions: HoursException[];
   tables: VenueTable[];
-  agents: Pick<Agent, 'id' | 'kind' | 'status' | 'dna'>[];
+  agent: Pick<Agent, 'id' | 'kind' | 'status' | 'dna'> | null;
   bookings: LiveBooking[];
 };
 
@@ -79,7 +79,7 @@ export async function loadedVenueAvailability(
   }
   if (!(await canSeeVenue(access, venue))) throw new NotFoundError('Venue not found');
   if (venue.status === 'SUSPENDED') return [];
-  const agent = venueAgentPolicyOf(venue.agents[0] ?? null);
+  const agent = venueAgentPolicyOf(venue.agent);
   return slotsOf(venue, venue, { ...input, blackouts: agent?.blackouts ?? [] });
 }
 
