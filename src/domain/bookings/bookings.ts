@@ -31,7 +31,7 @@ import { VENUE_AGENT_POLICY_SELECT } from '../agents/agents.ts';
 import { findOrCreateUserByEmail, normalizeEmail } from '../identity/email.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
 import { parseInput, wholeNumber } from '../validation.ts';
-import { availability, type LiveBooking } from '../venues/availability.ts';
+import { availability, type LiveBooking, sharingCapacityWith } from '../venues/availability.ts';
 import { PUBLIC_STATUSES } from '../venues/venues.ts';
 import type { BookingEffects } from './effects.ts';
 import { BookingLimitError, IllegalTransitionError, SlotFullError } from './errors.ts';
@@ -154,7 +154,7 @@ export async function createBooking(
   try {
     const booking = await deps.db.$transaction(async (tx) => {
       // The guest's lock comes first, the venue's second, in every transaction that takes both.
-      const locked = await lockForBooking(tx, venue.id, forSomeoneElse ? null : guestId, parsed.startsAt);
+      const locked = await lockForBooking(tx, venue, forSomeoneElse ? null : guestId, parsed.startsAt);
       if (!forSomeoneElse) requireRoomInCaps(deps.limits, locked);
       requireRoomIn(venue, venue, locked.live, {
         startsAt: parsed.startsAt,
@@ -331,7 +331,10 @@ interface BookingLocks {
   /** The guest's bookings waiting for an answer (HELD, REQUESTED), here and in all. */
   pendingHere: number;
   pendingTotal: number;
-  /** The venue's live bookings around the start, as liveBookingsAround reads them. */
+  /**
+   * The venue's live bookings around the start (as liveBookingsAround reads them) that can share
+   * its capacity (sharingCapacityWith): what roomIn needs to decide that one start.
+   */
   live: LiveBooking[];
 }
 
@@ -343,16 +346,18 @@ interface BookingLocks {
  */
 async function lockForBooking(
   tx: Tx,
-  venueId: string,
+  venue: Pick<Venue, 'id' | 'slotMinutes' | 'turnMinutes'>,
   guestId: string | null,
   startsAt: Date,
 ): Promise<BookingLocks> {
-  const { from, to } = liveWindow(startsAt);
+  // Of the live bookings around the start, only those that can share its capacity.
+  const { from } = liveWindow(startsAt);
+  const { startsBefore, runningAt } = sharingCapacityWith(venue, startsAt);
   const [row] = await tx.$queryRaw<{ read: BookingLocksRow }[]>`
     SELECT lock_for_booking(
-      ${venueId}::uuid, ${guestId}::uuid, ${guestId ? guestLockKey(guestId) : null}::text,
+      ${venue.id}::uuid, ${guestId}::uuid, ${guestId ? guestLockKey(guestId) : null}::text,
       ${[...PENDING_STATUSES]}::text[], ${[...LIVE_STATUSES]}::text[],
-      ${from}::timestamptz, ${to}::timestamptz) AS read`;
+      ${from}::timestamptz, ${startsBefore}::timestamptz, ${runningAt}::timestamptz) AS read`;
   const read = row!.read;
   return {
     pendingHere: Number(read.pendingHere),
