@@ -93,6 +93,21 @@ export interface EnqueuedJob {
   key: string | null;
 }
 
+/** A job to add later, as `enqueue` takes it: build it with `jobToAdd`, which types its payload. */
+export interface JobToAdd {
+  task: TaskDeclaration;
+  payload: unknown;
+  options: EnqueueOptions;
+}
+
+export function jobToAdd<T extends TaskDeclaration>(
+  task: T,
+  payload: PayloadInput<T>,
+  options: EnqueueOptions = {},
+): JobToAdd {
+  return { task, payload, options };
+}
+
 /** A payload that does not match its task's schema: a bug in the producer, never enqueued. */
 export class InvalidJobPayloadError extends Error {
   override name = 'InvalidJobPayloadError';
@@ -260,27 +275,8 @@ export function insertAndEnqueueStatement<T extends TaskDeclaration>(
     throw new Error('keepWaiting needs a jobKey in replace mode, and no runAt or priority');
   }
   const n = insert.values.length;
-  const [identifier, json, runAt, maxAttempts, jobKey, priority, mode] = [1, 2, 3, 4, 5, 6, 7].map(
-    (i) => `$${n + i}`,
-  );
-  const addJob = `(
-    SELECT job.id::text FROM graphile_worker.add_job(
-      identifier => ${identifier}::text,
-      payload => ${json}::text::json,
-      run_at => ${runAt}::timestamptz,
-      max_attempts => ${maxAttempts}::int,
-      job_key => ${jobKey}::text,
-      priority => ${priority}::int,
-      job_key_mode => ${mode}::text
-    ) AS job
-    WHERE job.id IS NOT NULL
-  )`;
-  // Each add_job is a subquery PostgreSQL runs only when a row needs it: none when the insert
-  // returned nothing, the second only when the first added nothing; the last resort fails the
-  // statement (random() keeps PostgreSQL from evaluating it while planning).
-  const added = `COALESCE(${addJob}, ${addJob},
-      ('no job could be added for ' || ${identifier}::text || ' ' || COALESCE(${jobKey}::text, '')
-        || ' (' || random()::text || ')')::int::text)`;
+  const [identifier, json, maxAttempts, jobKey] = [1, 2, 4, 5].map((i) => `$${n + i}`);
+  const added = addJobExpression(n + 1);
   const text = keep
     ? `
     WITH stored AS (${insert.text}),
@@ -310,18 +306,62 @@ export function insertAndEnqueueStatement<T extends TaskDeclaration>(
     FROM stored`;
   const values = [
     ...insert.values,
-    task.name,
     // Not with `keepWaiting`: a trace would make every payload differ from the waiting job's.
-    keep ? jobPayload(task, payload) : withTrace(jobPayload(task, payload)),
+    ...addJobValues(task, keep ? jobPayload(task, payload) : withTrace(jobPayload(task, payload)), options),
+  ];
+  const name = `${insert.name}-and-${keep ? 'keep-or-add-job' : 'add-job'}`;
+  const lockKey = options.jobKey ?? insert.lockKey;
+  return { name, text, values, ...(lockKey ? { lockKey } : {}) };
+}
+
+/**
+ * The SQL that adds one job as `enqueue` does, for a statement of the caller's that writes
+ * something else too (so the job costs no round trip of its own): an expression whose value is
+ * the job's id as text, taking its seven parameters from `$first` on (`addJobValues`). Each
+ * `add_job` is a subquery PostgreSQL runs only when a row needs it: none when the statement's row
+ * source is empty, the second only when the first added nothing (see `enqueue`); the last resort
+ * fails the statement (random() keeps PostgreSQL from evaluating it while planning).
+ */
+export function addJobExpression(first: number): string {
+  const [identifier, json, runAt, maxAttempts, jobKey, priority, mode] = [0, 1, 2, 3, 4, 5, 6].map(
+    (i) => `$${first + i}`,
+  );
+  const addJob = `(
+    SELECT job.id::text FROM graphile_worker.add_job(
+      identifier => ${identifier}::text,
+      payload => ${json}::text::json,
+      run_at => ${runAt}::timestamptz,
+      max_attempts => ${maxAttempts}::int,
+      job_key => ${jobKey}::text,
+      priority => ${priority}::int,
+      job_key_mode => ${mode}::text
+    ) AS job
+    WHERE job.id IS NOT NULL
+  )`;
+  return `COALESCE(${addJob}, ${addJob},
+      ('no job could be added for ' || ${identifier}::text || ' ' || COALESCE(${jobKey}::text, '')
+        || ' (' || random()::text || ')')::int::text)`;
+}
+
+/** The seven parameters of `addJobExpression`, for a payload already checked (`jobPayload`). */
+function addJobValues(task: TaskDeclaration, json: string, options: EnqueueOptions): unknown[] {
+  return [
+    task.name,
+    json,
     options.runAt ?? null,
     task.maxAttempts,
     options.jobKey ?? null,
     options.priority ?? null,
     options.jobKeyMode ?? 'replace',
   ];
-  const name = `${insert.name}-and-${keep ? 'keep-or-add-job' : 'add-job'}`;
-  const lockKey = options.jobKey ?? insert.lockKey;
-  return { name, text, values, ...(lockKey ? { lockKey } : {}) };
+}
+
+/**
+ * `addJobExpression`'s parameters for a job to add, its payload checked as `enqueue` checks it
+ * (InvalidJobPayloadError) and carrying the current trace as `enqueue`'s does.
+ */
+export function jobToAddValues(job: JobToAdd): unknown[] {
+  return addJobValues(job.task, withTrace(jobPayload(job.task, job.payload as never)), job.options);
 }
 
 /**

@@ -114,6 +114,71 @@ describe('booking jobs', () => {
     expect(await messages(booking.id)).toEqual(['booking.expired']);
   });
 
+  it('writes a new booking’s jobs with the booking, as enqueue writes them', async () => {
+    const jobsOf = async (bookingId: string) =>
+      (
+        await app.services.database.pool.query<{
+          key: string;
+          task_identifier: string;
+          payload: unknown;
+          run_at: Date;
+          max_attempts: number;
+          priority: number;
+          attempts: number;
+        }>(
+          // The jobs view shows no payload: graphile-worker's own tables, as of 0.17.
+          `SELECT jobs.key, tasks.identifier AS task_identifier, jobs.payload, jobs.run_at,
+             jobs.max_attempts, jobs.priority, jobs.attempts
+           FROM graphile_worker._private_jobs AS jobs
+           JOIN graphile_worker._private_tasks AS tasks ON tasks.id = jobs.task_id
+           WHERE jobs.key LIKE $1 ORDER BY jobs.key`,
+          [`booking:${bookingId}:%`],
+        )
+      ).rows;
+    const requested = await createBooking(app.services.bookings, asUser(await guest()), {
+      venueId,
+      startsAt: evening(3),
+      partySize: 2,
+      source: 'CHAT',
+    });
+    expect(await jobsOf(requested.id)).toEqual([
+      {
+        key: `booking:${requested.id}:expire`,
+        task_identifier: 'booking-expire',
+        payload: { bookingId: requested.id },
+        run_at: requested.expiresAt,
+        max_attempts: 10,
+        priority: 0,
+        attempts: 0,
+      },
+    ]);
+    // The venue's team booking for a guest: CONFIRMED at once, with its reminders and no-show check.
+    const startsAt = evening(3);
+    const confirmed = await createBooking(app.services.bookings, asUser(ownerId), {
+      venueId,
+      startsAt,
+      partySize: 2,
+      source: 'DASHBOARD',
+      guestEmail: `jobs-guest-${randomBytes(3).toString('hex')}@example.test`,
+    });
+    expect(confirmed.status).toBe('CONFIRMED');
+    const job = (purpose: string, task: string, runAt: number, payload: object = {}) => ({
+      key: `booking:${confirmed.id}:${purpose}`,
+      task_identifier: task,
+      payload: { bookingId: confirmed.id, ...payload },
+      run_at: new Date(runAt),
+      max_attempts: 10,
+      priority: 0,
+      attempts: 0,
+    });
+    const start = startsAt.getTime();
+    expect(await jobsOf(confirmed.id)).toEqual([
+      job('no-show', 'booking-no-show', start + app.services.config.bookings.noShowGraceMinutes * 60_000),
+      job('reminder-24h', 'booking-reminder', start - 24 * 3_600_000, { before: '24h' }),
+      job('reminder-2h', 'booking-reminder', start - 2 * 3_600_000, { before: '2h' }),
+    ]);
+  });
+
   it('does nothing when the booking moved on before its job ran', async () => {
     const userId = await guest();
     const booking = await createBooking(app.services.bookings, asUser(userId), {

@@ -25,12 +25,13 @@ import {
   RateLimitedError,
   ValidationError,
 } from '../../platform/errors.ts';
+import { addJobExpression, type JobToAdd, jobToAddValues } from '../../platform/jobs.ts';
 import type { RateLimiter } from '../../platform/rate-limit.ts';
 import { VENUE_AGENT_POLICY_SELECT } from '../agents/agents.ts';
 import { findOrCreateUserByEmail, normalizeEmail } from '../identity/email.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
 import { parseInput, wholeNumber } from '../validation.ts';
-import { availability, type LiveBooking } from '../venues/availability.ts';
+import { availability, type LiveBooking, sharingCapacityWith } from '../venues/availability.ts';
 import { PUBLIC_STATUSES } from '../venues/venues.ts';
 import type { BookingEffects } from './effects.ts';
 import { BookingLimitError, IllegalTransitionError, SlotFullError } from './errors.ts';
@@ -153,31 +154,33 @@ export async function createBooking(
   try {
     const booking = await deps.db.$transaction(async (tx) => {
       // The guest's lock comes first, the venue's second, in every transaction that takes both.
-      const locked = await lockForBooking(tx, venue.id, forSomeoneElse ? null : guestId, parsed.startsAt);
+      const locked = await lockForBooking(tx, venue, forSomeoneElse ? null : guestId, parsed.startsAt);
       if (!forSomeoneElse) requireRoomInCaps(deps.limits, locked);
       requireRoomIn(venue, venue, locked.live, {
         startsAt: parsed.startsAt,
         partySize: parsed.partySize,
         now,
       });
-      // The booking and its history row in one statement.
+      const booking = newBooking({
+        venueId: venue.id,
+        guestId,
+        requestedById: requesterId,
+        partySize: parsed.partySize,
+        startsAt: parsed.startsAt,
+        endsAt,
+        status,
+        source: parsed.source as BookingSource,
+        notes: parsed.notes ?? null,
+        specialRequests: parsed.specialRequests ?? null,
+        clientKey: parsed.clientKey ?? null,
+        expiresAt,
+      });
+      // The booking, its history row and the jobs it needs (its expiry) in one statement.
       const created = await insertBooking(
         tx,
-        {
-          venueId: venue.id,
-          guestId,
-          requestedById: requesterId,
-          partySize: parsed.partySize,
-          startsAt: parsed.startsAt,
-          endsAt,
-          status,
-          source: parsed.source as BookingSource,
-          notes: parsed.notes ?? null,
-          specialRequests: parsed.specialRequests ?? null,
-          clientKey: parsed.clientKey ?? null,
-          expiresAt,
-        },
+        booking,
         { actorKind: asVenue && forSomeoneElse ? 'venue' : 'guest', actorId: requesterId, reason: 'created' },
+        deps.effects.jobsFor({ booking, from: null }),
       );
       if (deps.payForCreation) await deps.payForCreation(tx, access, created);
       await deps.effects.inTransaction(tx, {
@@ -188,6 +191,7 @@ export async function createBooking(
           agent: venue.agent,
           webhookSubscriptions: venue.organization?.webhookSubscriptions ?? [],
         },
+        jobsAdded: true,
       });
       return created;
     });
@@ -233,40 +237,82 @@ function venueForBookingInclude(requesterId: string, startsAt: Date) {
   } satisfies Prisma.VenueInclude;
 }
 
-/**
- * Inserts a new booking and the first row of its history in one statement, and returns the
- * booking as written (every column, as Prisma would return it: the compiler keeps the list whole).
- */
-async function insertBooking(
-  tx: Tx,
+/** A new booking's row as insertBooking writes it (every column, as Prisma would return it). */
+function newBooking(
   fields: Omit<Booking, 'id' | 'valueMinor' | 'valueRecordedAt' | 'createdAt' | 'updatedAt'>,
-  transition: { actorKind: BookingActorKind; actorId: string; reason: string },
-): Promise<Booking> {
-  const booking: Booking = {
+): Booking {
+  const at = new Date();
+  return {
     ...fields,
     id: randomUUID(),
     valueMinor: null,
     valueRecordedAt: null,
-    createdAt: new Date(),
-    updatedAt: new Date(),
+    createdAt: at,
+    updatedAt: at,
   };
+}
+
+/**
+ * Inserts a new booking, the first row of its history and the jobs it needs (`jobs`, added as
+ * `enqueue` adds them) in one statement, and returns the booking as written.
+ */
+async function insertBooking(
+  tx: Tx,
+  booking: Booking,
+  transition: { actorKind: BookingActorKind; actorId: string; reason: string },
+  jobs: readonly JobToAdd[],
+): Promise<Booking> {
   const b = booking;
-  await tx.$executeRaw`
+  const values: unknown[] = [
+    b.id,
+    b.venueId,
+    b.guestId,
+    b.requestedById,
+    b.partySize,
+    b.startsAt,
+    b.endsAt,
+    b.status,
+    b.source,
+    b.notes,
+    b.specialRequests,
+    b.clientKey,
+    b.expiresAt,
+    b.createdAt,
+    b.updatedAt,
+    randomUUID(),
+    transition.actorKind,
+    transition.actorId,
+    transition.reason,
+  ];
+  // Each job's id, in the statement's one row; the history's insert is its row source, so the
+  // jobs are added once, after the booking and its history row were.
+  const added = jobs.map((job) => {
+    const expression = addJobExpression(values.length + 1);
+    values.push(...jobToAddValues(job));
+    return expression;
+  });
+  await tx.$executeRawUnsafe(
+    `
     WITH booking AS (
       INSERT INTO bookings (id, venue_id, guest_id, requested_by_id, party_size, starts_at, ends_at,
         status, source, notes, special_requests, client_key, expires_at, value_minor,
         value_recorded_at, created_at, updated_at)
-      VALUES (${b.id}::uuid, ${b.venueId}::uuid, ${b.guestId}::uuid, ${b.requestedById}::uuid,
-        ${b.partySize}, ${b.startsAt}::timestamptz, ${b.endsAt}::timestamptz,
-        ${b.status}::"BookingStatus", ${b.source}::"BookingSource", ${b.notes}, ${b.specialRequests},
-        ${b.clientKey}, ${b.expiresAt}::timestamptz, NULL, NULL, ${b.createdAt}::timestamptz,
-        ${b.updatedAt}::timestamptz)
+      VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::int, $6::timestamptz, $7::timestamptz,
+        $8::"BookingStatus", $9::"BookingSource", $10::text, $11::text, $12::text, $13::timestamptz,
+        NULL, NULL, $14::timestamptz, $15::timestamptz)
       RETURNING id, status, created_at
+    ),
+    history AS (
+      INSERT INTO booking_transitions (id, booking_id, from_status, to_status, actor_kind, actor_id,
+        reason, created_at)
+      SELECT $16::uuid, id, NULL, status, $17::text, $18::uuid, $19::text, created_at
+      FROM booking
+      RETURNING 1
     )
-    INSERT INTO booking_transitions (id, booking_id, from_status, to_status, actor_kind, actor_id, reason, created_at)
-    SELECT ${randomUUID()}::uuid, id, NULL, status, ${transition.actorKind}, ${transition.actorId}::uuid,
-      ${transition.reason}, created_at
-    FROM booking`;
+    SELECT ${['1 AS written', ...added.map((expression, i) => `${expression} AS job${i}`)].join(', ')}
+    FROM history`,
+    ...values,
+  );
   return booking;
 }
 
@@ -285,7 +331,10 @@ interface BookingLocks {
   /** The guest's bookings waiting for an answer (HELD, REQUESTED), here and in all. */
   pendingHere: number;
   pendingTotal: number;
-  /** The venue's live bookings around the start, as liveBookingsAround reads them. */
+  /**
+   * The venue's live bookings around the start (as liveBookingsAround reads them) that can share
+   * its capacity (sharingCapacityWith): what roomIn needs to decide that one start.
+   */
   live: LiveBooking[];
 }
 
@@ -297,16 +346,18 @@ interface BookingLocks {
  */
 async function lockForBooking(
   tx: Tx,
-  venueId: string,
+  venue: Pick<Venue, 'id' | 'slotMinutes' | 'turnMinutes'>,
   guestId: string | null,
   startsAt: Date,
 ): Promise<BookingLocks> {
-  const { from, to } = liveWindow(startsAt);
+  // Of the live bookings around the start, only those that can share its capacity.
+  const { from } = liveWindow(startsAt);
+  const { startsBefore, runningAt } = sharingCapacityWith(venue, startsAt);
   const [row] = await tx.$queryRaw<{ read: BookingLocksRow }[]>`
     SELECT lock_for_booking(
-      ${venueId}::uuid, ${guestId}::uuid, ${guestId ? guestLockKey(guestId) : null}::text,
+      ${venue.id}::uuid, ${guestId}::uuid, ${guestId ? guestLockKey(guestId) : null}::text,
       ${[...PENDING_STATUSES]}::text[], ${[...LIVE_STATUSES]}::text[],
-      ${from}::timestamptz, ${to}::timestamptz) AS read`;
+      ${from}::timestamptz, ${startsBefore}::timestamptz, ${runningAt}::timestamptz) AS read`;
   const read = row!.read;
   return {
     pendingHere: Number(read.pendingHere),

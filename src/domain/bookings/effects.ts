@@ -10,7 +10,7 @@
 import type { Agent, Booking, Venue } from '../../generated/prisma/client.ts';
 import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Tx } from '../../platform/db.ts';
-import { enqueue } from '../../platform/jobs.ts';
+import { enqueue, type JobToAdd, jobToAdd } from '../../platform/jobs.ts';
 import { bookingFeeTask } from '../billing/fee-tasks.ts';
 import { FEE_SOURCES } from '../billing/fees.ts';
 import { queueGuestMessage } from './messages.ts';
@@ -40,6 +40,11 @@ export interface BookingChange {
     agent: Pick<Agent, 'id' | 'kind' | 'status' | 'dna'> | null;
     webhookSubscriptions: readonly { id: string; events: string[] }[];
   };
+  /**
+   * The caller added the jobs `jobsFor` names for this change with its own write (createBooking:
+   * in the booking's statement), so `inTransaction` does not add them again.
+   */
+  jobsAdded?: boolean;
 }
 
 export interface BookingEvent {
@@ -54,6 +59,12 @@ export interface BookingEvent {
 export type BookingChangeHook = (tx: Tx, change: BookingChange) => Promise<void>;
 
 export interface BookingEffects {
+  /**
+   * The jobs a change needs (expiry, reminders, no-show check, completion, feedback, fee), as
+   * `inTransaction` adds them: for a caller that adds them with its own write, one round trip
+   * fewer, and then says so with `jobsAdded`.
+   */
+  jobsFor(change: Pick<BookingChange, 'booking' | 'from' | 'modified'>): JobToAdd[];
   inTransaction(tx: Tx, change: BookingChange): Promise<void>;
   afterCommit(event: BookingEvent): Promise<void>;
 }
@@ -77,57 +88,62 @@ export function createBookingEffects(options: {
   hooks?: readonly BookingChangeHook[];
 }): BookingEffects {
   const { timings, now } = options;
-  return {
-    async inTransaction(tx, { booking, venue, from, modified, alternatives, known }) {
-      const id = booking.id;
-      const status = booking.status;
-      const key = (purpose: string) => ({
-        jobKey: `booking:${id}:${purpose}`,
-        jobKeyMode: 'replace' as const,
-      });
-
-      if ((status === 'REQUESTED' || status === 'HELD') && booking.expiresAt) {
-        await enqueue(
-          tx,
-          expireBookingTask,
-          { bookingId: id },
-          { runAt: booking.expiresAt, ...key('expire') },
-        );
-      }
-      if (status === 'CONFIRMED' && (from !== 'CONFIRMED' || modified)) {
-        const start = booking.startsAt.getTime();
-        for (const [before, hours] of [
-          ['24h', 24],
-          ['2h', 2],
-        ] as const) {
-          const runAt = new Date(start - hours * HOUR);
-          // A booking made less than a day ahead gets only the reminders still ahead of it.
-          if (runAt > now()) {
-            await enqueue(
-              tx,
-              bookingReminderTask,
-              { bookingId: id, before },
-              { runAt, ...key(`reminder-${before}`) },
-            );
-          }
+  const jobsFor: BookingEffects['jobsFor'] = ({ booking, from, modified }) => {
+    const id = booking.id;
+    const status = booking.status;
+    const key = (purpose: string) => ({
+      jobKey: `booking:${id}:${purpose}`,
+      jobKeyMode: 'replace' as const,
+    });
+    const jobs: JobToAdd[] = [];
+    if ((status === 'REQUESTED' || status === 'HELD') && booking.expiresAt) {
+      jobs.push(
+        jobToAdd(expireBookingTask, { bookingId: id }, { runAt: booking.expiresAt, ...key('expire') }),
+      );
+    }
+    if (status === 'CONFIRMED' && (from !== 'CONFIRMED' || modified)) {
+      const start = booking.startsAt.getTime();
+      for (const [before, hours] of [
+        ['24h', 24],
+        ['2h', 2],
+      ] as const) {
+        const runAt = new Date(start - hours * HOUR);
+        // A booking made less than a day ahead gets only the reminders still ahead of it.
+        if (runAt > now()) {
+          jobs.push(
+            jobToAdd(bookingReminderTask, { bookingId: id, before }, { runAt, ...key(`reminder-${before}`) }),
+          );
         }
-        await enqueue(
-          tx,
+      }
+      jobs.push(
+        jobToAdd(
           noShowTask,
           { bookingId: id },
           { runAt: new Date(start + timings.noShowGraceMinutes * 60_000), ...key('no-show') },
-        );
+        ),
+      );
+    }
+    if (status === 'SEATED' && from !== 'SEATED') {
+      const runAt = new Date(booking.endsAt.getTime() + timings.completeAfterMinutes * 60_000);
+      jobs.push(jobToAdd(completeBookingTask, { bookingId: id }, { runAt, ...key('complete') }));
+    }
+    if (status === 'COMPLETED' && from !== 'COMPLETED') {
+      const runAt = new Date(now().getTime() + timings.feedbackAfterMinutes * 60_000);
+      jobs.push(jobToAdd(feedbackRequestTask, { bookingId: id }, { runAt, ...key('feedback') }));
+      // A booking made through AGNT and honoured earns its fee (src/domain/billing/fees.ts).
+      if ((FEE_SOURCES as readonly string[]).includes(booking.source)) {
+        jobs.push(jobToAdd(bookingFeeTask, { bookingId: id }, key('fee')));
       }
-      if (status === 'SEATED' && from !== 'SEATED') {
-        const runAt = new Date(booking.endsAt.getTime() + timings.completeAfterMinutes * 60_000);
-        await enqueue(tx, completeBookingTask, { bookingId: id }, { runAt, ...key('complete') });
-      }
-      if (status === 'COMPLETED' && from !== 'COMPLETED') {
-        const runAt = new Date(now().getTime() + timings.feedbackAfterMinutes * 60_000);
-        await enqueue(tx, feedbackRequestTask, { bookingId: id }, { runAt, ...key('feedback') });
-        // A booking made through AGNT and honoured earns its fee (src/domain/billing/fees.ts).
-        if ((FEE_SOURCES as readonly string[]).includes(booking.source)) {
-          await enqueue(tx, bookingFeeTask, { bookingId: id }, key('fee'));
+    }
+    return jobs;
+  };
+  return {
+    jobsFor,
+    async inTransaction(tx, { booking, venue, from, modified, alternatives, known, jobsAdded }) {
+      const status = booking.status;
+      if (!jobsAdded) {
+        for (const job of jobsFor({ booking, from, modified })) {
+          await enqueue(tx, job.task, job.payload, job.options);
         }
       }
       // A move is news to the guest; so is a booking the venue's team made for them, CONFIRMED

@@ -466,6 +466,7 @@ export function closingInboxItems(
   const settles = (from: BookingStatus | null, to: BookingStatus) =>
     from !== null && WAITING.includes(from) && !WAITING.includes(to);
   return {
+    jobsFor: (change) => effects.jobsFor(change),
     async inTransaction(tx, change) {
       await effects.inTransaction(tx, change);
       if (settles(change.from, change.booking.status)) {

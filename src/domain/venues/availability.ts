@@ -77,6 +77,20 @@ export interface Slot {
 const MINUTE_MS = 60_000;
 const DAY_MS = 24 * 60 * MINUTE_MS;
 
+/**
+ * The bookings `availability` can look at when it decides the one start `only`: those starting in
+ * its slot (the covers) and those overlapping its turn (the tables), so those starting before
+ * `startsBefore` that are still running at `runningAt` or start at or after it. No other booking
+ * changes its answer, so a caller deciding one start may read only these.
+ */
+export function sharingCapacityWith(
+  rules: Pick<BookingRules, 'slotMinutes' | 'turnMinutes'>,
+  start: Date,
+): { startsBefore: Date; runningAt: Date } {
+  const reach = Math.max(rules.slotMinutes, rules.turnMinutes) * MINUTE_MS;
+  return { startsBefore: new Date(start.getTime() + reach), runningAt: start };
+}
+
 export function availability(input: AvailabilityInput): Slot[] {
   const { rules, partySize } = input;
   if (!Number.isInteger(partySize) || partySize < rules.partySizeMin || partySize > rules.partySizeMax) {
