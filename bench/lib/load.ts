@@ -9,7 +9,7 @@
 import { createHistogram } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
-import { bodyFiller, classifyAnswer, type LoadRequest, requestBodies } from './scenario.ts';
+import { bodyFiller, classifyAnswer, headerRotator, type LoadRequest, requestBodies } from './scenario.ts';
 
 export interface LoadTarget {
   /** `http://127.0.0.1:<port>`; any other host is refused. */
@@ -97,17 +97,20 @@ export async function runLoad(
   // Bodies with `vary` tokens, and their `headersFor`, are built per request (autocannon calls
   // setupRequest each time).
   const fill = bodyFiller(target.request);
-  const { headersFor } = target.request;
+  const rotate = headerRotator(target.request);
+  const { headersFor, rotatingHeaders } = target.request;
   const setupRequest =
-    target.request.vary?.length || headersFor
+    target.request.vary?.length || headersFor || rotatingHeaders
       ? (request: { body?: string; headers?: Record<string, string> }) => {
           const body = fill(request.body);
           return {
             ...request,
             body,
-            ...(headersFor && body !== undefined
-              ? { headers: { ...request.headers, ...headersFor(body) } }
-              : {}),
+            headers: {
+              ...request.headers,
+              ...rotate(),
+              ...(headersFor && body !== undefined ? headersFor(body) : {}),
+            },
           };
         }
       : undefined;

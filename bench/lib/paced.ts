@@ -14,7 +14,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { createHistogram, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LoadResult, LoadTarget } from './load.ts';
-import { bodyFiller, requestBodies } from './scenario.ts';
+import { bodyFiller, headerRotator, requestBodies } from './scenario.ts';
 
 export interface PacedOptions {
   /** Requests per second, evenly spaced. */
@@ -46,6 +46,7 @@ export async function runPaced(
   if (url.hostname !== '127.0.0.1') throw new Error(`refusing to send load to ${url.host}: only 127.0.0.1`);
   const template = requestBodies(target.request)[0];
   const fill = bodyFiller(target.request);
+  const rotate = headerRotator(target.request);
   const expected = target.expectBodies?.[0];
   const agent = new Agent({ keepAlive: true, maxSockets: options.connections });
   const fromIssue = createHistogram({ lowest: 1, highest: 60e6, figures: 3 });
@@ -73,6 +74,7 @@ export async function runPaced(
         method: target.request.method,
         headers: {
           ...target.request.headers,
+          ...rotate(),
           ...(body === undefined
             ? {}
             : {

@@ -42,6 +42,11 @@ export interface LoadRequest {
    */
   headersFor?(body: string): Record<string, string>;
   /**
+   * Headers whose value changes from one request to the next: each request takes the next value
+   * of each list, in turn (several guests' tokens, say). Data, so it also reaches a load worker.
+   */
+  rotatingHeaders?: Record<string, string[]>;
+  /**
    * What a successful answer contains, for a scenario whose answers differ every time (so
    * `sameBodyEveryTime` cannot check them): a 2xx answer whose body lacks `ok` counts as a
    * failure, unless it contains one of `tolerated`'s texts, which is counted under that label
@@ -78,6 +83,21 @@ export function bodyFiller(request: LoadRequest): (body: string | undefined) => 
       filled = filled.replaceAll(token, value);
     }
     return filled;
+  };
+}
+
+/**
+ * The rotating headers of one request after another (`LoadRequest.rotatingHeaders`). Call once
+ * per thread and the function it returns once per request.
+ */
+export function headerRotator(request: LoadRequest): () => Record<string, string> {
+  const lists = Object.entries(request.rotatingHeaders ?? {}).filter(([, values]) => values.length);
+  let sequence = 0;
+  return () => {
+    const headers: Record<string, string> = {};
+    for (const [name, values] of lists) headers[name] = values[sequence % values.length]!;
+    sequence += 1;
+    return headers;
   };
 }
 

@@ -1,7 +1,8 @@
 /**
- * A guest books a table: `createBooking` as a signed-in person with no organisation, at one
- * restaurant, party of two (as one guest, so the run sets the guest caps and the booking rate
- * limit out of reach), every request with a client key of its own (so every request makes a
+ * Guests book a table: `createBooking` as signed-in people with no organisation, at one
+ * restaurant, party of two, the requests going round 500 guests in turn (so a guest holds a few
+ * waiting bookings at a time, as real guests do, not the run's thousands; the run still sets the
+ * guest caps and the booking rate limit out of reach), every request with a client key of its own (so every request makes a
  * booking; none is an idempotent replay) and the next of 2,820 start times (every 15 minutes from
  * 10:00 to 21:30 on 60 days, shuffled), so bookings do not pile up in one slot. The venue has no
  * tables and a cap of covers no run can reach, so no request is refused for a full slot; any that
@@ -36,6 +37,9 @@ const MUTATION = `mutation BenchCreateBooking($input: CreateBookingInput!) {
   }
 }`;
 
+/** Guests the requests go round. */
+const GUESTS = 500;
+
 /** Replaced in every request: a start time, and a client key no other request sent. */
 const STARTS_AT = '$STARTS_AT$';
 const CLIENT_KEY = '$CLIENT_KEY$';
@@ -55,7 +59,13 @@ export default defineScenario<AgntParams>(import.meta.url, {
         'Bench Brasserie',
         `bench-brasserie-${randomBytes(3).toString('hex')}`,
       );
-      const authorization = await consumerAuthorization(agnt);
+      const authorizations: string[] = [];
+      for (let i = 0; i < GUESTS; i += 50) {
+        authorizations.push(
+          ...(await Promise.all(Array.from({ length: 50 }, () => consumerAuthorization(agnt)))),
+        );
+      }
+      const [authorization] = authorizations as [string];
       const times = startTimes(2, 61);
       return {
         params: agnt.params,
@@ -63,6 +73,7 @@ export default defineScenario<AgntParams>(import.meta.url, {
           method: 'POST',
           path: '/graphql',
           headers: { 'content-type': 'application/json', authorization },
+          rotatingHeaders: { authorization: authorizations },
           body: JSON.stringify({
             query: MUTATION,
             operationName: 'BenchCreateBooking',
