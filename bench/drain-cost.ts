@@ -15,8 +15,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { acknowledge, drainChat, recordInbound } from '../src/domain/channels/inbound.ts';
 import { generateKeyringSpec, parseKeyring } from '../src/domain/agents/secrets.ts';
+import { acknowledge, drainChat, recordInbound } from '../src/domain/channels/inbound.ts';
 import { connectDatabase } from '../src/platform/db.ts';
 import { installJobSchema } from '../src/platform/jobs.ts';
 import { createLogger } from '../src/platform/logger.ts';
@@ -70,7 +70,11 @@ try {
     const before = { ...heard };
     const started = performance.now();
     for (const chat of ids) {
-      const { processed } = await drainChat(deps, { platform: 'TELEGRAM', account: 'drain-cost', externalChatId: chat });
+      const { processed } = await drainChat(deps, {
+        platform: 'TELEGRAM',
+        account: 'drain-cost',
+        externalChatId: chat,
+      });
       if (processed !== 1) throw new Error(`chat ${chat}: ${processed} processed`);
     }
     const ms = performance.now() - started;
