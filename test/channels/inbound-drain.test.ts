@@ -148,8 +148,11 @@ describe('draining a chat', () => {
   it('commits a first contact twice: the person, their agent and the chat together, then the mark', async () => {
     const chat = unique();
     const event = await receive(chat);
-    const { written, commits } = await drainCounted(chat, quiet);
+    const { statements, written, commits } = await drainCounted(chat, quiet);
 
+    // The page, the sender (none yet); the user, the identity, the agent, its registration job, the
+    // chat and the COMMIT (Prisma reports no BEGIN); the final statement.
+    expect(statements).toHaveLength(9);
     expect(commits).toBe(2);
     // The person's rows and their agent's registration job share one commit; the event its own.
     const made = new Set([

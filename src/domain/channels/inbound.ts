@@ -18,7 +18,7 @@ import type { Database, Db, DbOrTx } from '../../platform/db.ts';
 import type { GroupCommit, Statement } from '../../platform/group-commit.ts';
 import { defineTask, insertAndEnqueueStatement, runInsert } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
-import { ensureConsumerAgent } from '../agents/agents.ts';
+import { createConsumerAgent, ensureConsumerAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type ImageLoader, imageLoader, type MediaLoaders } from './media.ts';
 import type { NormalizedMessage } from './normalized.ts';
@@ -338,9 +338,10 @@ export async function drainChat(
  *   commits. A person's first message makes the person, their identity, their consumer agent
  *   (with its registration job) and the chat in one transaction, so it costs two as well.
  *
- * The order with the outside world: a handler never sends anything itself. A reply is a row in
- * the send queue keyed by the event (`reply:<eventId>`), committed by the handler before the event
- * is marked, and sent later by the chat's send drain. So a crash after the reply was queued and
+ * The order with the outside world: a handler sends no message itself (only typing indicators,
+ * which may repeat harmlessly). A reply is a row in the send queue keyed by the event
+ * (`reply:<eventId>`), committed by the handler before the event is marked, and sent later by the
+ * chat's send drain. So a crash after the reply was queued and
  * before the mark handles the message again and queues nothing new (the key dedupes): sent once;
  * a crash before the reply was queued queues it on the retry: never lost. The mark comes last for
  * exactly this reason, and must not move before the handler.
@@ -510,9 +511,9 @@ export async function resolveSender(
         await tx.user.delete({ where: { id: userId } });
         return null;
       }
-      const agent = await ensureConsumerAgent(tx, keyring, userId);
+      const agentId = await createConsumerAgent(tx, keyring, userId);
       const chat = await upsertChat(tx, userId);
-      return { agentId: agent.id, chatId: chat.id };
+      return { agentId, chatId: chat.id };
     });
     if (made) return { userId, identityId, ...made, touch: null };
     identity = await db.channelIdentity.findUniqueOrThrow({ where, include });
