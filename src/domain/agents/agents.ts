@@ -59,6 +59,30 @@ export async function ensureConsumerAgent(
 ): Promise<Agent> {
   const existing = await db.agent.findUnique({ where: { userId } });
   if (existing) return existing;
+  await insertConsumerAgent(db, keyring, userId);
+  return db.agent.findUniqueOrThrow({ where: { userId } });
+}
+
+/**
+ * The consumer agent of a person made in the same transaction, who cannot have one yet (nobody
+ * else sees them before the commit): made without looking first, and its id returned.
+ */
+export async function createConsumerAgent(
+  tx: DbOrTx,
+  keyring: SecretKeyring,
+  userId: string,
+): Promise<string> {
+  const id = await insertConsumerAgent(tx, keyring, userId);
+  if (id === null) throw new Error(`user ${userId} already has a consumer agent`);
+  return id;
+}
+
+/** Inserts the person's consumer agent with its registration job; null when they had one. */
+async function insertConsumerAgent(
+  db: DbOrTx,
+  keyring: SecretKeyring,
+  userId: string,
+): Promise<string | null> {
   const id = randomUUID();
   const sealed = sealSecret(keyring, newSigningSecret(), id);
   const dna = defaultConsumerDna();
@@ -68,9 +92,10 @@ export async function ensureConsumerAgent(
     VALUES (${id}::uuid, 'CONSUMER', ${dna.persona.name}, ${userId}::uuid, ${JSON.stringify(dna)}::jsonb,
             ${sealed.ciphertext}, ${sealed.keyId}, ${firstKid(id)}, now())
     ON CONFLICT (user_id) DO NOTHING`;
+  if (inserted !== 1) return null;
   // A crash before this enqueue is caught by the registration sweep (registration.ts).
-  if (inserted === 1) await queueAgentRegistration(db, id);
-  return db.agent.findUniqueOrThrow({ where: { userId } });
+  await queueAgentRegistration(db, id);
+  return id;
 }
 
 /** Whether the caller may read the agent's DNA: its venue's organisation, its person, or platform admins. */

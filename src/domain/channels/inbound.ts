@@ -11,17 +11,18 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { Prisma } from '../../generated/prisma/client.ts';
 import type { ChannelPlatform, InboundStatus } from '../../generated/prisma/enums.ts';
 import { withAdvisoryLock } from '../../platform/advisory-lock.ts';
-import type { Database, Db } from '../../platform/db.ts';
+import type { Database, Db, DbOrTx } from '../../platform/db.ts';
 import type { GroupCommit, Statement } from '../../platform/group-commit.ts';
 import { defineTask, insertAndEnqueueStatement, runInsert } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
-import { ensureConsumerAgent } from '../agents/agents.ts';
+import { createConsumerAgent, ensureConsumerAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type ImageLoader, imageLoader, type MediaLoaders } from './media.ts';
 import type { NormalizedMessage } from './normalized.ts';
-import { applyDeliveryStatus } from './outbound.ts';
+import { applyDeliveryStatus, REPLY_WINDOW_MS } from './outbound.ts';
 
 export const PLATFORMS = ['TELEGRAM', 'WHATSAPP', 'INSTAGRAM'] as const;
 
@@ -321,6 +322,30 @@ export async function drainChat(
   return result.locked ? result.value : { processed: null, retryAfterMs: BUSY_RETRY_MS };
 }
 
+/**
+ * What a drained message's commits are, and what each keeps true across a crash (the drain's
+ * promise: each stored message handled, in its chat's order, and marked once):
+ *
+ * - A known sender in the chat they last spoke in (the usual message) commits **once**: after the
+ *   handler, one statement stamps the chat's `last_inbound_at` and marks the event PROCESSED
+ *   (`finishStatement`). Nothing is written before the handler, which is safe because what the
+ *   handler's writes read of the chat already holds: it is reachable, it is the person's most
+ *   recent chat (where their notices go), and its WhatsApp window is open with an hour to spare
+ *   (`touchLater`). A crash before that commit leaves the event PENDING and the chat as it was:
+ *   the message is handled again by the next drain, and then both are written together.
+ * - Otherwise the chat is written before the handler, as the handler's replies need it to be
+ *   (made, made reachable again, its window opened), and the event is marked after it: two
+ *   commits. A person's first message makes the person, their identity, their consumer agent
+ *   (with its registration job) and the chat in one transaction, so it costs two as well.
+ *
+ * The order with the outside world: a handler sends no message itself (only typing indicators,
+ * which may repeat harmlessly). A reply is a row in the send queue keyed by the event
+ * (`reply:<eventId>`), committed by the handler before the event is marked, and sent later by the
+ * chat's send drain. So a crash after the reply was queued and
+ * before the mark handles the message again and queues nothing new (the key dedupes): sent once;
+ * a crash before the reply was queued queues it on the retry: never lost. The mark comes last for
+ * exactly this reason, and must not move before the handler.
+ */
 async function processOne(
   deps: DrainDeps,
   event: { id: string; receivedAt: Date },
@@ -329,8 +354,10 @@ async function processOne(
   const db = deps.database.prisma;
   const eventId = event.id;
   const logger = deps.logger.child({ 'inbound.id': eventId });
+  let touch: ChatTouch | null = null;
   try {
-    const identity = await resolveSender(db, deps.keyring, message);
+    const { touch: later, ...identity } = await resolveSender(db, deps.keyring, message);
+    touch = later;
     await deps.handler(message, {
       ...identity,
       eventId,
@@ -338,10 +365,7 @@ async function processOne(
       logger,
       loadImage: imageLoader(message, deps.media),
     });
-    await db.inboundEvent.update({
-      where: { id: eventId },
-      data: { status: 'PROCESSED', processedAt: new Date() },
-    });
+    await db.$executeRaw(finishStatement(eventId, 'PROCESSED', null, touch));
     return { retryAfterMs: null };
   } catch (error) {
     if (error instanceof RetryLaterError) {
@@ -349,69 +373,164 @@ async function processOne(
       return { retryAfterMs: error.delayMs };
     }
     // One message that cannot be handled must not hold up the chat: it is kept, failed, with
-    // its error, for an operator to look at or retry.
+    // its error, for an operator to look at or retry. The person did speak: the chat is stamped too.
     logger.error({ err: error }, 'inbound message failed');
-    await db.inboundEvent.update({
-      where: { id: eventId },
-      data: {
-        status: 'FAILED',
-        error: (error as Error).message?.slice(0, 2000) ?? String(error),
-        processedAt: new Date(),
-      },
-    });
+    const reason = (error as Error).message?.slice(0, 2000) ?? String(error);
+    await db.$executeRaw(finishStatement(eventId, 'FAILED', reason, touch));
     return { retryAfterMs: null };
   }
 }
 
+/** The chat stamp a drain leaves for the event's final commit (see `processOne`). */
+export interface ChatTouch {
+  chatId: string;
+  lastInboundAt: Date;
+}
+
 /**
- * The user behind a platform identity, created on first contact together with the identity and
- * their consumer agent. Safe when two chats of one new person arrive at once.
+ * The event's final state and, when the sender's chat was not written before the handler, its
+ * `last_inbound_at`, in one statement (one commit). Only the time: the chat was reachable when
+ * the drain chose to wait, and a send drain that found it unreachable since then is right.
  */
-export async function resolveSender(db: Db, keyring: SecretKeyring, message: NormalizedMessage) {
+function finishStatement(
+  eventId: string,
+  status: 'PROCESSED' | 'FAILED',
+  error: string | null,
+  touch: ChatTouch | null,
+) {
+  const at = new Date();
+  return Prisma.sql`
+    WITH touched AS (
+      UPDATE chats
+         SET last_inbound_at = ${touch?.lastInboundAt ?? null}::timestamptz, updated_at = ${at}::timestamptz
+       WHERE id = ${touch?.chatId ?? null}::uuid
+    )
+    UPDATE inbound_events
+       SET status = ${status}::text::"InboundStatus", error = coalesce(${error}::text, error),
+           processed_at = ${at}::timestamptz
+     WHERE id = ${eventId}::uuid`;
+}
+
+/**
+ * How long a chat's WhatsApp window must still have to run for its stamp to wait for the event's
+ * final commit: far longer than any handler runs, so a reply sent meanwhile finds it open.
+ */
+const TOUCH_LATER_MARGIN_MS = 3_600_000;
+
+/**
+ * Whether the sender's chat may be stamped after the handler rather than before: it is the
+ * person's most recent reachable chat (so routing is the same either way) and its window stays open
+ * past any handler's run (so a reply sent before the stamp is judged the same).
+ */
+function touchLater(
+  latest:
+    | { platform: ChannelPlatform; account: string; externalChatId: string; lastInboundAt: Date | null }
+    | undefined,
+  message: NormalizedMessage,
+  now: Date,
+): boolean {
+  return (
+    latest !== undefined &&
+    latest.platform === message.platform &&
+    latest.account === message.account &&
+    latest.externalChatId === message.externalChatId &&
+    latest.lastInboundAt !== null &&
+    now.getTime() - latest.lastInboundAt.getTime() < REPLY_WINDOW_MS - TOUCH_LATER_MARGIN_MS
+  );
+}
+
+/**
+ * The user behind a platform identity, created on first contact together with the identity, their
+ * consumer agent and the chat. Safe when two chats of one new person arrive at once.
+ *
+ * The chat this person last spoke in gets the message's time: replies and notifications go there,
+ * and on WhatsApp it opens the 24-hour window for free-form replies; speaking again makes a chat
+ * reachable again. That is written here, unless it can wait for the event's final commit: then
+ * `touch` says what to write (see `processOne`).
+ */
+export async function resolveSender(
+  db: Db,
+  keyring: SecretKeyring,
+  message: NormalizedMessage,
+): Promise<{ userId: string; identityId: string; agentId: string; chatId: string; touch: ChatTouch | null }> {
   const where = {
     platform_externalId: { platform: message.platform, externalId: message.sender.externalId },
   };
-  // With their consumer agent, in the same query: someone who wrote before has one.
-  const include = { user: { select: { agents: { select: { id: true } } } } } as const;
-  let identity = await db.channelIdentity.findUnique({ where, include });
-  if (!identity) {
-    const userId = randomUUID();
-    await db.$transaction(async (tx) => {
-      await tx.user.create({ data: { id: userId, displayName: message.sender.displayName } });
-      const created = await tx.$executeRaw`
-        INSERT INTO channel_identities (id, user_id, platform, external_id, display_name)
-        VALUES (${randomUUID()}::uuid, ${userId}::uuid, ${message.platform}::"ChannelPlatform",
-                ${message.sender.externalId}, ${message.sender.displayName})
-        ON CONFLICT (platform, external_id) DO NOTHING`;
-      // Their consumer agent (and its registration job) in the same commit, when this drain
-      // made the person: one WAL flush for all of it rather than three.
-      if (created === 1) await ensureConsumerAgent(tx, keyring, userId);
-    });
-    identity = await db.channelIdentity.findUniqueOrThrow({ where, include });
-    // Lost the race: another drain created this person first; drop the spare user.
-    if (identity.userId !== userId) await db.user.delete({ where: { id: userId } }).catch(() => {});
-  }
-  // A person's agents are their consumer agent alone (an agent with a user is that user's).
-  const agentId = identity.user.agents[0]?.id ?? (await ensureConsumerAgent(db, keyring, identity.userId)).id;
-  // The chat this person last spoke in: replies and notifications go there, and on WhatsApp it
-  // opens the 24-hour window for free-form replies. Speaking again makes a chat reachable again.
-  const lastInboundAt = new Date(message.sentAt);
-  const chat = await db.chat.upsert({
-    where: {
-      platform_account_externalChatId: {
-        platform: message.platform,
-        account: message.account,
-        externalChatId: message.externalChatId,
+  // With their consumer agent and their most recent reachable chat, in the same query: someone
+  // who wrote before has both.
+  const include = {
+    user: {
+      select: {
+        agents: { select: { id: true } },
+        chats: {
+          where: { unreachableAt: null },
+          orderBy: { lastInboundAt: { sort: 'desc', nulls: 'last' } },
+          take: 1,
+          select: { id: true, platform: true, account: true, externalChatId: true, lastInboundAt: true },
+        },
       },
     },
-    create: {
+  } as const;
+  const lastInboundAt = new Date(message.sentAt);
+  const chatWhere = {
+    platform_account_externalChatId: {
       platform: message.platform,
       account: message.account,
       externalChatId: message.externalChatId,
-      userId: identity.userId,
-      lastInboundAt,
     },
-    update: { lastInboundAt, unreachableAt: null, unreachableReason: null },
-  });
-  return { userId: identity.userId, identityId: identity.id, agentId, chatId: chat.id };
+  };
+  const upsertChat = (tx: DbOrTx, userId: string) =>
+    tx.chat.upsert({
+      where: chatWhere,
+      create: {
+        platform: message.platform,
+        account: message.account,
+        externalChatId: message.externalChatId,
+        userId,
+        lastInboundAt,
+      },
+      update: { lastInboundAt, unreachableAt: null, unreachableReason: null },
+      select: { id: true },
+    });
+
+  let identity = await db.channelIdentity.findUnique({ where, include });
+  if (!identity) {
+    const userId = randomUUID();
+    const identityId = randomUUID();
+    // The person, their identity, their consumer agent (and its registration job) and the chat
+    // in one commit, when this drain made the person: one WAL flush for all of it.
+    const made = await db.$transaction(async (tx) => {
+      await tx.user.create({ data: { id: userId, displayName: message.sender.displayName } });
+      const created = await tx.$executeRaw`
+        INSERT INTO channel_identities (id, user_id, platform, external_id, display_name)
+        VALUES (${identityId}::uuid, ${userId}::uuid, ${message.platform}::"ChannelPlatform",
+                ${message.sender.externalId}, ${message.sender.displayName})
+        ON CONFLICT (platform, external_id) DO NOTHING`;
+      if (created === 0) {
+        // Lost the race: another drain made this person first; the spare user goes unseen.
+        await tx.user.delete({ where: { id: userId } });
+        return null;
+      }
+      const agentId = await createConsumerAgent(tx, keyring, userId);
+      const chat = await upsertChat(tx, userId);
+      return { agentId, chatId: chat.id };
+    });
+    if (made) return { userId, identityId, ...made, touch: null };
+    identity = await db.channelIdentity.findUniqueOrThrow({ where, include });
+  }
+  const { userId } = identity;
+  // A person's agents are their consumer agent alone (an agent with a user is that user's).
+  const agentId = identity.user.agents[0]?.id ?? (await ensureConsumerAgent(db, keyring, userId)).id;
+  const latest = identity.user.chats[0];
+  if (latest && touchLater(latest, message, new Date())) {
+    return {
+      userId,
+      identityId: identity.id,
+      agentId,
+      chatId: latest.id,
+      touch: { chatId: latest.id, lastInboundAt },
+    };
+  }
+  const chat = await upsertChat(db, userId);
+  return { userId, identityId: identity.id, agentId, chatId: chat.id, touch: null };
 }

@@ -114,7 +114,8 @@ export interface SendDrainOutcome {
   retryAfterMs: number | null;
 }
 
-const WINDOW_MS = 24 * 3_600_000;
+/** How long after a person's last message a free-form reply may go (WhatsApp's customer-service window). */
+export const REPLY_WINDOW_MS = 24 * 3_600_000;
 /** A message the platform keeps refusing "for now" is given up after this many tries. */
 export const MAX_SEND_ATTEMPTS = 10;
 
@@ -174,7 +175,8 @@ async function sendOne(
   if (wait > 0) return { waitMs: wait };
 
   const now = deps.now();
-  const windowOpen = chat.lastInboundAt !== null && now.getTime() - chat.lastInboundAt.getTime() < WINDOW_MS;
+  const windowOpen =
+    chat.lastInboundAt !== null && now.getTime() - chat.lastInboundAt.getTime() < REPLY_WINDOW_MS;
   try {
     const { externalMessageId } = await sender.send(
       { account: chat.account, externalChatId: chat.externalChatId, windowOpen },
