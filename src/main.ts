@@ -48,13 +48,15 @@ export async function main(given?: Config) {
     logger.fatal({ err: error }, (error as Error).message);
     process.exit(1);
   }
-  const app = buildApp(services, role);
+  // A job runner that stopped on its own stops the process, with status 1: its supervisor
+  // starts a new one, rather than an `all` or `worker` process living on with no worker.
+  const app = buildApp(services, role, { worker: { onFailure: () => void stop('worker failed', 1) } });
   // Signals are handled from here on, so a Ctrl-C while the process is still starting stops it
   // as gracefully as one later: the stop waits for the start to finish first.
   const started = app.start();
 
   let stopping = false;
-  const stop = async (signal: string) => {
+  const stop = async (signal: string, status = 0) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
@@ -73,7 +75,7 @@ export async function main(given?: Config) {
     logger.info('stopped');
     // Lines still being written would otherwise land after the ones process.exit() flushes.
     await new Promise<void>((resolve) => logger.flush(() => resolve()));
-    process.exit(0);
+    process.exit(status);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -44,6 +44,12 @@ export interface WorkerOptions {
   handlers?: readonly TaskHandler[];
   /** Replaces src/worker/crontab.ts (tests bring their own schedules). */
   crontab?: string;
+  /**
+   * Called once if the runner stops on its own with an error (graphile-worker gives up on a
+   * write it cannot make and stops taking jobs); main.ts then stops the process with status 1,
+   * so its supervisor starts a new one. Without it the error is only logged.
+   */
+  onFailure?: (error: unknown) => void;
 }
 
 export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {}): Promise<WorkerHandle> {
@@ -62,7 +68,10 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
   // its heartbeat, so a busy worker never waits on the connections its tasks use through Prisma.
   const pool = new pg.Pool({ connectionString: deps.database.url, max: config.worker.concurrency + 3 });
   pool.on('error', (error) => logger.error({ err: error }, 'worker pool connection error'));
-  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    retryOutcomeWrites(client, logger);
+  });
   const runner: Runner = await run({
     pgPool: pool,
     concurrency: config.worker.concurrency,
@@ -97,12 +106,19 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
     throw error;
   }
   let running = true;
-  runner.promise.catch((error) => {
-    running = false;
-    logger.error({ err: error }, 'worker stopped with an error');
-  });
-
   let stopping: Promise<void> | null = null;
+  const failed = (error: unknown) => {
+    if (!running) return;
+    running = false;
+    if (stopping) return;
+    logger.error({ err: error }, 'worker stopped with an error');
+    options.onFailure?.(error);
+  };
+  // graphile-worker announces a write it gave up on before its pool winds down (which waits for
+  // that write, and may not end): the runner takes no more jobs from that moment.
+  events.on('pool:fatalError', ({ error }) => failed(error));
+  runner.promise.catch(failed);
+
   return {
     running: () => running,
     stop() {
@@ -151,9 +167,10 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
  * statement. Without batching, graphile-worker 0.17 writes a job's completion or failure without
  * waiting for it, and `stop()` can resolve before the write lands: the process then closes its
  * pool and the finished job stays locked. Its batchers (even with no delay) are flushed before
- * the pool stops, and retry a failed write. A completion not yet written when the process dies
- * leaves the job locked, so the recovery frees it and it runs again. (These options exist only
- * in preset form.)
+ * the pool stops; a write PostgreSQL rolled back as a deadlock victim is run again
+ * (`retryOutcomeWrites`), and one that still fails stops the runner (`onFailure`). A completion
+ * not yet written when the process dies leaves the job locked, so the recovery frees it and it
+ * runs again. (These options exist only in preset form.)
  */
 export function batching(worker: WorkerDeps['config']['worker']): GraphileConfig.WorkerOptions {
   const { size, ttlMs, refetchDelayMs } = worker.localQueue;
@@ -169,6 +186,44 @@ export function batching(worker: WorkerDeps['config']['worker']): GraphileConfig
       : {}),
     completeJobBatchDelay: worker.completeBatchDelayMs,
     failJobBatchDelay: worker.failBatchDelayMs,
+  };
+}
+
+/** SQLSTATEs after which a statement that ran alone changed nothing and can run again. */
+const RETRYABLE = new Set(['40P01', '40001']);
+const OUTCOME_WRITE_ATTEMPTS = 5;
+
+/**
+ * Retries graphile-worker's writes of finished and failed jobs (its named statements
+ * `complete_job…` and `fail_job…`, each run alone, outside a transaction) when PostgreSQL
+ * rolled one back as a deadlock victim or a serialization failure. A batch of completions
+ * deletes several job rows in one statement, and a webhook batch that adds a chat's drain job
+ * while the chat's previous one runs updates those rows too, in another order: a deadlock is
+ * possible, and graphile-worker 0.17 treats a failed outcome write as fatal (its batcher's retry
+ * rethrows on the first failure) and stops taking jobs. The statement rolled back whole, so
+ * running it again is what it meant. Wraps the connection's `query` once.
+ */
+function retryOutcomeWrites(client: pg.PoolClient, logger: WorkerDeps['logger']): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as { query: unknown }).query = (...args: unknown[]) => {
+    const [config] = args;
+    const name =
+      typeof config === 'object' && config !== null ? (config as { name?: unknown }).name : undefined;
+    if (args.length !== 1 || typeof name !== 'string' || !/^(complete|fail)_job/.test(name)) {
+      return query(...args);
+    }
+    return (async () => {
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          return await (query(config) as Promise<unknown>);
+        } catch (error) {
+          const code = (error as { code?: string }).code;
+          if (!code || !RETRYABLE.has(code) || attempt >= OUTCOME_WRITE_ATTEMPTS) throw error;
+          logger.warn({ err: error, 'db.statement.name': name, attempt }, 'retrying a job outcome write');
+          await new Promise((resolve) => setTimeout(resolve, 10 * 2 ** attempt * (0.5 + Math.random())));
+        }
+      }
+    })();
   };
 }
 
