@@ -100,7 +100,7 @@ export async function prepareAgnt(): Promise<PreparedAgnt> {
       API_KEY_DAILY_FREE: UNLIMITED,
       API_KEY_DAILY_PRO: UNLIMITED,
       SIGN_IN_LIMIT_PER_IP: UNLIMITED,
-      // booking-create books thousands of tables as one guest: it measures the write path, not the caps.
+      // booking-create books thousands of tables over 500 guests: it measures the write path, not the caps.
       BOOKING_MAX_PENDING_PER_VENUE: UNLIMITED,
       BOOKING_MAX_PENDING_TOTAL: UNLIMITED,
       BOOKING_LIMIT_PER_PERSON: UNLIMITED,
