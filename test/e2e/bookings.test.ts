@@ -225,6 +225,21 @@ describe('bookings', () => {
     expect(idA).toBe(idB);
     const other = await book(guest.token, { startsAt: at('19:30', 3), clientKey });
     expect(other.data?.createBooking).toMatchObject({ __typename: 'ConflictError' });
+
+    // The same key at another venue is refused too, and books nothing there.
+    const elsewhere = await createBookableVenue(app.services.db, {
+      organizationId: (await createOrganization(app.services.db)).id,
+    });
+    const there = await book(guest.token, {
+      venueId: Buffer.from(`Venue:${elsewhere.id}`).toString('base64'),
+      startsAt: at('19:00', 3),
+      clientKey,
+    });
+    expect(there.data?.createBooking).toMatchObject({ __typename: 'ConflictError' });
+    expect(await app.services.db.booking.count({ where: { venueId: elsewhere.id } })).toBe(0);
+    expect(await app.services.db.booking.count({ where: { requestedById: guest.userId, clientKey } })).toBe(
+      1,
+    );
   });
 
   it('refuses a time that is not a slot, naming the field', async () => {

@@ -113,7 +113,7 @@ export async function createBooking(
   // lock: the lock is then held over as few round trips as can be.
   const venue = await deps.db.venue.findUnique({
     where: { id: parsed.venueId },
-    include: venueForBookingInclude(requesterId, parsed.startsAt),
+    include: venueForBookingInclude(requesterId, parsed.startsAt, parsed.clientKey ?? null),
   });
   if (venue?.organizationId && venue.organization) {
     access.knowRole(venue.organizationId, venue.organization.memberships[0]?.role ?? null);
@@ -130,12 +130,11 @@ export async function createBooking(
   }
   const owner = { venue: { organizationId: venue.organizationId } };
 
-  if (parsed.clientKey) {
-    const earlier = await deps.db.booking.findUnique({
-      where: { requestedById_clientKey: { requestedById: requesterId, clientKey: parsed.clientKey } },
-    });
-    if (earlier) return { ...sameRequestOrConflict(earlier, parsed), ...owner };
-  }
+  // A replay: the booking this requester made here with this client key, read with the venue.
+  // A key they used at another venue is found by its unique index when the booking is written
+  // (the catch below), and answered the same way.
+  const [earlier] = venue.bookings;
+  if (earlier) return { ...sameRequestOrConflict(earlier, parsed), ...owner };
   await limitCreation(deps, access);
 
   const guestId = forSomeoneElse
@@ -214,12 +213,17 @@ export type CreatedBooking = Booking & { venue: { organizationId: string | null 
 
 /**
  * What createBooking reads with the venue: its hours and tables, the hours exceptions of every
- * date the start can fall on in any zone (roomIn keeps the two it needs), its agent, and of its
- * organisation the requester's membership and the enabled webhook subscriptions.
+ * date the start can fall on in any zone (roomIn keeps the two it needs), its agent, of its
+ * organisation the requester's membership and the enabled webhook subscriptions, and the
+ * requester's booking here with the request's client key (none without one).
  */
-function venueForBookingInclude(requesterId: string, startsAt: Date) {
+function venueForBookingInclude(requesterId: string, startsAt: Date, clientKey: string | null) {
   const day = Date.UTC(startsAt.getUTCFullYear(), startsAt.getUTCMonth(), startsAt.getUTCDate());
   return {
+    bookings: {
+      where: clientKey ? { requestedById: requesterId, clientKey } : { id: { in: [] } },
+      take: 1,
+    },
     hours: true,
     tables: true,
     exceptions: { where: { date: { gte: new Date(day - 2 * 86_400_000), lte: new Date(day + 86_400_000) } } },
