@@ -2,21 +2,21 @@
  * Guests book a table: `createBooking` as signed-in people with no organisation, at one
  * restaurant, party of two, the requests going round 500 guests in turn (so a guest holds a few
  * waiting bookings at a time, as real guests do, not the run's thousands; the run still sets the
- * guest caps and the booking rate limit out of reach), every request with a client key of its own (so every request makes a
- * booking; none is an idempotent replay) and the next of 2,820 start times (every 15 minutes from
- * 10:00 to 21:30 on 60 days, shuffled), so bookings do not pile up in one slot. The venue has no
- * tables and a cap of covers no run can reach, so no request is refused for a full slot; any that
- * is, is counted apart (SlotFullError).
+ * guest caps and the booking rate limit out of reach), every request with a client key of its
+ * own (so every request makes a booking; none is an idempotent replay) and the next of 2,820
+ * start times (every 15 minutes from 10:00 to 21:30 on 60 days, shuffled), so bookings do not
+ * pile up in one slot. The venue has no tables and a cap of covers no run can reach, so no
+ * request is refused for a full slot; any that is, is counted apart (SlotFullError).
  *
- * Per request, 20 SQL statements (the 18 listed in bench/README.md, recorded before the guest
- * caps, and two more): the token's user, the venue, the guest's membership in its organisation,
- * the idempotency lookup, a booking rate-limit hit in Redis, then one transaction (an advisory
- * lock on the guest and the count of their waiting bookings, the venue's row locked
- * `FOR UPDATE`, the venue again, its live bookings around the date, its hours,
- * its tables, that date's exceptions, the booking, its first history row, its expiry job through
- * graphile_worker.add_job, COMMIT), the event published to Redis, and the booking read back for
- * the answer. All requests go to one venue, so they queue on its row lock: the busiest venue's
- * write path. (Spread over 20 venues it measured the same, so the lock is not the limit here.)
+ * Per request, 4 SQL statements once the guest's user is remembered (5 with the user's read;
+ * fixed by test/e2e/statements.test.ts): the venue with what deciding the booking reads of it and the
+ * guest's booking there with this client key, then one transaction (the guest's lock, the
+ * venue's row lock and the live bookings that can share the start's capacity, in one call of
+ * `lock_for_booking`; the booking, its first history row and its expiry job in one statement;
+ * COMMIT); a booking rate-limit hit in Redis before it and the event published to Redis after.
+ * The tree this work started from sent 20 (bench/README.md). All requests go to one venue, so
+ * they queue on its row lock: the busiest venue's write path. Spread over ten venues, both
+ * trees made more bookings a second (bench/README.md): on one venue, the lock is a bound too.
  */
 import { randomBytes } from 'node:crypto';
 import {
