@@ -9,8 +9,8 @@
  * request is refused for a full slot; any that is, is counted apart (SlotFullError).
  *
  * Per request, 4 SQL statements once the guest's user is remembered (5 with the user's read;
- * fixed by test/e2e/statements.test.ts): the venue with what deciding the booking reads of it and the
- * guest's booking there with this client key, then one transaction (the guest's lock, the
+ * fixed by test/e2e/statements.test.ts): the venue with what deciding the booking reads of it
+ * and the guest's booking there with this client key, then one transaction (the guest's lock, the
  * venue's row lock and the live bookings that can share the start's capacity, in one call of
  * `lock_for_booking`; the booking, its first history row and its expiry job in one statement;
  * COMMIT); a booking rate-limit hit in Redis before it and the event published to Redis after.
