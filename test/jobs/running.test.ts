@@ -230,10 +230,15 @@ describe('stopping a worker (SIGTERM)', () => {
     const released = new Promise<void>((resolve) => {
       release = resolve;
     });
+    let began!: () => void;
+    const begun = new Promise<void>((resolve) => {
+      began = resolve;
+    });
     const blocking = defineTask({ name: 'test-blocking', schema: z.object({}) });
     const stopping = await startWorkerApp(api, {
       handlers: [
         defineHandler(blocking, async (_payload, { services, job }) => {
+          began();
           await released;
           await services.db.$executeRaw`
             INSERT INTO test_job_runs (job_id, task, worker, attempt) VALUES (${job.id}::bigint, ${job.task}, 'stopping', ${job.attempt})`;
@@ -241,10 +246,10 @@ describe('stopping a worker (SIGTERM)', () => {
       ],
     });
     const running = await enqueue(database.prisma, blocking, {});
-    await waitFor(
-      async () => (await jobRow(database.prisma, running.id))?.state === 'RUNNING',
-      'the job to start',
-    );
+    // The handler itself has begun: a job only taken into the worker's local queue also shows
+    // as RUNNING (it is locked), and a stop gives such a job back instead of waiting for it.
+    await begun;
+    expect((await jobRow(database.prisma, running.id))?.state).toBe('RUNNING');
 
     let stopped = false;
     const stop = stopping.stop().then(() => {
