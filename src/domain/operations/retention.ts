@@ -42,6 +42,7 @@
  */
 import { z } from 'zod';
 import type { Config } from '../../config/index.ts';
+import { Prisma } from '../../generated/prisma/client.ts';
 import type { Db } from '../../platform/db.ts';
 import { defineTask } from '../../platform/jobs.ts';
 
@@ -96,52 +97,36 @@ export async function pruneExpiredRecords(
   batch = BATCH,
 ): Promise<RetentionResult> {
   const before = (days: number) => new Date(now.getTime() - days * DAY_MS);
+  /** Deletes the rows of `table` that `where` finds, a batch at a time, oldest first by its index. */
+  const prune = (table: string, where: Prisma.Sql) =>
+    inBatches(
+      (limit) => db.$executeRaw`
+        DELETE FROM ${Prisma.raw(table)} WHERE id IN (
+          SELECT id FROM ${Prisma.raw(table)} WHERE ${where} LIMIT ${limit})`,
+      batch,
+    );
   // Two statements, each by its own partial index, so that neither reads the other's rows.
-  const unbookedTasks = await inBatches(
-    (limit) => db.$executeRaw`
-      DELETE FROM a2a_tasks WHERE id IN (
-        SELECT id FROM a2a_tasks
-        WHERE booking_id IS NULL AND updated_at < ${before(RETENTION_DAYS.a2aTasksWithoutBooking)}
-        LIMIT ${limit})`,
-    batch,
+  const unbookedTasks = await prune(
+    'a2a_tasks',
+    Prisma.sql`booking_id IS NULL AND updated_at < ${before(RETENTION_DAYS.a2aTasksWithoutBooking)}`,
   );
-  const bookedTasks = await inBatches(
-    (limit) => db.$executeRaw`
-      DELETE FROM a2a_tasks WHERE id IN (
-        SELECT id FROM a2a_tasks
-        WHERE booking_id IS NOT NULL AND updated_at < ${before(RETENTION_DAYS.a2aTasksOfBooking)}
-        LIMIT ${limit})`,
-    batch,
+  const bookedTasks = await prune(
+    'a2a_tasks',
+    Prisma.sql`booking_id IS NOT NULL AND updated_at < ${before(RETENTION_DAYS.a2aTasksOfBooking)}`,
   );
   // Attempts go with their delivery (ON DELETE CASCADE).
-  const webhookDeliveries = await inBatches(
-    (limit) => db.$executeRaw`
-      DELETE FROM webhook_deliveries WHERE id IN (
-        SELECT id FROM webhook_deliveries
-        WHERE status <> 'PENDING' AND created_at < ${before(RETENTION_DAYS.webhookDeliveries)}
-        LIMIT ${limit})`,
-    batch,
+  const webhookDeliveries = await prune(
+    'webhook_deliveries',
+    Prisma.sql`status <> 'PENDING' AND created_at < ${before(RETENTION_DAYS.webhookDeliveries)}`,
   );
-  const jobRecoveries = await inBatches(
-    (limit) => db.$executeRaw`
-      DELETE FROM job_recoveries WHERE id IN (
-        SELECT id FROM job_recoveries WHERE recovered_at < ${before(RETENTION_DAYS.jobRecoveries)}
-        LIMIT ${limit})`,
-    batch,
+  const jobRecoveries = await prune(
+    'job_recoveries',
+    Prisma.sql`recovered_at < ${before(RETENTION_DAYS.jobRecoveries)}`,
   );
-  const toolCalls = await inBatches(
-    (limit) => db.$executeRaw`
-      DELETE FROM tool_calls WHERE id IN (
-        SELECT id FROM tool_calls WHERE created_at < ${before(RETENTION_DAYS.toolCalls)}
-        LIMIT ${limit})`,
-    batch,
-  );
-  const signInCodes = await inBatches(
-    (limit) => db.$executeRaw`
-      DELETE FROM sign_in_codes WHERE id IN (
-        SELECT id FROM sign_in_codes WHERE expires_at < ${before(RETENTION_DAYS.signInCodes)}
-        LIMIT ${limit})`,
-    batch,
+  const toolCalls = await prune('tool_calls', Prisma.sql`created_at < ${before(RETENTION_DAYS.toolCalls)}`);
+  const signInCodes = await prune(
+    'sign_in_codes',
+    Prisma.sql`expires_at < ${before(RETENTION_DAYS.signInCodes)}`,
   );
   // Whole families only (see the top of this file); a batch is a number of families. The one
   // delete that reads every row (in family order, by refresh_tokens_family_id_idx): whether a
@@ -157,32 +142,21 @@ export async function pruneExpiredRecords(
     (deleted) => deleted === 0,
   );
   // `processed_at` is set once the event was applied (provider_events_processed_idx).
-  const providerEvents = await inBatches(
-    (limit) => db.$executeRaw`
-      DELETE FROM provider_events WHERE id IN (
-        SELECT id FROM provider_events WHERE processed_at < ${before(settings.providerEventsDays)}
-        LIMIT ${limit})`,
-    batch,
+  const providerEvents = await prune(
+    'provider_events',
+    Prisma.sql`processed_at < ${before(settings.providerEventsDays)}`,
   );
   // Reported or abandoned: settled, nothing left to bill (usage_events_settled_idx, whose
   // predicate this repeats word for word so that the planner can use it).
-  const usageEvents = await inBatches(
-    (limit) => db.$executeRaw`
-      DELETE FROM usage_events WHERE id IN (
-        SELECT id FROM usage_events
-        WHERE (reported_at IS NOT NULL OR abandoned_at IS NOT NULL)
-          AND occurred_at < ${before(settings.usageEventsDays)}
-        LIMIT ${limit})`,
-    batch,
+  const usageEvents = await prune(
+    'usage_events',
+    Prisma.sql`(reported_at IS NOT NULL OR abandoned_at IS NOT NULL)
+      AND occurred_at < ${before(settings.usageEventsDays)}`,
   );
   // By the (status, received_at) index.
-  const inboundEvents = await inBatches(
-    (limit) => db.$executeRaw`
-      DELETE FROM inbound_events WHERE id IN (
-        SELECT id FROM inbound_events
-        WHERE status IN ('PROCESSED', 'IGNORED') AND received_at < ${before(settings.inboundEventsDays)}
-        LIMIT ${limit})`,
-    batch,
+  const inboundEvents = await prune(
+    'inbound_events',
+    Prisma.sql`status IN ('PROCESSED', 'IGNORED') AND received_at < ${before(settings.inboundEventsDays)}`,
   );
   return {
     a2aTasks: unbookedTasks + bookedTasks,
