@@ -15,6 +15,14 @@ export interface Database {
   onQuery(listener: QueryListener): () => void;
   /** The raw pool, for graphile-worker and for SQL Prisma cannot say. */
   pool: pg.Pool;
+  /**
+   * A small pool whose connections pipeline: a client's queries are all written at once, without
+   * waiting for each one's answer, and answered in order. For statements that go together (the
+   * webhooks' group commit sends a batch's BEGIN, statements and COMMIT in one write), so a busy
+   * event loop is not waited on between them. No cursors on it (pg refuses them in this mode).
+   * Opens its connections only when first used.
+   */
+  pipelined: pg.Pool;
   url: string;
   close(): Promise<void>;
 }
@@ -24,11 +32,11 @@ export function connectDatabase(
   poolSize = 10,
   /** Distinct statements each connection prepares once and reuses (see `statementNames`); 0: none. */
   preparedStatements = DEFAULT_PREPARED_STATEMENTS,
+  /** Connections of the pipelined pool (`Database.pipelined`). */
+  pipelinedSize = DEFAULT_PIPELINED_CONNECTIONS,
 ): Database {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
-  // An idle client that errors (the server restarted) must not crash the process.
-  pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
+  const pool = quietPool(new pg.Pool({ connectionString: url, max: poolSize }));
+  const pipelined = quietPool(new pg.Pool({ connectionString: url, max: pipelinedSize, pipeline: true }));
   const adapter = new PrismaPg(
     pool,
     // Unnamed (undefined) is what the adapter sends when it has no generator.
@@ -48,12 +56,22 @@ export function connectDatabase(
       return () => listeners.delete(listener);
     },
     pool,
+    pipelined,
     url,
     async close() {
       await prisma.$disconnect();
-      await pool.end();
+      await Promise.all([pool.end(), pipelined.end()]);
     },
   };
+}
+
+const DEFAULT_PIPELINED_CONNECTIONS = 4;
+
+/** An idle client that errors (the server restarted) must not crash the process. */
+function quietPool(pool: pg.Pool): pg.Pool {
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
+  return pool;
 }
 
 const DEFAULT_PREPARED_STATEMENTS = 500;

@@ -8,11 +8,14 @@
  * commit that sends a notification; at a few thousand a second those flushes and that queue are
  * what a webhook waits on. Here the statements that arrive while another batch commits, for
  * at most `windowMs` (or until `maxStatements`), run in one transaction on one connection and
- * commit once (with nothing committing, a batch goes as soon as the event loop has handed over
- * what it read, so an idle process adds no wait); only then does each caller's promise resolve, so a caller that answers its provider after it (200) answers for
- * a committed write. A failed batch rejects every caller in it (the webhook answers 500 and the
- * provider delivers again); a process killed mid-batch committed nothing of it and acknowledged
- * nothing of it.
+ * commit once; with nothing committing, a batch goes as soon as the event loop has handed over
+ * what it read, so an idle process adds no wait. The connection pipelines (`Database.pipelined`):
+ * a batch's BEGIN, statements and COMMIT are written in one go and run back to back, so a batch
+ * costs one round trip however many statements it holds, and a busy event loop is not waited on
+ * between them. Only after the commit does each caller's promise resolve, so a caller that
+ * answers its provider after it (200) answers for a committed write. A failed batch rejects every
+ * caller in it (the webhook answers 500 and the provider delivers again); a process killed
+ * mid-batch committed nothing of it and acknowledged nothing of it.
  *
  * - A submission (`query` with several statements: one delivery's events) is never split over two
  *   batches, and keeps its order.
@@ -66,7 +69,10 @@ interface Waiting {
   reject(error: unknown): void;
 }
 
+/** `pool` must pipeline (`Database.pipelined`): a batch is written to it in one go. */
 export function groupCommit(pool: pg.Pool, options: GroupCommitOptions): GroupCommit {
+  if (!pool.options.pipeline)
+    throw new TypeError('a group commit needs a pipelined pool (Database.pipelined)');
   let waiting: Waiting[] = [];
   let count = 0;
   /** Cancels the pending start of the waiting batch, when one is set. */
@@ -135,30 +141,34 @@ async function commit(
   let client: pg.PoolClient | undefined;
   try {
     client = await pool.connect();
-    // BEGIN and the keys' locks in one round trip (a simple query: the keys go as literals).
-    if (transaction) await client.query(keys.length ? `BEGIN; ${lockKeys(keys)}` : 'BEGIN');
-    try {
-      for (const { statement, i, j } of order) {
-        const { name, text, values } = statement;
-        (rows[i] as unknown[][])[j] = (await client.query({ name, text, values: [...values] })).rows;
-      }
-      if (transaction) await client.query('COMMIT');
-    } catch (error) {
-      // A statement failed: the connection goes back to the pool once it is out of the
-      // transaction; one that cannot even roll back is closed instead.
-      const rolledBack =
-        !transaction ||
-        (await client.query('ROLLBACK').then(
-          () => true,
-          () => false,
-        ));
-      if (rolledBack) client.release();
-      else client.release(true);
+    // The whole batch in one write: BEGIN with the keys' locks (a simple query: the keys go as
+    // literals), each statement, COMMIT. The connection pipelines, so PostgreSQL runs them
+    // back to back and the event loop is not waited on between them.
+    const sent = [
+      ...(transaction ? [client.query(keys.length ? `BEGIN; ${lockKeys(keys)}` : 'BEGIN')] : []),
+      ...order.map(({ statement: { name, text, values } }) =>
+        (client as pg.PoolClient).query({ name, text, values: [...values] }),
+      ),
+      ...(transaction ? [client.query('COMMIT')] : []),
+    ];
+    const answers = await Promise.allSettled(sent);
+    const failed = answers.find((answer) => answer.status === 'rejected');
+    const ended = transaction ? answers.at(-1) : undefined;
+    if (failed || (ended?.status === 'fulfilled' && ended.value.command !== 'COMMIT')) {
+      // A statement failed, so the rest of the transaction did nothing and its COMMIT rolled
+      // back. A connection left inside a transaction (BEGIN or COMMIT failed) is closed.
+      const usable = ended?.status === 'fulfilled' || !transaction;
+      client.release(!usable);
       client = undefined;
-      throw error;
+      throw failed?.reason ?? new Error("the batch's transaction was rolled back");
     }
     client.release();
     observe?.({ statements: order.length, ok: true });
+    const statementAnswers = transaction ? answers.slice(1, -1) : answers;
+    order.forEach(({ i, j }, k) => {
+      const answer = statementAnswers[k] as PromiseFulfilledResult<pg.QueryResult>;
+      (rows[i] as unknown[][])[j] = answer.value.rows;
+    });
     batch.forEach((w, i) => {
       w.resolve(rows[i] as unknown[][]);
     });

@@ -68,7 +68,7 @@ export function webhookRoutes(deps: WebhookDeps, metrics: Metrics): Route[] {
   const routes: Route[] = [];
   // One group commit for every webhook (the chat platforms, Lalamove, Stripe): their events
   // share batches, so one transaction and one WAL flush serve all that arrive together.
-  const inbound = groupCommit(deps.database.pool, {
+  const inbound = groupCommit(deps.database.pipelined, {
     ...config.webhooks.inboundBatch,
     observe: ({ statements, ok }) =>
       metrics.webhookBatches.observe({ outcome: ok ? 'committed' : 'failed' }, statements),

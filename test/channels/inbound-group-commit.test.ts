@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   chatInboundTask,
   type InboundRecord,
+  inboundStatement,
   recordChannelEvents,
   recordInbound,
 } from '../../src/domain/channels/inbound.ts';
@@ -22,7 +23,7 @@ let inbound: GroupCommit;
 beforeAll(async () => {
   database = await createTestDatabase();
   // Everything a test submits in one turn of the event loop lands in one batch.
-  inbound = groupCommit(database.pool, { windowMs: 50, maxStatements: 1000 });
+  inbound = groupCommit(database.pipelined, { windowMs: 50, maxStatements: 1000 });
 });
 afterAll(() => database.drop());
 
@@ -173,8 +174,24 @@ describe('recording inbound events through a group commit', () => {
     ).toEqual([true, true]);
   });
 
+  it('stores nothing of a batch whose statement in the middle fails, though those after it were already sent', async () => {
+    const chat = unique();
+    const [first, last] = [message(chat, 'first'), message(chat, 'last')];
+    const bad = { ...message(chat, 'bad'), externalId: null as unknown as string };
+    // One submission keeps its order: the failing statement goes between two good ones, all
+    // three written to the connection before PostgreSQL has answered the first.
+    await expect(inbound.query([first, bad, last].map(inboundStatement))).rejects.toThrow(/external_id/);
+    expect(await stored([chat])).toEqual([]);
+    expect(await drainJobCount(chat)).toBe(0);
+    expect(await recordInbound(inbound, last)).toEqual({ stored: true });
+  });
+
+  it('refuses a pool whose connections do not pipeline', () => {
+    expect(() => groupCommit(database.pool, { windowMs: 0, maxStatements: 1 })).toThrow(/pipelined pool/);
+  });
+
   it('commits at once when nothing else is committing, without waiting out the window', async () => {
-    const idle = groupCommit(database.pool, { windowMs: 600_000, maxStatements: 1000 });
+    const idle = groupCommit(database.pipelined, { windowMs: 600_000, maxStatements: 1000 });
     const chat = unique();
     expect(await recordInbound(idle, message(chat))).toEqual({ stored: true });
     // What arrives while a batch commits waits for it (not the window), then goes together.
@@ -188,7 +205,7 @@ describe('recording inbound events through a group commit', () => {
   });
 
   it('with a window of 0 commits each event on its own', async () => {
-    const alone = groupCommit(database.pool, { windowMs: 0, maxStatements: 1000 });
+    const alone = groupCommit(database.pipelined, { windowMs: 0, maxStatements: 1000 });
     const chat = unique();
     await Promise.all([message(chat, 'x'), message(chat, 'y')].map((event) => recordInbound(alone, event)));
     const rows = await stored([chat]);
