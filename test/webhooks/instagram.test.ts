@@ -189,9 +189,9 @@ describe('Instagram webhook: messages', () => {
     await waitFor(async () => (await events(from))[0]?.status === 'PROCESSED', 'the message to be processed');
     const identity = await app.services.db.channelIdentity.findUniqueOrThrow({
       where: { platform_externalId: { platform: 'INSTAGRAM', externalId: from } },
-      include: { user: { include: { agents: true, chats: true } } },
+      include: { user: { include: { agent: true, chats: true } } },
     });
-    expect(identity.user.agents.map((a) => a.kind)).toEqual(['CONSUMER']);
+    expect(identity.user.agent).toMatchObject({ kind: 'CONSUMER' });
     expect(identity.user.chats).toMatchObject([
       { platform: 'INSTAGRAM', account: ACCOUNT, externalChatId: from },
     ]);

@@ -49,10 +49,10 @@ describe('Telegram webhook', () => {
     );
     const identity = await app.services.db.channelIdentity.findUniqueOrThrow({
       where: { platform_externalId: { platform: 'TELEGRAM', externalId: String(chatId) } },
-      include: { user: { include: { agents: true } } },
+      include: { user: { include: { agent: true } } },
     });
     expect(identity.user.displayName).toBe('Ana');
-    expect(identity.user.agents.map((a) => a.kind)).toEqual(['CONSUMER']);
+    expect(identity.user.agent).toMatchObject({ kind: 'CONSUMER' });
   });
 
   it('refuses a wrong, missing or oddly sized secret with 401 and stores nothing', async () => {

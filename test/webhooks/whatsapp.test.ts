@@ -278,10 +278,10 @@ describe('WhatsApp webhook', () => {
 
     const identity = await app.services.db.channelIdentity.findUniqueOrThrow({
       where: { platform_externalId: { platform: 'WHATSAPP', externalId: from } },
-      include: { user: { include: { agents: true } } },
+      include: { user: { include: { agent: true } } },
     });
     expect(identity.user.displayName).toBe('Ana Silva');
-    expect(identity.user.agents.map((a) => a.kind)).toEqual(['CONSUMER']);
+    expect(identity.user.agent).toMatchObject({ kind: 'CONSUMER' });
     const chat = await app.services.db.chat.findFirstOrThrow({
       where: { platform: 'WHATSAPP', account: MAIN.phoneNumberId, externalChatId: from },
     });

@@ -215,12 +215,11 @@ builder.prismaObjectField(User, 'agent', (t) =>
     authScopes: (user, _args, ctx) =>
       ctx.actor.kind === 'user' && ctx.actor.userId === user.id ? true : { platformAdmin: true },
     unauthorizedResolver: () => null,
-    select: (_args, _ctx, nestedSelection) => ({
-      agents: nestedSelection({ where: { kind: 'CONSUMER' }, take: 1 }),
-    }),
+    // An agent with a user is that user's consumer agent (only those are made with one).
+    select: (_args, _ctx, nestedSelection) => ({ agent: nestedSelection() }),
     // nestedSelection selects what the Agent type needs; the User type (no select of its own) and
     // Prisma's types cannot see that.
-    resolve: (user) => ((user as unknown as { agents: unknown[] }).agents[0] ?? null) as never,
+    resolve: (user) => (user as unknown as { agent: unknown }).agent as never,
   }),
 );
 

@@ -461,7 +461,7 @@ export async function resolveSender(
   const include = {
     user: {
       select: {
-        agents: { select: { id: true } },
+        agent: { select: { id: true } },
         chats: {
           where: { unreachableAt: null },
           orderBy: { lastInboundAt: { sort: 'desc', nulls: 'last' } },
@@ -519,8 +519,8 @@ export async function resolveSender(
     identity = await db.channelIdentity.findUniqueOrThrow({ where, include });
   }
   const { userId } = identity;
-  // A person's agents are their consumer agent alone (an agent with a user is that user's).
-  const agentId = identity.user.agents[0]?.id ?? (await ensureConsumerAgent(db, keyring, userId)).id;
+  // An agent with a user is that user's consumer agent; a person made without one gets it here.
+  const agentId = identity.user.agent?.id ?? (await ensureConsumerAgent(db, keyring, userId)).id;
   const latest = identity.user.chats[0];
   if (latest && touchLater(latest, message, new Date())) {
     return {
