@@ -1,6 +1,6 @@
 /**
  * Acting on an accepted inbound envelope, exactly once. The row is locked (`FOR UPDATE`) for the
- * whole of the handling, in one transaction with the handler's own writes: a second handler of
+ * whole of the handling's transaction, which holds the handler's own writes: a second handler of
  * the same row (two workers, a job run again after a crash) waits, then finds `handled_at` set
  * and does nothing, and a handler that fails or dies leaves nothing half done and the row
  * unhandled for the job's retry.
@@ -74,7 +74,7 @@ export type IntentHandler<I extends Intent = Intent> = (
  * before (it may be handled meanwhile: its result is then dropped). It must write nothing the
  * handling depends on. Throwing fails the handling before anything is written; the job retries.
  * `handle` then runs in the transaction, as an `IntentHandler` does, with what `prepare` returned.
- * `envelope.repliesTo` is as read before the transaction for `prepare`, not yet ANSWERED.
+ * For `prepare`, `envelope.repliesTo` is as read then (not yet moved to ANSWERED).
  */
 export interface PreparedIntentHandler<I extends Intent, P> {
   prepare(db: Db, envelope: VerifiedEnvelope<I>): Promise<P>;
