@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { handleEnvelope, type IntentHandlers } from '../../src/domain/envelopes/handle.ts';
+import { handleEnvelope, type IntentHandlers, preparedHandler } from '../../src/domain/envelopes/handle.ts';
 import {
   ORPHAN_AFTER_MS,
   reapStaleEnvelopes,
@@ -218,6 +218,182 @@ describe('handling envelopes', () => {
     });
     expect(outcome).toEqual({ handled: false, note: null });
     expect(called).toBe(false);
+  });
+
+  it('never prepares a REJECTED envelope', async () => {
+    const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
+    const rejected = await world.db.a2aEnvelope.create({
+      data: {
+        direction: 'INBOUND',
+        envelopeId: randomUUID(),
+        fromAgent: guest.id,
+        toAgent: place.id,
+        intent: 'venue.question',
+        payload: { text: 'x' },
+        state: 'REJECTED',
+        rejectReason: 'bad signature',
+      },
+    });
+    const calls: string[] = [];
+    const outcome = await handleEnvelope(handleDeps(), rejected.id, {
+      'venue.question': preparedHandler({
+        prepare: async () => {
+          calls.push('prepare');
+        },
+        handle: async () => {
+          calls.push('handle');
+        },
+      }),
+    });
+    expect(outcome).toEqual({ handled: false, note: null });
+    expect(calls).toEqual([]);
+  });
+});
+
+describe('handling with a preparation before the transaction', () => {
+  /** Whether another connection can lock the envelope's row at once (nobody holds it). */
+  async function lockableNow(rowId: string): Promise<boolean> {
+    const other = await world.database.pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT id FROM a2a_envelopes WHERE id = $1 FOR UPDATE NOWAIT', [rowId]);
+      return true;
+    } catch (error) {
+      if ((error as { code?: string }).code === '55P03') return false;
+      throw error;
+    } finally {
+      await other.query('ROLLBACK');
+      other.release();
+    }
+  }
+
+  async function question(text: string) {
+    const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
+    const { row } = await deliver({
+      from: guest.id,
+      to: place.id,
+      intent: 'venue.question',
+      payload: { text },
+    });
+    return row;
+  }
+
+  it('prepares with the row unlocked, then hands what it prepared to the handler in the transaction', async () => {
+    const row = await question('Terrace?');
+    const seen: { prepared: string[]; lockable: boolean[]; handled: string[] } = {
+      prepared: [],
+      lockable: [],
+      handled: [],
+    };
+    const handlers: IntentHandlers = {
+      'venue.question': preparedHandler({
+        prepare: async (db, envelope) => {
+          seen.prepared.push(envelope.payload.text);
+          seen.lockable.push(await lockableNow(envelope.rowId));
+          // The plain client, not a transaction: its reads see only what is committed.
+          expect(await db.a2aEnvelope.count({ where: { id: envelope.rowId, handledAt: null } })).toBe(1);
+          return { answer: 'Yes, ten tables' };
+        },
+        handle: async (_tx, envelope, _context, prepared) => {
+          seen.handled.push(prepared.answer);
+          // Inside, the row is ours.
+          seen.lockable.push(await lockableNow(envelope.rowId));
+          return `answered: ${prepared.answer}`;
+        },
+      }),
+    };
+
+    expect(await handleEnvelope(handleDeps(), row.id, handlers)).toEqual({
+      handled: true,
+      note: 'answered: Yes, ten tables',
+    });
+    expect(seen).toEqual({ prepared: ['Terrace?'], lockable: [true, false], handled: ['Yes, ten tables'] });
+    // Handled: a run again neither prepares nor handles.
+    expect(await handleEnvelope(handleDeps(), row.id, handlers)).toEqual({
+      handled: false,
+      note: 'answered: Yes, ten tables',
+    });
+    expect(seen.prepared).toHaveLength(1);
+    expect(seen.handled).toHaveLength(1);
+  });
+
+  it('writes nothing when the preparation fails, and the retry prepares again and handles', async () => {
+    const row = await question('Heated?');
+    let attempts = 0;
+    const handled: string[] = [];
+    const handlers: IntentHandlers = {
+      'venue.question': preparedHandler({
+        prepare: async () => {
+          attempts += 1;
+          if (attempts === 1) throw new Error('the model is away');
+          return 'Yes, in winter';
+        },
+        handle: async (tx, envelope, _context, prepared) => {
+          handled.push(prepared);
+          await queueEnvelope(tx, {
+            from: envelope.to,
+            to: envelope.from,
+            intent: 'venue.answer',
+            payload: { text: prepared },
+            inReplyTo: envelope.envelopeId,
+          });
+          return 'answered';
+        },
+      }),
+    };
+
+    await expect(handleEnvelope(handleDeps(), row.id, handlers)).rejects.toThrow('the model is away');
+    expect(handled).toEqual([]);
+    expect(await world.db.a2aEnvelope.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({
+      handledAt: null,
+    });
+    expect(await world.db.a2aEnvelope.count({ where: { inReplyTo: row.envelopeId } })).toBe(0);
+
+    expect(await handleEnvelope(handleDeps(), row.id, handlers)).toEqual({ handled: true, note: 'answered' });
+    expect(attempts).toBe(2);
+    expect(await world.db.a2aEnvelope.count({ where: { inReplyTo: row.envelopeId } })).toBe(1);
+  });
+
+  it('writes once when two runs prepare at once: the second finds it handled and drops what it prepared', async () => {
+    const row = await question('Vegan?');
+    let prepares = 0;
+    let bothPrepared!: () => void;
+    const together = new Promise<void>((resolve) => {
+      bothPrepared = resolve;
+    });
+    const handlers: IntentHandlers = {
+      'venue.question': preparedHandler({
+        prepare: async () => {
+          prepares += 1;
+          if (prepares === 2) bothPrepared();
+          await together;
+          return `plan ${prepares}`;
+        },
+        handle: async (tx, envelope, _context, prepared) => {
+          await queueEnvelope(tx, {
+            from: envelope.to,
+            to: envelope.from,
+            intent: 'venue.answer',
+            payload: { text: prepared },
+            inReplyTo: envelope.envelopeId,
+          });
+          return 'answered';
+        },
+      }),
+    };
+
+    const outcomes = await Promise.all([
+      handleEnvelope(handleDeps(), row.id, handlers),
+      handleEnvelope(handleDeps(), row.id, handlers),
+    ]);
+    expect(prepares).toBe(2);
+    expect(outcomes).toEqual(
+      expect.arrayContaining([
+        { handled: true, note: 'answered' },
+        { handled: false, note: 'answered' },
+      ]),
+    );
+    expect(await world.db.a2aEnvelope.count({ where: { inReplyTo: row.envelopeId } })).toBe(1);
   });
 });
 

@@ -92,9 +92,11 @@ describe("a venue's agent answering booking requests", () => {
       booking.id,
     );
     const live = await world.listen(bookingTopics.booking(booking.id));
+    const decide = world.handlers['booking.request'];
+    if (typeof decide !== 'function') throw new Error('booking.request is decided in the transaction alone');
     const failing: IntentHandlers = {
       'booking.request': async (tx, envelope, context) => {
-        await world.handlers['booking.request']!(tx, envelope, context);
+        await decide(tx, envelope, context);
         throw new Error('the process died after deciding');
       },
     };

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inboxTopic } from '../../src/domain/network/staff-inbox.ts';
 import { call, say } from '../factories/model.ts';
-import { type ScriptedFake, startFakeAnthropic } from '../fakes/anthropic.ts';
+import { type FakeReply, type ScriptedFake, startFakeAnthropic } from '../fakes/anthropic.ts';
+import { waitFor } from '../helpers/jobs.ts';
 import { type VenueAgentWorld, venueAgentWorld } from './venue-agent-world.ts';
 
 const FACTS = {
@@ -203,5 +204,130 @@ describe("a venue's agent answering questions with a model", () => {
     expect(items[0]?.reason).toBe(
       "The venue's facts do not answer it, and its agent's model could not be asked",
     );
+  });
+});
+
+describe("a venue's agent holds no transaction while its model thinks", () => {
+  let world: VenueAgentWorld;
+  let model: ScriptedFake;
+  beforeAll(async () => {
+    model = await startFakeAnthropic();
+    world = await venueAgentWorld({ model });
+  });
+  afterAll(async () => {
+    await world?.close();
+    await model?.close();
+  });
+
+  /**
+   * The model holds every answer until `release()`; `arrivedAt` is when the first request of the
+   * hold reached it (the model's HTTP call is then pending).
+   */
+  function holdAnswers(reply: FakeReply) {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const hold = { arrivedAt: null as Date | null, release };
+    model.respond(async () => {
+      hold.arrivedAt ??= new Date();
+      await released;
+      return reply;
+    });
+    return hold;
+  }
+
+  async function question(text: string) {
+    const guest = await world.guest();
+    const venue = await world.venue({}, FACTS);
+    const delivered = await world.deliver(guest.id, venue.id, 'venue.question', { text });
+    return { guest, venue, ...delivered };
+  }
+
+  it("leaves the envelope's row unlocked and no transaction open while the model's answer is pending", async () => {
+    const hold = holdAnswers(say('Dogs are welcome on the terrace.'));
+    const { outbound, inboundRowId } = await question('Can I bring my dog?');
+    const requests = model.requests.length;
+
+    const handling = world.handle(inboundRowId);
+    await waitFor(async () => model.requests.length > requests, 'the model to be asked');
+    const other = await world.app.database.pool.connect();
+    try {
+      // Another handler could take the row at once: nobody holds it.
+      await other.query('BEGIN');
+      const locked = await other.query('SELECT id FROM a2a_envelopes WHERE id = $1 FOR UPDATE NOWAIT', [
+        inboundRowId,
+      ]);
+      expect(locked.rows).toHaveLength(1);
+      await other.query('ROLLBACK');
+      // No connection of the database has a transaction that began before the model was asked.
+      const open = await other.query<{ pid: number; state: string; query: string }>(
+        `SELECT pid, state, query FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()
+           AND xact_start IS NOT NULL AND xact_start <= $1`,
+        [hold.arrivedAt],
+      );
+      expect(open.rows).toEqual([]);
+    } finally {
+      other.release();
+      hold.release();
+    }
+
+    expect(await handling).toEqual({ handled: true, note: "answered by the venue's agent (model)" });
+    const answers = await world.answers(outbound.envelopeId!);
+    expect(answers.map((a) => a.payload)).toEqual([
+      { text: 'Dogs are welcome on the terrace.', questionId: outbound.envelopeId },
+    ]);
+  });
+
+  it('answers once and handles once when two runs handle the question at the same time', async () => {
+    const hold = holdAnswers(say('There is a car park behind the building.'));
+    const { outbound, inboundRowId, venue } = await question('Is there parking nearby?');
+    const requests = model.requests.length;
+
+    // Both runs find the envelope unhandled and ask the model before either commits.
+    const runs = [world.handle(inboundRowId), world.handle(inboundRowId)];
+    await waitFor(async () => model.requests.length === requests + 2, 'both runs to be asking the model');
+    hold.release();
+    const outcomes = await Promise.all(runs);
+
+    const note = "answered by the venue's agent (model)";
+    expect(outcomes).toEqual(expect.arrayContaining([{ handled: true, note }]));
+    expect(outcomes.filter((o) => o.handled)).toHaveLength(1);
+    expect(outcomes).toContainEqual({ handled: false, note });
+    const answers = await world.answers(outbound.envelopeId!);
+    expect(answers.map((a) => a.payload)).toEqual([
+      { text: 'There is a car park behind the building.', questionId: outbound.envelopeId },
+    ]);
+    expect(await world.db.venueInboxItem.count({ where: { venueId: venue.venue.id } })).toBe(0);
+    const row = await world.db.a2aEnvelope.findUniqueOrThrow({ where: { id: inboundRowId } });
+    expect(row).toMatchObject({ handledNote: note, handledAt: expect.any(Date) });
+
+    // A run after the handling (the job again): no model call, nothing written.
+    expect(await world.handle(inboundRowId)).toEqual({ handled: false, note });
+    expect(model.requests).toHaveLength(requests + 2);
+    expect(await world.answers(outbound.envelopeId!)).toHaveLength(1);
+  });
+
+  it('opens one staff item, announced once, when two runs at once are both told to escalate', async () => {
+    const hold = holdAnswers(call('escalate_to_human', { reason: 'a question about allergies' }));
+    const { outbound, inboundRowId, venue } = await question('Is the kitchen safe for a nut allergy?');
+    const requests = model.requests.length;
+
+    const runs = [world.handle(inboundRowId), world.handle(inboundRowId)];
+    await waitFor(async () => model.requests.length === requests + 2, 'both runs to be asking the model');
+    hold.release();
+    const outcomes = await Promise.all(runs);
+
+    expect(outcomes.filter((o) => o.handled)).toEqual([{ handled: true, note: 'put before staff' }]);
+    expect(await world.answers(outbound.envelopeId!)).toHaveLength(0);
+    const items = await world.db.venueInboxItem.findMany({ where: { venueId: venue.venue.id } });
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatchObject({
+      kind: 'QUESTION',
+      envelopeId: outbound.envelopeId,
+      reason: "The venue's agent asks staff: a question about allergies",
+    });
+    expect(world.published.filter((p) => p.topic === inboxTopic(venue.venue.id))).toHaveLength(1);
   });
 });

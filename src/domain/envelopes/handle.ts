@@ -1,16 +1,25 @@
 /**
  * Acting on an accepted inbound envelope, exactly once. The row is locked (`FOR UPDATE`) for the
- * whole of the handling, in one transaction with the handler's own writes: a second handler of
+ * whole of the handling's transaction, which holds the handler's own writes: a second handler of
  * the same row (two workers, a job run again after a crash) waits, then finds `handled_at` set
  * and does nothing, and a handler that fails or dies leaves nothing half done and the row
  * unhandled for the job's retry.
+ *
+ * Nothing slow or outside the database happens inside that transaction: it holds a pooled
+ * connection and the row's lock, and a few handlings waiting on a language model would hold the
+ * pool. A handler that needs such a call (the venue agent's model, for a question) has a
+ * preparation step (`prepare`), run before the transaction on the plain client with no lock,
+ * whose result the handler is given inside it. The preparation only reads and asks; it writes
+ * nothing the handling depends on, so a run that dies after it leaves the envelope unhandled and
+ * the retry prepares again (at most one wasted call), and two runs at once may both prepare, but
+ * only the first to take the lock writes.
  *
  * What each intent means is not decided here: callers (the venue's business agent, the consumer
  * side) pass a registry of handlers. A reply (`in_reply_to` one of our outbound envelopes) moves
  * that envelope to ANSWERED in the same transaction, and links the reply to its booking.
  */
 import type { A2aEnvelope } from '../../generated/prisma/client.ts';
-import type { Db, Tx } from '../../platform/db.ts';
+import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { type Intent, type IntentPayload, isIntent, parseIntentPayload } from './intents.ts';
 import { moveEnvelope } from './states.ts';
@@ -50,6 +59,7 @@ export interface HandleContext {
  * change bookings on `tx`; what must wait for the commit goes to `context.afterCommit`). Returns a
  * note to record, or the note and the booking the envelope is about (a request that made one),
  * which joins the booking's envelope history. Throwing rolls everything back and the job retries.
+ * It must not call out (a model, HTTP): that belongs in a `PreparedIntentHandler`'s `prepare`.
  */
 export type IntentHandler<I extends Intent = Intent> = (
   tx: Tx,
@@ -57,10 +67,41 @@ export type IntentHandler<I extends Intent = Intent> = (
   context: HandleContext,
 ) => Promise<HandlerResult> | Promise<void>;
 
+/**
+ * A handler whose slow or outside work (a language model, HTTP) runs before the handling
+ * transaction. `prepare` runs with the plain client, holding no connection or lock between its
+ * queries, only for an envelope that was accepted, inbound and not yet handled when read just
+ * before (it may be handled meanwhile: its result is then dropped). It must write nothing the
+ * handling depends on. Throwing fails the handling before anything is written; the job retries.
+ * `handle` then runs in the transaction, as an `IntentHandler` does, with what `prepare` returned.
+ * For `prepare`, `envelope.repliesTo` is as read then (not yet moved to ANSWERED).
+ */
+export interface PreparedIntentHandler<I extends Intent, P> {
+  prepare(db: Db, envelope: VerifiedEnvelope<I>): Promise<P>;
+  handle(
+    tx: Tx,
+    envelope: VerifiedEnvelope<I>,
+    context: HandleContext,
+    prepared: P,
+  ): Promise<HandlerResult> | Promise<void>;
+}
+
 export type HandlerResult = string | { note?: string; bookingId?: string } | undefined;
 
-/** The handlers a caller supplies, by intent. */
-export type IntentHandlers = { [I in Intent]?: IntentHandler<I> };
+/** The handlers a caller supplies, by intent: in the transaction only, or prepared before it. */
+export type IntentHandlers = {
+  [I in Intent]?: IntentHandler<I> | PreparedIntentHandler<I, unknown>;
+};
+
+/**
+ * A prepared handler for a registry: `prepare`'s result and `handle`'s argument checked to be one
+ * type here, where they meet; the registry only passes one to the other.
+ */
+export function preparedHandler<I extends Intent, P>(
+  handler: PreparedIntentHandler<I, P>,
+): PreparedIntentHandler<I, unknown> {
+  return handler as PreparedIntentHandler<I, unknown>;
+}
 
 export interface HandleDeps {
   db: Db;
@@ -74,6 +115,61 @@ export interface HandleOutcome {
   /** false when it was handled before, is not an accepted inbound envelope, or does not exist. */
   handled: boolean;
   note: string | null;
+}
+
+/** The handler of an intent, when `handlers` has one. */
+function handlerOf(handlers: IntentHandlers, intent: Intent) {
+  return handlers[intent] as IntentHandler | PreparedIntentHandler<Intent, unknown> | undefined;
+}
+
+/** Whether a stored row is an envelope to act on: accepted, inbound, not yet handled. */
+function toHandle(envelope: A2aEnvelope): boolean {
+  return envelope.direction === 'INBOUND' && envelope.state !== 'REJECTED' && !envelope.handledAt;
+}
+
+/** Our outbound envelope that `envelope` replies to, when there is one. */
+function repliedTo(db: DbOrTx, envelope: A2aEnvelope): Promise<A2aEnvelope | null> {
+  if (!envelope.inReplyTo) return Promise.resolve(null);
+  return db.a2aEnvelope.findFirst({
+    where: { direction: 'OUTBOUND', envelopeId: envelope.inReplyTo, toAgent: envelope.fromAgent },
+  });
+}
+
+function verifiedOf<I extends Intent>(
+  envelope: A2aEnvelope,
+  intent: I,
+  payload: IntentPayload<I>,
+  repliesTo: A2aEnvelope | null,
+): VerifiedEnvelope<I> {
+  return {
+    rowId: envelope.id,
+    envelopeId: envelope.envelopeId!,
+    from: envelope.fromAgent,
+    to: envelope.toAgent,
+    intent,
+    payload,
+    inReplyTo: envelope.inReplyTo,
+    repliesTo,
+    bookingId: envelope.bookingId ?? repliesTo?.bookingId ?? null,
+    receivedAt: envelope.createdAt,
+  };
+}
+
+/**
+ * Runs the preparation of the envelope's handler, if it has one, before the handling transaction:
+ * the row is read without a lock, and an envelope already handled, rejected or not inbound (the
+ * transaction would not act on it) is not prepared. Null when there is nothing to prepare.
+ */
+async function prepare(db: Db, rowId: string, handlers: IntentHandlers): Promise<{ value: unknown } | null> {
+  const envelope = await db.a2aEnvelope.findUnique({ where: { id: rowId } });
+  if (!envelope || !toHandle(envelope) || !isIntent(envelope.intent)) return null;
+  const intent = envelope.intent;
+  const handler = handlerOf(handlers, intent);
+  if (!handler || typeof handler === 'function') return null;
+  const parsed = parseIntentPayload(intent, envelope.payload);
+  if (!parsed.ok) return null;
+  const verified = verifiedOf(envelope, intent, parsed.payload, await repliedTo(db, envelope));
+  return { value: await handler.prepare(db, verified) };
 }
 
 /** Handles the inbound envelope `rowId` with `handlers`, exactly once. Safe to run twice. */
@@ -93,6 +189,8 @@ export async function handleEnvelope(
       linked = bookingId;
     },
   };
+  // Before the transaction: no connection is held while a handler's outside call is pending.
+  const prepared = await prepare(deps.db, rowId, handlers);
   const outcome = await deps.db.$transaction(
     async (tx) => {
       const [row] = await tx.$queryRaw<{ id: string }[]>`
@@ -104,14 +202,9 @@ export async function handleEnvelope(
       if (envelope.handledAt) return { handled: false, note: envelope.handledNote };
       const now = deps.now();
 
-      let repliesTo: A2aEnvelope | null = null;
-      if (envelope.inReplyTo) {
-        repliesTo = await tx.a2aEnvelope.findFirst({
-          where: { direction: 'OUTBOUND', envelopeId: envelope.inReplyTo, toAgent: envelope.fromAgent },
-        });
-        if (repliesTo) {
-          repliesTo = (await moveEnvelope(tx, repliesTo.id, 'ANSWERED', { now })) ?? repliesTo;
-        }
+      let repliesTo = await repliedTo(tx, envelope);
+      if (repliesTo) {
+        repliesTo = (await moveEnvelope(tx, repliesTo.id, 'ANSWERED', { now })) ?? repliesTo;
       }
       let bookingId = envelope.bookingId ?? repliesTo?.bookingId ?? null;
 
@@ -124,23 +217,20 @@ export async function handleEnvelope(
       } else if (intent === 'network.ping' && !handlers[intent]) {
         note = 'ping';
       } else {
-        const handler = handlers[intent] as IntentHandler | undefined;
+        const handler = handlerOf(handlers, intent);
         if (!handler) {
           note = `no handler for ${intent}`;
         } else {
-          const verified: VerifiedEnvelope = {
-            rowId: envelope.id,
-            envelopeId: envelope.envelopeId!,
-            from: envelope.fromAgent,
-            to: envelope.toAgent,
-            intent,
-            payload: parsed.payload,
-            inReplyTo: envelope.inReplyTo,
-            repliesTo,
-            bookingId,
-            receivedAt: envelope.createdAt,
-          };
-          const result = (await handler(tx, verified, context)) as HandlerResult;
+          const verified = verifiedOf(envelope, intent, parsed.payload, repliesTo);
+          let result: HandlerResult;
+          if (typeof handler === 'function') {
+            result = (await handler(tx, verified, context)) as HandlerResult;
+          } else {
+            // An accepted row is never unhandled again nor its payload changed, so what was read
+            // before is what is locked now; were it not, the retry prepares afresh.
+            if (!prepared) throw new Error(`envelope ${rowId} became one to handle after it was read`);
+            result = (await handler.handle(tx, verified, context, prepared.value)) as HandlerResult;
+          }
           if (typeof result === 'object') {
             note = result.note ?? null;
             bookingId = result.bookingId ?? bookingId;

@@ -1,8 +1,10 @@
 /**
  * A venue's business agent: what it does with the envelopes guests' agents send to
- * `venue-<venueId>`. Each handler runs in handleEnvelope's transaction, so the venue's record
+ * `venue-<venueId>`. Each handler writes in handleEnvelope's transaction, so the venue's record
  * (the booking's move, the staff item) and its answer envelope commit together or not at all;
- * live updates and announcements wait for the commit (`context.afterCommit`).
+ * live updates and announcements wait for the commit (`context.afterCommit`). Nothing here calls
+ * out inside that transaction: a question's answer, which may need the model, is decided before
+ * it (handleEnvelope's `prepare`), and the transaction only writes what was decided.
  *
  * - `booking.request`: the booking it names (REQUESTED meanwhile) is decided by the venue's policy
  *   and rules (decideBookingRequest): CONFIRMED + `booking.accepted`, DECLINED + `booking.declined`
@@ -10,13 +12,16 @@
  *   A booking already decided is answered with what it is, and not moved.
  * - `venue.question`: answered from the venue's facts (venue-facts.ts) with `venue.answer`; else
  *   from its approved FAQ or its wiki (src/domain/network/wiki-answer.ts); else, with a model, the
- *   model may answer from the facts or use the agent's tools; else staff decide.
+ *   model may answer from the facts or use the agent's tools; else staff decide. All of that is
+ *   decided before the handling's transaction, with no lock held (`planAnswer`); the transaction
+ *   queues the answer or opens the staff item (`onQuestion`). Two runs at once may both ask the
+ *   model; only the first to lock the envelope writes.
  * - `booking.cancel` / `booking.modify`: the guest's own booking, cancelled or changed as the guest.
  */
 import type { Booking, Venue } from '../../generated/prisma/client.ts';
 import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
-import type { Tx } from '../../platform/db.ts';
+import type { DbOrTx, Tx } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Metrics } from '../../platform/metrics.ts';
 import { type BookingPolicy, venueAgentPolicy } from '../agents/agents.ts';
@@ -32,7 +37,12 @@ import type { BookingEffects } from '../bookings/effects.ts';
 import { canTransition } from '../bookings/status.ts';
 import { venueSlots } from '../bookings/venue-availability.ts';
 import type { LlmGateway, ToolSpec } from '../conversation/messages.ts';
-import type { HandleContext, IntentHandlers, VerifiedEnvelope } from '../envelopes/handle.ts';
+import {
+  type HandleContext,
+  type IntentHandlers,
+  preparedHandler,
+  type VerifiedEnvelope,
+} from '../envelopes/handle.ts';
 import type { Intent, IntentPayload } from '../envelopes/intents.ts';
 import { queueEnvelope } from '../envelopes/outbox.ts';
 import { overlapsWindow, type TimeWindow } from '../venues/availability.ts';
@@ -94,7 +104,11 @@ export const VENUE_AGENT_MODEL_TOOLS: ToolSpec[] = [
 export function venueAgentHandlers(deps: VenueAgentDeps): IntentHandlers {
   return {
     'booking.request': (tx, envelope, context) => onBookingRequest(deps, tx, envelope, context),
-    'venue.question': (tx, envelope, context) => onQuestion(deps, tx, envelope, context),
+    // Its model may take seconds: asked before the handling's transaction, never inside it.
+    'venue.question': preparedHandler({
+      prepare: (db, envelope) => planAnswer(deps, db, envelope),
+      handle: (tx, envelope, context, plan) => onQuestion(deps, tx, envelope, context, plan),
+    }),
     'booking.cancel': (tx, envelope, context) => onCancel(deps, tx, envelope, context),
     'booking.modify': (tx, envelope, context) => onModify(deps, tx, envelope, context),
   };
@@ -370,14 +384,14 @@ async function answerDecided(
 }
 
 async function venueFacts(
-  tx: Tx,
+  db: DbOrTx,
   venueId: string,
   now: Date,
 ): Promise<(VenueFacts & { organizationId: string | null }) | null> {
   // The changes to its hours from the venue's today on for two weeks: a day either side of UTC
   // is read, and the venue's own today decides.
   const day = 86_400_000;
-  const venue = await tx.venue.findUnique({
+  const venue = await db.venue.findUnique({
     where: { id: venueId },
     include: {
       hours: true,
@@ -404,37 +418,70 @@ async function venueFacts(
   return { ...factsOf({ ...venue, exceptions }), organizationId: venue.organizationId };
 }
 
+/**
+ * What the venue's agent will do with a question, decided before the handling's transaction: an
+ * answer to send, staff to ask (and why), or nothing (the note says why).
+ */
+type QuestionPlan =
+  | { kind: 'answer'; text: string; note: string }
+  | { kind: 'staff'; reason: string }
+  | { kind: 'none'; note: string };
+
+/**
+ * Decides the answer to a question, outside any transaction (handleEnvelope's `prepare`): the
+ * venue's facts, then its approved FAQ and wiki, then, with a model, the model, which may take
+ * seconds. Reads only; a model that fails sends the question to staff, as a model that is unsure
+ * does.
+ */
+async function planAnswer(
+  deps: VenueAgentDeps,
+  db: DbOrTx,
+  envelope: VerifiedEnvelope<'venue.question'>,
+): Promise<QuestionPlan> {
+  const venueId = venueOf(envelope);
+  if (!venueId) return { kind: 'none', note: 'not acted on: not addressed to a venue' };
+  const facts = await venueFacts(db, venueId, deps.now());
+  if (!facts) return { kind: 'none', note: 'not acted on: no such venue' };
+  const { text } = envelope.payload;
+
+  const fromFacts = answerFromFacts(facts, text);
+  if (fromFacts) {
+    return {
+      kind: 'answer',
+      text: fromFacts.text,
+      note: `answered from the venue's facts (${fromFacts.topics.join(', ')})`,
+    };
+  }
+  const fromWiki = await answerFromWiki(db, venueId, text);
+  if (fromWiki) {
+    return {
+      kind: 'answer',
+      text: fromWiki.text,
+      note: `answered from the venue's ${fromWiki.how === 'faq' ? 'FAQ' : 'wiki'} (${fromWiki.key})`,
+    };
+  }
+  if (!deps.llm) return { kind: 'staff', reason: "The venue's facts do not answer it" };
+  const fromModel = await askModel(deps, deps.llm, { facts, text, venueId });
+  return 'answer' in fromModel
+    ? { kind: 'answer', text: fromModel.answer, note: `answered by the venue's agent (${fromModel.how})` }
+    : { kind: 'staff', reason: fromModel.staff };
+}
+
+/** Carries out the plan in the handling's transaction: the answer queued, or the staff item opened. */
 async function onQuestion(
   deps: VenueAgentDeps,
   tx: Tx,
   envelope: VerifiedEnvelope<'venue.question'>,
   context: HandleContext,
+  plan: QuestionPlan,
 ): Promise<string> {
-  const venueId = venueOf(envelope);
-  if (!venueId) return 'not acted on: not addressed to a venue';
-  const facts = await venueFacts(tx, venueId, deps.now());
-  if (!facts) return 'not acted on: no such venue';
+  if (plan.kind === 'none') return plan.note;
+  const venueId = venueOf(envelope)!;
   const { text } = envelope.payload;
-  const questionId = envelope.payload.questionId ?? envelope.envelopeId;
-  const reply = (answerText: string) =>
-    answer(deps, tx, envelope, 'venue.answer', { text: answerText.slice(0, 2000), questionId }, null);
-
-  const fromFacts = answerFromFacts(facts, text);
-  if (fromFacts) {
-    await reply(fromFacts.text);
-    return `answered from the venue's facts (${fromFacts.topics.join(', ')})`;
-  }
-  const fromWiki = await answerFromWiki(tx, venueId, text);
-  if (fromWiki) {
-    await reply(fromWiki.text);
-    return `answered from the venue's ${fromWiki.how === 'faq' ? 'FAQ' : 'wiki'} (${fromWiki.key})`;
-  }
-  const reasonForStaff = deps.llm
-    ? await askModel(deps, deps.llm, { facts, text, venueId })
-    : { staff: "The venue's facts do not answer it" };
-  if ('answer' in reasonForStaff) {
-    await reply(reasonForStaff.answer);
-    return `answered by the venue's agent (${reasonForStaff.how})`;
+  if (plan.kind === 'answer') {
+    const questionId = envelope.payload.questionId ?? envelope.envelopeId;
+    await answer(deps, tx, envelope, 'venue.answer', { text: plan.text.slice(0, 2000), questionId }, null);
+    return plan.note;
   }
   const { item, created } = await openInboxItem(tx, {
     venueId,
@@ -443,7 +490,7 @@ async function onQuestion(
     fromAgent: envelope.from,
     guestId: guestOf(envelope),
     guestText: text,
-    reason: reasonForStaff.staff,
+    reason: plan.reason,
   });
   if (created) announce(deps, context, venueId, item.id, 'QUESTION');
   return 'put before staff';
