@@ -9,7 +9,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileVenueWiki } from '../../src/domain/network/venue-wiki.ts';
-import { businessScanTask, scanTopic } from '../../src/domain/scan/scans.ts';
+import {
+  businessScanTask,
+  failScan,
+  type ScanProgressPayload,
+  scanTopic,
+} from '../../src/domain/scan/scans.ts';
 import { createWebFetcher, FetchRefusedError } from '../../src/integrations/web/fetcher.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
 import { createVenue } from '../factories/venues.ts';
@@ -643,10 +648,10 @@ describe('progress', () => {
   };
 
   /** Every event of the stream until it ends or `until` says stop; `stop()` hangs up. */
-  async function listen(scanId: string, token: string) {
+  async function listen<E = Event>(scanId: string, token: string, document = PROGRESS) {
     const abort = new AbortController();
-    const response = await openSse(app, PROGRESS, { scanId }, token, abort.signal);
-    const events: Event[] = [];
+    const response = await openSse(app, document, { scanId }, token, abort.signal);
+    const events: E[] = [];
     const done = (async () => {
       const decoder = new TextDecoder();
       let buffer = '';
@@ -656,7 +661,7 @@ describe('progress', () => {
           for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
             const event = parseSseEvent(buffer.slice(0, end));
             buffer = buffer.slice(end + 2);
-            if (event.event === 'next') events.push(JSON.parse(event.data) as Event);
+            if (event.event === 'next') events.push(JSON.parse(event.data) as E);
           }
         }
       } catch {
@@ -709,5 +714,143 @@ describe('progress', () => {
         { lane: 'CLASSIFICATION', state: 'SKIPPED' },
       ],
     });
+  });
+
+  // Everything a step shows, and what only a finished scan has: a step delivered late must show
+  // itself, not the scan as it is by the time it arrives.
+  const STEP = `subscription($scanId: ID!) {
+    scanProgress(scanId: $scanId) {
+      id status startedAt finishedAt failureCode failureReason
+      lanes { lane state detail } report { structuredData } draft { field }
+    }
+  }`;
+  type Step = {
+    id: string;
+    status: string;
+    startedAt: string | null;
+    finishedAt: string | null;
+    failureCode: string | null;
+    failureReason: string | null;
+    lanes: { lane: string; state: string; detail: string | null }[];
+    report: { structuredData: string | null } | null;
+    draft: { field: string }[] | null;
+  };
+  type StepEvent = { data?: { scanProgress: Step | null }; errors?: unknown[] };
+  const states = (step: Step) => [step.status, ...step.lanes.map((l) => `${l.lane}:${l.state}`)];
+
+  /** The app's services with a pub/sub that holds what is published until `release()` sends it, in order. */
+  function heldPublishing() {
+    const { pubsub } = app.services;
+    const held: [string, ScanProgressPayload][] = [];
+    return {
+      held,
+      services: {
+        ...app.services,
+        pubsub: {
+          ...pubsub,
+          publish: async (topic: string, payload: unknown) =>
+            void held.push([topic, payload as ScanProgressPayload]),
+        },
+      },
+      async release() {
+        for (const [topic, payload] of held.splice(0)) await pubsub.publish(topic, payload);
+      },
+    };
+  }
+
+  it('delivers each step as it stood, even once the scan has finished before any is delivered', async () => {
+    const w = await world();
+    const s = await site(plainTextBar());
+    anthropic.enqueue({
+      body: anthropicMessage({
+        text: '{"category":"PUB","cuisines":["british"],"priceLevel":2,"description":"A harbour pub."}',
+      }),
+    });
+    const res = await startScan(w, `${s.url}/`);
+    const scanId = member(res.data?.scanBusiness, 'ScanBusinessPayload', res).scan.id;
+    const feed = await listen<StepEvent>(scanId, w.owner.token, STEP);
+    await listening(rawId(scanId));
+
+    // The whole scan runs, and is DONE in the database, before the subscriber hears of any step.
+    const publishing = heldPublishing();
+    await runDueJobs(app, ['business-scan'], publishing.services);
+    const row = await app.services.db.businessScan.findUniqueOrThrow({ where: { id: rawId(scanId) } });
+    expect(row.status).toBe('DONE');
+    expect(publishing.held.map(([topic]) => topic)).toEqual(Array(4).fill(scanTopic(rawId(scanId))));
+    expect(feed.events).toEqual([]);
+
+    await publishing.release();
+    await waitFor(
+      async () => feed.events.find((e) => e.data?.scanProgress?.status === 'DONE'),
+      'the DONE event',
+    );
+    feed.stop();
+    expect(
+      feed.events.every((e) => !e.errors),
+      JSON.stringify(feed.events),
+    ).toBe(true);
+    const steps = feed.events.map((e) => e.data!.scanProgress!);
+    expect(steps.map(states)).toEqual([
+      ['RUNNING', 'WEBSITE:RUNNING', 'STRUCTURED_DATA:PENDING', 'CLASSIFICATION:PENDING'],
+      ['RUNNING', 'WEBSITE:DONE', 'STRUCTURED_DATA:RUNNING', 'CLASSIFICATION:PENDING'],
+      ['RUNNING', 'WEBSITE:DONE', 'STRUCTURED_DATA:DONE', 'CLASSIFICATION:RUNNING'],
+      ['DONE', 'WEBSITE:DONE', 'STRUCTURED_DATA:DONE', 'CLASSIFICATION:DONE'],
+    ]);
+    // A step under way had no report, draft or end yet, though the row has them by now.
+    const startedAt = row.startedAt!.toISOString();
+    for (const step of steps.slice(0, 3)) {
+      expect(step).toMatchObject({
+        id: scanId,
+        startedAt,
+        finishedAt: null,
+        failureCode: null,
+        failureReason: null,
+        report: null,
+        draft: null,
+      });
+    }
+    expect(steps[1]!.lanes[0]!.detail).toBe('1 page read');
+    expect(steps[3]).toMatchObject({
+      id: scanId,
+      startedAt,
+      finishedAt: row.finishedAt!.toISOString(),
+      report: { structuredData: null },
+      lanes: expect.arrayContaining([{ lane: 'CLASSIFICATION', state: 'DONE', detail: 'Classified as pub' }]),
+    });
+    expect(steps[3]!.draft).toEqual(expect.arrayContaining([{ field: 'CATEGORY' }]));
+  });
+
+  it('announces once a scan failed by its job, as it stood when it failed', async () => {
+    const w = await world();
+    const res = await startScan(w, 'https://example.com/');
+    const scanId = member(res.data?.scanBusiness, 'ScanBusinessPayload', res).scan.id;
+    const feed = await listen<StepEvent>(scanId, w.owner.token, STEP);
+    await listening(rawId(scanId));
+
+    // The job's last attempt gave up on an error of ours (twice over: the second finds it FAILED).
+    const publishing = heldPublishing();
+    const deps = { db: app.services.db, now: app.services.now, publish: publishing.services.pubsub.publish };
+    await failScan(deps, rawId(scanId));
+    await failScan(deps, rawId(scanId));
+    expect(publishing.held).toHaveLength(1);
+    await publishing.release();
+    const failed = await waitFor(
+      async () => feed.events.find((e) => e.data?.scanProgress?.status === 'FAILED'),
+      'the FAILED event',
+    );
+    feed.stop();
+    expect(failed.data!.scanProgress).toMatchObject({
+      status: 'FAILED',
+      failureCode: 'internal',
+      failureReason: 'The scan stopped on an error of ours; please try again later',
+      report: null,
+      draft: null,
+    });
+    expect(states(failed.data!.scanProgress!)).toEqual([
+      'FAILED',
+      'WEBSITE:PENDING',
+      'STRUCTURED_DATA:PENDING',
+      'CLASSIFICATION:PENDING',
+    ]);
   });
 });

@@ -56,14 +56,19 @@ export function secondConnection(database: TestDatabase): TestDatabase {
 /**
  * Runs, in this process and to the end, every due job of the named tasks (the built-in handlers),
  * as a worker would, then returns: for tests of an `api` app, whose jobs nobody else runs. Jobs
- * of other tasks stay in the queue.
+ * of other tasks stay in the queue. `services` (the app's by default) are what the tasks run on:
+ * a test may give the app's with one of them changed, such as its pub/sub.
  */
-export async function runDueJobs(app: TestApp, tasks: readonly string[]): Promise<void> {
+export async function runDueJobs(
+  app: TestApp,
+  tasks: readonly string[],
+  services: TestApp['services'] = app.services,
+): Promise<void> {
   const chosen = handlers.filter((handler) => tasks.includes(handler.name));
   if (chosen.length !== tasks.length) throw new Error(`No built-in task among ${tasks.join(', ')}`);
   await runOnce({
     pgPool: app.services.database.pool,
-    taskList: taskList(app.services, chosen),
+    taskList: taskList(services, chosen),
     logger: graphileLogger(app.services.logger),
   });
   // graphile-worker writes a failed attempt without awaiting it, so runOnce can return while the

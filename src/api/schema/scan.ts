@@ -1,6 +1,6 @@
 import { MANAGERS } from '../../domain/organizations/access.ts';
 import type { DraftField, ScanReport, Score } from '../../domain/scan/report.ts';
-import { LANES, lanesOf, type ScanProgressPayload, scanTopic } from '../../domain/scan/scans.ts';
+import { LANES, lanesOf, type ScanProgressPayload, scanAtStep, scanTopic } from '../../domain/scan/scans.ts';
 import { NotAllowedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import { REVOKED, whileAllowed } from './booking.ts';
@@ -275,7 +275,8 @@ mutation('applyScanDraft', {
 builder.subscriptionField('scanProgress', (t) =>
   t.prismaField({
     type: Scan,
-    description: 'The scan each time its status or a lane changes. Owners and admins.',
+    description:
+      'The scan each time its status or a lane changes, in order, each event showing the scan as it stood at that step (even when it arrives after later steps). Owners and admins.',
     args: { scanId: t.arg.globalID({ for: Scan, required: true }) },
     authScopes: async (_root, args, ctx) =>
       managersOf(await ctx.domain.scan.organizationOfScan(args.scanId.id)),
@@ -287,9 +288,11 @@ builder.subscriptionField('scanProgress', (t) =>
           return organizationId !== null && access.has(organizationId, MANAGERS);
         }),
       ),
-    resolve: (query, payload, _args, ctx) => {
+    resolve: async (query, payload, _args, ctx) => {
       if (payload === REVOKED) throw new NotAllowedError();
-      return ctx.domain.scan.findScanOrThrow((payload as ScanProgressPayload).scanId, query);
+      const step = payload as ScanProgressPayload;
+      // The step the event announces, not the row as it is now: later steps may be saved already.
+      return scanAtStep(await ctx.domain.scan.findScanOrThrow(step.scanId, query), step);
     },
   }),
 );

@@ -10,7 +10,8 @@
  * - classification: the cheap model, only when the pages carry no structured business data; its
  *   answer is validated, and an invalid or missing answer fails the lane, not the scan.
  *
- * Each change of state is published on `scanTopic(scanId)` for the `scanProgress` subscription.
+ * Each change of state is published on `scanTopic(scanId)` for the `scanProgress` subscription,
+ * with the step itself (`ScanProgressPayload`), so a late delivery still shows that step.
  * The job is safe to run twice: a scan already DONE or FAILED is left as it is, and one found
  * RUNNING (a worker died) is read again from the start.
  */
@@ -46,10 +47,59 @@ export const businessScanTask = defineTask({
 /** The topic a scan's progress is published on; the `scanProgress` subscription listens to it. */
 export const scanTopic = (scanId: string) => `business-scan:${scanId}`;
 
+/**
+ * One step of a scan, published once its row is saved: the columns the job writes as it goes, as
+ * they stood at that step. A subscriber is answered from this snapshot rather than from the row as
+ * it is when the event reaches it: a busy process delivers late, and by then the row may already
+ * be DONE, which would hide every step before it.
+ */
 export interface ScanProgressPayload {
   scanId: string;
   status: BusinessScan['status'];
+  lanes: Lanes;
+  startedAt: string | null;
+  finishedAt: string | null;
+  failureCode: string | null;
+  failureReason: string | null;
+  /** When it was published. */
   at: string;
+}
+
+/** The step `scan` (just saved) is at, to publish. */
+export function progressOf(scan: BusinessScan, at: Date): ScanProgressPayload {
+  return {
+    scanId: scan.id,
+    status: scan.status,
+    lanes: lanesOf(scan),
+    startedAt: scan.startedAt?.toISOString() ?? null,
+    finishedAt: scan.finishedAt?.toISOString() ?? null,
+    failureCode: scan.failureCode,
+    failureReason: scan.failureReason,
+    at: at.toISOString(),
+  };
+}
+
+/**
+ * The scan as it stood at `step`: the row read when the event is delivered, for what a scan never
+ * changes (its address, organisation, creation), with the step's progress laid over it. The report
+ * and the draft are written once, with DONE, and never change after: a step before DONE had
+ * neither, a DONE step has the row's.
+ *
+ * A payload with no lanes was published by a process of an earlier version (during a deploy): it
+ * carries no step, and the row answers as it is.
+ */
+export function scanAtStep<Row extends BusinessScan>(row: Row, step: ScanProgressPayload): Row {
+  if (!step.lanes) return row;
+  return {
+    ...row,
+    status: step.status,
+    lanes: step.lanes as unknown as Prisma.JsonValue,
+    startedAt: step.startedAt === null ? null : new Date(step.startedAt),
+    finishedAt: step.finishedAt === null ? null : new Date(step.finishedAt),
+    failureCode: step.failureCode,
+    failureReason: step.failureReason,
+    ...(step.status === 'DONE' ? {} : { report: null, draft: null }),
+  };
 }
 
 const initialLanes: Lanes = {
@@ -151,7 +201,7 @@ export async function runScan(deps: ScanRunDeps, scanId: string): Promise<Busine
     });
     // A lost announcement must not fail the scan: the scan itself is saved.
     await deps
-      .publish(scanTopic(scanId), { scanId, status: scan.status, at: deps.now().toISOString() })
+      .publish(scanTopic(scanId), progressOf(scan, deps.now()))
       .catch((error) =>
         deps.logger.warn({ err: error, 'scan.id': scanId }, 'could not publish scan progress'),
       );
@@ -273,7 +323,7 @@ export async function failScan(
   deps: Pick<ScanRunDeps, 'db' | 'publish' | 'now'>,
   scanId: string,
 ): Promise<void> {
-  const scan = await deps.db.businessScan.updateMany({
+  const [scan] = await deps.db.businessScan.updateManyAndReturn({
     where: { id: scanId, status: { in: ['QUEUED', 'RUNNING'] } },
     data: {
       status: 'FAILED',
@@ -282,8 +332,7 @@ export async function failScan(
       finishedAt: deps.now(),
     },
   });
-  if (scan.count)
-    await deps.publish(scanTopic(scanId), { scanId, status: 'FAILED', at: deps.now().toISOString() });
+  if (scan) await deps.publish(scanTopic(scanId), progressOf(scan, deps.now()));
 }
 
 /** A scan as GraphQL loads it (the caller already allowed to read it), or throws. */
