@@ -169,6 +169,49 @@ describe('agent registry', () => {
     expect(stored.name).toBe('Sol');
   });
 
+  it("shows a venue agent made before its newer tools with them, and keeps the team's edited list", async () => {
+    const { venue } = await newVenue('Casa Antiga');
+    const agentId = venue.agent!.id;
+    const first = [
+      'check_availability',
+      'accept_booking',
+      'decline_booking',
+      'propose_alternative',
+      'answer_question',
+      'escalate_to_staff',
+    ];
+    // As code before tool versions stored it: the first default list, no toolsVersion.
+    const row = await app.services.db.agent.findUniqueOrThrow({ where: { id: rawId(agentId) } });
+    const { toolsVersion: _, ...unversioned } = row.dna as Record<string, unknown>;
+    await app.services.db.agent.update({
+      where: { id: row.id },
+      data: { dna: { ...unversioned, tools: first } },
+    });
+    const read = await app.gql(ReadAgent, { id: agentId }, { token: owner.token });
+    expect(read.data?.node).toMatchObject({
+      dna: { tools: [...first, 'venue_create_booking', 'venue_send_menu', 'escalate_to_human'] },
+    });
+
+    // The team's own choice of that same list, written now, is kept as written.
+    const edit = await app.gql(
+      UpdateDna,
+      {
+        input: {
+          agentId,
+          persona: { name: 'Casa Antiga concierge', tone: 'warm', languages: ['en'] },
+          capabilities: ['bookings'],
+          tools: first,
+        },
+      },
+      { token: owner.token },
+    );
+    member(edit.data?.updateAgentDna, 'AgentPayload', edit);
+    const again = await app.gql(ReadAgent, { id: agentId }, { token: owner.token });
+    expect(again.data?.node).toMatchObject({ dna: { tools: first } });
+    const stored = await app.services.db.agent.findUniqueOrThrow({ where: { id: row.id } });
+    expect(stored.dna).toMatchObject({ tools: first, toolsVersion: 1 });
+  });
+
   it('shows strangers the agent of a venue on the network but not its DNA, and lets only the team edit it', async () => {
     const { venue } = await newVenue('Casa Cerrada');
     const stranger = await app.signIn();

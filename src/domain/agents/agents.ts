@@ -17,7 +17,14 @@ import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError } from '../../platform/errors.ts';
 import { type Access, ANY_ROLE, MANAGERS } from '../organizations/access.ts';
-import { type AgentDna, defaultConsumerDna, defaultVenueDna, parseDna } from './dna.ts';
+import {
+  type AgentDna,
+  defaultConsumerDna,
+  defaultVenueDna,
+  parseDna,
+  storedDna,
+  TOOLS_VERSION,
+} from './dna.ts';
 import { queueAgentRegistration } from './registration.ts';
 import { newSigningSecret, openSecret, type SecretKeyring, sealSecret } from './secrets.ts';
 
@@ -159,7 +166,8 @@ async function requireAgent(db: DbOrTx, agentId: string) {
 export async function updateAgentDna(db: Db, access: Access, input: { agentId: string; dna: unknown }) {
   const agent = await requireAgent(db, input.agentId);
   await requireAgentManager(access, agent);
-  const dna = parseDna(agent.kind, input.dna);
+  // Written with the catalogue's version: a tool added later is one its owner could not leave out.
+  const dna = { ...parseDna(agent.kind, input.dna), toolsVersion: TOOLS_VERSION };
   return db.$transaction(async (tx) => {
     const updated = await tx.agent.update({
       where: { id: agent.id },
@@ -407,8 +415,9 @@ export async function reencryptAgentSecrets(db: Db, keyring: SecretKeyring): Pro
   return stale.length;
 }
 
-export function dnaOf(agent: Pick<Agent, 'dna'>): AgentDna {
-  return agent.dna as unknown as AgentDna;
+/** The DNA the agent acts by: its stored DNA with its tool list brought up to date (storedDna). */
+export function dnaOf(agent: Pick<Agent, 'kind' | 'dna'>): AgentDna {
+  return storedDna(agent.kind, agent.dna);
 }
 
 export type BookingPolicy = NonNullable<AgentDna['bookingPolicy']>;

@@ -11,7 +11,7 @@ import type { ClawPulseClient } from '../../integrations/clawpulse/client.ts';
 import { consumerAgentId, venueAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { cronPayload, defineTask, enqueue } from '../../platform/jobs.ts';
-import type { AgentDna } from './dna.ts';
+import { type AgentDna, storedDna } from './dna.ts';
 
 /** Registers one agent (or registers it again) with the gateway. */
 export const agentRegisterTask = defineTask({
@@ -63,7 +63,7 @@ export async function registerAgent(
   const id = gatewayAgentId(agent);
   if (!id) return 'not_on_network';
   if (agent.registeredAt && agent.registeredAt.getTime() === agent.updatedAt.getTime()) return 'unchanged';
-  const dna = agent.dna as unknown as AgentDna;
+  const dna = storedDna(agent.kind, agent.dna);
   try {
     await deps.clawpulse.register({
       agentId: id,
