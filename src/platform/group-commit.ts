@@ -12,7 +12,8 @@
  * what it read, so an idle process adds no wait. The connection pipelines (`Database.pipelined`):
  * a batch's BEGIN, statements and COMMIT are written in one go and run back to back, so a batch
  * costs one round trip however many statements it holds, and a busy event loop is not waited on
- * between them. Only after the commit does each caller's promise resolve, so a caller that
+ * between them. Its values are converted for the wire before any of it is sent, so a statement
+ * `pg` cannot send fails the batch before it starts rather than going missing from it. Only after the commit does each caller's promise resolve, so a caller that
  * answers its provider after it (200) answers for a committed write. A failed batch rejects every
  * caller in it (the webhook answers 500 and the provider delivers again); a process killed
  * mid-batch committed nothing of it and acknowledged nothing of it.
@@ -31,6 +32,7 @@
  * - `observe` hears of each batch's size and outcome (the `webhook_batch_events` histogram).
  */
 import pg from 'pg';
+import { prepareValue } from 'pg/lib/utils.js';
 
 const { escapeLiteral } = pg;
 
@@ -78,6 +80,8 @@ export function groupCommit(pool: pg.Pool, options: GroupCommitOptions): GroupCo
   /** Cancels the pending start of the waiting batch, when one is set. */
   let timer: (() => void) | undefined;
   const inFlight = new Set<Promise<void>>();
+  /** The text of each statement name this group commit has sent. */
+  const texts = new Map<string, string>();
 
   const start = () => {
     timer?.();
@@ -86,7 +90,7 @@ export function groupCommit(pool: pg.Pool, options: GroupCommitOptions): GroupCo
     waiting = [];
     count = 0;
     if (!batch.length) return;
-    const run = commit(pool, batch, options.observe).finally(() => {
+    const run = commit(pool, batch, options.observe, texts).finally(() => {
       inFlight.delete(run);
       // What gathered while this batch committed goes now, rather than at the end of its window.
       if (waiting.length && !inFlight.size) start();
@@ -130,6 +134,7 @@ async function commit(
   pool: pg.Pool,
   batch: readonly Waiting[],
   observe: GroupCommitOptions['observe'],
+  texts: Map<string, string>,
 ): Promise<void> {
   const rows = batch.map((w) => w.statements.map((): unknown[] => []));
   const order = batch
@@ -140,31 +145,33 @@ async function commit(
   const transaction = order.length > 1 || keys.length > 0;
   let client: pg.PoolClient | undefined;
   try {
+    const sendable = order.map(({ statement }) => sendableStatement(statement, texts));
     client = await pool.connect();
     // The whole batch in one write: BEGIN with the keys' locks (a simple query: the keys go as
-    // literals), each statement, COMMIT. The connection pipelines, so PostgreSQL runs them
-    // back to back and the event loop is not waited on between them.
+    // literals), each statement, COMMIT. The connection pipelines, so PostgreSQL runs them back
+    // to back and the event loop is not waited on between them. Every statement was checked to
+    // be sendable above: one that `pg` refused to send would never reach PostgreSQL, which would
+    // then commit the others.
     const sent = [
       ...(transaction ? [client.query(keys.length ? `BEGIN; ${lockKeys(keys)}` : 'BEGIN')] : []),
-      ...order.map(({ statement: { name, text, values } }) =>
-        (client as pg.PoolClient).query({ name, text, values: [...values] }),
-      ),
+      ...sendable.map((statement) => (client as pg.PoolClient).query(statement)),
       ...(transaction ? [client.query('COMMIT')] : []),
     ];
     const answers = await Promise.allSettled(sent);
-    const failed = answers.find((answer) => answer.status === 'rejected');
+    const failures = answers.flatMap((answer) => (answer.status === 'rejected' ? [answer.reason] : []));
     const ended = transaction ? answers.at(-1) : undefined;
-    if (failed || (ended?.status === 'fulfilled' && ended.value.command !== 'COMMIT')) {
+    if (failures.length || (ended?.status === 'fulfilled' && ended.value.command !== 'COMMIT')) {
       // A statement failed, so the rest of the transaction did nothing and its COMMIT rolled
-      // back. A connection left inside a transaction (BEGIN or COMMIT failed) is closed.
-      const usable = ended?.status === 'fulfilled' || !transaction;
+      // back (a COMMIT that fails itself ends the transaction too). PostgreSQL's own errors
+      // leave the connection usable; any other (the connection lost) closes it.
+      const usable = failures.every((failure) => failure instanceof pg.DatabaseError);
       client.release(!usable);
       client = undefined;
-      throw failed?.reason ?? new Error("the batch's transaction was rolled back");
+      throw failures[0] ?? new Error("the batch's transaction was rolled back");
     }
+    const statementAnswers = transaction ? answers.slice(1, -1) : answers;
     client.release();
     observe?.({ statements: order.length, ok: true });
-    const statementAnswers = transaction ? answers.slice(1, -1) : answers;
     order.forEach(({ i, j }, k) => {
       const answer = statementAnswers[k] as PromiseFulfilledResult<pg.QueryResult>;
       (rows[i] as unknown[][])[j] = answer.value.rows;
@@ -177,6 +184,23 @@ async function commit(
     observe?.({ statements: order.length, ok: false });
     for (const w of batch) w.reject(error);
   }
+}
+
+/**
+ * The statement as `pg` sends it, its values already turned into what goes on the wire, so that
+ * anything `pg` would refuse (a value it cannot convert, a name reused for another text) fails
+ * here, before any of the batch is sent, and not as the one statement missing from a
+ * transaction that then commits.
+ */
+function sendableStatement(statement: Statement, texts: Map<string, string>): pg.QueryConfig {
+  const { name, text } = statement;
+  const known = texts.get(name);
+  if (known !== undefined && known !== text) {
+    throw new Error(`the statement name ${name} stands for two texts`);
+  }
+  const values = statement.values.map((value) => prepareValue(value));
+  texts.set(name, text);
+  return { name, text, values };
 }
 
 /**

@@ -186,6 +186,29 @@ describe('recording inbound events through a group commit', () => {
     expect(await recordInbound(inbound, last)).toEqual({ stored: true });
   });
 
+  it('stores nothing of a batch one of whose statements `pg` cannot even send', async () => {
+    const chat = unique();
+    const [first, last] = [message(chat, 'first'), message(chat, 'last')];
+    // A value that fails as it is turned into bytes. Sent in one write with the others and a
+    // COMMIT, the statement would be the one missing from a healthy transaction that commits
+    // the rest; the batch fails before any of it is sent instead.
+    const unsendable = inboundStatement(message(chat, 'unsendable'));
+    const values = [...unsendable.values];
+    values[values.length - 1] = {
+      toPostgres() {
+        throw new Error('cannot be sent');
+      },
+    };
+    await expect(
+      inbound.query([inboundStatement(first), { ...unsendable, values }, inboundStatement(last)]),
+    ).rejects.toThrow('cannot be sent');
+    expect(await stored([chat])).toEqual([]);
+    expect(await drainJobCount(chat)).toBe(0);
+    // The next batches store as usual.
+    const again = await Promise.all([first, last].map((event) => recordInbound(inbound, event)));
+    expect(again.map((r) => r.stored)).toEqual([true, true]);
+  });
+
   it('refuses a pool whose connections do not pipeline', () => {
     expect(() => groupCommit(database.pool, { windowMs: 0, maxStatements: 1 })).toThrow(/pipelined pool/);
   });
