@@ -4,6 +4,8 @@ import type pg from 'pg';
  * Runs `work` while holding a PostgreSQL advisory lock on `key`, on a connection of its own, or
  * returns `{ locked: false }` at once when another session holds it. If this process dies, its
  * connection closes and the lock goes with it, so a crashed worker never leaves a key locked.
+ * `pool` is `Database.locks`, not the pool `work` queries through: lock holders that took every
+ * query connection would each wait for another forever.
  */
 export async function withAdvisoryLock<T>(
   pool: pg.Pool,

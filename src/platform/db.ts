@@ -23,6 +23,14 @@ export interface Database {
    * Opens its connections only when first used.
    */
   pipelined: pg.Pool;
+  /**
+   * Connections that hold a session's advisory lock while the work it guards runs on `pool`
+   * (`withAdvisoryLock`: a chat's drain, a send queue). Apart from `pool`, so lock holders can
+   * never take every connection their own work needs: with them in one pool, as many jobs at
+   * once as it has connections would each hold one and wait for another forever. As many as
+   * `pool`; opened only when a lock is taken (a worker's jobs).
+   */
+  locks: pg.Pool;
   url: string;
   close(): Promise<void>;
 }
@@ -37,6 +45,7 @@ export function connectDatabase(
 ): Database {
   const pool = quietPool(new pg.Pool({ connectionString: url, max: poolSize }));
   const pipelined = quietPool(new pg.Pool({ connectionString: url, max: pipelinedSize, pipeline: true }));
+  const locks = quietPool(new pg.Pool({ connectionString: url, max: poolSize }));
   const adapter = new PrismaPg(
     pool,
     // Unnamed (undefined) is what the adapter sends when it has no generator.
@@ -57,10 +66,11 @@ export function connectDatabase(
     },
     pool,
     pipelined,
+    locks,
     url,
     async close() {
       await prisma.$disconnect();
-      await Promise.all([pool.end(), pipelined.end()]);
+      await Promise.all([pool.end(), pipelined.end(), locks.end()]);
     },
   };
 }

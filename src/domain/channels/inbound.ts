@@ -298,7 +298,7 @@ export async function drainChat(
   chat: { platform: ChannelPlatform; account: string; externalChatId: string },
 ): Promise<DrainOutcome> {
   const result = await withAdvisoryLock(
-    deps.database.pool,
+    deps.database.locks,
     chatKey(chat.platform, chat.account, chat.externalChatId),
     async () => {
       let processed = 0;

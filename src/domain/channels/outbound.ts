@@ -126,7 +126,7 @@ export const MAX_SEND_ATTEMPTS = 10;
  */
 export async function drainSends(deps: SendDeps, chatId: string): Promise<SendDrainOutcome> {
   const db = deps.database.prisma;
-  const result = await withAdvisoryLock(deps.database.pool, sendKey(chatId), async () => {
+  const result = await withAdvisoryLock(deps.database.locks, sendKey(chatId), async () => {
     let sent = 0;
     for (;;) {
       const chat = await db.chat.findUnique({ where: { id: chatId } });

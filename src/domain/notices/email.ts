@@ -68,7 +68,7 @@ export async function sendNoticeEmail(
 ): Promise<NoticeEmailOutcome> {
   const db = deps.database.prisma;
   const logger = deps.logger.child({ 'outbound.id': messageId });
-  const result = await withAdvisoryLock(deps.database.pool, noticeEmailKey(messageId), async () => {
+  const result = await withAdvisoryLock(deps.database.locks, noticeEmailKey(messageId), async () => {
     const message = await db.outboundMessage.findUnique({ where: { id: messageId } });
     if (message?.channel !== 'EMAIL' || message.status !== 'PENDING') return 'done' as const;
     const fail = async (reason: string) => {

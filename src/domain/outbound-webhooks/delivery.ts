@@ -70,7 +70,7 @@ export interface DrainOutcome {
 /** Sends a subscription's due deliveries in order (see the top of this file). Safe to run twice. */
 export async function drainWebhooks(deps: WebhookSendDeps, subscriptionId: string): Promise<DrainOutcome> {
   const db = deps.database.prisma;
-  const result = await withAdvisoryLock(deps.database.pool, drainKey(subscriptionId), async () => {
+  const result = await withAdvisoryLock(deps.database.locks, drainKey(subscriptionId), async () => {
     let sent = 0;
     for (;;) {
       const subscription = await db.webhookSubscription.findUnique({ where: { id: subscriptionId } });
