@@ -36,6 +36,23 @@ async function deliver(input: Parameters<typeof queueEnvelope>[1]) {
   return { queued, row };
 }
 
+/** An inbound question refused when it arrived (a bad signature), as the inbox stores it. */
+async function rejectedQuestion() {
+  const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
+  return world.db.a2aEnvelope.create({
+    data: {
+      direction: 'INBOUND',
+      envelopeId: randomUUID(),
+      fromAgent: guest.id,
+      toAgent: place.id,
+      intent: 'venue.question',
+      payload: { text: 'x' },
+      state: 'REJECTED',
+      rejectReason: 'bad signature',
+    },
+  });
+}
+
 describe('handling envelopes', () => {
   it('acts on an envelope exactly once under two concurrent handlers', async () => {
     const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
@@ -197,19 +214,7 @@ describe('handling envelopes', () => {
   });
 
   it('never hands a REJECTED envelope to a handler', async () => {
-    const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
-    const rejected = await world.db.a2aEnvelope.create({
-      data: {
-        direction: 'INBOUND',
-        envelopeId: randomUUID(),
-        fromAgent: guest.id,
-        toAgent: place.id,
-        intent: 'venue.question',
-        payload: { text: 'x' },
-        state: 'REJECTED',
-        rejectReason: 'bad signature',
-      },
-    });
+    const rejected = await rejectedQuestion();
     let called = false;
     const outcome = await handleEnvelope(handleDeps(), rejected.id, {
       'venue.question': async () => {
@@ -221,19 +226,7 @@ describe('handling envelopes', () => {
   });
 
   it('never prepares a REJECTED envelope', async () => {
-    const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
-    const rejected = await world.db.a2aEnvelope.create({
-      data: {
-        direction: 'INBOUND',
-        envelopeId: randomUUID(),
-        fromAgent: guest.id,
-        toAgent: place.id,
-        intent: 'venue.question',
-        payload: { text: 'x' },
-        state: 'REJECTED',
-        rejectReason: 'bad signature',
-      },
-    });
+    const rejected = await rejectedQuestion();
     const calls: string[] = [];
     const outcome = await handleEnvelope(handleDeps(), rejected.id, {
       'venue.question': preparedHandler({

@@ -10,28 +10,9 @@ import { agentEnv, startAppWithWorker, stopAll, telegramEnv } from '../factories
 import { telegramChats } from '../factories/chats.ts';
 import { anthropicMessage, startFakeAnthropic } from '../fakes/anthropic.ts';
 import { type FakeBotApi, startFakeBotApi } from '../fakes/telegram.ts';
+import { FIRST_CONSUMER_DEFAULT } from '../fixtures/agent-tools.ts';
 import type { TestApp } from '../helpers/app.ts';
 import type { WorkerApp } from '../helpers/jobs.ts';
-
-/** The consumer agent's first default list (2026-11-25). */
-const FIRST_DEFAULT = [
-  'search_venues',
-  'get_venue_details',
-  'check_availability',
-  'create_booking',
-  'modify_booking',
-  'cancel_booking',
-  'list_my_bookings',
-  'get_weather',
-  'get_directions',
-  'remember',
-  'recall',
-  'update_profile',
-  'ask_venue',
-  'quote_delivery',
-  'confirm_delivery',
-  'get_delivery_status',
-];
 
 let telegram: FakeBotApi;
 let model: Awaited<ReturnType<typeof startFakeAnthropic>>;
@@ -88,7 +69,7 @@ const unversioned = (dna: Record<string, unknown>, tools: string[]) => {
 
 describe("a turn's tools", () => {
   it('offers an agent stored with an earlier default list every tool of today, leave_feedback included', async () => {
-    const tools = await toolsOfferedWith((dna) => unversioned(dna, FIRST_DEFAULT));
+    const tools = await toolsOfferedWith((dna) => unversioned(dna, FIRST_CONSUMER_DEFAULT));
     expect(tools).toEqual([...CONSUMER_TOOLS]);
     expect(tools).toEqual(expect.arrayContaining(['leave_feedback', 'set_reminder', 'suggest_venues']));
   });
@@ -99,8 +80,8 @@ describe("a turn's tools", () => {
       'recall',
     ]);
     // Written with today's catalogue version, an earlier default's tools are a choice too.
-    expect(await toolsOfferedWith((dna) => ({ ...dna, tools: FIRST_DEFAULT, toolsVersion: 1 }))).toEqual(
-      FIRST_DEFAULT,
-    );
+    expect(
+      await toolsOfferedWith((dna) => ({ ...dna, tools: FIRST_CONSUMER_DEFAULT, toolsVersion: 1 })),
+    ).toEqual(FIRST_CONSUMER_DEFAULT);
   });
 });

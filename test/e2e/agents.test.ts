@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reencryptAgentSecrets, agentSigningSecret as storedSecret } from '../../src/domain/agents/agents.ts';
 import { generateKeyringSpec, openSecret, parseKeyring } from '../../src/domain/agents/secrets.ts';
 import { createOrganizationAs } from '../factories/organizations.ts';
+import { FIRST_VENUE_DEFAULT } from '../fixtures/agent-tools.ts';
 import { graphql } from '../generated/gql.ts';
 import type { UpdateAgentDnaInput } from '../generated/graphql.ts';
 import { member, rawId, startTestApp, type TestApp } from '../helpers/app.ts';
@@ -172,14 +173,7 @@ describe('agent registry', () => {
   it("shows a venue agent made before its newer tools with them, and keeps the team's edited list", async () => {
     const { venue } = await newVenue('Casa Antiga');
     const agentId = venue.agent!.id;
-    const first = [
-      'check_availability',
-      'accept_booking',
-      'decline_booking',
-      'propose_alternative',
-      'answer_question',
-      'escalate_to_staff',
-    ];
+    const first = FIRST_VENUE_DEFAULT;
     // As code before tool versions stored it: the first default list, no toolsVersion.
     const row = await app.services.db.agent.findUniqueOrThrow({ where: { id: rawId(agentId) } });
     const { toolsVersion: _, ...unversioned } = row.dna as Record<string, unknown>;

@@ -13,36 +13,11 @@ import type { AgentKind } from '../../src/generated/prisma/enums.ts';
 import { MIGRATIONS_DIR } from '../../src/platform/migrate.ts';
 import { createPerson } from '../factories/people.ts';
 import { createVenue } from '../factories/venues.ts';
+import { FIRST_CONSUMER_DEFAULT, FIRST_VENUE_DEFAULT } from '../fixtures/agent-tools.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 const MIGRATION = path.join(MIGRATIONS_DIR, '20261215000001_agent_dna_default_tools', 'migration.sql');
 
-const FIRST_CONSUMER_DEFAULT = [
-  'search_venues',
-  'get_venue_details',
-  'check_availability',
-  'create_booking',
-  'modify_booking',
-  'cancel_booking',
-  'list_my_bookings',
-  'get_weather',
-  'get_directions',
-  'remember',
-  'recall',
-  'update_profile',
-  'ask_venue',
-  'quote_delivery',
-  'confirm_delivery',
-  'get_delivery_status',
-];
-const FIRST_VENUE_DEFAULT = [
-  'check_availability',
-  'accept_booking',
-  'decline_booking',
-  'propose_alternative',
-  'answer_question',
-  'escalate_to_staff',
-];
 const persona = { name: 'AGNT', tone: 'friendly', languages: ['en'] };
 const consumerDna = (tools: string[], extra: Record<string, unknown> = {}) => ({
   persona,

@@ -15,34 +15,7 @@ import {
   toolsUpToDate,
   VENUE_TOOLS,
 } from '../../src/domain/agents/dna.ts';
-
-/** The consumer agent's first default (2026-11-25): no leave_feedback, set_reminder, suggest_venues. */
-const FIRST_CONSUMER_DEFAULT = [
-  'search_venues',
-  'get_venue_details',
-  'check_availability',
-  'create_booking',
-  'modify_booking',
-  'cancel_booking',
-  'list_my_bookings',
-  'get_weather',
-  'get_directions',
-  'remember',
-  'recall',
-  'update_profile',
-  'ask_venue',
-  'quote_delivery',
-  'confirm_delivery',
-  'get_delivery_status',
-];
-const FIRST_VENUE_DEFAULT = [
-  'check_availability',
-  'accept_booking',
-  'decline_booking',
-  'propose_alternative',
-  'answer_question',
-  'escalate_to_staff',
-];
+import { FIRST_CONSUMER_DEFAULT, FIRST_VENUE_DEFAULT } from '../fixtures/agent-tools.ts';
 
 /** The catalogues at version 1, when DNA began recording its version: frozen. */
 const CONSUMER_AT_1 = [
