@@ -158,7 +158,7 @@ export function publicExecutor(deps: PublicExecutorDeps): AgentExecutor {
       }
 
       const bookingId = (result.value as { bookingId: string }).bookingId;
-      await deps.store.attachBooking(taskId, bookingId, request.context);
+      await deps.store.attachBooking(task, bookingId, request.context);
       let now = await bookingState(deps.db, bookingId);
       const deadline = Date.now() + waitMs;
       while (now?.answerFrom === 'venue-agent' && Date.now() < deadline) {

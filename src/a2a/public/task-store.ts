@@ -11,7 +11,6 @@ import type { ServerCallContext, TaskStore, User } from '@a2a-js/sdk/server';
 import type { KeyActor } from '../../api/admit-key.ts';
 import { type AnswerFrom, whoAnswers } from '../../domain/network/booking-progress.ts';
 import { bookingSummary } from '../../domain/tools/bookings.ts';
-import type { Prisma } from '../../generated/prisma/client.ts';
 import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Db } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
@@ -48,23 +47,14 @@ export class PublicTaskStore implements TaskStore {
     this.db = db;
   }
 
+  /**
+   * Writes the task as the SDK last saw it, never its booking. One statement that inserts or
+   * updates, so a save and `attachBooking` may arrive in either order: the SDK saves the task's
+   * events while the executor goes on, and its first save can come after the booking is made.
+   */
   async save(task: Task, context: ServerCallContext): Promise<void> {
     const { actor } = keyUserOf(context);
-    const json = Task.toJSON(task) as Prisma.InputJsonValue;
-    const updated = await this.db.a2aTask.updateMany({
-      where: { id: task.id, organizationId: actor.organizationId },
-      data: { task: json },
-    });
-    if (updated.count > 0) return;
-    await this.db.a2aTask.create({
-      data: {
-        id: task.id,
-        organizationId: actor.organizationId,
-        apiKeyId: actor.apiKeyId,
-        contextId: task.contextId,
-        task: json,
-      },
-    });
+    await this.write(task, actor, null);
   }
 
   async load(taskId: string, context: ServerCallContext): Promise<Task | undefined> {
@@ -88,13 +78,32 @@ export class PublicTaskStore implements TaskStore {
     };
   }
 
-  /** Ties the task to the booking it made: its state is the booking's from now on. */
-  async attachBooking(taskId: string, bookingId: string, context: ServerCallContext): Promise<void> {
+  /**
+   * Ties the task to the booking it made: its state is the booking's from now on. Writes the task
+   * too when the SDK has not saved it yet, so the link cannot be lost to that race.
+   */
+  async attachBooking(task: Task, bookingId: string, context: ServerCallContext): Promise<void> {
     const { actor } = keyUserOf(context);
-    await this.db.a2aTask.updateMany({
-      where: { id: taskId, organizationId: actor.organizationId },
-      data: { bookingId },
-    });
+    await this.write(task, actor, bookingId);
+  }
+
+  /**
+   * Inserts the task's row, or updates it (its JSON, or with a booking its booking alone): only
+   * its own organisation's, so a task id another organisation holds is refused, not overwritten.
+   */
+  private async write(task: Task, actor: KeyActor, bookingId: string | null): Promise<void> {
+    const json = JSON.stringify(Task.toJSON(task));
+    const written = await this.db.$queryRaw<{ id: string }[]>`
+      INSERT INTO a2a_tasks AS t (id, organization_id, api_key_id, context_id, booking_id, task, updated_at)
+      VALUES (${task.id}::uuid, ${actor.organizationId}::uuid, ${actor.apiKeyId}::uuid, ${task.contextId},
+              ${bookingId}::uuid, ${json}::jsonb, now())
+      ON CONFLICT (id) DO UPDATE
+        SET task = CASE WHEN EXCLUDED.booking_id IS NULL THEN EXCLUDED.task ELSE t.task END,
+            booking_id = COALESCE(EXCLUDED.booking_id, t.booking_id),
+            updated_at = now()
+        WHERE t.organization_id = EXCLUDED.organization_id
+      RETURNING id::text AS id`;
+    if (!written.length) throw new Error(`Task ${task.id} belongs to another organisation`);
   }
 
   async list(): Promise<never> {

@@ -1,0 +1,112 @@
+/**
+ * Public A2A's task store (src/a2a/public/task-store.ts): a task that books follows its booking,
+ * whichever comes first of the SDK saving the task and the executor tying it to the booking
+ * (the SDK saves a task's events while the executor goes on), and a task is its organisation's.
+ */
+import { randomUUID } from 'node:crypto';
+import { type Task, TaskState } from '@a2a-js/sdk';
+import { ServerCallContext } from '@a2a-js/sdk/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KeyUser, PublicTaskStore } from '../../src/a2a/public/task-store.ts';
+import type { KeyActor } from '../../src/api/admit-key.ts';
+import { createLogger } from '../../src/platform/logger.ts';
+import { createBooking } from '../factories/bookings.ts';
+import { createOrganization, createPerson } from '../factories/people.ts';
+import { createVenue } from '../factories/venues.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+
+let database: TestDatabase;
+let store: PublicTaskStore;
+beforeAll(async () => {
+  database = await createTestDatabase();
+  store = new PublicTaskStore(database.prisma);
+});
+afterAll(() => database.drop());
+
+async function keyOf(): Promise<ServerCallContext> {
+  const [person, organization] = await Promise.all([
+    createPerson(database.prisma),
+    createOrganization(database.prisma),
+  ]);
+  const actor: KeyActor = {
+    kind: 'apiKey',
+    apiKeyId: randomUUID(),
+    organizationId: organization.id,
+    userId: person.id,
+    scopes: ['write'],
+    role: 'ADMIN',
+  };
+  return new ServerCallContext({ user: new KeyUser(actor, createLogger('silent')) });
+}
+
+function taskIn(state: TaskState, id = randomUUID()): Task {
+  return {
+    id,
+    contextId: randomUUID(),
+    status: { state, message: undefined, timestamp: new Date().toISOString() },
+    artifacts: [],
+    history: [],
+    metadata: {},
+  };
+}
+
+async function aBooking() {
+  const [guest, venue] = await Promise.all([createPerson(database.prisma), createVenue(database.prisma)]);
+  return createBooking(database.prisma, {
+    guestId: guest.id,
+    venueId: venue.id,
+    startsAt: new Date(Date.now() + 86_400_000),
+    source: 'A2A',
+  });
+}
+
+describe('the public A2A task store', () => {
+  it('keeps a task tied to its booking when the booking is tied before the SDK first saves the task', async () => {
+    const context = await keyOf();
+    const booking = await aBooking();
+    const submitted = taskIn(TaskState.TASK_STATE_SUBMITTED);
+    await store.attachBooking(submitted, booking.id, context);
+    // The SDK's saves of the task's events, arriving after.
+    await store.save(submitted, context);
+    await store.save(
+      { ...submitted, status: { ...submitted.status!, state: TaskState.TASK_STATE_WORKING } },
+      context,
+    );
+
+    await database.prisma.booking.update({
+      where: { id: booking.id },
+      data: { status: 'CANCELLED_BY_GUEST' },
+    });
+    expect((await store.load(submitted.id, context))?.status?.state).toBe(TaskState.TASK_STATE_CANCELED);
+  });
+
+  it('keeps the booking of a task saved first, and its later saves', async () => {
+    const context = await keyOf();
+    const booking = await aBooking();
+    const task = taskIn(TaskState.TASK_STATE_SUBMITTED);
+    await store.save(task, context);
+    await store.attachBooking(task, booking.id, context);
+    await store.save(
+      { ...task, status: { ...task.status!, state: TaskState.TASK_STATE_INPUT_REQUIRED } },
+      context,
+    );
+    const row = await database.prisma.a2aTask.findUniqueOrThrow({ where: { id: task.id } });
+    expect(row.bookingId).toBe(booking.id);
+    expect((row.task as { status: { state: string } }).status.state).toBe('TASK_STATE_INPUT_REQUIRED');
+  });
+
+  it('refuses to write a task id another organisation holds, and leaves that task as it was', async () => {
+    const [ours, theirs] = await Promise.all([keyOf(), keyOf()]);
+    const task = taskIn(TaskState.TASK_STATE_COMPLETED);
+    await store.save(task, ours);
+    const before = await database.prisma.a2aTask.findUniqueOrThrow({ where: { id: task.id } });
+    await expect(store.save(taskIn(TaskState.TASK_STATE_FAILED, task.id), theirs)).rejects.toThrow(
+      /another organisation/,
+    );
+    await expect(store.attachBooking(task, (await aBooking()).id, theirs)).rejects.toThrow(
+      /another organisation/,
+    );
+    expect(await database.prisma.a2aTask.findUniqueOrThrow({ where: { id: task.id } })).toEqual(before);
+    expect(await store.load(task.id, theirs)).toBeUndefined();
+  });
+});
