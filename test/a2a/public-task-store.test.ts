@@ -39,7 +39,7 @@ async function keyOf(): Promise<ServerCallContext> {
   return new ServerCallContext({ user: new KeyUser(actor, createLogger('silent')) });
 }
 
-function taskIn(state: TaskState, id = randomUUID()): Task {
+function taskIn(state: TaskState, id: string = randomUUID()): Task {
   return {
     id,
     contextId: randomUUID(),
