@@ -150,9 +150,9 @@ describe('draining a chat', () => {
     const event = await receive(chat);
     const { statements, written, commits } = await drainCounted(chat, quiet);
 
-    // The page, the sender (none yet); the user, the identity, the agent, its registration job, the
-    // chat and the COMMIT (Prisma reports no BEGIN); the final statement.
-    expect(statements).toHaveLength(9);
+    // The page, the sender (none yet); the user, the identity, the agent, its registration job and
+    // the chat in one statement; the final statement.
+    expect(statements, statements.join('\n')).toHaveLength(4);
     expect(commits).toBe(2);
     // The person's rows and their agent's registration job share one commit; the event its own.
     const made = new Set([

@@ -16,6 +16,7 @@ import type { Agent, Prisma } from '../../generated/prisma/client.ts';
 import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError } from '../../platform/errors.ts';
+import { addJobExpression, jobToAddValues } from '../../platform/jobs.ts';
 import { type Access, ANY_ROLE, MANAGERS } from '../organizations/access.ts';
 import {
   type AgentDna,
@@ -25,7 +26,7 @@ import {
   storedDna,
   TOOLS_VERSION,
 } from './dna.ts';
-import { queueAgentRegistration } from './registration.ts';
+import { agentRegistrationJob, queueAgentRegistration } from './registration.ts';
 import { newSigningSecret, openSecret, type SecretKeyring, sealSecret } from './secrets.ts';
 
 /** What deciding who may see an agent needs of its venue. */
@@ -58,7 +59,10 @@ export async function createVenueAgent(
   return { agent, signingSecret: secret.toString('base64url') };
 }
 
-/** The person's consumer agent, created on first contact. Safe to call concurrently. */
+/**
+ * The person's consumer agent, made with its registration job (one statement) when they have
+ * none. Safe to call concurrently: a call that loses the race inserts nothing and reads the other's.
+ */
 export async function ensureConsumerAgent(
   db: DbOrTx,
   keyring: SecretKeyring,
@@ -66,43 +70,55 @@ export async function ensureConsumerAgent(
 ): Promise<Agent> {
   const existing = await db.agent.findUnique({ where: { userId } });
   if (existing) return existing;
-  await insertConsumerAgent(db, keyring, userId);
+  const agent = consumerAgentInsert(keyring, 'person', 2);
+  await db.$queryRawUnsafe(
+    `
+    WITH person AS (SELECT $1::uuid AS id),
+    agent AS (${agent.insert})
+    SELECT ${agent.job} AS job FROM agent`,
+    userId,
+    ...agent.values,
+  );
   return db.agent.findUniqueOrThrow({ where: { userId } });
 }
 
 /**
- * The consumer agent of a person made in the same transaction, who cannot have one yet (nobody
- * else sees them before the commit): made without looking first, and its id returned.
+ * A new consumer agent's parts of a statement: an `INSERT … RETURNING id` for a CTE, making the
+ * agent of the person whose id the row source `person` gives as `id` (nothing when they have one),
+ * and its registration job as an expression for the statement's select list, over that CTE's row
+ * so the job is added only when the agent was (and commits with it); their parameters from
+ * `$first` on. First contact (src/domain/channels/inbound.ts) puts them in the statement that
+ * makes the person; `ensureConsumerAgent` runs them alone. The row is the same whichever makes
+ * it: a fresh id, the default DNA, a new signing secret sealed to that id, its first kid.
  */
-export async function createConsumerAgent(
-  tx: DbOrTx,
+export function consumerAgentInsert(
   keyring: SecretKeyring,
-  userId: string,
-): Promise<string> {
-  const id = await insertConsumerAgent(tx, keyring, userId);
-  if (id === null) throw new Error(`user ${userId} already has a consumer agent`);
-  return id;
-}
-
-/** Inserts the person's consumer agent with its registration job; null when they had one. */
-async function insertConsumerAgent(
-  db: DbOrTx,
-  keyring: SecretKeyring,
-  userId: string,
-): Promise<string | null> {
+  person: string,
+  first: number,
+): { id: string; insert: string; job: string; values: unknown[] } {
   const id = randomUUID();
   const sealed = sealSecret(keyring, newSigningSecret(), id);
   const dna = defaultConsumerDna();
-  const inserted = await db.$executeRaw`
+  const values: unknown[] = [
+    id,
+    dna.persona.name,
+    JSON.stringify(dna),
+    sealed.ciphertext,
+    sealed.keyId,
+    firstKid(id),
+  ];
+  const [agentId, name, json, ciphertext, keyId, kid] = values.map((_, i) => `$${first + i}`);
+  const insert = `
     INSERT INTO agents (id, kind, name, user_id, dna, signing_secret_ciphertext, signing_secret_key_id,
                         signing_kid, updated_at)
-    VALUES (${id}::uuid, 'CONSUMER', ${dna.persona.name}, ${userId}::uuid, ${JSON.stringify(dna)}::jsonb,
-            ${sealed.ciphertext}, ${sealed.keyId}, ${firstKid(id)}, now())
-    ON CONFLICT (user_id) DO NOTHING`;
-  if (inserted !== 1) return null;
-  // A crash before this enqueue is caught by the registration sweep (registration.ts).
-  await queueAgentRegistration(db, id);
-  return id;
+    SELECT ${agentId}::uuid, 'CONSUMER', ${name}::text, id, ${json}::text::jsonb, ${ciphertext}::text,
+           ${keyId}::text, ${kid}::text, now()
+    FROM ${person}
+    ON CONFLICT (user_id) DO NOTHING
+    RETURNING id`;
+  const job = addJobExpression(first + values.length);
+  values.push(...jobToAddValues(agentRegistrationJob(id)));
+  return { id, insert, job, values };
 }
 
 /** Whether the caller may read the agent's DNA: its venue's organisation, its person, or platform admins. */

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { ClawPulseClient } from '../../integrations/clawpulse/client.ts';
 import { consumerAgentId, venueAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
-import { cronPayload, defineTask, enqueue } from '../../platform/jobs.ts';
+import { cronPayload, defineTask, enqueue, type JobToAdd, jobToAdd } from '../../platform/jobs.ts';
 import { type AgentDna, storedDna } from './dna.ts';
 
 /** Registers one agent (or registers it again) with the gateway. */
@@ -27,14 +27,22 @@ export const agentRegisterSweepTask = defineTask({
   maxAttempts: 3,
 });
 
-/** Enqueues the agent's registration (in the caller's transaction when it is one). */
-export async function queueAgentRegistration(db: DbOrTx, agentId: string): Promise<void> {
-  await enqueue(
-    db,
+/**
+ * The agent's registration job, for a statement that adds it with the write that calls for it
+ * (`addJobExpression`); `queueAgentRegistration` adds the same job on its own.
+ */
+export function agentRegistrationJob(agentId: string): JobToAdd {
+  return jobToAdd(
     agentRegisterTask,
     { agentId },
     { jobKey: `agent-register:${agentId}`, jobKeyMode: 'replace' },
   );
+}
+
+/** Enqueues the agent's registration (in the caller's transaction when it is one). */
+export async function queueAgentRegistration(db: DbOrTx, agentId: string): Promise<void> {
+  const job = agentRegistrationJob(agentId);
+  await enqueue(db, job.task, job.payload, job.options);
 }
 
 /** The agent's id on the network: `venue-<venue id>`, `consumer-<user id>`, or null for others. */

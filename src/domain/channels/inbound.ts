@@ -14,11 +14,11 @@ import { z } from 'zod';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { ChannelPlatform, InboundStatus } from '../../generated/prisma/enums.ts';
 import { withAdvisoryLock } from '../../platform/advisory-lock.ts';
-import type { Database, Db, DbOrTx } from '../../platform/db.ts';
+import type { Database, Db } from '../../platform/db.ts';
 import type { GroupCommit, Statement } from '../../platform/group-commit.ts';
 import { defineTask, insertAndEnqueueStatement, runInsert } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
-import { createConsumerAgent, ensureConsumerAgent } from '../agents/agents.ts';
+import { consumerAgentInsert, ensureConsumerAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type ImageLoader, imageLoader, type MediaLoaders } from './media.ts';
 import type { NormalizedMessage } from './normalized.ts';
@@ -336,7 +336,8 @@ export async function drainChat(
  * - Otherwise the chat is written before the handler, as the handler's replies need it to be
  *   (made, made reachable again, its window opened), and the event is marked after it: two
  *   commits. A person's first message makes the person, their identity, their consumer agent
- *   (with its registration job) and the chat in one transaction, so it costs two as well.
+ *   (with its registration job) and the chat in one statement (`makePerson`), so it costs two as
+ *   well.
  *
  * The order with the outside world: a handler sends no message itself (only typing indicators,
  * which may repeat harmlessly). A reply is a row in the send queue keyed by the event
@@ -472,50 +473,11 @@ export async function resolveSender(
     },
   } as const;
   const lastInboundAt = new Date(message.sentAt);
-  const chatWhere = {
-    platform_account_externalChatId: {
-      platform: message.platform,
-      account: message.account,
-      externalChatId: message.externalChatId,
-    },
-  };
-  const upsertChat = (tx: DbOrTx, userId: string) =>
-    tx.chat.upsert({
-      where: chatWhere,
-      create: {
-        platform: message.platform,
-        account: message.account,
-        externalChatId: message.externalChatId,
-        userId,
-        lastInboundAt,
-      },
-      update: { lastInboundAt, unreachableAt: null, unreachableReason: null },
-      select: { id: true },
-    });
-
   let identity = await db.channelIdentity.findUnique({ where, include });
   if (!identity) {
-    const userId = randomUUID();
-    const identityId = randomUUID();
-    // The person, their identity, their consumer agent (and its registration job) and the chat
-    // in one commit, when this drain made the person: one WAL flush for all of it.
-    const made = await db.$transaction(async (tx) => {
-      await tx.user.create({ data: { id: userId, displayName: message.sender.displayName } });
-      const created = await tx.$executeRaw`
-        INSERT INTO channel_identities (id, user_id, platform, external_id, display_name)
-        VALUES (${identityId}::uuid, ${userId}::uuid, ${message.platform}::"ChannelPlatform",
-                ${message.sender.externalId}, ${message.sender.displayName})
-        ON CONFLICT (platform, external_id) DO NOTHING`;
-      if (created === 0) {
-        // Lost the race: another drain made this person first; the spare user goes unseen.
-        await tx.user.delete({ where: { id: userId } });
-        return null;
-      }
-      const agentId = await createConsumerAgent(tx, keyring, userId);
-      const chat = await upsertChat(tx, userId);
-      return { agentId, chatId: chat.id };
-    });
-    if (made) return { userId, identityId, ...made, touch: null };
+    const made = await makePerson(db, keyring, message, lastInboundAt);
+    if (made) return { ...made, touch: null };
+    // Another drain made this person first (this one wrote nothing): theirs, with this chat.
     identity = await db.channelIdentity.findUniqueOrThrow({ where, include });
   }
   const { userId } = identity;
@@ -531,6 +493,87 @@ export async function resolveSender(
       touch: { chatId: latest.id, lastInboundAt },
     };
   }
-  const chat = await upsertChat(db, userId);
+  const chat = await db.chat.upsert({
+    where: {
+      platform_account_externalChatId: {
+        platform: message.platform,
+        account: message.account,
+        externalChatId: message.externalChatId,
+      },
+    },
+    create: {
+      platform: message.platform,
+      account: message.account,
+      externalChatId: message.externalChatId,
+      userId,
+      lastInboundAt,
+    },
+    update: { lastInboundAt, unreachableAt: null, unreachableReason: null },
+    select: { id: true },
+  });
   return { userId, identityId: identity.id, agentId, chatId: chat.id, touch: null };
+}
+
+/**
+ * A person's first message: their user, their identity, their consumer agent with its
+ * registration job, and the chat, in one statement (one round trip, one commit); null, having
+ * written nothing, when another drain made the person first.
+ *
+ * Every row hangs off the identity's insert: `ON CONFLICT DO NOTHING` makes it the race's
+ * referee (a concurrent insert of the same identity is waited for, then found), and the user,
+ * agent and chat are inserted from what it returned, so the loser adds no row at all. Foreign
+ * keys are checked at the end of the statement, so the identity may name the user inserted
+ * beside it. The chat is an upsert, as `resolveSender`'s for a known sender: a chat that exists
+ * (in a group, say, someone else's) is kept as it is, stamped and made reachable, and is the one
+ * returned.
+ */
+async function makePerson(
+  db: Db,
+  keyring: SecretKeyring,
+  message: NormalizedMessage,
+  lastInboundAt: Date,
+): Promise<{ userId: string; identityId: string; agentId: string; chatId: string } | null> {
+  const userId = randomUUID();
+  const identityId = randomUUID();
+  const values: unknown[] = [
+    identityId,
+    userId,
+    message.platform,
+    message.sender.externalId,
+    message.sender.displayName,
+    message.account,
+    message.externalChatId,
+    lastInboundAt,
+  ];
+  const agent = consumerAgentInsert(keyring, 'person', values.length + 1);
+  values.push(...agent.values);
+  const rows = await db.$queryRawUnsafe<{ chat_id: string }[]>(
+    `
+    WITH identity AS (
+      INSERT INTO channel_identities (id, user_id, platform, external_id, display_name)
+      VALUES ($1::uuid, $2::uuid, $3::text::"ChannelPlatform", $4::text, $5::text)
+      ON CONFLICT (platform, external_id) DO NOTHING
+      RETURNING user_id
+    ),
+    person AS (
+      INSERT INTO users (id, display_name, updated_at)
+      SELECT user_id, $5::text, now() FROM identity
+      RETURNING id
+    ),
+    agent AS (${agent.insert}),
+    chat AS (
+      INSERT INTO chats (id, platform, account, external_chat_id, user_id, last_inbound_at, updated_at)
+      SELECT gen_random_uuid(), $3::text::"ChannelPlatform", $6::text, $7::text, id, $8::timestamptz, now()
+      FROM person
+      ON CONFLICT (platform, account, external_chat_id) DO UPDATE
+        SET last_inbound_at = excluded.last_inbound_at, unreachable_at = NULL, unreachable_reason = NULL,
+            updated_at = excluded.updated_at
+      RETURNING id
+    )
+    SELECT chat.id::text AS chat_id, ${agent.job} AS job
+    FROM agent, chat`,
+    ...values,
+  );
+  const made = rows[0];
+  return made ? { userId, identityId, agentId: agent.id, chatId: made.chat_id } : null;
 }
