@@ -86,7 +86,8 @@ export async function ensureConsumerAgent(
  * A new consumer agent's parts of a statement: an `INSERT … RETURNING id` for a CTE, making the
  * agent of the person whose id the row source `person` gives as `id` (nothing when they have one),
  * and its registration job as an expression for the statement's select list, over that CTE's row
- * so the job is added only when the agent was (and commits with it); their parameters from
+ * (at most one: the expression adds one job per statement, not per row) so the job is added only
+ * when the agent was (and commits with it); their parameters from
  * `$first` on. First contact (src/domain/channels/inbound.ts) puts them in the statement that
  * makes the person; `ensureConsumerAgent` runs them alone. The row is the same whichever makes
  * it: a fresh id, the default DNA, a new signing secret sealed to that id, its first kid.

@@ -547,7 +547,7 @@ async function makePerson(
   ];
   const agent = consumerAgentInsert(keyring, 'person', values.length + 1);
   values.push(...agent.values);
-  const rows = await db.$queryRawUnsafe<{ chat_id: string }[]>(
+  const rows = await db.$queryRawUnsafe<{ chat_id: string | null }[]>(
     `
     WITH identity AS (
       INSERT INTO channel_identities (id, user_id, platform, external_id, display_name)
@@ -570,10 +570,13 @@ async function makePerson(
             updated_at = excluded.updated_at
       RETURNING id
     )
-    SELECT chat.id::text AS chat_id, ${agent.job} AS job
-    FROM agent, chat`,
+    SELECT (SELECT id::text FROM chat) AS chat_id, ${agent.job} AS job
+    FROM agent`,
     ...values,
   );
   const made = rows[0];
-  return made ? { userId, identityId, agentId: agent.id, chatId: made.chat_id } : null;
+  if (!made) return null;
+  // The job hangs off the agent alone; a chat that returned nothing would be a broken upsert.
+  if (made.chat_id === null) throw new Error('the first contact made no chat');
+  return { userId, identityId, agentId: agent.id, chatId: made.chat_id };
 }
