@@ -5,6 +5,7 @@
  * list of every agent, for platform admins only.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TOOLS_VERSION } from '../../src/domain/agents/dna.ts';
 import { consumerAgentId, venueAgentId } from '../../src/integrations/clawpulse/wire.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { graphql } from '../generated/gql.ts';
@@ -62,9 +63,10 @@ describe('viewer.agent', () => {
         registrationError: 'gateway answered 503',
       },
     });
-    // The gateway registered it as it is now.
-    await app.services.db
-      .$executeRaw`UPDATE agents SET registered_at = updated_at WHERE id = ${agent.id}::uuid`;
+    // The gateway registered it as it is now, with today's tool catalogue.
+    await app.services.db.$executeRaw`
+      UPDATE agents SET registered_at = updated_at, registered_tools_version = ${TOOLS_VERSION}
+      WHERE id = ${agent.id}::uuid`;
 
     const data = ok(await app.gql(ViewerAgent, {}, { token: person.token }));
     expect(data.viewer?.agent).toMatchObject({
@@ -77,7 +79,15 @@ describe('viewer.agent', () => {
       registrationError: 'gateway answered 503',
     });
 
-    // A change puts the registration behind until the gateway takes it again.
+    // A tool catalogue newer than the one the gateway took puts it behind (as after a release)...
+    await app.services.db.$executeRaw`
+      UPDATE agents SET registered_tools_version = ${TOOLS_VERSION - 1} WHERE id = ${agent.id}::uuid`;
+    expect(ok(await app.gql(ViewerAgent, {}, { token: person.token })).viewer?.agent?.registered).toBe(false);
+    await app.services.db.$executeRaw`
+      UPDATE agents SET registered_tools_version = ${TOOLS_VERSION} WHERE id = ${agent.id}::uuid`;
+    expect(ok(await app.gql(ViewerAgent, {}, { token: person.token })).viewer?.agent?.registered).toBe(true);
+
+    // ...and so does a change, until the gateway takes it again.
     await app.services.db.agent.update({ where: { id: agent.id }, data: { name: unique('Renamed') } });
     expect(ok(await app.gql(ViewerAgent, {}, { token: person.token })).viewer?.agent?.registered).toBe(false);
   });

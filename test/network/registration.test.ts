@@ -1,12 +1,17 @@
 /**
  * Our agents on the gateway: a venue's agent is registered when it is made and again when its DNA
  * changes, a person's consumer agent on first contact; a registration the gateway refused is
- * retried by its job and found again by the sweep.
+ * retried by its job and found again by the sweep, as is an agent registered before a release that
+ * changed the tool catalogue.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVenueAgent, ensureConsumerAgent, updateAgentDna } from '../../src/domain/agents/agents.ts';
-import { defaultVenueDna } from '../../src/domain/agents/dna.ts';
-import { registerAgent, sweepAgentRegistrations } from '../../src/domain/agents/registration.ts';
+import { defaultVenueDna, TOOLS_VERSION, VENUE_TOOLS } from '../../src/domain/agents/dna.ts';
+import {
+  registerAgent,
+  registrationUpToDate,
+  sweepAgentRegistrations,
+} from '../../src/domain/agents/registration.ts';
 import { createAccess } from '../../src/domain/organizations/access.ts';
 import { ClawPulseError } from '../../src/integrations/clawpulse/client.ts';
 import { consumerAgentId, venueAgentId } from '../../src/integrations/clawpulse/wire.ts';
@@ -51,6 +56,7 @@ describe('registering agents with the gateway', () => {
     });
     const row = await db.agent.findUniqueOrThrow({ where: { id: agent.id } });
     expect(row.registeredAt?.getTime()).toBe(row.updatedAt.getTime());
+    expect(row.registeredToolsVersion).toBe(TOOLS_VERSION);
     // Nothing changed: nothing to send again.
     expect(await registerAgent(deps(), agent.id)).toBe('unchanged');
 
@@ -104,6 +110,69 @@ describe('registering agents with the gateway', () => {
     expect(await db.agent.findUniqueOrThrow({ where: { id: agent.id } })).toMatchObject({
       registrationError: null,
     });
+  });
+
+  it('registers again, with today’s tools, an agent the gateway took before the tool catalogue changed, and only that one', async () => {
+    const db = app.services.db;
+    const queued = async (agentId: string) =>
+      (
+        await db.$queryRaw<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM graphile_worker._private_jobs
+          WHERE key = ${`agent-register:${agentId}`}`
+      )[0]?.n;
+    const venueAgent = async () => {
+      const venue = await createBookableVenue(db);
+      const { agent } = await db.$transaction((tx) => createVenueAgent(tx, app.services.keyring, venue));
+      return { agent, networkId: venueAgentId(venue.id) };
+    };
+    const older = await venueAgent();
+    const current = await venueAgent();
+    await runDueJobs(app, ['agent-register']);
+
+    // `older` as a release ago left it: DNA written before versions with the first venue default,
+    // sent to the gateway as written, at the catalogue before today's. By SQL, so that updated_at
+    // stays: the row itself has not changed since the gateway took it.
+    const firstVenueTools = [
+      'check_availability',
+      'accept_booking',
+      'decline_booking',
+      'propose_alternative',
+      'answer_question',
+      'escalate_to_staff',
+    ];
+    await db.$executeRaw`
+      UPDATE agents
+      SET dna = jsonb_set(dna - 'toolsVersion', '{tools}', ${JSON.stringify(firstVenueTools)}::jsonb),
+          registered_tools_version = ${TOOLS_VERSION - 1}
+      WHERE id = ${older.agent.id}::uuid`;
+    const stale = gateway.agents.get(older.networkId)!;
+    (stale.dna as { capabilities: { tools: string[] } }).capabilities.tools = firstVenueTools;
+    const before = await db.agent.findUniqueOrThrow({ where: { id: older.agent.id } });
+    expect(before.registeredAt?.getTime()).toBe(before.updatedAt.getTime());
+    expect(registrationUpToDate(before)).toBe(false);
+
+    expect(await sweepAgentRegistrations(db)).toBeGreaterThanOrEqual(1);
+    expect(await queued(older.agent.id)).toBe(1);
+    expect(await queued(current.agent.id)).toBe(0);
+    await runDueJobs(app, ['agent-register']);
+
+    expect(gateway.agents.get(older.networkId)).toMatchObject({
+      registrations: 2,
+      dna: { capabilities: { tools: [...VENUE_TOOLS] } },
+    });
+    expect(gateway.agents.get(current.networkId)).toMatchObject({
+      registrations: 1,
+      dna: { capabilities: { tools: [...VENUE_TOOLS] } },
+    });
+    const after = await db.agent.findUniqueOrThrow({ where: { id: older.agent.id } });
+    expect(after).toMatchObject({ registeredToolsVersion: TOOLS_VERSION, updatedAt: before.updatedAt });
+    expect(after.registeredAt?.getTime()).toBe(after.updatedAt.getTime());
+    expect(await registerAgent(deps(), older.agent.id)).toBe('unchanged');
+
+    // Up to date now: the next sweep leaves both alone.
+    await sweepAgentRegistrations(db);
+    expect(await queued(older.agent.id)).toBe(0);
+    expect(await queued(current.agent.id)).toBe(0);
   });
 });
 

@@ -1,6 +1,6 @@
 import { canManageAgent, canReadAgent, dnaOf } from '../../domain/agents/agents.ts';
 import { AGENT_TOOLS, CAPABILITIES, TONES } from '../../domain/agents/dna.ts';
-import { gatewayAgentId } from '../../domain/agents/registration.ts';
+import { gatewayAgentId, registrationUpToDate } from '../../domain/agents/registration.ts';
 import { PUBLIC_STATUSES } from '../../domain/venues/venues.ts';
 import { builder } from '../builder.ts';
 import { teamOf } from '../scopes.ts';
@@ -131,9 +131,10 @@ export const Agent = builder.prismaNode('Agent', {
       resolve: (agent) => gatewayAgentId(agent),
     }),
     registered: t.boolean({
-      description: 'The gateway has registered the agent as it is now (its latest change included).',
-      select: { registeredAt: true, updatedAt: true },
-      resolve: (agent) => agent.registeredAt?.getTime() === agent.updatedAt.getTime(),
+      description:
+        'The gateway has registered the agent as it is now (its latest change and its current tool list included).',
+      select: { registeredAt: true, registeredToolsVersion: true, updatedAt: true },
+      resolve: (agent) => registrationUpToDate(agent),
     }),
     registeredAt: t.expose('registeredAt', {
       type: 'DateTime',

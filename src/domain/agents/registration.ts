@@ -3,15 +3,19 @@
  * when it is made and again whenever it changes (its DNA, its status): the agent row's
  * `registeredAt` holds the version (`updatedAt`) the gateway last took, so "registered" is a fact
  * about the row and a sweep finds every agent behind, whatever was lost on the way (a job that
- * failed for good, a process that died between the write and the enqueue). Registering is
- * idempotent on the gateway (a second registration replaces the profile), so running twice is safe.
+ * failed for good, a process that died between the write and the enqueue). The profile also
+ * depends on the code: an agent acts by today's tool catalogue (storedDna), so a release that
+ * raises TOOLS_VERSION changes every profile without changing a row; `registeredToolsVersion`
+ * holds the catalogue version the gateway last took, and the sweep finds the agents behind it too.
+ * Registering is idempotent on the gateway (a second registration replaces the profile), so running
+ * twice is safe.
  */
 import { z } from 'zod';
 import type { ClawPulseClient } from '../../integrations/clawpulse/client.ts';
 import { consumerAgentId, venueAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { cronPayload, defineTask, enqueue, type JobToAdd, jobToAdd } from '../../platform/jobs.ts';
-import { type AgentDna, storedDna } from './dna.ts';
+import { type AgentDna, storedDna, TOOLS_VERSION } from './dna.ts';
 
 /** Registers one agent (or registers it again) with the gateway. */
 export const agentRegisterTask = defineTask({
@@ -52,6 +56,23 @@ export function gatewayAgentId(agent: { kind: string; venueId: string | null; us
   return null;
 }
 
+/**
+ * The gateway has the agent as it is now: the row's latest change, with today's tool catalogue.
+ * A catalogue the gateway took that is newer than this code's (a release rolled back) is not
+ * today's either: the sweep looks only for older ones, but the agent's next registration job
+ * sends the tools this code offers instead of taking the agent for unchanged.
+ */
+export function registrationUpToDate(agent: {
+  registeredAt: Date | null;
+  registeredToolsVersion: number;
+  updatedAt: Date;
+}): boolean {
+  return (
+    agent.registeredAt?.getTime() === agent.updatedAt.getTime() &&
+    agent.registeredToolsVersion === TOOLS_VERSION
+  );
+}
+
 export type RegistrationOutcome = 'registered' | 'unchanged' | 'not_on_network' | 'gone';
 
 /**
@@ -70,7 +91,7 @@ export async function registerAgent(
   if (!agent) return 'gone';
   const id = gatewayAgentId(agent);
   if (!id) return 'not_on_network';
-  if (agent.registeredAt && agent.registeredAt.getTime() === agent.updatedAt.getTime()) return 'unchanged';
+  if (registrationUpToDate(agent)) return 'unchanged';
   const dna = storedDna(agent.kind, agent.dna);
   try {
     await deps.clawpulse.register({
@@ -84,20 +105,41 @@ export async function registerAgent(
     throw error;
   }
   // Raw SQL: Prisma's @updatedAt would move updated_at, and the row would look changed again.
+  // The tools version goes with the same condition: the profile sent was this code's catalogue
+  // applied to this version of the row.
   await deps.db.$executeRaw`
-    UPDATE agents SET registered_at = updated_at, registration_error = NULL
+    UPDATE agents
+    SET registered_at = updated_at, registered_tools_version = ${TOOLS_VERSION}, registration_error = NULL
     WHERE id = ${agentId}::uuid AND updated_at = ${agent.updatedAt}`;
   return 'registered';
 }
 
-/** Enqueues registration for up to `limit` agents that are behind; returns how many. */
+/**
+ * Enqueues registration for up to `limit` agents that are behind; returns how many. First the
+ * agents changed since the gateway took them, oldest change first; then, with what is left of the
+ * limit, agents registered at an older tool catalogue (after a release, every agent: the sweep
+ * works through them `limit` at a time). Each question reads its own partial index (see the
+ * migration agent_registered_tools_version), so a sweep with nothing to do reads next to nothing.
+ */
 export async function sweepAgentRegistrations(db: Db, limit = 200): Promise<number> {
-  const behind = await db.$queryRaw<{ id: string }[]>`
+  const changed = await db.$queryRaw<{ id: string }[]>`
     SELECT id FROM agents
     WHERE kind IN ('VENUE', 'CONSUMER')
       AND (registered_at IS NULL OR registered_at < updated_at)
     ORDER BY updated_at
     LIMIT ${limit}`;
+  // The same row never answers both: this one asks for the rows registered as they are.
+  const olderTools =
+    changed.length < limit
+      ? await db.$queryRaw<{ id: string }[]>`
+          SELECT id FROM agents
+          WHERE kind IN ('VENUE', 'CONSUMER')
+            AND registered_tools_version < ${TOOLS_VERSION}
+            AND registered_at = updated_at
+          ORDER BY registered_tools_version
+          LIMIT ${limit - changed.length}`
+      : [];
+  const behind = [...changed, ...olderTools];
   for (const { id } of behind) await queueAgentRegistration(db, id);
   return behind.length;
 }
