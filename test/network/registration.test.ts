@@ -18,6 +18,7 @@ import { consumerAgentId, venueAgentId } from '../../src/integrations/clawpulse/
 import { createPerson } from '../factories/people.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { type FakeClawPulse, startFakeClawPulse } from '../fakes/clawpulse.ts';
+import { FIRST_VENUE_DEFAULT } from '../fixtures/agent-tools.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { runDueJobs } from '../helpers/jobs.ts';
 
@@ -132,14 +133,7 @@ describe('registering agents with the gateway', () => {
     // `older` as a release ago left it: DNA written before versions with the first venue default,
     // sent to the gateway as written, at the catalogue before today's. By SQL, so that updated_at
     // stays: the row itself has not changed since the gateway took it.
-    const firstVenueTools = [
-      'check_availability',
-      'accept_booking',
-      'decline_booking',
-      'propose_alternative',
-      'answer_question',
-      'escalate_to_staff',
-    ];
+    const firstVenueTools = [...FIRST_VENUE_DEFAULT];
     await db.$executeRaw`
       UPDATE agents
       SET dna = jsonb_set(dna - 'toolsVersion', '{tools}', ${JSON.stringify(firstVenueTools)}::jsonb),
