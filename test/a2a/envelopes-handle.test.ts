@@ -36,6 +36,22 @@ async function deliver(input: Parameters<typeof queueEnvelope>[1]) {
   return { queued, row };
 }
 
+/** Queues the venue's answer to a question with the text prepared before the transaction. */
+async function answerWith(
+  tx: Parameters<typeof queueEnvelope>[0],
+  envelope: { from: string; to: string; envelopeId: string },
+  text: string,
+) {
+  await queueEnvelope(tx, {
+    from: envelope.to,
+    to: envelope.from,
+    intent: 'venue.answer',
+    payload: { text },
+    inReplyTo: envelope.envelopeId,
+  });
+  return 'answered';
+}
+
 /** An inbound question refused when it arrived (a bad signature), as the inbox stores it. */
 async function rejectedQuestion() {
   const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
@@ -323,14 +339,7 @@ describe('handling with a preparation before the transaction', () => {
         },
         handle: async (tx, envelope, _context, prepared) => {
           handled.push(prepared);
-          await queueEnvelope(tx, {
-            from: envelope.to,
-            to: envelope.from,
-            intent: 'venue.answer',
-            payload: { text: prepared },
-            inReplyTo: envelope.envelopeId,
-          });
-          return 'answered';
+          return answerWith(tx, envelope, prepared);
         },
       }),
     };
@@ -363,14 +372,7 @@ describe('handling with a preparation before the transaction', () => {
           return `plan ${prepares}`;
         },
         handle: async (tx, envelope, _context, prepared) => {
-          await queueEnvelope(tx, {
-            from: envelope.to,
-            to: envelope.from,
-            intent: 'venue.answer',
-            payload: { text: prepared },
-            inReplyTo: envelope.envelopeId,
-          });
-          return 'answered';
+          return answerWith(tx, envelope, prepared);
         },
       }),
     };

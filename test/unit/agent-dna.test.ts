@@ -18,27 +18,7 @@ import {
 import { FIRST_CONSUMER_DEFAULT, FIRST_VENUE_DEFAULT } from '../fixtures/agent-tools.ts';
 
 /** The catalogues at version 1, when DNA began recording its version: frozen. */
-const CONSUMER_AT_1 = [
-  'search_venues',
-  'suggest_venues',
-  'get_venue_details',
-  'check_availability',
-  'create_booking',
-  'modify_booking',
-  'cancel_booking',
-  'list_my_bookings',
-  'leave_feedback',
-  'get_weather',
-  'get_directions',
-  'remember',
-  'recall',
-  'update_profile',
-  'set_reminder',
-  'ask_venue',
-  'quote_delivery',
-  'confirm_delivery',
-  'get_delivery_status',
-];
+const CONSUMER_AT_1 = [...FIRST_CONSUMER_DEFAULT, 'suggest_venues', 'leave_feedback', 'set_reminder'];
 const VENUE_AT_1 = [...FIRST_VENUE_DEFAULT, 'venue_create_booking', 'venue_send_menu', 'escalate_to_human'];
 
 const dna = (tools: string[], toolsVersion?: number) => ({
@@ -115,8 +95,8 @@ describe('the tool catalogue', () => {
     // A tool in the lists without a version here would never reach DNA written before it.
     const addedLater = (tools: readonly string[]) =>
       tools.filter((tool) => (TOOL_ADDED_IN as Record<string, number | undefined>)[tool] === undefined);
-    expect(addedLater(CONSUMER_TOOLS)).toEqual(CONSUMER_AT_1);
-    expect(addedLater(VENUE_TOOLS)).toEqual(VENUE_AT_1);
+    expect(addedLater(CONSUMER_TOOLS).sort()).toEqual(CONSUMER_AT_1.sort());
+    expect(addedLater(VENUE_TOOLS).sort()).toEqual(VENUE_AT_1.sort());
     for (const version of Object.values(TOOL_ADDED_IN)) {
       expect(version).toBeGreaterThan(1);
       expect(version).toBeLessThanOrEqual(TOOLS_VERSION);
