@@ -70,7 +70,7 @@ export async function ensureConsumerAgent(
 ): Promise<Agent> {
   const existing = await db.agent.findUnique({ where: { userId } });
   if (existing) return existing;
-  const agent = consumerAgentInsert(keyring, 'person', 2);
+  const agent = consumerAgentInsert(keyring, 2);
   await db.$queryRawUnsafe(
     `
     WITH person AS (SELECT $1::uuid AS id),
@@ -94,7 +94,6 @@ export async function ensureConsumerAgent(
  */
 export function consumerAgentInsert(
   keyring: SecretKeyring,
-  person: string,
   first: number,
 ): { id: string; insert: string; job: string; values: unknown[] } {
   const id = randomUUID();
@@ -114,7 +113,7 @@ export function consumerAgentInsert(
                         signing_kid, updated_at)
     SELECT ${agentId}::uuid, 'CONSUMER', ${name}::text, id, ${json}::text::jsonb, ${ciphertext}::text,
            ${keyId}::text, ${kid}::text, now()
-    FROM ${person}
+    FROM person
     ON CONFLICT (user_id) DO NOTHING
     RETURNING id`;
   const job = addJobExpression(first + values.length);

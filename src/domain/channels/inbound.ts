@@ -545,7 +545,7 @@ async function makePerson(
     message.externalChatId,
     lastInboundAt,
   ];
-  const agent = consumerAgentInsert(keyring, 'person', values.length + 1);
+  const agent = consumerAgentInsert(keyring, values.length + 1);
   values.push(...agent.values);
   const rows = await db.$queryRawUnsafe<{ chat_id: string | null }[]>(
     `
