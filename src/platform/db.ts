@@ -87,6 +87,16 @@ function quietPool(pool: pg.Pool): pg.Pool {
 const DEFAULT_PREPARED_STATEMENTS = 500;
 
 /**
+ * Begins a statement that is never prepared, so PostgreSQL plans it for the values of each run.
+ * A prepared statement gets a generic plan after five runs when that plan looks no dearer than
+ * the ones made for the values, and for a statement whose best plan depends on them (how many
+ * venues a search's words and box match) that guess can be far off: the venue search's generic
+ * plan walked the whole box through the (latitude, longitude) index, parsing the words again on
+ * every row, at two to three times the time of the plan made for the values.
+ */
+export const PLANNED_EACH_RUN = '/* planned each run */';
+
+/**
  * Names for Prisma's statements, so each connection parses and plans a statement once and then
  * only binds and runs it (PostgreSQL keeps the parsed statement, and after a few runs may keep a
  * generic plan too). Prisma's SQL carries values as parameters, so the texts are few: the first
@@ -94,10 +104,12 @@ const DEFAULT_PREPARED_STATEMENTS = 500;
  * connection holds. A statement's name stands for its text alone, so the same text has the same
  * name on every connection. A connection pooler in front of PostgreSQL must support prepared
  * statements in its pooling mode (PgBouncer 1.21+ with `max_prepared_statements`), or set 0.
+ * A text that begins with PLANNED_EACH_RUN is never named.
  */
 export function statementNames(limit: number): (query: { sql: string }) => string | undefined {
   const names = new Map<string, string>();
   return ({ sql }) => {
+    if (sql.startsWith(PLANNED_EACH_RUN)) return undefined;
     let name = names.get(sql);
     if (name === undefined && names.size < limit) {
       name = `agnt_${names.size.toString(36)}`;

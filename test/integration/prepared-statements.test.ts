@@ -3,7 +3,8 @@
  * statement run again is only bound and executed, and the number of texts prepared is bounded.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectDatabase, statementNames } from '../../src/platform/db.ts';
+import { searchVenues } from '../../src/domain/venues/search.ts';
+import { connectDatabase, PLANNED_EACH_RUN, statementNames } from '../../src/platform/db.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 let database: TestDatabase;
@@ -59,6 +60,33 @@ describe('prepared statements', () => {
     } finally {
       await db.close();
     }
+  });
+
+  it('never prepares a venue search, so each is planned for its own words and place', async () => {
+    const db = connectDatabase(database.url, 1, 10);
+    try {
+      const texts: string[] = [];
+      db.onQuery(({ query }) => texts.push(query));
+      // More runs than PostgreSQL waits for before it would switch a prepared statement to a generic plan.
+      for (let run = 0; run < 8; run++) {
+        const near = { latitude: 38.7 + run / 100, longitude: -9.14, radiusMeters: 5_000 };
+        await searchVenues(db.prisma, { text: run % 2 ? 'grill' : 'sushi', near }, { offset: 0, limit: 20 });
+      }
+      // Past the end, the count is its own statement, planned each run too.
+      await searchVenues(db.prisma, { text: 'grill' }, { offset: 40, limit: 20 });
+      const searches = texts.filter((text) => text.includes('search_document'));
+      expect(searches).toHaveLength(10);
+      expect(searches.every((text) => text.startsWith(PLANNED_EACH_RUN))).toBe(true);
+      expect((await prepared(db)).filter((s) => s.statement.includes('search_document'))).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('names no text that begins as planned each run', () => {
+    const name = statementNames(10);
+    expect(name({ sql: `${PLANNED_EACH_RUN} SELECT 1` })).toBeUndefined();
+    expect(name({ sql: 'SELECT 1' })).toBeDefined();
   });
 
   it('names at most the first `limit` texts, each the same name every time', () => {

@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { VenueCategory } from '../../generated/prisma/enums.ts';
-import type { DbOrTx } from '../../platform/db.ts';
+import { type DbOrTx, PLANNED_EACH_RUN } from '../../platform/db.ts';
 import { parseInput } from '../validation.ts';
 
 export type VenueSearchOrder = 'RELEVANCE' | 'DISTANCE' | 'NAME';
@@ -147,7 +147,7 @@ export async function searchVenues(
 
   const rows = await db.$queryRaw<
     { id: string; relevance: number; distance: number | null; total: bigint }[]
-  >`
+  >`${Prisma.raw(PLANNED_EACH_RUN)}
     SELECT v.id, ${relevance} AS relevance, ${distance} AS distance, count(*) OVER () AS total
     FROM venues v
     WHERE ${Prisma.join(conditions, ' AND ')}
@@ -156,7 +156,7 @@ export async function searchVenues(
   let totalCount = Number(rows[0]?.total ?? 0);
   if (rows.length === 0 && page.offset > 0) {
     // Past the end, the window count is not there; count separately.
-    const [count] = await db.$queryRaw<{ total: bigint }[]>`
+    const [count] = await db.$queryRaw<{ total: bigint }[]>`${Prisma.raw(PLANNED_EACH_RUN)}
       SELECT count(*) AS total FROM venues v WHERE ${Prisma.join(conditions, ' AND ')}`;
     totalCount = Number(count?.total ?? 0);
   }
