@@ -172,7 +172,7 @@ describe('venue search', () => {
     expect(names(await app.gql(Search, { text: `sardin ${tag}` }))).toEqual(['Grill do Cais']);
   });
 
-  it('reads the words index alone: written venues are merged into it at once, not left in a pending list', async () => {
+  it('keeps the words index without fast update, so a written venue is merged into it at once', async () => {
     const [index] = await app.services.db.$queryRaw<{ options: string[] | null }[]>`
       SELECT reloptions AS options FROM pg_class WHERE relname = 'venues_search_document_idx'`;
     expect(index?.options).toContain('fastupdate=off');
