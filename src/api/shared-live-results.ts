@@ -19,6 +19,13 @@
  *
  * A shared result is also serialised once: graphql-ws would turn it into text for each
  * subscriber, and `sharedResultText` gives websocket.ts the text written the first time.
+ *
+ * And a shared result without errors is written to a WebSocket subscriber's socket here, by the
+ * `LiveDelivery` websocket.ts puts in the context, rather than handed up through Yoga's hooks and
+ * graphql-ws' loop, which cost about as much again per subscriber as the write itself. The hooks
+ * it skips have nothing to do for such a result (error masking, the trace's error mark): a result
+ * with errors, a subscriber's own, and any subscriber without a delivery (HTTP's event streams)
+ * still go the whole way.
  */
 import {
   createSourceEventStream,
@@ -89,6 +96,15 @@ export function sharedResultText(result: ExecutionResult): string | undefined {
   return text;
 }
 
+/**
+ * Writes a `next` message with a shared result's payload text straight to one subscriber's
+ * socket; false when it did not (the socket is closing, or still holds much unsent), and the
+ * result goes the usual way, where graphql-ws waits for each write before the next event.
+ */
+export interface LiveDelivery {
+  next(payloadText: string): boolean;
+}
+
 /** Whether each document (parsed once and cached by Yoga) may share its results. */
 const shareableDocuments = new WeakMap<DocumentNode, boolean>();
 
@@ -107,32 +123,42 @@ async function subscribeShared(args: ExecutionArgs) {
   const key = `${args.operationName ?? ''}\n${JSON.stringify(args.variableValues ?? {})}`;
   const events = source[Symbol.asyncIterator]();
   const run = (event: unknown) => execute({ ...args, rootValue: event }) as Promise<ExecutionResult>;
+  const delivery = (args.contextValue as { liveDelivery?: LiveDelivery } | undefined)?.liveDelivery;
+  // Ended by graphql-ws (the subscriber completed it, or left): nothing more is written for it.
+  let ended = false;
   const mapped: AsyncIterableIterator<ExecutionResult> = {
     [Symbol.asyncIterator]() {
       return this;
     },
     async next() {
-      const next = await events.next();
-      if (next.done) return { done: true, value: undefined };
-      const event = next.value as unknown;
-      // A subscriber's own refusal (a symbol) is executed for it alone.
-      if (typeof event !== 'object' || event === null) return { done: false, value: await run(event) };
-      let results = executed.get(event);
-      if (!results) {
-        results = new Map();
-        executed.set(event, results);
+      for (;;) {
+        const next = await events.next();
+        if (next.done) return { done: true, value: undefined };
+        const event = next.value as unknown;
+        // A subscriber's own refusal (a symbol) is executed for it alone.
+        if (typeof event !== 'object' || event === null) return { done: false, value: await run(event) };
+        let results = executed.get(event);
+        if (!results) {
+          results = new Map();
+          executed.set(event, results);
+        }
+        let result = results.get(key);
+        if (!result) {
+          result = run(event).then((value) => {
+            sharedResults.add(value);
+            return value;
+          });
+          results.set(key, result);
+        }
+        const value = await result;
+        if (ended) return { done: true, value: undefined };
+        // Written here, this subscriber waits for the next event; otherwise it goes up the usual way.
+        if (delivery && !value.errors?.length && delivery.next(sharedResultText(value)!)) continue;
+        return { done: false, value };
       }
-      let result = results.get(key);
-      if (!result) {
-        result = run(event).then((value) => {
-          sharedResults.add(value);
-          return value;
-        });
-        results.set(key, result);
-      }
-      return { done: false, value: await result };
     },
     async return() {
+      ended = true;
       await events.return?.();
       return { done: true, value: undefined };
     },

@@ -28,7 +28,7 @@ import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../wiring/services.ts';
 import { authenticateCredential, credentialKind } from './auth.ts';
 import { dailyQuota, dailyQuotaRefusal, rateLimit } from './rate-limit.ts';
-import { sharedResultText } from './shared-live-results.ts';
+import { type LiveDelivery, sharedResultText } from './shared-live-results.ts';
 import type { GraphQLServer } from './yoga.ts';
 
 export interface GraphQLWebSocket {
@@ -242,7 +242,7 @@ export function graphqlWebSocket(
         const session = (ctx.extra as unknown as Extra).session;
         if (session) drop(session);
       },
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, id, params) => {
         const extra = ctx.extra as unknown as Extra;
         // graphql-ws only passes operations of acknowledged connections, which all have a session.
         const session = extra.session!;
@@ -279,6 +279,7 @@ export function graphqlWebSocket(
           ip: session.ip,
           actor: session.actor,
           logger: logger.child({ 'request.id': requestId }),
+          liveDelivery: liveDelivery(extra.socket, id),
         });
         let document: DocumentNode;
         try {
@@ -340,6 +341,24 @@ function sendShared(ws: WebSocket) {
     }
     return send(data, ...rest);
   }) as WebSocket['send'];
+}
+
+/** Unsent bytes past which a socket's results go through graphql-ws again, one write at a time. */
+const MAX_UNSENT_BYTES = 1 << 20;
+
+/**
+ * Writes a shared result to the socket as the `next` message of operation `id`, as graphql-ws
+ * would (shared-live-results.ts), while the socket is open and keeping up.
+ */
+function liveDelivery(socket: WebSocket, id: string): LiveDelivery {
+  const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  return {
+    next(payloadText) {
+      if (socket.readyState !== socket.OPEN || socket.bufferedAmount > MAX_UNSENT_BYTES) return false;
+      socket.send(`${head}${payloadText}}`);
+      return true;
+    },
+  };
 }
 
 /**

@@ -638,6 +638,59 @@ describe('a team listening with the same selection', () => {
   });
 });
 
+describe('one socket with two subscriptions to the same changes', () => {
+  it('gets each change once per subscription, under its own id, and nothing more for one it completed', async () => {
+    const venue = await newVenue();
+    const staff = await person(api, venue.organizationId, 'STAFF');
+    const diner = await guest();
+    const socket = new WebSocket(`${api.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+    const messages: { id?: string; type: string; payload?: unknown }[] = [];
+    socket.on('message', (data) => messages.push(JSON.parse(String(data))));
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(
+      JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${staff.token}` } }),
+    );
+    await waitFor(async () => messages.some((m) => m.type === 'connection_ack'), 'acknowledged');
+    const payload = { query: TeamFeed.toString(), variables: { venueId: venue.gid } };
+    for (const id of ['first', 'second']) socket.send(JSON.stringify({ id, type: 'subscribe', payload }));
+    await subscribedBy(venueChannel(venue), 1);
+    const nexts = (id: string) => messages.filter((m) => m.type === 'next' && m.id === id);
+
+    const one = await book(apiB, diner.token, venue, { startsAt: at('19:00') });
+    await waitFor(
+      async () => nexts('first').length === 1 && nexts('second').length === 1,
+      'both heard the booking',
+    );
+    expect(nexts('first')[0]!.payload).toEqual({
+      data: {
+        bookingChanged: {
+          id: one.id,
+          status: 'REQUESTED',
+          partySize: 2,
+          notes: null,
+          guestEmail: diner.email,
+        },
+      },
+    });
+    expect(nexts('second')[0]!.payload).toEqual(nexts('first')[0]!.payload);
+
+    socket.send(JSON.stringify({ id: 'first', type: 'complete' }));
+    const later = [
+      await book(apiB, (await guest()).token, venue, { startsAt: at('19:30') }),
+      await book(apiB, (await guest()).token, venue, { startsAt: at('20:30') }),
+    ];
+    await waitFor(async () => nexts('second').length === 3, 'the second heard the next bookings');
+    const heard = nexts('second').map(
+      (m) => (m.payload as { data: { bookingChanged: { id: string } } }).data,
+    );
+    expect(heard.map((data) => data.bookingChanged.id)).toEqual([one.id, ...later.map((b) => b.id)]);
+    // Whatever was written for the completed one would have come before the last booking's.
+    expect(nexts('first')).toHaveLength(1);
+    expect(messages.filter((m) => m.type === 'error')).toEqual([]);
+    socket.close(1000);
+  });
+});
+
 describe('a broken operation', () => {
   it('is refused on its own, and the connection’s other subscriptions carry on', async () => {
     const venue = await newVenue();
