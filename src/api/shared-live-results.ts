@@ -14,8 +14,7 @@
  * the list below (`allowedTransitions` depends on the viewer's role and whether they are the
  * guest; `venue` on what the viewer may see of it), and a subscriber's own refusal (`REVOKED`).
  * Each subscriber still checks its own right to the events (the subscription field's
- * `whileAllowed`), and the hooks of every other plugin (error masking, scrubbing) still see each
- * subscriber's result.
+ * `whileAllowed`).
  *
  * A shared result is also serialised once: graphql-ws would turn it into text for each
  * subscriber, and `sharedResultText` gives websocket.ts the text written the first time.
@@ -23,9 +22,10 @@
  * And a shared result without errors is written to a WebSocket subscriber's socket here, by the
  * `LiveDelivery` websocket.ts puts in the context, rather than handed up through Yoga's hooks and
  * graphql-ws' loop, which cost about as much again per subscriber as the write itself. The hooks
- * it skips have nothing to do for such a result (error masking, the trace's error mark): a result
- * with errors, a subscriber's own, and any subscriber without a delivery (HTTP's event streams)
- * still go the whole way.
+ * it skips have nothing to do for such a result today (error masking, the trace's error mark); a
+ * plugin added later that must see every subscription result must be given one here too. A
+ * result with errors, a subscriber's own, and any subscriber without a delivery (HTTP's event
+ * streams) still go the whole way through every plugin.
  */
 import {
   createSourceEventStream,
@@ -74,6 +74,18 @@ const SHAREABLE: Record<string, ReadonlySet<string>> = {
   ]),
 };
 
+/** A number for each document (Yoga parses a query text once and caches it), for the keys below. */
+const documentIds = new WeakMap<DocumentNode, number>();
+let documentCount = 0;
+function documentId(document: DocumentNode): number {
+  let id = documentIds.get(document);
+  if (id === undefined) {
+    id = ++documentCount;
+    documentIds.set(document, id);
+  }
+  return id;
+}
+
 /** The results executed so far for each event, by document and variables. */
 const executed = new WeakMap<object, Map<string, Promise<ExecutionResult>>>();
 /** Results handed to more than one subscriber, and their `next` payload as JSON once written. */
@@ -120,7 +132,8 @@ export function sharedLiveResults(): Plugin {
 async function subscribeShared(args: ExecutionArgs) {
   const source = await createSourceEventStream(args);
   if (!(Symbol.asyncIterator in source)) return source;
-  const key = `${args.operationName ?? ''}\n${JSON.stringify(args.variableValues ?? {})}`;
+  // Two documents of one name (two versions of an app) select differently: the document is in the key.
+  const key = `${documentId(args.document)}\n${args.operationName ?? ''}\n${JSON.stringify(args.variableValues ?? {})}`;
   const events = source[Symbol.asyncIterator]();
   const run = (event: unknown) => execute({ ...args, rootValue: event }) as Promise<ExecutionResult>;
   const delivery = (args.contextValue as { liveDelivery?: LiveDelivery } | undefined)?.liveDelivery;

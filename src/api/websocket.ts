@@ -227,7 +227,12 @@ export function graphqlWebSocket(
         if (text === undefined) return undefined;
         const socket = (ctx.extra as unknown as Extra).socket;
         const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
-        sharedNext.set(socket, { placeholder: `${head}{}}`, message: `${head}${text}}` });
+        let pending = sharedNext.get(socket);
+        if (!pending) {
+          pending = new Map();
+          sharedNext.set(socket, pending);
+        }
+        pending.set(`${head}{}}`, `${head}${text}}`);
         return {};
       },
       // Yoga's `http` extension (a status for HTTP answers) means nothing on a socket.
@@ -323,28 +328,28 @@ export function graphqlWebSocket(
 }
 
 /**
- * The `next` message graphql-ws is about to write on a socket for a shared result: the text it
- * will write (the result left out) and the one to write instead. graphql-ws writes the message
- * right after `onNext` returns, with nothing else in between on that socket.
+ * The `next` messages graphql-ws is about to write on a socket for shared results, by the text it
+ * will write (the result left out, so one per subscription id) to the text to write instead.
+ * graphql-ws writes each right after its `onNext` returns, but the socket's other subscriptions
+ * may write in between.
  */
-const sharedNext = new WeakMap<WebSocket, { placeholder: string; message: string }>();
+const sharedNext = new WeakMap<WebSocket, Map<string, string>>();
 
 /** Makes the socket write a shared result's text where graphql-ws writes its placeholder. */
 function sendShared(ws: WebSocket) {
   const send = ws.send.bind(ws) as (data: unknown, ...rest: unknown[]) => void;
   ws.send = ((data: unknown, ...rest: unknown[]) => {
-    const next = sharedNext.get(ws);
-    if (next) {
-      sharedNext.delete(ws);
-      // Only the exact placeholder: any other message goes out as it was written.
-      if (data === next.placeholder) return send(next.message, ...rest);
-    }
-    return send(data, ...rest);
+    // Only an exact placeholder: any other message goes out as it was written.
+    const pending = typeof data === 'string' ? sharedNext.get(ws) : undefined;
+    const message = pending?.get(data as string);
+    if (message === undefined) return send(data, ...rest);
+    pending!.delete(data as string);
+    return send(message, ...rest);
   }) as WebSocket['send'];
 }
 
 /** Unsent bytes past which a socket's results go through graphql-ws again, one write at a time. */
-const MAX_UNSENT_BYTES = 1 << 20;
+const MAX_UNSENT_BYTES = 64 * 1024;
 
 /**
  * Writes a shared result to the socket as the `next` message of operation `id`, as graphql-ws
@@ -355,8 +360,13 @@ function liveDelivery(socket: WebSocket, id: string): LiveDelivery {
   return {
     next(payloadText) {
       if (socket.readyState !== socket.OPEN || socket.bufferedAmount > MAX_UNSENT_BYTES) return false;
-      socket.send(`${head}${payloadText}}`);
-      return true;
+      try {
+        socket.send(`${head}${payloadText}}`);
+        return true;
+      } catch {
+        // graphql-ws' own write reports it, and ends the subscription as it should.
+        return false;
+      }
     },
   };
 }

@@ -643,25 +643,16 @@ describe('one socket with two subscriptions to the same changes', () => {
     const venue = await newVenue();
     const staff = await person(api, venue.organizationId, 'STAFF');
     const diner = await guest();
-    const socket = new WebSocket(`${api.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
-    const messages: { id?: string; type: string; payload?: unknown }[] = [];
-    socket.on('message', (data) => messages.push(JSON.parse(String(data))));
-    await new Promise((resolve) => socket.once('open', resolve));
-    socket.send(
-      JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${staff.token}` } }),
-    );
-    await waitFor(async () => messages.some((m) => m.type === 'connection_ack'), 'acknowledged');
-    const payload = { query: TeamFeed.toString(), variables: { venueId: venue.gid } };
-    for (const id of ['first', 'second']) socket.send(JSON.stringify({ id, type: 'subscribe', payload }));
+    const socket = await rawSubscriber(api, staff.token);
+    for (const id of ['first', 'second']) socket.subscribe(id, TeamFeed.toString(), { venueId: venue.gid });
     await subscribedBy(venueChannel(venue), 1);
-    const nexts = (id: string) => messages.filter((m) => m.type === 'next' && m.id === id);
 
     const one = await book(apiB, diner.token, venue, { startsAt: at('19:00') });
     await waitFor(
-      async () => nexts('first').length === 1 && nexts('second').length === 1,
+      async () => socket.nexts('first').length === 1 && socket.nexts('second').length === 1,
       'both heard the booking',
     );
-    expect(nexts('first')[0]!.payload).toEqual({
+    expect(socket.nexts('first')[0]).toEqual({
       data: {
         bookingChanged: {
           id: one.id,
@@ -672,24 +663,65 @@ describe('one socket with two subscriptions to the same changes', () => {
         },
       },
     });
-    expect(nexts('second')[0]!.payload).toEqual(nexts('first')[0]!.payload);
+    expect(socket.nexts('second')[0]).toEqual(socket.nexts('first')[0]);
 
-    socket.send(JSON.stringify({ id: 'first', type: 'complete' }));
+    socket.complete('first');
     const later = [
       await book(apiB, (await guest()).token, venue, { startsAt: at('19:30') }),
       await book(apiB, (await guest()).token, venue, { startsAt: at('20:30') }),
     ];
-    await waitFor(async () => nexts('second').length === 3, 'the second heard the next bookings');
-    const heard = nexts('second').map(
-      (m) => (m.payload as { data: { bookingChanged: { id: string } } }).data,
-    );
-    expect(heard.map((data) => data.bookingChanged.id)).toEqual([one.id, ...later.map((b) => b.id)]);
+    await waitFor(async () => socket.nexts('second').length === 3, 'the second heard the next bookings');
+    const heard = socket.nexts('second') as { data: { bookingChanged: { id: string } } }[];
+    expect(heard.map(({ data }) => data.bookingChanged.id)).toEqual([one.id, ...later.map((b) => b.id)]);
     // Whatever was written for the completed one would have come before the last booking's.
-    expect(nexts('first')).toHaveLength(1);
-    expect(messages.filter((m) => m.type === 'error')).toEqual([]);
-    socket.close(1000);
+    expect(socket.nexts('first')).toHaveLength(1);
+    expect(socket.errors()).toEqual([]);
+    socket.close();
+  });
+
+  it('gets what each selection asks for when two documents share a name and variables', async () => {
+    const venue = await newVenue();
+    const staff = await person(api, venue.organizationId, 'STAFF');
+    const diner = await guest();
+    const socket = await rawSubscriber(api, staff.token);
+    // Two versions of an app: one operation name, other fields.
+    const older = 'subscription Feed($venueId: ID!) { bookingChanged(venueId: $venueId) { id status } }';
+    const newer = 'subscription Feed($venueId: ID!) { bookingChanged(venueId: $venueId) { id partySize } }';
+    socket.subscribe('older', older, { venueId: venue.gid });
+    socket.subscribe('newer', newer, { venueId: venue.gid });
+    await subscribedBy(venueChannel(venue), 1);
+
+    const booking = await book(apiB, diner.token, venue, { startsAt: at('19:00') });
+    await waitFor(
+      async () => socket.nexts('older').length === 1 && socket.nexts('newer').length === 1,
+      'both heard the booking',
+    );
+    expect(socket.nexts('older')).toEqual([
+      { data: { bookingChanged: { id: booking.id, status: 'REQUESTED' } } },
+    ]);
+    expect(socket.nexts('newer')).toEqual([{ data: { bookingChanged: { id: booking.id, partySize: 2 } } }]);
+    socket.close();
   });
 });
+
+/** A bare graphql-transport-ws connection, for what the server writes on it message by message. */
+async function rawSubscriber(app: TestApp, token: string) {
+  const socket = new WebSocket(`${app.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+  const messages: { id?: string; type: string; payload?: unknown }[] = [];
+  socket.on('message', (data) => messages.push(JSON.parse(String(data))));
+  await new Promise((resolve) => socket.once('open', resolve));
+  socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+  await waitFor(async () => messages.some((m) => m.type === 'connection_ack'), 'acknowledged');
+  return {
+    subscribe: (id: string, query: string, variables: Record<string, unknown>) =>
+      socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query, variables } })),
+    complete: (id: string) => socket.send(JSON.stringify({ id, type: 'complete' })),
+    /** The payloads of the `next` messages of subscription `id`, in order. */
+    nexts: (id: string) => messages.filter((m) => m.type === 'next' && m.id === id).map((m) => m.payload),
+    errors: () => messages.filter((m) => m.type === 'error'),
+    close: () => socket.close(1000),
+  };
+}
 
 describe('a broken operation', () => {
   it('is refused on its own, and the connection’s other subscriptions carry on', async () => {
