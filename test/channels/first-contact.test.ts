@@ -56,6 +56,9 @@ async function rowsOf(name: string, sender: string) {
   };
 }
 
+/** What `rowsOf` finds of one person with their agent and its registration job, in `chats` chats. */
+const onePerson = (chats: number) => ({ users: 1, identities: 1, agents: 1, chats, registrations: 1 });
+
 /** Registration jobs for agents that do not exist: what a loser of the race must not leave. */
 function strayRegistrations(): Promise<number> {
   return count(
@@ -106,13 +109,7 @@ describe('a first contact', () => {
     // The identity read (no one yet), then the write: no BEGIN or COMMIT of Prisma's.
     expect(statements, statements.join('\n')).toHaveLength(2);
     expect(made.touch).toBeNull();
-    expect(await rowsOf(name, sender)).toEqual({
-      users: 1,
-      identities: 1,
-      agents: 1,
-      chats: 1,
-      registrations: 1,
-    });
+    expect(await rowsOf(name, sender)).toEqual(onePerson(1));
     const { rows } = await database.pool.query<{ xid: string }>(
       `SELECT xmin::text AS xid FROM users WHERE id = $1
        UNION SELECT xmin::text FROM channel_identities WHERE id = $2
@@ -138,13 +135,7 @@ describe('a first contact', () => {
 
     expect(b).toMatchObject({ userId: a!.userId, identityId: a!.identityId, agentId: a!.agentId });
     expect(b!.chatId).not.toBe(a!.chatId);
-    expect(await rowsOf(name, sender)).toEqual({
-      users: 1,
-      identities: 1,
-      agents: 1,
-      chats: 2,
-      registrations: 1,
-    });
+    expect(await rowsOf(name, sender)).toEqual(onePerson(2));
     expect(await strayRegistrations()).toBe(0);
   });
 
@@ -162,13 +153,7 @@ describe('a first contact', () => {
         chatId: a!.chatId,
       });
     }
-    expect(await rowsOf(name, sender)).toEqual({
-      users: 1,
-      identities: 1,
-      agents: 1,
-      chats: 1,
-      registrations: 1,
-    });
+    expect(await rowsOf(name, sender)).toEqual(onePerson(1));
     expect(await strayRegistrations()).toBe(0);
   });
 
