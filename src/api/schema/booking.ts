@@ -404,7 +404,7 @@ export const REVOKED = Symbol('access revoked');
  */
 export function whileAllowed(
   events: AsyncIterableIterator<unknown>,
-  allowed: () => Promise<boolean>,
+  allowed: () => boolean | Promise<boolean>,
 ): AsyncIterableIterator<unknown> {
   let revoked = false;
   const stop = async () => {
@@ -418,7 +418,10 @@ export function whileAllowed(
     async next() {
       if (revoked) return stop();
       const event = await events.next();
-      if (event.done || (await allowed())) return event;
+      if (event.done) return event;
+      // An answer the cache holds comes without a promise: no turn spent waiting for it.
+      const answer = allowed();
+      if (answer === true || (answer !== false && (await answer))) return event;
       revoked = true;
       await events.return?.();
       return { done: false, value: REVOKED };
