@@ -68,13 +68,14 @@ export function createPubSub(redis: RedisHandle, logger: Logger): PubSub {
 }
 
 /**
- * An async iterator over one topic's events that runs `done` once when it ends.
+ * An async iterator over one topic's events that runs `done` once when it ends; ending (its
+ * `return`, or its signal) drops what it had not taken yet.
  *
  * Hand-written rather than `events.on`: a venue's team of a thousand people subscribed in a
  * process each take every change, and here an event is handed to a waiting `next` in one step
- * (its promise resolved with the event), where `on` took three (its queue, its promise, then the
- * mapping to the payload), each a turn of the microtask queue for every subscriber before the
- * first of them could go on to execute the change.
+ * (its promise resolved with the event), where `on` took two (its promise, then a wrapper's
+ * `next` mapping it to the payload), each a turn of the microtask queue for every subscriber
+ * before the first of them could go on to execute the change.
  */
 function listen(
   emitter: EventEmitter,
@@ -87,6 +88,8 @@ function listen(
   const waiting: ((result: IteratorResult<unknown>) => void)[] = [];
   let finished = false;
   const onEvent = (payload: unknown) => {
+    // An emit already under way calls every listener it started with, this one after it ended too.
+    if (finished) return;
     const take = waiting.shift();
     if (take) take({ done: false, value: payload });
     else queued.push(payload);

@@ -89,5 +89,6 @@ describe.each([
     const aborted = new AbortController();
     aborted.abort();
     expect(await pubsub.subscribe('guests', aborted.signal).next()).toEqual({ done: true, value: undefined });
+    await ready('guests', 0);
   });
 });
