@@ -79,9 +79,11 @@ describe('handling envelopes', () => {
       payload: { text: 'Parking?' },
     });
     const calls: string[] = [];
+    const seen: unknown[] = [];
     const handlers: IntentHandlers = {
       'venue.question': async (tx, envelope) => {
         calls.push(envelope.payload.text);
+        seen.push(envelope);
         // Long enough for the second handler to arrive while this one holds the row.
         await tx.$executeRaw`SELECT pg_sleep(0.2)`;
         return 'answered from the venue’s facts';
@@ -92,6 +94,21 @@ describe('handling envelopes', () => {
       handleEnvelope(handleDeps(), row.id, handlers),
     ]);
     expect(calls).toEqual(['Parking?']);
+    // The handler is given the row as stored, read in the statement that locked it.
+    expect(seen).toEqual([
+      {
+        rowId: row.id,
+        envelopeId: row.envelopeId,
+        from: guest.id,
+        to: place.id,
+        intent: 'venue.question',
+        payload: { text: 'Parking?' },
+        inReplyTo: null,
+        repliesTo: null,
+        bookingId: null,
+        receivedAt: row.createdAt,
+      },
+    ]);
     expect(outcomes.filter((o) => o.handled)).toHaveLength(1);
     const handled = await world.db.a2aEnvelope.findUniqueOrThrow({ where: { id: row.id } });
     expect(handled).toMatchObject({

@@ -18,7 +18,7 @@
  * side) pass a registry of handlers. A reply (`in_reply_to` one of our outbound envelopes) moves
  * that envelope to ANSWERED in the same transaction, and links the reply to its booking.
  */
-import type { A2aEnvelope } from '../../generated/prisma/client.ts';
+import { type A2aEnvelope, Prisma } from '../../generated/prisma/client.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { type Intent, type IntentPayload, isIntent, parseIntentPayload } from './intents.ts';
@@ -122,13 +122,45 @@ function handlerOf(handlers: IntentHandlers, intent: Intent) {
   return handlers[intent] as IntentHandler | PreparedIntentHandler<Intent, unknown> | undefined;
 }
 
+/** What handling reads of an inbound row. */
+type InboundRow = Pick<
+  A2aEnvelope,
+  | 'id'
+  | 'envelopeId'
+  | 'direction'
+  | 'fromAgent'
+  | 'toAgent'
+  | 'intent'
+  | 'payload'
+  | 'state'
+  | 'inReplyTo'
+  | 'bookingId'
+  | 'handledAt'
+  | 'handledNote'
+  | 'createdAt'
+>;
+
+/**
+ * The row `rowId`, locked for the rest of the transaction (`FOR UPDATE`), read in the same
+ * statement that takes the lock; null when it is gone.
+ */
+async function lockedRow(tx: Tx, rowId: string): Promise<InboundRow | null> {
+  const [row] = await tx.$queryRaw<InboundRow[]>(Prisma.sql`
+    SELECT id::text AS id, envelope_id::text AS "envelopeId", direction::text AS direction,
+           from_agent AS "fromAgent", to_agent AS "toAgent", intent, payload, state::text AS state,
+           in_reply_to::text AS "inReplyTo", booking_id::text AS "bookingId",
+           handled_at AS "handledAt", handled_note AS "handledNote", created_at AS "createdAt"
+      FROM a2a_envelopes WHERE id = ${rowId}::uuid FOR UPDATE`);
+  return row ?? null;
+}
+
 /** Whether a stored row is an envelope to act on: accepted, inbound, not yet handled. */
-function toHandle(envelope: A2aEnvelope): boolean {
+function toHandle(envelope: InboundRow): boolean {
   return envelope.direction === 'INBOUND' && envelope.state !== 'REJECTED' && !envelope.handledAt;
 }
 
 /** Our outbound envelope that `envelope` replies to, when there is one. */
-function repliedTo(db: DbOrTx, envelope: A2aEnvelope): Promise<A2aEnvelope | null> {
+function repliedTo(db: DbOrTx, envelope: InboundRow): Promise<A2aEnvelope | null> {
   if (!envelope.inReplyTo) return Promise.resolve(null);
   return db.a2aEnvelope.findFirst({
     where: { direction: 'OUTBOUND', envelopeId: envelope.inReplyTo, toAgent: envelope.fromAgent },
@@ -136,7 +168,7 @@ function repliedTo(db: DbOrTx, envelope: A2aEnvelope): Promise<A2aEnvelope | nul
 }
 
 function verifiedOf<I extends Intent>(
-  envelope: A2aEnvelope,
+  envelope: InboundRow,
   intent: I,
   payload: IntentPayload<I>,
   repliesTo: A2aEnvelope | null,
@@ -193,10 +225,8 @@ export async function handleEnvelope(
   const prepared = await prepare(deps.db, rowId, handlers);
   const outcome = await deps.db.$transaction(
     async (tx) => {
-      const [row] = await tx.$queryRaw<{ id: string }[]>`
-        SELECT id::text AS id FROM a2a_envelopes WHERE id = ${rowId}::uuid FOR UPDATE`;
-      if (!row) return { handled: false, note: null };
-      const envelope = await tx.a2aEnvelope.findUniqueOrThrow({ where: { id: rowId } });
+      const envelope = await lockedRow(tx, rowId);
+      if (!envelope) return { handled: false, note: null };
       if (envelope.direction !== 'INBOUND' || envelope.state === 'REJECTED')
         return { handled: false, note: null };
       if (envelope.handledAt) return { handled: false, note: envelope.handledNote };
