@@ -95,7 +95,7 @@ describe('handling envelopes', () => {
     ]);
     expect(calls).toEqual(['Parking?']);
     // The handler is given the row as stored, read in the statement that locked it.
-    expect(seen).toEqual([
+    expect(seen).toStrictEqual([
       {
         rowId: row.id,
         envelopeId: row.envelopeId,
@@ -202,7 +202,12 @@ describe('handling envelopes', () => {
     const seen: unknown[] = [];
     const consumerSide: IntentHandlers = {
       'booking.accepted': async (_tx, envelope) => {
-        seen.push([envelope.payload.bookingId, envelope.repliesTo?.id, envelope.bookingId]);
+        seen.push([
+          envelope.payload.bookingId,
+          envelope.repliesTo?.id,
+          envelope.bookingId,
+          envelope.inReplyTo,
+        ]);
         return undefined;
       },
     };
@@ -210,7 +215,7 @@ describe('handling envelopes', () => {
       handled: true,
       note: null,
     });
-    expect(seen).toEqual([[booking.id, request.queued.id, booking.id]]);
+    expect(seen).toEqual([[booking.id, request.queued.id, booking.id, request.queued.envelopeId]]);
     expect(await world.db.a2aEnvelope.findUniqueOrThrow({ where: { id: request.queued.id } })).toMatchObject({
       state: 'ANSWERED',
       answeredAt: expect.any(Date),

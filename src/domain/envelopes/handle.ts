@@ -122,35 +122,38 @@ function handlerOf(handlers: IntentHandlers, intent: Intent) {
   return handlers[intent] as IntentHandler | PreparedIntentHandler<Intent, unknown> | undefined;
 }
 
-/** What handling reads of an inbound row. */
-type InboundRow = Pick<
-  A2aEnvelope,
-  | 'id'
-  | 'envelopeId'
-  | 'direction'
-  | 'fromAgent'
-  | 'toAgent'
-  | 'intent'
-  | 'payload'
-  | 'state'
-  | 'inReplyTo'
-  | 'bookingId'
-  | 'handledAt'
-  | 'handledNote'
-  | 'createdAt'
->;
+/** What handling reads of an inbound row: each field, and the column it is read from. */
+const INBOUND_COLUMNS = {
+  id: 'id::text',
+  envelopeId: 'envelope_id::text',
+  direction: 'direction::text',
+  fromAgent: 'from_agent',
+  toAgent: 'to_agent',
+  intent: 'intent',
+  payload: 'payload',
+  state: 'state::text',
+  inReplyTo: 'in_reply_to::text',
+  bookingId: 'booking_id::text',
+  handledAt: 'handled_at',
+  handledNote: 'handled_note',
+  createdAt: 'created_at',
+} as const;
+/** The model's fields of those names: one misspelled or not in the model does not compile. */
+type InboundRow = Pick<A2aEnvelope, keyof typeof INBOUND_COLUMNS>;
+/** The select list, each column under its field's name. */
+const INBOUND_SELECT = Prisma.raw(
+  Object.entries(INBOUND_COLUMNS)
+    .map(([field, column]) => `${column} AS "${field}"`)
+    .join(', '),
+);
 
 /**
  * The row `rowId`, locked for the rest of the transaction (`FOR UPDATE`), read in the same
  * statement that takes the lock; null when it is gone.
  */
 async function lockedRow(tx: Tx, rowId: string): Promise<InboundRow | null> {
-  const [row] = await tx.$queryRaw<InboundRow[]>(Prisma.sql`
-    SELECT id::text AS id, envelope_id::text AS "envelopeId", direction::text AS direction,
-           from_agent AS "fromAgent", to_agent AS "toAgent", intent, payload, state::text AS state,
-           in_reply_to::text AS "inReplyTo", booking_id::text AS "bookingId",
-           handled_at AS "handledAt", handled_note AS "handledNote", created_at AS "createdAt"
-      FROM a2a_envelopes WHERE id = ${rowId}::uuid FOR UPDATE`);
+  const [row] = await tx.$queryRaw<InboundRow[]>`
+    SELECT ${INBOUND_SELECT} FROM a2a_envelopes WHERE id = ${rowId}::uuid FOR UPDATE`;
   return row ?? null;
 }
 
@@ -256,8 +259,10 @@ export async function handleEnvelope(
           if (typeof handler === 'function') {
             result = (await handler(tx, verified, context)) as HandlerResult;
           } else {
-            // An accepted row is never unhandled again nor its payload changed, so what was read
-            // before is what is locked now; were it not, the retry prepares afresh.
+            // An accepted row is never unhandled again, and what a preparation reads of it stays:
+            // an account deletion redacts only a booking's guest (`notes`, `guestName`) in its
+            // payload, which the one prepared intent (a question) does not carry. Were it not so,
+            // the retry prepares afresh.
             if (!prepared) throw new Error(`envelope ${rowId} became one to handle after it was read`);
             result = (await handler.handle(tx, verified, context, prepared.value)) as HandlerResult;
           }
