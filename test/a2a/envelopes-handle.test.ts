@@ -235,6 +235,35 @@ describe('handling envelopes', () => {
     ]);
   });
 
+  it('reads the row only under its lock when its job names an intent whose handler prepares nothing', async () => {
+    const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
+    const handlers: IntentHandlers = { 'venue.question': async () => 'answered' };
+    const reads = async (rowId: string, known?: { intent: string }) => {
+      const statements: string[] = [];
+      const stop = world.database.onQuery(({ query }) => statements.push(query));
+      try {
+        expect(await handleEnvelope(handleDeps(), rowId, handlers, known)).toEqual({
+          handled: true,
+          note: 'answered',
+        });
+      } finally {
+        stop();
+      }
+      return statements.filter((q) =>
+        /^\s*SELECT\b[\s\S]*\bFROM\s+"?(public"?\.)?"?a2a_envelopes\b/i.test(q),
+      );
+    };
+    const ask = async () =>
+      (await deliver({ from: guest.id, to: place.id, intent: 'venue.question', payload: { text: 'Hi?' } }))
+        .row.id;
+    // Without the intent (a job queued before jobs carried it): read first, then locked and read.
+    const unknown = await reads(await ask());
+    expect(unknown).toHaveLength(2);
+    const known = await reads(await ask(), { intent: 'venue.question' });
+    expect(known).toHaveLength(1);
+    expect(known[0]).toMatch(/FOR UPDATE/);
+  });
+
   it('records a ping, and an intent nobody handles, as handled with a note', async () => {
     const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
     const ping = await deliver({ from: guest.id, to: place.id, intent: 'network.ping', payload: {} });
@@ -334,7 +363,8 @@ describe('handling with a preparation before the transaction', () => {
       }),
     };
 
-    expect(await handleEnvelope(handleDeps(), row.id, handlers)).toEqual({
+    // With the intent its job carries, as the worker runs it.
+    expect(await handleEnvelope(handleDeps(), row.id, handlers, { intent: 'venue.question' })).toEqual({
       handled: true,
       note: 'answered: Yes, ten tables',
     });

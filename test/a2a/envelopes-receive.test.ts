@@ -99,7 +99,10 @@ describe('receiving envelopes', () => {
       envelope: JSON.stringify(signed),
     });
     expect(await world.jobs(handleKey(row!.id))).toEqual([
-      expect.objectContaining({ task: 'a2a-handle', payload: { envelopeRowId: row!.id } }),
+      expect.objectContaining({
+        task: 'a2a-handle',
+        payload: { envelopeRowId: row!.id, intent: 'venue.question' },
+      }),
     ]);
     expect(world.gateway.pending(place.id)).toEqual([]);
     const lastPoll = await world.db.agent.findUniqueOrThrow({ where: { id: place.agent.id } });

@@ -207,11 +207,27 @@ async function prepare(db: Db, rowId: string, handlers: IntentHandlers): Promise
   return { value: await handler.prepare(db, verified) };
 }
 
-/** Handles the inbound envelope `rowId` with `handlers`, exactly once. Safe to run twice. */
+/**
+ * Whether the envelope's handler may prepare before the transaction: not when its intent is known
+ * (from the job that carries it) and its handler is none or one without a preparation.
+ */
+function mayPrepare(handlers: IntentHandlers, intent: string | undefined): boolean {
+  if (intent === undefined) return true;
+  if (!isIntent(intent)) return false;
+  const handler = handlerOf(handlers, intent);
+  return handler !== undefined && typeof handler !== 'function';
+}
+
+/**
+ * Handles the inbound envelope `rowId` with `handlers`, exactly once. Safe to run twice.
+ * `known.intent`, the envelope's intent when the caller has it (its job does), spares an envelope
+ * whose handler prepares nothing the row's read before the transaction.
+ */
 export async function handleEnvelope(
   deps: HandleDeps,
   rowId: string,
   handlers: IntentHandlers,
+  known: { intent?: string | undefined } = {},
 ): Promise<HandleOutcome> {
   const timeout = deps.timeoutMs ?? 60_000;
   const afterCommit: (() => Promise<void> | void)[] = [];
@@ -225,7 +241,7 @@ export async function handleEnvelope(
     },
   };
   // Before the transaction: no connection is held while a handler's outside call is pending.
-  const prepared = await prepare(deps.db, rowId, handlers);
+  const prepared = mayPrepare(handlers, known.intent) ? await prepare(deps.db, rowId, handlers) : null;
   const outcome = await deps.db.$transaction(
     async (tx) => {
       const envelope = await lockedRow(tx, rowId);

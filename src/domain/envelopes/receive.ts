@@ -147,7 +147,7 @@ export async function receiveMessage(
       await enqueue(
         tx,
         a2aHandleTask,
-        { envelopeRowId: rowId },
+        { envelopeRowId: rowId, intent: envelope.intent },
         { jobKey: handleKey(rowId), jobKeyMode: 'replace' },
       );
       // Sent by an agent of ours: our own outbound row now knows it arrived.

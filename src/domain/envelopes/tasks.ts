@@ -22,7 +22,14 @@ export function sendKey(envelopeRowId: string): string {
 /** Acts on one accepted inbound envelope, exactly once. */
 export const a2aHandleTask = defineTask({
   name: 'a2a-handle',
-  schema: z.object({ envelopeRowId: z.uuid() }),
+  schema: z.object({
+    envelopeRowId: z.uuid(),
+    /**
+     * The envelope's intent, as accepted (it never changes), so the handling knows without a
+     * read whether its handler prepares anything first. Absent in jobs queued before it was added.
+     */
+    intent: z.string().min(1).max(200).optional(),
+  }),
   maxAttempts: 10,
 });
 
