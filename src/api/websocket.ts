@@ -226,7 +226,7 @@ export function graphqlWebSocket(
         const text = sharedResultText(result as ExecutionResult);
         if (text === undefined) return undefined;
         const socket = (ctx.extra as unknown as Extra).socket;
-        const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+        const head = nextHead(id);
         let pending = sharedNext.get(socket);
         if (!pending) {
           pending = new Map();
@@ -348,6 +348,11 @@ function sendShared(ws: WebSocket) {
   }) as WebSocket['send'];
 }
 
+/** The start of graphql-ws' `next` message for operation `id`, up to its payload. */
+function nextHead(id: string): string {
+  return `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+}
+
 /** Unsent bytes past which a socket's results go through graphql-ws again, one write at a time. */
 const MAX_UNSENT_BYTES = 64 * 1024;
 
@@ -356,7 +361,7 @@ const MAX_UNSENT_BYTES = 64 * 1024;
  * would (shared-live-results.ts), while the socket is open and keeping up.
  */
 function liveDelivery(socket: WebSocket, id: string): LiveDelivery {
-  const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  const head = nextHead(id);
   return {
     next(payloadText) {
       if (socket.readyState !== socket.OPEN || socket.bufferedAmount > MAX_UNSENT_BYTES) return false;
