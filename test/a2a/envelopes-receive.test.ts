@@ -87,6 +87,7 @@ describe('receiving envelopes', () => {
       rejected: 0,
       duplicates: 0,
       more: false,
+      agent: { id: place.agent.id, kind: 'VENUE', status: 'ACTIVE' },
     });
     const [row] = await inbound(place.id);
     expect(row).toMatchObject({
@@ -137,6 +138,7 @@ describe('receiving envelopes', () => {
         rejected: 0,
         duplicates: 1,
         more: false,
+        agent: { id: place.agent.id, kind: 'VENUE', status: 'ACTIVE' },
       });
     } finally {
       world.gateway.duplicateDelivery = false;

@@ -39,8 +39,9 @@ export interface Created {
   createBooking: { __typename: string; message?: string; booking?: { id: string; status: string } };
 }
 
-export async function consumerWorld() {
-  const app: TestApp = await startTestApp();
+/** `env`: the app's environment beyond the test defaults. */
+export async function consumerWorld(options: { env?: Record<string, string> } = {}) {
+  const app: TestApp = await startTestApp({ env: options.env });
   const db = app.services.db;
   const metrics = createMetrics();
   const deps = envelopeDeps({

@@ -354,6 +354,36 @@ export async function agentByGatewayId(
 }
 
 /**
+ * Records that `gatewayId`'s inbox was just read (`last_inbox_poll_at`), when it names an agent of
+ * ours (as agentByGatewayId resolves it), in one statement; returns that agent's kind and status
+ * as they are, or null. Raw SQL: Prisma's @updatedAt would move `updated_at`, which registration
+ * reads as a change.
+ */
+export async function recordInboxPoll(
+  db: DbOrTx,
+  gatewayId: string,
+  platformAgentId: string,
+  at: Date,
+): Promise<Pick<Agent, 'id' | 'kind' | 'status'> | null> {
+  const parsed = parseAgentId(gatewayId);
+  if (!parsed || (parsed.kind === 'platform' && gatewayId !== platformAgentId)) return null;
+  const rows =
+    parsed.kind === 'platform'
+      ? await db.$queryRaw<Pick<Agent, 'id' | 'kind' | 'status'>[]>`
+          UPDATE agents SET last_inbox_poll_at = ${at}
+          WHERE id = (SELECT id FROM agents WHERE kind = 'PLATFORM' ORDER BY created_at, id LIMIT 1)
+          RETURNING id::text AS id, kind::text AS kind, status::text AS status`
+      : parsed.kind === 'consumer'
+        ? await db.$queryRaw<Pick<Agent, 'id' | 'kind' | 'status'>[]>`
+            UPDATE agents SET last_inbox_poll_at = ${at} WHERE user_id = ${parsed.id}::uuid
+            RETURNING id::text AS id, kind::text AS kind, status::text AS status`
+        : await db.$queryRaw<Pick<Agent, 'id' | 'kind' | 'status'>[]>`
+            UPDATE agents SET last_inbox_poll_at = ${at} WHERE venue_id = ${parsed.id}::uuid
+            RETURNING id::text AS id, kind::text AS kind, status::text AS status`;
+  return rows[0] ?? null;
+}
+
+/**
  * The platform's own agent (the sender of envelopes no person or venue sends, under
  * `CLAWPULSE_PLATFORM_AGENT_ID`), made on first use. One row of kind PLATFORM: its key is the
  * platform key, stored and rotated like any agent's. Safe to call concurrently.

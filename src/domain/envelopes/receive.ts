@@ -27,7 +27,7 @@ import type { Db } from '../../platform/db.ts';
 import { enqueue } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Metrics } from '../../platform/metrics.ts';
-import { agentByGatewayId, verifyingKey } from '../agents/agents.ts';
+import { agentByGatewayId, recordInboxPoll, verifyingKey } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type Intent, isIntent, parseIntentPayload } from './intents.ts';
 import { moveEnvelope } from './states.ts';
@@ -59,6 +59,8 @@ export interface InboxDrainResult {
   duplicates: number;
   /** The read was full: the inbox may hold more. */
   more: boolean;
+  /** The agent of ours whose inbox this is, as it was when the read was recorded; null: none. */
+  agent?: Pick<Agent, 'kind' | 'status'> | null;
 }
 
 type Verdict =
@@ -88,11 +90,7 @@ export async function drainInbox(deps: ReceiveDeps, gatewayAgentId: string): Pro
       gatewayAgentId,
       messages.map((m) => m.id),
     );
-  // Raw SQL: Prisma's @updatedAt would move updated_at, which registration reads as a change.
-  const agent = await agentByGatewayId(deps.db, gatewayAgentId, deps.platformAgentId);
-  if (agent)
-    await deps.db
-      .$executeRaw`UPDATE agents SET last_inbox_poll_at = ${deps.now()} WHERE id = ${agent.id}::uuid`;
+  result.agent = await recordInboxPoll(deps.db, gatewayAgentId, deps.platformAgentId, deps.now());
   return result;
 }
 
@@ -114,7 +112,8 @@ export async function receiveMessage(
     });
 
   // The gateway handing out again a message we recorded (at least once): acknowledge it only.
-  if (envelopeId) {
+  // For an envelope that passed, the insert below asks the same in its own statement.
+  if (envelopeId && !verdict.ok) {
     const seen = await deps.db.a2aEnvelope.findFirst({
       where: { direction: 'INBOUND', envelopeId, gatewayMessageId: message.id, fromAgent: message.from },
       select: { id: true },
@@ -131,16 +130,21 @@ export async function receiveMessage(
     const { envelope } = verdict;
     const accepted = await deps.db.$transaction(async (tx) => {
       const rowId = randomUUID();
-      // The partial unique index (direction, envelope_id) of accepted rows decides replays, also
-      // between two drains of one inbox at once.
+      // Not when this gateway message was recorded before (the gateway handing it out again, an
+      // earlier read refusing it). The partial unique index (direction, envelope_id) of accepted
+      // rows decides replays, also between two drains of one inbox at once.
       const inserted = await tx.$queryRaw<{ id: string }[]>`
         INSERT INTO a2a_envelopes (id, envelope_id, direction, from_agent, to_agent, intent, payload, envelope,
                                    state, in_reply_to, priority, expires_at, gateway_message_id,
                                    delivered_at, updated_at)
-        VALUES (${rowId}::uuid, ${envelope.id}::uuid, 'INBOUND', ${envelope.from}, ${envelope.to}, ${envelope.intent},
-                ${JSON.stringify(verdict.payload)}::jsonb, ${audit}, 'DELIVERED',
-                ${envelope.in_reply_to ?? null}::uuid, ${priorityOf(message.priority)},
-                ${new Date(Date.parse(envelope.timestamp) + envelope.ttl_ms)}, ${message.id}, ${now}, ${now})
+        SELECT ${rowId}::uuid, ${envelope.id}::uuid, 'INBOUND', ${envelope.from}, ${envelope.to}, ${envelope.intent},
+               ${JSON.stringify(verdict.payload)}::jsonb, ${audit}, 'DELIVERED',
+               ${envelope.in_reply_to ?? null}::uuid, ${priorityOf(message.priority)},
+               ${new Date(Date.parse(envelope.timestamp) + envelope.ttl_ms)}, ${message.id}, ${now}, ${now}
+        WHERE NOT EXISTS (
+          SELECT 1 FROM a2a_envelopes
+          WHERE direction = 'INBOUND' AND envelope_id = ${envelope.id}::uuid
+            AND gateway_message_id = ${message.id} AND from_agent = ${message.from})
         ON CONFLICT (direction, envelope_id) WHERE state <> 'REJECTED' DO NOTHING
         RETURNING id::text AS id`;
       if (inserted.length === 0) return false;
@@ -151,11 +155,10 @@ export async function receiveMessage(
         { jobKey: handleKey(rowId), jobKeyMode: 'replace' },
       );
       // Sent by an agent of ours: our own outbound row now knows it arrived.
-      const ours = await tx.a2aEnvelope.findFirst({
-        where: { direction: 'OUTBOUND', envelopeId: envelope.id, state: 'SENT' },
-        select: { id: true },
+      await moveEnvelope(tx, { direction: 'OUTBOUND', envelopeId: envelope.id }, 'DELIVERED', {
+        from: ['SENT'],
+        now,
       });
-      if (ours) await moveEnvelope(tx, ours.id, 'DELIVERED', { from: ['SENT'], now });
       return true;
     });
     if (accepted) {
@@ -163,12 +166,18 @@ export async function receiveMessage(
       deps.logger.debug({ ...log, 'envelope.intent': envelope.intent }, 'envelope accepted');
       return 'accepted';
     }
-    // Taken meanwhile by another drain of this inbox from the same gateway message: not a replay.
-    const taken = await deps.db.a2aEnvelope.findFirst({
-      where: { direction: 'INBOUND', envelopeId: envelope.id, state: { not: 'REJECTED' } },
-      select: { gatewayMessageId: true },
+    // Not written: this gateway message recorded before (handed out again), or taken meanwhile by
+    // another drain of this inbox from the same message; either is a duplicate, not a replay.
+    const same = await deps.db.a2aEnvelope.findFirst({
+      where: {
+        direction: 'INBOUND',
+        envelopeId: envelope.id,
+        gatewayMessageId: message.id,
+        OR: [{ fromAgent: message.from }, { state: { not: 'REJECTED' } }],
+      },
+      select: { id: true },
     });
-    if (taken?.gatewayMessageId === message.id) {
+    if (same) {
       count('duplicate');
       return 'duplicates';
     }

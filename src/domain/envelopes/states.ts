@@ -63,12 +63,13 @@ const STAMPS: Partial<Record<EnvelopeState, 'sentAt' | 'deliveredAt' | 'answered
 
 /**
  * Moves an envelope to `to` when its current state allows it (and is among `from`, when given),
- * with `data` written in the same UPDATE. Returns the row as it now is, or null when the move was
- * refused (illegal from its state, or another process moved it first) or the row does not exist.
+ * with `data` written in the same UPDATE. The envelope is its row id, or one of our OUTBOUND
+ * envelopes by its AGP id (unique among them). Returns the row as it now is, or null when the move
+ * was refused (illegal from its state, or another process moved it first) or the row does not exist.
  */
 export async function moveEnvelope(
   db: DbOrTx,
-  rowId: string,
+  envelope: string | { direction: 'OUTBOUND'; envelopeId: string },
   to: EnvelopeState,
   options: {
     from?: readonly EnvelopeState[];
@@ -79,9 +80,13 @@ export async function moveEnvelope(
   const allowed = statesBefore(to).filter((state) => !options.from || options.from.includes(state));
   if (allowed.length === 0) return null;
   const stamp = STAMPS[to];
-  const { count } = await db.a2aEnvelope.updateMany({
-    where: { id: rowId, state: { in: allowed } },
+  // One statement: the conditional UPDATE returns the row as it wrote it.
+  const [moved] = await db.a2aEnvelope.updateManyAndReturn({
+    where: {
+      ...(typeof envelope === 'string' ? { id: envelope } : envelope),
+      state: { in: allowed },
+    },
     data: { ...options.data, state: to, ...(stamp ? { [stamp]: options.now ?? new Date() } : {}) },
   });
-  return count === 1 ? db.a2aEnvelope.findUnique({ where: { id: rowId } }) : null;
+  return moved ?? null;
 }

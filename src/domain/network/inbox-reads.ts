@@ -9,6 +9,7 @@
  * - a venue agent while it is ACTIVE, every `inboxPollSeconds` (local senders wake it at once);
  * - anything else (the platform's sender, an agent not ours, a paused agent): never.
  */
+import type { Agent } from '../../generated/prisma/client.ts';
 import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { enqueue } from '../../platform/jobs.ts';
@@ -21,12 +22,19 @@ export interface InboxReadSettings {
   inboxPollSeconds: number;
 }
 
-/** When to read the inbox of `gatewayAgentId` again, or null for not until something wakes it. */
+/** What the inbox's agent is, when the caller has just read it (null: not an agent of ours). */
+export type KnownInboxAgent = Pick<Agent, 'kind' | 'status'> | null;
+
+/**
+ * When to read the inbox of `gatewayAgentId` again, or null for not until something wakes it.
+ * `agent`, when given, is its agent as just read (an inbox read records its poll on the row).
+ */
 export async function nextInboxRead(
   db: DbOrTx,
   gatewayAgentId: string,
   now: Date,
   settings: InboxReadSettings,
+  agent?: KnownInboxAgent,
 ): Promise<Date | null> {
   const parsed = parseAgentId(gatewayAgentId);
   if (parsed?.kind === 'consumer') {
@@ -42,11 +50,11 @@ export async function nextInboxRead(
     return awaited ? new Date(now.getTime() + settings.responsePollMs) : null;
   }
   if (parsed?.kind === 'venue') {
-    const agent = await db.agent.findUnique({
-      where: { venueId: parsed.id },
-      select: { kind: true, status: true },
-    });
-    return agent?.kind === 'VENUE' && agent.status === 'ACTIVE'
+    const venueAgent =
+      agent !== undefined
+        ? agent
+        : await db.agent.findUnique({ where: { venueId: parsed.id }, select: { kind: true, status: true } });
+    return venueAgent?.kind === 'VENUE' && venueAgent.status === 'ACTIVE'
       ? new Date(now.getTime() + settings.inboxPollSeconds * 1000)
       : null;
   }
@@ -58,15 +66,17 @@ export async function nextInboxRead(
  * `a2a-inbox` task after each drain, and the `a2a-send` task after a consumer agent's envelope
  * went out (so its listener starts). It never postpones a read already due sooner: an inbox job
  * waiting under the key (a wake from a local sender, an earlier poll) keeps its time, while the
- * job now running under the key gets one added behind it. Returns when, or null.
+ * job now running under the key gets one added behind it. `agent` as nextInboxRead takes it.
+ * Returns when, or null.
  */
 export async function scheduleInboxRead(
   db: DbOrTx,
   gatewayAgentId: string,
   now: Date,
   settings: InboxReadSettings,
+  agent?: KnownInboxAgent,
 ): Promise<Date | null> {
-  const runAt = await nextInboxRead(db, gatewayAgentId, now, settings);
+  const runAt = await nextInboxRead(db, gatewayAgentId, now, settings, agent);
   if (!runAt) return null;
   await enqueue(
     db,

@@ -15,6 +15,6 @@ export default defineHandler(
     const result = await drainInbox(envelopeDepsOf(services, logger), agentId);
     if (result.received) logger.info({ 'agent.gateway_id': agentId, ...result }, 'inbox read');
     if (result.more) await wakeInbox(services.db, agentId);
-    else await scheduleInboxRead(services.db, agentId, services.now(), services.config.network);
+    else await scheduleInboxRead(services.db, agentId, services.now(), services.config.network, result.agent);
   },
 );
