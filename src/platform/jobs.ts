@@ -149,6 +149,22 @@ export async function enqueue<T extends TaskDeclaration>(
 }
 
 /**
+ * Adds several jobs as `enqueue` adds each, in one statement (none for no jobs), inside the
+ * caller's transaction or on their own. Each payload is checked first (InvalidJobPayloadError),
+ * so a bad one adds none of them.
+ */
+export async function enqueueAll(tx: DbOrTx, jobs: readonly JobToAdd[]): Promise<void> {
+  if (jobs.length === 0) return;
+  const values: unknown[] = [];
+  const added = jobs.map((job, i) => {
+    const expression = addJobExpression(values.length + 1);
+    values.push(...jobToAddValues(job));
+    return `${expression} AS job${i}`;
+  });
+  await tx.$queryRawUnsafe(`SELECT ${added.join(', ')}`, ...values);
+}
+
+/**
  * A job's payload as JSON, checked in the form the worker will see it (after a JSON round trip),
  * so what passes here also passes in the task. Throws InvalidJobPayloadError otherwise.
  */

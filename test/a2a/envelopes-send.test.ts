@@ -50,6 +50,7 @@ describe('sending an envelope', () => {
       retryAfterMs: null,
       localRecipient: place.id,
       sender: guest.id,
+      senderAgent: { kind: 'CONSUMER', status: 'ACTIVE' },
     });
 
     const [message] = world.gateway.pending(place.id);

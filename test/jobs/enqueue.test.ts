@@ -9,8 +9,10 @@ import { z } from 'zod';
 import {
   defineTask,
   enqueue,
+  enqueueAll,
   InvalidJobPayloadError,
   insertAndEnqueue,
+  jobToAdd,
   noopTask,
 } from '../../src/platform/jobs.ts';
 import {
@@ -173,6 +175,63 @@ describe('job keys', () => {
       ),
     );
     expect(await jobsWithKey(key)).toHaveLength(1);
+  });
+});
+
+describe('several jobs in one statement (enqueueAll)', () => {
+  const later = (minutes: number) => new Date(Date.now() + minutes * 60_000);
+
+  it('adds each as enqueue would, with its own key, mode, run time and payload', async () => {
+    const [fresh, kept, replaced] = [unique('all-fresh'), unique('all-kept'), unique('all-replaced')];
+    const keptJob = await enqueue(
+      database.prisma,
+      noopTask,
+      { holdMs: 1 },
+      { jobKey: kept, runAt: later(5) },
+    );
+    await enqueue(database.prisma, noopTask, { holdMs: 1 }, { jobKey: replaced, runAt: later(5) });
+    const statements: string[] = [];
+    const stop = database.onQuery(({ query }) => void statements.push(query));
+    try {
+      await enqueueAll(database.prisma, [
+        jobToAdd(noopTask, { holdMs: 3 }, { jobKey: fresh, runAt: later(30) }),
+        jobToAdd(noopTask, { holdMs: 4 }, { jobKey: kept, jobKeyMode: 'preserve_run_at', runAt: later(40) }),
+        jobToAdd(noopTask, { holdMs: 5 }, { jobKey: replaced, runAt: later(50) }),
+      ]);
+      await enqueueAll(database.prisma, []);
+    } finally {
+      stop();
+    }
+    expect(statements).toHaveLength(1);
+    const [freshJob] = await jobsWithKey(fresh);
+    expect(Math.abs(freshJob!.run_at.getTime() - later(30).getTime())).toBeLessThan(60_000);
+    expect(await payloadOf(freshJob!.id)).toEqual({ holdMs: 3 });
+    // preserve_run_at kept the first run time; replace took the new one.
+    expect((await jobsWithKey(kept)).map((j) => [j.id, j.run_at.getTime()])).toEqual([
+      [keptJob.id, keptJob.runAt.getTime()],
+    ]);
+    expect(await payloadOf(keptJob.id)).toEqual({ holdMs: 4 });
+    const [replacedJob] = await jobsWithKey(replaced);
+    expect(replacedJob!.run_at.getTime()).toBeGreaterThan(later(45).getTime());
+    expect(await payloadOf(replacedJob!.id)).toEqual({ holdMs: 5 });
+  });
+
+  it('adds none of them when one payload is refused, and none when the transaction rolls back', async () => {
+    const [good, rolledBack] = [unique('all-good'), unique('all-rolled-back')];
+    await expect(
+      enqueueAll(database.prisma, [
+        jobToAdd(noopTask, {}, { jobKey: good }),
+        jobToAdd(noopTask, { holdMs: -1 }, { jobKey: unique('all-bad') }),
+      ]),
+    ).rejects.toThrow(InvalidJobPayloadError);
+    expect(await jobsWithKey(good)).toEqual([]);
+    await expect(
+      database.prisma.$transaction(async (tx) => {
+        await enqueueAll(tx, [jobToAdd(noopTask, {}, { jobKey: rolledBack })]);
+        throw new Error('a later step of the write fails');
+      }),
+    ).rejects.toThrow('a later step of the write fails');
+    expect(await jobsWithKey(rolledBack)).toEqual([]);
   });
 });
 

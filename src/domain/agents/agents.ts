@@ -279,7 +279,11 @@ export async function agentSigningKey(
   keyring: SecretKeyring,
   agentId: string,
 ): Promise<SigningKey> {
-  const agent = await requireAgent(db, agentId);
+  return signingKeyOf(keyring, await requireAgent(db, agentId));
+}
+
+/** agentSigningKey of an agent row already read. */
+export function signingKeyOf(keyring: SecretKeyring, agent: KeyColumns): SigningKey {
   const key = currentKey(keyring, agent);
   if (!key) throw new NotFoundError('This agent has no signing secret yet; rotate it to issue one');
   return key;
@@ -351,6 +355,40 @@ export async function agentByGatewayId(
   return parsed.kind === 'consumer'
     ? db.agent.findUnique({ where: { userId: parsed.id } })
     : db.agent.findUnique({ where: { venueId: parsed.id } });
+}
+
+/**
+ * agentByGatewayId of several gateway ids at once, in one statement (the platform agent's id in
+ * one more): each id that names an agent of ours, with its agent.
+ */
+export async function agentsByGatewayIds(
+  db: DbOrTx,
+  gatewayIds: readonly string[],
+  platformAgentId: string,
+): Promise<Map<string, Agent>> {
+  const found = new Map<string, Agent>();
+  const users = new Map<string, string>();
+  const venues = new Map<string, string>();
+  for (const gatewayId of new Set(gatewayIds)) {
+    const parsed = parseAgentId(gatewayId);
+    if (parsed?.kind === 'consumer') users.set(parsed.id, gatewayId);
+    else if (parsed?.kind === 'venue') venues.set(parsed.id, gatewayId);
+    else if (parsed?.kind === 'platform') {
+      const agent = await agentByGatewayId(db, gatewayId, platformAgentId);
+      if (agent) found.set(gatewayId, agent);
+    }
+  }
+  if (users.size + venues.size === 0) return found;
+  const agents = await db.agent.findMany({
+    where: { OR: [{ userId: { in: [...users.keys()] } }, { venueId: { in: [...venues.keys()] } }] },
+  });
+  for (const agent of agents) {
+    const gatewayId =
+      (agent.userId !== null ? users.get(agent.userId) : undefined) ??
+      (agent.venueId !== null ? venues.get(agent.venueId) : undefined);
+    if (gatewayId) found.set(gatewayId, agent);
+  }
+  return found;
 }
 
 /**

@@ -17,7 +17,7 @@
  * code never calls back into the worker. A 429, 401 or 404 is an answer from a working gateway,
  * so to the breakers it is a success; only failures for now count against them.
  */
-import type { A2aEnvelope } from '../../generated/prisma/client.ts';
+import type { A2aEnvelope, Agent } from '../../generated/prisma/client.ts';
 import { type ClawPulseClient, ClawPulseError } from '../../integrations/clawpulse/client.ts';
 import {
   AGP_PROTOCOL,
@@ -28,7 +28,7 @@ import {
 import type { Db } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Metrics } from '../../platform/metrics.ts';
-import { agentByGatewayId, agentSigningKey, ensurePlatformAgent } from '../agents/agents.ts';
+import { agentsByGatewayIds, ensurePlatformAgent, signingKeyOf } from '../agents/agents.ts';
 import { registerAgent } from '../agents/registration.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import type { EnvelopeBreakers } from './breakers.ts';
@@ -63,6 +63,8 @@ export interface EnvelopeSendOutcome {
   localRecipient: string | null;
   /** The sender's gateway id once the envelope went out (its inbox may now await an answer). */
   sender?: string;
+  /** The sender's agent as the send read it, with `sender`. */
+  senderAgent?: Pick<Agent, 'kind' | 'status'>;
 }
 
 const done = (result: SendResult, localRecipient: string | null = null): EnvelopeSendOutcome => ({
@@ -93,8 +95,13 @@ export async function sendEnvelope(deps: SendDeps, rowId: string): Promise<Envel
     };
   }
 
-  const sender = await senderKey(deps, row.fromAgent);
-  if (!sender) {
+  // Both ends at once: the sender signs; a recipient of ours has its inbox woken once it is sent.
+  const agents = await agentsByGatewayIds(deps.db, [row.fromAgent, row.toAgent], deps.platformAgentId);
+  const senderAgent =
+    agents.get(row.fromAgent) ??
+    (row.fromAgent === deps.platformAgentId ? await ensurePlatformAgent(deps.db, deps.keyring) : null);
+  const sender = senderAgent ? signingKeyOf(deps.keyring, senderAgent) : null;
+  if (!senderAgent || !sender) {
     // Our own bug (a row queued for a sender we do not have): nothing to retry.
     await fail(deps, row, `unknown sender ${row.fromAgent}: not an agent of ours`);
     count('failed');
@@ -179,7 +186,7 @@ export async function sendEnvelope(deps: SendDeps, rowId: string): Promise<Envel
     // One of our own agents the gateway does not know yet (its registration job has not run, or
     // the gateway lost it): register it now and send again shortly, once per attempt count.
     if (error.kind === 'unknown_recipient' && row.attempts < deps.retryDelaysSeconds.length) {
-      const recipient = await agentByGatewayId(deps.db, row.toAgent, deps.platformAgentId);
+      const recipient = agents.get(row.toAgent);
       if (recipient && recipient.status !== 'RETIRED') {
         const registered = await registerAgent({ db: deps.db, clawpulse: deps.client }, recipient.id)
           .then(() => true)
@@ -223,15 +230,11 @@ export async function sendEnvelope(deps: SendDeps, rowId: string): Promise<Envel
     },
   });
   count('sent');
-  const local = await agentByGatewayId(deps.db, row.toAgent, deps.platformAgentId);
-  return { ...done('sent', local ? row.toAgent : null), sender: row.fromAgent };
-}
-
-/** The sender's current key, or null when the sender is not an agent of ours. */
-async function senderKey(deps: SendDeps, from: string) {
-  let agent = await agentByGatewayId(deps.db, from, deps.platformAgentId);
-  if (!agent && from === deps.platformAgentId) agent = await ensurePlatformAgent(deps.db, deps.keyring);
-  return agent ? agentSigningKey(deps.db, deps.keyring, agent.id) : null;
+  return {
+    ...done('sent', agents.has(row.toAgent) ? row.toAgent : null),
+    sender: row.fromAgent,
+    senderAgent: { kind: senderAgent.kind, status: senderAgent.status },
+  };
 }
 
 /** Leaves the row PENDING until `retryAt` (only while still PENDING). */

@@ -4,7 +4,15 @@
  */
 import { z } from 'zod';
 import type { DbOrTx } from '../../platform/db.ts';
-import { cronPayload, defineTask, type EnqueuedJob, enqueue } from '../../platform/jobs.ts';
+import {
+  cronPayload,
+  defineTask,
+  type EnqueuedJob,
+  type EnqueueOptions,
+  enqueue,
+  type JobToAdd,
+  jobToAdd,
+} from '../../platform/jobs.ts';
 
 /** Sends one outbound envelope (a row of a2a_envelopes), keyed by the row. */
 export const a2aSendTask = defineTask({
@@ -55,7 +63,16 @@ export function inboxKey(agentId: string): string {
  * runs adds one more drain after it, so nothing sent meanwhile waits for the next poll.
  */
 export function wakeInbox(db: DbOrTx, agentId: string, runAt?: Date): Promise<EnqueuedJob> {
-  return enqueue(db, a2aInboxTask, { agentId }, { jobKey: inboxKey(agentId), jobKeyMode: 'replace', runAt });
+  return enqueue(db, a2aInboxTask, { agentId }, wakeOptions(agentId, runAt));
+}
+
+/** wakeInbox's job, to add with others (`enqueueAll`). */
+export function wakeInboxJob(agentId: string, runAt?: Date): JobToAdd {
+  return jobToAdd(a2aInboxTask, { agentId }, wakeOptions(agentId, runAt));
+}
+
+function wakeOptions(agentId: string, runAt: Date | undefined): EnqueueOptions {
+  return { jobKey: inboxKey(agentId), jobKeyMode: 'replace', runAt };
 }
 
 /** Every 15 minutes: outbound envelopes past their expiry that were never answered → EXPIRED. */

@@ -12,7 +12,7 @@
 import type { Agent } from '../../generated/prisma/client.ts';
 import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { DbOrTx } from '../../platform/db.ts';
-import { enqueue } from '../../platform/jobs.ts';
+import { enqueueAll, type JobToAdd, jobToAdd } from '../../platform/jobs.ts';
 import { a2aInboxTask, inboxKey } from '../envelopes/tasks.ts';
 
 export interface InboxReadSettings {
@@ -22,22 +22,27 @@ export interface InboxReadSettings {
   inboxPollSeconds: number;
 }
 
-/** What the inbox's agent is, when the caller has just read it (null: not an agent of ours). */
-export type KnownInboxAgent = Pick<Agent, 'kind' | 'status'> | null;
-
 /**
- * When to read the inbox of `gatewayAgentId` again, or null for not until something wakes it.
- * `agent`, when given, is its agent as just read (an inbox read records its poll on the row).
+ * What the caller knows already, so nextInboxRead need not read it: the inbox's agent as just read
+ * (null: not an agent of ours; an inbox read records its poll on the row, a send reads its sender),
+ * and that one of its envelopes was just sent and awaits an answer.
  */
+export interface KnownOfInbox {
+  agent?: Pick<Agent, 'kind' | 'status'> | null;
+  awaitingAnswer?: boolean;
+}
+
+/** When to read the inbox of `gatewayAgentId` again, or null for not until something wakes it. */
 export async function nextInboxRead(
   db: DbOrTx,
   gatewayAgentId: string,
   now: Date,
   settings: InboxReadSettings,
-  agent?: KnownInboxAgent,
+  known: KnownOfInbox = {},
 ): Promise<Date | null> {
   const parsed = parseAgentId(gatewayAgentId);
   if (parsed?.kind === 'consumer') {
+    if (known.awaitingAnswer) return new Date(now.getTime() + settings.responsePollMs);
     const awaited = await db.a2aEnvelope.findFirst({
       where: {
         direction: 'OUTBOUND',
@@ -51,8 +56,8 @@ export async function nextInboxRead(
   }
   if (parsed?.kind === 'venue') {
     const venueAgent =
-      agent !== undefined
-        ? agent
+      known.agent !== undefined
+        ? known.agent
         : await db.agent.findUnique({ where: { venueId: parsed.id }, select: { kind: true, status: true } });
     return venueAgent?.kind === 'VENUE' && venueAgent.status === 'ACTIVE'
       ? new Date(now.getTime() + settings.inboxPollSeconds * 1000)
@@ -63,10 +68,10 @@ export async function nextInboxRead(
 
 /**
  * Schedules the next read of `gatewayAgentId`'s inbox by `nextInboxRead`, if there is one; for the
- * `a2a-inbox` task after each drain, and the `a2a-send` task after a consumer agent's envelope
- * went out (so its listener starts). It never postpones a read already due sooner: an inbox job
+ * `a2a-inbox` task after each drain, and the `a2a-send` task after an envelope went out (so a
+ * consumer agent's listener starts). It never postpones a read already due sooner: an inbox job
  * waiting under the key (a wake from a local sender, an earlier poll) keeps its time, while the
- * job now running under the key gets one added behind it. `agent` as nextInboxRead takes it.
+ * job now running under the key gets one added behind it. `known` as nextInboxRead takes it.
  * Returns when, or null.
  */
 export async function scheduleInboxRead(
@@ -74,15 +79,25 @@ export async function scheduleInboxRead(
   gatewayAgentId: string,
   now: Date,
   settings: InboxReadSettings,
-  agent?: KnownInboxAgent,
+  known: KnownOfInbox = {},
 ): Promise<Date | null> {
-  const runAt = await nextInboxRead(db, gatewayAgentId, now, settings, agent);
+  const job = await inboxReadJob(db, gatewayAgentId, now, settings, known);
+  if (job) await enqueueAll(db, [job]);
+  return job?.options.runAt ?? null;
+}
+
+/** scheduleInboxRead's job, to add with others (`enqueueAll`); null when there is no next read. */
+export async function inboxReadJob(
+  db: DbOrTx,
+  gatewayAgentId: string,
+  now: Date,
+  settings: InboxReadSettings,
+  known: KnownOfInbox = {},
+): Promise<(JobToAdd & { options: { runAt: Date } }) | null> {
+  const runAt = await nextInboxRead(db, gatewayAgentId, now, settings, known);
   if (!runAt) return null;
-  await enqueue(
-    db,
-    a2aInboxTask,
-    { agentId: gatewayAgentId },
-    { jobKey: inboxKey(gatewayAgentId), jobKeyMode: 'preserve_run_at', runAt },
-  );
-  return runAt;
+  return {
+    ...jobToAdd(a2aInboxTask, { agentId: gatewayAgentId }),
+    options: { jobKey: inboxKey(gatewayAgentId), jobKeyMode: 'preserve_run_at', runAt },
+  };
 }

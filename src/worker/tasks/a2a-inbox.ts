@@ -12,9 +12,9 @@ import { defineHandler, type TaskContext } from '../handler.ts';
 export default defineHandler(
   a2aInboxTask,
   async ({ agentId }, { services, logger }: TaskContext<'config' | 'db' | 'keyring' | 'network' | 'now'>) => {
-    const result = await drainInbox(envelopeDepsOf(services, logger), agentId);
+    const { agent, ...result } = await drainInbox(envelopeDepsOf(services, logger), agentId);
     if (result.received) logger.info({ 'agent.gateway_id': agentId, ...result }, 'inbox read');
     if (result.more) await wakeInbox(services.db, agentId);
-    else await scheduleInboxRead(services.db, agentId, services.now(), services.config.network, result.agent);
+    else await scheduleInboxRead(services.db, agentId, services.now(), services.config.network, { agent });
   },
 );
