@@ -73,7 +73,7 @@ describe('one booking through the agents', () => {
       create: 10,
       '1 a2a-send': 5,
       '2 a2a-inbox': 9,
-      '3 a2a-handle': 28,
+      '3 a2a-handle': 16,
       '4 a2a-send': 5,
       '5 a2a-inbox': 10,
       '6 a2a-handle': 7,

@@ -58,12 +58,15 @@ async function handleJob(envelopeId: string) {
   return rows[0];
 }
 
-/** Backends of the test database waiting for a lock on a booking row. */
+/**
+ * Backends of the test database waiting for a lock on a booking row: the handler's statement that
+ * locks the venue's row and then the booking's (`lock_for_decision`), or another locking it.
+ */
 async function waitingOnBooking(): Promise<number> {
   const { rows } = await api.database.pool.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM pg_stat_activity
      WHERE datname = current_database() AND wait_event_type = 'Lock'
-       AND query ILIKE '%FROM bookings WHERE id%FOR UPDATE%'`,
+       AND (query ILIKE '%FROM bookings WHERE id%FOR UPDATE%' OR query ILIKE '%lock_for_decision(%')`,
   );
   return rows[0]!.n;
 }

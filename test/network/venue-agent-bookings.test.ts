@@ -223,6 +223,25 @@ describe("a venue's agent answering booking requests", () => {
     expect(await world.db.venueInboxItem.count({ where: { venueId: venue.venue.id } })).toBe(1);
   });
 
+  it('puts before staff a party the venue no longer takes (its party sizes changed after the booking)', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '20:30'), 6);
+    await world.db.venue.update({ where: { id: venue.venue.id }, data: { partySizeMax: 4 } });
+
+    const { outbound, outcome } = await world.request(guest, venue, booking);
+
+    expect(outcome).toEqual({ handled: true, note: 'escalated: party_size' });
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe(
+      'REQUESTED',
+    );
+    const [reply] = await world.answers(outbound.envelopeId!);
+    expect(reply).toMatchObject({
+      intent: 'booking.escalated',
+      payload: { bookingId: booking.id, reason: 'The venue books parties of 1 to 4; its staff decide' },
+    });
+  });
+
   it('puts a request in a blackout window before staff', async () => {
     const guest = await world.guest();
     const startsAt = lisbon(5, '20:00');

@@ -33,7 +33,7 @@ import { type Access, ANY_ROLE } from '../organizations/access.ts';
 import { parseInput, wholeNumber } from '../validation.ts';
 import { availability, type LiveBooking, sharingCapacityWith } from '../venues/availability.ts';
 import { PUBLIC_STATUSES } from '../venues/venues.ts';
-import type { BookingEffects } from './effects.ts';
+import type { BookingChange, BookingEffects } from './effects.ts';
 import { BookingLimitError, IllegalTransitionError, SlotFullError } from './errors.ts';
 import { type BookingActorKind, canTransition, LIVE_STATUSES, nextStatuses } from './status.ts';
 
@@ -218,7 +218,6 @@ export type CreatedBooking = Booking & { venue: { organizationId: string | null 
  * requester's booking here with the request's client key (none without one).
  */
 function venueForBookingInclude(requesterId: string, startsAt: Date, clientKey: string | null) {
-  const day = Date.UTC(startsAt.getUTCFullYear(), startsAt.getUTCMonth(), startsAt.getUTCDate());
   return {
     bookings: {
       where: clientKey ? { requestedById: requesterId, clientKey } : { id: { in: [] } },
@@ -226,20 +225,31 @@ function venueForBookingInclude(requesterId: string, startsAt: Date, clientKey: 
     },
     hours: true,
     tables: true,
-    exceptions: { where: { date: { gte: new Date(day - 2 * 86_400_000), lte: new Date(day + 86_400_000) } } },
+    exceptions: exceptionsAround(startsAt),
     agent: { select: VENUE_AGENT_POLICY_SELECT },
     organization: {
       select: {
         memberships: { where: { userId: requesterId }, select: { role: true } },
-        webhookSubscriptions: {
-          where: { enabled: true },
-          select: { id: true, events: true },
-          orderBy: { id: 'asc' },
-        },
+        webhookSubscriptions: ENABLED_WEBHOOK_SUBSCRIPTIONS,
       },
     },
   } satisfies Prisma.VenueInclude;
 }
+
+/** The hours exceptions of every date a start can fall on in any zone (roomIn keeps the two it needs). */
+function exceptionsAround(startsAt: Date) {
+  const day = Date.UTC(startsAt.getUTCFullYear(), startsAt.getUTCMonth(), startsAt.getUTCDate());
+  return {
+    where: { date: { gte: new Date(day - 2 * 86_400_000), lte: new Date(day + 86_400_000) } },
+  } satisfies Prisma.Venue$exceptionsArgs;
+}
+
+/** An organisation's enabled webhook subscriptions, as the booking effects' hook takes them (`known`). */
+const ENABLED_WEBHOOK_SUBSCRIPTIONS = {
+  where: { enabled: true },
+  select: { id: true, events: true },
+  orderBy: { id: 'asc' },
+} satisfies Prisma.Organization$webhookSubscriptionsArgs;
 
 /** A new booking's row as insertBooking writes it (every column, as Prisma would return it). */
 function newBooking(
@@ -372,6 +382,94 @@ async function lockForBooking(
       partySize: b.partySize,
     })),
   };
+}
+
+/** What readForDecision reads of the venue before any lock. */
+function venueForDecisionInclude(bookingId: string, startsAt: Date) {
+  return {
+    bookings: { where: { id: bookingId }, take: 1 },
+    hours: true,
+    tables: true,
+    exceptions: exceptionsAround(startsAt),
+    agent: { select: VENUE_AGENT_POLICY_SELECT },
+    organization: { select: { webhookSubscriptions: ENABLED_WEBHOOK_SUBSCRIPTIONS } },
+  } satisfies Prisma.VenueInclude;
+}
+
+export type VenueForDecision = Prisma.VenueGetPayload<{
+  include: ReturnType<typeof venueForDecisionInclude>;
+}>;
+
+/** What readForDecision read. */
+export interface DecisionRead {
+  /** The venue, with its hours, tables, hours exceptions around the start, agent and organisation's enabled webhook subscriptions. */
+  venue: VenueForDecision;
+  /**
+   * The booking, its status, guest, times and party size as they are under its lock; null when it
+   * is not this venue's (or no longer exists).
+   */
+  booking: Booking | null;
+  /**
+   * roomAt's answer for the booking at the start readForDecision was given, from what was read
+   * under the locks (the booking itself left out): ask it only once the booking's start is known
+   * to be that one.
+   */
+  room(request: { partySize: number; now: Date }): RoomAt;
+}
+
+/**
+ * What a venue's agent deciding a booking request needs, in two statements: the venue with all
+ * that deciding reads of it but its live bookings, and the booking if it is this venue's, before
+ * any lock; then, when it is, the venue's row and the booking's locked (lockVenue's order), the
+ * booking as it now is, and the venue's other live bookings that can share capacity with
+ * `startsAt` (the SQL function `lock_for_decision`). null when the venue does not exist.
+ */
+export async function readForDecision(
+  tx: Tx,
+  input: { venueId: string; bookingId: string; startsAt: Date },
+): Promise<DecisionRead | null> {
+  const venue = await tx.venue.findUnique({
+    where: { id: input.venueId },
+    include: venueForDecisionInclude(input.bookingId, input.startsAt),
+  });
+  if (!venue) return null;
+  const [before] = venue.bookings;
+  if (!before) return { venue, booking: null, room: () => 'not_bookable' };
+  const { from } = liveWindow(input.startsAt);
+  const { startsBefore, runningAt } = sharingCapacityWith(venue, input.startsAt);
+  const [row] = await tx.$queryRaw<{ read: DecisionLocksRow }[]>`
+    SELECT lock_for_decision(
+      ${venue.id}::uuid, ${before.id}::uuid, ${[...LIVE_STATUSES]}::text[],
+      ${from}::timestamptz, ${startsBefore}::timestamptz, ${runningAt}::timestamptz) AS read`;
+  const { booking: locked, live } = row!.read;
+  const others = live.map((b) => ({
+    startsAt: new Date(b.startsAt),
+    endsAt: new Date(b.endsAt),
+    partySize: b.partySize,
+  }));
+  return {
+    venue,
+    booking: locked && {
+      ...before,
+      status: locked.status,
+      guestId: locked.guestId,
+      startsAt: new Date(locked.startsAt),
+      endsAt: new Date(locked.endsAt),
+      partySize: locked.partySize,
+    },
+    room: ({ partySize, now }) => roomIn(venue, venue, others, { startsAt: input.startsAt, partySize, now }),
+  };
+}
+
+interface DecisionLocksRow {
+  booking: {
+    status: BookingStatus;
+    guestId: string;
+    startsAt: string;
+    endsAt: string;
+    partySize: number;
+  } | null;
+  live: { startsAt: string; endsAt: string; partySize: number }[];
 }
 
 interface BookingLocksRow {
@@ -586,6 +684,12 @@ export interface BookingMove {
   onlyFrom?: readonly BookingStatus[];
   /** A decline's other times on offer, which the guest's notice names. */
   alternatives?: readonly Date[];
+  /**
+   * The caller holds the venue's row and the booking's (in that order) and read them under the
+   * locks: the booking's status now, the venue, and what the effects' hooks would read of it.
+   * moveBookingOn then locks and reads none of them again.
+   */
+  locked?: { status: BookingStatus; venue: Venue; known?: BookingChange['known'] };
 }
 
 async function moveBooking(deps: BookingDeps, input: BookingMove): Promise<Booking> {
@@ -615,8 +719,10 @@ export async function moveBookingOn(
   effects: BookingEffects,
   input: BookingMove,
 ): Promise<BookingChangeOnTx> {
-  const [current] = await tx.$queryRaw<{ status: BookingStatus }[]>`
-    SELECT status FROM bookings WHERE id = ${input.bookingId}::uuid FOR UPDATE`;
+  const [current] = input.locked
+    ? [input.locked]
+    : await tx.$queryRaw<{ status: BookingStatus }[]>`
+        SELECT status FROM bookings WHERE id = ${input.bookingId}::uuid FOR UPDATE`;
   if (!current) throw new NotFoundError('Booking not found');
   if (input.onlyFrom && !input.onlyFrom.includes(current.status)) {
     throw new IllegalTransitionError(current.status, input.to);
@@ -641,12 +747,13 @@ export async function moveBookingOn(
       reason: input.reason,
     },
   });
-  const venue = await tx.venue.findUniqueOrThrow({ where: { id: updated.venueId } });
+  const venue = input.locked?.venue ?? (await tx.venue.findUniqueOrThrow({ where: { id: updated.venueId } }));
   await effects.inTransaction(tx, {
     booking: updated,
     venue,
     from: current.status,
     alternatives: input.alternatives,
+    ...(input.locked?.known ? { known: input.locked.known } : {}),
   });
   return {
     booking: updated,

@@ -10,7 +10,7 @@
 import type { Agent, Booking, Venue } from '../../generated/prisma/client.ts';
 import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Tx } from '../../platform/db.ts';
-import { enqueue, type JobToAdd, jobToAdd } from '../../platform/jobs.ts';
+import { enqueueAll, type JobToAdd, jobToAdd } from '../../platform/jobs.ts';
 import { bookingFeeTask } from '../billing/fee-tasks.ts';
 import { FEE_SOURCES } from '../billing/fees.ts';
 import { queueGuestMessage } from './messages.ts';
@@ -32,13 +32,15 @@ export interface BookingChange {
   /** A decline's other times on offer, for the guest's notice. */
   alternatives?: readonly Date[];
   /**
-   * What the hooks would read of the venue, when the change's caller read it already (with the
-   * venue, before taking its lock): its agent (null: none) and its organisation's enabled webhook
-   * subscriptions. Hooks read them themselves when it is absent.
+   * What the hooks would read, when the change's caller read it already (with the venue, before
+   * taking its lock): the venue's agent (null: none) and its organisation's enabled webhook
+   * subscriptions; and, set by the venue's agent answering one, that the booking was asked for
+   * through the agent network. Hooks read them themselves when it is absent.
    */
   known?: {
     agent: Pick<Agent, 'id' | 'kind' | 'status' | 'dna'> | null;
     webhookSubscriptions: readonly { id: string; events: string[] }[];
+    requestedThroughAgents?: boolean;
   };
   /**
    * The caller added the jobs `jobsFor` names for this change with its own write (createBooking:
@@ -141,11 +143,7 @@ export function createBookingEffects(options: {
     jobsFor,
     async inTransaction(tx, { booking, venue, from, modified, alternatives, known, jobsAdded }) {
       const status = booking.status;
-      if (!jobsAdded) {
-        for (const job of jobsFor({ booking, from, modified })) {
-          await enqueue(tx, job.task, job.payload, job.options);
-        }
-      }
+      if (!jobsAdded) await enqueueAll(tx, jobsFor({ booking, from, modified }));
       // A move is news to the guest; so is a booking the venue's team made for them, CONFIRMED
       // at once (a booking the guest asked for themselves is no news until the venue answers).
       if (from !== status && (from !== null || status === 'CONFIRMED')) {

@@ -24,13 +24,14 @@ import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { DbOrTx, Tx } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Metrics } from '../../platform/metrics.ts';
-import { type BookingPolicy, venueAgentPolicy } from '../agents/agents.ts';
+import { type BookingPolicy, venueAgentPolicy, venueAgentPolicyOf } from '../agents/agents.ts';
 import {
   CHANGEABLE_STATUSES,
   changeBookingOn,
   lockVenue,
   moveBookingOn,
   type RoomAt,
+  readForDecision,
   roomAt,
 } from '../bookings/bookings.ts';
 import type { BookingEffects } from '../bookings/effects.ts';
@@ -200,21 +201,26 @@ async function onBookingRequest(
   const request = envelope.payload;
   if (!venueId) return 'not acted on: not addressed to a venue';
 
-  let found: Booking | null = request.bookingId
-    ? await tx.booking.findUnique({ where: { id: request.bookingId } })
-    : guestId
-      ? await tx.booking.findUnique({
-          where: { requestedById_clientKey: { requestedById: guestId, clientKey: request.clientKey } },
-        })
-      : null;
+  // The booking the request names: by its id, or (a request naming none) the guest's client key.
+  const bookingId =
+    request.bookingId ??
+    (guestId
+      ? (
+          await tx.booking.findUnique({
+            where: { requestedById_clientKey: { requestedById: guestId, clientKey: request.clientKey } },
+            select: { id: true },
+          })
+        )?.id
+      : undefined);
   // Capacity is checked and taken one transaction at a time per venue: its row first, the
-  // booking's second; the booking is read again under its lock, as it is now.
-  let venue: Venue | null = null;
-  if (found?.venueId === venueId) {
-    venue = await lockVenue(tx, venueId);
-    await tx.$queryRaw`SELECT id FROM bookings WHERE id = ${found.id}::uuid FOR UPDATE`;
-    found = await tx.booking.findUniqueOrThrow({ where: { id: found.id } });
-  }
+  // booking's second, the booking read under its lock as it now is (readForDecision). A booking
+  // of another venue is only read, for the refusal.
+  const read = bookingId
+    ? await readForDecision(tx, { venueId, bookingId, startsAt: new Date(request.startsAt) })
+    : null;
+  const held = read?.booking ? { ...read, booking: read.booking } : null;
+  const found: Booking | null =
+    held?.booking ?? (bookingId ? await tx.booking.findUnique({ where: { id: bookingId } }) : null);
   const refusal = !found
     ? 'No such booking at this venue'
     : found.venueId !== venueId || request.venueId !== venueId
@@ -226,19 +232,18 @@ async function onBookingRequest(
           : found.partySize !== request.partySize
             ? 'The booking is for another party size'
             : null;
-  if (refusal || !found || !venue) {
-    const bookingId = request.bookingId ?? found?.id;
+  if (refusal || !found || !held) {
     const reason = refusal ?? 'No such booking at this venue';
     if (!bookingId) return `not acted on: ${reason.toLowerCase()}, and the request names none`;
     // Never linked to a booking that is not the sender's.
     await answer(deps, tx, envelope, 'booking.declined', { bookingId, reason }, null);
     return `declined: ${reason.toLowerCase()}`;
   }
-  const booking = found;
+  const { booking, venue } = held;
   context.linkBooking(booking.id);
   if (booking.status !== 'REQUESTED') return answerDecided(deps, tx, envelope, booking.id, booking.status);
 
-  const agent = await venueAgentPolicy(tx, venueId);
+  const agent = venueAgentPolicyOf(venue.agent);
   const now = deps.now();
   let decision: BookingDecision;
   if (!agent?.active) {
@@ -250,12 +255,10 @@ async function onBookingRequest(
     };
   } else {
     const blackouts = agent.blackouts;
-    const room: RoomAt = await roomAt(tx, venue, {
-      startsAt: booking.startsAt,
-      partySize: booking.partySize,
-      now,
-      exceptBookingId: booking.id,
-    });
+    // A party outside the venue's sizes (changed since the booking was made) is for its staff
+    // (decideBookingRequest); capacity has no answer for such a party.
+    const sized = booking.partySize >= venue.partySizeMin && booking.partySize <= venue.partySizeMax;
+    const room: RoomAt = sized ? held.room({ partySize: booking.partySize, now }) : 'not_bookable';
     decision = decideBookingRequest({
       policy: agent.policy as BookingPolicy | null,
       request: { startsAt: booking.startsAt, endsAt: booking.endsAt, partySize: booking.partySize },
@@ -263,7 +266,7 @@ async function onBookingRequest(
       blackouts,
       room,
       alternatives:
-        room === 'free'
+        room === 'free' || !sized
           ? []
           : await alternativesNear(deps, tx, venue, {
               startsAt: booking.startsAt,
@@ -273,6 +276,16 @@ async function onBookingRequest(
             }),
     });
   }
+  // What the move needs is held and read: the booking's status, the venue, what the hooks read.
+  const locked = {
+    status: booking.status,
+    venue,
+    known: {
+      agent: venue.agent,
+      webhookSubscriptions: venue.organization?.webhookSubscriptions ?? [],
+      requestedThroughAgents: true,
+    },
+  };
 
   const observe = () => {
     const seconds = Math.max(0, (deps.now().getTime() - envelope.receivedAt.getTime()) / 1000);
@@ -285,6 +298,7 @@ async function onBookingRequest(
       actorKind: 'venue',
       actorId: null,
       reason: ACCEPTED_BY_AGENT,
+      locked,
     });
     await answer(deps, tx, envelope, 'booking.accepted', { bookingId: booking.id }, booking.id);
     context.afterCommit(moved.afterCommit);
@@ -300,6 +314,7 @@ async function onBookingRequest(
       actorId: null,
       reason,
       alternatives: decision.alternatives,
+      locked,
     });
     await answer(
       deps,

@@ -25,9 +25,9 @@ const DAY = 86_400_000;
 
 /** The booking hook that records a confirmed A2A booking against the venue's organisation. */
 export function a2aBookingUsage(settings: { now: () => Date }): BookingChangeHook {
-  return async (tx: Tx, { booking, venue, from }) => {
+  return async (tx: Tx, { booking, venue, from, known }) => {
     if (booking.status !== 'CONFIRMED' || from === 'CONFIRMED' || !venue.organizationId) return;
-    if (!(await cameThroughA2a(tx, booking.id, booking.source))) return;
+    if (!known?.requestedThroughAgents && !(await cameThroughA2a(tx, booking.id, booking.source))) return;
     await recordUsage(tx, {
       organizationId: venue.organizationId,
       meter: 'A2A_BOOKING',
