@@ -156,12 +156,20 @@ export async function enqueue<T extends TaskDeclaration>(
 export async function enqueueAll(tx: DbOrTx, jobs: readonly JobToAdd[]): Promise<void> {
   if (jobs.length === 0) return;
   const values: unknown[] = [];
-  const added = jobs.map((job, i) => {
+  await tx.$queryRawUnsafe(`SELECT ${addJobColumns(jobs, values).join(', ')}`, ...values);
+}
+
+/**
+ * The select list that adds `jobs` (`job0`, `job1`, …; `addJobExpression` each) in a statement of
+ * the caller's, their parameters appended to `values` (the statement's, numbered after those in
+ * it). In a statement whose row source is an insert, the jobs are added once, after the row.
+ */
+export function addJobColumns(jobs: readonly JobToAdd[], values: unknown[]): string[] {
+  return jobs.map((job, i) => {
     const expression = addJobExpression(values.length + 1);
     values.push(...jobToAddValues(job));
     return `${expression} AS job${i}`;
   });
-  await tx.$queryRawUnsafe(`SELECT ${added.join(', ')}`, ...values);
 }
 
 /**

@@ -70,10 +70,10 @@ describe('one booking through the agents', () => {
     });
     expect(accepted.handledAt).not.toBeNull();
     expect(counts, texts.join('\n')).toEqual({
-      create: 10,
+      create: 8,
       '1 a2a-send': 5,
       '2 a2a-inbox': 9,
-      '3 a2a-handle': 16,
+      '3 a2a-handle': 13,
       '4 a2a-send': 5,
       '5 a2a-inbox': 10,
       '6 a2a-handle': 7,

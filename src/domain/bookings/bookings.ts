@@ -25,7 +25,7 @@ import {
   RateLimitedError,
   ValidationError,
 } from '../../platform/errors.ts';
-import { addJobExpression, type JobToAdd, jobToAddValues } from '../../platform/jobs.ts';
+import { addJobColumns, type JobToAdd } from '../../platform/jobs.ts';
 import type { RateLimiter } from '../../platform/rate-limit.ts';
 import { VENUE_AGENT_POLICY_SELECT } from '../agents/agents.ts';
 import { findOrCreateUserByEmail, normalizeEmail } from '../identity/email.ts';
@@ -300,11 +300,7 @@ async function insertBooking(
   ];
   // Each job's id, in the statement's one row; the history's insert is its row source, so the
   // jobs are added once, after the booking and its history row were.
-  const added = jobs.map((job) => {
-    const expression = addJobExpression(values.length + 1);
-    values.push(...jobToAddValues(job));
-    return expression;
-  });
+  const added = addJobColumns(jobs, values);
   await tx.$executeRawUnsafe(
     `
     WITH booking AS (
@@ -323,7 +319,7 @@ async function insertBooking(
       FROM booking
       RETURNING 1
     )
-    SELECT ${['1 AS written', ...added.map((expression, i) => `${expression} AS job${i}`)].join(', ')}
+    SELECT ${['1 AS written', ...added].join(', ')}
     FROM history`,
     ...values,
   );

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { A2aEnvelope, Prisma } from '../../generated/prisma/client.ts';
 import type { Priority } from '../../integrations/clawpulse/wire.ts';
 import type { DbOrTx } from '../../platform/db.ts';
-import { enqueue } from '../../platform/jobs.ts';
+import { addJobColumns, type JobToAdd, jobToAdd } from '../../platform/jobs.ts';
 import { INTENT_SCHEMAS, type Intent, type IntentPayload } from './intents.ts';
 import { a2aSendTask, sendKey } from './tasks.ts';
 
@@ -42,12 +42,15 @@ export interface QueueEnvelopeInput<I extends Intent = Intent> {
 
 /**
  * Queues an envelope: the OUTBOUND row, PENDING, and its `a2a-send` job, both on `tx` (the
- * caller's transaction). The payload is checked against its intent's schema first, so we never
- * send what a receiver of ours would refuse. Returns the row.
+ * caller's transaction), in one statement with `jobs` (more jobs the caller adds with it, such as
+ * a check that an answer came). The payload is checked against its intent's schema first, so we
+ * never send what a receiver of ours would refuse. `rowId`: the row's id, when the caller's jobs
+ * name it (default: a new uuid). Returns the row as written.
  */
 export async function queueEnvelope<I extends Intent>(
   tx: DbOrTx,
   input: QueueEnvelopeInput<I>,
+  options: { rowId?: string; jobs?: readonly JobToAdd[] } = {},
 ): Promise<A2aEnvelope> {
   const parsed = INTENT_SCHEMAS[input.intent].safeParse(input.payload);
   if (!parsed.success) {
@@ -56,28 +59,67 @@ export async function queueEnvelope<I extends Intent>(
     );
   }
   const now = input.now ?? new Date();
-  const row = await tx.a2aEnvelope.create({
-    data: {
-      id: randomUUID(),
-      envelopeId: input.envelopeId ?? randomUUID(),
-      direction: 'OUTBOUND',
-      fromAgent: input.from,
-      toAgent: input.to,
-      intent: input.intent,
-      payload: parsed.data as Prisma.InputJsonValue,
-      state: 'PENDING',
-      inReplyTo: input.inReplyTo ?? null,
-      bookingId: input.bookingId ?? null,
-      priority: input.priority ?? 'normal',
-      nextAttemptAt: now,
-      expiresAt: input.expiresAt ?? new Date(now.getTime() + DEFAULT_ENVELOPE_LIFETIME_MS),
-    },
-  });
-  await enqueue(
-    tx,
-    a2aSendTask,
-    { envelopeRowId: row.id },
-    { jobKey: sendKey(row.id), jobKeyMode: 'replace' },
+  const at = new Date();
+  const row: A2aEnvelope = {
+    id: options.rowId ?? randomUUID(),
+    envelopeId: input.envelopeId ?? randomUUID(),
+    direction: 'OUTBOUND',
+    fromAgent: input.from,
+    toAgent: input.to,
+    intent: input.intent,
+    payload: parsed.data as Prisma.JsonValue,
+    envelope: null,
+    state: 'PENDING',
+    rejectReason: null,
+    lastError: null,
+    inReplyTo: input.inReplyTo ?? null,
+    bookingId: input.bookingId ?? null,
+    priority: input.priority ?? 'normal',
+    attempts: 0,
+    nextAttemptAt: now,
+    expiresAt: input.expiresAt ?? new Date(now.getTime() + DEFAULT_ENVELOPE_LIFETIME_MS),
+    handledAt: null,
+    handledNote: null,
+    gatewayMessageId: null,
+    sentAt: null,
+    deliveredAt: null,
+    answeredAt: null,
+    createdAt: at,
+    updatedAt: at,
+  };
+  const values: unknown[] = [
+    row.id,
+    row.envelopeId,
+    row.fromAgent,
+    row.toAgent,
+    row.intent,
+    JSON.stringify(row.payload),
+    row.inReplyTo,
+    row.bookingId,
+    row.priority,
+    row.nextAttemptAt,
+    row.expiresAt,
+    row.createdAt,
+  ];
+  const jobs = [
+    jobToAdd(a2aSendTask, { envelopeRowId: row.id }, { jobKey: sendKey(row.id), jobKeyMode: 'replace' }),
+    ...(options.jobs ?? []),
+  ];
+  const added = addJobColumns(jobs, values);
+  await tx.$queryRawUnsafe(
+    `
+    WITH envelope AS (
+      INSERT INTO a2a_envelopes (id, envelope_id, direction, from_agent, to_agent, intent, payload,
+        state, in_reply_to, booking_id, priority, attempts, next_attempt_at, expires_at, created_at,
+        updated_at)
+      VALUES ($1::uuid, $2::uuid, 'OUTBOUND', $3::text, $4::text, $5::text, $6::text::jsonb,
+        'PENDING', $7::uuid, $8::uuid, $9::text, 0, $10::timestamptz, $11::timestamptz,
+        $12::timestamptz, $12::timestamptz)
+      RETURNING 1
+    )
+    SELECT ${added.join(', ')}
+    FROM envelope`,
+    ...values,
   );
   return row;
 }

@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import type { Booking, Venue } from '../../generated/prisma/client.ts';
 import { consumerAgentId, parseAgentId, venueAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
-import { enqueue } from '../../platform/jobs.ts';
+import { jobToAdd } from '../../platform/jobs.ts';
 import type { Metrics } from '../../platform/metrics.ts';
 import { ensureConsumerAgent, venueAgentPolicy, venueAgentPolicyOf } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
@@ -74,32 +74,41 @@ async function queueBookingRequest(
     select: { displayName: true },
   });
   const now = settings.now();
-  const envelope = await queueEnvelope(tx, {
-    from: consumerAgentId(booking.guestId),
-    to: venueAgentId(venue.id),
-    intent: 'booking.request',
-    payload: {
-      venueId: venue.id,
-      startsAt: booking.startsAt.toISOString(),
-      partySize: booking.partySize,
-      guestName: guest.displayName?.trim().slice(0, 200) || 'Guest',
-      ...(booking.specialRequests?.trim() ? { notes: booking.specialRequests.trim() } : {}),
-      clientKey: booking.clientKey ?? booking.id,
-      bookingId: booking.id,
-    },
-    bookingId: booking.id,
-    // Not worth answering once the booking itself would lapse.
-    ...(booking.expiresAt ? { expiresAt: booking.expiresAt } : {}),
-    now,
-  });
-  await enqueue(
+  const rowId = randomUUID();
+  // The request, its send and the check that an answer came, in one statement.
+  await queueEnvelope(
     tx,
-    a2aAnswerDueTask,
-    { bookingId: booking.id, envelopeRowId: envelope.id },
     {
-      runAt: new Date(now.getTime() + settings.envelopeTtlMs),
-      jobKey: answerDueKey(booking.id),
-      jobKeyMode: 'replace',
+      from: consumerAgentId(booking.guestId),
+      to: venueAgentId(venue.id),
+      intent: 'booking.request',
+      payload: {
+        venueId: venue.id,
+        startsAt: booking.startsAt.toISOString(),
+        partySize: booking.partySize,
+        guestName: guest.displayName?.trim().slice(0, 200) || 'Guest',
+        ...(booking.specialRequests?.trim() ? { notes: booking.specialRequests.trim() } : {}),
+        clientKey: booking.clientKey ?? booking.id,
+        bookingId: booking.id,
+      },
+      bookingId: booking.id,
+      // Not worth answering once the booking itself would lapse.
+      ...(booking.expiresAt ? { expiresAt: booking.expiresAt } : {}),
+      now,
+    },
+    {
+      rowId,
+      jobs: [
+        jobToAdd(
+          a2aAnswerDueTask,
+          { bookingId: booking.id, envelopeRowId: rowId },
+          {
+            runAt: new Date(now.getTime() + settings.envelopeTtlMs),
+            jobKey: answerDueKey(booking.id),
+            jobKeyMode: 'replace',
+          },
+        ),
+      ],
     },
   );
 }

@@ -455,9 +455,10 @@ async function requireBookable(
  * The booking effects with the inbox kept true: when a booking stops waiting for the venue's
  * answer by any path (the guest cancels, it lapses, the team decides it from the bookings page),
  * its OPEN request items are CLOSED in the same transaction, and announced after the commit.
- * Costs nothing for a change that does not leave REQUESTED or HELD, and two statements when one
- * does. A staff decision moves its own item on from CLOSED to what staff decided, in the same
- * transaction, so it is never announced as closed.
+ * Costs nothing for a change that does not leave REQUESTED or HELD, one statement when one does
+ * and had no item open (most: the venue's agent decided it), and two when it closed one. A staff
+ * decision moves its own item on from CLOSED to what staff decided, in the same transaction, so
+ * it is never announced as closed.
  */
 export function closingInboxItems(
   effects: BookingEffects,
@@ -465,19 +466,24 @@ export function closingInboxItems(
 ): BookingEffects {
   const settles = (from: BookingStatus | null, to: BookingStatus) =>
     from !== null && WAITING.includes(from) && !WAITING.includes(to);
+  // The changes (their booking objects, which inTransaction and afterCommit are both given) that
+  // closed no item: nothing to announce, so nothing to look for after the commit.
+  const closedNone = new WeakSet<object>();
   return {
     jobsFor: (change) => effects.jobsFor(change),
     async inTransaction(tx, change) {
       await effects.inTransaction(tx, change);
       if (settles(change.from, change.booking.status)) {
-        await tx.$executeRaw`
+        const closed = await tx.$executeRaw`
           UPDATE venue_inbox_items SET status = 'CLOSED', resolved_at = ${deps.now()}
           WHERE booking_id = ${change.booking.id}::uuid AND kind = 'BOOKING_REQUEST' AND status = 'OPEN'`;
+        if (closed === 0) closedNone.add(change.booking);
+        else closedNone.delete(change.booking);
       }
     },
     async afterCommit(event) {
       await effects.afterCommit(event);
-      if (!settles(event.from, event.booking.status)) return;
+      if (!settles(event.from, event.booking.status) || closedNone.has(event.booking)) return;
       const closed = await deps.db.venueInboxItem.findMany({
         where: { bookingId: event.booking.id, kind: 'BOOKING_REQUEST', status: 'CLOSED' },
         select: { id: true, venueId: true, status: true },

@@ -51,19 +51,23 @@ export async function queueNotice<K extends NoticeKind>(
 }
 
 async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>): Promise<QueuedNotice> {
+  // The person with the chat they last wrote from that still reaches them, in one read.
   const user = await tx.user.findUnique({
     where: { id: notice.userId },
-    select: { email: true, language: true },
+    select: {
+      email: true,
+      language: true,
+      chats: {
+        where: { unreachableAt: null },
+        orderBy: { lastInboundAt: { sort: 'desc', nulls: 'last' } },
+        take: 1,
+      },
+    },
   });
   const chosen = notice.chatId
     ? await tx.chat.findFirst({ where: { id: notice.chatId, userId: notice.userId, unreachableAt: null } })
     : null;
-  const chat =
-    chosen ??
-    (await tx.chat.findFirst({
-      where: { userId: notice.userId, unreachableAt: null },
-      orderBy: { lastInboundAt: { sort: 'desc', nulls: 'last' } },
-    }));
+  const chat = chosen ?? user?.chats[0] ?? null;
   const data: Prisma.InputJsonObject = { ...notice.data, language: user?.language ?? null };
 
   if (chat) {
