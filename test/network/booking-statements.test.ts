@@ -72,11 +72,11 @@ describe('one booking through the agents', () => {
     expect(counts, texts.join('\n')).toEqual({
       create: 8,
       '1 a2a-send': 5,
-      '2 a2a-inbox': 9,
+      '2 a2a-inbox': 8,
       '3 a2a-handle': 13,
       '4 a2a-send': 5,
-      '5 a2a-inbox': 10,
-      '6 a2a-handle': 7,
+      '5 a2a-inbox': 9,
+      '6 a2a-handle': 6,
     });
   });
 });

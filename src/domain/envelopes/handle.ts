@@ -251,10 +251,16 @@ export async function handleEnvelope(
       if (envelope.handledAt) return { handled: false, note: envelope.handledNote };
       const now = deps.now();
 
-      let repliesTo = await repliedTo(tx, envelope);
-      if (repliesTo) {
-        repliesTo = (await moveEnvelope(tx, repliesTo.id, 'ANSWERED', { now })) ?? repliesTo;
-      }
+      // The envelope of ours this one answers, ANSWERED now; read as it is when it cannot be
+      // (answered before) or is not there.
+      const repliesTo = envelope.inReplyTo
+        ? ((await moveEnvelope(
+            tx,
+            { direction: 'OUTBOUND', envelopeId: envelope.inReplyTo, toAgent: envelope.fromAgent },
+            'ANSWERED',
+            { now },
+          )) ?? (await repliedTo(tx, envelope)))
+        : null;
       let bookingId = envelope.bookingId ?? repliesTo?.bookingId ?? null;
 
       let note: string | null;

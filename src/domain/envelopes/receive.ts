@@ -24,7 +24,7 @@ import {
   signatureVerifies,
 } from '../../integrations/clawpulse/wire.ts';
 import type { Db } from '../../platform/db.ts';
-import { enqueue } from '../../platform/jobs.ts';
+import { addJobColumns, jobToAdd } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Metrics } from '../../platform/metrics.ts';
 import { agentByGatewayId, recordInboxPoll, verifyingKey } from '../agents/agents.ts';
@@ -133,27 +133,52 @@ export async function receiveMessage(
       // Not when this gateway message was recorded before (the gateway handing it out again, an
       // earlier read refusing it). The partial unique index (direction, envelope_id) of accepted
       // rows decides replays, also between two drains of one inbox at once.
-      const inserted = await tx.$queryRaw<{ id: string }[]>`
-        INSERT INTO a2a_envelopes (id, envelope_id, direction, from_agent, to_agent, intent, payload, envelope,
-                                   state, in_reply_to, priority, expires_at, gateway_message_id,
-                                   delivered_at, updated_at)
-        SELECT ${rowId}::uuid, ${envelope.id}::uuid, 'INBOUND', ${envelope.from}, ${envelope.to}, ${envelope.intent},
-               ${JSON.stringify(verdict.payload)}::jsonb, ${audit}, 'DELIVERED',
-               ${envelope.in_reply_to ?? null}::uuid, ${priorityOf(message.priority)},
-               ${new Date(Date.parse(envelope.timestamp) + envelope.ttl_ms)}, ${message.id}, ${now}, ${now}
-        WHERE NOT EXISTS (
-          SELECT 1 FROM a2a_envelopes
-          WHERE direction = 'INBOUND' AND envelope_id = ${envelope.id}::uuid
-            AND gateway_message_id = ${message.id} AND from_agent = ${message.from})
-        ON CONFLICT (direction, envelope_id) WHERE state <> 'REJECTED' DO NOTHING
-        RETURNING id::text AS id`;
-      if (inserted.length === 0) return false;
-      await enqueue(
-        tx,
-        a2aHandleTask,
-        { envelopeRowId: rowId, intent: envelope.intent },
-        { jobKey: handleKey(rowId), jobKeyMode: 'replace' },
+      // Its handling job in the same statement, added only when the row was. (The gateway's
+      // `from` is the envelope's: a message whose differ does not pass.)
+      const values: unknown[] = [
+        rowId,
+        envelope.id,
+        envelope.from,
+        envelope.to,
+        envelope.intent,
+        JSON.stringify(verdict.payload),
+        audit,
+        envelope.in_reply_to ?? null,
+        priorityOf(message.priority),
+        new Date(Date.parse(envelope.timestamp) + envelope.ttl_ms),
+        message.id,
+        now,
+      ];
+      const [job] = addJobColumns(
+        [
+          jobToAdd(
+            a2aHandleTask,
+            { envelopeRowId: rowId, intent: envelope.intent },
+            { jobKey: handleKey(rowId), jobKeyMode: 'replace' },
+          ),
+        ],
+        values,
       );
+      const inserted = await tx.$queryRawUnsafe<unknown[]>(
+        `
+        WITH inserted AS (
+          INSERT INTO a2a_envelopes (id, envelope_id, direction, from_agent, to_agent, intent, payload,
+                                     envelope, state, in_reply_to, priority, expires_at,
+                                     gateway_message_id, delivered_at, updated_at)
+          SELECT $1::uuid, $2::uuid, 'INBOUND', $3::text, $4::text, $5::text, $6::text::jsonb, $7::text,
+                 'DELIVERED', $8::uuid, $9::text, $10::timestamptz, $11::text, $12::timestamptz,
+                 $12::timestamptz
+          WHERE NOT EXISTS (
+            SELECT 1 FROM a2a_envelopes
+            WHERE direction = 'INBOUND' AND envelope_id = $2::uuid
+              AND gateway_message_id = $11::text AND from_agent = $3::text)
+          ON CONFLICT (direction, envelope_id) WHERE state <> 'REJECTED' DO NOTHING
+          RETURNING 1
+        )
+        SELECT ${job} FROM inserted`,
+        ...values,
+      );
+      if (inserted.length === 0) return false;
       // Sent by an agent of ours: our own outbound row now knows it arrived.
       await moveEnvelope(tx, { direction: 'OUTBOUND', envelopeId: envelope.id }, 'DELIVERED', {
         from: ['SENT'],

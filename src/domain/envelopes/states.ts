@@ -64,12 +64,13 @@ const STAMPS: Partial<Record<EnvelopeState, 'sentAt' | 'deliveredAt' | 'answered
 /**
  * Moves an envelope to `to` when its current state allows it (and is among `from`, when given),
  * with `data` written in the same UPDATE. The envelope is its row id, or one of our OUTBOUND
- * envelopes by its AGP id (unique among them). Returns the row as it now is, or null when the move
- * was refused (illegal from its state, or another process moved it first) or the row does not exist.
+ * envelopes by its AGP id (unique among them) and, when given, its recipient. Returns the row as it
+ * now is, or null when the move was refused (illegal from its state, or another process moved it
+ * first) or the row does not exist.
  */
 export async function moveEnvelope(
   db: DbOrTx,
-  envelope: string | { direction: 'OUTBOUND'; envelopeId: string },
+  envelope: string | { direction: 'OUTBOUND'; envelopeId: string; toAgent?: string },
   to: EnvelopeState,
   options: {
     from?: readonly EnvelopeState[];
