@@ -70,7 +70,7 @@ describe('one booking through the agents', () => {
     });
     expect(accepted.handledAt).not.toBeNull();
     expect(counts, texts.join('\n')).toEqual({
-      create: 8,
+      create: 7,
       '1 a2a-send': 5,
       '2 a2a-inbox': 8,
       '3 a2a-handle': 13,

@@ -68,11 +68,12 @@ async function queueBookingRequest(
   booking: Booking,
   venue: Venue,
 ): Promise<void> {
-  await ensureConsumerAgent(tx, settings.keyring, booking.guestId);
+  // The guest's name with their agent, which is made now if they have none.
   const guest = await tx.user.findUniqueOrThrow({
     where: { id: booking.guestId },
-    select: { displayName: true },
+    select: { displayName: true, agent: { select: { id: true } } },
   });
+  if (!guest.agent) await ensureConsumerAgent(tx, settings.keyring, booking.guestId);
   const now = settings.now();
   const rowId = randomUUID();
   // The request, its send and the check that an answer came, in one statement.
