@@ -58,11 +58,17 @@ describe('the A2A tasks', () => {
       intent: 'venue.question',
       payload: { text: 'Is the kitchen open late?' },
     });
+    const sentAt = Date.now();
     await runDueJobs(app, ['a2a-send']);
     expect((await app.services.db.a2aEnvelope.findUniqueOrThrow({ where: { id: row.id } })).state).toBe(
       'SENT',
     );
     expect(await jobKeys(inboxKey(place))).toHaveLength(1);
+    // The guest's agent now awaits an answer: its inbox is read after A2A_RESPONSE_POLL_MS.
+    const [listening] = await jobKeys(inboxKey(guest));
+    const poll = app.services.config.network.responsePollMs;
+    expect(listening!.run_at.getTime()).toBeGreaterThanOrEqual(sentAt + poll - 1_000);
+    expect(listening!.run_at.getTime()).toBeLessThanOrEqual(Date.now() + poll + 1_000);
 
     await runDueJobs(app, ['a2a-inbox']);
     await runDueJobs(app, ['a2a-handle']);

@@ -105,6 +105,30 @@ describe('nextInboxRead', () => {
     expect(await nextInboxRead(db, 'not an agent id', now, settings)).toBeNull();
   });
 
+  it('takes what its caller knows instead of reading it: an answer awaited, the agent as just read', async () => {
+    const { db, app } = world;
+    const now = app.clock.now();
+    const marta = await world.person();
+    const active = await world.venue({ agent: true });
+    // Nothing of Marta's is awaited in the database; a send that just went out says one is.
+    expect(await nextInboxRead(db, `consumer-${marta.userId}`, now, settings)).toBeNull();
+    expect(
+      await nextInboxRead(db, `consumer-${marta.userId}`, now, settings, { awaitingAnswer: true }),
+    ).toEqual(new Date(now.getTime() + 2000));
+    // The venue's agent as the caller read it decides, whatever the row says now.
+    const venueId = `venue-${active.venue.id}`;
+    expect(
+      await nextInboxRead(db, venueId, now, settings, { agent: { kind: 'VENUE', status: 'PAUSED' } }),
+    ).toBeNull();
+    expect(await nextInboxRead(db, venueId, now, settings, { agent: null })).toBeNull();
+    const none = await world.venue();
+    expect(
+      await nextInboxRead(db, `venue-${none.venue.id}`, now, settings, {
+        agent: { kind: 'VENUE', status: 'ACTIVE' },
+      }),
+    ).toEqual(new Date(now.getTime() + 60_000));
+  });
+
   it('schedules the next read under the inbox job, never later than a wake already waiting', async () => {
     const { db, app } = world;
     const { venue } = await world.venue({ agent: true });

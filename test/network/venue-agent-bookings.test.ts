@@ -242,6 +242,49 @@ describe("a venue's agent answering booking requests", () => {
     });
   });
 
+  it('decides on the venue as it is under its lock: suspended while the agent waited, it declines', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '21:30'), 2);
+    const { inboundRowId } = await world.deliver(
+      guest.id,
+      venue.id,
+      'booking.request',
+      {
+        venueId: venue.venue.id,
+        startsAt: booking.startsAt.toISOString(),
+        partySize: 2,
+        guestName: 'Ana',
+        clientKey: booking.clientKey!,
+        bookingId: booking.id,
+      },
+      booking.id,
+    );
+    // The venue's suspension, uncommitted and holding its row, while the agent starts deciding.
+    const admin = await world.app.database.pool.connect();
+    try {
+      await admin.query('BEGIN');
+      await admin.query(`UPDATE venues SET status = 'SUSPENDED' WHERE id = $1`, [venue.venue.id]);
+      const handling = world.handle(inboundRowId);
+      const deadline = Date.now() + 5_000;
+      for (;;) {
+        const { rows } = await world.app.database.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock'
+             AND query ILIKE '%lock_for_decision(%'`,
+        );
+        if (rows[0]!.n > 0) break;
+        if (Date.now() > deadline) throw new Error('the handling never waited for the venue’s lock');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await admin.query('COMMIT');
+      expect(await handling).toEqual({ handled: true, note: 'declined: not_bookable' });
+    } finally {
+      admin.release();
+    }
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe('DECLINED');
+  });
+
   it('puts a request in a blackout window before staff', async () => {
     const guest = await world.guest();
     const startsAt = lisbon(5, '20:00');

@@ -417,8 +417,10 @@ export interface DecisionRead {
  * What a venue's agent deciding a booking request needs, in two statements: the venue with all
  * that deciding reads of it but its live bookings, and the booking if it is this venue's, before
  * any lock; then, when it is, the venue's row and the booking's locked (lockVenue's order), the
- * booking as it now is, and the venue's other live bookings that can share capacity with
- * `startsAt` (the SQL function `lock_for_decision`). null when the venue does not exist.
+ * venue's status and booking rules and the booking as they now are, and the venue's other live
+ * bookings that can share capacity with `startsAt` (the SQL function `lock_for_decision`). As in
+ * createBooking, its hours, tables and exceptions are those read before the lock. null when the
+ * venue does not exist.
  */
 export async function readForDecision(
   tx: Tx,
@@ -437,14 +439,16 @@ export async function readForDecision(
     SELECT lock_for_decision(
       ${venue.id}::uuid, ${before.id}::uuid, ${[...LIVE_STATUSES]}::text[],
       ${from}::timestamptz, ${startsBefore}::timestamptz, ${runningAt}::timestamptz) AS read`;
-  const { booking: locked, live } = row!.read;
+  const { venue: rules, booking: locked, live } = row!.read;
   const others = live.map((b) => ({
     startsAt: new Date(b.startsAt),
     endsAt: new Date(b.endsAt),
     partySize: b.partySize,
   }));
+  // The venue's status and rules as they are under its lock (suspended or changed meanwhile).
+  const held = { ...venue, ...rules };
   return {
-    venue,
+    venue: held,
     booking: locked && {
       ...before,
       status: locked.status,
@@ -453,11 +457,23 @@ export async function readForDecision(
       endsAt: new Date(locked.endsAt),
       partySize: locked.partySize,
     },
-    room: ({ partySize, now }) => roomIn(venue, venue, others, { startsAt: input.startsAt, partySize, now }),
+    room: ({ partySize, now }) => roomIn(held, held, others, { startsAt: input.startsAt, partySize, now }),
   };
 }
 
 interface DecisionLocksRow {
+  venue: Pick<
+    Venue,
+    | 'status'
+    | 'timeZone'
+    | 'partySizeMin'
+    | 'partySizeMax'
+    | 'slotMinutes'
+    | 'turnMinutes'
+    | 'leadTimeMinutes'
+    | 'bookingHorizonDays'
+    | 'coversPerSlot'
+  >;
   booking: {
     status: BookingStatus;
     guestId: string;
