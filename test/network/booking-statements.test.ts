@@ -72,10 +72,10 @@ describe('one booking through the agents', () => {
     expect(counts, texts.join('\n')).toEqual({
       create: 7,
       '1 a2a-send': 5,
-      '2 a2a-inbox': 8,
+      '2 a2a-inbox': 6,
       '3 a2a-handle': 13,
       '4 a2a-send': 5,
-      '5 a2a-inbox': 9,
+      '5 a2a-inbox': 7,
       '6 a2a-handle': 6,
     });
   });

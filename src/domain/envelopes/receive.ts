@@ -30,7 +30,7 @@ import type { Metrics } from '../../platform/metrics.ts';
 import { agentByGatewayId, recordInboxPoll, verifyingKey } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type Intent, isIntent, parseIntentPayload } from './intents.ts';
-import { moveEnvelope } from './states.ts';
+import { movableTo } from './states.ts';
 import { a2aHandleTask, handleKey } from './tasks.ts';
 
 /** How far a signature's `ts` may be from our clock. */
@@ -128,64 +128,65 @@ export async function receiveMessage(
 
   if (verdict.ok) {
     const { envelope } = verdict;
-    const accepted = await deps.db.$transaction(async (tx) => {
-      const rowId = randomUUID();
-      // Not when this gateway message was recorded before (the gateway handing it out again, an
-      // earlier read refusing it). The partial unique index (direction, envelope_id) of accepted
-      // rows decides replays, also between two drains of one inbox at once.
-      // Its handling job in the same statement, added only when the row was. (The gateway's
-      // `from` is the envelope's: a message whose differ does not pass.)
-      const values: unknown[] = [
-        rowId,
-        envelope.id,
-        envelope.from,
-        envelope.to,
-        envelope.intent,
-        JSON.stringify(verdict.payload),
-        audit,
-        envelope.in_reply_to ?? null,
-        priorityOf(message.priority),
-        new Date(Date.parse(envelope.timestamp) + envelope.ttl_ms),
-        message.id,
-        now,
-      ];
-      const [job] = addJobColumns(
-        [
-          jobToAdd(
-            a2aHandleTask,
-            { envelopeRowId: rowId, intent: envelope.intent },
-            { jobKey: handleKey(rowId), jobKeyMode: 'replace' },
-          ),
-        ],
-        values,
-      );
-      const inserted = await tx.$queryRawUnsafe<unknown[]>(
-        `
-        WITH inserted AS (
-          INSERT INTO a2a_envelopes (id, envelope_id, direction, from_agent, to_agent, intent, payload,
-                                     envelope, state, in_reply_to, priority, expires_at,
-                                     gateway_message_id, delivered_at, updated_at)
-          SELECT $1::uuid, $2::uuid, 'INBOUND', $3::text, $4::text, $5::text, $6::text::jsonb, $7::text,
-                 'DELIVERED', $8::uuid, $9::text, $10::timestamptz, $11::text, $12::timestamptz,
-                 $12::timestamptz
-          WHERE NOT EXISTS (
-            SELECT 1 FROM a2a_envelopes
-            WHERE direction = 'INBOUND' AND envelope_id = $2::uuid
-              AND gateway_message_id = $11::text AND from_agent = $3::text)
-          ON CONFLICT (direction, envelope_id) WHERE state <> 'REJECTED' DO NOTHING
-          RETURNING 1
-        )
-        SELECT ${job} FROM inserted`,
-        ...values,
-      );
-      if (inserted.length === 0) return false;
-      // Sent by an agent of ours: our own outbound row now knows it arrived.
-      await moveEnvelope(tx, { direction: 'OUTBOUND', envelopeId: envelope.id }, 'DELIVERED', {
-        from: ['SENT'],
-        now,
-      });
-      return true;
-    });
+    // One statement, so one atomic write without a transaction: the row, unless this gateway
+    // message was recorded before (the gateway handing it out again, an earlier read refusing it);
+    // its handling job, added only when the row was; and, when an agent of ours sent it, our own
+    // outbound row moved to DELIVERED as moveEnvelope moves it. The partial unique index
+    // (direction, envelope_id) of accepted rows decides replays, also between two drains of one
+    // inbox at once. (The gateway's `from` is the envelope's: a message whose differ does not pass.)
+    const rowId = randomUUID();
+    const values: unknown[] = [
+      rowId,
+      envelope.id,
+      envelope.from,
+      envelope.to,
+      envelope.intent,
+      JSON.stringify(verdict.payload),
+      audit,
+      envelope.in_reply_to ?? null,
+      priorityOf(message.priority),
+      new Date(Date.parse(envelope.timestamp) + envelope.ttl_ms),
+      message.id,
+      now,
+      movableTo('DELIVERED', ['SENT']),
+    ];
+    const [job] = addJobColumns(
+      [
+        jobToAdd(
+          a2aHandleTask,
+          { envelopeRowId: rowId, intent: envelope.intent },
+          { jobKey: handleKey(rowId), jobKeyMode: 'replace' },
+        ),
+      ],
+      values,
+    );
+    const inserted = await deps.db.$queryRawUnsafe<unknown[]>(
+      `
+      WITH inserted AS (
+        INSERT INTO a2a_envelopes (id, envelope_id, direction, from_agent, to_agent, intent, payload,
+                                   envelope, state, in_reply_to, priority, expires_at,
+                                   gateway_message_id, delivered_at, updated_at)
+        SELECT $1::uuid, $2::uuid, 'INBOUND', $3::text, $4::text, $5::text, $6::text::jsonb, $7::text,
+               'DELIVERED', $8::uuid, $9::text, $10::timestamptz, $11::text, $12::timestamptz,
+               $12::timestamptz
+        WHERE NOT EXISTS (
+          SELECT 1 FROM a2a_envelopes
+          WHERE direction = 'INBOUND' AND envelope_id = $2::uuid
+            AND gateway_message_id = $11::text AND from_agent = $3::text)
+        ON CONFLICT (direction, envelope_id) WHERE state <> 'REJECTED' DO NOTHING
+        RETURNING 1
+      ),
+      delivered AS (
+        UPDATE a2a_envelopes SET state = 'DELIVERED', delivered_at = $12::timestamptz,
+                                 updated_at = $12::timestamptz
+        WHERE direction = 'OUTBOUND' AND envelope_id = $2::uuid AND state::text = ANY ($13::text[])
+          AND EXISTS (SELECT 1 FROM inserted)
+        RETURNING 1
+      )
+      SELECT ${job} FROM inserted`,
+      ...values,
+    );
+    const accepted = inserted.length > 0;
     if (accepted) {
       count('accepted');
       deps.logger.debug({ ...log, 'envelope.intent': envelope.intent }, 'envelope accepted');

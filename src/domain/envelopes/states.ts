@@ -1,8 +1,9 @@
 /**
  * The envelope states of CLAWPULSE.md ("Envelope states") and the one table of moves between
- * them. Every change of an envelope's state goes through `moveEnvelope`, a conditional UPDATE
- * whose WHERE names the states the move may start from, so two processes racing on one row
- * cannot both move it, and a move the table does not allow changes nothing.
+ * them. Every change of an envelope's state is a conditional UPDATE whose WHERE names the states
+ * the move may start from (`movableTo`), so two processes racing on one row cannot both move it,
+ * and a move the table does not allow changes nothing: `moveEnvelope`, or (an inbox read's one
+ * statement, src/domain/envelopes/receive.ts) an UPDATE of its own with `movableTo`'s states.
  */
 import type { A2aEnvelope, Prisma } from '../../generated/prisma/client.ts';
 import type { EnvelopeState } from '../../generated/prisma/enums.ts';
@@ -54,6 +55,11 @@ export function statesBefore(to: EnvelopeState): EnvelopeState[] {
   return ENVELOPE_STATES.filter((from) => canMove(from, to));
 }
 
+/** The states a move to `to` may start from: those the table allows, among `from` when given. */
+export function movableTo(to: EnvelopeState, from?: readonly EnvelopeState[]): EnvelopeState[] {
+  return statesBefore(to).filter((state) => !from || from.includes(state));
+}
+
 /** The timestamp column a state stamps when an envelope reaches it. */
 const STAMPS: Partial<Record<EnvelopeState, 'sentAt' | 'deliveredAt' | 'answeredAt'>> = {
   SENT: 'sentAt',
@@ -78,7 +84,7 @@ export async function moveEnvelope(
     now?: Date;
   } = {},
 ): Promise<A2aEnvelope | null> {
-  const allowed = statesBefore(to).filter((state) => !options.from || options.from.includes(state));
+  const allowed = movableTo(to, options.from);
   if (allowed.length === 0) return null;
   const stamp = STAMPS[to];
   // One statement: the conditional UPDATE returns the row as it wrote it.
