@@ -77,20 +77,7 @@ describe("a venue's agent answering booking requests", () => {
     const guest = await world.guest();
     const venue = await world.venue();
     const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '21:00'), 2);
-    const { outbound, inboundRowId } = await world.deliver(
-      guest.id,
-      venue.id,
-      'booking.request',
-      {
-        venueId: venue.venue.id,
-        startsAt: booking.startsAt.toISOString(),
-        partySize: 2,
-        guestName: 'Ana',
-        clientKey: booking.clientKey!,
-        bookingId: booking.id,
-      },
-      booking.id,
-    );
+    const { outbound, inboundRowId } = await world.deliverRequest(guest, venue, booking);
     const live = await world.listen(bookingTopics.booking(booking.id));
     const decide = world.handlers['booking.request'];
     if (typeof decide !== 'function') throw new Error('booking.request is decided in the transaction alone');
@@ -126,20 +113,7 @@ describe("a venue's agent answering booking requests", () => {
     const guest = await world.guest();
     const venue = await world.venue();
     const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '19:00'), 2);
-    const { outbound, inboundRowId } = await world.deliver(
-      guest.id,
-      venue.id,
-      'booking.request',
-      {
-        venueId: venue.venue.id,
-        startsAt: booking.startsAt.toISOString(),
-        partySize: 2,
-        guestName: 'Ana',
-        clientKey: booking.clientKey!,
-        bookingId: booking.id,
-      },
-      booking.id,
-    );
+    const { outbound, inboundRowId } = await world.deliverRequest(guest, venue, booking);
 
     const outcomes = await Promise.all([world.handle(inboundRowId), world.handle(inboundRowId)]);
     const later = await world.handle(inboundRowId);
@@ -246,20 +220,7 @@ describe("a venue's agent answering booking requests", () => {
     const guest = await world.guest();
     const venue = await world.venue();
     const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '21:30'), 2);
-    const { inboundRowId } = await world.deliver(
-      guest.id,
-      venue.id,
-      'booking.request',
-      {
-        venueId: venue.venue.id,
-        startsAt: booking.startsAt.toISOString(),
-        partySize: 2,
-        guestName: 'Ana',
-        clientKey: booking.clientKey!,
-        bookingId: booking.id,
-      },
-      booking.id,
-    );
+    const { inboundRowId } = await world.deliverRequest(guest, venue, booking);
     // The venue's suspension, uncommitted and holding its row, while the agent starts deciding.
     const admin = await world.app.database.pool.connect();
     try {

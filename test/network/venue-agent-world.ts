@@ -154,7 +154,19 @@ export async function venueAgentWorld(options: { model?: { url: string } } = {})
     booking: Booking,
     extra: Partial<IntentPayload<'booking.request'>> = {},
   ) {
-    const delivered = await deliver(
+    const delivered = await deliverRequest(from, to, booking, extra);
+    const outcome = await handle(delivered.inboundRowId);
+    return { ...delivered, outcome };
+  }
+
+  /** The guest's `booking.request` for `booking`, delivered to the venue's inbox and not yet handled. */
+  function deliverRequest(
+    from: { id: string },
+    to: { id: string; venue: { id: string } },
+    booking: Booking,
+    extra: Partial<IntentPayload<'booking.request'>> = {},
+  ) {
+    return deliver(
       from.id,
       to.id,
       'booking.request',
@@ -169,8 +181,6 @@ export async function venueAgentWorld(options: { model?: { url: string } } = {})
       },
       booking.id,
     );
-    const outcome = await handle(delivered.inboundRowId);
-    return { ...delivered, outcome };
   }
 
   /** The venue agent's answers to an envelope (OUTBOUND rows replying to its AGP id). */
@@ -224,6 +234,7 @@ export async function venueAgentWorld(options: { model?: { url: string } } = {})
     handle,
     requested,
     request,
+    deliverRequest,
     answers,
     close: () => app.close(),
   };
