@@ -51,14 +51,18 @@ export async function queueMessage(
     content?: OutboundContent;
     /** Send to this chat (a reply goes where the person spoke). */
     chatId?: string;
+    /** The chat to send to, as the caller has just read it (not read again). */
+    chat?: Chat;
   },
 ): Promise<{ queued: boolean }> {
-  const chat = message.chatId
-    ? await tx.chat.findUnique({ where: { id: message.chatId } })
-    : await tx.chat.findFirst({
-        where: { userId: message.userId, unreachableAt: null },
-        orderBy: { lastInboundAt: { sort: 'desc', nulls: 'last' } },
-      });
+  const chat = message.chat
+    ? message.chat
+    : message.chatId
+      ? await tx.chat.findUnique({ where: { id: message.chatId } })
+      : await tx.chat.findFirst({
+          where: { userId: message.userId, unreachableAt: null },
+          orderBy: { lastInboundAt: { sort: 'desc', nulls: 'last' } },
+        });
   const reachable = chat && !chat.unreachableAt ? chat : null;
   const { count } = await tx.outboundMessage.createMany({
     data: [

@@ -79,7 +79,7 @@ async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>):
       body,
       dedupeKey: notice.dedupeKey,
       data,
-      chatId: chat.id,
+      chat,
     });
     return { queued, via: 'CHAT' };
   }
