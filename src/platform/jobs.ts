@@ -16,7 +16,7 @@
 import { type Logger as GraphileLogger, Logger as GraphileLoggerClass, runMigrations } from 'graphile-worker';
 import { version as graphileWorkerVersion } from 'graphile-worker/dist/version.js';
 import { z } from 'zod';
-import type { Database, Db, DbOrTx } from './db.ts';
+import type { Database, DbOrTx } from './db.ts';
 import { type GroupCommit, isGroupCommit, type Statement } from './group-commit.ts';
 import type { Logger } from './logger.ts';
 import { currentTraceparent } from './tracing.ts';
@@ -246,7 +246,8 @@ export interface InsertAndEnqueueOptions extends EnqueueOptions {
  *
  * Given the Database, the statement is prepared on its pool (PostgreSQL plans it once per
  * connection, which halves its CPU; not counted in `db_queries_total`, which counts Prisma's
- * statements); given a Prisma client, the same statement goes through Prisma, unnamed.
+ * statements); given a Prisma client or transaction, the same statement goes through Prisma,
+ * unnamed (in that transaction).
  *
  * The guarantee, for a keyed job in `replace` mode: once the row is committed, a job with that
  * key that has not yet started exists.
@@ -270,7 +271,7 @@ export interface InsertAndEnqueueOptions extends EnqueueOptions {
  *   `_private_tasks`, as of 0.17; test/channels/inbound-record.test.ts pins the behaviour.
  */
 export async function insertAndEnqueue<T extends TaskDeclaration>(
-  db: Db | Database | GroupCommit,
+  db: DbOrTx | Database | GroupCommit,
   insert: InsertStatement,
   task: T,
   payload: PayloadInput<T>,
@@ -392,7 +393,10 @@ export function jobToAddValues(job: JobToAdd): unknown[] {
  * Runs an insert's statement and returns its rows: prepared on the Database's pool, in a group
  * commit's next batch, or unnamed through a Prisma client.
  */
-export async function runInsert(db: Db | Database | GroupCommit, statement: Statement): Promise<unknown[]> {
+export async function runInsert(
+  db: DbOrTx | Database | GroupCommit,
+  statement: Statement,
+): Promise<unknown[]> {
   if ('pool' in db) return (await db.pool.query({ ...statement, values: [...statement.values] })).rows;
   if (isGroupCommit(db)) return (await db.query([statement]))[0] ?? [];
   return db.$queryRawUnsafe<unknown[]>(statement.text, ...statement.values);

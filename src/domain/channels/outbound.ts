@@ -10,13 +10,14 @@
  * WhatsApp window is closed and there is no template) fails the message with the reason and,
  * where it applies, marks the chat unreachable.
  */
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Chat, OutboundMessage, Prisma } from '../../generated/prisma/client.ts';
 import type { ChannelPlatform } from '../../generated/prisma/enums.ts';
 import { type ChannelSenders, type OutboundContent, SendError } from '../../integrations/channel-sender.ts';
 import { withAdvisoryLock } from '../../platform/advisory-lock.ts';
 import type { Database, DbOrTx } from '../../platform/db.ts';
-import { defineTask, enqueue } from '../../platform/jobs.ts';
+import { defineTask, insertAndEnqueue } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { TokenBuckets } from '../../platform/token-bucket.ts';
 
@@ -64,38 +65,57 @@ export async function queueMessage(
           orderBy: { lastInboundAt: { sort: 'desc', nulls: 'last' } },
         });
   const reachable = chat && !chat.unreachableAt ? chat : null;
-  const { count } = await tx.outboundMessage.createMany({
-    data: [
-      {
-        userId: message.userId,
-        bookingId: message.bookingId ?? null,
-        chatId: reachable?.id ?? null,
-        kind: message.kind,
-        body: message.body,
-        content: (message.content ?? {}) as Prisma.InputJsonValue,
-        data: message.data ?? {},
-        dedupeKey: message.dedupeKey,
-        ...(reachable
-          ? {}
-          : {
-              status: 'FAILED' as const,
-              failureReason: chat
-                ? `unreachable: ${chat.unreachableReason}`
-                : 'The person has no chat with us',
-            }),
-      },
-    ],
-    skipDuplicates: true,
-  });
-  if (count === 1 && reachable) {
-    await enqueue(
+  if (reachable) {
+    // The row and, only when it is new, its chat's send job, in one statement.
+    const at = new Date();
+    const { stored } = await insertAndEnqueue(
       tx,
+      {
+        name: 'outbound-message',
+        text: `
+          INSERT INTO outbound_messages (id, user_id, booking_id, chat_id, channel, kind, body, content,
+                                         data, dedupe_key, created_at, updated_at)
+          VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, 'CHAT', $5::text, $6::text, $7::text::jsonb,
+                  $8::text::jsonb, $9::text, $10::timestamptz, $10::timestamptz)
+          ON CONFLICT DO NOTHING
+          RETURNING 1`,
+        values: [
+          randomUUID(),
+          message.userId,
+          message.bookingId ?? null,
+          reachable.id,
+          message.kind,
+          message.body,
+          JSON.stringify(message.content ?? {}),
+          JSON.stringify(message.data ?? {}),
+          message.dedupeKey,
+          at,
+        ],
+      },
       chatSendTask,
       { chatId: reachable.id },
       // preserve_run_at: a drain already waiting out a rate limit or a retry_after keeps its time.
       { jobKey: sendKey(reachable.id), jobKeyMode: 'preserve_run_at' },
     );
+    return { queued: stored };
   }
+  const { count } = await tx.outboundMessage.createMany({
+    data: [
+      {
+        userId: message.userId,
+        bookingId: message.bookingId ?? null,
+        chatId: null,
+        kind: message.kind,
+        body: message.body,
+        content: (message.content ?? {}) as Prisma.InputJsonValue,
+        data: message.data ?? {},
+        dedupeKey: message.dedupeKey,
+        status: 'FAILED',
+        failureReason: chat ? `unreachable: ${chat.unreachableReason}` : 'The person has no chat with us',
+      },
+    ],
+    skipDuplicates: true,
+  });
   return { queued: count === 1 };
 }
 

@@ -10,9 +10,10 @@
  *
  * `dedupeKey` makes queueing the same notice twice a no-op, whichever way it went the first time.
  */
+import { randomUUID } from 'node:crypto';
 import type { Prisma } from '../../generated/prisma/client.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
-import { enqueue } from '../../platform/jobs.ts';
+import { insertAndEnqueue } from '../../platform/jobs.ts';
 import { queueMessage } from '../channels/outbound.ts';
 import { noticeEmailKey, noticeEmailTask } from './email.ts';
 import { type NoticeKind, type NoticeParams, renderNotice } from './templates.ts';
@@ -115,12 +116,36 @@ async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>):
     });
     return { queued: count === 1, via: null };
   }
-  const [created] = await tx.outboundMessage.createManyAndReturn({
-    data: [{ ...row, channel: 'EMAIL', emailTo: user.email }],
-    select: { id: true },
-    skipDuplicates: true,
-  });
-  if (created)
-    await enqueue(tx, noticeEmailTask, { messageId: created.id }, { jobKey: noticeEmailKey(created.id) });
-  return { queued: created !== undefined, via: 'EMAIL' };
+  // The row and, only when it is new, its e-mail's job, in one statement.
+  const id = randomUUID();
+  const at = new Date();
+  const { stored } = await insertAndEnqueue(
+    tx,
+    {
+      name: 'outbound-email',
+      text: `
+        INSERT INTO outbound_messages (id, user_id, booking_id, channel, email_to, subject, kind, body,
+                                       data, dedupe_key, created_at, updated_at)
+        VALUES ($1::uuid, $2::uuid, $3::uuid, 'EMAIL', $4::text, $5::text, $6::text, $7::text,
+                $8::text::jsonb, $9::text, $10::timestamptz, $10::timestamptz)
+        ON CONFLICT DO NOTHING
+        RETURNING 1`,
+      values: [
+        id,
+        row.userId,
+        row.bookingId,
+        user.email,
+        row.subject,
+        row.kind,
+        row.body,
+        JSON.stringify(row.data),
+        row.dedupeKey,
+        at,
+      ],
+    },
+    noticeEmailTask,
+    { messageId: id },
+    { jobKey: noticeEmailKey(id) },
+  );
+  return { queued: stored, via: 'EMAIL' };
 }
