@@ -17,7 +17,7 @@ import type { ChannelPlatform } from '../../generated/prisma/enums.ts';
 import { type ChannelSenders, type OutboundContent, SendError } from '../../integrations/channel-sender.ts';
 import { withAdvisoryLock } from '../../platform/advisory-lock.ts';
 import type { Database, DbOrTx } from '../../platform/db.ts';
-import { defineTask, insertAndEnqueue } from '../../platform/jobs.ts';
+import { defineTask, type InsertStatement, insertAndEnqueue } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { TokenBuckets } from '../../platform/token-bucket.ts';
 
@@ -67,31 +67,22 @@ export async function queueMessage(
   const reachable = chat && !chat.unreachableAt ? chat : null;
   if (reachable) {
     // The row and, only when it is new, its chat's send job, in one statement.
-    const at = new Date();
     const { stored } = await insertAndEnqueue(
       tx,
-      {
-        name: 'outbound-message',
-        text: `
-          INSERT INTO outbound_messages (id, user_id, booking_id, chat_id, channel, kind, body, content,
-                                         data, dedupe_key, created_at, updated_at)
-          VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, 'CHAT', $5::text, $6::text, $7::text::jsonb,
-                  $8::text::jsonb, $9::text, $10::timestamptz, $10::timestamptz)
-          ON CONFLICT DO NOTHING
-          RETURNING 1`,
-        values: [
-          randomUUID(),
-          message.userId,
-          message.bookingId ?? null,
-          reachable.id,
-          message.kind,
-          message.body,
-          JSON.stringify(message.content ?? {}),
-          JSON.stringify(message.data ?? {}),
-          message.dedupeKey,
-          at,
-        ],
-      },
+      outboundInsert({
+        id: randomUUID(),
+        userId: message.userId,
+        bookingId: message.bookingId ?? null,
+        channel: 'CHAT',
+        chatId: reachable.id,
+        emailTo: null,
+        subject: null,
+        kind: message.kind,
+        body: message.body,
+        content: message.content ?? {},
+        data: message.data ?? {},
+        dedupeKey: message.dedupeKey,
+      }),
       chatSendTask,
       { chatId: reachable.id },
       // preserve_run_at: a drain already waiting out a rate limit or a retry_after keeps its time.
@@ -117,6 +108,53 @@ export async function queueMessage(
     skipDuplicates: true,
   });
   return { queued: count === 1 };
+}
+
+/**
+ * A new PENDING outbound row as one `INSERT … ON CONFLICT DO NOTHING RETURNING 1` (nothing for a
+ * dedupe key queued before), for `insertAndEnqueue` to add its send job in the same statement.
+ */
+export function outboundInsert(
+  row: Pick<
+    OutboundMessage,
+    | 'id'
+    | 'userId'
+    | 'bookingId'
+    | 'channel'
+    | 'chatId'
+    | 'emailTo'
+    | 'subject'
+    | 'kind'
+    | 'body'
+    | 'dedupeKey'
+  > & { content: unknown; data: unknown },
+): InsertStatement {
+  const at = new Date();
+  return {
+    name: 'outbound-message',
+    text: `
+      INSERT INTO outbound_messages (id, user_id, booking_id, channel, chat_id, email_to, subject, kind,
+                                     body, content, data, dedupe_key, created_at, updated_at)
+      VALUES ($1::uuid, $2::uuid, $3::uuid, $4::"OutboundChannel", $5::uuid, $6::text, $7::text, $8::text,
+              $9::text, $10::text::jsonb, $11::text::jsonb, $12::text, $13::timestamptz, $13::timestamptz)
+      ON CONFLICT DO NOTHING
+      RETURNING 1`,
+    values: [
+      row.id,
+      row.userId,
+      row.bookingId,
+      row.channel,
+      row.chatId,
+      row.emailTo,
+      row.subject,
+      row.kind,
+      row.body,
+      JSON.stringify(row.content),
+      JSON.stringify(row.data),
+      row.dedupeKey,
+      at,
+    ],
+  };
 }
 
 export interface SendDeps {

@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Prisma } from '../../generated/prisma/client.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { insertAndEnqueue } from '../../platform/jobs.ts';
-import { queueMessage } from '../channels/outbound.ts';
+import { outboundInsert, queueMessage } from '../channels/outbound.ts';
 import { noticeEmailKey, noticeEmailTask } from './email.ts';
 import { type NoticeKind, type NoticeParams, renderNotice } from './templates.ts';
 
@@ -118,31 +118,16 @@ async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>):
   }
   // The row and, only when it is new, its e-mail's job, in one statement.
   const id = randomUUID();
-  const at = new Date();
   const { stored } = await insertAndEnqueue(
     tx,
-    {
-      name: 'outbound-email',
-      text: `
-        INSERT INTO outbound_messages (id, user_id, booking_id, channel, email_to, subject, kind, body,
-                                       data, dedupe_key, created_at, updated_at)
-        VALUES ($1::uuid, $2::uuid, $3::uuid, 'EMAIL', $4::text, $5::text, $6::text, $7::text,
-                $8::text::jsonb, $9::text, $10::timestamptz, $10::timestamptz)
-        ON CONFLICT DO NOTHING
-        RETURNING 1`,
-      values: [
-        id,
-        row.userId,
-        row.bookingId,
-        user.email,
-        row.subject,
-        row.kind,
-        row.body,
-        JSON.stringify(row.data),
-        row.dedupeKey,
-        at,
-      ],
-    },
+    outboundInsert({
+      ...row,
+      id,
+      channel: 'EMAIL',
+      chatId: null,
+      emailTo: user.email,
+      content: {},
+    }),
     noticeEmailTask,
     { messageId: id },
     { jobKey: noticeEmailKey(id) },
