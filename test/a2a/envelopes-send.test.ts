@@ -50,7 +50,7 @@ describe('sending an envelope', () => {
       retryAfterMs: null,
       localRecipient: place.id,
       sender: guest.id,
-      senderAgent: { kind: 'CONSUMER', status: 'ACTIVE' },
+      senderInbox: { agent: { kind: 'CONSUMER', status: 'ACTIVE' }, awaitingAnswer: true },
     });
 
     const [message] = world.gateway.pending(place.id);

@@ -12,7 +12,7 @@
  * that rotates like any other.
  */
 import { randomUUID } from 'node:crypto';
-import type { Agent, Prisma } from '../../generated/prisma/client.ts';
+import { type Agent, Prisma } from '../../generated/prisma/client.ts';
 import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError } from '../../platform/errors.ts';
@@ -405,19 +405,15 @@ export async function recordInboxPoll(
 ): Promise<Pick<Agent, 'id' | 'kind' | 'status'> | null> {
   const parsed = parseAgentId(gatewayId);
   if (!parsed || (parsed.kind === 'platform' && gatewayId !== platformAgentId)) return null;
-  const rows =
+  const which =
     parsed.kind === 'platform'
-      ? await db.$queryRaw<Pick<Agent, 'id' | 'kind' | 'status'>[]>`
-          UPDATE agents SET last_inbox_poll_at = ${at}
-          WHERE id = (SELECT id FROM agents WHERE kind = 'PLATFORM' ORDER BY created_at, id LIMIT 1)
-          RETURNING id::text AS id, kind::text AS kind, status::text AS status`
+      ? Prisma.sql`id = (SELECT id FROM agents WHERE kind = 'PLATFORM' ORDER BY created_at, id LIMIT 1)`
       : parsed.kind === 'consumer'
-        ? await db.$queryRaw<Pick<Agent, 'id' | 'kind' | 'status'>[]>`
-            UPDATE agents SET last_inbox_poll_at = ${at} WHERE user_id = ${parsed.id}::uuid
-            RETURNING id::text AS id, kind::text AS kind, status::text AS status`
-        : await db.$queryRaw<Pick<Agent, 'id' | 'kind' | 'status'>[]>`
-            UPDATE agents SET last_inbox_poll_at = ${at} WHERE venue_id = ${parsed.id}::uuid
-            RETURNING id::text AS id, kind::text AS kind, status::text AS status`;
+        ? Prisma.sql`user_id = ${parsed.id}::uuid`
+        : Prisma.sql`venue_id = ${parsed.id}::uuid`;
+  const rows = await db.$queryRaw<Pick<Agent, 'id' | 'kind' | 'status'>[]>`
+    UPDATE agents SET last_inbox_poll_at = ${at} WHERE ${which}
+    RETURNING id::text AS id, kind::text AS kind, status::text AS status`;
   return rows[0] ?? null;
 }
 

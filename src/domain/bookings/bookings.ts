@@ -372,12 +372,23 @@ async function lockForBooking(
   return {
     pendingHere: Number(read.pendingHere),
     pendingTotal: Number(read.pendingTotal),
-    live: read.live.map((b) => ({
-      startsAt: new Date(b.startsAt),
-      endsAt: new Date(b.endsAt),
-      partySize: b.partySize,
-    })),
+    live: liveBookingsOf(read.live),
   };
+}
+
+/** The live bookings a locking function returned as JSON (lock_for_booking, lock_for_decision). */
+function liveBookingsOf(rows: readonly LiveBookingRow[]): LiveBooking[] {
+  return rows.map((b) => ({
+    startsAt: new Date(b.startsAt),
+    endsAt: new Date(b.endsAt),
+    partySize: b.partySize,
+  }));
+}
+
+interface LiveBookingRow {
+  startsAt: string;
+  endsAt: string;
+  partySize: number;
 }
 
 /** What readForDecision reads of the venue before any lock. */
@@ -440,11 +451,7 @@ export async function readForDecision(
       ${venue.id}::uuid, ${before.id}::uuid, ${[...LIVE_STATUSES]}::text[],
       ${from}::timestamptz, ${startsBefore}::timestamptz, ${runningAt}::timestamptz) AS read`;
   const { venue: rules, booking: locked, live } = row!.read;
-  const others = live.map((b) => ({
-    startsAt: new Date(b.startsAt),
-    endsAt: new Date(b.endsAt),
-    partySize: b.partySize,
-  }));
+  const others = liveBookingsOf(live);
   // The venue's status and rules as they are under its lock (suspended or changed meanwhile).
   const held = { ...venue, ...rules };
   return {
@@ -481,13 +488,13 @@ interface DecisionLocksRow {
     endsAt: string;
     partySize: number;
   } | null;
-  live: { startsAt: string; endsAt: string; partySize: number }[];
+  live: LiveBookingRow[];
 }
 
 interface BookingLocksRow {
   pendingHere: number;
   pendingTotal: number;
-  live: { startsAt: string; endsAt: string; partySize: number }[];
+  live: LiveBookingRow[];
 }
 
 /** The advisory lock that counts one guest's waiting bookings one transaction at a time. */

@@ -63,8 +63,11 @@ export interface EnvelopeSendOutcome {
   localRecipient: string | null;
   /** The sender's gateway id once the envelope went out (its inbox may now await an answer). */
   sender?: string;
-  /** The sender's agent as the send read it, with `sender`. */
-  senderAgent?: Pick<Agent, 'kind' | 'status'>;
+  /**
+   * What the send knows of the sender's inbox, with `sender` (for its next read, nextInboxRead):
+   * its agent as the send read it, and that the envelope just sent awaits an answer.
+   */
+  senderInbox?: { agent: Pick<Agent, 'kind' | 'status'>; awaitingAnswer: true };
 }
 
 const done = (result: SendResult, localRecipient: string | null = null): EnvelopeSendOutcome => ({
@@ -233,7 +236,7 @@ export async function sendEnvelope(deps: SendDeps, rowId: string): Promise<Envel
   return {
     ...done('sent', agents.has(row.toAgent) ? row.toAgent : null),
     sender: row.fromAgent,
-    senderAgent: { kind: senderAgent.kind, status: senderAgent.status },
+    senderInbox: { agent: { kind: senderAgent.kind, status: senderAgent.status }, awaitingAnswer: true },
   };
 }
 

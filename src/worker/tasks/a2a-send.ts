@@ -34,13 +34,15 @@ export default defineHandler(
     }
     // A local recipient reads its inbox now rather than at its next poll.
     if (outcome.localRecipient) jobs.push(wakeInboxJob(outcome.localRecipient));
-    // A sender now awaiting an answer (a guest's agent) starts listening for it: the envelope just
-    // sent is one it awaits.
+    // A sender now awaiting an answer (a guest's agent) starts listening for it.
     if (outcome.sender) {
-      const next = await inboxReadJob(services.db, outcome.sender, services.now(), services.config.network, {
-        agent: outcome.senderAgent,
-        awaitingAnswer: true,
-      });
+      const next = await inboxReadJob(
+        services.db,
+        outcome.sender,
+        services.now(),
+        services.config.network,
+        outcome.senderInbox,
+      );
       if (next) jobs.push(next);
     }
     await enqueueAll(services.db, jobs);
