@@ -73,7 +73,7 @@ describe('one booking through the agents', () => {
       create: 7,
       '1 a2a-send': 5,
       '2 a2a-inbox': 6,
-      '3 a2a-handle': 12,
+      '3 a2a-handle': 11,
       '4 a2a-send': 5,
       '5 a2a-inbox': 7,
       '6 a2a-handle': 6,

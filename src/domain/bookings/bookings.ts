@@ -8,13 +8,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type {
-  Booking,
-  HoursException,
-  OpeningHours,
+import {
+  type Booking,
+  type HoursException,
+  type OpeningHours,
   Prisma,
-  Venue,
-  VenueTable,
+  type Venue,
+  type VenueTable,
 } from '../../generated/prisma/client.ts';
 import type { BookingSource, BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
@@ -749,22 +749,17 @@ export async function moveBookingOn(
   if (!canTransition(current.status, input.to, input.actorKind)) {
     throw new IllegalTransitionError(current.status, input.to);
   }
-  const updated = await tx.booking.update({
-    where: { id: input.bookingId },
-    data: {
-      status: input.to,
-      ...(LIVE_STATUSES.includes(input.to) && input.to !== 'HELD' ? { expiresAt: null } : {}),
-    },
-  });
-  await tx.bookingTransition.create({
-    data: {
-      bookingId: updated.id,
-      fromStatus: current.status,
-      toStatus: input.to,
-      actorKind: input.actorKind,
-      actorId: input.actorId,
-      reason: input.reason,
-    },
+  // A live booking no longer waits on a deadline (a HELD one keeps its hold's).
+  const set =
+    LIVE_STATUSES.includes(input.to) && input.to !== 'HELD'
+      ? Prisma.sql`status = ${input.to}::"BookingStatus", expires_at = NULL`
+      : Prisma.sql`status = ${input.to}::"BookingStatus"`;
+  const updated = await updateWithHistory(tx, input.bookingId, set, {
+    from: current.status,
+    to: input.to,
+    actorKind: input.actorKind,
+    actorId: input.actorId,
+    reason: input.reason,
   });
   const venue = input.locked?.venue ?? (await tx.venue.findUniqueOrThrow({ where: { id: updated.venueId } }));
   await effects.inTransaction(tx, {
@@ -849,32 +844,78 @@ export async function changeBookingOn(
   },
 ): Promise<BookingChangeOnTx> {
   const { booking, venue, startsAt, partySize } = input;
-  const changed = await tx.booking.update({
-    where: { id: booking.id },
-    data: { startsAt, partySize, endsAt: new Date(startsAt.getTime() + venue.turnMinutes * 60_000) },
-  });
+  const endsAt = new Date(startsAt.getTime() + venue.turnMinutes * 60_000);
   const what = [
     startsAt.getTime() !== booking.startsAt.getTime()
       ? `time ${booking.startsAt.toISOString()} → ${startsAt.toISOString()}`
       : null,
     partySize !== booking.partySize ? `party ${booking.partySize} → ${partySize}` : null,
   ].filter(Boolean);
-  await tx.bookingTransition.create({
-    data: {
-      bookingId: booking.id,
-      fromStatus: booking.status,
-      toStatus: booking.status,
+  const changed = await updateWithHistory(
+    tx,
+    booking.id,
+    Prisma.sql`starts_at = ${startsAt}::timestamptz, ends_at = ${endsAt}::timestamptz, party_size = ${partySize}::int`,
+    {
+      from: booking.status,
+      to: booking.status,
       actorKind: input.actorKind,
       actorId: input.actorId,
       reason: input.reason ?? `changed ${what.join(', ') || 'nothing'}`,
     },
-  });
+  );
   await effects.inTransaction(tx, { booking: changed, venue, from: booking.status, modified: true });
   return {
     booking: changed,
     from: booking.status,
     afterCommit: () => effects.afterCommit({ booking: changed, from: booking.status }),
   };
+}
+
+/**
+ * Every column of `bookings` under its field's name, as Prisma returns a `Booking`, for a raw
+ * statement that returns the row it wrote (test/integration/booking-row.test.ts compares the two).
+ */
+export const BOOKING_FIELDS = Prisma.raw(`id, venue_id AS "venueId", guest_id AS "guestId",
+  requested_by_id AS "requestedById", party_size AS "partySize", starts_at AS "startsAt",
+  ends_at AS "endsAt", status::text AS status, source::text AS source, notes,
+  special_requests AS "specialRequests", client_key AS "clientKey", expires_at AS "expiresAt",
+  value_minor AS "valueMinor", value_recorded_at AS "valueRecordedAt", created_at AS "createdAt",
+  updated_at AS "updatedAt"`);
+
+/**
+ * Changes one booking (`set`, the columns' new values) and writes its line of history, in one
+ * statement; returns the booking as written. `updated_at` and the line's time are `now`, as the
+ * Prisma client would have set them.
+ */
+async function updateWithHistory(
+  tx: Tx,
+  bookingId: string,
+  set: Prisma.Sql,
+  line: {
+    from: BookingStatus;
+    to: BookingStatus;
+    actorKind: BookingActorKind;
+    actorId: string | null;
+    reason: string | null;
+  },
+  now: Date = new Date(),
+): Promise<Booking> {
+  const [written] = await tx.$queryRaw<Booking[]>`
+    WITH updated AS (
+      UPDATE bookings SET ${set}, updated_at = ${now}::timestamptz
+      WHERE id = ${bookingId}::uuid
+      RETURNING *
+    ),
+    history AS (
+      INSERT INTO booking_transitions (id, booking_id, from_status, to_status, actor_kind, actor_id,
+        reason, created_at)
+      SELECT ${randomUUID()}::uuid, id, ${line.from}::"BookingStatus", ${line.to}::"BookingStatus",
+        ${line.actorKind}, ${line.actorId}::uuid, ${line.reason}, ${now}::timestamptz
+      FROM updated
+    )
+    SELECT ${BOOKING_FIELDS} FROM updated`;
+  if (!written) throw new NotFoundError('Booking not found');
+  return written;
 }
 
 /** The statuses whose time or party size may still change. */
