@@ -12,6 +12,7 @@ import { consumerTools } from '../../src/domain/conversation/assembly.ts';
 import { runToolCall, type ToolContext, toolSpecs } from '../../src/domain/conversation/tools.ts';
 import { defineTool, jsonSchema, sanitize } from '../../src/domain/tools/contract.ts';
 import { networkTools } from '../../src/domain/tools/network.ts';
+import { runTool } from '../../src/domain/tools/run.ts';
 import { toolContext } from '../factories/tools.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 
@@ -231,6 +232,45 @@ describe('running a tool call', () => {
     ]);
     expect(audit[0]!.input).toEqual({ text: 'hithere' });
     expect(audit[2]!.durationMs).toBeGreaterThanOrEqual(190);
+  });
+
+  it('times out a call whose quota check outlasts its time, without starting the tool or leaving a rejection unhandled', async () => {
+    let started = 0;
+    const counted = defineTool({
+      name: 'counted',
+      description: 'Counts its runs',
+      sideEffect: 'WRITE',
+      callers: { person: true },
+      input: z.object({}),
+      output: z.object({}),
+      run: async () => {
+        started += 1;
+        return {};
+      },
+    });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const result = await runTool(
+        {
+          db: app.services.db,
+          timeoutMs: 50,
+          quota: () => new Promise((resolve) => setTimeout(resolve, 150)),
+        },
+        'counted',
+        counted as never,
+        {},
+        { ...context(), channel: 'chat' as const },
+      );
+      expect(result).toMatchObject({ outcome: 'TIMEOUT', value: null });
+      // A turn of the event loop for a rejection nobody handled to be reported.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+      expect(started).toBe(0);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 
   it('returns an answer that breaks the output schema as an error, never the answer itself', async () => {

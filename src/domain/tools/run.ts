@@ -80,9 +80,14 @@ export async function runTool<C extends ToolCaller>(
           reject(new ToolTimeout());
         }, timeoutMs);
       });
+      // The deadline may pass before anything races it (a refusal, a slow quota check): its
+      // rejection is then nobody's, and an unhandled rejection would stop the process.
+      timeout.catch(() => undefined);
       try {
         requireCaller(tool, caller);
         await (deps.quota ?? unmeteredQuota)(tool, caller);
+        // Out of time already: the tool is not started (a write would go on after we gave up).
+        if (controller.signal.aborted) throw new ToolTimeout();
         if (mustHold(tool, caller)) {
           if (!deps.hold)
             throw new ToolRefusal('NEEDS_CONFIRMATION', 'The person must confirm this themselves');
