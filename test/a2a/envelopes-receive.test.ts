@@ -86,6 +86,7 @@ describe('receiving envelopes', () => {
       accepted: 1,
       rejected: 0,
       duplicates: 0,
+      failed: 0,
       more: false,
       agent: { id: place.agent.id, kind: 'VENUE', status: 'ACTIVE' },
     });
@@ -137,6 +138,7 @@ describe('receiving envelopes', () => {
         accepted: 1,
         rejected: 0,
         duplicates: 1,
+        failed: 0,
         more: false,
         agent: { id: place.agent.id, kind: 'VENUE', status: 'ACTIVE' },
       });
@@ -335,6 +337,80 @@ describe('receiving envelopes', () => {
     expect((await inbound(place.id)).map((r) => r.rejectReason)).toEqual(['sender retired']);
   });
 
+  it('takes an envelope that reached the inbox within its ttl when it is read after it, and after a failed drain', async () => {
+    const { guest, place, key } = await pair();
+    await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), key, nowTs()));
+    // Read 90 s later (a drain that failed, the message handed out again after 60 s): the ttl of
+    // 30 s had not passed when the gateway received it.
+    world.clock.advance(90_000);
+    try {
+      expect(await drainInbox(world.deps, place.id)).toMatchObject({ accepted: 1, rejected: 0 });
+    } finally {
+      world.clock.advance(-90_000);
+    }
+    expect((await inbound(place.id)).map((r) => r.state)).toEqual(['DELIVERED']);
+  });
+
+  it('stores what a sender put NUL characters or lone surrogates in, and goes on with the inbox', async () => {
+    const { guest, place, key } = await pair();
+    // Unsigned, claiming an intent with a NUL in it; then a signed question whose text has both.
+    await post(guest.id, place.id, {
+      envelope: JSON.stringify({ intent: 'venue.question\u0000', from: `${guest.id}\u0000` }),
+      ts: nowTs(),
+      kid: 'k\u0000',
+      sig: 'v1=00',
+    });
+    const text = 'Dogs\u0000 welcome? \ud800';
+    await post(
+      guest.id,
+      place.id,
+      signEnvelope(envelopeFrom(guest, place.id, { payload: { text } }), key, nowTs()),
+    );
+    await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), key, nowTs()));
+    expect(await drainInbox(world.deps, place.id)).toMatchObject({
+      received: 3,
+      accepted: 2,
+      rejected: 1,
+      failed: 0,
+    });
+    const rows = await inbound(place.id);
+    expect(rows.map((r) => r.state)).toEqual(['REJECTED', 'DELIVERED', 'DELIVERED']);
+    expect(rows[0]).toMatchObject({ intent: 'venue.question\ufffd', fromAgent: `${guest.id}\ufffd` });
+    expect(rows[1]!.payload).toEqual({ text: 'Dogs\ufffd welcome? \ufffd' });
+    expect(world.gateway.pending(place.id)).toEqual([]);
+  });
+
+  it('leaves a message it could not record for the gateway to hand out again, and records the rest', async () => {
+    const { guest, place, key } = await pair();
+    // The database refuses this one message (as it would for a fault of ours), nothing else.
+    await world.db.$executeRawUnsafe(`
+      CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.payload->>'text' = 'boom' THEN RAISE EXCEPTION 'refused for the test'; END IF;
+        RETURN NEW;
+      END $$`);
+    await world.db.$executeRawUnsafe(
+      'CREATE TRIGGER refuse_boom BEFORE INSERT ON a2a_envelopes FOR EACH ROW EXECUTE FUNCTION refuse_boom()',
+    );
+    try {
+      const boom = envelopeFrom(guest, place.id, { payload: { text: 'boom' } });
+      await post(guest.id, place.id, signEnvelope(boom, key, nowTs()));
+      await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), key, nowTs()));
+      expect(await drainInbox(world.deps, place.id)).toMatchObject({ received: 2, accepted: 1, failed: 1 });
+      expect(
+        world.gateway.pending(place.id).map((m) => (m.payload as { envelope: string }).envelope),
+      ).toEqual([JSON.stringify(boom)]);
+    } finally {
+      await world.db.$executeRawUnsafe('DROP TRIGGER refuse_boom ON a2a_envelopes');
+      await world.db.$executeRawUnsafe('DROP FUNCTION refuse_boom()');
+    }
+    // Handed out again once its time is up, and recorded now.
+    world.gateway.advance(61_000);
+    expect(await drainInbox(world.deps, place.id)).toMatchObject({ received: 1, accepted: 1, failed: 0 });
+    expect(world.gateway.pending(place.id)).toEqual([]);
+    expect((await inbound(place.id)).map((r) => r.state)).toEqual(['DELIVERED', 'DELIVERED']);
+  });
+
   it('moves our own envelope to DELIVERED when an agent of ours accepts it', async () => {
     const { guest, place } = await pair();
     const queued = await queueEnvelope(world.db, {
@@ -373,7 +449,7 @@ describe('signing key rotation', () => {
     expect(await drainInbox(world.deps, place.id)).toMatchObject({ accepted: 2, rejected: 0 });
 
     // After it: only the new one.
-    world.clock.advance(3601_000);
+    world.gateway.advance(3601_000);
     await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), before, nowTs()));
     await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), after, nowTs()));
     expect(await drainInbox(world.deps, place.id)).toMatchObject({ accepted: 1, rejected: 1 });

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVenueAgent, ensureConsumerAgent } from '../../src/domain/agents/agents.ts';
 import { queueEnvelope } from '../../src/domain/envelopes/outbox.ts';
-import { inboxKey, sendKey } from '../../src/domain/envelopes/tasks.ts';
+import { inboxKey, sendKey, wakeInbox } from '../../src/domain/envelopes/tasks.ts';
 import { consumerAgentId, venueAgentId } from '../../src/integrations/clawpulse/wire.ts';
 import { createPerson } from '../factories/people.ts';
 import { createBookableVenue } from '../factories/venues.ts';
@@ -101,6 +101,31 @@ describe('the A2A tasks', () => {
     expect(next!.attempts).toBe(0);
     expect(next!.run_at.getTime() - before).toBeGreaterThanOrEqual(59_000);
     expect(next!.run_at.getTime() - before).toBeLessThan(70_000);
+  });
+
+  it('keeps a venue agent’s inbox read after its last attempt failed (the gateway away)', async () => {
+    const { place } = await parties();
+    await wakeInbox(app.services.db, place);
+    // Its last attempt: the two before it failed already.
+    await app.services.db.$executeRaw`
+      UPDATE graphile_worker._private_jobs SET attempts = max_attempts - 1 WHERE key = ${inboxKey(place)}`;
+    gateway.down();
+    const before = Date.now();
+    try {
+      await runDueJobs(app, ['a2a-inbox']);
+    } finally {
+      gateway.up();
+    }
+    // The failed job is kept as failed; under the key, the next read at the poll's time.
+    const [next, ...more] = await jobKeys(inboxKey(place));
+    expect(more).toEqual([]);
+    expect(next!.attempts).toBe(0);
+    expect(next!.run_at.getTime() - before).toBeGreaterThanOrEqual(59_000);
+    expect(next!.run_at.getTime() - before).toBeLessThan(70_000);
+    const [failed] = await app.services.db.$queryRaw<{ attempts: number; max_attempts: number }[]>`
+      SELECT attempts, max_attempts FROM graphile_worker._private_jobs
+      WHERE key IS NULL AND payload->>'agentId' = ${place}`;
+    expect(failed).toMatchObject({ attempts: 3, max_attempts: 3 });
   });
 
   it('reports the breakers in /readyz and /metrics', async () => {

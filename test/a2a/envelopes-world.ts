@@ -28,9 +28,11 @@ export async function envelopeWorld() {
   const gateway: FakeClawPulse = await startFakeClawPulse();
   const client = createClawPulseClient({ baseUrl: gateway.url, apiKey: gateway.apiKey, timeoutMs: 300 });
   const keyring = parseKeyring(generateKeyringSpec());
+  // Our clock is the gateway's (time passes for both: `gateway.advance`), plus what a test moves
+  // ours alone by (`clock.advance`: a read late after the gateway received, a retry's wait).
   let offset = 0;
   const clock = {
-    now: () => new Date(Date.now() + offset),
+    now: () => new Date(gateway.now().getTime() + offset),
     advance(ms: number) {
       offset += ms;
     },

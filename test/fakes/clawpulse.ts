@@ -50,6 +50,8 @@ export interface FakeClawPulse {
   reorder: boolean;
   /** Moves the gateway's clock (visibility timeouts) forward. */
   advance(ms: number): void;
+  /** The gateway's clock (what it stamps `receivedAt` with). */
+  now(): Date;
   /** Registers an agent directly (as if it had registered itself). */
   register(agentId: string, kind?: string): void;
   /** Messages posted to an agent and not yet acknowledged. */
@@ -99,6 +101,7 @@ export async function startFakeClawPulse(
     advance(ms) {
       offset += ms;
     },
+    now,
     register(agentId, kind = agentId.split('-')[0]!) {
       const known = agents.get(agentId);
       agents.set(agentId, { kind, dna: known?.dna ?? {}, registrations: (known?.registrations ?? 0) + 1 });

@@ -18,6 +18,7 @@ import type { Database, Db } from '../../platform/db.ts';
 import type { GroupCommit, Statement } from '../../platform/group-commit.ts';
 import { defineTask, insertAndEnqueueStatement, runInsert } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { storable, storableText } from '../../platform/storable.ts';
 import { consumerAgentInsert, ensureConsumerAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type ImageLoader, imageLoader, type MediaLoaders } from './media.ts';
@@ -49,28 +50,6 @@ export interface InboundRecord {
   /** IGNORED for events we keep but do not act on; FAILED for bodies we could not read. */
   status?: InboundStatus;
   error?: string | null;
-}
-
-/**
- * PostgreSQL text and jsonb hold neither NUL characters nor unpaired UTF-16 surrogates, both of
- * which a platform (or an attacker) can put in valid JSON. They become U+FFFD, so the event is
- * kept rather than the request failing.
- */
-export function storableText(text: string): string {
-  return text.replace(
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what must go.
-    /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
-    '\ufffd',
-  );
-}
-
-function storable(value: unknown): unknown {
-  if (typeof value === 'string') return storableText(value);
-  if (Array.isArray(value)) return value.map(storable);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableText(k), storable(v)]));
-  }
-  return value;
 }
 
 /** A stable id for a body that has none we can read (malformed JSON, unknown shapes). */

@@ -3,15 +3,22 @@
  * (CLAWPULSE.md, "The signed envelope"): a well-formed signed envelope from an agent of ours,
  * the gateway's `from` equal to the envelope's, the signature valid in constant time under the
  * sender's key named by `kid` (its current key, or its previous one during a rotation overlap),
- * `ts` within 300 s of now, `timestamp + ttl_ms` not passed, protocol `agp/1`, an intent we know
- * with a payload that passes its schema, addressed to this agent, and an id never accepted before.
+ * `ts` within 300 s of its arrival, `timestamp + ttl_ms` not passed when it arrived, protocol
+ * `agp/1`, an intent we know with a payload that passes its schema, addressed to this agent, and an
+ * id never accepted before. "Arrived" is when the gateway received it (`receivedAt`, never later
+ * than our clock): a message that reached the inbox in time stays in time while it waits for our
+ * read, or comes back after a drain that failed (60 s later), instead of being refused as expired
+ * and lost.
  *
  * An accepted envelope becomes an INBOUND row, DELIVERED, and its `a2a-handle` job, in one
  * transaction; a refused one an INBOUND row, REJECTED, with the reason, which nothing ever acts
  * on. The same message handed out twice by the gateway (at least once) is recognised by its
  * gateway id and only acknowledged again. Every message handed out is acknowledged after it is
  * recorded, rejected ones too, so none comes back; a crash before the acknowledgement hands the
- * same messages out again, which is harmless.
+ * same messages out again, which is harmless. A message whose recording fails is left
+ * unacknowledged for the gateway to hand out again, and the rest of the batch goes on: one message
+ * never holds up the inbox. What is stored of a message is made storable first (no NUL, no lone
+ * surrogate: a sender chooses those characters and PostgreSQL refuses them).
  */
 import { randomUUID } from 'node:crypto';
 import type { Agent, Prisma } from '../../generated/prisma/client.ts';
@@ -27,6 +34,7 @@ import type { Db } from '../../platform/db.ts';
 import { addJobColumns, jobToAdd } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Metrics } from '../../platform/metrics.ts';
+import { storable, storableText } from '../../platform/storable.ts';
 import { agentByGatewayId, recordInboxPoll, verifyingKey } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type Intent, isIntent, parseIntentPayload } from './intents.ts';
@@ -57,6 +65,8 @@ export interface InboxDrainResult {
   rejected: number;
   /** Handed out again by the gateway after we had recorded them. */
   duplicates: number;
+  /** Not recorded (an error of ours): left unacknowledged, so the gateway hands them out again. */
+  failed: number;
   /** The read was full: the inbox may hold more. */
   more: boolean;
   /** The agent of ours whose inbox this is, as it was when the read was recorded; null: none. */
@@ -76,20 +86,27 @@ export async function drainInbox(deps: ReceiveDeps, gatewayAgentId: string): Pro
     accepted: 0,
     rejected: 0,
     duplicates: 0,
+    failed: 0,
     more: messages.length >= batch,
   };
   const kind = gatewayAgentId.split('-')[0] ?? 'unknown';
+  const recorded: string[] = [];
   for (const message of messages) {
     const waited = (deps.now().getTime() - Date.parse(message.receivedAt)) / 1000;
     if (Number.isFinite(waited)) deps.metrics?.a2aInboxLagSeconds?.observe({ kind }, Math.max(0, waited));
-    const outcome = await receiveMessage(deps, gatewayAgentId, message);
-    result[outcome] += 1;
+    try {
+      const outcome = await receiveMessage(deps, gatewayAgentId, message);
+      result[outcome] += 1;
+      recorded.push(message.id);
+    } catch (error) {
+      result.failed += 1;
+      deps.logger.error(
+        { err: error, 'agent.gateway_id': gatewayAgentId, 'gateway.message': message.id },
+        'inbox message not recorded; the gateway hands it out again',
+      );
+    }
   }
-  if (messages.length)
-    await deps.client.ack(
-      gatewayAgentId,
-      messages.map((m) => m.id),
-    );
+  if (recorded.length) await deps.client.ack(gatewayAgentId, recorded);
   result.agent = await recordInboxPoll(deps.db, gatewayAgentId, deps.platformAgentId, deps.now());
   return result;
 }
@@ -115,7 +132,12 @@ export async function receiveMessage(
   // For an envelope that passed, the insert below asks the same in its own statement.
   if (envelopeId && !verdict.ok) {
     const seen = await deps.db.a2aEnvelope.findFirst({
-      where: { direction: 'INBOUND', envelopeId, gatewayMessageId: message.id, fromAgent: message.from },
+      where: {
+        direction: 'INBOUND',
+        envelopeId,
+        gatewayMessageId: storableText(String(message.id)),
+        fromAgent: storableText(String(message.from)),
+      },
       select: { id: true },
     });
     if (seen) {
@@ -141,7 +163,7 @@ export async function receiveMessage(
       envelope.from,
       envelope.to,
       envelope.intent,
-      JSON.stringify(verdict.payload),
+      JSON.stringify(storable(verdict.payload)),
       audit,
       envelope.in_reply_to ?? null,
       priorityOf(message.priority),
@@ -214,20 +236,24 @@ export async function receiveMessage(
       id: randomUUID(),
       envelopeId,
       direction: 'INBOUND',
-      fromAgent: (typeof verdict.envelope?.from === 'string' ? verdict.envelope.from : message.from).slice(
-        0,
-        200,
+      fromAgent: storableText(
+        (typeof verdict.envelope?.from === 'string' ? verdict.envelope.from : String(message.from)).slice(
+          0,
+          200,
+        ),
       ),
       toAgent: gatewayAgentId,
-      intent,
-      payload: isObject(verdict.envelope?.payload) ? (verdict.envelope.payload as Prisma.InputJsonValue) : {},
+      intent: intent === null ? null : storableText(intent),
+      payload: isObject(verdict.envelope?.payload)
+        ? (storable(verdict.envelope.payload) as Prisma.InputJsonValue)
+        : {},
       envelope: audit,
       state: 'REJECTED',
-      rejectReason: reason,
+      rejectReason: storableText(reason),
       inReplyTo:
         verdict.envelope && isUuid(verdict.envelope.in_reply_to) ? verdict.envelope.in_reply_to : null,
       priority: priorityOf(message.priority),
-      gatewayMessageId: message.id,
+      gatewayMessageId: storableText(String(message.id)),
     },
   });
   count('rejected');
@@ -278,10 +304,11 @@ async function verify(deps: ReceiveDeps, to: string, message: InboxMessage, now:
   const key = verifyingKey(deps.keyring, sender, signed.kid, now);
   if (!key) return refuse('unknown key: the sender has no valid key with this kid');
   if (!signatureVerifies(signed as SignedEnvelope, key.secret)) return refuse('bad signature');
-  if (Math.abs(now.getTime() / 1000 - signed.ts!) > MAX_CLOCK_SKEW_SECONDS) {
+  const arrived = arrivalOf(message, now);
+  if (Math.abs(arrived / 1000 - signed.ts!) > MAX_CLOCK_SKEW_SECONDS) {
     return refuse(`stale: ts is more than ${MAX_CLOCK_SKEW_SECONDS} s from now`);
   }
-  if (Date.parse(envelope.timestamp) + envelope.ttl_ms <= now.getTime())
+  if (Date.parse(envelope.timestamp) + envelope.ttl_ms <= arrived)
     return refuse('expired: its ttl has passed');
   if (envelope.protocol !== AGP_PROTOCOL)
     return refuse(`unsupported protocol ${String(envelope.protocol).slice(0, 40)}`);
@@ -294,6 +321,15 @@ async function verify(deps: ReceiveDeps, to: string, message: InboxMessage, now:
     envelope: envelope as AgpEnvelope & { intent: Intent },
     payload: payload.payload as Record<string, unknown>,
   };
+}
+
+/**
+ * When the message reached the inbox (ms): the gateway's `receivedAt`, never later than `now`
+ * (a gateway clock ahead of ours gains a sender nothing); `now` when the gateway gives none.
+ */
+function arrivalOf(message: InboxMessage, now: Date): number {
+  const received = Date.parse(message.receivedAt);
+  return Number.isFinite(received) ? Math.min(received, now.getTime()) : now.getTime();
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -318,5 +354,5 @@ function auditText(payload: unknown): string {
   } catch {
     text = String(payload);
   }
-  return text.length > 65_536 ? `${text.slice(0, 65_536)}…` : text;
+  return storableText(text.length > 65_536 ? `${text.slice(0, 65_536)}…` : text);
 }
