@@ -5,6 +5,9 @@
  * 3-day retry window, disabling after 5 days, the 24-hour rotation overlap) runs the same drain
  * with a clock moved ahead, never with sleeps.
  */
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cancelBooking, systemTransition } from '../../src/domain/bookings/bookings.ts';
 import { OUTBOXES, sweepOutboxes } from '../../src/domain/operations/outboxes.ts';
@@ -356,6 +359,66 @@ describe('outbound webhooks', () => {
     expect(await sweepOutboxes(app.services.db, { logger, outboxes })).toEqual([
       { outbox: 'webhooks', scheduled: [] },
     ]);
+  });
+
+  it('gives a receiver one deadline for its whole answer: a 200 whose body never ends counts, a status that never comes fails', async () => {
+    // Receivers that answer a byte at a time, each well within the socket's idle timeout.
+    const timers = new Set<NodeJS.Timeout>();
+    const trickle = (res: ServerResponse) => {
+      const timer = setInterval(() => res.write('.'), 50);
+      timers.add(timer);
+      res.on('close', () => clearInterval(timer));
+    };
+    const endless = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      trickle(res);
+    });
+    const silent = createServer((req, res) => {
+      req.resume();
+      // A status line and headers a byte at a time, the last header without end: no answer.
+      const head = 'HTTP/1.1 200 OK\r\nX-Slow: ';
+      let sent = 0;
+      const timer = setInterval(() => res.socket?.write(head[sent++] ?? 'a'), 50);
+      timers.add(timer);
+      res.on('close', () => clearInterval(timer));
+    });
+    await Promise.all(
+      [endless, silent].map((server) => new Promise<void>((r) => server.listen(0, '127.0.0.1', r))),
+    );
+    try {
+      const config = app.services.config;
+      const deps = webhookSendDeps({
+        config: { ...config, webhooks: { ...config.webhooks, timeoutMs: 400 } },
+        database: app.services.database,
+        keyring: app.services.keyring,
+        logger: app.services.logger,
+        now: () => new Date(),
+      });
+      const w = await world();
+      const port = (server: Server) => (server.address() as AddressInfo).port;
+      const fine = await subscribe(w, `http://127.0.0.1:${port(endless)}/hooks`, ['BOOKING_REQUESTED']);
+      const stuck = await subscribe(w, `http://127.0.0.1:${port(silent)}/hooks`, ['BOOKING_REQUESTED']);
+      await requested(w);
+
+      const started = performance.now();
+      await Promise.all([drainWebhooks(deps, fine.id), drainWebhooks(deps, stuck.id)]);
+      expect(performance.now() - started).toBeLessThan(3_000);
+      const attempts = await app.services.db.webhookAttempt.findMany({
+        where: { delivery: { subscriptionId: { in: [fine.id, stuck.id] } } },
+        include: { delivery: { select: { subscriptionId: true, status: true } } },
+      });
+      const of = (id: string) => attempts.find((a) => a.delivery.subscriptionId === id)!;
+      expect(of(fine.id)).toMatchObject({ statusCode: 200, error: null, delivery: { status: 'DELIVERED' } });
+      expect(of(fine.id).responseSnippet).toMatch(/^\.+$/);
+      expect(of(stuck.id)).toMatchObject({ statusCode: null, error: 'no answer within 400 ms' });
+      expect(of(stuck.id).delivery.status).not.toBe('DELIVERED');
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      endless.closeAllConnections();
+      silent.closeAllConnections();
+      await Promise.all([endless, silent].map((server) => new Promise((r) => server.close(r))));
+    }
   });
 
   it('refuses private, loopback and link-local targets when subscribing', async () => {

@@ -226,7 +226,18 @@ async function post(
   }
   const lookup = checkedLookup(url, deps.policy.allowed);
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  // One deadline for the whole exchange (the socket's own timeout is only for silence): a
+  // receiver that answers slowly, a byte at a time, or without end holds a worker no longer.
   return new Promise<Answer>((resolve) => {
+    let settled = false;
+    /** Once the status came: the answer, with what came of the body so far. */
+    let answered: (() => void) | null = null;
+    const finish = (answer: Answer) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      resolve(answer);
+    };
     const req = request(
       url,
       {
@@ -241,27 +252,37 @@ async function post(
         },
       },
       (res: IncomingMessage) => {
+        // The status is the answer; of the body only the start is kept, and no more is read.
         const chunks: Buffer[] = [];
         let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          // Only the start of the answer is kept; the rest is read and dropped.
-          if (size < SNIPPET) chunks.push(chunk);
-          size += chunk.length;
-        });
-        res.on('end', () =>
-          resolve({
+        const done = () => {
+          finish({
             status: res.statusCode ?? null,
             snippet: Buffer.concat(chunks).toString('utf8').slice(0, SNIPPET) || null,
             error: null,
-          }),
-        );
-        res.on('error', (error) =>
-          resolve({ status: res.statusCode ?? null, snippet: null, error: error.message }),
-        );
+          });
+          res.destroy();
+        };
+        answered = done;
+        res.on('data', (chunk: Buffer) => {
+          chunks.push(chunk);
+          size += chunk.length;
+          if (size >= SNIPPET) done();
+        });
+        res.on('end', done);
+        // Cut short (by the deadline, or the receiver): its status stands, with what came of its body.
+        res.on('error', done);
+        res.on('close', done);
       },
     );
+    const deadline = setTimeout(
+      () => req.destroy(new Error(`no answer within ${deps.timeoutMs} ms`)),
+      deps.timeoutMs,
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${deps.timeoutMs} ms`)));
-    req.on('error', (error) => resolve({ status: null, snippet: null, error: error.message }));
+    req.on('error', (error) =>
+      answered ? answered() : finish({ status: null, snippet: null, error: error.message }),
+    );
     req.end(body);
   });
 }
