@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BUDGET_REPLY, deletedAccountReply, UNAVAILABLE_REPLY } from '../../src/domain/conversation/turn.ts';
+import { queueNotice } from '../../src/domain/notices/notices.ts';
 import { agentEnv, startAppWithWorker, stopAll, TELEGRAM_BOT, telegramEnv } from '../factories/apps.ts';
 import { telegramChats } from '../factories/chats.ts';
 import { createVenue } from '../factories/venues.ts';
@@ -306,6 +307,11 @@ describe('the consumer agent', () => {
     expect(await reply(chatId, 2)).toContain('Allergic to peanuts');
     await write('/forget peanuts', chatId);
     expect(await reply(chatId, 3)).toContain('Forgotten:');
+    // Nothing to search by: said so, not a failed message.
+    await write('/forget 🙂 ???', chatId);
+    expect(await reply(chatId, 4)).toBe(
+      'Send /forget followed by words from what I remember (e.g. /forget peanuts), or /forget all.',
+    );
     const userId = await userOf(chatId);
     expect(await app.services.db.memory.count({ where: { userId } })).toBe(0);
 
@@ -313,7 +319,7 @@ describe('the consumer agent', () => {
     const chat = { platform: 'TELEGRAM', account: BOT, externalChatId: String(chatId) };
     expect((await app.services.sessions.load(chat)).messages.length).toBeGreaterThan(0);
     await write('/forget all', chatId);
-    await reply(chatId, 4);
+    await reply(chatId, 5);
     expect((await app.services.sessions.load(chat)).messages).toEqual([]);
     expect(
       (await app.services.db.user.findUniqueOrThrow({ where: { id: userId } })).memoryForgottenAt,
@@ -431,6 +437,59 @@ describe('the consumer agent', () => {
     await write('What did the others say?', group, nextChat++);
     await reply(group, 2);
     expect(seen).not.toContain('Rua Secreta');
+  });
+
+  it("sends a person's notices to their own chat, never to a group they wrote in (whoever wrote there last)", async () => {
+    const ana = nextChat++;
+    const group = -nextChat++;
+    model.respond(() => say('hi'));
+    await write('hello', ana);
+    await reply(ana);
+    await write('hello all', group, ana);
+    await reply(group);
+    // Someone else writes in the group afterwards: it is the chat written to last.
+    await write('me too', group, nextChat++);
+    await reply(group, 2);
+    const userId = await userOf(ana);
+    // Her own chat's message was a while ago (the updates carry whole seconds only).
+    await app.services.db.chat.updateMany({
+      where: { platform: 'TELEGRAM', externalChatId: String(ana) },
+      data: { lastInboundAt: new Date(Date.now() - 3_600_000) },
+    });
+    const own = await app.services.db.chat.findFirstOrThrow({
+      where: { platform: 'TELEGRAM', externalChatId: String(ana) },
+    });
+    const shared = await app.services.db.chat.findFirstOrThrow({
+      where: { platform: 'TELEGRAM', externalChatId: String(group) },
+    });
+    expect(own).toMatchObject({ userId, shared: false });
+    expect(shared).toMatchObject({ userId, shared: true });
+    expect(shared.lastInboundAt!.getTime()).toBeGreaterThan(own.lastInboundAt!.getTime());
+
+    const notice = {
+      userId,
+      kind: 'booking.not_answered_yet' as const,
+      params: {
+        venue: 'Casa do Mar',
+        partySize: 2,
+        startsAt: new Date(Date.now() + 86_400_000),
+        timeZone: ZONE,
+      },
+    };
+    expect(await queueNotice(app.services.db, { ...notice, dedupeKey: `group-test:${ana}` })).toEqual({
+      queued: true,
+      via: 'CHAT',
+    });
+    // Named by its caller, a shared chat is passed over all the same.
+    await queueNotice(app.services.db, {
+      ...notice,
+      chatId: shared.id,
+      dedupeKey: `group-test-chosen:${ana}`,
+    });
+    const notices = await app.services.db.outboundMessage.findMany({
+      where: { userId, kind: 'booking.not_answered_yet' },
+    });
+    expect(notices.map((n) => n.chatId)).toEqual([own.id, own.id]);
   });
 
   it('answers a person whose account is being deleted with that alone: no model, nothing kept', async () => {

@@ -25,7 +25,7 @@ export function textUpdate(input: {
   const message = {
     message_id: nextMessageId++,
     date: Math.floor(Date.now() / 1000),
-    chat: { id: input.chatId, type: 'private', first_name: from.first_name },
+    chat: { id: input.chatId, type: input.chatId < 0 ? 'group' : 'private', first_name: from.first_name },
     from,
     text: input.text,
   } as Message.TextMessage;
@@ -38,7 +38,7 @@ export function photoUpdate(input: { chatId: number; fileId: string; caption?: s
   const message = {
     message_id: nextMessageId++,
     date: Math.floor(Date.now() / 1000),
-    chat: { id: input.chatId, type: 'private', first_name: from.first_name },
+    chat: { id: input.chatId, type: input.chatId < 0 ? 'group' : 'private', first_name: from.first_name },
     from,
     photo: [
       { file_id: `${input.fileId}-thumb`, file_unique_id: 'thumb', width: 90, height: 67, file_size: 1200 },
@@ -61,7 +61,7 @@ export function buttonUpdate(input: { chatId: number; data: string; messageId: n
       message: {
         message_id: input.messageId,
         date: Math.floor(Date.now() / 1000),
-        chat: { id: input.chatId, type: 'private', first_name: 'Ana' },
+        chat: { id: input.chatId, type: input.chatId < 0 ? 'group' : 'private', first_name: 'Ana' },
         text: 'Pick one',
       } as Message.TextMessage,
     },

@@ -52,6 +52,15 @@ export interface InboundRecord {
   error?: string | null;
 }
 
+/**
+ * A chat several people talk in (a Telegram group): its id is not the sender's own, as a private
+ * chat's, a WhatsApp number's or an Instagram thread's is. Each person keeps a history of their
+ * own there, and their notices never go to it.
+ */
+export function isShared(message: Pick<NormalizedMessage, 'externalChatId' | 'sender'>): boolean {
+  return message.sender.externalId !== message.externalChatId;
+}
+
 /** A stable id for a body that has none we can read (malformed JSON, unknown shapes). */
 export function bodyId(body: Buffer | string): string {
   return `sha256:${createHash('sha256').update(body).digest('hex')}`;
@@ -486,6 +495,7 @@ export async function resolveSender(
       externalChatId: message.externalChatId,
       userId,
       lastInboundAt,
+      shared: isShared(message),
     },
     update: { lastInboundAt, unreachableAt: null, unreachableReason: null },
     select: { id: true },
@@ -541,8 +551,10 @@ async function makePerson(
     ),
     agent AS (${agent.insert}),
     chat AS (
-      INSERT INTO chats (id, platform, account, external_chat_id, user_id, last_inbound_at, updated_at)
-      SELECT gen_random_uuid(), $3::text::"ChannelPlatform", $6::text, $7::text, id, $8::timestamptz, now()
+      INSERT INTO chats (id, platform, account, external_chat_id, user_id, last_inbound_at, shared,
+                         updated_at)
+      SELECT gen_random_uuid(), $3::text::"ChannelPlatform", $6::text, $7::text, id, $8::timestamptz,
+             $7::text <> $4::text, now()
       FROM person
       ON CONFLICT (platform, account, external_chat_id) DO UPDATE
         SET last_inbound_at = excluded.last_inbound_at, unreachable_at = NULL, unreachable_reason = NULL,

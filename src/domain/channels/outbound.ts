@@ -36,8 +36,9 @@ export function sendKey(chatId: string): string {
 }
 
 /**
- * Queues a message for a person (no-op when `dedupeKey` was queued before). It goes to their most
- * recently active reachable chat; a person with none gets the message failed with that reason,
+ * Queues a message for a person (no-op when `dedupeKey` was queued before). It goes to `chat` or
+ * `chatId` when given, else to their most recently active reachable chat of their own (never one
+ * shared with others, a group); a person with none gets the message failed with that reason,
  * so it shows up instead of waiting forever.
  */
 export async function queueMessage(
@@ -61,7 +62,7 @@ export async function queueMessage(
     : message.chatId
       ? await tx.chat.findUnique({ where: { id: message.chatId } })
       : await tx.chat.findFirst({
-          where: { userId: message.userId, unreachableAt: null },
+          where: { userId: message.userId, unreachableAt: null, shared: false },
           orderBy: { lastInboundAt: { sort: 'desc', nulls: 'last' } },
         });
   const reachable = chat && !chat.unreachableAt ? chat : null;

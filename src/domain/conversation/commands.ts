@@ -3,6 +3,8 @@
  * A command is a message that starts with "/" and a known word (Telegram may add "@botname").
  */
 
+import { ValidationError } from '../../platform/errors.ts';
+
 export const COMMANDS = ['start', 'help', 'reset', 'language', 'forget'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
@@ -88,7 +90,13 @@ export async function runCommand(command: ParsedCommand, deps: CommandDeps): Pro
           ? 'There was nothing to forget.'
           : `Forgotten: everything I remembered about you (${count}).`;
       }
-      const forgotten = await deps.forgetMatching(command.argument.slice(0, 200));
+      const forgotten = await deps.forgetMatching(command.argument.slice(0, 200)).catch((error: unknown) => {
+        // Nothing to search by (only symbols or emoji): said, not failed.
+        if (error instanceof ValidationError) return null;
+        throw error;
+      });
+      if (forgotten === null)
+        return 'Send /forget followed by words from what I remember (e.g. /forget peanuts), or /forget all.';
       return forgotten.length === 0
         ? `I don't remember anything matching "${command.argument.slice(0, 60)}".`
         : ['Forgotten:', ...forgotten.map((m) => `• ${m}`)].join('\n');

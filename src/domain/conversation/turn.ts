@@ -16,7 +16,7 @@
 import type { Database } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { dnaOf } from '../agents/agents.ts';
-import { type InboundContext, type InboundHandler, RetryLaterError } from '../channels/inbound.ts';
+import { type InboundContext, type InboundHandler, isShared, RetryLaterError } from '../channels/inbound.ts';
 import type { NormalizedMessage } from '../channels/normalized.ts';
 import { type ChannelSenders, queueMessage } from '../channels/outbound.ts';
 import { isConfirmButton, type Released } from '../confirmations/confirmations.ts';
@@ -115,10 +115,9 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     platform: message.platform,
     account: message.account,
     // In a group, each person has a history of their own: nobody sees another's addresses or bookings.
-    externalChatId:
-      message.sender.externalId === message.externalChatId
-        ? message.externalChatId
-        : `${message.externalChatId}:${message.sender.externalId}`,
+    externalChatId: isShared(message)
+      ? `${message.externalChatId}:${message.sender.externalId}`
+      : message.externalChatId,
   };
   const reply = async (body: string, extra: Partial<ToolContext> = {}, kind = 'reply') => {
     // The code's own notes (a delivery's price, places and code) are never the part cut off.
@@ -150,6 +149,7 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
   const command = parseCommand(message.text);
   if (command) {
     const agent = await db.agent.findUnique({ where: { id: context.agentId } });
+    // A command that fails (an outage of ours) is answered with an apology, as a turn is.
     const answer = await runCommand(command, {
       agentName: agent ? dnaOf(agent).persona.name : 'your assistant',
       resetSession: () => deps.sessions.clear(chatRef),
@@ -168,6 +168,9 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
       },
       forgetMatching: (words) => deps.memory.forgetMatching(context.userId, words),
       listMemories: () => deps.memory.list(context.userId),
+    }).catch(async (error: unknown) => {
+      await reply(ERROR_REPLY, {}, 'error').catch(() => {});
+      throw error;
     });
     await reply(answer, {}, 'command');
     return;

@@ -52,21 +52,24 @@ export async function queueNotice<K extends NoticeKind>(
 }
 
 async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>): Promise<QueuedNotice> {
-  // The person with the chat they last wrote from that still reaches them, in one read.
+  // The person with the chat they last wrote from that still reaches them, in one read. A chat
+  // shared with others (a group) is never where a person's own notice goes.
   const user = await tx.user.findUnique({
     where: { id: notice.userId },
     select: {
       email: true,
       language: true,
       chats: {
-        where: { unreachableAt: null },
+        where: { unreachableAt: null, shared: false },
         orderBy: { lastInboundAt: { sort: 'desc', nulls: 'last' } },
         take: 1,
       },
     },
   });
   const chosen = notice.chatId
-    ? await tx.chat.findFirst({ where: { id: notice.chatId, userId: notice.userId, unreachableAt: null } })
+    ? await tx.chat.findFirst({
+        where: { id: notice.chatId, userId: notice.userId, unreachableAt: null, shared: false },
+      })
     : null;
   const chat = chosen ?? user?.chats[0] ?? null;
   const data: Prisma.InputJsonObject = { ...notice.data, language: user?.language ?? null };
