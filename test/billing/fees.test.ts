@@ -74,7 +74,7 @@ interface World {
 async function world(
   options: {
     subscribed?: boolean;
-    card?: 'ok' | 'declines';
+    card?: 'ok' | 'declines' | 'debit';
     referralFeeBps?: number;
     currency?: string;
   } = {},
@@ -98,7 +98,11 @@ async function world(
     await db().billingCustomer.create({
       data: { organizationId: organization.id, stripeCustomerId: customer.id },
     });
-    if (options.card) cardId = fake.attachCard(customer.id, { declines: options.card === 'declines' });
+    if (options.card)
+      cardId = fake.attachCard(customer.id, {
+        declines: options.card === 'declines',
+        processing: options.card === 'debit',
+      });
   }
   if (options.subscribed) {
     const subscription = fake.createSubscription({
@@ -651,6 +655,61 @@ describe('pay as you go', () => {
     expect(fake.objectsCreatedWith(`booking-fee-charge:${row.id}:2`)).toBe(1);
     expect(fake.objectsCreatedWith(`booking-fee-charge:${row.id}:1`)).toBe(0);
     expect(await payable(w.organizationId)).toBe(0n);
+  });
+
+  it('charges a bank debit once: processing is waited for, settled when Stripe says so, never charged again', async () => {
+    const w = await world({ card: 'debit' });
+    const row = await bookingRow(db(), completed(w.venueId));
+    const first = await collectBookingFee(deps(), row.id);
+    expect(first.charge).toMatchObject({ outcome: 'processing' });
+    const intentId = (first.charge as { paymentIntentId: string }).paymentIntentId;
+    const waiting = (await feeOf(row.id))!;
+    expect(waiting).toMatchObject({
+      status: 'PENDING',
+      collection: 'CHARGE',
+      chargeAttempts: 1,
+      stripePaymentIntentId: intentId,
+      lastChargeError: null,
+    });
+    expect(await payable(w.organizationId)).toBe(-250n);
+
+    // Still processing at the next look: no second charge.
+    app.clock.advance(waiting.nextChargeAt!.getTime() - app.clock.now().getTime() + 1_000);
+    await sweep();
+    expect(await feeOf(row.id)).toMatchObject({
+      status: 'PENDING',
+      chargeAttempts: 1,
+      stripePaymentIntentId: intentId,
+    });
+    // Settled days later: CHARGED at the next look, the ledger square.
+    fake.settlePaymentIntent(intentId, 'succeeded');
+    app.clock.advance((await feeOf(row.id))!.nextChargeAt!.getTime() - app.clock.now().getTime() + 1_000);
+    await sweep();
+    expect(await feeOf(row.id)).toMatchObject({ status: 'CHARGED', stripePaymentIntentId: intentId });
+    expect(await payable(w.organizationId)).toBe(0n);
+    const charges = fake.requests.filter(
+      (r) => r.method === 'POST' && r.path === '/v1/payment_intents' && r.idempotencyKey?.includes(row.id),
+    );
+    expect(charges).toHaveLength(1);
+  });
+
+  it('takes a bank debit that fails later as a decline, and charges the next attempt after the wait', async () => {
+    const w = await world({ card: 'debit' });
+    const row = await bookingRow(db(), completed(w.venueId));
+    const first = await collectBookingFee(deps(), row.id);
+    const intentId = (first.charge as { paymentIntentId: string }).paymentIntentId;
+    fake.settlePaymentIntent(intentId, 'failed');
+    app.clock.advance((await feeOf(row.id))!.nextChargeAt!.getTime() - app.clock.now().getTime() + 1_000);
+    expect(await chargeBookingFee(deps(), row.id)).toMatchObject({ outcome: 'declined', attempts: 1 });
+    const declined = (await feeOf(row.id))!;
+    expect(declined).toMatchObject({ status: 'PENDING', chargeAttempts: 1, stripePaymentIntentId: null });
+    expect(declined.lastChargeError).toContain('returned');
+    // The next attempt, with a key of its own, once its wait is over.
+    fake.setCardDeclines(w.cardId!, false);
+    app.clock.advance(declined.nextChargeAt!.getTime() - app.clock.now().getTime() + 1_000);
+    expect(await chargeBookingFee(deps(), row.id)).toMatchObject({ outcome: 'processing' });
+    expect(fake.objectsCreatedWith(`booking-fee-charge:${row.id}:2`)).toBe(1);
+    expect(await feeOf(row.id)).toMatchObject({ chargeAttempts: 2 });
   });
 
   it('keeps the money in the ledger when a fee is waived while its charge is on its way', async () => {

@@ -103,7 +103,12 @@ export interface FakeStripe {
    * through Checkout or the portal would; `declines` makes every charge to it fail as a decline.
    * Returns the payment method's id.
    */
-  attachCard(customerId: string, options?: { declines?: boolean }): string;
+  attachCard(customerId: string, options?: { declines?: boolean; processing?: boolean }): string;
+  /**
+   * Settles a payment intent left `processing` (a bank debit), as Stripe does days later:
+   * `succeeded`, or failed (back to `requires_payment_method` with its error).
+   */
+  settlePaymentIntent(id: string, outcome: 'succeeded' | 'failed'): StripeObject;
   /** Makes an attached card decline (or stop declining) from now on. */
   setCardDeclines(paymentMethodId: string, declines: boolean): void;
   /** Marks an open invoice paid, as Stripe does once it collects it; returns the invoice. */
@@ -407,7 +412,13 @@ export async function startFakeStripe(): Promise<FakeStripe> {
             currency: p.currency,
             customer: p.customer ?? null,
             payment_method: p.payment_method ?? null,
-            status: p.confirm === 'true' && card ? 'succeeded' : 'requires_payment_method',
+            // A bank debit (`processing` payment method) is confirmed but settles days later.
+            status:
+              p.confirm === 'true' && card
+                ? card.processing
+                  ? 'processing'
+                  : 'succeeded'
+                : 'requires_payment_method',
             ...base,
           },
           key,
@@ -467,6 +478,18 @@ export async function startFakeStripe(): Promise<FakeStripe> {
               404,
               'invalid_request_error',
               `No such subscription: '${sub[1]}'`,
+              'resource_missing',
+            );
+      }
+      const intent = /^\/v1\/payment_intents\/([^/]+)$/.exec(request.path);
+      if (intent) {
+        const found = objects.get(intent[1]!);
+        return found?.object === 'payment_intent'
+          ? ok(found)
+          : stripeError(
+              404,
+              'invalid_request_error',
+              `No such payment_intent: '${intent[1]}'`,
               'resource_missing',
             );
       }
@@ -561,16 +584,17 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         undefined,
       );
     },
-    attachCard(customerId, { declines = false } = {}) {
+    attachCard(customerId, { declines = false, processing = false } = {}) {
       const customer = objects.get(customerId);
       if (customer?.object !== 'customer') throw new Error(`no customer ${customerId}`);
       const card = put(
         {
           id: newId('pm'),
           object: 'payment_method',
-          type: 'card',
+          type: processing ? 'sepa_debit' : 'card',
           customer: customerId,
           declines,
+          processing,
           created: now(),
         },
         undefined,
@@ -582,6 +606,21 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       const card = objects.get(paymentMethodId);
       if (card?.object !== 'payment_method') throw new Error(`no payment method ${paymentMethodId}`);
       card.declines = declines;
+    },
+    settlePaymentIntent(id, outcome) {
+      const intent = objects.get(id);
+      if (intent?.object !== 'payment_intent') throw new Error(`no payment intent ${id}`);
+      if (intent.status !== 'processing') throw new Error(`payment intent ${id} is ${intent.status}`);
+      if (outcome === 'succeeded') intent.status = 'succeeded';
+      else {
+        intent.status = 'requires_payment_method';
+        intent.last_payment_error = {
+          type: 'card_error',
+          code: 'payment_intent_payment_attempt_failed',
+          message: 'The debit was returned: insufficient funds.',
+        };
+      }
+      return intent;
     },
     payInvoice(id) {
       const invoice = objects.get(id);

@@ -58,6 +58,8 @@ export interface CollectionDeps extends FeeDeps {
 
 export type ChargeOutcome =
   | { outcome: 'charged'; paymentIntentId: string }
+  /** Confirmed but not settled yet (a bank debit): looked at again, never charged again. */
+  | { outcome: 'processing'; paymentIntentId: string }
   | { outcome: 'declined'; attempts: number; fallsBackToInvoice: boolean; error: string }
   | { outcome: 'skipped'; reason: string };
 
@@ -85,6 +87,10 @@ export async function chargeBookingFee(deps: CollectionDeps, bookingId: string):
   }
   if (fee.nextChargeAt && fee.nextChargeAt > deps.now()) return { outcome: 'skipped', reason: 'not_due' };
   if (!stripe) return { outcome: 'skipped', reason: 'billing_off' };
+  // A charge already on its way (processing when last seen): its outcome, never a second charge.
+  if (fee.stripePaymentIntentId) {
+    return settleInFlight(deps, fee, await stripe.paymentIntents.retrieve(fee.stripePaymentIntentId));
+  }
   const known = await db.billingCustomer.findUnique({ where: { organizationId: fee.organizationId } });
   if (!known) return toInvoice(deps, fee, 'no_customer');
   const customer = await stripe.customers.retrieve(known.stripeCustomerId);
@@ -114,8 +120,58 @@ export async function chargeBookingFee(deps: CollectionDeps, bookingId: string):
     }
     throw error;
   }
+  if (intent.status === 'processing') {
+    // Confirmed, settling later (a bank debit): kept on the fee, which is not charged again, and
+    // looked at again after the usual wait.
+    await db.bookingFee.updateMany({
+      where: { id: fee.id, status: 'PENDING', chargeAttempts: attempt - 1 },
+      data: {
+        chargeAttempts: attempt,
+        stripePaymentIntentId: intent.id,
+        lastChargeError: null,
+        nextChargeAt: new Date(deps.now().getTime() + deps.fees.chargeRetryMinutes * 60_000),
+        updatedAt: deps.now(),
+      },
+    });
+    return { outcome: 'processing', paymentIntentId: intent.id };
+  }
   if (intent.status !== 'succeeded')
     return recordDecline(deps, fee, attempt, `payment intent ${intent.status}`);
+  return recordCharged(deps, fee, intent);
+}
+
+/**
+ * A charge left processing, as Stripe has it now: settled (the fee CHARGED), still processing
+ * (looked at again after the wait), or failed (a decline of the attempt it was, the next attempt
+ * with a new key after its wait, or the monthly invoice after the last).
+ */
+async function settleInFlight(
+  deps: CollectionDeps,
+  fee: BookingFee,
+  intent: Stripe.PaymentIntent,
+): Promise<ChargeOutcome> {
+  if (intent.status === 'succeeded') return recordCharged(deps, fee, intent);
+  if (intent.status === 'processing') {
+    await deps.db.bookingFee.updateMany({
+      where: { id: fee.id, status: 'PENDING', stripePaymentIntentId: intent.id },
+      data: {
+        nextChargeAt: new Date(deps.now().getTime() + deps.fees.chargeRetryMinutes * 60_000),
+        updatedAt: deps.now(),
+      },
+    });
+    return { outcome: 'processing', paymentIntentId: intent.id };
+  }
+  const error = intent.last_payment_error?.message ?? `payment intent ${intent.status}`;
+  return recordDecline(deps, fee, fee.chargeAttempts, error, intent.id);
+}
+
+/** Stripe took the fee's money (`intent` succeeded): the fee CHARGED and settled in the ledger. */
+async function recordCharged(
+  deps: CollectionDeps,
+  fee: BookingFee,
+  intent: Stripe.PaymentIntent,
+): Promise<ChargeOutcome> {
+  const { db } = deps;
   return db.$transaction(async (tx): Promise<ChargeOutcome> => {
     const rows = await tx.bookingFee.updateMany({
       where: { id: fee.id, status: 'PENDING' },
@@ -134,7 +190,7 @@ export async function chargeBookingFee(deps: CollectionDeps, bookingId: string):
     // says so (the settlement leaves the organisation in credit on FEES_PAYABLE, what we owe it
     // back) and the payment is kept on the fee for a refund; the fee stays WAIVED.
     const now = await tx.bookingFee.findUniqueOrThrow({ where: { id: fee.id } });
-    if (now.status === 'WAIVED' && !now.stripePaymentIntentId) {
+    if (now.status === 'WAIVED' && (now.stripePaymentIntentId ?? intent.id) === intent.id) {
       await tx.bookingFee.update({ where: { id: fee.id }, data: { stripePaymentIntentId: intent.id } });
       await settle(tx, fee, `stripe:${intent.id}`);
       return { outcome: 'skipped', reason: 'charged_after_waiver' };
@@ -158,19 +214,28 @@ async function toInvoice(deps: CollectionDeps, fee: BookingFee, reason: string):
   return { outcome: 'skipped', reason };
 }
 
+/**
+ * Records the decline of attempt `attempt`: the next after a wait, or the monthly invoice after the
+ * last. `inFlight`: the attempt was a charge left processing that failed later (counted when it
+ * was made), whose payment intent the fee lets go of.
+ */
 async function recordDecline(
   deps: CollectionDeps,
   fee: BookingFee,
   attempt: number,
   error: string,
+  inFlight?: string,
 ): Promise<ChargeOutcome> {
   const last = attempt >= deps.fees.chargeMaxAttempts;
   const waitMs = deps.fees.chargeRetryMinutes * 60_000 * 2 ** (attempt - 1);
   // Conditional on the attempt, so a decline seen twice (a job run twice) counts once.
   await deps.db.bookingFee.updateMany({
-    where: { id: fee.id, status: 'PENDING', chargeAttempts: attempt - 1 },
+    where: inFlight
+      ? { id: fee.id, status: 'PENDING', stripePaymentIntentId: inFlight }
+      : { id: fee.id, status: 'PENDING', chargeAttempts: attempt - 1 },
     data: {
       chargeAttempts: attempt,
+      stripePaymentIntentId: null,
       lastChargeError: error.slice(0, 500),
       nextChargeAt: last ? null : new Date(deps.now().getTime() + waitMs),
       ...(last ? { collection: 'INVOICE' as const } : {}),

@@ -136,6 +136,7 @@ export interface StripeClient {
   };
   paymentIntents: {
     create(params: Stripe.PaymentIntentCreateParams, write: StripeWrite): Promise<Stripe.PaymentIntent>;
+    retrieve(id: string): Promise<Stripe.PaymentIntent>;
   };
   /**
    * The event a webhook delivery carries, when its `Stripe-Signature` verifies over the raw bytes
@@ -231,7 +232,10 @@ export function createStripeClient(
         create: write('billing.meterEvents.create', (p, o) => sdk.billing.meterEvents.create(p, o)),
       },
     },
-    paymentIntents: { create: write('paymentIntents.create', (p, o) => sdk.paymentIntents.create(p, o)) },
+    paymentIntents: {
+      create: write('paymentIntents.create', (p, o) => sdk.paymentIntents.create(p, o)),
+      retrieve: (id) => call('paymentIntents.retrieve', () => sdk.paymentIntents.retrieve(id)),
+    },
     constructEvent(rawBody, signature) {
       if (!signature) throw new StripeSignatureError('no Stripe-Signature header');
       if (settings.webhookSecrets.length === 0)
