@@ -332,6 +332,35 @@ describe('dunning', () => {
     // Nothing to tell about a cancellation the owners made themselves.
     expect(await notices(s)).toHaveLength(2);
   });
+
+  it('counts the subscription in the best standing when an organisation has two, whichever Stripe told of last', async () => {
+    const s = await subscribed();
+    const org = s.fx.organizationId;
+    await deliver(
+      fake.event(
+        'customer.subscription.updated',
+        fake.updateSubscription(s.subscriptionId, { status: 'unpaid' }),
+        { created: seconds() - 300 },
+      ),
+    );
+    expect(await standing(org)).toMatchObject({ standing: 'RESTRICTED' });
+    // The owner subscribes again; then Stripe tells of the old one once more (a reconcile, a late event).
+    const again = fake.createSubscription({ customer: s.customerId, organizationId: org, price: GROWTH });
+    await deliver(fake.event('customer.subscription.created', again, { created: seconds() - 200 }));
+    await deliver(
+      fake.event('customer.subscription.updated', fake.updateSubscription(s.subscriptionId, {}), {
+        created: seconds(),
+      }),
+    );
+    expect((await row(s.subscriptionId)).stateAt.getTime()).toBeGreaterThan(
+      (await row(again.id)).stateAt.getTime(),
+    );
+    expect(await standing(org)).toMatchObject({
+      standing: 'ACTIVE',
+      plan: 'VENUE_GROWTH',
+      stripeSubscriptionId: again.id,
+    });
+  });
 });
 
 describe('reconcile-subscriptions', () => {

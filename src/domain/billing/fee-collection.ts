@@ -12,7 +12,9 @@
  *   CHARGED. A declined charge leaves the fee PENDING for `retry-pending-fees` (every 30 minutes,
  *   waiting FEE_CHARGE_RETRY_MINUTES, doubling, after each decline); after FEE_CHARGE_MAX_ATTEMPTS
  *   declines, or when there is no customer or no card at all, the fee waits for the monthly
- *   invoice instead (collection INVOICE).
+ *   invoice instead (collection INVOICE). A charge Stripe leaves `processing` (a bank debit) is
+ *   kept on the fee (`stripe_payment_intent_id`) and looked at again after the wait, never
+ *   charged again: CHARGED once it succeeds, a decline of that attempt if it fails.
  *
  * Idempotency (safety rule 4), with keys derived from our ids:
  * - invoice item `booking-fee:{bookingId}:v1`: one item per fee, whatever runs;

@@ -3,7 +3,10 @@
  * allowances, API tiers and the dashboard all ask here, so "is this venue subscribed?" has one
  * answer.
  *
- * The answer comes from the latest subscription stored from Stripe (`billing_subscriptions`):
+ * The answer comes from the organisation's subscriptions stored from Stripe
+ * (`billing_subscriptions`), the one in the best standing, the most recently made among equals (an
+ * owner who subscribed again after a plan went unpaid is on the new one, whichever of the two
+ * Stripe told us of last):
  * - ACTIVE: active or trialing; the plan's features are on.
  * - PAST_DUE: Stripe could not collect; the plan's features stay on during the grace period,
  *   `BILLING_GRACE_DAYS` from when the subscription became past due (`past_due_since`, set by the
@@ -26,7 +29,7 @@ export interface PlanStanding {
   /** The plan subscribed to, whatever its standing. */
   subscribedPlan: Plan | null;
   standing: Standing;
-  /** Stripe's status of the latest subscription; null without one. */
+  /** Stripe's status of the subscription that counts; null without one. */
   status: string | null;
   /**
    * Until when a past-due subscription keeps its features (a RESTRICTED one: when they went off);
@@ -80,17 +83,24 @@ export function subscriptionStanding(
   return { standing: deps.now() < graceEndsAt ? 'PAST_DUE' : 'RESTRICTED', graceEndsAt };
 }
 
+/** Which standing counts when an organisation has several subscriptions: the first of these. */
+const STANDING_RANK: Record<Standing, number> = { ACTIVE: 0, PAST_DUE: 1, RESTRICTED: 2, NONE: 3 };
+
 /** The organisation's plan and standing now. */
 export async function planStanding(
   db: DbOrTx,
   deps: StandingDeps,
   organizationId: string,
 ): Promise<PlanStanding> {
-  const latest = await db.billingSubscription.findFirst({
+  const subscriptions = await db.billingSubscription.findMany({
     where: { organizationId },
-    orderBy: [{ stateAt: 'desc' }, { createdAt: 'desc' }],
+    orderBy: { createdAt: 'desc' },
   });
-  if (!latest) {
+  const ranked = subscriptions
+    .map((row) => ({ row, ...subscriptionStanding(row, deps) }))
+    .sort((a, b) => STANDING_RANK[a.standing] - STANDING_RANK[b.standing]);
+  const best = ranked[0];
+  if (!best) {
     return {
       plan: null,
       subscribedPlan: null,
@@ -101,8 +111,8 @@ export async function planStanding(
       currentPeriodEnd: null,
     };
   }
+  const { row: latest, standing, graceEndsAt } = best;
   const subscribedPlan = planOfPrice(deps.plans, latest.priceId);
-  const { standing, graceEndsAt } = subscriptionStanding(latest, deps);
   const featuresOn = standing === 'ACTIVE' || standing === 'PAST_DUE';
   return {
     plan: featuresOn ? subscribedPlan : null,
