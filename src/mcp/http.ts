@@ -99,6 +99,27 @@ export function mcpEndpoint(
   const admitKey = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) =>
     admit(services, metrics, req, res, ctx, refuse, 'MCP');
 
+  /**
+   * A request's one JSON-RPC message; answers the refusal itself and returns undefined otherwise.
+   * A batch (an array of messages, which MCP since 2025-06-18 no longer has) is refused: each
+   * message is one request against the key's limits, as each is one tool call against its day.
+   */
+  const readMessage = async (req: IncomingMessage, res: ServerResponse): Promise<unknown> => {
+    const raw = await readBody(req, services.config.http.bodyLimitBytes);
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      rpcError(res, 400, -32700, 'Parse error: the body is not JSON');
+      return undefined;
+    }
+    if (Array.isArray(body) && body.length !== 1) {
+      rpcError(res, 400, -32600, 'Invalid request: send one JSON-RPC message per request, not a batch');
+      return undefined;
+    }
+    return body;
+  };
+
   /** The session a request names, if it is this key's; answers the refusal itself otherwise. */
   const sessionFor = (id: string, actor: KeyActor, res: ServerResponse): Session | null => {
     const session = sessions.get(id);
@@ -121,13 +142,8 @@ export function mcpEndpoint(
     request.auth = authInfo(actor);
     let body: unknown;
     if (req.method === 'POST') {
-      const raw = await readBody(req, services.config.http.bodyLimitBytes);
-      try {
-        body = JSON.parse(raw.toString('utf8'));
-      } catch {
-        rpcError(res, 400, -32700, 'Parse error: the body is not JSON');
-        return;
-      }
+      body = await readMessage(req, res);
+      if (body === undefined) return;
     }
     const id = headerValue(req.headers['mcp-session-id']);
     if (id) {
@@ -200,14 +216,8 @@ export function mcpEndpoint(
       rpcError(res, 400, -32000, 'This session uses Streamable HTTP: post to /mcp');
       return;
     }
-    const raw = await readBody(req, services.config.http.bodyLimitBytes);
-    let body: unknown;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {
-      rpcError(res, 400, -32700, 'Parse error: the body is not JSON');
-      return;
-    }
+    const body = await readMessage(req, res);
+    if (body === undefined) return;
     const request = req as IncomingMessage & { auth?: ReturnType<typeof authInfo> };
     request.auth = authInfo(actor);
     await session.transport.handlePostMessage(request, res, body);

@@ -4,7 +4,9 @@
  * A tool call runs through the one tool runner (src/domain/tools/run.ts), as the API key of the
  * HTTP request it came in on, so input checks, the key's scope, the quota seam, the timeout and the
  * audit row are chat's own; every failure, an unknown tool included, comes back as a result with
- * `isError` and words the calling model can act on, never as a protocol error.
+ * `isError` and words the calling model can act on, never as a protocol error. Reading resources
+ * runs the same tools (`agnt.list_venues`, `agnt.get_venue`), so a card read is a call like any
+ * other: counted against the key's day and audited.
  */
 
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
@@ -25,11 +27,9 @@ import type { ToolCaller } from '../domain/tools/contract.ts';
 import { jsonSchema } from '../domain/tools/contract.ts';
 import type { PublishedTool } from '../domain/tools/network.ts';
 import type { ToolQuota } from '../domain/tools/quota.ts';
-import { runTool } from '../domain/tools/run.ts';
-import { LIST_VENUES_MAX, venueDetails } from '../domain/tools/venues.ts';
-import { searchVenues } from '../domain/venues/search.ts';
+import { runTool, type ToolResult } from '../domain/tools/run.ts';
+import { LIST_VENUES_MAX } from '../domain/tools/venues.ts';
 import type { Db } from '../platform/db.ts';
-import { NotFoundError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 
 export const SERVER_INFO = { name: 'agnt', version: '0.1.0' } as const;
@@ -55,6 +55,22 @@ function actorOf(auth: AuthInfo | undefined): Extract<Actor, { kind: 'apiKey' }>
   // The HTTP routes authenticate every request before a transport sees it; this is unreachable.
   if (actor?.kind !== 'apiKey') throw new McpError(ErrorCode.InvalidRequest, 'No API key');
   return actor;
+}
+
+/** A refusal that names its cause (`DAILY_QUOTA_EXCEEDED: …`), as against a venue not found. */
+const CODED = /^[A-Z][A-Z_]+: /;
+
+/** The protocol error for a resource read whose tool did not answer OK. */
+function resourceError(result: ToolResult, uri?: string): McpError {
+  const error = result.error ?? 'Failed';
+  if (uri && result.outcome === 'REFUSED' && !CODED.test(error)) {
+    return new McpError(-32002, 'Resource not found', { uri });
+  }
+  return new McpError(
+    result.outcome === 'ERROR' || result.outcome === 'TIMEOUT' ? ErrorCode.InternalError : ErrorCode.InvalidRequest,
+    error,
+    uri ? { uri } : undefined,
+  );
 }
 
 export function createMcpServer(deps: McpServerDeps): Server {
@@ -92,16 +108,19 @@ export function createMcpServer(deps: McpServerDeps): Server {
 
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
 
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
-    const { name, arguments: args } = request.params;
-    const published = byName.get(name);
-    const result = await runTool(
+  /** A published tool run for a request of the session (resources are read through tools). */
+  const run = (name: string, args: unknown, extra: { authInfo?: AuthInfo; sessionId?: string }) =>
+    runTool(
       { db: deps.db, timeoutMs: deps.timeoutMs, quota: deps.quota },
       name,
-      published?.tool,
-      args ?? {},
+      byName.get(name)?.tool,
+      args,
       callerFor(extra.authInfo, extra.sessionId),
     );
+
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
+    const { name, arguments: args } = request.params;
+    const result = await run(name, args ?? {}, extra);
     if (result.outcome !== 'OK') {
       return { isError: true, content: [{ type: 'text', text: result.error ?? 'Failed' }] };
     }
@@ -121,16 +140,13 @@ export function createMcpServer(deps: McpServerDeps): Server {
     ],
   }));
 
-  server.setRequestHandler(ListResourcesRequestSchema, async () => {
-    const { hits } = await searchVenues(deps.db, { orderBy: 'NAME' }, { offset: 0, limit: LIST_VENUES_MAX });
-    const venues = await deps.db.venue.findMany({
-      where: { id: { in: hits.map((hit) => hit.id) } },
-      select: { id: true, name: true },
-      orderBy: { name: 'asc' },
-    });
+  server.setRequestHandler(ListResourcesRequestSchema, async (_request, extra) => {
+    const result = await run('agnt.list_venues', { limit: LIST_VENUES_MAX }, extra);
+    if (result.outcome !== 'OK') throw resourceError(result);
+    const { venues } = result.value as { venues: { venueId: string; name: string }[] };
     return {
       resources: venues.map((venue) => ({
-        uri: `agnt://venues/${venue.id}`,
+        uri: `agnt://venues/${venue.venueId}`,
         name: venue.name,
         mimeType: 'application/json',
       })),
@@ -140,15 +156,11 @@ export function createMcpServer(deps: McpServerDeps): Server {
   server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
     const { uri } = request.params;
     const id = VENUE_URI.exec(uri)?.[1];
-    const card = id
-      ? await venueDetails(deps.db, callerFor(extra.authInfo, extra.sessionId), id).catch((error) => {
-          if (error instanceof NotFoundError) return null;
-          throw error;
-        })
-      : null;
     // -32002 is MCP's "resource not found".
-    if (!card) throw new McpError(-32002, 'Resource not found', { uri });
-    return { contents: [{ uri, mimeType: 'application/json', text: JSON.stringify(card) }] };
+    if (!id) throw new McpError(-32002, 'Resource not found', { uri });
+    const result = await run('agnt.get_venue', { venue_id: id }, extra);
+    if (result.outcome !== 'OK') throw resourceError(result, uri);
+    return { contents: [{ uri, mimeType: 'application/json', text: JSON.stringify(result.value) }] };
   });
 
   return server;

@@ -148,6 +148,22 @@ describe.each(['streamable', 'sse'] as const)('MCP over %s', (kind) => {
       const content = card.contents[0] as { text: string; mimeType: string };
       expect(content.mimeType).toBe('application/json');
       expect(JSON.parse(content.text)).toMatchObject({ venueId, name: `Tasca ${word}` });
+      const { resources } = await client.listResources();
+      expect(resources.length).toBeGreaterThan(0);
+      expect(resources.every((r) => /^agnt:\/\/venues\/[0-9a-f-]{36}$/.test(r.uri) && r.name)).toBe(true);
+      // Reading resources is a call like any other: counted against the key's day and audited.
+      const audited = await app.services.db.toolCall.findMany({
+        where: { apiKeyId: writeKey.id, tool: { in: ['agnt.get_venue', 'agnt.list_venues'] } },
+        orderBy: { createdAt: 'desc' },
+        take: 2,
+      });
+      expect(audited.map((a) => [a.tool, a.outcome, a.channel]).sort()).toEqual([
+        ['agnt.get_venue', 'OK', 'MCP'],
+        ['agnt.list_venues', 'OK', 'MCP'],
+      ]);
+      await expect(client.readResource({ uri: `agnt://venues/${crypto.randomUUID()}` })).rejects.toThrow(
+        /Resource not found/,
+      );
 
       const ping = structured(await client.callTool({ name: 'agnt.ping', arguments: {} }));
       expect(ping).toMatchObject({ ok: true, scopes: ['read', 'write'] });
@@ -381,6 +397,47 @@ describe('MCP request limits', () => {
     }
     expect(statuses).toEqual([200, 200, 200, 429]);
     expect(Number(retryAfter)).toBeGreaterThan(0);
+  });
+
+  it('refuses a batch of messages in one request, which would pass the limits a hundred at a time', async () => {
+    const db = limited.services.db;
+    const organization = await db.organization.create({ data: { name: `Batcher ${tag()}` } });
+    const owner = await person(limited, organization.id, 'OWNER');
+    const key = await apiKey(limited, organization.id, owner.userId, ['read']);
+    const post = (body: unknown, sessionId?: string) =>
+      fetch(new URL('/mcp', limited.url), {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${key.secret}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2025-06-18',
+          ...(sessionId ? { 'mcp-session-id': sessionId } : {}),
+        },
+        body: JSON.stringify(body),
+      });
+    const opened = await post({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+    });
+    const sessionId = opened.headers.get('mcp-session-id')!;
+    await opened.body?.cancel();
+    expect(sessionId).toBeTruthy();
+    const ready = await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, sessionId);
+    await ready.body?.cancel();
+    // Three calls in the key's third request of the minute.
+    const call = (id: number) => ({
+      jsonrpc: '2.0',
+      id,
+      method: 'tools/call',
+      params: { name: 'agnt.ping', arguments: {} },
+    });
+    const batch = await post([call(2), call(3), call(4)], sessionId);
+    expect(batch.status).toBe(400);
+    expect(await batch.json()).toMatchObject({ error: { code: -32600 } });
+    expect(await db.toolCall.count({ where: { apiKeyId: key.id } })).toBe(0);
   });
 });
 
