@@ -359,7 +359,7 @@ describe("a venue's agent answering booking requests", () => {
     expect(await world.db.venueInboxItem.count({ where: { bookingId: booking.id } })).toBe(1);
   });
 
-  it("declines a request naming someone else's booking or another time, without touching the booking", async () => {
+  it("declines a request naming someone else's booking, without touching it; decides the guest's own as it now stands", async () => {
     const guest = await world.guest();
     const stranger = await world.guest();
     const venue = await world.venue();
@@ -372,10 +372,44 @@ describe("a venue's agent answering booking requests", () => {
     expect(reply).toMatchObject({ intent: 'booking.declined', bookingId: null });
     expect((await world.db.booking.findUniqueOrThrow({ where: { id: theirs.id } })).status).toBe('REQUESTED');
 
+    // The guest asked for 21:00 for three, then changed the booking to 20:00 for two before the
+    // venue's agent read the request: the agent decides the booking as it is, and the guest's agent
+    // is told it was accepted (a refusal would have declined the booking on the guest's side).
     const mine = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '20:00'), 2);
-    const other = await world.request(guest, venue, mine, { startsAt: lisbon(3, '21:00').toISOString() });
-    expect(other.outcome.note).toBe('declined: the booking is for another time');
-    expect((await world.db.booking.findUniqueOrThrow({ where: { id: mine.id } })).status).toBe('REQUESTED');
+    const stale = await world.request(guest, venue, mine, {
+      startsAt: lisbon(3, '21:00').toISOString(),
+      partySize: 3,
+    });
+    expect(stale.outcome.note).toBe('accepted');
+    expect(await world.db.booking.findUniqueOrThrow({ where: { id: mine.id } })).toMatchObject({
+      status: 'CONFIRMED',
+      startsAt: lisbon(3, '20:00'),
+      partySize: 2,
+    });
+    const [accepted] = await world.answers(stale.outbound.envelopeId!);
+    expect(accepted).toMatchObject({ intent: 'booking.accepted', bookingId: mine.id });
+  });
+
+  it('decides a booking whose time changed since the request by the room at its new time', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    // 20:00 is full (four tables of four taken by others); 22:00, the time first asked for, is free.
+    const other = await world.guest();
+    for (let i = 0; i < 4; i++) {
+      await createBooking(world.db, {
+        venueId: venue.venue.id,
+        guestId: other.person.id,
+        startsAt: lisbon(3, '20:00'),
+        partySize: 4,
+        status: 'CONFIRMED',
+      });
+    }
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(3, '20:00'), 2);
+    const { outcome } = await world.request(guest, venue, booking, {
+      startsAt: lisbon(3, '22:00').toISOString(),
+    });
+    expect(outcome.note).toBe('declined: full');
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe('DECLINED');
   });
 
   it("cancels the guest's own booking as the guest, and nobody else's", async () => {

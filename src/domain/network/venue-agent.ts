@@ -215,9 +215,15 @@ async function onBookingRequest(
   // Capacity is checked and taken one transaction at a time per venue: its row first, the
   // booking's second, the booking read under its lock as it now is (readForDecision). A booking
   // of another venue is only read, for the refusal.
-  const read = bookingId
+  let read = bookingId
     ? await readForDecision(tx, { venueId, bookingId, startsAt: new Date(request.startsAt) })
     : null;
+  // The guest changed the booking's time since asking (modifyBooking, which found room for it):
+  // the request is for the booking as it now stands, its room read around its new start. (A
+  // refusal here would reach the guest's agent as the venue declining the booking.)
+  if (bookingId && read?.booking && read.booking.startsAt.getTime() !== new Date(request.startsAt).getTime()) {
+    read = await readForDecision(tx, { venueId, bookingId, startsAt: read.booking.startsAt });
+  }
   const held = read?.booking ? { ...read, booking: read.booking } : null;
   const found: Booking | null =
     held?.booking ?? (bookingId ? await tx.booking.findUnique({ where: { id: bookingId } }) : null);
@@ -227,11 +233,7 @@ async function onBookingRequest(
       ? 'The booking is not at this venue'
       : !guestId || found.guestId !== guestId
         ? "The booking is not this guest's"
-        : found.startsAt.getTime() !== new Date(request.startsAt).getTime()
-          ? 'The booking is for another time'
-          : found.partySize !== request.partySize
-            ? 'The booking is for another party size'
-            : null;
+        : null;
   if (refusal || !found || !held) {
     const reason = refusal ?? 'No such booking at this venue';
     if (!bookingId) return `not acted on: ${reason.toLowerCase()}, and the request names none`;
