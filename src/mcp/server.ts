@@ -67,7 +67,9 @@ function resourceError(result: ToolResult, uri?: string): McpError {
     return new McpError(-32002, 'Resource not found', { uri });
   }
   return new McpError(
-    result.outcome === 'ERROR' || result.outcome === 'TIMEOUT' ? ErrorCode.InternalError : ErrorCode.InvalidRequest,
+    result.outcome === 'ERROR' || result.outcome === 'TIMEOUT'
+      ? ErrorCode.InternalError
+      : ErrorCode.InvalidRequest,
     error,
     uri ? { uri } : undefined,
   );

@@ -221,7 +221,11 @@ async function onBookingRequest(
   // The guest changed the booking's time since asking (modifyBooking, which found room for it):
   // the request is for the booking as it now stands, its room read around its new start. (A
   // refusal here would reach the guest's agent as the venue declining the booking.)
-  if (bookingId && read?.booking && read.booking.startsAt.getTime() !== new Date(request.startsAt).getTime()) {
+  if (
+    bookingId &&
+    read?.booking &&
+    read.booking.startsAt.getTime() !== new Date(request.startsAt).getTime()
+  ) {
     read = await readForDecision(tx, { venueId, bookingId, startsAt: read.booking.startsAt });
   }
   const held = read?.booking ? { ...read, booking: read.booking } : null;
