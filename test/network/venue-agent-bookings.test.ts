@@ -450,6 +450,55 @@ describe("a venue's agent answering booking requests", () => {
     expect(await world.answers(outbound.envelopeId!)).toHaveLength(0);
   });
 
+  it('decides a change as a request: a party its staff decide, or one outside its sizes, is theirs to change', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue({ askStaffAbovePartySize: 4 });
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(6, '19:00'), 2, {
+      status: 'CONFIRMED',
+    });
+    for (const [partySize, reason] of [
+      [
+        6,
+        "change declined: Parties above 4 are decided by the venue's staff: ask the venue's team for this change",
+      ],
+      [
+        40,
+        "change declined: Parties above 4 are decided by the venue's staff: ask the venue's team for this change",
+      ],
+    ] as const) {
+      const asked = await world.deliver(guest.id, venue.id, 'booking.modify', {
+        bookingId: booking.id,
+        change: { partySize },
+      });
+      expect((await world.handle(asked.inboundRowId)).note).toBe(reason);
+      expect((await world.answers(asked.outbound.envelopeId!))[0]?.intent).toBe('booking.declined');
+    }
+    // Outside the venue's sizes: answered (it threw, and was tried ten times).
+    const open = await world.venue();
+    const mine = await world.requested(guest.person.id, open.venue.id, lisbon(6, '19:00'), 2, {
+      status: 'CONFIRMED',
+    });
+    const huge = await world.deliver(guest.id, open.id, 'booking.modify', {
+      bookingId: mine.id,
+      change: { partySize: 40 },
+    });
+    expect((await world.handle(huge.inboundRowId)).note).toMatch(
+      /^change declined: Parties above 8 are decided by the venue's staff/,
+    );
+    // A paused agent changes nothing itself.
+    await world.db.agent.update({ where: { id: open.agent.id }, data: { status: 'PAUSED' } });
+    const paused = await world.deliver(guest.id, open.id, 'booking.modify', {
+      bookingId: mine.id,
+      change: { partySize: 3 },
+    });
+    expect((await world.handle(paused.inboundRowId)).note).toMatch(
+      /^change declined: The venue's agent is paused/,
+    );
+    for (const id of [booking.id, mine.id]) {
+      expect(await world.db.booking.findUniqueOrThrow({ where: { id } })).toMatchObject({ partySize: 2 });
+    }
+  });
+
   it("changes the guest's booking when there is room, else declines with the nearest free times", async () => {
     const guest = await world.guest();
     const venue = await world.venue();

@@ -46,7 +46,7 @@ import {
 } from '../envelopes/handle.ts';
 import type { Intent, IntentPayload } from '../envelopes/intents.ts';
 import { queueEnvelope } from '../envelopes/outbox.ts';
-import { overlapsWindow, type TimeWindow } from '../venues/availability.ts';
+import type { TimeWindow } from '../venues/availability.ts';
 import { inboxTopic, openInboxItem } from './staff-inbox.ts';
 import { type BookingDecision, decideBookingRequest, nearestAlternatives } from './venue-decision.ts';
 import {
@@ -661,25 +661,41 @@ async function onModify(
   const startsAt = change.startsAt ? new Date(change.startsAt) : booking.startsAt;
   const partySize = change.partySize ?? booking.partySize;
   const now = deps.now();
-  const blackouts = (await venueAgentPolicy(tx, venue.id))?.blackouts ?? [];
-  const endsAt = startsAt.getTime() + venue.turnMinutes * 60_000;
-  const room: RoomAt | 'blackout' = overlapsWindow(blackouts, startsAt.getTime(), endsAt)
-    ? 'blackout'
-    : await roomAt(tx, venue, { startsAt, partySize, now, exceptBookingId: booking.id });
-  if (room !== 'free') {
-    const alternatives = await alternativesNear(deps, tx, venue, {
-      startsAt,
-      partySize,
-      blackouts,
-      exceptBookingId: booking.id,
-    });
-    const detail =
-      room === 'full'
-        ? 'That time is fully booked'
-        : room === 'blackout'
-          ? 'The venue takes no bookings at that time as a rule'
-          : 'That is not a bookable time at this venue';
-    return decline(declineReason(detail, alternatives, venue.timeZone), alternatives);
+  // A change is decided as a request is (decideBookingRequest, the agent's policy): what its
+  // staff would decide for a request they decide for a change, and the guest asks them instead.
+  const agent = await venueAgentPolicy(tx, venue.id);
+  const blackouts = agent?.blackouts ?? [];
+  const endsAt = new Date(startsAt.getTime() + venue.turnMinutes * 60_000);
+  const sized = partySize >= venue.partySizeMin && partySize <= venue.partySizeMax;
+  const room: RoomAt = sized
+    ? await roomAt(tx, venue, { startsAt, partySize, now, exceptBookingId: booking.id })
+    : 'not_bookable';
+  const decision: BookingDecision = !agent?.active
+    ? { kind: 'escalate', reason: 'manual_policy', detail: "The venue's agent is paused; its staff decide" }
+    : decideBookingRequest({
+        policy: agent.policy as BookingPolicy | null,
+        request: { startsAt, endsAt, partySize },
+        partySizes: { min: venue.partySizeMin, max: venue.partySizeMax },
+        blackouts,
+        room,
+        alternatives:
+          room === 'free' || !sized
+            ? []
+            : await alternativesNear(deps, tx, venue, {
+                startsAt,
+                partySize,
+                blackouts,
+                exceptBookingId: booking.id,
+              }),
+      });
+  if (decision.kind === 'escalate') {
+    return decline(`${decision.detail}: ask the venue's team for this change`);
+  }
+  if (decision.kind === 'decline') {
+    return decline(
+      declineReason(decision.detail, decision.alternatives, venue.timeZone),
+      decision.alternatives,
+    );
   }
   const changed = await changeBookingOn(tx, deps.effects, {
     booking: before,
