@@ -162,6 +162,37 @@ describe('venue.answer', () => {
     expect(notice!.body).toContain('Do you have a high chair?');
     expect(notice!.body).toContain(venue.name);
   });
+
+  it("tells no one an answer to no question of theirs: none asked, or another person's", async () => {
+    const { db, app } = world;
+    const { venue } = await world.venue({ agent: true });
+    const marta = await world.person();
+    const ana = await world.person();
+    const { questionId } = await askVenueAgent(db, app.services, {
+      userId: marta.userId,
+      venueId: venue.id,
+      text: 'Is the terrace open?',
+    });
+    const question = await db.a2aEnvelope.findFirstOrThrow({ where: { envelopeId: questionId } });
+    const anaAgent = `consumer-${ana.userId}`;
+    await world.sendRequestRow(question.id, marta.userId);
+    await world.registerConsumer(ana.userId);
+    // Unasked: no reply-to, no question id.
+    const unasked = await world.answer(
+      { envelopeId: null, fromAgent: anaAgent, toAgent: question.toAgent, bookingId: null },
+      'venue.answer',
+      { text: 'Try our new tasting menu!' },
+    );
+    expect(unasked.note).toBe('not acted on: it answers no question this person asked the venue');
+    // Replying to Marta's question, sent to Ana: Ana is told nothing, and neither is Marta's question shown.
+    const misdirected = await world.answer(
+      { envelopeId: question.envelopeId, fromAgent: anaAgent, toAgent: question.toAgent, bookingId: null },
+      'venue.answer',
+      { text: 'Yes, until 23:00.', questionId },
+    );
+    expect(misdirected.note).toBe('not acted on: it answers no question this person asked the venue');
+    expect(await world.notices(ana.userId, 'venue.answer')).toEqual([]);
+  });
 });
 
 describe('the answer-due check', () => {

@@ -188,6 +188,7 @@ export async function consumerWorld(options: { env?: Record<string, string> } = 
     readAndHandle,
     sendRequest,
     sendRequestRow,
+    registerConsumer,
     notices,
     consumerAgentId,
     venueAgentId,

@@ -16,7 +16,7 @@
  *   answer arrives is moved here.
  */
 import { randomUUID } from 'node:crypto';
-import type { Booking, Venue } from '../../generated/prisma/client.ts';
+import type { A2aEnvelope, Booking, Venue } from '../../generated/prisma/client.ts';
 import { consumerAgentId, parseAgentId, venueAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { jobToAdd } from '../../platform/jobs.ts';
@@ -274,7 +274,12 @@ function venueAnswerHandler(): IntentHandler<'venue.answer'> {
     if (!venue) return 'no such venue';
     const person = await tx.user.findUnique({ where: { id: to.id }, select: { id: true } });
     if (!person) return 'no such person';
-    const question = await askedQuestion(tx, envelope);
+    // Only an answer to a question this person asked this venue reaches them: a venue's agent
+    // cannot write to people who never asked it anything.
+    const asked = await askedQuestion(tx, envelope);
+    if (!asked) return 'not acted on: it answers no question this person asked the venue';
+    const text = (asked.payload as { text?: unknown } | null)?.text;
+    const question = typeof text === 'string' ? text : null;
     await queueNotice(tx, {
       userId: person.id,
       kind: 'venue.answer',
@@ -286,22 +291,28 @@ function venueAnswerHandler(): IntentHandler<'venue.answer'> {
   };
 }
 
-/** The person's question an answer goes with: the envelope it replies to, or its `questionId`. */
-async function askedQuestion(tx: Tx, envelope: VerifiedEnvelope<'venue.answer'>): Promise<string | null> {
-  const asked =
-    envelope.repliesTo?.intent === 'venue.question'
-      ? envelope.repliesTo
-      : envelope.payload.questionId
-        ? await tx.a2aEnvelope.findFirst({
-            where: {
-              direction: 'OUTBOUND',
-              intent: 'venue.question',
-              envelopeId: envelope.payload.questionId,
-              fromAgent: envelope.to,
-              toAgent: envelope.from,
-            },
-          })
-        : null;
-  const text = (asked?.payload as { text?: unknown } | undefined)?.text;
-  return typeof text === 'string' ? text : null;
+/**
+ * The question an answer goes with, when the recipient asked it of the sender: the envelope it
+ * replies to, or its `questionId`; null for an answer to no question of theirs.
+ */
+async function askedQuestion(
+  tx: Tx,
+  envelope: VerifiedEnvelope<'venue.answer'>,
+): Promise<A2aEnvelope | null> {
+  const { repliesTo } = envelope;
+  return repliesTo?.intent === 'venue.question' &&
+    repliesTo.fromAgent === envelope.to &&
+    repliesTo.toAgent === envelope.from
+    ? repliesTo
+    : envelope.payload.questionId
+      ? await tx.a2aEnvelope.findFirst({
+          where: {
+            direction: 'OUTBOUND',
+            intent: 'venue.question',
+            envelopeId: envelope.payload.questionId,
+            fromAgent: envelope.to,
+            toAgent: envelope.from,
+          },
+        })
+      : null;
 }
