@@ -197,6 +197,34 @@ describe('outbound webhooks', () => {
     expect(first.raw).not.toContain(w.guestId);
   });
 
+  it('passes over a subscription deleted after the change read them, and the change goes through', async () => {
+    const w = await world();
+    const hook = await receiver();
+    const kept = await subscribe(w, hook.url);
+    const gone = await subscribe(w, hook.url);
+    const booking = await createBooking(app.services.db, {
+      venueId: w.venue.id,
+      guestId: w.guestId,
+      startsAt: new Date(Date.now() + 48 * HOUR),
+    });
+    // What the change read before its locks, then the owner deletes one of the two.
+    const enabled = await app.services.db.webhookSubscription.findMany({
+      where: { organizationId: w.organizationId, enabled: true },
+      select: { id: true, events: true },
+    });
+    await app.services.db.webhookSubscription.delete({ where: { id: gone.id } });
+    await app.services.db.$transaction((tx) =>
+      app.services.bookings.effects.inTransaction(tx, {
+        booking,
+        venue: w.venue,
+        from: null,
+        known: { agent: null, webhookSubscriptions: enabled },
+      }),
+    );
+    const deliveries = await app.services.db.webhookDelivery.findMany({ where: { bookingId: booking.id } });
+    expect(deliveries.map((d) => [d.subscriptionId, d.eventType])).toEqual([[kept.id, 'booking.requested']]);
+  });
+
   it('queues nothing for a change that rolls back', async () => {
     const w = await world();
     const hook = await receiver();

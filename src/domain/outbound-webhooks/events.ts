@@ -94,20 +94,24 @@ export async function queueWebhookEvent(
   if (subscriptions.length === 0) return 0;
   const messageId = `msg_${randomUUID()}`;
   const payload = eventBody(input.type, input.now, input.data);
-  await tx.webhookDelivery.createMany({
-    data: subscriptions.map(({ id }) => ({
-      id: randomUUID(),
-      subscriptionId: id,
-      messageId,
-      eventType: input.type,
-      bookingId: input.bookingId ?? null,
-      payload,
-      queuedAt: input.now,
-      nextAttemptAt: input.now,
-    })),
-  });
-  for (const { id } of subscriptions) await wakeDrain(tx, id);
-  return subscriptions.length;
+  // Only to subscriptions there and enabled as the rows are written: one deleted or disabled since
+  // it was read (a caller reads them before its locks) is passed over, and a delete in flight is
+  // waited out (FOR KEY SHARE) rather than failing the insert, and the caller's change with it,
+  // on the foreign key.
+  const written = await tx.$queryRaw<{ subscription_id: string }[]>`
+    WITH live AS (
+      SELECT id FROM webhook_subscriptions
+      WHERE id = ANY(${subscriptions.map((s) => s.id)}::uuid[]) AND enabled
+      FOR KEY SHARE
+    )
+    INSERT INTO webhook_deliveries (id, subscription_id, message_id, event_type, booking_id, payload,
+                                    queued_at, next_attempt_at)
+    SELECT gen_random_uuid(), id, ${messageId}, ${input.type}, ${input.bookingId ?? null}::uuid,
+           ${JSON.stringify(payload)}::jsonb, ${input.now}::timestamptz, ${input.now}::timestamptz
+    FROM live ORDER BY id
+    RETURNING subscription_id::text`;
+  for (const { subscription_id } of written) await wakeDrain(tx, subscription_id);
+  return written.length;
 }
 
 /** The booking change hook (src/wiring): a change a receiver is told of is queued for it. */
