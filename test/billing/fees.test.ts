@@ -574,6 +574,27 @@ describe('changing a fee', () => {
     expect(await payable(w.organizationId)).toBe(-1400n);
   });
 
+  it('counts a value recorded while the fee is being worked out', async () => {
+    const w = await world({ subscribed: true });
+    const row = await bookingRow(db(), completed(w.venueId));
+    // The team records 200.00 as the fee's job starts: the value's write holds the booking's row.
+    const client = await app.services.database.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('UPDATE bookings SET value_minor = 20000, value_recorded_at = now() WHERE id = $1', [
+        row.id,
+      ]);
+      const accruing = collectBookingFee(deps(), row.id);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await client.query('COMMIT');
+      await accruing;
+    } finally {
+      client.release();
+    }
+    expect(await feeOf(row.id)).toMatchObject({ valueMinor: 20_000n, feeMinor: 1400n, revision: 1 });
+    expect(await payable(w.organizationId)).toBe(-1400n);
+  });
+
   it('lets a platform admin waive a pending fee with a reason; balances follow', async () => {
     const w = await world();
     const row = await bookingRow(db(), completed(w.venueId));

@@ -125,14 +125,18 @@ export async function accrueBookingFee(deps: FeeDeps, bookingId: string): Promis
   const organizationId = booking.venue.organizationId!;
   const standing = await planStanding(db, deps, organizationId);
   const subscriber = isVenueSubscriber(standing);
-  const calc = calculateBookingFee(deps.fees, {
-    subscriber,
-    venueReferralBps: booking.venue.referralFeeBps,
-    valueMinor: booking.valueMinor,
-  });
-  if (calc.feeMinor <= 0n) return { outcome: 'no_fee', reason: 'zero_fee' };
   const currency = venueCurrency(deps.fees, booking.venue);
   const fee = await db.$transaction(async (tx) => {
+    // The value as it is under the booking's lock, which recordBookingValue takes first too: a
+    // value recorded while this ran is counted here, or finds this fee and revises it.
+    const [locked] = await tx.$queryRaw<{ value_minor: bigint | null }[]>`
+      SELECT value_minor FROM bookings WHERE id = ${bookingId}::uuid FOR UPDATE`;
+    const calc = calculateBookingFee(deps.fees, {
+      subscriber,
+      venueReferralBps: booking.venue.referralFeeBps,
+      valueMinor: locked?.value_minor ?? null,
+    });
+    if (calc.feeMinor <= 0n) return 'zero_fee' as const;
     const transferId = accrualTransferId(bookingId, 1);
     await postAccrual(tx, { bookingId, organizationId, currency, calc, transferId, revision: 1 });
     const rows = await tx.$queryRaw<{ id: string }[]>`
@@ -151,6 +155,7 @@ export async function accrueBookingFee(deps: FeeDeps, bookingId: string): Promis
     await queueFeeEvent(tx, 'billing.fee.accrued', accrued, deps.now());
     return accrued;
   });
+  if (fee === 'zero_fee') return { outcome: 'no_fee', reason: 'zero_fee' };
   if (!fee)
     return { outcome: 'exists', fee: await db.bookingFee.findUniqueOrThrow({ where: { bookingId } }) };
   return { outcome: 'accrued', fee };
@@ -242,6 +247,8 @@ export async function recordBookingValue(
   }
   const actor = access.actor.kind === 'anonymous' ? 'system' : `user:${access.actor.userId}`;
   return deps.db.$transaction(async (tx) => {
+    // The booking first, as accrueBookingFee locks it: the two take turns (see there).
+    await tx.$queryRaw`SELECT id FROM bookings WHERE id = ${booking.id}::uuid FOR UPDATE`;
     const fee = await lockFee(tx, booking.id);
     if (fee && !changeable(fee)) {
       throw new ConflictError(
