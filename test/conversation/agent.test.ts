@@ -492,6 +492,40 @@ describe('the consumer agent', () => {
     expect(notices.map((n) => n.chatId)).toEqual([own.id, own.id]);
   });
 
+  it('takes the zone of the place a person shared as theirs: the prompt and their reminders agree', async () => {
+    const chatId = nextChat++;
+    model.respond(() => say('hi'));
+    await write('hello', chatId);
+    await reply(chatId);
+    const userId = await userOf(chatId);
+    // They shared where they are (Singapore) and have no zone of their own.
+    await app.services.db.user.update({
+      where: { id: userId },
+      data: { latitude: 1.29, longitude: 103.85, timeZone: null },
+    });
+    weather.setForecast({ timeZone: 'Asia/Singapore', utcOffsetSeconds: 8 * 3600 });
+    let system = '';
+    try {
+      model.respond((body: Body) => {
+        system = JSON.stringify(body.system);
+        return toolResults(body).length === 0
+          ? call(use('set_reminder', { when: '2027-01-05T18:00', text: 'Call mum' }))
+          : say('I will remind you.');
+      });
+      await write('Remind me to call mum on 5 January at 6pm', chatId);
+      expect(await reply(chatId, 2)).toBe('I will remind you.');
+    } finally {
+      weather.setForecast({ timeZone: 'Europe/Lisbon', utcOffsetSeconds: 3600 });
+    }
+    expect(system).toContain('(Asia/Singapore)');
+    expect(system).not.toContain('time zone is unknown');
+    expect((await app.services.db.user.findUniqueOrThrow({ where: { id: userId } })).timeZone).toBe(
+      'Asia/Singapore',
+    );
+    const [reminder] = await app.services.db.reminder.findMany({ where: { userId } });
+    expect(reminder!.dueAt.toISOString()).toBe('2027-01-05T10:00:00.000Z');
+  });
+
   it('answers a person whose account is being deleted with that alone: no model, nothing kept', async () => {
     const { chatId } = await write('Hi!');
     expect(await reply(chatId)).toBe('Hello!');

@@ -60,6 +60,19 @@ describe('the system prompt', () => {
     expect(turn!.text.match(/<\/data>/g)).toHaveLength(turn!.text.match(/<data>/g)!.length);
   });
 
+  it('says when the time it gives is UTC for want of the person’s zone, whole within its budget', () => {
+    const [, unknown] = buildSystemPrompt(
+      defaultConsumerDna(),
+      facts({ timeZone: 'UTC', timeZoneKnown: false }),
+    );
+    const now = unknown!.text.split('Now:\n<data>\n')[1]!.split('\n</data>')[0]!;
+    expect(now).toBe(
+      'Wednesday 25 November 2026, 19:42 (UTC). Today is 2026-11-25. Their own time zone is unknown, so this is UTC: for a booking, "today" and "tomorrow" are the venue\'s own dates, and when the day they mean is unclear, ask.',
+    );
+    const [, known] = buildSystemPrompt(defaultConsumerDna(), facts({ timeZoneKnown: true }));
+    expect(known!.text).not.toContain('time zone is unknown');
+  });
+
   it('speaks the DNA’s persona', () => {
     const dna = {
       ...defaultConsumerDna(),

@@ -1,7 +1,8 @@
 /**
  * The facts of a turn's system prompt, gathered at once: the person's profile, the memories that
  * matter for their message, their habits, the local time, and the weather and transport where they
- * are. Weather is a nicety: when it is slow or failing, the prompt goes without it.
+ * are. Weather is a nicety: when it is slow or failing, the prompt goes without it. The zone it
+ * reports for the place they shared becomes theirs when they have none.
  */
 import type { WeatherClient } from '../../integrations/weather/open-meteo.ts';
 import type { Db } from '../../platform/db.ts';
@@ -50,6 +51,14 @@ export function createFactsGatherer(deps: {
         deps.logger.debug({ err: error }, 'no weather for the prompt');
       }
     }
+    // A person's zone learnt from where they are (the weather's, for the place they shared) is
+    // kept on their profile: the prompt's "now", their reminders' times and later turns (when the
+    // weather is slow) all read the one zone.
+    let timeZone = profile.timeZone;
+    if (!timeZone && weather?.timeZone) {
+      timeZone = weather.timeZone;
+      await db.user.updateMany({ where: { id: userId, timeZone: null }, data: { timeZone } });
+    }
     return {
       person: {
         displayName: user.displayName,
@@ -59,7 +68,8 @@ export function createFactsGatherer(deps: {
       memories: memories.map((m) => m.content),
       patterns: describePatterns(patterns),
       now,
-      timeZone: profile.timeZone ?? weather?.timeZone ?? 'UTC',
+      timeZone: timeZone ?? 'UTC',
+      timeZoneKnown: timeZone != null,
       weather: weather ? weatherHint(weather) : null,
       transport: here ? transportHints({ weather }) : null,
     };

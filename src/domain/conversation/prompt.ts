@@ -19,7 +19,7 @@ export const PROMPT_BUDGETS = {
   person: 200,
   memories: 400,
   patterns: 150,
-  time: 60,
+  time: 100,
   weather: 120,
   transport: 120,
   summary: 400,
@@ -61,6 +61,8 @@ export interface TurnFacts {
   patterns: string | null;
   now: Date;
   timeZone: string;
+  /** False when `timeZone` is UTC for want of the person's own (no profile zone, no place shared). */
+  timeZoneKnown?: boolean;
   /** The weather where the person is; null when unknown. */
   weather: string | null;
   /** How the person gets around, in words; null when unknown. */
@@ -87,7 +89,11 @@ export function buildSystemPrompt(dna: AgentDna, facts: TurnFacts): SystemPart[]
     );
   }
   if (facts.patterns) parts.push(section('Their habits', facts.patterns, PROMPT_BUDGETS.patterns));
-  parts.push(section('Now', localNow(facts.now, facts.timeZone), PROMPT_BUDGETS.time));
+  const now =
+    facts.timeZoneKnown === false
+      ? `${localNow(facts.now, facts.timeZone)} Their own time zone is unknown, so this is UTC: for a booking, "today" and "tomorrow" are the venue's own dates, and when the day they mean is unclear, ask.`
+      : localNow(facts.now, facts.timeZone);
+  parts.push(section('Now', now, PROMPT_BUDGETS.time));
   if (facts.weather) parts.push(section('Weather where they are', facts.weather, PROMPT_BUDGETS.weather));
   if (facts.transport) parts.push(section('Getting around', facts.transport, PROMPT_BUDGETS.transport));
   if (facts.summary) {
