@@ -6,12 +6,13 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UNAVAILABLE_REPLY } from '../../src/domain/conversation/turn.ts';
 import { quoteDelivery } from '../../src/domain/delivery/quote.ts';
 import { API_KEY, API_SECRET, quoteRequest } from '../delivery/support.ts';
 import { agentEnv, startAppWithWorker, stopAll, telegramEnv } from '../factories/apps.ts';
 import { telegramChats } from '../factories/chats.ts';
 import { call, lastTurn, type ModelRequestBody, say } from '../factories/model.ts';
-import { startFakeAnthropic } from '../fakes/anthropic.ts';
+import { anthropicError, startFakeAnthropic } from '../fakes/anthropic.ts';
 import { type FakeLalamove, startFakeLalamove } from '../fakes/lalamove.ts';
 import { type FakeBotApi, startFakeBotApi } from '../fakes/telegram.ts';
 import type { TestApp } from '../helpers/app.ts';
@@ -35,6 +36,7 @@ beforeAll(async () => {
     LALAMOVE_API_SECRET: API_SECRET,
     LALAMOVE_API_URL: lalamove.url,
     DELIVERY_CONFIRM_MINUTES: '10',
+    AGENT_UNAVAILABLE_RETRY_MS: '300',
   }));
 });
 afterAll(() => stopAll(worker, app, telegram, model, lalamove));
@@ -118,6 +120,29 @@ describe('booking a delivery through the agent', () => {
     await press(chatId, shown.buttons[0]!.callback_data);
     await nthReply(chatId, 3);
     expect(String(again[0]!.error)).toMatch(/^ALREADY_USED/);
+    expect(ordersPlaced()).toBe(before + 1);
+  });
+
+  it('books a Confirm pressed while no model could answer, once one can', async () => {
+    const { chatId, shown, quote } = await quotedChat();
+    const before = ordersPlaced();
+    let down = true;
+    let told = '';
+    model.respond((body: Body) => {
+      if (down) return anthropicError(529);
+      const { results, text } = lastTurn(body);
+      if (results.length === 0) {
+        told = text;
+        return call('confirm_delivery', { quote_id: quote.id });
+      }
+      return say(results[0]!.isError ? 'I could not book it.' : 'Booked!');
+    });
+    await press(chatId, shown.buttons[0]!.callback_data);
+    expect((await nthReply(chatId, 2)).text).toBe(UNAVAILABLE_REPLY);
+    down = false;
+    // The same press, handled again, is still the person's confirmation of this quote.
+    expect((await nthReply(chatId, 3)).text).toBe('Booked!');
+    expect(told).toContain(`confirmed delivery quote ${quote.id}`);
     expect(ordersPlaced()).toBe(before + 1);
   });
 

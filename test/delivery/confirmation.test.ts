@@ -3,7 +3,7 @@
  * that quote. The happy paths, then every way around the rule we could think of, each refused
  * with its reason and with no order reaching Lalamove (the fake counts them).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { confirmationCode, releaseConfirmation } from '../../src/domain/confirmations/confirmations.ts';
 import { CONFIRM_BUTTON_PREFIX, confirmButtonPayload } from '../../src/domain/delivery/confirmation.ts';
@@ -38,7 +38,7 @@ async function quoted(options: { confirmMinutes?: number } = {}) {
   advance(2 * SECOND);
   const say = (
     who: string,
-    message: { buttonPayload?: string | null; text?: string | null; receivedAt?: Date },
+    message: { buttonPayload?: string | null; text?: string | null; receivedAt?: Date; eventId?: string },
   ) =>
     releaseConfirmation(
       database.prisma,
@@ -47,6 +47,7 @@ async function quoted(options: { confirmMinutes?: number } = {}) {
         buttonPayload: message.buttonPayload ?? null,
         text: message.text ?? null,
         receivedAt: message.receivedAt,
+        eventId: message.eventId,
       },
       deps.now(),
     );
@@ -349,6 +350,22 @@ describe('every way around the rule is refused, and nothing reaches Lalamove', (
     await refused(confirmDelivery(deps, userId, { quoteId: quote.id }), 'ALREADY_USED');
     expect(await say(userId, { buttonPayload: confirmButtonPayload(confirmation.token) })).toBeNull();
     expect(await say(userId, { text: `CONFIRM ${confirmation.code}` })).toBeNull();
+    await refused(confirmDelivery(deps, userId, { quoteId: quote.id }), 'ALREADY_USED');
+    expect(ordersPlaced()).toBe(before + 1);
+  });
+
+  it('the same message handled again (no model answered it) releases its quote again; no other message does', async () => {
+    const { deps, userId, quote, confirmation, say } = await quoted();
+    const press = { buttonPayload: confirmButtonPayload(confirmation.token), eventId: randomUUID() };
+    expect(await say(userId, press)).toEqual({ quoteId: quote.id });
+    // The turn is retried: the press is still the person's confirmation of this quote.
+    expect(await say(userId, press)).toEqual({ quoteId: quote.id });
+    // Another message carrying the same button is not.
+    expect(await say(userId, { ...press, eventId: randomUUID() })).toBeNull();
+    const before = ordersPlaced();
+    await confirmDelivery(deps, userId, { quoteId: quote.id });
+    // Released again after the order: it is still booked once.
+    expect(await say(userId, press)).toEqual({ quoteId: quote.id });
     await refused(confirmDelivery(deps, userId, { quoteId: quote.id }), 'ALREADY_USED');
     expect(ordersPlaced()).toBe(before + 1);
   });

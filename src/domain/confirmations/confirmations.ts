@@ -124,14 +124,29 @@ export async function mintConfirmation(
  *
  * Call it only with the person's own inbound message. `message.receivedAt` is when it reached us
  * (the inbound event's receipt time); without it, `now` stands in. A message that arrived before a
- * confirmation existed cannot release it, even when it is processed later.
+ * confirmation existed cannot release it, even when it is processed later. `message.eventId`, the
+ * inbound event: the same message handled again (its turn retried) releases again what it released
+ * the first time, unexpired; what is done with it is still done once (useHeldAction, the order's
+ * own key).
  */
 export async function releaseConfirmation(
   db: Db,
   userId: string,
-  message: { buttonPayload: string | null; text: string | null; receivedAt?: Date | null },
+  message: {
+    buttonPayload: string | null;
+    text: string | null;
+    receivedAt?: Date | null;
+    eventId?: string | null;
+  },
   now: Date,
 ): Promise<Released | null> {
+  if (message.eventId) {
+    const before = await db.confirmation.findFirst({
+      where: { userId, releasedByEventId: message.eventId, expiresAt: { gt: now } },
+      select: { id: true, quoteId: true, action: true },
+    });
+    if (before) return releasedOf(before);
+  }
   const arrived = message.receivedAt ?? now;
   const where = { ...releasable(userId, now), createdAt: { lt: arrived } };
   const fields = { id: true, quoteId: true, action: true } as const;
@@ -164,9 +179,13 @@ export async function releaseConfirmation(
   // Conditional on the same facts, so a concurrent release or use cannot be overwritten.
   const released = await db.confirmation.updateMany({
     where: { id: found.id, ...where },
-    data: { confirmedAt: now },
+    data: { confirmedAt: now, releasedByEventId: message.eventId ?? null },
   });
   if (released.count !== 1) return null;
+  return releasedOf(found);
+}
+
+function releasedOf(found: { id: string; quoteId: string | null; action: Prisma.JsonValue }): Released {
   if (found.quoteId) return { quoteId: found.quoteId };
   return { actionId: found.id, action: heldAction.parse(found.action) };
 }

@@ -39,10 +39,13 @@ export interface MemoryPort {
 }
 
 export interface ConfirmationPort {
-  /** Releases the confirmation (a delivery quote's or a held action's) the person's own message carries, if any. */
+  /**
+   * Releases the confirmation (a delivery quote's or a held action's) the person's own message
+   * carries, if any; the same message (`eventId`) handled again releases it again.
+   */
   release(
     userId: string,
-    message: { buttonPayload: string | null; text: string | null; receivedAt: Date },
+    message: { buttonPayload: string | null; text: string | null; receivedAt: Date; eventId: string },
   ): Promise<Released | null>;
   /** Uses a released held action, once: true when this turn may carry it out. */
   useHeldAction(userId: string, actionId: string): Promise<boolean>;

@@ -182,6 +182,7 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     buttonPayload: message.button?.payload ?? null,
     text: message.text,
     receivedAt: context.receivedAt,
+    eventId: context.eventId,
   });
 
   const now = deps.now();
