@@ -354,18 +354,22 @@ describe('every way around the rule is refused, and nothing reaches Lalamove', (
     expect(ordersPlaced()).toBe(before + 1);
   });
 
-  it('the same message handled again (no model answered it) releases its quote again; no other message does', async () => {
+  it('a release not acted on yet is released again: the same message retried, or the person pressing again', async () => {
     const { deps, userId, quote, confirmation, say } = await quoted();
     const press = { buttonPayload: confirmButtonPayload(confirmation.token), eventId: randomUUID() };
     expect(await say(userId, press)).toEqual({ quoteId: quote.id });
-    // The turn is retried: the press is still the person's confirmation of this quote.
+    // The turn is retried (no model answered): the press is still the person's confirmation.
     expect(await say(userId, press)).toEqual({ quoteId: quote.id });
-    // Another message carrying the same button is not.
-    expect(await say(userId, { ...press, eventId: randomUUID() })).toBeNull();
+    // The person presses again, or types the code, before anything was booked.
+    expect(await say(userId, { ...press, eventId: randomUUID() })).toEqual({ quoteId: quote.id });
+    const typed = { text: `CONFIRM ${confirmation.code}`, eventId: randomUUID() };
+    expect(await say(userId, typed)).toEqual({ quoteId: quote.id });
     const before = ordersPlaced();
     await confirmDelivery(deps, userId, { quoteId: quote.id });
-    // Released again after the order: it is still booked once.
-    expect(await say(userId, press)).toEqual({ quoteId: quote.id });
+    // Once booked, a new press releases nothing; the last releasing message retried may, and it
+    // still books once.
+    expect(await say(userId, { ...press, eventId: randomUUID() })).toBeNull();
+    expect(await say(userId, typed)).toEqual({ quoteId: quote.id });
     await refused(confirmDelivery(deps, userId, { quoteId: quote.id }), 'ALREADY_USED');
     expect(ordersPlaced()).toBe(before + 1);
   });

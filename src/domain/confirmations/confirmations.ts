@@ -79,9 +79,13 @@ export function isConfirmButton(payload: string | null | undefined): boolean {
   return payload ? BUTTON.test(payload) : false;
 }
 
-/** Live (releasable) confirmations of a person at `now`. */
+/**
+ * Live (releasable) confirmations of a person at `now`: not used and not expired. One released
+ * and not acted on yet (no model answered that turn, or the day's budget was spent) is released
+ * again by the person's next press or code: each release is theirs, and the use is once.
+ */
 function releasable(userId: string, now: Date) {
-  return { userId, confirmedAt: null, usedAt: null, expiresAt: { gt: now } };
+  return { userId, usedAt: null, expiresAt: { gt: now } };
 }
 
 /** Mints a confirmation (inside the transaction that stores what it confirms, where there is one). */
@@ -120,7 +124,7 @@ export async function mintConfirmation(
 /**
  * Releases the confirmation the person's own message carries, if any: a Confirm button's payload,
  * or a text that is exactly "CONFIRM <code>". Only a confirmation of this person, minted before
- * the message arrived, not expired, not yet released and not used, is released.
+ * the message arrived, not expired and not used, is released.
  *
  * Call it only with the person's own inbound message. `message.receivedAt` is when it reached us
  * (the inbound event's receipt time); without it, `now` stands in. A message that arrived before a
