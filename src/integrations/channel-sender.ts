@@ -12,6 +12,45 @@ export interface OutboundContent {
   buttons?: { id: string; title: string }[];
   /** A pre-approved WhatsApp template, for outside the 24-hour window. */
   template?: { name: string; language: string; parameters: string[] };
+  /**
+   * How many characters at the end of the body are the code's own notes (what a Confirm button
+   * does, its code): a channel that must shorten the body cuts before them, never into them.
+   */
+  keepEnd?: number;
+}
+
+/**
+ * `text` within a channel's `limit` (as `size` measures it, characters by default), `escape`d
+ * for its markup: whole when it fits; else cut before its last `keepEnd` characters, which are
+ * kept, with "…" where it was cut. The cut falls between characters, never inside one or inside
+ * an escape.
+ */
+export function fitText(
+  text: string,
+  limit: number,
+  options: { keepEnd?: number; size?: (text: string) => number; escape?: (text: string) => string } = {},
+): string {
+  const escaped = options.escape ?? ((t: string) => t);
+  const size = options.size ?? ((t: string) => t.length);
+  const whole = escaped(text);
+  if (size(whole) <= limit) return whole;
+  const keep = Math.min(Math.max(options.keepEnd ?? 0, 0), text.length);
+  const tail = escaped(text.slice(text.length - keep));
+  const ellipsis = escaped('…');
+  const budget = limit - size(tail) - size(ellipsis);
+  // The notes alone do not fit: they are shortened like any text.
+  if (budget < 0)
+    return keep > 0 ? fitText(text.slice(text.length - keep), limit, { ...options, keepEnd: 0 }) : '';
+  let head = '';
+  let used = 0;
+  for (const char of text.slice(0, text.length - keep)) {
+    const part = escaped(char);
+    const n = size(part);
+    if (used + n > budget) break;
+    head += part;
+    used += n;
+  }
+  return `${head}${ellipsis}${tail}`;
 }
 
 /** Why a send did not go through, as the channel client tells it. */

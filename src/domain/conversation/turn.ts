@@ -120,15 +120,20 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
       : message.externalChatId,
   };
   const reply = async (body: string, extra: Partial<ToolContext> = {}, kind = 'reply') => {
-    // The code's own notes (a delivery's price, places and code) are never the part cut off.
+    // The code's own notes (a delivery's price, places and code) are never the part cut off: not
+    // here, nor by a channel that carries less (keepEnd).
     const notes = extra.replyNotes?.length ? `\n\n${extra.replyNotes.join('\n')}` : '';
+    const content = {
+      ...(extra.replyButtons?.length ? { buttons: extra.replyButtons.slice(0, 3) } : {}),
+      ...(notes ? { keepEnd: notes.length } : {}),
+    };
     await queueMessage(db, {
       userId: context.userId,
       kind,
       body: `${body.slice(0, Math.max(0, MAX_REPLY_CHARS - notes.length))}${notes}`,
       dedupeKey: `${kind}:${context.eventId}`,
       chatId: context.chatId,
-      content: extra.replyButtons?.length ? { buttons: extra.replyButtons.slice(0, 3) } : undefined,
+      content: Object.keys(content).length ? content : undefined,
     });
   };
 

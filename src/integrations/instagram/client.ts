@@ -10,7 +10,7 @@
  * person isn't available" (551, subcodes 1545041, 2018108, 2018001) is permanent and makes the
  * chat unreachable; every other refusal is permanent for this message only.
  */
-import { type ChannelSender, type OutboundContent, SendError } from '../channel-sender.ts';
+import { type ChannelSender, fitText, type OutboundContent, SendError } from '../channel-sender.ts';
 
 /** The message part of a Send API request: text (with quick replies), or one attachment. */
 export type InstagramOutgoingMessage =
@@ -117,22 +117,6 @@ export function createInstagramClient(options: {
   };
 }
 
-/** Cuts text to `maxBytes` of UTF-8 without splitting a character. */
-function truncateBytes(text: string, maxBytes: number): string {
-  if (Buffer.byteLength(text) <= maxBytes) return text;
-  let out = '';
-  let size = 0;
-  const ellipsis = '…';
-  const budget = maxBytes - Buffer.byteLength(ellipsis);
-  for (const char of text) {
-    const n = Buffer.byteLength(char);
-    if (size + n > budget) break;
-    out += char;
-    size += n;
-  }
-  return out + ellipsis;
-}
-
 /** Instagram's limits: text up to 1000 bytes, 13 quick replies, titles up to 20 characters. */
 const MAX_TEXT_BYTES = 1000;
 const MAX_QUICK_REPLIES = 13;
@@ -162,7 +146,10 @@ export function instagramRequests(
       recipient,
       message: {
         // Quick replies need text to hang on; the text is last so the buttons stay under it.
-        text: truncateBytes(text || '…', MAX_TEXT_BYTES),
+        text: fitText(text || '…', MAX_TEXT_BYTES, {
+          keepEnd: message.body ? content.keepEnd : 0,
+          size: (t) => Buffer.byteLength(t),
+        }),
         ...(buttons.length
           ? {
               quick_replies: buttons.map((b) => ({

@@ -6,7 +6,7 @@
  * network failures are worth retrying.
  */
 import type { ApiMethods, Message } from '@grammyjs/types';
-import { type ChannelSender, type OutboundContent, SendError } from '../channel-sender.ts';
+import { type ChannelSender, fitText, type OutboundContent, SendError } from '../channel-sender.ts';
 
 type Params<M extends keyof ApiMethods<unknown>> = Parameters<ApiMethods<unknown>[M]>[0];
 type Result<M extends keyof ApiMethods<unknown>> = ReturnType<ApiMethods<unknown>[M]>;
@@ -86,14 +86,14 @@ export function telegramSender(bots: Map<string, TelegramClient>): ChannelSender
         sent = await client.call('sendPhoto', {
           chat_id,
           photo: image.url,
-          caption: escapeMarkdownV2(message.body).slice(0, 1024),
+          caption: fitText(message.body, 1024, { keepEnd: content.keepEnd, escape: escapeMarkdownV2 }),
           parse_mode: 'MarkdownV2',
           ...(reply_markup ? { reply_markup } : {}),
         });
       } else {
         sent = await client.call('sendMessage', {
           chat_id,
-          text: escapeMarkdownV2(message.body).slice(0, 4096),
+          text: fitText(message.body, 4096, { keepEnd: content.keepEnd, escape: escapeMarkdownV2 }),
           parse_mode: 'MarkdownV2',
           ...(reply_markup ? { reply_markup } : {}),
         });

@@ -13,7 +13,13 @@
  * - 131026, undeliverable (not on WhatsApp, blocked us, old app): permanent, person unreachable;
  * - any other 4xx: permanent.
  */
-import { type ChannelSender, type OutboundContent, SendError, type SendTarget } from '../channel-sender.ts';
+import {
+  type ChannelSender,
+  fitText,
+  type OutboundContent,
+  SendError,
+  type SendTarget,
+} from '../channel-sender.ts';
 
 export interface WhatsAppClient {
   /** Posts one Cloud API message object (without `messaging_product`); returns its `wamid`. */
@@ -119,7 +125,8 @@ export function whatsappMessage(
   message: { body: string; content: OutboundContent },
 ): Record<string, unknown> {
   const to = target.externalChatId;
-  const { images = [], buttons = [], template } = message.content ?? {};
+  const { images = [], buttons = [], template, keepEnd } = message.content ?? {};
+  const body = (limit: number) => fitText(message.body, limit, { keepEnd });
   if (!target.windowOpen) {
     if (!template) throw new SendError(WINDOW_CLOSED, { permanent: true });
     return {
@@ -146,7 +153,7 @@ export function whatsappMessage(
       interactive: {
         type: 'button',
         ...(image ? { header: { type: 'image', image: { link: image.url } } } : {}),
-        body: { text: message.body.slice(0, CAPTION_MAX) },
+        body: { text: body(CAPTION_MAX) },
         action: {
           buttons: buttons.map((b) => ({
             type: 'reply',
@@ -163,7 +170,7 @@ export function whatsappMessage(
       type: 'interactive',
       interactive: {
         type: 'list',
-        body: { text: message.body.slice(0, TEXT_MAX) },
+        body: { text: body(TEXT_MAX) },
         action: {
           button: 'Choose',
           sections: [
@@ -178,14 +185,18 @@ export function whatsappMessage(
     };
   }
   if (image) {
-    const caption = message.body || image.caption;
+    const caption = message.body
+      ? body(CAPTION_MAX)
+      : image.caption
+        ? fitText(image.caption, CAPTION_MAX)
+        : '';
     return {
       to,
       type: 'image',
-      image: { link: image.url, ...(caption ? { caption: caption.slice(0, CAPTION_MAX) } : {}) },
+      image: { link: image.url, ...(caption ? { caption } : {}) },
     };
   }
-  return { to, type: 'text', text: { body: message.body.slice(0, TEXT_MAX), preview_url: false } };
+  return { to, type: 'text', text: { body: body(TEXT_MAX), preview_url: false } };
 }
 
 /** Sends for the configured numbers, keyed by phone number id (the chats' account). */
