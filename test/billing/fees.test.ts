@@ -401,6 +401,43 @@ describe('the monthly invoice', () => {
     expect(await feeOf(id)).toMatchObject({ status: 'INVOICED' });
   });
 
+  it('charges the invoice to the plan’s card, and emails it once the plan ended with no card left on file', async () => {
+    const active = await world({ subscribed: true });
+    const charged = (await bookingRow(db(), completed(active.venueId))).id;
+    await collectBookingFee(deps(), charged);
+    await monthlyInvoiceAfter((await feeOf(charged))!.accruedAt);
+    const [subscription] = await db().billingSubscription.findMany({
+      where: { organizationId: active.organizationId },
+    });
+    const card = fake.objects.get(subscription!.stripeSubscriptionId)!.default_payment_method;
+    const first = await db().feeInvoice.findFirstOrThrow({
+      where: { organizationId: active.organizationId },
+    });
+    expect(fake.objects.get(first.stripeInvoiceId!)).toMatchObject({
+      collection_method: 'charge_automatically',
+      default_payment_method: card,
+    });
+
+    // Accrued on the plan (for the invoice), then the plan was cancelled; the card was the plan's.
+    const ended = await world({ subscribed: true });
+    const id = (await bookingRow(db(), completed(ended.venueId))).id;
+    await collectBookingFee(deps(), id);
+    expect(await feeOf(id)).toMatchObject({ collection: 'INVOICE' });
+    await db().billingSubscription.updateMany({
+      where: { organizationId: ended.organizationId },
+      data: { status: 'canceled', stateAt: new Date() },
+    });
+    await monthlyInvoiceAfter((await feeOf(id))!.accruedAt);
+    const invoice = await db().feeInvoice.findFirstOrThrow({
+      where: { organizationId: ended.organizationId },
+    });
+    expect(fake.objects.get(invoice.stripeInvoiceId!)).toMatchObject({
+      collection_method: 'send_invoice',
+      days_until_due: 14,
+      status: 'open',
+    });
+  });
+
   it('emails the invoice to an organisation without a subscription', async () => {
     const w = await world();
     const id = (await bookingRow(db(), completed(w.venueId))).id;

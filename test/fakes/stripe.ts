@@ -97,6 +97,11 @@ export interface FakeStripe {
     currentPeriodEnd?: number;
     /** The price of its item (a plan's price id). */
     price?: string;
+    /**
+     * Its card (`default_payment_method`), as Checkout saves one for the subscription (not as the
+     * customer's default): a new card unless given; null for none.
+     */
+    paymentMethod?: string | null;
   }): StripeObject;
   /**
    * Gives the customer a card as its default payment method (`invoice_settings`), as saving one
@@ -308,6 +313,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
           currency: p.currency ?? 'usd',
           status: 'draft',
           collection_method: p.collection_method ?? 'charge_automatically',
+          default_payment_method: p.default_payment_method ?? null,
           days_until_due: p.days_until_due === undefined ? null : Number(p.days_until_due),
           auto_advance: p.auto_advance === 'true',
           description: p.description ?? null,
@@ -559,13 +565,29 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       status = 'active',
       currentPeriodEnd = now() + 30 * 86_400,
       price,
+      paymentMethod,
     }) {
+      const card =
+        paymentMethod !== undefined
+          ? paymentMethod
+          : put(
+              {
+                id: newId('pm'),
+                object: 'payment_method',
+                type: 'card',
+                customer,
+                declines: false,
+                created: now(),
+              },
+              undefined,
+            ).id;
       return put(
         {
           id: newId('sub'),
           object: 'subscription',
           customer,
           status,
+          default_payment_method: card,
           metadata: organizationId ? { organizationId } : {},
           created: now(),
           livemode: false,

@@ -4,8 +4,8 @@
  * - Subscribed venues' organisations get one invoice a month per currency (`monthly-invoice`, the
  *   1st at 01:00 UTC = 09:00 WITA): their pending fees from before the month, one invoice item
  *   each, on a draft invoice made for them, then finalised so Stripe collects it (charged to the
- *   card of the subscription, or sent with FEE_INVOICE_DAYS_UNTIL_DUE days to pay when the
- *   organisation has no subscription). Fees are then INVOICED; Stripe's `invoice.paid` for that
+ *   card on file, the active plan's else the customer's default, or sent with
+ *   FEE_INVOICE_DAYS_UNTIL_DUE days to pay when there is none). Fees are then INVOICED; Stripe's `invoice.paid` for that
  *   invoice makes them PAID (`applyFeeInvoicePaid`).
  * - Venues without a plan pay as they go: the fee is charged at once off-session to the default
  *   card of the organisation's Stripe customer (a PaymentIntent confirmed off-session) and is then
@@ -51,7 +51,7 @@ import {
   monthOf,
   settlementTransferId,
 } from './fees.ts';
-import { planStanding } from './standing.ts';
+import { type PlanStanding, planStanding } from './standing.ts';
 
 export interface CollectionDeps extends FeeDeps {
   /** Undefined: billing is off, nothing is collected (fees stay pending). */
@@ -199,6 +199,21 @@ async function recordCharged(
     }
     return { outcome: 'skipped', reason: 'settled_meanwhile' };
   });
+}
+
+/**
+ * The card a monthly fee invoice is charged to: the active plan's (Checkout saves it on the
+ * subscription), else the customer's default; null when there is none, for an organisation
+ * without a plan, whose plan ended or is failing, or one on a plan paid otherwise.
+ */
+async function invoiceCard(stripe: StripeClient, standing: PlanStanding, customerId: string) {
+  if (standing.standing === 'ACTIVE' && standing.stripeSubscriptionId) {
+    const subscription = await stripe.subscriptions.retrieve(standing.stripeSubscriptionId);
+    const method = subscription.default_payment_method;
+    if (method) return typeof method === 'string' ? method : method.id;
+  }
+  const customer = await stripe.customers.retrieve(customerId);
+  return 'deleted' in customer && customer.deleted ? null : defaultPaymentMethod(customer as Stripe.Customer);
 }
 
 function defaultPaymentMethod(customer: Stripe.Customer): string | null {
@@ -424,17 +439,17 @@ export async function invoiceOrganizationFees(
   const customer = await customerOf(db, stripe, organizationId);
 
   if (!invoice.stripeInvoiceId) {
-    const standing = await planStanding(db, deps, organizationId);
-    // A subscription has a card to charge; without one Stripe emails the invoice to be paid.
-    const automatic = standing.stripeSubscriptionId !== null;
+    // Charged to a card the organisation has on file; without one Stripe emails the invoice to be paid.
+    const card = await invoiceCard(stripe, await planStanding(db, deps, organizationId), customer);
     const created = await stripe.invoices.create(
       {
         customer,
         currency: currency.toLowerCase(),
         auto_advance: false,
         pending_invoice_items_behavior: 'exclude',
-        collection_method: automatic ? 'charge_automatically' : 'send_invoice',
-        ...(automatic ? {} : { days_until_due: deps.fees.invoiceDaysUntilDue }),
+        ...(card
+          ? { collection_method: 'charge_automatically', default_payment_method: card }
+          : { collection_method: 'send_invoice', days_until_due: deps.fees.invoiceDaysUntilDue }),
         description: `AGNT booking fees, ${month}`,
         metadata: { kind: 'booking-fees', organizationId, month },
       },
