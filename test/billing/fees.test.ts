@@ -770,6 +770,26 @@ describe('pay as you go', () => {
     expect(await feeOf(row.id)).toMatchObject({ chargeAttempts: 2 });
   });
 
+  it('retries a charge that timed out as the same request, though the default card changed meanwhile', async () => {
+    const w = await world({ card: 'ok' });
+    const row = await bookingRow(db(), completed(w.venueId));
+    // Stripe takes the charge but every answer comes too late (the client's own retries too).
+    for (let i = 0; i < 3; i++) fake.hangNext({ path: '/v1/payment_intents', ms: 1_500 });
+    await expect(collectBookingFee(deps(), row.id)).rejects.toThrow();
+    expect(await feeOf(row.id)).toMatchObject({ status: 'PENDING', chargePaymentMethod: w.cardId });
+    // The owner saves another card in the portal before the job runs again.
+    const newer = fake.attachCard(w.customerId!);
+    const again = await chargeBookingFee(deps(), row.id);
+    expect(again).toMatchObject({ outcome: 'charged' });
+    const key = `booking-fee-charge:${row.id}:1`;
+    expect(fake.objectsCreatedWith(key)).toBe(1);
+    const [intentId] = [...fake.createdWithKey].find(([, k]) => k === key)!;
+    expect(fake.objects.get(intentId)).toMatchObject({ payment_method: w.cardId });
+    expect(fake.objects.get(intentId)!.payment_method).not.toBe(newer);
+    expect(await feeOf(row.id)).toMatchObject({ status: 'CHARGED', stripePaymentIntentId: intentId });
+    expect(await payable(w.organizationId)).toBe(0n);
+  });
+
   it('keeps the money in the ledger when a fee is waived while its charge is on its way', async () => {
     const w = await world({ card: 'ok' });
     const row = await bookingRow(db(), completed(w.venueId));

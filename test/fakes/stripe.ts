@@ -84,7 +84,8 @@ export interface FakeStripe {
   completeSession(id: string, options?: { paymentStatus?: 'paid' | 'unpaid' }): StripeObject;
   /**
    * The next POST matching `path` creates its object (and stores its answer under its key, as
-   * Stripe does) but answers only after `ms`: the caller times out although Stripe acted.
+   * Stripe does) but answers only after `ms`: the caller times out although Stripe acted. A
+   * request replayed under its key is slowed the same way.
    */
   hangNext(options: { path?: string; ms: number }): void;
   /** The next request matching `path` fails with `status` before anything is created. */
@@ -509,6 +510,9 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       );
     }
 
+    // A slow answer (hangNext) is slow whether it is made now or replayed.
+    const hangAt = hangs.findIndex((h) => !h.path || h.path === request.path);
+    const [hang] = hangAt >= 0 ? hangs.splice(hangAt, 1) : [];
     if (key !== undefined) {
       const stored = byKey.get(key);
       if (stored) {
@@ -524,6 +528,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         return {
           ...stored.reply,
           headers: { ...stored.reply.headers, 'Idempotent-Replayed': 'true', 'Idempotency-Key': key },
+          ...(hang ? { delayMs: hang.ms } : {}),
         };
       }
     }
@@ -534,11 +539,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     if (key !== undefined && answer.status < 500) {
       byKey.set(key, { method: request.method, path: request.path, body: request.raw, reply: answer });
     }
-    const hangAt = hangs.findIndex((h) => !h.path || h.path === request.path);
-    if (hangAt >= 0) {
-      const [hang] = hangs.splice(hangAt, 1);
-      return { ...answer, headers: key ? { 'Idempotency-Key': key } : {}, delayMs: hang!.ms };
-    }
+    if (hang) return { ...answer, headers: key ? { 'Idempotency-Key': key } : {}, delayMs: hang.ms };
     return { ...answer, headers: key ? { 'Idempotency-Key': key } : {} };
   });
 

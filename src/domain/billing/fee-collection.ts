@@ -95,12 +95,23 @@ export async function chargeBookingFee(deps: CollectionDeps, bookingId: string):
   }
   const known = await db.billingCustomer.findUnique({ where: { organizationId: fee.organizationId } });
   if (!known) return toInvoice(deps, fee, 'no_customer');
-  const customer = await stripe.customers.retrieve(known.stripeCustomerId);
-  const card =
-    'deleted' in customer && customer.deleted ? null : defaultPaymentMethod(customer as Stripe.Customer);
-  if (!card) return toInvoice(deps, fee, 'no_card');
-
   const attempt = fee.chargeAttempts + 1;
+  // The card this attempt is made to, chosen once: run again under the same key (a timeout), the
+  // request must be the same, or Stripe refuses it (and the charge it may have made goes unseen).
+  let card = fee.chargePaymentMethod;
+  if (!card) {
+    const customer = await stripe.customers.retrieve(known.stripeCustomerId);
+    card =
+      'deleted' in customer && customer.deleted ? null : defaultPaymentMethod(customer as Stripe.Customer);
+    if (!card) return toInvoice(deps, fee, 'no_card');
+    const chosen = await db.bookingFee.updateMany({
+      where: { id: fee.id, status: 'PENDING', chargeAttempts: fee.chargeAttempts, chargePaymentMethod: null },
+      data: { chargePaymentMethod: card, updatedAt: deps.now() },
+    });
+    // Another run chose first: its card is this attempt's.
+    if (chosen.count === 0) return chargeBookingFee(deps, bookingId);
+  }
+
   let intent: Stripe.PaymentIntent;
   try {
     intent = await stripe.paymentIntents.create(
@@ -253,6 +264,7 @@ async function recordDecline(
     data: {
       chargeAttempts: attempt,
       stripePaymentIntentId: null,
+      chargePaymentMethod: null,
       lastChargeError: error.slice(0, 500),
       nextChargeAt: last ? null : new Date(deps.now().getTime() + waitMs),
       ...(last ? { collection: 'INVOICE' as const } : {}),
