@@ -353,6 +353,37 @@ describe('a booking made through AGNT, honoured', () => {
     expect((await billing(w.ownerId, w.organizationId))!.invoices).toMatchObject([{ status: 'paid' }]);
   });
 
+  it('tells the owners once when Stripe cannot collect the invoice, and settles it when paid', async () => {
+    const w = await world({ subscribed: true });
+    const id = (await bookingRow(db(), completed(w.venueId, { valueMinor: 8000n }))).id;
+    await collectBookingFee(deps(), id);
+    await monthlyInvoiceAfter((await feeOf(id))!.accruedAt);
+    const invoice = await db().feeInvoice.findFirstOrThrow({ where: { organizationId: w.organizationId } });
+    const stripeInvoice = fake.objects.get(invoice.stripeInvoiceId!)!;
+    const deliver = async (event: ReturnType<typeof fake.event>) => {
+      expect((await fake.sendEvent(`${app.url}/webhooks/stripe`, event)).status).toBe(200);
+      await runDueJobs(app, ['stripe-event']);
+    };
+    // The card declined: Stripe says so, and again at its next retry.
+    await deliver(fake.event('invoice.payment_failed', stripeInvoice));
+    await deliver(fake.event('invoice.payment_failed', stripeInvoice));
+    expect(await db().feeInvoice.findUniqueOrThrow({ where: { id: invoice.id } })).toMatchObject({
+      status: 'payment_failed',
+    });
+    const told = await db().outboundMessage.findMany({
+      where: { kind: 'billing.fee_invoice_failed', userId: { in: [w.ownerId, w.staffId] } },
+    });
+    expect(told.map((m) => m.userId)).toEqual([w.ownerId]);
+    expect(told[0]!.body).toContain('$5.60');
+    expect(told[0]!.body).toContain(String(stripeInvoice.hosted_invoice_url));
+    // Paid after all (the owner paid on the invoice's page).
+    await deliver(fake.event('invoice.paid', fake.payInvoice(invoice.stripeInvoiceId!)));
+    expect(await feeOf(id)).toMatchObject({ status: 'PAID' });
+    expect(await db().feeInvoice.findUniqueOrThrow({ where: { id: invoice.id } })).toMatchObject({
+      status: 'paid',
+    });
+  });
+
   it('creates one invoice item when Stripe answers too late and the call is retried', async () => {
     const w = await world({ subscribed: true });
     const id = (await bookingRow(db(), completed(w.venueId))).id;

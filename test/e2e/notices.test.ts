@@ -393,6 +393,13 @@ describe('templates', () => {
         billingUrl: 'https://agnt.example/billing',
       },
       'billing.recovered': { organization: 'Sari', plan: 'AGNT Venue Growth' },
+      'billing.fee_invoice_failed': {
+        organization: 'Sari',
+        month: '2026-11',
+        amountMinor: 56_000n,
+        currency: 'IDR',
+        payUrl: 'https://invoice.stripe.test/i/in_1',
+      },
       'webhook.disabled': { url: 'https://hooks.example.com/', organization: 'Sari', days: 5 },
       reminder: { text: 'Call Sari about Friday' },
       'account.reengagement': { name: 'Sari' },
@@ -407,7 +414,19 @@ describe('templates', () => {
         }
       }
     }
-    expect(NOTICE_KINDS).toHaveLength(19);
+    expect(NOTICE_KINDS).toHaveLength(20);
+  });
+
+  it('writes an amount in its currency’s own minor units, as the language writes money', () => {
+    const failed = (amountMinor: bigint, currency: string, language: 'en' | 'pt') =>
+      renderNotice(
+        'billing.fee_invoice_failed',
+        { organization: 'Sari', month: '2026-11', amountMinor, currency, payUrl: 'https://pay.test/i' },
+        { language, via: 'EMAIL' },
+      ).body;
+    expect(failed(560n, 'USD', 'en')).toContain('$5.60');
+    expect(failed(500n, 'JPY', 'en')).toContain('¥500');
+    expect(failed(560n, 'EUR', 'pt')).toContain('€\u00a05,60');
   });
 
   it("writes the venue's local time as the language does, and offers a declined booking's alternatives", () => {

@@ -43,7 +43,7 @@ export interface DunningDeps {
 }
 
 /** Who is told: the organisation's owners (admins can pay too, but the subscription is the owners'). */
-const RECIPIENTS = ['OWNER'] as const;
+export const RECIPIENTS = ['OWNER'] as const;
 
 /** What the owners can have been told; null: nothing to tell (a new subscription, or it ended). */
 type Told = Exclude<Standing, 'NONE'> | null;

@@ -41,8 +41,10 @@ import { StripeCallError, type StripeClient } from '../../integrations/stripe/cl
 import type { Tx } from '../../platform/db.ts';
 import { ensureAccount, organizationAccount, platformAccount } from '../ledger/accounts.ts';
 import { transfer } from '../ledger/transfer.ts';
+import { queueNotice } from '../notices/notices.ts';
 import { queueInvoiceEvent } from './billing-events.ts';
 import { customerOf } from './checkout.ts';
+import { RECIPIENTS } from './dunning.ts';
 import {
   accrueBookingFee,
   BOOKING_FEE_SETTLEMENT,
@@ -530,6 +532,55 @@ function feeDescription(fee: BookingFee): string {
   return fee.kind === 'REFERRAL_PCT'
     ? `Booking ${fee.bookingId}: ${fee.pctBps / 100}% of ${value}`
     : `Booking ${fee.bookingId}: flat booking fee`;
+}
+
+/**
+ * Stripe could not collect a fee invoice (`invoice.payment_failed`: the card on file declined): the
+ * invoice is marked so (the dashboard shows it) and the organisation's owners are told once, with
+ * the invoice's page to pay it on (Stripe retries the card meanwhile; `invoice.paid` settles it
+ * whichever way it is paid). Null when the invoice is not one of ours (a subscription's).
+ */
+export async function applyFeeInvoicePaymentFailed(
+  db: FeeDeps['db'],
+  input: { stripeInvoiceId: string; hostedUrl: string | null; publicUrl: string; now: Date },
+): Promise<{ feeInvoiceId: string; told: number } | null> {
+  const invoice = await db.feeInvoice.findUnique({
+    where: { stripeInvoiceId: input.stripeInvoiceId },
+    include: { organization: { select: { name: true } } },
+  });
+  if (!invoice) return null;
+  return db.$transaction(async (tx) => {
+    // Paid meanwhile (events come in any order): nothing to tell.
+    const marked = await tx.feeInvoice.updateMany({
+      where: { id: invoice.id, status: { not: 'paid' } },
+      data: { status: 'payment_failed', updatedAt: input.now },
+    });
+    if (marked.count === 0) return { feeInvoiceId: invoice.id, told: 0 };
+    const owners = await tx.membership.findMany({
+      where: { organizationId: invoice.organizationId, role: { in: [...RECIPIENTS] } },
+      select: { userId: true },
+      orderBy: { createdAt: 'asc' },
+    });
+    const payUrl = input.hostedUrl ?? invoice.hostedUrl ?? `${input.publicUrl.replace(/\/$/, '')}/billing`;
+    let told = 0;
+    for (const { userId } of owners) {
+      const queued = await queueNotice(tx, {
+        userId,
+        kind: 'billing.fee_invoice_failed',
+        params: {
+          organization: invoice.organization.name,
+          month: invoice.month,
+          amountMinor: invoice.amountMinor,
+          currency: invoice.currency,
+          payUrl,
+        },
+        dedupeKey: `fee-invoice-failed:${invoice.id}:${userId}`,
+        data: { organizationId: invoice.organizationId, feeInvoiceId: invoice.id },
+      });
+      if (queued.queued) told++;
+    }
+    return { feeInvoiceId: invoice.id, told };
+  });
 }
 
 /**

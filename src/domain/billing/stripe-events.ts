@@ -38,7 +38,7 @@ import {
 } from '../../platform/provider-events.ts';
 import { applyCreditsEvent, type CreditsEventOutcome, isCreditsSession } from './credits-purchase.ts';
 import { type DunningDeps, settleStandingNotices } from './dunning.ts';
-import { applyFeeInvoicePaid } from './fee-collection.ts';
+import { applyFeeInvoicePaid, applyFeeInvoicePaymentFailed } from './fee-collection.ts';
 
 /** The job that applies one recorded Stripe event. */
 export const stripeEventTask = defineTask({ name: 'stripe-event', schema: providerEventPayload });
@@ -68,6 +68,7 @@ export type StripeEventOutcome =
       missing?: true;
     }
   | { outcome: 'fees_settled'; feeInvoiceId: string; settled: number; from: 'event' }
+  | { outcome: 'fee_invoice_failed'; feeInvoiceId: string; told: number; from: 'event' }
   | { outcome: 'ignored'; reason: string }
   | CreditsEventOutcome;
 
@@ -186,6 +187,16 @@ async function storeStripeEvent(
       paidAt: deps.now(),
     });
     if (fees) return { outcome: 'fees_settled', ...fees, from: 'event' };
+  }
+  if (event.type === 'invoice.payment_failed' && typeof object.id === 'string') {
+    const hosted = (object as { hosted_invoice_url?: unknown }).hosted_invoice_url;
+    const failed = await applyFeeInvoicePaymentFailed(db, {
+      stripeInvoiceId: object.id,
+      hostedUrl: typeof hosted === 'string' ? hosted : null,
+      publicUrl: deps.publicUrl,
+      now: deps.now(),
+    });
+    if (failed) return { outcome: 'fee_invoice_failed', ...failed, from: 'event' };
   }
 
   switch (event.type) {

@@ -66,6 +66,17 @@ export interface NoticeParams {
   'billing.restricted': { organization: string; plan: string; billingUrl: string };
   /** A past-due or restricted subscription is paid again. */
   'billing.recovered': { organization: string; plan: string };
+  /**
+   * Stripe could not collect an organisation's monthly booking-fees invoice (`month`, yyyy-mm;
+   * `amountMinor` in `currency`'s minor units); `payUrl` is the invoice's own page, to pay it.
+   */
+  'billing.fee_invoice_failed': {
+    organization: string;
+    month: string;
+    amountMinor: bigint;
+    currency: string;
+    payUrl: string;
+  };
   /** An organisation's webhook kept failing and was disabled, for its owners. */
   'webhook.disabled': { url: string; organization: string; days: number };
   /** A reminder the person asked for (`text` in their words). */
@@ -159,6 +170,13 @@ function summaryLines(p: NoticeParams['venue.daily_summary'], w: Writer, languag
 
 const covers = (p: NoticeParams['venue.daily_summary']) =>
   p.bookings.reduce((sum, b) => sum + b.partySize, 0);
+/** An amount in minor units of its currency, as the language writes money (its currency's digits). */
+function money(p: { amountMinor: bigint; currency: string }, language: NoticeLanguage): string {
+  const format = new Intl.NumberFormat(LOCALE[language], { style: 'currency', currency: p.currency });
+  const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
+  return format.format(Number(p.amountMinor) / 10 ** digits);
+}
+
 const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
 const en: Templates = {
@@ -232,6 +250,10 @@ const en: Templates = {
   'billing.restricted': (p) => ({
     subject: `${p.organization}'s ${p.plan} features are off`,
     body: `${p.organization}'s ${p.plan} subscription is still unpaid, so its features are now off. They come back as soon as it is paid: ${p.billingUrl}`,
+  }),
+  'billing.fee_invoice_failed': (p) => ({
+    subject: `Payment failed: ${p.organization}'s booking fees for ${p.month}`,
+    body: `We couldn't collect ${money(p, 'en')} for ${p.organization}'s booking fees of ${p.month}. Please pay the invoice here: ${p.payUrl}`,
   }),
   'billing.recovered': (p) => ({
     subject: `${p.organization}'s ${p.plan} payment went through`,
@@ -334,6 +356,10 @@ const es: Templates = {
     subject: `Las funciones de ${p.plan} de ${p.organization} están desactivadas`,
     body: `La suscripción ${p.plan} de ${p.organization} sigue sin pagarse, así que sus funciones se han desactivado. Vuelven en cuanto se pague: ${p.billingUrl}`,
   }),
+  'billing.fee_invoice_failed': (p) => ({
+    subject: `Pago fallido: comisiones de reservas de ${p.organization} de ${p.month}`,
+    body: `No hemos podido cobrar ${money(p, 'es')} de las comisiones de reservas de ${p.organization} de ${p.month}. Paga la factura aquí: ${p.payUrl}`,
+  }),
   'billing.recovered': (p) => ({
     subject: `El pago de ${p.plan} de ${p.organization} se ha completado`,
     body: `Gracias: la suscripción ${p.plan} de ${p.organization} está pagada y todas sus funciones están activas.`,
@@ -434,6 +460,10 @@ const pt: Templates = {
   'billing.restricted': (p) => ({
     subject: `Os recursos do ${p.plan} de ${p.organization} foram desativados`,
     body: `A assinatura ${p.plan} de ${p.organization} continua sem pagamento, por isso os recursos foram desativados. Eles voltam assim que for paga: ${p.billingUrl}`,
+  }),
+  'billing.fee_invoice_failed': (p) => ({
+    subject: `Pagamento recusado: taxas de reservas de ${p.organization} de ${p.month}`,
+    body: `Não conseguimos cobrar ${money(p, 'pt')} das taxas de reservas de ${p.organization} de ${p.month}. Pague a fatura aqui: ${p.payUrl}`,
   }),
   'billing.recovered': (p) => ({
     subject: `O pagamento do ${p.plan} de ${p.organization} foi concluído`,
@@ -538,6 +568,10 @@ const id: Templates = {
   'billing.restricted': (p) => ({
     subject: `Fitur ${p.plan} untuk ${p.organization} dinonaktifkan`,
     body: `Langganan ${p.plan} untuk ${p.organization} masih belum dibayar, jadi fiturnya sekarang dinonaktifkan. Fitur aktif kembali begitu dibayar: ${p.billingUrl}`,
+  }),
+  'billing.fee_invoice_failed': (p) => ({
+    subject: `Pembayaran gagal: biaya pemesanan ${p.organization} untuk ${p.month}`,
+    body: `Kami tidak dapat menagih ${money(p, 'id')} untuk biaya pemesanan ${p.organization} bulan ${p.month}. Silakan bayar tagihannya di sini: ${p.payUrl}`,
   }),
   'billing.recovered': (p) => ({
     subject: `Pembayaran ${p.plan} untuk ${p.organization} berhasil`,
