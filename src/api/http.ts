@@ -11,6 +11,7 @@ import { type RequestContext, readBody, sendJson } from '../platform/http.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../wiring/services.ts';
 import { authenticateAndLimit, credentialKind } from './auth.ts';
+import { watchCredential } from './credential-check.ts';
 import { applyCors, isJsonBody } from './cross-site.ts';
 import type { LiveAccess } from './live-access.ts';
 import { dailyQuota, dailyQuotaRefusal, type RateLimitRefusal } from './rate-limit.ts';
@@ -145,8 +146,31 @@ export function graphqlHandler(
       return;
     }
     res.writeHead(response.status, outHeaders);
-    if (contentType.includes('text/event-stream')) res.flushHeaders();
-    await writeBody(response.body, res, abort.signal);
+    if (!contentType.includes('text/event-stream')) {
+      await writeBody(response.body, res, abort.signal);
+      return;
+    }
+    res.flushHeaders();
+    // A subscription streamed over SSE is held to what a WebSocket is held to: it ends, with an
+    // error event saying why, once the credential it was opened with no longer holds.
+    let ending: string | null = null;
+    const authorization = req.headers.authorization;
+    const stop = authorization
+      ? watchCredential(services, {
+          authorization,
+          actor,
+          logger: ctx.logger,
+          refused: ({ code, reason }) => {
+            ending = sseError(reason, code === 4401 ? 'UNAUTHENTICATED' : 'FORBIDDEN');
+            abort.abort();
+          },
+        })
+      : () => {};
+    try {
+      await writeBody(response.body, res, abort.signal, () => ending);
+    } finally {
+      stop();
+    }
   };
 }
 
@@ -165,7 +189,13 @@ function sendTooManyRequests(res: ServerResponse, retryAfter: number) {
 }
 
 /** Copies a web stream to the Node response, honouring back-pressure; stops when the client goes. */
-async function writeBody(body: ReadableStream<Uint8Array>, res: ServerResponse, signal: AbortSignal) {
+async function writeBody(
+  body: ReadableStream<Uint8Array>,
+  res: ServerResponse,
+  signal: AbortSignal,
+  /** What to write last, when the stream was ended by us (null: nothing). */
+  ending: () => string | null = () => null,
+) {
   const reader = body.getReader();
   const cancel = () => void reader.cancel().catch(() => {});
   signal.addEventListener('abort', cancel, { once: true });
@@ -178,6 +208,14 @@ async function writeBody(body: ReadableStream<Uint8Array>, res: ServerResponse, 
   } finally {
     signal.removeEventListener('abort', cancel);
     reader.releaseLock();
+    const last = ending();
+    if (last && !res.destroyed) res.write(last);
     res.end();
   }
+}
+
+/** A GraphQL error as the stream's last event, then its end (GraphQL over SSE's `next`, `complete`). */
+function sseError(message: string, code: string): string {
+  const result = JSON.stringify({ errors: [{ message, extensions: { code } }] });
+  return `event: next\ndata: ${result}\n\nevent: complete\ndata:\n\n`;
 }

@@ -20,13 +20,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type DocumentNode, type ExecutionArgs, type ExecutionResult, GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
-import { decodeJwt } from 'jose';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type Actor, anonymous } from '../domain/identity/actor.ts';
 import { AuthenticationError, NotAllowedError, RateLimitedError } from '../platform/errors.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../wiring/services.ts';
 import { authenticateCredential, credentialKind } from './auth.ts';
+import { EXPIRED, recheckCredential, tokenExpiry } from './credential-check.ts';
 import { dailyQuota, dailyQuotaRefusal, rateLimit } from './rate-limit.ts';
 import { type LiveDelivery, sharedResultText } from './shared-live-results.ts';
 import type { GraphQLServer } from './yoga.ts';
@@ -64,10 +64,6 @@ interface Extra {
   session?: Session;
 }
 
-/** Why a credential no longer holds, as the socket is closed for it. */
-type Refusal = { code: 4401 | 4403; reason: string };
-
-const EXPIRED = 'The access token has expired';
 /** setTimeout's longest delay; a later expiry is waited for in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Credentials re-checked at once by a sweep: the rest wait, so a sweep never floods the pool. */
@@ -109,28 +105,8 @@ export function graphqlWebSocket(
     session.expiryTimer.unref();
   }
 
-  /** Checks a credential again: null while it holds with the rights it was opened with. */
-  async function recheck(
-    authorization: string,
-    opened: Actor,
-    expiresAt: number | null,
-  ): Promise<Refusal | null> {
-    if (expiresAt !== null && services.now().getTime() >= expiresAt) return { code: 4401, reason: EXPIRED };
-    let actor: Actor;
-    try {
-      actor = await authenticateCredential(services, authorization);
-    } catch (error) {
-      if (error instanceof AuthenticationError) return { code: 4401, reason: error.message };
-      if (error instanceof NotAllowedError) return { code: 4403, reason: error.message };
-      throw error;
-    }
-    // Subscriptions already running were authorised as `opened`; with other rights (a platform
-    // admin no longer one, other key scopes) they must start again under the new ones.
-    if (JSON.stringify(actor) !== JSON.stringify(opened)) {
-      return { code: 4403, reason: 'Your rights changed: connect again' };
-    }
-    return null;
-  }
+  const recheck = (authorization: string, opened: Actor, expiresAt: number | null) =>
+    recheckCredential(services, authorization, opened, expiresAt);
 
   /** Checks the session's credential now; closes the socket and returns false if it no longer holds. */
   async function stillValid(session: Session): Promise<boolean> {
@@ -374,19 +350,4 @@ function liveDelivery(socket: WebSocket, id: string): LiveDelivery {
       }
     },
   };
-}
-
-/**
- * The `exp` of a bearer access token that authenticateCredential has just verified, in epoch ms;
- * null if it carries none it could be read from (it was verified, so this only reads).
- */
-function tokenExpiry(authorization: string): number | null {
-  const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
-  if (!token) return null;
-  try {
-    const { exp } = decodeJwt(token);
-    return typeof exp === 'number' ? exp * 1000 : null;
-  } catch {
-    return null;
-  }
 }

@@ -20,6 +20,7 @@ import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
 import { documentLimitsEnv } from '../factories/config.ts';
 import { startTestApp, type TestApp, uniqueIp } from '../helpers/app.ts';
 import { apiKey, guest, type Key, type Person, person } from '../helpers/authz.ts';
+import { openSse, parseSseEvent } from '../helpers/sse.ts';
 
 /** How long a test waits for a message or a close that should come. */
 const TIMEOUT_MS = 5_000;
@@ -453,6 +454,61 @@ describe('the credential', () => {
     const closed = await closedWithin(socket, 10 * RECHECK_MS);
     expect(closed).toMatchObject({ code: 4401 });
     expect(closed.at - signedOutAt).toBeLessThan(10 * RECHECK_MS);
+  });
+
+  /** The events of a subscription streamed over SSE until it ends (or `ms` pass). */
+  async function sseUntilEnd(credential: string, ms: number) {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), ms);
+    const response = await openSse(app, Feed, { venueId: venueGid }, credential, abort.signal);
+    expect(response.status).toBe(200);
+    const events: { event: string; data: string }[] = [];
+    const read = (async () => {
+      let text = '';
+      try {
+        for await (const chunk of response.body!) text += new TextDecoder().decode(chunk);
+        return 'ended';
+      } catch {
+        return 'timed out';
+      } finally {
+        clearTimeout(timer);
+        for (const block of text.split('\n\n').filter((b) => b.trim() && !b.startsWith(':'))) {
+          events.push(parseSseEvent(block));
+        }
+      }
+    })();
+    return { ended: read, events };
+  }
+
+  it('ends an SSE subscription within a few re-check intervals of its API key being revoked, saying why', async () => {
+    const key = await apiKey(app, organizationId, owner.userId, ['read']);
+    const stream = await sseUntilEnd(key.secret, 20 * RECHECK_MS);
+    // Subscribed once a re-check has run with the key still good.
+    await new Promise((resolve) => setTimeout(resolve, 2 * RECHECK_MS));
+    const revokedAt = Date.now();
+    await revoke(key);
+    expect(await stream.ended).toBe('ended');
+    expect(Date.now() - revokedAt).toBeLessThan(10 * RECHECK_MS);
+    expect(stream.events.map((e) => e.event)).toEqual(['next', 'complete']);
+    expect(JSON.parse(stream.events[0]!.data)).toEqual({
+      errors: [{ message: 'The API key has been revoked', extensions: { code: 'UNAUTHENTICATED' } }],
+    });
+  });
+
+  it('ends an SSE subscription when its person signs out', async () => {
+    const session = await app.signIn();
+    await app.services.db.membership.create({
+      data: { organizationId, userId: session.userId, role: 'STAFF' },
+    });
+    const stream = await sseUntilEnd(session.token, 20 * RECHECK_MS);
+    await new Promise((resolve) => setTimeout(resolve, 2 * RECHECK_MS));
+    const ended = await app.gql(
+      `mutation ($refreshToken: String!) { signOut(input: { refreshToken: $refreshToken }) { signedOut } }`,
+      { refreshToken: session.refreshToken },
+    );
+    expect(ended.body).toEqual({ data: { signOut: { signedOut: true } } });
+    expect(await stream.ended).toBe('ended');
+    expect(JSON.parse(stream.events.at(-2)!.data).errors[0].extensions.code).toBe('UNAUTHENTICATED');
   });
 
   it('answers no operation sent after the revocation, even before the next re-check', async () => {
