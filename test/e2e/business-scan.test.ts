@@ -324,6 +324,24 @@ describe('refusals', () => {
     expect(lane(scan, 'WEBSITE').state).toBe('FAILED');
   });
 
+  it('refuses a redirect to no address at all as such, not as an error of ours', async () => {
+    const w = await world();
+    const s = await site({
+      '/robots.txt': { type: 'text/plain', body: 'User-agent: *\nAllow: /\n' },
+      '/': { status: 302, headers: { location: 'http://[::1' } },
+    });
+    const scan = await scanned(w, `${s.url}/`);
+    expect(scan).toMatchObject({ status: 'FAILED', failureCode: 'not_http' });
+    expect(scan.failureReason).toContain('http://[::1 is not a web address');
+    // A robots.txt that redirects so is one that cannot be read.
+    const robots = await site({ '/robots.txt': { status: 302, headers: { location: 'http://[::1' } } });
+    const refused = await scanned(w, `${robots.url}/`);
+    expect(refused).toMatchObject({ status: 'FAILED', failureCode: 'robots' });
+    expect(refused.failureReason).toContain(
+      'robots.txt could not be read (http://[::1 is not a web address)',
+    );
+  });
+
   it('refuses a 50 MB page after reading at most the limit, not the whole of it', async () => {
     const w = await world();
     const s = await site(hugePage());

@@ -82,6 +82,18 @@ describe('structured data', () => {
       description: 'Small plates.',
     });
   });
+
+  it('reads links whose escapes are not UTF-8, or stray, instead of failing the page', () => {
+    const facts = extractPage(
+      page(
+        '<title>Hôtel</title>',
+        '<a href="mailto:r%E9servation@hotel.example">Mail</a> <a href="tel:+33%201%2042%2068%2053%2000%">Call</a>',
+      ),
+      'https://hotel.example/',
+    );
+    expect(facts.emails).toEqual(['réservation@hotel.example']);
+    expect(facts.phones).toEqual(['+33142685300']);
+  });
 });
 
 describe('opening hours', () => {
@@ -96,6 +108,14 @@ describe('opening hours', () => {
     expect(hoursFromText('Mo,We 9:00-17:30; nonsense')).toEqual([
       { weekday: 1, opensAt: '09:00', closesAt: '17:30' },
       { weekday: 3, opensAt: '09:00', closesAt: '17:30' },
+    ]);
+  });
+
+  it('does not read a line far longer than hours are (a page crafted to stall the pattern)', () => {
+    // A million spaces took the pattern minutes (it backtracked over them): past the test's timeout.
+    const hostile = `Mo${' '.repeat(1_000_000)}x`;
+    expect(hoursFromText([hostile, 'Tu 12:00-15:00'])).toEqual([
+      { weekday: 2, opensAt: '12:00', closesAt: '15:00' },
     ]);
   });
 

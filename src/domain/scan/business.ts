@@ -104,10 +104,16 @@ export function hoursFromSpecification(value: unknown): WeeklyInterval[] {
   return dedupe(out);
 }
 
+/** The longest openingHours line read ("Mo,Tu,We,Th,Fr,Sa,Su 10:00-23:30" is 33 characters). */
+const MAX_HOURS_LINE = 120;
+
 /** openingHours strings: "Mo-Fr 09:00-17:00", "Sa,Su 10:00-14:00", "Mo-Su" alone is all day. */
 export function hoursFromText(value: unknown): WeeklyInterval[] {
   const out: WeeklyInterval[] = [];
   for (const line of texts(value).flatMap((t) => t.split(/[;\n]/))) {
+    // A line of hours is short; a long one (a hostile page) is not read at all, so the pattern
+    // below never backtracks over it.
+    if (line.length > MAX_HOURS_LINE) continue;
     const match = /^\s*([A-Za-z,\s-]+?)\s+(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$/.exec(line);
     if (!match) continue;
     const opensAt = hhmm(match[2]);

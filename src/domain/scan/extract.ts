@@ -185,11 +185,11 @@ export function extractPage(html: string, url: string): PageFacts {
     const text = $(el).text().replace(/\s+/g, ' ').trim();
     const lower = href.toLowerCase();
     if (lower.startsWith('tel:')) {
-      phones.push(decodeURIComponent(href.slice(4)).replace(/[^\d+]/g, ''));
+      phones.push(decoded(href.slice(4)).replace(/[^\d+]/g, ''));
       return;
     }
     if (lower.startsWith('mailto:')) {
-      const address = decodeURIComponent(href.slice(7).split('?')[0] ?? '').trim();
+      const address = decoded(href.slice(7).split('?')[0] ?? '').trim();
       if (address) emails.push(address.toLowerCase());
       return;
     }
@@ -237,4 +237,24 @@ export function extractPage(html: string, url: string): PageFacts {
     nextPages: unique(nextPages),
     text,
   };
+}
+
+/**
+ * A link's percent-escapes decoded. Escapes that are not UTF-8 (`%E9` on an older site) are read
+ * as Latin-1, which is what such a site meant; a stray `%` stays as written.
+ */
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+      try {
+        return decodeURIComponent(run);
+      } catch {
+        return run.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) =>
+          String.fromCharCode(Number.parseInt(hex, 16)),
+        );
+      }
+    });
+  }
 }

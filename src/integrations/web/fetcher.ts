@@ -220,7 +220,8 @@ export function createWebFetcher(options: WebFetcherOptions): WebFetcher {
           `${url.host} redirected more than ${options.maxRedirects} times`,
         );
       }
-      url = parseUrl(new URL(location, url).href);
+      // A Location that is no address at all is refused like any address we cannot read.
+      url = parseUrl(URL.canParse(location, url) ? new URL(location, url).href : location);
     }
   }
 
