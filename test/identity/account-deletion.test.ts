@@ -10,7 +10,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTasteGraph } from '../../src/domain/graph/build.ts';
-import { ACCOUNT_PURGE_AFTER_DAYS, purgeDeletedUsers } from '../../src/domain/identity/account-deletion.ts';
+import {
+  ACCOUNT_PURGE_AFTER_DAYS,
+  purgeDeletedUsers,
+  restoreAccount,
+} from '../../src/domain/identity/account-deletion.ts';
 import { issueRefreshToken } from '../../src/domain/identity/refresh-tokens.ts';
 import { setReminder } from '../../src/domain/reminders/reminders.ts';
 import { createBooking } from '../factories/bookings.ts';
@@ -140,6 +144,40 @@ describe('deleting an account', () => {
     expect((await app.gql(VIEWER, {}, { token: me.token })).data).toMatchObject({
       viewer: { email: me.email },
     });
+  });
+
+  it('does not count an owner who is deleting their account: the last one left stays, and cannot leave', async () => {
+    const alice = await app.signIn();
+    const bob = await app.signIn();
+    const organization = await createOrganization(app.services.db, {
+      members: [
+        { userId: alice.userId, role: 'OWNER' },
+        { userId: bob.userId, role: 'OWNER' },
+      ],
+    });
+    // Both at once: one goes, the other is the only owner left.
+    const [a, b] = await Promise.all([
+      app.gql(DELETE, { confirm: 'DELETE' }, { token: alice.token }),
+      app.gql(DELETE, { confirm: 'DELETE' }, { token: bob.token }),
+    ]);
+    const typeOf = (r: typeof a) =>
+      (r.data as { deleteAccount: { __typename: string } }).deleteAccount.__typename;
+    expect([typeOf(a), typeOf(b)].sort()).toEqual(['DeleteAccountPayload', 'SoleOwnerError']);
+    const remaining = typeOf(a) === 'SoleOwnerError' ? alice : bob;
+    // Nor can the one left leave the organisation by removing their own membership.
+    const membership = await app.services.db.membership.findFirstOrThrow({
+      where: { organizationId: organization.id, userId: remaining.userId },
+    });
+    const removed = await app.gql(
+      `mutation ($id: ID!) { removeMember(input: { membershipId: $id }) { __typename ... on Error { message } } }`,
+      { id: Buffer.from(`Membership:${membership.id}`).toString('base64') },
+      { token: remaining.token },
+    );
+    expect(removed.data).toMatchObject({
+      removeMember: { message: 'An organization needs at least one owner: make someone else an owner first' },
+    });
+    // The one who left signs in again (their deletion undone), so later purges here find no one.
+    await restoreAccount(app.services.db, remaining === alice ? bob.userId : alice.userId);
   });
 
   it('ends every session at once; the purge 30 days later erases and anonymises, once', async () => {

@@ -68,11 +68,21 @@ export async function requestAccountDeletion(
       SELECT deleted_at FROM users WHERE id = ${userId}::uuid FOR UPDATE`;
     if (!user) throw new NotFoundError('No such account');
     if (user.deleted_at) return user.deleted_at;
+    // The owner rows of this person's organisations, locked: two owners deleting their accounts
+    // at once take turns, and the second sees the first gone.
+    await tx.$queryRaw`
+      SELECT other.id FROM memberships other
+      WHERE other.role = 'OWNER' AND other.organization_id IN (
+        SELECT organization_id FROM memberships WHERE user_id = ${userId}::uuid AND role = 'OWNER')
+      ORDER BY other.id
+      FOR UPDATE`;
+    // Another owner counts only while their own account is not being deleted.
     const owned = await tx.$queryRaw<{ name: string }[]>`
       SELECT o.name FROM memberships m JOIN organizations o ON o.id = m.organization_id
       WHERE m.user_id = ${userId}::uuid AND m.role = 'OWNER'
-        AND NOT EXISTS (SELECT 1 FROM memberships other WHERE other.organization_id = m.organization_id
-                          AND other.role = 'OWNER' AND other.user_id <> m.user_id)`;
+        AND NOT EXISTS (SELECT 1 FROM memberships other JOIN users u ON u.id = other.user_id
+                        WHERE other.organization_id = m.organization_id AND other.role = 'OWNER'
+                          AND other.user_id <> m.user_id AND u.deleted_at IS NULL)`;
     if (owned.length) {
       throw new SoleOwnerError(
         `You are the only owner of ${owned.map((o) => o.name).join(', ')}: make someone else an owner first`,

@@ -170,16 +170,19 @@ async function requireOwner(access: Access, organizationId: string) {
 }
 
 /**
- * Locks the organisation's OWNER rows and refuses if `membershipId` is the only one. The lock makes
- * two owners demoting each other at the same moment serialise, so one of them stays an owner.
+ * Locks the organisation's OWNER rows and refuses if `membershipId` is the only one whose person
+ * is not deleting their account (such an owner is gone in 30 days, and acts for no one meanwhile).
+ * The lock makes two owners demoting each other at the same moment serialise, so one of them
+ * stays an owner.
  */
 async function keepAnotherOwner(tx: Tx, organizationId: string, membershipId: string) {
-  const owners = await tx.$queryRaw<{ id: string }[]>`
-    SELECT id FROM memberships
-    WHERE organization_id = ${organizationId}::uuid AND role = 'OWNER'
-    ORDER BY id
-    FOR UPDATE`;
-  if (!owners.some((o) => o.id !== membershipId)) {
+  const owners = await tx.$queryRaw<{ id: string; leaving: boolean }[]>`
+    SELECT m.id, u.deleted_at IS NOT NULL AS leaving
+    FROM memberships m JOIN users u ON u.id = m.user_id
+    WHERE m.organization_id = ${organizationId}::uuid AND m.role = 'OWNER'
+    ORDER BY m.id
+    FOR UPDATE OF m`;
+  if (!owners.some((o) => o.id !== membershipId && !o.leaving)) {
     throw new ConflictError('An organization needs at least one owner: make someone else an owner first');
   }
 }
