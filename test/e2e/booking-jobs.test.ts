@@ -6,9 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBooking, transitionBooking } from '../../src/domain/bookings/bookings.ts';
+import { sendReminder } from '../../src/domain/bookings/scheduled.ts';
 import { bookingReminderTask, dailySummaryTask, noShowTask } from '../../src/domain/bookings/tasks.ts';
 import { createAccess } from '../../src/domain/organizations/access.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
+import { createBooking as createBookingRow } from '../factories/bookings.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { completed, FAST_WORKER_ENV, startWorkerApp, type WorkerApp } from '../helpers/jobs.ts';
 
@@ -252,6 +254,28 @@ describe('booking jobs', () => {
     });
     expect(stored.status).toBe('NO_SHOW');
     expect(stored.transitions.at(-1)).toMatchObject({ actorKind: 'system', toStatus: 'NO_SHOW' });
+  });
+
+  it('sends no day-ahead reminder to a booking now starting within half a day (moved earlier since)', async () => {
+    const userId = await guest();
+    const now = app.clock.now();
+    const soon = await createBookingRow(app.services.db, {
+      venueId,
+      guestId: userId,
+      startsAt: new Date(now.getTime() + 3_600_000),
+      status: 'CONFIRMED',
+    });
+    expect(await sendReminder(app.services.db, now, soon.id, '24h')).toBe(false);
+    expect(await sendReminder(app.services.db, now, soon.id, '2h')).toBe(true);
+    const tomorrow = await createBookingRow(app.services.db, {
+      venueId,
+      guestId: userId,
+      startsAt: new Date(now.getTime() + 20 * 3_600_000),
+      status: 'CONFIRMED',
+    });
+    expect(await sendReminder(app.services.db, now, tomorrow.id, '24h')).toBe(true);
+    expect(await messages(soon.id)).toEqual(['booking.reminder_2h']);
+    expect(await messages(tomorrow.id)).toEqual(['booking.reminder_24h']);
   });
 
   it('completes a seated party after its turn and asks the guest for feedback', async () => {

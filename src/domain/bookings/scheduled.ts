@@ -8,6 +8,9 @@ import { type BookingDeps, systemTransition } from './bookings.ts';
 import { queueFeedbackRequest, queueReminder } from './messages.ts';
 import { LIVE_STATUSES } from './status.ts';
 
+/** The least time before the start at which a day-ahead reminder still says what it says. */
+const DAY_AHEAD_AT_LEAST_MS = 12 * 3_600_000;
+
 export async function expireBooking(deps: BookingDeps, bookingId: string) {
   const booking = await deps.db.booking.findUnique({ where: { id: bookingId } });
   if (!booking?.expiresAt || booking.expiresAt > deps.now()) return null;
@@ -19,9 +22,16 @@ export async function expireBooking(deps: BookingDeps, bookingId: string) {
   });
 }
 
+/**
+ * Sends the day-ahead or two-hour reminder of a confirmed booking still ahead. A day-ahead one is
+ * sent only while the start is at least half a day away: a booking moved earlier since its job was
+ * queued (the new day-ahead time already past, so no job of its own) would otherwise hear "see you
+ * tomorrow" an hour before it starts; its two-hour reminder comes all the same.
+ */
 export async function sendReminder(db: DbOrTx, now: Date, bookingId: string, before: '24h' | '2h') {
   const booking = await db.booking.findUnique({ where: { id: bookingId }, include: { venue: true } });
   if (booking?.status !== 'CONFIRMED' || booking.startsAt <= now) return false;
+  if (before === '24h' && booking.startsAt.getTime() - now.getTime() < DAY_AHEAD_AT_LEAST_MS) return false;
   await queueReminder(db, booking, booking.venue, before);
   return true;
 }
