@@ -5,7 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBooking, transitionBooking } from '../../src/domain/bookings/bookings.ts';
+import {
+  changeBookingOn,
+  createBooking,
+  modifyBooking,
+  transitionBooking,
+} from '../../src/domain/bookings/bookings.ts';
 import { sendReminder } from '../../src/domain/bookings/scheduled.ts';
 import { bookingReminderTask, dailySummaryTask, noShowTask } from '../../src/domain/bookings/tasks.ts';
 import { createAccess } from '../../src/domain/organizations/access.ts';
@@ -276,6 +281,65 @@ describe('booking jobs', () => {
     expect(await sendReminder(app.services.db, now, tomorrow.id, '24h')).toBe(true);
     expect(await messages(soon.id)).toEqual(['booking.reminder_2h']);
     expect(await messages(tomorrow.id)).toEqual(['booking.reminder_24h']);
+  });
+
+  it('brings a waiting booking’s deadline, and its expiry job, forward with it when it moves earlier', async () => {
+    const userId = await guest();
+    const now = app.clock.now();
+    const booking = await createBookingRow(app.services.db, {
+      venueId,
+      guestId: userId,
+      startsAt: new Date(now.getTime() + 5 * 3_600_000),
+      status: 'REQUESTED',
+      expiresAt: new Date(now.getTime() + 2 * 3_600_000),
+    });
+    const venue = await app.services.db.venue.findUniqueOrThrow({ where: { id: venueId } });
+    const sooner = new Date(now.getTime() + 3_600_000);
+    const changed = await app.services.db.$transaction((tx) =>
+      changeBookingOn(tx, app.services.bookings.effects, {
+        booking,
+        venue,
+        startsAt: sooner,
+        partySize: 2,
+        actorKind: 'guest',
+        actorId: userId,
+        reason: null,
+      }),
+    );
+    expect(changed.booking).toMatchObject({ startsAt: sooner, expiresAt: sooner });
+    const [job] = await app.services.db.$queryRaw<{ run_at: Date }[]>`
+      SELECT run_at FROM graphile_worker._private_jobs WHERE key = ${`booking:${booking.id}:expire`}`;
+    expect(job!.run_at).toEqual(sooner);
+  });
+
+  it('refuses a change built on a booking another change moved meanwhile, instead of undoing it', async () => {
+    const userId = await guest();
+    const booking = await createBooking(app.services.bookings, asUser(userId), {
+      venueId,
+      startsAt: evening(4),
+      partySize: 2,
+      source: 'CHAT',
+    });
+    // Another change is under way: it holds the venue, and makes the party 4 before it lets go.
+    const other = await app.services.database.pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT id FROM venues WHERE id = $1 FOR UPDATE', [venueId]);
+      const mine = modifyBooking(app.services.bookings, asUser(userId), {
+        bookingId: booking.id,
+        startsAt: new Date(evening(4).getTime() + 3_600_000),
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await other.query('UPDATE bookings SET party_size = 4 WHERE id = $1', [booking.id]);
+      await other.query('COMMIT');
+      await expect(mine).rejects.toThrow('The booking changed meanwhile; try again');
+    } finally {
+      other.release();
+    }
+    expect(await app.services.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).toMatchObject({
+      partySize: 4,
+      startsAt: evening(4),
+    });
   });
 
   it('completes a seated party after its turn and asks the guest for feedback', async () => {

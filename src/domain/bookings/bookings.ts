@@ -804,9 +804,15 @@ export async function modifyBooking(
   const now = deps.now();
   const updated = await deps.db.$transaction(async (tx) => {
     const venue = await lockVenue(tx, booking.venueId);
-    const [current] = await tx.$queryRaw<{ status: BookingStatus }[]>`
-      SELECT status FROM bookings WHERE id = ${booking.id}::uuid FOR UPDATE`;
-    if (current?.status !== booking.status)
+    // The booking as read before the locks is what the change starts from: changed meanwhile (a
+    // status, or another change of time or party), this one would undo that one.
+    const [current] = await tx.$queryRaw<{ status: BookingStatus; starts_at: Date; party_size: number }[]>`
+      SELECT status, starts_at, party_size FROM bookings WHERE id = ${booking.id}::uuid FOR UPDATE`;
+    if (
+      current?.status !== booking.status ||
+      current.starts_at.getTime() !== booking.startsAt.getTime() ||
+      current.party_size !== booking.partySize
+    )
       throw new ConflictError('The booking changed meanwhile; try again');
     await requireRoom(tx, venue, { startsAt, partySize, now, exceptBookingId: booking.id });
     return changeBookingOn(tx, deps.effects, {
@@ -851,10 +857,16 @@ export async function changeBookingOn(
       : null,
     partySize !== booking.partySize ? `party ${booking.partySize} → ${partySize}` : null,
   ].filter(Boolean);
+  // A booking waiting for an answer (or a hold) never waits past its start: moved earlier, its
+  // deadline comes with it (and its expiry job, rescheduled by the effects).
+  const waiting = booking.status === 'REQUESTED' || booking.status === 'HELD';
   const changed = await updateWithHistory(
     tx,
     booking.id,
-    Prisma.sql`starts_at = ${startsAt}::timestamptz, ends_at = ${endsAt}::timestamptz, party_size = ${partySize}::int`,
+    waiting
+      ? Prisma.sql`starts_at = ${startsAt}::timestamptz, ends_at = ${endsAt}::timestamptz, party_size = ${partySize}::int,
+          expires_at = LEAST(expires_at, ${startsAt}::timestamptz)`
+      : Prisma.sql`starts_at = ${startsAt}::timestamptz, ends_at = ${endsAt}::timestamptz, party_size = ${partySize}::int`,
     {
       from: booking.status,
       to: booking.status,
