@@ -97,6 +97,17 @@ describe('organisations', () => {
     expect(viewer.data?.viewer?.memberships[0]?.organization.members.totalCount).toBe(1);
   });
 
+  it('refuses an organisation id that names no organisation as not allowed, not as an error of ours', async () => {
+    const someone = await app.signIn();
+    const organizationId = Buffer.from('Organization:abc').toString('base64');
+    const renamed = await app.gql(
+      RenameOrganization,
+      { organizationId, name: 'Nope' },
+      { token: someone.token },
+    );
+    expect(renamed.errors).toEqual([expect.objectContaining({ extensions: { code: 'FORBIDDEN' } })]);
+  });
+
   it('refuses a blank name with a typed error naming the field, and creates nothing', async () => {
     const owner = await app.signIn();
     const created = await app.gql(CreateOrganization, { name: ' ' }, { token: owner.token });

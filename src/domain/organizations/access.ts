@@ -2,6 +2,7 @@
  * Who may do what inside an organisation. This is the one place the role rules live; GraphQL auth
  * scopes and MCP tools ask it, and the organisation functions check it again before they write.
  */
+import { z } from 'zod';
 import type { MembershipRole } from '../../generated/prisma/enums.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { AuthenticationError, NotAllowedError } from '../../platform/errors.ts';
@@ -123,6 +124,8 @@ async function lookUpRole(db: DbOrTx, actor: Actor, organizationId: string): Pro
       // A key acts within its own organisation only, with the role authenticateApiKey gave it.
       return actor.organizationId === organizationId ? actor.role : null;
     case 'user': {
+      // An id that is no organisation's (not even a uuid) is a role in nothing, not a query error.
+      if (!z.uuid().safeParse(organizationId).success) return null;
       const membership = await db.membership.findUnique({
         where: { organizationId_userId: { organizationId, userId: actor.userId } },
         select: { role: true },
