@@ -431,6 +431,38 @@ describe('forgetting', () => {
     expect(await forgetAll(db(), userId)).toBe(0);
   });
 
+  it('forgets what a dream writes while it runs: the forget waits for the dream, then takes it too', async () => {
+    const userId = await person();
+    await seed(userId, [{ content: 'Said before' }]);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let holding!: () => void;
+    const held = new Promise<void>((resolve) => {
+      holding = resolve;
+    });
+    // A dream under way: it holds the person's memory lock and has written a memory, not committed.
+    const dream = db().$transaction(
+      async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`memories:${userId}`}, 0))`;
+        await tx.memory.create({
+          data: { userId, content: 'Dreamt from a summary', importance: 3, kind: 'FACT', createdAt: NOW },
+        });
+        holding();
+        await released;
+      },
+      { timeout: 10_000 },
+    );
+    await held;
+    const forgetting = forgetAll(db(), userId);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    release();
+    await dream;
+    expect(await forgetting).toBe(2);
+    expect(await count(userId)).toBe(0);
+  });
+
   it('/forget forgets the memories with every one of the words, whole or as their start', async () => {
     const userId = await person();
     await seed(userId, [

@@ -396,8 +396,8 @@ export interface DeepDreamResult {
 export async function dreamDeep(db: Db, options: { now: Date; limit: number }): Promise<DeepDreamResult> {
   const { now } = options;
   const due = new Date(now.getTime() - DREAM_LIMITS.deepEveryDays * DAY_MS);
-  const people = await db.$queryRaw<{ id: string; forgottenAt: Date | null }[]>`
-    SELECT u.id, u.memory_forgotten_at AS "forgottenAt" FROM users u
+  const people = await db.$queryRaw<{ id: string }[]>`
+    SELECT u.id FROM users u
     WHERE u.deleted_at IS NULL
       AND (u.deep_dreamed_at IS NULL OR u.deep_dreamed_at <= ${due}::timestamptz)
       AND (EXISTS (SELECT 1 FROM memories m WHERE m.user_id = u.id AND m.superseded_at IS NULL)
@@ -408,7 +408,11 @@ export async function dreamDeep(db: Db, options: { now: Date; limit: number }): 
   for (const person of people) {
     const one = await db.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`memories:${person.id}`}, 0))`;
-      const patterns = await behaviourPatterns(tx, person.id, now, { madeAfter: person.forgottenAt });
+      // When they last forgot everything, as it is under the lock (a forget while this run went
+      // through the others counts): nothing from before it comes back as a habit.
+      const [fresh] = await tx.$queryRaw<{ forgottenAt: Date | null }[]>`
+        SELECT memory_forgotten_at AS "forgottenAt" FROM users WHERE id = ${person.id}::uuid`;
+      const patterns = await behaviourPatterns(tx, person.id, now, { madeAfter: fresh?.forgottenAt ?? null });
       const habits = await keepHabits(tx, person.id, describePatterns(patterns), now);
 
       const profile = await getProfile(tx, person.id);

@@ -493,10 +493,15 @@ export async function forgetMemory(db: DbOrTx, userId: string, memoryId: string)
 /**
  * Forgets everything about the person: every memory (history too), and the chats' summaries kept
  * for dreaming; and records when, so dreaming never makes memories again from anything said before
- * (dreaming.ts). One statement. Returns how many memories there were (history not counted).
+ * (dreaming.ts). One statement, under the person's memory lock (remember's and dreaming's): a dream
+ * under way finishes first and its memories are forgotten with the rest, or starts after and sees
+ * the forget. Returns how many memories there were (history not counted).
  */
 export async function forgetAll(db: DbOrTx, userId: string, options: MemoryOptions = {}): Promise<number> {
+  // The lock lasts a transaction: the caller's, or one of its own.
+  if ('$connect' in db) return (db as Db).$transaction((tx) => forgetAll(tx, userId, options));
   const now = options.now?.() ?? new Date();
+  await db.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`memories:${userId}`}, 0))`;
   const [row] = await db.$queryRaw<{ count: number }[]>`
     WITH forgotten AS (
       DELETE FROM memories WHERE user_id = ${userId}::uuid RETURNING superseded_at
