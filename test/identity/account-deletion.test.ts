@@ -189,6 +189,19 @@ describe('deleting an account', () => {
     await buildTasteGraph(db, me.userId, { now: app.clock.now() });
     expect(await db.tasteEdge.count({ where: { userId: me.userId } })).toBeGreaterThan(0);
 
+    // The venue's wiki took their comment as a fact (as compileVenueWiki does).
+    const feedback = await db.bookingFeedback.findUniqueOrThrow({ where: { bookingId: me.bookingId } });
+    await db.venueFact.create({
+      data: {
+        venueId: me.venueId,
+        key: 'feedback:ines-loved-it',
+        text: feedback.comment!,
+        source: 'GUEST_FEEDBACK',
+        sourceRef: feedback.id,
+        observedAt: feedback.updatedAt,
+      },
+    });
+
     const answer = await app.gql(DELETE, { confirm: 'DELETE' }, { token: me.token });
     expect(answer.data, JSON.stringify(answer.body)).toMatchObject({
       deleteAccount: { __typename: 'DeleteAccountPayload' },
@@ -248,6 +261,8 @@ describe('deleting an account', () => {
       guestId: me.userId,
     });
     expect(booking.feedback).toMatchObject({ score: 4, comment: null });
+    // Nor is the comment left in the venue's wiki, where it was kept as a fact.
+    expect(await db.venueFact.count({ where: { sourceRef: booking.feedback!.id } })).toBe(0);
     const envelope = await db.a2aEnvelope.findFirstOrThrow({ where: { bookingId: me.bookingId } });
     expect(envelope).toMatchObject({ payload: { guestName: 'Guest', partySize: 2 }, envelope: null });
     // Kept: the money's record.

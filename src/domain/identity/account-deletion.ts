@@ -161,6 +161,10 @@ async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
   // received names a "Guest" and carries no notes.
   await tx.$executeRaw`
     UPDATE bookings SET notes = NULL, special_requests = NULL WHERE guest_id = ${userId}::uuid`;
+  // The venue's wiki kept a comment's words as a fact of its own (GUEST_FEEDBACK): it goes with them.
+  await tx.$executeRaw`
+    DELETE FROM venue_facts WHERE source = 'GUEST_FEEDBACK'
+      AND source_ref IN (SELECT id::text FROM booking_feedback WHERE guest_id = ${userId}::uuid)`;
   await tx.$executeRaw`UPDATE booking_feedback SET comment = NULL WHERE guest_id = ${userId}::uuid`;
   await tx.$executeRaw`UPDATE venue_inbox_items SET guest_text = NULL WHERE guest_id = ${userId}::uuid`;
   await tx.$executeRaw`
