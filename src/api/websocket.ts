@@ -22,7 +22,7 @@ import { type DocumentNode, type ExecutionArgs, type ExecutionResult, GraphQLErr
 import { useServer } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type Actor, anonymous } from '../domain/identity/actor.ts';
-import { AuthenticationError, NotAllowedError, RateLimitedError } from '../platform/errors.ts';
+import { AuthenticationError, RateLimitedError } from '../platform/errors.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import type { Services } from '../wiring/services.ts';
 import { authenticateCredential, credentialKind } from './auth.ts';

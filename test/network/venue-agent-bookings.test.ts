@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { modifyBooking } from '../../src/domain/bookings/bookings.ts';
 import { bookingTopics } from '../../src/domain/bookings/live-events.ts';
 import { handleEnvelope, type IntentHandlers } from '../../src/domain/envelopes/handle.ts';
 import { inboxTopic } from '../../src/domain/network/staff-inbox.ts';
 import { ACCEPTED_BY_AGENT } from '../../src/domain/network/venue-agent.ts';
+import { createAccess } from '../../src/domain/organizations/access.ts';
 import { createBooking } from '../factories/bookings.ts';
 import { lisbon, type VenueAgentWorld, venueAgentWorld } from './venue-agent-world.ts';
 
@@ -497,6 +499,51 @@ describe("a venue's agent answering booking requests", () => {
     for (const id of [booking.id, mine.id]) {
       expect(await world.db.booking.findUniqueOrThrow({ where: { id } })).toMatchObject({ partySize: 2 });
     }
+  });
+
+  it("holds a guest's own change (the app, the chat) to the agent's blackouts and staff party size; its team may make it", async () => {
+    const guest = await world.guest();
+    const startsAt = lisbon(6, '19:00');
+    const blackout = lisbon(6, '21:00');
+    const venue = await world.venue({
+      askStaffAbovePartySize: 2,
+      blackoutWindows: [
+        {
+          startsAt: blackout.toISOString(),
+          endsAt: new Date(blackout.getTime() + 3 * 3_600_000).toISOString(),
+          reason: 'private event',
+        },
+      ],
+    });
+    const booking = await world.requested(guest.person.id, venue.venue.id, startsAt, 2, {
+      status: 'CONFIRMED',
+    });
+    const asGuest = createAccess(world.db, { kind: 'user', userId: guest.person.id, isPlatformAdmin: false });
+    await expect(
+      modifyBooking(world.services.bookings, asGuest, { bookingId: booking.id, startsAt: blackout }),
+    ).rejects.toThrow("The venue takes no bookings at that time as a rule: ask the venue's team");
+    await expect(
+      modifyBooking(world.services.bookings, asGuest, { bookingId: booking.id, partySize: 3 }),
+    ).rejects.toThrow(
+      "Parties above 2 are decided by the venue's staff: ask the venue's team for this change",
+    );
+    // Within the rules it goes through.
+    const later = lisbon(6, '19:30');
+    const moved = await modifyBooking(world.services.bookings, asGuest, {
+      bookingId: booking.id,
+      startsAt: later,
+    });
+    expect(moved).toMatchObject({ partySize: 2, startsAt: later });
+    // The venue's team decides for itself.
+    const teamMember = (await world.guest()).person;
+    const organization = await world.db.organization.create({
+      data: { name: 'Agent House', memberships: { create: { userId: teamMember.id, role: 'OWNER' } } },
+    });
+    await world.db.venue.update({ where: { id: venue.venue.id }, data: { organizationId: organization.id } });
+    const asTeam = createAccess(world.db, { kind: 'user', userId: teamMember.id, isPlatformAdmin: false });
+    expect(
+      await modifyBooking(world.services.bookings, asTeam, { bookingId: booking.id, partySize: 3 }),
+    ).toMatchObject({ partySize: 3 });
   });
 
   it("changes the guest's booking when there is room, else declines with the nearest free times", async () => {

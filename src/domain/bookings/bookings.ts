@@ -27,11 +27,16 @@ import {
 } from '../../platform/errors.ts';
 import { addJobColumns, type JobToAdd } from '../../platform/jobs.ts';
 import type { RateLimiter } from '../../platform/rate-limit.ts';
-import { VENUE_AGENT_POLICY_SELECT } from '../agents/agents.ts';
+import { VENUE_AGENT_POLICY_SELECT, venueAgentPolicy } from '../agents/agents.ts';
 import { findOrCreateUserByEmail, normalizeEmail } from '../identity/email.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
 import { parseInput, wholeNumber } from '../validation.ts';
-import { availability, type LiveBooking, sharingCapacityWith } from '../venues/availability.ts';
+import {
+  availability,
+  type LiveBooking,
+  overlapsWindow,
+  sharingCapacityWith,
+} from '../venues/availability.ts';
 import { PUBLIC_STATUSES } from '../venues/venues.ts';
 import type { BookingChange, BookingEffects } from './effects.ts';
 import { BookingLimitError, IllegalTransitionError, SlotFullError } from './errors.ts';
@@ -814,6 +819,7 @@ export async function modifyBooking(
       current.party_size !== booking.partySize
     )
       throw new ConflictError('The booking changed meanwhile; try again');
+    if (actorKind === 'guest') await requireGuestMayChange(tx, venue, booking, { startsAt, partySize });
     await requireRoom(tx, venue, { startsAt, partySize, now, exceptBookingId: booking.id });
     return changeBookingOn(tx, deps.effects, {
       booking,
@@ -827,6 +833,38 @@ export async function modifyBooking(
   });
   await updated.afterCommit();
   return updated.booking;
+}
+
+/**
+ * What the policy of a venue's active agent keeps from a guest's own change (its team may change
+ * anything): a new time in one of its blackout windows, a party grown above the size its staff
+ * decide. The agent applies the same rules to a change asked through the agents (decideBookingRequest).
+ */
+async function requireGuestMayChange(
+  tx: Tx,
+  venue: Venue,
+  booking: Booking,
+  change: { startsAt: Date; partySize: number },
+): Promise<void> {
+  const agent = await venueAgentPolicy(tx, venue.id);
+  if (!agent?.active) return;
+  const start = change.startsAt.getTime();
+  if (
+    start !== booking.startsAt.getTime() &&
+    overlapsWindow(agent.blackouts, start, start + venue.turnMinutes * 60_000)
+  ) {
+    throw new ValidationError(
+      "The venue takes no bookings at that time as a rule: ask the venue's team",
+      'startsAt',
+    );
+  }
+  const threshold = agent.policy?.askStaffAbovePartySize ?? null;
+  if (threshold !== null && change.partySize > threshold && change.partySize > booking.partySize) {
+    throw new ValidationError(
+      `Parties above ${threshold} are decided by the venue's staff: ask the venue's team for this change`,
+      'partySize',
+    );
+  }
 }
 
 /**
