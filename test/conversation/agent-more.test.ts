@@ -89,7 +89,11 @@ describe('the consumer agent, further', () => {
     const chat = await app.services.db.chat.findFirstOrThrow({ where: { externalChatId: String(chatId) } });
     const userId = chat.userId;
     // The summary is kept for dreaming, as the start of a chain begun in this chat.
-    expect(await app.services.db.sessionSummary.findUnique({ where: { chatId: chat.id } })).toMatchObject({
+    expect(
+      await app.services.db.sessionSummary.findUnique({
+        where: { chatId_userId: { chatId: chat.id, userId } },
+      }),
+    ).toMatchObject({
       userId,
       summary: 'Ana wants seafood in Lisbon for 4 on Friday.',
       startedAt: expect.any(Date),

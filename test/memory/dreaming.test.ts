@@ -334,3 +334,33 @@ describe('dreamDeep', () => {
     expect(DREAM_LIMITS.deepEveryDays).toBe(6);
   });
 });
+
+describe("a group's summaries", () => {
+  it('keeps each member’s own, and dreams each into that member’s memories alone', async () => {
+    const ana = await person('group-ana');
+    const bo = await person('group-bo');
+    const group = await chatOf(ana);
+    await recordSessionSummary(db(), {
+      userId: ana,
+      chatId: group,
+      summary: 'The person is allergic to shellfish.',
+      continued: false,
+      now: daysAgo(2),
+    });
+    await recordSessionSummary(db(), {
+      userId: bo,
+      chatId: group,
+      summary: 'The person is vegetarian.',
+      continued: false,
+      now: daysAgo(1),
+    });
+    expect(await db().sessionSummary.count({ where: { chatId: group } })).toBe(2);
+    await dreamLight(db(), { now: NOW, limit: 100 });
+    const contentsOf = async (userId: string) =>
+      (await db().memory.findMany({ where: { userId } })).map((m) => m.content.toLowerCase()).join(' | ');
+    expect(await contentsOf(ana)).toContain('shellfish');
+    expect(await contentsOf(ana)).not.toContain('vegetarian');
+    expect(await contentsOf(bo)).toContain('vegetarian');
+    expect(await contentsOf(bo)).not.toContain('shellfish');
+  });
+});

@@ -283,7 +283,7 @@ async function dreamOfPerson(
     // Only the versions read: a summary written meanwhile is read by the next dream.
     await tx.$executeRaw`
       UPDATE session_summaries SET summary = ''
-      WHERE (chat_id, updated_at) IN (
+      WHERE user_id = ${userId}::uuid AND (chat_id, updated_at) IN (
         SELECT * FROM unnest(${summaries.map((s) => s.chatId)}::uuid[], ${summaries.map((s) => s.updatedAt)}::timestamptz[]))`;
   }
 
