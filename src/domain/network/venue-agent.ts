@@ -24,7 +24,12 @@ import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { DbOrTx, Tx } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Metrics } from '../../platform/metrics.ts';
-import { type BookingPolicy, venueAgentPolicy, venueAgentPolicyOf } from '../agents/agents.ts';
+import {
+  type BookingPolicy,
+  type VenueAgentPolicy,
+  venueAgentPolicy,
+  venueAgentPolicyOf,
+} from '../agents/agents.ts';
 import {
   CHANGEABLE_STATUSES,
   changeBookingOn,
@@ -157,6 +162,40 @@ function localTimes(times: readonly Date[], timeZone: string): string {
     .join(', ');
 }
 
+/**
+ * The agent's decision for a booking at `at` (a request, or a change asked of it): its room (a
+ * party outside the venue's sizes, changed since, is for its staff: capacity has no answer for it),
+ * the policy (decideBookingRequest), and the nearest free times when there is no room.
+ */
+async function decideAt(
+  deps: VenueAgentDeps,
+  tx: Tx,
+  venue: Venue,
+  agent: VenueAgentPolicy,
+  at: { startsAt: Date; endsAt: Date; partySize: number; exceptBookingId: string },
+  roomOf: () => RoomAt | Promise<RoomAt>,
+): Promise<BookingDecision> {
+  const sized = at.partySize >= venue.partySizeMin && at.partySize <= venue.partySizeMax;
+  const room: RoomAt = sized ? await roomOf() : 'not_bookable';
+  const { blackouts } = agent;
+  return decideBookingRequest({
+    policy: agent.policy as BookingPolicy | null,
+    request: { startsAt: at.startsAt, endsAt: at.endsAt, partySize: at.partySize },
+    partySizes: { min: venue.partySizeMin, max: venue.partySizeMax },
+    blackouts,
+    room,
+    alternatives:
+      room === 'free' || !sized
+        ? []
+        : await alternativesNear(deps, tx, venue, {
+            startsAt: at.startsAt,
+            partySize: at.partySize,
+            blackouts,
+            exceptBookingId: at.exceptBookingId,
+          }),
+  });
+}
+
 /** The nearest free start times to `startsAt` for the party, on its local date and the next. */
 async function alternativesNear(
   deps: VenueAgentDeps,
@@ -260,27 +299,19 @@ async function onBookingRequest(
       detail: "The venue's agent is paused; its staff decide",
     };
   } else {
-    const blackouts = agent.blackouts;
-    // A party outside the venue's sizes (changed since the booking was made) is for its staff
-    // (decideBookingRequest); capacity has no answer for such a party.
-    const sized = booking.partySize >= venue.partySizeMin && booking.partySize <= venue.partySizeMax;
-    const room: RoomAt = sized ? held.room({ partySize: booking.partySize, now }) : 'not_bookable';
-    decision = decideBookingRequest({
-      policy: agent.policy as BookingPolicy | null,
-      request: { startsAt: booking.startsAt, endsAt: booking.endsAt, partySize: booking.partySize },
-      partySizes: { min: venue.partySizeMin, max: venue.partySizeMax },
-      blackouts,
-      room,
-      alternatives:
-        room === 'free' || !sized
-          ? []
-          : await alternativesNear(deps, tx, venue, {
-              startsAt: booking.startsAt,
-              partySize: booking.partySize,
-              blackouts,
-              exceptBookingId: booking.id,
-            }),
-    });
+    decision = await decideAt(
+      deps,
+      tx,
+      venue,
+      agent,
+      {
+        startsAt: booking.startsAt,
+        endsAt: booking.endsAt,
+        partySize: booking.partySize,
+        exceptBookingId: booking.id,
+      },
+      () => held.room({ partySize: booking.partySize, now }),
+    );
   }
   // What the move needs is held and read: the booking's status, the venue, what the hooks read.
   const locked = {
@@ -664,30 +695,17 @@ async function onModify(
   // A change is decided as a request is (decideBookingRequest, the agent's policy): what its
   // staff would decide for a request they decide for a change, and the guest asks them instead.
   const agent = await venueAgentPolicy(tx, venue.id);
-  const blackouts = agent?.blackouts ?? [];
   const endsAt = new Date(startsAt.getTime() + venue.turnMinutes * 60_000);
-  const sized = partySize >= venue.partySizeMin && partySize <= venue.partySizeMax;
-  const room: RoomAt = sized
-    ? await roomAt(tx, venue, { startsAt, partySize, now, exceptBookingId: booking.id })
-    : 'not_bookable';
   const decision: BookingDecision = !agent?.active
     ? { kind: 'escalate', reason: 'manual_policy', detail: "The venue's agent is paused; its staff decide" }
-    : decideBookingRequest({
-        policy: agent.policy as BookingPolicy | null,
-        request: { startsAt, endsAt, partySize },
-        partySizes: { min: venue.partySizeMin, max: venue.partySizeMax },
-        blackouts,
-        room,
-        alternatives:
-          room === 'free' || !sized
-            ? []
-            : await alternativesNear(deps, tx, venue, {
-                startsAt,
-                partySize,
-                blackouts,
-                exceptBookingId: booking.id,
-              }),
-      });
+    : await decideAt(
+        deps,
+        tx,
+        venue,
+        agent,
+        { startsAt, endsAt, partySize, exceptBookingId: booking.id },
+        () => roomAt(tx, venue, { startsAt, partySize, now, exceptBookingId: booking.id }),
+      );
   if (decision.kind === 'escalate') {
     return decline(`${decision.detail}: ask the venue's team for this change`);
   }
