@@ -492,7 +492,7 @@ describe('the consumer agent', () => {
     expect(notices.map((n) => n.chatId)).toEqual([own.id, own.id]);
   });
 
-  it('takes the zone of the place a person shared as theirs: the prompt and their reminders agree', async () => {
+  it('reads a local time in the zone of the place a person shared, as the prompt gives their time in', async () => {
     const chatId = nextChat++;
     model.respond(() => say('hi'));
     await write('hello', chatId);
@@ -519,9 +519,8 @@ describe('the consumer agent', () => {
     }
     expect(system).toContain('(Asia/Singapore)');
     expect(system).not.toContain('time zone is unknown');
-    expect((await app.services.db.user.findUniqueOrThrow({ where: { id: userId } })).timeZone).toBe(
-      'Asia/Singapore',
-    );
+    // Not kept as theirs: the next place they share is the next zone.
+    expect((await app.services.db.user.findUniqueOrThrow({ where: { id: userId } })).timeZone).toBeNull();
     const [reminder] = await app.services.db.reminder.findMany({ where: { userId } });
     expect(reminder!.dueAt.toISOString()).toBe('2027-01-05T10:00:00.000Z');
   });

@@ -1,8 +1,7 @@
 /**
  * The facts of a turn's system prompt, gathered at once: the person's profile, the memories that
  * matter for their message, their habits, the local time, and the weather and transport where they
- * are. Weather is a nicety: when it is slow or failing, the prompt goes without it. The zone it
- * reports for the place they shared becomes theirs when they have none.
+ * are. Weather is a nicety: when it is slow or failing, the prompt goes without it.
  */
 import type { WeatherClient } from '../../integrations/weather/open-meteo.ts';
 import type { Db } from '../../platform/db.ts';
@@ -51,14 +50,9 @@ export function createFactsGatherer(deps: {
         deps.logger.debug({ err: error }, 'no weather for the prompt');
       }
     }
-    // A person's zone learnt from where they are (the weather's, for the place they shared) is
-    // kept on their profile: the prompt's "now", their reminders' times and later turns (when the
-    // weather is slow) all read the one zone.
-    let timeZone = profile.timeZone;
-    if (!timeZone && weather?.timeZone) {
-      timeZone = weather.timeZone;
-      await db.user.updateMany({ where: { id: userId, timeZone: null }, data: { timeZone } });
-    }
+    // Their own zone, else the one of the place they last shared (the weather's): the turn's tools
+    // read a local time they ask for in the same zone (ToolContext.timeZone).
+    const timeZone = profile.timeZone ?? weather?.timeZone ?? null;
     return {
       person: {
         displayName: user.displayName,

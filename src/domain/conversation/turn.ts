@@ -229,6 +229,8 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
       ...(await deps.facts(context.userId, message.text ?? '', now)),
       summary: session.summary,
     };
+    // The zone the prompt gives their time in is the one their local times are read in.
+    if (facts.timeZoneKnown !== false) toolContext.timeZone = facts.timeZone;
     const history = session.messages;
     const allowed = new Set(dna.tools);
     const tools = deps.tools.filter((tool) => allowed.has(tool.name as never));

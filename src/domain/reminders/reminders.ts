@@ -96,10 +96,14 @@ export function parseWhen(when: string, now: Date, timeZone: string | null): Dat
   );
 }
 
-/** Sets a reminder for `userId`, within the limits (ValidationError otherwise, nothing stored). */
+/**
+ * Sets a reminder for `userId`, within the limits (ValidationError otherwise, nothing stored). A
+ * local `when` is read in `timeZone` when given (the zone the person was just told their time in),
+ * else in their profile's.
+ */
 export async function setReminder(
   db: Db,
-  input: { userId: string; chatId: string | null; text: string; when: string },
+  input: { userId: string; chatId: string | null; text: string; when: string; timeZone?: string | null },
   now: Date,
 ): Promise<ReminderRecord> {
   const text = input.text.trim();
@@ -112,7 +116,7 @@ export async function setReminder(
     const [person] = await tx.$queryRaw<{ time_zone: string | null }[]>`
       SELECT time_zone FROM users WHERE id = ${input.userId}::uuid FOR UPDATE`;
     if (!person) throw new NotFoundError('No such person');
-    const dueAt = parseWhen(input.when, now, person.time_zone);
+    const dueAt = parseWhen(input.when, now, input.timeZone ?? person.time_zone);
     if (dueAt.getTime() <= now.getTime()) throw new ValidationError('That time has already passed', 'when');
     if (dueAt.getTime() > now.getTime() + REMINDER_LIMITS.maxAheadDays * DAY_MS) {
       throw new ValidationError(`At most ${REMINDER_LIMITS.maxAheadDays} days ahead`, 'when');

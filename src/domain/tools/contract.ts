@@ -57,6 +57,11 @@ export interface ChatCaller extends ToolCaller {
   replyNotes: string[];
   /** The text of the person's own message this turn: what `whenTainted: 'self'` tools may trust. */
   personText?: string;
+  /**
+   * The zone the turn's prompt gave the person's local time in (their own, else the place they
+   * last shared): a local time they ask for is read in it.
+   */
+  timeZone?: string;
 }
 
 /** Who may call a tool, beyond what its side-effect class already says. */

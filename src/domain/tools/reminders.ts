@@ -36,7 +36,13 @@ export function setReminderTool(deps: { db: Db }) {
     async run(input, context: ChatCaller) {
       const reminder = await setReminder(
         db,
-        { userId: context.userId, chatId: context.chatId, text: input.text, when: input.when },
+        {
+          userId: context.userId,
+          chatId: context.chatId,
+          text: input.text,
+          when: input.when,
+          timeZone: context.timeZone ?? null,
+        },
         context.now(),
       );
       return { reminderId: reminder.id, text: reminder.text, dueAt: reminder.dueAt.toISOString() };
