@@ -27,6 +27,7 @@ import {
 } from '../fakes/stripe.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { accessToken, person, unique } from '../helpers/authz.ts';
+import { waitingForLock } from '../helpers/db.ts';
 import { runDueJobs } from '../helpers/jobs.ts';
 
 const GROWTH_PRICE = 'price_venue_growth_fees';
@@ -653,7 +654,8 @@ describe('changing a fee', () => {
         row.id,
       ]);
       const accruing = collectBookingFee(deps(), row.id);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The accrual has read the booking and waits for its row.
+      await waitingForLock(db(), 'FROM bookings WHERE id');
       await client.query('COMMIT');
       await accruing;
     } finally {

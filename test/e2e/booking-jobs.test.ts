@@ -17,6 +17,7 @@ import { createAccess } from '../../src/domain/organizations/access.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
 import { createBooking as createBookingRow } from '../factories/bookings.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { waitingForLock } from '../helpers/db.ts';
 import { completed, FAST_WORKER_ENV, startWorkerApp, type WorkerApp } from '../helpers/jobs.ts';
 
 let app: TestApp;
@@ -329,7 +330,8 @@ describe('booking jobs', () => {
         bookingId: booking.id,
         startsAt: new Date(evening(4).getTime() + 3_600_000),
       });
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // It has read the booking and waits for the venue.
+      await waitingForLock(app.services.db, 'FROM venues WHERE id');
       await other.query('UPDATE bookings SET party_size = 4 WHERE id = $1', [booking.id]);
       await other.query('COMMIT');
       await expect(mine).rejects.toThrow('The booking changed meanwhile; try again');

@@ -49,3 +49,24 @@ async function adminQuery(sql: string): Promise<void> {
     await client.end();
   }
 }
+
+/**
+ * Waits (at most 10 s) until a statement of this database whose text contains `fragment` is
+ * waiting for a lock: the moment a test holding that lock knows the other side is past its reads.
+ */
+export async function waitingForLock(
+  db: { $queryRawUnsafe<T>(query: string, ...values: unknown[]): Promise<T> },
+  fragment: string,
+): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const rows = await db.$queryRawUnsafe<unknown[]>(
+      `SELECT 1 FROM pg_stat_activity
+       WHERE datname = current_database() AND wait_event_type = 'Lock' AND position($1 in query) > 0`,
+      fragment,
+    );
+    if (rows.length) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`no statement with "${fragment}" waited for a lock within 10 s`);
+}

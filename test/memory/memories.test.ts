@@ -14,6 +14,7 @@ import type { MemoryKind } from '../../src/generated/prisma/enums.ts';
 import { NotFoundError, ValidationError } from '../../src/platform/errors.ts';
 import { useTestDatabase } from '../factories/database.ts';
 import { createPerson } from '../factories/people.ts';
+import { waitingForLock } from '../helpers/db.ts';
 
 const db = useTestDatabase();
 
@@ -456,7 +457,7 @@ describe('forgetting', () => {
     );
     await held;
     const forgetting = forgetAll(db(), userId);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await waitingForLock(db(), 'pg_advisory_xact_lock');
     release();
     await dream;
     expect(await forgetting).toBe(2);

@@ -176,12 +176,17 @@ async function requireOwner(access: Access, organizationId: string) {
  * stays an owner.
  */
 async function keepAnotherOwner(tx: Tx, organizationId: string, membershipId: string) {
+  await tx.$queryRaw`
+    SELECT id FROM memberships
+    WHERE organization_id = ${organizationId}::uuid AND role = 'OWNER'
+    ORDER BY id
+    FOR UPDATE`;
+  // Read after the lock, in a statement of its own: an account deletion that held these rows (it
+  // locks them too) has committed by now, and its person is seen leaving.
   const owners = await tx.$queryRaw<{ id: string; leaving: boolean }[]>`
     SELECT m.id, u.deleted_at IS NOT NULL AS leaving
     FROM memberships m JOIN users u ON u.id = m.user_id
-    WHERE m.organization_id = ${organizationId}::uuid AND m.role = 'OWNER'
-    ORDER BY m.id
-    FOR UPDATE OF m`;
+    WHERE m.organization_id = ${organizationId}::uuid AND m.role = 'OWNER'`;
   if (!owners.some((o) => o.id !== membershipId && !o.leaving)) {
     throw new ConflictError('An organization needs at least one owner: make someone else an owner first');
   }
