@@ -27,7 +27,7 @@ import {
 } from '../../platform/errors.ts';
 import { addJobColumns, type JobToAdd } from '../../platform/jobs.ts';
 import type { RateLimiter } from '../../platform/rate-limit.ts';
-import { VENUE_AGENT_POLICY_SELECT, venueAgentPolicy } from '../agents/agents.ts';
+import { VENUE_AGENT_POLICY_SELECT, type VenueAgentPolicy, venueAgentPolicy } from '../agents/agents.ts';
 import { findOrCreateUserByEmail, normalizeEmail } from '../identity/email.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
 import { parseInput, wholeNumber } from '../validation.ts';
@@ -836,35 +836,46 @@ export async function modifyBooking(
 }
 
 /**
- * What the policy of a venue's active agent keeps from a guest's own change (its team may change
- * anything): a new time in one of its blackout windows, a party grown above the size its staff
- * decide. The agent applies the same rules to a change asked through the agents (decideBookingRequest).
+ * What the policy of a venue's active agent keeps from a guest's change of a booking (its team may
+ * change anything): a new time in one of its blackout windows, a party grown above the size its
+ * staff decide. The same whether the guest asks in the app or the chat (modifyBooking) or through
+ * the agents (booking.modify, venue-agent.ts). Null when the change is the guest's to make.
  */
+export function guestChangeRefusal(
+  agent: VenueAgentPolicy | null,
+  venue: Pick<Venue, 'turnMinutes'>,
+  booking: Pick<Booking, 'startsAt' | 'partySize'>,
+  change: { startsAt: Date; partySize: number },
+): { field: 'startsAt' | 'partySize'; message: string } | null {
+  if (!agent?.active) return null;
+  const start = change.startsAt.getTime();
+  if (
+    start !== booking.startsAt.getTime() &&
+    overlapsWindow(agent.blackouts, start, start + venue.turnMinutes * 60_000)
+  ) {
+    return {
+      field: 'startsAt',
+      message: "The venue takes no bookings at that time as a rule: ask the venue's team",
+    };
+  }
+  const threshold = agent.policy?.askStaffAbovePartySize ?? null;
+  if (threshold !== null && change.partySize > threshold && change.partySize > booking.partySize) {
+    return {
+      field: 'partySize',
+      message: `Parties above ${threshold} are decided by the venue's staff: ask the venue's team for this change`,
+    };
+  }
+  return null;
+}
+
 async function requireGuestMayChange(
   tx: Tx,
   venue: Venue,
   booking: Booking,
   change: { startsAt: Date; partySize: number },
 ): Promise<void> {
-  const agent = await venueAgentPolicy(tx, venue.id);
-  if (!agent?.active) return;
-  const start = change.startsAt.getTime();
-  if (
-    start !== booking.startsAt.getTime() &&
-    overlapsWindow(agent.blackouts, start, start + venue.turnMinutes * 60_000)
-  ) {
-    throw new ValidationError(
-      "The venue takes no bookings at that time as a rule: ask the venue's team",
-      'startsAt',
-    );
-  }
-  const threshold = agent.policy?.askStaffAbovePartySize ?? null;
-  if (threshold !== null && change.partySize > threshold && change.partySize > booking.partySize) {
-    throw new ValidationError(
-      `Parties above ${threshold} are decided by the venue's staff: ask the venue's team for this change`,
-      'partySize',
-    );
-  }
+  const refusal = guestChangeRefusal(await venueAgentPolicy(tx, venue.id), venue, booking, change);
+  if (refusal) throw new ValidationError(refusal.message, refusal.field);
 }
 
 /**

@@ -33,6 +33,7 @@ import {
 import {
   CHANGEABLE_STATUSES,
   changeBookingOn,
+  guestChangeRefusal,
   lockVenue,
   moveBookingOn,
   type RoomAt,
@@ -694,26 +695,27 @@ async function onModify(
   const now = deps.now();
   // A change is decided as a request is (decideBookingRequest, the agent's policy): what its
   // staff would decide for a request they decide for a change, and the guest asks them instead.
+  // The guest's change is held to what the app holds it to (guestChangeRefusal), then to room.
   const agent = await venueAgentPolicy(tx, venue.id);
-  const endsAt = new Date(startsAt.getTime() + venue.turnMinutes * 60_000);
-  const decision: BookingDecision = !agent?.active
-    ? { kind: 'escalate', reason: 'manual_policy', detail: "The venue's agent is paused; its staff decide" }
-    : await decideAt(
-        deps,
-        tx,
-        venue,
-        agent,
-        { startsAt, endsAt, partySize, exceptBookingId: booking.id },
-        () => roomAt(tx, venue, { startsAt, partySize, now, exceptBookingId: booking.id }),
-      );
-  if (decision.kind === 'escalate') {
-    return decline(`${decision.detail}: ask the venue's team for this change`);
-  }
-  if (decision.kind === 'decline') {
+  const refusal = guestChangeRefusal(agent, venue, before, { startsAt, partySize });
+  if (refusal) return decline(refusal.message);
+  const sized = partySize >= venue.partySizeMin && partySize <= venue.partySizeMax;
+  if (!sized) {
     return decline(
-      declineReason(decision.detail, decision.alternatives, venue.timeZone),
-      decision.alternatives,
+      `The venue books parties of ${venue.partySizeMin} to ${venue.partySizeMax}: ask the venue's team for this change`,
     );
+  }
+  const room = await roomAt(tx, venue, { startsAt, partySize, now, exceptBookingId: booking.id });
+  if (room !== 'free') {
+    const alternatives = await alternativesNear(deps, tx, venue, {
+      startsAt,
+      partySize,
+      blackouts: agent?.blackouts ?? [],
+      exceptBookingId: booking.id,
+    });
+    const detail =
+      room === 'full' ? 'That time is fully booked' : 'That is not a bookable time at this venue';
+    return decline(declineReason(detail, alternatives, venue.timeZone), alternatives);
   }
   const changed = await changeBookingOn(tx, deps.effects, {
     booking: before,
