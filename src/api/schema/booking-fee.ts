@@ -84,7 +84,8 @@ const FeeInvoiceRef = builder.objectRef<FeeInvoice>('FeeInvoice').implement({
     currency: t.exposeString('currency'),
     amount: t.string({ ...minor('What is due.'), resolve: (i) => i.amountMinor.toString() }),
     status: t.exposeString('status', {
-      description: "Stripe's status: draft, open, paid, void, uncollectible.",
+      description:
+        "Stripe's status (draft, open, paid, void, uncollectible), or payment_failed: Stripe could not collect it and the owners were told.",
     }),
     hostedUrl: t.exposeString('hostedUrl', {
       nullable: true,

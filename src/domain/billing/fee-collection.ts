@@ -550,12 +550,18 @@ export async function applyFeeInvoicePaymentFailed(
   });
   if (!invoice) return null;
   return db.$transaction(async (tx) => {
-    // Paid meanwhile (events come in any order): nothing to tell.
-    const marked = await tx.feeInvoice.updateMany({
-      where: { id: invoice.id, status: { not: 'paid' } },
-      data: { status: 'payment_failed', updatedAt: input.now },
-    });
-    if (marked.count === 0) return { feeInvoiceId: invoice.id, told: 0 };
+    // Under the row's lock, as a payment is recorded: paid meanwhile (events come in any order),
+    // nothing to tell. A row still draft here (its finalisation not recorded yet) keeps its status,
+    // so the job that finishes drafts still finds it.
+    const [current] = await tx.$queryRaw<{ status: string }[]>`
+      SELECT status FROM fee_invoices WHERE id = ${invoice.id}::uuid FOR UPDATE`;
+    if (!current || current.status === 'paid') return { feeInvoiceId: invoice.id, told: 0 };
+    if (current.status !== 'draft') {
+      await tx.feeInvoice.update({
+        where: { id: invoice.id },
+        data: { status: 'payment_failed', updatedAt: input.now },
+      });
+    }
     const owners = await tx.membership.findMany({
       where: { organizationId: invoice.organizationId, role: { in: [...RECIPIENTS] } },
       select: { userId: true },
