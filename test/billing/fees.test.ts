@@ -7,7 +7,11 @@
  * pay-as-you-go fee is charged at once and again after a decline.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chargeBookingFee, collectBookingFee } from '../../src/domain/billing/fee-collection.ts';
+import {
+  chargeBookingFee,
+  collectBookingFee,
+  invoiceOrganizationFees,
+} from '../../src/domain/billing/fee-collection.ts';
 import { monthlyInvoiceTask, retryPendingFeesTask } from '../../src/domain/billing/fee-tasks.ts';
 import { calculateBookingFee } from '../../src/domain/billing/fees.ts';
 import { consumerTools } from '../../src/domain/conversation/assembly.ts';
@@ -468,6 +472,39 @@ describe('the monthly invoice', () => {
       days_until_due: 14,
       status: 'open',
     });
+  });
+
+  it('makes the invoice once when Stripe answers too late, though the card on file changed before the retry', async () => {
+    const w = await world({ subscribed: true });
+    const id = (await bookingRow(db(), completed(w.venueId))).id;
+    await collectBookingFee(deps(), id);
+    const accruedAt = (await feeOf(id))!.accruedAt;
+    const next = new Date(Date.UTC(accruedAt.getUTCFullYear(), accruedAt.getUTCMonth() + 1, 1));
+    // This organisation's invoice alone (the monthly job would make others' too, taking the hangs).
+    const invoiceIt = () =>
+      invoiceOrganizationFees(deps(), {
+        organizationId: w.organizationId,
+        currency: 'USD',
+        month: accruedAt.toISOString().slice(0, 7),
+        before: next,
+      });
+    // Stripe makes the invoice, but every answer comes too late (the client's own retries too).
+    for (let i = 0; i < 3; i++) fake.hangNext({ path: '/v1/invoices', ms: 1_500 });
+    await expect(invoiceIt()).rejects.toThrow();
+    const chosen = await db().feeInvoice.findFirstOrThrow({ where: { organizationId: w.organizationId } });
+    expect(chosen).toMatchObject({ stripeInvoiceId: null, collectionChosenAt: expect.any(Date) });
+    // The owner saves a card of their own in the portal before the job runs again.
+    fake.attachCard(w.customerId!);
+    await invoiceIt();
+    const invoice = await db().feeInvoice.findFirstOrThrow({ where: { organizationId: w.organizationId } });
+    const key = `monthly-invoice:${w.organizationId}:${invoice.month}:v1`;
+    expect(fake.objectsCreatedWith(key)).toBe(1);
+    expect(fake.objects.get(invoice.stripeInvoiceId!)).toMatchObject({
+      collection_method: 'charge_automatically',
+      default_payment_method: chosen.chargePaymentMethod,
+      status: 'open',
+    });
+    expect(await feeOf(id)).toMatchObject({ status: 'INVOICED' });
   });
 
   it('emails the invoice to an organisation without a subscription', async () => {

@@ -453,8 +453,17 @@ export async function invoiceOrganizationFees(
   const customer = await customerOf(db, stripe, organizationId);
 
   if (!invoice.stripeInvoiceId) {
-    // Charged to a card the organisation has on file; without one Stripe emails the invoice to be paid.
-    const card = await invoiceCard(stripe, await planStanding(db, deps, organizationId), customer);
+    // Charged to a card the organisation has on file; without one Stripe emails the invoice to be
+    // paid. Chosen once and kept on the row: a retry under the same key is the same request.
+    if (!invoice.collectionChosenAt) {
+      const card = await invoiceCard(stripe, await planStanding(db, deps, organizationId), customer);
+      await db.feeInvoice.updateMany({
+        where: { id: invoice.id, collectionChosenAt: null },
+        data: { chargePaymentMethod: card, collectionChosenAt: deps.now(), updatedAt: deps.now() },
+      });
+      invoice = await db.feeInvoice.findUniqueOrThrow({ where: { id: invoice.id } });
+    }
+    const card = invoice.chargePaymentMethod;
     const created = await stripe.invoices.create(
       {
         customer,
