@@ -464,39 +464,21 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     }
 
     if (request.method === 'GET') {
-      const customer = /^\/v1\/customers\/([^/]+)$/.exec(request.path);
-      if (customer) {
-        const found = objects.get(customer[1]!);
-        return found?.object === 'customer'
+      // Retrieving one object by id: /v1/<collection>/<id>, of the collection's own kind.
+      const retrieved = /^\/v1\/(customers|subscriptions|payment_intents)\/([^/]+)$/.exec(request.path);
+      if (retrieved) {
+        const kind = {
+          customers: 'customer',
+          subscriptions: 'subscription',
+          payment_intents: 'payment_intent',
+        }[retrieved[1] as 'customers' | 'subscriptions' | 'payment_intents'];
+        const found = objects.get(retrieved[2]!);
+        return found?.object === kind
           ? ok(found)
           : stripeError(
               404,
               'invalid_request_error',
-              `No such customer: '${customer[1]}'`,
-              'resource_missing',
-            );
-      }
-      const sub = /^\/v1\/subscriptions\/([^/]+)$/.exec(request.path);
-      if (sub) {
-        const found = objects.get(sub[1]!);
-        return found?.object === 'subscription'
-          ? ok(found)
-          : stripeError(
-              404,
-              'invalid_request_error',
-              `No such subscription: '${sub[1]}'`,
-              'resource_missing',
-            );
-      }
-      const intent = /^\/v1\/payment_intents\/([^/]+)$/.exec(request.path);
-      if (intent) {
-        const found = objects.get(intent[1]!);
-        return found?.object === 'payment_intent'
-          ? ok(found)
-          : stripeError(
-              404,
-              'invalid_request_error',
-              `No such payment_intent: '${intent[1]}'`,
+              `No such ${kind}: '${retrieved[2]}'`,
               'resource_missing',
             );
       }
