@@ -313,6 +313,37 @@ describe('booking jobs', () => {
     expect(job!.run_at).toEqual(sooner);
   });
 
+  it('gives a request moved later the time to be answered its making gave it, never past its start', async () => {
+    const userId = await guest();
+    const now = app.clock.now();
+    // Asked an hour ahead: the venue had until the start (less than BOOKING_REQUEST_MINUTES).
+    const booking = await createBookingRow(app.services.db, {
+      venueId,
+      guestId: userId,
+      startsAt: new Date(now.getTime() + 3_600_000),
+      status: 'REQUESTED',
+      expiresAt: new Date(now.getTime() + 3_600_000),
+    });
+    const venue = await app.services.db.venue.findUniqueOrThrow({ where: { id: venueId } });
+    const requestMinutes = app.services.config.bookings.requestMinutes;
+    const change = (startsAt: Date) =>
+      app.services.db.$transaction((tx) =>
+        changeBookingOn(tx, app.services.bookings.effects, {
+          booking,
+          venue,
+          startsAt,
+          partySize: 2,
+          actorKind: 'guest',
+          actorId: userId,
+          reason: null,
+          requestMinutes,
+        }),
+      );
+    const tomorrow = new Date(now.getTime() + 26 * 3_600_000);
+    const moved = await change(tomorrow);
+    expect(moved.booking.expiresAt).toEqual(new Date(booking.createdAt.getTime() + requestMinutes * 60_000));
+  });
+
   it('refuses a change built on a booking another change moved meanwhile, instead of undoing it', async () => {
     const userId = await guest();
     const booking = await createBooking(app.services.bookings, asUser(userId), {

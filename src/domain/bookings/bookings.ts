@@ -829,6 +829,7 @@ export async function modifyBooking(
       actorKind,
       actorId: access.actor.kind === 'anonymous' ? null : access.actor.userId,
       reason: input.reason ?? null,
+      requestMinutes: deps.requestMinutes,
     });
   });
   await updated.afterCommit();
@@ -896,6 +897,8 @@ export async function changeBookingOn(
     actorKind: BookingActorKind;
     actorId: string | null;
     reason: string | null;
+    /** BOOKING_REQUEST_MINUTES, for a REQUESTED booking's deadline (see below). */
+    requestMinutes?: number;
   },
 ): Promise<BookingChangeOnTx> {
   const { booking, venue, startsAt, partySize } = input;
@@ -907,15 +910,19 @@ export async function changeBookingOn(
     partySize !== booking.partySize ? `party ${booking.partySize} → ${partySize}` : null,
   ].filter(Boolean);
   // A booking waiting for an answer (or a hold) never waits past its start: moved earlier, its
-  // deadline comes with it (and its expiry job, rescheduled by the effects).
-  const waiting = booking.status === 'REQUESTED' || booking.status === 'HELD';
+  // deadline comes with it (and its expiry job, rescheduled by the effects). A request's deadline
+  // is worked out again as createBooking works it (`requestMinutes` from its making, never past the
+  // start) when the caller knows it: moved later, one cut short by its old start gets its time.
+  const deadline =
+    booking.status === 'REQUESTED' && input.requestMinutes !== undefined
+      ? Prisma.sql`, expires_at = LEAST(created_at + ${input.requestMinutes} * interval '1 minute', ${startsAt}::timestamptz)`
+      : booking.status === 'REQUESTED' || booking.status === 'HELD'
+        ? Prisma.sql`, expires_at = LEAST(expires_at, ${startsAt}::timestamptz)`
+        : Prisma.empty;
   const changed = await updateWithHistory(
     tx,
     booking.id,
-    waiting
-      ? Prisma.sql`starts_at = ${startsAt}::timestamptz, ends_at = ${endsAt}::timestamptz, party_size = ${partySize}::int,
-          expires_at = LEAST(expires_at, ${startsAt}::timestamptz)`
-      : Prisma.sql`starts_at = ${startsAt}::timestamptz, ends_at = ${endsAt}::timestamptz, party_size = ${partySize}::int`,
+    Prisma.sql`starts_at = ${startsAt}::timestamptz, ends_at = ${endsAt}::timestamptz, party_size = ${partySize}::int${deadline}`,
     {
       from: booking.status,
       to: booking.status,
