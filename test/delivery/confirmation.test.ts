@@ -11,7 +11,7 @@ import { cancelDelivery, confirmDelivery, deliveryStatus } from '../../src/domai
 import { confirmationNote, quoteDelivery } from '../../src/domain/delivery/quote.ts';
 import { ValidationError } from '../../src/platform/errors.ts';
 import { type FakeLalamove, startFakeLalamove } from '../fakes/lalamove.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createTestDatabase, type TestDatabase, waitingForLock } from '../helpers/db.ts';
 import { API_KEY, API_SECRET, createPerson, deliveryDeps, quoteRequest, refused } from './support.ts';
 
 let database: TestDatabase;
@@ -177,6 +177,31 @@ describe('confirming a quote', () => {
     await refused(deliveryStatus(deps, stranger, { orderId: order.orderId }), 'NOT_YOURS');
     await refused(deliveryStatus(deps, stranger, { quoteId: quote.id }), 'NOT_YOURS');
     await refused(deliveryStatus(deps, stranger, {}), 'NO_ORDER');
+  });
+
+  it('never takes an order back from a final status a webhook stored while its status was being asked', async () => {
+    const { deps, userId, quote, confirmation, say } = await quoted();
+    await say(userId, { buttonPayload: confirmButtonPayload(confirmation.token) });
+    const order = await confirmDelivery(deps, userId, { quoteId: quote.id });
+    const row = await database.prisma.deliveryOrder.findUniqueOrThrow({ where: { id: order.orderId! } });
+    await database.prisma.deliveryOrder.update({ where: { id: row.id }, data: { status: 'PICKED_UP' } });
+    fake.setStatus(row.externalOrderId, 'PICKED_UP');
+    // The completion's webhook is being written (its row held) as the person asks where it is.
+    const webhook = await database.pool.connect();
+    try {
+      await webhook.query('BEGIN');
+      await webhook.query('SELECT id FROM delivery_orders WHERE id = $1 FOR UPDATE', [row.id]);
+      await webhook.query(`UPDATE delivery_orders SET status = 'COMPLETED' WHERE id = $1`, [row.id]);
+      const asked = deliveryStatus(deps, userId, { orderId: order.orderId });
+      await waitingForLock(database.prisma, 'delivery_orders');
+      await webhook.query('COMMIT');
+      await asked;
+    } finally {
+      webhook.release();
+    }
+    expect(await database.prisma.deliveryOrder.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({
+      status: 'COMPLETED',
+    });
   });
 
   it('cancels a booked delivery once', async () => {

@@ -43,21 +43,10 @@ import {
   PLACEMENT_UNKNOWN,
   PLACING,
   parseDriver,
+  RANK,
   sameAmount,
   TERMINAL_STATUSES,
 } from './order.ts';
-
-const RANK: Record<string, number> = {
-  [PLACING]: 0,
-  [PLACEMENT_UNKNOWN]: 0,
-  ASSIGNING_DRIVER: 1,
-  ON_GOING: 2,
-  PICKED_UP: 3,
-  COMPLETED: 4,
-  CANCELED: 4,
-  REJECTED: 4,
-  EXPIRED: 4,
-};
 
 const text = z.string().optional().catch(undefined);
 const eventSchema = z.object({

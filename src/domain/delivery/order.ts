@@ -30,6 +30,19 @@ export const PLACING = 'PLACING';
 export const PLACEMENT_UNKNOWN = 'PLACEMENT_UNKNOWN';
 /** Lalamove's final statuses: nothing follows them. */
 export const TERMINAL_STATUSES: readonly string[] = ['COMPLETED', 'CANCELED', 'REJECTED', 'EXPIRED'];
+
+/** How far an order has gone: its status only ever moves to a higher rank, and never leaves a final one. */
+export const RANK: Record<string, number> = {
+  [PLACING]: 0,
+  [PLACEMENT_UNKNOWN]: 0,
+  ASSIGNING_DRIVER: 1,
+  ON_GOING: 2,
+  PICKED_UP: 3,
+  COMPLETED: 4,
+  CANCELED: 4,
+  REJECTED: 4,
+  EXPIRED: 4,
+};
 /** The external id a PLACING row holds until Lalamove's is known (the column is unique and required). */
 export const PENDING_PREFIX = 'pending:';
 
@@ -247,13 +260,25 @@ export async function deliveryStatus(
     try {
       const current = await deps.lalamove.getOrder(order.externalOrderId);
       const driver = await driverOf(deps, order, current);
-      order = await deps.db.deliveryOrder.update({
-        where: { id: order.id },
-        data: {
-          status: current.status,
-          shareLink: current.shareLink || order.shareLink,
-          ...(driver !== undefined ? { driver: { ...driver } } : {}),
-        },
+      const id = order.id;
+      // Under the row's lock, as a webhook writes it: an answer older than what a webhook stored
+      // meanwhile (a final status above all) changes nothing.
+      order = await deps.db.$transaction(async (tx) => {
+        const [stored] = await tx.$queryRaw<{ status: string }[]>`
+          SELECT status FROM delivery_orders WHERE id = ${id}::uuid FOR UPDATE`;
+        const behind =
+          !stored ||
+          TERMINAL_STATUSES.includes(stored.status) ||
+          (RANK[current.status] ?? 0) < (RANK[stored.status] ?? 0);
+        if (behind) return tx.deliveryOrder.findUniqueOrThrow({ where: { id } });
+        return tx.deliveryOrder.update({
+          where: { id },
+          data: {
+            status: current.status,
+            shareLink: current.shareLink || order.shareLink,
+            ...(driver !== undefined ? { driver: { ...driver } } : {}),
+          },
+        });
       });
     } catch (error) {
       deps.logger?.warn({ err: error, 'delivery.order': order.id }, 'could not refresh a Lalamove order');
