@@ -200,6 +200,17 @@ describe('retrying and cancelling', () => {
       message: expect.stringContaining('999999999'),
     });
   });
+
+  it('answers a ValidationError for an id no job can have (past a bigint), not an error of ours', async () => {
+    const response = await app.gql(CancelJob, { id: gid('9999999999999999999') }, { token: admin });
+    expect(response.data?.cancelJob).toEqual({
+      __typename: 'ValidationError',
+      message: 'This is not a job id',
+    });
+    const node = await app.gql(JobNode, { id: gid('9999999999999999999') }, { token: admin });
+    expect(node.errors).toBeUndefined();
+    expect(node.data?.node).toBeNull();
+  });
 });
 
 describe('who may see the queue', () => {

@@ -102,7 +102,7 @@ export async function listJobs(db: DbOrTx, filter: JobFilter, page: JobPage): Pr
 
 /** The jobs with these ids that still exist (a completed job is deleted), in no order. */
 export async function jobsById(db: DbOrTx, ids: readonly string[]): Promise<JobRecord[]> {
-  const valid = ids.filter((id) => /^\d{1,19}$/.test(id));
+  const valid = ids.filter(isJobId);
   if (!valid.length) return [];
   const rows = await db.$queryRaw<JobRow[]>`
     SELECT ${COLUMNS} FROM ${JOBS} WHERE id = ANY(${valid}::bigint[])`;
@@ -165,8 +165,13 @@ async function reload(db: DbOrTx, id: string): Promise<JobRecord> {
 }
 
 function jobId(value: string, field: string): string {
-  if (!/^\d{1,19}$/.test(value)) throw new ValidationError('This is not a job id', field);
+  if (!isJobId(value)) throw new ValidationError('This is not a job id', field);
   return value;
+}
+
+/** A job's id is a PostgreSQL bigint: digits, at most 2^63 − 1. */
+function isJobId(value: string): boolean {
+  return /^\d{1,19}$/.test(value) && BigInt(value) <= 9_223_372_036_854_775_807n;
 }
 
 function toRecord(row: JobRow): JobRecord {
