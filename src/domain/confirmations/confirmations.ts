@@ -144,20 +144,22 @@ export async function releaseConfirmation(
   },
   now: Date,
 ): Promise<Released | null> {
+  const button = message.buttonPayload ? BUTTON.exec(message.buttonPayload) : null;
+  const typed = !button && message.text ? TYPED.exec(message.text) : null;
+  // Most messages carry no confirmation: nothing is read for them.
+  if (!button && !typed) return null;
+  const fields = { id: true, quoteId: true, action: true } as const;
   if (message.eventId) {
     const before = await db.confirmation.findFirst({
       where: { userId, releasedByEventId: message.eventId, expiresAt: { gt: now } },
-      select: { id: true, quoteId: true, action: true },
+      select: fields,
     });
     if (before) return releasedOf(before);
   }
   const arrived = message.receivedAt ?? now;
   const where = { ...releasable(userId, now), createdAt: { lt: arrived } };
-  const fields = { id: true, quoteId: true, action: true } as const;
 
   let found: { id: string; quoteId: string | null; action: Prisma.JsonValue } | null = null;
-  const button = message.buttonPayload ? BUTTON.exec(message.buttonPayload) : null;
-  const typed = !button && message.text ? TYPED.exec(message.text) : null;
   if (button) {
     // A lookup by the hash of 256 random bits: its timing reveals nothing worth having.
     found = await db.confirmation.findFirst({
