@@ -284,64 +284,58 @@ describe('booking jobs', () => {
     expect(await messages(tomorrow.id)).toEqual(['booking.reminder_24h']);
   });
 
-  it('brings a waiting booking’s deadline, and its expiry job, forward with it when it moves earlier', async () => {
+  /** A REQUESTED booking `hours` ahead whose answer is due in `dueHours`, as it stands in the table. */
+  async function requested(hours: number, dueHours: number) {
     const userId = await guest();
-    const now = app.clock.now();
+    const now = app.clock.now().getTime();
     const booking = await createBookingRow(app.services.db, {
       venueId,
       guestId: userId,
-      startsAt: new Date(now.getTime() + 5 * 3_600_000),
+      startsAt: new Date(now + hours * 3_600_000),
       status: 'REQUESTED',
-      expiresAt: new Date(now.getTime() + 2 * 3_600_000),
+      expiresAt: new Date(now + dueHours * 3_600_000),
     });
+    return { booking, userId };
+  }
+
+  /** The guest's change of the booking's time, as modifyBooking writes it once room is found. */
+  async function moveTo(
+    { booking, userId }: Awaited<ReturnType<typeof requested>>,
+    startsAt: Date,
+    requestMinutes?: number,
+  ) {
     const venue = await app.services.db.venue.findUniqueOrThrow({ where: { id: venueId } });
-    const sooner = new Date(now.getTime() + 3_600_000);
     const changed = await app.services.db.$transaction((tx) =>
       changeBookingOn(tx, app.services.bookings.effects, {
         booking,
         venue,
-        startsAt: sooner,
+        startsAt,
         partySize: 2,
         actorKind: 'guest',
         actorId: userId,
         reason: null,
+        requestMinutes,
       }),
     );
-    expect(changed.booking).toMatchObject({ startsAt: sooner, expiresAt: sooner });
+    return changed.booking;
+  }
+
+  it('brings a waiting booking’s deadline, and its expiry job, forward with it when it moves earlier', async () => {
+    const asked = await requested(5, 2);
+    const sooner = new Date(app.clock.now().getTime() + 3_600_000);
+    expect(await moveTo(asked, sooner)).toMatchObject({ startsAt: sooner, expiresAt: sooner });
     const [job] = await app.services.db.$queryRaw<{ run_at: Date }[]>`
-      SELECT run_at FROM graphile_worker._private_jobs WHERE key = ${`booking:${booking.id}:expire`}`;
+      SELECT run_at FROM graphile_worker._private_jobs WHERE key = ${`booking:${asked.booking.id}:expire`}`;
     expect(job!.run_at).toEqual(sooner);
   });
 
   it('gives a request moved later the time to be answered its making gave it, never past its start', async () => {
-    const userId = await guest();
-    const now = app.clock.now();
     // Asked an hour ahead: the venue had until the start (less than BOOKING_REQUEST_MINUTES).
-    const booking = await createBookingRow(app.services.db, {
-      venueId,
-      guestId: userId,
-      startsAt: new Date(now.getTime() + 3_600_000),
-      status: 'REQUESTED',
-      expiresAt: new Date(now.getTime() + 3_600_000),
-    });
-    const venue = await app.services.db.venue.findUniqueOrThrow({ where: { id: venueId } });
+    const asked = await requested(1, 1);
     const requestMinutes = app.services.config.bookings.requestMinutes;
-    const change = (startsAt: Date) =>
-      app.services.db.$transaction((tx) =>
-        changeBookingOn(tx, app.services.bookings.effects, {
-          booking,
-          venue,
-          startsAt,
-          partySize: 2,
-          actorKind: 'guest',
-          actorId: userId,
-          reason: null,
-          requestMinutes,
-        }),
-      );
-    const tomorrow = new Date(now.getTime() + 26 * 3_600_000);
-    const moved = await change(tomorrow);
-    expect(moved.booking.expiresAt).toEqual(new Date(booking.createdAt.getTime() + requestMinutes * 60_000));
+    const tomorrow = new Date(app.clock.now().getTime() + 26 * 3_600_000);
+    const moved = await moveTo(asked, tomorrow, requestMinutes);
+    expect(moved.expiresAt).toEqual(new Date(asked.booking.createdAt.getTime() + requestMinutes * 60_000));
   });
 
   it('refuses a change built on a booking another change moved meanwhile, instead of undoing it', async () => {
