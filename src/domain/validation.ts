@@ -97,3 +97,13 @@ export function parseInput<T extends z.ZodType>(schema: T, input: unknown, at?: 
 export function wholeNumber(min: number, max: number, messages: { min: string; max: string }) {
   return z.number().int().min(min, messages.min).max(max, messages.max);
 }
+
+/**
+ * A caller's idempotency key: the same key from the same caller is the same request (a booking
+ * made once, a credits adjustment made once).
+ */
+export const clientKeySchema = z
+  .string()
+  .trim()
+  .min(8, 'The key is at least 8 characters')
+  .max(200, 'The key is at most 200 characters');

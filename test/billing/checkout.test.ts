@@ -68,6 +68,7 @@ const ADJUST = /* GraphQL */ `
     adjustCredits(input: $input) {
       __typename
       ... on AdjustCreditsPayload { currency balance }
+      ... on ValidationError { field }
       ... on Error { message }
     }
   }
@@ -346,5 +347,52 @@ describe('Organization.billing and adjustCredits', () => {
     // Only platform admins adjust: the owner of the organisation itself is refused.
     for (const token of [fx.owner.token, fx.staff.token]) expectForbidden(await adjust(token, 1_000_000));
     expect((await read(fx.owner.token))?.credits).toEqual([{ currency: 'EUR', balance: '1500' }]);
+  });
+
+  it('makes one adjustment for one clientKey, however often it is sent', async () => {
+    const fx = await createActors(app);
+    const org = fx.organizationId;
+    const adjust = (amount: number, clientKey: string) =>
+      app.gql<Result, unknown>(
+        ADJUST,
+        {
+          input: {
+            organizationId: gid(org),
+            amount,
+            currency: 'eur',
+            reason: 'refund of a double charge',
+            clientKey,
+          },
+        },
+        { token: fx.platformAdmin.token },
+      );
+    const adjustments = () =>
+      app.services.db.ledgerTransfer.count({
+        where: { kind: 'CREDITS_ADJUSTMENT', metadata: { path: ['organizationId'], equals: org } },
+      });
+
+    // A click sent twice (a retry after a timeout): one adjustment, the same balance both times.
+    const [first, again] = await Promise.all([adjust(700, 'refund-4711-a'), adjust(700, 'refund-4711-a')]);
+    for (const res of [first, again]) {
+      expect(res.data!.adjustCredits, JSON.stringify(res.body)).toEqual({
+        __typename: 'AdjustCreditsPayload',
+        currency: 'EUR',
+        balance: '700',
+      });
+    }
+    expect(await adjustments()).toBe(1);
+
+    // The same key for another amount is refused and changes nothing.
+    const other = await adjust(900, 'refund-4711-a');
+    expect(other.data!.adjustCredits).toMatchObject({ __typename: 'ConflictError' });
+    expect(other.data!.adjustCredits!.message).toMatch(/already used/);
+    // Another key is another adjustment.
+    expect((await adjust(900, 'refund-4711-b')).data!.adjustCredits).toMatchObject({ balance: '1600' });
+    // A key too short to tell requests apart is refused before anything moves.
+    expect((await adjust(100, 'short')).data!.adjustCredits).toMatchObject({
+      __typename: 'ValidationError',
+      field: 'clientKey',
+    });
+    expect(await adjustments()).toBe(2);
   });
 });

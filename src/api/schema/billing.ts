@@ -176,6 +176,11 @@ mutation('adjustCredits', {
     amount: t.int({ description: 'Minor units (cents); negative takes credits back.' }),
     currency: t.string({ description: 'ISO 4217 code.' }),
     reason: t.string(),
+    clientKey: t.string({
+      required: false,
+      description:
+        'Your idempotency key: sending the same key again makes no second adjustment (the same key for another adjustment is a ConflictError).',
+    }),
   }),
   payload: builder.objectRef<CreditBalance>('AdjustCreditsPayload').implement({
     description: "The organisation's credits in that currency after the adjustment.",
@@ -195,5 +200,6 @@ mutation('adjustCredits', {
       amount: input.amount,
       currency: input.currency,
       reason: input.reason,
+      ...(input.clientKey != null ? { clientKey: input.clientKey } : {}),
     }),
 });

@@ -11,10 +11,13 @@
  */
 import { StripeCallError, type StripeClient } from '../../integrations/stripe/client.ts';
 import type { DbOrTx } from '../../platform/db.ts';
-import { DomainError, NotFoundError, ValidationError } from '../../platform/errors.ts';
+import { ConflictError, DomainError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { normalizeCurrency } from '../ledger/accounts.ts';
 import { adjustCredits, creditBalance } from '../ledger/credits.ts';
+import { TransferConflictError } from '../ledger/errors.ts';
+import { derivedTransferId } from '../ledger/transfer.ts';
 import { type Access, MANAGERS } from '../organizations/access.ts';
+import { clientKeySchema, parseInput } from '../validation.ts';
 import { planStanding, type Standing, type StandingDeps } from './standing.ts';
 
 /** Billing is off here (no Stripe key): nothing can be bought or managed. */
@@ -218,12 +221,14 @@ export async function organizationBilling(
 
 /**
  * A platform admin's adjustment of an organisation's credits (the ledger's `adjustCredits`, which
- * checks who may), answered with the balance it left.
+ * checks who may), answered with the balance it left. With a `clientKey` a retried request (a
+ * second click, a timeout and a resend) makes no second adjustment: the same admin's same key is
+ * the same transfer, and the same key for another adjustment is a ConflictError.
  */
 export async function adjustOrganizationCredits(
   db: DbOrTx,
   access: Access,
-  input: { organizationId: string; amount: number; currency: string; reason: string },
+  input: { organizationId: string; amount: number; currency: string; reason: string; clientKey?: string },
 ): Promise<{ currency: string; balance: bigint }> {
   if (access.isPlatformAdmin) {
     const exists = await db.organization.findUnique({
@@ -232,7 +237,21 @@ export async function adjustOrganizationCredits(
     });
     if (!exists) throw new NotFoundError('No such organisation');
   }
-  await adjustCredits(db, access, input);
+  const { clientKey, ...adjustment } = input;
+  const key = clientKey === undefined ? undefined : parseInput(clientKeySchema, clientKey, 'clientKey');
+  try {
+    await adjustCredits(db, access, {
+      ...adjustment,
+      ...(key && access.actor.kind === 'user'
+        ? { transferId: derivedTransferId('credits-adjustment', access.actor.userId, key) }
+        : {}),
+    });
+  } catch (error) {
+    if (error instanceof TransferConflictError) {
+      throw new ConflictError('This clientKey was already used for another adjustment');
+    }
+    throw error;
+  }
   const currency = normalizeCurrency(input.currency);
   return { currency, balance: await creditBalance(db, input.organizationId, currency) };
 }

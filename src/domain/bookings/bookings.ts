@@ -30,7 +30,7 @@ import type { RateLimiter } from '../../platform/rate-limit.ts';
 import { VENUE_AGENT_POLICY_SELECT, type VenueAgentPolicy, venueAgentPolicy } from '../agents/agents.ts';
 import { findOrCreateUserByEmail, normalizeEmail } from '../identity/email.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
-import { parseInput, wholeNumber } from '../validation.ts';
+import { clientKeySchema, parseInput, wholeNumber } from '../validation.ts';
 import {
   availability,
   type LiveBooking,
@@ -87,12 +87,7 @@ const createSchema = z.object({
   guestEmail: z.string().optional(),
   notes: z.string().trim().max(2000).optional(),
   specialRequests: z.string().trim().max(2000).optional(),
-  clientKey: z
-    .string()
-    .trim()
-    .min(8, 'The key is at least 8 characters')
-    .max(200, 'The key is at most 200 characters')
-    .optional(),
+  clientKey: clientKeySchema.optional(),
   hold: z.boolean().optional(),
 });
 
