@@ -38,15 +38,7 @@ import {
   providerEventPayload,
   readProviderEvent,
 } from '../../platform/provider-events.ts';
-import {
-  PENDING_PREFIX,
-  PLACEMENT_UNKNOWN,
-  PLACING,
-  parseDriver,
-  RANK,
-  sameAmount,
-  TERMINAL_STATUSES,
-} from './order.ts';
+import { PENDING_PREFIX, parseDriver, RANK, sameAmount, TERMINAL_STATUSES } from './order.ts';
 
 const text = z.string().optional().catch(undefined);
 const eventSchema = z.object({
