@@ -248,6 +248,35 @@ describe('bookings', () => {
     expect(res.data?.createBooking).toMatchObject({ __typename: 'ValidationError', field: 'startsAt' });
   });
 
+  it('does not count on a seated party moving to a table freed after they sat down', async () => {
+    // Three at the four-top 18:00–19:30, two at the two-top 18:30–20:00; two more at 19:30 can only
+    // sit at the four-top (the two-top is taken until 20:00), and keep it until 21:00.
+    for (const [time, partySize] of [
+      ['18:00', 3],
+      ['18:30', 2],
+      ['19:30', 2],
+    ] as const) {
+      const guest = await app.signIn();
+      const res = await book(guest.token, { startsAt: at(time, 14), partySize });
+      member(res.data?.createBooking, 'BookingPayload', res);
+    }
+    // Four at 20:00 would need the 19:30 couple to move to the two-top when it frees.
+    const four = await app.signIn();
+    const refused = await book(four.token, { startsAt: at('20:00', 14), partySize: 4 });
+    expect(refused.data?.createBooking).toMatchObject({ __typename: 'SlotFullError' });
+    const slots = await app.gql(
+      Slots,
+      { id: venueGid, date: date.add({ days: 14 }).toString(), partySize: 4 },
+      { token: four.token },
+    );
+    const offered = (
+      slots.data!.node as { availability: { slots: { startsAt: string }[] } }
+    ).availability.slots.map((s) => s.startsAt);
+    expect(offered).toEqual([at('21:00', 14), at('21:30', 14)]);
+    const accepted = await book(four.token, { startsAt: at('21:00', 14), partySize: 4 });
+    member(accepted.data?.createBooking, 'BookingPayload', accepted);
+  });
+
   it('re-checks room when a booking moves, and records the change', async () => {
     const guest = await app.signIn();
     const created = await book(guest.token, { startsAt: at('18:00', 4), partySize: 2 });

@@ -343,7 +343,7 @@ interface BookingLocks {
   pendingTotal: number;
   /**
    * The venue's live bookings around the start (as liveBookingsAround reads them) that can share
-   * its capacity (sharingCapacityWith): what roomIn needs to decide that one start.
+   * its capacity (capacityRead): what roomIn needs to decide that one start.
    */
   live: LiveBooking[];
 }
@@ -356,13 +356,11 @@ interface BookingLocks {
  */
 async function lockForBooking(
   tx: Tx,
-  venue: Pick<Venue, 'id' | 'slotMinutes' | 'turnMinutes'>,
+  venue: Pick<Venue, 'id' | 'slotMinutes' | 'turnMinutes'> & { tables: readonly unknown[] },
   guestId: string | null,
   startsAt: Date,
 ): Promise<BookingLocks> {
-  // Of the live bookings around the start, only those that can share its capacity.
-  const { from } = liveWindow(startsAt);
-  const { startsBefore, runningAt } = sharingCapacityWith(venue, startsAt);
+  const { from, startsBefore, runningAt } = capacityRead(venue, startsAt);
   const [row] = await tx.$queryRaw<{ read: BookingLocksRow }[]>`
     SELECT lock_for_booking(
       ${venue.id}::uuid, ${guestId}::uuid, ${guestId ? guestLockKey(guestId) : null}::text,
@@ -374,6 +372,21 @@ async function lockForBooking(
     pendingTotal: Number(read.pendingTotal),
     live: liveBookingsOf(read.live),
   };
+}
+
+/**
+ * Which of the venue's live bookings around a start deciding it reads (as the locking functions
+ * take them: starting in [from, startsBefore), still running at runningAt or starting after it):
+ * without tables only those that can share its capacity (sharingCapacityWith), with tables every
+ * one of the window (a chain of overlapping turns decides who sits where).
+ */
+function capacityRead(
+  venue: Pick<Venue, 'slotMinutes' | 'turnMinutes'> & { tables: readonly unknown[] },
+  startsAt: Date,
+): { from: Date; startsBefore: Date; runningAt: Date } {
+  const { from, to } = liveWindow(startsAt);
+  if (venue.tables.length > 0) return { from, startsBefore: to, runningAt: from };
+  return { from, ...sharingCapacityWith(venue, startsAt) };
 }
 
 /** The live bookings a locking function returned as JSON (lock_for_booking, lock_for_decision). */
@@ -444,8 +457,7 @@ export async function readForDecision(
   if (!venue) return null;
   const [before] = venue.bookings;
   if (!before) return { venue, booking: null, room: () => 'not_bookable' };
-  const { from } = liveWindow(input.startsAt);
-  const { startsBefore, runningAt } = sharingCapacityWith(venue, input.startsAt);
+  const { from, startsBefore, runningAt } = capacityRead(venue, input.startsAt);
   const [row] = await tx.$queryRaw<{ read: DecisionLocksRow }[]>`
     SELECT lock_for_decision(
       ${venue.id}::uuid, ${before.id}::uuid, ${[...LIVE_STATUSES]}::text[],
