@@ -5,6 +5,7 @@
  * answers what it learnt without staff.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { purgeDeletedUsers } from '../../src/domain/identity/account-deletion.ts';
 import { compileVenueFaq, venueFaqTask } from '../../src/domain/network/venue-faq.ts';
 import { compileVenueWiki, recordVenueFacts, venueWikiTask } from '../../src/domain/network/venue-wiki.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
@@ -111,10 +112,11 @@ afterAll(async () => {
 const gid = (type: string, id: string) => Buffer.from(`${type}:${id}`).toString('base64');
 
 type Place = Awaited<ReturnType<VenueAgentWorld['venue']>>;
+type Guest = Awaited<ReturnType<VenueAgentWorld['guest']>>;
 
-/** A new guest asks the venue's agent; what it did, its answers, and the venue's open questions. */
-async function ask(venue: Place, text: string) {
-  const guest = await world.guest();
+/** A guest (a new one unless given) asks the venue's agent; what it did, its answers, and the venue's open questions. */
+async function ask(venue: Place, text: string, asker?: Guest) {
+  const guest = asker ?? (await world.guest());
   const { outbound, inboundRowId } = await world.deliver(guest.id, venue.id, 'venue.question', { text });
   const outcome = await world.handle(inboundRowId);
   const answers = await world.answers(outbound.envelopeId!);
@@ -123,8 +125,8 @@ async function ask(venue: Place, text: string) {
 }
 
 /** A guest asks, the agent puts it before staff, and a staff member answers over GraphQL. */
-async function askStaff(venue: Place, text: string, answer: string) {
-  const asked = await ask(venue, text);
+async function askStaff(venue: Place, text: string, answer: string, asker?: Guest) {
+  const asked = await ask(venue, text, asker);
   expect(asked.outcome.note).toBe('put before staff');
   const res = await world.app.gql(
     Answer,
@@ -389,6 +391,57 @@ describe("the venue's FAQ", () => {
     const second = await compileVenueFaq(world.db, world.services.now());
     expect(second.written).toBe(0);
     expect(await snapshot(venueId)).toEqual(before);
+  });
+});
+
+describe("the venue's FAQ and an erased account", () => {
+  it("shows another guest's words for a question the erased guest asked last, and drops an entry only they asked", async () => {
+    const venue = await world.venue({}, { ...FACTS, organizationId: fx.organizationId });
+    const venueId = venue.venue.id;
+    const [first, last] = [await world.guest(), await world.guest()];
+    await askStaff(venue, 'Do you have a high chair?', 'Yes, we have one.', first);
+    await askStaff(venue, 'Do you have high chairs?', 'Yes, two of them.', last);
+    // Their own question, asked twice (its words are its key).
+    await askStaff(venue, 'Will Bolacha be allowed at the bar?', 'Dogs are welcome on the terrace.', last);
+    await askStaff(venue, 'Will Bolacha be allowed at the bar?', 'On the terrace only.', last);
+    await compileVenueFaq(world.db, world.services.now());
+    const entries = await world.db.venueFaqEntry.findMany({
+      where: { venueId },
+      orderBy: { question: 'asc' },
+    });
+    expect(entries.map((e) => e.question)).toEqual([
+      'Do you have high chairs?',
+      'Will Bolacha be allowed at the bar?',
+    ]);
+    // Staff publish the high chairs as the guest wrote it.
+    const chairs = entries.find((e) => e.question.includes('chairs'))!;
+    const approved = await world.app.gql(
+      Approve,
+      { entryId: gid('VenueFaqEntry', chairs.id) },
+      { token: fx.staff.token },
+    );
+    expect(member(approved.data?.approveFaqEntry, 'VenueFaqEntryPayload', approved).entry.status).toBe(
+      'APPROVED',
+    );
+
+    // The last guest's account is erased.
+    await world.db.user.update({
+      where: { id: last.person.id },
+      data: { deletedAt: new Date(world.services.now().getTime() - 31 * 86_400_000) },
+    });
+    expect(await purgeDeletedUsers(world.db, world.services.now())).toBe(1);
+
+    // The published entry keeps its answer and shows the other guest's words; the one only they
+    // asked is gone, and compiling again does not bring it back from their emptied asks.
+    await compileVenueFaq(world.db, world.services.now());
+    const after = await world.db.venueFaqEntry.findMany({ where: { venueId } });
+    expect(after.map((e) => [e.question, e.answer, e.status])).toEqual([
+      ['Do you have a high chair?', 'Yes, two of them.', 'APPROVED'],
+    ]);
+    const read = await world.app.gql(Faq, { id: gid('Venue', venueId) });
+    expect(read.data?.node).toEqual({
+      faq: [{ question: 'Do you have a high chair?', answer: 'Yes, two of them.', askedCount: 2 }],
+    });
   });
 });
 

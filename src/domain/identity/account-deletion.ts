@@ -15,6 +15,7 @@ import { z } from 'zod';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { defineTask } from '../../platform/jobs.ts';
+import { forgetGuestInFaq } from '../network/venue-faq.ts';
 import { revokeAllRefreshTokens } from './refresh-tokens.ts';
 import type { RevokedSessions } from './revoked-sessions.ts';
 
@@ -166,6 +167,8 @@ async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
     DELETE FROM venue_facts WHERE source = 'GUEST_FEEDBACK'
       AND source_ref IN (SELECT id::text FROM booking_feedback WHERE guest_id = ${userId}::uuid)`;
   await tx.$executeRaw`UPDATE booking_feedback SET comment = NULL WHERE guest_id = ${userId}::uuid`;
+  // A venue's FAQ showing a question in their words shows another guest's ask of it, or goes.
+  await forgetGuestInFaq(tx, userId);
   await tx.$executeRaw`UPDATE venue_inbox_items SET guest_text = NULL WHERE guest_id = ${userId}::uuid`;
   await tx.$executeRaw`
     UPDATE a2a_envelopes e SET envelope = NULL,

@@ -63,6 +63,7 @@ interface Group {
   key: string;
   asks: number;
   /** The newest ask, whose words and answer the entry shows. */
+  itemId: string;
   question: string;
   answer: string;
   lastAskedAt: Date;
@@ -93,6 +94,7 @@ async function compileOne(db: Db, venueId: string, now: Date): Promise<number> {
         groups.set(key, {
           key,
           asks: 1,
+          itemId: item.id,
           question: item.guestText.trim(),
           answer: item.answer,
           lastAskedAt: item.resolvedAt!,
@@ -112,6 +114,7 @@ async function compileOne(db: Db, venueId: string, now: Date): Promise<number> {
             venueId,
             questionKey: group.key,
             question: group.question,
+            questionItemId: group.itemId,
             answer: group.answer,
             askedCount: group.asks,
             lastAskedAt: group.lastAskedAt,
@@ -126,6 +129,7 @@ async function compileOne(db: Db, venueId: string, now: Date): Promise<number> {
       // Staff's decision stands: only a draft follows the latest wording.
       if (entry.status === 'DRAFT') {
         if (entry.question !== group.question) change.question = group.question;
+        if (entry.questionItemId !== group.itemId) change.questionItem = { connect: { id: group.itemId } };
         if (entry.answer !== group.answer) change.answer = group.answer;
       }
       if (Object.keys(change).length > 0) {
@@ -217,7 +221,8 @@ export async function approveFaqEntry(
   });
   return decide(db, access, input.entryId, {
     status: 'APPROVED',
-    ...(question ? { question } : {}),
+    // Reworded, the question is staff's words, no longer a guest's.
+    ...(question ? { question, questionItemId: null } : {}),
     ...(answer ? { answer } : {}),
     decidedAt: now,
   });
@@ -232,7 +237,10 @@ async function decide(
   db: Db,
   access: Access,
   entryId: string,
-  change: Pick<Prisma.VenueFaqEntryUncheckedUpdateInput, 'status' | 'question' | 'answer' | 'decidedAt'>,
+  change: Pick<
+    Prisma.VenueFaqEntryUncheckedUpdateInput,
+    'status' | 'question' | 'questionItemId' | 'answer' | 'decidedAt'
+  >,
 ): Promise<VenueFaqEntry> {
   access.requireWrite();
   const decidedById = access.requireUserId();
@@ -242,4 +250,37 @@ async function decide(
   if (!entry) throw new NotFoundError('FAQ entry not found');
   await requireVenueTeam(db, access, entry.venueId);
   return db.venueFaqEntry.update({ where: { id: entry.id }, data: { ...change, decidedById } });
+}
+
+/**
+ * Takes a guest's words out of the FAQ when their account is erased: an entry whose question shows
+ * an ask of theirs shows instead the newest other guest's ask of the same question, and goes when
+ * there is none (its asks were all theirs; a later compile brings it back from others' asks). An
+ * answer is the venue's and stays with its entry. Run in the purge's transaction.
+ */
+export async function forgetGuestInFaq(tx: DbOrTx, guestId: string): Promise<void> {
+  const entries = await tx.venueFaqEntry.findMany({ where: { questionItem: { guestId } } });
+  for (const entry of entries) {
+    const asks = await tx.venueInboxItem.findMany({
+      where: {
+        venueId: entry.venueId,
+        kind: 'QUESTION',
+        status: 'ANSWERED',
+        guestText: { not: null },
+        OR: [{ guestId: null }, { guestId: { not: guestId } }],
+      },
+      select: { id: true, guestText: true },
+      orderBy: [{ resolvedAt: 'desc' }, { id: 'desc' }],
+      take: FAQ_ROWS_PER_VENUE,
+    });
+    const other = asks.find((ask) => ask.guestText && questionKey(ask.guestText) === entry.questionKey);
+    if (other) {
+      await tx.venueFaqEntry.update({
+        where: { id: entry.id },
+        data: { question: other.guestText!.trim(), questionItemId: other.id },
+      });
+    } else {
+      await tx.venueFaqEntry.delete({ where: { id: entry.id } });
+    }
+  }
 }

@@ -1,0 +1,73 @@
+/**
+ * The migration that links each FAQ entry to the ask whose words it shows: applied to entries
+ * written before it, it finds the newest answered question of the venue with those very words (as
+ * the compile chose them), and leaves an entry staff reworded without a link.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { MIGRATIONS_DIR } from '../../src/platform/migrate.ts';
+import { createPerson } from '../factories/people.ts';
+import { createVenue } from '../factories/venues.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+
+const MIGRATION = path.join(MIGRATIONS_DIR, '20261220000001_faq_entries_question_item', 'migration.sql');
+/** Where the migration's backfill begins: the columns are already there in a test database. */
+const BACKFILL = '-- The entries already written';
+
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(() => database?.drop());
+
+it('links an entry to the newest ask with its words, and a reworded entry to none', async () => {
+  const db = database.prisma;
+  const venue = await createVenue(db);
+  const asks = async (text: string, resolvedAt: string) => {
+    const guest = await createPerson(db);
+    return db.venueInboxItem.create({
+      data: {
+        venueId: venue.id,
+        kind: 'QUESTION',
+        status: 'ANSWERED',
+        envelopeId: randomUUID(),
+        fromAgent: `consumer-${guest.id}`,
+        guestId: guest.id,
+        guestText: `  ${text}\n`,
+        reason: 'not in the wiki',
+        answer: 'Yes.',
+        resolvedAt: new Date(resolvedAt),
+      },
+    });
+  };
+  await asks('Do you have high chairs?', '2026-11-01T12:00:00Z');
+  const newest = await asks('Do you have high chairs?', '2026-11-02T12:00:00Z');
+  await asks('Do you have a high chair?', '2026-11-03T12:00:00Z');
+  const entry = (question: string, questionKey: string) =>
+    db.venueFaqEntry.create({
+      data: {
+        venueId: venue.id,
+        questionKey,
+        question,
+        answer: 'Yes.',
+        askedCount: 3,
+        lastAskedAt: new Date(),
+      },
+    });
+  const guestWords = await entry('Do you have high chairs?', 'children');
+  const reworded = await entry('Is the terrace heated in winter?', 'question:terrace heated winter');
+
+  const sql = await readFile(MIGRATION, 'utf8');
+  await db.$executeRawUnsafe(sql.slice(sql.indexOf(BACKFILL)));
+
+  const linked = await db.venueFaqEntry.findMany({
+    where: { venueId: venue.id },
+    orderBy: { question: 'asc' },
+  });
+  expect(linked.map((e) => [e.id, e.questionItemId])).toEqual([
+    [guestWords.id, newest.id],
+    [reworded.id, null],
+  ]);
+});
