@@ -230,6 +230,56 @@ describe('an injected venue text', () => {
     expect(await app.services.db.booking.count({ where: { guestId: userId, partySize: 3 } })).toBe(1);
   });
 
+  it('numbers the actions it holds in one reply, each its own button, and holds no more than a reply can carry', async () => {
+    const { chatId, userId } = await person();
+    const date = tomorrow();
+    const times = ['12:00', '13:00', '14:00', '15:00'];
+    const seen: { isError: boolean; value: Record<string, unknown> }[] = [];
+    model.respond((body: Body) => {
+      const { results } = lastTurn(body);
+      if (results.length === 0) return call('get_venue_details', { venue_id: sneaky });
+      if (!('venueText' in results[0]!.value)) seen.push(results[0]!);
+      const time = times[seen.length];
+      if (time) return call('create_booking', { venue_id: plain, date, time, party_size: 2 });
+      return say('Held for you.');
+    });
+    await write(chatId, 'what can I book at Sneaky Bar?');
+    const shown = await nthReply(chatId, 2);
+    expect(seen.map((r) => String(r.value.error).split(':')[0])).toEqual([
+      'NEEDS_CONFIRMATION',
+      'NEEDS_CONFIRMATION',
+      'NEEDS_CONFIRMATION',
+      'NEEDS_CONFIRMATION',
+    ]);
+    // The fourth is refused, not held: a reply carries three buttons.
+    expect(String(seen[3]!.value.error)).toMatch(/as many Confirm buttons as it can/);
+    expect(shown.buttons.map((b) => b.text)).toEqual(['Confirm 1', 'Confirm 2', 'Confirm 3']);
+    expect(shown.text).toMatch(
+      /1\. Request a table at Casa Simples on .* at 12:00 for 2\.\nTo do this, press Confirm 1 or send/,
+    );
+    expect(shown.text).toMatch(
+      /2\. Request a table at Casa Simples on .* at 13:00 for 2\.\nTo do this, press Confirm 2 or send/,
+    );
+    expect(shown.text).toMatch(
+      /3\. Request a table at Casa Simples on .* at 14:00 for 2\.\nTo do this, press Confirm 3 or send/,
+    );
+    expect(shown.text).not.toMatch(/15:00/);
+
+    // The second button does the second action, and only that.
+    model.respond(() => say('Requested as you confirmed.'));
+    await press(chatId, shown.buttons[1]!.callback_data);
+    await nthReply(chatId, 3);
+    const bookings = await app.services.db.booking.findMany({ where: { guestId: userId } });
+    expect(
+      bookings.map((b) =>
+        Temporal.Instant.from(b.startsAt.toISOString())
+          .toZonedDateTimeISO(ZONE)
+          .toPlainTime()
+          .toString({ smallestUnit: 'minute' }),
+      ),
+    ).toEqual(['13:00']);
+  });
+
   it('carried on in a summary of earlier turns still cannot act alone', async () => {
     const { chatId, userId } = await person();
     // The cheap model summarised a transcript that held the venue's text, instructions and all.

@@ -33,8 +33,11 @@ export function telegramChats(get: () => { app: TestApp; telegram: FakeBotApi })
       return {
         text: unescapeMarkdownV2(String(message.params.text)),
         buttons: (
-          (message.params.reply_markup as { inline_keyboard?: { callback_data: string }[][] } | undefined)
-            ?.inline_keyboard ?? []
+          (
+            message.params.reply_markup as
+              | { inline_keyboard?: { text: string; callback_data: string }[][] }
+              | undefined
+          )?.inline_keyboard ?? []
         ).flat(),
       };
     },

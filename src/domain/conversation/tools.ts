@@ -17,7 +17,7 @@
 import type { ToolCallOutcome, ToolSideEffect } from '../../generated/prisma/enums.ts';
 import type { Db } from '../../platform/db.ts';
 import { ACTION_BUTTON_PREFIX, mintConfirmation } from '../confirmations/confirmations.ts';
-import { type AnyTool, type ChatCaller, jsonSchema } from '../tools/contract.ts';
+import { type AnyTool, type ChatCaller, jsonSchema, ToolRefusal } from '../tools/contract.ts';
 import { runTool } from '../tools/run.ts';
 import type { ChatMessage, ToolSpec, ToolUseBlock } from './messages.ts';
 
@@ -88,6 +88,15 @@ export async function runToolCall(
  * its code on the reply. The model is told only that it is held; it never sees the token or code.
  */
 async function hold(db: Db, tool: AnyTool<ToolContext>, input: unknown, context: ToolContext): Promise<void> {
+  const held = heldIn(context);
+  // A reply carries three buttons at most (a delivery's Confirm among them), and each held action
+  // must be told apart from the others.
+  if (context.replyButtons.length >= MAX_REPLY_BUTTONS) {
+    throw new ToolRefusal(
+      'NEEDS_CONFIRMATION',
+      'This reply already carries as many Confirm buttons as it can: let the person confirm those first',
+    );
+  }
   const summary = tool.describe
     ? await tool.describe(input, context)
     : `${tool.name}: ${JSON.stringify(input).slice(0, 500)}`;
@@ -98,10 +107,42 @@ async function hold(db: Db, tool: AnyTool<ToolContext>, input: unknown, context:
     expiresAt: new Date(now.getTime() + HELD_ACTION_MINUTES * 60_000),
     now,
   });
-  context.replyButtons.push({ id: `${ACTION_BUTTON_PREFIX}${minted.token}`, title: 'Confirm' });
-  context.replyNotes.push(
-    `${summary}\nTo do this, press Confirm or send: CONFIRM ${minted.code} (within ${HELD_ACTION_MINUTES} min).`,
-  );
+  held.push({
+    button: context.replyButtons.push({ id: `${ACTION_BUTTON_PREFIX}${minted.token}`, title: 'Confirm' }) - 1,
+    note: context.replyNotes.push('') - 1,
+    summary,
+    code: minted.code,
+  });
+  // One held action has a Confirm; several are numbered, each note naming its own button.
+  held.forEach((action, index) => {
+    const title = held.length === 1 ? 'Confirm' : `Confirm ${index + 1}`;
+    context.replyButtons[action.button]!.title = title;
+    context.replyNotes[action.note] =
+      `${held.length === 1 ? '' : `${index + 1}. `}${action.summary}\nTo do this, press ${title} or send: CONFIRM ${action.code} (within ${HELD_ACTION_MINUTES} min).`;
+  });
+}
+
+/** Most buttons one reply carries (what every channel shows), so most actions held in one turn. */
+export const MAX_REPLY_BUTTONS = 3;
+
+interface HeldAction {
+  /** Where its button and note are on the reply. */
+  button: number;
+  note: number;
+  summary: string;
+  code: string;
+}
+
+/** The actions held so far in this turn's reply (by the reply's own list of buttons). */
+const heldByReply = new WeakMap<object, HeldAction[]>();
+
+function heldIn(context: ToolContext): HeldAction[] {
+  let held = heldByReply.get(context.replyButtons);
+  if (!held) {
+    held = [];
+    heldByReply.set(context.replyButtons, held);
+  }
+  return held;
 }
 
 /** Whether a conversation has had an untrusted tool's result in it (by the calls that produced one). */

@@ -32,7 +32,7 @@ import {
 } from './messages.ts';
 import type { ConversationPorts, UserLocks } from './ports.ts';
 import { buildSystemPrompt } from './prompt.ts';
-import { runToolCall, type Tool, type ToolContext } from './tools.ts';
+import { MAX_REPLY_BUTTONS, runToolCall, type Tool, type ToolContext } from './tools.ts';
 
 export interface ConsumerAgentDeps extends ConversationPorts {
   database: Database;
@@ -124,7 +124,7 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     // here, nor by a channel that carries less (keepEnd).
     const notes = extra.replyNotes?.length ? `\n\n${extra.replyNotes.join('\n')}` : '';
     const content = {
-      ...(extra.replyButtons?.length ? { buttons: extra.replyButtons.slice(0, 3) } : {}),
+      ...(extra.replyButtons?.length ? { buttons: extra.replyButtons.slice(0, MAX_REPLY_BUTTONS) } : {}),
       ...(notes ? { keepEnd: notes.length } : {}),
     };
     await queueMessage(db, {
