@@ -112,10 +112,14 @@ export function createBookingTool(deps: BookingToolDeps) {
       const venue = await requireVenue(db, access, input.venue_id);
       const startsAt = venueInstant(input.date, input.time, venue.timeZone);
       const channel = context.channel ?? 'chat';
-      // The same table asked for again (a retried turn or call, a repeated "book it") is the same booking.
-      const clientKey = `${channel}:${createHash('sha256')
-        .update(`${context.userId}|${venue.id}|${startsAt.toISOString()}|${input.party_size}`)
-        .digest('base64url')}`;
+      const clientKey = await requestKey(
+        db,
+        access.requireUserId(),
+        `${channel}:${createHash('sha256')
+          .update(`${context.userId}|${venue.id}|${startsAt.toISOString()}|${input.party_size}`)
+          .digest('base64url')}`,
+        { startsAt, partySize: input.party_size },
+      );
       const booking = await createBooking(deps.bookings, access, {
         venueId: venue.id,
         partySize: input.party_size,
@@ -323,4 +327,32 @@ export async function requireOwnBooking(
   const booking = await requireBooking(db, access, id).catch(() => null);
   if (!booking || booking.guestId !== caller.userId) throw new NotFoundError('No such booking of yours');
   return booking;
+}
+
+/**
+ * The client key a table asked for is booked under. The same table asked for again while its
+ * booking stands (a retried turn or call, a repeated "book it") is that booking, under the key
+ * made from it; once that booking has ended (cancelled, declined, expired, …) or been moved to
+ * another time or party, asking again is a new request, under a key of its own after the last one
+ * (`<key>:<that booking's id>`).
+ */
+async function requestKey(
+  db: Db,
+  requesterId: string,
+  key: string,
+  table: { startsAt: Date; partySize: number },
+): Promise<string> {
+  for (let next = key; ; ) {
+    const earlier = await db.booking.findUnique({
+      where: { requestedById_clientKey: { requestedById: requesterId, clientKey: next } },
+      select: { id: true, status: true, startsAt: true, partySize: true },
+    });
+    const stands =
+      earlier &&
+      LIVE_STATUSES.includes(earlier.status) &&
+      earlier.startsAt.getTime() === table.startsAt.getTime() &&
+      earlier.partySize === table.partySize;
+    if (!earlier || stands) return next;
+    next = `${key}:${earlier.id}`;
+  }
 }
