@@ -40,7 +40,13 @@ import { loadedVenueAvailability, venueAvailability } from '../domain/bookings/v
 import { developerTier, setDeveloperTier } from '../domain/developer/tiers.ts';
 import { apiKeyUsage } from '../domain/developer/usage.ts';
 import { tasteProfile } from '../domain/graph/profile.ts';
-import { personalRank, type RankableHit, type RankBasis } from '../domain/graph/rank.ts';
+import {
+  personalRank,
+  type RankableHit,
+  type RankBasis,
+  type TasteEdgesOf,
+  tasteEdgesFrom,
+} from '../domain/graph/rank.ts';
 import { suggestVenues } from '../domain/graph/suggest.ts';
 import { requestAccountDeletion } from '../domain/identity/account-deletion.ts';
 import { revokeRefreshToken, rotateRefreshToken } from '../domain/identity/refresh-tokens.ts';
@@ -143,6 +149,7 @@ import {
 } from '../domain/venues/venues.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Services } from '../wiring/services.ts';
+import type { LiveAccess } from './live-access.ts';
 
 /** What binding the operations takes: the services they need, and nothing GraphQL sees. */
 export type DomainServices = Pick<
@@ -170,9 +177,17 @@ function given<D, A extends unknown[], R>(deps: D, fn: (deps: D, ...args: A) => 
   return (...args) => fn(deps, ...args);
 }
 
-/** Builds the operations once per process (createGraphQLServer); every request shares them. */
-export function bindDomain(services: DomainServices) {
+/**
+ * Builds the operations once per process (createGraphQLServer); every request shares them, and
+ * what this process remembers for a while (`remembered`: LiveAccess's).
+ */
+export function bindDomain(services: DomainServices, remembered: LiveAccess['remembered']) {
   const { db, keyring, now, config, mailer, limiter, keys, revokedSessions: sessions } = services;
+  // A person's taste, kept a few seconds: their next search (a page on, the words refined) ranks
+  // without reading it again.
+  const readTaste = tasteEdgesFrom(db);
+  const tasteEdges: TasteEdgesOf = (userId) =>
+    remembered(`taste\n${userId}`, config.memory.tasteCacheMs, () => readTaste(userId));
   const claims = { db, mailer, limiter, keys, logger: services.logger, now };
   // Sign-in logs under the request's logger (its `request.id`), so the resolver hands it over.
   const signIn = (logger: Logger) => ({ db, mailer, limiter, keys, config, now, sessions, logger });
@@ -265,7 +280,7 @@ export function bindDomain(services: DomainServices) {
     },
     graph: {
       personalRank: <H extends RankableHit>(userId: string | null, hits: H[], basis: RankBasis) =>
-        personalRank(db, userId, hits, basis, now()),
+        personalRank(tasteEdges, userId, hits, basis, now()),
       suggestVenues: (userId: string, first: number | null | undefined) =>
         suggestVenues(db, userId, { first, now: now() }),
       tasteProfile: (userId: string, first: number | null | undefined) =>

@@ -35,7 +35,7 @@ export function createGraphQLServer(
   liveAccess: LiveAccess = createLiveAccess(services),
 ): GraphQLServer {
   const { config, now, pubsub } = services;
-  const domain = bindDomain(services);
+  const domain = bindDomain(services, liveAccess.remembered);
   const tracing = graphqlTracingPlugin();
   return createYoga<ServerContext, Context>({
     schema,

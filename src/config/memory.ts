@@ -1,4 +1,7 @@
-/** The agent's memory: embeddings for recall (optional), and how much each dreaming run does. */
+/**
+ * The agent's memory: embeddings for recall (optional), how much each dreaming run does, and how
+ * long a person's taste is kept for ranking.
+ */
 import { z } from 'zod';
 import { positiveInt, trimSlash } from './parse.ts';
 
@@ -10,6 +13,8 @@ export const memoryEnv = z.object({
   EMBEDDINGS_TIMEOUT_MS: positiveInt.default(2000),
   // People each dreaming run (light nightly, deep weekly) goes over; the next run continues.
   DREAM_PEOPLE_PER_RUN: positiveInt.default(200),
+  // How long an API process keeps a person's taste edges for ranking their searches (0: off).
+  TASTE_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(5000),
 });
 type MemoryEnv = z.output<typeof memoryEnv> & { OLLAMA_URL?: string | undefined };
 
@@ -25,6 +30,8 @@ export function memoryConfig(e: MemoryEnv) {
           }
         : undefined,
     dreamPeoplePerRun: e.DREAM_PEOPLE_PER_RUN,
+    /** How long an API process keeps a person's taste edges for ranking their searches; 0: read each time. */
+    tasteCacheMs: e.TASTE_CACHE_MS,
   };
 }
 

@@ -106,7 +106,8 @@ describe('SQL statements per measured operation', () => {
         expect(venues.edges.every((e) => e.node.agent)).toBe(true);
       },
     );
-    // Three for the search itself; a signed-in person's page is ordered by their taste (one more).
+    // Three for the search itself; a signed-in person’s page is ordered by their taste (one more, read
+    // again here: the harness keeps no taste; test/e2e/taste-cache.test.ts has the kept case).
     expect(sent, sent.join('\n')).toHaveLength(4);
     // The page reads the venues once: who sees each agent is decided on its venue's row, not on a
     // join back to it.

@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildDueTasteGraphs, buildTasteGraph, memoryTerms } from '../../src/domain/graph/build.ts';
 import { describeEdge, tasteEdges, tasteProfile } from '../../src/domain/graph/profile.ts';
-import { personalRank } from '../../src/domain/graph/rank.ts';
+import { personalRank, tasteEdgesFrom } from '../../src/domain/graph/rank.ts';
 import { suggestVenues } from '../../src/domain/graph/suggest.ts';
 import { HALF_LIFE_DAYS } from '../../src/domain/graph/weights.ts';
 import { forgetAll } from '../../src/domain/memory/memories.ts';
@@ -208,13 +208,15 @@ describe('ranking a search', () => {
     const order = (list: { id: string }[]) => list.map((hit) => hit.id);
     expect(order(hits)).toEqual([named.id, grill.id, sushi.id]);
 
-    expect(order(await personalRank(db(), fan.id, hits, 'RELEVANCE'))).toEqual([
+    expect(order(await personalRank(tasteEdgesFrom(db()), fan.id, hits, 'RELEVANCE'))).toEqual([
       named.id,
       sushi.id,
       grill.id,
     ]);
-    expect(order(await personalRank(db(), null, hits, 'RELEVANCE'))).toEqual(order(hits));
-    expect(order(await personalRank(db(), stranger.id, hits, 'RELEVANCE'))).toEqual(order(hits));
+    expect(order(await personalRank(tasteEdgesFrom(db()), null, hits, 'RELEVANCE'))).toEqual(order(hits));
+    expect(order(await personalRank(tasteEdgesFrom(db()), stranger.id, hits, 'RELEVANCE'))).toEqual(
+      order(hits),
+    );
   });
   it('orders the agent’s search_venues for the person in their chat, not for an API key', async () => {
     const word = `zq${tag()}`;

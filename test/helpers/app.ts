@@ -88,6 +88,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     // Tests change users and memberships behind the API (factories, the database), which a
     // process remembering them would not hear of; tests of that memory set their own.
     AUTH_USER_CACHE_MS: '0',
+    // Likewise a person's taste, which tests build behind the API.
+    TASTE_CACHE_MS: '0',
     // Tests of the channels see messages acknowledged; tests of the agent turn it on.
     CONSUMER_AGENT: 'false',
     // No outside service is reached by accident: tests point what they use at their fakes.

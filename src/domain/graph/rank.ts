@@ -29,37 +29,47 @@ export interface RankableHit {
   id: string;
   relevance: number;
   distanceMeters: number | null;
+  /** What the person's taste is matched on: the venue's cuisines and city. */
+  cuisines: readonly string[];
+  city: string | null;
+}
+
+/** One of a person's taste edges, as ranking reads it. */
+export interface TasteEdge {
+  kind: string;
+  key: string;
+  weight: number;
+  evidenceAt: Date;
 }
 
 /**
- * Each venue's affinity for the person, from −1 to 1 (0 for venues their graph says nothing of).
- * One statement: the venues' cuisines and city with the person's edges for them (their cuisine and
- * area edges whole: at most a few hundred), so a ranked search costs one statement more than a
- * plain one.
+ * A person's taste edges, all of them (a build keeps at most MAX_EDGES): where ranking reads them,
+ * so a caller may remember them for a while (the API does, TASTE_CACHE_MS).
  */
-export async function venueAffinities(
-  db: DbOrTx,
-  userId: string,
-  venueIds: readonly string[],
+export type TasteEdgesOf = (userId: string) => Promise<readonly TasteEdge[]>;
+
+/** A person's taste edges, read from the database: one statement. */
+export function tasteEdgesFrom(db: DbOrTx): TasteEdgesOf {
+  return (userId) =>
+    db.$queryRaw<TasteEdge[]>`
+      SELECT kind::text AS kind, key, weight, evidence_at AS "evidenceAt"
+      FROM taste_edges WHERE user_id = ${userId}::uuid`;
+}
+
+/**
+ * Each venue's affinity for the person, from −1 to 1 (0 for venues their edges say nothing of):
+ * its own edge, its cuisines' and its city's, summed with their decay.
+ */
+export function venueAffinities(
+  edges: readonly TasteEdge[],
+  venues: readonly Pick<RankableHit, 'id' | 'cuisines' | 'city'>[],
   now: Date = new Date(),
-): Promise<Map<string, number>> {
-  const ids = [...venueIds];
-  const [row] = await db.$queryRaw<{ venues: AffinityVenue[] | null; edges: AffinityEdge[] | null }[]>`
-    SELECT
-      (SELECT json_agg(json_build_object('id', v.id, 'cuisines', v.cuisines, 'city', v.city))
-         FROM venues v WHERE v.id = ANY(${ids}::uuid[])) AS venues,
-      (SELECT json_agg(json_build_object('kind', e.kind, 'key', e.key, 'weight', e.weight,
-                                         'evidenceAt', e.evidence_at))
-         FROM taste_edges e
-        WHERE e.user_id = ${userId}::uuid AND (e.kind <> 'VENUE' OR e.key = ANY(${ids}::text[]))) AS edges`;
+): Map<string, number> {
   const weight = new Map(
-    (row?.edges ?? []).map((edge) => [
-      `${edge.kind}:${edge.key}`,
-      decayed(edge.weight, new Date(edge.evidenceAt), now),
-    ]),
+    edges.map((edge) => [`${edge.kind}:${edge.key}`, decayed(edge.weight, edge.evidenceAt, now)]),
   );
   const affinities = new Map<string, number>();
-  for (const venue of row?.venues ?? []) {
+  for (const venue of venues) {
     let sum = weight.get(`VENUE:${venue.id}`) ?? 0;
     for (const cuisine of new Set(venue.cuisines.map(termKey))) sum += weight.get(`CUISINE:${cuisine}`) ?? 0;
     if (venue.city) sum += weight.get(`AREA:${termKey(venue.city)}`) ?? 0;
@@ -68,37 +78,19 @@ export async function venueAffinities(
   return affinities;
 }
 
-interface AffinityVenue {
-  id: string;
-  cuisines: string[];
-  city: string | null;
-}
-
-interface AffinityEdge {
-  kind: string;
-  key: string;
-  weight: number;
-  evidenceAt: string;
-}
-
 /**
  * The page of `hits` re-ordered for the person `userId` (see the top of this file); unchanged
  * for null (nobody signed in) and for a person whose graph says nothing about these venues.
  */
 export async function personalRank<H extends RankableHit>(
-  db: DbOrTx,
+  edgesOf: TasteEdgesOf,
   userId: string | null,
   hits: H[],
   basis: RankBasis,
   now?: Date,
 ): Promise<H[]> {
   if (!userId || hits.length < 2) return hits;
-  const affinity = await venueAffinities(
-    db,
-    userId,
-    hits.map((hit) => hit.id),
-    now,
-  );
+  const affinity = venueAffinities(await edgesOf(userId), hits, now);
   if (![...affinity.values()].some((a) => a !== 0)) return hits;
   const scored = hits.map((hit, index) => {
     const a = affinity.get(hit.id) ?? 0;

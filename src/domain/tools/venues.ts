@@ -11,7 +11,7 @@ import type { Venue } from '../../generated/prisma/client.ts';
 import type { Db } from '../../platform/db.ts';
 import { ValidationError } from '../../platform/errors.ts';
 import { venueAvailability } from '../bookings/venue-availability.ts';
-import { personalRank } from '../graph/rank.ts';
+import { personalRank, tasteEdgesFrom } from '../graph/rank.ts';
 import { searchVenues } from '../venues/search.ts';
 import { requireVenue } from '../venues/venues.ts';
 import { callerAccess, callerLocation, defineTool, text } from './contract.ts';
@@ -129,7 +129,7 @@ export function searchVenuesTool(deps: VenueToolDeps) {
       const basis = input.query ? 'RELEVANCE' : near ? 'DISTANCE' : 'NONE';
       const hits = context.actor
         ? found
-        : await personalRank(db, context.userId, found, basis, context.now());
+        : await personalRank(tasteEdgesFrom(db), context.userId, found, basis, context.now());
       const venues = await db.venue.findMany({ where: { id: { in: hits.map((h) => h.id) } } });
       const byId = new Map(venues.map((v) => [v.id, v]));
       return {

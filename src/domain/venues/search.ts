@@ -33,6 +33,9 @@ export interface VenueSearchHit {
   relevance: number;
   /** Metres from `near`; null without a point or a venue position. */
   distanceMeters: number | null;
+  /** The venue's cuisines and city: what a person's taste ranks the page by (graph/rank.ts). */
+  cuisines: string[];
+  city: string | null;
 }
 
 export interface VenueSearchPage {
@@ -146,9 +149,17 @@ export async function searchVenues(
         : Prisma.sql`v.name ASC, v.id ASC`;
 
   const rows = await db.$queryRaw<
-    { id: string; relevance: number; distance: number | null; total: bigint }[]
+    {
+      id: string;
+      relevance: number;
+      distance: number | null;
+      cuisines: string[];
+      city: string | null;
+      total: bigint;
+    }[]
   >`${Prisma.raw(PLANNED_EACH_RUN)}
-    SELECT v.id, ${relevance} AS relevance, ${distance} AS distance, count(*) OVER () AS total
+    SELECT v.id, ${relevance} AS relevance, ${distance} AS distance, v.cuisines, v.city,
+      count(*) OVER () AS total
     FROM venues v
     WHERE ${Prisma.join(conditions, ' AND ')}
     ORDER BY ${orderBy}
@@ -165,6 +176,8 @@ export async function searchVenues(
       id: r.id,
       relevance: Number(r.relevance),
       distanceMeters: r.distance === null ? null : Number(r.distance),
+      cuisines: r.cuisines,
+      city: r.city,
     })),
     totalCount,
   };
