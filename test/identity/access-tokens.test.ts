@@ -374,6 +374,12 @@ describe('tokens from an external issuer', () => {
     await expect(
       verifyAccessToken(externalDeps, await idpToken({ email: uniqueEmail(), email_verified: false })),
     ).rejects.toThrow(/unverified email/);
+    // An issuer that does not say it verified the address has not: no user is named by it.
+    const unsaid = uniqueEmail();
+    await expect(
+      verifyAccessToken(externalDeps, await idpToken({ email: unsaid, email_verified: undefined })),
+    ).rejects.toThrow(/unverified email/);
+    expect(await database.prisma.user.count({ where: { email: unsaid } })).toBe(0);
     await expect(
       verifyAccessToken(externalDeps, await idpToken({ email: uniqueEmail(), aud: 'someone-else' })),
     ).rejects.toThrow(/another audience/);
