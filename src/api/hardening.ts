@@ -1,8 +1,8 @@
 /**
  * Limits that reject abusive operations before any resolver runs: GraphQL Armor (depth, cost,
- * aliases, directives, tokens, field suggestions), a character limit on the document, a rule that
- * sensitive mutations travel alone, and introspection (with every suggestion that would leak the
- * schema) switched off where configured.
+ * aliases, directives, tokens, field suggestions), the cost again with the operation's variables
+ * (cost.ts), a character limit on the document, a rule that sensitive mutations travel alone, and
+ * introspection (with every suggestion that would leak the schema) switched off where configured.
  */
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import {
@@ -16,6 +16,7 @@ import {
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config/index.ts';
+import { costWithVariablesLimit } from './cost.ts';
 
 /**
  * Mutations that guess or mint secrets. Sent several at once (aliases, fragments) they would turn
@@ -60,6 +61,8 @@ export function hardeningPlugins(config: Config['graphql']): Plugin[] {
       maxTokens: { n: config.maxTokens, exposeLimits: false },
       blockFieldSuggestion: { enabled: !config.introspection },
     }) as Plugin,
+    // Armor prices the document alone; priced again with its variables when it is about to run.
+    costWithVariablesLimit(config.maxCost),
     validationRules([
       unbatchableMutationsRule,
       ...(config.introspection ? [] : [NoSchemaIntrospectionCustomRule]),

@@ -203,6 +203,48 @@ describe('cost', () => {
     await expectAccepted(under);
   });
 
+  it('prices a page size given as a variable as if written, before anything runs', async () => {
+    const byVariable = (n: number) => {
+      const name = `Hardening ${randomBytes(6).toString('hex')}`;
+      return {
+        name,
+        n,
+        query: `mutation ($n: Int) { createOrganization(input: { name: "${name}" }) { ... on OrganizationPayload { organization { members(first: $n) { totalCount } } } } }`,
+      };
+    };
+    const send = (attempt: ReturnType<typeof byVariable>) =>
+      app.gql(attempt.query, { n: attempt.n }, { token: owner.token });
+    const over = byVariable(635); // 5007.6, as inline(635)
+    const refused = await send(over);
+    expect(refused.data ?? undefined, JSON.stringify(refused.body)).toBeUndefined();
+    expect(refused.errors).toEqual([
+      expect.objectContaining({
+        message: 'Query validation error.',
+        extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED' }),
+      }),
+    ]);
+    expect(await organizationsNamed(over.name)).toBe(0);
+
+    const under = byVariable(634);
+    const accepted = await send(under);
+    expect(accepted.errors, JSON.stringify(accepted.body)).toBeUndefined();
+    expect(await organizationsNamed(under.name)).toBe(1);
+  });
+
+  it('prices the ids given to nodes, and a page left to its default size', async () => {
+    // Each id of `nodes` runs its selection: about 390 an id, with the members connection at its
+    // default page of 20; 60 ids are over, 2 are not.
+    const query = `query ($ids: [ID!]!) { nodes(ids: $ids) { ... on Organization { members { edges { node { role } } } } } }`;
+    const ids = (count: number) => Array.from({ length: count }, () => organizationId);
+    const many = await app.gql(query, { ids: ids(60) }, { token: owner.token });
+    expect(
+      many.errors?.map((e) => e.message),
+      JSON.stringify(many.body),
+    ).toEqual(['Query validation error.']);
+    const few = await app.gql(query, { ids: ids(2) }, { token: owner.token });
+    expect(few.errors, JSON.stringify(few.body)).toBeUndefined();
+  });
+
   it('prices every spread of a fragment, not just the first', async () => {
     // One spread at N = 254 costs about 2011; a second spread of the already-priced fragment is
     // not free (the fragment-cache bypass fixed in Armor), so the two together are over.
