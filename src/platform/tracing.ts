@@ -113,7 +113,17 @@ export async function startTracing(options: TracingOptions): Promise<Tracing | n
       // each a trace of its own, every few seconds, telling nothing.
       new PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true }),
       new IORedisInstrumentation({ requireParentSpan: true }),
-      new UndiciInstrumentation({ requireParentforSpans: true }),
+      new UndiciInstrumentation({
+        requireParentforSpans: true,
+        // An address as a trace may keep it: no bot token, no query (a weather call's is a place).
+        requestHook: (span, request) => {
+          const url = new URL(request.path, request.origin);
+          const path = redactedPath(url.pathname);
+          span.setAttribute('url.full', `${url.origin}${path}`);
+          span.setAttribute('url.path', path);
+          span.setAttribute('url.query', '');
+        },
+      }),
       new PrismaInstrumentation(),
     ],
   });
@@ -149,6 +159,11 @@ export async function startTracing(options: TracingOptions): Promise<Tracing | n
   };
 }
 
+/** A URL path with the secrets some services put in it (Telegram's `/bot<token>/…`) left out. */
+export function redactedPath(path: string): string {
+  return path.replace(/\/bot\d+:[^/]+/g, '/bot<token>');
+}
+
 export type GraphqlTracingPlugin = ReturnType<typeof useOpenTelemetry>;
 
 /** The GraphQL operation plugin (an envelop plugin), or null when tracing is off. */
@@ -175,7 +190,12 @@ export function traceHttpRequest(
     `${method} ${route}`,
     {
       kind: api.SpanKind.SERVER,
-      attributes: { 'http.request.method': method, 'http.route': route, 'url.path': req.url ?? '/' },
+      // The path without its query (a webhook handshake's carries a verify token).
+      attributes: {
+        'http.request.method': method,
+        'http.route': route,
+        'url.path': redactedPath((req.url ?? '/').split('?')[0]!),
+      },
     },
     parent,
   );

@@ -10,10 +10,13 @@ import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trac
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { retryJob } from '../../src/domain/operations/job-queue.ts';
 import { createStripeClient } from '../../src/integrations/stripe/client.ts';
+import { createTelegramClient } from '../../src/integrations/telegram/client.ts';
 import { startTracing, traceLogFields } from '../../src/platform/tracing.ts';
+import { TELEGRAM_BOT } from '../factories/apps.ts';
 import { createOrganization } from '../factories/people.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { STRIPE_SECRET_KEY, startFakeStripe } from '../fakes/stripe.ts';
+import { startFakeBotApi } from '../fakes/telegram.ts';
 import { graphql } from '../generated/gql.ts';
 import { member, rawId, startTestApp, type TestApp } from '../helpers/app.ts';
 import { runDueJobs, waitFor } from '../helpers/jobs.ts';
@@ -160,6 +163,38 @@ describe('tracing', () => {
     // The job's statements are in its trace.
     const jobStatements = descendants(jobSpan, exporter.getFinishedSpans());
     expect(jobStatements.some((span) => span.name.startsWith('pg.query'))).toBe(true);
+  });
+
+  it('keeps no secret and no query of an address: a Telegram call without its bot token, a request without its query', async () => {
+    const telegram = await startFakeBotApi();
+    try {
+      const client = createTelegramClient({ apiUrl: telegram.url, token: TELEGRAM_BOT.token });
+      exporter.reset();
+      const parent = await otel.getTracer('test').startActiveSpan('caller', async (span) => {
+        await client.call('sendMessage', { chat_id: 42, text: 'hello' });
+        span.end();
+        return span.spanContext().spanId;
+      });
+      const call = exporter.getFinishedSpans().find((span) => parentOf(span) === parent);
+      expect(call?.attributes).toMatchObject({
+        'url.full': `${telegram.url}/bot<token>/sendMessage`,
+        'url.path': '/bot<token>/sendMessage',
+      });
+      expect(JSON.stringify(call?.attributes)).not.toContain(TELEGRAM_BOT.token.split(':')[1]);
+    } finally {
+      await telegram.close();
+    }
+
+    // A query string is never kept (Meta's webhook handshake carries its verify token in one).
+    exporter.reset();
+    const secret = 'verify-token-not-for-traces';
+    await fetch(`${app.url}/graphql?query=%7B__typename%7D&hub.verify_token=${secret}`);
+    const request = await waitFor(
+      async () => exporter.getFinishedSpans().find((span) => span.name === 'GET /graphql'),
+      'the request span',
+    );
+    expect(request.attributes['url.path']).toBe('/graphql');
+    expect(JSON.stringify(request.attributes)).not.toContain(secret);
   });
 
   it('traces an outside call made inside a span: a Stripe write is a client span with its address', async () => {
