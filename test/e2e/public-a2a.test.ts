@@ -424,6 +424,28 @@ describe('A2A with the SDK’s client', () => {
     );
   });
 
+  it('binds a booking’s task to the person whose key made it: their other keys read it, a colleague’s key finds no such task', async () => {
+    const mine = await a2aClient(writeKey.secret);
+    const booked = asTask(
+      await mine.sendMessage(
+        ask({ skill: 'book_table', venue_id: venueId, date, time: '19:30', party_size: 2 }),
+      ),
+    );
+    const organizationId = (await app.services.db.apiKey.findUniqueOrThrow({ where: { id: writeKey.id } }))
+      .organizationId;
+    const colleague = await person(app, organizationId, 'ADMIN');
+    const theirKey = await apiKey(app, organizationId, colleague.userId, ['read', 'write']);
+    await expect((await a2aClient(theirKey.secret)).getTask({ tenant: '', id: booked.id })).rejects.toThrow(
+      /not found/i,
+    );
+    // The same person's read key follows their booking.
+    expect((await (await a2aClient(readKey.secret)).getTask({ tenant: '', id: booked.id })).id).toBe(
+      booked.id,
+    );
+    // Cancelled, so the person's waiting bookings stay within their caps for the tests after.
+    await mine.cancelTask({ tenant: '', id: booked.id, metadata: undefined });
+  });
+
   it('refuses a caller without a key: 401 with WWW-Authenticate: Bearer', async () => {
     const client = await a2aClient(null);
     await expect(client.sendMessage(ask({ skill: 'search_venues', query: word }))).rejects.toThrow();

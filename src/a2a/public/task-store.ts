@@ -1,7 +1,7 @@
 /**
  * Where public A2A keeps its tasks: the `a2a_tasks` table, one row a task, the task as last saved
- * in A2A's JSON form. A task is its organisation's: another organisation's key is told there is no
- * such task. A task that books names its booking, and whenever it is read its state and artifact
+ * in A2A's JSON form. A task is the person's whose key started it: another person's key, in their
+ * organisation or another, is told there is no such task. A task that books names its booking, and whenever it is read its state and artifact
  * are the booking's as they are now (bookingState), so `tasks/get` follows the venue's answer
  * (and survives restarts) without anything having to write to the task when the booking moves.
  */
@@ -63,7 +63,7 @@ export class PublicTaskStore implements TaskStore {
     const row = await this.db.a2aTask.findFirst({
       where: { id: taskId, organizationId: actor.organizationId },
     });
-    if (!row) return undefined;
+    if (!row || !(await this.startedBySamePerson(row.apiKeyId, actor))) return undefined;
     const task = Task.fromJSON(row.task);
     if (!row.bookingId) return task;
     const now = await bookingState(this.db, row.bookingId);
@@ -76,6 +76,17 @@ export class PublicTaskStore implements TaskStore {
         bookingArtifact(now.booking),
       ],
     };
+  }
+
+  /**
+   * Whether the key that started a task is `actor`'s or another key of the same person: a task
+   * shows the booking made for that person, which their colleagues' keys may not read.
+   */
+  private async startedBySamePerson(apiKeyId: string | null, actor: KeyActor): Promise<boolean> {
+    if (apiKeyId === actor.apiKeyId) return true;
+    if (!apiKeyId) return false;
+    const key = await this.db.apiKey.findUnique({ where: { id: apiKeyId }, select: { createdById: true } });
+    return key?.createdById === actor.userId;
   }
 
   /**
