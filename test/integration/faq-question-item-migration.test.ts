@@ -1,11 +1,13 @@
 /**
  * The migration that links each FAQ entry to the ask whose words it shows: applied to entries
  * written before it, it finds the newest answered question of the venue with those very words (as
- * the compile chose them), and leaves an entry staff reworded without a link.
+ * the compile chose them), leaves an entry staff reworded without a link, and drops a draft whose
+ * words no ask has any more (a guest erased before).
  */
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { MIGRATIONS_DIR } from '../../src/platform/migrate.ts';
 import { createPerson } from '../factories/people.ts';
@@ -22,7 +24,7 @@ beforeAll(async () => {
 });
 afterAll(() => database?.drop());
 
-it('links an entry to the newest ask with its words, and a reworded entry to none', async () => {
+it('links an entry to the newest ask with its words, a reworded entry to none, and drops a draft in an erased guest’s words', async () => {
   const db = database.prisma;
   const venue = await createVenue(db);
   const asks = async (text: string, resolvedAt: string) => {
@@ -58,9 +60,18 @@ it('links an entry to the newest ask with its words, and a reworded entry to non
     });
   const guestWords = await entry('Do you have high chairs?', 'children');
   const reworded = await entry('Is the terrace heated in winter?', 'question:terrace heated winter');
+  await db.venueFaqEntry.update({ where: { id: reworded.id }, data: { status: 'APPROVED' } });
+  // A draft in the words of a guest erased before: no ask has them any more.
+  await entry('Is Anna allowed her dog Bolacha?', 'question:anna dog bolacha');
 
   const sql = await readFile(MIGRATION, 'utf8');
-  await db.$executeRawUnsafe(sql.slice(sql.indexOf(BACKFILL)));
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  try {
+    await client.query(sql.slice(sql.indexOf(BACKFILL)));
+  } finally {
+    await client.end();
+  }
 
   const linked = await db.venueFaqEntry.findMany({
     where: { venueId: venue.id },

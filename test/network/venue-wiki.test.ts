@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { purgeDeletedUsers } from '../../src/domain/identity/account-deletion.ts';
-import { compileVenueFaq, venueFaqTask } from '../../src/domain/network/venue-faq.ts';
+import { compileVenueFaq, forgetGuestInFaq, venueFaqTask } from '../../src/domain/network/venue-faq.ts';
 import { compileVenueWiki, recordVenueFacts, venueWikiTask } from '../../src/domain/network/venue-wiki.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
 import { crontab } from '../../src/worker/crontab.ts';
@@ -16,6 +16,7 @@ import { createBooking } from '../factories/bookings.ts';
 import { graphql } from '../generated/gql.ts';
 import { member } from '../helpers/app.ts';
 import { type Actors, createActors } from '../helpers/authz.ts';
+import { waitingForLock } from '../helpers/db.ts';
 import { completed, runDueJobs } from '../helpers/jobs.ts';
 import { lisbon, type VenueAgentWorld, venueAgentWorld } from './venue-agent-world.ts';
 
@@ -413,11 +414,11 @@ describe("the venue's FAQ and an erased account", () => {
       'Do you have high chairs?',
       'Will Bolacha be allowed at the bar?',
     ]);
-    // Staff publish the high chairs as the guest wrote it.
+    // Staff publish the high chairs as the guest wrote it (their form sends the question back).
     const chairs = entries.find((e) => e.question.includes('chairs'))!;
     const approved = await world.app.gql(
       Approve,
-      { entryId: gid('VenueFaqEntry', chairs.id) },
+      { entryId: gid('VenueFaqEntry', chairs.id), question: chairs.question },
       { token: fx.staff.token },
     );
     expect(member(approved.data?.approveFaqEntry, 'VenueFaqEntryPayload', approved).entry.status).toBe(
@@ -442,6 +443,46 @@ describe("the venue's FAQ and an erased account", () => {
     expect(read.data?.node).toEqual({
       faq: [{ question: 'Do you have a high chair?', answer: 'Yes, two of them.', askedCount: 2 }],
     });
+  });
+});
+
+describe("the venue's FAQ compiled while an account is erased", () => {
+  it("does not write the erased guest's words into an entry", async () => {
+    const venue = await world.venue({}, { ...FACTS, organizationId: fx.organizationId });
+    const venueId = venue.venue.id;
+    const [first, last] = [await world.guest(), await world.guest()];
+    await askStaff(venue, 'Do you have a high chair?', 'Yes, we have one.', first);
+    await askStaff(venue, 'Do you have high chairs?', 'Yes, two of them.', first);
+    const erased = await askStaff(venue, 'Any high chairs for kids?', 'Yes, two of them.', last);
+
+    // The erasure has emptied the last guest's words and tidied the FAQ, not yet committed, when
+    // the compile (which read the asks before) comes to write the newest ask's words.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const erasing = world.db.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`UPDATE venue_inbox_items SET guest_text = NULL WHERE guest_id = ${last.person.id}::uuid`;
+        await forgetGuestInFaq(tx, last.person.id);
+        await held;
+      },
+      { timeout: 20_000 },
+    );
+    const compiling = compileVenueFaq(world.db, world.services.now());
+    await waitingForLock(world.db, 'FOR SHARE');
+    release();
+    await erasing;
+    await compiling;
+
+    const entries = await world.db.venueFaqEntry.findMany({ where: { venueId } });
+    expect(entries.map((e) => e.question)).not.toContain('Any high chairs for kids?');
+    expect(entries.map((e) => e.questionItemId)).not.toContain(erased.id);
+    // The next compile writes the entry from the asks left.
+    await compileVenueFaq(world.db, world.services.now());
+    expect((await world.db.venueFaqEntry.findMany({ where: { venueId } })).map((e) => e.question)).toEqual([
+      'Do you have high chairs?',
+    ]);
   });
 });
 

@@ -167,9 +167,9 @@ async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
     DELETE FROM venue_facts WHERE source = 'GUEST_FEEDBACK'
       AND source_ref IN (SELECT id::text FROM booking_feedback WHERE guest_id = ${userId}::uuid)`;
   await tx.$executeRaw`UPDATE booking_feedback SET comment = NULL WHERE guest_id = ${userId}::uuid`;
+  await tx.$executeRaw`UPDATE venue_inbox_items SET guest_text = NULL WHERE guest_id = ${userId}::uuid`;
   // A venue's FAQ showing a question in their words shows another guest's ask of it, or goes.
   await forgetGuestInFaq(tx, userId);
-  await tx.$executeRaw`UPDATE venue_inbox_items SET guest_text = NULL WHERE guest_id = ${userId}::uuid`;
   await tx.$executeRaw`
     UPDATE a2a_envelopes e SET envelope = NULL,
       payload = CASE WHEN e.payload ? 'guestName'

@@ -109,6 +109,7 @@ async function compileOne(db: Db, venueId: string, now: Date): Promise<number> {
       if (group.asks < FAQ_MIN_ASKS) continue;
       const entry = existing.get(group.key);
       if (!entry) {
+        if (!(await stillAsked(tx, group.itemId))) continue;
         await tx.venueFaqEntry.create({
           data: {
             venueId,
@@ -128,8 +129,10 @@ async function compileOne(db: Db, venueId: string, now: Date): Promise<number> {
       if (entry.lastAskedAt.getTime() !== group.lastAskedAt.getTime()) change.lastAskedAt = group.lastAskedAt;
       // Staff's decision stands: only a draft follows the latest wording.
       if (entry.status === 'DRAFT') {
-        if (entry.question !== group.question) change.question = group.question;
-        if (entry.questionItemId !== group.itemId) change.questionItem = { connect: { id: group.itemId } };
+        if (entry.questionItemId !== group.itemId && (await stillAsked(tx, group.itemId))) {
+          if (entry.question !== group.question) change.question = group.question;
+          change.questionItem = { connect: { id: group.itemId } };
+        }
         if (entry.answer !== group.answer) change.answer = group.answer;
       }
       if (Object.keys(change).length > 0) {
@@ -148,6 +151,16 @@ async function compileOne(db: Db, venueId: string, now: Date): Promise<number> {
     }
     return written;
   });
+}
+
+/**
+ * Whether an ask still has its guest's words, its row held until the compile commits: an erasure
+ * emptying them waits for the entry written from them, or has emptied them first.
+ */
+async function stillAsked(tx: DbOrTx, itemId: string): Promise<boolean> {
+  const rows = await tx.$queryRaw<unknown[]>`
+    SELECT 1 FROM venue_inbox_items WHERE id = ${itemId}::uuid AND guest_text IS NOT NULL FOR SHARE`;
+  return rows.length > 0;
 }
 
 // --- for the venue's staff, and the public ---
@@ -249,14 +262,22 @@ async function decide(
     : null;
   if (!entry) throw new NotFoundError('FAQ entry not found');
   await requireVenueTeam(db, access, entry.venueId);
-  return db.venueFaqEntry.update({ where: { id: entry.id }, data: { ...change, decidedById } });
+  // The question sent back as it stands (a form shows it filled in) is still the guest's words.
+  const { questionItemId, ...rest } = change;
+  const reworded = change.question !== undefined && change.question !== entry.question;
+  return db.venueFaqEntry.update({
+    where: { id: entry.id },
+    data: { ...rest, ...(reworded ? { questionItemId } : {}), decidedById },
+  });
 }
 
 /**
  * Takes a guest's words out of the FAQ when their account is erased: an entry whose question shows
  * an ask of theirs shows instead the newest other guest's ask of the same question, and goes when
  * there is none (its asks were all theirs; a later compile brings it back from others' asks). An
- * answer is the venue's and stays with its entry. Run in the purge's transaction.
+ * answer is the venue's and stays with its entry. Run in the purge's transaction after their asks'
+ * words are emptied: a compile writing one of their asks' words takes that ask's row first
+ * (`stillAsked`), so either it wrote before and is seen here, or it finds the words gone.
  */
 export async function forgetGuestInFaq(tx: DbOrTx, guestId: string): Promise<void> {
   const entries = await tx.venueFaqEntry.findMany({ where: { questionItem: { guestId } } });
@@ -274,13 +295,15 @@ export async function forgetGuestInFaq(tx: DbOrTx, guestId: string): Promise<voi
       take: FAQ_ROWS_PER_VENUE,
     });
     const other = asks.find((ask) => ask.guestText && questionKey(ask.guestText) === entry.questionKey);
+    // Only while it still shows their words: staff may have reworded or decided it meanwhile.
+    const still = { id: entry.id, questionItemId: entry.questionItemId };
     if (other) {
-      await tx.venueFaqEntry.update({
-        where: { id: entry.id },
+      await tx.venueFaqEntry.updateMany({
+        where: still,
         data: { question: other.guestText!.trim(), questionItemId: other.id },
       });
     } else {
-      await tx.venueFaqEntry.delete({ where: { id: entry.id } });
+      await tx.venueFaqEntry.deleteMany({ where: still });
     }
   }
 }
