@@ -264,6 +264,77 @@ describe('availability', () => {
     expect(refused).toBeGreaterThan(300);
   });
 
+  it('does not let a booking that cannot be seated any more close the tables of everyone chained to it', () => {
+    // Three 4-tops: a party of 8 booked before the 8-top was removed cannot be seated at 19:00.
+    const tables = [1, 2, 3].map((n) => ({ id: `t${n}`, seats: 4, combinable: false }));
+    const at = (time: string) => new Date(`2026-11-30T${time}:00Z`);
+    const rules = { ...base.rules, turnMinutes: 90, slotMinutes: 60 };
+    const hours = [{ weekday: 1, opensAt: '12:00', closesAt: '23:00' }];
+    const bookings = [
+      { startsAt: at('19:00'), endsAt: at('20:30'), partySize: 8 },
+      { startsAt: at('18:00'), endsAt: at('19:30'), partySize: 2 },
+    ];
+    const input = { ...base, rules, hours, tables, bookings, partySize: 2 };
+    // 17:00 overlaps only the couple of 18:00 (which overlaps the eight): offered, as every other
+    // start that does not overlap the eight; those that do are judged as before, and refused.
+    expect(times(input)).toEqual(['12:00', '13:00', '14:00', '15:00', '16:00', '17:00', '21:00']);
+  });
+
+  it('offers exactly the starts some seating of every party gives, on floors of tables that are not pushed together', () => {
+    let seed = 11;
+    const random = (n: number) => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * n);
+    };
+    const day = Date.parse('2026-11-30T00:00:00Z');
+    let offered = 0;
+    let refused = 0;
+    for (let round = 0; round < 300; round += 1) {
+      const tables = Array.from({ length: 1 + random(4) }, (_, i) => ({
+        id: `t${i}`,
+        seats: [2, 2, 4, 6][random(4)]!,
+        combinable: false,
+      }));
+      const input: AvailabilityInput = {
+        ...base,
+        rules: { ...base.rules, slotMinutes: 30, turnMinutes: 90, partySizeMax: 8 },
+        hours: [{ weekday: 1, opensAt: '17:00', closesAt: '23:30' }],
+        tables,
+      };
+      // Bookings that can all be seated (each checked as it was added).
+      const bookings: LiveBooking[] = [];
+      for (let n = 0; n < 6; n += 1) {
+        const startsAt = new Date(day + (17 * 60 + random(10) * 30) * 60_000);
+        const booking = {
+          startsAt,
+          endsAt: new Date(startsAt.getTime() + (60 + random(3) * 30) * 60_000),
+          partySize: 1 + random(6),
+        };
+        if (seatedThroughout(tables, [...bookings, booking])) bookings.push(booking);
+      }
+      const partySize = 1 + random(6);
+      for (const slot of availability({ ...input, bookings, partySize: 1, only: undefined })) {
+        const party = {
+          startsAt: slot.startsAt,
+          endsAt: new Date(slot.startsAt.getTime() + 90 * 60_000),
+          partySize,
+        };
+        const fits = seatedThroughout(tables, [...bookings, party]);
+        const answer = availability({ ...input, bookings, partySize, only: slot.startsAt }).length === 1;
+        expect(
+          answer,
+          `round ${round} at ${slot.startsAt.toISOString()}: ${JSON.stringify({ tables, bookings, partySize })}`,
+        ).toBe(fits);
+        if (answer) offered += 1;
+        else refused += 1;
+      }
+    }
+    expect(offered).toBeGreaterThan(500);
+    expect(refused).toBeGreaterThan(300);
+  });
+
   it('refuses a party size outside the rules, naming the field', () => {
     expect(() => availability({ ...base, partySize: 9 })).toThrow(ValidationError);
     try {

@@ -116,11 +116,14 @@ export function availability(input: AvailabilityInput): Slot[] {
   const turnMs = rules.turnMinutes * MINUTE_MS;
   const onlyMs = input.only?.getTime();
   const slots: Slot[] = [];
-  const turns = input.bookings.map((b) => ({
-    startMs: b.startsAt.getTime(),
-    endMs: b.endsAt.getTime(),
-    partySize: b.partySize,
-  }));
+  const floor = new Floor(
+    input.tables,
+    input.bookings.map((b) => ({
+      startMs: b.startsAt.getTime(),
+      endMs: b.endsAt.getTime(),
+      partySize: b.partySize,
+    })),
+  );
 
   for (const interval of intervalsStartingOn(input, date)) {
     const closesMs = interval.end.epochMilliseconds;
@@ -137,7 +140,7 @@ export function availability(input: AvailabilityInput): Slot[] {
         coversLeft = rules.coversPerSlot - startingHere - partySize;
         if (coversLeft < 0) continue;
       }
-      if (input.tables.length > 0 && !seats(input.tables, turns, { startMs, endMs, partySize })) continue;
+      if (input.tables.length > 0 && !floor.seats({ startMs, endMs, partySize })) continue;
       slots.push({ startsAt: new Date(startMs), endsAt: new Date(endMs), coversLeft });
     }
   }
@@ -146,6 +149,11 @@ export function availability(input: AvailabilityInput): Slot[] {
 
 /** Most other choices the table plan may try for one start; past them the start is not offered. */
 const PLAN_STEPS = 1_000;
+/**
+ * Most parties one plan seats. A longer chain of overlapping turns (a very large floor open round
+ * the clock) is judged one overlap at a time instead, as if parties could move between tables.
+ */
+const MAX_PLANNED = 400;
 
 interface Turn {
   startMs: number;
@@ -154,58 +162,201 @@ interface Turn {
 }
 
 /**
- * Whether every party on the floor keeps one table (or one set of combinable tables pushed
- * together) for its whole turn with this party added: a party is not moved once seated. Only the
- * bookings chained to the party's turn by overlaps can change the answer (a booking overlapping
- * one that overlaps the party holds its table while the other sits down), so those are planned:
- * in order of arrival, larger parties first at the same time, each at the smallest free table that
- * fits, else on the fewest free combinable tables, trying the other choices when a later party
- * cannot be seated. The search is bounded (PLAN_STEPS), and a plan not found within it is a no, so
- * it errs towards saying no when the floor is nearly full.
+ * A venue's tables and the turns of the parties booked on them, for asking of one party after
+ * another whether it can be seated. Each party keeps one table (or one set of combinable tables
+ * pushed together) for its whole turn: nobody is moved once seated. Only the bookings chained to
+ * the party's turn by overlaps can change the answer (a booking overlapping one that overlaps the
+ * party holds its table while the other sits down), so those are planned: in order of arrival,
+ * larger parties first at the same time, each at the smallest free table that fits, else on the
+ * fewest free combinable tables, trying other choices when a later party cannot be seated, and
+ * going back only to the parties whose tables were in its way. The search is bounded (PLAN_STEPS),
+ * and a plan not found within it is a no, so it errs towards saying no when the floor is nearly
+ * full. Bookings that could not all be seated even without the party (tables removed since, say)
+ * are not held against everyone chained to them: the party is then judged one overlap at a time.
  */
-function seats(tables: readonly Table[], bookings: readonly Turn[], party: Turn): boolean {
-  if (!roomAtEveryArrival(tables, bookings, party)) return false;
-  const cluster = chainedTo(bookings, party);
-  cluster.push(party);
-  cluster.sort((a, b) => a.startMs - b.startMs || b.partySize - a.partySize);
-  // Smallest first; at the same size, those that cannot be combined first (keep the others for a
-  // larger party).
-  const floor = [...tables]
-    .sort((a, b) => a.seats - b.seats || Number(a.combinable) - Number(b.combinable))
-    .map((table) => ({ seats: table.seats, combinable: table.combinable, freeAtMs: -Infinity }));
-  // Every party placed once, and PLAN_STEPS more for the other choices.
-  const limit = cluster.length + PLAN_STEPS;
-  let steps = 0;
-  const place = (index: number): boolean => {
-    const turn = cluster[index];
-    if (!turn) return true;
-    for (const chosen of choices(floor, turn)) {
-      steps += 1;
-      if (steps > limit) return false;
-      const before = chosen.map((table) => table.freeAtMs);
-      for (const table of chosen) table.freeAtMs = turn.endMs;
-      if (place(index + 1)) return true;
-      chosen.forEach((table, i) => {
-        table.freeAtMs = before[i]!;
-      });
-      if (steps > limit) return false;
+class Floor {
+  private readonly tables: readonly Table[];
+  /** The turns that hold a table (a turn of no length holds nothing), in order of arrival. */
+  private readonly turns: Turn[];
+  /** Whether the bookings of a chain (by its first turn and length) can all be seated. */
+  private readonly plannable = new Map<string, boolean>();
+
+  constructor(tables: readonly Table[], turns: readonly Turn[]) {
+    this.tables = tables;
+    this.turns = turns.filter((t) => t.endMs > t.startMs).sort((a, b) => a.startMs - b.startMs);
+  }
+
+  seats(party: Turn): boolean {
+    const overlapping = this.turns.filter((b) => b.startMs < party.endMs && b.endMs > party.startMs);
+    if (!roomAtEveryArrival(this.tables, overlapping, party)) return false;
+    const chain = this.chainedTo(party);
+    if (chain.length >= MAX_PLANNED) return seatedTogether(this.tables, overlapping, party.partySize);
+    if (plan(this.tables, [...chain, party])) return true;
+    // Not with the party: with these bookings alone? If not, the floor was over-full already.
+    return this.canSeat(chain) ? false : seatedTogether(this.tables, overlapping, party.partySize);
+  }
+
+  /** The bookings linked to `party` by a chain of overlapping turns, in order of arrival. */
+  private chainedTo(party: Turn): Turn[] {
+    let group: Turn[] = [];
+    let groupEndMs = Number.NEGATIVE_INFINITY;
+    let placed = false;
+    const join = (turn: Turn) => {
+      if (group.length && turn.startMs >= groupEndMs) {
+        if (placed) return false;
+        group = [];
+        groupEndMs = Number.NEGATIVE_INFINITY;
+      }
+      group.push(turn);
+      groupEndMs = Math.max(groupEndMs, turn.endMs);
+      return true;
+    };
+    for (const turn of this.turns) {
+      if (!placed && party.startMs <= turn.startMs) {
+        join(party);
+        placed = true;
+      }
+      if (!join(turn)) break;
     }
-    return false;
+    if (!placed) join(party);
+    return group.filter((turn) => turn !== party);
+  }
+
+  /** Whether these bookings (a chain, in order) can all be seated, remembered per chain. */
+  private canSeat(chain: readonly Turn[]): boolean {
+    // Chains of the floor's own turns are runs of its list: the first and the length name one.
+    const key = `${chain.length && this.turns.indexOf(chain[0]!)}:${chain.length}`;
+    let answer = this.plannable.get(key);
+    if (answer === undefined) {
+      answer = plan(this.tables, chain);
+      this.plannable.set(key, answer);
+    }
+    return answer;
+  }
+}
+
+/** A table in a plan: when its party leaves, and which party (by its place in the plan) that is. */
+interface PlannedTable {
+  seats: number;
+  combinable: boolean;
+  freeAtMs: number;
+  holder: number;
+}
+
+class OutOfSteps extends Error {}
+
+/**
+ * Whether `turns` (in order of arrival) can each keep a table for their whole turn. A search with
+ * conflict-directed backjumping: when a party cannot be seated, only the parties holding tables at
+ * its arrival could have made room, so the search goes back to the latest of them, not through
+ * every party in between.
+ */
+function plan(tables: readonly Table[], turns: readonly Turn[]): boolean {
+  const order = [...turns].sort((a, b) => a.startMs - b.startMs || b.partySize - a.partySize);
+  const floor = new PlannedFloor(tables);
+  const limit = order.length + PLAN_STEPS;
+  let steps = 0;
+  // null: seated from here on; else the earlier parties whose choices could change that.
+  const place = (index: number): Set<number> | null => {
+    const turn = order[index];
+    if (!turn) return null;
+    const conflict = floor.holdersInTheWay(turn);
+    for (const chosen of floor.choices(turn)) {
+      steps += 1;
+      if (steps > limit) throw new OutOfSteps();
+      const before = chosen.map((table) => [table.freeAtMs, table.holder] as const);
+      for (const table of chosen) {
+        table.freeAtMs = turn.endMs;
+        table.holder = index;
+      }
+      const failed = place(index + 1);
+      if (!failed) return null;
+      chosen.forEach((table, i) => {
+        [table.freeAtMs, table.holder] = before[i]!;
+      });
+      // Another table for this party would not help the one that failed: go back further.
+      if (!failed.has(index)) return failed;
+      for (const earlier of failed) if (earlier !== index) conflict.add(earlier);
+    }
+    return conflict;
   };
-  return place(0);
+  try {
+    return place(0) === null;
+  } catch (error) {
+    if (error instanceof OutOfSteps) return false;
+    throw error;
+  }
+}
+
+/** The tables of a plan, by kind (size, and whether they are pushed together). */
+class PlannedFloor {
+  /** Smallest first; at the same size, those that cannot be combined first (kept for larger parties). */
+  private readonly kinds: { seats: number; combinable: boolean; tables: PlannedTable[] }[] = [];
+  /** The combinable tables, largest first. */
+  private readonly combinable: PlannedTable[];
+  private readonly all: PlannedTable[];
+
+  constructor(tables: readonly Table[]) {
+    this.all = tables.map((t) => ({
+      seats: t.seats,
+      combinable: t.combinable,
+      freeAtMs: Number.NEGATIVE_INFINITY,
+      holder: -1,
+    }));
+    for (const table of [...this.all].sort(
+      (a, b) => a.seats - b.seats || Number(a.combinable) - Number(b.combinable),
+    )) {
+      const last = this.kinds.at(-1);
+      if (last && last.seats === table.seats && last.combinable === table.combinable) last.tables.push(table);
+      else this.kinds.push({ seats: table.seats, combinable: table.combinable, tables: [table] });
+    }
+    this.combinable = this.all.filter((t) => t.combinable).sort((a, b) => b.seats - a.seats);
+  }
+
+  /**
+   * Where `turn` can sit among the tables free at its arrival: each kind of free single table that
+   * fits, smallest first, then the fewest free combinable tables that together fit. Free tables of
+   * one kind are alike from here on, so one of each kind is tried.
+   */
+  choices(turn: Turn): PlannedTable[][] {
+    const options: PlannedTable[][] = [];
+    for (const kind of this.kinds) {
+      if (kind.seats < turn.partySize) continue;
+      const free = kind.tables.find((t) => t.freeAtMs <= turn.startMs);
+      if (free) options.push([free]);
+    }
+    const combined: PlannedTable[] = [];
+    let total = 0;
+    for (const table of this.combinable) {
+      if (total >= turn.partySize) break;
+      if (table.freeAtMs > turn.startMs) continue;
+      combined.push(table);
+      total += table.seats;
+    }
+    if (combined.length > 1 && total >= turn.partySize) options.push(combined);
+    return options;
+  }
+
+  /** The parties at tables `turn` could use that are not free at its arrival. */
+  holdersInTheWay(turn: Turn): Set<number> {
+    const holders = new Set<number>();
+    for (const table of this.all) {
+      if (table.freeAtMs > turn.startMs && (table.seats >= turn.partySize || table.combinable)) {
+        holders.add(table.holder);
+      }
+    }
+    return holders;
+  }
 }
 
 /**
  * A quick no, before any plan: at some moment of the party's turn (its start, or another party's
  * arrival) more parties sit than there are tables, or more guests than seats.
  */
-function roomAtEveryArrival(tables: readonly Table[], bookings: readonly Turn[], party: Turn): boolean {
+function roomAtEveryArrival(tables: readonly Table[], overlapping: readonly Turn[], party: Turn): boolean {
   const seatCount = tables.reduce((sum, table) => sum + table.seats, 0);
-  const overlapping = bookings.filter((b) => b.startMs < party.endMs && b.endMs > party.startMs);
-  for (const momentMs of [
-    party.startMs,
-    ...overlapping.map((b) => b.startMs).filter((ms) => ms > party.startMs),
-  ]) {
+  const arrivals = [party.startMs, ...overlapping.map((b) => b.startMs).filter((ms) => ms > party.startMs)];
+  for (const momentMs of arrivals) {
     let parties = 1;
     let guests = party.partySize;
     for (const b of overlapping) {
@@ -219,51 +370,34 @@ function roomAtEveryArrival(tables: readonly Table[], bookings: readonly Turn[],
   return true;
 }
 
-/** The bookings linked to `party` by a chain of overlapping turns (a turn of no length holds nothing). */
-function chainedTo(bookings: readonly Turn[], party: Turn): Turn[] {
-  const turns = [...bookings.filter((b) => b.endMs > b.startMs), party].sort((a, b) => a.startMs - b.startMs);
-  let group: Turn[] = [];
-  let groupEndMs = -Infinity;
-  for (const turn of turns) {
-    if (group.length && turn.startMs >= groupEndMs) {
-      if (group.includes(party)) break;
-      group = [];
-    }
-    group.push(turn);
-    groupEndMs = Math.max(group.length === 1 ? turn.endMs : groupEndMs, turn.endMs);
+/**
+ * The party judged against the bookings overlapping its turn as if all sat at once and anyone
+ * could move: largest first, each at the smallest free table that fits, else on the fewest free
+ * combinable tables; the party then needs the same.
+ */
+function seatedTogether(tables: readonly Table[], overlapping: readonly Turn[], partySize: number): boolean {
+  const free = [...tables].sort((a, b) => a.seats - b.seats);
+  for (const booking of [...overlapping].sort((a, b) => b.partySize - a.partySize)) {
+    if (!take(free, booking.partySize)) return false;
   }
-  return group.filter((turn) => turn !== party);
+  return take(free, partySize);
 }
 
-/**
- * Where `turn` can sit among the tables free at its start: each size of free single table that
- * fits, smallest first, then the fewest free combinable tables that together fit. Free tables of
- * the same size and kind are alike from here on, so one of each is tried.
- */
-function choices(floor: FloorTable[], turn: Turn): FloorTable[][] {
-  const free = floor.filter((table) => table.freeAtMs <= turn.startMs);
-  const options: FloorTable[][] = [];
-  const seen = new Set<string>();
-  for (const table of free) {
-    const kind = `${table.seats}:${table.combinable}`;
-    if (table.seats < turn.partySize || seen.has(kind)) continue;
-    seen.add(kind);
-    options.push([table]);
+function take(free: Table[], party: number): boolean {
+  const single = free.findIndex((t) => t.seats >= party);
+  if (single >= 0) {
+    free.splice(single, 1);
+    return true;
   }
-  const combined: FloorTable[] = [];
+  const combinable = free.filter((t) => t.combinable).sort((a, b) => b.seats - a.seats);
+  const chosen: Table[] = [];
   let total = 0;
-  for (const table of free.filter((t) => t.combinable).sort((a, b) => b.seats - a.seats)) {
-    if (total >= turn.partySize) break;
-    combined.push(table);
+  for (const table of combinable) {
+    if (total >= party) break;
+    chosen.push(table);
     total += table.seats;
   }
-  if (combined.length > 1 && total >= turn.partySize) options.push(combined);
-  return options;
-}
-
-interface FloorTable {
-  seats: number;
-  combinable: boolean;
-  /** When the party last seated here leaves. */
-  freeAtMs: number;
+  if (total < party) return false;
+  for (const table of chosen) free.splice(free.indexOf(table), 1);
+  return true;
 }
