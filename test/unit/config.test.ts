@@ -107,7 +107,13 @@ describe('configuration', () => {
   });
 
   it('has embeddings off by default, and wants OLLAMA_URL for the ollama provider', () => {
-    expect(loadConfig({}).memory).toEqual({ embeddings: undefined, dreamPeoplePerRun: 200 });
+    expect(loadConfig({}).memory).toEqual({
+      embeddings: undefined,
+      dreamPeoplePerRun: 200,
+      tasteCacheMs: 5000,
+    });
+    expect(loadConfig({ TASTE_CACHE_MS: '0' }).memory.tasteCacheMs).toBe(0);
+    expect(() => loadConfig({ TASTE_CACHE_MS: '60001' })).toThrow(/TASTE_CACHE_MS/);
     expect(() => loadConfig({ EMBEDDINGS_PROVIDER: 'ollama' })).toThrow(
       /EMBEDDINGS_PROVIDER: ollama needs OLLAMA_URL/,
     );
