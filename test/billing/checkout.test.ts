@@ -171,9 +171,9 @@ describe('startCheckout', () => {
     expect(fake.objectsCreatedWith(`checkout:${org}:VENUE_GROWTH:2`)).toBe(1);
   });
 
-  it('refuses STAFF, outsiders and read keys, and a free plan', async () => {
+  it('refuses STAFF, outsiders and keys, and a free plan', async () => {
     const before = posts('/v1/checkout/sessions').length;
-    for (const token of [fx.staff.token, fx.otherOwner.token]) {
+    for (const token of [fx.staff.token, fx.otherOwner.token, fx.keyWrite.secret]) {
       expectForbidden(
         await app.gql(
           START,
@@ -242,7 +242,7 @@ describe('startCheckout', () => {
 });
 
 describe('openBillingPortal', () => {
-  it("gives an owner the portal's URL, each opening a new attempt, and refuses STAFF", async () => {
+  it("gives an owner the portal's URL, each opening a new attempt, and refuses STAFF and keys", async () => {
     const fx = await createActors(app);
     const org = fx.organizationId;
     const portal = (token: string) =>
@@ -253,6 +253,8 @@ describe('openBillingPortal', () => {
     expect(first.url).toMatch(/^https:\/\/billing\.stripe\.test\/p\/session\/bps_/);
     await open(fx.admin.token);
     expectForbidden(await portal(fx.staff.token));
+    // Not with the organisation's write key either: a key does not open its subscription and cards.
+    expectForbidden(await portal(fx.keyWrite.secret));
     const customer = await app.services.db.billingCustomer.findUniqueOrThrow({
       where: { organizationId: org },
     });

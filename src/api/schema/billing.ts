@@ -136,14 +136,17 @@ export const billingErrors = [
 
 mutation('startCheckout', {
   description:
-    'Starts a Stripe Checkout for a plan and returns the page to send the person to. Owners and admins of the organisation.',
+    'Starts a Stripe Checkout for a plan and returns the page to send the person to. Owners and admins of the organisation, signed in (not an API key).',
   input: (t) => ({
     organizationId: t.globalID({ for: Organization }),
     plan: t.field({ type: BillingPlan, required: true }),
   }),
   payload: UrlPayload('StartCheckoutPayload', 'The Stripe Checkout page.'),
   errors: billingErrors,
-  authScopes: (input) => ({ orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } }),
+  // A person's own act: a leaked key must not open the organisation's subscription and cards.
+  authScopes: (input) => ({
+    $all: { person: true, orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } },
+  }),
   resolve: (input, ctx) =>
     ctx.domain.billing.startCheckout(ctx.access, {
       organizationId: input.organizationId.id,
@@ -153,11 +156,14 @@ mutation('startCheckout', {
 
 mutation('openBillingPortal', {
   description:
-    "Opens Stripe's Customer Portal for the organisation and returns its page. Owners and admins of the organisation.",
+    "Opens Stripe's Customer Portal for the organisation and returns its page. Owners and admins of the organisation, signed in (not an API key).",
   input: (t) => ({ organizationId: t.globalID({ for: Organization }) }),
   payload: UrlPayload('OpenBillingPortalPayload', "The Stripe Customer Portal's page."),
   errors: billingErrors,
-  authScopes: (input) => ({ orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } }),
+  // A person's own act: a leaked key must not open the organisation's subscription and cards.
+  authScopes: (input) => ({
+    $all: { person: true, orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } },
+  }),
   resolve: (input, ctx) =>
     ctx.domain.billing.openBillingPortal(ctx.access, { organizationId: input.organizationId.id }),
 });
