@@ -5,6 +5,7 @@
  */
 import { DailyQuotaExceededError, quotaHeaders, spendApiRequest } from '../domain/developer/quota.ts';
 import type { Actor } from '../domain/identity/actor.ts';
+import { limitedAddress } from '../platform/client-address.ts';
 import type { LimitHit, RateLimitResult as LimitResult } from '../platform/rate-limit.ts';
 import type { Services } from '../wiring/services.ts';
 
@@ -37,7 +38,7 @@ export function limitChecks(
   const { rateLimits } = services.config;
   const windowSeconds = rateLimits.windowSeconds;
   const checks: (LimitHit & { name: string })[] = [
-    { name: 'ip', key: `ip:${ip}`, limit: rateLimits.perIp, windowSeconds },
+    { name: 'ip', key: `ip:${limitedAddress(ip)}`, limit: rateLimits.perIp, windowSeconds },
   ];
   if (actor.kind === 'user')
     checks.push({ name: 'user', key: `user:${actor.userId}`, limit: rateLimits.perUser, windowSeconds });

@@ -94,3 +94,16 @@ export function clientAddress(
   }
   return client.toString();
 }
+
+/**
+ * What an address is counted as by per-address limits: an IPv4 address itself, an IPv6 address
+ * its /64 network (`2001:db8:1:2::/64`). One subscriber is given a whole /64 to number its
+ * machines in, so counting its addresses one by one would give it 2^64 allowances.
+ */
+export function limitedAddress(ip: string): string {
+  if (!ipaddr.IPv6.isValid(ip)) return ip;
+  const address = ipaddr.IPv6.parse(ip);
+  if (address.isIPv4MappedAddress()) return address.toIPv4Address().toString();
+  const network = address.parts.slice(0, 4).concat([0, 0, 0, 0]);
+  return `${new ipaddr.IPv6(network).toString()}/64`;
+}

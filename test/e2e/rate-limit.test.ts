@@ -4,6 +4,7 @@
  * processes through Redis; and, with Redis down, still applied per process while the API keeps
  * serving and `/readyz` and the log say so.
  */
+import { randomInt } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -98,6 +99,26 @@ describe('per IP', () => {
     // Another address has its own allowance.
     const elsewhere = await app.gql('{ __typename }', {}, { headers: { 'x-forwarded-for': uniqueIp() } });
     expect(elsewhere.status).toBe(200);
+  });
+
+  it('counts an IPv6 client by its /64: other addresses of the same network share its allowance', async () => {
+    const network = `2001:db8:${randomInt(0x10000).toString(16)}:${randomInt(0x10000).toString(16)}`;
+    const { admitted, refused } = await burst((i) =>
+      app.gql(
+        '{ __typename }',
+        {},
+        { headers: { 'x-forwarded-for': `${network}::${(i + 1).toString(16)}` } },
+      ),
+    );
+    expect(admitted).toHaveLength(LIMIT);
+    expect(refused).toHaveLength(PARALLEL - LIMIT);
+    // The next /64 over is another subscriber.
+    const next = await app.gql(
+      '{ __typename }',
+      {},
+      { headers: { 'x-forwarded-for': `2001:db8:ffff:${randomInt(0x10000).toString(16)}::1` } },
+    );
+    expect(next.status).toBe(200);
   });
 
   it('shares the count between processes through Redis', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
-import { clientAddress, parseNetworks } from '../../src/platform/client-address.ts';
+import { clientAddress, limitedAddress, parseNetworks } from '../../src/platform/client-address.ts';
 
 describe('clientAddress', () => {
   const hops = (n: number) => ({ mode: 'hops', hops: n }) as const;
@@ -61,5 +61,16 @@ describe('configuration', () => {
       'TRUSTED_PROXIES: only used with TRUST_PROXY=true',
     );
     expect(() => loadConfig({ TRUST_PROXY: 'true', TRUST_PROXY_HOPS: '0' })).toThrow(/TRUST_PROXY_HOPS/);
+  });
+});
+
+describe('limitedAddress', () => {
+  it('counts IPv4 by the address and IPv6 by its /64', () => {
+    expect(limitedAddress('203.0.113.7')).toBe('203.0.113.7');
+    expect(limitedAddress('2001:db8:1:2::17')).toBe('2001:db8:1:2::/64');
+    expect(limitedAddress('2001:0db8:0001:0002:ffff:eeee:dddd:cccc')).toBe('2001:db8:1:2::/64');
+    expect(limitedAddress('2001:db8:1:3::17')).toBe('2001:db8:1:3::/64');
+    expect(limitedAddress('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(limitedAddress('unknown')).toBe('unknown');
   });
 });

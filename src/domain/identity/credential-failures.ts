@@ -17,6 +17,7 @@
  * token must not lock out the office it shares an address with.
  */
 import type { Config } from '../../config/index.ts';
+import { limitedAddress } from '../../platform/client-address.ts';
 import { AuthenticationError, RateLimitedError } from '../../platform/errors.ts';
 import type { RateLimiter } from '../../platform/rate-limit.ts';
 
@@ -55,7 +56,7 @@ export function credentialFailureLimit(
   deps: Pick<CredentialFailureDeps, 'config'>,
   ip: string,
 ): { key: string; limit: number } {
-  return { key: `auth:failures:ip:${ip}`, limit: deps.config.rateLimits.authFailuresPerIp };
+  return { key: `auth:failures:ip:${limitedAddress(ip)}`, limit: deps.config.rateLimits.authFailuresPerIp };
 }
 
 /** What a locked-out address is told, whatever it sent. */

@@ -23,6 +23,7 @@ import { createHash, createHmac, randomInt, timingSafeEqual } from 'node:crypto'
 import type { Config } from '../../config/index.ts';
 import type { User } from '../../generated/prisma/client.ts';
 import type { Mailer } from '../../integrations/mail/mailer.ts';
+import { limitedAddress } from '../../platform/client-address.ts';
 import type { Db } from '../../platform/db.ts';
 import { AuthenticationError, RateLimitedError, ValidationError } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
@@ -67,7 +68,12 @@ export async function requestSignInCode(
 ): Promise<{ email: string; expiresAt: Date }> {
   const email = normalizeEmail(input.email);
   const limits = deps.config.rateLimits;
-  await limit(deps.limiter, `signin:request:ip:${input.ip}`, limits.signInPerIp, limits.signInWindowSeconds);
+  await limit(
+    deps.limiter,
+    `signin:request:ip:${limitedAddress(input.ip)}`,
+    limits.signInPerIp,
+    limits.signInWindowSeconds,
+  );
   await refuseWhilePaused(deps, email);
   // The address is hashed so Redis holds no plain addresses.
   await limit(
@@ -132,7 +138,7 @@ export async function verifySignInCode(
   // addresses: as many guesses as the codes it may request could be tried.
   await limit(
     deps.limiter,
-    `signin:verify:ip:${input.ip}`,
+    `signin:verify:ip:${limitedAddress(input.ip)}`,
     limits.signInPerIp * SIGN_IN_CODE_MAX_ATTEMPTS,
     limits.signInWindowSeconds,
   );
