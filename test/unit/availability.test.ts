@@ -29,6 +29,17 @@ const base: AvailabilityInput = {
   now: new Date('2026-11-25T12:00:00Z'),
 };
 
+/** A random whole number below `n` from a seeded generator (mulberry32): a failure is the same on every run. */
+function seeded(seed: number): (n: number) => number {
+  let state = seed;
+  return (n) => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * n);
+  };
+}
+
 const times = (input: AvailabilityInput) =>
   availability(input).map((s) => s.startsAt.toISOString().slice(11, 16));
 
@@ -56,15 +67,7 @@ describe('availability', () => {
   });
 
   it('decides one start at a venue without tables from the bookings sharing its capacity alone, as from all of them', () => {
-    // A seeded generator, so a failure is the same on every run.
-    let seed = 15;
-    const random = (n: number) => {
-      // mulberry32
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * n);
-    };
+    const random = seeded(15);
     const day = Date.parse('2026-11-30T00:00:00Z');
     let decidedByBookings = 0;
     for (let round = 0; round < 1000; round += 1) {
@@ -223,14 +226,7 @@ describe('availability', () => {
   });
 
   it('never accepts a booking that leaves some party without a table for its whole turn', () => {
-    let seed = 7;
-    const random = (n: number) => {
-      // mulberry32, seeded: a failure is the same on every run.
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * n);
-    };
+    const random = seeded(7);
     const day = Date.parse('2026-11-30T00:00:00Z');
     let accepted = 0;
     let refused = 0;
@@ -281,13 +277,7 @@ describe('availability', () => {
   });
 
   it('offers exactly the starts some seating of every party gives, on floors of tables that are not pushed together', () => {
-    let seed = 11;
-    const random = (n: number) => {
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * n);
-    };
+    const random = seeded(11);
     const day = Date.parse('2026-11-30T00:00:00Z');
     let offered = 0;
     let refused = 0;
