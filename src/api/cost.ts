@@ -35,7 +35,8 @@ type Variables = Readonly<Record<string, unknown>> | null | undefined;
 
 /**
  * The cost of the operation `operationName` (or the document's only one) of `document` with
- * `variables`. A page size or id list that is neither written nor given counts once.
+ * `variables`. A connection given no page size (or a variable left null) counts its default page;
+ * any other list, once.
  */
 export function operationCost(
   schema: GraphQLSchema,
@@ -145,11 +146,11 @@ function multiplier(
   const pageSize = argument('first') ?? argument('last');
   const ids = argument('ids');
   const given = pageSize ?? ids;
-  if (given) {
-    const times = pageSize ? intOf(pageSize, variables) : lengthOf(given, variables);
-    return { times: Math.max(times ?? 1, 1), byVariable: given.kind === Kind.VARIABLE };
-  }
-  return { times: type?.name.endsWith('Connection') ? DEFAULT_PAGE_SIZE : 1, byVariable: false };
+  const byVariable = given?.kind === Kind.VARIABLE;
+  const times = pageSize ? intOf(pageSize, variables) : ids ? lengthOf(ids, variables) : null;
+  if (times !== null) return { times: Math.max(times, 1), byVariable };
+  // No size (or a variable left null): a connection gives its default page.
+  return { times: type?.name.endsWith('Connection') ? DEFAULT_PAGE_SIZE : 1, byVariable };
 }
 
 function intOf(value: ValueNode, variables: Variables): number | null {

@@ -53,6 +53,9 @@ describe('the cost with variables', () => {
 
     const defaulted = written.replace('members(first: 634)', 'members');
     expect(cost(defaulted)).toBeCloseTo(cost(written.replace('634', String(DEFAULT_PAGE_SIZE))), 6);
+    // A page size variable left null is the default page too.
+    expect(cost(byVariable, { n: null })).toBeCloseTo(cost(defaulted), 6);
+    expect(cost(byVariable, {})).toBeCloseTo(cost(defaulted), 6);
 
     const nodes = 'query ($ids: [ID!]!) { nodes(ids: $ids) { id } }';
     expect(cost(nodes, { ids: ['a', 'b', 'c'] })).toBe(3 * cost(nodes, { ids: ['a'] }));
