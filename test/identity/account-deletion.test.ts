@@ -9,12 +9,9 @@
 
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { purgeDeletedUsers } from '../../src/domain/erasure/purge.ts';
 import { buildTasteGraph } from '../../src/domain/graph/build.ts';
-import {
-  ACCOUNT_PURGE_AFTER_DAYS,
-  purgeDeletedUsers,
-  restoreAccount,
-} from '../../src/domain/identity/account-deletion.ts';
+import { ACCOUNT_PURGE_AFTER_DAYS, restoreAccount } from '../../src/domain/identity/account-deletion.ts';
 import { issueRefreshToken } from '../../src/domain/identity/refresh-tokens.ts';
 import { setReminder } from '../../src/domain/reminders/reminders.ts';
 import { createBooking } from '../factories/bookings.ts';

@@ -5,7 +5,7 @@
  * answers what it learnt without staff.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { purgeDeletedUsers } from '../../src/domain/identity/account-deletion.ts';
+import { purgeDeletedUsers } from '../../src/domain/erasure/purge.ts';
 import { compileVenueFaq, forgetGuestInFaq, venueFaqTask } from '../../src/domain/network/venue-faq.ts';
 import { compileVenueWiki, recordVenueFacts, venueWikiTask } from '../../src/domain/network/venue-wiki.ts';
 import { enqueue } from '../../src/platform/jobs.ts';

@@ -2,37 +2,25 @@
  * Deleting an account. The person asks (`deleteAccount`, typing DELETE to confirm): every session
  * ends at once, their access tokens are refused from then on, no reminder or re-engagement message
  * goes to them, and the account is marked deleted. ACCOUNT_PURGE_AFTER_DAYS later the daily
- * `purge-deleted-users` job erases or anonymises everything personal (README, "Account deletion",
- * lists each table). Until then, signing in again with an email code restores the account as it
- * was (a change of mind, or a deletion by someone who briefly held their session); after the purge
- * that address starts a new, empty account.
+ * `purge-deleted-users` job erases or anonymises everything personal (src/domain/erasure/purge.ts;
+ * README, "Account deletion", lists each table). Until then, signing in again with an email code
+ * restores the account as it was (a change of mind, or a deletion by someone who briefly held
+ * their session); after the purge that address starts a new, empty account.
  *
  * The user row itself stays, emptied: bookings (the venue's record), fees, the ledger and usage
  * (the money's record) point at it, and keep pointing at an account with no name, address or
  * contact.
  */
-import { z } from 'zod';
-import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
+import type { Db, DbOrTx } from '../../platform/db.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../platform/errors.ts';
-import { defineTask } from '../../platform/jobs.ts';
-import { forgetGuestInFaq } from '../network/venue-faq.ts';
 import { revokeAllRefreshTokens } from './refresh-tokens.ts';
 import type { RevokedSessions } from './revoked-sessions.ts';
 
 export const ACCOUNT_PURGE_AFTER_DAYS = 30;
 /** What the person types to confirm. */
 export const DELETE_CONFIRMATION = 'DELETE';
-/** Accounts purged per run; each in its own transaction. The rest waits for the next day. */
-export const PURGE_LIMIT = 100;
 
 const DAY_MS = 86_400_000;
-
-/** Daily (src/worker/crontab.ts); the next tick is the retry. */
-export const purgeDeletedUsersTask = defineTask({
-  name: 'purge-deleted-users',
-  schema: z.object({}),
-  maxAttempts: 1,
-});
 
 /** The person is the only owner of an organisation: someone must be left to run it. */
 export class SoleOwnerError extends ConflictError {
@@ -104,93 +92,4 @@ export async function restoreAccount(db: DbOrTx, userId: string): Promise<boolea
     data: { deletedAt: null },
   });
   return count === 1;
-}
-
-/**
- * Purges accounts deleted ACCOUNT_PURGE_AFTER_DAYS ago or more, at most `limit` a run, each in
- * its own transaction holding the user's row (SKIP LOCKED: two runs side by side take different
- * accounts). A purged account is never purged again. Returns how many were purged.
- */
-export async function purgeDeletedUsers(db: Db, now: Date, limit = PURGE_LIMIT): Promise<number> {
-  const cutoff = new Date(now.getTime() - ACCOUNT_PURGE_AFTER_DAYS * DAY_MS);
-  let purged = 0;
-  for (let n = 0; n < limit; n++) {
-    const done = await db.$transaction(async (tx) => {
-      const [user] = await tx.$queryRaw<{ id: string }[]>`
-        SELECT id::text FROM users
-        WHERE deleted_at IS NOT NULL AND purged_at IS NULL AND deleted_at <= ${cutoff}
-        ORDER BY deleted_at LIMIT 1 FOR UPDATE SKIP LOCKED`;
-      if (!user) return false;
-      await purgeUser(tx, user.id, now);
-      return true;
-    });
-    if (!done) break;
-    purged += 1;
-  }
-  return purged;
-}
-
-/** Erases and anonymises one account's personal data (README, "Account deletion"). */
-async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
-  // What the person wrote and what was written to them, in their chats.
-  await tx.$executeRaw`
-    DELETE FROM inbound_events e USING chats c
-    WHERE c.user_id = ${userId}::uuid AND e.platform = c.platform AND e.account = c.account
-      AND e.external_chat_id = c.external_chat_id`;
-  await tx.$executeRaw`DELETE FROM outbound_messages WHERE user_id = ${userId}::uuid`;
-  await tx.$executeRaw`DELETE FROM reminders WHERE user_id = ${userId}::uuid`;
-  await tx.$executeRaw`DELETE FROM chats WHERE user_id = ${userId}::uuid`;
-  await tx.$executeRaw`DELETE FROM channel_identities WHERE user_id = ${userId}::uuid`;
-  // What the agent knew, and the record of what it did for them.
-  await tx.$executeRaw`DELETE FROM memories WHERE user_id = ${userId}::uuid`;
-  await tx.$executeRaw`DELETE FROM taste_edges WHERE user_id = ${userId}::uuid`;
-  await tx.$executeRaw`DELETE FROM tool_calls WHERE user_id = ${userId}::uuid`;
-  await tx.$executeRaw`DELETE FROM confirmations WHERE user_id = ${userId}::uuid`;
-  // Sessions and sign-in.
-  await tx.$executeRaw`DELETE FROM refresh_tokens WHERE user_id = ${userId}::uuid`;
-  await tx.$executeRaw`
-    DELETE FROM sign_in_codes WHERE email = (SELECT email FROM users WHERE id = ${userId}::uuid)`;
-  await tx.$executeRaw`DELETE FROM memberships WHERE user_id = ${userId}::uuid`;
-  // Deliveries: quotes never ordered go; an order stays (it was paid) without addresses or driver.
-  await tx.$executeRaw`
-    DELETE FROM delivery_quotes q WHERE q.user_id = ${userId}::uuid
-      AND NOT EXISTS (SELECT 1 FROM delivery_orders o WHERE o.quote_id = q.id)`;
-  await tx.$executeRaw`UPDATE delivery_quotes SET stops = '[]'::jsonb WHERE user_id = ${userId}::uuid`;
-  await tx.$executeRaw`
-    UPDATE delivery_orders SET driver = NULL, share_link = NULL WHERE user_id = ${userId}::uuid`;
-  // Bookings stay the venue's record: without the guest's words; the request the venue's agent
-  // received names a "Guest" and carries no notes.
-  await tx.$executeRaw`
-    UPDATE bookings SET notes = NULL, special_requests = NULL WHERE guest_id = ${userId}::uuid`;
-  // The venue's wiki kept a comment's words as a fact of its own (GUEST_FEEDBACK): it goes with them.
-  await tx.$executeRaw`
-    DELETE FROM venue_facts WHERE source = 'GUEST_FEEDBACK'
-      AND source_ref IN (SELECT id::text FROM booking_feedback WHERE guest_id = ${userId}::uuid)`;
-  await tx.$executeRaw`UPDATE booking_feedback SET comment = NULL WHERE guest_id = ${userId}::uuid`;
-  await tx.$executeRaw`UPDATE venue_inbox_items SET guest_text = NULL WHERE guest_id = ${userId}::uuid`;
-  // A venue's FAQ showing a question in their words shows another guest's ask of it, or goes.
-  await forgetGuestInFaq(tx, userId);
-  await tx.$executeRaw`
-    UPDATE a2a_envelopes e SET envelope = NULL,
-      payload = CASE WHEN e.payload ? 'guestName'
-                     THEN jsonb_set(e.payload - 'notes', '{guestName}', '"Guest"'::jsonb)
-                     ELSE e.payload - 'notes' END
-    FROM bookings b WHERE e.booking_id = b.id AND b.guest_id = ${userId}::uuid`;
-  // Their own agent stops; the row stays for the envelopes and bookings that name it.
-  await tx.$executeRaw`UPDATE agents SET status = 'RETIRED' WHERE user_id = ${userId}::uuid`;
-  await tx.user.update({
-    where: { id: userId },
-    data: {
-      email: null,
-      displayName: null,
-      profile: {},
-      language: null,
-      latitude: null,
-      longitude: null,
-      timeZone: null,
-      reengagementOptIn: false,
-      reengagedAt: null,
-      purgedAt: now,
-    },
-  });
 }

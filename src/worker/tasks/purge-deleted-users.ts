@@ -1,4 +1,4 @@
-import { purgeDeletedUsers, purgeDeletedUsersTask } from '../../domain/identity/account-deletion.ts';
+import { purgeDeletedUsers, purgeDeletedUsersTask } from '../../domain/erasure/purge.ts';
 import { defineHandler, type TaskContext } from '../handler.ts';
 
 /** Erases and anonymises accounts deleted 30 days ago (src/domain/identity/account-deletion.ts). */
