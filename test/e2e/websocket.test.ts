@@ -13,7 +13,7 @@
  * A bare graphql-transport-ws client is used rather than graphql-ws's, so the test sees every
  * message and close code as the server sent them.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
@@ -321,6 +321,15 @@ describe('document limits', () => {
     const under = createOrganization('{ __typename }');
     under.query = under.query.padEnd(LIMITS.characters, ' ');
     await expectAccepted(under);
+  });
+
+  it('prices a subscription with its variables: a page size given as one counts before it starts', async () => {
+    const query = `subscription ($venueId: ID!, $n: Int) {
+      bookingChanged(venueId: $venueId) { venue { bookings(first: $n) { edges { node { id } } } } }
+    }`;
+    const venueId = Buffer.from(`Venue:${randomUUID()}`).toString('base64');
+    const answer = await socket.execute(query, { venueId, n: 1000 });
+    expect(JSON.stringify(answer)).toContain('Query validation error.');
   });
 
   it('refuses a document over the token limit and runs one at it', async () => {
