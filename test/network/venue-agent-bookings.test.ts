@@ -28,6 +28,33 @@ async function decisionCount(outcome: string): Promise<number> {
 }
 
 describe("a venue's agent answering booking requests", () => {
+  it('judges the lead time as of the request, not of its late answer; a start already past is declined', async () => {
+    const guest = await world.guest();
+    const startsAt = lisbon(3, '20:00');
+    // The venue's notice ends five minutes after the guest asks: the answer comes ten minutes on.
+    const leadTimeMinutes = Math.floor((startsAt.getTime() - world.services.now().getTime()) / 60_000) - 5;
+    const venue = await world.venue({}, { leadTimeMinutes });
+    const booking = await world.requested(guest.person.id, venue.venue.id, startsAt, 2);
+    world.app.clock.advance(10 * 60_000);
+    const { outcome } = await world.request(guest, venue, booking);
+    expect(outcome).toEqual({ handled: true, note: 'accepted' });
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe(
+      'CONFIRMED',
+    );
+
+    // Asked three days ago for yesterday evening, answered only now: too late, whenever asked.
+    const askedAt = new Date(world.services.now().getTime() - 3 * 86_400_000);
+    const plain = await world.venue();
+    const stale = await world.requested(guest.person.id, plain.venue.id, lisbon(-1, '20:00'), 2);
+    await world.db.$executeRaw`
+      UPDATE bookings SET created_at = ${askedAt}, updated_at = ${askedAt} WHERE id = ${stale.id}::uuid`;
+    expect((await world.request(guest, plain, stale)).outcome).toEqual({
+      handled: true,
+      note: 'declined: not_bookable',
+    });
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: stale.id } })).status).toBe('DECLINED');
+  });
+
   it('confirms a request inside its rules, answers booking.accepted and tells the guest once', async () => {
     const guest = await world.guest();
     const venue = await world.venue();

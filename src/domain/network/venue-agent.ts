@@ -311,7 +311,15 @@ async function onBookingRequest(
         partySize: booking.partySize,
         exceptBookingId: booking.id,
       },
-      () => held.room({ partySize: booking.partySize, now }),
+      // Judged as of when the guest asked (or last changed it): a request made in time is not
+      // refused for the lead time because its envelope came later; a start already past is.
+      () =>
+        booking.startsAt.getTime() <= now.getTime()
+          ? 'not_bookable'
+          : held.room({
+              partySize: booking.partySize,
+              now: new Date(Math.min(now.getTime(), booking.updatedAt.getTime())),
+            }),
     );
   }
   // What the move needs is held and read: the booking's status, the venue, what the hooks read.
