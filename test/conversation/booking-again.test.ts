@@ -53,6 +53,11 @@ it('books the same table again once its booking has ended or moved, and not twic
 
   // Moved to 21:00, then 20:00 asked for again: a booking at 20:00, the moved one untouched.
   await call('modify_booking', { booking_id: third.bookingId, time: '21:00' });
+  // The history says what changed, and where it was asked.
+  const moved = await db.bookingTransition.findFirstOrThrow({
+    where: { bookingId: third.bookingId, fromStatus: 'REQUESTED', toStatus: 'REQUESTED' },
+  });
+  expect(moved.reason).toMatch(/^changed time \S+ → \S+ \(changed in chat\)$/);
   const fourth = await call('create_booking', table);
   expect(fourth.bookingId).not.toBe(third.bookingId);
   const mine = await db.booking.findMany({

@@ -935,7 +935,8 @@ export async function changeBookingOn(
       to: booking.status,
       actorKind: input.actorKind,
       actorId: input.actorId,
-      reason: input.reason ?? `changed ${what.join(', ') || 'nothing'}`,
+      // What changed is always written; the caller's reason, when given, after it.
+      reason: `changed ${what.join(', ') || 'nothing'}${input.reason ? ` (${input.reason})` : ''}`,
     },
   );
   await effects.inTransaction(tx, { booking: changed, venue, from: booking.status, modified: true });
