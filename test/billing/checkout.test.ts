@@ -1,7 +1,7 @@
 /**
  * Checkout, the Customer Portal, Organization.billing and adjustCredits through GraphQL, against
  * the loopback Stripe: an owner's checkout returns the fake's session URL, every Stripe write
- * carries the key derived from our ids (`customer:{org}:v1`, `checkout:{org}:{plan}:{attempt}`,
+ * carries the key derived from our ids (`customer:{org}:v2`, `checkout:{org}:{plan}:{attempt}`,
  * `portal:{org}:{attempt}`), a call that timed out and was retried made one session, STAFF are
  * refused, Stripe away is a typed error, and with billing off the answer is a typed error.
  */
@@ -107,8 +107,8 @@ describe('startCheckout', () => {
     expect(first.url).toMatch(/^https:\/\/checkout\.stripe\.test\/c\/pay\/cs_test_/);
 
     const customers = posts('/v1/customers').filter((r) => r.idempotencyKey?.includes(org));
-    expect(customers.map((r) => r.idempotencyKey)).toEqual([`customer:${org}:v1`]);
-    expect(customers[0]!.params).toMatchObject({ metadata: { organizationId: org } });
+    expect(customers.map((r) => r.idempotencyKey)).toEqual([`customer:${org}:v2`]);
+    expect(customers[0]!.params).toMatchObject({ metadata: { organizationId: org }, email: fx.owner.email });
     const stored = await app.services.db.billingCustomer.findUniqueOrThrow({
       where: { organizationId: org },
     });

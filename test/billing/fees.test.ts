@@ -520,8 +520,15 @@ describe('the monthly invoice', () => {
       amount_due: 250,
       status: 'open',
     });
-    // Its Stripe customer was made for it, once, by the organisation's key.
-    expect(fake.objectsCreatedWith(`customer:${w.organizationId}:v1`)).toBe(1);
+    // Its Stripe customer was made for it, once, by the organisation's key: named, with the
+    // owner's address, where Stripe sends the invoice.
+    expect(fake.objectsCreatedWith(`customer:${w.organizationId}:v2`)).toBe(1);
+    const owner = await db().user.findUniqueOrThrow({ where: { id: w.ownerId } });
+    const organization = await db().organization.findUniqueOrThrow({ where: { id: w.organizationId } });
+    expect(fake.objects.get(String(fake.objects.get(invoice.stripeInvoiceId!)!.customer))).toMatchObject({
+      email: owner.email,
+      name: organization.name,
+    });
   });
 });
 

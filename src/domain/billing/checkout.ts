@@ -4,7 +4,7 @@
  * platform admins) may do or see any of it; STAFF may not.
  *
  * Every Stripe write carries a key derived from our own ids (safety rule 4): the organisation's
- * customer is created once (`customer:{organizationId}:v1`); each checkout or portal session
+ * customer is created once (`customer:{organizationId}:v2`, named, with an owner's address); each checkout or portal session
  * started is a numbered attempt kept in `billing_customers` (`checkout:{organizationId}:{plan}:
  * {attempt}`, `portal:{organizationId}:{attempt}`), so a call the SDK retries after a timeout is
  * answered with the session Stripe already made, while a person who starts again gets a new one.
@@ -81,9 +81,28 @@ export function stripeOf(deps: Pick<CheckoutDeps, 'stripe'>): StripeClient {
 export async function customerOf(db: DbOrTx, stripe: StripeClient, organizationId: string): Promise<string> {
   const known = await db.billingCustomer.findUnique({ where: { organizationId } });
   if (known) return known.stripeCustomerId;
+  // Named, and with an owner's address: an invoice Stripe sends to be paid goes there (a customer
+  // made for a monthly fee invoice has been through no Checkout that would have asked for one).
+  const organization = await db.organization.findUnique({
+    where: { id: organizationId },
+    select: {
+      name: true,
+      memberships: {
+        where: { role: 'OWNER', user: { email: { not: null } } },
+        orderBy: { createdAt: 'asc' },
+        take: 1,
+        select: { user: { select: { email: true } } },
+      },
+    },
+  });
+  const email = organization?.memberships[0]?.user.email;
   const customer = await stripe.customers.create(
-    { metadata: { organizationId } },
-    { idempotencyKey: `customer:${organizationId}:v1` },
+    {
+      metadata: { organizationId },
+      ...(organization ? { name: organization.name } : {}),
+      ...(email ? { email } : {}),
+    },
+    { idempotencyKey: `customer:${organizationId}:v2` },
   );
   // Two starts at once get the same customer from Stripe (same key); one row is kept.
   await db.billingCustomer.upsert({
