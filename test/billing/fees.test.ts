@@ -507,6 +507,23 @@ describe('the monthly invoice', () => {
     expect(await feeOf(id)).toMatchObject({ status: 'INVOICED' });
   });
 
+  it("settles only the fees on Stripe's invoice: one claimed for it too late waits for the next", async () => {
+    const w = await world();
+    const first = (await bookingRow(db(), completed(w.venueId))).id;
+    await collectBookingFee(deps(), first);
+    await monthlyInvoiceAfter((await feeOf(first))!.accruedAt);
+    const invoice = await db().feeInvoice.findFirstOrThrow({ where: { organizationId: w.organizationId } });
+    // Another run claimed this fee for the invoice after it was itemised: it is not on it.
+    const late = (await bookingRow(db(), completed(w.venueId))).id;
+    await collectBookingFee(deps(), late);
+    await db().bookingFee.update({ where: { bookingId: late }, data: { feeInvoiceId: invoice.id } });
+    const paid = fake.event('invoice.paid', fake.payInvoice(invoice.stripeInvoiceId!));
+    expect((await fake.sendEvent(`${app.url}/webhooks/stripe`, paid)).status).toBe(200);
+    await runDueJobs(app, ['stripe-event']);
+    expect(await feeOf(first)).toMatchObject({ status: 'PAID' });
+    expect(await feeOf(late)).toMatchObject({ status: 'PENDING', settledAt: null });
+  });
+
   it('emails the invoice to an organisation without a subscription', async () => {
     const w = await world();
     const id = (await bookingRow(db(), completed(w.venueId))).id;

@@ -510,9 +510,15 @@ export async function invoiceOrganizationFees(
     { auto_advance: true },
   );
   return db.$transaction(async (tx) => {
+    // Only what is on Stripe's invoice is invoiced; a fee claimed for it too late to be put on it
+    // (another run's claim, after this one itemised) goes back to wait for the next invoice.
     await tx.bookingFee.updateMany({
-      where: { feeInvoiceId: invoice.id, status: 'PENDING' },
+      where: { feeInvoiceId: invoice.id, status: 'PENDING', stripeInvoiceItemId: { not: null } },
       data: { status: 'INVOICED', updatedAt: deps.now() },
+    });
+    await tx.bookingFee.updateMany({
+      where: { feeInvoiceId: invoice.id, status: 'PENDING', stripeInvoiceItemId: null },
+      data: { feeInvoiceId: null, updatedAt: deps.now() },
     });
     // Locked, so of two runs finishing at once only the first announces the finalisation.
     await tx.$queryRaw`SELECT 1 FROM fee_invoices WHERE id = ${invoice.id}::uuid FOR UPDATE`;
@@ -621,6 +627,7 @@ export async function applyFeeInvoicePaid(
     const fees = await tx.$queryRaw<{ id: string }[]>`
       SELECT id::text FROM booking_fees
       WHERE fee_invoice_id = ${invoice.id}::uuid AND status IN ('PENDING', 'INVOICED')
+        AND stripe_invoice_item_id IS NOT NULL
       ORDER BY id FOR UPDATE`;
     for (const { id } of fees) {
       const fee = await tx.bookingFee.update({
