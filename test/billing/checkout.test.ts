@@ -199,6 +199,8 @@ describe('startCheckout', () => {
       stripe: app.services.billing.stripe,
       publicUrl: 'https://app.agnt.test',
       plans: app.services.config.billing.plans,
+      now: app.services.now,
+      graceDays: app.services.config.billing.graceDays,
     };
     await expect(
       startCheckout(deps, access, { organizationId: fx.organizationId, plan: 'VENUE_STARTER' }),
@@ -218,6 +220,8 @@ describe('startCheckout', () => {
       stripe: app.services.billing.stripe,
       publicUrl: 'https://app.agnt.test',
       plans: { ...app.services.config.billing.plans, VENUE_STARTER: undefined },
+      now: app.services.now,
+      graceDays: app.services.config.billing.graceDays,
     };
     const refused = startCheckout(deps, access, { organizationId: fx.organizationId, plan: 'VENUE_STARTER' });
     await expect(refused).rejects.toBeInstanceOf(BillingNotConfiguredError);
@@ -303,6 +307,16 @@ describe('Organization.billing and adjustCredits', () => {
       currentPeriodEnd: new Date(periodEnd * 1000).toISOString(),
       credits: [],
     });
+
+    // With a plan, another Checkout (a second subscription, both billed) is refused: the plan is
+    // changed in the portal.
+    const sessions = posts('/v1/checkout/sessions').length;
+    const again = await start(app, fx.owner.token, org, 'VENUE_GROWTH');
+    expect(again).toMatchObject({
+      __typename: 'ConflictError',
+      message: expect.stringMatching(/billing portal/),
+    });
+    expect(posts('/v1/checkout/sessions').length).toBe(sessions);
   });
 
   it('shows owners and admins their billing and credits, and STAFF null', async () => {

@@ -142,7 +142,7 @@ mutation('startCheckout', {
     plan: t.field({ type: BillingPlan, required: true }),
   }),
   payload: UrlPayload('StartCheckoutPayload', 'The Stripe Checkout page.'),
-  errors: billingErrors,
+  errors: [...billingErrors, ConflictError],
   // A person's own act: a leaked key must not open the organisation's subscription and cards.
   authScopes: (input) => ({
     $all: { person: true, orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } },

@@ -52,7 +52,7 @@ export async function askStripe<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
-export interface CheckoutDeps {
+export interface CheckoutDeps extends StandingDeps {
   db: DbOrTx;
   /** Undefined: billing is off. */
   stripe: StripeClient | undefined;
@@ -128,8 +128,9 @@ export async function nextAttempt(
 
 /**
  * Starts a Stripe Checkout for `plan` (subscription mode) and returns the session's URL. Owners
- * and admins only; a free plan is a ValidationError, a plan without a configured price (or billing
- * off) a BillingNotConfiguredError, Stripe not answering a BillingUnavailableError.
+ * and admins only; a free plan is a ValidationError, an organisation with a plan already (in any
+ * standing) a ConflictError, a plan without a configured price (or billing off) a
+ * BillingNotConfiguredError, Stripe not answering a BillingUnavailableError.
  */
 export async function startCheckout(
   deps: CheckoutDeps,
@@ -144,6 +145,13 @@ export async function startCheckout(
     throw new BillingNotConfiguredError(`The plan ${input.plan} has no Stripe price configured`);
   }
   const { organizationId, plan } = input;
+  // A second Checkout would start a second subscription, both billed: a plan is changed, or its
+  // payment mended, in the Customer Portal.
+  if ((await planStanding(deps.db, deps, organizationId)).standing !== 'NONE') {
+    throw new ConflictError(
+      'The organisation already has a plan: change it, or its payment, in the billing portal (openBillingPortal)',
+    );
+  }
   const customer = await askStripe(() => customerOf(deps.db, stripe, organizationId));
   const attempt = await nextAttempt(deps.db, organizationId, 'checkoutAttempts');
   const base = deps.publicUrl.replace(/\/$/, '');
