@@ -317,6 +317,8 @@ describe('Organization.billing and adjustCredits', () => {
       message: expect.stringMatching(/billing portal/),
     });
     expect(posts('/v1/checkout/sessions').length).toBe(sessions);
+    // A developer plan is another kind of subscription: its Checkout goes ahead.
+    expect((await start(app, fx.owner.token, org, 'DEVELOPER_PRO')).__typename).toBe('StartCheckoutPayload');
   });
 
   it('shows owners and admins their billing and credits, and STAFF null', async () => {

@@ -18,7 +18,13 @@ import { TransferConflictError } from '../ledger/errors.ts';
 import { derivedTransferId } from '../ledger/transfer.ts';
 import { type Access, MANAGERS } from '../organizations/access.ts';
 import { clientKeySchema, parseInput } from '../validation.ts';
-import { planStanding, type Standing, type StandingDeps } from './standing.ts';
+import {
+  planOfPrice,
+  planStanding,
+  type Standing,
+  type StandingDeps,
+  subscriptionStanding,
+} from './standing.ts';
 
 /** Billing is off here (no Stripe key): nothing can be bought or managed. */
 export class BillingNotConfiguredError extends DomainError {
@@ -128,8 +134,8 @@ export async function nextAttempt(
 
 /**
  * Starts a Stripe Checkout for `plan` (subscription mode) and returns the session's URL. Owners
- * and admins only; a free plan is a ValidationError, an organisation with a plan already (in any
- * standing) a ConflictError, a plan without a configured price (or billing off) a
+ * and admins only; a free plan is a ValidationError, an organisation with a plan of the same
+ * kind already (venue or developer, in any standing) a ConflictError, a plan without a configured price (or billing off) a
  * BillingNotConfiguredError, Stripe not answering a BillingUnavailableError.
  */
 export async function startCheckout(
@@ -145,11 +151,18 @@ export async function startCheckout(
     throw new BillingNotConfiguredError(`The plan ${input.plan} has no Stripe price configured`);
   }
   const { organizationId, plan } = input;
-  // A second Checkout would start a second subscription, both billed: a plan is changed, or its
-  // payment mended, in the Customer Portal.
-  if ((await planStanding(deps.db, deps, organizationId)).standing !== 'NONE') {
+  // A second Checkout for a venue plan (or a developer one) would start a second subscription
+  // beside the first, both billed: a plan is changed, or its payment mended, in the Customer Portal.
+  const family = (name: string | null) => name?.split('_')[0] ?? null;
+  const subscriptions = await deps.db.billingSubscription.findMany({ where: { organizationId } });
+  const live = subscriptions.some(
+    (row) =>
+      family(planOfPrice(deps.plans, row.priceId)) === family(plan) &&
+      subscriptionStanding(row, deps).standing !== 'NONE',
+  );
+  if (live) {
     throw new ConflictError(
-      'The organisation already has a plan: change it, or its payment, in the billing portal (openBillingPortal)',
+      'The organisation already has this kind of plan: change it, or its payment, in the billing portal (openBillingPortal)',
     );
   }
   const customer = await askStripe(() => customerOf(deps.db, stripe, organizationId));
