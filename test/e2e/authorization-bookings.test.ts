@@ -805,11 +805,12 @@ const rows: Row[] = [
           startsAt: at('21:00').toISOString(),
         },
       });
+      // What changed, then the reason the caller gave.
       expect((answer as Moved).booking.history.at(-1)).toEqual({
         from: 'REQUESTED',
         to: 'REQUESTED',
         by,
-        reason: REASON,
+        reason: `changed time ${at('20:00').toISOString()} → ${at('21:00').toISOString()}, party 2 → 4 (${REASON})`,
       });
       const stored = await storedBooking(fx.booking.id);
       expect(stored).toMatchObject({
