@@ -178,17 +178,20 @@ class Floor {
   private readonly tables: readonly Table[];
   /** The turns that hold a table (a turn of no length holds nothing), in order of arrival. */
   private readonly turns: Turn[];
+  /** How many tables and seats there are in all. */
+  private readonly size: { tables: number; seats: number };
   /** Whether the bookings of a chain (by its first turn and length) can all be seated. */
   private readonly plannable = new Map<string, boolean>();
 
   constructor(tables: readonly Table[], turns: readonly Turn[]) {
     this.tables = tables;
+    this.size = { tables: tables.length, seats: tables.reduce((sum, table) => sum + table.seats, 0) };
     this.turns = turns.filter((t) => t.endMs > t.startMs).sort((a, b) => a.startMs - b.startMs);
   }
 
   seats(party: Turn): boolean {
     const overlapping = this.turns.filter((b) => b.startMs < party.endMs && b.endMs > party.startMs);
-    if (!roomAtEveryArrival(this.tables, overlapping, party)) return false;
+    if (!roomAtEveryArrival(this.size, overlapping, party)) return false;
     const chain = this.chainedTo(party);
     if (chain.length >= MAX_PLANNED) return seatedTogether(this.tables, overlapping, party.partySize);
     if (plan(this.tables, [...chain, party])) return true;
@@ -353,8 +356,11 @@ class PlannedFloor {
  * A quick no, before any plan: at some moment of the party's turn (its start, or another party's
  * arrival) more parties sit than there are tables, or more guests than seats.
  */
-function roomAtEveryArrival(tables: readonly Table[], overlapping: readonly Turn[], party: Turn): boolean {
-  const seatCount = tables.reduce((sum, table) => sum + table.seats, 0);
+function roomAtEveryArrival(
+  floor: { tables: number; seats: number },
+  overlapping: readonly Turn[],
+  party: Turn,
+): boolean {
   const arrivals = [party.startMs, ...overlapping.map((b) => b.startMs).filter((ms) => ms > party.startMs)];
   for (const momentMs of arrivals) {
     let parties = 1;
@@ -365,7 +371,7 @@ function roomAtEveryArrival(tables: readonly Table[], overlapping: readonly Turn
         guests += b.partySize;
       }
     }
-    if (parties > tables.length || guests > seatCount) return false;
+    if (parties > floor.tables || guests > floor.seats) return false;
   }
   return true;
 }
