@@ -11,7 +11,7 @@ import {
   modifyBooking,
   transitionBooking,
 } from '../../src/domain/bookings/bookings.ts';
-import { sendReminder } from '../../src/domain/bookings/scheduled.ts';
+import { expireBooking, markNoShow, sendReminder } from '../../src/domain/bookings/scheduled.ts';
 import { bookingReminderTask, dailySummaryTask, noShowTask } from '../../src/domain/bookings/tasks.ts';
 import { createAccess } from '../../src/domain/organizations/access.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
@@ -366,6 +366,70 @@ describe('booking jobs', () => {
     expect(await app.services.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).toMatchObject({
       partySize: 4,
       startsAt: evening(4),
+    });
+  });
+
+  /**
+   * Runs `job` while another transaction holds the booking's row and, before letting go, gives it
+   * `set` (a change landing between the job's first look and its move).
+   */
+  async function changedWhileJobWaits<T>(
+    bookingId: string,
+    set: string,
+    values: unknown[],
+    job: () => Promise<T>,
+  ) {
+    const other = await app.services.database.pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT id FROM bookings WHERE id = $1 FOR UPDATE', [bookingId]);
+      const running = job();
+      await waitingForLock(app.services.db, 'FROM bookings WHERE id');
+      await other.query(`UPDATE bookings SET ${set} WHERE id = $1`, [bookingId, ...values]);
+      await other.query('COMMIT');
+      return await running;
+    } finally {
+      other.release();
+    }
+  }
+
+  it('does not mark a no-show a booking moved to a later start while its job was under way', async () => {
+    const userId = await guest();
+    const booking = await createBookingRow(app.services.db, {
+      venueId,
+      guestId: userId,
+      startsAt: new Date(app.clock.now().getTime() - 3_600_000),
+      status: 'CONFIRMED',
+    });
+    const later = new Date(app.clock.now().getTime() + 3_600_000);
+    const result = await changedWhileJobWaits(booking.id, 'starts_at = $2', [later], () =>
+      markNoShow(app.services.bookings, booking.id, 15),
+    );
+    expect(result).toBeNull();
+    expect(await app.services.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).toMatchObject({
+      status: 'CONFIRMED',
+      startsAt: later,
+    });
+  });
+
+  it('does not expire a request given a later deadline while its job was under way', async () => {
+    const userId = await guest();
+    const now = app.clock.now().getTime();
+    const booking = await createBookingRow(app.services.db, {
+      venueId,
+      guestId: userId,
+      startsAt: new Date(now + 5 * 3_600_000),
+      status: 'REQUESTED',
+      expiresAt: new Date(now - 60_000),
+    });
+    const deadline = new Date(now + 3_600_000);
+    const result = await changedWhileJobWaits(booking.id, 'expires_at = $2', [deadline], () =>
+      expireBooking(app.services.bookings, booking.id),
+    );
+    expect(result).toBeNull();
+    expect(await app.services.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).toMatchObject({
+      status: 'REQUESTED',
+      expiresAt: deadline,
     });
   });
 

@@ -691,12 +691,44 @@ function requireRightTime(booking: Booking, to: BookingStatus, now: Date) {
 }
 
 /** For jobs and the platform's own agents: the same machine, as the system. */
+/** What a scheduled job reads of a booking, under its lock, to judge whether its time has come. */
+export interface BookingTimes {
+  status: BookingStatus;
+  startsAt: Date;
+  endsAt: Date;
+  expiresAt: Date | null;
+}
+
+/**
+ * A move made by the system (a job): none when the booking has moved on since the job was queued
+ * (`onlyFrom`), or when `due` says its time has not come. `due` reads the booking under its row
+ * lock, so a change landing between a job's first look and the move (a later start, a new
+ * deadline) is judged, not overwritten.
+ */
 export async function systemTransition(
   deps: BookingDeps,
-  input: { bookingId: string; to: BookingStatus; reason: string; onlyFrom?: readonly BookingStatus[] },
+  input: {
+    bookingId: string;
+    to: BookingStatus;
+    reason: string;
+    onlyFrom?: readonly BookingStatus[];
+    due?: (booking: BookingTimes) => boolean;
+  },
 ): Promise<Booking | null> {
+  const { due, ...move } = input;
   try {
-    return await moveBooking(deps, { ...input, actorKind: 'system', actorId: null });
+    const moved = await deps.db.$transaction(async (tx) => {
+      if (due) {
+        const [row] = await tx.$queryRaw<BookingTimes[]>`
+          SELECT status, starts_at AS "startsAt", ends_at AS "endsAt", expires_at AS "expiresAt"
+          FROM bookings WHERE id = ${input.bookingId}::uuid FOR UPDATE`;
+        if (!row || !due(row)) return null;
+      }
+      return moveBookingOn(tx, deps.effects, { ...move, actorKind: 'system', actorId: null });
+    });
+    if (!moved) return null;
+    await moved.afterCommit();
+    return moved.booking;
   } catch (error) {
     // A job that finds the booking already moved on has nothing to do.
     if (error instanceof IllegalTransitionError && input.onlyFrom && !input.onlyFrom.includes(error.from))

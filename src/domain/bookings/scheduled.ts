@@ -19,6 +19,8 @@ export async function expireBooking(deps: BookingDeps, bookingId: string) {
     to: 'EXPIRED',
     reason: booking.status === 'HELD' ? 'hold expired' : 'venue did not answer in time',
     onlyFrom: ['REQUESTED', 'HELD'],
+    // A change since the first look may have given it a later deadline, or none.
+    due: (now) => now.expiresAt !== null && now.expiresAt <= deps.now(),
   });
 }
 
@@ -37,21 +39,31 @@ export async function sendReminder(db: DbOrTx, now: Date, bookingId: string, bef
 }
 
 export async function markNoShow(deps: BookingDeps, bookingId: string, graceMinutes: number) {
+  const graceOver = (booking: { startsAt: Date }) =>
+    deps.now().getTime() >= booking.startsAt.getTime() + graceMinutes * 60_000;
   const booking = await deps.db.booking.findUnique({ where: { id: bookingId } });
-  if (booking?.status !== 'CONFIRMED') return null;
-  if (deps.now().getTime() < booking.startsAt.getTime() + graceMinutes * 60_000) return null;
+  if (booking?.status !== 'CONFIRMED' || !graceOver(booking)) return null;
   return systemTransition(deps, {
     bookingId,
     to: 'NO_SHOW',
     reason: `not seated ${graceMinutes} minutes after the start`,
     onlyFrom: ['CONFIRMED'],
+    // Moved to a later start since the first look: not a no-show (its own job comes then).
+    due: graceOver,
   });
 }
 
 export async function completeSeatedBooking(deps: BookingDeps, bookingId: string) {
+  const turnOver = (booking: { endsAt: Date }) => booking.endsAt <= deps.now();
   const booking = await deps.db.booking.findUnique({ where: { id: bookingId } });
-  if (booking?.status !== 'SEATED' || booking.endsAt > deps.now()) return null;
-  return systemTransition(deps, { bookingId, to: 'COMPLETED', reason: 'turn over', onlyFrom: ['SEATED'] });
+  if (booking?.status !== 'SEATED' || !turnOver(booking)) return null;
+  return systemTransition(deps, {
+    bookingId,
+    to: 'COMPLETED',
+    reason: 'turn over',
+    onlyFrom: ['SEATED'],
+    due: turnOver,
+  });
 }
 
 export async function requestFeedback(db: DbOrTx, bookingId: string) {
