@@ -16,6 +16,7 @@ import { queueEnvelope } from '../../src/domain/envelopes/outbox.ts';
 import { drainInbox, receiveMessage } from '../../src/domain/envelopes/receive.ts';
 import { sendEnvelope } from '../../src/domain/envelopes/send.ts';
 import { handleKey } from '../../src/domain/envelopes/tasks.ts';
+import { OUTBOXES, outboxBacklog, sweepOutboxes } from '../../src/domain/operations/outboxes.ts';
 import { createAccess } from '../../src/domain/organizations/access.ts';
 import {
   AGP_PROTOCOL,
@@ -24,6 +25,7 @@ import {
   signatureOf,
   signEnvelope,
 } from '../../src/integrations/clawpulse/wire.ts';
+import { createLogger } from '../../src/platform/logger.ts';
 import { type EnvelopeWorld, envelopeWorld, seriesValue } from './envelopes-world.ts';
 
 let world: EnvelopeWorld;
@@ -128,6 +130,45 @@ describe('receiving envelopes', () => {
     ).toBe(1);
   });
 
+  it('is swept: an accepted envelope whose handling job was lost gets it again, and a handled one does not', async () => {
+    const { guest, place, key } = await pair();
+    const lost = envelopeFrom(guest, place.id);
+    const done = envelopeFrom(guest, place.id, { payload: { text: 'Is there parking?' } });
+    await post(guest.id, place.id, signEnvelope(lost, key, nowTs()));
+    await post(guest.id, place.id, signEnvelope(done, key, nowTs()));
+    expect(await drainInbox(world.deps, place.id)).toMatchObject({ accepted: 2 });
+    const rows = await inbound(place.id);
+    const lostRow = rows.find((r) => r.envelopeId === lost.id)!;
+    const doneRow = rows.find((r) => r.envelopeId === done.id)!;
+    // Both jobs gone (a worker died with them, or they gave up); one envelope was handled first.
+    for (const row of rows) {
+      await world.db.$executeRaw`DELETE FROM graphile_worker._private_jobs WHERE key = ${handleKey(row.id)}`;
+    }
+    await world.db.$executeRaw`
+      UPDATE a2a_envelopes SET created_at = now() - interval '2 minutes' WHERE to_agent = ${place.id}`;
+    await world.db.a2aEnvelope.update({ where: { id: doneRow.id }, data: { handledAt: new Date() } });
+
+    const outboxes = OUTBOXES.filter((o) => o.name === 'a2a-inbound');
+    const logger = createLogger('silent');
+    expect(await sweepOutboxes(world.db, { logger, outboxes })).toEqual([
+      { outbox: 'a2a-inbound', scheduled: [handleKey(lostRow.id)] },
+    ]);
+    expect(await world.jobs(handleKey(lostRow.id))).toEqual([
+      expect.objectContaining({
+        task: 'a2a-handle',
+        payload: { envelopeRowId: lostRow.id, intent: 'venue.question' },
+      }),
+    ]);
+    expect(await world.jobs(handleKey(doneRow.id))).toEqual([]);
+    // What waits is counted meanwhile, and the next sweep leaves the envelope to its job.
+    const backlog = await outboxBacklog(world.db, outboxes);
+    const waiting = backlog.find((l) => l.channel === 'clawpulse')!;
+    expect(waiting.pending).toBeGreaterThanOrEqual(1);
+    expect(waiting.oldestAgeSeconds).toBeGreaterThanOrEqual(119);
+    expect(await sweepOutboxes(world.db, { logger, outboxes })).toEqual([
+      { outbox: 'a2a-inbound', scheduled: [] },
+    ]);
+  });
   it('takes a message the gateway hands out twice as one', async () => {
     const { guest, place, key } = await pair();
     world.gateway.duplicateDelivery = true;

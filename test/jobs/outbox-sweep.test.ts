@@ -133,7 +133,7 @@ describe('the outbox sweep', () => {
     expect(ready.checks.backlog).toEqual({
       ok: true,
       detail: expect.stringMatching(
-        /^inbound: telegram 5 pending, oldest 1[2-9]\d s; send: telegram 1 pending, oldest 1[2-9]\d s; a2a: nothing pending; webhooks: nothing pending$/,
+        /^inbound: telegram 5 pending, oldest 1[2-9]\d s; send: telegram 1 pending, oldest 1[2-9]\d s; a2a: nothing pending; a2a-inbound: nothing pending; webhooks: nothing pending$/,
       ),
     });
 
@@ -142,6 +142,7 @@ describe('the outbox sweep', () => {
       { outbox: 'inbound', scheduled: [cancelled.key, lost.key].sort() },
       { outbox: 'send', scheduled: [sendKey(replyChat.id)] },
       { outbox: 'a2a', scheduled: [] },
+      { outbox: 'a2a-inbound', scheduled: [] },
       { outbox: 'webhooks', scheduled: [] },
     ]);
     for (const { key } of [cancelled, lost, waiting]) expect(await runnable(key), key).toBe(1);
@@ -152,6 +153,7 @@ describe('the outbox sweep', () => {
       { outbox: 'inbound', scheduled: [] },
       { outbox: 'send', scheduled: [] },
       { outbox: 'a2a', scheduled: [] },
+      { outbox: 'a2a-inbound', scheduled: [] },
       { outbox: 'webhooks', scheduled: [] },
     ]);
 

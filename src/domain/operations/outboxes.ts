@@ -1,7 +1,7 @@
 /**
  * Outboxes: tables whose rows wait, PENDING, for a keyed job to process them group by group
- * (inbound messages per chat, the send queue per chat, A2A envelopes per envelope, webhook
- * deliveries per subscription). The
+ * (inbound messages per chat, the send queue per chat, A2A envelopes to send and to handle per
+ * envelope, webhook deliveries per subscription). The
  * writer adds the row and its group's job in one transaction, so normally every pending row has
  * a job coming. This module is the safety net for when it has not (a worker that died, a bug, a
  * job cancelled by hand): `sweepOutboxes`, run every minute by the `outbox-sweep` schedule,
@@ -18,7 +18,7 @@ import { defineTask, type EnqueuedJob, enqueue } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { chatInboundTask, chatKey, PLATFORMS } from '../channels/inbound.ts';
 import { chatSendTask, sendKey } from '../channels/outbound.ts';
-import { a2aSendTask, sendKey as envelopeSendKey } from '../envelopes/tasks.ts';
+import { a2aHandleTask, a2aSendTask, sendKey as envelopeSendKey, handleKey } from '../envelopes/tasks.ts';
 import { noticeEmailKey, noticeEmailTask } from '../notices/email.ts';
 import { wakeDrain } from '../outbound-webhooks/tasks.ts';
 
@@ -120,6 +120,29 @@ export const OUTBOXES: readonly Outbox[] = [
     backlog: Prisma.sql`
       SELECT 'clawpulse' AS channel, count(*)::int AS pending, min(created_at) AS oldest
       FROM a2a_envelopes WHERE direction = 'OUTBOUND' AND state = 'PENDING' HAVING count(*) > 0`,
+    channels: ['clawpulse'],
+  }),
+  // Accepted inbound envelopes, handled one job per envelope (src/domain/envelopes/handle.ts).
+  // Handling sets handled_at; the row stays DELIVERED. One whose job was lost or gave up (the
+  // database away through every attempt) is handled when the sweep schedules it again.
+  defineOutbox<{ key: string; row_id: string; intent: string }>({
+    name: 'a2a-inbound',
+    stranded: (before) => Prisma.sql`
+      SELECT 'a2a-handle:' || id::text AS key, id::text AS row_id, intent
+      FROM a2a_envelopes
+      WHERE direction = 'INBOUND' AND state = 'DELIVERED' AND handled_at IS NULL
+        AND created_at < ${before}`,
+    schedule: (db, group) =>
+      enqueue(
+        db,
+        a2aHandleTask,
+        { envelopeRowId: group.row_id, intent: group.intent },
+        { jobKey: handleKey(group.row_id), jobKeyMode: 'replace' },
+      ),
+    backlog: Prisma.sql`
+      SELECT 'clawpulse' AS channel, count(*)::int AS pending, min(created_at) AS oldest
+      FROM a2a_envelopes
+      WHERE direction = 'INBOUND' AND state = 'DELIVERED' AND handled_at IS NULL HAVING count(*) > 0`,
     channels: ['clawpulse'],
   }),
   // Webhook deliveries, drained per subscription in order (src/domain/outbound-webhooks/delivery.ts). A
