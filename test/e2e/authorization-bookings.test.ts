@@ -820,6 +820,11 @@ const rows: Row[] = [
         endsAt: new Date(at('21:00').getTime() + TURN_MINUTES * MINUTE),
       });
       expect(stored.transitions.at(-1)).toMatchObject({ actorKind: by, actorId: personOf(fx, caller) });
+      // The venue's change is news to the guest (what it is now, and was); their own is not.
+      const notices = stored.messages.map((m) => ({ kind: m.kind, userId: m.userId }));
+      expect(notices).toEqual(
+        caller === 'GUEST' ? [] : [{ kind: 'booking.changed', userId: fx.guest.userId }],
+      );
     },
     expected: GUEST_OR_VENUE_CHANGES,
   },

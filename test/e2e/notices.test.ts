@@ -377,6 +377,7 @@ describe('templates', () => {
       timeZone: zone,
     };
     const params = {
+      'booking.changed': { ...booking, was: { startsAt: new Date('2026-12-05T11:00:00Z'), partySize: 2 } },
       'booking.feedback': { venue: 'Sari' },
       'venue.answer': { venue: 'Sari', answer: 'Yes' },
       'venue.daily_summary': { venue: 'Sari', timeZone: zone, bookings: [] },
@@ -414,7 +415,24 @@ describe('templates', () => {
         }
       }
     }
-    expect(NOTICE_KINDS).toHaveLength(20);
+    expect(NOTICE_KINDS).toHaveLength(21);
+  });
+
+  it('tells a guest what their booking is now and what it was, when the venue changed it', () => {
+    const changed = renderNotice(
+      'booking.changed',
+      {
+        venue: 'Sari',
+        partySize: 4,
+        startsAt: new Date('2026-12-05T13:00:00Z'),
+        timeZone: 'Asia/Jakarta',
+        was: { startsAt: new Date('2026-12-05T12:00:00Z'), partySize: 2 },
+      },
+      { language: 'en', via: 'CHAT' },
+    );
+    expect(changed.body).toBe(
+      "Sari has changed your booking: it is now for 4 on Sat 5 Dec, 20:00 (it was for 2 on Sat 5 Dec, 19:00). Tell me if that doesn't suit you.",
+    );
   });
 
   it('writes an amount in its currency’s own minor units, as the language writes money', () => {

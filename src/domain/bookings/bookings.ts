@@ -971,7 +971,18 @@ export async function changeBookingOn(
       reason: `changed ${what.join(', ') || 'nothing'}${input.reason ? ` (${input.reason})` : ''}`,
     },
   );
-  await effects.inTransaction(tx, { booking: changed, venue, from: booking.status, modified: true });
+  // Changed by someone else (the venue's team), the guest is told what it is now.
+  const changedForGuest =
+    what.length && input.actorId !== booking.guestId
+      ? { startsAt: booking.startsAt, partySize: booking.partySize }
+      : undefined;
+  await effects.inTransaction(tx, {
+    booking: changed,
+    venue,
+    from: booking.status,
+    modified: true,
+    ...(changedForGuest ? { changedForGuest } : {}),
+  });
   return {
     booking: changed,
     from: booking.status,

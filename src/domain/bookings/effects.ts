@@ -13,7 +13,7 @@ import type { Tx } from '../../platform/db.ts';
 import { enqueueAll, type JobToAdd, jobToAdd } from '../../platform/jobs.ts';
 import { bookingFeeTask } from '../billing/fee-tasks.ts';
 import { FEE_SOURCES } from '../billing/fees.ts';
-import { queueGuestMessage } from './messages.ts';
+import { queueChangeNotice, queueGuestMessage } from './messages.ts';
 import {
   bookingReminderTask,
   completeBookingTask,
@@ -29,6 +29,11 @@ export interface BookingChange {
   from: BookingStatus | null;
   /** Time or party size changed, status unchanged. */
   modified?: boolean;
+  /**
+   * A change of time or party made by someone other than the guest (the venue's team): the
+   * booking as it was, for the guest's notice. A guest's own change is no news to them.
+   */
+  changedForGuest?: { startsAt: Date; partySize: number };
   /** A decline's other times on offer, for the guest's notice. */
   alternatives?: readonly Date[];
   /**
@@ -141,7 +146,10 @@ export function createBookingEffects(options: {
   };
   return {
     jobsFor,
-    async inTransaction(tx, { booking, venue, from, modified, alternatives, known, jobsAdded }) {
+    async inTransaction(
+      tx,
+      { booking, venue, from, modified, changedForGuest, alternatives, known, jobsAdded },
+    ) {
       const status = booking.status;
       if (!jobsAdded) await enqueueAll(tx, jobsFor({ booking, from, modified }));
       // A move is news to the guest; so is a booking the venue's team made for them, CONFIRMED
@@ -149,6 +157,7 @@ export function createBookingEffects(options: {
       if (from !== status && (from !== null || status === 'CONFIRMED')) {
         await queueGuestMessage(tx, { booking, venue, event: status, alternatives });
       }
+      if (changedForGuest) await queueChangeNotice(tx, { booking, venue, was: changedForGuest });
       for (const hook of options.hooks ?? []) await hook(tx, { booking, venue, from, modified, known });
     },
     async afterCommit(event) {

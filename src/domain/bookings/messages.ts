@@ -52,6 +52,30 @@ export async function queueGuestMessage(
   });
 }
 
+/**
+ * Tells the guest that someone else (the venue's team) changed their booking's time or party:
+ * once per change (keyed by the change's time of writing).
+ */
+export async function queueChangeNotice(
+  db: DbOrTx,
+  input: { booking: Booking; venue: Venue; was: { startsAt: Date; partySize: number } },
+): Promise<void> {
+  const { booking, venue, was } = input;
+  await queueNotice(db, {
+    userId: booking.guestId,
+    bookingId: booking.id,
+    kind: 'booking.changed',
+    params: { ...bookingNoticeParams(booking, venue), was },
+    dedupeKey: `booking:${booking.id}:changed:${booking.updatedAt.toISOString()}`,
+    data: {
+      venueId: venue.id,
+      startsAt: booking.startsAt.toISOString(),
+      partySize: booking.partySize,
+      was: { startsAt: was.startsAt.toISOString(), partySize: was.partySize },
+    },
+  });
+}
+
 export async function queueReminder(db: DbOrTx, booking: Booking, venue: Venue, before: '24h' | '2h') {
   await queueNotice(db, {
     userId: booking.guestId,

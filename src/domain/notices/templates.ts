@@ -34,6 +34,8 @@ export interface NoticeParams {
   /** `alternatives`: times the venue offered instead, if any. */
   'booking.declined': BookingNoticeParams & { alternatives?: readonly Date[] };
   'booking.cancelled_by_venue': BookingNoticeParams;
+  /** Someone else (the venue's team) changed the time or the party: what it is now, and was. */
+  'booking.changed': BookingNoticeParams & { was: { startsAt: Date; partySize: number } };
   'booking.expired': BookingNoticeParams;
   /** The venue's policy handed the request to its staff. */
   'booking.escalated': BookingNoticeParams;
@@ -200,6 +202,10 @@ const en: Templates = {
     subject: `${p.venue} has cancelled your booking`,
     body: `${p.venue} has cancelled your booking for ${w.when(p.startsAt, p.timeZone)}. Sorry! Want me to find something else?`,
   }),
+  'booking.changed': (p, w) => ({
+    subject: `${p.venue} changed your booking`,
+    body: `${p.venue} has changed your booking: it is now for ${p.partySize} on ${w.when(p.startsAt, p.timeZone)} (it was for ${p.was.partySize} on ${w.when(p.was.startsAt, p.timeZone)}). Tell me if that doesn't suit you.`,
+  }),
   'booking.expired': (p, w) => ({
     subject: `Your booking at ${p.venue} has lapsed`,
     body: `${p.venue} didn't confirm your booking for ${w.when(p.startsAt, p.timeZone)} in time, so it has lapsed.`,
@@ -304,6 +310,10 @@ const es: Templates = {
   'booking.cancelled_by_venue': (p, w) => ({
     subject: `${p.venue} ha cancelado tu reserva`,
     body: `${p.venue} ha cancelado tu reserva del ${w.when(p.startsAt, p.timeZone)}. ¡Lo sentimos! ¿Quieres que busque otra cosa?`,
+  }),
+  'booking.changed': (p, w) => ({
+    subject: `${p.venue} ha cambiado tu reserva`,
+    body: `${p.venue} ha cambiado tu reserva: ahora es para ${p.partySize} el ${w.when(p.startsAt, p.timeZone)} (era para ${p.was.partySize} el ${w.when(p.was.startsAt, p.timeZone)}). Dime si no te viene bien.`,
   }),
   'booking.expired': (p, w) => ({
     subject: `Tu reserva en ${p.venue} ha caducado`,
@@ -410,6 +420,10 @@ const pt: Templates = {
     subject: `${p.venue} cancelou sua reserva`,
     body: `${p.venue} cancelou sua reserva para ${w.when(p.startsAt, p.timeZone)}. Sinto muito! Quer que eu encontre outra opção?`,
   }),
+  'booking.changed': (p, w) => ({
+    subject: `${p.venue} alterou sua reserva`,
+    body: `${p.venue} alterou sua reserva: agora é para ${p.partySize} em ${w.when(p.startsAt, p.timeZone)} (era para ${p.was.partySize} em ${w.when(p.was.startsAt, p.timeZone)}). Me avise se não for bom para você.`,
+  }),
   'booking.expired': (p, w) => ({
     subject: `Sua reserva em ${p.venue} expirou`,
     body: `${p.venue} não confirmou a tempo sua reserva para ${w.when(p.startsAt, p.timeZone)}, então ela expirou.`,
@@ -514,6 +528,10 @@ const id: Templates = {
   'booking.cancelled_by_venue': (p, w) => ({
     subject: `${p.venue} membatalkan reservasi Anda`,
     body: `${p.venue} membatalkan reservasi Anda untuk ${w.when(p.startsAt, p.timeZone)}. Mohon maaf! Mau saya carikan yang lain?`,
+  }),
+  'booking.changed': (p, w) => ({
+    subject: `${p.venue} mengubah reservasi Anda`,
+    body: `${p.venue} telah mengubah reservasi Anda: sekarang untuk ${p.partySize} orang pada ${w.when(p.startsAt, p.timeZone)} (sebelumnya ${p.was.partySize} orang pada ${w.when(p.was.startsAt, p.timeZone)}). Beri tahu saya jika tidak cocok.`,
   }),
   'booking.expired': (p, w) => ({
     subject: `Reservasi Anda di ${p.venue} kedaluwarsa`,
