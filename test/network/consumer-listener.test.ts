@@ -1,12 +1,16 @@
 /**
  * The consumer agent's questions and its response listener: `ask_venue` sends a `venue.question`
- * envelope to a venue whose agent is active (by email otherwise, as before), and
+ * envelope to a venue whose agent is active (by a queued email otherwise), once per call of a chat
+ * turn however often the turn runs, and
  * `nextInboxRead` says when each inbox of ours is read again.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumerTools } from '../../src/domain/conversation/assembly.ts';
+import { runToolCall } from '../../src/domain/conversation/tools.ts';
 import { wakeInbox } from '../../src/domain/envelopes/tasks.ts';
 import { nextInboxRead, scheduleInboxRead } from '../../src/domain/network/inbox-reads.ts';
+import { sendNoticeEmail } from '../../src/domain/notices/email.ts';
 import { toolContext } from '../factories/tools.ts';
 import { uniqueEmail } from '../helpers/app.ts';
 import { type ConsumerWorld, consumerWorld } from './consumer-world.ts';
@@ -43,15 +47,56 @@ describe('ask_venue', () => {
     expect(app.smtp.messages.filter((m) => m.envelopeTo.includes(venueEmail))).toEqual([]);
   });
 
-  it('to a venue without an agent: by email, as before', async () => {
+  it('to a venue without an agent: by email, queued and sent as a notice’s email is', async () => {
     const { db, app } = world;
     const venueEmail = uniqueEmail('venue');
     const { venue } = await world.venue({ email: venueEmail });
     const marta = await world.person();
     await ask(marta.userId, venue.id, 'Do you have a high chair?');
+    const queued = await db.outboundMessage.findFirstOrThrow({
+      where: { userId: marta.userId, kind: 'venue.question' },
+    });
+    expect(queued).toMatchObject({ channel: 'EMAIL', emailTo: venueEmail, status: 'PENDING' });
+    // Its job sends it.
+    const deps = {
+      database: app.services.database,
+      mailer: app.services.mailer,
+      logger: app.services.logger,
+      now: () => new Date(),
+    };
+    expect(await sendNoticeEmail(deps, queued.id, { finalAttempt: false })).toBe('sent');
     const mail = await app.smtp.nextMessageTo(venueEmail);
     expect(mail.text).toContain('Do you have a high chair?');
+    expect(mail.text).toContain(marta.email);
     expect(await db.a2aEnvelope.count({ where: { toAgent: `venue-${venue.id}` } })).toBe(0);
+  });
+
+  it('asks once per call of a chat turn, when the turn is run again', async () => {
+    const { db } = world;
+    const { venue } = await world.venue({ agent: true });
+    const marta = await world.person();
+    const tools = new Map([['ask_venue', askVenue()]]);
+    const deps = { db, timeoutMs: 10_000, tools };
+    const use = {
+      type: 'tool_use' as const,
+      id: 'ask',
+      name: 'ask_venue',
+      input: { venue_id: venue.id, question: 'Is the terrace heated?' },
+    };
+    // One run of a turn (the message it answers): its calls are keyed in the order they are made.
+    const run = (eventId: string) => ({ ...toolContext(marta.userId), turn: { eventId, calls: new Map() } });
+    const first = randomUUID();
+    expect(await runToolCall(deps, use, run(first))).toMatchObject({ outcome: 'OK' });
+    // The same turn again (its worker died before the message was marked): nothing new is sent.
+    expect(await runToolCall(deps, use, run(first))).toMatchObject({ outcome: 'OK' });
+    const sent = () =>
+      db.a2aEnvelope.count({ where: { direction: 'OUTBOUND', toAgent: `venue-${venue.id}` } });
+    expect(await sent()).toBe(1);
+    // Asked twice in another turn: asked twice more.
+    const other = run(randomUUID());
+    await runToolCall(deps, use, other);
+    await runToolCall(deps, use, other);
+    expect(await sent()).toBe(3);
   });
 
   it('keeps the hourly limit for questions to agents too', async () => {

@@ -5,7 +5,6 @@
  */
 import type { Config } from '../../config/index.ts';
 import type { DirectionsClient } from '../../integrations/directions/osrm.ts';
-import type { Mailer } from '../../integrations/mail/mailer.ts';
 import type { WeatherClient } from '../../integrations/weather/open-meteo.ts';
 import type { Database } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
@@ -51,7 +50,6 @@ export interface ConsumerAgentServices {
   locks: Locks;
   senders: ChannelSenders;
   bookings: BookingDeps;
-  mailer: Mailer;
   limiter: RateLimiter;
   /** Agents' signing keys: a question to a venue's agent is signed by the person's own agent. */
   keyring: SecretKeyring;
@@ -81,7 +79,6 @@ export function consumerTools(services: ConsumerAgentServices): Tool[] {
     setReminderTool({ db }),
     askVenueTool({
       db,
-      mailer: services.mailer,
       limiter: services.limiter,
       keyring: services.keyring,
       now: services.now,

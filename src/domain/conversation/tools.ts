@@ -17,7 +17,7 @@
 import type { ToolCallOutcome, ToolSideEffect } from '../../generated/prisma/enums.ts';
 import type { Db } from '../../platform/db.ts';
 import { ACTION_BUTTON_PREFIX, mintConfirmation } from '../confirmations/confirmations.ts';
-import { type AnyTool, type ChatCaller, jsonSchema, ToolRefusal } from '../tools/contract.ts';
+import { type AnyTool, type ChatCaller, jsonSchema, ToolRefusal, turnCallKey } from '../tools/contract.ts';
 import { runTool } from '../tools/run.ts';
 import type { ChatMessage, ToolSpec, ToolUseBlock } from './messages.ts';
 
@@ -70,7 +70,8 @@ export async function runToolCall(
     call.name,
     tool,
     call.input,
-    { ...context, channel: 'chat' as const },
+    // The key is taken now, before anything is awaited: calls of one step keep the model's order.
+    { ...context, channel: 'chat' as const, callKey: turnCallKey(context, call.name) },
   );
   const content = clip(JSON.stringify(result.outcome === 'OK' ? result.value : { error: result.error }));
   return {

@@ -201,6 +201,7 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     replyNotes: [],
     personText: message.text ?? '',
     tainted: false,
+    turn: { eventId: context.eventId, calls: new Map() },
   };
   // What a confirmed action did, in the code's words: said to the person even when no model answers.
   let didNow: string | null = null;

@@ -19,6 +19,7 @@ import { randomUUID } from 'node:crypto';
 import type { A2aEnvelope, Booking, Venue } from '../../generated/prisma/client.ts';
 import { consumerAgentId, parseAgentId, venueAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
+import { uuidFromKey } from '../../platform/ids.ts';
 import { jobToAdd } from '../../platform/jobs.ts';
 import type { Metrics } from '../../platform/metrics.ts';
 import { ensureConsumerAgent, venueAgentPolicy, venueAgentPolicyOf } from '../agents/agents.ts';
@@ -129,17 +130,36 @@ export async function venueAgentAnswers(db: DbOrTx, venueId: string): Promise<bo
 }
 
 /**
+ * The id of the person's question asked under `key` (a chat turn's call, `callKey`): the same for
+ * the same key, so the turn run again finds it asked. A new id without a key.
+ */
+export function venueQuestionId(userId: string, key: string | null): string {
+  return key ? uuidFromKey(`venue.question:${userId}:${key}`) : randomUUID();
+}
+
+/** Whether the question `questionId` was sent to a venue's agent already. */
+export async function venueQuestionAsked(db: DbOrTx, questionId: string): Promise<boolean> {
+  const asked = await db.a2aEnvelope.findFirst({
+    where: { direction: 'OUTBOUND', envelopeId: questionId },
+    select: { id: true },
+  });
+  return asked !== null;
+}
+
+/**
  * Sends the person's question to the venue's agent (`venue.question`), from their consumer agent.
  * Its answer comes back as a `venue.answer` envelope, which `consumerAgentHandlers` turns into a
- * notice. Returns the question's id (also the envelope's AGP id).
+ * notice. Returns the question's id (also the envelope's AGP id): `questionId` when given
+ * (`venueQuestionId`), and then sent at most once.
  */
 export async function askVenueAgent(
   db: Db,
   settings: Pick<ConsumerRequestSettings, 'keyring' | 'now'>,
-  input: { userId: string; venueId: string; text: string },
+  input: { userId: string; venueId: string; text: string; questionId?: string },
 ): Promise<{ questionId: string }> {
-  const questionId = randomUUID();
+  const questionId = input.questionId ?? randomUUID();
   await db.$transaction(async (tx) => {
+    if (input.questionId && (await venueQuestionAsked(tx, questionId))) return;
     await ensureConsumerAgent(tx, settings.keyring, input.userId);
     await queueEnvelope(tx, {
       from: consumerAgentId(input.userId),

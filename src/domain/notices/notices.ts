@@ -119,21 +119,43 @@ async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>):
     });
     return { queued: count === 1, via: null };
   }
-  // The row and, only when it is new, its e-mail's job, in one statement.
+  const stored = await queueEmail(tx, { ...row, emailTo: user.email });
+  return { queued: stored, via: 'EMAIL' };
+}
+
+/** An email to queue: to `emailTo`, for or on behalf of the person `userId`. */
+export interface QueuedEmail {
+  userId: string;
+  bookingId?: string | null;
+  kind: string;
+  emailTo: string;
+  subject: string;
+  body: string;
+  data?: Prisma.InputJsonObject;
+  dedupeKey: string;
+}
+
+/**
+ * Queues one email as a notice's is queued: an `outbound_messages` row (EMAIL, PENDING) and, only
+ * when the row is new, its `notice-email` job, in one statement on `tx`. Queueing `dedupeKey`
+ * again writes nothing (false).
+ */
+export async function queueEmail(tx: DbOrTx, email: QueuedEmail): Promise<boolean> {
   const id = randomUUID();
   const { stored } = await insertAndEnqueue(
     tx,
     outboundInsert({
-      ...row,
+      ...email,
+      bookingId: email.bookingId ?? null,
+      data: email.data ?? {},
       id,
       channel: 'EMAIL',
       chatId: null,
-      emailTo: user.email,
       content: {},
     }),
     noticeEmailTask,
     { messageId: id },
     { jobKey: noticeEmailKey(id) },
   );
-  return { queued: stored, via: 'EMAIL' };
+  return stored;
 }

@@ -99,11 +99,19 @@ export function parseWhen(when: string, now: Date, timeZone: string | null): Dat
 /**
  * Sets a reminder for `userId`, within the limits (ValidationError otherwise, nothing stored). A
  * local `when` is read in `timeZone` when given (the zone the person was just told their time in),
- * else in their profile's.
+ * else in their profile's. `key` names the act that sets it (a chat turn's call, `turnCallKey`):
+ * the person's reminder set with that key before is returned as it is, and no other is made.
  */
 export async function setReminder(
   db: Db,
-  input: { userId: string; chatId: string | null; text: string; when: string; timeZone?: string | null },
+  input: {
+    userId: string;
+    chatId: string | null;
+    text: string;
+    when: string;
+    timeZone?: string | null;
+    key?: string | null;
+  },
   now: Date,
 ): Promise<ReminderRecord> {
   const text = input.text.trim();
@@ -116,6 +124,13 @@ export async function setReminder(
     const [person] = await tx.$queryRaw<{ time_zone: string | null }[]>`
       SELECT time_zone FROM users WHERE id = ${input.userId}::uuid FOR UPDATE`;
     if (!person) throw new NotFoundError('No such person');
+    if (input.key) {
+      const made = await tx.reminder.findUnique({
+        where: { userId_turnKey: { userId: input.userId, turnKey: input.key } },
+        select: { id: true, text: true, dueAt: true, createdAt: true },
+      });
+      if (made) return made;
+    }
     const dueAt = parseWhen(input.when, now, input.timeZone ?? person.time_zone);
     if (dueAt.getTime() <= now.getTime()) throw new ValidationError('That time has already passed', 'when');
     if (dueAt.getTime() > now.getTime() + REMINDER_LIMITS.maxAheadDays * DAY_MS) {
@@ -131,7 +146,14 @@ export async function setReminder(
       );
     }
     return tx.reminder.create({
-      data: { userId: input.userId, chatId: input.chatId, text, dueAt, createdAt: now },
+      data: {
+        userId: input.userId,
+        chatId: input.chatId,
+        text,
+        dueAt,
+        createdAt: now,
+        turnKey: input.key ?? null,
+      },
       select: { id: true, text: true, dueAt: true, createdAt: true },
     });
   });

@@ -3,8 +3,8 @@
  * (a high chair, a corkage fee). A venue with an ACTIVE agent gets it as a `venue.question`
  * envelope from the person's own agent; the answer comes back as a `venue.answer` envelope and
  * reaches the person as a notice (src/domain/network/consumer-agent.ts). Any other venue gets it
- * by email to its team (the venue's address, or its organisation's owners and admins), who answer
- * the person directly. Each person may ask a few questions per hour either way, so the tool
+ * by email to its team (the venue's address, or its organisation's owners and admins), queued and
+ * sent as notices' emails are, who answer the person directly. Each person may ask a few questions per hour either way, so the tool
  * cannot be used to flood a venue.
  *
  * The mail carries the person's name and email; the envelope carries only the question. After
@@ -15,12 +15,18 @@
  * For people only: the answer comes back to the person's own chat (a notice, or the venue's mail
  * to them), which an API key has not got, and the mail speaks for the person by name.
  */
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { Mailer } from '../../integrations/mail/mailer.ts';
 import type { Db } from '../../platform/db.ts';
 import type { RateLimiter } from '../../platform/rate-limit.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
-import { askVenueAgent, venueAgentAnswers } from '../network/consumer-agent.ts';
+import {
+  askVenueAgent,
+  venueAgentAnswers,
+  venueQuestionAsked,
+  venueQuestionId,
+} from '../network/consumer-agent.ts';
+import { queueEmail } from '../notices/notices.ts';
 import { MANAGERS } from '../organizations/access.ts';
 import { requireVenue } from '../venues/venues.ts';
 import { callerAccess, defineTool, ToolRefusal, text } from './contract.ts';
@@ -29,7 +35,6 @@ export const QUESTIONS_PER_HOUR = 5;
 
 export function askVenueTool(deps: {
   db: Db;
-  mailer: Mailer;
   limiter: RateLimiter;
   keyring: SecretKeyring;
   now: () => Date;
@@ -65,15 +70,29 @@ export function askVenueTool(deps: {
     async run(input, context) {
       const { db } = deps;
       const venue = await requireVenue(db, callerAccess(db, context), input.venue_id);
-      const limit = await deps.limiter.hit(`ask-venue:${context.userId}`, QUESTIONS_PER_HOUR, 3600);
-      if (!limit.allowed) {
-        throw new ToolRefusal(
-          'TOO_MANY_QUESTIONS',
-          'The person has asked venues enough questions for this hour',
-        );
-      }
+      // This call's key in the chat turn: a turn run again after a crash asks once, and a
+      // question already asked does not count against the hour's again.
+      const key = context.callKey ?? null;
+      const spend = async () => {
+        const limit = await deps.limiter.hit(`ask-venue:${context.userId}`, QUESTIONS_PER_HOUR, 3600);
+        if (!limit.allowed) {
+          throw new ToolRefusal(
+            'TOO_MANY_QUESTIONS',
+            'The person has asked venues enough questions for this hour',
+          );
+        }
+      };
       if (await venueAgentAnswers(db, venue.id)) {
-        await askVenueAgent(db, deps, { userId: context.userId, venueId: venue.id, text: input.question });
+        const questionId = venueQuestionId(context.userId, key);
+        if (!key || !(await venueQuestionAsked(db, questionId))) {
+          await spend();
+          await askVenueAgent(db, deps, {
+            userId: context.userId,
+            venueId: venue.id,
+            text: input.question,
+            questionId,
+          });
+        }
         return {
           sent: true as const,
           venue: venue.name,
@@ -96,24 +115,41 @@ export function askVenueTool(deps: {
           `${venue.name} cannot be reached through us; suggest calling them`,
         );
       }
+      const sent = {
+        sent: true as const,
+        venue: venue.name,
+        note: 'The venue will answer the person directly.',
+      };
+      // Queued as a notice's email is (sent by its job, retried through an outage), once per
+      // recipient and key.
+      const asked = key ?? randomUUID();
+      const dedupeKeys = recipients.map((to) => `ask-venue:${asked}:${to}`);
+      if (key && (await db.outboundMessage.count({ where: { dedupeKey: { in: dedupeKeys } } }))) return sent;
+      await spend();
       const person = await db.user.findUniqueOrThrow({
         where: { id: context.userId },
         select: { displayName: true, email: true },
       });
-      for (const to of recipients) {
-        await deps.mailer.send({
-          to,
-          subject: `A guest asks ${venue.name} a question`,
-          text: [
-            `${person.displayName ?? 'A guest'} asked, through their AGNT assistant:`,
-            '',
-            input.question,
-            '',
-            person.email ? `You can answer them at ${person.email}.` : 'Answer in your AGNT dashboard.',
-          ].join('\n'),
-        });
-      }
-      return { sent: true as const, venue: venue.name, note: 'The venue will answer the person directly.' };
+      await db.$transaction(async (tx) => {
+        for (const [index, to] of recipients.entries()) {
+          await queueEmail(tx, {
+            userId: context.userId,
+            kind: 'venue.question',
+            emailTo: to,
+            subject: `A guest asks ${venue.name} a question`,
+            body: [
+              `${person.displayName ?? 'A guest'} asked, through their AGNT assistant:`,
+              '',
+              input.question,
+              '',
+              person.email ? `You can answer them at ${person.email}.` : 'Answer in your AGNT dashboard.',
+            ].join('\n'),
+            data: { venueId: venue.id },
+            dedupeKey: dedupeKeys[index]!,
+          });
+        }
+      });
+      return sent;
     },
   });
 }

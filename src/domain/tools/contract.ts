@@ -40,6 +40,11 @@ export interface ToolCaller {
   tainted?: boolean;
   /** Carrying out a held action the person confirmed themselves: the taint rule is satisfied. */
   confirmed?: boolean;
+  /**
+   * This call's key in its chat turn (`turnCallKey`), the same when the turn is run again: a tool
+   * that acts beyond the conversation does it once per key. Absent outside a chat turn.
+   */
+  callKey?: string;
 }
 
 /**
@@ -62,6 +67,30 @@ export interface ChatCaller extends ToolCaller {
    * last shared): a local time they ask for is read in it.
    */
   timeZone?: string;
+  /** The turn this call belongs to, for `turnCallKey`. */
+  turn?: ChatTurn;
+}
+
+/** A chat turn: the inbound event it answers, and how many times each tool was called in it. */
+export interface ChatTurn {
+  eventId: string;
+  calls: Map<string, number>;
+}
+
+/**
+ * The key of the next call of `tool` in the chat turn (`<event>:<tool>:<n>`, its nth call there),
+ * given to the call as `callKey` when it is dispatched, in the order the model asked for the calls
+ * (not the order they finish: calls of one step run at once). A turn is run again whole when its
+ * worker dies before the message is marked handled, and its calls come again in the same order: a
+ * tool that acts beyond the conversation (a reminder set, a question sent to a venue) keys what it
+ * does by its `callKey`, and does it once. Undefined outside a chat turn.
+ */
+export function turnCallKey(context: ChatCaller, tool: string): string | undefined {
+  const turn = context.turn;
+  if (!turn) return undefined;
+  const n = (turn.calls.get(tool) ?? 0) + 1;
+  turn.calls.set(tool, n);
+  return `${turn.eventId}:${tool}:${n}`;
 }
 
 /** Who may call a tool, beyond what its side-effect class already says. */

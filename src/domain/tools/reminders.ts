@@ -42,6 +42,7 @@ export function setReminderTool(deps: { db: Db }) {
           text: input.text,
           when: input.when,
           timeZone: context.timeZone ?? null,
+          key: context.callKey ?? null,
         },
         context.now(),
       );
