@@ -437,6 +437,42 @@ describe('the monthly invoice', () => {
     expect(await feeOf(id)).toMatchObject({ status: 'INVOICED' });
   });
 
+  it('does not itemise a fee twice when the run that itemised it died before recording it, and its key has lapsed', async () => {
+    const w = await world({ subscribed: true });
+    const id = (await bookingRow(db(), completed(w.venueId, { valueMinor: 10_000n }))).id;
+    await collectBookingFee(deps(), id);
+    const fee = (await feeOf(id))!;
+    const month = fee.accruedAt.toISOString().slice(0, 7);
+    const target = { organizationId: w.organizationId, currency: fee.currency, month };
+    // Stripe makes the item, but no answer comes back, to the call or to its retries: the run
+    // fails with the item on the draft and not recorded.
+    for (let i = 0; i < 3; i++) fake.hangNext({ path: '/v1/invoiceitems', ms: 1_500 });
+    const before = new Date(Date.UTC(fee.accruedAt.getUTCFullYear(), fee.accruedAt.getUTCMonth() + 1, 1));
+    await expect(invoiceOrganizationFees(deps(), { ...target, before })).rejects.toMatchObject({
+      name: 'StripeCallError',
+      kind: 'transient',
+    });
+    const draft = await db().feeInvoice.findFirstOrThrow({ where: { organizationId: w.organizationId } });
+    expect(draft).toMatchObject({ status: 'draft' });
+    expect(await feeOf(id)).toMatchObject({ status: 'PENDING', stripeInvoiceItemId: null });
+    const key = `booking-fee:${id}:v1`;
+    expect(fake.objectsCreatedWith(key)).toBe(1);
+
+    // A month on, Stripe has long forgotten the key; the next run finishes the draft with the item
+    // already on it.
+    fake.forgetIdempotencyKeys();
+    await invoiceOrganizationFees(deps(), { ...target, before: null });
+    expect(fake.objectsCreatedWith(key)).toBe(1);
+    const stripeInvoice = fake.objects.get(draft.stripeInvoiceId!)!;
+    expect((stripeInvoice.lines as { data: unknown[] }).data).toHaveLength(1);
+    expect(await db().feeInvoice.findUniqueOrThrow({ where: { id: draft.id } })).toMatchObject({
+      status: 'open',
+      amountMinor: 700n,
+    });
+    const item = [...fake.objects.values()].find((o) => fake.createdWithKey.get(o.id) === key)!;
+    expect(await feeOf(id)).toMatchObject({ status: 'INVOICED', stripeInvoiceItemId: item.id });
+  });
+
   it('charges the invoice to the plan’s card, and emails it once the plan ended with no card left on file', async () => {
     const active = await world({ subscribed: true });
     const charged = (await bookingRow(db(), completed(active.venueId))).id;

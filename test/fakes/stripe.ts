@@ -88,6 +88,11 @@ export interface FakeStripe {
    * request replayed under its key is slowed the same way.
    */
   hangNext(options: { path?: string; ms: number }): void;
+  /**
+   * Forgets every idempotency key, as Stripe does once a key is 24 hours old: a request sent
+   * again under an old key acts again.
+   */
+  forgetIdempotencyKeys(): void;
   /** The next request matching `path` fails with `status` before anything is created. */
   failNext(status: number, options?: { path?: string; type?: string; code?: string; message?: string }): void;
   /** A subscription as Stripe would hold it after a Checkout in subscription mode. */
@@ -482,6 +487,24 @@ export async function startFakeStripe(): Promise<FakeStripe> {
               'resource_missing',
             );
       }
+      // Listing invoice items (by `invoice` or `customer`), newest first, a page at a time.
+      if (request.path === '/v1/invoiceitems') {
+        const all = [...objects.values()]
+          .filter(
+            (o) =>
+              o.object === 'invoiceitem' &&
+              (!params.invoice || o.invoice === params.invoice) &&
+              (!params.customer || o.customer === params.customer),
+          )
+          .reverse();
+        const after = params.starting_after ? all.findIndex((o) => o.id === params.starting_after) + 1 : 0;
+        const limit = Math.min(100, Number(params.limit ?? 10));
+        const data = all.slice(after, after + limit);
+        return {
+          status: 200,
+          body: { object: 'list', data, has_more: after + limit < all.length, url: '/v1/invoiceitems' },
+        };
+      }
       return stripeError(404, 'invalid_request_error', `Unrecognized request URL (GET: ${request.path}).`);
     }
     if (request.method !== 'POST') {
@@ -541,6 +564,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       return session;
     },
     hangNext: (options) => hangs.push(options),
+    forgetIdempotencyKeys: () => byKey.clear(),
     failNext: (status, options = {}) => failures.push({ status, ...options }),
     createSubscription({
       customer,

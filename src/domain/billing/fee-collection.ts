@@ -452,6 +452,8 @@ export async function invoiceOrganizationFees(
   if (fees.length === 0) return null;
   const customer = await customerOf(db, stripe, organizationId);
 
+  // A draft made by an earlier run may hold items that run made and died before recording.
+  const resumed = invoice.stripeInvoiceId !== null;
   if (!invoice.stripeInvoiceId) {
     // Charged to a card the organisation has on file; without one Stripe emails the invoice to be
     // paid. Chosen once and kept on the row: a retry under the same key is the same request.
@@ -484,6 +486,27 @@ export async function invoiceOrganizationFees(
     });
   }
   const stripeInvoiceId = invoice.stripeInvoiceId!;
+
+  // An item made for a fee by an earlier run that died before recording it is on the draft
+  // already. Its key finds it again for 24 hours only (Stripe's), and a draft can be finished a
+  // month later: the invoice itself is asked which fees it holds, and those are recorded.
+  if (resumed && fees.some((fee) => !fee.stripeInvoiceItemId)) {
+    const onInvoice = new Map<string, string>();
+    for (const item of await stripe.invoiceItems.listOnInvoice(stripeInvoiceId)) {
+      if (item.metadata?.kind === 'booking-fee' && item.metadata.bookingId) {
+        onInvoice.set(item.metadata.bookingId, item.id);
+      }
+    }
+    for (const fee of fees) {
+      const itemId = onInvoice.get(fee.bookingId);
+      if (fee.stripeInvoiceItemId || !itemId) continue;
+      await db.bookingFee.update({
+        where: { id: fee.id },
+        data: { stripeInvoiceItemId: itemId, updatedAt: deps.now() },
+      });
+      fee.stripeInvoiceItemId = itemId;
+    }
+  }
 
   for (const fee of fees) {
     if (fee.stripeInvoiceItemId) continue;

@@ -10,7 +10,7 @@
  * network retries (`maxNetworkRetries`) send the same key again, so a call that timed out after
  * Stripe acted is answered with Stripe's stored result instead of acting twice.
  *
- * Reads (`subscriptions.retrieve`, `customers.retrieve`) need no key. Webhook signatures are checked here too
+ * Reads (`subscriptions.retrieve`, `customers.retrieve`, `invoiceItems.listOnInvoice`) need no key. Webhook signatures are checked here too
  * (`constructEvent`): Stripe's scheme, through the SDK, against every configured secret.
  */
 import Stripe from 'stripe';
@@ -117,6 +117,8 @@ export interface StripeClient {
   };
   invoiceItems: {
     create(params: Stripe.InvoiceItemCreateParams, write: StripeWrite): Promise<Stripe.InvoiceItem>;
+    /** Every item on the invoice `invoiceId` (all pages). */
+    listOnInvoice(invoiceId: string): Promise<Stripe.InvoiceItem[]>;
   };
   invoices: {
     create(params: Stripe.InvoiceCreateParams, write: StripeWrite): Promise<Stripe.Invoice>;
@@ -219,7 +221,13 @@ export function createStripeClient(
     subscriptions: {
       retrieve: (id) => call('subscriptions.retrieve', () => sdk.subscriptions.retrieve(id)),
     },
-    invoiceItems: { create: write('invoiceItems.create', (p, o) => sdk.invoiceItems.create(p, o)) },
+    invoiceItems: {
+      create: write('invoiceItems.create', (p, o) => sdk.invoiceItems.create(p, o)),
+      listOnInvoice: (invoiceId) =>
+        call('invoiceItems.list', () =>
+          sdk.invoiceItems.list({ invoice: invoiceId, limit: 100 }).autoPagingToArray({ limit: 10_000 }),
+        ),
+    },
     invoices: {
       create: write('invoices.create', (p, o) => sdk.invoices.create(p, o)),
       finalize: async (id, w, params) => {
