@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBooking as bookingRow } from '../factories/bookings.ts';
 import { createOrganization } from '../factories/people.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { graphql } from '../generated/gql.ts';
@@ -356,6 +357,42 @@ describe('bookings', () => {
       __typename: 'IllegalTransitionError',
       message: 'A booking cannot be a no-show before its time',
     });
+  });
+
+  it('leaves a confirmed booking whose time has come to the venue: its guest can no longer cancel it', async () => {
+    const guest = await app.signIn();
+    const now = app.clock.now().getTime();
+    const started = await bookingRow(app.services.db, {
+      venueId,
+      guestId: guest.userId,
+      startsAt: new Date(now - 10 * 60_000),
+      status: 'CONFIRMED',
+    });
+    const id = Buffer.from(`Booking:${started.id}`).toString('base64');
+    const refused = await app.gql(Cancel, { id }, { token: guest.token });
+    expect(refused.data?.cancelBooking).toMatchObject({
+      __typename: 'IllegalTransitionError',
+      message: 'A confirmed booking cannot be cancelled by its guest once its time has come: tell the venue',
+    });
+    expect((await app.services.db.booking.findUniqueOrThrow({ where: { id: started.id } })).status).toBe(
+      'CONFIRMED',
+    );
+    // Before its time the guest may; after it, the venue still may.
+    const ahead = await bookingRow(app.services.db, {
+      venueId,
+      guestId: guest.userId,
+      startsAt: new Date(now + 60 * 60_000),
+      status: 'CONFIRMED',
+    });
+    const aheadId = Buffer.from(`Booking:${ahead.id}`).toString('base64');
+    const byGuest = await app.gql(Cancel, { id: aheadId }, { token: guest.token });
+    expect(member(byGuest.data?.cancelBooking, 'BookingPayload', byGuest).booking.status).toBe(
+      'CANCELLED_BY_GUEST',
+    );
+    const byVenue = await app.gql(Cancel, { id }, { token: owner.token });
+    expect(member(byVenue.data?.cancelBooking, 'BookingPayload', byVenue).booking.status).toBe(
+      'CANCELLED_BY_VENUE',
+    );
   });
 
   it('lets a team member who booked for themselves cancel as the guest', async () => {

@@ -479,6 +479,25 @@ describe("a venue's agent answering booking requests", () => {
     expect(await world.answers(outbound.envelopeId!)).toHaveLength(0);
   });
 
+  it('does not cancel, for the guest, a confirmed booking whose time has come', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    const started = new Date(Date.now() - 10 * 60_000);
+    const booking = await world.requested(guest.person.id, venue.venue.id, started, 2, {
+      status: 'CONFIRMED',
+    });
+    const { inboundRowId } = await world.deliver(guest.id, venue.id, 'booking.cancel', {
+      bookingId: booking.id,
+      reason: 'running late',
+    });
+    expect((await world.handle(inboundRowId)).note).toBe(
+      'not cancelled: A confirmed booking cannot be cancelled by its guest once its time has come: tell the venue',
+    );
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe(
+      'CONFIRMED',
+    );
+  });
+
   it('holds a change asked through the agents to what the app holds it to: a party its staff decide is theirs to change', async () => {
     const guest = await world.guest();
     const venue = await world.venue({ askStaffAbovePartySize: 4 });

@@ -659,6 +659,7 @@ export async function cancelBooking(
   const actorKind: BookingActorKind =
     actorId === booking.guestId ? 'guest' : (await actorKindFor(deps.db, access, booking))!;
   const to: BookingStatus = actorKind === 'guest' ? 'CANCELLED_BY_GUEST' : 'CANCELLED_BY_VENUE';
+  requireRightTime(booking, to, deps.now());
   return moveBooking(deps, { bookingId: booking.id, to, actorKind, actorId, reason: input.reason ?? null });
 }
 
@@ -675,9 +676,24 @@ export async function allowedTransitions(
 /** How early a party may be seated before its booked time. */
 const EARLIEST_SEATING_MS = 2 * 3_600_000;
 
-/** A party is not a no-show before its time, nor seated hours ahead of it. */
+/**
+ * Why a guest may not cancel their booking now, or null when they may: a confirmed booking whose
+ * time has come is the venue's to settle (seated late, or a no-show), not the guest's to cancel.
+ */
+export function guestCancelRefusal(booking: Pick<Booking, 'status' | 'startsAt'>, now: Date): string | null {
+  return booking.status === 'CONFIRMED' && now.getTime() >= booking.startsAt.getTime()
+    ? 'A confirmed booking cannot be cancelled by its guest once its time has come: tell the venue'
+    : null;
+}
+
+/**
+ * A party is not a no-show before its time, nor seated hours ahead of it; a guest does not cancel
+ * a confirmed booking once its time has come.
+ */
 function requireRightTime(booking: Booking, to: BookingStatus, now: Date) {
   const start = booking.startsAt.getTime();
+  const lateCancel = to === 'CANCELLED_BY_GUEST' ? guestCancelRefusal(booking, now) : null;
+  if (lateCancel) throw new IllegalTransitionError(booking.status, to, lateCancel);
   if (to === 'NO_SHOW' && now.getTime() < start) {
     throw new IllegalTransitionError(booking.status, to, 'A booking cannot be a no-show before its time');
   }
@@ -690,7 +706,6 @@ function requireRightTime(booking: Booking, to: BookingStatus, now: Date) {
   }
 }
 
-/** For jobs and the platform's own agents: the same machine, as the system. */
 /** What a scheduled job reads of a booking, under its lock, to judge whether its time has come. */
 export interface BookingTimes {
   status: BookingStatus;

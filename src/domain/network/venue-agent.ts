@@ -33,6 +33,7 @@ import {
 import {
   CHANGEABLE_STATUSES,
   changeBookingOn,
+  guestCancelRefusal,
   guestChangeRefusal,
   lockVenue,
   moveBookingOn,
@@ -651,11 +652,13 @@ async function onCancel(
   const booking = await guestsBooking(tx, envelope, envelope.payload.bookingId);
   if (!booking) return "not acted on: not the guest's booking at this venue";
   context.linkBooking(booking.id);
-  const [current] = await tx.$queryRaw<{ status: BookingStatus }[]>`
-    SELECT status FROM bookings WHERE id = ${booking.id}::uuid FOR UPDATE`;
+  const [current] = await tx.$queryRaw<{ status: BookingStatus; startsAt: Date }[]>`
+    SELECT status, starts_at AS "startsAt" FROM bookings WHERE id = ${booking.id}::uuid FOR UPDATE`;
   if (!canTransition(current!.status, 'CANCELLED_BY_GUEST', 'guest')) {
     return `not cancelled: the booking is ${current!.status.toLowerCase()}`;
   }
+  const late = guestCancelRefusal(current!, deps.now());
+  if (late) return `not cancelled: ${late}`;
   const moved = await moveBookingOn(tx, deps.effects, {
     bookingId: booking.id,
     to: 'CANCELLED_BY_GUEST',
