@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemTransition } from '../../src/domain/bookings/bookings.ts';
 import { bookingTopics } from '../../src/domain/bookings/live-events.ts';
+import { queueEnvelope } from '../../src/domain/envelopes/outbox.ts';
 import { tellIfNotAnswered } from '../../src/domain/network/answer-due.ts';
 import { askVenueAgent } from '../../src/domain/network/consumer-agent.ts';
 import { openInboxItem } from '../../src/domain/network/staff-inbox.ts';
@@ -66,6 +67,29 @@ describe('booking.accepted', () => {
     // Dashboards and the guest's app see it live, once committed.
     expect((await update).value).toMatchObject({ bookingId, status: 'CONFIRMED' });
     await updates.return?.();
+  });
+
+  it('answering a change of the booking, not its request, moves nothing', async () => {
+    const { db } = world;
+    const { guest, bookingId, request } = await requested();
+    // The guest's agent asked to change the booking still waiting for the venue's answer.
+    const change = await queueEnvelope(db, {
+      from: request.fromAgent,
+      to: request.toAgent,
+      intent: 'booking.modify',
+      payload: { bookingId, change: { partySize: 3 } },
+      bookingId,
+      now: world.app.clock.now(),
+    });
+    await world.sendRequestRow(change.id, guest.userId);
+    const sentChange = await db.a2aEnvelope.findUniqueOrThrow({ where: { id: change.id } });
+    const outcome = await world.answer(sentChange, 'booking.accepted', {
+      bookingId,
+      reason: 'The booking was changed',
+    });
+    expect(outcome).toEqual({ handled: true, note: 'answers a booking.modify, not a booking request' });
+    expect(await statusOf(bookingId)).toBe('REQUESTED');
+    expect(await world.notices(guest.userId, 'booking.confirmed')).toEqual([]);
   });
 
   it('after the venue already moved the booking: nothing more, the guest told once (by the move)', async () => {

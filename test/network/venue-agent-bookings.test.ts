@@ -6,6 +6,7 @@ import { inboxTopic } from '../../src/domain/network/staff-inbox.ts';
 import { ACCEPTED_BY_AGENT } from '../../src/domain/network/venue-agent.ts';
 import { createAccess } from '../../src/domain/organizations/access.ts';
 import { createBooking } from '../factories/bookings.ts';
+import { waitingForLock } from '../helpers/db.ts';
 import { lisbon, type VenueAgentWorld, venueAgentWorld } from './venue-agent-world.ts';
 
 let world: VenueAgentWorld;
@@ -543,6 +544,44 @@ describe("a venue's agent answering booking requests", () => {
       change: { partySize: 3 },
     });
     expect((await world.handle(paused.inboundRowId)).note).toBe('changed by the guest');
+  });
+
+  it('changes what the booking is under its lock: a time another change moved meanwhile is kept', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(7, '19:00'), 2, {
+      status: 'CONFIRMED',
+    });
+    const asked = await world.deliver(guest.id, venue.id, 'booking.modify', {
+      bookingId: booking.id,
+      change: { partySize: 3 },
+    });
+    // The venue's team moves the booking to 20:00 while the agent's handling waits for the venue.
+    const other = await world.services.database.pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT id FROM venues WHERE id = $1 FOR UPDATE', [venue.venue.id]);
+      const handling = world.handle(asked.inboundRowId);
+      await waitingForLock(world.db, 'FROM venues WHERE id');
+      await other.query('UPDATE bookings SET starts_at = $2, ends_at = $3 WHERE id = $1', [
+        booking.id,
+        lisbon(7, '20:00'),
+        new Date(lisbon(7, '20:00').getTime() + 90 * 60_000),
+      ]);
+      await other.query('COMMIT');
+      expect((await handling).note).toBe('changed by the guest');
+    } finally {
+      other.release();
+    }
+    expect(await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).toMatchObject({
+      partySize: 3,
+      startsAt: lisbon(7, '20:00'),
+    });
+    const line = await world.db.bookingTransition.findFirstOrThrow({
+      where: { bookingId: booking.id, fromStatus: 'CONFIRMED', toStatus: 'CONFIRMED' },
+      orderBy: { createdAt: 'desc' },
+    });
+    expect(line.reason).toBe('changed party 2 → 3');
   });
 
   it("holds a guest's own change (the app, the chat) to the agent's blackouts and staff party size; its team may make it", async () => {

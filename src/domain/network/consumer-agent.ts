@@ -245,6 +245,11 @@ async function answeredBooking(
   const to = parseAgentId(envelope.to);
   const from = parseAgentId(envelope.from);
   if (to?.kind !== 'consumer') return { note: `not for a consumer agent (${envelope.to})` };
+  // An answer to a change (`booking.modify`) or a cancellation says nothing of whether the venue
+  // takes the booking: only a request's answer moves it.
+  if (envelope.repliesTo && envelope.repliesTo.intent !== 'booking.request') {
+    return { note: `answers a ${envelope.repliesTo.intent}, not a booking request` };
+  }
   // Held to the end of the handling: what is told to the guest and the move agree on one status.
   await tx.$queryRaw`SELECT id FROM bookings WHERE id = ${envelope.payload.bookingId}::uuid FOR UPDATE`;
   const booking = await tx.booking.findUnique({

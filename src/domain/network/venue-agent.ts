@@ -31,6 +31,7 @@ import {
   venueAgentPolicyOf,
 } from '../agents/agents.ts';
 import {
+  BOOKING_FIELDS,
   CHANGEABLE_STATUSES,
   changeBookingOn,
   guestCancelRefusal,
@@ -695,14 +696,16 @@ async function onModify(
     return decline('Only the time and the party size of a booking can be changed');
   }
   const venue = await lockVenue(tx, booking.venueId);
-  const [current] = await tx.$queryRaw<{ status: BookingStatus }[]>`
-    SELECT status FROM bookings WHERE id = ${booking.id}::uuid FOR UPDATE`;
-  const before = { ...booking, status: current!.status };
-  if (!CHANGEABLE_STATUSES.includes(before.status)) {
-    return decline(`A ${before.status.toLowerCase().replaceAll('_', ' ')} booking cannot be changed`);
+  // The booking as it is under its lock: what the change keeps (the time, or the party, it does not
+  // name) and what its history says it changed from, not what was read before another change.
+  const [before] = await tx.$queryRaw<Booking[]>`
+    SELECT ${BOOKING_FIELDS} FROM bookings WHERE id = ${booking.id}::uuid FOR UPDATE`;
+  if (!before || !CHANGEABLE_STATUSES.includes(before.status)) {
+    const status = before?.status ?? booking.status;
+    return decline(`A ${status.toLowerCase().replaceAll('_', ' ')} booking cannot be changed`);
   }
-  const startsAt = change.startsAt ? new Date(change.startsAt) : booking.startsAt;
-  const partySize = change.partySize ?? booking.partySize;
+  const startsAt = change.startsAt ? new Date(change.startsAt) : before.startsAt;
+  const partySize = change.partySize ?? before.partySize;
   const now = deps.now();
   // A change is decided as a request is (decideBookingRequest, the agent's policy): what its
   // staff would decide for a request they decide for a change, and the guest asks them instead.
