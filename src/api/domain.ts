@@ -318,7 +318,11 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
       changeMemberRole: given(db, changeMemberRole),
       createOrganization: given(db, createOrganization),
       createOrganizationApiKey: (access: Access, input: Parameters<typeof createOrganizationApiKey>[2]) =>
-        createOrganizationApiKey(db, access, input, { keyPrefix: config.auth.apiKeyPrefix, now }),
+        createOrganizationApiKey(db, access, input, {
+          keyPrefix: config.auth.apiKeyPrefix,
+          keysPerOrganization: config.auth.apiKeysPerOrganization,
+          now,
+        }),
       findOrganization: given(db, findOrganization),
       inviteMember: given(db, inviteMember),
       organizationOfApiKey: given(db, organizationOfApiKey),

@@ -17,6 +17,7 @@ export const authEnv = z.object({
     .string()
     .regex(/^[a-z]+_[a-z]+$/)
     .default('agnt_live'),
+  API_KEYS_PER_ORGANIZATION: positiveInt.default(10),
 });
 type AuthEnv = z.output<typeof authEnv>;
 
@@ -41,6 +42,8 @@ export function authConfig(e: AuthEnv) {
         ? { jwksUrl: e.EXTERNAL_JWKS_URL, issuer: e.EXTERNAL_JWT_ISSUER, audience: e.EXTERNAL_JWT_AUDIENCE }
         : undefined,
     apiKeyPrefix: e.API_KEY_PREFIX,
+    /** Live (unrevoked) API keys an organisation may hold: each key has its own daily quota. */
+    apiKeysPerOrganization: e.API_KEYS_PER_ORGANIZATION,
   };
 }
 

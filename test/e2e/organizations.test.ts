@@ -62,6 +62,15 @@ const RenameOrganization = graphql(`
   }
 `);
 
+const RevokeKey = graphql(`
+  mutation OrganizationsRevokeApiKey($apiKeyId: ID!) {
+    revokeApiKey(input: { apiKeyId: $apiKeyId }) {
+      __typename
+      ... on Error { message }
+    }
+  }
+`);
+
 const OrganizationKeys = graphql(`
   query OrganizationsKeys($id: ID!) {
     organization(id: $id) { apiKeys(first: 10) { edges { node { id revokedAt } } } }
@@ -106,6 +115,30 @@ describe('organisations', () => {
       { token: someone.token },
     );
     expect(renamed.errors).toEqual([expect.objectContaining({ extensions: { code: 'FORBIDDEN' } })]);
+  });
+
+  it('holds an organisation to ten live API keys: the eleventh waits for one to be revoked', async () => {
+    const owner = await app.signIn();
+    const created = await app.gql(CreateOrganization, { name: 'Key Ring' }, { token: owner.token });
+    const organizationId = member(created.data?.createOrganization, 'OrganizationPayload', created)
+      .organization.id;
+    const keys: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const made = await app.gql(CreateApiKey, { organizationId }, { token: owner.token });
+      keys.push(member(made.data?.createApiKey, 'CreateApiKeyPayload', made).apiKey.id);
+    }
+    const refused = await app.gql(CreateApiKey, { organizationId }, { token: owner.token });
+    expect(refused.data?.createApiKey).toEqual({
+      __typename: 'ConflictError',
+      message: 'An organisation holds at most 10 API keys that are not revoked: revoke one first',
+    });
+    const listed = await app.gql(OrganizationKeys, { id: organizationId }, { token: owner.token });
+    expect(listed.data?.organization?.apiKeys.edges).toHaveLength(10);
+    // One revoked makes room for one more.
+    const revoked = await app.gql(RevokeKey, { apiKeyId: keys[0]! }, { token: owner.token });
+    expect(revoked.data?.revokeApiKey).toMatchObject({ __typename: 'RevokeApiKeyPayload' });
+    const again = await app.gql(CreateApiKey, { organizationId }, { token: owner.token });
+    expect(again.data?.createApiKey).toMatchObject({ __typename: 'CreateApiKeyPayload' });
   });
 
   it('refuses a blank name with a typed error naming the field, and creates nothing', async () => {

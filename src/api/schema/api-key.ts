@@ -48,7 +48,8 @@ builder.prismaObjectField(Organization, 'apiKeys', (t) =>
 );
 
 mutation('createApiKey', {
-  description: 'Creates an API key. Owners and admins, signed in as themselves (not with a key).',
+  description:
+    'Creates an API key. Owners and admins, signed in as themselves (not with a key). An organisation holds at most API_KEYS_PER_ORGANIZATION (10) keys that are not revoked: ConflictError beyond.',
   input: (t) => ({
     organizationId: t.globalID({ for: Organization }),
     name: t.string({ description: 'What the key is for, to recognise it later.' }),

@@ -5,15 +5,28 @@
  */
 import { z } from 'zod';
 import type { Db } from '../../platform/db.ts';
-import { NotAllowedError, NotFoundError } from '../../platform/errors.ts';
+import { ConflictError, NotAllowedError, NotFoundError } from '../../platform/errors.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../identity/api-keys.ts';
 import { type Access, MANAGERS } from './access.ts';
 
+/** An organisation holds as many live keys as it may: one must be revoked before another is made. */
+export class ApiKeyLimitError extends ConflictError {
+  override name = 'ApiKeyLimitError';
+  constructor(limit: number) {
+    super(`An organisation holds at most ${limit} API keys that are not revoked: revoke one first`);
+  }
+}
+
+/**
+ * Makes an API key for the organisation. Its live keys are capped (`keysPerOrganization`,
+ * API_KEYS_PER_ORGANIZATION): each key has its own daily quota, and keys without end would make
+ * that quota without end. Two keys made at the same instant may both pass the count.
+ */
 export async function createOrganizationApiKey(
   db: Db,
   access: Access,
   input: { organizationId: string; name: string; scopes: string[] },
-  options: { keyPrefix: string; now?: () => Date },
+  options: { keyPrefix: string; keysPerOrganization: number; now?: () => Date },
 ) {
   const userId = access.requirePerson();
   await access.require(input.organizationId, MANAGERS);
@@ -25,6 +38,8 @@ export async function createOrganizationApiKey(
       "Only the organisation's owners and admins can create its API keys: a key acts with its creator's role there",
     );
   }
+  const live = await db.apiKey.count({ where: { organizationId: input.organizationId, revokedAt: null } });
+  if (live >= options.keysPerOrganization) throw new ApiKeyLimitError(options.keysPerOrganization);
   return createApiKey(db, { ...input, createdById: userId }, options);
 }
 
