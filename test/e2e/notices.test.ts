@@ -240,6 +240,64 @@ describe('notices by email', () => {
     expect(result).toEqual({ queued: true, via: 'EMAIL' });
   });
 
+  it('a WhatsApp chat past its 24-hour window is passed over: another chat, else email, else FAILED saying why', async () => {
+    const db = app.services.db;
+    const hours = (n: number) => new Date(Date.now() - n * 3_600_000);
+    const whatsapp = (userId: string, lastInboundAt: Date) =>
+      db.chat.create({
+        data: {
+          platform: 'WHATSAPP',
+          account: '15550001',
+          externalChatId: `wa-${tag()}`,
+          userId,
+          lastInboundAt,
+        },
+      });
+    const notice = (userId: string) =>
+      queueNotice(db, {
+        userId,
+        kind: 'booking.feedback',
+        params: { venue: venue.name },
+        dedupeKey: `test:${tag()}`,
+      });
+    // Spoke on WhatsApp two hours ago: the chat.
+    const recent = await createPerson(db);
+    const open = await whatsapp(recent.id, hours(2));
+    expect(await notice(recent.id)).toEqual({ queued: true, via: 'CHAT' });
+    expect(await db.outboundMessage.findFirstOrThrow({ where: { userId: recent.id } })).toMatchObject({
+      chatId: open.id,
+    });
+    // Quiet for two days on WhatsApp, with an older Telegram chat: the Telegram chat.
+    const both = await createPerson(db);
+    await whatsapp(both.id, hours(48));
+    const telegram = await db.chat.create({
+      data: {
+        platform: 'TELEGRAM',
+        account: 'notices_bot',
+        externalChatId: `chat-${tag()}`,
+        userId: both.id,
+        lastInboundAt: hours(72),
+      },
+    });
+    expect(await notice(both.id)).toEqual({ queued: true, via: 'CHAT' });
+    expect(await db.outboundMessage.findFirstOrThrow({ where: { userId: both.id } })).toMatchObject({
+      chatId: telegram.id,
+    });
+    // Quiet for 23½ hours (the window would close before it is sent), with an email: by email.
+    const late = await createPerson(db);
+    await whatsapp(late.id, new Date(Date.now() - 23.5 * 3_600_000));
+    expect(await notice(late.id)).toEqual({ queued: true, via: 'EMAIL' });
+    // Quiet for two days, no email: FAILED, saying why.
+    const quiet = await db.user.create({ data: { displayName: 'Quiet' } });
+    await whatsapp(quiet.id, hours(48));
+    expect(await notice(quiet.id)).toEqual({ queued: true, via: null });
+    expect(await db.outboundMessage.findFirstOrThrow({ where: { userId: quiet.id } })).toMatchObject({
+      status: 'FAILED',
+      failureReason:
+        "The person's chats are past the 24 hours after their last message in which WhatsApp and Instagram take one, and they have no email address",
+    });
+  });
+
   it('nobody reachable: the notice is FAILED with the reason, and no job waits for it', async () => {
     const nobody = await app.services.db.user.create({ data: { displayName: 'No Way' } });
     const key = `test:${tag()}`;

@@ -179,6 +179,28 @@ export interface SendDrainOutcome {
 
 /** How long after a person's last message a free-form reply may go (WhatsApp's customer-service window). */
 export const REPLY_WINDOW_MS = 24 * 3_600_000;
+
+/** The platforms that take free text only within REPLY_WINDOW_MS of the person's last message. */
+export const WINDOWED_PLATFORMS = ['WHATSAPP', 'INSTAGRAM'] as const satisfies readonly ChannelPlatform[];
+
+/**
+ * How much of the window must be left for a notice to be routed to a chat: it is sent after it is
+ * queued (the chat's drain, a rate limit), and must still find the window open.
+ */
+export const NOTICE_WINDOW_MARGIN_MS = 3_600_000;
+
+/**
+ * The chats that take a notice's free text now (Prisma's where): every chat on a platform without
+ * a window, and a WhatsApp or Instagram chat whose person wrote within the window, less the margin.
+ */
+export function takesFreeText(now: Date): Prisma.ChatWhereInput {
+  return {
+    OR: [
+      { platform: { notIn: [...WINDOWED_PLATFORMS] } },
+      { lastInboundAt: { gt: new Date(now.getTime() - REPLY_WINDOW_MS + NOTICE_WINDOW_MARGIN_MS) } },
+    ],
+  };
+}
 /** A message the platform keeps refusing "for now" is given up after this many tries. */
 export const MAX_SEND_ATTEMPTS = 10;
 

@@ -3,7 +3,9 @@
  * a conversation: it writes the notice in the person's language (templates.ts) and routes it.
  *
  * - Their most recently active reachable chat (or `chatId`, when given and reachable): the chat's
- *   send queue, exactly as `queueMessage` does for every chat message.
+ *   send queue, exactly as `queueMessage` does for every chat message. A WhatsApp or Instagram
+ *   chat counts only while the person wrote in the last 24 hours, less an hour (the platforms take
+ *   free text only then, and notices carry no template).
  * - Else their email address: an `outbound_messages` row with `channel = EMAIL`, PENDING, and its
  *   own `notice-email` job, in the caller's transaction (email.ts sends it).
  * - Else neither: the row is written FAILED with the reason, so it shows up instead of waiting.
@@ -14,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { Prisma } from '../../generated/prisma/client.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { insertAndEnqueue } from '../../platform/jobs.ts';
-import { outboundInsert, queueMessage } from '../channels/outbound.ts';
+import { outboundInsert, queueMessage, takesFreeText } from '../channels/outbound.ts';
 import { noticeEmailKey, noticeEmailTask } from './email.ts';
 import { type NoticeKind, type NoticeParams, renderNotice } from './templates.ts';
 
@@ -54,13 +56,17 @@ export async function queueNotice<K extends NoticeKind>(
 async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>): Promise<QueuedNotice> {
   // The person with the chat they last wrote from that still reaches them, in one read. A chat
   // shared with others (a group) is never where a person's own notice goes.
+  // A WhatsApp or Instagram chat takes free text only within 24 hours of the person's last
+  // message (notices carry no approved template): a chat past it is passed over, for another
+  // chat or their email, rather than written to and refused.
+  const open = takesFreeText(new Date());
   const user = await tx.user.findUnique({
     where: { id: notice.userId },
     select: {
       email: true,
       language: true,
       chats: {
-        where: { unreachableAt: null, shared: false },
+        where: { unreachableAt: null, shared: false, ...open },
         orderBy: { lastInboundAt: { sort: 'desc', nulls: 'last' } },
         take: 1,
       },
@@ -68,7 +74,7 @@ async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>):
   });
   const chosen = notice.chatId
     ? await tx.chat.findFirst({
-        where: { id: notice.chatId, userId: notice.userId, unreachableAt: null, shared: false },
+        where: { id: notice.chatId, userId: notice.userId, unreachableAt: null, shared: false, ...open },
       })
     : null;
   const chat = chosen ?? user?.chats[0] ?? null;
@@ -99,12 +105,14 @@ async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>):
     dedupeKey: notice.dedupeKey,
   };
   if (!user?.email) {
-    // The reason names what is missing; a chat the person blocked is said so.
-    const blocked = await tx.chat.findFirst({
-      where: { userId: notice.userId },
-      orderBy: { unreachableAt: 'desc' },
-      select: { unreachableReason: true },
+    // The reason names what is missing: a chat the person blocked, or one past its window.
+    const chats = await tx.chat.findMany({
+      where: { userId: notice.userId, shared: false },
+      orderBy: { lastInboundAt: { sort: 'desc', nulls: 'last' } },
+      select: { unreachableAt: true, unreachableReason: true },
+      take: 20,
     });
+    const blocked = chats.find((chat) => chat.unreachableAt);
     const { count } = await tx.outboundMessage.createMany({
       data: [
         {
@@ -112,7 +120,9 @@ async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>):
           status: 'FAILED',
           failureReason: blocked
             ? `The person has no reachable chat (unreachable: ${blocked.unreachableReason}) and no email address`
-            : 'The person has no chat with us and no email address',
+            : chats.length
+              ? "The person's chats are past the 24 hours after their last message in which WhatsApp and Instagram take one, and they have no email address"
+              : 'The person has no chat with us and no email address',
         },
       ],
       skipDuplicates: true,
