@@ -27,6 +27,14 @@ export const PLANS = [
 ] as const;
 export type Plan = (typeof PLANS)[number];
 
+/** The two kinds of plan, held side by side: a venue plan and a developer one. */
+export type PlanFamily = 'VENUE' | 'DEVELOPER';
+
+/** Which kind of plan `plan` is. */
+export function planFamily(plan: Plan): PlanFamily {
+  return plan.startsWith('VENUE_') ? 'VENUE' : 'DEVELOPER';
+}
+
 /** The env var naming each paid plan's Stripe price. */
 const PRICE_VARS = {
   VENUE_STARTER: 'STRIPE_PRICE_VENUE_STARTER',

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileSubscriptions, reconcileSubscriptionsTask } from '../../src/domain/billing/reconcile.ts';
 import { isVenueSubscriber, planStanding, subscriptionStanding } from '../../src/domain/billing/standing.ts';
 import { applyRecordedStripeEvent } from '../../src/domain/billing/stripe-events.ts';
+import { developerTier } from '../../src/domain/developer/tiers.ts';
 import type { StripeClient } from '../../src/integrations/stripe/client.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
 import { stripeDepsOf } from '../../src/worker/billing.ts';
@@ -360,6 +361,50 @@ describe('dunning', () => {
       plan: 'VENUE_GROWTH',
       stripeSubscriptionId: again.id,
     });
+  });
+
+  it('answers for a venue plan and a developer plan held side by side, each by its own subscription', async () => {
+    const s = await subscribed();
+    const org = s.fx.organizationId;
+    // Event times on the app's clock, which earlier tests moved on.
+    const clock = () => Math.floor(app.services.now().getTime() / 1000);
+    // A developer plan, whose renewal failed yesterday (in grace), beside the active venue plan.
+    const developer = fake.createSubscription({
+      customer: s.customerId,
+      organizationId: org,
+      price: 'price_developer_pro_test',
+    });
+    await deliver(fake.event('customer.subscription.created', developer, { created: clock() - 500 }));
+    await deliver(
+      fake.event(
+        'customer.subscription.updated',
+        fake.updateSubscription(developer.id, { status: 'past_due' }),
+        {
+          created: clock() - 400,
+        },
+      ),
+    );
+    const tierDeps = { db: app.services.db, billing: true, ...standingDeps() };
+    expect(await developerTier(tierDeps, org)).toBe('PRO');
+    expect(await planStanding(app.services.db, standingDeps(), org, 'DEVELOPER')).toMatchObject({
+      plan: 'DEVELOPER_PRO',
+      standing: 'PAST_DUE',
+    });
+    const venue = await planStanding(app.services.db, standingDeps(), org, 'VENUE');
+    expect(venue).toMatchObject({ plan: 'VENUE_GROWTH', standing: 'ACTIVE' });
+    expect(isVenueSubscriber(venue)).toBe(true);
+    // The venue plan cancelled: the developer plan stands, and fees see no venue plan.
+    await deliver(
+      fake.event(
+        'customer.subscription.deleted',
+        fake.updateSubscription(s.subscriptionId, { status: 'canceled' }),
+        {
+          created: clock() - 300,
+        },
+      ),
+    );
+    expect(await developerTier(tierDeps, org)).toBe('PRO');
+    expect(isVenueSubscriber(await planStanding(app.services.db, standingDeps(), org, 'VENUE'))).toBe(false);
   });
 });
 

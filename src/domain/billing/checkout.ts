@@ -9,6 +9,7 @@
  * {attempt}`, `portal:{organizationId}:{attempt}`), so a call the SDK retries after a timeout is
  * answered with the session Stripe already made, while a person who starts again gets a new one.
  */
+import { PLANS, type Plan, planFamily } from '../../config/billing.ts';
 import { StripeCallError, type StripeClient } from '../../integrations/stripe/client.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { ConflictError, DomainError, NotFoundError, ValidationError } from '../../platform/errors.ts';
@@ -153,7 +154,8 @@ export async function startCheckout(
   const { organizationId, plan } = input;
   // A second Checkout for a venue plan (or a developer one) would start a second subscription
   // beside the first, both billed: a plan is changed, or its payment mended, in the Customer Portal.
-  const family = (name: string | null) => name?.split('_')[0] ?? null;
+  const family = (name: string | null) =>
+    name && (PLANS as readonly string[]).includes(name) ? planFamily(name as Plan) : null;
   const subscriptions = await deps.db.billingSubscription.findMany({ where: { organizationId } });
   const live = subscriptions.some(
     (row) =>

@@ -458,7 +458,7 @@ export async function invoiceOrganizationFees(
     // Charged to a card the organisation has on file; without one Stripe emails the invoice to be
     // paid. Chosen once and kept on the row: a retry under the same key is the same request.
     if (!invoice.collectionChosenAt) {
-      const card = await invoiceCard(stripe, await planStanding(db, deps, organizationId), customer);
+      const card = await invoiceCard(stripe, await planStanding(db, deps, organizationId, 'VENUE'), customer);
       await db.feeInvoice.updateMany({
         where: { id: invoice.id, collectionChosenAt: null },
         data: { chargePaymentMethod: card, collectionChosenAt: deps.now(), updatedAt: deps.now() },

@@ -123,7 +123,7 @@ export async function accrueBookingFee(deps: FeeDeps, bookingId: string): Promis
   const reason = noFeeReason(booking);
   if (reason) return { outcome: 'no_fee', reason };
   const organizationId = booking.venue.organizationId!;
-  const standing = await planStanding(db, deps, organizationId);
+  const standing = await planStanding(db, deps, organizationId, 'VENUE');
   const subscriber = isVenueSubscriber(standing);
   const currency = venueCurrency(deps.fees, booking.venue);
   const fee = await db.$transaction(async (tx) => {

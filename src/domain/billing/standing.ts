@@ -18,7 +18,7 @@
  * Restriction needs no job to happen: it is worked out from the clock each time it is asked, so
  * features go off at the end of grace to the second. (Telling the owners is dunning.ts's work.)
  */
-import { DEFAULT_GRACE_DAYS, type Plan } from '../../config/billing.ts';
+import { DEFAULT_GRACE_DAYS, type Plan, type PlanFamily, planFamily } from '../../config/billing.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 
 export type Standing = 'NONE' | 'ACTIVE' | 'PAST_DUE' | 'RESTRICTED';
@@ -86,17 +86,27 @@ export function subscriptionStanding(
 /** Which standing counts when an organisation has several subscriptions: the first of these. */
 const STANDING_RANK: Record<Standing, number> = { ACTIVE: 0, PAST_DUE: 1, RESTRICTED: 2, NONE: 3 };
 
-/** The organisation's plan and standing now. */
+/**
+ * The organisation's plan and standing now. An organisation may hold a venue plan and a developer
+ * plan side by side: with `family`, only subscriptions to plans of that kind count (a venue's fees
+ * ask of its venue plan, an API key's tier of its developer plan); without, every one does.
+ */
 export async function planStanding(
   db: DbOrTx,
   deps: StandingDeps,
   organizationId: string,
+  family?: PlanFamily,
 ): Promise<PlanStanding> {
   const subscriptions = await db.billingSubscription.findMany({
     where: { organizationId },
     orderBy: { createdAt: 'desc' },
   });
+  const ofFamily = (priceId: string | null) => {
+    const plan = planOfPrice(deps.plans, priceId);
+    return plan !== null && planFamily(plan) === family;
+  };
   const ranked = subscriptions
+    .filter((row) => family === undefined || ofFamily(row.priceId))
     .map((row) => ({ row, ...subscriptionStanding(row, deps) }))
     .sort((a, b) => STANDING_RANK[a.standing] - STANDING_RANK[b.standing]);
   const best = ranked[0];

@@ -29,7 +29,7 @@ export interface TierDeps extends StandingDeps {
 /** The tier the organisation's keys have now. */
 export async function developerTier(deps: TierDeps, organizationId: string): Promise<DeveloperTier> {
   if (deps.billing) {
-    const standing = await planStanding(deps.db, deps, organizationId);
+    const standing = await planStanding(deps.db, deps, organizationId, 'DEVELOPER');
     return standing.plan === 'DEVELOPER_PRO' ? 'PRO' : 'FREE';
   }
   const organization = await deps.db.organization.findUnique({

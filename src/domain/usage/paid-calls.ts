@@ -87,7 +87,7 @@ export async function payForCall(
   } catch (error) {
     if (!(error instanceof InsufficientFundsError)) throw error;
   }
-  const { plan } = await planStanding(db, deps, input.organizationId);
+  const { plan } = await planStanding(db, deps, input.organizationId, 'DEVELOPER');
   if (!plan || !METERED_PLANS.has(plan)) throw new PaymentRequiredError(deps.price, deps.currency);
   const recorded = await recordUsage(db, {
     organizationId: input.organizationId,

@@ -103,7 +103,7 @@ export async function collectConversations(db: Db, deps: ConversationDeps, at: D
   const byOrganization = Map.groupBy(rows, (row) => row.organization_id);
   let recorded = 0;
   for (const [organizationId, conversations] of byOrganization) {
-    const { plan } = await planStanding(db, deps, organizationId);
+    const { plan } = await planStanding(db, deps, organizationId, 'VENUE');
     const included = plan ? deps.included[plan] : undefined;
     // Without a venue plan in good standing a venue is not metered for conversations.
     if (included === undefined) continue;
