@@ -199,6 +199,64 @@ describe('deleting an account', () => {
       },
     });
 
+    // A question they asked a venue, through the agents, answered by staff for every guest and
+    // learnt by the venue's wiki under their words.
+    const questionId = randomUUID();
+    await db.a2aEnvelope.create({
+      data: {
+        direction: 'OUTBOUND',
+        envelopeId: questionId,
+        fromAgent: `consumer-${me.userId}`,
+        toAgent: `venue-${me.venueId}`,
+        intent: 'venue.question',
+        payload: { text: 'Can Ines bring her dog Bolinha?', questionId },
+        envelope: '{"signed":"Can Ines bring her dog Bolinha?"}',
+      },
+    });
+    const item = await db.venueInboxItem.create({
+      data: {
+        venueId: me.venueId,
+        kind: 'QUESTION',
+        status: 'ANSWERED',
+        envelopeId: questionId,
+        fromAgent: `consumer-${me.userId}`,
+        guestId: me.userId,
+        guestText: 'Can Ines bring her dog Bolinha?',
+        reason: 'not in the facts',
+        answer: 'Yes, dogs are welcome.',
+        answerForAll: true,
+      },
+    });
+    await db.venueFact.create({
+      data: {
+        venueId: me.venueId,
+        key: 'question:bolinha bring dog ines',
+        text: 'Yes, dogs are welcome.',
+        source: 'STAFF_ANSWER',
+        sourceRef: item.id,
+        observedAt: app.clock.now(),
+      },
+    });
+    // Their turns summarised in a group chat another member opened.
+    const friend = await app.signIn();
+    const group = await db.chat.create({
+      data: {
+        platform: 'TELEGRAM',
+        account: 'agnt_bot',
+        externalChatId: `-${tag(8)}`,
+        userId: friend.userId,
+        shared: true,
+      },
+    });
+    await db.sessionSummary.create({
+      data: {
+        chatId: group.id,
+        userId: me.userId,
+        summary: 'Ines wants a dog-friendly place',
+        updatedAt: app.clock.now(),
+      },
+    });
+
     const answer = await app.gql(DELETE, { confirm: 'DELETE' }, { token: me.token });
     expect(answer.data, JSON.stringify(answer.body)).toMatchObject({
       deleteAccount: { __typename: 'DeleteAccountPayload' },
@@ -262,6 +320,12 @@ describe('deleting an account', () => {
     expect(await db.venueFact.count({ where: { sourceRef: booking.feedback!.id } })).toBe(0);
     const envelope = await db.a2aEnvelope.findFirstOrThrow({ where: { bookingId: me.bookingId } });
     expect(envelope).toMatchObject({ payload: { guestName: 'Guest', partySize: 2 }, envelope: null });
+    // Nor their question: in the envelopes, in the inbox, or as the key of staff's answer.
+    const question = await db.a2aEnvelope.findFirstOrThrow({ where: { envelopeId: questionId } });
+    expect(question).toMatchObject({ payload: { questionId }, envelope: null });
+    expect((await db.venueInboxItem.findUniqueOrThrow({ where: { id: item.id } })).guestText).toBeNull();
+    expect(await db.venueFact.count({ where: { sourceRef: item.id } })).toBe(0);
+    expect(await db.sessionSummary.count({ where })).toBe(0);
     // Kept: the money's record.
     expect(await db.llmUsage.count({ where })).toBe(1);
 

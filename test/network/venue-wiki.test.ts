@@ -31,10 +31,10 @@ const FACTS = {
 };
 
 const Answer = graphql(`
-  mutation WikiAnswerQuestion($itemId: ID!, $answer: String!) {
-    answerVenueQuestion(input: { itemId: $itemId, answer: $answer }) {
+  mutation WikiAnswerQuestion($itemId: ID!, $answer: String!, $forEveryGuest: Boolean) {
+    answerVenueQuestion(input: { itemId: $itemId, answer: $answer, forEveryGuest: $forEveryGuest }) {
       __typename
-      ... on VenueInboxItemPayload { item { status } }
+      ... on VenueInboxItemPayload { item { status answerForEveryGuest } }
       ... on Error { message }
     }
   }
@@ -125,16 +125,22 @@ async function ask(venue: Place, text: string, asker?: Guest) {
   return { outcome, answers: answers.map((a) => (a.payload as { text: string }).text), item };
 }
 
-/** A guest asks, the agent puts it before staff, and a staff member answers over GraphQL. */
-async function askStaff(venue: Place, text: string, answer: string, asker?: Guest) {
+/**
+ * A guest asks, the agent puts it before staff, and a staff member answers over GraphQL: for every
+ * guest who asks the same, unless `forEveryGuest` is false.
+ */
+async function askStaff(venue: Place, text: string, answer: string, asker?: Guest, forEveryGuest = true) {
   const asked = await ask(venue, text, asker);
   expect(asked.outcome.note).toBe('put before staff');
   const res = await world.app.gql(
     Answer,
-    { itemId: gid('VenueInboxItem', asked.item!.id), answer },
+    { itemId: gid('VenueInboxItem', asked.item!.id), answer, forEveryGuest },
     { token: fx.staff.token },
   );
-  expect(member(res.data?.answerVenueQuestion, 'VenueInboxItemPayload', res).item.status).toBe('ANSWERED');
+  expect(member(res.data?.answerVenueQuestion, 'VenueInboxItemPayload', res).item).toEqual({
+    status: 'ANSWERED',
+    answerForEveryGuest: forEveryGuest,
+  });
   return world.db.venueInboxItem.findUniqueOrThrow({ where: { id: asked.item!.id } });
 }
 
@@ -281,6 +287,31 @@ describe("the venue's wiki", () => {
       where: { venueId_key: { venueId, key: 'pets' } },
     });
     expect(reopened).toMatchObject({ status: 'OPEN', chosenFactId: null });
+  });
+
+  it('keeps an answer staff gave one guest to that guest: only one they say holds for all is learnt', async () => {
+    const venue = await world.venue({}, { ...FACTS, organizationId: fx.organizationId });
+    const venueId = venue.venue.id;
+    await askStaff(
+      venue,
+      'Can I bring my own birthday cake for Ana?',
+      "Yes, we'll keep Ana's cake cold for your 8pm table on the 12th.",
+      undefined,
+      false,
+    );
+    await compileVenueWiki(world.db, world.services.now());
+    expect(await world.db.venueFact.count({ where: { venueId, source: 'STAFF_ANSWER' } })).toBe(0);
+    // Another guest asking the same is put before staff, never told the first guest's answer.
+    const other = await ask(venue, 'Can I bring my own birthday cake?');
+    expect(other.outcome.note).toBe('put before staff');
+    expect(other.answers).toEqual([]);
+    // Answered for every guest, it is learnt and given to the next.
+    await askStaff(venue, 'Do you allow cakes from outside?', 'Yes, with a small cake-cutting fee.');
+    await compileVenueWiki(world.db, world.services.now());
+    expect(await world.db.venueFact.count({ where: { venueId, source: 'STAFF_ANSWER' } })).toBe(1);
+    expect((await ask(venue, 'Do you allow cakes from outside?')).answers).toEqual([
+      'Yes, with a small cake-cutting fee.',
+    ]);
   });
 
   it('follows the owner: a field cleared from the record leaves the wiki, and its conflict with it', async () => {

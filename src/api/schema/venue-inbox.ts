@@ -72,6 +72,10 @@ export const VenueInboxItem = builder.prismaNode('VenueInboxItem', {
       nullable: true,
       description: "Staff's answer to a question, or their reason for declining.",
     }),
+    answerForEveryGuest: t.exposeBoolean('answerForAll', {
+      description:
+        "Staff said the answer holds for any guest who asks the same (the venue's agent gives it to others).",
+    }),
     alternatives: t.expose('alternatives', {
       type: ['DateTime'],
       description: 'The times staff offered instead when declining.',
@@ -163,6 +167,12 @@ mutation('answerVenueQuestion', {
   input: (t) => ({
     itemId: t.globalID({ for: VenueInboxItem }),
     answer: t.string({ description: 'Plain text, up to 2000 characters.' }),
+    forEveryGuest: t.boolean({
+      required: false,
+      defaultValue: false,
+      description:
+        "The answer holds for any guest who asks the same: the venue's agent learns it and answers the next guest itself. Leave false for an answer that names this guest, their table or their date.",
+    }),
   }),
   payload: VenueInboxItemPayload,
   errors: decisionErrors,
@@ -170,7 +180,11 @@ mutation('answerVenueQuestion', {
   resolve: (input, ctx) =>
     itemPayload(
       ctx,
-      ctx.domain.network.answerVenueQuestion(ctx.access, { itemId: input.itemId.id, answer: input.answer }),
+      ctx.domain.network.answerVenueQuestion(ctx.access, {
+        itemId: input.itemId.id,
+        answer: input.answer,
+        forEveryGuest: input.forEveryGuest ?? false,
+      }),
     ),
 });
 

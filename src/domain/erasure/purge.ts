@@ -6,6 +6,7 @@
  * FAQs among them), which identity itself must not depend on.
  */
 import { z } from 'zod';
+import { consumerAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Db, Tx } from '../../platform/db.ts';
 import { defineTask } from '../../platform/jobs.ts';
 import { ACCOUNT_PURGE_AFTER_DAYS } from '../identity/account-deletion.ts';
@@ -60,6 +61,8 @@ async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
   await tx.$executeRaw`DELETE FROM channel_identities WHERE user_id = ${userId}::uuid`;
   // What the agent knew, and the record of what it did for them.
   await tx.$executeRaw`DELETE FROM memories WHERE user_id = ${userId}::uuid`;
+  // Summaries of their turns in a chat that is not theirs (a group another member opened).
+  await tx.$executeRaw`DELETE FROM session_summaries WHERE user_id = ${userId}::uuid`;
   await tx.$executeRaw`DELETE FROM taste_edges WHERE user_id = ${userId}::uuid`;
   await tx.$executeRaw`DELETE FROM tool_calls WHERE user_id = ${userId}::uuid`;
   await tx.$executeRaw`DELETE FROM confirmations WHERE user_id = ${userId}::uuid`;
@@ -84,6 +87,10 @@ async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
     DELETE FROM venue_facts WHERE source = 'GUEST_FEEDBACK'
       AND source_ref IN (SELECT id::text FROM booking_feedback WHERE guest_id = ${userId}::uuid)`;
   await tx.$executeRaw`UPDATE booking_feedback SET comment = NULL WHERE guest_id = ${userId}::uuid`;
+  // So did staff's answer to their question (keyed by their words), when staff gave it to all.
+  await tx.$executeRaw`
+    DELETE FROM venue_facts WHERE source = 'STAFF_ANSWER'
+      AND source_ref IN (SELECT id::text FROM venue_inbox_items WHERE guest_id = ${userId}::uuid)`;
   await tx.$executeRaw`UPDATE venue_inbox_items SET guest_text = NULL WHERE guest_id = ${userId}::uuid`;
   // A venue's FAQ showing a question in their words shows another guest's ask of it, or goes.
   await forgetGuestInFaq(tx, userId);
@@ -93,6 +100,11 @@ async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
                      THEN jsonb_set(e.payload - 'notes', '{guestName}', '"Guest"'::jsonb)
                      ELSE e.payload - 'notes' END
     FROM bookings b WHERE e.booking_id = b.id AND b.guest_id = ${userId}::uuid`;
+  // Their questions to venues, and the venues' answers, in their words (no booking links them).
+  await tx.$executeRaw`
+    UPDATE a2a_envelopes SET envelope = NULL, payload = payload - 'text'
+    WHERE intent IN ('venue.question', 'venue.answer')
+      AND (from_agent = ${consumerAgentId(userId)} OR to_agent = ${consumerAgentId(userId)})`;
   // Their own agent stops; the row stays for the envelopes and bookings that name it.
   await tx.$executeRaw`UPDATE agents SET status = 'RETIRED' WHERE user_id = ${userId}::uuid`;
   await tx.user.update({

@@ -293,11 +293,16 @@ const answerSchema = z.object({
   answer: z.string().trim().min(1, 'Write an answer').max(2000, 'Use at most 2000 characters'),
 });
 
-/** Answers a guest's question the venue's agent could not: `venue.answer` sent to the guest's agent. */
+/**
+ * Answers a guest's question the venue's agent could not: `venue.answer` sent to the guest's agent.
+ * With `forEveryGuest`, staff say the answer holds for anyone asking the same: the venue's agent
+ * learns it (its wiki) and gives it to the next guest itself. Without, it stays this guest's (an
+ * answer to one guest may name them, their table or their date).
+ */
 export async function answerVenueQuestion(
   deps: StaffInboxDeps,
   access: Access,
-  input: { itemId: string; answer: string },
+  input: { itemId: string; answer: string; forEveryGuest?: boolean },
 ) {
   const { answer } = parseInput(answerSchema, { answer: input.answer });
   return decide(deps, access, input.itemId, 'QUESTION', async ({ tx, item, venueAgent }) => {
@@ -310,7 +315,7 @@ export async function answerVenueQuestion(
       bookingId: item.bookingId,
       now: deps.bookings.now(),
     });
-    return { status: 'ANSWERED', answer };
+    return { status: 'ANSWERED', answer, answerForAll: input.forEveryGuest === true };
   });
 }
 
@@ -331,6 +336,8 @@ interface Deciding {
 type Resolution = {
   status: 'ACCEPTED' | 'DECLINED' | 'ANSWERED';
   answer?: string | null;
+  /** A question's answer holds for every guest (answerVenueQuestion's `forEveryGuest`). */
+  answerForAll?: boolean;
   alternatives?: Date[];
   /** The booking's live update, for after the commit. */
   afterCommit?: () => Promise<void>;
@@ -396,6 +403,7 @@ async function decide(
         resolvedAt: now,
         resolvedById,
         ...(resolution.answer !== undefined ? { answer: resolution.answer } : {}),
+        ...(resolution.answerForAll !== undefined ? { answerForAll: resolution.answerForAll } : {}),
         ...(resolution.alternatives ? { alternatives: resolution.alternatives } : {}),
       },
     });

@@ -315,7 +315,8 @@ async function compileOne(db: Db, venueId: string, now: Date): Promise<RecordRes
     add(await recordOn(tx, venueId, recordFacts(venue), 'OWNER_EDIT', { ...options, replace: true }));
 
     const answered = await tx.venueInboxItem.findMany({
-      where: { venueId, kind: 'QUESTION', status: 'ANSWERED', resolvedAt: { gt: since } },
+      // Only answers staff said hold for every guest: one written to a guest may name them.
+      where: { venueId, kind: 'QUESTION', status: 'ANSWERED', answerForAll: true, resolvedAt: { gt: since } },
       orderBy: [{ resolvedAt: 'asc' }, { id: 'asc' }],
       take: WIKI_ROWS_PER_VENUE,
     });
