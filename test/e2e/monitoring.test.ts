@@ -61,7 +61,7 @@ describe('with METRICS_TOKEN', () => {
         backlog: {
           ok: true,
           detail:
-            'inbound: nothing pending; send: nothing pending; a2a: nothing pending; webhooks: nothing pending',
+            'inbound: nothing pending; send: nothing pending; a2a: nothing pending; a2a-inbound: nothing pending; webhooks: nothing pending',
         },
         a2aBreakers: { ok: true, detail: 'all closed (shared in Redis)' },
         embeddings: { ok: true, detail: 'off: EMBEDDINGS_PROVIDER=none, recall is full-text alone' },

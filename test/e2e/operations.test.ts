@@ -28,7 +28,7 @@ describe('health, readiness, metrics, keys', () => {
         backlog: {
           ok: true,
           detail:
-            'inbound: nothing pending; send: nothing pending; a2a: nothing pending; webhooks: nothing pending',
+            'inbound: nothing pending; send: nothing pending; a2a: nothing pending; a2a-inbound: nothing pending; webhooks: nothing pending',
         },
         a2aBreakers: { ok: true, detail: 'all closed (shared in Redis)' },
         embeddings: { ok: true, detail: 'off: EMBEDDINGS_PROVIDER=none, recall is full-text alone' },
