@@ -91,7 +91,7 @@ export function createMcpServer(deps: McpServerDeps): Server {
     annotations: {
       title,
       readOnlyHint: tool.sideEffect === 'READ',
-      destructiveHint: false,
+      destructiveHint: tool.destructive === true,
       openWorldHint: false,
     },
   }));

@@ -141,6 +141,9 @@ describe.each(['streamable', 'sse'] as const)('MCP over %s', (kind) => {
       );
       expect(book.annotations?.readOnlyHint).toBe(false);
       expect(tools.find((t) => t.name === 'agnt.search_venues')!.annotations?.readOnlyHint).toBe(true);
+      // Cancelling undoes what the person has: a client asks before it runs it; booking does not.
+      expect(tools.find((t) => t.name === 'agnt.cancel_booking')!.annotations?.destructiveHint).toBe(true);
+      expect(book.annotations?.destructiveHint).toBe(false);
 
       const { resourceTemplates } = await client.listResourceTemplates();
       expect(resourceTemplates.map((t) => t.uriTemplate)).toEqual(['agnt://venues/{id}']);
@@ -167,6 +170,26 @@ describe.each(['streamable', 'sse'] as const)('MCP over %s', (kind) => {
 
       const ping = structured(await client.callTool({ name: 'agnt.ping', arguments: {} }));
       expect(ping).toMatchObject({ ok: true, scopes: ['read', 'write'] });
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('does not search near the key creator’s own location: a key has none', async () => {
+    // The developer once shared where they are, in chat.
+    await app.services.db.user.update({
+      where: { id: developerId },
+      data: { latitude: 38.7139, longitude: -9.1394 },
+    });
+    const client = await connect(kind, readKey.secret);
+    try {
+      const near = structured<{ venues: unknown[]; note?: string }>(
+        await client.callTool({ name: 'agnt.search_venues', arguments: { query: word, near_me: true } }),
+      );
+      expect(near).toEqual({
+        venues: [],
+        note: 'An API key has no location of its own: give latitude and longitude.',
+      });
     } finally {
       await client.close();
     }

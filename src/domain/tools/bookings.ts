@@ -150,6 +150,7 @@ export function cancelBookingTool(deps: BookingToolDeps) {
     name: 'cancel_booking',
     description: 'Cancel one of the person’s bookings. Only when they asked to cancel that booking.',
     sideEffect: 'WRITE',
+    destructive: true,
     callers: { apiKey: true },
     input: z.object({ booking_id: bookingId, reason: text(300).optional() }),
     output: bookingOutput,

@@ -121,6 +121,8 @@ export interface Tool<I = unknown, O = unknown, C extends ToolCaller = ToolCalle
   timeoutMs?: number;
   /** A read whose result carries text from outside our control: reading it taints the turn. */
   untrustedResult?: boolean;
+  /** A write that undoes what the person has (a cancellation): clients ask before they run it. */
+  destructive?: boolean;
   /**
    * A write in a tainted turn: 'confirm' (the default) holds it for the person's press; 'self'
    * runs it, the tool itself applying a rule of its own (see conversation/tools.ts).
@@ -159,11 +161,14 @@ export function callerAccess(db: Db, caller: ToolCaller): Access {
   return createAccess(db, caller.actor ?? { kind: 'user', userId: caller.userId, isPlatformAdmin: false });
 }
 
-/** Where the caller's person is (a location they shared, or their profile's), or null. */
+/** Where the caller's person is (a location they shared, or their profile's), or null; never for an API key. */
 export async function callerLocation(
   db: Db,
   caller: ToolCaller,
 ): Promise<{ latitude: number; longitude: number } | null> {
+  // A key acts for its creator but does not carry where they are: whoever holds the key would
+  // otherwise read the place its creator last shared in chat off the distances it is given.
+  if (caller.actor?.kind === 'apiKey') return null;
   const me = await db.user.findUnique({
     where: { id: caller.userId },
     select: { latitude: true, longitude: true },

@@ -93,7 +93,12 @@ export function searchVenuesTool(deps: VenueToolDeps) {
       cuisines: z.array(text(40)).max(5).optional(),
       category: z.enum(CATEGORIES).optional(),
       price_max: z.number().int().min(1).max(4).optional().describe('1 (cheap) to 4 (expensive)'),
-      near_me: z.boolean().optional().describe('Search around the person’s known location'),
+      near_me: z
+        .boolean()
+        .optional()
+        .describe(
+          'Search around the person’s known location (in chat; an API key has none: give latitude and longitude)',
+        ),
       latitude: z.number().min(-90).max(90).optional(),
       longitude: z.number().min(-180).max(180).optional(),
       radius_km: z.number().positive().max(50).optional(),
@@ -109,7 +114,10 @@ export function searchVenuesTool(deps: VenueToolDeps) {
         if (!near) {
           return {
             venues: [],
-            note: 'The person’s location is unknown: ask them to share it or name an area.',
+            note:
+              context.actor?.kind === 'apiKey'
+                ? 'An API key has no location of its own: give latitude and longitude.'
+                : 'The person’s location is unknown: ask them to share it or name an area.',
           };
         }
       }
