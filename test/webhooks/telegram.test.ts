@@ -111,6 +111,53 @@ describe('Telegram webhook', () => {
     ]);
   });
 
+  it('ignores what no person said in a group: service messages, other bots, and a chat speaking as itself', async () => {
+    const chatId = -nextChat++;
+    const said = (extra: Record<string, unknown>, fromId = 4242) => {
+      const update = textUpdate({ chatId, fromId, text: 'x' }) as unknown as {
+        update_id: number;
+        message: Record<string, unknown>;
+      };
+      delete update.message.text;
+      Object.assign(update.message, extra);
+      return JSON.stringify(update);
+    };
+    const updates = [
+      // Someone joined, and someone pinned a message.
+      said({ new_chat_members: [{ id: 5151, is_bot: false, first_name: 'Rui' }] }),
+      said({ pinned_message: { message_id: 1, date: 1, chat: { id: chatId, type: 'group' } } }),
+      // Another bot talking.
+      said({ text: 'I am a bot', from: { id: 6161, is_bot: true, first_name: 'OtherBot' } }),
+      // An anonymous admin: from is Telegram's shared stand-in, sender_chat the group itself.
+      said(
+        {
+          text: 'book us a table',
+          from: { id: 1087968824, is_bot: true, first_name: 'Group', username: 'GroupAnonymousBot' },
+          sender_chat: { id: chatId, type: 'supergroup', title: 'Friends' },
+        },
+        1087968824,
+      ),
+      // A linked channel's post, forwarded into the group.
+      said(
+        {
+          text: 'news',
+          from: { id: 777000, is_bot: false, first_name: 'Telegram' },
+          sender_chat: { id: -1009999, type: 'channel', title: 'News' },
+          is_automatic_forward: true,
+        },
+        777000,
+      ),
+    ];
+    for (const update of updates) expect((await postUpdate(app.url, BOT, SECRET, update)).status).toBe(200);
+    expect((await events(chatId)).map((e) => e.status)).toEqual(Array(updates.length).fill('IGNORED'));
+    // Nobody became a person from them.
+    for (const externalId of ['5151', '6161', '1087968824', '777000']) {
+      expect(
+        await app.services.db.channelIdentity.count({ where: { platform: 'TELEGRAM', externalId } }),
+      ).toBe(0);
+    }
+  });
+
   it("processes one chat's messages one at a time, in order, while chats run in parallel", async () => {
     const chats = [nextChat++, nextChat++, nextChat++];
     // Many messages per chat, delivered concurrently within and across chats.

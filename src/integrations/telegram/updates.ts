@@ -15,18 +15,69 @@ const user = z.object({
   language_code: z.string().optional(),
 });
 
-const message = z.object({
-  message_id: z.number().int(),
-  date: z.number().int(),
-  chat: z.object({ id: z.number().int() }),
-  from: user.optional(),
-  text: z.string().optional(),
-  caption: z.string().optional(),
-  photo: z.array(z.object({ file_id: z.string(), width: z.number(), height: z.number() })).optional(),
-  location: z.object({ latitude: z.number(), longitude: z.number() }).optional(),
-  contact: z.object({ phone_number: z.string(), first_name: z.string().optional() }).optional(),
-  reply_to_message: z.object({ message_id: z.number().int() }).optional(),
-});
+const message = z
+  .object({
+    message_id: z.number().int(),
+    date: z.number().int(),
+    chat: z.object({ id: z.number().int() }),
+    from: user.optional(),
+    text: z.string().optional(),
+    caption: z.string().optional(),
+    photo: z.array(z.object({ file_id: z.string(), width: z.number(), height: z.number() })).optional(),
+    location: z.object({ latitude: z.number(), longitude: z.number() }).optional(),
+    contact: z.object({ phone_number: z.string(), first_name: z.string().optional() }).optional(),
+    reply_to_message: z.object({ message_id: z.number().int() }).optional(),
+    /** Set when a chat, not a person, speaks: a channel's post, an anonymous group admin. */
+    sender_chat: z.object({ id: z.number().int() }).optional(),
+  })
+  // The rest (a service message's fields, which mark it as one) is kept, not checked.
+  .passthrough();
+
+/**
+ * The fields that make a message a service message (someone joined, left, pinned, renamed the
+ * group, a video chat started, …): Telegram sends them to bots in groups, and nobody said anything.
+ */
+const SERVICE_FIELDS = [
+  'new_chat_members',
+  'left_chat_member',
+  'new_chat_title',
+  'new_chat_photo',
+  'delete_chat_photo',
+  'group_chat_created',
+  'supergroup_chat_created',
+  'channel_chat_created',
+  'message_auto_delete_timer_changed',
+  'migrate_to_chat_id',
+  'migrate_from_chat_id',
+  'pinned_message',
+  'forum_topic_created',
+  'forum_topic_edited',
+  'forum_topic_closed',
+  'forum_topic_reopened',
+  'general_forum_topic_hidden',
+  'general_forum_topic_unhidden',
+  'video_chat_scheduled',
+  'video_chat_started',
+  'video_chat_ended',
+  'video_chat_participants_invited',
+  'write_access_allowed',
+  'users_shared',
+  'chat_shared',
+  'boost_added',
+  'chat_background_set',
+  'proximity_alert_triggered',
+  'giveaway_created',
+  'giveaway_completed',
+] as const;
+
+/**
+ * Whether a message is a person speaking: not a service message, not another bot, and not a chat
+ * speaking as itself (`sender_chat`: a linked channel's post, an anonymous admin, whose `from` is
+ * one stand-in account shared by every group, which would make one "person" of them all).
+ */
+function fromAPerson(m: object & { from?: { is_bot?: boolean }; sender_chat?: unknown }): boolean {
+  return !SERVICE_FIELDS.some((field) => field in m) && !m.from?.is_bot && m.sender_chat === undefined;
+}
 
 /** Just enough of an update to store it: its id, and what it is. */
 export const telegramUpdateSchema = z
@@ -61,12 +112,14 @@ export function parseTelegramUpdate(body: unknown) {
 
 /**
  * The normalised message of an update, or null for updates we do not act on (edits, reactions,
- * membership changes, …), which are stored and marked ignored.
+ * membership changes, service messages, other bots, a chat speaking as itself), which are stored
+ * and marked ignored.
  */
 export function normalizeTelegramUpdate(bot: string, update: TelegramUpdate): NormalizedMessage | null {
   const base = { platform: 'TELEGRAM' as const, account: bot };
   if (update.message) {
     const m = update.message;
+    if (!fromAPerson(m)) return null;
     const largest = m.photo?.at(-1);
     return {
       ...base,
