@@ -145,6 +145,26 @@ describe('draining a chat', () => {
     expect(after.last_inbound_at!.getTime()).toBeGreaterThanOrEqual(before.last_inbound_at!.getTime());
   });
 
+  it('never moves a chat’s last message back: an older message handled after a newer one leaves it', async () => {
+    const chat = unique();
+    await receive(chat);
+    await drainChat(deps(quiet), chatOf(chat));
+    // A newer message was handled already (its time is later than the one about to be drained).
+    const newer = new Date(Date.now() + 3_600_000);
+    await database.pool.query('UPDATE chats SET last_inbound_at = $2 WHERE external_chat_id = $1', [
+      chat,
+      newer,
+    ]);
+    await receive(chat);
+    await drainChat(deps(quiet), chatOf(chat));
+    expect((await chatRow(chat))!.last_inbound_at).toEqual(newer);
+    // The same when the chat is written before the handler (it was marked unreachable).
+    await database.pool.query(`UPDATE chats SET unreachable_at = now() WHERE external_chat_id = $1`, [chat]);
+    await receive(chat);
+    await drainChat(deps(quiet), chatOf(chat));
+    expect(await chatRow(chat)).toMatchObject({ last_inbound_at: newer, unreachable_at: null });
+  });
+
   it('commits a first contact twice: the person, their agent and the chat together, then the mark', async () => {
     const chat = unique();
     const event = await receive(chat);

@@ -521,6 +521,14 @@ describe('WhatsApp webhook', () => {
       failureReason: 'WhatsApp 131026: Message undeliverable (The recipient is not on WhatsApp)',
     });
     expect((await row(other)).status).toBe('DELIVERED');
+    // Undeliverable: the chat is unreachable until the person writes again.
+    const blocked = await app.services.db.chat.findFirstOrThrow({
+      where: { platform: 'WHATSAPP', messages: { some: { externalMessageId: failed } } },
+    });
+    expect(blocked).toMatchObject({
+      unreachableAt: expect.any(Date),
+      unreachableReason: 'WhatsApp 131026: Message undeliverable (The recipient is not on WhatsApp)',
+    });
   });
 
   it('answers hostile bodies with a valid signature 200 (kept), and without one 401 (not kept)', async () => {

@@ -391,7 +391,8 @@ function finishStatement(
   return Prisma.sql`
     WITH touched AS (
       UPDATE chats
-         SET last_inbound_at = ${touch?.lastInboundAt ?? null}::timestamptz, updated_at = ${at}::timestamptz
+         SET last_inbound_at = GREATEST(last_inbound_at, ${touch?.lastInboundAt ?? null}::timestamptz),
+             updated_at = ${at}::timestamptz
        WHERE id = ${touch?.chatId ?? null}::uuid
     )
     UPDATE inbound_events
@@ -481,25 +482,16 @@ export async function resolveSender(
       touch: { chatId: latest.id, lastInboundAt },
     };
   }
-  const chat = await db.chat.upsert({
-    where: {
-      platform_account_externalChatId: {
-        platform: message.platform,
-        account: message.account,
-        externalChatId: message.externalChatId,
-      },
-    },
-    create: {
-      platform: message.platform,
-      account: message.account,
-      externalChatId: message.externalChatId,
-      userId,
-      lastInboundAt,
-      shared: isShared(message),
-    },
-    update: { lastInboundAt, unreachableAt: null, unreachableReason: null },
-    select: { id: true },
-  });
+  // An older message delivered late (a redelivery) never moves the chat's last message back.
+  const [chat] = await db.$queryRaw<{ id: string }[]>`
+    INSERT INTO chats (id, platform, account, external_chat_id, user_id, last_inbound_at, shared, updated_at)
+    VALUES (gen_random_uuid(), ${message.platform}::text::"ChannelPlatform", ${message.account},
+            ${message.externalChatId}, ${userId}::uuid, ${lastInboundAt}::timestamptz, ${isShared(message)}, now())
+    ON CONFLICT (platform, account, external_chat_id) DO UPDATE
+      SET last_inbound_at = GREATEST(chats.last_inbound_at, excluded.last_inbound_at),
+          unreachable_at = NULL, unreachable_reason = NULL, updated_at = now()
+    RETURNING id::text`;
+  if (!chat) throw new Error(`the chat of ${message.platform} ${message.externalChatId} was not written`);
   return { userId, identityId: identity.id, agentId, chatId: chat.id, touch: null };
 }
 
@@ -557,8 +549,8 @@ async function makePerson(
              $7::text <> $4::text, now()
       FROM person
       ON CONFLICT (platform, account, external_chat_id) DO UPDATE
-        SET last_inbound_at = excluded.last_inbound_at, unreachable_at = NULL, unreachable_reason = NULL,
-            updated_at = excluded.updated_at
+        SET last_inbound_at = GREATEST(chats.last_inbound_at, excluded.last_inbound_at),
+            unreachable_at = NULL, unreachable_reason = NULL, updated_at = excluded.updated_at
       RETURNING id
     )
     SELECT (SELECT id::text FROM chat) AS chat_id, ${agent.job} AS job

@@ -305,14 +305,30 @@ export async function applyDeliveryStatus(
     status: 'DELIVERED' | 'READ' | 'FAILED';
     at: Date;
     error?: string | null;
+    /**
+     * The platform says the person cannot be reached there (WhatsApp's 131026: blocked us, not on
+     * WhatsApp): the chat is marked unreachable until they write again, as a refused send marks it.
+     */
+    unreachable?: boolean;
   },
 ): Promise<number> {
   const where = { externalMessageId: input.externalMessageId, chat: { platform: input.platform } };
   if (input.status === 'FAILED') {
+    const reason = input.error ?? 'the platform reported the message failed';
     const { count } = await db.outboundMessage.updateMany({
       where: { ...where, status: { in: ['SENT', 'DELIVERED'] } },
-      data: { status: 'FAILED', failureReason: input.error ?? 'the platform reported the message failed' },
+      data: { status: 'FAILED', failureReason: reason },
     });
+    if (input.unreachable) {
+      // Not when the person has written since the message was sent: they are reachable again.
+      await db.$executeRaw`
+        UPDATE chats SET unreachable_at = ${input.at}, unreachable_reason = ${reason.slice(0, 500)},
+               updated_at = now()
+        FROM outbound_messages AS m
+        WHERE m.chat_id = chats.id AND m.external_message_id = ${input.externalMessageId}
+          AND chats.platform = ${input.platform}::"ChannelPlatform" AND chats.unreachable_at IS NULL
+          AND (chats.last_inbound_at IS NULL OR chats.last_inbound_at < coalesce(m.sent_at, m.created_at))`;
+    }
     return count;
   }
   if (input.status === 'DELIVERED') {

@@ -278,6 +278,10 @@ export function whatsappEvents(
                 status: target,
                 at: sentAt(s.timestamp, now),
                 error: target === 'FAILED' ? failureReason(s.errors) : null,
+                // 131026: undeliverable (blocked us, not on WhatsApp), as a refused send is read.
+                ...(target === 'FAILED' && s.errors?.some((e) => e.code === 131026)
+                  ? { unreachable: true }
+                  : {}),
               }
             : null,
         );
