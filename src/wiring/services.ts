@@ -13,6 +13,7 @@ import type { LlmGateway } from '../domain/conversation/messages.ts';
 import { createSessionStore, type SessionStore } from '../domain/conversation/sessions.ts';
 import type { DeliveryDeps } from '../domain/delivery/deps.ts';
 import { DEMO_OWNER_EMAIL, seedDemoNetwork } from '../domain/demo/seed.ts';
+import { requireProForGuestBookings } from '../domain/developer/tiers.ts';
 import type { ApiUsageDeps } from '../domain/developer/usage.ts';
 import {
   CLOCK_TOLERANCE_SECONDS,
@@ -215,11 +216,22 @@ export function bookingServices(deps: {
     pubsub.publish,
     (error) => logger.error({ err: error }, 'could not publish an inbox event'),
   );
+  // An API key books at the network's venues on the pro developer tier only, however it asks.
+  const gated: BookingDeps = {
+    ...bookings,
+    mayBookAsGuest: requireProForGuestBookings({
+      db,
+      billing: Boolean(config.billing.stripe),
+      plans: config.billing.plans,
+      graceDays: config.billing.graceDays,
+      now,
+    }),
+  };
   // With billing on, a booking made with an API key (GraphQL or MCP) is a paid call; without it,
   // bookings cost nothing.
-  if (!config.billing.stripe) return bookings;
+  if (!config.billing.stripe) return gated;
   return {
-    ...bookings,
+    ...gated,
     payForCreation: payForApiBooking({
       plans: config.billing.plans,
       graceDays: config.billing.graceDays,

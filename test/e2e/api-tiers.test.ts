@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { apiUsageFlushTask, flushApiUsage } from '../../src/domain/developer/usage.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
+import { createBookableVenue } from '../factories/venues.ts';
 import {
   type FakeStripe,
   STRIPE_SECRET_KEY,
@@ -303,6 +304,51 @@ describe('pro, with billing off', () => {
     const refused = await ping(off, key.secret);
     expect(refused.status).toBe(429);
     expect(refused.errors?.[0]?.extensions?.tier).toBe('PRO');
+  });
+
+  it('is what booking at the network’s venues needs, over GraphQL as over MCP; a venue’s own key books at its own venue on free', async () => {
+    const db = off.services.db;
+    const startsAt = (venue: { timeZone: string }, day: number) =>
+      new Date(
+        Temporal.Now.plainDateISO(venue.timeZone)
+          .add({ days: day })
+          .toZonedDateTime({ timeZone: venue.timeZone, plainTime: '19:00' }).epochMilliseconds,
+      ).toISOString();
+    const BOOK = `mutation TierBook($input: CreateBookingInput!) {
+      createBooking(input: $input) { __typename ... on Error { message } }
+    }`;
+    type Booked = { createBooking: { __typename: string; message?: string } };
+    const book = (secret: string, venueId: string, day: number, venue: { timeZone: string }) =>
+      off.gql<Booked, unknown>(
+        BOOK,
+        {
+          input: { venueId: encodeGlobalID('Venue', venueId), startsAt: startsAt(venue, day), partySize: 2 },
+        },
+        { token: secret },
+      );
+    const elsewhere = await createBookableVenue(db, {});
+    const free = await developer(off, ['read', 'write']);
+    const refused = await book(free.key.secret, elsewhere.id, 3, elsewhere);
+    expect(refused.data?.createBooking).toEqual({
+      __typename: 'NotAllowedError',
+      message:
+        'Booking at the network’s venues with an API key needs the pro developer tier: subscribe the organisation to the developer pro plan',
+    });
+    expect(await db.booking.count({ where: { venueId: elsewhere.id } })).toBe(0);
+
+    // The venue's own system, with its organisation's key, at its own venue: no tier needed.
+    const own = await createBookableVenue(db, { organizationId: free.organizationId });
+    const mine = await book(free.key.secret, own.id, 3, own);
+    expect(mine.data?.createBooking).toMatchObject({ __typename: 'BookingPayload' });
+
+    // Pro: it books at the network's venues.
+    await db.organization.update({ where: { id: free.organizationId }, data: { developerTier: 'PRO' } });
+    const booked = await book(free.key.secret, elsewhere.id, 4, elsewhere);
+    expect(booked.data?.createBooking).toEqual({ __typename: 'BookingPayload' });
+    expect(await db.booking.findFirst({ where: { venueId: elsewhere.id } })).toMatchObject({
+      guestId: free.owner.userId,
+      status: 'REQUESTED',
+    });
   });
 });
 

@@ -58,6 +58,12 @@ export interface BookingDeps {
    * (src/domain/usage/paid-calls.ts). Absent: bookings cost nothing.
    */
   payForCreation?: (tx: Tx, access: Access, booking: Booking) => Promise<void>;
+  /**
+   * Whether an API key may book at a venue that is not its organisation's (as a guest, the way a
+   * developer's agent books): the developer tier's rule (src/domain/developer/tiers.ts), the same
+   * over GraphQL as over MCP and A2A. Throws when it may not. Absent: any key may.
+   */
+  mayBookAsGuest?: (access: Access) => Promise<void>;
 }
 
 export interface BookingLimits {
@@ -135,6 +141,7 @@ export async function createBooking(
   // (the catch below), and answered the same way.
   const [earlier] = venue.bookings;
   if (earlier) return { ...sameRequestOrConflict(earlier, parsed), ...owner };
+  if (access.actor.kind === 'apiKey' && !asVenue) await deps.mayBookAsGuest?.(access);
   await limitCreation(deps, access);
 
   const guestId = forSomeoneElse

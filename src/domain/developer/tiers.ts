@@ -14,6 +14,7 @@ import type { DeveloperTier } from '../../generated/prisma/enums.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { planStanding, type StandingDeps } from '../billing/standing.ts';
+import type { Actor } from '../identity/actor.ts';
 import type { Access } from '../organizations/access.ts';
 
 export type { DeveloperTier };
@@ -37,6 +38,29 @@ export async function developerTier(deps: TierDeps, organizationId: string): Pro
     select: { developerTier: true },
   });
   return organization?.developerTier ?? 'FREE';
+}
+
+/** A key of a free-tier organisation asked for what the pro developer tier gives. */
+export class ProTierRequiredError extends NotAllowedError {
+  override name = 'ProTierRequiredError';
+  readonly code = 'PRO_TIER_REQUIRED';
+  constructor(what: string) {
+    super(`${what} needs the pro developer tier: subscribe the organisation to the developer pro plan`);
+  }
+}
+
+/**
+ * A key books at the network's venues (not its own organisation's) as its creator, the guest: on
+ * the pro developer tier only, whichever way it asks (GraphQL, MCP, public A2A).
+ */
+export function requireProForGuestBookings(deps: TierDeps) {
+  return async (access: { actor: Actor }): Promise<void> => {
+    const actor = access.actor;
+    if (actor.kind !== 'apiKey') return;
+    if ((await developerTier(deps, actor.organizationId)) !== 'PRO') {
+      throw new ProTierRequiredError('Booking at the network’s venues with an API key');
+    }
+  };
 }
 
 /** Requests per UTC day a key on `tier` may make (config.rateLimits.dailyPerApiKey). */
