@@ -324,6 +324,29 @@ describe('refusals', () => {
     expect(lane(scan, 'WEBSITE').state).toBe('FAILED');
   });
 
+  it('tries a bounded number of linked pages, and follows none to another port', async () => {
+    const w = await world();
+    // A home page linking to 40 menu pages, each redirecting to a port of another host.
+    const links = Array.from({ length: 40 }, (_, i) => `<a href="/menu/${i}">Menu ${i}</a>`).join('');
+    const pages: Record<string, FixturePage> = {
+      '/robots.txt': { type: 'text/plain', body: 'User-agent: *\nAllow: /\n' },
+      '/': { body: `<html><body><h1>Casa</h1>${links}</body></html>` },
+    };
+    for (let i = 0; i < 40; i++) {
+      pages[`/menu/${i}`] = { status: 302, headers: { location: `http://127.0.0.1:${1000 + i}/` } };
+    }
+    const s = await site(pages);
+    const scan = await scanned(w, `${s.url}/`);
+    expect(scan.status).toBe('DONE');
+    const skipped = scan.report!.pages.filter((p) => p.note.startsWith('skipped'));
+    // SCAN_MAX_PAGES (5) twice at most, each refused at the redirect without a request to it.
+    expect(skipped).toHaveLength(10);
+    expect(s.requests.filter((path) => path.startsWith('/menu/'))).toHaveLength(10);
+    expect(skipped[0]!.note).toBe(
+      "skipped: 127.0.0.1:1000 is on port 1000: only the site's own port and the web's standard ports are read",
+    );
+  });
+
   it('refuses a redirect to no address at all as such, not as an error of ours', async () => {
     const w = await world();
     const s = await site({

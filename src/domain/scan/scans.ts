@@ -237,10 +237,14 @@ export async function runScan(deps: ScanRunDeps, scanId: string): Promise<Busine
   }
   const queue = [...home.nextPages];
   const seen = new Set([found.url, home.url]);
-  while (pages.length < deps.maxPages && queue.length > 0 && !signal.aborted) {
+  // Pages that cannot be read count too: a home page of a thousand dead links is tried a few times,
+  // not a thousand (each a request from us, and a line of the report).
+  let tried = 0;
+  while (pages.length < deps.maxPages && tried < deps.maxPages * 2 && queue.length > 0 && !signal.aborted) {
     const next = queue.shift()!;
     if (seen.has(next)) continue;
     seen.add(next);
+    tried += 1;
     try {
       const page = await fetcher.fetchPage(next, { signal });
       pages.push(extractPage(page.body, page.url));

@@ -2,7 +2,9 @@
  * Reading a public website on someone's say-so (a business scan): a typed client for "the web"
  * like the others in src/integrations, with the guards a server fetching URLs it was handed needs.
  *
- * - Only http and https.
+ * - Only http and https, on the web's standard ports or the port of the first address read (the
+ *   site's own): links and redirects to other ports are refused, so a page cannot have us knock
+ *   on every port of another host.
  * - Every address the host resolves to must be public (src/platform/address-policy.ts), unless
  *   the allow-list names it; the socket connects to the address that was checked, so DNS
  *   rebinding cannot slip an internal address in between.
@@ -95,6 +97,8 @@ interface RawAnswer {
 export function createWebFetcher(options: WebFetcherOptions): WebFetcher {
   /** Per origin: why robots.txt keeps our user agent from a page (null: it may read it). Kept for the fetcher's life (one scan). */
   const robotsByOrigin = new Map<string, Promise<(url: URL) => string | null>>();
+  /** The port of the first address read (the site's own, when it names one); '' is the default. */
+  let sitePort: string | null = null;
 
   function parseUrl(raw: string): URL {
     let url: URL;
@@ -115,6 +119,15 @@ export function createWebFetcher(options: WebFetcherOptions): WebFetcher {
         'not_http',
         raw,
         'A web address with a user name or password cannot be read',
+      );
+    }
+    // url.port is '' for the scheme's default port.
+    sitePort ??= url.port;
+    if (url.port !== '' && url.port !== sitePort) {
+      throw new FetchRefusedError(
+        'not_http',
+        raw,
+        `${url.host} is on port ${url.port}: only the site's own port and the web's standard ports are read`,
       );
     }
     url.hash = '';
@@ -307,8 +320,9 @@ function tooLarge(url: URL, maxBytes: number): FetchRefusedError {
   );
 }
 
-function networkError(url: URL, error: Error): FetchRefusedError {
-  return new FetchRefusedError('network', url.href, `${url.host} could not be reached: ${error.message}`);
+function networkError(url: URL, _error: Error): FetchRefusedError {
+  // Not why (refused, reset, no route): a page's links must not learn us which ports answer.
+  return new FetchRefusedError('network', url.href, `${url.host} could not be reached`);
 }
 
 /** The body in the charset the answer names, UTF-8 when it names none or one we do not know. */
