@@ -4,10 +4,16 @@
  * (the SDK saves a task's events while the executor goes on), and a task is its organisation's.
  */
 import { randomUUID } from 'node:crypto';
-import { type Task, TaskState } from '@a2a-js/sdk';
+import { Role, type Task, TaskState } from '@a2a-js/sdk';
 import { ServerCallContext } from '@a2a-js/sdk/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeyUser, PublicTaskStore } from '../../src/a2a/public/task-store.ts';
+import {
+  agentMessage,
+  KeyUser,
+  MAX_TASK_CHARS,
+  MAX_TASK_HISTORY,
+  PublicTaskStore,
+} from '../../src/a2a/public/task-store.ts';
 import type { KeyActor } from '../../src/api/admit-key.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { createBooking } from '../factories/bookings.ts';
@@ -93,6 +99,24 @@ describe('the public A2A task store', () => {
     const row = await database.prisma.a2aTask.findUniqueOrThrow({ where: { id: task.id } });
     expect(row.bookingId).toBe(booking.id);
     expect((row.task as { status: { state: string } }).status.state).toBe('TASK_STATE_INPUT_REQUIRED');
+  });
+
+  it('keeps the latest of a task’s history, within a size, however many messages are sent to it', async () => {
+    const context = await keyOf();
+    const task = taskIn(TaskState.TASK_STATE_INPUT_REQUIRED);
+    const messages = Array.from({ length: 200 }, (_, i) => ({
+      ...agentMessage(task, `message ${i} ${'x'.repeat(5_000)}`),
+      role: Role.ROLE_USER,
+    }));
+    await store.save({ ...task, history: messages }, context);
+    const row = await database.prisma.a2aTask.findUniqueOrThrow({ where: { id: task.id } });
+    expect(JSON.stringify(row.task).length).toBeLessThanOrEqual(MAX_TASK_CHARS);
+    const loaded = (await store.load(task.id, context))!;
+    expect(loaded.history.length).toBeLessThanOrEqual(MAX_TASK_HISTORY);
+    expect(loaded.history.length).toBeGreaterThan(0);
+    expect(loaded.history.at(-1)?.parts[0]).toMatchObject({
+      content: { $case: 'text', value: expect.stringMatching(/^message 199 /) },
+    });
   });
 
   it('refuses to write a task id another organisation holds, and leaves that task as it was', async () => {

@@ -494,4 +494,33 @@ describe('the tool contract, whoever calls', () => {
     const audit = await db.toolCall.findFirstOrThrow({ where: { apiKeyId: writeKey.id, tool: 'remember' } });
     expect(audit).toMatchObject({ channel: 'MCP', outcome: 'REFUSED', userId: developerId });
   });
+
+  it('keeps a bounded record of a call whatever its input: a megabyte sent is not a megabyte kept', async () => {
+    const db = app.services.db;
+    const actor = await authenticateApiKey(db, readKey.secret, {
+      keyPrefix: app.services.config.auth.apiKeyPrefix,
+    });
+    const search = consumerTools(app.services).find((tool) => tool.name === 'search_venues')!;
+    const huge = 'x'.repeat(1_000_000);
+    const result = await runTool(
+      { db, timeoutMs: 5000 },
+      'search_venues',
+      search as unknown as AnyTool,
+      { query: huge },
+      {
+        userId: developerId,
+        actor,
+        channel: 'mcp',
+        agentId: null,
+        now: () => new Date(),
+        logger: createLogger('silent'),
+      },
+    );
+    expect(result).toMatchObject({ outcome: 'INVALID' });
+    const audit = await db.toolCall.findFirstOrThrow({
+      where: { apiKeyId: readKey.id, tool: 'search_venues', outcome: 'INVALID' },
+    });
+    expect(audit.input).toMatchObject({ truncated: true });
+    expect(JSON.stringify(audit.input).length).toBeLessThan(13_000);
+  });
 });

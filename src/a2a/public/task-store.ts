@@ -103,7 +103,7 @@ export class PublicTaskStore implements TaskStore {
    * its own organisation's, so a task id another organisation holds is refused, not overwritten.
    */
   private async write(task: Task, actor: KeyActor, bookingId: string | null): Promise<void> {
-    const json = JSON.stringify(Task.toJSON(task));
+    const json = storedTask(task);
     const written = await this.db.$queryRaw<{ id: string }[]>`
       INSERT INTO a2a_tasks AS t (id, organization_id, api_key_id, context_id, booking_id, task, updated_at)
       VALUES (${task.id}::uuid, ${actor.organizationId}::uuid, ${actor.apiKeyId}::uuid, ${task.contextId},
@@ -120,6 +120,26 @@ export class PublicTaskStore implements TaskStore {
   async list(): Promise<never> {
     throw new UnsupportedOperationError('Listing tasks is not offered: keep the ids message/send returns');
   }
+}
+
+/** The messages of a task's history kept with it: the latest. */
+export const MAX_TASK_HISTORY = 20;
+/** The most of a task's JSON kept: older messages go first to keep under it. */
+export const MAX_TASK_CHARS = 256_000;
+
+/**
+ * A task's JSON as it is stored: each message sent to a task waiting for input is appended to its
+ * history by the SDK and the whole task written again, so the history is cut to its latest
+ * messages, and to a size, or one task could grow without end (its calls are not all counted).
+ */
+function storedTask(task: Task): string {
+  let history = task.history.slice(-MAX_TASK_HISTORY);
+  let json = JSON.stringify(Task.toJSON({ ...task, history }));
+  while (json.length > MAX_TASK_CHARS && history.length > 0) {
+    history = history.slice(1);
+    json = JSON.stringify(Task.toJSON({ ...task, history }));
+  }
+  return json;
 }
 
 /** A booking's task state, and what it means in words, as the booking stands now. */

@@ -165,7 +165,8 @@ async function record(
         apiKeyId: caller.actor?.kind === 'apiKey' ? caller.actor.apiKeyId : null,
         tool: call.name.slice(0, 80),
         sideEffect: call.sideEffect,
-        input: (call.input ?? {}) as Prisma.InputJsonValue,
+        // Bounded as the result is: an invalid call's input is whatever was sent.
+        input: auditable(call.input ?? {}),
         outcome: call.outcome,
         result,
         error: call.error,
