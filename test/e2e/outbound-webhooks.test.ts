@@ -361,6 +361,39 @@ describe('outbound webhooks', () => {
     expect(hook.accepted.map((d) => d.body.data.bookingId)).toEqual([b.id]);
   });
 
+  it('gives what waited while disabled its retries afresh once enabled: a receiver still down does not lose it', async () => {
+    const w = await world();
+    const hook = await receiver({ checkTimestamp: false });
+    const { id, globalId, secret } = await subscribe(w, hook.url);
+    hook.secrets.push(secret);
+    const waiting = await requested(w);
+    // Queued four days ago, while the subscription was disabled.
+    await app.services.db.webhookDelivery.updateMany({
+      where: { subscriptionId: id },
+      data: { queuedAt: new Date(Date.now() - 4 * DAY) },
+    });
+    await app.services.db.webhookSubscription.update({
+      where: { id },
+      data: { enabled: false, disabledAt: new Date(), disabledReason: 'Disabled by a person' },
+    });
+    const res = await app.gql<{ updateWebhookSubscription: { __typename: string } }, unknown>(
+      `mutation($input: UpdateWebhookSubscriptionInput!) { updateWebhookSubscription(input: $input) { __typename } }`,
+      { input: { subscriptionId: globalId, enabled: true } },
+      { token: w.owner.token },
+    );
+    expect(res.data?.updateWebhookSubscription.__typename).toBe('UpdateWebhookSubscriptionPayload');
+    // The receiver is still down at the first try: the delivery waits for its retry.
+    hook.down();
+    expect((await drain(id)).retryAfterMs).toBe(30_000);
+    expect(
+      await app.services.db.webhookDelivery.findFirstOrThrow({
+        where: { subscriptionId: id, bookingId: waiting.id },
+      }),
+    ).toMatchObject({ status: 'PENDING', attempts: 1 });
+    hook.up();
+    expect(await drain(id, 31_000)).toEqual({ sent: 1, retryAfterMs: null });
+  });
+
   it('the drain job comes back for the retry, and a drain lost from the queue is swept back', async () => {
     const w = await world();
     const hook = await receiver();

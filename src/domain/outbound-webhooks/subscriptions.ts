@@ -126,8 +126,15 @@ export async function updateWebhookSubscription(
           : {}),
       },
     });
-    // What waited while it was disabled goes now, in order.
-    if (enabling) await wakeDrain(tx, current.id, { now: true });
+    // What waited while it was disabled goes now, in order, with its retries afresh: its time to
+    // be given up counts from now, not from when it was queued (days ago, it would fail at once).
+    if (enabling) {
+      await tx.webhookDelivery.updateMany({
+        where: { subscriptionId: current.id, status: 'PENDING' },
+        data: { queuedAt: deps.now(), attempts: 0, nextAttemptAt: null },
+      });
+      await wakeDrain(tx, current.id, { now: true });
+    }
     return updated;
   });
 }
