@@ -60,14 +60,22 @@ export class SendError extends Error {
   readonly permanent: boolean;
   /** The person cannot be reached on this chat any more (blocked the bot, deleted the account). */
   readonly unreachable: boolean;
+  /** The platform's rate limit (429 and its kin): waited out, never a reason to give up. */
+  readonly rateLimited: boolean;
   constructor(
     message: string,
-    options: { retryAfterSeconds?: number | null; permanent?: boolean; unreachable?: boolean } = {},
+    options: {
+      retryAfterSeconds?: number | null;
+      permanent?: boolean;
+      unreachable?: boolean;
+      rateLimited?: boolean;
+    } = {},
   ) {
     super(message);
     this.retryAfterSeconds = options.retryAfterSeconds ?? null;
     this.permanent = options.permanent ?? false;
     this.unreachable = options.unreachable ?? false;
+    this.rateLimited = options.rateLimited ?? false;
   }
 }
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_SEND_ATTEMPTS, queueMessage } from '../../src/domain/channels/outbound.ts';
 import { escapeMarkdownV2 } from '../../src/integrations/telegram/client.ts';
 import { startAppWithWorker, stopAll, TELEGRAM_BOT, telegramEnv } from '../factories/apps.ts';
 import { outbox } from '../factories/channels.ts';
@@ -92,6 +93,31 @@ describe('send queue', () => {
     expect(calls).toHaveLength(2);
     expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(950);
     expect((await row(key)).attempts).toBe(2);
+  });
+
+  it('waits out a 429 however many tries the message has had: a rate limit is never a reason to give up', async () => {
+    const { chatId, userId } = await person();
+    api.failNext('sendMessage', 1, {
+      status: 429,
+      body: {
+        ok: false,
+        error_code: 429,
+        description: 'Too Many Requests: retry after 1',
+        parameters: { retry_after: 1 },
+      },
+    });
+    // A message that has had its share of tries already (a busy group's), queued as one.
+    const dedupeKey = `test:busy:${chatId}`;
+    await app.services.db.$transaction(async (tx) => {
+      await queueMessage(tx, { userId, kind: 'test', body: 'still coming', dedupeKey });
+      await tx.outboundMessage.update({ where: { dedupeKey }, data: { attempts: MAX_SEND_ATTEMPTS - 1 } });
+    });
+    await waitFor(
+      async () => (await row(dedupeKey)).status !== 'PENDING',
+      'the message to be sent after retry_after',
+      15_000,
+    );
+    expect(await row(dedupeKey)).toMatchObject({ status: 'SENT', attempts: MAX_SEND_ATTEMPTS + 1 });
   });
 
   it('retries a 5xx with backoff', async () => {

@@ -201,8 +201,13 @@ export function takesFreeText(now: Date): Prisma.ChatWhereInput {
     ],
   };
 }
-/** A message the platform keeps refusing "for now" is given up after this many tries. */
+/**
+ * A message the platform keeps refusing "for now" is given up after this many tries (rate limits
+ * are not counted against it: they are waited out).
+ */
 export const MAX_SEND_ATTEMPTS = 10;
+/** The longest wait between tries when the platform does not say how long. */
+const MAX_BACKOFF_MS = 10 * 60_000;
 
 /**
  * Sends a chat's pending messages, oldest first. Stops (and comes back later) when a rate limit
@@ -284,13 +289,15 @@ async function sendOne(
       return fail(sendError.message.slice(0, 2000));
     }
     const attempts = message.attempts + 1;
-    if (attempts >= MAX_SEND_ATTEMPTS)
+    // A rate limit is waited out however often it comes (a busy group): only failures give up.
+    if (attempts >= MAX_SEND_ATTEMPTS && !sendError?.rateLimited)
       return fail(`gave up after ${attempts} attempts: ${(error as Error).message}`);
     await db.outboundMessage.update({ where: { id: message.id }, data: { attempts } });
-    // The platform's own retry_after when it gave one, else exponential backoff from 2 s.
+    // The platform's own retry_after when it gave one, else exponential backoff from 2 s (at most
+    // MAX_BACKOFF_MS).
     const delayMs = sendError?.retryAfterSeconds
       ? sendError.retryAfterSeconds * 1000
-      : 2000 * 2 ** (attempts - 1);
+      : Math.min(MAX_BACKOFF_MS, 2000 * 2 ** (attempts - 1));
     logger.info({ err: error, 'outbound.retry_ms': delayMs }, 'send deferred');
     return { waitMs: delayMs };
   }

@@ -64,7 +64,7 @@ export function graphSendError(
   const seconds = retryAfter && /^\d+$/.test(retryAfter) ? Number(retryAfter) : null;
   if (status === 429 || (code !== undefined && RATE_LIMIT_CODES.has(code))) {
     // Meta rarely says how long; without a Retry-After the queue backs off exponentially.
-    return new SendError(text, { retryAfterSeconds: seconds });
+    return new SendError(text, { retryAfterSeconds: seconds, rateLimited: true });
   }
   if (error?.is_transient || (code !== undefined && TRANSIENT_CODES.has(code)) || status >= 500) {
     return new SendError(text, { retryAfterSeconds: seconds });

@@ -43,6 +43,7 @@ export function createTelegramClient(options: {
       if (code === 429) {
         throw new SendError(`Telegram: ${description}`, {
           retryAfterSeconds: body && !body.ok ? (body.parameters?.retry_after ?? 1) : 1,
+          rateLimited: true,
         });
       }
       if (code === 403)

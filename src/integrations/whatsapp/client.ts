@@ -98,7 +98,7 @@ export function whatsappSendError(
   const seconds = retryAfter && /^\d+$/.test(retryAfter) ? Number(retryAfter) : null;
 
   if (httpStatus === 429 || (code !== null && RATE_LIMITED.has(code)))
-    return new SendError(message, { retryAfterSeconds: seconds });
+    return new SendError(message, { retryAfterSeconds: seconds, rateLimited: true });
   if (code === 131047) return new SendError(message, { permanent: true });
   if (code === 131026) return new SendError(message, { permanent: true, unreachable: true });
   if (httpStatus >= 500 || (code !== null && TRANSIENT.has(code)))
