@@ -27,7 +27,10 @@ export interface DayCounters {
   take(id: string, day: string, limit: number, ttlMs: number): Promise<DayCount>;
   /** `id`'s count for `day`, without changing it. */
   read(id: string, day: string): Promise<number>;
-  /** Every id counted on `day`, with its count. */
+  /**
+   * Every id counted on `day`, with its count. With Redis configured and not answering this
+   * throws (the counts would be this process's part of the day only).
+   */
   all(day: string): Promise<Map<string, number>>;
   readonly mode: () => 'redis' | 'memory';
 }
@@ -116,15 +119,14 @@ export function createDayCounters(redis: RedisHandle, logger: Logger): DayCounte
       return memory.get(day)?.get(id) ?? 0;
     },
     async all(day) {
+      // The day's counts are read whole or not at all: with Redis away this process's own counts
+      // are a part of the day (each process counted apart), and recorded as the whole they would
+      // lose the rest for good. The reader (the flush job) fails and runs again.
       if (client) {
-        try {
-          const ids = await client.smembers(idsKey(day));
-          if (ids.length === 0) return new Map();
-          const counts = await client.mget(ids.map((id) => counterKey(id, day)));
-          return new Map(ids.map((id, i) => [id, Number(counts[i] ?? 0)]));
-        } catch (error) {
-          fallBack(error);
-        }
+        const ids = await client.smembers(idsKey(day));
+        if (ids.length === 0) return new Map();
+        const counts = await client.mget(ids.map((id) => counterKey(id, day)));
+        return new Map(ids.map((id, i) => [id, Number(counts[i] ?? 0)]));
       }
       return new Map(memory.get(day) ?? []);
     },

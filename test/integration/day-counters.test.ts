@@ -4,6 +4,7 @@
  * can be read back whole (what the flush job reads) until the counter expires.
  */
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDayCounters } from '../../src/platform/day-counters.ts';
 import { createLogger } from '../../src/platform/logger.ts';
@@ -57,4 +58,23 @@ it('expires a day’s counter in Redis and its set of ids after the time given',
     expect(ttl, key).toBeGreaterThan(80_000);
     expect(ttl, key).toBeLessThanOrEqual(90_000);
   }
+});
+
+it('refuses to read a day whole while Redis is away, rather than answer with this process’s part of it', async () => {
+  // A Redis that does not answer: counting goes on in the process, reading the day fails.
+  const down = new Redis({ host: '127.0.0.1', port: 1, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+  down.on('error', () => {});
+  const handle: RedisHandle = {
+    mode: 'redis',
+    client: down,
+    keyPrefix: `test:${randomUUID()}:`,
+    ping: async () => false,
+    close: async () => down.disconnect(),
+  };
+  handles.push(handle);
+  const c = createDayCounters(handle, createLogger('silent'));
+  const id = randomUUID();
+  expect(await c.take(id, '2026-12-04', 5, 60_000)).toEqual({ allowed: true, count: 1 });
+  expect(c.mode()).toBe('memory');
+  await expect(c.all('2026-12-04')).rejects.toThrow();
 });
