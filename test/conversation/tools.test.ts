@@ -5,6 +5,7 @@
  * timeouts and answers that break the output schema returned as results, an audit row for every
  * call).
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CONSUMER_TOOLS } from '../../src/domain/agents/dna.ts';
@@ -271,6 +272,47 @@ describe('running a tool call', () => {
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
+  });
+
+  it('tells a write that timed out what to do next in the caller’s own terms: chat looks first, a key asks again', async () => {
+    const hangs = defineTool({
+      name: 'hangs',
+      description: 'Never answers',
+      sideEffect: 'WRITE',
+      callers: { person: true, apiKey: true },
+      input: z.object({}),
+      output: z.object({}),
+      run: () => new Promise<Record<string, never>>(() => {}),
+    });
+    const deps = { db: app.services.db, timeoutMs: 50 };
+    const inChat = await runTool(
+      deps,
+      'hangs',
+      hangs as never,
+      {},
+      { ...context(), channel: 'chat' as const },
+    );
+    expect(inChat.error).toMatch(/do not repeat it; check its status \(list_my_bookings/);
+    const byKey = await runTool(
+      deps,
+      'hangs',
+      hangs as never,
+      {},
+      {
+        ...context(),
+        channel: 'mcp' as const,
+        actor: {
+          kind: 'apiKey' as const,
+          apiKeyId: randomUUID(),
+          organizationId: randomUUID(),
+          userId,
+          scopes: ['read', 'write'],
+          role: 'ADMIN' as const,
+        },
+      },
+    );
+    expect(byKey).toMatchObject({ outcome: 'TIMEOUT' });
+    expect(byKey.error).toMatch(/send the same request again \(the same table answers with the same booking/);
   });
 
   it('returns an answer that breaks the output schema as an error, never the answer itself', async () => {

@@ -100,7 +100,7 @@ export async function runTool<C extends ToolCaller>(
         if (checked && !checked.success) throw new BrokenOutput(checked.error.message);
         outcome = 'OK';
       } catch (failure) {
-        ({ outcome, error } = describeFailure(failure, timeoutMs, tool.sideEffect));
+        ({ outcome, error } = describeFailure(failure, timeoutMs, tool.sideEffect, caller));
         if (outcome === 'ERROR') caller.logger.error({ err: failure, 'tool.name': name }, 'tool failed');
       } finally {
         clearTimeout(timer);
@@ -195,12 +195,17 @@ function describeFailure(
   failure: unknown,
   timeoutMs: number,
   sideEffect: ToolSideEffect,
+  caller: ToolCaller,
 ): { outcome: ToolCallOutcome; error: string } {
   if (failure instanceof ToolTimeout && sideEffect !== 'READ') {
-    // It may still have happened: trying again could do it twice.
+    // It may still have happened. In chat the model can look (its own tools list bookings and
+    // deliveries); a key's writes are the booking tools, whose same request is the same booking.
     return {
       outcome: 'TIMEOUT',
-      error: `No answer within ${timeoutMs / 1000} s, so it is unknown whether it went through: do not repeat it; check its status (list_my_bookings, get_delivery_status) first`,
+      error:
+        caller.actor?.kind === 'apiKey'
+          ? `No answer within ${timeoutMs / 1000} s, so it is unknown whether it went through: send the same request again (the same table answers with the same booking, made once; a cancellation cancels once)`
+          : `No answer within ${timeoutMs / 1000} s, so it is unknown whether it went through: do not repeat it; check its status (list_my_bookings, get_delivery_status) first`,
     };
   }
   if (failure instanceof ToolTimeout) {
