@@ -363,11 +363,62 @@ async function supersede(tx: Tx, ids: string[], winnerId: string, now: Date): Pr
 // ---------------------------------------------------------------------------------------------
 // Deep
 
-/** What a memory says of the person's diet, as the profile lists it ("nut allergy"). */
+/**
+ * Words that put someone else in a memory ("my wife is vegetarian", "our son's nut allergy"): what
+ * it says of a diet is theirs, not the person's.
+ */
+const SOMEONE_ELSE = new Set([
+  'wife',
+  'husband',
+  'partner',
+  'boyfriend',
+  'girlfriend',
+  'fiance',
+  'fiancee',
+  'spouse',
+  'son',
+  'daughter',
+  'kid',
+  'kids',
+  'child',
+  'children',
+  'baby',
+  'toddler',
+  'mother',
+  'mom',
+  'mum',
+  'father',
+  'dad',
+  'parents',
+  'brother',
+  'sister',
+  'grandma',
+  'grandpa',
+  'friend',
+  'friends',
+  'colleague',
+  'colleagues',
+  'boss',
+  'guest',
+  'guests',
+  'family',
+  'he',
+  'she',
+  'his',
+  'hers',
+  'her',
+  'him',
+  'they',
+  'their',
+  'them',
+]);
+
+/** What a memory says of the person's own diet, as the profile lists it ("nut allergy"). */
 export function dietaryOf(content: string): string[] {
   const meaning = meaningOf(content);
   if (meaning.negative) return [];
   const words = wordsOf(content);
+  if (words.some((word) => SOMEONE_ELSE.has(word.replace(/'s$/, '')))) return [];
   const found = new Set<string>();
   for (const diet of ['vegetarian', 'vegan', 'pescatarian', 'halal', 'kosher']) {
     if (words.includes(diet)) found.add(diet);
@@ -410,14 +461,21 @@ export async function dreamDeep(db: Db, options: { now: Date; limit: number }): 
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`memories:${person.id}`}, 0))`;
       // When they last forgot everything, as it is under the lock (a forget while this run went
       // through the others counts): nothing from before it comes back as a habit.
-      const [fresh] = await tx.$queryRaw<{ forgottenAt: Date | null }[]>`
-        SELECT memory_forgotten_at AS "forgottenAt" FROM users WHERE id = ${person.id}::uuid`;
+      const [fresh] = await tx.$queryRaw<{ forgottenAt: Date | null; deepDreamedAt: Date | null }[]>`
+        SELECT memory_forgotten_at AS "forgottenAt", deep_dreamed_at AS "deepDreamedAt"
+        FROM users WHERE id = ${person.id}::uuid`;
       const patterns = await behaviourPatterns(tx, person.id, now, { madeAfter: fresh?.forgottenAt ?? null });
       const habits = await keepHabits(tx, person.id, describePatterns(patterns), now);
 
       const profile = await getProfile(tx, person.id);
+      // Only what was remembered since the last deep dream: a diet the person took off their
+      // profile is not put back from a memory already read.
       const memories = await tx.memory.findMany({
-        where: { userId: person.id, supersededAt: null },
+        where: {
+          userId: person.id,
+          supersededAt: null,
+          ...(fresh?.deepDreamedAt ? { createdAt: { gt: fresh.deepDreamedAt } } : {}),
+        },
         select: { content: true },
       });
       const dietary = [...new Set([...profile.dietary, ...memories.flatMap((m) => dietaryOf(m.content))])];
