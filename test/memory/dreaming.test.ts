@@ -13,7 +13,7 @@ import {
   lastingSentences,
   meaningOf,
 } from '../../src/domain/memory/dreaming.ts';
-import { forgetAll, listMemories, recall } from '../../src/domain/memory/memories.ts';
+import { forgetAll, listMemories, MEMORY_LIMITS, recall } from '../../src/domain/memory/memories.ts';
 import { getProfile, updateProfile } from '../../src/domain/memory/profile.ts';
 import { recordSessionSummary } from '../../src/domain/memory/summaries.ts';
 import type { MemoryKind } from '../../src/generated/prisma/enums.ts';
@@ -255,6 +255,33 @@ describe('dreamLight', () => {
     // Forgetting a memory forgets its history with it.
     await db().memory.delete({ where: { id: survivor.id } });
     expect(await db().memory.count({ where: { userId: ana, content: { contains: 'eanuts' } } })).toBe(0);
+  });
+
+  it('keeps a person at their cap of memories when their summaries add more', async () => {
+    const later = new Date(NOW.getTime() + 40 * DAY);
+    const full = await person('dream-full');
+    await db().memory.createMany({
+      data: Array.from({ length: MEMORY_LIMITS.perUser }, (_, i) => ({
+        userId: full,
+        content: `Old fact number ${i} about tables`,
+        importance: 2,
+        createdAt: daysAgo(3, later),
+      })),
+    });
+    await recordSessionSummary(db(), {
+      userId: full,
+      chatId: await chatOf(full),
+      summary: 'The person loves oysters and usually dines at 21:00.',
+      continued: false,
+      now: daysAgo(1, later),
+    });
+    const result = await dreamLight(db(), { now: later, limit: 100 });
+    expect(result.fromSummaries).toBeGreaterThan(0);
+    expect(await db().memory.count({ where: { userId: full, supersededAt: null } })).toBe(
+      MEMORY_LIMITS.perUser,
+    );
+    // What went is the least important, oldest; what the summary said stays.
+    expect(await active(full)).toEqual(expect.arrayContaining([expect.stringMatching(/oysters/i)]));
   });
 
   it('goes over at most `limit` people a run, and the next run continues with the rest', async () => {

@@ -41,6 +41,7 @@ import { Prisma } from '../../generated/prisma/client.ts';
 import type { MemoryKind } from '../../generated/prisma/enums.ts';
 import type { Db, Tx } from '../../platform/db.ts';
 import { defineTask } from '../../platform/jobs.ts';
+import { keepWithinCap, MEMORY_LIMITS } from './memories.ts';
 import { behaviourPatterns, describePatterns } from './patterns.ts';
 import { getProfile, updateProfile } from './profile.ts';
 import { cleanText, normalizedContent, wordsOf } from './text.ts';
@@ -343,6 +344,8 @@ async function dreamOfPerson(
     WHERE m.user_id = ${userId}::uuid AND m.superseded_at IS NULL
       AND m.importance BETWEEN 2 AND 4 AND ${unusedSince(fadeBefore)}`;
 
+  // What the summaries added counts against the person's cap, as what they asked to keep does.
+  if (fromSummaries) await keepWithinCap(tx, userId, MEMORY_LIMITS.perUser);
   await tx.$executeRaw`UPDATE users SET dreamed_at = ${now}::timestamptz WHERE id = ${userId}::uuid`;
   return { fromSummaries, merged, contradicted, faded };
 }
@@ -466,6 +469,7 @@ export async function dreamDeep(db: Db, options: { now: Date; limit: number }): 
         FROM users WHERE id = ${person.id}::uuid`;
       const patterns = await behaviourPatterns(tx, person.id, now, { madeAfter: fresh?.forgottenAt ?? null });
       const habits = await keepHabits(tx, person.id, describePatterns(patterns), now);
+      if (habits) await keepWithinCap(tx, person.id, MEMORY_LIMITS.perUser);
 
       const profile = await getProfile(tx, person.id);
       // Only what was remembered since the last deep dream: a diet the person took off their

@@ -42,7 +42,7 @@
 import { z } from 'zod';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { MemoryKind } from '../../generated/prisma/enums.ts';
-import type { Db, DbOrTx } from '../../platform/db.ts';
+import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { parseInput } from '../validation.ts';
 import { cosineSql, type MemorySearch, queryVector } from './embeddings.ts';
@@ -224,17 +224,24 @@ export async function remember(
       },
       select: memorySelect,
     });
-    const evicted =
-      existing.length + 1 > cap
-        ? await tx.$executeRaw`
-            DELETE FROM memories WHERE id IN (
-              SELECT id FROM memories
-              WHERE user_id = ${userId}::uuid AND id <> ${memory.id}::uuid AND superseded_at IS NULL
-              ORDER BY importance DESC, greatest(created_at, coalesce(last_used_at, created_at)) DESC, id DESC
-              OFFSET ${Math.max(cap - 1, 0)})`
-        : 0;
+    const evicted = existing.length + 1 > cap ? await keepWithinCap(tx, userId, cap, memory.id) : 0;
     return { memory, created: true, evicted };
   });
+}
+
+/**
+ * Keeps a person's live memories to `cap`: beyond it the least important, least recently made or
+ * used go (`keep`, the one just written, stays whatever). How many went. Whatever writes memories
+ * (remember, dreaming) ends with this.
+ */
+export function keepWithinCap(tx: Tx, userId: string, cap: number, keep?: string): Promise<number> {
+  const kept = keep ? Prisma.sql`AND id <> ${keep}::uuid` : Prisma.empty;
+  return tx.$executeRaw`
+    DELETE FROM memories WHERE id IN (
+      SELECT id FROM memories
+      WHERE user_id = ${userId}::uuid AND superseded_at IS NULL ${kept}
+      ORDER BY importance DESC, greatest(created_at, coalesce(last_used_at, created_at)) DESC, id DESC
+      OFFSET ${Math.max(keep ? cap - 1 : cap, 0)})`;
 }
 
 /** The key two memories share when they say the same thing. Text without words compares as is. */
