@@ -92,11 +92,15 @@ describe('ask_venue', () => {
     const sent = () =>
       db.a2aEnvelope.count({ where: { direction: 'OUTBOUND', toAgent: `venue-${venue.id}` } });
     expect(await sent()).toBe(1);
+    // Run again, the model asking something else this time: that is asked, not answered by the first.
+    const otherQuestion = { ...use, input: { venue_id: venue.id, question: 'Do you have a garden?' } };
+    expect(await runToolCall(deps, otherQuestion, run(first))).toMatchObject({ outcome: 'OK' });
+    expect(await sent()).toBe(2);
     // Asked twice in another turn: asked twice more.
     const other = run(randomUUID());
     await runToolCall(deps, use, other);
     await runToolCall(deps, use, other);
-    expect(await sent()).toBe(3);
+    expect(await sent()).toBe(4);
   });
 
   it('keeps the hourly limit for questions to agents too', async () => {

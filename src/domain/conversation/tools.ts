@@ -71,7 +71,7 @@ export async function runToolCall(
     tool,
     call.input,
     // The key is taken now, before anything is awaited: calls of one step keep the model's order.
-    { ...context, channel: 'chat' as const, callKey: turnCallKey(context, call.name) },
+    { ...context, channel: 'chat' as const, callKey: turnCallKey(context, call.name, call.input) },
   );
   const content = clip(JSON.stringify(result.outcome === 'OK' ? result.value : { error: result.error }));
   return {

@@ -7,6 +7,7 @@
  * every call obeys (input cleaned and checked, who may call, the tier's quota, the timeout, a held
  * write in a tainted conversation, the audit row) live once, in run.ts.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { ToolSideEffect } from '../../generated/prisma/enums.ts';
 import type { OutboundContent } from '../../integrations/channel-sender.ts';
@@ -71,26 +72,40 @@ export interface ChatCaller extends ToolCaller {
   turn?: ChatTurn;
 }
 
-/** A chat turn: the inbound event it answers, and how many times each tool was called in it. */
+/** A chat turn: the inbound event it answers, and how many times each call was asked in it. */
 export interface ChatTurn {
   eventId: string;
   calls: Map<string, number>;
 }
 
 /**
- * The key of the next call of `tool` in the chat turn (`<event>:<tool>:<n>`, its nth call there),
- * given to the call as `callKey` when it is dispatched, in the order the model asked for the calls
- * (not the order they finish: calls of one step run at once). A turn is run again whole when its
- * worker dies before the message is marked handled, and its calls come again in the same order: a
- * tool that acts beyond the conversation (a reminder set, a question sent to a venue) keys what it
- * does by its `callKey`, and does it once. Undefined outside a chat turn.
+ * The key of a call of `tool` with `input` in the chat turn (`<event>:<tool>:<input's hash>:<n>`,
+ * the nth such call there), given to the call as `callKey` when it is dispatched, in the order the
+ * model asked for the calls (not the order they finish: calls of one step run at once). A turn is
+ * run again whole when its worker dies before the message is marked handled: a tool that acts
+ * beyond the conversation (a reminder set, a question sent to a venue) keys what it does by its
+ * `callKey`, and does once what the turn asked of it, however often the turn runs. What is asked
+ * is in the key, so a run that asks for something else (the model chose otherwise this time) does
+ * that, and is not answered with what the first run did. Undefined outside a chat turn.
  */
-export function turnCallKey(context: ChatCaller, tool: string): string | undefined {
+export function turnCallKey(context: ChatCaller, tool: string, input: unknown): string | undefined {
   const turn = context.turn;
   if (!turn) return undefined;
-  const n = (turn.calls.get(tool) ?? 0) + 1;
-  turn.calls.set(tool, n);
-  return `${turn.eventId}:${tool}:${n}`;
+  const asked = `${tool}:${createHash('sha256').update(canonicalJson(input)).digest('hex').slice(0, 16)}`;
+  const n = (turn.calls.get(asked) ?? 0) + 1;
+  turn.calls.set(asked, n);
+  return `${turn.eventId}:${asked}:${n}`;
+}
+
+/** JSON with every object's keys in order: the same input, the same text. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)),
+        )
+      : v,
+  );
 }
 
 /** Who may call a tool, beyond what its side-effect class already says. */
