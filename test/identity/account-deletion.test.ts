@@ -227,14 +227,33 @@ describe('deleting an account', () => {
         answerForAll: true,
       },
     });
-    await db.venueFact.create({
+    const staffAnswer = await db.venueFact.create({
       data: {
         venueId: me.venueId,
-        key: 'question:bolinha bring dog ines',
+        key: 'pets',
         text: 'Yes, dogs are welcome.',
         source: 'STAFF_ANSWER',
         sourceRef: item.id,
         observedAt: app.clock.now(),
+      },
+    });
+    // The owner's record said otherwise; staff chose their answer.
+    await db.venueFact.create({
+      data: {
+        venueId: me.venueId,
+        key: 'pets',
+        text: 'No pets inside.',
+        source: 'OWNER_EDIT',
+        observedAt: app.clock.now(),
+      },
+    });
+    await db.venueFactConflict.create({
+      data: {
+        venueId: me.venueId,
+        key: 'pets',
+        status: 'RESOLVED',
+        chosenFactId: staffAnswer.id,
+        resolvedAt: app.clock.now(),
       },
     });
     // Their turns summarised in a group chat another member opened.
@@ -325,6 +344,8 @@ describe('deleting an account', () => {
     expect(question).toMatchObject({ payload: { questionId }, envelope: null });
     expect((await db.venueInboxItem.findUniqueOrThrow({ where: { id: item.id } })).guestText).toBeNull();
     expect(await db.venueFact.count({ where: { sourceRef: item.id } })).toBe(0);
+    // The owner's record alone speaks of pets now: no conflict is left to block its answer.
+    expect(await db.venueFactConflict.count({ where: { venueId: me.venueId, key: 'pets' } })).toBe(0);
     expect(await db.sessionSummary.count({ where })).toBe(0);
     // Kept: the money's record.
     expect(await db.llmUsage.count({ where })).toBe(1);

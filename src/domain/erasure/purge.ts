@@ -11,6 +11,7 @@ import type { Db, Tx } from '../../platform/db.ts';
 import { defineTask } from '../../platform/jobs.ts';
 import { ACCOUNT_PURGE_AFTER_DAYS } from '../identity/account-deletion.ts';
 import { forgetGuestInFaq } from '../network/venue-faq.ts';
+import { forgetFacts } from '../network/venue-wiki.ts';
 
 /** Accounts purged per run; each in its own transaction. The rest waits for the next day. */
 export const PURGE_LIMIT = 100;
@@ -82,15 +83,18 @@ async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
   // received names a "Guest" and carries no notes.
   await tx.$executeRaw`
     UPDATE bookings SET notes = NULL, special_requests = NULL WHERE guest_id = ${userId}::uuid`;
-  // The venue's wiki kept a comment's words as a fact of its own (GUEST_FEEDBACK): it goes with them.
-  await tx.$executeRaw`
-    DELETE FROM venue_facts WHERE source = 'GUEST_FEEDBACK'
-      AND source_ref IN (SELECT id::text FROM booking_feedback WHERE guest_id = ${userId}::uuid)`;
+  // The venue's wiki kept a comment's words as a fact of its own (GUEST_FEEDBACK), and staff's
+  // answer to their question keyed by their words (STAFF_ANSWER, when staff gave it to all): they
+  // go with them, and the conflicts they were part of are settled again.
+  const feedback = await tx.bookingFeedback.findMany({ where: { guestId: userId }, select: { id: true } });
+  const asked = await tx.venueInboxItem.findMany({ where: { guestId: userId }, select: { id: true } });
+  await forgetFacts(tx, {
+    OR: [
+      { source: 'GUEST_FEEDBACK', sourceRef: { in: feedback.map((f) => f.id) } },
+      { source: 'STAFF_ANSWER', sourceRef: { in: asked.map((i) => i.id) } },
+    ],
+  });
   await tx.$executeRaw`UPDATE booking_feedback SET comment = NULL WHERE guest_id = ${userId}::uuid`;
-  // So did staff's answer to their question (keyed by their words), when staff gave it to all.
-  await tx.$executeRaw`
-    DELETE FROM venue_facts WHERE source = 'STAFF_ANSWER'
-      AND source_ref IN (SELECT id::text FROM venue_inbox_items WHERE guest_id = ${userId}::uuid)`;
   await tx.$executeRaw`UPDATE venue_inbox_items SET guest_text = NULL WHERE guest_id = ${userId}::uuid`;
   // A venue's FAQ showing a question in their words shows another guest's ask of it, or goes.
   await forgetGuestInFaq(tx, userId);
@@ -101,10 +105,13 @@ async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
                      ELSE e.payload - 'notes' END
     FROM bookings b WHERE e.booking_id = b.id AND b.guest_id = ${userId}::uuid`;
   // Their questions to venues, and the venues' answers, in their words (no booking links them).
+  // (Each by an index: their questions by who sent them, the answers by whom they went to.)
   await tx.$executeRaw`
     UPDATE a2a_envelopes SET envelope = NULL, payload = payload - 'text'
-    WHERE intent IN ('venue.question', 'venue.answer')
-      AND (from_agent = ${consumerAgentId(userId)} OR to_agent = ${consumerAgentId(userId)})`;
+    WHERE intent = 'venue.question' AND from_agent = ${consumerAgentId(userId)}`;
+  await tx.$executeRaw`
+    UPDATE a2a_envelopes SET envelope = NULL, payload = payload - 'text'
+    WHERE intent = 'venue.answer' AND to_agent = ${consumerAgentId(userId)}`;
   // Their own agent stops; the row stays for the envelopes and bookings that name it.
   await tx.$executeRaw`UPDATE agents SET status = 'RETIRED' WHERE user_id = ${userId}::uuid`;
   await tx.user.update({

@@ -464,22 +464,15 @@ export async function dreamDeep(db: Db, options: { now: Date; limit: number }): 
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`memories:${person.id}`}, 0))`;
       // When they last forgot everything, as it is under the lock (a forget while this run went
       // through the others counts): nothing from before it comes back as a habit.
-      const [fresh] = await tx.$queryRaw<{ forgottenAt: Date | null; deepDreamedAt: Date | null }[]>`
-        SELECT memory_forgotten_at AS "forgottenAt", deep_dreamed_at AS "deepDreamedAt"
-        FROM users WHERE id = ${person.id}::uuid`;
+      const [fresh] = await tx.$queryRaw<{ forgottenAt: Date | null }[]>`
+        SELECT memory_forgotten_at AS "forgottenAt" FROM users WHERE id = ${person.id}::uuid`;
       const patterns = await behaviourPatterns(tx, person.id, now, { madeAfter: fresh?.forgottenAt ?? null });
       const habits = await keepHabits(tx, person.id, describePatterns(patterns), now);
       if (habits) await keepWithinCap(tx, person.id, MEMORY_LIMITS.perUser);
 
       const profile = await getProfile(tx, person.id);
-      // Only what was remembered since the last deep dream: a diet the person took off their
-      // profile is not put back from a memory already read.
       const memories = await tx.memory.findMany({
-        where: {
-          userId: person.id,
-          supersededAt: null,
-          ...(fresh?.deepDreamedAt ? { createdAt: { gt: fresh.deepDreamedAt } } : {}),
-        },
+        where: { userId: person.id, supersededAt: null },
         select: { content: true },
       });
       const dietary = [...new Set([...profile.dietary, ...memories.flatMap((m) => dietaryOf(m.content))])];
