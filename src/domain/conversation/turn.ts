@@ -49,6 +49,14 @@ export interface ConsumerAgentDeps extends ConversationPorts {
   giveUpAfterMs: number;
 }
 
+/** The chat's session could not be read (its store is away): the turn waits for it. */
+class HistoryUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`The chat's history could not be read: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = 'HistoryUnavailableError';
+  }
+}
+
 const TYPING_EVERY_MS = 4000;
 const MAX_REPLY_CHARS = 4000;
 const BUSY_RETRY_MS = 1500;
@@ -208,7 +216,11 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
   const saying = (text: string) => (didNow ? `${didNow}\n\n${text}` : text);
 
   try {
-    const loaded = await deps.sessions.load(chatRef);
+    // The chat's history cannot be read (Redis away): answering without it would be wrong, so the
+    // message waits, as it does for a model that cannot be reached.
+    const loaded = await deps.sessions.load(chatRef).catch((error: unknown) => {
+      throw new HistoryUnavailableError(error);
+    });
     const session = await deps.sessions.compact(loaded, {
       historyTokens: deps.historyTokens,
       summarize: (messages, previous) => summarize(deps.gateway, context.userId, messages, previous),
@@ -280,12 +292,16 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
       await reply(saying(BUDGET_REPLIES[error.scope]), {}, 'budget');
       return;
     }
-    if (error instanceof LlmUnavailableError) {
-      context.logger.error({ err: error }, 'no language model available');
+    if (error instanceof LlmUnavailableError || error instanceof HistoryUnavailableError) {
+      const what =
+        error instanceof HistoryUnavailableError
+          ? "the chat's history cannot be read"
+          : 'no language model available';
+      context.logger.error({ err: error }, what);
       const age = now.getTime() - context.receivedAt.getTime();
       if (age < deps.giveUpAfterMs) {
         await reply(saying(UNAVAILABLE_REPLY), {}, 'unavailable');
-        throw new RetryLaterError(deps.unavailableRetryMs, 'no language model available');
+        throw new RetryLaterError(deps.unavailableRetryMs, what);
       }
       // Given up: kept failed for an operator, and the person told to ask again.
       await reply(saying(GAVE_UP_REPLY), {}, 'gave-up');
