@@ -10,7 +10,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileVenueWiki } from '../../src/domain/network/venue-wiki.ts';
 import {
+  ABANDONED_SCAN_AFTER_MS,
   businessScanTask,
+  failAbandonedScans,
   failScan,
   type ScanProgressPayload,
   scanTopic,
@@ -893,5 +895,39 @@ describe('progress', () => {
       'STRUCTURED_DATA:PENDING',
       'CLASSIFICATION:PENDING',
     ]);
+  });
+
+  it('fails a scan left RUNNING with no job coming (its last attempt’s worker died), and no other', async () => {
+    const w = await world();
+    const db = app.services.db;
+    const started = async () => {
+      const res = await startScan(w, 'https://example.com/');
+      const id = rawId(member(res.data?.scanBusiness, 'ScanBusinessPayload', res).scan.id);
+      const longAgo = new Date(
+        Date.now() - app.services.config.scan.totalTimeoutMs - ABANDONED_SCAN_AFTER_MS - 60_000,
+      );
+      await db.businessScan.update({ where: { id }, data: { status: 'RUNNING', startedAt: longAgo } });
+      return id;
+    };
+    // Its job failed for good: the recovery found its worker dead on the last attempt.
+    const dead = await started();
+    await db.$executeRaw`
+      UPDATE graphile_worker._private_jobs SET attempts = max_attempts WHERE key = ${`business-scan:${dead}`}`;
+    // Another still has its job coming (the queue is only busy).
+    const waiting = await started();
+    const deps = {
+      db,
+      now: app.services.now,
+      totalTimeoutMs: app.services.config.scan.totalTimeoutMs,
+      publish: app.services.pubsub.publish,
+    };
+    expect(await failAbandonedScans(deps)).toEqual([dead]);
+    expect(await db.businessScan.findUniqueOrThrow({ where: { id: dead } })).toMatchObject({
+      status: 'FAILED',
+      failureCode: 'internal',
+    });
+    expect((await db.businessScan.findUniqueOrThrow({ where: { id: waiting } })).status).toBe('RUNNING');
+    // Run again: nothing more.
+    expect(await failAbandonedScans(deps)).toEqual([]);
   });
 });

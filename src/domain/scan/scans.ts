@@ -339,6 +339,32 @@ export async function failScan(
   if (scan) await deps.publish(scanTopic(scanId), progressOf(scan, deps.now()));
 }
 
+/** How long past its whole deadline a scan with no job coming waits before it is failed. */
+export const ABANDONED_SCAN_AFTER_MS = 10 * 60_000;
+
+/**
+ * Fails the scans that will never finish: QUEUED or RUNNING past their whole deadline (and a
+ * margin) with no job coming for them, because the worker running their last attempt died (its
+ * job is then FAILED by the recovery, and the handler's own `failScan` never ran) or the job was
+ * removed by hand. Their owners are told, as for any failed scan. Run every minute by the outbox
+ * sweep's task; at most 100 a run. Returns their ids.
+ */
+export async function failAbandonedScans(
+  deps: Pick<ScanRunDeps, 'db' | 'publish' | 'now' | 'totalTimeoutMs'>,
+): Promise<string[]> {
+  const before = new Date(deps.now().getTime() - deps.totalTimeoutMs - ABANDONED_SCAN_AFTER_MS);
+  const abandoned = await deps.db.$queryRaw<{ id: string }[]>`
+    SELECT s.id::text FROM business_scans AS s
+    WHERE s.status IN ('QUEUED', 'RUNNING') AND coalesce(s.started_at, s.created_at) < ${before}
+      AND NOT EXISTS (
+        SELECT FROM graphile_worker.jobs AS j
+        WHERE j.key = 'business-scan:' || s.id::text
+          AND (j.locked_at IS NOT NULL OR j.attempts < j.max_attempts))
+    LIMIT 100`;
+  for (const { id } of abandoned) await failScan(deps, id);
+  return abandoned.map((scan) => scan.id);
+}
+
 /** A scan as GraphQL loads it (the caller already allowed to read it), or throws. */
 export function findScanOrThrow(db: DbOrTx, scanId: string, query: Prisma.BusinessScanDefaultArgs = {}) {
   return db.businessScan.findUniqueOrThrow({ ...query, where: { id: scanId } });
