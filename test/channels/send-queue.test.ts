@@ -35,6 +35,17 @@ const { send, row } = outbox(() => app);
 const sentTo = (chatId: number) =>
   api.calls.filter((c) => c.method === 'sendMessage' && String(c.params.chat_id) === String(chatId));
 
+/** Telegram's 429, asking to wait a second. */
+const TOO_MANY_REQUESTS = {
+  status: 429,
+  body: {
+    ok: false,
+    error_code: 429,
+    description: 'Too Many Requests: retry after 1',
+    parameters: { retry_after: 1 },
+  },
+};
+
 describe('send queue', () => {
   it('delivers to the chat the person last wrote in, escaped for MarkdownV2, and records the message id', async () => {
     const { chatId, userId } = await person();
@@ -72,15 +83,7 @@ describe('send queue', () => {
 
   it('waits as long as a 429 says, then sends', async () => {
     const { chatId, userId } = await person();
-    api.failNext('sendMessage', 1, {
-      status: 429,
-      body: {
-        ok: false,
-        error_code: 429,
-        description: 'Too Many Requests: retry after 1',
-        parameters: { retry_after: 1 },
-      },
-    });
+    api.failNext('sendMessage', 1, TOO_MANY_REQUESTS);
     const key = await send(userId, 'after the wait');
     await waitFor(
       async () => (await row(key)).status === 'SENT',
@@ -97,15 +100,7 @@ describe('send queue', () => {
 
   it('waits out a 429 however many tries the message has had: a rate limit is never a reason to give up', async () => {
     const { chatId, userId } = await person();
-    api.failNext('sendMessage', 1, {
-      status: 429,
-      body: {
-        ok: false,
-        error_code: 429,
-        description: 'Too Many Requests: retry after 1',
-        parameters: { retry_after: 1 },
-      },
-    });
+    api.failNext('sendMessage', 1, TOO_MANY_REQUESTS);
     // A message that has had its share of tries already (a busy group's), queued as one.
     const dedupeKey = `test:busy:${chatId}`;
     await app.services.db.$transaction(async (tx) => {

@@ -33,26 +33,20 @@ beforeAll(async () => {
   telegram = await startFakeBotApi();
   model = await startFakeAnthropic();
   ({ app, worker } = await startAppWithWorker({ ...telegramEnv(telegram), ...agentEnv(model) }));
-  venueId = (
-    await createVenue(app.services.db, {
-      name: 'Casa Simples',
-      slug: `casa-simples-${randomBytes(3).toString('hex')}`,
-      status: 'LISTED',
-      city: 'Lisbon',
-      timeZone: 'Europe/Lisbon',
-      email: VENUE_MAIL,
-    })
-  ).id;
-  otherId = (
-    await createVenue(app.services.db, {
-      name: 'Tasca Velha',
-      slug: `tasca-velha-${randomBytes(3).toString('hex')}`,
-      status: 'LISTED',
-      city: 'Lisbon',
-      timeZone: 'Europe/Lisbon',
-      email: OTHER_MAIL,
-    })
-  ).id;
+  /** A listed venue in Lisbon that takes questions by email. */
+  const mailed = async (name: string, email: string) =>
+    (
+      await createVenue(app.services.db, {
+        name,
+        slug: `${name.toLowerCase().replace(/\s+/g, '-')}-${randomBytes(3).toString('hex')}`,
+        status: 'LISTED',
+        city: 'Lisbon',
+        timeZone: 'Europe/Lisbon',
+        email,
+      })
+    ).id;
+  venueId = await mailed('Casa Simples', VENUE_MAIL);
+  otherId = await mailed('Tasca Velha', OTHER_MAIL);
 });
 afterAll(() => stopAll(worker, app, telegram, model));
 
