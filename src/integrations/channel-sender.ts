@@ -96,6 +96,8 @@ export interface ChannelSender {
   limits: { perAccount: number; perChat: number };
   /** Shows the person that a reply is being written, where the channel can. */
   typing?(target: Omit<SendTarget, 'windowOpen'>): Promise<void>;
+  /** Tells the platform a button press was received (its `callbackId`), where it asks for that. */
+  acknowledgeButton?(target: Omit<SendTarget, 'windowOpen'>, callbackId: string): Promise<void>;
 }
 
 export type ChannelSenders = Partial<Record<ChannelPlatform, ChannelSender>>;

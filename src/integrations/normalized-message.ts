@@ -26,8 +26,12 @@ export interface NormalizedMessage {
   images: { fileId: string; width: number | null; height: number | null }[];
   location: { latitude: number; longitude: number } | null;
   contact: { phone: string; name: string | null } | null;
-  /** A button or quick reply the person pressed. */
-  button: { payload: string; title: string | null } | null;
+  /**
+   * A button or quick reply the person pressed. `callbackId`: the press's own id where the
+   * platform wants it acknowledged (Telegram's callback query, which the client shows loading
+   * until it is answered).
+   */
+  button: { payload: string; title: string | null; callbackId?: string } | null;
   /** The message this one answers, by the platform's id. */
   replyTo: string | null;
   /** When the platform says it was sent. */

@@ -145,8 +145,12 @@ describe('an injected venue text', () => {
       told = lastTurn(body).text;
       return say('Your question is on its way.');
     });
+    const acknowledged = () => telegram.calls.filter((c) => c.method === 'answerCallbackQuery').length;
+    const acknowledgedBefore = acknowledged();
     await press(chatId, shown.buttons[0]!.callback_data);
     expect((await nthReply(chatId, 4)).text).toBe('Your question is on its way.');
+    // The press was acknowledged to Telegram, so the person's button stops loading.
+    expect(acknowledged()).toBe(acknowledgedBefore + 1);
     const mail = await app.smtp.nextMessageTo(VENUE_MAIL);
     expect(mail.text).toContain(question);
     expect(told).toMatch(/confirmed/);

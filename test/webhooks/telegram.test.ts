@@ -190,7 +190,7 @@ describe('Telegram webhook', () => {
     expect(res.status).toBe(200);
     const [event] = await events(chatId);
     expect(event!.normalized).toMatchObject({
-      button: { payload: 'confirm:quote-1' },
+      button: { payload: 'confirm:quote-1', callbackId: expect.any(String) },
       replyTo: '77',
       text: null,
     });

@@ -479,6 +479,12 @@ function keepTyping(
       .catch((error) => context.logger.debug({ err: error }, 'typing indicator failed'));
   };
   sender?.typing?.(target).catch(() => {});
+  // A button pressed is acknowledged at once, so the person's client stops showing it loading.
+  if (message.button?.callbackId) {
+    sender
+      ?.acknowledgeButton?.(target, message.button.callbackId)
+      .catch((error) => context.logger.debug({ err: error }, 'button press not acknowledged'));
+  }
   const timer = setInterval(tick, TYPING_EVERY_MS);
   return () => clearInterval(timer);
 }

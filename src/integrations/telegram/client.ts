@@ -69,6 +69,10 @@ export function telegramSender(bots: Map<string, TelegramClient>): ChannelSender
         .get(target.account)
         ?.call('sendChatAction', { chat_id: target.externalChatId, action: 'typing' });
     },
+    // Until a callback query is answered the person's client shows the button loading.
+    async acknowledgeButton(target, callbackId) {
+      await bots.get(target.account)?.call('answerCallbackQuery', { callback_query_id: callbackId });
+    },
     async send(target, message) {
       const client = bots.get(target.account);
       if (!client) throw new SendError(`No Telegram bot named ${target.account}`, { permanent: true });

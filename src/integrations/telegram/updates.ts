@@ -146,7 +146,7 @@ export function normalizeTelegramUpdate(bot: string, update: TelegramUpdate): No
       images: [],
       location: null,
       contact: null,
-      button: { payload: q.data ?? '', title: null },
+      button: { payload: q.data ?? '', title: null, callbackId: q.id },
       replyTo: String(q.message!.message_id),
       sentAt: new Date().toISOString(),
     };
