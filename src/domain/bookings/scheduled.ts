@@ -20,7 +20,7 @@ export async function expireBooking(deps: BookingDeps, bookingId: string) {
     reason: booking.status === 'HELD' ? 'hold expired' : 'venue did not answer in time',
     onlyFrom: ['REQUESTED', 'HELD'],
     // A change since the first look may have given it a later deadline, or none.
-    due: (now) => now.expiresAt !== null && now.expiresAt <= deps.now(),
+    due: (locked) => locked.expiresAt !== null && locked.expiresAt <= deps.now(),
   });
 }
 
