@@ -315,9 +315,9 @@ describe('pro, with billing off', () => {
           .toZonedDateTime({ timeZone: venue.timeZone, plainTime: '19:00' }).epochMilliseconds,
       ).toISOString();
     const BOOK = `mutation TierBook($input: CreateBookingInput!) {
-      createBooking(input: $input) { __typename ... on Error { message } }
+      createBooking(input: $input) { __typename ... on Error { message } ... on BookingPayload { booking { status } } }
     }`;
-    type Booked = { createBooking: { __typename: string; message?: string } };
+    type Booked = { createBooking: { __typename: string; message?: string; booking?: { status: string } } };
     const book = (secret: string, venueId: string, day: number, venue: { timeZone: string }) =>
       off.gql<Booked, unknown>(
         BOOK,
@@ -344,7 +344,11 @@ describe('pro, with billing off', () => {
     // Pro: it books at the network's venues.
     await db.organization.update({ where: { id: free.organizationId }, data: { developerTier: 'PRO' } });
     const booked = await book(free.key.secret, elsewhere.id, 4, elsewhere);
-    expect(booked.data?.createBooking).toEqual({ __typename: 'BookingPayload' });
+    // The key reads back the booking it made for its creator, as MCP's get_booking does.
+    expect(booked.data?.createBooking).toEqual({
+      __typename: 'BookingPayload',
+      booking: { status: 'REQUESTED' },
+    });
     expect(await db.booking.findFirst({ where: { venueId: elsewhere.id } })).toMatchObject({
       guestId: free.owner.userId,
       status: 'REQUESTED',

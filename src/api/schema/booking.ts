@@ -100,7 +100,9 @@ export function readOnlyKey(ctx: Context): boolean {
 
 /** Who reads a booking: its guest, its venue's team, platform admins. */
 function bookingScopes(booking: { guestId: string; venue: { organizationId: string | null } }, ctx: Context) {
-  if (ctx.actor.kind === 'user' && ctx.actor.userId === booking.guestId) return true;
+  // The guest, signed in or through a key they made (a key acts as its creator: the domain's
+  // requireBooking lets it read and move its creator's bookings, as MCP's get_booking does).
+  if (ctx.actor.kind !== 'anonymous' && ctx.actor.userId === booking.guestId) return true;
   return teamOf(booking.venue.organizationId);
 }
 
