@@ -16,6 +16,7 @@
 import { type Logger as GraphileLogger, Logger as GraphileLoggerClass, runMigrations } from 'graphile-worker';
 import { version as graphileWorkerVersion } from 'graphile-worker/dist/version.js';
 import { z } from 'zod';
+import { Prisma } from '../generated/prisma/client.ts';
 import type { Database, DbOrTx } from './db.ts';
 import { type GroupCommit, isGroupCommit, type Statement } from './group-commit.ts';
 import type { Logger } from './logger.ts';
@@ -68,6 +69,17 @@ export function defineTask<const Name extends string, Schema extends z.ZodType>(
     throw new Error(`Task "${spec.name}": maxAttempts must be an integer from 1 to 32767`);
   }
   return Object.freeze({ name: spec.name, schema: spec.schema, maxAttempts });
+}
+
+/**
+ * SQL that holds when no job keyed `key` (an SQL expression) is coming: none, or only one that
+ * failed for good (a job a worker holds, or one with attempts left, is coming). What a sweep asks
+ * before it schedules or gives up on work whose job went missing.
+ */
+export function noJobComing(key: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`NOT EXISTS (
+    SELECT FROM graphile_worker.jobs
+    WHERE jobs.key = ${key} AND (jobs.locked_at IS NOT NULL OR jobs.attempts < jobs.max_attempts))`;
 }
 
 export interface EnqueueOptions {

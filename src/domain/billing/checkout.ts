@@ -9,7 +9,7 @@
  * {attempt}`, `portal:{organizationId}:{attempt}`), so a call the SDK retries after a timeout is
  * answered with the session Stripe already made, while a person who starts again gets a new one.
  */
-import { PLANS, type Plan, planFamily } from '../../config/billing.ts';
+import { type Plan, planFamily } from '../../config/billing.ts';
 import { StripeCallError, type StripeClient } from '../../integrations/stripe/client.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { ConflictError, DomainError, NotFoundError, ValidationError } from '../../platform/errors.ts';
@@ -19,13 +19,7 @@ import { TransferConflictError } from '../ledger/errors.ts';
 import { derivedTransferId } from '../ledger/transfer.ts';
 import { type Access, MANAGERS } from '../organizations/access.ts';
 import { clientKeySchema, parseInput } from '../validation.ts';
-import {
-  planOfPrice,
-  planStanding,
-  type Standing,
-  type StandingDeps,
-  subscriptionStanding,
-} from './standing.ts';
+import { planStanding, type Standing, type StandingDeps } from './standing.ts';
 
 /** Billing is off here (no Stripe key): nothing can be bought or managed. */
 export class BillingNotConfiguredError extends DomainError {
@@ -154,15 +148,9 @@ export async function startCheckout(
   const { organizationId, plan } = input;
   // A second Checkout for a venue plan (or a developer one) would start a second subscription
   // beside the first, both billed: a plan is changed, or its payment mended, in the Customer Portal.
-  const family = (name: string | null) =>
-    name && (PLANS as readonly string[]).includes(name) ? planFamily(name as Plan) : null;
-  const subscriptions = await deps.db.billingSubscription.findMany({ where: { organizationId } });
-  const live = subscriptions.some(
-    (row) =>
-      family(planOfPrice(deps.plans, row.priceId)) === family(plan) &&
-      subscriptionStanding(row, deps).standing !== 'NONE',
-  );
-  if (live) {
+  // (A priced plan is one of PLANS: `deps.plans` is keyed by them.)
+  const current = await planStanding(deps.db, deps, organizationId, planFamily(plan as Plan));
+  if (current.standing !== 'NONE') {
     throw new ConflictError(
       'The organisation already has this kind of plan: change it, or its payment, in the billing portal (openBillingPortal)',
     );

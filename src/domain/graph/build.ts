@@ -23,6 +23,7 @@ import { z } from 'zod';
 import type { Prisma } from '../../generated/prisma/client.ts';
 import type { BookingStatus, TasteEdgeKind } from '../../generated/prisma/enums.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
+import { canonicalJson } from '../../platform/ids.ts';
 import { defineTask } from '../../platform/jobs.ts';
 import {
   AREA_SHARE,
@@ -365,15 +366,6 @@ export function edgesOf(contributions: Contribution[]): BuiltEdge[] {
     .slice(0, MAX_EDGES);
 }
 
-/** JSON with keys in one order, to compare a stored `evidence` (jsonb reorders keys) with a built one. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  );
-}
-
 export interface BuildOptions {
   vocabulary?: TasteVocabulary;
   now?: Date;
@@ -411,7 +403,7 @@ export async function buildTasteGraph(db: Db, userId: string, options: BuildOpti
         before.label === edge.label &&
         before.weight === edge.weight &&
         before.evidenceAt.getTime() === edge.evidenceAt.getTime() &&
-        canonical(before.evidence) === canonical(edge.evidence)
+        canonicalJson(before.evidence) === canonicalJson(edge.evidence)
       ) {
         continue;
       }

@@ -18,9 +18,10 @@
  * `ledger-transfer`). Everything that needs no database (shape, amounts, one entry per account)
  * is checked here first.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { DbOrTx } from '../../platform/db.ts';
 import { NotFoundError, ValidationError } from '../../platform/errors.ts';
+import { nameBasedUuid } from '../../platform/ids.ts';
 import { InsufficientFundsError, TransferConflictError } from './errors.ts';
 
 export interface EntryInput {
@@ -105,13 +106,7 @@ export function reversalId(transferId: string): string {
  * whose own ids are not UUIDs: `derivedTransferId('credits-debit', requestId)`.
  */
 export function derivedTransferId(...parts: string[]): string {
-  const hash = createHash('sha1')
-    .update(`agnt-ledger\u0000${parts.join('\u0000')}`)
-    .digest();
-  hash[6] = (hash[6]! & 0x0f) | 0x50;
-  hash[8] = (hash[8]! & 0x3f) | 0x80;
-  const hex = hash.subarray(0, 16).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+  return nameBasedUuid(`agnt-ledger\u0000${parts.join('\u0000')}`);
 }
 
 /** A fresh transfer id, for movements that have no id of their own to derive one from. */

@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import type { A2aEnvelope, Booking, Venue } from '../../generated/prisma/client.ts';
 import { consumerAgentId, parseAgentId, venueAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
-import { uuidFromKey } from '../../platform/ids.ts';
+import { nameBasedUuid } from '../../platform/ids.ts';
 import { jobToAdd } from '../../platform/jobs.ts';
 import type { Metrics } from '../../platform/metrics.ts';
 import { ensureConsumerAgent, venueAgentPolicy, venueAgentPolicyOf } from '../agents/agents.ts';
@@ -134,7 +134,7 @@ export async function venueAgentAnswers(db: DbOrTx, venueId: string): Promise<bo
  * the same key, so the turn run again finds it asked. A new id without a key.
  */
 export function venueQuestionId(userId: string, key: string | null): string {
-  return key ? uuidFromKey(`venue.question:${userId}:${key}`) : randomUUID();
+  return key ? nameBasedUuid(`venue.question\u0000${userId}\u0000${key}`) : randomUUID();
 }
 
 /** Whether the question `questionId` was sent to a venue's agent already. */

@@ -211,21 +211,6 @@ async function recordOn(
  * one: something new was said since staff chose); sources that agree need none. True when a
  * conflict was opened or reopened.
  */
-/**
- * Deletes the facts `where` names (a guest's words going with their account), and settles their
- * keys' conflicts as a write does: a key left with one voice has none, and a resolved one whose
- * chosen fact went is put before staff again. Without this a conflict of a deleted fact stayed
- * open, or resolved to nothing, and the venue's agent answered that key no more. How many went.
- */
-export async function forgetFacts(tx: Tx, where: Prisma.VenueFactWhereInput): Promise<number> {
-  const gone = await tx.venueFact.findMany({ where, select: { id: true, venueId: true, key: true } });
-  if (gone.length === 0) return 0;
-  await tx.venueFact.deleteMany({ where: { id: { in: gone.map((f) => f.id) } } });
-  const keys = new Map(gone.map((f) => [`${f.venueId}\u0000${f.key}`, f]));
-  for (const { venueId, key } of keys.values()) await settleConflict(tx, venueId, key);
-  return gone.length;
-}
-
 async function settleConflict(tx: Tx, venueId: string, key: string): Promise<boolean> {
   const facts = await tx.venueFact.findMany({ where: { venueId, key } });
   const disagree = new Set(facts.map((f) => comparable(f.text))).size > 1;
@@ -249,6 +234,21 @@ async function settleConflict(tx: Tx, venueId: string, key: string): Promise<boo
     data: { status: 'OPEN', chosenFactId: null, resolvedAt: null, resolvedById: null },
   });
   return true;
+}
+
+/**
+ * Deletes the facts `where` names (a guest's words going with their account), and settles their
+ * keys' conflicts as a write does: a key left with one voice has none, and a resolved one whose
+ * chosen fact went is put before staff again. Without this a conflict of a deleted fact stayed
+ * open, or resolved to nothing, and the venue's agent answered that key no more. How many went.
+ */
+export async function forgetFacts(tx: Tx, where: Prisma.VenueFactWhereInput): Promise<number> {
+  const gone = await tx.venueFact.findMany({ where, select: { id: true, venueId: true, key: true } });
+  if (gone.length === 0) return 0;
+  await tx.venueFact.deleteMany({ where: { id: { in: gone.map((f) => f.id) } } });
+  const keys = new Map(gone.map((f) => [`${f.venueId}\u0000${f.key}`, f]));
+  for (const { venueId, key } of keys.values()) await settleConflict(tx, venueId, key);
+  return gone.length;
 }
 
 /** The facts of the venue's own record, as its owners keep it. */

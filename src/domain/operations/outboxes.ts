@@ -14,7 +14,7 @@
 import { z } from 'zod';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { Db } from '../../platform/db.ts';
-import { defineTask, type EnqueuedJob, enqueue } from '../../platform/jobs.ts';
+import { defineTask, type EnqueuedJob, enqueue, noJobComing } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { chatInboundTask, chatKey, PLATFORMS } from '../channels/inbound.ts';
 import { chatSendTask, sendKey } from '../channels/outbound.ts';
@@ -198,10 +198,7 @@ export async function sweepOutboxes(
   for (const outbox of options.outboxes ?? OUTBOXES) {
     const groups = await db.$queryRaw<{ key: string }[]>`
       SELECT groups.* FROM (${outbox.stranded(before)}) AS groups
-      WHERE NOT EXISTS (
-        SELECT FROM graphile_worker.jobs
-        WHERE jobs.key = groups.key AND (jobs.locked_at IS NOT NULL OR jobs.attempts < jobs.max_attempts)
-      )
+      WHERE ${noJobComing(Prisma.sql`groups.key`)}
       LIMIT ${options.limit ?? 1000}`;
     const scheduled: string[] = [];
     for (const group of groups) {

@@ -16,7 +16,7 @@
  * RUNNING (a worker died) is read again from the start.
  */
 import { z } from 'zod';
-import type { BusinessScan, Prisma } from '../../generated/prisma/client.ts';
+import { type BusinessScan, Prisma } from '../../generated/prisma/client.ts';
 import {
   createWebFetcher,
   FetchRefusedError,
@@ -24,7 +24,7 @@ import {
 } from '../../integrations/web/fetcher.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { NotFoundError, ValidationError } from '../../platform/errors.ts';
-import { defineTask, enqueue } from '../../platform/jobs.ts';
+import { defineTask, enqueue, noJobComing } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { LlmGateway } from '../conversation/messages.ts';
 import { type Access, MANAGERS } from '../organizations/access.ts';
@@ -356,10 +356,7 @@ export async function failAbandonedScans(
   const abandoned = await deps.db.$queryRaw<{ id: string }[]>`
     SELECT s.id::text FROM business_scans AS s
     WHERE s.status IN ('QUEUED', 'RUNNING') AND coalesce(s.started_at, s.created_at) < ${before}
-      AND NOT EXISTS (
-        SELECT FROM graphile_worker.jobs AS j
-        WHERE j.key = 'business-scan:' || s.id::text
-          AND (j.locked_at IS NOT NULL OR j.attempts < j.max_attempts))
+      AND ${noJobComing(Prisma.sql`'business-scan:' || s.id::text`)}
     LIMIT 100`;
   for (const { id } of abandoned) await failScan(deps, id);
   return abandoned.map((scan) => scan.id);

@@ -13,6 +13,7 @@ import type { ToolSideEffect } from '../../generated/prisma/enums.ts';
 import type { OutboundContent } from '../../integrations/channel-sender.ts';
 import type { Db } from '../../platform/db.ts';
 import { DomainError } from '../../platform/errors.ts';
+import { canonicalJson } from '../../platform/ids.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Actor } from '../identity/actor.ts';
 import { stripInvisible } from '../memory/text.ts';
@@ -95,17 +96,6 @@ export function turnCallKey(context: ChatCaller, tool: string, input: unknown): 
   const n = (turn.calls.get(asked) ?? 0) + 1;
   turn.calls.set(asked, n);
   return `${turn.eventId}:${asked}:${n}`;
-}
-
-/** JSON with every object's keys in order: the same input, the same text. */
-function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)),
-        )
-      : v,
-  );
 }
 
 /** Who may call a tool, beyond what its side-effect class already says. */

@@ -12,8 +12,8 @@
  * (usage/paid-calls.ts): credits first, else metered on the plan.
  */
 import { type QuotaDeps, spendApiRequest } from '../developer/quota.ts';
-import { developerTier } from '../developer/tiers.ts';
-import { type AnyTool, type ToolCaller, ToolRefusal } from './contract.ts';
+import { developerTier, ProTierRequiredError } from '../developer/tiers.ts';
+import type { AnyTool, ToolCaller } from './contract.ts';
 
 /** Throws a DomainError (RateLimitedError, NotAllowedError) to refuse; resolves to allow. */
 export type ToolQuota = (tool: AnyTool, caller: ToolCaller) => Promise<void>;
@@ -31,10 +31,7 @@ export function dailyToolQuota(deps: QuotaDeps): ToolQuota {
     const actor = caller.actor;
     if (actor?.kind !== 'apiKey') return;
     if (tool.callers?.tier === 'pro' && (await developerTier(deps, actor.organizationId)) !== 'PRO') {
-      throw new ToolRefusal(
-        'PRO_TIER_REQUIRED',
-        'This tool needs the pro developer tier: subscribe the organisation to the developer pro plan',
-      );
+      throw new ProTierRequiredError('This tool');
     }
     await spendApiRequest(deps, actor);
   };
