@@ -10,7 +10,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumerTools } from '../../src/domain/conversation/assembly.ts';
 import { authenticateApiKey } from '../../src/domain/identity/api-keys.ts';
-import type { AnyTool } from '../../src/domain/tools/contract.ts';
+import type { AnyTool, ToolCaller } from '../../src/domain/tools/contract.ts';
 import { runTool } from '../../src/domain/tools/run.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { tag } from '../factories/people.ts';
@@ -464,12 +464,24 @@ describe('MCP request limits', () => {
   });
 });
 
+/** The tool caller an MCP call with this key is: the key, acting as the developer who made it. */
+async function keyCaller(secret: string): Promise<ToolCaller> {
+  const actor = await authenticateApiKey(app.services.db, secret, {
+    keyPrefix: app.services.config.auth.apiKeyPrefix,
+  });
+  return {
+    userId: developerId,
+    actor,
+    channel: 'mcp',
+    agentId: null,
+    now: () => new Date(),
+    logger: createLogger('silent'),
+  };
+}
+
 describe('the tool contract, whoever calls', () => {
   it('keeps chat’s own tools from API keys: refused before they run, and audited', async () => {
     const db = app.services.db;
-    const actor = await authenticateApiKey(db, writeKey.secret, {
-      keyPrefix: app.services.config.auth.apiKeyPrefix,
-    });
     const tools = new Map(consumerTools(app.services).map((tool) => [tool.name, tool]));
     const result = await runTool(
       { db, timeoutMs: 5000 },
@@ -477,14 +489,7 @@ describe('the tool contract, whoever calls', () => {
       // As if it were published to keys by mistake: the runner still refuses it.
       tools.get('remember') as unknown as AnyTool,
       { content: 'Likes a window seat' },
-      {
-        userId: developerId,
-        actor,
-        channel: 'mcp',
-        agentId: null,
-        now: () => new Date(),
-        logger: createLogger('silent'),
-      },
+      await keyCaller(writeKey.secret),
     );
     expect(result).toMatchObject({
       outcome: 'REFUSED',
@@ -497,9 +502,6 @@ describe('the tool contract, whoever calls', () => {
 
   it('keeps a bounded record of a call whatever its input: a megabyte sent is not a megabyte kept', async () => {
     const db = app.services.db;
-    const actor = await authenticateApiKey(db, readKey.secret, {
-      keyPrefix: app.services.config.auth.apiKeyPrefix,
-    });
     const search = consumerTools(app.services).find((tool) => tool.name === 'search_venues')!;
     const huge = 'x'.repeat(1_000_000);
     const result = await runTool(
@@ -507,14 +509,7 @@ describe('the tool contract, whoever calls', () => {
       'search_venues',
       search as unknown as AnyTool,
       { query: huge },
-      {
-        userId: developerId,
-        actor,
-        channel: 'mcp',
-        agentId: null,
-        now: () => new Date(),
-        logger: createLogger('silent'),
-      },
+      await keyCaller(readKey.secret),
     );
     expect(result).toMatchObject({ outcome: 'INVALID' });
     const audit = await db.toolCall.findFirstOrThrow({
