@@ -129,8 +129,8 @@ export const crontab = `
 # No fill: each run purges everything that is due.
 45 2 * * * purge-deleted-users ?id=purge-deleted-users
 
-# People who asked for check-ins and have been quiet two weeks get one friendly message, Thursdays
-# at 09:00 UTC (17:00 WITA, when evenings get planned), at most 1,000 a run and once a week each.
-# No fill: a missed week is not made up.
-0 9 * * 4 reengage-people ?id=reengage-people
+# People who asked for check-ins and have been quiet two weeks get one friendly message at 17:00 on
+# their own clock (when evenings get planned): hourly, each run taking the people whose clock reads
+# 17:xx, at most 1,000 a run and once a week each. No fill: a missed hour waits for the next day's.
+0 * * * * reengage-people ?id=reengage-people
 `;

@@ -41,6 +41,7 @@ import {
 } from '../helpers/jobs.ts';
 
 const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 const DAY = 86_400_000;
 const schedules = parseSchedules(crontab, handlers);
 /** Tasks the seed below gives something to do. */
@@ -231,6 +232,13 @@ describe('every scheduled task', () => {
   });
 });
 
+/** A zone whose clock reads 17:xx at `at` (the Etc/GMT zones are whole hours, signs reversed). */
+function zoneAtFivePm(at: number): string {
+  let offset = 17 - new Date(at).getUTCHours();
+  if (offset > 14) offset -= 24;
+  return offset === 0 ? 'Etc/GMT' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`;
+}
+
 /** One md5 per table of `public` (but `_prisma_migrations`) over its rows as JSON, sorted. */
 async function digest(app: TestApp): Promise<Map<string, string>> {
   const pool = app.services.database.pool;
@@ -291,9 +299,13 @@ async function seed(app: TestApp): Promise<void> {
   await chatOf(gone.id, new Date(now - 45 * DAY));
   await db.memory.create({ data: { userId: gone.id, content: 'likes fado' } });
 
-  // A quiet person who opted in, and one who did not.
-  const quiet = await createPerson(db, { displayName: 'Quiet', reengagementOptIn: true });
-  await chatOf(quiet.id, new Date(now - 30 * DAY));
+  // Quiet people who opted in, whose clocks read 17:00 this hour and the next (re-engagement's
+  // hour, whichever the run falls in), and one who did not opt in.
+  for (const ahead of [0, 1]) {
+    const timeZone = zoneAtFivePm(now + ahead * HOUR);
+    const quiet = await createPerson(db, { displayName: 'Quiet', reengagementOptIn: true, timeZone });
+    await chatOf(quiet.id, new Date(now - 30 * DAY));
+  }
   await chatOf((await createPerson(db, { displayName: 'Silent' })).id, new Date(now - 30 * DAY));
 
   // Bookings whose jobs were lost.

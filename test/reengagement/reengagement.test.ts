@@ -1,7 +1,8 @@
 /**
  * `reengage-people`: only people who opted in, have a chat we can reach, and have been quiet two
- * weeks (nothing from them, nothing to them) get the check-in message; never twice in a week,
- * however many runs; a run is bounded. The person turns it on and off themselves over GraphQL.
+ * weeks (nothing from them, nothing to them) get the check-in message, at 17:00 on their own clock;
+ * never twice in a week, however many runs; a run is bounded. The person turns it on and off
+ * themselves over GraphQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isoWeek, REENGAGEMENT, reengageQuietPeople } from '../../src/domain/reengagement/reengagement.ts';
@@ -34,13 +35,24 @@ async function someone(fields: Partial<Prisma.UserCreateInput>, chat: { lastInbo
   return person;
 }
 
+/** The latest moment before now at which `zone`'s clock read 17:00. */
+function lastFivePm(zone: string): Date {
+  const clock = Temporal.Now.zonedDateTimeISO(zone);
+  let at = clock.with({ hour: 17, minute: 0, second: 0, millisecond: 0, microsecond: 0, nanosecond: 0 });
+  if (Temporal.ZonedDateTime.compare(at, clock) > 0) at = at.subtract({ days: 1 });
+  return new Date(at.epochMilliseconds);
+}
+
+/** 17:00 for people whose zone we do not know. */
+const fivePmUnknownZone = () => lastFivePm(REENGAGEMENT.unknownZone);
+
 const sentTo = (userId: string) =>
   app.services.db.outboundMessage.findMany({ where: { userId, kind: 'account.reengagement' } });
 
 describe('re-engagement', () => {
   it('writes only to quiet people who opted in, once a week', async () => {
     const db = app.services.db;
-    const quiet = REENGAGEMENT.quietDays + 1;
+    const quiet = REENGAGEMENT.quietDays + 2;
     const optedIn = await someone({ reengagementOptIn: true }, { lastInboundDaysAgo: quiet });
     const never = await someone({}, { lastInboundDaysAgo: quiet });
     const active = await someone({ reengagementOptIn: true }, { lastInboundDaysAgo: 2 });
@@ -59,7 +71,7 @@ describe('re-engagement', () => {
       },
     });
 
-    const now = new Date();
+    const now = fivePmUnknownZone();
     await reengageQuietPeople(db, now);
     const [message] = await sentTo(optedIn.id);
     expect(message).toMatchObject({
@@ -82,9 +94,35 @@ describe('re-engagement', () => {
   });
 
   it('is bounded per run', async () => {
-    const quiet = REENGAGEMENT.quietDays + 1;
+    const quiet = REENGAGEMENT.quietDays + 2;
     for (let n = 0; n < 3; n++) await someone({ reengagementOptIn: true }, { lastInboundDaysAgo: quiet });
-    expect(await reengageQuietPeople(app.services.db, new Date(), { batch: 1, perRun: 2 })).toBe(2);
+    expect(await reengageQuietPeople(app.services.db, fivePmUnknownZone(), { batch: 1, perRun: 2 })).toBe(2);
+  });
+
+  it("writes at 17:00 on the person's own clock, and passes over a zone it cannot read", async () => {
+    const db = app.services.db;
+    const quiet = { lastInboundDaysAgo: REENGAGEMENT.quietDays + 2 };
+    const lisbon = await someone({ reengagementOptIn: true, timeZone: 'Europe/Lisbon' }, quiet);
+    const kolkata = await someone({ reengagementOptIn: true, timeZone: 'Asia/Kolkata' }, quiet);
+    const nowhere = await someone({ reengagementOptIn: true, timeZone: 'Mars/Olympus_Mons' }, quiet);
+
+    // 17:00 in Lisbon is night in Kolkata and on Mars' missing clock: Lisbon alone.
+    const lisbonEvening = lastFivePm('Europe/Lisbon');
+    await reengageQuietPeople(db, lisbonEvening);
+    expect(await sentTo(lisbon.id)).toHaveLength(1);
+    expect(await sentTo(kolkata.id)).toEqual([]);
+    // Kolkata's clock is half an hour off UTC's: its 17:30 is the run at the top of the UTC hour.
+    const kolkataEvening = new Date(lastFivePm('Asia/Kolkata').getTime() + 30 * 60_000);
+    await reengageQuietPeople(db, kolkataEvening);
+    expect(await sentTo(kolkata.id)).toHaveLength(1);
+    // Every hour of the next day: neither again (once a week), and the zone nobody can read never
+    // fails a run.
+    for (let hour = 0; hour < 24; hour++) {
+      await reengageQuietPeople(db, new Date(lisbonEvening.getTime() + hour * 3_600_000));
+    }
+    expect(await sentTo(lisbon.id)).toHaveLength(1);
+    expect(await sentTo(kolkata.id)).toHaveLength(1);
+    expect(await sentTo(nowhere.id)).toEqual([]);
   });
 
   it('is turned on and off by the person', async () => {

@@ -4,6 +4,11 @@
  * ever gets one: not people who never opted in, not accounts being deleted, not people without a
  * chat we can reach.
  *
+ * When: at 17:00 on the person's own clock (their profile's time zone, else the network's home
+ * zone), when evenings get planned. The job runs hourly and takes the people whose clock reads
+ * REENGAGEMENT.localHour at the run; a zone whose name the platform does not know is passed over
+ * rather than failing the run for everyone.
+ *
  * Quiet means: no message from them in any chat and nothing sent to them for REENGAGEMENT.quietDays.
  * Once a week means: `users.reengaged_at` is set, in the transaction that queues the message, and a
  * person reengaged within the last 7 days is not picked; the message's dedupe key names the ISO
@@ -19,14 +24,18 @@ export const REENGAGEMENT = {
   quietDays: 14,
   /** Days between two messages to one person, at least. */
   everyDays: 7,
-  /** People per transaction, and per run: the rest waits for next week's run. */
+  /** The hour on the person's clock the message is sent in. */
+  localHour: 17,
+  /** The clock of people whose zone we do not know: the network's home (WITA). */
+  unknownZone: 'Asia/Makassar',
+  /** People per transaction, and per run: the rest waits for the next day's run in their zone. */
   batch: 100,
   perRun: 1_000,
 } as const;
 
 const DAY_MS = 86_400_000;
 
-/** Weekly (src/worker/crontab.ts); the next tick is the retry. */
+/** Hourly (src/worker/crontab.ts); the next day's tick in the person's zone is the retry. */
 export const reengagePeopleTask = defineTask({
   name: 'reengage-people',
   schema: z.object({}),
@@ -49,12 +58,40 @@ export function isoWeek(now: Date): string {
   return `${date.yearOfWeek}-W${String(date.weekOfYear).padStart(2, '0')}`;
 }
 
-/** Queues the week's message for every quiet person who opted in (see the top); how many. */
+/** The hour (0–23) `now` reads on `zone`'s clock, or null for a zone name the platform does not know. */
+function hourIn(zone: string, now: Date): number | null {
+  try {
+    return Temporal.Instant.fromEpochMilliseconds(now.getTime()).toZonedDateTimeISO(zone).hour;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The zones, of those people who opted in live in, whose clock reads REENGAGEMENT.localHour at
+ * `now`; `unknown` says whether people without a zone are in that hour too.
+ */
+async function zonesAtTheHour(db: Db, now: Date): Promise<{ zones: string[]; unknown: boolean }> {
+  const rows = await db.$queryRaw<{ zone: string }[]>`
+    SELECT DISTINCT time_zone AS zone FROM users
+    WHERE reengagement_opt_in AND deleted_at IS NULL AND time_zone IS NOT NULL`;
+  return {
+    zones: rows.map((row) => row.zone).filter((zone) => hourIn(zone, now) === REENGAGEMENT.localHour),
+    unknown: hourIn(REENGAGEMENT.unknownZone, now) === REENGAGEMENT.localHour,
+  };
+}
+
+/**
+ * Queues the week's message for every quiet person who opted in and whose clock reads
+ * REENGAGEMENT.localHour at `now` (see the top); how many.
+ */
 export async function reengageQuietPeople(
   db: Db,
   now: Date,
   limits: { batch: number; perRun: number } = REENGAGEMENT,
 ): Promise<number> {
+  const { zones, unknown } = await zonesAtTheHour(db, now);
+  if (zones.length === 0 && !unknown) return 0;
   const quietSince = new Date(now.getTime() - REENGAGEMENT.quietDays * DAY_MS);
   const lastBefore = new Date(now.getTime() - REENGAGEMENT.everyDays * DAY_MS);
   const week = isoWeek(now);
@@ -67,6 +104,7 @@ export async function reengageQuietPeople(
         WHERE id IN (
           SELECT u.id FROM users u
           WHERE u.reengagement_opt_in AND u.deleted_at IS NULL
+            AND (u.time_zone = ANY(${zones}::text[]) OR (${unknown} AND u.time_zone IS NULL))
             AND (u.reengaged_at IS NULL OR u.reengaged_at <= ${lastBefore})
             AND EXISTS (SELECT 1 FROM chats c WHERE c.user_id = u.id AND c.unreachable_at IS NULL)
             AND NOT EXISTS (SELECT 1 FROM chats c WHERE c.user_id = u.id AND c.last_inbound_at > ${quietSince})
