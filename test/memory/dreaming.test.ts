@@ -14,7 +14,7 @@ import {
   meaningOf,
 } from '../../src/domain/memory/dreaming.ts';
 import { forgetAll, listMemories, MEMORY_LIMITS, recall } from '../../src/domain/memory/memories.ts';
-import { getProfile } from '../../src/domain/memory/profile.ts';
+import { dietaryTakenOff, getProfile, updateProfile } from '../../src/domain/memory/profile.ts';
 import { recordSessionSummary } from '../../src/domain/memory/summaries.ts';
 import type { MemoryKind } from '../../src/generated/prisma/enums.ts';
 import { createBooking } from '../factories/bookings.ts';
@@ -371,6 +371,30 @@ describe('dreamDeep', () => {
     ]);
     await dreamDeep(db(), { now, limit: 1000 });
     expect((await getProfile(db(), rita)).dietary).toEqual(['vegan']);
+  });
+
+  it('never puts back a dietary need the person took off, until they give it again', async () => {
+    const now = new Date(NOW.getTime() + 180 * DAY);
+    const sam = await person('dream-sam');
+    await seed(sam, [
+      { content: 'I am vegetarian', importance: 4, createdAt: daysAgo(30, now) },
+      { content: 'Allergic to peanuts', importance: 5, createdAt: daysAgo(30, now) },
+    ]);
+    await dreamDeep(db(), { now, limit: 1000 });
+    expect((await getProfile(db(), sam)).dietary).toEqual(['vegetarian', 'peanut allergy']);
+
+    // "I eat meat again": the agent takes vegetarian off; the memory still says it.
+    await updateProfile(db(), sam, { dietary: ['peanut allergy'] });
+    const weekLater = new Date(now.getTime() + 7 * DAY);
+    await dreamDeep(db(), { now: weekLater, limit: 1000 });
+    expect((await getProfile(db(), sam)).dietary).toEqual(['peanut allergy']);
+
+    // Everything off, then vegetarian given again: that one is theirs again, the allergy stays off.
+    await updateProfile(db(), sam, { dietary: null });
+    await updateProfile(db(), sam, { dietary: ['vegetarian'] });
+    expect(await dietaryTakenOff(db(), sam)).toEqual(['peanut allergy']);
+    await dreamDeep(db(), { now: new Date(weekLater.getTime() + 7 * DAY), limit: 1000 });
+    expect((await getProfile(db(), sam)).dietary).toEqual(['vegetarian']);
   });
 });
 

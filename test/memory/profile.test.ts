@@ -99,7 +99,12 @@ describe('the profile', () => {
       usualPartySize: 2,
       timeZone: 'Europe/Lisbon',
     });
-    expect((await stored(userId)).profile).toEqual({ homeArea: 'Porto', usualPartySize: 2 });
+    // The dietary needs taken off are kept aside, so deep dreaming does not put them back.
+    expect((await stored(userId)).profile).toEqual({
+      homeArea: 'Porto',
+      usualPartySize: 2,
+      dietaryTakenOff: ['vegetarian', 'nut allergy'],
+    });
     // An empty patch changes nothing, nor do fields given as undefined (left out, to a caller).
     expect(await updateProfile(db(), userId, {})).toEqual(changed);
     expect(await updateProfile(db(), userId, { homeArea: undefined, latitude: undefined })).toEqual(changed);

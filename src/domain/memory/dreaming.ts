@@ -24,7 +24,7 @@
  * Deep (weekly, `dream-deep`), for each person not deep-dreamt for six days: their booking
  * habits (patterns.ts) are kept as one PATTERN memory, replacing the last one, and their profile's
  * gaps are filled: the usual party size when they gave none, dietary needs their memories state.
- * Nothing the person set is overwritten.
+ * Nothing the person set is overwritten, and nothing they took off is put back.
  *
  * Accounts being deleted are left alone. Both are bounded (`limit` people a run, those waiting
  * longest first) and resumable: each person
@@ -43,7 +43,7 @@ import type { Db, Tx } from '../../platform/db.ts';
 import { defineTask } from '../../platform/jobs.ts';
 import { keepWithinCap, MEMORY_LIMITS } from './memories.ts';
 import { behaviourPatterns, describePatterns } from './patterns.ts';
-import { getProfile, updateProfile } from './profile.ts';
+import { dietaryTakenOff, getProfile, updateProfile } from './profile.ts';
 import { cleanText, normalizedContent, wordsOf } from './text.ts';
 
 const DAY_MS = 86_400_000;
@@ -475,7 +475,10 @@ export async function dreamDeep(db: Db, options: { now: Date; limit: number }): 
         where: { userId: person.id, supersededAt: null },
         select: { content: true },
       });
-      const dietary = [...new Set([...profile.dietary, ...memories.flatMap((m) => dietaryOf(m.content))])];
+      // What the person took off stays off, whatever an older memory still says.
+      const takenOff = new Set(await dietaryTakenOff(tx, person.id));
+      const remembered = memories.flatMap((m) => dietaryOf(m.content)).filter((diet) => !takenOff.has(diet));
+      const dietary = [...new Set([...profile.dietary, ...remembered])];
       const patch: Parameters<typeof updateProfile>[2] = {};
       if (dietary.length > profile.dietary.length) patch.dietary = dietary;
       if (!profile.usualPartySize && patterns.usualPartySize) patch.usualPartySize = patterns.usualPartySize;

@@ -7,6 +7,10 @@
  * text or list) removes it, anything else replaces it. The whole patch is checked before anything
  * is written, and written in one statement, so a bad patch changes nothing and two patches at once
  * both land (each merges into what the other wrote).
+ *
+ * Beside the fields, the JSON keeps the dietary needs the person took off (`dietaryTakenOff`, not
+ * part of the Profile): deep dreaming fills the list from memories, and must not put back what the
+ * person removed because an older memory still says it. Giving an entry again takes it off that list.
  */
 import { z } from 'zod';
 import { Prisma } from '../../generated/prisma/client.ts';
@@ -42,6 +46,9 @@ type JsonField = (typeof JSON_FIELDS)[number];
 const COLUMN_FIELDS = ['language', 'latitude', 'longitude', 'timeZone'] as const;
 const FIELDS: readonly string[] = [...JSON_FIELDS, ...COLUMN_FIELDS];
 
+/** The JSON key of the dietary needs the person took off (see the top). */
+const TAKEN_OFF = 'dietaryTakenOff';
+
 export const PROFILE_LIMITS = {
   homeAreaMaxChars: 120,
   dietaryMaxItems: 20,
@@ -50,6 +57,8 @@ export const PROFILE_LIMITS = {
   preferredTimeMaxChars: 60,
   notesMaxChars: 1000,
   partySizeMax: 50,
+  /** Dietary needs remembered as taken off, at most (the longest-standing are let go). */
+  dietaryTakenOffMaxItems: 50,
 } as const;
 
 /** One line of text; empty (after cleaning) means "remove". */
@@ -202,6 +211,24 @@ export async function updateProfile(db: DbOrTx, userId: string, rawPatch: Profil
     if (value == null) remove.push(field);
     else set[field] = value;
   }
+  // A new dietary list: what was on the old one and is not on the new one is taken off; what is on
+  // the new one is no longer taken off. Worked out from the row as it is under the update's lock.
+  const takenOff = given('dietary')
+    ? Prisma.sql`- ${TAKEN_OFF}::text || jsonb_strip_nulls(jsonb_build_object(${TAKEN_OFF}::text, (
+        SELECT jsonb_agg(diet ORDER BY since) FROM (
+          SELECT diet, min(since) AS since FROM (
+            SELECT diet, ordinality AS since FROM jsonb_array_elements_text(
+              CASE WHEN jsonb_typeof(profile->'dietary') = 'array' THEN profile->'dietary' ELSE '[]' END
+            ) WITH ORDINALITY AS d(diet, ordinality)
+            UNION ALL
+            SELECT diet, 1000 + ordinality FROM jsonb_array_elements_text(
+              CASE WHEN jsonb_typeof(profile->${TAKEN_OFF}::text) = 'array' THEN profile->${TAKEN_OFF}::text ELSE '[]' END
+            ) WITH ORDINALITY AS t(diet, ordinality)
+          ) AS everything
+          WHERE diet <> ALL(${parsed.dietary ?? []}::text[])
+          GROUP BY diet ORDER BY min(since) LIMIT ${PROFILE_LIMITS.dietaryTakenOffMaxItems}
+        ) AS kept)))`
+    : Prisma.empty;
   const column = (field: (typeof COLUMN_FIELDS)[number], sqlName: string, type: string) =>
     given(field)
       ? Prisma.sql`${Prisma.raw(sqlName)} = ${parsed[field] ?? null}::${Prisma.raw(type)}`
@@ -210,7 +237,7 @@ export async function updateProfile(db: DbOrTx, userId: string, rawPatch: Profil
   const [row] = await db.$queryRaw<ProfileRow[]>`
     UPDATE users SET
       profile = (CASE WHEN jsonb_typeof(profile) = 'object' THEN profile ELSE '{}'::jsonb END
-                 || ${JSON.stringify(set)}::jsonb) - ${remove}::text[],
+                 ${takenOff} || ${JSON.stringify(set)}::jsonb) - ${remove}::text[],
       ${column('language', 'language', 'text')},
       ${column('latitude', 'latitude', 'float8')},
       ${column('longitude', 'longitude', 'float8')},
@@ -220,6 +247,13 @@ export async function updateProfile(db: DbOrTx, userId: string, rawPatch: Profil
     RETURNING profile, language, latitude, longitude, time_zone AS "timeZone"`;
   if (!row) throw new NotFoundError('No such person');
   return toProfile(row);
+}
+
+/** The dietary needs the person took off their profile (see the top), most recent first. */
+export async function dietaryTakenOff(db: DbOrTx, userId: string): Promise<string[]> {
+  const user = await db.user.findUnique({ where: { id: userId }, select: { profile: true } });
+  const list = isObject(user?.profile) ? user.profile[TAKEN_OFF] : null;
+  return Array.isArray(list) ? list.filter((diet): diet is string => typeof diet === 'string') : [];
 }
 
 /**
