@@ -14,15 +14,20 @@ export function inboundText(input: {
   raw?: Record<string, unknown>;
 }): InboundRecord {
   const { account, chat, id, text } = input;
-  const normalized = {
+  const normalized: NormalizedMessage = {
     platform: 'TELEGRAM',
     account,
     externalChatId: chat,
     externalMessageId: id,
     sender: { externalId: chat, displayName: 'Ana', language: 'pt' },
     text,
+    images: [],
+    location: null,
+    contact: null,
+    button: null,
+    replyTo: null,
     sentAt: new Date().toISOString(),
-  } as unknown as NormalizedMessage;
+  };
   return {
     platform: 'TELEGRAM',
     account,

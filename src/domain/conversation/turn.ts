@@ -49,11 +49,17 @@ export interface ConsumerAgentDeps extends ConversationPorts {
   giveUpAfterMs: number;
 }
 
-/** The chat's session could not be read (its store is away): the turn waits for it. */
-class HistoryUnavailableError extends Error {
-  constructor(cause: unknown) {
-    super(`The chat's history could not be read: ${(cause as Error)?.message ?? String(cause)}`, { cause });
-    this.name = 'HistoryUnavailableError';
+/**
+ * A store the turn cannot go without is away (Redis: the chat's history, or the lock that keeps
+ * one turn of a person at a time): the turn waits for it, as it does for a model.
+ */
+class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+  /** What cannot be done, for the log and the message's wait. */
+  readonly what: string;
+  constructor(what: string, cause: unknown) {
+    super(`${what}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.what = what;
   }
 }
 
@@ -96,7 +102,11 @@ const BUDGET_REPLIES = {
 
 export function createConsumerAgent(deps: ConsumerAgentDeps): InboundHandler {
   return async (message, context) => {
-    const lease = await deps.locks.tryAcquire(`turn:${context.userId}`);
+    // Without the lock two turns of the person could run at once: the message waits for it.
+    const lease = await deps.locks.tryAcquire(`turn:${context.userId}`).catch(async (error: unknown) => {
+      const away = new StoreUnavailableError("the person's turn lock cannot be taken", error);
+      return waitForService(deps, context, replier(deps, context), away);
+    });
     // Another turn of this person is running (maybe from another chat): this one waits its turn.
     if (!lease) throw new RetryLaterError(BUSY_RETRY_MS, 'another turn of this person is running');
     const stopTyping = keepTyping(deps, message, context, () => {
@@ -117,17 +127,12 @@ export function createConsumerAgent(deps: ConsumerAgentDeps): InboundHandler {
   };
 }
 
-async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, context: InboundContext) {
+type Reply = (body: string, extra?: Partial<ToolContext>, kind?: string) => Promise<void>;
+
+/** How the turn answers: a row in the send queue keyed by the event and the kind of answer. */
+function replier(deps: ConsumerAgentDeps, context: InboundContext): Reply {
   const db = deps.database.prisma;
-  const chatRef = {
-    platform: message.platform,
-    account: message.account,
-    // In a group, each person has a history of their own: nobody sees another's addresses or bookings.
-    externalChatId: isShared(message)
-      ? `${message.externalChatId}:${message.sender.externalId}`
-      : message.externalChatId,
-  };
-  const reply = async (body: string, extra: Partial<ToolContext> = {}, kind = 'reply') => {
+  return async (body, extra = {}, kind = 'reply') => {
     // The code's own notes (a delivery's price, places and code) are never the part cut off: not
     // here, nor by a channel that carries less (keepEnd).
     const notes = extra.replyNotes?.length ? `\n\n${extra.replyNotes.join('\n')}` : '';
@@ -144,6 +149,42 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
       content: Object.keys(content).length ? content : undefined,
     });
   };
+}
+
+/**
+ * A store the turn needs, or every model, is away: the person is told once that the answer comes
+ * later and the message waits (`unavailableRetryMs`); once it has waited `giveUpAfterMs` it is
+ * failed (kept for an operator) and the person asked to send it again. Throws either way.
+ * `saying` puts first what a confirmed action already did.
+ */
+async function waitForService(
+  deps: ConsumerAgentDeps,
+  context: InboundContext,
+  reply: Reply,
+  error: StoreUnavailableError | LlmUnavailableError,
+  saying: (text: string) => string = (text) => text,
+): Promise<never> {
+  const what = error instanceof StoreUnavailableError ? error.what : 'no language model available';
+  context.logger.error({ err: error }, what);
+  if (deps.now().getTime() - context.receivedAt.getTime() < deps.giveUpAfterMs) {
+    await reply(saying(UNAVAILABLE_REPLY), {}, 'unavailable');
+    throw new RetryLaterError(deps.unavailableRetryMs, what);
+  }
+  await reply(saying(GAVE_UP_REPLY), {}, 'gave-up');
+  throw error;
+}
+
+async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, context: InboundContext) {
+  const db = deps.database.prisma;
+  const chatRef = {
+    platform: message.platform,
+    account: message.account,
+    // In a group, each person has a history of their own: nobody sees another's addresses or bookings.
+    externalChatId: isShared(message)
+      ? `${message.externalChatId}:${message.sender.externalId}`
+      : message.externalChatId,
+  };
+  const reply = replier(deps, context);
 
   // An account being deleted answers with that alone: no model, no tool, nothing remembered.
   const account = await db.user.findUnique({ where: { id: context.userId }, select: { deletedAt: true } });
@@ -219,7 +260,7 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     // The chat's history cannot be read (Redis away): answering without it would be wrong, so the
     // message waits, as it does for a model that cannot be reached.
     const loaded = await deps.sessions.load(chatRef).catch((error: unknown) => {
-      throw new HistoryUnavailableError(error);
+      throw new StoreUnavailableError("the chat's history cannot be read", error);
     });
     const session = await deps.sessions.compact(loaded, {
       historyTokens: deps.historyTokens,
@@ -277,11 +318,20 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     // The reply first: a crash before the session is saved replays the turn, whose reply is
     // then already queued (same key) and whose bookings are idempotent.
     await reply(result.reply, toolContext);
-    await deps.sessions.save(chatRef, {
-      summary: session.summary,
-      messages: deps.sessions.forStorage([...session.messages, userMessage, ...result.added]),
-      updatedAt: now.toISOString(),
-    });
+    // The answer is queued: a history that cannot be saved now (its store away) costs the next
+    // turn this exchange, not the person an apology after their answer nor a second answer.
+    await deps.sessions
+      .save(chatRef, {
+        summary: session.summary,
+        messages: deps.sessions.forStorage([...session.messages, userMessage, ...result.added]),
+        updatedAt: now.toISOString(),
+      })
+      .catch((error: unknown) =>
+        context.logger.error(
+          { err: error },
+          "the chat's history could not be saved: this exchange is not in it",
+        ),
+      );
     context.logger.info(
       { 'llm.provider': result.provider, 'llm.rounds': result.rounds, 'tool.calls': result.toolCalls.length },
       'consumer agent answered',
@@ -292,20 +342,8 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
       await reply(saying(BUDGET_REPLIES[error.scope]), {}, 'budget');
       return;
     }
-    if (error instanceof LlmUnavailableError || error instanceof HistoryUnavailableError) {
-      const what =
-        error instanceof HistoryUnavailableError
-          ? "the chat's history cannot be read"
-          : 'no language model available';
-      context.logger.error({ err: error }, what);
-      const age = now.getTime() - context.receivedAt.getTime();
-      if (age < deps.giveUpAfterMs) {
-        await reply(saying(UNAVAILABLE_REPLY), {}, 'unavailable');
-        throw new RetryLaterError(deps.unavailableRetryMs, what);
-      }
-      // Given up: kept failed for an operator, and the person told to ask again.
-      await reply(saying(GAVE_UP_REPLY), {}, 'gave-up');
-      throw error;
+    if (error instanceof LlmUnavailableError || error instanceof StoreUnavailableError) {
+      await waitForService(deps, context, reply, error, saying);
     }
     // Anything else is a bug or an outage of ours: the message is failed (kept, with its error),
     // and the person is not left waiting in silence.
