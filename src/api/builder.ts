@@ -33,6 +33,8 @@ export interface AuthScopes {
   bookingVenueRole: { bookingId: string; roles: readonly MembershipRole[] };
   /** May see the booking: its guest, its venue's team, platform admins. */
   seesBooking: string;
+  /** A person signed in with this address (an invitation sent to it is theirs). */
+  ownsAddress: string;
 }
 
 export const builder = new SchemaBuilder<{
@@ -74,6 +76,7 @@ export const builder = new SchemaBuilder<{
         const organizationId = await ctx.domain.bookings.organizationOfBooking(bookingId);
         return organizationId !== null && ctx.access.has(organizationId, roles);
       },
+      ownsAddress: (email) => ctx.domain.organizations.isAddressOf(ctx.access, email),
       seesBooking: async (bookingId) => {
         try {
           await ctx.domain.bookings.requireBooking(ctx.access, bookingId);

@@ -52,6 +52,16 @@ import { requestAccountDeletion } from '../domain/identity/account-deletion.ts';
 import { revokeRefreshToken, rotateRefreshToken } from '../domain/identity/refresh-tokens.ts';
 import { requestSignInCode, verifySignInCode } from '../domain/identity/sign-in.ts';
 import { findUser } from '../domain/identity/users.ts';
+import {
+  acceptInvitation,
+  declineInvitation,
+  inviteMember,
+  isAddressOf,
+  organizationInvitations,
+  organizationOfInvitation,
+  pendingInvitations,
+  withdrawInvitation,
+} from '../domain/invitations/invitations.ts';
 import { forgetAll, forgetMemory } from '../domain/memory/memories.ts';
 import { updateProfile } from '../domain/memory/profile.ts';
 import {
@@ -94,7 +104,6 @@ import {
   changeMemberRole,
   createOrganization,
   findOrganization,
-  inviteMember,
   organizationOfMembership,
   removeMember,
   renameOrganization,
@@ -324,7 +333,14 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
           now,
         }),
       findOrganization: given(db, findOrganization),
-      inviteMember: given(db, inviteMember),
+      inviteMember: given({ db, now }, inviteMember),
+      acceptInvitation: given({ db, now }, acceptInvitation),
+      declineInvitation: given({ db, now }, declineInvitation),
+      withdrawInvitation: given({ db, now }, withdrawInvitation),
+      pendingInvitations: given({ db, now }, pendingInvitations),
+      organizationInvitations: given({ db, now }, organizationInvitations),
+      organizationOfInvitation: given(db, organizationOfInvitation),
+      isAddressOf: given(db, isAddressOf),
       organizationOfApiKey: given(db, organizationOfApiKey),
       organizationOfMembership: given(db, organizationOfMembership),
       removeMember: given(db, removeMember),

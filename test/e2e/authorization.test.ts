@@ -110,7 +110,17 @@ const InviteMember = graphql(`
   mutation AuthzInviteMember($organizationId: ID!, $email: String!, $role: MembershipRole!) {
     inviteMember(input: { organizationId: $organizationId, email: $email, role: $role }) {
       __typename
-      ... on MembershipPayload { membership { id role } }
+      ... on InvitationPayload { invitation { id role status } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const WithdrawInvitation = graphql(`
+  mutation AuthzWithdrawInvitation($invitationId: ID!) {
+    withdrawInvitation(input: { invitationId: $invitationId }) {
+      __typename
+      ... on InvitationPayload { invitation { status } }
       ... on Error { message }
     }
   }
@@ -205,6 +215,8 @@ interface Fixture extends Actors {
   session?: { refreshToken: string };
   /** A finished business scan of the organisation, for the draft row (its `prepare` writes it). */
   scanId?: string;
+  /** An invitation of the organisation waiting for its answer (its `prepare` writes it). */
+  invitationId?: string;
 }
 
 interface Row {
@@ -270,6 +282,7 @@ async function snapshot(fx: Fixture) {
       users: await db.user.count(),
       organizations: await db.organization.count(),
       memberships: await db.membership.count(),
+      invitations: await db.organizationInvitation.count(),
       apiKeys: await db.apiKey.count(),
       businessScans: await db.businessScan.count(),
       venues: await db.venue.count(),
@@ -293,6 +306,20 @@ async function finishedScan(fx: Fixture) {
     },
   });
   fx.scanId = scan.id;
+}
+
+/** Gives the fixture's organisation an invitation waiting for its answer. */
+async function waitingInvitation(fx: Fixture) {
+  const invitation = await app.services.db.organizationInvitation.create({
+    data: {
+      organizationId: fx.organizationId,
+      email: uniqueEmail('invited'),
+      role: 'STAFF',
+      invitedById: fx.owner.userId,
+      expiresAt: new Date(Date.now() + 86_400_000),
+    },
+  });
+  fx.invitationId = invitation.id;
 }
 
 /** Leaves the fixture's organisation with a single owner. */
@@ -466,12 +493,18 @@ const rows: Row[] = [
           { token },
         ),
       async effect(fx, answer) {
-        expect(answer).toMatchObject({ __typename: 'MembershipPayload', membership: { role } });
-        const id = rawId((answer as { membership: { id: string } }).membership.id);
-        expect(await app.services.db.membership.findUnique({ where: { id } })).toMatchObject({
-          organizationId: fx.organizationId,
-          role,
+        // An invitation, waiting for the person to accept: no member yet.
+        expect(answer).toMatchObject({
+          __typename: 'InvitationPayload',
+          invitation: { role, status: 'PENDING' },
         });
+        const id = rawId((answer as { invitation: { id: string } }).invitation.id);
+        const invitation = await app.services.db.organizationInvitation.findUniqueOrThrow({ where: { id } });
+        expect(invitation).toMatchObject({ organizationId: fx.organizationId, role });
+        const joined = await app.services.db.membership.count({
+          where: { organizationId: fx.organizationId, user: { email: invitation.email } },
+        });
+        expect(joined).toBe(0);
       },
       expected: {
         OWNER: 'allowed',
@@ -491,6 +524,38 @@ const rows: Row[] = [
       },
     }),
   ),
+  {
+    name: 'withdrawInvitation',
+    field: 'withdrawInvitation',
+    prepare: waitingInvitation,
+    call: (fx, token) =>
+      app.gql(
+        WithdrawInvitation,
+        { invitationId: encodeGlobalID('Invitation', fx.invitationId!) },
+        { token },
+      ),
+    async effect(fx, answer) {
+      expect(answer).toEqual({ __typename: 'InvitationPayload', invitation: { status: 'WITHDRAWN' } });
+      const invitation = await app.services.db.organizationInvitation.findUnique({
+        where: { id: fx.invitationId! },
+      });
+      expect(invitation?.status).toBe('WITHDRAWN');
+    },
+    expected: {
+      OWNER: 'allowed',
+      ADMIN: 'allowed',
+      STAFF: 'FORBIDDEN',
+      OTHER_OWNER: 'FORBIDDEN',
+      PLATFORM_ADMIN: 'allowed',
+      // Who is asked to join is for people, as who is a member.
+      KEY_WRITE: 'FORBIDDEN',
+      KEY_READ: 'FORBIDDEN',
+      KEY_CREATOR_REMOVED: 'HTTP 401',
+      KEY_CREATOR_DEMOTED: 'FORBIDDEN',
+      KEY_NO_OWNER: 'HTTP 401',
+      ANONYMOUS: 'UNAUTHENTICATED',
+    },
+  },
   {
     name: 'changeMemberRole STAFF → ADMIN',
     field: 'changeMemberRole',

@@ -16,9 +16,57 @@ const InviteMember = graphql(`
   mutation InviteMember($organizationId: ID!, $email: String!, $role: MembershipRole!) {
     inviteMember(input: { organizationId: $organizationId, email: $email, role: $role }) {
       __typename
-      ... on MembershipPayload { membership { id role user { email } } }
+      ... on InvitationPayload { invitation { id email role status organizationName invitedByName expiresAt } }
       ... on Error { message }
     }
+  }
+`);
+
+const MyInvitations = graphql(`
+  query MyInvitations {
+    viewer { memberships { id } invitations { id role status organizationName invitedByName } }
+  }
+`);
+
+const AcceptInvitation = graphql(`
+  mutation AcceptInvitation($invitationId: ID!) {
+    acceptInvitation(input: { invitationId: $invitationId }) {
+      __typename
+      ... on MembershipPayload { membership { id role organization { id } } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const DeclineInvitation = graphql(`
+  mutation DeclineInvitation($invitationId: ID!) {
+    declineInvitation(input: { invitationId: $invitationId }) {
+      __typename
+      ... on InvitationPayload { invitation { status } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const WithdrawInvitation = graphql(`
+  mutation WithdrawInvitation($invitationId: ID!) {
+    withdrawInvitation(input: { invitationId: $invitationId }) {
+      __typename
+      ... on InvitationPayload { invitation { status } }
+      ... on Error { message }
+    }
+  }
+`);
+
+const OrganizationInvitations = graphql(`
+  query OrganizationInvitations($id: ID!) {
+    organization(id: $id) { members(first: 10) { totalCount } invitations { email role status } }
+  }
+`);
+
+const InvitationNode = graphql(`
+  query InvitationNode($id: ID!) {
+    node(id: $id) { __typename ... on Invitation { email organizationName } }
   }
 `);
 
@@ -84,6 +132,27 @@ const Viewer = graphql(`
 `);
 
 let app: TestApp;
+
+/**
+ * `email` invited by `by` with `role`, signed in and accepting: their token and membership id.
+ * The invitation is the one the invitee finds on their viewer.
+ */
+async function joinByInvitation(
+  by: { token: string },
+  organizationId: string,
+  email: string,
+  role: 'OWNER' | 'ADMIN' | 'STAFF',
+) {
+  const invited = await app.gql(InviteMember, { organizationId, email, role }, { token: by.token });
+  const invitation = member(invited.data?.inviteMember, 'InvitationPayload', invited).invitation;
+  const invitee = await app.signIn(email);
+  const waiting = await app.gql(MyInvitations, {}, { token: invitee.token });
+  expect(waiting.data?.viewer?.invitations.map((i) => i.id)).toContain(invitation.id);
+  const accepted = await app.gql(AcceptInvitation, { invitationId: invitation.id }, { token: invitee.token });
+  const { membership } = member(accepted.data?.acceptInvitation, 'MembershipPayload', accepted);
+  return { ...invitee, membershipId: membership.id, role: membership.role };
+}
+
 beforeAll(async () => {
   app = await startTestApp();
 });
@@ -168,15 +237,8 @@ describe('organisations', () => {
     const removed = await app.gql(RemoveMember, { membershipId: ownMembership }, { token: owner.token });
     expect(removed.body).toMatchObject({ data: { removeMember: { __typename: 'ConflictError' } } });
 
-    const second = uniqueEmail('second-owner');
-    const invited = await app.gql(
-      InviteMember,
-      { organizationId, email: second, role: 'OWNER' },
-      { token: owner.token },
-    );
-    expect(invited.body).toMatchObject({
-      data: { inviteMember: { __typename: 'MembershipPayload', membership: { role: 'OWNER' } } },
-    });
+    const second = await joinByInvitation(owner, organizationId, uniqueEmail('second-owner'), 'OWNER');
+    expect(second.role).toBe('OWNER');
 
     const nowDemoted = await app.gql(
       ChangeMemberRole,
@@ -191,14 +253,8 @@ describe('organisations', () => {
     const created = await app.gql(CreateOrganization, { name: 'Race Cafe' }, { token: a.token });
     const organizationId = member(created.data?.createOrganization, 'OrganizationPayload', created)
       .organization.id;
-    const bEmail = uniqueEmail('owner-b');
-    const invited = await app.gql(
-      InviteMember,
-      { organizationId, email: bEmail, role: 'OWNER' },
-      { token: a.token },
-    );
-    const bMembership = member(invited.data?.inviteMember, 'MembershipPayload', invited).membership.id;
-    const b = await app.signIn(bEmail);
+    const b = await joinByInvitation(a, organizationId, uniqueEmail('owner-b'), 'OWNER');
+    const bMembership = b.membershipId;
     const aMembership = (await app.gql(Viewer, {}, { token: a.token })).data!.viewer!.memberships[0]!.id;
 
     const [first, second] = await Promise.all([
@@ -230,14 +286,8 @@ describe('organisations', () => {
     const created = await app.gql(CreateOrganization, { name: 'Key Holders' }, { token: owner.token });
     const organizationId = member(created.data?.createOrganization, 'OrganizationPayload', created)
       .organization.id;
-    const adminEmail = uniqueEmail('admin');
-    const invited = await app.gql(
-      InviteMember,
-      { organizationId, email: adminEmail, role: 'ADMIN' },
-      { token: owner.token },
-    );
-    const membershipId = member(invited.data?.inviteMember, 'MembershipPayload', invited).membership.id;
-    const admin = await app.signIn(adminEmail);
+    const admin = await joinByInvitation(owner, organizationId, uniqueEmail('admin'), 'ADMIN');
+    const { membershipId } = admin;
     const made = await app.gql(CreateApiKey, { organizationId }, { token: admin.token });
     const key = member(made.data?.createApiKey, 'CreateApiKeyPayload', made);
     const rename = (name: string) =>
@@ -259,5 +309,166 @@ describe('organisations', () => {
     expect(keys.data?.organization?.apiKeys.edges).toEqual([
       { node: { id: key.apiKey.id, revokedAt: expect.any(String) } },
     ]);
+  });
+});
+
+describe('invitations', () => {
+  async function organizationOf(owner: { token: string }, name: string) {
+    const created = await app.gql(CreateOrganization, { name }, { token: owner.token });
+    return member(created.data?.createOrganization, 'OrganizationPayload', created).organization.id;
+  }
+  const invite = (by: { token: string }, organizationId: string, email: string, role = 'STAFF' as const) =>
+    app.gql(InviteMember, { organizationId, email, role }, { token: by.token });
+
+  it('makes no member until the person invited accepts, signed in with that address', async () => {
+    const owner = await app.signIn();
+    const organizationId = await organizationOf(owner, 'Consent Kitchen');
+    const email = uniqueEmail('cook');
+    const invited = await invite(owner, organizationId, email.toUpperCase());
+    const invitation = member(invited.data?.inviteMember, 'InvitationPayload', invited).invitation;
+    expect(invitation).toMatchObject({
+      email,
+      role: 'STAFF',
+      status: 'PENDING',
+      organizationName: 'Consent Kitchen',
+    });
+    // They are told by email; nobody joined, and no account was made for the address.
+    const emails = await app.services.db.outboundMessage.findMany({
+      where: { kind: 'organization.invitation', emailTo: email },
+    });
+    expect(emails).toHaveLength(1);
+    expect(emails[0]!.subject).toContain('Consent Kitchen');
+    expect(emails[0]!.body).toContain('nothing changes unless you accept');
+    expect(await app.services.db.user.count({ where: { email } })).toBe(0);
+    const team = await app.gql(OrganizationInvitations, { id: organizationId }, { token: owner.token });
+    expect(team.data?.organization).toEqual({
+      members: { totalCount: 1 },
+      invitations: [{ email, role: 'STAFF', status: 'PENDING' }],
+    });
+
+    // Someone else cannot see it, nor accept it.
+    const stranger = await app.signIn();
+    expect((await app.gql(InvitationNode, { id: invitation.id }, { token: stranger.token })).data).toEqual({
+      node: null,
+    });
+    const taken = await app.gql(AcceptInvitation, { invitationId: invitation.id }, { token: stranger.token });
+    expect(taken.data?.acceptInvitation).toMatchObject({ __typename: 'NotFoundError' });
+
+    // The person it was sent to sees it, with no more of the organisation than its name, and joins.
+    const cook = await app.signIn(email);
+    const mine = await app.gql(MyInvitations, {}, { token: cook.token });
+    expect(mine.data?.viewer).toEqual({
+      memberships: [],
+      invitations: [
+        {
+          id: invitation.id,
+          role: 'STAFF',
+          status: 'PENDING',
+          organizationName: 'Consent Kitchen',
+          invitedByName: null,
+        },
+      ],
+    });
+    const accepted = await app.gql(AcceptInvitation, { invitationId: invitation.id }, { token: cook.token });
+    expect(accepted.data?.acceptInvitation).toMatchObject({
+      __typename: 'MembershipPayload',
+      membership: { role: 'STAFF', organization: { id: organizationId } },
+    });
+    const after = await app.gql(OrganizationInvitations, { id: organizationId }, { token: owner.token });
+    expect(after.data?.organization).toEqual({ members: { totalCount: 2 }, invitations: [] });
+    // Once is all: accepting again is refused, and changes nothing.
+    const again = await app.gql(AcceptInvitation, { invitationId: invitation.id }, { token: cook.token });
+    expect(again.data?.acceptInvitation).toEqual({
+      __typename: 'ConflictError',
+      message: 'This invitation was accepted already',
+    });
+    expect(await app.services.db.membership.count({ where: { organizationId: rawId(organizationId) } })).toBe(
+      2,
+    );
+  });
+
+  it('lets the person decline, and a manager withdraw; neither makes a member', async () => {
+    const owner = await app.signIn();
+    const organizationId = await organizationOf(owner, 'Choice Bar');
+    const [declining, withdrawn] = [uniqueEmail('declines'), uniqueEmail('withdrawn')];
+    const first = await invite(owner, organizationId, declining);
+    const second = await invite(owner, organizationId, withdrawn);
+    const firstId = member(first.data?.inviteMember, 'InvitationPayload', first).invitation.id;
+    const secondId = member(second.data?.inviteMember, 'InvitationPayload', second).invitation.id;
+
+    const person = await app.signIn(declining);
+    const declined = await app.gql(DeclineInvitation, { invitationId: firstId }, { token: person.token });
+    expect(declined.data?.declineInvitation).toEqual({
+      __typename: 'InvitationPayload',
+      invitation: { status: 'DECLINED' },
+    });
+    const taken = await app.gql(WithdrawInvitation, { invitationId: secondId }, { token: owner.token });
+    expect(taken.data?.withdrawInvitation).toEqual({
+      __typename: 'InvitationPayload',
+      invitation: { status: 'WITHDRAWN' },
+    });
+    const late = await app.signIn(withdrawn);
+    expect((await app.gql(MyInvitations, {}, { token: late.token })).data?.viewer?.invitations).toEqual([]);
+    const refused = await app.gql(AcceptInvitation, { invitationId: secondId }, { token: late.token });
+    expect(refused.data?.acceptInvitation).toMatchObject({ __typename: 'ConflictError' });
+    expect(await app.services.db.membership.count({ where: { organizationId: rawId(organizationId) } })).toBe(
+      1,
+    );
+    // A staff member may do neither for the team; the person may not withdraw their own invitation.
+    const refusedWithdraw = await app.gql(
+      WithdrawInvitation,
+      { invitationId: firstId },
+      { token: person.token },
+    );
+    expect(refusedWithdraw.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+
+  it('invites an address once at a time, and again once the invitation lapsed', async () => {
+    const owner = await app.signIn();
+    const organizationId = await organizationOf(owner, 'Second Chance Cafe');
+    const email = uniqueEmail('late');
+    const first = await invite(owner, organizationId, email);
+    const invitationId = member(first.data?.inviteMember, 'InvitationPayload', first).invitation.id;
+    const twice = await invite(owner, organizationId, email);
+    expect(twice.data?.inviteMember).toMatchObject({
+      __typename: 'ConflictError',
+      message: expect.stringContaining('is invited already'),
+    });
+
+    // Fourteen days pass unanswered.
+    await app.services.db.organizationInvitation.update({
+      where: { id: rawId(invitationId) },
+      data: { expiresAt: new Date(Date.now() - 1000) },
+    });
+    const person = await app.signIn(email);
+    expect((await app.gql(MyInvitations, {}, { token: person.token })).data?.viewer?.invitations).toEqual([]);
+    const lapsed = await app.gql(AcceptInvitation, { invitationId }, { token: person.token });
+    expect(lapsed.data?.acceptInvitation).toEqual({
+      __typename: 'ConflictError',
+      message: 'This invitation has lapsed: ask for a new one',
+    });
+    const team = await app.gql(OrganizationInvitations, { id: organizationId }, { token: owner.token });
+    expect(team.data?.organization?.invitations).toEqual([{ email, role: 'STAFF', status: 'EXPIRED' }]);
+
+    // Invited again: the same invitation, renewed and emailed again, and now it can be accepted.
+    const renewed = await invite(owner, organizationId, email, 'ADMIN' as never);
+    expect(member(renewed.data?.inviteMember, 'InvitationPayload', renewed).invitation).toMatchObject({
+      id: invitationId,
+      role: 'ADMIN',
+      status: 'PENDING',
+    });
+    expect(
+      await app.services.db.outboundMessage.count({
+        where: { kind: 'organization.invitation', emailTo: email },
+      }),
+    ).toBe(2);
+    const accepted = await app.gql(AcceptInvitation, { invitationId }, { token: person.token });
+    expect(accepted.data?.acceptInvitation).toMatchObject({ membership: { role: 'ADMIN' } });
+    // A member already is not invited.
+    const member_ = await invite(owner, organizationId, email);
+    expect(member_.data?.inviteMember).toEqual({
+      __typename: 'ConflictError',
+      message: `${email} is already a member`,
+    });
   });
 });

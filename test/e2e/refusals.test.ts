@@ -109,6 +109,9 @@ const CASES: Record<string, Case[]> = {
   ],
   changeMemberRole: [],
   removeMember: [],
+  acceptInvitation: [],
+  declineInvitation: [],
+  withdrawInvitation: [],
   createApiKey: [
     {
       what: 'an empty name',

@@ -15,7 +15,7 @@ import { ACCOUNT_PURGE_AFTER_DAYS, restoreAccount } from '../../src/domain/ident
 import { issueRefreshToken } from '../../src/domain/identity/refresh-tokens.ts';
 import { setReminder } from '../../src/domain/reminders/reminders.ts';
 import { createBooking } from '../factories/bookings.ts';
-import { createOrganization, tag } from '../factories/people.ts';
+import { createOrganization, createPerson, tag } from '../factories/people.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 
@@ -182,6 +182,18 @@ describe('deleting an account', () => {
     const me = await personWithHistory();
     // A second sign-in elsewhere.
     const other = await issueRefreshToken(db, { userId: me.userId, ttlDays: 30, now: app.clock.now() });
+    // An organisation invited their address, and they never answered.
+    const inviter = await createPerson(db, { displayName: 'Inviter' });
+    const inviting = await db.organization.create({ data: { name: 'Inviting Bar' } });
+    await db.organizationInvitation.create({
+      data: {
+        organizationId: inviting.id,
+        email: me.email,
+        role: 'STAFF',
+        invitedById: inviter.id,
+        expiresAt: new Date(Date.now() + DAY),
+      },
+    });
     // Their taste, built from the booking and the memory.
     await buildTasteGraph(db, me.userId, { now: app.clock.now() });
     expect(await db.tasteEdge.count({ where: { userId: me.userId } })).toBeGreaterThan(0);
@@ -314,6 +326,7 @@ describe('deleting an account', () => {
     expect(await db.toolCall.count({ where })).toBe(0);
     expect(await db.inboundEvent.count({ where: { rawText: 'I am allergic to peanuts' } })).toBe(0);
     expect(await db.signInCode.count({ where: { email: me.email } })).toBe(0);
+    expect(await db.organizationInvitation.count({ where: { email: me.email } })).toBe(0);
     // Anonymised.
     const user = await db.user.findUniqueOrThrow({ where: { id: me.userId } });
     expect(user).toMatchObject({

@@ -207,6 +207,34 @@ describe('data retention', () => {
     expect(again.refreshTokens).toBe(0);
   });
 
+  it('deletes invitations to join an organisation 90 days after they were sent, answered or not', async () => {
+    const db = app.services.db;
+    const now = app.clock.now();
+    const inviter = await db.user.create({ data: { email: `inviter-${randomUUID()}@example.com` } });
+    const organization = await db.organization.create({ data: { name: 'Retention Org' } });
+    const invitation = (createdAt: Date, status: 'PENDING' | 'ACCEPTED') =>
+      db.organizationInvitation.create({
+        data: {
+          organizationId: organization.id,
+          email: `invited-${randomUUID()}@example.com`,
+          role: 'STAFF',
+          status,
+          invitedById: inviter.id,
+          createdAt,
+          expiresAt: new Date(createdAt.getTime() + 14 * DAY),
+        },
+      });
+    await invitation(daysAgo(RETENTION_DAYS.invitations, -60_000), 'ACCEPTED'); // gone
+    await invitation(daysAgo(RETENTION_DAYS.invitations, -60_000), 'PENDING'); // lapsed long ago: gone
+    const recent = await invitation(daysAgo(RETENTION_DAYS.invitations, 60_000), 'ACCEPTED'); // kept
+
+    const first = await pruneExpiredRecords(db, now, settings(), 1);
+    expect(first.invitations).toBe(2);
+    const left = await db.organizationInvitation.findMany({ where: { organizationId: organization.id } });
+    expect(left.map((i) => i.id)).toEqual([recent.id]);
+    expect((await pruneExpiredRecords(db, now, settings())).invitations).toBe(0);
+  });
+
   it('deletes applied provider events, settled usage and handled chat messages past their configured retention, nothing else', async () => {
     const db = app.services.db;
     const { providerEventsDays, usageEventsDays, inboundEventsDays } = settings();

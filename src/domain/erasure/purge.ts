@@ -114,6 +114,10 @@ async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
     WHERE intent = 'venue.answer' AND to_agent = ${consumerAgentId(userId)}`;
   // Their own agent stops; the row stays for the envelopes and bookings that name it.
   await tx.$executeRaw`UPDATE agents SET status = 'RETIRED' WHERE user_id = ${userId}::uuid`;
+  // Invitations to their address name it; the organisations that sent them keep no record of it.
+  await tx.$executeRaw`
+    DELETE FROM organization_invitations
+    WHERE email = (SELECT email FROM users WHERE id = ${userId}::uuid)`;
   await tx.user.update({
     where: { id: userId },
     data: {

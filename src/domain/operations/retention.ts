@@ -13,6 +13,8 @@
  * - Records of jobs recovered from dead workers: 90 days.
  * - Tool-call audits (what a person's agent or a developer's key asked a tool, and its answer):
  *   180 days. They hold what people asked; half a year answers any question about a call.
+ * - Invitations to join an organisation: 90 days after they were sent (or last renewed); each
+ *   can be accepted for 14 days, and an answered or lapsed one is history.
  * - Sign-in codes: a day after they expired (used or not; an expired code signs nobody in).
  * - Refresh tokens: a day after the last token of their family (one sign-in) expired. Not
  *   sooner: a rotated token is kept while its family lives, so that presenting it again is
@@ -54,6 +56,7 @@ export const RETENTION_DAYS = {
   webhookDeliveries: 30,
   jobRecoveries: 90,
   toolCalls: 180,
+  invitations: 90,
   /** After expiry. */
   signInCodes: 1,
   /** After the family's last token expired. */
@@ -78,6 +81,7 @@ export interface RetentionResult {
   webhookDeliveries: number;
   jobRecoveries: number;
   toolCalls: number;
+  invitations: number;
   signInCodes: number;
   refreshTokens: number;
   providerEvents: number;
@@ -124,6 +128,10 @@ export async function pruneExpiredRecords(
     Prisma.sql`recovered_at < ${before(RETENTION_DAYS.jobRecoveries)}`,
   );
   const toolCalls = await prune('tool_calls', Prisma.sql`created_at < ${before(RETENTION_DAYS.toolCalls)}`);
+  const invitations = await prune(
+    'organization_invitations',
+    Prisma.sql`created_at < ${before(RETENTION_DAYS.invitations)}`,
+  );
   const signInCodes = await prune(
     'sign_in_codes',
     Prisma.sql`expires_at < ${before(RETENTION_DAYS.signInCodes)}`,
@@ -163,6 +171,7 @@ export async function pruneExpiredRecords(
     webhookDeliveries,
     jobRecoveries,
     toolCalls,
+    invitations,
     signInCodes,
     refreshTokens,
     providerEvents,

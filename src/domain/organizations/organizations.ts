@@ -8,7 +8,6 @@ import type { Prisma } from '../../generated/prisma/client.ts';
 import type { MembershipRole } from '../../generated/prisma/enums.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError } from '../../platform/errors.ts';
-import { findOrCreateUserByEmail, normalizeEmail } from '../identity/email.ts';
 import { parseInput } from '../validation.ts';
 import { type Access, ANY_ROLE, MANAGERS } from './access.ts';
 
@@ -40,36 +39,6 @@ export async function renameOrganization(
   await requireOrganization(db, organizationId);
   await access.require(organizationId, MANAGERS);
   return db.organization.update({ where: { id: organizationId }, data: { name } });
-}
-
-/**
- * Adds a person, by email, to an organisation. A new address gets an account that signs in with a
- * code sent to it; nobody chooses a password for anybody. Only an OWNER may add another OWNER.
- */
-export async function inviteMember(
-  db: Db,
-  access: Access,
-  input: { organizationId: string; email: string; role: MembershipRole },
-) {
-  const parsed = {
-    ...parseInput(z.object({ organizationId: z.uuid(), role }), input),
-    email: normalizeEmail(input.email),
-  };
-  access.requirePerson();
-  await requireOrganization(db, parsed.organizationId);
-  await access.require(parsed.organizationId, MANAGERS);
-  if (parsed.role === 'OWNER') await requireOwner(access, parsed.organizationId);
-
-  return db.$transaction(async (tx) => {
-    const { user } = await findOrCreateUserByEmail(tx, parsed.email);
-    const existing = await tx.membership.findUnique({
-      where: { organizationId_userId: { organizationId: parsed.organizationId, userId: user.id } },
-    });
-    if (existing) throw new ConflictError(`${parsed.email} is already a member`);
-    return tx.membership.create({
-      data: { organizationId: parsed.organizationId, userId: user.id, role: parsed.role },
-    });
-  });
 }
 
 /**
@@ -150,7 +119,7 @@ export async function requireReadableOrganization(db: Db, access: Access, organi
   return organization;
 }
 
-async function requireOrganization(db: Db, organizationId: string) {
+export async function requireOrganization(db: DbOrTx, organizationId: string) {
   const organization = await db.organization.findUnique({ where: { id: organizationId } });
   if (!organization) throw new NotFoundError('Organization not found');
   return organization;
@@ -162,7 +131,7 @@ async function requireMembership(db: Db, membershipId: string) {
   return membership;
 }
 
-async function requireOwner(access: Access, organizationId: string) {
+export async function requireOwner(access: Access, organizationId: string) {
   if (access.isPlatformAdmin) return;
   if ((await access.roleIn(organizationId)) !== 'OWNER') {
     throw new NotAllowedError('Only an owner can add, change or remove an owner');

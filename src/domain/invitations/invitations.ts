@@ -1,0 +1,295 @@
+/**
+ * Invitations: how a person joins an organisation. Belonging somewhere is the person's own choice,
+ * so a manager's invitation makes no membership: it is emailed to the address, and the membership is
+ * made only when the person signed in with that address accepts it (they may decline it instead).
+ * Until then the organisation shows them nothing but its name, the role and who invited them.
+ *
+ * An invitation can be accepted for INVITATIONS.validDays; a manager may withdraw it before, and
+ * may invite the address again once it has lapsed (the same row, renewed and emailed again).
+ * Managers invite (owners and admins); only an owner invites, or withdraws the invitation of,
+ * another owner. API keys do neither: who belongs is decided by people.
+ */
+import { z } from 'zod';
+import type { Prisma } from '../../generated/prisma/client.ts';
+import type { MembershipRole } from '../../generated/prisma/enums.ts';
+import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
+import { ConflictError, NotFoundError } from '../../platform/errors.ts';
+import { normalizeEmail } from '../identity/email.ts';
+import { queueEmail } from '../notices/notices.ts';
+import type { Access } from '../organizations/access.ts';
+import { MANAGERS } from '../organizations/access.ts';
+import { requireOrganization, requireOwner } from '../organizations/organizations.ts';
+import { parseInput } from '../validation.ts';
+
+export const INVITATIONS = {
+  /** Days an invitation can be accepted. */
+  validDays: 14,
+  /** Invitations an organisation may have waiting at once. */
+  pendingPerOrganization: 50,
+} as const;
+
+const DAY_MS = 86_400_000;
+
+export interface InvitationDeps {
+  db: Db;
+  now: () => Date;
+}
+
+const role = z.enum(['OWNER', 'ADMIN', 'STAFF']);
+const invitationId = z.object({ invitationId: z.uuid() });
+
+/** What is read of an invitation: with its organisation's name and its inviter's, which the invitee may see. */
+const VIEW = {
+  id: true,
+  organizationId: true,
+  email: true,
+  role: true,
+  status: true,
+  invitedById: true,
+  expiresAt: true,
+  closedAt: true,
+  createdAt: true,
+  organization: { select: { name: true } },
+  invitedBy: { select: { displayName: true } },
+} as const satisfies Prisma.OrganizationInvitationSelect;
+
+export type Invitation = Prisma.OrganizationInvitationGetPayload<{ select: typeof VIEW }>;
+
+/** Where an invitation stands at `now`: a pending one past its time has lapsed (EXPIRED). */
+export function invitationStatus(
+  invitation: Pick<Invitation, 'status' | 'expiresAt'>,
+  now: Date,
+): Invitation['status'] | 'EXPIRED' {
+  return invitation.status === 'PENDING' && invitation.expiresAt <= now ? 'EXPIRED' : invitation.status;
+}
+
+/**
+ * Invites `email` to the organisation with `role`, and emails them. ConflictError when the address
+ * is a member already, is invited already (until the invitation lapses), or the organisation has
+ * INVITATIONS.pendingPerOrganization waiting.
+ */
+export async function inviteMember(
+  deps: InvitationDeps,
+  access: Access,
+  input: { organizationId: string; email: string; role: MembershipRole },
+): Promise<Invitation> {
+  const parsed = {
+    ...parseInput(z.object({ organizationId: z.uuid(), role }), input),
+    email: normalizeEmail(input.email),
+  };
+  const inviterId = access.requirePerson();
+  await requireOrganization(deps.db, parsed.organizationId);
+  await access.require(parsed.organizationId, MANAGERS);
+  if (parsed.role === 'OWNER') await requireOwner(access, parsed.organizationId);
+  const now = deps.now();
+  const expiresAt = new Date(now.getTime() + INVITATIONS.validDays * DAY_MS);
+
+  return deps.db.$transaction(async (tx) => {
+    // One invitation at a time per organisation: the count and the "invited already" check hold.
+    const [organization] = await tx.$queryRaw<{ name: string }[]>`
+      SELECT name FROM organizations WHERE id = ${parsed.organizationId}::uuid FOR UPDATE`;
+    if (!organization) throw new NotFoundError('No such organization');
+    const member = await tx.membership.findFirst({
+      where: { organizationId: parsed.organizationId, user: { email: parsed.email } },
+      select: { id: true },
+    });
+    if (member) throw new ConflictError(`${parsed.email} is already a member`);
+    const waiting = await tx.organizationInvitation.findMany({
+      where: { organizationId: parsed.organizationId, status: 'PENDING', expiresAt: { gt: now } },
+      select: { email: true, expiresAt: true },
+    });
+    const already = waiting.find((invitation) => invitation.email === parsed.email);
+    if (already) {
+      throw new ConflictError(
+        `${parsed.email} is invited already, until ${already.expiresAt.toISOString().slice(0, 10)}: withdraw that invitation to send another`,
+      );
+    }
+    if (waiting.length >= INVITATIONS.pendingPerOrganization) {
+      throw new ConflictError(
+        `${INVITATIONS.pendingPerOrganization} invitations are waiting already: withdraw some, or wait for them to be answered`,
+      );
+    }
+    const fields = { role: parsed.role, invitedById: inviterId, expiresAt, createdAt: now };
+    // A lapsed invitation to the address is the one renewed (one pending row per address).
+    const lapsed = await tx.organizationInvitation.findFirst({
+      where: { organizationId: parsed.organizationId, email: parsed.email, status: 'PENDING' },
+      select: { id: true },
+    });
+    const invitation = lapsed
+      ? await tx.organizationInvitation.update({ where: { id: lapsed.id }, data: fields, select: VIEW })
+      : await tx.organizationInvitation.create({
+          data: { ...fields, organizationId: parsed.organizationId, email: parsed.email },
+          select: VIEW,
+        });
+    await emailInvitation(tx, invitation, inviterId);
+    return invitation;
+  });
+}
+
+/** The invitation's email to the address, once per invitation and renewal. */
+async function emailInvitation(tx: Tx, invitation: Invitation, inviterId: string) {
+  const who = invitation.invitedBy.displayName?.trim() || 'A member';
+  const until = invitation.expiresAt.toISOString().slice(0, 10);
+  await queueEmail(tx, {
+    userId: inviterId,
+    kind: 'organization.invitation',
+    emailTo: invitation.email,
+    subject: `${who} invited you to ${invitation.organization.name} on AGNT`,
+    body: [
+      `${who} invited you to join ${invitation.organization.name} on AGNT as ${invitation.role.toLowerCase()}.`,
+      '',
+      `To accept, sign in to your AGNT dashboard with this address (${invitation.email}) before ${until} (UTC): the invitation waits there, and you can accept or decline it.`,
+      '',
+      'If you did not expect it, you need not do anything: nothing changes unless you accept.',
+    ].join('\n'),
+    data: { organizationId: invitation.organizationId, invitationId: invitation.id },
+    dedupeKey: `invitation:${invitation.id}:${invitation.expiresAt.toISOString()}`,
+  });
+}
+
+/** The signed-in person's address (normalised), or null for an account without one. */
+async function addressOf(db: DbOrTx, userId: string): Promise<string | null> {
+  const user = await db.user.findUnique({ where: { id: userId }, select: { email: true } });
+  return user?.email ?? null;
+}
+
+/** Whether the caller is a person signed in with `email` (an invitation to it is theirs to see). */
+export async function isAddressOf(db: DbOrTx, access: Access, email: string): Promise<boolean> {
+  if (access.actor.kind !== 'user') return false;
+  return (await addressOf(db, access.actor.userId)) === email;
+}
+
+/** The invitations waiting for the signed-in person's address, newest first. */
+export async function pendingInvitations(deps: InvitationDeps, access: Access): Promise<Invitation[]> {
+  const email = await addressOf(deps.db, access.requirePerson());
+  if (!email) return [];
+  const now = deps.now();
+  return deps.db.organizationInvitation.findMany({
+    where: { email, status: 'PENDING', expiresAt: { gt: now } },
+    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    select: VIEW,
+  });
+}
+
+/** The organisation's invitations still waiting (lapsed ones too, to be renewed), newest first. */
+export async function organizationInvitations(
+  deps: InvitationDeps,
+  access: Access,
+  organizationId: string,
+): Promise<Invitation[]> {
+  await access.require(organizationId, MANAGERS);
+  return deps.db.organizationInvitation.findMany({
+    where: { organizationId, status: 'PENDING' },
+    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    select: VIEW,
+  });
+}
+
+/**
+ * The invitation under its row lock, for the person it was sent to. NotFoundError for anyone else
+ * (an invitation to another address is not theirs to know of); ConflictError once it is answered,
+ * withdrawn or lapsed.
+ */
+async function ownPendingInvitation(tx: Tx, access: Access, id: string, now: Date) {
+  const email = await addressOf(tx, access.requirePerson());
+  await tx.$queryRaw`SELECT 1 FROM organization_invitations WHERE id = ${id}::uuid FOR UPDATE`;
+  const invitation = await tx.organizationInvitation.findUnique({ where: { id }, select: VIEW });
+  if (!invitation || !email || invitation.email !== email) throw new NotFoundError('No such invitation');
+  requirePending(invitation, now);
+  return invitation;
+}
+
+function requirePending(invitation: Invitation, now: Date) {
+  if (invitation.status !== 'PENDING') {
+    throw new ConflictError(`This invitation was ${invitation.status.toLowerCase()} already`);
+  }
+  if (invitation.expiresAt <= now) throw new ConflictError('This invitation has lapsed: ask for a new one');
+}
+
+/**
+ * The person it was sent to joins the organisation with the invited role; the membership. A member
+ * already (joined another way) keeps the role they have.
+ */
+export async function acceptInvitation(
+  deps: InvitationDeps,
+  access: Access,
+  input: { invitationId: string },
+) {
+  const { invitationId: id } = parseInput(invitationId, input);
+  const userId = access.requirePerson();
+  const now = deps.now();
+  return deps.db.$transaction(async (tx) => {
+    const invitation = await ownPendingInvitation(tx, access, id, now);
+    await tx.organizationInvitation.update({
+      where: { id },
+      data: { status: 'ACCEPTED', closedAt: now },
+    });
+    const key = { organizationId_userId: { organizationId: invitation.organizationId, userId } };
+    const member = await tx.membership.findUnique({ where: key });
+    if (member) return member;
+    return tx.membership.create({
+      data: { organizationId: invitation.organizationId, userId, role: invitation.role },
+    });
+  });
+}
+
+/** The person it was sent to says no; the invitation, declined. */
+export async function declineInvitation(
+  deps: InvitationDeps,
+  access: Access,
+  input: { invitationId: string },
+): Promise<Invitation> {
+  const { invitationId: id } = parseInput(invitationId, input);
+  const now = deps.now();
+  return deps.db.$transaction(async (tx) => {
+    await ownPendingInvitation(tx, access, id, now);
+    return tx.organizationInvitation.update({
+      where: { id },
+      data: { status: 'DECLINED', closedAt: now },
+      select: VIEW,
+    });
+  });
+}
+
+/**
+ * A manager takes a waiting invitation back (only an owner one to be an owner); it, withdrawn.
+ * A lapsed one may be withdrawn too.
+ */
+export async function withdrawInvitation(
+  deps: InvitationDeps,
+  access: Access,
+  input: { invitationId: string },
+): Promise<Invitation> {
+  const { invitationId: id } = parseInput(invitationId, input);
+  access.requirePerson();
+  const now = deps.now();
+  const found = await deps.db.organizationInvitation.findUnique({
+    where: { id },
+    select: { organizationId: true, role: true },
+  });
+  if (!found) throw new NotFoundError('No such invitation');
+  await access.require(found.organizationId, MANAGERS);
+  if (found.role === 'OWNER') await requireOwner(access, found.organizationId);
+  return deps.db.$transaction(async (tx) => {
+    await tx.$queryRaw`SELECT 1 FROM organization_invitations WHERE id = ${id}::uuid FOR UPDATE`;
+    const invitation = await tx.organizationInvitation.findUniqueOrThrow({ where: { id }, select: VIEW });
+    if (invitation.status !== 'PENDING') {
+      throw new ConflictError(`This invitation was ${invitation.status.toLowerCase()} already`);
+    }
+    return tx.organizationInvitation.update({
+      where: { id },
+      data: { status: 'WITHDRAWN', closedAt: now },
+      select: VIEW,
+    });
+  });
+}
+
+/** The organisation an invitation is to, for the API's checks; null when there is no such one. */
+export async function organizationOfInvitation(db: DbOrTx, id: string): Promise<string | null> {
+  if (!z.uuid().safeParse(id).success) return null;
+  const invitation = await db.organizationInvitation.findUnique({
+    where: { id },
+    select: { organizationId: true },
+  });
+  return invitation?.organizationId ?? null;
+}
