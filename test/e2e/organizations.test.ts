@@ -356,6 +356,11 @@ describe('invitations', () => {
 
     // The person it was sent to sees it, with no more of the organisation than its name, and joins.
     const cook = await app.signIn(email);
+    for (const token of [cook.token, owner.token]) {
+      expect((await app.gql(InvitationNode, { id: invitation.id }, { token })).data).toEqual({
+        node: { __typename: 'Invitation', email, organizationName: 'Consent Kitchen' },
+      });
+    }
     const mine = await app.gql(MyInvitations, {}, { token: cook.token });
     expect(mine.data?.viewer).toEqual({
       memberships: [],
@@ -414,13 +419,100 @@ describe('invitations', () => {
     expect(await app.services.db.membership.count({ where: { organizationId: rawId(organizationId) } })).toBe(
       1,
     );
-    // A staff member may do neither for the team; the person may not withdraw their own invitation.
+    // The person invited may not withdraw an invitation for the team.
     const refusedWithdraw = await app.gql(
       WithdrawInvitation,
       { invitationId: firstId },
       { token: person.token },
     );
     expect(refusedWithdraw.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    // Nor may the organisation ask again for a month after a "no".
+    const askedAgain = await invite(owner, organizationId, declining);
+    expect(askedAgain.data?.inviteMember).toMatchObject({
+      __typename: 'ConflictError',
+      message: expect.stringContaining(`${declining} declined an invitation on`),
+    });
+  });
+
+  it('leaves invitations to managers: not staff, not API keys; an owner one to owners', async () => {
+    const owner = await app.signIn();
+    const organizationId = await organizationOf(owner, 'Managers Only Deli');
+    const staff = await joinByInvitation(owner, organizationId, uniqueEmail('staff'), 'STAFF');
+    const admin = await joinByInvitation(owner, organizationId, uniqueEmail('admin'), 'ADMIN');
+    const asOwner = await app.gql(
+      InviteMember,
+      { organizationId, email: uniqueEmail('co-owner'), role: 'OWNER' },
+      { token: owner.token },
+    );
+    const ownerInvitation = member(asOwner.data?.inviteMember, 'InvitationPayload', asOwner).invitation.id;
+
+    const staffReads = await app.gql(OrganizationInvitations, { id: organizationId }, { token: staff.token });
+    expect(staffReads.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const staffWithdraws = await app.gql(
+      WithdrawInvitation,
+      { invitationId: ownerInvitation },
+      { token: staff.token },
+    );
+    expect(staffWithdraws.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const adminWithdraws = await app.gql(
+      WithdrawInvitation,
+      { invitationId: ownerInvitation },
+      { token: admin.token },
+    );
+    expect(adminWithdraws.data?.withdrawInvitation).toMatchObject({ __typename: 'NotAllowedError' });
+
+    // A write key acts as an admin would, but the addresses invited are for people to see.
+    const made = await app.gql(CreateApiKey, { organizationId }, { token: owner.token });
+    const key = member(made.data?.createApiKey, 'CreateApiKeyPayload', made).secret;
+    const keyReads = await app.gql(OrganizationInvitations, { id: organizationId }, { token: key });
+    expect(keyReads.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const keyNode = await app.gql(InvitationNode, { id: ownerInvitation }, { token: key });
+    expect(keyNode.data).toEqual({ node: null });
+  });
+
+  it('is accepted only while its sender could still send it', async () => {
+    const owner = await app.signIn();
+    const organizationId = await organizationOf(owner, 'Changing Hands Inn');
+    const admin = await joinByInvitation(owner, organizationId, uniqueEmail('admin'), 'ADMIN');
+    const email = uniqueEmail('late-joiner');
+    const sent = await invite(admin, organizationId, email);
+    const invitationId = member(sent.data?.inviteMember, 'InvitationPayload', sent).invitation.id;
+    // The admin who sent it is made staff before the person answers.
+    await app.gql(
+      ChangeMemberRole,
+      { membershipId: admin.membershipId, role: 'STAFF' },
+      { token: owner.token },
+    );
+    const person = await app.signIn(email);
+    const refused = await app.gql(AcceptInvitation, { invitationId }, { token: person.token });
+    expect(refused.data?.acceptInvitation).toMatchObject({
+      __typename: 'NotAllowedError',
+      message: expect.stringContaining('can no longer invite'),
+    });
+    expect(await app.services.db.membership.count({ where: { organizationId: rawId(organizationId) } })).toBe(
+      2,
+    );
+  });
+
+  it('writes to an address at most three times a day, whoever asks', async () => {
+    const email = uniqueEmail('popular');
+    const answers = [];
+    for (let n = 0; n < 4; n++) {
+      const owner = await app.signIn();
+      const organizationId = await organizationOf(owner, `Popular Place ${n}`);
+      answers.push((await invite(owner, organizationId, email)).data?.inviteMember);
+    }
+    expect(answers.map((a) => a?.__typename)).toEqual([
+      'InvitationPayload',
+      'InvitationPayload',
+      'InvitationPayload',
+      'RateLimitedError',
+    ]);
+    expect(
+      await app.services.db.outboundMessage.count({
+        where: { kind: 'organization.invitation', emailTo: email },
+      }),
+    ).toBe(3);
   });
 
   it('invites an address once at a time, and again once the invitation lapsed', async () => {

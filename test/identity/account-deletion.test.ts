@@ -185,7 +185,7 @@ describe('deleting an account', () => {
     // An organisation invited their address, and they never answered.
     const inviter = await createPerson(db, { displayName: 'Inviter' });
     const inviting = await db.organization.create({ data: { name: 'Inviting Bar' } });
-    await db.organizationInvitation.create({
+    const invitation = await db.organizationInvitation.create({
       data: {
         organizationId: inviting.id,
         email: me.email,
@@ -193,6 +193,28 @@ describe('deleting an account', () => {
         invitedById: inviter.id,
         expiresAt: new Date(Date.now() + DAY),
       },
+    });
+    // Its email, kept under the inviter; and another email of theirs, which stays.
+    await db.outboundMessage.createMany({
+      data: [
+        {
+          userId: inviter.id,
+          kind: 'organization.invitation',
+          channel: 'EMAIL',
+          emailTo: me.email,
+          body: 'Join us',
+          dedupeKey: `invitation:${invitation.id}`,
+          data: { invitationId: invitation.id },
+        },
+        {
+          userId: inviter.id,
+          kind: 'venue.question',
+          channel: 'EMAIL',
+          emailTo: 'venue@example.com',
+          body: 'A question',
+          dedupeKey: `ask:${invitation.id}`,
+        },
+      ],
     });
     // Their taste, built from the booking and the memory.
     await buildTasteGraph(db, me.userId, { now: app.clock.now() });
@@ -327,6 +349,9 @@ describe('deleting an account', () => {
     expect(await db.inboundEvent.count({ where: { rawText: 'I am allergic to peanuts' } })).toBe(0);
     expect(await db.signInCode.count({ where: { email: me.email } })).toBe(0);
     expect(await db.organizationInvitation.count({ where: { email: me.email } })).toBe(0);
+    expect(
+      await db.outboundMessage.findMany({ where: { userId: inviter.id }, select: { kind: true } }),
+    ).toEqual([{ kind: 'venue.question' }]);
     // Anonymised.
     const user = await db.user.findUniqueOrThrow({ where: { id: me.userId } });
     expect(user).toMatchObject({

@@ -224,14 +224,31 @@ describe('data retention', () => {
           expiresAt: new Date(createdAt.getTime() + 14 * DAY),
         },
       });
-    await invitation(daysAgo(RETENTION_DAYS.invitations, -60_000), 'ACCEPTED'); // gone
+    const old = await invitation(daysAgo(RETENTION_DAYS.invitations, -60_000), 'ACCEPTED'); // gone
     await invitation(daysAgo(RETENTION_DAYS.invitations, -60_000), 'PENDING'); // lapsed long ago: gone
     const recent = await invitation(daysAgo(RETENTION_DAYS.invitations, 60_000), 'ACCEPTED'); // kept
+    // Their emails go with them.
+    const emailOf = (sent: { id: string; email: string }) =>
+      db.outboundMessage.create({
+        data: {
+          userId: inviter.id,
+          kind: 'organization.invitation',
+          channel: 'EMAIL',
+          emailTo: sent.email,
+          body: 'Join us',
+          dedupeKey: `invitation:${sent.id}`,
+          data: { invitationId: sent.id },
+        },
+      });
+    await emailOf(old);
+    const kept = await emailOf(recent);
 
     const first = await pruneExpiredRecords(db, now, settings(), 1);
     expect(first.invitations).toBe(2);
     const left = await db.organizationInvitation.findMany({ where: { organizationId: organization.id } });
     expect(left.map((i) => i.id)).toEqual([recent.id]);
+    const emails = await db.outboundMessage.findMany({ where: { userId: inviter.id } });
+    expect(emails.map((m) => m.id)).toEqual([kept.id]);
     expect((await pruneExpiredRecords(db, now, settings())).invitations).toBe(0);
   });
 

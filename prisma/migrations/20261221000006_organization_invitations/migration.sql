@@ -17,10 +17,11 @@ CREATE TABLE "organization_invitations" (
     CONSTRAINT "organization_invitations_pkey" PRIMARY KEY ("id")
 );
 
--- One pending invitation per address and organisation; a person's pending invitations, by address.
+-- One pending invitation per address and organisation; a person's invitations, and how many an
+-- address got and a person sent in a day (the limits on invitation emails).
 CREATE UNIQUE INDEX "organization_invitations_pending_key" ON "organization_invitations"("organization_id", "email") WHERE status = 'PENDING';
-CREATE INDEX "organization_invitations_email_idx" ON "organization_invitations"("email") WHERE status = 'PENDING';
-CREATE INDEX "organization_invitations_invited_by_id_idx" ON "organization_invitations"("invited_by_id");
+CREATE INDEX "organization_invitations_email_created_at_idx" ON "organization_invitations"("email", "created_at");
+CREATE INDEX "organization_invitations_invited_by_id_created_at_idx" ON "organization_invitations"("invited_by_id", "created_at");
 -- The data-retention job: closed and lapsed invitations are deleted after a while.
 CREATE INDEX "organization_invitations_created_at_idx" ON "organization_invitations"("created_at");
 

@@ -2,9 +2,11 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { invitationStatus } from '../../domain/invitations/invitations.ts';
 import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
 import type { MembershipRole as MembershipRoleValue } from '../../generated/prisma/enums.ts';
+import { RateLimitedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
 import { MembershipRole } from './membership-role.ts';
+import { commonErrors } from './errors.ts';
 import { mutation, payloadType } from './mutation.ts';
 import { Organization } from './organization.ts';
 
@@ -38,10 +40,14 @@ export const Invitation = builder.prismaNode('OrganizationInvitation', {
   id: { field: 'id' },
   description:
     "An invitation to join an organisation: the membership is made only when the person signed in with its address accepts it. Seen by the organisation's managers and by that person.",
+  // People only: the addresses of people who agreed to nothing yet are not for API keys.
   authScopes: (invitation) => ({
-    $any: {
-      orgRole: { organizationId: invitation.organizationId, roles: MANAGERS },
-      ownsAddress: invitation.email,
+    $all: {
+      person: true,
+      $any: {
+        orgRole: { organizationId: invitation.organizationId, roles: MANAGERS },
+        ownsAddress: invitation.email,
+      },
     },
   }),
   fields: (t) => ({
@@ -72,13 +78,14 @@ const InvitationPayload = payloadType('InvitationPayload', 'invitation', Invitat
 
 mutation('inviteMember', {
   description:
-    'Invites a person to an organisation by email: they are emailed, and join when they accept, signed in with that address (within 14 days). Owners and admins; only owners invite owners.',
+    'Invites a person to an organisation by email: they are emailed, and join when they accept, signed in with that address (within 14 days). Owners and admins; only owners invite owners. An address gets at most 3 invitations a day, and one that declined is not asked again by the organisation for 30 days.',
   input: (t) => ({
     organizationId: t.globalID({ for: Organization }),
     email: t.string({ description: 'The address the person signs in with.' }),
     role: t.field({ type: MembershipRole }),
   }),
   payload: InvitationPayload,
+  errors: [...commonErrors, RateLimitedError],
   authScopes: (input) => ({
     $all: { person: true, orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } },
   }),
@@ -194,7 +201,7 @@ builder.prismaObjectField('Organization', 'invitations', (t) =>
     type: [Invitation],
     description:
       'Invitations not yet answered (lapsed ones too, to invite again or withdraw), newest first. Owners and admins.',
-    authScopes: (org) => ({ orgRole: { organizationId: org.id, roles: MANAGERS } }),
+    authScopes: (org) => ({ $all: { person: true, orgRole: { organizationId: org.id, roles: MANAGERS } } }),
     resolve: (org, _args, ctx) => ctx.domain.organizations.organizationInvitations(ctx.access, org.id),
   }),
 );

@@ -114,10 +114,15 @@ async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
     WHERE intent = 'venue.answer' AND to_agent = ${consumerAgentId(userId)}`;
   // Their own agent stops; the row stays for the envelopes and bookings that name it.
   await tx.$executeRaw`UPDATE agents SET status = 'RETIRED' WHERE user_id = ${userId}::uuid`;
-  // Invitations to their address name it; the organisations that sent them keep no record of it.
+  // Invitations to their address name it, and so do their emails (kept under whoever sent them):
+  // the organisations that sent them keep no record of it.
   await tx.$executeRaw`
-    DELETE FROM organization_invitations
-    WHERE email = (SELECT email FROM users WHERE id = ${userId}::uuid)`;
+    WITH address AS (SELECT email FROM users WHERE id = ${userId}::uuid),
+    sent AS (
+      DELETE FROM outbound_messages m USING organization_invitations i, address a
+      WHERE i.email = a.email AND m.user_id = i.invited_by_id
+        AND m.kind = 'organization.invitation' AND m.email_to = a.email)
+    DELETE FROM organization_invitations WHERE email = (SELECT email FROM address)`;
   await tx.user.update({
     where: { id: userId },
     data: {

@@ -7,13 +7,20 @@
  * An invitation can be accepted for INVITATIONS.validDays; a manager may withdraw it before, and
  * may invite the address again once it has lapsed (the same row, renewed and emailed again).
  * Managers invite (owners and admins); only an owner invites, or withdraws the invitation of,
- * another owner. API keys do neither: who belongs is decided by people.
+ * another owner. It is accepted only while the member who sent it could still send it (a manager
+ * still, an owner still for an owner's invitation). API keys do none of it: who belongs is
+ * decided by people.
+ *
+ * The email carries words the inviter chose (the organisation's name, their own), so nobody can
+ * use it to write to an address at will: an address gets INVITATIONS.emailsPerAddressPerDay, a
+ * person sends INVITATIONS.perInviterPerDay, and an organisation an address declined may not ask
+ * it again for INVITATIONS.afterDeclineDays.
  */
 import { z } from 'zod';
 import type { Prisma } from '../../generated/prisma/client.ts';
 import type { MembershipRole } from '../../generated/prisma/enums.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
-import { ConflictError, NotFoundError } from '../../platform/errors.ts';
+import { ConflictError, NotAllowedError, NotFoundError, RateLimitedError } from '../../platform/errors.ts';
 import { normalizeEmail } from '../identity/email.ts';
 import { queueEmail } from '../notices/notices.ts';
 import type { Access } from '../organizations/access.ts';
@@ -26,6 +33,12 @@ export const INVITATIONS = {
   validDays: 14,
   /** Invitations an organisation may have waiting at once. */
   pendingPerOrganization: 50,
+  /** Invitations (so emails) one address gets in 24 hours, from every organisation together. */
+  emailsPerAddressPerDay: 3,
+  /** Invitations one person sends in 24 hours, to every organisation together. */
+  perInviterPerDay: 100,
+  /** Days an organisation waits, after an address declined, before inviting it again. */
+  afterDeclineDays: 30,
 } as const;
 
 const DAY_MS = 86_400_000;
@@ -87,8 +100,9 @@ export async function inviteMember(
   return deps.db.$transaction(async (tx) => {
     // One invitation at a time per organisation: the count and the "invited already" check hold.
     const [organization] = await tx.$queryRaw<{ name: string }[]>`
-      SELECT name FROM organizations WHERE id = ${parsed.organizationId}::uuid FOR UPDATE`;
+      SELECT name FROM organizations WHERE id = ${parsed.organizationId}::uuid FOR NO KEY UPDATE`;
     if (!organization) throw new NotFoundError('No such organization');
+    await requireInvitable(tx, parsed.organizationId, parsed.email, inviterId, now);
     const member = await tx.membership.findFirst({
       where: { organizationId: parsed.organizationId, user: { email: parsed.email } },
       select: { id: true },
@@ -124,6 +138,38 @@ export async function inviteMember(
     await emailInvitation(tx, invitation, inviterId);
     return invitation;
   });
+}
+
+/**
+ * The limits on who may be written to (see the top): RateLimitedError past a day's invitations to
+ * the address or by the inviter; ConflictError while the address's "no" to the organisation stands.
+ */
+async function requireInvitable(tx: Tx, organizationId: string, email: string, inviterId: string, now: Date) {
+  const dayAgo = new Date(now.getTime() - DAY_MS);
+  const [counts] = await tx.$queryRaw<{ toAddress: number; byInviter: number; declinedAt: Date | null }[]>`
+    SELECT
+      (SELECT count(*)::int FROM organization_invitations
+        WHERE email = ${email} AND created_at > ${dayAgo}) AS "toAddress",
+      (SELECT count(*)::int FROM organization_invitations
+        WHERE invited_by_id = ${inviterId}::uuid AND created_at > ${dayAgo}) AS "byInviter",
+      (SELECT max(closed_at) FROM organization_invitations
+        WHERE organization_id = ${organizationId}::uuid AND email = ${email} AND status = 'DECLINED') AS "declinedAt"`;
+  if (counts!.toAddress >= INVITATIONS.emailsPerAddressPerDay) {
+    throw new RateLimitedError(
+      `${email} has had ${INVITATIONS.emailsPerAddressPerDay} invitations today: try again tomorrow`,
+      86_400,
+    );
+  }
+  if (counts!.byInviter >= INVITATIONS.perInviterPerDay) {
+    throw new RateLimitedError(`You have sent ${INVITATIONS.perInviterPerDay} invitations today: try again tomorrow`, 86_400);
+  }
+  const declinedAt = counts!.declinedAt;
+  if (declinedAt && now.getTime() - declinedAt.getTime() < INVITATIONS.afterDeclineDays * DAY_MS) {
+    const again = new Date(declinedAt.getTime() + INVITATIONS.afterDeclineDays * DAY_MS);
+    throw new ConflictError(
+      `${email} declined an invitation on ${declinedAt.toISOString().slice(0, 10)}: it can be invited again from ${again.toISOString().slice(0, 10)}`,
+    );
+  }
 }
 
 /** The invitation's email to the address, once per invitation and renewal. */
@@ -177,6 +223,7 @@ export async function organizationInvitations(
   access: Access,
   organizationId: string,
 ): Promise<Invitation[]> {
+  access.requirePerson();
   await access.require(organizationId, MANAGERS);
   return deps.db.organizationInvitation.findMany({
     where: { organizationId, status: 'PENDING' },
@@ -191,7 +238,10 @@ export async function organizationInvitations(
  * withdrawn or lapsed.
  */
 async function ownPendingInvitation(tx: Tx, access: Access, id: string, now: Date) {
-  const email = await addressOf(tx, access.requirePerson());
+  // Under a share lock, and only while the account is not being deleted.
+  const [person] = await tx.$queryRaw<{ email: string | null }[]>`
+    SELECT email FROM users WHERE id = ${access.requirePerson()}::uuid AND deleted_at IS NULL FOR SHARE`;
+  const email = person?.email ?? null;
   await tx.$queryRaw`SELECT 1 FROM organization_invitations WHERE id = ${id}::uuid FOR UPDATE`;
   const invitation = await tx.organizationInvitation.findUnique({ where: { id }, select: VIEW });
   if (!invitation || !email || invitation.email !== email) throw new NotFoundError('No such invitation');
@@ -220,6 +270,7 @@ export async function acceptInvitation(
   const now = deps.now();
   return deps.db.$transaction(async (tx) => {
     const invitation = await ownPendingInvitation(tx, access, id, now);
+    await requireInviterStill(tx, invitation);
     await tx.organizationInvitation.update({
       where: { id },
       data: { status: 'ACCEPTED', closedAt: now },
@@ -231,6 +282,30 @@ export async function acceptInvitation(
       data: { organizationId: invitation.organizationId, userId, role: invitation.role },
     });
   });
+}
+
+/**
+ * An invitation speaks for the member who sent it only while they could still send it: a manager of
+ * the organisation (an owner, for an owner's invitation), or a platform admin, with an account
+ * not being deleted. NotAllowedError otherwise (the organisation may invite them again).
+ */
+async function requireInviterStill(tx: Tx, invitation: Invitation) {
+  const [inviter] = await tx.$queryRaw<{ admin: boolean; role: MembershipRole | null }[]>`
+    SELECT u.is_platform_admin AS admin, m.role::text AS role
+    FROM users u
+    LEFT JOIN memberships m ON m.user_id = u.id AND m.organization_id = ${invitation.organizationId}::uuid
+    WHERE u.id = ${invitation.invitedById}::uuid AND u.deleted_at IS NULL
+    FOR SHARE OF u`;
+  const may =
+    inviter &&
+    (inviter.admin ||
+      (inviter.role !== null &&
+        (invitation.role === 'OWNER' ? inviter.role === 'OWNER' : MANAGERS.includes(inviter.role))));
+  if (!may) {
+    throw new NotAllowedError(
+      'The member who sent this invitation can no longer invite to this organisation: ask its team for a new one',
+    );
+  }
 }
 
 /** The person it was sent to says no; the invitation, declined. */
@@ -273,6 +348,8 @@ export async function withdrawInvitation(
   return deps.db.$transaction(async (tx) => {
     await tx.$queryRaw`SELECT 1 FROM organization_invitations WHERE id = ${id}::uuid FOR UPDATE`;
     const invitation = await tx.organizationInvitation.findUniqueOrThrow({ where: { id }, select: VIEW });
+    // Renewed as an owner's invitation since it was read: only an owner takes that back.
+    if (invitation.role === 'OWNER' && found.role !== 'OWNER') await requireOwner(access, found.organizationId);
     if (invitation.status !== 'PENDING') {
       throw new ConflictError(`This invitation was ${invitation.status.toLowerCase()} already`);
     }

@@ -13,8 +13,8 @@
  * - Records of jobs recovered from dead workers: 90 days.
  * - Tool-call audits (what a person's agent or a developer's key asked a tool, and its answer):
  *   180 days. They hold what people asked; half a year answers any question about a call.
- * - Invitations to join an organisation: 90 days after they were sent (or last renewed); each
- *   can be accepted for 14 days, and an answered or lapsed one is history.
+ * - Invitations to join an organisation, with their emails: 90 days after they were sent (or last
+ *   renewed); each can be accepted for 14 days, and an answered or lapsed one is history.
  * - Sign-in codes: a day after they expired (used or not; an expired code signs nobody in).
  * - Refresh tokens: a day after the last token of their family (one sign-in) expired. Not
  *   sooner: a rotated token is kept while its family lives, so that presenting it again is
@@ -128,9 +128,18 @@ export async function pruneExpiredRecords(
     Prisma.sql`recovered_at < ${before(RETENTION_DAYS.jobRecoveries)}`,
   );
   const toolCalls = await prune('tool_calls', Prisma.sql`created_at < ${before(RETENTION_DAYS.toolCalls)}`);
-  const invitations = await prune(
-    'organization_invitations',
-    Prisma.sql`created_at < ${before(RETENTION_DAYS.invitations)}`,
+  // Each with its email, which names the address (kept under the member who sent it).
+  const invitations = await inBatches(
+    (limit) => db.$executeRaw`
+      WITH old AS (
+        SELECT id, email, invited_by_id FROM organization_invitations
+        WHERE created_at < ${before(RETENTION_DAYS.invitations)} LIMIT ${limit}),
+      emails AS (
+        DELETE FROM outbound_messages m USING old
+        WHERE m.user_id = old.invited_by_id AND m.kind = 'organization.invitation' AND m.email_to = old.email
+          AND m.data->>'invitationId' = old.id::text)
+      DELETE FROM organization_invitations WHERE id IN (SELECT id FROM old)`,
+    batch,
   );
   const signInCodes = await prune(
     'sign_in_codes',
