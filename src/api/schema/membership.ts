@@ -5,8 +5,8 @@ import type { MembershipRole as MembershipRoleValue } from '../../generated/pris
 import { RateLimitedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
-import { MembershipRole } from './membership-role.ts';
 import { commonErrors } from './errors.ts';
+import { MembershipRole } from './membership-role.ts';
 import { mutation, payloadType } from './mutation.ts';
 import { Organization } from './organization.ts';
 

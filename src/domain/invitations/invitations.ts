@@ -161,7 +161,10 @@ async function requireInvitable(tx: Tx, organizationId: string, email: string, i
     );
   }
   if (counts!.byInviter >= INVITATIONS.perInviterPerDay) {
-    throw new RateLimitedError(`You have sent ${INVITATIONS.perInviterPerDay} invitations today: try again tomorrow`, 86_400);
+    throw new RateLimitedError(
+      `You have sent ${INVITATIONS.perInviterPerDay} invitations today: try again tomorrow`,
+      86_400,
+    );
   }
   const declinedAt = counts!.declinedAt;
   if (declinedAt && now.getTime() - declinedAt.getTime() < INVITATIONS.afterDeclineDays * DAY_MS) {
@@ -349,7 +352,8 @@ export async function withdrawInvitation(
     await tx.$queryRaw`SELECT 1 FROM organization_invitations WHERE id = ${id}::uuid FOR UPDATE`;
     const invitation = await tx.organizationInvitation.findUniqueOrThrow({ where: { id }, select: VIEW });
     // Renewed as an owner's invitation since it was read: only an owner takes that back.
-    if (invitation.role === 'OWNER' && found.role !== 'OWNER') await requireOwner(access, found.organizationId);
+    if (invitation.role === 'OWNER' && found.role !== 'OWNER')
+      await requireOwner(access, found.organizationId);
     if (invitation.status !== 'PENDING') {
       throw new ConflictError(`This invitation was ${invitation.status.toLowerCase()} already`);
     }
