@@ -119,6 +119,36 @@ describe('Stripe webhooks', () => {
     expect(metrics).toMatch(/webhook_requests_total\{platform="stripe",outcome="duplicate"\} [2-9]/);
   });
 
+  it('does not let an answer from Stripe that was on its way overwrite an event stored meanwhile', async () => {
+    const { subscriptionId } = await subscribedOrganization();
+    const active = fake.event(
+      'customer.subscription.updated',
+      fake.updateSubscription(subscriptionId, { status: 'active' }),
+      { created: seconds() - 30 },
+    );
+    expect((await deliver(active)).status).toBe(200);
+    const [recordedActive] = await recorded(active.id);
+
+    // The job applies the event again and asks Stripe; the answer (active, as Stripe held it when
+    // asked) takes a while. Meanwhile the customer cancels, and that event is stored.
+    fake.hangNext({ path: `/v1/subscriptions/${subscriptionId}`, ms: 2_000 });
+    const rereading = applyRecordedStripeEvent(
+      app.services.db,
+      recordedActive!.id,
+      stripeDepsOf(app.services)!,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const deleted = fake.event(
+      'customer.subscription.deleted',
+      fake.updateSubscription(subscriptionId, { status: 'canceled' }),
+      { created: seconds() },
+    );
+    expect((await deliver(deleted)).status).toBe(200);
+    expect(await row(subscriptionId)).toMatchObject({ status: 'canceled', source: deleted.id });
+    await rereading;
+    expect(await row(subscriptionId)).toMatchObject({ status: 'canceled', source: deleted.id });
+  });
+
   it('keeps the newer state when an older customer.subscription.updated arrives after a newer one', async () => {
     const { organizationId, subscriptionId } = await subscribedOrganization();
     const t = seconds();

@@ -85,7 +85,8 @@ export interface FakeStripe {
   /**
    * The next POST matching `path` creates its object (and stores its answer under its key, as
    * Stripe does) but answers only after `ms`: the caller times out although Stripe acted. A
-   * request replayed under its key is slowed the same way.
+   * request replayed under its key is slowed the same way. The next GET of an object matching
+   * `path` answers with the object as it was when asked, after `ms`.
    */
   hangNext(options: { path?: string; ms: number }): void;
   /**
@@ -468,8 +469,13 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       );
     }
 
+    // A slow answer (hangNext) is slow whether it is made now or replayed.
+    const hangAt = hangs.findIndex((h) => !h.path || h.path === request.path);
+    const [hang] = hangAt >= 0 ? hangs.splice(hangAt, 1) : [];
+
     if (request.method === 'GET') {
-      // Retrieving one object by id: /v1/<collection>/<id>, of the collection's own kind.
+      // Retrieving one object by id: /v1/<collection>/<id>, of the collection's own kind. A slow
+      // answer is the object as it was when asked (a copy), arriving after `ms`.
       const retrieved = /^\/v1\/(customers|subscriptions|payment_intents)\/([^/]+)$/.exec(request.path);
       if (retrieved) {
         const kind = {
@@ -479,7 +485,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         }[retrieved[1] as 'customers' | 'subscriptions' | 'payment_intents'];
         const found = objects.get(retrieved[2]!);
         return found?.object === kind
-          ? ok(found)
+          ? { ...ok(structuredClone(found)), ...(hang ? { delayMs: hang.ms } : {}) }
           : stripeError(
               404,
               'invalid_request_error',
@@ -515,9 +521,6 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       );
     }
 
-    // A slow answer (hangNext) is slow whether it is made now or replayed.
-    const hangAt = hangs.findIndex((h) => !h.path || h.path === request.path);
-    const [hang] = hangAt >= 0 ? hangs.splice(hangAt, 1) : [];
     if (key !== undefined) {
       const stored = byKey.get(key);
       if (stored) {

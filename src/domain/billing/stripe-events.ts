@@ -293,6 +293,10 @@ async function reread(
   options: { organizationHint?: string; source?: string; missing?: SubscriptionObject } = {},
 ): Promise<StripeEventOutcome> {
   const source = options.source ?? 'retrieve';
+  // Stripe's answer is its state as of some moment after we asked, no earlier: stamped with when
+  // we asked, an event stored while the call was out (a cancellation, say) is not overwritten by
+  // an answer that may predate it.
+  const askedAt = deps.now();
   let remote: unknown;
   try {
     remote = await deps.stripe.subscriptions.retrieve(subscriptionId);
@@ -308,7 +312,7 @@ async function reread(
   const subscription = subscriptionSchema.safeParse(remote);
   if (!subscription.success) return { outcome: 'ignored', reason: 'unreadable_subscription' };
   const stored = await store(db, subscription.data, {
-    stateAt: deps.now(),
+    stateAt: askedAt,
     source: missing ? `${source}:missing` : source,
     organizationHint: options.organizationHint,
   });
