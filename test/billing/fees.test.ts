@@ -706,6 +706,35 @@ describe('bookings that were not honoured', () => {
     expect(await payable(w.organizationId)).toBe(0n);
   });
 
+  it('charges a venue claimed later nothing for bookings completed before the claim', async () => {
+    const w = await world();
+    // A listed venue nobody had claimed: a booking there completes, and its fee job finds no owner.
+    const venue = await createBookableVenue(db(), {});
+    const ago = (minutes: number) => new Date(Date.now() - minutes * 60_000);
+    const before = await bookingRow(db(), { ...completed(venue.id), updatedAt: ago(120) });
+    expect((await collectBookingFee(deps(), before.id)).accrued).toBe('no_fee:unclaimed_venue');
+    // Then the organisation claims it.
+    await db().venue.update({ where: { id: venue.id }, data: { organizationId: w.organizationId } });
+    await db().venueClaim.create({
+      data: {
+        venueId: venue.id,
+        organizationId: w.organizationId,
+        requestedById: w.ownerId,
+        method: 'MANUAL_REVIEW',
+        status: 'APPROVED',
+        decidedAt: ago(60),
+      },
+    });
+    const after = await bookingRow(db(), { ...completed(venue.id), updatedAt: ago(20) });
+    // The sweep for fees whose job was lost: the booking after the claim earns one, the one before not.
+    await sweep();
+    expect(await feeOf(before.id)).toBeNull();
+    expect(await feeOf(after.id)).toMatchObject({
+      organizationId: w.organizationId,
+      status: expect.any(String),
+    });
+  });
+
   it('queues no fee for a no-show or a cancellation made through the dashboard', async () => {
     const w = await world({ subscribed: true });
     const cancelled = await bookInChat(w.venueId);
@@ -918,6 +947,45 @@ describe('pay as you go', () => {
     expect(fake.objects.get(intentId)!.payment_method).not.toBe(newer);
     expect(await feeOf(row.id)).toMatchObject({ status: 'CHARGED', stripePaymentIntentId: intentId });
     expect(await payable(w.organizationId)).toBe(0n);
+  });
+
+  it('records a bank debit that settles after its fee was waived while the charge was on its way', async () => {
+    const w = await world({ card: 'debit' });
+    const row = await bookingRow(db(), completed(w.venueId));
+    const admin = await platformAdmin();
+    // Stripe confirms the debit (processing) but answers late; the admin waives meanwhile.
+    fake.hangNext({ path: '/v1/payment_intents', ms: 1_500 });
+    const charging = collectBookingFee(deps(), row.id);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const waived = await app.gql(
+      WAIVE,
+      { id: gid('Booking', row.id), reason: 'Goodwill' },
+      { token: await token(admin.id) },
+    );
+    expect(waived.data, JSON.stringify(waived.body)).toMatchObject({
+      waiveBookingFee: { fee: { status: 'WAIVED' } },
+    });
+    const { charge } = await charging;
+    expect(charge).toMatchObject({ outcome: 'processing' });
+    const intentId = (charge as { paymentIntentId: string }).paymentIntentId;
+    // The debit is kept on the waived fee, and settles days later: recorded, the money owed back.
+    const kept = (await feeOf(row.id))!;
+    expect(kept).toMatchObject({ status: 'WAIVED', stripePaymentIntentId: intentId });
+    fake.settlePaymentIntent(intentId, 'succeeded');
+    app.clock.advance(kept.nextChargeAt!.getTime() - app.clock.now().getTime() + 1_000);
+    await sweep();
+    expect(await feeOf(row.id)).toMatchObject({ status: 'WAIVED', settlementTransferId: expect.any(String) });
+    expect(await payable(w.organizationId)).toBe(250n);
+    // Looked at once: the sweep leaves it alone afterwards, and nothing is charged again (the slow
+    // answer's retry went under the same key: one charge).
+    await sweep();
+    expect(await payable(w.organizationId)).toBe(250n);
+    const charges = fake.requests.filter(
+      (r) => r.method === 'POST' && r.path === '/v1/payment_intents' && r.idempotencyKey?.includes(row.id),
+    );
+    expect(new Set(charges.map((r) => r.idempotencyKey))).toEqual(
+      new Set([`booking-fee-charge:${row.id}:1`]),
+    );
   });
 
   it('keeps the money in the ledger when a fee is waived while its charge is on its way', async () => {

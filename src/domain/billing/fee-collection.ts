@@ -86,6 +86,11 @@ export async function chargeBookingFee(deps: CollectionDeps, bookingId: string):
   const { db, stripe } = deps;
   const fee = await db.bookingFee.findUnique({ where: { bookingId } });
   if (!fee) return { outcome: 'skipped', reason: 'no_fee' };
+  // Waived while its charge was processing: the charge still settles (or fails), and is recorded.
+  if (fee.status === 'WAIVED' && fee.stripePaymentIntentId && !fee.settlementTransferId && stripe) {
+    if (fee.nextChargeAt && fee.nextChargeAt > deps.now()) return { outcome: 'skipped', reason: 'not_due' };
+    return settleInFlight(deps, fee, await stripe.paymentIntents.retrieve(fee.stripePaymentIntentId));
+  }
   if (fee.status !== 'PENDING' || fee.collection !== 'CHARGE') {
     return { outcome: 'skipped', reason: `${fee.status.toLowerCase()}_${fee.collection.toLowerCase()}` };
   }
@@ -138,16 +143,25 @@ export async function chargeBookingFee(deps: CollectionDeps, bookingId: string):
   if (intent.status === 'processing') {
     // Confirmed, settling later (a bank debit): kept on the fee, which is not charged again, and
     // looked at again after the usual wait.
-    await db.bookingFee.updateMany({
+    const later = new Date(deps.now().getTime() + deps.fees.chargeRetryMinutes * 60_000);
+    const kept = await db.bookingFee.updateMany({
       where: { id: fee.id, status: 'PENDING', chargeAttempts: attempt - 1 },
       data: {
         chargeAttempts: attempt,
         stripePaymentIntentId: intent.id,
         lastChargeError: null,
-        nextChargeAt: new Date(deps.now().getTime() + deps.fees.chargeRetryMinutes * 60_000),
+        nextChargeAt: later,
         updatedAt: deps.now(),
       },
     });
+    // Waived while the charge was on its way: the payment is kept on the waived fee, and looked at
+    // again like any other, so money that comes in is recorded (owed back) all the same.
+    if (kept.count === 0) {
+      await db.bookingFee.updateMany({
+        where: { id: fee.id, status: 'WAIVED', stripePaymentIntentId: null },
+        data: { stripePaymentIntentId: intent.id, nextChargeAt: later, updatedAt: deps.now() },
+      });
+    }
     return { outcome: 'processing', paymentIntentId: intent.id };
   }
   if (intent.status !== 'succeeded')
@@ -168,7 +182,7 @@ async function settleInFlight(
   if (intent.status === 'succeeded') return recordCharged(deps, fee, intent);
   if (intent.status === 'processing') {
     await deps.db.bookingFee.updateMany({
-      where: { id: fee.id, status: 'PENDING', stripePaymentIntentId: intent.id },
+      where: { id: fee.id, status: { in: ['PENDING', 'WAIVED'] }, stripePaymentIntentId: intent.id },
       data: {
         nextChargeAt: new Date(deps.now().getTime() + deps.fees.chargeRetryMinutes * 60_000),
         updatedAt: deps.now(),
@@ -177,6 +191,19 @@ async function settleInFlight(
     return { outcome: 'processing', paymentIntentId: intent.id };
   }
   const error = intent.last_payment_error?.message ?? `payment intent ${intent.status}`;
+  if (fee.status === 'WAIVED') {
+    // The waived fee's charge failed after all: nothing came in, nothing to record or give back.
+    await deps.db.bookingFee.updateMany({
+      where: { id: fee.id, status: 'WAIVED', stripePaymentIntentId: intent.id },
+      data: {
+        stripePaymentIntentId: null,
+        nextChargeAt: null,
+        lastChargeError: error.slice(0, 500),
+        updatedAt: deps.now(),
+      },
+    });
+    return { outcome: 'skipped', reason: 'waived' };
+  }
   return recordDecline(deps, fee, fee.chargeAttempts, error, intent.id);
 }
 
@@ -335,9 +362,20 @@ export async function retryPendingFees(
   }
   const due = await db.bookingFee.findMany({
     where: {
-      status: 'PENDING',
-      collection: 'CHARGE',
-      OR: [{ nextChargeAt: null }, { nextChargeAt: { lte: now } }],
+      OR: [
+        {
+          status: 'PENDING',
+          collection: 'CHARGE',
+          OR: [{ nextChargeAt: null }, { nextChargeAt: { lte: now } }],
+        },
+        // Waived while a charge was processing: its outcome is still to be recorded.
+        {
+          status: 'WAIVED',
+          stripePaymentIntentId: { not: null },
+          settlementTransferId: null,
+          nextChargeAt: { lte: now },
+        },
+      ],
     },
     select: { bookingId: true },
     orderBy: { accruedAt: 'asc' },

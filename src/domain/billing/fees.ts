@@ -122,6 +122,9 @@ export async function accrueBookingFee(deps: FeeDeps, bookingId: string): Promis
   if (!booking) return { outcome: 'no_fee', reason: 'no_booking' };
   const reason = noFeeReason(booking);
   if (reason) return { outcome: 'no_fee', reason };
+  // A venue claimed after the booking was completed was nobody's then: a booking at an unclaimed
+  // venue costs nothing, and its new owner does not pay for what came before them.
+  if (await claimedSinceCompletion(db, booking)) return { outcome: 'no_fee', reason: 'unclaimed_venue' };
   const organizationId = booking.venue.organizationId!;
   const standing = await planStanding(db, deps, organizationId, 'VENUE');
   const subscriber = isVenueSubscriber(standing);
@@ -159,6 +162,22 @@ export async function accrueBookingFee(deps: FeeDeps, bookingId: string): Promis
   if (!fee)
     return { outcome: 'exists', fee: await db.bookingFee.findUniqueOrThrow({ where: { bookingId } }) };
   return { outcome: 'accrued', fee };
+}
+
+/**
+ * Whether the venue's claim was approved after the booking was completed (when its transition to
+ * COMPLETED was written; a booking without one, when it last changed).
+ */
+async function claimedSinceCompletion(db: Db, booking: Booking): Promise<boolean> {
+  const [row] = await db.$queryRaw<{ claimed: boolean }[]>`
+    SELECT EXISTS (
+      SELECT 1 FROM venue_claims c
+      WHERE c.venue_id = ${booking.venueId}::uuid AND c.status = 'APPROVED'
+        AND c.decided_at > coalesce(
+          (SELECT max(t.created_at) FROM booking_transitions t
+           WHERE t.booking_id = ${booking.id}::uuid AND t.to_status = 'COMPLETED'),
+          ${booking.updatedAt}::timestamptz)) AS claimed`;
+  return row?.claimed ?? false;
 }
 
 /** Why this booking earns no fee; null when it does. */
