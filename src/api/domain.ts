@@ -213,6 +213,7 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
     stripe: services.billing.stripe,
     publicUrl: config.http.publicUrl,
     plans: config.billing.plans,
+    meteredPrices: config.billing.meteredPrices,
     now,
     graceDays: config.billing.graceDays,
   };

@@ -43,6 +43,28 @@ const PRICE_VARS = {
   DEVELOPER_PRO: 'STRIPE_PRICE_DEVELOPER_PRO',
 } as const satisfies Partial<Record<Plan, string>>;
 
+/**
+ * The env var naming each paid plan's metered prices: the prices of the Stripe meters the plan
+ * bills (usage reported by `report-usage`), added to its subscriptions at checkout.
+ */
+const METERED_VARS = {
+  VENUE_STARTER: 'STRIPE_METERED_PRICES_VENUE_STARTER',
+  VENUE_GROWTH: 'STRIPE_METERED_PRICES_VENUE_GROWTH',
+  VENUE_PRO: 'STRIPE_METERED_PRICES_VENUE_PRO',
+  DEVELOPER_PRO: 'STRIPE_METERED_PRICES_DEVELOPER_PRO',
+} as const satisfies Partial<Record<Plan, string>>;
+
+/** Comma-separated price ids. */
+const priceList = z
+  .string()
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(stripePrice));
+
 export const billingEnv = z.object({
   STRIPE_SECRET_KEY: optional(
     z.string().regex(/^(sk|rk)_[A-Za-z0-9_]{8,}$/, 'a Stripe secret key (sk_… or rk_…)'),
@@ -66,6 +88,10 @@ export const billingEnv = z.object({
   STRIPE_PRICE_VENUE_GROWTH: optional(stripePrice),
   STRIPE_PRICE_VENUE_PRO: optional(stripePrice),
   STRIPE_PRICE_DEVELOPER_PRO: optional(stripePrice),
+  STRIPE_METERED_PRICES_VENUE_STARTER: optional(priceList),
+  STRIPE_METERED_PRICES_VENUE_GROWTH: optional(priceList),
+  STRIPE_METERED_PRICES_VENUE_PRO: optional(priceList),
+  STRIPE_METERED_PRICES_DEVELOPER_PRO: optional(priceList),
   /** A per-unit price: one unit is one minor unit of credits (`buyCredits`). */
   STRIPE_PRICE_CREDITS: optional(stripePrice),
   /** Days a past-due subscription keeps its plan's features before it is restricted. */
@@ -103,6 +129,17 @@ export function billingConfig(e: BillingEnv) {
       DEVELOPER_FREE: null,
       DEVELOPER_PRO: e.STRIPE_PRICE_DEVELOPER_PRO,
     } satisfies Record<Plan, string | null | undefined>,
+    /**
+     * Each plan's metered prices (the Stripe meters it bills), subscribed to beside its price at
+     * checkout: usage reported to a meter is billed only through a subscription item of its price.
+     */
+    meteredPrices: {
+      VENUE_STARTER: e.STRIPE_METERED_PRICES_VENUE_STARTER ?? [],
+      VENUE_GROWTH: e.STRIPE_METERED_PRICES_VENUE_GROWTH ?? [],
+      VENUE_PRO: e.STRIPE_METERED_PRICES_VENUE_PRO ?? [],
+      DEVELOPER_FREE: [],
+      DEVELOPER_PRO: e.STRIPE_METERED_PRICES_DEVELOPER_PRO ?? [],
+    } satisfies Record<Plan, string[]>,
     /** The per-unit price credits are bought at (one unit = one minor unit of credits). */
     creditsPrice: e.STRIPE_PRICE_CREDITS,
     /**
@@ -124,6 +161,13 @@ export function billingProblems(e: BillingEnv, { production }: Context): string[
   if (production) {
     for (const name of Object.values(PRICE_VARS)) {
       if (!e[name]) found.push(`${name}: required in production`);
+    }
+  }
+  // A plan is known by its price among a subscription's items: a metered price must not be one.
+  const planPrices = new Set(Object.values(PRICE_VARS).map((name) => e[name]));
+  for (const name of Object.values(METERED_VARS)) {
+    for (const price of e[name] ?? []) {
+      if (planPrices.has(price)) found.push(`${name}: ${price} is a plan's own price, not a metered one`);
     }
   }
   return found;

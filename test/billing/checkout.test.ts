@@ -120,7 +120,12 @@ describe('startCheckout', () => {
       customer: stored.stripeCustomerId,
       client_reference_id: org,
       metadata: { organizationId: org, plan: 'VENUE_GROWTH' },
-      line_items: [{ price: PRICES.STRIPE_PRICE_VENUE_GROWTH, quantity: '1' }],
+      // The plan, and the meters it bills: usage reported to them is billed through these items.
+      line_items: [
+        { price: PRICES.STRIPE_PRICE_VENUE_GROWTH, quantity: '1' },
+        { price: 'price_conversations_test' },
+        { price: 'price_a2a_bookings_test' },
+      ],
     });
     expect(String(sessions[0]!.params.success_url)).toMatch(/^https:\/\/app\.agnt\.test\/billing/);
     expect(String(sessions[0]!.params.cancel_url)).toMatch(/^https:\/\/app\.agnt\.test\/billing/);
@@ -199,6 +204,7 @@ describe('startCheckout', () => {
       stripe: app.services.billing.stripe,
       publicUrl: 'https://app.agnt.test',
       plans: app.services.config.billing.plans,
+      meteredPrices: app.services.config.billing.meteredPrices,
       now: app.services.now,
       graceDays: app.services.config.billing.graceDays,
     };
@@ -220,6 +226,7 @@ describe('startCheckout', () => {
       stripe: app.services.billing.stripe,
       publicUrl: 'https://app.agnt.test',
       plans: { ...app.services.config.billing.plans, VENUE_STARTER: undefined },
+      meteredPrices: app.services.config.billing.meteredPrices,
       now: app.services.now,
       graceDays: app.services.config.billing.graceDays,
     };

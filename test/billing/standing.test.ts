@@ -64,10 +64,12 @@ async function subscribed(): Promise<Subscribed> {
     { metadata: { organizationId: fx.organizationId } },
     { idempotencyKey: `customer:${fx.organizationId}:v1` },
   );
+  // As Checkout makes it: the plan's item, and the items of the meters it bills (listed first).
   const subscription = fake.createSubscription({
     customer: customer.id,
     organizationId: fx.organizationId,
     price: GROWTH,
+    meteredPrices: ['price_conversations_test', 'price_a2a_bookings_test'],
   });
   await deliver(fake.event('customer.subscription.created', subscription, { created: seconds() - 600 }));
   expect(await row(subscription.id)).toMatchObject({ status: 'active', notifiedStanding: 'ACTIVE' });
@@ -373,6 +375,7 @@ describe('dunning', () => {
       customer: s.customerId,
       organizationId: org,
       price: 'price_developer_pro_test',
+      meteredPrices: ['price_api_calls_test'],
     });
     await deliver(fake.event('customer.subscription.created', developer, { created: clock() - 500 }));
     await deliver(

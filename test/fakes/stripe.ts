@@ -28,6 +28,9 @@ export const TEST_PRICES = {
   STRIPE_PRICE_VENUE_GROWTH: 'price_venue_growth_test',
   STRIPE_PRICE_VENUE_PRO: 'price_venue_pro_test',
   STRIPE_PRICE_DEVELOPER_PRO: 'price_developer_pro_test',
+  // The meters the growth plan and the developer plan bill.
+  STRIPE_METERED_PRICES_VENUE_GROWTH: 'price_conversations_test,price_a2a_bookings_test',
+  STRIPE_METERED_PRICES_DEVELOPER_PRO: 'price_api_calls_test',
 } as const;
 
 /** A test app's settings with billing on against `fake` (every plan priced), plus `extra`. */
@@ -104,6 +107,8 @@ export interface FakeStripe {
     currentPeriodEnd?: number;
     /** The price of its item (a plan's price id). */
     price?: string;
+    /** Metered prices subscribed to beside it, as items listed before the plan's. */
+    meteredPrices?: string[];
     /**
      * Its card (`default_payment_method`), as Checkout saves one for the subscription (not as the
      * customer's default): a new card unless given; null for none.
@@ -575,6 +580,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       status = 'active',
       currentPeriodEnd = now() + 30 * 86_400,
       price,
+      meteredPrices = [],
       paymentMethod,
     }) {
       const card =
@@ -604,6 +610,12 @@ export async function startFakeStripe(): Promise<FakeStripe> {
           items: {
             object: 'list',
             data: [
+              ...meteredPrices.map((metered) => ({
+                id: newId('si'),
+                object: 'subscription_item',
+                current_period_end: currentPeriodEnd,
+                price: { id: metered, object: 'price', recurring: { usage_type: 'metered' } },
+              })),
               {
                 id: newId('si'),
                 object: 'subscription_item',

@@ -68,6 +68,27 @@ describe('configuration', () => {
     expect(() => loadConfig({ A2A_RETRY_DELAYS_SECONDS: '60,soon' })).toThrow(/A2A_RETRY_DELAYS_SECONDS/);
   });
 
+  it("reads each plan's metered prices, and refuses a plan's own price among them", () => {
+    const config = loadConfig({
+      STRIPE_PRICE_VENUE_GROWTH: 'price_growth',
+      STRIPE_METERED_PRICES_VENUE_GROWTH: 'price_conversations, price_a2a_bookings',
+    });
+    expect(config.billing.meteredPrices).toMatchObject({
+      VENUE_GROWTH: ['price_conversations', 'price_a2a_bookings'],
+      VENUE_STARTER: [],
+      DEVELOPER_FREE: [],
+    });
+    expect(() =>
+      loadConfig({
+        STRIPE_PRICE_VENUE_GROWTH: 'price_growth',
+        STRIPE_METERED_PRICES_VENUE_PRO: 'price_growth',
+      }),
+    ).toThrow(/STRIPE_METERED_PRICES_VENUE_PRO: price_growth is a plan's own price, not a metered one/);
+    expect(() => loadConfig({ STRIPE_METERED_PRICES_VENUE_PRO: 'not-a-price' })).toThrow(
+      /STRIPE_METERED_PRICES_VENUE_PRO/,
+    );
+  });
+
   it('wants the external issuer settings together', () => {
     expect(() => loadConfig({ EXTERNAL_JWKS_URL: 'https://id.example/jwks.json' })).toThrow(
       /set all three or none/,

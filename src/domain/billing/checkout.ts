@@ -61,6 +61,8 @@ export interface CheckoutDeps extends StandingDeps {
   publicUrl: string;
   /** Each plan's Stripe price id; null for a free plan, undefined for one not configured. */
   plans: Readonly<Record<string, string | null | undefined>>;
+  /** Each plan's metered prices (config.billing.meteredPrices), subscribed to with it. */
+  meteredPrices: Readonly<Record<string, readonly string[]>>;
 }
 
 /** Checks the caller may manage the organisation's billing. */
@@ -164,7 +166,11 @@ export async function startCheckout(
         mode: 'subscription',
         customer,
         client_reference_id: organizationId,
-        line_items: [{ price, quantity: 1 }],
+        // The plan, and the meters it bills (a metered price takes no quantity).
+        line_items: [
+          { price, quantity: 1 },
+          ...(deps.meteredPrices[plan] ?? []).map((metered) => ({ price: metered })),
+        ],
         metadata: { organizationId, plan },
         subscription_data: { metadata: { organizationId, plan } },
         success_url: `${base}/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}`,

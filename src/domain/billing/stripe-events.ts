@@ -39,6 +39,7 @@ import {
 import { applyCreditsEvent, type CreditsEventOutcome, isCreditsSession } from './credits-purchase.ts';
 import { type DunningDeps, settleStandingNotices } from './dunning.ts';
 import { applyFeeInvoicePaid, applyFeeInvoicePaymentFailed } from './fee-collection.ts';
+import { planOfPrice, type StandingDeps } from './standing.ts';
 
 /** The job that applies one recorded Stripe event. */
 export const stripeEventTask = defineTask({ name: 'stripe-event', schema: providerEventPayload });
@@ -206,6 +207,7 @@ async function storeStripeEvent(
       const subscription = subscriptionSchema.safeParse(object);
       if (!subscription.success) return { outcome: 'ignored', reason: 'unreadable' };
       const stored = await store(db, subscription.data, {
+        plans: deps.plans,
         stateAt: new Date(event.created * 1000),
         source: event.id,
       });
@@ -312,6 +314,7 @@ async function reread(
   const subscription = subscriptionSchema.safeParse(remote);
   if (!subscription.success) return { outcome: 'ignored', reason: 'unreadable_subscription' };
   const stored = await store(db, subscription.data, {
+    plans: deps.plans,
     stateAt: askedAt,
     source: missing ? `${source}:missing` : source,
     organizationHint: options.organizationHint,
@@ -358,7 +361,7 @@ const UPSERT = `
 async function store(
   db: Db,
   subscription: SubscriptionObject,
-  options: { stateAt: Date; source: string; organizationHint?: string },
+  options: { stateAt: Date; source: string; plans: StandingDeps['plans']; organizationHint?: string },
 ): Promise<
   | { outcome: 'applied'; subscriptionId: string; status: string; from: 'event' }
   | { outcome: 'older' }
@@ -368,7 +371,10 @@ async function store(
   if (!customerId) return { outcome: 'ignored', reason: 'no_customer' };
   const organizationId = await organizationOf(db, subscription, customerId, options.organizationHint);
   if (!organizationId) return { outcome: 'ignored', reason: 'unknown_organization' };
-  const periodEnd = subscription.items?.data[0]?.current_period_end ?? subscription.current_period_end;
+  // The plan's item: the one whose price is a plan's (the others bill its meters).
+  const items = subscription.items?.data ?? [];
+  const planItem = items.find((item) => planOfPrice(options.plans, item.price?.id)) ?? items[0];
+  const periodEnd = planItem?.current_period_end ?? subscription.current_period_end;
   const rows = await db.$queryRawUnsafe<{ status: string }[]>(
     UPSERT,
     organizationId,
@@ -378,7 +384,7 @@ async function store(
     periodEnd ? new Date(periodEnd * 1000) : null,
     options.stateAt,
     options.source,
-    subscription.items?.data[0]?.price?.id ?? null,
+    planItem?.price?.id ?? null,
   );
   return rows.length
     ? { outcome: 'applied', subscriptionId: subscription.id, status: subscription.status, from: 'event' }
