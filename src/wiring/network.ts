@@ -92,7 +92,7 @@ export function buildNetwork(
  */
 export function networkHandlers(services: {
   network: NetworkServices;
-  bookings: { effects: BookingEffects };
+  bookings: { effects: BookingEffects; requestMinutes: number };
   pubsub: { publish(topic: string, payload: unknown): Promise<void> };
   llm: LlmGateway;
   logger: Logger;
@@ -109,6 +109,7 @@ export function networkHandlers(services: {
     ...venueAgentHandlers({
       now: services.now,
       effects: services.bookings.effects,
+      requestMinutes: services.bookings.requestMinutes,
       logger: services.logger,
       llm: services.llm,
       publish: (topic, payload) => services.pubsub.publish(topic, payload),

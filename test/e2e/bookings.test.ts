@@ -374,6 +374,19 @@ describe('bookings', () => {
       __typename: 'IllegalTransitionError',
       message: 'A confirmed booking cannot be cancelled by its guest once its time has come: tell the venue',
     });
+    // Nor move it away from tonight (its no-show would never be marked, and it could then be
+    // cancelled), nor change its party.
+    for (const change of [{ startsAt: new Date(now + 86_400_000).toISOString() }, { partySize: 3 }]) {
+      const moved = await app.gql(Modify, { input: { bookingId: id, ...change } }, { token: guest.token });
+      expect(moved.data?.modifyBooking).toEqual({
+        __typename: 'IllegalTransitionError',
+        message: 'A confirmed booking cannot be changed by its guest once its time has come: tell the venue',
+      });
+    }
+    expect(await app.services.db.booking.findUniqueOrThrow({ where: { id: started.id } })).toMatchObject({
+      startsAt: started.startsAt,
+      partySize: started.partySize,
+    });
     expect((await app.services.db.booking.findUniqueOrThrow({ where: { id: started.id } })).status).toBe(
       'CONFIRMED',
     );

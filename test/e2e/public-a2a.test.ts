@@ -212,6 +212,7 @@ async function venueAgentAnswers(venue: { id: string }): Promise<string> {
   const handlers = venueAgentHandlers({
     now: services.now,
     effects: services.bookings.effects,
+    requestMinutes: services.bookings.requestMinutes,
     logger: services.logger,
     publish: (topic, payload) => services.pubsub.publish(topic, payload),
   });

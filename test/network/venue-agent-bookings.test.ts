@@ -499,6 +499,46 @@ describe("a venue's agent answering booking requests", () => {
     );
   });
 
+  it('does not move, for the guest, a confirmed booking whose time has come', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    const started = new Date(Date.now() - 10 * 60_000);
+    const booking = await world.requested(guest.person.id, venue.venue.id, started, 2, {
+      status: 'CONFIRMED',
+    });
+    const asked = await world.deliver(guest.id, venue.id, 'booking.modify', {
+      bookingId: booking.id,
+      change: { startsAt: lisbon(1, '19:00').toISOString() },
+    });
+    expect((await world.handle(asked.inboundRowId)).note).toBe(
+      'change declined: A confirmed booking cannot be changed by its guest once its time has come: tell the venue',
+    );
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).startsAt).toEqual(
+      started,
+    );
+  });
+
+  it('gives a request moved later through the agents its own time to be answered', async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    // Asked an hour before its time: it would lapse at its start, before the usual wait is over.
+    const soon = new Date(Date.now() + 3_600_000);
+    const booking = await world.requested(guest.person.id, venue.venue.id, soon, 2, { expiresAt: soon });
+    const later = lisbon(3, '19:00');
+    const asked = await world.deliver(guest.id, venue.id, 'booking.modify', {
+      bookingId: booking.id,
+      change: { startsAt: later.toISOString() },
+    });
+    expect((await world.handle(asked.inboundRowId)).note).toBe('changed by the guest');
+    const moved = await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } });
+    const requestMinutes = world.services.config.bookings.requestMinutes;
+    expect(moved.status).toBe('REQUESTED');
+    expect(moved.expiresAt).toEqual(
+      new Date(Math.min(moved.createdAt.getTime() + requestMinutes * 60_000, later.getTime())),
+    );
+    expect(moved.expiresAt!.getTime()).toBeGreaterThan(soon.getTime());
+  });
+
   it('holds a change asked through the agents to what the app holds it to: a party its staff decide is theirs to change', async () => {
     const guest = await world.guest();
     const venue = await world.venue({ askStaffAbovePartySize: 4 });

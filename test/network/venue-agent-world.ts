@@ -59,6 +59,7 @@ export async function venueAgentWorld(options: { model?: { url: string } } = {})
   const handlers: IntentHandlers = venueAgentHandlers({
     now: services.now,
     effects: services.bookings.effects,
+    requestMinutes: services.bookings.requestMinutes,
     logger: services.logger,
     llm,
     metrics,

@@ -694,6 +694,20 @@ export function guestCancelRefusal(booking: Pick<Booking, 'status' | 'startsAt'>
 }
 
 /**
+ * A guest does not move or resize a confirmed booking once its time has come, as they do not
+ * cancel it (guestCancelRefusal): moved to another day, tonight's no-show would never be marked and
+ * the booking could then be cancelled. The same in the app, the chat and through the agents.
+ */
+export function guestLateChangeRefusal(
+  booking: Pick<Booking, 'status' | 'startsAt'>,
+  now: Date,
+): string | null {
+  return booking.status === 'CONFIRMED' && now.getTime() >= booking.startsAt.getTime()
+    ? 'A confirmed booking cannot be changed by its guest once its time has come: tell the venue'
+    : null;
+}
+
+/**
  * A party is not a no-show before its time, nor seated hours ahead of it; a guest does not cancel
  * a confirmed booking once its time has come.
  */
@@ -880,7 +894,11 @@ export async function modifyBooking(
       current.party_size !== booking.partySize
     )
       throw new ConflictError('The booking changed meanwhile; try again');
-    if (actorKind === 'guest') await requireGuestMayChange(tx, venue, booking, { startsAt, partySize });
+    if (actorKind === 'guest') {
+      const late = guestLateChangeRefusal(booking, now);
+      if (late) throw new IllegalTransitionError(booking.status, booking.status, late);
+      await requireGuestMayChange(tx, venue, booking, { startsAt, partySize });
+    }
     await requireRoom(tx, venue, { startsAt, partySize, now, exceptBookingId: booking.id });
     return changeBookingOn(tx, deps.effects, {
       booking,

@@ -36,6 +36,7 @@ import {
   changeBookingOn,
   guestCancelRefusal,
   guestChangeRefusal,
+  guestLateChangeRefusal,
   lockVenue,
   moveBookingOn,
   type RoomAt,
@@ -73,6 +74,8 @@ export interface VenueAgentDeps {
   now: () => Date;
   /** The booking effects (jobs and guest messages in the transaction, the live update after it). */
   effects: BookingEffects;
+  /** BOOKING_REQUEST_MINUTES: a request moved later gets its deadline worked out again. */
+  requestMinutes: number;
   logger: Logger;
   /** A language model for questions the venue's facts do not answer; none: those go to staff. */
   llm?: LlmGateway;
@@ -707,6 +710,8 @@ async function onModify(
   const startsAt = change.startsAt ? new Date(change.startsAt) : before.startsAt;
   const partySize = change.partySize ?? before.partySize;
   const now = deps.now();
+  const late = guestLateChangeRefusal(before, now);
+  if (late) return decline(late);
   // A change is decided as a request is (decideBookingRequest, the agent's policy): what its
   // staff would decide for a request they decide for a change, and the guest asks them instead.
   // The guest's change is held to what the app holds it to (guestChangeRefusal), then to room.
@@ -739,6 +744,7 @@ async function onModify(
     actorKind: 'guest',
     actorId: booking.guestId,
     reason: null,
+    requestMinutes: deps.requestMinutes,
   });
   await answer(
     deps,
