@@ -89,12 +89,15 @@ describe('sending an envelope', () => {
       }),
     ).toBeGreaterThanOrEqual(1);
 
-    // Sent once: running the job again sends nothing.
+    // Sent once: running the job again sends nothing, and wakes the recipient and the sender's
+    // listener again (the run that sent it may have died before it woke them).
     expect(await sendEnvelope(world.deps, queued.id)).toEqual({
       result: 'skipped',
       retryAfterMs: null,
-      localRecipient: null,
+      localRecipient: place.id,
+      sender: guest.id,
     });
+    expect(world.gateway.pending(place.id)).toHaveLength(1);
     expect(world.gateway.pending(place.id)).toHaveLength(1);
   });
 

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumerTools } from '../../src/domain/conversation/assembly.ts';
 import { runToolCall } from '../../src/domain/conversation/tools.ts';
+import { sendEnvelope } from '../../src/domain/envelopes/send.ts';
 import { wakeInbox } from '../../src/domain/envelopes/tasks.ts';
 import { nextInboxRead, scheduleInboxRead } from '../../src/domain/network/inbox-reads.ts';
 import { sendNoticeEmail } from '../../src/domain/notices/email.ts';
@@ -137,6 +138,42 @@ describe('nextInboxRead', () => {
     // Answered: no more reads.
     await world.answer(request, 'booking.accepted', { bookingId });
     expect(await nextInboxRead(db, id, now, settings)).toBeNull();
+  });
+
+  it("reads a consumer agent's inbox again after a read that failed or left messages, awaiting nothing", async () => {
+    const { db, app } = world;
+    const marta = await world.person();
+    const id = `consumer-${marta.userId}`;
+    const now = app.clock.now();
+    // A venue's late answer wakes it once; that read failed: it is read again at the poll.
+    expect(await nextInboxRead(db, id, now, settings)).toBeNull();
+    expect(await nextInboxRead(db, id, now, settings, { unfinished: true })).toEqual(
+      new Date(now.getTime() + 60_000),
+    );
+    // A paused venue agent is still not read, unfinished or not.
+    const paused = await world.venue({ agent: true, status: 'PAUSED' });
+    expect(
+      await nextInboxRead(db, `venue-${paused.venue.id}`, now, settings, { unfinished: true }),
+    ).toBeNull();
+  });
+
+  it('wakes the recipient again when its envelope is found sent (the run that sent it died first)', async () => {
+    const { db } = world;
+    const { venue } = await world.venue({ agent: true });
+    const marta = await world.person();
+    const created = await world.book(marta.token, venue.id);
+    const request = await world.sendRequest(
+      Buffer.from(created.booking!.id, 'base64').toString().split(':')[1]!,
+    );
+    // The a2a-send job run again: nothing is sent twice, and the venue's inbox and the guest's
+    // listener are woken.
+    const again = await sendEnvelope(world.deps, request.id);
+    expect(again).toMatchObject({
+      result: 'skipped',
+      localRecipient: `venue-${venue.id}`,
+      sender: `consumer-${marta.userId}`,
+    });
+    expect((await db.a2aEnvelope.findUniqueOrThrow({ where: { id: request.id } })).state).toBe('SENT');
   });
 
   it("reads a venue agent's inbox every inboxPollSeconds while it is active; others never", async () => {

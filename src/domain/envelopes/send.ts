@@ -79,6 +79,12 @@ const done = (result: SendResult, localRecipient: string | null = null): Envelop
 /** Sends the outbound envelope `rowId` once, if it is PENDING and due. Safe to run twice. */
 export async function sendEnvelope(deps: SendDeps, rowId: string): Promise<EnvelopeSendOutcome> {
   const row = await deps.db.a2aEnvelope.findUnique({ where: { id: rowId } });
+  if (row?.direction === 'OUTBOUND' && row.state === 'SENT') {
+    // Sent by a run that may have died before it woke the recipient and the sender's listener:
+    // woken again (one read more is harmless; a lost wake is an answer nobody reads).
+    const agents = await agentsByGatewayIds(deps.db, [row.toAgent], deps.platformAgentId);
+    return { ...done('skipped', agents.has(row.toAgent) ? row.toAgent : null), sender: row.fromAgent };
+  }
   if (row?.direction !== 'OUTBOUND' || row.state !== 'PENDING') return done('skipped');
   const now = deps.now();
   const count = (outcome: SendResult) =>

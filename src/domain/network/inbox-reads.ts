@@ -7,7 +7,10 @@
  *   DELIVERED and not expired; every `responsePollMs` (the answer is seconds away). Once nothing
  *   is awaited, no more reads: a local venue agent's answer wakes the inbox as it is sent;
  * - a venue agent while it is ACTIVE, every `inboxPollSeconds` (local senders wake it at once);
- * - anything else (the platform's sender, an agent not ours, a paused agent): never.
+ * - anything else (the platform's sender, an agent not ours, a paused agent): never;
+ * - but a consumer agent whose last read failed, or left messages it could not record, is read
+ *   again after `inboxPollSeconds` whether or not it awaits an answer: a venue's late answer
+ *   (staff answering a question hours on) wakes it once, and must not be lost to one bad read.
  */
 import type { Agent } from '../../generated/prisma/client.ts';
 import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
@@ -30,6 +33,8 @@ export interface InboxReadSettings {
 export interface KnownOfInbox {
   agent?: Pick<Agent, 'kind' | 'status'> | null;
   awaitingAnswer?: boolean;
+  /** The read just made failed, or left messages unrecorded (they come back to a later read). */
+  unfinished?: boolean;
 }
 
 /** When to read the inbox of `gatewayAgentId` again, or null for not until something wakes it. */
@@ -52,7 +57,8 @@ export async function nextInboxRead(
       },
       select: { id: true },
     });
-    return awaited ? new Date(now.getTime() + settings.responsePollMs) : null;
+    if (awaited) return new Date(now.getTime() + settings.responsePollMs);
+    return known.unfinished ? new Date(now.getTime() + settings.inboxPollSeconds * 1000) : null;
   }
   if (parsed?.kind === 'venue') {
     const venueAgent =
