@@ -389,6 +389,51 @@ describe('a booking made through AGNT, honoured', () => {
     });
   });
 
+  it('waives the fees of an invoice voided in Stripe, and keeps those of one written off owed', async () => {
+    const deliver = async (event: ReturnType<typeof fake.event>) => {
+      expect((await fake.sendEvent(`${app.url}/webhooks/stripe`, event)).status).toBe(200);
+      await runDueJobs(app, ['stripe-event']);
+    };
+    const invoiced = async () => {
+      const w = await world({ subscribed: true });
+      const id = (await bookingRow(db(), completed(w.venueId, { valueMinor: 8000n }))).id;
+      await collectBookingFee(deps(), id);
+      await monthlyInvoiceAfter((await feeOf(id))!.accruedAt);
+      const invoice = await db().feeInvoice.findFirstOrThrow({ where: { organizationId: w.organizationId } });
+      return { w, id, invoice, stripeInvoice: fake.objects.get(invoice.stripeInvoiceId!)! };
+    };
+
+    // Voided by an operator: it can never be paid, so its fees are owed no more.
+    const voided = await invoiced();
+    expect(await payable(voided.w.organizationId)).toBe(-560n);
+    const voidEvent = fake.event('invoice.voided', { ...voided.stripeInvoice, status: 'void' });
+    await deliver(voidEvent);
+    await deliver(voidEvent);
+    expect(await db().feeInvoice.findUniqueOrThrow({ where: { id: voided.invoice.id } })).toMatchObject({
+      status: 'void',
+    });
+    expect(await feeOf(voided.id)).toMatchObject({
+      status: 'WAIVED',
+      waivedBy: `stripe:${voidEvent.id}`,
+      waivedReason: `its invoice ${voided.invoice.stripeInvoiceId} was voided in Stripe`,
+    });
+    expect(await payable(voided.w.organizationId)).toBe(0n);
+
+    // Written off: the invoice says so, the fees stay owed, and a late payment still settles them.
+    const written = await invoiced();
+    await deliver(
+      fake.event('invoice.marked_uncollectible', { ...written.stripeInvoice, status: 'uncollectible' }),
+    );
+    expect(await db().feeInvoice.findUniqueOrThrow({ where: { id: written.invoice.id } })).toMatchObject({
+      status: 'uncollectible',
+    });
+    expect(await feeOf(written.id)).toMatchObject({ status: 'INVOICED' });
+    expect(await payable(written.w.organizationId)).toBe(-560n);
+    await deliver(fake.event('invoice.paid', fake.payInvoice(written.invoice.stripeInvoiceId!)));
+    expect(await feeOf(written.id)).toMatchObject({ status: 'PAID' });
+    expect(await payable(written.w.organizationId)).toBe(0n);
+  });
+
   it('creates one invoice item when Stripe answers too late and the call is retried', async () => {
     const w = await world({ subscribed: true });
     const id = (await bookingRow(db(), completed(w.venueId))).id;

@@ -52,6 +52,7 @@ import {
   type FeeDeps,
   monthOf,
   settlementTransferId,
+  waiveFeeOn,
 } from './fees.ts';
 import { type PlanStanding, planStanding } from './standing.ts';
 
@@ -662,6 +663,46 @@ export async function applyFeeInvoicePaymentFailed(
       if (queued.queued) told++;
     }
     return { feeInvoiceId: invoice.id, told };
+  });
+}
+
+/**
+ * A fee invoice Stripe will not collect as it stands. Voided (`invoice.voided`: an operator
+ * cancelled it in Stripe; it can never be paid): its fees not yet paid are waived, their accruals
+ * reversed, so the organisation owes nothing for them and the dashboard no longer shows the
+ * invoice as open. Marked uncollectible (`invoice.marked_uncollectible`: written off): the invoice
+ * says so and its fees stay owed (Stripe may still be paid it, and `invoice.paid` settles them).
+ * Null when the invoice is not one of ours (a subscription's). Safe to apply twice.
+ */
+export async function applyFeeInvoiceClosed(
+  db: FeeDeps['db'],
+  input: { stripeInvoiceId: string; status: 'void' | 'uncollectible'; eventId: string; now: Date },
+): Promise<{ feeInvoiceId: string; waived: number } | null> {
+  const invoice = await db.feeInvoice.findUnique({ where: { stripeInvoiceId: input.stripeInvoiceId } });
+  if (!invoice) return null;
+  return db.$transaction(async (tx) => {
+    const [current] = await tx.$queryRaw<{ status: string }[]>`
+      SELECT status FROM fee_invoices WHERE id = ${invoice.id}::uuid FOR UPDATE`;
+    // Paid is final (a void comes only before payment; an uncollectible one paid later is paid).
+    if (!current || current.status === 'paid') return { feeInvoiceId: invoice.id, waived: 0 };
+    await tx.feeInvoice.update({
+      where: { id: invoice.id },
+      data: { status: input.status, updatedAt: input.now },
+    });
+    if (input.status !== 'void') return { feeInvoiceId: invoice.id, waived: 0 };
+    const fees = await tx.$queryRaw<{ id: string }[]>`
+      SELECT id::text FROM booking_fees
+      WHERE fee_invoice_id = ${invoice.id}::uuid AND status IN ('PENDING', 'INVOICED')
+      ORDER BY id FOR UPDATE`;
+    for (const { id } of fees) {
+      const fee = await tx.bookingFee.findUniqueOrThrow({ where: { id } });
+      await waiveFeeOn(tx, fee, {
+        reason: `its invoice ${input.stripeInvoiceId} was voided in Stripe`,
+        actor: `stripe:${input.eventId}`,
+        now: input.now,
+      });
+    }
+    return { feeInvoiceId: invoice.id, waived: fees.length };
   });
 }
 

@@ -330,6 +330,34 @@ async function reviseFee(
 }
 
 /**
+ * Waives `fee` (locked by the caller, not settled) on the caller's transaction: its accrual is
+ * reversed (the transfer records who and why), the fee is WAIVED, and receivers are told.
+ */
+export async function waiveFeeOn(
+  tx: Tx,
+  fee: BookingFee,
+  input: { reason: string; actor: string; now: Date },
+): Promise<BookingFee> {
+  const reversal = await reverseTransfer(tx, {
+    transferId: fee.accrualTransferId,
+    reason: `Booking fee waived: ${input.reason}`,
+    actor: input.actor,
+  });
+  const waived = await tx.bookingFee.update({
+    where: { id: fee.id },
+    data: {
+      status: 'WAIVED',
+      waiverTransferId: reversal.id,
+      waivedReason: input.reason,
+      waivedBy: input.actor,
+      updatedAt: input.now,
+    },
+  });
+  await queueFeeEvent(tx, 'billing.fee.waived', waived, input.now);
+  return waived;
+}
+
+/**
  * A platform admin waives a booking's fee, with a reason: its accrual is reversed (the transfer
  * records who and why) and the fee is WAIVED. Only a pending fee not yet on an invoice or being
  * charged can be waived (ConflictError otherwise); a booking without a fee is NotFoundError.
@@ -350,23 +378,7 @@ export async function waiveBookingFee(
     if (!fee) throw new NotFoundError('This booking has no fee');
     if (!changeable(fee))
       throw new ConflictError('Only a pending fee not yet invoiced or charged can be waived');
-    const reversal = await reverseTransfer(tx, {
-      transferId: fee.accrualTransferId,
-      reason: `Booking fee waived: ${reason}`,
-      actor,
-    });
-    const waived = await tx.bookingFee.update({
-      where: { id: fee.id },
-      data: {
-        status: 'WAIVED',
-        waiverTransferId: reversal.id,
-        waivedReason: reason,
-        waivedBy: actor,
-        updatedAt: deps.now(),
-      },
-    });
-    await queueFeeEvent(tx, 'billing.fee.waived', waived, deps.now());
-    return waived;
+    return waiveFeeOn(tx, fee, { reason, actor, now: deps.now() });
   });
 }
 

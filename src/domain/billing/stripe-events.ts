@@ -38,7 +38,11 @@ import {
 } from '../../platform/provider-events.ts';
 import { applyCreditsEvent, type CreditsEventOutcome, isCreditsSession } from './credits-purchase.ts';
 import { type DunningDeps, settleStandingNotices } from './dunning.ts';
-import { applyFeeInvoicePaid, applyFeeInvoicePaymentFailed } from './fee-collection.ts';
+import {
+  applyFeeInvoiceClosed,
+  applyFeeInvoicePaid,
+  applyFeeInvoicePaymentFailed,
+} from './fee-collection.ts';
 import { planOfPrice, type StandingDeps } from './standing.ts';
 
 /** The job that applies one recorded Stripe event. */
@@ -70,6 +74,7 @@ export type StripeEventOutcome =
     }
   | { outcome: 'fees_settled'; feeInvoiceId: string; settled: number; from: 'event' }
   | { outcome: 'fee_invoice_failed'; feeInvoiceId: string; told: number; from: 'event' }
+  | { outcome: 'fee_invoice_closed'; feeInvoiceId: string; waived: number; from: 'event' }
   | { outcome: 'ignored'; reason: string }
   | CreditsEventOutcome;
 
@@ -198,6 +203,18 @@ async function storeStripeEvent(
       now: deps.now(),
     });
     if (failed) return { outcome: 'fee_invoice_failed', ...failed, from: 'event' };
+  }
+  if (
+    (event.type === 'invoice.voided' || event.type === 'invoice.marked_uncollectible') &&
+    typeof object.id === 'string'
+  ) {
+    const closed = await applyFeeInvoiceClosed(db, {
+      stripeInvoiceId: object.id,
+      status: event.type === 'invoice.voided' ? 'void' : 'uncollectible',
+      eventId: event.id,
+      now: deps.now(),
+    });
+    if (closed) return { outcome: 'fee_invoice_closed', ...closed, from: 'event' };
   }
 
   switch (event.type) {
