@@ -140,6 +140,18 @@ describe('startCheckout', () => {
         .filter((r) => r.idempotencyKey?.includes(org))
         .map((r) => r.idempotencyKey),
     ).toEqual([`checkout:${org}:VENUE_GROWTH:1`, `checkout:${org}:VENUE_PRO:2`]);
+    // The first, for a venue plan too, is ended: paid as well, it would have been a second
+    // subscription beside the one the second starts. A developer plan's Checkout leaves it open.
+    const sessionOf = (url: string | undefined) => fake.objects.get(String(url).split('/').at(-1) ?? '')!;
+    expect(sessionOf(first.url).status).toBe('expired');
+    expect(() => fake.completeSession(sessionOf(first.url).id as string)).toThrow(/expired/);
+    const developer = await start(app, fx.owner.token, org, 'DEVELOPER_PRO');
+    expect(developer.__typename).toBe('StartCheckoutPayload');
+    expect(sessionOf(second.url).status).toBe('open');
+    // Started again for a venue plan: the second is ended, the developer plan's stays open.
+    await start(app, fx.owner.token, org, 'VENUE_GROWTH');
+    expect(sessionOf(second.url).status).toBe('expired');
+    expect(sessionOf(developer.url).status).toBe('open');
   });
 
   it('creates one session when the call times out after Stripe acted and is retried with its key', async () => {

@@ -48,20 +48,22 @@ async function everyWrite(stripe: StripeClient, write: (call: string) => StripeW
     write('customers.create'),
   );
   const invoice = await stripe.invoices.create({ customer: customer.id }, write('invoices.create'));
+  const session = await stripe.checkout.sessions.create(
+    {
+      mode: 'subscription',
+      customer: customer.id,
+      line_items: [{ price: 'price_growth', quantity: 1 }],
+      success_url: 'https://agnt.test/ok',
+      metadata: { organizationId: 'org-1' },
+    },
+    write('checkout.sessions.create'),
+  );
   const calls: Record<(typeof STRIPE_WRITES)[number], () => Promise<unknown>> = {
     'customers.create': async () => customer,
     'invoices.create': async () => invoice,
-    'checkout.sessions.create': () =>
-      stripe.checkout.sessions.create(
-        {
-          mode: 'subscription',
-          customer: customer.id,
-          line_items: [{ price: 'price_growth', quantity: 1 }],
-          success_url: 'https://agnt.test/ok',
-          metadata: { organizationId: 'org-1' },
-        },
-        write('checkout.sessions.create'),
-      ),
+    'checkout.sessions.create': async () => session,
+    'checkout.sessions.expire': () =>
+      stripe.checkout.sessions.expire(session.id, write('checkout.sessions.expire')),
     'billingPortal.sessions.create': () =>
       stripe.billingPortal.sessions.create(
         { customer: customer.id, return_url: 'https://agnt.test/billing' },
@@ -123,6 +125,7 @@ describe('idempotency keys (safety rule 4)', () => {
     const writes: [string, (w: StripeWrite) => Promise<unknown>][] = [
       ['customers.create', (w) => stripe.customers.create({}, w)],
       ['checkout.sessions.create', (w) => stripe.checkout.sessions.create({ mode: 'payment' }, w)],
+      ['checkout.sessions.expire', (w) => stripe.checkout.sessions.expire('cs_test_unknown', w)],
       [
         'billingPortal.sessions.create',
         (w) => stripe.billingPortal.sessions.create({ customer: customer.id }, w),

@@ -131,7 +131,7 @@ describe('Stripe webhooks', () => {
 
     // The job applies the event again and asks Stripe; the answer (active, as Stripe held it when
     // asked) takes a while. Meanwhile the customer cancels, and that event is stored.
-    fake.hangNext({ path: `/v1/subscriptions/${subscriptionId}`, ms: 2_000 });
+    fake.hangNext({ path: `/v1/subscriptions/${subscriptionId}`, method: 'GET', ms: 2_000 });
     const rereading = applyRecordedStripeEvent(
       app.services.db,
       recordedActive!.id,

@@ -88,17 +88,20 @@ export interface FakeStripe {
   /**
    * The next POST matching `path` creates its object (and stores its answer under its key, as
    * Stripe does) but answers only after `ms`: the caller times out although Stripe acted. A
-   * request replayed under its key is slowed the same way. The next GET of an object matching
-   * `path` answers with the object as it was when asked, after `ms`.
+   * request replayed under its key is slowed the same way. With `method: 'GET'`, the next read of
+   * an object matching `path` answers with the object as it was when asked, after `ms`.
    */
-  hangNext(options: { path?: string; ms: number }): void;
+  hangNext(options: { path?: string; method?: 'POST' | 'GET'; ms: number }): void;
   /**
    * Forgets every idempotency key, as Stripe does once a key is 24 hours old: a request sent
    * again under an old key acts again.
    */
   forgetIdempotencyKeys(): void;
-  /** The next request matching `path` fails with `status` before anything is created. */
-  failNext(status: number, options?: { path?: string; type?: string; code?: string; message?: string }): void;
+  /** The next POST (or `method`) matching `path` fails with `status` before anything is created. */
+  failNext(
+    status: number,
+    options?: { path?: string; method?: 'POST' | 'GET'; type?: string; code?: string; message?: string },
+  ): void;
   /** A subscription as Stripe would hold it after a Checkout in subscription mode. */
   createSubscription(options: {
     customer: string;
@@ -199,8 +202,15 @@ export async function startFakeStripe(): Promise<FakeStripe> {
   const objects = new Map<string, StripeObject>();
   const createdWithKey = new Map<string, string | undefined>();
   const byKey = new Map<string, Stored>();
-  const hangs: { path?: string; ms: number }[] = [];
-  const failures: { status: number; path?: string; type?: string; code?: string; message?: string }[] = [];
+  const hangs: { path?: string; method?: string; ms: number }[] = [];
+  const failures: {
+    status: number;
+    path?: string;
+    method?: string;
+    type?: string;
+    code?: string;
+    message?: string;
+  }[] = [];
   const duplicateMeterEvents: string[] = [];
 
   const put = (object: StripeObject, key: string | undefined) => {
@@ -224,6 +234,27 @@ export async function startFakeStripe(): Promise<FakeStripe> {
           key,
         ),
       );
+    }
+    const expiring = /^\/v1\/checkout\/sessions\/([^/]+)\/expire$/.exec(path);
+    if (expiring) {
+      const session = objects.get(expiring[1]!);
+      if (session?.object !== 'checkout.session') {
+        return stripeError(
+          404,
+          'invalid_request_error',
+          `No such checkout.session: '${expiring[1]}'`,
+          'resource_missing',
+        );
+      }
+      if (session.status !== 'open') {
+        return stripeError(
+          400,
+          'invalid_request_error',
+          `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${String(session.status)}".`,
+        );
+      }
+      Object.assign(session, { status: 'expired', url: null });
+      return ok(session);
     }
     if (path === '/v1/checkout/sessions') {
       const id = newId('cs_test');
@@ -463,7 +494,9 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     if (header(request.headers.authorization) !== `Bearer ${STRIPE_SECRET_KEY}`) {
       return stripeError(401, 'invalid_request_error', 'Invalid API Key provided.');
     }
-    const failAt = failures.findIndex((f) => !f.path || f.path === request.path);
+    const failAt = failures.findIndex(
+      (f) => (!f.path || f.path === request.path) && request.method === (f.method ?? 'POST'),
+    );
     if (failAt >= 0) {
       const [f] = failures.splice(failAt, 1);
       return stripeError(
@@ -475,7 +508,9 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     }
 
     // A slow answer (hangNext) is slow whether it is made now or replayed.
-    const hangAt = hangs.findIndex((h) => !h.path || h.path === request.path);
+    const hangAt = hangs.findIndex(
+      (h) => (!h.path || h.path === request.path) && request.method === (h.method ?? 'POST'),
+    );
     const [hang] = hangAt >= 0 ? hangs.splice(hangAt, 1) : [];
 
     if (request.method === 'GET') {
@@ -498,23 +533,31 @@ export async function startFakeStripe(): Promise<FakeStripe> {
               'resource_missing',
             );
       }
+      // Listing Checkout Sessions (by `customer` and `status`), newest first, a page at a time.
+      if (request.path === '/v1/checkout/sessions') {
+        return listPage(
+          '/v1/checkout/sessions',
+          [...objects.values()].filter(
+            (o) =>
+              o.object === 'checkout.session' &&
+              (!params.customer || o.customer === params.customer) &&
+              (!params.status || o.status === params.status),
+          ),
+          params,
+        );
+      }
       // Listing invoice items (by `invoice` or `customer`), newest first, a page at a time.
       if (request.path === '/v1/invoiceitems') {
-        const all = [...objects.values()]
-          .filter(
+        return listPage(
+          '/v1/invoiceitems',
+          [...objects.values()].filter(
             (o) =>
               o.object === 'invoiceitem' &&
               (!params.invoice || o.invoice === params.invoice) &&
               (!params.customer || o.customer === params.customer),
-          )
-          .reverse();
-        const after = params.starting_after ? all.findIndex((o) => o.id === params.starting_after) + 1 : 0;
-        const limit = Math.min(100, Number(params.limit ?? 10));
-        const data = all.slice(after, after + limit);
-        return {
-          status: 200,
-          body: { object: 'list', data, has_more: after + limit < all.length, url: '/v1/invoiceitems' },
-        };
+          ),
+          params,
+        );
       }
       return stripeError(404, 'invalid_request_error', `Unrecognized request URL (GET: ${request.path}).`);
     }
@@ -568,6 +611,8 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     completeSession(id, { paymentStatus = 'paid' } = {}) {
       const session = objects.get(id);
       if (session?.object !== 'checkout.session') throw new Error(`no checkout session ${id}`);
+      // An expired session cannot be paid: its page says so.
+      if (session.status === 'expired') throw new Error(`checkout session ${id} is expired`);
       Object.assign(session, { status: 'complete', payment_status: paymentStatus });
       return session;
     },
@@ -739,6 +784,15 @@ function addLine(invoice: StripeObject, item: StripeObject) {
     metadata: item.metadata,
   });
   invoice.amount_due = lines.reduce((sum, line) => sum + Number(line.amount), 0);
+}
+
+/** One page of a list: `objects` newest first, after `starting_after`, `limit` of them (10 by default). */
+function listPage(url: string, objects: StripeObject[], params: Record<string, unknown>): LoopbackReply {
+  const all = [...objects].reverse();
+  const after = params.starting_after ? all.findIndex((o) => o.id === params.starting_after) + 1 : 0;
+  const limit = Math.min(100, Number(params.limit ?? 10));
+  const data = all.slice(after, after + limit);
+  return { status: 200, body: { object: 'list', data, has_more: after + limit < all.length, url } };
 }
 
 function ok(object: StripeObject): LoopbackReply {

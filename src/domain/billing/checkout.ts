@@ -158,6 +158,21 @@ export async function startCheckout(
     );
   }
   const customer = await askStripe(() => customerOf(deps.db, stripe, organizationId));
+  // A Checkout started before for a plan of this kind and still open (another tab, a colleague) is
+  // ended first: paid too, it would start a second subscription beside this one, both billed.
+  const family = planFamily(plan as Plan);
+  const open = await askStripe(() => stripe.checkout.sessions.listOpen(customer));
+  for (const earlier of open) {
+    const earlierPlan = earlier.metadata?.plan;
+    if (earlier.mode !== 'subscription' || !earlierPlan || !(earlierPlan in deps.plans)) continue;
+    if (planFamily(earlierPlan as Plan) !== family) continue;
+    await askStripe(() =>
+      stripe.checkout.sessions.expire(earlier.id, { idempotencyKey: `checkout-expire:${earlier.id}` }),
+    ).catch((error: unknown) => {
+      // Paid or expired meanwhile: nothing left to end (a payment shows as a plan held already).
+      if (!(error instanceof StripeCallError && error.status === 400)) throw error;
+    });
+  }
   const attempt = await nextAttempt(deps.db, organizationId, 'checkoutAttempts');
   const base = deps.publicUrl.replace(/\/$/, '');
   const session = await askStripe(() =>

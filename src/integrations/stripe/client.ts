@@ -102,6 +102,10 @@ export interface StripeClient {
         params: Stripe.Checkout.SessionCreateParams,
         write: StripeWrite,
       ): Promise<Stripe.Checkout.Session>;
+      /** The customer's sessions still open (neither paid nor expired), all pages. */
+      listOpen(customer: string): Promise<Stripe.Checkout.Session[]>;
+      /** Ends an open session: it can no longer be paid. */
+      expire(id: string, write: StripeWrite): Promise<Stripe.Checkout.Session>;
     };
   };
   billingPortal: {
@@ -151,6 +155,7 @@ export interface StripeClient {
 export const STRIPE_WRITES = [
   'customers.create',
   'checkout.sessions.create',
+  'checkout.sessions.expire',
   'billingPortal.sessions.create',
   'invoiceItems.create',
   'invoices.create',
@@ -211,7 +216,19 @@ export function createStripeClient(
       retrieve: (id) => call('customers.retrieve', () => sdk.customers.retrieve(id)),
     },
     checkout: {
-      sessions: { create: write('checkout.sessions.create', (p, o) => sdk.checkout.sessions.create(p, o)) },
+      sessions: {
+        create: write('checkout.sessions.create', (p, o) => sdk.checkout.sessions.create(p, o)),
+        listOpen: (customer) =>
+          call('checkout.sessions.list', () =>
+            sdk.checkout.sessions
+              .list({ customer, status: 'open', limit: 100 })
+              .autoPagingToArray({ limit: 1_000 }),
+          ),
+        expire: async (id, w) => {
+          const opts = options('checkout.sessions.expire', w);
+          return call('checkout.sessions.expire', () => sdk.checkout.sessions.expire(id, {}, opts));
+        },
+      },
     },
     billingPortal: {
       sessions: {
