@@ -119,6 +119,14 @@ describe('Stripe webhooks', () => {
     expect(metrics).toMatch(/webhook_requests_total\{platform="stripe",outcome="duplicate"\} [2-9]/);
   });
 
+  it("takes a subscription made without our metadata (in Stripe's Dashboard) to its customer's organisation", async () => {
+    const { organizationId, customerId } = await subscribedOrganization();
+    await app.services.db.billingCustomer.create({ data: { organizationId, stripeCustomerId: customerId } });
+    const bare = fake.createSubscription({ customer: customerId, price: 'price_venue_growth_test' });
+    expect((await deliver(fake.event('customer.subscription.created', bare))).status).toBe(200);
+    expect(await row(bare.id)).toMatchObject({ organizationId, status: 'active' });
+  });
+
   it('does not let an answer from Stripe that was on its way overwrite an event stored meanwhile', async () => {
     const { subscriptionId } = await subscribedOrganization();
     const active = fake.event(

@@ -427,5 +427,12 @@ async function organizationOf(
     where: { OR: [{ stripeSubscriptionId: subscription.id }, { stripeCustomerId: customerId }] },
     select: { organizationId: true },
   });
-  return existing?.organizationId ?? null;
+  if (existing) return existing.organizationId;
+  // The organisation's first subscription made without our metadata (in the Stripe Dashboard):
+  // its customer is the organisation's.
+  const customer = await db.billingCustomer.findUnique({
+    where: { stripeCustomerId: customerId },
+    select: { organizationId: true },
+  });
+  return customer?.organizationId ?? null;
 }
