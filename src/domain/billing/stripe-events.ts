@@ -10,7 +10,8 @@
  *   stored with `state_at` = the event's `created`, in one statement that only overwrites a row
  *   whose state is strictly older. When the stored state is as new or newer (a late or repeated
  *   event), the subscription is re-read from Stripe (`subscriptions.retrieve`) and that answer,
- *   which is true now, is stored instead: a late event never moves a subscription backwards.
+ *   which is true now, is stored instead (only over the row as it was when Stripe was asked, else
+ *   Stripe is asked again): a late event never moves a subscription backwards.
  * - `checkout.session.completed`, `invoice.paid` and `invoice.payment_failed` name a
  *   subscription but do not hold its state (an invoice paid says nothing of whether a later one
  *   failed): the subscription is re-read from Stripe and stored.
@@ -47,16 +48,6 @@ import { planOfPrice, type StandingDeps } from './standing.ts';
 
 /** The job that applies one recorded Stripe event. */
 export const stripeEventTask = defineTask({ name: 'stripe-event', schema: providerEventPayload });
-
-/** The event types that move a subscription. Others are recorded and ignored. */
-export const SUBSCRIPTION_EVENTS = [
-  'checkout.session.completed',
-  'customer.subscription.created',
-  'customer.subscription.updated',
-  'customer.subscription.deleted',
-  'invoice.paid',
-  'invoice.payment_failed',
-] as const;
 
 export interface StripeEventDeps extends DunningDeps {
   /** The read this needs of Stripe. */
@@ -312,31 +303,40 @@ async function reread(
   options: { organizationHint?: string; source?: string; missing?: SubscriptionObject } = {},
 ): Promise<StripeEventOutcome> {
   const source = options.source ?? 'retrieve';
-  // Stripe's answer is its state as of some moment after we asked, no earlier: stamped with when
-  // we asked, an event stored while the call was out (a cancellation, say) is not overwritten by
-  // an answer that may predate it.
-  const askedAt = deps.now();
-  let remote: unknown;
-  try {
-    remote = await deps.stripe.subscriptions.retrieve(subscriptionId);
-  } catch (error) {
-    if (error instanceof StripeCallError && error.status === 404) {
-      if (!options.missing) return { outcome: 'ignored', reason: 'unknown_subscription' };
-      remote = options.missing;
-    } else {
-      throw error;
+  let stored: Awaited<ReturnType<typeof store>>;
+  let missing = false;
+  for (let read = 1; ; read++) {
+    // Stripe's answer may predate an event stored while the call was out (a cancellation, say,
+    // whose event time is whole seconds): it is stored only if the row is as it was when we asked,
+    // and otherwise Stripe is asked again, now that it knows that change too.
+    const seen = await db.billingSubscription.findUnique({
+      where: { stripeSubscriptionId: subscriptionId },
+      select: { stateAt: true },
+    });
+    let remote: unknown;
+    try {
+      remote = await deps.stripe.subscriptions.retrieve(subscriptionId);
+    } catch (error) {
+      if (error instanceof StripeCallError && error.status === 404) {
+        if (!options.missing) return { outcome: 'ignored', reason: 'unknown_subscription' };
+        remote = options.missing;
+      } else {
+        throw error;
+      }
     }
+    missing = remote === options.missing;
+    const subscription = subscriptionSchema.safeParse(remote);
+    if (!subscription.success) return { outcome: 'ignored', reason: 'unreadable_subscription' };
+    stored = await store(db, subscription.data, {
+      plans: deps.plans,
+      stateAt: deps.now(),
+      source: missing ? `${source}:missing` : source,
+      organizationHint: options.organizationHint,
+      unchangedSince: seen?.stateAt ?? null,
+    });
+    if (stored.outcome !== 'older' || read >= REREADS) break;
   }
-  const missing = remote === options.missing;
-  const subscription = subscriptionSchema.safeParse(remote);
-  if (!subscription.success) return { outcome: 'ignored', reason: 'unreadable_subscription' };
-  const stored = await store(db, subscription.data, {
-    plans: deps.plans,
-    stateAt: askedAt,
-    source: missing ? `${source}:missing` : source,
-    organizationHint: options.organizationHint,
-  });
-  // A state stored meanwhile from a read even newer than ours is as good.
+  // A state stored meanwhile (read again, and again) is as good as ours.
   if (stored.outcome === 'older') {
     const row = await db.billingSubscription.findUnique({ where: { stripeSubscriptionId: subscriptionId } });
     return row
@@ -350,6 +350,9 @@ async function reread(
 // `past_due_since`: the state's time when it is past due, unless it already was (the stored
 // row's time stands); null otherwise. Decided inside the statement, so it agrees with the row
 // it overwrites even when two stores race.
+/** Times a re-read asks Stripe again when the row changed while the answer was on its way. */
+const REREADS = 3;
+
 const UPSERT = `
   INSERT INTO billing_subscriptions
     (id, organization_id, stripe_customer_id, stripe_subscription_id, status, current_period_end, state_at, source, price_id, past_due_since)
@@ -369,6 +372,9 @@ const UPSERT = `
     source = EXCLUDED.source,
     updated_at = now()
   WHERE billing_subscriptions.state_at < EXCLUDED.state_at
+    -- A re-read: only over the row as it was when Stripe was asked ($10: its state_at then, or null
+    -- for no row), so an event stored meanwhile is not overwritten by an answer that predates it.
+    AND ($9::boolean IS NOT TRUE OR billing_subscriptions.state_at IS NOT DISTINCT FROM $10::timestamptz)
   RETURNING status`;
 
 /**
@@ -378,7 +384,14 @@ const UPSERT = `
 async function store(
   db: Db,
   subscription: SubscriptionObject,
-  options: { stateAt: Date; source: string; plans: StandingDeps['plans']; organizationHint?: string },
+  options: {
+    stateAt: Date;
+    source: string;
+    plans: StandingDeps['plans'];
+    organizationHint?: string;
+    /** A re-read's: the row's `state_at` when Stripe was asked (null: there was none). */
+    unchangedSince?: Date | null;
+  },
 ): Promise<
   | { outcome: 'applied'; subscriptionId: string; status: string; from: 'event' }
   | { outcome: 'older' }
@@ -402,6 +415,8 @@ async function store(
     options.stateAt,
     options.source,
     planItem?.price?.id ?? null,
+    options.unchangedSince !== undefined,
+    options.unchangedSince ?? null,
   );
   return rows.length
     ? { outcome: 'applied', subscriptionId: subscription.id, status: subscription.status, from: 'event' }
