@@ -418,6 +418,16 @@ describe('a booking made through AGNT, honoured', () => {
       waivedReason: `its invoice ${voided.invoice.stripeInvoiceId} was voided in Stripe`,
     });
     expect(await payable(voided.w.organizationId)).toBe(0n);
+    // A late word that its payment failed changes nothing, and asks nobody to pay it.
+    await deliver(fake.event('invoice.payment_failed', voided.stripeInvoice));
+    expect(await db().feeInvoice.findUniqueOrThrow({ where: { id: voided.invoice.id } })).toMatchObject({
+      status: 'void',
+    });
+    expect(
+      await db().outboundMessage.count({
+        where: { kind: 'billing.fee_invoice_failed', userId: voided.w.ownerId },
+      }),
+    ).toBe(0);
 
     // Written off: the invoice says so, the fees stay owed, and a late payment still settles them.
     const written = await invoiced();

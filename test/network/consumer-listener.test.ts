@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureConsumerAgent } from '../../src/domain/agents/agents.ts';
 import { consumerTools } from '../../src/domain/conversation/assembly.ts';
 import { runToolCall } from '../../src/domain/conversation/tools.ts';
 import { sendEnvelope } from '../../src/domain/envelopes/send.ts';
@@ -144,12 +145,16 @@ describe('nextInboxRead', () => {
     const { db, app } = world;
     const marta = await world.person();
     const id = `consumer-${marta.userId}`;
+    const agent = await ensureConsumerAgent(db, app.services.keyring, marta.userId);
     const now = app.clock.now();
     // A venue's late answer wakes it once; that read failed: it is read again at the poll.
     expect(await nextInboxRead(db, id, now, settings)).toBeNull();
     expect(await nextInboxRead(db, id, now, settings, { unfinished: true })).toEqual(
       new Date(now.getTime() + 60_000),
     );
+    // Not once the agent is retired (the account erased): its leftovers are not read for ever.
+    await db.agent.update({ where: { id: agent.id }, data: { status: 'RETIRED' } });
+    expect(await nextInboxRead(db, id, now, settings, { unfinished: true })).toBeNull();
     // A paused venue agent is still not read, unfinished or not.
     const paused = await world.venue({ agent: true, status: 'PAUSED' });
     expect(

@@ -169,8 +169,13 @@ export async function startCheckout(
     await askStripe(() =>
       stripe.checkout.sessions.expire(earlier.id, { idempotencyKey: `checkout-expire:${earlier.id}` }),
     ).catch((error: unknown) => {
-      // Paid or expired meanwhile: nothing left to end (a payment shows as a plan held already).
-      if (!(error instanceof StripeCallError && error.status === 400)) throw error;
+      // No longer open: most likely paid a moment ago, its plan on its way. Not a second one.
+      if (error instanceof StripeCallError && error.status === 400) {
+        throw new ConflictError(
+          'A Checkout for this kind of plan was completed a moment ago: its plan shows shortly (try again in a minute if it does not)',
+        );
+      }
+      throw error;
     });
   }
   const attempt = await nextAttempt(deps.db, organizationId, 'checkoutAttempts');

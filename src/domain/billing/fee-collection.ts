@@ -48,6 +48,7 @@ import { RECIPIENTS } from './dunning.ts';
 import {
   accrueBookingFee,
   BOOKING_FEE_SETTLEMENT,
+  claimedSinceCompletionSql,
   FEE_SOURCES,
   type FeeDeps,
   monthOf,
@@ -352,6 +353,7 @@ export async function retryPendingFees(
       AND b.updated_at BETWEEN ${new Date(now.getTime() - LOST_ACCRUAL_DAYS * 86_400_000)}
                            AND ${new Date(now.getTime() - LOST_ACCRUAL_GRACE_MS)}
       AND NOT EXISTS (SELECT 1 FROM booking_fees f WHERE f.booking_id = b.id)
+      AND NOT ${claimedSinceCompletionSql('b')}
     ORDER BY b.updated_at LIMIT ${BATCH}`;
   const counts = { accrued: 0, charged: 0, declined: 0, failed: 0 };
   for (const { id } of lost) {
@@ -589,7 +591,10 @@ export async function invoiceOrganizationFees(
     const recorded = await tx.feeInvoice.update({
       where: { id: invoice.id },
       data: {
-        status: current.status === 'paid' ? 'paid' : (finalized.status ?? 'open'),
+        // Paid, voided and written off are what Stripe said last; a finalisation does not undo them.
+        status: FINAL_INVOICE_STATUSES.includes(current.status)
+          ? current.status
+          : (finalized.status ?? 'open'),
         amountMinor: BigInt(finalized.amount_due ?? 0),
         hostedUrl: finalized.hosted_invoice_url ?? null,
         finalizedAt: current.finalizedAt ?? deps.now(),
@@ -632,7 +637,10 @@ export async function applyFeeInvoicePaymentFailed(
     // so the job that finishes drafts still finds it.
     const [current] = await tx.$queryRaw<{ status: string }[]>`
       SELECT status FROM fee_invoices WHERE id = ${invoice.id}::uuid FOR UPDATE`;
-    if (!current || current.status === 'paid') return { feeInvoiceId: invoice.id, told: 0 };
+    // Voided meanwhile: nothing to pay, nothing to tell either.
+    if (!current || current.status === 'paid' || current.status === 'void') {
+      return { feeInvoiceId: invoice.id, told: 0 };
+    }
     if (current.status !== 'draft') {
       await tx.feeInvoice.update({
         where: { id: invoice.id },
@@ -666,6 +674,9 @@ export async function applyFeeInvoicePaymentFailed(
   });
 }
 
+/** What Stripe says last of an invoice, which nothing of ours moves it from. */
+const FINAL_INVOICE_STATUSES = ['paid', 'void', 'uncollectible'];
+
 /**
  * A fee invoice Stripe will not collect as it stands. Voided (`invoice.voided`: an operator
  * cancelled it in Stripe; it can never be paid): its fees not yet paid are waived, their accruals
@@ -690,9 +701,15 @@ export async function applyFeeInvoiceClosed(
       data: { status: input.status, updatedAt: input.now },
     });
     if (input.status !== 'void') return { feeInvoiceId: invoice.id, waived: 0 };
+    // A fee claimed for it but never put on it (no item) was not billed: it waits for the next.
+    await tx.bookingFee.updateMany({
+      where: { feeInvoiceId: invoice.id, status: 'PENDING', stripeInvoiceItemId: null },
+      data: { feeInvoiceId: null, updatedAt: input.now },
+    });
     const fees = await tx.$queryRaw<{ id: string }[]>`
       SELECT id::text FROM booking_fees
       WHERE fee_invoice_id = ${invoice.id}::uuid AND status IN ('PENDING', 'INVOICED')
+        AND stripe_invoice_item_id IS NOT NULL
       ORDER BY id FOR UPDATE`;
     for (const { id } of fees) {
       const fee = await tx.bookingFee.findUniqueOrThrow({ where: { id } });

@@ -31,7 +31,7 @@
  * accrual and revision and `billing.fee.waived`, queued in the same transaction (billing-events.ts).
  */
 import type { FeesConfig } from '../../config/fees.ts';
-import type { Booking, BookingFee, Venue } from '../../generated/prisma/client.ts';
+import { type Booking, type BookingFee, Prisma, type Venue } from '../../generated/prisma/client.ts';
 import type { BookingFeeKind } from '../../generated/prisma/enums.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
@@ -165,18 +165,25 @@ export async function accrueBookingFee(deps: FeeDeps, bookingId: string): Promis
 }
 
 /**
- * Whether the venue's claim was approved after the booking was completed (when its transition to
- * COMPLETED was written; a booking without one, when it last changed).
+ * SQL: whether the venue of the booking `b` (an alias with id, venue_id, updated_at) had its claim
+ * approved after the booking was completed (when its transition to COMPLETED was written; a
+ * booking without one, when it last changed): a booking at a venue nobody owned then earns no
+ * fee. The accrual and the lost-fee sweep both ask it.
  */
+export function claimedSinceCompletionSql(b: string): Prisma.Sql {
+  const alias = Prisma.raw(b);
+  return Prisma.sql`EXISTS (
+    SELECT 1 FROM venue_claims c
+    WHERE c.venue_id = ${alias}.venue_id AND c.status = 'APPROVED'
+      AND c.decided_at > coalesce(
+        (SELECT max(t.created_at) FROM booking_transitions t
+         WHERE t.booking_id = ${alias}.id AND t.to_status = 'COMPLETED'),
+        ${alias}.updated_at))`;
+}
+
 async function claimedSinceCompletion(db: Db, booking: Booking): Promise<boolean> {
   const [row] = await db.$queryRaw<{ claimed: boolean }[]>`
-    SELECT EXISTS (
-      SELECT 1 FROM venue_claims c
-      WHERE c.venue_id = ${booking.venueId}::uuid AND c.status = 'APPROVED'
-        AND c.decided_at > coalesce(
-          (SELECT max(t.created_at) FROM booking_transitions t
-           WHERE t.booking_id = ${booking.id}::uuid AND t.to_status = 'COMPLETED'),
-          ${booking.updatedAt}::timestamptz)) AS claimed`;
+    SELECT ${claimedSinceCompletionSql('b')} AS claimed FROM bookings b WHERE b.id = ${booking.id}::uuid`;
   return row?.claimed ?? false;
 }
 

@@ -688,23 +688,17 @@ const EARLIEST_SEATING_MS = 2 * 3_600_000;
  * time has come is the venue's to settle (seated late, or a no-show), not the guest's to cancel.
  */
 export function guestCancelRefusal(booking: Pick<Booking, 'status' | 'startsAt'>, now: Date): string | null {
-  return booking.status === 'CONFIRMED' && now.getTime() >= booking.startsAt.getTime()
+  return isTheVenuesNow(booking, now)
     ? 'A confirmed booking cannot be cancelled by its guest once its time has come: tell the venue'
     : null;
 }
 
 /**
- * A guest does not move or resize a confirmed booking once its time has come, as they do not
- * cancel it (guestCancelRefusal): moved to another day, tonight's no-show would never be marked and
- * the booking could then be cancelled. The same in the app, the chat and through the agents.
+ * A confirmed booking whose time has come: the venue's to settle (seated late, or a no-show), not
+ * its guest's to cancel or change (guestCancelRefusal, guestChangeRefusal).
  */
-export function guestLateChangeRefusal(
-  booking: Pick<Booking, 'status' | 'startsAt'>,
-  now: Date,
-): string | null {
-  return booking.status === 'CONFIRMED' && now.getTime() >= booking.startsAt.getTime()
-    ? 'A confirmed booking cannot be changed by its guest once its time has come: tell the venue'
-    : null;
+function isTheVenuesNow(booking: Pick<Booking, 'status' | 'startsAt'>, now: Date): boolean {
+  return booking.status === 'CONFIRMED' && now.getTime() >= booking.startsAt.getTime();
 }
 
 /**
@@ -894,11 +888,7 @@ export async function modifyBooking(
       current.party_size !== booking.partySize
     )
       throw new ConflictError('The booking changed meanwhile; try again');
-    if (actorKind === 'guest') {
-      const late = guestLateChangeRefusal(booking, now);
-      if (late) throw new IllegalTransitionError(booking.status, booking.status, late);
-      await requireGuestMayChange(tx, venue, booking, { startsAt, partySize });
-    }
+    if (actorKind === 'guest') await requireGuestMayChange(tx, venue, booking, { startsAt, partySize }, now);
     await requireRoom(tx, venue, { startsAt, partySize, now, exceptBookingId: booking.id });
     return changeBookingOn(tx, deps.effects, {
       booking,
@@ -916,17 +906,26 @@ export async function modifyBooking(
 }
 
 /**
- * What the policy of a venue's active agent keeps from a guest's change of a booking (its team may
- * change anything): a new time in one of its blackout windows, a party grown above the size its
- * staff decide. The same whether the guest asks in the app or the chat (modifyBooking) or through
- * the agents (booking.modify, venue-agent.ts). Null when the change is the guest's to make.
+ * What keeps a guest from changing a booking (its team may change anything): a confirmed booking
+ * whose time has come (moved to another day, tonight's no-show would never be marked, and it could
+ * then be cancelled; `field` null), and the policy of the venue's active agent: a new time in one
+ * of its blackout windows, a party grown above the size its staff decide. The same whether the
+ * guest asks in the app or the chat (modifyBooking) or through the agents (booking.modify,
+ * venue-agent.ts). Null when the change is the guest's to make.
  */
 export function guestChangeRefusal(
   agent: VenueAgentPolicy | null,
   venue: Pick<Venue, 'turnMinutes'>,
-  booking: Pick<Booking, 'startsAt' | 'partySize'>,
+  booking: Pick<Booking, 'status' | 'startsAt' | 'partySize'>,
   change: { startsAt: Date; partySize: number },
-): { field: 'startsAt' | 'partySize'; message: string } | null {
+  now: Date,
+): { field: 'startsAt' | 'partySize' | null; message: string } | null {
+  if (isTheVenuesNow(booking, now)) {
+    return {
+      field: null,
+      message: 'A confirmed booking cannot be changed by its guest once its time has come: tell the venue',
+    };
+  }
   if (!agent?.active) return null;
   const start = change.startsAt.getTime();
   if (
@@ -953,9 +952,13 @@ async function requireGuestMayChange(
   venue: Venue,
   booking: Booking,
   change: { startsAt: Date; partySize: number },
+  now: Date,
 ): Promise<void> {
-  const refusal = guestChangeRefusal(await venueAgentPolicy(tx, venue.id), venue, booking, change);
-  if (refusal) throw new ValidationError(refusal.message, refusal.field);
+  const refusal = guestChangeRefusal(await venueAgentPolicy(tx, venue.id), venue, booking, change, now);
+  if (!refusal) return;
+  if (refusal.field === null)
+    throw new IllegalTransitionError(booking.status, booking.status, refusal.message);
+  throw new ValidationError(refusal.message, refusal.field);
 }
 
 /**

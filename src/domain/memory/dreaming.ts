@@ -470,6 +470,9 @@ export async function dreamDeep(db: Db, options: { now: Date; limit: number }): 
       const habits = await keepHabits(tx, person.id, describePatterns(patterns), now);
       if (habits) await keepWithinCap(tx, person.id, MEMORY_LIMITS.perUser);
 
+      // The profile as it is under the person's row lock: a need they take off meanwhile (chat, the
+      // app) waits for this, or is seen by it, and is never written back.
+      await tx.$executeRaw`SELECT 1 FROM users WHERE id = ${person.id}::uuid FOR UPDATE`;
       const profile = await getProfile(tx, person.id);
       const memories = await tx.memory.findMany({
         where: { userId: person.id, supersededAt: null },

@@ -58,7 +58,12 @@ export async function nextInboxRead(
       select: { id: true },
     });
     if (awaited) return new Date(now.getTime() + settings.responsePollMs);
-    return known.unfinished ? new Date(now.getTime() + settings.inboxPollSeconds * 1000) : null;
+    if (!known.unfinished) return null;
+    // A retired agent (its account erased) is not read again for its leftovers.
+    const agent = await db.agent.findUnique({ where: { userId: parsed.id }, select: { status: true } });
+    return agent && agent.status !== 'RETIRED'
+      ? new Date(now.getTime() + settings.inboxPollSeconds * 1000)
+      : null;
   }
   if (parsed?.kind === 'venue') {
     const venueAgent =

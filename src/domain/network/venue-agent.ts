@@ -36,7 +36,6 @@ import {
   changeBookingOn,
   guestCancelRefusal,
   guestChangeRefusal,
-  guestLateChangeRefusal,
   lockVenue,
   moveBookingOn,
   type RoomAt,
@@ -710,13 +709,11 @@ async function onModify(
   const startsAt = change.startsAt ? new Date(change.startsAt) : before.startsAt;
   const partySize = change.partySize ?? before.partySize;
   const now = deps.now();
-  const late = guestLateChangeRefusal(before, now);
-  if (late) return decline(late);
   // A change is decided as a request is (decideBookingRequest, the agent's policy): what its
   // staff would decide for a request they decide for a change, and the guest asks them instead.
   // The guest's change is held to what the app holds it to (guestChangeRefusal), then to room.
   const agent = await venueAgentPolicy(tx, venue.id);
-  const refusal = guestChangeRefusal(agent, venue, before, { startsAt, partySize });
+  const refusal = guestChangeRefusal(agent, venue, before, { startsAt, partySize }, now);
   if (refusal) return decline(refusal.message);
   const sized = partySize >= venue.partySizeMin && partySize <= venue.partySizeMax;
   if (!sized) {
