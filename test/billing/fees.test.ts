@@ -1004,11 +1004,14 @@ describe('pay as you go', () => {
     expect(await payable(w.organizationId)).toBe(0n);
   });
 
-  it('records a bank debit that settles after its fee was waived while the charge was on its way', async () => {
-    const w = await world({ card: 'debit' });
+  /**
+   * A fee charged to `card` whose Stripe answer comes late, waived by a platform admin meanwhile:
+   * the world, the booking, and what the charge came to.
+   */
+  async function waivedWhileCharging(card: 'ok' | 'debit') {
+    const w = await world({ card });
     const row = await bookingRow(db(), completed(w.venueId));
     const admin = await platformAdmin();
-    // Stripe confirms the debit (processing) but answers late; the admin waives meanwhile.
     fake.hangNext({ path: '/v1/payment_intents', ms: 1_500 });
     const charging = collectBookingFee(deps(), row.id);
     await new Promise((resolve) => setTimeout(resolve, 400));
@@ -1020,7 +1023,12 @@ describe('pay as you go', () => {
     expect(waived.data, JSON.stringify(waived.body)).toMatchObject({
       waiveBookingFee: { fee: { status: 'WAIVED' } },
     });
-    const { charge } = await charging;
+    return { w, row, charge: (await charging).charge };
+  }
+
+  it('records a bank debit that settles after its fee was waived while the charge was on its way', async () => {
+    // Stripe confirms the debit (processing) but answers late; the admin waives meanwhile.
+    const { w, row, charge } = await waivedWhileCharging('debit');
     expect(charge).toMatchObject({ outcome: 'processing' });
     const intentId = (charge as { paymentIntentId: string }).paymentIntentId;
     // The debit is kept on the waived fee, and settles days later: recorded, the money owed back.
@@ -1044,22 +1052,9 @@ describe('pay as you go', () => {
   });
 
   it('keeps the money in the ledger when a fee is waived while its charge is on its way', async () => {
-    const w = await world({ card: 'ok' });
-    const row = await bookingRow(db(), completed(w.venueId));
-    const admin = await platformAdmin();
     // Stripe charges the card but answers late; the admin waives meanwhile.
-    fake.hangNext({ path: '/v1/payment_intents', ms: 1_500 });
-    const charging = collectBookingFee(deps(), row.id);
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    const waived = await app.gql(
-      WAIVE,
-      { id: gid('Booking', row.id), reason: 'Goodwill' },
-      { token: await token(admin.id) },
-    );
-    expect(waived.data, JSON.stringify(waived.body)).toMatchObject({
-      waiveBookingFee: { fee: { status: 'WAIVED' } },
-    });
-    expect((await charging).charge).toEqual({ outcome: 'skipped', reason: 'charged_after_waiver' });
+    const { w, row, charge } = await waivedWhileCharging('ok');
+    expect(charge).toEqual({ outcome: 'skipped', reason: 'charged_after_waiver' });
     const fee = (await feeOf(row.id))!;
     expect(fee.status).toBe('WAIVED');
     expect(fee.stripePaymentIntentId).toMatch(/^pi_/);
