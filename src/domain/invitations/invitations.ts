@@ -102,7 +102,6 @@ export async function inviteMember(
     const [organization] = await tx.$queryRaw<{ name: string }[]>`
       SELECT name FROM organizations WHERE id = ${parsed.organizationId}::uuid FOR NO KEY UPDATE`;
     if (!organization) throw new NotFoundError('No such organization');
-    await requireInvitable(tx, parsed.organizationId, parsed.email, inviterId, now);
     const member = await tx.membership.findFirst({
       where: { organizationId: parsed.organizationId, user: { email: parsed.email } },
       select: { id: true },
@@ -123,6 +122,7 @@ export async function inviteMember(
         `${INVITATIONS.pendingPerOrganization} invitations are waiting already: withdraw some, or wait for them to be answered`,
       );
     }
+    await requireInvitable(tx, parsed.organizationId, parsed.email, inviterId, now);
     const fields = { role: parsed.role, invitedById: inviterId, expiresAt, createdAt: now };
     // A lapsed invitation to the address is the one renewed (one pending row per address).
     const lapsed = await tx.organizationInvitation.findFirst({
