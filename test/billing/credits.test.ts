@@ -13,7 +13,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { creditBalance, grantCredits } from '../../src/domain/ledger/credits.ts';
+import { creditBalance, debitCredits, grantCredits } from '../../src/domain/ledger/credits.ts';
 import { derivedTransferId } from '../../src/domain/ledger/transfer.ts';
 import { recordUsage } from '../../src/domain/usage/events.ts';
 import { type PaidCallDeps, PaymentRequiredError, payForCall } from '../../src/domain/usage/paid-calls.ts';
@@ -405,6 +405,70 @@ describe('buyCredits', () => {
     await fake.sendEvent(hook, paid);
     await runDueJobs(app, ['stripe-event']);
     expect(await balance(org)).toBe(1000n);
+  });
+
+  it('takes back the credits a refund paid for, as far as they are left, once per refund', async () => {
+    const other = await createActors(app);
+    const org = other.organizationId;
+    const res = await app.gql<BuyAnswer, unknown>(
+      BUY,
+      { input: { organizationId: gid(org), amount: 2000, currency: 'USD' } },
+      { token: other.owner.token },
+    );
+    expect(res.data!.buyCredits.__typename).toBe('BuyCreditsPayload');
+    const sessionId = [...fake.createdWithKey].find(([, key]) => key === `credits:${org}:1`)![0];
+    const session = fake.completeSession(sessionId);
+    await fake.sendEvent(hook, fake.event('checkout.session.completed', session));
+    await runDueJobs(app, ['stripe-event']);
+    expect(await balance(org)).toBe(2000n);
+    const chargeId = fake.objects.get(String(session.payment_intent))!.latest_charge as string;
+    const refund = async (amount: number) => {
+      const event = fake.event('charge.refunded', fake.refundCharge(chargeId, amount));
+      // Delivered twice: taken back once.
+      await fake.sendEvent(hook, event);
+      await fake.sendEvent(hook, event);
+      await runDueJobs(app, ['stripe-event']);
+    };
+
+    // $8 of the $20 refunded: 800 credits go back.
+    await refund(800);
+    expect(await balance(org)).toBe(1200n);
+    // 1,000 of them spent meanwhile; then the rest is refunded: only the 200 left can go back.
+    await debitCredits(db(), {
+      transferId: randomUUID(),
+      organizationId: org,
+      amount: 1000,
+      currency: 'USD',
+      reason: 'calls',
+    });
+    await refund(1200);
+    expect(await balance(org)).toBe(0n);
+    const refunds = await db().ledgerTransfer.findMany({
+      where: { kind: 'CREDITS_REFUND', metadata: { path: ['chargeId'], equals: chargeId } },
+      orderBy: { createdAt: 'asc' },
+    });
+    expect(refunds.map((t) => t.metadata)).toEqual([
+      expect.objectContaining({ refundedThrough: '800', uncovered: '0' }),
+      expect.objectContaining({ refundedThrough: '2000', uncovered: '1000' }),
+    ]);
+    // A charge that is not a credits purchase is left alone.
+    const before = await db().ledgerTransfer.count({ where: { kind: 'CREDITS_REFUND' } });
+    const intent = await app.services.billing.stripe!.paymentIntents.create(
+      { amount: 500, currency: 'usd', metadata: { kind: 'booking-fee' } },
+      { idempotencyKey: `other-charge-${randomUUID()}` },
+    );
+    await fake.sendEvent(
+      hook,
+      fake.event('charge.refunded', {
+        id: `ch_${randomUUID()}`,
+        object: 'charge',
+        payment_intent: intent.id,
+        amount: 500,
+        amount_refunded: 500,
+      }),
+    );
+    await runDueJobs(app, ['stripe-event']);
+    expect(await db().ledgerTransfer.count({ where: { kind: 'CREDITS_REFUND' } })).toBe(before);
   });
 
   it('refuses amounts out of bounds and other currencies before Stripe is called', async () => {

@@ -129,6 +129,8 @@ export interface FakeStripe {
    * `succeeded`, or failed (back to `requires_payment_method` with its error).
    */
   settlePaymentIntent(id: string, outcome: 'succeeded' | 'failed'): StripeObject;
+  /** Refunds `amount` more of a charge, as the Dashboard does: the charge as `charge.refunded` carries it. */
+  refundCharge(id: string, amount: number): StripeObject;
   /** Makes an attached card decline (or stop declining) from now on. */
   setCardDeclines(paymentMethodId: string, declines: boolean): void;
   /** Marks an open invoice paid, as Stripe does once it collects it; returns the invoice. */
@@ -271,6 +273,10 @@ export async function startFakeStripe(): Promise<FakeStripe> {
             amount_total: amountTotal(p),
             currency: sessionCurrency(p),
             line_items: p.line_items ?? [],
+            payment_intent: null,
+            // Kept to give the payment's PaymentIntent on completion, as Stripe does.
+            payment_intent_metadata:
+              (p.payment_intent_data as { metadata?: unknown } | undefined)?.metadata ?? {},
             subscription: null,
             url: `https://checkout.stripe.test/c/pay/${id}`,
             success_url: p.success_url ?? null,
@@ -614,6 +620,43 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       // An expired session cannot be paid: its page says so.
       if (session.status === 'expired') throw new Error(`checkout session ${id} is expired`);
       Object.assign(session, { status: 'complete', payment_status: paymentStatus });
+      // A payment-mode session paid: its PaymentIntent (with payment_intent_data's metadata) and charge.
+      if (session.mode === 'payment' && paymentStatus === 'paid' && !session.payment_intent) {
+        const intentId = newId('pi');
+        const chargeId = newId('ch');
+        const amount = session.amount_total;
+        const metadata = session.payment_intent_metadata;
+        put(
+          {
+            id: chargeId,
+            object: 'charge',
+            payment_intent: intentId,
+            amount,
+            amount_refunded: 0,
+            refunded: false,
+            currency: session.currency,
+            customer: session.customer,
+            metadata,
+            created: now(),
+          },
+          undefined,
+        );
+        put(
+          {
+            id: intentId,
+            object: 'payment_intent',
+            amount,
+            currency: session.currency,
+            customer: session.customer,
+            status: 'succeeded',
+            latest_charge: chargeId,
+            metadata,
+            created: now(),
+          },
+          undefined,
+        );
+        session.payment_intent = intentId;
+      }
       return session;
     },
     hangNext: (options) => hangs.push(options),
@@ -710,6 +753,13 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         };
       }
       return intent;
+    },
+    refundCharge(id, amount) {
+      const charge = objects.get(id);
+      if (charge?.object !== 'charge') throw new Error(`no charge ${id}`);
+      const refunded = Math.min(Number(charge.amount), Number(charge.amount_refunded) + amount);
+      Object.assign(charge, { amount_refunded: refunded, refunded: refunded === charge.amount });
+      return structuredClone(charge);
     },
     payInvoice(id) {
       const invoice = objects.get(id);

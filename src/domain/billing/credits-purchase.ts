@@ -15,12 +15,19 @@
  * both events, or either twice, grants once. A session completed but not yet paid grants nothing.
  * The grant that writes the transfer also queues `billing.credits.purchased` for the organisation's
  * webhooks, in its transaction.
+ *
+ * A purchase refunded in Stripe (`charge.refunded`, in full or in part) takes back the credits the
+ * refund paid for, as far as they are left: its charge's PaymentIntent carries the purchase's
+ * metadata; the credits taken are the purchase's share of the amount refunded so far, less what
+ * earlier refunds of the charge took back (each refund's transfer records how far it went). Credits
+ * already spent cannot be taken back: the transfer records what was left uncovered.
  */
 import { z } from 'zod';
+import type { StripeClient } from '../../integrations/stripe/client.ts';
 import type { Db } from '../../platform/db.ts';
 import { ValidationError } from '../../platform/errors.ts';
 import { normalizeCurrency } from '../ledger/accounts.ts';
-import { grantCredits } from '../ledger/credits.ts';
+import { CREDITS_REFUND, creditBalance, grantCredits, refundCredits } from '../ledger/credits.ts';
 import { derivedTransferId } from '../ledger/transfer.ts';
 import type { Access } from '../organizations/access.ts';
 import { queueWebhookEvent } from '../outbound-webhooks/events.ts';
@@ -126,6 +133,7 @@ const creditsSession = z.object({
 
 export type CreditsEventOutcome =
   | { outcome: 'credited'; transferId: string; created: boolean; from: 'event' }
+  | { outcome: 'credits_refunded'; taken: number; uncovered: number; from: 'event' }
   | { outcome: 'ignored'; reason: string };
 
 /** Whether a Checkout Session object is one of ours for credits (mode payment). */
@@ -180,4 +188,66 @@ export async function applyCreditsEvent(
     return grant;
   });
   return { outcome: 'credited', transferId, created: granted.created, from: 'event' };
+}
+
+const refundedCharge = z.object({
+  id: z.string(),
+  payment_intent: z.union([z.string(), z.object({ id: z.string() }).transform((o) => o.id)]),
+  amount: z.number().int().positive(),
+  amount_refunded: z.number().int().nonnegative(),
+});
+
+/**
+ * Takes back the credits a refund of their purchase paid for (see the top): `charge` is the
+ * `charge.refunded` event's object. Not a credits purchase (a subscription's invoice, a fee's
+ * charge): ignored.
+ */
+export async function applyCreditsRefund(
+  db: Db,
+  event: { id: string },
+  charge: Record<string, unknown>,
+  deps: { stripe: Pick<StripeClient, 'paymentIntents'> },
+): Promise<CreditsEventOutcome> {
+  const parsed = refundedCharge.safeParse(charge);
+  if (!parsed.success) return { outcome: 'ignored', reason: 'unreadable_charge' };
+  const { id: chargeId, amount, amount_refunded: refunded } = parsed.data;
+  const intent = await deps.stripe.paymentIntents.retrieve(parsed.data.payment_intent);
+  const purchase = creditsSession.shape.metadata.safeParse(intent.metadata);
+  if (!purchase.success) return { outcome: 'ignored', reason: 'not_credits' };
+  const { organizationId, credits, currency } = purchase.data;
+  // The purchase's share of what is refunded so far, in credits (rounded down).
+  const through = (BigInt(credits) * BigInt(refunded)) / BigInt(amount);
+  return db.$transaction(async (tx) => {
+    // One refund of a charge at a time: each reads how far the others went.
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`credits-refund:${chargeId}`}, 0))`;
+    const [earlier] = await tx.$queryRaw<{ through: bigint | null }[]>`
+      SELECT max((metadata->>'refundedThrough')::bigint) AS through FROM ledger_transfers
+      WHERE kind = ${CREDITS_REFUND} AND metadata->>'chargeId' = ${chargeId}`;
+    const owed = through - (earlier?.through ?? 0n);
+    if (owed <= 0n) return { outcome: 'credits_refunded', taken: 0, uncovered: 0, from: 'event' } as const;
+    const left = await creditBalance(tx, organizationId, currency);
+    const taken = owed < left ? owed : left;
+    if (taken > 0n) {
+      await refundCredits(tx, {
+        transferId: derivedTransferId('credits-refund', chargeId, through.toString()),
+        organizationId,
+        amount: taken,
+        currency,
+        reason: `Credits bought through Stripe refunded (charge ${chargeId})`,
+        actor: `stripe:${event.id}`,
+        metadata: {
+          chargeId,
+          paymentIntentId: intent.id,
+          refundedThrough: through.toString(),
+          uncovered: (owed - taken).toString(),
+        },
+      });
+    }
+    return {
+      outcome: 'credits_refunded',
+      taken: Number(taken),
+      uncovered: Number(owed - taken),
+      from: 'event',
+    } as const;
+  });
 }

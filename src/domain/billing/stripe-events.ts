@@ -37,7 +37,12 @@ import {
   providerEventPayload,
   readProviderEvent,
 } from '../../platform/provider-events.ts';
-import { applyCreditsEvent, type CreditsEventOutcome, isCreditsSession } from './credits-purchase.ts';
+import {
+  applyCreditsEvent,
+  applyCreditsRefund,
+  type CreditsEventOutcome,
+  isCreditsSession,
+} from './credits-purchase.ts';
 import { type DunningDeps, settleStandingNotices } from './dunning.ts';
 import {
   applyFeeInvoiceClosed,
@@ -50,8 +55,8 @@ import { planOfPrice, type StandingDeps } from './standing.ts';
 export const stripeEventTask = defineTask({ name: 'stripe-event', schema: providerEventPayload });
 
 export interface StripeEventDeps extends DunningDeps {
-  /** The read this needs of Stripe. */
-  stripe: Pick<StripeClient, 'subscriptions'>;
+  /** The reads this needs of Stripe. */
+  stripe: Pick<StripeClient, 'subscriptions' | 'paymentIntents'>;
 }
 
 export type StripeEventOutcome =
@@ -176,6 +181,8 @@ async function storeStripeEvent(
   ) {
     return applyCreditsEvent(db, event, object, deps.now);
   }
+  // A credits purchase refunded (credits-purchase.ts); any other charge's refund is not ours to undo.
+  if (event.type === 'charge.refunded') return applyCreditsRefund(db, event, object, deps);
   // Booking fees' own invoices (fee-collection.ts); a subscription's invoice falls through.
   if (event.type === 'invoice.paid' && typeof object.id === 'string') {
     const fees = await applyFeeInvoicePaid(db, {

@@ -22,6 +22,7 @@ import { newTransferId, type Transfer, transfer } from './transfer.ts';
 export const CREDITS_PURCHASE = 'CREDITS_PURCHASE';
 export const CREDITS_DEBIT = 'CREDITS_DEBIT';
 export const CREDITS_ADJUSTMENT = 'CREDITS_ADJUSTMENT';
+export const CREDITS_REFUND = 'CREDITS_REFUND';
 
 /** The key of an organisation's credits account in `currency`. */
 export function creditsAccount(organizationId: string, currency: string): AccountKey {
@@ -65,6 +66,30 @@ export async function debitCredits(db: DbOrTx, input: CreditsMovement): Promise<
     entries: [
       { accountId: credits, amount: -amount },
       { accountId: revenue, amount },
+    ],
+  });
+}
+
+/**
+ * Takes back bought credits whose payment was refunded: organisation CREDITS → platform
+ * STRIPE_CLEARING, the purchase undone. InsufficientFundsError (nothing changes) when the
+ * organisation has fewer credits than `amount`.
+ */
+export async function refundCredits(db: DbOrTx, input: CreditsMovement): Promise<Transfer> {
+  const amount = positive(input.amount);
+  const key = creditsAccount(input.organizationId, input.currency);
+  const credits = (await findAccount(db, key))?.id;
+  if (!credits) throw new InsufficientFundsError(null, key.currency, 0n, amount);
+  const clearing = await ensureAccount(db, platformAccount('STRIPE_CLEARING', input.currency));
+  return transfer(db, {
+    id: input.transferId,
+    kind: CREDITS_REFUND,
+    reason: input.reason,
+    actor: input.actor,
+    metadata: { organizationId: input.organizationId, ...input.metadata },
+    entries: [
+      { accountId: credits, amount: -amount },
+      { accountId: clearing, amount },
     ],
   });
 }
