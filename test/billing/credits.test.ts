@@ -471,6 +471,52 @@ describe('buyCredits', () => {
     expect(await db().ledgerTransfer.count({ where: { kind: 'CREDITS_REFUND' } })).toBe(before);
   });
 
+  it('takes back disputed credits as far as they are left, and gives them back when the dispute is won', async () => {
+    const other = await createActors(app);
+    const org = other.organizationId;
+    await app.gql<BuyAnswer, unknown>(
+      BUY,
+      { input: { organizationId: gid(org), amount: 2000, currency: 'USD' } },
+      { token: other.owner.token },
+    );
+    const sessionId = [...fake.createdWithKey].find(([, key]) => key === `credits:${org}:1`)![0];
+    const session = fake.completeSession(sessionId);
+    await fake.sendEvent(hook, fake.event('checkout.session.completed', session));
+    await runDueJobs(app, ['stripe-event']);
+    await debitCredits(db(), {
+      transferId: randomUUID(),
+      organizationId: org,
+      amount: 500,
+      currency: 'USD',
+      reason: 'calls',
+    });
+    expect(await balance(org)).toBe(1500n);
+
+    const disputed = {
+      id: `dp_${randomUUID()}`,
+      object: 'dispute',
+      payment_intent: String(session.payment_intent),
+      charge: fake.objects.get(String(session.payment_intent))!.latest_charge,
+      amount: 2000,
+      status: 'needs_response',
+    };
+    const opened = fake.event('charge.dispute.created', disputed);
+    await fake.sendEvent(hook, opened);
+    await fake.sendEvent(hook, opened);
+    await runDueJobs(app, ['stripe-event']);
+    // The whole purchase is disputed; 500 of it was spent: the 1,500 left go back, once.
+    expect(await balance(org)).toBe(0n);
+    const lost = fake.event('charge.dispute.closed', { ...disputed, status: 'lost' });
+    await fake.sendEvent(hook, lost);
+    await runDueJobs(app, ['stripe-event']);
+    expect(await balance(org)).toBe(0n);
+    const won = fake.event('charge.dispute.closed', { ...disputed, status: 'won' });
+    await fake.sendEvent(hook, won);
+    await fake.sendEvent(hook, won);
+    await runDueJobs(app, ['stripe-event']);
+    expect(await balance(org)).toBe(1500n);
+  });
+
   it('refuses amounts out of bounds and other currencies before Stripe is called', async () => {
     const before = fake.requests.length;
     for (const [input, field] of [

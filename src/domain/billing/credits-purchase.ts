@@ -20,15 +20,23 @@
  * refund paid for, as far as they are left: its charge's PaymentIntent carries the purchase's
  * metadata; the credits taken are the purchase's share of the amount refunded so far, less what
  * earlier refunds of the charge took back (each refund's transfer records how far it went). Credits
- * already spent cannot be taken back: the transfer records what was left uncovered.
+ * already spent cannot be taken back: the transfer records what was left uncovered. A dispute
+ * (`charge.dispute.created`) takes back its share the same way, once; one closed as won
+ * (`charge.dispute.closed`, status `won`) gives back what it took.
  */
 import { z } from 'zod';
 import type { StripeClient } from '../../integrations/stripe/client.ts';
 import type { Db } from '../../platform/db.ts';
 import { ValidationError } from '../../platform/errors.ts';
 import { normalizeCurrency } from '../ledger/accounts.ts';
-import { CREDITS_REFUND, creditBalance, grantCredits, refundCredits } from '../ledger/credits.ts';
-import { derivedTransferId } from '../ledger/transfer.ts';
+import {
+  CREDITS_DISPUTE,
+  CREDITS_REFUND,
+  creditBalance,
+  grantCredits,
+  refundCredits,
+} from '../ledger/credits.ts';
+import { derivedTransferId, findTransfer } from '../ledger/transfer.ts';
 import type { Access } from '../organizations/access.ts';
 import { queueWebhookEvent } from '../outbound-webhooks/events.ts';
 import { allowed, askStripe, type CheckoutDeps, customerOf, nextAttempt, stripeOf } from './checkout.ts';
@@ -134,6 +142,7 @@ const creditsSession = z.object({
 export type CreditsEventOutcome =
   | { outcome: 'credited'; transferId: string; created: boolean; from: 'event' }
   | { outcome: 'credits_refunded'; taken: number; uncovered: number; from: 'event' }
+  | { outcome: 'credits_disputed'; taken: number; given: number; from: 'event' }
   | { outcome: 'ignored'; reason: string };
 
 /** Whether a Checkout Session object is one of ours for credits (mode payment). */
@@ -249,5 +258,73 @@ export async function applyCreditsRefund(
       uncovered: Number(owed - taken),
       from: 'event',
     } as const;
+  });
+}
+
+const dispute = z.object({
+  id: z.string(),
+  payment_intent: z.union([z.string(), z.object({ id: z.string() }).transform((o) => o.id)]),
+  amount: z.number().int().positive(),
+  status: z.string(),
+});
+
+/**
+ * A dispute of a credits purchase (see the top): opened, its share of the credits is taken back as
+ * far as they are left, once; closed as won, what it took is given back, once. `object` is the
+ * `charge.dispute.created` or `charge.dispute.closed` event's dispute.
+ */
+export async function applyCreditsDispute(
+  db: Db,
+  event: { id: string; type: string },
+  object: Record<string, unknown>,
+  deps: { stripe: Pick<StripeClient, 'paymentIntents'> },
+): Promise<CreditsEventOutcome> {
+  const parsed = dispute.safeParse(object);
+  if (!parsed.success) return { outcome: 'ignored', reason: 'unreadable_dispute' };
+  const { id: disputeId, amount, status } = parsed.data;
+  const opened = event.type === 'charge.dispute.created';
+  if (!opened && !(event.type === 'charge.dispute.closed' && status === 'won')) {
+    return { outcome: 'ignored', reason: `dispute_${status}` };
+  }
+  const intent = await deps.stripe.paymentIntents.retrieve(parsed.data.payment_intent);
+  const purchase = creditsSession.shape.metadata.safeParse(intent.metadata);
+  if (!purchase.success || !intent.amount) return { outcome: 'ignored', reason: 'not_credits' };
+  const { organizationId, credits, currency } = purchase.data;
+  const takenId = derivedTransferId('credits-dispute', disputeId);
+  return db.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`credits-dispute:${disputeId}`}, 0))`;
+    const taken = await findTransfer(tx, takenId);
+    if (!opened) {
+      // Won: what the dispute took comes back (once: the grant's id is the dispute's).
+      const took = taken?.entries.find((entry) => entry.amount < 0n)?.amount ?? 0n;
+      if (took === 0n) return { outcome: 'credits_disputed', taken: 0, given: 0, from: 'event' } as const;
+      await grantCredits(tx, {
+        transferId: derivedTransferId('credits-dispute-won', disputeId),
+        organizationId,
+        amount: -took,
+        currency,
+        reason: `Credits given back: the dispute ${disputeId} was won`,
+        actor: `stripe:${event.id}`,
+        metadata: { disputeId },
+      });
+      return { outcome: 'credits_disputed', taken: 0, given: Number(-took), from: 'event' } as const;
+    }
+    if (taken) return { outcome: 'credits_disputed', taken: 0, given: 0, from: 'event' } as const;
+    const share = (BigInt(credits) * BigInt(amount)) / BigInt(intent.amount);
+    const left = await creditBalance(tx, organizationId, currency);
+    const take = share < left ? share : left;
+    if (take > 0n) {
+      await refundCredits(tx, {
+        kind: CREDITS_DISPUTE,
+        transferId: takenId,
+        organizationId,
+        amount: take,
+        currency,
+        reason: `Credits bought through Stripe disputed (dispute ${disputeId})`,
+        actor: `stripe:${event.id}`,
+        metadata: { disputeId, paymentIntentId: intent.id, uncovered: (share - take).toString() },
+      });
+    }
+    return { outcome: 'credits_disputed', taken: Number(take), given: 0, from: 'event' } as const;
   });
 }

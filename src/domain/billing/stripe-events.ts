@@ -38,6 +38,7 @@ import {
   readProviderEvent,
 } from '../../platform/provider-events.ts';
 import {
+  applyCreditsDispute,
   applyCreditsEvent,
   applyCreditsRefund,
   type CreditsEventOutcome,
@@ -183,6 +184,9 @@ async function storeStripeEvent(
   }
   // A credits purchase refunded (credits-purchase.ts); any other charge's refund is not ours to undo.
   if (event.type === 'charge.refunded') return applyCreditsRefund(db, event, object, deps);
+  if (event.type === 'charge.dispute.created' || event.type === 'charge.dispute.closed') {
+    return applyCreditsDispute(db, event, object, deps);
+  }
   // Booking fees' own invoices (fee-collection.ts); a subscription's invoice falls through.
   if (event.type === 'invoice.paid' && typeof object.id === 'string') {
     const fees = await applyFeeInvoicePaid(db, {

@@ -23,6 +23,7 @@ export const CREDITS_PURCHASE = 'CREDITS_PURCHASE';
 export const CREDITS_DEBIT = 'CREDITS_DEBIT';
 export const CREDITS_ADJUSTMENT = 'CREDITS_ADJUSTMENT';
 export const CREDITS_REFUND = 'CREDITS_REFUND';
+export const CREDITS_DISPUTE = 'CREDITS_DISPUTE';
 
 /** The key of an organisation's credits account in `currency`. */
 export function creditsAccount(organizationId: string, currency: string): AccountKey {
@@ -71,11 +72,14 @@ export async function debitCredits(db: DbOrTx, input: CreditsMovement): Promise<
 }
 
 /**
- * Takes back bought credits whose payment was refunded: organisation CREDITS → platform
- * STRIPE_CLEARING, the purchase undone. InsufficientFundsError (nothing changes) when the
+ * Takes back bought credits whose payment was refunded (or disputed: `kind` CREDITS_DISPUTE):
+ * organisation CREDITS → platform STRIPE_CLEARING, the purchase undone. InsufficientFundsError (nothing changes) when the
  * organisation has fewer credits than `amount`.
  */
-export async function refundCredits(db: DbOrTx, input: CreditsMovement): Promise<Transfer> {
+export async function refundCredits(
+  db: DbOrTx,
+  input: CreditsMovement & { kind?: typeof CREDITS_REFUND | typeof CREDITS_DISPUTE },
+): Promise<Transfer> {
   const amount = positive(input.amount);
   const key = creditsAccount(input.organizationId, input.currency);
   const credits = (await findAccount(db, key))?.id;
@@ -83,7 +87,7 @@ export async function refundCredits(db: DbOrTx, input: CreditsMovement): Promise
   const clearing = await ensureAccount(db, platformAccount('STRIPE_CLEARING', input.currency));
   return transfer(db, {
     id: input.transferId,
-    kind: CREDITS_REFUND,
+    kind: input.kind ?? CREDITS_REFUND,
     reason: input.reason,
     actor: input.actor,
     metadata: { organizationId: input.organizationId, ...input.metadata },
