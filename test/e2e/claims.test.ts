@@ -17,6 +17,7 @@ import {
   addressIsOnWebsite,
   CLAIM_CODES_PER_VENUE,
   CLAIM_REQUESTS_PER_USER,
+  isSharedMailDomain,
 } from '../../src/domain/venues/claims.ts';
 import { graphql } from '../generated/gql.ts';
 import type { ClaimFieldsFragment } from '../generated/graphql.ts';
@@ -464,6 +465,34 @@ describe('claiming by an address on the website’s domain', () => {
     expect(addressIsOnWebsite('a@1.2.3.4', 'http://1.2.3.4')).toBe(false);
     expect(addressIsOnWebsite('a@café.example', 'https://www.xn--caf-dma.example')).toBe(true);
     expect(addressIsOnWebsite('a@example.com', null)).toBe(false);
+  });
+
+  it("refuses an address at a mail provider anyone can sign up to, even on the website's domain", async () => {
+    // The venue's page lives on a platform that also gives out mailboxes.
+    for (const [website, email] of [
+      ['https://blog.naver.com/harbour', 'owner@naver.com'],
+      ['http://harbour.free.fr', 'owner@free.fr'],
+      ['http://members.aol.com/harbour', 'owner@aol.com'],
+    ] as const) {
+      expect(addressIsOnWebsite(email, website)).toBe(true);
+      const venue = await listedVenue({ website });
+      const org = await organization('Squatter');
+      const refused = await request(org.owner, {
+        venueId: venue.id,
+        organizationId: org.id,
+        method: 'WEBSITE_EMAIL',
+        email,
+      });
+      expect(refused.data?.requestVenueClaim).toMatchObject({
+        __typename: 'ValidationError',
+        field: 'email',
+      });
+      expect(await app.services.db.venueClaim.count({ where: { venueId: venue.rawId } })).toBe(0);
+    }
+    expect(isSharedMailDomain('a@yahoo.co.uk')).toBe(true);
+    expect(isSharedMailDomain('a@hotmail.fr')).toBe(true);
+    expect(isSharedMailDomain('a@live.jazzclub.pt')).toBe(false);
+    expect(isSharedMailDomain('a@harbourbar.com')).toBe(false);
   });
 });
 

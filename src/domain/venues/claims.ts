@@ -486,6 +486,13 @@ function claimTarget(
         );
       if (!request.email || !addressIsOnWebsite(request.email, venue.website))
         throw new ValidationError(`Use an address on ${host}, the domain of the venue's website`, 'email');
+      // A venue's page on a platform that also gives out mailboxes (blog.naver.com, *.free.fr): an
+      // address there is anyone's, and shows nothing about who runs the venue.
+      if (isSharedMailDomain(request.email))
+        throw new ValidationError(
+          "An address at a mail provider anyone can sign up to does not show the website is yours: use the venue's listed email, or manual review",
+          'email',
+        );
       return request.email;
     }
     case 'MANUAL_REVIEW':
@@ -524,6 +531,37 @@ const SECOND_LEVELS = new Set([
   'org',
   'plc',
 ]);
+
+/**
+ * Mail providers that give an address to anyone, by domain or by family (`yahoo.*`): an address
+ * there proves nothing about a website on the same domain.
+ */
+const SHARED_MAIL_DOMAINS = new Set(
+  (
+    'gmail.com googlemail.com outlook.com msn.com aol.com aim.com icloud.com me.com mac.com ' +
+    'proton.me protonmail.com pm.me tutanota.com fastmail.com hey.com zoho.com mail.com email.com ' +
+    'gmx.com gmx.net web.de t-online.de freenet.de mail.ru bk.ru list.ru inbox.ru rambler.ru ' +
+    'yandex.com yandex.ru naver.com daum.net hanmail.net kakao.com qq.com 163.com 126.com sina.com ' +
+    'free.fr orange.fr wanadoo.fr sfr.fr laposte.net libero.it virgilio.it tiscali.it alice.it ' +
+    'seznam.cz wp.pl o2.pl interia.pl onet.pl uol.com.br bol.com.br terra.com.br rediffmail.com ' +
+    'comcast.net verizon.net att.net sbcglobal.net btinternet.com sky.com virginmedia.com ' +
+    'bigpond.com optusnet.com.au shaw.ca rogers.com telus.net'
+  ).split(' '),
+);
+const SHARED_MAIL_FAMILIES = ['yahoo', 'ymail', 'hotmail', 'live', 'outlook', 'gmx', 'yandex'];
+
+/** Whether `email` is at a provider that gives addresses to anyone (see SHARED_MAIL_DOMAINS). */
+export function isSharedMailDomain(email: string): boolean {
+  const domain = domainToASCII(email.slice(email.lastIndexOf('@') + 1).toLowerCase()).replace(/^www\./, '');
+  if (SHARED_MAIL_DOMAINS.has(domain)) return true;
+  const [first, ...rest] = domain.split('.');
+  if (!SHARED_MAIL_FAMILIES.includes(first!)) return false;
+  // yahoo.com, hotmail.fr, yahoo.co.uk, live.com.au: the family's name before a generic or a
+  // country's suffix (not live.jazzclub.pt, a business's own name).
+  const [one, two] = rest;
+  if (rest.length === 1) return one === 'com' || one === 'net' || one!.length === 2;
+  return rest.length === 2 && (one === 'co' || one === 'com') && two!.length === 2;
+}
 
 function looksLikePublicSuffix(domain: string): boolean {
   const labels = domain.split('.');
