@@ -100,8 +100,8 @@ const timeZone = z
   .trim()
   .transform((zone, ctx) => {
     if (!zone) return null;
-    // IANA names only: Temporal also accepts fixed offsets ("+01:00"), which know no summer time.
-    if (!/^[+-]/.test(zone) && isValidTimeZone(zone)) {
+    // IANA names only (isValidTimeZone refuses fixed offsets, which know no summer time).
+    if (isValidTimeZone(zone)) {
       return Temporal.Now.zonedDateTimeISO(zone).timeZoneId;
     }
     ctx.addIssue({ code: 'custom', message: 'Unknown time zone: use an IANA name such as Europe/Lisbon' });

@@ -52,7 +52,13 @@ export function durationOf(opensAt: string, closesAt: string): number {
   return close > open ? close - open : close + DAY - open;
 }
 
+/**
+ * Whether `timeZone` is a named (IANA) zone. Fixed offsets ("+05:30") are not: they know no summer
+ * time, and PostgreSQL reads them with the opposite sign (POSIX), so search would place the venue
+ * hours away from its own clock.
+ */
 export function isValidTimeZone(timeZone: string): boolean {
+  if (/^[+\-\d]/.test(timeZone.trim())) return false;
   try {
     Temporal.Now.zonedDateTimeISO(timeZone);
     return true;
