@@ -253,6 +253,69 @@ describe('venues', () => {
       data: { setOpeningHours: { __typename: 'ValidationError', field: 'hours.1.opensAt' } },
     });
 
+    // Bounded: a week's intervals, a call's exceptions and dates, a reason, a web address.
+    const tooManyHours = await app.gql(
+      SetOpeningHours,
+      {
+        input: {
+          venueId: venue.id,
+          hours: Array.from({ length: 71 }, (_, i) => ({
+            weekday: i % 7,
+            opensAt: `${String(Math.floor(i / 7)).padStart(2, '0')}:00`,
+            closesAt: `${String(Math.floor(i / 7)).padStart(2, '0')}:30`,
+          })),
+        },
+      },
+      { token: owner.token },
+    );
+    expect(tooManyHours.body).toMatchObject({
+      data: { setOpeningHours: { __typename: 'ValidationError', field: 'hours' } },
+    });
+    const longReason = await app.gql(
+      `mutation E($input: SetHoursExceptionsInput!) { setHoursExceptions(input: $input) { __typename ... on ValidationError { field } } }`,
+      {
+        input: {
+          venueId: venue.id,
+          exceptions: [{ date: '2031-12-24', closed: true, reason: 'x'.repeat(201) }],
+        },
+      },
+      { token: owner.token },
+    );
+    expect(longReason.data).toEqual({
+      setHoursExceptions: { __typename: 'ValidationError', field: 'exceptions.0.reason' },
+    });
+    const manyDates = await app.gql(
+      `mutation E($input: SetHoursExceptionsInput!) { setHoursExceptions(input: $input) { __typename ... on ValidationError { field } } }`,
+      {
+        input: {
+          venueId: venue.id,
+          exceptions: [],
+          clearDates: Array.from({ length: 367 }, (_, i) =>
+            Temporal.PlainDate.from('2031-01-01').add({ days: i }).toString(),
+          ),
+        },
+      },
+      { token: owner.token },
+    );
+    expect(manyDates.data).toEqual({
+      setHoursExceptions: { __typename: 'ValidationError', field: 'clearDates' },
+    });
+    const longSite = await app.gql(
+      UpdateVenue,
+      { input: { venueId: venue.id, website: `https://harbour.pt/${'x'.repeat(2040)}` } },
+      { token: owner.token },
+    );
+    expect(longSite.body).toMatchObject({
+      data: { updateVenue: { __typename: 'ValidationError', field: 'website' } },
+    });
+    // A date that is not one (February 30th) is refused, not read as March 2nd.
+    const badFrom = await app.gql(
+      `query X($id: ID!) { node(id: $id) { ... on Venue { hoursExceptions(from: "2026-02-30", days: 7) { date } } } }`,
+      { id: venue.id },
+      { token: owner.token },
+    );
+    expect(badFrom.errors?.[0]?.message).toBe('Use a date such as 2026-12-24');
+
     const minAboveMax = await app.gql(
       SetBookingRules,
       {

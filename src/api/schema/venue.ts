@@ -1,6 +1,6 @@
 import { availabilityRelations } from '../../domain/bookings/venue-availability.ts';
 import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
-import { isOpenAt } from '../../domain/venues/hours.ts';
+import { isOpenAt, isRealDate } from '../../domain/venues/hours.ts';
 import { checklistOf, PUBLIC_STATUSES, socialHandleList, VENUE_COLUMNS } from '../../domain/venues/venues.ts';
 import { ValidationError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
@@ -272,7 +272,7 @@ builder.prismaObject('VenueTable', {
 
 function parseDateArg(value: string | null | undefined): Date {
   if (!value) return new Date(`${new Date().toISOString().slice(0, 10)}T00:00:00Z`);
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`))) {
+  if (!isRealDate(value)) {
     throw new ValidationError('Use a date such as 2026-12-24', 'from');
   }
   return new Date(`${value}T00:00:00Z`);

@@ -68,7 +68,17 @@ export function isValidTimeZone(timeZone: string): boolean {
 }
 
 /** Checks a weekly pattern; a ValidationError names the first bad field (`hours.2.closesAt`). */
+/** Bounds on what one call sets: a week's intervals, a call's dated exceptions, a reason's length. */
+export const HOURS_LIMITS = {
+  weeklyIntervals: 70,
+  exceptionsPerCall: 366,
+  reasonMaxChars: 200,
+} as const;
+
 export function validateWeeklyHours(hours: readonly WeeklyInterval[], field = 'hours'): WeeklyInterval[] {
+  if (hours.length > HOURS_LIMITS.weeklyIntervals) {
+    throw new ValidationError(`At most ${HOURS_LIMITS.weeklyIntervals} opening intervals a week`, field);
+  }
   const segments: { from: number; to: number; index: number }[] = [];
   hours.forEach((interval, index) => {
     if (!Number.isInteger(interval.weekday) || interval.weekday < 0 || interval.weekday > 6) {
@@ -103,17 +113,35 @@ export function validateWeeklyHours(hours: readonly WeeklyInterval[], field = 'h
   return hours.map((h) => ({ weekday: h.weekday, opensAt: h.opensAt, closesAt: h.closesAt }));
 }
 
+/** Whether `value` is a real calendar date written YYYY-MM-DD (not 2026-02-30). */
+export function isRealDate(value: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
+  try {
+    Temporal.PlainDate.from(value, { overflow: 'reject' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Checks dated exceptions: real dates, closed or an interval, no overlap within a date. */
 export function validateExceptions(
   exceptions: readonly DatedException[],
   field = 'exceptions',
 ): DatedException[] {
+  if (exceptions.length > HOURS_LIMITS.exceptionsPerCall) {
+    throw new ValidationError(`At most ${HOURS_LIMITS.exceptionsPerCall} exceptions at a time`, field);
+  }
   const byDate = new Map<string, { from: number; to: number; index: number }[]>();
   exceptions.forEach((exception, index) => {
-    try {
-      Temporal.PlainDate.from(exception.date, { overflow: 'reject' });
-    } catch {
+    if (!isRealDate(exception.date)) {
       throw new ValidationError('Use a date such as 2026-12-24', `${field}.${index}.date`);
+    }
+    if ((exception.reason?.length ?? 0) > HOURS_LIMITS.reasonMaxChars) {
+      throw new ValidationError(
+        `At most ${HOURS_LIMITS.reasonMaxChars} characters`,
+        `${field}.${index}.reason`,
+      );
     }
     const open = exception.opensAt ?? null;
     const close = exception.closesAt ?? null;

@@ -20,6 +20,7 @@ import { parseInput, wholeNumber } from '../validation.ts';
 import type { BookingRules } from './availability.ts';
 import {
   type DatedException,
+  HOURS_LIMITS,
   isValidTimeZone,
   validateExceptions,
   validateWeeklyHours,
@@ -142,10 +143,17 @@ const profileShape = {
   email: z.email('Enter a valid email address').nullable().optional(),
   website: z
     .url({ protocol: /^https?$/, error: 'Use a web address starting with https://' })
+    .max(2048, 'At most 2048 characters')
     .nullable()
     .optional(),
   socialHandles: socialHandlesSchema.optional(),
-  photos: z.array(z.url({ protocol: /^https$/, error: 'Photos are https:// addresses' })).max(30),
+  photos: z
+    .array(
+      z
+        .url({ protocol: /^https$/, error: 'Photos are https:// addresses' })
+        .max(2048, 'At most 2048 characters'),
+    )
+    .max(30),
 };
 
 const createSchema = z.object({
@@ -377,7 +385,9 @@ export async function setHoursExceptions(
   const venue = await requireEditableVenue(db, access, input.venueId);
   const exceptions = validateExceptions(input.exceptions);
   const clearDates = parseInput(
-    z.array(z.iso.date('Use a date such as 2026-12-24')),
+    z
+      .array(z.iso.date('Use a date such as 2026-12-24'))
+      .max(HOURS_LIMITS.exceptionsPerCall, `At most ${HOURS_LIMITS.exceptionsPerCall} dates at a time`),
     input.clearDates ?? [],
     'clearDates',
   );
