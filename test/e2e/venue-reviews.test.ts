@@ -477,6 +477,34 @@ describe('a new organisation publishing a venue', () => {
     expect(await app.services.db.venueReview.count({ where: { venueId: rawId(venueId) } })).toBe(2);
   });
 
+  it('reinstates a suspended venue to what it was: off the network if its owner had taken it off', async () => {
+    const { owner, venueId } = await impostorInReview();
+    const reviewId = await pendingReviewOf(venueId, owner.token);
+    const approved = await app.gql(Approve, { reviewId }, { token: admin.token });
+    expect(approved.data?.approveVenueReview).toMatchObject({ __typename: 'VenueReviewPayload' });
+    const published = (await venueRow(venueId)).status;
+    expect(['CLAIMED', 'LISTED']).toContain(published);
+    const suspend = async (suspended: boolean) => {
+      const res = await app.gql(
+        `mutation S($venueId: ID!, $suspended: Boolean!) { setVenueSuspended(input: { venueId: $venueId, suspended: $suspended }) { __typename } }`,
+        { venueId, suspended },
+        { token: admin.token },
+      );
+      expect(res.data, JSON.stringify(res.body)).toEqual({
+        setVenueSuspended: { __typename: 'VenuePayload' },
+      });
+      return (await venueRow(venueId)).status;
+    };
+    // Suspended while on the network: back on it.
+    expect(await suspend(true)).toBe('SUSPENDED');
+    expect(await suspend(false)).toBe(published);
+    // Taken off the network by its owner, then suspended: reinstated as the draft it was.
+    const unpublished = await app.gql(UnpublishVenue, { venueId }, { token: owner.token });
+    expect(unpublished.body).toMatchObject({ data: { unpublishVenue: { venue: { status: 'DRAFT' } } } });
+    expect(await suspend(true)).toBe('SUSPENDED');
+    expect(await suspend(false)).toBe('DRAFT');
+  });
+
   it('cannot change its name while waiting; unpublishing withdraws the review', async () => {
     const { owner, venueId } = await impostorInReview();
     const reviewId = await pendingReviewOf(venueId, owner.token);

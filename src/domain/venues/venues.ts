@@ -717,14 +717,31 @@ export async function setVenueSuspended(
   const venue = await requireVenue(db, access, input.venueId);
   if (input.suspended) {
     return db.$transaction(async (tx) => {
-      await lockVenue(tx, venue.id);
+      const locked = await lockVenue(tx, venue.id);
+      if (locked.status === 'SUSPENDED') return tx.venue.findUniqueOrThrow({ where: { id: venue.id } });
       await withdrawPublishReview(tx, venue.id, 'The venue was suspended');
-      return tx.venue.update({ where: { id: venue.id }, data: { status: 'SUSPENDED' } });
+      return tx.venue.update({
+        where: { id: venue.id },
+        data: { status: 'SUSPENDED', suspendedFrom: locked.status },
+      });
     });
   }
   if (venue.status !== 'SUSPENDED') throw new ConflictError('The venue is not suspended');
-  const status: VenueStatus = venue.publishedAt ? (venue.organizationId ? 'CLAIMED' : 'LISTED') : 'DRAFT';
-  return db.venue.update({ where: { id: venue.id }, data: { status } });
+  return db.venue.update({
+    where: { id: venue.id },
+    data: { status: reinstatedStatus(venue), suspendedFrom: null },
+  });
+}
+
+/**
+ * What a suspended venue goes back to: on the network if it was (claimed or listed, as its owner
+ * now says); a draft if it was one, or was waiting for review (the suspension withdrew that review:
+ * publishing asks again). Suspended before the status was kept: by its publication alone.
+ */
+function reinstatedStatus(venue: Pick<Venue, 'suspendedFrom' | 'publishedAt' | 'organizationId'>): VenueStatus {
+  const wasPublic = venue.suspendedFrom ? PUBLIC_STATUSES.includes(venue.suspendedFrom) : venue.publishedAt !== null;
+  if (!wasPublic) return 'DRAFT';
+  return venue.organizationId ? 'CLAIMED' : 'LISTED';
 }
 
 /**
