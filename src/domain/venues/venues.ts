@@ -738,8 +738,12 @@ export async function setVenueSuspended(
  * now says); a draft if it was one, or was waiting for review (the suspension withdrew that review:
  * publishing asks again). Suspended before the status was kept: by its publication alone.
  */
-function reinstatedStatus(venue: Pick<Venue, 'suspendedFrom' | 'publishedAt' | 'organizationId'>): VenueStatus {
-  const wasPublic = venue.suspendedFrom ? PUBLIC_STATUSES.includes(venue.suspendedFrom) : venue.publishedAt !== null;
+function reinstatedStatus(
+  venue: Pick<Venue, 'suspendedFrom' | 'publishedAt' | 'organizationId'>,
+): VenueStatus {
+  const wasPublic = venue.suspendedFrom
+    ? PUBLIC_STATUSES.includes(venue.suspendedFrom)
+    : venue.publishedAt !== null;
   if (!wasPublic) return 'DRAFT';
   return venue.organizationId ? 'CLAIMED' : 'LISTED';
 }
