@@ -587,6 +587,48 @@ describe('manual review', () => {
     expect(again.data?.reviewVenueClaim).toMatchObject({ __typename: 'ConflictError' });
     expect((await stored(venue.rawId)).venue).toMatchObject({ organizationId: second.rawId });
   });
+
+  it("gives a venue's reviews to the organisation that runs it now, after it changes hands", async () => {
+    const venue = await listedVenue();
+    const before = await organization('Before');
+    const claimed = claimOf(
+      await request(before.owner, {
+        venueId: venue.id,
+        organizationId: before.id,
+        method: 'MANUAL_REVIEW',
+        note: 'We run this harbour bar.',
+      }),
+      'requestVenueClaim',
+    );
+    claimOf(await review(platformAdmin, claimed.id, true, 'Checked.'), 'reviewVenueClaim');
+    // The first owner's change of name, reviewed and withdrawn.
+    await app.services.db.venueReview.create({
+      data: {
+        venueId: venue.rawId,
+        organizationId: before.rawId,
+        kind: 'CHANGE',
+        status: 'WITHDRAWN',
+        proposed: { name: 'Old Harbour' },
+      },
+    });
+    const after = await organization('After');
+    const contest = claimOf(
+      await request(after.owner, {
+        venueId: venue.id,
+        organizationId: after.id,
+        method: 'MANUAL_REVIEW',
+        note: 'We bought it this month.',
+      }),
+      'requestVenueClaim',
+    );
+    claimOf(await review(platformAdmin, contest.id, true, 'Deed checked.'), 'reviewVenueClaim');
+    const READ = `query R($id: ID!) { node(id: $id) { ... on Venue { reviews(first: 10) { totalCount edges { node { kind status } } } } } }`;
+    const read = await app.gql(READ, { id: venue.id }, { token: await after.owner.token() });
+    expect(read.errors).toBeUndefined();
+    expect(read.data).toEqual({
+      node: { reviews: { totalCount: 1, edges: [{ node: { kind: 'CHANGE', status: 'WITHDRAWN' } }] } },
+    });
+  });
 });
 
 describe('codes', () => {

@@ -3,6 +3,7 @@
  * and each venue's reviews for its own team. The rules live in src/domain/venues/venues.ts (when
  * a review opens) and src/domain/venues/reviews.ts (deciding).
  */
+import { ANY_ROLE } from '../../domain/organizations/access.ts';
 import type { ReviewFlag } from '../../domain/venues/lookalikes.ts';
 import { reviewChanges, reviewFlags } from '../../domain/venues/reviews.ts';
 import { canSeeVenue } from '../../domain/venues/venues.ts';
@@ -80,9 +81,11 @@ const VenueReviewChange = builder.simpleObject('VenueReviewChange', {
 export const VenueReview = builder.prismaNode('VenueReview', {
   id: { field: 'id' },
   description:
-    "A platform admin's review of who a venue says it is. Readable by the venue's organisation and platform admins.",
-  select: { id: true, organizationId: true, requestedById: true, reviewedById: true },
-  authScopes: (review) => teamOf(review.organizationId),
+    "A platform admin's review of who a venue says it is. Readable by the venue's organisation (the one running it now) and platform admins.",
+  select: { id: true, venueId: true, requestedById: true, reviewedById: true },
+  // By the venue's organisation now: after a venue changes hands its reviews are its new team's
+  // to read (they were refused, and broke the venue's list of reviews), not its old team's.
+  authScopes: (review) => ({ venueRole: { venueId: review.venueId, roles: ANY_ROLE } }),
   fields: (t) => ({
     venue: t.field({
       type: Venue,
