@@ -626,22 +626,12 @@ export async function applyFeeInvoicePaymentFailed(
   db: FeeDeps['db'],
   input: { stripeInvoiceId: string; hostedUrl: string | null; publicUrl: string; now: Date },
 ): Promise<{ feeInvoiceId: string; told: number } | null> {
-  const invoice = await db.feeInvoice.findUnique({
-    where: { stripeInvoiceId: input.stripeInvoiceId },
-    include: { organization: { select: { name: true } } },
-  });
-  if (!invoice) return null;
-  return db.$transaction(async (tx) => {
-    // Under the row's lock, as a payment is recorded: paid meanwhile (events come in any order),
-    // nothing to tell. A row still draft here (its finalisation not recorded yet) keeps its status,
-    // so the job that finishes drafts still finds it.
-    const [current] = await tx.$queryRaw<{ status: string }[]>`
-      SELECT status FROM fee_invoices WHERE id = ${invoice.id}::uuid FOR UPDATE`;
-    // Voided meanwhile: nothing to pay, nothing to tell either.
-    if (!current || current.status === 'paid' || current.status === 'void') {
-      return { feeInvoiceId: invoice.id, told: 0 };
-    }
-    if (current.status !== 'draft') {
+  return underInvoiceLock(db, input.stripeInvoiceId, async (tx, invoice, status) => {
+    // Under the row's lock, as a payment is recorded: paid or voided meanwhile, nothing to tell. A
+    // row still draft here (its finalisation not recorded yet) keeps its status, so the job that
+    // finishes drafts still finds it.
+    if (status === 'paid' || status === 'void') return { feeInvoiceId: invoice.id, told: 0 };
+    if (status !== 'draft') {
       await tx.feeInvoice.update({
         where: { id: invoice.id },
         data: { status: 'payment_failed', updatedAt: input.now },
@@ -674,6 +664,28 @@ export async function applyFeeInvoicePaymentFailed(
   });
 }
 
+/**
+ * Runs `run` on the fee invoice that Stripe's `stripeInvoiceId` is, in a transaction holding its
+ * row's lock, with its status as it is under that lock (events come in any order). Null when the
+ * invoice is not one of ours (a subscription's).
+ */
+async function underInvoiceLock<T>(
+  db: FeeDeps['db'],
+  stripeInvoiceId: string,
+  run: (tx: Tx, invoice: FeeInvoice & { organization: { name: string } }, status: string) => Promise<T>,
+): Promise<T | null> {
+  const invoice = await db.feeInvoice.findUnique({
+    where: { stripeInvoiceId },
+    include: { organization: { select: { name: true } } },
+  });
+  if (!invoice) return null;
+  return db.$transaction(async (tx) => {
+    const [locked] = await tx.$queryRaw<{ status: string }[]>`
+      SELECT status FROM fee_invoices WHERE id = ${invoice.id}::uuid FOR UPDATE`;
+    return run(tx, invoice, locked?.status ?? invoice.status);
+  });
+}
+
 /** What Stripe says last of an invoice, which nothing of ours moves it from. */
 const FINAL_INVOICE_STATUSES = ['paid', 'void', 'uncollectible'];
 
@@ -689,13 +701,9 @@ export async function applyFeeInvoiceClosed(
   db: FeeDeps['db'],
   input: { stripeInvoiceId: string; status: 'void' | 'uncollectible'; eventId: string; now: Date },
 ): Promise<{ feeInvoiceId: string; waived: number } | null> {
-  const invoice = await db.feeInvoice.findUnique({ where: { stripeInvoiceId: input.stripeInvoiceId } });
-  if (!invoice) return null;
-  return db.$transaction(async (tx) => {
-    const [current] = await tx.$queryRaw<{ status: string }[]>`
-      SELECT status FROM fee_invoices WHERE id = ${invoice.id}::uuid FOR UPDATE`;
+  return underInvoiceLock(db, input.stripeInvoiceId, async (tx, invoice, status) => {
     // Paid is final (a void comes only before payment; an uncollectible one paid later is paid).
-    if (!current || current.status === 'paid') return { feeInvoiceId: invoice.id, waived: 0 };
+    if (status === 'paid') return { feeInvoiceId: invoice.id, waived: 0 };
     await tx.feeInvoice.update({
       where: { id: invoice.id },
       data: { status: input.status, updatedAt: input.now },
@@ -733,12 +741,8 @@ export async function applyFeeInvoicePaid(
   db: FeeDeps['db'],
   input: { stripeInvoiceId: string; eventId: string; paidAt: Date },
 ): Promise<{ feeInvoiceId: string; settled: number } | null> {
-  const invoice = await db.feeInvoice.findUnique({ where: { stripeInvoiceId: input.stripeInvoiceId } });
-  if (!invoice) return null;
-  return db.$transaction(async (tx) => {
+  return underInvoiceLock(db, input.stripeInvoiceId, async (tx, invoice, before) => {
     // Moved to paid once: only that move tells receivers (a repeated event finds it paid).
-    const [before] = await tx.$queryRaw<{ status: string }[]>`
-      SELECT status FROM fee_invoices WHERE id = ${invoice.id}::uuid FOR UPDATE`;
     const paid = await tx.feeInvoice.update({
       where: { id: invoice.id },
       data: { status: 'paid', paidAt: invoice.paidAt ?? input.paidAt, updatedAt: input.paidAt },
@@ -755,7 +759,7 @@ export async function applyFeeInvoicePaid(
       });
       await settle(tx, fee, `stripe:${input.eventId}`);
     }
-    if (before?.status !== 'paid') {
+    if (before !== 'paid') {
       const count = await tx.bookingFee.count({ where: { feeInvoiceId: invoice.id, status: 'PAID' } });
       await queueInvoiceEvent(tx, 'billing.invoice.paid', paid, count, input.paidAt);
     }
