@@ -500,6 +500,17 @@ describe('buyCredits', () => {
       amount: 2000,
       status: 'needs_response',
     };
+    // An inquiry first: no money withdrawn, nothing taken.
+    await fake.sendEvent(
+      hook,
+      fake.event('charge.dispute.created', {
+        ...disputed,
+        id: `dp_${randomUUID()}`,
+        status: 'warning_needs_response',
+      }),
+    );
+    await runDueJobs(app, ['stripe-event']);
+    expect(await balance(org)).toBe(1500n);
     const opened = fake.event('charge.dispute.created', disputed);
     await fake.sendEvent(hook, opened);
     await fake.sendEvent(hook, opened);
@@ -515,6 +526,11 @@ describe('buyCredits', () => {
     await fake.sendEvent(hook, won);
     await runDueJobs(app, ['stripe-event']);
     expect(await balance(org)).toBe(1500n);
+    expect(
+      await db().ledgerTransfer.count({
+        where: { kind: 'REVERSAL', metadata: { path: ['reversedKind'], equals: 'CREDITS_DISPUTE' } },
+      }),
+    ).toBeGreaterThanOrEqual(1);
   });
 
   it('refuses amounts out of bounds and other currencies before Stripe is called', async () => {

@@ -21,8 +21,9 @@
  * metadata; the credits taken are the purchase's share of the amount refunded so far, less what
  * earlier refunds of the charge took back (each refund's transfer records how far it went). Credits
  * already spent cannot be taken back: the transfer records what was left uncovered. A dispute
- * (`charge.dispute.created`) takes back its share the same way, once; one closed as won
- * (`charge.dispute.closed`, status `won`) gives back what it took.
+ * (`charge.dispute.created`) takes back its share the same way, once (never more than the purchase
+ * less what its refunds took); one closed as won (`charge.dispute.closed`, status `won`) gives back
+ * what it took. An inquiry (`warning_*`) withdraws no money and takes nothing.
  */
 import { z } from 'zod';
 import type { StripeClient } from '../../integrations/stripe/client.ts';
@@ -36,7 +37,7 @@ import {
   grantCredits,
   refundCredits,
 } from '../ledger/credits.ts';
-import { derivedTransferId, findTransfer } from '../ledger/transfer.ts';
+import { derivedTransferId, findTransfer, reverseTransfer } from '../ledger/transfer.ts';
 import type { Access } from '../organizations/access.ts';
 import { queueWebhookEvent } from '../outbound-webhooks/events.ts';
 import { allowed, askStripe, type CheckoutDeps, customerOf, nextAttempt, stripeOf } from './checkout.ts';
@@ -282,6 +283,8 @@ export async function applyCreditsDispute(
   const parsed = dispute.safeParse(object);
   if (!parsed.success) return { outcome: 'ignored', reason: 'unreadable_dispute' };
   const { id: disputeId, amount, status } = parsed.data;
+  // An inquiry (`warning_*`) withdraws no money: nothing to take back, nor to give.
+  if (status.startsWith('warning_')) return { outcome: 'ignored', reason: `dispute_${status}` };
   const opened = event.type === 'charge.dispute.created';
   if (!opened && !(event.type === 'charge.dispute.closed' && status === 'won')) {
     return { outcome: 'ignored', reason: `dispute_${status}` };
@@ -295,24 +298,28 @@ export async function applyCreditsDispute(
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`credits-dispute:${disputeId}`}, 0))`;
     const taken = await findTransfer(tx, takenId);
     if (!opened) {
-      // Won: what the dispute took comes back (once: the grant's id is the dispute's).
+      // Won: what the dispute took comes back, its transfer reversed (once: the reversal's id is
+      // derived from it).
       const took = taken?.entries.find((entry) => entry.amount < 0n)?.amount ?? 0n;
-      if (took === 0n) return { outcome: 'credits_disputed', taken: 0, given: 0, from: 'event' } as const;
-      await grantCredits(tx, {
-        transferId: derivedTransferId('credits-dispute-won', disputeId),
-        organizationId,
-        amount: -took,
-        currency,
+      if (!taken || took === 0n)
+        return { outcome: 'credits_disputed', taken: 0, given: 0, from: 'event' } as const;
+      await reverseTransfer(tx, {
+        transferId: takenId,
         reason: `Credits given back: the dispute ${disputeId} was won`,
         actor: `stripe:${event.id}`,
-        metadata: { disputeId },
       });
       return { outcome: 'credits_disputed', taken: 0, given: Number(-took), from: 'event' } as const;
     }
     if (taken) return { outcome: 'credits_disputed', taken: 0, given: 0, from: 'event' } as const;
-    const share = (BigInt(credits) * BigInt(amount)) / BigInt(intent.amount);
+    // Never more than the purchase, with what its refunds took back already.
+    const [refunds] = await tx.$queryRaw<{ through: bigint | null }[]>`
+      SELECT max((metadata->>'refundedThrough')::bigint) AS through FROM ledger_transfers
+      WHERE kind = ${CREDITS_REFUND} AND metadata->>'paymentIntentId' = ${intent.id}`;
+    const disputed = (BigInt(credits) * BigInt(amount)) / BigInt(intent.amount);
+    const room = BigInt(credits) - (refunds?.through ?? 0n);
+    const share = disputed < room ? disputed : room;
     const left = await creditBalance(tx, organizationId, currency);
-    const take = share < left ? share : left;
+    const take = share <= 0n ? 0n : share < left ? share : left;
     if (take > 0n) {
       await refundCredits(tx, {
         kind: CREDITS_DISPUTE,

@@ -58,10 +58,12 @@ export function durationOf(opensAt: string, closesAt: string): number {
  * hours away from its own clock.
  */
 export function isValidTimeZone(timeZone: string): boolean {
-  if (/^[+\-\d]/.test(timeZone.trim())) return false;
+  const given = timeZone.trim();
   try {
-    Temporal.Now.zonedDateTimeISO(timeZone);
-    return true;
+    // Temporal also reads zones out of date-time strings ("T12:00+05:30"): only a zone's own name
+    // (any case) is one, and only a named zone.
+    const id = Temporal.Now.zonedDateTimeISO(given).timeZoneId;
+    return !/^[+-]/.test(id) && id.toLowerCase() === given.toLowerCase();
   } catch {
     return false;
   }
