@@ -686,6 +686,15 @@ async function underInvoiceLock<T>(
   });
 }
 
+/** The invoice's fees that are on it (itemised) and not settled, locked, in id order. */
+function itemisedUnpaidFees(tx: Tx, feeInvoiceId: string) {
+  return tx.$queryRaw<{ id: string }[]>`
+    SELECT id::text FROM booking_fees
+    WHERE fee_invoice_id = ${feeInvoiceId}::uuid AND status IN ('PENDING', 'INVOICED')
+      AND stripe_invoice_item_id IS NOT NULL
+    ORDER BY id FOR UPDATE`;
+}
+
 /** What Stripe says last of an invoice, which nothing of ours moves it from. */
 const FINAL_INVOICE_STATUSES = ['paid', 'void', 'uncollectible'];
 
@@ -714,11 +723,7 @@ export async function applyFeeInvoiceClosed(
       where: { feeInvoiceId: invoice.id, status: 'PENDING', stripeInvoiceItemId: null },
       data: { feeInvoiceId: null, updatedAt: input.now },
     });
-    const fees = await tx.$queryRaw<{ id: string }[]>`
-      SELECT id::text FROM booking_fees
-      WHERE fee_invoice_id = ${invoice.id}::uuid AND status IN ('PENDING', 'INVOICED')
-        AND stripe_invoice_item_id IS NOT NULL
-      ORDER BY id FOR UPDATE`;
+    const fees = await itemisedUnpaidFees(tx, invoice.id);
     for (const { id } of fees) {
       const fee = await tx.bookingFee.findUniqueOrThrow({ where: { id } });
       await waiveFeeOn(tx, fee, {
@@ -747,11 +752,7 @@ export async function applyFeeInvoicePaid(
       where: { id: invoice.id },
       data: { status: 'paid', paidAt: invoice.paidAt ?? input.paidAt, updatedAt: input.paidAt },
     });
-    const fees = await tx.$queryRaw<{ id: string }[]>`
-      SELECT id::text FROM booking_fees
-      WHERE fee_invoice_id = ${invoice.id}::uuid AND status IN ('PENDING', 'INVOICED')
-        AND stripe_invoice_item_id IS NOT NULL
-      ORDER BY id FOR UPDATE`;
+    const fees = await itemisedUnpaidFees(tx, invoice.id);
     for (const { id } of fees) {
       const fee = await tx.bookingFee.update({
         where: { id },
