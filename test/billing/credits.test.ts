@@ -451,6 +451,10 @@ describe('buyCredits', () => {
       expect.objectContaining({ refundedThrough: '800', uncovered: '0' }),
       expect.objectContaining({ refundedThrough: '2000', uncovered: '1000' }),
     ]);
+    expect(await db().creditsRefund.findUniqueOrThrow({ where: { chargeId } })).toMatchObject({
+      refundedThrough: 2000n,
+      uncovered: 1000n,
+    });
     // A charge that is not a credits purchase is left alone.
     const before = await db().ledgerTransfer.count({ where: { kind: 'CREDITS_REFUND' } });
     const intent = await app.services.billing.stripe!.paymentIntents.create(
@@ -469,6 +473,43 @@ describe('buyCredits', () => {
     );
     await runDueJobs(app, ['stripe-event']);
     expect(await db().ledgerTransfer.count({ where: { kind: 'CREDITS_REFUND' } })).toBe(before);
+  });
+
+  it('remembers how far a refund went when no credits were left, so credits bought later stay', async () => {
+    const other = await createActors(app);
+    const org = other.organizationId;
+    await app.gql<BuyAnswer, unknown>(
+      BUY,
+      { input: { organizationId: gid(org), amount: 1000, currency: 'USD' } },
+      { token: other.owner.token },
+    );
+    const sessionId = [...fake.createdWithKey].find(([, key]) => key === `credits:${org}:1`)![0];
+    const session = fake.completeSession(sessionId);
+    await fake.sendEvent(hook, fake.event('checkout.session.completed', session));
+    await runDueJobs(app, ['stripe-event']);
+    // All spent; then half refunded: nothing to take back.
+    await debitCredits(db(), {
+      transferId: randomUUID(),
+      organizationId: org,
+      amount: 1000,
+      currency: 'USD',
+      reason: 'calls',
+    });
+    const chargeId = fake.objects.get(String(session.payment_intent))!.latest_charge as string;
+    await fake.sendEvent(hook, fake.event('charge.refunded', fake.refundCharge(chargeId, 500)));
+    await runDueJobs(app, ['stripe-event']);
+    expect(await balance(org)).toBe(0n);
+    // Credits given later; the other half refunded: only its 500 go back, not the first half again.
+    await grantCredits(db(), {
+      transferId: randomUUID(),
+      organizationId: org,
+      amount: 2000,
+      currency: 'USD',
+      reason: 'given',
+    });
+    await fake.sendEvent(hook, fake.event('charge.refunded', fake.refundCharge(chargeId, 500)));
+    await runDueJobs(app, ['stripe-event']);
+    expect(await balance(org)).toBe(1500n);
   });
 
   it('takes back disputed credits as far as they are left, and gives them back when the dispute is won', async () => {

@@ -19,7 +19,7 @@
  * A purchase refunded in Stripe (`charge.refunded`, in full or in part) takes back the credits the
  * refund paid for, as far as they are left: its charge's PaymentIntent carries the purchase's
  * metadata; the credits taken are the purchase's share of the amount refunded so far, less what
- * earlier refunds of the charge took back (each refund's transfer records how far it went). Credits
+ * earlier refunds of the charge reached (`credits_refunds`, kept even when nothing was left to take). Credits
  * already spent cannot be taken back: the transfer records what was left uncovered. A dispute
  * (`charge.dispute.created`) takes back its share the same way, once (never more than the purchase
  * less what its refunds took); one closed as won (`charge.dispute.closed`, status `won`) gives back
@@ -30,13 +30,7 @@ import type { StripeClient } from '../../integrations/stripe/client.ts';
 import type { Db } from '../../platform/db.ts';
 import { ValidationError } from '../../platform/errors.ts';
 import { normalizeCurrency } from '../ledger/accounts.ts';
-import {
-  CREDITS_DISPUTE,
-  CREDITS_REFUND,
-  creditBalance,
-  grantCredits,
-  refundCredits,
-} from '../ledger/credits.ts';
+import { CREDITS_DISPUTE, creditBalance, grantCredits, refundCredits } from '../ledger/credits.ts';
 import { derivedTransferId, findTransfer, reverseTransfer } from '../ledger/transfer.ts';
 import type { Access } from '../organizations/access.ts';
 import { queueWebhookEvent } from '../outbound-webhooks/events.ts';
@@ -230,13 +224,20 @@ export async function applyCreditsRefund(
   return db.$transaction(async (tx) => {
     // One refund of a charge at a time: each reads how far the others went.
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`credits-refund:${chargeId}`}, 0))`;
-    const [earlier] = await tx.$queryRaw<{ through: bigint | null }[]>`
-      SELECT max((metadata->>'refundedThrough')::bigint) AS through FROM ledger_transfers
-      WHERE kind = ${CREDITS_REFUND} AND metadata->>'chargeId' = ${chargeId}`;
+    const [earlier] = await tx.$queryRaw<{ through: bigint }[]>`
+      SELECT refunded_through AS through FROM credits_refunds WHERE charge_id = ${chargeId} FOR UPDATE`;
     const owed = through - (earlier?.through ?? 0n);
     if (owed <= 0n) return { outcome: 'credits_refunded', taken: 0, uncovered: 0, from: 'event' } as const;
     const left = await creditBalance(tx, organizationId, currency);
     const taken = owed < left ? owed : left;
+    // How far the charge's refunds went, recorded even when nothing was left to take back.
+    await tx.$executeRaw`
+      INSERT INTO credits_refunds (charge_id, organization_id, refunded_through, uncovered, updated_at)
+      VALUES (${chargeId}, ${organizationId}::uuid, ${through}, ${owed - taken}, now())
+      ON CONFLICT (charge_id) DO UPDATE SET
+        refunded_through = EXCLUDED.refunded_through,
+        uncovered = credits_refunds.uncovered + EXCLUDED.uncovered,
+        updated_at = now()`;
     if (taken > 0n) {
       await refundCredits(tx, {
         transferId: derivedTransferId('credits-refund', chargeId, through.toString()),
@@ -313,8 +314,8 @@ export async function applyCreditsDispute(
     if (taken) return { outcome: 'credits_disputed', taken: 0, given: 0, from: 'event' } as const;
     // Never more than the purchase, with what its refunds took back already.
     const [refunds] = await tx.$queryRaw<{ through: bigint | null }[]>`
-      SELECT max((metadata->>'refundedThrough')::bigint) AS through FROM ledger_transfers
-      WHERE kind = ${CREDITS_REFUND} AND metadata->>'paymentIntentId' = ${intent.id}`;
+      SELECT refunded_through AS through FROM credits_refunds
+      WHERE charge_id = ${typeof intent.latest_charge === 'string' ? intent.latest_charge : (intent.latest_charge?.id ?? '')}`;
     const disputed = (BigInt(credits) * BigInt(amount)) / BigInt(intent.amount);
     const room = BigInt(credits) - (refunds?.through ?? 0n);
     const share = disputed < room ? disputed : room;
