@@ -492,14 +492,22 @@ describe("the venue's FAQ compiled while an account is erased", () => {
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
+    let wrote = () => {};
+    const written = new Promise<void>((resolve) => {
+      wrote = resolve;
+    });
     const erasing = world.db.$transaction(
       async (tx) => {
         await tx.$executeRaw`UPDATE venue_inbox_items SET guest_text = NULL WHERE guest_id = ${last.person.id}::uuid`;
         await forgetGuestInFaq(tx, last.person.id);
+        wrote();
         await held;
       },
       { timeout: 20_000 },
     );
+    // The compile starts once the erasure's writes are made (it still reads what was committed
+    // before them), so on a busy machine it cannot come to its locks before the erasure holds them.
+    await written;
     const compiling = compileVenueFaq(world.db, world.services.now());
     await waitingForLock(world.db, 'FOR SHARE');
     release();
