@@ -194,9 +194,22 @@ export async function applyCreditsEvent(
   return { outcome: 'credited', transferId, created: granted.created, from: 'event' };
 }
 
+/**
+ * The PaymentIntent `paymentIntentId` (read from Stripe), and the credits purchase it paid for, from
+ * the metadata the Checkout gave it; null when it paid for something else.
+ */
+async function purchaseOf(deps: { stripe: Pick<StripeClient, 'paymentIntents'> }, paymentIntentId: string) {
+  const intent = await deps.stripe.paymentIntents.retrieve(paymentIntentId);
+  const purchase = creditsSession.shape.metadata.safeParse(intent.metadata);
+  return { intent, purchase: purchase.success ? purchase.data : null };
+}
+
+/** A PaymentIntent named by id, or expanded. */
+const paymentIntentId = z.union([z.string(), z.object({ id: z.string() }).transform((o) => o.id)]);
+
 const refundedCharge = z.object({
   id: z.string(),
-  payment_intent: z.union([z.string(), z.object({ id: z.string() }).transform((o) => o.id)]),
+  payment_intent: paymentIntentId,
   amount: z.number().int().positive(),
   amount_refunded: z.number().int().nonnegative(),
 });
@@ -215,10 +228,9 @@ export async function applyCreditsRefund(
   const parsed = refundedCharge.safeParse(charge);
   if (!parsed.success) return { outcome: 'ignored', reason: 'unreadable_charge' };
   const { id: chargeId, amount, amount_refunded: refunded } = parsed.data;
-  const intent = await deps.stripe.paymentIntents.retrieve(parsed.data.payment_intent);
-  const purchase = creditsSession.shape.metadata.safeParse(intent.metadata);
-  if (!purchase.success) return { outcome: 'ignored', reason: 'not_credits' };
-  const { organizationId, credits, currency } = purchase.data;
+  const { intent, purchase } = await purchaseOf(deps, parsed.data.payment_intent);
+  if (!purchase) return { outcome: 'ignored', reason: 'not_credits' };
+  const { organizationId, credits, currency } = purchase;
   // The purchase's share of what is refunded so far, in credits (rounded down).
   const through = (BigInt(credits) * BigInt(refunded)) / BigInt(amount);
   return db.$transaction(async (tx) => {
@@ -265,7 +277,7 @@ export async function applyCreditsRefund(
 
 const dispute = z.object({
   id: z.string(),
-  payment_intent: z.union([z.string(), z.object({ id: z.string() }).transform((o) => o.id)]),
+  payment_intent: paymentIntentId,
   amount: z.number().int().positive(),
   status: z.string(),
 });
@@ -290,10 +302,9 @@ export async function applyCreditsDispute(
   if (!opened && !(event.type === 'charge.dispute.closed' && status === 'won')) {
     return { outcome: 'ignored', reason: `dispute_${status}` };
   }
-  const intent = await deps.stripe.paymentIntents.retrieve(parsed.data.payment_intent);
-  const purchase = creditsSession.shape.metadata.safeParse(intent.metadata);
-  if (!purchase.success || !intent.amount) return { outcome: 'ignored', reason: 'not_credits' };
-  const { organizationId, credits, currency } = purchase.data;
+  const { intent, purchase } = await purchaseOf(deps, parsed.data.payment_intent);
+  if (!purchase || !intent.amount) return { outcome: 'ignored', reason: 'not_credits' };
+  const { organizationId, credits, currency } = purchase;
   const takenId = derivedTransferId('credits-dispute', disputeId);
   return db.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`credits-dispute:${disputeId}`}, 0))`;

@@ -51,49 +51,44 @@ interface CreditsMovement {
  * Spends credits on a paid call: organisation CREDITS → platform REVENUE. Throws
  * InsufficientFundsError (nothing changes) when the organisation has fewer credits than `amount`.
  */
-export async function debitCredits(db: DbOrTx, input: CreditsMovement): Promise<Transfer> {
-  const amount = positive(input.amount);
-  const key = creditsAccount(input.organizationId, input.currency);
-  // A refused debit changes nothing, not even by opening an empty account.
-  const credits = (await findAccount(db, key))?.id;
-  if (!credits) throw new InsufficientFundsError(null, key.currency, 0n, amount);
-  const revenue = await ensureAccount(db, platformAccount('REVENUE', input.currency));
-  return transfer(db, {
-    id: input.transferId,
-    kind: CREDITS_DEBIT,
-    reason: input.reason,
-    actor: input.actor,
-    metadata: { organizationId: input.organizationId, ...input.metadata },
-    entries: [
-      { accountId: credits, amount: -amount },
-      { accountId: revenue, amount },
-    ],
-  });
+export function debitCredits(db: DbOrTx, input: CreditsMovement): Promise<Transfer> {
+  return takeCredits(db, input, CREDITS_DEBIT, 'REVENUE');
 }
 
 /**
  * Takes back bought credits whose payment was refunded (or disputed: `kind` CREDITS_DISPUTE):
- * organisation CREDITS → platform STRIPE_CLEARING, the purchase undone. InsufficientFundsError (nothing changes) when the
- * organisation has fewer credits than `amount`.
+ * organisation CREDITS → platform STRIPE_CLEARING, the purchase undone. InsufficientFundsError
+ * (nothing changes) when the organisation has fewer credits than `amount`.
  */
-export async function refundCredits(
+export function refundCredits(
   db: DbOrTx,
   input: CreditsMovement & { kind?: typeof CREDITS_REFUND | typeof CREDITS_DISPUTE },
 ): Promise<Transfer> {
+  return takeCredits(db, input, input.kind ?? CREDITS_REFUND, 'STRIPE_CLEARING');
+}
+
+/** Moves credits out of the organisation's account to the platform's `to` account, as `kind`. */
+async function takeCredits(
+  db: DbOrTx,
+  input: CreditsMovement,
+  kind: string,
+  to: 'REVENUE' | 'STRIPE_CLEARING',
+): Promise<Transfer> {
   const amount = positive(input.amount);
   const key = creditsAccount(input.organizationId, input.currency);
+  // A refused move changes nothing, not even by opening an empty account.
   const credits = (await findAccount(db, key))?.id;
   if (!credits) throw new InsufficientFundsError(null, key.currency, 0n, amount);
-  const clearing = await ensureAccount(db, platformAccount('STRIPE_CLEARING', input.currency));
+  const platform = await ensureAccount(db, platformAccount(to, input.currency));
   return transfer(db, {
     id: input.transferId,
-    kind: input.kind ?? CREDITS_REFUND,
+    kind,
     reason: input.reason,
     actor: input.actor,
     metadata: { organizationId: input.organizationId, ...input.metadata },
     entries: [
       { accountId: credits, amount: -amount },
-      { accountId: clearing, amount },
+      { accountId: platform, amount },
     ],
   });
 }

@@ -425,13 +425,18 @@ export function maskEmail(email: string): string {
   return `${email.slice(0, 1)}***${email.slice(at)}`;
 }
 
+/** The domain of an address, lower-case and in its ASCII form, a leading `www.` left off. */
+function domainOfAddress(email: string): string {
+  return domainToASCII(email.slice(email.lastIndexOf('@') + 1).toLowerCase()).replace(/^www\./, '');
+}
+
 /**
  * Whether an address is on the domain of a website: its domain is the site's host, or a parent
  * of it, a leading `www.` ignored on both. International names are compared in their ASCII form.
  */
 export function addressIsOnWebsite(email: string, website: string | null): boolean {
   const host = websiteHost(website);
-  const domain = domainToASCII(email.slice(email.lastIndexOf('@') + 1).toLowerCase()).replace(/^www\./, '');
+  const domain = domainOfAddress(email);
   if (!host || !domain.includes('.')) return false;
   if (domain === host) return true;
   return host.endsWith(`.${domain}`) && !looksLikePublicSuffix(domain);
@@ -552,7 +557,7 @@ const SHARED_MAIL_FAMILIES = ['yahoo', 'ymail', 'hotmail', 'live', 'outlook', 'g
 
 /** Whether `email` is at a provider that gives addresses to anyone (see SHARED_MAIL_DOMAINS). */
 export function isSharedMailDomain(email: string): boolean {
-  const domain = domainToASCII(email.slice(email.lastIndexOf('@') + 1).toLowerCase()).replace(/^www\./, '');
+  const domain = domainOfAddress(email);
   if (SHARED_MAIL_DOMAINS.has(domain)) return true;
   const [first, ...rest] = domain.split('.');
   if (!SHARED_MAIL_FAMILIES.includes(first!)) return false;
