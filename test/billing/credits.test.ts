@@ -407,12 +407,16 @@ describe('buyCredits', () => {
     expect(await balance(org)).toBe(1000n);
   });
 
-  it('takes back the credits a refund paid for, as far as they are left, once per refund', async () => {
+  /**
+   * A new organisation that bought `amount` cents of credit through Checkout, its completion
+   * delivered and applied: the organisation, the session and its payment's charge.
+   */
+  async function bought(amount: number) {
     const other = await createActors(app);
     const org = other.organizationId;
     const res = await app.gql<BuyAnswer, unknown>(
       BUY,
-      { input: { organizationId: gid(org), amount: 2000, currency: 'USD' } },
+      { input: { organizationId: gid(org), amount, currency: 'USD' } },
       { token: other.owner.token },
     );
     expect(res.data!.buyCredits.__typename).toBe('BuyCreditsPayload');
@@ -420,8 +424,13 @@ describe('buyCredits', () => {
     const session = fake.completeSession(sessionId);
     await fake.sendEvent(hook, fake.event('checkout.session.completed', session));
     await runDueJobs(app, ['stripe-event']);
-    expect(await balance(org)).toBe(2000n);
     const chargeId = fake.objects.get(String(session.payment_intent))!.latest_charge as string;
+    return { org, session, chargeId };
+  }
+
+  it('takes back the credits a refund paid for, as far as they are left, once per refund', async () => {
+    const { org, chargeId } = await bought(2000);
+    expect(await balance(org)).toBe(2000n);
     const refund = async (amount: number) => {
       const event = fake.event('charge.refunded', fake.refundCharge(chargeId, amount));
       // Delivered twice: taken back once.
@@ -476,17 +485,7 @@ describe('buyCredits', () => {
   });
 
   it('remembers how far a refund went when no credits were left, so credits bought later stay', async () => {
-    const other = await createActors(app);
-    const org = other.organizationId;
-    await app.gql<BuyAnswer, unknown>(
-      BUY,
-      { input: { organizationId: gid(org), amount: 1000, currency: 'USD' } },
-      { token: other.owner.token },
-    );
-    const sessionId = [...fake.createdWithKey].find(([, key]) => key === `credits:${org}:1`)![0];
-    const session = fake.completeSession(sessionId);
-    await fake.sendEvent(hook, fake.event('checkout.session.completed', session));
-    await runDueJobs(app, ['stripe-event']);
+    const { org, chargeId } = await bought(1000);
     // All spent; then half refunded: nothing to take back.
     await debitCredits(db(), {
       transferId: randomUUID(),
@@ -495,7 +494,6 @@ describe('buyCredits', () => {
       currency: 'USD',
       reason: 'calls',
     });
-    const chargeId = fake.objects.get(String(session.payment_intent))!.latest_charge as string;
     await fake.sendEvent(hook, fake.event('charge.refunded', fake.refundCharge(chargeId, 500)));
     await runDueJobs(app, ['stripe-event']);
     expect(await balance(org)).toBe(0n);
@@ -513,17 +511,7 @@ describe('buyCredits', () => {
   });
 
   it('takes back disputed credits as far as they are left, and gives them back when the dispute is won', async () => {
-    const other = await createActors(app);
-    const org = other.organizationId;
-    await app.gql<BuyAnswer, unknown>(
-      BUY,
-      { input: { organizationId: gid(org), amount: 2000, currency: 'USD' } },
-      { token: other.owner.token },
-    );
-    const sessionId = [...fake.createdWithKey].find(([, key]) => key === `credits:${org}:1`)![0];
-    const session = fake.completeSession(sessionId);
-    await fake.sendEvent(hook, fake.event('checkout.session.completed', session));
-    await runDueJobs(app, ['stripe-event']);
+    const { org, session, chargeId } = await bought(2000);
     await debitCredits(db(), {
       transferId: randomUUID(),
       organizationId: org,
@@ -537,7 +525,7 @@ describe('buyCredits', () => {
       id: `dp_${randomUUID()}`,
       object: 'dispute',
       payment_intent: String(session.payment_intent),
-      charge: fake.objects.get(String(session.payment_intent))!.latest_charge,
+      charge: chargeId,
       amount: 2000,
       status: 'needs_response',
     };
