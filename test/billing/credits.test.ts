@@ -562,6 +562,81 @@ describe('buyCredits', () => {
     ).toBeGreaterThanOrEqual(1);
   });
 
+  it('takes nothing for a dispute Stripe reported won before its opening was applied', async () => {
+    const { org, session, chargeId } = await bought(2000);
+    const disputed = {
+      id: `dp_${randomUUID()}`,
+      object: 'dispute',
+      payment_intent: String(session.payment_intent),
+      charge: chargeId,
+      amount: 2000,
+      status: 'needs_response',
+    };
+    // Closed as won first (Stripe does not promise order), then the opening arrives.
+    await fake.sendEvent(hook, fake.event('charge.dispute.closed', { ...disputed, status: 'won' }));
+    await runDueJobs(app, ['stripe-event']);
+    await fake.sendEvent(hook, fake.event('charge.dispute.created', disputed));
+    await runDueJobs(app, ['stripe-event']);
+    expect(await balance(org)).toBe(2000n);
+    expect(await db().creditsDispute.findUniqueOrThrow({ where: { disputeId: disputed.id } })).toMatchObject({
+      taken: 0n,
+      won: true,
+    });
+  });
+
+  it('takes back with a refund only what a dispute of the same purchase did not take', async () => {
+    const { org, session, chargeId } = await bought(2000);
+    await grantCredits(db(), {
+      transferId: randomUUID(),
+      organizationId: org,
+      amount: 5000,
+      currency: 'USD',
+      reason: 'given',
+    });
+    // Half the purchase disputed: 1,000 taken back.
+    await fake.sendEvent(
+      hook,
+      fake.event('charge.dispute.created', {
+        id: `dp_${randomUUID()}`,
+        object: 'dispute',
+        payment_intent: String(session.payment_intent),
+        charge: chargeId,
+        amount: 1000,
+        status: 'needs_response',
+      }),
+    );
+    await runDueJobs(app, ['stripe-event']);
+    expect(await balance(org)).toBe(6000n);
+    // The whole charge refunded: only the other 1,000 of the purchase go back.
+    await fake.sendEvent(hook, fake.event('charge.refunded', fake.refundCharge(chargeId, 2000)));
+    await runDueJobs(app, ['stripe-event']);
+    expect(await balance(org)).toBe(5000n);
+  });
+
+  it('grants a purchase first when its refund is applied before its completion, which then adds nothing', async () => {
+    const other = await createActors(app);
+    const org = other.organizationId;
+    const res = await app.gql<BuyAnswer, unknown>(
+      BUY,
+      { input: { organizationId: gid(org), amount: 2000, currency: 'USD' } },
+      { token: other.owner.token },
+    );
+    expect(res.data!.buyCredits.__typename).toBe('BuyCreditsPayload');
+    const sessionId = [...fake.createdWithKey].find(([, key]) => key === `credits:${org}:1`)![0];
+    // Paid, and then half refunded, before the completion's event is applied.
+    const session = fake.completeSession(sessionId);
+    const chargeId = fake.objects.get(String(session.payment_intent))!.latest_charge as string;
+    await fake.sendEvent(hook, fake.event('charge.refunded', fake.refundCharge(chargeId, 1000)));
+    await runDueJobs(app, ['stripe-event']);
+    expect(await balance(org)).toBe(1000n);
+    await fake.sendEvent(hook, fake.event('checkout.session.completed', session));
+    await runDueJobs(app, ['stripe-event']);
+    expect(await balance(org)).toBe(1000n);
+    expect(
+      await db().ledgerTransfer.count({ where: { id: derivedTransferId('credits-purchase', sessionId) } }),
+    ).toBe(1);
+  });
+
   it('refuses amounts out of bounds and other currencies before Stripe is called', async () => {
     const before = fake.requests.length;
     for (const [input, field] of [

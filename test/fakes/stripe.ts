@@ -539,7 +539,8 @@ export async function startFakeStripe(): Promise<FakeStripe> {
               'resource_missing',
             );
       }
-      // Listing Checkout Sessions (by `customer` and `status`), newest first, a page at a time.
+      // Listing Checkout Sessions (by `customer`, `status` or `payment_intent`), newest first, a
+      // page at a time.
       if (request.path === '/v1/checkout/sessions') {
         return listPage(
           '/v1/checkout/sessions',
@@ -547,7 +548,8 @@ export async function startFakeStripe(): Promise<FakeStripe> {
             (o) =>
               o.object === 'checkout.session' &&
               (!params.customer || o.customer === params.customer) &&
-              (!params.status || o.status === params.status),
+              (!params.status || o.status === params.status) &&
+              (!params.payment_intent || o.payment_intent === params.payment_intent),
           ),
           params,
         );

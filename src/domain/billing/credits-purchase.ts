@@ -21,17 +21,22 @@
  * metadata; the credits taken are the purchase's share of the amount refunded so far, less what
  * earlier refunds of the charge reached (`credits_refunds`, kept even when nothing was left to take). Credits
  * already spent cannot be taken back: the transfer records what was left uncovered. A dispute
- * (`charge.dispute.created`) takes back its share the same way, once (never more than the purchase
- * less what its refunds took); one closed as won (`charge.dispute.closed`, status `won`) gives back
- * what it took. An inquiry (`warning_*`) withdraws no money and takes nothing.
+ * (`charge.dispute.created`) takes back its share the same way, once (`credits_disputes`); one
+ * closed as won (`charge.dispute.closed`, status `won`) gives back what it took, and one known as
+ * won before its opening was applied takes nothing. Refunds and a dispute of one purchase together
+ * never take more than it bought. An inquiry (`warning_*`) withdraws no money and takes nothing.
+ *
+ * Stripe does not promise order: a refund or dispute applied before the purchase's own completion
+ * grants the purchase first, from its session as Stripe holds it now, so the later completion
+ * finds it granted instead of adding back what was taken.
  */
 import { z } from 'zod';
 import type { StripeClient } from '../../integrations/stripe/client.ts';
-import type { Db } from '../../platform/db.ts';
+import type { Db, Tx } from '../../platform/db.ts';
 import { ValidationError } from '../../platform/errors.ts';
 import { normalizeCurrency } from '../ledger/accounts.ts';
 import { CREDITS_DISPUTE, creditBalance, grantCredits, refundCredits } from '../ledger/credits.ts';
-import { derivedTransferId, findTransfer, reverseTransfer } from '../ledger/transfer.ts';
+import { derivedTransferId, reverseTransfer } from '../ledger/transfer.ts';
 import type { Access } from '../organizations/access.ts';
 import { queueWebhookEvent } from '../outbound-webhooks/events.ts';
 import { allowed, askStripe, type CheckoutDeps, customerOf, nextAttempt, stripeOf } from './checkout.ts';
@@ -137,7 +142,7 @@ const creditsSession = z.object({
 export type CreditsEventOutcome =
   | { outcome: 'credited'; transferId: string; created: boolean; from: 'event' }
   | { outcome: 'credits_refunded'; taken: number; uncovered: number; from: 'event' }
-  | { outcome: 'credits_disputed'; taken: number; given: number; from: 'event' }
+  | { outcome: 'credits_disputed'; taken: number; uncovered: number; given: number; from: 'event' }
   | { outcome: 'ignored'; reason: string };
 
 /** Whether a Checkout Session object is one of ours for credits (mode payment). */
@@ -194,14 +199,31 @@ export async function applyCreditsEvent(
   return { outcome: 'credited', transferId, created: granted.created, from: 'event' };
 }
 
+/** What taking credits back reads of Stripe. */
+export interface CreditsTakeBackDeps {
+  stripe: Pick<StripeClient, 'paymentIntents' | 'checkout'>;
+  now: () => Date;
+}
+
 /**
  * The PaymentIntent `paymentIntentId` (read from Stripe), and the credits purchase it paid for, from
- * the metadata the Checkout gave it; null when it paid for something else.
+ * the metadata the Checkout gave it; null when it paid for something else. A purchase whose
+ * completion was not applied yet is granted now, from its session as Stripe holds it (the grant is
+ * the one its completion would make, so that event, when it comes, finds it made).
  */
-async function purchaseOf(deps: { stripe: Pick<StripeClient, 'paymentIntents'> }, paymentIntentId: string) {
+async function purchaseOf(db: Db, deps: CreditsTakeBackDeps, paymentIntentId: string, event: { id: string }) {
   const intent = await deps.stripe.paymentIntents.retrieve(paymentIntentId);
   const purchase = creditsSession.shape.metadata.safeParse(intent.metadata);
-  return { intent, purchase: purchase.success ? purchase.data : null };
+  if (!purchase.success) return { intent, purchase: null };
+  for (const session of await deps.stripe.checkout.sessions.ofPaymentIntent(intent.id)) {
+    await applyCreditsEvent(
+      db,
+      { id: event.id, type: 'checkout.session.completed' },
+      session as unknown as Record<string, unknown>,
+      deps.now,
+    );
+  }
+  return { intent, purchase: purchase.data };
 }
 
 /** A PaymentIntent named by id, or expanded. */
@@ -223,25 +245,27 @@ export async function applyCreditsRefund(
   db: Db,
   event: { id: string },
   charge: Record<string, unknown>,
-  deps: { stripe: Pick<StripeClient, 'paymentIntents'> },
+  deps: CreditsTakeBackDeps,
 ): Promise<CreditsEventOutcome> {
   const parsed = refundedCharge.safeParse(charge);
   if (!parsed.success) return { outcome: 'ignored', reason: 'unreadable_charge' };
   const { id: chargeId, amount, amount_refunded: refunded } = parsed.data;
-  const { intent, purchase } = await purchaseOf(deps, parsed.data.payment_intent);
+  const { intent, purchase } = await purchaseOf(db, deps, parsed.data.payment_intent, event);
   if (!purchase) return { outcome: 'ignored', reason: 'not_credits' };
   const { organizationId, credits, currency } = purchase;
   // The purchase's share of what is refunded so far, in credits (rounded down).
   const through = (BigInt(credits) * BigInt(refunded)) / BigInt(amount);
   return db.$transaction(async (tx) => {
-    // One refund of a charge at a time: each reads how far the others went.
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`credits-refund:${chargeId}`}, 0))`;
+    // One take-back of a purchase at a time: each reads how far the others went.
+    await lockPurchase(tx, intent.id);
     const [earlier] = await tx.$queryRaw<{ through: bigint }[]>`
       SELECT refunded_through AS through FROM credits_refunds WHERE charge_id = ${chargeId} FOR UPDATE`;
-    const owed = through - (earlier?.through ?? 0n);
-    if (owed <= 0n) return { outcome: 'credits_refunded', taken: 0, uncovered: 0, from: 'event' } as const;
-    const left = await creditBalance(tx, organizationId, currency);
-    const taken = owed < left ? owed : left;
+    const before = earlier?.through ?? 0n;
+    if (through <= before)
+      return { outcome: 'credits_refunded', taken: 0, uncovered: 0, from: 'event' } as const;
+    // Never past the purchase, with what a dispute of it holds.
+    const owed = least(through - before, BigInt(credits) - before - (await disputeHolds(tx, intent.id)));
+    const taken = least(owed, await creditBalance(tx, organizationId, currency));
     // How far the charge's refunds went, recorded even when nothing was left to take back.
     await tx.$executeRaw`
       INSERT INTO credits_refunds (charge_id, organization_id, refunded_through, uncovered, updated_at)
@@ -275,6 +299,25 @@ export async function applyCreditsRefund(
   });
 }
 
+/** Takes back of one purchase wait for each other (refunds and its dispute). */
+async function lockPurchase(tx: Tx, paymentIntentId: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`credits-take-back:${paymentIntentId}`}, 0))`;
+}
+
+/** The credits a dispute of the purchase holds now (taken and not given back). */
+async function disputeHolds(tx: Tx, paymentIntentId: string): Promise<bigint> {
+  const [held] = await tx.$queryRaw<{ taken: bigint }[]>`
+    SELECT coalesce(sum(taken), 0)::bigint AS taken FROM credits_disputes
+    WHERE payment_intent_id = ${paymentIntentId}`;
+  return held?.taken ?? 0n;
+}
+
+/** The smaller of two amounts, never below zero. */
+function least(a: bigint, b: bigint): bigint {
+  const smaller = a < b ? a : b;
+  return smaller > 0n ? smaller : 0n;
+}
+
 const dispute = z.object({
   id: z.string(),
   payment_intent: paymentIntentId,
@@ -284,14 +327,15 @@ const dispute = z.object({
 
 /**
  * A dispute of a credits purchase (see the top): opened, its share of the credits is taken back as
- * far as they are left, once; closed as won, what it took is given back, once. `object` is the
- * `charge.dispute.created` or `charge.dispute.closed` event's dispute.
+ * far as they are left, once; closed as won, what it took is given back, once, and an opening
+ * applied after that takes nothing. `object` is the `charge.dispute.created` or
+ * `charge.dispute.closed` event's dispute.
  */
 export async function applyCreditsDispute(
   db: Db,
   event: { id: string; type: string },
   object: Record<string, unknown>,
-  deps: { stripe: Pick<StripeClient, 'paymentIntents'> },
+  deps: CreditsTakeBackDeps,
 ): Promise<CreditsEventOutcome> {
   const parsed = dispute.safeParse(object);
   if (!parsed.success) return { outcome: 'ignored', reason: 'unreadable_dispute' };
@@ -302,36 +346,45 @@ export async function applyCreditsDispute(
   if (!opened && !(event.type === 'charge.dispute.closed' && status === 'won')) {
     return { outcome: 'ignored', reason: `dispute_${status}` };
   }
-  const { intent, purchase } = await purchaseOf(deps, parsed.data.payment_intent);
+  const { intent, purchase } = await purchaseOf(db, deps, parsed.data.payment_intent, event);
   if (!purchase || !intent.amount) return { outcome: 'ignored', reason: 'not_credits' };
   const { organizationId, credits, currency } = purchase;
   const takenId = derivedTransferId('credits-dispute', disputeId);
+  const nothing = { outcome: 'credits_disputed', taken: 0, uncovered: 0, given: 0, from: 'event' } as const;
   return db.$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`credits-dispute:${disputeId}`}, 0))`;
-    const taken = await findTransfer(tx, takenId);
+    await lockPurchase(tx, intent.id);
+    const [known] = await tx.$queryRaw<{ taken: bigint; won: boolean }[]>`
+      SELECT taken, won FROM credits_disputes WHERE dispute_id = ${disputeId}`;
     if (!opened) {
-      // Won: what the dispute took comes back, its transfer reversed (once: the reversal's id is
-      // derived from it).
-      const took = taken?.entries.find((entry) => entry.amount < 0n)?.amount ?? 0n;
-      if (!taken || took === 0n)
-        return { outcome: 'credits_disputed', taken: 0, given: 0, from: 'event' } as const;
-      await reverseTransfer(tx, {
-        transferId: takenId,
-        reason: `Credits given back: the dispute ${disputeId} was won`,
-        actor: `stripe:${event.id}`,
-      });
-      return { outcome: 'credits_disputed', taken: 0, given: Number(-took), from: 'event' } as const;
+      if (known?.won) return nothing;
+      // Won: what the dispute took comes back, its transfer reversed; won before its opening was
+      // applied, it is remembered so that the opening takes nothing.
+      if (known && known.taken > 0n) {
+        await reverseTransfer(tx, {
+          transferId: takenId,
+          reason: `Credits given back: the dispute ${disputeId} was won`,
+          actor: `stripe:${event.id}`,
+        });
+      }
+      await tx.$executeRaw`
+        INSERT INTO credits_disputes (dispute_id, payment_intent_id, organization_id, taken, won)
+        VALUES (${disputeId}, ${intent.id}, ${organizationId}::uuid, 0, true)
+        ON CONFLICT (dispute_id) DO UPDATE SET taken = 0, won = true, updated_at = now()`;
+      return { ...nothing, given: Number(known?.taken ?? 0n) };
     }
-    if (taken) return { outcome: 'credits_disputed', taken: 0, given: 0, from: 'event' } as const;
+    if (known) return nothing;
     // Never more than the purchase, with what its refunds took back already.
     const [refunds] = await tx.$queryRaw<{ through: bigint | null }[]>`
       SELECT refunded_through AS through FROM credits_refunds
       WHERE charge_id = ${typeof intent.latest_charge === 'string' ? intent.latest_charge : (intent.latest_charge?.id ?? '')}`;
-    const disputed = (BigInt(credits) * BigInt(amount)) / BigInt(intent.amount);
-    const room = BigInt(credits) - (refunds?.through ?? 0n);
-    const share = disputed < room ? disputed : room;
-    const left = await creditBalance(tx, organizationId, currency);
-    const take = share <= 0n ? 0n : share < left ? share : left;
+    const share = least(
+      (BigInt(credits) * BigInt(amount)) / BigInt(intent.amount),
+      BigInt(credits) - (refunds?.through ?? 0n),
+    );
+    const take = least(share, await creditBalance(tx, organizationId, currency));
+    await tx.$executeRaw`
+      INSERT INTO credits_disputes (dispute_id, payment_intent_id, organization_id, taken, uncovered)
+      VALUES (${disputeId}, ${intent.id}, ${organizationId}::uuid, ${take}, ${share - take})`;
     if (take > 0n) {
       await refundCredits(tx, {
         kind: CREDITS_DISPUTE,
@@ -344,6 +397,6 @@ export async function applyCreditsDispute(
         metadata: { disputeId, paymentIntentId: intent.id, uncovered: (share - take).toString() },
       });
     }
-    return { outcome: 'credits_disputed', taken: Number(take), given: 0, from: 'event' } as const;
+    return { ...nothing, taken: Number(take), uncovered: Number(share - take) };
   });
 }

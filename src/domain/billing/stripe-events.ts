@@ -57,7 +57,7 @@ export const stripeEventTask = defineTask({ name: 'stripe-event', schema: provid
 
 export interface StripeEventDeps extends DunningDeps {
   /** The reads this needs of Stripe. */
-  stripe: Pick<StripeClient, 'subscriptions' | 'paymentIntents'>;
+  stripe: Pick<StripeClient, 'subscriptions' | 'paymentIntents' | 'checkout'>;
 }
 
 export type StripeEventOutcome =

@@ -104,6 +104,8 @@ export interface StripeClient {
       ): Promise<Stripe.Checkout.Session>;
       /** The customer's sessions still open (neither paid nor expired), all pages. */
       listOpen(customer: string): Promise<Stripe.Checkout.Session[]>;
+      /** The session that made the PaymentIntent `paymentIntent` (none, or one). */
+      ofPaymentIntent(paymentIntent: string): Promise<Stripe.Checkout.Session[]>;
       /** Ends an open session: it can no longer be paid. */
       expire(id: string, write: StripeWrite): Promise<Stripe.Checkout.Session>;
     };
@@ -224,6 +226,11 @@ export function createStripeClient(
               .list({ customer, status: 'open', limit: 100 })
               .autoPagingToArray({ limit: 1_000 }),
           ),
+        ofPaymentIntent: (paymentIntent) =>
+          call('checkout.sessions.list', async () => {
+            const page = await sdk.checkout.sessions.list({ payment_intent: paymentIntent, limit: 10 });
+            return page.data;
+          }),
         expire: async (id, w) => {
           const opts = options('checkout.sessions.expire', w);
           return call('checkout.sessions.expire', () => sdk.checkout.sessions.expire(id, {}, opts));

@@ -9,6 +9,15 @@ export default defineHandler(
     const deps = stripeDepsOf(services);
     if (!deps) throw new PermanentJobError('Stripe is not configured in this process');
     const result = await applyRecordedStripeEvent(services.db, id, deps);
-    logger.info({ 'provider_event.id': id, ...result }, 'Stripe event applied');
+    // Credits refunded or disputed after they were spent are money paid back for calls already
+    // served: the operators' to follow up (the amount is in `uncovered`, minor units).
+    if (result && 'uncovered' in result && result.uncovered > 0) {
+      logger.warn(
+        { 'provider_event.id': id, ...result },
+        'credits refunded or disputed were already spent: not taken back',
+      );
+    } else {
+      logger.info({ 'provider_event.id': id, ...result }, 'Stripe event applied');
+    }
   },
 );
