@@ -89,6 +89,7 @@ describe('receiving envelopes', () => {
       rejected: 0,
       duplicates: 0,
       failed: 0,
+      abandoned: 0,
       more: false,
       agent: { id: place.agent.id, kind: 'VENUE', status: 'ACTIVE' },
     });
@@ -180,6 +181,7 @@ describe('receiving envelopes', () => {
         rejected: 0,
         duplicates: 1,
         failed: 0,
+        abandoned: 0,
         more: false,
         agent: { id: place.agent.id, kind: 'VENUE', status: 'ACTIVE' },
       });
@@ -450,6 +452,48 @@ describe('receiving envelopes', () => {
     expect(await drainInbox(world.deps, place.id)).toMatchObject({ received: 1, accepted: 1, failed: 0 });
     expect(world.gateway.pending(place.id)).toEqual([]);
     expect((await inbound(place.id)).map((r) => r.state)).toEqual(['DELIVERED', 'DELIVERED']);
+  });
+
+  it('gives up on a message it could not record for a day: kept as rejected, as it came, and acknowledged', async () => {
+    const { guest, place, key } = await pair();
+    await world.db.$executeRawUnsafe(`
+      CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.payload->>'text' = 'boom' THEN RAISE EXCEPTION 'refused for the test'; END IF;
+        RETURN NEW;
+      END $$`);
+    await world.db.$executeRawUnsafe(
+      'CREATE TRIGGER refuse_boom BEFORE INSERT ON a2a_envelopes FOR EACH ROW EXECUTE FUNCTION refuse_boom()',
+    );
+    try {
+      const boom = envelopeFrom(guest, place.id, { payload: { text: 'boom' } });
+      await post(guest.id, place.id, signEnvelope(boom, key, nowTs()));
+      expect(await drainInbox(world.deps, place.id)).toMatchObject({ failed: 1, abandoned: 0 });
+      // Handed out again within the day: still tried, still left for the gateway.
+      world.gateway.advance(61_000);
+      world.clock.advance(23 * 3600_000);
+      expect(await drainInbox(world.deps, place.id)).toMatchObject({ failed: 1, abandoned: 0 });
+      expect(world.gateway.pending(place.id)).toHaveLength(1);
+      // A day after the gateway received it: kept as rejected and acknowledged.
+      world.gateway.advance(61_000);
+      world.clock.advance(3600_000);
+      expect(await drainInbox(world.deps, place.id)).toMatchObject({ received: 1, failed: 0, abandoned: 1 });
+      expect(world.gateway.pending(place.id)).toEqual([]);
+      const [kept] = await inbound(place.id);
+      expect(kept).toMatchObject({
+        state: 'REJECTED',
+        fromAgent: guest.id,
+        envelopeId: null,
+        payload: {},
+        rejectReason: expect.stringMatching(/^not recorded for a day: .*refused for the test/s),
+      });
+      expect(kept!.envelope).toContain('boom');
+    } finally {
+      // Our clock back beside the gateway's, for the tests that follow.
+      world.clock.advance(-24 * 3600_000);
+      await world.db.$executeRawUnsafe('DROP TRIGGER refuse_boom ON a2a_envelopes');
+      await world.db.$executeRawUnsafe('DROP FUNCTION refuse_boom()');
+    }
   });
 
   it('moves our own envelope to DELIVERED when an agent of ours accepts it', async () => {

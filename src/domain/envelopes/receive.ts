@@ -17,8 +17,11 @@
  * recorded, rejected ones too, so none comes back; a crash before the acknowledgement hands the
  * same messages out again, which is harmless. A message whose recording fails is left
  * unacknowledged for the gateway to hand out again, and the rest of the batch goes on: one message
- * never holds up the inbox. What is stored of a message is made storable first (no NUL, no lone
- * surrogate: a sender chooses those characters and PostgreSQL refuses them).
+ * never holds up the inbox. One still failing `UNRECORDABLE_AFTER_MS` (a day) after the gateway
+ * received it is given up on: recorded REJECTED as it came (its text for the audit, no payload),
+ * with the error, and acknowledged, so an inbox is not read again for it for ever. What is stored
+ * of a message is made storable first (no NUL, no lone surrogate: a sender chooses those
+ * characters and PostgreSQL refuses them).
  */
 import { randomUUID } from 'node:crypto';
 import type { Agent, Prisma } from '../../generated/prisma/client.ts';
@@ -47,6 +50,9 @@ export const MAX_CLOCK_SKEW_SECONDS = 300;
 /** Messages read per drain (the gateway's limit). */
 export const INBOX_BATCH = 100;
 
+/** How long after the gateway received it a message that cannot be recorded is tried again. */
+export const UNRECORDABLE_AFTER_MS = 24 * 60 * 60 * 1000;
+
 export interface ReceiveDeps {
   db: Db;
   keyring: SecretKeyring;
@@ -67,6 +73,8 @@ export interface InboxDrainResult {
   duplicates: number;
   /** Not recorded (an error of ours): left unacknowledged, so the gateway hands them out again. */
   failed: number;
+  /** Not recorded for `UNRECORDABLE_AFTER_MS`: recorded REJECTED as they came, and acknowledged. */
+  abandoned: number;
   /** The read was full: the inbox may hold more. */
   more: boolean;
   /** The agent of ours whose inbox this is, as it was when the read was recorded; null: none. */
@@ -87,6 +95,7 @@ export async function drainInbox(deps: ReceiveDeps, gatewayAgentId: string): Pro
     rejected: 0,
     duplicates: 0,
     failed: 0,
+    abandoned: 0,
     more: messages.length >= batch,
   };
   const kind = gatewayAgentId.split('-')[0] ?? 'unknown';
@@ -99,16 +108,56 @@ export async function drainInbox(deps: ReceiveDeps, gatewayAgentId: string): Pro
       result[outcome] += 1;
       recorded.push(message.id);
     } catch (error) {
-      result.failed += 1;
-      deps.logger.error(
-        { err: error, 'agent.gateway_id': gatewayAgentId, 'gateway.message': message.id },
-        'inbox message not recorded; the gateway hands it out again',
-      );
+      const log = { err: error, 'agent.gateway_id': gatewayAgentId, 'gateway.message': message.id };
+      if (
+        !(waited * 1000 >= UNRECORDABLE_AFTER_MS && (await abandon(deps, gatewayAgentId, message, error)))
+      ) {
+        result.failed += 1;
+        deps.logger.error(log, 'inbox message not recorded; the gateway hands it out again');
+        continue;
+      }
+      result.abandoned += 1;
+      recorded.push(message.id);
+      deps.logger.error(log, 'inbox message not recorded for a day: kept as rejected and acknowledged');
     }
   }
   if (recorded.length) await deps.client.ack(gatewayAgentId, recorded);
   result.agent = await recordInboxPoll(deps.db, gatewayAgentId, deps.platformAgentId, deps.now());
   return result;
+}
+
+/**
+ * Records a message given up on as REJECTED, as it came: its text for the audit and its sender as
+ * the gateway named it, nothing parsed from it. False when even that cannot be written.
+ */
+async function abandon(
+  deps: ReceiveDeps,
+  gatewayAgentId: string,
+  message: InboxMessage,
+  error: unknown,
+): Promise<boolean> {
+  const why = error instanceof Error ? error.message : String(error);
+  try {
+    await deps.db.a2aEnvelope.create({
+      data: {
+        id: randomUUID(),
+        direction: 'INBOUND',
+        fromAgent: storableText(String(message.from).slice(0, 200)),
+        toAgent: gatewayAgentId,
+        payload: {},
+        envelope: auditText(message.payload),
+        state: 'REJECTED',
+        rejectReason: storableText(`not recorded for a day: ${why}`.slice(0, 500)),
+        priority: priorityOf(message.priority),
+        gatewayMessageId: storableText(String(message.id)),
+      },
+    });
+    deps.metrics?.a2aEnvelopes.inc({ intent: 'unknown', direction: 'inbound', outcome: 'rejected' });
+    return true;
+  } catch (again) {
+    deps.logger.error({ err: again, 'gateway.message': message.id }, 'inbox message not kept as rejected');
+    return false;
+  }
 }
 
 /** Verifies and records one message; what became of it. */
