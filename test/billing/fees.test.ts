@@ -790,6 +790,33 @@ describe('bookings that were not honoured', () => {
     });
   });
 
+  it('charges the organisation that held the venue when a booking completed, though another took it over since', async () => {
+    const holder = await world();
+    const buyer = await world();
+    const ago = (minutes: number) => new Date(Date.now() - minutes * 60_000);
+    // Completed at the holder's venue; its fee job was lost. Then the buyer took the venue over.
+    const before = await bookingRow(db(), { ...completed(holder.venueId), updatedAt: ago(120) });
+    await db().venue.update({
+      where: { id: holder.venueId },
+      data: { organizationId: buyer.organizationId },
+    });
+    await db().venueClaim.create({
+      data: {
+        venueId: holder.venueId,
+        organizationId: buyer.organizationId,
+        requestedById: buyer.ownerId,
+        method: 'MANUAL_REVIEW',
+        status: 'APPROVED',
+        decidedAt: ago(60),
+        takenOverFrom: holder.organizationId,
+      },
+    });
+    const after = await bookingRow(db(), { ...completed(holder.venueId), updatedAt: ago(20) });
+    await sweep();
+    expect(await feeOf(before.id)).toMatchObject({ organizationId: holder.organizationId });
+    expect(await feeOf(after.id)).toMatchObject({ organizationId: buyer.organizationId });
+  });
+
   it('queues no fee for a no-show or a cancellation made through the dashboard', async () => {
     const w = await world({ subscribed: true });
     const cancelled = await bookInChat(w.venueId);

@@ -877,6 +877,13 @@ describe('one venue, several claimants', () => {
     const state = await stored(venue.rawId);
     expect(state.venue).toMatchObject({ organizationId: challenger.rawId, status: 'CLAIMED' });
     expect(state.agent).toEqual({ organizationId: challenger.rawId });
+    // Whom the venue was taken from is kept on the claim (who held it before, for its fees).
+    expect(
+      await app.services.db.venueClaim.findUniqueOrThrow({
+        where: { id: rawId(contest.id) },
+        select: { takenOverFrom: true },
+      }),
+    ).toEqual({ takenOverFrom: holder.rawId });
     const holderView = await app.gql(
       OrganizationClaims,
       { id: holder.id },

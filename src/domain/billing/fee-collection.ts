@@ -48,10 +48,10 @@ import { RECIPIENTS } from './dunning.ts';
 import {
   accrueBookingFee,
   BOOKING_FEE_SETTLEMENT,
-  claimedSinceCompletionSql,
   FEE_SOURCES,
   type FeeDeps,
   monthOf,
+  ownerAtCompletionSql,
   settlementTransferId,
   waiveFeeOn,
 } from './fees.ts';
@@ -347,13 +347,12 @@ export async function retryPendingFees(
   const { db } = deps;
   const now = deps.now();
   const lost = await db.$queryRaw<{ id: string }[]>`
-    SELECT b.id::text FROM bookings b JOIN venues v ON v.id = b.venue_id
+    SELECT b.id::text FROM bookings b
     WHERE b.status = 'COMPLETED' AND b.source::text = ANY(${[...FEE_SOURCES]}::text[])
-      AND v.organization_id IS NOT NULL
       AND b.updated_at BETWEEN ${new Date(now.getTime() - LOST_ACCRUAL_DAYS * 86_400_000)}
                            AND ${new Date(now.getTime() - LOST_ACCRUAL_GRACE_MS)}
       AND NOT EXISTS (SELECT 1 FROM booking_fees f WHERE f.booking_id = b.id)
-      AND NOT ${claimedSinceCompletionSql('b')}
+      AND ${ownerAtCompletionSql('b')} IS NOT NULL
     ORDER BY b.updated_at LIMIT ${BATCH}`;
   const counts = { accrued: 0, charged: 0, declined: 0, failed: 0 };
   for (const { id } of lost) {

@@ -122,10 +122,10 @@ export async function accrueBookingFee(deps: FeeDeps, bookingId: string): Promis
   if (!booking) return { outcome: 'no_fee', reason: 'no_booking' };
   const reason = noFeeReason(booking);
   if (reason) return { outcome: 'no_fee', reason };
-  // A venue claimed after the booking was completed was nobody's then: a booking at an unclaimed
-  // venue costs nothing, and its new owner does not pay for what came before them.
-  if (await claimedSinceCompletion(db, booking)) return { outcome: 'no_fee', reason: 'unclaimed_venue' };
-  const organizationId = booking.venue.organizationId!;
+  // The organisation that held the venue when the booking was completed owes it; none did (or it
+  // is gone): no fee.
+  const organizationId = await ownerAtCompletion(db, booking);
+  if (!organizationId) return { outcome: 'no_fee', reason: 'unclaimed_venue' };
   const standing = await planStanding(db, deps, organizationId, 'VENUE');
   const subscriber = isVenueSubscriber(standing);
   const currency = venueCurrency(deps.fees, booking.venue);
@@ -165,26 +165,37 @@ export async function accrueBookingFee(deps: FeeDeps, bookingId: string): Promis
 }
 
 /**
- * SQL: whether the venue of the booking `b` (an alias with id, venue_id, updated_at) had its claim
- * approved after the booking was completed (when its transition to COMPLETED was written; a
- * booking without one, when it last changed): a booking at a venue nobody owned then earns no
- * fee. The accrual and the lost-fee sweep both ask it.
+ * SQL: the organisation that held the venue of the booking `b` (an alias with id, venue_id,
+ * updated_at) when the booking was completed (when its transition to COMPLETED was written; a
+ * booking without one, when it last changed), or NULL when nobody did. A venue changes hands only
+ * by an approved claim, which keeps whom it took the venue from (`taken_over_from`): the first
+ * approved after the completion says who held it then; none since, its organisation now. The fee
+ * is that organisation's: a booking at a venue nobody owned earns none, and a new owner does not
+ * pay for what came before them. The accrual and the lost-fee sweep both ask it.
  */
-export function claimedSinceCompletionSql(b: string): Prisma.Sql {
+export function ownerAtCompletionSql(b: string): Prisma.Sql {
   const alias = Prisma.raw(b);
-  return Prisma.sql`EXISTS (
-    SELECT 1 FROM venue_claims c
-    WHERE c.venue_id = ${alias}.venue_id AND c.status = 'APPROVED'
-      AND c.decided_at > coalesce(
-        (SELECT max(t.created_at) FROM booking_transitions t
-         WHERE t.booking_id = ${alias}.id AND t.to_status = 'COMPLETED'),
-        ${alias}.updated_at))`;
+  return Prisma.sql`(
+    SELECT CASE WHEN first.decided_at IS NULL THEN v.organization_id ELSE first.taken_over_from END
+    FROM venues v
+    LEFT JOIN LATERAL (
+      SELECT c.decided_at, c.taken_over_from FROM venue_claims c
+      WHERE c.venue_id = v.id AND c.status = 'APPROVED'
+        AND c.decided_at > coalesce(
+          (SELECT max(t.created_at) FROM booking_transitions t
+           WHERE t.booking_id = ${alias}.id AND t.to_status = 'COMPLETED'),
+          ${alias}.updated_at)
+      ORDER BY c.decided_at LIMIT 1) first ON true
+    WHERE v.id = ${alias}.venue_id)`;
 }
 
-async function claimedSinceCompletion(db: Db, booking: Booking): Promise<boolean> {
-  const [row] = await db.$queryRaw<{ claimed: boolean }[]>`
-    SELECT ${claimedSinceCompletionSql('b')} AS claimed FROM bookings b WHERE b.id = ${booking.id}::uuid`;
-  return row?.claimed ?? false;
+/** Who owes the booking's fee (ownerAtCompletionSql), if that organisation still exists. */
+async function ownerAtCompletion(db: Db, booking: Booking): Promise<string | null> {
+  const [row] = await db.$queryRaw<{ owner: string | null }[]>`
+    SELECT o.id::text AS owner FROM bookings b
+    JOIN organizations o ON o.id = ${ownerAtCompletionSql('b')}
+    WHERE b.id = ${booking.id}::uuid`;
+  return row?.owner ?? null;
 }
 
 /** Why this booking earns no fee; null when it does. */

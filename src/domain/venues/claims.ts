@@ -657,6 +657,7 @@ async function approve(
       data: {
         status: 'APPROVED',
         decidedAt: by.now,
+        takenOverFrom: venue.organizationId,
         ...(by.action === 'REVIEW' ? { reviewedById: by.actorId, reviewNote: by.reviewNote } : {}),
       },
     });
