@@ -35,7 +35,11 @@ export function planFamily(plan: Plan): PlanFamily {
   return plan.startsWith('VENUE_') ? 'VENUE' : 'DEVELOPER';
 }
 
-/** The env var naming each paid plan's Stripe price. */
+/**
+ * The env var naming each paid plan's Stripe prices: the first is the one sold; any after it are
+ * prices the plan was sold at before, whose subscriptions are still that plan (a plan moved to a
+ * new price keeps its subscribers).
+ */
 const PRICE_VARS = {
   VENUE_STARTER: 'STRIPE_PRICE_VENUE_STARTER',
   VENUE_GROWTH: 'STRIPE_PRICE_VENUE_GROWTH',
@@ -54,40 +58,36 @@ const METERED_VARS = {
   DEVELOPER_PRO: 'STRIPE_METERED_PRICES_DEVELOPER_PRO',
 } as const satisfies Partial<Record<Plan, string>>;
 
+/** Comma-separated values, trimmed, empty ones left out. */
+const commaList = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+
 /** Comma-separated price ids. */
-const priceList = z
-  .string()
-  .transform((v) =>
-    v
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  )
-  .pipe(z.array(stripePrice));
+const priceList = commaList.pipe(z.array(stripePrice));
+
+/** A plan's prices: comma-separated, the one sold first. */
+const planPrices = commaList.refine(
+  (prices) => prices.length > 0 && prices.every((price) => stripePrice.safeParse(price).success),
+  'Stripe price ids (price_…), comma-separated, the one sold first',
+);
 
 export const billingEnv = z.object({
   STRIPE_SECRET_KEY: optional(
     z.string().regex(/^(sk|rk)_[A-Za-z0-9_]{8,}$/, 'a Stripe secret key (sk_… or rk_…)'),
   ),
   /** Comma-separated; the first is the current one, every one verifies (rotation). */
-  STRIPE_WEBHOOK_SECRETS: optional(
-    z
-      .string()
-      .transform((v) =>
-        v
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.string().min(8)).min(1)),
-  ),
+  STRIPE_WEBHOOK_SECRETS: optional(commaList.pipe(z.array(z.string().min(8)).min(1))),
   STRIPE_WEBHOOK_SECRET: optional(z.string().min(8)),
   STRIPE_API_BASE: url.default('https://api.stripe.com'),
   STRIPE_TIMEOUT_MS: positiveInt.default(30_000),
-  STRIPE_PRICE_VENUE_STARTER: optional(stripePrice),
-  STRIPE_PRICE_VENUE_GROWTH: optional(stripePrice),
-  STRIPE_PRICE_VENUE_PRO: optional(stripePrice),
-  STRIPE_PRICE_DEVELOPER_PRO: optional(stripePrice),
+  STRIPE_PRICE_VENUE_STARTER: optional(planPrices),
+  STRIPE_PRICE_VENUE_GROWTH: optional(planPrices),
+  STRIPE_PRICE_VENUE_PRO: optional(planPrices),
+  STRIPE_PRICE_DEVELOPER_PRO: optional(planPrices),
   STRIPE_METERED_PRICES_VENUE_STARTER: optional(priceList),
   STRIPE_METERED_PRICES_VENUE_GROWTH: optional(priceList),
   STRIPE_METERED_PRICES_VENUE_PRO: optional(priceList),
@@ -121,14 +121,17 @@ export function billingConfig(e: BillingEnv) {
           timeoutMs: e.STRIPE_TIMEOUT_MS,
         }
       : undefined,
-    /** Each plan's Stripe price id; null: free (no checkout); undefined: not configured. */
+    /**
+     * Each plan's Stripe price ids, the one sold at checkout first and any it was sold at before
+     * after it; null: free (no checkout); undefined: not configured.
+     */
     plans: {
       VENUE_STARTER: e.STRIPE_PRICE_VENUE_STARTER,
       VENUE_GROWTH: e.STRIPE_PRICE_VENUE_GROWTH,
       VENUE_PRO: e.STRIPE_PRICE_VENUE_PRO,
       DEVELOPER_FREE: null,
       DEVELOPER_PRO: e.STRIPE_PRICE_DEVELOPER_PRO,
-    } satisfies Record<Plan, string | null | undefined>,
+    } satisfies Record<Plan, readonly string[] | null | undefined>,
     /**
      * Each plan's metered prices (the Stripe meters it bills), subscribed to beside its price at
      * checkout: usage reported to a meter is billed only through a subscription item of its price.
@@ -163,11 +166,19 @@ export function billingProblems(e: BillingEnv, { production }: Context): string[
       if (!e[name]) found.push(`${name}: required in production`);
     }
   }
-  // A plan is known by its price among a subscription's items: a metered price must not be one.
-  const planPrices = new Set(Object.values(PRICE_VARS).map((name) => e[name]));
+  // A plan is known by its prices among a subscription's items: one price is one plan's, and a
+  // metered price is no plan's.
+  const planOf = new Map<string, string>();
+  for (const name of Object.values(PRICE_VARS)) {
+    for (const price of e[name] ?? []) {
+      const other = planOf.get(price);
+      if (other) found.push(`${name}: ${price} is ${other}'s price too`);
+      else planOf.set(price, name);
+    }
+  }
   for (const name of Object.values(METERED_VARS)) {
     for (const price of e[name] ?? []) {
-      if (planPrices.has(price)) found.push(`${name}: ${price} is a plan's own price, not a metered one`);
+      if (planOf.has(price)) found.push(`${name}: ${price} is a plan's own price, not a metered one`);
     }
   }
   return found;

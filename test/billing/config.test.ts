@@ -107,11 +107,11 @@ describe('billing configuration', () => {
       STRIPE_PRICE_CREDITS: 'price_credits1',
     });
     expect(billing.plans).toEqual({
-      VENUE_STARTER: 'price_starter1',
-      VENUE_GROWTH: 'price_growth1',
-      VENUE_PRO: 'price_pro1',
+      VENUE_STARTER: ['price_starter1'],
+      VENUE_GROWTH: ['price_growth1'],
+      VENUE_PRO: ['price_pro1'],
       DEVELOPER_FREE: null,
-      DEVELOPER_PRO: 'price_devpro1',
+      DEVELOPER_PRO: ['price_devpro1'],
     });
     expect(billing.creditsPrice).toBe('price_credits1');
     expect(issues({ STRIPE_PRICE_VENUE_PRO: 'prod_not_a_price' })[0]).toMatch(/^STRIPE_PRICE_VENUE_PRO:/);
@@ -119,6 +119,18 @@ describe('billing configuration', () => {
     expect(issues({ ...withoutGrowth, METRICS_TOKEN: 'a-metrics-token-of-some-length' })).toEqual([
       'STRIPE_PRICE_VENUE_GROWTH: required in production',
     ]);
+  });
+
+  it("reads a plan's earlier prices after the one it sells, and refuses a price named for two plans", () => {
+    const { billing } = loadConfig({ STRIPE_PRICE_VENUE_GROWTH: ' price_growth2027 , price_growth2026 ' });
+    expect(billing.plans.VENUE_GROWTH).toEqual(['price_growth2027', 'price_growth2026']);
+    expect(
+      issues({
+        STRIPE_PRICE_VENUE_GROWTH: 'price_growth1',
+        STRIPE_PRICE_VENUE_PRO: 'price_pro1,price_growth1',
+      }),
+    ).toEqual(["STRIPE_PRICE_VENUE_PRO: price_growth1 is STRIPE_PRICE_VENUE_GROWTH's price too"]);
+    expect(issues({ STRIPE_PRICE_VENUE_PRO: ' , ' })[0]).toMatch(/^STRIPE_PRICE_VENUE_PRO:/);
   });
 
   it('keeps past-due subscriptions on for BILLING_GRACE_DAYS (7 by default, 0 restricts at once)', () => {

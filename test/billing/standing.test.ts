@@ -409,6 +409,27 @@ describe('dunning', () => {
     expect(await developerTier(tierDeps, org)).toBe('PRO');
     expect(isVenueSubscriber(await planStanding(app.services.db, standingDeps(), org, 'VENUE'))).toBe(false);
   });
+
+  it('keeps subscribers on a price the plan was sold at before on the plan, once the plan moves to a new price', async () => {
+    const s = await subscribed();
+    const org = s.fx.organizationId;
+    const { plans } = app.services.config.billing;
+    // Growth sold at a new price, its old one kept after it: the subscription on the old is growth.
+    const moved = {
+      ...standingDeps(),
+      plans: { ...plans, VENUE_GROWTH: ['price_venue_growth_2027', GROWTH] },
+    };
+    expect(await planStanding(app.services.db, moved, org, 'VENUE')).toMatchObject({
+      plan: 'VENUE_GROWTH',
+      standing: 'ACTIVE',
+    });
+    // The old price forgotten: the subscription is no plan of ours.
+    const forgotten = { ...standingDeps(), plans: { ...plans, VENUE_GROWTH: ['price_venue_growth_2027'] } };
+    expect(await planStanding(app.services.db, forgotten, org, 'VENUE')).toMatchObject({
+      plan: null,
+      standing: 'NONE',
+    });
+  });
 });
 
 describe('reconcile-subscriptions', () => {

@@ -19,7 +19,7 @@ import { TransferConflictError } from '../ledger/errors.ts';
 import { derivedTransferId } from '../ledger/transfer.ts';
 import { type Access, MANAGERS } from '../organizations/access.ts';
 import { clientKeySchema, parseInput } from '../validation.ts';
-import { planStanding, type Standing, type StandingDeps } from './standing.ts';
+import { type PlanPrices, planStanding, type Standing, type StandingDeps } from './standing.ts';
 
 /** Billing is off here (no Stripe key): nothing can be bought or managed. */
 export class BillingNotConfiguredError extends DomainError {
@@ -59,8 +59,11 @@ export interface CheckoutDeps extends StandingDeps {
   stripe: StripeClient | undefined;
   /** Where Stripe sends the person back (PUBLIC_URL). */
   publicUrl: string;
-  /** Each plan's Stripe price id; null for a free plan, undefined for one not configured. */
-  plans: Readonly<Record<string, string | null | undefined>>;
+  /**
+   * Each plan's Stripe price ids (the first is sold, earlier ones follow); null for a free plan,
+   * undefined for one not configured.
+   */
+  plans: PlanPrices;
   /** Each plan's metered prices (config.billing.meteredPrices), subscribed to with it. */
   meteredPrices: Readonly<Record<string, readonly string[]>>;
 }
@@ -141,9 +144,11 @@ export async function startCheckout(
   input: { organizationId: string; plan: string },
 ): Promise<{ url: string }> {
   await allowed(access, input.organizationId);
-  const price = deps.plans[input.plan];
-  if (price === null) throw new ValidationError('A free plan needs no checkout', 'plan');
+  const prices = deps.plans[input.plan];
+  if (prices === null) throw new ValidationError('A free plan needs no checkout', 'plan');
   const stripe = stripeOf(deps);
+  // The plan's price sold now; those after it only keep earlier subscribers on the plan.
+  const price = prices?.[0];
   if (price === undefined) {
     throw new BillingNotConfiguredError(`The plan ${input.plan} has no Stripe price configured`);
   }

@@ -23,7 +23,7 @@ import { defineTask, enqueue } from '../../platform/jobs.ts';
 import { queueNotice } from '../notices/notices.ts';
 import type { NoticeKind } from '../notices/templates.ts';
 import { announceSubscription } from './billing-events.ts';
-import { planOfPrice, type Standing, subscriptionStanding } from './standing.ts';
+import { type PlanPrices, planOfPrice, type Standing, subscriptionStanding } from './standing.ts';
 
 /** Settles one subscription's notices when its grace should have ended. */
 export const subscriptionGraceEndTask = defineTask({
@@ -34,8 +34,8 @@ export const subscriptionGraceEndTask = defineTask({
 
 export interface DunningDeps {
   now: () => Date;
-  /** Each plan's Stripe price id (config.billing.plans). */
-  plans: Readonly<Record<string, string | null | undefined>>;
+  /** Each plan's Stripe price ids, the one sold first (config.billing.plans). */
+  plans: PlanPrices;
   /** BILLING_GRACE_DAYS. */
   graceDays: number;
   /** PUBLIC_URL: the billing page the notices link to is `${publicUrl}/billing`. */

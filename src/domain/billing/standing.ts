@@ -41,8 +41,8 @@ export interface PlanStanding {
 }
 
 export interface StandingDeps {
-  /** Each plan's Stripe price id (config.billing.plans). */
-  plans: Readonly<Record<string, string | null | undefined>>;
+  /** Each plan's Stripe price ids, the one sold first (config.billing.plans). */
+  plans: PlanPrices;
   now: () => Date;
   /** How long a past-due subscription keeps its features (BILLING_GRACE_DAYS). */
   graceDays: number;
@@ -58,10 +58,15 @@ export interface SubscriptionState {
   stateAt: Date;
 }
 
-/** The plan whose price is `priceId`; null when none of ours is. */
-export function planOfPrice(plans: StandingDeps['plans'], priceId: string | null | undefined): Plan | null {
+/** Each plan's Stripe price ids (config.billing.plans): the one sold first, earlier ones after. */
+export type PlanPrices = Readonly<Record<string, readonly string[] | null | undefined>>;
+
+/** The plan one of whose prices is `priceId` (sold now or before); null when none of ours is. */
+export function planOfPrice(plans: PlanPrices, priceId: string | null | undefined): Plan | null {
   if (!priceId) return null;
-  return (Object.entries(plans).find(([, price]) => price === priceId)?.[0] as Plan | undefined) ?? null;
+  return (
+    (Object.entries(plans).find(([, prices]) => prices?.includes(priceId))?.[0] as Plan | undefined) ?? null
+  );
 }
 
 const ACTIVE = new Set(['active', 'trialing']);
