@@ -43,6 +43,26 @@ async function pair() {
   return { guest, place, key };
 }
 
+/**
+ * Makes the database refuse to store a message whose payload's text is "boom" (as it would for a
+ * fault of ours), nothing else; the function returned lifts it.
+ */
+async function refuseBoom(): Promise<() => Promise<void>> {
+  await world.db.$executeRawUnsafe(`
+    CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.payload->>'text' = 'boom' THEN RAISE EXCEPTION 'refused for the test'; END IF;
+      RETURN NEW;
+    END $$`);
+  await world.db.$executeRawUnsafe(
+    'CREATE TRIGGER refuse_boom BEFORE INSERT ON a2a_envelopes FOR EACH ROW EXECUTE FUNCTION refuse_boom()',
+  );
+  return async () => {
+    await world.db.$executeRawUnsafe('DROP TRIGGER refuse_boom ON a2a_envelopes');
+    await world.db.$executeRawUnsafe('DROP FUNCTION refuse_boom()');
+  };
+}
+
 function envelopeFrom(guest: Party, to: string, fields: Partial<AgpEnvelope> = {}): AgpEnvelope {
   return {
     protocol: AGP_PROTOCOL,
@@ -426,15 +446,7 @@ describe('receiving envelopes', () => {
   it('leaves a message it could not record for the gateway to hand out again, and records the rest', async () => {
     const { guest, place, key } = await pair();
     // The database refuses this one message (as it would for a fault of ours), nothing else.
-    await world.db.$executeRawUnsafe(`
-      CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.payload->>'text' = 'boom' THEN RAISE EXCEPTION 'refused for the test'; END IF;
-        RETURN NEW;
-      END $$`);
-    await world.db.$executeRawUnsafe(
-      'CREATE TRIGGER refuse_boom BEFORE INSERT ON a2a_envelopes FOR EACH ROW EXECUTE FUNCTION refuse_boom()',
-    );
+    const allow = await refuseBoom();
     try {
       const boom = envelopeFrom(guest, place.id, { payload: { text: 'boom' } });
       await post(guest.id, place.id, signEnvelope(boom, key, nowTs()));
@@ -444,8 +456,7 @@ describe('receiving envelopes', () => {
         world.gateway.pending(place.id).map((m) => (m.payload as { envelope: string }).envelope),
       ).toEqual([JSON.stringify(boom)]);
     } finally {
-      await world.db.$executeRawUnsafe('DROP TRIGGER refuse_boom ON a2a_envelopes');
-      await world.db.$executeRawUnsafe('DROP FUNCTION refuse_boom()');
+      await allow();
     }
     // Handed out again once its time is up, and recorded now.
     world.gateway.advance(61_000);
@@ -456,15 +467,7 @@ describe('receiving envelopes', () => {
 
   it('gives up on a message it could not record for a day: kept as rejected, as it came, and acknowledged', async () => {
     const { guest, place, key } = await pair();
-    await world.db.$executeRawUnsafe(`
-      CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.payload->>'text' = 'boom' THEN RAISE EXCEPTION 'refused for the test'; END IF;
-        RETURN NEW;
-      END $$`);
-    await world.db.$executeRawUnsafe(
-      'CREATE TRIGGER refuse_boom BEFORE INSERT ON a2a_envelopes FOR EACH ROW EXECUTE FUNCTION refuse_boom()',
-    );
+    const allow = await refuseBoom();
     try {
       const boom = envelopeFrom(guest, place.id, { payload: { text: 'boom' } });
       await post(guest.id, place.id, signEnvelope(boom, key, nowTs()));
@@ -491,8 +494,7 @@ describe('receiving envelopes', () => {
     } finally {
       // Our clock back beside the gateway's, for the tests that follow.
       world.clock.advance(-24 * 3600_000);
-      await world.db.$executeRawUnsafe('DROP TRIGGER refuse_boom ON a2a_envelopes');
-      await world.db.$executeRawUnsafe('DROP FUNCTION refuse_boom()');
+      await allow();
     }
   });
 

@@ -409,9 +409,10 @@ describe('buyCredits', () => {
 
   /**
    * A new organisation that bought `amount` cents of credit through Checkout, its completion
-   * delivered and applied: the organisation, the session and its payment's charge.
+   * delivered and applied (unless `delivered` is false: paid, its event still to come): the
+   * organisation, the session and its payment's charge.
    */
-  async function bought(amount: number) {
+  async function bought(amount: number, { delivered = true } = {}) {
     const other = await createActors(app);
     const org = other.organizationId;
     const res = await app.gql<BuyAnswer, unknown>(
@@ -422,10 +423,12 @@ describe('buyCredits', () => {
     expect(res.data!.buyCredits.__typename).toBe('BuyCreditsPayload');
     const sessionId = [...fake.createdWithKey].find(([, key]) => key === `credits:${org}:1`)![0];
     const session = fake.completeSession(sessionId);
-    await fake.sendEvent(hook, fake.event('checkout.session.completed', session));
-    await runDueJobs(app, ['stripe-event']);
+    if (delivered) {
+      await fake.sendEvent(hook, fake.event('checkout.session.completed', session));
+      await runDueJobs(app, ['stripe-event']);
+    }
     const chargeId = fake.objects.get(String(session.payment_intent))!.latest_charge as string;
-    return { org, session, chargeId };
+    return { org, session, sessionId, chargeId };
   }
 
   it('takes back the credits a refund paid for, as far as they are left, once per refund', async () => {
@@ -614,18 +617,8 @@ describe('buyCredits', () => {
   });
 
   it('grants a purchase first when its refund is applied before its completion, which then adds nothing', async () => {
-    const other = await createActors(app);
-    const org = other.organizationId;
-    const res = await app.gql<BuyAnswer, unknown>(
-      BUY,
-      { input: { organizationId: gid(org), amount: 2000, currency: 'USD' } },
-      { token: other.owner.token },
-    );
-    expect(res.data!.buyCredits.__typename).toBe('BuyCreditsPayload');
-    const sessionId = [...fake.createdWithKey].find(([, key]) => key === `credits:${org}:1`)![0];
     // Paid, and then half refunded, before the completion's event is applied.
-    const session = fake.completeSession(sessionId);
-    const chargeId = fake.objects.get(String(session.payment_intent))!.latest_charge as string;
+    const { org, session, sessionId, chargeId } = await bought(2000, { delivered: false });
     await fake.sendEvent(hook, fake.event('charge.refunded', fake.refundCharge(chargeId, 1000)));
     await runDueJobs(app, ['stripe-event']);
     expect(await balance(org)).toBe(1000n);

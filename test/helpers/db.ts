@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { connectDatabase, type Database, quoteIdent } from '../../src/platform/db.ts';
+import { MIGRATIONS_DIR } from '../../src/platform/migrate.ts';
 import { testServerUrl } from './env.ts';
 
 export interface TestDatabase extends Database {
@@ -69,4 +72,22 @@ export async function waitingForLock(
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error(`no statement with "${fragment}" waited for a lock within 10 s`);
+}
+
+/**
+ * Runs the part of migration `name` that begins at the line starting with `from` (its backfill)
+ * on `database`, whose schema the migrations already made: what the migration does to rows
+ * written before it.
+ */
+export async function runMigrationFrom(database: TestDatabase, name: string, from: string): Promise<void> {
+  const sql = await readFile(path.join(MIGRATIONS_DIR, name, 'migration.sql'), 'utf8');
+  const start = sql.indexOf(from);
+  if (start < 0) throw new Error(`migration ${name} has no line "${from}"`);
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  try {
+    await client.query(sql.slice(start));
+  } finally {
+    await client.end();
+  }
 }

@@ -3,16 +3,12 @@
  * claims approved before it, a takeover gets the organisation its audit line names, and a claim of
  * a venue nobody held keeps none.
  */
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { MIGRATIONS_DIR } from '../../src/platform/migrate.ts';
 import { createOrganization, createPerson } from '../factories/people.ts';
 import { createVenue } from '../factories/venues.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createTestDatabase, runMigrationFrom, type TestDatabase } from '../helpers/db.ts';
 
-const MIGRATION = path.join(MIGRATIONS_DIR, '20261221000010_venue_claims_taken_over_from', 'migration.sql');
+const MIGRATION = '20261221000010_venue_claims_taken_over_from';
 /** Where the migration's backfill begins: the column is already there in a test database. */
 const BACKFILL = '-- Takeovers approved before';
 
@@ -57,14 +53,7 @@ it('gives a takeover approved before the organisation its audit line names, and 
   const firstClaim = await approved(first.id, 'Menu and lease checked.');
   const takeover = await approved(buyer.id, `taken over from organisation ${holder.id}`);
 
-  const sql = await readFile(MIGRATION, 'utf8');
-  const client = new pg.Client({ connectionString: database.url });
-  await client.connect();
-  try {
-    await client.query(sql.slice(sql.indexOf(BACKFILL)));
-  } finally {
-    await client.end();
-  }
+  await runMigrationFrom(database, MIGRATION, BACKFILL);
 
   const taken = async (id: string) =>
     (await db.venueClaim.findUniqueOrThrow({ where: { id }, select: { takenOverFrom: true } })).takenOverFrom;

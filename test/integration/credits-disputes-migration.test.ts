@@ -4,16 +4,12 @@
  * (won) holds nothing and is marked won.
  */
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CREDITS_DISPUTE, grantCredits, refundCredits } from '../../src/domain/ledger/credits.ts';
 import { reverseTransfer } from '../../src/domain/ledger/transfer.ts';
-import { MIGRATIONS_DIR } from '../../src/platform/migrate.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createTestDatabase, runMigrationFrom, type TestDatabase } from '../helpers/db.ts';
 
-const MIGRATION = path.join(MIGRATIONS_DIR, '20261221000009_credits_disputes', 'migration.sql');
+const MIGRATION = '20261221000009_credits_disputes';
 /** Where the migration's backfill begins: the table is already there in a test database. */
 const BACKFILL = '-- Disputes taken back before';
 
@@ -49,14 +45,7 @@ it('keeps what each earlier dispute took, and a won one as won holding nothing',
   await disputed('dp_open', 1200);
   await reverseTransfer(db, { transferId: await disputed('dp_won', 800), reason: 'won' });
 
-  const sql = await readFile(MIGRATION, 'utf8');
-  const client = new pg.Client({ connectionString: database.url });
-  await client.connect();
-  try {
-    await client.query(sql.slice(sql.indexOf(BACKFILL)));
-  } finally {
-    await client.end();
-  }
+  await runMigrationFrom(database, MIGRATION, BACKFILL);
 
   const rows = await db.creditsDispute.findMany({ orderBy: { disputeId: 'asc' } });
   expect(

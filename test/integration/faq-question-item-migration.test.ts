@@ -5,16 +5,12 @@
  * words no ask has any more (a guest erased before).
  */
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { MIGRATIONS_DIR } from '../../src/platform/migrate.ts';
 import { createPerson } from '../factories/people.ts';
 import { createVenue } from '../factories/venues.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createTestDatabase, runMigrationFrom, type TestDatabase } from '../helpers/db.ts';
 
-const MIGRATION = path.join(MIGRATIONS_DIR, '20261220000001_faq_entries_question_item', 'migration.sql');
+const MIGRATION = '20261220000001_faq_entries_question_item';
 /** Where the migration's backfill begins: the columns are already there in a test database. */
 const BACKFILL = '-- The entries already written';
 
@@ -64,14 +60,7 @@ it('links an entry to the newest ask with its words, a reworded entry to none, a
   // A draft in the words of a guest erased before: no ask has them any more.
   await entry('Is Anna allowed her dog Bolacha?', 'question:anna dog bolacha');
 
-  const sql = await readFile(MIGRATION, 'utf8');
-  const client = new pg.Client({ connectionString: database.url });
-  await client.connect();
-  try {
-    await client.query(sql.slice(sql.indexOf(BACKFILL)));
-  } finally {
-    await client.end();
-  }
+  await runMigrationFrom(database, MIGRATION, BACKFILL);
 
   const linked = await db.venueFaqEntry.findMany({
     where: { venueId: venue.id },
