@@ -431,6 +431,16 @@ describe('buyCredits', () => {
     return { org, session, sessionId, chargeId };
   }
 
+  /** A dispute (needing a response) of `amount` cents of the purchase's charge, as Stripe sends it. */
+  const disputeOf = (purchase: Awaited<ReturnType<typeof bought>>, amount: number) => ({
+    id: `dp_${randomUUID()}`,
+    object: 'dispute',
+    payment_intent: String(purchase.session.payment_intent),
+    charge: purchase.chargeId,
+    amount,
+    status: 'needs_response',
+  });
+
   it('takes back the credits a refund paid for, as far as they are left, once per refund', async () => {
     const { org, chargeId } = await bought(2000);
     expect(await balance(org)).toBe(2000n);
@@ -514,7 +524,8 @@ describe('buyCredits', () => {
   });
 
   it('takes back disputed credits as far as they are left, and gives them back when the dispute is won', async () => {
-    const { org, session, chargeId } = await bought(2000);
+    const purchase = await bought(2000);
+    const { org } = purchase;
     await debitCredits(db(), {
       transferId: randomUUID(),
       organizationId: org,
@@ -524,14 +535,7 @@ describe('buyCredits', () => {
     });
     expect(await balance(org)).toBe(1500n);
 
-    const disputed = {
-      id: `dp_${randomUUID()}`,
-      object: 'dispute',
-      payment_intent: String(session.payment_intent),
-      charge: chargeId,
-      amount: 2000,
-      status: 'needs_response',
-    };
+    const disputed = disputeOf(purchase, 2000);
     // An inquiry first: no money withdrawn, nothing taken.
     await fake.sendEvent(
       hook,
@@ -566,15 +570,9 @@ describe('buyCredits', () => {
   });
 
   it('takes nothing for a dispute Stripe reported won before its opening was applied', async () => {
-    const { org, session, chargeId } = await bought(2000);
-    const disputed = {
-      id: `dp_${randomUUID()}`,
-      object: 'dispute',
-      payment_intent: String(session.payment_intent),
-      charge: chargeId,
-      amount: 2000,
-      status: 'needs_response',
-    };
+    const purchase = await bought(2000);
+    const { org } = purchase;
+    const disputed = disputeOf(purchase, 2000);
     // Closed as won first (Stripe does not promise order), then the opening arrives.
     await fake.sendEvent(hook, fake.event('charge.dispute.closed', { ...disputed, status: 'won' }));
     await runDueJobs(app, ['stripe-event']);
@@ -588,7 +586,8 @@ describe('buyCredits', () => {
   });
 
   it('takes back with a refund only what a dispute of the same purchase did not take', async () => {
-    const { org, session, chargeId } = await bought(2000);
+    const purchase = await bought(2000);
+    const { org, chargeId } = purchase;
     await grantCredits(db(), {
       transferId: randomUUID(),
       organizationId: org,
@@ -597,17 +596,7 @@ describe('buyCredits', () => {
       reason: 'given',
     });
     // Half the purchase disputed: 1,000 taken back.
-    await fake.sendEvent(
-      hook,
-      fake.event('charge.dispute.created', {
-        id: `dp_${randomUUID()}`,
-        object: 'dispute',
-        payment_intent: String(session.payment_intent),
-        charge: chargeId,
-        amount: 1000,
-        status: 'needs_response',
-      }),
-    );
+    await fake.sendEvent(hook, fake.event('charge.dispute.created', disputeOf(purchase, 1000)));
     await runDueJobs(app, ['stripe-event']);
     expect(await balance(org)).toBe(6000n);
     // The whole charge refunded: only the other 1,000 of the purchase go back.
