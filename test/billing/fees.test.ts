@@ -757,6 +757,11 @@ describe('bookings that were not honoured', () => {
     }
     const own = await bookingRow(db(), completed(w.venueId, { source: 'DASHBOARD' }));
     expect((await collectBookingFee(deps(), own.id)).accrued).toBe('no_fee:venue_own_booking');
+    // Its own staff booking through AGNT (their key, their chat) is the venue's own too.
+    for (const source of ['MCP', 'CHAT'] as const) {
+      const staffs = await bookingRow(db(), { ...completed(w.venueId, { source }), guestId: w.staffId });
+      expect((await collectBookingFee(deps(), staffs.id)).accrued).toBe('no_fee:venue_own_booking');
+    }
     expect(await db().bookingFee.count({ where: { organizationId: w.organizationId } })).toBe(0);
     expect(await payable(w.organizationId)).toBe(0n);
   });

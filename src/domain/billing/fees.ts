@@ -4,10 +4,13 @@
  *
  * The rules, in one place:
  * - A fee arises when a booking whose source is CHAT, MCP or A2A (made through AGNT) reaches
- *   COMPLETED. A DASHBOARD booking is the venue's own and costs nothing. A booking that ends any
- *   other way (cancelled by either side, declined, expired, no-show) costs nothing either: the
- *   venue got no guest from us. A venue no organisation has claimed is not charged (nobody to
- *   bill). The fee is worked out when it is accrued, from the organisation's plan at that moment.
+ *   COMPLETED. A DASHBOARD booking is the venue's own and costs nothing, and so is one whose guest
+ *   is a member of the venue's organisation (its people booking through AGNT: a key of theirs,
+ *   their own chat). A booking that ends any other way (cancelled by either side, declined,
+ *   expired, no-show) costs nothing either: the venue got no guest from us. A venue no
+ *   organisation held when the booking completed is not charged (nobody to bill); after a
+ *   takeover, the organisation that held it then owes it. The fee is worked out when it is
+ *   accrued, from the organisation's plan at that moment.
  * - Subscribed venues (an organisation with a venue plan in good standing, `isVenueSubscriber`)
  *   pay a referral percentage of the booking's value (FEE_REFERRAL_BPS, or the venue's own
  *   `referral_fee_bps`), rounded half up to a minor unit, never less than FEE_MIN_REFERRAL_MINOR;
@@ -123,9 +126,11 @@ export async function accrueBookingFee(deps: FeeDeps, bookingId: string): Promis
   const reason = noFeeReason(booking);
   if (reason) return { outcome: 'no_fee', reason };
   // The organisation that held the venue when the booking was completed owes it; none did (or it
-  // is gone): no fee.
-  const organizationId = await ownerAtCompletion(db, booking);
+  // is gone): no fee. One of its own people booking through AGNT (a key of theirs, their own
+  // chat) is the venue's own booking, as one made on the dashboard: nobody was referred.
+  const { owner: organizationId, member } = await ownerAtCompletion(db, booking);
   if (!organizationId) return { outcome: 'no_fee', reason: 'unclaimed_venue' };
+  if (member) return { outcome: 'no_fee', reason: 'venue_own_booking' };
   const standing = await planStanding(db, deps, organizationId, 'VENUE');
   const subscriber = isVenueSubscriber(standing);
   const currency = venueCurrency(deps.fees, booking.venue);
@@ -189,13 +194,22 @@ export function ownerAtCompletionSql(b: string): Prisma.Sql {
     WHERE v.id = ${alias}.venue_id)`;
 }
 
-/** Who owes the booking's fee (ownerAtCompletionSql), if that organisation still exists. */
-async function ownerAtCompletion(db: Db, booking: Booking): Promise<string | null> {
-  const [row] = await db.$queryRaw<{ owner: string | null }[]>`
-    SELECT o.id::text AS owner FROM bookings b
+/**
+ * Who owes the booking's fee (ownerAtCompletionSql), if that organisation still exists, and
+ * whether the guest is one of its members (a booking the venue's own people made for themselves).
+ */
+async function ownerAtCompletion(
+  db: Db,
+  booking: Booking,
+): Promise<{ owner: string | null; member: boolean }> {
+  const [row] = await db.$queryRaw<{ owner: string; member: boolean }[]>`
+    SELECT o.id::text AS owner,
+           EXISTS (SELECT 1 FROM memberships m WHERE m.organization_id = o.id AND m.user_id = b.guest_id)
+             AS member
+    FROM bookings b
     JOIN organizations o ON o.id = ${ownerAtCompletionSql('b')}
     WHERE b.id = ${booking.id}::uuid`;
-  return row?.owner ?? null;
+  return { owner: row?.owner ?? null, member: row?.member ?? false };
 }
 
 /** Why this booking earns no fee; null when it does. */
