@@ -426,6 +426,29 @@ describe("the venue's FAQ", () => {
   });
 });
 
+describe("the venue's FAQ and answers given to one guest", () => {
+  it('drafts no entry from answers staff wrote for one guest only, however often the question comes', async () => {
+    const venue = await world.venue({}, { ...FACTS, organizationId: fx.organizationId });
+    const venueId = venue.venue.id;
+    await askStaff(
+      venue,
+      'Can you keep a cake cold for us?',
+      'Yes Maria, we will keep it cold for your 8pm table.',
+      undefined,
+      false,
+    );
+    await askStaff(
+      venue,
+      'Could you keep our cake cold?',
+      'Of course Joao, bring it before 7.',
+      undefined,
+      false,
+    );
+    await compileVenueFaq(world.db, world.services.now());
+    expect(await world.db.venueFaqEntry.count({ where: { venueId } })).toBe(0);
+  });
+});
+
 describe("the venue's FAQ and an erased account", () => {
   it("shows another guest's words for a question the erased guest asked last, and drops an entry only they asked", async () => {
     const venue = await world.venue({}, { ...FACTS, organizationId: fx.organizationId });

@@ -76,6 +76,8 @@ async function compileOne(db: Db, venueId: string, now: Date): Promise<number> {
         venueId,
         kind: 'QUESTION',
         status: 'ANSWERED',
+        // Only answers staff said hold for every guest: one written to a guest may name them.
+        answerForAll: true,
         answer: { not: null },
         resolvedAt: { gt: new Date(now.getTime() - FAQ_WINDOW_DAYS * 86_400_000) },
       },
