@@ -3,7 +3,8 @@
  * webhook deliveries (with their attempts) after 30 days but never a pending one, public A2A tasks
  * without a booking after 7 days and a booking's after 180, recovered-job records after 90 days,
  * tool-call audits after 180 days.
- * Sign-in codes a day after they expired; refresh tokens only once their whole family (one
+ * Sign-in codes a day after they expired; confirmations and unordered delivery quotes 30 days after
+ * they expired, reminders 30 days after they were sent or cancelled; refresh tokens only once their whole family (one
  * sign-in) expired a day ago, so a rotated token of a live session is still known as reused.
  * Configured ones: Stripe and Lalamove events once applied, usage events once reported or
  * abandoned, chat messages once handled or ignored; never one still pending, failed or unbilled.
@@ -205,6 +206,80 @@ describe('data retention', () => {
     expect(await db.signInCode.count({ where: { email } })).toBe(1);
     expect(await db.refreshToken.count({ where: { userId: user.id } })).toBe(2);
     expect(again.refreshTokens).toBe(0);
+  });
+
+  it('deletes confirmations and unordered quotes 30 days after they expired, and reminders 30 days after they were sent or cancelled', async () => {
+    const db = app.services.db;
+    const now = app.clock.now();
+    const minute = 60_000;
+    const user = await db.user.create({ data: { email: `retention-${randomUUID()}@example.com` } });
+    const old = daysAgo(RETENTION_DAYS.confirmations, -minute);
+    const recent = daysAgo(RETENTION_DAYS.confirmations, minute);
+    const confirmation = (expiresAt: Date, quoteId: string | null = null) =>
+      db.confirmation.create({
+        data: {
+          userId: user.id,
+          quoteId,
+          tokenHash: randomUUID(),
+          expiresAt,
+          ...(quoteId
+            ? { priceTotal: '42000', currency: 'IDR' }
+            : { action: { tool: 'ask_venue', input: { text: 'Is the terrace open?' }, summary: 'Ask' } }),
+        },
+      });
+    await confirmation(old); // gone
+    const keptConfirmation = await confirmation(recent);
+    const quote = (expiresAt: Date) =>
+      db.deliveryQuote.create({
+        data: {
+          userId: user.id,
+          externalQuotationId: `q_${randomUUID()}`,
+          serviceType: 'MOTORCYCLE',
+          stops: [{ address: 'Rua das Flores 12' }, { address: 'Avenida da Liberdade 3' }],
+          priceTotal: '42000',
+          currency: 'IDR',
+          expiresAt,
+        },
+      });
+    const unordered = await quote(daysAgo(RETENTION_DAYS.deliveryQuotes, -minute)); // gone, with its confirmation
+    await confirmation(recent, unordered.id);
+    const ordered = await quote(daysAgo(RETENTION_DAYS.deliveryQuotes, -minute)); // kept: its order needs it
+    await db.deliveryOrder.create({
+      data: {
+        quoteId: ordered.id,
+        userId: user.id,
+        externalOrderId: `o_${randomUUID()}`,
+        status: 'COMPLETED',
+        priceTotal: '42000',
+        currency: 'IDR',
+      },
+    });
+    const fresh = await quote(daysAgo(RETENTION_DAYS.deliveryQuotes, minute)); // kept
+    const reminder = (fields: { sentAt?: Date; cancelledAt?: Date }) =>
+      db.reminder.create({
+        data: { userId: user.id, text: 'Call Ana about the biopsy', dueAt: daysAgo(60), ...fields },
+      });
+    await reminder({ sentAt: daysAgo(RETENTION_DAYS.reminders, -minute) }); // gone
+    await reminder({ cancelledAt: daysAgo(RETENTION_DAYS.reminders, -minute) }); // gone
+    const sentLately = await reminder({ sentAt: daysAgo(RETENTION_DAYS.reminders, minute) });
+    const due = await reminder({}); // not sent yet: kept, however old
+
+    const first = await pruneExpiredRecords(db, now, settings(), 1);
+    expect(first).toMatchObject({ deliveryQuotes: 1, reminders: 2 });
+    expect((await db.confirmation.findMany({ where: { userId: user.id } })).map((c) => c.id)).toEqual([
+      keptConfirmation.id,
+    ]);
+    expect((await db.deliveryQuote.findMany({ where: { userId: user.id } })).map((q) => q.id).sort()).toEqual(
+      [ordered.id, fresh.id].sort(),
+    );
+    expect((await db.reminder.findMany({ where: { userId: user.id } })).map((r) => r.id).sort()).toEqual(
+      [sentLately.id, due.id].sort(),
+    );
+    expect(await pruneExpiredRecords(db, now, settings())).toMatchObject({
+      confirmations: 0,
+      deliveryQuotes: 0,
+      reminders: 0,
+    });
   });
 
   it('deletes invitations to join an organisation 90 days after they were sent, answered or not', async () => {

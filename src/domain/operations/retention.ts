@@ -16,6 +16,11 @@
  * - Invitations to join an organisation, with their emails: 90 days after they were sent (or last
  *   renewed); each can be accepted for 14 days, and an answered or lapsed one is history.
  * - Sign-in codes: a day after they expired (used or not; an expired code signs nobody in).
+ * - Confirmations (a delivery's price, a held tool call and what it was asked with): 30 days after
+ *   they expired (each lives 30 minutes; a message that released one is kept as long).
+ * - Delivery quotes never ordered (their stops are the person's addresses): 30 days after they
+ *   expired. An ordered quote stays with its order.
+ * - Reminders sent or cancelled (their text is the person's): 30 days after.
  * - Refresh tokens: a day after the last token of their family (one sign-in) expired. Not
  *   sooner: a rotated token is kept while its family lives, so that presenting it again is
  *   recognised as reuse and ends the session. Ended sessions themselves are kept in Redis with
@@ -59,6 +64,12 @@ export const RETENTION_DAYS = {
   invitations: 90,
   /** After expiry. */
   signInCodes: 1,
+  /** After expiry. */
+  confirmations: 30,
+  /** Never ordered; after expiry. */
+  deliveryQuotes: 30,
+  /** After sent or cancelled. */
+  reminders: 30,
   /** After the family's last token expired. */
   refreshTokenFamilies: 1,
 } as const;
@@ -83,6 +94,9 @@ export interface RetentionResult {
   toolCalls: number;
   invitations: number;
   signInCodes: number;
+  confirmations: number;
+  deliveryQuotes: number;
+  reminders: number;
   refreshTokens: number;
   providerEvents: number;
   usageEvents: number;
@@ -145,6 +159,25 @@ export async function pruneExpiredRecords(
     'sign_in_codes',
     Prisma.sql`expires_at < ${before(RETENTION_DAYS.signInCodes)}`,
   );
+  // A quote's confirmations go with it (ON DELETE CASCADE); the rest are the actions held.
+  const confirmations = await prune(
+    'confirmations',
+    Prisma.sql`expires_at < ${before(RETENTION_DAYS.confirmations)}`,
+  );
+  const deliveryQuotes = await prune(
+    'delivery_quotes',
+    Prisma.sql`expires_at < ${before(RETENTION_DAYS.deliveryQuotes)}
+      AND NOT EXISTS (SELECT 1 FROM delivery_orders o WHERE o.quote_id = delivery_quotes.id)`,
+  );
+  // By their partial indexes, one statement each.
+  const remindersSent = await prune(
+    'reminders',
+    Prisma.sql`sent_at IS NOT NULL AND sent_at < ${before(RETENTION_DAYS.reminders)}`,
+  );
+  const remindersCancelled = await prune(
+    'reminders',
+    Prisma.sql`cancelled_at IS NOT NULL AND cancelled_at < ${before(RETENTION_DAYS.reminders)}`,
+  );
   // Whole families only (see the top of this file); a batch is a number of families. The one
   // delete that reads every row (in family order, by refresh_tokens_family_id_idx): whether a
   // family expired whole is known only from all its tokens, and an index on expiry does not
@@ -182,6 +215,9 @@ export async function pruneExpiredRecords(
     toolCalls,
     invitations,
     signInCodes,
+    confirmations,
+    deliveryQuotes,
+    reminders: remindersSent + remindersCancelled,
     refreshTokens,
     providerEvents,
     usageEvents,
