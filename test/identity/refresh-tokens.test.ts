@@ -31,6 +31,19 @@ afterAll(async () => {
   await f?.close();
 });
 
+/** Waits (at most 10 s) until a statement of this database is in pg_sleep. */
+async function sleeping(db: IdentityFixture['db']): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const rows = await db.$queryRawUnsafe<unknown[]>(
+      `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'`,
+    );
+    if (rows.length) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error('no statement slept within 10 s');
+}
+
 async function newSession() {
   const { user } = await findOrCreateUserByEmail(f.db, uniqueEmail());
   const token = await issueRefreshToken(f.db, {
@@ -107,6 +120,34 @@ describe('refresh tokens', () => {
     const family = await f.db.refreshToken.findMany({ where: { familyId: token.familyId } });
     expect(family).toHaveLength(2);
     expect(family.every((t) => t.revokedAt !== null)).toBe(true);
+  });
+
+  it('sign out while a rotation is writing its successor: the successor is revoked too', async () => {
+    const { token } = await newSession();
+    const next = (await rotateRefreshToken(deps, token.token)).refreshToken;
+    // The rotation of `next` is held between claiming `next` and storing its successor.
+    await f.db.$executeRawUnsafe(`
+      CREATE FUNCTION slow_successor() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.family_id = '${token.familyId}'::uuid THEN PERFORM pg_sleep(0.4); END IF;
+        RETURN NEW;
+      END $$`);
+    await f.db.$executeRawUnsafe(
+      'CREATE TRIGGER slow_successor BEFORE INSERT ON refresh_tokens FOR EACH ROW EXECUTE FUNCTION slow_successor()',
+    );
+    try {
+      const rotating = rotateRefreshToken(deps, next.token);
+      await sleeping(f.db);
+      await expect(revokeRefreshToken(deps, next.token)).resolves.toEqual({ revoked: true });
+      const successor = (await rotating).refreshToken;
+      await expect(rotateRefreshToken(deps, successor.token)).rejects.toThrow(/revoked/);
+      const family = await f.db.refreshToken.findMany({ where: { familyId: token.familyId } });
+      expect(family).toHaveLength(3);
+      expect(family.every((t) => t.revokedAt !== null)).toBe(true);
+    } finally {
+      await f.db.$executeRawUnsafe('DROP TRIGGER slow_successor ON refresh_tokens');
+      await f.db.$executeRawUnsafe('DROP FUNCTION slow_successor()');
+    }
   });
 
   it('refuse expired, unknown and malformed tokens', async () => {

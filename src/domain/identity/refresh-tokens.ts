@@ -12,11 +12,17 @@
  *
  * A family is a session: its access tokens carry the family id (`sid`), and revoking the family,
  * by signing out or by reuse, also ends the session for them (RevokedSessions).
+ *
+ * A rotation and a revocation of one family take turns (`underFamilyLocks`, a transaction-scoped
+ * lock per family, taken before anything is read): a revocation's UPDATE then starts after the
+ * rotation committed, so it sees, and revokes, the successor the rotation issued. Without it, a
+ * revocation that started while a rotation was writing could miss that successor, and the session
+ * would live on once its access tokens' end was forgotten.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Config } from '../../config/index.ts';
 import type { User } from '../../generated/prisma/client.ts';
-import type { Db, DbOrTx } from '../../platform/db.ts';
+import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { AuthenticationError } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { type IssuedAccessToken, issueAccessToken } from './access-tokens.ts';
@@ -88,6 +94,7 @@ export async function rotateRefreshToken(deps: RefreshTokenDeps, token: string):
   // The loser's UPDATE waits for the winner's transaction, so by the time it revokes the family
   // below, the winner's new token is committed and is revoked too.
   const successor = await deps.db.$transaction(async (tx) => {
+    await lockFamilies(tx, [row.familyId]);
     const claimed = await tx.refreshToken.updateMany({
       where: { id: row.id, rotatedAt: null, revokedAt: null },
       data: { rotatedAt: now },
@@ -124,10 +131,12 @@ export async function revokeRefreshToken(
 ): Promise<{ revoked: boolean }> {
   const row = await findToken(deps.db, token);
   if (!row) return { revoked: false };
-  const result = await deps.db.refreshToken.updateMany({
-    where: { familyId: row.familyId, revokedAt: null },
-    data: { revokedAt: deps.now?.() ?? new Date() },
-  });
+  const result = await underFamilyLocks(deps.db, [row.familyId], (tx) =>
+    tx.refreshToken.updateMany({
+      where: { familyId: row.familyId, revokedAt: null },
+      data: { revokedAt: deps.now?.() ?? new Date() },
+    }),
+  );
   // Even when the family was already revoked: ending a session twice is harmless, and it renews
   // the entry if the first ending was only remembered by a process that has since gone.
   await deps.sessions.revoke(row.familyId);
@@ -148,10 +157,11 @@ export async function revokeAllRefreshTokens(
     distinct: ['familyId'],
     select: { familyId: true },
   });
-  const result = await deps.db.refreshToken.updateMany({
-    where: { userId, revokedAt: null },
-    data: { revokedAt: now },
-  });
+  const result = await underFamilyLocks(
+    deps.db,
+    live.map((f) => f.familyId),
+    (tx) => tx.refreshToken.updateMany({ where: { userId, revokedAt: null }, data: { revokedAt: now } }),
+  );
   for (const { familyId } of live) await deps.sessions.revoke(familyId);
   return result.count;
 }
@@ -177,13 +187,28 @@ async function revokeFamily(
   now: Date,
   reason: string,
 ): Promise<void> {
-  const result = await deps.db.refreshToken.updateMany({
-    where: { familyId, revokedAt: null },
-    data: { revokedAt: now },
-  });
+  const result = await underFamilyLocks(deps.db, [familyId], (tx) =>
+    tx.refreshToken.updateMany({ where: { familyId, revokedAt: null }, data: { revokedAt: now } }),
+  );
   await deps.sessions.revoke(familyId);
   deps.logger.warn(
     { 'auth.refreshFamily': familyId, 'auth.revoked': result.count, 'auth.reason': reason },
     'refresh token reuse: revoked the whole token family',
   );
+}
+
+/** Takes the families' locks, in one order (no two callers wait on each other), till `tx` ends. */
+async function lockFamilies(tx: Tx, familyIds: readonly string[]): Promise<void> {
+  for (const familyId of [...new Set(familyIds)].sort()) {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`refresh-family:${familyId}`}, 0))`;
+  }
+}
+
+/** Runs `run` holding the families' locks: in a transaction of its own, or in `db`'s when it is one. */
+function underFamilyLocks<T>(db: DbOrTx, familyIds: readonly string[], run: (tx: Tx) => Promise<T>): Promise<T> {
+  const inLock = async (tx: Tx) => {
+    await lockFamilies(tx, familyIds);
+    return run(tx);
+  };
+  return '$transaction' in db ? db.$transaction(inLock) : inLock(db);
 }
