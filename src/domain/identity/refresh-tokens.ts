@@ -205,7 +205,11 @@ async function lockFamilies(tx: Tx, familyIds: readonly string[]): Promise<void>
 }
 
 /** Runs `run` holding the families' locks: in a transaction of its own, or in `db`'s when it is one. */
-function underFamilyLocks<T>(db: DbOrTx, familyIds: readonly string[], run: (tx: Tx) => Promise<T>): Promise<T> {
+function underFamilyLocks<T>(
+  db: DbOrTx,
+  familyIds: readonly string[],
+  run: (tx: Tx) => Promise<T>,
+): Promise<T> {
   const inLock = async (tx: Tx) => {
     await lockFamilies(tx, familyIds);
     return run(tx);
