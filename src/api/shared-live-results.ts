@@ -117,8 +117,11 @@ export interface LiveDelivery {
   next(payloadText: string): boolean;
 }
 
-/** Whether each document (parsed once and cached by Yoga) may share its results. */
-const shareableDocuments = new WeakMap<DocumentNode, boolean>();
+/**
+ * Whether each operation of each document (parsed once and cached by Yoga) may share its results:
+ * by operation name, since one document may hold several operations that select differently.
+ */
+const shareableDocuments = new WeakMap<DocumentNode, Map<string, boolean>>();
 
 export function sharedLiveResults(): Plugin {
   return {
@@ -180,10 +183,16 @@ async function subscribeShared(args: ExecutionArgs) {
 }
 
 function isShareable(document: DocumentNode, operationName: string | null | undefined): boolean {
-  const known = shareableDocuments.get(document);
+  let operations = shareableDocuments.get(document);
+  if (!operations) {
+    operations = new Map();
+    shareableDocuments.set(document, operations);
+  }
+  const name = operationName ?? '';
+  const known = operations.get(name);
   if (known !== undefined) return known;
   const shareable = judge(document, operationName);
-  shareableDocuments.set(document, shareable);
+  operations.set(name, shareable);
   return shareable;
 }
 

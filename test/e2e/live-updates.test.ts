@@ -18,7 +18,7 @@ import { generateSigningKey } from '../../src/domain/identity/signing-keys.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { graphql } from '../generated/gql.ts';
 import { member, rawId, startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
-import { accessToken, person } from '../helpers/authz.ts';
+import { accessToken, apiKey, person } from '../helpers/authz.ts';
 import type { TestDatabase } from '../helpers/db.ts';
 import { FAST_WORKER_ENV, secondConnection, waitFor } from '../helpers/jobs.ts';
 import { openSse, parseSseEvent } from '../helpers/sse.ts';
@@ -704,6 +704,45 @@ describe('one socket with two subscriptions to the same changes', () => {
   });
 });
 
+describe('one document holding two subscriptions', () => {
+  it('judges each on its own: one that reads per viewer is not shared because the other may be', async () => {
+    const venue = await newVenue();
+    const owner = await person(api, venue.organizationId, 'OWNER');
+    const staff = await person(api, venue.organizationId, 'STAFF');
+    const key = await apiKey(api, venue.organizationId, owner.userId, ['read']);
+    const document = `
+      subscription Feed($venueId: ID!) { bookingChanged(venueId: $venueId) { id status } }
+      subscription Moves($venueId: ID!) { bookingChanged(venueId: $venueId) { id allowedTransitions } }`;
+    const watcher = await rawSubscriber(api, staff.token);
+    const reader = await rawSubscriber(api, key.secret);
+    // The shareable one first; then a person and a read-only key ask for the moves.
+    watcher.subscribe('feed', document, { venueId: venue.gid }, 'Feed');
+    watcher.subscribe('moves', document, { venueId: venue.gid }, 'Moves');
+    reader.subscribe('moves', document, { venueId: venue.gid }, 'Moves');
+    await subscribedBy(venueChannel(venue), 1);
+
+    const booking = await book(apiB, (await guest()).token, venue, { startsAt: at('19:00') });
+    await waitFor(
+      async () =>
+        watcher.nexts('feed').length === 1 &&
+        watcher.nexts('moves').length === 1 &&
+        reader.nexts('moves').length === 1,
+      'all heard the booking',
+    );
+    const moves = (payload: unknown) =>
+      (payload as { data: { bookingChanged: { allowedTransitions: string[] } } }).data.bookingChanged
+        .allowedTransitions;
+    expect(moves(watcher.nexts('moves')[0]).length).toBeGreaterThan(0);
+    // A read-only key moves nothing, whoever heard the booking first.
+    expect(moves(reader.nexts('moves')[0])).toEqual([]);
+    expect(watcher.nexts('feed')).toEqual([
+      { data: { bookingChanged: { id: booking.id, status: 'REQUESTED' } } },
+    ]);
+    watcher.close();
+    reader.close();
+  });
+});
+
 /** A bare graphql-transport-ws connection, for what the server writes on it message by message. */
 async function rawSubscriber(app: TestApp, token: string) {
   const socket = new WebSocket(`${app.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
@@ -713,8 +752,8 @@ async function rawSubscriber(app: TestApp, token: string) {
   socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
   await waitFor(async () => messages.some((m) => m.type === 'connection_ack'), 'acknowledged');
   return {
-    subscribe: (id: string, query: string, variables: Record<string, unknown>) =>
-      socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query, variables } })),
+    subscribe: (id: string, query: string, variables: Record<string, unknown>, operationName?: string) =>
+      socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query, variables, operationName } })),
     complete: (id: string) => socket.send(JSON.stringify({ id, type: 'complete' })),
     /** The payloads of the `next` messages of subscription `id`, in order. */
     nexts: (id: string) => messages.filter((m) => m.type === 'next' && m.id === id).map((m) => m.payload),
