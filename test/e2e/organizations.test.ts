@@ -1,6 +1,8 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from '../generated/gql.ts';
 import { member, rawId, startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
+import { waitingForLock } from '../helpers/db.ts';
 
 const CreateOrganization = graphql(`
   mutation CreateOrganization($name: String!) {
@@ -279,6 +281,44 @@ describe('organisations', () => {
       where: { organizationId: rawId(organizationId), role: 'OWNER' },
     });
     expect(owners).toBe(1);
+  });
+
+  it('refuses an admin changing or removing a member who was made an owner meanwhile', async () => {
+    const owner = await app.signIn();
+    const created = await app.gql(CreateOrganization, { name: 'Meanwhile Bar' }, { token: owner.token });
+    const organizationId = member(created.data?.createOrganization, 'OrganizationPayload', created)
+      .organization.id;
+    const admin = await joinByInvitation(owner, organizationId, uniqueEmail('admin'), 'ADMIN');
+    const rising = await joinByInvitation(owner, organizationId, uniqueEmail('rising'), 'ADMIN');
+    const id = rawId(rising.membershipId);
+    for (const attempt of [
+      () =>
+        app.gql(
+          ChangeMemberRole,
+          { membershipId: rising.membershipId, role: 'STAFF' },
+          { token: admin.token },
+        ),
+      () => app.gql(RemoveMember, { membershipId: rising.membershipId }, { token: admin.token }),
+    ]) {
+      // The owner's promotion holds the member's row while the admin's request reads them as ADMIN.
+      const promotion = new pg.Client({ connectionString: app.database.url });
+      await promotion.connect();
+      try {
+        await promotion.query('BEGIN');
+        await promotion.query(`UPDATE memberships SET role = 'OWNER' WHERE id = $1`, [id]);
+        const answer = attempt();
+        await waitingForLock(app.services.db, 'memberships');
+        await promotion.query('COMMIT');
+        const body = (await answer).body as { data: Record<string, { __typename: string }> };
+        expect(Object.values(body.data)[0]?.__typename, JSON.stringify(body)).toBe('ConflictError');
+      } finally {
+        await promotion.end();
+      }
+      expect(await app.services.db.membership.findUniqueOrThrow({ where: { id } })).toMatchObject({
+        role: 'OWNER',
+      });
+      await app.services.db.membership.update({ where: { id }, data: { role: 'ADMIN' } });
+    }
   });
 
   it("narrows an admin's keys when they are demoted, and revokes them when they are removed", async () => {

@@ -61,8 +61,19 @@ export async function changeMemberRole(
 
   return db.$transaction(async (tx) => {
     if (membership.role === 'OWNER') await keepAnotherOwner(tx, membership.organizationId, membership.id);
-    return tx.membership.update({ where: { id: membership.id }, data: { role: parsed.role } });
+    // Only from the role the rules above were applied to: promoted or demoted meanwhile, the
+    // member is judged again.
+    const changed = await tx.membership.updateMany({
+      where: { id: membership.id, role: membership.role },
+      data: { role: parsed.role },
+    });
+    if (changed.count !== 1) throw roleChangedMeanwhile();
+    return tx.membership.findUniqueOrThrow({ where: { id: membership.id } });
   });
+}
+
+function roleChangedMeanwhile(): ConflictError {
+  return new ConflictError("The member's role changed meanwhile, or they left: look again");
 }
 
 /**
@@ -81,7 +92,9 @@ export async function removeMember(db: Db, access: Access, input: { membershipId
   }
   return db.$transaction(async (tx) => {
     if (membership.role === 'OWNER') await keepAnotherOwner(tx, membership.organizationId, membership.id);
-    await tx.membership.delete({ where: { id: membership.id } });
+    // Only in the role the rules above were applied to (see changeMemberRole).
+    const removed = await tx.membership.deleteMany({ where: { id: membership.id, role: membership.role } });
+    if (removed.count !== 1) throw roleChangedMeanwhile();
     await tx.apiKey.updateMany({
       where: { organizationId: membership.organizationId, createdById: membership.userId, revokedAt: null },
       data: { revokedAt: new Date() },
