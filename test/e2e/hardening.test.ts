@@ -522,6 +522,28 @@ describe('introspection and field suggestions', () => {
     expect(types.map((t) => t.name)).toEqual(expect.arrayContaining(['Organization', 'ApiKey', 'User']));
   });
 
+  it('answers every variant of the introspection query, and refuses one nested to multiply its answer', async () => {
+    for (const options of [
+      {},
+      { descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, schemaDescription: true },
+      { inputValueDeprecation: true, oneOf: true },
+    ]) {
+      const response = await app.gql(getIntrospectionQuery(options));
+      expect(response.errors, JSON.stringify(response.body)).toBeUndefined();
+    }
+    // Introspection is exempt from the depth and cost limits; graphql-js's own rule bounds how
+    // deep its lists nest, so a query whose answer multiplies at every level is refused.
+    for (const nested of [
+      `{ __schema { types { ${'possibleTypes { interfaces { '.repeat(6)}name${' } }'.repeat(6)} } } }`,
+      '{ __type(name: "User") { fields { type { fields { type { fields { name } } } } } } }',
+      'query { __schema { types { ...T } } } fragment T on __Type { fields { type { ...F } } } fragment F on __Type { interfaces { possibleTypes { name } } }',
+    ]) {
+      const refused = await app.gql(nested);
+      expect(refused.data, nested).toBeUndefined();
+      expect(refused.errors?.[0]?.message).toBe('Maximum introspection depth exceeded');
+    }
+  });
+
   it('names nothing of the schema in suggestions when introspection is off', async () => {
     const mistakes: [string, string, Record<string, unknown>?][] = [
       ['an unknown field', '{ viewr { id } }'],
