@@ -52,6 +52,14 @@ const RemoveMember = graphql(`
   }
 `);
 
+const ChangeRole = graphql(`
+  mutation LiveChangeMemberRole($membershipId: ID!, $role: MembershipRole!) {
+    changeMemberRole(input: { membershipId: $membershipId, role: $role }) {
+      __typename
+    }
+  }
+`);
+
 const CreateBooking = graphql(`
   mutation LiveCreateBooking($input: CreateBookingInput!) {
     createBooking(input: $input) {
@@ -635,6 +643,49 @@ describe('a team listening with the same selection', () => {
     }
     colleagueFeed.stop();
     elsewhereFeed.stop();
+  });
+});
+
+describe('a member whose role changes while listening', () => {
+  it('is ended with FORBIDDEN at the next change, to listen again under the new role; the others go on', async () => {
+    const venue = await newVenue();
+    const owner = await person(api, venue.organizationId, 'OWNER');
+    const [demoted, colleague] = await Promise.all([
+      person(api, venue.organizationId, 'ADMIN'),
+      person(api, venue.organizationId, 'STAFF'),
+    ]);
+    const diner = await guest();
+    const demotedFeed = wsSubscribe(wsClient(api, demoted.token), TeamFeed, { venueId: venue.gid });
+    const colleagueFeed = wsSubscribe(wsClient(api, colleague.token), TeamFeed, { venueId: venue.gid });
+    await subscribedBy(venueChannel(venue), 1);
+    const first = await book(apiB, diner.token, venue, { startsAt: at('19:00') });
+    for (const feed of [demotedFeed, colleagueFeed]) {
+      expect((await feed.next(EVENT_TIMEOUT_MS)).data?.bookingChanged).toMatchObject({ id: first.id });
+    }
+
+    const changed = await apiB.gql(
+      ChangeRole,
+      { membershipId: globalId('Membership', demoted.membershipId), role: 'STAFF' },
+      { token: owner.token },
+    );
+    expect(changed.data?.changeMemberRole.__typename, JSON.stringify(changed.body)).toBe('MembershipPayload');
+    const second = await book(apiB, diner.token, venue, { startsAt: at('19:30') });
+    expect(await demotedFeed.next(EVENT_TIMEOUT_MS)).toEqual({
+      data: null,
+      errors: [expect.objectContaining({ path: ['bookingChanged'], extensions: { code: 'FORBIDDEN' } })],
+    });
+    expect(await demotedFeed.ended()).toMatch(/^complete|stream closed$/);
+    expect((await colleagueFeed.next(EVENT_TIMEOUT_MS)).data?.bookingChanged).toMatchObject({
+      id: second.id,
+    });
+    colleagueFeed.stop();
+    await subscribedBy(venueChannel(venue), 0);
+    // Subscribed again, as staff now, they hear the next change.
+    const again = wsSubscribe(wsClient(api, demoted.token), TeamFeed, { venueId: venue.gid });
+    await subscribedBy(venueChannel(venue), 1);
+    const third = await book(apiB, (await guest()).token, venue, { startsAt: at('20:00') });
+    expect((await again.next(EVENT_TIMEOUT_MS)).data?.bookingChanged).toMatchObject({ id: third.id });
+    again.stop();
   });
 });
 

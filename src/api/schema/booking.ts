@@ -3,7 +3,7 @@ import { FeedbackNotOpenError } from '../../domain/bookings/feedback.ts';
 import { type BookingChangedPayload, bookingTopics } from '../../domain/bookings/live-events.ts';
 import { ANY_ROLE } from '../../domain/organizations/access.ts';
 import { PaymentRequiredError } from '../../domain/usage/paid-calls.ts';
-import type { BookingStatus as BookingStatusValue } from '../../generated/prisma/enums.ts';
+import type { BookingStatus as BookingStatusValue, MembershipRole } from '../../generated/prisma/enums.ts';
 import { NotAllowedError, NotFoundError, RateLimitedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
@@ -432,6 +432,25 @@ export function whileAllowed(
   };
 }
 
+/**
+ * Whether the subscriber still holds one of `roles` in `organizationId` (null: none may), and the
+ * very role its subscription started with: the subscription's context keeps the roles read then,
+ * and its fields are judged by them, so a member demoted (or promoted) since is ended with
+ * FORBIDDEN, to subscribe again under the new role. Platform admins always may.
+ */
+export async function stillInRole(
+  ctx: Context,
+  organizationId: string | null,
+  roles: readonly MembershipRole[],
+): Promise<boolean> {
+  // On a fresh reading of the memberships.
+  const access = ctx.domain.organizations.createAccess(ctx.actor);
+  if (access.isPlatformAdmin) return true;
+  if (organizationId === null) return false;
+  const [now, then] = await Promise.all([access.roleIn(organizationId), ctx.access.roleIn(organizationId)]);
+  return now !== null && roles.includes(now) && now === then;
+}
+
 /** The booking an event is about, or FORBIDDEN once the subscriber lost the right to read it. */
 function loadEventBooking(query: object, payload: unknown, ctx: Context) {
   if (payload === REVOKED) throw new NotAllowedError();
@@ -446,13 +465,10 @@ builder.subscriptionField('bookingChanged', (t) =>
     authScopes: (_root, args) => ({ venueRole: { venueId: args.venueId.id, roles: ANY_ROLE } }),
     subscribe: (_root, args, ctx) =>
       whileAllowed(ctx.services.pubsub.subscribe(bookingTopics.venue(args.venueId.id)), () =>
-        ctx.liveAccess.allowed(ctx.actor, `venue:${args.venueId.id}`, async () => {
-          // The `venueRole` scope again, on a fresh reading of the memberships.
-          const access = ctx.domain.organizations.createAccess(ctx.actor);
-          if (access.isPlatformAdmin) return true;
-          const organizationId = await ctx.domain.venues.organizationOfVenue(args.venueId.id);
-          return organizationId !== null && access.has(organizationId, ANY_ROLE);
-        }),
+        ctx.liveAccess.allowed(ctx.actor, `venue:${args.venueId.id}`, async () =>
+          // The `venueRole` scope again.
+          stillInRole(ctx, await ctx.domain.venues.organizationOfVenue(args.venueId.id), ANY_ROLE),
+        ),
       ),
     resolve: (query, payload, _args, ctx) => loadEventBooking(query, payload, ctx),
   }),
@@ -469,11 +485,16 @@ builder.subscriptionField('booking', (t) =>
         ctx.liveAccess.allowed(ctx.actor, `booking:${args.id.id}`, async () => {
           // The `seesBooking` scope again, on a fresh reading of the memberships.
           try {
-            await ctx.domain.bookings.requireBooking(
-              ctx.domain.organizations.createAccess(ctx.actor),
-              args.id.id,
-            );
-            return true;
+            const access = ctx.domain.organizations.createAccess(ctx.actor);
+            const booking = await ctx.domain.bookings.requireBooking(access, args.id.id);
+            // One of the venue's team, in the role it started with (the guest has none there).
+            const organizationId = await ctx.domain.venues.organizationOfVenue(booking.venueId);
+            if (access.isPlatformAdmin || organizationId === null) return true;
+            const [now, then] = await Promise.all([
+              access.roleIn(organizationId),
+              ctx.access.roleIn(organizationId),
+            ]);
+            return now === then;
           } catch (error) {
             if (error instanceof NotFoundError) return false;
             throw error;

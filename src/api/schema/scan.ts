@@ -3,7 +3,7 @@ import type { DraftField, ScanReport, Score } from '../../domain/scan/report.ts'
 import { LANES, lanesOf, type ScanProgressPayload, scanAtStep, scanTopic } from '../../domain/scan/scans.ts';
 import { NotAllowedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
-import { REVOKED, whileAllowed } from './booking.ts';
+import { REVOKED, stillInRole, whileAllowed } from './booking.ts';
 import { describedEnum } from './enums.ts';
 import { mutation } from './mutation.ts';
 import { Organization } from './organization.ts';
@@ -282,11 +282,9 @@ builder.subscriptionField('scanProgress', (t) =>
       managersOf(await ctx.domain.scan.organizationOfScan(args.scanId.id)),
     subscribe: (_root, args, ctx) =>
       whileAllowed(ctx.services.pubsub.subscribe(scanTopic(args.scanId.id)), () =>
-        ctx.liveAccess.allowed(ctx.actor, `scan:${args.scanId.id}`, async () => {
-          const access = ctx.domain.organizations.createAccess(ctx.actor);
-          const organizationId = await ctx.domain.scan.organizationOfScan(args.scanId.id);
-          return organizationId !== null && access.has(organizationId, MANAGERS);
-        }),
+        ctx.liveAccess.allowed(ctx.actor, `scan:${args.scanId.id}`, async () =>
+          stillInRole(ctx, await ctx.domain.scan.organizationOfScan(args.scanId.id), MANAGERS),
+        ),
       ),
     resolve: async (query, payload, _args, ctx) => {
       if (payload === REVOKED) throw new NotAllowedError();
