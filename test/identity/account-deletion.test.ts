@@ -9,6 +9,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureConsumerAgent } from '../../src/domain/agents/agents.ts';
 import { purgeDeletedUsers } from '../../src/domain/erasure/purge.ts';
 import { buildTasteGraph } from '../../src/domain/graph/build.ts';
 import { ACCOUNT_PURGE_AFTER_DAYS, restoreAccount } from '../../src/domain/identity/account-deletion.ts';
@@ -310,6 +311,49 @@ describe('deleting an account', () => {
       },
     });
 
+    // The booking's history in their words: a change with their reason, a cancellation's reason.
+    await db.bookingTransition.createMany({
+      data: [
+        {
+          bookingId: me.bookingId,
+          fromStatus: 'CONFIRMED',
+          toStatus: 'CONFIRMED',
+          actorKind: 'guest',
+          actorId: me.userId,
+          reason: 'changed party size 2 → 3 (my sister Ana is coming)',
+        },
+        {
+          bookingId: me.bookingId,
+          fromStatus: 'CONFIRMED',
+          toStatus: 'CONFIRMED',
+          actorKind: 'guest',
+          actorId: me.userId,
+          reason: 'my mother is in hospital in Porto',
+        },
+        {
+          bookingId: me.bookingId,
+          fromStatus: 'CONFIRMED',
+          toStatus: 'CONFIRMED',
+          actorKind: 'venue',
+          reason: 'table 4 instead',
+        },
+      ],
+    });
+    // Their own agent, named by them, with their phone as its contact.
+    const agent = await ensureConsumerAgent(db, app.services.keyring, me.userId);
+    const dna = agent.dna as { persona: Record<string, unknown> };
+    await db.agent.update({
+      where: { id: agent.id },
+      data: {
+        name: 'Ines helper',
+        dna: {
+          ...dna,
+          persona: { ...dna.persona, name: 'Ines helper' },
+          escalationContact: { name: 'Ines Costa', email: me.email, phone: '+351912345678' },
+        },
+      },
+    });
+
     const answer = await app.gql(DELETE, { confirm: 'DELETE' }, { token: me.token });
     expect(answer.data, JSON.stringify(answer.body)).toMatchObject({
       deleteAccount: { __typename: 'DeleteAccountPayload' },
@@ -385,6 +429,25 @@ describe('deleting an account', () => {
     // The owner's record alone speaks of pets now: no conflict is left to block its answer.
     expect(await db.venueFactConflict.count({ where: { venueId: me.venueId, key: 'pets' } })).toBe(0);
     expect(await db.sessionSummary.count({ where })).toBe(0);
+    // What changed stays in the booking's history; their words go, the venue's stay.
+    const history = await db.bookingTransition.findMany({
+      where: { bookingId: me.bookingId, fromStatus: 'CONFIRMED', toStatus: 'CONFIRMED' },
+      orderBy: { reason: 'asc' },
+      select: { actorKind: true, reason: true },
+    });
+    expect(history).toEqual(
+      expect.arrayContaining([
+        { actorKind: 'guest', reason: 'changed party size 2 → 3' },
+        { actorKind: 'guest', reason: null },
+        { actorKind: 'venue', reason: 'table 4 instead' },
+      ]),
+    );
+    expect(JSON.stringify(history)).not.toMatch(/Ana|Porto/);
+    // Their agent, retired, keeps neither the name they gave it nor their contact.
+    const retired = await db.agent.findUniqueOrThrow({ where: { id: agent.id } });
+    expect(retired).toMatchObject({ status: 'RETIRED', name: 'AGNT' });
+    expect(retired.dna).toMatchObject({ persona: { name: 'AGNT' }, escalationContact: null });
+    expect(JSON.stringify(retired.dna)).not.toMatch(/Ines|351912345678/);
     // Kept: the money's record.
     expect(await db.llmUsage.count({ where })).toBe(1);
 

@@ -83,6 +83,16 @@ async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
   // received names a "Guest" and carries no notes.
   await tx.$executeRaw`
     UPDATE bookings SET notes = NULL, special_requests = NULL WHERE guest_id = ${userId}::uuid`;
+  // Their reasons in the bookings' history (a cancellation's, a change's): what changed and when
+  // stays, their words go.
+  await tx.$executeRaw`
+    UPDATE booking_transitions t
+    SET reason = CASE WHEN t.reason = 'created' THEN t.reason
+                      WHEN t.reason LIKE 'changed %' THEN regexp_replace(t.reason, ' [(].*$', '', 's')
+                      ELSE NULL END
+    FROM bookings b
+    WHERE t.booking_id = b.id AND b.guest_id = ${userId}::uuid
+      AND (t.actor_kind = 'guest' OR t.actor_id = ${userId}::uuid) AND t.reason IS NOT NULL`;
   // The venue's wiki kept a comment's words as a fact of its own (GUEST_FEEDBACK), and staff's
   // answer to their question keyed by their words (STAFF_ANSWER, when staff gave it to all): they
   // go with them, and the conflicts they were part of are settled again.
@@ -112,8 +122,14 @@ async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
   await tx.$executeRaw`
     UPDATE a2a_envelopes SET envelope = NULL, payload = payload - 'text'
     WHERE intent = 'venue.answer' AND to_agent = ${consumerAgentId(userId)}`;
-  // Their own agent stops; the row stays for the envelopes and bookings that name it.
-  await tx.$executeRaw`UPDATE agents SET status = 'RETIRED' WHERE user_id = ${userId}::uuid`;
+  // Their own agent stops; the row stays for the envelopes and bookings that name it, without the
+  // name they gave it or the contact they put in it.
+  await tx.$executeRaw`
+    UPDATE agents SET status = 'RETIRED', name = 'AGNT',
+      dna = CASE WHEN jsonb_typeof(dna) = 'object'
+                 THEN jsonb_set(dna || '{"escalationContact": null}'::jsonb, '{persona,name}', '"AGNT"'::jsonb, false)
+                 ELSE dna END
+    WHERE user_id = ${userId}::uuid`;
   // Invitations to their address name it, and so do their emails (kept under whoever sent them):
   // the organisations that sent them keep no record of it.
   await tx.$executeRaw`
