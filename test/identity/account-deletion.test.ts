@@ -14,6 +14,7 @@ import { purgeDeletedUsers } from '../../src/domain/erasure/purge.ts';
 import { buildTasteGraph } from '../../src/domain/graph/build.ts';
 import { ACCOUNT_PURGE_AFTER_DAYS, restoreAccount } from '../../src/domain/identity/account-deletion.ts';
 import { issueRefreshToken } from '../../src/domain/identity/refresh-tokens.ts';
+import { queueNotice } from '../../src/domain/notices/notices.ts';
 import { setReminder } from '../../src/domain/reminders/reminders.ts';
 import { createBooking } from '../factories/bookings.ts';
 import { createOrganization, createPerson, tag } from '../factories/people.ts';
@@ -339,6 +340,25 @@ describe('deleting an account', () => {
         },
       ],
     });
+    // A booking still to come (45 days out, past the purge) and a question staff have not answered.
+    const toCome = await createBooking(db, {
+      venueId: me.venueId,
+      guestId: me.userId,
+      startsAt: new Date(app.clock.now().getTime() + 45 * DAY),
+      status: 'CONFIRMED',
+    });
+    const unanswered = await db.venueInboxItem.create({
+      data: {
+        venueId: me.venueId,
+        kind: 'QUESTION',
+        status: 'OPEN',
+        envelopeId: randomUUID(),
+        fromAgent: `consumer-${me.userId}`,
+        guestId: me.userId,
+        guestText: 'Is the terrace heated?',
+        reason: 'not in the facts',
+      },
+    });
     // Their own agent, named by them, with their phone as its contact.
     const agent = await ensureConsumerAgent(db, app.services.keyring, me.userId);
     const dna = agent.dna as { persona: Record<string, unknown> };
@@ -370,12 +390,15 @@ describe('deleting an account', () => {
     const deletedAt = (await db.user.findUniqueOrThrow({ where: { id: me.userId } })).deletedAt!;
     // Not before the 30 days are over.
     expect(
-      await purgeDeletedUsers(db, new Date(deletedAt.getTime() + (ACCOUNT_PURGE_AFTER_DAYS - 1) * DAY)),
+      await purgeDeletedUsers(
+        app.services.bookings,
+        new Date(deletedAt.getTime() + (ACCOUNT_PURGE_AFTER_DAYS - 1) * DAY),
+      ),
     ).toBe(0);
     expect(await db.memory.count({ where: { userId: me.userId } })).toBe(1);
 
     const purgeAt = new Date(deletedAt.getTime() + ACCOUNT_PURGE_AFTER_DAYS * DAY + 1000);
-    expect(await purgeDeletedUsers(db, purgeAt)).toBe(1);
+    expect(await purgeDeletedUsers(app.services.bookings, purgeAt)).toBe(1);
 
     // Erased.
     const where = { userId: me.userId };
@@ -443,6 +466,30 @@ describe('deleting an account', () => {
       ]),
     );
     expect(JSON.stringify(history)).not.toMatch(/Ana|Porto/);
+    // Nobody will come for the booking still to come: cancelled as the guest, the venue told; the
+    // question nobody will read an answer to is closed.
+    expect(await db.booking.findUniqueOrThrow({ where: { id: toCome.id } })).toMatchObject({
+      status: 'CANCELLED_BY_GUEST',
+    });
+    expect(
+      await db.bookingTransition.findFirst({
+        where: { bookingId: toCome.id, toStatus: 'CANCELLED_BY_GUEST' },
+        select: { actorKind: true, reason: true },
+      }),
+    ).toEqual({ actorKind: 'guest', reason: "the guest's account was deleted" });
+    expect((await db.venueInboxItem.findUniqueOrThrow({ where: { id: unanswered.id } })).status).toBe(
+      'CLOSED',
+    );
+    // Nothing is written for the erased account afterwards: no notice, no failed row.
+    expect(
+      await queueNotice(db, {
+        userId: me.userId,
+        kind: 'booking.cancelled_by_venue',
+        params: { venue: 'Casa', partySize: 2, startsAt: toCome.startsAt, timeZone: 'Europe/Lisbon' },
+        bookingId: toCome.id,
+        dedupeKey: `after-purge:${toCome.id}`,
+      }),
+    ).toEqual({ queued: false, via: null });
     // Their agent, retired, keeps neither the name they gave it nor their contact.
     const retired = await db.agent.findUniqueOrThrow({ where: { id: agent.id } });
     expect(retired).toMatchObject({ status: 'RETIRED', name: 'AGNT' });
@@ -452,7 +499,7 @@ describe('deleting an account', () => {
     expect(await db.llmUsage.count({ where })).toBe(1);
 
     // A second run: nothing more to do, nothing changes.
-    expect(await purgeDeletedUsers(db, new Date(purgeAt.getTime() + DAY))).toBe(0);
+    expect(await purgeDeletedUsers(app.services.bookings, new Date(purgeAt.getTime() + DAY))).toBe(0);
     expect((await db.user.findUniqueOrThrow({ where: { id: me.userId } })).purgedAt).toEqual(purgeAt);
     // The address is free: signing in with it starts a new, empty account.
     const again = await app.signIn(me.email);
@@ -472,7 +519,9 @@ describe('deleting an account', () => {
     expect((await app.gql(VIEWER, {}, { token: back.token })).data).toMatchObject({
       viewer: { email: me.email },
     });
-    expect(await purgeDeletedUsers(db, new Date(app.clock.now().getTime() + 60 * DAY))).toBe(0);
+    expect(
+      await purgeDeletedUsers(app.services.bookings, new Date(app.clock.now().getTime() + 60 * DAY)),
+    ).toBe(0);
     expect(await db.memory.count({ where: { userId: me.userId } })).toBe(1);
   });
 });

@@ -484,7 +484,7 @@ describe("the venue's FAQ and an erased account", () => {
       where: { id: last.person.id },
       data: { deletedAt: new Date(world.services.now().getTime() - 31 * 86_400_000) },
     });
-    expect(await purgeDeletedUsers(world.db, world.services.now())).toBe(1);
+    expect(await purgeDeletedUsers(world.services.bookings, world.services.now())).toBe(1);
 
     // The published entry keeps its answer and shows the other guest's words; the one only they
     // asked is gone, and compiling again does not bring it back from their emptied asks.

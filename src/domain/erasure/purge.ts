@@ -9,6 +9,9 @@ import { z } from 'zod';
 import { consumerAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Db, Tx } from '../../platform/db.ts';
 import { defineTask } from '../../platform/jobs.ts';
+import { guestCancelRefusal, moveBookingOn } from '../bookings/bookings.ts';
+import type { BookingEffects } from '../bookings/effects.ts';
+import { canTransition } from '../bookings/status.ts';
 import { ACCOUNT_PURGE_AFTER_DAYS } from '../identity/account-deletion.ts';
 import { forgetGuestInFaq } from '../network/venue-faq.ts';
 import { forgetFacts } from '../network/venue-wiki.ts';
@@ -30,27 +33,78 @@ export const purgeDeletedUsersTask = defineTask({
  * its own transaction holding the user's row (SKIP LOCKED: two runs side by side take different
  * accounts). A purged account is never purged again. Returns how many were purged.
  */
-export async function purgeDeletedUsers(db: Db, now: Date, limit = PURGE_LIMIT): Promise<number> {
+export async function purgeDeletedUsers(
+  deps: { db: Db; effects: BookingEffects },
+  now: Date,
+  limit = PURGE_LIMIT,
+): Promise<number> {
   const cutoff = new Date(now.getTime() - ACCOUNT_PURGE_AFTER_DAYS * DAY_MS);
   let purged = 0;
   for (let n = 0; n < limit; n++) {
-    const done = await db.$transaction(async (tx) => {
+    const done = await deps.db.$transaction(async (tx) => {
       const [user] = await tx.$queryRaw<{ id: string }[]>`
         SELECT id::text FROM users
         WHERE deleted_at IS NOT NULL AND purged_at IS NULL AND deleted_at <= ${cutoff}
         ORDER BY deleted_at LIMIT 1 FOR UPDATE SKIP LOCKED`;
-      if (!user) return false;
-      await purgeUser(tx, user.id, now);
-      return true;
+      if (!user) return null;
+      return purgeUser(tx, deps.effects, user.id, now);
     });
     if (!done) break;
+    // The cancelled bookings' live updates, once the purge is committed.
+    for (const afterCommit of done.afterCommit) await afterCommit();
     purged += 1;
   }
   return purged;
 }
 
+/** The reason a booking cancelled by the purge gives in its history. */
+export const ACCOUNT_DELETED_REASON = "the guest's account was deleted";
+
+/**
+ * Cancels, as the guest, the person's bookings still to come: nobody will come for them, and the
+ * venue is told as for any cancellation. A confirmed booking whose time has come is the venue's
+ * to settle. What to run once the transaction has committed.
+ */
+async function cancelBookingsToCome(
+  tx: Tx,
+  effects: BookingEffects,
+  userId: string,
+  now: Date,
+): Promise<(() => Promise<void>)[]> {
+  const live = await tx.booking.findMany({
+    where: { guestId: userId, status: { in: ['REQUESTED', 'HELD', 'CONFIRMED'] } },
+    select: { id: true, status: true, startsAt: true },
+    orderBy: { startsAt: 'asc' },
+  });
+  const afterCommit: (() => Promise<void>)[] = [];
+  for (const booking of live) {
+    if (guestCancelRefusal(booking, now) || !canTransition(booking.status, 'CANCELLED_BY_GUEST', 'guest'))
+      continue;
+    const moved = await moveBookingOn(tx, effects, {
+      bookingId: booking.id,
+      to: 'CANCELLED_BY_GUEST',
+      actorKind: 'guest',
+      actorId: userId,
+      reason: ACCOUNT_DELETED_REASON,
+    });
+    afterCommit.push(moved.afterCommit);
+  }
+  return afterCommit;
+}
+
 /** Erases and anonymises one account's personal data (README, "Account deletion"). */
-async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
+async function purgeUser(
+  tx: Tx,
+  effects: BookingEffects,
+  userId: string,
+  now: Date,
+): Promise<{ afterCommit: (() => Promise<void>)[] }> {
+  // First, so that what the cancellations write for the person (their notices) goes below too.
+  const afterCommit = await cancelBookingsToCome(tx, effects, userId, now);
+  // Questions staff have not answered yet: nobody is there to read the answer.
+  await tx.$executeRaw`
+    UPDATE venue_inbox_items SET status = 'CLOSED', resolved_at = ${now}
+    WHERE guest_id = ${userId}::uuid AND status = 'OPEN'`;
   // What the person wrote and what was written to them, in their chats.
   await tx.$executeRaw`
     DELETE FROM inbound_events e USING chats c
@@ -87,7 +141,7 @@ async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
   // stays, their words go.
   await tx.$executeRaw`
     UPDATE booking_transitions t
-    SET reason = CASE WHEN t.reason = 'created' THEN t.reason
+    SET reason = CASE WHEN t.reason IN ('created', ${ACCOUNT_DELETED_REASON}) THEN t.reason
                       WHEN t.reason LIKE 'changed %' THEN regexp_replace(t.reason, ' [(].*$', '', 's')
                       ELSE NULL END
     FROM bookings b
@@ -154,4 +208,5 @@ async function purgeUser(tx: Tx, userId: string, now: Date): Promise<void> {
       purgedAt: now,
     },
   });
+  return { afterCommit };
 }

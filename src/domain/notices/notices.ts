@@ -9,6 +9,7 @@
  * - Else their email address: an `outbound_messages` row with `channel = EMAIL`, PENDING, and its
  *   own `notice-email` job, in the caller's transaction (email.ts sends it).
  * - Else neither: the row is written FAILED with the reason, so it shows up instead of waiting.
+ * - An erased (purged) account is told nothing, and nothing is written for it.
  *
  * `dedupeKey` makes queueing the same notice twice a no-op, whichever way it went the first time.
  */
@@ -65,6 +66,7 @@ async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>):
     select: {
       email: true,
       language: true,
+      purgedAt: true,
       chats: {
         where: { unreachableAt: null, shared: false, ...open },
         orderBy: { lastInboundAt: { sort: 'desc', nulls: 'last' } },
@@ -72,6 +74,8 @@ async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>):
       },
     },
   });
+  // An account erased (or never there) is told nothing, and nothing is kept for it.
+  if (!user || user.purgedAt) return { queued: false, via: null };
   const chosen = notice.chatId
     ? await tx.chat.findFirst({
         where: { id: notice.chatId, userId: notice.userId, unreachableAt: null, shared: false, ...open },
