@@ -424,6 +424,26 @@ describe('the consumer agent', () => {
     expect(sent(chatId)).toHaveLength(1);
   });
 
+  it('forgets everything in every chat: a history from before "/forget all" in another chat is not read again', async () => {
+    const ana = nextChat++;
+    const group = -nextChat++;
+    model.respond(() => say('noted'));
+    await write('My sister Bia has a peanut allergy', group, ana);
+    await reply(group);
+    // In her own chat, everything forgotten.
+    await write('/forget all', ana);
+    expect(await reply(ana)).toMatch(/forg/i);
+    let seen = '';
+    model.respond((body: Body) => {
+      seen = JSON.stringify(body);
+      return say('hello');
+    });
+    await write('What do you know about us?', group, ana);
+    await reply(group, 2);
+    expect(seen).toContain('What do you know about us?');
+    expect(seen).not.toContain('peanut');
+  });
+
   it('keeps one history per person in a group chat', async () => {
     const group = -nextChat++;
     model.respond(() => say('noted'));

@@ -187,7 +187,10 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
   const reply = replier(deps, context);
 
   // An account being deleted answers with that alone: no model, no tool, nothing remembered.
-  const account = await db.user.findUnique({ where: { id: context.userId }, select: { deletedAt: true } });
+  const account = await db.user.findUnique({
+    where: { id: context.userId },
+    select: { deletedAt: true, memoryForgottenAt: true },
+  });
   if (account?.deletedAt) {
     await reply(deletedAccountReply(account.deletedAt), {}, 'account-deleted');
     return;
@@ -259,9 +262,17 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
   try {
     // The chat's history cannot be read (Redis away): answering without it would be wrong, so the
     // message waits, as it does for a model that cannot be reached.
-    const loaded = await deps.sessions.load(chatRef).catch((error: unknown) => {
+    const stored = await deps.sessions.load(chatRef).catch((error: unknown) => {
       throw new StoreUnavailableError("the chat's history cannot be read", error);
     });
+    // A history last saved before the person asked to forget everything (in another chat, or in
+    // the app) is part of what they asked to forget: it starts again empty, so that no summary of
+    // it is written for dreaming to turn back into memories.
+    const forgottenAt = account?.memoryForgottenAt?.getTime();
+    const loaded =
+      forgottenAt !== undefined && Date.parse(stored.updatedAt) < forgottenAt
+        ? { messages: [], summary: null, updatedAt: stored.updatedAt }
+        : stored;
     const session = await deps.sessions.compact(loaded, {
       historyTokens: deps.historyTokens,
       summarize: (messages, previous) => summarize(deps.gateway, context.userId, messages, previous),
