@@ -6,14 +6,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { DREAM_LIMITS, dreamDeep, dreamLight, lastingSentences } from '../../src/domain/memory/dreaming.ts';
+import { meaningOf } from '../../src/domain/memory/meaning.ts';
 import {
-  DREAM_LIMITS,
-  dreamDeep,
-  dreamLight,
-  lastingSentences,
-  meaningOf,
-} from '../../src/domain/memory/dreaming.ts';
-import { forgetAll, listMemories, MEMORY_LIMITS, recall } from '../../src/domain/memory/memories.ts';
+  forgetAll,
+  forgetMatching,
+  forgetMemory,
+  listMemories,
+  MEMORY_LIMITS,
+  recall,
+} from '../../src/domain/memory/memories.ts';
 import { dietaryTakenOff, getProfile, updateProfile } from '../../src/domain/memory/profile.ts';
 import { recordSessionSummary } from '../../src/domain/memory/summaries.ts';
 import type { MemoryKind } from '../../src/generated/prisma/enums.ts';
@@ -255,6 +257,34 @@ describe('dreamLight', () => {
     // Forgetting a memory forgets its history with it.
     await db().memory.delete({ where: { id: survivor.id } });
     expect(await db().memory.count({ where: { userId: ana, content: { contains: 'eanuts' } } })).toBe(0);
+  });
+
+  it('does not make again a memory the person forgot on its own, from a summary written before', async () => {
+    const lia = await person('dream-lia');
+    const chat = await chatOf(lia);
+    await seed(lia, [
+      { content: 'Vegetarian', createdAt: daysAgo(5) },
+      { content: 'Allergic to shellfish', createdAt: daysAgo(5) },
+    ]);
+    await recordSessionSummary(db(), {
+      userId: lia,
+      chatId: chat,
+      summary: 'The person is vegetarian. The person prefers the terrace.',
+      continued: false,
+      now: daysAgo(3),
+    });
+    // "That was for a friend": forgotten by words, and the other by its id.
+    expect((await forgetMatching(db(), lia, 'vegetarian')).map((m) => m.content)).toEqual(['Vegetarian']);
+    const shellfish = await db().memory.findFirstOrThrow({
+      where: { userId: lia, content: 'Allergic to shellfish' },
+    });
+    await forgetMemory(db(), lia, shellfish.id);
+    await dreamLight(db(), { now: NOW, limit: 100 });
+    expect(await active(lia)).toEqual(['Prefers the terrace']);
+    // Kept as digests of meanings, not as the words.
+    const { forgottenMeanings } = await db().user.findUniqueOrThrow({ where: { id: lia } });
+    expect(forgottenMeanings).toHaveLength(2);
+    expect(JSON.stringify(forgottenMeanings)).not.toMatch(/vegetarian|shellfish/i);
   });
 
   it('keeps a person at their cap of memories when their summaries add more', async () => {

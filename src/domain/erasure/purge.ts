@@ -205,6 +205,7 @@ async function purgeUser(
       timeZone: null,
       reengagementOptIn: false,
       reengagedAt: null,
+      forgottenMeanings: [],
       purgedAt: now,
     },
   });

@@ -34,13 +34,16 @@
  *
  * A person who asked to forget everything (`forgetAll`, recorded in `users.memory_forgotten_at`)
  * stays forgotten: a summary whose chain began before the forget is never read, and habits are
- * read only from bookings made after it.
+ * read only from bookings made after it. A memory forgotten on its own (`forgetMemory`,
+ * `forgetMatching`) is not made again from a summary either: its meaning's digest is kept
+ * (`users.forgotten_meanings`, meaning.ts).
  */
 import { z } from 'zod';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { MemoryKind } from '../../generated/prisma/enums.ts';
 import type { Db, Tx } from '../../platform/db.ts';
 import { defineTask } from '../../platform/jobs.ts';
+import { forgottenKey, identity, type Meaning, meaningOf, STOP, stem } from './meaning.ts';
 import { keepWithinCap, MEMORY_LIMITS } from './memories.ts';
 import { behaviourPatterns, describePatterns } from './patterns.ts';
 import { dietaryTakenOff, getProfile, updateProfile } from './profile.ts';
@@ -62,82 +65,6 @@ export const DREAM_LIMITS = {
 export const dreamLightTask = defineTask({ name: 'dream-light', schema: z.object({}), maxAttempts: 1 });
 /** The weekly schedule. */
 export const dreamDeepTask = defineTask({ name: 'dream-deep', schema: z.object({}), maxAttempts: 1 });
-
-// ---------------------------------------------------------------------------------------------
-// Meaning, by rule
-
-/** Words that say nothing about what a memory means. Negations are not among them. */
-const STOP = new Set(
-  'a an the to of and or in on at for with by from as is are am was were be been being i me my mine he she they them their his her its it s person user guest really very also'.split(
-    ' ',
-  ),
-);
-/** Auxiliaries around a negation ("does not", "doesn't", "won't"). */
-const AUX = new Set(
-  'do does did doesn don didn will won would wouldn can cannot can couldn isn aren wasn'.split(' '),
-);
-/** Words that turn a statement round. `t` is what remains of "n't" once split into words. */
-const NEGATIONS = new Set(['not', 'no', 'never', 't', 'nor']);
-/** Verbs that are another's negation: "dislikes X" contradicts "likes X". */
-const OPPOSITES: Record<string, string> = { dislike: 'like', hate: 'like', detest: 'like', avoid: 'eat' };
-/** A copula's subject names an attribute with one value when it has one of these words. */
-const ATTRIBUTES = new Set(
-  'favourite favorite usual preferred name birthday anniversary budget home address phone email seat table language drink cuisine party size diet'.split(
-    ' ',
-  ),
-);
-const COPULAS = new Set(['is', 'are', 'was', 'were']);
-
-function stem(word: string): string {
-  if (word.length > 4 && word.endsWith('ies')) return `${word.slice(0, -3)}y`;
-  if (word.length > 3 && word.endsWith('s') && !word.endsWith('ss')) return word.slice(0, -1);
-  return word;
-}
-
-export interface Meaning {
-  /** The memory's content words, stemmed, sorted, without polarity. */
-  key: string;
-  /** Whether it says the opposite of its key ("does not eat pork"). */
-  negative: boolean;
-  /** For "<attribute> is <value>": the attribute, whose value a newer memory replaces. */
-  attribute: string | null;
-}
-
-/** What a memory means, by the rules at the top of this file. */
-export function meaningOf(text: string): Meaning {
-  const words = wordsOf(text);
-  let negative = false;
-  const kept: string[] = [];
-  for (const [index, word] of words.entries()) {
-    if (NEGATIONS.has(word)) {
-      negative = !negative;
-      continue;
-    }
-    if (word === 'longer' && words[index - 1] === 'no') continue;
-    if (AUX.has(word) || STOP.has(word)) continue;
-    let stemmed = stem(word);
-    const opposite = OPPOSITES[stemmed];
-    if (opposite) {
-      negative = !negative;
-      stemmed = opposite;
-    }
-    kept.push(stemmed);
-  }
-  const key = [...new Set(kept)].sort().join(' ') || normalizedContent(text) || text.toLowerCase();
-  const copula = words.findIndex((word) => COPULAS.has(word));
-  let attribute: string | null = null;
-  if (copula > 0 && copula < words.length - 1) {
-    const subject = words
-      .slice(0, copula)
-      .filter((w) => !STOP.has(w))
-      .map(stem);
-    if (subject.some((w) => ATTRIBUTES.has(w))) attribute = subject.join(' ');
-  }
-  return { key, negative, attribute };
-}
-
-/** Same meaning: the key and the polarity. */
-const identity = (m: Meaning) => `${m.negative ? '-' : '+'}${m.key}`;
 
 // ---------------------------------------------------------------------------------------------
 // Light
@@ -242,8 +169,12 @@ async function dreamOfPerson(
   // The same lock as remember(): a memory written meanwhile waits for the dream, and is then new
   // material for the next one.
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`memories:${userId}`}, 0))`;
-  const [user] = await tx.$queryRaw<{ dreamedAt: Date | null; forgottenAt: Date | null }[]>`
-    SELECT dreamed_at AS "dreamedAt", memory_forgotten_at AS "forgottenAt" FROM users WHERE id = ${userId}::uuid
+  const [user] = await tx.$queryRaw<
+    { dreamedAt: Date | null; forgottenAt: Date | null; forgottenMeanings: string[] }[]
+  >`
+    SELECT dreamed_at AS "dreamedAt", memory_forgotten_at AS "forgottenAt",
+           forgotten_meanings AS "forgottenMeanings"
+    FROM users WHERE id = ${userId}::uuid
     FOR UPDATE`;
   if (!user) return { fromSummaries: 0, merged: 0, contradicted: 0, faded: 0 };
 
@@ -266,10 +197,12 @@ async function dreamOfPerson(
       AND (${user.dreamedAt}::timestamptz IS NULL OR updated_at > ${user.dreamedAt}::timestamptz)
     ORDER BY updated_at, chat_id`;
   let fromSummaries = 0;
+  // What the person forgot one by one is not made again from what they said before.
+  const forgotten = new Set(user.forgottenMeanings);
   for (const { summary } of summaries.filter((s) => s.usable)) {
     for (const memory of lastingSentences(summary)) {
       const meaning = identity(meaningOf(memory.content));
-      if (known.has(meaning)) continue;
+      if (known.has(meaning) || forgotten.has(forgottenKey(memory.content))) continue;
       known.add(meaning);
       const [row] = await tx.$queryRaw<ActiveMemory[]>`
         INSERT INTO memories (id, user_id, kind, content, importance, created_at)

@@ -46,6 +46,7 @@ import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { parseInput } from '../validation.ts';
 import { cosineSql, type MemorySearch, queryVector } from './embeddings.ts';
+import { forgottenKey } from './meaning.ts';
 import { cleanText, normalizedContent, searchTermsOf } from './text.ts';
 
 export const MEMORY_KINDS = ['FACT', 'PREFERENCE', 'PATTERN'] as const satisfies readonly MemoryKind[];
@@ -486,15 +487,60 @@ export async function listMemories(
  * Forgets one of the person's memories, with its history (what it replaced). NotFoundError for
  * anyone else's, history, or an unknown id.
  */
-export async function forgetMemory(db: DbOrTx, userId: string, memoryId: string): Promise<MemoryRecord> {
+export async function forgetMemory(db: Db, userId: string, memoryId: string): Promise<MemoryRecord> {
   const notFound = new NotFoundError('No such memory');
   if (!z.uuid().safeParse(memoryId).success) throw notFound;
-  const [deleted] = await db.$queryRaw<MemoryRecord[]>`
-    DELETE FROM memories m
-    WHERE m.id = ${memoryId}::uuid AND m.user_id = ${userId}::uuid AND m.superseded_at IS NULL
-    RETURNING ${recordColumns('m')}`;
+  const [deleted] = await underMemoryLock(db, userId, (tx) =>
+    forgetting(
+      tx,
+      userId,
+      tx.$queryRaw<(MemoryRecord & { history: boolean })[]>`
+        DELETE FROM memories m
+        WHERE m.id = ${memoryId}::uuid AND m.user_id = ${userId}::uuid AND m.superseded_at IS NULL
+        RETURNING ${recordColumns('m')}, false AS history`,
+    ),
+  );
   if (!deleted) throw notFound;
-  return { ...deleted, importance: Number(deleted.importance) };
+  return deleted;
+}
+
+/** How many forgotten meanings a person's row keeps, newest first. */
+const FORGOTTEN_MEANINGS_KEPT = 200;
+
+/**
+ * Runs `run` in a transaction holding the person's memory lock (remember's and dreaming's): a
+ * dream under way finishes first, or starts after and sees what `run` did.
+ */
+function underMemoryLock<T>(db: Db, userId: string, run: (tx: Tx) => Promise<T>): Promise<T> {
+  return db.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`memories:${userId}`}, 0))`;
+    return run(tx);
+  });
+}
+
+/**
+ * Keeps the meanings of the memories `deleting` deletes among the person's forgotten ones (digests,
+ * meaning.ts), so that dreaming does not make them again from a summary written before; returns
+ * the memories that were in use, oldest first.
+ */
+async function forgetting(
+  tx: Tx,
+  userId: string,
+  deleting: Promise<(MemoryRecord & { history: boolean })[]>,
+): Promise<MemoryRecord[]> {
+  const deleted = await deleting;
+  if (deleted.length) {
+    const keys = [...new Set(deleted.map((m) => forgottenKey(m.content)))];
+    await tx.$executeRaw`
+      UPDATE users SET forgotten_meanings = ARRAY(
+        SELECT k FROM unnest(${keys}::text[] || forgotten_meanings) WITH ORDINALITY AS t(k, i)
+        GROUP BY k ORDER BY min(i) LIMIT ${FORGOTTEN_MEANINGS_KEPT})
+      WHERE id = ${userId}::uuid`;
+  }
+  return deleted
+    .filter((m) => !m.history)
+    .map(({ history: _history, ...m }) => ({ ...m, importance: Number(m.importance) }))
+    .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
 }
 
 /**
@@ -528,7 +574,7 @@ export async function forgetAll(db: DbOrTx, userId: string, options: MemoryOptio
  * whole word or, from 3 letters, the start of one: "/forget peanut" forgets "allergic to
  * peanuts"). Returns what it forgot, oldest first, so the chat can say so.
  */
-export async function forgetMatching(db: DbOrTx, userId: string, text: string): Promise<MemoryRecord[]> {
+export async function forgetMatching(db: Db, userId: string, text: string): Promise<MemoryRecord[]> {
   const words = searchTermsOf(cleanText(text), MEMORY_LIMITS.queryTerms);
   if (!words.length) throw new ValidationError('Say which words to forget', 'text');
   // Words are letters and digits only (wordsOf), quoted all the same.
@@ -537,12 +583,14 @@ export async function forgetMatching(db: DbOrTx, userId: string, text: string): 
     .join(' & ');
   // History matching the words goes too (the person asked for those words to be gone); what
   // the chat is told is the memories that were in use.
-  const deleted = await db.$queryRaw<(MemoryRecord & { history: boolean })[]>`
-    DELETE FROM memories m
-    WHERE m.user_id = ${userId}::uuid AND m.search_document @@ to_tsquery('simple', ${query})
-    RETURNING ${recordColumns('m')}, m.superseded_at IS NOT NULL AS history`;
-  return deleted
-    .filter((m) => !m.history)
-    .map(({ history: _history, ...m }) => ({ ...m, importance: Number(m.importance) }))
-    .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
+  return underMemoryLock(db, userId, (tx) =>
+    forgetting(
+      tx,
+      userId,
+      tx.$queryRaw<(MemoryRecord & { history: boolean })[]>`
+        DELETE FROM memories m
+        WHERE m.user_id = ${userId}::uuid AND m.search_document @@ to_tsquery('simple', ${query})
+        RETURNING ${recordColumns('m')}, m.superseded_at IS NOT NULL AS history`,
+    ),
+  );
 }
