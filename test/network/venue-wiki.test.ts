@@ -7,7 +7,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { purgeDeletedUsers } from '../../src/domain/erasure/purge.ts';
 import { compileVenueFaq, forgetGuestInFaq, venueFaqTask } from '../../src/domain/network/venue-faq.ts';
-import { compileVenueWiki, recordVenueFacts, venueWikiTask } from '../../src/domain/network/venue-wiki.ts';
+import {
+  compileVenueWiki,
+  forgetFacts,
+  recordVenueFacts,
+  venueWikiTask,
+} from '../../src/domain/network/venue-wiki.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
 import { crontab } from '../../src/worker/crontab.ts';
 import { parseSchedules } from '../../src/worker/crontab-check.ts';
@@ -497,6 +502,57 @@ describe("the venue's FAQ and an erased account", () => {
     expect(read.data?.node).toEqual({
       faq: [{ question: 'Do you have a high chair?', answer: 'Yes, two of them.', askedCount: 2 }],
     });
+  });
+});
+
+describe("the venue's wiki compiled while an account is erased", () => {
+  it("does not keep the erased guest's comment as a fact", async () => {
+    const venue = await world.venue({}, { ...FACTS, organizationId: fx.organizationId });
+    const venueId = venue.venue.id;
+    const guest = await world.guest();
+    const booking = await createBooking(world.db, {
+      venueId,
+      guestId: guest.person.id,
+      startsAt: lisbon(-3, '20:00'),
+      partySize: 2,
+      status: 'COMPLETED',
+    });
+    const feedback = await world.db.bookingFeedback.create({
+      data: {
+        bookingId: booking.id,
+        guestId: guest.person.id,
+        venueId,
+        score: 4,
+        comment: 'Ines and her dog Bolinha loved the terrace.',
+      },
+    });
+
+    // The erasure has emptied the comment and deleted the facts made of it, not yet committed,
+    // when the compile (which reads what was committed before) comes to write it as a fact.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let wrote = () => {};
+    const written = new Promise<void>((resolve) => {
+      wrote = resolve;
+    });
+    const erasing = world.db.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`UPDATE booking_feedback SET comment = NULL WHERE guest_id = ${guest.person.id}::uuid`;
+        await forgetFacts(tx, { source: 'GUEST_FEEDBACK', sourceRef: feedback.id });
+        wrote();
+        await held;
+      },
+      { timeout: 20_000 },
+    );
+    await written;
+    const compiling = compileVenueWiki(world.db, world.services.now());
+    await waitingForLock(world.db, 'FOR SHARE');
+    release();
+    await erasing;
+    await compiling;
+    expect(await world.db.venueFact.count({ where: { sourceRef: feedback.id } })).toBe(0);
   });
 });
 

@@ -147,6 +147,10 @@ async function purgeUser(
     FROM bookings b
     WHERE t.booking_id = b.id AND b.guest_id = ${userId}::uuid
       AND (t.actor_kind = 'guest' OR t.actor_id = ${userId}::uuid) AND t.reason IS NOT NULL`;
+  // Their words first (a wiki compile under way either holds them and its facts are deleted
+  // below, or finds them gone: venue-wiki.ts `stillWritten`).
+  await tx.$executeRaw`UPDATE booking_feedback SET comment = NULL WHERE guest_id = ${userId}::uuid`;
+  await tx.$executeRaw`UPDATE venue_inbox_items SET guest_text = NULL WHERE guest_id = ${userId}::uuid`;
   // The venue's wiki kept a comment's words as a fact of its own (GUEST_FEEDBACK), and staff's
   // answer to their question keyed by their words (STAFF_ANSWER, when staff gave it to all): they
   // go with them, and the conflicts they were part of are settled again.
@@ -158,8 +162,6 @@ async function purgeUser(
       { source: 'STAFF_ANSWER', sourceRef: { in: asked.map((i) => i.id) } },
     ],
   });
-  await tx.$executeRaw`UPDATE booking_feedback SET comment = NULL WHERE guest_id = ${userId}::uuid`;
-  await tx.$executeRaw`UPDATE venue_inbox_items SET guest_text = NULL WHERE guest_id = ${userId}::uuid`;
   // A venue's FAQ showing a question in their words shows another guest's ask of it, or goes.
   await forgetGuestInFaq(tx, userId);
   await tx.$executeRaw`

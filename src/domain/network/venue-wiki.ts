@@ -16,7 +16,7 @@
  * there changes nothing, so a run repeated changes nothing.
  */
 import { z } from 'zod';
-import type { Prisma, VenueFact, VenueFactConflict } from '../../generated/prisma/client.ts';
+import { Prisma, type VenueFact, type VenueFactConflict } from '../../generated/prisma/client.ts';
 import type { VenueFactSource } from '../../generated/prisma/enums.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { NotFoundError, ValidationError } from '../../platform/errors.ts';
@@ -336,11 +336,13 @@ async function compileOne(db: Db, venueId: string, now: Date): Promise<RecordRes
       take: WIKI_ROWS_PER_VENUE,
     });
     through = cutOff(through, answered, (i) => i.resolvedAt!);
+    const asked = await stillWritten(tx, 'venue_inbox_items', 'guest_text', answered);
     add(
       await recordOn(
         tx,
         venueId,
         answered.flatMap((item) => {
+          if (!asked.has(item.id)) return [];
           const key = item.guestText && !isTimeBound(item.guestText) ? questionKey(item.guestText) : null;
           return key && item.answer
             ? [{ key, text: item.answer, observedAt: item.resolvedAt!, sourceRef: item.id }]
@@ -357,11 +359,13 @@ async function compileOne(db: Db, venueId: string, now: Date): Promise<RecordRes
       take: WIKI_ROWS_PER_VENUE,
     });
     through = cutOff(through, feedback, (f) => f.updatedAt);
+    const commented = await stillWritten(tx, 'booking_feedback', 'comment', feedback);
     add(
       await recordOn(
         tx,
         venueId,
         feedback.flatMap((f) => {
+          if (!commented.has(f.id)) return [];
           const key = f.comment ? feedbackKey(f.comment) : null;
           return key && f.comment ? [{ key, text: f.comment, observedAt: f.updatedAt, sourceRef: f.id }] : [];
         }),
@@ -381,6 +385,26 @@ async function compileOne(db: Db, venueId: string, now: Date): Promise<RecordRes
     }
     return total;
   });
+}
+
+/**
+ * Of `rows`, those whose guest's words (`column`) are still there, each held FOR SHARE until the
+ * compile commits: the purge of an account empties them before it deletes the facts made of them,
+ * so it either waits for the facts written here (and deletes them after), or has emptied the
+ * words first and nothing is written from them.
+ */
+async function stillWritten(
+  tx: Tx,
+  table: 'venue_inbox_items' | 'booking_feedback',
+  column: 'guest_text' | 'comment',
+  rows: readonly { id: string }[],
+): Promise<Set<string>> {
+  if (!rows.length) return new Set();
+  const held = await tx.$queryRaw<{ id: string }[]>`
+    SELECT id::text FROM ${Prisma.raw(table)}
+    WHERE id = ANY(${rows.map((r) => r.id)}::uuid[]) AND ${Prisma.raw(column)} IS NOT NULL
+    ORDER BY id FOR SHARE`;
+  return new Set(held.map((r) => r.id));
 }
 
 /**
