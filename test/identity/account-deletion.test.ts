@@ -312,6 +312,42 @@ describe('deleting an account', () => {
       },
     });
 
+    // A group they opened, where a friend wrote too (a message still to be handled), and where
+    // they wrote; and their message in the friend's group.
+    const mine = await db.channelIdentity.findFirstOrThrow({ where: { userId: me.userId } });
+    const ownGroup = await db.chat.create({
+      data: {
+        platform: 'TELEGRAM',
+        account: 'agnt_bot',
+        externalChatId: `-${tag(8)}`,
+        userId: me.userId,
+        shared: true,
+      },
+    });
+    const said = (chatId: string, senderId: string, text: string) =>
+      db.inboundEvent.create({
+        data: {
+          platform: 'TELEGRAM',
+          account: 'agnt_bot',
+          externalId: tag(8),
+          externalChatId: chatId,
+          eventType: 'message',
+          rawText: text,
+          normalized: { sender: { externalId: senderId, displayName: null, language: null }, text },
+        },
+      });
+    await said(ownGroup.externalChatId, mine.externalId, 'Ines here, table for our group?');
+    await said(group.externalChatId, mine.externalId, 'Ines again, near the window');
+    const friends = await said(ownGroup.externalChatId, '99999', 'And a high chair please');
+    await db.sessionSummary.create({
+      data: {
+        chatId: ownGroup.id,
+        userId: friend.userId,
+        summary: 'Wants a high chair',
+        updatedAt: app.clock.now(),
+      },
+    });
+
     // The booking's history in their words: a change with their reason, a cancellation's reason.
     await db.bookingTransition.createMany({
       data: [
@@ -407,7 +443,15 @@ describe('deleting an account', () => {
     // The booking stays the venue's, but builds no taste for an account that is gone.
     await buildTasteGraph(db, me.userId, { now: purgeAt });
     expect(await db.tasteEdge.count({ where })).toBe(0);
-    expect(await db.chat.count({ where })).toBe(0);
+    expect(await db.chat.count({ where: { ...where, shared: false } })).toBe(0);
+    // The group they opened stays the others': the friend's message and summary are kept; their
+    // own messages are gone from it and from the friend's group.
+    expect(await db.chat.count({ where: { id: ownGroup.id } })).toBe(1);
+    expect(await db.inboundEvent.findUnique({ where: { id: friends.id } })).toMatchObject({
+      status: 'PENDING',
+    });
+    expect(await db.sessionSummary.count({ where: { chatId: ownGroup.id, userId: friend.userId } })).toBe(1);
+    expect(await db.inboundEvent.count({ where: { rawText: { startsWith: 'Ines' } } })).toBe(0);
     expect(await db.outboundMessage.count({ where })).toBe(0);
     expect(await db.channelIdentity.count({ where })).toBe(0);
     expect(await db.refreshToken.count({ where })).toBe(0);

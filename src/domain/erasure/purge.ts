@@ -105,14 +105,22 @@ async function purgeUser(
   await tx.$executeRaw`
     UPDATE venue_inbox_items SET status = 'CLOSED', resolved_at = ${now}
     WHERE guest_id = ${userId}::uuid AND status = 'OPEN'`;
-  // What the person wrote and what was written to them, in their chats.
+  // What the person wrote and what was written to them, in their chats. A group (shared) is
+  // everyone's who writes there, whoever opened it: only their own messages go from it (by the
+  // sender, their identity on that platform), and it stays, with the others' messages and
+  // summaries.
   await tx.$executeRaw`
     DELETE FROM inbound_events e USING chats c
-    WHERE c.user_id = ${userId}::uuid AND e.platform = c.platform AND e.account = c.account
-      AND e.external_chat_id = c.external_chat_id`;
+    WHERE c.user_id = ${userId}::uuid AND NOT c.shared AND e.platform = c.platform
+      AND e.account = c.account AND e.external_chat_id = c.external_chat_id`;
+  await tx.$executeRaw`
+    DELETE FROM inbound_events e USING chats c, channel_identities i
+    WHERE c.shared AND i.user_id = ${userId}::uuid AND i.platform = c.platform
+      AND e.platform = c.platform AND e.account = c.account AND e.external_chat_id = c.external_chat_id
+      AND e.normalized->'sender'->>'externalId' = i.external_id`;
   await tx.$executeRaw`DELETE FROM outbound_messages WHERE user_id = ${userId}::uuid`;
   await tx.$executeRaw`DELETE FROM reminders WHERE user_id = ${userId}::uuid`;
-  await tx.$executeRaw`DELETE FROM chats WHERE user_id = ${userId}::uuid`;
+  await tx.$executeRaw`DELETE FROM chats WHERE user_id = ${userId}::uuid AND NOT shared`;
   await tx.$executeRaw`DELETE FROM channel_identities WHERE user_id = ${userId}::uuid`;
   // What the agent knew, and the record of what it did for them.
   await tx.$executeRaw`DELETE FROM memories WHERE user_id = ${userId}::uuid`;
