@@ -104,6 +104,29 @@ async function personWithHistory() {
       bookingId: booking.id,
     },
   });
+  // A change and a cancellation of it through the agents, in their words.
+  await db.a2aEnvelope.createMany({
+    data: [
+      {
+        direction: 'INBOUND',
+        envelopeId: randomUUID(),
+        fromAgent: `consumer-${userId}`,
+        toAgent: `venue-${venue.id}`,
+        intent: 'booking.modify',
+        payload: { bookingId: booking.id, change: { partySize: 3, notes: 'Ines brings her sister' } },
+        bookingId: booking.id,
+      },
+      {
+        direction: 'INBOUND',
+        envelopeId: randomUUID(),
+        fromAgent: `consumer-${userId}`,
+        toAgent: `venue-${venue.id}`,
+        intent: 'booking.cancel',
+        payload: { bookingId: booking.id, reason: 'Ines is unwell' },
+        bookingId: booking.id,
+      },
+    ],
+  });
   await db.toolCall.create({
     data: {
       userId,
@@ -370,6 +393,14 @@ describe('deleting an account', () => {
         {
           bookingId: me.bookingId,
           fromStatus: 'CONFIRMED',
+          toStatus: 'CANCELLED_BY_GUEST',
+          actorKind: 'guest',
+          actorId: me.userId,
+          reason: 'changed plans, my wife Marta is unwell',
+        },
+        {
+          bookingId: me.bookingId,
+          fromStatus: 'CONFIRMED',
           toStatus: 'CONFIRMED',
           actorKind: 'venue',
           reason: 'table 4 instead',
@@ -486,8 +517,16 @@ describe('deleting an account', () => {
     expect(booking.feedback).toMatchObject({ score: 4, comment: null });
     // Nor is the comment left in the venue's wiki, where it was kept as a fact.
     expect(await db.venueFact.count({ where: { sourceRef: booking.feedback!.id } })).toBe(0);
-    const envelope = await db.a2aEnvelope.findFirstOrThrow({ where: { bookingId: me.bookingId } });
+    const envelope = await db.a2aEnvelope.findFirstOrThrow({
+      where: { bookingId: me.bookingId, intent: 'booking.request' },
+    });
     expect(envelope).toMatchObject({ payload: { guestName: 'Guest', partySize: 2 }, envelope: null });
+    const envelopes = await db.a2aEnvelope.findMany({ where: { bookingId: me.bookingId } });
+    expect(JSON.stringify(envelopes.map((e) => e.payload))).not.toMatch(/Ines/);
+    expect(envelopes.find((e) => e.intent === 'booking.modify')?.payload).toEqual({
+      bookingId: me.bookingId,
+      change: { partySize: 3 },
+    });
     // Nor their question: in the envelopes, in the inbox, or as the key of staff's answer.
     const question = await db.a2aEnvelope.findFirstOrThrow({ where: { envelopeId: questionId } });
     expect(question).toMatchObject({ payload: { questionId }, envelope: null });
@@ -510,6 +549,10 @@ describe('deleting an account', () => {
       ]),
     );
     expect(JSON.stringify(history)).not.toMatch(/Ana|Porto/);
+    const cancelled = await db.bookingTransition.findFirstOrThrow({
+      where: { bookingId: me.bookingId, toStatus: 'CANCELLED_BY_GUEST' },
+    });
+    expect(cancelled.reason).toBeNull();
     // Nobody will come for the booking still to come: cancelled as the guest, the venue told; the
     // question nobody will read an answer to is closed.
     expect(await db.booking.findUniqueOrThrow({ where: { id: toCome.id } })).toMatchObject({

@@ -150,15 +150,17 @@ async function purgeUser(
   await tx.$executeRaw`
     UPDATE booking_transitions t
     SET reason = CASE WHEN t.reason IN ('created', ${ACCOUNT_DELETED_REASON}) THEN t.reason
-                      WHEN t.reason LIKE 'changed %' THEN regexp_replace(t.reason, ' [(].*$', '', 's')
+                      WHEN t.from_status = t.to_status AND t.reason LIKE 'changed %'
+                        THEN regexp_replace(t.reason, ' [(].*$', '', 's')
                       ELSE NULL END
     FROM bookings b
     WHERE t.booking_id = b.id AND b.guest_id = ${userId}::uuid
       AND (t.actor_kind = 'guest' OR t.actor_id = ${userId}::uuid) AND t.reason IS NOT NULL`;
   // Their words first (a wiki compile under way either holds them and its facts are deleted
   // below, or finds them gone: venue-wiki.ts `stillWritten`).
-  await tx.$executeRaw`UPDATE booking_feedback SET comment = NULL WHERE guest_id = ${userId}::uuid`;
+  // (In the compile's order, inbox items then feedback, so that neither waits on the other.)
   await tx.$executeRaw`UPDATE venue_inbox_items SET guest_text = NULL WHERE guest_id = ${userId}::uuid`;
+  await tx.$executeRaw`UPDATE booking_feedback SET comment = NULL WHERE guest_id = ${userId}::uuid`;
   // The venue's wiki kept a comment's words as a fact of its own (GUEST_FEEDBACK), and staff's
   // answer to their question keyed by their words (STAFF_ANSWER, when staff gave it to all): they
   // go with them, and the conflicts they were part of are settled again.
@@ -172,11 +174,12 @@ async function purgeUser(
   });
   // A venue's FAQ showing a question in their words shows another guest's ask of it, or goes.
   await forgetGuestInFaq(tx, userId);
+  // Their bookings' envelopes: no notes, no reason (a cancellation's), no change's notes.
   await tx.$executeRaw`
     UPDATE a2a_envelopes e SET envelope = NULL,
       payload = CASE WHEN e.payload ? 'guestName'
-                     THEN jsonb_set(e.payload - 'notes', '{guestName}', '"Guest"'::jsonb)
-                     ELSE e.payload - 'notes' END
+                     THEN jsonb_set(e.payload - 'notes' - 'reason' #- '{change,notes}', '{guestName}', '"Guest"'::jsonb)
+                     ELSE e.payload - 'notes' - 'reason' #- '{change,notes}' END
     FROM bookings b WHERE e.booking_id = b.id AND b.guest_id = ${userId}::uuid`;
   // Their questions to venues, and the venues' answers, in their words (no booking links them).
   // (Each by an index: their questions by who sent them, the answers by whom they went to.)
