@@ -447,8 +447,48 @@ export async function stillInRole(
   const access = ctx.domain.organizations.createAccess(ctx.actor);
   if (access.isPlatformAdmin) return true;
   if (organizationId === null) return false;
-  const [now, then] = await Promise.all([access.roleIn(organizationId), ctx.access.roleIn(organizationId)]);
-  return now !== null && roles.includes(now) && now === then;
+  const now = await access.roleIn(organizationId);
+  return now !== null && roles.includes(now) && now === (await ctx.access.roleIn(organizationId));
+}
+
+/**
+ * A live subscription's check (`whileAllowed`) of its right to `resource`, something of
+ * `organizationOf()`'s, answered by `check` and remembered (src/api/live-access.ts) under the role
+ * the subscription started with as well: the answer depends on it (stillInRole), so two
+ * subscriptions of one person started under different roles never share one.
+ */
+export function allowedInRole(
+  ctx: Context,
+  resource: string,
+  organizationOf: () => Promise<string | null>,
+  check: () => Promise<boolean>,
+): () => boolean | Promise<boolean> {
+  let key: string | undefined;
+  let keying: Promise<string> | undefined;
+  const ask = (known: string) => ctx.liveAccess.allowed(ctx.actor, known, check);
+  return () => {
+    if (key !== undefined) return ask(key);
+    keying ??= organizationOf().then(
+      async (organizationId) =>
+        `${resource}@${organizationId ? ((await ctx.access.roleIn(organizationId)) ?? '-') : '-'}`,
+    );
+    return keying.then((known) => {
+      key = known;
+      return ask(known);
+    });
+  };
+}
+
+/** A venue's events while the subscriber is still on its team in the role it started with. */
+export function venueEvents(ctx: Context, venueId: string, events: AsyncIterableIterator<unknown>) {
+  const organizationOf = () => ctx.domain.venues.organizationOfVenue(venueId);
+  return whileAllowed(
+    events,
+    // The `venueRole` scope again.
+    allowedInRole(ctx, `venue:${venueId}`, organizationOf, async () =>
+      stillInRole(ctx, await organizationOf(), ANY_ROLE),
+    ),
+  );
 }
 
 /** The booking an event is about, or FORBIDDEN once the subscriber lost the right to read it. */
@@ -464,12 +504,7 @@ builder.subscriptionField('bookingChanged', (t) =>
     args: { venueId: t.arg.globalID({ for: Venue, required: true }) },
     authScopes: (_root, args) => ({ venueRole: { venueId: args.venueId.id, roles: ANY_ROLE } }),
     subscribe: (_root, args, ctx) =>
-      whileAllowed(ctx.services.pubsub.subscribe(bookingTopics.venue(args.venueId.id)), () =>
-        ctx.liveAccess.allowed(ctx.actor, `venue:${args.venueId.id}`, async () =>
-          // The `venueRole` scope again.
-          stillInRole(ctx, await ctx.domain.venues.organizationOfVenue(args.venueId.id), ANY_ROLE),
-        ),
-      ),
+      venueEvents(ctx, args.venueId.id, ctx.services.pubsub.subscribe(bookingTopics.venue(args.venueId.id))),
     resolve: (query, payload, _args, ctx) => loadEventBooking(query, payload, ctx),
   }),
 );
@@ -481,25 +516,32 @@ builder.subscriptionField('booking', (t) =>
     args: { id: t.arg.globalID({ for: Booking, required: true }) },
     authScopes: (_root, args) => ({ seesBooking: args.id.id }),
     subscribe: (_root, args, ctx) =>
-      whileAllowed(ctx.services.pubsub.subscribe(bookingTopics.booking(args.id.id)), () =>
-        ctx.liveAccess.allowed(ctx.actor, `booking:${args.id.id}`, async () => {
-          // The `seesBooking` scope again, on a fresh reading of the memberships.
-          try {
-            const access = ctx.domain.organizations.createAccess(ctx.actor);
-            const booking = await ctx.domain.bookings.requireBooking(access, args.id.id);
-            // One of the venue's team, in the role it started with (the guest has none there).
-            const organizationId = await ctx.domain.venues.organizationOfVenue(booking.venueId);
-            if (access.isPlatformAdmin || organizationId === null) return true;
-            const [now, then] = await Promise.all([
-              access.roleIn(organizationId),
-              ctx.access.roleIn(organizationId),
-            ]);
-            return now === then;
-          } catch (error) {
-            if (error instanceof NotFoundError) return false;
-            throw error;
-          }
-        }),
+      whileAllowed(
+        ctx.services.pubsub.subscribe(bookingTopics.booking(args.id.id)),
+        allowedInRole(
+          ctx,
+          `booking:${args.id.id}`,
+          async () => {
+            const booking = await ctx.domain.bookings
+              .findBookingOrThrow(args.id.id, { select: { venueId: true } })
+              .catch(() => null);
+            return booking ? ctx.domain.venues.organizationOfVenue(booking.venueId) : null;
+          },
+          async () => {
+            // The `seesBooking` scope again, on a fresh reading of the memberships.
+            try {
+              const access = ctx.domain.organizations.createAccess(ctx.actor);
+              const booking = await ctx.domain.bookings.requireBooking(access, args.id.id);
+              // One of the venue's team, in the role it started with (the guest has none there).
+              const organizationId = await ctx.domain.venues.organizationOfVenue(booking.venueId);
+              if (access.isPlatformAdmin || organizationId === null) return true;
+              return (await access.roleIn(organizationId)) === (await ctx.access.roleIn(organizationId));
+            } catch (error) {
+              if (error instanceof NotFoundError) return false;
+              throw error;
+            }
+          },
+        ),
       ),
     resolve: (query, payload, _args, ctx) => loadEventBooking(query, payload, ctx),
   }),

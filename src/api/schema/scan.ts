@@ -3,7 +3,7 @@ import type { DraftField, ScanReport, Score } from '../../domain/scan/report.ts'
 import { LANES, lanesOf, type ScanProgressPayload, scanAtStep, scanTopic } from '../../domain/scan/scans.ts';
 import { NotAllowedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
-import { REVOKED, stillInRole, whileAllowed } from './booking.ts';
+import { allowedInRole, REVOKED, stillInRole, whileAllowed } from './booking.ts';
 import { describedEnum } from './enums.ts';
 import { mutation } from './mutation.ts';
 import { Organization } from './organization.ts';
@@ -281,9 +281,13 @@ builder.subscriptionField('scanProgress', (t) =>
     authScopes: async (_root, args, ctx) =>
       managersOf(await ctx.domain.scan.organizationOfScan(args.scanId.id)),
     subscribe: (_root, args, ctx) =>
-      whileAllowed(ctx.services.pubsub.subscribe(scanTopic(args.scanId.id)), () =>
-        ctx.liveAccess.allowed(ctx.actor, `scan:${args.scanId.id}`, async () =>
-          stillInRole(ctx, await ctx.domain.scan.organizationOfScan(args.scanId.id), MANAGERS),
+      whileAllowed(
+        ctx.services.pubsub.subscribe(scanTopic(args.scanId.id)),
+        allowedInRole(
+          ctx,
+          `scan:${args.scanId.id}`,
+          () => ctx.domain.scan.organizationOfScan(args.scanId.id),
+          async () => stillInRole(ctx, await ctx.domain.scan.organizationOfScan(args.scanId.id), MANAGERS),
         ),
       ),
     resolve: async (query, payload, _args, ctx) => {

@@ -16,7 +16,7 @@ import { NotAllowedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
 import { teamOf } from '../scopes.ts';
-import { BookingStatus, REVOKED, readOnlyKey, stillInRole, whileAllowed } from './booking.ts';
+import { BookingStatus, REVOKED, readOnlyKey, venueEvents } from './booking.ts';
 import { describedEnum } from './enums.ts';
 import { commonErrors, errorType } from './errors.ts';
 import { mutation, payloadType } from './mutation.ts';
@@ -214,12 +214,7 @@ function filtered(
 
 /** The venue's inbox events while the subscriber is still on its team (re-checked as bookings' are). */
 function venueInboxEvents(ctx: Context, venueId: string, keep: (event: InboxEventPayload) => boolean) {
-  return whileAllowed(filtered(ctx.services.pubsub.subscribe(inboxTopic(venueId)), keep), () =>
-    ctx.liveAccess.allowed(ctx.actor, `venue:${venueId}`, async () =>
-      // The `venueRole` scope again.
-      stillInRole(ctx, await ctx.domain.venues.organizationOfVenue(venueId), ANY_ROLE),
-    ),
-  );
+  return venueEvents(ctx, venueId, filtered(ctx.services.pubsub.subscribe(inboxTopic(venueId)), keep));
 }
 
 /** The item an event is about, or FORBIDDEN once the subscriber lost the right to read it. */
