@@ -822,6 +822,25 @@ describe('bookings that were not honoured', () => {
     expect(await feeOf(after.id)).toMatchObject({ organizationId: buyer.organizationId });
   });
 
+  it("sweeps past the venue's own people's bookings, which earn no fee, to the lost fees behind them", async () => {
+    const w = await world();
+    const ago = (minutes: number) => new Date(Date.now() - minutes * 60_000);
+    // More of the staff's own bookings than one sweep takes, completed before a guest's lost one.
+    await db().booking.createMany({
+      data: Array.from({ length: 201 }, (_, i) => ({
+        ...completed(w.venueId),
+        guestId: w.staffId,
+        partySize: 2,
+        endsAt: new Date(Date.now() - 2 * 3_600_000),
+        updatedAt: ago(600 - i),
+      })),
+    });
+    const lost = await bookingRow(db(), { ...completed(w.venueId), updatedAt: ago(30) });
+    await sweep();
+    expect(await feeOf(lost.id)).toMatchObject({ organizationId: w.organizationId });
+    expect(await db().bookingFee.count({ where: { organizationId: w.organizationId } })).toBe(1);
+  });
+
   it('queues no fee for a no-show or a cancellation made through the dashboard', async () => {
     const w = await world({ subscribed: true });
     const cancelled = await bookInChat(w.venueId);

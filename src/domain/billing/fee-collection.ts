@@ -50,8 +50,8 @@ import {
   BOOKING_FEE_SETTLEMENT,
   FEE_SOURCES,
   type FeeDeps,
+  feePayerSql,
   monthOf,
-  ownerAtCompletionSql,
   settlementTransferId,
   waiveFeeOn,
 } from './fees.ts';
@@ -352,7 +352,7 @@ export async function retryPendingFees(
       AND b.updated_at BETWEEN ${new Date(now.getTime() - LOST_ACCRUAL_DAYS * 86_400_000)}
                            AND ${new Date(now.getTime() - LOST_ACCRUAL_GRACE_MS)}
       AND NOT EXISTS (SELECT 1 FROM booking_fees f WHERE f.booking_id = b.id)
-      AND ${ownerAtCompletionSql('b')} IS NOT NULL
+      AND ${feePayerSql('b')} IS NOT NULL
     ORDER BY b.updated_at LIMIT ${BATCH}`;
   const counts = { accrued: 0, charged: 0, declined: 0, failed: 0 };
   for (const { id } of lost) {

@@ -128,9 +128,9 @@ export async function accrueBookingFee(deps: FeeDeps, bookingId: string): Promis
   // The organisation that held the venue when the booking was completed owes it; none did (or it
   // is gone): no fee. One of its own people booking through AGNT (a key of theirs, their own
   // chat) is the venue's own booking, as one made on the dashboard: nobody was referred.
-  const { owner: organizationId, member } = await ownerAtCompletion(db, booking);
-  if (!organizationId) return { outcome: 'no_fee', reason: 'unclaimed_venue' };
-  if (member) return { outcome: 'no_fee', reason: 'venue_own_booking' };
+  const due = await feePayer(db, booking);
+  if (due.payer === null) return { outcome: 'no_fee', reason: due.reason };
+  const organizationId = due.payer;
   const standing = await planStanding(db, deps, organizationId, 'VENUE');
   const subscriber = isVenueSubscriber(standing);
   const currency = venueCurrency(deps.fees, booking.venue);
@@ -195,21 +195,31 @@ export function ownerAtCompletionSql(b: string): Prisma.Sql {
 }
 
 /**
- * Who owes the booking's fee (ownerAtCompletionSql), if that organisation still exists, and
- * whether the guest is one of its members (a booking the venue's own people made for themselves).
+ * SQL: the organisation that owes the fee of the booking `b` (an alias with id, venue_id,
+ * guest_id, updated_at), or NULL when none does: the one that held the venue when it completed
+ * (ownerAtCompletionSql), still there, the guest not one of its members (its own people booking
+ * through AGNT is the venue's own booking). The accrual and the lost-fee sweep both ask it, so the
+ * sweep never picks a booking the accrual would refuse.
  */
-async function ownerAtCompletion(
+export function feePayerSql(b: string): Prisma.Sql {
+  const alias = Prisma.raw(b);
+  return Prisma.sql`(
+    SELECT o.id FROM organizations o
+    WHERE o.id = ${ownerAtCompletionSql(b)}
+      AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.organization_id = o.id AND m.user_id = ${alias}.guest_id))`;
+}
+
+/** Who owes the booking's fee (feePayerSql), and why none does: no holder then, or its own people. */
+async function feePayer(
   db: Db,
   booking: Booking,
-): Promise<{ owner: string | null; member: boolean }> {
-  const [row] = await db.$queryRaw<{ owner: string; member: boolean }[]>`
-    SELECT o.id::text AS owner,
-           EXISTS (SELECT 1 FROM memberships m WHERE m.organization_id = o.id AND m.user_id = b.guest_id)
-             AS member
-    FROM bookings b
-    JOIN organizations o ON o.id = ${ownerAtCompletionSql('b')}
-    WHERE b.id = ${booking.id}::uuid`;
-  return { owner: row?.owner ?? null, member: row?.member ?? false };
+): Promise<{ payer: string } | { payer: null; reason: 'unclaimed_venue' | 'venue_own_booking' }> {
+  const [row] = await db.$queryRaw<{ payer: string | null; held: boolean }[]>`
+    SELECT ${feePayerSql('b')}::text AS payer,
+           EXISTS (SELECT 1 FROM organizations o WHERE o.id = ${ownerAtCompletionSql('b')}) AS held
+    FROM bookings b WHERE b.id = ${booking.id}::uuid`;
+  if (row?.payer) return { payer: row.payer };
+  return { payer: null, reason: row?.held ? 'venue_own_booking' : 'unclaimed_venue' };
 }
 
 /** Why this booking earns no fee; null when it does. */
