@@ -274,17 +274,30 @@ describe('dreamLight', () => {
       now: daysAgo(3),
     });
     // "That was for a friend": forgotten by words, and the other by its id.
-    expect((await forgetMatching(db(), lia, 'vegetarian')).map((m) => m.content)).toEqual(['Vegetarian']);
+    const forgotten = { now: () => daysAgo(2) };
+    expect((await forgetMatching(db(), lia, 'vegetarian', forgotten)).map((m) => m.content)).toEqual([
+      'Vegetarian',
+    ]);
     const shellfish = await db().memory.findFirstOrThrow({
       where: { userId: lia, content: 'Allergic to shellfish' },
     });
-    await forgetMemory(db(), lia, shellfish.id);
+    await forgetMemory(db(), lia, shellfish.id, forgotten);
     await dreamLight(db(), { now: NOW, limit: 100 });
     expect(await active(lia)).toEqual(['Prefers the terrace']);
     // Kept as digests of meanings, not as the words.
     const { forgottenMeanings } = await db().user.findUniqueOrThrow({ where: { id: lia } });
     expect(forgottenMeanings).toHaveLength(2);
     expect(JSON.stringify(forgottenMeanings)).not.toMatch(/vegetarian|shellfish/i);
+    // Said again later, in a conversation begun after the forget: remembered.
+    await recordSessionSummary(db(), {
+      userId: lia,
+      chatId: await chatOf(lia),
+      summary: 'The person is vegetarian now.',
+      continued: false,
+      now: new Date(NOW.getTime() + DAY),
+    });
+    await dreamLight(db(), { now: new Date(NOW.getTime() + 2 * DAY), limit: 100 });
+    expect(await active(lia)).toEqual(['Prefers the terrace', 'Vegetarian now']);
   });
 
   it('keeps a person at their cap of memories when their summaries add more', async () => {

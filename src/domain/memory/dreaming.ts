@@ -35,15 +35,15 @@
  * A person who asked to forget everything (`forgetAll`, recorded in `users.memory_forgotten_at`)
  * stays forgotten: a summary whose chain began before the forget is never read, and habits are
  * read only from bookings made after it. A memory forgotten on its own (`forgetMemory`,
- * `forgetMatching`) is not made again from a summary either: its meaning's digest is kept
- * (`users.forgotten_meanings`, meaning.ts).
+ * `forgetMatching`) is not made again from a summary whose chain began before it was forgotten:
+ * its meaning's digest is kept, with when (`users.forgotten_meanings`, meaning.ts).
  */
 import { z } from 'zod';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { MemoryKind } from '../../generated/prisma/enums.ts';
 import type { Db, Tx } from '../../platform/db.ts';
 import { defineTask } from '../../platform/jobs.ts';
-import { forgottenKey, identity, type Meaning, meaningOf, STOP, stem } from './meaning.ts';
+import { forgottenKey, forgottenSince, identity, type Meaning, meaningOf, STOP, stem } from './meaning.ts';
 import { keepWithinCap, MEMORY_LIMITS } from './memories.ts';
 import { behaviourPatterns, describePatterns } from './patterns.ts';
 import { dietaryTakenOff, getProfile, updateProfile } from './profile.ts';
@@ -187,9 +187,9 @@ async function dreamOfPerson(
   // (or skipped), a summary's text is cleared: what lasts is now a memory, and the rest of a chat
   // is not kept beyond its session. The row stays, with the chain's start, for the next summary.
   const summaries = await tx.$queryRaw<
-    { chatId: string; summary: string; updatedAt: Date; usable: boolean }[]
+    { chatId: string; summary: string; updatedAt: Date; startedAt: Date | null; usable: boolean }[]
   >`
-    SELECT chat_id AS "chatId", summary, updated_at AS "updatedAt",
+    SELECT chat_id AS "chatId", summary, updated_at AS "updatedAt", started_at AS "startedAt",
       (${user.forgottenAt}::timestamptz IS NULL
        OR (started_at IS NOT NULL AND started_at > ${user.forgottenAt}::timestamptz)) AS usable
     FROM session_summaries
@@ -197,12 +197,15 @@ async function dreamOfPerson(
       AND (${user.dreamedAt}::timestamptz IS NULL OR updated_at > ${user.dreamedAt}::timestamptz)
     ORDER BY updated_at, chat_id`;
   let fromSummaries = 0;
-  // What the person forgot one by one is not made again from what they said before.
-  const forgotten = new Set(user.forgottenMeanings);
-  for (const { summary } of summaries.filter((s) => s.usable)) {
+  // What the person forgot one by one is not made again from a summary whose chain began before
+  // they forgot it (what they said then); said again in a later chain, it is.
+  const forgotten = forgottenSince(user.forgottenMeanings);
+  for (const { summary, startedAt } of summaries.filter((s) => s.usable)) {
     for (const memory of lastingSentences(summary)) {
       const meaning = identity(meaningOf(memory.content));
-      if (known.has(meaning) || forgotten.has(forgottenKey(memory.content))) continue;
+      const forgottenAt = forgotten.get(forgottenKey(memory.content));
+      const saidBefore = forgottenAt !== undefined && (startedAt?.getTime() ?? 0) <= forgottenAt;
+      if (known.has(meaning) || saidBefore) continue;
       known.add(meaning);
       const [row] = await tx.$queryRaw<ActiveMemory[]>`
         INSERT INTO memories (id, user_id, kind, content, importance, created_at)

@@ -91,3 +91,19 @@ export function forgottenKey(content: string): string {
     .digest('base64url')
     .slice(0, 22);
 }
+
+/** A forgotten memory as a person's row keeps it: its meaning's digest and when (`digest@ms`). */
+export function forgottenEntry(content: string, at: Date): string {
+  return `${forgottenKey(content)}@${at.getTime()}`;
+}
+
+/** The kept entries (forgottenEntry) as digest → when it was forgotten (ms); unreadable ones left out. */
+export function forgottenSince(entries: readonly string[] | null): Map<string, number> {
+  const since = new Map<string, number>();
+  for (const entry of entries ?? []) {
+    const [key, at] = entry.split('@');
+    const ms = Number(at);
+    if (key && Number.isFinite(ms) && !since.has(key)) since.set(key, ms);
+  }
+  return since;
+}

@@ -46,7 +46,7 @@ import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { parseInput } from '../validation.ts';
 import { cosineSql, type MemorySearch, queryVector } from './embeddings.ts';
-import { forgottenKey } from './meaning.ts';
+import { forgottenEntry } from './meaning.ts';
 import { cleanText, normalizedContent, searchTermsOf } from './text.ts';
 
 export const MEMORY_KINDS = ['FACT', 'PREFERENCE', 'PATTERN'] as const satisfies readonly MemoryKind[];
@@ -487,13 +487,19 @@ export async function listMemories(
  * Forgets one of the person's memories, with its history (what it replaced). NotFoundError for
  * anyone else's, history, or an unknown id.
  */
-export async function forgetMemory(db: Db, userId: string, memoryId: string): Promise<MemoryRecord> {
+export async function forgetMemory(
+  db: Db,
+  userId: string,
+  memoryId: string,
+  options: MemoryOptions = {},
+): Promise<MemoryRecord> {
   const notFound = new NotFoundError('No such memory');
   if (!z.uuid().safeParse(memoryId).success) throw notFound;
   const [deleted] = await underMemoryLock(db, userId, (tx) =>
     forgetting(
       tx,
       userId,
+      options.now?.() ?? new Date(),
       tx.$queryRaw<(MemoryRecord & { history: boolean })[]>`
         DELETE FROM memories m
         WHERE m.id = ${memoryId}::uuid AND m.user_id = ${userId}::uuid AND m.superseded_at IS NULL
@@ -520,21 +526,25 @@ function underMemoryLock<T>(db: Db, userId: string, run: (tx: Tx) => Promise<T>)
 
 /**
  * Keeps the meanings of the memories `deleting` deletes among the person's forgotten ones (digests,
- * meaning.ts), so that dreaming does not make them again from a summary written before; returns
+ * with when: meaning.ts), so that dreaming does not make them again from a summary begun before;
+ * returns
  * the memories that were in use, oldest first.
  */
 async function forgetting(
   tx: Tx,
   userId: string,
+  now: Date,
   deleting: Promise<(MemoryRecord & { history: boolean })[]>,
 ): Promise<MemoryRecord[]> {
   const deleted = await deleting;
   if (deleted.length) {
-    const keys = [...new Set(deleted.map((m) => forgottenKey(m.content)))];
+    const entries = [...new Set(deleted.map((m) => forgottenEntry(m.content, now)))];
+    // The newest entry of each meaning (these first), the newest FORGOTTEN_MEANINGS_KEPT meanings.
     await tx.$executeRaw`
       UPDATE users SET forgotten_meanings = ARRAY(
-        SELECT k FROM unnest(${keys}::text[] || forgotten_meanings) WITH ORDINALITY AS t(k, i)
-        GROUP BY k ORDER BY min(i) LIMIT ${FORGOTTEN_MEANINGS_KEPT})
+        SELECT (array_agg(k ORDER BY i))[1]
+        FROM unnest(${entries}::text[] || coalesce(forgotten_meanings, '{}')) WITH ORDINALITY AS t(k, i)
+        GROUP BY split_part(k, '@', 1) ORDER BY min(i) LIMIT ${FORGOTTEN_MEANINGS_KEPT})
       WHERE id = ${userId}::uuid`;
   }
   return deleted
@@ -574,7 +584,12 @@ export async function forgetAll(db: DbOrTx, userId: string, options: MemoryOptio
  * whole word or, from 3 letters, the start of one: "/forget peanut" forgets "allergic to
  * peanuts"). Returns what it forgot, oldest first, so the chat can say so.
  */
-export async function forgetMatching(db: Db, userId: string, text: string): Promise<MemoryRecord[]> {
+export async function forgetMatching(
+  db: Db,
+  userId: string,
+  text: string,
+  options: MemoryOptions = {},
+): Promise<MemoryRecord[]> {
   const words = searchTermsOf(cleanText(text), MEMORY_LIMITS.queryTerms);
   if (!words.length) throw new ValidationError('Say which words to forget', 'text');
   // Words are letters and digits only (wordsOf), quoted all the same.
@@ -587,6 +602,7 @@ export async function forgetMatching(db: Db, userId: string, text: string): Prom
     forgetting(
       tx,
       userId,
+      options.now?.() ?? new Date(),
       tx.$queryRaw<(MemoryRecord & { history: boolean })[]>`
         DELETE FROM memories m
         WHERE m.user_id = ${userId}::uuid AND m.search_document @@ to_tsquery('simple', ${query})
