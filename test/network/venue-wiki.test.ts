@@ -13,6 +13,7 @@ import {
   recordVenueFacts,
   venueWikiTask,
 } from '../../src/domain/network/venue-wiki.ts';
+import type { Tx } from '../../src/platform/db.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
 import { crontab } from '../../src/worker/crontab.ts';
 import { parseSchedules } from '../../src/worker/crontab-check.ts';
@@ -505,6 +506,37 @@ describe("the venue's FAQ and an erased account", () => {
   });
 });
 
+/**
+ * Runs `erase` in a transaction held open once its writes are made; then `compile`, which reads
+ * what was committed before them; once the compile waits for the erasure's locks (FOR SHARE), the
+ * erasure commits. Starting the compile only after the writes means that on a busy machine it
+ * cannot come to its locks before the erasure holds them.
+ */
+async function compiledWhileErasing(erase: (tx: Tx) => Promise<void>, compile: () => Promise<unknown>) {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let wrote = () => {};
+  const written = new Promise<void>((resolve) => {
+    wrote = resolve;
+  });
+  const erasing = world.db.$transaction(
+    async (tx) => {
+      await erase(tx);
+      wrote();
+      await held;
+    },
+    { timeout: 20_000 },
+  );
+  await written;
+  const compiling = compile();
+  await waitingForLock(world.db, 'FOR SHARE');
+  release();
+  await erasing;
+  await compiling;
+}
+
 describe("the venue's wiki compiled while an account is erased", () => {
   it("does not keep the erased guest's comment as a fact", async () => {
     const venue = await world.venue({}, { ...FACTS, organizationId: fx.organizationId });
@@ -529,29 +561,13 @@ describe("the venue's wiki compiled while an account is erased", () => {
 
     // The erasure has emptied the comment and deleted the facts made of it, not yet committed,
     // when the compile (which reads what was committed before) comes to write it as a fact.
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let wrote = () => {};
-    const written = new Promise<void>((resolve) => {
-      wrote = resolve;
-    });
-    const erasing = world.db.$transaction(
+    await compiledWhileErasing(
       async (tx) => {
         await tx.$executeRaw`UPDATE booking_feedback SET comment = NULL WHERE guest_id = ${guest.person.id}::uuid`;
         await forgetFacts(tx, { source: 'GUEST_FEEDBACK', sourceRef: feedback.id });
-        wrote();
-        await held;
       },
-      { timeout: 20_000 },
+      () => compileVenueWiki(world.db, world.services.now()),
     );
-    await written;
-    const compiling = compileVenueWiki(world.db, world.services.now());
-    await waitingForLock(world.db, 'FOR SHARE');
-    release();
-    await erasing;
-    await compiling;
     expect(await world.db.venueFact.count({ where: { sourceRef: feedback.id } })).toBe(0);
   });
 });
@@ -567,31 +583,13 @@ describe("the venue's FAQ compiled while an account is erased", () => {
 
     // The erasure has emptied the last guest's words and tidied the FAQ, not yet committed, when
     // the compile (which read the asks before) comes to write the newest ask's words.
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let wrote = () => {};
-    const written = new Promise<void>((resolve) => {
-      wrote = resolve;
-    });
-    const erasing = world.db.$transaction(
+    await compiledWhileErasing(
       async (tx) => {
         await tx.$executeRaw`UPDATE venue_inbox_items SET guest_text = NULL WHERE guest_id = ${last.person.id}::uuid`;
         await forgetGuestInFaq(tx, last.person.id);
-        wrote();
-        await held;
       },
-      { timeout: 20_000 },
+      () => compileVenueFaq(world.db, world.services.now()),
     );
-    // The compile starts once the erasure's writes are made (it still reads what was committed
-    // before them), so on a busy machine it cannot come to its locks before the erasure holds them.
-    await written;
-    const compiling = compileVenueFaq(world.db, world.services.now());
-    await waitingForLock(world.db, 'FOR SHARE');
-    release();
-    await erasing;
-    await compiling;
 
     const entries = await world.db.venueFaqEntry.findMany({ where: { venueId } });
     expect(entries.map((e) => e.question)).not.toContain('Any high chairs for kids?');

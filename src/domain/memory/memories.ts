@@ -495,16 +495,11 @@ export async function forgetMemory(
 ): Promise<MemoryRecord> {
   const notFound = new NotFoundError('No such memory');
   if (!z.uuid().safeParse(memoryId).success) throw notFound;
-  const [deleted] = await underMemoryLock(db, userId, (tx) =>
-    forgetting(
-      tx,
-      userId,
-      options.now?.() ?? new Date(),
-      tx.$queryRaw<(MemoryRecord & { history: boolean })[]>`
-        DELETE FROM memories m
-        WHERE m.id = ${memoryId}::uuid AND m.user_id = ${userId}::uuid AND m.superseded_at IS NULL
-        RETURNING ${recordColumns('m')}, false AS history`,
-    ),
+  const [deleted] = await forgetWhere(
+    db,
+    userId,
+    Prisma.sql`m.id = ${memoryId}::uuid AND m.superseded_at IS NULL`,
+    options,
   );
   if (!deleted) throw notFound;
   return deleted;
@@ -525,32 +520,37 @@ function underMemoryLock<T>(db: Db, userId: string, run: (tx: Tx) => Promise<T>)
 }
 
 /**
- * Keeps the meanings of the memories `deleting` deletes among the person's forgotten ones (digests,
- * with when: meaning.ts), so that dreaming does not make them again from a summary begun before;
- * returns
- * the memories that were in use, oldest first.
+ * Deletes the person's memories `where` finds (alias `m`), under their memory lock, and keeps
+ * their meanings among the person's forgotten ones (digests, with when: meaning.ts), so that
+ * dreaming does not make them again from a summary begun before; returns the memories that were
+ * in use, oldest first.
  */
-async function forgetting(
-  tx: Tx,
+function forgetWhere(
+  db: Db,
   userId: string,
-  now: Date,
-  deleting: Promise<(MemoryRecord & { history: boolean })[]>,
+  where: Prisma.Sql,
+  options: MemoryOptions,
 ): Promise<MemoryRecord[]> {
-  const deleted = await deleting;
-  if (deleted.length) {
-    const entries = [...new Set(deleted.map((m) => forgottenEntry(m.content, now)))];
-    // The newest entry of each meaning (these first), the newest FORGOTTEN_MEANINGS_KEPT meanings.
-    await tx.$executeRaw`
-      UPDATE users SET forgotten_meanings = ARRAY(
-        SELECT (array_agg(k ORDER BY i))[1]
-        FROM unnest(${entries}::text[] || coalesce(forgotten_meanings, '{}')) WITH ORDINALITY AS t(k, i)
-        GROUP BY split_part(k, '@', 1) ORDER BY min(i) LIMIT ${FORGOTTEN_MEANINGS_KEPT})
-      WHERE id = ${userId}::uuid`;
-  }
-  return deleted
-    .filter((m) => !m.history)
-    .map(({ history: _history, ...m }) => ({ ...m, importance: Number(m.importance) }))
-    .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
+  const now = options.now?.() ?? new Date();
+  return underMemoryLock(db, userId, async (tx) => {
+    const deleted = await tx.$queryRaw<(MemoryRecord & { history: boolean })[]>`
+      DELETE FROM memories m WHERE m.user_id = ${userId}::uuid AND ${where}
+      RETURNING ${recordColumns('m')}, m.superseded_at IS NOT NULL AS history`;
+    if (deleted.length) {
+      const entries = [...new Set(deleted.map((m) => forgottenEntry(m.content, now)))];
+      // The newest entry of each meaning (these first), the newest FORGOTTEN_MEANINGS_KEPT meanings.
+      await tx.$executeRaw`
+        UPDATE users SET forgotten_meanings = ARRAY(
+          SELECT (array_agg(k ORDER BY i))[1]
+          FROM unnest(${entries}::text[] || coalesce(forgotten_meanings, '{}')) WITH ORDINALITY AS t(k, i)
+          GROUP BY split_part(k, '@', 1) ORDER BY min(i) LIMIT ${FORGOTTEN_MEANINGS_KEPT})
+        WHERE id = ${userId}::uuid`;
+    }
+    return deleted
+      .filter((m) => !m.history)
+      .map(({ history: _history, ...m }) => ({ ...m, importance: Number(m.importance) }))
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
+  });
 }
 
 /**
@@ -598,15 +598,5 @@ export async function forgetMatching(
     .join(' & ');
   // History matching the words goes too (the person asked for those words to be gone); what
   // the chat is told is the memories that were in use.
-  return underMemoryLock(db, userId, (tx) =>
-    forgetting(
-      tx,
-      userId,
-      options.now?.() ?? new Date(),
-      tx.$queryRaw<(MemoryRecord & { history: boolean })[]>`
-        DELETE FROM memories m
-        WHERE m.user_id = ${userId}::uuid AND m.search_document @@ to_tsquery('simple', ${query})
-        RETURNING ${recordColumns('m')}, m.superseded_at IS NOT NULL AS history`,
-    ),
-  );
+  return forgetWhere(db, userId, Prisma.sql`m.search_document @@ to_tsquery('simple', ${query})`, options);
 }
