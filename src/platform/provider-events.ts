@@ -18,6 +18,7 @@ import { z } from 'zod';
 import type { Database, Db, DbOrTx } from './db.ts';
 import type { GroupCommit } from './group-commit.ts';
 import { insertAndEnqueue, type TaskDeclaration } from './jobs.ts';
+import { storable, storableText } from './storable.ts';
 
 /** The payload of every provider event's task: the recorded event's id. */
 export const providerEventPayload = z.object({ id: z.uuid() });
@@ -63,7 +64,15 @@ export async function recordProviderEvent(
     {
       name: 'record-provider-event',
       text: INSERT,
-      values: [id, event.provider, event.eventId, event.eventType, JSON.stringify(event.payload)],
+      // What a provider sends is made storable (no NUL, no lone surrogate: PostgreSQL refuses
+      // them, and one refused event would fail every delivery of its group commit).
+      values: [
+        id,
+        event.provider,
+        storableText(event.eventId),
+        storableText(event.eventType),
+        JSON.stringify(storable(event.payload)),
+      ],
       lockKey: `provider-event:${event.provider}:${event.eventId}`,
     },
     task,

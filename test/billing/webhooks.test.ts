@@ -119,6 +119,24 @@ describe('Stripe webhooks', () => {
     expect(metrics).toMatch(/webhook_requests_total\{platform="stripe",outcome="duplicate"\} [2-9]/);
   });
 
+  it('stores an event whose text holds a NUL or a lone surrogate, and the deliveries beside it', async () => {
+    const { customerId } = await subscribedOrganization();
+    const odd = fake.event('customer.updated', {
+      id: customerId,
+      object: 'customer',
+      name: 'Caf\u00e9 \u0000 Lua \ud800',
+      metadata: {},
+    });
+    const plain = fake.event('customer.updated', { id: customerId, object: 'customer', metadata: {} });
+    const [first, second] = await Promise.all([fake.sendEvent(hook, odd), fake.sendEvent(hook, plain)]);
+    expect([first.status, second.status]).toEqual([200, 200]);
+    const [stored] = await recorded(odd.id);
+    expect((stored!.payload as { data: { object: { name: string } } }).data.object.name).toBe(
+      'Caf\u00e9 \ufffd Lua \ufffd',
+    );
+    expect(await recorded(plain.id)).toHaveLength(1);
+  });
+
   it("takes a subscription made without our metadata (in Stripe's Dashboard) to its customer's organisation", async () => {
     const { organizationId, customerId } = await subscribedOrganization();
     await app.services.db.billingCustomer.create({ data: { organizationId, stripeCustomerId: customerId } });
