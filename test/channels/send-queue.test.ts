@@ -129,6 +129,34 @@ describe('send queue', () => {
     );
   });
 
+  it('sends once when recording the sent message fails at first: the record is written again, the message not sent again', async () => {
+    const { chatId, userId } = await person();
+    const db = app.services.db;
+    // The first write of this chat's message as SENT fails (as under a passing database fault).
+    await db.$executeRawUnsafe('CREATE SEQUENCE IF NOT EXISTS sent_record_faults');
+    await db.$executeRawUnsafe(`
+      CREATE OR REPLACE FUNCTION fail_sent_record() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.status = 'SENT' AND NEW.body = 'recorded late' AND nextval('sent_record_faults') = 1 THEN
+          RAISE EXCEPTION 'refused for the test';
+        END IF;
+        RETURN NEW;
+      END $$`);
+    await db.$executeRawUnsafe(
+      'CREATE TRIGGER fail_sent_record BEFORE UPDATE ON outbound_messages FOR EACH ROW EXECUTE FUNCTION fail_sent_record()',
+    );
+    try {
+      const key = await send(userId, 'recorded late');
+      await waitFor(async () => (await row(key)).status === 'SENT', 'the message to be recorded as sent');
+      expect(sentTo(chatId).filter((c) => c.params.text === 'recorded late')).toHaveLength(1);
+      expect((await row(key)).attempts).toBe(1);
+    } finally {
+      await db.$executeRawUnsafe('DROP TRIGGER fail_sent_record ON outbound_messages');
+      await db.$executeRawUnsafe('DROP FUNCTION fail_sent_record()');
+      await db.$executeRawUnsafe('DROP SEQUENCE sent_record_faults');
+    }
+  });
+
   it('fails for good when the person blocked the bot, and marks the chat unreachable until they write again', async () => {
     const { chatId, userId, chat } = await person();
     api.failNext('sendMessage', 1, {

@@ -267,16 +267,12 @@ async function sendOne(
   const now = deps.now();
   const windowOpen =
     chat.lastInboundAt !== null && now.getTime() - chat.lastInboundAt.getTime() < REPLY_WINDOW_MS;
+  let externalMessageId: string | null;
   try {
-    const { externalMessageId } = await sender.send(
+    ({ externalMessageId } = await sender.send(
       { account: chat.account, externalChatId: chat.externalChatId, windowOpen },
       { body: message.body, content: message.content as OutboundContent },
-    );
-    await db.outboundMessage.update({
-      where: { id: message.id },
-      data: { status: 'SENT', externalMessageId, sentAt: now, attempts: { increment: 1 } },
-    });
-    return 'sent';
+    ));
   } catch (error) {
     const sendError = error instanceof SendError ? error : null;
     if (sendError?.permanent) {
@@ -300,6 +296,35 @@ async function sendOne(
       : Math.min(MAX_BACKOFF_MS, 2000 * 2 ** (attempts - 1));
     logger.info({ err: error, 'outbound.retry_ms': delayMs }, 'send deferred');
     return { waitMs: delayMs };
+  }
+  // Sent: what follows is bookkeeping, not a send. A write that fails is written again (it is the
+  // same write), never taken for a failed send, which would send the message a second time.
+  await writtenAgainOnFailure(
+    () =>
+      db.outboundMessage.update({
+        where: { id: message.id },
+        data: { status: 'SENT', externalMessageId, sentAt: now, attempts: { increment: 1 } },
+      }),
+    logger,
+  );
+  return 'sent';
+}
+
+/** Pauses between writes of a sent message's record, before the drain's job is left to retry. */
+const RECORD_RETRY_MS = [100, 500, 2_000];
+
+async function writtenAgainOnFailure(write: () => Promise<unknown>, logger: Logger): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await write();
+      return;
+    } catch (error) {
+      const pause = RECORD_RETRY_MS[attempt];
+      // Out of tries: the job's retry sends it again, the one way left to get it recorded.
+      if (pause === undefined) throw error;
+      logger.warn({ err: error }, 'a sent message could not be recorded as sent; writing it again');
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
   }
 }
 
