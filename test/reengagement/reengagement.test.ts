@@ -5,10 +5,17 @@
  * themselves over GraphQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isoWeek, REENGAGEMENT, reengageQuietPeople } from '../../src/domain/reengagement/reengagement.ts';
+import {
+  isoWeek,
+  REENGAGEMENT,
+  reengagePeopleTask,
+  reengageQuietPeople,
+} from '../../src/domain/reengagement/reengagement.ts';
 import type { Prisma } from '../../src/generated/prisma/client.ts';
+import { enqueue } from '../../src/platform/jobs.ts';
 import { createPerson, tag } from '../factories/people.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { runDueJobs } from '../helpers/jobs.ts';
 
 const DAY = 86_400_000;
 let app: TestApp;
@@ -123,6 +130,18 @@ describe('re-engagement', () => {
     expect(await sentTo(lisbon.id)).toHaveLength(1);
     expect(await sentTo(kolkata.id)).toHaveLength(1);
     expect(await sentTo(nowhere.id)).toEqual([]);
+  });
+
+  it("takes the zones at 17:xx at the run's scheduled tick, though the run starts later", async () => {
+    const db = app.services.db;
+    const quiet = { lastInboundDaysAgo: REENGAGEMENT.quietDays + 2 };
+    const lima = await someone({ reengagementOptIn: true, timeZone: 'America/Lima' }, quiet);
+    // The tick of Lima's 17:00; the queue was busy, so the job runs an hour and a quarter on.
+    const tick = lastFivePm('America/Lima');
+    app.clock.advance(tick.getTime() + 75 * 60_000 - app.clock.now().getTime());
+    await enqueue(db, reengagePeopleTask, { _cron: { ts: tick.toISOString() } });
+    await runDueJobs(app, ['reengage-people']);
+    expect(await sentTo(lima.id)).toHaveLength(1);
   });
 
   it('is turned on and off by the person', async () => {

@@ -16,7 +16,7 @@
  */
 import { z } from 'zod';
 import type { Db, DbOrTx } from '../../platform/db.ts';
-import { defineTask } from '../../platform/jobs.ts';
+import { cronPayload, defineTask } from '../../platform/jobs.ts';
 import { queueNotice } from '../notices/notices.ts';
 
 export const REENGAGEMENT = {
@@ -38,7 +38,9 @@ const DAY_MS = 86_400_000;
 /** Hourly (src/worker/crontab.ts); the next day's tick in the person's zone is the retry. */
 export const reengagePeopleTask = defineTask({
   name: 'reengage-people',
-  schema: z.object({}),
+  // The tick it was scheduled for: a run that starts late (a busy queue) still takes the zones
+  // whose clocks read 17:xx at the tick, not at the start.
+  schema: cronPayload.partial(),
   maxAttempts: 1,
 });
 

@@ -4,8 +4,9 @@ import { defineHandler, type TaskContext } from '../handler.ts';
 /** The week's check-in message to quiet people who opted in (src/domain/reengagement). */
 export default defineHandler(
   reengagePeopleTask,
-  async (_payload, { services, logger }: TaskContext<'db' | 'now'>) => {
-    const queued = await reengageQuietPeople(services.db, services.now());
+  async ({ _cron }, { services, logger }: TaskContext<'db' | 'now'>) => {
+    const tick = _cron ? new Date(_cron.ts) : services.now();
+    const queued = await reengageQuietPeople(services.db, tick);
     logger.info({ 'reengagement.queued': queued }, 'queued check-in messages');
   },
 );
