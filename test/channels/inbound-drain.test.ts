@@ -165,6 +165,21 @@ describe('draining a chat', () => {
     expect(await chatRow(chat)).toMatchObject({ last_inbound_at: newer, unreachable_at: null });
   });
 
+  it('begins no next message once the process is stopping: the rest keep their place for the next drain', async () => {
+    const chat = unique();
+    const [first, second] = [await receive(chat), await receive(chat)];
+    const stopping = new AbortController();
+    // The first message is being handled when the stop comes.
+    const handler: InboundHandler = async () => {
+      stopping.abort();
+    };
+    const outcome = await drainChat({ ...deps(handler), signal: stopping.signal }, chatOf(chat));
+    expect(outcome).toEqual({ processed: 1, retryAfterMs: 0 });
+    expect(await eventRow(first)).toMatchObject({ status: 'PROCESSED' });
+    expect(await eventRow(second)).toMatchObject({ status: 'PENDING' });
+    expect(await drainChat(deps(quiet), chatOf(chat))).toEqual({ processed: 1, retryAfterMs: null });
+  });
+
   it('commits a first contact twice: the person, their agent and the chat together, then the mark', async () => {
     const chat = unique();
     const event = await receive(chat);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_SEND_ATTEMPTS, queueMessage } from '../../src/domain/channels/outbound.ts';
+import { drainSends, MAX_SEND_ATTEMPTS, queueMessage } from '../../src/domain/channels/outbound.ts';
 import { escapeMarkdownV2 } from '../../src/integrations/telegram/client.ts';
 import { startAppWithWorker, stopAll, TELEGRAM_BOT, telegramEnv } from '../factories/apps.ts';
 import { outbox } from '../factories/channels.ts';
@@ -155,6 +155,39 @@ describe('send queue', () => {
       await db.$executeRawUnsafe('DROP FUNCTION fail_sent_record()');
       await db.$executeRawUnsafe('DROP SEQUENCE sent_record_faults');
     }
+  });
+
+  it('sends nothing more once the process is stopping: the messages wait for the next drain', async () => {
+    const { chatId, chat } = await person();
+    const db = app.services.db;
+    // Waiting in the chat's queue (no drain of their own yet).
+    const waiting = await db.outboundMessage.create({
+      data: {
+        userId: chat.userId,
+        chatId: chat.id,
+        kind: 'reply',
+        body: 'after the stop',
+        dedupeKey: `stop:${chatId}`,
+      },
+    });
+    const stopping = new AbortController();
+    stopping.abort();
+    const deps = {
+      database: app.services.database,
+      senders: app.services.senders,
+      buckets: app.services.buckets,
+      logger: app.services.logger,
+      now: app.services.now,
+    };
+    expect(await drainSends({ ...deps, signal: stopping.signal }, chat.id)).toEqual({
+      sent: 0,
+      retryAfterMs: 0,
+    });
+    expect(await db.outboundMessage.findUniqueOrThrow({ where: { id: waiting.id } })).toMatchObject({
+      status: 'PENDING',
+    });
+    expect(await drainSends(deps, chat.id)).toEqual({ sent: 1, retryAfterMs: null });
+    expect(sentTo(chatId).filter((c) => c.params.text === 'after the stop')).toHaveLength(1);
   });
 
   it('fails for good when the person blocked the bot, and marks the chat unreachable until they write again', async () => {

@@ -252,6 +252,8 @@ export interface DrainDeps {
   handler: InboundHandler;
   /** How each channel fetches images, for the handler's `loadImage`; without one it rejects. */
   media?: MediaLoaders;
+  /** Aborted when the process is stopping: no next message is begun, the rest waits. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -298,6 +300,8 @@ export async function drainChat(
           take: DRAIN_PAGE,
         });
         for (const next of page) {
+          // Stopping: the message keeps its place for the drain that comes next.
+          if (deps.signal?.aborted) return { processed, retryAfterMs: 0 };
           const outcome = await processOne(deps, next, next.normalized as unknown as NormalizedMessage);
           // The message keeps its place: nothing behind it in this chat goes first.
           if (outcome.retryAfterMs !== null) return { processed, retryAfterMs: outcome.retryAfterMs };

@@ -164,6 +164,11 @@ export interface SendDeps {
   buckets: TokenBuckets;
   logger: Logger;
   now: () => Date;
+  /**
+   * Aborted when the process is stopping: no next message is sent, the rest waits for the next
+   * drain (a send cut short by the stop could be made twice).
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -226,6 +231,7 @@ export async function drainSends(deps: SendDeps, chatId: string): Promise<SendDr
         orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
       });
       if (!next) return { sent, retryAfterMs: null };
+      if (deps.signal?.aborted) return { sent, retryAfterMs: 0 };
       const outcome = await sendOne(deps, chat, next);
       if (typeof outcome === 'object') return { sent, retryAfterMs: outcome.waitMs };
       if (outcome === 'sent') sent += 1;

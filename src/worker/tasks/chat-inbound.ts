@@ -5,7 +5,10 @@ import { defineHandler, type TaskContext } from '../handler.ts';
 /** Drains one chat's pending inbound messages, in order (see src/domain/channels/inbound.ts). */
 export default defineHandler(
   chatInboundTask,
-  async (chat, { services, logger }: TaskContext<'database' | 'db' | 'keyring' | 'inbound' | 'media'>) => {
+  async (
+    chat,
+    { services, logger, job }: TaskContext<'database' | 'db' | 'keyring' | 'inbound' | 'media'>,
+  ) => {
     const { retryAfterMs } = await drainChat(
       {
         database: services.database,
@@ -13,6 +16,7 @@ export default defineHandler(
         logger,
         handler: services.inbound,
         media: services.media,
+        signal: job.signal,
       },
       chat,
     );

@@ -7,7 +7,7 @@ export default defineHandler(
   chatSendTask,
   async (
     { chatId },
-    { services, logger }: TaskContext<'database' | 'db' | 'senders' | 'buckets' | 'now'>,
+    { services, logger, job }: TaskContext<'database' | 'db' | 'senders' | 'buckets' | 'now'>,
   ) => {
     const { retryAfterMs } = await drainSends(
       {
@@ -16,6 +16,7 @@ export default defineHandler(
         buckets: services.buckets,
         logger,
         now: services.now,
+        signal: job.signal,
       },
       chatId,
     );
