@@ -163,3 +163,55 @@ export async function postgresAnswers(url: string, timeoutMs = 1500): Promise<bo
     await client.end().catch(() => {});
   }
 }
+
+/** Prisma's own codes for a database that could not be reached, timed out or had to be retried. */
+const PASSING_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2034']);
+/** How the pg driver adapter names such faults (`meta.driverAdapterError.cause.kind`). */
+const PASSING_ADAPTER_KINDS = new Set([
+  'TransactionWriteConflict',
+  'DatabaseNotReachable',
+  'SocketTimeout',
+  'TooManyConnections',
+  'ConnectionClosed',
+]);
+/** PostgreSQL's SQLSTATEs for the same: serialisation, deadlock, shutdown, connections. */
+const PASSING_SQLSTATES = new Set([
+  '40001',
+  '40P01',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '08000',
+  '08003',
+  '08006',
+]);
+/** Node's socket errors. */
+const PASSING_SOCKET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE']);
+
+/**
+ * Whether `error` is a database fault that passes (unreachable, a dropped connection, a timeout
+ * waiting for one, a serialisation failure or deadlock): the same work done again a little later
+ * should succeed. A refusal of the data (a constraint, a bad value) is not one.
+ */
+export function isPassingDatabaseFault(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    const { code, meta, cause, message } = e as {
+      code?: unknown;
+      meta?: { driverAdapterError?: { cause?: { kind?: unknown; originalCode?: unknown } } };
+      cause?: unknown;
+      message?: unknown;
+    };
+    if (typeof code === 'string' && (PASSING_PRISMA_CODES.has(code) || PASSING_SQLSTATES.has(code)))
+      return true;
+    if (typeof code === 'string' && PASSING_SOCKET_CODES.has(code)) return true;
+    const adapter = meta?.driverAdapterError?.cause;
+    if (typeof adapter?.kind === 'string' && PASSING_ADAPTER_KINDS.has(adapter.kind)) return true;
+    if (typeof adapter?.originalCode === 'string' && PASSING_SQLSTATES.has(adapter.originalCode)) return true;
+    // pg's pool, out of connections for longer than its timeout.
+    if (typeof message === 'string' && message.includes('timeout exceeded when trying to connect'))
+      return true;
+    e = cause;
+  }
+  return false;
+}

@@ -254,6 +254,34 @@ describe('draining a chat', () => {
     expect(seen.at(-1)).toEqual({ lastInboundAt: await sentAt(back), reachable: true });
   });
 
+  it('keeps a message hit by a passing database fault waiting, and fails one the data refuses', async () => {
+    const chat = unique();
+    const waiting = await receive(chat);
+    let calls = 0;
+    // The handler's first try meets a deadlock (the database's own error), the second succeeds.
+    const deadlocked: InboundHandler = async () => {
+      calls += 1;
+      if (calls === 1) {
+        await database.prisma.$executeRawUnsafe(
+          `DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$`,
+        );
+      }
+    };
+    expect(await drainChat(deps(deadlocked), chatOf(chat))).toEqual({ processed: 0, retryAfterMs: 5_000 });
+    expect(await eventRow(waiting)).toMatchObject({ status: 'PENDING' });
+    expect(await drainChat(deps(deadlocked), chatOf(chat))).toEqual({ processed: 1, retryAfterMs: null });
+    expect(await eventRow(waiting)).toMatchObject({ status: 'PROCESSED' });
+    // A value the database refuses fails the message, as before: trying again would not help.
+    const refused = await receive(chat);
+    const refusing: InboundHandler = async () => {
+      await database.prisma.$executeRawUnsafe(
+        `DO $$ BEGIN RAISE EXCEPTION 'duplicate key' USING ERRCODE = '23505'; END $$`,
+      );
+    };
+    expect(await drainChat(deps(refusing), chatOf(chat))).toEqual({ processed: 1, retryAfterMs: null });
+    expect(await eventRow(refused)).toMatchObject({ status: 'FAILED' });
+  });
+
   it('leaves the event pending and the chat as it was when the final commit fails, and handles it once more', async () => {
     const chat = unique();
     await receive(chat);

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { ChannelPlatform, InboundStatus } from '../../generated/prisma/enums.ts';
 import { withAdvisoryLock } from '../../platform/advisory-lock.ts';
-import type { Database, Db } from '../../platform/db.ts';
+import { type Database, type Db, isPassingDatabaseFault } from '../../platform/db.ts';
 import type { GroupCommit, Statement } from '../../platform/group-commit.ts';
 import { defineTask, insertAndEnqueueStatement, runInsert } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
@@ -272,6 +272,10 @@ export const BUSY_RETRY_MS = 1000;
 
 /** How many of a chat's pending events a drain reads at once. */
 const DRAIN_PAGE = 20;
+/** A message hit by a passing database fault is tried again after this long… */
+const PASSING_FAULT_RETRY_MS = 5_000;
+/** …while it was received less than this long ago; past it, it is kept failed for an operator. */
+const PASSING_FAULT_WAIT_MS = 15 * 60_000;
 
 /**
  * Processes a chat's pending events one at a time, oldest first, under the chat's advisory lock.
@@ -364,6 +368,13 @@ async function processOne(
     if (error instanceof RetryLaterError) {
       logger.info({ 'retry.ms': error.delayMs, reason: error.message }, 'inbound message waits');
       return { retryAfterMs: error.delayMs };
+    }
+    // A database fault that passes (a dropped connection, a pool timeout, a deadlock) is no
+    // reason to fail the person's message: it waits and is handled again, for as long as such
+    // faults are likely to pass.
+    if (isPassingDatabaseFault(error) && Date.now() - event.receivedAt.getTime() < PASSING_FAULT_WAIT_MS) {
+      logger.warn({ err: error }, 'inbound message waits out a database fault');
+      return { retryAfterMs: PASSING_FAULT_RETRY_MS };
     }
     // One message that cannot be handled must not hold up the chat: it is kept, failed, with
     // its error, for an operator to look at or retry. The person did speak: the chat is stamped too.
