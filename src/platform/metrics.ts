@@ -72,6 +72,16 @@ export function createMetrics() {
       'How long the oldest waiting row has waited, by outbox and channel (0 when none waits)',
       ['outbox', 'channel'],
     ),
+    deliveriesUnplaced: gauge(
+      'delivery_orders_unplaced',
+      'Delivery orders Lalamove has not confirmed (PLACING: the call may not have been made; PLACEMENT_UNKNOWN: no answer), by status: each needs an operator once it is minutes old',
+      ['status'],
+    ),
+    deliveriesUnplacedOldest: gauge(
+      'delivery_orders_unplaced_oldest_seconds',
+      'How long the oldest unconfirmed delivery order has waited, by status (0 when none waits)',
+      ['status'],
+    ),
     a2aEnvelopes: counter(
       'a2a_envelopes_total',
       'A2A envelopes by intent, direction (outbound, inbound) and outcome (sent, retry, waiting, failed, expired; accepted, rejected, duplicate)',

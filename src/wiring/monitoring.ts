@@ -3,6 +3,7 @@
  * dependency says, `/metrics` for Prometheus, on the public port or one of their own.
  */
 import type { IncomingMessage } from 'node:http';
+import { unplacedOrders } from '../domain/delivery/order.ts';
 import { breakerStateValue, describeBreakers } from '../domain/envelopes/breakers.ts';
 import { type BacklogLine, describeBacklog, outboxBacklog } from '../domain/operations/outboxes.ts';
 import { bearerMatches, type Route, sendJson } from '../platform/http.ts';
@@ -63,6 +64,14 @@ export function monitoringRoutes(
           const labels = { outbox: line.outbox, channel: line.channel };
           metrics.outboxPending.set(labels, line.pending);
           metrics.outboxOldestPending.set(labels, line.oldestAgeSeconds);
+        }
+        const unplaced = await unplacedOrders(observed.services.db, new Date()).catch((error: unknown) => {
+          observed.services.logger.warn({ err: error }, 'could not read the unconfirmed delivery orders');
+          return [];
+        });
+        for (const line of unplaced) {
+          metrics.deliveriesUnplaced.set({ status: line.status }, line.count);
+          metrics.deliveriesUnplacedOldest.set({ status: line.status }, line.oldestSeconds);
         }
         await observed.services.network.gateway?.observe(metrics).catch((error: unknown) => {
           observed.services.logger.warn({ err: error }, 'could not read the gateway’s inboxes');

@@ -540,6 +540,15 @@ describe('POST /webhooks/lalamove', () => {
       where: { id: quote.id },
     });
     const remote = [...fake.orders.values()].find((o) => o.quotationId === externalQuotationId)!;
+    // Operators see it waiting for Lalamove's word.
+    const unplaced = async () =>
+      Number(
+        /delivery_orders_unplaced\{status="PLACEMENT_UNKNOWN"\} (\d+)/.exec(
+          await (await fetch(`${app.url}/metrics`)).text(),
+        )?.[1],
+      );
+    expect(await unplaced()).toBeGreaterThanOrEqual(1);
+    const waiting = await unplaced();
 
     fake.setStatus(remote.orderId, 'ON_GOING');
     const response = await delivered(hook, {
@@ -551,5 +560,6 @@ describe('POST /webhooks/lalamove', () => {
     expect(row).toMatchObject({ externalOrderId: remote.orderId, status: 'ON_GOING' });
     expect((await deliveryStatus(deps, userId, { quoteId: quote.id })).status).toBe('ON_GOING');
     await refused(confirmDelivery(deps, userId, { quoteId: quote.id }), 'ALREADY_USED');
+    expect(await unplaced()).toBe(waiting - 1);
   });
 });

@@ -21,6 +21,7 @@
  */
 import type { DeliveryOrder, DeliveryQuote, Prisma } from '../../generated/prisma/client.ts';
 import { LalamoveError, type LalamoveOrder } from '../../integrations/lalamove/client.ts';
+import type { DbOrTx } from '../../platform/db.ts';
 import { type DeliveryDeps, requireLalamove } from './deps.ts';
 import { DeliveryError } from './errors.ts';
 import { lalamoveFailure, storedStops } from './quote.ts';
@@ -449,4 +450,26 @@ export function sameAmount(a: string, b: string): boolean {
     return `${whole.replace(/^0+(?=\d)/, '')}.${fraction.replace(/0+$/, '')}`;
   };
   return normal(a) === normal(b);
+}
+
+/**
+ * The orders Lalamove has not confirmed, by status (PLACING, PLACEMENT_UNKNOWN): how many, and how
+ * long the oldest has waited. Such an order settles only when Lalamove's webhook names it; one
+ * minutes old needs an operator (the person's confirmation is spent). For `/metrics`.
+ */
+export async function unplacedOrders(
+  db: DbOrTx,
+  now: Date,
+): Promise<{ status: string; count: number; oldestSeconds: number }[]> {
+  const rows = await db.$queryRaw<{ status: string; count: number; oldest: Date }[]>`
+    SELECT status, count(*)::int AS count, min(created_at) AS oldest FROM delivery_orders
+    WHERE external_order_id LIKE ${`${PENDING_PREFIX}%`} GROUP BY status`;
+  return [PLACING, PLACEMENT_UNKNOWN].map((status) => {
+    const row = rows.find((r) => r.status === status);
+    return {
+      status,
+      count: row?.count ?? 0,
+      oldestSeconds: row ? Math.max(0, (now.getTime() - row.oldest.getTime()) / 1000) : 0,
+    };
+  });
 }
