@@ -72,6 +72,11 @@ export function createMetrics() {
       'How long the oldest waiting row has waited, by outbox and channel (0 when none waits)',
       ['outbox', 'channel'],
     ),
+    inboundFailed: gauge(
+      'inbound_failed_last_day',
+      'Chat messages received in the last 24 hours that could not be handled (FAILED, kept with their error for an operator; the person may have had no answer), by channel',
+      ['channel'],
+    ),
     deliveriesUnplaced: gauge(
       'delivery_orders_unplaced',
       'Delivery orders Lalamove has not confirmed (PLACING: the call may not have been made; PLACEMENT_UNKNOWN: no answer), by status: each needs an operator once it is minutes old',

@@ -3,6 +3,7 @@
  * dependency says, `/metrics` for Prometheus, on the public port or one of their own.
  */
 import type { IncomingMessage } from 'node:http';
+import { failedInboundLastDay } from '../domain/channels/inbound.ts';
 import { unplacedOrders } from '../domain/delivery/order.ts';
 import { breakerStateValue, describeBreakers } from '../domain/envelopes/breakers.ts';
 import { type BacklogLine, describeBacklog, outboxBacklog } from '../domain/operations/outboxes.ts';
@@ -65,6 +66,13 @@ export function monitoringRoutes(
           metrics.outboxPending.set(labels, line.pending);
           metrics.outboxOldestPending.set(labels, line.oldestAgeSeconds);
         }
+        const failed = await failedInboundLastDay(observed.services.db, new Date()).catch(
+          (error: unknown) => {
+            observed.services.logger.warn({ err: error }, 'could not count the failed chat messages');
+            return [];
+          },
+        );
+        for (const line of failed) metrics.inboundFailed.set({ channel: line.channel }, line.failed);
         const unplaced = await unplacedOrders(observed.services.db, new Date()).catch((error: unknown) => {
           observed.services.logger.warn({ err: error }, 'could not read the unconfirmed delivery orders');
           return [];

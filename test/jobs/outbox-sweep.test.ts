@@ -174,3 +174,20 @@ describe('the outbox sweep', () => {
     expect(await pending(recent.chat)).toBe(1);
   });
 });
+
+describe('messages that could not be handled', () => {
+  it('are counted for operators, by channel, over the last day', async () => {
+    const failedNow = async () =>
+      metric(await (await fetch(`${app.url}/metrics`)).text(), 'inbound_failed_last_day{channel="whatsapp"}');
+    const before = await failedNow();
+    const failed = (receivedAt: string) =>
+      sql(
+        `INSERT INTO inbound_events (id, platform, account, external_id, external_chat_id, event_type, status, error, received_at)
+         VALUES (gen_random_uuid(), 'WHATSAPP', 'wa-ops', $1, '351900000000', 'message', 'FAILED', 'boom', ${receivedAt})`,
+        [`wamid.${nextChat++}`],
+      );
+    await failed('now()');
+    await failed("now() - interval '2 days'");
+    expect(await failedNow()).toBe(before + 1);
+  });
+});

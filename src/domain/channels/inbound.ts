@@ -578,3 +578,22 @@ async function makePerson(
   if (made.chat_id === null) throw new Error('the first contact made no chat');
   return { userId, identityId, agentId: agent.id, chatId: made.chat_id };
 }
+
+/**
+ * How many chat messages received in the 24 hours before `now` could not be handled (FAILED), by
+ * channel (lower-case platform, every one listed): each may be a person left without an answer.
+ * For `/metrics`; by the (status, received_at) index.
+ */
+export async function failedInboundLastDay(
+  db: Db,
+  now: Date,
+): Promise<{ channel: string; failed: number }[]> {
+  const rows = await db.$queryRaw<{ channel: string; failed: number }[]>`
+    SELECT lower(platform::text) AS channel, count(*)::int AS failed FROM inbound_events
+    WHERE status = 'FAILED' AND received_at > ${new Date(now.getTime() - 86_400_000)}
+    GROUP BY platform`;
+  return PLATFORMS.map((platform) => {
+    const channel = platform.toLowerCase();
+    return { channel, failed: rows.find((r) => r.channel === channel)?.failed ?? 0 };
+  });
+}
