@@ -54,6 +54,17 @@ const deps = (): PaidCallDeps => ({
   currency: 'USD',
 });
 const balance = (organizationId: string) => creditBalance(db(), organizationId, 'USD');
+/** Stripe's delivery of `event`, and its job run as the worker runs it. */
+async function deliver(event: Parameters<FakeStripe['sendEvent']>[1]) {
+  expect((await fake.sendEvent(hook, event)).status).toBe(200);
+  await runDueJobs(app, ['stripe-event']);
+}
+/** Credits given to the organisation (`amount` cents), as a purchase or an admin would. */
+const give = (organizationId: string, amount: number) =>
+  grantCredits(db(), { transferId: randomUUID(), organizationId, amount, currency: 'USD', reason: 'given' });
+/** Credits the organisation spent on calls. */
+const spend = (organizationId: string, amount: number) =>
+  debitCredits(db(), { transferId: randomUUID(), organizationId, amount, currency: 'USD', reason: 'calls' });
 const transfers = (organizationId: string) =>
   db().ledgerTransfer.count({ where: { metadata: { path: ['organizationId'], equals: organizationId } } });
 
@@ -61,13 +72,7 @@ const transfers = (organizationId: string) =>
 async function organization(credits = 0, plan?: 'DEVELOPER_PRO') {
   const org = await db().organization.create({ data: { name: unique('Credits Org') } });
   if (credits > 0) {
-    await grantCredits(db(), {
-      transferId: randomUUID(),
-      organizationId: org.id,
-      amount: credits,
-      currency: 'USD',
-      reason: 'test credits',
-    });
+    await give(org.id, credits);
   }
   if (plan) {
     await db().billingSubscription.create({
@@ -141,13 +146,7 @@ describe('payForCall', () => {
     const first = await payForCall(db(), deps(), { organizationId: org, call: 'booking.confirm', requestId });
     expect(first).toEqual({ paidWith: 'usage', recorded: true });
     // Credits bought since do not make the retry pay twice.
-    await grantCredits(db(), {
-      transferId: randomUUID(),
-      organizationId: org,
-      amount: 500,
-      currency: 'USD',
-      reason: 'bought',
-    });
+    await give(org, 500);
     const retry = await payForCall(db(), deps(), { organizationId: org, call: 'booking.confirm', requestId });
     expect(retry).toEqual({ paidWith: 'usage', recorded: false });
     expect(await balance(org)).toBe(500n);
@@ -402,8 +401,7 @@ describe('buyCredits', () => {
     expect(await balance(org)).toBe(0n);
     const paid = fake.event('checkout.session.async_payment_succeeded', fake.completeSession(sessionId));
     await fake.sendEvent(hook, paid);
-    await fake.sendEvent(hook, paid);
-    await runDueJobs(app, ['stripe-event']);
+    await deliver(paid);
     expect(await balance(org)).toBe(1000n);
   });
 
@@ -424,8 +422,7 @@ describe('buyCredits', () => {
     const sessionId = [...fake.createdWithKey].find(([, key]) => key === `credits:${org}:1`)![0];
     const session = fake.completeSession(sessionId);
     if (delivered) {
-      await fake.sendEvent(hook, fake.event('checkout.session.completed', session));
-      await runDueJobs(app, ['stripe-event']);
+      await deliver(fake.event('checkout.session.completed', session));
     }
     const chargeId = fake.objects.get(String(session.payment_intent))!.latest_charge as string;
     return { org, session, sessionId, chargeId };
@@ -448,21 +445,14 @@ describe('buyCredits', () => {
       const event = fake.event('charge.refunded', fake.refundCharge(chargeId, amount));
       // Delivered twice: taken back once.
       await fake.sendEvent(hook, event);
-      await fake.sendEvent(hook, event);
-      await runDueJobs(app, ['stripe-event']);
+      await deliver(event);
     };
 
     // $8 of the $20 refunded: 800 credits go back.
     await refund(800);
     expect(await balance(org)).toBe(1200n);
     // 1,000 of them spent meanwhile; then the rest is refunded: only the 200 left can go back.
-    await debitCredits(db(), {
-      transferId: randomUUID(),
-      organizationId: org,
-      amount: 1000,
-      currency: 'USD',
-      reason: 'calls',
-    });
+    await spend(org, 1000);
     await refund(1200);
     expect(await balance(org)).toBe(0n);
     const refunds = await db().ledgerTransfer.findMany({
@@ -500,39 +490,19 @@ describe('buyCredits', () => {
   it('remembers how far a refund went when no credits were left, so credits bought later stay', async () => {
     const { org, chargeId } = await bought(1000);
     // All spent; then half refunded: nothing to take back.
-    await debitCredits(db(), {
-      transferId: randomUUID(),
-      organizationId: org,
-      amount: 1000,
-      currency: 'USD',
-      reason: 'calls',
-    });
-    await fake.sendEvent(hook, fake.event('charge.refunded', fake.refundCharge(chargeId, 500)));
-    await runDueJobs(app, ['stripe-event']);
+    await spend(org, 1000);
+    await deliver(fake.event('charge.refunded', fake.refundCharge(chargeId, 500)));
     expect(await balance(org)).toBe(0n);
     // Credits given later; the other half refunded: only its 500 go back, not the first half again.
-    await grantCredits(db(), {
-      transferId: randomUUID(),
-      organizationId: org,
-      amount: 2000,
-      currency: 'USD',
-      reason: 'given',
-    });
-    await fake.sendEvent(hook, fake.event('charge.refunded', fake.refundCharge(chargeId, 500)));
-    await runDueJobs(app, ['stripe-event']);
+    await give(org, 2000);
+    await deliver(fake.event('charge.refunded', fake.refundCharge(chargeId, 500)));
     expect(await balance(org)).toBe(1500n);
   });
 
   it('takes back disputed credits as far as they are left, and gives them back when the dispute is won', async () => {
     const purchase = await bought(2000);
     const { org } = purchase;
-    await debitCredits(db(), {
-      transferId: randomUUID(),
-      organizationId: org,
-      amount: 500,
-      currency: 'USD',
-      reason: 'calls',
-    });
+    await spend(org, 500);
     expect(await balance(org)).toBe(1500n);
 
     const disputed = disputeOf(purchase, 2000);
@@ -549,18 +519,15 @@ describe('buyCredits', () => {
     expect(await balance(org)).toBe(1500n);
     const opened = fake.event('charge.dispute.created', disputed);
     await fake.sendEvent(hook, opened);
-    await fake.sendEvent(hook, opened);
-    await runDueJobs(app, ['stripe-event']);
+    await deliver(opened);
     // The whole purchase is disputed; 500 of it was spent: the 1,500 left go back, once.
     expect(await balance(org)).toBe(0n);
     const lost = fake.event('charge.dispute.closed', { ...disputed, status: 'lost' });
-    await fake.sendEvent(hook, lost);
-    await runDueJobs(app, ['stripe-event']);
+    await deliver(lost);
     expect(await balance(org)).toBe(0n);
     const won = fake.event('charge.dispute.closed', { ...disputed, status: 'won' });
     await fake.sendEvent(hook, won);
-    await fake.sendEvent(hook, won);
-    await runDueJobs(app, ['stripe-event']);
+    await deliver(won);
     expect(await balance(org)).toBe(1500n);
     expect(
       await db().ledgerTransfer.count({
@@ -574,10 +541,8 @@ describe('buyCredits', () => {
     const { org } = purchase;
     const disputed = disputeOf(purchase, 2000);
     // Closed as won first (Stripe does not promise order), then the opening arrives.
-    await fake.sendEvent(hook, fake.event('charge.dispute.closed', { ...disputed, status: 'won' }));
-    await runDueJobs(app, ['stripe-event']);
-    await fake.sendEvent(hook, fake.event('charge.dispute.created', disputed));
-    await runDueJobs(app, ['stripe-event']);
+    await deliver(fake.event('charge.dispute.closed', { ...disputed, status: 'won' }));
+    await deliver(fake.event('charge.dispute.created', disputed));
     expect(await balance(org)).toBe(2000n);
     expect(await db().creditsDispute.findUniqueOrThrow({ where: { disputeId: disputed.id } })).toMatchObject({
       taken: 0n,
@@ -588,31 +553,21 @@ describe('buyCredits', () => {
   it('takes back with a refund only what a dispute of the same purchase did not take', async () => {
     const purchase = await bought(2000);
     const { org, chargeId } = purchase;
-    await grantCredits(db(), {
-      transferId: randomUUID(),
-      organizationId: org,
-      amount: 5000,
-      currency: 'USD',
-      reason: 'given',
-    });
+    await give(org, 5000);
     // Half the purchase disputed: 1,000 taken back.
-    await fake.sendEvent(hook, fake.event('charge.dispute.created', disputeOf(purchase, 1000)));
-    await runDueJobs(app, ['stripe-event']);
+    await deliver(fake.event('charge.dispute.created', disputeOf(purchase, 1000)));
     expect(await balance(org)).toBe(6000n);
     // The whole charge refunded: only the other 1,000 of the purchase go back.
-    await fake.sendEvent(hook, fake.event('charge.refunded', fake.refundCharge(chargeId, 2000)));
-    await runDueJobs(app, ['stripe-event']);
+    await deliver(fake.event('charge.refunded', fake.refundCharge(chargeId, 2000)));
     expect(await balance(org)).toBe(5000n);
   });
 
   it('grants a purchase first when its refund is applied before its completion, which then adds nothing', async () => {
     // Paid, and then half refunded, before the completion's event is applied.
     const { org, session, sessionId, chargeId } = await bought(2000, { delivered: false });
-    await fake.sendEvent(hook, fake.event('charge.refunded', fake.refundCharge(chargeId, 1000)));
-    await runDueJobs(app, ['stripe-event']);
+    await deliver(fake.event('charge.refunded', fake.refundCharge(chargeId, 1000)));
     expect(await balance(org)).toBe(1000n);
-    await fake.sendEvent(hook, fake.event('checkout.session.completed', session));
-    await runDueJobs(app, ['stripe-event']);
+    await deliver(fake.event('checkout.session.completed', session));
     expect(await balance(org)).toBe(1000n);
     expect(
       await db().ledgerTransfer.count({ where: { id: derivedTransferId('credits-purchase', sessionId) } }),
