@@ -66,17 +66,17 @@ export function monitoringRoutes(
           metrics.outboxPending.set(labels, line.pending);
           metrics.outboxOldestPending.set(labels, line.oldestAgeSeconds);
         }
-        const failed = await failedInboundLastDay(observed.services.db, new Date()).catch(
-          (error: unknown) => {
-            observed.services.logger.warn({ err: error }, 'could not count the failed chat messages');
-            return [];
-          },
-        );
-        for (const line of failed) metrics.inboundFailed.set({ channel: line.channel }, line.failed);
-        const unplaced = await unplacedOrders(observed.services.db, new Date()).catch((error: unknown) => {
-          observed.services.logger.warn({ err: error }, 'could not read the unconfirmed delivery orders');
+        // What needs an operator, read together; one that cannot be read leaves its gauges as they were.
+        const unread = (what: string) => (error: unknown) => {
+          observed.services.logger.warn({ err: error }, `could not read ${what}`);
           return [];
-        });
+        };
+        const now = new Date();
+        const [failed, unplaced] = await Promise.all([
+          failedInboundLastDay(observed.services.db, now).catch(unread('the failed chat messages')),
+          unplacedOrders(observed.services.db, now).catch(unread('the unconfirmed delivery orders')),
+        ]);
+        for (const line of failed) metrics.inboundFailed.set({ channel: line.channel }, line.failed);
         for (const line of unplaced) {
           metrics.deliveriesUnplaced.set({ status: line.status }, line.count);
           metrics.deliveriesUnplacedOldest.set({ status: line.status }, line.oldestSeconds);
