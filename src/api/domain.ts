@@ -197,7 +197,7 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
   const readTaste = tasteEdgesFrom(db);
   const tasteEdges: TasteEdgesOf = (userId) =>
     remembered(`taste\n${userId}`, config.memory.tasteCacheMs, () => readTaste(userId));
-  const claims = { db, mailer, limiter, keys, logger: services.logger, now };
+  const claims = { db, mailer, limiter, keys, keyring, logger: services.logger, now };
   // Sign-in logs under the request's logger (its `request.id`), so the resolver hands it over.
   const signIn = (logger: Logger) => ({ db, mailer, limiter, keys, config, now, sessions, logger });
   const staffInbox = {

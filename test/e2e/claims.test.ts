@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentSigningKey, verifyingKey } from '../../src/domain/agents/agents.ts';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
 import { createApiKey } from '../../src/domain/identity/api-keys.ts';
 import {
@@ -53,6 +54,15 @@ const CreateOrganization = graphql(`
     createOrganization(input: { name: $name }) {
       __typename
       ... on OrganizationPayload { organization { id name } }
+    }
+  }
+`);
+
+const RotateAgentSecret = graphql(`
+  mutation ClaimsRotateAgentSecret($agentId: ID!) {
+    rotateAgentSigningSecret(input: { agentId: $agentId }) {
+      __typename
+      ... on Error { message }
     }
   }
 `);
@@ -831,6 +841,17 @@ describe('one venue, several claimants', () => {
     const [holder, challenger] = [await organization('Holder'), await organization('Challenger')];
     const { claim, code } = await claimWithCode(holder, venue);
     claimOf(await verify(holder.owner, claim.id, code), 'verifyVenueClaim');
+    // The holder is shown its agent's secret, as any organisation that runs an agent may be.
+    const agent = await app.services.db.agent.findUniqueOrThrow({ where: { venueId: venue.rawId } });
+    const rotated = await app.gql(
+      RotateAgentSecret,
+      { agentId: encodeGlobalID('Agent', agent.id) },
+      { token: await holder.owner.token() },
+    );
+    expect(rotated.data?.rotateAgentSigningSecret).toMatchObject({
+      __typename: 'RotateAgentSigningSecretPayload',
+    });
+    const holderKey = await agentSigningKey(app.services.db, app.services.keyring, agent.id);
     const before = await stored(venue.rawId);
 
     for (const method of ['VENUE_EMAIL', 'WEBSITE_EMAIL'] as const) {
@@ -884,6 +905,14 @@ describe('one venue, several claimants', () => {
         select: { takenOverFrom: true },
       }),
     ).toEqual({ takenOverFrom: holder.rawId });
+    // The secret the holder was shown signs for the venue's agent no more, overlap or not: the
+    // agent has a new one, which no one has seen until the new holder rotates it.
+    const taken = await app.services.db.agent.findUniqueOrThrow({ where: { id: agent.id } });
+    expect(verifyingKey(app.services.keyring, taken, holderKey.kid, new Date())).toBeNull();
+    const newKey = await agentSigningKey(app.services.db, app.services.keyring, agent.id);
+    expect(newKey.kid).not.toBe(holderKey.kid);
+    expect(newKey.secret.equals(holderKey.secret)).toBe(false);
+    expect(taken.previousSigningSecretCiphertext).toBeNull();
     const holderView = await app.gql(
       OrganizationClaims,
       { id: holder.id },

@@ -210,14 +210,46 @@ export async function rotateAgentSigningSecret(
 ) {
   const agent = await requireAgent(db, input.agentId);
   await requireAgentManager(access, agent);
-  const secret = newSigningSecret();
-  const sealed = sealSecret(keyring, secret, agent.id);
-  const now = input.now ?? new Date();
-  const keepPrevious =
-    Boolean(agent.signingSecretCiphertext && agent.signingSecretKeyId) && input.keyOverlapSeconds > 0;
+  const { secret, data } = newSigningKey(keyring, agent, input.keyOverlapSeconds, input.now ?? new Date());
   // Conditional on the secret read above: two rotations at once must not both retire the same key.
   const { count } = await db.agent.updateMany({
     where: { id: agent.id, signingSecretCiphertext: agent.signingSecretCiphertext },
+    data,
+  });
+  if (count === 0) throw new ConflictError('The signing secret was rotated meanwhile; try again');
+  const updated = await db.agent.findUniqueOrThrow({ where: { id: agent.id }, include: WITH_VENUE });
+  return { agent: updated, signingSecret: secret.toString('base64url') };
+}
+
+/**
+ * Gives the venue's business agent a new signing secret that no one has seen, the old one
+ * verifying no more: when a venue changes hands, whoever ran it before may hold the secret (it
+ * was shown to them at a rotation), and must not sign for the venue's agent after. Run in the
+ * transaction that moves the venue; the new holder rotates to be shown a secret of their own.
+ */
+export async function replaceVenueAgentSecret(
+  tx: DbOrTx,
+  keyring: SecretKeyring,
+  venueId: string,
+  now: Date,
+): Promise<void> {
+  const agents = await tx.agent.findMany({ where: { venueId } });
+  for (const agent of agents) {
+    await tx.agent.update({ where: { id: agent.id }, data: newSigningKey(keyring, agent, 0, now).data });
+  }
+}
+
+/**
+ * The columns of an agent's new signing key, and its secret: the current key becomes the
+ * previous one, verifying for `overlapSeconds` (none at 0, and any earlier previous key goes).
+ */
+function newSigningKey(keyring: SecretKeyring, agent: KeyColumns, overlapSeconds: number, now: Date) {
+  const secret = newSigningSecret();
+  const sealed = sealSecret(keyring, secret, agent.id);
+  const keepPrevious =
+    Boolean(agent.signingSecretCiphertext && agent.signingSecretKeyId) && overlapSeconds > 0;
+  return {
+    secret,
     data: {
       signingSecretCiphertext: sealed.ciphertext,
       signingSecretKeyId: sealed.keyId,
@@ -225,14 +257,9 @@ export async function rotateAgentSigningSecret(
       previousSigningSecretCiphertext: keepPrevious ? agent.signingSecretCiphertext : null,
       previousSigningSecretKeyId: keepPrevious ? agent.signingSecretKeyId : null,
       previousSigningKid: keepPrevious ? (agent.signingKid ?? firstKid(agent.id)) : null,
-      previousSigningValidUntil: keepPrevious
-        ? new Date(now.getTime() + input.keyOverlapSeconds * 1000)
-        : null,
-    },
-  });
-  if (count === 0) throw new ConflictError('The signing secret was rotated meanwhile; try again');
-  const updated = await db.agent.findUniqueOrThrow({ where: { id: agent.id }, include: WITH_VENUE });
-  return { agent: updated, signingSecret: secret.toString('base64url') };
+      previousSigningValidUntil: keepPrevious ? new Date(now.getTime() + overlapSeconds * 1000) : null,
+    } satisfies Prisma.AgentUpdateManyMutationInput,
+  };
 }
 
 /** The agent's signing secret, for signing and verifying A2A envelopes inside the platform. */

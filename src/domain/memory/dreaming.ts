@@ -43,11 +43,11 @@ import { Prisma } from '../../generated/prisma/client.ts';
 import type { MemoryKind } from '../../generated/prisma/enums.ts';
 import type { Db, Tx } from '../../platform/db.ts';
 import { defineTask } from '../../platform/jobs.ts';
-import { forgottenKey, forgottenSince, identity, type Meaning, meaningOf, STOP, stem } from './meaning.ts';
+import { forgottenKey, forgottenSince, identity, meaningOf, STOP, stem } from './meaning.ts';
 import { keepWithinCap, MEMORY_LIMITS } from './memories.ts';
 import { behaviourPatterns, describePatterns } from './patterns.ts';
 import { dietaryTakenOff, getProfile, updateProfile } from './profile.ts';
-import { cleanText, normalizedContent, wordsOf } from './text.ts';
+import { cleanText, wordsOf } from './text.ts';
 
 const DAY_MS = 86_400_000;
 

@@ -14,7 +14,6 @@
  * person reengaged within the last 7 days is not picked; the message's dedupe key names the ISO
  * week too, so even a week's two runs queue it once.
  */
-import { z } from 'zod';
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { cronPayload, defineTask } from '../../platform/jobs.ts';
 import { queueNotice } from '../notices/notices.ts';

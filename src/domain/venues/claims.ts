@@ -49,6 +49,8 @@ import {
 } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { RateLimiter } from '../../platform/rate-limit.ts';
+import { replaceVenueAgentSecret } from '../agents/agents.ts';
+import type { SecretKeyring } from '../agents/secrets.ts';
 import { normalizeEmail } from '../identity/email.ts';
 import type { SigningKeys } from '../identity/signing-keys.ts';
 import { type Access, ANY_ROLE, MANAGERS } from '../organizations/access.ts';
@@ -95,6 +97,8 @@ export interface ClaimDeps {
   mailer: Mailer;
   limiter: RateLimiter;
   keys: SigningKeys;
+  /** The agent secrets' keyring: a venue taken over gets its agent a secret of its own. */
+  keyring: SecretKeyring;
   logger: Logger;
   /** The clock; tests move their own. */
   now: () => Date;
@@ -299,7 +303,7 @@ export async function verifyVenueClaim(
     );
   }
 
-  return approve(deps.db, claim, { actorId: userId, action: 'VERIFY', reviewNote: null, now });
+  return approve(deps, claim, { actorId: userId, action: 'VERIFY', reviewNote: null, now });
 }
 
 /** Platform admins: approve (the venue moves) or reject a pending claim, with a note either way. */
@@ -315,7 +319,7 @@ export async function reviewVenueClaim(
   const now = deps.now();
   throwIfClosed(effectiveStatus(claim, now), 'decide');
   if (input.approve) {
-    return approve(deps.db, claim, { actorId: adminId, action: 'REVIEW', reviewNote: note, now });
+    return approve(deps, claim, { actorId: adminId, action: 'REVIEW', reviewNote: note, now });
   }
   return deps.db.$transaction(async (tx) => {
     const rejected = await tx.venueClaim.updateMany({
@@ -639,7 +643,7 @@ async function expire(
  * transaction, holding the venue row, which re-checks what the decision rests on.
  */
 async function approve(
-  db: Db,
+  { db, keyring }: Pick<ClaimDeps, 'db' | 'keyring'>,
   claim: VenueClaim,
   by: { actorId: string; action: 'VERIFY' | 'REVIEW'; reviewNote: string | null; now: Date },
 ): Promise<PublicClaim> {
@@ -672,6 +676,8 @@ async function approve(
       where: { venueId: venue.id },
       data: { organizationId: claim.organizationId },
     });
+    // Whoever ran the venue may know its agent's secret: taken over, it signs for it no more.
+    if (venue.organizationId !== null) await replaceVenueAgentSecret(tx, keyring, venue.id, by.now);
     // What the former organisation proposed for the venue is no longer theirs to propose.
     await tx.venueReview.updateMany({
       where: { venueId: venue.id, status: 'PENDING' },
