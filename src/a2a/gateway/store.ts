@@ -17,6 +17,7 @@ import { z } from 'zod';
 import type { AgentKindOnWire, InboxMessage, Priority } from '../../integrations/clawpulse/wire.ts';
 import type { Db } from '../../platform/db.ts';
 import { defineTask } from '../../platform/jobs.ts';
+import { isUuid } from '../../platform/uuid.ts';
 
 /** Acknowledged messages are kept this long (for operators reading the table), then pruned. */
 export const ACKED_RETENTION_MS = 24 * 60 * 60 * 1000;
@@ -39,8 +40,6 @@ export interface GatewayStore {
   /** Acknowledges those of `ids` that are in the agent's inbox and not yet acknowledged; how many. */
   ack(agentId: string, ids: readonly string[]): Promise<number>;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function createGatewayStore(options: {
   db: Db;
@@ -108,7 +107,7 @@ export function createGatewayStore(options: {
 
     async ack(agentId, ids) {
       // An id that is no uuid names no message of ours; it is not an error, just not acknowledged.
-      const valid = [...new Set(ids.filter((id) => UUID.test(id)).map((id) => id.toLowerCase()))];
+      const valid = [...new Set(ids.filter(isUuid).map((id) => id.toLowerCase()))];
       if (valid.length === 0) return 0;
       return db.$executeRaw`
         UPDATE gateway_messages SET acked_at = ${now()}

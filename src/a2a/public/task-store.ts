@@ -14,6 +14,7 @@ import { bookingSummary } from '../../domain/tools/bookings.ts';
 import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Db } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { isUuid } from '../../platform/uuid.ts';
 
 /** The caller as the A2A SDK carries it: the API key a request was authenticated with. */
 export class KeyUser implements User {
@@ -38,7 +39,6 @@ export function keyUserOf(context: ServerCallContext | undefined): KeyUser {
   return user;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const BOOKING_ARTIFACT = 'booking';
 
 export class PublicTaskStore implements TaskStore {
@@ -58,7 +58,7 @@ export class PublicTaskStore implements TaskStore {
   }
 
   async load(taskId: string, context: ServerCallContext): Promise<Task | undefined> {
-    if (!UUID.test(taskId)) return undefined;
+    if (!isUuid(taskId)) return undefined;
     const { actor } = keyUserOf(context);
     const row = await this.db.a2aTask.findFirst({
       where: { id: taskId, organizationId: actor.organizationId },

@@ -11,6 +11,7 @@ import {
 } from '../../domain/identity/account-deletion.ts';
 import type { ReminderRecord } from '../../domain/reminders/reminders.ts';
 import { NotFoundError, ValidationError } from '../../platform/errors.ts';
+import { isUuid } from '../../platform/uuid.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
 import { errorType } from './errors.ts';
@@ -110,15 +111,13 @@ mutation('cancelReminder', {
   },
 });
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** The reminder's uuid from its global id; a malformed one is a ValidationError on `reminderId`. */
 function reminderUuid(globalId: string): string {
   let decoded: { typename: string; id: string } | null = null;
   try {
     decoded = decodeGlobalID(globalId);
   } catch {}
-  if (decoded?.typename !== 'Reminder' || !UUID.test(decoded.id)) {
+  if (decoded?.typename !== 'Reminder' || !isUuid(decoded.id)) {
     throw new ValidationError('Not a reminder id', 'reminderId');
   }
   return decoded.id;

@@ -22,6 +22,7 @@
 import type { DeliveryOrder, DeliveryQuote, Prisma } from '../../generated/prisma/client.ts';
 import { LalamoveError, type LalamoveOrder } from '../../integrations/lalamove/client.ts';
 import type { DbOrTx } from '../../platform/db.ts';
+import { isUuid } from '../../platform/uuid.ts';
 import { type DeliveryDeps, requireLalamove } from './deps.ts';
 import { DeliveryError } from './errors.ts';
 import { lalamoveFailure, storedStops } from './quote.ts';
@@ -46,8 +47,6 @@ export const RANK: Record<string, number> = {
 };
 /** The external id a PLACING row holds until Lalamove's is known (the column is unique and required). */
 export const PENDING_PREFIX = 'pending:';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface DriverView {
   driverId: string;
@@ -91,7 +90,7 @@ export async function confirmDelivery(
   const now = deps.now();
 
   const claim = await deps.db.$transaction(async (tx) => {
-    const quote = UUID.test(input.quoteId)
+    const quote = isUuid(input.quoteId)
       ? await tx.deliveryQuote.findUnique({ where: { id: input.quoteId } })
       : null;
     if (!quote) throw new DeliveryError('NO_QUOTE', 'There is no such delivery quote; get a quote first.');
@@ -356,14 +355,14 @@ async function findDelivery(
 ): Promise<{ quote: DeliveryQuote; order: DeliveryOrder | null }> {
   const { db } = deps;
   if (input.orderId) {
-    const order = UUID.test(input.orderId)
+    const order = isUuid(input.orderId)
       ? await db.deliveryOrder.findUnique({ where: { id: input.orderId }, include: { quote: true } })
       : null;
     const { quote, ...rest } = theirs(order, userId, 'NO_ORDER', 'There is no such delivery order.');
     return { quote, order: rest };
   }
   if (input.quoteId) {
-    const quote = UUID.test(input.quoteId)
+    const quote = isUuid(input.quoteId)
       ? await db.deliveryQuote.findUnique({ where: { id: input.quoteId }, include: { order: true } })
       : null;
     const { order, ...rest } = theirs(quote, userId, 'NO_QUOTE', 'There is no such delivery quote.');

@@ -38,6 +38,7 @@ import { addJobColumns, jobToAdd } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Metrics } from '../../platform/metrics.ts';
 import { storable, storableText } from '../../platform/storable.ts';
+import { isUuid } from '../../platform/uuid.ts';
 import { agentByGatewayId, recordInboxPoll, verifyingKey } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type Intent, isIntent, parseIntentPayload } from './intents.ts';
@@ -379,12 +380,6 @@ async function verify(deps: ReceiveDeps, to: string, message: InboxMessage, now:
 function arrivalOf(message: InboxMessage, now: Date): number {
   const received = Date.parse(message.receivedAt);
   return Number.isFinite(received) ? Math.min(received, now.getTime()) : now.getTime();
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function isUuid(value: unknown): value is string {
-  return typeof value === 'string' && UUID.test(value);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -28,6 +28,7 @@ import {
 import type { Config } from '../../config/index.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { AuthenticationError, ValidationError } from '../../platform/errors.ts';
+import { isUuid } from '../../platform/uuid.ts';
 import type { Actor, MembershipRole } from './actor.ts';
 import { findOrCreateUserByEmail, normalizeEmail } from './email.ts';
 import type { RevokedSessions } from './revoked-sessions.ts';
@@ -41,8 +42,6 @@ export const EXTERNAL_ALGORITHMS = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA']
 
 /** Seconds of clock difference tolerated on `exp`, `nbf` and `iat` between us and other machines. */
 export const CLOCK_TOLERANCE_SECONDS = 5;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type AccessTokenSettings = Pick<Config['auth'], 'issuer' | 'audience' | 'accessTtlSeconds'>;
 
@@ -180,7 +179,7 @@ export async function verifyOwnAccessToken(
 }
 
 function ownTokenClaims(payload: JWTPayload): VerifiedAccessToken {
-  if (!payload.sub || !UUID.test(payload.sub))
+  if (!payload.sub || !isUuid(payload.sub))
     throw new AuthenticationError('The access token has an invalid subject');
   return {
     userId: payload.sub,

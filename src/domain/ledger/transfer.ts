@@ -22,6 +22,7 @@ import { randomUUID } from 'node:crypto';
 import type { DbOrTx } from '../../platform/db.ts';
 import { NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { nameBasedUuid } from '../../platform/ids.ts';
+import { isUuid } from '../../platform/uuid.ts';
 import { InsufficientFundsError, TransferConflictError } from './errors.ts';
 
 export interface EntryInput {
@@ -60,8 +61,6 @@ export interface Transfer {
   /** False when the transfer already existed and this call changed nothing. */
   created: boolean;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Writes the transfer, or returns the one already written with this id and the same entries.
@@ -116,7 +115,7 @@ export function newTransferId(): string {
 
 /** The transfer and its entries, or null. */
 export async function findTransfer(db: DbOrTx, id: string): Promise<Transfer | null> {
-  if (!UUID.test(id)) return null;
+  if (!isUuid(id)) return null;
   const [row] = await db.$queryRaw<TransferRow[]>`
     SELECT t.id::text, t.kind, t.reason, t.actor, t.metadata, t.created_at,
            json_agg(json_build_object('accountId', e.account_id, 'currency', e.currency, 'amount', e.amount::text)
@@ -149,13 +148,13 @@ interface TransferRow {
 
 /** Checks what can be checked without the database; returns the entries ordered by account id. */
 function validate(input: TransferInput): { accountId: string; amount: bigint }[] {
-  if (!UUID.test(input.id)) throw new ValidationError('A transfer id is a UUID', 'id');
+  if (!isUuid(input.id)) throw new ValidationError('A transfer id is a UUID', 'id');
   if (!input.kind.trim()) throw new ValidationError('A transfer needs a kind', 'kind');
   if (!input.reason.trim()) throw new ValidationError('A transfer needs a reason', 'reason');
   if (input.entries.length < 2) throw new ValidationError('A transfer needs at least two entries', 'entries');
   const seen = new Set<string>();
   const entries = input.entries.map((entry, index) => {
-    if (!UUID.test(entry.accountId))
+    if (!isUuid(entry.accountId))
       throw new ValidationError('An account id is a UUID', `entries.${index}.accountId`);
     const accountId = entry.accountId.toLowerCase();
     if (seen.has(accountId)) {
