@@ -92,6 +92,11 @@ import {
   venueFacts,
 } from '../domain/network/venue-wiki.ts';
 import { onboardingChecklist } from '../domain/onboarding/checklist.ts';
+import {
+  failedInboundMessages,
+  inboundMessagesById,
+  retryInboundMessage,
+} from '../domain/operations/failed-inbound.ts';
 import { cancelJob, jobsById, listJobs, retryJob } from '../domain/operations/job-queue.ts';
 import type { Access } from '../domain/organizations/access.ts';
 import { createAccess } from '../domain/organizations/access.ts';
@@ -319,6 +324,9 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
     },
     operations: {
       cancelJob: given(db, cancelJob),
+      failedInboundMessages: given(db, failedInboundMessages),
+      inboundMessagesById: given(db, inboundMessagesById),
+      retryInboundMessage: given(db, retryInboundMessage),
       jobsById: given(db, jobsById),
       listJobs: given(db, listJobs),
       retryJob: given(db, retryJob),

@@ -758,6 +758,7 @@ const CASES: Record<string, Case[]> = {
   ],
   retryJob: [],
   cancelJob: [],
+  retryInboundMessage: [],
   createWebhookSubscription: [
     {
       what: 'a URL that is not one',
