@@ -37,6 +37,11 @@ import {
 } from '../domain/bookings/bookings.ts';
 import { feedbackSummary, leaveFeedback } from '../domain/bookings/feedback.ts';
 import { loadedVenueAvailability, venueAvailability } from '../domain/bookings/venue-availability.ts';
+import {
+  settleDeliveryOrder,
+  unplacedDeliveries,
+  unplacedDeliveriesById,
+} from '../domain/delivery/settle.ts';
 import { developerTier, setDeveloperTier } from '../domain/developer/tiers.ts';
 import { apiKeyUsage } from '../domain/developer/usage.ts';
 import { tasteProfile } from '../domain/graph/profile.ts';
@@ -181,6 +186,7 @@ export type DomainServices = Pick<
   | 'pubsub'
   | 'billing'
   | 'apiQuota'
+  | 'delivery'
 >;
 
 /** Every operation a resolver may call, by area. */
@@ -321,6 +327,11 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
     },
     onboarding: {
       onboardingChecklist: given(db, onboardingChecklist),
+    },
+    delivery: {
+      settleDeliveryOrder: given(services.delivery, settleDeliveryOrder),
+      unplacedDeliveries: given(db, unplacedDeliveries),
+      unplacedDeliveriesById: given(db, unplacedDeliveriesById),
     },
     operations: {
       cancelJob: given(db, cancelJob),

@@ -27,6 +27,7 @@ import './schema/envelope.ts';
 import './schema/channel.ts';
 import './schema/venue-claim.ts';
 import './schema/venue-review.ts';
+import './schema/delivery.ts';
 import './schema/inbound-message.ts';
 import './schema/job.ts';
 import './schema/node.ts';

@@ -759,6 +759,15 @@ const CASES: Record<string, Case[]> = {
   retryJob: [],
   cancelJob: [],
   retryInboundMessage: [],
+  settleDeliveryOrder: [
+    {
+      what: 'neither the order Lalamove booked nor that it booked none',
+      as: 'platformAdmin',
+      input: () => ({ deliveryId: gid('UnplacedDelivery', randomUUID()) }),
+      field: 'lalamoveOrderId',
+      message: 'Give either the Lalamove order booked from the quotation, or notBooked when there is none',
+    },
+  ],
   createWebhookSubscription: [
     {
       what: 'a URL that is not one',

@@ -21,7 +21,7 @@
  */
 import type { DeliveryOrder, DeliveryQuote, Prisma } from '../../generated/prisma/client.ts';
 import { LalamoveError, type LalamoveOrder } from '../../integrations/lalamove/client.ts';
-import type { DbOrTx } from '../../platform/db.ts';
+import type { DbOrTx, Tx } from '../../platform/db.ts';
 import { isUuid } from '../../platform/uuid.ts';
 import { type DeliveryDeps, requireLalamove } from './deps.ts';
 import { DeliveryError } from './errors.ts';
@@ -140,10 +140,10 @@ export async function confirmDelivery(
         currency: quote.currency,
       },
     });
-    return { quote, order, confirmation };
+    return { quote, order };
   });
 
-  const { quote, confirmation } = claim;
+  const { quote } = claim;
   const [pickup, dropoff] = storedStops.parse(quote.stops);
   let placed: LalamoveOrder;
   try {
@@ -161,10 +161,7 @@ export async function confirmDelivery(
     });
   } catch (error) {
     if (error instanceof LalamoveError && error.refused) {
-      await deps.db.$transaction([
-        deps.db.deliveryOrder.delete({ where: { id: claim.order.id } }),
-        deps.db.confirmation.update({ where: { id: confirmation.id }, data: { usedAt: null } }),
-      ]);
+      await deps.db.$transaction((tx) => unclaim(tx, claim.order.id, claim.order.externalOrderId));
       throw lalamoveFailure(error, 'book');
     }
     await deps.db.deliveryOrder.update({
@@ -207,6 +204,18 @@ export async function confirmDelivery(
     );
   }
   return view(quote, order);
+}
+
+/**
+ * Undoes a claim that booked nothing: the order row goes and the person's confirmation (named by
+ * the row's pending id) is released, still only for this quote and price, and still expiring.
+ */
+export async function unclaim(tx: Tx, orderId: string, pendingId: string): Promise<void> {
+  await tx.deliveryOrder.delete({ where: { id: orderId } });
+  await tx.confirmation.update({
+    where: { id: pendingId.slice(PENDING_PREFIX.length) },
+    data: { usedAt: null },
+  });
 }
 
 function notConfirmed() {

@@ -1,0 +1,209 @@
+/**
+ * Deliveries Lalamove has not confirmed, settled by an operator.
+ *
+ * An order is left unplaced when its placement got no answer (PLACEMENT_UNKNOWN: Lalamove may
+ * have booked it) or the process died between claiming the quote and asking Lalamove (PLACING:
+ * it may or may not have asked). Lalamove's webhook settles most of them by itself, naming an
+ * order booked from the quote's quotation (lalamove-events.ts). When it never does (Lalamove
+ * booked nothing, or the webhook was lost), only someone who looks in Lalamove's dashboard for
+ * the quotation can say which: `unplacedDeliveries` lists what waits, with the quotation to look
+ * for, and `settleDeliveryOrder` records what they found:
+ *
+ * - **booked**, with Lalamove's order id: the order is read from Lalamove, must have been booked
+ *   from this quote's quotation, and is adopted exactly as its webhook would have adopted it
+ *   (status, share link, driver and price from Lalamove's answer);
+ * - **not booked**: the order is removed and the person's confirmation released, as when
+ *   Lalamove refuses a placement, so the delivery reads as the quote it was (expired by now,
+ *   most likely: the person asks for a new one).
+ *
+ * An order younger than SETTLE_AFTER_MS is refused: its placement may still be in flight.
+ */
+import { LalamoveError, type LalamoveOrder } from '../../integrations/lalamove/client.ts';
+import type { Db } from '../../platform/db.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../platform/errors.ts';
+import { isUuid } from '../../platform/uuid.ts';
+import type { DeliveryDeps } from './deps.ts';
+import { applyLalamoveEvent, readOrderFrom } from './lalamove-events.ts';
+import { PENDING_PREFIX, PLACEMENT_UNKNOWN, PLACING, unclaim } from './order.ts';
+
+/** How old an unplaced order must be before an operator may settle it (a placement takes 10 s at most). */
+export const SETTLE_AFTER_MS = 5 * 60_000;
+
+export interface UnplacedDelivery {
+  id: string;
+  status: typeof PLACING | typeof PLACEMENT_UNKNOWN;
+  /** The quotation to look for in Lalamove's dashboard. */
+  quotationId: string;
+  /** The price the person confirmed. */
+  priceTotal: string;
+  currency: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** A page of unplaced orders, oldest first; `after`/`before` are order ids. */
+export interface UnplacedPage {
+  after?: string;
+  before?: string;
+  limit: number;
+  inverted?: boolean;
+}
+
+/** Orders still waiting for Lalamove's word, oldest first. */
+export async function unplacedDeliveries(db: Db, page: UnplacedPage): Promise<UnplacedDelivery[]> {
+  const from = async (cursor: string | undefined, field: string) => {
+    if (!cursor) return undefined;
+    const row = isUuid(cursor) ? await db.deliveryOrder.findUnique({ where: { id: cursor } }) : null;
+    if (!row) throw new ValidationError('This is not a cursor of this list', field);
+    return row;
+  };
+  const [after, before] = [await from(page.after, 'after'), await from(page.before, 'before')];
+  const rows = await db.deliveryOrder.findMany({
+    where: {
+      externalOrderId: { startsWith: PENDING_PREFIX },
+      AND: [
+        after
+          ? {
+              OR: [
+                { createdAt: { gt: after.createdAt } },
+                { createdAt: after.createdAt, id: { gt: after.id } },
+              ],
+            }
+          : {},
+        before
+          ? {
+              OR: [
+                { createdAt: { lt: before.createdAt } },
+                { createdAt: before.createdAt, id: { lt: before.id } },
+              ],
+            }
+          : {},
+      ],
+    },
+    orderBy: page.inverted ? [{ createdAt: 'desc' }, { id: 'desc' }] : [{ createdAt: 'asc' }, { id: 'asc' }],
+    take: page.limit,
+    include: { quote: { select: { externalQuotationId: true } } },
+  });
+  return rows.map(toUnplaced);
+}
+
+/** The unplaced orders with these ids, in no order. */
+export async function unplacedDeliveriesById(db: Db, ids: readonly string[]): Promise<UnplacedDelivery[]> {
+  const valid = ids.filter(isUuid);
+  if (!valid.length) return [];
+  const rows = await db.deliveryOrder.findMany({
+    where: { id: { in: valid }, externalOrderId: { startsWith: PENDING_PREFIX } },
+    include: { quote: { select: { externalQuotationId: true } } },
+  });
+  return rows.map(toUnplaced);
+}
+
+export interface SettleInput {
+  orderId: string;
+  /** Lalamove's order booked from the quote's quotation; null with `notBooked`. */
+  lalamoveOrderId?: string | null;
+  /** Lalamove booked nothing for the quotation. */
+  notBooked?: boolean | null;
+}
+
+/**
+ * Records what an operator found at Lalamove for an unplaced order (see the module's comment).
+ * Returns the order's id and where it stands: Lalamove's status, or null once removed.
+ */
+export async function settleDeliveryOrder(
+  deps: DeliveryDeps,
+  input: SettleInput,
+): Promise<{ orderId: string; status: string | null }> {
+  const lalamoveOrderId = input.lalamoveOrderId?.trim() || null;
+  if (Boolean(lalamoveOrderId) === Boolean(input.notBooked)) {
+    throw new ValidationError(
+      'Give either the Lalamove order booked from the quotation, or notBooked when there is none',
+      lalamoveOrderId ? 'notBooked' : 'lalamoveOrderId',
+    );
+  }
+  const order = isUuid(input.orderId)
+    ? await deps.db.deliveryOrder.findUnique({ where: { id: input.orderId }, include: { quote: true } })
+    : null;
+  if (!order) throw new NotFoundError('No such delivery order');
+  if (!order.externalOrderId.startsWith(PENDING_PREFIX)) {
+    throw new ConflictError(`This delivery is already placed: Lalamove order ${order.externalOrderId}`);
+  }
+  if (deps.now().getTime() - order.createdAt.getTime() < SETTLE_AFTER_MS) {
+    throw new ConflictError(
+      `This delivery may still be being placed; settle it ${SETTLE_AFTER_MS / 60_000} minutes after it was ordered at the earliest`,
+    );
+  }
+
+  if (!lalamoveOrderId) {
+    const removed = await deps.db.$transaction(async (tx) => {
+      const [held] = await tx.$queryRaw<{ external_order_id: string }[]>`
+        SELECT external_order_id FROM delivery_orders WHERE id = ${order.id}::uuid FOR UPDATE`;
+      if (!held?.external_order_id.startsWith(PENDING_PREFIX)) return false;
+      await unclaim(tx, order.id, held.external_order_id);
+      return true;
+    });
+    if (!removed) throw new ConflictError('Lalamove reported this delivery meanwhile; it is placed');
+    deps.logger?.warn({ 'delivery.order': order.id }, 'an unplaced delivery was settled as not booked');
+    return { orderId: order.id, status: null };
+  }
+
+  if (!deps.lalamove) throw new ConflictError('Lalamove is not connected here');
+  const readOrder = readOrderFrom(deps.lalamove);
+  let remote: LalamoveOrder | null;
+  try {
+    remote = await readOrder(lalamoveOrderId);
+  } catch (error) {
+    if (!(error instanceof LalamoveError)) throw error;
+    throw new ConflictError(`Lalamove did not answer (${error.message}); try again`);
+  }
+  if (!remote) throw new ValidationError(`Lalamove has no order ${lalamoveOrderId}`, 'lalamoveOrderId');
+  if (remote.quotationId !== order.quote.externalQuotationId) {
+    throw new ValidationError(
+      `Lalamove's order ${lalamoveOrderId} was booked from another quotation, not ${order.quote.externalQuotationId}`,
+      'lalamoveOrderId',
+    );
+  }
+  const taken = await deps.db.deliveryOrder.findUnique({ where: { externalOrderId: lalamoveOrderId } });
+  if (taken && taken.id !== order.id) {
+    throw new ConflictError(`Lalamove's order ${lalamoveOrderId} is already another delivery's`);
+  }
+  // As its webhook would: adopted by the quotation, then brought to what Lalamove reports.
+  await applyLalamoveEvent(
+    deps.db,
+    {
+      eventId: `operator:${order.id}`,
+      eventType: 'SETTLED_BY_OPERATOR',
+      data: { order: { orderId: lalamoveOrderId } },
+    },
+    { readOrder: async () => remote },
+  );
+  const settled = await deps.db.deliveryOrder.findUniqueOrThrow({ where: { id: order.id } });
+  if (settled.externalOrderId !== lalamoveOrderId) {
+    throw new ConflictError('Lalamove reported this delivery meanwhile under another order');
+  }
+  deps.logger?.warn(
+    { 'delivery.order': order.id, 'lalamove.order': lalamoveOrderId },
+    'an unplaced delivery was settled as booked',
+  );
+  return { orderId: order.id, status: settled.status };
+}
+
+function toUnplaced(row: {
+  id: string;
+  status: string;
+  priceTotal: string;
+  currency: string;
+  createdAt: Date;
+  updatedAt: Date;
+  quote: { externalQuotationId: string };
+}): UnplacedDelivery {
+  return {
+    id: row.id,
+    status: row.status === PLACING ? PLACING : PLACEMENT_UNKNOWN,
+    quotationId: row.quote.externalQuotationId,
+    priceTotal: row.priceTotal,
+    currency: row.currency,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}

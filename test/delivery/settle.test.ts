@@ -1,0 +1,214 @@
+/**
+ * Deliveries Lalamove has not confirmed, settled by an operator over GraphQL against the Lalamove
+ * fake: a platform admin lists what waits with the quotation to look for, and records either the
+ * order Lalamove booked from it (adopted in the state Lalamove reports, as its webhook would) or
+ * that it booked nothing (the delivery removed, the person's confirmation released). A delivery
+ * still being placed, an order of another quotation or of no one, an already placed delivery and
+ * callers who are not platform admins are refused, and change nothing.
+ */
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { releaseConfirmation } from '../../src/domain/confirmations/confirmations.ts';
+import type { DeliveryDeps } from '../../src/domain/delivery/deps.ts';
+import { confirmDelivery, deliveryStatus } from '../../src/domain/delivery/order.ts';
+import { quoteDelivery } from '../../src/domain/delivery/quote.ts';
+import { type FakeLalamove, startFakeLalamove } from '../fakes/lalamove.ts';
+import { graphql } from '../generated/gql.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { createActors } from '../helpers/authz.ts';
+import { platformAdminToken } from '../helpers/jobs.ts';
+import { API_KEY, API_SECRET, createPerson, deliveryDeps, quoteRequest, refused } from './support.ts';
+
+let fake: FakeLalamove;
+let app: TestApp;
+let deps: DeliveryDeps;
+
+beforeAll(async () => {
+  fake = await startFakeLalamove({ apiKey: API_KEY, apiSecret: API_SECRET });
+  app = await startTestApp({
+    env: { LALAMOVE_API_KEY: API_KEY, LALAMOVE_API_SECRET: API_SECRET, LALAMOVE_API_URL: fake.url },
+  });
+  deps = deliveryDeps(app.services.db, fake.url).deps;
+});
+afterAll(async () => {
+  await app?.close();
+  await fake?.close();
+});
+
+const Unplaced = graphql(`
+  query SettleUnplacedDeliveries($first: Int, $after: String) {
+    unplacedDeliveries(first: $first, after: $after) {
+      edges { node { id status lalamoveQuotationId priceTotal currency createdAt } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`);
+
+const Settle = graphql(`
+  mutation SettleDeliveryOrder($id: ID!, $lalamoveOrderId: String, $notBooked: Boolean) {
+    settleDeliveryOrder(input: { deliveryId: $id, lalamoveOrderId: $lalamoveOrderId, notBooked: $notBooked }) {
+      __typename
+      ... on SettleDeliveryOrderPayload { deliveryId status }
+      ... on ValidationError { field }
+      ... on Error { message }
+    }
+  }
+`);
+
+const gid = (id: string) => encodeGlobalID('UnplacedDelivery', id);
+
+/** A confirmed quote whose placement got no answer; `booked`: Lalamove booked it all the same. */
+async function unplaced(booked: boolean) {
+  const userId = await createPerson(app.services.db);
+  const { quote, confirmation } = await quoteDelivery(deps, userId, quoteRequest());
+  await releaseConfirmation(
+    app.services.db,
+    userId,
+    { buttonPayload: null, text: `CONFIRM ${confirmation.code}` },
+    new Date(Date.now() + 1000),
+  );
+  fake.failNext(504, { path: '/v3/orders', afterCreate: booked });
+  await refused(confirmDelivery(deps, userId, { quoteId: quote.id }), 'PLACEMENT_UNKNOWN');
+  const stored = await app.services.db.deliveryQuote.findUniqueOrThrow({
+    where: { id: quote.id },
+    include: { order: true },
+  });
+  const remote = [...fake.orders.values()].find((o) => o.quotationId === stored.externalQuotationId);
+  const { id: confirmationId } = await app.services.db.confirmation.findFirstOrThrow({
+    where: { quoteId: quote.id },
+    select: { id: true },
+  });
+  return { userId, quote: stored, order: stored.order!, confirmationId, remote };
+}
+
+/** A delivery placed as usual, whose Lalamove order belongs to its own quotation. */
+async function placed() {
+  const userId = await createPerson(app.services.db);
+  const { quote, confirmation } = await quoteDelivery(deps, userId, quoteRequest());
+  await releaseConfirmation(
+    app.services.db,
+    userId,
+    { buttonPayload: null, text: `CONFIRM ${confirmation.code}` },
+    new Date(Date.now() + 1000),
+  );
+  const view = await confirmDelivery(deps, userId, { quoteId: quote.id });
+  return app.services.db.deliveryOrder.findUniqueOrThrow({ where: { id: view.orderId! } });
+}
+
+async function settle(token: string, id: string, input: { lalamoveOrderId?: string; notBooked?: boolean }) {
+  const res = await app.gql(Settle, { id: gid(id), ...input }, { token });
+  expect(res.errors, JSON.stringify(res.body)).toBeUndefined();
+  return res.data!.settleDeliveryOrder;
+}
+
+describe('settling an unplaced delivery', () => {
+  it('adopts the order Lalamove booked from the quotation, in the state Lalamove reports', async () => {
+    const { userId, quote, order, remote } = await unplaced(true);
+    const other = await placed();
+    let admin = await platformAdminToken(app);
+
+    const listed = await app.gql(Unplaced, { first: 100 }, { token: admin });
+    expect(listed.errors, JSON.stringify(listed.body)).toBeUndefined();
+    expect(listed.data?.unplacedDeliveries.edges.map((e) => e.node)).toContainEqual({
+      id: gid(order.id),
+      status: 'PLACEMENT_UNKNOWN',
+      lalamoveQuotationId: quote.externalQuotationId,
+      priceTotal: quote.priceTotal,
+      currency: quote.currency,
+      createdAt: order.createdAt.toISOString(),
+    });
+
+    // Its placement may still be in flight: too early to settle.
+    expect(await settle(admin, order.id, { lalamoveOrderId: remote!.orderId })).toMatchObject({
+      __typename: 'ConflictError',
+      message: expect.stringContaining('may still be being placed'),
+    });
+    app.clock.advance(6 * 60_000);
+    admin = await platformAdminToken(app);
+
+    expect(await settle(admin, order.id, { lalamoveOrderId: '999999999999' })).toEqual({
+      __typename: 'ValidationError',
+      field: 'lalamoveOrderId',
+      message: 'Lalamove has no order 999999999999',
+    });
+    expect(await settle(admin, order.id, { lalamoveOrderId: other.externalOrderId })).toMatchObject({
+      __typename: 'ValidationError',
+      field: 'lalamoveOrderId',
+      message: expect.stringContaining('was booked from another quotation'),
+    });
+    expect(await settle(admin, order.id, {})).toMatchObject({
+      __typename: 'ValidationError',
+      field: 'lalamoveOrderId',
+    });
+    expect(await app.services.db.deliveryOrder.findUniqueOrThrow({ where: { id: order.id } })).toEqual(order);
+
+    fake.setStatus(remote!.orderId, 'ON_GOING');
+    expect(await settle(admin, order.id, { lalamoveOrderId: remote!.orderId })).toEqual({
+      __typename: 'SettleDeliveryOrderPayload',
+      deliveryId: order.id,
+      status: 'ON_GOING',
+    });
+    expect(await app.services.db.deliveryOrder.findUniqueOrThrow({ where: { id: order.id } })).toMatchObject({
+      externalOrderId: remote!.orderId,
+      status: 'ON_GOING',
+    });
+    // The person sees their delivery going; operators no longer see it waiting.
+    expect((await deliveryStatus(deps, userId, { quoteId: quote.id })).status).toBe('ON_GOING');
+    const after = await app.gql(Unplaced, { first: 100 }, { token: admin });
+    expect(after.data?.unplacedDeliveries.edges.some((e) => e.node.id === gid(order.id))).toBe(false);
+    expect(await settle(admin, order.id, { notBooked: true })).toMatchObject({
+      __typename: 'ConflictError',
+      message: `This delivery is already placed: Lalamove order ${remote!.orderId}`,
+    });
+  });
+
+  it('removes a delivery Lalamove never booked and releases the person’s confirmation', async () => {
+    const { userId, quote, order, confirmationId, remote } = await unplaced(false);
+    expect(remote).toBeUndefined();
+    app.clock.advance(6 * 60_000);
+    const admin = await platformAdminToken(app);
+
+    // Spent by the placement that got no answer.
+    expect(
+      await app.services.db.confirmation.findUniqueOrThrow({
+        where: { id: confirmationId },
+        select: { usedAt: true },
+      }),
+    ).toEqual({ usedAt: expect.any(Date) });
+    expect(await settle(admin, order.id, { lalamoveOrderId: 'x', notBooked: true })).toMatchObject({
+      __typename: 'ValidationError',
+      field: 'notBooked',
+    });
+    expect(await settle(admin, order.id, { notBooked: true })).toEqual({
+      __typename: 'SettleDeliveryOrderPayload',
+      deliveryId: order.id,
+      status: null,
+    });
+    expect(await app.services.db.deliveryOrder.findUnique({ where: { id: order.id } })).toBeNull();
+    expect(
+      await app.services.db.confirmation.findUniqueOrThrow({
+        where: { id: confirmationId },
+        select: { usedAt: true },
+      }),
+    ).toEqual({ usedAt: null });
+    // The delivery reads as the quote it was; the person is not told it is on its way.
+    expect((await deliveryStatus(deps, userId, { quoteId: quote.id })).orderId).toBeNull();
+  });
+
+  it('refuses everyone but platform admins, before anything runs', async () => {
+    const { order } = await unplaced(false);
+    app.clock.advance(6 * 60_000);
+    const caller = await createActors(app);
+    for (const token of [caller.owner.token, caller.staff.token, caller.keyWrite.secret, undefined]) {
+      const list = await app.gql(Unplaced, { first: 5 }, token ? { token } : {});
+      expect(list.errors?.[0]?.extensions?.code, JSON.stringify(list.body)).toMatch(
+        /FORBIDDEN|UNAUTHENTICATED/,
+      );
+      const res = await app.gql(Settle, { id: gid(order.id), notBooked: true }, token ? { token } : {});
+      expect(res.errors?.[0]?.extensions?.code, JSON.stringify(res.body)).toMatch(
+        /FORBIDDEN|UNAUTHENTICATED/,
+      );
+    }
+    expect(await app.services.db.deliveryOrder.findUniqueOrThrow({ where: { id: order.id } })).toEqual(order);
+  });
+});
