@@ -187,6 +187,7 @@ export type DomainServices = Pick<
   | 'billing'
   | 'apiQuota'
   | 'delivery'
+  | 'database'
 >;
 
 /** Every operation a resolver may call, by area. */
@@ -221,6 +222,7 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
   };
   const checkout = {
     db,
+    locks: services.database.locks,
     stripe: services.billing.stripe,
     publicUrl: config.http.publicUrl,
     plans: config.billing.plans,

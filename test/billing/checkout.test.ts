@@ -154,6 +154,42 @@ describe('startCheckout', () => {
     expect(sessionOf(developer.url).status).toBe('open');
   });
 
+  it('leaves one Checkout open when two are started at the same instant', async () => {
+    const other = await createActors(app);
+    const org = other.organizationId;
+    const [owner, admin] = [
+      await accessToken(app, other.owner.userId),
+      await accessToken(app, other.admin.userId),
+    ];
+    // The customer exists, as after any earlier visit to billing: both calls go straight to Checkout.
+    await start(app, owner, org, 'DEVELOPER_PRO');
+    // The first to ask which Checkouts are open hears late, as the other makes its own.
+    fake.hangNext({ method: 'GET', path: '/v1/checkout/sessions', ms: 400 });
+    const answers = await Promise.all([start(app, owner, org), start(app, admin, org, 'VENUE_PRO')]);
+    // Paid both, they would be two subscriptions, both billed. The starts take turns: the one that
+    // found the other under way is told to try again.
+    for (const answer of answers) {
+      if (answer.__typename !== 'StartCheckoutPayload') {
+        expect(answer).toEqual({
+          __typename: 'ConflictError',
+          message: 'A Checkout for this organisation is being started right now: try again in a moment',
+        });
+      }
+    }
+    const { stripeCustomerId: customer } = await app.services.db.billingCustomer.findUniqueOrThrow({
+      where: { organizationId: org },
+    });
+    const open = [...fake.objects.values()].filter(
+      (o) =>
+        o.object === 'checkout.session' &&
+        o.customer === customer &&
+        o.status === 'open' &&
+        String((o.metadata as { plan?: string }).plan).startsWith('VENUE_'),
+    );
+    expect(open).toHaveLength(1);
+    expect(answers.map((a) => a.url)).toContain(open[0]!.url);
+  });
+
   it('creates one session when the call times out after Stripe acted and is retried with its key', async () => {
     const other = await createActors(app);
     const org = other.organizationId;
@@ -213,6 +249,7 @@ describe('startCheckout', () => {
     });
     const deps = {
       db: app.services.db,
+      locks: app.services.database.locks,
       stripe: app.services.billing.stripe,
       publicUrl: 'https://app.agnt.test',
       plans: app.services.config.billing.plans,
@@ -235,6 +272,7 @@ describe('startCheckout', () => {
     });
     const deps = {
       db: app.services.db,
+      locks: app.services.database.locks,
       stripe: app.services.billing.stripe,
       publicUrl: 'https://app.agnt.test',
       plans: { ...app.services.config.billing.plans, VENUE_STARTER: undefined },

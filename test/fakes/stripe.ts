@@ -540,9 +540,9 @@ export async function startFakeStripe(): Promise<FakeStripe> {
             );
       }
       // Listing Checkout Sessions (by `customer`, `status` or `payment_intent`), newest first, a
-      // page at a time.
+      // page at a time. A slow answer is the list as it was when asked.
       if (request.path === '/v1/checkout/sessions') {
-        return listPage(
+        const page = listPage(
           '/v1/checkout/sessions',
           [...objects.values()].filter(
             (o) =>
@@ -553,6 +553,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
           ),
           params,
         );
+        return hang ? { ...structuredClone(page), delayMs: hang.ms } : page;
       }
       // Listing invoice items (by `invoice` or `customer`), newest first, a page at a time.
       if (request.path === '/v1/invoiceitems') {

@@ -9,8 +9,11 @@
  * {attempt}`, `portal:{organizationId}:{attempt}`), so a call the SDK retries after a timeout is
  * answered with the session Stripe already made, while a person who starts again gets a new one.
  */
+
+import type pg from 'pg';
 import { type Plan, planFamily } from '../../config/billing.ts';
 import { StripeCallError, type StripeClient } from '../../integrations/stripe/client.ts';
+import { withAdvisoryLock } from '../../platform/advisory-lock.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { ConflictError, DomainError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { normalizeCurrency } from '../ledger/accounts.ts';
@@ -55,6 +58,8 @@ export async function askStripe<T>(run: () => Promise<T>): Promise<T> {
 
 export interface CheckoutDeps extends StandingDeps {
   db: DbOrTx;
+  /** Advisory locks (`Database.locks`): one Checkout start per organisation at a time. */
+  locks: pg.Pool;
   /** Undefined: billing is off. */
   stripe: StripeClient | undefined;
   /** Where Stripe sends the person back (PUBLIC_URL). */
@@ -162,6 +167,26 @@ export async function startCheckout(
       'The organisation already has this kind of plan: change it, or its payment, in the billing portal (openBillingPortal)',
     );
   }
+  // Two starts at the same instant (two tabs, two colleagues) would each find no Checkout open and
+  // make one, and both could be paid: two subscriptions, both billed. They take turns; the second
+  // is told to try again (and then ends the first's Checkout, as any later start does).
+  const started = await withAdvisoryLock(deps.locks, `checkout:${organizationId}`, () =>
+    openCheckout(deps, stripe, { organizationId, plan, price }),
+  );
+  if (!started.locked) {
+    throw new ConflictError(
+      'A Checkout for this organisation is being started right now: try again in a moment',
+    );
+  }
+  return started.value;
+}
+
+/** startCheckout's Stripe part, one at a time per organisation: ends the open Checkouts of the kind, makes one. */
+async function openCheckout(
+  deps: CheckoutDeps,
+  stripe: StripeClient,
+  { organizationId, plan, price }: { organizationId: string; plan: string; price: string },
+): Promise<{ url: string }> {
   const customer = await askStripe(() => customerOf(deps.db, stripe, organizationId));
   // A Checkout started before for a plan of this kind and still open (another tab, a colleague) is
   // ended first: paid too, it would start a second subscription beside this one, both billed.
