@@ -546,6 +546,20 @@ describe('signing key rotation', () => {
     ]);
   });
 
+  it('judges the previous key by when the envelope reached the gateway, not when it is read', async () => {
+    const { guest, place, key: before } = await pair();
+    const access = createAccess(world.db, { kind: 'user', userId: guest.person.id, isPlatformAdmin: false });
+    await rotateAgentSigningSecret(world.db, access, world.keyring, {
+      agentId: guest.agent.id,
+      keyOverlapSeconds: 60,
+      now: world.clock.now(),
+    });
+    // Arrived within the overlap, read two minutes later (a backlog): it verifies.
+    await post(guest.id, place.id, signEnvelope(envelopeFrom(guest, place.id), before, nowTs()));
+    world.clock.advance(120_000);
+    expect(await drainInbox(world.deps, place.id)).toMatchObject({ accepted: 1, rejected: 0 });
+  });
+
   it('with no overlap, the previous key stops at once', async () => {
     const { guest, place, key: before } = await pair();
     const access = createAccess(world.db, { kind: 'user', userId: guest.person.id, isPlatformAdmin: false });

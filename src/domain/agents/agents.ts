@@ -210,7 +210,10 @@ export async function rotateAgentSigningSecret(
 ) {
   const agent = await requireAgent(db, input.agentId);
   await requireAgentManager(access, agent);
-  const { secret, data } = newSigningKey(keyring, agent, input.keyOverlapSeconds, input.now ?? new Date());
+  const now = input.now ?? new Date();
+  const previousUntil =
+    input.keyOverlapSeconds > 0 ? new Date(now.getTime() + input.keyOverlapSeconds * 1000) : null;
+  const { secret, data } = newSigningKey(keyring, agent, previousUntil);
   // Conditional on the secret read above: two rotations at once must not both retire the same key.
   const { count } = await db.agent.updateMany({
     where: { id: agent.id, signingSecretCiphertext: agent.signingSecretCiphertext },
@@ -222,9 +225,10 @@ export async function rotateAgentSigningSecret(
 }
 
 /**
- * Gives the venue's business agent a new signing secret that no one has seen, the old one
- * verifying no more: when a venue changes hands, whoever ran it before may hold the secret (it
- * was shown to them at a rotation), and must not sign for the venue's agent after. Run in the
+ * Gives the venue's business agent a new signing secret that no one has seen: when a venue
+ * changes hands, whoever ran it before may hold the secret (it was shown to them at a rotation),
+ * and must not sign for the venue's agent after. The old key still verifies envelopes that reached
+ * the gateway before `now` (the platform's own replies on their way), none after. Run in the
  * transaction that moves the venue; the new holder rotates to be shown a secret of their own.
  */
 export async function replaceVenueAgentSecret(
@@ -235,19 +239,20 @@ export async function replaceVenueAgentSecret(
 ): Promise<void> {
   const agents = await tx.agent.findMany({ where: { venueId } });
   for (const agent of agents) {
-    await tx.agent.update({ where: { id: agent.id }, data: newSigningKey(keyring, agent, 0, now).data });
+    await tx.agent.update({ where: { id: agent.id }, data: newSigningKey(keyring, agent, now).data });
   }
 }
 
 /**
  * The columns of an agent's new signing key, and its secret: the current key becomes the
- * previous one, verifying for `overlapSeconds` (none at 0, and any earlier previous key goes).
+ * previous one, verifying envelopes that reached the gateway before `previousUntil` (none when
+ * null, and any earlier previous key goes either way).
  */
-function newSigningKey(keyring: SecretKeyring, agent: KeyColumns, overlapSeconds: number, now: Date) {
+function newSigningKey(keyring: SecretKeyring, agent: KeyColumns, previousUntil: Date | null) {
   const secret = newSigningSecret();
   const sealed = sealSecret(keyring, secret, agent.id);
   const keepPrevious =
-    Boolean(agent.signingSecretCiphertext && agent.signingSecretKeyId) && overlapSeconds > 0;
+    Boolean(agent.signingSecretCiphertext && agent.signingSecretKeyId) && previousUntil !== null;
   return {
     secret,
     data: {
@@ -257,7 +262,7 @@ function newSigningKey(keyring: SecretKeyring, agent: KeyColumns, overlapSeconds
       previousSigningSecretCiphertext: keepPrevious ? agent.signingSecretCiphertext : null,
       previousSigningSecretKeyId: keepPrevious ? agent.signingSecretKeyId : null,
       previousSigningKid: keepPrevious ? (agent.signingKid ?? firstKid(agent.id)) : null,
-      previousSigningValidUntil: keepPrevious ? new Date(now.getTime() + overlapSeconds * 1000) : null,
+      previousSigningValidUntil: keepPrevious ? previousUntil : null,
     } satisfies Prisma.AgentUpdateManyMutationInput,
   };
 }
@@ -329,14 +334,15 @@ function currentKey(keyring: SecretKeyring, agent: KeyColumns): SigningKey | nul
 }
 
 /**
- * The key named `kid` among those that verify the agent's envelopes at `now`: its current key,
- * or its previous one while the rotation overlap lasts. null when no such key verifies.
+ * The key named `kid` among those that verify an envelope of the agent that reached the gateway
+ * at `arrived`: its current key, or its previous one when the envelope arrived within the
+ * rotation's overlap. null when no such key verifies.
  */
 export function verifyingKey(
   keyring: SecretKeyring,
   agent: KeyColumns,
   kid: string,
-  now: Date,
+  arrived: Date,
 ): SigningKey | null {
   if (agent.signingSecretCiphertext && (agent.signingKid ?? firstKid(agent.id)) === kid) {
     return currentKey(keyring, agent);
@@ -346,7 +352,7 @@ export function verifyingKey(
     agent.previousSigningSecretKeyId &&
     agent.previousSigningKid === kid &&
     agent.previousSigningValidUntil &&
-    agent.previousSigningValidUntil.getTime() > now.getTime()
+    agent.previousSigningValidUntil.getTime() > arrived.getTime()
   ) {
     return {
       kid,

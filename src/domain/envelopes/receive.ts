@@ -351,10 +351,11 @@ async function verify(deps: ReceiveDeps, to: string, message: InboxMessage, now:
   if (sender.status === 'RETIRED') return refuse('sender retired');
   if (message.from !== envelope.from)
     return refuse('sender mismatch: the gateway message is from another agent');
-  const key = verifyingKey(deps.keyring, sender, signed.kid, now);
+  // A retired key verifies what reached the gateway while it was valid, whenever it is read.
+  const arrived = arrivalOf(message, now);
+  const key = verifyingKey(deps.keyring, sender, signed.kid, new Date(arrived));
   if (!key) return refuse('unknown key: the sender has no valid key with this kid');
   if (!signatureVerifies(signed as SignedEnvelope, key.secret)) return refuse('bad signature');
-  const arrived = arrivalOf(message, now);
   if (Math.abs(arrived / 1000 - signed.ts!) > MAX_CLOCK_SKEW_SECONDS) {
     return refuse(`stale: ts is more than ${MAX_CLOCK_SKEW_SECONDS} s from now`);
   }
