@@ -109,20 +109,21 @@ describe('failed chat messages', () => {
       false,
     );
 
+    // Page by page, from the newest: the second page begins where the first ended.
+    const everyone = listed.map((m) => m.id);
     const page = await app.gql(
       FailedMessages,
       { channel: 'TELEGRAM', first: 1 },
       { token: actors.platformAdmin.token },
     );
     expect(page.data?.failedInboundMessages.pageInfo.hasNextPage).toBe(true);
+    expect(page.data?.failedInboundMessages.edges.map((e) => e.node.id)).toEqual(everyone.slice(0, 1));
     const next = await app.gql(
       FailedMessages,
       { channel: 'TELEGRAM', first: 1, after: page.data!.failedInboundMessages.pageInfo.endCursor },
       { token: actors.platformAdmin.token },
     );
-    expect(next.data?.failedInboundMessages.edges[0]?.node.id).not.toBe(
-      page.data?.failedInboundMessages.edges[0]?.node.id,
-    );
+    expect(next.data?.failedInboundMessages.edges.map((e) => e.node.id)).toEqual(everyone.slice(1, 2));
     const bad = await app.gql(
       FailedMessages,
       { first: 1, after: 'not-a-cursor' },
@@ -131,10 +132,13 @@ describe('failed chat messages', () => {
     expect(bad.errors?.[0]?.message).toBe('This is not a cursor of this list');
   });
 
-  it('hands a failed message back to its chat, which handles it once more; its reply is not doubled', async () => {
+  it('hands a failed message back to its chat, which handles it once more', async () => {
     const chat = unique();
     const event = await receive(chat);
     await drain(chat, failing);
+    // The drain job its arrival added has run (as the worker would have taken it).
+    await app.services.db.$executeRaw`
+      DELETE FROM graphile_worker._private_jobs WHERE key = ${chatKey('TELEGRAM', ACCOUNT, chat)}`;
 
     const res = await app.gql(RetryMessage, { id: gid(event) }, { token: actors.platformAdmin.token });
     expect(res.data?.retryInboundMessage, JSON.stringify(res.body)).toEqual({
@@ -163,6 +167,23 @@ describe('failed chat messages', () => {
       __typename: 'ConflictError',
       message: 'Only a failed message can be retried; this one is PROCESSED',
     });
+  });
+
+  it('does not answer a message out of turn once the person has written since, and changes nothing', async () => {
+    const chat = unique();
+    const event = await receive(chat);
+    await drain(chat, failing);
+    // Asked to send it again, they did: the new message was answered.
+    await receive(chat, 'a table for two tonight? (again)');
+    await drain(chat, async () => {});
+    const before = await app.services.db.inboundEvent.findUniqueOrThrow({ where: { id: event } });
+    const res = await app.gql(RetryMessage, { id: gid(event) }, { token: actors.platformAdmin.token });
+    expect(res.data?.retryInboundMessage).toEqual({
+      __typename: 'ConflictError',
+      message:
+        'The person has written in this chat since this message failed (they were asked to send it again): it is not answered now, out of turn',
+    });
+    expect(await app.services.db.inboundEvent.findUniqueOrThrow({ where: { id: event } })).toEqual(before);
   });
 
   it('does not retry a body that could not be read, and changes nothing', async () => {

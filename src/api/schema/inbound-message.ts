@@ -4,7 +4,7 @@
  * src/domain/operations/failed-inbound.ts.
  */
 import { resolveCursorConnection } from '@pothos/plugin-relay';
-import type { InboundMessageRecord } from '../../domain/operations/failed-inbound.ts';
+import { errorSummary, type InboundMessageRecord } from '../../domain/operations/failed-inbound.ts';
 import { builder } from '../builder.ts';
 import { describedEnum } from './enums.ts';
 import { mutation, payloadType } from './mutation.ts';
@@ -42,7 +42,12 @@ export const InboundMessage = builder.node(builder.objectRef<InboundMessageRecor
     }),
     eventType: t.exposeString('eventType'),
     status: t.field({ type: InboundMessageStatus, resolve: (message) => message.status }),
-    error: t.exposeString('error', { nullable: true, description: 'Why its handling failed.' }),
+    error: t.string({
+      nullable: true,
+      description:
+        'Why its handling failed: the error’s first line (the rest, which can carry what the call was given, is in the logs under the message’s id).',
+      resolve: (message) => errorSummary(message.error),
+    }),
     receivedAt: t.expose('receivedAt', { type: 'DateTime' }),
     processedAt: t.expose('processedAt', { type: 'DateTime', nullable: true }),
   }),
@@ -52,7 +57,7 @@ builder.queryField('failedInboundMessages', (t) =>
   t.connection({
     type: InboundMessage,
     description:
-      'Platform admins: chat messages whose handling failed (each person may have had no answer), newest first. Kept until retried or past retention.',
+      'Platform admins: chat messages whose handling failed (the person may have had no answer, or been asked to try again), newest first. Kept until retried.',
     authScopes: { platformAdmin: true },
     args: { channel: t.arg({ type: ChatChannel, required: false }) },
     resolve: (_root, args, ctx) =>

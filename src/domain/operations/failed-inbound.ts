@@ -38,6 +38,17 @@ export interface InboundPage {
   inverted?: boolean;
 }
 
+/**
+ * What an operator sees of an error: its first line, at most 300 characters. The stored error is
+ * kept whole; the lines after the first can carry the values the failed call was given (a database
+ * client prints its arguments), which may be what the person wrote.
+ */
+export function errorSummary(error: string | null): string | null {
+  if (error === null) return null;
+  const line = error.split('\n', 1)[0]!.trim();
+  return line.length > 300 ? `${line.slice(0, 299)}…` : line;
+}
+
 const SELECT = {
   id: true,
   platform: true,
@@ -102,6 +113,20 @@ export async function retryInboundMessage(db: Db, input: { id: string }): Promis
     throw new ConflictError('This message could not be read when it arrived: there is nothing to handle');
   }
   const externalChatId = found.externalChatId;
+  // The person was told to send it again when it failed; if they have written since, they did
+  // (or moved on), and an answer to this one now would come out of turn, perhaps twice.
+  const sender = (found.normalized as { sender?: { externalId?: unknown } }).sender?.externalId;
+  const [later] = await db.$queryRaw<{ at: Date }[]>`
+    SELECT received_at AS at FROM inbound_events
+    WHERE platform = ${platform}::"ChannelPlatform" AND account = ${found.account}
+      AND external_chat_id = ${externalChatId} AND status = 'PROCESSED' AND sequence > ${found.sequence}
+      AND normalized -> 'sender' ->> 'externalId' = ${String(sender)}
+    LIMIT 1`;
+  if (later) {
+    throw new ConflictError(
+      'The person has written in this chat since this message failed (they were asked to send it again): it is not answered now, out of turn',
+    );
+  }
   return db.$transaction(async (tx) => {
     const { count } = await tx.inboundEvent.updateMany({
       where: { id: found.id, status: 'FAILED' },
