@@ -10,7 +10,8 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseConfirmation } from '../../src/domain/confirmations/confirmations.ts';
 import type { DeliveryDeps } from '../../src/domain/delivery/deps.ts';
-import { confirmDelivery, deliveryStatus } from '../../src/domain/delivery/order.ts';
+import { applyLalamoveEvent, readOrderFrom } from '../../src/domain/delivery/lalamove-events.ts';
+import { cancelDelivery, confirmDelivery, deliveryStatus } from '../../src/domain/delivery/order.ts';
 import { quoteDelivery } from '../../src/domain/delivery/quote.ts';
 import { type FakeLalamove, startFakeLalamove } from '../fakes/lalamove.ts';
 import { graphql } from '../generated/gql.ts';
@@ -162,19 +163,12 @@ describe('settling an unplaced delivery', () => {
     });
   });
 
-  it('removes a delivery Lalamove never booked and releases the person’s confirmation', async () => {
+  it('marks a delivery Lalamove never booked NOT_PLACED, and still adopts an order Lalamove reports later', async () => {
     const { userId, quote, order, confirmationId, remote } = await unplaced(false);
     expect(remote).toBeUndefined();
     app.clock.advance(6 * 60_000);
     const admin = await platformAdminToken(app);
 
-    // Spent by the placement that got no answer.
-    expect(
-      await app.services.db.confirmation.findUniqueOrThrow({
-        where: { id: confirmationId },
-        select: { usedAt: true },
-      }),
-    ).toEqual({ usedAt: expect.any(Date) });
     expect(await settle(admin, order.id, { lalamoveOrderId: 'x', notBooked: true })).toMatchObject({
       __typename: 'ValidationError',
       field: 'notBooked',
@@ -182,17 +176,70 @@ describe('settling an unplaced delivery', () => {
     expect(await settle(admin, order.id, { notBooked: true })).toEqual({
       __typename: 'SettleDeliveryOrderPayload',
       deliveryId: order.id,
-      status: null,
+      status: 'NOT_PLACED',
     });
-    expect(await app.services.db.deliveryOrder.findUnique({ where: { id: order.id } })).toBeNull();
+    // The person sees it was never booked (and asks for a new quote); nothing to cancel.
+    expect((await deliveryStatus(deps, userId, { quoteId: quote.id })).status).toBe('NOT_PLACED');
+    await refused(cancelDelivery(deps, userId, { quoteId: quote.id }), 'NOT_CANCELLABLE');
+    // Its confirmation stays spent: the quote cannot be booked again.
     expect(
       await app.services.db.confirmation.findUniqueOrThrow({
         where: { id: confirmationId },
         select: { usedAt: true },
       }),
-    ).toEqual({ usedAt: null });
-    // The delivery reads as the quote it was; the person is not told it is on its way.
-    expect((await deliveryStatus(deps, userId, { quoteId: quote.id })).orderId).toBeNull();
+    ).toEqual({ usedAt: expect.any(Date) });
+    expect(await settle(admin, order.id, { notBooked: true })).toEqual({
+      __typename: 'ConflictError',
+      message: 'This delivery is already settled as not booked',
+    });
+    const listed = await app.gql(Unplaced, { first: 100 }, { token: admin });
+    expect(listed.data?.unplacedDeliveries.edges.some((e) => e.node.id === gid(order.id))).toBe(false);
+  });
+
+  it('follows an order Lalamove reports after all for a delivery settled as not booked', async () => {
+    // The operator looked at a dashboard that lagged: Lalamove had booked it.
+    const { userId, quote, order, remote } = await unplaced(true);
+    app.clock.advance(6 * 60_000);
+    const admin = await platformAdminToken(app);
+    expect(await settle(admin, order.id, { notBooked: true })).toMatchObject({ status: 'NOT_PLACED' });
+
+    fake.setStatus(remote!.orderId, 'ASSIGNING_DRIVER');
+    const outcome = await applyLalamoveEvent(
+      app.services.db,
+      { eventId: 'late', eventType: 'ORDER_STATUS_CHANGED', data: { order: { orderId: remote!.orderId } } },
+      { readOrder: readOrderFrom(deps.lalamove!) },
+    );
+    expect(outcome).toEqual({ outcome: 'applied', orderId: order.id, revived: true });
+    expect((await deliveryStatus(deps, userId, { quoteId: quote.id })).status).toBe('ASSIGNING_DRIVER');
+  });
+
+  it('pages the deliveries that wait, oldest first, also past one settled meanwhile', async () => {
+    const waiting = [
+      (await unplaced(false)).order,
+      (await unplaced(false)).order,
+      (await unplaced(false)).order,
+    ];
+    app.clock.advance(6 * 60_000);
+    const admin = await platformAdminToken(app);
+    const ours = (ids: string[]) => ids.filter((id) => waiting.some((o) => gid(o.id) === id));
+    const all = await app.gql(Unplaced, { first: 100 }, { token: admin });
+    const everyone = all.data!.unplacedDeliveries.edges.map((e) => e.node.id);
+    expect(ours(everyone)).toEqual(waiting.map((o) => gid(o.id)));
+
+    const at = everyone.indexOf(gid(waiting[0]!.id));
+    const first = await app.gql(Unplaced, { first: at + 1 }, { token: admin });
+    expect(first.data?.unplacedDeliveries.edges.at(-1)?.node.id).toBe(gid(waiting[0]!.id));
+    // The last one seen is settled before the next page is asked for: the page goes on after it.
+    await settle(admin, waiting[0]!.id, { notBooked: true });
+    const next = await app.gql(
+      Unplaced,
+      { first: 2, after: first.data!.unplacedDeliveries.pageInfo.endCursor },
+      { token: admin },
+    );
+    expect(next.errors, JSON.stringify(next.body)).toBeUndefined();
+    expect(next.data?.unplacedDeliveries.edges.map((e) => e.node.id)).toEqual(everyone.slice(at + 1, at + 3));
+    const bad = await app.gql(Unplaced, { first: 2, after: 'nonsense' }, { token: admin });
+    expect(bad.errors?.[0]?.message).toBe('This is not a cursor of this list');
   });
 
   it('refuses everyone but platform admins, before anything runs', async () => {

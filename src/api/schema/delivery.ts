@@ -4,7 +4,10 @@
  * src/domain/delivery/settle.ts.
  */
 import { resolveCursorConnection } from '@pothos/plugin-relay';
-import type { UnplacedDelivery as UnplacedDeliveryRecord } from '../../domain/delivery/settle.ts';
+import {
+  type UnplacedDelivery as UnplacedDeliveryRecord,
+  unplacedCursor,
+} from '../../domain/delivery/settle.ts';
 import { builder } from '../builder.ts';
 import { describedEnum } from './enums.ts';
 import { mutation } from './mutation.ts';
@@ -44,7 +47,7 @@ builder.queryField('unplacedDeliveries', (t) =>
     authScopes: { platformAdmin: true },
     resolve: (_root, args, ctx) =>
       resolveCursorConnection<Promise<UnplacedDeliveryRecord[]>>(
-        { args, toCursor: (order: UnplacedDeliveryRecord) => order.id, defaultSize: 20, maxSize: 100 },
+        { args, toCursor: unplacedCursor, defaultSize: 20, maxSize: 100 },
         (page) => ctx.domain.delivery.unplacedDeliveries(page),
       ),
   }),
@@ -52,7 +55,7 @@ builder.queryField('unplacedDeliveries', (t) =>
 
 mutation('settleDeliveryOrder', {
   description:
-    'Platform admins: records what Lalamove’s dashboard says of an unplaced delivery (five minutes after it was ordered at the earliest). With `lalamoveOrderId`: that order, booked from the delivery’s quotation, becomes the delivery’s, in the state Lalamove reports. With `notBooked`: the delivery is removed and the person’s confirmation released.',
+    'Platform admins: records what Lalamove’s dashboard says of an unplaced delivery (five minutes after it was ordered at the earliest). With `lalamoveOrderId`: that order, booked from the delivery’s quotation, becomes the delivery’s, in the state Lalamove reports. With `notBooked`: the delivery is NOT_PLACED, which the person sees (they ask for a new quote); should Lalamove report an order of its quotation within a week after all, it is adopted and an error logged.',
   input: (t) => ({
     deliveryId: t.globalID({ for: UnplacedDelivery }),
     lalamoveOrderId: t.string({ required: false, description: 'Lalamove’s order id.' }),
@@ -60,11 +63,12 @@ mutation('settleDeliveryOrder', {
   }),
   payload: builder.simpleObject('SettleDeliveryOrderPayload', {
     fields: (t) => ({
-      deliveryId: t.id({ description: 'Our id of the delivery order.' }),
+      deliveryId: t.id({
+        description: 'Our id of the delivery order (as the person’s delivery tools name it).',
+      }),
       status: t.string({
-        nullable: true,
         description:
-          'Lalamove’s status of the order now (ASSIGNING_DRIVER, ON_GOING, …); null when it was removed.',
+          'Where the delivery stands now: Lalamove’s status (ASSIGNING_DRIVER, ON_GOING, …), or NOT_PLACED.',
       }),
     }),
   }),

@@ -38,7 +38,7 @@ import {
   providerEventPayload,
   readProviderEvent,
 } from '../../platform/provider-events.ts';
-import { PENDING_PREFIX, parseDriver, RANK, sameAmount, TERMINAL_STATUSES } from './order.ts';
+import { NOT_PLACED, PENDING_PREFIX, parseDriver, RANK, sameAmount, TERMINAL_STATUSES } from './order.ts';
 
 const text = z.string().optional().catch(undefined);
 const eventSchema = z.object({
@@ -72,7 +72,8 @@ export interface ApplyOptions {
 }
 
 export type ApplyOutcome =
-  | { outcome: 'applied'; orderId: string }
+  /** `revived`: an order an operator had found no Lalamove order for was adopted after all. */
+  | { outcome: 'applied'; orderId: string; revived?: true }
   | { outcome: 'duplicate'; orderId: string }
   | { outcome: 'ignored'; reason: 'unknown_event' | 'unknown_order' | 'unreadable' };
 
@@ -133,7 +134,7 @@ export async function applyLalamoveEvent(
   if (!known && !(await waitingForId(db))) return { outcome: 'ignored', reason: 'unknown_order' };
   const remote = await options.readOrder(orderId);
   if (!remote) return { outcome: 'ignored', reason: 'unknown_order' };
-  if (!known) await adopt(db, orderId, remote);
+  const revived = !known && (await adopt(db, orderId, remote)) === NOT_PLACED;
 
   return db.$transaction(async (tx) => {
     const current = await lockByExternalId(tx, orderId);
@@ -168,6 +169,10 @@ export async function applyLalamoveEvent(
       changes.priceTotal = price.total;
       changes.currency = price.currency;
     }
+    if (revived) {
+      await tx.deliveryOrder.update({ where: { id: current.id }, data: changes });
+      return { outcome: 'applied', orderId: current.id, revived: true } as const;
+    }
     if (Object.keys(changes).length === 0) return { outcome: 'duplicate', orderId: current.id } as const;
     await tx.deliveryOrder.update({ where: { id: current.id }, data: changes });
     return { outcome: 'applied', orderId: current.id } as const;
@@ -180,28 +185,46 @@ async function lockByExternalId(tx: Tx, externalOrderId: string): Promise<Delive
   return row ? tx.deliveryOrder.findUnique({ where: { id: row.id } }) : null;
 }
 
-/** Whether an order of ours is still waiting for its Lalamove id (placement got no answer). */
+/**
+ * Whether an order of ours is still waiting for its Lalamove id: its placement got no answer, or
+ * an operator found no order for it within the last NOT_PLACED_WATCH_DAYS (Lalamove's webhooks
+ * come within minutes of a booking; a week covers a lost one redelivered).
+ */
 async function waitingForId(db: Db): Promise<boolean> {
   const waiting = await db.deliveryOrder.count({
-    where: { externalOrderId: { startsWith: PENDING_PREFIX } },
+    where: {
+      externalOrderId: { startsWith: PENDING_PREFIX },
+      OR: [
+        { status: { not: NOT_PLACED } },
+        { updatedAt: { gt: new Date(Date.now() - NOT_PLACED_WATCH_DAYS * 86_400_000) } },
+      ],
+    },
   });
   return waiting > 0;
 }
 
+const NOT_PLACED_WATCH_DAYS = 7;
+
 /**
  * Matches a Lalamove order we did not know to one of ours still waiting for its id, by the
- * quotation Lalamove says it was booked from. True when one was adopted.
+ * quotation Lalamove says it was booked from. Returns the status the adopted order had (null when
+ * none was adopted).
  */
-async function adopt(db: Db, externalOrderId: string, remote: LalamoveOrder): Promise<boolean> {
-  if (!remote.quotationId) return false;
+async function adopt(db: Db, externalOrderId: string, remote: LalamoveOrder): Promise<string | null> {
+  if (!remote.quotationId) return null;
   const known = remote.status in RANK ? remote.status : null;
-  const adopted = await db.$executeRaw`
+  const [adopted] = await db.$queryRaw<{ was: string }[]>`
+    WITH waiting AS (
+      SELECT o.id, o.status FROM delivery_orders o JOIN delivery_quotes q ON q.id = o.quote_id
+      WHERE q.external_quotation_id = ${remote.quotationId}
+        AND o.external_order_id LIKE ${`${PENDING_PREFIX}%`}
+      FOR UPDATE OF o
+    )
     UPDATE delivery_orders o
     SET external_order_id = ${externalOrderId}, status = COALESCE(${known}::text, o.status), updated_at = now()
-    FROM delivery_quotes q
-    WHERE q.id = o.quote_id AND q.external_quotation_id = ${remote.quotationId}
-      AND o.external_order_id LIKE ${`${PENDING_PREFIX}%`}`;
-  return adopted > 0;
+    FROM waiting WHERE o.id = waiting.id
+    RETURNING waiting.status AS was`;
+  return adopted?.was ?? null;
 }
 
 /**

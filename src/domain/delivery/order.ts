@@ -21,7 +21,7 @@
  */
 import type { DeliveryOrder, DeliveryQuote, Prisma } from '../../generated/prisma/client.ts';
 import { LalamoveError, type LalamoveOrder } from '../../integrations/lalamove/client.ts';
-import type { DbOrTx, Tx } from '../../platform/db.ts';
+import type { DbOrTx } from '../../platform/db.ts';
 import { isUuid } from '../../platform/uuid.ts';
 import { type DeliveryDeps, requireLalamove } from './deps.ts';
 import { DeliveryError } from './errors.ts';
@@ -30,6 +30,11 @@ import { lalamoveFailure, storedStops } from './quote.ts';
 /** Our own statuses, before Lalamove has given the order an id. */
 export const PLACING = 'PLACING';
 export const PLACEMENT_UNKNOWN = 'PLACEMENT_UNKNOWN';
+/**
+ * An operator found no Lalamove order for it (src/domain/delivery/settle.ts). Not final: an order
+ * Lalamove reports for its quotation later is still adopted.
+ */
+export const NOT_PLACED = 'NOT_PLACED';
 /** Lalamove's final statuses: nothing follows them. */
 export const TERMINAL_STATUSES: readonly string[] = ['COMPLETED', 'CANCELED', 'REJECTED', 'EXPIRED'];
 
@@ -37,6 +42,7 @@ export const TERMINAL_STATUSES: readonly string[] = ['COMPLETED', 'CANCELED', 'R
 export const RANK: Record<string, number> = {
   [PLACING]: 0,
   [PLACEMENT_UNKNOWN]: 0,
+  [NOT_PLACED]: 0,
   ASSIGNING_DRIVER: 1,
   ON_GOING: 2,
   PICKED_UP: 3,
@@ -61,7 +67,8 @@ export interface DeliveryView {
   orderId: string | null;
   /**
    * Before booking: AWAITING_CONFIRMATION, CONFIRMED (the person confirmed; confirm_delivery books
-   * it), QUOTE_EXPIRED. Then PLACING, PLACEMENT_UNKNOWN, or Lalamove's: ASSIGNING_DRIVER, ON_GOING,
+   * it), QUOTE_EXPIRED. Then PLACING, PLACEMENT_UNKNOWN, NOT_PLACED (Lalamove booked nothing: get a
+   * new quote), or Lalamove's: ASSIGNING_DRIVER, ON_GOING,
    * PICKED_UP, COMPLETED, CANCELED, REJECTED, EXPIRED.
    */
   status: string;
@@ -140,10 +147,10 @@ export async function confirmDelivery(
         currency: quote.currency,
       },
     });
-    return { quote, order };
+    return { quote, order, confirmation };
   });
 
-  const { quote } = claim;
+  const { quote, confirmation } = claim;
   const [pickup, dropoff] = storedStops.parse(quote.stops);
   let placed: LalamoveOrder;
   try {
@@ -161,7 +168,10 @@ export async function confirmDelivery(
     });
   } catch (error) {
     if (error instanceof LalamoveError && error.refused) {
-      await deps.db.$transaction((tx) => unclaim(tx, claim.order.id, claim.order.externalOrderId));
+      await deps.db.$transaction([
+        deps.db.deliveryOrder.delete({ where: { id: claim.order.id } }),
+        deps.db.confirmation.update({ where: { id: confirmation.id }, data: { usedAt: null } }),
+      ]);
       throw lalamoveFailure(error, 'book');
     }
     await deps.db.deliveryOrder.update({
@@ -204,18 +214,6 @@ export async function confirmDelivery(
     );
   }
   return view(quote, order);
-}
-
-/**
- * Undoes a claim that booked nothing: the order row goes and the person's confirmation (named by
- * the row's pending id) is released, still only for this quote and price, and still expiring.
- */
-export async function unclaim(tx: Tx, orderId: string, pendingId: string): Promise<void> {
-  await tx.deliveryOrder.delete({ where: { id: orderId } });
-  await tx.confirmation.update({
-    where: { id: pendingId.slice(PENDING_PREFIX.length) },
-    data: { usedAt: null },
-  });
 }
 
 function notConfirmed() {
@@ -329,6 +327,12 @@ export async function cancelDelivery(
   const order = found.order;
   if (!order)
     throw new DeliveryError('NO_ORDER', 'That quote was never booked, so there is nothing to cancel.');
+  if (order.status === NOT_PLACED) {
+    throw new DeliveryError(
+      'NOT_CANCELLABLE',
+      'Lalamove never booked this delivery, so there is nothing to cancel.',
+    );
+  }
   if (order.externalOrderId.startsWith(PENDING_PREFIX)) {
     throw new DeliveryError(
       'NOT_CANCELLABLE',

@@ -12,9 +12,10 @@
  * - **booked**, with Lalamove's order id: the order is read from Lalamove, must have been booked
  *   from this quote's quotation, and is adopted exactly as its webhook would have adopted it
  *   (status, share link, driver and price from Lalamove's answer);
- * - **not booked**: the order is removed and the person's confirmation released, as when
- *   Lalamove refuses a placement, so the delivery reads as the quote it was (expired by now,
- *   most likely: the person asks for a new one).
+ * - **not booked**: the order is kept as NOT_PLACED, which the person sees (they ask for a new
+ *   quote; this one has expired by then), and its confirmation stays spent. It is still matched
+ *   for a week: should Lalamove report an order of its quotation after all (a dashboard that lagged,
+ *   a webhook redelivered late), it is adopted and the worker logs an error.
  *
  * An order younger than SETTLE_AFTER_MS is refused: its placement may still be in flight.
  */
@@ -24,7 +25,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../../platform/er
 import { isUuid } from '../../platform/uuid.ts';
 import type { DeliveryDeps } from './deps.ts';
 import { applyLalamoveEvent, readOrderFrom } from './lalamove-events.ts';
-import { PENDING_PREFIX, PLACEMENT_UNKNOWN, PLACING, unclaim } from './order.ts';
+import { NOT_PLACED, PENDING_PREFIX, PLACEMENT_UNKNOWN, PLACING } from './order.ts';
 
 /** How old an unplaced order must be before an operator may settle it (a placement takes 10 s at most). */
 export const SETTLE_AFTER_MS = 5 * 60_000;
@@ -41,7 +42,7 @@ export interface UnplacedDelivery {
   updatedAt: Date;
 }
 
-/** A page of unplaced orders, oldest first; `after`/`before` are order ids. */
+/** A page of unplaced orders, oldest first; `after`/`before` are cursors (`unplacedCursor`). */
 export interface UnplacedPage {
   after?: string;
   before?: string;
@@ -49,18 +50,32 @@ export interface UnplacedPage {
   inverted?: boolean;
 }
 
+const UNPLACED = {
+  externalOrderId: { startsWith: PENDING_PREFIX },
+  status: { in: [PLACING, PLACEMENT_UNKNOWN] },
+};
+
+/** An unplaced order's place in the list (when it was claimed, then its id): valid after it is settled. */
+export function unplacedCursor(order: Pick<UnplacedDelivery, 'createdAt' | 'id'>): string {
+  return `${order.createdAt.toISOString()}|${order.id}`;
+}
+
+function parseCursor(cursor: string, field: string): { createdAt: Date; id: string } {
+  const [at = '', id = ''] = cursor.split('|');
+  const createdAt = new Date(at);
+  if (Number.isNaN(createdAt.getTime()) || !isUuid(id)) {
+    throw new ValidationError('This is not a cursor of this list', field);
+  }
+  return { createdAt, id };
+}
+
 /** Orders still waiting for Lalamove's word, oldest first. */
 export async function unplacedDeliveries(db: Db, page: UnplacedPage): Promise<UnplacedDelivery[]> {
-  const from = async (cursor: string | undefined, field: string) => {
-    if (!cursor) return undefined;
-    const row = isUuid(cursor) ? await db.deliveryOrder.findUnique({ where: { id: cursor } }) : null;
-    if (!row) throw new ValidationError('This is not a cursor of this list', field);
-    return row;
-  };
-  const [after, before] = [await from(page.after, 'after'), await from(page.before, 'before')];
+  const after = page.after ? parseCursor(page.after, 'after') : null;
+  const before = page.before ? parseCursor(page.before, 'before') : null;
   const rows = await db.deliveryOrder.findMany({
     where: {
-      externalOrderId: { startsWith: PENDING_PREFIX },
+      ...UNPLACED,
       AND: [
         after
           ? {
@@ -92,7 +107,7 @@ export async function unplacedDeliveriesById(db: Db, ids: readonly string[]): Pr
   const valid = ids.filter(isUuid);
   if (!valid.length) return [];
   const rows = await db.deliveryOrder.findMany({
-    where: { id: { in: valid }, externalOrderId: { startsWith: PENDING_PREFIX } },
+    where: { id: { in: valid }, ...UNPLACED },
     include: { quote: { select: { externalQuotationId: true } } },
   });
   return rows.map(toUnplaced);
@@ -108,12 +123,12 @@ export interface SettleInput {
 
 /**
  * Records what an operator found at Lalamove for an unplaced order (see the module's comment).
- * Returns the order's id and where it stands: Lalamove's status, or null once removed.
+ * Returns the order's id and where it stands: Lalamove's status, or NOT_PLACED.
  */
 export async function settleDeliveryOrder(
   deps: DeliveryDeps,
   input: SettleInput,
-): Promise<{ orderId: string; status: string | null }> {
+): Promise<{ orderId: string; status: string }> {
   const lalamoveOrderId = input.lalamoveOrderId?.trim() || null;
   if (Boolean(lalamoveOrderId) === Boolean(input.notBooked)) {
     throw new ValidationError(
@@ -135,16 +150,15 @@ export async function settleDeliveryOrder(
   }
 
   if (!lalamoveOrderId) {
-    const removed = await deps.db.$transaction(async (tx) => {
-      const [held] = await tx.$queryRaw<{ external_order_id: string }[]>`
-        SELECT external_order_id FROM delivery_orders WHERE id = ${order.id}::uuid FOR UPDATE`;
-      if (!held?.external_order_id.startsWith(PENDING_PREFIX)) return false;
-      await unclaim(tx, order.id, held.external_order_id);
-      return true;
+    if (order.status === NOT_PLACED)
+      throw new ConflictError('This delivery is already settled as not booked');
+    const { count } = await deps.db.deliveryOrder.updateMany({
+      where: { id: order.id, externalOrderId: order.externalOrderId, status: order.status },
+      data: { status: NOT_PLACED },
     });
-    if (!removed) throw new ConflictError('Lalamove reported this delivery meanwhile; it is placed');
+    if (count === 0) throw new ConflictError('Lalamove reported this delivery meanwhile: look again');
     deps.logger?.warn({ 'delivery.order': order.id }, 'an unplaced delivery was settled as not booked');
-    return { orderId: order.id, status: null };
+    return { orderId: order.id, status: NOT_PLACED };
   }
 
   if (!deps.lalamove) throw new ConflictError('Lalamove is not connected here');

@@ -25,7 +25,7 @@ const deliveryOutput = z.object({
   status: z
     .string()
     .describe(
-      'AWAITING_CONFIRMATION, CONFIRMED or QUOTE_EXPIRED before booking; then PLACING, PLACEMENT_UNKNOWN or Lalamove’s own (ASSIGNING_DRIVER, ON_GOING, PICKED_UP, COMPLETED, CANCELED, REJECTED, EXPIRED)',
+      'AWAITING_CONFIRMATION, CONFIRMED or QUOTE_EXPIRED before booking; then PLACING, PLACEMENT_UNKNOWN, NOT_PLACED (never booked: get a new quote) or Lalamove’s own (ASSIGNING_DRIVER, ON_GOING, PICKED_UP, COMPLETED, CANCELED, REJECTED, EXPIRED)',
     ),
   priceTotal: z.string(),
   currency: z.string(),

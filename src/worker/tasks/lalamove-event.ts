@@ -13,5 +13,12 @@ export default defineHandler(
     if (!client) throw new PermanentJobError('Lalamove is not configured in this process');
     const result = await applyRecordedLalamoveEvent(services.db, id, { readOrder: readOrderFrom(client) });
     logger.info({ 'provider_event.id': id, ...result }, 'Lalamove event applied');
+    if (result?.outcome === 'applied' && result.revived) {
+      // An operator settled it as never booked; Lalamove says otherwise, and the order is live again.
+      logger.error(
+        { 'provider_event.id': id, 'delivery.order': result.orderId },
+        'Lalamove reported an order for a delivery settled as not booked: it is followed again',
+      );
+    }
   },
 );
