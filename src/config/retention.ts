@@ -19,6 +19,8 @@ export const retentionEnv = z.object({
     'the usage sweeps look back up to 35 days and would record a deleted event again',
   ).default(400),
   RETENTION_INBOUND_EVENTS_DAYS: days(8, 'WhatsApp redelivers an event for up to 7 days').default(30),
+  RETENTION_FAILED_INBOUND_DAYS: days(8, 'WhatsApp redelivers an event for up to 7 days').default(90),
+  RETENTION_MESSAGE_TEXT_DAYS: days(1, 'a message is sent, or given up, within hours').default(30),
 });
 
 export function retentionConfig(e: z.output<typeof retentionEnv>) {
@@ -29,5 +31,13 @@ export function retentionConfig(e: z.output<typeof retentionEnv>) {
     usageEventsDays: e.RETENTION_USAGE_EVENTS_DAYS,
     /** Chat messages received and handled (or ignored); pending and failed ones are kept. */
     inboundEventsDays: e.RETENTION_INBOUND_EVENTS_DAYS,
+    /** Chat messages received whose handling failed: time for an operator to retry them. */
+    failedInboundDays: e.RETENTION_FAILED_INBOUND_DAYS,
+    /**
+     * What we sent (a reply's or a notice's text, buttons, an email's subject and address),
+     * emptied this long after it was written once sent or given up; the row stays, its dedupe key
+     * with it.
+     */
+    messageTextDays: e.RETENTION_MESSAGE_TEXT_DAYS,
   };
 }

@@ -7,7 +7,8 @@
  * they expired, reminders 30 days after they were sent or cancelled; refresh tokens only once their whole family (one
  * sign-in) expired a day ago, so a rotated token of a live session is still known as reused.
  * Configured ones: Stripe and Lalamove events once applied, usage events once reported or
- * abandoned, chat messages once handled or ignored; never one still pending, failed or unbilled.
+ * abandoned, chat messages once handled or ignored (failed ones later); never one still pending
+ * or unbilled. What was sent is emptied (its row and key kept) once sent or given up.
  * In batches, and a second run deletes nothing more.
  */
 import { randomUUID } from 'node:crypto';
@@ -327,9 +328,10 @@ describe('data retention', () => {
     expect((await pruneExpiredRecords(db, now, settings())).invitations).toBe(0);
   });
 
-  it('deletes applied provider events, settled usage and handled chat messages past their configured retention, nothing else', async () => {
+  it('deletes applied provider events, settled usage and handled or failed chat messages past their configured retention, and empties what was sent, nothing else', async () => {
     const db = app.services.db;
-    const { providerEventsDays, usageEventsDays, inboundEventsDays } = settings();
+    const { providerEventsDays, usageEventsDays, inboundEventsDays, failedInboundDays, messageTextDays } =
+      settings();
     const minute = 60_000;
 
     const providerEvent = (receivedAt: Date, processedAt: Date | null) =>
@@ -395,28 +397,97 @@ describe('data retention', () => {
     const failed = await inbound('FAILED', arrived); // kept for an operator
     const pending = await inbound('PENDING', arrived); // kept: still to be handled
     const recentMessage = await inbound('PROCESSED', daysAgo(inboundEventsDays, minute)); // kept
+    // A failed one is kept longer, for an operator to retry, then goes too.
+    await inbound('FAILED', daysAgo(failedInboundDays, -minute)); // gone
+    const pendingLong = await inbound('PENDING', daysAgo(failedInboundDays, -minute)); // kept
+
+    // What we sent: its text is emptied once sent or given up; the row and its key stay.
+    const owner = await person(app, organization.id, 'OWNER');
+    const sent = (status: 'PENDING' | 'SENT' | 'FAILED', createdAt: Date, extra: object = {}) =>
+      db.outboundMessage.create({
+        data: {
+          userId: owner.userId,
+          kind: 'booking.confirmed',
+          body: 'Your table for 2 at Tasca do Chico, Friday 20:00, is confirmed.',
+          content: { buttons: [{ text: 'Cancel', payload: 'cancel:1' }] },
+          dedupeKey: `retention:${randomUUID()}`,
+          status,
+          createdAt,
+          ...extra,
+        },
+      });
+    const written = daysAgo(messageTextDays, -minute);
+    const sentLong = await sent('SENT', written); // emptied
+    const mailed = await sent('FAILED', written, {
+      channel: 'EMAIL',
+      emailTo: owner.email,
+      subject: 'Confirmed',
+    }); // emptied
+    const unsent = await sent('PENDING', written); // kept whole: still to be sent
+    const sentLately = await sent('SENT', daysAgo(messageTextDays, minute)); // kept whole
 
     const deleted = await pruneExpiredRecords(db, app.clock.now(), settings(), 1);
     expect({
       providerEvents: deleted.providerEvents,
       usageEvents: deleted.usageEvents,
       inboundEvents: deleted.inboundEvents,
-    }).toEqual({ providerEvents: 1, usageEvents: 2, inboundEvents: 2 });
+      failedInboundEvents: deleted.failedInboundEvents,
+      messageTexts: deleted.messageTexts,
+    }).toEqual({
+      providerEvents: 1,
+      usageEvents: 2,
+      inboundEvents: 2,
+      failedInboundEvents: 1,
+      messageTexts: 2,
+    });
 
     const providerLeft = await db.providerEvent.findMany({ where: { id: { in: providerIds } } });
     expect(providerLeft.map((e) => e.id).sort()).toEqual([appliedLately.id, unapplied.id].sort());
     const usageLeft = await db.usageEvent.findMany({ where: { organizationId: organization.id } });
     expect(usageLeft.map((e) => e.id).sort()).toEqual([unreported.id, claimed.id, recentUsage.id].sort());
     const inboundLeft = await db.inboundEvent.findMany({ where: { externalChatId: chat } });
-    expect(inboundLeft.map((e) => e.id).sort()).toEqual([failed.id, pending.id, recentMessage.id].sort());
+    expect(inboundLeft.map((e) => e.id).sort()).toEqual(
+      [failed.id, pending.id, recentMessage.id, pendingLong.id].sort(),
+    );
+    const messages = await db.outboundMessage.findMany({
+      where: { userId: owner.userId },
+      select: {
+        id: true,
+        body: true,
+        content: true,
+        subject: true,
+        emailTo: true,
+        dedupeKey: true,
+        status: true,
+      },
+    });
+    const byId = new Map(messages.map((m) => [m.id, m]));
+    for (const emptied of [sentLong, mailed]) {
+      expect(byId.get(emptied.id)).toEqual({
+        id: emptied.id,
+        body: '',
+        content: {},
+        subject: null,
+        emailTo: null,
+        dedupeKey: emptied.dedupeKey,
+        status: emptied.status,
+      });
+    }
+    for (const whole of [unsent, sentLately]) expect(byId.get(whole.id)?.body).toBe(whole.body);
 
     // The scheduled job, with the configured periods, finds nothing more of these.
     await enqueue(db, dataRetentionTask, {});
     await runDueJobs(app, ['data-retention']);
     expect(await db.providerEvent.count({ where: { id: { in: providerIds } } })).toBe(2);
     expect(await db.usageEvent.count({ where: { organizationId: organization.id } })).toBe(3);
-    expect(await db.inboundEvent.count({ where: { externalChatId: chat } })).toBe(3);
+    expect(await db.inboundEvent.count({ where: { externalChatId: chat } })).toBe(4);
     const again = await pruneExpiredRecords(db, app.clock.now(), settings());
-    expect([again.providerEvents, again.usageEvents, again.inboundEvents]).toEqual([0, 0, 0]);
+    expect([
+      again.providerEvents,
+      again.usageEvents,
+      again.inboundEvents,
+      again.failedInboundEvents,
+      again.messageTexts,
+    ]).toEqual([0, 0, 0, 0, 0]);
   });
 });

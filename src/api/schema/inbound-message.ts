@@ -57,7 +57,7 @@ builder.queryField('failedInboundMessages', (t) =>
   t.connection({
     type: InboundMessage,
     description:
-      'Platform admins: chat messages whose handling failed (the person may have had no answer, or been asked to try again), newest first. Kept until retried.',
+      'Platform admins: chat messages whose handling failed (the person may have had no answer, or been asked to try again), newest first. Kept until retried, or deleted RETENTION_FAILED_INBOUND_DAYS after it arrived.',
     authScopes: { platformAdmin: true },
     args: { channel: t.arg({ type: ChatChannel, required: false }) },
     resolve: (_root, args, ctx) =>

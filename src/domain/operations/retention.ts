@@ -41,8 +41,13 @@
  *   recording of the same usage.
  * - Chat messages received (`inbound_events`) once handled or ignored, counted from when they
  *   arrived (30 days by default): their row answers a platform's redelivery (WhatsApp retries for
- *   up to 7 days), and nothing else reads them afterwards. Pending ones are still to be handled,
- *   and failed ones wait for an operator; both are kept.
+ *   up to 7 days), and nothing else reads them afterwards. Pending ones are still to be handled
+ *   and are kept; failed ones wait for an operator to retry them (`retryInboundMessage`), for 90
+ *   days by default.
+ * - What we sent (`outbound_messages`): the text, buttons, and an email's subject and address
+ *   are emptied once the message was sent or given up, counted from when it was written (30 days
+ *   by default). Nothing reads them after the send; the row stays, with its dedupe key (which
+ *   keeps a reminder or notice from going out twice), its kind, status and times.
  *
  * Deletes go in batches, each its own statement, so no run holds long locks or a long transaction;
  * a run stopped half-way leaves the rest to the next day. Safe to run twice.
@@ -101,6 +106,9 @@ export interface RetentionResult {
   providerEvents: number;
   usageEvents: number;
   inboundEvents: number;
+  failedInboundEvents: number;
+  /** Messages sent whose text was emptied. */
+  messageTexts: number;
 }
 
 /**
@@ -208,6 +216,21 @@ export async function pruneExpiredRecords(
     'inbound_events',
     Prisma.sql`status IN ('PROCESSED', 'IGNORED') AND received_at < ${before(settings.inboundEventsDays)}`,
   );
+  const failedInboundEvents = await prune(
+    'inbound_events',
+    Prisma.sql`status = 'FAILED' AND received_at < ${before(settings.failedInboundDays)}`,
+  );
+  // Emptied, not deleted (the dedupe key stays); by outbound_messages_text_kept_idx, whose
+  // predicate this repeats word for word so that the planner can use it.
+  const messageTexts = await inBatches(
+    (limit) => db.$executeRaw`
+      UPDATE outbound_messages SET body = '', content = '{}', subject = NULL, email_to = NULL
+      WHERE id IN (
+        SELECT id FROM outbound_messages
+        WHERE status <> 'PENDING' AND body <> '' AND created_at < ${before(settings.messageTextDays)}
+        LIMIT ${limit})`,
+    batch,
+  );
   return {
     a2aTasks: unbookedTasks + bookedTasks,
     webhookDeliveries,
@@ -222,6 +245,8 @@ export async function pruneExpiredRecords(
     providerEvents,
     usageEvents,
     inboundEvents,
+    failedInboundEvents,
+    messageTexts,
   };
 }
 
