@@ -457,6 +457,7 @@ export async function resolveSender(
   db: Db,
   keyring: SecretKeyring,
   message: NormalizedMessage,
+  again = false,
 ): Promise<{ userId: string; identityId: string; agentId: string; chatId: string; touch: ChatTouch | null }> {
   const where = {
     platform_externalId: { platform: message.platform, externalId: message.sender.externalId },
@@ -498,15 +499,24 @@ export async function resolveSender(
     };
   }
   // An older message delivered late (a redelivery) never moves the chat's last message back.
+  // Written only for a person not purged: the purge holds their row while it erases, so a purge
+  // under way is waited for (FOR SHARE) and then seen, and no chat is written back for an account
+  // erased since its identity was read above.
   const [chat] = await db.$queryRaw<{ id: string }[]>`
+    WITH alive AS (SELECT id FROM users WHERE id = ${userId}::uuid AND purged_at IS NULL FOR SHARE)
     INSERT INTO chats (id, platform, account, external_chat_id, user_id, last_inbound_at, shared, updated_at)
-    VALUES (gen_random_uuid(), ${message.platform}::text::"ChannelPlatform", ${message.account},
-            ${message.externalChatId}, ${userId}::uuid, ${lastInboundAt}::timestamptz, ${isShared(message)}, now())
+    SELECT gen_random_uuid(), ${message.platform}::text::"ChannelPlatform", ${message.account},
+           ${message.externalChatId}, alive.id, ${lastInboundAt}::timestamptz, ${isShared(message)}, now()
+    FROM alive
     ON CONFLICT (platform, account, external_chat_id) DO UPDATE
       SET last_inbound_at = GREATEST(chats.last_inbound_at, excluded.last_inbound_at),
           unreachable_at = NULL, unreachable_reason = NULL, updated_at = now()
     RETURNING id::text`;
-  if (!chat) throw new Error(`the chat of ${message.platform} ${message.externalChatId} was not written`);
+  if (!chat) {
+    // Purged meanwhile: the identity went with the account, and whoever writes now is new to us.
+    if (!again) return resolveSender(db, keyring, message, true);
+    throw new Error(`the chat of ${message.platform} ${message.externalChatId} was not written`);
+  }
   return { userId, identityId: identity.id, agentId, chatId: chat.id, touch: null };
 }
 
