@@ -16,6 +16,7 @@ import {
   type InboundHandler,
   recordInbound,
 } from '../../src/domain/channels/inbound.ts';
+import { errorSummary } from '../../src/domain/operations/failed-inbound.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { inboundText } from '../factories/inbound.ts';
 import { graphql } from '../generated/gql.ts';
@@ -169,21 +170,43 @@ describe('failed chat messages', () => {
     });
   });
 
-  it('does not answer a message out of turn once the person has written since, and changes nothing', async () => {
-    const chat = unique();
-    const event = await receive(chat);
-    await drain(chat, failing);
-    // Asked to send it again, they did: the new message was answered.
-    await receive(chat, 'a table for two tonight? (again)');
-    await drain(chat, async () => {});
-    const before = await app.services.db.inboundEvent.findUniqueOrThrow({ where: { id: event } });
-    const res = await app.gql(RetryMessage, { id: gid(event) }, { token: actors.platformAdmin.token });
-    expect(res.data?.retryInboundMessage).toEqual({
-      __typename: 'ConflictError',
-      message:
-        'The person has written in this chat since this message failed (they were asked to send it again): it is not answered now, out of turn',
-    });
-    expect(await app.services.db.inboundEvent.findUniqueOrThrow({ where: { id: event } })).toEqual(before);
+  it('does not answer a message out of turn once the person has written since, answered or not, and changes nothing', async () => {
+    for (const since of ['answered', 'waiting', 'failed too'] as const) {
+      const chat = unique();
+      const event = await receive(chat);
+      await drain(chat, failing);
+      // Asked to send it again, they did.
+      await receive(chat, 'a table for two tonight? (again)');
+      if (since === 'answered') await drain(chat, async () => {});
+      if (since === 'failed too') await drain(chat, failing);
+      const before = await app.services.db.inboundEvent.findUniqueOrThrow({ where: { id: event } });
+      const res = await app.gql(RetryMessage, { id: gid(event) }, { token: actors.platformAdmin.token });
+      expect(res.data?.retryInboundMessage, since).toEqual({
+        __typename: 'ConflictError',
+        message:
+          'The person has written in this chat since this message failed (they were asked to send it again): it is not answered now, out of turn',
+      });
+      expect(await app.services.db.inboundEvent.findUniqueOrThrow({ where: { id: event } })).toEqual(before);
+    }
+  });
+
+  it('shows of a database client’s error its first line and its reason, not the arguments in between', () => {
+    const prisma = [
+      '',
+      'Invalid `prisma.chat.create()` invocation:',
+      '',
+      '{',
+      '  data: { lastMessage: "my card number is 4242 4242 4242 4242" }',
+      '}',
+      '',
+      'Unique constraint failed on the fields: (`external_chat_id`)',
+    ].join('\n');
+    expect(errorSummary(prisma)).toBe(
+      'Invalid `prisma.chat.create()` invocation: Unique constraint failed on the fields: (`external_chat_id`)',
+    );
+    expect(errorSummary('\n\n  boom  \n  at handler (turn.ts:1)')).toBe('boom');
+    expect(errorSummary(`x${'y'.repeat(400)}`)).toHaveLength(300);
+    expect(errorSummary(null)).toBeNull();
   });
 
   it('does not retry a body that could not be read, and changes nothing', async () => {

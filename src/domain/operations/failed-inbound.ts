@@ -39,14 +39,22 @@ export interface InboundPage {
 }
 
 /**
- * What an operator sees of an error: its first line, at most 300 characters. The stored error is
- * kept whole; the lines after the first can carry the values the failed call was given (a database
- * client prints its arguments), which may be what the person wrote.
+ * What an operator sees of an error: its first line that says something, at most 300 characters.
+ * The stored error is kept whole; the lines after can carry the values the failed call was given
+ * (a database client prints its arguments), which may be what the person wrote. For the database
+ * client's own errors ("Invalid `prisma.x.create()` invocation:", the arguments, then the reason),
+ * the reason, its last line, is added.
  */
 export function errorSummary(error: string | null): string | null {
   if (error === null) return null;
-  const line = error.split('\n', 1)[0]!.trim();
-  return line.length > 300 ? `${line.slice(0, 299)}…` : line;
+  const lines = error
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const first = lines[0] ?? '';
+  const summary =
+    /^Invalid `[^`]+` invocation/.test(first) && lines.length > 1 ? `${first} ${lines.at(-1)}` : first;
+  return summary.length > 300 ? `${summary.slice(0, 299)}…` : summary;
 }
 
 const SELECT = {
@@ -113,21 +121,21 @@ export async function retryInboundMessage(db: Db, input: { id: string }): Promis
     throw new ConflictError('This message could not be read when it arrived: there is nothing to handle');
   }
   const externalChatId = found.externalChatId;
-  // The person was told to send it again when it failed; if they have written since, they did
-  // (or moved on), and an answer to this one now would come out of turn, perhaps twice.
-  const sender = (found.normalized as { sender?: { externalId?: unknown } }).sender?.externalId;
-  const [later] = await db.$queryRaw<{ at: Date }[]>`
-    SELECT received_at AS at FROM inbound_events
-    WHERE platform = ${platform}::"ChannelPlatform" AND account = ${found.account}
-      AND external_chat_id = ${externalChatId} AND status = 'PROCESSED' AND sequence > ${found.sequence}
-      AND normalized -> 'sender' ->> 'externalId' = ${String(sender)}
-    LIMIT 1`;
-  if (later) {
-    throw new ConflictError(
-      'The person has written in this chat since this message failed (they were asked to send it again): it is not answered now, out of turn',
-    );
-  }
+  // The person was told to send it again when it failed; once they have written since (answered
+  // or not yet), an answer to this one would come out of turn, and perhaps twice.
+  const sender = String((found.normalized as { sender?: { externalId?: unknown } }).sender?.externalId);
   return db.$transaction(async (tx) => {
+    const [later] = await tx.$queryRaw<{ at: Date }[]>`
+      SELECT received_at AS at FROM inbound_events
+      WHERE platform = ${platform}::"ChannelPlatform" AND account = ${found.account}
+        AND external_chat_id = ${externalChatId} AND status <> 'IGNORED' AND sequence > ${found.sequence}
+        AND normalized -> 'sender' ->> 'externalId' = ${sender}
+      LIMIT 1`;
+    if (later) {
+      throw new ConflictError(
+        'The person has written in this chat since this message failed (they were asked to send it again): it is not answered now, out of turn',
+      );
+    }
     const { count } = await tx.inboundEvent.updateMany({
       where: { id: found.id, status: 'FAILED' },
       data: { status: 'PENDING', error: null, processedAt: null },
