@@ -10,7 +10,11 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseConfirmation } from '../../src/domain/confirmations/confirmations.ts';
 import type { DeliveryDeps } from '../../src/domain/delivery/deps.ts';
-import { applyLalamoveEvent, readOrderFrom } from '../../src/domain/delivery/lalamove-events.ts';
+import {
+  applyLalamoveEvent,
+  NOT_PLACED_WATCH_DAYS,
+  readOrderFrom,
+} from '../../src/domain/delivery/lalamove-events.ts';
 import { cancelDelivery, confirmDelivery, deliveryStatus } from '../../src/domain/delivery/order.ts';
 import { quoteDelivery } from '../../src/domain/delivery/quote.ts';
 import { type FakeLalamove, startFakeLalamove } from '../fakes/lalamove.ts';
@@ -194,6 +198,11 @@ describe('settling an unplaced delivery', () => {
     });
     const listed = await app.gql(Unplaced, { first: 100 }, { token: admin });
     expect(listed.data?.unplacedDeliveries.edges.some((e) => e.node.id === gid(order.id))).toBe(false);
+    // Asked to book it again, the agent is told it never was, and why it cannot be now.
+    const again = await refused(confirmDelivery(deps, userId, { quoteId: quote.id }), 'EXPIRED');
+    expect(again.message).toBe(
+      'Lalamove never booked this quote, and it can no longer be: get a new quote and ask the person to confirm that one.',
+    );
   });
 
   it('follows an order Lalamove reports after all for a delivery settled as not booked', async () => {
@@ -211,6 +220,39 @@ describe('settling an unplaced delivery', () => {
     );
     expect(outcome).toEqual({ outcome: 'applied', orderId: order.id, revived: true });
     expect((await deliveryStatus(deps, userId, { quoteId: quote.id })).status).toBe('ASSIGNING_DRIVER');
+  });
+
+  it('stops watching a delivery settled as not booked after a week, but an operator can still name its order', async () => {
+    const { userId, quote, order, remote } = await unplaced(true);
+    app.clock.advance(6 * 60_000);
+    let admin = await platformAdminToken(app);
+    expect(await settle(admin, order.id, { notBooked: true })).toMatchObject({ status: 'NOT_PLACED' });
+
+    // Eight days on, Lalamove's webhook names the order: past the watch, it is not adopted.
+    const later = new Date(app.clock.now().getTime() + (NOT_PLACED_WATCH_DAYS + 1) * 86_400_000);
+    fake.setStatus(remote!.orderId, 'PICKED_UP');
+    const event = {
+      eventId: 'late',
+      eventType: 'ORDER_STATUS_CHANGED',
+      data: { order: { orderId: remote!.orderId } },
+    };
+    expect(
+      await applyLalamoveEvent(app.services.db, event, {
+        readOrder: readOrderFrom(deps.lalamove!),
+        now: () => later,
+      }),
+    ).toEqual({ outcome: 'ignored', reason: 'unknown_order' });
+    expect((await deliveryStatus(deps, userId, { quoteId: quote.id })).status).toBe('NOT_PLACED');
+
+    // The operator who finds the charge names it: followed again, in Lalamove's state.
+    app.clock.advance((NOT_PLACED_WATCH_DAYS + 1) * 86_400_000);
+    admin = await platformAdminToken(app);
+    expect(await settle(admin, order.id, { lalamoveOrderId: remote!.orderId })).toEqual({
+      __typename: 'SettleDeliveryOrderPayload',
+      deliveryId: order.id,
+      status: 'PICKED_UP',
+    });
+    expect((await deliveryStatus(deps, userId, { quoteId: quote.id })).status).toBe('PICKED_UP');
   });
 
   it('pages the deliveries that wait, oldest first, also past one settled meanwhile', async () => {

@@ -256,6 +256,17 @@ describe('data retention', () => {
       },
     });
     const fresh = await quote(daysAgo(RETENTION_DAYS.deliveryQuotes, minute)); // kept
+    // Orders an operator settled as never booked: gone with their quotes 30 days after.
+    const notPlaced = async (settledAt: Date) => {
+      const settled = await quote(daysAgo(RETENTION_DAYS.deliveryQuotes + 1));
+      await db.$executeRaw`
+        INSERT INTO delivery_orders (id, quote_id, user_id, external_order_id, status, price_total, currency, updated_at)
+        VALUES (gen_random_uuid(), ${settled.id}::uuid, ${user.id}::uuid, ${`pending:${randomUUID()}`},
+                'NOT_PLACED', '42000', 'IDR', ${settledAt})`;
+      return settled;
+    };
+    await notPlaced(daysAgo(RETENTION_DAYS.notPlacedOrders, -minute)); // gone, with its quote
+    const settledLately = await notPlaced(daysAgo(RETENTION_DAYS.notPlacedOrders, minute)); // kept
     const reminder = (fields: { sentAt?: Date; cancelledAt?: Date }) =>
       db.reminder.create({
         data: { userId: user.id, text: 'Call Ana about the biopsy', dueAt: daysAgo(60), ...fields },
@@ -266,12 +277,12 @@ describe('data retention', () => {
     const due = await reminder({}); // not sent yet: kept, however old
 
     const first = await pruneExpiredRecords(db, now, settings(), 1);
-    expect(first).toMatchObject({ deliveryQuotes: 1, reminders: 2 });
+    expect(first).toMatchObject({ deliveryQuotes: 2, notPlacedOrders: 1, reminders: 2 });
     expect((await db.confirmation.findMany({ where: { userId: user.id } })).map((c) => c.id)).toEqual([
       keptConfirmation.id,
     ]);
     expect((await db.deliveryQuote.findMany({ where: { userId: user.id } })).map((q) => q.id).sort()).toEqual(
-      [ordered.id, fresh.id].sort(),
+      [ordered.id, fresh.id, settledLately.id].sort(),
     );
     expect((await db.reminder.findMany({ where: { userId: user.id } })).map((r) => r.id).sort()).toEqual(
       [sentLately.id, due.id].sort(),
@@ -279,6 +290,7 @@ describe('data retention', () => {
     expect(await pruneExpiredRecords(db, now, settings())).toMatchObject({
       confirmations: 0,
       deliveryQuotes: 0,
+      notPlacedOrders: 0,
       reminders: 0,
     });
   });
@@ -288,7 +300,7 @@ describe('data retention', () => {
     const now = app.clock.now();
     const inviter = await db.user.create({ data: { email: `inviter-${randomUUID()}@example.com` } });
     const organization = await db.organization.create({ data: { name: 'Retention Org' } });
-    const invitation = (createdAt: Date, status: 'PENDING' | 'ACCEPTED') =>
+    const invitation = (createdAt: Date, status: 'PENDING' | 'ACCEPTED' | 'DECLINED') =>
       db.organizationInvitation.create({
         data: {
           organizationId: organization.id,
@@ -318,9 +330,13 @@ describe('data retention', () => {
       });
     await emailOf(old);
     const kept = await emailOf(recent);
+    // One whose text and address were emptied long before (RETENTION_MESSAGE_TEXT_DAYS) goes too.
+    const older = await invitation(daysAgo(RETENTION_DAYS.invitations, -60_000), 'DECLINED');
+    const emptied = await emailOf(older);
+    await db.outboundMessage.update({ where: { id: emptied.id }, data: { body: '', emailTo: null } });
 
     const first = await pruneExpiredRecords(db, now, settings(), 1);
-    expect(first.invitations).toBe(2);
+    expect(first.invitations).toBe(3);
     const left = await db.organizationInvitation.findMany({ where: { organizationId: organization.id } });
     expect(left.map((i) => i.id)).toEqual([recent.id]);
     const emails = await db.outboundMessage.findMany({ where: { userId: inviter.id } });

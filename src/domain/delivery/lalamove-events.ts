@@ -38,7 +38,15 @@ import {
   providerEventPayload,
   readProviderEvent,
 } from '../../platform/provider-events.ts';
-import { NOT_PLACED, PENDING_PREFIX, parseDriver, RANK, sameAmount, TERMINAL_STATUSES } from './order.ts';
+import {
+  NOT_PLACED,
+  PENDING_PREFIX,
+  PLACEMENT_UNKNOWN,
+  parseDriver,
+  RANK,
+  sameAmount,
+  TERMINAL_STATUSES,
+} from './order.ts';
 
 const text = z.string().optional().catch(undefined);
 const eventSchema = z.object({
@@ -69,6 +77,13 @@ export interface ApplyOptions {
    * know it. Throws when Lalamove cannot be asked, so the delivery fails and is retried.
    */
   readOrder: (externalOrderId: string) => Promise<LalamoveOrder | null>;
+  /** The clock NOT_PLACED orders are watched by (NOT_PLACED_WATCH_DAYS); the real one by default. */
+  now?: () => Date;
+  /**
+   * An operator names this order as the one Lalamove booked (settle.ts): it is adopted by its
+   * quotation even from a NOT_PLACED order past its watch, and without waiting for any.
+   */
+  operator?: boolean;
 }
 
 export type ApplyOutcome =
@@ -131,12 +146,17 @@ export async function applyLalamoveEvent(
   if (data.prevOrderId) return replaceOrder(db, data.prevOrderId, orderId, options);
 
   const known = await db.deliveryOrder.count({ where: { externalOrderId: orderId } });
-  if (!known && !(await waitingForId(db))) return { outcome: 'ignored', reason: 'unknown_order' };
+  const now = options.now?.() ?? new Date();
+  const operator = options.operator === true;
+  if (!known && !operator && !(await waitingForId(db, now)))
+    return { outcome: 'ignored', reason: 'unknown_order' };
   const remote = await options.readOrder(orderId);
   if (!remote) return { outcome: 'ignored', reason: 'unknown_order' };
-  const revived = !known && (await adopt(db, orderId, remote)) === NOT_PLACED;
 
   return db.$transaction(async (tx) => {
+    // Adopted in the transaction that brings it up to date: a retry after a failure here adopts
+    // (and says it revived one) again.
+    const revived = !known && (await adopt(tx, orderId, remote, { now, operator })) === NOT_PLACED;
     const current = await lockByExternalId(tx, orderId);
     if (!current) return { outcome: 'ignored', reason: 'unknown_order' } as const;
 
@@ -190,38 +210,50 @@ async function lockByExternalId(tx: Tx, externalOrderId: string): Promise<Delive
  * an operator found no order for it within the last NOT_PLACED_WATCH_DAYS (Lalamove's webhooks
  * come within minutes of a booking; a week covers a lost one redelivered).
  */
-async function waitingForId(db: Db): Promise<boolean> {
+async function waitingForId(db: Db, now: Date): Promise<boolean> {
   const waiting = await db.deliveryOrder.count({
     where: {
       externalOrderId: { startsWith: PENDING_PREFIX },
-      OR: [
-        { status: { not: NOT_PLACED } },
-        { updatedAt: { gt: new Date(Date.now() - NOT_PLACED_WATCH_DAYS * 86_400_000) } },
-      ],
+      OR: [{ status: { not: NOT_PLACED } }, { updatedAt: { gt: watchedSince(now) } }],
     },
   });
   return waiting > 0;
 }
 
-const NOT_PLACED_WATCH_DAYS = 7;
+/** How long an order settled as not booked is still matched to an order Lalamove reports. */
+export const NOT_PLACED_WATCH_DAYS = 7;
+
+function watchedSince(now: Date): Date {
+  return new Date(now.getTime() - NOT_PLACED_WATCH_DAYS * 86_400_000);
+}
 
 /**
  * Matches a Lalamove order we did not know to one of ours still waiting for its id, by the
- * quotation Lalamove says it was booked from. Returns the status the adopted order had (null when
- * none was adopted).
+ * quotation Lalamove says it was booked from (one settled as not booked: within its watch, or
+ * whenever an operator says so). Returns the status the adopted order had (null when none was
+ * adopted). Lalamove's status, when it is one we know; else, for an order we took as not booked,
+ * PLACEMENT_UNKNOWN (it exists, its state is to be read).
  */
-async function adopt(db: Db, externalOrderId: string, remote: LalamoveOrder): Promise<string | null> {
+async function adopt(
+  tx: Tx,
+  externalOrderId: string,
+  remote: LalamoveOrder,
+  options: { now: Date; operator: boolean },
+): Promise<string | null> {
   if (!remote.quotationId) return null;
   const known = remote.status in RANK ? remote.status : null;
-  const [adopted] = await db.$queryRaw<{ was: string }[]>`
+  const [adopted] = await tx.$queryRaw<{ was: string }[]>`
     WITH waiting AS (
       SELECT o.id, o.status FROM delivery_orders o JOIN delivery_quotes q ON q.id = o.quote_id
       WHERE q.external_quotation_id = ${remote.quotationId}
         AND o.external_order_id LIKE ${`${PENDING_PREFIX}%`}
+        AND (o.status <> ${NOT_PLACED} OR o.updated_at > ${watchedSince(options.now)} OR ${options.operator})
       FOR UPDATE OF o
     )
     UPDATE delivery_orders o
-    SET external_order_id = ${externalOrderId}, status = COALESCE(${known}::text, o.status), updated_at = now()
+    SET external_order_id = ${externalOrderId},
+        status = COALESCE(${known}::text, CASE WHEN o.status = ${NOT_PLACED} THEN ${PLACEMENT_UNKNOWN} ELSE o.status END),
+        updated_at = now()
     FROM waiting WHERE o.id = waiting.id
     RETURNING waiting.status AS was`;
   return adopted?.was ?? null;

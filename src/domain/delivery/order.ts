@@ -116,6 +116,12 @@ export async function confirmDelivery(
     if (!confirmation) throw notConfirmed();
     // Read after the lock: a concurrent caller that got here first has committed by now.
     const existing = await tx.deliveryOrder.findUnique({ where: { quoteId: quote.id } });
+    if (existing?.status === NOT_PLACED) {
+      throw new DeliveryError(
+        'EXPIRED',
+        'Lalamove never booked this quote, and it can no longer be: get a new quote and ask the person to confirm that one.',
+      );
+    }
     if (confirmation.usedAt || existing) {
       throw new DeliveryError(
         'ALREADY_USED',

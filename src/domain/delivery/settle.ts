@@ -189,7 +189,7 @@ export async function settleDeliveryOrder(
       eventType: 'SETTLED_BY_OPERATOR',
       data: { order: { orderId: lalamoveOrderId } },
     },
-    { readOrder: async () => remote },
+    { readOrder: async () => remote, now: deps.now, operator: true },
   );
   const settled = await deps.db.deliveryOrder.findUniqueOrThrow({ where: { id: order.id } });
   if (settled.externalOrderId !== lalamoveOrderId) {

@@ -19,7 +19,8 @@
  * - Confirmations (a delivery's price, a held tool call and what it was asked with): 30 days after
  *   they expired (each lives 30 minutes; a message that released one is kept as long).
  * - Delivery quotes never ordered (their stops are the person's addresses): 30 days after they
- *   expired. An ordered quote stays with its order.
+ *   expired. An ordered quote stays with its order, but for an order an operator settled as
+ *   never booked (NOT_PLACED): both go 30 days after it was settled.
  * - Reminders sent or cancelled (their text is the person's): 30 days after.
  * - Refresh tokens: a day after the last token of their family (one sign-in) expired. Not
  *   sooner: a rotated token is kept while its family lives, so that presenting it again is
@@ -73,6 +74,8 @@ export const RETENTION_DAYS = {
   confirmations: 30,
   /** Never ordered; after expiry. */
   deliveryQuotes: 30,
+  /** Settled as never booked (NOT_PLACED); after the settling. */
+  notPlacedOrders: 30,
   /** After sent or cancelled. */
   reminders: 30,
   /** After the family's last token expired. */
@@ -101,6 +104,8 @@ export interface RetentionResult {
   signInCodes: number;
   confirmations: number;
   deliveryQuotes: number;
+  /** Deliveries settled as never booked. */
+  notPlacedOrders: number;
   reminders: number;
   refreshTokens: number;
   providerEvents: number;
@@ -150,15 +155,16 @@ export async function pruneExpiredRecords(
     Prisma.sql`recovered_at < ${before(RETENTION_DAYS.jobRecoveries)}`,
   );
   const toolCalls = await prune('tool_calls', Prisma.sql`created_at < ${before(RETENTION_DAYS.toolCalls)}`);
-  // Each with its email, which names the address (kept under the member who sent it).
+  // Each with its email, which names the address (kept under the member who sent it; by the
+  // invitation it carries, since what it said and to whom may have been emptied already).
   const invitations = await inBatches(
     (limit) => db.$executeRaw`
       WITH old AS (
-        SELECT id, email, invited_by_id FROM organization_invitations
+        SELECT id, invited_by_id FROM organization_invitations
         WHERE created_at < ${before(RETENTION_DAYS.invitations)} LIMIT ${limit}),
       emails AS (
         DELETE FROM outbound_messages m USING old
-        WHERE m.user_id = old.invited_by_id AND m.kind = 'organization.invitation' AND m.email_to = old.email
+        WHERE m.user_id = old.invited_by_id AND m.kind = 'organization.invitation'
           AND m.data->>'invitationId' = old.id::text)
       DELETE FROM organization_invitations WHERE id IN (SELECT id FROM old)`,
     batch,
@@ -171,6 +177,11 @@ export async function pruneExpiredRecords(
   const confirmations = await prune(
     'confirmations',
     Prisma.sql`expires_at < ${before(RETENTION_DAYS.confirmations)}`,
+  );
+  // Before the quotes, which then have no order (delivery_orders_not_placed_idx).
+  const notPlacedOrders = await prune(
+    'delivery_orders',
+    Prisma.sql`status = 'NOT_PLACED' AND updated_at < ${before(RETENTION_DAYS.notPlacedOrders)}`,
   );
   const deliveryQuotes = await prune(
     'delivery_quotes',
@@ -240,6 +251,7 @@ export async function pruneExpiredRecords(
     signInCodes,
     confirmations,
     deliveryQuotes,
+    notPlacedOrders,
     reminders: remindersSent + remindersCancelled,
     refreshTokens,
     providerEvents,
