@@ -10,7 +10,10 @@
 import { z } from 'zod';
 
 const days = (floor: number, why: string) =>
-  z.coerce.number().int().min(floor, `at least ${floor} days (${why})`);
+  z.coerce
+    .number()
+    .int()
+    .min(floor, `at least ${floor} ${floor === 1 ? 'day' : 'days'} (${why})`);
 
 export const retentionEnv = z.object({
   RETENTION_PROVIDER_EVENTS_DAYS: days(30, 'Stripe keeps and can resend an event for 30 days').default(90),

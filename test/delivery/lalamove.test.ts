@@ -16,7 +16,15 @@ import { driverAssigned, type FakeLalamove, startFakeLalamove, statusChanged } f
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { eventTransactions, holdBatchOf } from '../helpers/batches.ts';
 import { metric, runDueJobs } from '../helpers/jobs.ts';
-import { API_KEY, API_SECRET, createPerson, deliveryDeps, quoteRequest, refused } from './support.ts';
+import {
+  API_KEY,
+  API_SECRET,
+  confirmedQuote,
+  createPerson,
+  deliveryDeps,
+  quoteRequest,
+  refused,
+} from './support.ts';
 
 let fake: FakeLalamove;
 let app: TestApp;
@@ -526,14 +534,7 @@ describe('POST /webhooks/lalamove', () => {
   });
 
   it('finds the order whose placement got no answer, by its quotation, when Lalamove reports it', async () => {
-    const userId = await createPerson(app.services.db);
-    const { quote, confirmation } = await quoteDelivery(deps, userId, quoteRequest());
-    await releaseConfirmation(
-      app.services.db,
-      userId,
-      { buttonPayload: null, text: `CONFIRM ${confirmation.code}` },
-      new Date(Date.now() + 1000),
-    );
+    const { userId, quote } = await confirmedQuote(deps, app.services.db);
     fake.failNext(504, { path: '/v3/orders', afterCreate: true });
     await refused(confirmDelivery(deps, userId, { quoteId: quote.id }), 'PLACEMENT_UNKNOWN');
     const { externalQuotationId } = await app.services.db.deliveryQuote.findUniqueOrThrow({

@@ -8,7 +8,6 @@
  */
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { releaseConfirmation } from '../../src/domain/confirmations/confirmations.ts';
 import type { DeliveryDeps } from '../../src/domain/delivery/deps.ts';
 import {
   applyLalamoveEvent,
@@ -16,13 +15,12 @@ import {
   readOrderFrom,
 } from '../../src/domain/delivery/lalamove-events.ts';
 import { cancelDelivery, confirmDelivery, deliveryStatus } from '../../src/domain/delivery/order.ts';
-import { quoteDelivery } from '../../src/domain/delivery/quote.ts';
 import { type FakeLalamove, startFakeLalamove } from '../fakes/lalamove.ts';
 import { graphql } from '../generated/gql.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { createActors } from '../helpers/authz.ts';
 import { platformAdminToken } from '../helpers/jobs.ts';
-import { API_KEY, API_SECRET, createPerson, deliveryDeps, quoteRequest, refused } from './support.ts';
+import { API_KEY, API_SECRET, confirmedQuote, deliveryDeps, refused } from './support.ts';
 
 let fake: FakeLalamove;
 let app: TestApp;
@@ -64,14 +62,7 @@ const gid = (id: string) => encodeGlobalID('UnplacedDelivery', id);
 
 /** A confirmed quote whose placement got no answer; `booked`: Lalamove booked it all the same. */
 async function unplaced(booked: boolean) {
-  const userId = await createPerson(app.services.db);
-  const { quote, confirmation } = await quoteDelivery(deps, userId, quoteRequest());
-  await releaseConfirmation(
-    app.services.db,
-    userId,
-    { buttonPayload: null, text: `CONFIRM ${confirmation.code}` },
-    new Date(Date.now() + 1000),
-  );
+  const { userId, quote } = await confirmedQuote(deps, app.services.db);
   fake.failNext(504, { path: '/v3/orders', afterCreate: booked });
   await refused(confirmDelivery(deps, userId, { quoteId: quote.id }), 'PLACEMENT_UNKNOWN');
   const stored = await app.services.db.deliveryQuote.findUniqueOrThrow({
@@ -88,14 +79,7 @@ async function unplaced(booked: boolean) {
 
 /** A delivery placed as usual, whose Lalamove order belongs to its own quotation. */
 async function placed() {
-  const userId = await createPerson(app.services.db);
-  const { quote, confirmation } = await quoteDelivery(deps, userId, quoteRequest());
-  await releaseConfirmation(
-    app.services.db,
-    userId,
-    { buttonPayload: null, text: `CONFIRM ${confirmation.code}` },
-    new Date(Date.now() + 1000),
-  );
+  const { userId, quote } = await confirmedQuote(deps, app.services.db);
   const view = await confirmDelivery(deps, userId, { quoteId: quote.id });
   return app.services.db.deliveryOrder.findUniqueOrThrow({ where: { id: view.orderId! } });
 }

@@ -1,9 +1,10 @@
 /** What the delivery tests share: people, a quote request, a clock, and checking a refusal. */
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
+import { releaseConfirmation } from '../../src/domain/confirmations/confirmations.ts';
 import type { DeliveryDeps } from '../../src/domain/delivery/deps.ts';
 import { DeliveryError, type DeliveryRefusal } from '../../src/domain/delivery/errors.ts';
-import type { DeliveryQuoteInput } from '../../src/domain/delivery/quote.ts';
+import { type DeliveryQuoteInput, quoteDelivery } from '../../src/domain/delivery/quote.ts';
 import { createLalamoveClient } from '../../src/integrations/lalamove/client.ts';
 import type { Db } from '../../src/platform/db.ts';
 
@@ -34,6 +35,19 @@ export function quoteRequest(overrides: Partial<DeliveryQuoteInput> = {}): Deliv
     },
     ...overrides,
   };
+}
+
+/** A new person's quote, confirmed by their own `CONFIRM <code>` message a second later. */
+export async function confirmedQuote(deps: DeliveryDeps, db: Db) {
+  const userId = await createPerson(db);
+  const { quote, confirmation } = await quoteDelivery(deps, userId, quoteRequest());
+  await releaseConfirmation(
+    db,
+    userId,
+    { buttonPayload: null, text: `CONFIRM ${confirmation.code}` },
+    new Date(Date.now() + 1000),
+  );
+  return { userId, quote, confirmation };
 }
 
 /** Delivery deps on their own movable clock (Lalamove's side keeps real time). */

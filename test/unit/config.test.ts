@@ -107,6 +107,8 @@ describe('configuration', () => {
       providerEventsDays: 90,
       usageEventsDays: 400,
       inboundEventsDays: 30,
+      failedInboundDays: 90,
+      messageTextDays: 30,
     });
     expect(loadConfig({ RETENTION_USAGE_EVENTS_DAYS: '730' }).retention.usageEventsDays).toBe(730);
     let error: unknown;
@@ -115,13 +117,17 @@ describe('configuration', () => {
         RETENTION_PROVIDER_EVENTS_DAYS: '7',
         RETENTION_USAGE_EVENTS_DAYS: '35',
         RETENTION_INBOUND_EVENTS_DAYS: '2',
+        RETENTION_FAILED_INBOUND_DAYS: '7',
+        RETENTION_MESSAGE_TEXT_DAYS: '0',
       });
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).issues.map((i) => i.replace(/ \(.*\)$/, '')).sort()).toEqual([
+      'RETENTION_FAILED_INBOUND_DAYS: at least 8 days',
       'RETENTION_INBOUND_EVENTS_DAYS: at least 8 days',
+      'RETENTION_MESSAGE_TEXT_DAYS: at least 1 day',
       'RETENTION_PROVIDER_EVENTS_DAYS: at least 30 days',
       'RETENTION_USAGE_EVENTS_DAYS: at least 90 days',
     ]);
