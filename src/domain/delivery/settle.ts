@@ -15,7 +15,8 @@
  * - **not booked**: the order is kept as NOT_PLACED, which the person sees (they ask for a new
  *   quote; this one has expired by then), and its confirmation stays spent. It is still matched
  *   for a week: should Lalamove report an order of its quotation after all (a dashboard that lagged,
- *   a webhook redelivered late), it is adopted and the worker logs an error.
+ *   a webhook redelivered late), it is adopted and the worker logs an error; after that, only an
+ *   operator naming the order adopts it. Retention deletes it, with its quote, 30 days after.
  *
  * An order younger than SETTLE_AFTER_MS is refused: its placement may still be in flight.
  */
