@@ -13,6 +13,7 @@ import {
   chatKey,
   type DrainDeps,
   drainChat,
+  ERROR_CHARS,
   type InboundHandler,
   recordInbound,
 } from '../../src/domain/channels/inbound.ts';
@@ -190,6 +191,24 @@ describe('failed chat messages', () => {
     }
   });
 
+  it('knows the person wrote since from their chat once that message is deleted (retention)', async () => {
+    const chat = unique();
+    const event = await receive(chat);
+    await drain(chat, failing);
+    // A minute later they wrote again, were answered, and that message is gone since.
+    const id = unique();
+    const record = inboundText({ account: ACCOUNT, chat, id, text: 'hello?' });
+    (record.normalized as { sentAt: string }).sentAt = new Date(Date.now() + 60_000).toISOString();
+    await recordInbound(app.services.db, record);
+    await drain(chat, async () => {});
+    await app.services.db.inboundEvent.deleteMany({ where: { account: ACCOUNT, externalId: id } });
+    const res = await app.gql(RetryMessage, { id: gid(event) }, { token: actors.platformAdmin.token });
+    expect(res.data?.retryInboundMessage).toMatchObject({ __typename: 'ConflictError' });
+    expect(await app.services.db.inboundEvent.findUniqueOrThrow({ where: { id: event } })).toMatchObject({
+      status: 'FAILED',
+    });
+  });
+
   it('shows of a database client’s error its first line and its reason, not the arguments in between', () => {
     const prisma = [
       '',
@@ -207,6 +226,9 @@ describe('failed chat messages', () => {
     expect(errorSummary('\n\n  boom  \n  at handler (turn.ts:1)')).toBe('boom');
     expect(errorSummary(`x${'y'.repeat(400)}`)).toHaveLength(300);
     expect(errorSummary(null)).toBeNull();
+    // Stored cut short, its last line is the arguments': the first line alone.
+    const cut = `${prisma.slice(0, prisma.indexOf('}'))}${' '.repeat(2000)}`.slice(0, ERROR_CHARS);
+    expect(errorSummary(cut)).toBe('Invalid `prisma.chat.create()` invocation:');
   });
 
   it('does not retry a body that could not be read, and changes nothing', async () => {

@@ -212,6 +212,8 @@ describe('settling an unplaced delivery', () => {
     let admin = await platformAdminToken(app);
     expect(await settle(admin, order.id, { notBooked: true })).toMatchObject({ status: 'NOT_PLACED' });
 
+    // Another delivery still waits for its id, so the order is looked for among ours.
+    await unplaced(false);
     // Eight days on, Lalamove's webhook names the order: past the watch, it is not adopted.
     const later = new Date(app.clock.now().getTime() + (NOT_PLACED_WATCH_DAYS + 1) * 86_400_000);
     fake.setStatus(remote!.orderId, 'PICKED_UP');

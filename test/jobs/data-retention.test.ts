@@ -25,7 +25,7 @@ import { handlers } from '../../src/worker/task-list.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { person } from '../helpers/authz.ts';
-import { runDueJobs } from '../helpers/jobs.ts';
+import { runDueJobs, waitFor } from '../helpers/jobs.ts';
 
 const DAY = 86_400_000;
 let app: TestApp;
@@ -293,6 +293,52 @@ describe('data retention', () => {
       notPlacedOrders: 0,
       reminders: 0,
     });
+  });
+
+  it('keeps a delivery settled as booked while its deletion as never booked waited for it', async () => {
+    const db = app.services.db;
+    const user = await db.user.create({ data: { email: `retention-${randomUUID()}@example.com` } });
+    const quote = await db.deliveryQuote.create({
+      data: {
+        userId: user.id,
+        externalQuotationId: `q_${randomUUID()}`,
+        serviceType: 'MOTORCYCLE',
+        stops: [{ address: 'Rua das Flores 12' }, { address: 'Avenida da Liberdade 3' }],
+        priceTotal: '42000',
+        currency: 'IDR',
+        expiresAt: daysAgo(RETENTION_DAYS.deliveryQuotes + 2),
+      },
+    });
+    const [order] = await db.$queryRaw<{ id: string }[]>`
+      INSERT INTO delivery_orders (id, quote_id, user_id, external_order_id, status, price_total, currency, updated_at)
+      VALUES (gen_random_uuid(), ${quote.id}::uuid, ${user.id}::uuid, ${`pending:${randomUUID()}`},
+              'NOT_PLACED', '42000', 'IDR', ${daysAgo(RETENTION_DAYS.notPlacedOrders + 1)})
+      RETURNING id::text`;
+    // An operator settles it as booked after all, in a transaction the deletion has to wait for.
+    let commit!: () => void;
+    const committed = new Promise<void>((resolve) => {
+      commit = resolve;
+    });
+    const settling = db.$transaction(async (tx) => {
+      await tx.$executeRaw`
+        UPDATE delivery_orders SET external_order_id = ${`lalamove-${randomUUID()}`}, status = 'PICKED_UP'
+        WHERE id = ${order!.id}::uuid`;
+      await committed;
+    });
+    const pruning = pruneExpiredRecords(db, app.clock.now(), settings());
+    await waitFor(async () => {
+      const [row] = await db.$queryRaw<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+      return (row?.n ?? 0) >= 1;
+    }, 'the deletion to wait for the settling');
+    commit();
+    await settling;
+    await pruning;
+    expect(await db.deliveryOrder.findUnique({ where: { id: order!.id } })).toMatchObject({
+      status: 'PICKED_UP',
+    });
+    expect(await db.deliveryQuote.count({ where: { id: quote.id } })).toBe(1);
   });
 
   it('deletes invitations to join an organisation 90 days after they were sent, answered or not', async () => {

@@ -267,6 +267,9 @@ export interface DrainOutcome {
   retryAfterMs: number | null;
 }
 
+/** How much of a failed message's error is kept with it (operators see its first line). */
+export const ERROR_CHARS = 2000;
+
 /** How long a drain that found its chat held by another waits before it looks again. */
 export const BUSY_RETRY_MS = 1000;
 
@@ -379,7 +382,7 @@ async function processOne(
     // One message that cannot be handled must not hold up the chat: it is kept, failed, with
     // its error, for an operator to look at or retry. The person did speak: the chat is stamped too.
     logger.error({ err: error }, 'inbound message failed');
-    const reason = (error as Error).message?.slice(0, 2000) ?? String(error);
+    const reason = (error as Error).message?.slice(0, ERROR_CHARS) ?? String(error);
     await db.$executeRaw(finishStatement(eventId, 'FAILED', reason, touch));
     return { retryAfterMs: null };
   }

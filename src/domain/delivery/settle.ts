@@ -192,7 +192,11 @@ export async function settleDeliveryOrder(
     },
     { readOrder: async () => remote, now: deps.now, operator: true },
   );
-  const settled = await deps.db.deliveryOrder.findUniqueOrThrow({ where: { id: order.id } });
+  const settled = await deps.db.deliveryOrder.findUnique({ where: { id: order.id } });
+  if (!settled)
+    throw new ConflictError(
+      'This delivery was deleted meanwhile (30 days after it was settled as not booked)',
+    );
   if (settled.externalOrderId !== lalamoveOrderId) {
     throw new ConflictError('Lalamove reported this delivery meanwhile under another order');
   }

@@ -204,7 +204,7 @@ async function purgeUser(
     sent AS (
       DELETE FROM outbound_messages m USING organization_invitations i, address a
       WHERE i.email = a.email AND m.user_id = i.invited_by_id
-        AND m.kind = 'organization.invitation' AND m.email_to = a.email)
+        AND m.kind = 'organization.invitation' AND m.data->>'invitationId' = i.id::text)
     DELETE FROM organization_invitations WHERE email = (SELECT email FROM address)`;
   await tx.user.update({
     where: { id: userId },

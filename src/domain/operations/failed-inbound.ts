@@ -14,7 +14,7 @@ import type { Db } from '../../platform/db.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { enqueue } from '../../platform/jobs.ts';
 import { isUuid } from '../../platform/uuid.ts';
-import { chatInboundTask, chatKey, PLATFORMS } from '../channels/inbound.ts';
+import { chatInboundTask, chatKey, ERROR_CHARS, PLATFORMS } from '../channels/inbound.ts';
 
 export interface InboundMessageRecord {
   id: string;
@@ -47,15 +47,22 @@ export interface InboundPage {
  */
 export function errorSummary(error: string | null): string | null {
   if (error === null) return null;
+  // Stored cut at ERROR_CHARS: its last line may then be from the arguments, not the reason.
+  const whole = error.length < ERROR_CHARS;
   const lines = error
     .split('\n')
     .map((line) => line.trim())
     .filter(Boolean);
   const first = lines[0] ?? '';
   const summary =
-    /^Invalid `[^`]+` invocation/.test(first) && lines.length > 1 ? `${first} ${lines.at(-1)}` : first;
+    whole && /^Invalid `[^`]+` invocation/.test(first) && lines.length > 1
+      ? `${first} ${lines.at(-1)}`
+      : first;
   return summary.length > 300 ? `${summary.slice(0, 299)}…` : summary;
 }
+
+/** How far a platform's clock (a message's own time) may run ahead of ours. */
+const CLOCK_LEEWAY_MS = 10_000;
 
 const SELECT = {
   id: true,
@@ -131,7 +138,14 @@ export async function retryInboundMessage(db: Db, input: { id: string }): Promis
         AND external_chat_id = ${externalChatId} AND status <> 'IGNORED' AND sequence > ${found.sequence}
         AND normalized -> 'sender' ->> 'externalId' = ${sender}
       LIMIT 1`;
-    if (later) {
+    // Answered messages are deleted before failed ones (retention): the person's chats say too
+    // (their last message's time as the platform gave it, so a few seconds' leeway for its clock).
+    const [wroteSince] = await tx.$queryRaw<{ at: Date }[]>`
+      SELECT c.last_inbound_at AS at FROM channel_identities i JOIN chats c ON c.user_id = i.user_id
+      WHERE i.platform = ${platform}::"ChannelPlatform" AND i.external_id = ${sender}
+        AND c.last_inbound_at > ${new Date(found.receivedAt.getTime() + CLOCK_LEEWAY_MS)}
+      LIMIT 1`;
+    if (later || wroteSince) {
       throw new ConflictError(
         'The person has written in this chat since this message failed (they were asked to send it again): it is not answered now, out of turn',
       );

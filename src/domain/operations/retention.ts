@@ -128,12 +128,16 @@ export async function pruneExpiredRecords(
   batch = BATCH,
 ): Promise<RetentionResult> {
   const before = (days: number) => new Date(now.getTime() - days * DAY_MS);
-  /** Deletes the rows of `table` that `where` finds, a batch at a time, oldest first by its index. */
+  /**
+   * Deletes the rows of `table` that `where` finds, a batch at a time, oldest first by its index.
+   * `where` is asked again of each row as it is deleted: a row changed meanwhile (a delivery
+   * settled as booked after all) is deleted only if it still qualifies.
+   */
   const prune = (table: string, where: Prisma.Sql) =>
     inBatches(
       (limit) => db.$executeRaw`
         DELETE FROM ${Prisma.raw(table)} WHERE id IN (
-          SELECT id FROM ${Prisma.raw(table)} WHERE ${where} LIMIT ${limit})`,
+          SELECT id FROM ${Prisma.raw(table)} WHERE ${where} LIMIT ${limit}) AND ${where}`,
       batch,
     );
   // Two statements, each by its own partial index, so that neither reads the other's rows.
