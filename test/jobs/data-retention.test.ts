@@ -38,6 +38,31 @@ afterAll(() => app?.close());
 const daysAgo = (days: number, plus = 0) => new Date(app.clock.now().getTime() - days * DAY + plus);
 const settings = () => app.services.config.retention;
 
+/** A person's delivery quote (their addresses in its stops), expiring at `expiresAt`. */
+function deliveryQuote(userId: string, expiresAt: Date) {
+  return app.services.db.deliveryQuote.create({
+    data: {
+      userId,
+      externalQuotationId: `q_${randomUUID()}`,
+      serviceType: 'MOTORCYCLE',
+      stops: [{ address: 'Rua das Flores 12' }, { address: 'Avenida da Liberdade 3' }],
+      priceTotal: '42000',
+      currency: 'IDR',
+      expiresAt,
+    },
+  });
+}
+
+/** A delivery of the quote an operator settled as never booked at `settledAt`; its id. */
+async function notPlacedOrder(quote: { id: string; userId: string }, settledAt: Date): Promise<string> {
+  const [order] = await app.services.db.$queryRaw<{ id: string }[]>`
+    INSERT INTO delivery_orders (id, quote_id, user_id, external_order_id, status, price_total, currency, updated_at)
+    VALUES (gen_random_uuid(), ${quote.id}::uuid, ${quote.userId}::uuid, ${`pending:${randomUUID()}`},
+            'NOT_PLACED', '42000', 'IDR', ${settledAt})
+    RETURNING id::text`;
+  return order!.id;
+}
+
 async function world() {
   const db = app.services.db;
   const organization = await db.organization.create({ data: { name: `Retention ${randomUUID()}` } });
@@ -230,18 +255,7 @@ describe('data retention', () => {
       });
     await confirmation(old); // gone
     const keptConfirmation = await confirmation(recent);
-    const quote = (expiresAt: Date) =>
-      db.deliveryQuote.create({
-        data: {
-          userId: user.id,
-          externalQuotationId: `q_${randomUUID()}`,
-          serviceType: 'MOTORCYCLE',
-          stops: [{ address: 'Rua das Flores 12' }, { address: 'Avenida da Liberdade 3' }],
-          priceTotal: '42000',
-          currency: 'IDR',
-          expiresAt,
-        },
-      });
+    const quote = (expiresAt: Date) => deliveryQuote(user.id, expiresAt);
     const unordered = await quote(daysAgo(RETENTION_DAYS.deliveryQuotes, -minute)); // gone, with its confirmation
     await confirmation(recent, unordered.id);
     const ordered = await quote(daysAgo(RETENTION_DAYS.deliveryQuotes, -minute)); // kept: its order needs it
@@ -259,10 +273,7 @@ describe('data retention', () => {
     // Orders an operator settled as never booked: gone with their quotes 30 days after.
     const notPlaced = async (settledAt: Date) => {
       const settled = await quote(daysAgo(RETENTION_DAYS.deliveryQuotes + 1));
-      await db.$executeRaw`
-        INSERT INTO delivery_orders (id, quote_id, user_id, external_order_id, status, price_total, currency, updated_at)
-        VALUES (gen_random_uuid(), ${settled.id}::uuid, ${user.id}::uuid, ${`pending:${randomUUID()}`},
-                'NOT_PLACED', '42000', 'IDR', ${settledAt})`;
+      await notPlacedOrder(settled, settledAt);
       return settled;
     };
     await notPlaced(daysAgo(RETENTION_DAYS.notPlacedOrders, -minute)); // gone, with its quote
@@ -298,22 +309,8 @@ describe('data retention', () => {
   it('keeps a delivery settled as booked while its deletion as never booked waited for it', async () => {
     const db = app.services.db;
     const user = await db.user.create({ data: { email: `retention-${randomUUID()}@example.com` } });
-    const quote = await db.deliveryQuote.create({
-      data: {
-        userId: user.id,
-        externalQuotationId: `q_${randomUUID()}`,
-        serviceType: 'MOTORCYCLE',
-        stops: [{ address: 'Rua das Flores 12' }, { address: 'Avenida da Liberdade 3' }],
-        priceTotal: '42000',
-        currency: 'IDR',
-        expiresAt: daysAgo(RETENTION_DAYS.deliveryQuotes + 2),
-      },
-    });
-    const [order] = await db.$queryRaw<{ id: string }[]>`
-      INSERT INTO delivery_orders (id, quote_id, user_id, external_order_id, status, price_total, currency, updated_at)
-      VALUES (gen_random_uuid(), ${quote.id}::uuid, ${user.id}::uuid, ${`pending:${randomUUID()}`},
-              'NOT_PLACED', '42000', 'IDR', ${daysAgo(RETENTION_DAYS.notPlacedOrders + 1)})
-      RETURNING id::text`;
+    const quote = await deliveryQuote(user.id, daysAgo(RETENTION_DAYS.deliveryQuotes + 2));
+    const orderId = await notPlacedOrder(quote, daysAgo(RETENTION_DAYS.notPlacedOrders + 1));
     // An operator settles it as booked after all, in a transaction the deletion has to wait for.
     let commit!: () => void;
     const committed = new Promise<void>((resolve) => {
@@ -322,7 +319,7 @@ describe('data retention', () => {
     const settling = db.$transaction(async (tx) => {
       await tx.$executeRaw`
         UPDATE delivery_orders SET external_order_id = ${`lalamove-${randomUUID()}`}, status = 'PICKED_UP'
-        WHERE id = ${order!.id}::uuid`;
+        WHERE id = ${orderId}::uuid`;
       await committed;
     });
     const pruning = pruneExpiredRecords(db, app.clock.now(), settings());
@@ -335,7 +332,7 @@ describe('data retention', () => {
     commit();
     await settling;
     await pruning;
-    expect(await db.deliveryOrder.findUnique({ where: { id: order!.id } })).toMatchObject({
+    expect(await db.deliveryOrder.findUnique({ where: { id: orderId } })).toMatchObject({
       status: 'PICKED_UP',
     });
     expect(await db.deliveryQuote.count({ where: { id: quote.id } })).toBe(1);
