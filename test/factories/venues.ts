@@ -3,9 +3,10 @@
  * slug, and whatever columns the test cares about. Written straight to the database: the
  * onboarding and publishing flows have tests of their own.
  */
+import { randomUUID } from 'node:crypto';
 import type { Prisma } from '../../src/generated/prisma/client.ts';
 import type { Db } from '../../src/platform/db.ts';
-import { tag } from './people.ts';
+import { createPerson, tag } from './people.ts';
 
 /** The same opening hours on all seven weekdays, as `hours.create` rows. */
 export function everyDay(opensAt: string, closesAt: string) {
@@ -66,5 +67,29 @@ export function createBookableVenue(db: Db, fields: VenueFields = {}) {
     open: ['18:00', '23:00'],
     tables: [1, 2, 3, 4].map((n) => ({ name: `T${n}`, seats: 4 })),
     ...fields,
+  });
+}
+
+/** A guest's question to the venue, answered by its staff: a new guest, and the ANSWERED inbox item. */
+export async function answeredQuestion(
+  db: Db,
+  venueId: string,
+  ask: { text: string; answer: string; answerForAll?: boolean; resolvedAt?: Date },
+) {
+  const guest = await createPerson(db);
+  return db.venueInboxItem.create({
+    data: {
+      venueId,
+      kind: 'QUESTION',
+      status: 'ANSWERED',
+      envelopeId: randomUUID(),
+      fromAgent: `consumer-${guest.id}`,
+      guestId: guest.id,
+      guestText: ask.text,
+      reason: 'not in the wiki',
+      answer: ask.answer,
+      answerForAll: ask.answerForAll ?? false,
+      resolvedAt: ask.resolvedAt ?? new Date(),
+    },
   });
 }

@@ -4,8 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createPerson } from '../factories/people.ts';
-import { createVenue } from '../factories/venues.ts';
+import { answeredQuestion, createVenue } from '../factories/venues.ts';
 import { createTestDatabase, runMigrationFrom, type TestDatabase } from '../helpers/db.ts';
 
 let database: TestDatabase;
@@ -18,22 +17,7 @@ it('drops drafts made from an answer to one guest, and keeps the rest', async ()
   const db = database.prisma;
   const venue = await createVenue(db);
   const entry = async (question: string, answer: string, forAll: boolean, status: 'DRAFT' | 'APPROVED') => {
-    const guest = await createPerson(db);
-    const item = await db.venueInboxItem.create({
-      data: {
-        venueId: venue.id,
-        kind: 'QUESTION',
-        status: 'ANSWERED',
-        envelopeId: randomUUID(),
-        fromAgent: `consumer-${guest.id}`,
-        guestId: guest.id,
-        guestText: question,
-        reason: 'not in the wiki',
-        answer,
-        answerForAll: forAll,
-        resolvedAt: new Date(),
-      },
-    });
+    const item = await answeredQuestion(db, venue.id, { text: question, answer, answerForAll: forAll });
     return db.venueFaqEntry.create({
       data: {
         venueId: venue.id,

@@ -4,10 +4,8 @@
  * the compile chose them), leaves an entry staff reworded without a link, and drops a draft whose
  * words no ask has any more (a guest erased before).
  */
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createPerson } from '../factories/people.ts';
-import { createVenue } from '../factories/venues.ts';
+import { answeredQuestion, createVenue } from '../factories/venues.ts';
 import { createTestDatabase, runMigrationFrom, type TestDatabase } from '../helpers/db.ts';
 
 const MIGRATION = '20261220000001_faq_entries_question_item';
@@ -23,23 +21,8 @@ afterAll(() => database?.drop());
 it('links an entry to the newest ask with its words, a reworded entry to none, and drops a draft in an erased guest’s words', async () => {
   const db = database.prisma;
   const venue = await createVenue(db);
-  const asks = async (text: string, resolvedAt: string) => {
-    const guest = await createPerson(db);
-    return db.venueInboxItem.create({
-      data: {
-        venueId: venue.id,
-        kind: 'QUESTION',
-        status: 'ANSWERED',
-        envelopeId: randomUUID(),
-        fromAgent: `consumer-${guest.id}`,
-        guestId: guest.id,
-        guestText: `  ${text}\n`,
-        reason: 'not in the wiki',
-        answer: 'Yes.',
-        resolvedAt: new Date(resolvedAt),
-      },
-    });
-  };
+  const asks = (text: string, resolvedAt: string) =>
+    answeredQuestion(db, venue.id, { text: `  ${text}\n`, answer: 'Yes.', resolvedAt: new Date(resolvedAt) });
   await asks('Do you have high chairs?', '2026-11-01T12:00:00Z');
   const newest = await asks('Do you have high chairs?', '2026-11-02T12:00:00Z');
   await asks('Do you have a high chair?', '2026-11-03T12:00:00Z');
