@@ -23,6 +23,7 @@ import {
   recordBookingValue,
   waiveBookingFee,
 } from '../domain/billing/fees.ts';
+import { changePlan } from '../domain/billing/plan-change.ts';
 import {
   allowedTransitions,
   cancelBooking,
@@ -260,6 +261,7 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
     billing: {
       adjustCredits: given(db, adjustOrganizationCredits),
       buyCredits: given(credits, buyCredits),
+      changePlan: given(checkout, changePlan),
       openBillingPortal: given(checkout, openBillingPortal),
       organizationBilling: given(checkout, organizationBilling),
       organizationFeeInvoices: given(db, organizationFeeInvoices),

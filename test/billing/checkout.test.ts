@@ -120,6 +120,10 @@ describe('startCheckout', () => {
       customer: stored.stripeCustomerId,
       client_reference_id: org,
       metadata: { organizationId: org, plan: 'VENUE_GROWTH' },
+      subscription_data: {
+        metadata: { organizationId: org, plan: 'VENUE_GROWTH' },
+        billing_mode: { type: 'flexible' },
+      },
       // The plan, and the meters it bills: usage reported to them is billed through these items.
       line_items: [
         { price: PRICES.STRIPE_PRICE_VENUE_GROWTH, quantity: '1' },

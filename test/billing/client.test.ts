@@ -48,6 +48,7 @@ async function everyWrite(stripe: StripeClient, write: (call: string) => StripeW
     write('customers.create'),
   );
   const invoice = await stripe.invoices.create({ customer: customer.id }, write('invoices.create'));
+  const subscription = fake.createSubscription({ customer: customer.id, price: 'price_growth' });
   const session = await stripe.checkout.sessions.create(
     {
       mode: 'subscription',
@@ -88,6 +89,12 @@ async function everyWrite(stripe: StripeClient, write: (call: string) => StripeW
       stripe.paymentIntents.create(
         { amount: 1000, currency: 'eur', customer: customer.id },
         write('paymentIntents.create'),
+      ),
+    'subscriptions.update': () =>
+      stripe.subscriptions.update(
+        subscription.id,
+        { metadata: { plan: 'VENUE_PRO' } },
+        write('subscriptions.update'),
       ),
   };
   for (const name of STRIPE_WRITES) await calls[name]();
@@ -138,6 +145,7 @@ describe('idempotency keys (safety rule 4)', () => {
         (w) => stripe.billing.meterEvents.create({ event_name: 'x', payload: {} }, w),
       ],
       ['paymentIntents.create', (w) => stripe.paymentIntents.create({ amount: 100, currency: 'eur' }, w)],
+      ['subscriptions.update', (w) => stripe.subscriptions.update('sub_unknown', { metadata: {} }, w)],
     ];
     expect(writes.map(([name]) => name).sort()).toEqual([...STRIPE_WRITES].sort());
     for (const [name, write] of writes) {

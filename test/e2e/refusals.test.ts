@@ -431,6 +431,15 @@ const CASES: Record<string, Case[]> = {
       message: 'A free plan needs no checkout',
     },
   ],
+  changePlan: [
+    {
+      what: 'a free plan',
+      input: (ids) => ({ organizationId: gid('Organization', ids.organizationId), plan: 'DEVELOPER_FREE' }),
+      field: 'plan',
+      message:
+        'Moving to a free plan is cancelling the paid one: do that in the billing portal (openBillingPortal)',
+    },
+  ],
   openBillingPortal: [],
   buyCredits: [
     {

@@ -194,6 +194,11 @@ export function decodeForm(raw: string): Record<string, unknown> {
 const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString('hex')}`;
 const now = () => Math.floor(Date.now() / 1000);
 
+/** The metered prices a test app's settings name (any `STRIPE_METERED_PRICES_*`). */
+const TEST_METERED_PRICES = Object.entries(TEST_PRICES)
+  .filter(([name]) => name.startsWith('STRIPE_METERED_PRICES_'))
+  .flatMap(([, prices]) => prices.split(','));
+
 const stripeError = (status: number, type: string, message: string, code?: string): LoopbackReply => ({
   status,
   body: { error: { type, message, ...(code ? { code } : {}) } },
@@ -214,6 +219,15 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     message?: string;
   }[] = [];
   const duplicateMeterEvents: string[] = [];
+  // Prices known to bill a meter: the test settings' and any a subscription was made with.
+  const meteredIds = new Set(TEST_METERED_PRICES);
+  /** A price as an item carries it: a metered one's `recurring.usage_type` says so. */
+  const priceObject = (id: string, isMetered = meteredIds.has(id)): StripeObject => {
+    if (isMetered) meteredIds.add(id);
+    return isMetered
+      ? { id, object: 'price', recurring: { usage_type: 'metered' } }
+      : { id, object: 'price' };
+  };
 
   const put = (object: StripeObject, key: string | undefined) => {
     objects.set(object.id, object);
@@ -409,6 +423,8 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       invoice.hosted_invoice_url = `https://invoice.stripe.test/i/${invoice.id}`;
       return ok(invoice);
     }
+    const updating = /^\/v1\/subscriptions\/([^/]+)$/.exec(path);
+    if (updating) return updateSubscriptionItems(updating[1]!, p);
     if (path === '/v1/billing/meter_events') {
       const identifier = (p.identifier as string | undefined) ?? newId('mev');
       // Stripe enforces an identifier's uniqueness (for at least 24 hours): a second event with
@@ -481,6 +497,64 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       );
     }
     return undefined;
+  };
+
+  /**
+   * `POST /v1/subscriptions/:id` as Stripe answers a change of items: `items[n][id]` with `price`
+   * (and `quantity`) changes that item, with `deleted` removes it, without `id` adds one;
+   * `metadata` keys are merged. A canceled subscription can change nothing but its metadata.
+   */
+  const updateSubscriptionItems = (id: string, p: Record<string, unknown>): LoopbackReply => {
+    const subscription = objects.get(id);
+    if (subscription?.object !== 'subscription') {
+      return stripeError(404, 'invalid_request_error', `No such subscription: '${id}'`, 'resource_missing');
+    }
+    const changes = (p.items as Record<string, string>[] | undefined) ?? [];
+    if (subscription.status === 'canceled' && changes.length) {
+      return stripeError(
+        400,
+        'invalid_request_error',
+        'A canceled subscription can only update its cancellation_details and metadata.',
+      );
+    }
+    const items = structuredClone((subscription.items as { data: StripeObject[] }).data);
+    for (const change of changes) {
+      if (change.id === undefined) {
+        if (!change.price) {
+          return stripeError(400, 'invalid_request_error', 'Missing required param: items[price].');
+        }
+        items.push({
+          id: newId('si'),
+          object: 'subscription_item',
+          current_period_end: items[0]?.current_period_end,
+          price: priceObject(change.price),
+        });
+        continue;
+      }
+      const at = items.findIndex((item) => item.id === change.id);
+      if (at < 0) {
+        return stripeError(
+          400,
+          'invalid_request_error',
+          `Invalid subscription_item id: ${change.id}`,
+          'resource_missing',
+        );
+      }
+      if (change.deleted === 'true') items.splice(at, 1);
+      else if (change.price) {
+        items[at] = {
+          ...items[at]!,
+          price: priceObject(change.price),
+          quantity: Number(change.quantity ?? 1),
+        };
+      }
+    }
+    (subscription.items as { data: StripeObject[] }).data = items;
+    subscription.metadata = {
+      ...(subscription.metadata as Record<string, string>),
+      ...((p.metadata as Record<string, string> | undefined) ?? {}),
+    };
+    return ok(structuredClone(subscription));
   };
 
   const server = await startLoopbackServer(async (request) => {
@@ -705,13 +779,13 @@ export async function startFakeStripe(): Promise<FakeStripe> {
                 id: newId('si'),
                 object: 'subscription_item',
                 current_period_end: currentPeriodEnd,
-                price: { id: metered, object: 'price', recurring: { usage_type: 'metered' } },
+                price: priceObject(metered, true),
               })),
               {
                 id: newId('si'),
                 object: 'subscription_item',
                 current_period_end: currentPeriodEnd,
-                ...(price ? { price: { id: price, object: 'price' } } : {}),
+                ...(price ? { price: priceObject(price) } : {}),
               },
             ],
           },

@@ -154,6 +154,30 @@ mutation('startCheckout', {
     }),
 });
 
+mutation('changePlan', {
+  description:
+    "Moves the organisation's subscription of the plan's kind (venue or developer) to another plan, with the meters the plan bills, at once: Stripe prorates the price on the next invoice. Answers the organisation's billing as it is now; asking for the plan it is on changes nothing. A ConflictError when there is no paid plan of that kind to change (startCheckout) or it is not paid (mend it in the billing portal first); a free plan is a ValidationError (cancel in the billing portal). Owners and admins of the organisation, signed in (not an API key).",
+  input: (t) => ({
+    organizationId: t.globalID({ for: Organization }),
+    plan: t.field({ type: BillingPlan, required: true }),
+  }),
+  payload: builder.objectRef<{ billing: OrganizationBilling }>('ChangePlanPayload').implement({
+    description: "The organisation's billing after the change.",
+    fields: (t) => ({ billing: t.field({ type: OrganizationBillingRef, resolve: (p) => p.billing }) }),
+  }),
+  errors: [...billingErrors, ConflictError],
+  // A person's own act: a leaked key must not change what the organisation pays.
+  authScopes: (input) => ({
+    $all: { person: true, orgRole: { organizationId: input.organizationId.id, roles: MANAGERS } },
+  }),
+  resolve: async (input, ctx) => ({
+    billing: await ctx.domain.billing.changePlan(ctx.access, {
+      organizationId: input.organizationId.id,
+      plan: input.plan,
+    }),
+  }),
+});
+
 mutation('openBillingPortal', {
   description:
     "Opens Stripe's Customer Portal for the organisation and returns its page. Owners and admins of the organisation, signed in (not an API key).",

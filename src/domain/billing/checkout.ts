@@ -164,7 +164,7 @@ export async function startCheckout(
   const current = await planStanding(deps.db, deps, organizationId, planFamily(plan as Plan));
   if (current.standing !== 'NONE') {
     throw new ConflictError(
-      'The organisation already has this kind of plan: change it, or its payment, in the billing portal (openBillingPortal)',
+      'The organisation already has this kind of plan: change it with changePlan, or its payment in the billing portal (openBillingPortal)',
     );
   }
   // Two starts at the same instant (two tabs, two colleagues) would each find no Checkout open and
@@ -222,7 +222,9 @@ async function openCheckout(
           ...(deps.meteredPrices[plan] ?? []).map((metered) => ({ price: metered })),
         ],
         metadata: { organizationId, plan },
-        subscription_data: { metadata: { organizationId, plan } },
+        // Flexible billing: a meter removed by a later plan change has its usage so far billed
+        // (in classic mode it would be dropped).
+        subscription_data: { metadata: { organizationId, plan }, billing_mode: { type: 'flexible' } },
         success_url: `${base}/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
         cancel_url: `${base}/billing?checkout=cancelled`,
       },

@@ -120,6 +120,12 @@ export interface StripeClient {
   };
   subscriptions: {
     retrieve(id: string): Promise<Stripe.Subscription>;
+    /** Changes a subscription (its items: a plan changed with its meters). */
+    update(
+      id: string,
+      params: Stripe.SubscriptionUpdateParams,
+      write: StripeWrite,
+    ): Promise<Stripe.Subscription>;
   };
   invoiceItems: {
     create(params: Stripe.InvoiceItemCreateParams, write: StripeWrite): Promise<Stripe.InvoiceItem>;
@@ -158,6 +164,7 @@ export const STRIPE_WRITES = [
   'customers.create',
   'checkout.sessions.create',
   'checkout.sessions.expire',
+  'subscriptions.update',
   'billingPortal.sessions.create',
   'invoiceItems.create',
   'invoices.create',
@@ -244,6 +251,10 @@ export function createStripeClient(
     },
     subscriptions: {
       retrieve: (id) => call('subscriptions.retrieve', () => sdk.subscriptions.retrieve(id)),
+      update: async (id, params, w) => {
+        const opts = options('subscriptions.update', w);
+        return call('subscriptions.update', () => sdk.subscriptions.update(id, params, opts));
+      },
     },
     invoiceItems: {
       create: write('invoiceItems.create', (p, o) => sdk.invoiceItems.create(p, o)),
