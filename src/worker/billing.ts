@@ -20,5 +20,7 @@ export function dunningDepsOf(services: BillingServices): DunningDeps {
 /** Undefined while billing is off (no Stripe key). */
 export function stripeDepsOf(services: BillingServices): StripeEventDeps | undefined {
   const stripe = services.billing.stripe;
-  return stripe ? { ...dunningDepsOf(services), stripe } : undefined;
+  return stripe
+    ? { ...dunningDepsOf(services), stripe, meteredPrices: services.config.billing.meteredPrices }
+    : undefined;
 }

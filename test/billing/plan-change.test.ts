@@ -4,11 +4,14 @@
  * removed, one only the new bills added, an item no plan of ours bills is left), in one update
  * under a key derived from the subscription and numbered per change, and the dashboard shows the
  * new plan in the answer. Asking for the plan it is on sends nothing; a timeout the SDK retried
- * changes it once; Stripe away changes nothing; no plan of the kind, an unpaid one, a free plan
- * and STAFF are refused with nothing sent.
+ * changes it once; Stripe away changes nothing; two at once take turns; no plan of the kind, an
+ * unpaid one, a free plan and STAFF are refused with nothing sent. A subscription Stripe reports
+ * with meters other than its plan's (a plan changed in the portal) is told of.
  */
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyStripeEvent } from '../../src/domain/billing/stripe-events.ts';
+import { stripeDepsOf } from '../../src/worker/billing.ts';
 import { type FakeStripe, startFakeStripe, stripeEnv, TEST_PRICES } from '../fakes/stripe.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { type Actors, createActors } from '../helpers/authz.ts';
@@ -208,6 +211,29 @@ describe('changePlan', () => {
       where: { organizationId: fx.organizationId },
     });
     expect(billing.map((row) => row.priceId)).toEqual([GROWTH]);
+  });
+
+  it("tells when Stripe says a subscription's meters are not its plan's (a plan changed in the portal)", async () => {
+    const { subscriptionId } = await subscribed({ extra: [ADD_ON] });
+    const deps = stripeDepsOf(app.services)!;
+    const apply = (subscription: unknown) =>
+      applyStripeEvent(app.services.db, fake.event('customer.subscription.updated', subscription), deps);
+
+    // As the portal leaves it: the plan's price swapped, the growth plan's meters kept.
+    const subscription = fake.objects.get(subscriptionId)!;
+    const items = (subscription.items as { data: { price: { id: string } }[] }).data;
+    items.find((item) => item.price.id === GROWTH)!.price = { id: PRO };
+    expect(await apply(subscription)).toMatchObject({
+      outcome: 'applied',
+      meters: { plan: 'VENUE_PRO', missing: [PRO_CONVERSATIONS], extra: [CONVERSATIONS] },
+    });
+    expect(await stored(subscriptionId)).toMatchObject({ priceId: PRO });
+
+    // Its items put right (the add-on, no plan's meter, is no mismatch): nothing to tell.
+    items.find((item) => item.price.id === CONVERSATIONS)!.price = { id: PRO_CONVERSATIONS };
+    const applied = await apply(subscription);
+    expect(applied).toMatchObject({ outcome: 'applied' });
+    expect(applied).not.toHaveProperty('meters');
   });
 
   it('refuses, sending nothing to Stripe: no plan of the kind, an unpaid one, a free plan, STAFF', async () => {

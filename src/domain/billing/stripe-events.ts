@@ -58,6 +58,8 @@ export const stripeEventTask = defineTask({ name: 'stripe-event', schema: provid
 export interface StripeEventDeps extends DunningDeps {
   /** The reads this needs of Stripe. */
   stripe: Pick<StripeClient, 'subscriptions' | 'paymentIntents' | 'checkout'>;
+  /** Each plan's metered prices (config.billing.meteredPrices): what its subscription should bill. */
+  meteredPrices: Readonly<Record<string, readonly string[]>>;
 }
 
 export type StripeEventOutcome =
@@ -68,6 +70,8 @@ export type StripeEventOutcome =
       from: 'event' | 'stripe';
       /** Stripe no longer knows it: stored as canceled (refreshSubscription). */
       missing?: true;
+      /** Its items bill other meters than its plan does (changed outside changePlan). */
+      meters?: MeterMismatch;
     }
   | { outcome: 'fees_settled'; feeInvoiceId: string; settled: number; from: 'event' }
   | { outcome: 'fee_invoice_failed'; feeInvoiceId: string; told: number; from: 'event' }
@@ -227,6 +231,7 @@ async function storeStripeEvent(
       if (!subscription.success) return { outcome: 'ignored', reason: 'unreadable' };
       const stored = await store(db, subscription.data, {
         plans: deps.plans,
+        meteredPrices: deps.meteredPrices,
         stateAt: new Date(event.created * 1000),
         source: event.id,
       });
@@ -340,6 +345,7 @@ async function reread(
     if (!subscription.success) return { outcome: 'ignored', reason: 'unreadable_subscription' };
     stored = await store(db, subscription.data, {
       plans: deps.plans,
+      meteredPrices: deps.meteredPrices,
       stateAt: deps.now(),
       source: missing ? `${source}:missing` : source,
       organizationHint: options.organizationHint,
@@ -399,6 +405,7 @@ async function store(
     stateAt: Date;
     source: string;
     plans: StandingDeps['plans'];
+    meteredPrices: StripeEventDeps['meteredPrices'];
     organizationHint?: string;
     /** A re-read's: the row's `state_at` when Stripe was asked (null: there was none). */
     unchangedSince?: Date | null;
@@ -429,9 +436,42 @@ async function store(
     options.unchangedSince !== undefined,
     options.unchangedSince ?? null,
   );
-  return rows.length
-    ? { outcome: 'applied', subscriptionId: subscription.id, status: subscription.status, from: 'event' }
-    : { outcome: 'older' };
+  if (!rows.length) return { outcome: 'older' };
+  const meters = meterMismatch(items, planItem?.price?.id, options);
+  return {
+    outcome: 'applied',
+    subscriptionId: subscription.id,
+    status: subscription.status,
+    from: 'event',
+    ...(meters ? { meters } : {}),
+  };
+}
+
+/** The meters a subscription should bill and does not, and those it bills that its plan does not. */
+export interface MeterMismatch {
+  plan: string;
+  missing: string[];
+  extra: string[];
+}
+
+/**
+ * How a subscription's metered items differ from its plan's (`config.billing.meteredPrices`), or
+ * undefined when they agree (or it is no plan of ours). Items of prices none of our plans bills
+ * are not counted: an add-on from the Stripe Dashboard is not a meter out of place.
+ */
+function meterMismatch(
+  items: readonly { price?: { id: string } | null }[],
+  planPrice: string | undefined,
+  billing: { plans: StandingDeps['plans']; meteredPrices: StripeEventDeps['meteredPrices'] },
+): MeterMismatch | undefined {
+  const plan = planOfPrice(billing.plans, planPrice);
+  if (!plan) return undefined;
+  const anyPlans = new Set(Object.values(billing.meteredPrices).flat());
+  const wanted = billing.meteredPrices[plan] ?? [];
+  const billed = items.flatMap((item) => (item.price && anyPlans.has(item.price.id) ? [item.price.id] : []));
+  const missing = wanted.filter((price) => !billed.includes(price));
+  const extra = billed.filter((price) => !wanted.includes(price));
+  return missing.length || extra.length ? { plan, missing, extra } : undefined;
 }
 
 const uuid = z.uuid();

@@ -16,6 +16,13 @@ export default defineHandler(
         { 'provider_event.id': id, ...result },
         'credits refunded or disputed were already spent: not taken back',
       );
+    } else if (result && 'meters' in result && result.meters) {
+      // Changed outside changePlan (the portal, the Dashboard): usage of a meter without its item
+      // goes unbilled, and a meter of another plan bills at that plan's rate.
+      logger.warn(
+        { 'provider_event.id': id, ...result },
+        "a subscription's metered items are not its plan's: change its plan with changePlan, or its items in Stripe",
+      );
     } else {
       logger.info({ 'provider_event.id': id, ...result }, 'Stripe event applied');
     }
