@@ -7,7 +7,9 @@
  * changes; each of its parts has a budget, so no part can crowd out the others, and everything
  * that came from outside (memories quote the person, venue texts, tool results) is fenced as data.
  */
+
 import { dateParts } from '../../platform/dates.ts';
+import { withoutMarkers } from '../../platform/fence.ts';
 import type { AgentDna } from '../agents/dna.ts';
 import type { SystemPart } from './messages.ts';
 
@@ -113,7 +115,7 @@ export function buildSystemPrompt(dna: AgentDna, facts: TurnFacts): SystemPart[]
 
 /** A fenced block of data within its budget. The fence's own markers are taken out of the data. */
 function section(title: string, body: string, budgetTokens?: number): string {
-  const clean = body.replace(/<\/?data>/gi, '');
+  const clean = withoutMarkers(body, 'data');
   const within = budgetTokens ? clip(clean, budgetTokens * CHARS_PER_TOKEN) : clean;
   return `${title}:\n<data>\n${within}\n</data>`;
 }
