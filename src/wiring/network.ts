@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { createEmbeddedGateway, type EmbeddedGateway } from '../a2a/gateway/embedded.ts';
 import type { Config } from '../config/index.ts';
+import { isHostedAgent } from '../domain/agents/agents.ts';
 import type { BookingEffects } from '../domain/bookings/effects.ts';
 import type { LlmGateway } from '../domain/conversation/messages.ts';
 import { createEnvelopeBreakers, type EnvelopeBreakers } from '../domain/envelopes/breakers.ts';
@@ -65,6 +66,7 @@ export function buildNetwork(
   }
   const gateway = createEmbeddedGateway({
     db: options.db,
+    hostedHere: (agentId) => isHostedAgent(options.db, agentId, network.platformAgentId),
     apiKey: options.gatewayKey,
     visibilityTimeoutSeconds: network.visibilityTimeoutSeconds,
     bodyLimitBytes: config.http.bodyLimitBytes,

@@ -37,6 +37,7 @@ beforeAll(async () => {
     visibilityTimeoutSeconds: 60,
     bodyLimitBytes: 64 * 1024,
     now,
+    hostedHere: async () => false,
   });
   client = createClawPulseClient({
     baseUrl: gateway.baseUrl,

@@ -42,6 +42,7 @@ beforeAll(async () => {
     visibilityTimeoutSeconds: 60,
     bodyLimitBytes: BODY_LIMIT,
     now: clock.now,
+    hostedHere: async (agentId) => HOSTED.has(agentId),
   });
   server = createHttpServer({
     routes: [gateway.route],
@@ -77,6 +78,8 @@ function envelope(from: string, to: string, note = 'hello'): SignedEnvelope {
 
 const consumer = () => consumerAgentId(randomUUID());
 const venue = () => venueAgentId(randomUUID());
+/** Agents the installation runs itself (its venues' and people's): outside callers may not act as them. */
+const HOSTED = new Set<string>();
 
 async function failure(call: Promise<unknown>): Promise<ClawPulseError> {
   const error = await call.then(
@@ -345,6 +348,48 @@ describe.each(transports)('the embedded gateway $name', (transport) => {
   });
 });
 
+describe("the installation's own agents", () => {
+  it('are not read, acknowledged or registered over HTTP by another holder of the key; in process they are', async () => {
+    const ours = venue();
+    const person = consumer();
+    HOSTED.add(ours);
+    HOSTED.add(person);
+    const own = createClawPulseClient({
+      baseUrl: gateway.baseUrl,
+      apiKey: API_KEY,
+      timeoutMs: 5000,
+      fetch: gateway.fetch,
+    });
+    const outside = createClawPulseClient({ baseUrl: httpBase, apiKey: API_KEY, timeoutMs: 5000 });
+    await own.register({ agentId: ours, kind: 'venue', dna: { name: 'ours' } });
+    await own.register({ agentId: person, kind: 'consumer', dna: {} });
+    // Anyone may still write to them: receivers verify envelopes.
+    const sent = await outside.send({ to: ours, from: person, payload: envelope(person, ours) });
+
+    for (const refused of [
+      () => outside.inbox(ours),
+      () => outside.ack(ours, [sent.id]),
+      () => outside.register({ agentId: ours, kind: 'venue', dna: { name: 'theirs' } }),
+      () => outside.inbox(person),
+    ]) {
+      const error = await failure(refused());
+      expect(error.status).toBe(403);
+    }
+    // Nothing was handed out, acknowledged or replaced: the installation reads its own inbox.
+    expect((await own.inbox(ours)).map((m) => m.id)).toEqual([sent.id]);
+    expect(await own.ack(ours, [sent.id])).toBe(1);
+    const profile = await database.prisma.gatewayAgent.findUniqueOrThrow({ where: { agentId: ours } });
+    expect(profile.dna).toEqual({ name: 'ours' });
+    // The key is still checked first: without it, 401, and nothing said of whose agent it is.
+    const keyless = await fetch(`${httpBase}/api/agents/${ours}/inbox`);
+    expect(keyless.status).toBe(401);
+    // An agent of another installation is served over HTTP as before.
+    const theirs = venue();
+    await outside.register({ agentId: theirs, kind: 'venue', dna: {} });
+    expect(await outside.inbox(theirs)).toEqual([]);
+  });
+});
+
 describe('the in-process fetch', () => {
   it('answers only its own origin, so a misconfigured client fails instead of reaching the network', async () => {
     const client = createClawPulseClient({
@@ -376,6 +421,7 @@ describe('when its database does not answer', () => {
       apiKey: API_KEY,
       visibilityTimeoutSeconds: 60,
       bodyLimitBytes: BODY_LIMIT,
+      hostedHere: async () => false,
     });
     const client = createClawPulseClient({
       baseUrl: broken.baseUrl,
@@ -400,6 +446,7 @@ describe('a short visibility timeout on the real clock', () => {
       apiKey: API_KEY,
       visibilityTimeoutSeconds: 1,
       bodyLimitBytes: BODY_LIMIT,
+      hostedHere: async () => false,
     });
     const quickServer = createHttpServer({
       routes: [quick.route],

@@ -4,6 +4,7 @@
  * retried by its job and found again by the sweep, as is an agent registered before a release that
  * changed the tool catalogue.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVenueAgent, ensureConsumerAgent, updateAgentDna } from '../../src/domain/agents/agents.ts';
 import { defaultVenueDna, TOOLS_VERSION, VENUE_TOOLS } from '../../src/domain/agents/dna.ts';
@@ -187,10 +188,22 @@ describe('with the embedded gateway', () => {
       SELECT kind, dna FROM gateway_agents WHERE agent_id = ${venueAgentId(venue.id)}`;
     expect(row).toMatchObject({ kind: 'venue', dna: { capabilities: { venue_name: 'Tasca' } } });
 
-    // Agents elsewhere reach it over HTTP with the key, and nothing without it.
-    const inbox = `${local.url}/clawpulse/api/agents/${venueAgentId(venue.id)}/inbox`;
-    expect((await fetch(inbox)).status).toBe(401);
-    const answer = await fetch(inbox, { headers: { 'x-api-key': local.services.network.gatewayKey } });
+    // Agents elsewhere reach it over HTTP with the key, and nothing without it; but the inboxes of
+    // its own agents (its venues', its people's, the platform's) are not theirs to read.
+    const inboxOf = (agentId: string) => `${local.url}/clawpulse/api/agents/${agentId}/inbox`;
+    const key = { 'x-api-key': local.services.network.gatewayKey };
+    expect((await fetch(inboxOf(venueAgentId(venue.id)))).status).toBe(401);
+    const person = await createPerson(db);
+    for (const ours of [
+      venueAgentId(venue.id),
+      consumerAgentId(person.id),
+      local.services.config.network.platformAgentId,
+    ]) {
+      const refused = await fetch(inboxOf(ours), { headers: key });
+      expect(refused.status, ours).toBe(403);
+    }
+    const elsewhere = venueAgentId(randomUUID());
+    const answer = await fetch(inboxOf(elsewhere), { headers: key });
     expect(answer.status).toBe(200);
     expect(await answer.json()).toEqual({ messages: [] });
   });

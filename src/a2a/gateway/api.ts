@@ -48,6 +48,13 @@ export function createGatewayApi(options: {
   bodyLimitBytes: number;
   /** Where a failure of the store is logged (it is answered 503, which callers retry). */
   logger?: Logger;
+  /**
+   * Agents this installation runs itself (its venues' and people's agents, its platform agent):
+   * on the API outside callers reach, their inboxes are not read or acknowledged and their
+   * registration not replaced by anyone else holding the gateway key (403). Unset on the
+   * installation's own in-process API.
+   */
+  hostedHere?: (agentId: string) => Promise<boolean>;
 }): GatewayApi {
   const { store, bodyLimitBytes } = options;
   // Both sides are hashed before the constant-time compare, so a key of another length is simply
@@ -93,6 +100,7 @@ export function createGatewayApi(options: {
         if (!KINDS.includes(kind as never)) return fail(400, 'kind: one of consumer, venue, platform');
         if (parsedId.kind !== kind) return fail(400, `kind: ${agentId} is a ${parsedId.kind} agent`);
         if (!isObject(dna)) return fail(400, 'dna: an object is required');
+        if (await options.hostedHere?.(agentId)) return hosted(agentId);
         await store.register({ agentId, kind: parsedId.kind, dna });
         return ok(200, { agentId });
       }
@@ -115,6 +123,7 @@ export function createGatewayApi(options: {
         if (!/^\d+$/.test(raw ?? '100') || limit < 1 || limit > INBOX_LIMIT) {
           return fail(400, `limit: a whole number from 1 to ${INBOX_LIMIT}`);
         }
+        if (await options.hostedHere?.(agentId)) return hosted(agentId);
         return ok(200, { messages: await store.read(agentId, limit) });
       }
       case 'ack': {
@@ -125,6 +134,7 @@ export function createGatewayApi(options: {
           return fail(400, 'ids: an array of message ids is required');
         }
         if (ids.length > ACK_LIMIT) return fail(400, `ids: at most ${ACK_LIMIT} at once`);
+        if (await options.hostedHere?.(agentId)) return hosted(agentId);
         return ok(200, { acked: await store.ack(agentId, ids) });
       }
     }
@@ -188,6 +198,11 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
+}
+
+/** An outside caller asked to act as one of the installation's own agents. */
+function hosted(agentId: string): GatewayResponse {
+  return fail(403, `${agentId} is an agent this installation runs: only it reads its inbox and registers it`);
 }
 
 function ok(status: number, json: unknown): GatewayResponse {

@@ -35,6 +35,11 @@ export interface EmbeddedGatewayOptions {
   now?: () => Date;
   /** Where store failures are logged. */
   logger?: Logger;
+  /**
+   * Whether an agent id is one of the installation's own agents: outside callers (the HTTP route)
+   * may not read, acknowledge or register it. Its own agents use the in-process API, unguarded.
+   */
+  hostedHere: (agentId: string) => Promise<boolean>;
 }
 
 export interface EmbeddedGateway {
@@ -60,16 +65,19 @@ export function createEmbeddedGateway(options: EmbeddedGatewayOptions): Embedded
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
     now,
   });
-  const api = createGatewayApi({
+  const settings = {
     store,
     apiKey: options.apiKey,
     bodyLimitBytes: options.bodyLimitBytes,
     logger: options.logger,
-  });
+  };
+  const api = createGatewayApi(settings);
+  // What outside callers reach: the same API, but the installation's own agents are not theirs.
+  const outside = createGatewayApi({ ...settings, hostedHere: options.hostedHere });
   let backlog: { at: number; lines: ReturnType<typeof gatewayBacklog> } | undefined;
   return {
     api,
-    route: gatewayRoute(api, { bodyLimitBytes: options.bodyLimitBytes }),
+    route: gatewayRoute(outside, { bodyLimitBytes: options.bodyLimitBytes }),
     fetch: inProcessFetch(api),
     baseUrl: IN_PROCESS_BASE_URL,
     store,

@@ -391,6 +391,27 @@ export async function agentByGatewayId(
 }
 
 /**
+ * Whether a gateway agent id is one this installation runs: a person's consumer agent
+ * (`consumer-<user>` of one of its people), a venue's business agent (`venue-<venue>` of one of
+ * its venues), or its platform agent; whether or not the agent row exists yet. Another
+ * installation's agents (ids of people and venues it does not know) are not.
+ */
+export async function isHostedAgent(
+  db: DbOrTx,
+  gatewayId: string,
+  platformAgentId: string,
+): Promise<boolean> {
+  const parsed = parseAgentId(gatewayId);
+  if (!parsed) return false;
+  if (parsed.kind === 'platform') return gatewayId === platformAgentId;
+  const found =
+    parsed.kind === 'consumer'
+      ? await db.user.findUnique({ where: { id: parsed.id }, select: { id: true } })
+      : await db.venue.findUnique({ where: { id: parsed.id }, select: { id: true } });
+  return found !== null;
+}
+
+/**
  * agentByGatewayId of several gateway ids at once, in one statement (the platform agent's id in
  * one more): each id that names an agent of ours, with its agent.
  */
