@@ -147,6 +147,27 @@ function drain(subscriptionId: string, offsetMs = 0, env: { allowed?: boolean } 
   );
 }
 
+/**
+ * The drain run as its job comes back for each retry, from `fromMs` on, while the next run is due
+ * by `untilMs`: a receiver that stays down is tried on the real schedule (at most 6 hours apart),
+ * not skipped ahead by days. The clock offset of the last run and its outcome.
+ */
+async function retryUntil(subscriptionId: string, fromMs: number, untilMs: number) {
+  let at = fromMs;
+  let outcome = await drain(subscriptionId, at);
+  while (outcome.retryAfterMs !== null && at + outcome.retryAfterMs <= untilMs) {
+    at += outcome.retryAfterMs;
+    outcome = await drain(subscriptionId, at);
+  }
+  return { at, outcome };
+}
+
+/** A subscription's `webhook.disabled` notices. */
+async function disabledNotices(subscriptionId: string) {
+  const notices = await app.services.db.outboundMessage.findMany({ where: { kind: 'webhook.disabled' } });
+  return notices.filter((n) => (n.data as { subscriptionId?: string }).subscriptionId === subscriptionId);
+}
+
 const typesOf = (r: WebhookReceiver) =>
   r.accepted.map((d) => `${d.body.data.bookingId ?? '-'} ${d.body.type}`);
 
@@ -322,30 +343,43 @@ describe('outbound webhooks', () => {
     hook.down();
 
     const a = await requested(w);
-    await drain(id);
-    // Past the retry window: FAILED, and the next in line (queued on day 3) goes.
+    // Every retry up to day 3, at growing waits; the first delivery is still being retried.
+    const first = await retryUntil(id, 0, 3 * DAY);
+    const ofA = { where: { subscriptionId: id, bookingId: a.id } };
+    expect(await app.services.db.webhookDelivery.findFirstOrThrow(ofA)).toMatchObject({ status: 'PENDING' });
+    // Past its retry window: FAILED, and the next in line (queued on day 3) goes at once.
     app.clock.advance(3 * DAY);
     const b = await requested(w).finally(() => app.clock.advance(-3 * DAY));
-    expect((await drain(id, 3 * DAY + HOUR)).retryAfterMs).toBe(30_000);
-    expect(
-      await app.services.db.webhookDelivery.findFirstOrThrow({
-        where: { subscriptionId: id, bookingId: a.id },
-      }),
-    ).toMatchObject({ status: 'FAILED', attempts: 2 });
+    const due = first.at + first.outcome.retryAfterMs!;
+    expect(due).toBeGreaterThanOrEqual(3 * DAY);
+    expect((await drain(id, due)).retryAfterMs).toBe(30_000);
+    expect(await app.services.db.webhookDelivery.findFirstOrThrow(ofA)).toMatchObject({ status: 'FAILED' });
 
-    // Still failing at 5 days: disabled, owners told.
-    expect(await drain(id, 5 * DAY + HOUR)).toEqual({ sent: 0, retryAfterMs: null });
+    // Still failing at 5 days, tried all along: disabled at the first attempt past them, owners told.
+    const { at, outcome } = await retryUntil(id, due, 6 * DAY);
+    expect(outcome).toEqual({ sent: 0, retryAfterMs: null });
+    expect(at).toBeGreaterThanOrEqual(5 * DAY);
+    expect(at).toBeLessThanOrEqual(5 * DAY + 6 * HOUR);
+    const attemptTimes = (
+      await app.services.db.webhookAttempt.findMany({
+        where: { delivery: { subscriptionId: id } },
+        orderBy: { attemptedAt: 'asc' },
+      })
+    ).map((t) => t.attemptedAt.getTime());
+    const gaps = attemptTimes.slice(1).map((t, i) => t - attemptTimes[i]!);
+    // At most 6 hours apart, give or take the real milliseconds the test itself takes.
+    expect(Math.max(...gaps)).toBeLessThan(6 * HOUR + 60_000);
     const disabled = await app.services.db.webhookSubscription.findUniqueOrThrow({ where: { id } });
     expect(disabled).toMatchObject({ enabled: false, disabledReason: 'Every delivery failed for 5 days' });
-    const notices = await app.services.db.outboundMessage.findMany({ where: { kind: 'webhook.disabled' } });
-    const told = notices.filter((n) => (n.data as { subscriptionId?: string }).subscriptionId === id);
+    expect(disabled.failingSince).toEqual(new Date(attemptTimes[0]!));
+    const told = await disabledNotices(id);
     expect(told.map((n) => n.userId)).toEqual([w.owner.userId]);
     expect(told[0]!.body).toContain(hook.url);
 
     // Disabled: it is sent nothing, and events meanwhile are not queued for it.
     const sentBefore = hook.requests.length;
     await requested(w);
-    expect(await drain(id, 5 * DAY + 2 * HOUR)).toEqual({ sent: 0, retryAfterMs: null });
+    expect(await drain(id, at + HOUR)).toEqual({ sent: 0, retryAfterMs: null });
     expect(hook.requests).toHaveLength(sentBefore);
 
     // Enabled again by an owner: what was still waiting goes.
@@ -357,8 +391,167 @@ describe('outbound webhooks', () => {
       { token: w.owner.token },
     );
     member(res.data?.updateWebhookSubscription, 'UpdateWebhookSubscriptionPayload', res);
-    expect(await drain(id, 5 * DAY + 3 * HOUR)).toEqual({ sent: 1, retryAfterMs: null });
+    expect(await drain(id, at + 2 * HOUR)).toEqual({ sent: 1, retryAfterMs: null });
     expect(hook.accepted.map((d) => d.body.data.bookingId)).toEqual([b.id]);
+  });
+
+  it('does not disable for an outage given up weeks ago: a rare event after a quiet month is retried as usual', async () => {
+    const w = await world();
+    const hook = await receiver({ checkTimestamp: false });
+    const { id, secret } = await subscribe(w, hook.url);
+    hook.secrets.push(secret);
+    hook.down();
+
+    // This month's one event: the receiver is down through all its retries, and it is given up.
+    const a = await requested(w);
+    expect((await retryUntil(id, 0, 4 * DAY)).outcome).toEqual({ sent: 0, retryAfterMs: null });
+    expect(
+      await app.services.db.webhookDelivery.findFirstOrThrow({
+        where: { subscriptionId: id, bookingId: a.id },
+      }),
+    ).toMatchObject({ status: 'FAILED' });
+    expect(await app.services.db.webhookSubscription.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      enabled: true,
+      failingSince: expect.any(Date),
+    });
+
+    // A month later the owner has fixed it, but the next event's first attempt meets a passing 503.
+    app.clock.advance(30 * DAY);
+    const b = await requested(w).finally(() => app.clock.advance(-30 * DAY));
+    const monthLater = Date.now() + 30 * DAY;
+    expect(await drain(id, 30 * DAY)).toEqual({ sent: 0, retryAfterMs: 30_000 });
+    // Not disabled: that failure starts a new run rather than ending the one of a month ago.
+    const after = await app.services.db.webhookSubscription.findUniqueOrThrow({ where: { id } });
+    expect(after).toMatchObject({ enabled: true, disabledReason: null });
+    expect(after.failingSince!.getTime()).toBeGreaterThanOrEqual(monthLater);
+
+    // So the delivery gets its retry, and arrives.
+    hook.up();
+    expect(await drain(id, 30 * DAY + 31_000)).toEqual({ sent: 1, retryAfterMs: null });
+    expect(hook.accepted.map((d) => d.body.data.bookingId)).toEqual([b.id]);
+    expect(await disabledNotices(id)).toEqual([]);
+  });
+
+  it('starts the run of failures over when an owner changes the URL', async () => {
+    const w = await world();
+    const old = await receiver({ checkTimestamp: false });
+    const moved = await receiver({ checkTimestamp: false });
+    const { id, globalId, secret } = await subscribe(w, old.url);
+    old.down();
+    moved.down();
+
+    // Two days of failures at the old address.
+    await requested(w);
+    const before = await retryUntil(id, 0, 2 * DAY);
+    const start = (await app.services.db.webhookSubscription.findUniqueOrThrow({ where: { id } }))
+      .failingSince!;
+
+    // The owner points it at a new receiver, which is not ready yet either.
+    const res = await app.gql<
+      {
+        updateWebhookSubscription:
+          | {
+              __typename: 'UpdateWebhookSubscriptionPayload';
+              subscription: { url: string; failingSince: string | null };
+            }
+          | { __typename: 'ValidationError' };
+      },
+      unknown
+    >(
+      `mutation($input: UpdateWebhookSubscriptionInput!) { updateWebhookSubscription(input: $input) {
+        __typename ... on UpdateWebhookSubscriptionPayload { subscription { url failingSince } } } }`,
+      { input: { subscriptionId: globalId, url: moved.url } },
+      { token: w.owner.token },
+    );
+    expect(
+      member(res.data?.updateWebhookSubscription, 'UpdateWebhookSubscriptionPayload', res).subscription,
+    ).toEqual({ url: moved.url, failingSince: null });
+    moved.secrets.push(secret);
+    const oldRequests = old.requests.length;
+    // Events on day 2 and day 4½ keep attempts coming, at most 6 hours apart, until day 7½.
+    for (const day of [2, 4.5]) {
+      app.clock.advance(day * DAY);
+      await requested(w).finally(() => app.clock.advance(-day * DAY));
+    }
+
+    // Past 5 days since the first failure at the old address, still enabled and still retried.
+    const mid = await retryUntil(id, before.at + before.outcome.retryAfterMs!, 6 * DAY);
+    expect(mid.at).toBeGreaterThan(5 * DAY);
+    expect(mid.outcome.retryAfterMs).not.toBeNull();
+    const failing = await app.services.db.webhookSubscription.findUniqueOrThrow({ where: { id } });
+    expect(failing.enabled).toBe(true);
+    // The run began with the first failure at the new address.
+    expect(failing.failingSince!.getTime()).toBeGreaterThan(start.getTime() + before.at);
+    expect(old.requests).toHaveLength(oldRequests);
+    expect(moved.requests.length).toBeGreaterThan(0);
+
+    // The new address down for 5 days of its own: disabled then.
+    const end = await retryUntil(id, mid.at + mid.outcome.retryAfterMs!, 9 * DAY);
+    expect(end.outcome).toEqual({ sent: 0, retryAfterMs: null });
+    const disabled = await app.services.db.webhookSubscription.findUniqueOrThrow({ where: { id } });
+    expect(disabled.enabled).toBe(false);
+    const ranFor = disabled.disabledAt!.getTime() - failing.failingSince!.getTime();
+    expect(ranFor).toBeGreaterThanOrEqual(5 * DAY);
+    expect(ranFor).toBeLessThanOrEqual(5 * DAY + 6 * HOUR);
+  });
+
+  it('an owner who enables it again while an attempt is on its way is not overruled by that attempt failing', async () => {
+    const w = await world();
+    // A receiver that answers 503, after running `duringAttempt` (when set) while the attempt waits.
+    let duringAttempt: (() => Promise<void>) | null = null;
+    const failing = createServer((req, res) => {
+      req.resume();
+      req.on('end', async () => {
+        const during = duringAttempt;
+        duringAttempt = null;
+        await during?.();
+        res.writeHead(503).end('busy');
+      });
+    });
+    await new Promise<void>((r) => failing.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(failing.address() as AddressInfo).port}/hooks`;
+      const control = await subscribe(w, url);
+      const toggled = await subscribe(w, url);
+      await requested(w);
+      // Both have failed for 5 days on end, the last time a minute ago: the next failure disables.
+      const now = Date.now();
+      await app.services.db.webhookSubscription.updateMany({
+        where: { id: { in: [control.id, toggled.id] } },
+        data: { failingSince: new Date(now - 5 * DAY), lastFailedAt: new Date(now - 60_000) },
+      });
+      expect(await drain(control.id)).toEqual({ sent: 0, retryAfterMs: null });
+      expect(
+        await app.services.db.webhookSubscription.findUniqueOrThrow({ where: { id: control.id } }),
+      ).toMatchObject({ enabled: false });
+
+      // The owner turns the other off and on again (clearing its run) while its attempt waits.
+      const setEnabled = async (enabled: boolean) => {
+        const res = await app.gql<{ updateWebhookSubscription: { __typename: string } }, unknown>(
+          `mutation($input: UpdateWebhookSubscriptionInput!) { updateWebhookSubscription(input: $input) { __typename } }`,
+          { input: { subscriptionId: toggled.globalId, enabled } },
+          { token: w.owner.token },
+        );
+        member(res.data?.updateWebhookSubscription, 'UpdateWebhookSubscriptionPayload', res);
+      };
+      duringAttempt = async () => {
+        await setEnabled(false);
+        await setEnabled(true);
+      };
+      expect(await drain(toggled.id)).toEqual({ sent: 0, retryAfterMs: 30_000 });
+      expect(duringAttempt).toBeNull();
+      expect(
+        await app.services.db.webhookSubscription.findUniqueOrThrow({ where: { id: toggled.id } }),
+      ).toMatchObject({ enabled: true, disabledReason: null, failingSince: null });
+      expect(await disabledNotices(toggled.id)).toEqual([]);
+      const attempts = await app.services.db.webhookAttempt.findMany({
+        where: { delivery: { subscriptionId: toggled.id } },
+      });
+      expect(attempts.map((t) => t.statusCode)).toEqual([503]);
+    } finally {
+      failing.closeAllConnections();
+      await new Promise((r) => failing.close(r));
+    }
   });
 
   it('gives what waited while disabled its retries afresh once enabled: a receiver still down does not lose it', async () => {

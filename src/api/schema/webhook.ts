@@ -131,7 +131,8 @@ export const WebhookSubscription = builder.prismaNode('WebhookSubscription', {
     failingSince: t.expose('failingSince', {
       type: 'DateTime',
       nullable: true,
-      description: 'The first failed attempt since the last success; null while it is healthy.',
+      description:
+        'The first failed attempt of the current run of failures (no success, no gap over 12 hours, same URL, since last enabled); null while it is healthy.',
     }),
     previousSecretExpiresAt: t.expose('previousSecretExpiresAt', {
       type: 'DateTime',

@@ -24,13 +24,20 @@
  * A subscription whose attempts have all failed for WEBHOOK_DISABLE_AFTER_HOURS (5 days) is
  * disabled and its owners told. Events while it is disabled are not queued for it; what it
  * still had pending is sent, in order, once an owner enables it again.
+ *
+ * "All failed for 5 days" means one run of failures: attempts that failed one after another with
+ * no success between them and no quiet gap longer than QUIET_GAP_MS. A receiver down while events
+ * keep coming is retried at most 6 hours apart, so its run goes on until it is disabled. A
+ * subscription with rare events is different: a delivery given up a month ago says nothing about
+ * the receiver now, so a failure after a gap starts a new run (`failingSince` = now) instead of
+ * disabling at once. A new URL, or enabling it again, also starts over (subscriptions.ts).
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { WebhookDelivery, WebhookSubscription } from '../../generated/prisma/client.ts';
 import { checkedLookup } from '../../platform/address-policy.ts';
 import { withAdvisoryLock } from '../../platform/advisory-lock.ts';
-import type { Database } from '../../platform/db.ts';
+import type { Database, Tx } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { queueNotice } from '../notices/notices.ts';
@@ -53,6 +60,12 @@ export interface WebhookSendDeps {
 const HOUR = 3_600_000;
 const FIRST_RETRY_MS = 30_000;
 const MAX_RETRY_MS = 6 * HOUR;
+/**
+ * A failure more than this after the previous one starts a new run of failures. Longer than the
+ * longest wait between retries (MAX_RETRY_MS), twice over, so a worker that is busy or restarting
+ * and comes back late for a retry does not break up the run of a receiver that is really down.
+ */
+const QUIET_GAP_MS = 2 * MAX_RETRY_MS;
 const SNIPPET = 1000;
 
 /** The wait after the `attempts`-th failed attempt: 30 s, 1 min, 2 min, … at most 6 hours. */
@@ -141,58 +154,86 @@ async function attempt(
     return 'delivered';
   }
 
-  const failingSince = subscription.failingSince ?? now;
   const spent = now.getTime() - delivery.queuedAt.getTime() >= deps.retryHours * HOUR;
   const delay = retryDelayMs(attempts);
-  await db.webhookDelivery.update({
-    where: { id: delivery.id },
-    data: spent
-      ? { status: 'FAILED', attempts, nextAttemptAt: null, lastError: error }
-      : { attempts, nextAttemptAt: new Date(now.getTime() + delay), lastError: error },
+  // The run this failure belongs to: the one under way, unless its last failure was long ago
+  // (then the receiver may well have been fixed meanwhile, and this failure starts a new run).
+  const { lastFailedAt } = subscription;
+  const failingSince =
+    subscription.failingSince && lastFailedAt && now.getTime() - lastFailedAt.getTime() <= QUIET_GAP_MS
+      ? subscription.failingSince
+      : now;
+  const disable = now.getTime() - failingSince.getTime() >= deps.disableAfterHours * HOUR;
+  const disabled = await db.$transaction(async (tx) => {
+    await tx.webhookDelivery.update({
+      where: { id: delivery.id },
+      data: spent
+        ? { status: 'FAILED', attempts, nextAttemptAt: null, lastError: error }
+        : { attempts, nextAttemptAt: new Date(now.getTime() + delay), lastError: error },
+    });
+    // Only onto the row as this attempt saw it. An owner who, while the attempt was on its way,
+    // disabled it, enabled it again (which clears the run) or pointed it at a new URL has the
+    // last word: this failure is then not counted, and above all does not disable it again.
+    const { count } = await tx.webhookSubscription.updateMany({
+      where: {
+        id: subscription.id,
+        enabled: true,
+        url: subscription.url,
+        failingSince: subscription.failingSince,
+        lastFailedAt: subscription.lastFailedAt,
+      },
+      data: { failingSince, lastFailedAt: now },
+    });
+    if (count === 0 || !disable) return false;
+    // The row is held by the update above until this commits, so no change slips in between.
+    return disableFailing(tx, deps, subscription, now);
   });
-  if (!subscription.failingSince) {
-    await db.webhookSubscription.update({ where: { id: subscription.id }, data: { failingSince } });
-  }
   log.info(
     { 'webhook.attempt': attempts, 'webhook.error': error, 'webhook.gave_up': spent },
     'webhook attempt failed',
   );
 
-  if (now.getTime() - failingSince.getTime() >= deps.disableAfterHours * HOUR) {
-    await disableFailing(deps, subscription, now);
+  if (disabled) {
     log.warn({ 'webhook.failing_since': failingSince.toISOString() }, 'webhook disabled after failing');
     return { retryAfterMs: null };
   }
   return spent ? 'failed' : { retryAfterMs: delay };
 }
 
-/** Disables a subscription that kept failing and tells the organisation's owners, once. */
-async function disableFailing(deps: WebhookSendDeps, subscription: WebhookSubscription, now: Date) {
+/**
+ * Disables a subscription that kept failing and tells the organisation's owners, once, in the
+ * caller's transaction, which holds the subscription's row. Whether it was disabled now.
+ */
+async function disableFailing(
+  tx: Tx,
+  deps: WebhookSendDeps,
+  subscription: WebhookSubscription,
+  now: Date,
+): Promise<boolean> {
   const days = Math.round(deps.disableAfterHours / 24);
-  await deps.database.prisma.$transaction(async (tx) => {
-    const { count } = await tx.webhookSubscription.updateMany({
-      where: { id: subscription.id, enabled: true },
-      data: {
-        enabled: false,
-        disabledAt: now,
-        disabledReason: `Every delivery failed for ${days} days`,
-      },
-    });
-    if (count === 0) return;
-    const organization = await tx.organization.findUniqueOrThrow({
-      where: { id: subscription.organizationId },
-      select: { name: true, memberships: { where: { role: 'OWNER' }, select: { userId: true } } },
-    });
-    for (const { userId } of organization.memberships) {
-      await queueNotice(tx, {
-        userId,
-        kind: 'webhook.disabled',
-        params: { url: subscription.url, organization: organization.name, days },
-        dedupeKey: `webhook-disabled:${subscription.id}:${now.toISOString()}`,
-        data: { subscriptionId: subscription.id },
-      });
-    }
+  const { count } = await tx.webhookSubscription.updateMany({
+    where: { id: subscription.id, enabled: true },
+    data: {
+      enabled: false,
+      disabledAt: now,
+      disabledReason: `Every delivery failed for ${days} days`,
+    },
   });
+  if (count === 0) return false;
+  const organization = await tx.organization.findUniqueOrThrow({
+    where: { id: subscription.organizationId },
+    select: { name: true, memberships: { where: { role: 'OWNER' }, select: { userId: true } } },
+  });
+  for (const { userId } of organization.memberships) {
+    await queueNotice(tx, {
+      userId,
+      kind: 'webhook.disabled',
+      params: { url: subscription.url, organization: organization.name, days },
+      dedupeKey: `webhook-disabled:${subscription.id}:${now.toISOString()}`,
+      data: { subscriptionId: subscription.id },
+    });
+  }
+  return true;
 }
 
 interface Answer {

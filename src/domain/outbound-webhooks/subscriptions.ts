@@ -113,6 +113,9 @@ export async function updateWebhookSubscription(
   const url = input.url ? await checkTarget(input.url, deps.policy) : undefined;
   const enabling = input.enabled === true && !current.enabled;
   const disabling = input.enabled === false && current.enabled;
+  // Failures at the old address say nothing about the new one: its run of failures starts over,
+  // so a receiver moved after an outage is not disabled for the old one's days.
+  const moving = url !== undefined && url !== current.url;
   return deps.db.$transaction(async (tx) => {
     const updated = await tx.webhookSubscription.update({
       where: { id: current.id },
@@ -120,6 +123,7 @@ export async function updateWebhookSubscription(
         url,
         events,
         description,
+        ...(moving ? { failingSince: null } : {}),
         ...(enabling ? { enabled: true, disabledAt: null, disabledReason: null, failingSince: null } : {}),
         ...(disabling
           ? { enabled: false, disabledAt: deps.now(), disabledReason: 'Disabled by a person' }
