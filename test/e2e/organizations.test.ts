@@ -193,23 +193,49 @@ describe('organisations', () => {
     const created = await app.gql(CreateOrganization, { name: 'Key Ring' }, { token: owner.token });
     const organizationId = member(created.data?.createOrganization, 'OrganizationPayload', created)
       .organization.id;
-    const keys: string[] = [];
+    const keys: { id: string; secret: string }[] = [];
     for (let i = 0; i < 10; i++) {
       const made = await app.gql(CreateApiKey, { organizationId }, { token: owner.token });
-      keys.push(member(made.data?.createApiKey, 'CreateApiKeyPayload', made).apiKey.id);
+      const payload = member(made.data?.createApiKey, 'CreateApiKeyPayload', made);
+      keys.push({ id: payload.apiKey.id, secret: payload.secret });
     }
-    const refused = await app.gql(CreateApiKey, { organizationId }, { token: owner.token });
-    expect(refused.data?.createApiKey).toEqual({
+    const full = {
       __typename: 'ConflictError',
-      message: 'An organisation holds at most 10 API keys that are not revoked: revoke one first',
-    });
+      message:
+        'An organisation holds at most 10 API keys that are not revoked: revoke one first (a key used today and revoked keeps its place until midnight UTC)',
+    };
+    const refused = await app.gql(CreateApiKey, { organizationId }, { token: owner.token });
+    expect(refused.data?.createApiKey).toEqual(full);
     const listed = await app.gql(OrganizationKeys, { id: organizationId }, { token: owner.token });
     expect(listed.data?.organization?.apiKeys.edges).toHaveLength(10);
     // One revoked makes room for one more.
-    const revoked = await app.gql(RevokeKey, { apiKeyId: keys[0]! }, { token: owner.token });
+    const revoked = await app.gql(RevokeKey, { apiKeyId: keys[0]!.id }, { token: owner.token });
     expect(revoked.data?.revokeApiKey).toMatchObject({ __typename: 'RevokeApiKeyPayload' });
     const again = await app.gql(CreateApiKey, { organizationId }, { token: owner.token });
     expect(again.data?.createApiKey).toMatchObject({ __typename: 'CreateApiKeyPayload' });
+
+    // A key that made requests today and is revoked keeps its place until midnight UTC: revoking a
+    // spent key and making another does not give a fresh day's quota.
+    const used = keys[1]!;
+    const call = await app.gql('query { __typename }', {}, { token: used.secret });
+    expect(call.status).toBe(200);
+    expect(
+      (await app.services.db.apiKey.findUniqueOrThrow({ where: { id: rawId(used.id) } })).lastUsedAt,
+    ).not.toBeNull();
+    expect(
+      (await app.gql(RevokeKey, { apiKeyId: used.id }, { token: owner.token })).data?.revokeApiKey,
+    ).toMatchObject({ __typename: 'RevokeApiKeyPayload' });
+    expect(
+      (await app.gql(CreateApiKey, { organizationId }, { token: owner.token })).data?.createApiKey,
+    ).toEqual(full);
+    // The next day (its use and its revocation yesterday's), its place is free.
+    const yesterday = new Date(Date.now() - 86_400_000);
+    await app.services.db.apiKey.update({
+      where: { id: rawId(used.id) },
+      data: { lastUsedAt: yesterday, revokedAt: yesterday },
+    });
+    const nextDay = await app.gql(CreateApiKey, { organizationId }, { token: owner.token });
+    expect(nextDay.data?.createApiKey).toMatchObject({ __typename: 'CreateApiKeyPayload' });
   });
 
   it('refuses a blank name with a typed error naming the field, and creates nothing', async () => {

@@ -49,7 +49,7 @@ builder.prismaObjectField(Organization, 'apiKeys', (t) =>
 
 mutation('createApiKey', {
   description:
-    'Creates an API key. Owners and admins, signed in as themselves (not with a key). An organisation holds at most API_KEYS_PER_ORGANIZATION (10) keys that are not revoked: ConflictError beyond.',
+    'Creates an API key. Owners and admins, signed in as themselves (not with a key). An organisation holds at most API_KEYS_PER_ORGANIZATION (10) keys that are not revoked (one used today and revoked keeps its place until midnight UTC): ConflictError beyond.',
   input: (t) => ({
     organizationId: t.globalID({ for: Organization }),
     name: t.string({ description: 'What the key is for, to recognise it later.' }),

@@ -13,14 +13,21 @@ import { type Access, MANAGERS } from './access.ts';
 export class ApiKeyLimitError extends ConflictError {
   override name = 'ApiKeyLimitError';
   constructor(limit: number) {
-    super(`An organisation holds at most ${limit} API keys that are not revoked: revoke one first`);
+    super(
+      `An organisation holds at most ${limit} API keys that are not revoked: revoke one first (a key used today and revoked keeps its place until midnight UTC)`,
+    );
   }
 }
 
+/** lastUsedAt is written at most once a minute (identity/api-keys.ts): a use this long before midnight may be today's. */
+const LAST_USED_LAG_MS = 60_000;
+
 /**
- * Makes an API key for the organisation. Its live keys are capped (`keysPerOrganization`,
+ * Makes an API key for the organisation. Its keys are capped (`keysPerOrganization`,
  * API_KEYS_PER_ORGANIZATION): each key has its own daily quota, and keys without end would make
- * that quota without end. Two keys made at the same instant may both pass the count.
+ * that quota without end. A key revoked today after it was used today still holds its place until
+ * midnight UTC, when the quotas start again: otherwise revoking a spent key and making another
+ * would give a fresh quota each time. Two keys made at the same instant may both pass the count.
  */
 export async function createOrganizationApiKey(
   db: Db,
@@ -38,8 +45,21 @@ export async function createOrganizationApiKey(
       "Only the organisation's owners and admins can create its API keys: a key acts with its creator's role there",
     );
   }
-  const live = await db.apiKey.count({ where: { organizationId: input.organizationId, revokedAt: null } });
-  if (live >= options.keysPerOrganization) throw new ApiKeyLimitError(options.keysPerOrganization);
+  const now = options.now?.() ?? new Date();
+  const today = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+  const held = await db.apiKey.count({
+    where: {
+      organizationId: input.organizationId,
+      OR: [
+        { revokedAt: null },
+        {
+          revokedAt: { gte: today },
+          lastUsedAt: { gte: new Date(today.getTime() - LAST_USED_LAG_MS) },
+        },
+      ],
+    },
+  });
+  if (held >= options.keysPerOrganization) throw new ApiKeyLimitError(options.keysPerOrganization);
   return createApiKey(db, { ...input, createdById: userId }, options);
 }
 
