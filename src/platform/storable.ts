@@ -11,12 +11,19 @@ export function storableText(text: string): string {
   );
 }
 
-/** `value` with every string in it (keys too) made storable by storableText. */
-export function storable(value: unknown): unknown {
+/**
+ * Objects and arrays nested deeper than this are not kept (replaced by NESTED_TOO_DEEP): no
+ * message we take nests anywhere near it, and walking (or serialising) one nested a hundred
+ * thousand deep, which fits in a request body, would overflow the stack.
+ */
+export const STORABLE_DEPTH = 64;
+export const NESTED_TOO_DEEP = '[nested too deep]';
+
+/** `value` with every string in it (keys too) made storable by storableText, nested at most STORABLE_DEPTH. */
+export function storable(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return storableText(value);
-  if (Array.isArray(value)) return value.map(storable);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableText(k), storable(v)]));
-  }
-  return value;
+  if (!value || typeof value !== 'object') return value;
+  if (depth >= STORABLE_DEPTH) return NESTED_TOO_DEEP;
+  if (Array.isArray(value)) return value.map((item) => storable(item, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableText(k), storable(v, depth + 1)]));
 }

@@ -17,6 +17,7 @@ import {
   type SignedEnvelope,
   signEnvelope,
 } from '../../src/integrations/clawpulse/wire.ts';
+import { NESTED_TOO_DEEP } from '../../src/platform/storable.ts';
 import { createBooking } from '../factories/bookings.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { FAST_WORKER_ENV, metric, startWorkerApp, type WorkerApp, waitFor } from '../helpers/jobs.ts';
@@ -190,6 +191,55 @@ describe('forged envelopes posted to the embedded gateway', () => {
         'a2a_envelopes_total{intent="booking.request",direction="inbound",outcome="rejected"}',
       ),
     ).toBe(before + 4);
+  });
+
+  it('records an outsized or absurdly nested payload REJECTED within bounds, and acknowledges it', async () => {
+    const g = await guest(api);
+    const v = await venue(api);
+    const booking = await requested(g, v, lisbon(6, '19:00'));
+    const now = new Date();
+    const strangerId = consumerAgentId(randomUUID());
+    const strangerKey = { kid: 'stranger-v1', secret: randomBytes(32) };
+    const base = requestFor(strangerId, v, booking, now);
+    // A payload of 40,000 characters, and one nested 200,000 deep (both fit the gateway's body
+    // limit as the envelope's text).
+    const outsized = signEnvelope(
+      { ...base, id: randomUUID(), payload: { ...base.payload, notes: 'x'.repeat(40_000) } },
+      strangerKey,
+      Math.floor(now.getTime() / 1000),
+    );
+    const deep = { ...base, id: randomUUID(), payload: {} };
+    const deepText = JSON.stringify(deep).replace(
+      '"payload":{}',
+      `"payload":{"nested":${'['.repeat(200_000)}${']'.repeat(200_000)}}`,
+    );
+    const nestedSigned = signEnvelope(
+      JSON.parse(deepText) as AgpEnvelope,
+      strangerKey,
+      Math.floor(now.getTime() / 1000),
+    );
+    expect(nestedSigned.envelope.length).toBeGreaterThan(400_000);
+
+    await post(v.id, strangerId, outsized);
+    await post(v.id, strangerId, nestedSigned);
+    const ids = [outsized, nestedSigned].map((signed) => (JSON.parse(signed.envelope) as AgpEnvelope).id);
+    await drain(v, ids);
+    await settled();
+
+    const [big] = await rejections(ids[0]!);
+    expect(big).toMatchObject({ state: 'REJECTED', rejectReason: 'unknown sender', payload: {} });
+    // Its text is kept for the audit, cut at 64 KB.
+    expect(big!.envelope).toContain('xxxx');
+    const [deepRow] = await rejections(ids[1]!);
+    expect(deepRow).toMatchObject({ state: 'REJECTED', rejectReason: 'unknown sender' });
+    expect(JSON.stringify(deepRow!.payload)).toContain(NESTED_TOO_DEEP);
+    expect(JSON.stringify(deepRow!.payload).length).toBeLessThan(1_000);
+    const { rows: unacked } = await api.database.pool.query(
+      'SELECT id FROM gateway_messages WHERE to_agent = $1 AND acked_at IS NULL',
+      [v.id],
+    );
+    expect(unacked).toEqual([]);
+    await untouched(booking, ids[0]!);
   });
 
   it('acts once on a genuine request and rejects it as replayed when it is posted again', async () => {

@@ -294,9 +294,7 @@ export async function receiveMessage(
       ),
       toAgent: gatewayAgentId,
       intent: intent === null ? null : storableText(intent),
-      payload: isObject(verdict.envelope?.payload)
-        ? (storable(verdict.envelope.payload) as Prisma.InputJsonValue)
-        : {},
+      payload: rejectedPayload(verdict.envelope?.payload),
       envelope: audit,
       state: 'REJECTED',
       rejectReason: storableText(reason),
@@ -392,6 +390,20 @@ function priorityOf(priority: unknown): 'low' | 'normal' | 'high' {
 }
 
 /** The message's payload as received, for audit (bounded: a hostile sender chooses its size). */
+/** Most of a rejected envelope's payload kept as JSON; a larger one is only in its audit text. */
+const REJECTED_PAYLOAD_CHARS = 16_384;
+
+/**
+ * What a REJECTED row keeps as its payload: anyone can send one, unverified, so only a payload
+ * within REJECTED_PAYLOAD_CHARS (and STORABLE_DEPTH) is kept as JSON; a larger one is `{}`, its
+ * first 64 KB in the envelope's audit text.
+ */
+function rejectedPayload(payload: unknown): Prisma.InputJsonValue {
+  if (!isObject(payload)) return {};
+  const kept = storable(payload);
+  return JSON.stringify(kept).length <= REJECTED_PAYLOAD_CHARS ? (kept as Prisma.InputJsonValue) : {};
+}
+
 function auditText(payload: unknown): string {
   let text: string;
   try {
