@@ -125,6 +125,30 @@ async function personWithHistory() {
         payload: { bookingId: booking.id, reason: 'Ines is unwell' },
         bookingId: booking.id,
       },
+      // Copies refused on arrival (a resend after a crash, a replay) are stored REJECTED with no
+      // booking linked, their words and the signed text kept for the audit.
+      {
+        direction: 'INBOUND',
+        envelopeId: randomUUID(),
+        fromAgent: `consumer-${userId}`,
+        toAgent: `venue-${venue.id}`,
+        intent: 'booking.request',
+        state: 'REJECTED',
+        rejectReason: 'replayed',
+        payload: { guestName: 'Ines Costa', notes: 'peanut allergy', partySize: 2 },
+        envelope: '{"signed":"Ines Costa, peanut allergy"}',
+      },
+      {
+        direction: 'INBOUND',
+        envelopeId: randomUUID(),
+        fromAgent: `venue-${venue.id}`,
+        toAgent: `consumer-${userId}`,
+        intent: 'booking.declined',
+        state: 'REJECTED',
+        rejectReason: 'replayed',
+        payload: { bookingId: booking.id, reason: 'Sorry Ines, we are full' },
+        envelope: '{"signed":"Sorry Ines, we are full"}',
+      },
     ],
   });
   await db.toolCall.create({
@@ -527,6 +551,18 @@ describe('deleting an account', () => {
       bookingId: me.bookingId,
       change: { partySize: 3 },
     });
+    // Nor the copies refused on arrival, which no booking links.
+    const refused = await db.a2aEnvelope.findMany({
+      where: {
+        state: 'REJECTED',
+        OR: [{ fromAgent: `consumer-${me.userId}` }, { toAgent: `consumer-${me.userId}` }],
+      },
+      orderBy: { intent: 'asc' },
+    });
+    expect(refused.map((e) => [e.intent, e.payload, e.envelope])).toEqual([
+      ['booking.declined', { bookingId: me.bookingId }, null],
+      ['booking.request', { guestName: 'Guest', partySize: 2 }, null],
+    ]);
     // Nor their question: in the envelopes, in the inbox, or as the key of staff's answer.
     const question = await db.a2aEnvelope.findFirstOrThrow({ where: { envelopeId: questionId } });
     expect(question).toMatchObject({ payload: { questionId }, envelope: null });

@@ -6,6 +6,7 @@
  * FAQs among them), which identity itself must not depend on.
  */
 import { z } from 'zod';
+import { Prisma } from '../../generated/prisma/client.ts';
 import { consumerAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Db, Tx } from '../../platform/db.ts';
 import { defineTask } from '../../platform/jobs.ts';
@@ -15,6 +16,16 @@ import { canTransition } from '../bookings/status.ts';
 import { ACCOUNT_PURGE_AFTER_DAYS } from '../identity/account-deletion.ts';
 import { forgetGuestInFaq } from '../network/venue-faq.ts';
 import { forgetFacts } from '../network/venue-wiki.ts';
+
+/**
+ * An envelope's payload without the person's words: no notes, reason or text (a change's notes
+ * too), and their name as "Guest". (A payload that is no object is left: it holds none.)
+ */
+const REDACTED_PAYLOAD = Prisma.sql`CASE
+  WHEN jsonb_typeof(e.payload) <> 'object' THEN e.payload
+  WHEN e.payload ? 'guestName'
+    THEN jsonb_set(e.payload - 'notes' - 'reason' - 'text' #- '{change,notes}', '{guestName}', '"Guest"'::jsonb)
+  ELSE e.payload - 'notes' - 'reason' - 'text' #- '{change,notes}' END`;
 
 /** Accounts purged per run; each in its own transaction. The rest waits for the next day. */
 export const PURGE_LIMIT = 100;
@@ -176,19 +187,18 @@ async function purgeUser(
   await forgetGuestInFaq(tx, userId);
   // Their bookings' envelopes: no notes, no reason (a cancellation's), no change's notes.
   await tx.$executeRaw`
-    UPDATE a2a_envelopes e SET envelope = NULL,
-      payload = CASE WHEN e.payload ? 'guestName'
-                     THEN jsonb_set(e.payload - 'notes' - 'reason' #- '{change,notes}', '{guestName}', '"Guest"'::jsonb)
-                     ELSE e.payload - 'notes' - 'reason' #- '{change,notes}' END
+    UPDATE a2a_envelopes e SET envelope = NULL, payload = ${REDACTED_PAYLOAD}
     FROM bookings b WHERE e.booking_id = b.id AND b.guest_id = ${userId}::uuid`;
-  // Their questions to venues, and the venues' answers, in their words (no booking links them).
-  // (Each by an index: their questions by who sent them, the answers by whom they went to.)
+  // What went between their agent and venues that no booking links: their questions and the
+  // answers, in their words, and the REJECTED copies of their requests and cancellations (a
+  // replay, a resend after a crash: stored without a booking, with their name, notes and reason).
+  // (Each by an index: what they sent by its sender, what they were sent by its recipient.)
   await tx.$executeRaw`
-    UPDATE a2a_envelopes SET envelope = NULL, payload = payload - 'text'
-    WHERE intent = 'venue.question' AND from_agent = ${consumerAgentId(userId)}`;
+    UPDATE a2a_envelopes e SET envelope = NULL, payload = ${REDACTED_PAYLOAD}
+    WHERE e.booking_id IS NULL AND e.from_agent = ${consumerAgentId(userId)}`;
   await tx.$executeRaw`
-    UPDATE a2a_envelopes SET envelope = NULL, payload = payload - 'text'
-    WHERE intent = 'venue.answer' AND to_agent = ${consumerAgentId(userId)}`;
+    UPDATE a2a_envelopes e SET envelope = NULL, payload = ${REDACTED_PAYLOAD}
+    WHERE e.booking_id IS NULL AND e.to_agent = ${consumerAgentId(userId)}`;
   // Their own agent stops; the row stays for the envelopes and bookings that name it, without the
   // name they gave it or the contact they put in it.
   await tx.$executeRaw`
