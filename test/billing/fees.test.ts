@@ -11,9 +11,10 @@ import {
   chargeBookingFee,
   collectBookingFee,
   invoiceOrganizationFees,
+  sendMonthlyInvoices,
 } from '../../src/domain/billing/fee-collection.ts';
 import { monthlyInvoiceTask, retryPendingFeesTask } from '../../src/domain/billing/fee-tasks.ts';
-import { calculateBookingFee } from '../../src/domain/billing/fees.ts';
+import { calculateBookingFee, waiveFeeOn } from '../../src/domain/billing/fees.ts';
 import { consumerTools } from '../../src/domain/conversation/assembly.ts';
 import { balanceOf, organizationAccount, platformAccount } from '../../src/domain/ledger/accounts.ts';
 import { findTransfer, reversalId } from '../../src/domain/ledger/transfer.ts';
@@ -492,6 +493,102 @@ describe('the monthly invoice', () => {
     expect(await feeOf(id)).toMatchObject({ status: 'INVOICED' });
   });
 
+  /**
+   * A subscribed organisation's fee, on a draft invoice a run left behind when Stripe refused its
+   * item: Stripe's draft exists (its id known) and the fee waits on it.
+   */
+  async function leftAsDraft() {
+    const w = await world({ subscribed: true });
+    const id = (await bookingRow(db(), completed(w.venueId, { valueMinor: 10_000n }))).id;
+    await collectBookingFee(deps(), id);
+    const fee = (await feeOf(id))!;
+    fake.failNext(400, { path: '/v1/invoiceitems', type: 'invalid_request_error', message: 'No.' });
+    const month = fee.accruedAt.toISOString().slice(0, 7);
+    const target = { organizationId: w.organizationId, currency: fee.currency, month };
+    const before = new Date(Date.UTC(fee.accruedAt.getUTCFullYear(), fee.accruedAt.getUTCMonth() + 1, 1));
+    await expect(invoiceOrganizationFees(deps(), { ...target, before })).rejects.toThrow();
+    const draft = await db().feeInvoice.findFirstOrThrow({ where: { organizationId: w.organizationId } });
+    expect(draft).toMatchObject({ status: 'draft', stripeInvoiceId: expect.any(String) });
+    return { w, id, fee, target, draft, finalizePath: `/v1/invoices/${draft.stripeInvoiceId}/finalize` };
+  }
+
+  it('records its finalisation while an invoice.paid for it is applied, each waiting its turn', async () => {
+    const { w, id, target, draft, finalizePath } = await leftAsDraft();
+    // Stripe's answer to the finalisation is slow (within the client's deadline): meanwhile the
+    // invoice.paid handler's locks are taken as it takes them, the invoice's row, then its fees.
+    fake.hangNext({ path: finalizePath, ms: 800 });
+    const finishing = invoiceOrganizationFees(deps(), { ...target, before: null });
+    const deadline = Date.now() + 10_000;
+    while (!fake.requests.some((r) => r.path === finalizePath)) {
+      if (Date.now() > deadline) throw new Error('the finalisation was never asked for');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const client = await app.services.database.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT status FROM fee_invoices WHERE id = $1 FOR UPDATE', [draft.id]);
+      // The finalisation's recording waits for the invoice's row, holding none of its fees: the
+      // handler takes them at once (in the opposite order the two would deadlock here, and
+      // PostgreSQL would abort one of them).
+      await waitingForLock(db(), 'FROM fee_invoices WHERE id');
+      const fees = await client.query(
+        'SELECT id FROM booking_fees WHERE fee_invoice_id = $1 ORDER BY id FOR UPDATE NOWAIT',
+        [draft.id],
+      );
+      expect(fees.rowCount).toBe(1);
+    } finally {
+      // The handler's part ends here (its work is the real invoice.paid below).
+      await client.query('ROLLBACK');
+      client.release();
+    }
+    expect(await finishing).toMatchObject({
+      status: 'open',
+      amountMinor: 700n,
+      finalizedAt: expect.any(Date),
+    });
+    expect(await feeOf(id)).toMatchObject({ status: 'INVOICED' });
+    // Then the invoice.paid itself: the fee is paid and the debt settled.
+    const paid = fake.event('invoice.paid', fake.payInvoice(draft.stripeInvoiceId!));
+    expect((await fake.sendEvent(`${app.url}/webhooks/stripe`, paid)).status).toBe(200);
+    await runDueJobs(app, ['stripe-event']);
+    expect(await feeOf(id)).toMatchObject({ status: 'PAID' });
+    expect(await payable(w.organizationId)).toBe(0n);
+  });
+
+  it('records a finalisation Stripe made but the run never recorded, though the invoice was paid meanwhile', async () => {
+    for (const keyLapsed of [false, true]) {
+      const { w, id, fee, draft, finalizePath } = await leftAsDraft();
+      // The next run finalises it in Stripe, but every answer comes too late (the client's own
+      // retries too): the run fails with our row still a draft.
+      for (let i = 0; i < 3; i++) fake.hangNext({ path: finalizePath, ms: 1_500 });
+      // The monthly job's work, called as its task does (the queue's other jobs left out).
+      const tick = new Date(Date.UTC(fee.accruedAt.getUTCFullYear(), fee.accruedAt.getUTCMonth() + 1, 1, 1));
+      expect((await sendMonthlyInvoices(deps(), tick)).failed).toBe(1);
+      expect(fake.objects.get(draft.stripeInvoiceId!)).toMatchObject({ status: 'open' });
+      expect(await db().feeInvoice.findUniqueOrThrow({ where: { id: draft.id } })).toMatchObject({
+        status: 'draft',
+        finalizedAt: null,
+      });
+      // Stripe collects it and says so before any run records the finalisation.
+      const paid = fake.event('invoice.paid', fake.payInvoice(draft.stripeInvoiceId!));
+      expect((await fake.sendEvent(`${app.url}/webhooks/stripe`, paid)).status).toBe(200);
+      await runDueJobs(app, ['stripe-event']);
+      expect(await feeOf(id)).toMatchObject({ status: 'PAID' });
+      // The job's retry (a day later, Stripe has forgotten the finalisation's key) records it.
+      if (keyLapsed) fake.forgetIdempotencyKeys();
+      expect(await sendMonthlyInvoices(deps(), tick)).toMatchObject({ failed: 0 });
+      expect(await db().feeInvoice.findUniqueOrThrow({ where: { id: draft.id } })).toMatchObject({
+        status: 'paid',
+        amountMinor: 700n,
+        // Stripe's page when Stripe answered with it; unknown once it no longer does.
+        hostedUrl: keyLapsed ? null : `https://invoice.stripe.test/i/${draft.stripeInvoiceId}`,
+        finalizedAt: expect.any(Date),
+      });
+      expect(await feeOf(id)).toMatchObject({ status: 'PAID' });
+      expect(await payable(w.organizationId)).toBe(0n);
+    }
+  });
+
   it('does not itemise a fee twice when the run that itemised it died before recording it, and its key has lapsed', async () => {
     const w = await world({ subscribed: true });
     const id = (await bookingRow(db(), completed(w.venueId, { valueMinor: 10_000n }))).id;
@@ -875,6 +972,60 @@ describe('changing a fee', () => {
     expect(await payable(w.organizationId)).toBe(-1400n);
   });
 
+  it("lets only the billed organisation's team revalue a fee after the venue changed hands", async () => {
+    const holder = await world({ subscribed: true });
+    const buyer = await world({ subscribed: true });
+    const row = await bookingRow(db(), completed(holder.venueId, { valueMinor: 8000n }));
+    await collectBookingFee(deps(), row.id);
+    const accrued = (await feeOf(row.id))!;
+    expect(accrued).toMatchObject({ organizationId: holder.organizationId, feeMinor: 560n, revision: 1 });
+    // Then the buyer took the venue over through review.
+    await db().venue.update({
+      where: { id: holder.venueId },
+      data: { organizationId: buyer.organizationId },
+    });
+    await db().venueClaim.create({
+      data: {
+        venueId: holder.venueId,
+        organizationId: buyer.organizationId,
+        requestedById: buyer.ownerId,
+        method: 'MANUAL_REVIEW',
+        status: 'APPROVED',
+        decidedAt: new Date(),
+        takenOverFrom: holder.organizationId,
+      },
+    });
+    // The new holder's team cannot raise or zero what the former holder owes: for them there is no
+    // such booking, and nothing moves.
+    for (const [userId, value] of [
+      [buyer.staffId, 100_000],
+      [buyer.ownerId, 0],
+    ] as const) {
+      const refused = await recordValue(userId, row.id, value);
+      expect(refused.data, JSON.stringify(refused.body)).toEqual({
+        recordBookingValue: { __typename: 'NotFoundError', message: 'Booking not found' },
+      });
+    }
+    expect(await feeOf(row.id)).toEqual(accrued);
+    expect((await db().booking.findUniqueOrThrow({ where: { id: row.id } })).valueMinor).toBe(8000n);
+    expect(await payable(holder.organizationId)).toBe(-560n);
+    expect(await payable(buyer.organizationId)).toBe(0n);
+
+    // The billed organisation's staff still record it, and its fee follows. (The booking in the
+    // answer is read as any booking is, by its venue's team: theirs no longer.)
+    const recorded = await recordValue(holder.staffId, row.id, 20_000);
+    expect(recorded.data, JSON.stringify(recorded.body)).toMatchObject({
+      recordBookingValue: { __typename: 'RecordBookingValuePayload' },
+    });
+    expect(await feeOf(row.id)).toMatchObject({
+      organizationId: holder.organizationId,
+      valueMinor: 20_000n,
+      feeMinor: 1400n,
+      revision: 2,
+    });
+    expect(await payable(holder.organizationId)).toBe(-1400n);
+  });
+
   it('counts a value recorded while the fee is being worked out', async () => {
     const w = await world({ subscribed: true });
     const row = await bookingRow(db(), completed(w.venueId));
@@ -1056,44 +1207,55 @@ describe('pay as you go', () => {
   });
 
   /**
-   * A fee charged to `card` whose Stripe answer comes late, waived by a platform admin meanwhile:
-   * the world, the booking, and what the charge came to.
+   * A fee charged to `card` whose Stripe answer comes late, which a platform admin tries to waive
+   * meanwhile: the world, the booking, the waiver's answer, and what the charge came to.
    */
-  async function waivedWhileCharging(card: 'ok' | 'debit') {
+  async function waiverWhileCharging(card: 'ok' | 'debit') {
     const w = await world({ card });
     const row = await bookingRow(db(), completed(w.venueId));
     const admin = await platformAdmin();
     fake.hangNext({ path: '/v1/payment_intents', ms: 1_500 });
     const charging = collectBookingFee(deps(), row.id);
     await new Promise((resolve) => setTimeout(resolve, 400));
-    const waived = await app.gql(
+    const waiver = await app.gql(
       WAIVE,
       { id: gid('Booking', row.id), reason: 'Goodwill' },
       { token: await token(admin.id) },
     );
-    expect(waived.data, JSON.stringify(waived.body)).toMatchObject({
-      waiveBookingFee: { fee: { status: 'WAIVED' } },
-    });
-    return { w, row, charge: (await charging).charge };
+    return { w, row, admin, waiver, charge: (await charging).charge };
   }
 
-  it('records a bank debit that settles after its fee was waived while the charge was on its way', async () => {
-    // Stripe confirms the debit (processing) but answers late; the admin waives meanwhile.
-    const { w, row, charge } = await waivedWhileCharging('debit');
+  it('refuses to waive a fee while its charge is on its way, and records the charge', async () => {
+    const { w, row, waiver, charge } = await waiverWhileCharging('ok');
+    expect(waiver.data, JSON.stringify(waiver.body)).toMatchObject({
+      waiveBookingFee: { __typename: 'ConflictError' },
+    });
+    expect(charge).toMatchObject({ outcome: 'charged' });
+    expect(await feeOf(row.id)).toMatchObject({ status: 'CHARGED', waiverTransferId: null });
+    expect(await payable(w.organizationId)).toBe(0n);
+  });
+
+  it('refuses to waive a bank debit while it settles, and records it when it does', async () => {
+    const { w, row, admin, waiver, charge } = await waiverWhileCharging('debit');
+    expect(waiver.data, JSON.stringify(waiver.body)).toMatchObject({
+      waiveBookingFee: { __typename: 'ConflictError' },
+    });
     expect(charge).toMatchObject({ outcome: 'processing' });
     const intentId = (charge as { paymentIntentId: string }).paymentIntentId;
-    // The debit is kept on the waived fee, and settles days later: recorded, the money owed back.
-    const kept = (await feeOf(row.id))!;
-    expect(kept).toMatchObject({ status: 'WAIVED', stripePaymentIntentId: intentId });
+    // Still settling: still refused.
+    const again = await app.gql(
+      WAIVE,
+      { id: gid('Booking', row.id), reason: 'Goodwill' },
+      { token: await token(admin.id) },
+    );
+    expect(again.data, JSON.stringify(again.body)).toMatchObject({
+      waiveBookingFee: { __typename: 'ConflictError' },
+    });
     fake.settlePaymentIntent(intentId, 'succeeded');
-    app.clock.advance(kept.nextChargeAt!.getTime() - app.clock.now().getTime() + 1_000);
+    app.clock.advance((await feeOf(row.id))!.nextChargeAt!.getTime() - app.clock.now().getTime() + 1_000);
     await sweep();
-    expect(await feeOf(row.id)).toMatchObject({ status: 'WAIVED', settlementTransferId: expect.any(String) });
-    expect(await payable(w.organizationId)).toBe(250n);
-    // Looked at once: the sweep leaves it alone afterwards, and nothing is charged again (the slow
-    // answer's retry went under the same key: one charge).
-    await sweep();
-    expect(await payable(w.organizationId)).toBe(250n);
+    expect(await feeOf(row.id)).toMatchObject({ status: 'CHARGED', stripePaymentIntentId: intentId });
+    expect(await payable(w.organizationId)).toBe(0n);
     const charges = fake.requests.filter(
       (r) => r.method === 'POST' && r.path === '/v1/payment_intents' && r.idempotencyKey?.includes(row.id),
     );
@@ -1102,10 +1264,78 @@ describe('pay as you go', () => {
     );
   });
 
-  it('keeps the money in the ledger when a fee is waived while its charge is on its way', async () => {
-    // Stripe charges the card but answers late; the admin waives meanwhile.
-    const { w, row, charge } = await waivedWhileCharging('ok');
-    expect(charge).toEqual({ outcome: 'skipped', reason: 'charged_after_waiver' });
+  it('keeps a charge whose answer was lost from being waived or revalued until it is answered; a decline frees it', async () => {
+    const w = await world({ card: 'ok' });
+    const row = await bookingRow(db(), completed(w.venueId, { valueMinor: 8000n }));
+    const admin = await platformAdmin();
+    // Stripe takes the charge but every answer comes too late (the client's own retries too): the
+    // job fails with the card chosen and no payment intent recorded.
+    for (let i = 0; i < 3; i++) fake.hangNext({ path: '/v1/payment_intents', ms: 1_500 });
+    await expect(collectBookingFee(deps(), row.id)).rejects.toThrow();
+    const charging = (await feeOf(row.id))!;
+    expect(charging).toMatchObject({
+      status: 'PENDING',
+      chargePaymentMethod: w.cardId,
+      stripePaymentIntentId: null,
+    });
+    const waiver = await app.gql(
+      WAIVE,
+      { id: gid('Booking', row.id), reason: 'Goodwill' },
+      { token: await token(admin.id) },
+    );
+    expect(waiver.data, JSON.stringify(waiver.body)).toMatchObject({
+      waiveBookingFee: {
+        __typename: 'ConflictError',
+        message:
+          'The fee of this booking is being charged and the charge has not settled yet; it cannot be waived until it has (try again later)',
+      },
+    });
+    const revalued = await recordValue(w.ownerId, row.id, 0);
+    expect(revalued.data, JSON.stringify(revalued.body)).toMatchObject({
+      recordBookingValue: { __typename: 'ConflictError' },
+    });
+    expect(await feeOf(row.id)).toEqual(charging);
+    expect((await db().booking.findUniqueOrThrow({ where: { id: row.id } })).valueMinor).toBe(8000n);
+    // The job's retry is the same request: Stripe's charge is recorded, once.
+    expect(await chargeBookingFee(deps(), row.id)).toMatchObject({ outcome: 'charged' });
+    expect(await feeOf(row.id)).toMatchObject({ status: 'CHARGED' });
+    expect(fake.objectsCreatedWith(`booking-fee-charge:${row.id}:1`)).toBe(1);
+    expect(await payable(w.organizationId)).toBe(0n);
+
+    // A definite decline ends the attempt (the card chosen for it is let go): the fee may change.
+    const declining = await world({ card: 'declines' });
+    const declined = await bookingRow(db(), completed(declining.venueId));
+    expect((await collectBookingFee(deps(), declined.id)).charge).toMatchObject({ outcome: 'declined' });
+    expect(await feeOf(declined.id)).toMatchObject({ status: 'PENDING', chargePaymentMethod: null });
+    const value = await recordValue(declining.ownerId, declined.id, 9000);
+    expect(value.data, JSON.stringify(value.body)).toMatchObject({
+      recordBookingValue: { booking: { value: '9000' } },
+    });
+    const waived = await app.gql(
+      WAIVE,
+      { id: gid('Booking', declined.id), reason: 'Card trouble' },
+      { token: await token(admin.id) },
+    );
+    expect(waived.data, JSON.stringify(waived.body)).toMatchObject({
+      waiveBookingFee: { fee: { status: 'WAIVED' } },
+    });
+  });
+
+  it('still records the payment of a fee waived mid-charge before such waivers were refused', async () => {
+    // A fee waived while its charge was on its way, as the waiver could before it was refused: the
+    // state is written as that waiver wrote it (waiveFeeOn, on the locked row).
+    const w = await world({ card: 'ok' });
+    const row = await bookingRow(db(), completed(w.venueId));
+    fake.hangNext({ path: '/v1/payment_intents', ms: 1_500 });
+    const charging = collectBookingFee(deps(), row.id);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await db().$transaction(async (tx) => {
+      const [locked] = await tx.$queryRaw<{ id: string }[]>`
+        SELECT id::text FROM booking_fees WHERE booking_id = ${row.id}::uuid FOR UPDATE`;
+      const fee = await tx.bookingFee.findUniqueOrThrow({ where: { id: locked!.id } });
+      await waiveFeeOn(tx, fee, { reason: 'Goodwill', actor: 'user:earlier', now: new Date() });
+    });
+    expect((await charging).charge).toEqual({ outcome: 'skipped', reason: 'charged_after_waiver' });
     const fee = (await feeOf(row.id))!;
     expect(fee.status).toBe('WAIVED');
     expect(fee.stripePaymentIntentId).toMatch(/^pi_/);

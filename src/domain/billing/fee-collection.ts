@@ -89,6 +89,8 @@ export async function chargeBookingFee(deps: CollectionDeps, bookingId: string):
   const fee = await db.bookingFee.findUnique({ where: { bookingId } });
   if (!fee) return { outcome: 'skipped', reason: 'no_fee' };
   // Waived while its charge was processing: the charge still settles (or fails), and is recorded.
+  // Waivers are refused while a charge is under way (fees.ts, requireChangeable); this is for fees
+  // waived before they were, and stays so nothing Stripe took goes unrecorded.
   if (fee.status === 'WAIVED' && fee.stripePaymentIntentId && !fee.settlementTransferId && stripe) {
     if (fee.nextChargeAt && fee.nextChargeAt > deps.now()) return { outcome: 'skipped', reason: 'not_due' };
     return settleInFlight(deps, fee, await stripe.paymentIntents.retrieve(fee.stripePaymentIntentId));
@@ -113,11 +115,20 @@ export async function chargeBookingFee(deps: CollectionDeps, bookingId: string):
     card =
       'deleted' in customer && customer.deleted ? null : defaultPaymentMethod(customer as Stripe.Customer);
     if (!card) return toInvoice(deps, fee, 'no_card');
+    // Conditional on the fee as read (its revision too): from this write on the fee can neither be
+    // revalued nor waived (fees.ts, requireChangeable) until Stripe's answer is recorded, so the
+    // amount charged is the amount read here. Revalued or waived just before, it is read again.
     const chosen = await db.bookingFee.updateMany({
-      where: { id: fee.id, status: 'PENDING', chargeAttempts: fee.chargeAttempts, chargePaymentMethod: null },
+      where: {
+        id: fee.id,
+        status: 'PENDING',
+        revision: fee.revision,
+        chargeAttempts: fee.chargeAttempts,
+        chargePaymentMethod: null,
+      },
       data: { chargePaymentMethod: card, updatedAt: deps.now() },
     });
-    // Another run chose first: its card is this attempt's.
+    // Another run chose first (its card is this attempt's), or the fee changed: read it again.
     if (chosen.count === 0) return chargeBookingFee(deps, bookingId);
   }
 
@@ -430,9 +441,11 @@ export async function sendMonthlyInvoices(
     select: { organizationId: true, currency: true },
   });
   // Drafts an earlier run left behind (Stripe failed midway), of this month or any before:
-  // finished with the fees already taken onto them, none added.
+  // finished with the fees already taken onto them, none added. And invoices Stripe finalised
+  // whose finalisation was never recorded (the run died, or its recording was aborted, and Stripe's
+  // events moved the row on meanwhile): recorded.
   const unfinished = await deps.db.feeInvoice.findMany({
-    where: { status: 'draft' },
+    where: { OR: [{ status: 'draft' }, { finalizedAt: null, stripeInvoiceId: { not: null } }] },
     select: { organizationId: true, currency: true, month: true },
   });
   const targets = new Map<string, { organizationId: string; currency: string; month: string }>();
@@ -470,7 +483,13 @@ export async function invoiceOrganizationFees(
     create: { organizationId, month, currency },
     update: {},
   });
-  if (invoice.status !== 'draft') return invoice;
+  if (invoice.status !== 'draft') {
+    // Finalised in Stripe and moved on by its events (paid, void, uncollectible) before the run
+    // that finalised it recorded that (it died, or its recording was aborted): recorded now, with
+    // nothing added, since Stripe's invoice is past draft.
+    if (invoice.finalizedAt || !invoice.stripeInvoiceId) return invoice;
+    return recordUnrecordedFinalization(deps, stripe, invoice);
+  }
   // Taken onto this invoice, and so frozen, before Stripe hears of them.
   if (input.before) {
     await db.bookingFee.updateMany({
@@ -572,39 +591,114 @@ export async function invoiceOrganizationFees(
     { idempotencyKey: invoiceKey(deps, 'monthly-invoice-finalize', organizationId, month, currency) },
     { auto_advance: true },
   );
-  return db.$transaction(async (tx) => {
+  return recordFinalization(deps, invoice.id, finalizationOf(finalized), fees.length);
+}
+
+/** What a finalisation says of the invoice, as recorded on its row. */
+interface Finalization {
+  /** Stripe's status for it; null when unknown (then `open`, what a finalisation makes). */
+  status: string | null;
+  amountMinor: bigint;
+  /** Null when unknown: the row keeps the one it has. */
+  hostedUrl: string | null;
+}
+
+function finalizationOf(invoice: Stripe.Invoice): Finalization {
+  return {
+    status: invoice.status ?? null,
+    amountMinor: BigInt(invoice.amount_due ?? 0),
+    hostedUrl: invoice.hosted_invoice_url ?? null,
+  };
+}
+
+/**
+ * Records that the invoice was finalised: its fees on it INVOICED, those claimed for it too late to
+ * be put on it sent back to wait, and the row's amount, page and `finalizedAt`, announced once.
+ */
+function recordFinalization(
+  deps: CollectionDeps,
+  invoiceId: string,
+  finalized: Finalization,
+  feeCount: number,
+): Promise<FeeInvoice> {
+  return deps.db.$transaction(async (tx) => {
+    // The invoice's row before its fees, the order Stripe's events take (underInvoiceLock, then
+    // itemisedUnpaidFees): an invoice.paid handled meanwhile waits for this or this for it, where
+    // the opposite order could deadlock and have PostgreSQL abort one. Of two runs finishing at
+    // once, likewise, only the first announces the finalisation.
+    await tx.$queryRaw`SELECT 1 FROM fee_invoices WHERE id = ${invoiceId}::uuid FOR UPDATE`;
+    const current = await tx.feeInvoice.findUniqueOrThrow({ where: { id: invoiceId } });
     // Only what is on Stripe's invoice is invoiced; a fee claimed for it too late to be put on it
-    // (another run's claim, after this one itemised) goes back to wait for the next invoice.
+    // (another run's claim, after this one itemised) goes back to wait for the next invoice. Fees
+    // an invoice.paid or invoice.voided got to first are PAID or WAIVED, and stay so.
     await tx.bookingFee.updateMany({
-      where: { feeInvoiceId: invoice.id, status: 'PENDING', stripeInvoiceItemId: { not: null } },
+      where: { feeInvoiceId: invoiceId, status: 'PENDING', stripeInvoiceItemId: { not: null } },
       data: { status: 'INVOICED', updatedAt: deps.now() },
     });
     await tx.bookingFee.updateMany({
-      where: { feeInvoiceId: invoice.id, status: 'PENDING', stripeInvoiceItemId: null },
+      where: { feeInvoiceId: invoiceId, status: 'PENDING', stripeInvoiceItemId: null },
       data: { feeInvoiceId: null, updatedAt: deps.now() },
     });
-    // Locked, so of two runs finishing at once only the first announces the finalisation.
-    await tx.$queryRaw`SELECT 1 FROM fee_invoices WHERE id = ${invoice.id}::uuid FOR UPDATE`;
-    // An invoice.paid that arrived first has already said more than this answer.
-    const current = await tx.feeInvoice.findUniqueOrThrow({ where: { id: invoice.id } });
     const recorded = await tx.feeInvoice.update({
-      where: { id: invoice.id },
+      where: { id: invoiceId },
       data: {
-        // Paid, voided and written off are what Stripe said last; a finalisation does not undo them.
-        status: FINAL_INVOICE_STATUSES.includes(current.status)
-          ? current.status
-          : (finalized.status ?? 'open'),
-        amountMinor: BigInt(finalized.amount_due ?? 0),
-        hostedUrl: finalized.hosted_invoice_url ?? null,
+        // A status past draft is what Stripe's events said (paid, void, uncollectible, a failed
+        // payment), after the finalisation: the finalisation's answer does not undo it.
+        status: current.status === 'draft' ? (finalized.status ?? 'open') : current.status,
+        amountMinor: finalized.amountMinor,
+        hostedUrl: finalized.hostedUrl ?? current.hostedUrl,
         finalizedAt: current.finalizedAt ?? deps.now(),
         updatedAt: deps.now(),
       },
     });
     if (!current.finalizedAt) {
-      await queueInvoiceEvent(tx, 'billing.invoice.finalized', recorded, fees.length, deps.now());
+      await queueInvoiceEvent(tx, 'billing.invoice.finalized', recorded, feeCount, deps.now());
     }
     return recorded;
   });
+}
+
+/**
+ * An invoice Stripe finalised, and whose events moved our row past draft, before its finalisation
+ * was recorded: recorded now. The finalisation is asked again as it was made (same key, same
+ * request), which Stripe answers from its store for 24 hours. After that Stripe refuses to finalise
+ * an invoice past draft; the row's status proves it was finalised, so it is recorded from our side:
+ * the amount of the fees put on it as items, the page left unknown.
+ */
+async function recordUnrecordedFinalization(
+  deps: CollectionDeps,
+  stripe: StripeClient,
+  invoice: FeeInvoice,
+): Promise<FeeInvoice> {
+  const itemised = await deps.db.bookingFee.findMany({
+    where: { feeInvoiceId: invoice.id, stripeInvoiceItemId: { not: null } },
+    select: { feeMinor: true },
+  });
+  let finalized: Finalization;
+  try {
+    const answer = await stripe.invoices.finalize(
+      invoice.stripeInvoiceId!,
+      {
+        idempotencyKey: invoiceKey(
+          deps,
+          'monthly-invoice-finalize',
+          invoice.organizationId,
+          invoice.month,
+          invoice.currency,
+        ),
+      },
+      { auto_advance: true },
+    );
+    finalized = finalizationOf(answer);
+  } catch (error) {
+    if (!(error instanceof StripeCallError && error.kind === 'invalid')) throw error;
+    finalized = {
+      status: null,
+      amountMinor: itemised.reduce((sum, fee) => sum + fee.feeMinor, 0n),
+      hostedUrl: null,
+    };
+  }
+  return recordFinalization(deps, invoice.id, finalized, itemised.length);
 }
 
 /** What the venue's organisation reads on its invoice for one fee. Fixed per fee (the key's body). */
@@ -693,9 +787,6 @@ function itemisedUnpaidFees(tx: Tx, feeInvoiceId: string) {
       AND stripe_invoice_item_id IS NOT NULL
     ORDER BY id FOR UPDATE`;
 }
-
-/** What Stripe says last of an invoice, which nothing of ours moves it from. */
-const FINAL_INVOICE_STATUSES = ['paid', 'void', 'uncollectible'];
 
 /**
  * A fee invoice Stripe will not collect as it stands. Voided (`invoice.voided`: an operator

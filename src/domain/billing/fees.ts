@@ -33,11 +33,13 @@
  * twice accrues once. Receivers of the organisation's webhooks hear `billing.fee.accrued` for each
  * accrual and revision and `billing.fee.waived`, queued in the same transaction (billing-events.ts).
  */
+
 import type { FeesConfig } from '../../config/fees.ts';
 import { type Booking, type BookingFee, Prisma, type Venue } from '../../generated/prisma/client.ts';
 import type { BookingFeeKind } from '../../generated/prisma/enums.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
+import { isUuid } from '../../platform/uuid.ts';
 import {
   ensureAccount,
   normalizeCurrency,
@@ -277,17 +279,42 @@ async function lockFee(tx: Tx, bookingId: string): Promise<BookingFee | null> {
   return rows[0] ? tx.bookingFee.findUniqueOrThrow({ where: { id: rows[0].id } }) : null;
 }
 
-/** Whether a fee may still change: pending, not taken onto an invoice nor being charged. */
-function changeable(fee: BookingFee): boolean {
-  return fee.status === 'PENDING' && fee.feeInvoiceId === null && fee.stripePaymentIntentId === null;
+/**
+ * Refuses (ConflictError) a change to a fee that may no longer change: one that is not pending
+ * (invoiced, charged, paid, waived), one taken onto a monthly invoice (its amount is on its way to
+ * Stripe), and one whose charge is under way. A charge is under way from the moment the charge job
+ * chooses the card (`chargePaymentMethod`, written before Stripe is called) until Stripe's answer is
+ * recorded: a payment intent kept while it settles (`stripePaymentIntentId`), or a decline, which
+ * clears the card for the next attempt (fee-collection.ts, recordDecline). In between, Stripe may
+ * have charged the card though its answer was lost to a timeout; the job's retry sends the same
+ * request under the same key, so the fee must still be the one it was sent for (a waived fee is
+ * skipped, its payment never recorded; a revalued one no longer matches the request).
+ */
+function requireChangeable(fee: BookingFee, what: string): void {
+  if (fee.status !== 'PENDING') {
+    throw new ConflictError(`The fee of this booking is already ${fee.status.toLowerCase()}; ${what}`);
+  }
+  if (fee.feeInvoiceId !== null) {
+    throw new ConflictError(`The fee of this booking is on its way to a monthly invoice; ${what}`);
+  }
+  if (fee.stripePaymentIntentId !== null || fee.chargePaymentMethod !== null) {
+    throw new ConflictError(
+      `The fee of this booking is being charged and the charge has not settled yet; ${what} until it has (try again later)`,
+    );
+  }
 }
 
 /**
  * The venue's team (owners, admins, staff of its organisation) records what a booking was worth,
  * in minor units of the venue's currency. Before the fee is accrued this is simply stored; after,
  * and while the fee is still pending, the accrual is reversed and a new one written for the new
- * amount (never an edit). Once the fee is on an invoice or charged it can no longer change:
- * ConflictError, and the value is left as it was.
+ * amount (never an edit). Once the fee is on an invoice, charged or being charged it can no longer
+ * change: ConflictError, and the value is left as it was.
+ *
+ * Whose team: once the booking has a fee, the organisation billed for it (`fee.organizationId`,
+ * which held the venue when the booking completed), since the value sets what that organisation
+ * owes; a venue that changed hands since does not hand its new holder the old holder's fees. Before
+ * that, the venue's organisation. Anyone else is answered NotFoundError, and nothing changes.
  */
 export async function recordBookingValue(
   deps: FeeDeps,
@@ -298,24 +325,38 @@ export async function recordBookingValue(
   if (!Number.isSafeInteger(input.value) || input.value < 0 || input.value > MAX_RECORDED_VALUE) {
     throw new ValidationError('A booking value is a whole number of minor units, zero or more', 'value');
   }
+  const notFound = () => new NotFoundError('Booking not found');
+  if (!isUuid(input.bookingId)) throw notFound();
   const booking = await deps.db.booking.findUnique({
     where: { id: input.bookingId },
     include: { venue: { select: { organizationId: true } } },
   });
-  const organizationId = booking?.venue.organizationId;
-  if (!booking || !organizationId || !(await access.has(organizationId, ANY_ROLE))) {
-    throw new NotFoundError('Booking not found');
+  if (!booking) throw notFound();
+  // Asked first without locks, so a stranger takes no row lock; asked again below under the locks,
+  // where it counts (a fee accrued in between names the organisation to ask). `access` remembers
+  // each answer, so the second asking costs nothing when the organisation is the same.
+  const before = await deps.db.bookingFee.findUnique({
+    where: { bookingId: booking.id },
+    select: { organizationId: true },
+  });
+  if (!(await answersForValue(access, before?.organizationId ?? booking.venue.organizationId))) {
+    throw notFound();
   }
   const actor = access.actor.kind === 'anonymous' ? 'system' : `user:${access.actor.userId}`;
   return deps.db.$transaction(async (tx) => {
     // The booking first, as accrueBookingFee locks it: the two take turns (see there).
     await tx.$queryRaw`SELECT id FROM bookings WHERE id = ${booking.id}::uuid FOR UPDATE`;
     const fee = await lockFee(tx, booking.id);
-    if (fee && !changeable(fee)) {
-      throw new ConflictError(
-        'The fee of this booking is already invoiced, charged or waived; its value cannot change',
-      );
+    const venue = fee
+      ? null
+      : await tx.venue.findUniqueOrThrow({
+          where: { id: booking.venueId },
+          select: { organizationId: true },
+        });
+    if (!(await answersForValue(access, fee ? fee.organizationId : venue!.organizationId))) {
+      throw notFound();
     }
+    if (fee) requireChangeable(fee, 'its value cannot change');
     const updated = await tx.booking.update({
       where: { id: booking.id },
       data: { valueMinor: BigInt(input.value), valueRecordedAt: deps.now() },
@@ -323,6 +364,11 @@ export async function recordBookingValue(
     if (fee) await reviseFee(tx, deps, fee, BigInt(input.value), actor);
     return updated;
   });
+}
+
+/** Whether the caller is of the team of `organizationId` (none: nobody's, so nobody's team). */
+async function answersForValue(access: Access, organizationId: string | null): Promise<boolean> {
+  return organizationId !== null && access.has(organizationId, ANY_ROLE);
 }
 
 /** Replaces a pending fee's accrual after its value changed: a reversal and a new accrual. */
@@ -418,8 +464,7 @@ export async function waiveBookingFee(
   return deps.db.$transaction(async (tx) => {
     const fee = await lockFee(tx, input.bookingId);
     if (!fee) throw new NotFoundError('This booking has no fee');
-    if (!changeable(fee))
-      throw new ConflictError('Only a pending fee not yet invoiced or charged can be waived');
+    requireChangeable(fee, 'it cannot be waived');
     return waiveFeeOn(tx, fee, { reason, actor, now: deps.now() });
   });
 }
