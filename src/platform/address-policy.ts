@@ -98,7 +98,15 @@ export async function resolveAllowed(url: URL, allowed: AddressAllowList): Promi
   }
   for (const { address } of addresses) {
     const refused = refusedAddress(address, allowed);
-    if (refused) throw new AddressRefusedError(host, 'refused', refused);
+    if (!refused) continue;
+    // The address a name resolves to is not told: whoever may ask (any organisation's manager,
+    // through a webhook's URL or a scan) would map a private network's names to its addresses.
+    // An address literal is the caller's own words.
+    throw new AddressRefusedError(
+      host,
+      'refused',
+      ipaddr.isValid(host) ? refused : `${host} does not resolve to a public address`,
+    );
   }
   return addresses;
 }

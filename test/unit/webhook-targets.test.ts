@@ -55,6 +55,18 @@ describe('webhook targets', () => {
     }
   });
 
+  it('refuses a name that resolves to a private address without telling the address', async () => {
+    const refusal = await checkTarget('http://localhost:8080/hooks', open).then(
+      () => null,
+      (error: unknown) => error as Error,
+    );
+    expect(refusal).toBeInstanceOf(ValidationError);
+    expect(refusal!.message).toBe(
+      'Webhooks cannot be sent to localhost: localhost does not resolve to a public address',
+    );
+    expect(refusal!.message).not.toMatch(/127\.0\.0\.1|::1|loopback/);
+  });
+
   it('refuses address literals when saving, without asking DNS', async () => {
     await expect(checkTarget('http://[::1]:8080/', open)).rejects.toThrow('::1 is a loopback address');
     await expect(checkTarget('https://93.184.216.34/hooks', open)).resolves.toBe(
