@@ -285,7 +285,7 @@ describe.each(['streamable', 'sse'] as const)('MCP over %s', (kind) => {
     }
   });
 
-  it('does not let a key of a free-tier organisation book: PRO_TIER_REQUIRED, nothing booked', async () => {
+  it("does not let a key of a free-tier organisation book at another's venue (PRO_TIER_REQUIRED, nothing booked), only at its own", async () => {
     const db = app.services.db;
     const free = await db.organization.create({ data: { name: `Free ${tag()}` } });
     const owner = await person(app, free.id, 'OWNER');
@@ -301,6 +301,19 @@ describe.each(['streamable', 'sse'] as const)('MCP over %s', (kind) => {
       expect(await db.booking.count({ where: { venueId } })).toBe(before);
       // Everything else is the free tier's.
       structured(await client.callTool({ name: 'agnt.get_venue', arguments: { venue_id: venueId } }));
+      // Its own organisation's venue is its own to book at on any tier, as through GraphQL.
+      const own = await createBookableVenue(db, {
+        name: `Own ${tag()}`,
+        city: 'Lisboa',
+        organizationId: free.id,
+      });
+      structured(
+        await client.callTool({
+          name: 'agnt.confirm_booking',
+          arguments: { venue_id: own.id, date, time: '21:00', party_size: 2 },
+        }),
+      );
+      expect(await db.booking.count({ where: { venueId: own.id } })).toBe(1);
     } finally {
       await client.close();
     }

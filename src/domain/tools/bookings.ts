@@ -90,7 +90,9 @@ export function createBookingTool(deps: BookingToolDeps) {
     description:
       'Request a table at a venue for the person, at a local date and time the venue has free. The venue (or its agent, within seconds) then answers, and the person is told. Asking twice for the same table returns the same booking.',
     sideEffect: 'WRITE',
-    callers: { apiKey: true, tier: 'pro' },
+    // A key books at another organisation's venue on the pro tier only: the booking's own rule
+    // (bookings.ts, mayBookAsGuest), the same whichever way it asks.
+    callers: { apiKey: true },
     input: z.object({
       venue_id: venueId,
       date: localDate,

@@ -107,11 +107,6 @@ export interface ToolCallers {
    * purpose, with an output schema. A key without the `write` scope only ever runs READ tools.
    */
   apiKey?: boolean;
-  /**
-   * The API tier a key needs for this tool. Recorded here so the tier's quota check (quota.ts)
-   * sees it; `free` when absent.
-   */
-  tier?: 'free' | 'pro';
 }
 
 export interface Tool<I = unknown, O = unknown, C extends ToolCaller = ToolCaller> {

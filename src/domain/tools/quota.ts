@@ -6,13 +6,12 @@
  * (MCP: `isError`). The per-minute request limits (src/api/rate-limit.ts) apply to each HTTP
  * request besides.
  *
- * A tool's declared tier (`callers.tier`) is enforced here too: a pro tool such as
- * `agnt.confirm_booking` is refused to a key whose organisation is on the free tier
- * (`PRO_TIER_REQUIRED`), before anything is counted. On pro it is also a paid call
- * (usage/paid-calls.ts): credits first, else metered on the plan.
+ * What a tier allows beyond its quota is the business rule's own, not a tool's: booking at the
+ * network's venues with a key needs the pro tier whichever way it asks (GraphQL, MCP, public A2A:
+ * `requireProForGuestBookings` in developer/tiers.ts, which createBooking calls), and such a
+ * booking is a paid call (usage/paid-calls.ts).
  */
 import { type QuotaDeps, spendApiRequest } from '../developer/quota.ts';
-import { developerTier, ProTierRequiredError } from '../developer/tiers.ts';
 import type { AnyTool, ToolCaller } from './contract.ts';
 
 /** Throws a DomainError (RateLimitedError, NotAllowedError) to refuse; resolves to allow. */
@@ -27,12 +26,9 @@ export const unmeteredQuota: ToolQuota = async () => {};
  * resets) the runner hands back as the call's error result.
  */
 export function dailyToolQuota(deps: QuotaDeps): ToolQuota {
-  return async (tool, caller) => {
+  return async (_tool, caller) => {
     const actor = caller.actor;
     if (actor?.kind !== 'apiKey') return;
-    if (tool.callers?.tier === 'pro' && (await developerTier(deps, actor.organizationId)) !== 'PRO') {
-      throw new ProTierRequiredError('This tool');
-    }
     await spendApiRequest(deps, actor);
   };
 }
