@@ -14,10 +14,11 @@ import {
   sendMonthlyInvoices,
 } from '../../src/domain/billing/fee-collection.ts';
 import { monthlyInvoiceTask, retryPendingFeesTask } from '../../src/domain/billing/fee-tasks.ts';
-import { calculateBookingFee, waiveFeeOn } from '../../src/domain/billing/fees.ts';
+import { calculateBookingFee, recordBookingValue, waiveFeeOn } from '../../src/domain/billing/fees.ts';
 import { consumerTools } from '../../src/domain/conversation/assembly.ts';
 import { balanceOf, organizationAccount, platformAccount } from '../../src/domain/ledger/accounts.ts';
 import { findTransfer, reversalId } from '../../src/domain/ledger/transfer.ts';
+import { createAccess } from '../../src/domain/organizations/access.ts';
 import type { StripeClient } from '../../src/integrations/stripe/client.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
 import { feeDepsOf } from '../../src/worker/fees.ts';
@@ -779,6 +780,8 @@ describe('fee amounts', () => {
       valueMinor: 8000n,
       feeMinor: 560n,
       venueShareMinor: 7440n,
+      floorMinor: 150n,
+      maxValueMinor: 100_000n,
     });
     expect(fee(true, 4650).feeMinor).toBe(326n); // 325.5 → 326
     expect(fee(true, 1000)).toMatchObject({ feeMinor: 150n, venueShareMinor: 850n }); // 0.70 < floor
@@ -796,6 +799,8 @@ describe('fee amounts', () => {
       valueMinor: 8000n,
       feeMinor: 250n,
       venueShareMinor: 7750n,
+      floorMinor: 250n,
+      maxValueMinor: 100_000n,
     });
     expect(fee(false, null).feeMinor).toBe(250n);
   });
@@ -970,6 +975,42 @@ describe('changing a fee', () => {
     expect(await findTransfer(db(), reversalId(first.accrualTransferId))).toMatchObject({ kind: 'REVERSAL' });
     expect(await findTransfer(db(), first.accrualTransferId)).not.toBeNull(); // history kept
     expect(await payable(w.organizationId)).toBe(-1400n);
+  });
+
+  it('prices a revalued fee on the terms it arose on, whatever the settings are now', async () => {
+    const subscribed = await world({ subscribed: true });
+    const flat = await world({ subscribed: false });
+    const referral = await bookingRow(db(), completed(subscribed.venueId));
+    const flatBooking = await bookingRow(db(), completed(flat.venueId));
+    await collectBookingFee(deps(), referral.id);
+    await collectBookingFee(deps(), flatBooking.id);
+    expect(await feeOf(referral.id)).toMatchObject({
+      feeMinor: 150n,
+      floorMinor: 150n,
+      maxValueMinor: 100_000n,
+    });
+    expect(await feeOf(flatBooking.id)).toMatchObject({ kind: 'FLAT', feeMinor: 250n, floorMinor: 250n });
+
+    // An operator changes the fees afterwards: a higher flat fee and minimum, a lower cap.
+    const later = {
+      ...deps(),
+      fees: { ...deps().fees, flatMinor: 300, minReferralMinor: 200, maxBookingValueMinor: 5_000 },
+    };
+    const record = async (userId: string, bookingId: string, value: number) =>
+      recordBookingValue(later, await createAccess(db(), { kind: 'user', userId, isPlatformAdmin: false }), {
+        bookingId,
+        value,
+      });
+    // 7 % of 10.00 is under the minimum, which stays the 1.50 it arose with.
+    await record(subscribed.staffId, referral.id, 1_000);
+    expect(await feeOf(referral.id)).toMatchObject({ feeMinor: 150n, valueMinor: 1_000n, revision: 2 });
+    // 7 % of 200.00, counted whole: the cap it arose with was 1000.00.
+    await record(subscribed.staffId, referral.id, 20_000);
+    expect(await feeOf(referral.id)).toMatchObject({ feeMinor: 1_400n, valueMinor: 20_000n });
+    // A flat fee does not move with the value, nor with the settings.
+    await record(flat.staffId, flatBooking.id, 8_000);
+    expect(await feeOf(flatBooking.id)).toMatchObject({ feeMinor: 250n, valueMinor: 8_000n });
+    expect(await payable(flat.organizationId)).toBe(-250n);
   });
 
   it("lets only the billed organisation's team revalue a fee after the venue changed hands", async () => {

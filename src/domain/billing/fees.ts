@@ -73,6 +73,9 @@ export interface FeeCalculation {
   valueMinor: bigint;
   feeMinor: bigint;
   venueShareMinor: bigint;
+  /** The terms applied: the flat fee or the referral minimum, and the cap on the value counted. */
+  floorMinor: bigint;
+  maxValueMinor: bigint;
 }
 
 /** The fee of one booking, from the plan, the venue's override and the recorded value. */
@@ -85,14 +88,44 @@ export function calculateBookingFee(
   const valueMinor = raw < 0n ? 0n : raw > max ? max : raw;
   if (!input.subscriber) {
     const feeMinor = BigInt(config.flatMinor);
-    return { kind: 'FLAT', pctBps: 0, valueMinor, feeMinor, venueShareMinor: valueMinor - feeMinor };
+    return {
+      kind: 'FLAT',
+      pctBps: 0,
+      valueMinor,
+      feeMinor,
+      venueShareMinor: valueMinor - feeMinor,
+      floorMinor: feeMinor,
+      maxValueMinor: max,
+    };
   }
   const pctBps = input.venueReferralBps ?? config.referralBps;
   // Half up, in integers: (value × bps + 5000) / 10000.
   const share = (valueMinor * BigInt(pctBps) + 5_000n) / 10_000n;
   const floor = BigInt(config.minReferralMinor);
   const feeMinor = share > floor ? share : floor;
-  return { kind: 'REFERRAL_PCT', pctBps, valueMinor, feeMinor, venueShareMinor: valueMinor - feeMinor };
+  return {
+    kind: 'REFERRAL_PCT',
+    pctBps,
+    valueMinor,
+    feeMinor,
+    venueShareMinor: valueMinor - feeMinor,
+    floorMinor: floor,
+    maxValueMinor: max,
+  };
+}
+
+/**
+ * The settings a fee was priced on: its own kept terms over today's (a fee from before they were
+ * kept has none, and takes today's). Revaluing it changes the value, never the terms.
+ */
+function termsOf(config: FeesConfig, fee: Pick<BookingFee, 'floorMinor' | 'maxValueMinor'>): FeesConfig {
+  return {
+    ...config,
+    ...(fee.floorMinor === null
+      ? {}
+      : { flatMinor: Number(fee.floorMinor), minReferralMinor: Number(fee.floorMinor) }),
+    ...(fee.maxValueMinor === null ? {} : { maxBookingValueMinor: Number(fee.maxValueMinor) }),
+  };
 }
 
 /** What the venue charges in. */
@@ -151,11 +184,11 @@ export async function accrueBookingFee(deps: FeeDeps, bookingId: string): Promis
     await postAccrual(tx, { bookingId, organizationId, currency, calc, transferId, revision: 1 });
     const rows = await tx.$queryRaw<{ id: string }[]>`
       INSERT INTO booking_fees (id, booking_id, organization_id, venue_id, kind, pct_bps, value_minor,
-                                fee_minor, venue_share_minor, currency, collection, accrual_transfer_id,
-                                accrued_at, updated_at)
+                                fee_minor, venue_share_minor, floor_minor, max_value_minor, currency,
+                                collection, accrual_transfer_id, accrued_at, updated_at)
       VALUES (gen_random_uuid(), ${bookingId}::uuid, ${organizationId}::uuid, ${booking.venueId}::uuid,
               ${calc.kind}::"BookingFeeKind", ${calc.pctBps}, ${calc.valueMinor}, ${calc.feeMinor},
-              ${calc.venueShareMinor}, ${currency},
+              ${calc.venueShareMinor}, ${calc.floorMinor}, ${calc.maxValueMinor}, ${currency},
               ${subscriber ? 'INVOICE' : 'CHARGE'}::"BookingFeeCollection", ${transferId}::uuid,
               ${deps.now()}, ${deps.now()})
       ON CONFLICT (booking_id) DO NOTHING
@@ -380,8 +413,8 @@ async function reviseFee(
   actor: string,
 ): Promise<void> {
   const venue = await tx.venue.findUniqueOrThrow({ where: { id: fee.venueId } });
-  // The plan that applied when the fee arose still applies; only the value changed.
-  const calc = calculateBookingFee(deps.fees, {
+  // The plan and the terms that applied when the fee arose still apply; only the value changed.
+  const calc = calculateBookingFee(termsOf(deps.fees, fee), {
     subscriber: fee.kind === 'REFERRAL_PCT',
     venueReferralBps: fee.kind === 'REFERRAL_PCT' ? fee.pctBps : venue.referralFeeBps,
     valueMinor: value,
