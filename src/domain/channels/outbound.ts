@@ -259,16 +259,17 @@ async function sendOne(
   const sender = deps.senders[chat.platform];
   if (!sender) return fail(`${chat.platform} is not configured`);
 
-  const waits = await Promise.all([
-    deps.buckets.take(
-      `send:${chat.platform}:${chat.account}`,
-      sender.limits.perAccount,
-      sender.limits.perAccount,
-    ),
-    deps.buckets.take(`send:chat:${chat.id}`, sender.limits.perChat, 1),
-  ]);
-  const wait = Math.max(...waits);
-  if (wait > 0) return { waitMs: wait };
+  // The chat's own token first, and the bot's (or number's) only once the chat may send: a take
+  // that gets a token keeps it, so asking both at once spent a token of the bot, shared by all its
+  // chats, each time one busy chat waited for its own limit.
+  const chatWait = await deps.buckets.take(`send:chat:${chat.id}`, sender.limits.perChat, 1);
+  if (chatWait > 0) return { waitMs: chatWait };
+  const accountWait = await deps.buckets.take(
+    `send:${chat.platform}:${chat.account}`,
+    sender.limits.perAccount,
+    sender.limits.perAccount,
+  );
+  if (accountWait > 0) return { waitMs: accountWait };
 
   const now = deps.now();
   const windowOpen =
