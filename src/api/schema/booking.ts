@@ -3,6 +3,7 @@ import { FeedbackNotOpenError } from '../../domain/bookings/feedback.ts';
 import { type BookingChangedPayload, bookingTopics } from '../../domain/bookings/live-events.ts';
 import { ANY_ROLE } from '../../domain/organizations/access.ts';
 import { PaymentRequiredError } from '../../domain/usage/paid-calls.ts';
+import { canSeeVenue } from '../../domain/venues/venues.ts';
 import type { BookingStatus as BookingStatusValue, MembershipRole } from '../../generated/prisma/enums.ts';
 import { NotAllowedError, NotFoundError, RateLimitedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
@@ -112,7 +113,15 @@ export const Booking = builder.prismaNode('Booking', {
   select: { id: true, guestId: true, venue: { select: { organizationId: true } } },
   authScopes: (booking, ctx) => bookingScopes(booking, ctx),
   fields: (t) => ({
-    venue: t.relation('venue'),
+    venue: t.field({
+      type: Venue,
+      nullable: true,
+      description:
+        'The venue booked; null once it is no longer visible to you (taken off the network), so a guest keeps the rest of their bookings.',
+      select: (_args, _ctx, nestedSelection) => ({ venue: nestedSelection(true) }),
+      resolve: async (booking, _args, ctx) =>
+        (await canSeeVenue(ctx.access, booking.venue)) ? booking.venue : null,
+    }),
     partySize: t.exposeInt('partySize'),
     startsAt: t.expose('startsAt', { type: 'DateTime' }),
     endsAt: t.expose('endsAt', { type: 'DateTime' }),
