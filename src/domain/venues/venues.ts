@@ -555,9 +555,16 @@ export async function publishVenue(db: Db, access: Access, input: { venueId: str
     venue.organizationId !== null &&
     !(await isOrganizationTrusted(db, venue.organizationId));
   if (!needsReview) {
-    return db.venue.update({
-      where: { id: venue.id },
-      data: { status: venue.organizationId ? 'CLAIMED' : 'LISTED', publishedAt: new Date() },
+    return db.$transaction(async (tx) => {
+      // Under the venue's lock, as a suspension takes it: one committed since the read above is
+      // not undone, and a publish already done meanwhile is not done twice.
+      const locked = await lockVenue(tx, venue.id);
+      if (locked.status === 'SUSPENDED') throw new NotAllowedError('A suspended venue cannot be published');
+      if (locked.status !== 'DRAFT') return tx.venue.findUniqueOrThrow({ where: { id: venue.id } });
+      return tx.venue.update({
+        where: { id: venue.id },
+        data: { status: venue.organizationId ? 'CLAIMED' : 'LISTED', publishedAt: new Date() },
+      });
     });
   }
   const requestedById = access.requireUserId();
@@ -591,7 +598,12 @@ export async function unpublishVenue(db: Db, access: Access, input: { venueId: s
   if (venue.status === 'SUSPENDED')
     throw new NotAllowedError('A suspended venue stays suspended until reinstated');
   return db.$transaction(async (tx) => {
-    await lockVenue(tx, venue.id);
+    // Asked again under the lock: a suspension committed since the read above stands (unpublished,
+    // it would go straight back on the network at the next publish, its publishedAt being set).
+    const locked = await lockVenue(tx, venue.id);
+    if (locked.status === 'SUSPENDED') {
+      throw new NotAllowedError('A suspended venue stays suspended until reinstated');
+    }
     await withdrawPublishReview(tx, venue.id, 'Unpublished by the organisation');
     return tx.venue.update({ where: { id: venue.id }, data: { status: 'DRAFT' } });
   });
