@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBooking as bookingRow } from '../factories/bookings.ts';
 import { createOrganization } from '../factories/people.ts';
-import { createBookableVenue } from '../factories/venues.ts';
+import { createBookableVenue, everyDay } from '../factories/venues.ts';
 import { graphql } from '../generated/gql.ts';
 import { member, rawId, startTestApp, type TestApp } from '../helpers/app.ts';
 
@@ -415,5 +415,162 @@ describe('bookings', () => {
     expect(member(cancelled.data?.cancelBooking, 'BookingPayload', cancelled).booking.status).toBe(
       'CANCELLED_BY_GUEST',
     );
+  });
+
+  it('makes no booking for a stranger by email at an unpublished (DRAFT) venue, nor writes to them', async () => {
+    // Anyone signed in can make an organisation and a draft venue under any name.
+    const someone = await app.signIn();
+    const org = await createOrganization(app.services.db, {
+      members: [{ userId: someone.userId, role: 'OWNER' }],
+    });
+    const draft = await createBookableVenue(app.services.db, {
+      name: 'Definitely Your Bank',
+      organizationId: org.id,
+      status: 'DRAFT',
+    });
+    const draftGid = Buffer.from(`Venue:${draft.id}`).toString('base64');
+    const victim = `victim-${randomBytes(3).toString('hex')}@example.test`;
+    const refused = await book(someone.token, {
+      venueId: draftGid,
+      startsAt: at('20:00', 10),
+      guestEmail: victim,
+    });
+    expect(refused.data?.createBooking).toEqual({
+      __typename: 'ConflictError',
+      message: 'A booking for a guest by email is made only at a published venue: publish the venue first',
+    });
+    expect(await app.services.db.booking.count({ where: { venueId: draft.id } })).toBe(0);
+    expect(await app.services.db.user.count({ where: { email: victim } })).toBe(0);
+    expect(
+      await app.services.db.outboundMessage.count({
+        where: { OR: [{ emailTo: victim }, { user: { email: victim } }] },
+      }),
+    ).toBe(0);
+    // The venue's team may still try its draft out with a booking of its own.
+    const own = await book(someone.token, { venueId: draftGid, startsAt: at('20:00', 10) });
+    expect(member(own.data?.createBooking, 'BookingPayload', own).booking.status).toBe('REQUESTED');
+  });
+
+  it('keeps a confirmed booking as the venue confirmed it when its guest asks for another time or a larger party at a venue that decides by hand', async () => {
+    // Table Talk has no business agent: its team confirms every booking itself.
+    const guest = await app.signIn();
+    const created = await book(guest.token, { startsAt: at('19:00', 10), partySize: 2 });
+    const booking = member(created.data?.createBooking, 'BookingPayload', created).booking;
+    await app.gql(Confirm, { id: booking.id }, { token: owner.token });
+    const id = rawId(booking.id);
+    const messagesBefore = await app.services.db.outboundMessage.count({ where: { bookingId: id } });
+    for (const change of [
+      { startsAt: at('20:30', 11), partySize: 4 },
+      { startsAt: at('20:30', 11) },
+      { partySize: 4 },
+    ]) {
+      const asked = await app.gql(
+        Modify,
+        { input: { bookingId: booking.id, ...change } },
+        { token: guest.token },
+      );
+      expect(asked.data?.modifyBooking).toEqual({
+        __typename: 'ValidationError',
+        message: "The venue confirms every booking itself: ask the venue's team for this change",
+      });
+    }
+    expect(await app.services.db.booking.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      status: 'CONFIRMED',
+      startsAt: new Date(at('19:00', 10)),
+      partySize: 2,
+    });
+    expect(await app.services.db.outboundMessage.count({ where: { bookingId: id } })).toBe(messagesBefore);
+    // A smaller party takes nothing the venue has not agreed to; the venue's team may change anything.
+    const fewer = await app.gql(
+      Modify,
+      { input: { bookingId: booking.id, partySize: 1 } },
+      { token: guest.token },
+    );
+    expect(member(fewer.data?.modifyBooking, 'BookingPayload', fewer).booking.partySize).toBe(1);
+    const byTeam = await app.gql(
+      Modify,
+      { input: { bookingId: booking.id, startsAt: at('20:30', 11), partySize: 4 } },
+      { token: owner.token },
+    );
+    expect(member(byTeam.data?.modifyBooking, 'BookingPayload', byTeam).booking).toMatchObject({
+      partySize: 4,
+      startsAt: at('20:30', 11),
+    });
+  });
+
+  it('changes the party of a booking at its kept start by the room it takes, not by the rules for new times', async () => {
+    const team = await app.signIn();
+    const org = await createOrganization(app.services.db, {
+      members: [{ userId: team.userId, role: 'OWNER' }],
+    });
+    const venue = await createBookableVenue(app.services.db, {
+      organizationId: org.id,
+      tables: [
+        { name: 'Four', seats: 4 },
+        { name: 'Two', seats: 2 },
+      ],
+    });
+    const guest = await app.signIn();
+    // Three quarters of an hour ahead, inside the venue's hour of notice (and maybe outside its hours).
+    const soon = new Date(app.clock.now().getTime() + 45 * 60_000);
+    const four = await bookingRow(app.services.db, {
+      venueId: venue.id,
+      guestId: (await app.signIn()).userId,
+      startsAt: soon,
+      partySize: 4,
+      status: 'CONFIRMED',
+    });
+    const mine = await bookingRow(app.services.db, {
+      venueId: venue.id,
+      guestId: guest.userId,
+      startsAt: soon,
+      partySize: 2,
+      status: 'CONFIRMED',
+    });
+    const id = Buffer.from(`Booking:${mine.id}`).toString('base64');
+    const change = (token: string, partySize: number) =>
+      app.gql(Modify, { input: { bookingId: id, partySize } }, { token });
+    // One fewer, by the guest: it fits, whatever the clock says.
+    const fewer = await change(guest.token, 1);
+    expect(member(fewer.data?.modifyBooking, 'BookingPayload', fewer).booking.partySize).toBe(1);
+    // Larger, by the team: as much as the tables left take (the four-top is the other party's).
+    const tooMany = await change(team.token, 3);
+    expect(tooMany.data?.modifyBooking).toMatchObject({ __typename: 'SlotFullError' });
+    const two = await change(team.token, 2);
+    expect(member(two.data?.modifyBooking, 'BookingPayload', two).booking.partySize).toBe(2);
+    // Freed, the four-top takes three.
+    await app.services.db.booking.update({ where: { id: four.id }, data: { status: 'CANCELLED_BY_GUEST' } });
+    const three = await change(team.token, 3);
+    expect(member(three.data?.modifyBooking, 'BookingPayload', three).booking.partySize).toBe(3);
+
+    // A booking next week after the venue moved its hours to lunch only still changes its party.
+    const later = await bookingRow(app.services.db, {
+      venueId: venue.id,
+      guestId: guest.userId,
+      startsAt: new Date(at('20:00', 12)),
+      partySize: 2,
+      status: 'CONFIRMED',
+    });
+    await app.services.db.openingHours.deleteMany({ where: { venueId: venue.id } });
+    await app.services.db.openingHours.createMany({
+      data: everyDay('12:00', '15:00').map((h) => ({ ...h, venueId: venue.id })),
+    });
+    const laterId = Buffer.from(`Booking:${later.id}`).toString('base64');
+    for (const [token, partySize] of [
+      [guest.token, 1],
+      [team.token, 4],
+    ] as const) {
+      const changed = await app.gql(Modify, { input: { bookingId: laterId, partySize } }, { token });
+      expect(member(changed.data?.modifyBooking, 'BookingPayload', changed).booking.partySize).toBe(
+        partySize,
+      );
+    }
+    // A new time is a new time: asked by every rule.
+    const moved = await app.gql(
+      Modify,
+      { input: { bookingId: laterId, startsAt: at('20:30', 12) } },
+      { token: team.token },
+    );
+    expect(moved.data?.modifyBooking).toMatchObject({ __typename: 'ValidationError' });
   });
 });

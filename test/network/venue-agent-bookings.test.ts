@@ -577,13 +577,84 @@ describe("a venue's agent answering booking requests", () => {
     for (const id of [booking.id, mine.id]) {
       expect(await world.db.booking.findUniqueOrThrow({ where: { id } })).toMatchObject({ partySize: 2 });
     }
-    // A paused agent's policy holds nothing back: with room, the change is made, as the app makes it.
+    // Paused, the agent confirms nothing: its staff's threshold still holds, and any larger party
+    // of a confirmed booking is theirs to agree, as a new request would be. A smaller one fits.
     await world.db.agent.update({ where: { id: venue.agent.id }, data: { status: 'PAUSED' } });
-    const paused = await world.deliver(guest.id, venue.id, 'booking.modify', {
+    for (const [partySize, note] of [
+      [
+        6,
+        "change declined: Parties above 4 are decided by the venue's staff: ask the venue's team for this change",
+      ],
+      [3, "change declined: The venue confirms every booking itself: ask the venue's team for this change"],
+      [1, 'changed by the guest'],
+    ] as const) {
+      const paused = await world.deliver(guest.id, venue.id, 'booking.modify', {
+        bookingId: booking.id,
+        change: { partySize },
+      });
+      expect((await world.handle(paused.inboundRowId)).note).toBe(note);
+    }
+    expect(await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).toMatchObject({
+      status: 'CONFIRMED',
+      partySize: 1,
+    });
+  });
+
+  it("leaves a confirmed booking's new time or larger party to the staff of a venue that confirms every booking itself", async () => {
+    const guest = await world.guest();
+    const venue = await world.venue({ autoAcceptWithinRules: false });
+    const startsAt = lisbon(8, '19:00');
+    const confirmed = await world.requested(guest.person.id, venue.venue.id, startsAt, 2, {
+      status: 'CONFIRMED',
+    });
+    for (const change of [
+      { startsAt: lisbon(9, '20:30').toISOString(), partySize: 6 },
+      { startsAt: lisbon(8, '20:00').toISOString() },
+      { partySize: 3 },
+    ]) {
+      const asked = await world.deliver(guest.id, venue.id, 'booking.modify', {
+        bookingId: confirmed.id,
+        change,
+      });
+      expect((await world.handle(asked.inboundRowId)).note).toBe(
+        "change declined: The venue confirms every booking itself: ask the venue's team for this change",
+      );
+      expect((await world.answers(asked.outbound.envelopeId!))[0]?.intent).toBe('booking.declined');
+    }
+    expect(await world.db.booking.findUniqueOrThrow({ where: { id: confirmed.id } })).toMatchObject({
+      status: 'CONFIRMED',
+      startsAt,
+      partySize: 2,
+    });
+    expect(await world.db.outboundMessage.count({ where: { bookingId: confirmed.id } })).toBe(0);
+    // A request still waiting for the staff's answer may change: they decide it as it then stands.
+    const waiting = await world.requested(guest.person.id, venue.venue.id, lisbon(8, '19:30'), 2);
+    const asked = await world.deliver(guest.id, venue.id, 'booking.modify', {
+      bookingId: waiting.id,
+      change: { startsAt: lisbon(8, '20:30').toISOString() },
+    });
+    expect((await world.handle(asked.inboundRowId)).note).toBe('changed by the guest');
+    expect((await world.db.booking.findUniqueOrThrow({ where: { id: waiting.id } })).status).toBe(
+      'REQUESTED',
+    );
+  });
+
+  it("changes the party of a confirmed booking inside the venue's notice: its start was judged when booked", async () => {
+    const guest = await world.guest();
+    const venue = await world.venue();
+    // Three quarters of an hour ahead; the venue wants an hour's notice for a new booking.
+    const soon = new Date(world.services.now().getTime() + 45 * 60_000);
+    const booking = await world.requested(guest.person.id, venue.venue.id, soon, 2, { status: 'CONFIRMED' });
+    const asked = await world.deliver(guest.id, venue.id, 'booking.modify', {
       bookingId: booking.id,
       change: { partySize: 3 },
     });
-    expect((await world.handle(paused.inboundRowId)).note).toBe('changed by the guest');
+    expect((await world.handle(asked.inboundRowId)).note).toBe('changed by the guest');
+    expect(await world.db.booking.findUniqueOrThrow({ where: { id: booking.id } })).toMatchObject({
+      status: 'CONFIRMED',
+      startsAt: soon,
+      partySize: 3,
+    });
   });
 
   it('changes what the booking is under its lock: a time another change moved meanwhile is kept', async () => {
@@ -667,6 +738,36 @@ describe("a venue's agent answering booking requests", () => {
     expect(
       await modifyBooking(world.services.bookings, asTeam, { bookingId: booking.id, partySize: 3 }),
     ).toMatchObject({ partySize: 3 });
+  });
+
+  it("holds a guest's own change to the venue's blackouts and staff party size with its agent paused", async () => {
+    const guest = await world.guest();
+    const blackout = lisbon(10, '21:00');
+    const venue = await world.venue({
+      askStaffAbovePartySize: 3,
+      blackoutWindows: [
+        {
+          startsAt: blackout.toISOString(),
+          endsAt: new Date(blackout.getTime() + 3 * 3_600_000).toISOString(),
+          reason: 'private event',
+        },
+      ],
+    });
+    await world.db.agent.update({ where: { id: venue.agent.id }, data: { status: 'PAUSED' } });
+    // Still waiting for the staff's answer, so only the policy's rules stand in its way.
+    const booking = await world.requested(guest.person.id, venue.venue.id, lisbon(10, '19:00'), 2);
+    const asGuest = createAccess(world.db, { kind: 'user', userId: guest.person.id, isPlatformAdmin: false });
+    await expect(
+      modifyBooking(world.services.bookings, asGuest, { bookingId: booking.id, startsAt: blackout }),
+    ).rejects.toThrow("The venue takes no bookings at that time as a rule: ask the venue's team");
+    await expect(
+      modifyBooking(world.services.bookings, asGuest, { bookingId: booking.id, partySize: 4 }),
+    ).rejects.toThrow(
+      "Parties above 3 are decided by the venue's staff: ask the venue's team for this change",
+    );
+    expect(
+      await modifyBooking(world.services.bookings, asGuest, { bookingId: booking.id, partySize: 3 }),
+    ).toMatchObject({ status: 'REQUESTED', partySize: 3 });
   });
 
   it("changes the guest's booking when there is room, else declines with the nearest free times", async () => {

@@ -134,6 +134,18 @@ export async function createBooking(
   if (parsed.notes !== undefined && !asVenue) {
     throw new ValidationError('Notes are the venue’s own; leave a special request instead', 'notes');
   }
+  // The address is checked before anything is written (its person is found or made below).
+  const guestEmail = forSomeoneElse ? normalizeEmail(parsed.guestEmail!, 'guestEmail') : null;
+  // A booking for someone else is CONFIRMED at once and that person is written to (the
+  // confirmation, reminders) in the venue's name. Anyone can make an organisation and a DRAFT
+  // venue called anything, so until a venue is published (on the network, and reviewed where its
+  // organisation needs it) it may not write to strangers: its team books only for themselves,
+  // which is how a draft is tried out.
+  if (guestEmail !== null && !PUBLIC_STATUSES.includes(venue.status)) {
+    throw new ConflictError(
+      'A booking for a guest by email is made only at a published venue: publish the venue first',
+    );
+  }
   const owner = { venue: { organizationId: venue.organizationId } };
 
   // A replay: the booking this requester made here with this client key, read with the venue.
@@ -144,9 +156,8 @@ export async function createBooking(
   if (access.actor.kind === 'apiKey' && !asVenue) await deps.mayBookAsGuest?.(access);
   await limitCreation(deps, access);
 
-  const guestId = forSomeoneElse
-    ? (await findOrCreateUserByEmail(deps.db, normalizeEmail(parsed.guestEmail!, 'guestEmail'))).user.id
-    : requesterId;
+  const guestId =
+    guestEmail !== null ? (await findOrCreateUserByEmail(deps.db, guestEmail)).user.id : requesterId;
   const now = deps.now();
   const status: BookingStatus = forSomeoneElse ? 'CONFIRMED' : parsed.hold ? 'HELD' : 'REQUESTED';
   const endsAt = new Date(parsed.startsAt.getTime() + venue.turnMinutes * 60_000);
@@ -906,12 +917,18 @@ export async function modifyBooking(
 }
 
 /**
- * What keeps a guest from changing a booking (its team may change anything): a confirmed booking
- * whose time has come (moved to another day, tonight's no-show would never be marked, and it could
- * then be cancelled; `field` null), and the policy of the venue's active agent: a new time in one
- * of its blackout windows, a party grown above the size its staff decide. The same whether the
- * guest asks in the app or the chat (modifyBooking) or through the agents (booking.modify,
- * venue-agent.ts). Null when the change is the guest's to make.
+ * What keeps a guest from changing a booking (its team may change anything); null when the change
+ * is the guest's to make. The same whether the guest asks in the app or the chat (modifyBooking)
+ * or through the agents (booking.modify, venue-agent.ts):
+ *
+ * - a confirmed booking whose time has come (moved to another day, tonight's no-show would never
+ *   be marked, and it could then be cancelled; `field` null);
+ * - the venue's booking policy, whether or not its agent is running (a paused agent's blackouts
+ *   and staff threshold are still the venue's rules; only who answers changes): a new time in a
+ *   blackout window, a party grown above the size its staff decide;
+ * - a confirmed booking's new time or larger party where the venue decides bookings by hand (no
+ *   agent running, no policy, or one that does not accept within its rules). The same as a new
+ *   request would go to its staff, the change would: it is not made confirmed without them.
  */
 export function guestChangeRefusal(
   agent: VenueAgentPolicy | null,
@@ -926,25 +943,42 @@ export function guestChangeRefusal(
       message: 'A confirmed booking cannot be changed by its guest once its time has come: tell the venue',
     };
   }
-  if (!agent?.active) return null;
   const start = change.startsAt.getTime();
-  if (
-    start !== booking.startsAt.getTime() &&
-    overlapsWindow(agent.blackouts, start, start + venue.turnMinutes * 60_000)
-  ) {
+  const moved = start !== booking.startsAt.getTime();
+  const grown = change.partySize > booking.partySize;
+  if (moved && overlapsWindow(agent?.blackouts ?? [], start, start + venue.turnMinutes * 60_000)) {
     return {
       field: 'startsAt',
       message: "The venue takes no bookings at that time as a rule: ask the venue's team",
     };
   }
-  const threshold = agent.policy?.askStaffAbovePartySize ?? null;
-  if (threshold !== null && change.partySize > threshold && change.partySize > booking.partySize) {
+  const threshold = agent?.policy?.askStaffAbovePartySize ?? null;
+  if (threshold !== null && change.partySize > threshold && grown) {
     return {
       field: 'partySize',
       message: `Parties above ${threshold} are decided by the venue's staff: ask the venue's team for this change`,
     };
   }
+  // A booking still waiting for the venue (REQUESTED, HELD) is decided by its staff whatever it
+  // asks, so it may change. A confirmed one stays confirmed through a change: there is no place
+  // for a change waiting on staff beside the table the guest holds, and sending the booking back
+  // to REQUESTED would put that table at risk, so the guest keeps it and asks the venue. A smaller
+  // party at the same time takes nothing the venue has not already agreed to.
+  if (booking.status === 'CONFIRMED' && (moved || grown) && !acceptsWithinRules(agent)) {
+    return {
+      field: moved ? 'startsAt' : 'partySize',
+      message: "The venue confirms every booking itself: ask the venue's team for this change",
+    };
+  }
   return null;
+}
+
+/**
+ * Whether the venue's agent confirms, on its own, what is inside the venue's rules: running, and
+ * its policy says so (decideBookingRequest escalates everything else to staff).
+ */
+function acceptsWithinRules(agent: VenueAgentPolicy | null): boolean {
+  return agent?.active === true && agent.policy?.autoAcceptWithinRules === true;
 }
 
 async function requireGuestMayChange(
@@ -1153,10 +1187,17 @@ function takesBookings(venue: Venue): boolean {
 
 /**
  * Whether a start time has room for the party (`free`), is offered but taken (`full`), or is not a
- * bookable time at all, or the venue is not taking bookings (`not_bookable`). Bookings holding a
- * table count, except `exceptBookingId` (the booking being decided or changed). A time after
- * midnight may belong to the previous day's service, so both local dates are asked. Read on `tx`:
- * a caller that acts on the answer holds the venue's row first (lockVenue).
+ * bookable time at all, or the venue is not taking bookings (`not_bookable`), for a change of the
+ * booking `exceptBookingId` (null: none). Bookings holding a table count, except that one. A time
+ * after midnight may belong to the previous day's service, so both local dates are asked.
+ *
+ * A change that keeps the booking's start (its party, say) is not asked whether that start would
+ * be offered to a new booking now: it was when booked, and the rules about times (notice, the slot
+ * grid, opening hours, how far ahead) have nothing to say of a table already held. Otherwise at
+ * 19:15 a 20:00 booking's party could not change, not even down, with an hour's notice, and no
+ * booking could change once the venue changed its hours. Only a larger party is asked, of what it
+ * takes: covers and a table (roomToGrow). Read on `tx`: a caller that acts on the answer holds the
+ * venue's row first (lockVenue), and the booking's.
  */
 export async function roomAt(
   tx: DbOrTx,
@@ -1165,15 +1206,72 @@ export async function roomAt(
 ): Promise<RoomAt> {
   if (!takesBookings(venue)) return 'not_bookable';
   const dates = serviceDates(venue, request.startsAt);
-  const [hours, tables, bookings, exceptions] = await Promise.all([
+  const [hours, tables, around, exceptions] = await Promise.all([
     tx.openingHours.findMany({ where: { venueId: venue.id } }),
     tx.venueTable.findMany({ where: { venueId: venue.id } }),
-    liveBookingsAround(tx, venue.id, request.startsAt, request.exceptBookingId),
+    // The booking being changed is read with the others (same statement), to tell a kept start.
+    tx.booking.findMany({
+      where: { venueId: venue.id, ...liveBookingsAroundWhere(request.startsAt) },
+      select: { id: true, ...LIVE_BOOKING_SELECT },
+    }),
     tx.hoursException.findMany({
       where: { venueId: venue.id, date: { in: dates.map((d) => new Date(`${d.toString()}T00:00:00Z`)) } },
     }),
   ]);
+  const changing = around.find((b) => b.id === request.exceptBookingId);
+  const bookings = around.filter((b) => b.id !== request.exceptBookingId);
+  if (changing && changing.startsAt.getTime() === request.startsAt.getTime()) {
+    return roomToGrow(venue, tables, bookings, { ...request, was: changing.partySize });
+  }
   return roomIn(venue, { hours, tables, exceptions }, bookings, request);
+}
+
+/**
+ * roomAt for a booking keeping its start (`startsAt`) with a party of `partySize` instead of `was`:
+ * a party no larger takes nothing more and is `free`; a larger one is asked only whether the covers
+ * starting in its slot and the tables over its turn take it, with the other live bookings. A party
+ * the venue does not take at all is the ValidationError availability gives.
+ */
+function roomToGrow(
+  venue: Venue,
+  tables: readonly VenueTable[],
+  others: readonly LiveBooking[],
+  request: { startsAt: Date; partySize: number; was: number },
+): RoomAt {
+  const { startsAt, partySize } = request;
+  if (partySize === request.was) return 'free';
+  if (partySize < venue.partySizeMin || partySize > venue.partySizeMax) {
+    throw new ValidationError(
+      `This venue takes parties of ${venue.partySizeMin} to ${venue.partySizeMax}`,
+      'partySize',
+    );
+  }
+  if (partySize < request.was) return 'free';
+  // availability decides covers and tables; asked of a day whose one opening is exactly this turn
+  // (in UTC, where a wall-clock time is the instant itself), with no notice and no horizon, it
+  // offers this start if and only if the covers and the tables take the party. An opening time is
+  // a whole minute: a start between two (written by hand, say) is asked with every booking moved
+  // back by the same few seconds, which changes nothing of who overlaps whom.
+  const shift = startsAt.getTime() % 60_000;
+  const back = (at: Date) => new Date(at.getTime() - shift);
+  const start = back(startsAt);
+  const opens = Temporal.Instant.fromEpochMilliseconds(start.getTime()).toZonedDateTimeISO('UTC');
+  const closes = opens.add({ minutes: venue.turnMinutes });
+  const time = (at: Temporal.ZonedDateTime) => at.toPlainTime().toString({ smallestUnit: 'minute' });
+  const date = opens.toPlainDate().toString();
+  const offered = availability({
+    timeZone: 'UTC',
+    rules: { ...venue, leadTimeMinutes: 0, bookingHorizonDays: 1 },
+    hours: [],
+    exceptions: [{ date, closed: false, opensAt: time(opens), closesAt: time(closes) }],
+    tables,
+    bookings: others.map((b) => ({ ...b, startsAt: back(b.startsAt), endsAt: back(b.endsAt) })),
+    date,
+    partySize,
+    now: start,
+    only: start,
+  });
+  return offered.length > 0 ? 'free' : 'full';
 }
 
 /** The local dates whose services a start time can belong to: the day before, and its own. */
