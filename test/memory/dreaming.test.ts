@@ -16,7 +16,12 @@ import {
   MEMORY_LIMITS,
   recall,
 } from '../../src/domain/memory/memories.ts';
-import { dietaryTakenOff, getProfile, updateProfile } from '../../src/domain/memory/profile.ts';
+import {
+  dietaryTakenOff,
+  getProfile,
+  PROFILE_LIMITS,
+  updateProfile,
+} from '../../src/domain/memory/profile.ts';
 import { recordSessionSummary } from '../../src/domain/memory/summaries.ts';
 import type { MemoryKind } from '../../src/generated/prisma/enums.ts';
 import { createBooking } from '../factories/bookings.ts';
@@ -399,6 +404,7 @@ describe('dreamDeep', () => {
       people: 0,
       habits: 0,
       profiles: 0,
+      failed: [],
     });
     expect(await snapshot()).toEqual(before);
     expect(DREAM_LIMITS.deepEveryDays).toBe(6);
@@ -438,6 +444,119 @@ describe('dreamDeep', () => {
     expect(await dietaryTakenOff(db(), sam)).toEqual(['peanut allergy']);
     await dreamDeep(db(), { now: new Date(weekLater.getTime() + 7 * DAY), limit: 1000 });
     expect((await getProfile(db(), sam)).dietary).toEqual(['vegetarian']);
+  });
+});
+
+describe('dreamDeep and what the profile refuses', () => {
+  async function venueFor(label: string) {
+    return db().venue.create({
+      data: {
+        name: `${label} ${randomBytes(3).toString('hex')}`,
+        slug: `${label}-${randomBytes(4).toString('hex')}`,
+        status: 'LISTED',
+        timeZone: 'Europe/Lisbon',
+        city: 'Lisbon',
+      },
+    });
+  }
+
+  it('leaves out a usual party above the profile’s limit and fills the dietary list only up to its limit, and the run goes on', async () => {
+    const now = new Date(NOW.getTime() + 240 * DAY);
+    const venue = await venueFor('dream-corporate');
+    // Two corporate dinners of 60: bookings take up to 500 guests, a profile's usual party 50.
+    const corporate = await person('dream-corporate');
+    for (const days of [7, 14]) {
+      await createBooking(db(), {
+        guestId: corporate,
+        venueId: venue.id,
+        startsAt: daysAgo(days, now),
+        partySize: 60,
+        status: 'COMPLETED',
+        createdAt: daysAgo(days + 2, now),
+      });
+    }
+    // 25 allergies remembered: the profile lists 20 dietary needs at most.
+    const allergic = await person('dream-allergic');
+    await seed(
+      allergic,
+      Array.from({ length: 25 }, (_, n) => ({
+        content: `Allergic to ${String.fromCharCode(97 + n)}food`,
+        importance: 5,
+        createdAt: daysAgo(5, now),
+      })),
+    );
+    const longWord = await person('dream-long-word');
+    await seed(longWord, [
+      {
+        content: 'Allergic to pneumonoultramicroscopicsilicovolcanoconiosis',
+        importance: 5,
+        createdAt: daysAgo(5, now),
+      },
+    ]);
+    const vegan = await person('dream-vegan');
+    await seed(vegan, [{ content: 'I am vegan', importance: 4, createdAt: daysAgo(5, now) }]);
+
+    const result = await dreamDeep(db(), { now, limit: 1000 });
+    expect(result.failed).toEqual([]);
+
+    // The habit is remembered as it is; the profile is not given a "usual" party of 60.
+    const habits = await db().memory.findMany({ where: { userId: corporate, kind: 'PATTERN' } });
+    expect(habits.map((m) => m.content)).toEqual([
+      expect.stringMatching(/^Booking habits: Usually books for 60;/),
+    ]);
+    expect((await getProfile(db(), corporate)).usualPartySize).toBeNull();
+    const dietary = (await getProfile(db(), allergic)).dietary;
+    expect(dietary).toHaveLength(PROFILE_LIMITS.dietaryMaxItems);
+    for (const diet of dietary) expect(diet).toMatch(/^[a-y]food allergy$/);
+    // An entry longer than the profile takes is left out, not the whole list refused.
+    expect((await getProfile(db(), longWord)).dietary).toEqual([]);
+    expect((await getProfile(db(), vegan)).dietary).toEqual(['vegan']);
+    for (const userId of [corporate, allergic, longWord, vegan]) {
+      expect((await db().user.findUniqueOrThrow({ where: { id: userId } })).deepDreamedAt).toEqual(now);
+    }
+  });
+
+  it('reports a person whose dream fails, moves their watermark on, and dreams everyone else', async () => {
+    const now = new Date(NOW.getTime() + 300 * DAY);
+    const venue = await venueFor('dream-failing');
+    const failing = await person('dream-failing');
+    for (const days of [7, 14]) {
+      await createBooking(db(), {
+        guestId: failing,
+        venueId: venue.id,
+        startsAt: daysAgo(days, now),
+        status: 'COMPLETED',
+        createdAt: daysAgo(days + 2, now),
+      });
+    }
+    const other = await person('dream-other');
+    await seed(other, [{ content: 'I am vegetarian', importance: 4, createdAt: daysAgo(5, now) }]);
+
+    // A fault in the database for this one person's habits (this file's own database): the
+    // failure comes from where a real one would, in the middle of their transaction.
+    await db().$executeRawUnsafe(`
+      CREATE FUNCTION dream_test_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'disk on fire'; END $$`);
+    await db().$executeRawUnsafe(`
+      CREATE TRIGGER dream_test_fault BEFORE INSERT ON memories FOR EACH ROW
+      WHEN (NEW.user_id = '${failing}'::uuid) EXECUTE FUNCTION dream_test_fault()`);
+    try {
+      const result = await dreamDeep(db(), { now, limit: 1000 });
+      expect(result.failed).toEqual([{ userId: failing, error: expect.stringContaining('disk on fire') }]);
+      expect((await getProfile(db(), other)).dietary).toEqual(['vegetarian']);
+      // Nothing of the failed dream is kept, but the person waits a week like everyone done.
+      expect(await db().memory.count({ where: { userId: failing } })).toBe(0);
+      const users = await db().user.findMany({ where: { id: { in: [failing, other] } } });
+      expect(users.map((u) => u.deepDreamedAt)).toEqual([now, now]);
+      expect((await dreamDeep(db(), { now: new Date(now.getTime() + DAY), limit: 1000 })).failed).toEqual([]);
+    } finally {
+      await db().$executeRawUnsafe('DROP TRIGGER dream_test_fault ON memories');
+      await db().$executeRawUnsafe('DROP FUNCTION dream_test_fault()');
+    }
+    // Tried again the next week, and now dreamt.
+    const weekLater = new Date(now.getTime() + 7 * DAY);
+    expect((await dreamDeep(db(), { now: weekLater, limit: 1000 })).failed).toEqual([]);
+    expect(await db().memory.count({ where: { userId: failing, kind: 'PATTERN' } })).toBe(1);
   });
 });
 

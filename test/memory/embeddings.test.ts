@@ -1,6 +1,6 @@
 /**
  * Embeddings with a configured provider (the fake Ollama's /api/embed): the memory-embed sweep
- * gives memories vectors (again when their words change, never to history), recall finds by
+ * gives memories vectors (again when their words change or the model changes, never to history), recall finds by
  * meaning what no word matches, a failing embedder leaves recall to full-text, and /readyz says
  * how similarity is computed (pgvector or SQL) without ever being unready for it.
  */
@@ -89,6 +89,26 @@ describe('memory embeddings', () => {
     } finally {
       ollama.failEmbeds(null);
     }
+  });
+
+  it('embeds every memory again after the model changes, whichever side of the new name the old one sorts', async () => {
+    const db = app.services.db;
+    const userId = (await createPerson(db, { label: 'embed-model' })).id;
+    const old = (content: string, model: string, supersededAt?: Date) =>
+      db.memory.create({
+        data: { userId, content, embedding: [1, 0, 0], embeddingModel: model, supersededAt },
+      });
+    await old('Prefers window seats', 'all-minilm');
+    await old('Drinks oat milk', 'zeta-embed');
+    await old('Liked jazz bars', 'all-minilm', new Date());
+
+    await sweep();
+    expect((await embedded(userId)).map((m) => [m.content, m.embeddingModel, m.embedding.length])).toEqual([
+      ['Drinks oat milk', 'nomic-embed-text', 256],
+      // History is never recalled: its old vector is dropped, and it is not embedded again.
+      ['Liked jazz bars', null, 0],
+      ['Prefers window seats', 'nomic-embed-text', 256],
+    ]);
   });
 
   it('says in /readyz how similarity is computed, and stays ready without pgvector', async () => {

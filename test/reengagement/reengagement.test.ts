@@ -1,5 +1,6 @@
 /**
- * `reengage-people`: only people who opted in, have a chat we can reach, and have been quiet two
+ * `reengage-people`: only people who opted in, have a chat we can reach (the message goes to a
+ * private chat that takes it now, else to their email), and have been quiet two
  * weeks (nothing from them, nothing to them) get the check-in message, at 17:00 on their own clock;
  * never twice in a week, however many runs; a run is bounded. The person turns it on and off
  * themselves over GraphQL.
@@ -25,17 +26,27 @@ beforeAll(async () => {
 });
 afterAll(() => app?.close());
 
-async function someone(fields: Partial<Prisma.UserCreateInput>, chat: { lastInboundDaysAgo: number | null }) {
+async function someone(
+  fields: Partial<Prisma.UserCreateInput>,
+  chat: {
+    lastInboundDaysAgo: number | null;
+    platform?: 'WHATSAPP' | 'INSTAGRAM' | 'TELEGRAM';
+    shared?: boolean;
+    unreachable?: boolean;
+  },
+) {
   const db = app.services.db;
   const person = await createPerson(db, { displayName: 'Maya Putri', ...fields });
   if (chat.lastInboundDaysAgo !== null) {
     await db.chat.create({
       data: {
-        platform: 'WHATSAPP',
+        platform: chat.platform ?? 'WHATSAPP',
         account: 'agnt',
         externalChatId: tag(8),
         userId: person.id,
         lastInboundAt: new Date(Date.now() - chat.lastInboundDaysAgo * DAY),
+        shared: chat.shared ?? false,
+        ...(chat.unreachable ? { unreachableAt: new Date(), unreachableReason: 'blocked' } : {}),
       },
     });
   }
@@ -98,6 +109,54 @@ describe('re-engagement', () => {
     // Still quiet two weeks after it: one more.
     await reengageQuietPeople(db, new Date(now.getTime() + (REENGAGEMENT.quietDays + 1) * DAY));
     expect(await sentTo(optedIn.id)).toHaveLength(2);
+  });
+
+  it('picks only people the message can reach: a private chat that takes it now, else an email address', async () => {
+    const db = app.services.db;
+    const quiet = REENGAGEMENT.quietDays + 2;
+    // WhatsApp and Instagram take free text only within a day of the person's last message; a
+    // group is never where a person's own message goes; a blocked chat takes nothing.
+    const whatsAppOnly = await someone(
+      { reengagementOptIn: true, email: null },
+      { lastInboundDaysAgo: quiet, platform: 'WHATSAPP' },
+    );
+    const instagramOnly = await someone(
+      { reengagementOptIn: true, email: null },
+      { lastInboundDaysAgo: quiet, platform: 'INSTAGRAM' },
+    );
+    const groupOnly = await someone(
+      { reengagementOptIn: true, email: null },
+      { lastInboundDaysAgo: quiet, platform: 'TELEGRAM', shared: true },
+    );
+    const blocked = await someone(
+      { reengagementOptIn: true, email: null },
+      { lastInboundDaysAgo: quiet, platform: 'TELEGRAM', unreachable: true },
+    );
+    const telegram = await someone(
+      { reengagementOptIn: true, email: null },
+      { lastInboundDaysAgo: quiet, platform: 'TELEGRAM' },
+    );
+    const whatsAppWithEmail = await someone(
+      { reengagementOptIn: true },
+      { lastInboundDaysAgo: quiet, platform: 'WHATSAPP' },
+    );
+
+    const now = fivePmUnknownZone();
+    await reengageQuietPeople(db, now);
+    expect(await sentTo(telegram.id)).toMatchObject([{ channel: 'CHAT', status: 'PENDING' }]);
+    expect(await sentTo(whatsAppWithEmail.id)).toMatchObject([{ channel: 'EMAIL', status: 'PENDING' }]);
+    // Nobody else is written to (not even a FAILED message), nor has their week spent.
+    for (const person of [whatsAppOnly, instagramOnly, groupOnly, blocked]) {
+      expect(await sentTo(person.id), person.id).toEqual([]);
+      expect(
+        (await db.user.findUniqueOrThrow({ where: { id: person.id } })).reengagedAt,
+        person.id,
+      ).toBeNull();
+    }
+    // Nobody this job ever picked has a message it could not send.
+    expect(
+      await db.outboundMessage.count({ where: { kind: 'account.reengagement', status: 'FAILED' } }),
+    ).toBe(0);
   });
 
   it('is bounded per run', async () => {

@@ -26,6 +26,12 @@
  * gaps are filled: the usual party size when they gave none, dietary needs their memories state.
  * Nothing the person set is overwritten, and nothing they took off is put back.
  *
+ * Deep dreaming writes only what the profile takes: a usual party above its limit (a few large
+ * events, not a habit) is left out, and the dietary list stops at its limit, the person's own
+ * entries first. One person's failure never stops the run: it is reported (`failed`), their
+ * watermark moves on all the same, and they are tried again next week, so a person who always
+ * fails cannot keep everyone behind them waiting.
+ *
  * Accounts being deleted are left alone. Both are bounded (`limit` people a run, those waiting
  * longest first) and resumable: each person
  * done gets a watermark (`users.dreamed_at`, `users.deep_dreamed_at`), and the next run continues
@@ -43,10 +49,11 @@ import { Prisma } from '../../generated/prisma/client.ts';
 import type { MemoryKind } from '../../generated/prisma/enums.ts';
 import type { Db, Tx } from '../../platform/db.ts';
 import { defineTask } from '../../platform/jobs.ts';
+import type { Logger } from '../../platform/logger.ts';
 import { forgottenKey, forgottenSince, identity, meaningOf, STOP, stem } from './meaning.ts';
 import { keepWithinCap, MEMORY_LIMITS } from './memories.ts';
 import { behaviourPatterns, describePatterns } from './patterns.ts';
-import { dietaryTakenOff, getProfile, updateProfile } from './profile.ts';
+import { dietaryTakenOff, getProfile, PROFILE_LIMITS, updateProfile } from './profile.ts';
 import { cleanText, wordsOf } from './text.ts';
 
 const DAY_MS = 86_400_000;
@@ -375,15 +382,21 @@ export function dietaryOf(content: string): string[] {
 const HABITS_PREFIX = 'Booking habits: ';
 
 export interface DeepDreamResult {
+  /** People dreamt over this run (those who failed are not counted). */
   people: number;
   /** People whose habits memory was written anew. */
   habits: number;
   /** People whose profile gained something. */
   profiles: number;
+  /** People whose dream failed, with why; the run went on without them and they are due next week. */
+  failed: { userId: string; error: string }[];
 }
 
 /** One deep dream over at most `limit` people (see the top of this file). */
-export async function dreamDeep(db: Db, options: { now: Date; limit: number }): Promise<DeepDreamResult> {
+export async function dreamDeep(
+  db: Db,
+  options: { now: Date; limit: number; logger?: Logger },
+): Promise<DeepDreamResult> {
   const { now } = options;
   const due = new Date(now.getTime() - DREAM_LIMITS.deepEveryDays * DAY_MS);
   const people = await db.$queryRaw<{ id: string }[]>`
@@ -394,43 +407,73 @@ export async function dreamDeep(db: Db, options: { now: Date; limit: number }): 
            OR EXISTS (SELECT 1 FROM bookings b WHERE b.guest_id = u.id))
     ORDER BY u.deep_dreamed_at NULLS FIRST, u.id
     LIMIT ${options.limit}`;
-  const result: DeepDreamResult = { people: 0, habits: 0, profiles: 0 };
+  const result: DeepDreamResult = { people: 0, habits: 0, profiles: 0, failed: [] };
   for (const person of people) {
-    const one = await db.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`memories:${person.id}`}, 0))`;
-      // When they last forgot everything, as it is under the lock (a forget while this run went
-      // through the others counts): nothing from before it comes back as a habit.
-      const [fresh] = await tx.$queryRaw<{ forgottenAt: Date | null }[]>`
-        SELECT memory_forgotten_at AS "forgottenAt" FROM users WHERE id = ${person.id}::uuid`;
-      const patterns = await behaviourPatterns(tx, person.id, now, { madeAfter: fresh?.forgottenAt ?? null });
-      const habits = await keepHabits(tx, person.id, describePatterns(patterns), now);
-      if (habits) await keepWithinCap(tx, person.id, MEMORY_LIMITS.perUser);
-
-      // The profile as it is under the person's row lock: a need they take off meanwhile (chat, the
-      // app) waits for this, or is seen by it, and is never written back.
-      await tx.$executeRaw`SELECT 1 FROM users WHERE id = ${person.id}::uuid FOR UPDATE`;
-      const profile = await getProfile(tx, person.id);
-      const memories = await tx.memory.findMany({
-        where: { userId: person.id, supersededAt: null },
-        select: { content: true },
-      });
-      // What the person took off stays off, whatever an older memory still says.
-      const takenOff = new Set(await dietaryTakenOff(tx, person.id));
-      const remembered = memories.flatMap((m) => dietaryOf(m.content)).filter((diet) => !takenOff.has(diet));
-      const dietary = [...new Set([...profile.dietary, ...remembered])];
-      const patch: Parameters<typeof updateProfile>[2] = {};
-      if (dietary.length > profile.dietary.length) patch.dietary = dietary;
-      if (!profile.usualPartySize && patterns.usualPartySize) patch.usualPartySize = patterns.usualPartySize;
-      const changed = Object.keys(patch).length > 0;
-      if (changed) await updateProfile(tx, person.id, patch);
-      await tx.$executeRaw`UPDATE users SET deep_dreamed_at = ${now}::timestamptz WHERE id = ${person.id}::uuid`;
-      return { habits, changed };
-    });
+    let one: { habits: boolean; changed: boolean };
+    try {
+      one = await db.$transaction((tx) => deepDreamOfPerson(tx, person.id, now));
+    } catch (error) {
+      // One person's failure must not stop everyone after them. Their watermark moves on as if
+      // they were done (outside the rolled-back transaction): left unset, they would come first
+      // again every week, fail again and hold the whole run up for good.
+      const message = error instanceof Error ? error.message : String(error);
+      result.failed.push({ userId: person.id, error: message });
+      options.logger?.warn(
+        { 'user.id': person.id, err: error },
+        'deep dream failed for a person; tried again next week',
+      );
+      await db.$executeRaw`UPDATE users SET deep_dreamed_at = ${now}::timestamptz WHERE id = ${person.id}::uuid`;
+      continue;
+    }
     result.people += 1;
     if (one.habits) result.habits += 1;
     if (one.changed) result.profiles += 1;
   }
   return result;
+}
+
+async function deepDreamOfPerson(
+  tx: Tx,
+  userId: string,
+  now: Date,
+): Promise<{ habits: boolean; changed: boolean }> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`memories:${userId}`}, 0))`;
+  // When they last forgot everything, as it is under the lock (a forget while this run went
+  // through the others counts): nothing from before it comes back as a habit.
+  const [fresh] = await tx.$queryRaw<{ forgottenAt: Date | null }[]>`
+    SELECT memory_forgotten_at AS "forgottenAt" FROM users WHERE id = ${userId}::uuid`;
+  const patterns = await behaviourPatterns(tx, userId, now, { madeAfter: fresh?.forgottenAt ?? null });
+  const habits = await keepHabits(tx, userId, describePatterns(patterns), now);
+  if (habits) await keepWithinCap(tx, userId, MEMORY_LIMITS.perUser);
+
+  // The profile as it is under the person's row lock: a need they take off meanwhile (chat, the
+  // app) waits for this, or is seen by it, and is never written back.
+  await tx.$executeRaw`SELECT 1 FROM users WHERE id = ${userId}::uuid FOR UPDATE`;
+  const profile = await getProfile(tx, userId);
+  const memories = await tx.memory.findMany({
+    where: { userId, supersededAt: null },
+    select: { content: true },
+  });
+  // What the person took off stays off, whatever an older memory still says.
+  const takenOff = new Set(await dietaryTakenOff(tx, userId));
+  const remembered = memories
+    .flatMap((m) => dietaryOf(m.content))
+    .filter((diet) => !takenOff.has(diet) && diet.length <= PROFILE_LIMITS.dietaryItemMaxChars);
+  // The profile holds so many entries and no more (updateProfile refuses a longer list): the
+  // person's own come first, then what memories add, until it is full.
+  const dietary = [...new Set([...profile.dietary, ...remembered])].slice(0, PROFILE_LIMITS.dietaryMaxItems);
+  const patch: Parameters<typeof updateProfile>[2] = {};
+  if (dietary.length > profile.dietary.length) patch.dietary = dietary;
+  // Bookings take larger parties than a profile's usual size (a team dinner, an event): such a
+  // "usual" size is not one to plan a table around, so it is left out rather than cut to the limit.
+  const party = patterns.usualPartySize;
+  if (!profile.usualPartySize && party && party >= 1 && party <= PROFILE_LIMITS.partySizeMax) {
+    patch.usualPartySize = party;
+  }
+  const changed = Object.keys(patch).length > 0;
+  if (changed) await updateProfile(tx, userId, patch);
+  await tx.$executeRaw`UPDATE users SET deep_dreamed_at = ${now}::timestamptz WHERE id = ${userId}::uuid`;
+  return { habits, changed };
 }
 
 /**

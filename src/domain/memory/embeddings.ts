@@ -146,17 +146,34 @@ export const EMBED_LIMITS = { perRun: 500, perCall: 32 } as const;
  * changed, all of them after the model changed), oldest first, at most `limit`; history
  * (superseded memories) is skipped, since it is never recalled. A memory whose words changed while
  * its vector was being made is left for the next run. Returns how many got one.
+ *
+ * A memory waiting for a vector has `embedding_model` NULL, and only then: remember() clears it
+ * when the words change, and each run first puts vectors of another model back to NULL, up to
+ * `limit` on each side of the current model's name (recall compares only vectors of the current
+ * model, so nothing usable is lost). Both reads are index reads (memories_embedding_model_idx,
+ * memories_unembedded_idx) however large the table; `embedding_model IS DISTINCT FROM $model`
+ * would read and sort all of it on every run.
  */
 export async function embedPendingMemories(
   db: Db,
   embedder: Embedder,
   options: { limit?: number } = {},
 ): Promise<number> {
+  const limit = options.limit ?? EMBED_LIMITS.perRun;
+  // Two ranges in the index's order, rather than `<>` (no btree reads it) or `< OR >` (a plan
+  // made for any model may scan the table): each stops after `limit`. History is reset too: it
+  // then leaves the stale set for good, and the queue's index does not hold it.
+  await db.$executeRaw`
+    UPDATE memories SET embedding_model = NULL, embedding = NULL
+    WHERE id IN (
+      (SELECT id FROM memories WHERE embedding_model < ${embedder.model} ORDER BY embedding_model LIMIT ${limit})
+      UNION ALL
+      (SELECT id FROM memories WHERE embedding_model > ${embedder.model} ORDER BY embedding_model LIMIT ${limit}))`;
   const pending = await db.$queryRaw<{ id: string; content: string }[]>`
     SELECT id, content FROM memories
-    WHERE superseded_at IS NULL AND embedding_model IS DISTINCT FROM ${embedder.model}
+    WHERE embedding_model IS NULL AND superseded_at IS NULL
     ORDER BY created_at, id
-    LIMIT ${options.limit ?? EMBED_LIMITS.perRun}`;
+    LIMIT ${limit}`;
   let embedded = 0;
   for (let start = 0; start < pending.length; start += EMBED_LIMITS.perCall) {
     const batch = pending.slice(start, start + EMBED_LIMITS.perCall);

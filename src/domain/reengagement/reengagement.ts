@@ -4,6 +4,13 @@
  * ever gets one: not people who never opted in, not accounts being deleted, not people without a
  * chat we can reach.
  *
+ * Reach means what `queueNotice` (notices.ts) can deliver, chosen before anyone is picked: the
+ * person has a chat with us they have not blocked (`unreachable_at`), and the notice has a way to
+ * them: a private (not shared) chat that takes free text now, or else their email address.
+ * WhatsApp and Instagram take free text only within 23 hours of the person's last message, which a
+ * quiet person is long past, so in practice that chat is Telegram (or the console). Picking anyone
+ * else would write a FAILED message and spend their week, every two weeks, for nothing.
+ *
  * When: at 17:00 on the person's own clock (their profile's time zone, else the network's home
  * zone), when evenings get planned. The job runs hourly and takes the people whose clock reads
  * REENGAGEMENT.localHour at the run; a zone whose name the platform does not know is passed over
@@ -16,6 +23,7 @@
  */
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { cronPayload, defineTask } from '../../platform/jobs.ts';
+import { NOTICE_WINDOW_MARGIN_MS, REPLY_WINDOW_MS, WINDOWED_PLATFORMS } from '../channels/outbound.ts';
 import { queueNotice } from '../notices/notices.ts';
 
 export const REENGAGEMENT = {
@@ -96,6 +104,9 @@ export async function reengageQuietPeople(
   const quietSince = new Date(now.getTime() - REENGAGEMENT.quietDays * DAY_MS);
   const lastBefore = new Date(now.getTime() - REENGAGEMENT.everyDays * DAY_MS);
   const week = isoWeek(now);
+  // queueNotice's rule for a chat that takes a notice (`takesFreeText` and its where), in SQL.
+  const windowed: string[] = [...WINDOWED_PLATFORMS];
+  const windowOpenSince = new Date(now.getTime() - REPLY_WINDOW_MS + NOTICE_WINDOW_MARGIN_MS);
   let queued = 0;
   while (queued < limits.perRun) {
     const take = Math.min(limits.batch, limits.perRun - queued);
@@ -108,6 +119,10 @@ export async function reengageQuietPeople(
             AND (u.time_zone = ANY(${zones}::text[]) OR (${unknown} AND u.time_zone IS NULL))
             AND (u.reengaged_at IS NULL OR u.reengaged_at <= ${lastBefore})
             AND EXISTS (SELECT 1 FROM chats c WHERE c.user_id = u.id AND c.unreachable_at IS NULL)
+            AND (u.email IS NOT NULL OR EXISTS (
+              SELECT 1 FROM chats c
+              WHERE c.user_id = u.id AND c.unreachable_at IS NULL AND NOT c.shared
+                AND (c.platform::text <> ALL(${windowed}::text[]) OR c.last_inbound_at > ${windowOpenSince})))
             AND NOT EXISTS (SELECT 1 FROM chats c WHERE c.user_id = u.id AND c.last_inbound_at > ${quietSince})
             AND NOT EXISTS (SELECT 1 FROM outbound_messages m WHERE m.user_id = u.id AND m.created_at > ${quietSince})
           ORDER BY u.reengaged_at NULLS FIRST, u.id

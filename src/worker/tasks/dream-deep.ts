@@ -8,12 +8,19 @@ import { defineHandler, type TaskContext } from '../handler.ts';
 export default defineHandler(
   dreamDeepTask,
   async (_payload, { services, logger }: TaskContext<'db' | 'now' | 'config'>) => {
+    // Each person's failure is logged there (with their id) and the run goes on without them.
     const result = await dreamDeep(services.db, {
       now: services.now(),
       limit: services.config.memory.dreamPeoplePerRun,
+      logger,
     });
     logger.info(
-      { 'dream.people': result.people, 'dream.habits': result.habits, 'dream.profiles': result.profiles },
+      {
+        'dream.people': result.people,
+        'dream.habits': result.habits,
+        'dream.profiles': result.profiles,
+        'dream.failed': result.failed.length,
+      },
       'deep dream done',
     );
   },
