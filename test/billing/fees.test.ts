@@ -242,6 +242,25 @@ async function platformAdmin() {
 const payable = (organizationId: string, currency = 'USD') =>
   balanceOf(db(), organizationAccount(organizationId, 'FEES_PAYABLE', currency));
 
+/** `buyer` takes `holder`'s venue over through an approved review claim decided at `decidedAt`. */
+async function takeOver(holder: World, buyer: World, decidedAt: Date) {
+  await db().venue.update({
+    where: { id: holder.venueId },
+    data: { organizationId: buyer.organizationId },
+  });
+  await db().venueClaim.create({
+    data: {
+      venueId: holder.venueId,
+      organizationId: buyer.organizationId,
+      requestedById: buyer.ownerId,
+      method: 'MANUAL_REVIEW',
+      status: 'APPROVED',
+      decidedAt,
+      takenOverFrom: holder.organizationId,
+    },
+  });
+}
+
 const feeOf = (bookingId: string) => db().bookingFee.findUnique({ where: { bookingId } });
 
 const feeJobQueued = async (bookingId: string) =>
@@ -903,21 +922,7 @@ describe('bookings that were not honoured', () => {
     const ago = (minutes: number) => new Date(Date.now() - minutes * 60_000);
     // Completed at the holder's venue; its fee job was lost. Then the buyer took the venue over.
     const before = await bookingRow(db(), { ...completed(holder.venueId), updatedAt: ago(120) });
-    await db().venue.update({
-      where: { id: holder.venueId },
-      data: { organizationId: buyer.organizationId },
-    });
-    await db().venueClaim.create({
-      data: {
-        venueId: holder.venueId,
-        organizationId: buyer.organizationId,
-        requestedById: buyer.ownerId,
-        method: 'MANUAL_REVIEW',
-        status: 'APPROVED',
-        decidedAt: ago(60),
-        takenOverFrom: holder.organizationId,
-      },
-    });
+    await takeOver(holder, buyer, ago(60));
     const after = await bookingRow(db(), { ...completed(holder.venueId), updatedAt: ago(20) });
     await sweep();
     expect(await feeOf(before.id)).toMatchObject({ organizationId: holder.organizationId });
@@ -1021,21 +1026,7 @@ describe('changing a fee', () => {
     const accrued = (await feeOf(row.id))!;
     expect(accrued).toMatchObject({ organizationId: holder.organizationId, feeMinor: 560n, revision: 1 });
     // Then the buyer took the venue over through review.
-    await db().venue.update({
-      where: { id: holder.venueId },
-      data: { organizationId: buyer.organizationId },
-    });
-    await db().venueClaim.create({
-      data: {
-        venueId: holder.venueId,
-        organizationId: buyer.organizationId,
-        requestedById: buyer.ownerId,
-        method: 'MANUAL_REVIEW',
-        status: 'APPROVED',
-        decidedAt: new Date(),
-        takenOverFrom: holder.organizationId,
-      },
-    });
+    await takeOver(holder, buyer, new Date());
     // The new holder's team cannot raise or zero what the former holder owes: for them there is no
     // such booking, and nothing moves.
     for (const [userId, value] of [
