@@ -96,6 +96,12 @@ async function everyWrite(stripe: StripeClient, write: (call: string) => StripeW
         { metadata: { plan: 'VENUE_PRO' } },
         write('subscriptions.update'),
       ),
+    'subscriptions.migrate': () =>
+      stripe.subscriptions.migrate(
+        subscription.id,
+        { billing_mode: { type: 'flexible' } },
+        write('subscriptions.migrate'),
+      ),
   };
   for (const name of STRIPE_WRITES) await calls[name]();
 }
@@ -146,6 +152,10 @@ describe('idempotency keys (safety rule 4)', () => {
       ],
       ['paymentIntents.create', (w) => stripe.paymentIntents.create({ amount: 100, currency: 'eur' }, w)],
       ['subscriptions.update', (w) => stripe.subscriptions.update('sub_unknown', { metadata: {} }, w)],
+      [
+        'subscriptions.migrate',
+        (w) => stripe.subscriptions.migrate('sub_unknown', { billing_mode: { type: 'flexible' } }, w),
+      ],
     ];
     expect(writes.map(([name]) => name).sort()).toEqual([...STRIPE_WRITES].sort());
     for (const [name, write] of writes) {

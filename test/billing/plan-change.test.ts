@@ -74,7 +74,9 @@ interface Subscribed {
 }
 
 /** An organisation subscribed, as its Checkout and Stripe's event would leave it. */
-async function subscribed(options: { status?: string; extra?: string[] } = {}): Promise<Subscribed> {
+async function subscribed(
+  options: { status?: string; extra?: string[]; billingMode?: 'classic' | 'flexible' } = {},
+): Promise<Subscribed> {
   const fx = await createActors(app);
   const stripe = app.services.billing.stripe!;
   const customer = await stripe.customers.create(
@@ -87,6 +89,7 @@ async function subscribed(options: { status?: string; extra?: string[] } = {}): 
     price: GROWTH,
     meteredPrices: [CONVERSATIONS, A2A_BOOKINGS, ...(options.extra ?? [])],
     ...(options.status ? { status: options.status } : {}),
+    ...(options.billingMode ? { billingMode: options.billingMode } : {}),
   });
   const event = fake.event('customer.subscription.created', subscription);
   expect((await fake.sendEvent(`${app.url}/webhooks/stripe`, event)).status).toBe(200);
@@ -161,6 +164,29 @@ describe('changePlan', () => {
     ]);
     expect(prices(subscriptionId)).toEqual([A2A_BOOKINGS, ADD_ON, CONVERSATIONS, GROWTH].sort());
     expect(await stored(subscriptionId)).toMatchObject({ priceId: GROWTH });
+  });
+
+  it('moves a subscription made before flexible billing to it first, so a removed meter is billed', async () => {
+    const { fx, subscriptionId } = await subscribed({ billingMode: 'classic' });
+    expect(await changePlan(fx.owner.token, fx.organizationId, 'VENUE_PRO')).toMatchObject({
+      billing: { plan: 'VENUE_PRO' },
+    });
+    const writes = fake.requests.filter(
+      (r) => r.method === 'POST' && r.path.startsWith(`/v1/subscriptions/${subscriptionId}`),
+    );
+    expect(writes.map((r) => [r.path, r.idempotencyKey])).toEqual([
+      [`/v1/subscriptions/${subscriptionId}/migrate`, `billing-mode:${subscriptionId}:flexible`],
+      [`/v1/subscriptions/${subscriptionId}`, `plan-change:${subscriptionId}:VENUE_PRO:1`],
+    ]);
+    expect(writes[0]!.params).toEqual({ billing_mode: { type: 'flexible' } });
+    expect(fake.objects.get(subscriptionId)!.billing_mode).toMatchObject({ type: 'flexible' });
+    // Flexible now: the next change is the update alone.
+    await changePlan(fx.owner.token, fx.organizationId, 'VENUE_GROWTH');
+    expect(
+      fake.requests.filter(
+        (r) => r.method === 'POST' && r.path === `/v1/subscriptions/${subscriptionId}/migrate`,
+      ),
+    ).toHaveLength(1);
   });
 
   it('changes the plan once when the SDK retried a call that timed out after Stripe acted', async () => {

@@ -117,6 +117,8 @@ export interface FakeStripe {
      * customer's default): a new card unless given; null for none.
      */
     paymentMethod?: string | null;
+    /** Its billing mode: `flexible`, Checkout's default now, unless one made before (`classic`). */
+    billingMode?: 'classic' | 'flexible';
   }): StripeObject;
   /**
    * Gives the customer a card as its default payment method (`invoice_settings`), as saving one
@@ -425,6 +427,24 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     }
     const updating = /^\/v1\/subscriptions\/([^/]+)$/.exec(path);
     if (updating) return updateSubscriptionItems(updating[1]!, p);
+    const migrating = /^\/v1\/subscriptions\/([^/]+)\/migrate$/.exec(path);
+    if (migrating) {
+      const subscription = objects.get(migrating[1]!);
+      if (subscription?.object !== 'subscription') {
+        return stripeError(
+          404,
+          'invalid_request_error',
+          `No such subscription: '${migrating[1]}'`,
+          'resource_missing',
+        );
+      }
+      const type = (p.billing_mode as { type?: string } | undefined)?.type;
+      if (type !== 'flexible') {
+        return stripeError(400, 'invalid_request_error', 'billing_mode[type] must be flexible.');
+      }
+      subscription.billing_mode = { type: 'flexible', flexible: null, updated_at: now() };
+      return ok(structuredClone(subscription));
+    }
     if (path === '/v1/billing/meter_events') {
       const identifier = (p.identifier as string | undefined) ?? newId('mev');
       // Stripe enforces an identifier's uniqueness (for at least 24 hours): a second event with
@@ -747,6 +767,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       price,
       meteredPrices = [],
       paymentMethod,
+      billingMode = 'flexible',
     }) {
       const card =
         paymentMethod !== undefined
@@ -769,6 +790,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
           customer,
           status,
           default_payment_method: card,
+          billing_mode: { type: billingMode, flexible: null },
           metadata: organizationId ? { organizationId } : {},
           created: now(),
           livemode: false,

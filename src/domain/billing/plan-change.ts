@@ -5,8 +5,9 @@
  * changed there would go on billing the old plan's meters: plans are changed here.
  *
  * Stripe prorates the plan's price (the difference is on the next invoice) and, on a subscription
- * in flexible billing mode (Checkout's default), bills a removed meter's usage so far on the next
- * invoice too; a meter both plans bill keeps its item and its usage. The change takes effect at
+ * in flexible billing mode (what Checkout makes; an older one is moved to it first), bills a
+ * removed meter's usage so far on the next invoice too; a meter both plans bill keeps its item and
+ * its usage. The change takes effect at
  * once, and the organisation's row is read back from Stripe before the answer, so the dashboard
  * shows the new plan without waiting for the webhook.
  *
@@ -100,6 +101,18 @@ async function moveSubscription(
   const planItem = items.find((item) => planOfPrice(deps.plans, item.price.id) !== null);
   if (!planItem) throw new Error(`Stripe subscription ${subscriptionId} has no item of a plan's price`);
   if (planOfPrice(deps.plans, planItem.price.id) !== plan) {
+    // In classic billing mode a meter removed mid-period leaves its usage so far unbilled; in
+    // flexible mode it is billed. Subscriptions started before Checkout asked for flexible are
+    // moved to it first (once: there is no way back, and the key is the subscription's).
+    if (subscription.billing_mode?.type !== 'flexible') {
+      await askStripe(() =>
+        stripe.subscriptions.migrate(
+          subscriptionId,
+          { billing_mode: { type: 'flexible' } },
+          { idempotencyKey: `billing-mode:${subscriptionId}:flexible` },
+        ),
+      );
+    }
     const row = await deps.db.billingSubscription.update({
       where: { stripeSubscriptionId: subscriptionId },
       data: { planChanges: { increment: 1 } },

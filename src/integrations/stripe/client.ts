@@ -126,6 +126,12 @@ export interface StripeClient {
       params: Stripe.SubscriptionUpdateParams,
       write: StripeWrite,
     ): Promise<Stripe.Subscription>;
+    /** Moves a subscription to another billing mode (classic to flexible; never back). */
+    migrate(
+      id: string,
+      params: Stripe.SubscriptionMigrateParams,
+      write: StripeWrite,
+    ): Promise<Stripe.Subscription>;
   };
   invoiceItems: {
     create(params: Stripe.InvoiceItemCreateParams, write: StripeWrite): Promise<Stripe.InvoiceItem>;
@@ -165,6 +171,7 @@ export const STRIPE_WRITES = [
   'checkout.sessions.create',
   'checkout.sessions.expire',
   'subscriptions.update',
+  'subscriptions.migrate',
   'billingPortal.sessions.create',
   'invoiceItems.create',
   'invoices.create',
@@ -254,6 +261,10 @@ export function createStripeClient(
       update: async (id, params, w) => {
         const opts = options('subscriptions.update', w);
         return call('subscriptions.update', () => sdk.subscriptions.update(id, params, opts));
+      },
+      migrate: async (id, params, w) => {
+        const opts = options('subscriptions.migrate', w);
+        return call('subscriptions.migrate', () => sdk.subscriptions.migrate(id, params, opts));
       },
     },
     invoiceItems: {
