@@ -27,6 +27,7 @@ import { changePlan } from '../domain/billing/plan-change.ts';
 import {
   allowedTransitions,
   cancelBooking,
+  canSeeBooking,
   createBooking,
   findBookingOrThrow,
   findBookingWithOwnerOrThrow,
@@ -273,6 +274,7 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
     },
     bookings: {
       allowedTransitions: given(db, allowedTransitions),
+      canSeeBooking: given(db, canSeeBooking),
       cancelBooking: given(services.bookings, cancelBooking),
       createBooking: given(services.bookings, createBooking),
       findBookingOrThrow: given(db, findBookingOrThrow),

@@ -182,7 +182,7 @@ function arriveAt(startsAt: Date) {
 const RECORD_VALUE = `mutation Value($id: ID!, $value: Int!) {
   recordBookingValue(input: { bookingId: $id, value: $value }) {
     __typename
-    ... on RecordBookingValuePayload { booking { value } }
+    ... on RecordBookingValuePayload { booking { value } value }
     ... on Error { message }
   }
 }`;
@@ -1043,11 +1043,13 @@ describe('changing a fee', () => {
     expect(await payable(holder.organizationId)).toBe(-560n);
     expect(await payable(buyer.organizationId)).toBe(0n);
 
-    // The billed organisation's staff still record it, and its fee follows. (The booking in the
-    // answer is read as any booking is, by its venue's team: theirs no longer.)
+    // The billed organisation's staff still record it, and its fee follows. The answer says what
+    // was recorded, without the booking (read as any booking is, by its venue's team: theirs no
+    // longer), and without an error.
     const recorded = await recordValue(holder.staffId, row.id, 20_000);
-    expect(recorded.data, JSON.stringify(recorded.body)).toMatchObject({
-      recordBookingValue: { __typename: 'RecordBookingValuePayload' },
+    expect(recorded.errors, JSON.stringify(recorded.body)).toBeUndefined();
+    expect(recorded.data).toEqual({
+      recordBookingValue: { __typename: 'RecordBookingValuePayload', booking: null, value: '20000' },
     });
     expect(await feeOf(row.id)).toMatchObject({
       organizationId: holder.organizationId,
@@ -1056,6 +1058,35 @@ describe('changing a fee', () => {
       revision: 2,
     });
     expect(await payable(holder.organizationId)).toBe(-1400n);
+  });
+
+  it('lets the holder at completion record the value before the fee is accrued, not the new holder', async () => {
+    const holder = await world({ subscribed: true });
+    const buyer = await world({ subscribed: true });
+    const ago = (minutes: number) => new Date(Date.now() - minutes * 60_000);
+    // Completed at the holder's venue (its move to COMPLETED in its history); its fee job has not
+    // run yet when the buyer takes it over.
+    const row = await bookingRow(db(), { ...completed(holder.venueId), updatedAt: ago(30) });
+    await db().bookingTransition.create({
+      data: {
+        bookingId: row.id,
+        fromStatus: 'SEATED',
+        toStatus: 'COMPLETED',
+        actorKind: 'venue',
+        createdAt: ago(30),
+      },
+    });
+    await takeOver(holder, buyer, ago(10));
+    const refused = await recordValue(buyer.staffId, row.id, 100_000);
+    expect(refused.data, JSON.stringify(refused.body)).toEqual({
+      recordBookingValue: { __typename: 'NotFoundError', message: 'Booking not found' },
+    });
+    expect((await db().booking.findUniqueOrThrow({ where: { id: row.id } })).valueMinor).toBeNull();
+    const recorded = await recordValue(holder.staffId, row.id, 8_000);
+    expect(recorded.data).toMatchObject({ recordBookingValue: { value: '8000' } });
+    // The fee, accrued now, bills the holder at completion on the value its own team recorded.
+    await collectBookingFee(deps(), row.id);
+    expect(await feeOf(row.id)).toMatchObject({ organizationId: holder.organizationId, valueMinor: 8_000n });
   });
 
   it('counts a value recorded while the fee is being worked out', async () => {

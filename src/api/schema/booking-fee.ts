@@ -8,7 +8,7 @@ import type { FeeInvoice } from '../../generated/prisma/client.ts';
 import { builder } from '../builder.ts';
 import { teamOf } from '../scopes.ts';
 import { OrganizationBillingRef } from './billing.ts';
-import { Booking, readOnlyKey } from './booking.ts';
+import { Booking, type BookingRow, readOnlyKey } from './booking.ts';
 import { describedEnum } from './enums.ts';
 import { mutation, payloadType } from './mutation.ts';
 import { Venue } from './venue.ts';
@@ -145,17 +145,37 @@ mutation('recordBookingValue', {
     bookingId: t.globalID({ for: Booking }),
     value: t.int({ description: "Minor units (cents) of the venue's currency, zero or more." }),
   }),
-  payload: payloadType('RecordBookingValuePayload', 'booking', Booking),
+  payload: builder
+    .objectRef<{ booking: BookingRow | null; value: bigint }>('RecordBookingValuePayload')
+    .implement({
+      fields: (t) => ({
+        booking: t.field({
+          type: Booking,
+          nullable: true,
+          description:
+            'The booking; null when you may no longer see it: a former holder of its venue recording the value of a fee it owes.',
+          resolve: (p) => p.booking,
+        }),
+        value: t.string({
+          ...minor('The value recorded.'),
+          resolve: (p) => p.value.toString(),
+        }),
+      }),
+    }),
   // Whose team records the value is the domain's rule (recordBookingValue): the organisation billed
   // for the booking's fee once there is one, which after a takeover is no longer the venue's, so
   // the venue's role cannot be asked here. Anyone else is answered NotFoundError from there.
   authScopes: (_input, ctx) => !readOnlyKey(ctx) && { authenticated: true },
   resolve: async (input, ctx) => {
-    const { id } = await ctx.domain.billing.recordBookingValue(ctx.access, {
+    const recorded = await ctx.domain.billing.recordBookingValue(ctx.access, {
       bookingId: input.bookingId.id,
       value: input.value,
     });
-    return { booking: await ctx.domain.bookings.findBookingWithOwnerOrThrow(id) };
+    // The value's team is the fee's organisation, which after a takeover no longer sees the
+    // booking (its venue's team does): it is answered with what it recorded, not an error.
+    const booking = await ctx.domain.bookings.findBookingWithOwnerOrThrow(recorded.id);
+    const sees = await ctx.domain.bookings.canSeeBooking(ctx.access, booking);
+    return { booking: sees ? booking : null, value: recorded.valueMinor ?? BigInt(input.value) };
   },
 });
 

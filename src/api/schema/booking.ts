@@ -393,7 +393,7 @@ async function bookingPayload(ctx: Context, written: Promise<{ id: string }>) {
   return { booking: await ctx.domain.bookings.findBookingWithOwnerOrThrow(id) };
 }
 
-type BookingRow = Awaited<ReturnType<Context['domain']['bookings']['findBookingWithOwnerOrThrow']>>;
+export type BookingRow = Awaited<ReturnType<Context['domain']['bookings']['findBookingWithOwnerOrThrow']>>;
 
 // --- live updates ---
 

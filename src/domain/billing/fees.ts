@@ -344,10 +344,10 @@ function requireChangeable(fee: BookingFee, what: string): void {
  * amount (never an edit). Once the fee is on an invoice, charged or being charged it can no longer
  * change: ConflictError, and the value is left as it was.
  *
- * Whose team: once the booking has a fee, the organisation billed for it (`fee.organizationId`,
- * which held the venue when the booking completed), since the value sets what that organisation
- * owes; a venue that changed hands since does not hand its new holder the old holder's fees. Before
- * that, the venue's organisation. Anyone else is answered NotFoundError, and nothing changes.
+ * Whose team: the organisation the value sets a fee for (valueTeam): the one billed once there is
+ * a fee, the holder at completion before it is accrued; a venue that changed hands since does not
+ * hand its new holder the old holder's fees. Anyone else is answered NotFoundError, and nothing
+ * changes.
  */
 export async function recordBookingValue(
   deps: FeeDeps,
@@ -360,10 +360,7 @@ export async function recordBookingValue(
   }
   const notFound = () => new NotFoundError('Booking not found');
   if (!isUuid(input.bookingId)) throw notFound();
-  const booking = await deps.db.booking.findUnique({
-    where: { id: input.bookingId },
-    include: { venue: { select: { organizationId: true } } },
-  });
+  const booking = await deps.db.booking.findUnique({ where: { id: input.bookingId }, select: { id: true } });
   if (!booking) throw notFound();
   // Asked first without locks, so a stranger takes no row lock; asked again below under the locks,
   // where it counts (a fee accrued in between names the organisation to ask). `access` remembers
@@ -372,7 +369,7 @@ export async function recordBookingValue(
     where: { bookingId: booking.id },
     select: { organizationId: true },
   });
-  if (!(await answersForValue(access, before?.organizationId ?? booking.venue.organizationId))) {
+  if (!(await answersForValue(access, await valueTeam(deps.db, booking.id, before)))) {
     throw notFound();
   }
   const actor = access.actor.kind === 'anonymous' ? 'system' : `user:${access.actor.userId}`;
@@ -380,15 +377,7 @@ export async function recordBookingValue(
     // The booking first, as accrueBookingFee locks it: the two take turns (see there).
     await tx.$queryRaw`SELECT id FROM bookings WHERE id = ${booking.id}::uuid FOR UPDATE`;
     const fee = await lockFee(tx, booking.id);
-    const venue = fee
-      ? null
-      : await tx.venue.findUniqueOrThrow({
-          where: { id: booking.venueId },
-          select: { organizationId: true },
-        });
-    if (!(await answersForValue(access, fee ? fee.organizationId : venue!.organizationId))) {
-      throw notFound();
-    }
+    if (!(await answersForValue(access, await valueTeam(tx, booking.id, fee)))) throw notFound();
     if (fee) requireChangeable(fee, 'its value cannot change');
     const updated = await tx.booking.update({
       where: { id: booking.id },
@@ -397,6 +386,27 @@ export async function recordBookingValue(
     if (fee) await reviseFee(tx, deps, fee, BigInt(input.value), actor);
     return updated;
   });
+}
+
+/**
+ * The organisation whose team records the booking's value: the one its fee bills once it has one;
+ * before that, for a completed booking, the one that held the venue when it completed (whom its
+ * fee will bill: a takeover between the completion and the accrual does not hand the new holder
+ * the former's fee), or the venue's when nobody held it then; for any other booking, the venue's.
+ */
+async function valueTeam(
+  db: DbOrTx,
+  bookingId: string,
+  fee: Pick<BookingFee, 'organizationId'> | null,
+): Promise<string | null> {
+  if (fee) return fee.organizationId;
+  const [row] = await db.$queryRaw<{ team: string | null }[]>`
+    SELECT (CASE WHEN b.status = 'COMPLETED'
+                 THEN coalesce(${ownerAtCompletionSql('b')}, v.organization_id)
+                 ELSE v.organization_id END)::text AS team
+    FROM bookings b JOIN venues v ON v.id = b.venue_id
+    WHERE b.id = ${bookingId}::uuid`;
+  return row?.team ?? null;
 }
 
 /** Whether the caller is of the team of `organizationId` (none: nobody's, so nobody's team). */

@@ -591,6 +591,11 @@ async function actorKindFor(db: DbOrTx, access: Access, booking: Booking): Promi
   return null;
 }
 
+/** Whether the caller may see the booking: its guest, its venue's team, platform admins. */
+export async function canSeeBooking(db: DbOrTx, access: Access, booking: Booking): Promise<boolean> {
+  return (await actorKindFor(db, access, booking)) !== null;
+}
+
 /** The organisation that owns a booking's venue, or null (for authorising before the real work). */
 export async function organizationOfBooking(db: DbOrTx, bookingId: string): Promise<string | null> {
   if (!z.uuid().safeParse(bookingId).success) return null;
@@ -637,7 +642,7 @@ export async function requireBooking(db: DbOrTx, access: Access, bookingId: stri
   const booking = z.uuid().safeParse(bookingId).success
     ? await db.booking.findUnique({ where: { id: bookingId } })
     : null;
-  if (!booking || !(await actorKindFor(db, access, booking))) throw new NotFoundError('Booking not found');
+  if (!booking || !(await canSeeBooking(db, access, booking))) throw new NotFoundError('Booking not found');
   return booking;
 }
 
