@@ -38,11 +38,28 @@ export interface FakeQuotation {
   priceBreakdown: { base: string; totalExcludePriorityFee: string; total: string; currency: string };
 }
 
+/** What Lalamove tells about a driver (GET …/drivers/{driverId}, DRIVER_ASSIGNED). */
+export interface FakeDriver {
+  name: string;
+  phone: string;
+  plateNumber: string;
+}
+
+/** The driver every order gets unless a test names another. */
+export const DEFAULT_DRIVER: FakeDriver = {
+  name: 'Chan Tai Man',
+  phone: '+85290001111',
+  plateNumber: 'AB 1234',
+};
+
 export interface FakeOrder {
   orderId: string;
   quotationId: string;
   status: string;
+  /** Empty while no driver has the order, as Lalamove reports it. */
   driverId: string;
+  /** Who `driverId` is. Not part of Lalamove's order body: its driver endpoint and DRIVER_ASSIGNED tell it. */
+  driver?: FakeDriver;
   shareLink: string;
   priceBreakdown: FakeQuotation['priceBreakdown'];
   stops: (FakeStop & { name: string; phone: string; remarks?: string })[];
@@ -53,6 +70,8 @@ export interface Answer {
   body?: unknown;
   /** Milliseconds to wait before answering (to trip the client's timeout). */
   delayMs?: number;
+  /** Answers only once this settles: a slow answer the test ends when it has done something meanwhile. */
+  until?: Promise<unknown>;
 }
 
 export interface FakeLalamove {
@@ -73,8 +92,12 @@ export interface FakeLalamove {
   ): void;
   /** Answers the next request `handler` returns an answer for, instead of the fake's own logic. */
   respond(handler: (request: FakeRequest) => Answer | undefined): void;
-  /** Moves an order along as Lalamove would (a driver takes it, picks it up, …). */
-  setStatus(orderId: string, status: string): FakeOrder;
+  /**
+   * Moves an order as Lalamove would: a driver takes it (`driver`, or the default one), picks it
+   * up, … Back to ASSIGNING_DRIVER is a driver giving the order back: Lalamove then reports no
+   * driver until another takes it, who has a new driver id.
+   */
+  setStatus(orderId: string, status: string, driver?: FakeDriver): FakeOrder;
   /**
    * Posts a webhook to `url` (our full webhook URL) signed like Lalamove's. `sign` overrides what
    * is signed, to test refusals.
@@ -116,13 +139,14 @@ export function statusChanged(order: FakeOrder, previousStatus: string) {
 
 /** The data of a DRIVER_ASSIGNED event. */
 export function driverAssigned(order: FakeOrder) {
+  const driver = order.driver ?? DEFAULT_DRIVER;
   return {
     driver: {
       driverId: order.driverId,
-      phone: '+85290001111',
-      name: 'Chan Tai Man',
+      phone: driver.phone,
+      name: driver.name,
       photo: '',
-      plateNumber: 'AB 1234',
+      plateNumber: driver.plateNumber,
     },
     location: { lat: '22.3354', lng: '114.1761' },
     order: { orderId: order.orderId },
@@ -284,16 +308,18 @@ export async function startFakeLalamove(options: {
     const driver = /^\/v3\/orders\/([^/]+)\/drivers\/([^/]+)$/.exec(path);
     if (method === 'GET' && driver) {
       const order = orders.get(driver[1]!);
+      // Only the order's current driver: one who gave the order back is no longer its driver.
       if (!order || order.driverId !== driver[2])
         return errors(404, 'ERR_DRIVER_NOT_FOUND', 'Driver not found');
+      const details = order.driver ?? DEFAULT_DRIVER;
       return {
         status: 200,
         body: {
           data: {
             driverId: order.driverId,
-            name: 'Chan Tai Man',
-            phone: '+85290001111',
-            plateNumber: 'AB 1234',
+            name: details.name,
+            phone: details.phone,
+            plateNumber: details.plateNumber,
             photo: '',
             coordinates: { lat: '22.3354', lng: '114.1761', updatedAt: lalamoveTime(new Date()) },
           },
@@ -336,7 +362,10 @@ export async function startFakeLalamove(options: {
     };
     requests.push(request);
 
-    const send = (answer: Answer): Answer => answer;
+    const send = async (answer: Answer): Promise<Answer> => {
+      await answer.until;
+      return answer;
+    };
     if (!request.authorized) return send(errors(401, 'ERR_UNAUTHORIZED', 'Unauthorized'));
     if (req.headers.market !== market) return send(errors(422, 'ERR_INVALID_MARKET', 'Invalid market'));
     if (!req.headers['request-id']) return send(errors(400, 'ERR_MISSING_FIELD', 'Request-ID is required'));
@@ -380,12 +409,18 @@ export async function startFakeLalamove(options: {
     respond(handler) {
       responders.push(handler);
     },
-    setStatus(orderId, status) {
+    setStatus(orderId, status, driver) {
       const order = orders.get(orderId);
       if (!order) throw new Error(`no fake order ${orderId}`);
       order.status = status;
-      if (status !== 'ASSIGNING_DRIVER' && !order.driverId)
+      if (status === 'ASSIGNING_DRIVER') {
+        // Nobody has the order while Lalamove looks for a driver: its driverId reads "".
+        order.driverId = '';
+        delete order.driver;
+      } else if (!order.driverId) {
         order.driverId = String(randomInt(1_000_000, 9_999_999));
+        order.driver = driver ?? DEFAULT_DRIVER;
+      }
       return order;
     },
     async postWebhook(target, event, sign = {}) {

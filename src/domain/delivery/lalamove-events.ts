@@ -14,9 +14,11 @@
  * twice, so applying an event must be idempotent and must not move an order backwards. Both come
  * from the order's own state: a status only moves forward along
  * ASSIGNING_DRIVER → ON_GOING → PICKED_UP → a final status, and a final status is never left. A
- * redelivered or late event therefore changes nothing. (A driver who gives the order back sends it
- * from ON_GOING to ASSIGNING_DRIVER; that step back is picked up by `deliveryStatus`, which takes
- * Lalamove's answer as it is, rather than here, where two deliveries' reads may finish out of order.)
+ * redelivered or late event therefore changes nothing. The one step back is a driver giving the
+ * order back (ON_GOING → ASSIGNING_DRIVER, no driver until another takes it): it is taken, and the
+ * driver who left is cleared, but only from an answer read after the order was last written, since
+ * two deliveries' reads may finish out of order (`progressFrom` in order.ts). An answer that lost
+ * that race is not applied; Lalamove is asked again.
  *
  * Each order is updated under its row lock, so two deliveries about one order cannot interleave;
  * Lalamove is asked before the transaction, so no lock is held across the call. An event about an
@@ -39,13 +41,13 @@ import {
   readProviderEvent,
 } from '../../platform/provider-events.ts';
 import {
+  type DriverView,
   NOT_PLACED,
   PENDING_PREFIX,
   PLACEMENT_UNKNOWN,
-  parseDriver,
+  progressFrom,
   RANK,
   sameAmount,
-  TERMINAL_STATUSES,
 } from './order.ts';
 
 const text = z.string().optional().catch(undefined);
@@ -145,10 +147,49 @@ export async function applyLalamoveEvent(
   // Customer service replaced the order with a new one: the signed data names both.
   if (data.prevOrderId) return replaceOrder(db, data.prevOrderId, orderId, options);
 
-  const known = await db.deliveryOrder.count({ where: { externalOrderId: orderId } });
   const now = options.now?.() ?? new Date();
   const operator = options.operator === true;
-  if (!known && !operator && !(await waitingForId(db, now)))
+  const reported = data.driver
+    ? {
+        driverId: data.driver.driverId,
+        name: data.driver.name ?? null,
+        phone: data.driver.phone ?? null,
+        plateNumber: data.driver.plateNumber ?? null,
+      }
+    : undefined;
+  for (let attempt = 1; ; attempt++) {
+    const applied = await applyOnce(db, orderId, reported, options, { now, operator });
+    if (applied) return applied;
+    // Another delivery about this order was stored while Lalamove was asked, and this answer would
+    // have undone it. Each round is a fresh read; should deliveries keep overtaking it, the job
+    // fails and runs again after its backoff.
+    if (attempt === READS_PER_EVENT) {
+      throw new Error(`Lalamove order ${orderId} changed while it was read, ${attempt} times; trying later`);
+    }
+  }
+}
+
+/** How often one event reads its order from Lalamove before its job is left to retry. */
+const READS_PER_EVENT = 3;
+
+/**
+ * Reads the order from Lalamove and applies the answer. Null when the answer would step the order
+ * back or change its driver but the row was written after it was read (`progressFrom`).
+ */
+async function applyOnce(
+  db: Db,
+  orderId: string,
+  reported: DriverView | undefined,
+  options: ApplyOptions,
+  context: { now: Date; operator: boolean },
+): Promise<ApplyOutcome | null> {
+  const { now, operator } = context;
+  // Read before Lalamove is asked: a row written after this may hold a newer answer than ours.
+  const before = await db.deliveryOrder.findUnique({
+    where: { externalOrderId: orderId },
+    select: { updatedAt: true },
+  });
+  if (!before && !operator && !(await waitingForId(db, now)))
     return { outcome: 'ignored', reason: 'unknown_order' };
   const remote = await options.readOrder(orderId);
   if (!remote) return { outcome: 'ignored', reason: 'unknown_order' };
@@ -156,34 +197,20 @@ export async function applyLalamoveEvent(
   return db.$transaction(async (tx) => {
     // Adopted in the transaction that brings it up to date: a retry after a failure here adopts
     // (and says it revived one) again.
-    const revived = !known && (await adopt(tx, orderId, remote, { now, operator })) === NOT_PLACED;
+    const adopted = before ? null : await adopt(tx, orderId, remote, { now, operator });
+    const revived = adopted === NOT_PLACED;
     const current = await lockByExternalId(tx, orderId);
     if (!current) return { outcome: 'ignored', reason: 'unknown_order' } as const;
 
+    // Our answer is the newest when nothing wrote the row since it was read (or we adopted it here).
+    const fresh = before ? current.updatedAt.getTime() === before.updatedAt.getTime() : adopted !== null;
+    const progress = progressFrom(current, remote, { fresh, ...(reported ? { details: reported } : {}) });
+    if (!progress) return null;
     const changes: Prisma.DeliveryOrderUpdateInput = {};
-    if (
-      remote.status in RANK &&
-      !TERMINAL_STATUSES.includes(current.status) &&
-      RANK[remote.status]! > (RANK[current.status] ?? 0)
-    ) {
-      changes.status = remote.status;
-    }
+    if (progress.status) changes.status = progress.status;
+    if (progress.driver !== undefined)
+      changes.driver = progress.driver ? { ...progress.driver } : Prisma.DbNull;
     if (remote.shareLink && remote.shareLink !== current.shareLink) changes.shareLink = remote.shareLink;
-    const stored = parseDriver(current.driver);
-    if (remote.driverId) {
-      const reported = data.driver?.driverId === remote.driverId ? data.driver : undefined;
-      const driver = reported
-        ? {
-            driverId: reported.driverId,
-            name: reported.name ?? null,
-            phone: reported.phone ?? null,
-            plateNumber: reported.plateNumber ?? null,
-          }
-        : stored?.driverId === remote.driverId
-          ? stored
-          : { driverId: remote.driverId, name: null, phone: null, plateNumber: null };
-      if (JSON.stringify(driver) !== JSON.stringify(stored)) changes.driver = { ...driver };
-    }
     const price = remote.priceBreakdown;
     if (price && (!sameAmount(price.total, current.priceTotal) || price.currency !== current.currency)) {
       changes.priceTotal = price.total;

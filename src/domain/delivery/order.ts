@@ -19,7 +19,7 @@
  *    When Lalamove's webhook later reports an order we do not know, it is matched to that row by
  *    its quotation (events.ts), so a booked delivery is not lost either.
  */
-import type { DeliveryOrder, DeliveryQuote, Prisma } from '../../generated/prisma/client.ts';
+import { type DeliveryOrder, type DeliveryQuote, Prisma } from '../../generated/prisma/client.ts';
 import { LalamoveError, type LalamoveOrder } from '../../integrations/lalamove/client.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { isUuid } from '../../platform/uuid.ts';
@@ -38,7 +38,11 @@ export const NOT_PLACED = 'NOT_PLACED';
 /** Lalamove's final statuses: nothing follows them. */
 export const TERMINAL_STATUSES: readonly string[] = ['COMPLETED', 'CANCELED', 'REJECTED', 'EXPIRED'];
 
-/** How far an order has gone: its status only ever moves to a higher rank, and never leaves a final one. */
+/**
+ * How far an order has gone: its status moves to a higher rank and never leaves a final one, with
+ * one exception, a driver giving the order back (see `progressFrom`). Any other lower status in
+ * Lalamove's answer is an old answer (its webhooks and our reads do not arrive in order).
+ */
 export const RANK: Record<string, number> = {
   [PLACING]: 0,
   [PLACEMENT_UNKNOWN]: 0,
@@ -257,6 +261,59 @@ async function recordPlacement(
   });
 }
 
+/**
+ * What Lalamove's answer about an order changes in its status and driver (callers add the rest).
+ *
+ * The status moves forward only, except for the one step back Lalamove takes: a driver gives the
+ * order back (or is changed), and it goes from ON_GOING to ASSIGNING_DRIVER while Lalamove looks
+ * for another. Nobody has an order at ASSIGNING_DRIVER, so the driver who left is no longer shown
+ * (Lalamove's tracking page is the order's and stays); the next driver has a new id and is shown
+ * when Lalamove reports them. An older answer (a lower status otherwise) changes neither.
+ *
+ * An answer may have been read before another one, newer, was stored: Lalamove does not promise
+ * order, and two webhook jobs or a webhook and a status read may overlap. Moving forward is safe
+ * regardless, but stepping back or changing the driver is not (a stale "no driver" would hide the
+ * new driver, a stale "driver A" would bring back one who left). Those are taken only from an
+ * answer read after the order was last written (`fresh`); otherwise this returns null, and the
+ * caller asks Lalamove again or shows what is stored.
+ *
+ * `details` are the reported driver's name, phone and plate, used when they are about the driver
+ * Lalamove reports.
+ */
+export function progressFrom(
+  current: Pick<DeliveryOrder, 'status' | 'driver'>,
+  remote: Pick<LalamoveOrder, 'status' | 'driverId'>,
+  options: { fresh: boolean; details?: DriverView },
+): { status?: string; driver?: DriverView | null } | null {
+  const rank = RANK[remote.status];
+  const storedRank = RANK[current.status] ?? 0;
+  const givenBack = current.status === 'ON_GOING' && remote.status === 'ASSIGNING_DRIVER';
+  const forward = rank !== undefined && !TERMINAL_STATUSES.includes(current.status) && rank > storedRank;
+  const older = rank !== undefined && rank < storedRank && !givenBack;
+  const status = forward || givenBack ? remote.status : current.status;
+
+  const stored = parseDriver(current.driver);
+  let driver: DriverView | null | undefined; // undefined: the stored one stays
+  if (older) driver = undefined;
+  else if (status === 'ASSIGNING_DRIVER') driver = null;
+  else if (remote.driverId) {
+    driver =
+      options.details?.driverId === remote.driverId
+        ? options.details
+        : stored?.driverId === remote.driverId
+          ? stored
+          : { driverId: remote.driverId, name: null, phone: null, plateNumber: null };
+  }
+
+  const changes: { status?: string; driver?: DriverView | null } = {};
+  if (status !== current.status) changes.status = status;
+  if (driver !== undefined && JSON.stringify(driver) !== JSON.stringify(stored)) changes.driver = driver;
+  const otherDriver =
+    changes.driver !== undefined && (changes.driver?.driverId ?? null) !== (stored?.driverId ?? null);
+  if ((givenBack || otherDriver) && !options.fresh) return null;
+  return changes;
+}
+
 /** Where a delivery stands: a quote not yet booked, or the order (refreshed from Lalamove when it can). */
 export async function deliveryStatus(
   deps: DeliveryDeps,
@@ -272,26 +329,27 @@ export async function deliveryStatus(
     // answer, the stored state is shown.
     try {
       const current = await deps.lalamove.getOrder(order.externalOrderId);
-      const driver = await driverOf(deps, order, current);
-      const id = order.id;
+      const details = await driverOf(deps, order, current);
+      const read = order;
       // Under the row's lock, as a webhook writes it: an answer older than what a webhook stored
-      // meanwhile (a final status above all) changes nothing.
+      // meanwhile (a final status above all) changes nothing, and one read before a webhook wrote
+      // the row neither steps it back nor changes its driver (`progressFrom`): what is stored is
+      // shown, and the webhook's own re-read of the order brings it up to date.
       order = await deps.db.$transaction(async (tx) => {
-        const [stored] = await tx.$queryRaw<{ status: string }[]>`
-          SELECT status FROM delivery_orders WHERE id = ${id}::uuid FOR UPDATE`;
-        const behind =
-          !stored ||
-          TERMINAL_STATUSES.includes(stored.status) ||
-          (RANK[current.status] ?? 0) < (RANK[stored.status] ?? 0);
-        if (behind) return tx.deliveryOrder.findUniqueOrThrow({ where: { id } });
-        return tx.deliveryOrder.update({
-          where: { id },
-          data: {
-            status: current.status,
-            shareLink: current.shareLink || order.shareLink,
-            ...(driver !== undefined ? { driver: { ...driver } } : {}),
-          },
-        });
+        await tx.$queryRaw`SELECT id FROM delivery_orders WHERE id = ${read.id}::uuid FOR UPDATE`;
+        const stored = await tx.deliveryOrder.findUniqueOrThrow({ where: { id: read.id } });
+        if (TERMINAL_STATUSES.includes(stored.status)) return stored;
+        const fresh = stored.updatedAt.getTime() === read.updatedAt.getTime();
+        const progress = progressFrom(stored, current, { fresh, ...(details ? { details } : {}) });
+        if (!progress) return stored;
+        const data: Prisma.DeliveryOrderUpdateInput = {};
+        if (progress.status) data.status = progress.status;
+        if (progress.driver !== undefined)
+          data.driver = progress.driver ? { ...progress.driver } : Prisma.DbNull;
+        if (current.shareLink && current.shareLink !== stored.shareLink) data.shareLink = current.shareLink;
+        // Nothing written when nothing changed, so a read does not make a webhook's answer look stale.
+        if (Object.keys(data).length === 0) return stored;
+        return tx.deliveryOrder.update({ where: { id: read.id }, data });
       });
     } catch (error) {
       deps.logger?.warn({ err: error, 'delivery.order': order.id }, 'could not refresh a Lalamove order');
@@ -300,7 +358,7 @@ export async function deliveryStatus(
   return view(found.quote, order);
 }
 
-/** The driver to store: undefined to keep what is stored. Details are fetched once per driver. */
+/** The details of the driver Lalamove reports; undefined when none, or when they are stored already. */
 async function driverOf(
   deps: DeliveryDeps,
   order: DeliveryOrder,
