@@ -17,7 +17,16 @@ export interface OutboundContent {
    * does, its code): a channel that must shorten the body cuts before them, never into them.
    */
   keepEnd?: number;
+  /**
+   * What each button does, as written at the end of the body (inside `keepEnd`): `notes[i]` is
+   * button i's. A channel that cannot carry all of them in one message with the buttons splits
+   * the message (`fitWithButtons`) rather than show a button without what it does. Notes past the
+   * last button have none.
+   */
+  notes?: string[];
 }
+
+export type OutboundButton = NonNullable<OutboundContent['buttons']>[number];
 
 /**
  * `text` within a channel's `limit` (as `size` measures it, characters by default), `escape`d
@@ -51,6 +60,69 @@ export function fitText(
     used += n;
   }
   return `${head}${ellipsis}${tail}`;
+}
+
+/** One message as a channel sends it: its text and the buttons under it. */
+export interface FittedMessage {
+  text: string;
+  buttons: OutboundButton[];
+}
+
+/**
+ * A message with buttons for a channel whose message with buttons carries at most `withButtons`
+ * (as `size` measures), and a message without any at most `alone`. When the body's notes fit under
+ * the buttons, it is one message: the body cut before its notes (`fitText`), with every button.
+ * When they do not, a button must still never reach the person without what it does (pressing
+ * "Confirm 2" on a description cut off would confirm something unread): the body's own text goes
+ * first on its own, then the notes in as few messages as they fit whole, each message carrying
+ * the buttons of the notes in it. A note too long for any message with buttons is sent without
+ * its button: its typed code, in the note, still confirms it wherever the note is shown whole,
+ * and nowhere it is not.
+ */
+export function fitWithButtons(
+  body: string,
+  content: OutboundContent,
+  limits: { withButtons: number; alone: number; size?: (text: string) => number },
+): FittedMessage[] {
+  const size = limits.size ?? ((t: string) => t.length);
+  const buttons = content.buttons ?? [];
+  const notes = content.notes ?? [];
+  const keep = Math.min(Math.max(content.keepEnd ?? 0, 0), body.length);
+  if (notes.length === 0 || size(body.slice(body.length - keep)) <= limits.withButtons) {
+    return [{ text: fitText(body, limits.withButtons, { keepEnd: keep, size }), buttons }];
+  }
+  const messages: FittedMessage[] = [];
+  const head = body.slice(0, body.length - keep).trimEnd();
+  if (head) messages.push({ text: fitText(head, limits.alone, { size }), buttons: [] });
+  let text = '';
+  let carried: OutboundButton[] = [];
+  const flush = () => {
+    if (text) messages.push({ text, buttons: carried });
+    text = '';
+    carried = [];
+  };
+  notes.forEach((note, index) => {
+    const button = buttons[index];
+    if (size(note) > limits.withButtons) {
+      flush();
+      messages.push({ text: fitText(note, limits.alone, { size }), buttons: [] });
+      return;
+    }
+    const joined = text ? `${text}\n${note}` : note;
+    if (size(joined) > limits.withButtons) {
+      flush();
+      text = note;
+    } else {
+      text = joined;
+    }
+    if (button) carried.push(button);
+  });
+  flush();
+  // A button with no note (no tool adds one today) says what it does itself: it goes last.
+  const last = messages.at(-1);
+  if (!last) return [{ text: fitText(body, limits.withButtons, { keepEnd: keep, size }), buttons }];
+  last.buttons.push(...buttons.slice(notes.length));
+  return messages;
 }
 
 /** Why a send did not go through, as the channel client tells it. */

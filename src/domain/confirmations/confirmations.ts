@@ -46,12 +46,34 @@ export interface MintedConfirmation {
   expiresAt: Date;
 }
 
+/** The longest summary a held action keeps (and shows the person). */
+export const HELD_SUMMARY_MAX_CHARS = 2000;
+
+/**
+ * A held action's summary as it is kept and shown: whole, or clipped with "…" when longer than
+ * HELD_SUMMARY_MAX_CHARS (a long feedback comment, a long profile note). The action keeps its whole
+ * input, so what is carried out is still exactly what was asked; only the words shown are shorter.
+ */
+export function clipSummary(summary: string): string {
+  if (summary.length <= HELD_SUMMARY_MAX_CHARS) return summary;
+  let cut = summary.slice(0, HELD_SUMMARY_MAX_CHARS - 1);
+  // Never half of a character written as two UTF-16 units.
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
+
+/** What carrying out a held action came to, kept with it (`recordHeldOutcome`). */
+const heldOutcome = z.object({ isError: z.boolean(), content: z.string() });
+export type HeldOutcome = z.infer<typeof heldOutcome>;
+
 /** A tool call held for the person's confirmation, as stored and as carried out. */
 export const heldAction = z.object({
   tool: z.string().max(80),
   input: z.unknown(),
-  /** What the person was shown (written by code from the input, not by the model). */
-  summary: z.string().max(2000),
+  /** What the person was shown (written by code from the input, not by the model; clipSummary). */
+  summary: z.string().max(HELD_SUMMARY_MAX_CHARS),
+  /** Once carried out: what it came to, so that the same message handled again can say so. */
+  outcome: heldOutcome.optional(),
 });
 export type HeldAction = z.infer<typeof heldAction>;
 
@@ -150,8 +172,14 @@ export async function releaseConfirmation(
   if (!button && !typed) return null;
   const fields = { id: true, quoteId: true, action: true } as const;
   if (message.eventId) {
+    // An action this message already used counts even once expired: the press was in time, and
+    // the turn handled again must still learn what came of it (useHeldAction).
     const before = await db.confirmation.findFirst({
-      where: { userId, releasedByEventId: message.eventId, expiresAt: { gt: now } },
+      where: {
+        userId,
+        releasedByEventId: message.eventId,
+        OR: [{ expiresAt: { gt: now } }, { quoteId: null, usedAt: { not: null } }],
+      },
       select: fields,
     });
     if (before) return releasedOf(before);
@@ -197,10 +225,30 @@ function releasedOf(found: { id: string; quoteId: string | null; action: Prisma.
 }
 
 /**
- * Uses a released held action, once: true when this call may carry it out. Conditional on it
- * being released, unused and unexpired, so a retried turn or a second press never does it twice.
+ * What the turn should do with a released held action (`useHeldAction`): carry it out, or not,
+ * saying what came of it when this same message already carried it out.
  */
-export async function useHeldAction(db: Db, userId: string, actionId: string, now: Date): Promise<boolean> {
+export type HeldUse = { run: true } | { run: false; outcome: HeldOutcome | null };
+
+/**
+ * Uses a released held action: `run` when this call may carry it out. Conditional on it being
+ * released, unused and unexpired, so a second press (another message) never does it twice.
+ *
+ * The same message handled again (`eventId`: its turn retried after a crash, or after no model
+ * could answer) finds the action used by itself. When what came of it was recorded
+ * (`recordHeldOutcome`), that is returned and nothing runs again. When it was not, the turn
+ * stopped between using it and recording it, maybe before the tool ran: it is run again rather than
+ * the person's confirmed action being lost. The tools allow that: the call's key is the message's
+ * (turnCallKey), a write does once what one key asks, and at worst one already done answers that it
+ * cannot be done again (a booking already cancelled).
+ */
+export async function useHeldAction(
+  db: Db,
+  userId: string,
+  actionId: string,
+  now: Date,
+  eventId?: string | null,
+): Promise<HeldUse> {
   const used = await db.confirmation.updateMany({
     where: {
       id: actionId,
@@ -212,5 +260,32 @@ export async function useHeldAction(db: Db, userId: string, actionId: string, no
     },
     data: { usedAt: now },
   });
-  return used.count === 1;
+  if (used.count === 1) return { run: true };
+  if (!eventId) return { run: false, outcome: null };
+  const mine = await db.confirmation.findFirst({
+    where: { id: actionId, userId, quoteId: null, usedAt: { not: null }, releasedByEventId: eventId },
+    select: { action: true },
+  });
+  if (!mine) return { run: false, outcome: null };
+  const { outcome } = heldAction.parse(mine.action);
+  return outcome ? { run: false, outcome } : { run: true };
+}
+
+/** Keeps what carrying out a held action came to with it, for the same message handled again. */
+export async function recordHeldOutcome(
+  db: Db,
+  userId: string,
+  actionId: string,
+  outcome: HeldOutcome,
+): Promise<void> {
+  const row = await db.confirmation.findFirst({
+    where: { id: actionId, userId, quoteId: null },
+    select: { action: true },
+  });
+  if (!row) return;
+  const action = heldAction.parse(row.action);
+  await db.confirmation.updateMany({
+    where: { id: actionId, userId, quoteId: null },
+    data: { action: { ...action, outcome } as Prisma.InputJsonValue },
+  });
 }

@@ -15,7 +15,7 @@ import type { SecretKeyring } from '../agents/secrets.ts';
 import type { BookingDeps } from '../bookings/bookings.ts';
 import type { InboundHandler } from '../channels/inbound.ts';
 import type { ChannelSenders } from '../channels/outbound.ts';
-import { releaseConfirmation, useHeldAction } from '../confirmations/confirmations.ts';
+import { recordHeldOutcome, releaseConfirmation, useHeldAction } from '../confirmations/confirmations.ts';
 import type { DeliveryDeps } from '../delivery/deps.ts';
 import type { MemorySearch } from '../memory/embeddings.ts';
 import { forgetAll, forgetMatching, listMemories } from '../memory/memories.ts';
@@ -124,7 +124,9 @@ export function consumerAgentHandler(services: ConsumerAgentServices): InboundHa
     },
     confirmations: {
       release: (userId, message) => releaseConfirmation(db, userId, message, services.now()),
-      useHeldAction: (userId, actionId) => useHeldAction(db, userId, actionId, services.now()),
+      useHeldAction: (userId, actionId, eventId) =>
+        useHeldAction(db, userId, actionId, services.now(), eventId),
+      recordHeldOutcome: (userId, actionId, outcome) => recordHeldOutcome(db, userId, actionId, outcome),
     },
     facts: createFactsGatherer({
       db,

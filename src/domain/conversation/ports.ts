@@ -3,7 +3,7 @@
  * confirmations, the prompt's facts), as small interfaces. assembly.ts wires the real ones; the
  * turn stays readable and the areas stay independent of it.
  */
-import type { Released } from '../confirmations/confirmations.ts';
+import type { HeldOutcome, HeldUse, Released } from '../confirmations/confirmations.ts';
 import type { ChatMessage } from './messages.ts';
 import type { TurnFacts } from './prompt.ts';
 import type { ChatRef, Session as SessionData } from './sessions.ts';
@@ -47,8 +47,13 @@ export interface ConfirmationPort {
     userId: string,
     message: { buttonPayload: string | null; text: string | null; receivedAt: Date; eventId: string },
   ): Promise<Released | null>;
-  /** Uses a released held action, once: true when this turn may carry it out. */
-  useHeldAction(userId: string, actionId: string): Promise<boolean>;
+  /**
+   * Uses a released held action, once: `run` when this turn may carry it out; the same message
+   * (`eventId`) handled again learns what came of it, or runs it again if that was never recorded.
+   */
+  useHeldAction(userId: string, actionId: string, eventId: string | null): Promise<HeldUse>;
+  /** Keeps what carrying out a held action came to, with it. */
+  recordHeldOutcome(userId: string, actionId: string, outcome: HeldOutcome): Promise<void>;
 }
 
 export interface UserLease {

@@ -16,7 +16,7 @@
  */
 import type { ToolCallOutcome, ToolSideEffect } from '../../generated/prisma/enums.ts';
 import type { Db } from '../../platform/db.ts';
-import { ACTION_BUTTON_PREFIX, mintConfirmation } from '../confirmations/confirmations.ts';
+import { ACTION_BUTTON_PREFIX, clipSummary, mintConfirmation } from '../confirmations/confirmations.ts';
 import { type AnyTool, type ChatCaller, jsonSchema, ToolRefusal, turnCallKey } from '../tools/contract.ts';
 import { runTool } from '../tools/run.ts';
 import type { ChatMessage, ToolSpec, ToolUseBlock } from './messages.ts';
@@ -98,9 +98,19 @@ async function hold(db: Db, tool: AnyTool<ToolContext>, input: unknown, context:
       'This reply already carries as many Confirm buttons as it can: let the person confirm those first',
     );
   }
-  const summary = tool.describe
-    ? await tool.describe(input, context)
-    : `${tool.name}: ${JSON.stringify(input).slice(0, 500)}`;
+  // Clipped to what a held action keeps: a long comment or profile note must not make it unholdable.
+  const summary = clipSummary(
+    tool.describe
+      ? await tool.describe(input, context)
+      : `${tool.name}: ${JSON.stringify(input).slice(0, 500)}`,
+  );
+  const noted = context.replyNotes.reduce((chars, note) => chars + note.length + 1, 0);
+  if (noted > 0 && noted + summary.length + HELD_NOTE_CHARS > REPLY_NOTES_MAX_CHARS) {
+    throw new ToolRefusal(
+      'NEEDS_CONFIRMATION',
+      'This reply already shows as much as the person can read and confirm in one message: let them confirm those first',
+    );
+  }
   const now = context.now();
   const minted = await mintConfirmation(db, {
     userId: context.userId,
@@ -125,6 +135,17 @@ async function hold(db: Db, tool: AnyTool<ToolContext>, input: unknown, context:
 
 /** Most buttons one reply carries (what every channel shows), so most actions held in one turn. */
 export const MAX_REPLY_BUTTONS = 3;
+
+/**
+ * Most characters of notes (what each Confirm button does) one reply carries. Telegram shows a
+ * reply's notes whole under its buttons, cutting the model's text instead, as long as they fit its
+ * 4,096 characters after MarkdownV2 escapes; this leaves room for those. WhatsApp and Instagram,
+ * which carry far less with buttons, split the reply (fitWithButtons). The first note of a reply
+ * always fits (a summary is at most HELD_SUMMARY_MAX_CHARS).
+ */
+const REPLY_NOTES_MAX_CHARS = 3000;
+/** A held action's note beyond its summary: its number, and the line with its button and code. */
+const HELD_NOTE_CHARS = 100;
 
 interface HeldAction {
   /** Where its button and note are on the reply. */

@@ -19,7 +19,7 @@ import { dnaOf } from '../agents/agents.ts';
 import { type InboundContext, type InboundHandler, isShared, RetryLaterError } from '../channels/inbound.ts';
 import type { NormalizedMessage } from '../channels/normalized.ts';
 import { type ChannelSenders, queueMessage } from '../channels/outbound.ts';
-import { isConfirmButton, type Released } from '../confirmations/confirmations.ts';
+import { type HeldOutcome, isConfirmButton, type Released } from '../confirmations/confirmations.ts';
 import { ACCOUNT_PURGE_AFTER_DAYS } from '../identity/account-deletion.ts';
 import { parseCommand, runCommand } from './commands.ts';
 import { runToolLoop } from './loop.ts';
@@ -133,12 +133,15 @@ type Reply = (body: string, extra?: Partial<ToolContext>, kind?: string) => Prom
 function replier(deps: ConsumerAgentDeps, context: InboundContext): Reply {
   const db = deps.database.prisma;
   return async (body, extra = {}, kind = 'reply') => {
-    // The code's own notes (a delivery's price, places and code) are never the part cut off: not
-    // here, nor by a channel that carries less (keepEnd).
+    // The code's own notes (what each Confirm button does, its code) are never the part cut off:
+    // not here, nor by a channel that carries less (keepEnd). Each is also given whole (`notes`,
+    // button i's at i, as the tools add them in pairs), so that a channel whose message with
+    // buttons cannot hold them all sends each button with its own note rather than a button
+    // without it (fitWithButtons).
     const notes = extra.replyNotes?.length ? `\n\n${extra.replyNotes.join('\n')}` : '';
     const content = {
       ...(extra.replyButtons?.length ? { buttons: extra.replyButtons.slice(0, MAX_REPLY_BUTTONS) } : {}),
-      ...(notes ? { keepEnd: notes.length } : {}),
+      ...(notes ? { keepEnd: notes.length, notes: [...extra.replyNotes!] } : {}),
     };
     await queueMessage(db, {
       userId: context.userId,
@@ -382,21 +385,40 @@ async function carryOut(
       forPerson: `Not done (no longer possible): ${action.summary}`,
     };
   }
-  if (!(await deps.confirmations!.useHeldAction(context.userId, actionId))) {
+  const use = await deps.confirmations!.useHeldAction(
+    context.userId,
+    actionId,
+    context.turn?.eventId ?? null,
+  );
+  let outcome: HeldOutcome;
+  if (use.run) {
+    const ran = await runToolCall(
+      { db: deps.database.prisma, timeoutMs: deps.toolTimeoutMs, tools: new Map([[tool.name, tool]]) },
+      { type: 'tool_use', id: `held_${actionId}`, name: tool.name, input: action.input },
+      { ...context, confirmed: true },
+    );
+    context.logger.info(
+      { 'tool.name': tool.name, 'tool.outcome': ran.outcome },
+      'carried out an action the person confirmed',
+    );
+    outcome = { isError: ran.isError, content: ran.content };
+    // Kept with the action, so this message handled again (no model answered, or a crash) says
+    // what came of it instead of running it again. Not kept (the database away for a moment), a
+    // turn handled again runs it again, which the tools allow: the person still hears of it now.
+    await deps
+      .confirmations!.recordHeldOutcome(context.userId, actionId, outcome)
+      .catch((error: unknown) =>
+        context.logger.error({ err: error }, 'what came of a confirmed action could not be kept'),
+      );
+  } else if (use.outcome) {
+    // This same message carried it out before (its turn is being handled again).
+    outcome = use.outcome;
+  } else {
     return {
       forModel: '(pressed Confirm on something already done, or no longer waiting to be confirmed)',
       forPerson: null,
     };
   }
-  const outcome = await runToolCall(
-    { db: deps.database.prisma, timeoutMs: deps.toolTimeoutMs, tools: new Map([[tool.name, tool]]) },
-    { type: 'tool_use', id: `held_${actionId}`, name: tool.name, input: action.input },
-    { ...context, confirmed: true },
-  );
-  context.logger.info(
-    { 'tool.name': tool.name, 'tool.outcome': outcome.outcome },
-    'carried out an action the person confirmed',
-  );
   // Said by the code, after checking the person's own message; the result is fenced as data.
   return outcome.isError
     ? {

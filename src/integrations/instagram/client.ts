@@ -10,7 +10,14 @@
  * person isn't available" (551, subcodes 1545041, 2018108, 2018001) is permanent and makes the
  * chat unreachable; every other refusal is permanent for this message only.
  */
-import { type ChannelSender, fitText, type OutboundContent, SendError } from '../channel-sender.ts';
+import {
+  type ChannelSender,
+  fitText,
+  fitWithButtons,
+  type OutboundButton,
+  type OutboundContent,
+  SendError,
+} from '../channel-sender.ts';
 
 /** The message part of a Send API request: text (with quick replies), or one attachment. */
 export type InstagramOutgoingMessage =
@@ -141,6 +148,30 @@ export function instagramRequests(
       .filter(Boolean)
       .join('\n');
   const buttons = (content.buttons ?? []).slice(0, MAX_QUICK_REPLIES);
+  const bytes = (t: string) => Buffer.byteLength(t);
+  const quickReplies = (shown: OutboundButton[]) =>
+    shown.length
+      ? {
+          quick_replies: shown.map((b) => ({
+            content_type: 'text' as const,
+            title: Array.from(b.title).slice(0, MAX_TITLE_CHARS).join(''),
+            payload: b.id.slice(0, 1000),
+          })),
+        }
+      : {};
+  if (message.body && buttons.length && content.notes?.length) {
+    // What each button does, whole, in the message that carries it (fitWithButtons): the reply is
+    // split when its notes do not fit in 1,000 bytes.
+    const parts = fitWithButtons(
+      message.body,
+      { ...content, buttons },
+      { withButtons: MAX_TEXT_BYTES, alone: MAX_TEXT_BYTES, size: bytes },
+    );
+    for (const part of parts) {
+      requests.push({ recipient, message: { text: part.text, ...quickReplies(part.buttons) } });
+    }
+    return requests;
+  }
   if (text || buttons.length) {
     requests.push({
       recipient,
@@ -148,17 +179,9 @@ export function instagramRequests(
         // Quick replies need text to hang on; the text is last so the buttons stay under it.
         text: fitText(text || '…', MAX_TEXT_BYTES, {
           keepEnd: message.body ? content.keepEnd : 0,
-          size: (t) => Buffer.byteLength(t),
+          size: bytes,
         }),
-        ...(buttons.length
-          ? {
-              quick_replies: buttons.map((b) => ({
-                content_type: 'text' as const,
-                title: Array.from(b.title).slice(0, MAX_TITLE_CHARS).join(''),
-                payload: b.id.slice(0, 1000),
-              })),
-            }
-          : {}),
+        ...quickReplies(buttons),
       },
     });
   }

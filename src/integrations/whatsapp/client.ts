@@ -16,6 +16,7 @@
 import {
   type ChannelSender,
   fitText,
+  fitWithButtons,
   type OutboundContent,
   SendError,
   type SendTarget,
@@ -199,6 +200,35 @@ export function whatsappMessage(
   return { to, type: 'text', text: { body: body(TEXT_MAX), preview_url: false } };
 }
 
+/**
+ * The Cloud API messages for a queued one, in the order they are sent: one, unless what its reply
+ * buttons do (`content.notes`) does not fit in the 1,024 characters a message with buttons
+ * carries. Then it is split (`fitWithButtons`) so that each button comes in the message that says
+ * what it does.
+ */
+export function whatsappMessages(
+  target: Pick<SendTarget, 'externalChatId' | 'windowOpen'>,
+  message: { body: string; content: OutboundContent },
+): Record<string, unknown>[] {
+  const content = message.content ?? {};
+  const buttons = content.buttons ?? [];
+  if (!target.windowOpen || !content.notes?.length || buttons.length === 0 || buttons.length > BUTTONS_MAX) {
+    return [whatsappMessage(target, message)];
+  }
+  const parts = fitWithButtons(message.body, content, { withButtons: CAPTION_MAX, alone: TEXT_MAX });
+  if (parts.length === 1) return [whatsappMessage(target, message)];
+  // An image (none on a reply today) heads the first part, as it would the whole message.
+  return parts.map((part, index) =>
+    whatsappMessage(target, {
+      body: part.text,
+      content: {
+        buttons: part.buttons,
+        ...(index === 0 && content.images ? { images: content.images } : {}),
+      },
+    }),
+  );
+}
+
 /** Sends for the configured numbers, keyed by phone number id (the chats' account). */
 export function whatsappSender(
   numbers: Map<string, WhatsAppClient>,
@@ -209,7 +239,12 @@ export function whatsappSender(
     async send(target, message) {
       const client = numbers.get(target.account);
       if (!client) throw new SendError(`No WhatsApp number with id ${target.account}`, { permanent: true });
-      const { id } = await client.send(whatsappMessage(target, message));
+      // A message split in parts (whatsappMessages) is sent in order. A failure after the first
+      // leaves the earlier parts delivered; a retry sends them again, which is the lesser evil next
+      // to a button arriving without what it does.
+      let id = '';
+      for (const request of whatsappMessages(target, message)) id = (await client.send(request)).id;
+      // The last part's wamid: the one whose read receipt means everything was seen.
       return { externalMessageId: id };
     },
   };
