@@ -261,15 +261,20 @@ async function sendOne(
 
   // The chat's own token first, and the bot's (or number's) only once the chat may send: a take
   // that gets a token keeps it, so asking both at once spent a token of the bot, shared by all its
-  // chats, each time one busy chat waited for its own limit.
-  const chatWait = await deps.buckets.take(`send:chat:${chat.id}`, sender.limits.perChat, 1);
+  // chats, each time one busy chat waited for its own limit. And the chat's token is given back
+  // when the bot's limit says wait, or a saturated bot would keep every chat waiting twice over.
+  const chatKey = `send:chat:${chat.id}`;
+  const chatWait = await deps.buckets.take(chatKey, sender.limits.perChat, 1);
   if (chatWait > 0) return { waitMs: chatWait };
   const accountWait = await deps.buckets.take(
     `send:${chat.platform}:${chat.account}`,
     sender.limits.perAccount,
     sender.limits.perAccount,
   );
-  if (accountWait > 0) return { waitMs: accountWait };
+  if (accountWait > 0) {
+    await deps.buckets.giveBack(chatKey, sender.limits.perChat, 1);
+    return { waitMs: accountWait };
+  }
 
   const now = deps.now();
   const windowOpen =
