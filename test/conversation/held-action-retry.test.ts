@@ -63,3 +63,36 @@ it('the same message handled again carries out a confirmed action, once, and lea
   });
   expect(await useHeldAction(db(), person.id, actionId, later, event)).toEqual({ run: false, outcome });
 });
+
+it('two messages confirming one action at once: only the one that released it last runs it', async () => {
+  const person = await createPerson(db());
+  const action = {
+    tool: 'cancel_booking',
+    input: { booking_id: randomUUID() },
+    summary: 'Cancel your booking.',
+  };
+  const { token } = await mintConfirmation(db(), {
+    userId: person.id,
+    subject: { action },
+    expiresAt: new Date(Date.now() + 30 * 60_000),
+    now: new Date(Date.now() - 60_000),
+  });
+  const press = { buttonPayload: `${ACTION_BUTTON_PREFIX}${token}`, text: null, receivedAt: new Date() };
+  // A press on WhatsApp and the typed code on Telegram, each handled on a turn of its own: both
+  // release it before either uses it.
+  const [a, b] = [randomUUID(), randomUUID()];
+  const first = await releaseConfirmation(db(), person.id, { ...press, eventId: a }, new Date());
+  const actionId = (first as { actionId: string }).actionId;
+  expect(await releaseConfirmation(db(), person.id, { ...press, eventId: b }, new Date())).toMatchObject({
+    actionId,
+  });
+  expect(await useHeldAction(db(), person.id, actionId, new Date(), a)).toEqual({
+    run: false,
+    outcome: null,
+  });
+  expect(await useHeldAction(db(), person.id, actionId, new Date(), b)).toEqual({ run: true });
+  expect(await useHeldAction(db(), person.id, actionId, new Date(), a)).toEqual({
+    run: false,
+    outcome: null,
+  });
+});

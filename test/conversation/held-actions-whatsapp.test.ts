@@ -3,8 +3,9 @@
  * only 1,024 characters. The person is shown, in the message that carries each Confirm button,
  * all of what that button does (its description and its code), however long the descriptions
  * are together; a description longer than such a message can hold arrives whole without a
- * button, and its typed code still does it. A long description (a feedback comment of the full
- * 2,000 characters) is held like any other, not failed.
+ * button, and its typed code still does it. A description too long to show whole (a feedback
+ * comment of the full 2,000 characters) is not held: the model is told to ask for a shorter one,
+ * since the person confirms only what they read.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -178,7 +179,7 @@ describe('held actions on WhatsApp', () => {
     });
   });
 
-  it('holds feedback with a comment of the full 2,000 characters, and the typed code saves it whole', async () => {
+  it('refuses to hold what is too long to show whole, and holds a long comment that fits, saved by its code', async () => {
     const { from, userId } = await person();
     const visited = await createBooking(app.services.db, {
       venueId: plain,
@@ -186,10 +187,22 @@ describe('held actions on WhatsApp', () => {
       startsAt: new Date(Date.now() - 2 * 86_400_000),
       status: 'COMPLETED',
     });
-    const comment = `${'The grilled fish was superb and the staff kind. '.repeat(42).slice(0, 1999)}!`;
+    // 2,000 characters of comment make a description over what can be shown: not held, nothing
+    // to confirm, and the model is told to ask for a shorter one.
+    const tooLong = `${'The grilled fish was superb and the staff kind. '.repeat(42).slice(0, 1999)}!`;
+    const refused = obey([['leave_feedback', { booking_id: visited.id, score: 5, comment: tooLong }]]);
+    await post(messages.text({ from, text: 'I loved Casa Simples, tell them everything' }));
+    const first = await sentAfter(from, userId, 2);
+    expect(String(refused[0]!.value.error)).toMatch(
+      /^NEEDS_CONFIRMATION: This is too long to show the person whole/,
+    );
+    expect(first.map((c) => JSON.stringify(c.body)).join('')).not.toMatch(/CONFIRM \d{6}/);
+    expect(await app.services.db.confirmation.count({ where: { userId } })).toBe(0);
+
+    const comment = `${'The grilled fish was superb and the staff kind. '.repeat(38).slice(0, 1799)}!`;
     const seen = obey([['leave_feedback', { booking_id: visited.id, score: 5, comment }]]);
     await post(messages.text({ from, text: 'I loved Casa Simples, tell them' }));
-    const calls = (await sentAfter(from, userId, 2)).slice(1);
+    const calls = (await sentAfter(from, userId, 3)).slice(2);
     // Held for the person, not failed as if something had broken.
     expect(String(seen[0]!.value.error)).toMatch(/^NEEDS_CONFIRMATION/);
 
@@ -202,7 +215,7 @@ describe('held actions on WhatsApp', () => {
 
     model.respond(() => say('Sent, thank you!'));
     await post(messages.text({ from, text: `CONFIRM ${code}` }));
-    await sentAfter(from, userId, 3);
+    await sentAfter(from, userId, 4);
     const feedback = await app.services.db.bookingFeedback.findFirstOrThrow({
       where: { bookingId: visited.id },
     });

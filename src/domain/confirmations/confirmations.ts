@@ -49,19 +49,6 @@ export interface MintedConfirmation {
 /** The longest summary a held action keeps (and shows the person). */
 export const HELD_SUMMARY_MAX_CHARS = 2000;
 
-/**
- * A held action's summary as it is kept and shown: whole, or clipped with "…" when longer than
- * HELD_SUMMARY_MAX_CHARS (a long feedback comment, a long profile note). The action keeps its whole
- * input, so what is carried out is still exactly what was asked; only the words shown are shorter.
- */
-export function clipSummary(summary: string): string {
-  if (summary.length <= HELD_SUMMARY_MAX_CHARS) return summary;
-  let cut = summary.slice(0, HELD_SUMMARY_MAX_CHARS - 1);
-  // Never half of a character written as two UTF-16 units.
-  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
-  return `${cut}…`;
-}
-
 /** What carrying out a held action came to, kept with it (`recordHeldOutcome`). */
 const heldOutcome = z.object({ isError: z.boolean(), content: z.string() });
 export type HeldOutcome = z.infer<typeof heldOutcome>;
@@ -70,7 +57,7 @@ export type HeldOutcome = z.infer<typeof heldOutcome>;
 export const heldAction = z.object({
   tool: z.string().max(80),
   input: z.unknown(),
-  /** What the person was shown (written by code from the input, not by the model; clipSummary). */
+  /** What the person was shown, whole (written by code from the input, not by the model). */
   summary: z.string().max(HELD_SUMMARY_MAX_CHARS),
   /** Once carried out: what it came to, so that the same message handled again can say so. */
   outcome: heldOutcome.optional(),
@@ -257,6 +244,10 @@ export async function useHeldAction(
       confirmedAt: { not: null },
       usedAt: null,
       expiresAt: { gt: now },
+      // Only the message that released it last uses it: another that released it before (two
+      // messages confirming at once, each on its own turn) finds it taken and is not the one to
+      // run it, so it cannot run twice.
+      ...(eventId ? { releasedByEventId: eventId } : {}),
     },
     data: { usedAt: now },
   });

@@ -16,7 +16,11 @@
  */
 import type { ToolCallOutcome, ToolSideEffect } from '../../generated/prisma/enums.ts';
 import type { Db } from '../../platform/db.ts';
-import { ACTION_BUTTON_PREFIX, clipSummary, mintConfirmation } from '../confirmations/confirmations.ts';
+import {
+  ACTION_BUTTON_PREFIX,
+  HELD_SUMMARY_MAX_CHARS,
+  mintConfirmation,
+} from '../confirmations/confirmations.ts';
 import { type AnyTool, type ChatCaller, jsonSchema, ToolRefusal, turnCallKey } from '../tools/contract.ts';
 import { runTool } from '../tools/run.ts';
 import type { ChatMessage, ToolSpec, ToolUseBlock } from './messages.ts';
@@ -98,12 +102,18 @@ async function hold(db: Db, tool: AnyTool<ToolContext>, input: unknown, context:
       'This reply already carries as many Confirm buttons as it can: let the person confirm those first',
     );
   }
-  // Clipped to what a held action keeps: a long comment or profile note must not make it unholdable.
-  const summary = clipSummary(
-    tool.describe
-      ? await tool.describe(input, context)
-      : `${tool.name}: ${JSON.stringify(input).slice(0, 500)}`,
-  );
+  const summary = tool.describe
+    ? await tool.describe(input, context)
+    : `${tool.name}: ${JSON.stringify(input).slice(0, 500)}`;
+  // The person confirms what they read, so it is shown whole or not held at all: a summary cut
+  // short would let input they never saw be carried out on their press. Too long to show, the
+  // model is told so, and asks them for something shorter.
+  if (summary.length > HELD_SUMMARY_MAX_CHARS) {
+    throw new ToolRefusal(
+      'NEEDS_CONFIRMATION',
+      `This is too long to show the person whole for their confirmation (at most ${HELD_SUMMARY_MAX_CHARS} characters): ask them for a shorter version`,
+    );
+  }
   const noted = context.replyNotes.reduce((chars, note) => chars + note.length + 1, 0);
   if (noted > 0 && noted + summary.length + HELD_NOTE_CHARS > REPLY_NOTES_MAX_CHARS) {
     throw new ToolRefusal(
