@@ -62,6 +62,32 @@ export function fitText(
   return `${head}${ellipsis}${tail}`;
 }
 
+/**
+ * `text` in order, in parts each within `limit` (as `size` measures): each part ends at the last
+ * line break or space that fits, or between characters when there is none.
+ */
+export function pieces(text: string, limit: number, size: (text: string) => number): string[] {
+  const parts: string[] = [];
+  let rest = text;
+  while (size(rest) > limit) {
+    let cut = 0;
+    let used = 0;
+    let lastBreak = -1;
+    for (const char of rest) {
+      const n = size(char);
+      if (used + n > limit) break;
+      used += n;
+      cut += char.length;
+      if (char === '\n' || char === ' ') lastBreak = cut;
+    }
+    const at = lastBreak > 0 ? lastBreak : Math.max(cut, 1);
+    parts.push(rest.slice(0, at).trimEnd());
+    rest = rest.slice(at).trimStart();
+  }
+  if (rest) parts.push(rest);
+  return parts;
+}
+
 /** One message as a channel sends it: its text and the buttons under it. */
 export interface FittedMessage {
   text: string;
@@ -76,8 +102,8 @@ export interface FittedMessage {
  * "Confirm 2" on a description cut off would confirm something unread): the body's own text goes
  * first on its own, then the notes in as few messages as they fit whole, each message carrying
  * the buttons of the notes in it. A note too long for any message with buttons is sent without
- * its button: its typed code, in the note, still confirms it wherever the note is shown whole,
- * and nowhere it is not.
+ * its button, whole, in as many messages as it takes (`pieces`): its typed code, at its end, still
+ * confirms it.
  */
 export function fitWithButtons(
   body: string,
@@ -105,7 +131,9 @@ export function fitWithButtons(
     const button = buttons[index];
     if (size(note) > limits.withButtons) {
       flush();
-      messages.push({ text: fitText(note, limits.alone, { size }), buttons: [] });
+      // Whole, in as many messages as it takes, its code (at its end) in the last: cut to one
+      // message, it would lose the code, and nothing could confirm it.
+      for (const part of pieces(note, limits.alone, size)) messages.push({ text: part, buttons: [] });
       return;
     }
     const joined = text ? `${text}\n${note}` : note;

@@ -88,6 +88,19 @@ describe('notes longer than a message with buttons carries', () => {
     expect(sent.map((m) => m.text?.body)).toContain(long);
   });
 
+  it('on Instagram, sends a note over any one message whole, in parts, its code in the last', () => {
+    // About 1,900 characters of Greek: nearly 3,800 bytes, so no one message (1,000 bytes) holds it.
+    const long = note(1, `Πείτε στο Casa Simples: "${'Υπέροχο φαγητό και ευγενικό προσωπικό. '.repeat(48)}"`);
+    const requests = instagramRequests('ig-1', reply('Να το στείλω;', [long]));
+    const texts = requests.map((r) => (r.message as { text: string; quick_replies?: unknown }).text);
+    for (const text of texts) expect(Buffer.byteLength(text)).toBeLessThanOrEqual(1000);
+    expect(requests.some((r) => (r.message as { quick_replies?: unknown }).quick_replies)).toBe(false);
+    // Nothing of the note is lost, and its code arrives, at the end.
+    const joined = texts.slice(1).join(' ').replace(/\s+/g, ' ');
+    expect(joined).toBe(long.replace(/\s+/g, ' '));
+    expect(texts.at(-1)).toMatch(/send: CONFIRM 111111 \(within 30 min\)\.$/);
+  });
+
   it('keeps a reply whose notes fit as one message, the model’s text cut before them', () => {
     const short = [note(1, 'Cancel your booking at Casa Simples on 2031-05-02 at 20:00 (2 people).')];
     const sent = whatsappMessages(
