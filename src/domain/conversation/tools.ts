@@ -21,7 +21,18 @@ import {
   HELD_SUMMARY_MAX_CHARS,
   mintConfirmation,
 } from '../confirmations/confirmations.ts';
-import { type AnyTool, type ChatCaller, jsonSchema, ToolRefusal, turnCallKey } from '../tools/contract.ts';
+import {
+  type AnyTool,
+  type ChatCaller,
+  jsonSchema,
+  MAX_REPLY_BUTTONS,
+  requireReplyRoom,
+  ToolRefusal,
+  turnCallKey,
+} from '../tools/contract.ts';
+
+export { MAX_REPLY_BUTTONS };
+
 import { runTool } from '../tools/run.ts';
 import type { ChatMessage, ToolSpec, ToolUseBlock } from './messages.ts';
 
@@ -94,14 +105,6 @@ export async function runToolCall(
  */
 async function hold(db: Db, tool: AnyTool<ToolContext>, input: unknown, context: ToolContext): Promise<void> {
   const held = heldIn(context);
-  // A reply carries three buttons at most (a delivery's Confirm among them), and each held action
-  // must be told apart from the others.
-  if (context.replyButtons.length >= MAX_REPLY_BUTTONS) {
-    throw new ToolRefusal(
-      'NEEDS_CONFIRMATION',
-      'This reply already carries as many Confirm buttons as it can: let the person confirm those first',
-    );
-  }
   const summary = tool.describe
     ? await tool.describe(input, context)
     : `${tool.name}: ${JSON.stringify(input).slice(0, 500)}`;
@@ -114,13 +117,9 @@ async function hold(db: Db, tool: AnyTool<ToolContext>, input: unknown, context:
       `This is too long to show the person whole for their confirmation (at most ${HELD_SUMMARY_MAX_CHARS} characters): ask them for a shorter version`,
     );
   }
-  const noted = context.replyNotes.reduce((chars, note) => chars + note.length + 1, 0);
-  if (noted > 0 && noted + summary.length + HELD_NOTE_CHARS > REPLY_NOTES_MAX_CHARS) {
-    throw new ToolRefusal(
-      'NEEDS_CONFIRMATION',
-      'This reply already shows as much as the person can read and confirm in one message: let them confirm those first',
-    );
-  }
+  // Room on the reply for one more button and its note (its summary, number and code line), a
+  // delivery's Confirm counted with the rest: a button never goes without all it does.
+  requireReplyRoom(context, `${summary}${'x'.repeat(HELD_NOTE_CHARS)}`);
   const now = context.now();
   const minted = await mintConfirmation(db, {
     userId: context.userId,
@@ -143,17 +142,6 @@ async function hold(db: Db, tool: AnyTool<ToolContext>, input: unknown, context:
   });
 }
 
-/** Most buttons one reply carries (what every channel shows), so most actions held in one turn. */
-export const MAX_REPLY_BUTTONS = 3;
-
-/**
- * Most characters of notes (what each Confirm button does) one reply carries. Telegram shows a
- * reply's notes whole under its buttons, cutting the model's text instead, as long as they fit its
- * 4,096 characters after MarkdownV2 escapes; this leaves room for those. WhatsApp and Instagram,
- * which carry far less with buttons, split the reply (fitWithButtons). The first note of a reply
- * always fits (a summary is at most HELD_SUMMARY_MAX_CHARS).
- */
-const REPLY_NOTES_MAX_CHARS = 3000;
 /** A held action's note beyond its summary: its number, and the line with its button and code. */
 const HELD_NOTE_CHARS = 100;
 

@@ -191,6 +191,51 @@ export class ToolRefusal extends DomainError {
   }
 }
 
+/** Most Confirm buttons one reply carries (what every channel shows): held actions and quotes alike. */
+export const MAX_REPLY_BUTTONS = 3;
+
+/**
+ * Most of what a reply's notes (what each Confirm does) may take, as Telegram counts it after its
+ * MarkdownV2 escapes (see `escapedSize`). Telegram shows a reply's notes whole under its buttons,
+ * cutting the model's text instead, as long as they fit its 4,096 characters; this leaves room for
+ * the rest. WhatsApp and Instagram, which carry far less with buttons, split the reply.
+ */
+export const REPLY_NOTES_MAX = 3000;
+
+/** Telegram's MarkdownV2 escapes each of these with a backslash, so each counts twice. */
+const ESCAPED = new Set('_*[]()~`>#+-=|{}.!\\');
+
+/** `text`'s size once escaped for Telegram's markup, the strictest way a note is shown. */
+export function escapedSize(text: string): number {
+  let size = 0;
+  for (const char of text) size += ESCAPED.has(char) ? 2 : char.length;
+  return size;
+}
+
+/**
+ * Refuses (NEEDS_CONFIRMATION) one more Confirm on this reply, whose note will be `note`, when the
+ * reply carries as many buttons as a channel shows or its notes would no longer be shown whole: a
+ * button is never sent without all of what it does. The first note always fits.
+ */
+export function requireReplyRoom(
+  caller: Pick<ChatCaller, 'replyButtons' | 'replyNotes'>,
+  note: string,
+): void {
+  if (caller.replyButtons.length >= MAX_REPLY_BUTTONS) {
+    throw new ToolRefusal(
+      'NEEDS_CONFIRMATION',
+      'This reply already carries as many Confirm buttons as it can: let the person confirm those first',
+    );
+  }
+  const noted = caller.replyNotes.reduce((total, line) => total + escapedSize(line) + 1, 0);
+  if (noted > 0 && noted + escapedSize(note) > REPLY_NOTES_MAX) {
+    throw new ToolRefusal(
+      'NEEDS_CONFIRMATION',
+      'This reply already shows as much as the person can read and confirm in one message: let them confirm those first',
+    );
+  }
+}
+
 /** Control characters (but line breaks and tabs) and direction overrides go: see stripInvisible. */
 export function stripControl(value: string): string {
   return stripInvisible(value);
