@@ -18,8 +18,9 @@ describe('room on a reply for one more Confirm', () => {
     expect(escapedSize('Ολα καλά')).toBe(8);
   });
 
-  it('always has room for the first note, however long', () => {
-    expect(() => requireReplyRoom(reply([]), '.'.repeat(2_000))).not.toThrow();
+  it('has room for a first note that can be shown whole, and none for one that cannot', () => {
+    expect(() => requireReplyRoom(reply([]), 'w'.repeat(2_100))).not.toThrow();
+    expect(() => requireReplyRoom(reply([]), '.'.repeat(2_000))).toThrow(ToolRefusal);
   });
 
   it('refuses a note that fits as plain text but not once escaped', () => {

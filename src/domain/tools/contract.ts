@@ -215,7 +215,8 @@ export function escapedSize(text: string): number {
 /**
  * Refuses (NEEDS_CONFIRMATION) one more Confirm on this reply, whose note will be `note`, when the
  * reply carries as many buttons as a channel shows or its notes would no longer be shown whole: a
- * button is never sent without all of what it does. The first note always fits.
+ * button is never sent without all of what it does. (Any held action's first note fits unless its
+ * text is mostly what Telegram escapes.)
  */
 export function requireReplyRoom(
   caller: Pick<ChatCaller, 'replyButtons' | 'replyNotes'>,
@@ -228,7 +229,7 @@ export function requireReplyRoom(
     );
   }
   const noted = caller.replyNotes.reduce((total, line) => total + escapedSize(line) + 1, 0);
-  if (noted > 0 && noted + escapedSize(note) > REPLY_NOTES_MAX) {
+  if (noted + escapedSize(note) > REPLY_NOTES_MAX) {
     throw new ToolRefusal(
       'NEEDS_CONFIRMATION',
       'This reply already shows as much as the person can read and confirm in one message: let them confirm those first',
