@@ -19,87 +19,69 @@ export interface TokenBuckets {
   giveBack(key: string, perSecond: number, burst: number): Promise<void>;
 }
 
-// KEYS[1] bucket; ARGV: rate per ms, burst, now ms. Returns wait in ms (0: taken).
+// KEYS[1] bucket; ARGV: rate per ms, burst, now ms, and 1 to take a token or 0 to give one back.
+// The bucket is refilled for the time passed first (never beyond burst). Taking returns the wait in
+// ms (0: taken); giving back adds the token (never beyond burst) and returns 0.
 const SCRIPT = `
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
+local take = ARGV[4] == '1'
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(state[1]) or burst
 local at = tonumber(state[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
 local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / rate) end
+if not take then tokens = math.min(burst, tokens + 1)
+elseif tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / rate) end
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate) + 1000)
 return wait`;
 
-// KEYS[1] bucket; ARGV: rate per ms, burst, now ms. Adds a token (refilled first, capped at burst).
-const GIVE_BACK = `
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1]) or burst
-local at = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate + 1)
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate) + 1000)
-return 0`;
-
 type RedisWithBucket = Redis & {
-  agntTakeToken(key: string, rate: number, burst: number, now: number): Promise<number>;
-  agntGiveToken(key: string, rate: number, burst: number, now: number): Promise<number>;
+  agntToken(key: string, rate: number, burst: number, now: number, take: 1 | 0): Promise<number>;
 };
 
 export function createTokenBuckets(redis: RedisHandle, now: () => number = Date.now): TokenBuckets {
   const local = new Map<string, { tokens: number; at: number }>();
   const client = redis.client as RedisWithBucket | null;
-  client?.defineCommand('agntTakeToken', { numberOfKeys: 1, lua: SCRIPT });
-  client?.defineCommand('agntGiveToken', { numberOfKeys: 1, lua: GIVE_BACK });
+  client?.defineCommand('agntToken', { numberOfKeys: 1, lua: SCRIPT });
 
-  const takeLocally = (key: string, perSecond: number, burst: number) => {
+  /** The script's work on this process's own bucket: refilled, then a token taken (or given back). */
+  const locally = (key: string, perSecond: number, burst: number, take: boolean) => {
     const rate = perSecond / 1000;
     const t = now();
     const state = local.get(key) ?? { tokens: burst, at: t };
     state.tokens = Math.min(burst, state.tokens + Math.max(0, t - state.at) * rate);
     state.at = t;
     local.set(key, state);
+    if (!take) {
+      state.tokens = Math.min(burst, state.tokens + 1);
+      return 0;
+    }
     if (state.tokens >= 1) {
       state.tokens -= 1;
       return 0;
     }
     return Math.ceil((1 - state.tokens) / rate);
   };
+  const change = async (key: string, perSecond: number, burst: number, take: boolean) => {
+    if (client) {
+      try {
+        return Number(
+          await client.agntToken(`${redis.keyPrefix}tb:${key}`, perSecond / 1000, burst, now(), take ? 1 : 0),
+        );
+      } catch {
+        // Redis is down: the process's own buckets keep sending within the limits, per process.
+      }
+    }
+    return locally(key, perSecond, burst, take);
+  };
 
   return {
-    async take(key, perSecond, burst) {
-      if (client) {
-        try {
-          return Number(
-            await client.agntTakeToken(`${redis.keyPrefix}tb:${key}`, perSecond / 1000, burst, now()),
-          );
-        } catch {
-          // Redis is down: the process's own buckets keep sending within the limits, per process.
-        }
-      }
-      return takeLocally(key, perSecond, burst);
-    },
+    take: (key, perSecond, burst) => change(key, perSecond, burst, true),
     async giveBack(key, perSecond, burst) {
-      if (client) {
-        try {
-          await client.agntGiveToken(`${redis.keyPrefix}tb:${key}`, perSecond / 1000, burst, now());
-          return;
-        } catch {
-          // Redis is down: the token was taken from this process's own bucket.
-        }
-      }
-      const rate = perSecond / 1000;
-      const t = now();
-      const state = local.get(key) ?? { tokens: burst, at: t };
-      state.tokens = Math.min(burst, state.tokens + Math.max(0, t - state.at) * rate + 1);
-      state.at = t;
-      local.set(key, state);
+      await change(key, perSecond, burst, false);
     },
   };
 }
