@@ -64,7 +64,7 @@ export function fitText(
 
 /**
  * `text` in order, in parts each within `limit` (as `size` measures): each part ends at the last
- * line break or space that fits, or between characters when there is none.
+ * line break that fits, else the last space, else between characters.
  */
 export function pieces(text: string, limit: number, size: (text: string) => number): string[] {
   const parts: string[] = [];
@@ -72,15 +72,18 @@ export function pieces(text: string, limit: number, size: (text: string) => numb
   while (size(rest) > limit) {
     let cut = 0;
     let used = 0;
-    let lastBreak = -1;
+    let lastSpace = -1;
+    let lastLine = -1;
     for (const char of rest) {
       const n = size(char);
       if (used + n > limit) break;
       used += n;
       cut += char.length;
-      if (char === '\n' || char === ' ') lastBreak = cut;
+      if (char === '\n') lastLine = cut;
+      if (char === ' ') lastSpace = cut;
     }
-    const at = lastBreak > 0 ? lastBreak : Math.max(cut, 1);
+    // A line break first, so the note's last line (its code) is never cut in two.
+    const at = lastLine > 0 ? lastLine : lastSpace > 0 ? lastSpace : Math.max(cut, 1);
     parts.push(rest.slice(0, at).trimEnd());
     rest = rest.slice(at).trimStart();
   }

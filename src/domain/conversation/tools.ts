@@ -26,6 +26,7 @@ import {
   type ChatCaller,
   jsonSchema,
   MAX_REPLY_BUTTONS,
+  onReply,
   requireReplyRoom,
   ToolRefusal,
   turnCallKey,
@@ -104,7 +105,6 @@ export async function runToolCall(
  * its code on the reply. The model is told only that it is held; it never sees the token or code.
  */
 async function hold(db: Db, tool: AnyTool<ToolContext>, input: unknown, context: ToolContext): Promise<void> {
-  const held = heldIn(context);
   const summary = tool.describe
     ? await tool.describe(input, context)
     : `${tool.name}: ${JSON.stringify(input).slice(0, 500)}`;
@@ -114,12 +114,27 @@ async function hold(db: Db, tool: AnyTool<ToolContext>, input: unknown, context:
   if (summary.length > HELD_SUMMARY_MAX_CHARS) {
     throw new ToolRefusal(
       'NEEDS_CONFIRMATION',
-      `This is too long to show the person whole for their confirmation (at most ${HELD_SUMMARY_MAX_CHARS} characters): ask them for a shorter version`,
+      `This is too long to show the person whole for their confirmation: ask them for a version at least ${summary.length - HELD_SUMMARY_MAX_CHARS} characters shorter`,
     );
   }
   // Room on the reply for one more button and its note (its summary, number and code line), a
-  // delivery's Confirm counted with the rest: a button never goes without all it does.
-  requireReplyRoom(context, `${summary}${'x'.repeat(HELD_NOTE_CHARS)}`);
+  // delivery's Confirm counted with the rest: a button never goes without all it does. Checked and
+  // taken on the reply alone (onReply): the calls of one model step run at once.
+  return onReply(context, async () => {
+    requireReplyRoom(context, `${summary}${'x'.repeat(HELD_NOTE_CHARS)}`);
+    await addHeld(db, tool, input, summary, context);
+  });
+}
+
+/** hold's part on the reply: mints the confirmation, adds its button and note, numbers them all. */
+async function addHeld(
+  db: Db,
+  tool: AnyTool<ToolContext>,
+  input: unknown,
+  summary: string,
+  context: ToolContext,
+): Promise<void> {
+  const held = heldIn(context);
   const now = context.now();
   const minted = await mintConfirmation(db, {
     userId: context.userId,

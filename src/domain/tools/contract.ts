@@ -212,6 +212,24 @@ export function escapedSize(text: string): number {
   return size;
 }
 
+/** Each reply's pending work on its buttons (onReply), one after another. */
+const replyQueues = new WeakMap<object, Promise<unknown>>();
+
+/**
+ * Runs `work` on the reply alone: a model step's tool calls run at once, and two holds (or a hold
+ * and a quote) that each found room before either added its button would together overfill it.
+ * What checks for room and adds a button goes through here, in the order the calls came.
+ */
+export function onReply<T>(caller: Pick<ChatCaller, 'replyButtons'>, work: () => Promise<T>): Promise<T> {
+  const before = replyQueues.get(caller.replyButtons) ?? Promise.resolve();
+  const run = before.then(work, work);
+  replyQueues.set(
+    caller.replyButtons,
+    run.catch(() => {}),
+  );
+  return run;
+}
+
 /**
  * Refuses (NEEDS_CONFIRMATION) one more Confirm on this reply, whose note will be `note`, when the
  * reply carries as many buttons as a channel shows or its notes would no longer be shown whole: a
@@ -229,6 +247,12 @@ export function requireReplyRoom(
     );
   }
   const noted = caller.replyNotes.reduce((total, line) => total + escapedSize(line) + 1, 0);
+  if (noted === 0 && escapedSize(note) > REPLY_NOTES_MAX) {
+    throw new ToolRefusal(
+      'NEEDS_CONFIRMATION',
+      'This is too long to show the person whole for their confirmation: ask them for a shorter version',
+    );
+  }
   if (noted + escapedSize(note) > REPLY_NOTES_MAX) {
     throw new ToolRefusal(
       'NEEDS_CONFIRMATION',

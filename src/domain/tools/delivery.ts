@@ -14,7 +14,7 @@ import { confirmButtonPayload } from '../delivery/confirmation.ts';
 import type { DeliveryDeps } from '../delivery/deps.ts';
 import { confirmDelivery, type DeliveryView, deliveryStatus } from '../delivery/order.ts';
 import { confirmationNote, deliveryQuoteInput, quoteDelivery } from '../delivery/quote.ts';
-import { type ChatCaller, defineTool, requireReplyRoom } from './contract.ts';
+import { type ChatCaller, defineTool, onReply, requireReplyRoom } from './contract.ts';
 
 const quoteId = z.uuid('A quote id as returned by quote_delivery');
 
@@ -67,20 +67,24 @@ export function deliveryTools(deps: DeliveryDeps) {
     async run(input, context: ChatCaller) {
       // Its Confirm and note go on the reply with any held actions': refused, before a quote is
       // made, when the reply has no room to show them whole. The note is the two stops as given
-      // and a few fixed words (price, service, code: fewer than 200 characters).
-      requireReplyRoom(
-        context,
-        [input.pickup, input.dropoff]
-          .map((stop) => `${stop.address} (${stop.contact.name}, ${stop.contact.phone})`)
-          .join('\n')
-          .concat('x'.repeat(200)),
-      );
-      const quoted = await quoteDelivery(deps, context.userId, input);
-      context.replyButtons.push({
-        id: confirmButtonPayload(quoted.confirmation.token),
-        title: `Confirm ${quoted.quote.priceTotal} ${quoted.quote.currency}`.slice(0, 20),
+      // and a few fixed words (price, service, code: fewer than 200 characters). Checked and added
+      // on the reply alone (onReply): the calls of one model step run at once.
+      const quoted = await onReply(context, async () => {
+        requireReplyRoom(
+          context,
+          [input.pickup, input.dropoff]
+            .map((stop) => `${stop.address} (${stop.contact.name}, ${stop.contact.phone})`)
+            .join('\n')
+            .concat('x'.repeat(200)),
+        );
+        const made = await quoteDelivery(deps, context.userId, input);
+        context.replyButtons.push({
+          id: confirmButtonPayload(made.confirmation.token),
+          title: `Confirm ${made.quote.priceTotal} ${made.quote.currency}`.slice(0, 20),
+        });
+        context.replyNotes.push(confirmationNote(made, context.now()));
+        return made;
       });
-      context.replyNotes.push(confirmationNote(quoted, context.now()));
       const { quote: view } = quoted;
       return {
         quoteId: view.id,
