@@ -31,7 +31,7 @@ import {
   organizationBilling,
   stripeOf,
 } from './checkout.ts';
-import { planOfPrice, planStanding } from './standing.ts';
+import { meteredPricesOfAnyPlan, planOfPrice, planStanding } from './standing.ts';
 import { refreshSubscription } from './stripe-events.ts';
 
 export type PlanChangeDeps = Omit<CheckoutDeps, 'db'> & { db: Db };
@@ -125,7 +125,7 @@ async function moveSubscription(
           items: itemChanges(items, planItem, {
             price,
             meteredPrices: deps.meteredPrices[plan] ?? [],
-            anyPlansMetered: new Set(Object.values(deps.meteredPrices).flat()),
+            anyPlansMetered: meteredPricesOfAnyPlan(deps.meteredPrices),
           }),
           proration_behavior: 'create_prorations',
           metadata: { plan },

@@ -69,6 +69,17 @@ export function planOfPrice(plans: PlanPrices, priceId: string | null | undefine
   );
 }
 
+/**
+ * Every price that bills one of our plans' meters (config.billing.meteredPrices): a subscription's
+ * items of these are its meters; an item of any other price (an add-on made in the Stripe
+ * Dashboard) is not ours to count or change.
+ */
+export function meteredPricesOfAnyPlan(
+  meteredPrices: Readonly<Record<string, readonly string[]>>,
+): Set<string> {
+  return new Set(Object.values(meteredPrices).flat());
+}
+
 const ACTIVE = new Set(['active', 'trialing']);
 const ENDED = new Set(['canceled', 'incomplete_expired']);
 

@@ -50,7 +50,7 @@ import {
   applyFeeInvoicePaid,
   applyFeeInvoicePaymentFailed,
 } from './fee-collection.ts';
-import { planOfPrice, type StandingDeps } from './standing.ts';
+import { meteredPricesOfAnyPlan, planOfPrice, type StandingDeps } from './standing.ts';
 
 /** The job that applies one recorded Stripe event. */
 export const stripeEventTask = defineTask({ name: 'stripe-event', schema: providerEventPayload });
@@ -466,7 +466,7 @@ function meterMismatch(
 ): MeterMismatch | undefined {
   const plan = planOfPrice(billing.plans, planPrice);
   if (!plan) return undefined;
-  const anyPlans = new Set(Object.values(billing.meteredPrices).flat());
+  const anyPlans = meteredPricesOfAnyPlan(billing.meteredPrices);
   const wanted = billing.meteredPrices[plan] ?? [];
   const billed = items.flatMap((item) => (item.price && anyPlans.has(item.price.id) ? [item.price.id] : []));
   const missing = wanted.filter((price) => !billed.includes(price));

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { ToolSideEffect } from '../../generated/prisma/enums.ts';
 import type { OutboundContent } from '../../integrations/channel-sender.ts';
+import { escapeMarkdownV2 } from '../../integrations/telegram/client.ts';
 import type { Db } from '../../platform/db.ts';
 import { DomainError } from '../../platform/errors.ts';
 import { canonicalJson } from '../../platform/ids.ts';
@@ -202,14 +203,9 @@ export const MAX_REPLY_BUTTONS = 3;
  */
 export const REPLY_NOTES_MAX = 3000;
 
-/** Telegram's MarkdownV2 escapes each of these with a backslash, so each counts twice. */
-const ESCAPED = new Set('_*[]()~`>#+-=|{}.!\\');
-
-/** `text`'s size once escaped for Telegram's markup, the strictest way a note is shown. */
+/** `text`'s size once escaped for Telegram's markup (its client's own escape), the strictest way a note is shown. */
 export function escapedSize(text: string): number {
-  let size = 0;
-  for (const char of text) size += ESCAPED.has(char) ? 2 : char.length;
-  return size;
+  return escapeMarkdownV2(text).length;
 }
 
 /** Each reply's pending work on its buttons (onReply), one after another. */
