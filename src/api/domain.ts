@@ -56,6 +56,7 @@ import {
 } from '../domain/graph/rank.ts';
 import { suggestVenues } from '../domain/graph/suggest.ts';
 import { requestAccountDeletion } from '../domain/identity/account-deletion.ts';
+import type { Actor } from '../domain/identity/actor.ts';
 import { revokeRefreshToken, rotateRefreshToken } from '../domain/identity/refresh-tokens.ts';
 import { requestSignInCode, verifySignInCode } from '../domain/identity/sign-in.ts';
 import { findUser } from '../domain/identity/users.ts';
@@ -106,7 +107,7 @@ import {
 } from '../domain/operations/failed-inbound.ts';
 import { cancelJob, jobsById, listJobs, retryJob } from '../domain/operations/job-queue.ts';
 import type { Access } from '../domain/organizations/access.ts';
-import { createAccess } from '../domain/organizations/access.ts';
+import { batchedRoles, createAccess } from '../domain/organizations/access.ts';
 import {
   createOrganizationApiKey,
   organizationOfApiKey,
@@ -154,10 +155,10 @@ import {
 } from '../domain/venues/reviews.ts';
 import { searchVenues, venuesByIds } from '../domain/venues/search.ts';
 import {
+  batchedOrganizationOfVenue,
   createVenue,
   findVenue,
   listUnownedVenue,
-  organizationOfVenue,
   publishVenue,
   setBookingRules,
   setHoursExceptions,
@@ -209,6 +210,9 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
   // A person's taste, kept a few seconds: their next search (a page on, the words refined) ranks
   // without reading it again.
   const readTaste = tasteEdgesFrom(db);
+  // Roles read for a fresh Access (a live subscriber's re-check) share one statement with the
+  // lookups made together.
+  const roles = batchedRoles(db);
   const tasteEdges: TasteEdgesOf = (userId) =>
     remembered(`taste\n${userId}`, config.memory.tasteCacheMs, () => readTaste(userId));
   const claims = { db, mailer, limiter, keys, keyring, logger: services.logger, now };
@@ -349,7 +353,7 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
       retryJob: given(db, retryJob),
     },
     organizations: {
-      createAccess: given(db, createAccess),
+      createAccess: (actor: Actor) => createAccess(db, actor, roles),
       changeMemberRole: given(db, changeMemberRole),
       createOrganization: given(db, createOrganization),
       createOrganizationApiKey: (access: Access, input: Parameters<typeof createOrganizationApiKey>[2]) =>
@@ -418,7 +422,7 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
       listUnownedVenue: (access: Access, input: Parameters<typeof listUnownedVenue>[3]) =>
         listUnownedVenue(db, access, keyring, input),
       organizationOfClaim: given(db, organizationOfClaim),
-      organizationOfVenue: given(db, organizationOfVenue),
+      organizationOfVenue: batchedOrganizationOfVenue(db),
       pendingClaims: given(db, pendingClaims),
       pendingReviewOf: given(db, pendingReviewOf),
       publishVenue: given(db, publishVenue),

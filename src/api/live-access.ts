@@ -6,7 +6,8 @@
  * Auth scopes run once, when a subscription starts; its events are re-checked so that a member
  * removed from the organisation stops receiving its bookings (guests' addresses included). Each
  * answer is trusted for RECHECK_MS, so a venue with a thousand subscribers does not cost a
- * thousand membership queries per change. Every answer (a subscriber's, a person's roles) is
+ * thousand membership queries per change, and a subscriber's yes is checked again in the
+ * background once it is REFRESH_FROM_MS to REFRESH_BY_MS old, so its events do not wait for the check. Every answer (a subscriber's, a person's roles) is
  * forgotten at once, in every API process, when a membership changes through the API
  * (`membershipsChanged`, on the pub/sub topic MEMBERSHIPS_TOPIC): the next event or request is
  * then checked afresh, and a removed member gets FORBIDDEN. A membership changed behind the API's
@@ -19,6 +20,17 @@ import type { PubSub } from '../platform/pubsub.ts';
 
 /** How long a subscriber's right to read, once checked, is trusted before it is checked again. */
 export const RECHECK_MS = 15_000;
+
+/**
+ * Past an age between these two a yes still answers at once, and the event that found it that old
+ * starts its check again in the background: a subscriber who hears events often enough never
+ * waits for a check (a thousand dashboards of one venue would otherwise all wait on theirs at
+ * once, every RECHECK_MS). Each answer draws its own age in the range, so the thousand checks are
+ * spread over the events of a few seconds rather than made for one. A yes is still never trusted
+ * past RECHECK_MS.
+ */
+export const REFRESH_FROM_MS = RECHECK_MS / 2;
+export const REFRESH_BY_MS = (RECHECK_MS * 5) / 6;
 
 /** Published after every membership change made through the API. */
 export const MEMBERSHIPS_TOPIC = 'memberships-changed';
@@ -51,6 +63,10 @@ interface Answer<T> {
   maxAgeMs: number;
   value: Promise<T>;
   settled?: { answer: T };
+  /** The age at which `allowed` checks it again ahead of its expiry (REFRESH_FROM_MS…REFRESH_BY_MS). */
+  refreshAfterMs?: number;
+  /** That check, started and not yet answered. */
+  refreshing?: boolean;
 }
 
 /** Most answers remembered at once; past it the oldest is forgotten first. */
@@ -97,6 +113,42 @@ export function createLiveAccess(services: { pubsub: PubSub; now: () => Date; lo
     }, forget);
     return value;
   };
+  /**
+   * Checks `known` again without anyone waiting: a yes takes its place, as of `at` (when the check
+   * began); a no drops it, so the next event checks afresh and is refused. An answer replaced or
+   * forgotten meanwhile (a membership changed) is left alone: this check may have read the old
+   * membership.
+   */
+  const refresh = (key: string, known: Answer<unknown>, at: number, check: () => Promise<boolean>) => {
+    known.refreshing = true;
+    const settle = (yes: boolean) => {
+      if (answers.get(key) !== known) return;
+      // Deleted first, so the answer is the newest in the map's order (the oldest go first).
+      answers.delete(key);
+      if (yes)
+        answers.set(key, {
+          at,
+          maxAgeMs: known.maxAgeMs,
+          value: Promise.resolve(yes),
+          settled: { answer: yes },
+        });
+    };
+    const fail = (error: unknown) => {
+      // The answer stands until it expires; the next event tries again.
+      known.refreshing = false;
+      logger.warn({ err: error }, 'could not check a live subscriber’s access ahead of time');
+    };
+    // In a later turn, once this event has gone out to every subscriber that found its answer
+    // fresh; and all of that turn's checks at once, so the client batches their statements.
+    if (due.length === 0) {
+      setImmediate(() => {
+        for (const start of due.splice(0)) start();
+      });
+    }
+    due.push(() => void check().then(settle, fail));
+  };
+  /** The background checks of this turn, not yet started. */
+  const due: (() => void)[] = [];
   /** Each actor's part of a key, written once per actor (a subscription keeps its context's). */
   const actorKeys = new WeakMap<Actor, string>();
   return {
@@ -108,8 +160,12 @@ export function createLiveAccess(services: { pubsub: PubSub; now: () => Date; lo
       }
       const key = `${actorKey}\n${resource}`;
       const known = answers.get(key);
-      if (known?.settled && now().getTime() - known.at < known.maxAgeMs)
+      const at = now().getTime();
+      if (known?.settled && at - known.at < known.maxAgeMs) {
+        known.refreshAfterMs ??= REFRESH_FROM_MS + Math.random() * (REFRESH_BY_MS - REFRESH_FROM_MS);
+        if (at - known.at >= known.refreshAfterMs && !known.refreshing) refresh(key, known, at, check);
         return known.settled.answer as boolean;
+      }
       // Only a yes is remembered: a refusal ends the subscription anyway.
       return remembered(key, RECHECK_MS, check, (yes) => yes);
     },

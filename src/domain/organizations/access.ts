@@ -4,7 +4,8 @@
  */
 import { z } from 'zod';
 import type { MembershipRole } from '../../generated/prisma/enums.ts';
-import type { DbOrTx } from '../../platform/db.ts';
+import { batchedLookup } from '../../platform/batch.ts';
+import type { Db, DbOrTx } from '../../platform/db.ts';
 import { AuthenticationError, NotAllowedError } from '../../platform/errors.ts';
 import type { Actor } from '../identity/actor.ts';
 
@@ -47,7 +48,36 @@ export interface Access {
   readonly isPlatformAdmin: boolean;
 }
 
-export function createAccess(db: DbOrTx, actor: Actor): Access {
+/** A person's role in an organisation, read from the memberships (null: none). */
+export type RoleOf = (organizationId: string, userId: string) => Promise<MembershipRole | null>;
+
+/**
+ * Roles read by one statement for all the lookups made together (src/platform/batch.ts): a
+ * process's live subscribers re-checking their access after one event ask at once. Bound to the
+ * database, never to a transaction.
+ */
+export function batchedRoles(db: Db): RoleOf {
+  const lookup = batchedLookup<string, MembershipRole | null>(async (keys) => {
+    const pairs = keys.map((key) => key.split(' '));
+    const rows = await db.$queryRaw<{ organization_id: string; user_id: string; role: MembershipRole }[]>`
+      SELECT m.organization_id, m.user_id, m.role::text AS role
+      FROM memberships m
+      JOIN unnest(${pairs.map(([organizationId]) => organizationId)}::uuid[], ${pairs.map(([, userId]) => userId)}::uuid[])
+        AS wanted (organization_id, user_id)
+        ON m.organization_id = wanted.organization_id AND m.user_id = wanted.user_id`;
+    return new Map(rows.map((row) => [`${row.organization_id} ${row.user_id}`, row.role]));
+  }, null);
+  return (organizationId, userId) =>
+    isUuid(organizationId) && isUuid(userId) ? lookup(`${organizationId} ${userId}`) : Promise.resolve(null);
+}
+
+const isUuid = (id: string) => z.uuid().safeParse(id).success;
+
+/**
+ * `roleOf` reads a person's roles (default: a statement of their own each; `batchedRoles` shares
+ * one with the lookups made together).
+ */
+export function createAccess(db: DbOrTx, actor: Actor, roleOf?: RoleOf): Access {
   const roles = new Map<string, Promise<MembershipRole | null>>();
   const isPlatformAdmin = actor.kind === 'user' && actor.isPlatformAdmin;
 
@@ -57,7 +87,7 @@ export function createAccess(db: DbOrTx, actor: Actor): Access {
     let role = roles.get(organizationId);
     if (!role && complete) return Promise.resolve(null);
     if (!role) {
-      role = lookUpRole(db, actor, organizationId);
+      role = lookUpRole(db, actor, organizationId, roleOf);
       roles.set(organizationId, role);
     }
     return role;
@@ -116,7 +146,12 @@ export function createAccess(db: DbOrTx, actor: Actor): Access {
   };
 }
 
-async function lookUpRole(db: DbOrTx, actor: Actor, organizationId: string): Promise<MembershipRole | null> {
+async function lookUpRole(
+  db: DbOrTx,
+  actor: Actor,
+  organizationId: string,
+  roleOf?: RoleOf,
+): Promise<MembershipRole | null> {
   switch (actor.kind) {
     case 'anonymous':
       return null;
@@ -125,7 +160,8 @@ async function lookUpRole(db: DbOrTx, actor: Actor, organizationId: string): Pro
       return actor.organizationId === organizationId ? actor.role : null;
     case 'user': {
       // An id that is no organisation's (not even a uuid) is a role in nothing, not a query error.
-      if (!z.uuid().safeParse(organizationId).success) return null;
+      if (!isUuid(organizationId)) return null;
+      if (roleOf) return roleOf(organizationId, actor.userId);
       const membership = await db.membership.findUnique({
         where: { organizationId_userId: { organizationId, userId: actor.userId } },
         select: { role: true },

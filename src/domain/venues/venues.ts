@@ -11,6 +11,7 @@
 import { z } from 'zod';
 import { Prisma, type Venue } from '../../generated/prisma/client.ts';
 import type { VenueStatus } from '../../generated/prisma/enums.ts';
+import { batchedLookup } from '../../platform/batch.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { createVenueAgent } from '../agents/agents.ts';
@@ -260,6 +261,22 @@ export async function organizationOfVenue(db: DbOrTx, venueId: string): Promise<
   if (!z.uuid().safeParse(venueId).success) return null;
   const venue = await db.venue.findUnique({ where: { id: venueId }, select: { organizationId: true } });
   return venue?.organizationId ?? null;
+}
+
+/**
+ * `organizationOfVenue`, with the lookups made together read by one statement
+ * (src/platform/batch.ts): a venue's live subscribers re-checking their access after one event.
+ * Bound to the database, never to a transaction.
+ */
+export function batchedOrganizationOfVenue(db: Db): (venueId: string) => Promise<string | null> {
+  const lookup = batchedLookup<string, string | null>(async (venueIds) => {
+    const venues = await db.venue.findMany({
+      where: { id: { in: venueIds } },
+      select: { id: true, organizationId: true },
+    });
+    return new Map(venues.map((venue) => [venue.id, venue.organizationId]));
+  }, null);
+  return (venueId) => (z.uuid().safeParse(venueId).success ? lookup(venueId) : Promise.resolve(null));
 }
 
 export async function requireVenue(db: DbOrTx, access: Access, venueId: string): Promise<Venue> {
