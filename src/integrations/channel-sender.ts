@@ -165,6 +165,8 @@ export class SendError extends Error {
   readonly unreachable: boolean;
   /** The platform's rate limit (429 and its kin): waited out, never a reason to give up. */
   readonly rateLimited: boolean;
+  /** Of a message sent in parts (`sendInParts`), how many the platform took before this failure. */
+  readonly partsSent: number | null;
   constructor(
     message: string,
     options: {
@@ -172,14 +174,51 @@ export class SendError extends Error {
       permanent?: boolean;
       unreachable?: boolean;
       rateLimited?: boolean;
+      partsSent?: number | null;
+      cause?: unknown;
     } = {},
   ) {
-    super(message);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.retryAfterSeconds = options.retryAfterSeconds ?? null;
     this.permanent = options.permanent ?? false;
     this.unreachable = options.unreachable ?? false;
     this.rateLimited = options.rateLimited ?? false;
+    this.partsSent = options.partsSent ?? null;
   }
+}
+
+/**
+ * Sends a message's platform requests in order, from the first the platform has not yet taken
+ * (`partsSent`, counted by an earlier attempt that failed part-way), and answers with the last
+ * one's id: the one whose read receipt means everything was seen. A failure part-way is thrown as
+ * a SendError that says how many parts are delivered, so the next attempt goes on from there
+ * rather than send the person the first parts again. Should the parts have changed since (fewer
+ * than were sent), all of them are sent.
+ */
+export async function sendInParts<R>(
+  requests: readonly R[],
+  partsSent: number,
+  send: (request: R) => Promise<string>,
+): Promise<{ externalMessageId: string }> {
+  const from = partsSent > 0 && partsSent < requests.length ? partsSent : 0;
+  let id = '';
+  for (let index = from; index < requests.length; index++) {
+    try {
+      id = await send(requests[index] as R);
+    } catch (error) {
+      if (index === 0) throw error;
+      const failure = error instanceof SendError ? error : null;
+      throw new SendError(error instanceof Error ? error.message : String(error), {
+        retryAfterSeconds: failure?.retryAfterSeconds,
+        permanent: failure?.permanent,
+        unreachable: failure?.unreachable,
+        rateLimited: failure?.rateLimited,
+        partsSent: index,
+        cause: error,
+      });
+    }
+  }
+  return { externalMessageId: id };
 }
 
 export interface SendTarget {
@@ -191,9 +230,13 @@ export interface SendTarget {
 
 /** One channel's way of sending. Throws SendError; anything else counts as "try again later". */
 export interface ChannelSender {
+  /**
+   * Sends `message`; `partsSent`: of a message the channel sends in parts, how many an earlier
+   * attempt delivered (`sendInParts`), 0 or absent for a first attempt.
+   */
   send(
     target: SendTarget,
-    message: { body: string; content: OutboundContent },
+    message: { body: string; content: OutboundContent; partsSent?: number },
   ): Promise<{ externalMessageId: string }>;
   /** Messages per second allowed per account (bot, number) and per chat. */
   limits: { perAccount: number; perChat: number };

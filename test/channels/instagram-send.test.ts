@@ -146,6 +146,28 @@ describe('Instagram send queue', () => {
     expect(sent.attempts).toBe(3);
   });
 
+  it('after a failure part-way, goes on from the first part not delivered: nothing is sent twice', async () => {
+    const { from, userId } = await person();
+    // The image goes out; the text under it meets a 5xx, then goes out on the next attempt.
+    api.failNext(1, { status: 503, body: graphError(2, 'Service temporarily unavailable') }, from, {
+      after: 1,
+    });
+    const key = await send(userId, 'Our terrace menu', {
+      images: [{ url: 'https://cdn.agnt.test/terrace.jpg' }],
+      buttons: [{ id: 'book', title: 'Book a table' }],
+    });
+    const sent = await settled(key, 'SENT', 15_000);
+    const calls = sentTo(from);
+    expect(calls.map((c) => c.body.message)).toEqual([
+      { attachment: { type: 'image', payload: { url: 'https://cdn.agnt.test/terrace.jpg' } } },
+      expect.objectContaining({ text: 'Our terrace menu' }),
+      expect.objectContaining({ text: 'Our terrace menu' }),
+    ]);
+    // The first text was refused; the second attempt sent the text alone, not the image again.
+    expect(calls[1]!.messageId).toBeNull();
+    expect(sent).toMatchObject({ attempts: 2, partsSent: 1, externalMessageId: calls[2]!.messageId });
+  });
+
   it('retries a 5xx with backoff', async () => {
     const { from, userId } = await person();
     api.failNext(1, { status: 503, body: graphError(2, 'Service temporarily unavailable') }, from);

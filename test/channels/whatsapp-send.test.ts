@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WINDOW_CLOSED, whatsappMessage, whatsappSendError } from '../../src/integrations/whatsapp/client.ts';
+import {
+  WINDOW_CLOSED,
+  whatsappMessage,
+  whatsappMessages,
+  whatsappSendError,
+} from '../../src/integrations/whatsapp/client.ts';
 import { startAppWithWorker, stopAll } from '../factories/apps.ts';
 import {
   D360_SECRET,
@@ -235,6 +240,40 @@ describe('WhatsApp send queue', () => {
     // Exponential backoff: 2 s, then 4 s.
     expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(1900);
     expect(calls[2]!.at - calls[1]!.at).toBeGreaterThanOrEqual(3900);
+  });
+
+  it('sends a reply split for its buttons part by part, and after a failure part-way goes on from there', async () => {
+    const { from, userId } = await person();
+    const note = (n: number) =>
+      `${n}. Send the venue this question: "${'Is the terrace open when it rains, and is it heated? '.repeat(12).trim()}"\nTo do this, press Confirm ${n}.`;
+    const notes = [note(1), note(2)];
+    const tail = `\n\n${notes.join('\n')}`;
+    const message = {
+      body: `Here is what I can do.${tail}`,
+      content: {
+        buttons: notes.map((_, i) => ({ id: `confirm:split${i}`, title: `Confirm ${i + 1}` })),
+        keepEnd: tail.length,
+        notes,
+      },
+    };
+    const parts = whatsappMessages({ externalChatId: from, windowOpen: true }, message);
+    expect(parts.length).toBeGreaterThanOrEqual(3);
+    // The second part meets a 5xx: the first is delivered, and is not sent again.
+    api.failNext(1, { status: 503, body: graphError(2, 'Service temporarily unavailable') }, from, {
+      after: 1,
+    });
+    const key = await send(userId, message.body, message.content);
+    const sent = await settled(key, 'the split reply to be sent', 20_000);
+    const calls = api.callsTo(from);
+    const delivered = calls.filter((c) => c.answeredId);
+    expect(delivered.map((c) => c.body)).toMatchObject(parts);
+    expect(calls).toHaveLength(parts.length + 1);
+    expect(sent).toMatchObject({
+      status: 'SENT',
+      attempts: 2,
+      partsSent: 1,
+      externalMessageId: delivered.at(-1)!.answeredId,
+    });
   });
 
   it('fails for good on re-engagement (131047), and marks the chat unreachable on undeliverable (131026)', async () => {

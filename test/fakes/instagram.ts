@@ -194,8 +194,11 @@ export interface FakeGraphApi {
   /** Base URL for INSTAGRAM_GRAPH_URL. */
   url: string;
   calls: GraphSendCall[];
-  /** The next `times` sends to `recipientId` (or to anyone) get this answer instead of success. */
-  failNext(times: number, answer: GraphFailure, recipientId?: string): void;
+  /**
+   * The next `times` sends to `recipientId` (or to anyone) get this answer instead of success;
+   * with `after`, only once that many more sends have succeeded.
+   */
+  failNext(times: number, answer: GraphFailure, recipientId?: string, options?: { after?: number }): void;
   /** Serves `file` as Meta's CDN would an attachment; returns its URL (signed-looking, unique). */
   hostImage(file: FakeFile): string;
   /** Attachment downloads, in order. */
@@ -219,7 +222,7 @@ export function graphError(code: number, message: string, subcode?: number): Rec
 /** A loopback Graph Send API: records every `POST /<version>/<node>/messages` and answers like Meta. */
 export async function startFakeGraphApi(): Promise<FakeGraphApi> {
   const calls: GraphSendCall[] = [];
-  const failures: { left: number; answer: GraphFailure; recipientId?: string }[] = [];
+  const failures: { left: number; after: number; answer: GraphFailure; recipientId?: string }[] = [];
   const hosted = new Map<string, FakeFile>();
   const downloads: FileServed[] = [];
   const server = await startLoopbackServer(async ({ raw }, res, req) => {
@@ -261,7 +264,8 @@ export async function startFakeGraphApi(): Promise<FakeGraphApi> {
     const failure = failures.find(
       (f) => f.left > 0 && (f.recipientId === undefined || f.recipientId === body.recipient?.id),
     );
-    if (failure) {
+    if (failure && failure.after > 0) failure.after -= 1;
+    else if (failure) {
       failure.left -= 1;
       return answer(failure.answer.status, failure.answer.body, failure.answer.headers);
     }
@@ -272,8 +276,8 @@ export async function startFakeGraphApi(): Promise<FakeGraphApi> {
   return {
     url: `http://127.0.0.1:${port}`,
     calls,
-    failNext(times, answer, recipientId) {
-      failures.push({ left: times, answer, recipientId });
+    failNext(times, answer, recipientId, options) {
+      failures.push({ left: times, after: options?.after ?? 0, answer, recipientId });
     },
     hostImage(file) {
       const asset = String(randomInt(1, 2 ** 47));

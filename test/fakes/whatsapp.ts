@@ -239,13 +239,15 @@ export interface FakeCloudApi {
   /** Calls sent to one person, in order. */
   callsTo(waId: string): CloudApiCall[];
   /**
-   * The next `times` sends (to `to`, when given) get this answer instead of success.
-   * `body` is the Graph error object, as in `{ error: { code, message, … } }`.
+   * The next `times` sends (to `to`, when given) get this answer instead of success; with `after`,
+   * only once that many more sends have succeeded. `body` is the Graph error object, as in
+   * `{ error: { code, message, … } }`.
    */
   failNext(
     times: number,
     answer: { status: number; body?: unknown; headers?: Record<string, string> },
     to?: string,
+    options?: { after?: number },
   ): void;
   /**
    * Media the media endpoint knows under `id` (`GET /<version>/<id>` with a Bearer token, or
@@ -282,6 +284,8 @@ export async function startFakeCloudApi(): Promise<FakeCloudApi> {
   const calls: CloudApiCall[] = [];
   const failures: {
     left: number;
+    /** Sends that succeed before this failure's turn. */
+    after: number;
     to: string | undefined;
     answer: { status: number; body?: unknown; headers?: Record<string, string> };
   }[] = [];
@@ -369,7 +373,8 @@ export async function startFakeCloudApi(): Promise<FakeCloudApi> {
     };
     calls.push(call);
     const failure = failures.find((f) => f.left > 0 && (f.to === undefined || f.to === body.to));
-    if (failure) {
+    if (failure && failure.after > 0) failure.after -= 1;
+    else if (failure) {
       failure.left -= 1;
       return answer(failure.answer.status, failure.answer.body ?? {}, failure.answer.headers);
     }
@@ -391,8 +396,8 @@ export async function startFakeCloudApi(): Promise<FakeCloudApi> {
     graphUrl: `${url}/${GRAPH_VERSION}`,
     calls,
     callsTo: (waId) => calls.filter((c) => c.body.to === waId),
-    failNext(times, answer, to) {
-      failures.push({ left: times, to, answer });
+    failNext(times, answer, to, options) {
+      failures.push({ left: times, after: options?.after ?? 0, to, answer });
     },
     addMedia(id, file) {
       media.set(id, file);

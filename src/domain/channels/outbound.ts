@@ -283,10 +283,15 @@ async function sendOne(
   try {
     ({ externalMessageId } = await sender.send(
       { account: chat.account, externalChatId: chat.externalChatId, windowOpen },
-      { body: message.body, content: message.content as OutboundContent },
+      { body: message.body, content: message.content as OutboundContent, partsSent: message.partsSent },
     ));
   } catch (error) {
     const sendError = error instanceof SendError ? error : null;
+    // Parts the platform took are not sent again, whatever comes of the message.
+    const partsSent = sendError?.partsSent ?? message.partsSent;
+    if (partsSent !== message.partsSent) {
+      await db.outboundMessage.update({ where: { id: message.id }, data: { partsSent } });
+    }
     if (sendError?.permanent) {
       if (sendError.unreachable) {
         await db.chat.update({

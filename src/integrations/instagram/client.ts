@@ -17,6 +17,7 @@ import {
   type OutboundButton,
   type OutboundContent,
   SendError,
+  sendInParts,
 } from '../channel-sender.ts';
 
 /** The message part of a Send API request: text (with quick replies), or one attachment. */
@@ -210,13 +211,14 @@ export function instagramSender(
       }
       const requests = instagramRequests(target.externalChatId, message);
       if (requests.length === 0) throw new SendError('Instagram: the message is empty', { permanent: true });
-      // One message can be several sends (images, then text). A failure after the first leaves
-      // the earlier parts delivered; a retry sends them again, which is the lesser evil next to
-      // losing the text.
-      let last = '';
-      for (const request of requests) last = (await client.send(request)).messageId;
-      // The last part's mid: the one a read receipt names once the person has seen everything.
-      return { externalMessageId: last };
+      // One message can be several sends (images, then text; a reply split for its buttons);
+      // after a failure part-way, the next attempt goes on from the first part not delivered. The
+      // last part's mid is the one a read receipt names once the person has seen everything.
+      return sendInParts(
+        requests,
+        message.partsSent ?? 0,
+        async (request) => (await client.send(request)).messageId,
+      );
     },
   };
 }

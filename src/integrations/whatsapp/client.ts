@@ -20,6 +20,7 @@ import {
   type OutboundContent,
   SendError,
   type SendTarget,
+  sendInParts,
 } from '../channel-sender.ts';
 
 export interface WhatsAppClient {
@@ -239,13 +240,14 @@ export function whatsappSender(
     async send(target, message) {
       const client = numbers.get(target.account);
       if (!client) throw new SendError(`No WhatsApp number with id ${target.account}`, { permanent: true });
-      // A message split in parts (whatsappMessages) is sent in order. A failure after the first
-      // leaves the earlier parts delivered; a retry sends them again, which is the lesser evil next
-      // to a button arriving without what it does.
-      let id = '';
-      for (const request of whatsappMessages(target, message)) id = (await client.send(request)).id;
-      // The last part's wamid: the one whose read receipt means everything was seen.
-      return { externalMessageId: id };
+      // A message split in parts (whatsappMessages) is sent in order; after a failure part-way,
+      // the next attempt goes on from the first part not delivered. The last part's wamid is the
+      // one whose read receipt means everything was seen.
+      return sendInParts(
+        whatsappMessages(target, message),
+        message.partsSent ?? 0,
+        async (request) => (await client.send(request)).id,
+      );
     },
   };
 }
