@@ -256,6 +256,7 @@ describe('dreamLight', () => {
       merged: 0,
       contradicted: 0,
       faded: 0,
+      failed: [],
     });
     expect(await snapshot()).toEqual(before);
 
@@ -561,6 +562,48 @@ describe('dreamDeep and what the profile refuses', () => {
 });
 
 describe("a group's summaries", () => {
+  it('reports a person whose light dream fails, dreams everyone else, and tries them again next run', async () => {
+    const now = new Date(NOW.getTime() + 400 * DAY);
+    const failing = await person('light-failing');
+    const other = await person('light-other');
+    for (const [userId, summary] of [
+      [failing, 'The person prefers the window table.'],
+      [other, 'The person prefers the garden.'],
+    ] as const) {
+      await recordSessionSummary(db(), {
+        userId,
+        chatId: await chatOf(userId),
+        summary,
+        continued: false,
+        now,
+      });
+    }
+    // A fault in the database for this one person's new memory, in the middle of their transaction.
+    await db().$executeRawUnsafe(`
+      CREATE FUNCTION light_dream_test_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'disk on fire'; END $$`);
+    await db().$executeRawUnsafe(`
+      CREATE TRIGGER light_dream_test_fault BEFORE INSERT ON memories FOR EACH ROW
+      WHEN (NEW.user_id = '${failing}'::uuid) EXECUTE FUNCTION light_dream_test_fault()`);
+    try {
+      const result = await dreamLight(db(), { now: new Date(now.getTime() + 60_000), limit: 1000 });
+      expect(result.failed).toEqual([{ userId: failing, error: expect.stringContaining('disk on fire') }]);
+      expect(await active(other)).toEqual(['Prefers the garden']);
+      // Nothing of the failed dream is kept; the summary still waits to be read.
+      expect(await active(failing)).toEqual([]);
+      const summary = await db().sessionSummary.findFirstOrThrow({ where: { userId: failing } });
+      expect(summary.summary).toBe('The person prefers the window table.');
+      expect((await db().user.findUniqueOrThrow({ where: { id: failing } })).dreamedAt).toBeNull();
+    } finally {
+      await db().$executeRawUnsafe('DROP TRIGGER light_dream_test_fault ON memories');
+      await db().$executeRawUnsafe('DROP FUNCTION light_dream_test_fault()');
+    }
+    // The next run dreams them.
+    const next = await dreamLight(db(), { now: new Date(now.getTime() + 3_600_000), limit: 1000 });
+    expect(next.failed).toEqual([]);
+    expect(await active(failing)).toEqual(['Prefers the window table']);
+  });
+
   it('keeps each member’s own, and dreams each into that member’s memories alone', async () => {
     const ana = await person('group-ana');
     const bo = await person('group-bo');

@@ -30,7 +30,9 @@
  * events, not a habit) is left out, and the dietary list stops at its limit, the person's own
  * entries first. One person's failure never stops the run: it is reported (`failed`), their
  * watermark moves on all the same, and they are tried again next week, so a person who always
- * fails cannot keep everyone behind them waiting.
+ * fails cannot keep everyone behind them waiting. A person whose light dream fails is reported
+ * and passed over too, but keeps their watermark (the summaries waiting to be read are not passed
+ * over): they take a place of each run, logged each time, until the cause is mended.
  *
  * Accounts being deleted are left alone. Both are bounded (`limit` people a run, those waiting
  * longest first) and resumable: each person
@@ -122,6 +124,8 @@ export interface LightDreamResult {
   contradicted: number;
   /** Memories whose importance faded a step. */
   faded: number;
+  /** People whose dream failed, with why; the run went on without them, and the next tries again. */
+  failed: { userId: string; error: string }[];
 }
 
 interface ActiveMemory {
@@ -133,7 +137,10 @@ interface ActiveMemory {
 }
 
 /** One light dream over at most `limit` people with new material (see the top of this file). */
-export async function dreamLight(db: Db, options: { now: Date; limit: number }): Promise<LightDreamResult> {
+export async function dreamLight(
+  db: Db,
+  options: { now: Date; limit: number; logger?: Logger },
+): Promise<LightDreamResult> {
   const { now } = options;
   const fadeBefore = new Date(now.getTime() - DREAM_LIMITS.unusedDays * DAY_MS);
   // New material: a memory written or renewed since the last dream, a summary written since, or a
@@ -150,9 +157,31 @@ export async function dreamLight(db: Db, options: { now: Date; limit: number }):
         WHERE s.user_id = u.id AND s.summary <> '' AND (u.dreamed_at IS NULL OR s.updated_at > u.dreamed_at)))
     ORDER BY u.dreamed_at NULLS FIRST, u.id
     LIMIT ${options.limit}`;
-  const result: LightDreamResult = { people: 0, fromSummaries: 0, merged: 0, contradicted: 0, faded: 0 };
+  const result: LightDreamResult = {
+    people: 0,
+    fromSummaries: 0,
+    merged: 0,
+    contradicted: 0,
+    faded: 0,
+    failed: [],
+  };
   for (const { id } of people) {
-    const one = await db.$transaction((tx) => dreamOfPerson(tx, id, now, fadeBefore));
+    let one: Omit<LightDreamResult, 'people' | 'failed'>;
+    try {
+      one = await db.$transaction((tx) => dreamOfPerson(tx, id, now, fadeBefore));
+    } catch (error) {
+      // One person's failure must not stop everyone after them. Unlike the deep dream's, their
+      // watermark stays: moving it would pass over the summaries waiting to be read (whose text is
+      // cleared once read), so they keep one place of each run, logged each time, until the cause
+      // is mended.
+      const message = error instanceof Error ? error.message : String(error);
+      result.failed.push({ userId: id, error: message });
+      options.logger?.warn(
+        { 'user.id': id, err: error },
+        'light dream failed for a person; tried again next run',
+      );
+      continue;
+    }
     result.people += 1;
     result.fromSummaries += one.fromSummaries;
     result.merged += one.merged;
@@ -172,7 +201,7 @@ async function dreamOfPerson(
   userId: string,
   now: Date,
   fadeBefore: Date,
-): Promise<Omit<LightDreamResult, 'people'>> {
+): Promise<Omit<LightDreamResult, 'people' | 'failed'>> {
   // The same lock as remember(): a memory written meanwhile waits for the dream, and is then new
   // material for the next one.
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`memories:${userId}`}, 0))`;

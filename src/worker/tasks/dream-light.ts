@@ -8,9 +8,11 @@ import { defineHandler, type TaskContext } from '../handler.ts';
 export default defineHandler(
   dreamLightTask,
   async (_payload, { services, logger }: TaskContext<'db' | 'now' | 'config'>) => {
+    // Each person's failure is logged there (with their id) and the run goes on without them.
     const result = await dreamLight(services.db, {
       now: services.now(),
       limit: services.config.memory.dreamPeoplePerRun,
+      logger,
     });
     logger.info(
       {
@@ -19,6 +21,7 @@ export default defineHandler(
         'dream.merged': result.merged,
         'dream.contradicted': result.contradicted,
         'dream.faded': result.faded,
+        'dream.failed': result.failed.length,
       },
       'light dream done',
     );
