@@ -462,6 +462,16 @@ describe('templates', () => {
       'webhook.disabled': { url: 'https://hooks.example.com/', organization: 'Sari', days: 5 },
       reminder: { text: 'Call Sari about Friday' },
       'account.reengagement': { name: 'Sari' },
+      'delivery.driver_assigned': {
+        destination: 'Jalan Sari 4',
+        driver: 'Budi',
+        plate: 'B 1234 XY',
+        trackingUrl: 'https://share.lalamove.test/1',
+        replacing: true,
+      },
+      'delivery.picked_up': { destination: 'Jalan Sari 4', trackingUrl: null },
+      'delivery.completed': { destination: 'Jalan Sari 4' },
+      'delivery.ended': { destination: 'Jalan Sari 4', status: 'EXPIRED' },
     } as Record<string, unknown>;
     for (const language of NOTICE_LANGUAGES) {
       for (const kind of NOTICE_KINDS) {
@@ -473,7 +483,7 @@ describe('templates', () => {
         }
       }
     }
-    expect(NOTICE_KINDS).toHaveLength(21);
+    expect(NOTICE_KINDS).toHaveLength(25);
   });
 
   it('tells a guest what their booking is now and what it was, when the venue changed it', () => {

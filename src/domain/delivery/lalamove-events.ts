@@ -40,6 +40,7 @@ import {
   providerEventPayload,
   readProviderEvent,
 } from '../../platform/provider-events.ts';
+import { tellOfProgress } from './notices.ts';
 import {
   type DriverView,
   NOT_PLACED,
@@ -216,13 +217,14 @@ async function applyOnce(
       changes.priceTotal = price.total;
       changes.currency = price.currency;
     }
-    if (revived) {
-      await tx.deliveryOrder.update({ where: { id: current.id }, data: changes });
-      return { outcome: 'applied', orderId: current.id, revived: true } as const;
-    }
-    if (Object.keys(changes).length === 0) return { outcome: 'duplicate', orderId: current.id } as const;
+    if (!revived && Object.keys(changes).length === 0)
+      return { outcome: 'duplicate', orderId: current.id } as const;
     await tx.deliveryOrder.update({ where: { id: current.id }, data: changes });
-    return { outcome: 'applied', orderId: current.id } as const;
+    // The person hears of a new driver, the pickup and the end, with the change (notices.ts).
+    await tellOfProgress(tx, current, progress, remote.shareLink || current.shareLink);
+    return revived
+      ? ({ outcome: 'applied', orderId: current.id, revived: true } as const)
+      : ({ outcome: 'applied', orderId: current.id } as const);
   });
 }
 

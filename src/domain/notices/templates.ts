@@ -85,7 +85,29 @@ export interface NoticeParams {
   reminder: { text: string };
   /** A friendly word to a person who opted in and has been quiet a while (`name` when known). */
   'account.reengagement': { name: string | null };
+  /**
+   * A driver took the person's delivery (`replacing`: after another gave it back). Name, plate and
+   * tracking page as Lalamove gives them; `destination`: the drop-off address the person gave.
+   */
+  'delivery.driver_assigned': {
+    destination: string | null;
+    driver: string | null;
+    plate: string | null;
+    trackingUrl: string | null;
+    replacing: boolean;
+  };
+  'delivery.picked_up': { destination: string | null; trackingUrl: string | null };
+  'delivery.completed': { destination: string | null };
+  /** The delivery ended without arriving, as Lalamove reports it. */
+  'delivery.ended': { destination: string | null; status: DeliveryEnd };
 }
+
+/** Lalamove's final statuses other than COMPLETED. */
+export type DeliveryEnd = 'CANCELED' | 'REJECTED' | 'EXPIRED';
+
+/** "Chan (AB 1234)", or the language's "a driver" when Lalamove gave no name. */
+const driverOf = (p: { driver: string | null; plate: string | null }, nobody: string) =>
+  p.driver ? `${p.driver}${p.plate ? ` (${p.plate})` : ''}` : nobody;
 
 export type NoticeKind = keyof NoticeParams;
 
@@ -272,6 +294,34 @@ const en: Templates = {
       w.via === 'CHAT' ? 'tell me here' : 'message your AGNT agent'
     } and I will find and book a table for you. (You asked for these check-ins; you can turn them off in your AGNT account settings.)`,
   }),
+  'delivery.driver_assigned': (p) => ({
+    subject: p.replacing ? 'Your delivery has a new driver' : 'A driver is taking your delivery',
+    body: `🛵 ${driverOf(p, 'A driver')} ${p.replacing ? 'has taken over' : 'is taking'} your delivery${
+      p.destination ? ` to ${p.destination}` : ''
+    }${p.replacing ? ' (the previous driver gave it back)' : ''}.${p.trackingUrl ? ` Follow it live: ${p.trackingUrl}` : ''}`,
+  }),
+  'delivery.picked_up': (p) => ({
+    subject: 'Your delivery is on its way',
+    body: `📦 Your delivery${p.destination ? ` to ${p.destination}` : ''} has been picked up and is on its way.${
+      p.trackingUrl ? ` Follow it live: ${p.trackingUrl}` : ''
+    }`,
+  }),
+  'delivery.completed': (p) => ({
+    subject: 'Your delivery has arrived',
+    body: `✅ Your delivery${p.destination ? ` to ${p.destination}` : ''} has been delivered.`,
+  }),
+  'delivery.ended': (p, w) => {
+    const to = p.destination ? ` to ${p.destination}` : '';
+    const what = {
+      CANCELED: `Your delivery${to} was cancelled on Lalamove's side.`,
+      REJECTED: `Lalamove turned down your delivery${to}.`,
+      EXPIRED: `No driver took your delivery${to} in time, so it expired.`,
+    }[p.status];
+    return {
+      subject: 'Your delivery did not go ahead',
+      body: `${what} ${w.via === 'CHAT' ? 'Tell me here' : 'Message your AGNT agent'} if you want to book it again.`,
+    };
+  },
   'webhook.disabled': (p) => ({
     subject: `Webhook disabled: ${p.url}`,
     body: `${p.organization}'s webhook to ${p.url} failed every delivery for ${p.days} days and has been disabled. Nothing more is sent to it: fix the receiver, then enable the webhook again from the dashboard, and what was still waiting goes.`,
@@ -381,6 +431,34 @@ const es: Templates = {
       w.via === 'CHAT' ? 'dímelo aquí' : 'escribe a tu agente de AGNT'
     } y te busco y reservo mesa. (Pediste estos mensajes; puedes desactivarlos en los ajustes de tu cuenta de AGNT.)`,
   }),
+  'delivery.driver_assigned': (p) => ({
+    subject: p.replacing ? 'Tu envío tiene un nuevo repartidor' : 'Un repartidor se encarga de tu envío',
+    body: `🛵 ${driverOf(p, 'Un repartidor')} ${p.replacing ? 'se ha hecho cargo de' : 'se encarga de'} tu envío${
+      p.destination ? ` a ${p.destination}` : ''
+    }${p.replacing ? ' (el repartidor anterior lo devolvió)' : ''}.${p.trackingUrl ? ` Síguelo en directo: ${p.trackingUrl}` : ''}`,
+  }),
+  'delivery.picked_up': (p) => ({
+    subject: 'Tu envío está en camino',
+    body: `📦 Han recogido tu envío${p.destination ? ` a ${p.destination}` : ''} y está en camino.${
+      p.trackingUrl ? ` Síguelo en directo: ${p.trackingUrl}` : ''
+    }`,
+  }),
+  'delivery.completed': (p) => ({
+    subject: 'Tu envío ha llegado',
+    body: `✅ Tu envío${p.destination ? ` a ${p.destination}` : ''} se ha entregado.`,
+  }),
+  'delivery.ended': (p, w) => {
+    const to = p.destination ? ` a ${p.destination}` : '';
+    const what = {
+      CANCELED: `Lalamove ha cancelado tu envío${to}.`,
+      REJECTED: `Lalamove ha rechazado tu envío${to}.`,
+      EXPIRED: `Ningún repartidor aceptó tu envío${to} a tiempo y ha caducado.`,
+    }[p.status];
+    return {
+      subject: 'Tu envío no se ha realizado',
+      body: `${what} ${w.via === 'CHAT' ? 'Dímelo aquí' : 'Escribe a tu agente de AGNT'} si quieres reservarlo de nuevo.`,
+    };
+  },
   'webhook.disabled': (p) => ({
     subject: `Webhook desactivado: ${p.url}`,
     body: `El webhook de ${p.organization} a ${p.url} ha fallado en todas las entregas durante ${p.days} días y se ha desactivado. No se le envía nada más: arregla el receptor y vuelve a activar el webhook desde el panel; lo que quedaba pendiente se enviará entonces.`,
@@ -490,6 +568,34 @@ const pt: Templates = {
       w.via === 'CHAT' ? 'me diga aqui' : 'escreva para o seu agente AGNT'
     } e eu encontro e reservo uma mesa. (Você pediu estas mensagens; pode desligá-las nas configurações da sua conta AGNT.)`,
   }),
+  'delivery.driver_assigned': (p) => ({
+    subject: p.replacing ? 'Sua entrega tem um novo entregador' : 'Um entregador vai fazer a sua entrega',
+    body: `🛵 ${driverOf(p, 'Um entregador')} ${p.replacing ? 'assumiu' : 'vai fazer'} a sua entrega${
+      p.destination ? ` para ${p.destination}` : ''
+    }${p.replacing ? ' (o entregador anterior a devolveu)' : ''}.${p.trackingUrl ? ` Acompanhe ao vivo: ${p.trackingUrl}` : ''}`,
+  }),
+  'delivery.picked_up': (p) => ({
+    subject: 'Sua entrega está a caminho',
+    body: `📦 Sua entrega${p.destination ? ` para ${p.destination}` : ''} foi retirada e está a caminho.${
+      p.trackingUrl ? ` Acompanhe ao vivo: ${p.trackingUrl}` : ''
+    }`,
+  }),
+  'delivery.completed': (p) => ({
+    subject: 'Sua entrega chegou',
+    body: `✅ Sua entrega${p.destination ? ` para ${p.destination}` : ''} foi entregue.`,
+  }),
+  'delivery.ended': (p, w) => {
+    const to = p.destination ? ` para ${p.destination}` : '';
+    const what = {
+      CANCELED: `A Lalamove cancelou a sua entrega${to}.`,
+      REJECTED: `A Lalamove recusou a sua entrega${to}.`,
+      EXPIRED: `Nenhum entregador aceitou a sua entrega${to} a tempo, e ela expirou.`,
+    }[p.status];
+    return {
+      subject: 'Sua entrega não foi feita',
+      body: `${what} ${w.via === 'CHAT' ? 'Me diga aqui' : 'Escreva para o seu agente AGNT'} se quiser pedi-la de novo.`,
+    };
+  },
   'webhook.disabled': (p) => ({
     subject: `Webhook desativado: ${p.url}`,
     body: `O webhook de ${p.organization} para ${p.url} falhou em todas as entregas por ${p.days} dias e foi desativado. Nada mais é enviado a ele: corrija o receptor e ative o webhook de novo pelo painel; o que ainda estava pendente será enviado então.`,
@@ -602,6 +708,34 @@ const id: Templates = {
       w.via === 'CHAT' ? 'beri tahu saya di sini' : 'kirim pesan ke agen AGNT Anda'
     } dan saya carikan serta pesankan meja. (Anda meminta pesan ini; matikan kapan saja di pengaturan akun AGNT Anda.)`,
   }),
+  'delivery.driver_assigned': (p) => ({
+    subject: p.replacing ? 'Kiriman Anda punya pengemudi baru' : 'Pengemudi akan mengantar kiriman Anda',
+    body: `🛵 ${driverOf(p, 'Seorang pengemudi')} ${p.replacing ? 'mengambil alih' : 'akan mengantar'} kiriman Anda${
+      p.destination ? ` ke ${p.destination}` : ''
+    }${p.replacing ? ' (pengemudi sebelumnya mengembalikannya)' : ''}.${p.trackingUrl ? ` Pantau langsung: ${p.trackingUrl}` : ''}`,
+  }),
+  'delivery.picked_up': (p) => ({
+    subject: 'Kiriman Anda dalam perjalanan',
+    body: `📦 Kiriman Anda${p.destination ? ` ke ${p.destination}` : ''} sudah dijemput dan sedang dalam perjalanan.${
+      p.trackingUrl ? ` Pantau langsung: ${p.trackingUrl}` : ''
+    }`,
+  }),
+  'delivery.completed': (p) => ({
+    subject: 'Kiriman Anda sudah tiba',
+    body: `✅ Kiriman Anda${p.destination ? ` ke ${p.destination}` : ''} sudah diantar.`,
+  }),
+  'delivery.ended': (p, w) => {
+    const to = p.destination ? ` ke ${p.destination}` : '';
+    const what = {
+      CANCELED: `Lalamove membatalkan kiriman Anda${to}.`,
+      REJECTED: `Lalamove menolak kiriman Anda${to}.`,
+      EXPIRED: `Tidak ada pengemudi yang mengambil kiriman Anda${to} tepat waktu, jadi kiriman kedaluwarsa.`,
+    }[p.status];
+    return {
+      subject: 'Kiriman Anda tidak jadi',
+      body: `${what} ${w.via === 'CHAT' ? 'Beri tahu saya di sini' : 'Kirim pesan ke agen AGNT Anda'} jika ingin memesannya lagi.`,
+    };
+  },
   'webhook.disabled': (p) => ({
     subject: `Webhook dinonaktifkan: ${p.url}`,
     body: `Webhook ${p.organization} ke ${p.url} gagal di setiap pengiriman selama ${p.days} hari dan telah dinonaktifkan. Tidak ada lagi yang dikirim ke sana: perbaiki penerima, lalu aktifkan kembali webhook dari dasbor, dan yang masih menunggu akan dikirim.`,

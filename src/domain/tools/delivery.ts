@@ -116,7 +116,8 @@ export function deliveryTools(deps: DeliveryDeps) {
 
   const status = defineTool({
     name: 'get_delivery_status',
-    description: 'Where a delivery stands (by its quote or order id): booked, driver, live tracking link.',
+    description:
+      'Where a delivery stands (by its quote or order id): booked, driver, live tracking link. The person is told unasked when a driver takes it (or a new one takes over), when it is picked up, and when it arrives or ends.',
     sideEffect: 'READ',
     callers: { person: true },
     // The driver's details come from Lalamove, not from us.

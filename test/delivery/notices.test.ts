@@ -1,0 +1,148 @@
+/**
+ * A person who booked a delivery hears of it as Lalamove reports it, without asking: the driver who
+ * takes it (and a new one, when the first gives it back), the pickup with its tracking page, the
+ * arrival, or an end that is not an arrival. Once each, however often Lalamove repeats itself;
+ * never a step the person already saw by asking.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeliveryDeps } from '../../src/domain/delivery/deps.ts';
+import { confirmDelivery, deliveryStatus } from '../../src/domain/delivery/order.ts';
+import {
+  driverAssigned,
+  type FakeDriver,
+  type FakeLalamove,
+  startFakeLalamove,
+  statusChanged,
+} from '../fakes/lalamove.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { runDueJobs } from '../helpers/jobs.ts';
+import { API_KEY, API_SECRET, confirmedQuote, deliveryDeps } from './support.ts';
+
+let fake: FakeLalamove;
+let app: TestApp;
+let deps: DeliveryDeps;
+let hook: string;
+
+beforeAll(async () => {
+  fake = await startFakeLalamove({ apiKey: API_KEY, apiSecret: API_SECRET });
+  app = await startTestApp({
+    env: { LALAMOVE_API_KEY: API_KEY, LALAMOVE_API_SECRET: API_SECRET, LALAMOVE_API_URL: fake.url },
+  });
+  deps = deliveryDeps(app.services.db, fake.url).deps;
+  hook = `${app.url}/webhooks/lalamove`;
+});
+afterAll(async () => {
+  await app.close();
+  await fake.close();
+});
+
+const DRIVER_A: FakeDriver = { name: 'Chan Tai Man', phone: '+85290001111', plateNumber: 'AB 1234' };
+const DRIVER_B: FakeDriver = { name: 'Wong Siu Ming', phone: '+85290002222', plateNumber: 'XY 5678' };
+
+/** A person's delivery booked through the whole flow (the person has an email and no chat). */
+async function booked() {
+  const { userId, quote } = await confirmedQuote(deps, app.services.db);
+  const placed = await confirmDelivery(deps, userId, { quoteId: quote.id });
+  const row = await app.services.db.deliveryOrder.findUniqueOrThrow({ where: { id: placed.orderId! } });
+  return { userId, orderId: row.id, remote: fake.orders.get(row.externalOrderId)! };
+}
+
+/** Lalamove's webhook, then the job it left, run as the worker runs it. */
+async function delivered(event: Parameters<FakeLalamove['postWebhook']>[1]) {
+  expect((await fake.postWebhook(hook, event)).status).toBe(200);
+  await runDueJobs(app, ['lalamove-event']);
+}
+
+/** What the person has been told about deliveries, oldest first. */
+async function told(userId: string) {
+  const rows = await app.services.db.outboundMessage.findMany({
+    where: { userId, kind: { startsWith: 'delivery.' } },
+    orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+  });
+  return rows.map((row) => ({ kind: row.kind, body: row.body, channel: row.channel, subject: row.subject }));
+}
+
+describe('a delivery, as the person hears of it', () => {
+  it('the driver, a new driver after a give-back, the pickup and the arrival: each once', async () => {
+    const { userId, remote } = await booked();
+    expect(await told(userId)).toEqual([]);
+
+    fake.setStatus(remote.orderId, 'ON_GOING', DRIVER_A);
+    await delivered({ eventType: 'DRIVER_ASSIGNED', data: driverAssigned(remote) });
+    // Lalamove repeats itself: nothing new to say.
+    await delivered({ eventType: 'DRIVER_ASSIGNED', data: driverAssigned(remote) });
+    await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'ASSIGNING_DRIVER') });
+    const first = await told(userId);
+    expect(first).toEqual([
+      {
+        kind: 'delivery.driver_assigned',
+        channel: 'EMAIL',
+        subject: 'A driver is taking your delivery',
+        body: expect.stringContaining(
+          '🛵 Chan Tai Man (AB 1234) is taking your delivery to Canton Rd, Tsim Sha Tsui.',
+        ),
+      },
+    ]);
+    expect(first[0]!.body).toContain(`Follow it live: ${remote.shareLink}`);
+
+    // The driver gives it back (nothing said while Lalamove looks), and another takes it.
+    fake.setStatus(remote.orderId, 'ASSIGNING_DRIVER');
+    await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'ON_GOING') });
+    expect(await told(userId)).toHaveLength(1);
+    fake.setStatus(remote.orderId, 'ON_GOING', DRIVER_B);
+    await delivered({ eventType: 'DRIVER_ASSIGNED', data: driverAssigned(remote) });
+
+    fake.setStatus(remote.orderId, 'PICKED_UP');
+    await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'ON_GOING') });
+    fake.setStatus(remote.orderId, 'COMPLETED');
+    await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'PICKED_UP') });
+    await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'PICKED_UP') });
+
+    const all = await told(userId);
+    expect(all.map((notice) => notice.kind)).toEqual([
+      'delivery.driver_assigned',
+      'delivery.driver_assigned',
+      'delivery.picked_up',
+      'delivery.completed',
+    ]);
+    expect(all[1]).toMatchObject({
+      subject: 'Your delivery has a new driver',
+      body: expect.stringContaining(
+        'Wong Siu Ming (XY 5678) has taken over your delivery to Canton Rd, Tsim Sha Tsui (the previous driver gave it back).',
+      ),
+    });
+    expect(all[2]!.body).toBe(
+      `📦 Your delivery to Canton Rd, Tsim Sha Tsui has been picked up and is on its way. Follow it live: ${remote.shareLink}`,
+    );
+    expect(all[3]!.body).toBe('✅ Your delivery to Canton Rd, Tsim Sha Tsui has been delivered.');
+  });
+
+  it('an end that is not an arrival, in the person’s language', async () => {
+    const { userId, remote } = await booked();
+    await app.services.db.user.update({ where: { id: userId }, data: { language: 'pt-BR' } });
+    fake.setStatus(remote.orderId, 'EXPIRED');
+    await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'ASSIGNING_DRIVER') });
+    expect(await told(userId)).toEqual([
+      {
+        kind: 'delivery.ended',
+        channel: 'EMAIL',
+        subject: 'Sua entrega não foi feita',
+        body: 'Nenhum entregador aceitou a sua entrega para Canton Rd, Tsim Sha Tsui a tempo, e ela expirou. Escreva para o seu agente AGNT se quiser pedi-la de novo.',
+      },
+    ]);
+  });
+
+  it('a step the person saw by asking is not announced when the webhook comes after', async () => {
+    const { userId, orderId, remote } = await booked();
+    fake.setStatus(remote.orderId, 'ON_GOING', DRIVER_A);
+    fake.setStatus(remote.orderId, 'PICKED_UP');
+    // The person asks (get_delivery_status): Lalamove's answer is stored and shown to them.
+    expect(await deliveryStatus(deps, userId, { orderId })).toMatchObject({ status: 'PICKED_UP' });
+    await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'ON_GOING') });
+    expect(await told(userId)).toEqual([]);
+    // What they have not seen yet is announced.
+    fake.setStatus(remote.orderId, 'COMPLETED');
+    await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'PICKED_UP') });
+    expect((await told(userId)).map((notice) => notice.kind)).toEqual(['delivery.completed']);
+  });
+});
