@@ -9,58 +9,30 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeliveryDeps } from '../../src/domain/delivery/deps.ts';
 import { applyLalamoveEvent, readOrderFrom } from '../../src/domain/delivery/lalamove-events.ts';
-import { confirmDelivery, deliveryStatus } from '../../src/domain/delivery/order.ts';
+import { deliveryStatus } from '../../src/domain/delivery/order.ts';
 import { createLalamoveClient } from '../../src/integrations/lalamove/client.ts';
-import {
-  driverAssigned,
-  type FakeDriver,
-  type FakeLalamove,
-  startFakeLalamove,
-  statusChanged,
-} from '../fakes/lalamove.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { runDueJobs } from '../helpers/jobs.ts';
-import { API_KEY, API_SECRET, confirmedQuote, deliveryDeps } from './support.ts';
+import { driverAssigned, type FakeDriver, type FakeLalamove, statusChanged } from '../fakes/lalamove.ts';
+import type { TestApp } from '../helpers/app.ts';
+import { API_KEY, API_SECRET, DRIVER_A, DRIVER_B, type LalamoveHarness, lalamoveHarness } from './support.ts';
 
+let lalamove: LalamoveHarness;
 let fake: FakeLalamove;
 let app: TestApp;
 let deps: DeliveryDeps;
-let hook: string;
 
 beforeAll(async () => {
-  fake = await startFakeLalamove({ apiKey: API_KEY, apiSecret: API_SECRET });
-  app = await startTestApp({
-    env: { LALAMOVE_API_KEY: API_KEY, LALAMOVE_API_SECRET: API_SECRET, LALAMOVE_API_URL: fake.url },
-  });
-  deps = deliveryDeps(app.services.db, fake.url).deps;
-  hook = `${app.url}/webhooks/lalamove`;
+  lalamove = await lalamoveHarness();
+  ({ fake, app, deps } = lalamove);
 });
-afterAll(async () => {
-  await app.close();
-  await fake.close();
-});
+afterAll(() => lalamove.close());
 
-const DRIVER_A: FakeDriver = { name: 'Chan Tai Man', phone: '+85290001111', plateNumber: 'AB 1234' };
-const DRIVER_B: FakeDriver = { name: 'Wong Siu Ming', phone: '+85290002222', plateNumber: 'XY 5678' };
 const shown = (driver: FakeDriver) => ({ driverId: expect.any(String), ...driver });
-
-/** A person's delivery booked through the whole flow: their id, our order id, Lalamove's order. */
-async function booked() {
-  const { userId, quote } = await confirmedQuote(deps, app.services.db);
-  const placed = await confirmDelivery(deps, userId, { quoteId: quote.id });
-  const row = await app.services.db.deliveryOrder.findUniqueOrThrow({ where: { id: placed.orderId! } });
-  return { userId, orderId: row.id, remote: fake.orders.get(row.externalOrderId)! };
-}
+const booked = () => lalamove.booked();
+const delivered = (event: Parameters<LalamoveHarness['delivered']>[0]) => lalamove.delivered(event);
 
 /** What the person is shown from what is stored, without asking Lalamove. */
 const storedView = (userId: string, orderId: string) =>
   deliveryStatus({ ...deps, lalamove: undefined }, userId, { orderId });
-
-/** Lalamove's webhook, then the job it left, run as the worker runs it. */
-async function delivered(event: Parameters<FakeLalamove['postWebhook']>[1]) {
-  expect((await fake.postWebhook(hook, event)).status).toBe(200);
-  await runDueJobs(app, ['lalamove-event']);
-}
 
 describe('a driver who gives the order back', () => {
   it('through the webhook: the person sees no driver while Lalamove looks, then the new one', async () => {

@@ -5,57 +5,22 @@
  * never a step the person already saw by asking.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DeliveryDeps } from '../../src/domain/delivery/deps.ts';
-import { confirmDelivery, deliveryStatus } from '../../src/domain/delivery/order.ts';
-import {
-  driverAssigned,
-  type FakeDriver,
-  type FakeLalamove,
-  startFakeLalamove,
-  statusChanged,
-} from '../fakes/lalamove.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { runDueJobs } from '../helpers/jobs.ts';
-import { API_KEY, API_SECRET, confirmedQuote, deliveryDeps } from './support.ts';
+import { deliveryStatus } from '../../src/domain/delivery/order.ts';
+import { driverAssigned, statusChanged } from '../fakes/lalamove.ts';
+import { DRIVER_A, DRIVER_B, type LalamoveHarness, lalamoveHarness } from './support.ts';
 
-let fake: FakeLalamove;
-let app: TestApp;
-let deps: DeliveryDeps;
-let hook: string;
-
+let lalamove: LalamoveHarness;
 beforeAll(async () => {
-  fake = await startFakeLalamove({ apiKey: API_KEY, apiSecret: API_SECRET });
-  app = await startTestApp({
-    env: { LALAMOVE_API_KEY: API_KEY, LALAMOVE_API_SECRET: API_SECRET, LALAMOVE_API_URL: fake.url },
-  });
-  deps = deliveryDeps(app.services.db, fake.url).deps;
-  hook = `${app.url}/webhooks/lalamove`;
+  lalamove = await lalamoveHarness();
 });
-afterAll(async () => {
-  await app.close();
-  await fake.close();
-});
+afterAll(() => lalamove.close());
 
-const DRIVER_A: FakeDriver = { name: 'Chan Tai Man', phone: '+85290001111', plateNumber: 'AB 1234' };
-const DRIVER_B: FakeDriver = { name: 'Wong Siu Ming', phone: '+85290002222', plateNumber: 'XY 5678' };
-
-/** A person's delivery booked through the whole flow (the person has an email and no chat). */
-async function booked() {
-  const { userId, quote } = await confirmedQuote(deps, app.services.db);
-  const placed = await confirmDelivery(deps, userId, { quoteId: quote.id });
-  const row = await app.services.db.deliveryOrder.findUniqueOrThrow({ where: { id: placed.orderId! } });
-  return { userId, orderId: row.id, remote: fake.orders.get(row.externalOrderId)! };
-}
-
-/** Lalamove's webhook, then the job it left, run as the worker runs it. */
-async function delivered(event: Parameters<FakeLalamove['postWebhook']>[1]) {
-  expect((await fake.postWebhook(hook, event)).status).toBe(200);
-  await runDueJobs(app, ['lalamove-event']);
-}
+const booked = () => lalamove.booked();
+const delivered = (event: Parameters<LalamoveHarness['delivered']>[0]) => lalamove.delivered(event);
 
 /** What the person has been told about deliveries, oldest first. */
 async function told(userId: string) {
-  const rows = await app.services.db.outboundMessage.findMany({
+  const rows = await lalamove.app.services.db.outboundMessage.findMany({
     where: { userId, kind: { startsWith: 'delivery.' } },
     orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
   });
@@ -67,7 +32,7 @@ describe('a delivery, as the person hears of it', () => {
     const { userId, remote } = await booked();
     expect(await told(userId)).toEqual([]);
 
-    fake.setStatus(remote.orderId, 'ON_GOING', DRIVER_A);
+    lalamove.fake.setStatus(remote.orderId, 'ON_GOING', DRIVER_A);
     await delivered({ eventType: 'DRIVER_ASSIGNED', data: driverAssigned(remote) });
     // Lalamove repeats itself: nothing new to say.
     await delivered({ eventType: 'DRIVER_ASSIGNED', data: driverAssigned(remote) });
@@ -86,15 +51,15 @@ describe('a delivery, as the person hears of it', () => {
     expect(first[0]!.body).toContain(`Follow it live: ${remote.shareLink}`);
 
     // The driver gives it back (nothing said while Lalamove looks), and another takes it.
-    fake.setStatus(remote.orderId, 'ASSIGNING_DRIVER');
+    lalamove.fake.setStatus(remote.orderId, 'ASSIGNING_DRIVER');
     await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'ON_GOING') });
     expect(await told(userId)).toHaveLength(1);
-    fake.setStatus(remote.orderId, 'ON_GOING', DRIVER_B);
+    lalamove.fake.setStatus(remote.orderId, 'ON_GOING', DRIVER_B);
     await delivered({ eventType: 'DRIVER_ASSIGNED', data: driverAssigned(remote) });
 
-    fake.setStatus(remote.orderId, 'PICKED_UP');
+    lalamove.fake.setStatus(remote.orderId, 'PICKED_UP');
     await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'ON_GOING') });
-    fake.setStatus(remote.orderId, 'COMPLETED');
+    lalamove.fake.setStatus(remote.orderId, 'COMPLETED');
     await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'PICKED_UP') });
     await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'PICKED_UP') });
 
@@ -119,8 +84,8 @@ describe('a delivery, as the person hears of it', () => {
 
   it('an end that is not an arrival, in the person’s language', async () => {
     const { userId, remote } = await booked();
-    await app.services.db.user.update({ where: { id: userId }, data: { language: 'pt-BR' } });
-    fake.setStatus(remote.orderId, 'EXPIRED');
+    await lalamove.app.services.db.user.update({ where: { id: userId }, data: { language: 'pt-BR' } });
+    lalamove.fake.setStatus(remote.orderId, 'EXPIRED');
     await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'ASSIGNING_DRIVER') });
     expect(await told(userId)).toEqual([
       {
@@ -134,14 +99,14 @@ describe('a delivery, as the person hears of it', () => {
 
   it('a step the person saw by asking is not announced when the webhook comes after', async () => {
     const { userId, orderId, remote } = await booked();
-    fake.setStatus(remote.orderId, 'ON_GOING', DRIVER_A);
-    fake.setStatus(remote.orderId, 'PICKED_UP');
+    lalamove.fake.setStatus(remote.orderId, 'ON_GOING', DRIVER_A);
+    lalamove.fake.setStatus(remote.orderId, 'PICKED_UP');
     // The person asks (get_delivery_status): Lalamove's answer is stored and shown to them.
-    expect(await deliveryStatus(deps, userId, { orderId })).toMatchObject({ status: 'PICKED_UP' });
+    expect(await deliveryStatus(lalamove.deps, userId, { orderId })).toMatchObject({ status: 'PICKED_UP' });
     await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'ON_GOING') });
     expect(await told(userId)).toEqual([]);
     // What they have not seen yet is announced.
-    fake.setStatus(remote.orderId, 'COMPLETED');
+    lalamove.fake.setStatus(remote.orderId, 'COMPLETED');
     await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'PICKED_UP') });
     expect((await told(userId)).map((notice) => notice.kind)).toEqual(['delivery.completed']);
   });

@@ -4,9 +4,13 @@ import { expect } from 'vitest';
 import { releaseConfirmation } from '../../src/domain/confirmations/confirmations.ts';
 import type { DeliveryDeps } from '../../src/domain/delivery/deps.ts';
 import { DeliveryError, type DeliveryRefusal } from '../../src/domain/delivery/errors.ts';
+import { confirmDelivery } from '../../src/domain/delivery/order.ts';
 import { type DeliveryQuoteInput, quoteDelivery } from '../../src/domain/delivery/quote.ts';
 import { createLalamoveClient } from '../../src/integrations/lalamove/client.ts';
 import type { Db } from '../../src/platform/db.ts';
+import { type FakeDriver, type FakeLalamove, startFakeLalamove } from '../fakes/lalamove.ts';
+import { startTestApp } from '../helpers/app.ts';
+import { runDueJobs } from '../helpers/jobs.ts';
 
 export const API_KEY = 'pk_test_5f0c2a7e9d1b4c3a8e6f';
 export const API_SECRET = 'sk_test_9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d';
@@ -87,3 +91,42 @@ export async function refused(promise: Promise<unknown>, code: DeliveryRefusal):
   expect((error as DeliveryError).code, (error as Error).message).toBe(code);
   return error as DeliveryError;
 }
+
+export const DRIVER_A: FakeDriver = { name: 'Chan Tai Man', phone: '+85290001111', plateNumber: 'AB 1234' };
+export const DRIVER_B: FakeDriver = { name: 'Wong Siu Ming', phone: '+85290002222', plateNumber: 'XY 5678' };
+
+/**
+ * The app with Lalamove's fake behind it, for tests driven by Lalamove's webhooks: `booked()` a
+ * delivery through the whole flow, and `delivered(event)`, the webhook then the job it left, run
+ * as the worker runs it.
+ */
+export async function lalamoveHarness() {
+  const fake = await startFakeLalamove({ apiKey: API_KEY, apiSecret: API_SECRET });
+  const app = await startTestApp({
+    env: { LALAMOVE_API_KEY: API_KEY, LALAMOVE_API_SECRET: API_SECRET, LALAMOVE_API_URL: fake.url },
+  });
+  const { deps } = deliveryDeps(app.services.db, fake.url);
+  const hook = `${app.url}/webhooks/lalamove`;
+  return {
+    fake,
+    app,
+    deps,
+    /** A person's delivery booked through the whole flow: their id, our order id, Lalamove's order. */
+    async booked() {
+      const { userId, quote } = await confirmedQuote(deps, app.services.db);
+      const placed = await confirmDelivery(deps, userId, { quoteId: quote.id });
+      const row = await app.services.db.deliveryOrder.findUniqueOrThrow({ where: { id: placed.orderId! } });
+      return { userId, orderId: row.id, remote: fake.orders.get(row.externalOrderId)! };
+    },
+    async delivered(event: Parameters<FakeLalamove['postWebhook']>[1]) {
+      expect((await fake.postWebhook(hook, event)).status).toBe(200);
+      await runDueJobs(app, ['lalamove-event']);
+    },
+    async close(this: void) {
+      await app.close();
+      await fake.close();
+    },
+  };
+}
+
+export type LalamoveHarness = Awaited<ReturnType<typeof lalamoveHarness>>;

@@ -76,6 +76,25 @@ async function snapshot() {
   return { memories, users, summaries };
 }
 
+/**
+ * Runs `work` while writing a memory of `userId` fails in the database ("disk on fire", from a
+ * trigger on this file's own database): a failure from where a real one would come.
+ */
+async function withMemoryFault(userId: string, work: () => Promise<void>): Promise<void> {
+  await db().$executeRawUnsafe(`
+    CREATE FUNCTION dream_test_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'disk on fire'; END $$`);
+  await db().$executeRawUnsafe(`
+    CREATE TRIGGER dream_test_fault BEFORE INSERT ON memories FOR EACH ROW
+    WHEN (NEW.user_id = '${userId}'::uuid) EXECUTE FUNCTION dream_test_fault()`);
+  try {
+    await work();
+  } finally {
+    await db().$executeRawUnsafe('DROP TRIGGER dream_test_fault ON memories');
+    await db().$executeRawUnsafe('DROP FUNCTION dream_test_fault()');
+  }
+}
+
 const active = async (userId: string) =>
   (await db().memory.findMany({ where: { userId, supersededAt: null }, orderBy: { createdAt: 'asc' } })).map(
     (m) => m.content,
@@ -533,15 +552,9 @@ describe('dreamDeep and what the profile refuses', () => {
     const other = await person('dream-other');
     await seed(other, [{ content: 'I am vegetarian', importance: 4, createdAt: daysAgo(5, now) }]);
 
-    // A fault in the database for this one person's habits (this file's own database): the
-    // failure comes from where a real one would, in the middle of their transaction.
-    await db().$executeRawUnsafe(`
-      CREATE FUNCTION dream_test_fault() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN RAISE EXCEPTION 'disk on fire'; END $$`);
-    await db().$executeRawUnsafe(`
-      CREATE TRIGGER dream_test_fault BEFORE INSERT ON memories FOR EACH ROW
-      WHEN (NEW.user_id = '${failing}'::uuid) EXECUTE FUNCTION dream_test_fault()`);
-    try {
+    // A fault in the database for this one person's habits: the failure comes from where a real
+    // one would, in the middle of their transaction.
+    await withMemoryFault(failing, async () => {
       const result = await dreamDeep(db(), { now, limit: 1000 });
       expect(result.failed).toEqual([{ userId: failing, error: expect.stringContaining('disk on fire') }]);
       expect((await getProfile(db(), other)).dietary).toEqual(['vegetarian']);
@@ -550,18 +563,12 @@ describe('dreamDeep and what the profile refuses', () => {
       const users = await db().user.findMany({ where: { id: { in: [failing, other] } } });
       expect(users.map((u) => u.deepDreamedAt)).toEqual([now, now]);
       expect((await dreamDeep(db(), { now: new Date(now.getTime() + DAY), limit: 1000 })).failed).toEqual([]);
-    } finally {
-      await db().$executeRawUnsafe('DROP TRIGGER dream_test_fault ON memories');
-      await db().$executeRawUnsafe('DROP FUNCTION dream_test_fault()');
-    }
+    });
     // Tried again the next week, and now dreamt.
     const weekLater = new Date(now.getTime() + 7 * DAY);
     expect((await dreamDeep(db(), { now: weekLater, limit: 1000 })).failed).toEqual([]);
     expect(await db().memory.count({ where: { userId: failing, kind: 'PATTERN' } })).toBe(1);
   });
-});
-
-describe("a group's summaries", () => {
   it('reports a person whose light dream fails, dreams everyone else, and tries them again next run', async () => {
     const now = new Date(NOW.getTime() + 400 * DAY);
     const failing = await person('light-failing');
@@ -579,13 +586,7 @@ describe("a group's summaries", () => {
       });
     }
     // A fault in the database for this one person's new memory, in the middle of their transaction.
-    await db().$executeRawUnsafe(`
-      CREATE FUNCTION light_dream_test_fault() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN RAISE EXCEPTION 'disk on fire'; END $$`);
-    await db().$executeRawUnsafe(`
-      CREATE TRIGGER light_dream_test_fault BEFORE INSERT ON memories FOR EACH ROW
-      WHEN (NEW.user_id = '${failing}'::uuid) EXECUTE FUNCTION light_dream_test_fault()`);
-    try {
+    await withMemoryFault(failing, async () => {
       const result = await dreamLight(db(), { now: new Date(now.getTime() + 60_000), limit: 1000 });
       expect(result.failed).toEqual([{ userId: failing, error: expect.stringContaining('disk on fire') }]);
       expect(await active(other)).toEqual(['Prefers the garden']);
@@ -594,16 +595,15 @@ describe("a group's summaries", () => {
       const summary = await db().sessionSummary.findFirstOrThrow({ where: { userId: failing } });
       expect(summary.summary).toBe('The person prefers the window table.');
       expect((await db().user.findUniqueOrThrow({ where: { id: failing } })).dreamedAt).toBeNull();
-    } finally {
-      await db().$executeRawUnsafe('DROP TRIGGER light_dream_test_fault ON memories');
-      await db().$executeRawUnsafe('DROP FUNCTION light_dream_test_fault()');
-    }
+    });
     // The next run dreams them.
     const next = await dreamLight(db(), { now: new Date(now.getTime() + 3_600_000), limit: 1000 });
     expect(next.failed).toEqual([]);
     expect(await active(failing)).toEqual(['Prefers the window table']);
   });
+});
 
+describe("a group's summaries", () => {
   it('keeps each member’s own, and dreams each into that member’s memories alone', async () => {
     const ana = await person('group-ana');
     const bo = await person('group-bo');
