@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dailySummaryTask } from '../../src/domain/bookings/tasks.ts';
 import { runToolCall } from '../../src/domain/conversation/tools.ts';
 import { NoticeEmailRetry, noticeEmailTask, sendNoticeEmail } from '../../src/domain/notices/email.ts';
-import { queueNotice } from '../../src/domain/notices/notices.ts';
+import { noticeChat, noticeChatSql, queueNotice } from '../../src/domain/notices/notices.ts';
 import {
   NOTICE_KINDS,
   NOTICE_LANGUAGES,
@@ -296,6 +296,40 @@ describe('notices by email', () => {
       failureReason:
         "The person's chats are past the 24 hours after their last message in which WhatsApp and Instagram take one, and they have no email address",
     });
+  });
+
+  it('takes the same chats for a notice in SQL as in its own query', async () => {
+    const db = app.services.db;
+    const person = await createPerson(db);
+    const hours = (n: number) => new Date(Date.now() - n * 3_600_000);
+    const chats = [
+      { platform: 'WHATSAPP', lastInboundAt: hours(2) },
+      { platform: 'WHATSAPP', lastInboundAt: hours(23.5) },
+      { platform: 'INSTAGRAM', lastInboundAt: hours(1) },
+      { platform: 'INSTAGRAM', lastInboundAt: null },
+      { platform: 'TELEGRAM', lastInboundAt: hours(500) },
+      { platform: 'TELEGRAM', lastInboundAt: hours(1), shared: true },
+      {
+        platform: 'TELEGRAM',
+        lastInboundAt: hours(1),
+        unreachableAt: hours(0.5),
+        unreachableReason: 'blocked',
+      },
+    ] as const;
+    for (const chat of chats) {
+      await db.chat.create({
+        data: { account: 'notices', externalChatId: `chat-${tag()}`, userId: person.id, ...chat },
+      });
+    }
+    const now = new Date();
+    const byQuery = await db.chat.findMany({
+      where: { userId: person.id, ...noticeChat(now) },
+      select: { id: true },
+    });
+    const bySql = await db.$queryRaw<{ id: string }[]>`
+      SELECT c.id FROM chats c WHERE c.user_id = ${person.id}::uuid AND ${noticeChatSql(now)}`;
+    expect(byQuery).toHaveLength(3);
+    expect(bySql.map((row) => row.id).sort()).toEqual(byQuery.map((row) => row.id).sort());
   });
 
   it('nobody reachable: the notice is FAILED with the reason, and no job waits for it', async () => {

@@ -200,11 +200,13 @@ export const NOTICE_WINDOW_MARGIN_MS = 3_600_000;
  */
 export function takesFreeText(now: Date): Prisma.ChatWhereInput {
   return {
-    OR: [
-      { platform: { notIn: [...WINDOWED_PLATFORMS] } },
-      { lastInboundAt: { gt: new Date(now.getTime() - REPLY_WINDOW_MS + NOTICE_WINDOW_MARGIN_MS) } },
-    ],
+    OR: [{ platform: { notIn: [...WINDOWED_PLATFORMS] } }, { lastInboundAt: { gt: freeTextSince(now) } }],
   };
+}
+
+/** The person's last message after this, a windowed platform's chat takes free text (`takesFreeText`). */
+export function freeTextSince(now: Date): Date {
+  return new Date(now.getTime() - REPLY_WINDOW_MS + NOTICE_WINDOW_MARGIN_MS);
 }
 /**
  * A message the platform keeps refusing "for now" is given up after this many tries (rate limits

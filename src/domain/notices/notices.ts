@@ -14,10 +14,16 @@
  * `dedupeKey` makes queueing the same notice twice a no-op, whichever way it went the first time.
  */
 import { randomUUID } from 'node:crypto';
-import type { Prisma } from '../../generated/prisma/client.ts';
+import { Prisma } from '../../generated/prisma/client.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { insertAndEnqueue } from '../../platform/jobs.ts';
-import { outboundInsert, queueMessage, takesFreeText } from '../channels/outbound.ts';
+import {
+  freeTextSince,
+  outboundInsert,
+  queueMessage,
+  takesFreeText,
+  WINDOWED_PLATFORMS,
+} from '../channels/outbound.ts';
 import { noticeEmailKey, noticeEmailTask } from './email.ts';
 import { type NoticeKind, type NoticeParams, renderNotice } from './templates.ts';
 
@@ -54,13 +60,27 @@ export async function queueNotice<K extends NoticeKind>(
   return routeNotice(db, notice);
 }
 
+/**
+ * A chat a notice may go to at `now`: still reaching the person, theirs alone (a group is never
+ * where a person's own notice goes), and taking free text (a WhatsApp or Instagram chat only
+ * within 24 hours of the person's last message, less a margin: notices carry no approved
+ * template). `noticeChatSql` is the same rule in SQL.
+ */
+export function noticeChat(now: Date): Prisma.ChatWhereInput {
+  return { unreachableAt: null, shared: false, ...takesFreeText(now) };
+}
+
+/** `noticeChat` in SQL, for chat `c` (a caller choosing whom a notice can reach by chat). */
+export function noticeChatSql(now: Date): Prisma.Sql {
+  return Prisma.sql`(c.unreachable_at IS NULL AND NOT c.shared
+    AND (c.platform::text <> ALL(${[...WINDOWED_PLATFORMS]}::text[]) OR c.last_inbound_at > ${freeTextSince(now)}))`;
+}
+
 async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>): Promise<QueuedNotice> {
-  // The person with the chat they last wrote from that still reaches them, in one read. A chat
-  // shared with others (a group) is never where a person's own notice goes.
-  // A WhatsApp or Instagram chat takes free text only within 24 hours of the person's last
-  // message (notices carry no approved template): a chat past it is passed over, for another
-  // chat or their email, rather than written to and refused.
-  const open = takesFreeText(new Date());
+  // The person with the chat they last wrote from that still reaches them, in one read; a chat
+  // that does not take a notice (`noticeChat`) is passed over, for another chat or their email,
+  // rather than written to and refused.
+  const open = noticeChat(new Date());
   const user = await tx.user.findUnique({
     where: { id: notice.userId },
     select: {
@@ -68,7 +88,7 @@ async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>):
       language: true,
       purgedAt: true,
       chats: {
-        where: { unreachableAt: null, shared: false, ...open },
+        where: open,
         orderBy: { lastInboundAt: { sort: 'desc', nulls: 'last' } },
         take: 1,
       },
@@ -78,7 +98,7 @@ async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>):
   if (!user || user.purgedAt) return { queued: false, via: null };
   const chosen = notice.chatId
     ? await tx.chat.findFirst({
-        where: { id: notice.chatId, userId: notice.userId, unreachableAt: null, shared: false, ...open },
+        where: { id: notice.chatId, userId: notice.userId, ...open },
       })
     : null;
   const chat = chosen ?? user?.chats[0] ?? null;

@@ -23,8 +23,7 @@
  */
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { cronPayload, defineTask } from '../../platform/jobs.ts';
-import { NOTICE_WINDOW_MARGIN_MS, REPLY_WINDOW_MS, WINDOWED_PLATFORMS } from '../channels/outbound.ts';
-import { queueNotice } from '../notices/notices.ts';
+import { noticeChatSql, queueNotice } from '../notices/notices.ts';
 
 export const REENGAGEMENT = {
   /** Days without a message from or to the person before they are reengaged. */
@@ -104,9 +103,8 @@ export async function reengageQuietPeople(
   const quietSince = new Date(now.getTime() - REENGAGEMENT.quietDays * DAY_MS);
   const lastBefore = new Date(now.getTime() - REENGAGEMENT.everyDays * DAY_MS);
   const week = isoWeek(now);
-  // queueNotice's rule for a chat that takes a notice (`takesFreeText` and its where), in SQL.
-  const windowed: string[] = [...WINDOWED_PLATFORMS];
-  const windowOpenSince = new Date(now.getTime() - REPLY_WINDOW_MS + NOTICE_WINDOW_MARGIN_MS);
+  // Whom queueNotice can reach: by email, or by a chat that takes a notice now.
+  const noticeChat = noticeChatSql(now);
   let queued = 0;
   while (queued < limits.perRun) {
     const take = Math.min(limits.batch, limits.perRun - queued);
@@ -119,10 +117,7 @@ export async function reengageQuietPeople(
             AND (u.time_zone = ANY(${zones}::text[]) OR (${unknown} AND u.time_zone IS NULL))
             AND (u.reengaged_at IS NULL OR u.reengaged_at <= ${lastBefore})
             AND EXISTS (SELECT 1 FROM chats c WHERE c.user_id = u.id AND c.unreachable_at IS NULL)
-            AND (u.email IS NOT NULL OR EXISTS (
-              SELECT 1 FROM chats c
-              WHERE c.user_id = u.id AND c.unreachable_at IS NULL AND NOT c.shared
-                AND (c.platform::text <> ALL(${windowed}::text[]) OR c.last_inbound_at > ${windowOpenSince})))
+            AND (u.email IS NOT NULL OR EXISTS (SELECT 1 FROM chats c WHERE c.user_id = u.id AND ${noticeChat}))
             AND NOT EXISTS (SELECT 1 FROM chats c WHERE c.user_id = u.id AND c.last_inbound_at > ${quietSince})
             AND NOT EXISTS (SELECT 1 FROM outbound_messages m WHERE m.user_id = u.id AND m.created_at > ${quietSince})
           ORDER BY u.reengaged_at NULLS FIRST, u.id
