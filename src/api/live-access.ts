@@ -134,8 +134,8 @@ export function createLiveAccess(services: { pubsub: PubSub; now: () => Date; lo
         });
     };
     const fail = (error: unknown) => {
-      // The answer stands until it expires; the next event tries again.
-      known.refreshing = false;
+      // The answer stands until it expires, and is not checked ahead again (once per answer, not
+      // per event, while the database is away): the first event after that waits for its check.
       logger.warn({ err: error }, 'could not check a live subscriber’s access ahead of time');
     };
     // In a later turn, once this event has gone out to every subscriber that found its answer
@@ -145,7 +145,8 @@ export function createLiveAccess(services: { pubsub: PubSub; now: () => Date; lo
         for (const start of due.splice(0)) start();
       });
     }
-    due.push(() => void check().then(settle, fail));
+    // A check that throws at once fails like one that rejects.
+    due.push(() => void Promise.resolve().then(check).then(settle, fail));
   };
   /** The background checks of this turn, not yet started. */
   const due: (() => void)[] = [];

@@ -21,17 +21,16 @@ export function batchedLookup<K, V>(
     // A load that throws at once fails its batch like one that rejects.
     Promise.resolve([...batch.keys()])
       .then(load)
-      .then(
-        (found) => {
-          for (const [key, callers] of batch) {
-            const value = found.has(key) ? (found.get(key) as V) : absent;
-            for (const caller of callers) caller.resolve(value);
-          }
-        },
-        (error) => {
-          for (const callers of batch.values()) for (const caller of callers) caller.reject(error);
-        },
-      );
+      .then((found) => {
+        for (const [key, callers] of batch) {
+          const value = found.has(key) ? (found.get(key) as V) : absent;
+          for (const caller of callers) caller.resolve(value);
+        }
+      })
+      // A promise settles once: callers answered before a failure keep their answer.
+      .catch((error) => {
+        for (const callers of batch.values()) for (const caller of callers) caller.reject(error);
+      });
   };
   return (key) =>
     new Promise<V>((resolve, reject) => {

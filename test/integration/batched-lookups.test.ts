@@ -51,6 +51,13 @@ describe('lookups made together', () => {
     failing = true;
     const failed = await Promise.allSettled(['e', 'f'].map(lookup));
     expect(failed.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+    // A load that throws at once, or answers with something that is no map, fails its batch too.
+    const broken = batchedLookup<string, number>(() => {
+      throw new Error('no database');
+    }, 0);
+    await expect(broken('x')).rejects.toThrow('no database');
+    const wrong = batchedLookup<string, number>(async () => null as never, 0);
+    await expect(wrong('x')).rejects.toThrow();
     // The next batch reads again.
     failing = false;
     expect(await lookup('e')).toBe(1);
@@ -76,9 +83,10 @@ describe('lookups made together', () => {
         roleOf(other.id, outsider.id),
         roleOf(organization.id, 'not-a-uuid'),
         roleOf('not-a-uuid', owner.id),
+        roleOf(organization.id.toUpperCase(), owner.id.toUpperCase()),
       ]),
     );
-    expect(value).toEqual(['OWNER', 'STAFF', null, 'ADMIN', null, null]);
+    expect(value).toEqual(['OWNER', 'STAFF', null, 'ADMIN', null, null, 'OWNER']);
     expect(sent).toHaveLength(1);
 
     // Access made with it reads through it, one statement for every person asking at once.
@@ -105,12 +113,17 @@ describe('lookups made together', () => {
     const organizationOf = batchedOrganizationOfVenue(db.prisma);
     const { value, statements: sent } = await counted(() =>
       Promise.all(
-        [claimed.id, unclaimed.id, claimed.id, '00000000-0000-4000-8000-000000000000', 'nope'].map(
-          organizationOf,
-        ),
+        [
+          claimed.id,
+          unclaimed.id,
+          claimed.id,
+          '00000000-0000-4000-8000-000000000000',
+          'nope',
+          claimed.id.toUpperCase(),
+        ].map(organizationOf),
       ),
     );
-    expect(value).toEqual([organization.id, null, organization.id, null, null]);
+    expect(value).toEqual([organization.id, null, organization.id, null, null, organization.id]);
     expect(sent).toHaveLength(1);
   });
 });

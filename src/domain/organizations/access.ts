@@ -67,8 +67,11 @@ export function batchedRoles(db: Db): RoleOf {
         ON m.organization_id = wanted.organization_id AND m.user_id = wanted.user_id`;
     return new Map(rows.map((row) => [`${row.organization_id} ${row.user_id}`, row.role]));
   }, null);
+  // Keyed as PostgreSQL writes a uuid back (lower case), whichever case it was asked in.
   return (organizationId, userId) =>
-    isUuid(organizationId) && isUuid(userId) ? lookup(`${organizationId} ${userId}`) : Promise.resolve(null);
+    isUuid(organizationId) && isUuid(userId)
+      ? lookup(`${organizationId.toLowerCase()} ${userId.toLowerCase()}`)
+      : Promise.resolve(null);
 }
 
 const isUuid = (id: string) => z.uuid().safeParse(id).success;

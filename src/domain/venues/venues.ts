@@ -276,7 +276,9 @@ export function batchedOrganizationOfVenue(db: Db): (venueId: string) => Promise
     });
     return new Map(venues.map((venue) => [venue.id, venue.organizationId]));
   }, null);
-  return (venueId) => (z.uuid().safeParse(venueId).success ? lookup(venueId) : Promise.resolve(null));
+  // Keyed as PostgreSQL writes a uuid back (lower case), whichever case it was asked in.
+  return (venueId) =>
+    z.uuid().safeParse(venueId).success ? lookup(venueId.toLowerCase()) : Promise.resolve(null);
 }
 
 export async function requireVenue(db: DbOrTx, access: Access, venueId: string): Promise<Venue> {
