@@ -165,8 +165,11 @@ export class SendError extends Error {
   readonly unreachable: boolean;
   /** The platform's rate limit (429 and its kin): waited out, never a reason to give up. */
   readonly rateLimited: boolean;
-  /** Of a message sent in parts (`sendInParts`), how many the platform took before this failure. */
-  readonly partsSent: number | null;
+  /**
+   * Of a message sent in parts (`sendInParts`), how many the platform took before this failure
+   * (`sent`), of how many (`of`).
+   */
+  readonly parts: { sent: number; of: number } | null;
   constructor(
     message: string,
     options: {
@@ -174,7 +177,7 @@ export class SendError extends Error {
       permanent?: boolean;
       unreachable?: boolean;
       rateLimited?: boolean;
-      partsSent?: number | null;
+      parts?: { sent: number; of: number } | null;
       cause?: unknown;
     } = {},
   ) {
@@ -183,24 +186,26 @@ export class SendError extends Error {
     this.permanent = options.permanent ?? false;
     this.unreachable = options.unreachable ?? false;
     this.rateLimited = options.rateLimited ?? false;
-    this.partsSent = options.partsSent ?? null;
+    this.parts = options.parts ?? null;
   }
 }
 
 /**
  * Sends a message's platform requests in order, from the first the platform has not yet taken
- * (`partsSent`, counted by an earlier attempt that failed part-way), and answers with the last
- * one's id: the one whose read receipt means everything was seen. A failure part-way is thrown as
- * a SendError that says how many parts are delivered, so the next attempt goes on from there
- * rather than send the person the first parts again. Should the parts have changed since (fewer
- * than were sent), all of them are sent.
+ * (`parts`, counted by an earlier attempt that failed part-way), and answers with the last one's
+ * id: the one whose read receipt means everything was seen. A failure part-way is thrown as a
+ * SendError that says how many parts are delivered, of how many, so the next attempt goes on from
+ * there rather than send the person the first parts again. Should the message now split into
+ * another number of parts (the chat's window closed, a new version splits otherwise), the count
+ * says nothing about these parts, and all of them are sent.
  */
 export async function sendInParts<R>(
   requests: readonly R[],
-  partsSent: number,
+  parts: { sent: number; of: number | null } | undefined,
   send: (request: R) => Promise<string>,
 ): Promise<{ externalMessageId: string }> {
-  const from = partsSent > 0 && partsSent < requests.length ? partsSent : 0;
+  const from =
+    parts && parts.of === requests.length && parts.sent > 0 && parts.sent < requests.length ? parts.sent : 0;
   let id = '';
   for (let index = from; index < requests.length; index++) {
     try {
@@ -213,7 +218,7 @@ export async function sendInParts<R>(
         permanent: failure?.permanent,
         unreachable: failure?.unreachable,
         rateLimited: failure?.rateLimited,
-        partsSent: index,
+        parts: { sent: index, of: requests.length },
         cause: error,
       });
     }
@@ -231,12 +236,12 @@ export interface SendTarget {
 /** One channel's way of sending. Throws SendError; anything else counts as "try again later". */
 export interface ChannelSender {
   /**
-   * Sends `message`; `partsSent`: of a message the channel sends in parts, how many an earlier
-   * attempt delivered (`sendInParts`), 0 or absent for a first attempt.
+   * Sends `message`; `parts`: of a message the channel sends in parts, how many an earlier attempt
+   * delivered, of how many (`sendInParts`); absent for a first attempt.
    */
   send(
     target: SendTarget,
-    message: { body: string; content: OutboundContent; partsSent?: number },
+    message: { body: string; content: OutboundContent; parts?: { sent: number; of: number | null } },
   ): Promise<{ externalMessageId: string }>;
   /** Messages per second allowed per account (bot, number) and per chat. */
   limits: { perAccount: number; perChat: number };

@@ -165,7 +165,12 @@ describe('Instagram send queue', () => {
     ]);
     // The first text was refused; the second attempt sent the text alone, not the image again.
     expect(calls[1]!.messageId).toBeNull();
-    expect(sent).toMatchObject({ attempts: 2, partsSent: 1, externalMessageId: calls[2]!.messageId });
+    expect(sent).toMatchObject({
+      attempts: 2,
+      partsSent: 1,
+      partsOf: 2,
+      externalMessageId: calls[2]!.messageId,
+    });
   });
 
   it('retries a 5xx with backoff', async () => {

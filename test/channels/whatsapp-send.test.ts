@@ -272,6 +272,7 @@ describe('WhatsApp send queue', () => {
       status: 'SENT',
       attempts: 2,
       partsSent: 1,
+      partsOf: parts.length,
       externalMessageId: delivered.at(-1)!.answeredId,
     });
   });

@@ -285,14 +285,27 @@ async function sendOne(
   try {
     ({ externalMessageId } = await sender.send(
       { account: chat.account, externalChatId: chat.externalChatId, windowOpen },
-      { body: message.body, content: message.content as OutboundContent, partsSent: message.partsSent },
+      {
+        body: message.body,
+        content: message.content as OutboundContent,
+        parts: { sent: message.partsSent, of: message.partsOf },
+      },
     ));
   } catch (error) {
     const sendError = error instanceof SendError ? error : null;
-    // Parts the platform took are not sent again, whatever comes of the message.
-    const partsSent = sendError?.partsSent ?? message.partsSent;
-    if (partsSent !== message.partsSent) {
-      await db.outboundMessage.update({ where: { id: message.id }, data: { partsSent } });
+    // Parts the platform took are not sent again, whatever comes of the message; like a sent
+    // message's record, this write is written again on failure, never left to a retry that would
+    // send those parts again.
+    const parts = sendError?.parts;
+    if (parts && (parts.sent !== message.partsSent || parts.of !== message.partsOf)) {
+      await writtenAgainOnFailure(
+        () =>
+          db.outboundMessage.update({
+            where: { id: message.id },
+            data: { partsSent: parts.sent, partsOf: parts.of },
+          }),
+        logger,
+      );
     }
     if (sendError?.permanent) {
       if (sendError.unreachable) {

@@ -245,7 +245,7 @@ export function whatsappSender(
       // one whose read receipt means everything was seen.
       return sendInParts(
         whatsappMessages(target, message),
-        message.partsSent ?? 0,
+        message.parts,
         async (request) => (await client.send(request)).id,
       );
     },
