@@ -82,6 +82,28 @@ describe('a delivery, as the person hears of it', () => {
     expect(all[3]!.body).toBe('✅ Your delivery to Canton Rd, Tsim Sha Tsui has been delivered.');
   });
 
+  it('names a driver once Lalamove gives the name, and a driver who comes back after giving it back', async () => {
+    const { userId, remote } = await booked();
+    // Lalamove says the order is on its way before it says who drives it: nothing to say yet.
+    lalamove.fake.setStatus(remote.orderId, 'ON_GOING', DRIVER_A);
+    await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'ASSIGNING_DRIVER') });
+    expect(await told(userId)).toEqual([]);
+    await delivered({ eventType: 'DRIVER_ASSIGNED', data: driverAssigned(remote) });
+    expect((await told(userId)).map((notice) => notice.body)).toEqual([
+      expect.stringContaining('Chan Tai Man (AB 1234) is taking your delivery'),
+    ]);
+
+    // The driver gives it back, then takes it again.
+    lalamove.fake.setStatus(remote.orderId, 'ASSIGNING_DRIVER');
+    await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'ON_GOING') });
+    lalamove.fake.setStatus(remote.orderId, 'ON_GOING', DRIVER_A);
+    await delivered({ eventType: 'DRIVER_ASSIGNED', data: driverAssigned(remote) });
+    expect((await told(userId)).map((notice) => notice.body)).toEqual([
+      expect.stringContaining('Chan Tai Man (AB 1234) is taking your delivery'),
+      expect.stringContaining('Chan Tai Man (AB 1234) has taken over your delivery'),
+    ]);
+  });
+
   it('an end that is not an arrival, in the person’s language', async () => {
     const { userId, remote } = await booked();
     await lalamove.app.services.db.user.update({ where: { id: userId }, data: { language: 'pt-BR' } });

@@ -20,7 +20,7 @@ import { graphql } from '../generated/gql.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { createActors } from '../helpers/authz.ts';
 import { platformAdminToken } from '../helpers/jobs.ts';
-import { API_KEY, API_SECRET, confirmedQuote, deliveryDeps, refused } from './support.ts';
+import { API_KEY, API_SECRET, confirmedQuote, DRIVER_A, deliveryDeps, refused } from './support.ts';
 
 let fake: FakeLalamove;
 let app: TestApp;
@@ -204,6 +204,30 @@ describe('settling an unplaced delivery', () => {
     );
     expect(outcome).toEqual({ outcome: 'applied', orderId: order.id, revived: true });
     expect((await deliveryStatus(deps, userId, { quoteId: quote.id })).status).toBe('ASSIGNING_DRIVER');
+  });
+
+  it('tells the person where a delivery settled as not booked stands, once Lalamove reports it after all', async () => {
+    const { userId, order, remote } = await unplaced(true);
+    app.clock.advance(6 * 60_000);
+    const admin = await platformAdminToken(app);
+    expect(await settle(admin, order.id, { notBooked: true })).toMatchObject({ status: 'NOT_PLACED' });
+
+    fake.setStatus(remote!.orderId, 'ON_GOING', DRIVER_A);
+    fake.setStatus(remote!.orderId, 'PICKED_UP');
+    const outcome = await applyLalamoveEvent(
+      app.services.db,
+      {
+        eventId: 'late-picked',
+        eventType: 'ORDER_STATUS_CHANGED',
+        data: { order: { orderId: remote!.orderId } },
+      },
+      { readOrder: readOrderFrom(deps.lalamove!) },
+    );
+    expect(outcome).toEqual({ outcome: 'applied', orderId: order.id, revived: true });
+    const told = await app.services.db.outboundMessage.findMany({
+      where: { userId, kind: { startsWith: 'delivery.' } },
+    });
+    expect(told.map((notice) => notice.kind)).toEqual(['delivery.picked_up']);
   });
 
   it('stops watching a delivery settled as not booked after a week, but an operator can still name its order', async () => {

@@ -46,6 +46,7 @@ import {
   NOT_PLACED,
   PENDING_PREFIX,
   PLACEMENT_UNKNOWN,
+  parseDriver,
   progressFrom,
   RANK,
   sameAmount,
@@ -220,8 +221,17 @@ async function applyOnce(
     if (!revived && Object.keys(changes).length === 0)
       return { outcome: 'duplicate', orderId: current.id } as const;
     await tx.deliveryOrder.update({ where: { id: current.id }, data: changes });
-    // The person hears of a new driver, the pickup and the end, with the change (notices.ts).
-    await tellOfProgress(tx, current, progress, remote.shareLink || current.shareLink);
+    // The person hears of a new driver, the pickup and the end, with the change (notices.ts); of
+    // an order adopted here, against the status it had before (adopt wrote Lalamove's).
+    await tellOfProgress(
+      tx,
+      adopted === null ? current : { ...current, status: adopted },
+      {
+        status: progress.status ?? current.status,
+        driver: progress.driver !== undefined ? progress.driver : parseDriver(current.driver),
+      },
+      remote.shareLink || current.shareLink,
+    );
     return revived
       ? ({ outcome: 'applied', orderId: current.id, revived: true } as const)
       : ({ outcome: 'applied', orderId: current.id } as const);
@@ -311,20 +321,24 @@ async function replaceOrder(
     if (again) return { outcome: 'duplicate', orderId: again.id } as const;
     const current = await lockByExternalId(tx, previous);
     if (!current) return { outcome: 'ignored', reason: 'unknown_order' } as const;
+    const status = remote.status in RANK ? remote.status : 'ASSIGNING_DRIVER';
+    const driver = remote.driverId
+      ? { driverId: remote.driverId, name: null, phone: null, plateNumber: null }
+      : null;
     await tx.deliveryOrder.update({
       where: { id: current.id },
       data: {
         externalOrderId: next,
-        status: remote.status in RANK ? remote.status : 'ASSIGNING_DRIVER',
-        driver: remote.driverId
-          ? { driverId: remote.driverId, name: null, phone: null, plateNumber: null }
-          : Prisma.DbNull,
+        status,
+        driver: driver ?? Prisma.DbNull,
         ...(remote.shareLink ? { shareLink: remote.shareLink } : {}),
         ...(remote.priceBreakdown
           ? { priceTotal: remote.priceBreakdown.total, currency: remote.priceBreakdown.currency }
           : {}),
       },
     });
+    // The new order's driver is named once Lalamove gives the name (its DRIVER_ASSIGNED).
+    await tellOfProgress(tx, current, { status, driver }, remote.shareLink || current.shareLink);
     return { outcome: 'applied', orderId: current.id } as const;
   });
 }

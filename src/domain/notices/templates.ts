@@ -313,7 +313,7 @@ const en: Templates = {
   'delivery.ended': (p, w) => {
     const to = p.destination ? ` to ${p.destination}` : '';
     const what = {
-      CANCELED: `Your delivery${to} was cancelled on Lalamove's side.`,
+      CANCELED: `Your delivery${to} was cancelled.`,
       REJECTED: `Lalamove turned down your delivery${to}.`,
       EXPIRED: `No driver took your delivery${to} in time, so it expired.`,
     }[p.status];
@@ -450,13 +450,13 @@ const es: Templates = {
   'delivery.ended': (p, w) => {
     const to = p.destination ? ` a ${p.destination}` : '';
     const what = {
-      CANCELED: `Lalamove ha cancelado tu envío${to}.`,
+      CANCELED: `Tu envío${to} se ha cancelado.`,
       REJECTED: `Lalamove ha rechazado tu envío${to}.`,
       EXPIRED: `Ningún repartidor aceptó tu envío${to} a tiempo y ha caducado.`,
     }[p.status];
     return {
       subject: 'Tu envío no se ha realizado',
-      body: `${what} ${w.via === 'CHAT' ? 'Dímelo aquí' : 'Escribe a tu agente de AGNT'} si quieres reservarlo de nuevo.`,
+      body: `${what} ${w.via === 'CHAT' ? 'Dímelo aquí' : 'Escribe a tu agente de AGNT'} si quieres volver a pedirlo.`,
     };
   },
   'webhook.disabled': (p) => ({
@@ -587,7 +587,7 @@ const pt: Templates = {
   'delivery.ended': (p, w) => {
     const to = p.destination ? ` para ${p.destination}` : '';
     const what = {
-      CANCELED: `A Lalamove cancelou a sua entrega${to}.`,
+      CANCELED: `Sua entrega${to} foi cancelada.`,
       REJECTED: `A Lalamove recusou a sua entrega${to}.`,
       EXPIRED: `Nenhum entregador aceitou a sua entrega${to} a tempo, e ela expirou.`,
     }[p.status];
@@ -716,7 +716,7 @@ const id: Templates = {
   }),
   'delivery.picked_up': (p) => ({
     subject: 'Kiriman Anda dalam perjalanan',
-    body: `📦 Kiriman Anda${p.destination ? ` ke ${p.destination}` : ''} sudah dijemput dan sedang dalam perjalanan.${
+    body: `📦 Kiriman Anda${p.destination ? ` ke ${p.destination}` : ''} sudah diambil pengemudi dan sedang dalam perjalanan.${
       p.trackingUrl ? ` Pantau langsung: ${p.trackingUrl}` : ''
     }`,
   }),
@@ -727,7 +727,7 @@ const id: Templates = {
   'delivery.ended': (p, w) => {
     const to = p.destination ? ` ke ${p.destination}` : '';
     const what = {
-      CANCELED: `Lalamove membatalkan kiriman Anda${to}.`,
+      CANCELED: `Kiriman Anda${to} dibatalkan.`,
       REJECTED: `Lalamove menolak kiriman Anda${to}.`,
       EXPIRED: `Tidak ada pengemudi yang mengambil kiriman Anda${to} tepat waktu, jadi kiriman kedaluwarsa.`,
     }[p.status];
