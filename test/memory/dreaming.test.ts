@@ -569,10 +569,13 @@ describe('dreamDeep and what the profile refuses', () => {
     expect((await dreamDeep(db(), { now: weekLater, limit: 1000 })).failed).toEqual([]);
     expect(await db().memory.count({ where: { userId: failing, kind: 'PATTERN' } })).toBe(1);
   });
-  it('reports a person whose light dream fails, dreams everyone else, and tries them again next run', async () => {
+  it('reports a person whose light dream fails, dreams someone else in their place, and tries them again next run', async () => {
     const now = new Date(NOW.getTime() + 400 * DAY);
     const failing = await person('light-failing');
     const other = await person('light-other');
+    // Everyone else dreamt first; the failing person (never dreamt) then comes first, the other next.
+    await dreamLight(db(), { now: new Date(now.getTime() - DAY), limit: 1000 });
+    await db().user.update({ where: { id: other }, data: { dreamedAt: new Date(now.getTime() - DAY) } });
     for (const [userId, summary] of [
       [failing, 'The person prefers the window table.'],
       [other, 'The person prefers the garden.'],
@@ -587,8 +590,10 @@ describe('dreamDeep and what the profile refuses', () => {
     }
     // A fault in the database for this one person's new memory, in the middle of their transaction.
     await withMemoryFault(failing, async () => {
-      const result = await dreamLight(db(), { now: new Date(now.getTime() + 60_000), limit: 1000 });
+      // One person a run: the one who fails does not take the other's place.
+      const result = await dreamLight(db(), { now: new Date(now.getTime() + 60_000), limit: 1 });
       expect(result.failed).toEqual([{ userId: failing, error: expect.stringContaining('disk on fire') }]);
+      expect(result.people).toBe(1);
       expect(await active(other)).toEqual(['Prefers the garden']);
       // Nothing of the failed dream is kept; the summary still waits to be read.
       expect(await active(failing)).toEqual([]);

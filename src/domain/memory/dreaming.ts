@@ -32,7 +32,8 @@
  * watermark moves on all the same, and they are tried again next week, so a person who always
  * fails cannot keep everyone behind them waiting. A person whose light dream fails is reported
  * and passed over too, but keeps their watermark (the summaries waiting to be read are not passed
- * over): they take a place of each run, logged each time, until the cause is mended.
+ * over): they are tried each run, logged each time, and each failure is made up for by one more
+ * person that run, so they take no one else's place.
  *
  * Accounts being deleted are left alone. Both are bounded (`limit` people a run, those waiting
  * longest first) and resumable: each person
@@ -143,20 +144,6 @@ export async function dreamLight(
 ): Promise<LightDreamResult> {
   const { now } = options;
   const fadeBefore = new Date(now.getTime() - DREAM_LIMITS.unusedDays * DAY_MS);
-  // New material: a memory written or renewed since the last dream, a summary written since, or a
-  // memory due to fade. Those waiting longest first, so a run cut short is continued by the next.
-  const people = await db.$queryRaw<{ id: string }[]>`
-    SELECT u.id FROM users u
-    WHERE u.deleted_at IS NULL AND (EXISTS (
-        SELECT 1 FROM memories m
-        WHERE m.user_id = u.id AND m.superseded_at IS NULL
-          AND (u.dreamed_at IS NULL OR m.created_at > u.dreamed_at
-               OR (m.importance BETWEEN 2 AND 4 AND ${unusedSince(fadeBefore)})))
-      OR EXISTS (
-        SELECT 1 FROM session_summaries s
-        WHERE s.user_id = u.id AND s.summary <> '' AND (u.dreamed_at IS NULL OR s.updated_at > u.dreamed_at)))
-    ORDER BY u.dreamed_at NULLS FIRST, u.id
-    LIMIT ${options.limit}`;
   const result: LightDreamResult = {
     people: 0,
     fromSummaries: 0,
@@ -165,31 +152,71 @@ export async function dreamLight(
     faded: 0,
     failed: [],
   };
-  for (const { id } of people) {
-    let one: Omit<LightDreamResult, 'people' | 'failed'>;
-    try {
-      one = await db.$transaction((tx) => dreamOfPerson(tx, id, now, fadeBefore));
-    } catch (error) {
-      // One person's failure must not stop everyone after them. Unlike the deep dream's, their
-      // watermark stays: moving it would pass over the summaries waiting to be read (whose text is
-      // cleared once read), so they keep one place of each run, logged each time, until the cause
-      // is mended.
-      const message = error instanceof Error ? error.message : String(error);
-      result.failed.push({ userId: id, error: message });
-      options.logger?.warn(
-        { 'user.id': id, err: error },
-        'light dream failed for a person; tried again next run',
-      );
-      continue;
+  // A person whose dream fails keeps their watermark (see below), so they come first again next
+  // run: each failure is made up for by one more person this run (up to `limit` more in all), so
+  // people who always fail cannot take everyone else's places.
+  const tried: string[] = [];
+  let take = options.limit;
+  while (take > 0) {
+    const people = await dueForLightDream(db, fadeBefore, take, tried);
+    const failedBefore = result.failed.length;
+    for (const { id } of people) {
+      tried.push(id);
+      let one: Omit<LightDreamResult, 'people' | 'failed'>;
+      try {
+        one = await db.$transaction((tx) => dreamOfPerson(tx, id, now, fadeBefore), DREAM_TRANSACTION);
+      } catch (error) {
+        // One person's failure must not stop everyone after them. Unlike the deep dream's, their
+        // watermark stays: moving it would pass over the summaries waiting to be read (whose text
+        // is cleared once read), so they are tried each run, logged each time, until the cause is
+        // mended.
+        const message = error instanceof Error ? error.message : String(error);
+        result.failed.push({ userId: id, error: message });
+        options.logger?.warn(
+          { 'user.id': id, err: error },
+          'light dream failed for a person; tried again next run',
+        );
+        continue;
+      }
+      result.people += 1;
+      result.fromSummaries += one.fromSummaries;
+      result.merged += one.merged;
+      result.contradicted += one.contradicted;
+      result.faded += one.faded;
     }
-    result.people += 1;
-    result.fromSummaries += one.fromSummaries;
-    result.merged += one.merged;
-    result.contradicted += one.contradicted;
-    result.faded += one.faded;
+    take =
+      people.length < take
+        ? 0
+        : Math.min(result.failed.length - failedBefore, 2 * options.limit - tried.length);
   }
   return result;
 }
+
+/**
+ * Up to `take` people with new material for a light dream, not among `tried`: a memory written or
+ * renewed since their last dream, a summary written since, or a memory due to fade. Those waiting
+ * longest first, so a run cut short is continued by the next.
+ */
+function dueForLightDream(db: Db, fadeBefore: Date, take: number, tried: readonly string[]) {
+  return db.$queryRaw<{ id: string }[]>`
+    SELECT u.id FROM users u
+    WHERE u.deleted_at IS NULL AND u.id <> ALL(${tried}::uuid[]) AND (EXISTS (
+        SELECT 1 FROM memories m
+        WHERE m.user_id = u.id AND m.superseded_at IS NULL
+          AND (u.dreamed_at IS NULL OR m.created_at > u.dreamed_at
+               OR (m.importance BETWEEN 2 AND 4 AND ${unusedSince(fadeBefore)})))
+      OR EXISTS (
+        SELECT 1 FROM session_summaries s
+        WHERE s.user_id = u.id AND s.summary <> '' AND (u.dreamed_at IS NULL OR s.updated_at > u.dreamed_at)))
+    ORDER BY u.dreamed_at NULLS FIRST, u.id
+    LIMIT ${take}`;
+}
+
+/**
+ * One person's dream, light or deep, is one transaction: longer than the client's default (5 s),
+ * so a person with many memories is not failed for the time their dream takes.
+ */
+const DREAM_TRANSACTION = { timeout: 60_000, maxWait: 10_000 };
 
 /** SQL: memory `m` has been neither remembered, recalled nor faded since `before`. */
 function unusedSince(before: Date) {
@@ -440,7 +467,7 @@ export async function dreamDeep(
   for (const person of people) {
     let one: { habits: boolean; changed: boolean };
     try {
-      one = await db.$transaction((tx) => deepDreamOfPerson(tx, person.id, now));
+      one = await db.$transaction((tx) => deepDreamOfPerson(tx, person.id, now), DREAM_TRANSACTION);
     } catch (error) {
       // One person's failure must not stop everyone after them. Their watermark moves on as if
       // they were done (outside the rolled-back transaction): left unset, they would come first
