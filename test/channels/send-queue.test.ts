@@ -211,6 +211,27 @@ describe('send queue', () => {
       failureReason: 'The person has no chat with us',
     });
 
+    // A message they sent long before blocking, handled late, does not make the chat reachable.
+    const blockedAt = (await app.services.db.chat.findUniqueOrThrow({ where: { id: chat.id } }))
+      .unreachableAt!;
+    const late = textUpdate({
+      chatId,
+      text: 'from before',
+      sentAt: new Date(blockedAt.getTime() - 3_600_000),
+    });
+    await postUpdate(app.url, BOT, SECRET, late);
+    await waitFor(
+      () =>
+        app.services.db.inboundEvent.findFirst({
+          where: { externalId: String(late.update_id), status: { not: 'PENDING' } },
+        }),
+      'the late message to be handled',
+    );
+    expect(await app.services.db.chat.findUniqueOrThrow({ where: { id: chat.id } })).toMatchObject({
+      unreachableAt: blockedAt,
+      unreachableReason: expect.stringMatching(/blocked/),
+    });
+
     // They unblock and write: the chat is reachable again.
     await postUpdate(app.url, BOT, SECRET, textUpdate({ chatId, text: 'back' }));
     await waitFor(

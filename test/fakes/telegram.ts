@@ -15,6 +15,8 @@ export function textUpdate(input: {
   fromId?: number;
   text: string;
   firstName?: string;
+  /** When the person sent it; now by default. */
+  sentAt?: Date;
 }): Update {
   const from = {
     id: input.fromId ?? input.chatId,
@@ -24,7 +26,7 @@ export function textUpdate(input: {
   };
   const message = {
     message_id: nextMessageId++,
-    date: Math.floor(Date.now() / 1000),
+    date: Math.floor((input.sentAt?.getTime() ?? Date.now()) / 1000),
     chat: { id: input.chatId, type: input.chatId < 0 ? 'group' : 'private', first_name: from.first_name },
     from,
     text: input.text,

@@ -448,6 +448,20 @@ function touchLater(
 }
 
 /**
+ * A chat marked unreachable (the person blocked us) is reachable again once they write; a message
+ * sent well before that mark, handled late (an operator's retry of a failed message, a long
+ * delayed redelivery), leaves it as it is. "Well before": the platform's clock (the message's
+ * time, to the second) and ours (the mark) may differ by a little, and a chat wrongly left
+ * unreachable would ignore the person, where one wrongly cleared costs one refused send. For an
+ * upsert of `chats` whose new row is `excluded`.
+ */
+const REACHABLE_AGAIN = `unreachable_at = CASE WHEN excluded.last_inbound_at >= chats.unreachable_at - interval '5 minutes'
+                                        THEN NULL ELSE chats.unreachable_at END,
+          unreachable_reason = CASE WHEN excluded.last_inbound_at >= chats.unreachable_at - interval '5 minutes'
+                                    THEN NULL ELSE chats.unreachable_reason END`;
+const reachableAgain = Prisma.raw(REACHABLE_AGAIN);
+
+/**
  * The user behind a platform identity, created on first contact together with the identity, their
  * consumer agent and the chat. Safe when two chats of one new person arrive at once.
  *
@@ -513,7 +527,7 @@ export async function resolveSender(
     FROM alive
     ON CONFLICT (platform, account, external_chat_id) DO UPDATE
       SET last_inbound_at = GREATEST(chats.last_inbound_at, excluded.last_inbound_at),
-          unreachable_at = NULL, unreachable_reason = NULL, updated_at = now()
+          ${reachableAgain}, updated_at = now()
     RETURNING id::text`;
   if (!chat) {
     // Purged meanwhile: the identity went with the account, and whoever writes now is new to us.
@@ -578,7 +592,7 @@ async function makePerson(
       FROM person
       ON CONFLICT (platform, account, external_chat_id) DO UPDATE
         SET last_inbound_at = GREATEST(chats.last_inbound_at, excluded.last_inbound_at),
-            unreachable_at = NULL, unreachable_reason = NULL, updated_at = excluded.updated_at
+            ${REACHABLE_AGAIN}, updated_at = excluded.updated_at
       RETURNING id
     )
     SELECT (SELECT id::text FROM chat) AS chat_id, ${agent.job} AS job
