@@ -11,7 +11,7 @@ import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 import { type Client, createClient, type FormattedExecutionResult } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { RECHECK_MS } from '../../src/api/live-access.ts';
+import { RECHECK_MS, REFRESH_BY_MS } from '../../src/api/live-access.ts';
 import { bookingTopics } from '../../src/domain/bookings/live-events.ts';
 import { issueAccessToken } from '../../src/domain/identity/access-tokens.ts';
 import { generateSigningKey } from '../../src/domain/identity/signing-keys.ts';
@@ -592,6 +592,38 @@ describe('losing access', () => {
     // And they stopped listening.
     await subscribedBy(venueChannel(venue), 0);
     await subscribedBy(channel(bookingTopics.booking(rawId(before.id))), 0);
+  });
+});
+
+describe('losing access, found out ahead of time', () => {
+  it('a member removed behind the API hears one more change while their access is checked behind it, then FORBIDDEN', async () => {
+    const venue = await newVenue();
+    const staff = await person(api, venue.organizationId, 'STAFF');
+    const feed = wsSubscribe(wsClient(api, staff.token), VenueFeed, { venueId: venue.gid });
+    await subscribedBy(venueChannel(venue), 1);
+    const first = await book(apiB, (await guest()).token, venue, { startsAt: at('19:00') });
+    expect((await feed.next()).data?.bookingChanged).toMatchObject({ id: first.id });
+
+    await api.services.db.membership.delete({ where: { id: staff.membershipId } });
+    // Late in the answer's life (before RECHECK_MS): the change goes out on the answer still held,
+    // and the check it starts in the background finds the membership gone.
+    api.clock.advance(REFRESH_BY_MS);
+    const second = await book(apiB, (await guest()).token, venue, { startsAt: at('19:30') });
+    expect((await feed.next()).data?.bookingChanged).toMatchObject({ id: second.id });
+    // A change after that check has answered, still within RECHECK_MS of the first check (the
+    // clock does not move again), is refused: the next or, should the check still be running, the
+    // one after.
+    let answer: Awaited<ReturnType<typeof feed.next>> | undefined;
+    for (const time of ['20:00', '20:30', '21:00']) {
+      await book(apiB, (await guest()).token, venue, { startsAt: at(time) });
+      answer = await feed.next();
+      if (answer.errors) break;
+    }
+    expect(answer).toEqual({
+      data: null,
+      errors: [expect.objectContaining({ path: ['bookingChanged'], extensions: { code: 'FORBIDDEN' } })],
+    });
+    await subscribedBy(venueChannel(venue), 0);
   });
 });
 
