@@ -230,6 +230,25 @@ describe('settling an unplaced delivery', () => {
     expect(told.map((notice) => notice.kind)).toEqual(['delivery.picked_up']);
   });
 
+  it('tells the person how a delivery whose placement got no answer ended, when Lalamove reports it', async () => {
+    const { userId, order, remote } = await unplaced(true);
+    fake.setStatus(remote!.orderId, 'EXPIRED');
+    const outcome = await applyLalamoveEvent(
+      app.services.db,
+      {
+        eventId: 'adopt-expired',
+        eventType: 'ORDER_STATUS_CHANGED',
+        data: { order: { orderId: remote!.orderId } },
+      },
+      { readOrder: readOrderFrom(deps.lalamove!) },
+    );
+    expect(outcome).toEqual({ outcome: 'applied', orderId: order.id });
+    const told = await app.services.db.outboundMessage.findMany({
+      where: { userId, kind: { startsWith: 'delivery.' } },
+    });
+    expect(told.map((notice) => notice.kind)).toEqual(['delivery.ended']);
+  });
+
   it('stops watching a delivery settled as not booked after a week, but an operator can still name its order', async () => {
     const { userId, quote, order, remote } = await unplaced(true);
     app.clock.advance(6 * 60_000);

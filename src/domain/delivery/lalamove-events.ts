@@ -218,9 +218,11 @@ async function applyOnce(
       changes.priceTotal = price.total;
       changes.currency = price.currency;
     }
-    if (!revived && Object.keys(changes).length === 0)
+    // An order adopted here changed (adopt wrote Lalamove's status), whatever is left to write.
+    if (adopted === null && Object.keys(changes).length === 0)
       return { outcome: 'duplicate', orderId: current.id } as const;
-    await tx.deliveryOrder.update({ where: { id: current.id }, data: changes });
+    if (revived || Object.keys(changes).length > 0)
+      await tx.deliveryOrder.update({ where: { id: current.id }, data: changes });
     // The person hears of a new driver, the pickup and the end, with the change (notices.ts); of
     // an order adopted here, against the status it had before (adopt wrote Lalamove's).
     await tellOfProgress(
@@ -322,15 +324,19 @@ async function replaceOrder(
     const current = await lockByExternalId(tx, previous);
     if (!current) return { outcome: 'ignored', reason: 'unknown_order' } as const;
     const status = remote.status in RANK ? remote.status : 'ASSIGNING_DRIVER';
+    // The same driver keeps the details stored for them (and is not announced again).
+    const stored = parseDriver(current.driver);
     const driver = remote.driverId
-      ? { driverId: remote.driverId, name: null, phone: null, plateNumber: null }
+      ? stored?.driverId === remote.driverId
+        ? stored
+        : { driverId: remote.driverId, name: null, phone: null, plateNumber: null }
       : null;
     await tx.deliveryOrder.update({
       where: { id: current.id },
       data: {
         externalOrderId: next,
         status,
-        driver: driver ?? Prisma.DbNull,
+        driver: driver ? { ...driver } : Prisma.DbNull,
         ...(remote.shareLink ? { shareLink: remote.shareLink } : {}),
         ...(remote.priceBreakdown
           ? { priceTotal: remote.priceBreakdown.total, currency: remote.priceBreakdown.currency }
