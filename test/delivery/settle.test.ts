@@ -232,7 +232,8 @@ describe('settling an unplaced delivery', () => {
 
   it('tells the person how a delivery whose placement got no answer ended, when Lalamove reports it', async () => {
     const { userId, order, remote } = await unplaced(true);
-    fake.setStatus(remote!.orderId, 'EXPIRED');
+    // Nothing to write but the status adoption writes: no driver ever took it, no tracking page.
+    Object.assign(fake.setStatus(remote!.orderId, 'EXPIRED'), { driverId: '', shareLink: '' });
     const outcome = await applyLalamoveEvent(
       app.services.db,
       {
