@@ -627,6 +627,45 @@ describe('losing access, found out ahead of time', () => {
   });
 });
 
+describe('access re-checks of many subscribers', () => {
+  it('read every subscriber’s right in two statements of the process, however many they are', async () => {
+    const venue = await newVenue();
+    const team = await Promise.all(
+      Array.from({ length: 6 }, () => person(api, venue.organizationId, 'STAFF')),
+    );
+    const feeds = team.map((member) =>
+      wsSubscribe(wsClient(api, member.token), VenueFeed, { venueId: venue.gid }),
+    );
+    await subscribedBy(venueChannel(venue), 1);
+    /** The statements process A sends while a change made on B reaches every subscriber. */
+    const change = async (time: string) => {
+      const sent: string[] = [];
+      const stop = api.services.database.onQuery(({ query }) => void sent.push(query));
+      try {
+        const booking = await book(apiB, (await guest()).token, venue, { startsAt: at(time) });
+        for (const feed of feeds)
+          expect((await feed.next()).data?.bookingChanged).toMatchObject({ id: booking.id });
+      } finally {
+        stop();
+      }
+      return sent;
+    };
+    // The first checks, then a change whose answers are fresh: what a change costs alone.
+    await change('19:00');
+    const fresh = await change('19:30');
+    // Every answer expired: six subscribers' rights, read together (the venues' organisations, the
+    // memberships: one statement each).
+    api.clock.advance(RECHECK_MS + 1);
+    const rechecked = await change('20:00');
+    expect(rechecked.length - fresh.length, rechecked.join('\n')).toBe(2);
+    expect(
+      rechecked.filter((query) => query.includes('memberships')),
+      rechecked.join('\n'),
+    ).toEqual([expect.stringContaining('unnest')]);
+    for (const feed of feeds) feed.stop();
+  });
+});
+
 describe('a team listening with the same selection', () => {
   it('all hear each change; a member removed through the API stops at the very next change, at once, while the others go on', async () => {
     const venue = await newVenue();
