@@ -210,8 +210,8 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
   // A person's taste, kept a few seconds: their next search (a page on, the words refined) ranks
   // without reading it again.
   const readTaste = tasteEdgesFrom(db);
-  // Roles read for a fresh Access (a live subscriber's re-check) share one statement with the
-  // lookups made together.
+  // Roles read through an Access (a request's, a live subscriber's re-check) share one statement
+  // with the lookups made in the same turn: a thousand subscribers re-checking after one event.
   const roles = batchedRoles(db);
   const tasteEdges: TasteEdgesOf = (userId) =>
     remembered(`taste\n${userId}`, config.memory.tasteCacheMs, () => readTaste(userId));

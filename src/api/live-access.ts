@@ -7,10 +7,11 @@
  * removed from the organisation stops receiving its bookings (guests' addresses included). Each
  * answer is trusted for RECHECK_MS, so a venue with a thousand subscribers does not cost a
  * thousand membership queries per change, and a subscriber's yes is checked again in the
- * background once it is REFRESH_FROM_MS to REFRESH_BY_MS old, so its events do not wait for the check. Every answer (a subscriber's, a person's roles) is
- * forgotten at once, in every API process, when a membership changes through the API
- * (`membershipsChanged`, on the pub/sub topic MEMBERSHIPS_TOPIC): the next event or request is
- * then checked afresh, and a removed member gets FORBIDDEN. A membership changed behind the API's
+ * background once it is REFRESH_FROM_MS to REFRESH_BY_MS old, so its events do not wait for the
+ * check. Every answer (a subscriber's, a person's roles) is forgotten at once, in every API
+ * process, when a membership changes through the API (`membershipsChanged`, on the pub/sub topic
+ * MEMBERSHIPS_TOPIC): the next event or request is then checked afresh, and a removed member gets
+ * FORBIDDEN. A membership changed behind the API's
  * back (by hand in the database), or announced while this process could not hear the topic (Redis
  * unreachable), is noticed once its answers are as old as they may be.
  */
