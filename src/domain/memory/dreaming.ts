@@ -33,7 +33,7 @@
  * fails cannot keep everyone behind them waiting. A person whose light dream fails is reported
  * and passed over too, but keeps their watermark (the summaries waiting to be read are not passed
  * over): they are tried each run, logged each time, and each failure is made up for by one more
- * person that run, so they take no one else's place.
+ * person that run (up to `limit` more), so they take no one else's place.
  *
  * Accounts being deleted are left alone. Both are bounded (`limit` people a run, those waiting
  * longest first) and resumable: each person
