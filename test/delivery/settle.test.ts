@@ -90,6 +90,22 @@ async function settle(token: string, id: string, input: { lalamoveOrderId?: stri
   return res.data!.settleDeliveryOrder;
 }
 
+/** Lalamove's webhook about `orderId`, applied as its job applies it. */
+const reported = (eventId: string, orderId: string) =>
+  applyLalamoveEvent(
+    app.services.db,
+    { eventId, eventType: 'ORDER_STATUS_CHANGED', data: { order: { orderId } } },
+    { readOrder: readOrderFrom(deps.lalamove!) },
+  );
+
+/** The kinds of delivery notices the person was told. */
+async function toldOf(userId: string): Promise<string[]> {
+  const told = await app.services.db.outboundMessage.findMany({
+    where: { userId, kind: { startsWith: 'delivery.' } },
+  });
+  return told.map((notice) => notice.kind);
+}
+
 describe('settling an unplaced delivery', () => {
   it('adopts the order Lalamove booked from the quotation, in the state Lalamove reports', async () => {
     const { userId, quote, order, remote } = await unplaced(true);
@@ -214,40 +230,23 @@ describe('settling an unplaced delivery', () => {
 
     fake.setStatus(remote!.orderId, 'ON_GOING', DRIVER_A);
     fake.setStatus(remote!.orderId, 'PICKED_UP');
-    const outcome = await applyLalamoveEvent(
-      app.services.db,
-      {
-        eventId: 'late-picked',
-        eventType: 'ORDER_STATUS_CHANGED',
-        data: { order: { orderId: remote!.orderId } },
-      },
-      { readOrder: readOrderFrom(deps.lalamove!) },
-    );
-    expect(outcome).toEqual({ outcome: 'applied', orderId: order.id, revived: true });
-    const told = await app.services.db.outboundMessage.findMany({
-      where: { userId, kind: { startsWith: 'delivery.' } },
+    expect(await reported('late-picked', remote!.orderId)).toEqual({
+      outcome: 'applied',
+      orderId: order.id,
+      revived: true,
     });
-    expect(told.map((notice) => notice.kind)).toEqual(['delivery.picked_up']);
+    expect(await toldOf(userId)).toEqual(['delivery.picked_up']);
   });
 
   it('tells the person how a delivery whose placement got no answer ended, when Lalamove reports it', async () => {
     const { userId, order, remote } = await unplaced(true);
     // Nothing to write but the status adoption writes: no driver ever took it, no tracking page.
     Object.assign(fake.setStatus(remote!.orderId, 'EXPIRED'), { driverId: '', shareLink: '' });
-    const outcome = await applyLalamoveEvent(
-      app.services.db,
-      {
-        eventId: 'adopt-expired',
-        eventType: 'ORDER_STATUS_CHANGED',
-        data: { order: { orderId: remote!.orderId } },
-      },
-      { readOrder: readOrderFrom(deps.lalamove!) },
-    );
-    expect(outcome).toEqual({ outcome: 'applied', orderId: order.id });
-    const told = await app.services.db.outboundMessage.findMany({
-      where: { userId, kind: { startsWith: 'delivery.' } },
+    expect(await reported('adopt-expired', remote!.orderId)).toEqual({
+      outcome: 'applied',
+      orderId: order.id,
     });
-    expect(told.map((notice) => notice.kind)).toEqual(['delivery.ended']);
+    expect(await toldOf(userId)).toEqual(['delivery.ended']);
   });
 
   it('stops watching a delivery settled as not booked after a week, but an operator can still name its order', async () => {
