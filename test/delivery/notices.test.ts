@@ -84,8 +84,13 @@ describe('a delivery, as the person hears of it', () => {
 
   it('names a driver once Lalamove gives the name, and a driver who comes back after giving it back', async () => {
     const { userId, remote } = await booked();
-    // Lalamove says the order is on its way before it says who drives it: nothing to say yet.
+    // Lalamove says the order is on its way before it says who drives it, and cannot tell yet when
+    // asked: nothing to say yet.
     lalamove.fake.setStatus(remote.orderId, 'ON_GOING', DRIVER_A);
+    lalamove.fake.failNext(500, {
+      method: 'GET',
+      path: `/v3/orders/${remote.orderId}/drivers/${remote.driverId}`,
+    });
     await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'ASSIGNING_DRIVER') });
     expect(await told(userId)).toEqual([]);
     await delivered({ eventType: 'DRIVER_ASSIGNED', data: driverAssigned(remote) });
@@ -102,6 +107,16 @@ describe('a delivery, as the person hears of it', () => {
       expect.stringContaining('Chan Tai Man (AB 1234) is taking your delivery'),
       expect.stringContaining('Chan Tai Man (AB 1234) has taken over your delivery'),
     ]);
+  });
+
+  it('asks Lalamove who drives when the order is on its way before its DRIVER_ASSIGNED, and says it once', async () => {
+    const { userId, remote } = await booked();
+    lalamove.fake.setStatus(remote.orderId, 'ON_GOING', DRIVER_B);
+    await delivered({ eventType: 'ORDER_STATUS_CHANGED', data: statusChanged(remote, 'ASSIGNING_DRIVER') });
+    const named = [expect.stringContaining('Wong Siu Ming (XY 5678) is taking your delivery')];
+    expect((await told(userId)).map((notice) => notice.body)).toEqual(named);
+    await delivered({ eventType: 'DRIVER_ASSIGNED', data: driverAssigned(remote) });
+    expect((await told(userId)).map((notice) => notice.body)).toEqual(named);
   });
 
   it('an end that is not an arrival, in the person’s language', async () => {

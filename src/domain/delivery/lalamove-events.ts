@@ -81,6 +81,12 @@ export interface ApplyOptions {
    * know it. Throws when Lalamove cannot be asked, so the delivery fails and is retried.
    */
   readOrder: (externalOrderId: string) => Promise<LalamoveOrder | null>;
+  /**
+   * Lalamove's details of the driver it reports on an order (GET /v3/orders/{id}/drivers/{driverId}),
+   * asked when the event did not bring them and they are not stored yet; null when Lalamove could
+   * not tell (they come with its DRIVER_ASSIGNED then). Without it, only the event's are taken.
+   */
+  readDriver?: (externalOrderId: string, driverId: string) => Promise<DriverView | null>;
   /** The clock NOT_PLACED orders are watched by (NOT_PLACED_WATCH_DAYS); the real one by default. */
   now?: () => Date;
   /**
@@ -189,12 +195,21 @@ async function applyOnce(
   // Read before Lalamove is asked: a row written after this may hold a newer answer than ours.
   const before = await db.deliveryOrder.findUnique({
     where: { externalOrderId: orderId },
-    select: { updatedAt: true },
+    select: { updatedAt: true, driver: true },
   });
   if (!before && !operator && !(await waitingForId(db, now)))
     return { outcome: 'ignored', reason: 'unknown_order' };
   const remote = await options.readOrder(orderId);
   if (!remote) return { outcome: 'ignored', reason: 'unknown_order' };
+  // The driver's details, when the event did not bring them and none are stored (an order on its
+  // way reported before its DRIVER_ASSIGNED): asked before the transaction, as the order was.
+  const stored = parseDriver(before?.driver ?? null);
+  const details =
+    reported?.driverId === remote.driverId || !remote.driverId || !options.readDriver
+      ? reported
+      : stored?.driverId === remote.driverId && stored.name
+        ? reported
+        : ((await options.readDriver(orderId, remote.driverId)) ?? reported);
 
   return db.$transaction(async (tx) => {
     // Adopted in the transaction that brings it up to date: a retry after a failure here adopts
@@ -206,7 +221,7 @@ async function applyOnce(
 
     // Our answer is the newest when nothing wrote the row since it was read (or we adopted it here).
     const fresh = before ? current.updatedAt.getTime() === before.updatedAt.getTime() : adopted !== null;
-    const progress = progressFrom(current, remote, { fresh, ...(reported ? { details: reported } : {}) });
+    const progress = progressFrom(current, remote, { fresh, ...(details ? { details } : {}) });
     if (!progress) return null;
     const changes: Prisma.DeliveryOrderUpdateInput = {};
     if (progress.status) changes.status = progress.status;

@@ -20,7 +20,11 @@
  *    its quotation (events.ts), so a booked delivery is not lost either.
  */
 import { type DeliveryOrder, type DeliveryQuote, Prisma } from '../../generated/prisma/client.ts';
-import { LalamoveError, type LalamoveOrder } from '../../integrations/lalamove/client.ts';
+import {
+  type LalamoveClient,
+  LalamoveError,
+  type LalamoveOrder,
+} from '../../integrations/lalamove/client.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { isUuid } from '../../platform/uuid.ts';
 import { type DeliveryDeps, requireLalamove } from './deps.ts';
@@ -367,17 +371,33 @@ async function driverOf(
   const stored = parseDriver(order.driver);
   if (!current.driverId) return undefined;
   if (stored?.driverId === current.driverId && stored.name) return undefined;
-  try {
-    const driver = await deps.lalamove!.getDriver(order.externalOrderId, current.driverId);
-    return {
-      driverId: driver.driverId,
-      name: driver.name ?? null,
-      phone: driver.phone ?? null,
-      plateNumber: driver.plateNumber ?? null,
-    };
-  } catch {
-    return { driverId: current.driverId, name: null, phone: null, plateNumber: null };
-  }
+  return (
+    (await readDriverFrom(deps.lalamove!)(order.externalOrderId, current.driverId)) ?? {
+      driverId: current.driverId,
+      name: null,
+      phone: null,
+      plateNumber: null,
+    }
+  );
+}
+
+/** Lalamove's details of a driver on an order; null when it could not tell. */
+export function readDriverFrom(
+  client: LalamoveClient,
+): (externalOrderId: string, driverId: string) => Promise<DriverView | null> {
+  return async (orderId, driverId) => {
+    try {
+      const driver = await client.getDriver(orderId, driverId);
+      return {
+        driverId: driver.driverId,
+        name: driver.name ?? null,
+        phone: driver.phone ?? null,
+        plateNumber: driver.plateNumber ?? null,
+      };
+    } catch {
+      return null;
+    }
+  };
 }
 
 /** Cancels a booked delivery (Lalamove allows it until shortly after a driver is matched). */

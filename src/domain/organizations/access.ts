@@ -2,11 +2,11 @@
  * Who may do what inside an organisation. This is the one place the role rules live; GraphQL auth
  * scopes and MCP tools ask it, and the organisation functions check it again before they write.
  */
-import { z } from 'zod';
 import type { MembershipRole } from '../../generated/prisma/enums.ts';
 import { batchedLookup } from '../../platform/batch.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { AuthenticationError, NotAllowedError } from '../../platform/errors.ts';
+import { isUuid } from '../../platform/uuid.ts';
 import type { Actor } from '../identity/actor.ts';
 
 export const MANAGERS: readonly MembershipRole[] = ['OWNER', 'ADMIN'];
@@ -73,8 +73,6 @@ export function batchedRoles(db: Db): RoleOf {
       ? lookup(`${organizationId.toLowerCase()} ${userId.toLowerCase()}`)
       : Promise.resolve(null);
 }
-
-const isUuid = (id: string) => z.uuid().safeParse(id).success;
 
 /**
  * `roleOf` reads a person's roles (default: a statement of their own each; `batchedRoles` shares

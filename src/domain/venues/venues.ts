@@ -14,6 +14,7 @@ import type { VenueStatus } from '../../generated/prisma/enums.ts';
 import { batchedLookup } from '../../platform/batch.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
+import { isUuid } from '../../platform/uuid.ts';
 import { createVenueAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type Access, ANY_ROLE, MANAGERS } from '../organizations/access.ts';
@@ -277,8 +278,7 @@ export function batchedOrganizationOfVenue(db: Db): (venueId: string) => Promise
     return new Map(venues.map((venue) => [venue.id, venue.organizationId]));
   }, null);
   // Keyed as PostgreSQL writes a uuid back (lower case), whichever case it was asked in.
-  return (venueId) =>
-    z.uuid().safeParse(venueId).success ? lookup(venueId.toLowerCase()) : Promise.resolve(null);
+  return (venueId) => (isUuid(venueId) ? lookup(venueId.toLowerCase()) : Promise.resolve(null));
 }
 
 export async function requireVenue(db: DbOrTx, access: Access, venueId: string): Promise<Venue> {
