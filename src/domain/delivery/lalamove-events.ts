@@ -43,6 +43,7 @@ import {
 import { tellOfProgress } from './notices.ts';
 import {
   type DriverView,
+  detailsWanted,
   NOT_PLACED,
   PENDING_PREFIX,
   PLACEMENT_UNKNOWN,
@@ -203,13 +204,12 @@ async function applyOnce(
   if (!remote) return { outcome: 'ignored', reason: 'unknown_order' };
   // The driver's details, when the event did not bring them and none are stored (an order on its
   // way reported before its DRIVER_ASSIGNED): asked before the transaction, as the order was.
-  const stored = parseDriver(before?.driver ?? null);
   const details =
-    reported?.driverId === remote.driverId || !remote.driverId || !options.readDriver
-      ? reported
-      : stored?.driverId === remote.driverId && stored.name
-        ? reported
-        : ((await options.readDriver(orderId, remote.driverId)) ?? reported);
+    options.readDriver &&
+    reported?.driverId !== remote.driverId &&
+    detailsWanted(before?.driver ?? null, remote.driverId)
+      ? ((await options.readDriver(orderId, remote.driverId)) ?? reported)
+      : reported;
 
   return db.$transaction(async (tx) => {
     // Adopted in the transaction that brings it up to date: a retry after a failure here adopts

@@ -368,9 +368,7 @@ async function driverOf(
   order: DeliveryOrder,
   current: LalamoveOrder,
 ): Promise<DriverView | undefined> {
-  const stored = parseDriver(order.driver);
-  if (!current.driverId) return undefined;
-  if (stored?.driverId === current.driverId && stored.name) return undefined;
+  if (!detailsWanted(order.driver, current.driverId)) return undefined;
   return (
     (await readDriverFrom(deps.lalamove!)(order.externalOrderId, current.driverId)) ?? {
       driverId: current.driverId,
@@ -379,6 +377,16 @@ async function driverOf(
       plateNumber: null,
     }
   );
+}
+
+/** Whether Lalamove is to be asked about `driverId`: a driver it reports whose name is not stored. */
+export function detailsWanted(
+  stored: Prisma.JsonValue | null,
+  driverId: string | null | undefined,
+): driverId is string {
+  if (!driverId) return false;
+  const driver = parseDriver(stored);
+  return !(driver?.driverId === driverId && driver.name);
 }
 
 /** Lalamove's details of a driver on an order; null when it could not tell. */
