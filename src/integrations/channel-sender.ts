@@ -198,16 +198,22 @@ export class SendError extends Error {
  * there rather than send the person the first parts again. Should the message now split into
  * another number of parts (the chat's window closed, a new version splits otherwise), the count
  * says nothing about these parts, and all of them are sent.
+ *
+ * `counted`, when given, is awaited after each part but the last with the parts delivered so far,
+ * before the next is sent: written down, the count survives a crash between two parts, which a
+ * count kept for the failure alone would not.
  */
 export async function sendInParts<R>(
   requests: readonly R[],
   parts: { sent: number; of: number | null } | undefined,
   send: (request: R) => Promise<string>,
+  counted?: (parts: { sent: number; of: number }) => Promise<void>,
 ): Promise<{ externalMessageId: string }> {
   const from =
     parts && parts.of === requests.length && parts.sent > 0 && parts.sent < requests.length ? parts.sent : 0;
   let id = '';
   for (let index = from; index < requests.length; index++) {
+    if (index > from && counted) await counted({ sent: index, of: requests.length });
     try {
       id = await send(requests[index] as R);
     } catch (error) {
@@ -237,11 +243,17 @@ export interface SendTarget {
 export interface ChannelSender {
   /**
    * Sends `message`; `parts`: of a message the channel sends in parts, how many an earlier attempt
-   * delivered, of how many (`sendInParts`); absent for a first attempt.
+   * delivered, of how many (`sendInParts`); absent for a first attempt. `partsCounted`: awaited
+   * between parts with how many are delivered, for the caller to write down before the next goes.
    */
   send(
     target: SendTarget,
-    message: { body: string; content: OutboundContent; parts?: { sent: number; of: number | null } },
+    message: {
+      body: string;
+      content: OutboundContent;
+      parts?: { sent: number; of: number | null };
+      partsCounted?: (parts: { sent: number; of: number }) => Promise<void>;
+    },
   ): Promise<{ externalMessageId: string }>;
   /** Messages per second allowed per account (bot, number) and per chat. */
   limits: { perAccount: number; perChat: number };

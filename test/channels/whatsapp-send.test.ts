@@ -242,7 +242,7 @@ describe('WhatsApp send queue', () => {
     expect(calls[2]!.at - calls[1]!.at).toBeGreaterThanOrEqual(3900);
   });
 
-  it('sends a reply split for its buttons part by part, and after a failure part-way goes on from there', async () => {
+  it('sends a reply split for its buttons part by part, counting them as they go, and after a failure part-way goes on from there', async () => {
     const { from, userId } = await person();
     const note = (n: number) =>
       `${n}. Send the venue this question: "${'Is the terrace open when it rains, and is it heated? '.repeat(12).trim()}"\nTo do this, press Confirm ${n}.`;
@@ -262,16 +262,26 @@ describe('WhatsApp send queue', () => {
     api.failNext(1, { status: 503, body: graphError(2, 'Service temporarily unavailable') }, from, {
       after: 1,
     });
-    const key = await send(userId, message.body, message.content);
+    // While WhatsApp holds each part, the row already says how many parts came before it: what a
+    // crash at that moment leaves for the next attempt, which then goes on from there.
+    const counted: (number | null)[] = [];
+    let key = '';
+    api.beforeAnswer = async (call) => {
+      if (call.body.to === from) counted.push((await row(key)).partsSent);
+    };
+    key = await send(userId, message.body, message.content);
     const sent = await settled(key, 'the split reply to be sent', 20_000);
+    api.beforeAnswer = null;
     const calls = api.callsTo(from);
     const delivered = calls.filter((c) => c.answeredId);
     expect(delivered.map((c) => c.body)).toMatchObject(parts);
     expect(calls).toHaveLength(parts.length + 1);
+    // The first part, the second (refused), then the second again and each after it.
+    expect(counted).toEqual([0, 1, ...parts.slice(1).map((_, i) => i + 1)]);
     expect(sent).toMatchObject({
       status: 'SENT',
       attempts: 2,
-      partsSent: 1,
+      partsSent: parts.length - 1,
       partsOf: parts.length,
       externalMessageId: delivered.at(-1)!.answeredId,
     });

@@ -250,6 +250,11 @@ export interface FakeCloudApi {
     options?: { after?: number },
   ): void;
   /**
+   * Awaited for each send before it is answered (after it is recorded in `calls`): what the
+   * sender's side looks like while the platform has a message in hand.
+   */
+  beforeAnswer: ((call: CloudApiCall) => Promise<void> | void) | null;
+  /**
    * Media the media endpoint knows under `id` (`GET /<version>/<id>` with a Bearer token, or
    * `GET /<id>` with `D360-API-KEY`), answering its URL, `mime_type` (by default the file's type)
    * and `file_size` (by default the real size; null leaves it out). The URL serves the file at
@@ -372,6 +377,7 @@ export async function startFakeCloudApi(): Promise<FakeCloudApi> {
       at: Date.now(),
     };
     calls.push(call);
+    await fake.beforeAnswer?.(call);
     const failure = failures.find((f) => f.left > 0 && (f.to === undefined || f.to === body.to));
     if (failure && failure.after > 0) failure.after -= 1;
     else if (failure) {
@@ -391,9 +397,10 @@ export async function startFakeCloudApi(): Promise<FakeCloudApi> {
   });
   const { port } = server;
   const url = `http://127.0.0.1:${port}`;
-  return {
+  const fake: FakeCloudApi = {
     url,
     graphUrl: `${url}/${GRAPH_VERSION}`,
+    beforeAnswer: null,
     calls,
     callsTo: (waId) => calls.filter((c) => c.body.to === waId),
     failNext(times, answer, to, options) {
@@ -409,4 +416,5 @@ export async function startFakeCloudApi(): Promise<FakeCloudApi> {
     },
     close: server.close,
   };
+  return fake;
 }

@@ -35,6 +35,39 @@ describe('a message sent in parts', () => {
     expect(sent).toEqual(['a', 'b', 'c']);
   });
 
+  it('has each count written before the next part goes, never after the last', async () => {
+    const { sent, send } = platform();
+    const events: string[] = [];
+    const counted = async ({ sent: n, of }: { sent: number; of: number }) => {
+      events.push(`${n} of ${of} counted`);
+    };
+    const logged = async (part: string) => {
+      events.push(`sending ${part}`);
+      return send(part);
+    };
+    await sendInParts(['a', 'b', 'c'], undefined, logged, counted);
+    expect(events).toEqual(['sending a', '1 of 3 counted', 'sending b', '2 of 3 counted', 'sending c']);
+    // Going on from a count: nothing counted again before the first part sent now.
+    events.length = 0;
+    await sendInParts(['a', 'b', 'c'], { sent: 1, of: 3 }, logged, counted);
+    expect(events).toEqual(['sending b', '2 of 3 counted', 'sending c']);
+    // One part: nothing to count.
+    events.length = 0;
+    await sendInParts(['whole'], undefined, logged, counted);
+    expect(events).toEqual(['sending whole']);
+    expect(sent).toEqual(['a', 'b', 'c', 'b', 'c', 'whole']);
+  });
+
+  it('sends no further part when its count cannot be written', async () => {
+    const { sent, send } = platform();
+    const failure = new Error('database unavailable');
+    const error = await sendInParts(['a', 'b'], undefined, send, async () => {
+      throw failure;
+    }).catch((e: unknown) => e);
+    expect(error).toBe(failure);
+    expect(sent).toEqual(['a']);
+  });
+
   it('sends every part when the message now splits otherwise', async () => {
     const { sent, send } = platform();
     await sendInParts(['x', 'y'], { sent: 1, of: 3 }, send);

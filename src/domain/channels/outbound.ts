@@ -281,6 +281,23 @@ async function sendOne(
   const now = deps.now();
   const windowOpen =
     chat.lastInboundAt !== null && now.getTime() - chat.lastInboundAt.getTime() < REPLY_WINDOW_MS;
+  // Parts the platform took are not sent again, whatever comes of the message: their count is
+  // written before the next part goes (so a crash between two parts does not send the first again)
+  // and on a failure part-way; like a sent message's record, it is written again on failure, never
+  // left to a retry that would send those parts again.
+  let counted = { sent: message.partsSent, of: message.partsOf };
+  const countParts = async (parts: { sent: number; of: number }) => {
+    if (parts.sent === counted.sent && parts.of === counted.of) return;
+    await writtenAgainOnFailure(
+      () =>
+        db.outboundMessage.update({
+          where: { id: message.id },
+          data: { partsSent: parts.sent, partsOf: parts.of },
+        }),
+      logger,
+    );
+    counted = parts;
+  };
   let externalMessageId: string | null;
   try {
     ({ externalMessageId } = await sender.send(
@@ -289,24 +306,12 @@ async function sendOne(
         body: message.body,
         content: message.content as OutboundContent,
         parts: { sent: message.partsSent, of: message.partsOf },
+        partsCounted: countParts,
       },
     ));
   } catch (error) {
     const sendError = error instanceof SendError ? error : null;
-    // Parts the platform took are not sent again, whatever comes of the message; like a sent
-    // message's record, this write is written again on failure, never left to a retry that would
-    // send those parts again.
-    const parts = sendError?.parts;
-    if (parts && (parts.sent !== message.partsSent || parts.of !== message.partsOf)) {
-      await writtenAgainOnFailure(
-        () =>
-          db.outboundMessage.update({
-            where: { id: message.id },
-            data: { partsSent: parts.sent, partsOf: parts.of },
-          }),
-        logger,
-      );
-    }
+    if (sendError?.parts) await countParts(sendError.parts);
     if (sendError?.permanent) {
       if (sendError.unreachable) {
         await db.chat.update({

@@ -214,7 +214,12 @@ export function instagramSender(
       // One message can be several sends (images, then text; a reply split for its buttons);
       // after a failure part-way, the next attempt goes on from the first part not delivered. The
       // last part's mid is the one a read receipt names once the person has seen everything.
-      return sendInParts(requests, message.parts, async (request) => (await client.send(request)).messageId);
+      return sendInParts(
+        requests,
+        message.parts,
+        async (request) => (await client.send(request)).messageId,
+        message.partsCounted,
+      );
     },
   };
 }

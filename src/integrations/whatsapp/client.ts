@@ -247,6 +247,7 @@ export function whatsappSender(
         whatsappMessages(target, message),
         message.parts,
         async (request) => (await client.send(request)).id,
+        message.partsCounted,
       );
     },
   };
