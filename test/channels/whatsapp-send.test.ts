@@ -118,6 +118,49 @@ describe('WhatsApp send queue', () => {
     });
   });
 
+  it('applies receipts that overtook its record of the send once the message is recorded, and holds none for a message it knows', async () => {
+    const { from, userId } = await person();
+    const receipt = (id: string, status: string) =>
+      postMeta(
+        app.url,
+        META.name,
+        APP_SECRET,
+        webhookPayload({
+          phoneNumberId: META.phoneNumberId,
+          statuses: [statusUpdate({ id, status, recipient: from })],
+        }),
+      );
+    // WhatsApp's webhooks for the message come before its answer to the send.
+    let overtaken = '';
+    const answers: number[] = [];
+    let held: string[] = [];
+    api.beforeAnswer = async (call) => {
+      if (call.body.to !== from || !call.answeredId) return;
+      overtaken = call.answeredId;
+      for (const status of ['delivered', 'read']) answers.push((await receipt(overtaken, status)).status);
+      held = (await app.services.db.heldReceipt.findMany({ where: { externalMessageId: overtaken } }))
+        .map((r) => r.status)
+        .sort();
+    };
+    const key = await send(userId, 'Your table is ready');
+    await waitFor(async () => (await row(key)).status === 'READ', 'the message to be read');
+    api.beforeAnswer = null;
+    expect(answers).toEqual([200, 200]);
+    expect(held).toEqual(['DELIVERED', 'READ']);
+    expect(await row(key)).toMatchObject({
+      status: 'READ',
+      externalMessageId: overtaken,
+      deliveredAt: expect.any(Date),
+      readAt: expect.any(Date),
+    });
+    expect(await app.services.db.heldReceipt.count({ where: { externalMessageId: overtaken } })).toBe(0);
+
+    // A receipt that comes again, or late (delivered after read), changes nothing and is not held.
+    expect((await receipt(overtaken, 'delivered')).status).toBe(200);
+    expect(await row(key)).toMatchObject({ status: 'READ' });
+    expect(await app.services.db.heldReceipt.count({ where: { externalMessageId: overtaken } })).toBe(0);
+  });
+
   it('sends through 360dialog with the D360-API-KEY', async () => {
     const { from, userId } = await person({ number: D360 });
     const key = await send(userId, 'via 360dialog');

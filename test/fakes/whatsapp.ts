@@ -250,8 +250,9 @@ export interface FakeCloudApi {
     options?: { after?: number },
   ): void;
   /**
-   * Awaited for each send before it is answered (after it is recorded in `calls`): what the
-   * sender's side looks like while the platform has a message in hand.
+   * Awaited for each send once its outcome is settled (`answeredId` set when it succeeded), before
+   * the answer goes: what the sender's side looks like while the platform has a message in hand,
+   * and the platform's webhooks about a message overtaking the answer to its send.
    */
   beforeAnswer: ((call: CloudApiCall) => Promise<void> | void) | null;
   /**
@@ -377,16 +378,19 @@ export async function startFakeCloudApi(): Promise<FakeCloudApi> {
       at: Date.now(),
     };
     calls.push(call);
-    await fake.beforeAnswer?.(call);
     const failure = failures.find((f) => f.left > 0 && (f.to === undefined || f.to === body.to));
     if (failure && failure.after > 0) failure.after -= 1;
     else if (failure) {
       failure.left -= 1;
+      await fake.beforeAnswer?.(call);
       return answer(failure.answer.status, failure.answer.body ?? {}, failure.answer.headers);
     }
-    if (body.messaging_product !== 'whatsapp')
+    if (body.messaging_product !== 'whatsapp') {
+      await fake.beforeAnswer?.(call);
       return answer(400, graphError(100, 'The parameter messaging_product is required.'));
+    }
     call.answeredId = wamid();
+    await fake.beforeAnswer?.(call);
     return answer(200, {
       messaging_product: 'whatsapp',
       contacts: [{ input: body.to, wa_id: body.to }],

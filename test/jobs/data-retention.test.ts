@@ -202,6 +202,22 @@ describe('data retention', () => {
     expect(await db.toolCall.count({ where: { userId: caller } })).toBe(1);
   });
 
+  it('deletes receipts held for a message never recorded a day after they came', async () => {
+    const db = app.services.db;
+    const id = `wamid.retention-${randomUUID()}`;
+    const held = (receivedAt: Date) =>
+      db.heldReceipt.create({
+        data: { platform: 'WHATSAPP', externalMessageId: id, status: 'READ', at: receivedAt, receivedAt },
+      });
+    await held(daysAgo(RETENTION_DAYS.heldReceipts, -60_000)); // gone
+    const recent = await held(daysAgo(RETENTION_DAYS.heldReceipts, 60_000)); // kept
+    const deleted = await pruneExpiredRecords(db, app.clock.now(), settings(), 1);
+    expect(deleted.heldReceipts).toBeGreaterThanOrEqual(1);
+    expect((await db.heldReceipt.findMany({ where: { externalMessageId: id } })).map((r) => r.id)).toEqual([
+      recent.id,
+    ]);
+  });
+
   it('deletes sign-in codes a day after expiry and refresh tokens once their whole family expired', async () => {
     const db = app.services.db;
     const now = app.clock.now();

@@ -23,7 +23,7 @@ import { consumerAgentInsert, ensureConsumerAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type ImageLoader, imageLoader, type MediaLoaders } from './media.ts';
 import type { NormalizedMessage } from './normalized.ts';
-import { applyDeliveryStatus, REPLY_WINDOW_MS } from './outbound.ts';
+import { applyDeliveryStatus, type DeliveryReceipt, REPLY_WINDOW_MS } from './outbound.ts';
 
 export const PLATFORMS = ['TELEGRAM', 'WHATSAPP', 'INSTAGRAM'] as const;
 
@@ -124,9 +124,6 @@ export function inboundStatement(event: InboundRecord): Statement {
   }
   return insert;
 }
-
-/** A receipt for a message we sent: moves its outbound row forward (never back). */
-export type DeliveryReceipt = Parameters<typeof applyDeliveryStatus>[1];
 
 /** One event of a platform's delivery: what to record, and the receipts it carries. */
 export interface ChannelEvent {

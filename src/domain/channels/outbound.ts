@@ -344,6 +344,13 @@ async function sendOne(
       }),
     logger,
   );
+  if (externalMessageId && (WINDOWED_PLATFORMS as readonly ChannelPlatform[]).includes(chat.platform)) {
+    // Receipts that overtook this write. Not a reason to send again should it fail: they wait
+    // for the retention job, and the message stays SENT.
+    await takeHeldReceipts(db, chat.platform, externalMessageId).catch((error: unknown) =>
+      logger.warn({ err: error }, 'receipts held for a sent message could not be applied'),
+    );
+  }
   return 'sent';
 }
 
@@ -365,22 +372,74 @@ async function writtenAgainOnFailure(write: () => Promise<unknown>, logger: Logg
   }
 }
 
-/** Delivery receipts from the platforms' webhooks move a sent message forward (never back). */
-export async function applyDeliveryStatus(
+/** A platform's receipt for a message we sent, which it names by its own id for it. */
+export interface DeliveryReceipt {
+  platform: ChannelPlatform;
+  externalMessageId: string;
+  status: 'DELIVERED' | 'READ' | 'FAILED';
+  at: Date;
+  error?: string | null;
+  /**
+   * The platform says the person cannot be reached there (WhatsApp's 131026: blocked us, not on
+   * WhatsApp): the chat is marked unreachable until they write again, as a refused send marks it.
+   */
+  unreachable?: boolean;
+}
+
+/**
+ * Delivery receipts from the platforms' webhooks move a sent message forward (never back); how
+ * many messages moved.
+ *
+ * A receipt can overtake the send queue's write of the message as sent, with the platform's id
+ * for it (the platform answers the send, then its webhook comes before our write): one that names
+ * no message we know is held (`held_receipts`) for the send queue to apply once the message has
+ * that id (`takeHeldReceipts`). The queue may write the message and look for held receipts
+ * between this receipt's first try and its holding, so a held receipt is tried once more: one of
+ * the two sees the other's write, and a receipt applied twice changes nothing.
+ */
+export async function applyDeliveryStatus(db: DbOrTx, input: DeliveryReceipt): Promise<number> {
+  const moved = await moveForward(db, input);
+  if (moved > 0) return moved;
+  // Not when we know the message: the receipt came again, or after a later one (read, then delivered).
+  const held = await db.$queryRaw<{ id: string }[]>`
+    INSERT INTO held_receipts (id, platform, external_message_id, status, at, error, unreachable)
+    SELECT gen_random_uuid(), ${input.platform}::"ChannelPlatform", ${input.externalMessageId},
+           ${input.status}::"OutboundStatus", ${input.at}, ${input.error ?? null},
+           ${input.unreachable ?? false}
+    WHERE NOT EXISTS (
+      SELECT 1 FROM outbound_messages m JOIN chats c ON c.id = m.chat_id
+      WHERE m.external_message_id = ${input.externalMessageId}
+        AND c.platform = ${input.platform}::"ChannelPlatform")
+    RETURNING id`;
+  if (held.length === 0) return 0;
+  const again = await moveForward(db, input);
+  if (again > 0) await db.heldReceipt.deleteMany({ where: { id: (held[0] as { id: string }).id } });
+  return again;
+}
+
+/**
+ * Applies, in the order they happened, and deletes the receipts held for a message the send
+ * queue has just written down as sent with this id (`applyDeliveryStatus`); how many there were.
+ */
+export async function takeHeldReceipts(
   db: DbOrTx,
-  input: {
-    platform: ChannelPlatform;
-    externalMessageId: string;
-    status: 'DELIVERED' | 'READ' | 'FAILED';
-    at: Date;
-    error?: string | null;
-    /**
-     * The platform says the person cannot be reached there (WhatsApp's 131026: blocked us, not on
-     * WhatsApp): the chat is marked unreachable until they write again, as a refused send marks it.
-     */
-    unreachable?: boolean;
-  },
+  platform: ChannelPlatform,
+  externalMessageId: string,
 ): Promise<number> {
+  const held = await db.$queryRaw<
+    { status: DeliveryReceipt['status']; at: Date; error: string | null; unreachable: boolean }[]
+  >`
+    DELETE FROM held_receipts
+    WHERE platform = ${platform}::"ChannelPlatform" AND external_message_id = ${externalMessageId}
+    RETURNING status::text AS status, at, error, unreachable`;
+  // A delivery and its reading can bear the same second: delivered first.
+  const rank = { DELIVERED: 0, READ: 1, FAILED: 2 };
+  held.sort((a, b) => a.at.getTime() - b.at.getTime() || rank[a.status] - rank[b.status]);
+  for (const receipt of held) await moveForward(db, { platform, externalMessageId, ...receipt });
+  return held.length;
+}
+
+async function moveForward(db: DbOrTx, input: DeliveryReceipt): Promise<number> {
   const where = { externalMessageId: input.externalMessageId, chat: { platform: input.platform } };
   if (input.status === 'FAILED') {
     const reason = input.error ?? 'the platform reported the message failed';

@@ -22,6 +22,9 @@
  *   expired. An ordered quote stays with its order, but for an order an operator settled as
  *   never booked (NOT_PLACED): both go 30 days after it was settled.
  * - Reminders sent or cancelled (their text is the person's): 30 days after.
+ * - Receipts held for a message id we never recorded (`held_receipts`: the earlier parts of a
+ *   message sent in parts, a message sent from the platform's own app): a day after they came.
+ *   A receipt overtakes our write of its message by moments, and is applied then.
  * - Refresh tokens: a day after the last token of their family (one sign-in) expired. Not
  *   sooner: a rotated token is kept while its family lives, so that presenting it again is
  *   recognised as reuse and ends the session. Ended sessions themselves are kept in Redis with
@@ -80,6 +83,8 @@ export const RETENTION_DAYS = {
   reminders: 30,
   /** After the family's last token expired. */
   refreshTokenFamilies: 1,
+  /** After they came. */
+  heldReceipts: 1,
 } as const;
 
 /** The configured periods (days), each counted as described at the top of this file. */
@@ -108,6 +113,8 @@ export interface RetentionResult {
   notPlacedOrders: number;
   reminders: number;
   refreshTokens: number;
+  /** Receipts for messages we never recorded. */
+  heldReceipts: number;
   providerEvents: number;
   usageEvents: number;
   inboundEvents: number;
@@ -214,6 +221,10 @@ export async function pruneExpiredRecords(
     batch,
     (deleted) => deleted === 0,
   );
+  const heldReceipts = await prune(
+    'held_receipts',
+    Prisma.sql`received_at < ${before(RETENTION_DAYS.heldReceipts)}`,
+  );
   // `processed_at` is set once the event was applied (provider_events_processed_idx).
   const providerEvents = await prune(
     'provider_events',
@@ -258,6 +269,7 @@ export async function pruneExpiredRecords(
     notPlacedOrders,
     reminders: remindersSent + remindersCancelled,
     refreshTokens,
+    heldReceipts,
     providerEvents,
     usageEvents,
     inboundEvents,
