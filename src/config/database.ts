@@ -9,6 +9,7 @@ export const databaseEnv = z.object({
   DATABASE_URL: optional(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL')),
   DATABASE_POOL_SIZE: positiveInt.default(10),
   DATABASE_PREPARED_STATEMENTS: z.coerce.number().int().min(0).default(500),
+  DATABASE_CONNECT_TIMEOUT_MS: positiveInt.default(10_000),
   REDIS_URL: optional(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')),
   REDIS_KEY_PREFIX: z.string().default('agnt:'),
   EMBEDDED_POSTGRES_DIR: z.string().default('.data/postgres'),
@@ -24,6 +25,8 @@ export function databaseConfig(e: DatabaseEnv) {
     poolSize: e.DATABASE_POOL_SIZE,
     /** Distinct statements each connection keeps prepared (parsed and planned once); 0: none. */
     preparedStatements: e.DATABASE_PREPARED_STATEMENTS,
+    /** How long a query or a lock waits for a pool's connection before it fails. */
+    connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
     embeddedDir: e.EMBEDDED_POSTGRES_DIR,
     seedDemo: e.SEED_DEMO,
   };

@@ -38,14 +38,27 @@ export interface Database {
 export function connectDatabase(
   url: string,
   poolSize = 10,
-  /** Distinct statements each connection prepares once and reuses (see `statementNames`); 0: none. */
-  preparedStatements = DEFAULT_PREPARED_STATEMENTS,
-  /** Connections of the pipelined pool (`Database.pipelined`). */
-  pipelinedSize = DEFAULT_PIPELINED_CONNECTIONS,
+  {
+    preparedStatements = DEFAULT_PREPARED_STATEMENTS,
+    pipelinedSize = DEFAULT_PIPELINED_CONNECTIONS,
+    connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+  }: {
+    /** Distinct statements each connection prepares once and reuses (see `statementNames`); 0: none. */
+    preparedStatements?: number;
+    /** Connections of the pipelined pool (`Database.pipelined`). */
+    pipelinedSize?: number;
+    /**
+     * How long a query or a lock waits for a connection of its pool (a free one, or a new one
+     * opened) before it fails: a database out of reach, or a pool held by stuck work, is an error
+     * the caller sees (a job's retry, a request's answer), not a wait without end.
+     */
+    connectTimeoutMs?: number;
+  } = {},
 ): Database {
-  const pool = quietPool(new pg.Pool({ connectionString: url, max: poolSize }));
-  const pipelined = quietPool(new pg.Pool({ connectionString: url, max: pipelinedSize, pipeline: true }));
-  const locks = quietPool(new pg.Pool({ connectionString: url, max: poolSize }));
+  const options = { connectionString: url, connectionTimeoutMillis: connectTimeoutMs };
+  const pool = quietPool(new pg.Pool({ ...options, max: poolSize }));
+  const pipelined = quietPool(new pg.Pool({ ...options, max: pipelinedSize, pipeline: true }));
+  const locks = quietPool(new pg.Pool({ ...options, max: poolSize }));
   const adapter = new PrismaPg(
     pool,
     // Unnamed (undefined) is what the adapter sends when it has no generator.
@@ -76,6 +89,7 @@ export function connectDatabase(
 }
 
 const DEFAULT_PIPELINED_CONNECTIONS = 4;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** An idle client that errors (the server restarted) must not crash the process. */
 function quietPool(pool: pg.Pool): pg.Pool {

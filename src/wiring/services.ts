@@ -294,7 +294,10 @@ async function resolve(
   cleanups.unshift(() => redis.close());
 
   const keys = await loadSigningKeys(await withDevelopmentKey(config), logger);
-  const database = connectDatabase(url, config.database.poolSize, config.database.preparedStatements);
+  const database = connectDatabase(url, config.database.poolSize, {
+    preparedStatements: config.database.preparedStatements,
+    connectTimeoutMs: config.database.connectTimeoutMs,
+  });
   cleanups.unshift(() => database.close());
   const keyring = await loadKeyring(config);
   if (config.database.seedDemo && (await seedDemoNetwork(database.prisma, keyring))) {

@@ -1,7 +1,8 @@
 /**
  * Work under an advisory lock (src/platform/advisory-lock.ts) as the worker's drains run it: the
  * lock held on a connection of its own while the work queries through Prisma. More lock holders
- * at once than the process has query connections must all finish, not wait on each other.
+ * at once than the process has query connections must all finish, not wait on each other; one
+ * that cannot get a connection in time fails rather than waits without end.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,5 +57,30 @@ describe('work under an advisory lock', () => {
       locked: true,
       value: 'third',
     });
+  });
+
+  it('fails a lock, and a query, that wait for a connection past the timeout, and goes on once one is free', async () => {
+    const one = connectDatabase(template.url, 1, { connectTimeoutMs: 300 });
+    try {
+      let release: () => void = () => {};
+      const stuck = withAdvisoryLock(one.locks, key(), () => new Promise<void>((r) => (release = r)));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const started = Date.now();
+      await expect(withAdvisoryLock(one.locks, key(), async () => 'never')).rejects.toThrow(/timeout/i);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      // The same for Prisma's queries while their one connection is held.
+      const query = await one.pool.connect();
+      await expect(one.prisma.$queryRaw`SELECT 1`).rejects.toThrow(/timeout/i);
+      query.release();
+      release();
+      await stuck;
+      expect(await withAdvisoryLock(one.locks, key(), async () => 'then')).toEqual({
+        locked: true,
+        value: 'then',
+      });
+      expect(await one.prisma.$queryRaw`SELECT 1 AS one`).toEqual([{ one: 1 }]);
+    } finally {
+      await one.close();
+    }
   });
 });

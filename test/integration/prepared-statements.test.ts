@@ -27,7 +27,7 @@ async function prepared(db: ReturnType<typeof connectDatabase>) {
 
 describe('prepared statements', () => {
   it('prepares a statement once per connection and reuses it with other values', async () => {
-    const db = connectDatabase(database.url, 1, 10);
+    const db = connectDatabase(database.url, 1, { preparedStatements: 10 });
     try {
       const first = await db.prisma.user.create({ data: { email: 'prepared-a@example.test' } });
       const second = await db.prisma.user.create({ data: { email: 'prepared-b@example.test' } });
@@ -53,7 +53,7 @@ describe('prepared statements', () => {
   });
 
   it('prepares nothing when turned off', async () => {
-    const db = connectDatabase(database.url, 1, 0);
+    const db = connectDatabase(database.url, 1, { preparedStatements: 0 });
     try {
       await db.prisma.user.findMany({ where: { email: 'nobody@example.test' } });
       expect(await prepared(db)).toEqual([]);
@@ -63,7 +63,7 @@ describe('prepared statements', () => {
   });
 
   it('never prepares a venue search, so each is planned for its own words and place', async () => {
-    const db = connectDatabase(database.url, 1, 10);
+    const db = connectDatabase(database.url, 1, { preparedStatements: 10 });
     try {
       const texts: string[] = [];
       db.onQuery(({ query }) => texts.push(query));
