@@ -80,13 +80,14 @@ async function snapshot() {
  * Runs `work` while writing a memory of `userId` fails in the database ("disk on fire", from a
  * trigger on this file's own database): a failure from where a real one would come.
  */
-async function withMemoryFault(userId: string, work: () => Promise<void>): Promise<void> {
+async function withMemoryFault(userId: string | string[], work: () => Promise<void>): Promise<void> {
+  const ids = (Array.isArray(userId) ? userId : [userId]).map((id) => `'${id}'::uuid`).join(', ');
   await db().$executeRawUnsafe(`
     CREATE FUNCTION dream_test_fault() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN RAISE EXCEPTION 'disk on fire'; END $$`);
   await db().$executeRawUnsafe(`
     CREATE TRIGGER dream_test_fault BEFORE INSERT ON memories FOR EACH ROW
-    WHEN (NEW.user_id = '${userId}'::uuid) EXECUTE FUNCTION dream_test_fault()`);
+    WHEN (NEW.user_id IN (${ids})) EXECUTE FUNCTION dream_test_fault()`);
   try {
     await work();
   } finally {
@@ -605,6 +606,43 @@ describe('dreamDeep and what the profile refuses', () => {
     const next = await dreamLight(db(), { now: new Date(now.getTime() + 3_600_000), limit: 1000 });
     expect(next.failed).toEqual([]);
     expect(await active(failing)).toEqual(['Prefers the window table']);
+  });
+
+  it('dreams everyone else due before people whose light dreams keep failing, however many they are', async () => {
+    const now = new Date(NOW.getTime() + 500 * DAY);
+    const failing = [await person('light-failing-1'), await person('light-failing-2')];
+    const other = await person('light-other-2');
+    // Everyone else dreamt first; the failing people (never dreamt) then come first, the other next.
+    await dreamLight(db(), { now: new Date(now.getTime() - DAY), limit: 1000 });
+    await db().user.update({ where: { id: other }, data: { dreamedAt: new Date(now.getTime() - DAY) } });
+    for (const userId of [...failing, other]) {
+      await recordSessionSummary(db(), {
+        userId,
+        chatId: await chatOf(userId),
+        summary: 'The person prefers the garden.',
+        continued: false,
+        now,
+      });
+    }
+    const run = (minutes: number) =>
+      dreamLight(db(), { now: new Date(now.getTime() + minutes * 60_000), limit: 1 });
+    await withMemoryFault(failing, async () => {
+      // One person a run, made up for once per failure up to twice that: both failing people fail.
+      const first = await run(1);
+      expect(first.failed.map((f) => f.userId).sort()).toEqual([...failing].sort());
+      expect(first.people).toBe(0);
+      // Now they wait behind everyone else due: the other is dreamt.
+      const second = await run(2);
+      expect(second).toMatchObject({ people: 1, failed: [] });
+      expect(await active(other)).toEqual(['Prefers the garden']);
+      // With no one else due, they are tried again.
+      const third = await run(3);
+      expect(third.failed.map((f) => f.userId).sort()).toEqual([...failing].sort());
+    });
+    // Mended: both are dreamt, and come in the usual order again.
+    const mended = await dreamLight(db(), { now: new Date(now.getTime() + 3_600_000), limit: 1000 });
+    expect(mended).toMatchObject({ people: 2, failed: [] });
+    for (const userId of failing) expect(await active(userId)).toEqual(['Prefers the garden']);
   });
 });
 

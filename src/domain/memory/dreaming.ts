@@ -32,8 +32,8 @@
  * watermark moves on all the same, and they are tried again next week, so a person who always
  * fails cannot keep everyone behind them waiting. A person whose light dream fails is reported
  * and passed over too, but keeps their watermark (the summaries waiting to be read are not passed
- * over): they are tried each run, logged each time, and each failure is made up for by one more
- * person that run (up to `limit` more), so they take no one else's place.
+ * over): they are tried each run after everyone else due, logged each time, and each failure is
+ * made up for by one more person that run (up to `limit` more), so they take no one else's place.
  *
  * Accounts being deleted are left alone. Both are bounded (`limit` people a run, those waiting
  * longest first) and resumable: each person
@@ -176,6 +176,12 @@ export async function dreamLight(
           { 'user.id': id, err: error },
           'light dream failed for a person; tried again next run',
         );
+        // They come after everyone else due until a dream of theirs succeeds.
+        await db.user
+          .update({ where: { id }, data: { lightDreamFailedAt: now } })
+          .catch((failure: unknown) =>
+            options.logger?.warn({ 'user.id': id, err: failure }, 'could not record a failed light dream'),
+          );
         continue;
       }
       result.people += 1;
@@ -195,7 +201,9 @@ export async function dreamLight(
 /**
  * Up to `take` people with new material for a light dream, not among `tried`: a memory written or
  * renewed since their last dream, a summary written since, or a memory due to fade. Those waiting
- * longest first, so a run cut short is continued by the next.
+ * longest first, so a run cut short is continued by the next; those whose dream failed since their
+ * last one after everyone else (the longest failed first among them), so people who always fail
+ * never take the places of a run.
  */
 function dueForLightDream(db: Db, fadeBefore: Date, take: number, tried: readonly string[]) {
   return db.$queryRaw<{ id: string }[]>`
@@ -208,7 +216,9 @@ function dueForLightDream(db: Db, fadeBefore: Date, take: number, tried: readonl
       OR EXISTS (
         SELECT 1 FROM session_summaries s
         WHERE s.user_id = u.id AND s.summary <> '' AND (u.dreamed_at IS NULL OR s.updated_at > u.dreamed_at)))
-    ORDER BY u.dreamed_at NULLS FIRST, u.id
+    ORDER BY CASE WHEN u.light_dream_failed_at > coalesce(u.dreamed_at, '-infinity')
+                  THEN u.light_dream_failed_at END NULLS FIRST,
+             u.dreamed_at NULLS FIRST, u.id
     LIMIT ${take}`;
 }
 
