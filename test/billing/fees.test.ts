@@ -760,7 +760,7 @@ describe('the monthly invoice', () => {
 /** A completed booking row made in chat, for tests of what follows completion. */
 function completed(
   venueId: string,
-  fields: { source?: 'CHAT' | 'MCP' | 'A2A' | 'DASHBOARD'; valueMinor?: bigint } = {},
+  fields: { source?: 'CHAT' | 'MCP' | 'A2A' | 'API' | 'DASHBOARD'; valueMinor?: bigint } = {},
 ) {
   return {
     venueId,
@@ -848,6 +848,9 @@ describe('fee amounts', () => {
     expect(venue.data, JSON.stringify(venue.body)).toEqual({ node: { currency: 'EUR' } });
 
     const plain = await world();
+    // A developer's key booking over GraphQL is through AGNT, as over MCP.
+    const overApi = await bookingRow(db(), completed(plain.venueId, { source: 'API' }));
+    expect((await collectBookingFee(deps(), overApi.id)).accrued).toBe('accrued');
     const b = await bookingRow(db(), completed(plain.venueId, { source: 'MCP', valueMinor: 8000n }));
     await collectBookingFee(deps(), b.id);
     // No customer to charge: it waits for the monthly invoice.
@@ -859,7 +862,7 @@ describe('fee amounts', () => {
     });
     // A job run twice accrues once.
     expect((await collectBookingFee(deps(), b.id)).accrued).toBe('exists');
-    expect(await payable(plain.organizationId)).toBe(-250n);
+    expect(await payable(plain.organizationId)).toBe(-500n);
   });
 });
 
@@ -879,7 +882,7 @@ describe('bookings that were not honoured', () => {
     const own = await bookingRow(db(), completed(w.venueId, { source: 'DASHBOARD' }));
     expect((await collectBookingFee(deps(), own.id)).accrued).toBe('no_fee:venue_own_booking');
     // Its own staff booking through AGNT (their key, their chat) is the venue's own too.
-    for (const source of ['MCP', 'CHAT'] as const) {
+    for (const source of ['MCP', 'CHAT', 'API'] as const) {
       const staffs = await bookingRow(db(), { ...completed(w.venueId, { source }), guestId: w.staffId });
       expect((await collectBookingFee(deps(), staffs.id)).accrued).toBe('no_fee:venue_own_booking');
     }

@@ -349,10 +349,13 @@ describe('pro, with billing off', () => {
       __typename: 'BookingPayload',
       booking: { status: 'REQUESTED' },
     });
+    // Booked through AGNT, as over MCP (the venue's fee is earned); the venue's own key books as the venue.
     expect(await db.booking.findFirst({ where: { venueId: elsewhere.id } })).toMatchObject({
       guestId: free.owner.userId,
       status: 'REQUESTED',
+      source: 'API',
     });
+    expect(await db.booking.findFirst({ where: { venueId: own.id } })).toMatchObject({ source: 'DASHBOARD' });
   });
 });
 

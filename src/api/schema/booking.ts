@@ -31,7 +31,16 @@ export const BookingStatus = builder.enumType('BookingStatus', {
 });
 
 const BookingSource = builder.enumType('BookingSource', {
-  values: ['CHAT', 'DASHBOARD', 'MCP', 'A2A'] as const,
+  values: {
+    CHAT: { description: 'Through a person’s agent in a chat.' },
+    DASHBOARD: { description: 'By the venue’s own team over the API (its dashboard, its keys).' },
+    MCP: { description: 'By a developer’s agent over MCP.' },
+    A2A: { description: 'By an agent over A2A.' },
+    API: {
+      description:
+        'Over the API by anyone but the venue’s team: a developer’s key, a person booking for themselves.',
+    },
+  } as const,
 });
 
 errorType(SlotFullError, 'SlotFullError', 'The time asked for has no room left for the party.');

@@ -54,8 +54,8 @@ import { isVenueSubscriber, planStanding, type StandingDeps } from './standing.t
 export const BOOKING_FEE_ACCRUAL = 'BOOKING_FEE_ACCRUAL';
 export const BOOKING_FEE_SETTLEMENT = 'BOOKING_FEE_SETTLEMENT';
 
-/** Bookings made through AGNT: the ones that earn a fee. */
-export const FEE_SOURCES = ['CHAT', 'MCP', 'A2A'] as const;
+/** Bookings made through AGNT (all but the venue's team's own, DASHBOARD): the ones that earn a fee. */
+export const FEE_SOURCES = ['CHAT', 'MCP', 'A2A', 'API'] as const;
 
 /** A value nobody means (above this is a typing mistake): 100 million major units. */
 const MAX_RECORDED_VALUE = 10_000_000_000;

@@ -89,6 +89,7 @@ const createSchema = z.object({
   venueId: z.uuid(),
   partySize,
   startsAt: z.date(),
+  /** DASHBOARD from anyone but the venue's team is recorded as API (see `createBooking`). */
   source: z.enum(['CHAT', 'DASHBOARD', 'MCP', 'A2A']),
   guestEmail: z.string().optional(),
   notes: z.string().trim().max(2000).optional(),
@@ -186,7 +187,9 @@ export async function createBooking(
         startsAt: parsed.startsAt,
         endsAt,
         status,
-        source: parsed.source as BookingSource,
+        // Over the API, only the venue's team books as the venue (DASHBOARD, no fee); a
+        // developer's key or a person booking for themselves books through AGNT.
+        source: (parsed.source === 'DASHBOARD' && !asVenue ? 'API' : parsed.source) as BookingSource,
         notes: parsed.notes ?? null,
         specialRequests: parsed.specialRequests ?? null,
         clientKey: parsed.clientKey ?? null,

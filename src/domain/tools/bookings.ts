@@ -79,7 +79,10 @@ export function bookingSummary(
   };
 }
 
-const SOURCES: Record<ToolChannel, BookingSource> = { chat: 'CHAT', mcp: 'MCP', a2a: 'A2A' };
+const SOURCES = { chat: 'CHAT', mcp: 'MCP', a2a: 'A2A' } as const satisfies Record<
+  ToolChannel,
+  BookingSource
+>;
 const CANCELLED_VIA: Record<ToolChannel, string> = { chat: 'in chat', mcp: 'over MCP', a2a: 'over A2A' };
 
 /** `create_booking`: a table requested for the caller; asking twice for one table is one booking. */
