@@ -489,6 +489,31 @@ describe('reconcile-subscriptions', () => {
     expect(reads(deleted.subscriptionId)).toBe(readsOfDeleted);
   });
 
+  it('cancels nothing when Stripe knows neither a subscription nor its customer (a key of another account or mode)', async () => {
+    const deps = { ...stripeDepsOf(app.services)!, logger: app.services.logger };
+    await reconcileSubscriptions(app.services.db, deps);
+    const s = await subscribed();
+    const notices = () =>
+      app.services.db.outboundMessage.count({ where: { kind: { startsWith: 'billing.' } } });
+    const told = await notices();
+    // What a wrong key sees: none of the account's objects.
+    const subscription = fake.objects.get(s.subscriptionId)!;
+    const customer = fake.objects.get(s.customerId)!;
+    fake.objects.delete(s.subscriptionId);
+    fake.objects.delete(s.customerId);
+    const result = await reconcileSubscriptions(app.services.db, deps);
+    expect(result).toMatchObject({ missing: 0 });
+    expect(result.failed).toBeGreaterThanOrEqual(1);
+    expect(await row(s.subscriptionId)).toMatchObject({ status: 'active' });
+    expect(await standing(s.fx.organizationId)).toMatchObject({ standing: 'ACTIVE' });
+    expect(await notices()).toBe(told);
+    // The right key again: all as it was.
+    fake.objects.set(s.subscriptionId, subscription);
+    fake.objects.set(s.customerId, customer);
+    expect(await reconcileSubscriptions(app.services.db, deps)).toMatchObject({ missing: 0, failed: 0 });
+    expect(await row(s.subscriptionId)).toMatchObject({ status: 'active' });
+  });
+
   it('counts what it changed', async () => {
     const deps = { ...stripeDepsOf(app.services)!, logger: app.services.logger };
     await reconcileSubscriptions(app.services.db, deps);

@@ -4,7 +4,8 @@
  * retries, a secret rolled wrongly, an event type switched off in the dashboard. So once a day
  * every stored subscription that can still change is re-read from Stripe and Stripe's answer is
  * stored with the same order-safe store the events use (stripe-events.ts `refreshSubscription`);
- * one Stripe no longer knows is stored as canceled. Each one read is also settled for dunning
+ * one Stripe no longer knows is stored as canceled, while Stripe still knows its customer (a wrong
+ * key knows neither, and would cancel everything). Each one read is also settled for dunning
  * (dunning.ts), which is how a restriction whose grace-end job was lost still gets its notice.
  *
  * Final states (canceled, incomplete_expired) are not read again: Stripe never moves a

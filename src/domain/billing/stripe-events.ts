@@ -57,7 +57,7 @@ export const stripeEventTask = defineTask({ name: 'stripe-event', schema: provid
 
 export interface StripeEventDeps extends DunningDeps {
   /** The reads this needs of Stripe. */
-  stripe: Pick<StripeClient, 'subscriptions' | 'paymentIntents' | 'checkout'>;
+  stripe: Pick<StripeClient, 'subscriptions' | 'customers' | 'paymentIntents' | 'checkout'>;
   /** Each plan's metered prices (config.billing.meteredPrices): what its subscription should bill. */
   meteredPrices: Readonly<Record<string, readonly string[]>>;
 }
@@ -309,8 +309,30 @@ export async function refreshSubscription(
 }
 
 /**
+ * Throws unless Stripe knows the customer of a subscription it answered 404 for. Stripe keeps a
+ * deleted customer (answered with `deleted: true`), so one it cannot find at all means the key
+ * sees another account or mode than the one that made them (a wrong `STRIPE_SECRET_KEY`), under
+ * which every subscription reads as gone: nothing is then stored as canceled.
+ */
+async function requireCustomerKnown(deps: StripeEventDeps, subscriptionId: string, customer: unknown) {
+  if (typeof customer !== 'string') return;
+  try {
+    await deps.stripe.customers.retrieve(customer);
+  } catch (error) {
+    if (error instanceof StripeCallError && error.status === 404) {
+      throw new Error(
+        `Stripe knows neither subscription ${subscriptionId} nor its customer ${customer}: is STRIPE_SECRET_KEY the key of the account and mode that made them? Nothing was changed`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+/**
  * Stripe's current state of the subscription, stored as true now. A subscription Stripe does not
- * know is ignored, or stored as `missing` says (a canceled one) when given.
+ * know is ignored, or stored as `missing` says (a canceled one) when given, once Stripe is seen to
+ * know its customer (`requireCustomerKnown`).
  */
 async function reread(
   db: Db,
@@ -335,6 +357,7 @@ async function reread(
     } catch (error) {
       if (error instanceof StripeCallError && error.status === 404) {
         if (!options.missing) return { outcome: 'ignored', reason: 'unknown_subscription' };
+        await requireCustomerKnown(deps, subscriptionId, options.missing.customer);
         remote = options.missing;
       } else {
         throw error;
