@@ -11,6 +11,7 @@ import {
   chargeBookingFee,
   collectBookingFee,
   invoiceOrganizationFees,
+  retryPendingFees,
   sendMonthlyInvoices,
 } from '../../src/domain/billing/fee-collection.ts';
 import { monthlyInvoiceTask, retryPendingFeesTask } from '../../src/domain/billing/fee-tasks.ts';
@@ -949,6 +950,29 @@ describe('bookings that were not honoured', () => {
     await sweep();
     expect(await feeOf(lost.id)).toMatchObject({ organizationId: w.organizationId });
     expect(await db().bookingFee.count({ where: { organizationId: w.organizationId } })).toBe(1);
+  });
+
+  it('sweeps past bookings whose fee comes to nothing, which write no fee, to the lost fees behind them', async () => {
+    // Fees set to nothing but the referral share (a promotion): a flat-fee venue's fee is zero.
+    const free = { ...deps(), fees: { ...deps().fees, flatMinor: 0, minReferralMinor: 0 } };
+    const flat = await world();
+    const referral = await world({ subscribed: true });
+    const ago = (minutes: number) => new Date(Date.now() - minutes * 60_000);
+    await db().booking.createMany({
+      data: Array.from({ length: 201 }, (_, i) => ({
+        ...completed(flat.venueId),
+        partySize: 2,
+        endsAt: new Date(Date.now() - 2 * 3_600_000),
+        updatedAt: ago(600 - i),
+      })),
+    });
+    const lost = await bookingRow(db(), {
+      ...completed(referral.venueId, { valueMinor: 10_000n }),
+      updatedAt: ago(30),
+    });
+    expect(await retryPendingFees(free)).toMatchObject({ accrued: 1, failed: 0 });
+    expect(await feeOf(lost.id)).toMatchObject({ organizationId: referral.organizationId, feeMinor: 700n });
+    expect(await db().bookingFee.count({ where: { organizationId: flat.organizationId } })).toBe(0);
   });
 
   it('queues no fee for a no-show or a cancellation made through the dashboard', async () => {

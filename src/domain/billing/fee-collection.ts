@@ -346,6 +346,12 @@ const LOST_ACCRUAL_DAYS = 40;
 /** A completed booking's own job gets this long before the sweep steps in. */
 const LOST_ACCRUAL_GRACE_MS = 10 * 60_000;
 const BATCH = 200;
+/**
+ * Bookings the lost-fee sweep looks at in one run, at most: those whose fee is refused without a
+ * row (no fee at this venue now, a fee of zero) are looked at again every run, and are passed
+ * over rather than kept in the way of the ones that owe.
+ */
+const LOST_SCAN_LIMIT = 25 * BATCH;
 
 /**
  * `retry-pending-fees`: accrues the fees of completed bookings whose job was lost, and charges
@@ -357,21 +363,32 @@ export async function retryPendingFees(
 ): Promise<{ accrued: number; charged: number; declined: number; failed: number }> {
   const { db } = deps;
   const now = deps.now();
-  const lost = await db.$queryRaw<{ id: string }[]>`
-    SELECT b.id::text FROM bookings b
-    WHERE b.status = 'COMPLETED' AND b.source::text = ANY(${[...FEE_SOURCES]}::text[])
-      AND b.updated_at BETWEEN ${new Date(now.getTime() - LOST_ACCRUAL_DAYS * 86_400_000)}
-                           AND ${new Date(now.getTime() - LOST_ACCRUAL_GRACE_MS)}
-      AND NOT EXISTS (SELECT 1 FROM booking_fees f WHERE f.booking_id = b.id)
-      AND ${feePayerSql('b')} IS NOT NULL
-    ORDER BY b.updated_at LIMIT ${BATCH}`;
   const counts = { accrued: 0, charged: 0, declined: 0, failed: 0 };
-  for (const { id } of lost) {
-    try {
-      if ((await accrueBookingFee(deps, id)).outcome === 'accrued') counts.accrued++;
-    } catch {
-      counts.failed++;
+  // Oldest first, a page at a time past the last one looked at, until a batch of fees is
+  // accrued (or failed): bookings whose fee is refused (no row written) do not hold the rest up.
+  let after: { updatedAt: Date; id: string } | null = null;
+  for (let scanned = 0; scanned < LOST_SCAN_LIMIT && counts.accrued + counts.failed < BATCH; ) {
+    const lost: { id: string; updatedAt: Date }[] = await db.$queryRaw`
+      SELECT b.id::text, b.updated_at AS "updatedAt" FROM bookings b
+      WHERE b.status = 'COMPLETED' AND b.source::text = ANY(${[...FEE_SOURCES]}::text[])
+        AND b.updated_at BETWEEN ${new Date(now.getTime() - LOST_ACCRUAL_DAYS * 86_400_000)}
+                             AND ${new Date(now.getTime() - LOST_ACCRUAL_GRACE_MS)}
+        AND (${after?.updatedAt ?? null}::timestamptz IS NULL
+             OR (b.updated_at, b.id) > (${after?.updatedAt ?? null}::timestamptz, ${after?.id ?? null}::uuid))
+        AND NOT EXISTS (SELECT 1 FROM booking_fees f WHERE f.booking_id = b.id)
+        AND ${feePayerSql('b')} IS NOT NULL
+      ORDER BY b.updated_at, b.id LIMIT ${BATCH}`;
+    for (const booking of lost) {
+      after = booking;
+      scanned++;
+      try {
+        if ((await accrueBookingFee(deps, booking.id)).outcome === 'accrued') counts.accrued++;
+      } catch {
+        counts.failed++;
+      }
+      if (counts.accrued + counts.failed >= BATCH) break;
     }
+    if (lost.length < BATCH) break;
   }
   const due = await db.bookingFee.findMany({
     where: {
