@@ -104,6 +104,35 @@ describe("a venue's agent answering questions, without a model", () => {
       payload: { itemId: items[0]!.id, venueId: venue.venue.id, kind: 'QUESTION' },
     });
   });
+
+  // Last in this file's world: it moves the clock.
+  it("names today's change to the hours in the evening west of UTC, once UTC is on the next day", async () => {
+    const guest = await world.guest();
+    const venue = await world.venue({}, { ...FACTS, city: 'New York', timeZone: 'America/New_York' });
+    // 01:00 UTC: 20:00 or 21:00 of the day before in New York.
+    const now = world.services.now();
+    const at = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1, 1);
+    world.app.clock.advance(at - now.getTime());
+    const today = Temporal.Instant.fromEpochMilliseconds(world.services.now().getTime())
+      .toZonedDateTimeISO('America/New_York')
+      .toPlainDate()
+      .toString();
+    const date = new Date(`${today}T00:00:00Z`);
+    await world.db.hoursException.create({
+      data: { venueId: venue.venue.id, date, closed: true, reason: 'Holiday' },
+    });
+    const { outbound, inboundRowId } = await world.deliver(guest.id, venue.id, 'venue.question', {
+      text: 'What time do you open?',
+    });
+    await world.handle(inboundRowId);
+    const [reply] = await world.answers(outbound.envelopeId!);
+    const day = new Intl.DateTimeFormat('en', { day: 'numeric', month: 'short', timeZone: 'UTC' }).format(
+      date,
+    );
+    expect((reply!.payload as { text: string }).text).toBe(
+      `Opening hours: every day 18:00–23:00. Except: ${day} closed.`,
+    );
+  });
 });
 
 describe("a venue's agent answering questions with a model", () => {
