@@ -2,7 +2,7 @@
  * A platform admin's suspension stands against an owner's publish or unpublish that read the
  * venue just before it: both ask again under the venue's lock, and refuse, changing nothing. (An
  * unpublish that overwrote SUSPENDED with DRAFT let the next publish put the venue straight back
- * on the network, its publishedAt being set.)
+ * on the network, its publishedAt being set.) So does a booking that read the venue before it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccess } from '../../src/domain/organizations/access.ts';
@@ -11,7 +11,7 @@ import { NotAllowedError } from '../../src/platform/errors.ts';
 import { createOrganization } from '../factories/people.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { person } from '../helpers/authz.ts';
+import { guest, person } from '../helpers/authz.ts';
 import { waitingForLock } from '../helpers/db.ts';
 
 let app: TestApp;
@@ -24,7 +24,11 @@ afterAll(async () => {
 });
 
 /** Runs `act` while the venue's row is locked, then suspends the venue and lets `act` go on. */
-async function suspendedMeanwhile(venueId: string, act: () => Promise<unknown>): Promise<unknown> {
+async function suspendedMeanwhile(
+  venueId: string,
+  act: () => Promise<unknown>,
+  waiting = 'FROM venues WHERE id',
+): Promise<unknown> {
   const client = await app.services.database.pool.connect();
   try {
     await client.query('BEGIN');
@@ -33,7 +37,7 @@ async function suspendedMeanwhile(venueId: string, act: () => Promise<unknown>):
       () => null,
       (error: unknown) => error,
     );
-    await waitingForLock(app.services.db, 'FROM venues WHERE id');
+    await waitingForLock(app.services.db, waiting);
     await client.query(`UPDATE venues SET status = 'SUSPENDED', suspended_from = status WHERE id = $1`, [
       venueId,
     ]);
@@ -76,5 +80,53 @@ describe('a suspension committed while an owner publishes or unpublishes', () =>
     );
     expect(published).toBeInstanceOf(NotAllowedError);
     expect((await db.venue.findUniqueOrThrow({ where: { id: draft.id } })).status).toBe('SUSPENDED');
+  });
+});
+
+describe('a suspension committed while a booking waits for the venue', () => {
+  const BOOK = `mutation Book($input: CreateBookingInput!) {
+    createBooking(input: $input) { __typename ... on Error { message } }
+  }`;
+  const book = (token: string, venueId: string, extra: Record<string, unknown> = {}) =>
+    app.gql<{ createBooking: { __typename: string; message?: string } }, unknown>(
+      BOOK,
+      {
+        input: {
+          venueId: Buffer.from(`Venue:${venueId}`).toString('base64'),
+          startsAt: new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 11).concat('19:00:00.000Z'),
+          partySize: 2,
+          ...extra,
+        },
+      },
+      { token },
+    );
+
+  it('refuses it, as the venue is under its lock: no booking, nobody written to in its name', async () => {
+    const db = app.services.db;
+    const organization = await createOrganization(db);
+    const owner = await person(app, organization.id, 'OWNER');
+    const stranger = await guest(app);
+    const venue = await createBookableVenue(db, {
+      organizationId: organization.id,
+      publishedAt: new Date(),
+      timeZone: 'UTC',
+    });
+    const answers: { createBooking: { __typename: string; message?: string } }[] = [];
+    const booking = (token: string, extra?: Record<string, unknown>) => async () => {
+      const answer = await book(token, venue.id, extra);
+      answers.push(answer.data!);
+    };
+    // The venue's team books a guest by email, CONFIRMED at once and told in the venue's name.
+    await suspendedMeanwhile(
+      venue.id,
+      booking(owner.token, { guestEmail: 'someone@example.com' }),
+      'lock_for_booking',
+    );
+    // And a guest books for themselves, once the venue is back and then suspended again.
+    await db.venue.update({ where: { id: venue.id }, data: { status: venue.status, suspendedFrom: null } });
+    await suspendedMeanwhile(venue.id, booking(stranger.token), 'lock_for_booking');
+    expect(answers.map((a) => a.createBooking.__typename)).toEqual(['ConflictError', 'NotFoundError']);
+    expect(await db.booking.count({ where: { venueId: venue.id } })).toBe(0);
+    expect(await db.outboundMessage.count({ where: { booking: { venueId: venue.id } } })).toBe(0);
   });
 });

@@ -16,7 +16,7 @@ import {
   type Venue,
   type VenueTable,
 } from '../../generated/prisma/client.ts';
-import type { BookingSource, BookingStatus } from '../../generated/prisma/enums.ts';
+import type { BookingSource, BookingStatus, VenueStatus } from '../../generated/prisma/enums.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import {
   ConflictError,
@@ -129,24 +129,15 @@ export async function createBooking(
   const asVenue = venue?.organizationId
     ? await access.has(venue.organizationId, ANY_ROLE)
     : access.isPlatformAdmin;
-  if (!venue || (!PUBLIC_STATUSES.includes(venue.status) && !asVenue))
-    throw new NotFoundError('Venue not found');
+  if (!venue) throw new NotFoundError('Venue not found');
+  refuseUnlessBookable(venue.status, asVenue, false);
   if (forSomeoneElse && !asVenue) throw new NotAllowedError('Only the venue’s team books for someone else');
   if (parsed.notes !== undefined && !asVenue) {
     throw new ValidationError('Notes are the venue’s own; leave a special request instead', 'notes');
   }
   // The address is checked before anything is written (its person is found or made below).
   const guestEmail = forSomeoneElse ? normalizeEmail(parsed.guestEmail!, 'guestEmail') : null;
-  // A booking for someone else is CONFIRMED at once and that person is written to (the
-  // confirmation, reminders) in the venue's name. Anyone can make an organisation and a DRAFT
-  // venue called anything, so until a venue is published (on the network, and reviewed where its
-  // organisation needs it) it may not write to strangers: its team books only for themselves,
-  // which is how a draft is tried out.
-  if (guestEmail !== null && !PUBLIC_STATUSES.includes(venue.status)) {
-    throw new ConflictError(
-      'A booking for a guest by email is made only at a published venue: publish the venue first',
-    );
-  }
+  refuseUnlessBookable(venue.status, asVenue, forSomeoneElse);
   const owner = { venue: { organizationId: venue.organizationId } };
 
   // A replay: the booking this requester made here with this client key, read with the venue.
@@ -173,8 +164,12 @@ export async function createBooking(
     const booking = await deps.db.$transaction(async (tx) => {
       // The guest's lock comes first, the venue's second, in every transaction that takes both.
       const locked = await lockForBooking(tx, venue, forSomeoneElse ? null : guestId, parsed.startsAt);
+      // The venue's status and rules as they are under its lock: suspended, taken off the network
+      // or its rules changed while this request waited for the lock.
+      const held = { ...venue, ...locked.venue };
+      refuseUnlessBookable(held.status, asVenue, forSomeoneElse);
       if (!forSomeoneElse) requireRoomInCaps(deps.limits, locked);
-      requireRoomIn(venue, venue, locked.live, {
+      requireRoomIn(held, held, locked.live, {
         startsAt: parsed.startsAt,
         partySize: parsed.partySize,
         now,
@@ -226,6 +221,21 @@ export async function createBooking(
       return { ...sameRequestOrConflict(earlier, parsed), ...owner };
     }
     throw error;
+  }
+}
+
+/**
+ * Refuses a booking at a venue in `status`: one not on the network is not found but by its team
+ * (`asVenue`), who try it out there; and a booking for someone else (`forSomeoneElse`), CONFIRMED
+ * at once and written to the guest in the venue's name, is made only at a published venue, since
+ * anyone can make an organisation and a DRAFT venue called anything.
+ */
+function refuseUnlessBookable(status: VenueStatus, asVenue: boolean, forSomeoneElse: boolean): void {
+  if (!PUBLIC_STATUSES.includes(status) && !asVenue) throw new NotFoundError('Venue not found');
+  if (forSomeoneElse && !PUBLIC_STATUSES.includes(status)) {
+    throw new ConflictError(
+      'A booking for a guest by email is made only at a published venue: publish the venue first',
+    );
   }
 }
 
@@ -359,6 +369,8 @@ function isUniqueViolation(error: unknown): boolean {
 
 /** What lockForBooking read once its locks were held. */
 interface BookingLocks {
+  /** The venue's status and booking rules under its row lock. */
+  venue: LockedVenueRules;
   /** The guest's bookings waiting for an answer (HELD, REQUESTED), here and in all. */
   pendingHere: number;
   pendingTotal: number;
@@ -389,6 +401,7 @@ async function lockForBooking(
       ${from}::timestamptz, ${startsBefore}::timestamptz, ${runningAt}::timestamptz) AS read`;
   const read = row!.read;
   return {
+    venue: read.venue,
     pendingHere: Number(read.pendingHere),
     pendingTotal: Number(read.pendingTotal),
     live: liveBookingsOf(read.live),
@@ -501,19 +514,22 @@ export async function readForDecision(
   };
 }
 
+/** A venue's status and booking rules as the locking functions read them under its row lock. */
+type LockedVenueRules = Pick<
+  Venue,
+  | 'status'
+  | 'timeZone'
+  | 'partySizeMin'
+  | 'partySizeMax'
+  | 'slotMinutes'
+  | 'turnMinutes'
+  | 'leadTimeMinutes'
+  | 'bookingHorizonDays'
+  | 'coversPerSlot'
+>;
+
 interface DecisionLocksRow {
-  venue: Pick<
-    Venue,
-    | 'status'
-    | 'timeZone'
-    | 'partySizeMin'
-    | 'partySizeMax'
-    | 'slotMinutes'
-    | 'turnMinutes'
-    | 'leadTimeMinutes'
-    | 'bookingHorizonDays'
-    | 'coversPerSlot'
-  >;
+  venue: LockedVenueRules;
   booking: {
     status: BookingStatus;
     guestId: string;
@@ -525,6 +541,7 @@ interface DecisionLocksRow {
 }
 
 interface BookingLocksRow {
+  venue: LockedVenueRules;
   pendingHere: number;
   pendingTotal: number;
   live: LiveBookingRow[];
