@@ -257,6 +257,18 @@ describe.each(['streamable', 'sse'] as const)('MCP over %s', (kind) => {
       expect(
         (await app.services.db.booking.findUniqueOrThrow({ where: { id: booked.bookingId } })).status,
       ).toBe('CANCELLED_BY_GUEST');
+      // Asked again (the first answer lost): the booking as it stands, not an error.
+      const twice = await client.callTool({
+        name: 'agnt.cancel_booking',
+        arguments: { booking_id: booked.bookingId },
+      });
+      expect(twice.isError).toBeFalsy();
+      expect(structured(twice)).toMatchObject({ bookingId: booked.bookingId, status: 'CANCELLED_BY_GUEST' });
+      expect(
+        await app.services.db.bookingTransition.count({
+          where: { bookingId: booked.bookingId, toStatus: 'CANCELLED_BY_GUEST' },
+        }),
+      ).toBe(1);
 
       const audit = await app.services.db.toolCall.findMany({
         where: { apiKeyId: writeKey.id, tool: 'agnt.confirm_booking', outcome: 'OK' },

@@ -408,6 +408,12 @@ describe('A2A with the SDK’s client', () => {
     expect((await client.getTask({ tenant: '', id: booked.id })).status?.state).toBe(
       TaskState.TASK_STATE_CANCELED,
     );
+    // Asked again (the first answer lost): the task as it stands, not an error.
+    const twice = await client.cancelTask({ tenant: '', id: booked.id, metadata: undefined });
+    expect(twice.status?.state).toBe(TaskState.TASK_STATE_CANCELED);
+    expect(
+      await app.services.db.bookingTransition.count({ where: { bookingId, toStatus: 'CANCELLED_BY_GUEST' } }),
+    ).toBe(1);
 
     const search = asTask(await client.sendMessage(ask({ skill: 'search_venues', query: word })));
     await expect(client.cancelTask({ tenant: '', id: search.id, metadata: undefined })).rejects.toThrow(

@@ -13,7 +13,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CancelTaskRequest } from '@a2a-js/sdk';
-import { A2A_VERSION_HEADER, type Task } from '@a2a-js/sdk';
+import { A2A_VERSION_HEADER, type Task, TaskState } from '@a2a-js/sdk';
 import { LegacyJsonRpcTransportHandler } from '@a2a-js/sdk/compat/v0_3/server';
 import { TaskNotCancelableError, TaskNotFoundError } from '@a2a-js/sdk/errors';
 import {
@@ -73,6 +73,8 @@ class PublicRequestHandler extends DefaultRequestHandler {
     if (!task) throw new TaskNotFoundError(`Task not found: ${params.id}`);
     const booking = task.artifacts.find((a) => a.artifactId === 'booking');
     if (!booking) throw new TaskNotCancelableError('Only a task that books can be cancelled');
+    // Asked again (the answer to the first lost): the task as it stands.
+    if (task.status?.state === TaskState.TASK_STATE_CANCELED) return task;
     await this.cancelBooking(task, context);
     return (await this.store.load(params.id, context)) ?? task;
   }

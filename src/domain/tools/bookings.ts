@@ -167,6 +167,10 @@ export function cancelBookingTool(deps: BookingToolDeps) {
     async run(input, context) {
       const access = callerAccess(db, context);
       const booking = await requireOwnBooking(db, access, input.booking_id, context);
+      // Asked again (an answer lost, a timeout that went through): the booking as it stands.
+      if (booking.status === 'CANCELLED_BY_GUEST' || booking.status === 'CANCELLED_BY_VENUE') {
+        return bookingSummary(booking, await db.venue.findUniqueOrThrow({ where: { id: booking.venueId } }));
+      }
       const cancelled = await cancelBooking(deps.bookings, access, {
         bookingId: booking.id,
         reason: input.reason || `cancelled ${CANCELLED_VIA[context.channel ?? 'chat']}`,
