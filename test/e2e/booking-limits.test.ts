@@ -4,7 +4,7 @@
  * bookings is rate limited per person and per API key. A venue's team booking for guests is not
  * held to a guest's cap. Over GraphQL and through the consumer agent's create_booking tool.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumerTools } from '../../src/domain/conversation/assembly.ts';
 import { runToolCall, type ToolContext } from '../../src/domain/conversation/tools.ts';
@@ -224,6 +224,28 @@ describe('booking creation rate limits', () => {
     expect(answers.slice(0, PER_KEY).map((a) => a.__typename)).toEqual(Array(PER_KEY).fill('BookingPayload'));
     expect(answers[PER_KEY]).toMatchObject({ __typename: 'RateLimitedError' });
     expect(answers[PER_KEY]!.retryAfterSeconds).toBeGreaterThan(0);
+    expect(await app.services.db.booking.count({ where: { venueId: venue.id } })).toBe(PER_KEY);
+
+    // The same limit over AGP's booking.confirm: a 429 that names it and says when to try again.
+    const response = await fetch(new URL('/a2a/v1', app.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key.secret}` },
+      body: JSON.stringify({
+        protocol: 'agp/1',
+        id: randomUUID(),
+        from: 'agent:limits-test',
+        to: 'network:agnt',
+        intent: 'booking.confirm',
+        payload: { venue_id: venue.id, date: date.add({ days: 1 }).toString(), time: '21:00', party_size: 2 },
+        timestamp: new Date().toISOString(),
+      }),
+    });
+    expect(response.status).toBe(429);
+    expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(Number(response.headers.get('retry-after'))).toBeLessThanOrEqual(WINDOW_SECONDS);
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('RATE_LIMITED');
+    expect(body.error.message).toMatch(/try again in \d+ seconds/);
     expect(await app.services.db.booking.count({ where: { venueId: venue.id } })).toBe(PER_KEY);
   });
 });

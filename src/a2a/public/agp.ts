@@ -57,6 +57,7 @@ export type AgpErrorCode =
   | 'READ_ONLY_KEY'
   | 'PRO_TIER_REQUIRED'
   | 'REFUSED'
+  | 'PAYMENT_REQUIRED'
   | 'RATE_LIMITED'
   | 'DAILY_QUOTA_EXCEEDED'
   | 'UNAUTHORIZED'
@@ -160,7 +161,8 @@ export function agpHandler(services: Services, metrics: Metrics, options: AgpEnd
     );
     if (result.outcome !== 'OK') {
       const { status, code } = failureOf(result);
-      // The key's day is spent: a 429 saying when it resets, as GraphQL answers it.
+      // The key's day is spent (a 429 saying when it resets, as GraphQL answers it), or a limit on
+      // making bookings says when to try again.
       const headers =
         code === 'DAILY_QUOTA_EXCEEDED'
           ? {
@@ -171,7 +173,9 @@ export function agpHandler(services: Services, metrics: Metrics, options: AgpEnd
                 ),
               ),
             }
-          : undefined;
+          : code === 'RATE_LIMITED' && result.retryAfterSeconds !== undefined
+            ? { 'retry-after': String(Math.max(1, Math.ceil(result.retryAfterSeconds))) }
+            : undefined;
       return fail(res, status, code, message(result), { inReplyTo: envelope.id, headers });
     }
     sendJson(res, 200, {
@@ -208,7 +212,8 @@ function failureOf(result: ToolResult): { status: number; code: AgpErrorCode } {
       if (code === 'READ_ONLY_KEY' || code === 'NOT_ALLOWED' || code === 'PRO_TIER_REQUIRED') {
         return { status: 403, code };
       }
-      if (code === 'DAILY_QUOTA_EXCEEDED') return { status: 429, code };
+      if (code === 'DAILY_QUOTA_EXCEEDED' || code === 'RATE_LIMITED') return { status: 429, code };
+      if (code === 'PAYMENT_REQUIRED') return { status: 402, code };
       return { status: 422, code: 'REFUSED' };
     }
     default:
@@ -218,7 +223,7 @@ function failureOf(result: ToolResult): { status: number; code: AgpErrorCode } {
 
 function message(result: ToolResult): string {
   return (result.error ?? 'Failed').replace(
-    /^(READ_ONLY_KEY|NOT_ALLOWED|PRO_TIER_REQUIRED|DAILY_QUOTA_EXCEEDED): /,
+    /^(READ_ONLY_KEY|NOT_ALLOWED|PRO_TIER_REQUIRED|DAILY_QUOTA_EXCEEDED|RATE_LIMITED|PAYMENT_REQUIRED): /,
     '',
   );
 }

@@ -11,7 +11,7 @@
 import type { Prisma } from '../../generated/prisma/client.ts';
 import type { ToolCallOutcome, ToolSideEffect } from '../../generated/prisma/enums.ts';
 import type { Db } from '../../platform/db.ts';
-import { DomainError, ValidationError } from '../../platform/errors.ts';
+import { DomainError, RateLimitedError, ValidationError } from '../../platform/errors.ts';
 import { inputPath } from '../validation.ts';
 import { type AnyTool, sanitize, type ToolCaller, ToolRefusal } from './contract.ts';
 import { type ToolQuota, unmeteredQuota } from './quota.ts';
@@ -36,6 +36,8 @@ export interface ToolResult {
   value: unknown;
   /** What went wrong, in words for the caller, when it is not. */
   error: string | null;
+  /** Of a refusal for a rate limit (`RATE_LIMITED: …`): when to try again. */
+  retryAfterSeconds?: number;
 }
 
 /** Said when a write is held for the person: the model relays it. */
@@ -58,6 +60,7 @@ export async function runTool<C extends ToolCaller>(
   let outcome: ToolCallOutcome;
   let value: unknown = null;
   let error: string | null = null;
+  let retryAfterSeconds: number | undefined;
 
   if (!tool) {
     outcome = 'INVALID';
@@ -100,7 +103,12 @@ export async function runTool<C extends ToolCaller>(
         if (checked && !checked.success) throw new BrokenOutput(checked.error.message);
         outcome = 'OK';
       } catch (failure) {
-        ({ outcome, error } = describeFailure(failure, timeoutMs, tool.sideEffect, caller));
+        ({ outcome, error, retryAfterSeconds } = describeFailure(
+          failure,
+          timeoutMs,
+          tool.sideEffect,
+          caller,
+        ));
         if (outcome === 'ERROR') caller.logger.error({ err: failure, 'tool.name': name }, 'tool failed');
       } finally {
         clearTimeout(timer);
@@ -110,7 +118,13 @@ export async function runTool<C extends ToolCaller>(
 
   const sideEffect = tool?.sideEffect ?? 'READ';
   await record(deps.db, { name, sideEffect, input, outcome, value, error, caller, started });
-  return { outcome, sideEffect, value: outcome === 'OK' ? (value ?? { ok: true }) : null, error };
+  return {
+    outcome,
+    sideEffect,
+    value: outcome === 'OK' ? (value ?? { ok: true }) : null,
+    error,
+    ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+  };
 }
 
 /**
@@ -196,7 +210,7 @@ function describeFailure(
   timeoutMs: number,
   sideEffect: ToolSideEffect,
   caller: ToolCaller,
-): { outcome: ToolCallOutcome; error: string } {
+): { outcome: ToolCallOutcome; error: string; retryAfterSeconds?: number } {
   if (failure instanceof ToolTimeout && sideEffect !== 'READ') {
     // It may still have happened. In chat the model can look (its own tools list bookings and
     // deliveries); a key's writes are the booking tools, whose same request is the same booking.
@@ -216,6 +230,15 @@ function describeFailure(
   }
   if (failure instanceof ToolRefusal)
     return { outcome: 'REFUSED', error: `${failure.code}: ${failure.message}` };
+  if (failure instanceof RateLimitedError) {
+    // Named as such (the daily quota by its own code), with when to try again.
+    const code = (failure as { code?: unknown }).code;
+    return {
+      outcome: 'REFUSED',
+      error: `${typeof code === 'string' ? code : 'RATE_LIMITED'}: ${failure.message}`,
+      retryAfterSeconds: failure.retryAfterSeconds,
+    };
+  }
   if (failure instanceof ValidationError) {
     return {
       outcome: 'INVALID',
