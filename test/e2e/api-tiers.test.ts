@@ -468,6 +468,23 @@ describe('usage per key per day', () => {
     expect(tooMany.errors?.[0]?.extensions?.code, JSON.stringify(tooMany.body)).toBe('BAD_USER_INPUT');
   });
 
+  it('records a day whole when the flush could not run for a whole day after it', async () => {
+    const { key, organizationId } = await developer(off);
+    for (let i = 0; i < 2; i += 1) expect((await ping(off, key.secret)).status).toBe(200);
+    const day = off.clock.now().toISOString().slice(0, 10);
+    // No flush that day, nor the next (the worker down): then it runs.
+    const now = off.clock.now();
+    off.clock.advance(nextMidnight(now).getTime() - now.getTime() + 86_400_000 + 5 * 60_000);
+    await enqueue(off.services.db, apiUsageFlushTask, {});
+    await runDueJobs(off, ['api-usage-flush']);
+    const events = await off.services.db.usageEvent.findMany({
+      where: { organizationId, meter: 'API_REQUEST' },
+    });
+    expect(events).toEqual([
+      expect.objectContaining({ usageKey: `api-requests:${key.id}:${day}`, quantity: 2n }),
+    ]);
+  });
+
   it('becomes one usage event per key per finished day, however often the flush job runs', async () => {
     const { key, organizationId, owner } = await developer(off);
     for (let i = 0; i < 2; i += 1) expect((await ping(off, key.secret)).status).toBe(200);

@@ -18,7 +18,7 @@ import { RateLimitedError } from '../../platform/errors.ts';
 import { type DeveloperTier, dailyLimit, developerTier, type TierDeps } from './tiers.ts';
 
 /** How long a day's counter is kept after the day, so the flush after midnight still reads it. */
-const KEEP_AFTER_DAY_MS = 2 * 86_400_000;
+export const KEEP_AFTER_DAY_MS = 2 * 86_400_000;
 const DAY_MS = 86_400_000;
 
 export interface QuotaDeps extends TierDeps {

@@ -2,7 +2,9 @@
  * API keys' requests per day, for the organisation's dashboard and for billing.
  *
  * The counts are made in Redis as requests arrive (quota.ts); the `api-usage-flush` job (every
- * five minutes) copies today's and yesterday's into `api_key_daily_usage`. The copy takes the
+ * five minutes) copies those of every day Redis still keeps (today's and the two before: a day
+ * the job could not run through, its worker or Redis down, is still copied whole once it runs)
+ * into `api_key_daily_usage`. The copy takes the
  * greater of the stored and the counted number, so a rerun, two runs at once, or Redis having
  * lost its counters never lowers what was stored.
  *
@@ -18,7 +20,7 @@ import { NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { cronPayload, defineTask } from '../../platform/jobs.ts';
 import { type Access, MANAGERS } from '../organizations/access.ts';
 import { recordUsage, usageKeys } from '../usage/events.ts';
-import { utcDay } from './quota.ts';
+import { KEEP_AFTER_DAY_MS, utcDay } from './quota.ts';
 import { type DeveloperTier, dailyLimit, developerTier, type TierDeps } from './tiers.ts';
 
 export const apiUsageFlushTask = defineTask({
@@ -39,7 +41,7 @@ const DAY_MS = 86_400_000;
 const RECORD_BATCH = 500;
 
 export interface FlushOutcome {
-  /** Key-days written (today's and yesterday's). */
+  /** Key-days written (today's and the days before whose counts are still kept). */
   flushed: number;
   /** Usage events recorded for days that are over. */
   recorded: number;
@@ -49,9 +51,12 @@ export interface FlushOutcome {
 export async function flushApiUsage(deps: ApiUsageDeps): Promise<FlushOutcome> {
   const now = deps.now();
   const today = utcDay(now);
-  const yesterday = utcDay(new Date(now.getTime() - DAY_MS));
   let flushed = 0;
-  for (const day of [yesterday, today]) flushed += await flushDay(deps, day, day === today);
+  // Oldest first; every day whose counters are kept, before any finished day is recorded.
+  for (let back = KEEP_AFTER_DAY_MS / DAY_MS; back >= 0; back--) {
+    const day = utcDay(new Date(now.getTime() - back * DAY_MS));
+    flushed += await flushDay(deps, day, back === 0);
+  }
   return { flushed, recorded: await recordFinishedDays(deps.db, today) };
 }
 
