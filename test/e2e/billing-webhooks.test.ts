@@ -241,6 +241,35 @@ async function feeWorld(options: { subscribed: boolean }) {
 }
 
 describe('booking fees and their invoice', () => {
+  it('tells of an invoice the credit balance paid as it was finalised, when its payment is recorded', async () => {
+    const { fx, booking } = await feeWorld({ subscribed: true });
+    const hook = await subscribedReceiver(fx, ['BILLING_INVOICE_FINALIZED', 'BILLING_INVOICE_PAID']);
+    await collectBookingFee(feeDepsOf(app.services), booking.id);
+    const fee = await db().bookingFee.findUniqueOrThrow({ where: { bookingId: booking.id } });
+    // Credit left in Stripe (a downgrade's proration, say) covers the month's fees.
+    const { stripeCustomerId } = await db().billingCustomer.findUniqueOrThrow({
+      where: { organizationId: fx.organizationId },
+    });
+    fake.objects.get(stripeCustomerId)!.balance = -10_000;
+    const tick = new Date(Date.UTC(fee.accruedAt.getUTCFullYear(), fee.accruedAt.getUTCMonth() + 1, 1, 1));
+    await enqueue(db(), monthlyInvoiceTask, { _cron: { ts: tick.toISOString() } });
+    await runDueJobs(app, ['monthly-invoice']);
+    const invoice = await db().feeInvoice.findFirstOrThrow({ where: { organizationId: fx.organizationId } });
+    expect(invoice).toMatchObject({ status: 'paid', paidAt: null });
+    // Stripe's invoice.paid for it, twice: the payment recorded and told once.
+    const paid = fake.event('invoice.paid', fake.objects.get(invoice.stripeInvoiceId!)!);
+    await deliver(paid);
+    await deliver(paid);
+    await drain();
+    expect(types(hook)).toEqual(['billing.invoice.finalized', 'billing.invoice.paid']);
+    expect(hook.accepted[1]!.body).toMatchObject({
+      data: { invoiceId: invoice.id, status: 'paid', fees: 1 },
+    });
+    expect(await db().bookingFee.findUniqueOrThrow({ where: { id: fee.id } })).toMatchObject({
+      status: 'PAID',
+    });
+  });
+
   it('tells of the accrual, each revision, the invoice finalised and paid, each once', async () => {
     const { fx, venue, booking, guest } = await feeWorld({ subscribed: true });
     const hook = await subscribedReceiver(fx, [

@@ -419,7 +419,15 @@ export async function startFakeStripe(): Promise<FakeStripe> {
           'invoice_not_editable',
         );
       }
-      // An invoice of nothing is paid as it is finalised, as Stripe does.
+      // The customer's credit balance (a negative `balance`, as Stripe keeps it) is applied first;
+      // an invoice of nothing left due is paid as it is finalised, as Stripe does.
+      const customer = objects.get(invoice.customer as string);
+      const credit = Math.min(Math.max(0, -Number(customer?.balance ?? 0)), Number(invoice.amount_due));
+      if (customer && credit > 0) {
+        customer.balance = Number(customer.balance) + credit;
+        invoice.starting_balance = -credit;
+        invoice.amount_due = Number(invoice.amount_due) - credit;
+      }
       invoice.status = Number(invoice.amount_due) > 0 ? 'open' : 'paid';
       if (p.auto_advance !== undefined) invoice.auto_advance = p.auto_advance === 'true';
       invoice.hosted_invoice_url = `https://invoice.stripe.test/i/${invoice.id}`;

@@ -33,7 +33,8 @@
  * cannot change an amount already on its way to Stripe.
  *
  * Webhook receivers hear `billing.invoice.finalized` once, when the finalisation is first recorded
- * (`finalized_at`), and `billing.invoice.paid` once, when the invoice first moves to paid.
+ * (`finalized_at`), and `billing.invoice.paid` once, when its payment is first recorded
+ * (`paid_at`: an invoice with nothing due, covered by the customer's balance, is finalised paid).
  */
 import type Stripe from 'stripe';
 import type { BookingFee, FeeInvoice } from '../../generated/prisma/client.ts';
@@ -782,7 +783,12 @@ export async function applyFeeInvoicePaymentFailed(
 async function underInvoiceLock<T>(
   db: FeeDeps['db'],
   stripeInvoiceId: string,
-  run: (tx: Tx, invoice: FeeInvoice & { organization: { name: string } }, status: string) => Promise<T>,
+  run: (
+    tx: Tx,
+    invoice: FeeInvoice & { organization: { name: string } },
+    status: string,
+    paidAt: Date | null,
+  ) => Promise<T>,
 ): Promise<T | null> {
   const invoice = await db.feeInvoice.findUnique({
     where: { stripeInvoiceId },
@@ -790,9 +796,9 @@ async function underInvoiceLock<T>(
   });
   if (!invoice) return null;
   return db.$transaction(async (tx) => {
-    const [locked] = await tx.$queryRaw<{ status: string }[]>`
-      SELECT status FROM fee_invoices WHERE id = ${invoice.id}::uuid FOR UPDATE`;
-    return run(tx, invoice, locked?.status ?? invoice.status);
+    const [locked] = await tx.$queryRaw<{ status: string; paidAt: Date | null }[]>`
+      SELECT status, paid_at AS "paidAt" FROM fee_invoices WHERE id = ${invoice.id}::uuid FOR UPDATE`;
+    return run(tx, invoice, locked?.status ?? invoice.status, locked ? locked.paidAt : invoice.paidAt);
   });
 }
 
@@ -853,11 +859,13 @@ export async function applyFeeInvoicePaid(
   db: FeeDeps['db'],
   input: { stripeInvoiceId: string; eventId: string; paidAt: Date },
 ): Promise<{ feeInvoiceId: string; settled: number } | null> {
-  return underInvoiceLock(db, input.stripeInvoiceId, async (tx, invoice, before) => {
-    // Moved to paid once: only that move tells receivers (a repeated event finds it paid).
+  return underInvoiceLock(db, input.stripeInvoiceId, async (tx, invoice, _status, paidBefore) => {
+    // Paid once: only the first payment recorded tells receivers (a repeated event finds it
+    // recorded). By `paid_at`, which only this sets, not by the status: an invoice of nothing
+    // due (the organisation's credit balance covered it) is finalised as paid already.
     const paid = await tx.feeInvoice.update({
       where: { id: invoice.id },
-      data: { status: 'paid', paidAt: invoice.paidAt ?? input.paidAt, updatedAt: input.paidAt },
+      data: { status: 'paid', paidAt: paidBefore ?? input.paidAt, updatedAt: input.paidAt },
     });
     const fees = await itemisedUnpaidFees(tx, invoice.id);
     for (const { id } of fees) {
@@ -867,7 +875,7 @@ export async function applyFeeInvoicePaid(
       });
       await settle(tx, fee, `stripe:${input.eventId}`);
     }
-    if (before !== 'paid') {
+    if (!paidBefore) {
       const count = await tx.bookingFee.count({ where: { feeInvoiceId: invoice.id, status: 'PAID' } });
       await queueInvoiceEvent(tx, 'billing.invoice.paid', paid, count, input.paidAt);
     }
