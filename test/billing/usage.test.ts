@@ -368,3 +368,35 @@ describe('two reporters at once', () => {
     expect((await events(org.id)).every((e) => e.reportedAt !== null && e.reportAttempts === 1)).toBe(true);
   });
 });
+
+// Last in this file: it moves the clock to the next month.
+describe("a month's last conversations", () => {
+  it('are metered in that month by a run on the next month’s first day, not only in its first hour', async () => {
+    const org = await organization({ plan: 'VENUE_STARTER' });
+    const venue = await createBookableVenue(db(), { organizationId: org.id });
+    const now = app.clock.now();
+    const nextMonth = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+    // Three guests' agents talk to the venue's agent in the month's last ten minutes.
+    const agents = ['a', 'b', 'c'].map((n) => `consumer-${n}-${randomUUID()}`);
+    for (const [i, fromAgent] of agents.entries()) {
+      await db().a2aEnvelope.create({
+        data: {
+          envelopeId: randomUUID(),
+          direction: 'INBOUND',
+          fromAgent,
+          toAgent: `venue-${venue.id}`,
+          intent: 'venue.question',
+          state: 'ANSWERED',
+          createdAt: new Date(nextMonth - (10 - i) * 60_000),
+        },
+      });
+    }
+    // The runs of the next month's first hours were missed (the worker down): one at 05:00.
+    app.clock.advance(nextMonth + 5 * 3_600_000 - now.getTime());
+    await report();
+    const recorded = (await events(org.id)).filter((e) => e.meter === 'CONVERSATION');
+    // Starter includes two here: the third is metered, in the month it happened.
+    expect(recorded.map((e) => e.usageKey.split(':')[2])).toEqual([agents[2]]);
+    expect(recorded[0]!.occurredAt.getTime()).toBeLessThan(nextMonth);
+  });
+});

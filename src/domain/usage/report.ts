@@ -164,15 +164,19 @@ export interface ReportJobDeps extends ReportDeps {
   conversations: ConversationDeps;
 }
 
-/** The job: collects the swept usage (this month, and last month's last hour), then reports. */
+/** How long into a month the last month's conversations are still collected. */
+const LAST_MONTH_COLLECTED_MS = 86_400_000;
+
+/** The job: collects the swept usage (this month, and last month's during the first day), then reports. */
 export async function runUsageReport(deps: ReportJobDeps): Promise<ReportOutcome & { collected: number }> {
   const at = deps.now();
   let collected = await collectLlmUsage(deps.db, at);
-  const hourAgo = new Date(at.getTime() - 3_600_000);
   collected += await collectConversations(deps.db, deps.conversations, at);
-  // Conversations of a month's last hour are counted in that month, once it is over.
-  if (hourAgo.getUTCMonth() !== at.getUTCMonth()) {
-    collected += await collectConversations(deps.db, deps.conversations, hourAgo);
+  // Conversations of a month's last minutes are counted in that month once it is over, by any run
+  // of the next month's first day: not only its first hour's, which the worker may miss.
+  const lastMonth = new Date(at.getTime() - LAST_MONTH_COLLECTED_MS);
+  if (lastMonth.getUTCMonth() !== at.getUTCMonth()) {
+    collected += await collectConversations(deps.db, deps.conversations, lastMonth);
   }
   return { collected, ...(await reportUsage(deps)) };
 }
