@@ -481,4 +481,39 @@ describe('booking jobs', () => {
     expect(mine).toHaveLength(1);
     expect(mine[0]!.body).toMatch(/^Jobs Bistro today: 1 booking, 4 guests\.\n• 13:00 — 4 \(requested\)$/);
   });
+
+  it("counts a night's bookings after midnight in that day's summary, not the next day's", async () => {
+    const userId = await guest();
+    const day = Temporal.Instant.fromEpochMilliseconds(app.clock.now().getTime())
+      .toZonedDateTimeISO(zone)
+      .toPlainDate()
+      .add({ days: 25 });
+    const at = (date: Temporal.PlainDate, time: string) =>
+      new Date(date.toZonedDateTime({ timeZone: zone, plainTime: time }).epochMilliseconds);
+    // Last night's after midnight (this day's 00:30), this evening's, and tonight's after midnight.
+    for (const [startsAt, partySize] of [
+      [at(day, '00:30'), 6],
+      [at(day, '21:00'), 2],
+      [at(day.add({ days: 1 }), '00:30'), 3],
+    ] as const) {
+      await createBookingRow(app.services.db, {
+        venueId,
+        guestId: userId,
+        startsAt,
+        partySize,
+        status: 'CONFIRMED',
+      });
+    }
+    const seven = day.toZonedDateTime({ timeZone: zone, plainTime: '07:15' }).toInstant().toString();
+    const job = await enqueue(app.services.db, dailySummaryTask, { _cron: { ts: seven } });
+    await completed(app.services.db, job.id);
+    const [summary] = (
+      await app.services.db.outboundMessage.findMany({
+        where: { kind: 'venue.daily_summary', userId: ownerId },
+      })
+    ).filter((m) => (m.data as { venueId: string; date: string }).date === day.toString());
+    expect(summary!.body).toBe(
+      'Jobs Bistro today: 2 bookings, 5 guests.\n• 21:00 — 2 (confirmed)\n• 00:30 — 3 (confirmed)',
+    );
+  });
 });

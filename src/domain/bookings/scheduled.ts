@@ -79,7 +79,9 @@ export const SUMMARY_HOUR = 7;
 /**
  * Run every hour: venues where it is now between 07:00 and 08:00 get the day's bookings, sent to
  * their owners and admins. Keyed by venue, local date and person, so a rerun sends nothing twice.
- * Returns how many summaries were queued.
+ * The day runs from this 07:00 to the next, as a service does: tonight's bookings after midnight
+ * are in it, and last night's (before 07:00 this morning) were in yesterday's. Returns how many
+ * summaries were queued.
  */
 export async function sendDailySummaries(db: DbOrTx, now: Date): Promise<number> {
   const venues = await db.venue.findMany({
@@ -91,9 +93,13 @@ export async function sendDailySummaries(db: DbOrTx, now: Date): Promise<number>
   let queued = 0;
   for (const venue of due) {
     const today = instant.toZonedDateTimeISO(venue.timeZone).toPlainDate();
-    const start = new Date(today.toZonedDateTime({ timeZone: venue.timeZone }).epochMilliseconds);
+    const summaryTime = Temporal.PlainTime.from({ hour: SUMMARY_HOUR });
+    const start = new Date(
+      today.toZonedDateTime({ timeZone: venue.timeZone, plainTime: summaryTime }).epochMilliseconds,
+    );
     const end = new Date(
-      today.add({ days: 1 }).toZonedDateTime({ timeZone: venue.timeZone }).epochMilliseconds,
+      today.add({ days: 1 }).toZonedDateTime({ timeZone: venue.timeZone, plainTime: summaryTime })
+        .epochMilliseconds,
     );
     const [bookings, managers] = await Promise.all([
       db.booking.findMany({
