@@ -326,6 +326,37 @@ describe('dreamLight', () => {
     expect(await active(lia)).toEqual(['Prefers the terrace', 'Vegetarian now']);
   });
 
+  it('does not make again the history a forgotten memory kept, from a summary written before', async () => {
+    const ivo = await person('dream-ivo');
+    const chat = await chatOf(ivo);
+    await seed(ivo, [
+      { content: 'Likes spicy food', createdAt: daysAgo(6) },
+      { content: 'Dislikes spicy food', createdAt: daysAgo(5) },
+    ]);
+    // As a dream leaves a contradiction: the older kept as the newer one's history.
+    const [older, newer] = await db().memory.findMany({
+      where: { userId: ivo },
+      orderBy: { createdAt: 'asc' },
+    });
+    await db().memory.update({
+      where: { id: older!.id },
+      data: { supersededAt: daysAgo(5), supersededById: newer!.id },
+    });
+    await recordSessionSummary(db(), {
+      userId: ivo,
+      chatId: chat,
+      summary: 'The person likes spicy food. The person prefers the terrace.',
+      continued: false,
+      now: daysAgo(3),
+    });
+    // The person forgets the newer one: its history goes with it, and neither comes back.
+    await forgetMemory(db(), ivo, newer!.id, { now: () => daysAgo(2) });
+    expect(await db().memory.count({ where: { userId: ivo } })).toBe(0);
+    expect((await db().user.findUniqueOrThrow({ where: { id: ivo } })).forgottenMeanings).toHaveLength(2);
+    await dreamLight(db(), { now: NOW, limit: 100 });
+    expect(await active(ivo)).toEqual(['Prefers the terrace']);
+  });
+
   it('keeps a person at their cap of memories when their summaries add more', async () => {
     const later = new Date(NOW.getTime() + 40 * DAY);
     const full = await person('dream-full');
@@ -429,6 +460,50 @@ describe('dreamDeep', () => {
     });
     expect(await snapshot()).toEqual(before);
     expect(DREAM_LIMITS.deepEveryDays).toBe(6);
+  });
+
+  it('works booking habits the person forgot out again only from bookings made since', async () => {
+    const now = new Date(NOW.getTime() + 90 * DAY);
+    const venue = await db().venue.create({
+      data: {
+        name: `Dream venue ${randomBytes(3).toString('hex')}`,
+        slug: `dream-${randomBytes(4).toString('hex')}`,
+        status: 'LISTED',
+        timeZone: 'Europe/Lisbon',
+        city: 'Lisbon',
+        cuisines: ['Italian'],
+      },
+    });
+    const book = (guestId: string, startsAt: Date, createdAt: Date) =>
+      createBooking(db(), {
+        guestId,
+        venueId: venue.id,
+        startsAt,
+        partySize: 4,
+        status: 'COMPLETED',
+        source: 'CHAT',
+        createdAt,
+      });
+    const hugo = await person('dream-hugo');
+    await book(hugo, daysAgo(7, now), daysAgo(9, now));
+    await book(hugo, daysAgo(14, now), daysAgo(16, now));
+    await dreamDeep(db(), { now, limit: 1000 });
+    const [habits] = await db().memory.findMany({ where: { userId: hugo, kind: 'PATTERN' } });
+    expect(habits!.content).toMatch(/^Booking habits: /);
+    // "/forget lisbon": the habits go, and a week on they are not made again from the same bookings.
+    expect((await forgetMatching(db(), hugo, 'lisbon', { now: () => now })).map((m) => m.id)).toEqual([
+      habits!.id,
+    ]);
+    const weekLater = new Date(now.getTime() + 7 * DAY);
+    await dreamDeep(db(), { now: weekLater, limit: 1000 });
+    expect(await db().memory.count({ where: { userId: hugo, kind: 'PATTERN' } })).toBe(0);
+    // Bookings made since make habits again.
+    await book(hugo, daysAgo(1, weekLater), daysAgo(3, weekLater));
+    await book(hugo, daysAgo(2, weekLater), daysAgo(4, weekLater));
+    await dreamDeep(db(), { now: new Date(weekLater.getTime() + 7 * DAY), limit: 1000 });
+    expect(await db().memory.findMany({ where: { userId: hugo, kind: 'PATTERN' } })).toEqual([
+      expect.objectContaining({ content: expect.stringMatching(/\(from 2 recent bookings\)\.$/) }),
+    ]);
   });
 
   it('takes into the profile only the person’s own diet, not a companion’s', async () => {

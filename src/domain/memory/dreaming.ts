@@ -53,7 +53,16 @@ import type { MemoryKind } from '../../generated/prisma/enums.ts';
 import type { Db, Tx } from '../../platform/db.ts';
 import { defineTask } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
-import { forgottenKey, forgottenSince, identity, meaningOf, STOP, stem } from './meaning.ts';
+import {
+  forgottenKey,
+  forgottenSince,
+  HABITS_FORGOTTEN,
+  HABITS_PREFIX,
+  identity,
+  meaningOf,
+  STOP,
+  stem,
+} from './meaning.ts';
 import { keepWithinCap, MEMORY_LIMITS } from './memories.ts';
 import { behaviourPatterns, describePatterns } from './patterns.ts';
 import { dietaryTakenOff, getProfile, PROFILE_LIMITS, updateProfile } from './profile.ts';
@@ -445,7 +454,6 @@ export function dietaryOf(content: string): string[] {
 }
 
 /** The PATTERN memory deep dreaming keeps, and how it is recognised. */
-const HABITS_PREFIX = 'Booking habits: ';
 
 export interface DeepDreamResult {
   /** People dreamt over this run (those who failed are not counted). */
@@ -504,11 +512,19 @@ async function deepDreamOfPerson(
   now: Date,
 ): Promise<{ habits: boolean; changed: boolean }> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`memories:${userId}`}, 0))`;
-  // When they last forgot everything, as it is under the lock (a forget while this run went
-  // through the others counts): nothing from before it comes back as a habit.
-  const [fresh] = await tx.$queryRaw<{ forgottenAt: Date | null }[]>`
-    SELECT memory_forgotten_at AS "forgottenAt" FROM users WHERE id = ${userId}::uuid`;
-  const patterns = await behaviourPatterns(tx, userId, now, { madeAfter: fresh?.forgottenAt ?? null });
+  // When they last forgot everything, or their booking habits, as it is under the lock (a forget
+  // while this run went through the others counts): nothing from before it comes back as a habit.
+  const [fresh] = await tx.$queryRaw<{ forgottenAt: Date | null; forgottenMeanings: string[] | null }[]>`
+    SELECT memory_forgotten_at AS "forgottenAt", forgotten_meanings AS "forgottenMeanings"
+    FROM users WHERE id = ${userId}::uuid`;
+  const habitsForgotten = forgottenSince(fresh?.forgottenMeanings ?? null).get(HABITS_FORGOTTEN);
+  const madeAfter = [fresh?.forgottenAt?.getTime(), habitsForgotten].reduce<number | null>(
+    (latest, at) => (at !== undefined && at !== null && (latest === null || at > latest) ? at : latest),
+    null,
+  );
+  const patterns = await behaviourPatterns(tx, userId, now, {
+    madeAfter: madeAfter === null ? null : new Date(madeAfter),
+  });
   const habits = await keepHabits(tx, userId, describePatterns(patterns), now);
   if (habits) await keepWithinCap(tx, userId, MEMORY_LIMITS.perUser);
 

@@ -92,6 +92,15 @@ export function forgottenKey(content: string): string {
     .slice(0, 22);
 }
 
+/** How a person's booking habits memory (dreaming's PATTERN, worked out from bookings) begins. */
+export const HABITS_PREFIX = 'Booking habits: ';
+
+/**
+ * The forgotten entry (`habits@ms`, beside the digests) that says when the person last forgot
+ * their booking habits: dreaming works them out again only from bookings made since.
+ */
+export const HABITS_FORGOTTEN = 'habits';
+
 /** A forgotten memory as a person's row keeps it: its meaning's digest and when (`digest@ms`). */
 export function forgottenEntry(content: string, at: Date): string {
   return `${forgottenKey(content)}@${at.getTime()}`;

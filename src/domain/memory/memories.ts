@@ -46,7 +46,7 @@ import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { parseInput } from '../validation.ts';
 import { cosineSql, type MemorySearch, queryVector } from './embeddings.ts';
-import { forgottenEntry } from './meaning.ts';
+import { forgottenEntry, HABITS_FORGOTTEN, HABITS_PREFIX } from './meaning.ts';
 import { cleanText, normalizedContent, searchTermsOf } from './text.ts';
 
 export const MEMORY_KINDS = ['FACT', 'PREFERENCE', 'PATTERN'] as const satisfies readonly MemoryKind[];
@@ -520,10 +520,11 @@ function underMemoryLock<T>(db: Db, userId: string, run: (tx: Tx) => Promise<T>)
 }
 
 /**
- * Deletes the person's memories `where` finds (alias `m`), under their memory lock, and keeps
- * their meanings among the person's forgotten ones (digests, with when: meaning.ts), so that
- * dreaming does not make them again from a summary begun before; returns the memories that were
- * in use, oldest first.
+ * Deletes the person's memories `where` finds (alias `m`), with the history each keeps (what it
+ * superseded), under their memory lock, and keeps their meanings among the person's forgotten
+ * ones (digests, with when: meaning.ts), so that dreaming does not make them again from a summary
+ * begun before; forgetting their booking habits also keeps when (HABITS_FORGOTTEN). Returns the
+ * memories that were in use, oldest first.
  */
 function forgetWhere(
   db: Db,
@@ -533,11 +534,17 @@ function forgetWhere(
 ): Promise<MemoryRecord[]> {
   const now = options.now?.() ?? new Date();
   return underMemoryLock(db, userId, async (tx) => {
+    // The history by name, not by the cascade, whose rows RETURNING would not list: a superseded
+    // memory's meaning is forgotten with the one that superseded it (history is one level deep).
     const deleted = await tx.$queryRaw<(MemoryRecord & { history: boolean })[]>`
-      DELETE FROM memories m WHERE m.user_id = ${userId}::uuid AND ${where}
+      DELETE FROM memories m WHERE m.user_id = ${userId}::uuid AND (${where} OR m.superseded_by_id IN (
+        SELECT m.id FROM memories m WHERE m.user_id = ${userId}::uuid AND ${where}))
       RETURNING ${recordColumns('m')}, m.superseded_at IS NOT NULL AS history`;
     if (deleted.length) {
       const entries = [...new Set(deleted.map((m) => forgottenEntry(m.content, now)))];
+      if (deleted.some((m) => m.kind === 'PATTERN' && m.content.startsWith(HABITS_PREFIX))) {
+        entries.unshift(`${HABITS_FORGOTTEN}@${now.getTime()}`);
+      }
       // The newest entry of each meaning (these first), the newest FORGOTTEN_MEANINGS_KEPT meanings.
       await tx.$executeRaw`
         UPDATE users SET forgotten_meanings = ARRAY(
