@@ -310,6 +310,21 @@ describe('deleting an account', () => {
         answerForAll: true,
       },
     });
+    // Another, answered for them alone, in words that name them.
+    const personal = await db.venueInboxItem.create({
+      data: {
+        venueId: me.venueId,
+        kind: 'QUESTION',
+        status: 'ANSWERED',
+        envelopeId: randomUUID(),
+        fromAgent: `consumer-${me.userId}`,
+        guestId: me.userId,
+        guestText: 'Is table 4 free for my 40th?',
+        reason: 'not in the facts',
+        answer: 'Yes Ines, table 4 is yours for your 40th.',
+        answerForAll: false,
+      },
+    });
     const staffAnswer = await db.venueFact.create({
       data: {
         venueId: me.venueId,
@@ -566,7 +581,14 @@ describe('deleting an account', () => {
     // Nor their question: in the envelopes, in the inbox, or as the key of staff's answer.
     const question = await db.a2aEnvelope.findFirstOrThrow({ where: { envelopeId: questionId } });
     expect(question).toMatchObject({ payload: { questionId }, envelope: null });
-    expect((await db.venueInboxItem.findUniqueOrThrow({ where: { id: item.id } })).guestText).toBeNull();
+    expect(await db.venueInboxItem.findUniqueOrThrow({ where: { id: item.id } })).toMatchObject({
+      guestText: null,
+      answer: 'Yes, dogs are welcome.',
+    });
+    expect(await db.venueInboxItem.findUniqueOrThrow({ where: { id: personal.id } })).toMatchObject({
+      guestText: null,
+      answer: null,
+    });
     expect(await db.venueFact.count({ where: { sourceRef: item.id } })).toBe(0);
     // The owner's record alone speaks of pets now: no conflict is left to block its answer.
     expect(await db.venueFactConflict.count({ where: { venueId: me.venueId, key: 'pets' } })).toBe(0);

@@ -170,7 +170,12 @@ async function purgeUser(
   // Their words first (a wiki compile under way either holds them and its facts are deleted
   // below, or finds them gone: venue-wiki.ts `stillWritten`).
   // (In the compile's order, inbox items then feedback, so that neither waits on the other.)
-  await tx.$executeRaw`UPDATE venue_inbox_items SET guest_text = NULL WHERE guest_id = ${userId}::uuid`;
+  // Staff's answer to them alone (or why they declined) may name them and goes too; an answer
+  // given for every guest is the venue's.
+  await tx.$executeRaw`
+    UPDATE venue_inbox_items
+    SET guest_text = NULL, answer = CASE WHEN answer_for_all THEN answer ELSE NULL END
+    WHERE guest_id = ${userId}::uuid`;
   await tx.$executeRaw`UPDATE booking_feedback SET comment = NULL WHERE guest_id = ${userId}::uuid`;
   // The venue's wiki kept a comment's words as a fact of its own (GUEST_FEEDBACK), and staff's
   // answer to their question keyed by their words (STAFF_ANSWER, when staff gave it to all): they
