@@ -595,6 +595,51 @@ describe('losing access', () => {
   });
 });
 
+describe('a venue taken over', () => {
+  it('ends the former team’s subscriptions at the very next change once the claim is approved', async () => {
+    const db = api.services.db;
+    const venue = await newVenue();
+    const staff = await person(api, venue.organizationId, 'STAFF');
+    const diner = await guest();
+    const venueFeed = wsSubscribe(wsClient(api, staff.token), VenueFeed, { venueId: venue.gid });
+    await subscribedBy(venueChannel(venue), 1);
+    const seen = await book(apiB, diner.token, venue, { startsAt: at('19:00') });
+    expect((await venueFeed.next()).data?.bookingChanged).toMatchObject({ id: seen.id });
+
+    // Another organisation contests the venue, and a platform admin approves its claim.
+    const challenger = (await db.organization.create({ data: { name: `Challenger ${hex()}` } })).id;
+    const claimant = await person(api, challenger, 'OWNER');
+    const claim = await db.venueClaim.create({
+      data: {
+        venueId: venue.id,
+        organizationId: challenger,
+        requestedById: claimant.userId,
+        method: 'MANUAL_REVIEW',
+        note: 'We bought the place',
+      },
+    });
+    const admin = await db.user.create({ data: { email: uniqueEmail('platform'), isPlatformAdmin: true } });
+    const reviewed = await api.gql(
+      `mutation Review($input: ReviewVenueClaimInput!) {
+        reviewVenueClaim(input: $input) { __typename ... on VenueClaimPayload { claim { status } } }
+      }`,
+      { input: { claimId: globalId('VenueClaim', claim.id), approve: true, note: 'Deed seen' } },
+      { token: await accessToken(api, admin.id) },
+    );
+    expect(reviewed.data, JSON.stringify(reviewed.body)).toEqual({
+      reviewVenueClaim: { __typename: 'VenueClaimPayload', claim: { status: 'APPROVED' } },
+    });
+
+    // The next change is not theirs to hear, with no wait for their rights' re-check.
+    await book(apiB, (await guest()).token, venue, { startsAt: at('20:00') });
+    expect(await venueFeed.next()).toEqual({
+      data: null,
+      errors: [expect.objectContaining({ path: ['bookingChanged'], extensions: { code: 'FORBIDDEN' } })],
+    });
+    expect(await venueFeed.ended()).toMatch(/^complete|stream closed$/);
+  });
+});
+
 describe('losing access, found out ahead of time', () => {
   it('a member removed behind the API hears one more change while their access is checked behind it, then FORBIDDEN', async () => {
     const venue = await newVenue();

@@ -207,10 +207,10 @@ mutation('verifyVenueClaim', {
   errors: [...commonErrors, AuthenticationError],
   authScopes: (input, ctx) => managersOfClaim(ctx, input.claimId.id),
   resolve: async (input, ctx) => ({
-    claim: await ctx.domain.venues.verifyVenueClaim(ctx.access, {
-      claimId: input.claimId.id,
-      code: input.code,
-    }),
+    claim: await venueMoved(
+      ctx,
+      await ctx.domain.venues.verifyVenueClaim(ctx.access, { claimId: input.claimId.id, code: input.code }),
+    ),
   }),
 });
 
@@ -224,13 +224,26 @@ mutation('reviewVenueClaim', {
   payload: VenueClaimPayload,
   authScopes: { platformAdmin: true },
   resolve: async (input, ctx) => ({
-    claim: await ctx.domain.venues.reviewVenueClaim(ctx.access, {
-      claimId: input.claimId.id,
-      approve: input.approve,
-      note: input.note,
-    }),
+    claim: await venueMoved(
+      ctx,
+      await ctx.domain.venues.reviewVenueClaim(ctx.access, {
+        claimId: input.claimId.id,
+        approve: input.approve,
+        note: input.note,
+      }),
+    ),
   }),
 });
+
+/**
+ * A claim approved moves its venue to the claiming organisation: the live subscribers' remembered
+ * rights (the former team's among them) are asked again at the next event, as after a change of
+ * membership, rather than trusted for up to RECHECK_MS.
+ */
+async function venueMoved<C extends { status: string; organizationId: string }>(ctx: Context, claim: C) {
+  if (claim.status === 'APPROVED') await ctx.liveAccess.membershipsChanged(claim.organizationId);
+  return claim;
+}
 
 mutation('cancelVenueClaim', {
   description: "Withdraws a pending claim. The claiming organisation's owners and admins.",
