@@ -875,6 +875,19 @@ describe('one venue, several claimants', () => {
     expect(own.data?.requestVenueClaim).toMatchObject({ __typename: 'ConflictError' });
     expect(await stored(venue.rawId)).toEqual(before);
 
+    // The holder's agent escalates to its manager, and closes for a private event.
+    const dna = agent.dna as Record<string, Record<string, unknown>>;
+    const window = { startsAt: '2027-03-01T18:00:00Z', endsAt: '2027-03-01T23:00:00Z' };
+    await app.services.db.agent.update({
+      where: { id: agent.id },
+      data: {
+        dna: {
+          ...dna,
+          escalationContact: { name: 'Rui Holder', email: 'rui@holder.test', phone: '+351 910 000 000' },
+          bookingPolicy: { ...dna.bookingPolicy, blackoutWindows: [{ ...window, reason: "Rui's wedding" }] },
+        },
+      },
+    });
     const contest = claimOf(
       await request(challenger.owner, {
         venueId: venue.id,
@@ -910,6 +923,13 @@ describe('one venue, several claimants', () => {
     // platform's own replies on their way, still verifies). The agent has a new secret, which no
     // one has seen until the new holder rotates it.
     const taken = await app.services.db.agent.findUniqueOrThrow({ where: { id: agent.id } });
+    // The former team's contact and their closed times' reasons do not pass to the new holder.
+    const takenDna = taken.dna as {
+      escalationContact: unknown;
+      bookingPolicy: { blackoutWindows: unknown[] };
+    };
+    expect(takenDna.escalationContact).toBeNull();
+    expect(takenDna.bookingPolicy.blackoutWindows).toEqual([window]);
     const decidedAt = new Date(String(approved.decidedAt));
     expect(verifyingKey(app.services.keyring, taken, holderKey.kid, decidedAt)).toBeNull();
     expect(verifyingKey(app.services.keyring, taken, holderKey.kid, app.clock.now())).toBeNull();

@@ -676,8 +676,20 @@ async function approve(
       where: { venueId: venue.id },
       data: { organizationId: claim.organizationId },
     });
-    // Whoever ran the venue may know its agent's secret: taken over, it signs for it no more.
-    if (venue.organizationId !== null) await replaceVenueAgentSecret(tx, keyring, venue.id, by.now);
+    if (venue.organizationId !== null) {
+      // Whoever ran the venue may know its agent's secret: taken over, it signs for it no more.
+      await replaceVenueAgentSecret(tx, keyring, venue.id, by.now);
+      // Nor do the former team's people go with it: the contact staff questions were escalated
+      // to (a name, an email, a phone), and what their closed times said (a private event's
+      // reason may name someone). The times themselves stay.
+      await tx.$executeRaw`
+        UPDATE agents
+        SET dna = jsonb_set(dna || '{"escalationContact": null}'::jsonb, '{bookingPolicy,blackoutWindows}',
+              coalesce((SELECT jsonb_agg(w - 'reason')
+                        FROM jsonb_array_elements(dna->'bookingPolicy'->'blackoutWindows') AS w), '[]'::jsonb),
+              false)
+        WHERE venue_id = ${venue.id}::uuid`;
+    }
     // What the former organisation proposed for the venue is no longer theirs to propose.
     await tx.venueReview.updateMany({
       where: { venueId: venue.id, status: 'PENDING' },
