@@ -37,7 +37,7 @@ beforeAll(async () => {
 });
 afterAll(() => stopAll(worker, app, telegram, anthropic, ollama));
 
-const { nthReply } = telegramChats(() => ({ app, telegram }));
+const { nthReply, sent } = telegramChats(() => ({ app, telegram }));
 const reply = async (chatId: number, n = 1) => (await nthReply(chatId, n)).text;
 
 describe('the consumer agent, further', () => {
@@ -115,6 +115,46 @@ describe('the consumer agent, further', () => {
     expect(
       metric(metrics, 'llm_fallbacks_total{from="anthropic",to="ollama",reason="server_error"}'),
     ).toBeGreaterThan(0);
+  });
+
+  it('answers once, with no apology first, a message whose turn met a database fault that passes', async () => {
+    anthropic.respond(() => ({ body: anthropicMessage({ text: 'Here is your answer.' }) }));
+    // The answer's first write meets a deadlock, once: the turn fails after the model answered.
+    const db = app.services.db;
+    await db.$executeRawUnsafe('CREATE SEQUENCE turn_fault_once');
+    await db.$executeRawUnsafe(`
+      CREATE FUNCTION turn_fault_once() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF nextval('turn_fault_once') = 1 THEN
+          RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01';
+        END IF;
+        RETURN NEW;
+      END $$`);
+    await db.$executeRawUnsafe(
+      'CREATE TRIGGER turn_fault_once BEFORE INSERT ON outbound_messages FOR EACH ROW EXECUTE FUNCTION turn_fault_once()',
+    );
+    try {
+      const chatId = nextChat++;
+      expect((await postUpdate(app.url, BOT, SECRET, textUpdate({ chatId, text: 'hello?' }))).status).toBe(
+        200,
+      );
+      // Handled again a few seconds later, and answered then.
+      expect(await reply(chatId)).toBe('Here is your answer.');
+      await waitFor(
+        () => db.inboundEvent.findFirst({ where: { externalChatId: String(chatId), status: 'PROCESSED' } }),
+        'the message to be handled',
+      );
+      // The fault did come, and the person got the answer alone.
+      const [fired] = await db.$queryRawUnsafe<{ is_called: boolean }[]>(
+        'SELECT is_called FROM turn_fault_once',
+      );
+      expect(fired?.is_called).toBe(true);
+      expect(sent(chatId)).toHaveLength(1);
+    } finally {
+      await db.$executeRawUnsafe('DROP TRIGGER turn_fault_once ON outbound_messages');
+      await db.$executeRawUnsafe('DROP FUNCTION turn_fault_once()');
+      await db.$executeRawUnsafe('DROP SEQUENCE turn_fault_once');
+    }
   });
 
   it('tells the person when their message cannot be answered, and keeps it failed with its error', async () => {

@@ -278,6 +278,14 @@ const PASSING_FAULT_RETRY_MS = 5_000;
 const PASSING_FAULT_WAIT_MS = 15 * 60_000;
 
 /**
+ * Whether a message received at `receivedAt` that met `error` is handled again later rather than
+ * failed: a database fault that passes, while the message is young enough to wait for it.
+ */
+export function waitsOutDatabaseFault(error: unknown, receivedAt: Date, now: number): boolean {
+  return isPassingDatabaseFault(error) && now - receivedAt.getTime() < PASSING_FAULT_WAIT_MS;
+}
+
+/**
  * Processes a chat's pending events one at a time, oldest first, under the chat's advisory lock.
  * Stops at a message whose handler asked for time, which keeps its place in the line.
  *
@@ -372,7 +380,7 @@ async function processOne(
     // A database fault that passes (a dropped connection, a pool timeout, a deadlock) is no
     // reason to fail the person's message: it waits and is handled again, for as long as such
     // faults are likely to pass.
-    if (isPassingDatabaseFault(error) && Date.now() - event.receivedAt.getTime() < PASSING_FAULT_WAIT_MS) {
+    if (waitsOutDatabaseFault(error, event.receivedAt, Date.now())) {
       logger.warn({ err: error }, 'inbound message waits out a database fault');
       return { retryAfterMs: PASSING_FAULT_RETRY_MS };
     }

@@ -16,7 +16,13 @@
 import type { Database } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { dnaOf } from '../agents/agents.ts';
-import { type InboundContext, type InboundHandler, isShared, RetryLaterError } from '../channels/inbound.ts';
+import {
+  type InboundContext,
+  type InboundHandler,
+  isShared,
+  RetryLaterError,
+  waitsOutDatabaseFault,
+} from '../channels/inbound.ts';
 import type { NormalizedMessage } from '../channels/normalized.ts';
 import { type ChannelSenders, queueMessage } from '../channels/outbound.ts';
 import { type HeldOutcome, isConfirmButton, type Released } from '../confirmations/confirmations.ts';
@@ -359,6 +365,9 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     if (error instanceof LlmUnavailableError || error instanceof StoreUnavailableError) {
       await waitForService(deps, context, reply, error, saying);
     }
+    // A database fault that passes: the message is handled again in a few seconds (the drain's
+    // rule), and answered then; an apology now would come before the answer.
+    if (waitsOutDatabaseFault(error, context.receivedAt, Date.now())) throw error;
     // Anything else is a bug or an outage of ours: the message is failed (kept, with its error),
     // and the person is not left waiting in silence.
     await reply(saying(ERROR_REPLY), {}, 'error').catch(() => {});
