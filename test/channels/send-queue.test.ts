@@ -115,6 +115,29 @@ describe('send queue', () => {
     expect(await row(dedupeKey)).toMatchObject({ status: 'SENT', attempts: MAX_SEND_ATTEMPTS + 1 });
   });
 
+  it('gives up on failures alone: a 5xx after many rate limits is tried again', async () => {
+    const { userId } = await person();
+    api.failNext('sendMessage', 1, {
+      status: 502,
+      body: { ok: false, error_code: 502, description: 'Bad Gateway' },
+    });
+    // A message a busy group's rate limit answered nine times already.
+    const dedupeKey = `test:limited:${userId}`;
+    await app.services.db.$transaction(async (tx) => {
+      await queueMessage(tx, { userId, kind: 'test', body: 'after the crowd', dedupeKey });
+      await tx.outboundMessage.update({
+        where: { dedupeKey },
+        data: { attempts: MAX_SEND_ATTEMPTS - 1, rateLimits: MAX_SEND_ATTEMPTS - 1 },
+      });
+    });
+    await waitFor(async () => (await row(dedupeKey)).status !== 'PENDING', 'the message to be sent', 15_000);
+    expect(await row(dedupeKey)).toMatchObject({
+      status: 'SENT',
+      attempts: MAX_SEND_ATTEMPTS + 1,
+      rateLimits: MAX_SEND_ATTEMPTS - 1,
+    });
+  });
+
   it('retries a 5xx with backoff', async () => {
     const { userId } = await person();
     api.failNext('sendMessage', 1, {

@@ -274,15 +274,17 @@ describe('WhatsApp send queue', () => {
   it('retries a rate limit (429) and a 5xx with backoff, then sends', async () => {
     const { from, userId } = await person();
     api.failNext(1, { status: 429, body: graphError(130429, 'Rate limit hit') }, from);
-    api.failNext(1, { status: 503, body: graphError(2, 'Service temporarily unavailable') }, from);
-    const key = await send(userId, 'third time lucky');
-    const sent = await settled(key, 'the message to be sent after retries', 20_000);
-    expect(sent).toMatchObject({ status: 'SENT', attempts: 3 });
+    api.failNext(2, { status: 503, body: graphError(2, 'Service temporarily unavailable') }, from);
+    const key = await send(userId, 'fourth time lucky');
+    const sent = await settled(key, 'the message to be sent after retries', 25_000);
+    expect(sent).toMatchObject({ status: 'SENT', attempts: 4, rateLimits: 1 });
     const calls = api.callsTo(from);
-    expect(calls).toHaveLength(3);
-    // Exponential backoff: 2 s, then 4 s.
+    expect(calls).toHaveLength(4);
+    // Exponential backoff from 2 s, the rate limits and the failures each on their own count:
+    // the rate limit waits 2 s, the first failure 2 s, the second 4 s.
     expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(1900);
-    expect(calls[2]!.at - calls[1]!.at).toBeGreaterThanOrEqual(3900);
+    expect(calls[2]!.at - calls[1]!.at).toBeGreaterThanOrEqual(1900);
+    expect(calls[3]!.at - calls[2]!.at).toBeGreaterThanOrEqual(3900);
   });
 
   it('sends a reply split for its buttons part by part, counting them as they go, and after a failure part-way goes on from there', async () => {

@@ -322,15 +322,18 @@ async function sendOne(
       return fail(sendError.message.slice(0, 2000));
     }
     const attempts = message.attempts + 1;
-    // A rate limit is waited out however often it comes (a busy group): only failures give up.
-    if (attempts >= MAX_SEND_ATTEMPTS && !sendError?.rateLimited)
-      return fail(`gave up after ${attempts} attempts: ${(error as Error).message}`);
-    await db.outboundMessage.update({ where: { id: message.id }, data: { attempts } });
+    // A rate limit is waited out however often it comes (a busy group), and counted apart: only
+    // failures give up, however many rate limits came before them.
+    const rateLimits = message.rateLimits + (sendError?.rateLimited ? 1 : 0);
+    const failures = attempts - rateLimits;
+    if (failures >= MAX_SEND_ATTEMPTS && !sendError?.rateLimited)
+      return fail(`gave up after ${failures} attempts: ${(error as Error).message}`);
+    await db.outboundMessage.update({ where: { id: message.id }, data: { attempts, rateLimits } });
     // The platform's own retry_after when it gave one, else exponential backoff from 2 s (at most
-    // MAX_BACKOFF_MS).
+    // MAX_BACKOFF_MS), over the rate limits for a rate limit and over the failures for a failure.
     const delayMs = sendError?.retryAfterSeconds
       ? sendError.retryAfterSeconds * 1000
-      : Math.min(MAX_BACKOFF_MS, 2000 * 2 ** (attempts - 1));
+      : Math.min(MAX_BACKOFF_MS, 2000 * 2 ** ((sendError?.rateLimited ? rateLimits : failures) - 1));
     logger.info({ err: error, 'outbound.retry_ms': delayMs }, 'send deferred');
     return { waitMs: delayMs };
   }
