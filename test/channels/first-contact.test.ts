@@ -24,10 +24,15 @@ const keyring = parseKeyring(generateKeyringSpec());
 const ACCOUNT = 'agnt-first-contact';
 const unique = () => `7${BigInt(`0x${randomBytes(5).toString('hex')}`)}`;
 
-/** A text in `chat` from the person `sender`, who calls themselves `name`. */
-function message(chat: string, sender: string, name: string): NormalizedMessage {
+/** A text in `chat` from the person `sender`, who calls themselves `name`, their app in `language`. */
+function message(
+  chat: string,
+  sender: string,
+  name: string,
+  language: string | null = 'pt',
+): NormalizedMessage {
   const { normalized } = inboundText({ account: ACCOUNT, chat, id: unique(), text: 'hello' });
-  return { ...normalized!, sender: { externalId: sender, displayName: name, language: 'pt' } };
+  return { ...normalized!, sender: { externalId: sender, displayName: name, language } };
 }
 
 async function count(sql: string, values: unknown[]): Promise<number> {
@@ -126,6 +131,29 @@ describe('a first contact', () => {
     const chat = await database.prisma.chat.findUniqueOrThrow({ where: { id: made.chatId } });
     expect(chat).toMatchObject({ userId: made.userId, externalChatId: sender, unreachableAt: null });
     expect(chat.lastInboundAt).toEqual(new Date(sent.sentAt));
+    // The language their app is set to, which their notices are written in.
+    expect(await database.prisma.user.findUniqueOrThrow({ where: { id: made.userId } })).toMatchObject({
+      language: 'pt',
+    });
+  });
+
+  it('keeps the language the platform gives as a tag, and none that is not one', async () => {
+    for (const [given, kept] of [
+      ['pt-br', 'pt-BR'],
+      ['EN', 'en'],
+      ['not a language', null],
+      [null, null],
+    ] as const) {
+      const sender = unique();
+      const made = await resolveSender(
+        database.prisma,
+        keyring,
+        message(sender, sender, `Bo ${sender}`, given),
+      );
+      expect((await database.prisma.user.findUniqueOrThrow({ where: { id: made.userId } })).language).toBe(
+        kept,
+      );
+    }
   });
 
   it('leaves one person when two of their chats arrive at once: the loser takes theirs and writes no spare row', async () => {

@@ -128,7 +128,8 @@ for (const outside of [false, true]) {
       const chatId = await book(world, 2, 'table for 2 tomorrow at 8pm at Casa do Mar');
       expect((await nthReply(chatId, 1)).text).toBe('Asked: REQUESTED');
       const told = await nthReply(chatId, 2, 20_000);
-      expect(told.text).toContain('is confirmed');
+      // In the language Ana's Telegram is set to (Portuguese).
+      expect(told.text).toContain('está confirmada');
       expect(told.text).toContain('Casa do Mar');
 
       const db = world.app.services.db;
@@ -177,7 +178,7 @@ for (const outside of [false, true]) {
       const chatId = await book(world, 10, 'table for 10 tomorrow at 8pm at Casa do Mar');
       expect((await nthReply(chatId, 1)).text).toBe('Asked: REQUESTED');
       const waiting = await nthReply(chatId, 2, 20_000);
-      expect(waiting.text).toMatch(/Casa do Mar.*(team|staff)/i);
+      expect(waiting.text).toMatch(/^A equipe de Casa do Mar está analisando/);
 
       const db = world.app.services.db;
       const guestId = await userOf(chatId);
@@ -202,7 +203,7 @@ for (const outside of [false, true]) {
       );
       expect(accepted.errors, JSON.stringify(accepted.body)).toBeUndefined();
       const told = await nthReply(chatId, 3, 20_000);
-      expect(told.text).toContain('is confirmed');
+      expect(told.text).toContain('está confirmada');
       expect((await db.booking.findUniqueOrThrow({ where: { id: booking.id } })).status).toBe('CONFIRMED');
     });
   });

@@ -21,6 +21,7 @@ import type { Logger } from '../../platform/logger.ts';
 import { storable, storableText } from '../../platform/storable.ts';
 import { consumerAgentInsert, ensureConsumerAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
+import { languageTag } from '../identity/language.ts';
 import { type ImageLoader, imageLoader, type MediaLoaders } from './media.ts';
 import type { NormalizedMessage } from './normalized.ts';
 import { applyDeliveryStatus, type DeliveryReceipt, REPLY_WINDOW_MS } from './outbound.ts';
@@ -572,6 +573,9 @@ async function makePerson(
     message.account,
     message.externalChatId,
     lastInboundAt,
+    // The language their app is set to, where the platform says (Telegram): their notices are
+    // written in it, and the agent knows it, until they choose another with /language.
+    message.sender.language ? languageTag(message.sender.language) : null,
   ];
   const agent = consumerAgentInsert(keyring, values.length + 1);
   values.push(...agent.values);
@@ -584,8 +588,8 @@ async function makePerson(
       RETURNING user_id
     ),
     person AS (
-      INSERT INTO users (id, display_name, updated_at)
-      SELECT user_id, $5::text, now() FROM identity
+      INSERT INTO users (id, display_name, language, updated_at)
+      SELECT user_id, $5::text, $9::text, now() FROM identity
       RETURNING id
     ),
     agent AS (${agent.insert}),

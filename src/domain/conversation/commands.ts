@@ -4,6 +4,7 @@
  */
 
 import { ValidationError } from '../../platform/errors.ts';
+import { languageTag } from '../identity/language.ts';
 
 export const COMMANDS = ['start', 'help', 'reset', 'language', 'forget'] as const;
 export type CommandName = (typeof COMMANDS)[number];
@@ -36,8 +37,6 @@ export interface CommandDeps {
   listMemories(): Promise<string[]>;
 }
 
-const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z]{2})?$/;
-
 export async function runCommand(command: ParsedCommand, deps: CommandDeps): Promise<string> {
   switch (command.name) {
     case 'start':
@@ -59,17 +58,16 @@ export async function runCommand(command: ParsedCommand, deps: CommandDeps): Pro
       await deps.resetSession();
       return 'Done — I have cleared our conversation. What can I do for you?';
     case 'language': {
-      const wanted = command.argument.replace('_', '-');
+      const wanted = command.argument;
       if (!wanted) {
         const current = await deps.currentLanguage();
         return current
           ? `I'm talking to you in "${current}". Send /language <code> to change it, e.g. /language en.`
           : 'Send /language <code> to choose a language, e.g. /language en or /language pt-BR.';
       }
-      if (!LANGUAGE.test(wanted))
+      const tag = languageTag(wanted);
+      if (!tag)
         return `"${wanted.slice(0, 20)}" is not a language code I know. Try e.g. /language en or /language pt-BR.`;
-      const [base, region] = wanted.split('-');
-      const tag = region ? `${base!.toLowerCase()}-${region.toUpperCase()}` : base!.toLowerCase();
       await deps.setLanguage(tag);
       return `OK — I'll talk to you in "${tag}" from now on.`;
     }
