@@ -6,8 +6,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccess } from '../../src/domain/organizations/access.ts';
-import { publishVenue, unpublishVenue } from '../../src/domain/venues/venues.ts';
-import { NotAllowedError } from '../../src/platform/errors.ts';
+import {
+  publishVenue,
+  setOpeningHours,
+  unpublishVenue,
+  updateVenueProfile,
+} from '../../src/domain/venues/venues.ts';
+import { ConflictError, NotAllowedError } from '../../src/platform/errors.ts';
 import { createOrganization } from '../factories/people.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
@@ -128,5 +133,51 @@ describe('a suspension committed while a booking waits for the venue', () => {
     expect(answers.map((a) => a.createBooking.__typename)).toEqual(['ConflictError', 'NotFoundError']);
     expect(await db.booking.count({ where: { venueId: venue.id } })).toBe(0);
     expect(await db.outboundMessage.count({ where: { booking: { venueId: venue.id } } })).toBe(0);
+  });
+});
+
+/** Runs `act` while the venue's row is locked, then gives the venue to `organizationId` and lets `act` go on. */
+async function takenOverMeanwhile(venueId: string, organizationId: string, act: () => Promise<unknown>) {
+  const client = await app.services.database.pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT 1 FROM venues WHERE id = $1 FOR UPDATE', [venueId]);
+    const acting = act().then(
+      () => null,
+      (error: unknown) => error,
+    );
+    await waitingForLock(app.services.db, 'FROM venues WHERE id');
+    await client.query('UPDATE venues SET organization_id = $2 WHERE id = $1', [venueId, organizationId]);
+    await client.query('COMMIT');
+    return await acting;
+  } finally {
+    client.release();
+  }
+}
+
+describe('a takeover committed while the former owner edits the venue', () => {
+  it('refuses the edit, changing nothing: unpublishing, its profile, its hours', async () => {
+    const db = app.services.db;
+    const [former, buyer] = [await createOrganization(db), await createOrganization(db)];
+    const owner = await person(app, former.id, 'OWNER');
+    const access = await createAccess(db, { kind: 'user', userId: owner.userId, isPlatformAdmin: false });
+    const edits = [
+      () => unpublishVenue(db, access, { venueId: venue.id }),
+      () => updateVenueProfile(db, access, { venueId: venue.id, description: 'Ours, still' }),
+      () =>
+        setOpeningHours(db, access, {
+          venueId: venue.id,
+          hours: [{ weekday: 1, opensAt: '09:00', closesAt: '10:00' }],
+        }),
+    ];
+    let venue = await createBookableVenue(db, { organizationId: former.id, publishedAt: new Date() });
+    for (const edit of edits) {
+      venue = await createBookableVenue(db, { organizationId: former.id, publishedAt: new Date() });
+      const before = await db.venue.findUniqueOrThrow({ where: { id: venue.id }, include: { hours: true } });
+      const outcome = await takenOverMeanwhile(venue.id, buyer.id, edit);
+      expect(outcome).toBeInstanceOf(ConflictError);
+      const after = await db.venue.findUniqueOrThrow({ where: { id: venue.id }, include: { hours: true } });
+      expect({ ...after, organizationId: former.id, updatedAt: before.updatedAt }).toEqual(before);
+    }
   });
 });

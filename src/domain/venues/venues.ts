@@ -353,7 +353,8 @@ export async function updateVenueProfile(
     return await db.$transaction(async (tx) => {
       // Status and publication read under the lock: a publish running now either sees this
       // change or is seen by it, so a review never shows other values than the venue's.
-      const current = held ? await lockVenue(tx, venue.id) : venue;
+      const locked = await lockForEdit(tx, venue);
+      const current = held ? locked : venue;
       if (held && current.status === 'IN_REVIEW' && differsFrom(current, identity)) {
         throw new ConflictError(
           'This venue is waiting for review: unpublish it to change its name, email, phone or website',
@@ -385,7 +386,7 @@ export async function setOpeningHours(
   const venue = await requireEditableVenue(db, access, input.venueId);
   const hours = validateWeeklyHours(input.hours);
   return db.$transaction(async (tx) => {
-    await refuseUnbookableChange(tx, venue.id, { hours: hours.length }, 'hours');
+    await refuseUnbookableChange(tx, venue, { hours: hours.length }, 'hours');
     await tx.openingHours.deleteMany({ where: { venueId: venue.id } });
     await tx.openingHours.createMany({ data: hours.map((h) => ({ ...h, venueId: venue.id })) });
     return tx.venue.update({ where: { id: venue.id }, data: { updatedAt: new Date() } });
@@ -412,6 +413,7 @@ export async function setHoursExceptions(
   );
   const dates = [...new Set([...exceptions.map((e) => e.date), ...clearDates])];
   return db.$transaction(async (tx) => {
+    await lockForEdit(tx, venue);
     await tx.hoursException.deleteMany({
       where: { venueId: venue.id, date: { in: dates.map((d) => new Date(`${d}T00:00:00Z`)) } },
     });
@@ -432,7 +434,7 @@ export async function setBookingRules(
   // The rules are the fields of the client's input itself (beside `venueId`), so paths start there.
   const rules = parseInput(rulesSchema, input.rules);
   return db.$transaction(async (tx) => {
-    await refuseUnbookableChange(tx, venue.id, { coversPerSlot: rules.coversPerSlot }, 'coversPerSlot');
+    await refuseUnbookableChange(tx, venue, { coversPerSlot: rules.coversPerSlot }, 'coversPerSlot');
     return tx.venue.update({
       where: { id: venue.id },
       data: { ...rules, bookingRulesConfirmedAt: new Date() },
@@ -449,7 +451,7 @@ export async function setTables(
   const venue = await requireEditableVenue(db, access, input.venueId);
   const tables = parseInput(tablesSchema, input.tables, 'tables');
   return db.$transaction(async (tx) => {
-    await refuseUnbookableChange(tx, venue.id, { tables: tables.length }, 'tables');
+    await refuseUnbookableChange(tx, venue, { tables: tables.length }, 'tables');
     await tx.venueTable.deleteMany({ where: { venueId: venue.id } });
     await tx.venueTable.createMany({ data: tables.map((t) => ({ ...t, venueId: venue.id })) });
     return tx.venue.update({ where: { id: venue.id }, data: { updatedAt: new Date() } });
@@ -467,16 +469,17 @@ const STILL_NEEDED: Partial<Record<ChecklistItem['key'], string>> = {
  * A venue on the network stays bookable: a change that would undo a step of its checklist that
  * is done (no hours left, nowhere to seat anyone) is refused, naming `field`, until the venue is
  * unpublished. Drafts may be changed freely. Called in the writing transaction: the venue's row
- * stays locked until it commits, so two changes that are each fine alone (no tables; no cap per
- * slot) cannot both pass.
+ * stays locked until it commits (lockForEdit: only while the venue is still the editor's), so two
+ * changes that are each fine alone (no tables; no cap per slot) cannot both pass.
  */
 async function refuseUnbookableChange(
   tx: Tx,
-  venueId: string,
+  editing: Pick<Venue, 'id' | 'organizationId'>,
   change: { hours?: number; tables?: number; coversPerSlot?: number | null },
   field: string,
 ): Promise<void> {
-  await tx.$queryRaw`SELECT id FROM venues WHERE id = ${venueId}::uuid FOR UPDATE`;
+  const venueId = editing.id;
+  await lockForEdit(tx, editing);
   const venue = await tx.venue.findUniqueOrThrow({ where: { id: venueId } });
   if (!PUBLIC_STATUSES.includes(venue.status)) return;
   const [hours, tables] = await Promise.all([
@@ -577,7 +580,7 @@ export async function publishVenue(db: Db, access: Access, input: { venueId: str
     return db.$transaction(async (tx) => {
       // Under the venue's lock, as a suspension takes it: one committed since the read above is
       // not undone, and a publish already done meanwhile is not done twice.
-      const locked = await lockVenue(tx, venue.id);
+      const locked = await lockForEdit(tx, venue);
       if (locked.status === 'SUSPENDED') throw new NotAllowedError('A suspended venue cannot be published');
       if (locked.status !== 'DRAFT') return tx.venue.findUniqueOrThrow({ where: { id: venue.id } });
       return tx.venue.update({
@@ -590,7 +593,7 @@ export async function publishVenue(db: Db, access: Access, input: { venueId: str
   return db.$transaction(async (tx) => {
     // Two publishes at once open one review: the second finds the venue no longer a draft. The
     // identity is read under the lock, so the review holds what the venue says.
-    const locked = await lockVenue(tx, venue.id);
+    const locked = await lockForEdit(tx, venue);
     if (locked.status !== 'DRAFT') return tx.venue.findUniqueOrThrow({ where: { id: venue.id } });
     const identity = identityOf(locked);
     const flags: ReviewFlag[] = [
@@ -619,7 +622,7 @@ export async function unpublishVenue(db: Db, access: Access, input: { venueId: s
   return db.$transaction(async (tx) => {
     // Asked again under the lock: a suspension committed since the read above stands (unpublished,
     // it would go straight back on the network at the next publish, its publishedAt being set).
-    const locked = await lockVenue(tx, venue.id);
+    const locked = await lockForEdit(tx, venue);
     if (locked.status === 'SUSPENDED') {
       throw new NotAllowedError('A suspended venue stays suspended until reinstated');
     }
@@ -708,12 +711,28 @@ async function withdrawPublishReview(tx: Tx, venueId: string, reason: string): P
 export async function lockVenue(
   tx: Tx,
   venueId: string,
-): Promise<Pick<Venue, 'status' | 'publishedAt' | IdentityField>> {
-  const [row] = await tx.$queryRaw<Pick<Venue, 'status' | 'publishedAt' | IdentityField>[]>`
-    SELECT status::text AS status, published_at AS "publishedAt", name, email, phone, website
+): Promise<Pick<Venue, 'status' | 'publishedAt' | 'organizationId' | IdentityField>> {
+  const [row] = await tx.$queryRaw<
+    Pick<Venue, 'status' | 'publishedAt' | 'organizationId' | IdentityField>[]
+  >`
+    SELECT status::text AS status, published_at AS "publishedAt", organization_id AS "organizationId",
+           name, email, phone, website
     FROM venues WHERE id = ${venueId}::uuid FOR UPDATE`;
   if (!row) throw new NotFoundError('Venue not found');
   return row;
+}
+
+/**
+ * lockVenue for an edit decided on `venue` as read before it (requireEditableVenue): the edit
+ * goes on only while the venue is still with that organisation. One taken over meanwhile (a claim
+ * approved while the edit waited for the lock) is no longer the editor's to change.
+ */
+async function lockForEdit(tx: Tx, venue: Pick<Venue, 'id' | 'organizationId'>) {
+  const locked = await lockVenue(tx, venue.id);
+  if (locked.organizationId !== venue.organizationId) {
+    throw new ConflictError('This venue changed hands while the change was being made: nothing was changed');
+  }
+  return locked;
 }
 
 function pickIdentity(fields: Record<string, unknown>): VenueIdentity {
