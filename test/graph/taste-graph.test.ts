@@ -12,7 +12,7 @@ import { describeEdge, tasteEdges, tasteProfile } from '../../src/domain/graph/p
 import { personalRank, tasteEdgesFrom } from '../../src/domain/graph/rank.ts';
 import { suggestVenues } from '../../src/domain/graph/suggest.ts';
 import { HALF_LIFE_DAYS } from '../../src/domain/graph/weights.ts';
-import { forgetAll } from '../../src/domain/memory/memories.ts';
+import { forgetAll, forgetMatching } from '../../src/domain/memory/memories.ts';
 import { searchVenuesTool } from '../../src/domain/tools/venues.ts';
 import { searchVenues } from '../../src/domain/venues/search.ts';
 import type { BookingStatus } from '../../src/generated/prisma/enums.ts';
@@ -181,6 +181,9 @@ describe('the hourly build', () => {
     );
 
     expect(await forgetAll(db(), person.id)).toBe(2);
+    // Before the graph is built again, nothing it says quotes the forgotten words.
+    const explained = JSON.stringify(await tasteEdges(db(), person.id));
+    expect(explained).not.toMatch(/sushi|pasta|Canggu this month/);
     await buildDueTasteGraphs(db());
     const after = await storedEdges(person.id);
     expect(after.has('CUISINE:italian')).toBe(false);
@@ -188,6 +191,22 @@ describe('the hourly build', () => {
     // What the booking says stays, without the memory's share.
     expect(after.get('CUISINE:japanese')).toMatchObject({ weight: 3 });
     expect(after.get('CUISINE:japanese')!.evidence).toMatchObject({ memories: [] });
+  });
+});
+
+describe('forgetting one memory', () => {
+  it('takes its words out of the edges’ explanations at once, and leaves the rest', async () => {
+    const person = await createPerson(db());
+    await venue(`Trattoria ${tag()}`, ['Italian'], 'Canggu');
+    await remembered(person.id, 'Loves pasta');
+    await remembered(person.id, 'Loves Italian wine', 4);
+    await buildDueTasteGraphs(db());
+    const memoriesOf = async () =>
+      (await tasteEdges(db(), person.id)).flatMap((edge) => edge.evidence.memories.map((m) => m.text));
+    expect(await memoriesOf()).toEqual(expect.arrayContaining(['Loves pasta', 'Loves Italian wine']));
+    await forgetMatching(db(), person.id, 'pasta');
+    expect(await memoriesOf()).not.toContain('Loves pasta');
+    expect(await memoriesOf()).toContain('Loves Italian wine');
   });
 });
 

@@ -541,6 +541,14 @@ function forgetWhere(
         SELECT m.id FROM memories m WHERE m.user_id = ${userId}::uuid AND ${where}))
       RETURNING ${recordColumns('m')}, m.superseded_at IS NOT NULL AS history`;
     if (deleted.length) {
+      // Their words leave the taste graph's explanations at once (the graph's rebuild, which the
+      // delete schedules, comes within the hour): "because you told me …" quotes no forgotten memory.
+      await tx.$executeRaw`
+        UPDATE taste_edges
+        SET evidence = jsonb_set(evidence, '{memories}', coalesce(
+              (SELECT jsonb_agg(e) FROM jsonb_array_elements(evidence->'memories') AS e
+               WHERE NOT (e->>'id' = ANY(${deleted.map((m) => m.id)}::text[]))), '[]'::jsonb))
+        WHERE user_id = ${userId}::uuid AND jsonb_typeof(evidence->'memories') = 'array'`;
       const entries = [...new Set(deleted.map((m) => forgottenEntry(m.content, now)))];
       if (deleted.some((m) => m.kind === 'PATTERN' && m.content.startsWith(HABITS_PREFIX))) {
         entries.unshift(`${HABITS_FORGOTTEN}@${now.getTime()}`);
@@ -578,6 +586,10 @@ export async function forgetAll(db: DbOrTx, userId: string, options: MemoryOptio
     ),
     summaries AS (
       DELETE FROM session_summaries WHERE user_id = ${userId}::uuid
+    ),
+    explained AS (
+      UPDATE taste_edges SET evidence = jsonb_set(evidence, '{memories}', '[]'::jsonb)
+      WHERE user_id = ${userId}::uuid AND jsonb_typeof(evidence->'memories') = 'array'
     ),
     marked AS (
       UPDATE users SET memory_forgotten_at = ${now}::timestamptz WHERE id = ${userId}::uuid
