@@ -96,3 +96,44 @@ it('two messages confirming one action at once: only the one that released it la
     outcome: null,
   });
 });
+
+it('a press made in time and handled after the action lapsed still releases and runs it, once; one made late does not', async () => {
+  const person = await createPerson(db());
+  const action = {
+    tool: 'cancel_booking',
+    input: { booking_id: randomUUID() },
+    summary: 'Cancel your booking.',
+  };
+  const expiresAt = new Date(Date.now() + 60_000);
+  const { token } = await mintConfirmation(db(), {
+    userId: person.id,
+    subject: { action },
+    expiresAt,
+    now: new Date(Date.now() - 60_000),
+  });
+  const button = `${ACTION_BUTTON_PREFIX}${token}`;
+  const handledAt = new Date(expiresAt.getTime() + 90_000);
+  // Pressed after the action lapsed: nothing.
+  const late = {
+    buttonPayload: button,
+    text: null,
+    receivedAt: new Date(expiresAt.getTime() + 1000),
+    eventId: randomUUID(),
+  };
+  expect(await releaseConfirmation(db(), person.id, late, handledAt)).toBeNull();
+  // Pressed ten seconds before, waiting behind a slow turn: released, and run once.
+  const inTime = {
+    buttonPayload: button,
+    text: null,
+    receivedAt: new Date(expiresAt.getTime() - 10_000),
+    eventId: randomUUID(),
+  };
+  const released = await releaseConfirmation(db(), person.id, inTime, handledAt);
+  expect(released).toMatchObject({ action });
+  const actionId = (released as { actionId: string }).actionId;
+  expect(await useHeldAction(db(), person.id, actionId, handledAt, inTime.eventId)).toEqual({ run: true });
+  expect(await useHeldAction(db(), person.id, actionId, handledAt, late.eventId)).toEqual({
+    run: false,
+    outcome: null,
+  });
+});

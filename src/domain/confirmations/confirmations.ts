@@ -172,7 +172,18 @@ export async function releaseConfirmation(
     if (before) return releasedOf(before);
   }
   const arrived = message.receivedAt ?? now;
-  const where = { ...releasable(userId, now), createdAt: { lt: arrived } };
+  // A held action is judged at the press's arrival: a press made in time and handled late (behind a
+  // slow turn, an outage) still releases it. A delivery's price is judged now: Lalamove's quote
+  // behind it lapses on its own clock.
+  const where = {
+    userId,
+    usedAt: null,
+    createdAt: { lt: arrived },
+    OR: [
+      { quoteId: null, expiresAt: { gt: arrived } },
+      { quoteId: { not: null }, expiresAt: { gt: now } },
+    ],
+  };
 
   let found: { id: string; quoteId: string | null; action: Prisma.JsonValue } | null = null;
   if (button) {
@@ -243,11 +254,11 @@ export async function useHeldAction(
       quoteId: null,
       confirmedAt: { not: null },
       usedAt: null,
-      expiresAt: { gt: now },
       // Only the message that released it last uses it: another that released it before (two
       // messages confirming at once, each on its own turn) finds it taken and is not the one to
-      // run it, so it cannot run twice.
-      ...(eventId ? { releasedByEventId: eventId } : {}),
+      // run it, so it cannot run twice. That message arrived in time (its release said so), however
+      // late it is handled; without one, it must still be live now.
+      ...(eventId ? { releasedByEventId: eventId } : { expiresAt: { gt: now } }),
     },
     data: { usedAt: now },
   });
