@@ -74,6 +74,37 @@ describe('setting a reminder', () => {
     await expect(set('in 30 days', 'One more')).resolves.toMatchObject({ text: 'One more' });
   });
 
+  it('refuses one nothing could deliver: past the WhatsApp window with no email, or set in a group alone', async () => {
+    const chatOn = async (userId: string, platform: 'WHATSAPP' | 'TELEGRAM', shared = false) =>
+      db().chat.create({
+        data: { platform, account: 'agnt', externalChatId: tag(8), userId, lastInboundAt: NOW, shared },
+      });
+    const set = (userId: string, chatId: string, when: string) =>
+      setReminder(db(), { userId, chatId, text: 'Call Ana', when }, NOW);
+    // On WhatsApp, with no email: within the window after this message, yes; three days on, no.
+    const wa = await db().user.create({ data: {} });
+    const waChat = await chatOn(wa.id, 'WHATSAPP');
+    await expect(set(wa.id, waChat.id, 'in 3 days')).rejects.toMatchObject({
+      field: 'when',
+      message: expect.stringContaining('within 24 hours'),
+    });
+    expect(await set(wa.id, waChat.id, 'in 20 hours')).toMatchObject({ text: 'Call Ana' });
+    // With an email, or a private Telegram chat too, three days on is fine.
+    const withEmail = await db().user.create({ data: { email: `${tag(8)}@example.com` } });
+    expect(await set(withEmail.id, (await chatOn(withEmail.id, 'WHATSAPP')).id, 'in 3 days')).toBeTruthy();
+    const both = await db().user.create({ data: {} });
+    await chatOn(both.id, 'TELEGRAM');
+    expect(await set(both.id, (await chatOn(both.id, 'WHATSAPP')).id, 'in 3 days')).toBeTruthy();
+    // Set in a Telegram group, their only chat: nowhere of their own to send it.
+    const grouped = await db().user.create({ data: {} });
+    await expect(
+      set(grouped.id, (await chatOn(grouped.id, 'TELEGRAM', true)).id, 'in 1 hour'),
+    ).rejects.toMatchObject({
+      message: expect.stringContaining('group'),
+    });
+    expect(await pendingReminders(db(), grouped.id)).toEqual([]);
+  });
+
   it('cancels only the person’s own pending reminder', async () => {
     const a = await personWithChat(db());
     const b = await personWithChat(db());

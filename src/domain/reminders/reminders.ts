@@ -15,7 +15,8 @@ import { z } from 'zod';
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { defineTask } from '../../platform/jobs.ts';
-import { queueNotice } from '../notices/notices.ts';
+import { freeTextSince, WINDOWED_PLATFORMS } from '../channels/outbound.ts';
+import { noticeChat, queueNotice } from '../notices/notices.ts';
 
 export const REMINDER_LIMITS = {
   /** Pending (not yet sent, not cancelled) reminders per person. */
@@ -102,6 +103,44 @@ export function parseWhen(when: string, now: Date, timeZone: string | null): Dat
  * else in their profile's. `key` names the act that sets it (a chat turn's call, `turnCallKey`):
  * the person's reminder set with that key before is returned as it is, and no other is made.
  */
+/**
+ * Refuses a reminder nothing could deliver at `dueAt` unless the person writes again: no email,
+ * no chat that will take a notice then (`noticeChat` at that time: a private Telegram chat, a
+ * WhatsApp or Instagram chat they wrote in within the window before it), and the chat it is set
+ * in, where they write now, a group (reminders go to their own chat) or on WhatsApp or Instagram
+ * with the time past that window.
+ */
+async function requireReachableAt(
+  tx: DbOrTx,
+  userId: string,
+  chatId: string | null,
+  dueAt: Date,
+  now: Date,
+): Promise<void> {
+  const person = await tx.user.findUnique({
+    where: { id: userId },
+    select: {
+      email: true,
+      chats: { where: { OR: [noticeChat(dueAt), ...(chatId ? [{ id: chatId }] : [])] }, take: 2 },
+    },
+  });
+  if (!person || person.email) return;
+  const here = person.chats.find((c) => c.id === chatId);
+  // The chat they write in now takes free text until the window after this message closes.
+  const hereTakesIt =
+    here &&
+    !here.shared &&
+    here.unreachableAt === null &&
+    (!(WINDOWED_PLATFORMS as readonly string[]).includes(here.platform) || freeTextSince(dueAt) < now);
+  if (hereTakesIt || person.chats.some((c) => c.id !== chatId)) return;
+  throw new ValidationError(
+    here?.shared
+      ? 'A reminder goes to your own chat with me, and you have none but this group: write to me directly first, or add an email address'
+      : 'WhatsApp and Instagram let me write to you only within 24 hours of your last message, and you have no email address with me: pick a time within the next 23 hours, or add an email address',
+    'when',
+  );
+}
+
 export async function setReminder(
   db: Db,
   input: {
@@ -136,6 +175,7 @@ export async function setReminder(
     if (dueAt.getTime() > now.getTime() + REMINDER_LIMITS.maxAheadDays * DAY_MS) {
       throw new ValidationError(`At most ${REMINDER_LIMITS.maxAheadDays} days ahead`, 'when');
     }
+    await requireReachableAt(tx, input.userId, input.chatId, dueAt, now);
     const pending = await tx.reminder.count({
       where: { userId: input.userId, sentAt: null, cancelledAt: null },
     });

@@ -14,7 +14,7 @@ export function setReminderTool(deps: { db: Db }) {
   const { db } = deps;
   return defineTool({
     name: 'set_reminder',
-    description: `Remind the person of something at a time they ask for (up to a year ahead, at most ${REMINDER_LIMITS.maxPending} waiting). The reminder arrives in this chat.`,
+    description: `Remind the person of something at a time they ask for (up to a year ahead, at most ${REMINDER_LIMITS.maxPending} waiting). The reminder arrives in their own chat (this one, unless it is a group), or by email; refused, with the reason to tell them, when nothing could deliver it (on WhatsApp and Instagram, past 23 hours without an email address).`,
     sideEffect: 'WRITE',
     callers: { person: true },
     input: z.object({
