@@ -28,9 +28,13 @@ afterAll(async () => {
   await app?.close();
 });
 
-/** Runs `act` while the venue's row is locked, then suspends the venue and lets `act` go on. */
-async function suspendedMeanwhile(
+/**
+ * Runs `act` while the venue's row is locked, then commits `change` (SQL with the venue's id as
+ * $1, then `values`) and lets `act` go on; what `act` threw, or null.
+ */
+async function changedMeanwhile(
   venueId: string,
+  change: { sql: string; values?: unknown[] },
   act: () => Promise<unknown>,
   waiting = 'FROM venues WHERE id',
 ): Promise<unknown> {
@@ -43,15 +47,22 @@ async function suspendedMeanwhile(
       (error: unknown) => error,
     );
     await waitingForLock(app.services.db, waiting);
-    await client.query(`UPDATE venues SET status = 'SUSPENDED', suspended_from = status WHERE id = $1`, [
-      venueId,
-    ]);
+    await client.query(change.sql, [venueId, ...(change.values ?? [])]);
     await client.query('COMMIT');
     return await acting;
   } finally {
     client.release();
   }
 }
+
+/** `act` while a platform admin suspends the venue. */
+const suspendedMeanwhile = (venueId: string, act: () => Promise<unknown>, waiting?: string) =>
+  changedMeanwhile(
+    venueId,
+    { sql: `UPDATE venues SET status = 'SUSPENDED', suspended_from = status WHERE id = $1` },
+    act,
+    waiting,
+  );
 
 describe('a suspension committed while an owner publishes or unpublishes', () => {
   it('stands: the unpublish and the publish are refused, the venue stays suspended', async () => {
@@ -136,25 +147,6 @@ describe('a suspension committed while a booking waits for the venue', () => {
   });
 });
 
-/** Runs `act` while the venue's row is locked, then gives the venue to `organizationId` and lets `act` go on. */
-async function takenOverMeanwhile(venueId: string, organizationId: string, act: () => Promise<unknown>) {
-  const client = await app.services.database.pool.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query('SELECT 1 FROM venues WHERE id = $1 FOR UPDATE', [venueId]);
-    const acting = act().then(
-      () => null,
-      (error: unknown) => error,
-    );
-    await waitingForLock(app.services.db, 'FROM venues WHERE id');
-    await client.query('UPDATE venues SET organization_id = $2 WHERE id = $1', [venueId, organizationId]);
-    await client.query('COMMIT');
-    return await acting;
-  } finally {
-    client.release();
-  }
-}
-
 describe('a takeover committed while the former owner edits the venue', () => {
   it('refuses the edit, changing nothing: unpublishing, its profile, its hours', async () => {
     const db = app.services.db;
@@ -174,7 +166,11 @@ describe('a takeover committed while the former owner edits the venue', () => {
     for (const edit of edits) {
       venue = await createBookableVenue(db, { organizationId: former.id, publishedAt: new Date() });
       const before = await db.venue.findUniqueOrThrow({ where: { id: venue.id }, include: { hours: true } });
-      const outcome = await takenOverMeanwhile(venue.id, buyer.id, edit);
+      const outcome = await changedMeanwhile(
+        venue.id,
+        { sql: 'UPDATE venues SET organization_id = $2 WHERE id = $1', values: [buyer.id] },
+        edit,
+      );
       expect(outcome).toBeInstanceOf(ConflictError);
       const after = await db.venue.findUniqueOrThrow({ where: { id: venue.id }, include: { hours: true } });
       expect({ ...after, organizationId: former.id, updatedAt: before.updatedAt }).toEqual(before);

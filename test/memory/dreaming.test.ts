@@ -402,29 +402,34 @@ describe('dreamLight', () => {
   });
 });
 
+/** A completed booking for 4 at one new Italian venue in Lisbon, made by `guestId` at `createdAt`. */
+async function bookerAtItalianVenue() {
+  const venue = await db().venue.create({
+    data: {
+      name: `Dream venue ${randomBytes(3).toString('hex')}`,
+      slug: `dream-${randomBytes(4).toString('hex')}`,
+      status: 'LISTED',
+      timeZone: 'Europe/Lisbon',
+      city: 'Lisbon',
+      cuisines: ['Italian'],
+    },
+  });
+  return (guestId: string, startsAt: Date, createdAt: Date) =>
+    createBooking(db(), {
+      guestId,
+      venueId: venue.id,
+      startsAt,
+      partySize: 4,
+      status: 'COMPLETED',
+      source: 'CHAT',
+      createdAt,
+    });
+}
+
 describe('dreamDeep', () => {
   it('keeps booking habits as one memory and fills profile gaps, never from before a forget, and a second run changes nothing', async () => {
     const now = new Date(NOW.getTime() + 60 * DAY);
-    const venue = await db().venue.create({
-      data: {
-        name: `Dream venue ${randomBytes(3).toString('hex')}`,
-        slug: `dream-${randomBytes(4).toString('hex')}`,
-        status: 'LISTED',
-        timeZone: 'Europe/Lisbon',
-        city: 'Lisbon',
-        cuisines: ['Italian'],
-      },
-    });
-    const book = (guestId: string, startsAt: Date, createdAt: Date) =>
-      createBooking(db(), {
-        guestId,
-        venueId: venue.id,
-        startsAt,
-        partySize: 4,
-        status: 'COMPLETED',
-        source: 'CHAT',
-        createdAt,
-      });
+    const book = await bookerAtItalianVenue();
 
     const filipa = await person('dream-filipa');
     await seed(filipa, [{ content: 'Allergic to peanuts', importance: 5, createdAt: daysAgo(5, now) }]);
@@ -464,26 +469,7 @@ describe('dreamDeep', () => {
 
   it('works booking habits the person forgot out again only from bookings made since', async () => {
     const now = new Date(NOW.getTime() + 90 * DAY);
-    const venue = await db().venue.create({
-      data: {
-        name: `Dream venue ${randomBytes(3).toString('hex')}`,
-        slug: `dream-${randomBytes(4).toString('hex')}`,
-        status: 'LISTED',
-        timeZone: 'Europe/Lisbon',
-        city: 'Lisbon',
-        cuisines: ['Italian'],
-      },
-    });
-    const book = (guestId: string, startsAt: Date, createdAt: Date) =>
-      createBooking(db(), {
-        guestId,
-        venueId: venue.id,
-        startsAt,
-        partySize: 4,
-        status: 'COMPLETED',
-        source: 'CHAT',
-        createdAt,
-      });
+    const book = await bookerAtItalianVenue();
     const hugo = await person('dream-hugo');
     await book(hugo, daysAgo(7, now), daysAgo(9, now));
     await book(hugo, daysAgo(14, now), daysAgo(16, now));
