@@ -90,10 +90,10 @@ export async function sendDailySummaries(db: DbOrTx, now: Date): Promise<number>
   });
   const instant = Temporal.Instant.fromEpochMilliseconds(now.getTime());
   const due = venues.filter((v) => instant.toZonedDateTimeISO(v.timeZone).hour === SUMMARY_HOUR);
+  const summaryTime = Temporal.PlainTime.from({ hour: SUMMARY_HOUR });
   let queued = 0;
   for (const venue of due) {
     const today = instant.toZonedDateTimeISO(venue.timeZone).toPlainDate();
-    const summaryTime = Temporal.PlainTime.from({ hour: SUMMARY_HOUR });
     const start = new Date(
       today.toZonedDateTime({ timeZone: venue.timeZone, plainTime: summaryTime }).epochMilliseconds,
     );

@@ -453,8 +453,6 @@ export function dietaryOf(content: string): string[] {
   return [...found];
 }
 
-/** The PATTERN memory deep dreaming keeps, and how it is recognised. */
-
 export interface DeepDreamResult {
   /** People dreamt over this run (those who failed are not counted). */
   people: number;
@@ -517,13 +515,12 @@ async function deepDreamOfPerson(
   const [fresh] = await tx.$queryRaw<{ forgottenAt: Date | null; forgottenMeanings: string[] | null }[]>`
     SELECT memory_forgotten_at AS "forgottenAt", forgotten_meanings AS "forgottenMeanings"
     FROM users WHERE id = ${userId}::uuid`;
-  const habitsForgotten = forgottenSince(fresh?.forgottenMeanings ?? null).get(HABITS_FORGOTTEN);
-  const madeAfter = [fresh?.forgottenAt?.getTime(), habitsForgotten].reduce<number | null>(
-    (latest, at) => (at !== undefined && at !== null && (latest === null || at > latest) ? at : latest),
-    null,
+  const since = Math.max(
+    fresh?.forgottenAt?.getTime() ?? -Infinity,
+    forgottenSince(fresh?.forgottenMeanings ?? null).get(HABITS_FORGOTTEN) ?? -Infinity,
   );
   const patterns = await behaviourPatterns(tx, userId, now, {
-    madeAfter: madeAfter === null ? null : new Date(madeAfter),
+    madeAfter: Number.isFinite(since) ? new Date(since) : null,
   });
   const habits = await keepHabits(tx, userId, describePatterns(patterns), now);
   if (habits) await keepWithinCap(tx, userId, MEMORY_LIMITS.perUser);

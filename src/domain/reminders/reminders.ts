@@ -98,12 +98,6 @@ export function parseWhen(when: string, now: Date, timeZone: string | null): Dat
 }
 
 /**
- * Sets a reminder for `userId`, within the limits (ValidationError otherwise, nothing stored). A
- * local `when` is read in `timeZone` when given (the zone the person was just told their time in),
- * else in their profile's. `key` names the act that sets it (a chat turn's call, `turnCallKey`):
- * the person's reminder set with that key before is returned as it is, and no other is made.
- */
-/**
  * Refuses a reminder nothing could deliver at `dueAt` unless the person writes again: no email,
  * no chat that will take a notice then (`noticeChat` at that time: a private Telegram chat, a
  * WhatsApp or Instagram chat they wrote in within the window before it), and the chat it is set
@@ -141,6 +135,12 @@ async function requireReachableAt(
   );
 }
 
+/**
+ * Sets a reminder for `userId`, within the limits (ValidationError otherwise, nothing stored). A
+ * local `when` is read in `timeZone` when given (the zone the person was just told their time in),
+ * else in their profile's. `key` names the act that sets it (a chat turn's call, `turnCallKey`):
+ * the person's reminder set with that key before is returned as it is, and no other is made.
+ */
 export async function setReminder(
   db: Db,
   input: {
