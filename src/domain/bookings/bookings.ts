@@ -130,13 +130,15 @@ export async function createBooking(
     ? await access.has(venue.organizationId, ANY_ROLE)
     : access.isPlatformAdmin;
   if (!venue) throw new NotFoundError('Venue not found');
-  refuseUnlessBookable(venue.status, asVenue, forSomeoneElse);
+  // Not found first; whether the venue may write to a guest only once their address is known good.
+  refuseUnlessBookable(venue.status, asVenue, false);
   if (forSomeoneElse && !asVenue) throw new NotAllowedError('Only the venue’s team books for someone else');
   if (parsed.notes !== undefined && !asVenue) {
     throw new ValidationError('Notes are the venue’s own; leave a special request instead', 'notes');
   }
   // The address is checked before anything is written (its person is found or made below).
   const guestEmail = forSomeoneElse ? normalizeEmail(parsed.guestEmail!, 'guestEmail') : null;
+  refuseUnlessBookable(venue.status, asVenue, forSomeoneElse);
   const owner = { venue: { organizationId: venue.organizationId } };
 
   // A replay: the booking this requester made here with this client key, read with the venue.
