@@ -602,6 +602,82 @@ describe("the venue's FAQ compiled while an account is erased", () => {
   });
 });
 
+/**
+ * Runs `work` while writing a row of `table` for `venueId` fails in the database (a trigger on
+ * this file's own database): a failure from where a real one would come.
+ */
+async function withVenueFault(
+  table: 'venue_facts' | 'venue_faq_entries',
+  venueId: string,
+  work: () => Promise<void>,
+): Promise<void> {
+  await world.db.$executeRawUnsafe(`
+    CREATE FUNCTION wiki_test_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'disk on fire'; END $$`);
+  await world.db.$executeRawUnsafe(`
+    CREATE TRIGGER wiki_test_fault BEFORE INSERT ON ${table} FOR EACH ROW
+    WHEN (NEW.venue_id = '${venueId}'::uuid) EXECUTE FUNCTION wiki_test_fault()`);
+  try {
+    await work();
+  } finally {
+    await world.db.$executeRawUnsafe(`DROP TRIGGER wiki_test_fault ON ${table}`);
+    await world.db.$executeRawUnsafe('DROP FUNCTION wiki_test_fault()');
+  }
+}
+
+describe("one venue's compile failing", () => {
+  /** Two new venues, the one the compilers reach first (by id, neither compiled before) first. */
+  async function twoVenues() {
+    const venues = [
+      await world.venue({}, { ...FACTS, organizationId: fx.organizationId }),
+      await world.venue({}, { ...FACTS, organizationId: fx.organizationId }),
+    ];
+    return venues.sort((a, b) => (a.venue.id < b.venue.id ? -1 : 1)) as [Place, Place];
+  }
+
+  it('leaves the wiki of the venues after it compiled; the failed one keeps its watermark and is compiled next run', async () => {
+    const [broken, sound] = await twoVenues();
+    let run: Awaited<ReturnType<typeof compileVenueWiki>> | undefined;
+    await withVenueFault('venue_facts', broken.venue.id, async () => {
+      run = await compileVenueWiki(world.db, world.services.now());
+    });
+    expect(run!.failed).toEqual([
+      { venueId: broken.venue.id, error: expect.stringContaining('disk on fire') },
+    ]);
+    expect(await world.db.venueFact.count({ where: { venueId: sound.venue.id } })).toBeGreaterThan(0);
+    // Nothing of the failed venue's half-done compile stays, its watermark included.
+    expect(await world.db.venueFact.count({ where: { venueId: broken.venue.id } })).toBe(0);
+    expect(await world.db.venueKnowledgeMark.findUnique({ where: { venueId: broken.venue.id } })).toBeNull();
+
+    const next = await compileVenueWiki(world.db, world.services.now());
+    expect(next.failed).toEqual([]);
+    expect((await snapshot(broken.venue.id)).facts.map((f) => [f.key, f.text])).toEqual(
+      expect.arrayContaining([['phone', '+351 21 000 0000']]),
+    );
+  });
+
+  it('leaves the FAQ of the venues after it compiled; the failed one is compiled next run', async () => {
+    const [broken, sound] = await twoVenues();
+    for (const venue of [broken, sound]) {
+      await askStaff(venue, 'Do you have a high chair?', 'Yes, we have one.');
+      await askStaff(venue, 'Do you have high chairs?', 'Yes, two of them.');
+    }
+    let run: Awaited<ReturnType<typeof compileVenueFaq>> | undefined;
+    await withVenueFault('venue_faq_entries', broken.venue.id, async () => {
+      run = await compileVenueFaq(world.db, world.services.now());
+    });
+    expect(run!.failed).toEqual([
+      { venueId: broken.venue.id, error: expect.stringContaining('disk on fire') },
+    ]);
+    expect(await world.db.venueFaqEntry.count({ where: { venueId: sound.venue.id } })).toBe(1);
+    expect(await world.db.venueFaqEntry.count({ where: { venueId: broken.venue.id } })).toBe(0);
+
+    const next = await compileVenueFaq(world.db, world.services.now());
+    expect(next.failed).toEqual([]);
+    expect(await world.db.venueFaqEntry.count({ where: { venueId: broken.venue.id } })).toBe(1);
+  });
+});
+
 describe('the scheduled tasks', () => {
   it('are scheduled with their handlers listed, and a run by the worker after the compilers changes nothing', async () => {
     for (const task of ['venue-wiki', 'venue-faq']) {

@@ -13,11 +13,12 @@ import type { Prisma, VenueFaqEntry } from '../../generated/prisma/client.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { NotFoundError } from '../../platform/errors.ts';
 import { defineTask } from '../../platform/jobs.ts';
+import type { Logger } from '../../platform/logger.ts';
 import type { Access } from '../organizations/access.ts';
 import { parseInput } from '../validation.ts';
 import { requireVenue } from '../venues/venues.ts';
 import { requireVenueTeam } from './staff-inbox.ts';
-import { movesMark, READ_LAG_MS } from './venue-wiki.ts';
+import { COMPILE_TRANSACTION, eachVenue, movesMark, READ_LAG_MS } from './venue-wiki.ts';
 import { isTimeBound, questionKey } from './wiki-keys.ts';
 
 /** Weekly (src/worker/crontab.ts); the next tick is the retry. */
@@ -37,14 +38,17 @@ export interface FaqCompileResult {
   venues: number;
   /** Entries created or changed. */
   written: number;
+  /** Venues whose compile failed: each is logged, keeps its watermark and is tried next run. */
+  failed: { venueId: string; error: string }[];
 }
 
 /** Compiles the FAQ of up to `limit` venues with questions answered since their watermark. */
 export async function compileVenueFaq(
   db: Db,
   now: Date,
-  limit = FAQ_VENUES_PER_RUN,
+  options: { limit?: number; logger?: Logger } = {},
 ): Promise<FaqCompileResult> {
+  const limit = options.limit ?? FAQ_VENUES_PER_RUN;
   const due = await db.$queryRaw<{ id: string }[]>`
     SELECT v.id FROM venues v
     LEFT JOIN venue_knowledge_marks m ON m.venue_id = v.id
@@ -54,9 +58,18 @@ export async function compileVenueFaq(
         AND (m.faq_through IS NULL OR i.resolved_at > m.faq_through))
     ORDER BY m.faq_through ASC NULLS FIRST, v.id
     LIMIT ${limit}`;
+  let venues = 0;
   let written = 0;
-  for (const { id } of due) written += await compileOne(db, id, now);
-  return { venues: due.length, written };
+  const failed = await eachVenue(
+    due.map((v) => v.id),
+    async (id) => {
+      written += await compileOne(db, id, now);
+      venues += 1;
+    },
+    'compiling the FAQ',
+    options.logger,
+  );
+  return { venues, written, failed };
 }
 
 interface Group {
@@ -152,7 +165,7 @@ async function compileOne(db: Db, venueId: string, now: Date): Promise<number> {
       });
     }
     return written;
-  });
+  }, COMPILE_TRANSACTION);
 }
 
 /**

@@ -21,6 +21,7 @@ import type { VenueFactSource } from '../../generated/prisma/enums.ts';
 import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { defineTask } from '../../platform/jobs.ts';
+import type { Logger } from '../../platform/logger.ts';
 import type { Access } from '../organizations/access.ts';
 import { parseInput } from '../validation.ts';
 import { requireVenueTeam } from './staff-inbox.ts';
@@ -277,6 +278,36 @@ export interface CompileResult {
   venues: number;
   written: number;
   conflictsOpened: number;
+  /** Venues whose compile failed: each is logged, keeps its watermark and is tried next run. */
+  failed: { venueId: string; error: string }[];
+}
+
+/**
+ * One venue's compile: its own transaction, given as long as a venue's rows take to read and
+ * write on a busy database (Prisma's default of 5 s is not).
+ */
+export const COMPILE_TRANSACTION = { timeout: 60_000, maxWait: 10_000 };
+
+/**
+ * Runs `compile` for each of `venueIds`, one venue's failure logged and counted without
+ * stopping the venues after it (whose compiles are each their own transaction).
+ */
+export async function eachVenue(
+  venueIds: readonly string[],
+  compile: (venueId: string) => Promise<void>,
+  what: string,
+  logger?: Logger,
+): Promise<{ venueId: string; error: string }[]> {
+  const failed: { venueId: string; error: string }[] = [];
+  for (const venueId of venueIds) {
+    try {
+      await compile(venueId);
+    } catch (error) {
+      failed.push({ venueId, error: error instanceof Error ? error.message : String(error) });
+      logger?.warn({ 'venue.id': venueId, err: error }, `${what} failed for a venue; tried again next run`);
+    }
+  }
+  return failed;
 }
 
 /**
@@ -286,8 +317,9 @@ export interface CompileResult {
 export async function compileVenueWiki(
   db: Db,
   now: Date,
-  limit = WIKI_VENUES_PER_RUN,
+  options: { limit?: number; logger?: Logger } = {},
 ): Promise<CompileResult> {
+  const limit = options.limit ?? WIKI_VENUES_PER_RUN;
   const due = await db.$queryRaw<{ id: string }[]>`
     SELECT v.id FROM venues v
     LEFT JOIN venue_knowledge_marks m ON m.venue_id = v.id
@@ -302,13 +334,18 @@ export async function compileVenueWiki(
          WHERE f.venue_id = v.id AND f.comment IS NOT NULL AND f.updated_at > m.facts_through)
     ORDER BY m.facts_through ASC NULLS FIRST, v.id
     LIMIT ${limit}`;
-  const result: CompileResult = { venues: 0, written: 0, conflictsOpened: 0 };
-  for (const { id } of due) {
-    const compiled = await compileOne(db, id, now);
-    result.venues += 1;
-    result.written += compiled.written;
-    result.conflictsOpened += compiled.conflictsOpened;
-  }
+  const result: CompileResult = { venues: 0, written: 0, conflictsOpened: 0, failed: [] };
+  result.failed = await eachVenue(
+    due.map((v) => v.id),
+    async (id) => {
+      const compiled = await compileOne(db, id, now);
+      result.venues += 1;
+      result.written += compiled.written;
+      result.conflictsOpened += compiled.conflictsOpened;
+    },
+    'compiling the wiki',
+    options.logger,
+  );
   return result;
 }
 
@@ -384,7 +421,7 @@ async function compileOne(db: Db, venueId: string, now: Date): Promise<RecordRes
       });
     }
     return total;
-  });
+  }, COMPILE_TRANSACTION);
 }
 
 /**

@@ -5,7 +5,15 @@ import { defineHandler, type TaskContext } from '../handler.ts';
 export default defineHandler(
   venueFaqTask,
   async (_payload, { services, logger }: TaskContext<'db' | 'now'>) => {
-    const compiled = await compileVenueFaq(services.db, services.now());
-    logger.info({ 'faq.venues': compiled.venues, 'faq.written': compiled.written }, 'compiled venue FAQs');
+    // Each venue's failure is logged there (with its id) and the run goes on without it.
+    const compiled = await compileVenueFaq(services.db, services.now(), { logger });
+    logger.info(
+      {
+        'faq.venues': compiled.venues,
+        'faq.written': compiled.written,
+        'faq.failed': compiled.failed.length,
+      },
+      'compiled venue FAQs',
+    );
   },
 );
