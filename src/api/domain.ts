@@ -355,7 +355,8 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
     organizations: {
       createAccess: (actor: Actor) => createAccess(db, actor, roles),
       changeMemberRole: given(db, changeMemberRole),
-      createOrganization: given(db, createOrganization),
+      createOrganization: (access: Access, input: Parameters<typeof createOrganization>[2]) =>
+        createOrganization(db, access, input, { organizationsPerPerson: config.auth.organizationsPerPerson }),
       createOrganizationApiKey: (access: Access, input: Parameters<typeof createOrganizationApiKey>[2]) =>
         createOrganizationApiKey(db, access, input, {
           keyPrefix: config.auth.apiKeyPrefix,

@@ -18,6 +18,7 @@ export const authEnv = z.object({
     .regex(/^[a-z]+_[a-z]+$/)
     .default('agnt_live'),
   API_KEYS_PER_ORGANIZATION: positiveInt.default(10),
+  ORGANIZATIONS_PER_PERSON: positiveInt.default(10),
 });
 type AuthEnv = z.output<typeof authEnv>;
 
@@ -44,6 +45,8 @@ export function authConfig(e: AuthEnv) {
     apiKeyPrefix: e.API_KEY_PREFIX,
     /** Live (unrevoked) API keys an organisation may hold: each key has its own daily quota. */
     apiKeysPerOrganization: e.API_KEYS_PER_ORGANIZATION,
+    /** Organisations one person may own: each holds its own keys, each key its own quota. */
+    organizationsPerPerson: e.ORGANIZATIONS_PER_PERSON,
   };
 }
 

@@ -10,6 +10,7 @@ const CreateOrganization = graphql(`
       __typename
       ... on OrganizationPayload { organization { id name viewerRole } }
       ... on ValidationError { message field }
+      ... on ConflictError { message }
     }
   }
 `);
@@ -236,6 +237,43 @@ describe('organisations', () => {
     });
     const nextDay = await app.gql(CreateApiKey, { organizationId }, { token: owner.token });
     expect(nextDay.data?.createApiKey).toMatchObject({ __typename: 'CreateApiKeyPayload' });
+  });
+
+  it('lets one person own ten organisations: the eleventh, even two asked at once, waits until they hand one on', async () => {
+    const owner = await app.signIn();
+    const create = (name: string) => app.gql(CreateOrganization, { name }, { token: owner.token });
+    const ids: string[] = [];
+    for (let i = 1; i <= 9; i++) {
+      const made = await create(`Branch ${i}`);
+      ids.push(member(made.data?.createOrganization, 'OrganizationPayload', made).organization.id);
+    }
+    const full = {
+      __typename: 'ConflictError',
+      message:
+        'One person may own at most 10 organisations: an organisation holds any number of venues, or hand one you own to another owner first',
+    };
+    // Two asked at once for the tenth place: one is made.
+    const both = await Promise.all([create('Branch 10'), create('Branch 10b')]);
+    expect(both.map((r) => r.data?.createOrganization?.__typename).sort()).toEqual([
+      'ConflictError',
+      'OrganizationPayload',
+    ]);
+    expect((await create('Branch 11')).data?.createOrganization).toEqual(full);
+    const viewer = await app.gql(Viewer, {}, { token: owner.token });
+    expect(viewer.data?.viewer?.memberships.filter((m) => m.role === 'OWNER')).toHaveLength(10);
+
+    // Handing one to another owner and stepping down frees its place.
+    await joinByInvitation(owner, ids[0]!, uniqueEmail('next-owner'), 'OWNER');
+    const own = viewer.data!.viewer!.memberships.find((m) => m.organization.id === ids[0])!;
+    const stepped = await app.gql(
+      ChangeMemberRole,
+      { membershipId: own.id, role: 'ADMIN' },
+      { token: owner.token },
+    );
+    expect(stepped.data?.changeMemberRole).toMatchObject({ membership: { role: 'ADMIN' } });
+    expect((await create('Branch 11')).data?.createOrganization).toMatchObject({
+      __typename: 'OrganizationPayload',
+    });
   });
 
   it('refuses a blank name with a typed error naming the field, and creates nothing', async () => {

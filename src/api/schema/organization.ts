@@ -39,7 +39,8 @@ builder.queryField('organization', (t) =>
 const OrganizationPayload = payloadType('OrganizationPayload', 'organization', Organization);
 
 mutation('createOrganization', {
-  description: 'Creates an organisation with the caller as its owner.',
+  description:
+    'Creates an organisation with the caller as its owner. One person owns at most ORGANIZATIONS_PER_PERSON (10) organisations: ConflictError beyond.',
   input: (t) => ({ name: t.string() }),
   payload: OrganizationPayload,
   authScopes: { person: true },

@@ -19,11 +19,38 @@ const organizationName = z
 
 const role = z.enum(['OWNER', 'ADMIN', 'STAFF']);
 
-export async function createOrganization(db: Db, access: Access, input: { name: string }) {
+/** A person owns as many organisations as they may: one must be given up before another is made. */
+export class OrganizationLimitError extends ConflictError {
+  override name = 'OrganizationLimitError';
+  constructor(limit: number) {
+    super(
+      `One person may own at most ${limit} organisations: an organisation holds any number of venues, or hand one you own to another owner first`,
+    );
+  }
+}
+
+/**
+ * Makes an organisation with the caller as its owner. The organisations a person owns are capped
+ * (`organizationsPerPerson`, ORGANIZATIONS_PER_PERSON): each holds its own API keys, each key its
+ * own daily quota, so organisations without end would make that quota without end. One person's
+ * creations are counted one at a time, so two at the same instant cannot both pass the count.
+ */
+export async function createOrganization(
+  db: Db,
+  access: Access,
+  input: { name: string },
+  options: { organizationsPerPerson: number },
+) {
   const userId = access.requirePerson();
   const { name } = parseInput(z.object({ name: organizationName }), input);
-  return db.organization.create({
-    data: { name, memberships: { create: { userId, role: 'OWNER' } } },
+  return db.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`organizations-of:${userId}`}, 0))`;
+    const owned = await tx.membership.count({ where: { userId, role: 'OWNER' } });
+    if (owned >= options.organizationsPerPerson)
+      throw new OrganizationLimitError(options.organizationsPerPerson);
+    return tx.organization.create({
+      data: { name, memberships: { create: { userId, role: 'OWNER' } } },
+    });
   });
 }
 
