@@ -5,6 +5,8 @@
  * on the network, its publishedAt being set.) So does a booking that read the venue before it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createVenueAgent, updateAgentDna } from '../../src/domain/agents/agents.ts';
+import { defaultVenueDna } from '../../src/domain/agents/dna.ts';
 import { createAccess } from '../../src/domain/organizations/access.ts';
 import {
   publishVenue,
@@ -175,5 +177,45 @@ describe('a takeover committed while the former owner edits the venue', () => {
       const after = await db.venue.findUniqueOrThrow({ where: { id: venue.id }, include: { hours: true } });
       expect({ ...after, organizationId: former.id, updatedAt: before.updatedAt }).toEqual(before);
     }
+  });
+});
+
+describe("a takeover committed while the former owner edits the venue's agent", () => {
+  it("refuses the new DNA, changing nothing: the agent is the new owners' now", async () => {
+    const db = app.services.db;
+    const [former, buyer] = [await createOrganization(db), await createOrganization(db)];
+    const owner = await person(app, former.id, 'OWNER');
+    const access = await createAccess(db, { kind: 'user', userId: owner.userId, isPlatformAdmin: false });
+    const venue = await createBookableVenue(db, { organizationId: former.id, publishedAt: new Date() });
+    const { agent } = await createVenueAgent(db, app.services.keyring, venue);
+    const dna = defaultVenueDna(venue.name);
+
+    const client = await app.services.database.pool.connect();
+    let outcome: unknown;
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT 1 FROM agents WHERE id = $1 FOR UPDATE', [agent.id]);
+      const editing = updateAgentDna(db, access, {
+        agentId: agent.id,
+        dna: { ...dna, persona: { ...dna.persona, name: 'Still ours' } },
+      }).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      await waitingForLock(db, 'UPDATE "public"."agents"');
+      // The claim's move of the venue takes its agent with it (claims.ts).
+      await client.query('UPDATE agents SET organization_id = $2 WHERE id = $1', [agent.id, buyer.id]);
+      await client.query('COMMIT');
+      outcome = await editing;
+    } finally {
+      client.release();
+    }
+    expect(outcome).toBeInstanceOf(ConflictError);
+    const after = await db.agent.findUniqueOrThrow({ where: { id: agent.id } });
+    expect({ name: after.name, dna: after.dna, organizationId: after.organizationId }).toEqual({
+      name: agent.name,
+      dna: agent.dna,
+      organizationId: buyer.id,
+    });
   });
 });

@@ -185,14 +185,20 @@ export async function updateAgentDna(db: Db, access: Access, input: { agentId: s
   // Written with the catalogue's version: a tool added later is one its owner could not leave out.
   const dna = { ...parseDna(agent.kind, input.dna), toolsVersion: TOOLS_VERSION };
   return db.$transaction(async (tx) => {
-    const updated = await tx.agent.update({
-      where: { id: agent.id },
+    // Only while the agent is still whose the check above found it: a venue that changed hands
+    // meanwhile takes its agent to the new owners, whose DNA the old ones must not write.
+    const { count } = await tx.agent.updateMany({
+      where: { id: agent.id, organizationId: agent.organizationId, userId: agent.userId },
       data: { dna: dna as unknown as Prisma.InputJsonValue, name: dna.persona.name },
-      include: WITH_VENUE,
     });
+    if (count === 0) {
+      throw new ConflictError(
+        "This agent's venue changed hands while the change was being made: nothing was changed",
+      );
+    }
     // The gateway keeps the agent's profile: it is registered again with the new DNA.
     await queueAgentRegistration(tx, agent.id);
-    return updated;
+    return tx.agent.findUniqueOrThrow({ where: { id: agent.id }, include: WITH_VENUE });
   });
 }
 
