@@ -10,6 +10,7 @@
  * a child process by default. The two halves meet only through `params`, which therefore must
  * survive structured cloning (plain data: no functions, no class instances).
  */
+import type { ServerSample } from './server-protocol.ts';
 
 /** One HTTP request, sent over and over by every connection. */
 export interface LoadRequest {
@@ -234,8 +235,11 @@ export interface CustomRun<Params> {
 export interface StartedServer {
   /** `http://127.0.0.1:<port>` */
   origin: string;
-  /** The child's event-loop and CPU counters since it started (compare two with `serverLoad`). */
-  sample(): Promise<{ loopActiveMs: number; loopIdleMs: number; cpuMicros: number | null }>;
+  /**
+   * The child's event-loop and CPU counters since it started, and its longest event-loop delay
+   * since the previous sample (compare two with `serverLoad`).
+   */
+  sample(): Promise<ServerSample>;
   stop(): Promise<void>;
 }
 

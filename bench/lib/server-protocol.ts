@@ -3,6 +3,8 @@
 export interface ServerSample {
   loopActiveMs: number;
   loopIdleMs: number;
+  /** The longest the event loop was held up since the previous sample, ms (null at the first). */
+  loopDelayMaxMs: number | null;
   /** User plus system CPU time of the whole server process; null when it is not measurable. */
   cpuMicros: number | null;
 }

@@ -7,7 +7,8 @@
  * instead (see load.ts); README.md compares the two.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { performance } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { Scenario, Served } from './scenario.ts';
 import type { ChildMessage, ParentMessage, ServerSample } from './server-protocol.ts';
 
@@ -51,6 +52,8 @@ async function startChild<Params>(scenario: Servable<Params>, params: Params): P
   const child = fork(new URL('./server-child.ts', import.meta.url), [scenario.module], {
     // A deployment runs with NODE_ENV=production (graphql-js drops its development checks).
     env: { ...process.env, NODE_ENV: 'production' },
+    // With the product's own Node flags, if its start script has any: as deployed.
+    execArgv: [...process.execArgv, ...serverNodeFlags()],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -78,15 +81,47 @@ async function startChild<Params>(scenario: Servable<Params>, params: Params): P
   }
 }
 
-/** Event-loop counters of the calling thread (milliseconds since the thread started). */
+/**
+ * The Node flags the product's processes run with (package.json's `start` script: `node <flags>
+ * src/main.ts all`), then `BENCH_SERVER_NODE_FLAGS`: a server the bench starts runs as deployed.
+ */
+export function serverNodeFlags(): string[] {
+  const { scripts } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  const start = /^node (?<flags>.*?) ?src\/main\.ts all$/.exec(scripts.start);
+  if (!start?.groups) {
+    throw new Error(`package.json's start script is not "node <flags> src/main.ts all": ${scripts.start}`);
+  }
+  return [start.groups.flags, process.env.BENCH_SERVER_NODE_FLAGS ?? ''].join(' ').split(' ').filter(Boolean);
+}
+
+/** The calling thread's event-loop delays, sampled every LOOP_DELAY_RESOLUTION_MS, from its first sample on. */
+let loopDelay: ReturnType<typeof monitorEventLoopDelay> | undefined;
+const LOOP_DELAY_RESOLUTION_MS = 2;
+
+/**
+ * Event-loop counters of the calling thread (milliseconds since the thread started), and the
+ * longest the loop was held up since the previous sample (a garbage collection's pause, a long
+ * task): the window's when samples are taken at its start and end only.
+ */
 export function loopSample(): Omit<ServerSample, 'cpuMicros'> {
   const { active, idle } = performance.eventLoopUtilization();
-  return { loopActiveMs: active, loopIdleMs: idle };
+  let loopDelayMaxMs: number | null = null;
+  if (loopDelay) {
+    // The histogram's delay counts the timer's own period: less it, the time the loop was held.
+    loopDelayMaxMs = loopDelay.count > 0 ? Math.max(0, loopDelay.max / 1e6 - LOOP_DELAY_RESOLUTION_MS) : 0;
+    loopDelay.reset();
+  } else {
+    loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+    loopDelay.enable();
+  }
+  return { loopActiveMs: active, loopIdleMs: idle, loopDelayMaxMs };
 }
 
 export interface ServerLoad {
   /** Share of wall time the server's event loop was busy, 0..1. */
   loopUtilization: number;
+  /** The longest the server's event loop was held up in the window, ms; null for the first window. */
+  loopDelayMaxMs: number | null;
   /** CPU time of the server process per wall time, in cores (1 = one core fully used). */
   cpuCores: number | null;
 }
@@ -101,6 +136,7 @@ export function serverLoad(before: ServerSample, after: ServerSample): ServerLoa
       : null;
   return {
     loopUtilization: wallMs > 0 ? active / wallMs : 0,
+    loopDelayMaxMs: after.loopDelayMaxMs,
     cpuCores: cpu !== null && wallMs > 0 ? cpu / wallMs : null,
   };
 }

@@ -33,6 +33,7 @@ import { TELEGRAM_PATH } from '../../src/webhooks/telegram.ts';
 import { textUpdate } from '../../test/fakes/telegram.ts';
 import { type AgntParams, prepareAgnt, serveAgnt } from '../lib/agnt.ts';
 import { type CustomRun, defineCustomScenario } from '../lib/scenario.ts';
+import { serverNodeFlags } from '../lib/server.ts';
 import { fmt } from '../lib/stats.ts';
 
 const BOT = 'crash';
@@ -91,7 +92,10 @@ async function soak(run: CustomRun<AgntParams>) {
   let child: ChildProcess | undefined;
   const log: string[] = [];
   const start = async () => {
-    const started = spawn(process.execPath, [MAIN, 'all'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const started = spawn(process.execPath, [...serverNodeFlags(), MAIN, 'all'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     for (const stream of [started.stdout, started.stderr]) {
       stream?.on('data', (chunk: Buffer) => log.push(...String(chunk).split('\n').filter(Boolean)));
     }

@@ -104,6 +104,8 @@ interface Window {
   serverRequests: number | null;
   serverCpuCores: number | null;
   loopUtilization: number;
+  /** The longest the server's event loop was held up in the window, ms. */
+  loopDelayMaxMs: number | null;
   benchCores: number;
   machineCores: number;
   /** CPU of the database's PostgreSQL backends in the window, ms; null when /proc cannot tell. */
@@ -280,6 +282,7 @@ async function measureRole(run: CustomRun<AgntParams>, role: WebhookRole): Promi
             requestsBefore !== null && requestsAfter !== null ? requestsAfter - requestsBefore : null,
           serverCpuCores: serverWindow.cpuCores,
           loopUtilization: serverWindow.loopUtilization,
+          loopDelayMaxMs: serverWindow.loopDelayMaxMs,
           benchCores: cpuWindow.benchCores,
           machineCores: cpuWindow.machineCores,
           postgresCpuMs: cpuBetween(postgresBefore, postgresAfter),
@@ -616,7 +619,10 @@ function report(roles: RoleResult[], options: CustomRun<AgntParams>['options']) 
       w.load === 'paced' && 'serviceP99Ms' in w.result
         ? [
             `${role} ${w.route === 'bare' ? BARE_PATH : 'webhook'} ${fmt(w.result.serviceP50Ms, 2)} / ${fmt(w.result.serviceP99Ms, 2)} ms` +
-              ` (${w.result.queued} of ${w.result.sent} waited for a connection)`,
+              ` (${w.result.queued} of ${w.result.sent} waited for a connection` +
+              (w.loopDelayMaxMs === null
+                ? ')'
+                : `; the server's event loop held up ${fmt(w.loopDelayMaxMs, 1)} ms at most)`),
           ]
         : [],
     ),
