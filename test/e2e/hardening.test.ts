@@ -35,6 +35,8 @@ beforeAll(async () => {
     env: {
       ...documentLimitsEnv(LIMITS),
       HTTP_BODY_LIMIT_BYTES: String(LIMITS.bodyBytes),
+      // An organisation made is how these tests see an operation run: one person makes many.
+      ORGANIZATIONS_PER_PERSON: '1000',
     },
   });
   owner = await app.signIn();

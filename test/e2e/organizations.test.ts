@@ -250,7 +250,7 @@ describe('organisations', () => {
     const full = {
       __typename: 'ConflictError',
       message:
-        'One person may own at most 10 organisations: an organisation holds any number of venues, or hand one you own to another owner first',
+        'One person may own at most 10 organisations (one holds any number of venues): hand one you own to another owner first',
     };
     // Two asked at once for the tenth place: one is made.
     const both = await Promise.all([create('Branch 10'), create('Branch 10b')]);

@@ -193,7 +193,9 @@ export async function updateAgentDna(db: Db, access: Access, input: { agentId: s
     });
     if (count === 0) {
       throw new ConflictError(
-        "This agent's venue changed hands while the change was being made: nothing was changed",
+        agent.kind === 'VENUE'
+          ? "This agent's venue changed hands while the change was being made: nothing was changed"
+          : 'This agent was removed while the change was being made: nothing was changed',
       );
     }
     // The gateway keeps the agent's profile: it is registered again with the new DNA.

@@ -24,7 +24,7 @@ export class OrganizationLimitError extends ConflictError {
   override name = 'OrganizationLimitError';
   constructor(limit: number) {
     super(
-      `One person may own at most ${limit} organisations: an organisation holds any number of venues, or hand one you own to another owner first`,
+      `One person may own at most ${limit} organisations (one holds any number of venues): hand one you own to another owner first`,
     );
   }
 }
