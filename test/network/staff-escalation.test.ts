@@ -10,9 +10,11 @@ import { envelopeDeps } from '../../src/domain/envelopes/deps.ts';
 import { drainInbox } from '../../src/domain/envelopes/receive.ts';
 import { sendEnvelope } from '../../src/domain/envelopes/send.ts';
 import { inboxTopic } from '../../src/domain/network/staff-inbox.ts';
+import { createOrganization } from '../factories/people.ts';
 import { graphql } from '../generated/gql.ts';
 import { member } from '../helpers/app.ts';
 import { type Actors, createActors } from '../helpers/authz.ts';
+import { waitingForLock } from '../helpers/db.ts';
 import { waitFor } from '../helpers/jobs.ts';
 import { openSse, parseSseEvent } from '../helpers/sse.ts';
 import { lisbon, type VenueAgentWorld, venueAgentWorld } from './venue-agent-world.ts';
@@ -231,5 +233,55 @@ describe('staff in the loop', () => {
       fromAgent: venue.id,
       payload: { text: 'Yes, it is hers from 19:30.', questionId: item.envelopeId },
     });
+  });
+});
+
+describe('a takeover committed while staff decide', () => {
+  it("refuses the former team's answer, changing nothing: the question waits for the new team, no answer is sent", async () => {
+    const guest = await world.guest();
+    const venue = await world.venue({}, { organizationId: fx.organizationId });
+    const asked = await world.deliver(guest.id, venue.id, 'venue.question', {
+      text: 'Is the terrace heated?',
+    });
+    await world.handle(asked.inboundRowId);
+    const item = await world.db.venueInboxItem.findFirstOrThrow({
+      where: { venueId: venue.venue.id, kind: 'QUESTION' },
+    });
+    const buyer = await createOrganization(world.db);
+
+    const answer = () =>
+      world.app.gql(
+        Answer,
+        { itemId: gid('VenueInboxItem', item.id), answer: 'Yes, from October on.' },
+        { token: fx.staff.token },
+      );
+    let answering: ReturnType<typeof answer> | undefined;
+    const client = await world.services.database.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT 1 FROM venues WHERE id = $1 FOR UPDATE', [venue.venue.id]);
+      answering = answer();
+      await waitingForLock(world.db, 'FROM venues WHERE id');
+      // The claim's move of the venue to its new organisation (claims.ts).
+      await client.query('UPDATE venues SET organization_id = $2 WHERE id = $1', [venue.venue.id, buyer.id]);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    const res = await answering;
+    expect(res.data?.answerVenueQuestion).toEqual({
+      __typename: 'ConflictError',
+      message: 'This venue changed hands while the decision was being made: nothing was changed',
+    });
+    expect(await world.db.venueInboxItem.findUniqueOrThrow({ where: { id: item.id } })).toMatchObject({
+      status: 'OPEN',
+      answer: null,
+      resolvedAt: null,
+    });
+    expect(
+      await world.db.a2aEnvelope.count({
+        where: { direction: 'OUTBOUND', inReplyTo: item.envelopeId, intent: 'venue.answer' },
+      }),
+    ).toBe(0);
   });
 });

@@ -143,7 +143,11 @@ export interface StaffInboxDeps {
 }
 
 /** Throws unless the caller is on the venue's team (any role) or, for an unowned venue, a platform admin. */
-export async function requireVenueTeam(db: DbOrTx, access: Access, venueId: string): Promise<void> {
+export async function requireVenueTeam(
+  db: DbOrTx,
+  access: Access,
+  venueId: string,
+): Promise<{ organizationId: string | null }> {
   const venue = z.uuid().safeParse(venueId).success
     ? await db.venue.findUnique({ where: { id: venueId }, select: { organizationId: true } })
     : null;
@@ -155,6 +159,7 @@ export async function requireVenueTeam(db: DbOrTx, access: Access, venueId: stri
     access.requireUserId();
     throw new NotAllowedError();
   }
+  return venue;
 }
 
 /** The organisation that owns the item's venue, or null (for authorising before the real work). */
@@ -344,12 +349,12 @@ type Resolution = {
 };
 
 /**
- * The frame of every staff decision, in one transaction: for a booking request its booking held
- * FOR UPDATE, then the item held and OPEN (else InboxItemSettledError, nothing changes); the
- * booking still waiting, or the item is CLOSED and BookingRequestSettledError thrown after the
- * commit; then
- * `act` (the booking's move and the answer envelope) and the item resolved. After the commit the
- * booking's live event and the inbox's are published.
+ * The frame of every staff decision, in one transaction: the venue still the checked team's
+ * (else ConflictError), for a booking request its booking held FOR UPDATE, then the item held and
+ * OPEN (else InboxItemSettledError, nothing changes); the booking still waiting, or the item is
+ * CLOSED and BookingRequestSettledError thrown after the commit; then `act` (the booking's move
+ * and the answer envelope) and the item resolved. After the commit the booking's live event and
+ * the inbox's are published.
  */
 async function decide(
   deps: StaffInboxDeps,
@@ -365,7 +370,7 @@ async function decide(
     ? await db.venueInboxItem.findUnique({ where: { id: itemId } })
     : null;
   if (!found) throw new NotFoundError('Inbox item not found');
-  await requireVenueTeam(db, access, found.venueId);
+  const checked = await requireVenueTeam(db, access, found.venueId);
   if (found.kind !== kind) {
     throw new ValidationError(
       found.kind === 'QUESTION'
@@ -377,6 +382,17 @@ async function decide(
 
   const now = deps.bookings.now();
   const outcome = await db.$transaction(async (tx) => {
+    // The venue still the organisation's whose team was checked above, held (shared) until the
+    // decision commits: a takeover committed meanwhile hands the inbox to the new team, and the
+    // former team's decision is refused; one that comes after waits for it. The venue's row before
+    // any booking's, as lockVenue orders them.
+    const [venue] = await tx.$queryRaw<{ organization_id: string | null }[]>`
+      SELECT organization_id FROM venues WHERE id = ${found.venueId}::uuid FOR SHARE`;
+    if (!venue || venue.organization_id !== checked.organizationId) {
+      throw new ConflictError(
+        'This venue changed hands while the decision was being made: nothing was changed',
+      );
+    }
     // The booking's row first, then the item's: the order of every booking move that closes items
     // (closingInboxItems), so a decision and a cancellation at once wait for each other, never
     // deadlock.
