@@ -19,6 +19,7 @@ import { crontab } from '../../src/worker/crontab.ts';
 import { parseSchedules } from '../../src/worker/crontab-check.ts';
 import { handlers } from '../../src/worker/task-list.ts';
 import { createBooking } from '../factories/bookings.ts';
+import { createOrganization } from '../factories/people.ts';
 import { graphql } from '../generated/gql.ts';
 import { member } from '../helpers/app.ts';
 import { type Actors, createActors } from '../helpers/authz.ts';
@@ -675,6 +676,39 @@ describe("one venue's compile failing", () => {
     const next = await compileVenueFaq(world.db, world.services.now());
     expect(next.failed).toEqual([]);
     expect(await world.db.venueFaqEntry.count({ where: { venueId: broken.venue.id } })).toBe(1);
+  });
+});
+
+describe('a takeover committed while staff approve an FAQ entry', () => {
+  it("refuses the former team's approval, changing nothing: the draft waits for the new team", async () => {
+    const venue = await world.venue({}, { ...FACTS, organizationId: fx.organizationId });
+    await askStaff(venue, 'Do you have a high chair?', 'Yes, we have one.');
+    await askStaff(venue, 'Do you have high chairs?', 'Yes, two of them.');
+    await compileVenueFaq(world.db, world.services.now());
+    const draft = await world.db.venueFaqEntry.findFirstOrThrow({ where: { venueId: venue.venue.id } });
+    const buyer = await createOrganization(world.db);
+
+    const approve = () =>
+      world.app.gql(Approve, { entryId: gid('VenueFaqEntry', draft.id) }, { token: fx.staff.token });
+    let approving: ReturnType<typeof approve> | undefined;
+    const client = await world.services.database.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT 1 FROM venues WHERE id = $1 FOR UPDATE', [venue.venue.id]);
+      approving = approve();
+      await waitingForLock(world.db, 'FROM venues WHERE id');
+      // The claim's move of the venue to its new organisation (claims.ts).
+      await client.query('UPDATE venues SET organization_id = $2 WHERE id = $1', [venue.venue.id, buyer.id]);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    const res = await approving;
+    expect(res.data?.approveFaqEntry).toEqual({
+      __typename: 'ConflictError',
+      message: 'This venue changed hands while the decision was being made: nothing was changed',
+    });
+    expect(await world.db.venueFaqEntry.findUniqueOrThrow({ where: { id: draft.id } })).toEqual(draft);
   });
 });
 

@@ -162,6 +162,22 @@ export async function requireVenueTeam(
   return venue;
 }
 
+/**
+ * Holds the venue's row (shared) until the transaction commits, while it is still the
+ * organisation's whose team `requireVenueTeam` checked: a takeover committed meanwhile hands the
+ * venue's inbox and FAQ to the new team, and the former team's decision is refused
+ * (ConflictError, nothing changed); a takeover that comes after waits for the decision.
+ */
+export async function holdVenueOfTeam(tx: Tx, venueId: string, organizationId: string | null): Promise<void> {
+  const [venue] = await tx.$queryRaw<{ organization_id: string | null }[]>`
+    SELECT organization_id FROM venues WHERE id = ${venueId}::uuid FOR SHARE`;
+  if (!venue || venue.organization_id !== organizationId) {
+    throw new ConflictError(
+      'This venue changed hands while the decision was being made: nothing was changed',
+    );
+  }
+}
+
 /** The organisation that owns the item's venue, or null (for authorising before the real work). */
 export async function organizationOfInboxItem(db: DbOrTx, itemId: string): Promise<string | null> {
   if (!z.uuid().safeParse(itemId).success) return null;
@@ -382,17 +398,9 @@ async function decide(
 
   const now = deps.bookings.now();
   const outcome = await db.$transaction(async (tx) => {
-    // The venue still the organisation's whose team was checked above, held (shared) until the
-    // decision commits: a takeover committed meanwhile hands the inbox to the new team, and the
-    // former team's decision is refused; one that comes after waits for it. The venue's row before
-    // any booking's, as lockVenue orders them.
-    const [venue] = await tx.$queryRaw<{ organization_id: string | null }[]>`
-      SELECT organization_id FROM venues WHERE id = ${found.venueId}::uuid FOR SHARE`;
-    if (!venue || venue.organization_id !== checked.organizationId) {
-      throw new ConflictError(
-        'This venue changed hands while the decision was being made: nothing was changed',
-      );
-    }
+    // The venue still the checked team's, held until the commit; its row before any booking's, as
+    // lockVenue orders them.
+    await holdVenueOfTeam(tx, found.venueId, checked.organizationId);
     // The booking's row first, then the item's: the order of every booking move that closes items
     // (closingInboxItems), so a decision and a cancellation at once wait for each other, never
     // deadlock.

@@ -17,7 +17,7 @@ import type { Logger } from '../../platform/logger.ts';
 import type { Access } from '../organizations/access.ts';
 import { parseInput } from '../validation.ts';
 import { requireVenue } from '../venues/venues.ts';
-import { requireVenueTeam } from './staff-inbox.ts';
+import { holdVenueOfTeam, requireVenueTeam } from './staff-inbox.ts';
 import { COMPILE_TRANSACTION, eachVenue, movesMark, READ_LAG_MS } from './venue-wiki.ts';
 import { isTimeBound, questionKey } from './wiki-keys.ts';
 
@@ -276,13 +276,16 @@ async function decide(
     ? await db.venueFaqEntry.findUnique({ where: { id: entryId } })
     : null;
   if (!entry) throw new NotFoundError('FAQ entry not found');
-  await requireVenueTeam(db, access, entry.venueId);
+  const checked = await requireVenueTeam(db, access, entry.venueId);
   // The question sent back as it stands (a form shows it filled in) is still the guest's words.
   const { questionItemId, ...rest } = change;
   const reworded = change.question !== undefined && change.question !== entry.question;
-  return db.venueFaqEntry.update({
-    where: { id: entry.id },
-    data: { ...rest, ...(reworded ? { questionItemId } : {}), decidedById },
+  return db.$transaction(async (tx) => {
+    await holdVenueOfTeam(tx, entry.venueId, checked.organizationId);
+    return tx.venueFaqEntry.update({
+      where: { id: entry.id },
+      data: { ...rest, ...(reworded ? { questionItemId } : {}), decidedById },
+    });
   });
 }
 
