@@ -679,36 +679,66 @@ describe("one venue's compile failing", () => {
   });
 });
 
-describe('a takeover committed while staff approve an FAQ entry', () => {
-  it("refuses the former team's approval, changing nothing: the draft waits for the new team", async () => {
+/**
+ * Runs `act` while the venue's row is locked, then commits the venue's move to another
+ * organisation (as a claim's approval does, claims.ts) and lets `act` go on; what it answered.
+ */
+async function duringTakeover<T>(venueId: string, act: () => Promise<T>): Promise<T> {
+  const buyer = await createOrganization(world.db);
+  let acting: Promise<T> | undefined;
+  const client = await world.services.database.pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT 1 FROM venues WHERE id = $1 FOR UPDATE', [venueId]);
+    acting = act();
+    await waitingForLock(world.db, 'FROM venues WHERE id');
+    await client.query('UPDATE venues SET organization_id = $2 WHERE id = $1', [venueId, buyer.id]);
+    await client.query('COMMIT');
+  } finally {
+    client.release();
+  }
+  return acting;
+}
+
+const changedHands = {
+  __typename: 'ConflictError',
+  message: 'This venue changed hands while the decision was being made: nothing was changed',
+};
+
+describe('a takeover committed while staff decide', () => {
+  it("refuses the former team's approval of an FAQ entry, changing nothing: the draft waits for the new team", async () => {
     const venue = await world.venue({}, { ...FACTS, organizationId: fx.organizationId });
     await askStaff(venue, 'Do you have a high chair?', 'Yes, we have one.');
     await askStaff(venue, 'Do you have high chairs?', 'Yes, two of them.');
     await compileVenueFaq(world.db, world.services.now());
     const draft = await world.db.venueFaqEntry.findFirstOrThrow({ where: { venueId: venue.venue.id } });
-    const buyer = await createOrganization(world.db);
 
-    const approve = () =>
-      world.app.gql(Approve, { entryId: gid('VenueFaqEntry', draft.id) }, { token: fx.staff.token });
-    let approving: ReturnType<typeof approve> | undefined;
-    const client = await world.services.database.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT 1 FROM venues WHERE id = $1 FOR UPDATE', [venue.venue.id]);
-      approving = approve();
-      await waitingForLock(world.db, 'FROM venues WHERE id');
-      // The claim's move of the venue to its new organisation (claims.ts).
-      await client.query('UPDATE venues SET organization_id = $2 WHERE id = $1', [venue.venue.id, buyer.id]);
-      await client.query('COMMIT');
-    } finally {
-      client.release();
-    }
-    const res = await approving;
-    expect(res.data?.approveFaqEntry).toEqual({
-      __typename: 'ConflictError',
-      message: 'This venue changed hands while the decision was being made: nothing was changed',
-    });
+    const res = await duringTakeover(venue.venue.id, () =>
+      world.app.gql(Approve, { entryId: gid('VenueFaqEntry', draft.id) }, { token: fx.staff.token }),
+    );
+    expect(res.data?.approveFaqEntry).toEqual(changedHands);
     expect(await world.db.venueFaqEntry.findUniqueOrThrow({ where: { id: draft.id } })).toEqual(draft);
+  });
+
+  it("refuses the former team's choice in a conflict of facts, changing nothing: it stays open", async () => {
+    const venue = await world.venue({}, { ...FACTS, organizationId: fx.organizationId });
+    const venueId = venue.venue.id;
+    await recordVenueFacts(world.db, venueId, [{ key: 'phone', text: '+351 21 999 9999' }], 'SCAN');
+    await recordVenueFacts(world.db, venueId, [{ key: 'phone', text: '+351 21 000 0000' }], 'OWNER_EDIT');
+    const conflict = await world.db.venueFactConflict.findFirstOrThrow({ where: { venueId } });
+    const fact = await world.db.venueFact.findFirstOrThrow({ where: { venueId, source: 'SCAN' } });
+
+    const res = await duringTakeover(venueId, () =>
+      world.app.gql(
+        Resolve,
+        { conflictId: gid('VenueFactConflict', conflict.id), factId: gid('VenueFact', fact.id) },
+        { token: fx.staff.token },
+      ),
+    );
+    expect(res.data?.resolveVenueFactConflict).toEqual(changedHands);
+    expect(await world.db.venueFactConflict.findUniqueOrThrow({ where: { id: conflict.id } })).toEqual(
+      conflict,
+    );
   });
 });
 

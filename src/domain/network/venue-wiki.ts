@@ -24,7 +24,7 @@ import { defineTask } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Access } from '../organizations/access.ts';
 import { parseInput } from '../validation.ts';
-import { requireVenueTeam } from './staff-inbox.ts';
+import { holdVenueOfTeam, requireVenueTeam } from './staff-inbox.ts';
 import { factsOf, hoursInWords } from './venue-facts.ts';
 import { comparable, feedbackKey, isTimeBound, normalizeKey, questionKey } from './wiki-keys.ts';
 
@@ -533,8 +533,9 @@ export async function resolveFactConflict(
     ? await db.venueFactConflict.findUnique({ where: { id: input.conflictId } })
     : null;
   if (!conflict) throw new NotFoundError('Conflict not found');
-  await requireVenueTeam(db, access, conflict.venueId);
+  const checked = await requireVenueTeam(db, access, conflict.venueId);
   return db.$transaction(async (tx) => {
+    await holdVenueOfTeam(tx, conflict.venueId, checked.organizationId);
     const fact = z.uuid().safeParse(input.factId).success
       ? await tx.venueFact.findUnique({ where: { id: input.factId } })
       : null;
