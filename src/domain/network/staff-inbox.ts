@@ -165,7 +165,7 @@ export async function requireVenueTeam(
 /**
  * Holds the venue's row (shared) until the transaction commits, while it is still the
  * organisation's whose team `requireVenueTeam` checked: a takeover committed meanwhile hands the
- * venue's inbox and FAQ to the new team, and the former team's decision is refused
+ * venue's inbox, FAQ and wiki to the new team, and the former team's decision is refused
  * (ConflictError, nothing changed); a takeover that comes after waits for the decision.
  */
 export async function holdVenueOfTeam(tx: Tx, venueId: string, organizationId: string | null): Promise<void> {
