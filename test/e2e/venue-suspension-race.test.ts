@@ -19,7 +19,7 @@ import { createOrganization } from '../factories/people.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { guest, person } from '../helpers/authz.ts';
-import { waitingForLock } from '../helpers/db.ts';
+import { committedWhileWaiting } from '../helpers/db.ts';
 
 let app: TestApp;
 
@@ -40,21 +40,18 @@ async function changedMeanwhile(
   act: () => Promise<unknown>,
   waiting = 'FROM venues WHERE id',
 ): Promise<unknown> {
-  const client = await app.services.database.pool.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query('SELECT 1 FROM venues WHERE id = $1 FOR UPDATE', [venueId]);
-    const acting = act().then(
-      () => null,
-      (error: unknown) => error,
-    );
-    await waitingForLock(app.services.db, waiting);
-    await client.query(change.sql, [venueId, ...(change.values ?? [])]);
-    await client.query('COMMIT');
-    return await acting;
-  } finally {
-    client.release();
-  }
+  return committedWhileWaiting(
+    app.services,
+    {
+      hold: ['SELECT 1 FROM venues WHERE id = $1 FOR UPDATE', [venueId]],
+      waiting,
+      change: [change.sql, [venueId, ...(change.values ?? [])]],
+    },
+    act,
+  ).then(
+    () => null,
+    (error: unknown) => error,
+  );
 }
 
 /** `act` while a platform admin suspends the venue. */
@@ -190,27 +187,21 @@ describe("a takeover committed while the former owner edits the venue's agent", 
     const { agent } = await createVenueAgent(db, app.services.keyring, venue);
     const dna = defaultVenueDna(venue.name);
 
-    const client = await app.services.database.pool.connect();
-    let outcome: unknown;
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT 1 FROM agents WHERE id = $1 FOR UPDATE', [agent.id]);
-      const editing = updateAgentDna(db, access, {
-        agentId: agent.id,
-        dna: { ...dna, persona: { ...dna.persona, name: 'Still ours' } },
-      }).then(
-        () => null,
-        (error: unknown) => error,
-      );
-      await waitingForLock(db, 'UPDATE "public"."agents"');
-      // The claim's move of the venue takes its agent with it (claims.ts).
-      await client.query('UPDATE agents SET organization_id = $2 WHERE id = $1', [agent.id, buyer.id]);
-      await client.query('COMMIT');
-      outcome = await editing;
-    } finally {
-      client.release();
-    }
-    expect(outcome).toBeInstanceOf(ConflictError);
+    // The claim's move of the venue takes its agent with it (claims.ts).
+    const editing = committedWhileWaiting(
+      app.services,
+      {
+        hold: ['SELECT 1 FROM agents WHERE id = $1 FOR UPDATE', [agent.id]],
+        waiting: 'UPDATE "public"."agents"',
+        change: ['UPDATE agents SET organization_id = $2 WHERE id = $1', [agent.id, buyer.id]],
+      },
+      () =>
+        updateAgentDna(db, access, {
+          agentId: agent.id,
+          dna: { ...dna, persona: { ...dna.persona, name: 'Still ours' } },
+        }),
+    );
+    await expect(editing).rejects.toBeInstanceOf(ConflictError);
     const after = await db.agent.findUniqueOrThrow({ where: { id: agent.id } });
     expect({ name: after.name, dna: after.dna, organizationId: after.organizationId }).toEqual({
       name: agent.name,

@@ -75,6 +75,40 @@ export async function waitingForLock(
 }
 
 /**
+ * What a change committed between `act`'s reads and its writes does: holds a row lock (`hold`, a
+ * statement with its values), starts `act`, waits until a statement of `act` containing
+ * `waiting` waits for that lock, commits `change` in the same transaction and lets `act` go on.
+ * Returns `act`'s promise as it settles.
+ */
+export async function committedWhileWaiting<T>(
+  services: {
+    database: { pool: pg.Pool };
+    db: { $queryRawUnsafe<R>(query: string, ...values: unknown[]): Promise<R> };
+  },
+  steps: { hold: [string, unknown[]]; waiting: string; change: [string, unknown[]] },
+  act: () => Promise<T>,
+): Promise<T> {
+  const client = await services.database.pool.connect();
+  let acting: Promise<T> | undefined;
+  try {
+    await client.query('BEGIN');
+    await client.query(...steps.hold);
+    acting = act();
+    // Settled later by the caller; until then a rejection is not an unhandled one.
+    acting.catch(() => {});
+    await waitingForLock(services.db, steps.waiting);
+    await client.query(...steps.change);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+  return acting;
+}
+
+/**
  * Runs the part of migration `name` that begins at the line starting with `from` (its backfill)
  * on `database`, whose schema the migrations already made: what the migration does to rows
  * written before it.

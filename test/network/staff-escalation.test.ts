@@ -10,11 +10,9 @@ import { envelopeDeps } from '../../src/domain/envelopes/deps.ts';
 import { drainInbox } from '../../src/domain/envelopes/receive.ts';
 import { sendEnvelope } from '../../src/domain/envelopes/send.ts';
 import { inboxTopic } from '../../src/domain/network/staff-inbox.ts';
-import { createOrganization } from '../factories/people.ts';
 import { graphql } from '../generated/gql.ts';
 import { member } from '../helpers/app.ts';
 import { type Actors, createActors } from '../helpers/authz.ts';
-import { waitingForLock } from '../helpers/db.ts';
 import { waitFor } from '../helpers/jobs.ts';
 import { openSse, parseSseEvent } from '../helpers/sse.ts';
 import { lisbon, type VenueAgentWorld, venueAgentWorld } from './venue-agent-world.ts';
@@ -247,28 +245,13 @@ describe('a takeover committed while staff decide', () => {
     const item = await world.db.venueInboxItem.findFirstOrThrow({
       where: { venueId: venue.venue.id, kind: 'QUESTION' },
     });
-    const buyer = await createOrganization(world.db);
-
-    const answer = () =>
+    const res = await world.takenOverDuring(venue.venue.id, () =>
       world.app.gql(
         Answer,
         { itemId: gid('VenueInboxItem', item.id), answer: 'Yes, from October on.' },
         { token: fx.staff.token },
-      );
-    let answering: ReturnType<typeof answer> | undefined;
-    const client = await world.services.database.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT 1 FROM venues WHERE id = $1 FOR UPDATE', [venue.venue.id]);
-      answering = answer();
-      await waitingForLock(world.db, 'FROM venues WHERE id');
-      // The claim's move of the venue to its new organisation (claims.ts).
-      await client.query('UPDATE venues SET organization_id = $2 WHERE id = $1', [venue.venue.id, buyer.id]);
-      await client.query('COMMIT');
-    } finally {
-      client.release();
-    }
-    const res = await answering;
+      ),
+    );
     expect(res.data?.answerVenueQuestion).toEqual({
       __typename: 'ConflictError',
       message: 'This venue changed hands while the decision was being made: nothing was changed',

@@ -20,9 +20,10 @@ import type { Booking, Prisma } from '../../src/generated/prisma/client.ts';
 import { consumerAgentId, venueAgentId } from '../../src/integrations/clawpulse/wire.ts';
 import { createMetrics } from '../../src/platform/metrics.ts';
 import { type BookingFields, createBooking } from '../factories/bookings.ts';
-import { createPerson } from '../factories/people.ts';
+import { createOrganization, createPerson } from '../factories/people.ts';
 import { createBookableVenue, type VenueFields } from '../factories/venues.ts';
 import { startTestApp } from '../helpers/app.ts';
+import { committedWhileWaiting } from '../helpers/db.ts';
 
 /** `days` ahead at `time` in Lisbon (the factories' time zone), as an instant. */
 export function lisbon(days: number, time: string): Date {
@@ -221,6 +222,24 @@ export async function venueAgentWorld(options: { model?: { url: string } } = {})
     };
   }
 
+  /**
+   * Runs `act` (a decision of the venue's team) while the venue's row is locked, then commits the
+   * venue's move to another organisation, as a claim's approval does (claims.ts), and lets `act`
+   * go on; what it answered.
+   */
+  async function takenOverDuring<T>(venueId: string, act: () => Promise<T>): Promise<T> {
+    const buyer = await createOrganization(db);
+    return committedWhileWaiting(
+      services,
+      {
+        hold: ['SELECT 1 FROM venues WHERE id = $1 FOR UPDATE', [venueId]],
+        waiting: 'FROM venues WHERE id',
+        change: ['UPDATE venues SET organization_id = $2 WHERE id = $1', [venueId, buyer.id]],
+      },
+      act,
+    );
+  }
+
   return {
     app,
     listen,
@@ -237,6 +256,7 @@ export async function venueAgentWorld(options: { model?: { url: string } } = {})
     request,
     deliverRequest,
     answers,
+    takenOverDuring,
     close: () => app.close(),
   };
 }

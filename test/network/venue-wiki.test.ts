@@ -19,7 +19,6 @@ import { crontab } from '../../src/worker/crontab.ts';
 import { parseSchedules } from '../../src/worker/crontab-check.ts';
 import { handlers } from '../../src/worker/task-list.ts';
 import { createBooking } from '../factories/bookings.ts';
-import { createOrganization } from '../factories/people.ts';
 import { graphql } from '../generated/gql.ts';
 import { member } from '../helpers/app.ts';
 import { type Actors, createActors } from '../helpers/authz.ts';
@@ -679,27 +678,6 @@ describe("one venue's compile failing", () => {
   });
 });
 
-/**
- * Runs `act` while the venue's row is locked, then commits the venue's move to another
- * organisation (as a claim's approval does, claims.ts) and lets `act` go on; what it answered.
- */
-async function duringTakeover<T>(venueId: string, act: () => Promise<T>): Promise<T> {
-  const buyer = await createOrganization(world.db);
-  let acting: Promise<T> | undefined;
-  const client = await world.services.database.pool.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query('SELECT 1 FROM venues WHERE id = $1 FOR UPDATE', [venueId]);
-    acting = act();
-    await waitingForLock(world.db, 'FROM venues WHERE id');
-    await client.query('UPDATE venues SET organization_id = $2 WHERE id = $1', [venueId, buyer.id]);
-    await client.query('COMMIT');
-  } finally {
-    client.release();
-  }
-  return acting;
-}
-
 const changedHands = {
   __typename: 'ConflictError',
   message: 'This venue changed hands while the decision was being made: nothing was changed',
@@ -713,7 +691,7 @@ describe('a takeover committed while staff decide', () => {
     await compileVenueFaq(world.db, world.services.now());
     const draft = await world.db.venueFaqEntry.findFirstOrThrow({ where: { venueId: venue.venue.id } });
 
-    const res = await duringTakeover(venue.venue.id, () =>
+    const res = await world.takenOverDuring(venue.venue.id, () =>
       world.app.gql(Approve, { entryId: gid('VenueFaqEntry', draft.id) }, { token: fx.staff.token }),
     );
     expect(res.data?.approveFaqEntry).toEqual(changedHands);
@@ -728,7 +706,7 @@ describe('a takeover committed while staff decide', () => {
     const conflict = await world.db.venueFactConflict.findFirstOrThrow({ where: { venueId } });
     const fact = await world.db.venueFact.findFirstOrThrow({ where: { venueId, source: 'SCAN' } });
 
-    const res = await duringTakeover(venueId, () =>
+    const res = await world.takenOverDuring(venueId, () =>
       world.app.gql(
         Resolve,
         { conflictId: gid('VenueFactConflict', conflict.id), factId: gid('VenueFact', fact.id) },
