@@ -115,6 +115,48 @@ describe('SQL statements per measured operation', () => {
     expect(page?.match(/"public"\."venues"/g), page).toHaveLength(1);
   });
 
+  it('venue-search: the page reads the venues it shows, not the one past it that says a next page exists', async () => {
+    const { token } = await app.signIn();
+    const organization = await createOrganization(app.services.db);
+    const word = `sushi${tag()}`;
+    for (let i = 0; i < 3; i += 1) {
+      await createVenue(app.services.db, {
+        organizationId: organization.id,
+        status: 'CLAIMED',
+        name: `${word} ${i}`,
+        latitude: 38.7139 + i / 1000,
+        longitude: -9.1394,
+      });
+    }
+    const sent = await counted(
+      `query VenueSearch($text: String!, $lat: Float!, $lng: Float!) {
+        venues(text: $text, near: { latitude: $lat, longitude: $lng }, orderBy: DISTANCE, first: 2) {
+          totalCount
+          pageInfo { hasNextPage }
+          edges { node { name } }
+        }
+      }`,
+      { text: word, lat: 38.7139, lng: -9.1394 },
+      token,
+      (data) => {
+        const { venues } = data as {
+          venues: {
+            totalCount: number;
+            pageInfo: { hasNextPage: boolean };
+            edges: { node: { name: string } }[];
+          };
+        };
+        expect(venues.edges.map((e) => e.node.name)).toEqual([`${word} 0`, `${word} 1`]);
+        expect(venues.pageInfo.hasNextPage).toBe(true);
+        expect(venues.totalCount).toBe(3);
+      },
+    );
+    const page = sent.find(
+      (statement) => /FROM "public"\."venues"/.test(statement) && / IN \(/.test(statement),
+    );
+    expect(page?.match(/ IN \(([^)]*)\)/)?.[1]?.split(',').length, page).toBe(2);
+  });
+
   it('venue-availability: the user and roles, then the venue with hours, tables, agent, exceptions and bookings', async () => {
     const { token } = await app.signIn();
     const organization = await createOrganization(app.services.db);

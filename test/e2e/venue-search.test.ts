@@ -234,6 +234,38 @@ describe('venue search', () => {
     expect(third.data?.venues.pageInfo.hasNextPage).toBe(false);
   });
 
+  it('serves a signed-in person a page with a venue whose cuisines were never written', async () => {
+    // The column allows NULL: a row written outside the product (an import, a repair) can hold it.
+    const venue = await app.services.db.venue.create({
+      data: {
+        name: `Quiosque ${tag}`,
+        slug: `search-${tag}-no-cuisines`,
+        timeZone: 'Europe/Lisbon',
+        status: 'CLAIMED',
+        organizationId,
+        latitude: 38.7062,
+        longitude: -9.1445,
+      },
+    });
+    try {
+      await app.services.db.$executeRaw`UPDATE venues SET cuisines = NULL WHERE id = ${venue.id}::uuid`;
+      const person = await app.signIn();
+      const res = await app.gql(
+        Search,
+        {
+          text: tag,
+          near: { latitude: 38.7061, longitude: -9.1444, radiusMeters: 300 },
+          orderBy: 'DISTANCE',
+        },
+        { token: person.token },
+      );
+      expect(res.errors).toBeUndefined();
+      expect(names(res)).toEqual(['Grill do Cais', 'Quiosque']);
+    } finally {
+      await app.services.db.venue.delete({ where: { id: venue.id } });
+    }
+  });
+
   it('refuses an order it cannot follow, with a typed error naming the field', async () => {
     const res = await app.gql(Search, { orderBy: 'DISTANCE' });
     expect(res.errors).toEqual([

@@ -64,14 +64,16 @@ builder.queryField('venues', (t) =>
                 ...found.hits.slice(expectedSize),
               ]
             : found.hits;
-        // One query for the page of venues and everything the request selects under them.
+        // One query for the page of venues and everything the request selects under them (not
+        // the look-ahead hit, which only says whether there is a next page).
+        const shown = hits.slice(0, expectedSize);
         const rows = await ctx.domain.venues.venuesByIds(
-          hits.map((h) => h.id),
+          shown.map((h) => h.id),
           queryFromInfo({ context: ctx, info, path: ['edges', 'node'] }),
         );
         const byId = new Map(rows.map((row) => [row.id, row as VenueRow]));
         // One more than the page was asked for, to know whether there is a next page.
-        const edges = hits.slice(0, expectedSize).flatMap((hit, index) => {
+        const edges = shown.flatMap((hit, index) => {
           const node = byId.get(hit.id);
           return node ? [{ cursor: offsetToCursor(offset + index), node, hit }] : [];
         });
