@@ -98,7 +98,7 @@ export const OUTBOXES: readonly Outbox[] = [
       WHERE messages.status = 'PENDING' GROUP BY chats.platform
       UNION ALL
       SELECT 'email' AS channel, count(*)::int AS pending, min(created_at) AS oldest
-      FROM outbound_messages WHERE status = 'PENDING' AND channel = 'EMAIL'`,
+      FROM outbound_messages WHERE status = 'PENDING' AND channel = 'EMAIL' HAVING count(*) > 0`,
     channels: ['email'],
   }),
   // A2A envelopes to send, one job per envelope (src/domain/envelopes/outbox.ts). A row waiting for
