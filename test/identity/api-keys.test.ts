@@ -211,18 +211,6 @@ describe('API keys', () => {
     });
   });
 
-  it('with no scopes written (a NULL a row from outside the product can hold) authenticate with none, as the dashboard lists them', async () => {
-    const { apiKey, secret } = await newKey(['read']);
-    await database.prisma.$executeRaw`UPDATE api_keys SET scopes = NULL WHERE id = ${apiKey.id}::uuid`;
-    await expect(authenticateApiKey(database.prisma, secret, options)).resolves.toMatchObject({
-      apiKeyId: apiKey.id,
-      scopes: [],
-      role: 'STAFF',
-    });
-    const listed = await database.prisma.apiKey.findUniqueOrThrow({ where: { id: apiKey.id } });
-    expect(listed.scopes).toEqual([]);
-  });
-
   it('stop working once their creator is no longer a member, however the membership went', async () => {
     const { organizationId } = await organisation();
     const admin = await member(organizationId, 'ADMIN');

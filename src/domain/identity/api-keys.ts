@@ -140,7 +140,7 @@ export async function authenticateApiKey(
   if (!parsed) throw new AuthenticationError('The API key is malformed (check that it was copied whole)');
   const [key] = await db.$queryRaw<KeyWithCreator[]>`
     SELECT k.id, k.organization_id AS "organizationId", k.created_by_id AS "createdById",
-           k.secret_hash AS "secretHash", coalesce(k.scopes, '{}') AS scopes, k.last_used_at AS "lastUsedAt",
+           k.secret_hash AS "secretHash", k.scopes, k.last_used_at AS "lastUsedAt",
            k.revoked_at AS "revokedAt", m.role::text AS "creatorRole",
            (SELECT u.deleted_at IS NOT NULL FROM users u WHERE u.id = k.created_by_id) AS "creatorDeleted",
            EXISTS (

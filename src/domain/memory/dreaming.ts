@@ -252,7 +252,7 @@ async function dreamOfPerson(
   // material for the next one.
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`memories:${userId}`}, 0))`;
   const [user] = await tx.$queryRaw<
-    { dreamedAt: Date | null; forgottenAt: Date | null; forgottenMeanings: string[] | null }[]
+    { dreamedAt: Date | null; forgottenAt: Date | null; forgottenMeanings: string[] }[]
   >`
     SELECT dreamed_at AS "dreamedAt", memory_forgotten_at AS "forgottenAt",
            forgotten_meanings AS "forgottenMeanings"

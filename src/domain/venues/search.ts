@@ -158,7 +158,7 @@ export async function searchVenues(
       total: bigint;
     }[]
   >`${Prisma.raw(PLANNED_EACH_RUN)}
-    SELECT v.id, ${relevance} AS relevance, ${distance} AS distance, coalesce(v.cuisines, '{}') AS cuisines, v.city,
+    SELECT v.id, ${relevance} AS relevance, ${distance} AS distance, v.cuisines, v.city,
       count(*) OVER () AS total
     FROM venues v
     WHERE ${Prisma.join(conditions, ' AND ')}
