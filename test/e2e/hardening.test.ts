@@ -495,6 +495,51 @@ describe('sensitive mutations travel alone', () => {
   });
 });
 
+describe('text PostgreSQL cannot store', () => {
+  /** Organisations whose name begins with `name` (a name holding NUL cannot even be asked for). */
+  const organizationsBeginning = (name: string) =>
+    app.services.db.organization.count({ where: { name: { startsWith: name } } });
+
+  it('refuses a NUL character (U+0000) in a variable, naming where it is, and changes nothing', async () => {
+    const name = `Nul ${randomBytes(6).toString('hex')}`;
+    const response = await app.gql(
+      'mutation Create($input: CreateOrganizationInput!) { createOrganization(input: $input) { __typename } }',
+      { input: { name: `${name}\u0000` } },
+      { token: owner.token },
+    );
+    expect(response.body).toEqual({
+      errors: [
+        {
+          message: 'Variable "$input.name": Text cannot contain the NUL character (U+0000)',
+          extensions: { code: 'BAD_USER_INPUT' },
+        },
+      ],
+    });
+    expect(await organizationsBeginning(name)).toBe(0);
+  });
+
+  it('refuses one written in the document, and runs the same name without it', async () => {
+    const name = `Nul ${randomBytes(6).toString('hex')}`;
+    const create = (escaped: string) =>
+      app.gql(
+        `mutation { createOrganization(input: { name: "${escaped}" }) { __typename } }`,
+        {},
+        {
+          token: owner.token,
+        },
+      );
+    const refused = await create(`${name}\\u0000`);
+    expect(refused.data).toBeUndefined();
+    expect(refused.errors?.map((e) => [e.message, e.extensions?.code])).toEqual([
+      ['Text cannot contain the NUL character (U+0000)', 'GRAPHQL_VALIDATION_FAILED'],
+    ]);
+    expect(await organizationsBeginning(name)).toBe(0);
+    const made = await create(name);
+    expect(made.errors).toBeUndefined();
+    expect(await organizationsBeginning(name)).toBe(1);
+  });
+});
+
 describe('introspection and field suggestions', () => {
   let production: TestApp;
   beforeAll(async () => {
