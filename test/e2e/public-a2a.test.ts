@@ -544,6 +544,52 @@ describe('A2A 0.3 by hand: message/send and tasks/get', () => {
     const missing = await rpc('tasks/get', { id: randomUUID() });
     expect(missing.error?.code).toBe(-32001);
   });
+
+  it('answers a failure of ours as an internal error with the request id, never its own message', async () => {
+    // A task that cannot be stored: the database refuses it, in words only we should read.
+    await app.services.db.$executeRawUnsafe(`
+      CREATE FUNCTION refuse_task() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'a2a_tasks is refusing writes (internal detail)'; END $$`);
+    await app.services.db.$executeRawUnsafe(
+      'CREATE TRIGGER refuse_task BEFORE INSERT ON a2a_tasks FOR EACH ROW EXECUTE FUNCTION refuse_task()',
+    );
+    try {
+      const sent = await rpc('message/send', {
+        message: {
+          kind: 'message',
+          messageId: randomUUID(),
+          role: 'user',
+          parts: [{ kind: 'data', data: { skill: 'search_venues', query: word } }],
+        },
+      });
+      expect(sent.result).toBeUndefined();
+      expect(sent.error?.code).toBe(-32603);
+      expect(sent.error?.message).toMatch(
+        /^Internal error: the request failed on our side and may work if tried again \(request [\w-]+\)$/,
+      );
+      expect(JSON.stringify(sent)).not.toMatch(/a2a_tasks|internal detail|prisma/i);
+    } finally {
+      await app.services.db.$executeRawUnsafe('DROP TRIGGER refuse_task ON a2a_tasks');
+      await app.services.db.$executeRawUnsafe('DROP FUNCTION refuse_task()');
+    }
+  });
+
+  it('keeps a task whose message holds text PostgreSQL cannot store (NUL), and reads it back', async () => {
+    const sent = await rpc('message/send', {
+      message: {
+        kind: 'message',
+        messageId: randomUUID(),
+        role: 'user',
+        parts: [{ kind: 'text', text: 'a table\u0000 for two' }],
+      },
+    });
+    expect(sent.result, JSON.stringify(sent)).toMatchObject({ kind: 'task', status: { state: 'failed' } });
+    const { id } = sent.result as { id: string };
+    const read = await rpc('tasks/get', { id });
+    expect(read.result, JSON.stringify(read)).toMatchObject({ id, status: { state: 'failed' } });
+    const [asked] = (read.result as { history: unknown[] }).history;
+    expect(asked).toMatchObject({ role: 'user', parts: [{ kind: 'text', text: 'a table\ufffd for two' }] });
+  });
 });
 
 describe('another process, and request limits', () => {

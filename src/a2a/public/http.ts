@@ -163,12 +163,12 @@ export function publicA2aRoutes(services: Services, metrics: Metrics, options: P
         }
         return;
       }
-      sendJson(res, 200, answer);
+      sendJson(res, 200, withoutInternals(answer, ctx));
     } catch (error) {
       const mapped = mapError(error);
       // A2A's own errors (no such task, not cancelable, …) are answers; anything else is our failure.
-      if (mapped.code === -32603) ctx.logger.error({ err: error }, 'public A2A request failed');
-      sendJson(res, 200, { jsonrpc: '2.0', id, error: mapped });
+      if (mapped.code === INTERNAL_ERROR) ctx.logger.error({ err: error }, 'public A2A request failed');
+      sendJson(res, 200, { jsonrpc: '2.0', id, error: maskedInternal(mapped, ctx) });
     }
   };
 
@@ -185,6 +185,31 @@ export function publicA2aRoutes(services: Services, metrics: Metrics, options: P
       }),
     },
   ];
+}
+
+/** JSON-RPC's "internal error": our failure, not the caller's. */
+const INTERNAL_ERROR = -32603;
+
+/**
+ * The SDK answers a failure of ours (a statement that failed, say) as an internal error carrying
+ * the failure's own message, which may name our queries and tables: the caller is told only that
+ * it failed and the request id; the message is logged under that id.
+ */
+function maskedInternal<E extends { code: number; message: string }>(error: E, ctx: RequestContext): E {
+  if (error.code !== INTERNAL_ERROR) return error;
+  return {
+    ...error,
+    message: `Internal error: the request failed on our side and may work if tried again (request ${ctx.requestId})`,
+    data: undefined,
+  };
+}
+
+/** A JSON-RPC answer, with an internal error in it masked (and logged). */
+function withoutInternals(answer: unknown, ctx: RequestContext): unknown {
+  const error = (answer as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  if (!error || error.code !== INTERNAL_ERROR) return answer;
+  ctx.logger.error({ 'rpc.error': error.message }, 'public A2A request failed');
+  return { ...(answer as object), error: maskedInternal(error as { code: number; message: string }, ctx) };
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -14,6 +14,7 @@ import { bookingSummary } from '../../domain/tools/bookings.ts';
 import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Db } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { storable } from '../../platform/storable.ts';
 import { isUuid } from '../../platform/uuid.ts';
 
 /** The caller as the A2A SDK carries it: the API key a request was authenticated with. */
@@ -133,13 +134,15 @@ export const MAX_TASK_CHARS = 256_000;
  * messages, and to a size, or one task could grow without end (its calls are not all counted).
  */
 function storedTask(task: Task): string {
+  // What a caller wrote is kept as PostgreSQL can hold it (a NUL or a lone surrogate as U+FFFD).
+  const json = (history: Message[]) => JSON.stringify(storable(Task.toJSON({ ...task, history })));
   let history = task.history.slice(-MAX_TASK_HISTORY);
-  let json = JSON.stringify(Task.toJSON({ ...task, history }));
-  while (json.length > MAX_TASK_CHARS && history.length > 0) {
+  let stored = json(history);
+  while (stored.length > MAX_TASK_CHARS && history.length > 0) {
     history = history.slice(1);
-    json = JSON.stringify(Task.toJSON({ ...task, history }));
+    stored = json(history);
   }
-  return json;
+  return stored;
 }
 
 /** A booking's task state, and what it means in words, as the booking stands now. */
