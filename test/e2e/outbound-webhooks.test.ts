@@ -675,6 +675,43 @@ describe('outbound webhooks', () => {
     }
   });
 
+  it('records a receiver’s answer holding bytes PostgreSQL cannot store, and counts the delivery done', async () => {
+    // A NUL, and the start of the answer cut inside a four-byte character.
+    const answer = Buffer.concat([Buffer.from('ok\u0000 '), Buffer.from('é'.repeat(995)), Buffer.from('😀')]);
+    const odd = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.end(answer);
+    });
+    await new Promise<void>((r) => odd.listen(0, '127.0.0.1', r));
+    try {
+      const config = app.services.config;
+      const deps = webhookSendDeps({
+        config,
+        database: app.services.database,
+        keyring: app.services.keyring,
+        logger: app.services.logger,
+        now: () => new Date(),
+      });
+      const w = await world();
+      const sub = await subscribe(w, `http://127.0.0.1:${(odd.address() as AddressInfo).port}/hooks`, [
+        'BOOKING_REQUESTED',
+      ]);
+      await requested(w);
+      await drainWebhooks(deps, sub.id);
+      const [attempt, ...more] = await app.services.db.webhookAttempt.findMany({
+        where: { delivery: { subscriptionId: sub.id } },
+        include: { delivery: { select: { status: true } } },
+      });
+      expect(more).toEqual([]);
+      expect(attempt).toMatchObject({ statusCode: 200, error: null, delivery: { status: 'DELIVERED' } });
+      expect(attempt!.responseSnippet?.startsWith('ok\ufffd é')).toBe(true);
+    } finally {
+      odd.closeAllConnections();
+      await new Promise((r) => odd.close(r));
+    }
+  });
+
   it('refuses private, loopback and link-local targets when subscribing', async () => {
     const w = await world();
     for (const url of [

@@ -39,6 +39,7 @@ import { checkedLookup } from '../../platform/address-policy.ts';
 import { withAdvisoryLock } from '../../platform/advisory-lock.ts';
 import type { Database, Tx } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { storableText } from '../../platform/storable.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { queueNotice } from '../notices/notices.ts';
 import { type SignedHeaders, signDelivery } from './signing.ts';
@@ -299,7 +300,8 @@ async function post(
         const done = () => {
           finish({
             status: res.statusCode ?? null,
-            snippet: Buffer.concat(chunks).toString('utf8').slice(0, SNIPPET) || null,
+            // Kept as PostgreSQL can hold it: a NUL (a binary answer) failed the attempt's write.
+            snippet: storableText(Buffer.concat(chunks).toString('utf8').slice(0, SNIPPET)) || null,
             error: null,
           });
           res.destroy();
