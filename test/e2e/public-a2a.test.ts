@@ -478,6 +478,39 @@ describe('A2A with the SDK’s client', () => {
     expect(await app.services.db.booking.count({ where: { venueId } })).toBe(before);
   });
 
+  it('fails a task with the request id, never the words of a failure of ours', async () => {
+    // The booking is made, then naming it on its task fails: the database refuses, in words only
+    // we should read.
+    await app.services.db.$executeRawUnsafe(`
+      CREATE FUNCTION refuse_booked_task() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'a2a_tasks.booking_id refused (internal detail)'; END $$`);
+    await app.services.db.$executeRawUnsafe(
+      `CREATE TRIGGER refuse_booked_task BEFORE INSERT OR UPDATE ON a2a_tasks
+       FOR EACH ROW WHEN (NEW.booking_id IS NOT NULL) EXECUTE FUNCTION refuse_booked_task()`,
+    );
+    try {
+      const client = await a2aClient(writeKey.secret);
+      const booked = asTask(
+        await client.sendMessage(
+          ask({ skill: 'book_table', venue_id: venueId, date, time: '21:00', party_size: 2 }),
+        ),
+      );
+      expect(booked.status?.state, JSON.stringify(booked)).toBe(TaskState.TASK_STATE_FAILED);
+      expect(statusData(booked).error).toEqual({
+        code: 'INTERNAL_ERROR',
+        message: expect.stringMatching(
+          /^The request failed on our side and may work if tried again \(request [\w-]+\)$/,
+        ),
+      });
+      expect(JSON.stringify(booked)).not.toMatch(/booking_id|internal detail|prisma|Agent execution error/i);
+      const again = await client.getTask({ tenant: '', id: booked.id });
+      expect(JSON.stringify(again)).not.toMatch(/booking_id|internal detail|prisma|Agent execution error/i);
+    } finally {
+      await app.services.db.$executeRawUnsafe('DROP TRIGGER refuse_booked_task ON a2a_tasks');
+      await app.services.db.$executeRawUnsafe('DROP FUNCTION refuse_booked_task()');
+    }
+  });
+
   it('fails an unknown skill, free text and invalid input with what to send instead', async () => {
     const client = await a2aClient(writeKey.secret);
     const unknown = asTask(await client.sendMessage(ask({ skill: 'order_pizza' })));

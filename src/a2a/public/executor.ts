@@ -31,6 +31,7 @@ import {
   bookingArtifact,
   bookingState,
   dataPart,
+  type KeyUser,
   keyUserOf,
   type PublicTaskStore,
 } from './task-store.ts';
@@ -60,126 +61,150 @@ export function publicExecutor(deps: PublicExecutorDeps): AgentExecutor {
   const tools = new Map(deps.tools.map((published) => [published.name, published.tool]));
   const waitMs = deps.answerWaitMs ?? ANSWER_WAIT_MS;
 
-  return {
-    async execute(request: RequestContext, bus: ExecutionEventBus) {
-      const { taskId, contextId } = request;
-      const user = keyUserOf(request.context);
-      const stamp = () => deps.now().toISOString();
+  const runTask = async (request: RequestContext, bus: ExecutionEventBus, user: KeyUser) => {
+    const { taskId, contextId } = request;
+    const stamp = () => deps.now().toISOString();
 
-      if (request.task) {
-        // A message to a booking still waiting: the venue decides, nothing the sender adds changes it.
-        const current = (await deps.store.load(taskId, request.context)) ?? request.task;
-        bus.publish(AgentEvent.task(current));
-        return;
-      }
+    if (request.task) {
+      // A message to a booking still waiting: the venue decides, nothing the sender adds changes it.
+      const current = (await deps.store.load(taskId, request.context)) ?? request.task;
+      bus.publish(AgentEvent.task(current));
+      return;
+    }
 
-      const ask = readRequest(request.userMessage);
-      const task: Task = {
-        id: taskId,
-        contextId,
-        status: { state: TaskState.TASK_STATE_SUBMITTED, message: undefined, timestamp: stamp() },
-        artifacts: [],
-        history: [request.userMessage],
-        metadata: ask && typeof ask.skill === 'string' ? { skill: ask.skill.slice(0, 60) } : {},
-      };
-      bus.publish(AgentEvent.task(task));
-      const status = (state: TaskState, text: string, data?: unknown) =>
-        bus.publish(
-          AgentEvent.statusUpdate({
-            taskId,
-            contextId,
-            status: { state, message: agentMessage(task, text, data), timestamp: stamp() },
-            metadata: undefined,
-          }),
-        );
-      const failed = (code: string, text: string) =>
-        status(TaskState.TASK_STATE_FAILED, text, { error: { code, message: text }, skills: SKILL_SHAPES });
-
-      if (!ask) {
-        failed(
-          'NEEDS_STRUCTURED_REQUEST',
-          `I take structured requests, not free text: send a DataPart naming a skill (${Object.keys(SKILLS).join(', ')}), for example ${SKILL_SHAPES.search_venues}. The agent card describes each skill's fields.`,
-        );
-        return;
-      }
-      if (!Object.hasOwn(SKILLS, ask.skill)) {
-        failed(
-          'UNKNOWN_SKILL',
-          `There is no skill called ${JSON.stringify(ask.skill.slice(0, 60))}: one of ${Object.keys(SKILLS).join(', ')}.`,
-        );
-        return;
-      }
-      const skill = ask.skill as SkillId;
-      const name = SKILLS[skill].tool;
-      const { skill: _, ...input } = ask;
-      status(TaskState.TASK_STATE_WORKING, `Working on ${SKILLS[skill].name.toLowerCase()}.`);
-
-      const caller: ToolCaller = {
-        userId: user.actor.userId,
-        actor: user.actor,
-        channel: 'a2a',
-        agentId: null,
-        now: deps.now,
-        logger: user.logger.child({ 'a2a.task': taskId, 'a2a.skill': skill }),
-      };
-      const result = await runTool(
-        { db: deps.db, timeoutMs: deps.timeoutMs, quota: deps.quota },
-        name,
-        tools.get(name),
-        input,
-        caller,
+    const ask = readRequest(request.userMessage);
+    const task: Task = {
+      id: taskId,
+      contextId,
+      status: { state: TaskState.TASK_STATE_SUBMITTED, message: undefined, timestamp: stamp() },
+      artifacts: [],
+      history: [request.userMessage],
+      metadata: ask && typeof ask.skill === 'string' ? { skill: ask.skill.slice(0, 60) } : {},
+    };
+    bus.publish(AgentEvent.task(task));
+    const status = (state: TaskState, text: string, data?: unknown) =>
+      bus.publish(
+        AgentEvent.statusUpdate({
+          taskId,
+          contextId,
+          status: { state, message: agentMessage(task, text, data), timestamp: stamp() },
+          metadata: undefined,
+        }),
       );
-      if (result.outcome !== 'OK') {
-        const { state, code } = failureOf(result);
-        status(state, result.error ?? 'Failed', { error: { code, message: result.error ?? 'Failed' } });
-        return;
-      }
+    const failed = (code: string, text: string) =>
+      status(TaskState.TASK_STATE_FAILED, text, { error: { code, message: text }, skills: SKILL_SHAPES });
 
-      if (skill !== 'book_table') {
-        bus.publish(
-          AgentEvent.artifactUpdate({
-            taskId,
-            contextId,
-            artifact: {
-              artifactId: skill,
-              name: SKILLS[skill].name,
-              description: `The answer to ${skill}`,
-              parts: [dataPart(result.value)],
-              metadata: undefined,
-              extensions: [],
-            },
-            append: false,
-            lastChunk: true,
-            metadata: undefined,
-          }),
-        );
-        status(TaskState.TASK_STATE_COMPLETED, `Done: ${SKILLS[skill].name.toLowerCase()}.`);
-        return;
-      }
+    if (!ask) {
+      failed(
+        'NEEDS_STRUCTURED_REQUEST',
+        `I take structured requests, not free text: send a DataPart naming a skill (${Object.keys(SKILLS).join(', ')}), for example ${SKILL_SHAPES.search_venues}. The agent card describes each skill's fields.`,
+      );
+      return;
+    }
+    if (!Object.hasOwn(SKILLS, ask.skill)) {
+      failed(
+        'UNKNOWN_SKILL',
+        `There is no skill called ${JSON.stringify(ask.skill.slice(0, 60))}: one of ${Object.keys(SKILLS).join(', ')}.`,
+      );
+      return;
+    }
+    const skill = ask.skill as SkillId;
+    const name = SKILLS[skill].tool;
+    const { skill: _, ...input } = ask;
+    status(TaskState.TASK_STATE_WORKING, `Working on ${SKILLS[skill].name.toLowerCase()}.`);
 
-      const bookingId = (result.value as { bookingId: string }).bookingId;
-      await deps.store.attachBooking(task, bookingId, request.context);
-      let now = await bookingState(deps.db, bookingId);
-      const deadline = Date.now() + waitMs;
-      while (now?.answerFrom === 'venue-agent' && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-        now = await bookingState(deps.db, bookingId);
-      }
-      if (!now) {
-        failed('BOOKING_GONE', 'The booking is gone');
-        return;
-      }
+    const caller: ToolCaller = {
+      userId: user.actor.userId,
+      actor: user.actor,
+      channel: 'a2a',
+      agentId: null,
+      now: deps.now,
+      logger: user.logger.child({ 'a2a.task': taskId, 'a2a.skill': skill }),
+    };
+    const result = await runTool(
+      { db: deps.db, timeoutMs: deps.timeoutMs, quota: deps.quota },
+      name,
+      tools.get(name),
+      input,
+      caller,
+    );
+    if (result.outcome !== 'OK') {
+      const { state, code } = failureOf(result);
+      status(state, result.error ?? 'Failed', { error: { code, message: result.error ?? 'Failed' } });
+      return;
+    }
+
+    if (skill !== 'book_table') {
       bus.publish(
         AgentEvent.artifactUpdate({
           taskId,
           contextId,
-          artifact: bookingArtifact(now.booking),
+          artifact: {
+            artifactId: skill,
+            name: SKILLS[skill].name,
+            description: `The answer to ${skill}`,
+            parts: [dataPart(result.value)],
+            metadata: undefined,
+            extensions: [],
+          },
           append: false,
           lastChunk: true,
           metadata: undefined,
         }),
       );
-      status(now.state, now.text);
+      status(TaskState.TASK_STATE_COMPLETED, `Done: ${SKILLS[skill].name.toLowerCase()}.`);
+      return;
+    }
+
+    const bookingId = (result.value as { bookingId: string }).bookingId;
+    await deps.store.attachBooking(task, bookingId, request.context);
+    let now = await bookingState(deps.db, bookingId);
+    const deadline = Date.now() + waitMs;
+    while (now?.answerFrom === 'venue-agent' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      now = await bookingState(deps.db, bookingId);
+    }
+    if (!now) {
+      failed('BOOKING_GONE', 'The booking is gone');
+      return;
+    }
+    bus.publish(
+      AgentEvent.artifactUpdate({
+        taskId,
+        contextId,
+        artifact: bookingArtifact(now.booking),
+        append: false,
+        lastChunk: true,
+        metadata: undefined,
+      }),
+    );
+    status(now.state, now.text);
+  };
+
+  return {
+    async execute(request: RequestContext, bus: ExecutionEventBus) {
+      const user = keyUserOf(request.context);
+      try {
+        await runTask(request, bus, user);
+      } catch (error) {
+        // A failure of ours (the database, a bug): the SDK would fail the task with the error's own
+        // words, which may name our queries. The caller is told it failed, and the request's id.
+        user.logger.error({ err: error, 'a2a.task': request.taskId }, 'public A2A task failed');
+        const text = `The request failed on our side and may work if tried again (request ${user.requestId ?? 'unknown'})`;
+        const task = { id: request.taskId, contextId: request.contextId };
+        bus.publish(
+          AgentEvent.statusUpdate({
+            taskId: task.id,
+            contextId: task.contextId,
+            status: {
+              state: TaskState.TASK_STATE_FAILED,
+              message: agentMessage(task, text, { error: { code: 'INTERNAL_ERROR', message: text } }),
+              timestamp: deps.now().toISOString(),
+            },
+            metadata: undefined,
+          }),
+        );
+      }
     },
 
     async cancelTask() {

@@ -147,7 +147,7 @@ export function publicA2aRoutes(services: Services, metrics: Metrics, options: P
     const id = (body && typeof body === 'object' && (body as { id?: unknown }).id) ?? null;
     try {
       const context = new ServerCallContext({
-        user: new KeyUser(actor, ctx.logger.child({ 'apiKey.id': actor.apiKeyId })),
+        user: new KeyUser(actor, ctx.logger.child({ 'apiKey.id': actor.apiKeyId }), ctx.requestId),
         requestedVersion: version,
       });
       validateVersion(context.requestedVersion, card, 'JSONRPC');

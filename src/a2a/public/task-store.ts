@@ -21,9 +21,12 @@ import { isUuid } from '../../platform/uuid.ts';
 export class KeyUser implements User {
   readonly actor: KeyActor;
   readonly logger: Logger;
-  constructor(actor: KeyActor, logger: Logger) {
+  /** The HTTP request's id (x-request-id), which a failure of ours is answered with. */
+  readonly requestId: string | undefined;
+  constructor(actor: KeyActor, logger: Logger, requestId?: string) {
     this.actor = actor;
     this.logger = logger;
+    this.requestId = requestId;
   }
   get isAuthenticated(): boolean {
     return true;
