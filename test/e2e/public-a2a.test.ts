@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVenueAgent, ensureConsumerAgent } from '../../src/domain/agents/agents.ts';
 import type { AgentDna } from '../../src/domain/agents/dna.ts';
 import { registerAgent } from '../../src/domain/agents/registration.ts';
-import { transitionBooking } from '../../src/domain/bookings/bookings.ts';
+import { systemTransition, transitionBooking } from '../../src/domain/bookings/bookings.ts';
 import { envelopeDeps } from '../../src/domain/envelopes/deps.ts';
 import { handleEnvelope } from '../../src/domain/envelopes/handle.ts';
 import { drainInbox } from '../../src/domain/envelopes/receive.ts';
@@ -479,8 +479,12 @@ describe('A2A with the SDK’s client', () => {
   });
 
   it('fails a task with the request id, never the words of a failure of ours', async () => {
-    // The booking is made, then naming it on its task fails: the database refuses, in words only
-    // we should read.
+    // The booking is made (on a day no other test books), then naming it on its task fails: the
+    // database refuses, in words only we should read.
+    const otherDay = Temporal.PlainDate.from(date).add({ days: 1 }).toString();
+    const bookingsOfDeveloper = () =>
+      app.services.db.booking.findMany({ where: { guestId: developer.userId }, select: { id: true } });
+    const before = new Set((await bookingsOfDeveloper()).map((b) => b.id));
     await app.services.db.$executeRawUnsafe(`
       CREATE FUNCTION refuse_booked_task() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN RAISE EXCEPTION 'a2a_tasks.booking_id refused (internal detail)'; END $$`);
@@ -492,7 +496,7 @@ describe('A2A with the SDK’s client', () => {
       const client = await a2aClient(writeKey.secret);
       const booked = asTask(
         await client.sendMessage(
-          ask({ skill: 'book_table', venue_id: venueId, date, time: '21:00', party_size: 2 }),
+          ask({ skill: 'book_table', venue_id: venueId, date: otherDay, time: '21:00', party_size: 2 }),
         ),
       );
       expect(booked.status?.state, JSON.stringify(booked)).toBe(TaskState.TASK_STATE_FAILED);
@@ -508,6 +512,11 @@ describe('A2A with the SDK’s client', () => {
     } finally {
       await app.services.db.$executeRawUnsafe('DROP TRIGGER refuse_booked_task ON a2a_tasks');
       await app.services.db.$executeRawUnsafe('DROP FUNCTION refuse_booked_task()');
+      // The booking was made: expired, so the developer's pending bookings are as other tests expect.
+      for (const { id } of await bookingsOfDeveloper()) {
+        if (before.has(id)) continue;
+        await systemTransition(app.services.bookings, { bookingId: id, to: 'EXPIRED', reason: 'test' });
+      }
     }
   });
 
