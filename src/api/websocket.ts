@@ -152,6 +152,9 @@ export function graphqlWebSocket(
 
   const server = useServer(
     {
+      // A failure while handling a message closes the socket with "Internal server error", never
+      // its own words (graphql-ws shows them unless NODE_ENV is production).
+      isProd: true,
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
       onConnect: async (ctx) => {

@@ -595,6 +595,43 @@ describe('losing access', () => {
   });
 });
 
+describe('a failure of ours while listening', () => {
+  it('ends the subscription with "Unexpected error.", never the failure’s own words', async () => {
+    const venue = await newVenue();
+    const staff = await person(api, venue.organizationId, 'STAFF');
+    const venueFeed = wsSubscribe(wsClient(api, staff.token), VenueFeed, { venueId: venue.gid });
+    await subscribedBy(venueChannel(venue), 1);
+    // The re-check of the member's right, due at the next change, cannot read the memberships.
+    await api.services.db.$executeRawUnsafe('ALTER TABLE memberships RENAME TO memberships_away');
+    try {
+      api.clock.advance(RECHECK_MS + 1);
+      await api.services.pubsub.publish(bookingTopics.venue(venue.id), {
+        bookingId: crypto.randomUUID(),
+        venueId: venue.id,
+        status: 'REQUESTED',
+        from: null,
+        at: new Date().toISOString(),
+      });
+      expect(await venueFeed.ended()).toBe('errors: Unexpected error.');
+    } finally {
+      await api.services.db.$executeRawUnsafe('ALTER TABLE memberships_away RENAME TO memberships');
+    }
+  });
+
+  it('closes a connection it failed to open with 4500 "Internal server error", never the failure’s own words', async () => {
+    const venue = await newVenue();
+    const staff = await person(api, venue.organizationId, 'STAFF');
+    // The person's rights are read as the connection opens: that read fails.
+    await api.services.db.$executeRawUnsafe('ALTER TABLE memberships RENAME TO memberships_away');
+    try {
+      const venueFeed = wsSubscribe(wsClient(api, staff.token), VenueFeed, { venueId: venue.gid });
+      expect(await venueFeed.ended()).toBe('close 4500 Internal server error');
+    } finally {
+      await api.services.db.$executeRawUnsafe('ALTER TABLE memberships_away RENAME TO memberships');
+    }
+  });
+});
+
 describe('a venue taken over', () => {
   it('ends the former team’s subscriptions at the very next change once the claim is approved', async () => {
     const db = api.services.db;
