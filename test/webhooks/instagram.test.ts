@@ -485,6 +485,16 @@ describe('Instagram webhook: receipts', () => {
       ['read', 'IGNORED'],
       ['delivery', 'IGNORED'],
     ]);
+
+    // A receipt naming a message id PostgreSQL cannot store (NUL) names none of ours: answered 200.
+    const odd = await postWebhook(
+      app.url,
+      ACCOUNT,
+      APP_SECRET,
+      webhookBody(ACCOUNT_ID, [deliveryEvent({ accountId: ACCOUNT_ID, from, mids: [`${a}\u0000`] })]),
+    );
+    expect(odd.status).toBe(200);
+    expect((await row(a)).status).toBe('DELIVERED');
   });
 });
 

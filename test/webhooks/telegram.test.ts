@@ -99,6 +99,16 @@ describe('Telegram webhook', () => {
     expect(failed.map((e) => e.eventType).sort()).toEqual(['malformed', 'unknown']);
   });
 
+  it('keeps an update whose kind holds text PostgreSQL cannot store (NUL), answering 200', async () => {
+    const updateId = Math.floor(Math.random() * 1e9);
+    const body = `{"update_id": ${updateId}, "odd\\u0000kind": {"x": "a\\u0000b"}}`;
+    expect((await postUpdate(app.url, BOT, SECRET, body)).status).toBe(200);
+    const [kept] = await app.services.db.inboundEvent.findMany({
+      where: { account: BOT, externalId: String(updateId) },
+    });
+    expect(kept).toMatchObject({ eventType: 'odd\ufffdkind', status: 'IGNORED' });
+  });
+
   it('ignores updates it does not act on, but keeps them', async () => {
     const chatId = nextChat++;
     const edit = {

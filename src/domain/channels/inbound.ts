@@ -93,7 +93,18 @@ export async function recordInbound(
 }
 
 /** The one statement `recordInbound` runs for an event (a row returned when it was new). */
-export function inboundStatement(event: InboundRecord): Statement {
+export function inboundStatement(given: InboundRecord): Statement {
+  // Every field a platform wrote, as PostgreSQL can hold it: an update's id, its chat's or an
+  // unknown kind holding a NUL failed the insert, and with it every webhook of its group commit.
+  // The same values name the chat's lock and its drain job, so the drain finds what was stored.
+  const kept = <T>(value: T): T => (typeof value === 'string' ? (storableText(value) as T) : value);
+  const event: InboundRecord = {
+    ...given,
+    externalId: kept(given.externalId),
+    externalChatId: kept(given.externalChatId),
+    eventType: kept(given.eventType),
+    error: kept(given.error),
+  };
   const status: InboundStatus = event.status ?? (event.normalized ? 'PENDING' : 'IGNORED');
   const values: unknown[] = [
     event.platform,

@@ -19,6 +19,7 @@ import { withAdvisoryLock } from '../../platform/advisory-lock.ts';
 import type { Database, DbOrTx } from '../../platform/db.ts';
 import { defineTask, type InsertStatement, insertAndEnqueue } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { storableText } from '../../platform/storable.ts';
 import type { TokenBuckets } from '../../platform/token-bucket.ts';
 
 // The channel clients' contract, named here too for the domain's files that queue and send.
@@ -400,7 +401,13 @@ export interface DeliveryReceipt {
  * between this receipt's first try and its holding, so a held receipt is tried once more: one of
  * the two sees the other's write, and a receipt applied twice changes nothing.
  */
-export async function applyDeliveryStatus(db: DbOrTx, input: DeliveryReceipt): Promise<number> {
+export async function applyDeliveryStatus(db: DbOrTx, receipt: DeliveryReceipt): Promise<number> {
+  // As PostgreSQL can hold them (a NUL failed the statement): an id no message of ours has, then.
+  const input: DeliveryReceipt = {
+    ...receipt,
+    externalMessageId: storableText(receipt.externalMessageId),
+    ...(receipt.error != null ? { error: storableText(receipt.error) } : {}),
+  };
   const moved = await moveForward(db, input);
   if (moved > 0) return moved;
   // Not when we know the message: the receipt came again, or after a later one (read, then delivered).
