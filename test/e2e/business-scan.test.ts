@@ -208,6 +208,22 @@ describe('reports', () => {
     expect(scan.draft!.find((d) => d.field === 'NAME')!.source).toBe('json-ld');
   });
 
+  it('keeps what a site writes that PostgreSQL cannot store (NUL in its JSON-LD and a mailto: link)', async () => {
+    const w = await world();
+    const data = { '@context': 'https://schema.org', '@type': 'Restaurant', name: 'Casa\u0000 Nula' };
+    const s = await site({
+      '/': {
+        body: `<!doctype html><html><head><title>Casa Nula</title>
+          <script type="application/ld+json">${JSON.stringify(data)}</script></head>
+          <body><a href="mailto:mesa%00@casanula.example">Mail</a></body></html>`,
+      },
+    });
+    const scan = await scanned(w, `${s.url}/`);
+    expect(scan.status, JSON.stringify(scan)).toBe('DONE');
+    expect(draftValue(scan, 'NAME')).toBe('Casa\ufffd Nula');
+    expect(scan.report!.emails).toEqual(['mesa\ufffd@casanula.example']);
+  });
+
   it('reads a café’s microdata, hours given as openingHours text', async () => {
     const w = await world();
     const s = await site(microdataCafe());

@@ -7,6 +7,7 @@
  */
 import * as cheerio from 'cheerio';
 import type { AnyNode, Element } from 'domhandler';
+import { storable, storableText } from '../../platform/storable.ts';
 
 /** schema.org types we read as the business itself (FoodEstablishment's family and LocalBusiness). */
 export const BUSINESS_TYPES = new Set([
@@ -88,7 +89,8 @@ function jsonLdBusiness($: cheerio.CheerioAPI): { node: SchemaNode | null; broke
   let broken = 0;
   $('script[type="application/ld+json"]').each((_, el) => {
     try {
-      walk(JSON.parse($(el).text()), nodes);
+      // As we can keep it: a `\u0000` in the data (JSON.parse makes it a NUL) failed the report's write.
+      walk(storable(JSON.parse($(el).text())), nodes);
     } catch {
       broken++;
     }
@@ -244,17 +246,20 @@ export function extractPage(html: string, url: string): PageFacts {
  * as Latin-1, which is what such a site meant; a stray `%` stays as written.
  */
 function decoded(text: string): string {
+  // `%00` decodes to a NUL, which PostgreSQL cannot keep: U+FFFD, as storableText makes it.
   try {
-    return decodeURIComponent(text);
+    return storableText(decodeURIComponent(text));
   } catch {
-    return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
-      try {
-        return decodeURIComponent(run);
-      } catch {
-        return run.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) =>
-          String.fromCharCode(Number.parseInt(hex, 16)),
-        );
-      }
-    });
+    return storableText(
+      text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+        try {
+          return decodeURIComponent(run);
+        } catch {
+          return run.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) =>
+            String.fromCharCode(Number.parseInt(hex, 16)),
+          );
+        }
+      }),
+    );
   }
 }
