@@ -101,6 +101,22 @@ describe('sending an envelope', () => {
     expect(world.gateway.pending(place.id)).toHaveLength(1);
   });
 
+  it('queues a payload holding a NUL (a model’s words) as U+FFFD, and sends it so', async () => {
+    const [guest, place] = await Promise.all([world.consumer(), world.venue()]);
+    const queued = await queueEnvelope(world.db, {
+      from: guest.id,
+      to: place.id,
+      intent: 'venue.question',
+      payload: { text: 'Is there a\u0000 terrace?' },
+      now: world.clock.now(),
+    });
+    expect((await row(queued.id)).payload).toEqual({ text: 'Is there a\ufffd terrace?' });
+    expect((await sendEnvelope(world.deps, queued.id)).result).toBe('sent');
+    const [message] = world.gateway.pending(place.id);
+    const envelope = JSON.parse((message!.payload as SignedEnvelope).envelope) as AgpEnvelope;
+    expect(envelope.payload).toEqual({ text: 'Is there a\ufffd terrace?' });
+  });
+
   it('retries failures for now after 1, 5 and 25 minutes, then gives up', async () => {
     const { place, row: queued } = await queue();
     for (const [attempt, delay] of [

@@ -189,6 +189,12 @@ describe('the consumer agent', () => {
     expect(texts).toContain('Nice to meet you, Ana.');
   });
 
+  it('sends the model’s answer even when it holds a NUL, which PostgreSQL cannot store', async () => {
+    model.respond(() => say('Here\u0000 you are, Ana.'));
+    const { chatId } = await write('Hi');
+    expect(await reply(chatId)).toBe('Here\ufffd you are, Ana.');
+  });
+
   it('runs the tool calls of one turn at once and feeds every result back', async () => {
     // Each forecast takes 400 ms to come: run one after the other, the second ask would reach
     // the weather service only after the first answer.

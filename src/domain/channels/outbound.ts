@@ -19,7 +19,7 @@ import { withAdvisoryLock } from '../../platform/advisory-lock.ts';
 import type { Database, DbOrTx } from '../../platform/db.ts';
 import { defineTask, type InsertStatement, insertAndEnqueue } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
-import { storableText } from '../../platform/storable.ts';
+import { storable, storableText } from '../../platform/storable.ts';
 import type { TokenBuckets } from '../../platform/token-bucket.ts';
 
 // The channel clients' contract, named here too for the domain's files that queue and send.
@@ -148,11 +148,13 @@ export function outboundInsert(
       row.channel,
       row.chatId,
       row.emailTo,
-      row.subject,
+      // What we send may carry a model's words: kept as PostgreSQL can hold them (a NUL failed
+      // the insert, and the person was sent an apology instead of their answer).
+      row.subject === null ? null : storableText(row.subject),
       row.kind,
-      row.body,
-      JSON.stringify(row.content),
-      JSON.stringify(row.data),
+      storableText(row.body),
+      JSON.stringify(storable(row.content)),
+      JSON.stringify(storable(row.data)),
       row.dedupeKey,
       at,
     ],

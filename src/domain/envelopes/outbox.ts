@@ -10,6 +10,7 @@ import type { A2aEnvelope, Prisma } from '../../generated/prisma/client.ts';
 import type { Priority } from '../../integrations/clawpulse/wire.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { addJobColumns, type JobToAdd, jobToAdd } from '../../platform/jobs.ts';
+import { storable } from '../../platform/storable.ts';
 import { INTENT_SCHEMAS, type Intent, type IntentPayload } from './intents.ts';
 import { a2aSendTask, sendKey } from './tasks.ts';
 
@@ -93,7 +94,9 @@ export async function queueEnvelope<I extends Intent>(
     row.fromAgent,
     row.toAgent,
     row.intent,
-    JSON.stringify(row.payload),
+    // A payload may carry a model's words (the venue agent's answer): kept as PostgreSQL can hold
+    // them, where a NUL failed the insert and the decision with it.
+    JSON.stringify(storable(row.payload)),
     row.inReplyTo,
     row.bookingId,
     row.priority,

@@ -26,6 +26,7 @@ import type { DbOrTx, Tx } from '../../platform/db.ts';
 import { withoutMarkers } from '../../platform/fence.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Metrics } from '../../platform/metrics.ts';
+import { storableText } from '../../platform/storable.ts';
 import {
   type BookingPolicy,
   type VenueAgentPolicy,
@@ -624,7 +625,7 @@ async function askModel(
     return {
       staff:
         tool.name === 'escalate_to_human' && typeof reason === 'string' && reason.trim()
-          ? `The venue's agent asks staff: ${reason.trim().slice(0, 300)}`
+          ? `The venue's agent asks staff: ${storableText(reason.trim().slice(0, 300))}`
           : "The venue's agent asks staff to answer",
     };
   }
