@@ -20,7 +20,12 @@ import {
 import { createWebFetcher, FetchRefusedError } from '../../src/integrations/web/fetcher.ts';
 import { enqueue } from '../../src/platform/jobs.ts';
 import { createVenue } from '../factories/venues.ts';
-import { anthropicMessage, type ScriptedFake, startFakeAnthropic } from '../fakes/anthropic.ts';
+import {
+  anthropicError,
+  anthropicMessage,
+  type ScriptedFake,
+  startFakeAnthropic,
+} from '../fakes/anthropic.ts';
 import {
   type FixturePage,
   type FixtureSite,
@@ -308,6 +313,19 @@ describe('reports', () => {
     expect(lane(scan, 'CLASSIFICATION').state).toBe('FAILED');
     expect(lane(scan, 'CLASSIFICATION').detail).toMatch(/^The model’s answer was not valid/);
     expect(scan.draft!.some((d) => d.source === 'classification')).toBe(false);
+    expect(draftValue(scan, 'NAME')).toBe('The Anchor');
+  });
+
+  it('completes without a classification when the provider refuses our request, without its words', async () => {
+    const w = await world();
+    const s = await site(plainTextBar());
+    anthropic.enqueue(anthropicError(400, 'messages.0.content: prompt is too long (internal detail)'));
+    const scan = await scanned(w, `${s.url}/`);
+    expect(scan.status).toBe('DONE');
+    expect(lane(scan, 'CLASSIFICATION')).toMatchObject({
+      state: 'FAILED',
+      detail: 'The model could not be asked: an error of ours',
+    });
     expect(draftValue(scan, 'NAME')).toBe('The Anchor');
   });
 });

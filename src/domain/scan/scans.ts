@@ -296,7 +296,11 @@ export async function runScan(deps: ScanRunDeps, scanId: string): Promise<Busine
     } else {
       lanes.classification = { state: 'FAILED', detail: outcome.reason };
       deps.logger.warn(
-        { 'scan.id': scanId, 'scan.classification': outcome.reason },
+        {
+          'scan.id': scanId,
+          'scan.classification': outcome.reason,
+          ...(outcome.cause ? { err: outcome.cause } : {}),
+        },
         'scan classification failed',
       );
     }
