@@ -11,10 +11,11 @@
  * twice is safe.
  */
 import { z } from 'zod';
-import type { ClawPulseClient } from '../../integrations/clawpulse/client.ts';
+import { type ClawPulseClient, ClawPulseError } from '../../integrations/clawpulse/client.ts';
 import { consumerAgentId, venueAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { cronPayload, defineTask, enqueue, type JobToAdd, jobToAdd } from '../../platform/jobs.ts';
+import { storableText } from '../../platform/storable.ts';
 import { type AgentDna, storedDna, TOOLS_VERSION } from './dna.ts';
 
 /** Registers one agent (or registers it again) with the gateway. */
@@ -100,8 +101,15 @@ export async function registerAgent(
       dna: wireDna(agent.kind, agent.status, dna, agent.venue),
     });
   } catch (error) {
+    // Shown to the agent's managers: the gateway's own answer, kept as PostgreSQL can hold it;
+    // any other failure (the client wraps every network failure, so: a bug) is ours, and its words
+    // go to the job's log.
+    const shown =
+      error instanceof ClawPulseError
+        ? storableText(error.message.slice(0, 500))
+        : 'Registration failed because of an error of ours; it is tried again';
     await deps.db.$executeRaw`
-      UPDATE agents SET registration_error = ${(error as Error).message.slice(0, 500)} WHERE id = ${agentId}::uuid`;
+      UPDATE agents SET registration_error = ${shown} WHERE id = ${agentId}::uuid`;
     throw error;
   }
   // Raw SQL: Prisma's @updatedAt would move updated_at, and the row would look changed again.

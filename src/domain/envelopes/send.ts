@@ -28,6 +28,7 @@ import {
 import type { Db } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Metrics } from '../../platform/metrics.ts';
+import { storableText } from '../../platform/storable.ts';
 import { agentsByGatewayIds, ensurePlatformAgent, signingKeyOf } from '../agents/agents.ts';
 import { registerAgent } from '../agents/registration.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
@@ -232,7 +233,9 @@ export async function sendEnvelope(deps: SendDeps, rowId: string): Promise<Envel
     from: ['PENDING'],
     now,
     data: {
-      gatewayMessageId: gatewayId,
+      // The gateway's answer, kept as PostgreSQL can hold it (a NUL failed the write, and the
+      // envelope was sent again).
+      gatewayMessageId: storableText(gatewayId),
       envelope: JSON.stringify(signed),
       lastError: null,
       nextAttemptAt: null,
@@ -256,13 +259,13 @@ async function wait(
 ) {
   await deps.db.a2aEnvelope.updateMany({
     where: { id: row.id, state: 'PENDING' },
-    data: { nextAttemptAt: retryAt, lastError: reason.slice(0, 1000), ...extra },
+    data: { nextAttemptAt: retryAt, lastError: storableText(reason.slice(0, 1000)), ...extra },
   });
 }
 
 async function fail(deps: SendDeps, row: A2aEnvelope, reason: string, extra: { attempts?: number } = {}) {
   await moveEnvelope(deps.db, row.id, 'FAILED', {
     from: ['PENDING'],
-    data: { lastError: reason.slice(0, 1000), nextAttemptAt: null, ...extra },
+    data: { lastError: storableText(reason.slice(0, 1000)), nextAttemptAt: null, ...extra },
   });
 }
