@@ -4,10 +4,23 @@
  * was received is kept rather than its write failing.
  */
 export function storableText(text: string): string {
-  return text.replace(
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what must go.
-    /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
-    '\ufffd',
+  return text.replace(UNSTORABLE, '\ufffd');
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what must go.
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * Whether `value` holds a string (or a key) PostgreSQL cannot keep as it is, nested at most
+ * STORABLE_DEPTH: for callers that refuse such input rather than keep it changed (what a signed
+ * message carries cannot be changed without breaking its signature).
+ */
+export function holdsUnstorableText(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return storableText(value) !== value;
+  if (!value || typeof value !== 'object' || depth >= STORABLE_DEPTH) return false;
+  if (Array.isArray(value)) return value.some((item) => holdsUnstorableText(item, depth + 1));
+  return Object.entries(value).some(
+    ([key, item]) => storableText(key) !== key || holdsUnstorableText(item, depth + 1),
   );
 }
 

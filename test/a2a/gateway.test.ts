@@ -309,6 +309,9 @@ describe.each(transports)('the embedded gateway $name', (transport) => {
       ['a bad recipient', JSON.stringify({ to: `${to}x`, from, payload })],
       ['a bad sender', JSON.stringify({ to, from: 'me', payload })],
       ['no recipient', JSON.stringify({ from, payload })],
+      // Text PostgreSQL cannot keep, which a signed envelope cannot be changed to make keepable.
+      ['a NUL in the envelope', JSON.stringify({ to, from, payload: { ...payload, kid: 'k\u0000' } })],
+      ['a lone surrogate', JSON.stringify({ to, from, payload: { ...payload, envelope: '\ud800' } })],
     ];
     for (const [what, body] of bodies) {
       const answer = await raw('/api/agents/message', { method: 'POST', body: body as string });
@@ -335,6 +338,11 @@ describe.each(transports)('the embedded gateway $name', (transport) => {
       ).toBe(400);
     }
     expect((await raw('/api/agents/someone/inbox')).status).toBe(400);
+    const register = await raw('/api/agents/register', {
+      method: 'POST',
+      body: JSON.stringify({ agentId: to, kind: 'venue', dna: { name: 'Casa\u0000' } }),
+    });
+    expect(register.status).toBe(400);
   });
 
   it('answers unknown paths 404 and wrong methods 405, as JSON', async () => {

@@ -12,6 +12,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { holdsUnstorableText } from '../../platform/storable.ts';
 import type { GatewayStore } from './store.ts';
 
 export interface GatewayRequest {
@@ -179,6 +180,13 @@ function parseBody(
     return { error: fail(400, 'The body is not JSON') };
   }
   if (!isObject(value)) return { error: fail(400, 'The body must be a JSON object') };
+  // Kept as sent (a signed envelope cannot be changed): refused, where the store's write failed
+  // and the caller was told to try again later, for ever.
+  if (holdsUnstorableText(value)) {
+    return {
+      error: fail(400, 'The body holds text that cannot be kept: a NUL character or a lone surrogate'),
+    };
+  }
   return { body: value };
 }
 
