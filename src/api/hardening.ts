@@ -16,6 +16,7 @@ import {
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config/index.ts';
+import { storableText } from '../platform/storable.ts';
 import { costWithVariablesLimit } from './cost.ts';
 
 /**
@@ -74,38 +75,38 @@ export function hardeningPlugins(config: Config['graphql']): Plugin[] {
 }
 
 /**
- * PostgreSQL's text and jsonb cannot hold NUL (U+0000), which JSON and GraphQL strings can carry
- * (`\u0000`): written as a name or a message it failed the write, and the client was answered
- * "Unexpected error." with nothing changed. A string argument holding one is refused before
- * anything runs, naming where it is: in the document by this rule, in the variables by
- * storableVariables.
+ * PostgreSQL's text and jsonb cannot hold NUL (U+0000), nor jsonb an unpaired UTF-16 surrogate,
+ * both of which JSON and GraphQL strings can carry (`\u0000`, `\ud800`): written as a name, a
+ * message or an agent's persona they failed the write, and the client was answered "Unexpected
+ * error." with nothing changed. A string argument holding one is refused before anything runs,
+ * naming where it is: in the document by this rule, in the variables by storableVariables.
  */
 export function storableStringsRule(context: ValidationContext): ASTVisitor {
   return {
     StringValue(node) {
-      if (node.value.includes(NUL)) context.reportError(new GraphQLError(NUL_REFUSAL, { nodes: [node] }));
+      if (!storable(node.value)) context.reportError(new GraphQLError(TEXT_REFUSAL, { nodes: [node] }));
     },
   };
 }
 
-const NUL = '\u0000';
-const NUL_REFUSAL = 'Text cannot contain the NUL character (U+0000)';
+const TEXT_REFUSAL = 'Text cannot contain the NUL character (U+0000) or an unpaired surrogate';
+const storable = (text: string) => storableText(text) === text;
 /** Deeper than any input of the schema; the cost and depth limits keep documents far shallower. */
 const VARIABLES_DEPTH = 32;
 
-/** The path (`$input.names[2]`) of the first string in `value` that holds NUL, or null. */
-function nulPath(value: unknown, path: string, depth: number): string | null {
-  if (typeof value === 'string') return value.includes(NUL) ? path : null;
+/** The path (`$input.names[2]`) of the first string in `value` that is not storable, or null. */
+function unstorablePath(value: unknown, path: string, depth: number): string | null {
+  if (typeof value === 'string') return storable(value) ? null : path;
   if (!value || typeof value !== 'object' || depth > VARIABLES_DEPTH) return null;
   if (Array.isArray(value)) {
     for (const [index, item] of value.entries()) {
-      const found = nulPath(item, `${path}[${index}]`, depth + 1);
+      const found = unstorablePath(item, `${path}[${index}]`, depth + 1);
       if (found) return found;
     }
     return null;
   }
   for (const [key, item] of Object.entries(value)) {
-    const found = nulPath(item, `${path}.${key}`, depth + 1);
+    const found = unstorablePath(item, `${path}.${key}`, depth + 1);
     if (found) return found;
   }
   return null;
@@ -115,11 +116,11 @@ function storableVariables(): Plugin {
   const refusal = (variables: unknown) => {
     if (!variables || typeof variables !== 'object') return null;
     for (const [name, value] of Object.entries(variables)) {
-      const path = nulPath(value, `$${name}`, 0);
+      const path = unstorablePath(value, `$${name}`, 0);
       if (path) {
         return {
           errors: [
-            new GraphQLError(`Variable "${path}": ${NUL_REFUSAL}`, {
+            new GraphQLError(`Variable "${path}": ${TEXT_REFUSAL}`, {
               extensions: { code: 'BAD_USER_INPUT' },
             }),
           ],

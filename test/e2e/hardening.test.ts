@@ -510,11 +510,28 @@ describe('text PostgreSQL cannot store', () => {
     expect(response.body).toEqual({
       errors: [
         {
-          message: 'Variable "$input.name": Text cannot contain the NUL character (U+0000)',
+          message:
+            'Variable "$input.name": Text cannot contain the NUL character (U+0000) or an unpaired surrogate',
           extensions: { code: 'BAD_USER_INPUT' },
         },
       ],
     });
+    expect(await organizationsBeginning(name)).toBe(0);
+  });
+
+  it('refuses an unpaired surrogate in a variable, which jsonb cannot hold either', async () => {
+    const name = `Surrogate ${randomBytes(6).toString('hex')}`;
+    const response = await app.gql(
+      'mutation Create($input: CreateOrganizationInput!) { createOrganization(input: $input) { __typename } }',
+      { input: { name: `${name}\ud800` } },
+      { token: owner.token },
+    );
+    expect(response.errors?.map((e) => [e.message, e.extensions?.code])).toEqual([
+      [
+        'Variable "$input.name": Text cannot contain the NUL character (U+0000) or an unpaired surrogate',
+        'BAD_USER_INPUT',
+      ],
+    ]);
     expect(await organizationsBeginning(name)).toBe(0);
   });
 
@@ -531,7 +548,10 @@ describe('text PostgreSQL cannot store', () => {
     const refused = await create(`${name}\\u0000`);
     expect(refused.data).toBeUndefined();
     expect(refused.errors?.map((e) => [e.message, e.extensions?.code])).toEqual([
-      ['Text cannot contain the NUL character (U+0000)', 'GRAPHQL_VALIDATION_FAILED'],
+      [
+        'Text cannot contain the NUL character (U+0000) or an unpaired surrogate',
+        'GRAPHQL_VALIDATION_FAILED',
+      ],
     ]);
     expect(await organizationsBeginning(name)).toBe(0);
     const made = await create(name);
