@@ -607,7 +607,7 @@ describe('A2A 0.3 by hand: message/send and tasks/get', () => {
       expect(sent.result).toBeUndefined();
       expect(sent.error?.code).toBe(-32603);
       expect(sent.error?.message).toMatch(
-        /^Internal error: the request failed on our side and may work if tried again \(request [\w-]+\)$/,
+        /^The request failed on our side and may work if tried again \(request [\w-]+\)$/,
       );
       expect(JSON.stringify(sent)).not.toMatch(/a2a_tasks|internal detail|prisma/i);
     } finally {

@@ -31,6 +31,7 @@ import {
   bookingArtifact,
   bookingState,
   dataPart,
+  failedOnOurSide,
   type KeyUser,
   keyUserOf,
   type PublicTaskStore,
@@ -190,7 +191,7 @@ export function publicExecutor(deps: PublicExecutorDeps): AgentExecutor {
         // A failure of ours (the database, a bug): the SDK would fail the task with the error's own
         // words, which may name our queries. The caller is told it failed, and the request's id.
         user.logger.error({ err: error, 'a2a.task': request.taskId }, 'public A2A task failed');
-        const text = `The request failed on our side and may work if tried again (request ${user.requestId ?? 'unknown'})`;
+        const text = failedOnOurSide(user.requestId);
         const task = { id: request.taskId, contextId: request.contextId };
         bus.publish(
           AgentEvent.statusUpdate({

@@ -40,7 +40,7 @@ import { AGP_PATH, agpHandler } from './agp.ts';
 import { answerCache } from './cache.ts';
 import { agentCard, CARD_PATH, cardJson, JSONRPC_PATH, legacyCardJson } from './card.ts';
 import { publicExecutor } from './executor.ts';
-import { KeyUser, keyUserOf, PublicTaskStore } from './task-store.ts';
+import { failedOnOurSide, KeyUser, keyUserOf, PublicTaskStore } from './task-store.ts';
 
 export interface PublicA2aOptions {
   tools: readonly PublishedTool[];
@@ -199,7 +199,7 @@ function maskedInternal<E extends { code: number; message: string }>(error: E, c
   if (error.code !== INTERNAL_ERROR) return error;
   return {
     ...error,
-    message: `Internal error: the request failed on our side and may work if tried again (request ${ctx.requestId})`,
+    message: failedOnOurSide(ctx.requestId),
     data: undefined,
   };
 }

@@ -17,6 +17,11 @@ import type { Logger } from '../../platform/logger.ts';
 import { storable } from '../../platform/storable.ts';
 import { isUuid } from '../../platform/uuid.ts';
 
+/** What a caller is told of a failure of ours (the database, a bug): that much, and the request. */
+export function failedOnOurSide(requestId: string | undefined): string {
+  return `The request failed on our side and may work if tried again (request ${requestId ?? 'unknown'})`;
+}
+
 /** The caller as the A2A SDK carries it: the API key a request was authenticated with. */
 export class KeyUser implements User {
   readonly actor: KeyActor;
