@@ -16,7 +16,7 @@ import {
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config/index.ts';
-import { storableText } from '../platform/storable.ts';
+import { holdsUnstorableText } from '../platform/storable.ts';
 import { costWithVariablesLimit } from './cost.ts';
 
 /**
@@ -84,19 +84,19 @@ export function hardeningPlugins(config: Config['graphql']): Plugin[] {
 export function storableStringsRule(context: ValidationContext): ASTVisitor {
   return {
     StringValue(node) {
-      if (!storable(node.value)) context.reportError(new GraphQLError(TEXT_REFUSAL, { nodes: [node] }));
+      if (holdsUnstorableText(node.value))
+        context.reportError(new GraphQLError(TEXT_REFUSAL, { nodes: [node] }));
     },
   };
 }
 
 const TEXT_REFUSAL = 'Text cannot contain the NUL character (U+0000) or an unpaired surrogate';
-const storable = (text: string) => storableText(text) === text;
 /** Deeper than any input of the schema; the cost and depth limits keep documents far shallower. */
 const VARIABLES_DEPTH = 32;
 
 /** The path (`$input.names[2]`) of the first string in `value` that is not storable, or null. */
 function unstorablePath(value: unknown, path: string, depth: number): string | null {
-  if (typeof value === 'string') return storable(value) ? null : path;
+  if (typeof value === 'string') return holdsUnstorableText(value) ? path : null;
   if (!value || typeof value !== 'object' || depth > VARIABLES_DEPTH) return null;
   if (Array.isArray(value)) {
     for (const [index, item] of value.entries()) {

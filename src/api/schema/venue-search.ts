@@ -72,7 +72,6 @@ builder.queryField('venues', (t) =>
           queryFromInfo({ context: ctx, info, path: ['edges', 'node'] }),
         );
         const byId = new Map(rows.map((row) => [row.id, row as VenueRow]));
-        // One more than the page was asked for, to know whether there is a next page.
         const edges = shown.flatMap((hit, index) => {
           const node = byId.get(hit.id);
           return node ? [{ cursor: offsetToCursor(offset + index), node, hit }] : [];
