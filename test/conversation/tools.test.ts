@@ -235,6 +235,21 @@ describe('running a tool call', () => {
     expect(audit[2]!.durationMs).toBeGreaterThanOrEqual(190);
   });
 
+  it('audits a call whose name or answer holds text PostgreSQL cannot keep', async () => {
+    const before = new Date();
+    // A lone surrogate passes the input's cleaning and comes back in the answer; a NUL in a name.
+    expect(await run('echo', { text: 'a\ud800' })).toMatchObject({ outcome: 'OK' });
+    expect(await run('no\u0000such', {})).toMatchObject({ outcome: 'INVALID' });
+    const audit = await app.services.db.toolCall.findMany({
+      where: { userId, createdAt: { gte: before } },
+      orderBy: { createdAt: 'asc' },
+    });
+    expect(audit.map((a) => [a.tool, a.outcome, a.result])).toEqual([
+      ['echo', 'OK', { echoed: 'a\ufffd' }],
+      ['no\ufffdsuch', 'INVALID', null],
+    ]);
+  });
+
   it('times out a call whose quota check outlasts its time, without starting the tool or leaving a rejection unhandled', async () => {
     let started = 0;
     const counted = defineTool({

@@ -12,6 +12,7 @@ import type { Prisma } from '../../generated/prisma/client.ts';
 import type { ToolCallOutcome, ToolSideEffect } from '../../generated/prisma/enums.ts';
 import type { Db } from '../../platform/db.ts';
 import { DomainError, RateLimitedError, ValidationError } from '../../platform/errors.ts';
+import { storable, storableText } from '../../platform/storable.ts';
 import { inputPath } from '../validation.ts';
 import { type AnyTool, sanitize, type ToolCaller, ToolRefusal } from './contract.ts';
 import { type ToolQuota, unmeteredQuota } from './quota.ts';
@@ -177,13 +178,14 @@ async function record(
         agentId: caller.agentId,
         channel: caller.channel === 'mcp' ? 'MCP' : caller.channel === 'a2a' ? 'A2A' : 'CHAT',
         apiKeyId: caller.actor?.kind === 'apiKey' ? caller.actor.apiKeyId : null,
-        tool: call.name.slice(0, 80),
+        // A name the model or a caller made up is kept as PostgreSQL can hold it (a NUL lost the row).
+        tool: storableText(call.name.slice(0, 80)),
         sideEffect: call.sideEffect,
         // Bounded as the result is: an invalid call's input is whatever was sent.
         input: auditable(call.input ?? {}),
         outcome: call.outcome,
         result,
-        error: call.error,
+        error: call.error === null ? null : storableText(call.error),
         durationMs: Math.round(performance.now() - call.started),
       },
     })
@@ -193,8 +195,9 @@ async function record(
 /** A result as the audit keeps it: whole when small, else a valid JSON stand-in for the start. */
 function auditable(value: unknown): Prisma.InputJsonValue {
   const json = JSON.stringify(value);
-  if (json.length <= MAX_AUDIT_CHARS) return JSON.parse(json) as Prisma.InputJsonValue;
-  return { truncated: true, partial: json.slice(0, MAX_AUDIT_CHARS - 100) };
+  if (json.length <= MAX_AUDIT_CHARS) return storable(JSON.parse(json)) as Prisma.InputJsonValue;
+  // A cut can split a character in two; the half left is made U+FFFD, as jsonb cannot hold it.
+  return { truncated: true, partial: storableText(json.slice(0, MAX_AUDIT_CHARS - 100)) };
 }
 
 class BrokenOutput extends Error {
