@@ -176,12 +176,22 @@ const DOMAIN_CODES: Record<string, string> = {
 
 /**
  * A domain error thrown from a field that has no result union (a query, a connection) is still
- * an expected failure: it reaches the client with its message and a code, never masked.
+ * an expected failure: it reaches the client with its message and a code, never masked (nor
+ * logged as unexpected).
  */
 function domainErrorOf(error: unknown): GraphQLError | null {
   const original = isGraphQLError(error) ? error.originalError : error;
-  if (!(original instanceof DomainError)) return null;
   const located = isGraphQLError(error) ? error : undefined;
+  // Pothos refusing a connection's arguments (a cursor that is not one, a negative page size):
+  // bad input like any other, with its code.
+  if (original instanceof Error && original.name === 'PothosValidationError') {
+    return new GraphQLError(original.message, {
+      nodes: located?.nodes,
+      path: located?.path,
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+  }
+  if (!(original instanceof DomainError)) return null;
   return new GraphQLError(original.message, {
     nodes: located?.nodes,
     path: located?.path,
@@ -213,7 +223,7 @@ function logUnexpectedErrors(): Plugin<Context> {
         onExecuteDone({ result }) {
           if (!('errors' in result) || !result.errors) return;
           for (const error of result.errors) {
-            if (!isExpected(error) && !(error.originalError instanceof DomainError)) {
+            if (!isExpected(error) && domainErrorOf(error) === null) {
               args.contextValue.logger.error(
                 { err: error.originalError ?? error, 'graphql.path': error.path },
                 'unexpected error in GraphQL',

@@ -265,6 +265,27 @@ describe('venue search', () => {
     }
   });
 
+  it('refuses a cursor it never gave, and a negative page size, as bad input', async () => {
+    const cursor = (text: string) => Buffer.from(text).toString('base64');
+    for (const [variables, message, field] of [
+      [{ after: 'garbage' }, 'Invalid base64 string', undefined],
+      [{ after: cursor('Elsewhere:3') }, 'Invalid offset cursor OffsetConnection:', undefined],
+      [{ after: cursor('OffsetConnection:-100') }, 'Not a cursor of this list', 'after'],
+      [{ after: cursor('OffsetConnection:many') }, 'Not a cursor of this list', 'after'],
+      [{ first: -1 }, 'Argument "first" must be a non-negative integer', undefined],
+    ] as const) {
+      const res = await app.gql(Search, { text: tag, orderBy: 'NAME', ...variables });
+      expect(res.data, JSON.stringify(variables)).toBeNull();
+      expect(res.errors, JSON.stringify(variables)).toEqual([
+        expect.objectContaining({
+          message,
+          path: ['venues'],
+          extensions: { code: 'BAD_USER_INPUT', ...(field ? { field } : {}) },
+        }),
+      ]);
+    }
+  });
+
   it('refuses an order it cannot follow, with a typed error naming the field', async () => {
     const res = await app.gql(Search, { orderBy: 'DISTANCE' });
     expect(res.errors).toEqual([

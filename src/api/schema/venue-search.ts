@@ -2,6 +2,7 @@ import { queryFromInfo } from '@pothos/plugin-prisma';
 import { offsetForArgs, offsetToCursor } from '@pothos/plugin-relay';
 import type { VenueSearchHit } from '../../domain/venues/search.ts';
 import type { Venue as VenueRow } from '../../generated/prisma/client.ts';
+import { ValidationError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import { describedEnum } from './enums.ts';
 import { Venue, VenueCategory } from './venue.ts';
@@ -48,6 +49,11 @@ builder.queryField('venues', (t) =>
           defaultSize: 20,
           maxSize: 50,
         });
+        // Pothos reads any number after a cursor's prefix: one this search never gave (negative,
+        // not a number) would reach the statement as an OFFSET PostgreSQL refuses.
+        if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(limit) || limit < 1) {
+          throw new ValidationError('Not a cursor of this list', args.after ? 'after' : 'before');
+        }
         const found = await ctx.domain.venues.searchVenues(args, { offset, limit });
         const { totalCount } = found;
         // A signed-in person's own taste re-orders the page (src/domain/graph/rank.ts), without
