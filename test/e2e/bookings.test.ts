@@ -321,6 +321,38 @@ describe('bookings', () => {
     ]);
   });
 
+  it('pages a person’s bookings by the cursors it gave, and refuses one it never gave as bad input', async () => {
+    const guest = await app.signIn();
+    for (const time of ['18:00', '18:30']) await book(guest.token, { startsAt: at(time, 9) });
+    const page = (after?: string) =>
+      app.gql(
+        'query Page($after: String) { myBookings(first: 1, after: $after) { edges { node { startsAt } } pageInfo { endCursor } } }',
+        { after },
+        { token: guest.token },
+      ) as Promise<{
+        data?: {
+          myBookings: { edges: { node: { startsAt: string } }[]; pageInfo: { endCursor: string } };
+        } | null;
+        errors?: { message: string; extensions?: Record<string, unknown> }[];
+      }>;
+    const first = await page();
+    const second = await page(first.data!.myBookings.pageInfo.endCursor);
+    expect([first, second].map((p) => p.data!.myBookings.edges.map((e) => e.node.startsAt))).toEqual([
+      [at('18:00', 9)],
+      [at('18:30', 9)],
+    ]);
+    const cursor = (chunk: string) => Buffer.from(`GPC:${chunk}`).toString('base64');
+    for (const after of [cursor('S:not-a-uuid'), cursor('N:5'), cursor('J:{"x":1}')]) {
+      const refused = await page(after);
+      expect(refused.errors, after).toEqual([
+        expect.objectContaining({
+          message: 'Not a cursor of this list',
+          extensions: { code: 'BAD_USER_INPUT', field: 'after' },
+        }),
+      ]);
+    }
+  });
+
   it('lets the venue team book for a guest by email, and list bookings by range and status', async () => {
     const email = `walk-in-${randomBytes(3).toString('hex')}@example.test`;
     const created = await book(owner.token, {

@@ -3,6 +3,7 @@ import { AGENT_TOOLS, CAPABILITIES, TONES } from '../../domain/agents/dna.ts';
 import { gatewayAgentId, registrationUpToDate } from '../../domain/agents/registration.ts';
 import { PUBLIC_STATUSES } from '../../domain/venues/venues.ts';
 import { builder } from '../builder.ts';
+import { byIdCursor } from '../cursors.ts';
 import { teamOf } from '../scopes.ts';
 import { describedEnum } from './enums.ts';
 import { mutation, payloadType } from './mutation.ts';
@@ -232,7 +233,7 @@ builder.queryField('agents', (t) =>
     authScopes: { platformAdmin: true },
     args: { kind: t.arg({ type: AgentKind, required: false }) },
     resolve: (query, _root, args, ctx) =>
-      ctx.domain.agents.listAgents(ctx.access, { kind: args.kind ?? null }, query),
+      ctx.domain.agents.listAgents(ctx.access, { kind: args.kind ?? null }, byIdCursor(query, args)),
   }),
 );
 

@@ -8,6 +8,7 @@ import type { BookingStatus as BookingStatusValue, MembershipRole } from '../../
 import { NotAllowedError, NotFoundError, RateLimitedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
+import { byIdCursor } from '../cursors.ts';
 import { teamOf } from '../scopes.ts';
 import { holdsSelection } from '../selection.ts';
 import { describedEnum } from './enums.ts';
@@ -232,7 +233,7 @@ builder.queryField('myBookings', (t) =>
       ctx.domain.bookings.guestBookings(
         ctx.access.requireUserId(),
         { upcoming: args.upcoming !== false, now: ctx.services.now() },
-        query,
+        byIdCursor(query, args),
       ),
   }),
 );

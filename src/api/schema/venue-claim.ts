@@ -19,6 +19,7 @@ import { canSeeVenue } from '../../domain/venues/venues.ts';
 import { AuthenticationError, RateLimitedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
+import { byIdCursor } from '../cursors.ts';
 import { describedEnum } from './enums.ts';
 import { commonErrors } from './errors.ts';
 import { mutation, payloadType } from './mutation.ts';
@@ -150,7 +151,10 @@ builder.queryField('pendingVenueClaims', (t) =>
     totalCount: (_connection, args, ctx) =>
       ctx.domain.venues.countPendingClaims({ method: args.method, now: ctx.services.now() }),
     resolve: (query, _root, args, ctx) =>
-      ctx.domain.venues.pendingClaims({ method: args.method, now: ctx.services.now() }, query),
+      ctx.domain.venues.pendingClaims(
+        { method: args.method, now: ctx.services.now() },
+        byIdCursor(query, args),
+      ),
   }),
 );
 

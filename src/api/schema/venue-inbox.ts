@@ -15,6 +15,7 @@ import { ANY_ROLE } from '../../domain/organizations/access.ts';
 import { NotAllowedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
+import { byIdCursor } from '../cursors.ts';
 import { teamOf } from '../scopes.ts';
 import { BookingStatus, REVOKED, readOnlyKey, venueEvents } from './booking.ts';
 import { describedEnum } from './enums.ts';
@@ -97,7 +98,11 @@ builder.prismaObjectField(Venue, 'agentInbox', (t) =>
       status: t.arg({ type: InboxItemStatus, required: false, description: 'Only these (default: all).' }),
     },
     resolve: (query, venue, args, ctx) =>
-      ctx.domain.network.venueInbox(ctx.access, { venueId: venue.id, status: args.status ?? null }, query),
+      ctx.domain.network.venueInbox(
+        ctx.access,
+        { venueId: venue.id, status: args.status ?? null },
+        byIdCursor(query, args),
+      ),
   }),
 );
 

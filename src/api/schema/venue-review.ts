@@ -8,6 +8,7 @@ import type { ReviewFlag } from '../../domain/venues/lookalikes.ts';
 import { reviewChanges, reviewFlags } from '../../domain/venues/reviews.ts';
 import { canSeeVenue } from '../../domain/venues/venues.ts';
 import { builder } from '../builder.ts';
+import { byIdCursor } from '../cursors.ts';
 import { teamOf } from '../scopes.ts';
 import { describedEnum } from './enums.ts';
 import { mutation, payloadType } from './mutation.ts';
@@ -170,7 +171,7 @@ builder.queryField('venueReviews', (t) =>
       kind: t.arg({ type: VenueReviewKind, required: false }),
     },
     totalCount: (_connection, args, ctx) => ctx.domain.venues.countReviewQueue(args),
-    resolve: (query, _root, args, ctx) => ctx.domain.venues.reviewQueue(args, query),
+    resolve: (query, _root, args, ctx) => ctx.domain.venues.reviewQueue(args, byIdCursor(query, args)),
   }),
 );
 
