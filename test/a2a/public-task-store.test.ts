@@ -4,7 +4,7 @@
  * (the SDK saves a task's events while the executor goes on), and a task is its organisation's.
  */
 import { randomUUID } from 'node:crypto';
-import { Role, type Task, TaskState } from '@a2a-js/sdk';
+import { type Message, Role, type Task, TaskState } from '@a2a-js/sdk';
 import { ServerCallContext } from '@a2a-js/sdk/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -29,7 +29,8 @@ beforeAll(async () => {
 });
 afterAll(() => database.drop());
 
-async function keyOf(): Promise<ServerCallContext> {
+/** A key of a new organisation, as the SDK hands it over (`requestId`: the HTTP request's). */
+async function keyOf(requestId?: string): Promise<ServerCallContext> {
   const [person, organization] = await Promise.all([
     createPerson(database.prisma),
     createOrganization(database.prisma),
@@ -42,7 +43,7 @@ async function keyOf(): Promise<ServerCallContext> {
     scopes: ['write'],
     role: 'ADMIN',
   };
-  return new ServerCallContext({ user: new KeyUser(actor, createLogger('silent')) });
+  return new ServerCallContext({ user: new KeyUser(actor, createLogger('silent'), requestId) });
 }
 
 function taskIn(state: TaskState, id: string = randomUUID()): Task {
@@ -117,6 +118,40 @@ describe('the public A2A task store', () => {
     expect(loaded.history.at(-1)?.parts[0]).toMatchObject({
       content: { $case: 'text', value: expect.stringMatching(/^message 199 /) },
     });
+  });
+
+  it('keeps only that a failure of ours happened, and the request, where the SDK wrote its words into the task', async () => {
+    const context = await keyOf('req-7');
+    const said = (text: string): Message => ({
+      messageId: randomUUID(),
+      contextId: 'c',
+      taskId: 't',
+      role: Role.ROLE_AGENT,
+      parts: [
+        { content: { $case: 'text', value: text }, mediaType: 'text/plain', filename: '', metadata: {} },
+      ],
+      metadata: {},
+      extensions: [],
+      referenceTaskIds: [],
+    });
+    const task = taskIn(TaskState.TASK_STATE_FAILED);
+    await store.save(
+      {
+        ...task,
+        status: {
+          ...task.status!,
+          message: said('Agent execution error: Invalid `prisma.$queryRaw()` invocation'),
+        },
+        history: [said('Book a table'), said('Event processing loop failed: relation "a2a_tasks" is locked')],
+      },
+      context,
+    );
+    const kept = (await store.load(task.id, context))!;
+    const texts = [kept.status!.message!, ...kept.history].map((m) =>
+      m.parts.map((p) => (p.content?.$case === 'text' ? p.content.value : null)),
+    );
+    const ours = 'The request failed on our side and may work if tried again (request req-7)';
+    expect(texts).toEqual([[ours], ['Book a table'], [ours]]);
   });
 
   it('refuses to write a task id another organisation holds, and leaves that task as it was', async () => {

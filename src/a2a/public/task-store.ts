@@ -22,6 +22,38 @@ export function failedOnOurSide(requestId: string | undefined): string {
   return `The request failed on our side and may work if tried again (request ${requestId ?? 'unknown'})`;
 }
 
+/**
+ * How the SDK words a task it failed itself, after a failure of ours (the executor's, or saving
+ * the task's events), followed by that failure's own message.
+ */
+const SDK_FAILURES = ['Agent execution error:', 'Event processing loop failed:'];
+
+/**
+ * `task` with each message the SDK wrote of a failure of ours saying only that, and the request's
+ * id; the words it had are logged (they may name our queries).
+ */
+function withoutFailureWords(task: Task, user: KeyUser): Task {
+  const plain = (message: Message | undefined): Message | undefined => {
+    if (!message) return message;
+    let changed = false;
+    const parts = message.parts.map((part) => {
+      const content = part.content;
+      if (content?.$case !== 'text' || !SDK_FAILURES.some((prefix) => content.value.startsWith(prefix))) {
+        return part;
+      }
+      changed = true;
+      user.logger.error({ 'a2a.task': task.id, 'a2a.failure': content.value }, 'public A2A task failed');
+      return { ...part, content: { $case: 'text' as const, value: failedOnOurSide(user.requestId) } };
+    });
+    return changed ? { ...message, parts } : message;
+  };
+  return {
+    ...task,
+    status: task.status && { ...task.status, message: plain(task.status.message) },
+    history: task.history.map((message) => plain(message) ?? message),
+  };
+}
+
 /** The caller as the A2A SDK carries it: the API key a request was authenticated with. */
 export class KeyUser implements User {
   readonly actor: KeyActor;
@@ -62,8 +94,8 @@ export class PublicTaskStore implements TaskStore {
    * events while the executor goes on, and its first save can come after the booking is made.
    */
   async save(task: Task, context: ServerCallContext): Promise<void> {
-    const { actor } = keyUserOf(context);
-    await this.write(task, actor, null);
+    const user = keyUserOf(context);
+    await this.write(withoutFailureWords(task, user), user.actor, null);
   }
 
   async load(taskId: string, context: ServerCallContext): Promise<Task | undefined> {
