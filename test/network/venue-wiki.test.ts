@@ -166,6 +166,17 @@ async function wikiOf(venueId: string, token = fx.staff.token) {
   return node;
 }
 
+/** A venue of the organisation whose phone the scan and its owner give differently: the open conflict, and the scan's fact. */
+async function phoneConflict() {
+  const venue = await world.venue({}, { ...FACTS, organizationId: fx.organizationId });
+  const venueId = venue.venue.id;
+  await recordVenueFacts(world.db, venueId, [{ key: 'phone', text: '+351 21 999 9999' }], 'SCAN');
+  await recordVenueFacts(world.db, venueId, [{ key: 'phone', text: '+351 21 000 0000' }], 'OWNER_EDIT');
+  const conflict = await world.db.venueFactConflict.findFirstOrThrow({ where: { venueId } });
+  const fact = await world.db.venueFact.findFirstOrThrow({ where: { venueId, source: 'SCAN' } });
+  return { venueId, conflict, fact };
+}
+
 describe("the venue's wiki", () => {
   it('compiles facts from its record, a scan, staff answers and guest feedback, each with its source and time; staff resolve a conflict and the agent answers from it; a second run changes nothing', async () => {
     const venue = await world.venue({}, { ...FACTS, organizationId: fx.organizationId });
@@ -699,12 +710,7 @@ describe('a takeover committed while staff decide', () => {
   });
 
   it("refuses the former team's choice in a conflict of facts, changing nothing: it stays open", async () => {
-    const venue = await world.venue({}, { ...FACTS, organizationId: fx.organizationId });
-    const venueId = venue.venue.id;
-    await recordVenueFacts(world.db, venueId, [{ key: 'phone', text: '+351 21 999 9999' }], 'SCAN');
-    await recordVenueFacts(world.db, venueId, [{ key: 'phone', text: '+351 21 000 0000' }], 'OWNER_EDIT');
-    const conflict = await world.db.venueFactConflict.findFirstOrThrow({ where: { venueId } });
-    const fact = await world.db.venueFact.findFirstOrThrow({ where: { venueId, source: 'SCAN' } });
+    const { venueId, conflict, fact } = await phoneConflict();
 
     const res = await world.takenOverDuring(venueId, () =>
       world.app.gql(
@@ -778,12 +784,7 @@ describe('who may', () => {
 
   /** A venue of the organisation with a conflict on `phone` and a FAQ draft. */
   async function fixture() {
-    const venue = await world.venue({}, { ...FACTS, organizationId: fx.organizationId });
-    const venueId = venue.venue.id;
-    await recordVenueFacts(world.db, venueId, [{ key: 'phone', text: '+351 21 999 9999' }], 'SCAN');
-    await recordVenueFacts(world.db, venueId, [{ key: 'phone', text: '+351 21 000 0000' }], 'OWNER_EDIT');
-    const conflict = await world.db.venueFactConflict.findFirstOrThrow({ where: { venueId } });
-    const fact = await world.db.venueFact.findFirstOrThrow({ where: { venueId, source: 'SCAN' } });
+    const { venueId, conflict, fact } = await phoneConflict();
     const entry = await world.db.venueFaqEntry.create({
       data: {
         venueId,
