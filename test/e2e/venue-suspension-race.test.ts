@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVenueAgent, updateAgentDna } from '../../src/domain/agents/agents.ts';
 import { defaultVenueDna } from '../../src/domain/agents/dna.ts';
+import { recordScanFacts } from '../../src/domain/network/venue-wiki.ts';
 import { createAccess } from '../../src/domain/organizations/access.ts';
 import {
   publishVenue,
@@ -15,6 +16,7 @@ import {
   updateVenueProfile,
 } from '../../src/domain/venues/venues.ts';
 import { ConflictError, NotAllowedError } from '../../src/platform/errors.ts';
+import { createBooking } from '../factories/bookings.ts';
 import { createOrganization } from '../factories/people.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
@@ -208,5 +210,145 @@ describe("a takeover committed while the former owner edits the venue's agent", 
       dna: agent.dna,
       organizationId: buyer.id,
     });
+  });
+});
+
+describe("a takeover committed while the former team works the venue's bookings", () => {
+  const gid = (type: string, id: string) => Buffer.from(`${type}:${id}`).toString('base64');
+  const tomorrowAt7 = () =>
+    new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 11).concat('19:00:00.000Z');
+
+  /** A former team's member, the venue's new holder, a guest and a published venue of the former's. */
+  async function handsChanging() {
+    const db = app.services.db;
+    const [former, buyer] = [await createOrganization(db), await createOrganization(db)];
+    const staff = await person(app, former.id, 'STAFF');
+    const someone = await guest(app);
+    const venue = await createBookableVenue(db, {
+      organizationId: former.id,
+      publishedAt: new Date(),
+      timeZone: 'UTC',
+    });
+    const takenOver = <T>(act: () => Promise<T>, waiting?: string) =>
+      committedWhileWaiting(
+        app.services,
+        {
+          // As a claim's approval does: the venue's row first, then its new holder.
+          hold: ['SELECT 1 FROM venues WHERE id = $1 FOR UPDATE', [venue.id]],
+          waiting: waiting ?? 'FROM venues WHERE id',
+          change: ['UPDATE venues SET organization_id = $2 WHERE id = $1', [venue.id, buyer.id]],
+        },
+        act,
+      );
+    return { db, former, buyer, staff, someone, venue, takenOver };
+  }
+
+  it('refuses each decision on a booking, changing nothing and telling nobody', async () => {
+    for (const [move, status, startsIn] of [
+      ['confirmBooking', 'REQUESTED', 2 * 86_400_000],
+      ['declineBooking', 'REQUESTED', 2 * 86_400_000],
+      ['cancelBooking', 'CONFIRMED', 2 * 86_400_000],
+      ['markBookingNoShow', 'CONFIRMED', -3_600_000],
+    ] as const) {
+      const { db, staff, someone, venue, takenOver } = await handsChanging();
+      const booking = await createBooking(db, {
+        venueId: venue.id,
+        guestId: someone.userId,
+        requestedById: someone.userId,
+        startsAt: new Date(Date.now() + startsIn),
+        status,
+        source: 'API',
+      });
+      const answer = await takenOver(() =>
+        app.gql<Record<string, { __typename: string; message?: string }>, unknown>(
+          `mutation Move($input: BookingActionInput!) { ${move}(input: $input) { __typename ... on Error { message } } }`,
+          { input: { bookingId: gid('Booking', booking.id) } },
+          { token: staff.token },
+        ),
+      );
+      expect(answer.data?.[move], move).toEqual({
+        __typename: 'ConflictError',
+        message: 'This venue changed hands while the decision was being made: nothing was changed',
+      });
+      const after = await db.booking.findUniqueOrThrow({ where: { id: booking.id } });
+      expect(after.status, move).toBe(status);
+      expect(await db.bookingTransition.count({ where: { bookingId: booking.id } }), move).toBe(0);
+      expect(await db.outboundMessage.count({ where: { bookingId: booking.id } }), move).toBe(0);
+    }
+  });
+
+  it("refuses a change of a booking's party, and a booking for a guest by email", async () => {
+    const { db, staff, someone, venue, takenOver } = await handsChanging();
+    const booking = await createBooking(db, {
+      venueId: venue.id,
+      guestId: someone.userId,
+      requestedById: someone.userId,
+      startsAt: new Date(tomorrowAt7()),
+      status: 'CONFIRMED',
+      source: 'API',
+    });
+    const changed = await takenOver(() =>
+      app.gql<{ modifyBooking: { __typename: string } }, unknown>(
+        'mutation Change($input: ModifyBookingInput!) { modifyBooking(input: $input) { __typename } }',
+        { input: { bookingId: gid('Booking', booking.id), partySize: 3 } },
+        { token: staff.token },
+      ),
+    );
+    expect(changed.data?.modifyBooking.__typename).toBe('ConflictError');
+    expect((await db.booking.findUniqueOrThrow({ where: { id: booking.id } })).partySize).toBe(2);
+
+    const other = await handsChanging();
+    const made = await other.takenOver(
+      () =>
+        app.gql<{ createBooking: { __typename: string } }, unknown>(
+          'mutation Book($input: CreateBookingInput!) { createBooking(input: $input) { __typename } }',
+          {
+            input: {
+              venueId: gid('Venue', other.venue.id),
+              startsAt: tomorrowAt7(),
+              partySize: 2,
+              guestEmail: 'someone-else@example.com',
+            },
+          },
+          { token: other.staff.token },
+        ),
+      'lock_for_booking',
+    );
+    expect(made.data?.createBooking.__typename).toBe('ConflictError');
+    expect(await db.booking.count({ where: { venueId: other.venue.id } })).toBe(0);
+    expect(await db.outboundMessage.count({ where: { booking: { venueId: other.venue.id } } })).toBe(0);
+  });
+
+  it("refuses the former team a booking's value, and a website scan's facts", async () => {
+    const { db, staff, someone, venue, takenOver } = await handsChanging();
+    const booking = await createBooking(db, {
+      venueId: venue.id,
+      guestId: someone.userId,
+      requestedById: someone.userId,
+      startsAt: new Date(tomorrowAt7()),
+      status: 'CONFIRMED',
+      source: 'API',
+    });
+    const valued = await takenOver(
+      () =>
+        app.gql<{ recordBookingValue: { __typename: string } }, unknown>(
+          'mutation Value($input: RecordBookingValueInput!) { recordBookingValue(input: $input) { __typename } }',
+          { input: { bookingId: gid('Booking', booking.id), value: 12_000 } },
+          { token: staff.token },
+        ),
+      'FROM venues v JOIN bookings',
+    );
+    // Not theirs to see any more: as for any stranger to the booking.
+    expect(valued.data?.recordBookingValue.__typename).toBe('NotFoundError');
+    expect((await db.booking.findUniqueOrThrow({ where: { id: booking.id } })).valueMinor).toBeNull();
+
+    const other = await handsChanging();
+    const recording = other.takenOver(() =>
+      recordScanFacts(db, { venueId: other.venue.id, organizationId: other.former.id }, [
+        { key: 'phone', text: '+351 210 000 000' },
+      ]),
+    );
+    await expect(recording).rejects.toBeInstanceOf(ConflictError);
+    expect(await db.venueFact.count({ where: { venueId: other.venue.id } })).toBe(0);
   });
 });

@@ -374,7 +374,12 @@ export async function recordBookingValue(
   }
   const actor = access.actor.kind === 'anonymous' ? 'system' : `user:${access.actor.userId}`;
   return deps.db.$transaction(async (tx) => {
-    // The booking first, as accrueBookingFee locks it: the two take turns (see there).
+    // The venue's row (shared) before the booking's, as every lock of both is taken: its holder
+    // stays who it is until this commits (a takeover waits), so the team asked below is the team.
+    await tx.$queryRaw`
+      SELECT v.id FROM venues v JOIN bookings b ON b.venue_id = v.id
+      WHERE b.id = ${booking.id}::uuid FOR SHARE OF v`;
+    // Then the booking, as accrueBookingFee locks it: the two take turns (see there).
     await tx.$queryRaw`SELECT id FROM bookings WHERE id = ${booking.id}::uuid FOR UPDATE`;
     const fee = await lockFee(tx, booking.id);
     if (!(await answersForValue(access, await valueTeam(tx, booking.id, fee)))) throw notFound();

@@ -37,7 +37,7 @@ import {
   overlapsWindow,
   sharingCapacityWith,
 } from '../venues/availability.ts';
-import { PUBLIC_STATUSES } from '../venues/venues.ts';
+import { holdVenueOfTeam, PUBLIC_STATUSES, venueChangedHands } from '../venues/venues.ts';
 import type { BookingChange, BookingEffects } from './effects.ts';
 import { BookingLimitError, IllegalTransitionError, SlotFullError } from './errors.ts';
 import { type BookingActorKind, canTransition, LIVE_STATUSES, nextStatuses } from './status.ts';
@@ -168,6 +168,11 @@ export async function createBooking(
       // The venue's status and rules as they are under its lock: suspended, taken off the network
       // or its rules changed while this request waited for the lock.
       const held = { ...venue, ...locked.venue };
+      // The team's own booking is theirs to make only while the venue is still theirs: a takeover
+      // the lock waited behind hands it to the new team.
+      if (asVenue && !access.isPlatformAdmin && held.organizationId !== venue.organizationId) {
+        throw venueChangedHands();
+      }
       refuseUnlessBookable(held.status, asVenue, forSomeoneElse);
       if (!forSomeoneElse) requireRoomInCaps(deps.limits, locked);
       requireRoomIn(held, held, locked.live, {
@@ -370,8 +375,8 @@ function isUniqueViolation(error: unknown): boolean {
 
 /** What lockForBooking read once its locks were held. */
 interface BookingLocks {
-  /** The venue's status and booking rules under its row lock. */
-  venue: LockedVenueRules;
+  /** The venue's holder, status and booking rules under its row lock. */
+  venue: LockedVenueRules & Pick<Venue, 'organizationId'>;
   /** The guest's bookings waiting for an answer (HELD, REQUESTED), here and in all. */
   pendingHere: number;
   pendingTotal: number;
@@ -542,7 +547,7 @@ interface DecisionLocksRow {
 }
 
 interface BookingLocksRow {
-  venue: LockedVenueRules;
+  venue: LockedVenueRules & Pick<Venue, 'organizationId'>;
   pendingHere: number;
   pendingTotal: number;
   live: LiveBookingRow[];
@@ -600,16 +605,30 @@ function sameRequestOrConflict(
   return earlier;
 }
 
-/** Who the caller is to this booking: its guest, its venue's team, or nobody. */
-async function actorKindFor(db: DbOrTx, access: Access, booking: Booking): Promise<BookingActorKind | null> {
+/**
+ * Who the caller is to this booking: its guest, its venue's team, or nobody. For the team (not a
+ * platform admin), `team` is the venue and the organisation they were found a member of: their
+ * write goes on only while the venue is still that organisation's (holdVenueOfTeam).
+ */
+async function bookingActor(
+  db: DbOrTx,
+  access: Access,
+  booking: Booking,
+): Promise<{ kind: BookingActorKind; team?: { venueId: string; organizationId: string } } | null> {
   const venue = await db.venue.findUniqueOrThrow({
     where: { id: booking.venueId },
     select: { organizationId: true },
   });
-  if (venue.organizationId && (await access.has(venue.organizationId, ANY_ROLE))) return 'venue';
-  if (access.isPlatformAdmin) return 'venue';
-  if (access.actor.kind !== 'anonymous' && access.actor.userId === booking.guestId) return 'guest';
+  if (access.isPlatformAdmin) return { kind: 'venue' };
+  if (venue.organizationId && (await access.has(venue.organizationId, ANY_ROLE))) {
+    return { kind: 'venue', team: { venueId: booking.venueId, organizationId: venue.organizationId } };
+  }
+  if (access.actor.kind !== 'anonymous' && access.actor.userId === booking.guestId) return { kind: 'guest' };
   return null;
+}
+
+async function actorKindFor(db: DbOrTx, access: Access, booking: Booking): Promise<BookingActorKind | null> {
+  return (await bookingActor(db, access, booking))?.kind ?? null;
 }
 
 /** Whether the caller may see the booking: its guest, its venue's team, platform admins. */
@@ -678,15 +697,16 @@ export async function transitionBooking(
 ): Promise<Booking> {
   access.requireWrite();
   const booking = await requireBooking(deps.db, access, input.bookingId);
-  const actorKind = (await actorKindFor(deps.db, access, booking))!;
+  const actor = (await bookingActor(deps.db, access, booking))!;
   const actorId = access.actor.kind === 'anonymous' ? null : access.actor.userId;
   requireRightTime(booking, input.to, deps.now());
   return moveBooking(deps, {
     bookingId: booking.id,
     to: input.to,
-    actorKind,
+    actorKind: actor.kind,
     actorId,
     reason: input.reason ?? null,
+    team: actor.team,
   });
 }
 
@@ -700,11 +720,20 @@ export async function cancelBooking(
   const booking = await requireBooking(deps.db, access, input.bookingId);
   const actorId = access.actor.kind === 'anonymous' ? null : access.actor.userId;
   // Someone on the venue's team cancelling their own booking cancels as its guest.
-  const actorKind: BookingActorKind =
-    actorId === booking.guestId ? 'guest' : (await actorKindFor(deps.db, access, booking))!;
-  const to: BookingStatus = actorKind === 'guest' ? 'CANCELLED_BY_GUEST' : 'CANCELLED_BY_VENUE';
+  const actor =
+    actorId === booking.guestId
+      ? { kind: 'guest' as const }
+      : (await bookingActor(deps.db, access, booking))!;
+  const to: BookingStatus = actor.kind === 'guest' ? 'CANCELLED_BY_GUEST' : 'CANCELLED_BY_VENUE';
   requireRightTime(booking, to, deps.now());
-  return moveBooking(deps, { bookingId: booking.id, to, actorKind, actorId, reason: input.reason ?? null });
+  return moveBooking(deps, {
+    bookingId: booking.id,
+    to,
+    actorKind: actor.kind,
+    actorId,
+    reason: input.reason ?? null,
+    team: actor.team,
+  });
 }
 
 /** The statuses the caller may move this booking to, for a dashboard's buttons. */
@@ -815,6 +844,12 @@ export interface BookingMove {
   /** A decline's other times on offer, which the guest's notice names. */
   alternatives?: readonly Date[];
   /**
+   * The organisation whose team makes the move (bookingActor): it is made only while the venue is
+   * still theirs (holdVenueOfTeam, before the booking's row). Not with `locked`, whose caller holds
+   * the venue's row already.
+   */
+  team?: { venueId: string; organizationId: string };
+  /**
    * The caller holds the venue's row and the booking's (in that order) and read them under the
    * locks: the booking's status now, the venue, and what the effects' hooks would read of it.
    * moveBookingOn then locks and reads none of them again.
@@ -849,6 +884,7 @@ export async function moveBookingOn(
   effects: BookingEffects,
   input: BookingMove,
 ): Promise<BookingChangeOnTx> {
+  if (input.team && !input.locked) await holdVenueOfTeam(tx, input.team.venueId, input.team.organizationId);
   const [current] = input.locked
     ? [input.locked]
     : await tx.$queryRaw<{ status: BookingStatus }[]>`
@@ -902,7 +938,8 @@ export async function modifyBooking(
   access.requireWrite();
   const parsed = parseInput(modifySchema, input);
   const booking = await requireBooking(deps.db, access, parsed.bookingId);
-  const actorKind = (await actorKindFor(deps.db, access, booking))!;
+  const actor = (await bookingActor(deps.db, access, booking))!;
+  const actorKind = actor.kind;
   if (!CHANGEABLE_STATUSES.includes(booking.status)) {
     throw new IllegalTransitionError(
       booking.status,
@@ -915,6 +952,8 @@ export async function modifyBooking(
   const now = deps.now();
   const updated = await deps.db.$transaction(async (tx) => {
     const venue = await lockVenue(tx, booking.venueId);
+    // Taken over while the change waited for the lock: the venue is no longer this team's.
+    if (actor.team && venue.organizationId !== actor.team.organizationId) throw venueChangedHands();
     // The booking as read before the locks is what the change starts from: changed meanwhile (a
     // status, or another change of time or party), this one would undo that one.
     const [current] = await tx.$queryRaw<{ status: BookingStatus; starts_at: Date; party_size: number }[]>`

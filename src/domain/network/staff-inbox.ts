@@ -22,6 +22,7 @@ import { venueAvailability } from '../bookings/venue-availability.ts';
 import { queueEnvelope } from '../envelopes/outbox.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
 import { parseInput } from '../validation.ts';
+import { holdVenueOfTeam } from '../venues/venues.ts';
 
 /** The pub/sub topic a venue's new inbox items are announced on. */
 export const inboxTopic = (venueId: string) => `venue:${venueId}:inbox`;
@@ -160,22 +161,6 @@ export async function requireVenueTeam(
     throw new NotAllowedError();
   }
   return venue;
-}
-
-/**
- * Holds the venue's row (shared) until the transaction commits, while it is still the
- * organisation's whose team `requireVenueTeam` checked: a takeover committed meanwhile hands the
- * venue's inbox, FAQ and wiki to the new team, and the former team's decision is refused
- * (ConflictError, nothing changed); a takeover that comes after waits for the decision.
- */
-export async function holdVenueOfTeam(tx: Tx, venueId: string, organizationId: string | null): Promise<void> {
-  const [venue] = await tx.$queryRaw<{ organization_id: string | null }[]>`
-    SELECT organization_id FROM venues WHERE id = ${venueId}::uuid FOR SHARE`;
-  if (!venue || venue.organization_id !== organizationId) {
-    throw new ConflictError(
-      'This venue changed hands while the decision was being made: nothing was changed',
-    );
-  }
 }
 
 /** The organisation that owns the item's venue, or null (for authorising before the real work). */

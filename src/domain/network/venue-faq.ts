@@ -16,8 +16,8 @@ import { defineTask } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Access } from '../organizations/access.ts';
 import { parseInput } from '../validation.ts';
-import { requireVenue } from '../venues/venues.ts';
-import { holdVenueOfTeam, requireVenueTeam } from './staff-inbox.ts';
+import { holdVenueOfTeam, requireVenue } from '../venues/venues.ts';
+import { requireVenueTeam } from './staff-inbox.ts';
 import { COMPILE_TRANSACTION, eachVenue, movesMark, READ_LAG_MS } from './venue-wiki.ts';
 import { isTimeBound, questionKey } from './wiki-keys.ts';
 

@@ -24,7 +24,8 @@ import { defineTask } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Access } from '../organizations/access.ts';
 import { parseInput } from '../validation.ts';
-import { holdVenueOfTeam, requireVenueTeam } from './staff-inbox.ts';
+import { holdVenueOfTeam } from '../venues/venues.ts';
+import { requireVenueTeam } from './staff-inbox.ts';
 import { factsOf, hoursInWords } from './venue-facts.ts';
 import { comparable, feedbackKey, isTimeBound, normalizeKey, questionKey } from './wiki-keys.ts';
 
@@ -132,7 +133,8 @@ function parseFacts(facts: readonly FactInput[]): z.output<typeof factSchema>[] 
 
 /**
  * Records what a scan of the venue's website says (`websiteFacts` of its draft, worded as
- * `ownerFacts` words the record), replacing what an earlier scan said. The venue's record facts
+ * `ownerFacts` words the record), while the venue is still `of.organizationId`'s (the scan's
+ * organisation, whose team applied it), replacing what an earlier scan said. The venue's record facts
  * are brought up to date in the same transaction first: a field the owner has just taken from the
  * scan then agrees with the record at once, rather than standing as a conflict (and keeping the
  * venue's agent from answering from it) until the next compile. A field the owner did not take
@@ -140,13 +142,17 @@ function parseFacts(facts: readonly FactInput[]): z.output<typeof factSchema>[] 
  */
 export async function recordScanFacts(
   db: Db,
-  venueId: string,
+  of: { venueId: string; organizationId: string },
   facts: readonly FactInput[],
   options: { now?: Date } = {},
 ): Promise<RecordResult> {
+  const { venueId } = of;
   const now = options.now ?? new Date();
   const parsed = parseFacts(facts);
   return db.$transaction(async (tx) => {
+    // Only while the venue is still the scan's organisation's: a takeover since the draft was
+    // applied leaves the new team's wiki to them.
+    await holdVenueOfTeam(tx, venueId, of.organizationId);
     const venue = await tx.venue.findUnique({ where: { id: venueId }, include: { hours: true } });
     if (!venue) throw new NotFoundError('Venue not found');
     const record = await recordOn(tx, venueId, recordFacts(venue), 'OWNER_EDIT', { replace: true, now });

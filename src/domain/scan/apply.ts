@@ -127,13 +127,13 @@ export function websiteFacts(draft: readonly DraftField[]): FactInput[] {
 async function recordWebsite(
   db: Db,
   venueId: string,
-  scan: { url: string; finishedAt: Date | null },
+  scan: { url: string; finishedAt: Date | null; organizationId: string },
   draft: readonly DraftField[],
 ) {
   const observedAt = scan.finishedAt ?? undefined;
   await recordScanFacts(
     db,
-    venueId,
+    { venueId, organizationId: scan.organizationId },
     websiteFacts(draft).map((fact) => ({ ...fact, observedAt, sourceRef: scan.url })),
   );
 }

@@ -735,6 +735,24 @@ async function lockForEdit(tx: Tx, venue: Pick<Venue, 'id' | 'organizationId'>) 
   return locked;
 }
 
+/**
+ * Holds the venue's row (shared) until the transaction commits, while it is still the
+ * organisation's whose team the caller was checked as (before the transaction): a takeover
+ * committed meanwhile hands the venue, its bookings, inbox, FAQ and wiki to the new team, and the
+ * former team's write is refused (ConflictError, nothing changed); a takeover that comes after
+ * waits for it. Taken before any booking's row (the venue's row comes first, as in lockForBooking).
+ */
+export async function holdVenueOfTeam(tx: Tx, venueId: string, organizationId: string | null): Promise<void> {
+  const [venue] = await tx.$queryRaw<{ organization_id: string | null }[]>`
+    SELECT organization_id FROM venues WHERE id = ${venueId}::uuid FOR SHARE`;
+  if (!venue || venue.organization_id !== organizationId) throw venueChangedHands();
+}
+
+/** The refusal of a team's write to a venue that was taken over while it was being made. */
+export function venueChangedHands(): ConflictError {
+  return new ConflictError('This venue changed hands while the decision was being made: nothing was changed');
+}
+
 function pickIdentity(fields: Record<string, unknown>): VenueIdentity {
   const identity: VenueIdentity = {};
   for (const field of IDENTITY_FIELDS) {
