@@ -101,6 +101,19 @@ function quietPool(pool: pg.Pool): pg.Pool {
 const DEFAULT_PREPARED_STATEMENTS = 500;
 
 /**
+ * Holds an advisory lock on each of `keys` until the transaction ends: a limit counted across
+ * rows no one row stands for (an address's invitations from every organisation, an
+ * organisation's keys) is counted and written by one transaction at a time. Each key once, in
+ * the order of their hashes, so transactions taking several wait for each other in one order.
+ */
+export async function holdKeys(tx: Tx, ...keys: string[]): Promise<void> {
+  await tx.$executeRaw`
+    SELECT pg_advisory_xact_lock(hash)
+    FROM (SELECT DISTINCT hashtextextended(key, 0) AS hash FROM unnest(${keys}::text[]) AS key) AS keys
+    ORDER BY hash`;
+}
+
+/**
  * Begins a statement that is never prepared, so PostgreSQL plans it for the values of each run.
  * A prepared statement gets a generic plan after five runs when that plan looks no dearer than
  * the ones made for the values, and for a statement whose best plan depends on them (how many

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from '../generated/gql.ts';
 import { member, rawId, startTestApp, type TestApp, uniqueEmail } from '../helpers/app.ts';
-import { waitingForLock } from '../helpers/db.ts';
+import { allReadBeforeAnyWrites, committedWhileWaiting, waitingForLock } from '../helpers/db.ts';
 
 const CreateOrganization = graphql(`
   mutation CreateOrganization($name: String!) {
@@ -237,6 +237,58 @@ describe('organisations', () => {
     });
     const nextDay = await app.gql(CreateApiKey, { organizationId }, { token: owner.token });
     expect(nextDay.data?.createApiKey).toMatchObject({ __typename: 'CreateApiKeyPayload' });
+  });
+
+  it('makes one key, not several, when an organisation one short of its ten asks for several at once', async () => {
+    const owner = await app.signIn();
+    const created = await app.gql(CreateOrganization, { name: 'Busy Ring' }, { token: owner.token });
+    const organizationId = member(created.data?.createOrganization, 'OrganizationPayload', created)
+      .organization.id;
+    for (let i = 0; i < 9; i++) await app.gql(CreateApiKey, { organizationId }, { token: owner.token });
+    const answers = await allReadBeforeAnyWrites(
+      app.services,
+      ['SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE', [rawId(organizationId)]],
+      6,
+      () =>
+        Promise.all(
+          Array.from({ length: 6 }, () => app.gql(CreateApiKey, { organizationId }, { token: owner.token })),
+        ),
+    );
+    expect(answers.map((a) => a.data?.createApiKey?.__typename).sort()).toEqual([
+      'ConflictError',
+      'ConflictError',
+      'ConflictError',
+      'ConflictError',
+      'ConflictError',
+      'CreateApiKeyPayload',
+    ]);
+    expect(
+      await app.services.db.apiKey.count({
+        where: { organizationId: rawId(organizationId), revokedAt: null },
+      }),
+    ).toBe(10);
+  });
+
+  it('makes no key for an admin removed while their key was being made', async () => {
+    const owner = await app.signIn();
+    const admin = await app.signIn();
+    const created = await app.gql(CreateOrganization, { name: 'Door Ring' }, { token: owner.token });
+    const organizationId = member(created.data?.createOrganization, 'OrganizationPayload', created)
+      .organization.id;
+    const membership = await app.services.db.membership.create({
+      data: { organizationId: rawId(organizationId), userId: admin.userId, role: 'ADMIN' },
+    });
+    const making = committedWhileWaiting(
+      app.services,
+      {
+        hold: ['SELECT 1 FROM memberships WHERE id = $1 FOR UPDATE', [membership.id]],
+        waiting: 'FROM memberships',
+        change: ['DELETE FROM memberships WHERE id = $1', [membership.id]],
+      },
+      () => app.gql(CreateApiKey, { organizationId }, { token: admin.token }),
+    );
+    expect((await making).data?.createApiKey?.__typename).toBe('NotAllowedError');
+    expect(await app.services.db.apiKey.count({ where: { createdById: admin.userId } })).toBe(0);
   });
 
   it('lets one person own ten organisations: the eleventh, even two asked at once, waits until they hand one on', async () => {
@@ -619,6 +671,31 @@ describe('invitations', () => {
     ).toBe(3);
   });
 
+  it('writes to an address at most three times a day, even when organisations ask at once', async () => {
+    const email = uniqueEmail('rushed');
+    const inviters = [];
+    for (let n = 0; n < 6; n++) {
+      const owner = await app.signIn();
+      inviters.push({ owner, organizationId: await organizationOf(owner, `Rushed Place ${n}`) });
+    }
+    const answers = await Promise.all(
+      inviters.map(({ owner, organizationId }) => invite(owner, organizationId, email)),
+    );
+    expect(answers.map((a) => a.data?.inviteMember?.__typename).sort()).toEqual([
+      'InvitationPayload',
+      'InvitationPayload',
+      'InvitationPayload',
+      'RateLimitedError',
+      'RateLimitedError',
+      'RateLimitedError',
+    ]);
+    expect(
+      await app.services.db.outboundMessage.count({
+        where: { kind: 'organization.invitation', emailTo: email },
+      }),
+    ).toBe(3);
+  });
+
   it('invites an address once at a time, and again once the invitation lapsed', async () => {
     const owner = await app.signIn();
     const organizationId = await organizationOf(owner, 'Second Chance Cafe');
@@ -666,5 +743,38 @@ describe('invitations', () => {
       __typename: 'ConflictError',
       message: `${email} is already a member`,
     });
+  });
+
+  it('does not renew a lapsed invitation withdrawn meanwhile: it sends a new one', async () => {
+    const owner = await app.signIn();
+    const organizationId = await organizationOf(owner, 'Second Thoughts Cafe');
+    const email = uniqueEmail('withdrawn');
+    const first = await invite(owner, organizationId, email);
+    const lapsedId = rawId(member(first.data?.inviteMember, 'InvitationPayload', first).invitation.id);
+    await app.services.db.organizationInvitation.update({
+      where: { id: lapsedId },
+      data: { expiresAt: new Date(Date.now() - 1000) },
+    });
+    // Another manager withdraws it while this one invites the address again.
+    const again = await committedWhileWaiting(
+      app.services,
+      {
+        hold: ['SELECT 1 FROM organization_invitations WHERE id = $1 FOR UPDATE', [lapsedId]],
+        waiting: 'organization_invitations',
+        change: [
+          `UPDATE organization_invitations SET status = 'WITHDRAWN', closed_at = now() WHERE id = $1`,
+          [lapsedId],
+        ],
+      },
+      () => invite(owner, organizationId, email),
+    );
+    const invitation = member(again.data?.inviteMember, 'InvitationPayload', again).invitation;
+    expect(rawId(invitation.id)).not.toBe(lapsedId);
+    expect(invitation.status).toBe('PENDING');
+    const withdrawn = await app.services.db.organizationInvitation.findUniqueOrThrow({
+      where: { id: lapsedId },
+    });
+    expect(withdrawn.status).toBe('WITHDRAWN');
+    expect(withdrawn.expiresAt.getTime()).toBeLessThan(Date.now());
   });
 });

@@ -23,6 +23,7 @@ import { createBookableVenue } from '../factories/venues.ts';
 import { startWebhookReceiver, verifies, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { member, rawId, startTestApp, type TestApp } from '../helpers/app.ts';
 import { apiKey, guest, type Person, person, unique } from '../helpers/authz.ts';
+import { allReadBeforeAnyWrites } from '../helpers/db.ts';
 import { runDueJobs } from '../helpers/jobs.ts';
 
 const HOUR = 3_600_000;
@@ -738,6 +739,48 @@ describe('outbound webhooks', () => {
     expect(
       await app.services.db.webhookSubscription.count({ where: { organizationId: w.organizationId } }),
     ).toBe(0);
+  });
+
+  it('holds an organisation to 20 webhooks, even when several are asked for at once', async () => {
+    const w = await world();
+    const hook = await receiver();
+    for (let i = 0; i < 19; i++) await subscribe(w, `${hook.url}/${i}`);
+    const answers = await allReadBeforeAnyWrites(
+      app.services,
+      ['SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE', [w.organizationId]],
+      6,
+      () =>
+        Promise.all(
+          Array.from({ length: 6 }, (_, i) =>
+            app.gql<
+              { createWebhookSubscription: Created | { __typename: 'ConflictError'; message: string } },
+              unknown
+            >(
+              CREATE,
+              {
+                input: {
+                  organizationId: gid('Organization', w.organizationId),
+                  url: `${hook.url}/at-once-${i}`,
+                  events: ['BOOKING_CONFIRMED'],
+                },
+              },
+              { token: w.owner.token },
+            ),
+          ),
+        ),
+    );
+    const kinds = answers.map((a) => a.data?.createWebhookSubscription.__typename).sort();
+    expect(kinds).toEqual([
+      'ConflictError',
+      'ConflictError',
+      'ConflictError',
+      'ConflictError',
+      'ConflictError',
+      'WebhookSubscriptionSecretPayload',
+    ]);
+    expect(
+      await app.services.db.webhookSubscription.count({ where: { organizationId: w.organizationId } }),
+    ).toBe(20);
   });
 
   it('checks the address again when sending, and refuses one no longer allowed', async () => {

@@ -12,6 +12,7 @@ import { createAccess } from '../../src/domain/organizations/access.ts';
 import {
   publishVenue,
   setOpeningHours,
+  setVenueSuspended,
   unpublishVenue,
   updateVenueProfile,
 } from '../../src/domain/venues/venues.ts';
@@ -145,6 +146,25 @@ describe('a suspension committed while a booking waits for the venue', () => {
     expect(answers.map((a) => a.createBooking.__typename)).toEqual(['ConflictError', 'NotFoundError']);
     expect(await db.booking.count({ where: { venueId: venue.id } })).toBe(0);
     expect(await db.outboundMessage.count({ where: { booking: { venueId: venue.id } } })).toBe(0);
+  });
+});
+
+describe('two platform admins reinstating a venue at once', () => {
+  it('reinstates it once: the second finds it reinstated already and changes nothing', async () => {
+    const db = app.services.db;
+    const organization = await createOrganization(db);
+    const admin = await guest(app);
+    const access = await createAccess(db, { kind: 'user', userId: admin.userId, isPlatformAdmin: true });
+    const venue = await createBookableVenue(db, { organizationId: organization.id, publishedAt: new Date() });
+    await setVenueSuspended(db, access, { venueId: venue.id, suspended: true });
+    // The other admin reinstates it, and it is unpublished by its owner, while this one waits.
+    const outcome = await changedMeanwhile(
+      venue.id,
+      { sql: `UPDATE venues SET status = 'DRAFT', suspended_from = NULL WHERE id = $1` },
+      () => setVenueSuspended(db, access, { venueId: venue.id, suspended: false }),
+    );
+    expect(outcome).toBeInstanceOf(ConflictError);
+    expect((await db.venue.findUniqueOrThrow({ where: { id: venue.id } })).status).toBe('DRAFT');
   });
 });
 

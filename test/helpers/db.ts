@@ -75,6 +75,49 @@ export async function waitingForLock(
 }
 
 /**
+ * Runs `act` (requests made at once) while `hold` holds a row lock their writes need (an
+ * organisation's row, which a row referring to it waits for), and releases it only once `count`
+ * statements of this database wait for a lock: each request has read what it reads before writing
+ * (a count against a limit) before any of them writes. Returns what `act` settles with.
+ */
+export async function allReadBeforeAnyWrites<T>(
+  services: {
+    database: { pool: pg.Pool };
+    db: { $queryRawUnsafe<R>(query: string, ...values: unknown[]): Promise<R> };
+  },
+  hold: [string, unknown[]],
+  count: number,
+  act: () => Promise<T>,
+): Promise<T> {
+  const client = await services.database.pool.connect();
+  let acting: Promise<T> | undefined;
+  try {
+    await client.query('BEGIN');
+    await client.query(...hold);
+    acting = act();
+    acting.catch(() => {});
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const [waiting] = await services.db.$queryRawUnsafe<{ n: number }[]>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+      );
+      if (waiting!.n >= count) break;
+      if (Date.now() > deadline)
+        throw new Error(`${waiting!.n} statements, not ${count}, waited for a lock within 10 s`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+  return acting;
+}
+
+/**
  * What a change committed between `act`'s reads and its writes does: holds a row lock (`hold`, a
  * statement with its values), starts `act`, waits until a statement of `act` containing
  * `waiting` waits for that lock, commits `change` in the same transaction and lets `act` go on.

@@ -17,7 +17,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import type { DbOrTx } from '../../platform/db.ts';
+import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
 import { AuthenticationError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 import type { Actor, ApiKeyScope, MembershipRole } from './actor.ts';
 
@@ -75,21 +75,24 @@ const summarySelect = {
  * caller's hands. Throws ValidationError for an empty name or unknown scopes.
  */
 export async function createApiKey(
-  db: DbOrTx,
+  db: Db,
   input: { organizationId: string; createdById: string; name: string; scopes: string[] },
   options: ApiKeyOptions,
+  /** Checks to make in the key's own transaction, before it is written (the organisation's limit). */
+  first?: (tx: Tx) => Promise<void>,
 ): Promise<{ apiKey: ApiKeySummary; secret: string }> {
   const name = input.name.trim();
   if (name.length === 0 || name.length > 100)
     throw new ValidationError('Name the key (1 to 100 characters)', 'name');
   const scopes = parseScopes(input.scopes);
-  // A public id collision (62^8 ids) is astronomically rare; retry rather than fail if it happens.
+  // A public id collision (62^8 ids) is astronomically rare; retry rather than fail if it happens
+  // (the whole transaction: a failed statement ends it).
   for (let attempt = 0; ; attempt++) {
     const publicId = randomBase62(PUBLIC_ID_LENGTH);
     const body = `${options.keyPrefix}_${publicId}_${randomBase62(SECRET_LENGTH)}`;
     const secret = `${body}${checksum(body)}`;
-    try {
-      const apiKey = await db.apiKey.create({
+    const insert = (client: DbOrTx) =>
+      client.apiKey.create({
         data: {
           organizationId: input.organizationId,
           createdById: input.createdById,
@@ -101,6 +104,13 @@ export async function createApiKey(
         },
         select: summarySelect,
       });
+    try {
+      const apiKey = first
+        ? await db.$transaction(async (tx) => {
+            await first(tx);
+            return insert(tx);
+          })
+        : await insert(db);
       return { apiKey: toSummary(apiKey), secret };
     } catch (error) {
       if ((error as { code?: string }).code === 'P2002' && attempt < 3) continue;

@@ -19,7 +19,7 @@
 import { z } from 'zod';
 import type { Prisma } from '../../generated/prisma/client.ts';
 import type { MembershipRole } from '../../generated/prisma/enums.ts';
-import type { Db, DbOrTx, Tx } from '../../platform/db.ts';
+import { type Db, type DbOrTx, holdKeys, type Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError, RateLimitedError } from '../../platform/errors.ts';
 import { normalizeEmail } from '../identity/email.ts';
 import { queueEmail } from '../notices/notices.ts';
@@ -102,6 +102,9 @@ export async function inviteMember(
     const [organization] = await tx.$queryRaw<{ name: string }[]>`
       SELECT name FROM organizations WHERE id = ${parsed.organizationId}::uuid FOR NO KEY UPDATE`;
     if (!organization) throw new NotFoundError('No such organization');
+    // The day's limits count every organisation's invitations to the address and by the inviter:
+    // those are counted and written one at a time too.
+    await holdKeys(tx, `invitations-to:${parsed.email}`, `invitations-by:${inviterId}`);
     const member = await tx.membership.findFirst({
       where: { organizationId: parsed.organizationId, user: { email: parsed.email } },
       select: { id: true },
@@ -124,11 +127,12 @@ export async function inviteMember(
     }
     await requireInvitable(tx, parsed.organizationId, parsed.email, inviterId, now);
     const fields = { role: parsed.role, invitedById: inviterId, expiresAt, createdAt: now };
-    // A lapsed invitation to the address is the one renewed (one pending row per address).
-    const lapsed = await tx.organizationInvitation.findFirst({
-      where: { organizationId: parsed.organizationId, email: parsed.email, status: 'PENDING' },
-      select: { id: true },
-    });
+    // A lapsed invitation to the address is the one renewed (one pending row per address), under
+    // its lock: one withdrawn or declined meanwhile is not renewed (a new one is made instead).
+    const [lapsed] = await tx.$queryRaw<{ id: string }[]>`
+      SELECT id FROM organization_invitations
+      WHERE organization_id = ${parsed.organizationId}::uuid AND email = ${parsed.email} AND status = 'PENDING'
+      FOR UPDATE`;
     const invitation = lapsed
       ? await tx.organizationInvitation.update({ where: { id: lapsed.id }, data: fields, select: VIEW })
       : await tx.organizationInvitation.create({

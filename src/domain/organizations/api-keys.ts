@@ -4,7 +4,8 @@
  * their organisation only, with at most their creator's current role there (authenticateApiKey).
  */
 import { z } from 'zod';
-import type { Db } from '../../platform/db.ts';
+import type { MembershipRole } from '../../generated/prisma/enums.ts';
+import { type Db, holdKeys } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError } from '../../platform/errors.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../identity/api-keys.ts';
 import { type Access, MANAGERS } from './access.ts';
@@ -27,7 +28,9 @@ const LAST_USED_LAG_MS = 60_000;
  * API_KEYS_PER_ORGANIZATION): each key has its own daily quota, and keys without end would make
  * that quota without end. A key revoked today after it was used today still holds its place until
  * midnight UTC, when the quotas start again: otherwise revoking a spent key and making another
- * would give a fresh quota each time. Two keys made at the same instant may both pass the count.
+ * would give a fresh quota each time. An organisation's keys are counted and made one at a time,
+ * by a creator still one of its managers when the key is written (a removal that commits first is
+ * refused the key; one that commits after revokes it with the creator's others).
  */
 export async function createOrganizationApiKey(
   db: Db,
@@ -47,20 +50,27 @@ export async function createOrganizationApiKey(
   }
   const now = options.now?.() ?? new Date();
   const today = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
-  const held = await db.apiKey.count({
-    where: {
-      organizationId: input.organizationId,
-      OR: [
-        { revokedAt: null },
-        {
-          revokedAt: { gte: today },
-          lastUsedAt: { gte: new Date(today.getTime() - LAST_USED_LAG_MS) },
-        },
-      ],
-    },
+  return createApiKey(db, { ...input, createdById: userId }, options, async (tx) => {
+    await holdKeys(tx, `api-keys-of:${input.organizationId}`);
+    // Still a manager, and staying one until the key is written (removeMember waits for it).
+    const [still] = await tx.$queryRaw<{ role: MembershipRole }[]>`
+      SELECT role FROM memberships
+      WHERE organization_id = ${input.organizationId}::uuid AND user_id = ${userId}::uuid FOR SHARE`;
+    if (!still || !MANAGERS.includes(still.role)) throw new NotAllowedError();
+    const held = await tx.apiKey.count({
+      where: {
+        organizationId: input.organizationId,
+        OR: [
+          { revokedAt: null },
+          {
+            revokedAt: { gte: today },
+            lastUsedAt: { gte: new Date(today.getTime() - LAST_USED_LAG_MS) },
+          },
+        ],
+      },
+    });
+    if (held >= options.keysPerOrganization) throw new ApiKeyLimitError(options.keysPerOrganization);
   });
-  if (held >= options.keysPerOrganization) throw new ApiKeyLimitError(options.keysPerOrganization);
-  return createApiKey(db, { ...input, createdById: userId }, options);
 }
 
 export async function revokeOrganizationApiKey(

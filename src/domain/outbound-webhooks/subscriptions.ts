@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { WebhookSubscription } from '../../generated/prisma/client.ts';
-import type { Db, DbOrTx } from '../../platform/db.ts';
+import { type Db, type DbOrTx, holdKeys } from '../../platform/db.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { openSecret, type SecretKeyring, sealSecret } from '../agents/secrets.ts';
 import { type Access, MANAGERS } from '../organizations/access.ts';
@@ -61,23 +61,27 @@ export async function createWebhookSubscription(
   const events = checkEvents(input.events);
   const description = checkDescription(input.description);
   const url = await checkTarget(input.url, deps.policy);
-  const count = await deps.db.webhookSubscription.count({ where: { organizationId: input.organizationId } });
-  if (count >= MAX_SUBSCRIPTIONS) {
-    throw new ConflictError(`An organisation has at most ${MAX_SUBSCRIPTIONS} webhooks: delete one first`);
-  }
   const id = randomUUID();
   const key = newWebhookKey();
   const sealed = sealSecret(deps.keyring, key, bound(id));
-  const subscription = await deps.db.webhookSubscription.create({
-    data: {
-      id,
-      organizationId: input.organizationId,
-      url,
-      events,
-      description,
-      secretCiphertext: sealed.ciphertext,
-      secretKeyId: sealed.keyId,
-    },
+  const subscription = await deps.db.$transaction(async (tx) => {
+    // Counted and written one at a time per organisation, so two made at once cannot both pass.
+    await holdKeys(tx, `webhooks-of:${input.organizationId}`);
+    const count = await tx.webhookSubscription.count({ where: { organizationId: input.organizationId } });
+    if (count >= MAX_SUBSCRIPTIONS) {
+      throw new ConflictError(`An organisation has at most ${MAX_SUBSCRIPTIONS} webhooks: delete one first`);
+    }
+    return tx.webhookSubscription.create({
+      data: {
+        id,
+        organizationId: input.organizationId,
+        url,
+        events,
+        description,
+        secretCiphertext: sealed.ciphertext,
+        secretKeyId: sealed.keyId,
+      },
+    });
   });
   return { subscription, secret: secretText(key) };
 }

@@ -794,10 +794,16 @@ export async function setVenueSuspended(
       });
     });
   }
-  if (venue.status !== 'SUSPENDED') throw new ConflictError('The venue is not suspended');
-  return db.venue.update({
-    where: { id: venue.id },
-    data: { status: reinstatedStatus(venue), suspendedFrom: null },
+  return db.$transaction(async (tx) => {
+    // Asked under the lock: reinstated (and perhaps suspended again) meanwhile by another admin,
+    // the venue is not put back on the network from what it was before.
+    await lockVenue(tx, venue.id);
+    const locked = await tx.venue.findUniqueOrThrow({ where: { id: venue.id } });
+    if (locked.status !== 'SUSPENDED') throw new ConflictError('The venue is not suspended');
+    return tx.venue.update({
+      where: { id: venue.id },
+      data: { status: reinstatedStatus(locked), suspendedFrom: null },
+    });
   });
 }
 
