@@ -62,9 +62,16 @@ export function createGraphQLServer(
     // `x-request-id` response header; the original is logged under that id (logUnexpectedErrors).
     maskedErrors: {
       maskError(error, message) {
-        if (isExpected(error)) return error as GraphQLError;
+        // A GET's `variables` or `extensions` that are not JSON, which Yoga parses unguarded (a
+        // POST's body that is not is refused by Yoga itself with 400): the request is at fault.
+        if (error instanceof SyntaxError) {
+          return new GraphQLError('The request is not valid: `variables` and `extensions` must be JSON', {
+            extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+          });
+        }
         const domain = domainErrorOf(error);
         if (domain) return domain;
+        if (isExpected(error)) return error as GraphQLError;
         // Yoga's own masking keeps the path and locations; never its development details.
         return maskError(error, message, false);
       },
@@ -189,6 +196,14 @@ function domainErrorOf(error: unknown): GraphQLError | null {
       nodes: located?.nodes,
       path: located?.path,
       extensions: { code: 'BAD_USER_INPUT' },
+    });
+  }
+  // A variable whose value is not of its type (an enum value that is not one, "5" for an Int, a
+  // DateTime without its offset): refused by graphql-js before anything runs.
+  if (located && !located.path && /^Variable "\$[^"]+" /.test(located.message)) {
+    return new GraphQLError(located.message, {
+      nodes: located.nodes,
+      extensions: { ...located.extensions, code: 'BAD_USER_INPUT' },
     });
   }
   if (!(original instanceof DomainError)) return null;

@@ -99,6 +99,37 @@ export function wholeNumber(min: number, max: number, messages: { min: string; m
 }
 
 /**
+ * Degrees of latitude (`-90`..`90`) or longitude (`-180`..`180`), kept to 7 decimals (about a
+ * centimetre): a value too small to compute with (5e-324) is 0, where PostgreSQL's trigonometry
+ * refused it ("value out of range: underflow"), and a venue that held one failed every search
+ * measuring distances.
+ */
+export function degrees(axis: 'latitude' | 'longitude') {
+  const [limit, name] = axis === 'latitude' ? [90, 'Latitude'] : [180, 'Longitude'];
+  const message = `${name} is between -${limit} and ${limit}`;
+  return z
+    .number()
+    .min(-limit, message)
+    .max(limit, message)
+    .transform((value) => Math.round(value * 1e7) / 1e7);
+}
+
+/**
+ * The years a date may fall in. PostgreSQL has no year 0 (a date in year 1 less a day was "out of
+ * range"); nothing anyone books, opens or searches for lies outside these.
+ */
+export const CALENDAR_YEARS = { earliest: 1900, latest: 9999 } as const;
+
+/** What a date outside CALENDAR_YEARS is refused with. */
+export const CALENDAR_MESSAGE = `Give a date between the years ${CALENDAR_YEARS.earliest} and ${CALENDAR_YEARS.latest}`;
+
+/** Whether an instant falls within CALENDAR_YEARS (UTC). */
+export function withinCalendar(date: Date): boolean {
+  const year = date.getUTCFullYear();
+  return year >= CALENDAR_YEARS.earliest && year <= CALENDAR_YEARS.latest;
+}
+
+/**
  * A caller's idempotency key: the same key from the same caller is the same request (a booking
  * made once, a credits adjustment made once).
  */

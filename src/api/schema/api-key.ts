@@ -3,6 +3,7 @@ import { type DayUsage, MAX_USAGE_DAYS } from '../../domain/developer/usage.ts';
 import { MANAGERS } from '../../domain/organizations/access.ts';
 import { NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
+import { idCursors } from '../cursors.ts';
 import { describedEnum } from './enums.ts';
 import { errorType } from './errors.ts';
 import { mutation, payloadType } from './mutation.ts';
@@ -42,7 +43,7 @@ builder.prismaObjectField(Organization, 'apiKeys', (t) =>
     description: 'API keys, newest first, revoked ones included. Owners and admins.',
     authScopes: (org) => ({ orgRole: { organizationId: org.id, roles: MANAGERS } }),
     cursor: 'id',
-    query: { orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] },
+    query: (args) => idCursors(args, { orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] }),
     totalCount: true,
   }),
 );

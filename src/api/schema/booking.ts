@@ -8,7 +8,7 @@ import type { BookingStatus as BookingStatusValue, MembershipRole } from '../../
 import { NotAllowedError, NotFoundError, RateLimitedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
-import { byIdCursor } from '../cursors.ts';
+import { byIdCursor, idCursors } from '../cursors.ts';
 import { teamOf } from '../scopes.ts';
 import { holdsSelection } from '../selection.ts';
 import { describedEnum } from './enums.ts';
@@ -186,13 +186,14 @@ builder.prismaObjectField(Venue, 'bookings', (t) =>
     },
     cursor: 'id',
     totalCount: true,
-    query: (args, ctx) => ({
-      where: {
-        startsAt: { gte: args.from ?? ctx.services.now(), ...(args.to ? { lt: args.to } : {}) },
-        ...(args.statuses?.length ? { status: { in: args.statuses } } : {}),
-      },
-      orderBy: [{ startsAt: 'asc' }, { id: 'asc' }],
-    }),
+    query: (args, ctx) =>
+      idCursors(args, {
+        where: {
+          startsAt: { gte: args.from ?? ctx.services.now(), ...(args.to ? { lt: args.to } : {}) },
+          ...(args.statuses?.length ? { status: { in: args.statuses } } : {}),
+        },
+        orderBy: [{ startsAt: 'asc' }, { id: 'asc' }],
+      }),
   }),
 );
 

@@ -13,6 +13,7 @@ import { MEMORY_LIST_ORDER } from '../../domain/memory/memories.ts';
 import { type Profile as ProfileShape, profileSelect, toProfile } from '../../domain/memory/profile.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
+import { idCursors } from '../cursors.ts';
 import { describedEnum } from './enums.ts';
 import { mutation, payloadType } from './mutation.ts';
 import { User } from './user.ts';
@@ -73,7 +74,7 @@ builder.prismaObjectField(User, 'memories', (t) =>
     cursor: 'id',
     totalCount: true,
     // Memories replaced by newer ones (dreaming) are history, not what the agent remembers.
-    query: { where: { supersededAt: null }, orderBy: MEMORY_LIST_ORDER },
+    query: (args) => idCursors(args, { where: { supersededAt: null }, orderBy: MEMORY_LIST_ORDER }),
   }),
 );
 

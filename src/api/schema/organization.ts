@@ -1,5 +1,6 @@
 import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
 import { builder } from '../builder.ts';
+import { idCursors } from '../cursors.ts';
 import { MembershipRole } from './membership-role.ts';
 import { mutation, payloadType } from './mutation.ts';
 
@@ -19,7 +20,7 @@ export const Organization = builder.prismaNode('Organization', {
     members: t.relatedConnection('memberships', {
       description: 'Members, oldest first.',
       cursor: 'id',
-      query: { orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] },
+      query: (args) => idCursors(args, { orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
       totalCount: true,
     }),
   }),

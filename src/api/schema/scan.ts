@@ -3,6 +3,7 @@ import type { DraftField, ScanReport, Score } from '../../domain/scan/report.ts'
 import { LANES, lanesOf, type ScanProgressPayload, scanAtStep, scanTopic } from '../../domain/scan/scans.ts';
 import { NotAllowedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
+import { idCursors } from '../cursors.ts';
 import { allowedInRole, REVOKED, stillInRole, whileAllowed } from './booking.ts';
 import { describedEnum } from './enums.ts';
 import { mutation } from './mutation.ts';
@@ -206,7 +207,7 @@ builder.prismaObjectField(Organization, 'scans', (t) =>
     description: 'Website scans, newest first. Owners and admins.',
     authScopes: (org) => managers(org.id),
     cursor: 'id',
-    query: { orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] },
+    query: (args) => idCursors(args, { orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] }),
     totalCount: true,
   }),
 );

@@ -19,7 +19,7 @@ import { canSeeVenue } from '../../domain/venues/venues.ts';
 import { AuthenticationError, RateLimitedError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
-import { byIdCursor } from '../cursors.ts';
+import { byIdCursor, idCursors } from '../cursors.ts';
 import { describedEnum } from './enums.ts';
 import { commonErrors } from './errors.ts';
 import { mutation, payloadType } from './mutation.ts';
@@ -133,10 +133,11 @@ builder.prismaObjectField(Organization, 'venueClaims', (t) =>
         description: 'Only claims in these states.',
       }),
     },
-    query: (args, ctx) => ({
-      where: claimStatusWhere(args.status, ctx.services.now()),
-      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-    }),
+    query: (args, ctx) =>
+      idCursors(args, {
+        where: claimStatusWhere(args.status, ctx.services.now()),
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      }),
     totalCount: true,
   }),
 );

@@ -8,7 +8,7 @@ import type { ReviewFlag } from '../../domain/venues/lookalikes.ts';
 import { reviewChanges, reviewFlags } from '../../domain/venues/reviews.ts';
 import { canSeeVenue } from '../../domain/venues/venues.ts';
 import { builder } from '../builder.ts';
-import { byIdCursor } from '../cursors.ts';
+import { byIdCursor, idCursors } from '../cursors.ts';
 import { teamOf } from '../scopes.ts';
 import { describedEnum } from './enums.ts';
 import { mutation, payloadType } from './mutation.ts';
@@ -155,7 +155,7 @@ builder.prismaObjectField(Venue, 'reviews', (t) =>
     authScopes: teamOrAdmins,
     unauthorizedResolver: () => null,
     cursor: 'id',
-    query: { orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] },
+    query: (args) => idCursors(args, { orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] }),
     totalCount: true,
   }),
 );

@@ -4,6 +4,7 @@ import { isOpenAt, isRealDate } from '../../domain/venues/hours.ts';
 import { checklistOf, PUBLIC_STATUSES, socialHandleList, VENUE_COLUMNS } from '../../domain/venues/venues.ts';
 import { ValidationError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
+import { idCursors } from '../cursors.ts';
 import { teamOf } from '../scopes.ts';
 import { describedEnum } from './enums.ts';
 import { mutation, payloadType } from './mutation.ts';
@@ -292,7 +293,7 @@ builder.prismaObjectField(Organization, 'venues', (t) =>
   t.relatedConnection('venues', {
     description: "The organisation's venues, by name.",
     cursor: 'id',
-    query: { orderBy: [{ name: 'asc' }, { id: 'asc' }] },
+    query: (args) => idCursors(args, { orderBy: [{ name: 'asc' }, { id: 'asc' }] }),
     totalCount: true,
   }),
 );

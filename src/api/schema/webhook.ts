@@ -1,6 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { MANAGERS } from '../../domain/organizations/access.ts';
 import { builder } from '../builder.ts';
+import { idCursors } from '../cursors.ts';
 import { mutation, payloadType } from './mutation.ts';
 import { Organization } from './organization.ts';
 
@@ -144,7 +145,7 @@ export const WebhookSubscription = builder.prismaNode('WebhookSubscription', {
     deliveries: t.relatedConnection('deliveries', {
       description: 'Deliveries, newest first.',
       cursor: 'id',
-      query: { orderBy: [{ sequence: 'desc' }] },
+      query: (args) => idCursors(args, { orderBy: [{ sequence: 'desc' }] }),
       totalCount: true,
     }),
   }),
@@ -155,7 +156,7 @@ builder.prismaObjectField(Organization, 'webhookSubscriptions', (t) =>
     description: 'Webhooks, newest first. Owners and admins.',
     authScopes: (org) => managers(org.id),
     cursor: 'id',
-    query: { orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] },
+    query: (args) => idCursors(args, { orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] }),
     totalCount: true,
   }),
 );

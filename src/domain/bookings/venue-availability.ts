@@ -10,10 +10,9 @@ import { NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { VENUE_AGENT_POLICY_SELECT, venueAgentPolicy, venueAgentPolicyOf } from '../agents/agents.ts';
 import type { Access } from '../organizations/access.ts';
 import { availability, type LiveBooking, type Slot, type TimeWindow } from '../venues/availability.ts';
+import { isRealDate } from '../venues/hours.ts';
 import { canSeeVenue, requireVenue } from '../venues/venues.ts';
 import { LIVE_BOOKING_SELECT, liveBookingsAround, liveBookingsAroundWhere } from './bookings.ts';
-
-const LOCAL_DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 /**
  * Bookable slots of a venue on one of its local dates, for a party size. Only venues on the
@@ -34,7 +33,7 @@ export async function venueAvailability(
 ): Promise<Slot[]> {
   const venue = await requireVenue(db, access, input.venueId);
   if (venue.status === 'SUSPENDED') return [];
-  if (!LOCAL_DATE.test(input.date)) throw new ValidationError('Use a date such as 2026-12-24', 'date');
+  if (!isRealDate(input.date)) throw new ValidationError('Use a date such as 2026-12-24', 'date');
   const agent = await venueAgentPolicy(db, venue.id);
   return venueSlots(db, venue, { ...input, blackouts: agent?.blackouts ?? [] });
 }
@@ -44,8 +43,8 @@ export async function venueAvailability(
  * select with the venue in the statement that loads it; null for a date it would refuse.
  */
 export function availabilityRelations(date: string) {
-  const day = LOCAL_DATE.test(date) ? new Date(`${date}T00:00:00Z`) : null;
-  if (!day || Number.isNaN(day.getTime())) return null;
+  if (!isRealDate(date)) return null;
+  const day = new Date(`${date}T00:00:00Z`);
   return {
     hours: true,
     exceptions: { where: { date: day } },

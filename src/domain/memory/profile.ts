@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { DbOrTx } from '../../platform/db.ts';
 import { NotFoundError, ValidationError } from '../../platform/errors.ts';
-import { parseInput } from '../validation.ts';
+import { degrees, parseInput } from '../validation.ts';
 import { isValidTimeZone } from '../venues/hours.ts';
 import { cleanText } from './text.ts';
 
@@ -124,16 +124,8 @@ const patchSchema = z.object({
   ).nullish(),
   notes: text(PROFILE_LIMITS.notesMaxChars).nullish(),
   language: language.nullish(),
-  latitude: z
-    .number()
-    .min(-90, 'Latitude is between -90 and 90')
-    .max(90, 'Latitude is between -90 and 90')
-    .nullish(),
-  longitude: z
-    .number()
-    .min(-180, 'Longitude is between -180 and 180')
-    .max(180, 'Longitude is between -180 and 180')
-    .nullish(),
+  latitude: degrees('latitude').nullish(),
+  longitude: degrees('longitude').nullish(),
   timeZone: timeZone.nullish(),
 });
 

@@ -6,6 +6,7 @@
  * forward, on a fall-back day the earlier of the two instants is used.
  */
 import { ValidationError } from '../../platform/errors.ts';
+import { CALENDAR_YEARS } from '../validation.ts';
 
 export interface WeeklyInterval {
   /** 0 = Sunday … 6 = Saturday. */
@@ -115,12 +116,15 @@ export function validateWeeklyHours(hours: readonly WeeklyInterval[], field = 'h
   return hours.map((h) => ({ weekday: h.weekday, opensAt: h.opensAt, closesAt: h.closesAt }));
 }
 
-/** Whether `value` is a real calendar date written YYYY-MM-DD (not 2026-02-30). */
+/**
+ * Whether `value` is a real calendar date written YYYY-MM-DD (not 2026-02-30), in the years dates
+ * may fall in (CALENDAR_YEARS).
+ */
 export function isRealDate(value: string): boolean {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
   try {
-    Temporal.PlainDate.from(value, { overflow: 'reject' });
-    return true;
+    const { year } = Temporal.PlainDate.from(value, { overflow: 'reject' });
+    return year >= CALENDAR_YEARS.earliest && year <= CALENDAR_YEARS.latest;
   } catch {
     return false;
   }

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { VenueCategory } from '../../generated/prisma/enums.ts';
 import { type DbOrTx, PLANNED_EACH_RUN } from '../../platform/db.ts';
-import { parseInput } from '../validation.ts';
+import { CALENDAR_MESSAGE, degrees, parseInput, withinCalendar } from '../validation.ts';
 
 export type VenueSearchOrder = 'RELEVANCE' | 'DISTANCE' | 'NAME';
 
@@ -52,11 +52,11 @@ const inputSchema = z.object({
   cuisines: z.array(z.string().trim().toLowerCase().max(40)).max(10).nullish(),
   priceLevelMin: z.number().int().min(1).max(4).nullish(),
   priceLevelMax: z.number().int().min(1).max(4).nullish(),
-  openAt: z.date().nullish(),
+  openAt: z.date().refine(withinCalendar, CALENDAR_MESSAGE).nullish(),
   near: z
     .object({
-      latitude: z.number().min(-90).max(90),
-      longitude: z.number().min(-180).max(180),
+      latitude: degrees('latitude'),
+      longitude: degrees('longitude'),
       radiusMeters: z
         .number()
         .positive()

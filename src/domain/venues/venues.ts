@@ -18,11 +18,12 @@ import { isUuid } from '../../platform/uuid.ts';
 import { createVenueAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { type Access, ANY_ROLE, MANAGERS } from '../organizations/access.ts';
-import { parseInput, wholeNumber } from '../validation.ts';
+import { degrees, parseInput, wholeNumber } from '../validation.ts';
 import type { BookingRules } from './availability.ts';
 import {
   type DatedException,
   HOURS_LIMITS,
+  isRealDate,
   isValidTimeZone,
   validateExceptions,
   validateWeeklyHours,
@@ -124,18 +125,8 @@ const profileShape = {
     .regex(/^[A-Z]{2}$/, 'Use a two-letter country code such as PT')
     .nullable()
     .optional(),
-  latitude: z
-    .number()
-    .min(-90, 'Latitude is between -90 and 90')
-    .max(90, 'Latitude is between -90 and 90')
-    .nullable()
-    .optional(),
-  longitude: z
-    .number()
-    .min(-180, 'Longitude is between -180 and 180')
-    .max(180, 'Longitude is between -180 and 180')
-    .nullable()
-    .optional(),
+  latitude: degrees('latitude').nullable().optional(),
+  longitude: degrees('longitude').nullable().optional(),
   timeZone: z.string().refine(isValidTimeZone, 'Unknown time zone: use an IANA name such as Europe/Lisbon'),
   phone: z
     .string()
@@ -406,7 +397,7 @@ export async function setHoursExceptions(
   const exceptions = validateExceptions(input.exceptions);
   const clearDates = parseInput(
     z
-      .array(z.iso.date('Use a date such as 2026-12-24'))
+      .array(z.string().refine(isRealDate, 'Use a date such as 2026-12-24'))
       .max(HOURS_LIMITS.exceptionsPerCall, `At most ${HOURS_LIMITS.exceptionsPerCall} dates at a time`),
     input.clearDates ?? [],
     'clearDates',
