@@ -339,6 +339,36 @@ describe("a takeover committed while the former team works the venue's bookings"
     expect(await db.outboundMessage.count({ where: { booking: { venueId: other.venue.id } } })).toBe(0);
   });
 
+  it("tells the new holder's webhooks, not the former's, of a guest's booking made meanwhile", async () => {
+    const { db, former, buyer, someone, venue, takenOver } = await handsChanging();
+    const hook = (organizationId: string) =>
+      db.webhookSubscription.create({
+        data: {
+          organizationId,
+          url: 'https://hooks.example.com/agnt',
+          events: ['booking.requested'],
+          secretCiphertext: 'sealed',
+          secretKeyId: 'k1',
+        },
+      });
+    const [formerHook, buyerHook] = [await hook(former.id), await hook(buyer.id)];
+    const made = await takenOver(
+      () =>
+        app.gql<{ createBooking: { __typename: string } }, unknown>(
+          'mutation Book($input: CreateBookingInput!) { createBooking(input: $input) { __typename } }',
+          { input: { venueId: gid('Venue', venue.id), startsAt: tomorrowAt7(), partySize: 2 } },
+          { token: someone.token },
+        ),
+      'lock_for_booking',
+    );
+    expect(made.data?.createBooking.__typename).toBe('BookingPayload');
+    const queued = await db.webhookDelivery.findMany({
+      where: { subscriptionId: { in: [formerHook.id, buyerHook.id] } },
+      select: { subscriptionId: true, eventType: true },
+    });
+    expect(queued).toEqual([{ subscriptionId: buyerHook.id, eventType: 'booking.requested' }]);
+  });
+
   it("refuses the former team a booking's value, and a website scan's facts", async () => {
     const { db, staff, someone, venue, takenOver } = await handsChanging();
     const booking = await createBooking(db, {

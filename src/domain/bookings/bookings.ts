@@ -161,6 +161,7 @@ export async function createBooking(
         ? new Date(Math.min(now.getTime() + deps.requestMinutes * 60_000, parsed.startsAt.getTime()))
         : null;
 
+  let holder = venue.organizationId;
   try {
     const booking = await deps.db.$transaction(async (tx) => {
       // The guest's lock comes first, the venue's second, in every transaction that takes both.
@@ -204,20 +205,27 @@ export async function createBooking(
         deps.effects.jobsFor({ booking, from: null }),
       );
       if (deps.payForCreation) await deps.payForCreation(tx, access, created);
+      // Taken over while this waited for the lock: the new holder's webhooks hear of it, read
+      // here, not the former's read with the venue.
+      holder = held.organizationId;
       await deps.effects.inTransaction(tx, {
         booking: created,
-        venue,
+        venue: held,
         from: null,
-        known: {
-          agent: venue.agent,
-          webhookSubscriptions: venue.organization?.webhookSubscriptions ?? [],
-        },
+        ...(holder === venue.organizationId
+          ? {
+              known: {
+                agent: venue.agent,
+                webhookSubscriptions: venue.organization?.webhookSubscriptions ?? [],
+              },
+            }
+          : {}),
         jobsAdded: true,
       });
       return created;
     });
     await deps.effects.afterCommit({ booking, from: null });
-    return { ...booking, ...owner };
+    return { ...booking, venue: { organizationId: holder } };
   } catch (error) {
     // Two requests with one client key at once: the loser returns the winner's booking.
     if (parsed.clientKey && isUniqueViolation(error)) {
