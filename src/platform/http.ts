@@ -101,8 +101,8 @@ export function createHttpServer(options: {
     const requestId = randomUUID();
     res.setHeader('x-request-id', requestId);
     if (closing) res.setHeader('connection', 'close');
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const route = match(routes, req.method ?? 'GET', url.pathname);
+    const url = requestUrl(req);
+    const route = url && match(routes, req.method ?? 'GET', url.pathname);
     const ip = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], proxy);
     const log = logger.child({ 'request.id': requestId });
     res.on('close', () => {
@@ -119,6 +119,10 @@ export function createHttpServer(options: {
       if (closing && inFlight === 0) drained?.();
     });
     try {
+      if (!url) {
+        sendJson(res, 400, { error: 'Not a request target: send a path such as /graphql' });
+        return;
+      }
       if (!route) {
         sendJson(res, 404, { error: 'Not found' });
         return;
@@ -137,7 +141,7 @@ export function createHttpServer(options: {
         req.resume();
         return;
       }
-      log.error({ err: error, 'http.path': url.pathname }, 'unhandled error in HTTP handler');
+      log.error({ err: error, 'http.path': url?.pathname }, 'unhandled error in HTTP handler');
       if (!res.headersSent) sendJson(res, 500, { error: 'Internal server error', requestId });
       else res.destroy();
     }
@@ -180,6 +184,18 @@ export function createHttpServer(options: {
       );
     },
   };
+}
+
+/**
+ * The request's target as a URL, or null when it is none (`http://[::1/x`, which `new URL` throws
+ * on: outside a handler's try, one such request line ended the process).
+ */
+export function requestUrl(req: IncomingMessage): URL | null {
+  try {
+    return new URL(req.url ?? '/', 'http://localhost');
+  } catch {
+    return null;
+  }
 }
 
 function match(routes: Route[], method: string, path: string): Route | undefined {

@@ -6,7 +6,7 @@
 import { originAllowed } from '../api/cross-site.ts';
 import type { GraphQLWebSocket } from '../api/websocket.ts';
 import type { Config } from '../config/index.ts';
-import type { HttpServer } from '../platform/http.ts';
+import { type HttpServer, requestUrl } from '../platform/http.ts';
 
 export function acceptGraphqlWebSockets(
   http: HttpServer,
@@ -14,7 +14,7 @@ export function acceptGraphqlWebSockets(
   cors: Config['http']['cors'],
 ): void {
   http.onUpgrade((req, socket, head, { ip }) => {
-    if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/graphql') {
+    if (requestUrl(req)?.pathname !== '/graphql') {
       socket.destroy();
       return;
     }

@@ -11,6 +11,7 @@
  * refused is shown by the twin one unit under it being accepted, every other measure unchanged.
  */
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { getIntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { documentLimitsEnv } from '../factories/config.ts';
@@ -645,5 +646,40 @@ describe('introspection and field suggestions', () => {
       const shown = await app.gql(query, variables);
       expect(JSON.stringify(shown.body), label).toMatch(/Did you mean/);
     }
+  });
+});
+
+describe('a request line that names no target', () => {
+  /** Sends `lines` on a raw connection and returns what came back before it closed. */
+  function raw(lines: string[]): Promise<string> {
+    const { hostname, port } = new URL(app.url);
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: hostname, port: Number(port) }, () =>
+        socket.end(`${lines.join('\r\n')}\r\n\r\n`),
+      );
+      let answer = '';
+      socket.on('data', (chunk) => {
+        answer += chunk;
+      });
+      socket.on('close', () => resolve(answer));
+      socket.on('error', reject);
+    });
+  }
+
+  it('is answered 400, and the process serves the next request; as an upgrade it is refused', async () => {
+    const answer = await raw(['GET http://[::1/healthz HTTP/1.1', 'Host: localhost', 'Connection: close']);
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    const upgrade = await raw([
+      'GET http://[::1/graphql HTTP/1.1',
+      'Host: localhost',
+      'Connection: Upgrade',
+      'Upgrade: websocket',
+      'Sec-WebSocket-Version: 13',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+      'Sec-WebSocket-Protocol: graphql-transport-ws',
+    ]);
+    expect(upgrade).not.toMatch(/101 Switching Protocols/);
+    const after = await fetch(new URL('/healthz', app.url));
+    expect(after.status).toBe(200);
   });
 });
