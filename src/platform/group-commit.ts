@@ -33,6 +33,7 @@
  */
 import pg from 'pg';
 import { prepareValue } from 'pg/lib/utils.js';
+import { storableText } from './storable.ts';
 
 const { escapeLiteral } = pg;
 
@@ -147,13 +148,16 @@ async function commit(
   try {
     const sendable = order.map(({ statement }) => sendableStatement(statement, texts));
     client = await pool.connect();
-    // The whole batch in one write: BEGIN with the keys' locks (a simple query: the keys go as
+    // The whole batch in one write: BEGIN, the keys' locks (a simple query: the keys go as
     // literals), each statement, COMMIT. The connection pipelines, so PostgreSQL runs them back
     // to back and the event loop is not waited on between them. Every statement was checked to
     // be sendable above: one that `pg` refused to send would never reach PostgreSQL, which would
     // then commit the others.
+    // BEGIN goes alone: were PostgreSQL to refuse the message that takes the locks, the
+    // transaction is still open, refused, and nothing after it commits.
     const sent = [
-      ...(transaction ? [client.query(keys.length ? `BEGIN; ${lockKeys(keys)}` : 'BEGIN')] : []),
+      ...(transaction ? [client.query('BEGIN')] : []),
+      ...(keys.length ? [client.query(lockKeys(keys))] : []),
       ...sendable.map((statement) => (client as pg.PoolClient).query(statement)),
       ...(transaction ? [client.query('COMMIT')] : []),
     ];
@@ -169,7 +173,7 @@ async function commit(
       client = undefined;
       throw failures[0] ?? new Error("the batch's transaction was rolled back");
     }
-    const statementAnswers = transaction ? answers.slice(1, -1) : answers;
+    const statementAnswers = transaction ? answers.slice(keys.length ? 2 : 1, -1) : answers;
     client.release();
     observe?.({ statements: order.length, ok: true });
     order.forEach(({ i, j }, k) => {
@@ -208,7 +212,8 @@ function sendableStatement(statement: Statement, texts: Map<string, string>): pg
  * so batches wait for each other in a fixed order (no deadlock). Advisory: nothing is read.
  */
 function lockKeys(keys: readonly string[]): string {
-  const list = keys.map((key) => escapeLiteral(`group-commit:${key}`)).join(', ');
+  // As literals in a simple query, which PostgreSQL refuses whole for a NUL.
+  const list = keys.map((key) => escapeLiteral(storableText(`group-commit:${key}`))).join(', ');
   return `SELECT pg_advisory_xact_lock(hash) FROM (
     SELECT DISTINCT hashtextextended(key, 0) AS hash FROM unnest(ARRAY[${list}]::text[]) AS key) AS keys
     ORDER BY hash`;

@@ -18,7 +18,7 @@ import { z } from 'zod';
 import type { Database, Db, DbOrTx } from './db.ts';
 import type { GroupCommit } from './group-commit.ts';
 import { insertAndEnqueue, type TaskDeclaration } from './jobs.ts';
-import { storable, storableText } from './storable.ts';
+import { storable, storableKey } from './storable.ts';
 
 /** The payload of every provider event's task: the recorded event's id. */
 export const providerEventPayload = z.object({ id: z.uuid() });
@@ -59,21 +59,23 @@ export async function recordProviderEvent(
   task: TaskDeclaration<string, typeof providerEventPayload>,
 ): Promise<{ stored: boolean }> {
   const id = randomUUID();
+  const eventId = storableKey(event.eventId);
   return insertAndEnqueue(
     db,
     {
       name: 'record-provider-event',
       text: INSERT,
       // What a provider sends is made storable (no NUL, no lone surrogate: PostgreSQL refuses
-      // them, and one refused event would fail every delivery of its group commit).
+      // them; ids no longer than their index holds), and one refused event would fail every
+      // delivery of its group commit.
       values: [
         id,
         event.provider,
-        storableText(event.eventId),
-        storableText(event.eventType),
+        eventId,
+        storableKey(event.eventType),
         JSON.stringify(storable(event.payload)),
       ],
-      lockKey: `provider-event:${event.provider}:${event.eventId}`,
+      lockKey: `provider-event:${event.provider}:${eventId}`,
     },
     task,
     { id },

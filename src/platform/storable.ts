@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * PostgreSQL text and jsonb hold neither NUL characters nor unpaired UTF-16 surrogates, both of
  * which a platform, a gateway (or an attacker) can put in valid JSON. They become U+FFFD, so what
@@ -6,6 +8,20 @@
 export function storableText(text: string): string {
   return text.replace(UNSTORABLE, '\ufffd');
 }
+
+/**
+ * An identifier from outside (an update's, a chat's, a message's, an event's) as it is stored and
+ * looked up: storable, and at most KEY_MAX_CHARS, longer ones standing as their SHA-256 (a
+ * platform's ids are short; a 6 KB one broke its index's row limit, failing the insert and every
+ * webhook of its group commit with it, each time it was sent again). The same id always gives the
+ * same key.
+ */
+export function storableKey(id: string): string {
+  const text = storableText(id);
+  return text.length <= KEY_MAX_CHARS ? text : `sha256:${createHash('sha256').update(text).digest('hex')}`;
+}
+
+export const KEY_MAX_CHARS = 256;
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what must go.
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;

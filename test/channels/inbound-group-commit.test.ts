@@ -13,6 +13,8 @@ import {
   recordInbound,
 } from '../../src/domain/channels/inbound.ts';
 import { type GroupCommit, groupCommit } from '../../src/platform/group-commit.ts';
+import { defineTask } from '../../src/platform/jobs.ts';
+import { providerEventPayload, recordProviderEvent } from '../../src/platform/provider-events.ts';
 import { inboundText } from '../factories/inbound.ts';
 import { holdCommitOf } from '../helpers/batches.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -207,6 +209,43 @@ describe('recording inbound events through a group commit', () => {
     // The next batches store as usual.
     const again = await Promise.all([first, last].map((event) => recordInbound(inbound, event)));
     expect(again.map((r) => r.stored)).toEqual([true, true]);
+  });
+
+  it('stores an update whose ids are longer than their index holds with the rest of its batch, and knows it when sent again', async () => {
+    const chat = unique();
+    const long = { ...message(`${chat}${'c'.repeat(6_000)}`), externalId: `${unique()}${'i'.repeat(6_000)}` };
+    const others = [message(chat, 'a'), message(chat, 'b')];
+    const results = await Promise.all([long, ...others].map((event) => recordInbound(inbound, event)));
+    expect(results.map((r) => r.stored)).toEqual([true, true, true]);
+    expect((await stored([chat])).map((r) => r.id)).toEqual(others.map((e) => e.externalId));
+    const { rows } = await database.pool.query<{ id: string; chat: string }>(
+      `SELECT external_id AS id, external_chat_id AS chat FROM inbound_events WHERE external_id LIKE 'sha256:%'
+        AND external_chat_id LIKE 'sha256:%'`,
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.id).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect((await recordInbound(inbound, long)).stored).toBe(false);
+  });
+
+  it("stores a provider's event whose id holds a NUL with the rest of its batch, all of it in one transaction", async () => {
+    const task = defineTask({ name: `test-provider-event-${unique()}`, schema: providerEventPayload });
+    const provider = `test-${unique()}`;
+    const event = { provider, eventId: 'evt_\u0000x', eventType: 'thing.happened', payload: {} };
+    const chat = unique();
+    const others = [message(chat, 'a'), message(chat, 'b')];
+    const results = await Promise.all([
+      recordProviderEvent(inbound, event, task),
+      ...others.map((e) => recordInbound(inbound, e)),
+    ]);
+    expect(results.map((r) => r.stored)).toEqual([true, true, true]);
+    const { rows } = await database.pool.query<{ xid: string }>(
+      `SELECT xmin::text AS xid FROM provider_events WHERE provider = $1
+        UNION ALL SELECT xmin::text FROM inbound_events WHERE external_chat_id = $2`,
+      [provider, chat],
+    );
+    expect(rows).toHaveLength(3);
+    expect(new Set(rows.map((r) => r.xid)).size).toBe(1);
+    expect((await recordProviderEvent(inbound, event, task)).stored).toBe(false);
   });
 
   it('refuses a pool whose connections do not pipeline', () => {

@@ -18,7 +18,7 @@ import { type Database, type Db, isPassingDatabaseFault } from '../../platform/d
 import type { GroupCommit, Statement } from '../../platform/group-commit.ts';
 import { defineTask, insertAndEnqueueStatement, runInsert } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
-import { storable, storableText } from '../../platform/storable.ts';
+import { storable, storableKey, storableText } from '../../platform/storable.ts';
 import { consumerAgentInsert, ensureConsumerAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
 import { languageTag } from '../identity/language.ts';
@@ -97,12 +97,14 @@ export function inboundStatement(given: InboundRecord): Statement {
   // Every field a platform wrote, as PostgreSQL can hold it: an update's id, its chat's or an
   // unknown kind holding a NUL failed the insert, and with it every webhook of its group commit.
   // The same values name the chat's lock and its drain job, so the drain finds what was stored.
+  // Ids are kept to a length their indexes hold too (storableKey).
   const kept = <T>(value: T): T => (typeof value === 'string' ? (storableText(value) as T) : value);
+  const key = <T>(value: T): T => (typeof value === 'string' ? (storableKey(value) as T) : value);
   const event: InboundRecord = {
     ...given,
-    externalId: kept(given.externalId),
-    externalChatId: kept(given.externalChatId),
-    eventType: kept(given.eventType),
+    externalId: key(given.externalId),
+    externalChatId: key(given.externalChatId),
+    eventType: key(given.eventType),
     error: kept(given.error),
   };
   const status: InboundStatus = event.status ?? (event.normalized ? 'PENDING' : 'IGNORED');

@@ -19,7 +19,7 @@ import { withAdvisoryLock } from '../../platform/advisory-lock.ts';
 import type { Database, DbOrTx } from '../../platform/db.ts';
 import { defineTask, type InsertStatement, insertAndEnqueue } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/logger.ts';
-import { storable, storableText } from '../../platform/storable.ts';
+import { storable, storableKey, storableText } from '../../platform/storable.ts';
 import type { TokenBuckets } from '../../platform/token-bucket.ts';
 
 // The channel clients' contract, named here too for the domain's files that queue and send.
@@ -407,7 +407,7 @@ export async function applyDeliveryStatus(db: DbOrTx, receipt: DeliveryReceipt):
   // As PostgreSQL can hold them (a NUL failed the statement): an id no message of ours has, then.
   const input: DeliveryReceipt = {
     ...receipt,
-    externalMessageId: storableText(receipt.externalMessageId),
+    externalMessageId: storableKey(receipt.externalMessageId),
     ...(receipt.error != null ? { error: storableText(receipt.error) } : {}),
   };
   const moved = await moveForward(db, input);
