@@ -117,8 +117,8 @@ describe('the consumer agent', () => {
         const [venue] = first!.value.venues as { venueId: string }[];
         return call(use('check_availability', { venue_id: venue!.venueId, date, party_size: 2 }));
       }
-      if ('times' in first!.value) {
-        expect(first!.value.times).toContain('20:00');
+      if ('slots' in first!.value) {
+        expect(first!.value.slots).toContainEqual({ date, time: '20:00' });
         return call(use('create_booking', { venue_id: venueId, date, time: '20:00', party_size: 2 }));
       }
       expect(index).toBe(3);

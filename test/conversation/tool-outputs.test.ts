@@ -85,8 +85,13 @@ it('each consumer tool answers within its output schema', async () => {
   await call('get_venue_details', { venue_id: venue.id });
   const date = Temporal.Now.plainDateISO(venue.timeZone).add({ days: 2 }).toString();
   const free = await call('check_availability', { venue_id: venue.id, date, party_size: 2 });
-  const [time] = free.times as string[];
-  const booked = await call('create_booking', { venue_id: venue.id, date, time, party_size: 2 });
+  const [slot] = free.slots as { date: string; time: string }[];
+  const booked = await call('create_booking', {
+    venue_id: venue.id,
+    date: slot!.date,
+    time: slot!.time,
+    party_size: 2,
+  });
   await call('modify_booking', { booking_id: booked.bookingId, party_size: 3 });
   const listed = await call('list_my_bookings', { include_past: true });
   expect(listed.bookings).toHaveLength(2);
@@ -121,4 +126,43 @@ it('each consumer tool answers within its output schema', async () => {
   await call('get_delivery_status', { order_id: order.orderId });
 
   expect([...answered].sort()).toEqual(tools.map((tool) => tool.name).sort());
+});
+
+it('offers a late service’s times after midnight with the next date, and books them on that night', async () => {
+  const db = app.services.db;
+  const tools = consumerTools(app.services);
+  const byName = new Map<string, Tool>(tools.map((tool) => [tool.name, tool]));
+  const person = await createPerson(db, { displayName: 'Rui' });
+  const venue = await createBookableVenue(db, {
+    name: `Late Bar ${person.id.slice(0, 6)}`,
+    timeZone: 'Europe/Lisbon',
+    open: ['22:00', '03:00'],
+  });
+  const context = toolContext(person.id);
+  const call = async (name: string, input: Record<string, unknown>) => {
+    const outcome = await runToolCall(
+      { db, timeoutMs: 10_000, tools: byName },
+      { type: 'tool_use', id: `t-${name}`, name, input },
+      context,
+    );
+    expect(outcome, `${name}: ${outcome.content}`).toMatchObject({ outcome: 'OK' });
+    return JSON.parse(outcome.content) as Record<string, unknown>;
+  };
+  const date = Temporal.Now.plainDateISO('Europe/Lisbon').add({ days: 3 });
+  const free = await call('check_availability', { venue_id: venue.id, date: date.toString(), party_size: 2 });
+  const next = date.add({ days: 1 }).toString();
+  expect(free.slots).toContainEqual({ date: date.toString(), time: '23:30' });
+  expect(free.slots).toContainEqual({ date: next, time: '00:30' });
+  expect(free.slots).not.toContainEqual({ date: date.toString(), time: '00:30' });
+
+  const booked = await call('create_booking', {
+    venue_id: venue.id,
+    date: next,
+    time: '00:30',
+    party_size: 2,
+  });
+  const stored = await db.booking.findUniqueOrThrow({ where: { id: booked.bookingId as string } });
+  expect(stored.startsAt.getTime()).toBe(
+    Temporal.PlainDateTime.from(`${next}T00:30`).toZonedDateTime('Europe/Lisbon').epochMilliseconds,
+  );
 });

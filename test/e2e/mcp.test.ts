@@ -208,14 +208,14 @@ describe.each(['streamable', 'sse'] as const)('MCP over %s', (kind) => {
       );
       expect(listed.totalCount).toBeGreaterThanOrEqual(1);
 
-      const free = structured<{ times: string[] }>(
+      const free = structured<{ slots: { date: string; time: string }[] }>(
         await client.callTool({
           name: 'agnt.check_availability',
           arguments: { venue_id: venueId, date, party_size: 2 },
         }),
       );
       const time = kind === 'streamable' ? '19:00' : '20:00';
-      expect(free.times).toContain(time);
+      expect(free.slots).toContainEqual({ date, time });
 
       const booked = structured<{ bookingId: string; status: string; date: string; time: string }>(
         await client.callTool({

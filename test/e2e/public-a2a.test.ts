@@ -273,7 +273,10 @@ describe('A2A with the SDK’s client', () => {
     const free = asTask(
       await client.sendMessage(ask({ skill: 'check_availability', venue_id: venueId, date, party_size: 2 })),
     );
-    expect(artifactData<{ times: string[] }>(free).times).toContain('19:00');
+    expect(artifactData<{ slots: { date: string; time: string }[] }>(free).slots).toContainEqual({
+      date,
+      time: '19:00',
+    });
 
     const booked = asTask(
       await client.sendMessage(

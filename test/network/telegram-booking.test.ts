@@ -98,7 +98,8 @@ function scriptBooking(world: World, party: number) {
       const [venue] = result.venues as { venueId: string }[];
       return call(use('check_availability', { venue_id: venue!.venueId, date, party_size: party }));
     }
-    if ('times' in result) {
+    if ('slots' in result) {
+      expect(result.slots).toContainEqual({ date, time: '20:00' });
       return call(use('create_booking', { venue_id: world.venueId, date, time: '20:00', party_size: party }));
     }
     return say(`Asked: ${String(result.status)}`);

@@ -269,7 +269,7 @@ export function checkAvailabilityTool(deps: VenueToolDeps) {
   return defineTool({
     name: 'check_availability',
     description:
-      'Free times at a venue on a date (the venue’s local date) for a party size. Check before booking.',
+      'Free times at a venue on a date (the venue’s local date) for a party size. Check before booking, and book a time with its own date: a late service’s times after midnight are on the next date.',
     sideEffect: 'READ',
     callers: { apiKey: true },
     input: z.object({ venue_id: venueId, date: localDate, party_size: partySize }),
@@ -277,7 +277,14 @@ export function checkAvailabilityTool(deps: VenueToolDeps) {
       venue: z.string().describe('The venue’s name'),
       date: z.string(),
       partySize: z.number().int(),
-      times: z.array(z.string()).describe('Free start times, 24-hour, in the venue’s zone'),
+      slots: z
+        .array(
+          z.object({
+            date: z.string().describe('The start’s own local date: the next date for a time after midnight'),
+            time: z.string().describe('24-hour, in the venue’s zone'),
+          }),
+        )
+        .describe('Free starts of the date’s service, in order; book one with its own date and time'),
     }),
     async run(input, context) {
       const access = callerAccess(db, context);
@@ -292,7 +299,12 @@ export function checkAvailabilityTool(deps: VenueToolDeps) {
         venue: venue.name,
         date: input.date,
         partySize: input.party_size,
-        times: slots.map((slot) => venueLocal(slot.startsAt, venue.timeZone).time),
+        // Each with its own date: the service of a date runs past midnight into the next, and a
+        // time read with the date asked for would book the night before.
+        slots: slots.map((slot) => {
+          const { date, time } = venueLocal(slot.startsAt, venue.timeZone);
+          return { date, time };
+        }),
       };
     },
   });
