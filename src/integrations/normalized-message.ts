@@ -34,6 +34,23 @@ export interface NormalizedMessage {
   button: { payload: string; title: string | null; callbackId?: string } | null;
   /** The message this one answers, by the platform's id. */
   replyTo: string | null;
-  /** When the platform says it was sent. */
+  /** When the platform says it was sent (`sentAt`). */
   sentAt: string;
+}
+
+/** The earliest a platform's clock is taken at its word for when a message was sent. */
+const EARLIEST_SENT = Date.UTC(2000, 0, 1);
+/** How far ahead of ours a platform's clock is taken at its word. */
+const AHEAD_MS = 86_400_000;
+
+/**
+ * When a message was sent, as a platform says it (`epochMs`), or when we received it (`now`) when
+ * what it says cannot be: before 2000, more than a day ahead of us, or no instant at all (a
+ * WhatsApp time in milliseconds where seconds are meant reads as the year 58903, which as a chat's
+ * last message kept its replies outside their 24-hour window for good).
+ */
+export function sentAt(epochMs: number, now = new Date()): string {
+  const plausible =
+    Number.isFinite(epochMs) && epochMs >= EARLIEST_SENT && epochMs <= now.getTime() + AHEAD_MS;
+  return (plausible ? new Date(epochMs) : now).toISOString();
 }

@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { NormalizedMessage } from '../normalized-message.ts';
+import { type NormalizedMessage, sentAt } from '../normalized-message.ts';
 
 /** `replyTo` of a message that answers one of our stories: `story:<id>`. */
 export const STORY_REPLY_PREFIX = 'story:';
@@ -156,7 +156,9 @@ export function classifyInstagramEvent(account: InstagramAccountRef, raw: unknow
   // The person is whoever is not us: the sender of what they send, the recipient of our echoes.
   const fromUs = event.sender.id === account.accountId;
   const person = fromUs ? event.recipient.id : event.sender.id;
-  const at = new Date(event.timestamp);
+  // As the platform says, or when we received it when what it says cannot be (sentAt).
+  const sent = sentAt(event.timestamp);
+  const at = new Date(sent);
 
   if (event.message) {
     const m = event.message;
@@ -204,7 +206,7 @@ export function classifyInstagramEvent(account: InstagramAccountRef, raw: unknow
         contact: null,
         button: { payload: p.payload ?? '', title: p.title ?? null },
         replyTo: null,
-        sentAt: at.toISOString(),
+        sentAt: sent,
       },
     };
   }
@@ -279,6 +281,6 @@ function normalizeMessage(
     contact: null,
     button: m.quick_reply ? { payload: m.quick_reply.payload, title: m.text ?? null } : null,
     replyTo,
-    sentAt: new Date(event.timestamp).toISOString(),
+    sentAt: sentAt(event.timestamp),
   };
 }

@@ -4,7 +4,7 @@
  */
 import type { Update } from '@grammyjs/types';
 import { z } from 'zod';
-import type { NormalizedMessage } from '../normalized-message.ts';
+import { type NormalizedMessage, sentAt } from '../normalized-message.ts';
 
 const user = z.object({
   id: z.number().int(),
@@ -132,7 +132,7 @@ export function normalizeTelegramUpdate(bot: string, update: TelegramUpdate): No
       contact: m.contact ? { phone: m.contact.phone_number, name: m.contact.first_name ?? null } : null,
       button: null,
       replyTo: m.reply_to_message ? String(m.reply_to_message.message_id) : null,
-      sentAt: new Date(m.date * 1000).toISOString(),
+      sentAt: sentAt(m.date * 1000),
     };
   }
   if (update.callback_query?.message) {

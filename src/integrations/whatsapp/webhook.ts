@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { InboundStatus } from '../../generated/prisma/enums.ts';
-import type { NormalizedMessage } from '../normalized-message.ts';
+import { type NormalizedMessage, sentAt } from '../normalized-message.ts';
 
 const change = z.object({ field: z.string(), value: z.unknown() });
 
@@ -276,7 +276,7 @@ export function whatsappEvents(
                 platform: 'WHATSAPP',
                 externalMessageId: s.id,
                 status: target,
-                at: sentAt(s.timestamp, now),
+                at: new Date(secondsAt(s.timestamp, now)),
                 error: target === 'FAILED' ? failureReason(s.errors) : null,
                 // 131026: undeliverable (blocked us, not on WhatsApp), as a refused send is read.
                 ...(target === 'FAILED' && s.errors?.some((e) => e.code === 131026)
@@ -313,7 +313,7 @@ export function normalizeWhatsAppMessage(
     contact: null,
     button: null,
     replyTo: m.context?.id ?? null,
-    sentAt: sentAt(m.timestamp, now).toISOString(),
+    sentAt: secondsAt(m.timestamp, now),
   };
   switch (m.type) {
     case 'text':
@@ -358,12 +358,9 @@ export function normalizeWhatsAppMessage(
   }
 }
 
-function sentAt(value: string | number | undefined, now: Date): Date {
-  const seconds = Number(value);
-  const date = new Date(seconds * 1000);
-  return value !== undefined && value !== '' && Number.isFinite(seconds) && !Number.isNaN(date.getTime())
-    ? date
-    : now;
+/** WhatsApp's time of a message or status, in seconds (see `sentAt`). */
+function secondsAt(value: string | number | undefined, now: Date): string {
+  return sentAt(value === undefined || value === '' ? Number.NaN : Number(value) * 1000, now);
 }
 
 function failureReason(errors: z.infer<typeof status>['errors']): string {
