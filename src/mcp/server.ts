@@ -22,6 +22,7 @@ import {
   type Tool as McpTool,
   ReadResourceRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
 import type { Actor } from '../domain/identity/actor.ts';
 import type { ToolCaller } from '../domain/tools/contract.ts';
 import { jsonSchema } from '../domain/tools/contract.ts';
@@ -120,7 +121,7 @@ export function createMcpServer(deps: McpServerDeps): Server {
       callerFor(extra.authInfo, extra.sessionId),
     );
 
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
+  handleChecked(server, CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
     const { name, arguments: args } = request.params;
     const result = await run(name, args ?? {}, extra);
     if (result.outcome !== 'OK') {
@@ -155,7 +156,7 @@ export function createMcpServer(deps: McpServerDeps): Server {
     };
   });
 
-  server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
+  handleChecked(server, ReadResourceRequestSchema, async (request, extra) => {
     const { uri } = request.params;
     const id = VENUE_URI.exec(uri)?.[1];
     // -32002 is MCP's "resource not found".
@@ -166,4 +167,29 @@ export function createMcpServer(deps: McpServerDeps): Server {
   });
 
   return server;
+}
+
+/**
+ * `server.setRequestHandler(schema, handler)` for a request with parameters, except that one its
+ * schema refuses (`arguments: null`, no `params`, a number for a tool's name) is answered "Invalid
+ * params" (-32602), where the SDK's own check answered "Internal error" (-32603) with zod's issues,
+ * telling the client the fault was ours.
+ */
+function handleChecked<S extends typeof CallToolRequestSchema | typeof ReadResourceRequestSchema, R>(
+  server: Server,
+  schema: S,
+  handler: (
+    request: z.output<S>,
+    extra: Parameters<Parameters<Server['setRequestHandler']>[1]>[1],
+  ) => Promise<R>,
+): void {
+  const method = schema.shape.method.value;
+  server.setRequestHandler(z.object({ method: z.literal(method) }).passthrough(), (request, extra) => {
+    const parsed = schema.safeParse(request);
+    if (!parsed.success) {
+      const where = parsed.error.issues[0]?.path.join('.') || 'params';
+      throw new McpError(ErrorCode.InvalidParams, `Invalid params: ${where} is not what ${method} takes`);
+    }
+    return handler(parsed.data as z.output<S>, extra) as never;
+  });
 }

@@ -487,6 +487,54 @@ describe('MCP request limits', () => {
     expect(await batch.json()).toMatchObject({ error: { code: -32600 } });
     expect(await db.toolCall.count({ where: { apiKeyId: key.id } })).toBe(0);
   });
+
+  it('answers a request whose parameters are not what its method takes with "Invalid params", not an error of ours', async () => {
+    const db = app.services.db;
+    const organization = await db.organization.create({ data: { name: `Sloppy ${tag()}` } });
+    const owner = await person(app, organization.id, 'OWNER');
+    const key = await apiKey(app, organization.id, owner.userId, ['read']);
+    const post = (body: unknown, sessionId?: string) =>
+      fetch(new URL('/mcp', app.url), {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${key.secret}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2025-06-18',
+          ...(sessionId ? { 'mcp-session-id': sessionId } : {}),
+        },
+        body: JSON.stringify(body),
+      });
+    /** The JSON-RPC answer, whether it came as JSON or as one event of a stream. */
+    const answer = async (response: Response) => {
+      const text = await response.text();
+      const data = text.startsWith('{') ? text : /^data: (.*)$/m.exec(text)?.[1];
+      return JSON.parse(data ?? 'null') as { error?: { code: number; message: string } };
+    };
+    const opened = await post({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+    });
+    const sessionId = opened.headers.get('mcp-session-id')!;
+    await opened.body?.cancel();
+    await (await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, sessionId)).body?.cancel();
+    for (const [method, params] of [
+      ['tools/call', { name: 'agnt.ping', arguments: null }],
+      ['tools/call', { name: 5 }],
+      ['tools/call', undefined],
+      ['resources/read', {}],
+    ] as const) {
+      const response = await post(
+        { jsonrpc: '2.0', id: 7, method, ...(params ? { params } : {}) },
+        sessionId,
+      );
+      const { error } = await answer(response);
+      expect(error?.code, `${method} ${JSON.stringify(params)}`).toBe(-32602);
+      expect(error?.message).toMatch(/Invalid/);
+    }
+  });
 });
 
 /** The tool caller an MCP call with this key is: the key, acting as the developer who made it. */
