@@ -48,6 +48,18 @@ export function holdsUnstorableText(value: unknown, depth = 0): boolean {
 export const STORABLE_DEPTH = 64;
 export const NESTED_TOO_DEEP = '[nested too deep]';
 
+/**
+ * Whether `value` nests objects or arrays deeper than STORABLE_DEPTH: for callers that refuse such
+ * input (PostgreSQL's jsonb refuses a value nested some thousands deep, and serialising one a
+ * hundred thousand deep overflows the stack), rather than keep it cut.
+ */
+export function nestedTooDeep(value: unknown, depth = 0): boolean {
+  if (!value || typeof value !== 'object') return false;
+  if (depth >= STORABLE_DEPTH) return true;
+  const items = Array.isArray(value) ? value : Object.values(value);
+  return items.some((item) => nestedTooDeep(item, depth + 1));
+}
+
 /** `value` with every string in it (keys too) made storable by storableText, nested at most STORABLE_DEPTH. */
 export function storable(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return storableText(value);

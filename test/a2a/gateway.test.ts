@@ -343,6 +343,14 @@ describe.each(transports)('the embedded gateway $name', (transport) => {
       body: JSON.stringify({ agentId: to, kind: 'venue', dna: { name: 'Casa\u0000' } }),
     });
     expect(register.status).toBe(400);
+    // Nested deeper than the store's jsonb takes (written out: serialising it would overflow the
+    // stack): refused, where the store's failure told the caller to try again later, for ever.
+    const deep = await raw('/api/agents/register', {
+      method: 'POST',
+      body: `{"agentId":"${to}","kind":"venue","dna":${'{"d":'.repeat(2_500)}{}${'}'.repeat(2_500)}}`,
+    });
+    expect(deep.status).toBe(400);
+    expect(await deep.json()).toEqual({ error: 'The body nests objects or arrays more than 64 deep' });
   });
 
   it('answers unknown paths 404 and wrong methods 405, as JSON', async () => {

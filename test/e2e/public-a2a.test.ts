@@ -635,6 +635,41 @@ describe('A2A 0.3 by hand: message/send and tasks/get', () => {
     const [asked] = (read.result as { history: unknown[] }).history;
     expect(asked).toMatchObject({ role: 'user', parts: [{ kind: 'text', text: 'a table\ufffd for two' }] });
   });
+
+  it('answers parameters of the wrong shape as invalid params, never a failure of ours', async () => {
+    const message = (extra: Record<string, unknown> = {}) => ({
+      kind: 'message',
+      messageId: randomUUID(),
+      role: 'user',
+      parts: [{ kind: 'data', data: { skill: 'search_venues', query: word } }],
+      ...extra,
+    });
+    for (const [method, params] of [
+      ['tasks/get', { id: 5 }],
+      ['message/send', { message: message(), configuration: { acceptedOutputModes: 5 } }],
+      ['message/send', { message: 'hello' }],
+    ] as const) {
+      const answered = await rpc(method, params as Record<string, unknown>);
+      expect(answered.error?.code, `${method} ${JSON.stringify(params)}`).toBe(-32602);
+      expect(answered.error?.message).toMatch(/^Invalid params: /);
+    }
+    // A data part nested 50,000 deep (written out: serialising it here would overflow the stack).
+    const nested = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 7,
+      method: 'message/send',
+      params: { message: message({ parts: [{ kind: 'data', data: 'DEEP' }] }) },
+    }).replace('"DEEP"', `${'{"n":'.repeat(50_000)}{}${'}'.repeat(50_000)}`);
+    const response = await fetch(new URL('/a2a/jsonrpc', app.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${writeKey.secret}` },
+      body: nested,
+    });
+    expect(((await response.json()) as { error?: { code: number } }).error?.code).toBe(-32602);
+    // A context id holding a NUL is kept (as text PostgreSQL can store), and the task with it.
+    const sent = await rpc('message/send', { message: message({ contextId: 'ctx\u0000one' }) });
+    expect(sent.error, JSON.stringify(sent)).toBeUndefined();
+  });
 });
 
 describe('another process, and request limits', () => {
@@ -801,6 +836,15 @@ describe('AGP envelopes at /a2a/v1', () => {
     response = await post(envelope('booking.confirm', { venue_id: venueId, date: 'someday' }));
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ error: { code: 'INVALID_PAYLOAD' } });
+    // Nested a hundred thousand deep: refused before any tool runs, not a 500 once it had.
+    response = await post(
+      JSON.stringify(envelope('network.ping', {}, { agent_context: 'DEEP' })).replace(
+        '"DEEP"',
+        `${'{"c":'.repeat(100_000)}{}${'}'.repeat(100_000)}`,
+      ),
+    );
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: { code: 'INVALID_ENVELOPE' } });
   });
 
   it('books with booking.confirm (a write key), and refuses a READ key', async () => {

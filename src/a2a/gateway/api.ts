@@ -12,7 +12,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Logger } from '../../platform/logger.ts';
-import { holdsUnstorableText } from '../../platform/storable.ts';
+import { holdsUnstorableText, nestedTooDeep, STORABLE_DEPTH } from '../../platform/storable.ts';
 import type { GatewayStore } from './store.ts';
 
 export interface GatewayRequest {
@@ -186,6 +186,10 @@ function parseBody(
     return {
       error: fail(400, 'The body holds text that cannot be kept: a NUL character or a lone surrogate'),
     };
+  }
+  // Likewise: the store's jsonb refused it, and the caller was told to try again later.
+  if (nestedTooDeep(value)) {
+    return { error: fail(400, `The body nests objects or arrays more than ${STORABLE_DEPTH} deep`) };
   }
   return { body: value };
 }

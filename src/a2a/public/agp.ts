@@ -29,6 +29,7 @@ import { runTool, type ToolResult } from '../../domain/tools/run.ts';
 import { LIST_VENUES_MAX } from '../../domain/tools/venues.ts';
 import { PayloadTooLargeError, type RequestContext, readBody, sendJson } from '../../platform/http.ts';
 import type { Metrics } from '../../platform/metrics.ts';
+import { nestedTooDeep, STORABLE_DEPTH } from '../../platform/storable.ts';
 import type { Services } from '../../wiring/services.ts';
 import { type AnswerCache, cachedTool } from './cache.ts';
 
@@ -110,6 +111,11 @@ export function agpHandler(services: Services, metrics: Metrics, options: AgpEnd
     }
     if (!body || typeof body !== 'object' || Array.isArray(body)) {
       return fail(res, 400, 'INVALID_ENVELOPE', 'The body is not an AGP envelope (a JSON object)');
+    }
+    // Refused before any tool runs (or is counted): echoing one nested a hundred thousand deep
+    // overflowed the stack after the call, answering 500.
+    if (nestedTooDeep(body)) {
+      return fail(res, 400, 'INVALID_ENVELOPE', `The envelope nests more than ${STORABLE_DEPTH} levels deep`);
     }
     const fields = body as Record<string, unknown>;
     // The reference network's clients spell the sender `from_agent`.

@@ -35,6 +35,7 @@ import {
   sendJson,
 } from '../../platform/http.ts';
 import type { Metrics } from '../../platform/metrics.ts';
+import { nestedTooDeep, STORABLE_DEPTH } from '../../platform/storable.ts';
 import type { Services } from '../../wiring/services.ts';
 import { AGP_PATH, agpHandler } from './agp.ts';
 import { answerCache } from './cache.ts';
@@ -145,6 +146,14 @@ export function publicA2aRoutes(services: Services, metrics: Metrics, options: P
       ? LegacyJsonRpcTransportHandler.mapToLegacyJSONRPCError
       : JsonRpcTransportHandler.mapToJSONRPCError;
     const id = (body && typeof body === 'object' && (body as { id?: unknown }).id) ?? null;
+    const problem = paramsProblem(body);
+    if (problem) {
+      return sendJson(res, 200, {
+        jsonrpc: '2.0',
+        id,
+        error: { code: INVALID_PARAMS, message: `Invalid params: ${problem}` },
+      });
+    }
     try {
       const context = new ServerCallContext({
         user: new KeyUser(actor, ctx.logger.child({ 'apiKey.id': actor.apiKeyId }), ctx.requestId),
@@ -189,6 +198,32 @@ export function publicA2aRoutes(services: Services, metrics: Metrics, options: P
 
 /** JSON-RPC's "internal error": our failure, not the caller's. */
 const INTERNAL_ERROR = -32603;
+const INVALID_PARAMS = -32602;
+
+/**
+ * What is wrong with a request's parameters that the SDK would take for a failure of ours (it
+ * reads them as their types, and a number for a task's id threw "taskId.trim is not a function",
+ * answered "failed on our side"), or null.
+ */
+function paramsProblem(body: unknown): string | null {
+  if (nestedTooDeep(body)) return `nested more than ${STORABLE_DEPTH} levels deep`;
+  const params = (body as { params?: unknown } | null)?.params;
+  if (params === undefined) return null;
+  if (!params || typeof params !== 'object' || Array.isArray(params)) return 'params: an object is required';
+  const { id, message, configuration } = params as Record<string, unknown>;
+  if (id !== undefined && typeof id !== 'string') return 'id: a string is required';
+  if (message !== undefined && (!message || typeof message !== 'object' || Array.isArray(message))) {
+    return 'message: an object is required';
+  }
+  if (configuration !== undefined) {
+    if (!configuration || typeof configuration !== 'object') return 'configuration: an object is required';
+    const modes = (configuration as { acceptedOutputModes?: unknown }).acceptedOutputModes;
+    if (modes !== undefined && !(Array.isArray(modes) && modes.every((mode) => typeof mode === 'string'))) {
+      return 'configuration.acceptedOutputModes: a list of strings is required';
+    }
+  }
+  return null;
+}
 
 /**
  * The SDK answers a failure of ours (a statement that failed, say) as an internal error carrying

@@ -14,7 +14,7 @@ import { bookingSummary } from '../../domain/tools/bookings.ts';
 import type { BookingStatus } from '../../generated/prisma/enums.ts';
 import type { Db } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
-import { storable } from '../../platform/storable.ts';
+import { storable, storableKey } from '../../platform/storable.ts';
 import { isUuid } from '../../platform/uuid.ts';
 
 /** What a caller is told of a failure of ours (the database, a bug): that much, and the request. */
@@ -147,7 +147,7 @@ export class PublicTaskStore implements TaskStore {
     const json = storedTask(task);
     const written = await this.db.$queryRaw<{ id: string }[]>`
       INSERT INTO a2a_tasks AS t (id, organization_id, api_key_id, context_id, booking_id, task, updated_at)
-      VALUES (${task.id}::uuid, ${actor.organizationId}::uuid, ${actor.apiKeyId}::uuid, ${task.contextId},
+      VALUES (${task.id}::uuid, ${actor.organizationId}::uuid, ${actor.apiKeyId}::uuid, ${storableKey(task.contextId)},
               ${bookingId}::uuid, ${json}::jsonb, now())
       ON CONFLICT (id) DO UPDATE
         SET task = CASE WHEN EXCLUDED.booking_id IS NULL THEN EXCLUDED.task ELSE t.task END,
