@@ -39,6 +39,17 @@ export function stripeWebhook(options: {
         const header = req.headers['stripe-signature'];
         try {
           const event = stripe.constructEvent(body, Array.isArray(header) ? header[0] : header);
+          // Signed, but no event (`{}`, `[]`, a string, an id that is no string): refused, where
+          // recording it threw and it was answered 500, to be sent again for days.
+          const shape = event as unknown as { id?: unknown; type?: unknown } | null;
+          if (
+            !shape ||
+            typeof shape !== 'object' ||
+            typeof shape.id !== 'string' ||
+            typeof shape.type !== 'string'
+          ) {
+            return { ok: false, status: 400, error: 'Not a Stripe event', reason: 'no id or type' };
+          }
           return { ok: true, verified: event };
         } catch (error) {
           if (!(error instanceof StripeSignatureError)) {

@@ -485,6 +485,22 @@ describe('buyCredits', () => {
     );
     await runDueJobs(app, ['stripe-event']);
     expect(await db().ledgerTransfer.count({ where: { kind: 'CREDITS_REFUND' } })).toBe(before);
+
+    // Nor is a refund of a PaymentIntent Stripe does not know: applied as nothing to do, once,
+    // where asking Stripe again failed the event's job on every retry.
+    const unknown = fake.event('charge.refunded', {
+      id: `ch_${randomUUID()}`,
+      object: 'charge',
+      payment_intent: `pi_${randomUUID().replaceAll('-', '')}`,
+      amount: 500,
+      amount_refunded: 500,
+    });
+    await deliver(unknown);
+    const applied = await db().providerEvent.findFirstOrThrow({
+      where: { provider: 'stripe', eventId: unknown.id },
+    });
+    expect(applied.processedAt).not.toBeNull();
+    expect(await db().ledgerTransfer.count({ where: { kind: 'CREDITS_REFUND' } })).toBe(before);
   });
 
   it('remembers how far a refund went when no credits were left, so credits bought later stay', async () => {

@@ -326,6 +326,24 @@ describe('Stripe webhooks committed in batches', () => {
     expect((await fake.sendEvent(hook, someEvent())).status).toBe(200);
   });
 
+  it('answers a signed body that is no event with 400, not 500, and stores nothing', async () => {
+    const before = await app.services.db.providerEvent.count({ where: { provider: 'stripe' } });
+    const bodies = ['{}', '[]', 'null', '"evt"', '{"id":5,"type":"x"}', '{"id":"evt_x"}'];
+    const answers = [];
+    for (const body of bodies) {
+      answers.push(
+        (
+          await fake.sendEvent(hook, {} as never, {
+            body,
+            signature: stripeSignature(body, STRIPE_WEBHOOK_SECRET, seconds()),
+          })
+        ).status,
+      );
+    }
+    expect(answers).toEqual(bodies.map(() => 400));
+    expect(await app.services.db.providerEvent.count({ where: { provider: 'stripe' } })).toBe(before);
+  });
+
   it('records deliveries that arrive together in one transaction: a redelivery stored once, a forged one refused', async () => {
     // A delivery whose batch is held at its commit: the next ones gather meanwhile.
     const first = someEvent();

@@ -31,7 +31,7 @@
  * finds it granted instead of adding back what was taken.
  */
 import { z } from 'zod';
-import type { StripeClient } from '../../integrations/stripe/client.ts';
+import { StripeCallError, type StripeClient } from '../../integrations/stripe/client.ts';
 import type { Db, Tx } from '../../platform/db.ts';
 import { ValidationError } from '../../platform/errors.ts';
 import { normalizeCurrency } from '../ledger/accounts.ts';
@@ -212,7 +212,15 @@ export interface CreditsTakeBackDeps {
  * the one its completion would make, so that event, when it comes, finds it made).
  */
 async function purchaseOf(db: Db, deps: CreditsTakeBackDeps, paymentIntentId: string, event: { id: string }) {
-  const intent = await deps.stripe.paymentIntents.retrieve(paymentIntentId);
+  let intent: Awaited<ReturnType<typeof deps.stripe.paymentIntents.retrieve>>;
+  try {
+    intent = await deps.stripe.paymentIntents.retrieve(paymentIntentId);
+  } catch (error) {
+    // A PaymentIntent Stripe does not know paid for nothing of ours (asking again never changes
+    // that; the event was retried for days); one it cannot answer for now is asked again.
+    if (error instanceof StripeCallError && error.status === 404) return { intent: null, purchase: null };
+    throw error;
+  }
   const purchase = creditsSession.shape.metadata.safeParse(intent.metadata);
   if (!purchase.success) return { intent, purchase: null };
   for (const session of await deps.stripe.checkout.sessions.ofPaymentIntent(intent.id)) {
@@ -251,7 +259,7 @@ export async function applyCreditsRefund(
   if (!parsed.success) return { outcome: 'ignored', reason: 'unreadable_charge' };
   const { id: chargeId, amount, amount_refunded: refunded } = parsed.data;
   const { intent, purchase } = await purchaseOf(db, deps, parsed.data.payment_intent, event);
-  if (!purchase) return { outcome: 'ignored', reason: 'not_credits' };
+  if (!intent || !purchase) return { outcome: 'ignored', reason: 'not_credits' };
   const { organizationId, credits, currency } = purchase;
   // The purchase's share of what is refunded so far, in credits (rounded down).
   const through = (BigInt(credits) * BigInt(refunded)) / BigInt(amount);
@@ -347,7 +355,7 @@ export async function applyCreditsDispute(
     return { outcome: 'ignored', reason: `dispute_${status}` };
   }
   const { intent, purchase } = await purchaseOf(db, deps, parsed.data.payment_intent, event);
-  if (!purchase || !intent.amount) return { outcome: 'ignored', reason: 'not_credits' };
+  if (!intent || !purchase || !intent.amount) return { outcome: 'ignored', reason: 'not_credits' };
   const { organizationId, credits, currency } = purchase;
   const takenId = derivedTransferId('credits-dispute', disputeId);
   const nothing = { outcome: 'credits_disputed', taken: 0, uncovered: 0, given: 0, from: 'event' } as const;
