@@ -45,6 +45,15 @@ describe('when a reminder is due', () => {
     expect(() => parseWhen('next tuesday-ish', NOW, null)).toThrow(ValidationError);
     expect(() => parseWhen('in 3 fortnights', NOW, null)).toThrow(/Unknown unit/);
   });
+
+  it('counts days and weeks on the person’s calendar, across a change of the clocks', () => {
+    // Lisbon moves its clocks forward on 2026-03-29: 18:00 the next day is 23 hours on.
+    const evening = new Date('2026-03-28T18:00:00Z');
+    expect(parseWhen('in 1 day', evening, 'Europe/Lisbon')).toEqual(new Date('2026-03-29T17:00:00Z'));
+    expect(parseWhen('1 week', evening, 'Europe/Lisbon')).toEqual(new Date('2026-04-04T17:00:00Z'));
+    expect(parseWhen('in 2 hours', evening, 'Europe/Lisbon')).toEqual(new Date('2026-03-28T20:00:00Z'));
+    expect(parseWhen('in 1 day', evening, null)).toEqual(new Date('2026-03-29T18:00:00Z'));
+  });
 });
 
 describe('setting a reminder', () => {

@@ -70,7 +70,8 @@ const LOCAL_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?
 /**
  * When a reminder is due: an ISO 8601 instant with its offset (`2026-12-05T18:00:00+08:00`), a
  * local date and time (`2026-12-05T18:00`, in `timeZone`, else UTC) or a span from now (`in 2
- * hours`, `30m`, `3 days`). Anything else is a ValidationError on `when`.
+ * hours`, `30m`, `3 days`: days and weeks on the calendar of `timeZone`). Anything else is a
+ * ValidationError on `when`.
  */
 export function parseWhen(when: string, now: Date, timeZone: string | null): Date {
   const value = when.trim().toLowerCase();
@@ -79,7 +80,16 @@ export function parseWhen(when: string, now: Date, timeZone: string | null): Dat
     const unit = UNITS[relative[2]!];
     if (!unit)
       throw new ValidationError(`Unknown unit "${relative[2]}": use minutes, hours, days or weeks`, 'when');
-    return new Date(now.getTime() + Number(relative[1]) * unit);
+    const count = Number(relative[1]);
+    if (unit >= DAY_MS) {
+      // Days and weeks on the person's calendar: "in 1 day" at 18:00 is 18:00 the next day, also
+      // across a change of the clocks (a day is then 23 or 25 hours).
+      const zoned = Temporal.Instant.fromEpochMilliseconds(now.getTime()).toZonedDateTimeISO(
+        timeZone ?? 'UTC',
+      );
+      return new Date(zoned.add({ days: (count * unit) / DAY_MS }).epochMilliseconds);
+    }
+    return new Date(now.getTime() + count * unit);
   }
   const upper = when.trim().toUpperCase();
   if (LOCAL_DATE_TIME.test(upper)) {
