@@ -179,6 +179,20 @@ describe('Stripe webhooks', () => {
     expect(reads(subscriptionId)).toBe(readsBefore + 2);
   });
 
+  it('applies a signed event whose times no date can hold as nothing to do, once, not a job failing on every retry', async () => {
+    const { subscriptionId } = await subscribedOrganization();
+    const before = await row(subscriptionId);
+    const farOff = fake.event(
+      'customer.subscription.updated',
+      fake.updateSubscription(subscriptionId, { status: 'past_due' }),
+      { created: 253_402_300_800 },
+    );
+    expect((await deliver(farOff)).status).toBe(200);
+    const [applied] = await recorded(farOff.id);
+    expect(applied?.outcome).toMatch(/^ignored/);
+    expect(await row(subscriptionId)).toEqual(before);
+  });
+
   it('keeps the newer state when an older customer.subscription.updated arrives after a newer one', async () => {
     const { organizationId, subscriptionId } = await subscribedOrganization();
     const t = seconds();

@@ -84,7 +84,12 @@ const idOf = z
   .nullish()
   .catch(undefined);
 const metadata = z.record(z.string(), z.string()).nullish().catch(undefined);
-const epoch = z.number().int().nullish().catch(undefined);
+/**
+ * A time as Stripe writes it (seconds), within the years a date can be stored in: one out of them
+ * (signed, but no time Stripe keeps) failed the event's writes on every retry.
+ */
+const seconds = z.number().int().min(946_684_800).max(253_402_300_799);
+const epoch = seconds.nullish().catch(undefined);
 
 const subscriptionSchema = z.object({
   id: z.string(),
@@ -112,7 +117,7 @@ type SubscriptionObject = z.output<typeof subscriptionSchema>;
 const eventSchema = z.object({
   id: z.string(),
   type: z.string(),
-  created: z.number().int(),
+  created: seconds,
   data: z.object({ object: z.record(z.string(), z.unknown()) }),
 });
 
