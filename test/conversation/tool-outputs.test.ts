@@ -166,3 +166,62 @@ it('offers a late service’s times after midnight with the next date, and books
     Temporal.PlainDateTime.from(`${next}T00:30`).toZonedDateTime('Europe/Lisbon').epochMilliseconds,
   );
 });
+
+it('offers both of a time the clocks repeat, the second with its offset, and books each as given', async () => {
+  // Sydney's clocks go back at 03:00 on Sunday 2027-04-04: 02:00 and 02:30 come twice that night.
+  const night = new Date('2027-03-30T00:00:00Z');
+  app.clock.advance(night.getTime() - app.clock.now().getTime());
+  const db = app.services.db;
+  const tools = consumerTools(app.services);
+  const byName = new Map<string, Tool>(tools.map((tool) => [tool.name, tool]));
+  const person = await createPerson(db, { displayName: 'Mia' });
+  const venue = await createBookableVenue(db, {
+    name: `Night Owl ${person.id.slice(0, 6)}`,
+    timeZone: 'Australia/Sydney',
+    open: ['22:00', '04:00'],
+  });
+  const context = { ...toolContext(person.id), now: app.clock.now };
+  const call = async (name: string, input: Record<string, unknown>) => {
+    const outcome = await runToolCall(
+      { db, timeoutMs: 10_000, tools: byName },
+      { type: 'tool_use', id: `t-${name}`, name, input },
+      context,
+    );
+    expect(outcome, `${name}: ${outcome.content}`).toMatchObject({ outcome: 'OK' });
+    return JSON.parse(outcome.content) as Record<string, unknown>;
+  };
+  const free = await call('check_availability', { venue_id: venue.id, date: '2027-04-03', party_size: 2 });
+  const early = (free.slots as { date: string; time: string }[]).filter((s) => s.date === '2027-04-04');
+  expect(early.map((s) => s.time)).toEqual([
+    '00:00',
+    '00:30',
+    '01:00',
+    '01:30',
+    '02:00',
+    '02:30',
+    '02:00+10:00',
+    '02:30+10:00',
+  ]);
+
+  const first = await call('create_booking', {
+    venue_id: venue.id,
+    date: '2027-04-04',
+    time: '02:00',
+    party_size: 2,
+  });
+  const second = await call('create_booking', {
+    venue_id: venue.id,
+    date: '2027-04-04',
+    time: '02:00+10:00',
+    party_size: 2,
+  });
+  const starts = await db.booking.findMany({
+    where: { id: { in: [first.bookingId as string, second.bookingId as string] } },
+    select: { startsAt: true },
+    orderBy: { startsAt: 'asc' },
+  });
+  expect(starts.map((b) => b.startsAt.toISOString())).toEqual([
+    '2027-04-03T15:00:00.000Z',
+    '2027-04-03T16:00:00.000Z',
+  ]);
+});

@@ -36,7 +36,10 @@ export interface BookingToolDeps {
 }
 
 export const bookingId = z.uuid('A booking id as returned by create_booking or list_my_bookings');
-export const localTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'A 24-hour time such as 20:00');
+export const localTime = z
+  .string()
+  .regex(/^([01]\d|2[0-3]):[0-5]\d([+-]\d{2}:\d{2})?$/, 'A 24-hour time such as 20:00')
+  .describe('24-hour, as check_availability gives it (with its UTC offset for a time the clocks repeat)');
 
 const STATUSES = [
   'REQUESTED',

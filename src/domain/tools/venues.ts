@@ -26,15 +26,34 @@ export const partySize = z.number().int().min(1).max(50);
 
 const CATEGORIES = ['RESTAURANT', 'BAR', 'CAFE', 'CLUB', 'PUB', 'BAKERY', 'FOOD_TRUCK', 'OTHER'] as const;
 
-/** A wall-clock time in a venue's zone as an instant (a time skipped by DST moves forward). */
+/**
+ * A wall-clock time in a venue's zone as an instant (a time skipped by DST moves forward; a time
+ * the clocks repeat is its first, unless it carries its UTC offset: `01:30-05:00`, as
+ * `freeStart` writes the second).
+ */
 export function venueInstant(date: string, time: string, timeZone: string): Date {
-  let plain: Temporal.PlainDateTime;
   try {
-    plain = Temporal.PlainDateTime.from(`${date}T${time}`, { overflow: 'reject' });
+    if (/[+-]\d{2}:\d{2}$/.test(time)) {
+      const zoned = Temporal.ZonedDateTime.from(`${date}T${time}[${timeZone}]`, { offset: 'reject' });
+      return new Date(zoned.epochMilliseconds);
+    }
+    const plain = Temporal.PlainDateTime.from(`${date}T${time}`, { overflow: 'reject' });
+    return new Date(plain.toZonedDateTime(timeZone, { disambiguation: 'compatible' }).epochMilliseconds);
   } catch {
     throw new ValidationError('Not a real date and time', 'date');
   }
-  return new Date(plain.toZonedDateTime(timeZone, { disambiguation: 'compatible' }).epochMilliseconds);
+}
+
+/**
+ * A free start as a caller books it back: its own local date and time, the time with its UTC
+ * offset where the clocks repeat it (the night they go back, 01:30 comes twice) and this is not
+ * the instant the bare time books.
+ */
+export function freeStart(at: Date, timeZone: string): { date: string; time: string } {
+  const { date, time } = venueLocal(at, timeZone);
+  if (venueInstant(date, time, timeZone).getTime() === at.getTime()) return { date, time };
+  const offset = Temporal.Instant.fromEpochMilliseconds(at.getTime()).toZonedDateTimeISO(timeZone).offset;
+  return { date, time: `${time}${offset}` };
 }
 
 /** An instant as the venue's local date and time. */
@@ -281,7 +300,11 @@ export function checkAvailabilityTool(deps: VenueToolDeps) {
         .array(
           z.object({
             date: z.string().describe('The start’s own local date: the next date for a time after midnight'),
-            time: z.string().describe('24-hour, in the venue’s zone'),
+            time: z
+              .string()
+              .describe(
+                '24-hour, in the venue’s zone; with its UTC offset (01:30-05:00) for a time the clocks repeat',
+              ),
           }),
         )
         .describe('Free starts of the date’s service, in order; book one with its own date and time'),
@@ -301,10 +324,7 @@ export function checkAvailabilityTool(deps: VenueToolDeps) {
         partySize: input.party_size,
         // Each with its own date: the service of a date runs past midnight into the next, and a
         // time read with the date asked for would book the night before.
-        slots: slots.map((slot) => {
-          const { date, time } = venueLocal(slot.startsAt, venue.timeZone);
-          return { date, time };
-        }),
+        slots: slots.map((slot) => freeStart(slot.startsAt, venue.timeZone)),
       };
     },
   });
