@@ -28,7 +28,7 @@ export const SKILLS = {
     tool: 'agnt.check_availability',
     name: 'Check availability',
     description:
-      'Free start times at a venue on one of its local dates for a party. Send a DataPart { "skill": "check_availability", "venue_id": uuid, "date": "YYYY-MM-DD", "party_size": 1-50 }. The task completes at once with an artifact { venue, date, partySize, slots: [{ "date": "2026-12-24", "time": "19:00" }, …] } (24-hour, the venue’s time zone; each start with its own date, the next one for a time after midnight: book it with that date).',
+      'Free start times at a venue on one of its local dates for a party. Send a DataPart { "skill": "check_availability", "venue_id": uuid, "date": "YYYY-MM-DD", "party_size": 1-50 }. The task completes at once with an artifact { venue, date, partySize, slots: [{ "date": "2026-12-24", "time": "19:00" }, …] } (24-hour, the venue’s time zone; each start with its own date, the next one for a time after midnight, and with its UTC offset, 02:00+10:00, for a time the clocks repeat: book it with that date and time).',
     tags: ['availability', 'tables'],
     examples: ['{"skill":"check_availability","venue_id":"<venueId>","date":"2026-12-24","party_size":2}'],
   },
