@@ -148,16 +148,16 @@ async function commit(
   try {
     const sendable = order.map(({ statement }) => sendableStatement(statement, texts));
     client = await pool.connect();
-    // The whole batch in one write: BEGIN, the keys' locks (a simple query: the keys go as
+    // The whole batch in one write: BEGIN with the keys' locks (a simple query: the keys go as
     // literals), each statement, COMMIT. The connection pipelines, so PostgreSQL runs them back
     // to back and the event loop is not waited on between them. Every statement was checked to
     // be sendable above: one that `pg` refused to send would never reach PostgreSQL, which would
     // then commit the others.
-    // BEGIN goes alone: were PostgreSQL to refuse the message that takes the locks, the
-    // transaction is still open, refused, and nothing after it commits.
+    // BEGIN and the locks are one message, which PostgreSQL must never refuse whole (then BEGIN
+    // would not run, and the statements after it would commit one by one): its keys are literals
+    // made storable (lockKeys), so no byte of theirs can break it.
     const sent = [
-      ...(transaction ? [client.query('BEGIN')] : []),
-      ...(keys.length ? [client.query(lockKeys(keys))] : []),
+      ...(transaction ? [client.query(keys.length ? `BEGIN; ${lockKeys(keys)}` : 'BEGIN')] : []),
       ...sendable.map((statement) => (client as pg.PoolClient).query(statement)),
       ...(transaction ? [client.query('COMMIT')] : []),
     ];
@@ -173,7 +173,7 @@ async function commit(
       client = undefined;
       throw failures[0] ?? new Error("the batch's transaction was rolled back");
     }
-    const statementAnswers = transaction ? answers.slice(keys.length ? 2 : 1, -1) : answers;
+    const statementAnswers = transaction ? answers.slice(1, -1) : answers;
     client.release();
     observe?.({ statements: order.length, ok: true });
     order.forEach(({ i, j }, k) => {
