@@ -300,6 +300,32 @@ describe("a venue's agent answering booking requests", () => {
     expect((await world.answers(outbound.envelopeId!))[0]?.intent).toBe('booking.escalated');
   });
 
+  it("offers a late service's own times for a full time after midnight, not the next night's", async () => {
+    const guest = await world.guest();
+    const venue = await world.venue({}, { open: ['22:00', '03:00'], timeZone: 'Europe/Lisbon' });
+    // 00:30 on day 3 is day 2's service, which runs from 22:00 to 03:00.
+    const startsAt = lisbon(3, '00:30');
+    const other = await world.guest();
+    for (let i = 0; i < 4; i++) {
+      await createBooking(world.db, {
+        venueId: venue.venue.id,
+        guestId: other.person.id,
+        startsAt,
+        partySize: 4,
+        status: 'CONFIRMED',
+      });
+    }
+    const booking = await world.requested(guest.person.id, venue.venue.id, startsAt, 2);
+    const { outbound, outcome } = await world.request(guest, venue, booking);
+    expect(outcome.note).toBe('declined: full');
+    const [reply] = await world.answers(outbound.envelopeId!);
+    const { alternatives } = reply!.payload as { alternatives: string[] };
+    // 90-minute turns ending by 03:00: before 00:30's tables, that same night.
+    expect(alternatives.map((a) => new Date(a).getTime())).toEqual(
+      [lisbon(2, '23:00'), lisbon(2, '22:30'), lisbon(2, '22:00')].map((d) => d.getTime()),
+    );
+  });
+
   it('declines a full time with the nearest free times, and tells the guest', async () => {
     const guest = await world.guest();
     const venue = await world.venue();

@@ -217,7 +217,8 @@ async function alternativesNear(
   const now = deps.now();
   const slots = (
     await Promise.all(
-      [date, date.add({ days: 1 })].map((d) =>
+      // The service of the day before too: a time after midnight is that night's.
+      [date.subtract({ days: 1 }), date, date.add({ days: 1 })].map((d) =>
         venueSlots(tx, venue, {
           date: d.toString(),
           partySize: request.partySize,
