@@ -128,17 +128,17 @@ it('each consumer tool answers within its output schema', async () => {
   expect([...answered].sort()).toEqual(tools.map((tool) => tool.name).sort());
 });
 
-it('offers a late service’s times after midnight with the next date, and books them on that night', async () => {
+/** A new person and a venue open from 22:00 to `closes` in `timeZone`, and the tools called as that person would call them. */
+async function lateVenue(timeZone: string, closes: string) {
   const db = app.services.db;
-  const tools = consumerTools(app.services);
-  const byName = new Map<string, Tool>(tools.map((tool) => [tool.name, tool]));
+  const byName = new Map<string, Tool>(consumerTools(app.services).map((tool) => [tool.name, tool]));
   const person = await createPerson(db, { displayName: 'Rui' });
   const venue = await createBookableVenue(db, {
     name: `Late Bar ${person.id.slice(0, 6)}`,
-    timeZone: 'Europe/Lisbon',
-    open: ['22:00', '03:00'],
+    timeZone,
+    open: ['22:00', closes],
   });
-  const context = toolContext(person.id);
+  const context = { ...toolContext(person.id), now: app.clock.now };
   const call = async (name: string, input: Record<string, unknown>) => {
     const outcome = await runToolCall(
       { db, timeoutMs: 10_000, tools: byName },
@@ -148,6 +148,11 @@ it('offers a late service’s times after midnight with the next date, and books
     expect(outcome, `${name}: ${outcome.content}`).toMatchObject({ outcome: 'OK' });
     return JSON.parse(outcome.content) as Record<string, unknown>;
   };
+  return { db, venue, call };
+}
+
+it('offers a late service’s times after midnight with the next date, and books them on that night', async () => {
+  const { db, venue, call } = await lateVenue('Europe/Lisbon', '03:00');
   const date = Temporal.Now.plainDateISO('Europe/Lisbon').add({ days: 3 });
   const free = await call('check_availability', { venue_id: venue.id, date: date.toString(), party_size: 2 });
   const next = date.add({ days: 1 }).toString();
@@ -171,25 +176,7 @@ it('offers both of a time the clocks repeat, the second with its offset, and boo
   // Sydney's clocks go back at 03:00 on Sunday 2027-04-04: 02:00 and 02:30 come twice that night.
   const night = new Date('2027-03-30T00:00:00Z');
   app.clock.advance(night.getTime() - app.clock.now().getTime());
-  const db = app.services.db;
-  const tools = consumerTools(app.services);
-  const byName = new Map<string, Tool>(tools.map((tool) => [tool.name, tool]));
-  const person = await createPerson(db, { displayName: 'Mia' });
-  const venue = await createBookableVenue(db, {
-    name: `Night Owl ${person.id.slice(0, 6)}`,
-    timeZone: 'Australia/Sydney',
-    open: ['22:00', '04:00'],
-  });
-  const context = { ...toolContext(person.id), now: app.clock.now };
-  const call = async (name: string, input: Record<string, unknown>) => {
-    const outcome = await runToolCall(
-      { db, timeoutMs: 10_000, tools: byName },
-      { type: 'tool_use', id: `t-${name}`, name, input },
-      context,
-    );
-    expect(outcome, `${name}: ${outcome.content}`).toMatchObject({ outcome: 'OK' });
-    return JSON.parse(outcome.content) as Record<string, unknown>;
-  };
+  const { db, venue, call } = await lateVenue('Australia/Sydney', '04:00');
   const free = await call('check_availability', { venue_id: venue.id, date: '2027-04-03', party_size: 2 });
   const early = (free.slots as { date: string; time: string }[]).filter((s) => s.date === '2027-04-04');
   expect(early.map((s) => s.time)).toEqual([

@@ -449,32 +449,7 @@ describe('MCP request limits', () => {
 
   it('refuses a batch of messages in one request, which would pass the limits a hundred at a time', async () => {
     const db = limited.services.db;
-    const organization = await db.organization.create({ data: { name: `Batcher ${tag()}` } });
-    const owner = await person(limited, organization.id, 'OWNER');
-    const key = await apiKey(limited, organization.id, owner.userId, ['read']);
-    const post = (body: unknown, sessionId?: string) =>
-      fetch(new URL('/mcp', limited.url), {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${key.secret}`,
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': '2025-06-18',
-          ...(sessionId ? { 'mcp-session-id': sessionId } : {}),
-        },
-        body: JSON.stringify(body),
-      });
-    const opened = await post({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
-    });
-    const sessionId = opened.headers.get('mcp-session-id')!;
-    await opened.body?.cancel();
-    expect(sessionId).toBeTruthy();
-    const ready = await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, sessionId);
-    await ready.body?.cancel();
+    const { key, post, sessionId } = await rawSession(limited, 'Batcher');
     // Three calls in the key's third request of the minute.
     const call = (id: number) => ({
       jsonrpc: '2.0',
@@ -489,37 +464,13 @@ describe('MCP request limits', () => {
   });
 
   it('answers a request whose parameters are not what its method takes with "Invalid params", not an error of ours', async () => {
-    const db = app.services.db;
-    const organization = await db.organization.create({ data: { name: `Sloppy ${tag()}` } });
-    const owner = await person(app, organization.id, 'OWNER');
-    const key = await apiKey(app, organization.id, owner.userId, ['read']);
-    const post = (body: unknown, sessionId?: string) =>
-      fetch(new URL('/mcp', app.url), {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${key.secret}`,
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': '2025-06-18',
-          ...(sessionId ? { 'mcp-session-id': sessionId } : {}),
-        },
-        body: JSON.stringify(body),
-      });
+    const { post, sessionId } = await rawSession(app, 'Sloppy');
     /** The JSON-RPC answer, whether it came as JSON or as one event of a stream. */
     const answer = async (response: Response) => {
       const text = await response.text();
       const data = text.startsWith('{') ? text : /^data: (.*)$/m.exec(text)?.[1];
       return JSON.parse(data ?? 'null') as { error?: { code: number; message: string } };
     };
-    const opened = await post({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
-    });
-    const sessionId = opened.headers.get('mcp-session-id')!;
-    await opened.body?.cancel();
-    await (await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, sessionId)).body?.cancel();
     for (const [method, params] of [
       ['tools/call', { name: 'agnt.ping', arguments: null }],
       ['tools/call', { name: 5 }],
@@ -536,6 +487,40 @@ describe('MCP request limits', () => {
     }
   });
 });
+
+/**
+ * A Streamable HTTP session opened by hand (initialize, then initialized) with a new organisation's
+ * READ key on `target`, and a way to post JSON-RPC to it.
+ */
+async function rawSession(target: TestApp, label: string) {
+  const db = target.services.db;
+  const organization = await db.organization.create({ data: { name: `${label} ${tag()}` } });
+  const owner = await person(target, organization.id, 'OWNER');
+  const key = await apiKey(target, organization.id, owner.userId, ['read']);
+  const post = (body: unknown, sessionId?: string) =>
+    fetch(new URL('/mcp', target.url), {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${key.secret}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2025-06-18',
+        ...(sessionId ? { 'mcp-session-id': sessionId } : {}),
+      },
+      body: JSON.stringify(body),
+    });
+  const opened = await post({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+  });
+  const sessionId = opened.headers.get('mcp-session-id')!;
+  await opened.body?.cancel();
+  expect(sessionId).toBeTruthy();
+  await (await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, sessionId)).body?.cancel();
+  return { key, post, sessionId };
+}
 
 /** The tool caller an MCP call with this key is: the key, acting as the developer who made it. */
 async function keyCaller(secret: string): Promise<ToolCaller> {

@@ -16,6 +16,7 @@ import {
   unpublishVenue,
   updateVenueProfile,
 } from '../../src/domain/venues/venues.ts';
+import type { BookingStatus } from '../../src/generated/prisma/enums.ts';
 import { ConflictError, NotAllowedError } from '../../src/platform/errors.ts';
 import { createBooking } from '../factories/bookings.ts';
 import { createOrganization } from '../factories/people.ts';
@@ -260,7 +261,17 @@ describe("a takeover committed while the former team works the venue's bookings"
         },
         act,
       );
-    return { db, former, buyer, staff, someone, venue, takenOver };
+    /** The guest's booking there, as made over the API. */
+    const booked = (status: BookingStatus, startsAt: Date) =>
+      createBooking(db, {
+        venueId: venue.id,
+        guestId: someone.userId,
+        requestedById: someone.userId,
+        startsAt,
+        status,
+        source: 'API',
+      });
+    return { db, former, buyer, staff, someone, venue, takenOver, booked };
   }
 
   it('refuses each decision on a booking, changing nothing and telling nobody', async () => {
@@ -270,15 +281,8 @@ describe("a takeover committed while the former team works the venue's bookings"
       ['cancelBooking', 'CONFIRMED', 2 * 86_400_000],
       ['markBookingNoShow', 'CONFIRMED', -3_600_000],
     ] as const) {
-      const { db, staff, someone, venue, takenOver } = await handsChanging();
-      const booking = await createBooking(db, {
-        venueId: venue.id,
-        guestId: someone.userId,
-        requestedById: someone.userId,
-        startsAt: new Date(Date.now() + startsIn),
-        status,
-        source: 'API',
-      });
+      const { db, staff, venue, takenOver, booked } = await handsChanging();
+      const booking = await booked(status, new Date(Date.now() + startsIn));
       const answer = await takenOver(() =>
         app.gql<Record<string, { __typename: string; message?: string }>, unknown>(
           `mutation Move($input: BookingActionInput!) { ${move}(input: $input) { __typename ... on Error { message } } }`,
@@ -298,15 +302,8 @@ describe("a takeover committed while the former team works the venue's bookings"
   });
 
   it("refuses a change of a booking's party, and a booking for a guest by email", async () => {
-    const { db, staff, someone, venue, takenOver } = await handsChanging();
-    const booking = await createBooking(db, {
-      venueId: venue.id,
-      guestId: someone.userId,
-      requestedById: someone.userId,
-      startsAt: new Date(tomorrowAt7()),
-      status: 'CONFIRMED',
-      source: 'API',
-    });
+    const { db, staff, takenOver, booked } = await handsChanging();
+    const booking = await booked('CONFIRMED', new Date(tomorrowAt7()));
     const changed = await takenOver(() =>
       app.gql<{ modifyBooking: { __typename: string } }, unknown>(
         'mutation Change($input: ModifyBookingInput!) { modifyBooking(input: $input) { __typename } }',
@@ -370,15 +367,8 @@ describe("a takeover committed while the former team works the venue's bookings"
   });
 
   it("refuses the former team a booking's value, and a website scan's facts", async () => {
-    const { db, staff, someone, venue, takenOver } = await handsChanging();
-    const booking = await createBooking(db, {
-      venueId: venue.id,
-      guestId: someone.userId,
-      requestedById: someone.userId,
-      startsAt: new Date(tomorrowAt7()),
-      status: 'CONFIRMED',
-      source: 'API',
-    });
+    const { db, staff, takenOver, booked } = await handsChanging();
+    const booking = await booked('CONFIRMED', new Date(tomorrowAt7()));
     const valued = await takenOver(
       () =>
         app.gql<{ recordBookingValue: { __typename: string } }, unknown>(

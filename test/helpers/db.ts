@@ -74,20 +74,21 @@ export async function waitingForLock(
   throw new Error(`no statement with "${fragment}" waited for a lock within 10 s`);
 }
 
+type LockingServices = {
+  database: { pool: pg.Pool };
+  db: { $queryRawUnsafe<R>(query: string, ...values: unknown[]): Promise<R> };
+};
+
 /**
- * Runs `act` (requests made at once) while `hold` holds a row lock their writes need (an
- * organisation's row, which a row referring to it waits for), and releases it only once `count`
- * statements of this database wait for a lock: each request has read what it reads before writing
- * (a count against a limit) before any of them writes. Returns what `act` settles with.
+ * Holds a row lock (`hold`, a statement with its values) in a transaction of its own, starts
+ * `act`, and once `meanwhile` has run (given the transaction's client) commits and lets `act` go
+ * on; `act`'s promise as it settles.
  */
-export async function allReadBeforeAnyWrites<T>(
-  services: {
-    database: { pool: pg.Pool };
-    db: { $queryRawUnsafe<R>(query: string, ...values: unknown[]): Promise<R> };
-  },
+async function whileHolding<T>(
+  services: LockingServices,
   hold: [string, unknown[]],
-  count: number,
   act: () => Promise<T>,
+  meanwhile: (client: pg.PoolClient) => Promise<void>,
 ): Promise<T> {
   const client = await services.database.pool.connect();
   let acting: Promise<T> | undefined;
@@ -95,18 +96,9 @@ export async function allReadBeforeAnyWrites<T>(
     await client.query('BEGIN');
     await client.query(...hold);
     acting = act();
+    // Settled later by the caller; until then a rejection is not an unhandled one.
     acting.catch(() => {});
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const [waiting] = await services.db.$queryRawUnsafe<{ n: number }[]>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity
-         WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-      );
-      if (waiting!.n >= count) break;
-      if (Date.now() > deadline)
-        throw new Error(`${waiting!.n} statements, not ${count}, waited for a lock within 10 s`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await meanwhile(client);
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {});
@@ -118,37 +110,47 @@ export async function allReadBeforeAnyWrites<T>(
 }
 
 /**
+ * Runs `act` (requests made at once) while `hold` holds a row lock their writes need (an
+ * organisation's row, which a row referring to it waits for), and releases it only once `count`
+ * statements of this database wait for a lock: each request has read what it reads before writing
+ * (a count against a limit) before any of them writes. Returns what `act` settles with.
+ */
+export function allReadBeforeAnyWrites<T>(
+  services: LockingServices,
+  hold: [string, unknown[]],
+  count: number,
+  act: () => Promise<T>,
+): Promise<T> {
+  return whileHolding(services, hold, act, async () => {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const [waiting] = await services.db.$queryRawUnsafe<{ n: number }[]>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+      );
+      if (waiting!.n >= count) return;
+      if (Date.now() > deadline)
+        throw new Error(`${waiting!.n} statements, not ${count}, waited for a lock within 10 s`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  });
+}
+
+/**
  * What a change committed between `act`'s reads and its writes does: holds a row lock (`hold`, a
  * statement with its values), starts `act`, waits until a statement of `act` containing
  * `waiting` waits for that lock, commits `change` in the same transaction and lets `act` go on.
  * Returns `act`'s promise as it settles.
  */
-export async function committedWhileWaiting<T>(
-  services: {
-    database: { pool: pg.Pool };
-    db: { $queryRawUnsafe<R>(query: string, ...values: unknown[]): Promise<R> };
-  },
+export function committedWhileWaiting<T>(
+  services: LockingServices,
   steps: { hold: [string, unknown[]]; waiting: string; change: [string, unknown[]] },
   act: () => Promise<T>,
 ): Promise<T> {
-  const client = await services.database.pool.connect();
-  let acting: Promise<T> | undefined;
-  try {
-    await client.query('BEGIN');
-    await client.query(...steps.hold);
-    acting = act();
-    // Settled later by the caller; until then a rejection is not an unhandled one.
-    acting.catch(() => {});
+  return whileHolding(services, steps.hold, act, async (client) => {
     await waitingForLock(services.db, steps.waiting);
     await client.query(...steps.change);
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
-  return acting;
+  });
 }
 
 /**

@@ -305,16 +305,7 @@ describe("a venue's agent answering booking requests", () => {
     const venue = await world.venue({}, { open: ['22:00', '03:00'], timeZone: 'Europe/Lisbon' });
     // 00:30 on day 3 is day 2's service, which runs from 22:00 to 03:00.
     const startsAt = lisbon(3, '00:30');
-    const other = await world.guest();
-    for (let i = 0; i < 4; i++) {
-      await createBooking(world.db, {
-        venueId: venue.venue.id,
-        guestId: other.person.id,
-        startsAt,
-        partySize: 4,
-        status: 'CONFIRMED',
-      });
-    }
+    await takenByOthers(venue.venue.id, startsAt);
     const booking = await world.requested(guest.person.id, venue.venue.id, startsAt, 2);
     const { outbound, outcome } = await world.request(guest, venue, booking);
     expect(outcome.note).toBe('declined: full');
@@ -331,16 +322,7 @@ describe("a venue's agent answering booking requests", () => {
     const venue = await world.venue();
     const startsAt = lisbon(3, '20:00');
     // Four tables of four, all taken at 20:00 by others.
-    const other = await world.guest();
-    for (let i = 0; i < 4; i++) {
-      await createBooking(world.db, {
-        venueId: venue.venue.id,
-        guestId: other.person.id,
-        startsAt,
-        partySize: 4,
-        status: 'CONFIRMED',
-      });
-    }
+    await takenByOthers(venue.venue.id, startsAt);
     const booking = await world.requested(guest.person.id, venue.venue.id, startsAt, 2);
     const before = await decisionCount('decline');
 
@@ -853,3 +835,17 @@ describe("a venue's agent answering booking requests", () => {
     );
   });
 });
+
+/** Every table of the venue (four of four) taken at `startsAt` by someone else, confirmed. */
+async function takenByOthers(venueId: string, startsAt: Date) {
+  const other = await world.guest();
+  for (let i = 0; i < 4; i++) {
+    await createBooking(world.db, {
+      venueId,
+      guestId: other.person.id,
+      startsAt,
+      partySize: 4,
+      status: 'CONFIRMED',
+    });
+  }
+}
