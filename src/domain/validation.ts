@@ -123,10 +123,14 @@ export const CALENDAR_YEARS = { earliest: 1900, latest: 9999 } as const;
 /** What a date outside CALENDAR_YEARS is refused with. */
 export const CALENDAR_MESSAGE = `Give a date between the years ${CALENDAR_YEARS.earliest} and ${CALENDAR_YEARS.latest}`;
 
+/** Whether a year is one of CALENDAR_YEARS. */
+export function isCalendarYear(year: number): boolean {
+  return year >= CALENDAR_YEARS.earliest && year <= CALENDAR_YEARS.latest;
+}
+
 /** Whether an instant falls within CALENDAR_YEARS (UTC). */
 export function withinCalendar(date: Date): boolean {
-  const year = date.getUTCFullYear();
-  return year >= CALENDAR_YEARS.earliest && year <= CALENDAR_YEARS.latest;
+  return isCalendarYear(date.getUTCFullYear());
 }
 
 /**

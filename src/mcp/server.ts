@@ -173,7 +173,8 @@ export function createMcpServer(deps: McpServerDeps): Server {
  * `server.setRequestHandler(schema, handler)` for a request with parameters, except that one its
  * schema refuses (`arguments: null`, no `params`, a number for a tool's name) is answered "Invalid
  * params" (-32602), where the SDK's own check answered "Internal error" (-32603) with zod's issues,
- * telling the client the fault was ours.
+ * telling the client the fault was ours. The request is registered by its method alone, so the
+ * check is this one (for `tools/call`, the SDK's Server makes its own first, also -32602).
  */
 function handleChecked<S extends typeof CallToolRequestSchema | typeof ReadResourceRequestSchema, R>(
   server: Server,

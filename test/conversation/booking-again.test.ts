@@ -4,10 +4,8 @@
  * moved, asking again books anew instead of answering with the old booking or a conflict.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { consumerTools } from '../../src/domain/conversation/assembly.ts';
-import { runToolCall, type Tool } from '../../src/domain/conversation/tools.ts';
 import { createPerson } from '../factories/people.ts';
-import { toolContext } from '../factories/tools.ts';
+import { toolCaller, toolContext } from '../factories/tools.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 
@@ -19,19 +17,11 @@ afterAll(() => app?.close());
 
 it('books the same table again once its booking has ended or moved, and not twice while it stands', async () => {
   const db = app.services.db;
-  const byName = new Map<string, Tool>(consumerTools(app.services).map((tool) => [tool.name, tool]));
   const person = await createPerson(db);
   const venue = await createBookableVenue(db);
-  const context = toolContext(person.id);
-  const call = async (name: string, input: Record<string, unknown>) => {
-    const outcome = await runToolCall(
-      { db, timeoutMs: 10_000, tools: byName },
-      { type: 'tool_use', id: `t-${name}`, name, input },
-      context,
-    );
-    expect(outcome, `${name}: ${outcome.content}`).toMatchObject({ outcome: 'OK' });
-    return JSON.parse(outcome.content) as { bookingId: string; status: string };
-  };
+  const tool = toolCaller(app.services, toolContext(person.id));
+  const call = (name: string, input: Record<string, unknown>) =>
+    tool<{ bookingId: string; status: string }>(name, input);
   const date = Temporal.Now.plainDateISO(venue.timeZone).add({ days: 3 }).toString();
   const table = { venue_id: venue.id, date, time: '20:00', party_size: 2 };
 

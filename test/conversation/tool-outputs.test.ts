@@ -14,7 +14,7 @@ import { API_KEY, API_SECRET, quoteRequest } from '../delivery/support.ts';
 import { stopAll } from '../factories/apps.ts';
 import { createBooking } from '../factories/bookings.ts';
 import { createPerson } from '../factories/people.ts';
-import { toolContext } from '../factories/tools.ts';
+import { toolCaller, toolContext } from '../factories/tools.ts';
 import { createBookableVenue } from '../factories/venues.ts';
 import { type FakeDirections, startFakeDirections } from '../fakes/directions.ts';
 import { type FakeLalamove, startFakeLalamove } from '../fakes/lalamove.ts';
@@ -131,23 +131,13 @@ it('each consumer tool answers within its output schema', async () => {
 /** A new person and a venue open from 22:00 to `closes` in `timeZone`, and the tools called as that person would call them. */
 async function lateVenue(timeZone: string, closes: string) {
   const db = app.services.db;
-  const byName = new Map<string, Tool>(consumerTools(app.services).map((tool) => [tool.name, tool]));
   const person = await createPerson(db, { displayName: 'Rui' });
   const venue = await createBookableVenue(db, {
     name: `Late Bar ${person.id.slice(0, 6)}`,
     timeZone,
     open: ['22:00', closes],
   });
-  const context = { ...toolContext(person.id), now: app.clock.now };
-  const call = async (name: string, input: Record<string, unknown>) => {
-    const outcome = await runToolCall(
-      { db, timeoutMs: 10_000, tools: byName },
-      { type: 'tool_use', id: `t-${name}`, name, input },
-      context,
-    );
-    expect(outcome, `${name}: ${outcome.content}`).toMatchObject({ outcome: 'OK' });
-    return JSON.parse(outcome.content) as Record<string, unknown>;
-  };
+  const call = toolCaller(app.services, { ...toolContext(person.id), now: app.clock.now });
   return { db, venue, call };
 }
 

@@ -6,7 +6,7 @@
  * forward, on a fall-back day the earlier of the two instants is used.
  */
 import { ValidationError } from '../../platform/errors.ts';
-import { CALENDAR_YEARS } from '../validation.ts';
+import { isCalendarYear } from '../validation.ts';
 
 export interface WeeklyInterval {
   /** 0 = Sunday … 6 = Saturday. */
@@ -124,7 +124,7 @@ export function isRealDate(value: string): boolean {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
   try {
     const { year } = Temporal.PlainDate.from(value, { overflow: 'reject' });
-    return year >= CALENDAR_YEARS.earliest && year <= CALENDAR_YEARS.latest;
+    return isCalendarYear(year);
   } catch {
     return false;
   }
