@@ -1,13 +1,14 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
-import { PrismaClient } from '../generated/prisma/client.ts';
+import { type Prisma, PrismaClient } from '../generated/prisma/client.ts';
 
 export type Db = PrismaClient;
 /** The client inside `db.$transaction(async (tx) => …)`. Domain functions accept either. */
 export type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
 export type DbOrTx = Db | Tx;
 
-export type QueryListener = (event: { query: string; durationMs: number }) => void;
+/** `params`: the statement's values as JSON text. */
+export type QueryListener = (event: { query: string; params: string; durationMs: number }) => void;
 
 export interface Database {
   prisma: Db;
@@ -59,17 +60,34 @@ export function connectDatabase(
   const pool = quietPool(new pg.Pool({ ...options, max: poolSize }));
   const pipelined = quietPool(new pg.Pool({ ...options, max: pipelinedSize, pipeline: true }));
   const locks = quietPool(new pg.Pool({ ...options, max: poolSize }));
+  // One naming for Prisma's statements and the direct reads': a name stands for one text on
+  // every connection of the pool they share.
+  const names = preparedStatements > 0 ? statementNames(preparedStatements) : undefined;
   const adapter = new PrismaPg(
     pool,
     // Unnamed (undefined) is what the adapter sends when it has no generator.
-    preparedStatements > 0
-      ? { statementNameGenerator: statementNames(preparedStatements) as (query: { sql: string }) => string }
-      : {},
+    names ? { statementNameGenerator: names as (query: { sql: string }) => string } : {},
   );
   const prisma = new PrismaClient({ adapter, log: [{ emit: 'event', level: 'query' }] });
   const listeners = new Set<QueryListener>();
-  prisma.$on('query', (event) => {
-    for (const listener of listeners) listener({ query: event.query, durationMs: event.duration });
+  const heard = (query: string, params: () => string, durationMs: number) => {
+    for (const listener of listeners)
+      listener({
+        query,
+        get params() {
+          return params();
+        },
+        durationMs,
+      });
+  };
+  prisma.$on('query', (event) => heard(event.query, () => event.params, event.duration));
+  directReaders.set(prisma, {
+    async query(text, values) {
+      const started = performance.now();
+      const result = await pool.query({ text, values, name: names?.({ sql: text }) });
+      heard(text, () => JSON.stringify(values), performance.now() - started);
+      return result.rows;
+    },
   });
   return {
     prisma,
@@ -86,6 +104,36 @@ export function connectDatabase(
       await Promise.all([pool.end(), pipelined.end(), locks.end()]);
     },
   };
+}
+
+/**
+ * Statements run on the pool Prisma uses without Prisma's client, for the hottest reads, where
+ * the client's handling of the answer costs more CPU than the statement: heard by `onQuery` (the
+ * statement counts and the slow-operation log) and traced like any other pg query. The values
+ * are as pg parses them (a bigint or a numeric is a string), not as Prisma's client would.
+ */
+export interface DirectReads {
+  query(text: string, values: unknown[]): Promise<Record<string, unknown>[]>;
+}
+
+const directReaders = new WeakMap<object, DirectReads>();
+
+/**
+ * The direct reads of `db` when it is a client `connectDatabase` made; undefined inside a
+ * transaction (its statements must run on the transaction's connection) and for any other client.
+ */
+export function directReads(db: DbOrTx): DirectReads | undefined {
+  return directReaders.get(db);
+}
+
+/**
+ * The rows of a raw read: directly when `db` allows it, else through Prisma (in a transaction).
+ * The values differ between the two (Prisma's client makes a bigint a BigInt, pg a string), so a
+ * caller converts what it reads (`Number(row.total)`).
+ */
+export async function readRows(db: DbOrTx, query: Prisma.Sql): Promise<Record<string, unknown>[]> {
+  const direct = directReads(db);
+  return direct ? direct.query(query.text, query.values) : db.$queryRaw<Record<string, unknown>[]>(query);
 }
 
 const DEFAULT_PIPELINED_CONNECTIONS = 4;

@@ -11,7 +11,8 @@
 import { z } from 'zod';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { VenueCategory } from '../../generated/prisma/enums.ts';
-import { type DbOrTx, PLANNED_EACH_RUN } from '../../platform/db.ts';
+import { type DbOrTx, directReads, PLANNED_EACH_RUN, readRows } from '../../platform/db.ts';
+import { compileRowsById } from '../../platform/json-rows.ts';
 import { CALENDAR_MESSAGE, degrees, parseInput, withinCalendar } from '../validation.ts';
 
 export type VenueSearchOrder = 'RELEVANCE' | 'DISTANCE' | 'NAME';
@@ -80,9 +81,24 @@ export function toPrefixQuery(text: string | null | undefined): string | null {
 
 /**
  * The venues of a page of hits, with what `query` selects, in one query (in no particular order:
- * the hits give it).
+ * the hits give it). Built as JSON by PostgreSQL when `query` is a selection it compiles
+ * (src/platform/json-rows.ts), through Prisma's client otherwise and inside a transaction.
  */
-export function venuesByIds(db: DbOrTx, venueIds: readonly string[], query: Prisma.VenueDefaultArgs = {}) {
+export async function venuesByIds(
+  db: DbOrTx,
+  venueIds: readonly string[],
+  query: Prisma.VenueDefaultArgs = {},
+) {
+  const direct = directReads(db);
+  const compiled = direct && compileRowsById('Venue', query);
+  if (direct && compiled) {
+    const rows = await direct.query(compiled.text, [venueIds]);
+    return rows.map((r) => compiled.decode(r.row)) as Awaited<ReturnType<typeof findVenues>>;
+  }
+  return findVenues(db, venueIds, query);
+}
+
+function findVenues(db: DbOrTx, venueIds: readonly string[], query: Prisma.VenueDefaultArgs) {
   return db.venue.findMany({ ...query, where: { id: { in: [...venueIds] } } });
 }
 
@@ -148,36 +164,34 @@ export async function searchVenues(
         ? Prisma.sql`distance ASC NULLS LAST, v.name ASC, v.id ASC`
         : Prisma.sql`v.name ASC, v.id ASC`;
 
-  const rows = await db.$queryRaw<
-    {
-      id: string;
-      relevance: number;
-      distance: number | null;
-      cuisines: string[];
-      city: string | null;
-      total: bigint;
-    }[]
-  >`${Prisma.raw(PLANNED_EACH_RUN)}
+  // Read without Prisma's client where it can be (readRows): the values are converted below.
+  const rows = await readRows(
+    db,
+    Prisma.sql`${Prisma.raw(PLANNED_EACH_RUN)}
     SELECT v.id, ${relevance} AS relevance, ${distance} AS distance, v.cuisines, v.city,
       count(*) OVER () AS total
     FROM venues v
     WHERE ${Prisma.join(conditions, ' AND ')}
     ORDER BY ${orderBy}
-    LIMIT ${page.limit} OFFSET ${page.offset}`;
+    LIMIT ${page.limit} OFFSET ${page.offset}`,
+  );
   let totalCount = Number(rows[0]?.total ?? 0);
   if (rows.length === 0 && page.offset > 0) {
     // Past the end, the window count is not there; count separately.
-    const [count] = await db.$queryRaw<{ total: bigint }[]>`${Prisma.raw(PLANNED_EACH_RUN)}
-      SELECT count(*) AS total FROM venues v WHERE ${Prisma.join(conditions, ' AND ')}`;
+    const [count] = await readRows(
+      db,
+      Prisma.sql`${Prisma.raw(PLANNED_EACH_RUN)}
+      SELECT count(*) AS total FROM venues v WHERE ${Prisma.join(conditions, ' AND ')}`,
+    );
     totalCount = Number(count?.total ?? 0);
   }
   return {
     hits: rows.map((r) => ({
-      id: r.id,
+      id: r.id as string,
       relevance: Number(r.relevance),
       distanceMeters: r.distance === null ? null : Number(r.distance),
-      cuisines: r.cuisines,
-      city: r.city,
+      cuisines: r.cuisines as string[],
+      city: r.city as string | null,
     })),
     totalCount,
   };
