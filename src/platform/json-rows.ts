@@ -67,7 +67,12 @@ const COMPILED_KEPT = 500;
  * what `args` selects; null when `args` asks for something this does not compile.
  */
 export function compileRowsById(modelName: string, args: unknown): CompiledRows | null {
-  const key = `${modelName} ${JSON.stringify(args)}`;
+  let key: string;
+  try {
+    key = `${modelName} ${JSON.stringify(args)}`;
+  } catch {
+    return null; // a value JSON cannot hold (a BigInt in a filter): not a selection this compiles
+  }
   const known = compiled.get(key);
   if (known !== undefined) return known;
   const result = compile(modelName, args);

@@ -190,9 +190,10 @@ describe('rows built as JSON by PostgreSQL', () => {
       { select: { id: true, tables: { take: -1 } } },
       { select: { id: true, searchDocument: true } },
       { select: { id: true, nothing: true } },
+      { select: { id: true, bookings: { where: { valueMinor: { gt: 1n } } } } },
     ];
     for (const query of queries) {
-      expect(compileRowsById('Venue', query), JSON.stringify(query)).toBeNull();
+      expect(compileRowsById('Venue', query), JSON.stringify(query, bigints)).toBeNull();
     }
     const query = { select: { id: true, exceptions: { where: { closed: true } } } };
     const direct = await venuesByIds(database.prisma, ids, query);
