@@ -88,7 +88,9 @@ function compile(modelName: string, args: unknown): CompiledRows | null {
   const aliases = { next: 1 };
   const object = compileObject(model, args.select ?? true, 't0', aliases);
   if (!object) return null;
-  const cast = id.nativeType ? `${id.nativeType[0].toLowerCase()}[]` : sqlArrayType(id);
+  // Ids pg sends as they are: a uuid or a text (a date or a char(n) id is left to Prisma).
+  const cast =
+    id.type !== 'String' ? null : id.nativeType?.[0] === 'Uuid' ? 'uuid[]' : id.nativeType ? null : 'text[]';
   if (!cast) return null;
   const text = `SELECT ${object.sql} AS "row" FROM ${table(model)} t0 WHERE t0.${column(id)} = ANY($1::${cast})`;
   const decode = decoderOf(object.shape);
@@ -110,7 +112,13 @@ function compileObject(
       : isRecord(select)
         ? Object.entries(select)
         : [];
-  if (select !== true && !isRecord(select)) return null;
+  // An empty select is an error to Prisma: left to it to say so.
+  if (
+    select !== true &&
+    (!isRecord(select) || !picked.some(([, wanted]) => wanted !== undefined && wanted !== false))
+  ) {
+    return null;
+  }
   for (const [name, wanted] of picked) {
     if (wanted === undefined || wanted === false) continue;
     if (name === '_count') {
@@ -236,6 +244,8 @@ function compileRelation(
   const order = orderClause(related, orderBy, child);
   if (order === null) return null;
   if (take !== undefined && !(Number.isSafeInteger(take) && (take as number) > 0)) return null;
+  // Prisma takes the first rows by the primary key when no order is given: left to it.
+  if (take !== undefined && !order) return null;
   const decode = object.shape.fields.length ? (v: unknown) => (v as unknown[]).map(decodeObject) : undefined;
   if (take === undefined) {
     const aggregate = `json_agg(${object.sql}${order ? ` ORDER BY ${order}` : ''})`;
@@ -254,10 +264,18 @@ function orderClause(model: Model, orderBy: unknown, alias: string): string | nu
   if (orderBy === undefined) return '';
   const terms: string[] = [];
   for (const entry of Array.isArray(orderBy) ? orderBy : [orderBy]) {
-    if (!isRecord(entry)) return null;
+    // One field an entry, as Prisma requires.
+    if (!isRecord(entry) || Object.keys(entry).length !== 1) return null;
     for (const [name, direction] of Object.entries(entry)) {
       const field = model.byName.get(name);
-      if (!field || (field.kind !== 'scalar' && field.kind !== 'enum') || field.isList) return null;
+      if (
+        !field ||
+        (field.kind !== 'scalar' && field.kind !== 'enum') ||
+        field.isList ||
+        field.type === 'Json'
+      ) {
+        return null;
+      }
       if (direction !== 'asc' && direction !== 'desc') return null;
       // Prisma's order: NULLS LAST ascending, NULLS FIRST descending (PostgreSQL's own default).
       terms.push(`${alias}.${column(field)} ${direction.toUpperCase()}`);
@@ -288,6 +306,7 @@ function compileCounts(
       .join(' AND ');
     pairs.push(`${literal(name)}, (SELECT count(*)::int FROM ${table(related)} ${child} WHERE ${on})`);
   }
+  if (!pairs.length) return null;
   return `json_build_object(${pairs.join(', ')})`;
 }
 
@@ -298,10 +317,6 @@ function decoderOf(shape: Shape): (row: unknown) => unknown {
     for (const [name, decode] of shape.fields) object[name] = decode(object[name]);
     return object;
   };
-}
-
-function sqlArrayType(field: DmmfField): string | null {
-  return field.type === 'String' ? 'text[]' : field.type === 'Int' ? 'int[]' : null;
 }
 
 function table(model: Model): string {

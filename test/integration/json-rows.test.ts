@@ -191,6 +191,12 @@ describe('rows built as JSON by PostgreSQL', () => {
       { select: { id: true, searchDocument: true } },
       { select: { id: true, nothing: true } },
       { select: { id: true, bookings: { where: { valueMinor: { gt: 1n } } } } },
+      // What Prisma refuses or orders on its own: an empty selection or count, an order entry of
+      // two fields, a first few rows without an order (Prisma's are by the primary key).
+      { select: {} },
+      { select: { id: true, _count: { select: {} } } },
+      { select: { id: true, hours: { orderBy: { opensAt: 'asc', weekday: 'desc' } } } },
+      { select: { id: true, tables: { take: 2 } } },
     ];
     for (const query of queries) {
       expect(compileRowsById('Venue', query), JSON.stringify(query, bigints)).toBeNull();
