@@ -8,8 +8,9 @@
  *
  * What it compiles, and nothing else (`compileRowsById` answers null and the caller asks Prisma):
  * scalar and enum fields; relations (to-one and to-many, `true` or `{ select, orderBy, take }`)
- * with `orderBy` on scalar fields; `_count` of to-many relations. Never `where`, `include`,
- * `skip`, `cursor`, `distinct`, `omit` or a `take` below 1. The names, keys and types come from
+ * with `orderBy` on scalar fields (one an entry); `_count` of to-many relations. Never `where`,
+ * `include`, `skip`, `cursor`, `distinct`, `omit`, a `take` below 1 or without an order, or an
+ * empty selection. The names, keys and types come from
  * the DMMF Prisma writes on `npm run generate` (src/generated/dmmf.json), so the statement
  * follows schema.prisma; `test/integration/json-rows.test.ts` holds the answers to Prisma's for
  * every shape it compiles.
