@@ -18,7 +18,8 @@
 import dmmfFile from '../generated/dmmf.json' with { type: 'json' };
 import { quoteIdent } from './db.ts';
 
-interface DmmfField {
+/** The slice of a DMMF field this reads (see @prisma/dmmf for the whole of it). */
+export interface DmmfField {
   name: string;
   dbName?: string | null;
   kind: 'scalar' | 'enum' | 'object' | 'unsupported';

@@ -17,6 +17,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DmmfField as ReadDmmfField } from '../../src/platform/json-rows.ts';
 import { migrate } from '../../src/platform/migrate.ts';
 import { createEmptyDatabase } from '../helpers/db.ts';
 
@@ -32,14 +33,8 @@ interface DmmfFunctionDefault {
   args: unknown[];
 }
 type DmmfDefault = string | number | boolean | DmmfFunctionDefault | (string | number | boolean)[];
-interface DmmfField {
-  name: string;
-  dbName?: string | null;
-  kind: 'scalar' | 'enum' | 'object' | 'unsupported';
-  type: string;
-  isList: boolean;
+interface DmmfField extends ReadDmmfField {
   isRequired: boolean;
-  nativeType?: [string, string[]] | null;
   default?: DmmfDefault;
   relationName?: string;
   relationFromFields?: string[];
