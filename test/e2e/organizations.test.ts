@@ -140,6 +140,13 @@ let app: TestApp;
  * `email` invited by `by` with `role`, signed in and accepting: their token and membership id.
  * The invitation is the one the invitee finds on their viewer.
  */
+/** How many invitations were written to `email`. */
+function invitationsMailedTo(email: string) {
+  return app.services.db.outboundMessage.count({
+    where: { kind: 'organization.invitation', emailTo: email },
+  });
+}
+
 async function joinByInvitation(
   by: { token: string },
   organizationId: string,
@@ -664,11 +671,7 @@ describe('invitations', () => {
       'InvitationPayload',
       'RateLimitedError',
     ]);
-    expect(
-      await app.services.db.outboundMessage.count({
-        where: { kind: 'organization.invitation', emailTo: email },
-      }),
-    ).toBe(3);
+    expect(await invitationsMailedTo(email)).toBe(3);
   });
 
   it('writes to an address at most three times a day, even when organisations ask at once', async () => {
@@ -689,11 +692,7 @@ describe('invitations', () => {
       'RateLimitedError',
       'RateLimitedError',
     ]);
-    expect(
-      await app.services.db.outboundMessage.count({
-        where: { kind: 'organization.invitation', emailTo: email },
-      }),
-    ).toBe(3);
+    expect(await invitationsMailedTo(email)).toBe(3);
   });
 
   it('invites an address once at a time, and again once the invitation lapsed', async () => {
@@ -730,11 +729,7 @@ describe('invitations', () => {
       role: 'ADMIN',
       status: 'PENDING',
     });
-    expect(
-      await app.services.db.outboundMessage.count({
-        where: { kind: 'organization.invitation', emailTo: email },
-      }),
-    ).toBe(2);
+    expect(await invitationsMailedTo(email)).toBe(2);
     const accepted = await app.gql(AcceptInvitation, { invitationId }, { token: person.token });
     expect(accepted.data?.acceptInvitation).toMatchObject({ membership: { role: 'ADMIN' } });
     // A member already is not invited.
