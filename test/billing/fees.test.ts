@@ -865,6 +865,66 @@ describe('fee amounts', () => {
     expect((await collectBookingFee(deps(), b.id)).accrued).toBe('exists');
     expect(await payable(plain.organizationId)).toBe(-500n);
   });
+
+  it("is set by the venue's owners and admins; fees from then on accrue in it, one owed keeps its own", async () => {
+    const w = await world({ subscribed: true });
+    const setCurrency = async (userId: string, currency: string | null) =>
+      app.gql(
+        `mutation C($input: UpdateVenueInput!) {
+          updateVenue(input: $input) {
+            __typename
+            ... on VenuePayload { venue { currency } }
+            ... on ValidationError { message field }
+          }
+        }`,
+        { input: { venueId: gid('Venue', w.venueId), currency } },
+        { token: await token(userId) },
+      );
+    const stored = async () =>
+      (await db().venue.findUniqueOrThrow({ where: { id: w.venueId }, select: { currency: true } })).currency;
+
+    const before = await bookingRow(db(), completed(w.venueId, { valueMinor: 8000n }));
+    expect((await collectBookingFee(deps(), before.id)).accrued).toBe('accrued');
+    expect(await feeOf(before.id)).toMatchObject({ feeMinor: 560n, currency: 'USD' });
+
+    // Refused, with the reason, and nothing stored: a code nobody pays in, one without cents
+    // (the fee amounts are hundredths), and a staff member's change.
+    for (const [code, message] of [
+      ['XYZ', '"XYZ" is not a currency code: use one such as EUR or GBP'],
+      ['jpy', 'Bookings cannot be charged in JPY yet: choose a currency with cents'],
+      ['KWD', 'Bookings cannot be charged in KWD yet: choose a currency with cents'],
+    ]) {
+      const refused = await setCurrency(w.ownerId, code!);
+      expect(refused.data, JSON.stringify(refused.body)).toEqual({
+        updateVenue: { __typename: 'ValidationError', message, field: 'currency' },
+      });
+    }
+    const byStaff = await setCurrency(w.staffId, 'EUR');
+    expect(byStaff.errors?.[0]?.extensions?.code, JSON.stringify(byStaff.body)).toBe('FORBIDDEN');
+    expect(await stored()).toBeNull();
+
+    // The owner's choice, written as a person types it.
+    const set = await setCurrency(w.ownerId, ' gbp ');
+    expect(set.data, JSON.stringify(set.body)).toEqual({
+      updateVenue: { __typename: 'VenuePayload', venue: { currency: 'GBP' } },
+    });
+    expect(await stored()).toBe('GBP');
+    const after = await bookingRow(db(), completed(w.venueId, { valueMinor: 8000n }));
+    expect((await collectBookingFee(deps(), after.id)).accrued).toBe('accrued');
+    expect(await feeOf(after.id)).toMatchObject({ feeMinor: 560n, currency: 'GBP' });
+    expect(await payable(w.organizationId, 'GBP')).toBe(-560n);
+    // The fee owed before the change is still owed in dollars, and revalued in dollars.
+    expect((await recordValue(w.ownerId, before.id, 10_000)).errors).toBeUndefined();
+    expect(await feeOf(before.id)).toMatchObject({ feeMinor: 700n, currency: 'USD' });
+    expect(await payable(w.organizationId, 'USD')).toBe(-700n);
+
+    // Null: back to the configured default.
+    const cleared = await setCurrency(w.ownerId, null);
+    expect(cleared.data, JSON.stringify(cleared.body)).toEqual({
+      updateVenue: { __typename: 'VenuePayload', venue: { currency: 'USD' } },
+    });
+    expect(await stored()).toBeNull();
+  });
 });
 
 describe('bookings that were not honoured', () => {

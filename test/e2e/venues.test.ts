@@ -8,7 +8,7 @@ const CreateVenue = graphql(`
   mutation CreateVenue($input: CreateVenueInput!) {
     createVenue(input: $input) {
       __typename
-      ... on CreateVenuePayload { agentSigningSecret venue { id slug status checklist { key done } } }
+      ... on CreateVenuePayload { agentSigningSecret venue { id slug status currency checklist { key done } } }
       ... on ValidationError { message field }
       ... on Error { message }
     }
@@ -107,6 +107,7 @@ async function newVenue(name: string) {
         category: 'RESTAURANT',
         cuisines: ['portuguese'],
         description: 'Fish by the river',
+        currency: 'eur',
       },
     },
     { token: owner.token },
@@ -117,7 +118,7 @@ async function newVenue(name: string) {
 describe('venues', () => {
   it('takes a venue from draft to published, then offers its slots to everyone', async () => {
     const { venue, agentSigningSecret } = await newVenue('Rio Tejo Grill');
-    expect(venue).toMatchObject({ slug: 'rio-tejo-grill', status: 'DRAFT' });
+    expect(venue).toMatchObject({ slug: 'rio-tejo-grill', status: 'DRAFT', currency: 'EUR' });
     expect(agentSigningSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(venue.checklist!.filter((c) => !c.done).map((c) => c.key)).toEqual([
       'location',

@@ -346,6 +346,11 @@ function profileFields(
     }),
     photos: t.stringList({ required: false }),
     slug: t.string({ required: false }),
+    currency: t.string({
+      required: false,
+      description:
+        "What the venue charges in (ISO 4217, with cents: EUR, GBP, USD…): its bookings' values and the fees on bookings from then on; a fee already owed keeps its own. Null: the configured default.",
+    }),
   };
 }
 

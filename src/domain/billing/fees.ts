@@ -133,6 +133,23 @@ export function venueCurrency(config: FeesConfig, venue: Pick<Venue, 'currency'>
   return normalizeCurrency(venue.currency ?? config.defaultCurrency);
 }
 
+/** ISO 4217 codes the runtime knows, less the units no one pays a bill in (drawing rights, SUCRE). */
+const KNOWN_CURRENCIES = new Set(
+  Intl.supportedValuesOf('currency').filter((code) => !['XDR', 'XSU'].includes(code)),
+);
+
+/**
+ * Why `code` cannot be a venue's currency, or null when it can: an ISO 4217 code the runtime
+ * knows, counted in hundredths, as the fee amounts are (FEE_FLAT_MINOR 250 is 2.50 of it). A
+ * currency without cents (JPY) or with thousandths (KWD) would need amounts of its own.
+ */
+export function venueCurrencyProblem(code: string): string | null {
+  if (!KNOWN_CURRENCIES.has(code)) return `"${code}" is not a currency code: use one such as EUR or GBP`;
+  const digits = new Intl.NumberFormat('en', { style: 'currency', currency: code }).resolvedOptions()
+    .maximumFractionDigits;
+  return digits === 2 ? null : `Bookings cannot be charged in ${code} yet: choose a currency with cents`;
+}
+
 /** The id of a fee's accrual transfer at `revision`. */
 export function accrualTransferId(bookingId: string, revision: number): string {
   return derivedTransferId('booking-fee', bookingId, 'accrual', String(revision));
