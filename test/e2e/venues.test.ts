@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOrganizationAs } from '../factories/organizations.ts';
 import { graphql } from '../generated/gql.ts';
 import { member, rawId, startTestApp, type TestApp } from '../helpers/app.ts';
+import { accessToken } from '../helpers/authz.ts';
 import { trustOrganization } from '../helpers/venues.ts';
 
 const CreateVenue = graphql(`
@@ -83,7 +84,7 @@ const ReadVenue = graphql(`
 `);
 
 let app: TestApp;
-let owner: { token: string };
+let owner: { token: string; userId: string };
 let organizationId: string;
 
 beforeAll(async () => {
@@ -357,5 +358,53 @@ describe('venues', () => {
       bookingRulesConfirmedAt: null,
       hours: [],
     });
+  });
+
+  it("lists a venue's exceptions from today where the venue is, unless asked from another date", async () => {
+    const { venue } = await newVenue('Dateline Diner');
+    const db = app.services.db;
+    const id = rawId(venue.id);
+    const listed = async (args = '') => {
+      const res = await app.gql(
+        `query X($id: ID!) { node(id: $id) { ... on Venue { hoursExceptions${args} { date } } } }`,
+        { id: venue.id },
+        // Signed at the test's clock, which moves on below.
+        { token: await accessToken(app, owner.userId) },
+      );
+      expect(res.errors, JSON.stringify(res.body)).toBeUndefined();
+      return (res.data as { node: { hoursExceptions: { date: string }[] } }).node.hoursExceptions.map(
+        (e) => e.date,
+      );
+    };
+    const utcDate = (at: Date) => at.toISOString().slice(0, 10);
+    const dayAfter = (date: string, days: number) =>
+      utcDate(new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000));
+    // The next 05:00 UTC: evening of the day before in Los Angeles.
+    const now = app.clock.now();
+    const target = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), 5);
+    app.clock.advance((target > now.getTime() ? target : target + 86_400_000) - now.getTime());
+    const today = utcDate(app.clock.now());
+    const yesterday = dayAfter(today, -1);
+    await db.hoursException.createMany({
+      data: [dayAfter(today, -2), yesterday, today, dayAfter(today, 1)].map((date) => ({
+        venueId: id,
+        date: new Date(`${date}T00:00:00Z`),
+        closed: true,
+      })),
+    });
+
+    await db.venue.update({ where: { id }, data: { timeZone: 'America/Los_Angeles' } });
+    // Still "yesterday" in UTC terms: that is today there, and its exception is listed.
+    expect(await listed()).toEqual([yesterday, today, dayAfter(today, 1)]);
+    expect(await listed('(days: 1)')).toEqual([yesterday]);
+    // Told a date, the list starts there, wherever the venue is.
+    expect(await listed(`(from: "${today}", days: 1)`)).toEqual([today]);
+
+    // Seven hours on it is already tomorrow on Kiritimati (UTC+14): today's is in the past there.
+    app.clock.advance(7 * 3_600_000);
+    await db.venue.update({ where: { id }, data: { timeZone: 'Pacific/Kiritimati' } });
+    expect(await listed()).toEqual([dayAfter(today, 1)]);
+    await db.venue.update({ where: { id }, data: { timeZone: 'Europe/Lisbon' } });
+    expect(await listed()).toEqual([today, dayAfter(today, 1)]);
   });
 });

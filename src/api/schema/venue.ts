@@ -170,19 +170,34 @@ export const Venue = builder.prismaNode('Venue', {
     }),
     hoursExceptions: t.field({
       type: [HoursException],
-      description: 'Exceptions from `from` (default today, UTC) for `days` days (default 60, at most 366).',
+      description:
+        'Exceptions from `from` (default: today where the venue is) for `days` days (default 60, at most 366).',
       args: { from: t.arg.string({ required: false }), days: t.arg.int({ required: false }) },
-      select: (args) => {
-        const from = parseDateArg(args.from);
-        const days = Math.min(Math.max(args.days ?? 60, 1), 366);
+      select: (args, ctx) => {
+        const { from, days } = exceptionWindow(args, ctx.services.now());
+        // Without `from`, a day either side: the venue's today is read from its zone below.
+        const reach = args.from ? 0 : 1;
         return {
+          timeZone: true,
           exceptions: {
-            where: { date: { gte: from, lt: new Date(from.getTime() + days * 86_400_000) } },
+            where: {
+              date: {
+                gte: new Date(from.getTime() - reach * DAY_MS),
+                lt: new Date(from.getTime() + (days + reach) * DAY_MS),
+              },
+            },
             orderBy: [{ date: 'asc' }, { opensAt: 'asc' }],
           },
         };
       },
-      resolve: (v) => v.exceptions.map((e) => ({ ...e, date: e.date.toISOString().slice(0, 10) })),
+      resolve: (v, args, ctx) => {
+        const { from, days } = exceptionWindow(args, ctx.services.now(), v.timeZone);
+        const first = from.toISOString().slice(0, 10);
+        const end = new Date(from.getTime() + days * DAY_MS).toISOString().slice(0, 10);
+        return v.exceptions
+          .map((e) => ({ ...e, date: e.date.toISOString().slice(0, 10) }))
+          .filter((e) => e.date >= first && e.date < end);
+      },
     }),
     bookingRules: t.field({
       type: BookingRulesType,
@@ -271,12 +286,28 @@ builder.prismaObject('VenueTable', {
   }),
 });
 
-function parseDateArg(value: string | null | undefined): Date {
-  if (!value) return new Date(`${new Date().toISOString().slice(0, 10)}T00:00:00Z`);
-  if (!isRealDate(value)) {
+const DAY_MS = 86_400_000;
+
+/**
+ * The dates `hoursExceptions` lists: from `from`, or else from today in `timeZone` (the UTC date
+ * until the venue's zone is known), for `days` days; each date as midnight UTC, as stored.
+ */
+function exceptionWindow(
+  args: { from?: string | null; days?: number | null },
+  now: Date,
+  timeZone = 'UTC',
+): { from: Date; days: number } {
+  const days = Math.min(Math.max(args.days ?? 60, 1), 366);
+  if (args.from && !isRealDate(args.from)) {
     throw new ValidationError('Use a date such as 2026-12-24', 'from');
   }
-  return new Date(`${value}T00:00:00Z`);
+  const date =
+    args.from ??
+    Temporal.Instant.fromEpochMilliseconds(now.getTime())
+      .toZonedDateTimeISO(timeZone)
+      .toPlainDate()
+      .toString();
+  return { from: new Date(`${date}T00:00:00Z`), days };
 }
 
 builder.queryField('venueBySlug', (t) =>
