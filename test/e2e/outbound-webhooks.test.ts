@@ -9,11 +9,17 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyringSpec, parseKeyring, type SecretKeyring } from '../../src/domain/agents/secrets.ts';
 import { cancelBooking, systemTransition } from '../../src/domain/bookings/bookings.ts';
 import { OUTBOXES, sweepOutboxes } from '../../src/domain/operations/outboxes.ts';
 import { createAccess } from '../../src/domain/organizations/access.ts';
 import { drainWebhooks } from '../../src/domain/outbound-webhooks/delivery.ts';
 import { webhookSendDeps } from '../../src/domain/outbound-webhooks/deps.ts';
+import { secretText } from '../../src/domain/outbound-webhooks/signing.ts';
+import {
+  reencryptWebhookSecrets,
+  subscriptionKeys,
+} from '../../src/domain/outbound-webhooks/subscriptions.ts';
 import { drainKey } from '../../src/domain/outbound-webhooks/tasks.ts';
 import type { Booking, Venue } from '../../src/generated/prisma/client.ts';
 import type { BookingStatus } from '../../src/generated/prisma/enums.ts';
@@ -848,6 +854,73 @@ describe('outbound webhooks', () => {
     expect(after.signature.split(' ')).toHaveLength(1);
     expect(verifies(old, after.raw, headersOf(after), false)).toBe(false);
     expect(verifies(fresh, after.raw, headersOf(after), false)).toBe(true);
+  });
+
+  it('re-seals its secrets under a new keyring key, the rotated-out one too, and keeps signing with them', async () => {
+    const w = await world();
+    const hook = await receiver({ checkTimestamp: false });
+    const plain = await subscribe(w, hook.url);
+    const { id, globalId, secret: old } = await subscribe(w, hook.url);
+    const rotated = await app.gql<
+      { rotateWebhookSecret: { __typename: 'WebhookSubscriptionSecretPayload'; secret: string } },
+      unknown
+    >(
+      `mutation($input: RotateWebhookSecretInput!) { rotateWebhookSecret(input: $input) {
+        __typename ... on WebhookSubscriptionSecretPayload { secret } } }`,
+      { input: { subscriptionId: globalId } },
+      { token: w.owner.token },
+    );
+    const fresh = member(
+      rotated.data?.rotateWebhookSecret,
+      'WebhookSubscriptionSecretPayload',
+      rotated,
+    ).secret;
+
+    const db = app.services.db;
+    const spec = (keyring: SecretKeyring) =>
+      [...keyring.keys].map(([keyId, key]) => `${keyId}:${key.toString('base64url')}`).join(',');
+    const running = app.services.keyring;
+    const next = parseKeyring(`${generateKeyringSpec('next')},${spec(running)}`);
+    const keysUnder = async (keyring: SecretKeyring, subscriptionId: string) =>
+      (
+        await subscriptionKeys(
+          db,
+          keyring,
+          await db.webhookSubscription.findUniqueOrThrow({ where: { id: subscriptionId } }),
+          app.clock.now(),
+        )
+      ).map(secretText);
+
+    // The operator's rotation: a new key first, `npm run agents:reencrypt`, then the old key dropped.
+    expect(await reencryptWebhookSecrets(db, next)).toBeGreaterThanOrEqual(2);
+    expect(await db.webhookSubscription.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      secretKeyId: 'next',
+      previousSecretKeyId: 'next',
+    });
+    expect(await db.webhookSubscription.findUniqueOrThrow({ where: { id: plain.id } })).toMatchObject({
+      secretKeyId: 'next',
+      previousSecretKeyId: null,
+    });
+    const nextAlone = parseKeyring(spec(next).split(',')[0]!);
+    expect(await keysUnder(nextAlone, id)).toEqual([fresh, old]);
+    expect(await keysUnder(nextAlone, plain.id)).toEqual([plain.secret]);
+    await expect(keysUnder(running, id)).rejects.toThrow(/No key next/);
+    // Run again, nothing is left to do.
+    expect(await reencryptWebhookSecrets(db, next)).toBe(0);
+
+    // And back under the running key (the app here keeps its keyring), which signs with both still.
+    const back = parseKeyring(`${spec(running)},${spec(nextAlone)}`);
+    expect(await reencryptWebhookSecrets(db, back)).toBeGreaterThanOrEqual(2);
+    expect(await keysUnder(running, id)).toEqual([fresh, old]);
+    hook.secrets.push(fresh);
+    const sent = await app.gql<{ sendTestWebhook: { __typename: string } }, unknown>(
+      `mutation($input: SendTestWebhookInput!) { sendTestWebhook(input: $input) { __typename } }`,
+      { input: { subscriptionId: globalId } },
+      { token: w.owner.token },
+    );
+    expect(sent.data?.sendTestWebhook.__typename, JSON.stringify(sent.body)).toBe('SendTestWebhookPayload');
+    await drain(id);
+    expect(hook.accepted.map((d) => d.body.type)).toEqual(['webhook.test']);
   });
 
   it('lists subscriptions with their deliveries and attempts, and resends one with its webhook-id', async () => {

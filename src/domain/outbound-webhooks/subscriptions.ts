@@ -214,6 +214,52 @@ export async function subscriptionKeys(
   return keys;
 }
 
+/**
+ * Re-seals every subscription's secrets (the current one, and a rotated-out one still kept) that
+ * are not under the keyring's current key, after a new key is put first in AGENT_SECRET_KEYS
+ * (`npm run agents:reencrypt`, which re-seals the agents' secrets too). Returns how many
+ * subscriptions changed.
+ */
+export async function reencryptWebhookSecrets(db: Db, keyring: SecretKeyring): Promise<number> {
+  const stale = await db.webhookSubscription.findMany({
+    where: {
+      OR: [
+        { secretKeyId: { not: keyring.currentKeyId } },
+        { previousSecretKeyId: { not: keyring.currentKeyId } },
+      ],
+    },
+  });
+  let changed = 0;
+  for (const subscription of stale) {
+    const reseal = (ciphertext: string, keyId: string) => {
+      const secret = openSecret(keyring, { ciphertext, keyId }, bound(subscription.id));
+      return sealSecret(keyring, secret, bound(subscription.id));
+    };
+    const current = reseal(subscription.secretCiphertext, subscription.secretKeyId);
+    const previous =
+      subscription.previousSecretCiphertext && subscription.previousSecretKeyId
+        ? reseal(subscription.previousSecretCiphertext, subscription.previousSecretKeyId)
+        : null;
+    // Conditional on the ciphertexts read, so a rotation that lands meanwhile is not overwritten.
+    const { count } = await db.webhookSubscription.updateMany({
+      where: {
+        id: subscription.id,
+        secretCiphertext: subscription.secretCiphertext,
+        previousSecretCiphertext: subscription.previousSecretCiphertext,
+      },
+      data: {
+        secretCiphertext: current.ciphertext,
+        secretKeyId: current.keyId,
+        ...(previous
+          ? { previousSecretCiphertext: previous.ciphertext, previousSecretKeyId: previous.keyId }
+          : {}),
+      },
+    });
+    changed += count;
+  }
+  return changed;
+}
+
 /** Queues a `webhook.test` delivery for the subscription (behind what it already has pending). */
 export async function sendTestWebhook(deps: WebhookDeps, access: Access, input: { subscriptionId: string }) {
   const current = await managed(deps.db, access, input.subscriptionId);
