@@ -6,9 +6,11 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { remember } from '../../src/domain/memory/memories.ts';
+import { createBooking } from '../factories/bookings.ts';
+import { createBookableVenue } from '../factories/venues.ts';
 import { graphql } from '../generated/gql.ts';
 import { member, startTestApp, type TestApp } from '../helpers/app.ts';
-import { type Actors, createActors, type Guest, guest } from '../helpers/authz.ts';
+import { type Actors, createActors, type Guest, guest, person } from '../helpers/authz.ts';
 
 const MyMemories = graphql(`
   query MyMemories($first: Int, $after: String) {
@@ -344,6 +346,56 @@ describe('my profile', () => {
     expect(read.data?.viewer?.profile).toEqual(
       member(patched.data?.updateProfile, 'UpdateProfilePayload', patched).profile,
     );
+  });
+
+  it('gives a person who signed in by email the name venues see with their bookings', async () => {
+    const me = await guest(app, 'named');
+    const organization = await db().organization.create({ data: { name: 'Named House' } });
+    const owner = await person(app, organization.id, 'OWNER');
+    const venue = await createBookableVenue(db(), { organizationId: organization.id });
+    const booking = await createBooking(db(), {
+      venueId: venue.id,
+      guestId: me.userId,
+      startsAt: new Date(Date.now() + 2 * 86_400_000),
+    });
+    const seenByVenue = async () => {
+      const res = await app.gql(
+        'query B($id: ID!) { node(id: $id) { ... on Booking { guestName } } }',
+        { id: encodeGlobalID('Booking', booking.id) },
+        { token: owner.token },
+      );
+      return (res.data as { node: { guestName: string | null } }).node.guestName;
+    };
+    const setName = (displayName: string | null) =>
+      app.gql(
+        `mutation N($input: UpdateProfileInput!) { updateProfile(input: $input) {
+          __typename
+          ... on UpdateProfilePayload { profile { displayName homeArea } }
+          ... on ValidationError { field }
+        } }`,
+        { input: { displayName } },
+        { token: me.token },
+      );
+    expect(await seenByVenue()).toBe(me.email);
+
+    expect((await setName(' Ana\u0007 Silva ')).data).toEqual({
+      updateProfile: {
+        __typename: 'UpdateProfilePayload',
+        profile: { displayName: 'Ana Silva', homeArea: null },
+      },
+    });
+    expect(await seenByVenue()).toBe('Ana Silva');
+    const viewer = await app.gql('{ viewer { displayName } }', {}, { token: me.token });
+    expect(viewer.data).toEqual({ viewer: { displayName: 'Ana Silva' } });
+
+    // Too long: refused, the name kept.
+    expect((await setName('A'.repeat(101))).data).toEqual({
+      updateProfile: { __typename: 'ValidationError', field: 'displayName' },
+    });
+    expect(await seenByVenue()).toBe('Ana Silva');
+    // Null removes it: the venue sees the address again.
+    expect((await setName(null)).data).toMatchObject({ updateProfile: { profile: { displayName: null } } });
+    expect(await seenByVenue()).toBe(me.email);
   });
 
   it.each([

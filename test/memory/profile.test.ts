@@ -17,6 +17,7 @@ async function person(): Promise<string> {
 }
 
 const EMPTY = {
+  displayName: null,
   homeArea: null,
   dietary: [],
   usualPartySize: null,
@@ -29,6 +30,7 @@ const EMPTY = {
 };
 
 const FULL: ProfilePatch = {
+  displayName: 'Ana Silva',
   homeArea: 'Alfama, Lisbon',
   dietary: ['Vegetarian', 'nut allergy', 'vegetarian'],
   usualPartySize: 2,
@@ -43,7 +45,14 @@ const FULL: ProfilePatch = {
 const stored = (userId: string) =>
   db().user.findUniqueOrThrow({
     where: { id: userId },
-    select: { profile: true, language: true, latitude: true, longitude: true, timeZone: true },
+    select: {
+      profile: true,
+      displayName: true,
+      language: true,
+      latitude: true,
+      longitude: true,
+      timeZone: true,
+    },
   });
 
 describe('the profile', () => {
@@ -55,6 +64,7 @@ describe('the profile', () => {
     const userId = await person();
     const profile = await updateProfile(db(), userId, FULL);
     expect(profile).toEqual({
+      displayName: 'Ana Silva',
       homeArea: 'Alfama, Lisbon',
       dietary: ['vegetarian', 'nut allergy'],
       usualPartySize: 2,
@@ -74,6 +84,7 @@ describe('the profile', () => {
         preferredTimes: ['Friday evenings', 'lunch around 13:00'],
         notes: 'Prefers quiet places',
       },
+      displayName: 'Ana Silva',
       language: 'pt-BR',
       latitude: 38.7118,
       longitude: -9.1303,
@@ -95,6 +106,7 @@ describe('the profile', () => {
     });
     expect(changed).toEqual({
       ...EMPTY,
+      displayName: 'Ana Silva',
       homeArea: 'Porto',
       usualPartySize: 2,
       timeZone: 'Europe/Lisbon',

@@ -55,6 +55,11 @@ export const Memory = builder.prismaNode('Memory', {
 const Profile = builder.objectRef<ProfileShape>('Profile').implement({
   description: 'What you told your agent about yourself. Only you can read it.',
   fields: (t) => ({
+    displayName: t.exposeString('displayName', {
+      nullable: true,
+      description:
+        'What you are called: venues see it with your bookings and questions, and people you invite with the invitation.',
+    }),
     homeArea: t.exposeString('homeArea', { nullable: true }),
     dietary: t.exposeStringList('dietary', { description: 'Dietary needs and allergies.' }),
     usualPartySize: t.exposeInt('usualPartySize', { nullable: true }),
@@ -119,6 +124,7 @@ mutation('updateProfile', {
   input: builder.inputType('UpdateProfileInput', {
     description: 'The fields to change. A field left out stays as it is; null, "" or [] removes it.',
     fields: (t) => ({
+      displayName: t.string({ required: false, description: 'At most 100 characters.' }),
       homeArea: t.string({ required: false }),
       dietary: t.stringList({ required: false }),
       usualPartySize: t.int({ required: false }),

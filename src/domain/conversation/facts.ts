@@ -25,7 +25,7 @@ export function createFactsGatherer(deps: {
   return async (userId: string, text: string, now: Date): Promise<TurnFacts> => {
     const { db } = deps;
     const [user, memories, patterns] = await Promise.all([
-      db.user.findUniqueOrThrow({ where: { id: userId }, select: { displayName: true, ...profileSelect } }),
+      db.user.findUniqueOrThrow({ where: { id: userId }, select: profileSelect }),
       memoriesForPrompt(
         db,
         userId,

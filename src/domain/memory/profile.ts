@@ -21,6 +21,8 @@ import { isValidTimeZone } from '../venues/hours.ts';
 import { cleanText } from './text.ts';
 
 export interface Profile {
+  /** What they are called: shown to venues with their bookings and questions, and in invitations. */
+  displayName: string | null;
   /** Where they live or usually go out ("Alfama, Lisbon"). */
   homeArea: string | null;
   /** Dietary needs and allergies, lower-cased ("vegetarian", "halal", "nut allergy"). */
@@ -43,13 +45,14 @@ export type ProfilePatch = { [K in keyof Profile]?: Profile[K] | null };
 /** The fields kept in the `profile` JSON; the others are columns of `users`. */
 const JSON_FIELDS = ['homeArea', 'dietary', 'usualPartySize', 'preferredTimes', 'notes'] as const;
 type JsonField = (typeof JSON_FIELDS)[number];
-const COLUMN_FIELDS = ['language', 'latitude', 'longitude', 'timeZone'] as const;
+const COLUMN_FIELDS = ['displayName', 'language', 'latitude', 'longitude', 'timeZone'] as const;
 const FIELDS: readonly string[] = [...JSON_FIELDS, ...COLUMN_FIELDS];
 
 /** The JSON key of the dietary needs the person took off (see the top). */
 const TAKEN_OFF = 'dietaryTakenOff';
 
 export const PROFILE_LIMITS = {
+  displayNameMaxChars: 100,
   homeAreaMaxChars: 120,
   dietaryMaxItems: 20,
   dietaryItemMaxChars: 40,
@@ -109,6 +112,7 @@ const timeZone = z
   });
 
 const patchSchema = z.object({
+  displayName: text(PROFILE_LIMITS.displayNameMaxChars).nullish(),
   homeArea: text(PROFILE_LIMITS.homeAreaMaxChars).nullish(),
   dietary: list(PROFILE_LIMITS.dietaryMaxItems, PROFILE_LIMITS.dietaryItemMaxChars, true).nullish(),
   usualPartySize: z
@@ -140,6 +144,7 @@ const storedSchema = z.object({
 
 export interface ProfileRow {
   profile: unknown;
+  displayName: string | null;
   language: string | null;
   latitude: number | null;
   longitude: number | null;
@@ -149,6 +154,7 @@ export interface ProfileRow {
 /** The columns a Profile is read from (for callers that load the user themselves). */
 export const profileSelect = {
   profile: true,
+  displayName: true,
   language: true,
   latitude: true,
   longitude: true,
@@ -159,6 +165,7 @@ export const profileSelect = {
 export function toProfile(row: ProfileRow): Profile {
   const stored = isObject(row.profile) ? storedSchema.parse(row.profile) : {};
   return {
+    displayName: row.displayName,
     homeArea: stored.homeArea ?? null,
     dietary: stored.dietary ?? [],
     usualPartySize: stored.usualPartySize ?? null,
@@ -230,13 +237,14 @@ export async function updateProfile(db: DbOrTx, userId: string, rawPatch: Profil
     UPDATE users SET
       profile = (CASE WHEN jsonb_typeof(profile) = 'object' THEN profile ELSE '{}'::jsonb END
                  ${takenOff} || ${JSON.stringify(set)}::jsonb) - ${remove}::text[],
+      ${column('displayName', 'display_name', 'text')},
       ${column('language', 'language', 'text')},
       ${column('latitude', 'latitude', 'float8')},
       ${column('longitude', 'longitude', 'float8')},
       ${column('timeZone', 'time_zone', 'text')},
       updated_at = now()
     WHERE id = ${userId}::uuid
-    RETURNING profile, language, latitude, longitude, time_zone AS "timeZone"`;
+    RETURNING profile, display_name AS "displayName", language, latitude, longitude, time_zone AS "timeZone"`;
   if (!row) throw new NotFoundError('No such person');
   return toProfile(row);
 }

@@ -83,7 +83,7 @@ export function memoryTools(deps: { db: Db; search?: MemorySearch | undefined })
   const profileTool = defineTool({
     name: 'update_profile',
     description:
-      'Update the person’s profile when they tell you about themselves: home area, dietary needs, usual party size, preferred times, language, time zone. Use null to remove a field.',
+      'Update the person’s profile when they tell you about themselves: the name they want to be called (venues see it with their bookings), home area, dietary needs, usual party size, preferred times, language, time zone. Use null to remove a field.',
     sideEffect: 'WRITE',
     callers: { person: true },
     async describe(input) {
@@ -96,6 +96,7 @@ export function memoryTools(deps: { db: Db; search?: MemorySearch | undefined })
       return `Update your profile: ${changes.join('; ') || 'nothing'}.`;
     },
     input: z.object({
+      name: text(LIMITS.displayNameMaxChars).nullable().optional().describe('What they want to be called'),
       home_area: text(LIMITS.homeAreaMaxChars).nullable().optional(),
       dietary: z.array(text(LIMITS.dietaryItemMaxChars)).max(LIMITS.dietaryMaxItems).nullable().optional(),
       usual_party_size: z.number().int().min(1).max(LIMITS.partySizeMax).nullable().optional(),
@@ -110,6 +111,7 @@ export function memoryTools(deps: { db: Db; search?: MemorySearch | undefined })
     }),
     output: z.object({
       profile: z.object({
+        displayName: z.string().nullable(),
         homeArea: z.string().nullable(),
         dietary: z.array(z.string()),
         usualPartySize: z.number().int().nullable(),
@@ -121,6 +123,7 @@ export function memoryTools(deps: { db: Db; search?: MemorySearch | undefined })
     }),
     async run(input, context) {
       const profile = await updateProfile(db, context.userId, {
+        displayName: input.name,
         homeArea: input.home_area,
         dietary: input.dietary,
         usualPartySize: input.usual_party_size,
