@@ -9,7 +9,12 @@
  * A domain function GraphQL starts to use gets a line here; one GraphQL no longer uses loses it.
  */
 
-import { listAgents, rotateAgentSigningSecret, updateAgentDna } from '../domain/agents/agents.ts';
+import {
+  listAgents,
+  rotateAgentSigningSecret,
+  setAgentPaused,
+  updateAgentDna,
+} from '../domain/agents/agents.ts';
 import {
   adjustOrganizationCredits,
   openBillingPortal,
@@ -255,6 +260,7 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
     agents: {
       listAgents: given(db, listAgents),
       updateAgentDna: given(db, updateAgentDna),
+      setAgentPaused: given(db, setAgentPaused),
       // The previous key keeps verifying for the configured overlap (A2A_KEY_OVERLAP_SECONDS).
       rotateAgentSigningSecret: (access: Access, input: { agentId: string }) =>
         rotateAgentSigningSecret(db, access, keyring, {

@@ -5,6 +5,7 @@
  * changed the tool catalogue.
  */
 import { randomUUID } from 'node:crypto';
+import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVenueAgent, ensureConsumerAgent, updateAgentDna } from '../../src/domain/agents/agents.ts';
 import { defaultVenueDna, TOOLS_VERSION, VENUE_TOOLS } from '../../src/domain/agents/dna.ts';
@@ -21,6 +22,7 @@ import { createBookableVenue } from '../factories/venues.ts';
 import { type FakeClawPulse, startFakeClawPulse } from '../fakes/clawpulse.ts';
 import { FIRST_VENUE_DEFAULT } from '../fixtures/agent-tools.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { person } from '../helpers/authz.ts';
 import { runDueJobs } from '../helpers/jobs.ts';
 
 let app: TestApp;
@@ -76,6 +78,70 @@ describe('registering agents with the gateway', () => {
     expect(gateway.agents.get(venueAgentId(venue.id))).toMatchObject({
       registrations: 2,
       dna: { persona: { name: 'Azul', languages: ['pt'] } },
+    });
+  });
+
+  it("is paused and resumed by the venue's owners and admins, and the gateway is told each time", async () => {
+    const db = app.services.db;
+    const organization = await db.organization.create({ data: { name: 'Pausing House' } });
+    const owner = await person(app, organization.id, 'OWNER');
+    const staff = await person(app, organization.id, 'STAFF');
+    const venue = await createBookableVenue(db, { name: 'Quiet Corner', organizationId: organization.id });
+    const { agent } = await db.$transaction((tx) => createVenueAgent(tx, app.services.keyring, venue));
+    await runDueJobs(app, ['agent-register']);
+    const pause = (token: string, paused: boolean, agentId = agent.id) =>
+      app.gql(
+        `mutation P($input: SetAgentPausedInput!) { setAgentPaused(input: $input) {
+          __typename
+          ... on SetAgentPausedPayload { agent { status } }
+          ... on Error { message }
+        } }`,
+        { input: { agentId: encodeGlobalID('Agent', agentId), paused } },
+        { token },
+      );
+    const onGateway = () => gateway.agents.get(venueAgentId(venue.id));
+    expect(onGateway()).toMatchObject({ registrations: 1, dna: { status: 'active' } });
+
+    // Staff may not; nothing changes.
+    const refused = await pause(staff.token, true);
+    expect(refused.data, JSON.stringify(refused.body)).toEqual({
+      setAgentPaused: { __typename: 'NotAllowedError', message: 'You are not allowed to do this' },
+    });
+    expect((await db.agent.findUniqueOrThrow({ where: { id: agent.id } })).status).toBe('ACTIVE');
+
+    const paused = await pause(owner.token, true);
+    expect(paused.data, JSON.stringify(paused.body)).toEqual({
+      setAgentPaused: { __typename: 'SetAgentPausedPayload', agent: { status: 'PAUSED' } },
+    });
+    await runDueJobs(app, ['agent-register']);
+    expect(onGateway()).toMatchObject({
+      registrations: 2,
+      dna: { status: 'paused', behavioral: { inboxPollEnabled: false } },
+    });
+    // Asked again, nothing to tell the gateway.
+    expect((await pause(owner.token, true)).data).toMatchObject({
+      setAgentPaused: { agent: { status: 'PAUSED' } },
+    });
+    await runDueJobs(app, ['agent-register']);
+    expect(onGateway()).toMatchObject({ registrations: 2 });
+
+    expect((await pause(owner.token, false)).data).toMatchObject({
+      setAgentPaused: { agent: { status: 'ACTIVE' } },
+    });
+    await runDueJobs(app, ['agent-register']);
+    expect(onGateway()).toMatchObject({
+      registrations: 3,
+      dna: { status: 'active', behavioral: { inboxPollEnabled: true } },
+    });
+
+    // A retired agent stays retired; a person's own agent is not the venue's to pause.
+    await db.agent.update({ where: { id: agent.id }, data: { status: 'RETIRED' } });
+    expect((await pause(owner.token, false)).data).toEqual({
+      setAgentPaused: { __typename: 'ConflictError', message: 'This agent is retired: it cannot act again' },
+    });
+    const consumer = await ensureConsumerAgent(db, app.services.keyring, owner.userId);
+    expect((await pause(owner.token, true, consumer.id)).data).toEqual({
+      setAgentPaused: { __typename: 'ValidationError', message: "Only a venue's agent can be paused" },
     });
   });
 

@@ -308,6 +308,20 @@ mutation('updateAgentDna', {
   },
 });
 
+mutation('setAgentPaused', {
+  description:
+    "Pauses a venue's agent, or lets it act again: while paused it decides nothing on its own (booking requests, changes and guests' questions go to the venue's staff). The venue's owners and admins.",
+  input: (t) => ({ agentId: t.globalID({ for: Agent }), paused: t.boolean() }),
+  payload: payloadType('SetAgentPausedPayload', 'agent', Agent),
+  authScopes: { authenticated: true },
+  resolve: async (input, ctx) => ({
+    agent: await ctx.domain.agents.setAgentPaused(ctx.access, {
+      agentId: input.agentId.id,
+      paused: input.paused,
+    }),
+  }),
+});
+
 mutation('rotateAgentSigningSecret', {
   description: 'Issues a new signing secret for an agent you run; it is shown once.',
   input: (t) => ({ agentId: t.globalID({ for: Agent }) }),

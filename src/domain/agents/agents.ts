@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { type Agent, Prisma } from '../../generated/prisma/client.ts';
 import { parseAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { Db, DbOrTx } from '../../platform/db.ts';
-import { ConflictError, NotAllowedError, NotFoundError } from '../../platform/errors.ts';
+import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { addJobExpression, jobToAddValues } from '../../platform/jobs.ts';
 import { type Access, ANY_ROLE, MANAGERS } from '../organizations/access.ts';
 import {
@@ -199,6 +199,39 @@ export async function updateAgentDna(db: Db, access: Access, input: { agentId: s
       );
     }
     // The gateway keeps the agent's profile: it is registered again with the new DNA.
+    await queueAgentRegistration(tx, agent.id);
+    return tx.agent.findUniqueOrThrow({ where: { id: agent.id }, include: WITH_VENUE });
+  });
+}
+
+/**
+ * Pauses a venue's business agent, or lets it act again: while paused it decides nothing on its
+ * own (booking requests and changes, guests' questions go to the venue's staff, as at a venue
+ * without an agent) and the gateway is told (the profile's status; no inbox polling). By the
+ * venue's owners and admins; a retired agent stays retired.
+ */
+export async function setAgentPaused(db: Db, access: Access, input: { agentId: string; paused: boolean }) {
+  const agent = await requireAgent(db, input.agentId);
+  await requireAgentManager(access, agent);
+  if (agent.kind !== 'VENUE') {
+    throw new ValidationError("Only a venue's agent can be paused", 'agentId');
+  }
+  if (agent.status === 'RETIRED') throw new ConflictError('This agent is retired: it cannot act again');
+  const status = input.paused ? 'PAUSED' : 'ACTIVE';
+  if (agent.status === status)
+    return db.agent.findUniqueOrThrow({ where: { id: agent.id }, include: WITH_VENUE });
+  return db.$transaction(async (tx) => {
+    // Only while the agent is still whose the check above found it, and not retired meanwhile.
+    const { count } = await tx.agent.updateMany({
+      where: { id: agent.id, organizationId: agent.organizationId, status: { in: ['ACTIVE', 'PAUSED'] } },
+      data: { status },
+    });
+    if (count === 0) {
+      throw new ConflictError(
+        "This agent's venue changed hands, or the agent was retired, while the change was being made: nothing was changed",
+      );
+    }
+    // The gateway keeps the agent's status: it is registered again.
     await queueAgentRegistration(tx, agent.id);
     return tx.agent.findUniqueOrThrow({ where: { id: agent.id }, include: WITH_VENUE });
   });
