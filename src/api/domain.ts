@@ -26,6 +26,7 @@ import {
   organizationFeeInvoices,
   organizationFees,
   recordBookingValue,
+  setVenueReferralFee,
   waiveBookingFee,
 } from '../domain/billing/fees.ts';
 import { changePlan } from '../domain/billing/plan-change.ts';
@@ -278,6 +279,7 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
       organizationFeeInvoices: given(db, organizationFeeInvoices),
       organizationFees: given(db, organizationFees),
       recordBookingValue: given(fees, recordBookingValue),
+      setVenueReferralFee: given(db, setVenueReferralFee),
       startCheckout: given(checkout, startCheckout),
       usage: given({ db, now }, organizationUsage),
       waiveBookingFee: given(fees, waiveBookingFee),

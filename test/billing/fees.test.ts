@@ -33,7 +33,7 @@ import {
   startFakeStripe,
 } from '../fakes/stripe.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { accessToken, person, unique } from '../helpers/authz.ts';
+import { accessToken, guest, person, unique } from '../helpers/authz.ts';
 import { waitingForLock } from '../helpers/db.ts';
 import { runDueJobs } from '../helpers/jobs.ts';
 
@@ -864,6 +864,68 @@ describe('fee amounts', () => {
     // A job run twice accrues once.
     expect((await collectBookingFee(deps(), b.id)).accrued).toBe('exists');
     expect(await payable(plain.organizationId)).toBe(-500n);
+  });
+
+  it("takes the venue's own rate a platform admin sets for fees from then on; one accrued keeps its terms", async () => {
+    const w = await world({ subscribed: true });
+    const admin = await platformAdmin();
+    const setRate = async (userId: string, bps: number | null) =>
+      app.gql(
+        `mutation R($input: SetVenueReferralFeeInput!) {
+          setVenueReferralFee(input: $input) {
+            __typename
+            ... on SetVenueReferralFeePayload { venue { referralFeeBps } }
+            ... on ValidationError { message field }
+          }
+        }`,
+        { input: { venueId: gid('Venue', w.venueId), bps } },
+        { token: await token(userId) },
+      );
+    const shown = async (userId: string) =>
+      (
+        await app.gql(
+          `query V($id: ID!) { node(id: $id) { ... on Venue { referralFeeBps } } }`,
+          { id: gid('Venue', w.venueId) },
+          { token: await token(userId) },
+        )
+      ).data;
+    const stored = async () =>
+      (await db().venue.findUniqueOrThrow({ where: { id: w.venueId } })).referralFeeBps;
+
+    expect(await shown(w.staffId)).toEqual({ node: { referralFeeBps: 700 } });
+    // The venue is on the network, its terms are not.
+    expect(await shown((await guest(app)).userId)).toEqual({ node: { referralFeeBps: null } });
+    const before = await bookingRow(db(), completed(w.venueId, { valueMinor: 8000n }));
+    await collectBookingFee(deps(), before.id);
+    expect(await feeOf(before.id)).toMatchObject({ pctBps: 700, feeMinor: 560n });
+
+    // Not the venue's own to set, and not a rate outside 0–100 %.
+    const byOwner = await setRate(w.ownerId, 1000);
+    expect(byOwner.errors?.[0]?.extensions?.code, JSON.stringify(byOwner.body)).toBe('FORBIDDEN');
+    expect((await setRate(admin.id, 10_001)).data).toEqual({
+      setVenueReferralFee: {
+        __typename: 'ValidationError',
+        message: 'A referral rate is a whole number of basis points from 0 to 10000 (700 is 7 %)',
+        field: 'bps',
+      },
+    });
+    expect(await stored()).toBeNull();
+
+    expect((await setRate(admin.id, 1000)).data).toEqual({
+      setVenueReferralFee: { __typename: 'SetVenueReferralFeePayload', venue: { referralFeeBps: 1000 } },
+    });
+    expect(await shown(w.ownerId)).toEqual({ node: { referralFeeBps: 1000 } });
+    const after = await bookingRow(db(), completed(w.venueId, { valueMinor: 8000n }));
+    await collectBookingFee(deps(), after.id);
+    expect(await feeOf(after.id)).toMatchObject({ pctBps: 1000, feeMinor: 800n });
+    // Revalued, the fee from before keeps the 7 % it arose on.
+    expect((await recordValue(w.ownerId, before.id, 10_000)).errors).toBeUndefined();
+    expect(await feeOf(before.id)).toMatchObject({ pctBps: 700, feeMinor: 700n });
+
+    expect((await setRate(admin.id, null)).data).toEqual({
+      setVenueReferralFee: { __typename: 'SetVenueReferralFeePayload', venue: { referralFeeBps: 700 } },
+    });
+    expect(await stored()).toBeNull();
   });
 
   it("is set by the venue's owners and admins; fees from then on accrue in it, one owed keeps its own", async () => {

@@ -3,7 +3,11 @@
  * admins, through `Organization.billing`), the value a venue's team records for a booking, and
  * platform admins' waiver of a fee. The rules are in src/domain/billing/fees.ts.
  */
-import { type BookingFeeMonth as FeeMonthShape, venueCurrency } from '../../domain/billing/fees.ts';
+import {
+  type BookingFeeMonth as FeeMonthShape,
+  venueCurrency,
+  venueReferralBps,
+} from '../../domain/billing/fees.ts';
 import type { FeeInvoice } from '../../generated/prisma/client.ts';
 import { builder } from '../builder.ts';
 import { teamOf } from '../scopes.ts';
@@ -137,6 +141,32 @@ builder.prismaObjectField(Venue, 'currency', (t) =>
     resolve: (v, _args, ctx) => venueCurrency(ctx.services.config.fees, v),
   }),
 );
+
+builder.prismaObjectField(Venue, 'referralFeeBps', (t) =>
+  t.int({
+    nullable: true,
+    description:
+      "The referral percentage a subscribed venue's bookings are charged, in basis points (700 is 7 %): the venue's own rate, else the configured one. Its team and platform admins.",
+    select: { referralFeeBps: true, organizationId: true },
+    authScopes: (v) => teamOf(v.organizationId),
+    unauthorizedResolver: () => null,
+    resolve: (v, _args, ctx) => venueReferralBps(ctx.services.config.fees, v),
+  }),
+);
+
+mutation('setVenueReferralFee', {
+  description:
+    "Platform admins: a venue's own referral rate (basis points, 0–10000), or null for the configured one. Fees that arise from then on use it; one already accrued keeps its terms.",
+  input: (t) => ({ venueId: t.globalID({ for: Venue }), bps: t.int({ required: false }) }),
+  payload: payloadType('SetVenueReferralFeePayload', 'venue', Venue),
+  authScopes: { platformAdmin: true },
+  resolve: async (input, ctx) => ({
+    venue: await ctx.domain.billing.setVenueReferralFee(ctx.access, {
+      venueId: input.venueId.id,
+      bps: input.bps ?? null,
+    }),
+  }),
+});
 
 mutation('recordBookingValue', {
   description:

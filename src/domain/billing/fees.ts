@@ -98,7 +98,7 @@ export function calculateBookingFee(
       maxValueMinor: max,
     };
   }
-  const pctBps = input.venueReferralBps ?? config.referralBps;
+  const pctBps = venueReferralBps(config, { referralFeeBps: input.venueReferralBps });
   // Half up, in integers: (value × bps + 5000) / 10000.
   const share = (valueMinor * BigInt(pctBps) + 5_000n) / 10_000n;
   const floor = BigInt(config.minReferralMinor);
@@ -148,6 +148,39 @@ export function venueCurrencyProblem(code: string): string | null {
   const digits = new Intl.NumberFormat('en', { style: 'currency', currency: code }).resolvedOptions()
     .maximumFractionDigits;
   return digits === 2 ? null : `Bookings cannot be charged in ${code} yet: choose a currency with cents`;
+}
+
+/** The venue's referral percentage in basis points: its own, else FEE_REFERRAL_BPS. */
+export function venueReferralBps(config: FeesConfig, venue: Pick<Venue, 'referralFeeBps'>): number {
+  return venue.referralFeeBps ?? config.referralBps;
+}
+
+/**
+ * Sets the venue's own referral percentage (basis points, 0–10000: 700 is 7 %), or with null goes
+ * back to FEE_REFERRAL_BPS: platform admins, for a rate agreed with the venue. Fees that arise
+ * from then on use it; one already accrued keeps the terms it arose on, revalued or not.
+ */
+export async function setVenueReferralFee(
+  db: Db,
+  access: Access,
+  input: { venueId: string; bps: number | null },
+): Promise<Venue> {
+  if (!access.isPlatformAdmin) throw new NotAllowedError('Only platform admins set a venue’s referral rate');
+  const { bps } = input;
+  if (bps !== null && !(Number.isSafeInteger(bps) && bps >= 0 && bps <= 10_000)) {
+    throw new ValidationError(
+      'A referral rate is a whole number of basis points from 0 to 10000 (700 is 7 %)',
+      'bps',
+    );
+  }
+  const notFound = () => new NotFoundError('Venue not found');
+  if (!isUuid(input.venueId)) throw notFound();
+  const { count } = await db.venue.updateMany({
+    where: { id: input.venueId },
+    data: { referralFeeBps: bps },
+  });
+  if (count === 0) throw notFound();
+  return db.venue.findUniqueOrThrow({ where: { id: input.venueId } });
 }
 
 /** The id of a fee's accrual transfer at `revision`. */
