@@ -301,6 +301,27 @@ describe('the consumer agent', () => {
     expect(model.requests.length).toBe(before);
   });
 
+  it('/checkins turns check-ins on and off for the person writing, without the model', async () => {
+    const before = model.requests.length;
+    const { chatId } = await write('/checkins');
+    const userId = await userOf(chatId);
+    const optedIn = async () =>
+      (await app.services.db.user.findUniqueOrThrow({ where: { id: userId } })).reengagementOptIn;
+    expect(await reply(chatId)).toMatch(/^Check-ins are off\. Send \/checkins on/);
+    expect(await optedIn()).toBe(false);
+    await write('/checkins ON', chatId);
+    expect(await reply(chatId, 2)).toMatch(/^OK — if we haven't talked for two weeks, I'll check in/);
+    expect(await optedIn()).toBe(true);
+    await write('/checkins', chatId);
+    expect(await reply(chatId, 3)).toMatch(/^Check-ins are on/);
+    await write('/checkins off', chatId);
+    expect(await reply(chatId, 4)).toMatch(/^OK — no check-ins/);
+    expect(await optedIn()).toBe(false);
+    await write('/help', chatId);
+    expect(await reply(chatId, 5)).toContain('/checkins on');
+    expect(model.requests.length).toBe(before);
+  });
+
   it('/forget lists and deletes what the agent remembers', async () => {
     model.respond((body: Body) =>
       toolResults(body).length === 0

@@ -281,7 +281,7 @@ describe("a takeover committed while the former team works the venue's bookings"
       ['cancelBooking', 'CONFIRMED', 2 * 86_400_000],
       ['markBookingNoShow', 'CONFIRMED', -3_600_000],
     ] as const) {
-      const { db, staff, venue, takenOver, booked } = await handsChanging();
+      const { db, staff, takenOver, booked } = await handsChanging();
       const booking = await booked(status, new Date(Date.now() + startsIn));
       const answer = await takenOver(() =>
         app.gql<Record<string, { __typename: string; message?: string }>, unknown>(

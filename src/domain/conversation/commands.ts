@@ -1,12 +1,12 @@
 /**
- * Chat commands, handled without the model: /start, /help, /reset, /language and /forget.
+ * Chat commands, handled without the model: /start, /help, /reset, /language, /forget and /checkins.
  * A command is a message that starts with "/" and a known word (Telegram may add "@botname").
  */
 
 import { ValidationError } from '../../platform/errors.ts';
 import { languageTag } from '../identity/language.ts';
 
-export const COMMANDS = ['start', 'help', 'reset', 'language', 'forget'] as const;
+export const COMMANDS = ['start', 'help', 'reset', 'language', 'forget', 'checkins'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export interface ParsedCommand {
@@ -35,6 +35,9 @@ export interface CommandDeps {
   forgetMatching(words: string): Promise<string[]>;
   /** What is remembered, for "/forget" with nothing after it. */
   listMemories(): Promise<string[]>;
+  /** Whether the person gets check-ins (src/domain/reengagement), and turning them on or off. */
+  checkIns(): Promise<boolean>;
+  setCheckIns(on: boolean): Promise<boolean>;
 }
 
 export async function runCommand(command: ParsedCommand, deps: CommandDeps): Promise<string> {
@@ -53,6 +56,7 @@ export async function runCommand(command: ParsedCommand, deps: CommandDeps): Pro
         '/reset — start our conversation afresh',
         '/language <code> — talk in another language (e.g. /language pt)',
         '/forget — see what I remember; /forget <words> or /forget all to delete it',
+        '/checkins on — a friendly word from me when you have gone quiet for a while (/checkins off to stop)',
       ].join('\n');
     case 'reset':
       await deps.resetSession();
@@ -70,6 +74,19 @@ export async function runCommand(command: ParsedCommand, deps: CommandDeps): Pro
         return `"${wanted.slice(0, 20)}" is not a language code I know. Try e.g. /language en or /language pt-BR.`;
       await deps.setLanguage(tag);
       return `OK — I'll talk to you in "${tag}" from now on.`;
+    }
+    case 'checkins': {
+      const wanted = command.argument.toLowerCase();
+      if (wanted === 'on' || wanted === 'off') {
+        const on = await deps.setCheckIns(wanted === 'on');
+        return on
+          ? "OK — if we haven't talked for two weeks, I'll check in with a friendly message (at most once a week). Send /checkins off to stop."
+          : "OK — no check-ins: I'll only write when you do, or about your bookings.";
+      }
+      const on = await deps.checkIns();
+      return on
+        ? 'Check-ins are on: a friendly message if we have not talked for two weeks. Send /checkins off to stop them.'
+        : 'Check-ins are off. Send /checkins on and I will write if we have not talked for two weeks (at most once a week).';
     }
     case 'forget': {
       if (!command.argument) {

@@ -27,6 +27,7 @@ import type { NormalizedMessage } from '../channels/normalized.ts';
 import { type ChannelSenders, queueMessage } from '../channels/outbound.ts';
 import { type HeldOutcome, isConfirmButton, type Released } from '../confirmations/confirmations.ts';
 import { ACCOUNT_PURGE_AFTER_DAYS } from '../identity/account-deletion.ts';
+import { setReengagementOptIn } from '../reengagement/reengagement.ts';
 import { parseCommand, runCommand } from './commands.ts';
 import { runToolLoop } from './loop.ts';
 import {
@@ -234,6 +235,10 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
       },
       forgetMatching: (words) => deps.memory.forgetMatching(context.userId, words),
       listMemories: () => deps.memory.list(context.userId),
+      checkIns: async () =>
+        (await db.user.findUnique({ where: { id: context.userId }, select: { reengagementOptIn: true } }))
+          ?.reengagementOptIn ?? false,
+      setCheckIns: (on) => setReengagementOptIn(db, context.userId, on),
     }).catch(async (error: unknown) => {
       await reply(ERROR_REPLY, {}, 'error').catch(() => {});
       throw error;
