@@ -397,6 +397,53 @@ describe("a venue's agent answering booking requests", () => {
     expect(await world.db.venueInboxItem.count({ where: { bookingId: booking.id } })).toBe(1);
   });
 
+  it("emails what it puts before staff to the agent's escalation contact, else to the venue, once", async () => {
+    const emails = (bookingId: string) =>
+      world.db.outboundMessage.findMany({
+        where: { bookingId, kind: 'venue.inbox' },
+        select: { channel: true, emailTo: true, subject: true, body: true },
+      });
+    const guest = await world.guest();
+
+    // An escalation contact with an address: the email goes to them.
+    const named = await world.venue(
+      { autoAcceptWithinRules: false },
+      { name: 'Casa Contact', email: 'desk@casa.example' },
+    );
+    const dna = named.agent.dna as Record<string, unknown>;
+    await world.db.agent.update({
+      where: { id: named.agent.id },
+      data: { dna: { ...dna, escalationContact: { name: 'Rita', email: 'rita@casa.example' } } },
+    });
+    const first = await world.requested(guest.person.id, named.venue.id, lisbon(3, '20:00'), 2);
+    await world.request(guest, named, first, { notes: 'A quiet table, please' });
+    const [email, ...more] = await emails(first.id);
+    expect(more).toEqual([]);
+    expect(email).toMatchObject({
+      channel: 'EMAIL',
+      emailTo: 'rita@casa.example',
+      subject: 'A booking request for Casa Contact waits for you',
+    });
+    expect(email!.body).toContain('Hello Rita,');
+    expect(email!.body).toContain('Why: The venue confirms every booking itself');
+    expect(email!.body).toContain(', party of 2');
+    expect(email!.body).toContain('A quiet table, please');
+    // The same envelope handled again opens nothing new, and emails nothing new.
+    await world.request(guest, named, first);
+    expect(await emails(first.id)).toHaveLength(1);
+
+    // No contact: the venue's own address. Neither: the dashboard alone.
+    const plain = await world.venue({ autoAcceptWithinRules: false }, { email: 'hello@plain.example' });
+    const second = await world.requested(guest.person.id, plain.venue.id, lisbon(3, '21:00'), 2);
+    await world.request(guest, plain, second);
+    expect((await emails(second.id)).map((e) => e.emailTo)).toEqual(['hello@plain.example']);
+    const silent = await world.venue({ autoAcceptWithinRules: false });
+    const third = await world.requested(guest.person.id, silent.venue.id, lisbon(3, '21:00'), 2);
+    await world.request(guest, silent, third);
+    expect(await world.db.venueInboxItem.count({ where: { bookingId: third.id } })).toBe(1);
+    expect(await emails(third.id)).toEqual([]);
+  });
+
   it("declines a request naming someone else's booking, without touching it; decides the guest's own as it now stands", async () => {
     const guest = await world.guest();
     const stranger = await world.guest();

@@ -1,7 +1,10 @@
 /**
  * The venue agent's inbox for people: what the agent put before the venue's staff. An item is
  * opened in the same transaction as the agent's answer to the guest's agent (`booking.escalated`),
- * once per envelope, and announced to dashboards after the commit.
+ * once per envelope, and announced to dashboards after the commit. It is also emailed, in the same
+ * transaction, to whoever the venue put before its agent: the agent's escalation contact, else the
+ * venue's own address (`tellVenue`), so a request is not left to expire unseen while nobody has the
+ * dashboard open.
  */
 
 import { z } from 'zod';
@@ -16,10 +19,12 @@ import type {
 import { venueAgentId } from '../../integrations/clawpulse/wire.ts';
 import type { DbOrTx, Tx } from '../../platform/db.ts';
 import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '../../platform/errors.ts';
+import { storedDna } from '../agents/dna.ts';
 import { type BookingDeps, moveBookingOn } from '../bookings/bookings.ts';
 import type { BookingEffects } from '../bookings/effects.ts';
 import { venueAvailability } from '../bookings/venue-availability.ts';
 import { queueEnvelope } from '../envelopes/outbox.ts';
+import { queueEmail } from '../notices/notices.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
 import { parseInput } from '../validation.ts';
 import { holdVenueOfTeam } from '../venues/venues.ts';
@@ -66,7 +71,62 @@ export async function openInboxItem(
       reason: input.reason,
     },
   });
+  await tellVenue(tx, item);
   return { item, created: true };
+}
+
+/**
+ * Emails a new item to the venue's agent's escalation contact, or else to the venue's own address
+ * (neither: the dashboard alone). Queued as a notice's email is (sent by its job, retried through
+ * an outage), once per item. The email is about the guest, and goes with their account; an item
+ * from an agent outside the network (no guest of ours) is on the dashboard alone.
+ */
+async function tellVenue(tx: Tx, item: VenueInboxItem): Promise<void> {
+  const venue = await tx.venue.findUnique({
+    where: { id: item.venueId },
+    select: {
+      name: true,
+      email: true,
+      timeZone: true,
+      agent: { select: { kind: true, dna: true } },
+    },
+  });
+  const guestId = item.guestId;
+  if (!venue || !guestId) return;
+  const contact = venue.agent ? storedDna(venue.agent.kind, venue.agent.dna).escalationContact : null;
+  const to = contact?.email ?? venue.email;
+  if (!to) return;
+  const booking = item.bookingId
+    ? await tx.booking.findUnique({
+        where: { id: item.bookingId },
+        select: { startsAt: true, partySize: true },
+      })
+    : null;
+  const when = booking
+    ? `${booking.startsAt.toLocaleString('en-GB', { timeZone: venue.timeZone, dateStyle: 'full', timeStyle: 'short' })}, party of ${booking.partySize}`
+    : null;
+  const what = item.kind === 'BOOKING_REQUEST' ? 'A booking request' : "A guest's question";
+  await queueEmail(tx, {
+    userId: guestId,
+    bookingId: item.bookingId,
+    kind: 'venue.inbox',
+    emailTo: to,
+    subject: `${what} for ${venue.name} waits for you`,
+    body: [
+      contact ? `Hello ${contact.name},` : 'Hello,',
+      '',
+      `${what} came through AGNT for ${venue.name}, and its agent left it to you.`,
+      `Why: ${item.reason}`,
+      ...(when ? [`When: ${when}`] : []),
+      ...(item.guestText ? ['', 'In their words:', item.guestText] : []),
+      '',
+      item.kind === 'BOOKING_REQUEST'
+        ? 'Accept or decline it in the inbox of your AGNT dashboard; unanswered, the request lapses.'
+        : 'Answer it in the inbox of your AGNT dashboard.',
+    ].join('\n'),
+    data: { venueId: item.venueId, inboxItemId: item.id },
+    dedupeKey: `venue-inbox:${item.id}:${to}`,
+  });
 }
 
 // --- what staff see and do ---
