@@ -572,6 +572,61 @@ describe('the consumer agent', () => {
     expect(reminder!.dueAt.toISOString()).toBe('2027-01-05T10:00:00.000Z');
   });
 
+  it('/deleteaccount deletes the account of a person who only chats, /restore keeps it; in their own chat only', async () => {
+    const before = model.requests.length;
+    const db = app.services.db;
+    const { chatId } = await write('/deleteaccount');
+    const userId = await userOf(chatId);
+    const deletedAt = async () => (await db.user.findUniqueOrThrow({ where: { id: userId } })).deletedAt;
+    expect(await reply(chatId)).toMatch(/To go ahead, send \/deleteaccount DELETE$/);
+    await write('/deleteaccount delete', chatId);
+    expect(await reply(chatId, 2)).toMatch(/To go ahead, send \/deleteaccount DELETE$/);
+    expect(await deletedAt()).toBeNull();
+
+    // The sole owner of an organisation is told what to do first.
+    const organization = await db.organization.create({
+      data: { name: 'Solo Tapas', memberships: { create: { userId, role: 'OWNER' } } },
+    });
+    await write('/deleteaccount DELETE', chatId);
+    expect(await reply(chatId, 3)).toBe(
+      'You are the only owner of Solo Tapas: make someone else an owner first, then send /deleteaccount again.',
+    );
+    expect(await deletedAt()).toBeNull();
+    await db.organization.delete({ where: { id: organization.id } });
+
+    // Not in a group: the group would read the answer.
+    const group = nextChat++;
+    await write('/deleteaccount DELETE', group, chatId);
+    expect(await reply(group)).toBe('Send /deleteaccount to me in a private chat, not in a group.');
+    expect(await deletedAt()).toBeNull();
+
+    await write('/deleteaccount DELETE', chatId);
+    const done = await reply(chatId, 4);
+    const deleted = await deletedAt();
+    expect(deleted).not.toBeNull();
+    const purgeOn = new Date(deleted!.getTime() + 30 * 86_400_000).toLocaleDateString('en-GB', {
+      day: 'numeric',
+      month: 'long',
+      year: 'numeric',
+      timeZone: 'UTC',
+    });
+    expect(done).toBe(
+      `Done — your account is deleted and will be erased on ${purgeOn}. Changed your mind? Send /restore before then.`,
+    );
+    await write('Book me a table', chatId);
+    expect(await reply(chatId, 5)).toBe(deletedAccountReply(deleted!));
+    expect(await reply(chatId, 5)).toContain('send /restore here');
+
+    await write('/restore', chatId);
+    expect(await reply(chatId, 6)).toBe(
+      'Welcome back — your account is kept, as it was. What can I do for you?',
+    );
+    expect(await deletedAt()).toBeNull();
+    await write('/restore', chatId);
+    expect(await reply(chatId, 7)).toBe('Your account is not being deleted: there is nothing to restore.');
+    expect(model.requests.length).toBe(before);
+  });
+
   it('answers a person whose account is being deleted with that alone: no model, nothing kept', async () => {
     const { chatId } = await write('Hi!');
     expect(await reply(chatId)).toBe('Hello!');

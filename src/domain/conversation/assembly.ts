@@ -3,6 +3,7 @@
  * src/domain/tools, the same ones MCP and public A2A publish where they serve API keys), and its turn (turn.ts) with its
  * sessions, memory, confirmations and prompt facts. services.ts builds one per process.
  */
+
 import type { Config } from '../../config/index.ts';
 import type { DirectionsClient } from '../../integrations/directions/osrm.ts';
 import type { WeatherClient } from '../../integrations/weather/open-meteo.ts';
@@ -17,6 +18,7 @@ import type { InboundHandler } from '../channels/inbound.ts';
 import type { ChannelSenders } from '../channels/outbound.ts';
 import { recordHeldOutcome, releaseConfirmation, useHeldAction } from '../confirmations/confirmations.ts';
 import type { DeliveryDeps } from '../delivery/deps.ts';
+import type { RevokedSessions } from '../identity/revoked-sessions.ts';
 import type { MemorySearch } from '../memory/embeddings.ts';
 import { forgetAll, forgetMatching, listMemories } from '../memory/memories.ts';
 import { recordSessionSummary } from '../memory/summaries.ts';
@@ -58,6 +60,7 @@ export interface ConsumerAgentServices {
   delivery: DeliveryDeps;
   /** Vectors for recall, when an embedder is configured. */
   memorySearch: MemorySearch | undefined;
+  revokedSessions: RevokedSessions;
 }
 
 /** The consumer agent's tools, in the order of CONSUMER_TOOLS. */
@@ -108,6 +111,7 @@ export function consumerAgentHandler(services: ConsumerAgentServices): InboundHa
     historyTokens: services.config.sessions.historyTokens,
     unavailableRetryMs: services.config.consumerAgent.unavailableRetryMs,
     giveUpAfterMs: services.config.consumerAgent.giveUpAfterMs,
+    revokedSessions: services.revokedSessions,
     sessions: {
       load: (chat) => services.sessions.load(chat),
       save: (chat, session) => services.sessions.save(chat, session),

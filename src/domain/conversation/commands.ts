@@ -1,12 +1,22 @@
 /**
- * Chat commands, handled without the model: /start, /help, /reset, /language, /forget and /checkins.
+ * Chat commands, handled without the model: /start, /help, /reset, /language, /forget, /checkins
+ * and /deleteaccount (/restore, which undoes it, is answered before a deleted account's gate: turn.ts).
  * A command is a message that starts with "/" and a known word (Telegram may add "@botname").
  */
 
 import { ValidationError } from '../../platform/errors.ts';
 import { languageTag } from '../identity/language.ts';
 
-export const COMMANDS = ['start', 'help', 'reset', 'language', 'forget', 'checkins'] as const;
+export const COMMANDS = [
+  'start',
+  'help',
+  'reset',
+  'language',
+  'forget',
+  'checkins',
+  'deleteaccount',
+  'restore',
+] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export interface ParsedCommand {
@@ -38,6 +48,23 @@ export interface CommandDeps {
   /** Whether the person gets check-ins (src/domain/reengagement), and turning them on or off. */
   checkIns(): Promise<boolean>;
   setCheckIns(on: boolean): Promise<boolean>;
+  /** Whether the chat is the person's own (not a group): an account is deleted only there. */
+  privateChat: boolean;
+  /** Deletes the person's account (identity/account-deletion.ts): when it will be erased, or why not. */
+  deleteAccount(): Promise<{ purgeOn: Date } | { refused: string }>;
+}
+
+/** What confirms /deleteaccount, as `deleteAccount`'s `confirm` does over GraphQL. */
+export const DELETE_WORD = 'DELETE';
+
+/** A day as the chat's replies write it. */
+export function dayInWords(date: Date): string {
+  return date.toLocaleDateString('en-GB', {
+    day: 'numeric',
+    month: 'long',
+    year: 'numeric',
+    timeZone: 'UTC',
+  });
 }
 
 export async function runCommand(command: ParsedCommand, deps: CommandDeps): Promise<string> {
@@ -57,6 +84,7 @@ export async function runCommand(command: ParsedCommand, deps: CommandDeps): Pro
         '/language <code> — talk in another language (e.g. /language pt)',
         '/forget — see what I remember; /forget <words> or /forget all to delete it',
         '/checkins on — a friendly word from me when you have gone quiet for a while (/checkins off to stop)',
+        '/deleteaccount — delete your account and what I know about you',
       ].join('\n');
     case 'reset':
       await deps.resetSession();
@@ -88,6 +116,18 @@ export async function runCommand(command: ParsedCommand, deps: CommandDeps): Pro
         ? 'Check-ins are on: a friendly message if we have not talked for two weeks. Send /checkins off to stop them.'
         : 'Check-ins are off. Send /checkins on and I will write if we have not talked for two weeks (at most once a week).';
     }
+    case 'deleteaccount': {
+      if (!deps.privateChat) return 'Send /deleteaccount to me in a private chat, not in a group.';
+      if (command.argument !== DELETE_WORD) {
+        return `This deletes your account: I stop acting on or keeping anything you tell me, and after 30 days everything personal is erased (venues keep your past bookings, without your name or contact). To go ahead, send /deleteaccount ${DELETE_WORD}`;
+      }
+      const outcome = await deps.deleteAccount();
+      if ('refused' in outcome) return outcome.refused;
+      return `Done — your account is deleted and will be erased on ${dayInWords(outcome.purgeOn)}. Changed your mind? Send /restore before then.`;
+    }
+    case 'restore':
+      // A deleted account's /restore is answered before it gets here (turn.ts).
+      return 'Your account is not being deleted: there is nothing to restore.';
     case 'forget': {
       if (!command.argument) {
         const memories = await deps.listMemories();

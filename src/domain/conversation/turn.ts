@@ -26,9 +26,15 @@ import {
 import type { NormalizedMessage } from '../channels/normalized.ts';
 import { type ChannelSenders, queueMessage } from '../channels/outbound.ts';
 import { type HeldOutcome, isConfirmButton, type Released } from '../confirmations/confirmations.ts';
-import { ACCOUNT_PURGE_AFTER_DAYS } from '../identity/account-deletion.ts';
+import {
+  ACCOUNT_PURGE_AFTER_DAYS,
+  requestAccountDeletion,
+  restoreAccount,
+  SoleOwnerError,
+} from '../identity/account-deletion.ts';
+import type { RevokedSessions } from '../identity/revoked-sessions.ts';
 import { setReengagementOptIn } from '../reengagement/reengagement.ts';
-import { parseCommand, runCommand } from './commands.ts';
+import { DELETE_WORD, dayInWords, parseCommand, runCommand } from './commands.ts';
 import { runToolLoop } from './loop.ts';
 import {
   BudgetExceededError,
@@ -54,6 +60,8 @@ export interface ConsumerAgentDeps extends ConversationPorts {
   /** With no model reachable: how often a message is retried, and when it is given up (failed, kept). */
   unavailableRetryMs: number;
   giveUpAfterMs: number;
+  /** Ends a deleted account's sign-ins (/deleteaccount). */
+  revokedSessions: RevokedSessions;
 }
 
 /**
@@ -91,13 +99,7 @@ export const BUSY_REPLY =
 /** The person asked to delete their account: nothing new is taken in until they sign in again. */
 export function deletedAccountReply(deletedAt: Date): string {
   const purge = new Date(deletedAt.getTime() + ACCOUNT_PURGE_AFTER_DAYS * 86_400_000);
-  const day = purge.toLocaleDateString('en-GB', {
-    day: 'numeric',
-    month: 'long',
-    year: 'numeric',
-    timeZone: 'UTC',
-  });
-  return `You asked to delete your account, so I'm not acting on or keeping anything new you tell me. It will be erased on ${day}. To keep it, sign in again with your email before then.`;
+  return `You asked to delete your account, so I'm not acting on or keeping anything new you tell me. It will be erased on ${dayInWords(purge)}. To keep it, send /restore here (or sign in again with your email) before then.`;
 }
 
 const BUDGET_REPLIES = {
@@ -202,6 +204,11 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
     select: { deletedAt: true, memoryForgottenAt: true },
   });
   if (account?.deletedAt) {
+    // The one thing a deleted account is answered: undoing it, before the purge.
+    if (parseCommand(message.text)?.name === 'restore' && (await restoreAccount(db, context.userId))) {
+      await reply('Welcome back — your account is kept, as it was. What can I do for you?', {}, 'command');
+      return;
+    }
     await reply(deletedAccountReply(account.deletedAt), {}, 'account-deleted');
     return;
   }
@@ -239,6 +246,21 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
         (await db.user.findUnique({ where: { id: context.userId }, select: { reengagementOptIn: true } }))
           ?.reengagementOptIn ?? false,
       setCheckIns: (on) => setReengagementOptIn(db, context.userId, on),
+      privateChat: !isShared(message),
+      deleteAccount: async () => {
+        try {
+          const deletion = await requestAccountDeletion(
+            { db, sessions: deps.revokedSessions, now: deps.now },
+            context.userId,
+            { confirm: DELETE_WORD },
+          );
+          return { purgeOn: deletion.purgeAfter };
+        } catch (error) {
+          if (error instanceof SoleOwnerError)
+            return { refused: `${error.message}, then send /deleteaccount again.` };
+          throw error;
+        }
+      },
     }).catch(async (error: unknown) => {
       await reply(ERROR_REPLY, {}, 'error').catch(() => {});
       throw error;
