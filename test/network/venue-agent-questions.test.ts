@@ -201,6 +201,37 @@ describe("a venue's agent answering questions with a model", () => {
     });
   });
 
+  it("offers the model only the tools its owner left on the agent's DNA, and escalation always", async () => {
+    const guest = await world.guest();
+    const venue = await world.venue({}, FACTS);
+    const dna = venue.agent.dna as { tools: string[] };
+    await world.db.agent.update({
+      where: { id: venue.agent.id },
+      data: {
+        dna: {
+          ...dna,
+          tools: dna.tools.filter(
+            (t) => !['venue_send_menu', 'venue_create_booking', 'escalate_to_human'].includes(t),
+          ),
+        },
+      },
+    });
+    // A model that calls a tool it was not given anyway: the question goes to staff.
+    model.enqueue(call('venue_send_menu', {}));
+    const { outbound, inboundRowId } = await world.deliver(guest.id, venue.id, 'venue.question', {
+      text: 'Do you have something for a vegetarian?',
+    });
+    const requests = model.requests.length;
+    await world.handle(inboundRowId);
+    const sent = model.requests.slice(requests);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.body.tools.map((t: { name: string }) => t.name)).toEqual(['escalate_to_human']);
+    expect(await world.answers(outbound.envelopeId!)).toHaveLength(0);
+    expect(await world.db.venueInboxItem.findMany({ where: { venueId: venue.venue.id } })).toMatchObject([
+      { kind: 'QUESTION', reason: "The venue's agent asks staff to answer" },
+    ]);
+  });
+
   it('sends the menu link when the model calls venue_send_menu', async () => {
     model.enqueue(call('venue_send_menu', {}));
     const { answers, items } = await ask('Do you have something for a vegetarian?');
