@@ -26,6 +26,7 @@ import {
   organizationFeeInvoices,
   organizationFees,
   recordBookingValue,
+  setVenueCurrency,
   setVenueReferralFee,
   waiveBookingFee,
 } from '../domain/billing/fees.ts';
@@ -279,6 +280,7 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
       organizationFeeInvoices: given(db, organizationFeeInvoices),
       organizationFees: given(db, organizationFees),
       recordBookingValue: given(fees, recordBookingValue),
+      setVenueCurrency: given(db, setVenueCurrency),
       setVenueReferralFee: given(db, setVenueReferralFee),
       startCheckout: given(checkout, startCheckout),
       usage: given({ db, now }, organizationUsage),

@@ -892,8 +892,9 @@ describe('fee amounts', () => {
     const stored = async () =>
       (await db().venue.findUniqueOrThrow({ where: { id: w.venueId } })).referralFeeBps;
 
-    expect(await shown(w.staffId)).toEqual({ node: { referralFeeBps: 700 } });
-    // The venue is on the network, its terms are not.
+    expect(await shown(w.ownerId)).toEqual({ node: { referralFeeBps: 700 } });
+    // The venue is on the network, its terms are not; they are its billing, which staff do not see.
+    expect(await shown(w.staffId)).toEqual({ node: { referralFeeBps: null } });
     expect(await shown((await guest(app)).userId)).toEqual({ node: { referralFeeBps: null } });
     const before = await bookingRow(db(), completed(w.venueId, { valueMinor: 8000n }));
     await collectBookingFee(deps(), before.id);
@@ -928,14 +929,15 @@ describe('fee amounts', () => {
     expect(await stored()).toBeNull();
   });
 
-  it("is set by the venue's owners and admins; fees from then on accrue in it, one owed keeps its own", async () => {
+  it("is set by platform admins, not the venue's team; fees from then on accrue in it, one owed keeps its own", async () => {
     const w = await world({ subscribed: true });
+    const admin = await platformAdmin();
     const setCurrency = async (userId: string, currency: string | null) =>
       app.gql(
-        `mutation C($input: UpdateVenueInput!) {
-          updateVenue(input: $input) {
+        `mutation C($input: SetVenueCurrencyInput!) {
+          setVenueCurrency(input: $input) {
             __typename
-            ... on VenuePayload { venue { currency } }
+            ... on SetVenueCurrencyPayload { venue { currency } }
             ... on ValidationError { message field }
           }
         }`,
@@ -949,41 +951,44 @@ describe('fee amounts', () => {
     expect((await collectBookingFee(deps(), before.id)).accrued).toBe('accrued');
     expect(await feeOf(before.id)).toMatchObject({ feeMinor: 560n, currency: 'USD' });
 
-    // Refused, with the reason, and nothing stored: a code nobody pays in, one without cents
-    // (the fee amounts are hundredths), and a staff member's change.
+    // The fee amounts are hundredths of whatever the currency is: the venue's own team does not
+    // choose it (a currency worth a fraction of a cent would make its fees nothing).
+    const byOwner = await setCurrency(w.ownerId, 'GBP');
+    expect(byOwner.errors?.[0]?.extensions?.code, JSON.stringify(byOwner.body)).toBe('FORBIDDEN');
+    // Refused, with the reason, and nothing stored: a code nobody pays in, one without cents, one
+    // with thousandths.
     for (const [code, message] of [
       ['XYZ', '"XYZ" is not a currency code: use one such as EUR or GBP'],
       ['jpy', 'Bookings cannot be charged in JPY yet: choose a currency with cents'],
       ['KWD', 'Bookings cannot be charged in KWD yet: choose a currency with cents'],
     ]) {
-      const refused = await setCurrency(w.ownerId, code!);
+      const refused = await setCurrency(admin.id, code!);
       expect(refused.data, JSON.stringify(refused.body)).toEqual({
-        updateVenue: { __typename: 'ValidationError', message, field: 'currency' },
+        setVenueCurrency: { __typename: 'ValidationError', message, field: 'currency' },
       });
     }
-    const byStaff = await setCurrency(w.staffId, 'EUR');
-    expect(byStaff.errors?.[0]?.extensions?.code, JSON.stringify(byStaff.body)).toBe('FORBIDDEN');
     expect(await stored()).toBeNull();
 
-    // The owner's choice, written as a person types it.
-    const set = await setCurrency(w.ownerId, ' gbp ');
+    // Written as a person types it.
+    const set = await setCurrency(admin.id, ' gbp ');
     expect(set.data, JSON.stringify(set.body)).toEqual({
-      updateVenue: { __typename: 'VenuePayload', venue: { currency: 'GBP' } },
+      setVenueCurrency: { __typename: 'SetVenueCurrencyPayload', venue: { currency: 'GBP' } },
     });
     expect(await stored()).toBe('GBP');
     const after = await bookingRow(db(), completed(w.venueId, { valueMinor: 8000n }));
     expect((await collectBookingFee(deps(), after.id)).accrued).toBe('accrued');
     expect(await feeOf(after.id)).toMatchObject({ feeMinor: 560n, currency: 'GBP' });
     expect(await payable(w.organizationId, 'GBP')).toBe(-560n);
-    // The fee owed before the change is still owed in dollars, and revalued in dollars.
+    // The fee owed before the change is still owed in dollars, and a value recorded for its
+    // booking now is read in dollars.
     expect((await recordValue(w.ownerId, before.id, 10_000)).errors).toBeUndefined();
     expect(await feeOf(before.id)).toMatchObject({ feeMinor: 700n, currency: 'USD' });
     expect(await payable(w.organizationId, 'USD')).toBe(-700n);
 
     // Null: back to the configured default.
-    const cleared = await setCurrency(w.ownerId, null);
+    const cleared = await setCurrency(admin.id, null);
     expect(cleared.data, JSON.stringify(cleared.body)).toEqual({
-      updateVenue: { __typename: 'VenuePayload', venue: { currency: 'USD' } },
+      setVenueCurrency: { __typename: 'SetVenueCurrencyPayload', venue: { currency: 'USD' } },
     });
     expect(await stored()).toBeNull();
   });

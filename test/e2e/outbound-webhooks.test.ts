@@ -891,8 +891,25 @@ describe('outbound webhooks', () => {
         )
       ).map(secretText);
 
+    // A secret rotated out long ago, under a key already dropped: cleared, not opened.
+    const stale = await subscribe(w, hook.url);
+    await db.webhookSubscription.update({
+      where: { id: stale.id },
+      data: {
+        previousSecretCiphertext: 'sealed under a key no longer kept',
+        previousSecretKeyId: 'dropped',
+        previousSecretExpiresAt: new Date(app.clock.now().getTime() - HOUR),
+      },
+    });
+
     // The operator's rotation: a new key first, `npm run agents:reencrypt`, then the old key dropped.
-    expect(await reencryptWebhookSecrets(db, next)).toBeGreaterThanOrEqual(2);
+    expect(await reencryptWebhookSecrets(db, next, app.clock.now())).toBeGreaterThanOrEqual(3);
+    expect(await db.webhookSubscription.findUniqueOrThrow({ where: { id: stale.id } })).toMatchObject({
+      secretKeyId: 'next',
+      previousSecretCiphertext: null,
+      previousSecretKeyId: null,
+      previousSecretExpiresAt: null,
+    });
     expect(await db.webhookSubscription.findUniqueOrThrow({ where: { id } })).toMatchObject({
       secretKeyId: 'next',
       previousSecretKeyId: 'next',
@@ -906,11 +923,11 @@ describe('outbound webhooks', () => {
     expect(await keysUnder(nextAlone, plain.id)).toEqual([plain.secret]);
     await expect(keysUnder(running, id)).rejects.toThrow(/No key next/);
     // Run again, nothing is left to do.
-    expect(await reencryptWebhookSecrets(db, next)).toBe(0);
+    expect(await reencryptWebhookSecrets(db, next, app.clock.now())).toBe(0);
 
     // And back under the running key (the app here keeps its keyring), which signs with both still.
     const back = parseKeyring(`${spec(running)},${spec(nextAlone)}`);
-    expect(await reencryptWebhookSecrets(db, back)).toBeGreaterThanOrEqual(2);
+    expect(await reencryptWebhookSecrets(db, back, app.clock.now())).toBeGreaterThanOrEqual(3);
     expect(await keysUnder(running, id)).toEqual([fresh, old]);
     hook.secrets.push(fresh);
     const sent = await app.gql<{ sendTestWebhook: { __typename: string } }, unknown>(

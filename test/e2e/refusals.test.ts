@@ -18,6 +18,7 @@ import {
   isUnionType,
 } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureConsumerAgent } from '../../src/domain/agents/agents.ts';
 import { openInboxItem } from '../../src/domain/network/staff-inbox.ts';
 import { recordVenueFacts } from '../../src/domain/network/venue-wiki.ts';
 import { consumerAgentId } from '../../src/integrations/clawpulse/wire.ts';
@@ -44,6 +45,8 @@ interface Ids {
   organizationId: string;
   venueId: string;
   agentId: string;
+  /** The owner's own consumer agent. */
+  consumerAgentId: string;
   claimId: string;
   bookingId: string;
   /** Items of the venue's inbox: a booking request and a question, both OPEN. */
@@ -472,6 +475,24 @@ const CASES: Record<string, Case[]> = {
       field: 'currency',
     },
   ],
+  setVenueCurrency: [
+    {
+      what: 'a currency without cents',
+      as: 'platformAdmin',
+      input: (ids) => ({ venueId: gid('Venue', ids.venueId), currency: 'JPY' }),
+      field: 'currency',
+      message: 'Bookings cannot be charged in JPY yet: choose a currency with cents',
+    },
+  ],
+  setVenueReferralFee: [
+    {
+      what: 'a rate above 100 %',
+      as: 'platformAdmin',
+      input: (ids) => ({ venueId: gid('Venue', ids.venueId), bps: 10_001 }),
+      field: 'bps',
+      message: 'A referral rate is a whole number of basis points from 0 to 10000 (700 is 7 %)',
+    },
+  ],
   recordBookingValue: [
     {
       what: 'a value below zero',
@@ -572,6 +593,14 @@ const CASES: Record<string, Case[]> = {
     },
   ],
   rotateAgentSigningSecret: [],
+  setAgentPaused: [
+    {
+      what: "a person's own agent, not a venue's",
+      input: (ids) => ({ agentId: gid('Agent', ids.consumerAgentId), paused: true }),
+      field: 'agentId',
+      message: "Only a venue's agent can be paused",
+    },
+  ],
   createBooking: [
     {
       what: 'a party of 0',
@@ -990,6 +1019,7 @@ beforeAll(async () => {
     organizationId: fx.organizationId,
     venueId,
     agentId: agent.id,
+    consumerAgentId: (await ensureConsumerAgent(app.services.db, app.services.keyring, fx.owner.userId)).id,
     claimId: claim.id,
     bookingId: booking.id,
     requestItemId: (await item('BOOKING_REQUEST')).item.id,

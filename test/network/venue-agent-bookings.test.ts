@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modifyBooking } from '../../src/domain/bookings/bookings.ts';
 import { bookingTopics } from '../../src/domain/bookings/live-events.ts';
 import { handleEnvelope, type IntentHandlers } from '../../src/domain/envelopes/handle.ts';
-import { inboxTopic } from '../../src/domain/network/staff-inbox.ts';
+import { inboxTopic, openInboxItem } from '../../src/domain/network/staff-inbox.ts';
 import { ACCEPTED_BY_AGENT } from '../../src/domain/network/venue-agent.ts';
 import { createAccess } from '../../src/domain/organizations/access.ts';
 import { createBooking } from '../factories/bookings.ts';
@@ -428,15 +428,39 @@ describe("a venue's agent answering booking requests", () => {
     expect(email!.body).toContain('Why: The venue confirms every booking itself');
     expect(email!.body).toContain(', party of 2');
     expect(email!.body).toContain('A quiet table, please');
-    // The same envelope handled again opens nothing new, and emails nothing new.
-    await world.request(guest, named, first);
+    // The item opened again for the same envelope (a handling run twice) emails nothing new.
+    const item = await world.db.venueInboxItem.findFirstOrThrow({ where: { bookingId: first.id } });
+    const again = await world.db.$transaction((tx) =>
+      openInboxItem(tx, {
+        venueId: item.venueId,
+        kind: item.kind,
+        envelopeId: item.envelopeId,
+        fromAgent: item.fromAgent,
+        bookingId: item.bookingId,
+        guestId: item.guestId,
+        reason: item.reason,
+      }),
+    );
+    expect(again).toMatchObject({ created: false, item: { id: item.id } });
     expect(await emails(first.id)).toHaveLength(1);
 
-    // No contact: the venue's own address. Neither: the dashboard alone.
+    // A contact without an address: the venue's own, not greeting the contact. Neither: the
+    // dashboard alone.
     const plain = await world.venue({ autoAcceptWithinRules: false }, { email: 'hello@plain.example' });
+    await world.db.agent.update({
+      where: { id: plain.agent.id },
+      data: {
+        dna: {
+          ...(plain.agent.dna as Record<string, unknown>),
+          escalationContact: { name: 'Rui', phone: '+351910000000' },
+        },
+      },
+    });
     const second = await world.requested(guest.person.id, plain.venue.id, lisbon(3, '21:00'), 2);
     await world.request(guest, plain, second);
-    expect((await emails(second.id)).map((e) => e.emailTo)).toEqual(['hello@plain.example']);
+    const [toVenue] = await emails(second.id);
+    expect(toVenue?.emailTo).toBe('hello@plain.example');
+    expect(toVenue?.body).toMatch(/^Hello,\n/);
     const silent = await world.venue({ autoAcceptWithinRules: false });
     const third = await world.requested(guest.person.id, silent.venue.id, lisbon(3, '21:00'), 2);
     await world.request(guest, silent, third);

@@ -8,6 +8,7 @@ import {
   venueCurrency,
   venueReferralBps,
 } from '../../domain/billing/fees.ts';
+import { MANAGERS } from '../../domain/organizations/access.ts';
 import type { FeeInvoice } from '../../generated/prisma/client.ts';
 import { builder } from '../builder.ts';
 import { teamOf } from '../scopes.ts';
@@ -125,7 +126,7 @@ builder.prismaObjectField(Booking, 'value', (t) =>
   t.string({
     nullable: true,
     description:
-      "What the booking was worth, as the venue's team recorded it: minor units of the venue's currency, as a decimal string. Its team only.",
+      "What the booking was worth, as the venue's team recorded it: minor units of its fee's currency once it has a fee, else of the venue's, as a decimal string. Its team only.",
     select: { valueMinor: true, venue: { select: { organizationId: true } } },
     authScopes: (b) => teamOf(b.venue.organizationId),
     unauthorizedResolver: () => null,
@@ -146,13 +147,30 @@ builder.prismaObjectField(Venue, 'referralFeeBps', (t) =>
   t.int({
     nullable: true,
     description:
-      "The referral percentage a subscribed venue's bookings are charged, in basis points (700 is 7 %): the venue's own rate, else the configured one. Its team and platform admins.",
+      "The referral percentage a subscribed venue's bookings are charged, in basis points (700 is 7 %): the venue's own rate, else the configured one. Its organisation's owners and admins (who see its billing) and platform admins.",
     select: { referralFeeBps: true, organizationId: true },
-    authScopes: (v) => teamOf(v.organizationId),
+    authScopes: (v) =>
+      v.organizationId
+        ? { orgRole: { organizationId: v.organizationId, roles: MANAGERS } }
+        : { platformAdmin: true as const },
     unauthorizedResolver: () => null,
     resolve: (v, _args, ctx) => venueReferralBps(ctx.services.config.fees, v),
   }),
 );
+
+mutation('setVenueCurrency', {
+  description:
+    'Platform admins: what a venue charges in (ISO 4217, with cents: EUR, GBP, USD…), or null for the configured default. Fees that arise from then on are in it; one already accrued keeps its own.',
+  input: (t) => ({ venueId: t.globalID({ for: Venue }), currency: t.string({ required: false }) }),
+  payload: payloadType('SetVenueCurrencyPayload', 'venue', Venue),
+  authScopes: { platformAdmin: true },
+  resolve: async (input, ctx) => ({
+    venue: await ctx.domain.billing.setVenueCurrency(ctx.access, {
+      venueId: input.venueId.id,
+      currency: input.currency ?? null,
+    }),
+  }),
+});
 
 mutation('setVenueReferralFee', {
   description:
@@ -173,7 +191,10 @@ mutation('recordBookingValue', {
     "Records what a booking was worth (its booking fee is worked out from it). Before the fee is invoiced or charged it is accrued again for the new value. The venue's team.",
   input: (t) => ({
     bookingId: t.globalID({ for: Booking }),
-    value: t.int({ description: "Minor units (cents) of the venue's currency, zero or more." }),
+    value: t.int({
+      description:
+        "Minor units (cents) of the booking fee's currency once it has one, else of the venue's; zero or more.",
+    }),
   }),
   payload: builder
     .objectRef<{ booking: BookingRow | null; value: bigint }>('RecordBookingValuePayload')

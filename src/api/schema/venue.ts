@@ -175,7 +175,7 @@ export const Venue = builder.prismaNode('Venue', {
       args: { from: t.arg.string({ required: false }), days: t.arg.int({ required: false }) },
       select: (args, ctx) => {
         const { from, days } = exceptionWindow(args, ctx.services.now());
-        // Without `from`, a day either side: the venue's today is read from its zone below.
+        // Without `from` (or with ""), a day either side: the venue's today is read from its zone below.
         const reach = args.from ? 0 : 1;
         return {
           timeZone: true,
@@ -298,11 +298,13 @@ function exceptionWindow(
   timeZone = 'UTC',
 ): { from: Date; days: number } {
   const days = Math.min(Math.max(args.days ?? 60, 1), 366);
-  if (args.from && !isRealDate(args.from)) {
+  // "" is no date given, as it always was: today.
+  const given = args.from || null;
+  if (given && !isRealDate(given)) {
     throw new ValidationError('Use a date such as 2026-12-24', 'from');
   }
   const date =
-    args.from ??
+    given ??
     Temporal.Instant.fromEpochMilliseconds(now.getTime())
       .toZonedDateTimeISO(timeZone)
       .toPlainDate()
@@ -377,11 +379,6 @@ function profileFields(
     }),
     photos: t.stringList({ required: false }),
     slug: t.string({ required: false }),
-    currency: t.string({
-      required: false,
-      description:
-        "What the venue charges in (ISO 4217, with cents: EUR, GBP, USD…): its bookings' values and the fees on bookings from then on; a fee already owed keeps its own. Null: the configured default.",
-    }),
   };
 }
 

@@ -150,6 +150,29 @@ export function venueCurrencyProblem(code: string): string | null {
   return digits === 2 ? null : `Bookings cannot be charged in ${code} yet: choose a currency with cents`;
 }
 
+/**
+ * Sets what the venue charges in (ISO 4217, with cents; `venueCurrencyProblem`), or with null goes
+ * back to FEE_DEFAULT_CURRENCY: platform admins, as the venue's other commercial terms (the fee
+ * amounts are hundredths of whatever the currency is, so the venue's own team does not choose it).
+ * Fees that arise from then on are in it; one already accrued keeps its currency, and a value
+ * recorded for its booking later is read in that currency.
+ */
+export async function setVenueCurrency(
+  db: Db,
+  access: Access,
+  input: { venueId: string; currency: string | null },
+): Promise<Venue> {
+  if (!access.isPlatformAdmin) throw new NotAllowedError('Only platform admins set a venue’s currency');
+  const currency = input.currency === null ? null : input.currency.trim().toUpperCase();
+  const problem = currency === null ? null : venueCurrencyProblem(currency);
+  if (problem) throw new ValidationError(problem, 'currency');
+  const notFound = () => new NotFoundError('Venue not found');
+  if (!isUuid(input.venueId)) throw notFound();
+  const { count } = await db.venue.updateMany({ where: { id: input.venueId }, data: { currency } });
+  if (count === 0) throw notFound();
+  return db.venue.findUniqueOrThrow({ where: { id: input.venueId } });
+}
+
 /** The venue's referral percentage in basis points: its own, else FEE_REFERRAL_BPS. */
 export function venueReferralBps(config: FeesConfig, venue: Pick<Venue, 'referralFeeBps'>): number {
   return venue.referralFeeBps ?? config.referralBps;

@@ -96,6 +96,8 @@ async function tellVenue(tx: Tx, item: VenueInboxItem): Promise<void> {
   const contact = venue.agent ? storedDna(venue.agent.kind, venue.agent.dna).escalationContact : null;
   const to = contact?.email ?? venue.email;
   if (!to) return;
+  // Greeted by name only when it goes to them (a contact with a phone alone: the venue's address).
+  const greeted = contact?.email ? contact.name : null;
   const booking = item.bookingId
     ? await tx.booking.findUnique({
         where: { id: item.bookingId },
@@ -113,7 +115,7 @@ async function tellVenue(tx: Tx, item: VenueInboxItem): Promise<void> {
     emailTo: to,
     subject: `${what} for ${venue.name} waits for you`,
     body: [
-      contact ? `Hello ${contact.name},` : 'Hello,',
+      greeted ? `Hello ${greeted},` : 'Hello,',
       '',
       `${what} came through AGNT for ${venue.name}, and its agent left it to you.`,
       `Why: ${item.reason}`,

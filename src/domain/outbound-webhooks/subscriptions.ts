@@ -170,8 +170,10 @@ export async function rotateWebhookSecret(
   const current = await managed(deps.db, access, input.subscriptionId);
   const key = newWebhookKey();
   const sealed = sealSecret(deps.keyring, key, bound(current.id));
-  const subscription = await deps.db.webhookSubscription.update({
-    where: { id: current.id },
+  // Conditional on the secret read: a rotation at the same time (whose secret its caller was shown)
+  // or a re-seal under a new key (agents:reencrypt) is not overwritten with what was read before it.
+  const { count } = await deps.db.webhookSubscription.updateMany({
+    where: { id: current.id, secretCiphertext: current.secretCiphertext },
     data: {
       secretCiphertext: sealed.ciphertext,
       secretKeyId: sealed.keyId,
@@ -180,6 +182,12 @@ export async function rotateWebhookSecret(
       previousSecretExpiresAt: new Date(deps.now().getTime() + PREVIOUS_SECRET_HOURS * 3_600_000),
     },
   });
+  if (count === 0) {
+    throw new ConflictError(
+      "The webhook's secret changed while this was being done: nothing was changed, try again",
+    );
+  }
+  const subscription = await deps.db.webhookSubscription.findUniqueOrThrow({ where: { id: current.id } });
   return { subscription, secret: secretText(key) };
 }
 
@@ -217,10 +225,15 @@ export async function subscriptionKeys(
 /**
  * Re-seals every subscription's secrets (the current one, and a rotated-out one still kept) that
  * are not under the keyring's current key, after a new key is put first in AGENT_SECRET_KEYS
- * (`npm run agents:reencrypt`, which re-seals the agents' secrets too). Returns how many
- * subscriptions changed.
+ * (`npm run agents:reencrypt`, which re-seals the agents' secrets too). A rotated-out secret past
+ * its 24 hours signs nothing more: it is dropped rather than opened (its key may be gone already).
+ * Returns how many subscriptions changed.
  */
-export async function reencryptWebhookSecrets(db: Db, keyring: SecretKeyring): Promise<number> {
+export async function reencryptWebhookSecrets(
+  db: Db,
+  keyring: SecretKeyring,
+  now: Date = new Date(),
+): Promise<number> {
   const stale = await db.webhookSubscription.findMany({
     where: {
       OR: [
@@ -236,10 +249,14 @@ export async function reencryptWebhookSecrets(db: Db, keyring: SecretKeyring): P
       return sealSecret(keyring, secret, bound(subscription.id));
     };
     const current = reseal(subscription.secretCiphertext, subscription.secretKeyId);
-    const previous =
-      subscription.previousSecretCiphertext && subscription.previousSecretKeyId
-        ? reseal(subscription.previousSecretCiphertext, subscription.previousSecretKeyId)
-        : null;
+    const kept =
+      subscription.previousSecretCiphertext &&
+      subscription.previousSecretKeyId &&
+      subscription.previousSecretExpiresAt &&
+      subscription.previousSecretExpiresAt > now;
+    const previous = kept
+      ? reseal(subscription.previousSecretCiphertext!, subscription.previousSecretKeyId!)
+      : null;
     // Conditional on the ciphertexts read, so a rotation that lands meanwhile is not overwritten.
     const { count } = await db.webhookSubscription.updateMany({
       where: {
@@ -252,7 +269,7 @@ export async function reencryptWebhookSecrets(db: Db, keyring: SecretKeyring): P
         secretKeyId: current.keyId,
         ...(previous
           ? { previousSecretCiphertext: previous.ciphertext, previousSecretKeyId: previous.keyId }
-          : {}),
+          : { previousSecretCiphertext: null, previousSecretKeyId: null, previousSecretExpiresAt: null }),
       },
     });
     changed += count;

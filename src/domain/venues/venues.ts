@@ -17,7 +17,6 @@ import { ConflictError, NotAllowedError, NotFoundError, ValidationError } from '
 import { isUuid } from '../../platform/uuid.ts';
 import { createVenueAgent } from '../agents/agents.ts';
 import type { SecretKeyring } from '../agents/secrets.ts';
-import { venueCurrencyProblem } from '../billing/fees.ts';
 import { type Access, ANY_ROLE, MANAGERS } from '../organizations/access.ts';
 import { degrees, parseInput, wholeNumber } from '../validation.ts';
 import type { BookingRules } from './availability.ts';
@@ -148,17 +147,6 @@ const profileShape = {
         .max(2048, 'At most 2048 characters'),
     )
     .max(30),
-  /** What the venue charges in; null: the configured default (FEE_DEFAULT_CURRENCY). */
-  currency: z
-    .string()
-    .trim()
-    .toUpperCase()
-    .superRefine((code, ctx) => {
-      const problem = venueCurrencyProblem(code);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    })
-    .nullable()
-    .optional(),
 };
 
 const createSchema = z.object({
