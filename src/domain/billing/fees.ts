@@ -166,11 +166,20 @@ export async function setVenueCurrency(
   const currency = input.currency === null ? null : input.currency.trim().toUpperCase();
   const problem = currency === null ? null : venueCurrencyProblem(currency);
   if (problem) throw new ValidationError(problem, 'currency');
+  return setVenueTerms(db, input.venueId, { currency });
+}
+
+/** Writes a venue's commercial terms; NotFoundError for a venue that is not there. */
+async function setVenueTerms(
+  db: Db,
+  venueId: string,
+  terms: Pick<Prisma.VenueUpdateManyMutationInput, 'currency' | 'referralFeeBps'>,
+): Promise<Venue> {
   const notFound = () => new NotFoundError('Venue not found');
-  if (!isUuid(input.venueId)) throw notFound();
-  const { count } = await db.venue.updateMany({ where: { id: input.venueId }, data: { currency } });
+  if (!isUuid(venueId)) throw notFound();
+  const { count } = await db.venue.updateMany({ where: { id: venueId }, data: terms });
   if (count === 0) throw notFound();
-  return db.venue.findUniqueOrThrow({ where: { id: input.venueId } });
+  return db.venue.findUniqueOrThrow({ where: { id: venueId } });
 }
 
 /** The venue's referral percentage in basis points: its own, else FEE_REFERRAL_BPS. */
@@ -196,14 +205,7 @@ export async function setVenueReferralFee(
       'bps',
     );
   }
-  const notFound = () => new NotFoundError('Venue not found');
-  if (!isUuid(input.venueId)) throw notFound();
-  const { count } = await db.venue.updateMany({
-    where: { id: input.venueId },
-    data: { referralFeeBps: bps },
-  });
-  if (count === 0) throw notFound();
-  return db.venue.findUniqueOrThrow({ where: { id: input.venueId } });
+  return setVenueTerms(db, input.venueId, { referralFeeBps: bps });
 }
 
 /** The id of a fee's accrual transfer at `revision`. */
