@@ -5,6 +5,7 @@
  */
 
 import { ValidationError } from '../../platform/errors.ts';
+import { ACCOUNT_PURGE_AFTER_DAYS } from '../identity/account-deletion.ts';
 import { languageTag } from '../identity/language.ts';
 
 export const COMMANDS = [
@@ -119,7 +120,7 @@ export async function runCommand(command: ParsedCommand, deps: CommandDeps): Pro
     case 'deleteaccount': {
       if (!deps.privateChat) return 'Send /deleteaccount to me in a private chat, not in a group.';
       if (command.argument !== DELETE_WORD) {
-        return `This deletes your account: I stop acting on or keeping anything you tell me, and after 30 days everything personal is erased (venues keep your past bookings, without your name or contact). To go ahead, send /deleteaccount ${DELETE_WORD}`;
+        return `This deletes your account: I stop acting on or keeping anything you tell me, and after ${ACCOUNT_PURGE_AFTER_DAYS} days everything personal is erased (venues keep your past bookings, without your name or contact). To go ahead, send /deleteaccount ${DELETE_WORD}`;
       }
       const outcome = await deps.deleteAccount();
       if ('refused' in outcome) return outcome.refused;
