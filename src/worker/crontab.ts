@@ -63,7 +63,7 @@ export const crontab = `
 
 # API keys' requests per day go from Redis to the database every five minutes (the dashboard's
 # figures lag by at most that), and the first run after midnight UTC records each key's finished
-# day as one usage event. No fill: each run flushes today and yesterday as they are.
+# day as one usage event. No fill: each run flushes today and the two days before as they are.
 */5 * * * * api-usage-flush ?id=api-usage-flush
 
 # Pay-as-you-go booking fees whose charge was declined are tried again once their wait is over

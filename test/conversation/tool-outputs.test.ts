@@ -202,3 +202,29 @@ it('offers both of a time the clocks repeat, the second with its offset, and boo
     '2027-04-03T16:00:00.000Z',
   ]);
 });
+
+it('does not pass on a question a venue answers by email for a person with no address to answer at', async () => {
+  const db = app.services.db;
+  const byName = new Map<string, Tool>(consumerTools(app.services).map((tool) => [tool.name, tool]));
+  const person = await createPerson(db, { displayName: 'Rui' });
+  await db.user.update({ where: { id: person.id }, data: { email: null } });
+  const venue = await createBookableVenue(db, {
+    name: `Adega ${person.id.slice(0, 6)}`,
+    email: 'adega@example.com',
+  });
+  const outcome = await runToolCall(
+    { db, timeoutMs: 10_000, tools: byName },
+    {
+      type: 'tool_use',
+      id: 't-ask',
+      name: 'ask_venue',
+      input: { venue_id: venue.id, question: 'Do you have a high chair?' },
+    },
+    toolContext(person.id),
+  );
+  expect(outcome).toMatchObject({ outcome: 'REFUSED', isError: true });
+  expect(outcome.content).toContain(
+    'answers questions by email, and the person has no email address with us; suggest calling them',
+  );
+  expect(await db.outboundMessage.count({ where: { userId: person.id, kind: 'venue.question' } })).toBe(0);
+});

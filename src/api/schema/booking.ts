@@ -225,7 +225,8 @@ builder.queryField('myBookings', (t) =>
   t.prismaConnection({
     type: Booking,
     cursor: 'id',
-    description: "The signed-in person's own bookings, soonest first.",
+    description:
+      "The signed-in person's own bookings: soonest first, or with `upcoming: false` latest first.",
     authScopes: { person: true },
     args: {
       upcoming: t.arg.boolean({ required: false, description: 'Only those not yet started (default true).' }),

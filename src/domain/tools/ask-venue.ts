@@ -115,6 +115,18 @@ export function askVenueTool(deps: {
           `${venue.name} cannot be reached through us; suggest calling them`,
         );
       }
+      // The venue answers an emailed question by email: without an address of the person's, the
+      // answer would have nowhere to go, so the question is not sent.
+      const asker = await db.user.findUniqueOrThrow({
+        where: { id: context.userId },
+        select: { displayName: true, email: true },
+      });
+      if (!asker.email) {
+        throw new ToolRefusal(
+          'NO_CONTACT',
+          `${venue.name} answers questions by email, and the person has no email address with us; suggest calling them`,
+        );
+      }
       const sent = {
         sent: true as const,
         venue: venue.name,
@@ -126,10 +138,7 @@ export function askVenueTool(deps: {
       const dedupeKeys = recipients.map((to) => `ask-venue:${asked}:${to}`);
       if (key && (await db.outboundMessage.count({ where: { dedupeKey: { in: dedupeKeys } } }))) return sent;
       await spend();
-      const person = await db.user.findUniqueOrThrow({
-        where: { id: context.userId },
-        select: { displayName: true, email: true },
-      });
+      const person = asker;
       await db.$transaction(async (tx) => {
         for (const [index, to] of recipients.entries()) {
           await queueEmail(tx, {
@@ -142,7 +151,7 @@ export function askVenueTool(deps: {
               '',
               input.question,
               '',
-              person.email ? `You can answer them at ${person.email}.` : 'Answer in your AGNT dashboard.',
+              `You can answer them at ${person.email}.`,
             ].join('\n'),
             data: { venueId: venue.id },
             dedupeKey: dedupeKeys[index]!,
