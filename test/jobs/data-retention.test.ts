@@ -88,7 +88,25 @@ async function world() {
       secretKeyId: 'k1',
     },
   });
-  return { organizationId: organization.id, bookingId: booking.id, subscriptionId: subscription.id };
+  // One that ended long ago, as a booking whose tasks may go.
+  const pastStart = new Date(app.clock.now().getTime() - 200 * DAY);
+  const past = await db.booking.create({
+    data: {
+      venueId: venue.id,
+      guestId: owner.userId,
+      partySize: 2,
+      startsAt: pastStart,
+      endsAt: new Date(pastStart.getTime() + 90 * 60_000),
+      status: 'COMPLETED',
+      source: 'A2A',
+    },
+  });
+  return {
+    organizationId: organization.id,
+    bookingId: booking.id,
+    pastBookingId: past.id,
+    subscriptionId: subscription.id,
+  };
 }
 
 describe('data retention', () => {
@@ -108,7 +126,9 @@ describe('data retention', () => {
     await task(null, daysAgo(RETENTION_DAYS.a2aTasksWithoutBooking, -minute)); // gone
     await task(null, daysAgo(RETENTION_DAYS.a2aTasksWithoutBooking, minute)); // kept
     await task(w.bookingId, daysAgo(RETENTION_DAYS.a2aTasksWithoutBooking + 1)); // kept: a booking's
-    await task(w.bookingId, daysAgo(RETENTION_DAYS.a2aTasksOfBooking, -minute)); // gone
+    await task(w.pastBookingId, daysAgo(RETENTION_DAYS.a2aTasksOfBooking, -minute)); // gone
+    // Kept: unchanged for as long, but its booking is still to come (made months ahead).
+    await task(w.bookingId, daysAgo(RETENTION_DAYS.a2aTasksOfBooking, -minute));
 
     const delivery = async (status: 'PENDING' | 'DELIVERED' | 'FAILED', createdAt: Date) => {
       const id = randomUUID();
@@ -174,10 +194,11 @@ describe('data retention', () => {
     expect(deleted.jobRecoveries).toBeGreaterThanOrEqual(1);
 
     const tasks = await db.a2aTask.findMany({ where: { organizationId: w.organizationId } });
-    expect(tasks.map((t) => [t.bookingId !== null, t.updatedAt > daysAgo(8)]).sort()).toEqual(
+    expect(tasks.map((t) => [t.bookingId, t.updatedAt > daysAgo(8)]).sort()).toEqual(
       [
-        [false, true],
-        [true, false],
+        [null, true],
+        [w.bookingId, false],
+        [w.bookingId, false],
       ].sort(),
     );
     const deliveries = await db.webhookDelivery.findMany({ where: { subscriptionId: w.subscriptionId } });
@@ -196,7 +217,7 @@ describe('data retention', () => {
     // The scheduled job, run as a worker runs it, finds nothing more of these.
     await enqueue(db, dataRetentionTask, {});
     await runDueJobs(app, ['data-retention']);
-    expect(await db.a2aTask.count({ where: { organizationId: w.organizationId } })).toBe(2);
+    expect(await db.a2aTask.count({ where: { organizationId: w.organizationId } })).toBe(3);
     expect(await db.webhookDelivery.count({ where: { subscriptionId: w.subscriptionId } })).toBe(2);
     expect(await db.jobRecovery.count({ where: { id: newRecovery.id } })).toBe(1);
     expect(await db.toolCall.count({ where: { userId: caller } })).toBe(1);

@@ -6,8 +6,8 @@
  *
  * - Public A2A tasks without a booking (searches, availability checks): 7 days; a client reads
  *   their answer at once.
- * - Public A2A tasks of a booking: 180 days after their last change (a client may follow a
- *   booking for months; deleting its booking deletes them too).
+ * - Public A2A tasks of a booking: 180 days after their last change and their booking's end (a
+ *   client may follow a booking made months ahead; deleting its booking deletes them too).
  * - Webhook deliveries delivered or failed, with their attempt logs: 30 days, as Stripe keeps its
  *   events (a delivery can be resent within that time).
  * - Records of jobs recovered from dead workers: 90 days.
@@ -154,7 +154,9 @@ export async function pruneExpiredRecords(
   );
   const bookedTasks = await prune(
     'a2a_tasks',
-    Prisma.sql`booking_id IS NOT NULL AND updated_at < ${before(RETENTION_DAYS.a2aTasksOfBooking)}`,
+    Prisma.sql`booking_id IS NOT NULL AND updated_at < ${before(RETENTION_DAYS.a2aTasksOfBooking)}
+      AND NOT EXISTS (SELECT 1 FROM bookings b WHERE b.id = a2a_tasks.booking_id
+                      AND b.ends_at >= ${before(RETENTION_DAYS.a2aTasksOfBooking)})`,
   );
   // Attempts go with their delivery (ON DELETE CASCADE).
   const webhookDeliveries = await prune(
