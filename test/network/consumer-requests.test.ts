@@ -209,6 +209,13 @@ describe('a guest booking in chat', () => {
     const result = (await run(marta.userId, venue.id)) as Record<string, unknown>;
     expect(result).toMatchObject({ status: 'REQUESTED', askedVenueAgent: true });
     expect(result.note).toContain(`I've asked ${venue.name}`);
+    // Over A2A, the way to follow it is A2A's or MCP's, not a tool of the chat.
+    const overA2a = (await createBookingTool().run(
+      { venue_id: venue.id, date: DATE.toString(), time: '20:30', party_size: 2 },
+      { ...toolContext(marta.userId), channel: 'a2a' },
+      new AbortController().signal,
+    )) as Record<string, unknown>;
+    expect(overA2a.note).toContain('tasks/get on the A2A endpoint');
     const request = await world.requestOf(result.bookingId as string);
     expect(request).toMatchObject({ state: 'PENDING', fromAgent: `consumer-${marta.userId}` });
     expect(request!.payload).toMatchObject({

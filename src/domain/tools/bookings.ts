@@ -143,7 +143,9 @@ export function createBookingTool(deps: BookingToolDeps) {
           note:
             channel === 'chat'
               ? `${venue.name}'s agent is being asked now; the person will be told its answer here. Say you have asked ${venue.name} (for example "I've asked ${venue.name} for the table"), not that it is booked.`
-              : `${venue.name}'s agent is being asked now, usually for seconds: get_booking shows its answer.`,
+              : channel === 'mcp'
+                ? `${venue.name}'s agent is being asked now, usually for seconds: get_booking shows its answer.`
+                : `${venue.name}'s agent is being asked now, usually for seconds: the booking's task (tasks/get on the A2A endpoint) or agnt.get_booking over MCP, with the same key, shows its answer.`,
         };
       }
       return bookingSummary(booking, venue);
