@@ -3,6 +3,7 @@ import {
   getProfile,
   type ProfilePatch,
   profileForPrompt,
+  profileSelect,
   updateProfile,
 } from '../../src/domain/memory/profile.ts';
 import { NotFoundError, ValidationError } from '../../src/platform/errors.ts';
@@ -42,18 +43,9 @@ const FULL: ProfilePatch = {
   timeZone: 'Europe/Lisbon',
 };
 
+/** The user's row as stored, in the columns a profile is read from. */
 const stored = (userId: string) =>
-  db().user.findUniqueOrThrow({
-    where: { id: userId },
-    select: {
-      profile: true,
-      displayName: true,
-      language: true,
-      latitude: true,
-      longitude: true,
-      timeZone: true,
-    },
-  });
+  db().user.findUniqueOrThrow({ where: { id: userId }, select: profileSelect });
 
 describe('the profile', () => {
   it('starts empty', async () => {
