@@ -1,6 +1,6 @@
 import { availabilityRelations } from '../../domain/bookings/venue-availability.ts';
 import { ANY_ROLE, MANAGERS } from '../../domain/organizations/access.ts';
-import { isOpenAt, isRealDate } from '../../domain/venues/hours.ts';
+import { exceptionWindow, isOpenAt } from '../../domain/venues/hours.ts';
 import { checklistOf, PUBLIC_STATUSES, socialHandleList, VENUE_COLUMNS } from '../../domain/venues/venues.ts';
 import { ValidationError } from '../../platform/errors.ts';
 import { builder } from '../builder.ts';
@@ -287,30 +287,6 @@ builder.prismaObject('VenueTable', {
 });
 
 const DAY_MS = 86_400_000;
-
-/**
- * The dates `hoursExceptions` lists: from `from`, or else from today in `timeZone` (the UTC date
- * until the venue's zone is known), for `days` days; each date as midnight UTC, as stored.
- */
-function exceptionWindow(
-  args: { from?: string | null; days?: number | null },
-  now: Date,
-  timeZone = 'UTC',
-): { from: Date; days: number } {
-  const days = Math.min(Math.max(args.days ?? 60, 1), 366);
-  // "" is no date given, as it always was: today.
-  const given = args.from || null;
-  if (given && !isRealDate(given)) {
-    throw new ValidationError('Use a date such as 2026-12-24', 'from');
-  }
-  const date =
-    given ??
-    Temporal.Instant.fromEpochMilliseconds(now.getTime())
-      .toZonedDateTimeISO(timeZone)
-      .toPlainDate()
-      .toString();
-  return { from: new Date(`${date}T00:00:00Z`), days };
-}
 
 builder.queryField('venueBySlug', (t) =>
   t.prismaField({

@@ -224,6 +224,30 @@ export function intervalsStartingOn(schedule: Schedule, date: Temporal.PlainDate
     .sort((a, b) => Temporal.Instant.compare(a.start, b.start));
 }
 
+/**
+ * The dates a venue's exceptions are listed for: from `from` (a date, YYYY-MM-DD; "" or none:
+ * today in `timeZone`, the UTC date until the venue's zone is known) for `days` days (default 60,
+ * 1 to 366); `from` as midnight UTC, as dates are stored. ValidationError for a date that is not one.
+ */
+export function exceptionWindow(
+  args: { from?: string | null; days?: number | null },
+  now: Date,
+  timeZone = 'UTC',
+): { from: Date; days: number } {
+  const days = Math.min(Math.max(args.days ?? 60, 1), 366);
+  const given = args.from || null;
+  if (given && !isRealDate(given)) {
+    throw new ValidationError('Use a date such as 2026-12-24', 'from');
+  }
+  const date =
+    given ??
+    Temporal.Instant.fromEpochMilliseconds(now.getTime())
+      .toZonedDateTimeISO(timeZone)
+      .toPlainDate()
+      .toString();
+  return { from: new Date(`${date}T00:00:00Z`), days };
+}
+
 /** Whether the venue is open at `instant` (intervals of the day before may still be running). */
 export function isOpenAt(schedule: Schedule, instant: Temporal.Instant): boolean {
   const today = instant.toZonedDateTimeISO(schedule.timeZone).toPlainDate();
