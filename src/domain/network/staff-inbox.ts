@@ -25,6 +25,7 @@ import type { BookingEffects } from '../bookings/effects.ts';
 import { venueAvailability } from '../bookings/venue-availability.ts';
 import { queueEnvelope } from '../envelopes/outbox.ts';
 import { queueEmail } from '../notices/notices.ts';
+import { noticeWhen } from '../notices/templates.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
 import { parseInput } from '../validation.ts';
 import { holdVenueOfTeam } from '../venues/venues.ts';
@@ -105,7 +106,7 @@ async function tellVenue(tx: Tx, item: VenueInboxItem): Promise<void> {
       })
     : null;
   const when = booking
-    ? `${booking.startsAt.toLocaleString('en-GB', { timeZone: venue.timeZone, dateStyle: 'full', timeStyle: 'short' })}, party of ${booking.partySize}`
+    ? `${noticeWhen(booking.startsAt, venue.timeZone)}, party of ${booking.partySize}`
     : null;
   const what = item.kind === 'BOOKING_REQUEST' ? 'A booking request' : "A guest's question";
   await queueEmail(tx, {

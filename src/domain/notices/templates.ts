@@ -769,20 +769,24 @@ export function noticeLanguage(tag: string | null | undefined): NoticeLanguage {
     : 'en';
 }
 
+/** A booking's time as notices write it ("Fri 4 Dec, 20:00" in English) in the venue's zone. */
+export function noticeWhen(date: Date, timeZone: string, language: NoticeLanguage = 'en'): string {
+  return new Intl.DateTimeFormat(LOCALE[language], {
+    timeZone,
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+    hour12: false,
+  }).format(date);
+}
+
 function writer(language: NoticeLanguage, via: NoticeVia): Writer {
   const locale = LOCALE[language];
   return {
     via,
-    when: (date, timeZone) =>
-      new Intl.DateTimeFormat(locale, {
-        timeZone,
-        weekday: 'short',
-        day: 'numeric',
-        month: 'short',
-        hour: '2-digit',
-        minute: '2-digit',
-        hour12: false,
-      }).format(date),
+    when: (date, timeZone) => noticeWhen(date, timeZone, language),
     clock: (date, timeZone) =>
       new Intl.DateTimeFormat(locale, { timeZone, hour: '2-digit', minute: '2-digit', hour12: false }).format(
         date,
