@@ -5,7 +5,7 @@
  */
 
 import { ValidationError } from '../../platform/errors.ts';
-import { ACCOUNT_PURGE_AFTER_DAYS } from '../identity/account-deletion.ts';
+import { ACCOUNT_PURGE_AFTER_DAYS, DELETE_CONFIRMATION } from '../identity/account-deletion.ts';
 import { languageTag } from '../identity/language.ts';
 
 export const COMMANDS = [
@@ -54,9 +54,6 @@ export interface CommandDeps {
   /** Deletes the person's account (identity/account-deletion.ts): when it will be erased, or why not. */
   deleteAccount(): Promise<{ purgeOn: Date } | { refused: string }>;
 }
-
-/** What confirms /deleteaccount, as `deleteAccount`'s `confirm` does over GraphQL. */
-export const DELETE_WORD = 'DELETE';
 
 /** A day as the chat's replies write it. */
 export function dayInWords(date: Date): string {
@@ -119,8 +116,8 @@ export async function runCommand(command: ParsedCommand, deps: CommandDeps): Pro
     }
     case 'deleteaccount': {
       if (!deps.privateChat) return 'Send /deleteaccount to me in a private chat, not in a group.';
-      if (command.argument !== DELETE_WORD) {
-        return `This deletes your account: I stop acting on or keeping anything you tell me, and after ${ACCOUNT_PURGE_AFTER_DAYS} days everything personal is erased (venues keep your past bookings, without your name or contact). To go ahead, send /deleteaccount ${DELETE_WORD}`;
+      if (command.argument !== DELETE_CONFIRMATION) {
+        return `This deletes your account: I stop acting on or keeping anything you tell me, and after ${ACCOUNT_PURGE_AFTER_DAYS} days everything personal is erased (venues keep your past bookings, without your name or contact). To go ahead, send /deleteaccount ${DELETE_CONFIRMATION}`;
       }
       const outcome = await deps.deleteAccount();
       if ('refused' in outcome) return outcome.refused;

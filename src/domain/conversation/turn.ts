@@ -28,13 +28,14 @@ import { type ChannelSenders, queueMessage } from '../channels/outbound.ts';
 import { type HeldOutcome, isConfirmButton, type Released } from '../confirmations/confirmations.ts';
 import {
   ACCOUNT_PURGE_AFTER_DAYS,
+  DELETE_CONFIRMATION,
   requestAccountDeletion,
   restoreAccount,
   SoleOwnerError,
 } from '../identity/account-deletion.ts';
 import type { RevokedSessions } from '../identity/revoked-sessions.ts';
 import { setReengagementOptIn } from '../reengagement/reengagement.ts';
-import { DELETE_WORD, dayInWords, parseCommand, runCommand } from './commands.ts';
+import { dayInWords, parseCommand, runCommand } from './commands.ts';
 import { runToolLoop } from './loop.ts';
 import {
   BudgetExceededError,
@@ -252,7 +253,7 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
           const deletion = await requestAccountDeletion(
             { db, sessions: deps.revokedSessions, now: deps.now },
             context.userId,
-            { confirm: DELETE_WORD },
+            { confirm: DELETE_CONFIRMATION },
           );
           return { purgeOn: deletion.purgeAfter };
         } catch (error) {
