@@ -583,9 +583,13 @@ describe('the consumer agent', () => {
     expect(await reply(chatId, 2)).toMatch(/To go ahead, send \/deleteaccount DELETE$/);
     expect(await deletedAt()).toBeNull();
 
-    // The sole owner of an organisation is told what to do first.
+    // The sole owner of an organisation with a venue is told what to do first.
     const organization = await db.organization.create({
-      data: { name: 'Solo Tapas', memberships: { create: { userId, role: 'OWNER' } } },
+      data: {
+        name: 'Solo Tapas',
+        memberships: { create: { userId, role: 'OWNER' } },
+        venues: { create: { name: 'Solo Tapas', slug: `solo-tapas-${userId}`, timeZone: 'Europe/Lisbon' } },
+      },
     });
     await write('/deleteaccount DELETE', chatId);
     expect(await reply(chatId, 3)).toBe(

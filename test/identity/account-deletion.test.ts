@@ -14,11 +14,12 @@ import { purgeDeletedUsers } from '../../src/domain/erasure/purge.ts';
 import { buildTasteGraph } from '../../src/domain/graph/build.ts';
 import { ACCOUNT_PURGE_AFTER_DAYS, restoreAccount } from '../../src/domain/identity/account-deletion.ts';
 import { issueRefreshToken } from '../../src/domain/identity/refresh-tokens.ts';
+import { grantCredits } from '../../src/domain/ledger/credits.ts';
 import { queueNotice } from '../../src/domain/notices/notices.ts';
 import { setReminder } from '../../src/domain/reminders/reminders.ts';
 import { createBooking } from '../factories/bookings.ts';
 import { createOrganization, createPerson, tag } from '../factories/people.ts';
-import { createBookableVenue } from '../factories/venues.ts';
+import { createBookableVenue, createVenue } from '../factories/venues.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 
 const DAY = 86_400_000;
@@ -176,13 +177,16 @@ async function personWithHistory() {
 }
 
 describe('deleting an account', () => {
-  it('needs DELETE typed, and refuses the only owner of an organisation, changing nothing', async () => {
+  it('needs DELETE typed, and refuses the only owner of an organisation with a venue, changing nothing', async () => {
     const me = await app.signIn();
     const refused = await app.gql(DELETE, { confirm: 'delete' }, { token: me.token });
     expect(refused.data).toMatchObject({
       deleteAccount: { __typename: 'ValidationError', field: 'confirm' },
     });
-    await createOrganization(app.services.db, { members: [{ userId: me.userId, role: 'OWNER' }] });
+    const organization = await createOrganization(app.services.db, {
+      members: [{ userId: me.userId, role: 'OWNER' }],
+    });
+    await createVenue(app.services.db, { organizationId: organization.id, status: 'CLAIMED' });
     const owner = await app.gql(DELETE, { confirm: 'DELETE' }, { token: me.token });
     expect(owner.data).toMatchObject({ deleteAccount: { __typename: 'SoleOwnerError' } });
     const user = await app.services.db.user.findUniqueOrThrow({ where: { id: me.userId } });
@@ -649,6 +653,148 @@ describe('deleting an account', () => {
     // The address is free: signing in with it starts a new, empty account.
     const again = await app.signIn(me.email);
     expect(again.userId).not.toBe(me.userId);
+  });
+
+  it('lets the only person in an organisation with nothing in it go; the purge deletes it unless the money names it', async () => {
+    const db = app.services.db;
+    const now = app.clock.now();
+    const soleOwner = async (name: string) => {
+      const person = await app.signIn();
+      const organization = await createOrganization(db, {
+        name,
+        members: [{ userId: person.userId, role: 'OWNER' }],
+      });
+      return { person, organization };
+    };
+    const deleting = async (token: string) =>
+      (await app.gql(DELETE, { confirm: 'DELETE' }, { token })).data as {
+        deleteAccount: { __typename: string; message?: string };
+      };
+
+    // What keeps an organisation needing someone to run it, each alone.
+    const blockers: [string, (organizationId: string, userId: string) => Promise<unknown>][] = [
+      ['a venue', (organizationId) => createVenue(db, { organizationId, status: 'DRAFT' })],
+      [
+        'another member',
+        async (organizationId) => {
+          const other = await createPerson(db, {});
+          return db.membership.create({ data: { organizationId, userId: other.id, role: 'STAFF' } });
+        },
+      ],
+      [
+        'an invitation out',
+        (organizationId, userId) =>
+          db.organizationInvitation.create({
+            data: {
+              organizationId,
+              email: `${tag()}@example.com`,
+              role: 'STAFF',
+              invitedById: userId,
+              expiresAt: new Date(now.getTime() + DAY),
+            },
+          }),
+      ],
+      [
+        'a claim waiting',
+        async (organizationId, userId) => {
+          const venue = await createVenue(db, { status: 'LISTED' });
+          return db.venueClaim.create({
+            data: { venueId: venue.id, organizationId, requestedById: userId, method: 'MANUAL_REVIEW' },
+          });
+        },
+      ],
+      [
+        'a subscription billing it',
+        (organizationId) =>
+          db.billingSubscription.create({
+            data: {
+              organizationId,
+              stripeCustomerId: `cus_${tag()}`,
+              stripeSubscriptionId: `sub_${tag()}`,
+              status: 'active',
+              stateAt: now,
+              source: 'test',
+            },
+          }),
+      ],
+      [
+        'credits',
+        (organizationId) =>
+          grantCredits(db, {
+            transferId: randomUUID(),
+            organizationId,
+            amount: 500,
+            currency: 'EUR',
+            reason: 'bought',
+          }),
+      ],
+    ];
+    for (const [what, add] of blockers) {
+      const { person, organization } = await soleOwner(`Kept by ${what}`);
+      await add(organization.id, person.userId);
+      const answer = await deleting(person.token);
+      expect(answer.deleteAccount, what).toMatchObject({
+        __typename: 'SoleOwnerError',
+        message: expect.stringContaining(`Kept by ${what}`),
+      });
+      expect((await db.user.findUniqueOrThrow({ where: { id: person.userId } })).deletedAt, what).toBeNull();
+    }
+
+    // Alone in two organisations with nothing in them: the first has an invitation that expired
+    // unanswered; the second a subscription cancelled and its model use, on the money's record.
+    const { person: me, organization: empty } = await soleOwner('Never opened');
+    await db.organizationInvitation.create({
+      data: {
+        organizationId: empty.id,
+        email: `${tag()}@example.com`,
+        role: 'STAFF',
+        invitedById: me.userId,
+        expiresAt: new Date(now.getTime() - DAY),
+      },
+    });
+    const paid = await createOrganization(db, {
+      name: 'Tried once',
+      members: [{ userId: me.userId, role: 'OWNER' }],
+    });
+    await db.billingSubscription.create({
+      data: {
+        organizationId: paid.id,
+        stripeCustomerId: `cus_${tag()}`,
+        stripeSubscriptionId: `sub_${tag()}`,
+        status: 'canceled',
+        stateAt: now,
+        source: 'test',
+      },
+    });
+    await db.llmUsage.create({
+      data: {
+        organizationId: paid.id,
+        purpose: 'scan',
+        provider: 'anthropic',
+        model: 'claude',
+        inputTokens: 10,
+        outputTokens: 5,
+        costMicros: 7,
+      },
+    });
+    expect((await deleting(me.token)).deleteAccount.__typename).toBe('DeleteAccountPayload');
+    // Until the purge both stay as they were, for a change of mind.
+    expect(await db.membership.count({ where: { userId: me.userId } })).toBe(2);
+
+    const deletedAt = (await db.user.findUniqueOrThrow({ where: { id: me.userId } })).deletedAt!;
+    expect(
+      await purgeDeletedUsers(
+        app.services.bookings,
+        new Date(deletedAt.getTime() + ACCOUNT_PURGE_AFTER_DAYS * DAY + 1000),
+      ),
+    ).toBe(1);
+    expect(await db.organization.findUnique({ where: { id: empty.id } })).toBeNull();
+    expect(await db.organizationInvitation.count({ where: { organizationId: empty.id } })).toBe(0);
+    // The one the money's record names stays, with nobody in it.
+    expect(await db.organization.findUnique({ where: { id: paid.id } })).not.toBeNull();
+    expect(await db.membership.count({ where: { organizationId: paid.id } })).toBe(0);
+    expect(await db.llmUsage.count({ where: { organizationId: paid.id } })).toBe(1);
+    expect(await db.billingSubscription.count({ where: { organizationId: paid.id } })).toBe(1);
   });
 
   it('is undone by signing in again before the purge', async () => {

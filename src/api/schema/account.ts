@@ -24,7 +24,7 @@ const isThemselves = (userId: string, ctx: Context) =>
 errorType(
   SoleOwnerError,
   'SoleOwnerError',
-  'You are the only owner of an organisation: make someone else an owner before deleting your account.',
+  'You are the only owner of an organisation someone must be left to run (it has a venue, another member, an invitation out, a claim waiting, a subscription billing it or credits): make someone else an owner before deleting your account. An organisation you are alone in with none of these does not stop you; the purge deletes it unless its billing or usage records name it.',
 );
 
 const AccountDeletion = builder.simpleObject('AccountDeletion', {

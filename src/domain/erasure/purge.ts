@@ -103,6 +103,34 @@ async function cancelBookingsToCome(
   return afterCommit;
 }
 
+/**
+ * The organisations of `organizationIds` nobody is in any more (their last member was this
+ * account, which could leave them behind: src/domain/identity/account-deletion.ts), with no venue
+ * and nothing of the money's record naming them: deleted, with their keys, webhook subscriptions,
+ * invitations and scans. One the money's record names stays, with nobody in it (its keys are
+ * refused: no owner is left).
+ */
+async function deleteLeftBehind(tx: Tx, organizationIds: string[]): Promise<void> {
+  if (!organizationIds.length) return;
+  await tx.$executeRaw`
+    DELETE FROM organizations o
+    WHERE o.id = ANY(${organizationIds}::uuid[])
+      AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.organization_id = o.id)
+      AND NOT EXISTS (SELECT 1 FROM venues v WHERE v.organization_id = o.id)
+      AND NOT EXISTS (SELECT 1 FROM venue_claims c
+                      WHERE c.organization_id = o.id AND c.status IN ('PENDING', 'APPROVED'))
+      AND NOT EXISTS (SELECT 1 FROM billing_customers b WHERE b.organization_id = o.id)
+      AND NOT EXISTS (SELECT 1 FROM billing_subscriptions s WHERE s.organization_id = o.id)
+      AND NOT EXISTS (SELECT 1 FROM usage_events u WHERE u.organization_id = o.id)
+      AND NOT EXISTS (SELECT 1 FROM booking_fees f WHERE f.organization_id = o.id)
+      AND NOT EXISTS (SELECT 1 FROM fee_invoices i WHERE i.organization_id = o.id)
+      AND NOT EXISTS (SELECT 1 FROM llm_usage l WHERE l.organization_id = o.id)
+      AND NOT EXISTS (SELECT 1 FROM ledger_accounts a
+                      WHERE a.owner_kind = 'ORGANIZATION' AND a.owner_id = o.id)
+      AND NOT EXISTS (SELECT 1 FROM credits_refunds r WHERE r.organization_id = o.id)
+      AND NOT EXISTS (SELECT 1 FROM credits_disputes d WHERE d.organization_id = o.id)`;
+}
+
 /** Erases and anonymises one account's personal data (README, "Account deletion"). */
 async function purgeUser(
   tx: Tx,
@@ -144,7 +172,12 @@ async function purgeUser(
   await tx.$executeRaw`DELETE FROM refresh_tokens WHERE user_id = ${userId}::uuid`;
   await tx.$executeRaw`
     DELETE FROM sign_in_codes WHERE email = (SELECT email FROM users WHERE id = ${userId}::uuid)`;
+  const memberOf = await tx.membership.findMany({ where: { userId }, select: { organizationId: true } });
   await tx.$executeRaw`DELETE FROM memberships WHERE user_id = ${userId}::uuid`;
+  await deleteLeftBehind(
+    tx,
+    memberOf.map((m) => m.organizationId),
+  );
   // Deliveries: quotes never ordered go; an order stays (it was paid) without addresses or driver.
   await tx.$executeRaw`
     DELETE FROM delivery_quotes q WHERE q.user_id = ${userId}::uuid
