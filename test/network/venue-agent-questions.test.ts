@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inboxTopic } from '../../src/domain/network/staff-inbox.ts';
 import { call, say } from '../factories/model.ts';
+import { createOrganization, createPerson } from '../factories/people.ts';
 import { type FakeReply, type ScriptedFake, startFakeAnthropic } from '../fakes/anthropic.ts';
 import { waitFor } from '../helpers/jobs.ts';
 import { type VenueAgentWorld, venueAgentWorld } from './venue-agent-world.ts';
@@ -103,6 +104,37 @@ describe("a venue's agent answering questions, without a model", () => {
       topic: inboxTopic(venue.venue.id),
       payload: { itemId: items[0]!.id, venueId: venue.venue.id, kind: 'QUESTION' },
     });
+  });
+
+  it("emails a question from an agent with no guest of ours behind it to the venue, kept with its owner's messages", async () => {
+    const asker = await world.venue({}, FACTS);
+    const owner = await createPerson(world.db);
+    const organization = await createOrganization(world.db, {
+      members: [{ userId: owner.id, role: 'OWNER' }],
+    });
+    const venue = await world.venue(
+      {},
+      { ...FACTS, name: 'Casa Cão', email: 'desk@casa-cao.example', organizationId: organization.id },
+    );
+
+    const { inboundRowId } = await world.deliver(asker.id, venue.id, 'venue.question', {
+      text: 'Can our guests bring a dog?',
+    });
+    expect(await world.handle(inboundRowId)).toEqual({ handled: true, note: 'put before staff' });
+
+    const item = await world.db.venueInboxItem.findFirstOrThrow({ where: { venueId: venue.venue.id } });
+    expect(item).toMatchObject({ kind: 'QUESTION', guestId: null, fromAgent: asker.id });
+    const emails = await world.db.outboundMessage.findMany({
+      where: { kind: 'venue.inbox', emailTo: 'desk@casa-cao.example' },
+    });
+    expect(emails).toHaveLength(1);
+    expect(emails[0]).toMatchObject({
+      channel: 'EMAIL',
+      userId: owner.id,
+      subject: "A guest's question for Casa Cão waits for you",
+      data: { venueId: venue.venue.id, inboxItemId: item.id },
+    });
+    expect(emails[0]!.body).toContain('Can our guests bring a dog?');
   });
 
   // Last in this file's world: it moves the clock.

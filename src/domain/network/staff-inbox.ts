@@ -79,8 +79,9 @@ export async function openInboxItem(
 /**
  * Emails a new item to the venue's agent's escalation contact, or else to the venue's own address
  * (neither: the dashboard alone). Queued as a notice's email is (sent by its job, retried through
- * an outage), once per item. The email is about the guest, and goes with their account; an item
- * from an agent outside the network (no guest of ours) is on the dashboard alone.
+ * an outage), once per item. The email is about the guest, and is kept with their account's
+ * messages; one about an item from an agent outside the network (no guest of ours) with those of
+ * the venue's first owner (a venue nobody owns: the dashboard alone).
  */
 async function tellVenue(tx: Tx, item: VenueInboxItem): Promise<void> {
   const venue = await tx.venue.findUnique({
@@ -89,11 +90,13 @@ async function tellVenue(tx: Tx, item: VenueInboxItem): Promise<void> {
       name: true,
       email: true,
       timeZone: true,
+      organizationId: true,
       agent: { select: { kind: true, dna: true } },
     },
   });
-  const guestId = item.guestId;
-  if (!venue || !guestId) return;
+  if (!venue) return;
+  const filedUnder = item.guestId ?? (venue.organizationId && (await firstOwner(tx, venue.organizationId)));
+  if (!filedUnder) return;
   const contact = venue.agent ? storedDna(venue.agent.kind, venue.agent.dna).escalationContact : null;
   const to = contact?.email ?? venue.email;
   if (!to) return;
@@ -110,7 +113,7 @@ async function tellVenue(tx: Tx, item: VenueInboxItem): Promise<void> {
     : null;
   const what = item.kind === 'BOOKING_REQUEST' ? 'A booking request' : "A guest's question";
   await queueEmail(tx, {
-    userId: guestId,
+    userId: filedUnder,
     bookingId: item.bookingId,
     kind: 'venue.inbox',
     emailTo: to,
@@ -130,6 +133,16 @@ async function tellVenue(tx: Tx, item: VenueInboxItem): Promise<void> {
     data: { venueId: item.venueId, inboxItemId: item.id },
     dedupeKey: `venue-inbox:${item.id}:${to}`,
   });
+}
+
+/** The organisation's longest-standing owner whose account is not being deleted, if any. */
+async function firstOwner(tx: Tx, organizationId: string): Promise<string | null> {
+  const owner = await tx.membership.findFirst({
+    where: { organizationId, role: 'OWNER', user: { deletedAt: null } },
+    orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+    select: { userId: true },
+  });
+  return owner?.userId ?? null;
 }
 
 // --- what staff see and do ---
