@@ -124,7 +124,7 @@ const RevokeKey = graphql(`
 
 const OrganizationKeys = graphql(`
   query OrganizationsKeys($id: ID!) {
-    organization(id: $id) { apiKeys(first: 10) { edges { node { id revokedAt } } } }
+    organization(id: $id) { apiKeys(first: 10) { edges { node { id revokedAt createdBy { id } } } } }
   }
 `);
 
@@ -468,9 +468,14 @@ describe('organisations', () => {
     const removed = await rename('Renamed after the removal');
     expect(removed.status).toBe(401);
     expect(removed.errors?.[0]?.message).toBe('The API key has been revoked');
+    // The key stays listed; who made it is no longer the organisation's to show, the owner's own is.
+    const ownMade = await app.gql(CreateApiKey, { organizationId }, { token: owner.token });
+    const ownKey = member(ownMade.data?.createApiKey, 'CreateApiKeyPayload', ownMade);
     const keys = await app.gql(OrganizationKeys, { id: organizationId }, { token: owner.token });
+    expect(keys.errors).toBeUndefined();
     expect(keys.data?.organization?.apiKeys.edges).toEqual([
-      { node: { id: key.apiKey.id, revokedAt: expect.any(String) } },
+      { node: { id: ownKey.apiKey.id, revokedAt: null, createdBy: { id: expect.any(String) } } },
+      { node: { id: key.apiKey.id, revokedAt: expect.any(String), createdBy: null } },
     ]);
   });
 });

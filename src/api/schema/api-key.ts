@@ -20,7 +20,7 @@ export const ApiKey = builder.prismaNode('ApiKey', {
   id: { field: 'id' },
   description: "An organisation's API key. The secret is shown once, when it is created.",
   // The hash never leaves the database: only what the fields need is selected.
-  select: { id: true, organizationId: true },
+  select: { id: true, organizationId: true, createdById: true },
   authScopes: (key) => ({ orgRole: { organizationId: key.organizationId, roles: MANAGERS } }),
   fields: (t) => ({
     name: t.exposeString('name'),
@@ -33,7 +33,13 @@ export const ApiKey = builder.prismaNode('ApiKey', {
     lastUsedAt: t.expose('lastUsedAt', { type: 'DateTime', nullable: true }),
     revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
-    createdBy: t.relation('createdBy'),
+    createdBy: t.relation('createdBy', {
+      nullable: true,
+      description:
+        'Who made it; null once they are no longer someone you can see (removed from the organisation, their keys revoked with it).',
+      authScopes: (key) => ({ seesUser: key.createdById }),
+      unauthorizedResolver: () => null,
+    }),
     organization: t.relation('organization'),
   }),
 });
