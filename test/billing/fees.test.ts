@@ -1212,6 +1212,16 @@ describe('changing a fee', () => {
       revision: 2,
     });
     expect(await payable(holder.organizationId)).toBe(-1400n);
+
+    // Its owners' billing still shows what they owe, the booking itself no longer theirs to read.
+    const owed = await billing(holder.ownerId, holder.organizationId);
+    expect(owed?.fees).toEqual([
+      expect.objectContaining({
+        total: '1400',
+        count: 1,
+        fees: [expect.objectContaining({ booking: null, value: '20000', fee: '1400', status: 'PENDING' })],
+      }),
+    ]);
   });
 
   it('lets the holder at completion record the value before the fee is accrued, not the new holder', async () => {

@@ -13,7 +13,7 @@ import type { FeeInvoice } from '../../generated/prisma/client.ts';
 import { builder } from '../builder.ts';
 import { teamOf } from '../scopes.ts';
 import { OrganizationBillingRef } from './billing.ts';
-import { Booking, type BookingRow, readOnlyKey } from './booking.ts';
+import { Booking, type BookingRow, readOnlyKey, readsBooking } from './booking.ts';
 import { describedEnum } from './enums.ts';
 import { mutation, payloadType } from './mutation.ts';
 import { Venue } from './venue.ts';
@@ -38,7 +38,17 @@ const minor = (description: string) => ({
 export const BookingFee = builder.prismaObject('BookingFee', {
   description: "One booking's fee: what the booking was worth, the platform's share and the venue's.",
   fields: (t) => ({
-    booking: t.relation('booking'),
+    booking: t.field({
+      type: Booking,
+      nullable: true,
+      description:
+        "The booking; null once it is no longer yours to read (its venue has changed hands since: the fee stays the organisation's that held it).",
+      select: (_args, _ctx, nestedSelection) => ({ booking: nestedSelection(true) }),
+      resolve: async (fee, _args, ctx) => {
+        const { booking } = fee as unknown as { booking: BookingRow };
+        return (await readsBooking(booking, ctx)) ? booking : null;
+      },
+    }),
     kind: t.expose('kind', { type: BookingFeeKind }),
     percent: t.float({
       nullable: true,

@@ -109,12 +109,25 @@ export function readOnlyKey(ctx: Context): boolean {
   return ctx.actor.kind === 'apiKey' && !ctx.actor.scopes.includes('write');
 }
 
+type BookingReaders = { guestId: string; venue: { organizationId: string | null } };
+
 /** Who reads a booking: its guest, its venue's team, platform admins. */
-function bookingScopes(booking: { guestId: string; venue: { organizationId: string | null } }, ctx: Context) {
+function bookingScopes(booking: BookingReaders, ctx: Context) {
   // The guest, signed in or through a key they made (a key acts as its creator: the domain's
   // requireBooking lets it read and move its creator's bookings, as MCP's get_booking does).
   if (ctx.actor.kind !== 'anonymous' && ctx.actor.userId === booking.guestId) return true;
   return teamOf(booking.venue.organizationId);
+}
+
+/**
+ * Whether the caller reads `booking` (bookingScopes, asked of a field that answers null rather
+ * than refusing: a booking fee's, once its venue has changed hands).
+ */
+export async function readsBooking(booking: BookingReaders, ctx: Context): Promise<boolean> {
+  const scopes = bookingScopes(booking, ctx);
+  if (scopes === true) return true;
+  const { orgRole } = scopes;
+  return orgRole ? ctx.access.has(orgRole.organizationId, orgRole.roles) : ctx.access.isPlatformAdmin;
 }
 
 export const Booking = builder.prismaNode('Booking', {
