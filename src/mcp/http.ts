@@ -103,6 +103,7 @@ export function mcpEndpoint(
    * A request's one JSON-RPC message; answers the refusal itself and returns undefined otherwise.
    * A batch (an array of messages, which MCP since 2025-06-18 no longer has) is refused: each
    * message is one request against the key's limits, as each is one tool call against its day.
+   * An array of one message passes: Streamable HTTP answers it as an array of one.
    */
   const readMessage = async (req: IncomingMessage, res: ServerResponse): Promise<unknown> => {
     const raw = await readBody(req, services.config.http.bodyLimitBytes);
@@ -220,7 +221,8 @@ export function mcpEndpoint(
     if (body === undefined) return;
     const request = req as IncomingMessage & { auth?: ReturnType<typeof authInfo> };
     request.auth = authInfo(actor);
-    await session.transport.handlePostMessage(request, res, body);
+    // This transport takes one message and no array: an array of one is that message (readMessage).
+    await session.transport.handlePostMessage(request, res, Array.isArray(body) ? body[0] : body);
   };
 
   return {

@@ -447,6 +447,44 @@ describe('MCP request limits', () => {
     expect(Number(retryAfter)).toBeGreaterThan(0);
   });
 
+  it('reads an array of one message as that message over HTTP+SSE too', async () => {
+    const organization = await limited.services.db.organization.create({ data: { name: `Old ${tag()}` } });
+    const owner = await person(limited, organization.id, 'OWNER');
+    const key = await apiKey(limited, organization.id, owner.userId, ['read']);
+    const abort = new AbortController();
+    const stream = await fetch(new URL('/mcp/sse', limited.url), {
+      headers: { authorization: `Bearer ${key.secret}`, accept: 'text/event-stream' },
+      signal: abort.signal,
+    });
+    const reader = stream.body!.getReader();
+    let text = '';
+    const until = async (pattern: RegExp) => {
+      while (!pattern.test(text)) text += new TextDecoder().decode((await reader.read()).value);
+      return pattern.exec(text)!;
+    };
+    const endpoint = (await until(/data: (\S+)/))[1]!;
+    const posted = await fetch(new URL(endpoint, limited.url), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key.secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify([
+        {
+          jsonrpc: '2.0',
+          id: 7,
+          method: 'initialize',
+          params: {
+            protocolVersion: '2025-06-18',
+            capabilities: {},
+            clientInfo: { name: 'x', version: '1' },
+          },
+        },
+      ]),
+    });
+    expect(posted.status).toBe(202);
+    const answer = JSON.parse((await until(/data: (\{.*"id":7.*\})\n/))[1]!);
+    expect(answer).toMatchObject({ jsonrpc: '2.0', id: 7, result: { serverInfo: expect.any(Object) } });
+    abort.abort();
+  });
+
   it('refuses a batch of messages in one request, which would pass the limits a hundred at a time', async () => {
     const db = limited.services.db;
     const { key, post, sessionId } = await rawSession(limited, 'Batcher');
