@@ -15,7 +15,12 @@ import {
   sendMonthlyInvoices,
 } from '../../src/domain/billing/fee-collection.ts';
 import { monthlyInvoiceTask, retryPendingFeesTask } from '../../src/domain/billing/fee-tasks.ts';
-import { calculateBookingFee, recordBookingValue, waiveFeeOn } from '../../src/domain/billing/fees.ts';
+import {
+  calculateBookingFee,
+  recordBookingValue,
+  VALUED_AT_NOTHING,
+  waiveFeeOn,
+} from '../../src/domain/billing/fees.ts';
 import { consumerTools } from '../../src/domain/conversation/assembly.ts';
 import { balanceOf, organizationAccount, platformAccount } from '../../src/domain/ledger/accounts.ts';
 import { findTransfer, reversalId } from '../../src/domain/ledger/transfer.ts';
@@ -1170,6 +1175,33 @@ describe('changing a fee', () => {
     await record(flat.staffId, flatBooking.id, 8_000);
     expect(await feeOf(flatBooking.id)).toMatchObject({ feeMinor: 250n, valueMinor: 8_000n });
     expect(await payable(flat.organizationId)).toBe(-250n);
+  });
+
+  it('waives a pending fee whose booking is revalued to nothing owed, its accrual reversed', async () => {
+    // No minimum (a promotion): a booking given away owes nothing.
+    const free = { ...deps(), fees: { ...deps().fees, minReferralMinor: 0 } };
+    const w = await world({ subscribed: true });
+    const row = await bookingRow(db(), completed(w.venueId, { valueMinor: 10_000n }));
+    await collectBookingFee(free, row.id);
+    expect(await feeOf(row.id)).toMatchObject({ feeMinor: 700n, status: 'PENDING' });
+    expect(await payable(w.organizationId)).toBe(-700n);
+
+    const access = await createAccess(db(), { kind: 'user', userId: w.staffId, isPlatformAdmin: false });
+    await recordBookingValue(free, access, { bookingId: row.id, value: 0 });
+    expect(await feeOf(row.id)).toMatchObject({
+      valueMinor: 10_000n,
+      feeMinor: 700n,
+      status: 'WAIVED',
+      waivedReason: VALUED_AT_NOTHING,
+      waivedBy: `user:${w.staffId}`,
+    });
+    expect(await payable(w.organizationId)).toBe(0n);
+    expect((await db().booking.findUniqueOrThrow({ where: { id: row.id } })).valueMinor).toBe(0n);
+    // Waived, it is settled: a later value is refused, and nothing moves.
+    await expect(recordBookingValue(free, access, { bookingId: row.id, value: 5_000 })).rejects.toThrow(
+      'The fee of this booking is already waived; its value cannot change',
+    );
+    expect(await payable(w.organizationId)).toBe(0n);
   });
 
   it("lets only the billed organisation's team revalue a fee after the venue changed hands", async () => {

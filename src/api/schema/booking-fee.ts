@@ -28,7 +28,8 @@ const BookingFeeStatus = describedEnum('BookingFeeStatus', {
   INVOICED: 'On a monthly invoice that is not paid yet.',
   CHARGED: 'Charged to the card on file; settled.',
   PAID: 'Its monthly invoice was paid; settled.',
-  WAIVED: 'Waived by the platform; nothing is owed.',
+  WAIVED:
+    'Waived by the platform, or its booking revalued to nothing owed (`waivedReason` says which); nothing is owed.',
 });
 
 const minor = (description: string) => ({

@@ -494,7 +494,13 @@ async function answersForValue(access: Access, organizationId: string | null): P
   return organizationId !== null && access.has(organizationId, ANY_ROLE);
 }
 
-/** Replaces a pending fee's accrual after its value changed: a reversal and a new accrual. */
+/** Why a fee revalued to nothing is waived (reviseFee). */
+export const VALUED_AT_NOTHING = 'its booking was valued at nothing owed';
+
+/**
+ * Replaces a pending fee's accrual after its value changed: a reversal and a new accrual, or,
+ * when the new value owes nothing, the reversal alone and the fee waived.
+ */
 async function reviseFee(
   tx: Tx,
   deps: FeeDeps,
@@ -510,6 +516,13 @@ async function reviseFee(
     valueMinor: value,
   });
   if (calc.feeMinor === fee.feeMinor && calc.valueMinor === fee.valueMinor) return;
+  if (calc.feeMinor <= 0n) {
+    // Nothing is owed on it now (a zero minimum, a booking given away): as for a fee that would
+    // have arisen at nothing, there is none to collect. The fee is waived, showing what it was;
+    // the booking's value is the new one.
+    await waiveFeeOn(tx, fee, { reason: VALUED_AT_NOTHING, actor, now: deps.now() });
+    return;
+  }
   await reverseTransfer(tx, {
     transferId: fee.accrualTransferId,
     reason: `Booking ${fee.bookingId} revalued: its fee is accrued again`,
