@@ -272,7 +272,7 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
         }),
     },
     billing: {
-      adjustCredits: given(db, adjustOrganizationCredits),
+      adjustCredits: given({ db, currency: config.usage.apiCallCurrency }, adjustOrganizationCredits),
       buyCredits: given(credits, buyCredits),
       changePlan: given(checkout, changePlan),
       openBillingPortal: given(checkout, openBillingPortal),

@@ -404,20 +404,20 @@ describe('Organization.billing and adjustCredits', () => {
     const adjust = (token: string, amount: number, reason = 'goodwill after an outage') =>
       app.gql<Result, unknown>(
         ADJUST,
-        { input: { organizationId: gid(org), amount, currency: 'eur', reason } },
+        { input: { organizationId: gid(org), amount, currency: 'usd', reason } },
         { token },
       );
     const given = await adjust(fx.platformAdmin.token, 2500);
     expect(given.errors, JSON.stringify(given.body)).toBeUndefined();
     expect(given.data!.adjustCredits).toEqual({
       __typename: 'AdjustCreditsPayload',
-      currency: 'EUR',
+      currency: 'USD',
       balance: '2500',
     });
     expect((await adjust(fx.platformAdmin.token, -1000)).data!.adjustCredits).toMatchObject({
       balance: '1500',
     });
-    expect((await read(fx.admin.token))?.credits).toEqual([{ currency: 'EUR', balance: '1500' }]);
+    expect((await read(fx.admin.token))?.credits).toEqual([{ currency: 'USD', balance: '1500' }]);
 
     // Taking back more than it holds changes nothing.
     expect((await adjust(fx.platformAdmin.token, -5000)).data!.adjustCredits!.__typename).toBe(
@@ -425,7 +425,30 @@ describe('Organization.billing and adjustCredits', () => {
     );
     // Only platform admins adjust: the owner of the organisation itself is refused.
     for (const token of [fx.owner.token, fx.staff.token]) expectForbidden(await adjust(token, 1_000_000));
-    expect((await read(fx.owner.token))?.credits).toEqual([{ currency: 'EUR', balance: '1500' }]);
+    // Credits in another currency would never be spent (paid calls are priced in USD): refused,
+    // and so is a take-back where the organisation holds none, without opening an account.
+    const euros = await app.gql<Result, unknown>(
+      ADJUST,
+      { input: { organizationId: gid(org), amount: 2500, currency: 'EUR', reason: 'goodwill' } },
+      { token: fx.platformAdmin.token },
+    );
+    expect(euros.data!.adjustCredits).toMatchObject({
+      __typename: 'ValidationError',
+      message: 'Credits are kept in USD, the currency paid calls are priced in',
+    });
+    const bare = await createActors(app);
+    const nothingHeld = await app.gql<Result, unknown>(
+      ADJUST,
+      { input: { organizationId: gid(bare.organizationId), amount: -100, currency: 'USD', reason: 'oops' } },
+      { token: fx.platformAdmin.token },
+    );
+    expect(nothingHeld.data!.adjustCredits!.__typename).toBe('InsufficientFundsError');
+    expect(
+      await app.services.db.ledgerAccount.count({
+        where: { ownerKind: 'ORGANIZATION', ownerId: bare.organizationId },
+      }),
+    ).toBe(0);
+    expect((await read(fx.owner.token))?.credits).toEqual([{ currency: 'USD', balance: '1500' }]);
   });
 
   it('makes one adjustment for one clientKey, however often it is sent', async () => {
@@ -438,7 +461,7 @@ describe('Organization.billing and adjustCredits', () => {
           input: {
             organizationId: gid(org),
             amount,
-            currency: 'eur',
+            currency: 'usd',
             reason: 'refund of a double charge',
             clientKey,
           },
@@ -455,7 +478,7 @@ describe('Organization.billing and adjustCredits', () => {
     for (const res of [first, again]) {
       expect(res.data!.adjustCredits, JSON.stringify(res.body)).toEqual({
         __typename: 'AdjustCreditsPayload',
-        currency: 'EUR',
+        currency: 'USD',
         balance: '700',
       });
     }

@@ -517,7 +517,7 @@ const CASES: Record<string, Case[]> = {
       input: (ids) => ({
         organizationId: gid('Organization', ids.organizationId),
         amount: 100,
-        currency: 'EUR',
+        currency: 'USD',
         reason: '  ',
       }),
       field: 'reason',
@@ -529,7 +529,7 @@ const CASES: Record<string, Case[]> = {
       input: (ids) => ({
         organizationId: gid('Organization', ids.organizationId),
         amount: 0,
-        currency: 'EUR',
+        currency: 'USD',
         reason: 'goodwill',
       }),
       field: 'amount',
@@ -544,6 +544,18 @@ const CASES: Record<string, Case[]> = {
         reason: 'goodwill',
       }),
       field: 'currency',
+    },
+    {
+      what: 'a currency credits are not kept in',
+      as: 'platformAdmin',
+      input: (ids) => ({
+        organizationId: gid('Organization', ids.organizationId),
+        amount: 100,
+        currency: 'EUR',
+        reason: 'goodwill',
+      }),
+      field: 'currency',
+      message: 'Credits are kept in USD, the currency paid calls are priced in',
     },
   ],
   approveVenueReview: [

@@ -204,7 +204,9 @@ mutation('adjustCredits', {
   input: (t) => ({
     organizationId: t.globalID({ for: Organization }),
     amount: t.int({ description: 'Minor units (cents); negative takes credits back.' }),
-    currency: t.string({ description: 'ISO 4217 code.' }),
+    currency: t.string({
+      description: 'ISO 4217 code: the one credits are kept in (API_CALL_CURRENCY, USD unless set).',
+    }),
     reason: t.string(),
     clientKey: t.string({
       required: false,

@@ -309,16 +309,25 @@ export async function organizationBilling(
 
 /**
  * A platform admin's adjustment of an organisation's credits (the ledger's `adjustCredits`, which
- * checks who may), answered with the balance it left. With a `clientKey` a retried request (a
+ * checks who may), in the currency credits are kept in (API_CALL_CURRENCY; ValidationError for
+ * any other), answered with the balance it left. With a `clientKey` a retried request (a
  * second click, a timeout and a resend) makes no second adjustment: the same admin's same key is
  * the same transfer, and the same key for another adjustment is a ConflictError.
  */
 export async function adjustOrganizationCredits(
-  db: DbOrTx,
+  deps: { db: DbOrTx; currency: string },
   access: Access,
   input: { organizationId: string; amount: number; currency: string; reason: string; clientKey?: string },
 ): Promise<{ currency: string; balance: bigint }> {
+  const { db } = deps;
   if (access.isPlatformAdmin) {
+    // Credits are spent on paid calls alone, in their currency: any other would never be spent.
+    if (normalizeCurrency(input.currency) !== deps.currency) {
+      throw new ValidationError(
+        `Credits are kept in ${deps.currency}, the currency paid calls are priced in`,
+        'currency',
+      );
+    }
     const exists = await db.organization.findUnique({
       where: { id: input.organizationId },
       select: { id: true },

@@ -138,8 +138,12 @@ export async function adjustCredits(
   }
   const amount = BigInt(input.amount);
   if (amount === 0n) throw new ValidationError('An adjustment moves a non-zero amount', 'amount');
+  const key = creditsAccount(input.organizationId, input.currency);
+  // A refused take-back changes nothing, not even by opening an empty account (as takeCredits).
+  const held = amount < 0n ? (await findAccount(db, key))?.id : undefined;
+  if (amount < 0n && !held) throw new InsufficientFundsError(null, key.currency, 0n, -amount);
   const adjustments = await ensureAccount(db, platformAccount('ADJUSTMENTS', input.currency));
-  const credits = await ensureAccount(db, creditsAccount(input.organizationId, input.currency));
+  const credits = held ?? (await ensureAccount(db, key));
   return transfer(db, {
     id: input.transferId ?? newTransferId(),
     kind: CREDITS_ADJUSTMENT,
