@@ -17,6 +17,8 @@ import {
 import { monthlyInvoiceTask, retryPendingFeesTask } from '../../src/domain/billing/fee-tasks.ts';
 import {
   calculateBookingFee,
+  FEES_LISTED_PER_MONTH,
+  monthOf,
   recordBookingValue,
   VALUED_AT_NOTHING,
   waiveFeeOn,
@@ -784,6 +786,47 @@ beforeAll(async () => {
 });
 
 describe('fee amounts', () => {
+  it("sums every fee of a month, however many, and lists the month's newest", async () => {
+    const w = await world({ subscribed: true });
+    const listed = FEES_LISTED_PER_MONTH;
+    const many = 5 * listed + 6;
+    // A busy month (more fees than a month lists, one of them waived) and one fee the month before.
+    const now = new Date();
+    const thisMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1, 12));
+    const lastMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 15));
+    await db().booking.createMany({
+      data: Array.from({ length: many }, () => ({
+        ...completed(w.venueId),
+        partySize: 2,
+        endsAt: new Date(Date.now() - 2 * 3_600_000),
+      })),
+    });
+    await db().$executeRaw`
+      INSERT INTO booking_fees (id, booking_id, organization_id, venue_id, kind, pct_bps, value_minor,
+                                fee_minor, venue_share_minor, currency, collection, accrual_transfer_id,
+                                status, accrued_at, updated_at)
+      SELECT gen_random_uuid(), b.id, ${w.organizationId}::uuid, b.venue_id, 'REFERRAL_PCT', 700, 1000,
+             70, 930, 'USD', 'INVOICE', gen_random_uuid(),
+             (CASE WHEN n = 1 THEN 'WAIVED' ELSE 'PENDING' END)::"BookingFeeStatus",
+             (CASE WHEN n = 2 THEN ${lastMonth}::timestamptz
+                   ELSE ${thisMonth}::timestamptz - n * interval '1 second' END), now()
+      FROM (SELECT id, venue_id, row_number() OVER (ORDER BY id) AS n FROM bookings
+            WHERE venue_id = ${w.venueId}::uuid) b`;
+    const fees = (await billing(w.ownerId, w.organizationId))!.fees as {
+      month: string;
+      total: string;
+      count: number;
+      fees: unknown[];
+    }[];
+    expect(
+      fees.map(({ month, total, count, fees }) => ({ month, total, count, listed: fees.length })),
+    ).toEqual([
+      // One waived and one last month: the rest counted, the newest listed.
+      { month: monthOf(thisMonth), total: String(70 * (many - 2)), count: many - 2, listed },
+      { month: monthOf(lastMonth), total: '70', count: 1, listed: 1 },
+    ]);
+  });
+
   const config = () => app.services.config.fees;
   const fee = (subscriber: boolean, valueMinor: number | null, venueReferralBps: number | null = null) =>
     calculateBookingFee(config(), { subscriber, valueMinor, venueReferralBps });

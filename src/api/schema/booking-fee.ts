@@ -4,6 +4,7 @@
  * platform admins' waiver of a fee. The rules are in src/domain/billing/fees.ts.
  */
 import {
+  FEES_LISTED_PER_MONTH,
   type BookingFeeMonth as FeeMonthShape,
   venueCurrency,
   venueReferralBps,
@@ -79,13 +80,13 @@ const BookingFeeMonth = builder.objectRef<FeeMonthShape>('BookingFeeMonth').impl
     month: t.exposeString('month', { description: '`yyyy-mm`.' }),
     currency: t.exposeString('currency'),
     total: t.string({
-      ...minor('The sum of the fees, waived ones left out.'),
+      ...minor("The sum of all the month's fees in this currency, waived ones left out."),
       resolve: (m) => m.totalMinor.toString(),
     }),
-    count: t.exposeInt('count', { description: 'How many fees, waived ones left out.' }),
+    count: t.exposeInt('count', { description: 'How many fees the month has, waived ones left out.' }),
     fees: t.field({
       type: [BookingFee],
-      description: 'Every fee of the month, newest first.',
+      description: `The month's fees, newest first, waived ones too: at most the newest ${FEES_LISTED_PER_MONTH.toLocaleString('en')} (\`total\` and \`count\` are of them all).`,
       resolve: (m) => m.fees,
     }),
   }),
@@ -113,7 +114,8 @@ const FeeInvoiceRef = builder.objectRef<FeeInvoice>('FeeInvoice').implement({
 builder.objectField(OrganizationBillingRef, 'fees', (t) =>
   t.field({
     type: [BookingFeeMonth],
-    description: 'Booking fees by month and currency, newest month first.',
+    description:
+      'Booking fees by month (UTC) and currency, newest month first, currencies in order within a month.',
     args: {
       months: t.arg.int({ required: false, description: 'How many months (default 12, at most 36).' }),
     },

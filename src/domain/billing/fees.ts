@@ -613,7 +613,7 @@ export interface BookingFeeMonth {
   totalMinor: bigint;
   /** How many fees, waived ones left out. */
   count: number;
-  /** Every fee of the month, waived ones too, newest first. */
+  /** The month's newest fees (at most FEES_LISTED_PER_MONTH), waived ones too, newest first. */
   fees: BookingFee[];
 }
 
@@ -622,9 +622,14 @@ export function monthOf(date: Date): string {
   return date.toISOString().slice(0, 7);
 }
 
+/** The most fees a month lists (its newest); its total and count are of all of them. */
+export const FEES_LISTED_PER_MONTH = 1_000;
+
 /**
- * The organisation's booking fees by month and currency, newest month first: the last `months`
- * months that had any. Owners, admins and platform admins; null for anyone else (STAFF too).
+ * The organisation's booking fees by month (UTC) and currency, newest month first (currencies
+ * in order within one): the last `months` months that had any, each month's total and count
+ * summed over all its fees by PostgreSQL, and its newest FEES_LISTED_PER_MONTH fees. Owners,
+ * admins and platform admins; null for anyone else (STAFF too).
  */
 export async function organizationFees(
   db: DbOrTx,
@@ -634,28 +639,41 @@ export async function organizationFees(
 ): Promise<BookingFeeMonth[] | null> {
   if (!(await access.has(organizationId, MANAGERS))) return null;
   const months = Math.min(Math.max(options.months ?? 12, 1), 36);
+  const month = Prisma.sql`to_char(f.accrued_at AT TIME ZONE 'UTC', 'YYYY-MM')`;
+  const groups = await db.$queryRaw<{ month: string; currency: string; total: bigint; count: number }[]>`
+    WITH months AS (
+      SELECT DISTINCT ${month} AS month FROM booking_fees f
+      WHERE f.organization_id = ${organizationId}::uuid
+      ORDER BY month DESC LIMIT ${months})
+    SELECT ${month} AS month, f.currency,
+           coalesce(sum(f.fee_minor) FILTER (WHERE f.status <> 'WAIVED'), 0)::bigint AS total,
+           (count(*) FILTER (WHERE f.status <> 'WAIVED'))::int AS count
+    FROM booking_fees f
+    WHERE f.organization_id = ${organizationId}::uuid AND ${month} IN (SELECT month FROM months)
+    GROUP BY 1, 2
+    ORDER BY 1 DESC, 2`;
+  if (!groups.length) return [];
+  const oldest = groups[groups.length - 1]!.month;
+  const listed = await db.$queryRaw<{ id: string }[]>`
+    SELECT id::text FROM (
+      SELECT f.id, row_number() OVER (PARTITION BY ${month}, f.currency
+                                      ORDER BY f.accrued_at DESC, f.id DESC) AS n
+      FROM booking_fees f
+      WHERE f.organization_id = ${organizationId}::uuid
+        AND f.accrued_at >= ${new Date(`${oldest}-01T00:00:00Z`)}) ranked
+    WHERE n <= ${FEES_LISTED_PER_MONTH}`;
   const fees = await db.bookingFee.findMany({
-    where: { organizationId },
+    where: { id: { in: listed.map((row) => row.id) } },
     orderBy: [{ accruedAt: 'desc' }, { id: 'desc' }],
-    take: 5_000,
   });
-  const groups = new Map<string, BookingFeeMonth>();
-  for (const fee of fees) {
-    const month = monthOf(fee.accruedAt);
-    const key = `${month}/${fee.currency}`;
-    let group = groups.get(key);
-    if (!group) {
-      group = { month, currency: fee.currency, totalMinor: 0n, count: 0, fees: [] };
-      groups.set(key, group);
-    }
-    group.fees.push(fee);
-    if (fee.status !== 'WAIVED') {
-      group.totalMinor += fee.feeMinor;
-      group.count += 1;
-    }
-  }
-  const kept = [...new Set([...groups.values()].map((group) => group.month))].slice(0, months);
-  return [...groups.values()].filter((group) => kept.includes(group.month));
+  const byGroup = new Map<string, BookingFeeMonth>(
+    groups.map((group) => [
+      `${group.month}/${group.currency}`,
+      { month: group.month, currency: group.currency, totalMinor: group.total, count: group.count, fees: [] },
+    ]),
+  );
+  for (const fee of fees) byGroup.get(`${monthOf(fee.accruedAt)}/${fee.currency}`)?.fees.push(fee);
+  return [...byGroup.values()];
 }
 
 /** The organisation's fee invoices, newest first. Owners, admins and platform admins; else null. */
