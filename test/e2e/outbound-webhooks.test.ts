@@ -545,6 +545,11 @@ describe('outbound webhooks', () => {
       expect(
         await app.services.db.webhookSubscription.findUniqueOrThrow({ where: { id: control.id } }),
       ).toMatchObject({ enabled: false });
+      // The other's delivery has been tried for three days: this failure would be its last.
+      await app.services.db.webhookDelivery.updateMany({
+        where: { subscriptionId: toggled.id },
+        data: { attempts: 9, queuedAt: new Date(now - 3 * DAY - 60_000) },
+      });
 
       // The owner turns the other off and on again (clearing its run) while its attempt waits.
       const setEnabled = async (enabled: boolean) => {
@@ -565,6 +570,13 @@ describe('outbound webhooks', () => {
         await app.services.db.webhookSubscription.findUniqueOrThrow({ where: { id: toggled.id } }),
       ).toMatchObject({ enabled: true, disabledReason: null, failingSince: null });
       expect(await disabledNotices(toggled.id)).toEqual([]);
+      // Nor is the delivery: enabled again, it has its retries afresh, not the attempt's ninth
+      // failure and its deadline.
+      const [waiting] = await app.services.db.webhookDelivery.findMany({
+        where: { subscriptionId: toggled.id },
+      });
+      expect(waiting).toMatchObject({ status: 'PENDING', attempts: 0, nextAttemptAt: null });
+      expect(waiting!.queuedAt.getTime()).toBeGreaterThan(now);
       const attempts = await app.services.db.webhookAttempt.findMany({
         where: { delivery: { subscriptionId: toggled.id } },
       });

@@ -165,13 +165,18 @@ async function attempt(
       ? subscription.failingSince
       : now;
   const disable = now.getTime() - failingSince.getTime() >= deps.disableAfterHours * HOUR;
+  let recorded = true;
   const disabled = await db.$transaction(async (tx) => {
-    await tx.webhookDelivery.update({
-      where: { id: delivery.id },
+    // Only onto the delivery as this attempt saw it: enabling the subscription again while the
+    // attempt was on its way gave it its retries afresh (no attempts, queued at the enabling),
+    // which this failure must not overwrite with the old count and the old deadline.
+    const { count: moved } = await tx.webhookDelivery.updateMany({
+      where: { id: delivery.id, status: 'PENDING', attempts: delivery.attempts, queuedAt: delivery.queuedAt },
       data: spent
         ? { status: 'FAILED', attempts, nextAttemptAt: null, lastError: error }
         : { attempts, nextAttemptAt: new Date(now.getTime() + delay), lastError: error },
     });
+    recorded = moved === 1;
     // Only onto the row as this attempt saw it. An owner who, while the attempt was on its way,
     // disabled it, enabled it again (which clears the run) or pointed it at a new URL has the
     // last word: this failure is then not counted, and above all does not disable it again.
@@ -190,7 +195,7 @@ async function attempt(
     return disableFailing(tx, deps, subscription, now);
   });
   log.info(
-    { 'webhook.attempt': attempts, 'webhook.error': error, 'webhook.gave_up': spent },
+    { 'webhook.attempt': attempts, 'webhook.error': error, 'webhook.gave_up': spent && recorded },
     'webhook attempt failed',
   );
 
@@ -198,6 +203,8 @@ async function attempt(
     log.warn({ 'webhook.failing_since': failingSince.toISOString() }, 'webhook disabled after failing');
     return { retryAfterMs: null };
   }
+  // Given its retries afresh meanwhile, the delivery is tried again after the first wait.
+  if (!recorded) return { retryAfterMs: retryDelayMs(1) };
   return spent ? 'failed' : { retryAfterMs: delay };
 }
 
