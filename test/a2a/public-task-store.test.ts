@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   agentMessage,
   KeyUser,
-  MAX_TASK_CHARS,
+  MAX_TASK_BYTES,
   MAX_TASK_HISTORY,
   PublicTaskStore,
 } from '../../src/a2a/public/task-store.ts';
@@ -102,16 +102,17 @@ describe('the public A2A task store', () => {
     expect((row.task as { status: { state: string } }).status.state).toBe('TASK_STATE_INPUT_REQUIRED');
   });
 
-  it('keeps the latest of a task’s history, within a size, however many messages are sent to it', async () => {
+  it('keeps the latest of a task’s history, within a size in bytes, however many messages are sent to it', async () => {
     const context = await keyOf();
     const task = taskIn(TaskState.TASK_STATE_INPUT_REQUIRED);
+    // Three bytes a character: twenty of these are 300 kB in 100,000 characters.
     const messages = Array.from({ length: 200 }, (_, i) => ({
-      ...agentMessage(task, `message ${i} ${'x'.repeat(5_000)}`),
+      ...agentMessage(task, `message ${i} ${'€'.repeat(5_000)}`),
       role: Role.ROLE_USER,
     }));
     await store.save({ ...task, history: messages }, context);
     const row = await database.prisma.a2aTask.findUniqueOrThrow({ where: { id: task.id } });
-    expect(JSON.stringify(row.task).length).toBeLessThanOrEqual(MAX_TASK_CHARS);
+    expect(Buffer.byteLength(JSON.stringify(row.task))).toBeLessThanOrEqual(MAX_TASK_BYTES);
     const loaded = (await store.load(task.id, context))!;
     expect(loaded.history.length).toBeLessThanOrEqual(MAX_TASK_HISTORY);
     expect(loaded.history.length).toBeGreaterThan(0);

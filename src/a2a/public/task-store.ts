@@ -165,8 +165,8 @@ export class PublicTaskStore implements TaskStore {
 
 /** The messages of a task's history kept with it: the latest. */
 export const MAX_TASK_HISTORY = 20;
-/** The most of a task's JSON kept: older messages go first to keep under it. */
-export const MAX_TASK_CHARS = 256_000;
+/** The most of a task's JSON kept, in bytes of UTF-8: older messages go first to keep under it. */
+export const MAX_TASK_BYTES = 256_000;
 
 /**
  * A task's JSON as it is stored: each message sent to a task waiting for input is appended to its
@@ -178,7 +178,7 @@ function storedTask(task: Task): string {
   const json = (history: Message[]) => JSON.stringify(storable(Task.toJSON({ ...task, history })));
   let history = task.history.slice(-MAX_TASK_HISTORY);
   let stored = json(history);
-  while (stored.length > MAX_TASK_CHARS && history.length > 0) {
+  while (Buffer.byteLength(stored) > MAX_TASK_BYTES && history.length > 0) {
     history = history.slice(1);
     stored = json(history);
   }
