@@ -228,3 +228,33 @@ it('does not pass on a question a venue answers by email for a person with no ad
   );
   expect(await db.outboundMessage.count({ where: { userId: person.id, kind: 'venue.question' } })).toBe(0);
 });
+
+it('checks and books a large party in chat as any booking takes it, up to the venue’s own limit', async () => {
+  const db = app.services.db;
+  const person = await createPerson(db, { displayName: 'Marta' });
+  const venue = await createBookableVenue(db, {
+    name: `Banquet Hall ${person.id.slice(0, 6)}`,
+    open: ['12:00', '23:00'],
+    partySizeMax: 200,
+    tables: [{ name: 'Hall', seats: 80 }],
+  });
+  const call = toolCaller(app.services, { ...toolContext(person.id), now: app.clock.now });
+  // Five days after the app's own now (a test before this one moved its clock).
+  const date = Temporal.Instant.fromEpochMilliseconds(app.clock.now().getTime())
+    .toZonedDateTimeISO(venue.timeZone)
+    .toPlainDate()
+    .add({ days: 5 })
+    .toString();
+  const free = await call('check_availability', { venue_id: venue.id, date, party_size: 60 });
+  const [slot] = free.slots as { date: string; time: string }[];
+  expect(slot).toBeDefined();
+  const booked = await call('create_booking', {
+    venue_id: venue.id,
+    date: slot!.date,
+    time: slot!.time,
+    party_size: 60,
+  });
+  expect((await db.booking.findUniqueOrThrow({ where: { id: booked.bookingId as string } })).partySize).toBe(
+    60,
+  );
+});

@@ -80,9 +80,12 @@ export interface BookingLimits {
 /** Statuses of a booking still waiting for the venue's answer, which the per-person caps count. */
 const PENDING_STATUSES: readonly BookingStatus[] = ['HELD', 'REQUESTED'];
 
-const partySize = wholeNumber(1, 500, {
+/** The largest party any booking takes (a venue sets its own, up to this). */
+export const MAX_PARTY_SIZE = 500;
+
+const partySize = wholeNumber(1, MAX_PARTY_SIZE, {
   min: 'A party is at least 1 guest',
-  max: 'A party is at most 500 guests: call the venue for a larger group',
+  max: `A party is at most ${MAX_PARTY_SIZE} guests: call the venue for a larger group`,
 });
 
 const createSchema = z.object({

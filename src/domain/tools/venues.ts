@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { Venue } from '../../generated/prisma/client.ts';
 import type { Db } from '../../platform/db.ts';
 import { ValidationError } from '../../platform/errors.ts';
+import { MAX_PARTY_SIZE } from '../bookings/bookings.ts';
 import { venueAvailability } from '../bookings/venue-availability.ts';
 import { personalRank, tasteEdgesFrom } from '../graph/rank.ts';
 import { searchVenues } from '../venues/search.ts';
@@ -22,7 +23,8 @@ export interface VenueToolDeps {
 
 export const venueId = z.uuid('A venue id as returned by search_venues');
 export const localDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'A date such as 2026-12-24');
-export const partySize = z.number().int().min(1).max(50);
+/** A party as any booking takes it; the venue's own limits refuse beyond theirs. */
+export const partySize = z.number().int().min(1).max(MAX_PARTY_SIZE);
 
 const CATEGORIES = ['RESTAURANT', 'BAR', 'CAFE', 'CLUB', 'PUB', 'BAKERY', 'FOOD_TRUCK', 'OTHER'] as const;
 
