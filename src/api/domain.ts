@@ -287,7 +287,7 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
       waiveBookingFee: given(fees, waiveBookingFee),
     },
     bookings: {
-      allowedTransitions: given(db, allowedTransitions),
+      allowedTransitions: given({ db, now }, allowedTransitions),
       canSeeBooking: given(db, canSeeBooking),
       cancelBooking: given(services.bookings, cancelBooking),
       createBooking: given(services.bookings, createBooking),

@@ -440,6 +440,34 @@ describe('bookings', () => {
     );
   });
 
+  it("offers as buttons only the moves the booking's time allows now", async () => {
+    const guest = await app.signIn();
+    const now = app.clock.now().getTime();
+    const buttons = async (startsInMinutes: number, token: string) => {
+      const row = await bookingRow(app.services.db, {
+        venueId,
+        guestId: guest.userId,
+        startsAt: new Date(now + startsInMinutes * 60_000),
+        status: 'CONFIRMED',
+      });
+      const res = await app.gql(
+        `query ($id: ID!) { node(id: $id) { ... on Booking { allowedTransitions } } }`,
+        { id: Buffer.from(`Booking:${row.id}`).toString('base64') },
+        { token },
+      );
+      expect(res.errors, JSON.stringify(res.body)).toBeUndefined();
+      return [...(res.data as { node: { allowedTransitions: string[] } }).node.allowedTransitions].sort();
+    };
+    // Tonight, hours away: not seated yet, not a no-show; its guest may still cancel.
+    expect(await buttons(5 * 60, owner.token)).toEqual(['CANCELLED_BY_VENUE']);
+    expect(await buttons(5 * 60, guest.token)).toEqual(['CANCELLED_BY_GUEST']);
+    // An hour away: the party may be seated early.
+    expect(await buttons(60, owner.token)).toEqual(['CANCELLED_BY_VENUE', 'SEATED']);
+    // Its time has come: a no-show now, and no longer the guest's to cancel.
+    expect(await buttons(-10, owner.token)).toEqual(['CANCELLED_BY_VENUE', 'NO_SHOW', 'SEATED']);
+    expect(await buttons(-10, guest.token)).toEqual([]);
+  });
+
   it('lets a team member who booked for themselves cancel as the guest', async () => {
     const created = await book(owner.token, { startsAt: at('20:00', 9) });
     const booking = member(created.data?.createBooking, 'BookingPayload', created).booking;

@@ -177,7 +177,7 @@ export const Booking = builder.prismaNode('Booking', {
     allowedTransitions: t.field({
       type: [BookingStatus],
       description: 'Where you may move this booking now (for buttons).',
-      select: { status: true, venueId: true },
+      select: { status: true, venueId: true, startsAt: true },
       resolve: async (b, _args, ctx) =>
         readOnlyKey(ctx) ? [] : ctx.domain.bookings.allowedTransitions(ctx.access, b as never),
     }),

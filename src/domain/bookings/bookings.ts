@@ -747,14 +747,19 @@ export async function cancelBooking(
   });
 }
 
-/** The statuses the caller may move this booking to, for a dashboard's buttons. */
+/**
+ * The statuses the caller may move this booking to now, for a dashboard's buttons: those its
+ * status and the caller's side allow, less those its time does not (timeRefusal).
+ */
 export async function allowedTransitions(
-  db: DbOrTx,
+  deps: { db: DbOrTx; now: () => Date },
   access: Access,
   booking: Booking,
 ): Promise<BookingStatus[]> {
-  const actorKind = await actorKindFor(db, access, booking);
-  return actorKind ? nextStatuses(booking.status, actorKind) : [];
+  const actorKind = await actorKindFor(deps.db, access, booking);
+  if (!actorKind) return [];
+  const now = deps.now();
+  return nextStatuses(booking.status, actorKind).filter((to) => timeRefusal(booking, to, now) === null);
 }
 
 /** How early a party may be seated before its booked time. */
@@ -783,19 +788,23 @@ function isTheVenuesNow(booking: Pick<Booking, 'status' | 'startsAt'>, now: Date
  * a confirmed booking once its time has come.
  */
 function requireRightTime(booking: Booking, to: BookingStatus, now: Date) {
+  const refusal = timeRefusal(booking, to, now);
+  if (refusal) throw new IllegalTransitionError(booking.status, to, refusal);
+}
+
+/** Why `booking` may not move to `to` at `now` (requireRightTime), or null when its time allows. */
+function timeRefusal(
+  booking: Pick<Booking, 'status' | 'startsAt'>,
+  to: BookingStatus,
+  now: Date,
+): string | null {
   const start = booking.startsAt.getTime();
-  const lateCancel = to === 'CANCELLED_BY_GUEST' ? guestCancelRefusal(booking, now) : null;
-  if (lateCancel) throw new IllegalTransitionError(booking.status, to, lateCancel);
-  if (to === 'NO_SHOW' && now.getTime() < start) {
-    throw new IllegalTransitionError(booking.status, to, 'A booking cannot be a no-show before its time');
-  }
+  if (to === 'CANCELLED_BY_GUEST') return guestCancelRefusal(booking, now);
+  if (to === 'NO_SHOW' && now.getTime() < start) return 'A booking cannot be a no-show before its time';
   if (to === 'SEATED' && now.getTime() < start - EARLIEST_SEATING_MS) {
-    throw new IllegalTransitionError(
-      booking.status,
-      to,
-      'A party cannot be seated more than two hours early',
-    );
+    return 'A party cannot be seated more than two hours early';
   }
+  return null;
 }
 
 /** What a scheduled job reads of a booking, under its lock, to judge whether its time has come. */
