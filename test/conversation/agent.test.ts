@@ -332,6 +332,14 @@ describe('the consumer agent', () => {
     await reply(chatId);
     await write('/forget', chatId);
     expect(await reply(chatId, 2)).toContain('Allergic to peanuts');
+    // Not in a group: the group would read it, whether listed or named as it goes.
+    for (const asked of ['/forget', '/forget peanuts']) {
+      const group = nextChat++;
+      await write(asked, group, chatId);
+      expect(await reply(group)).toBe(
+        'Send /forget to me in a private chat: the group would read what I remember about you.',
+      );
+    }
     await write('/forget peanuts', chatId);
     expect(await reply(chatId, 3)).toContain('Forgotten:');
     // Nothing to search by: said so, not a failed message.
@@ -346,7 +354,9 @@ describe('the consumer agent', () => {
     const chat = { platform: 'TELEGRAM', account: BOT, externalChatId: String(chatId) };
     expect((await app.services.sessions.load(chat)).messages.length).toBeGreaterThan(0);
     await write('/forget all', chatId);
-    await reply(chatId, 5);
+    expect(await reply(chatId, 5)).toBe(
+      'There was nothing to forget. Your profile (your name, area, diet and usual party) stays until you ask me to change it.',
+    );
     expect((await app.services.sessions.load(chat)).messages).toEqual([]);
     expect(
       (await app.services.db.user.findUniqueOrThrow({ where: { id: userId } })).memoryForgottenAt,

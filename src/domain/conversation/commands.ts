@@ -49,7 +49,10 @@ export interface CommandDeps {
   /** Whether the person gets check-ins (src/domain/reengagement), and turning them on or off. */
   checkIns(): Promise<boolean>;
   setCheckIns(on: boolean): Promise<boolean>;
-  /** Whether the chat is the person's own (not a group): an account is deleted only there. */
+  /**
+   * Whether the chat is the person's own (not a group): an account is deleted, and what is
+   * remembered shown, only there.
+   */
   privateChat: boolean;
   /** Deletes the person's account (identity/account-deletion.ts): when it will be erased, or why not. */
   deleteAccount(): Promise<{ purgeOn: Date } | { refused: string }>;
@@ -127,6 +130,10 @@ export async function runCommand(command: ParsedCommand, deps: CommandDeps): Pro
       // A deleted account's /restore is answered before it gets here (turn.ts).
       return 'Your account is not being deleted: there is nothing to restore.';
     case 'forget': {
+      // What is remembered (listed, or named as it is forgotten) is for the person alone.
+      if (!deps.privateChat && command.argument.toLowerCase() !== 'all') {
+        return 'Send /forget to me in a private chat: the group would read what I remember about you.';
+      }
       if (!command.argument) {
         const memories = await deps.listMemories();
         if (memories.length === 0) return "I don't remember anything about you yet.";
@@ -139,9 +146,12 @@ export async function runCommand(command: ParsedCommand, deps: CommandDeps): Pro
       }
       if (command.argument.toLowerCase() === 'all') {
         const count = await deps.forgetAll();
+        // The profile is not among the memories and stays: said, so nobody thinks it went.
+        const profile =
+          'Your profile (your name, area, diet and usual party) stays until you ask me to change it.';
         return count === 0
-          ? 'There was nothing to forget.'
-          : `Forgotten: everything I remembered about you (${count}).`;
+          ? `There was nothing to forget. ${profile}`
+          : `Forgotten: everything I remembered about you (${count}). ${profile}`;
       }
       const forgotten = await deps.forgetMatching(command.argument.slice(0, 200)).catch((error: unknown) => {
         // Nothing to search by (only symbols or emoji): said, not failed.
