@@ -215,6 +215,13 @@ describe('venues', () => {
     });
   });
 
+  it('gives a short name an address of three characters or more, and a second one its own', async () => {
+    const first = await newVenue('Oz');
+    const second = await newVenue('Oz');
+    expect(first.venue.slug).toBe('oz-venue');
+    expect(second.venue.slug).toBe('oz-venue-2');
+  });
+
   it('keeps a draft hidden from other organisations', async () => {
     const { venue } = await newVenue('Secret Supper Club');
     const stranger = await app.signIn();

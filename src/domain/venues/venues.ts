@@ -850,7 +850,7 @@ export async function listUnownedVenue(
 
 /** A slug from the name, with a number added when it is taken. */
 async function freeSlug(db: DbOrTx, name: string): Promise<string> {
-  const base =
+  const words =
     name
       .normalize('NFKD')
       .replace(/[\u0300-\u036f]/g, '')
@@ -858,12 +858,14 @@ async function freeSlug(db: DbOrTx, name: string): Promise<string> {
       .replace(/[^a-z0-9]+/g, '-')
       .replace(/^-+|-+$/g, '')
       .slice(0, 70) || 'venue';
+  // A slug is at least three characters: a shorter name ("Oz") is the base "oz-venue".
+  const base = words.length >= 3 ? words : `${words}-venue`;
   const taken = new Set(
     (await db.venue.findMany({ where: { slug: { startsWith: base } }, select: { slug: true } })).map(
       (v) => v.slug,
     ),
   );
-  if (!taken.has(base)) return base.length >= 3 ? base : `${base}-venue`;
+  if (!taken.has(base)) return base;
   for (let n = 2; ; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
 }
 
