@@ -198,6 +198,31 @@ describe('venue search', () => {
     expect(Math.max(...distances)).toBeLessThanOrEqual(1500);
   });
 
+  it('keeps to a radius across the 180th meridian, on either side of it', async () => {
+    // Two venues on Taveuni, Fiji, either side of the meridian, about 13 km apart.
+    for (const [index, longitude] of [179.93, -179.95].entries()) {
+      await app.services.db.venue.create({
+        data: {
+          // Not named with this file's tag, which the other searches here count by.
+          name: `Dateline ${index}`,
+          slug: `search-${tag}-dateline-${index}`,
+          latitude: -16.8,
+          longitude,
+          timeZone: 'Pacific/Fiji',
+          status: 'LISTED',
+          cuisines: ['fijian'],
+        },
+      });
+    }
+    for (const longitude of [179.93, -179.95]) {
+      const near = { latitude: -16.8, longitude, radiusMeters: 20_000 };
+      const res = await app.gql(Search, { text: 'dateline', near, orderBy: 'DISTANCE' });
+      expect(res.data?.venues.edges).toHaveLength(2);
+      expect(res.data!.venues.edges[0]!.distanceMeters).toBeLessThan(1);
+      expect(res.data!.venues.edges[1]!.distanceMeters).toBeLessThan(20_000);
+    }
+  });
+
   it('finds only venues open at an instant, in their own time zone', async () => {
     // Saturday 2026-11-28 at 01:00 in Lisbon: only the bar (Friday night until 03:00).
     expect(

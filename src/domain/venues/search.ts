@@ -147,11 +147,19 @@ export async function searchVenues(
       // A box around the circle first, which the (latitude, longitude) index can serve.
       const dLat = near.radiusMeters / 111_320;
       const dLng = near.radiusMeters / (111_320 * Math.max(Math.cos((near.latitude * Math.PI) / 180), 0.01));
-      conditions.push(
-        Prisma.sql`v.latitude BETWEEN ${near.latitude - dLat} AND ${near.latitude + dLat}`,
-        Prisma.sql`v.longitude BETWEEN ${near.longitude - dLng} AND ${near.longitude + dLng}`,
-        Prisma.sql`${distance} <= ${near.radiusMeters}`,
-      );
+      conditions.push(Prisma.sql`v.latitude BETWEEN ${near.latitude - dLat} AND ${near.latitude + dLat}`);
+      const [west, east] = [near.longitude - dLng, near.longitude + dLng];
+      // A box across the 180th meridian is two (Fiji, Chukotka); one round the pole, none.
+      if (dLng >= 180) {
+        // Every longitude is within reach: the distance alone decides.
+      } else if (west < -180) {
+        conditions.push(Prisma.sql`(v.longitude >= ${west + 360} OR v.longitude <= ${east})`);
+      } else if (east > 180) {
+        conditions.push(Prisma.sql`(v.longitude >= ${west} OR v.longitude <= ${east - 360})`);
+      } else {
+        conditions.push(Prisma.sql`v.longitude BETWEEN ${west} AND ${east}`);
+      }
+      conditions.push(Prisma.sql`${distance} <= ${near.radiusMeters}`);
     }
   }
   const relevance = query
