@@ -797,6 +797,48 @@ describe('deleting an account', () => {
     expect(await db.billingSubscription.count({ where: { organizationId: paid.id } })).toBe(1);
   });
 
+  it('tells an account being deleted only what still moves of its own, until the purge', async () => {
+    const db = app.services.db;
+    const me = await app.signIn();
+    // Both an owner and a guest: a colleague stays owner, so the account may go.
+    const colleague = await createPerson(db, {});
+    await createOrganization(db, {
+      members: [
+        { userId: me.userId, role: 'OWNER' },
+        { userId: colleague.id, role: 'OWNER' },
+      ],
+    });
+    await db.user.update({ where: { id: me.userId }, data: { email: `${tag(8)}@example.com` } });
+    const deleted = await app.gql(DELETE, { confirm: 'DELETE' }, { token: me.token });
+    expect((deleted.data as { deleteAccount: { __typename: string } }).deleteAccount.__typename).toBe(
+      'DeleteAccountPayload',
+    );
+    const startsAt = new Date(app.clock.now().getTime() + 3 * DAY);
+    const booking = { venue: 'Casa', partySize: 2, startsAt, timeZone: 'Europe/Lisbon' };
+    const told = (kind: 'booking.confirmed' | 'booking.reminder_24h' | 'booking.feedback') =>
+      queueNotice(db, {
+        userId: me.userId,
+        kind,
+        params: booking as never,
+        dedupeKey: `${kind}:${me.userId}`,
+      });
+    // Their booking's answer still reaches them; a reminder, a request for feedback, and their
+    // organisation's news do not, and nothing is kept of them.
+    expect(await told('booking.confirmed')).toMatchObject({ queued: true });
+    expect(await told('booking.reminder_24h')).toEqual({ queued: false, via: null });
+    expect(await told('booking.feedback')).toEqual({ queued: false, via: null });
+    expect(
+      await queueNotice(db, {
+        userId: me.userId,
+        kind: 'billing.recovered',
+        params: { organization: 'Casa', plan: 'Growth' },
+        dedupeKey: `billing:${me.userId}`,
+      }),
+    ).toEqual({ queued: false, via: null });
+    expect(await db.outboundMessage.count({ where: { userId: me.userId } })).toBe(1);
+    await restoreAccount(db, me.userId);
+  });
+
   it('is undone by signing in again before the purge', async () => {
     const db = app.services.db;
     const me = await app.signIn();

@@ -9,7 +9,8 @@
  * - Else their email address: an `outbound_messages` row with `channel = EMAIL`, PENDING, and its
  *   own `notice-email` job, in the caller's transaction (email.ts sends it).
  * - Else neither: the row is written FAILED with the reason, so it shows up instead of waiting.
- * - An erased (purged) account is told nothing, and nothing is written for it.
+ * - An erased (purged) account is told nothing, and nothing is written for it; one being deleted
+ *   only what still moves of its own (its bookings' answers, its delivery under way).
  *
  * `dedupeKey` makes queueing the same notice twice a no-op, whichever way it went the first time.
  */
@@ -76,6 +77,26 @@ export function noticeChatSql(now: Date): Prisma.Sql {
     AND (c.platform::text <> ALL(${[...WINDOWED_PLATFORMS]}::text[]) OR c.last_inbound_at > ${freeTextSince(now)}))`;
 }
 
+/**
+ * What a person whose account is being deleted is still told, until the purge: their bookings'
+ * answers and changes and their delivery under way, which are still theirs and still move. Not
+ * reminders, check-ins, requests for feedback, venues' answers, or their organisations' news.
+ */
+const TOLD_WHILE_DELETED: ReadonlySet<NoticeKind> = new Set<NoticeKind>([
+  'booking.requested',
+  'booking.confirmed',
+  'booking.declined',
+  'booking.cancelled_by_venue',
+  'booking.changed',
+  'booking.expired',
+  'booking.escalated',
+  'booking.not_answered_yet',
+  'delivery.driver_assigned',
+  'delivery.picked_up',
+  'delivery.completed',
+  'delivery.ended',
+]);
+
 async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>): Promise<QueuedNotice> {
   // The person with the chat they last wrote from that still reaches them, in one read; a chat
   // that does not take a notice (`noticeChat`) is passed over, for another chat or their email,
@@ -86,6 +107,7 @@ async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>):
     select: {
       email: true,
       language: true,
+      deletedAt: true,
       purgedAt: true,
       chats: {
         where: open,
@@ -94,8 +116,10 @@ async function routeNotice<K extends NoticeKind>(tx: DbOrTx, notice: Notice<K>):
       },
     },
   });
-  // An account erased (or never there) is told nothing, and nothing is kept for it.
+  // An account erased (or never there) is told nothing, and nothing is kept for it; one being
+  // deleted, only what still moves of its own (TOLD_WHILE_DELETED).
   if (!user || user.purgedAt) return { queued: false, via: null };
+  if (user.deletedAt && !TOLD_WHILE_DELETED.has(notice.kind)) return { queued: false, via: null };
   const chosen = notice.chatId
     ? await tx.chat.findFirst({
         where: { id: notice.chatId, userId: notice.userId, ...open },
