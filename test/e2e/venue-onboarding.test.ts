@@ -206,6 +206,58 @@ describe('onboarding after the first venue', () => {
     expect(res.data?.node.checklist.find((i) => i.key === 'hours')?.done).toBe(false);
   });
 
+  it('asks to finish a claim only while its code can still be used', async () => {
+    const org = await newOrganization('Claim Under Way');
+    const listed = await app.services.db.venue.create({
+      data: { name: 'Listed', slug: `listed-${Date.now()}`, timeZone: 'Europe/Lisbon', status: 'LISTED' },
+    });
+    const requester = await app.services.db.membership.findFirstOrThrow({
+      where: { organizationId: decodeGlobalID(org).id },
+    });
+    const claim = await app.services.db.venueClaim.create({
+      data: {
+        venueId: listed.id,
+        organizationId: decodeGlobalID(org).id,
+        requestedById: requester.userId,
+        method: 'VENUE_EMAIL',
+        expiresAt: new Date(Date.now() + 30 * 60_000),
+      },
+    });
+    const venueStep = async () => (await onboarding(org)).steps.find((s) => s.key === 'venue')?.hint;
+    expect(await venueStep()).toBe('Finish your venue claim (check the code we emailed), or add a venue');
+    await app.services.db.venueClaim.update({
+      where: { id: claim.id },
+      data: { expiresAt: new Date(Date.now() - 60_000) },
+    });
+    expect(await venueStep()).toBe('Add your venue, or claim it if it is already listed');
+  });
+
+  it('is not complete for a venue claimed from the listings until it can take a booking', async () => {
+    const org = await newOrganization('Claimed From The Listings');
+    // As a claim approved leaves it: on the network, with no hours, rules or tables of its own.
+    const claimed = await app.services.db.venue.create({
+      data: {
+        name: 'Listed Then Claimed',
+        slug: `listed-then-claimed-${Date.now()}`,
+        timeZone: 'Europe/Lisbon',
+        status: 'CLAIMED',
+        organizationId: decodeGlobalID(org).id,
+      },
+    });
+    const checklist = await onboarding(org);
+    expect(checklist, checklist.body).toMatchObject({ complete: false, next: 'venueDetails' });
+    expect(checklist.steps.find((s) => s.key === 'venueDetails')?.hint).toBe('Add the weekly opening hours');
+    expect(checklist.steps.find((s) => s.key === 'published')?.done).toBe(true);
+    const venueId = Buffer.from(`Venue:${claimed.id}`).toString('base64');
+    await ok('setOpeningHours', 'SetOpeningHoursInput', {
+      venueId,
+      hours: [{ weekday: 5, opensAt: '18:00', closesAt: '23:00' }],
+    });
+    await ok('setBookingRules', 'SetBookingRulesInput', { venueId, ...BOOKING_RULES, coversPerSlot: 20 });
+    // Bookable now; its profile (no address) is not what onboarding waits for.
+    expect(await onboarding(org)).toMatchObject({ complete: true, next: null });
+  });
+
   it('before anything is live, follows the draft nearest to ready and names what it still needs', async () => {
     const org = await newOrganization('Two Drafts');
     await draft(org, 'Barely Started');

@@ -9,6 +9,7 @@
  */
 import type { Db } from '../../platform/db.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
+import { claimStatusWhere } from '../venues/claims.ts';
 import { checklistOf, PUBLIC_STATUSES } from '../venues/venues.ts';
 
 export type OnboardingStepKey = 'organization' | 'venue' | 'venueDetails' | 'published' | 'team' | 'apiKey';
@@ -30,6 +31,9 @@ export interface OnboardingChecklist {
   venueId: string | null;
 }
 
+/** What a venue must have to be booked: hours, confirmed rules, and tables or a cap per slot. */
+const BOOKABLE: ReadonlySet<string> = new Set(['hours', 'bookingRules', 'capacity']);
+
 export async function onboardingChecklist(
   db: Db,
   access: Access,
@@ -41,7 +45,8 @@ export async function onboardingChecklist(
       where: { organizationId },
       include: { _count: { select: { hours: true, tables: true } } },
     }),
-    db.venueClaim.count({ where: { organizationId, status: 'PENDING' } }),
+    // Waiting still: a code that ran out reads EXPIRED (claims.ts).
+    db.venueClaim.count({ where: { organizationId, ...claimStatusWhere(['PENDING'], new Date()) } }),
     db.membership.count({ where: { organizationId } }),
     db.apiKey.count({ where: { organizationId, revokedAt: null } }),
   ]);
@@ -59,8 +64,14 @@ export async function onboardingChecklist(
       )[0] ??
     // Only suspended venues: the platform took them off; there is nothing else to follow.
     venues[0];
-  // A live venue was complete when it was published, and keeps what bookings need (venues.ts).
-  const unfinished = followed && !live ? missing(followed) : [];
+  // A live venue published through its checklist had it all and keeps what bookings need
+  // (venues.ts); one claimed from the listings came with none of it. Either way what bookings need
+  // is asked of it, not its profile's finish (which may change once live).
+  const unfinished = !followed
+    ? []
+    : live
+      ? missing(followed).filter((item) => BOOKABLE.has(item.key))
+      : missing(followed);
   const steps: OnboardingStep[] = [
     { key: 'organization', done: true, required: true, hint: 'Create your organisation' },
     {
