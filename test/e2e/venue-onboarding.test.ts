@@ -7,6 +7,7 @@ import { decodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BOOKING_RULES } from '../factories/venues.ts';
 import { member, startTestApp, type TestApp } from '../helpers/app.ts';
+import { waitingForLock } from '../helpers/db.ts';
 import { trustOrganization } from '../helpers/venues.ts';
 
 type Answer = { __typename: string; message?: string; field?: string | null; venue?: VenueView };
@@ -340,6 +341,33 @@ describe('a venue on the network stays bookable', () => {
       null,
       [{ name: 'Bar' }],
     ]);
+  });
+
+  it('does not publish a draft whose tables were emptied while the publish waited', async () => {
+    const org = await newOrganization('Emptied Meanwhile');
+    const venue = await readyVenue(org, 'Emptied Meanwhile', { publish: false });
+    const id = decodeGlobalID(venue.id).id;
+    // A change to the draft holds the venue's row (as setVenueTables does) while the publish,
+    // whose first read found the tables, waits for it; then it empties them and commits.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const emptying = app.services.db.$transaction(async (tx) => {
+      await tx.$queryRaw`SELECT id FROM venues WHERE id = ${id}::uuid FOR UPDATE`;
+      await held;
+      await tx.venueTable.deleteMany({ where: { venueId: id } });
+    });
+    const publishing = call('publishVenue', 'VenueIdInput', { venueId: venue.id });
+    await waitingForLock(app.services.db, 'FROM venues WHERE id');
+    release();
+    await emptying;
+    const { answer, body } = await publishing;
+    expect(answer, body).toMatchObject({
+      __typename: 'ValidationError',
+      message: 'Not ready to publish: list the tables, or set how many guests can start in one slot',
+    });
+    expect((await app.services.db.venue.findUniqueOrThrow({ where: { id } })).status).toBe('DRAFT');
   });
 
   it('lets only one of two changes at once remove the last way to seat guests', async () => {

@@ -555,13 +555,18 @@ export function checklistOf(venue: Venue, counts: { hours: number; tables: numbe
  * platform admin publishes, goes straight on. An incomplete venue is a ValidationError naming the
  * first missing step.
  */
+/** ValidationError naming the first step of the venue's checklist left undone, if any. */
+async function requireReadyToPublish(db: DbOrTx, venue: Venue): Promise<void> {
+  const missing = (await venueChecklist(db, venue)).find((item) => item.key !== 'published' && !item.done);
+  // No field of the input ({ venueId }) is at fault: the message names the step (as the checklist does).
+  if (missing) throw new ValidationError(`Not ready to publish: ${missing.hint.toLowerCase()}`, null);
+}
+
 export async function publishVenue(db: Db, access: Access, input: { venueId: string }) {
   const venue = await requireEditableVenue(db, access, input.venueId);
   if (venue.status === 'SUSPENDED') throw new NotAllowedError('A suspended venue cannot be published');
   if (PUBLIC_STATUSES.includes(venue.status) || venue.status === 'IN_REVIEW') return venue;
-  const missing = (await venueChecklist(db, venue)).find((item) => item.key !== 'published' && !item.done);
-  // No field of the input ({ venueId }) is at fault: the message names the step (as the checklist does).
-  if (missing) throw new ValidationError(`Not ready to publish: ${missing.hint.toLowerCase()}`, null);
+  await requireReadyToPublish(db, venue);
   const needsReview =
     !access.isPlatformAdmin &&
     venue.publishedAt === null &&
@@ -574,6 +579,10 @@ export async function publishVenue(db: Db, access: Access, input: { venueId: str
       const locked = await lockForEdit(tx, venue);
       if (locked.status === 'SUSPENDED') throw new NotAllowedError('A suspended venue cannot be published');
       if (locked.status !== 'DRAFT') return tx.venue.findUniqueOrThrow({ where: { id: venue.id } });
+      // Again under the lock: a draft's hours or tables emptied by a change that committed while
+      // this waited would otherwise go on the network unbookable (refuseUnbookableChange lets a
+      // draft empty them, and takes this lock too).
+      await requireReadyToPublish(tx, await tx.venue.findUniqueOrThrow({ where: { id: venue.id } }));
       return tx.venue.update({
         where: { id: venue.id },
         data: { status: venue.organizationId ? 'CLAIMED' : 'LISTED', publishedAt: new Date() },
