@@ -258,3 +258,19 @@ it('checks and books a large party in chat as any booking takes it, up to the ve
     60,
   );
 });
+
+it("tells the time of a reminder on the person's own clock", async () => {
+  const db = app.services.db;
+  const person = await createPerson(db, { displayName: 'Wayan' });
+  const now = new Date('2027-01-10T02:00:00Z');
+  const call = toolCaller(app.services, {
+    ...toolContext(person.id),
+    timeZone: 'Asia/Makassar',
+    now: () => now,
+  });
+  const reminder = await call('set_reminder', { when: '2027-01-10T18:00', text: 'Dinner at Warung' });
+  // 18:00 in Bali is 10:00 UTC: told as 18:00 with Bali's offset, the same instant.
+  expect(reminder).toMatchObject({ dueAt: '2027-01-10T18:00:00+08:00', timeZone: 'Asia/Makassar' });
+  const stored = await db.reminder.findUniqueOrThrow({ where: { id: reminder.reminderId as string } });
+  expect(stored.dueAt.toISOString()).toBe('2027-01-10T10:00:00.000Z');
+});

@@ -28,7 +28,10 @@ export function setReminderTool(deps: { db: Db }) {
     output: z.object({
       reminderId: z.uuid(),
       text: z.string(),
-      dueAt: z.iso.datetime({ offset: true }).describe('When it will be sent'),
+      dueAt: z.iso
+        .datetime({ offset: true })
+        .describe("When it will be sent, written in the person's time zone (its offset) when it is known"),
+      timeZone: z.string().nullable().describe("The person's time zone dueAt is written in; null: UTC"),
     }),
     async describe(input) {
       return `Set a reminder (${input.when}): "${input.text}".`;
@@ -46,7 +49,14 @@ export function setReminderTool(deps: { db: Db }) {
         },
         context.now(),
       );
-      return { reminderId: reminder.id, text: reminder.text, dueAt: reminder.dueAt.toISOString() };
+      // The person's own clock, so the time they are told back is theirs (as a booking's is the venue's).
+      const timeZone = context.timeZone ?? null;
+      const dueAt = timeZone
+        ? Temporal.Instant.fromEpochMilliseconds(reminder.dueAt.getTime())
+            .toZonedDateTimeISO(timeZone)
+            .toString({ smallestUnit: 'second', timeZoneName: 'never' })
+        : reminder.dueAt.toISOString();
+      return { reminderId: reminder.id, text: reminder.text, dueAt, timeZone };
     },
   });
 }
