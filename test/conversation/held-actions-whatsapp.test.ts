@@ -125,6 +125,26 @@ function obey(calls: [string, unknown][]) {
   return seen;
 }
 
+describe('check-ins on WhatsApp', () => {
+  it('says at once when /checkins on could never reach the person: no email, and no chat we may write first in', async () => {
+    const from = waNumber();
+    const before = model.requests.length;
+    await post(messages.text({ from, text: '/checkins on' }));
+    const chat = await waitFor(
+      () => app.services.db.chat.findFirst({ where: { platform: 'WHATSAPP', externalChatId: from } }),
+      'the chat',
+    );
+    const [answer] = await sentAfter(from, chat.userId, 1);
+    expect((answer!.body as { text: { body: string } }).text.body).toBe(
+      "OK — check-ins are on, but I can't reach you with them: this app lets me write first only within a day of your last message, and you have no other way I can write to. Send /checkins off to turn them off.",
+    );
+    expect(
+      (await app.services.db.user.findUniqueOrThrow({ where: { id: chat.userId } })).reengagementOptIn,
+    ).toBe(true);
+    expect(model.requests.length).toBe(before);
+  });
+});
+
 describe('held actions on WhatsApp', () => {
   it('shows each Confirm button in a message holding all it does, however long the descriptions', async () => {
     const { from, userId } = await person();

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  checkInsCanReach,
   isoWeek,
   REENGAGEMENT,
   reengagePeopleTask,
@@ -145,6 +146,11 @@ describe('re-engagement', () => {
     await reengageQuietPeople(db, now);
     expect(await sentTo(telegram.id)).toMatchObject([{ channel: 'CHAT', status: 'PENDING' }]);
     expect(await sentTo(whatsAppWithEmail.id)).toMatchObject([{ channel: 'EMAIL', status: 'PENDING' }]);
+    // Each says how to stop them where it is read: in the chat by a command, by email in settings.
+    expect((await sentTo(telegram.id))[0]!.body).toContain('send /checkins off to stop them');
+    expect((await sentTo(whatsAppWithEmail.id))[0]!.body).toContain(
+      'turn them off in your AGNT account settings',
+    );
     // Nobody else is written to (not even a FAILED message), nor has their week spent.
     for (const person of [whatsAppOnly, instagramOnly, groupOnly, blocked]) {
       expect(await sentTo(person.id), person.id).toEqual([]);
@@ -152,6 +158,17 @@ describe('re-engagement', () => {
         (await db.user.findUniqueOrThrow({ where: { id: person.id } })).reengagedAt,
         person.id,
       ).toBeNull();
+    }
+    // What `/checkins on` warns of: only email or a chat we may write first in can reach them.
+    for (const [person, reach] of [
+      [telegram, true],
+      [whatsAppWithEmail, true],
+      [whatsAppOnly, false],
+      [instagramOnly, false],
+      [groupOnly, false],
+      [blocked, false],
+    ] as const) {
+      expect(await checkInsCanReach(db, person.id), person.id).toBe(reach);
     }
     // Nobody this job ever picked has a message it could not send.
     expect(

@@ -49,6 +49,8 @@ export interface CommandDeps {
   /** Whether the person gets check-ins (src/domain/reengagement), and turning them on or off. */
   checkIns(): Promise<boolean>;
   setCheckIns(on: boolean): Promise<boolean>;
+  /** Whether a check-in could reach them after two weeks of quiet (reengagement.ts). */
+  checkInsCanReach(): Promise<boolean>;
   /**
    * Whether the chat is the person's own (not a group): an account is deleted, and what is
    * remembered shown, only there.
@@ -108,9 +110,12 @@ export async function runCommand(command: ParsedCommand, deps: CommandDeps): Pro
       const wanted = command.argument.toLowerCase();
       if (wanted === 'on' || wanted === 'off') {
         const on = await deps.setCheckIns(wanted === 'on');
-        return on
-          ? "OK — if we haven't talked for two weeks, I'll check in with a friendly message (at most once a week). Send /checkins off to stop."
-          : "OK — no check-ins: I'll only write when you do, or about your bookings.";
+        if (!on) return "OK — no check-ins: I'll only write when you do, or about your bookings.";
+        // On WhatsApp or Instagram alone, with no email, two weeks of quiet close the door.
+        if (!(await deps.checkInsCanReach())) {
+          return "OK — check-ins are on, but I can't reach you with them: this app lets me write first only within a day of your last message, and you have no other way I can write to. Send /checkins off to turn them off.";
+        }
+        return "OK — if we haven't talked for two weeks, I'll check in with a friendly message (at most once a week). Send /checkins off to stop.";
       }
       const on = await deps.checkIns();
       return on

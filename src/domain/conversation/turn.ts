@@ -34,7 +34,7 @@ import {
   SoleOwnerError,
 } from '../identity/account-deletion.ts';
 import type { RevokedSessions } from '../identity/revoked-sessions.ts';
-import { setReengagementOptIn } from '../reengagement/reengagement.ts';
+import { checkInsCanReach, setReengagementOptIn } from '../reengagement/reengagement.ts';
 import { dayInWords, parseCommand, runCommand } from './commands.ts';
 import { runToolLoop } from './loop.ts';
 import {
@@ -247,6 +247,7 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
         (await db.user.findUnique({ where: { id: context.userId }, select: { reengagementOptIn: true } }))
           ?.reengagementOptIn ?? false,
       setCheckIns: (on) => setReengagementOptIn(db, context.userId, on),
+      checkInsCanReach: () => checkInsCanReach(db, context.userId),
       privateChat: !isShared(message),
       deleteAccount: async () => {
         try {

@@ -292,7 +292,11 @@ const en: Templates = {
     subject: 'Planning a night out?',
     body: `Hi${p.name ? ` ${p.name}` : ''}! It has been a while. If you are planning a meal or a night out, ${
       w.via === 'CHAT' ? 'tell me here' : 'message your AGNT agent'
-    } and I will find and book a table for you. (You asked for these check-ins; you can turn them off in your AGNT account settings.)`,
+    } and I will find and book a table for you. (You asked for these check-ins; ${
+      w.via === 'CHAT'
+        ? 'send /checkins off to stop them'
+        : 'you can turn them off in your AGNT account settings'
+    }.)`,
   }),
   'delivery.driver_assigned': (p) => ({
     subject: p.replacing ? 'Your delivery has a new driver' : 'A driver is taking your delivery',
@@ -429,7 +433,11 @@ const es: Templates = {
     subject: '¿Planeando una salida?',
     body: `¡Hola${p.name ? ` ${p.name}` : ''}! Hace tiempo que no hablamos. Si piensas salir a comer o de noche, ${
       w.via === 'CHAT' ? 'dímelo aquí' : 'escribe a tu agente de AGNT'
-    } y te busco y reservo mesa. (Pediste estos mensajes; puedes desactivarlos en los ajustes de tu cuenta de AGNT.)`,
+    } y te busco y reservo mesa. (Pediste estos mensajes; ${
+      w.via === 'CHAT'
+        ? 'envía /checkins off para dejar de recibirlos'
+        : 'puedes desactivarlos en los ajustes de tu cuenta de AGNT'
+    }.)`,
   }),
   'delivery.driver_assigned': (p) => ({
     subject: p.replacing ? 'Tu envío tiene un nuevo repartidor' : 'Un repartidor se encarga de tu envío',
@@ -566,7 +574,11 @@ const pt: Templates = {
     subject: 'Planejando sair?',
     body: `Olá${p.name ? ` ${p.name}` : ''}! Faz tempo que não conversamos. Se está pensando em sair para comer, ${
       w.via === 'CHAT' ? 'me diga aqui' : 'escreva para o seu agente AGNT'
-    } e eu encontro e reservo uma mesa. (Você pediu estas mensagens; pode desligá-las nas configurações da sua conta AGNT.)`,
+    } e eu encontro e reservo uma mesa. (Você pediu estas mensagens; ${
+      w.via === 'CHAT'
+        ? 'envie /checkins off para pará-las'
+        : 'pode desligá-las nas configurações da sua conta AGNT'
+    }.)`,
   }),
   'delivery.driver_assigned': (p) => ({
     subject: p.replacing ? 'Sua entrega tem um novo entregador' : 'Um entregador vai fazer a sua entrega',
@@ -706,7 +718,11 @@ const id: Templates = {
     subject: 'Mau keluar makan?',
     body: `Halo${p.name ? ` ${p.name}` : ''}! Sudah lama tidak mengobrol. Kalau berencana makan di luar, ${
       w.via === 'CHAT' ? 'beri tahu saya di sini' : 'kirim pesan ke agen AGNT Anda'
-    } dan saya carikan serta pesankan meja. (Anda meminta pesan ini; matikan kapan saja di pengaturan akun AGNT Anda.)`,
+    } dan saya carikan serta pesankan meja. (Anda meminta pesan ini; ${
+      w.via === 'CHAT'
+        ? 'kirim /checkins off untuk menghentikannya'
+        : 'matikan kapan saja di pengaturan akun AGNT Anda'
+    }.)`,
   }),
   'delivery.driver_assigned': (p) => ({
     subject: p.replacing ? 'Kiriman Anda punya pengemudi baru' : 'Pengemudi akan mengantar kiriman Anda',

@@ -23,6 +23,7 @@
  */
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { cronPayload, defineTask } from '../../platform/jobs.ts';
+import { WINDOWED_PLATFORMS } from '../channels/outbound.ts';
 import { noticeChatSql, queueNotice } from '../notices/notices.ts';
 
 export const REENGAGEMENT = {
@@ -58,6 +59,20 @@ export async function setReengagementOptIn(db: DbOrTx, userId: string, optIn: bo
     select: { reengagementOptIn: true },
   });
   return user.reengagementOptIn;
+}
+
+/**
+ * Whether a check-in could reach the person after two weeks of quiet: by email, or in a chat of
+ * their own on a platform that lets us write first (WhatsApp and Instagram take free text only
+ * within a day of the person's last message).
+ */
+export async function checkInsCanReach(db: DbOrTx, userId: string): Promise<boolean> {
+  const [row] = await db.$queryRaw<{ reach: boolean }[]>`
+    SELECT (u.email IS NOT NULL OR EXISTS (
+      SELECT 1 FROM chats c WHERE c.user_id = u.id AND c.unreachable_at IS NULL AND NOT c.shared
+        AND c.platform::text <> ALL(${[...WINDOWED_PLATFORMS]}::text[]))) AS reach
+    FROM users u WHERE u.id = ${userId}::uuid`;
+  return row?.reach ?? false;
 }
 
 /** "2026-W49": the ISO week of `now` (UTC). */
