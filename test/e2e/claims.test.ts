@@ -1068,6 +1068,33 @@ describe('rate limits', () => {
   });
 });
 
+describe('asking again', () => {
+  it("refuses a second request while the first claim is open without spending the venue's codes", async () => {
+    const venue = await listedVenue({ email: `slow-${hex()}@harbour.test` });
+    const org = await organization('Impatient');
+    const ask = () =>
+      request(org.owner, { venueId: venue.id, organizationId: org.id, method: 'VENUE_EMAIL' });
+    claimOf(await ask(), 'requestVenueClaim');
+    // Pressed again twice while the first email is on its way: refused, and nothing is mailed.
+    for (let i = 0; i < 2; i++) {
+      const again = await ask();
+      expect(again.data?.requestVenueClaim, JSON.stringify(again.body)).toMatchObject({
+        __typename: 'ConflictError',
+        message: 'Your organisation already has an open claim on this venue: verify or cancel it first',
+      });
+    }
+    // Others asking for the venue still have its hour's codes but the one mailed.
+    const others = [];
+    for (let i = 1; i < CLAIM_CODES_PER_VENUE; i++) others.push(await organization(`Other ${i}`));
+    for (const other of others) {
+      claimOf(
+        await request(other.owner, { venueId: venue.id, organizationId: other.id, method: 'VENUE_EMAIL' }),
+        'requestVenueClaim',
+      );
+    }
+  });
+});
+
 describe('who may do what', () => {
   it('refuses outsiders, staff, API keys and anonymous callers before anything runs, and changes nothing', async () => {
     const db = app.services.db;

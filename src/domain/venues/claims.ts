@@ -150,6 +150,8 @@ const reviewNoteSchema = z.object({
 
 const isUuid = (value: string) => z.uuid().safeParse(value).success;
 
+const OPEN_CLAIM = 'Your organisation already has an open claim on this venue: verify or cancel it first';
+
 /**
  * Asks to claim a venue for an organisation. Code methods mail the code before returning; the
  * answer is the PENDING claim.
@@ -167,8 +169,19 @@ export async function requestVenueClaim(
   const request = { ...parsed, email: parsed.email ? normalizeEmail(parsed.email) : null };
   const codeEmail = claimTarget(venue, request);
 
-  // The person first, so someone already over their own limit cannot use up a venue's allowance.
+  // The person first, so someone already over their own limit cannot use up a venue's allowance;
+  // nor does a request refused for a claim still open (asked again while its email is on its way):
+  // it mails nothing. (Checked again under the lock below, for two at once.)
   await limit(deps.limiter, `claim:request:user:${userId}`, CLAIM_REQUESTS_PER_USER);
+  const stillOpen = await deps.db.venueClaim.findFirst({
+    where: {
+      venueId: venue.id,
+      organizationId: request.organizationId,
+      ...claimStatusWhere(['PENDING'], deps.now()),
+    },
+    select: { id: true },
+  });
+  if (stillOpen) throw new ConflictError(OPEN_CLAIM);
   if (codeEmail) await limit(deps.limiter, `claim:code:venue:${venue.id}`, CLAIM_CODES_PER_VENUE);
 
   const now = deps.now();
@@ -188,9 +201,7 @@ export async function requestVenueClaim(
       await tx.venueClaim.update({ where: { id: open.id }, data: { status: 'EXPIRED', decidedAt: now } });
       await audit(tx, open, { actorId: null, action: 'EXPIRE', outcome: 'CODE_EXPIRED', at: now });
     } else if (open) {
-      throw new ConflictError(
-        'Your organisation already has an open claim on this venue: verify or cancel it first',
-      );
+      throw new ConflictError(OPEN_CLAIM);
     }
 
     const created = await tx.venueClaim.create({
