@@ -376,6 +376,17 @@ describe('bookings', () => {
     });
   });
 
+  it('makes no account for a guest address when the team booking for it is refused', async () => {
+    const email = `too-many-${randomBytes(3).toString('hex')}@example.test`;
+    // Six at once: no table of the venue seats them (one of four, one of two, not pushed together).
+    const refused = await book(owner.token, { startsAt: at('19:00', 7), guestEmail: email, partySize: 6 });
+    expect(refused.data?.createBooking).toMatchObject({
+      __typename: 'ValidationError',
+      message: 'That is not a bookable time at this venue',
+    });
+    expect(await app.services.db.user.count({ where: { email } })).toBe(0);
+  });
+
   it('keeps notes for the venue, and time rules on moves the clock decides', async () => {
     const guest = await app.signIn();
     const withNotes = await book(guest.token, { startsAt: at('18:00', 8), notes: 'VIP, comp the wine' });

@@ -139,7 +139,8 @@ export async function createBooking(
   if (parsed.notes !== undefined && !asVenue) {
     throw new ValidationError('Notes are the venue’s own; leave a special request instead', 'notes');
   }
-  // The address is checked before anything is written (its person is found or made below).
+  // The address is checked before anything is written (its person is found or made, in the
+  // booking's transaction, once the booking will be written).
   const guestEmail = forSomeoneElse ? normalizeEmail(parsed.guestEmail!, 'guestEmail') : null;
   refuseUnlessBookable(venue.status, asVenue, forSomeoneElse);
   const owner = { venue: { organizationId: venue.organizationId } };
@@ -152,8 +153,6 @@ export async function createBooking(
   if (access.actor.kind === 'apiKey' && !asVenue) await deps.mayBookAsGuest?.(access);
   await limitCreation(deps, access);
 
-  const guestId =
-    guestEmail !== null ? (await findOrCreateUserByEmail(deps.db, guestEmail)).user.id : requesterId;
   const now = deps.now();
   const status: BookingStatus = forSomeoneElse ? 'CONFIRMED' : parsed.hold ? 'HELD' : 'REQUESTED';
   const endsAt = new Date(parsed.startsAt.getTime() + venue.turnMinutes * 60_000);
@@ -168,7 +167,7 @@ export async function createBooking(
   try {
     const booking = await deps.db.$transaction(async (tx) => {
       // The guest's lock comes first, the venue's second, in every transaction that takes both.
-      const locked = await lockForBooking(tx, venue, forSomeoneElse ? null : guestId, parsed.startsAt);
+      const locked = await lockForBooking(tx, venue, forSomeoneElse ? null : requesterId, parsed.startsAt);
       // The venue's status and rules as they are under its lock: suspended, taken off the network
       // or its rules changed while this request waited for the lock.
       const held = { ...venue, ...locked.venue };
@@ -184,6 +183,10 @@ export async function createBooking(
         partySize: parsed.partySize,
         now,
       });
+      // The guest a team books for by address is found or made only now, once the booking will be
+      // written: a refused one leaves no account behind for a stranger's address.
+      const guestId =
+        guestEmail !== null ? (await findOrCreateUserByEmail(tx, guestEmail)).user.id : requesterId;
       const booking = newBooking({
         venueId: venue.id,
         guestId,
