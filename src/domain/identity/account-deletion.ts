@@ -27,9 +27,9 @@ const DAY_MS = 86_400_000;
  * Whether the organisation of membership `m` can be left behind by that member when they delete
  * their account, though nobody would be left to run it: nobody else is in it (a member deleting
  * their own account included) or invited to it, it has no venue and no claim waiting, no
- * subscription is billing it and it holds no credits (no balance of its own in the ledger). It stays as it is until the purge, so signing in again finds it
- * there; the purge deletes it when nothing of the money's record names it
- * (src/domain/erasure/purge.ts).
+ * subscription is billing it and it holds no credits (no balance of its own in the ledger). It
+ * stays as it is until the purge, so signing in again finds it there; the purge deletes it when
+ * nothing of the money's record names it (src/domain/erasure/purge.ts).
  */
 function leftBehind(m: Prisma.Sql, now: Date): Prisma.Sql {
   return Prisma.sql`
