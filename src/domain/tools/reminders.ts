@@ -50,13 +50,25 @@ export function setReminderTool(deps: { db: Db }) {
         context.now(),
       );
       // The person's own clock, so the time they are told back is theirs (as a booking's is the venue's).
-      const timeZone = context.timeZone ?? null;
-      const dueAt = timeZone
-        ? Temporal.Instant.fromEpochMilliseconds(reminder.dueAt.getTime())
-            .toZonedDateTimeISO(timeZone)
-            .toString({ smallestUnit: 'second', timeZoneName: 'never' })
-        : reminder.dueAt.toISOString();
-      return { reminderId: reminder.id, text: reminder.text, dueAt, timeZone };
+      const zone = context.timeZone ?? null;
+      const local = zone ? onClockOf(reminder.dueAt, zone) : null;
+      return {
+        reminderId: reminder.id,
+        text: reminder.text,
+        dueAt: local ?? reminder.dueAt.toISOString(),
+        timeZone: local ? zone : null,
+      };
     },
   });
+}
+
+/** `instant` with `zone`'s offset (2026-12-05T18:00:00+08:00), or null for a zone not known here. */
+function onClockOf(instant: Date, zone: string): string | null {
+  try {
+    return Temporal.Instant.fromEpochMilliseconds(instant.getTime())
+      .toZonedDateTimeISO(zone)
+      .toString({ smallestUnit: 'second', timeZoneName: 'never' });
+  } catch {
+    return null;
+  }
 }
