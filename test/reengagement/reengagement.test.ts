@@ -168,7 +168,7 @@ describe('re-engagement', () => {
       [groupOnly, false],
       [blocked, false],
     ] as const) {
-      expect(await checkInsCanReach(db, person.id), person.id).toBe(reach);
+      expect(await checkInsCanReach(db, person.id, now), person.id).toBe(reach);
     }
     // Nobody this job ever picked has a message it could not send.
     expect(

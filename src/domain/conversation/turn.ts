@@ -247,7 +247,7 @@ async function handle(deps: ConsumerAgentDeps, message: NormalizedMessage, conte
         (await db.user.findUnique({ where: { id: context.userId }, select: { reengagementOptIn: true } }))
           ?.reengagementOptIn ?? false,
       setCheckIns: (on) => setReengagementOptIn(db, context.userId, on),
-      checkInsCanReach: () => checkInsCanReach(db, context.userId),
+      checkInsCanReach: () => checkInsCanReach(db, context.userId, deps.now()),
       privateChat: !isShared(message),
       deleteAccount: async () => {
         try {

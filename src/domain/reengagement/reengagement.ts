@@ -23,7 +23,6 @@
  */
 import type { Db, DbOrTx } from '../../platform/db.ts';
 import { cronPayload, defineTask } from '../../platform/jobs.ts';
-import { WINDOWED_PLATFORMS } from '../channels/outbound.ts';
 import { noticeChatSql, queueNotice } from '../notices/notices.ts';
 
 export const REENGAGEMENT = {
@@ -62,15 +61,15 @@ export async function setReengagementOptIn(db: DbOrTx, userId: string, optIn: bo
 }
 
 /**
- * Whether a check-in could reach the person after two weeks of quiet: by email, or in a chat of
- * their own on a platform that lets us write first (WhatsApp and Instagram take free text only
- * within a day of the person's last message).
+ * Whether a check-in could reach the person: one comes only after REENGAGEMENT.quietDays of
+ * quiet, so it is whom `reengageQuietPeople` can reach then, by email or by a chat that takes a
+ * notice at that moment (`noticeChatSql`: on WhatsApp and Instagram, none by then).
  */
-export async function checkInsCanReach(db: DbOrTx, userId: string): Promise<boolean> {
+export async function checkInsCanReach(db: DbOrTx, userId: string, now: Date): Promise<boolean> {
+  const then = new Date(now.getTime() + REENGAGEMENT.quietDays * DAY_MS);
   const [row] = await db.$queryRaw<{ reach: boolean }[]>`
-    SELECT (u.email IS NOT NULL OR EXISTS (
-      SELECT 1 FROM chats c WHERE c.user_id = u.id AND c.unreachable_at IS NULL AND NOT c.shared
-        AND c.platform::text <> ALL(${[...WINDOWED_PLATFORMS]}::text[]))) AS reach
+    SELECT (u.email IS NOT NULL
+      OR EXISTS (SELECT 1 FROM chats c WHERE c.user_id = u.id AND ${noticeChatSql(then)})) AS reach
     FROM users u WHERE u.id = ${userId}::uuid`;
   return row?.reach ?? false;
 }
