@@ -10,7 +10,7 @@
 import type { Db } from '../../platform/db.ts';
 import { type Access, ANY_ROLE } from '../organizations/access.ts';
 import { claimStatusWhere } from '../venues/claims.ts';
-import { checklistOf, PUBLIC_STATUSES } from '../venues/venues.ts';
+import { BOOKABLE_STEPS, checklistOf, PUBLIC_STATUSES } from '../venues/venues.ts';
 
 export type OnboardingStepKey = 'organization' | 'venue' | 'venueDetails' | 'published' | 'team' | 'apiKey';
 
@@ -30,9 +30,6 @@ export interface OnboardingChecklist {
   /** The venue the venue steps follow; null before there is one. */
   venueId: string | null;
 }
-
-/** What a venue must have to be booked: hours, confirmed rules, and tables or a cap per slot. */
-const BOOKABLE: ReadonlySet<string> = new Set(['hours', 'bookingRules', 'capacity']);
 
 export async function onboardingChecklist(
   db: Db,
@@ -70,7 +67,7 @@ export async function onboardingChecklist(
   const unfinished = !followed
     ? []
     : live
-      ? missing(followed).filter((item) => BOOKABLE.has(item.key))
+      ? missing(followed).filter((item) => BOOKABLE_STEPS.has(item.key))
       : missing(followed);
   const steps: OnboardingStep[] = [
     { key: 'organization', done: true, required: true, hint: 'Create your organisation' },

@@ -500,6 +500,13 @@ export interface ChecklistItem {
   hint: string;
 }
 
+/** The steps of a venue's checklist that bookings need: hours, confirmed rules, somewhere to seat. */
+export const BOOKABLE_STEPS: ReadonlySet<ChecklistItem['key']> = new Set([
+  'hours',
+  'bookingRules',
+  'capacity',
+]);
+
 /** What a venue still needs before it can be published, and whether it is. */
 export async function venueChecklist(db: DbOrTx, venue: Venue): Promise<ChecklistItem[]> {
   const [hours, tables] = await Promise.all([
