@@ -160,7 +160,7 @@ import {
   rejectVenueReview,
   reviewQueue,
 } from '../domain/venues/reviews.ts';
-import { searchVenues, venuesByIds } from '../domain/venues/search.ts';
+import { searchVenues, venuesOfHits } from '../domain/venues/search.ts';
 import {
   batchedOrganizationOfVenue,
   createVenue,
@@ -449,7 +449,7 @@ export function bindDomain(services: DomainServices, remembered: LiveAccess['rem
       setVenueSuspended: given(db, setVenueSuspended),
       unpublishVenue: given(db, unpublishVenue),
       updateVenueProfile: given(db, updateVenueProfile),
-      venuesByIds: given(db, venuesByIds),
+      venuesOfHits: given(db, venuesOfHits),
       verifyVenueClaim: given(claims, verifyVenueClaim),
       visibleVenueBySlug: given(db, visibleVenueBySlug),
     },

@@ -58,6 +58,8 @@ export interface CompiledRows {
   text: string;
   /** One row's `row` column (JSON, parsed by the driver) as Prisma's client returns it. */
   decode(row: unknown): unknown;
+  /** The fields the statement reads of each model it reads (relations and `_count` by name). */
+  reads: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 /** Compiled statements by model and `select`; a selection's plan repeats request after request. */
@@ -87,7 +89,7 @@ function compile(modelName: string, args: unknown): CompiledRows | null {
   const model = models.get(modelName);
   const id = model?.fields.find((field) => field.isId);
   if (!model || !id || !isRecord(args) || !onlyKeys(args, ['select'])) return null;
-  const aliases = { next: 1 };
+  const aliases = { next: 1, reads: new Map<string, Set<string>>() };
   const object = compileObject(model, args.select ?? true, 't0', aliases);
   if (!object) return null;
   // Ids pg sends as they are: a uuid or a text (a date or a char(n) id is left to Prisma).
@@ -96,7 +98,13 @@ function compile(modelName: string, args: unknown): CompiledRows | null {
   if (!cast) return null;
   const text = `SELECT ${object.sql} AS "row" FROM ${table(model)} t0 WHERE t0.${column(id)} = ANY($1::${cast})`;
   const decode = decoderOf(object.shape);
-  return { text, decode };
+  return { text, decode, reads: aliases.reads };
+}
+
+/** The next table alias, and what the statement reads so far. */
+interface Aliases {
+  next: number;
+  reads: Map<string, Set<string>>;
 }
 
 /** `json_build_object(…)` of what `select` picks from the row aliased `alias`. */
@@ -104,7 +112,7 @@ function compileObject(
   model: Model,
   select: unknown,
   alias: string,
-  aliases: { next: number },
+  aliases: Aliases,
 ): { sql: string; shape: Shape } | null {
   const pairs: string[] = [];
   const shape: Shape = { fields: [] };
@@ -121,8 +129,14 @@ function compileObject(
   ) {
     return null;
   }
+  let reads = aliases.reads.get(model.name);
+  if (!reads) {
+    reads = new Set();
+    aliases.reads.set(model.name, reads);
+  }
   for (const [name, wanted] of picked) {
     if (wanted === undefined || wanted === false) continue;
+    reads.add(name);
     if (name === '_count') {
       const counts = compileCounts(model, wanted, alias, aliases);
       if (!counts) return null;
@@ -212,7 +226,7 @@ function compileRelation(
   field: DmmfField,
   wanted: unknown,
   alias: string,
-  aliases: { next: number },
+  aliases: Aliases,
 ): { sql: string; decode?: Decode } | null {
   const related = models.get(field.type);
   if (!related) return null;
@@ -287,12 +301,7 @@ function orderClause(model: Model, orderBy: unknown, alias: string): string | nu
 }
 
 /** `_count: { select: { relation: true } }`: the number of each to-many relation's rows. */
-function compileCounts(
-  model: Model,
-  wanted: unknown,
-  alias: string,
-  aliases: { next: number },
-): string | null {
+function compileCounts(model: Model, wanted: unknown, alias: string, aliases: Aliases): string | null {
   if (!isRecord(wanted) || !onlyKeys(wanted, ['select']) || !isRecord(wanted.select)) return null;
   const pairs: string[] = [];
   for (const [name, counted] of Object.entries(wanted.select)) {
@@ -300,6 +309,8 @@ function compileCounts(
     const field = model.byName.get(name);
     const related = field && models.get(field.type);
     if (counted !== true || !field || field.kind !== 'object' || !field.isList || !related) return null;
+    // Counted, its rows are read: whatever versions them must cover the model.
+    if (!aliases.reads.has(related.name)) aliases.reads.set(related.name, new Set());
     const join = joinOf(model, field, related);
     if (!join) return null;
     const child = `t${aliases.next++}`;

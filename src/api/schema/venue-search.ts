@@ -71,10 +71,11 @@ builder.queryField('venues', (t) =>
               ]
             : found.hits;
         // One query for the page of venues and everything the request selects under them (not
-        // the look-ahead hit, which only says whether there is a next page).
+        // the look-ahead hit, which only says whether there is a next page); none for venues this
+        // process has read with this selection at the page version the search just read.
         const shown = hits.slice(0, expectedSize);
-        const rows = await ctx.domain.venues.venuesByIds(
-          shown.map((h) => h.id),
+        const rows = await ctx.domain.venues.venuesOfHits(
+          shown,
           queryFromInfo({ context: ctx, info, path: ['edges', 'node'] }),
         );
         const byId = new Map(rows.map((row) => [row.id, row as VenueRow]));

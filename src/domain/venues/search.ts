@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { Prisma } from '../../generated/prisma/client.ts';
 import type { VenueCategory } from '../../generated/prisma/enums.ts';
 import { type DbOrTx, directReads, PLANNED_EACH_RUN, readRows } from '../../platform/db.ts';
-import { compileRowsById } from '../../platform/json-rows.ts';
+import { type CompiledRows, compileRowsById } from '../../platform/json-rows.ts';
 import { CALENDAR_MESSAGE, degrees, parseInput, withinCalendar } from '../validation.ts';
 
 export type VenueSearchOrder = 'RELEVANCE' | 'DISTANCE' | 'NAME';
@@ -37,6 +37,8 @@ export interface VenueSearchHit {
   /** The venue's cuisines and city: what a person's taste ranks the page by (graph/rank.ts). */
   cuisines: string[];
   city: string | null;
+  /** The venue's page version as the search read it (see venuesOfHits). */
+  pageVersion: number;
 }
 
 export interface VenueSearchPage {
@@ -100,6 +102,92 @@ export async function venuesByIds(
 
 function findVenues(db: DbOrTx, venueIds: readonly string[], query: Prisma.VenueDefaultArgs) {
   return db.venue.findMany({ ...query, where: { id: { in: [...venueIds] } } });
+}
+
+/**
+ * What a venue's `page_version` does not answer for, by model: the agent's bookkeeping the
+ * gateway and its inbox write many times an hour. Every other column of the venue, its hours, its
+ * dated exceptions and its agent moves the number (the migration `venue_page_version`); a page
+ * that reads another model, or one of these fields, is not kept.
+ */
+export const PAGE_UNVERSIONED: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ['Venue', new Set<string>()],
+  ['OpeningHours', new Set<string>()],
+  ['HoursException', new Set<string>()],
+  ['Agent', new Set(['lastInboxPollAt', 'registeredAt', 'registeredToolsVersion', 'registrationError'])],
+]);
+
+/** Venues kept between searches: each with its page version, the newest read first to go. */
+const PAGES_KEPT = 10_000;
+const keptPages = new Map<string, { pageVersion: number }>();
+/** Per compiled statement: a short key for its kept venues, or null when its pages are not kept. */
+const keptStatements = new WeakMap<CompiledRows, string | null>();
+let statementsSeen = 0;
+
+function keptKeyOf(compiled: CompiledRows): string | null {
+  let key = keptStatements.get(compiled);
+  if (key === undefined) {
+    const versioned = [...compiled.reads].every(([model, fields]) => {
+      const unversioned = PAGE_UNVERSIONED.get(model);
+      return unversioned !== undefined && ![...fields].some((field) => unversioned.has(field));
+    });
+    statementsSeen += 1;
+    key = versioned ? `${statementsSeen}:` : null;
+    keptStatements.set(compiled, key);
+  }
+  return key;
+}
+
+/**
+ * The venues of a page of search hits, with what `query` selects (in no particular order: the
+ * hits give it). A venue this process read before with the same selection is answered from that
+ * read while its page version is the one the search just read: the triggers move the number in
+ * the transaction that changes anything the page holds, so the kept venue is what a read now would
+ * return. The rest are read in one statement, each kept at the version read with it. Kept venues
+ * are frozen: every request shares them. Selections the versions do not cover are read every time.
+ */
+export async function venuesOfHits(
+  db: DbOrTx,
+  hits: readonly Pick<VenueSearchHit, 'id' | 'pageVersion'>[],
+  query: Prisma.VenueDefaultArgs = {},
+): Promise<Awaited<ReturnType<typeof findVenues>>> {
+  const direct = directReads(db);
+  const withVersion = query.select ? { ...query, select: { ...query.select, pageVersion: true } } : query;
+  const compiled = direct && compileRowsById('Venue', withVersion);
+  const key = compiled && keptKeyOf(compiled);
+  if (!direct || !compiled || !key) {
+    return venuesByIds(
+      db,
+      hits.map((hit) => hit.id),
+      query,
+    );
+  }
+  const found: unknown[] = [];
+  const missing: string[] = [];
+  for (const hit of hits) {
+    const kept = keptPages.get(key + hit.id);
+    if (kept?.pageVersion === hit.pageVersion) found.push(kept);
+    else missing.push(hit.id);
+  }
+  if (missing.length) {
+    for (const { row } of await direct.query(compiled.text, [missing])) {
+      const venue = deepFreeze(compiled.decode(row) as { id: string; pageVersion: number });
+      const at = key + venue.id;
+      keptPages.delete(at);
+      if (keptPages.size >= PAGES_KEPT) keptPages.delete(keptPages.keys().next().value as string);
+      keptPages.set(at, venue);
+      found.push(venue);
+    }
+  }
+  return found as Awaited<ReturnType<typeof findVenues>>;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
 }
 
 /** Kept by a trigger (see the migration `venue_search_document`), with a GIN index. */
@@ -177,7 +265,7 @@ export async function searchVenues(
     db,
     Prisma.sql`${Prisma.raw(PLANNED_EACH_RUN)}
     SELECT v.id, ${relevance} AS relevance, ${distance} AS distance, v.cuisines, v.city,
-      count(*) OVER () AS total
+      v.page_version, count(*) OVER () AS total
     FROM venues v
     WHERE ${Prisma.join(conditions, ' AND ')}
     ORDER BY ${orderBy}
@@ -200,6 +288,7 @@ export async function searchVenues(
       distanceMeters: r.distance === null ? null : Number(r.distance),
       cuisines: r.cuisines as string[],
       city: r.city as string | null,
+      pageVersion: Number(r.page_version),
     })),
     totalCount,
   };
