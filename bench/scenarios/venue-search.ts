@@ -461,8 +461,8 @@ export async function seedCity(agnt: PreparedAgnt): Promise<void> {
   for (let i = 0; i < agents.length; i += 2_000)
     await prisma.agent.createMany({ data: agents.slice(i, i + 2_000) });
   // As autovacuum would have done on a live database: plans from real statistics, the row
-  // versions the seeding left behind (each hour and agent written moves its venue's page version)
-  // cleared, and neither starting in the middle of a measurement.
+  // versions the seeding left behind (each venue's page version moved by its hours, then by its
+  // agent) cleared and the visibility map set, and neither starting in the middle of a measurement.
   await prisma.$executeRaw`VACUUM ANALYZE`;
 }
 

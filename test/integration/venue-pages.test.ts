@@ -62,8 +62,8 @@ afterAll(async () => {
 });
 
 async function pageVersion(venueId: string): Promise<number> {
-  const venue = await database.prisma.venue.findUniqueOrThrow({ where: { id: venueId } });
-  return venue.pageVersion;
+  const row = await database.prisma.venuePageVersion.findUnique({ where: { venueId } });
+  return row?.version ?? 0;
 }
 
 /** A venue on the network with a week of hours, an exception and an agent, found by its own word. */
@@ -108,33 +108,84 @@ async function searchedPage(word: string, query: Prisma.VenueDefaultArgs = PAGE)
 }
 
 describe('a venue’s page version', () => {
-  it('moves with an update of any column of the venue, its hours, its exceptions and its agent but the agent’s bookkeeping', async () => {
-    const { venue, agent } = await listedVenue();
-    const db = database.prisma;
-    const parts = [
-      { model: 'Venue', where: `"id" = '${venue.id}'` },
-      { model: 'OpeningHours', where: `"venue_id" = '${venue.id}'` },
-      { model: 'HoursException', where: `"venue_id" = '${venue.id}'` },
-      { model: 'Agent', where: `"id" = '${agent.id}'` },
-    ];
-    const unmoved: string[] = [];
-    const moved: string[] = [];
-    for (const { model, where } of parts) {
-      const unversioned = PAGE_UNVERSIONED.get(model);
-      expect(unversioned, model).toBeDefined();
-      const { table, columns } = columnsOf(model);
-      for (const { field, column } of columns) {
-        if (column === '"search_document"') continue; // written by its own trigger, never selected
-        const before = await pageVersion(venue.id);
-        await db.$executeRawUnsafe(`UPDATE ${table} SET ${column} = ${column} WHERE ${where}`);
-        const after = await pageVersion(venue.id);
-        if (after === before) unmoved.push(`${model}.${field}`);
-        else moved.push(`${model}.${field}`);
-      }
+  it('moves with any update of the venue’s row', async () => {
+    const { venue } = await listedVenue();
+    const { table, columns } = columnsOf('Venue');
+    for (const { field, column } of columns) {
+      const before = await pageVersion(venue.id);
+      await database.prisma.$executeRawUnsafe(
+        `UPDATE ${table} SET ${column} = ${column} WHERE "id" = $1::uuid`,
+        venue.id,
+      );
+      expect(await pageVersion(venue.id), field).toBe(before + 1);
     }
-    expect(unmoved.sort()).toEqual([...PAGE_UNVERSIONED.get('Agent')!].map((f) => `Agent.${f}`).sort());
-    expect(moved).toContain('Agent.name');
-    expect(moved).toContain('OpeningHours.opensAt');
+  });
+
+  it('moves when its hours, exceptions or agent change, but not for the agent’s bookkeeping alone', async () => {
+    const db = database.prisma;
+    const { venue, agent } = await listedVenue();
+    const changes: [string, () => Promise<unknown>, boolean][] = [
+      [
+        'an interval closing later',
+        () =>
+          db.openingHours.updateMany({
+            where: { venueId: venue.id, weekday: 1 },
+            data: { closesAt: '23:30' },
+          }),
+        true,
+      ],
+      [
+        'an exception opened',
+        () =>
+          db.hoursException.updateMany({
+            where: { venueId: venue.id },
+            data: { closed: false, opensAt: '10:00', closesAt: '14:00' },
+          }),
+        true,
+      ],
+      [
+        'the agent renamed',
+        () => db.agent.update({ where: { id: agent.id }, data: { name: 'Renamed' } }),
+        true,
+      ],
+      [
+        'the agent paused',
+        () => db.agent.update({ where: { id: agent.id }, data: { status: 'PAUSED' } }),
+        true,
+      ],
+      ['its inbox read', () => recordInboxPoll(db, gatewayAgentId(agent)!, 'platform', new Date()), false],
+      [
+        'its registration recorded',
+        () =>
+          db.$executeRaw`UPDATE agents SET registered_at = updated_at, registered_tools_version = 99, registration_error = NULL WHERE id = ${agent.id}::uuid`,
+        false,
+      ],
+      [
+        'the same name written again',
+        () => db.$executeRaw`UPDATE agents SET name = name WHERE id = ${agent.id}::uuid`,
+        false,
+      ],
+    ];
+    for (const [what, change, moves] of changes) {
+      const before = await pageVersion(venue.id);
+      await change();
+      expect(await pageVersion(venue.id), what).toBe(moves ? before + 1 : before);
+    }
+  });
+
+  it('leaves out of the agents’ trigger the columns PAGE_UNVERSIONED names, and no other', async () => {
+    const [trigger] = await database.prisma.$queryRaw<{ definition: string }[]>`
+      SELECT pg_get_triggerdef(oid) AS definition FROM pg_trigger WHERE tgname = 'agents_page_version_update'`;
+    const call = trigger?.definition.split('EXECUTE FUNCTION')[1] ?? '';
+    const args = [...call.matchAll(/'([^']*)'/g)].map((m) => m[1]);
+    const { columns } = columnsOf('Agent');
+    const named = [...PAGE_UNVERSIONED.get('Agent')!].map((field) =>
+      columns.find((c) => c.field === field)?.column.replaceAll('"', ''),
+    );
+    expect(args.sort()).toEqual(named.sort());
+    for (const model of ['OpeningHours', 'HoursException', 'Venue', 'VenuePageVersion']) {
+      expect(PAGE_UNVERSIONED.get(model), model).toEqual(new Set());
+    }
   });
 
   it('moves when hours, exceptions or an agent are added or removed, and for both venues when one moves between them', async () => {

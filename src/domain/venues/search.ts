@@ -105,21 +105,23 @@ function findVenues(db: DbOrTx, venueIds: readonly string[], query: Prisma.Venue
 }
 
 /**
- * What a venue's `page_version` does not answer for, by model: the agent's bookkeeping the
- * gateway and its inbox write many times an hour. Every other column of the venue, its hours, its
- * dated exceptions and its agent moves the number (the migration `venue_page_version`); a page
- * that reads another model, or one of these fields, is not kept.
+ * What a venue's page version does not answer for, by model: the agent's bookkeeping the gateway
+ * and its inbox write many times an hour. Every other column of the venue, its hours, its dated
+ * exceptions and its agent moves the number (the migration `venue_page_version`, whose agents'
+ * update trigger names the same columns); a page that reads another model, or one of these
+ * fields, is not kept.
  */
 export const PAGE_UNVERSIONED: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   ['Venue', new Set<string>()],
+  ['VenuePageVersion', new Set<string>()],
   ['OpeningHours', new Set<string>()],
   ['HoursException', new Set<string>()],
   ['Agent', new Set(['lastInboxPollAt', 'registeredAt', 'registeredToolsVersion', 'registrationError'])],
 ]);
 
-/** Venues kept between searches: each with its page version, the newest read first to go. */
+/** Venues kept between searches, each with its page version; the earliest kept goes first. */
 const PAGES_KEPT = 10_000;
-const keptPages = new Map<string, { pageVersion: number }>();
+const keptPages = new Map<string, { venue: unknown; pageVersion: number }>();
 /** Per compiled statement: a short key for its kept venues, or null when its pages are not kept. */
 const keptStatements = new WeakMap<CompiledRows, string | null>();
 let statementsSeen = 0;
@@ -152,8 +154,12 @@ export async function venuesOfHits(
   query: Prisma.VenueDefaultArgs = {},
 ): Promise<Awaited<ReturnType<typeof findVenues>>> {
   const direct = directReads(db);
-  const withVersion = query.select ? { ...query, select: { ...query.select, pageVersion: true } } : query;
-  const compiled = direct && compileRowsById('Venue', withVersion);
+  // The version read with the venue: the page may have moved since the search read it.
+  const withVersion = query.select && {
+    ...query,
+    select: { ...query.select, pageVersion: { select: { version: true } } },
+  };
+  const compiled = direct && withVersion && compileRowsById('Venue', withVersion);
   const key = compiled && keptKeyOf(compiled);
   if (!direct || !compiled || !key) {
     return venuesByIds(
@@ -166,16 +172,20 @@ export async function venuesOfHits(
   const missing: string[] = [];
   for (const hit of hits) {
     const kept = keptPages.get(key + hit.id);
-    if (kept?.pageVersion === hit.pageVersion) found.push(kept);
+    if (kept?.pageVersion === hit.pageVersion) found.push(kept.venue);
     else missing.push(hit.id);
   }
   if (missing.length) {
     for (const { row } of await direct.query(compiled.text, [missing])) {
-      const venue = deepFreeze(compiled.decode(row) as { id: string; pageVersion: number });
+      const { pageVersion, ...venue } = compiled.decode(row) as {
+        id: string;
+        pageVersion: { version: number } | null;
+      };
+      deepFreeze(venue);
       const at = key + venue.id;
       keptPages.delete(at);
       if (keptPages.size >= PAGES_KEPT) keptPages.delete(keptPages.keys().next().value as string);
-      keptPages.set(at, venue);
+      keptPages.set(at, { venue, pageVersion: pageVersion?.version ?? 0 });
       found.push(venue);
     }
   }
@@ -253,23 +263,30 @@ export async function searchVenues(
   const relevance = query
     ? Prisma.sql`ts_rank(${document}, to_tsquery('simple', ${query}))`
     : Prisma.sql`0::real`;
+  // By the page's output columns, so the page and the query around it order alike.
   const orderBy =
     order === 'RELEVANCE'
-      ? Prisma.sql`relevance DESC, v.name ASC, v.id ASC`
+      ? Prisma.sql`relevance DESC, name ASC, id ASC`
       : order === 'DISTANCE'
-        ? Prisma.sql`distance ASC NULLS LAST, v.name ASC, v.id ASC`
-        : Prisma.sql`v.name ASC, v.id ASC`;
+        ? Prisma.sql`distance ASC NULLS LAST, name ASC, id ASC`
+        : Prisma.sql`name ASC, id ASC`;
 
   // Read without Prisma's client where it can be (readRows): the values are converted below.
+  // The page versions are read for the page alone, around the search.
   const rows = await readRows(
     db,
     Prisma.sql`${Prisma.raw(PLANNED_EACH_RUN)}
-    SELECT v.id, ${relevance} AS relevance, ${distance} AS distance, v.cuisines, v.city,
-      v.page_version, count(*) OVER () AS total
-    FROM venues v
-    WHERE ${Prisma.join(conditions, ' AND ')}
-    ORDER BY ${orderBy}
-    LIMIT ${page.limit} OFFSET ${page.offset}`,
+    SELECT hit.*, coalesce(p.version, 0) AS page_version
+    FROM (
+      SELECT v.id, v.name, ${relevance} AS relevance, ${distance} AS distance, v.cuisines, v.city,
+        count(*) OVER () AS total
+      FROM venues v
+      WHERE ${Prisma.join(conditions, ' AND ')}
+      ORDER BY ${orderBy}
+      LIMIT ${page.limit} OFFSET ${page.offset}
+    ) hit
+    LEFT JOIN venue_page_versions p ON p.venue_id = hit.id
+    ORDER BY ${orderBy}`,
   );
   let totalCount = Number(rows[0]?.total ?? 0);
   if (rows.length === 0 && page.offset > 0) {
