@@ -7,13 +7,13 @@
  * (conversation/tools.ts): bookings made after it are held for the person's own press.
  */
 import { z } from 'zod';
-import type { Venue } from '../../generated/prisma/client.ts';
+import type { Prisma, Venue } from '../../generated/prisma/client.ts';
 import type { Db } from '../../platform/db.ts';
 import { ValidationError } from '../../platform/errors.ts';
 import { MAX_PARTY_SIZE } from '../bookings/bookings.ts';
 import { venueAvailability } from '../bookings/venue-availability.ts';
 import { personalRank, tasteEdgesFrom } from '../graph/rank.ts';
-import { searchVenues } from '../venues/search.ts';
+import { searchVenues, venuesOfHits } from '../venues/search.ts';
 import { requireVenue } from '../venues/venues.ts';
 import { callerAccess, callerLocation, defineTool, text } from './contract.ts';
 
@@ -79,8 +79,19 @@ export const venueSummaryOutput = z.object({
   distanceKm: z.number().nullable().describe('From the point searched around, or null'),
 });
 
+/** What a venue summary reads of the venue. */
+export const VENUE_SUMMARY_SELECT = {
+  id: true,
+  name: true,
+  category: true,
+  cuisines: true,
+  priceLevel: true,
+  city: true,
+  region: true,
+} as const satisfies Prisma.VenueSelect;
+
 export function venueSummary(
-  venue: Venue,
+  venue: Pick<Venue, keyof typeof VENUE_SUMMARY_SELECT>,
   distanceMeters: number | null = null,
 ): z.output<typeof venueSummaryOutput> {
   return {
@@ -159,7 +170,7 @@ export function searchVenuesTool(deps: VenueToolDeps) {
       const hits = context.actor
         ? found
         : await personalRank(tasteEdgesFrom(db), context.userId, found, basis, context.now());
-      const venues = await db.venue.findMany({ where: { id: { in: hits.map((h) => h.id) } } });
+      const venues = await venuesOfHits(db, hits, { select: VENUE_SUMMARY_SELECT });
       const byId = new Map(venues.map((v) => [v.id, v]));
       return {
         totalCount,

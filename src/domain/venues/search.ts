@@ -148,11 +148,11 @@ function keptKeyOf(compiled: CompiledRows): string | null {
  * return. The rest are read in one statement, each kept at the version read with it. Kept venues
  * are frozen: every request shares them. Selections the versions do not cover are read every time.
  */
-export async function venuesOfHits(
+export async function venuesOfHits<Query extends Prisma.VenueDefaultArgs>(
   db: DbOrTx,
   hits: readonly Pick<VenueSearchHit, 'id' | 'pageVersion'>[],
-  query: Prisma.VenueDefaultArgs = {},
-): Promise<Awaited<ReturnType<typeof findVenues>>> {
+  query: Query,
+): Promise<Prisma.VenueGetPayload<Query>[]> {
   const direct = directReads(db);
   // The version read with the venue: the page may have moved since the search read it.
   const withVersion = query.select && {
@@ -162,11 +162,8 @@ export async function venuesOfHits(
   const compiled = direct && withVersion && compileRowsById('Venue', withVersion);
   const key = compiled && keptKeyOf(compiled);
   if (!direct || !compiled || !key) {
-    return venuesByIds(
-      db,
-      hits.map((hit) => hit.id),
-      query,
-    );
+    const ids = hits.map((hit) => hit.id);
+    return (await venuesByIds(db, ids, query)) as Prisma.VenueGetPayload<Query>[];
   }
   const found: unknown[] = [];
   const missing: string[] = [];
@@ -189,7 +186,7 @@ export async function venuesOfHits(
       found.push(venue);
     }
   }
-  return found as Awaited<ReturnType<typeof findVenues>>;
+  return found as Prisma.VenueGetPayload<Query>[];
 }
 
 function deepFreeze<T>(value: T): T {
