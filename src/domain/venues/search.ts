@@ -269,11 +269,13 @@ export async function searchVenues(
         : Prisma.sql`name ASC, id ASC`;
 
   // Read without Prisma's client where it can be (readRows): the values are converted below.
-  // The page versions are read for the page alone, around the search.
+  // The page versions are read for the page alone, around the search, one key lookup a hit (a
+  // join would have PostgreSQL hash every venue's version for a small table).
   const rows = await readRows(
     db,
     Prisma.sql`${Prisma.raw(PLANNED_EACH_RUN)}
-    SELECT hit.*, coalesce(p.version, 0) AS page_version
+    SELECT hit.*,
+      coalesce((SELECT p.version FROM venue_page_versions p WHERE p.venue_id = hit.id), 0) AS page_version
     FROM (
       SELECT v.id, v.name, ${relevance} AS relevance, ${distance} AS distance, v.cuisines, v.city,
         count(*) OVER () AS total
@@ -282,7 +284,6 @@ export async function searchVenues(
       ORDER BY ${orderBy}
       LIMIT ${page.limit} OFFSET ${page.offset}
     ) hit
-    LEFT JOIN venue_page_versions p ON p.venue_id = hit.id
     ORDER BY ${orderBy}`,
   );
   let totalCount = Number(rows[0]?.total ?? 0);
