@@ -4,6 +4,7 @@
  * two runs side by side; cancelled ones and not-yet-due ones stay unsent.
  */
 import { describe, expect, it } from 'vitest';
+import { restoreAccount } from '../../src/domain/identity/account-deletion.ts';
 import {
   cancelReminder,
   deliverDueReminders,
@@ -153,7 +154,8 @@ describe('deliver-reminders', () => {
     );
     await cancelReminder(db(), person.id, cancelled.id, NOW);
 
-    const at = new Date(NOW.getTime() + HOUR);
+    // The next run after the last is due (runs are 5 minutes apart): none of them late.
+    const at = new Date(NOW.getTime() + 10 * 60_000);
     // Small batches, so the two runs interleave their claims.
     const [x, y] = await Promise.all([
       deliverDueReminders(db(), at, { batch: 2, batches: 10 }),
@@ -169,6 +171,24 @@ describe('deliver-reminders', () => {
     // A second run sends nothing more.
     expect(await deliverDueReminders(db(), at)).toBe(0);
     expect(await db().outboundMessage.count({ where: { userId: person.id, kind: 'reminder' } })).toBe(7);
+  });
+
+  it('says when a reminder was for when it goes late: one due while the account was being deleted goes once it is restored', async () => {
+    const { person, chat } = await personWithChat(db(), 'Asia/Makassar');
+    await setReminder(db(), { userId: person.id, chatId: chat.id, text: 'Call Ana', when: 'in 1 hour' }, NOW);
+    await db().user.update({ where: { id: person.id }, data: { deletedAt: NOW } });
+    const told = () => db().outboundMessage.findMany({ where: { userId: person.id, kind: 'reminder' } });
+    await deliverDueReminders(db(), new Date(NOW.getTime() + 2 * HOUR));
+    expect(await told()).toEqual([]);
+    expect(await restoreAccount(db(), person.id)).toBe(true);
+    await deliverDueReminders(db(), new Date(NOW.getTime() + 30 * HOUR));
+    // Due at 11:00 UTC, 19:00 in Makassar.
+    expect(await told()).toMatchObject([
+      {
+        chatId: chat.id,
+        body: '⏰ Reminder, late (it was for Fri 4 Dec, 19:00): Call Ana',
+      },
+    ]);
   });
 
   it('sends none to a person whose account is being deleted', async () => {

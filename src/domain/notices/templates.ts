@@ -81,8 +81,12 @@ export interface NoticeParams {
   };
   /** An organisation's webhook kept failing and was disabled, for its owners. */
   'webhook.disabled': { url: string; organization: string; days: number };
-  /** A reminder the person asked for (`text` in their words). */
-  reminder: { text: string };
+  /**
+   * A reminder the person asked for (`text` in their words); `late` when it goes long after it was
+   * due (the account was being deleted then, or the sending stopped), with when it was due on the
+   * person's clock.
+   */
+  reminder: { text: string; late?: { dueAt: Date; timeZone: string } | null };
   /** A friendly word to a person who opted in and has been quiet a while (`name` when known). */
   'account.reengagement': { name: string | null };
   /**
@@ -287,7 +291,12 @@ const en: Templates = {
     subject: `${p.organization}'s ${p.plan} payment went through`,
     body: `Thank you: ${p.organization}'s ${p.plan} subscription is paid and all its features are on.`,
   }),
-  reminder: (p) => ({ subject: `Reminder: ${p.text.slice(0, 60)}`, body: `⏰ Reminder: ${p.text}` }),
+  reminder: (p, w) => ({
+    subject: `Reminder: ${p.text.slice(0, 60)}`,
+    body: p.late
+      ? `⏰ Reminder, late (it was for ${w.when(p.late.dueAt, p.late.timeZone)}): ${p.text}`
+      : `⏰ Reminder: ${p.text}`,
+  }),
   'account.reengagement': (p, w) => ({
     subject: 'Planning a night out?',
     body: `Hi${p.name ? ` ${p.name}` : ''}! It has been a while. If you are planning a meal or a night out, ${
@@ -428,7 +437,12 @@ const es: Templates = {
     subject: `El pago de ${p.plan} de ${p.organization} se ha completado`,
     body: `Gracias: la suscripción ${p.plan} de ${p.organization} está pagada y todas sus funciones están activas.`,
   }),
-  reminder: (p) => ({ subject: `Recordatorio: ${p.text.slice(0, 60)}`, body: `⏰ Recordatorio: ${p.text}` }),
+  reminder: (p, w) => ({
+    subject: `Recordatorio: ${p.text.slice(0, 60)}`,
+    body: p.late
+      ? `⏰ Recordatorio, con retraso (era para el ${w.when(p.late.dueAt, p.late.timeZone)}): ${p.text}`
+      : `⏰ Recordatorio: ${p.text}`,
+  }),
   'account.reengagement': (p, w) => ({
     subject: '¿Planeando una salida?',
     body: `¡Hola${p.name ? ` ${p.name}` : ''}! Hace tiempo que no hablamos. Si piensas salir a comer o de noche, ${
@@ -569,7 +583,12 @@ const pt: Templates = {
     subject: `O pagamento do ${p.plan} de ${p.organization} foi concluído`,
     body: `Obrigado: a assinatura ${p.plan} de ${p.organization} está paga e todos os recursos estão ativos.`,
   }),
-  reminder: (p) => ({ subject: `Lembrete: ${p.text.slice(0, 60)}`, body: `⏰ Lembrete: ${p.text}` }),
+  reminder: (p, w) => ({
+    subject: `Lembrete: ${p.text.slice(0, 60)}`,
+    body: p.late
+      ? `⏰ Lembrete, atrasado (era para ${w.when(p.late.dueAt, p.late.timeZone)}): ${p.text}`
+      : `⏰ Lembrete: ${p.text}`,
+  }),
   'account.reengagement': (p, w) => ({
     subject: 'Planejando sair?',
     body: `Olá${p.name ? ` ${p.name}` : ''}! Faz tempo que não conversamos. Se está pensando em sair para comer, ${
@@ -713,7 +732,12 @@ const id: Templates = {
     subject: `Pembayaran ${p.plan} untuk ${p.organization} berhasil`,
     body: `Terima kasih: langganan ${p.plan} untuk ${p.organization} sudah dibayar dan semua fiturnya aktif.`,
   }),
-  reminder: (p) => ({ subject: `Pengingat: ${p.text.slice(0, 60)}`, body: `⏰ Pengingat: ${p.text}` }),
+  reminder: (p, w) => ({
+    subject: `Pengingat: ${p.text.slice(0, 60)}`,
+    body: p.late
+      ? `⏰ Pengingat, terlambat (seharusnya ${w.when(p.late.dueAt, p.late.timeZone)}): ${p.text}`
+      : `⏰ Pengingat: ${p.text}`,
+  }),
   'account.reengagement': (p, w) => ({
     subject: 'Mau keluar makan?',
     body: `Halo${p.name ? ` ${p.name}` : ''}! Sudah lama tidak mengobrol. Kalau berencana makan di luar, ${

@@ -17,6 +17,7 @@ import { NotFoundError, ValidationError } from '../../platform/errors.ts';
 import { defineTask } from '../../platform/jobs.ts';
 import { freeTextSince, WINDOWED_PLATFORMS } from '../channels/outbound.ts';
 import { noticeChat, queueNotice } from '../notices/notices.ts';
+import { isValidTimeZone } from '../venues/hours.ts';
 
 export const REMINDER_LIMITS = {
   /** Pending (not yet sent, not cancelled) reminders per person. */
@@ -30,6 +31,12 @@ export const REMINDER_LIMITS = {
 } as const;
 
 const DAY_MS = 86_400_000;
+/**
+ * A reminder sent this long after it was due says when it was for: a run every 5 minutes sends the
+ * rest well within it. Later means the account was being deleted meanwhile (a reminder waits
+ * while it is, and goes when it is restored), or the sending had stopped.
+ */
+export const REMINDER_LATE_AFTER_MS = 30 * 60_000;
 
 /** Every 5 minutes (src/worker/crontab.ts); the next tick is the retry. */
 export const deliverRemindersTask = defineTask({
@@ -255,22 +262,32 @@ export async function deliverDueReminders(
   for (let round = 0; round < limits.batches; round++) {
     const claimed = await db.$transaction(async (tx) => {
       const rows = await tx.$queryRaw<
-        { id: string; user_id: string; chat_id: string | null; text: string }[]
+        {
+          id: string;
+          user_id: string;
+          chat_id: string | null;
+          text: string;
+          due_at: Date;
+          time_zone: string | null;
+        }[]
       >`
-        UPDATE reminders SET sent_at = ${now}
-        WHERE id IN (
-          SELECT r.id FROM reminders r JOIN users u ON u.id = r.user_id
-          WHERE r.sent_at IS NULL AND r.cancelled_at IS NULL AND r.due_at <= ${now}
-            AND u.deleted_at IS NULL
-          ORDER BY r.due_at
+        UPDATE reminders r SET sent_at = ${now}
+        FROM users u
+        WHERE u.id = r.user_id AND r.id IN (
+          SELECT due.id FROM reminders due JOIN users owner ON owner.id = due.user_id
+          WHERE due.sent_at IS NULL AND due.cancelled_at IS NULL AND due.due_at <= ${now}
+            AND owner.deleted_at IS NULL
+          ORDER BY due.due_at
           LIMIT ${limits.batch}
-          FOR UPDATE OF r SKIP LOCKED)
-        RETURNING id::text, user_id::text, chat_id::text, text`;
+          FOR UPDATE OF due SKIP LOCKED)
+        RETURNING r.id::text, r.user_id::text, r.chat_id::text, r.text, r.due_at, u.time_zone`;
       for (const row of rows) {
+        const late = now.getTime() - row.due_at.getTime() > REMINDER_LATE_AFTER_MS;
+        const timeZone = row.time_zone && isValidTimeZone(row.time_zone) ? row.time_zone : 'UTC';
         await queueNotice(tx, {
           userId: row.user_id,
           kind: 'reminder',
-          params: { text: row.text },
+          params: { text: row.text, late: late ? { dueAt: row.due_at, timeZone } : null },
           chatId: row.chat_id,
           dedupeKey: `reminder:${row.id}`,
           data: { reminderId: row.id },
