@@ -6,7 +6,7 @@
  * that were not honoured; a revalued fee and a waived one are reversed, never edited; a
  * pay-as-you-go fee is charged at once and again after a decline.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   chargeBookingFee,
   collectBookingFee,
@@ -68,6 +68,8 @@ afterAll(async () => {
   await app?.close();
   await fake?.close();
 });
+// A slow answer a test queued and did not use would slow the next test's calls to that path.
+afterEach(() => fake.clearHangs());
 
 const db = () => app.services.db;
 const deps = () => feeDepsOf(app.services);
@@ -226,6 +228,17 @@ async function monthlyInvoiceAfter(accruedAt: Date) {
   const tick = new Date(Date.UTC(accruedAt.getUTCFullYear(), accruedAt.getUTCMonth() + 1, 1, 1));
   await enqueue(db(), monthlyInvoiceTask, { _cron: { ts: tick.toISOString() } });
   await runDueJobs(app, ['monthly-invoice']);
+}
+
+/**
+ * One organisation's invoice of the month after `accruedAt`, as the monthly run makes it for each
+ * organisation. For a test about that organisation's fees: the whole run also invoices every
+ * organisation the tests before it left with fees, seconds of a test's time on a busy machine.
+ */
+async function organizationInvoiceAfter(organizationId: string, accruedAt: Date) {
+  const tick = new Date(Date.UTC(accruedAt.getUTCFullYear(), accruedAt.getUTCMonth() + 1, 1, 1));
+  const { before, month } = invoicePeriod(tick);
+  return invoiceOrganizationFees(deps(), { organizationId, currency: 'USD', month, before });
 }
 
 /** The `retry-pending-fees` job, as its schedule runs it. */
@@ -1379,18 +1392,8 @@ describe('changing a fee', () => {
     });
     expect(await payable(w.organizationId)).toBe(0n);
     expect(await balanceOf(db(), platformAccount('REVENUE', 'USD'))).toBe(revenueBefore - 250n);
-    // A waived fee goes on no invoice: its organisation's invoice of the month, as the monthly run
-    // makes it. The whole run would also invoice every organisation the tests before this one
-    // left with fees, 15 seconds of this test's 20 on a busy machine.
-    const { before, month } = invoicePeriod(
-      new Date(Date.UTC(waived.accruedAt.getUTCFullYear(), waived.accruedAt.getUTCMonth() + 1, 1, 1)),
-    );
-    await invoiceOrganizationFees(deps(), {
-      organizationId: w.organizationId,
-      currency: 'USD',
-      month,
-      before,
-    });
+    // A waived fee goes on no invoice.
+    await organizationInvoiceAfter(w.organizationId, waived.accruedAt);
     expect(fake.objectsCreatedWith(`booking-fee:${row.id}:v1`)).toBe(0);
   });
 });
@@ -1667,7 +1670,7 @@ describe('pay as you go', () => {
     }
     const fee = (await feeOf(row.id))!;
     expect(fee).toMatchObject({ status: 'PENDING', collection: 'INVOICE', nextChargeAt: null });
-    await monthlyInvoiceAfter(fee.accruedAt);
+    await organizationInvoiceAfter(w.organizationId, fee.accruedAt);
     expect(fake.objectsCreatedWith(`booking-fee:${row.id}:v1`)).toBe(1);
     expect(await feeOf(row.id)).toMatchObject({ status: 'INVOICED' });
   });

@@ -479,6 +479,37 @@ describe('bookings', () => {
     expect(await buttons(-10, guest.token)).toEqual([]);
   });
 
+  it('offers someone on the venue’s team who booked for themselves their own cancellation, not the venue’s', async () => {
+    const now = app.clock.now().getTime();
+    const ownBooking = async (startsInMinutes: number) => {
+      const row = await bookingRow(app.services.db, {
+        venueId,
+        guestId: owner.userId,
+        startsAt: new Date(now + startsInMinutes * 60_000),
+        status: 'CONFIRMED',
+      });
+      return Buffer.from(`Booking:${row.id}`).toString('base64');
+    };
+    const buttons = async (id: string) => {
+      const res = await app.gql(
+        `query ($id: ID!) { node(id: $id) { ... on Booking { allowedTransitions } } }`,
+        { id },
+        { token: owner.token },
+      );
+      expect(res.errors, JSON.stringify(res.body)).toBeUndefined();
+      return [...(res.data as { node: { allowedTransitions: string[] } }).node.allowedTransitions].sort();
+    };
+    const ahead = await ownBooking(5 * 60);
+    expect(await buttons(ahead)).toEqual(['CANCELLED_BY_GUEST']);
+    // Its time has come: the team's moves, and no longer theirs to cancel, as for any guest.
+    expect(await buttons(await ownBooking(-10))).toEqual(['NO_SHOW', 'SEATED']);
+    // The button does what it says.
+    const cancelled = await app.gql(Cancel, { id: ahead }, { token: owner.token });
+    expect(member(cancelled.data?.cancelBooking, 'BookingPayload', cancelled).booking.status).toBe(
+      'CANCELLED_BY_GUEST',
+    );
+  });
+
   it('lets a team member who booked for themselves cancel as the guest', async () => {
     const created = await book(owner.token, { startsAt: at('20:00', 9) });
     const booking = member(created.data?.createBooking, 'BookingPayload', created).booking;

@@ -92,6 +92,8 @@ export interface FakeStripe {
    * an object matching `path` answers with the object as it was when asked, after `ms`.
    */
   hangNext(options: { path?: string; method?: 'POST' | 'GET'; ms: number }): void;
+  /** Forgets the slow answers queued by hangNext and not yet given (a test's leftovers). */
+  clearHangs(): void;
   /**
    * Forgets every idempotency key, as Stripe does once a key is 24 hours old: a request sent
    * again under an old key acts again.
@@ -765,6 +767,9 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       return session;
     },
     hangNext: (options) => hangs.push(options),
+    clearHangs: () => {
+      hangs.length = 0;
+    },
     forgetIdempotencyKeys: () => byKey.clear(),
     failNext: (status, options = {}) => failures.push({ status, ...options }),
     createSubscription({

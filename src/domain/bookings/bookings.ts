@@ -641,6 +641,37 @@ async function bookingActor(
   return null;
 }
 
+/**
+ * Whether the caller is the booking's own guest. Someone on the venue's team (or a platform admin)
+ * who booked a table for themselves moves it as its guest where a guest may (their cancellation is
+ * CANCELLED_BY_GUEST: the venue did not cancel, and they are not told it did), and never cancels it
+ * as the venue; every other move of theirs is the team's (callerMoves, sideFor).
+ */
+function isOwnBooking(access: Access, booking: Booking): boolean {
+  return access.actor.kind !== 'anonymous' && access.actor.userId === booking.guestId;
+}
+
+/** The moves a caller on `side` may make from `status`, their own booking's cancellation as its guest. */
+function callerMoves(status: BookingStatus, side: BookingActorKind, own: boolean): BookingStatus[] {
+  const moves = nextStatuses(status, side);
+  if (!own || side === 'guest') return moves;
+  const asGuest = nextStatuses(status, 'guest').filter((to) => !moves.includes(to));
+  return [...moves.filter((to) => to !== 'CANCELLED_BY_VENUE'), ...asGuest];
+}
+
+/**
+ * Who the caller is for a move to `to` (bookingActor, but the booking's own guest makes a guest's
+ * move as its guest); refuses the venue's cancellation of one's own booking.
+ */
+async function sideFor(db: DbOrTx, access: Access, booking: Booking, to: BookingStatus) {
+  const own = isOwnBooking(access, booking);
+  if (own && to === 'CANCELLED_BY_VENUE') {
+    throw new IllegalTransitionError(booking.status, to, 'Your own booking is cancelled as its guest');
+  }
+  if (own && canTransition(booking.status, to, 'guest')) return { kind: 'guest' as const };
+  return (await bookingActor(db, access, booking))!;
+}
+
 async function actorKindFor(db: DbOrTx, access: Access, booking: Booking): Promise<BookingActorKind | null> {
   return (await bookingActor(db, access, booking))?.kind ?? null;
 }
@@ -711,7 +742,7 @@ export async function transitionBooking(
 ): Promise<Booking> {
   access.requireWrite();
   const booking = await requireBooking(deps.db, access, input.bookingId);
-  const actor = (await bookingActor(deps.db, access, booking))!;
+  const actor = await sideFor(deps.db, access, booking, input.to);
   const actorId = access.actor.kind === 'anonymous' ? null : access.actor.userId;
   requireRightTime(booking, input.to, deps.now());
   return moveBooking(deps, {
@@ -733,12 +764,9 @@ export async function cancelBooking(
   access.requireWrite();
   const booking = await requireBooking(deps.db, access, input.bookingId);
   const actorId = access.actor.kind === 'anonymous' ? null : access.actor.userId;
-  // Someone on the venue's team cancelling their own booking cancels as its guest.
-  const actor =
-    actorId === booking.guestId
-      ? { kind: 'guest' as const }
-      : (await bookingActor(deps.db, access, booking))!;
-  const to: BookingStatus = actor.kind === 'guest' ? 'CANCELLED_BY_GUEST' : 'CANCELLED_BY_VENUE';
+  // Someone on the venue's team cancelling their own booking cancels as its guest (sideFor).
+  const to: BookingStatus = isOwnBooking(access, booking) ? 'CANCELLED_BY_GUEST' : 'CANCELLED_BY_VENUE';
+  const actor = await sideFor(deps.db, access, booking, to);
   requireRightTime(booking, to, deps.now());
   return moveBooking(deps, {
     bookingId: booking.id,
@@ -762,7 +790,9 @@ export async function allowedTransitions(
   const actorKind = await actorKindFor(deps.db, access, booking);
   if (!actorKind) return [];
   const now = deps.now();
-  return nextStatuses(booking.status, actorKind).filter((to) => timeRefusal(booking, to, now) === null);
+  return callerMoves(booking.status, actorKind, isOwnBooking(access, booking)).filter(
+    (to) => timeRefusal(booking, to, now) === null,
+  );
 }
 
 /** How early a party may be seated before its booked time. */
