@@ -555,13 +555,6 @@ export function checklistOf(venue: Venue, counts: { hours: number; tables: numbe
   ];
 }
 
-/**
- * Makes a complete DRAFT venue bookable: CLAIMED, since an organisation owns it. An organisation
- * nobody has vouched for yet (see `isOrganizationTrusted`) publishes into IN_REVIEW instead, with
- * a PUBLISH review for a platform admin; a venue that has been on the network before, or one a
- * platform admin publishes, goes straight on. An incomplete venue is a ValidationError naming the
- * first missing step.
- */
 /** ValidationError naming the first step of the venue's checklist left undone, if any. */
 async function requireReadyToPublish(db: DbOrTx, venue: Venue): Promise<void> {
   const missing = (await venueChecklist(db, venue)).find((item) => item.key !== 'published' && !item.done);
@@ -569,6 +562,13 @@ async function requireReadyToPublish(db: DbOrTx, venue: Venue): Promise<void> {
   if (missing) throw new ValidationError(`Not ready to publish: ${missing.hint.toLowerCase()}`, null);
 }
 
+/**
+ * Makes a complete DRAFT venue bookable: CLAIMED, since an organisation owns it. An organisation
+ * nobody has vouched for yet (see `isOrganizationTrusted`) publishes into IN_REVIEW instead, with
+ * a PUBLISH review for a platform admin; a venue that has been on the network before, or one a
+ * platform admin publishes, goes straight on. An incomplete venue is a ValidationError naming the
+ * first missing step.
+ */
 export async function publishVenue(db: Db, access: Access, input: { venueId: string }) {
   const venue = await requireEditableVenue(db, access, input.venueId);
   if (venue.status === 'SUSPENDED') throw new NotAllowedError('A suspended venue cannot be published');
